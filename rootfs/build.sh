@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Build the guest root filesystem: rootfs/tree/ (staging tree) and
+# rootfs/busybox.cpio (newc archive of it).  Runs without root, is quiet
+# unless something fails, and only redoes the expensive steps (busybox
+# download, compiling tests/progs/*.c) when needed.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+CACHE=$HERE/cache
+TREE=$HERE/tree
+OUT=$HERE/busybox.cpio
+CC=${CC:-gcc}
+
+umask 022
+export LC_ALL=C
+mkdir -p "$CACHE/progs"
+
+die() { echo "rootfs/build.sh: $*" >&2; exit 1; }
+
+# ---- 1. busybox-static from Debian -------------------------------------
+fetch_busybox() {
+    local tmp log
+    tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+    log=$tmp/log
+    if ! (cd "$tmp" && apt-get download busybox-static) >"$log" 2>&1; then
+        if [ "$(id -u)" = 0 ] && apt-get update -qq >>"$log" 2>&1 &&
+           (cd "$tmp" && apt-get download busybox-static) >>"$log" 2>&1; then
+            :
+        else
+            cat "$log" >&2
+            rm -rf "$tmp"
+            die "'apt-get download busybox-static' failed; the apt package lists are probably empty: run 'apt-get update' (as root) and retry"
+        fi
+    fi
+    dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/x" 2>>"$log" || { cat "$log" >&2; rm -rf "$tmp"; die "dpkg-deb -x failed"; }
+    [ -x "$tmp/x/bin/busybox" ] || { rm -rf "$tmp"; die "busybox-static package has no bin/busybox"; }
+    cp "$tmp/x/bin/busybox" "$CACHE/busybox.tmp"
+    chmod 755 "$CACHE/busybox.tmp"
+    mv -f "$CACHE/busybox.tmp" "$CACHE/busybox"
+    rm -rf "$tmp"
+}
+[ -x "$CACHE/busybox" ] || fetch_busybox
+
+# ---- 2. guest test programs --------------------------------------------
+shopt -s nullglob
+for src in "$REPO"/tests/progs/*.c; do
+    name=$(basename "$src" .c)
+    bin=$CACHE/progs/$name
+    if [ ! -e "$bin" ] || [ "$src" -nt "$bin" ]; then
+        "$CC" -static -O1 -Wall -o "$bin.tmp" "$src" || die "compiling $src failed"
+        mv -f "$bin.tmp" "$bin"
+    fi
+done
+
+# ---- 3. staging tree ----------------------------------------------------
+rm -rf "$TREE"
+mkdir -p "$TREE"
+chmod 755 "$TREE"
+cd "$TREE"
+mkdir -p bin sbin usr/bin usr/sbin dev proc sys tmp root etc mnt home var run \
+         t/bin t/sh t/data
+chmod 1777 tmp
+chmod 700 root
+install -m 755 "$CACHE/busybox" bin/busybox
+
+while read -r applet; do
+    case $applet in
+        bin/busybox) continue ;;
+        bin/*)                  target=busybox ;;
+        sbin/*)                 target=../bin/busybox ;;
+        usr/bin/*|usr/sbin/*)   target=../../bin/busybox ;;
+        *) continue ;;          # e.g. "linuxrc" at the top level
+    esac
+    [ -e "$applet" ] || [ -L "$applet" ] || ln -s "$target" "$applet"
+done < <("$CACHE/busybox" --list-full | sort)
+
+printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+              'user:x:1000:1000:user:/home/user:/bin/sh' > etc/passwd
+printf '%s\n' 'root:x:0:' 'user:x:1000:' > etc/group
+printf '%s\n' 'umlpy' > etc/hostname
+
+for src in "$REPO"/tests/progs/*.c; do     # only programs that still have a source
+    install -m 755 "$CACHE/progs/$(basename "$src" .c)" t/bin/
+done
+for sh in "$REPO"/tests/shell/*.sh; do
+    install -m 644 "$sh" t/sh/
+done
+
+# Fixed data files for the shell battery (T_DATA / /t/data).
+python3 - t/data <<'EOF'
+import sys, os
+d = sys.argv[1]
+def w(name, text):
+    with open(os.path.join(d, name), "w") as f:
+        f.write(text)
+syl = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "xe", "zu", "ba", "de"]
+x = 12345
+def rnd():
+    global x
+    x = (x * 1103515245 + 12345) % 2147483648
+    return x >> 16
+words = []
+for i in range(200):
+    n = 1 + rnd() % 3
+    words.append("".join(syl[rnd() % len(syl)] for _ in range(n)))
+w("words", "".join(s + "\n" for s in words))
+w("numbers", "".join("%d\n" % (rnd() % 1000) for _ in range(100)))
+fruits = ["apple", "banana", "cherry", "date", "elder", "fig", "grape"]
+colors = ["red", "green", "blue", "yellow"]
+rows = ["id,name,color,qty"]
+for i in range(1, 41):
+    rows.append("%d,%s,%s,%d" % (i, fruits[rnd() % len(fruits)],
+                                colors[rnd() % len(colors)], rnd() % 50))
+w("table.csv", "".join(r + "\n" for r in rows))
+lorem = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
+         "eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim "
+         "ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut "
+         "aliquip ex ea commodo consequat. Duis aute irure dolor in "
+         "reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla "
+         "pariatur. Excepteur sint occaecat cupidatat non proident, sunt in "
+         "culpa qui officia deserunt mollit anim id est laborum.").split()
+lines, cur = [], []
+for wd in lorem * 3:
+    cur.append(wd)
+    if len(cur) == 7 + len(lines) % 5:
+        lines.append(" ".join(cur))
+        cur = []
+if cur:
+    lines.append(" ".join(cur))
+w("lorem.txt", "".join(l + "\n" for l in lines))
+w("hello.txt", "hello world\n")
+EOF
+chmod 644 t/data/*
+
+# ---- 4. archive ---------------------------------------------------------
+python3 "$HERE/mkcpio.py" "$TREE" "$OUT"

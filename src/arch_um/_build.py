@@ -1,0 +1,48 @@
+"""cffi API-mode build of the host helpers (compiled at install time)."""
+from pathlib import Path
+
+from cffi import FFI
+
+ffibuilder = FFI()
+ffibuilder.cdef(
+    """
+    struct user_regs_struct {
+        unsigned long r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx,
+                      rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss,
+                      fs_base, gs_base, ds, es, fs, gs;
+    };
+    struct umlpy_event {
+        int kind; int id; int status; int has_regs; unsigned long msg;
+        struct user_regs_struct regs;
+    };
+    struct umlpy_resume {
+        int pid; int op; int sig; int how; unsigned long rax;
+        struct user_regs_struct *regs;
+    };
+    int umlpy_resume(const struct umlpy_resume *r);
+    int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
+                  struct umlpy_event *out, int max, int timeout_ms);
+    int umlpy_poll_tasks(struct umlpy_event *out, int max);
+    int umlpy_wait_pid(int pid, int *status, unsigned long *msg);
+    long umlpy_inject(int pid, const struct user_regs_struct *saved,
+                      unsigned long stub_syscall, long nr, const long *args,
+                      int *event, unsigned long *msg, int *fault, int *status_out);
+    int umlpy_getregs(int pid, struct user_regs_struct *regs);
+    int umlpy_setregs(int pid, const struct user_regs_struct *regs);
+    long umlpy_getxstate(int pid, void *buf, long size);
+    long umlpy_setxstate(int pid, void *buf, long size);
+    int umlpy_signalfd(const int *sigs, int n);
+    int umlpy_signalfd_read(int fd);
+    int umlpy_spawn(const char *path, int options);
+    int umlpy_interrupt(int pid);
+    int umlpy_getsiginfo(int pid, int *code, unsigned long *addr);
+    """
+)
+ffibuilder.set_source(
+    "arch_um._hostcall",
+    (Path(__file__).parent / "_hostcall.c").read_text(),
+    extra_compile_args=["-O2"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=False)

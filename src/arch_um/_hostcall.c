@@ -1,0 +1,368 @@
+/*
+ * umlpy host helpers: the hot path of the trap loop and the host calls the
+ * Python standard library lacks (ptrace, signalfd, the first guest spawn).
+ *
+ * Each helper batches exactly one round trip with the host kernel so that a
+ * guest syscall costs one Python->C crossing (see
+ * shared/reference/ptrace-measurements.md: "batch exactly the stop round trip").
+ * Only arch_um/ptrace.py calls these.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/elf.h>
+
+#ifndef PTRACE_SYSEMU
+#define PTRACE_SYSEMU 31
+#endif
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+
+struct umlpy_event {
+    int kind;           /* UMLPY_EV_TASK or UMLPY_EV_FD */
+    int id;             /* host pid (task) or fd */
+    int status;         /* wait status (task) or epoll events (fd) */
+    int has_regs;       /* regs filled (syscall stops) */
+    unsigned long msg;  /* PTRACE_GETEVENTMSG for event stops */
+    struct user_regs_struct regs;
+};
+
+struct umlpy_resume {
+    int pid;
+    int op;             /* PTRACE_SYSEMU, PTRACE_CONT, ... */
+    int sig;            /* signal to deliver with the resume (host-level) */
+    int how;            /* 0: registers untouched, 1: poke rax, 2: setregs */
+    unsigned long rax;
+    struct user_regs_struct *regs;
+};
+
+#define UMLPY_EV_TASK 0
+#define UMLPY_EV_FD 1
+
+static int apply_resume(const struct umlpy_resume *r)
+{
+    if (r->how == 1) {
+        if (ptrace(PTRACE_POKEUSER, r->pid,
+                   (void *)offsetof(struct user_regs_struct, rax),
+                   (void *)r->rax) < 0)
+            return -errno;
+    } else if (r->how == 2) {
+        if (ptrace(PTRACE_SETREGS, r->pid, 0, r->regs) < 0)
+            return -errno;
+    }
+    if (ptrace(r->op, r->pid, 0, (void *)(long)r->sig) < 0)
+        return -errno;
+    return 0;
+}
+
+int umlpy_resume(const struct umlpy_resume *r)
+{
+    return apply_resume(r);
+}
+
+static int is_syscall_stop(int status)
+{
+    return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
+}
+
+/* Collect every pending child state change without blocking. */
+static int drain(struct umlpy_event *out, int n, int max)
+{
+    while (n < max) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
+        if (pid <= 0)
+            break;
+        struct umlpy_event *e = &out[n++];
+        e->kind = UMLPY_EV_TASK;
+        e->id = pid;
+        e->status = status;
+        e->has_regs = 0;
+        e->msg = 0;
+        if (is_syscall_stop(status)) {
+            if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0)
+                e->has_regs = 1;
+        } else if (WIFSTOPPED(status) && (status >> 16)) {
+            ptrace(PTRACE_GETEVENTMSG, pid, 0, &e->msg);
+        }
+    }
+    return n;
+}
+
+/*
+ * The trap loop's one crossing: resume the given tasks, then wait for the
+ * next interrupt (a guest stop, a ready device fd, or the timeout) and return
+ * what happened.  Resume failures (a task that died meanwhile) are ignored:
+ * its exit arrives as an event.
+ */
+int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
+              struct umlpy_event *out, int max, int timeout_ms)
+{
+    struct epoll_event evs[16];
+    int i, n = 0, nev, chld = 0;
+
+    for (i = 0; i < nres; i++)
+        apply_resume(&rs[i]);
+    nev = epoll_wait(epfd, evs, 16, timeout_ms);
+    if (nev < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (i = 0; i < nev && n < max; i++) {
+        if (evs[i].data.fd == sigfd) {
+            chld = 1;
+            continue;
+        }
+        out[n].kind = UMLPY_EV_FD;
+        out[n].id = evs[i].data.fd;
+        out[n].status = evs[i].events;
+        out[n].has_regs = 0;
+        n++;
+    }
+    if (chld) {
+        struct signalfd_siginfo si[8];
+        while (read(sigfd, si, sizeof si) > 0)
+            ;
+        n = drain(out, n, max);
+    }
+    return n;
+}
+
+/* Poll for stops without blocking (used after injections). */
+int umlpy_poll_tasks(struct umlpy_event *out, int max)
+{
+    return drain(out, 0, max);
+}
+
+int umlpy_wait_pid(int pid, int *status, unsigned long *msg)
+{
+    int r;
+    do {
+        r = waitpid(pid, status, __WALL);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    *msg = 0;
+    if (WIFSTOPPED(*status) && (*status >> 16))
+        ptrace(PTRACE_GETEVENTMSG, pid, 0, msg);
+    return r;
+}
+
+/*
+ * Run one host syscall inside a stopped tracee: point it at the stub's
+ * `syscall; int3`, PTRACE_CONT, wait for the int3, restore the saved
+ * registers.  Event stops on the way (fork of an injected clone) are
+ * reported through *event/*msg; an exec ends the injection with
+ * *event = PTRACE_EVENT_EXEC and registers left as the new image's.
+ * Returns the syscall's result (-errno for its errors); *fault is set when
+ * the tracee could not complete it (died: 1, unexpected signal: the signal).
+ */
+long umlpy_inject(int pid, const struct user_regs_struct *saved,
+                  unsigned long stub_syscall, long nr, const long *args,
+                  int *event, unsigned long *msg, int *fault, int *status_out)
+{
+    struct user_regs_struct tmp = *saved;
+    int status;
+
+    *event = 0;
+    *fault = 0;
+    *msg = 0;
+    tmp.rip = stub_syscall;
+    tmp.rax = nr;
+    tmp.orig_rax = -1;
+    tmp.rdi = args[0];
+    tmp.rsi = args[1];
+    tmp.rdx = args[2];
+    tmp.r10 = args[3];
+    tmp.r8 = args[4];
+    tmp.r9 = args[5];
+    if (ptrace(PTRACE_SETREGS, pid, 0, &tmp) < 0) {
+        *fault = 1;
+        return -errno;
+    }
+    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) {
+        *fault = 1;
+        return -errno;
+    }
+    for (;;) {
+        if (waitpid(pid, &status, __WALL) < 0) {
+            if (errno == EINTR)
+                continue;
+            *fault = 1;
+            return -errno;
+        }
+        *status_out = status;
+        if (!WIFSTOPPED(status)) {
+            *fault = 1;
+            return -ESRCH;
+        }
+        int ev = status >> 16;
+        if (ev == PTRACE_EVENT_EXEC) {
+            *event = ev;
+            return 0;
+        }
+        if (ev && ev != PTRACE_EVENT_STOP) {
+            *event = ev;
+            ptrace(PTRACE_GETEVENTMSG, pid, 0, msg);
+            ptrace(PTRACE_CONT, pid, 0, 0);
+            continue;
+        }
+        if (ev == PTRACE_EVENT_STOP || WSTOPSIG(status) != SIGTRAP) {
+            int sig = WSTOPSIG(status);
+            if (ev == 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL)) {
+                *fault = sig;
+                ptrace(PTRACE_SETREGS, pid, 0, saved);
+                return -EFAULT;
+            }
+            /* a stray stop or signal: swallow it and go on */
+            ptrace(PTRACE_CONT, pid, 0, 0);
+            continue;
+        }
+        break;
+    }
+    if (ptrace(PTRACE_GETREGS, pid, 0, &tmp) < 0) {
+        *fault = 1;
+        return -errno;
+    }
+    ptrace(PTRACE_SETREGS, pid, 0, saved);
+    return (long)tmp.rax;
+}
+
+int umlpy_getregs(int pid, struct user_regs_struct *regs)
+{
+    return ptrace(PTRACE_GETREGS, pid, 0, regs) < 0 ? -errno : 0;
+}
+
+int umlpy_setregs(int pid, const struct user_regs_struct *regs)
+{
+    return ptrace(PTRACE_SETREGS, pid, 0, regs) < 0 ? -errno : 0;
+}
+
+/* xstate at the size the host reports (the iovec comes back shortened). */
+long umlpy_getxstate(int pid, void *buf, long size)
+{
+    struct iovec iov = { buf, (size_t)size };
+    if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_X86_XSTATE, &iov) < 0)
+        return -errno;
+    return (long)iov.iov_len;
+}
+
+long umlpy_setxstate(int pid, void *buf, long size)
+{
+    struct iovec iov = { buf, (size_t)size };
+    if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_X86_XSTATE, &iov) < 0)
+        return -errno;
+    return 0;
+}
+
+/* A signalfd for the given signals, which are blocked in this thread. */
+int umlpy_signalfd(const int *sigs, int n)
+{
+    sigset_t set;
+    int i;
+    sigemptyset(&set);
+    for (i = 0; i < n; i++)
+        sigaddset(&set, sigs[i]);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -errno;
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Read one pending signal from a signalfd: returns signo, 0 if none. */
+int umlpy_signalfd_read(int fd)
+{
+    struct signalfd_siginfo si;
+    ssize_t r = read(fd, &si, sizeof si);
+    return r == (ssize_t)sizeof si ? (int)si.ssi_signo : 0;
+}
+
+/*
+ * Start the first guest process: a child in its own host session with a
+ * clean signal state, seized before it execs the stub (argv and envp carry
+ * nothing of the host).  Waits for the exec event stop.
+ * Returns the host pid, or -errno.
+ */
+int umlpy_spawn(const char *path, int options)
+{
+    int gate[2], status;
+    char one = 1;
+    if (pipe2(gate, O_CLOEXEC) < 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        sigset_t none;
+        struct sigaction dfl;
+        int s;
+        char *argv[] = { "umlpy-stub", NULL };
+        char *envp[] = { NULL };
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (s = 1; s < 65; s++)
+            sigaction(s, &dfl, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setsid();
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(gate[1]);
+        if (read(gate[0], &one, 1) != 1)
+            _exit(127);
+        execve(path, argv, envp);
+        _exit(127);
+    }
+    close(gate[0]);
+    if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)options) < 0) {
+        int e = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        close(gate[1]);
+        return -e;
+    }
+    if (write(gate[1], &one, 1) != 1) {
+        kill(pid, SIGKILL);
+    }
+    close(gate[1]);
+    for (;;) {
+        if (waitpid(pid, &status, __WALL) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (!WIFSTOPPED(status))
+            return -ECHILD;
+        if ((status >> 16) == PTRACE_EVENT_EXEC)
+            return pid;
+        /* anything before the exec (a group stop) is not ours to keep */
+        ptrace(PTRACE_CONT, pid, 0, 0);
+    }
+}
+
+/* Make a running tracee stop (PTRACE_EVENT_STOP) so a signal can be delivered. */
+int umlpy_interrupt(int pid)
+{
+    return ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 ? -errno : 0;
+}
+
+/* The siginfo of a signal-delivery stop (for faults: si_code, si_addr). */
+int umlpy_getsiginfo(int pid, int *code, unsigned long *addr)
+{
+    siginfo_t si;
+    if (ptrace(PTRACE_GETSIGINFO, pid, 0, &si) < 0)
+        return -errno;
+    *code = si.si_code;
+    *addr = (unsigned long)si.si_addr;
+    return 0;
+}

@@ -1,0 +1,115 @@
+"""The one event loop: guest traps, device fds and host signals.
+
+Host signals are never handled asynchronously: SIGCHLD ("a guest CPU
+trapped") is read from a signalfd inside the hot-path helper; SIGINT, SIGTERM,
+SIGHUP and SIGWINCH come from a second signalfd that is an ordinary device fd.
+Timers are the loop's timeout: the kernel passes the time to its next
+deadline.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+from dataclasses import dataclass
+
+from arch_um._hostcall import ffi, lib
+from arch_um.ptrace import PTRACE_SYSEMU
+
+EV_TASK = 0
+EV_FD = 1
+_MAX_EVENTS = 64
+_MAX_RESUMES = 256
+
+HOST_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH,
+                signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+EPOLLIN = select.EPOLLIN
+EPOLLOUT = select.EPOLLOUT
+EPOLLERR = select.EPOLLERR
+EPOLLHUP = select.EPOLLHUP
+
+
+@dataclass
+class Pending:
+    pid: int
+    regs: object
+    how: int
+    op: int
+    sig: int
+
+
+class EventLoop:
+    def __init__(self) -> None:
+        self.epoll = select.epoll()
+        sigs = ffi.new("int[]", [signal.SIGCHLD])
+        self.chld_fd = lib.umlpy_signalfd(sigs, 1)
+        hs = ffi.new("int[]", list(HOST_SIGNALS))
+        self.sig_fd = lib.umlpy_signalfd(hs, len(HOST_SIGNALS))
+        if self.chld_fd < 0 or self.sig_fd < 0:
+            raise OSError(-min(self.chld_fd, self.sig_fd), "signalfd")
+        self.epoll.register(self.chld_fd, select.EPOLLIN)
+        self.epoll.register(self.sig_fd, select.EPOLLIN)
+        self._events = ffi.new("struct umlpy_event[]", _MAX_EVENTS)
+        self._resumes = ffi.new("struct umlpy_resume[]", _MAX_RESUMES)
+        self._nres = 0
+
+    def register(self, fd: int, events: int) -> bool:
+        """Watch a device fd; False if the host cannot poll it (regular files)."""
+        try:
+            self.epoll.register(fd, events)
+        except PermissionError:
+            return False
+        except FileExistsError:
+            self.epoll.modify(fd, events)
+        return True
+
+    def modify(self, fd: int, events: int) -> None:
+        self.epoll.modify(fd, events)
+
+    def unregister(self, fd: int) -> None:
+        try:
+            self.epoll.unregister(fd)
+        except (FileNotFoundError, OSError):
+            pass
+
+    def queue_resume(self, pid: int, regs, how: int, op: int = PTRACE_SYSEMU,
+                     sig: int = 0) -> None:
+        """Resume a task with the next run() (or now, if the batch is full)."""
+        if self._nres == _MAX_RESUMES:
+            self.flush()
+        r = self._resumes[self._nres]
+        r.pid, r.op, r.sig, r.how = pid, op, sig, how
+        r.rax = regs.rax & 0xFFFFFFFFFFFFFFFF
+        r.regs = regs
+        self._nres += 1
+
+    def flush(self) -> None:
+        for i in range(self._nres):
+            lib.umlpy_resume(self._resumes + i)
+        self._nres = 0
+
+    def run(self, timeout_ms: int):
+        """Resume queued tasks, then wait; returns a cffi array and a count.
+
+        Each event has kind (EV_TASK/EV_FD), id (host pid or fd), status,
+        has_regs/regs (syscall stops) and msg (ptrace event message).
+        """
+        n = lib.umlpy_run(self._resumes, self._nres, self.epoll.fileno(),
+                          self.chld_fd, self._events, _MAX_EVENTS, timeout_ms)
+        self._nres = 0
+        if n < 0:
+            raise OSError(-n, "epoll_wait")
+        return self._events, n
+
+    def poll_tasks(self):
+        n = lib.umlpy_poll_tasks(self._events, _MAX_EVENTS)
+        return self._events, n
+
+    def read_host_signal(self) -> int:
+        return lib.umlpy_signalfd_read(self.sig_fd)
+
+    def close(self) -> None:
+        self.epoll.close()
+        os.close(self.chld_fd)
+        os.close(self.sig_fd)

@@ -1,0 +1,1 @@
+"""umlpy: the guest kernel (host-independent; the host is reached only through arch_um)."""

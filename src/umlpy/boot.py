@@ -1,0 +1,225 @@
+"""Booting the guest kernel: from the command line to init, and back.
+
+`start_kernel` is what the launcher calls with the image's configuration
+and the command line; it returns umlpy's exit status (init's, as UML users
+in CI want it), and reboots in place when the guest asks for a restart.
+"""
+from __future__ import annotations
+
+import sys
+
+from arch_um import clock, host, ptrace
+from arch_um.console import HostChannel
+from arch_um.hostfile import read_host_file
+from arch_um.stub import Stub
+from umlpy import syscalls
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.drivers import console as console_drv
+from umlpy.fs import cpio
+from umlpy.fs.devtmpfs import make_devtmpfs
+from umlpy.fs.tmpfs import Tmpfs
+from umlpy.kernel import cmdline, printk
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import MemBudget
+from umlpy.kernel.process import Halt, Procs
+from umlpy.kernel.sched import Scheduler
+from umlpy.kernel.signal import Signals
+from umlpy.kernel.task import FsContext
+from umlpy.vfs.dentry import Dentry, Mount
+from umlpy.vfs.fdtable import FdTable
+
+DEFAULT_INITS = [b"/sbin/init", b"/etc/init", b"/bin/init", b"/bin/sh"]
+
+
+def _write_stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+class Kernel:
+    def __init__(self, config: dict, params: cmdline.BootParams) -> None:
+        self.config = config
+        self.params = params
+        self.version = config.get("version", "0.0")
+        self.release = config.get("release", f"6.1.0-umlpy-{self.version}")
+        self.version_string = config.get("uts_version", "#1 umlpy")
+        self.hostname = params.hostname
+        self.domainname = "(none)"
+        self.boot_ns = clock.monotonic_ns()
+        self.log = printk.Log(_write_stderr)
+        if params.loglevel is not None:
+            self.log.console_loglevel = params.loglevel
+        elif params.quiet:
+            self.log.console_loglevel = printk.NOTICE
+        printk.set_log(self.log)
+        self.mem_budget = MemBudget(params.mem)
+        self.sched = Scheduler(self)
+        self.sched.table = syscalls.Table()
+        self.signals = Signals(self)
+        self.procs = Procs(self)
+        self.stub = Stub()
+        self.mounts: list[Mount] = []
+        self.root: Dentry | None = None
+        self.console: console_drv.Console | None = None
+        self.channels: list[HostChannel] = []
+        self.xstate_size = 0
+        self.exit_code: int | None = None
+
+    def uptime_ns(self) -> int:
+        return clock.monotonic_ns() - self.boot_ns
+
+    def sync_all(self) -> None:
+        for m in self.mounts:
+            m.fs.sync()
+
+    def init_died(self, status: int) -> None:
+        printk.pr_emerg(f"Kernel panic - not syncing: Attempted to kill init! exitcode=0x{status:08x}")
+        self.sync_all()
+        if status & 0x7f:
+            raise Halt(128 + (status & 0x7f))
+        raise Halt((status >> 8) & 0xff)
+
+    # -- mounts -----------------------------------------------------------------
+    def mount(self, fs, at: Dentry | None, source: str, flags: str = "rw") -> Mount:
+        m = Mount(fs, None, at, source, flags)
+        m.root = Dentry(b"/" if at is None else b"", None, fs.root, m)
+        if at is not None:
+            at.mounted = m
+        self.mounts.append(m)
+        return m
+
+    # -- boot -------------------------------------------------------------------
+    def _banner(self) -> None:
+        p = self.params
+        printk.pr_notice(f"Linux version {self.release} (umlpy {self.version}) {self.version_string}")
+        printk.pr_info("Command line: " + " ".join(p.words))
+        printk.pr_info(f"Memory: {p.mem >> 10}K available")
+        for w in p.warnings:
+            printk.pr_warn(w)
+        for w in p.unsupported:
+            printk.pr_warn(f"{w}: not supported yet, ignored")
+
+    def _console(self) -> None:
+        spec = self.params.consoles.get(0) or self.params.con_default or "fd:0,fd:1"
+        ins, _, outs = spec.partition(",")
+        outs = outs or ins
+        in_fd = self._channel_fd(ins, "in")
+        out_fd = self._channel_fd(outs, "out")
+        ch = HostChannel(in_fd, out_fd)
+        self.channels.append(ch)
+        self.console = console_drv.Console(self, ch)
+        console_drv.register(self.console)
+
+    def _channel_fd(self, spec: str, which: str) -> int | None:
+        if spec == "null":
+            return None
+        if spec.startswith("fd:"):
+            try:
+                return int(spec[3:])
+            except ValueError:
+                pass
+        printk.pr_warn(f"con0: channel '{spec}' not supported, using null for {which}put")
+        return None
+
+    def _root(self) -> None:
+        p = self.params
+        if not p.initrd:
+            if p.unsupported:
+                printk.pr_emerg("VFS: block devices are not supported yet; boot with initrd=")
+            raise KernelError(E.ENODEV, "VFS: Unable to mount root fs: no initrd= given")
+        fs = Tmpfs(0o755)
+        m = self.mount(fs, None, "rootfs")
+        self.root = m.root
+        printk.pr_info("Trying to unpack rootfs image as initramfs...")
+        try:
+            data = read_host_file(p.initrd)
+        except OSError as e:
+            raise KernelError(E.ENOENT, f"Initramfs unpacking failed: {p.initrd}: {e.strerror}") from e
+        try:
+            n = cpio.unpack(data, fs.root)
+        except cpio.CpioError as e:
+            raise KernelError(E.EINVAL, f"Initramfs unpacking failed: {e}") from e
+        printk.pr_info(f"Freeing initrd memory: {len(data) >> 10}K ({n} entries)")
+        dev = self.root.child(b"dev")
+        if dev is not None and dev.inode.is_dir:
+            self.mount(make_devtmpfs(), dev, "devtmpfs", "rw,nosuid")
+            printk.pr_info("devtmpfs: mounted")
+        else:
+            printk.pr_warn("devtmpfs: no /dev in the root filesystem, not mounted")
+
+    def _init_fds(self) -> FdTable:
+        fdt = FdTable()
+        console = self.root.child(b"dev")
+        inode = None
+        dentry = None
+        if console is not None:
+            while console.mounted is not None:
+                console = console.mounted.root
+            dentry = console.child(b"console")
+            inode = dentry.inode if dentry is not None else None
+        if inode is None:
+            printk.pr_warn("Warning: unable to open an initial console.")
+            from umlpy.fs.tmpfs import TmpfsInode
+            from umlpy.abi import structs
+            inode = TmpfsInode(self.root.inode.fs, C.S_IFCHR | 0o600, rdev=structs.makedev(5, 1))
+        f = console_drv.ConsoleFile(dentry, inode, C.O_RDWR, self.console)
+        for fd in (0, 1, 2):
+            fdt.install_at(fd, f, False)
+        return fdt
+
+    def start(self) -> int:
+        p = self.params
+        self._banner()
+        host.raise_fd_limit()
+        cpu = host.pin_to_one_cpu(p.cpu)
+        printk.pr_info(f"umlpy: kernel and guests pinned to host CPU {cpu}")
+        self._console()
+        try:
+            self._root()
+            fdt = self._init_fds()
+            fs = FsContext(self.root, self.root)
+            if p.init:
+                candidates, explicit = [p.init.encode()], True
+            else:
+                candidates, explicit = DEFAULT_INITS, False
+            envp = [b"HOME=/", b"TERM=" + (b"linux")] + [e.encode() for e in p.init_env]
+            argv_tail = [a.encode() for a in p.init_argv]
+            init = self.procs.start_init(fdt, fs, candidates, argv_tail, envp, explicit)
+            self.xstate_size = len(ptrace.get_xstate(init.hpid))
+            self.sched.run()
+        except KernelError as e:
+            printk.pr_emerg(f"Kernel panic - not syncing: {e}")
+            return self._shutdown(1)
+        except Halt as h:
+            if h.code == -1:
+                cause = h.__cause__
+                printk.pr_emerg(f"Kernel panic - not syncing: {cause}")
+                return self._shutdown(1)
+            self.exit_code = h.code
+            if h.reboot:
+                self._shutdown(h.code)
+                return -1
+            return self._shutdown(h.code)
+        return self._shutdown(0)
+
+    def _shutdown(self, code: int) -> int:
+        for t in list(self.sched.tasks.values()):
+            host.kill_host(t.hpid, 9)
+        for ch in self.channels:
+            ch.restore()
+        self.sched.loop.close()
+        return code
+
+
+def start_kernel(config: dict, words: list[str]) -> int:
+    """Boot (and reboot) the guest; returns umlpy's exit status."""
+    while True:
+        params = cmdline.parse(config.get("cmdline", "").split() + list(words))
+        k = Kernel(config, params)
+        code = k.start()
+        if code != -1:
+            return code
+        if params.noreboot:
+            return 0
+        printk.pr_notice("Restarting system.")

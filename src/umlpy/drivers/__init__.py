@@ -1,0 +1,1 @@
+"""Device drivers; their host halves live in arch_um."""

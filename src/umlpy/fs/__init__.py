@@ -1,0 +1,1 @@
+"""Filesystems, one module each, behind the VFS interface (umlpy.vfs.inode)."""

@@ -1,0 +1,24 @@
+"""devtmpfs: a tmpfs at /dev holding the kernel's device nodes."""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import structs
+from umlpy.fs.tmpfs import Tmpfs
+from umlpy.vfs.devices import MEM_DEVICES
+
+TTY_DEVICES = [("console", 5, 1, 0o600), ("tty", 5, 0, 0o666)]
+
+
+def make_devtmpfs() -> Tmpfs:
+    fs = Tmpfs(0o755)
+    root = fs.root
+    for name, ma, mi, mode, _cls in MEM_DEVICES:
+        root.create(name.encode(), C.S_IFCHR | mode, 0, 0, structs.makedev(ma, mi))
+    for name, ma, mi, mode in TTY_DEVICES:
+        root.create(name.encode(), C.S_IFCHR | mode, 0, 0, structs.makedev(ma, mi))
+    root.create(b"pts", C.S_IFDIR | 0o755, 0, 0)
+    root.create(b"shm", C.S_IFDIR | 0o1777, 0, 0)
+    for name, target in ((b"fd", b"/proc/self/fd"), (b"stdin", b"/proc/self/fd/0"),
+                         (b"stdout", b"/proc/self/fd/1"), (b"stderr", b"/proc/self/fd/2")):
+        root.symlink(name, target, 0, 0)
+    return fs

@@ -1,0 +1,205 @@
+"""tmpfs: a filesystem in memory; file pages live in host memfds.
+
+Each regular file with data owns one host memory file (arch_um.hostfile),
+which is at once its storage and its page cache: guest mmap maps it.
+"""
+from __future__ import annotations
+
+from arch_um.hostfile import MemFile
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs.inode import Filesystem, Inode, dtype_of
+
+TMPFS_MAGIC = 0x01021994
+
+
+class TmpfsInode(Inode):
+    def __init__(self, fs: Tmpfs, mode: int, uid: int = 0, gid: int = 0, rdev: int = 0) -> None:
+        super().__init__(fs, mode, uid, gid, rdev)
+        self.children: dict[bytes, TmpfsInode] | None = {} if self.is_dir else None
+        self.data: MemFile | None = None
+        self._size = 0
+        self.target = b""
+
+    # -- attributes -------------------------------------------------------
+    def size(self) -> int:
+        if self.is_symlink:
+            return len(self.target)
+        if self.is_dir:
+            return 4096
+        return self._size
+
+    def blocks(self) -> int:
+        if self.data is not None:
+            return self.data.blocks()
+        return 0
+
+    # -- directories ------------------------------------------------------
+    def _dir(self) -> dict[bytes, TmpfsInode]:
+        if self.children is None:
+            raise KernelError(E.ENOTDIR)
+        return self.children
+
+    def lookup(self, name: bytes) -> Inode | None:
+        return self._dir().get(name)
+
+    def entries(self) -> list[tuple[bytes, int, int]]:
+        return [(n, i.ino, dtype_of(i.mode)) for n, i in self._dir().items()]
+
+    def _add(self, name: bytes, inode: TmpfsInode) -> TmpfsInode:
+        d = self._dir()
+        if name in d:
+            raise KernelError(E.EEXIST)
+        d[name] = inode
+        if inode.is_dir:
+            self.nlink += 1
+        self.touch()
+        return inode
+
+    def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0) -> Inode:
+        if name in self._dir():
+            raise KernelError(E.EEXIST)
+        return self._add(name, TmpfsInode(self.fs, mode, uid, gid, rdev))
+
+    def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
+        ino = TmpfsInode(self.fs, C.S_IFLNK | 0o777, uid, gid)
+        ino.target = target
+        return self._add(name, ino)
+
+    def link(self, name: bytes, inode: Inode) -> None:
+        self._add(name, inode)
+        inode.nlink += 1
+        inode.touch(m=False)
+
+    def _drop(self, inode: TmpfsInode) -> None:
+        inode.nlink = 0 if inode.is_dir else inode.nlink - 1
+        inode.touch(m=False)
+        if inode.nlink == 0 and inode.open_count == 0:
+            inode.evict()
+
+    def unlink(self, name: bytes) -> None:
+        d = self._dir()
+        ino = d.get(name)
+        if ino is None:
+            raise KernelError(E.ENOENT)
+        if ino.is_dir:
+            raise KernelError(E.EISDIR)
+        del d[name]
+        self.touch()
+        self._drop(ino)
+
+    def rmdir(self, name: bytes) -> None:
+        d = self._dir()
+        ino = d.get(name)
+        if ino is None:
+            raise KernelError(E.ENOENT)
+        if not ino.is_dir:
+            raise KernelError(E.ENOTDIR)
+        if ino.children:
+            raise KernelError(E.ENOTEMPTY)
+        del d[name]
+        self.nlink -= 1
+        self.touch()
+        self._drop(ino)
+
+    def rename(self, old: bytes, newdir: Inode, new: bytes, flags: int) -> None:
+        if not isinstance(newdir, TmpfsInode) or newdir.fs is not self.fs:
+            raise KernelError(E.EXDEV)
+        src_d, dst_d = self._dir(), newdir._dir()
+        src = src_d.get(old)
+        if src is None:
+            raise KernelError(E.ENOENT)
+        dst = dst_d.get(new)
+        if flags & C.RENAME_EXCHANGE:
+            if dst is None:
+                raise KernelError(E.ENOENT)
+            src_d[old], dst_d[new] = dst, src
+            if src.is_dir != dst.is_dir and self is not newdir:
+                delta = 1 if src.is_dir else -1
+                newdir.nlink += delta
+                self.nlink -= delta
+            self.touch()
+            newdir.touch()
+            return
+        if dst is src:
+            return
+        if dst is not None:
+            if flags & C.RENAME_NOREPLACE:
+                raise KernelError(E.EEXIST)
+            if src.is_dir and not dst.is_dir:
+                raise KernelError(E.ENOTDIR)
+            if not src.is_dir and dst.is_dir:
+                raise KernelError(E.EISDIR)
+            if dst.is_dir and dst.children:
+                raise KernelError(E.ENOTEMPTY)
+        del src_d[old]
+        if dst is not None:
+            if dst.is_dir:
+                newdir.nlink -= 1
+            self._drop(dst)
+        dst_d[new] = src
+        if src.is_dir and self is not newdir:
+            self.nlink -= 1
+            newdir.nlink += 1
+        src.touch(m=False)
+        self.touch()
+        newdir.touch()
+
+    # -- data -------------------------------------------------------------
+    def read(self, off: int, n: int) -> bytes:
+        if self.is_dir:
+            raise KernelError(E.EISDIR)
+        if off >= self._size or n <= 0 or self.data is None:
+            return b"" if off >= self._size or n <= 0 else bytes(min(n, self._size - off))
+        return self.data.pread(min(n, self._size - off), off)
+
+    def write(self, off: int, data: bytes) -> int:
+        if not data:
+            return 0
+        if self.data is None:
+            self.data = MemFile("tmpfs")
+        n = self.data.pwrite(data, off)
+        if off + n > self._size:
+            self._size = off + n
+        self.touch()
+        return n
+
+    def truncate(self, size: int) -> None:
+        if self.is_dir:
+            raise KernelError(E.EISDIR)
+        if self.data is None:
+            self.data = MemFile("tmpfs")
+        self.data.truncate(size)
+        self._size = size
+        self.touch()
+
+    def readlink(self) -> bytes:
+        if not self.is_symlink:
+            raise KernelError(E.EINVAL)
+        return self.target
+
+    def memfile(self) -> MemFile:
+        if self.data is None:
+            self.data = MemFile("tmpfs")
+            self.data.truncate(self._size)
+        return self.data
+
+    def evict(self) -> None:
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+
+
+class Tmpfs(Filesystem):
+    name = "tmpfs"
+    magic = TMPFS_MAGIC
+
+    def __init__(self, mode: int = 0o1777) -> None:
+        super().__init__()
+        self.root = TmpfsInode(self, C.S_IFDIR | mode)
+
+    def statfs(self) -> dict:
+        st = super().statfs()
+        st.update(blocks=1 << 20, bfree=1 << 20, bavail=1 << 20, files=1 << 20, ffree=1 << 20)
+        return st

@@ -1,0 +1,1 @@
+"""The kernel core: tasks, scheduling, signals, memory, exec, the log."""

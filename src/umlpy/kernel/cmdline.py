@@ -1,0 +1,148 @@
+"""The kernel command line, parsed as Linux and UML do.
+
+Known parameters are consumed; unknown `name=value` words go to init's
+environment and bare words to init's argv (Linux's unknown_bootoption);
+everything after `--` goes to init's argv.  A word that looks like a
+misspelt UML option is reported.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+# name (without unit number) -> one-line help; `N` marks a numbered option
+PARAMS: dict[str, str] = {
+    "initrd=": "initrd=<file>: a newc cpio archive (host file) unpacked into a tmpfs root",
+    "init=": "init=<path>: the first guest program (default /sbin/init, /etc/init, /bin/init, /bin/sh)",
+    "mem=": "mem=<size>[KMG]: guest memory (default 256M)",
+    "quiet": "quiet: log warnings and errors only",
+    "loglevel=": "loglevel=<0-8>: log messages of a level below this",
+    "debug": "debug: log everything (loglevel=10)",
+    "conN=": "con<N>=<in>[,<out>]: console channel; fd:<n>, null (default con0=fd:0,fd:1)",
+    "con=": "con=<spec>: channel for every console without its own con<N>=",
+    "umid=": "umid=<name>: machine id naming the ~/.uml/<umid>/ directory",
+    "uml_dir=": "uml_dir=<dir>: where umid directories live (default ~/.uml/)",
+    "root=": "root=<dev>: the root device",
+    "rootfstype=": "rootfstype=<type>: the root filesystem type",
+    "ro": "ro: mount the root filesystem read-only",
+    "rw": "rw: mount the root filesystem read-write",
+    "noreboot": "noreboot: a reboot(2) restart ends umlpy instead of booting again",
+    "ubdN=": "ubd<N>[rsdc]=<file>[,<backing>]: block device (not supported yet)",
+    "hostname=": "hostname=<name>: the guest's hostname (default umlpy)",
+    "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
+}
+
+UML_OPTIONS = ("ubd", "con", "ssl", "mem", "umid", "uml_dir", "hostfs", "mconsole",
+               "root", "rootfstype", "init", "initrd", "eth", "vec", "xterm", "iomem",
+               "loglevel", "noreboot", "hostname")
+
+
+@dataclass
+class BootParams:
+    words: list[str] = field(default_factory=list)
+    initrd: str | None = None
+    init: str | None = None
+    mem: int = 256 << 20
+    loglevel: int | None = None
+    quiet: bool = False
+    consoles: dict[int, str] = field(default_factory=dict)
+    con_default: str | None = None
+    umid: str | None = None
+    uml_dir: str | None = None
+    root: str | None = None
+    rootfstype: str | None = None
+    read_only: bool = True
+    noreboot: bool = False
+    hostname: str = "umlpy"
+    cpu: int | None = None
+    init_argv: list[str] = field(default_factory=list)
+    init_env: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"(\d+)([KkMmGgTt]?)[Bb]?", text.strip())
+    if not m:
+        raise ValueError(f"bad size {text!r}")
+    mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    return int(m.group(1)) * mult
+
+
+def _misspelt(name: str) -> str | None:
+    base = re.sub(r"\d+$", "", name)
+    if base in UML_OPTIONS:
+        return None
+    close = difflib.get_close_matches(base, UML_OPTIONS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def parse(words: list[str]) -> BootParams:
+    p = BootParams(words=list(words))
+    after_dashes = False
+    for w in words:
+        if after_dashes:
+            p.init_argv.append(w)
+            continue
+        if w == "--":
+            after_dashes = True
+            continue
+        name, eq, value = w.partition("=")
+        if not eq:
+            if w == "quiet":
+                p.quiet = True
+            elif w == "debug":
+                p.loglevel = 10
+            elif w == "ro":
+                p.read_only = True
+            elif w == "rw":
+                p.read_only = False
+            elif w == "noreboot":
+                p.noreboot = True
+            else:
+                p.init_argv.append(w)
+            continue
+        if name == "initrd":
+            p.initrd = value
+        elif name == "init":
+            p.init = value
+        elif name == "mem":
+            try:
+                p.mem = parse_size(value)
+            except ValueError:
+                p.warnings.append(f"mem={value}: not a size, using {p.mem >> 20}M")
+        elif name == "loglevel":
+            try:
+                p.loglevel = int(value)
+            except ValueError:
+                p.warnings.append(f"loglevel={value}: not a number")
+        elif re.fullmatch(r"con\d+", name):
+            p.consoles[int(name[3:])] = value
+        elif name == "con":
+            p.con_default = value
+        elif name == "umid":
+            p.umid = value
+        elif name == "uml_dir":
+            p.uml_dir = value
+        elif name == "root":
+            p.root = value
+        elif name == "rootfstype":
+            p.rootfstype = value
+        elif name == "hostname":
+            p.hostname = value
+        elif name == "umlpy_cpu":
+            try:
+                p.cpu = int(value)
+            except ValueError:
+                p.warnings.append(f"umlpy_cpu={value}: not a number")
+        elif re.fullmatch(r"(ubd|ssl|eth|vec)\w*", name) or name in ("hostfs", "mconsole", "xterm", "iomem"):
+            p.unsupported.append(w)
+        elif "." in name:
+            pass  # module parameters are not init's business (Linux)
+        else:
+            guess = _misspelt(name)
+            if guess:
+                p.warnings.append(f"Unknown kernel command line parameter \"{w}\": did you mean \"{guess}\"?")
+            p.init_env.append(w)
+    return p

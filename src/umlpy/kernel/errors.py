@@ -1,0 +1,46 @@
+"""Errors inside the kernel: errno as exceptions, -errno only at the boundary."""
+from __future__ import annotations
+
+from typing import Callable
+
+from umlpy.abi import errno as E
+
+
+class KernelError(Exception):
+    __slots__ = ("errno",)
+
+    def __init__(self, errno: int, msg: str = "") -> None:
+        super().__init__(msg or E.NAMES.get(errno, str(errno)))
+        self.errno = errno
+
+
+class Block(Exception):
+    """Raised by a syscall handler that must wait.
+
+    The task parks on `queues` until one is woken (or `deadline`, a monotonic
+    ns time, passes); then `retry` runs (by default: the handler again with the
+    same arguments, Linux-restart style) and its result is the syscall's.
+    `restart` says what a signal handler interrupting the wait does, as
+    Linux's ERESTARTSYS (restart if SA_RESTART) or ERESTARTNOHAND (EINTR);
+    `interrupted_result` is returned instead when part of the work is done
+    (a partial write); `on_interrupt` undoes what the wait holds.
+    """
+
+    def __init__(self, *queues, deadline: int | None = None,
+                 retry: Callable[[], int | None] | None = None,
+                 on_timeout: Callable[[], int | None] | None = None,
+                 restart: int = E.ERESTARTSYS,
+                 interrupted_result: int | None = None,
+                 on_interrupt: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.queues = queues
+        self.deadline = deadline
+        self.retry = retry
+        self.on_timeout = on_timeout
+        self.restart = restart
+        self.interrupted_result = interrupted_result
+        self.on_interrupt = on_interrupt
+
+
+class NoReturn(Exception):
+    """The task is gone (exited or killed): nothing to resume."""

@@ -1,0 +1,326 @@
+"""execve: the kernel is the ELF loader.
+
+The task's host process execs the stub (wiping its address space); then
+the kernel maps the program's PT_LOAD segments (and its interpreter's) from
+the page cache's memfds with injected mmap, builds the initial stack (argv,
+envp, auxv) and points the registers at the entry.  `#!` scripts are
+resolved here.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from arch_um import clock, ptrace
+from arch_um.hostfile import kernel_fd_path
+from arch_um.memory import GuestMemory
+from arch_um.stub import STUB_SYSCALL
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.abi.syscall_nr import NUMBERS as NR
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs import namei
+from umlpy.vfs.perm import permission
+
+ELF_MAGIC = b"\x7fELF"
+ET_EXEC, ET_DYN = 2, 3
+PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
+ELF_ET_DYN_BASE = 0x555555554000
+MAX_ARG_BYTES = 2 << 20
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_PHDR = struct.Struct("<IIQQQQQQ")
+
+
+@dataclass
+class Phdr:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+
+
+@dataclass
+class Elf:
+    inode: object
+    type: int
+    entry: int
+    phoff: int
+    phnum: int
+    phdrs: list[Phdr]
+    interp: bytes | None
+
+
+def read_elf(inode) -> Elf:
+    head = inode.read(0, 64)
+    if len(head) < 64 or head[:4] != ELF_MAGIC:
+        raise KernelError(E.ENOEXEC)
+    (ident, etype, machine, _v, entry, phoff, _sh, _fl, _ehs, phentsize, phnum,
+     *_rest) = _EHDR.unpack(head)
+    if ident[4] != 2 or ident[5] != 1 or machine != 62 or etype not in (ET_EXEC, ET_DYN):
+        raise KernelError(E.ENOEXEC)
+    if phentsize != _PHDR.size or not 0 < phnum <= 256:
+        raise KernelError(E.ENOEXEC)
+    raw = inode.read(phoff, phnum * _PHDR.size)
+    if len(raw) != phnum * _PHDR.size:
+        raise KernelError(E.ENOEXEC)
+    phdrs = []
+    interp = None
+    for i in range(phnum):
+        ptype, flags, off, vaddr, _pa, filesz, memsz, _al = _PHDR.unpack_from(raw, i * _PHDR.size)
+        phdrs.append(Phdr(ptype, flags, off, vaddr, filesz, memsz))
+        if ptype == PT_INTERP:
+            interp = inode.read(off, filesz).rstrip(b"\0")
+    return Elf(inode, etype, entry, phoff, phnum, phdrs, interp)
+
+
+def _prot(flags: int) -> int:
+    return ((C.PROT_READ if flags & 4 else 0) | (C.PROT_WRITE if flags & 2 else 0)
+            | (C.PROT_EXEC if flags & 1 else 0))
+
+
+class HostAs:
+    """Injected host syscalls into one stopped task, with a scratch area."""
+
+    def __init__(self, t) -> None:
+        self.t = t
+        self.scratch = (t.regs.rsp - 65536) & ~15
+
+    def call(self, name: str, *args: int) -> int:
+        r = ptrace.inject(self.t.hpid, self.t.regs, NR[name], *args)
+        if r.fault:
+            raise KernelError(E.EFAULT, f"injected {name} faulted")
+        return r.result
+
+    def checked(self, name: str, *args: int) -> int:
+        r = self.call(name, *args)
+        if -4096 < r < 0:
+            raise KernelError(-r, f"injected {name} failed")
+        return r
+
+    def open_kernel_fd(self, fd: int) -> int:
+        path = kernel_fd_path(fd).encode() + b"\0"
+        self.t.mem.write(self.scratch, path)
+        return self.checked("open", self.scratch, C.O_RDONLY | C.O_CLOEXEC)
+
+
+def _load_segments(has: HostAs, elf: Elf, bias: int, mm) -> int:
+    """Map every PT_LOAD of elf at bias; returns the highest end address."""
+    mem = has.t.mem
+    memfile = elf.inode.memfile()
+    tfd = has.open_kernel_fd(memfile.fd)
+    top = 0
+    try:
+        for ph in elf.phdrs:
+            if ph.type != PT_LOAD or ph.memsz == 0:
+                continue
+            if (ph.vaddr - ph.offset) % C.PAGE_SIZE:
+                raise KernelError(E.ENOEXEC)
+            prot = _prot(ph.flags)
+            start = C.page_down(bias + ph.vaddr)
+            file_end = bias + ph.vaddr + ph.filesz
+            mem_end = bias + ph.vaddr + ph.memsz
+            if ph.filesz:
+                has.checked("mmap", start, C.page_up(file_end) - start, prot,
+                            C.MAP_PRIVATE | C.MAP_FIXED, tfd, C.page_down(ph.offset))
+                mm.add(start, C.page_up(file_end), bool(prot & C.PROT_WRITE))
+            if ph.memsz > ph.filesz:
+                if ph.filesz and file_end % C.PAGE_SIZE:
+                    mem.write(file_end, bytes(C.page_up(file_end) - file_end))
+                bss = C.page_up(file_end) if ph.filesz else start
+                if C.page_up(mem_end) > bss:
+                    has.checked("mmap", bss, C.page_up(mem_end) - bss, prot,
+                                C.MAP_PRIVATE | C.MAP_FIXED | C.MAP_ANONYMOUS, -1, 0)
+                    mm.add(bss, C.page_up(mem_end), True)
+            top = max(top, C.page_up(mem_end))
+    finally:
+        has.call("close", tfd)
+    return top
+
+
+def _span(elf: Elf) -> tuple[int, int]:
+    loads = [p for p in elf.phdrs if p.type == PT_LOAD]
+    if not loads:
+        raise KernelError(E.ENOEXEC)
+    lo = C.page_down(min(p.vaddr for p in loads))
+    hi = C.page_up(max(p.vaddr + p.memsz for p in loads))
+    return lo, hi
+
+
+def _phdr_addr(elf: Elf, bias: int) -> int:
+    for p in elf.phdrs:
+        if p.type == PT_PHDR:
+            return bias + p.vaddr
+    for p in elf.phdrs:
+        if p.type == PT_LOAD and p.offset <= elf.phoff < p.offset + p.filesz:
+            return bias + p.vaddr + (elf.phoff - p.offset)
+    return 0
+
+
+def resolve(t, path: bytes, argv: list[bytes]) -> tuple[object, Elf, list[bytes]]:
+    """Follow `#!` lines (up to 4) to an ELF: (dentry, elf, final argv)."""
+    for _ in range(5):
+        d = namei.lookup(t, C.AT_FDCWD, path)
+        ino = d.inode
+        if not ino.is_reg:
+            raise KernelError(E.EACCES)
+        if d.mount is not None and "noexec" in d.mount.flags.split(","):
+            raise KernelError(E.EACCES)
+        permission(ino, C.X_OK, t.proc.creds)
+        head = ino.read(0, 256)
+        if head.startswith(b"#!"):
+            line = head[2:].split(b"\n", 1)[0].strip()
+            if not line:
+                raise KernelError(E.ENOEXEC)
+            interp, _, arg = line.replace(b"\t", b" ").partition(b" ")
+            arg = arg.strip()
+            argv = [interp] + ([arg] if arg else []) + [path] + argv[1:]
+            path = interp
+            continue
+        return d, read_elf(ino), argv
+    raise KernelError(E.ELOOP)
+
+
+def _stub_auxv(mem: GuestMemory, rsp: int) -> dict[int, int]:
+    """The host's auxv as the stub got it (vDSO, hwcaps)."""
+    data = mem.read_upto(rsp, 4096)
+    words = struct.unpack_from(f"<{len(data) // 8}Q", data)
+    i = 1 + words[0] + 1
+    while words[i]:
+        i += 1
+    i += 1
+    aux = {}
+    while i + 1 < len(words) and words[i] != C.AT_NULL:
+        aux[words[i]] = words[i + 1]
+        i += 2
+    return aux
+
+
+def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple[int, int]],
+                execfn: bytes) -> tuple[int, bytes, int, int]:
+    """The initial stack below `top`: (sp, bytes from sp to top, argv start, env start)."""
+    strings = b"".join(a + b"\0" for a in argv) + b"".join(e + b"\0" for e in envp) + execfn + b"\0"
+    str_base = top - len(strings)
+    info = (str_base - 32) & ~15
+    rand_addr, plat_addr = info, info + 16
+    ptrs = []
+    p = str_base
+    for a in argv + envp:
+        ptrs.append(p)
+        p += len(a) + 1
+    execfn_addr = p
+    full_aux = auxv + [(C.AT_RANDOM, rand_addr), (C.AT_EXECFN, execfn_addr),
+                       (C.AT_PLATFORM, plat_addr), (C.AT_NULL, 0)]
+    vec = [len(argv)] + ptrs[:len(argv)] + [0] + ptrs[len(argv):] + [0]
+    for k, v in full_aux:
+        vec += [k, v]
+    sp = (info - 8 * len(vec)) & ~15
+    out = bytearray(top - sp)
+    struct.pack_into(f"<{len(vec)}Q", out, 0, *vec)
+    out[rand_addr - sp:rand_addr - sp + 16] = clock.random_bytes(16)
+    out[plat_addr - sp:plat_addr - sp + 7] = b"x86_64\0"
+    out[str_base - sp:] = strings
+    return sp, bytes(out), str_base, str_base + sum(len(a) + 1 for a in argv)
+
+
+def exec_host(k, t) -> dict[int, int]:
+    """Replace the task's host image by a fresh stub; returns the host auxv."""
+    regs = t.regs
+    has = HostAs(t)
+    path = k.stub.path.encode() + b"\0"
+    a = has.scratch
+    argv0 = a + len(path)
+    arr = (argv0 + 16) & ~7
+    t.mem.write(a, path + b"umlpy-stub\0")
+    t.mem.write(arr, struct.pack("<QQQ", argv0, 0, 0))
+    r = ptrace.inject(t.hpid, regs, NR["execve"], a, arr, arr + 16)
+    if r.event != ptrace.EVENT_EXEC:
+        raise KernelError(-r.result if r.result < 0 else E.ENOEXEC, "host exec of the stub failed")
+    settle(t)
+    if t.mem is not None:
+        t.mem.close()
+    t.mem = GuestMemory(t.hpid)
+    return _stub_auxv(t.mem, regs.rsp)
+
+
+def settle(t) -> None:
+    """From an exec event stop to an ordinary stop at the stub's int3.
+
+    At the exec event the execve's own return value is still to be written
+    into rax, so nothing can be injected yet; one trip through int3 ends it.
+    """
+    ptrace.getregs(t.hpid, t.regs)
+    t.regs.rip = STUB_SYSCALL + 2
+    ptrace.resume(t.hpid, t.regs, ptrace.REGS_ALL, ptrace.PTRACE_CONT)
+    while True:
+        st, _ = ptrace.wait_pid(t.hpid)
+        if st & 0x7f != 0x7f:
+            raise KernelError(E.ESRCH, "task died during exec")
+        if (st >> 8) & 0xff == S.SIGTRAP and not st >> 16:
+            break
+        ptrace.resume(t.hpid, t.regs, ptrace.REGS_CLEAN, ptrace.PTRACE_CONT)
+    ptrace.getregs(t.hpid, t.regs)
+
+
+def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict[int, int],
+         execfn: bytes) -> None:
+    """Map elf (and its interpreter) into the fresh stub image and set up the task."""
+    from umlpy.kernel.mm import Mm
+    proc = t.proc
+    mm = Mm(k.mem_budget)
+    mm.mem = t.mem
+    has = HostAs(t)
+    lo, hi = _span(elf)
+    bias = 0
+    if elf.type == ET_DYN:
+        bias = ELF_ET_DYN_BASE - lo
+    top = _load_segments(has, elf, bias, mm)
+    base = 0
+    entry = bias + elf.entry
+    if elf.interp is not None:
+        idn = namei.lookup(t, C.AT_FDCWD, elf.interp)
+        ielf = read_elf(idn.inode)
+        ilo, ihi = _span(ielf)
+        # let the host pick a free range the interpreter fits in
+        region = has.checked("mmap", 0, ihi - ilo, C.PROT_NONE,
+                             C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0)
+        base = region - ilo if ielf.type == ET_DYN else 0
+        _load_segments(has, ielf, base, mm)
+        entry = base + ielf.entry
+    mm.brk_start = mm.brk = top
+    creds = proc.creds
+    auxv = [(C.AT_SYSINFO_EHDR, host_aux.get(C.AT_SYSINFO_EHDR, 0)),
+            (C.AT_MINSIGSTKSZ, host_aux.get(C.AT_MINSIGSTKSZ, 2048)),
+            (C.AT_HWCAP, host_aux.get(C.AT_HWCAP, 0)), (C.AT_PAGESZ, C.PAGE_SIZE),
+            (C.AT_CLKTCK, 100), (C.AT_PHDR, _phdr_addr(elf, bias)), (C.AT_PHENT, _PHDR.size),
+            (C.AT_PHNUM, elf.phnum), (C.AT_BASE, base), (C.AT_FLAGS, 0),
+            (C.AT_ENTRY, bias + elf.entry), (C.AT_UID, creds.uid), (C.AT_EUID, creds.euid),
+            (C.AT_GID, creds.gid), (C.AT_EGID, creds.egid), (C.AT_SECURE, 0),
+            (C.AT_HWCAP2, host_aux.get(C.AT_HWCAP2, 0))]
+    if not auxv[0][1]:
+        auxv = auxv[1:]
+    stack_top = (t.regs.rsp - 256) & ~15
+    sp, blob, argstart, envstart = build_stack(stack_top, argv, envp, auxv, execfn)
+    t.mem.write(sp, blob)
+    mm.start_stack = sp
+    mm.arg_range = (argstart, envstart)
+    mm.env_range = (envstart, envstart + sum(len(e) + 1 for e in envp))
+    regs = t.regs
+    for name in ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
+                 "rax", "rcx", "rdx", "rsi", "rdi", "fs_base", "gs_base"):
+        setattr(regs, name, 0)
+    regs.orig_rax = (1 << 64) - 1
+    regs.rip = entry
+    regs.rsp = sp
+    t.regs_dirty = True
+    old = proc.mm
+    proc.mm = mm
+    if old is not None:
+        old.mem = None      # the old image's memory handle was replaced
+        old.release()
+    proc.exe_path = d.path(proc.fs.root).decode(errors="replace")
+    proc.comm = execfn.rsplit(b"/", 1)[-1][:15]
+    proc.cmdline = list(argv)
+    proc.environ = list(envp)

@@ -1,0 +1,231 @@
+"""Process lifecycle: pids, init, fork, exit, kill, stop/continue, reaping.
+
+Every guest process is a host child of the kernel: fork is an injected
+clone(CLONE_PARENT|SIGCHLD), so the kernel reaps every host zombie itself
+while guest-visible parenthood, zombies and wait statuses are its own.
+"""
+from __future__ import annotations
+
+from arch_um import host, ptrace
+from arch_um.memory import GuestMemory
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.abi.syscall_nr import NUMBERS as NR
+from umlpy.kernel import exec as kexec
+from umlpy.kernel import printk
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
+from umlpy.kernel.wait import WaitQueue
+
+PID_MAX = 32768
+
+
+class Halt(BaseException):
+    """The machine stops: init died, or reboot(2)."""
+
+    def __init__(self, code: int, reboot: bool = False) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reboot = reboot
+
+
+def status_exited(code: int) -> int:
+    return (code & 0xff) << 8
+
+
+class Procs:
+    def __init__(self, kernel) -> None:
+        self.k = kernel
+        self.by_pid: dict[int, Process] = {}
+        self._last = 0
+
+    def alloc_pid(self) -> int:
+        for _ in range(PID_MAX):
+            self._last = self._last + 1 if self._last < PID_MAX - 1 else 300
+            if self._last not in self.by_pid:
+                return self._last
+        raise KernelError(E.EAGAIN)
+
+    def task(self, tid: int) -> Task | None:
+        p = self.by_pid.get(tid)
+        if p is None or p.exited:
+            return None
+        return p.threads[0]
+
+    # -- init -----------------------------------------------------------------
+    def start_init(self, fdtable, fs: FsContext, candidates: list[bytes], argv_tail: list[bytes],
+                   envp: list[bytes], explicit: bool) -> Task:
+        k = self.k
+        hpid = ptrace.spawn(k.stub.path)
+        pid = self.alloc_pid()
+        proc = Process(pid, None, fdtable, fs, Creds(), SigHand(), None)
+        t = Task(pid, proc, hpid, None)
+        t.kernel = k
+        proc.threads.append(t)
+        self.by_pid[pid] = proc
+        k.sched.add_task(t)
+        kexec.settle(t)
+        t.mem = GuestMemory(hpid)
+        aux = kexec._stub_auxv(t.mem, t.regs.rsp)
+        last = None
+        for path in candidates:
+            try:
+                d, elf, argv = kexec.resolve(t, path, [path] + argv_tail)
+            except KernelError as e:
+                last = e
+                if explicit:
+                    break
+                continue
+            printk.pr_info(f"Run {path.decode()} as init process")
+            kexec.load(k, t, d, elf, argv, envp, aux, path)
+            k.sched.resume_new(t)
+            return t
+        if explicit:
+            raise Halt(-1, reboot=False) from KernelError(
+                last.errno if last else E.ENOENT,
+                f"Requested init {candidates[0].decode()} failed (error {-(last.errno if last else 2)}).")
+        raise Halt(-1) from KernelError(E.ENOENT, "No working init found.")
+
+    # -- fork -----------------------------------------------------------------
+    def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int) -> int:
+        k = self.k
+        parent = t.proc
+        mm = parent.mm.fork()
+        r = ptrace.inject(t.hpid, t.regs, NR["clone"], C.CLONE_PARENT | S.SIGCHLD, 0, 0, 0, 0)
+        if r.fault or r.result < 0:
+            mm.release()
+            raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
+        chpid = r.result
+        ptrace.wait_pid(chpid)
+        pid = self.alloc_pid()
+        fdt = parent.fdtable if flags & C.CLONE_FILES else parent.fdtable.copy()
+        fs = parent.fs if flags & C.CLONE_FS else parent.fs.copy()
+        proc = Process(pid, parent, fdt, fs, parent.creds.copy(), parent.sighand.copy(), mm)
+        proc.comm, proc.exe_path = parent.comm, parent.exe_path
+        proc.cmdline, proc.environ = parent.cmdline, parent.environ
+        proc.exit_signal = flags & C.CSIGNAL
+        proc.start_ns = k.uptime_ns()
+        proc.rlimits = dict(parent.rlimits)
+        proc.ctty = parent.ctty
+        parent.children.append(proc)
+        mm.mem = GuestMemory(chpid)
+        child = Task(pid, proc, chpid, mm.mem)
+        child.kernel = k
+        ptrace.copy_regs(child.regs, t.regs)
+        child.regs.rax = 0
+        if child_stack:
+            child.regs.rsp = child_stack
+        if flags & C.CLONE_SETTLS:
+            child.regs.fs_base = tls
+        child.blocked = t.blocked
+        child.altstack = t.altstack
+        if flags & C.CLONE_CHILD_SETTID:
+            child.mem.write(ctid, pid.to_bytes(4, "little"))
+        if flags & C.CLONE_PARENT_SETTID:
+            t.mem.write(ptid, pid.to_bytes(4, "little"))
+        if flags & C.CLONE_CHILD_CLEARTID:
+            child.clear_child_tid = ctid
+        proc.threads.append(child)
+        self.by_pid[pid] = proc
+        k.sched.add_task(child)
+        k.sched.resume_new(child)
+        if flags & C.CLONE_VFORK:
+            proc.vfork_wq = WaitQueue("vfork")
+
+            def vfork_done() -> int:
+                if proc.vfork_wq is None:
+                    return pid
+                raise Block(proc.vfork_wq, retry=vfork_done, interrupted_result=pid)
+            return vfork_done()
+        return pid
+
+    def release_vfork(self, proc: Process) -> None:
+        q = proc.vfork_wq
+        if q is not None:
+            proc.vfork_wq = None
+            q.wake_all()
+
+    # -- exit -----------------------------------------------------------------
+    def exit_process(self, proc: Process, wait_status: int) -> None:
+        if proc.exited:
+            return
+        k = self.k
+        proc.exited = True
+        for t in proc.threads:
+            if t.state is State.BLOCKED:
+                k.sched.cancel_wait(t)
+            t.state = State.DEAD
+            host.kill_host(t.hpid, S.SIGKILL)
+        proc.fdtable.close_all()
+        if proc.mm is not None:
+            proc.mm.release()
+        self.release_vfork(proc)
+        proc.wait_status = wait_status
+        if proc.pid == 1:
+            k.init_died(wait_status)
+        init = self.by_pid.get(1)
+        for c in proc.children:
+            c.parent = init
+            if init is not None:
+                init.children.append(c)
+                if c.zombie:
+                    init.child_wq.wake_all()
+        proc.children = []
+        proc.zombie = True
+        parent = proc.parent
+        if parent is None:
+            self.reap(proc)
+            return
+        act = parent.sighand.actions[S.SIGCHLD]
+        if proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT):
+            self.reap(proc)
+        elif proc.exit_signal:
+            if wait_status & 0x7f:
+                code = C.CLD_DUMPED if wait_status & 0x80 else C.CLD_KILLED
+                st = wait_status & 0x7f
+            else:
+                code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
+            k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
+        parent.child_wq.wake_all()
+
+    def kill_process(self, proc: Process, sig: int, core: bool = False) -> None:
+        self.exit_process(proc, sig | (0x80 if core else 0))
+
+    def task_died_on_host(self, t: Task, sig: int) -> None:
+        self.exit_process(t.proc, sig)
+
+    def reap(self, proc: Process) -> None:
+        if proc.parent is not None and proc in proc.parent.children:
+            proc.parent.children.remove(proc)
+        self.by_pid.pop(proc.pid, None)
+
+    # -- job control ----------------------------------------------------------
+    def stop_process(self, proc: Process, sig: int) -> None:
+        if proc.stopped:
+            return
+        proc.stopped = True
+        proc.stop_report = (sig << 8) | 0x7f
+        for t in proc.threads:
+            if t.state is State.USER:
+                self.k.sched.loop.flush()
+                ptrace.interrupt(t.hpid)
+        self._notify_parent(proc, C.CLD_STOPPED, sig)
+
+    def continue_process(self, proc: Process) -> None:
+        proc.stopped = False
+        proc.stop_report = 0xffff   # WIFCONTINUED
+        waiting, proc.stop_how = proc.stop_how, {}
+        for t, how in waiting.items():
+            if t.state is State.STOPPED:
+                t.state = State.KERNEL
+                self.k.sched.finish(t, None, how)
+        self._notify_parent(proc, C.CLD_CONTINUED, S.SIGCONT)
+
+    def _notify_parent(self, proc: Process, code: int, sig: int) -> None:
+        parent = proc.parent
+        if parent is None:
+            return
+        if not parent.sighand.actions[S.SIGCHLD].flags & C.SA_NOCLDSTOP:
+            self.k.signals.send_proc(parent, S.SIGCHLD, code, (proc.pid, proc.creds.uid, sig))
+        parent.child_wq.wake_all()

@@ -1,0 +1,249 @@
+"""The trap loop: one kernel thread serving every guest task.
+
+Lock/ordering notes: there are no locks; the kernel is single-threaded.
+A task is in exactly one state (task.State).  Only `_run_handler` runs
+syscall code; only `finish` resumes a task after a syscall (via the event
+loop's resume batch, flushed by the next wait); only `wake` moves a blocked
+task to the run queue.  Signals are delivered in `finish`, the one place a
+task goes back to user mode, as Linux does on return to user space.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from typing import Callable
+
+from arch_um import clock, ptrace
+from arch_um.events import EV_TASK, EventLoop
+from arch_um.memory import GuestFault
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.kernel import printk
+from umlpy.kernel.errors import Block, KernelError, NoReturn
+from umlpy.kernel.task import State, Task
+from umlpy.kernel.wait import set_wake_hook
+
+MASK64 = (1 << 64) - 1
+WAKE_NORMAL, WAKE_TIMEOUT, WAKE_SIGNAL = 0, 1, 2
+
+
+class Timer:
+    __slots__ = ("deadline", "fn", "cancelled")
+
+    def __init__(self, deadline: int, fn: Callable[[], None]) -> None:
+        self.deadline = deadline
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Scheduler:
+    def __init__(self, kernel) -> None:
+        self.k = kernel
+        self.loop = EventLoop()
+        self.tasks: dict[int, Task] = {}     # host pid -> task
+        self.runq: deque[Task] = deque()
+        self._timers: list[tuple[int, int, Timer]] = []
+        self._seq = itertools.count()
+        self.fd_handlers: dict[int, Callable[[int], None]] = {}
+        self.idle_hooks: list[Callable[[], bool]] = []
+        self.table = None
+        set_wake_hook(self.wake)
+
+    # -- timers -------------------------------------------------------------
+    def add_timer(self, deadline: int, fn: Callable[[], None]) -> Timer:
+        t = Timer(deadline, fn)
+        heapq.heappush(self._timers, (deadline, next(self._seq), t))
+        return t
+
+    def _run_timers(self) -> None:
+        now = clock.monotonic_ns()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, t = heapq.heappop(self._timers)
+            if not t.cancelled:
+                t.fn()
+
+    def _timeout_ms(self) -> int:
+        if self.runq:
+            return 0
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return -1
+        delta = self._timers[0][0] - clock.monotonic_ns()
+        return max(0, (delta + 999_999) // 1_000_000)
+
+    # -- devices --------------------------------------------------------------
+    def watch_fd(self, fd: int, events: int, handler: Callable[[int], None]) -> bool:
+        self.fd_handlers[fd] = handler
+        return self.loop.register(fd, events)
+
+    # -- the loop -------------------------------------------------------------
+    def run(self) -> None:
+        loop = self.loop
+        tasks = self.tasks
+        handlers = self.fd_handlers
+        while True:
+            busy = False
+            for hook in self.idle_hooks:
+                busy |= hook()    # a device did work: poll again, don't sleep
+            timeout = 0 if busy else self._timeout_ms()
+            evs, n = loop.run(timeout)
+            for i in range(n):
+                ev = evs[i]
+                if ev.kind == EV_TASK:
+                    t = tasks.get(ev.id)
+                    if t is not None:
+                        self._task_event(t, ev)
+                else:
+                    h = handlers.get(ev.id)
+                    if h is not None:
+                        h(ev.status)
+            if self._timers:
+                self._run_timers()
+            while self.runq:
+                t = self.runq.popleft()
+                if t.state is State.KERNEL:
+                    self._retry(t)
+
+    def _task_event(self, t: Task, ev) -> None:
+        st = ev.status
+        if st & 0x7f != 0x7f:   # exited or killed on the host
+            del self.tasks[t.hpid]
+            if t.state is not State.DEAD:
+                sig = st & 0x7f
+                printk.pr_warn(f"task {t.tid} ({t.proc.comm.decode(errors='replace')}) "
+                               f"died on the host (status {st:#x})")
+                self.k.procs.task_died_on_host(t, sig or S.SIGKILL)
+            return
+        t.state = State.KERNEL
+        if ev.has_regs:
+            ptrace.copy_regs(t.regs, ev.regs)
+            self.syscall(t)
+            return
+        ptrace.getregs(t.hpid, t.regs)
+        event = st >> 16
+        sig = (st >> 8) & 0xff
+        if event == 0 and sig not in (S.SIGSTOP, S.SIGTRAP):
+            # a fault in guest code (SIGSEGV, SIGFPE, ...): the guest's signal
+            self.k.signals.force_fault(t, sig)
+        elif event == 0 and sig == S.SIGTRAP:
+            self.k.signals.force_fault(t, S.SIGTRAP)
+        self.finish(t, None, ptrace.REGS_CLEAN)
+
+    # -- syscalls -------------------------------------------------------------
+    def syscall(self, t: Task) -> None:
+        regs = t.regs
+        nr = regs.orig_rax
+        t.in_syscall = nr
+        entry = self.table.get(nr)
+        if entry is None:
+            self.finish(t, self.table.unknown(t, nr))
+            return
+        fn = entry.fn
+        t.block_args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
+        self._run_handler(t, lambda: fn(t, *t.block_args), entry.name)
+
+    def _run_handler(self, t: Task, fn: Callable[[], int | None], name: str = "") -> None:
+        try:
+            ret = fn()
+        except KernelError as e:
+            ret = -e.errno
+        except GuestFault:
+            ret = -E.EFAULT
+        except Block as b:
+            self._park(t, b)
+            return
+        except NoReturn:
+            return
+        except Exception as exc:   # a kernel bug: oops, kill the task, keep going
+            printk.oops(f"syscall {name or t.in_syscall} of task {t.tid}", exc)
+            self.k.procs.kill_process(t.proc, S.SIGSEGV)
+            return
+        self.finish(t, ret)
+
+    def finish(self, t: Task, ret: int | None, how: int = ptrace.REGS_RAX) -> None:
+        """Back to user mode: set the result, deliver signals, resume."""
+        if t.state is State.DEAD:
+            return
+        if ret is not None:
+            t.regs.rax = ret & MASK64
+        if t.regs_dirty:
+            how = ptrace.REGS_ALL
+        if (t.pending | t.proc.shared_pending) & ~t.blocked or t.proc.stopped \
+                or (ret is not None and -E.ERESTART_RESTARTBLOCK <= ret <= -E.ERESTARTSYS):
+            how = self.k.signals.do_signal(t, how)
+            if how is None:
+                return
+        t.regs_dirty = False
+        t.in_syscall = -1
+        t.state = State.USER
+        self.loop.queue_resume(t.hpid, t.regs, how)
+
+    # -- blocking -------------------------------------------------------------
+    def _park(self, t: Task, b: Block) -> None:
+        t.state = State.BLOCKED
+        t.block = b
+        t.wake_reason = WAKE_NORMAL
+        for q in b.queues:
+            q.add(t)
+        if b.deadline is not None:
+            t.timer = self.add_timer(b.deadline, lambda: self.wake(t, WAKE_TIMEOUT))
+        if self.k.signals.interrupts(t):
+            self.wake(t, WAKE_SIGNAL)
+
+    def _unpark(self, t: Task) -> Block | None:
+        b = t.block
+        if b is not None:
+            for q in b.queues:
+                q.remove(t)
+        if t.timer is not None:
+            t.timer.cancel()
+            t.timer = None
+        return b
+
+    def wake(self, t: Task, reason: int = WAKE_NORMAL) -> None:
+        if t.state is not State.BLOCKED:
+            return
+        self._unpark(t)
+        t.state = State.KERNEL
+        t.wake_reason = reason
+        self.runq.append(t)
+
+    def cancel_wait(self, t: Task) -> None:
+        """A blocked task dies: take it off its queues and timer."""
+        self._unpark(t)
+        t.block = None
+
+    def _retry(self, t: Task) -> None:
+        b = t.block
+        t.block = None
+        reason = t.wake_reason
+        if reason == WAKE_SIGNAL:
+            if b.on_interrupt is not None:
+                b.on_interrupt()
+            if b.interrupted_result is not None:
+                self.finish(t, b.interrupted_result)
+            else:
+                self.finish(t, -b.restart)
+            return
+        if reason == WAKE_TIMEOUT and b.on_timeout is not None:
+            self._run_handler(t, b.on_timeout)
+            return
+        if b.retry is not None:
+            self._run_handler(t, b.retry)
+            return
+        entry = self.table.get(t.in_syscall)
+        self._run_handler(t, lambda: entry.fn(t, *t.block_args), entry.name)
+
+    # -- task bookkeeping -------------------------------------------------------
+    def add_task(self, t: Task) -> None:
+        self.tasks[t.hpid] = t
+
+    def resume_new(self, t: Task) -> None:
+        """Start a task whose registers were set by the kernel (fork, exec)."""
+        t.regs_dirty = True
+        self.finish(t, None, ptrace.REGS_ALL)

@@ -1,0 +1,157 @@
+"""Tasks (guest threads) and processes (thread groups) with guest pids.
+
+A Task is one host process under ptrace; its registers live in a cffi struct
+owned by the task.  Everything the guest can observe (pids, parents, process
+groups, credentials, fds, signal state) is the kernel's own and never the
+host's.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from arch_um import ptrace
+from arch_um.memory import GuestMemory
+from umlpy.abi import signals as S
+from umlpy.kernel.wait import WaitQueue
+
+if TYPE_CHECKING:
+    from umlpy.kernel.errors import Block
+    from umlpy.kernel.mm import Mm
+    from umlpy.vfs.dentry import Dentry
+    from umlpy.vfs.fdtable import FdTable
+
+
+class State(enum.Enum):
+    USER = "running"        # resumed: runs guest code
+    KERNEL = "in kernel"    # stopped, its syscall being handled
+    BLOCKED = "sleeping"    # parked on wait queues
+    STOPPED = "stopped"     # job-control stop
+    DEAD = "dead"
+
+
+@dataclass
+class Creds:
+    uid: int = 0
+    euid: int = 0
+    suid: int = 0
+    fsuid: int = 0
+    gid: int = 0
+    egid: int = 0
+    sgid: int = 0
+    fsgid: int = 0
+    groups: tuple[int, ...] = ()
+
+    def copy(self) -> Creds:
+        return Creds(self.uid, self.euid, self.suid, self.fsuid, self.gid, self.egid,
+                     self.sgid, self.fsgid, self.groups)
+
+
+@dataclass
+class FsContext:
+    root: Dentry
+    cwd: Dentry
+    umask: int = 0o022
+
+    def copy(self) -> FsContext:
+        return FsContext(self.root, self.cwd, self.umask)
+
+
+@dataclass
+class SigAction:
+    handler: int = 0  # SIG_DFL
+    flags: int = 0
+    restorer: int = 0
+    mask: int = 0
+
+
+class SigHand:
+    """The signal dispositions a process shares between its threads."""
+
+    def __init__(self) -> None:
+        self.actions = [SigAction() for _ in range(S.NSIG + 1)]
+
+    def copy(self) -> SigHand:
+        n = SigHand()
+        n.actions = [SigAction(a.handler, a.flags, a.restorer, a.mask) for a in self.actions]
+        return n
+
+
+class Process:
+    """A thread group: what fork copies and exit tears down."""
+
+    def __init__(self, pid: int, parent: Process | None, fdtable: FdTable, fs: FsContext,
+                 creds: Creds, sighand: SigHand, mm: Mm) -> None:
+        self.pid = pid
+        self.parent = parent
+        self.children: list[Process] = []
+        self.threads: list[Task] = []
+        self.pgid = parent.pgid if parent else pid
+        self.sid = parent.sid if parent else pid
+        self.fdtable = fdtable
+        self.fs = fs
+        self.creds = creds
+        self.sighand = sighand
+        self.mm = mm
+        self.comm = b""
+        self.exe_path = ""
+        self.cmdline: list[bytes] = []
+        self.environ: list[bytes] = []
+        self.shared_pending: int = 0
+        self.siginfo: dict[int, tuple] = {}     # sig -> (si_code, fields)
+        self.stop_how: dict = {}                # stopped task -> how to resume
+        self.zombie = False
+        self.exited = False
+        self.wait_status = 0        # the wait(2) status once a zombie
+        self.exit_signal = S.SIGCHLD
+        self.child_wq = WaitQueue("child")
+        self.stopped = False
+        self.stop_report = 0        # a stop/continue not yet reported to wait
+        self.vfork_wq: WaitQueue | None = None
+        self.start_ns = 0
+        self.rlimits: dict[int, tuple[int, int]] = {}
+        self.pdeath_signal = 0
+        self.ctty = None
+
+    @property
+    def leader(self) -> Task:
+        return self.threads[0]
+
+
+class Task:
+    __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
+                 "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
+                 "altstack", "clear_child_tid", "in_syscall", "restart_fn", "kernel")
+
+    def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory) -> None:
+        self.tid = tid
+        self.proc = proc
+        self.hpid = hpid
+        self.regs = ptrace.new_regs()
+        self.regs_dirty = False
+        self.mem = mem
+        self.state = State.KERNEL
+        self.blocked = 0            # signal mask
+        self.pending = 0            # thread-directed pending signals
+        self.block: Block | None = None
+        self.block_args: tuple = ()
+        self.timer = None
+        self.wake_reason = 0
+        self.saved_mask: int | None = None   # sigsuspend's mask to restore
+        self.altstack = (0, 2, 0)  # (sp, flags = SS_DISABLE, size)
+        self.clear_child_tid = 0
+        self.in_syscall = -1
+        self.restart_fn = None
+        self.kernel = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def creds(self) -> Creds:
+        return self.proc.creds
+
+    def __repr__(self) -> str:
+        return f"<Task {self.tid} host {self.hpid} {self.state.value}>"

@@ -1,0 +1,13 @@
+"""Syscall families, one module each; importing this fills the table."""
+from umlpy.syscalls import (  # noqa: F401
+    sys_fd,
+    sys_file,
+    sys_info,
+    sys_mmap,
+    sys_process,
+    sys_read_write,
+    sys_signal,
+    sys_stat,
+    sys_time,
+)
+from umlpy.syscalls.table import Table  # noqa: F401

@@ -1,0 +1,134 @@
+"""File descriptors: dup family, fcntl, pipes, ioctl."""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.table import syscall
+from umlpy.syscalls.util import s32
+from umlpy.vfs.pipe import Pipe, PipeFile
+
+FIONBIO = 0x5421
+FIOCLEX = 0x5451
+FIONCLEX = 0x5450
+
+
+@syscall("dup")
+def sys_dup(t, fd, *_):
+    fdt = t.proc.fdtable
+    return fdt.install(fdt.get(s32(fd)))
+
+
+def _dup_to(t, old: int, new: int, cloexec: bool) -> int:
+    fdt = t.proc.fdtable
+    f = fdt.get(old)
+    if new < 0 or new >= fdt.limit:
+        raise KernelError(E.EBADF)
+    fdt.install_at(new, f, cloexec)
+    return new
+
+
+@syscall("dup2")
+def sys_dup2(t, old, new, *_):
+    old, new = s32(old), s32(new)
+    if old == new:
+        t.proc.fdtable.get(old)
+        return new
+    return _dup_to(t, old, new, False)
+
+
+@syscall("dup3")
+def sys_dup3(t, old, new, flags, *_):
+    old, new = s32(old), s32(new)
+    if old == new or flags & ~C.O_CLOEXEC:
+        raise KernelError(E.EINVAL)
+    return _dup_to(t, old, new, bool(flags & C.O_CLOEXEC))
+
+
+@syscall("fcntl", status="partial", note="no record locks (F_GETLK/F_SETLK*: EINVAL) or F_SETOWN")
+def sys_fcntl(t, fd, cmd, arg, *_):
+    fd = s32(fd)
+    fdt = t.proc.fdtable
+    f = fdt.get(fd)
+    if cmd in (C.F_DUPFD, C.F_DUPFD_CLOEXEC):
+        minfd = s32(arg)
+        if minfd < 0 or minfd >= fdt.limit:
+            raise KernelError(E.EINVAL)
+        return fdt.install(f, cmd == C.F_DUPFD_CLOEXEC, minfd)
+    if cmd == C.F_GETFD:
+        return C.FD_CLOEXEC if fd in fdt.cloexec else 0
+    if cmd == C.F_SETFD:
+        if arg & C.FD_CLOEXEC:
+            fdt.cloexec.add(fd)
+        else:
+            fdt.cloexec.discard(fd)
+        return 0
+    if cmd == C.F_GETFL:
+        return f.flags | C.O_LARGEFILE
+    if cmd == C.F_SETFL:
+        f.flags = (f.flags & ~C.SETFL_MASK) | (arg & C.SETFL_MASK)
+        return 0
+    if cmd == C.F_GETPIPE_SZ and isinstance(f, PipeFile):
+        return f.pipe.capacity
+    if cmd == C.F_SETPIPE_SZ and isinstance(f, PipeFile):
+        size = max(4096, 1 << (max(1, s32(arg)) - 1).bit_length())
+        if size > 1 << 20 or size < len(f.pipe.buf):
+            raise KernelError(E.EBUSY if size >= len(f.pipe.buf) else E.EBUSY)
+        f.pipe.capacity = size
+        return size
+    if cmd in (C.F_GETOWN,):
+        return 0
+    raise KernelError(E.EINVAL)
+
+
+def do_pipe(t, addr: int, flags: int) -> int:
+    if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK | C.O_DIRECT):
+        raise KernelError(E.EINVAL)
+    p = Pipe()
+    fdt = t.proc.fdtable
+    keep = flags & (C.O_NONBLOCK | C.O_DIRECT)
+    cloexec = bool(flags & C.O_CLOEXEC)
+    r = fdt.install(PipeFile(p, C.O_RDONLY | keep), cloexec)
+    try:
+        w = fdt.install(PipeFile(p, C.O_WRONLY | keep), cloexec)
+    except KernelError:
+        fdt.close(r)
+        raise
+    try:
+        t.mem.write(addr, struct.pack("<ii", r, w))
+    except Exception:
+        fdt.close(r)
+        fdt.close(w)
+        raise
+    return 0
+
+
+@syscall("pipe")
+def sys_pipe(t, addr, *_):
+    return do_pipe(t, addr, 0)
+
+
+@syscall("pipe2")
+def sys_pipe2(t, addr, flags, *_):
+    return do_pipe(t, addr, flags)
+
+
+@syscall("ioctl", status="partial", note="generic FIONBIO/FIOCLEX/FIONCLEX; ttys and pipes their own")
+def sys_ioctl(t, fd, req, arg, *_):
+    fd = s32(fd)
+    fdt = t.proc.fdtable
+    f = fdt.get(fd)
+    req &= 0xFFFFFFFF
+    if req == FIONBIO:
+        on = struct.unpack("<i", t.mem.read(arg, 4))[0]
+        f.flags = f.flags | C.O_NONBLOCK if on else f.flags & ~C.O_NONBLOCK
+        return 0
+    if req == FIOCLEX:
+        fdt.cloexec.add(fd)
+        return 0
+    if req == FIONCLEX:
+        fdt.cloexec.discard(fd)
+        return 0
+    return f.ioctl(t, req, arg)

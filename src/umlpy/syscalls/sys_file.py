@@ -1,0 +1,616 @@
+"""Files and directories by name: open, create, link, rename, chmod, ..."""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import structs
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.syscalls.table import syscall
+from umlpy.syscalls.util import read_path, s32, s64
+from umlpy.vfs import namei
+from umlpy.vfs.file import File
+from umlpy.vfs.perm import owner_or_root, permission
+
+OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
+
+
+def _check_writable_fs(d) -> None:
+    if d.inode.fs.read_only or (d.mount is not None and "ro" in d.mount.flags.split(",")):
+        raise KernelError(E.EROFS)
+
+
+def _create_mode(t, mode: int) -> int:
+    return mode & ~t.proc.fs.umask & 0o7777
+
+
+def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
+    acc = flags & C.O_ACCMODE
+    if flags & C.O_TMPFILE == C.O_TMPFILE:
+        raise KernelError(E.EOPNOTSUPP)
+    creds = t.proc.creds
+    created = False
+    if flags & C.O_CREAT:
+        parent, name, trailing = namei.lookup_parent(t, dirfd, path)
+        if trailing or name in (b".", b".."):
+            raise KernelError(E.EISDIR)
+        permission(parent.inode, C.X_OK, creds)
+        d = parent.child(name)
+        if d is None:
+            _check_writable_fs(parent)
+            permission(parent.inode, C.W_OK, creds)
+            parent.inode.create(name, C.S_IFREG | _create_mode(t, mode), creds.fsuid, creds.fsgid)
+            d = parent.child(name)
+            created = True
+        elif flags & C.O_EXCL:
+            raise KernelError(E.EEXIST)
+        else:
+            if d.inode.is_symlink:
+                if flags & C.O_NOFOLLOW:
+                    raise KernelError(E.ELOOP)
+                d = namei.lookup(t, dirfd, path, follow=True)
+            while d.mounted is not None:
+                d = d.mounted.root
+    else:
+        d = namei.lookup(t, dirfd, path, follow=not flags & C.O_NOFOLLOW)
+    inode = d.inode
+    if flags & C.O_PATH:
+        f = File(d, inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
+        return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    if inode.is_symlink:
+        raise KernelError(E.ELOOP)
+    if flags & C.O_DIRECTORY and not inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    if inode.is_dir and (acc != C.O_RDONLY or flags & C.O_TRUNC):
+        raise KernelError(E.EISDIR)
+    if not created:
+        want = 0
+        if acc in (C.O_RDONLY, C.O_RDWR):
+            want |= C.R_OK
+        if acc in (C.O_WRONLY, C.O_RDWR) or flags & C.O_TRUNC:
+            want |= C.W_OK
+        permission(inode, want, creds)
+        if want & C.W_OK and (inode.is_reg or inode.is_dir):
+            _check_writable_fs(d)
+    if flags & C.O_TRUNC and inode.is_reg and not created and inode.size():
+        inode.truncate(0)
+    cloexec = bool(flags & C.O_CLOEXEC)
+    fdt = t.proc.fdtable
+    try:
+        f = inode.open_file(d, flags & OPEN_FLAGS_KEPT, t)
+    except Block as b:
+        inner = b.retry
+        b.retry = lambda: fdt.install(inner(), cloexec)
+        raise
+    return fdt.install(f, cloexec)
+
+
+@syscall("open")
+def sys_open(t, path, flags, mode, *_):
+    return do_open(t, C.AT_FDCWD, read_path(t, path), s32(flags), mode)
+
+
+@syscall("openat")
+def sys_openat(t, dirfd, path, flags, mode, *_):
+    return do_open(t, s32(dirfd), read_path(t, path), s32(flags), mode)
+
+
+@syscall("creat")
+def sys_creat(t, path, mode, *_):
+    return do_open(t, C.AT_FDCWD, read_path(t, path), C.O_CREAT | C.O_WRONLY | C.O_TRUNC, mode)
+
+
+@syscall("close")
+def sys_close(t, fd, *_):
+    t.proc.fdtable.close(s32(fd))
+    return 0
+
+
+@syscall("close_range")
+def sys_close_range(t, first, last, flags, *_):
+    CLOSE_RANGE_CLOEXEC = 4
+    if flags & ~(2 | CLOSE_RANGE_CLOEXEC) or first > last:
+        raise KernelError(E.EINVAL)
+    fdt = t.proc.fdtable
+    for fd in [fd for fd in fdt.files if first <= fd <= last]:
+        if flags & CLOSE_RANGE_CLOEXEC:
+            fdt.cloexec.add(fd)
+        else:
+            fdt.close(fd)
+    return 0
+
+
+def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
+    fmt = mode & C.S_IFMT or C.S_IFREG
+    if fmt == C.S_IFDIR or fmt not in (C.S_IFREG, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK):
+        raise KernelError(E.EINVAL if fmt != C.S_IFDIR else E.EPERM)
+    creds = t.proc.creds
+    if fmt in (C.S_IFCHR, C.S_IFBLK) and creds.euid != 0:
+        raise KernelError(E.EPERM)
+    parent, name, trailing = namei.lookup_parent(t, dirfd, path)
+    if name in (b".", b"..") or parent.child(name) is not None:
+        raise KernelError(E.EEXIST)
+    if trailing:
+        raise KernelError(E.ENOENT)
+    _check_writable_fs(parent)
+    permission(parent.inode, C.W_OK | C.X_OK, creds)
+    rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
+        if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
+    parent.inode.create(name, fmt | _create_mode(t, mode), creds.fsuid, creds.fsgid, rdev)
+    return 0
+
+
+@syscall("mknod")
+def sys_mknod(t, path, mode, dev, *_):
+    return do_mknod(t, C.AT_FDCWD, read_path(t, path), mode, dev)
+
+
+@syscall("mknodat")
+def sys_mknodat(t, dirfd, path, mode, dev, *_):
+    return do_mknod(t, s32(dirfd), read_path(t, path), mode, dev)
+
+
+def do_mkdir(t, dirfd: int, path: bytes, mode: int) -> int:
+    parent, name, _ = namei.lookup_parent(t, dirfd, path)
+    if name in (b".", b"..") or parent.child(name) is not None:
+        raise KernelError(E.EEXIST)
+    _check_writable_fs(parent)
+    creds = t.proc.creds
+    permission(parent.inode, C.W_OK | C.X_OK, creds)
+    m = _create_mode(t, mode) & 0o1777
+    if parent.inode.mode & C.S_ISGID:
+        m |= C.S_ISGID
+    parent.inode.create(name, C.S_IFDIR | m, creds.fsuid, creds.fsgid)
+    return 0
+
+
+@syscall("mkdir")
+def sys_mkdir(t, path, mode, *_):
+    return do_mkdir(t, C.AT_FDCWD, read_path(t, path), mode)
+
+
+@syscall("mkdirat")
+def sys_mkdirat(t, dirfd, path, mode, *_):
+    return do_mkdir(t, s32(dirfd), read_path(t, path), mode)
+
+
+def _may_delete(t, parent, victim) -> None:
+    creds = t.proc.creds
+    _check_writable_fs(parent)
+    permission(parent.inode, C.W_OK | C.X_OK, creds)
+    if parent.inode.mode & C.S_ISVTX and creds.fsuid not in (0, victim.inode.uid, parent.inode.uid):
+        raise KernelError(E.EPERM)
+    if victim.mounted is not None or (victim.parent is None and victim.mount is not None):
+        raise KernelError(E.EBUSY)
+
+
+def do_unlink(t, dirfd: int, path: bytes, rmdir: bool) -> int:
+    parent, name, trailing = namei.lookup_parent(t, dirfd, path)
+    if rmdir:
+        if name == b".":
+            raise KernelError(E.EINVAL)
+        if name == b"..":
+            raise KernelError(E.ENOTEMPTY)
+    elif name in (b".", b".."):
+        raise KernelError(E.EISDIR)
+    victim = parent.child(name)
+    if victim is None:
+        raise KernelError(E.ENOENT)
+    if not rmdir and trailing and not victim.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    _may_delete(t, parent, victim)
+    if rmdir:
+        if not victim.inode.is_dir:
+            raise KernelError(E.ENOTDIR)
+        parent.inode.rmdir(name)
+    else:
+        parent.inode.unlink(name)
+    parent.forget(name)
+    return 0
+
+
+@syscall("unlink")
+def sys_unlink(t, path, *_):
+    return do_unlink(t, C.AT_FDCWD, read_path(t, path), False)
+
+
+@syscall("rmdir")
+def sys_rmdir(t, path, *_):
+    return do_unlink(t, C.AT_FDCWD, read_path(t, path), True)
+
+
+@syscall("unlinkat")
+def sys_unlinkat(t, dirfd, path, flags, *_):
+    if flags & ~C.AT_REMOVEDIR:
+        raise KernelError(E.EINVAL)
+    return do_unlink(t, s32(dirfd), read_path(t, path), bool(flags & C.AT_REMOVEDIR))
+
+
+def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: int) -> int:
+    if flags & ~(C.RENAME_NOREPLACE | C.RENAME_EXCHANGE) or \
+            (flags & C.RENAME_NOREPLACE and flags & C.RENAME_EXCHANGE):
+        raise KernelError(E.EINVAL)
+    op, on, _ = namei.lookup_parent(t, olddir, oldpath)
+    np, nn, _ = namei.lookup_parent(t, newdir, newpath)
+    if on in (b".", b"..") or nn in (b".", b".."):
+        raise KernelError(E.EBUSY if on in (b".", b"..") else E.EEXIST)
+    src = op.child(on)
+    if src is None:
+        raise KernelError(E.ENOENT)
+    if op.inode.fs is not np.inode.fs or op.mount is not np.mount:
+        raise KernelError(E.EXDEV)
+    _may_delete(t, op, src)
+    permission(np.inode, C.W_OK | C.X_OK, t.proc.creds)
+    dst = np.child(nn)
+    if dst is not None and dst.inode is src.inode:
+        return 0
+    if src.inode.is_dir:
+        a = np
+        while a is not None:
+            if a is src:
+                raise KernelError(E.EINVAL)
+            a = a.parent
+    if dst is not None and dst.inode.is_dir and not (flags & C.RENAME_EXCHANGE):
+        a = op
+        while a is not None:
+            if a is dst:
+                raise KernelError(E.ENOTEMPTY)
+            a = a.parent
+    op.inode.rename(on, np.inode, nn, flags)
+    moved = op.children.pop(on, None)
+    other = np.children.pop(nn, None)
+    if moved is not None:
+        moved.name, moved.parent = nn, np
+        np.children[nn] = moved
+    if flags & C.RENAME_EXCHANGE and other is not None:
+        other.name, other.parent = on, op
+        op.children[on] = other
+    return 0
+
+
+@syscall("rename")
+def sys_rename(t, old, new, *_):
+    return do_rename(t, C.AT_FDCWD, read_path(t, old), C.AT_FDCWD, read_path(t, new), 0)
+
+
+@syscall("renameat")
+def sys_renameat(t, od, old, nd, new, *_):
+    return do_rename(t, s32(od), read_path(t, old), s32(nd), read_path(t, new), 0)
+
+
+@syscall("renameat2")
+def sys_renameat2(t, od, old, nd, new, flags, *_):
+    return do_rename(t, s32(od), read_path(t, old), s32(nd), read_path(t, new), flags)
+
+
+def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: int) -> int:
+    if flags & ~(C.AT_SYMLINK_FOLLOW | C.AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    src = namei.lookup(t, olddir, oldpath, follow=bool(flags & C.AT_SYMLINK_FOLLOW),
+                       empty_ok=bool(flags & C.AT_EMPTY_PATH))
+    if src.inode.is_dir:
+        raise KernelError(E.EPERM)
+    parent, name, trailing = namei.lookup_parent(t, newdir, newpath)
+    if name in (b".", b"..") or parent.child(name) is not None:
+        raise KernelError(E.EEXIST)
+    if trailing:
+        raise KernelError(E.ENOENT)
+    if parent.inode.fs is not src.inode.fs:
+        raise KernelError(E.EXDEV)
+    _check_writable_fs(parent)
+    permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
+    parent.inode.link(name, src.inode)
+    return 0
+
+
+@syscall("link")
+def sys_link(t, old, new, *_):
+    return do_link(t, C.AT_FDCWD, read_path(t, old), C.AT_FDCWD, read_path(t, new), 0)
+
+
+@syscall("linkat")
+def sys_linkat(t, od, old, nd, new, flags, *_):
+    return do_link(t, s32(od), read_path(t, old), s32(nd), read_path(t, new), flags)
+
+
+def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
+    if not target:
+        raise KernelError(E.ENOENT)
+    parent, name, trailing = namei.lookup_parent(t, dirfd, path)
+    if name in (b".", b"..") or parent.child(name) is not None:
+        raise KernelError(E.EEXIST)
+    if trailing:
+        raise KernelError(E.ENOENT)
+    _check_writable_fs(parent)
+    creds = t.proc.creds
+    permission(parent.inode, C.W_OK | C.X_OK, creds)
+    parent.inode.symlink(name, target, creds.fsuid, creds.fsgid)
+    return 0
+
+
+@syscall("symlink")
+def sys_symlink(t, target, path, *_):
+    return do_symlink(t, read_path(t, target), C.AT_FDCWD, read_path(t, path))
+
+
+@syscall("symlinkat")
+def sys_symlinkat(t, target, dirfd, path, *_):
+    return do_symlink(t, read_path(t, target), s32(dirfd), read_path(t, path))
+
+
+def do_readlink(t, dirfd: int, path: bytes, buf: int, size: int) -> int:
+    if s32(size) <= 0:
+        raise KernelError(E.EINVAL)
+    d = namei.lookup(t, dirfd, path, follow=False, empty_ok=True)
+    data = d.inode.readlink()[:size]
+    t.mem.write(buf, data)
+    return len(data)
+
+
+@syscall("readlink")
+def sys_readlink(t, path, buf, size, *_):
+    return do_readlink(t, C.AT_FDCWD, read_path(t, path), buf, size)
+
+
+@syscall("readlinkat")
+def sys_readlinkat(t, dirfd, path, buf, size, *_):
+    return do_readlink(t, s32(dirfd), read_path(t, path), buf, size)
+
+
+def do_chmod(t, inode, mode: int) -> int:
+    owner_or_root(inode, t.proc.creds)
+    if inode.fs.read_only:
+        raise KernelError(E.EROFS)
+    creds = t.proc.creds
+    mode &= 0o7777
+    if creds.fsuid != 0 and mode & C.S_ISGID and inode.gid != creds.fsgid and inode.gid not in creds.groups:
+        mode &= ~C.S_ISGID
+    inode.mode = (inode.mode & C.S_IFMT) | mode
+    inode.touch(m=False)
+    return 0
+
+
+@syscall("chmod")
+def sys_chmod(t, path, mode, *_):
+    return do_chmod(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode, mode)
+
+
+@syscall("fchmod")
+def sys_fchmod(t, fd, mode, *_):
+    return do_chmod(t, t.proc.fdtable.get(s32(fd)).inode, mode)
+
+
+@syscall("fchmodat")
+def sys_fchmodat(t, dirfd, path, mode, *_):
+    return do_chmod(t, namei.lookup(t, s32(dirfd), read_path(t, path)).inode, mode)
+
+
+def do_chown(t, inode, uid: int, gid: int) -> int:
+    uid, gid = s32(uid), s32(gid)
+    creds = t.proc.creds
+    if inode.fs.read_only:
+        raise KernelError(E.EROFS)
+    if creds.fsuid != 0:
+        if uid != -1 and uid != inode.uid:
+            raise KernelError(E.EPERM)
+        if gid != -1 and (creds.fsuid != inode.uid or (gid != creds.fsgid and gid not in creds.groups)):
+            raise KernelError(E.EPERM)
+    if uid != -1:
+        inode.uid = uid
+    if gid != -1:
+        inode.gid = gid
+    if (uid != -1 or gid != -1) and not inode.is_dir:
+        inode.mode &= ~C.S_ISUID
+        if inode.mode & 0o010:
+            inode.mode &= ~C.S_ISGID
+    inode.touch(m=False)
+    return 0
+
+
+@syscall("chown")
+def sys_chown(t, path, uid, gid, *_):
+    return do_chown(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode, uid, gid)
+
+
+@syscall("lchown")
+def sys_lchown(t, path, uid, gid, *_):
+    return do_chown(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path), follow=False).inode, uid, gid)
+
+
+@syscall("fchown")
+def sys_fchown(t, fd, uid, gid, *_):
+    return do_chown(t, t.proc.fdtable.get(s32(fd)).inode, uid, gid)
+
+
+@syscall("fchownat")
+def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
+    d = namei.lookup(t, s32(dirfd), read_path(t, path) if path else b"",
+                     follow=not flags & C.AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & C.AT_EMPTY_PATH))
+    return do_chown(t, d.inode, uid, gid)
+
+
+def _truncate(inode, length: int) -> int:
+    length = s64(length)
+    if length < 0:
+        raise KernelError(E.EINVAL)
+    if inode.is_dir:
+        raise KernelError(E.EISDIR)
+    if not inode.is_reg:
+        raise KernelError(E.EINVAL)
+    inode.truncate(length)
+    return 0
+
+
+@syscall("truncate")
+def sys_truncate(t, path, length, *_):
+    d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
+    permission(d.inode, C.W_OK, t.proc.creds)
+    _check_writable_fs(d)
+    return _truncate(d.inode, length)
+
+
+@syscall("ftruncate")
+def sys_ftruncate(t, fd, length, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if not f.writable or f.inode is None:
+        raise KernelError(E.EINVAL if f.inode is None or f.readable else E.EBADF)
+    return _truncate(f.inode, length)
+
+
+@syscall("utimensat")
+def sys_utimensat(t, dirfd, path, times, flags, *_):
+    if path:
+        d = namei.lookup(t, s32(dirfd), read_path(t, path), follow=not flags & C.AT_SYMLINK_NOFOLLOW)
+        inode = d.inode
+    else:
+        inode = t.proc.fdtable.get(s32(dirfd)).inode
+    from umlpy.vfs.inode import now_ns
+    now = now_ns()
+    creds = t.proc.creds
+    if times:
+        a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", t.mem.read(times, 32))
+        vals = []
+        for s, ns in ((a_s, a_ns), (m_s, m_ns)):
+            if ns == C.UTIME_NOW:
+                vals.append(now)
+            elif ns == C.UTIME_OMIT:
+                vals.append(None)
+            elif not 0 <= ns < 10**9:
+                raise KernelError(E.EINVAL)
+            else:
+                vals.append(s * 10**9 + ns)
+        explicit = any(ns not in (C.UTIME_NOW, C.UTIME_OMIT) for ns in (a_ns, m_ns))
+        if explicit:
+            owner_or_root(inode, creds)
+        elif creds.fsuid not in (0, inode.uid):
+            permission(inode, C.W_OK, creds)
+    else:
+        vals = [now, now]
+        if creds.fsuid not in (0, inode.uid):
+            permission(inode, C.W_OK, creds)
+    if inode.fs.read_only:
+        raise KernelError(E.EROFS)
+    if vals[0] is not None:
+        inode.atime = vals[0]
+    if vals[1] is not None:
+        inode.mtime = vals[1]
+    inode.ctime = now
+    return 0
+
+
+def do_access(t, dirfd: int, path: bytes, mode: int, flags: int) -> int:
+    if mode & ~7 or flags & ~(C.AT_EACCESS | C.AT_SYMLINK_NOFOLLOW | C.AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    creds = t.proc.creds
+    if not flags & C.AT_EACCESS:
+        creds = creds.copy()
+        creds.fsuid, creds.fsgid = creds.uid, creds.gid
+    d = namei.lookup(t, dirfd, path, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
+                     empty_ok=bool(flags & C.AT_EMPTY_PATH))
+    if mode & C.W_OK and d.inode.fs.read_only and (d.inode.is_reg or d.inode.is_dir):
+        raise KernelError(E.EROFS)
+    permission(d.inode, mode, creds)
+    return 0
+
+
+@syscall("access")
+def sys_access(t, path, mode, *_):
+    return do_access(t, C.AT_FDCWD, read_path(t, path), mode, 0)
+
+
+@syscall("faccessat")
+def sys_faccessat(t, dirfd, path, mode, *_):
+    return do_access(t, s32(dirfd), read_path(t, path), mode, 0)
+
+
+@syscall("faccessat2")
+def sys_faccessat2(t, dirfd, path, mode, flags, *_):
+    return do_access(t, s32(dirfd), read_path(t, path), mode, flags)
+
+
+@syscall("getdents64")
+def sys_getdents64(t, fd, buf, count, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if f.inode is None or not f.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    data = f.getdents(count)
+    t.mem.write(buf, data)
+    if data:
+        f.inode.touch(m=False, c=False, a=True)
+    return len(data)
+
+
+@syscall("chdir")
+def sys_chdir(t, path, *_):
+    d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
+    if not d.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    permission(d.inode, C.X_OK, t.proc.creds)
+    t.proc.fs.cwd = d
+    return 0
+
+
+@syscall("fchdir")
+def sys_fchdir(t, fd, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if f.dentry is None or not f.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    permission(f.inode, C.X_OK, t.proc.creds)
+    t.proc.fs.cwd = f.dentry
+    return 0
+
+
+@syscall("getcwd")
+def sys_getcwd(t, buf, size, *_):
+    fs = t.proc.fs
+    path = fs.cwd.path(fs.root) + b"\0"
+    if len(path) > size:
+        raise KernelError(E.ERANGE)
+    t.mem.write(buf, path)
+    return len(path)
+
+
+@syscall("umask")
+def sys_umask(t, mask, *_):
+    old = t.proc.fs.umask
+    t.proc.fs.umask = mask & 0o777
+    return old
+
+
+def _statfs(fs) -> bytes:
+    st = fs.statfs()
+    return struct.pack("<qqQQQQQiiqqq4q", st["type"], st["bsize"], st["blocks"], st["bfree"],
+                       st["bavail"], st["files"], st["ffree"], fs.dev & 0x7FFFFFFF, 0,
+                       st["namelen"], st["bsize"], 1 if fs.read_only else 0, 0, 0, 0, 0)
+
+
+@syscall("statfs")
+def sys_statfs(t, path, buf, *_):
+    t.mem.write(buf, _statfs(namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode.fs))
+    return 0
+
+
+@syscall("fstatfs")
+def sys_fstatfs(t, fd, buf, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if f.inode is None:
+        raise KernelError(E.EINVAL)
+    t.mem.write(buf, _statfs(f.inode.fs))
+    return 0
+
+
+@syscall("sync")
+def sys_sync(t, *_):
+    t.kernel.sync_all()
+    return 0
+
+
+@syscall("syncfs", "fsync", "fdatasync")
+def sys_fsync(t, fd, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if f.inode is not None:
+        f.inode.fs.sync()
+    return 0
+
+

@@ -1,0 +1,175 @@
+"""Memory: brk, mmap, munmap, mprotect, mremap, madvise, msync.
+
+Every request is validated (the stub page is out of reach) and accounted
+against mem= by the kernel, then carried out by an injected host syscall:
+anonymous memory is the host's.  File mappings map the page cache's memfd,
+so read/write and mmap see the same pages.
+"""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.exec import HostAs
+from umlpy.kernel.mm import Mm
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import s32
+
+
+def _inject(t, name: str, *args: int) -> int:
+    return HostAs(t).call(name, *args)
+
+
+def _fail(r: int) -> bool:
+    return -4096 < r < 0
+
+
+@syscall("brk")
+def sys_brk(t, addr, *_):
+    mm = t.proc.mm
+    if addr < mm.brk_start:
+        return mm.brk
+    old_end, new_end = C.page_up(mm.brk), C.page_up(addr)
+    if new_end > old_end:
+        try:
+            Mm.check_range(old_end, new_end - old_end)
+            mm.budget.charge(new_end - old_end)
+        except KernelError:
+            return mm.brk
+        mm.budget.uncharge(new_end - old_end)
+        r = _inject(t, "mmap", old_end, new_end - old_end, C.PROT_READ | C.PROT_WRITE,
+                    C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED_NOREPLACE, -1, 0)
+        if r != old_end:
+            if not _fail(r):
+                _inject(t, "munmap", r, new_end - old_end)
+            return mm.brk
+        mm.add(old_end, new_end, True)
+    elif new_end < old_end:
+        _inject(t, "munmap", new_end, old_end - new_end)
+        mm.remove(new_end, old_end)
+    mm.brk = addr
+    return addr
+
+
+def _charged(flags: int, prot: int, anon: bool) -> bool:
+    if flags & C.MAP_TYPE == C.MAP_PRIVATE:
+        return bool(prot & C.PROT_WRITE)
+    return anon
+
+
+@syscall("mmap", status=PARTIAL, note="anonymous and page-cache files (tmpfs); devices: /dev/zero only")
+def sys_mmap(t, addr, length, prot, flags, fd, off):
+    if length == 0 or off & (C.PAGE_SIZE - 1):
+        raise KernelError(E.EINVAL)
+    size = C.page_up(length)
+    if size == 0 or size > 1 << 47:
+        raise KernelError(E.ENOMEM)
+    mtype = flags & C.MAP_TYPE
+    if mtype not in (C.MAP_SHARED, C.MAP_PRIVATE, C.MAP_SHARED_VALIDATE):
+        raise KernelError(E.EINVAL)
+    if flags & (C.MAP_FIXED | C.MAP_FIXED_NOREPLACE):
+        if addr & (C.PAGE_SIZE - 1):
+            raise KernelError(E.EINVAL)
+        Mm.check_range(addr, size)
+    mm = t.proc.mm
+    anon = bool(flags & C.MAP_ANONYMOUS)
+    has = HostAs(t)
+    tfd = -1
+    if not anon:
+        f = t.proc.fdtable.get(s32(fd))
+        inode = f.inode
+        if inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR):
+            raise KernelError(E.ENODEV if inode is None or inode.is_dir else E.EACCES)
+        if not f.readable:
+            raise KernelError(E.EACCES)
+        if mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE and not f.writable:
+            raise KernelError(E.EACCES)
+        if inode.fmt == C.S_IFCHR:
+            if getattr(f, "maps_as_zero", False):
+                anon = True
+                flags |= C.MAP_ANONYMOUS
+            else:
+                raise KernelError(E.ENODEV)
+        else:
+            mf = inode.memfile()
+            want_rw = mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE
+            tfd = has.open_kernel_fd(mf.fd) if not want_rw else _open_rw(has, mf.fd)
+    charged = _charged(flags, prot, anon)
+    if charged:
+        mm.budget.charge(size)
+        mm.budget.uncharge(size)
+    try:
+        r = has.call("mmap", addr, size, prot, flags, tfd if not anon else -1, off if not anon else 0)
+    finally:
+        if tfd >= 0:
+            has.call("close", tfd)
+    if _fail(r):
+        return r
+    mm.add(r, r + size, charged)
+    return r
+
+
+def _open_rw(has: HostAs, fd: int) -> int:
+    from arch_um.hostfile import kernel_fd_path
+    path = kernel_fd_path(fd).encode() + b"\0"
+    has.t.mem.write(has.scratch, path)
+    return has.checked("open", has.scratch, C.O_RDWR | C.O_CLOEXEC)
+
+
+@syscall("munmap")
+def sys_munmap(t, addr, length, *_):
+    if addr & (C.PAGE_SIZE - 1) or length == 0:
+        raise KernelError(E.EINVAL)
+    size = C.page_up(length)
+    Mm.check_range(addr, size)
+    r = _inject(t, "munmap", addr, size)
+    if not _fail(r):
+        t.proc.mm.remove(addr, addr + size)
+    return r
+
+
+@syscall("mprotect")
+def sys_mprotect(t, addr, length, prot, *_):
+    if addr & (C.PAGE_SIZE - 1):
+        raise KernelError(E.EINVAL)
+    if length == 0:
+        return 0
+    Mm.check_range(addr, C.page_up(length))
+    return _inject(t, "mprotect", addr, C.page_up(length), prot)
+
+
+@syscall("mremap", status=PARTIAL, note="anonymous and file mappings; accounting approximate")
+def sys_mremap(t, old, old_size, new_size, flags, new, *_):
+    if old & (C.PAGE_SIZE - 1):
+        raise KernelError(E.EINVAL)
+    Mm.check_range(old, C.page_up(old_size))
+    if flags & C.MREMAP_FIXED:
+        Mm.check_range(new, C.page_up(new_size))
+    mm = t.proc.mm
+    grow = C.page_up(new_size) - C.page_up(old_size)
+    if grow > 0:
+        mm.budget.charge(grow)
+        mm.budget.uncharge(grow)
+    r = _inject(t, "mremap", old, old_size, new_size, flags, new)
+    if not _fail(r):
+        charged = any(c for s, e, c in mm.ranges if s < old + old_size and e > old)
+        mm.remove(old, old + C.page_up(old_size))
+        mm.add(r, r + C.page_up(new_size), charged)
+    return r
+
+
+@syscall("madvise")
+def sys_madvise(t, addr, length, advice, *_):
+    if addr & (C.PAGE_SIZE - 1):
+        raise KernelError(E.EINVAL)
+    if length:
+        Mm.check_range(addr, C.page_up(length))
+    return _inject(t, "madvise", addr, length, advice)
+
+
+@syscall("msync")
+def sys_msync(t, addr, length, flags, *_):
+    if addr & (C.PAGE_SIZE - 1):
+        raise KernelError(E.EINVAL)
+    return _inject(t, "msync", addr, length, flags)
+

@@ -1,0 +1,399 @@
+"""Processes: fork, exec, exit, wait, ids, process groups, sessions, reboot."""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.kernel import exec as kexec
+from umlpy.kernel import printk
+from umlpy.kernel.errors import Block, KernelError, NoReturn
+from umlpy.kernel.process import Halt, status_exited
+from umlpy.syscalls.table import PARTIAL, syscall, unsupported
+from umlpy.syscalls.util import put_u64, read_cstr, read_path, read_str_array, s32
+
+NS_FLAGS = 0x7E020000   # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
+
+unsupported("rseq", "glibc copes with ENOSYS (restartable sequences)")
+
+
+@syscall("fork")
+def sys_fork(t, *_):
+    return t.kernel.procs.fork(t, S.SIGCHLD, 0, 0, 0, 0)
+
+
+@syscall("vfork")
+def sys_vfork(t, *_):
+    return t.kernel.procs.fork(t, C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
+
+
+@syscall("clone", status=PARTIAL, note="processes only: CLONE_VM without CLONE_VFORK and CLONE_THREAD give EINVAL")
+def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
+    if flags & C.CLONE_THREAD or (flags & C.CLONE_VM and not flags & C.CLONE_VFORK):
+        printk.pr_notice(f"clone flags {flags:#x} (threads) not supported yet")
+        raise KernelError(E.EINVAL)
+    if flags & NS_FLAGS:
+        printk.pr_notice(f"clone flags {flags:#x} (namespaces) not supported")
+        raise KernelError(E.EINVAL)
+    return t.kernel.procs.fork(t, flags & ~C.CLONE_VM, stack, ptid, ctid, tls)
+
+
+def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
+    k = t.kernel
+    d, elf, full_argv = kexec.resolve(t, path, argv)
+    if elf.interp is not None:
+        kexec.namei.lookup(t, C.AT_FDCWD, elf.interp)   # ENOENT before the point of no return
+    aux = kexec.exec_host(k, t)
+    # the old image is gone: failures from here on kill the process
+    try:
+        kexec.load(k, t, d, elf, full_argv, envp, aux, path)
+    except KernelError as e:
+        printk.pr_err(f"exec of {path.decode(errors='replace')} failed after the point of no return: {e}")
+        k.procs.kill_process(t.proc, S.SIGSEGV)
+        raise NoReturn() from e
+    proc = t.proc
+    proc.fdtable.close_on_exec()
+    for a in proc.sighand.actions:
+        if a.handler not in (C.SIG_DFL, C.SIG_IGN):
+            a.handler, a.flags, a.mask, a.restorer = C.SIG_DFL, 0, 0, 0
+    t.altstack = (0, C.SS_DISABLE, 0)
+    k.procs.release_vfork(proc)
+    return None
+
+
+@syscall("execve")
+def sys_execve(t, path, argv, envp, *_):
+    return do_execve(t, read_path(t, path), read_str_array(t, argv), read_str_array(t, envp))
+
+
+@syscall("execveat")
+def sys_execveat(t, dirfd, path, argv, envp, flags, *_):
+    p = read_path(t, path)
+    if not p.startswith(b"/") and s32(dirfd) != C.AT_FDCWD:
+        f = t.proc.fdtable.get(s32(dirfd))
+        if f.dentry is None:
+            raise KernelError(E.EBADF)
+        base = f.dentry.path(t.proc.fs.root)
+        p = base if not p and flags & C.AT_EMPTY_PATH else base.rstrip(b"/") + b"/" + p
+    return do_execve(t, p, read_str_array(t, argv), read_str_array(t, envp))
+
+
+@syscall("exit", "exit_group", status=PARTIAL, note="exit ends the whole process (no threads yet)")
+def sys_exit_group(t, code, *_):
+    t.kernel.procs.exit_process(t.proc, status_exited(code))
+    raise NoReturn()
+
+
+def _wait_match(proc, pid: int):
+    if pid > 0:
+        return [c for c in proc.children if c.pid == pid]
+    if pid == 0:
+        return [c for c in proc.children if c.pgid == proc.pgid]
+    if pid == -1:
+        return list(proc.children)
+    return [c for c in proc.children if c.pgid == -pid]
+
+
+def _find_waitable(t, kids, options: int):
+    """(child, status, reap) of the first reportable child, or None."""
+    for c in kids:
+        if c.zombie and options & C.WEXITED:
+            return c, c.wait_status, True
+        if options & C.WUNTRACED and c.stopped and c.stop_report & 0xff == 0x7f:
+            return c, c.stop_report, False
+        if options & C.WCONTINUED and c.stop_report == 0xffff:
+            return c, 0xffff, False
+    return None
+
+
+def do_wait(t, kids_of, options: int, report) -> int:
+    proc = t.proc
+    kids = kids_of(proc)
+    if not kids:
+        raise KernelError(E.ECHILD)
+    found = _find_waitable(t, kids, options)
+    if found is None:
+        if options & C.WNOHANG:
+            return report(None, 0)
+        raise Block(proc.child_wq)
+    c, status, reap = found
+    if not options & C.WNOWAIT:
+        if reap:
+            t.kernel.procs.reap(c)
+        else:
+            c.stop_report = 0
+    return report(c, status)
+
+
+@syscall("wait4")
+def sys_wait4(t, pid, status, options, rusage, *_):
+    if options & ~(C.WNOHANG | C.WUNTRACED | C.WCONTINUED | C.WALL | C.WCLONE | C.WNOTHREAD):
+        raise KernelError(E.EINVAL)
+    pid = s32(pid)
+
+    def report(c, st):
+        if c is None:
+            return 0
+        if status:
+            t.mem.write(status, struct.pack("<i", st if st != 0xffff else 0xffff))
+        if rusage:
+            t.mem.write(rusage, bytes(144))
+        return c.pid
+    return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report)
+
+
+@syscall("waitid")
+def sys_waitid(t, idtype, ident, infop, options, rusage, *_):
+    if options & ~(C.WNOHANG | C.WSTOPPED | C.WCONTINUED | C.WEXITED | C.WNOWAIT | C.WALL
+                   | C.WCLONE | C.WNOTHREAD) or not options & (C.WEXITED | C.WSTOPPED | C.WCONTINUED):
+        raise KernelError(E.EINVAL)
+    ident = s32(ident)
+    if idtype == C.P_ALL:
+        pid = -1
+    elif idtype == C.P_PID:
+        pid = ident
+    elif idtype == C.P_PGID:
+        pid = -ident if ident else 0
+    else:
+        raise KernelError(E.EINVAL)
+
+    def report(c, st):
+        if infop:
+            if c is None:
+                t.mem.write(infop, bytes(128))
+                return 0
+            if st == 0xffff:
+                code, val = C.CLD_CONTINUED, S.SIGCONT
+            elif st & 0xff == 0x7f:
+                code, val = C.CLD_STOPPED, (st >> 8) & 0xff
+            elif st & 0x7f:
+                code, val = (C.CLD_DUMPED if st & 0x80 else C.CLD_KILLED), st & 0x7f
+            else:
+                code, val = C.CLD_EXITED, (st >> 8) & 0xff
+            info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, c.pid, c.creds.uid, val)
+            t.mem.write(infop, info.ljust(128, b"\0"))
+        return 0
+    return do_wait(t, lambda p: _wait_match(p, pid), options, report)
+
+
+@syscall("getpid")
+def sys_getpid(t, *_):
+    return t.proc.pid
+
+
+@syscall("gettid")
+def sys_gettid(t, *_):
+    return t.tid
+
+
+@syscall("getppid")
+def sys_getppid(t, *_):
+    p = t.proc.parent
+    return p.pid if p is not None else 0
+
+
+@syscall("set_tid_address")
+def sys_set_tid_address(t, addr, *_):
+    t.clear_child_tid = addr
+    return t.tid
+
+
+@syscall("set_robust_list", status=PARTIAL, note="recorded; robust futexes come with threads")
+def sys_set_robust_list(t, head, length, *_):
+    if length != 24:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("arch_prctl", status=PARTIAL, note="FS/GS bases")
+def sys_arch_prctl(t, code, addr, *_):
+    regs = t.regs
+    if code == C.ARCH_SET_FS:
+        regs.fs_base = addr
+    elif code == C.ARCH_SET_GS:
+        regs.gs_base = addr
+    elif code == C.ARCH_GET_FS:
+        put_u64(t, addr, regs.fs_base)
+        return 0
+    elif code == C.ARCH_GET_GS:
+        put_u64(t, addr, regs.gs_base)
+        return 0
+    else:
+        raise KernelError(E.EINVAL)
+    t.regs_dirty = True
+    return 0
+
+
+@syscall("prctl", status=PARTIAL, note="names, pdeath signal, dumpable, no_new_privs, subreaper")
+def sys_prctl(t, option, a2, a3, a4, a5, *_):
+    proc = t.proc
+    if option == C.PR_SET_NAME:
+        proc.comm = read_cstr(t, a2, 4096)[:15]
+        return 0
+    if option == C.PR_GET_NAME:
+        t.mem.write(a2, proc.comm[:15].ljust(16, b"\0"))
+        return 0
+    if option == C.PR_SET_PDEATHSIG:
+        if a2 > S.NSIG:
+            raise KernelError(E.EINVAL)
+        proc.pdeath_signal = a2
+        return 0
+    if option == C.PR_GET_PDEATHSIG:
+        t.mem.write(a2, struct.pack("<i", proc.pdeath_signal))
+        return 0
+    if option == C.PR_GET_DUMPABLE:
+        return 1
+    if option == C.PR_SET_DUMPABLE:
+        return 0 if a2 in (0, 1) else -E.EINVAL
+    if option == C.PR_SET_NO_NEW_PRIVS:
+        return 0 if a2 == 1 else -E.EINVAL
+    if option == C.PR_GET_NO_NEW_PRIVS:
+        return 1
+    printk.pr_notice(f"prctl option {option} not supported")
+    raise KernelError(E.EINVAL)
+
+
+# -- process groups and sessions ----------------------------------------------
+
+def _proc(t, pid: int):
+    if pid == 0:
+        return t.proc
+    p = t.kernel.procs.by_pid.get(pid)
+    if p is None or p.exited:
+        raise KernelError(E.ESRCH)
+    return p
+
+
+@syscall("getpgid")
+def sys_getpgid(t, pid, *_):
+    return _proc(t, s32(pid)).pgid
+
+
+@syscall("getpgrp")
+def sys_getpgrp(t, *_):
+    return t.proc.pgid
+
+
+@syscall("getsid")
+def sys_getsid(t, pid, *_):
+    return _proc(t, s32(pid)).sid
+
+
+@syscall("setpgid")
+def sys_setpgid(t, pid, pgid, *_):
+    pid, pgid = s32(pid), s32(pgid)
+    if pgid < 0:
+        raise KernelError(E.EINVAL)
+    target = _proc(t, pid)
+    if target is not t.proc and target.parent is not t.proc:
+        raise KernelError(E.ESRCH)
+    if target.sid != t.proc.sid:
+        raise KernelError(E.EPERM)
+    if target.sid == target.pid:
+        raise KernelError(E.EPERM)
+    pgid = pgid or target.pid
+    if pgid != target.pid and not any(
+            p.pgid == pgid and p.sid == t.proc.sid and not p.exited
+            for p in t.kernel.procs.by_pid.values()):
+        raise KernelError(E.EPERM)
+    target.pgid = pgid
+    return 0
+
+
+@syscall("setsid")
+def sys_setsid(t, *_):
+    proc = t.proc
+    if any(p.pgid == proc.pid and not p.exited for p in t.kernel.procs.by_pid.values()):
+        raise KernelError(E.EPERM)
+    proc.sid = proc.pgid = proc.pid
+    proc.ctty = None
+    return proc.pid
+
+
+# -- kill ----------------------------------------------------------------------
+
+def _may_signal(t, target) -> bool:
+    c = t.proc.creds
+    return c.euid == 0 or c.euid in (target.creds.uid, target.creds.suid) \
+        or c.uid in (target.creds.uid, target.creds.suid)
+
+
+def _deliver(t, proc, sig: int) -> None:
+    if proc.pid == 1 and sig and proc.sighand.actions[sig].handler in (C.SIG_DFL,):
+        return   # init only gets the signals it handles
+    if sig:
+        t.kernel.signals.send_proc(proc, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
+
+
+@syscall("kill")
+def sys_kill(t, pid, sig, *_):
+    pid, sig = s32(pid), s32(sig)
+    if not 0 <= sig <= S.NSIG:
+        raise KernelError(E.EINVAL)
+    procs = [p for p in t.kernel.procs.by_pid.values() if not p.zombie]
+    if pid > 0:
+        targets = [p for p in t.kernel.procs.by_pid.values() if p.pid == pid]
+    elif pid == 0:
+        targets = [p for p in procs if p.pgid == t.proc.pgid]
+    elif pid == -1:
+        targets = [p for p in procs if p.pid != 1 and p is not t.proc]
+    else:
+        targets = [p for p in procs if p.pgid == -pid]
+    if not targets:
+        raise KernelError(E.ESRCH)
+    allowed = [p for p in targets if _may_signal(t, p)]
+    if not allowed:
+        raise KernelError(E.EPERM)
+    for p in allowed:
+        _deliver(t, p, sig)
+    return 0
+
+
+def _tkill(t, tid: int, sig: int) -> int:
+    if not 0 <= sig <= S.NSIG or tid <= 0:
+        raise KernelError(E.EINVAL)
+    target = t.kernel.procs.task(tid)
+    if target is None:
+        raise KernelError(E.ESRCH)
+    if not _may_signal(t, target.proc):
+        raise KernelError(E.EPERM)
+    if sig:
+        t.kernel.signals.send_task(target, sig, C.SI_TKILL, (t.proc.pid, t.proc.creds.uid))
+    return 0
+
+
+@syscall("tkill")
+def sys_tkill(t, tid, sig, *_):
+    return _tkill(t, s32(tid), s32(sig))
+
+
+@syscall("tgkill")
+def sys_tgkill(t, tgid, tid, sig, *_):
+    target = t.kernel.procs.task(s32(tid))
+    if target is None or target.proc.pid != s32(tgid):
+        raise KernelError(E.ESRCH)
+    return _tkill(t, s32(tid), s32(sig))
+
+
+@syscall("reboot")
+def sys_reboot(t, magic1, magic2, cmd, arg, *_):
+    if t.proc.creds.euid != 0:
+        raise KernelError(E.EPERM)
+    if magic1 & 0xFFFFFFFF != C.LINUX_REBOOT_MAGIC1 or (magic2 & 0xFFFFFFFF) not in C.LINUX_REBOOT_MAGIC2:
+        raise KernelError(E.EINVAL)
+    cmd &= 0xFFFFFFFF
+    if cmd in (C.LINUX_REBOOT_CMD_CAD_ON, C.LINUX_REBOOT_CMD_CAD_OFF):
+        return 0
+    if cmd in (C.LINUX_REBOOT_CMD_POWER_OFF, C.LINUX_REBOOT_CMD_HALT):
+        t.kernel.sync_all()
+        printk.pr_emerg("reboot: Power down" if cmd == C.LINUX_REBOOT_CMD_POWER_OFF
+                        else "reboot: System halted")
+        raise Halt(0)
+    if cmd in (C.LINUX_REBOOT_CMD_RESTART, C.LINUX_REBOOT_CMD_RESTART2):
+        t.kernel.sync_all()
+        printk.pr_emerg("reboot: Restarting system")
+        raise Halt(0, reboot=True)
+    raise KernelError(E.EINVAL)
+
+

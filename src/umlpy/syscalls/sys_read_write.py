@@ -1,0 +1,121 @@
+"""read/write and their vector and positioned forms; lseek."""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.table import syscall
+from umlpy.syscalls.util import s32, s64
+
+MAX_RW_COUNT = 0x7FFFF000
+UIO_MAXIOV = 1024
+
+
+def _readable(t, fd: int):
+    f = t.proc.fdtable.get(s32(fd))
+    if not f.readable:
+        raise KernelError(E.EBADF)
+    return f
+
+
+def _writable(t, fd: int):
+    f = t.proc.fdtable.get(s32(fd))
+    if not f.writable:
+        raise KernelError(E.EBADF)
+    return f
+
+
+@syscall("read")
+def sys_read(t, fd, buf, count, *_):
+    f = _readable(t, fd)
+    data = f.read(t, min(count, MAX_RW_COUNT))
+    t.mem.write(buf, data)
+    return len(data)
+
+
+@syscall("write")
+def sys_write(t, fd, buf, count, *_):
+    f = _writable(t, fd)
+    return f.write(t, t.mem.read(buf, min(count, MAX_RW_COUNT)))
+
+
+def _iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
+    cnt = s32(cnt)
+    if cnt < 0 or cnt > UIO_MAXIOV:
+        raise KernelError(E.EINVAL)
+    raw = t.mem.read(iov, 16 * cnt)
+    vecs = [struct.unpack_from("<QQ", raw, 16 * i) for i in range(cnt)]
+    if sum(n for _, n in vecs) > MAX_RW_COUNT or any(n >= 1 << 63 for _, n in vecs):
+        raise KernelError(E.EINVAL)
+    return vecs
+
+
+def _scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:
+    off = 0
+    for base, n in vecs:
+        if off >= len(data):
+            break
+        piece = data[off:off + n]
+        t.mem.write(base, piece)
+        off += len(piece)
+    return off
+
+
+def _gather(t, vecs: list[tuple[int, int]]) -> bytes:
+    return b"".join(t.mem.read(base, n) for base, n in vecs if n)
+
+
+@syscall("readv")
+def sys_readv(t, fd, iov, cnt, *_):
+    f = _readable(t, fd)
+    vecs = _iovecs(t, iov, cnt)
+    return _scatter(t, vecs, f.read(t, sum(n for _, n in vecs)))
+
+
+@syscall("writev")
+def sys_writev(t, fd, iov, cnt, *_):
+    f = _writable(t, fd)
+    return f.write(t, _gather(t, _iovecs(t, iov, cnt)))
+
+
+def _offset(off: int) -> int:
+    off = s64(off)
+    if off < 0:
+        raise KernelError(E.EINVAL)
+    return off
+
+
+@syscall("pread64")
+def sys_pread64(t, fd, buf, count, off, *_):
+    f = _readable(t, fd)
+    data = f.pread(t, min(count, MAX_RW_COUNT), _offset(off))
+    t.mem.write(buf, data)
+    return len(data)
+
+
+@syscall("pwrite64")
+def sys_pwrite64(t, fd, buf, count, off, *_):
+    f = _writable(t, fd)
+    return f.pwrite(t, t.mem.read(buf, min(count, MAX_RW_COUNT)), _offset(off))
+
+
+@syscall("preadv")
+def sys_preadv(t, fd, iov, cnt, off, *_):
+    f = _readable(t, fd)
+    vecs = _iovecs(t, iov, cnt)
+    return _scatter(t, vecs, f.pread(t, sum(n for _, n in vecs), _offset(off)))
+
+
+@syscall("pwritev")
+def sys_pwritev(t, fd, iov, cnt, off, *_):
+    f = _writable(t, fd)
+    return f.pwrite(t, _gather(t, _iovecs(t, iov, cnt)), _offset(off))
+
+
+@syscall("lseek")
+def sys_lseek(t, fd, off, whence, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if whence > 4:
+        raise KernelError(E.EINVAL)
+    return f.lseek(s64(off), whence)

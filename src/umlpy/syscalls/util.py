@@ -1,0 +1,86 @@
+"""Argument helpers shared by the syscall families."""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+
+PATH_MAX = 4096
+
+
+def s32(x: int) -> int:
+    x &= 0xFFFFFFFF
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def s64(x: int) -> int:
+    return x - (1 << 64) if x >= (1 << 63) else x
+
+
+def u32(x: int) -> int:
+    return x & 0xFFFFFFFF
+
+
+def read_cstr(t, addr: int, limit: int = PATH_MAX) -> bytes:
+    if not addr:
+        raise KernelError(E.EFAULT)
+    mem = t.mem
+    out = b""
+    chunk = 256
+    while True:
+        data = mem.read_upto(addr + len(out), chunk)
+        if not data:
+            raise KernelError(E.EFAULT)
+        i = data.find(b"\0")
+        if i >= 0:
+            out += data[:i]
+            break
+        out += data
+        if len(out) >= limit:
+            raise KernelError(E.ENAMETOOLONG)
+        chunk = 4096
+    if len(out) >= limit:
+        raise KernelError(E.ENAMETOOLONG)
+    return out
+
+
+def read_path(t, addr: int) -> bytes:
+    return read_cstr(t, addr, PATH_MAX)
+
+
+def read_str_array(t, addr: int, limit: int = 2 << 20) -> list[bytes]:
+    out: list[bytes] = []
+    if not addr:
+        return out
+    total = 0
+    i = 0
+    while True:
+        (p,) = struct.unpack("<Q", t.mem.read(addr + 8 * i, 8))
+        if not p:
+            return out
+        s = read_cstr(t, p, limit)
+        total += len(s) + 1 + 8
+        if total > limit:
+            raise KernelError(E.E2BIG)
+        out.append(s)
+        i += 1
+
+
+def put_u32(t, addr: int, v: int) -> None:
+    if addr:
+        t.mem.write(addr, struct.pack("<I", v & 0xFFFFFFFF))
+
+
+def put_i32(t, addr: int, v: int) -> None:
+    if addr:
+        t.mem.write(addr, struct.pack("<i", v))
+
+
+def put_u64(t, addr: int, v: int) -> None:
+    if addr:
+        t.mem.write(addr, struct.pack("<Q", v & 0xFFFFFFFFFFFFFFFF))
+
+
+def get_u64(t, addr: int) -> int:
+    return struct.unpack("<Q", t.mem.read(addr, 8))[0]

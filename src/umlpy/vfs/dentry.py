@@ -1,0 +1,69 @@
+"""Dentries and mounts.
+
+A dentry names an inode in its parent directory; the tree of dentries gives
+`..`, getcwd and /proc/PID/cwd.  Positive lookups are cached in the parent and
+dropped when the name goes away.  A mount hangs a filesystem's root dentry
+over a mountpoint dentry.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from umlpy.vfs.inode import Filesystem, Inode
+
+
+class Mount:
+    def __init__(self, fs: Filesystem, root: Dentry, mountpoint: Dentry | None,
+                 source: str, flags: str = "rw") -> None:
+        self.fs = fs
+        self.root = root
+        self.mountpoint = mountpoint
+        self.source = source
+        self.flags = flags
+
+
+class Dentry:
+    __slots__ = ("name", "parent", "inode", "children", "mounted", "mount")
+
+    def __init__(self, name: bytes, parent: Dentry | None, inode: Inode, mount: Mount | None) -> None:
+        self.name = name
+        self.parent = parent
+        self.inode = inode
+        self.children: dict[bytes, Dentry] = {}
+        self.mounted: Mount | None = None   # a mount on top of this dentry
+        self.mount = mount                  # the mount this dentry belongs to
+
+    def child(self, name: bytes) -> Dentry | None:
+        d = self.children.get(name)
+        if d is not None:
+            return d
+        ino = self.inode.lookup(name)
+        if ino is None:
+            return None
+        d = Dentry(name, self, ino, self.mount)
+        self.children[name] = d
+        return d
+
+    def forget(self, name: bytes) -> None:
+        self.children.pop(name, None)
+
+    def up(self) -> Dentry:
+        """`..` of this dentry, crossing mount roots downwards."""
+        d = self
+        while d.parent is None and d.mount is not None and d.mount.mountpoint is not None:
+            d = d.mount.mountpoint
+        return d.parent if d.parent is not None else d
+
+    def path(self, root: Dentry | None = None) -> bytes:
+        parts: list[bytes] = []
+        d = self
+        while d is not root:
+            if d.parent is None:
+                if d.mount is not None and d.mount.mountpoint is not None:
+                    d = d.mount.mountpoint
+                    continue
+                break
+            parts.append(d.name)
+            d = d.parent
+        return b"/" + b"/".join(reversed(parts))

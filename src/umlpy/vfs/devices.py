@@ -1,0 +1,83 @@
+"""Character devices: the registry by (major, minor) and the mem devices."""
+from __future__ import annotations
+
+from typing import Callable
+
+from arch_um import clock
+from umlpy.abi import errno as E
+from umlpy.abi import structs
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs.file import File
+
+_CHAR: dict[tuple[int, int], Callable] = {}
+
+
+def register_char(major: int, minor: int, opener: Callable) -> None:
+    """opener(dentry, inode, flags, task) -> File"""
+    _CHAR[(major, minor)] = opener
+
+
+def open_char(dentry, inode, flags: int, task) -> File:
+    opener = _CHAR.get((structs.major(inode.rdev), structs.minor(inode.rdev)))
+    if opener is None:
+        raise KernelError(E.ENXIO)
+    return opener(dentry, inode, flags, task)
+
+
+class DevFile(File):
+    """A seekable char device whose reads and writes ignore the position."""
+    kind = "chr"
+
+    def lseek(self, off: int, whence: int) -> int:
+        self.pos = 0
+        return 0
+
+    def pread(self, task, n: int, off: int) -> bytes:
+        return self.read(task, n)
+
+    def pwrite(self, task, data: bytes, off: int) -> int:
+        return self.write(task, data)
+
+
+class NullFile(DevFile):
+    def read(self, task, n: int) -> bytes:
+        return b""
+
+    def write(self, task, data: bytes) -> int:
+        return len(data)
+
+
+class ZeroFile(DevFile):
+    maps_as_zero = True  # mmap of /dev/zero is anonymous memory
+
+    def read(self, task, n: int) -> bytes:
+        return bytes(n)
+
+    def write(self, task, data: bytes) -> int:
+        return len(data)
+
+
+class FullFile(ZeroFile):
+    def write(self, task, data: bytes) -> int:
+        raise KernelError(E.ENOSPC)
+
+
+class RandomFile(DevFile):
+    def read(self, task, n: int) -> bytes:
+        return clock.random_bytes(n)
+
+    def write(self, task, data: bytes) -> int:
+        return len(data)
+
+
+# (name, major, minor, mode, File class): Linux's mem devices
+MEM_DEVICES = [
+    ("null", 1, 3, 0o666, NullFile),
+    ("zero", 1, 5, 0o666, ZeroFile),
+    ("full", 1, 7, 0o666, FullFile),
+    ("random", 1, 8, 0o666, RandomFile),
+    ("urandom", 1, 9, 0o666, RandomFile),
+]
+
+for _name, _ma, _mi, _mode, _cls in MEM_DEVICES:
+    register_char(_ma, _mi, lambda d, i, fl, t, cls=_cls: cls(d, i, fl))

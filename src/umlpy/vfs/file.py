@@ -1,0 +1,177 @@
+"""Open file descriptions: what an fd refers to (position, flags, ops)."""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import structs
+from umlpy.kernel.errors import KernelError
+
+POLLIN = 0x001
+POLLPRI = 0x002
+POLLOUT = 0x004
+POLLERR = 0x008
+POLLHUP = 0x010
+POLLNVAL = 0x020
+POLLRDNORM = 0x040
+POLLWRNORM = 0x100
+
+
+class File:
+    kind = "file"
+
+    def __init__(self, dentry, inode, flags: int) -> None:
+        self.dentry = dentry
+        self.inode = inode
+        self.flags = flags
+        self.pos = 0
+        self.refs = 0
+        if inode is not None:
+            inode.open_count += 1
+
+    @property
+    def readable(self) -> bool:
+        return self.flags & C.O_ACCMODE in (C.O_RDONLY, C.O_RDWR) and not self.flags & C.O_PATH
+
+    @property
+    def writable(self) -> bool:
+        return self.flags & C.O_ACCMODE in (C.O_WRONLY, C.O_RDWR) and not self.flags & C.O_PATH
+
+    @property
+    def nonblock(self) -> bool:
+        return bool(self.flags & C.O_NONBLOCK)
+
+    def read(self, task, n: int) -> bytes:
+        raise KernelError(E.EINVAL)
+
+    def write(self, task, data: bytes) -> int:
+        raise KernelError(E.EINVAL)
+
+    def pread(self, task, n: int, off: int) -> bytes:
+        raise KernelError(E.ESPIPE)
+
+    def pwrite(self, task, data: bytes, off: int) -> int:
+        raise KernelError(E.ESPIPE)
+
+    def lseek(self, off: int, whence: int) -> int:
+        raise KernelError(E.ESPIPE)
+
+    def ioctl(self, task, req: int, arg: int) -> int:
+        raise KernelError(E.ENOTTY)
+
+    def getdents(self, bufsize: int) -> bytes:
+        raise KernelError(E.ENOTDIR)
+
+    def poll(self) -> int:
+        return POLLIN | POLLOUT
+
+    def stat_bytes(self) -> bytes:
+        """fstat of a file with no inode (pipes, sockets)."""
+        raise KernelError(E.EBADF)
+
+    def get(self) -> File:
+        self.refs += 1
+        return self
+
+    def put(self) -> None:
+        self.refs -= 1
+        if self.refs == 0:
+            self.release()
+            if self.inode is not None:
+                self.inode.open_count -= 1
+                if self.inode.open_count == 0 and self.inode.nlink == 0:
+                    self.inode.evict()
+
+    def release(self) -> None:
+        pass
+
+
+class RegularFile(File):
+    def read(self, task, n: int) -> bytes:
+        data = self.inode.read(self.pos, n)
+        self.pos += len(data)
+        return data
+
+    def write(self, task, data: bytes) -> int:
+        if self.flags & C.O_APPEND:
+            self.pos = self.inode.size()
+        n = self.inode.write(self.pos, data)
+        self.pos += n
+        return n
+
+    def pread(self, task, n: int, off: int) -> bytes:
+        return self.inode.read(off, n)
+
+    def pwrite(self, task, data: bytes, off: int) -> int:
+        # Linux: pwrite on an O_APPEND file appends
+        if self.flags & C.O_APPEND:
+            off = self.inode.size()
+        return self.inode.write(off, data)
+
+    def lseek(self, off: int, whence: int) -> int:
+        size = self.inode.size()
+        if whence == C.SEEK_SET:
+            new = off
+        elif whence == C.SEEK_CUR:
+            new = self.pos + off
+        elif whence == C.SEEK_END:
+            new = size + off
+        elif whence == C.SEEK_DATA:
+            if off >= size:
+                raise KernelError(E.ENXIO)
+            new = off
+        elif whence == C.SEEK_HOLE:
+            if off >= size:
+                raise KernelError(E.ENXIO)
+            new = size
+        else:
+            raise KernelError(E.EINVAL)
+        if new < 0:
+            raise KernelError(E.EINVAL)
+        self.pos = new
+        return new
+
+
+class DirFile(File):
+    kind = "dir"
+
+    def __init__(self, dentry, inode, flags: int) -> None:
+        super().__init__(dentry, inode, flags)
+        self._snapshot: list[tuple[bytes, int, int]] | None = None
+
+    def read(self, task, n: int) -> bytes:
+        raise KernelError(E.EISDIR)
+
+    def write(self, task, data: bytes) -> int:
+        raise KernelError(E.EISDIR)
+
+    def lseek(self, off: int, whence: int) -> int:
+        if whence == C.SEEK_SET and off >= 0:
+            self.pos = off
+        elif whence == C.SEEK_CUR and self.pos + off >= 0:
+            self.pos += off
+        else:
+            raise KernelError(E.EINVAL)
+        if self.pos == 0:
+            self._snapshot = None
+        return self.pos
+
+    def getdents(self, bufsize: int) -> bytes:
+        if self._snapshot is None or self.pos == 0:
+            parent = self.dentry.up() if self.dentry is not None else None
+            pino = parent.inode.ino if parent is not None else self.inode.ino
+            self._snapshot = [(b".", self.inode.ino, C.DT_DIR), (b"..", pino, C.DT_DIR)]
+            self._snapshot += self.inode.entries()
+        out = []
+        used = 0
+        snap = self._snapshot
+        while self.pos < len(snap):
+            name, ino, dtype = snap[self.pos]
+            rec = structs.pack_dirent64(ino, self.pos + 1, dtype, name)
+            if used + len(rec) > bufsize:
+                if not out:
+                    raise KernelError(E.EINVAL)
+                break
+            out.append(rec)
+            used += len(rec)
+            self.pos += 1
+        return b"".join(out)

@@ -1,0 +1,163 @@
+"""The inode and filesystem interfaces every filesystem implements."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from arch_um import clock
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+
+if TYPE_CHECKING:
+    from umlpy.vfs.file import File
+
+_next_anon_dev = [1]
+
+
+def anon_dev() -> int:
+    """A device number for a filesystem without a block device (major 0)."""
+    _next_anon_dev[0] += 1
+    return _next_anon_dev[0]
+
+
+def now_ns() -> int:
+    return clock.realtime_ns()
+
+
+def dtype_of(mode: int) -> int:
+    return (mode & C.S_IFMT) >> 12
+
+
+class Filesystem:
+    name = "none"
+    magic = 0
+
+    def __init__(self) -> None:
+        self.dev = anon_dev()
+        self.read_only = False
+        self._next_ino = 1
+        self.root: Inode
+
+    def new_ino(self) -> int:
+        self._next_ino += 1
+        return self._next_ino
+
+    def statfs(self) -> dict:
+        return {"type": self.magic, "bsize": 4096, "blocks": 0, "bfree": 0,
+                "bavail": 0, "files": 0, "ffree": 0, "namelen": 255}
+
+    def sync(self) -> None:
+        pass
+
+
+class Inode:
+    """Default behaviour: what a non-directory, non-file inode answers."""
+
+    def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0,
+                 rdev: int = 0, ino: int | None = None) -> None:
+        self.fs = fs
+        self.ino = ino if ino is not None else fs.new_ino()
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.rdev = rdev
+        self.nlink = 2 if self.is_dir else 1
+        t = now_ns()
+        self.atime = self.mtime = self.ctime = t
+        self.open_count = 0
+        self.pipe = None    # a fifo's pipe while it is open
+
+    # -- type -----------------------------------------------------------
+    @property
+    def fmt(self) -> int:
+        return self.mode & C.S_IFMT
+
+    @property
+    def is_dir(self) -> bool:
+        return self.mode & C.S_IFMT == C.S_IFDIR
+
+    @property
+    def is_reg(self) -> bool:
+        return self.mode & C.S_IFMT == C.S_IFREG
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode & C.S_IFMT == C.S_IFLNK
+
+    # -- attributes -----------------------------------------------------
+    def size(self) -> int:
+        return 0
+
+    def blocks(self) -> int:
+        return (self.size() + 511) // 512
+
+    def touch(self, m: bool = True, c: bool = True, a: bool = False) -> None:
+        t = now_ns()
+        if m:
+            self.mtime = t
+        if c:
+            self.ctime = t
+        if a:
+            self.atime = t
+
+    # -- directories ----------------------------------------------------
+    def lookup(self, name: bytes) -> Inode | None:
+        raise KernelError(E.ENOTDIR)
+
+    def entries(self) -> list[tuple[bytes, int, int]]:
+        raise KernelError(E.ENOTDIR)
+
+    def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0) -> Inode:
+        raise KernelError(E.ENOTDIR)
+
+    def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
+        raise KernelError(E.ENOTDIR)
+
+    def link(self, name: bytes, inode: Inode) -> None:
+        raise KernelError(E.ENOTDIR)
+
+    def unlink(self, name: bytes) -> None:
+        raise KernelError(E.ENOTDIR)
+
+    def rmdir(self, name: bytes) -> None:
+        raise KernelError(E.ENOTDIR)
+
+    def rename(self, old: bytes, newdir: Inode, new: bytes, flags: int) -> None:
+        raise KernelError(E.ENOTDIR)
+
+    # -- data -----------------------------------------------------------
+    def read(self, off: int, n: int) -> bytes:
+        raise KernelError(E.EINVAL)
+
+    def write(self, off: int, data: bytes) -> int:
+        raise KernelError(E.EINVAL)
+
+    def truncate(self, size: int) -> None:
+        raise KernelError(E.EINVAL)
+
+    def readlink(self) -> bytes:
+        raise KernelError(E.EINVAL)
+
+    def memfile(self):
+        """The host memory file holding this inode's pages, for mmap."""
+        raise KernelError(E.ENODEV)
+
+    def evict(self) -> None:
+        """Last link and last open file gone: free the data."""
+
+    def open_file(self, dentry, flags: int, task) -> File:
+        from umlpy.vfs import file as F
+        fmt = self.fmt
+        if fmt == C.S_IFREG:
+            return F.RegularFile(dentry, self, flags)
+        if fmt == C.S_IFDIR:
+            return F.DirFile(dentry, self, flags)
+        if fmt == C.S_IFCHR:
+            from umlpy.vfs import devices
+            return devices.open_char(dentry, self, flags, task)
+        if fmt == C.S_IFIFO:
+            from umlpy.vfs import pipe
+            return pipe.open_fifo(dentry, self, flags, task)
+        if fmt == C.S_IFBLK:
+            raise KernelError(E.ENXIO)
+        raise KernelError(E.ENXIO)

@@ -1,0 +1,177 @@
+"""Pipes and fifos: a kernel buffer between readers and writers.
+
+Writes of up to PIPE_BUF bytes are atomic; larger blocking writes go in
+pieces and continue where they stopped (a signal then returns the count
+written so far, as Linux).  A write with no reader raises SIGPIPE and fails
+with EPIPE.
+"""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.abi import structs
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
+
+PIPE_BUF = 4096
+PIPE_SIZE = 65536
+PIPEFS_DEV = structs.makedev(0, 12)
+
+_next_pipe_ino = [0]
+
+
+class Pipe:
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.capacity = PIPE_SIZE
+        self.readers = 0
+        self.writers = 0
+        self.r_counter = 0
+        self.w_counter = 0
+        self.rq = WaitQueue("pipe read")
+        self.wq = WaitQueue("pipe write")
+        self.open_wq = WaitQueue("fifo open")
+        _next_pipe_ino[0] += 1
+        self.ino = _next_pipe_ino[0]
+
+    def wake_all(self) -> None:
+        self.rq.wake_all()
+        self.wq.wake_all()
+
+
+class PipeFile(File):
+    kind = "pipe"
+
+    def __init__(self, pipe: Pipe, flags: int, dentry=None, inode=None) -> None:
+        super().__init__(dentry, inode, flags)
+        self.pipe = pipe
+        if self.readable:
+            pipe.readers += 1
+        if self.writable:
+            pipe.writers += 1
+
+    def read(self, task, n: int) -> bytes:
+        p = self.pipe
+        if not self.readable:
+            raise KernelError(E.EBADF)
+        if n == 0:
+            return b""
+        if not p.buf:
+            if p.writers == 0:
+                return b""
+            if self.nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Block(p.rq)
+        data = bytes(p.buf[:n])
+        del p.buf[:n]
+        p.wq.wake_all()
+        return data
+
+    def write(self, task, data: bytes) -> int:
+        if not self.writable:
+            raise KernelError(E.EBADF)
+        return self._write(task, data, 0)
+
+    def _write(self, task, data: bytes, done: int) -> int:
+        p = self.pipe
+        while True:
+            if p.readers == 0:
+                task.kernel.signals.send_task(task, S.SIGPIPE)
+                if done:
+                    return done
+                raise KernelError(E.EPIPE)
+            left = len(data) - done
+            if left == 0:
+                return done
+            space = p.capacity - len(p.buf)
+            if space >= left or (space > 0 and len(data) > PIPE_BUF):
+                chunk = min(space, left)
+                p.buf += data[done:done + chunk]
+                done += chunk
+                p.rq.wake_all()
+                continue
+            if self.nonblock:
+                if done:
+                    return done
+                raise KernelError(E.EAGAIN)
+            d = done
+            raise Block(p.wq, retry=lambda: self._write(task, data, d),
+                        interrupted_result=(d or None))
+
+    def poll(self) -> int:
+        p = self.pipe
+        ev = 0
+        if self.readable:
+            if p.buf:
+                ev |= POLLIN
+            if p.writers == 0:
+                ev |= POLLHUP
+        if self.writable:
+            if len(p.buf) < p.capacity:
+                ev |= POLLOUT
+            if p.readers == 0:
+                ev |= POLLERR
+        return ev
+
+    def stat_bytes(self) -> bytes:
+        return structs.pack_stat(PIPEFS_DEV, self.pipe.ino, 1, C.S_IFIFO | 0o600, 0, 0, 0,
+                                 len(self.pipe.buf), 4096, 0, 0, 0, 0)
+
+    def ioctl(self, task, req: int, arg: int) -> int:
+        FIONREAD = 0x541B
+        if req == FIONREAD:
+            task.mem.write(arg, len(self.pipe.buf).to_bytes(4, "little"))
+            return 0
+        raise KernelError(E.ENOTTY)
+
+    def release(self) -> None:
+        p = self.pipe
+        if self.readable:
+            p.readers -= 1
+        if self.writable:
+            p.writers -= 1
+        p.wake_all()
+        if self.inode is not None and p.readers == 0 and p.writers == 0:
+            self.inode.pipe = None
+
+
+def open_fifo(dentry, inode, flags: int, task) -> File:
+    """Linux's fifo open: readers wait for a writer and writers for a reader."""
+    p = inode.pipe
+    if p is None:
+        p = inode.pipe = Pipe()
+    acc = flags & C.O_ACCMODE
+    nonblock = bool(flags & C.O_NONBLOCK)
+    if acc == C.O_WRONLY and nonblock and p.readers == 0:
+        raise KernelError(E.ENXIO)
+    f = PipeFile(p, flags, dentry, inode)
+    if acc == C.O_RDONLY:
+        p.r_counter += 1
+    elif acc == C.O_WRONLY:
+        p.w_counter += 1
+    p.open_wq.wake_all()
+    p.rq.wake_all()
+    if nonblock or acc == C.O_RDWR:
+        return f
+    if acc == C.O_RDONLY and p.writers == 0:
+        start, peer = p.w_counter, "w_counter"
+    elif acc == C.O_WRONLY and p.readers == 0:
+        start, peer = p.r_counter, "r_counter"
+    else:
+        return f
+
+    def wait():
+        if getattr(p, peer) != start:
+            return f
+        raise Block(p.open_wq, retry=wait, on_interrupt=lambda: f.put_unused())
+    return wait()
+
+
+def _put_unused(self) -> None:
+    self.refs = 1
+    self.put()
+
+
+PipeFile.put_unused = _put_unused

@@ -1,0 +1,1 @@
+"""The umlpy command: boots kernel images, builds them, shows the syscall table."""

@@ -1,0 +1,93 @@
+"""Kernel images: one executable file holding the guest kernel and its config.
+
+An image is a Python zip application: a `#!` line naming the Python that
+built it, then a zip with the `umlpy` kernel package, `umlpy_image.json`
+(version, release, default command line) and a `__main__.py` that hands
+over to the installed launcher.  The host layer (arch_um, compiled) is the
+installed one; the kernel is always the image's own, so an edited and
+rebuilt kernel is what boots.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+CONFIG_NAME = "umlpy_image.json"
+MAIN = """import sys
+from umlpy_cli.image import run_image
+sys.exit(run_image(sys.argv[0], sys.argv[1:]))
+"""
+
+
+def build_image(out: str, cmdline: str = "", version: str | None = None) -> dict:
+    import umlpy_cli
+    src = Path(__file__).resolve().parent.parent / "umlpy"
+    if not (src / "boot.py").exists():
+        raise SystemExit(f"kernel sources not found at {src}")
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as pkg_version
+    try:
+        ver = version or pkg_version("umlpy")
+    except PackageNotFoundError:
+        ver = version or "0.0.0"
+    config = {
+        "version": ver,
+        "release": f"6.1.0-umlpy-{ver}",
+        "uts_version": "#1 SMP umlpy " + time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime()),
+        "cmdline": cmdline,
+        "built_by": f"{os.environ.get('USER', 'unknown')} with Python {sys.version.split()[0]}",
+        "launcher": umlpy_cli.__name__,
+    }
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(f"#!{sys.executable}\n".encode())
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+            for path in sorted(src.rglob("*.py")):
+                z.write(path, str(Path("umlpy") / path.relative_to(src)))
+            z.writestr(CONFIG_NAME, json.dumps(config, indent=1))
+            z.writestr("__main__.py", MAIN)
+    os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    os.replace(tmp, out)
+    return config
+
+
+def read_config(image: str) -> dict:
+    try:
+        with zipfile.ZipFile(image) as z:
+            return json.loads(z.read(CONFIG_NAME))
+    except (OSError, KeyError, zipfile.BadZipFile) as e:
+        raise SystemExit(f"umlpy: {image}: not a umlpy kernel image ({e})") from None
+
+
+def _load_kernel(image: str):
+    sys.path.insert(0, os.path.abspath(image))
+    for name in [m for m in sys.modules if m == "umlpy" or m.startswith("umlpy.")]:
+        del sys.modules[name]
+    import umlpy.boot
+    return umlpy.boot
+
+
+def run_image(image: str, args: list[str]) -> int:
+    config = read_config(image)
+    if args[:1] in (["--version"], ["-V"]):
+        print(f"umlpy kernel {config['release']} {config['uts_version']}")
+        return 0
+    if args[:1] == ["--showconfig"]:
+        for k, v in config.items():
+            print(f"{k}={v}")
+        return 0
+    if args[:1] in (["--help"], ["-h"]):
+        _load_kernel(image)
+        from umlpy.kernel.cmdline import PARAMS
+        print(f"usage: {os.path.basename(image)} [parameters] [-- init arguments]")
+        for text in PARAMS.values():
+            print("  " + text)
+        print("  --help: this list;  --version: the kernel version;  --showconfig: the build configuration")
+        return 0
+    boot = _load_kernel(image)
+    return boot.start_kernel(config, args)

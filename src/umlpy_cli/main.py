@@ -1,0 +1,51 @@
+"""`umlpy IMAGE [params]` boots; `umlpy build|syscalls` are utilities."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from umlpy_cli.image import build_image, run_image
+
+
+@click.group(help="umlpy: a User-mode-Linux-style kernel in Python.\n\n"
+                  "Boot a kernel image with `umlpy ./linux-um [kernel parameters] [-- init args]`.")
+def cli() -> None:
+    pass
+
+
+@cli.command(help="Build a kernel image (default ./linux-um).")
+@click.option("-o", "--output", default="linux-um", show_default=True)
+@click.option("--cmdline", default="", help="Default kernel command line baked into the image.")
+def build(output: str, cmdline: str) -> None:
+    cfg = build_image(output, cmdline)
+    click.echo(f"built {output}: kernel {cfg['release']}")
+
+
+@cli.command(help="Show the syscall table (every x86-64 syscall with its status).")
+@click.option("--markdown", is_flag=True, help="As docs/syscalls.md.")
+def syscalls(markdown: bool) -> None:
+    from umlpy.syscalls import table
+    import umlpy.syscalls  # noqa: F401  (fills the table)
+    if markdown:
+        click.echo(table.markdown(), nl=False)
+        return
+    for nr, name, status, note in table.rows():
+        click.echo(f"{nr:4d} {name:24s} {status:12s} {note}")
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    # A first word that is not a subcommand is a kernel image: booting bypasses
+    # click so that the kernel gets its command line untouched (`--` included).
+    if args and args[0] not in cli.commands and not args[0].startswith("-"):
+        if not os.path.exists(args[0]):
+            sys.stderr.write(f"umlpy: {args[0]}: no such kernel image\n")
+            sys.exit(2)
+        sys.exit(run_image(args[0], args[1:]))
+    cli()
+
+
+if __name__ == "__main__":
+    main()
