@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import sys
 import termios
 
 
@@ -53,7 +54,8 @@ class HostChannel:
     def get_termios(self):
         return termios.tcgetattr(self.in_fd)
 
-    def set_termios(self, attrs, when: int = termios.TCSANOW) -> None:
+    def set_termios(self, attrs, when: int = 0) -> None:
+        """when: 0 now, 1 after output drains, 2 after it drains and input is flushed."""
         if self._saved_termios is None:
             self._saved_termios = termios.tcgetattr(self.in_fd)
         termios.tcsetattr(self.in_fd, when, attrs)
@@ -78,3 +80,9 @@ class HostChannel:
                 fcntl.fcntl(self.in_fd, fcntl.F_SETFL, self._in_flags)
             except OSError:
                 pass
+
+
+def write_log(text: str) -> None:
+    """The kernel log's host end: stderr, so stdout carries only the guest's."""
+    sys.stderr.write(text)
+    sys.stderr.flush()

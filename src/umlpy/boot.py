@@ -6,10 +6,8 @@ in CI want it), and reboots in place when the guest asks for a restart.
 """
 from __future__ import annotations
 
-import sys
-
 from arch_um import clock, host, ptrace
-from arch_um.console import HostChannel
+from arch_um.console import HostChannel, write_log
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
 from umlpy import syscalls
@@ -32,11 +30,6 @@ from umlpy.vfs.fdtable import FdTable
 DEFAULT_INITS = [b"/sbin/init", b"/etc/init", b"/bin/init", b"/bin/sh"]
 
 
-def _write_stderr(text: str) -> None:
-    sys.stderr.write(text)
-    sys.stderr.flush()
-
-
 class Kernel:
     def __init__(self, config: dict, params: cmdline.BootParams) -> None:
         self.config = config
@@ -47,7 +40,7 @@ class Kernel:
         self.hostname = params.hostname
         self.domainname = "(none)"
         self.boot_ns = clock.monotonic_ns()
-        self.log = printk.Log(_write_stderr)
+        self.log = printk.Log(write_log)
         if params.loglevel is not None:
             self.log.console_loglevel = params.loglevel
         elif params.quiet:

@@ -9,7 +9,6 @@ passed to the host terminal when there is one, and kept here otherwise.
 from __future__ import annotations
 
 import struct
-import termios as host_termios
 
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
@@ -118,8 +117,7 @@ class Console:
             mem.write(arg, self.get_termios())
             return 0
         if req in (TCSETS, TCSETSW, TCSETSF):
-            when = {TCSETS: host_termios.TCSANOW, TCSETSW: host_termios.TCSADRAIN,
-                    TCSETSF: host_termios.TCSAFLUSH}[req]
+            when = {TCSETS: 0, TCSETSW: 1, TCSETSF: 2}[req]   # TCSANOW, TCSADRAIN, TCSAFLUSH
             self.set_termios(mem.read(arg, _TERMIOS.size), when)
             if req == TCSETSF:
                 self.inbuf.clear()
@@ -206,6 +204,9 @@ class ConsoleFile(File):
 
     def poll(self) -> int:
         return self.console.poll()
+
+    def poll_queues(self) -> list:
+        return [self.console.read_wq]
 
     def lseek(self, off: int, whence: int) -> int:
         raise KernelError(E.ESPIPE)

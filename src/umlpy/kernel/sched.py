@@ -119,6 +119,8 @@ class Scheduler:
                                f"died on the host (status {st:#x})")
                 self.k.procs.task_died_on_host(t, sig or S.SIGKILL)
             return
+        if t.state is State.DEAD:
+            return      # killed: only its host exit is still to come
         t.state = State.KERNEL
         if ev.has_regs:
             ptrace.copy_regs(t.regs, ev.regs)

@@ -172,7 +172,9 @@ class Signals:
                 if d is S.Default.STOP:
                     self.k.procs.stop_process(proc, sig)
                     continue
-                self.k.procs.kill_process(proc, sig, core=d is S.Default.CORE)
+                # the core flag says a core was dumped: only where RLIMIT_CORE allows one
+                core = d is S.Default.CORE and proc.rlimit(C.RLIMIT_CORE)[0] > 0
+                self.k.procs.kill_process(proc, sig, core=core)
                 return None
             if restarting:
                 if code == E.ERESTARTNOINTR or (code == E.ERESTARTSYS and act.flags & C.SA_RESTART):

@@ -78,6 +78,12 @@ class SigHand:
         return n
 
 
+RLIM_INFINITY = (1 << 64) - 1
+# Linux's defaults for init (RLIMIT_STACK 8M, no core files, 1024/4096 fds, ...)
+DEFAULT_RLIMITS = {3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 7: (1024, 4096),
+                   6: (63459, 63459), 8: (8 << 20, 8 << 20), 13: (0, 0), 14: (0, 0), 15: (0, 0)}
+
+
 class Process:
     """A thread group: what fork copies and exit tears down."""
 
@@ -113,6 +119,9 @@ class Process:
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.pdeath_signal = 0
         self.ctty = None
+
+    def rlimit(self, res: int) -> tuple[int, int]:
+        return self.rlimits.get(res, DEFAULT_RLIMITS.get(res, (RLIM_INFINITY, RLIM_INFINITY)))
 
     @property
     def leader(self) -> Task:

@@ -192,16 +192,6 @@ def sys_setgroups(t, size, lst, *_):
 
 # -- limits and usage -----------------------------------------------------------
 
-INF = C.RLIM_INFINITY
-DEFAULT_RLIMITS = {C.RLIMIT_STACK: (8 << 20, INF), C.RLIMIT_CORE: (0, INF),
-                   C.RLIMIT_NOFILE: (1024, 4096), C.RLIMIT_NPROC: (63459, 63459),
-                   C.RLIMIT_MEMLOCK: (8 << 20, 8 << 20), 15: (0, 0), 13: (0, 0), 14: (0, 0)}
-
-
-def get_rlimit(proc, res: int) -> tuple[int, int]:
-    return proc.rlimits.get(res, DEFAULT_RLIMITS.get(res, (INF, INF)))
-
-
 @syscall("prlimit64")
 def sys_prlimit64(t, pid, res, new, old, *_):
     if res >= C.RLIM_NLIMITS:
@@ -211,7 +201,7 @@ def sys_prlimit64(t, pid, res, new, old, *_):
         proc = t.kernel.procs.by_pid.get(s32(pid))
         if proc is None:
             raise KernelError(E.ESRCH)
-    cur = get_rlimit(proc, res)
+    cur = proc.rlimit(res)
     if new:
         soft, hard = struct.unpack("<QQ", t.mem.read(new, 16))
         if soft > hard:
@@ -254,7 +244,7 @@ def sys_sysinfo(t, addr, *_):
     up = k.uptime_ns() // 10**9
     total = k.mem_budget.limit
     free = max(0, total - k.mem_budget.used)
-    data = struct.pack("<q3QQQQQQH6xQQI", up, 0, 0, 0, total, free, 0, 0, 0, 0,
+    data = struct.pack("<q3Q6QH6xQQI", up, 0, 0, 0, total, free, 0, 0, 0, 0,
                        len(k.procs.by_pid), 0, 0, 1)
     t.mem.write(addr, data.ljust(112, b"\0"))
     return 0

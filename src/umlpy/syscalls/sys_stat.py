@@ -50,7 +50,7 @@ def sys_lstat(t, path, buf, *_):
 @syscall("fstat")
 def sys_fstat(t, fd, buf, *_):
     f = t.proc.fdtable.get(s32(fd))
-    t.mem.write(buf, f.stat_bytes() if f.inode is None else stat_bytes(f.inode))
+    t.mem.write(buf, stat_bytes(f.inode))
     return 0
 
 

@@ -64,9 +64,9 @@ class File:
     def poll(self) -> int:
         return POLLIN | POLLOUT
 
-    def stat_bytes(self) -> bytes:
-        """fstat of a file with no inode (pipes, sockets)."""
-        raise KernelError(E.EBADF)
+    def poll_queues(self) -> list:
+        """The wait queues woken when poll() may change (none: always ready)."""
+        return []
 
     def get(self) -> File:
         self.refs += 1

@@ -10,16 +10,38 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi import structs
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
+from umlpy.vfs.inode import Filesystem, Inode
 
 PIPE_BUF = 4096
 PIPE_SIZE = 65536
-PIPEFS_DEV = structs.makedev(0, 12)
 
-_next_pipe_ino = [0]
+
+class PipeFs(Filesystem):
+    """pipefs: where the inodes of anonymous pipes live."""
+    name = "pipefs"
+    magic = 0x50495045
+
+
+class PipeInode(Inode):
+    def __init__(self, fs: PipeFs, pipe: Pipe) -> None:
+        super().__init__(fs, C.S_IFIFO | 0o600)
+        self.pipe = pipe
+
+    def size(self) -> int:
+        return len(self.pipe.buf) if self.pipe is not None else 0
+
+
+_pipefs: PipeFs | None = None
+
+
+def anon_pipe_inode(pipe: Pipe) -> PipeInode:
+    global _pipefs
+    if _pipefs is None:
+        _pipefs = PipeFs()
+    return PipeInode(_pipefs, pipe)
 
 
 class Pipe:
@@ -33,8 +55,6 @@ class Pipe:
         self.rq = WaitQueue("pipe read")
         self.wq = WaitQueue("pipe write")
         self.open_wq = WaitQueue("fifo open")
-        _next_pipe_ino[0] += 1
-        self.ino = _next_pipe_ino[0]
 
     def wake_all(self) -> None:
         self.rq.wake_all()
@@ -45,7 +65,7 @@ class PipeFile(File):
     kind = "pipe"
 
     def __init__(self, pipe: Pipe, flags: int, dentry=None, inode=None) -> None:
-        super().__init__(dentry, inode, flags)
+        super().__init__(dentry, inode if inode is not None else anon_pipe_inode(pipe), flags)
         self.pipe = pipe
         if self.readable:
             pipe.readers += 1
@@ -109,15 +129,14 @@ class PipeFile(File):
             if p.writers == 0:
                 ev |= POLLHUP
         if self.writable:
-            if len(p.buf) < p.capacity:
+            if p.capacity - len(p.buf) >= PIPE_BUF:   # a free page, as Linux's slots
                 ev |= POLLOUT
             if p.readers == 0:
                 ev |= POLLERR
         return ev
 
-    def stat_bytes(self) -> bytes:
-        return structs.pack_stat(PIPEFS_DEV, self.pipe.ino, 1, C.S_IFIFO | 0o600, 0, 0, 0,
-                                 len(self.pipe.buf), 4096, 0, 0, 0, 0)
+    def poll_queues(self) -> list:
+        return [self.pipe.rq, self.pipe.wq]
 
     def ioctl(self, task, req: int, arg: int) -> int:
         FIONREAD = 0x541B
@@ -133,7 +152,7 @@ class PipeFile(File):
         if self.writable:
             p.writers -= 1
         p.wake_all()
-        if self.inode is not None and p.readers == 0 and p.writers == 0:
+        if p.readers == 0 and p.writers == 0 and not isinstance(self.inode, PipeInode):
             self.inode.pipe = None
 
 

@@ -1,0 +1,39 @@
+# umlpy: `make run` boots the default image on this terminal, `make test` runs
+# the whole suite, `make bench` the benchmarks.  Everything is built here,
+# without root: the venv, the kernel image ./linux-um and rootfs/ images.
+
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UMLPY := $(VENV)/bin/umlpy
+KERNEL_SRC := $(shell find src/umlpy -name '*.py')
+
+.PHONY: all run test bench images docs clean
+
+all: linux-um images
+
+$(VENV)/.installed: pyproject.toml setup.py src/arch_um/_hostcall.c src/arch_um/_build.py
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+linux-um: $(VENV)/.installed $(KERNEL_SRC)
+	$(UMLPY) build -o linux-um
+
+images: $(VENV)/.installed
+	rootfs/build.sh
+
+run: all
+	$(UMLPY) ./linux-um initrd=rootfs/busybox.cpio init=/bin/sh
+
+test: all
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: all
+	$(PY) bench/run.py
+
+docs: $(VENV)/.installed
+	$(UMLPY) syscalls --markdown > docs/syscalls.md
+
+clean:
+	rm -rf $(VENV) linux-um rootfs/cache rootfs/tree rootfs/*.cpio src/arch_um/*.so

@@ -1,0 +1,61 @@
+"""Shared fixtures: the kernel image, the images rootfs/ builds, booting guests."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = ROOT / "linux-um"
+CPIO = ROOT / "rootfs" / "busybox.cpio"
+PROGS = ROOT / "rootfs" / "cache" / "progs"
+BUSYBOX = ROOT / "rootfs" / "cache" / "busybox"
+TREE = ROOT / "rootfs" / "tree"
+UMLPY = Path(sys.executable).parent / "umlpy"
+PATH_ENV = "PATH=/bin:/sbin:/usr/bin:/usr/sbin"
+
+
+def _ensure_built() -> None:
+    if not IMAGE.exists():
+        subprocess.run([str(UMLPY), "build", "-o", str(IMAGE)], check=True)
+    if not CPIO.exists():
+        subprocess.run([str(ROOT / "rootfs" / "build.sh")], check=True)
+
+
+_ensure_built()
+
+
+def boot(*params: str, init_args: list[str] | None = None, stdin=subprocess.DEVNULL,
+         input: bytes | None = None, timeout: float = 120, image: Path | str = IMAGE,
+         prefix: list[str] | None = None, direct: bool = False) -> subprocess.CompletedProcess:
+    """Boot the busybox initramfs with params; returns the finished umlpy."""
+    cmd = list(prefix or [])
+    cmd += [str(image)] if direct else [str(UMLPY), str(image)]
+    cmd += [f"initrd={CPIO}", *params]
+    if init_args is not None:
+        cmd += ["--", *init_args]
+    if input is not None:
+        return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
+    return subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=timeout)
+
+
+def sh(script: str, *params: str, **kw) -> subprocess.CompletedProcess:
+    """Run a shell command line as init (sh -c) in a quiet guest."""
+    return boot("quiet", "init=/bin/sh", PATH_ENV, *params, init_args=["-c", script], **kw)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    d = tmp_path / "scratch"
+    d.mkdir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def native(args: list[str], cwd: Path | None = None, env: dict | None = None) -> bytes:
+    return subprocess.run(args, capture_output=True, timeout=120, cwd=cwd,
+                          env=env if env is not None else {"PATH": os.environ.get("PATH", "/bin")}).stdout

@@ -1,0 +1,43 @@
+"""The same programs natively and in the guest: their outputs must match.
+
+Static C programs (tests/progs) and busybox shell batteries (tests/shell)
+run on the host and inside a guest booted from the same busybox tree.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import BUSYBOX, PATH_ENV, PROGS, ROOT, TREE, boot, native, sh
+
+C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc"]
+BATTERIES = sorted(p.stem for p in (ROOT / "tests" / "shell").glob("battery_*.sh"))
+
+
+@pytest.mark.parametrize("prog", C_PROGRAMS)
+def test_c_program(prog, scratch):
+    want = native([str(PROGS / prog), str(scratch)])
+    # run as a child of sh (not as pid 1, so getppid() > 0 as natively)
+    got = sh(f"mkdir -p /tmp/s; /t/bin/{prog} /tmp/s; true")
+    assert got.stdout.decode() == want.decode()
+    assert want.rstrip().endswith(b"done")
+
+
+def test_auxv_argv_envp():
+    args = ["x", "y z"]
+    env = {"T_ONE": "1", "T_TWO": "a b", "PATH": "/usr/bin:/bin"}
+    want = native([str(PROGS / "t_auxv"), *args], env=env)
+    got = boot("quiet", "init=/usr/bin/env", init_args=["-i", "T_ONE=1", "T_TWO=a b", "PATH=/usr/bin:/bin",
+                                                     "/t/bin/t_auxv", *args])
+    assert got.stdout.decode() == want.decode()
+
+
+@pytest.mark.parametrize("battery", BATTERIES)
+def test_shell_battery(battery, scratch):
+    env = {"PATH": os.environ.get("PATH", "/bin"), "T_DATA": str(TREE / "t" / "data")}
+    want = native([str(BUSYBOX), "sh", str(ROOT / "tests" / "shell" / f"{battery}.sh"), str(scratch)],
+                  cwd=scratch, env=env)
+    got = boot("quiet", "init=/bin/sh", PATH_ENV, init_args=[
+        "-c", f"mkdir -p /tmp/s; cd /tmp/s; sh /t/sh/{battery}.sh /tmp/s; true"])
+    assert got.stdout.decode() == want.decode()

@@ -1,0 +1,117 @@
+"""Containment: what the guest must never reach, and the kernel/host boundary."""
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CPIO, IMAGE, ROOT, UMLPY, boot, sh
+
+FORBIDDEN = {"os", "ctypes", "cffi", "signal", "select", "mmap", "socket", "termios", "fcntl",
+             "subprocess", "threading", "resource", "sys", "time", "pty", "tty", "io", "shutil"}
+
+
+def test_kernel_imports_nothing_of_the_host():
+    """src/umlpy reaches the host only through arch_um (ARCHITECTURE.md)."""
+    bad = []
+    for path in (ROOT / "src" / "umlpy").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            bad += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    assert not bad, bad
+
+
+def test_unsupported_syscall_is_enosys_and_logged_once():
+    r = boot("init=/bin/sh", init_args=["-c", "/t/bin/t_enosys; /t/bin/t_enosys"])
+    assert r.stdout == b"io_setup: -1 ENOSYS\nsyscall 999: -1 ENOSYS\ndone\n" * 2
+    log = r.stderr.decode()
+    assert log.count("unsupported syscall io_setup") == 1
+    assert log.count("unsupported syscall syscall_999") == 1
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(x) for x in (task / "children").read_text().split()}
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigkill_of_the_kernel_kills_every_guest():
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", "--", "-c",
+                          "sleep 100 & sleep 100 & (sleep 100; true) & echo started; wait"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert p.stdout.readline() == b"started\n"
+    time.sleep(0.3)
+    guests = _children(p.pid)
+    assert len(guests) >= 4
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(g) for g in guests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [g for g in guests if _alive(g)]
+
+
+def test_guest_processes_hold_no_host_fds():
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", "--", "-c",
+                          "exec 3</t/data/words; cat /dev/zero | sleep 100 & echo started; wait"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline() == b"started\n"
+        time.sleep(0.3)
+        guests = _children(p.pid)
+        assert guests
+        for g in guests:
+            assert os.listdir(f"/proc/{g}/fd") == [], g
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_guest_pids_are_the_kernels_own():
+    r = sh("echo $$; sh -c 'echo $$ $PPID'; true")
+    first, second = r.stdout.decode().split("\n")[:2]
+    assert first == "1"
+    pid, ppid = second.split()
+    assert ppid == "1" and int(pid) < 1000
+
+
+def _make_traversable(path: Path) -> None:
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(p, mode | 0o001)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and not os.access(str(UMLPY), os.X_OK),
+                    reason="needs root to switch user, or an accessible venv")
+def test_boot_as_a_non_root_user(tmp_path):
+    if os.geteuid() == 0:
+        # the user must be able to reach the venv, the image and its python
+        for p in (UMLPY.resolve(), Path(os.path.realpath(UMLPY.parent / "python")), IMAGE, CPIO):
+            _make_traversable(p.parent)
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    else:
+        prefix = []
+    r = subprocess.run(prefix + [str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", "--",
+                                 "-c", "echo hi from $(id -u); exit 5"],
+                       capture_output=True, timeout=60, cwd="/")
+    assert r.stdout == b"hi from 0\n", r.stderr
+    assert r.returncode == 5
