@@ -115,3 +115,8 @@ def test_boot_as_a_non_root_user(tmp_path):
                        capture_output=True, timeout=60, cwd="/")
     assert r.stdout == b"hi from 0\n", r.stderr
     assert r.returncode == 5
+
+
+def test_syscall_table_doc_is_current():
+    r = subprocess.run([str(UMLPY), "syscalls", "--markdown"], capture_output=True, check=True)
+    assert (ROOT / "docs" / "syscalls.md").read_bytes() == r.stdout, "run `make docs`"

@@ -56,3 +56,70 @@ def read_host_file(path: str) -> bytes:
 
 def host_file_exists(path: str) -> bool:
     return os.path.exists(path)
+
+
+class HostFile:
+    """A host file behind a block device (ubd images, COW files).
+
+    `lock` takes UML's host lock (an exclusive fcntl lock on the whole
+    file), so a second instance on the same writable image fails.
+    """
+
+    def __init__(self, path: str, writable: bool, sync: bool = False, create: bool = False) -> None:
+        flags = os.O_RDWR if writable else os.O_RDONLY
+        if sync:
+            flags |= os.O_SYNC
+        if create:
+            flags |= os.O_CREAT | os.O_EXCL
+        self.path = path
+        self.writable = writable
+        self.fd = os.open(path, flags | os.O_CLOEXEC, 0o644)
+
+    def pread(self, n: int, off: int) -> bytes:
+        return os.pread(self.fd, n, off)
+
+    def pwrite(self, data: bytes, off: int) -> int:
+        return os.pwrite(self.fd, data, off)
+
+    def fsync(self) -> None:
+        os.fsync(self.fd)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def mtime(self) -> int:
+        return int(os.fstat(self.fd).st_mtime)
+
+    def identity(self) -> tuple[int, int]:
+        st = os.fstat(self.fd)
+        return st.st_dev, st.st_ino
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+
+    def lock(self) -> bool:
+        """Exclusive (writable) or shared lock; False if another holder has it."""
+        import fcntl
+        try:
+            fcntl.lockf(self.fd, (fcntl.LOCK_EX if self.writable else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def absolute_path(path: str) -> str:
+    return os.path.abspath(path)
+
+
+def file_stat(path: str) -> tuple[int, int] | None:
+    """(size, mtime) of a host file, or None if it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, int(st.st_mtime)

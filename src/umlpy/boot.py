@@ -93,6 +93,32 @@ class Kernel:
         for w in p.unsupported:
             printk.pr_warn(f"{w}: not supported yet, ignored")
 
+    def _host_signal(self, events: int) -> None:
+        """Signals sent to umlpy itself: the host's interrupts for the machine."""
+        from umlpy.abi import signals as S
+        while True:
+            sig = self.sched.loop.read_host_signal()
+            if not sig:
+                return
+            if sig in (S.SIGTERM, S.SIGHUP):
+                printk.pr_emerg(f"umlpy: host SIG{S.NAMES[sig]}: halting")
+                self.sync_all()
+                raise Halt(128 + sig)
+            if sig == S.SIGWINCH and self.console is not None:
+                self.console.winsize = self.channels[0].winsize()
+                self._to_console_pgrp(S.SIGWINCH)
+            elif sig in (S.SIGINT, S.SIGQUIT):
+                # the host terminal's ISIG characters, as the console's would be
+                self._to_console_pgrp(sig)
+
+    def _to_console_pgrp(self, sig: int) -> None:
+        pg = self.console.pgrp if self.console is not None else 0
+        if not pg:
+            return      # no foreground process group: Linux sends nothing either
+        for p in list(self.procs.by_pid.values()):
+            if p.pgid == pg and not p.exited:
+                self.signals.send_proc(p, sig, 0x80)
+
     def _console(self) -> None:
         spec = self.params.consoles.get(0) or self.params.con_default or "fd:0,fd:1"
         ins, _, outs = spec.partition(",")
@@ -164,6 +190,7 @@ class Kernel:
     def start(self) -> int:
         p = self.params
         self._banner()
+        self.sched.fd_handlers[self.sched.loop.sig_fd] = self._host_signal
         host.raise_fd_limit()
         cpu = host.pin_to_one_cpu(p.cpu)
         printk.pr_info(f"umlpy: kernel and guests pinned to host CPU {cpu}")

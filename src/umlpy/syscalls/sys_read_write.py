@@ -5,7 +5,7 @@ import struct
 
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
-from umlpy.syscalls.table import syscall
+from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32, s64
 
 MAX_RW_COUNT = 0x7FFFF000
@@ -119,3 +119,25 @@ def sys_lseek(t, fd, off, whence, *_):
     if whence > 4:
         raise KernelError(E.EINVAL)
     return f.lseek(s64(off), whence)
+
+
+@syscall("sendfile", status=PARTIAL, note="copies through the kernel; in_fd must allow pread when offset is given")
+def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
+    src = _readable(t, in_fd)
+    dst = _writable(t, out_fd)
+    if dst.flags & 0o2000 and dst.inode is not None and dst.inode.is_reg:   # O_APPEND
+        raise KernelError(E.EINVAL)
+    count = min(count, MAX_RW_COUNT, 1 << 20)
+    if offp:
+        (off,) = struct.unpack("<q", t.mem.read(offp, 8))
+        if off < 0:
+            raise KernelError(E.EINVAL)
+        data = src.pread(t, count, off)
+    else:
+        data = src.read(t, count)
+    n = dst.write(t, data) if data else 0
+    if offp:
+        t.mem.write(offp, struct.pack("<q", off + n))
+    elif n < len(data):
+        src.lseek(n - len(data), 1)   # give back what was not written
+    return n

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""`make bench`: the anchor benchmarks natively, in umlpy and in UML.
+
+Builds ../shared/anchors/src/bench_*.c (gcc -static -O2), runs them natively,
+inside umlpy (a busybox initramfs with the binaries under /bench) and inside
+real UML (../shared/anchors/run-uml.sh, when Debian's user-mode-linux is
+installed), every side pinned to the same CPU in the same run, and prints
+one table with the ratios.  Never a test: figures go to docs/performance.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ANCHORS = ROOT.parent / "shared" / "anchors"
+BUILD = ROOT / "bench" / "build"
+UMLPY = ROOT / ".venv" / "bin" / "umlpy"
+IMAGE = ROOT / "linux-um"
+BENCHES = ["getpid", "fork", "exec", "pipe", "file", "stat"]
+FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us", False),
+           ("exec_us", "fork+execve(busybox true)+wait, us", False),
+           ("pipe_rt_us", "pipe round trip, us", False),
+           ("file_write_fsync_MBps", "64 MiB write+fsync, MB/s", True),
+           ("file_read_MBps", "64 MiB cached read, MB/s", True),
+           ("open_stat_close_us", "stat+open+close, us", False),
+           ("userland_s", "boot to first userland line, s", False)]
+
+
+def parse(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and "_" in parts[0]:
+            try:
+                out[parts[0]] = float(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
+def build() -> None:
+    (BUILD / "bin").mkdir(parents=True, exist_ok=True)
+    for b in BENCHES:
+        out = BUILD / "bin" / f"bench_{b}"
+        src = ANCHORS / "src" / f"bench_{b}.c"
+        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+            subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
+    tree = BUILD / "tree"
+    if tree.exists():
+        shutil.rmtree(tree)
+    shutil.copytree(ROOT / "rootfs" / "tree", tree, symlinks=True)
+    (tree / "bench").mkdir()
+    for b in BENCHES:
+        shutil.copy(BUILD / "bin" / f"bench_{b}", tree / "bench")
+    for s in ("bench.sh", "quick.sh"):
+        shutil.copy(ANCHORS / "guest" / s, tree / s)
+        os.chmod(tree / s, 0o755)
+    subprocess.run([sys.executable, str(ROOT / "rootfs" / "mkcpio.py"), str(tree),
+                    str(BUILD / "bench.cpio")], check=True)
+
+
+def native(cpu: int) -> dict[str, float]:
+    res: dict[str, float] = {}
+    work = BUILD / "native"
+    work.mkdir(exist_ok=True)
+    busybox = ROOT / "rootfs" / "cache" / "busybox"
+    bin_ = BUILD / "bin"
+    cmds = [[str(bin_ / "bench_getpid")], [str(bin_ / "bench_fork")],
+            [str(bin_ / "bench_exec"), "500", str(busybox)], [str(bin_ / "bench_pipe")],
+            [str(bin_ / "bench_file"), "64", str(work / "f.dat")],
+            [str(bin_ / "bench_stat"), "20000", str(work / "s.dat")]]
+    for c in cmds:
+        r = subprocess.run(["taskset", "-c", str(cpu), *c], capture_output=True, text=True, cwd=work)
+        res.update(parse(r.stdout))
+    return res
+
+
+def umlpy(cpu: int) -> dict[str, float]:
+    base = ["taskset", "-c", str(cpu), str(UMLPY), str(IMAGE), f"initrd={BUILD / 'bench.cpio'}",
+            f"umlpy_cpu={cpu}", "quiet"]
+    boots = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        p = subprocess.Popen(base + ["init=/quick.sh"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for line in p.stdout:
+            if line.strip() == b"USERLAND_START":
+                boots.append(time.monotonic() - t0)
+                break
+        p.wait()
+    r = subprocess.run(base + ["init=/bench.sh"], capture_output=True, text=True, timeout=1800)
+    res = parse(r.stdout)
+    if boots:
+        res["userland_s"] = statistics.median(boots)
+    return res
+
+
+def uml(cpu: int) -> dict[str, float]:
+    script = ANCHORS / "run-uml.sh"
+    if not Path("/usr/bin/linux.uml").exists():
+        if os.geteuid() == 0:
+            subprocess.run(["apt-get", "install", "-y", "-qq", "user-mode-linux"],
+                           capture_output=True)
+        if not Path("/usr/bin/linux.uml").exists():
+            print("UML: /usr/bin/linux.uml missing (apt-get install user-mode-linux); skipped",
+                  file=sys.stderr)
+            return {}
+    work = BUILD / "uml"
+    # run-uml.sh wants a `busybox` on PATH: the one rootfs/ fetched
+    tools = BUILD / "path"
+    tools.mkdir(exist_ok=True)
+    if not (tools / "busybox").exists():
+        (tools / "busybox").symlink_to(ROOT / "rootfs" / "cache" / "busybox")
+    env = dict(os.environ, CPU=str(cpu), PATH=f"{tools}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    r = subprocess.run(["bash", str(script), str(work)], capture_output=True, text=True, env=env,
+                       timeout=1800)
+    res = parse(r.stdout)
+    if r.returncode != 0 or not res:
+        print(f"UML run failed ({r.returncode}): {r.stderr.strip()[-500:]}", file=sys.stderr)
+    if "uml_userland_s" in res:
+        res["userland_s"] = res["uml_userland_s"]
+    return res
+
+
+def fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if v >= 100 else f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def ratio(a: float | None, b: float | None, higher_better: bool) -> str:
+    if not a or not b:
+        return "-"
+    return f"{(b / a if higher_better else a / b):.2f}x"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)))
+    ap.add_argument("--no-uml", action="store_true")
+    args = ap.parse_args()
+    if not ANCHORS.exists():
+        print(f"bench needs the anchors at {ANCHORS}", file=sys.stderr)
+        return 1
+    build()
+    nat = native(args.cpu)
+    ump = umlpy(args.cpu)
+    um = {} if args.no_uml else uml(args.cpu)
+    print(f"# {time.strftime('%Y-%m-%d')}, pinned to CPU {args.cpu}; ratio = cost relative to native/UML "
+          "(time ratio; for MB/s the inverse), lower is better")
+    print("| figure | native | umlpy | UML | umlpy/native | umlpy/UML |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for key, label, hib in FIGURES:
+        n, u, m = nat.get(key), ump.get(key), um.get(key)
+        print(f"| {label} | {fmt(n)} | {fmt(u)} | {fmt(m)} | {ratio(u, n, hib)} | {ratio(u, m, hib)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The block layer: devices filesystems read and write, and the buffer cache."""
