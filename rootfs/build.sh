@@ -51,6 +51,11 @@ for src in "$REPO"/tests/progs/*.c; do
         "$CC" -static -O1 -Wall -o "$bin.tmp" "$src" || die "compiling $src failed"
         mv -f "$bin.tmp" "$bin"
     fi
+    # every program also as a static PIE (loaded at a bias, ET_DYN)
+    if [ ! -e "$bin.pie" ] || [ "$src" -nt "$bin.pie" ]; then
+        "$CC" -static-pie -fPIE -O1 -Wall -o "$bin.pie.tmp" "$src" || die "compiling $src (static-pie) failed"
+        mv -f "$bin.pie.tmp" "$bin.pie"
+    fi
 done
 
 # ---- 3. staging tree ----------------------------------------------------
@@ -81,7 +86,7 @@ printf '%s\n' 'root:x:0:' 'user:x:1000:' > etc/group
 printf '%s\n' 'umlpy' > etc/hostname
 
 for src in "$REPO"/tests/progs/*.c; do     # only programs that still have a source
-    install -m 755 "$CACHE/progs/$(basename "$src" .c)" t/bin/
+    install -m 755 "$CACHE/progs/$(basename "$src" .c)" "$CACHE/progs/$(basename "$src" .c).pie" t/bin/
 done
 for sh in "$REPO"/tests/shell/*.sh; do
     install -m 644 "$sh" t/sh/

@@ -184,3 +184,17 @@ def test_uname_names_umlpy():
     r = sh("uname -s; uname -r; uname -m")
     s, rel, m = r.stdout.decode().split()
     assert (s, m) == ("Linux", "x86_64") and "umlpy" in rel
+
+
+def test_umid_directory(tmp_path):
+    d = tmp_path / "uml"
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", f"uml_dir={d}", "umid=box1",
+                          "init=/bin/sh", "--", "-c", "echo up; read x"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"up\n"
+    assert (d / "box1" / "pid").read_text().strip() == str(p.pid)
+    second = boot("quiet", f"uml_dir={d}", "umid=box1", "init=/bin/sh", init_args=["-c", "echo no"])
+    assert second.returncode != 0 and b"in use" in second.stderr
+    p.communicate(b"\n")
+    assert p.returncode == 0
+    assert not (d / "box1").exists()

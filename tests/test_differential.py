@@ -24,6 +24,14 @@ def test_c_program(prog, scratch):
     assert want.rstrip().endswith(b"done")
 
 
+@pytest.mark.parametrize("prog", ["t_misc", "t_forkwait", "t_cloexec"])
+def test_static_pie_program(prog, scratch):
+    """The same programs linked as static PIEs (ET_DYN, loaded at a bias)."""
+    want = native([str(PROGS / f"{prog}.pie"), str(scratch)])
+    got = sh(f"mkdir -p /tmp/s; /t/bin/{prog}.pie /tmp/s; true")
+    assert got.stdout.decode() == want.decode()
+
+
 def test_auxv_argv_envp():
     args = ["x", "y z"]
     env = {"T_ONE": "1", "T_TWO": "a b", "PATH": "/usr/bin:/bin"}

@@ -6,7 +6,7 @@ in CI want it), and reboots in place when the guest asks for a restart.
 """
 from __future__ import annotations
 
-from arch_um import clock, host, ptrace
+from arch_um import clock, host, ptrace, umid
 from arch_um.console import HostChannel, write_log
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
@@ -58,6 +58,7 @@ class Kernel:
         self.channels: list[HostChannel] = []
         self.xstate_size = 0
         self.exit_code: int | None = None
+        self.umid_path: str | None = None
 
     def uptime_ns(self) -> int:
         return clock.monotonic_ns() - self.boot_ns
@@ -196,6 +197,7 @@ class Kernel:
         printk.pr_info(f"umlpy: kernel and guests pinned to host CPU {cpu}")
         self._console()
         try:
+            self._claim_umid()
             self._root()
             fdt = self._init_fds()
             fs = FsContext(self.root, self.root)
@@ -223,9 +225,22 @@ class Kernel:
             return self._shutdown(h.code)
         return self._shutdown(0)
 
+    def _claim_umid(self) -> None:
+        p = self.params
+        try:
+            name, self.umid_path = umid.claim(p.uml_dir, p.umid)
+        except umid.UmidInUse as e:
+            raise KernelError(E.EBUSY, str(e)) from None
+        except OSError as e:
+            printk.pr_warn(f"umid: cannot create the umid directory ({e}); going on without it")
+            return
+        printk.pr_info(f"umid: machine id {name} at {self.umid_path}")
+
     def _shutdown(self, code: int) -> int:
         for t in list(self.sched.tasks.values()):
             host.kill_host(t.hpid, 9)
+        if self.umid_path is not None:
+            umid.release(self.umid_path)
         for ch in self.channels:
             ch.restore()
         self.sched.loop.close()
