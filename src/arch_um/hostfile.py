@@ -98,10 +98,17 @@ class HostFile:
         os.ftruncate(self.fd, size)
 
     def lock(self) -> bool:
-        """Exclusive (writable) or shared lock; False if another holder has it."""
+        """Write (writable) or read lock on the whole file; False if taken.
+
+        Open-file-description locks: they conflict with UML's fcntl locks
+        from other processes and, unlike those, also between two opens in
+        this one process (two ubd devices on one image).
+        """
         import fcntl
+        import struct
+        kind = fcntl.F_WRLCK if self.writable else fcntl.F_RDLCK
         try:
-            fcntl.lockf(self.fd, (fcntl.LOCK_EX if self.writable else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, 0, 0, 0, 0))
             return True
         except OSError:
             return False

@@ -15,7 +15,8 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
 from umlpy.fs import cpio
-from umlpy.fs.devtmpfs import make_devtmpfs
+from umlpy.drivers import ubd as ubd_drv
+from umlpy.fs import devtmpfs, registry
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.kernel import cmdline, printk
 from umlpy.kernel.errors import KernelError
@@ -24,8 +25,10 @@ from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
 from umlpy.kernel.task import FsContext
-from umlpy.vfs.dentry import Dentry, Mount
+from umlpy.vfs import devices
+from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.fdtable import FdTable
+from umlpy.vfs.mounts import MountTable
 
 DEFAULT_INITS = [b"/sbin/init", b"/etc/init", b"/bin/init", b"/bin/sh"]
 
@@ -52,7 +55,9 @@ class Kernel:
         self.signals = Signals(self)
         self.procs = Procs(self)
         self.stub = Stub()
-        self.mounts: list[Mount] = []
+        self.mounts = MountTable()
+        self.mounts.busy_check = self._mount_busy
+        self.ubds: list[ubd_drv.Ubd] = []
         self.root: Dentry | None = None
         self.console: console_drv.Console | None = None
         self.channels: list[HostChannel] = []
@@ -64,8 +69,7 @@ class Kernel:
         return clock.monotonic_ns() - self.boot_ns
 
     def sync_all(self) -> None:
-        for m in self.mounts:
-            m.fs.sync()
+        self.mounts.sync_all()
 
     def init_died(self, status: int) -> None:
         printk.pr_emerg(f"Kernel panic - not syncing: Attempted to kill init! exitcode=0x{status:08x}")
@@ -75,13 +79,35 @@ class Kernel:
         raise Halt((status >> 8) & 0xff)
 
     # -- mounts -----------------------------------------------------------------
-    def mount(self, fs, at: Dentry | None, source: str, flags: str = "rw") -> Mount:
-        m = Mount(fs, None, at, source, flags)
-        m.root = Dentry(b"/" if at is None else b"", None, fs.root, m)
-        if at is not None:
-            at.mounted = m
-        self.mounts.append(m)
-        return m
+    def _mount_busy(self, m) -> bool:
+        for p in self.procs.by_pid.values():
+            if p.exited:
+                continue
+            if p.fs.cwd.mount is m or p.fs.root.mount is m:
+                return True
+            if any(f.dentry is not None and f.dentry.mount is m for f in p.fdtable.files.values()):
+                return True
+        return False
+
+    def _ubds(self) -> None:
+        devices.unregister_all()
+        devtmpfs.reset()
+        for name, value in self.params.ubd:
+            spec = ubd_drv.parse_spec(name, value)
+            u = ubd_drv.open_ubd(spec)
+            self.ubds.append(u)
+            devices.register_block(u.dev.major, u.dev.minor, u.dev)
+            devtmpfs.add_block_node(spec.name, u.dev.major, u.dev.minor)
+            printk.pr_info(f" {spec.name}: {u.desc}, {u.dev.size >> 10}K"
+                           + (" (read-only)" if u.dev.read_only else ""))
+
+    def _root_device(self):
+        p = self.params
+        name = p.root or "/dev/ubda"
+        for u in self.ubds:
+            if name in (f"/dev/{u.spec.name}", f"/dev/ubd{u.spec.unit}", f"{u.dev.major}:{u.dev.minor}"):
+                return u
+        raise KernelError(E.ENODEV, f"VFS: Cannot open root device \"{name}\"")
 
     # -- boot -------------------------------------------------------------------
     def _banner(self) -> None:
@@ -144,12 +170,35 @@ class Kernel:
 
     def _root(self) -> None:
         p = self.params
-        if not p.initrd:
-            if p.unsupported:
-                printk.pr_emerg("VFS: block devices are not supported yet; boot with initrd=")
-            raise KernelError(E.ENODEV, "VFS: Unable to mount root fs: no initrd= given")
+        if p.initrd:
+            self._root_initramfs()
+        elif self.ubds:
+            self._root_disk()
+        else:
+            raise KernelError(E.ENODEV, "VFS: Unable to mount root fs: give initrd= or ubd0=")
+        dev = self.root.child(b"dev")
+        if dev is not None and dev.inode.is_dir:
+            self.mounts.mount(devtmpfs.devtmpfs_instance(), dev, "devtmpfs", "devtmpfs", "rw,nosuid")
+            printk.pr_info("devtmpfs: mounted")
+        else:
+            printk.pr_warn("devtmpfs: no /dev in the root filesystem, not mounted")
+
+    def _root_disk(self) -> None:
+        p = self.params
+        u = self._root_device()
+        fstype = p.rootfstype or "ext2"
+        registry.check_known(fstype)
+        ro = p.read_only or u.dev.read_only
+        fs = registry.mount_disk(fstype, u.dev, ro)
+        m = self.mounts.mount(fs, None, "/dev/root", fstype, "ro" if ro else "rw")
+        self.root = m.root
+        printk.pr_info(f"VFS: Mounted root ({fstype} filesystem) {'readonly' if ro else ''} "
+                       f"on device {u.dev.major}:{u.dev.minor}.".replace("  ", " "))
+
+    def _root_initramfs(self) -> None:
+        p = self.params
         fs = Tmpfs(0o755)
-        m = self.mount(fs, None, "rootfs")
+        m = self.mounts.mount(fs, None, "rootfs", "rootfs")
         self.root = m.root
         printk.pr_info("Trying to unpack rootfs image as initramfs...")
         try:
@@ -161,12 +210,6 @@ class Kernel:
         except cpio.CpioError as e:
             raise KernelError(E.EINVAL, f"Initramfs unpacking failed: {e}") from e
         printk.pr_info(f"Freeing initrd memory: {len(data) >> 10}K ({n} entries)")
-        dev = self.root.child(b"dev")
-        if dev is not None and dev.inode.is_dir:
-            self.mount(make_devtmpfs(), dev, "devtmpfs", "rw,nosuid")
-            printk.pr_info("devtmpfs: mounted")
-        else:
-            printk.pr_warn("devtmpfs: no /dev in the root filesystem, not mounted")
 
     def _init_fds(self) -> FdTable:
         fdt = FdTable()
@@ -198,6 +241,7 @@ class Kernel:
         self._console()
         try:
             self._claim_umid()
+            self._ubds()
             self._root()
             fdt = self._init_fds()
             fs = FsContext(self.root, self.root)
@@ -239,6 +283,9 @@ class Kernel:
     def _shutdown(self, code: int) -> int:
         for t in list(self.sched.tasks.values()):
             host.kill_host(t.hpid, 9)
+        self.mounts.unmount_all()
+        for u in self.ubds:
+            u.close()
         if self.umid_path is not None:
             umid.release(self.umid_path)
         for ch in self.channels:

@@ -1,4 +1,4 @@
-"""devtmpfs: a tmpfs at /dev holding the kernel's device nodes."""
+"""devtmpfs: a tmpfs at /dev holding the kernel's device nodes (one instance)."""
 from __future__ import annotations
 
 from umlpy.abi import consts as C
@@ -7,6 +7,34 @@ from umlpy.fs.tmpfs import Tmpfs
 from umlpy.vfs.devices import MEM_DEVICES
 
 TTY_DEVICES = [("console", 5, 1, 0o600), ("tty", 5, 0, 0o666)]
+
+
+_instance: Tmpfs | None = None
+_block_nodes: list[tuple[str, int, int]] = []
+
+
+def add_block_node(name: str, major: int, minor: int) -> None:
+    _block_nodes.append((name, major, minor))
+    if _instance is not None and _instance.root.lookup(name.encode()) is None:
+        _instance.root.create(name.encode(), C.S_IFBLK | 0o660, 0, 6, structs.makedev(major, minor))
+
+
+def reset() -> None:
+    """A new boot: a new devtmpfs."""
+    global _instance
+    _instance = None
+    _block_nodes.clear()
+
+
+def devtmpfs_instance() -> Tmpfs:
+    """devtmpfs is one filesystem however often it is mounted, as Linux's."""
+    global _instance
+    if _instance is None:
+        _instance = make_devtmpfs()
+        _instance.shared_instance = True
+        for name, ma, mi in _block_nodes:
+            _instance.root.create(name.encode(), C.S_IFBLK | 0o660, 0, 6, structs.makedev(ma, mi))
+    return _instance
 
 
 def make_devtmpfs() -> Tmpfs:

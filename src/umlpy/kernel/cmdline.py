@@ -28,7 +28,7 @@ PARAMS: dict[str, str] = {
     "ro": "ro: mount the root filesystem read-only",
     "rw": "rw: mount the root filesystem read-write",
     "noreboot": "noreboot: a reboot(2) restart ends umlpy instead of booting again",
-    "ubdN=": "ubd<N>[rsdc]=<file>[,<backing>]: block device (not supported yet)",
+    "ubdN=": "ubd<N>[rsdct]=<file>[,<backing>]: block device /dev/ubdX on a host file; cow,backing or cow:backing for a COW overlay",
     "hostname=": "hostname=<name>: the guest's hostname (default umlpy)",
     "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
 }
@@ -56,6 +56,7 @@ class BootParams:
     noreboot: bool = False
     hostname: str = "umlpy"
     cpu: int | None = None
+    ubd: list[tuple[str, str]] = field(default_factory=list)
     init_argv: list[str] = field(default_factory=list)
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -136,6 +137,8 @@ def parse(words: list[str]) -> BootParams:
                 p.cpu = int(value)
             except ValueError:
                 p.warnings.append(f"umlpy_cpu={value}: not a number")
+        elif re.fullmatch(r"ubd([0-9]+|[a-z])[a-z]*", name):
+            p.ubd.append((name, value))
         elif re.fullmatch(r"(ubd|ssl|eth|vec)\w*", name) or name in ("hostfs", "mconsole", "xterm", "iomem"):
             p.unsupported.append(w)
         elif "." in name:

@@ -4,6 +4,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_file,
     sys_info,
     sys_mmap,
+    sys_mount,
     sys_poll,
     sys_process,
     sys_read_write,

@@ -21,6 +21,7 @@ class Mount:
         self.mountpoint = mountpoint
         self.source = source
         self.flags = flags
+        self.fstype = getattr(fs, "name", "none")
 
 
 class Dentry:

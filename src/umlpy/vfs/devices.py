@@ -10,6 +10,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.vfs.file import File
 
 _CHAR: dict[tuple[int, int], Callable] = {}
+_BLOCK: dict[tuple[int, int], object] = {}
 
 
 def register_char(major: int, minor: int, opener: Callable) -> None:
@@ -22,6 +23,28 @@ def open_char(dentry, inode, flags: int, task) -> File:
     if opener is None:
         raise KernelError(E.ENXIO)
     return opener(dentry, inode, flags, task)
+
+
+def register_block(major: int, minor: int, dev) -> None:
+    """dev: a umlpy.block.device.BlockDevice."""
+    _BLOCK[(major, minor)] = dev
+
+
+def unregister_all() -> None:
+    """Forget the devices of a previous boot (reboot in place)."""
+    _BLOCK.clear()
+
+
+def block_device(rdev: int):
+    dev = _BLOCK.get((structs.major(rdev), structs.minor(rdev)))
+    if dev is None:
+        raise KernelError(E.ENXIO)
+    return dev
+
+
+def open_block(dentry, inode, flags: int, task) -> File:
+    from umlpy.block.file import BlockFile
+    return BlockFile(dentry, inode, flags, block_device(inode.rdev))
 
 
 class DevFile(File):

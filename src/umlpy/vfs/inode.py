@@ -159,5 +159,6 @@ class Inode:
             from umlpy.vfs import pipe
             return pipe.open_fifo(dentry, self, flags, task)
         if fmt == C.S_IFBLK:
-            raise KernelError(E.ENXIO)
+            from umlpy.vfs import devices
+            return devices.open_block(dentry, self, flags, task)
         raise KernelError(E.ENXIO)

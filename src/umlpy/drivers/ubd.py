@@ -1,0 +1,241 @@
+"""ubd: UML's block devices, backed by host files, with COW overlays.
+
+`ubdN[flags]=file`, `ubdN=cow,backing` and `ubdN=cow:backing`, flags as
+UML's: r (read-only), s (O_SYNC), d (no COW probe), c (shared: no host
+lock), t (no TRIM: accepted).  A COW file is created sparse when missing;
+a backing file whose mtime or size changed since is refused as UML does;
+a single file that is a COW file is found out and its backing file used.
+Writable images are locked on the host (shared locks for backing files), so
+a second instance on the same writable image fails.  The host half is
+arch_um.hostfile.HostFile.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from arch_um.hostfile import HostFile, absolute_path, file_stat
+from umlpy.abi import errno as E
+from umlpy.block.device import SECTOR, BlockDevice, ImageDevice
+from umlpy.drivers import cow
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+
+UBD_MAJOR = 98
+MINORS_PER_DISK = 16
+MAX_UNITS = 16
+
+
+class UbdError(KernelError):
+    def __init__(self, msg: str) -> None:
+        super().__init__(E.EINVAL, msg)
+
+
+@dataclass
+class UbdSpec:
+    unit: int
+    flags: set[str] = field(default_factory=set)
+    file: str = ""
+    backing: str | None = None
+
+    @property
+    def name(self) -> str:
+        return "ubd" + chr(ord("a") + self.unit)
+
+
+def parse_spec(name: str, value: str) -> UbdSpec:
+    """`ubd0rs` + `cow,backing` -> UbdSpec (UML's parse_unit and flag letters)."""
+    m = re.fullmatch(r"ubd([0-9]+|[a-z])([a-z]*)", name)
+    if not m:
+        raise UbdError(f"ubd: can't parse device name '{name}'")
+    u = m.group(1)
+    unit = int(u) if u.isdigit() else ord(u) - ord("a")
+    if unit >= MAX_UNITS:
+        raise UbdError(f"ubd: device number {unit} out of range")
+    flags = set(m.group(2))
+    bad = flags - set("rsdct")
+    if bad:
+        raise UbdError(f"ubd: unknown flag(s) '{''.join(sorted(bad))}' in '{name}'")
+    if not value:
+        raise UbdError(f"ubd: no file given for {name}")
+    if "," in value:
+        f, backing = value.split(",", 1)
+    elif ":" in value:
+        f, backing = value.split(":", 1)
+    else:
+        f, backing = value, None
+    if backing is not None and "d" in flags:
+        raise UbdError("Can't specify both 'd' and a cow file")
+    return UbdSpec(unit, flags, f, backing or None)
+
+
+class CowDevice(BlockDevice):
+    """Reads take each sector from the COW file if its bit is set, else from
+    the backing file; writes go to the COW file and set the bits."""
+
+    def __init__(self, cowf: HostFile, backing: HostFile, header: cow.CowHeader, read_only: bool) -> None:
+        super().__init__((header.size + SECTOR - 1) // SECTOR * SECTOR, read_only)
+        self.cowf = cowf
+        self.backing = backing
+        self.h = header
+        self.bitmap = bytearray(cowf.pread(header.bitmap_len, header.bitmap_offset).ljust(header.bitmap_len, b"\0"))
+        self.data_off = header.data_offset
+
+    def _bit(self, s: int) -> bool:
+        return bool(self.bitmap[s >> 3] & (1 << (s & 7)))
+
+    def _runs(self, first: int, last: int):
+        """(start, count, in_cow) runs of sectors first..last-1."""
+        s = first
+        while s < last:
+            c = self._bit(s)
+            e = s + 1
+            while e < last and self._bit(e) == c:
+                e += 1
+            yield s, e - s, c
+            s = e
+
+    def _read_sectors(self, first: int, count: int) -> bytes:
+        out = []
+        for s, n, in_cow in self._runs(first, first + count):
+            if in_cow:
+                data = self.cowf.pread(n * SECTOR, self.data_off + s * SECTOR)
+            else:
+                data = self.backing.pread(n * SECTOR, s * SECTOR)
+            out.append(data.ljust(n * SECTOR, b"\0"))
+        return b"".join(out)
+
+    def read(self, off: int, n: int) -> bytes:
+        self.check(off, n, False)
+        first = off // SECTOR
+        last = (off + n + SECTOR - 1) // SECTOR
+        data = self._read_sectors(first, last - first)
+        skip = off - first * SECTOR
+        return data[skip:skip + n]
+
+    def write(self, off: int, data: bytes) -> None:
+        self.check(off, len(data), True)
+        first = off // SECTOR
+        last = (off + len(data) + SECTOR - 1) // SECTOR
+        head = off - first * SECTOR
+        if head or (off + len(data)) % SECTOR:
+            # partial sectors: read-modify-write through the overlay
+            buf = bytearray(self._read_sectors(first, last - first))
+            buf[head:head + len(data)] = data
+            data = bytes(buf)
+        self.cowf.pwrite(data, self.data_off + first * SECTOR)
+        for s in range(first, last):
+            self.bitmap[s >> 3] |= 1 << (s & 7)
+        lo, hi = first >> 3, ((last - 1) >> 3) + 1
+        self.cowf.pwrite(bytes(self.bitmap[lo:hi]), self.h.bitmap_offset + lo)
+
+    def flush(self) -> None:
+        if not self.read_only:
+            self.cowf.fsync()
+
+    def close(self) -> None:
+        self.cowf.close()
+        self.backing.close()
+
+
+class Ubd:
+    """One ubd disk: the guest's /dev/ubdX."""
+
+    def __init__(self, spec: UbdSpec, dev: BlockDevice, files: list[HostFile], desc: str) -> None:
+        self.spec = spec
+        self.dev = dev
+        self.files = files
+        self.desc = desc
+        self.dev.name = spec.name
+        self.dev.major = UBD_MAJOR
+        self.dev.minor = spec.unit * MINORS_PER_DISK
+
+    def close(self) -> None:
+        try:
+            self.dev.flush()
+        finally:
+            for f in self.files:
+                f.close()
+
+
+def _open(path: str, writable: bool, sync: bool, lock: bool) -> HostFile:
+    try:
+        f = HostFile(path, writable, sync)
+    except OSError as e:
+        raise UbdError(f"Failed to open '{path}', errno = {e.errno} ({e.strerror})") from None
+    if lock and not f.lock():
+        f.close()
+        raise UbdError(f"Failed to lock '{path}': it is in use by another instance "
+                       "(give the 'c' flag to share it)")
+    return f
+
+
+def _create_cow(path: str, backing: str) -> None:
+    st = file_stat(backing)
+    if st is None:
+        raise UbdError(f"Failed to open backing file '{backing}'")
+    size, mtime = st
+    h = cow.CowHeader(3, absolute_path(backing), mtime, size)
+    try:
+        f = HostFile(path, True, create=True)
+    except OSError as e:
+        raise UbdError(f"Failed to create COW file '{path}', errno = {e.errno}") from None
+    try:
+        f.pwrite(h.pack(), 0)
+        f.pwrite(b"\0", h.data_offset + size - 1)   # sparse, as UML's init_cow_file
+        f.fsync()
+    finally:
+        f.close()
+    printk.pr_info(f"Creating \"{path}\" as COW file for \"{backing}\"")
+
+
+def open_ubd(spec: UbdSpec) -> Ubd:
+    ro = "r" in spec.flags
+    sync = "s" in spec.flags
+    lock = "c" not in spec.flags
+    cow_path, backing = None, spec.backing
+    if backing is not None:
+        cow_path = spec.file
+        if file_stat(cow_path) is None:
+            _create_cow(cow_path, backing)
+    elif "d" not in spec.flags and file_stat(spec.file) is not None:
+        try:
+            probe = HostFile(spec.file, False)
+            head = probe.pread(cow.HEADER_SIZE, 0)
+            probe.close()
+        except OSError:
+            head = b""
+        if cow.is_cow(head):
+            cow_path = spec.file
+    if cow_path is None:
+        f = _open(spec.file, not ro, sync, lock)
+        return Ubd(spec, ImageDevice(f, ro), [f], spec.file)
+    cowf = _open(cow_path, not ro, sync, lock)
+    try:
+        header = cow.parse(cowf.pread(cow.HEADER_SIZE, 0))
+    except cow.CowFormatError as e:
+        cowf.close()
+        raise UbdError(f"'{cow_path}': {e}") from None
+    if backing is None:
+        backing = header.backing
+    elif absolute_path(backing) != header.backing:
+        old, new = file_stat(header.backing), file_stat(backing)
+        if new is not None and (old is None or new == old):
+            printk.pr_notice(f"Switching backing file to '{backing}'")
+            header.backing = absolute_path(backing)
+            if not ro:
+                cowf.pwrite(header.pack(), 0)
+    back = _open(backing, False, False, lock)
+    size, mtime = back.size(), back.mtime()
+    problem = None
+    if size != header.size:
+        problem = f"Size mismatch ({size} vs {header.size}) of COW header vs backing file"
+    elif mtime & 0xFFFFFFFF != header.mtime & 0xFFFFFFFF:
+        problem = f"mtime mismatch ({header.mtime} vs {mtime}) of COW header vs backing file"
+    if problem:
+        cowf.close()
+        back.close()
+        printk.pr_err(problem)
+        raise UbdError(f"Failed to open '{cow_path}', errno = {E.EINVAL}")
+    dev = CowDevice(cowf, back, header, ro)
+    return Ubd(spec, dev, [cowf, back], f"{cow_path} (COW of {backing})")

@@ -1,0 +1,43 @@
+"""Filesystem types by name, as mount(2) and rootfstype= name them."""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+
+DISK_TYPES = ("ext2", "ext3")
+VIRTUAL_TYPES = ("tmpfs", "devtmpfs", "ramfs")
+NOT_YET = ("proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
+
+
+def make_virtual(fstype: str, table):
+    from umlpy.fs.devtmpfs import devtmpfs_instance
+    from umlpy.fs.tmpfs import Tmpfs
+    if fstype in ("tmpfs", "ramfs"):
+        return Tmpfs(0o1777)
+    if fstype == "devtmpfs":
+        return devtmpfs_instance()
+    raise KernelError(E.ENODEV)
+
+
+def mount_disk(fstype: str, dev, read_only: bool):
+    """ext2 (ext3 too, without its journal, as Linux's ext2 driver does)."""
+    if fstype not in DISK_TYPES:
+        raise KernelError(E.ENODEV)
+    if getattr(dev, "mounted_fs", None) is not None:
+        raise KernelError(E.EBUSY)
+    if dev.read_only and not read_only:
+        raise KernelError(E.EACCES)
+    from umlpy.fs.ext2 import mount_ext2
+    fs = mount_ext2(dev, read_only)
+    fs.device = dev
+    dev.mounted_fs = fs
+    return fs
+
+
+def check_known(fstype: str) -> None:
+    if fstype in NOT_YET:
+        printk.pr_notice(f"mount: filesystem type {fstype} not supported yet")
+        raise KernelError(E.ENODEV)
+    if fstype not in DISK_TYPES + VIRTUAL_TYPES:
+        raise KernelError(E.ENODEV)

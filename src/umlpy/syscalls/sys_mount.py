@@ -1,0 +1,115 @@
+"""mount(2) and umount2(2)."""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.fs import registry
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import read_cstr, read_path
+from umlpy.vfs import devices, namei
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_MGC_VAL = 0xC0ED0000
+MNT_FORCE = 1
+MNT_DETACH = 2
+MNT_EXPIRE = 4
+UMOUNT_NOFOLLOW = 8
+
+
+def _flag_words(flags: int) -> str:
+    words = ["ro" if flags & MS_RDONLY else "rw"]
+    for bit, w in ((MS_NOSUID, "nosuid"), (MS_NODEV, "nodev"), (MS_NOEXEC, "noexec"),
+                   (MS_NOATIME, "noatime"), (MS_RELATIME, "relatime")):
+        if flags & bit:
+            words.append(w)
+    return ",".join(words)
+
+
+def _remount(t, target, flags: int) -> int:
+    k = t.kernel
+    m = k.mounts.mount_of_root(target)
+    if m is None:
+        raise KernelError(E.EINVAL)
+    ro = bool(flags & MS_RDONLY)
+    fs = m.fs
+    dev = getattr(fs, "device", None)
+    if not ro and dev is not None and dev.read_only:
+        raise KernelError(E.EACCES)
+    set_ro = getattr(fs, "set_read_only", None)
+    if set_ro is not None:
+        set_ro(ro)
+    else:
+        fs.read_only = ro
+    m.flags = _flag_words(flags)
+    return 0
+
+
+@syscall("mount", status=PARTIAL, note="tmpfs, devtmpfs, ext2/ext3; remount ro/rw; no bind/move mounts yet")
+def sys_mount(t, source, target, fstype, flags, data, *_):
+    if t.proc.creds.euid != 0:
+        raise KernelError(E.EPERM)
+    flags &= 0xFFFFFFFF
+    if flags & 0xFFFF0000 == MS_MGC_VAL:
+        flags &= 0xFFFF
+    tgt = namei.lookup(t, C.AT_FDCWD, read_path(t, target))
+    if flags & MS_REMOUNT:
+        return _remount(t, tgt, flags)
+    if flags & (MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE) and not flags & ~(
+            MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE | MS_REC | MS_SILENT):
+        return 0   # every mount is already private: there is no propagation
+    if flags & (MS_BIND | MS_MOVE | MS_SHARED):
+        printk.pr_notice("mount: bind, move and shared mounts are not supported yet")
+        raise KernelError(E.EINVAL)
+    if not tgt.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    ftype = read_cstr(t, fstype, 256).decode(errors="replace") if fstype else ""
+    src = read_cstr(t, source, 4096).decode(errors="replace") if source else "none"
+    registry.check_known(ftype)
+    ro = bool(flags & MS_RDONLY)
+    k = t.kernel
+    if ftype in registry.DISK_TYPES:
+        d = namei.lookup(t, C.AT_FDCWD, src.encode())
+        if d.inode.fmt != C.S_IFBLK:
+            raise KernelError(E.ENOTBLK)
+        fs = registry.mount_disk(ftype, devices.block_device(d.inode.rdev), ro)
+    else:
+        fs = registry.make_virtual(ftype, k.mounts)
+        if ro and not getattr(fs, "shared_instance", False):
+            fs.read_only = True
+    k.mounts.mount(fs, tgt, src, ftype, _flag_words(flags))
+    return 0
+
+
+@syscall("umount2")
+def sys_umount2(t, target, flags, *_):
+    if t.proc.creds.euid != 0:
+        raise KernelError(E.EPERM)
+    if flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW):
+        raise KernelError(E.EINVAL)
+    d = namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=not flags & UMOUNT_NOFOLLOW)
+    m = t.kernel.mounts.mount_of_root(d)
+    if m is None:
+        raise KernelError(E.EINVAL)
+    t.kernel.mounts.umount(m, lazy=bool(flags & MNT_DETACH))
+    return 0
