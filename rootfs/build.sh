@@ -140,3 +140,32 @@ chmod 644 t/data/*
 
 # ---- 4. archive ---------------------------------------------------------
 python3 "$HERE/mkcpio.py" "$TREE" "$OUT"
+
+# ---- 5. disk image (ext2) -------------------------------------------------
+# The same tree plus init's files, made with `mke2fs -d` (Debian 12's ext2
+# defaults).  Rebuilt only when its content changes: a new image invalidates
+# every COW file made on the old one (rootfs/run.cow is then removed).
+IMGTREE=$HERE/imgtree
+IMG=$HERE/busybox.img
+rm -rf "$IMGTREE"
+cp -a "$TREE" "$IMGTREE"
+install -m 644 "$HERE/etc/inittab" "$IMGTREE/etc/inittab"
+mkdir -p "$IMGTREE/etc/init.d"
+install -m 755 "$HERE/etc/init.d/rcS" "$IMGTREE/etc/init.d/rcS"
+python3 "$HERE/mkcpio.py" "$IMGTREE" "$CACHE/imgtree.cpio"
+sum=$(sha256sum < "$CACHE/imgtree.cpio" | cut -d' ' -f1)
+if [ ! -f "$IMG" ] || [ "$(cat "$CACHE/busybox.img.sum" 2>/dev/null)" != "$sum" ]; then
+    rm -f "$IMG.tmp"
+    mke2fs -q -F -t ext2 -E root_owner=0:0 -d "$IMGTREE" "$IMG.tmp" 64M >/dev/null \
+        || die "mke2fs failed"
+    if [ "$(id -u)" != 0 ]; then
+        # mke2fs -d keeps the builder's uid/gid: give everything to root
+        (cd "$IMGTREE" && find . -mindepth 1 | sed 's|^\.||' |
+            while read -r p; do printf 'sif "%s" uid 0\nsif "%s" gid 0\n' "$p" "$p"; done) |
+            debugfs -w -f - "$IMG.tmp" >/dev/null 2>&1 || die "debugfs chown failed"
+    fi
+    mv -f "$IMG.tmp" "$IMG"
+    echo "$sum" > "$CACHE/busybox.img.sum"
+    rm -f "$HERE/run.cow"
+fi
+rm -rf "$IMGTREE"

@@ -58,8 +58,8 @@ class Signals:
         proc.shared_pending |= S.sigbit(sig)
         proc.siginfo[sig] = (code, fields)
         for t in proc.threads:
-            if not t.blocked & S.sigbit(sig):
-                self._notify(t)
+            if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
+                self._notify(t, sig)
                 break
 
     def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = ()) -> None:
@@ -72,8 +72,8 @@ class Signals:
             return
         t.pending |= S.sigbit(sig)
         proc.siginfo[sig] = (code, fields)
-        if not t.blocked & S.sigbit(sig):
-            self._notify(t)
+        if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
+            self._notify(t, sig)
 
     def _prepare(self, proc, sig: int) -> bool:
         """Side effects at generation time; False if nothing is left to queue."""
@@ -100,9 +100,11 @@ class Signals:
             return True
         return h == C.SIG_DFL and S.default_action(sig) in (S.Default.IGNORE, S.Default.CONT)
 
-    def _notify(self, t: Task) -> None:
+    def _notify(self, t: Task, sig: int) -> None:
         if t.state is State.BLOCKED:
-            if self.interrupts(t):
+            if t.sigwait & S.sigbit(sig):
+                self.k.sched.wake(t)        # rt_sigtimedwait takes it
+            elif self.interrupts(t):
                 self.k.sched.wake(t, 2)
         elif t.state is State.USER:
             self.k.sched.loop.flush()
@@ -133,6 +135,20 @@ class Signals:
         code, addr = ptrace.fault_info(t.hpid)
         t.pending |= S.sigbit(sig)
         t.proc.siginfo[sig] = (code, (addr,))
+
+    def take(self, t: Task, mask: int) -> tuple[int, bytes]:
+        """Dequeue the lowest pending signal of mask for sigtimedwait/signalfd:
+        (signo, siginfo bytes), or (0, b"")."""
+        for pend, where in ((t.pending & mask, t), (t.proc.shared_pending & mask, t.proc)):
+            if pend:
+                sig = (pend & -pend).bit_length()
+                if where is t:
+                    t.pending &= ~S.sigbit(sig)
+                else:
+                    t.proc.shared_pending &= ~S.sigbit(sig)
+                code, fields = t.proc.siginfo.pop(sig, (C.SI_KERNEL, ()))
+                return sig, pack_siginfo(sig, code, fields)
+        return 0, b""
 
     # -- delivery ---------------------------------------------------------------
     def _dequeue(self, t: Task) -> int:

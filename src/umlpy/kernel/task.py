@@ -131,7 +131,7 @@ class Process:
 class Task:
     __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
-                 "altstack", "clear_child_tid", "in_syscall", "restart_fn", "kernel")
+                 "altstack", "clear_child_tid", "in_syscall", "restart_fn", "kernel", "sigwait")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory) -> None:
         self.tid = tid
@@ -153,6 +153,7 @@ class Task:
         self.in_syscall = -1
         self.restart_fn = None
         self.kernel = None
+        self.sigwait = 0            # signals rt_sigtimedwait is waiting for
 
     @property
     def pid(self) -> int:

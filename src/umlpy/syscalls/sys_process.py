@@ -320,8 +320,9 @@ def _may_signal(t, target) -> bool:
 
 
 def _deliver(t, proc, sig: int) -> None:
-    if proc.pid == 1 and sig and proc.sighand.actions[sig].handler in (C.SIG_DFL,):
-        return   # init only gets the signals it handles
+    if proc.pid == 1 and sig and proc.sighand.actions[sig].handler == C.SIG_DFL \
+            and not proc.leader.blocked & S.sigbit(sig):
+        return   # init only gets the signals it handles (or blocks, to wait for them)
     if sig:
         t.kernel.signals.send_proc(proc, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
 

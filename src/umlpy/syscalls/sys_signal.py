@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import struct
 
+from arch_um import clock
 from umlpy.abi import consts as C
+from umlpy.abi import structs
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
@@ -118,3 +120,34 @@ def sys_sigaltstack(t, ss, oss, *_):
                 raise KernelError(E.ENOMEM)
             t.altstack = (nsp, 0, nsize)
     return 0
+
+
+@syscall("rt_sigtimedwait")
+def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
+    _check_size(size)
+    (mask,) = struct.unpack("<Q", t.mem.read(uset, 8))
+    mask &= ~S.UNBLOCKABLE
+    deadline = None
+    if uts:
+        s, ns = structs.unpack_timespec(t.mem.read(uts, 16))
+        if s < 0 or not 0 <= ns < 10**9:
+            raise KernelError(E.EINVAL)
+        deadline = clock.monotonic_ns() + s * 10**9 + ns
+
+    def timed_out():
+        t.sigwait = 0
+        return -E.EAGAIN
+
+    def attempt():
+        sig, info = t.kernel.signals.take(t, mask)
+        if sig:
+            t.sigwait = 0
+            if uinfo:
+                t.mem.write(uinfo, info)
+            return sig
+        if deadline is not None and clock.monotonic_ns() >= deadline:
+            return timed_out()
+        t.sigwait = mask
+        raise Block(deadline=deadline, retry=attempt, on_timeout=timed_out,
+                    on_interrupt=timed_out, restart=E.ERESTARTNOHAND)
+    return attempt()
