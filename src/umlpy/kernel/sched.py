@@ -51,6 +51,7 @@ class Scheduler:
         self.fd_handlers: dict[int, Callable[[int], None]] = {}
         self.idle_hooks: list[Callable[[], bool]] = []
         self.table = None
+        self.current: Task | None = None     # the task whose syscall runs now
         set_wake_hook(self.wake)
 
     # -- timers -------------------------------------------------------------
@@ -150,6 +151,7 @@ class Scheduler:
         self._run_handler(t, lambda: fn(t, *t.block_args), entry.name)
 
     def _run_handler(self, t: Task, fn: Callable[[], int | None], name: str = "") -> None:
+        self.current = t
         try:
             ret = fn()
         except KernelError as e:
