@@ -139,21 +139,22 @@ class Signals:
     def take(self, t: Task, mask: int) -> tuple[int, bytes]:
         """Dequeue the lowest pending signal of mask for sigtimedwait/signalfd:
         (signo, siginfo bytes), or (0, b"")."""
-        for pend, where in ((t.pending & mask, t), (t.proc.shared_pending & mask, t.proc)):
-            if pend:
-                sig = (pend & -pend).bit_length()
-                if where is t:
-                    t.pending &= ~S.sigbit(sig)
-                else:
-                    t.proc.shared_pending &= ~S.sigbit(sig)
-                code, fields = t.proc.siginfo.pop(sig, (C.SI_KERNEL, ()))
-                return sig, pack_siginfo(sig, code, fields)
-        return 0, b""
+        sig = self._take_bit(t, mask)
+        if not sig:
+            return 0, b""
+        code, fields = t.proc.siginfo.pop(sig, (C.SI_KERNEL, ()))
+        return sig, pack_siginfo(sig, code, fields)
 
     # -- delivery ---------------------------------------------------------------
     def _dequeue(self, t: Task) -> int:
+        return self._take_bit(t, ~t.blocked)
+
+    @staticmethod
+    def _take_bit(t: Task, mask: int) -> int:
+        """Clear and return the lowest pending signal in mask, thread-directed
+        ones first (Linux's dequeue_signal)."""
         for where in (t, t.proc):
-            pend = (t.pending if where is t else t.proc.shared_pending) & ~t.blocked
+            pend = (t.pending if where is t else t.proc.shared_pending) & mask
             if pend:
                 sig = (pend & -pend).bit_length()
                 if where is t:

@@ -16,6 +16,13 @@ from umlpy.vfs.perm import owner_or_root, permission
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
 
+def path_and_at(name: str, do) -> None:
+    """Register `name(path, a, b)` and `nameat(dirfd, path, a, b)` over
+    do(t, dirfd, path, a, b): the old call is the *at one from the cwd."""
+    syscall(name)(lambda t, path, a, b, *_: do(t, C.AT_FDCWD, read_path(t, path), a, b))
+    syscall(name + "at")(lambda t, dirfd, path, a, b, *_: do(t, s32(dirfd), read_path(t, path), a, b))
+
+
 def _check_writable_fs(d) -> None:
     if d.inode.fs.read_only or (d.mount is not None and "ro" in d.mount.flags.split(",")):
         raise KernelError(E.EROFS)
@@ -141,17 +148,10 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     return 0
 
 
-@syscall("mknod")
-def sys_mknod(t, path, mode, dev, *_):
-    return do_mknod(t, C.AT_FDCWD, read_path(t, path), mode, dev)
+path_and_at("mknod", do_mknod)
 
 
-@syscall("mknodat")
-def sys_mknodat(t, dirfd, path, mode, dev, *_):
-    return do_mknod(t, s32(dirfd), read_path(t, path), mode, dev)
-
-
-def do_mkdir(t, dirfd: int, path: bytes, mode: int) -> int:
+def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
     parent, name, _ = namei.lookup_parent(t, dirfd, path)
     if name in (b".", b"..") or parent.child(name) is not None:
         raise KernelError(E.EEXIST)
@@ -165,14 +165,7 @@ def do_mkdir(t, dirfd: int, path: bytes, mode: int) -> int:
     return 0
 
 
-@syscall("mkdir")
-def sys_mkdir(t, path, mode, *_):
-    return do_mkdir(t, C.AT_FDCWD, read_path(t, path), mode)
-
-
-@syscall("mkdirat")
-def sys_mkdirat(t, dirfd, path, mode, *_):
-    return do_mkdir(t, s32(dirfd), read_path(t, path), mode)
+path_and_at("mkdir", do_mkdir)
 
 
 def _may_delete(t, parent, victim) -> None:
@@ -348,14 +341,7 @@ def do_readlink(t, dirfd: int, path: bytes, buf: int, size: int) -> int:
     return len(data)
 
 
-@syscall("readlink")
-def sys_readlink(t, path, buf, size, *_):
-    return do_readlink(t, C.AT_FDCWD, read_path(t, path), buf, size)
-
-
-@syscall("readlinkat")
-def sys_readlinkat(t, dirfd, path, buf, size, *_):
-    return do_readlink(t, s32(dirfd), read_path(t, path), buf, size)
+path_and_at("readlink", do_readlink)
 
 
 def do_chmod(t, inode, mode: int) -> int:

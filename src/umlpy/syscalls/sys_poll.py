@@ -110,18 +110,23 @@ def _restore_sigmask(t, result):
     return result
 
 
+def _under_mask(t, wait) -> int:
+    """Run a wait under the temporary mask, restoring it however it ends
+    but by a signal (whose handler frame restores it on sigreturn)."""
+    try:
+        return _restore_sigmask(t, wait())
+    except Block as b:
+        inner, outer = b.retry, b.on_timeout
+        b.retry = lambda: _restore_sigmask(t, inner())
+        b.on_timeout = lambda: _restore_sigmask(t, outer())
+        raise
+
+
 @syscall("ppoll")
 def sys_ppoll(t, fds, nfds, tsp, sigmask, size, *_):
     timeout = _timespec(t, tsp)
     _with_sigmask(t, sigmask, size)
-    try:
-        return _restore_sigmask(t, do_poll(t, fds, nfds, timeout))
-    except Block as b:
-        inner = b.retry
-        b.retry = lambda: _restore_sigmask(t, inner())
-        outer = b.on_timeout
-        b.on_timeout = lambda: _restore_sigmask(t, outer())
-        raise
+    return _under_mask(t, lambda: do_poll(t, fds, nfds, timeout))
 
 
 def do_select(t, nfds: int, rp: int, wp: int, ep: int, timeout_ns: int | None) -> int:
@@ -177,11 +182,4 @@ def sys_pselect6(t, nfds, rp, wp, ep, tsp, sig, *_):
     if sig:
         mask_addr, size = struct.unpack("<QQ", t.mem.read(sig, 16))
         _with_sigmask(t, mask_addr, size)
-    try:
-        return _restore_sigmask(t, do_select(t, nfds, rp, wp, ep, timeout))
-    except Block as b:
-        inner = b.retry
-        b.retry = lambda: _restore_sigmask(t, inner())
-        outer = b.on_timeout
-        b.on_timeout = lambda: _restore_sigmask(t, outer())
-        raise
+    return _under_mask(t, lambda: do_select(t, nfds, rp, wp, ep, timeout))
