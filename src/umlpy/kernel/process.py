@@ -157,6 +157,9 @@ class Procs:
                 k.sched.cancel_wait(t)
             t.state = State.DEAD
             host.kill_host(t.hpid, S.SIGKILL)
+        for timer in proc.timers.values():
+            timer.cancel()
+        proc.timers.clear()
         proc.fdtable.close_all()
         if proc.mm is not None:
             proc.mm.release()

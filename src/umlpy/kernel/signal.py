@@ -32,9 +32,12 @@ def _signed(x: int) -> int:
 
 
 def pack_siginfo(sig: int, code: int, fields: tuple) -> bytes:
-    """fields: (pid, uid) for kill; (pid, uid, status) for SIGCHLD; (addr,) for faults."""
+    """fields: (pid, uid) for kill; (pid, uid, status) for SIGCHLD; (addr,) for
+    faults; ("raw", bytes) for the union as given (timers, sigqueue)."""
     head = struct.pack("<iii4x", sig, 0, code)
-    if len(fields) == 1:
+    if fields and fields[0] == "raw":
+        body = fields[1]
+    elif len(fields) == 1:
         body = struct.pack("<Q", fields[0] & _MASK64)
     elif len(fields) == 3:
         body = struct.pack("<iIi4xqq", fields[0], fields[1], fields[2], 0, 0)
@@ -57,6 +60,7 @@ class Signals:
             return
         proc.shared_pending |= S.sigbit(sig)
         proc.siginfo[sig] = (code, fields)
+        proc.signal_wq.wake_all()
         for t in proc.threads:
             if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
                 self._notify(t, sig)
@@ -72,6 +76,7 @@ class Signals:
             return
         t.pending |= S.sigbit(sig)
         proc.siginfo[sig] = (code, fields)
+        proc.signal_wq.wake_all()
         if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
             self._notify(t, sig)
 
@@ -136,14 +141,14 @@ class Signals:
         t.pending |= S.sigbit(sig)
         t.proc.siginfo[sig] = (code, (addr,))
 
-    def take(self, t: Task, mask: int) -> tuple[int, bytes]:
+    def take(self, t: Task, mask: int) -> tuple[int, int, tuple]:
         """Dequeue the lowest pending signal of mask for sigtimedwait/signalfd:
-        (signo, siginfo bytes), or (0, b"")."""
+        (signo, si_code, fields), signo 0 if none."""
         sig = self._take_bit(t, mask)
         if not sig:
-            return 0, b""
+            return 0, 0, ()
         code, fields = t.proc.siginfo.pop(sig, (C.SI_KERNEL, ()))
-        return sig, pack_siginfo(sig, code, fields)
+        return sig, code, fields
 
     # -- delivery ---------------------------------------------------------------
     def _dequeue(self, t: Task) -> int:

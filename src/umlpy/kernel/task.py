@@ -112,6 +112,8 @@ class Process:
         self.wait_status = 0        # the wait(2) status once a zombie
         self.exit_signal = S.SIGCHLD
         self.child_wq = WaitQueue("child")
+        self.signal_wq = WaitQueue("signal queued")   # signalfd readers
+        self.timers: dict = {}                         # "real" and POSIX timer ids -> timer
         self.stopped = False
         self.stop_report = 0        # a stop/continue not yet reported to wait
         self.vfork_wq: WaitQueue | None = None

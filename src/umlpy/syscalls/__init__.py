@@ -1,5 +1,6 @@
 """Syscall families, one module each; importing this fills the table."""
 from umlpy.syscalls import (  # noqa: F401
+    sys_eventfd,
     sys_fd,
     sys_file,
     sys_info,
@@ -11,5 +12,6 @@ from umlpy.syscalls import (  # noqa: F401
     sys_signal,
     sys_stat,
     sys_time,
+    sys_timer,
 )
 from umlpy.syscalls.table import Table  # noqa: F401

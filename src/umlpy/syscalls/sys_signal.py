@@ -9,6 +9,9 @@ from umlpy.abi import structs
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.signal import pack_siginfo
+from umlpy.vfs.anon import anon_inode
+from umlpy.vfs.file import POLLIN, File
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 
@@ -139,11 +142,11 @@ def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
         return -E.EAGAIN
 
     def attempt():
-        sig, info = t.kernel.signals.take(t, mask)
+        sig, code, fields = t.kernel.signals.take(t, mask)
         if sig:
             t.sigwait = 0
             if uinfo:
-                t.mem.write(uinfo, info)
+                t.mem.write(uinfo, pack_siginfo(sig, code, fields))
             return sig
         if deadline is not None and clock.monotonic_ns() >= deadline:
             return timed_out()
@@ -151,3 +154,115 @@ def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
         raise Block(deadline=deadline, retry=attempt, on_timeout=timed_out,
                     on_interrupt=timed_out, restart=E.ERESTARTNOHAND)
     return attempt()
+
+
+# -- queued signals with data ----------------------------------------------------
+
+def _queueinfo(t, target_proc, target_task, sig: int, uinfo: int) -> int:
+    if not 0 <= sig <= S.NSIG:
+        raise KernelError(E.EINVAL)
+    info = t.mem.read(uinfo, 128)
+    (code,) = struct.unpack_from("<i", info, 8)
+    if (code >= 0 or code == C.SI_TKILL) and target_proc is not t.proc:
+        raise KernelError(E.EPERM)    # only the kernel may claim those codes
+    if sig:
+        fields = ("raw", info[16:])
+        if target_task is None:
+            t.kernel.signals.send_proc(target_proc, sig, code, fields)
+        else:
+            t.kernel.signals.send_task(target_task, sig, code, fields)
+    return 0
+
+
+@syscall("rt_sigqueueinfo")
+def sys_rt_sigqueueinfo(t, pid, sig, uinfo, *_):
+    proc = t.kernel.procs.by_pid.get(s32(pid))
+    if proc is None or proc.exited:
+        raise KernelError(E.ESRCH)
+    return _queueinfo(t, proc, None, s32(sig), uinfo)
+
+
+@syscall("rt_tgsigqueueinfo")
+def sys_rt_tgsigqueueinfo(t, tgid, tid, sig, uinfo, *_):
+    task = t.kernel.procs.task(s32(tid))
+    if task is None or task.proc.pid != s32(tgid):
+        raise KernelError(E.ESRCH)
+    return _queueinfo(t, task.proc, task, s32(sig), uinfo)
+
+
+# -- signalfd ----------------------------------------------------------------------
+
+def signalfd_siginfo(sig: int, code: int, fields: tuple) -> bytes:
+    """struct signalfd_siginfo (128 bytes) from a queued signal's data."""
+    pid = uid = status = overrun = tid = 0
+    ptr = addr = 0
+    if fields and fields[0] == "raw":
+        body = fields[1].ljust(16, b"\0")
+        if code == -2:     # SI_TIMER: tid, overrun, value
+            tid, overrun, ptr = struct.unpack_from("<iiQ", body)
+        else:
+            pid, uid, ptr = struct.unpack_from("<iIQ", body)
+    elif len(fields) == 1:
+        addr = fields[0]
+    elif len(fields) == 3:
+        pid, uid, status = fields
+    elif len(fields) == 2:
+        pid, uid = fields
+    data = struct.pack("<IiiIIiIIIIiiQQQQ", sig, 0, code, pid, uid, 0, tid, 0, overrun, 0,
+                       status, ptr & 0xFFFFFFFF, ptr, 0, 0, addr)
+    return data.ljust(128, b"\0")
+
+
+class SignalFdFile(File):
+    kind = "signalfd"
+
+    def __init__(self, proc, mask: int, flags: int) -> None:
+        super().__init__(None, anon_inode("signalfd"), flags)
+        self.proc = proc
+        self.mask = mask
+
+    def read(self, task, n: int) -> bytes:
+        if n < 128:
+            raise KernelError(E.EINVAL)
+        out = []
+        while len(out) < n // 128:
+            sig, code, fields = task.kernel.signals.take(task, self.mask)
+            if not sig:
+                break
+            out.append(signalfd_siginfo(sig, code, fields))
+        if out:
+            return b"".join(out)
+        if self.nonblock:
+            raise KernelError(E.EAGAIN)
+        raise Block(task.proc.signal_wq)
+
+    def poll(self) -> int:
+        t = self.proc.threads[0]
+        return POLLIN if (t.pending | self.proc.shared_pending) & self.mask else 0
+
+    def poll_queues(self) -> list:
+        return [self.proc.signal_wq]
+
+
+@syscall("signalfd")
+def sys_signalfd(t, fd, mask, size, *_):
+    return sys_signalfd4(t, fd, mask, size, 0)
+
+
+@syscall("signalfd4")
+def sys_signalfd4(t, fd, mask, size, flags, *_):
+    _check_size(size)
+    if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
+        raise KernelError(E.EINVAL)
+    (m,) = struct.unpack("<Q", t.mem.read(mask, 8))
+    m &= ~S.UNBLOCKABLE
+    fd = s32(fd)
+    if fd != -1:
+        f = t.proc.fdtable.get(fd)
+        if not isinstance(f, SignalFdFile):
+            raise KernelError(E.EINVAL)
+        f.mask = m
+        return fd
+    f = SignalFdFile(t.proc, m, C.O_RDWR | (flags & C.O_NONBLOCK))
+    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+

@@ -1,0 +1,239 @@
+"""Timers: alarm, itimers, POSIX timers and timerfds."""
+from __future__ import annotations
+
+import struct
+
+from arch_um import clock
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.kernel import printk
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timers import (IntervalTimer, check_clock, monotonic_for, pack_itimerspec,
+                                 pack_itimerval, unpack_itimerspec, unpack_itimerval)
+from umlpy.kernel.wait import WaitQueue
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import s32
+from umlpy.vfs.anon import anon_inode
+from umlpy.vfs.file import POLLIN, File
+
+ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
+SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID = 0, 1, 2, 4
+SI_TIMER = -2
+TFD_TIMER_ABSTIME = 1
+NS = 10**9
+
+
+# -- ITIMER_REAL and alarm ---------------------------------------------------------
+
+def _real_timer(t) -> IntervalTimer:
+    proc = t.proc
+    tm = proc.timers.get("real")
+    if tm is None:
+        k = t.kernel
+        tm = proc.timers["real"] = IntervalTimer(
+            k.sched, lambda overruns: k.signals.send_proc(proc, S.SIGALRM, C.SI_KERNEL))
+    return tm
+
+
+@syscall("setitimer", status=PARTIAL, note="ITIMER_REAL; VIRTUAL and PROF: EINVAL")
+def sys_setitimer(t, which, new, old, *_):
+    if which != ITIMER_REAL:
+        printk.pr_notice(f"setitimer: timer {which} (CPU time) not supported yet")
+        raise KernelError(E.EINVAL)
+    tm = _real_timer(t)
+    interval, value = unpack_itimerval(t.mem.read(new, 32)) if new else (0, 0)
+    if old:
+        t.mem.write(old, pack_itimerval(tm.interval, tm.remaining()))
+    if new:
+        tm.arm(clock.monotonic_ns() + value if value else None, interval)
+    return 0
+
+
+@syscall("getitimer", status=PARTIAL, note="ITIMER_REAL")
+def sys_getitimer(t, which, cur, *_):
+    if which != ITIMER_REAL:
+        raise KernelError(E.EINVAL)
+    tm = _real_timer(t)
+    t.mem.write(cur, pack_itimerval(tm.interval, tm.remaining()))
+    return 0
+
+
+@syscall("alarm")
+def sys_alarm(t, seconds, *_):
+    tm = _real_timer(t)
+    left = tm.remaining()
+    tm.arm(clock.monotonic_ns() + (seconds & 0xFFFFFFFF) * NS if seconds & 0xFFFFFFFF else None, 0)
+    if not left:
+        return 0
+    secs, rest = divmod(left, NS)
+    return max(1, secs + (rest >= NS // 2))
+
+
+# -- POSIX timers ------------------------------------------------------------------
+
+class PosixTimer(IntervalTimer):
+    def __init__(self, t, tid: int, clk: int, notify: int, signo: int, value: int, target) -> None:
+        super().__init__(t.kernel.sched, self._fire)
+        self.k = t.kernel
+        self.proc = t.proc
+        self.id = tid
+        self.clk = clk
+        self.notify = notify
+        self.signo = signo
+        self.value = value
+        self.target = target     # a task for SIGEV_THREAD_ID
+        self.overrun = 0
+        self.last_overrun = 0
+
+    def _fire(self, overruns: int) -> None:
+        if self.notify == SIGEV_NONE:
+            return
+        bit = S.sigbit(self.signo)
+        pending = self.proc.shared_pending if self.target is None else self.target.pending
+        if pending & bit and self.proc.siginfo.get(self.signo, (0,))[0] == SI_TIMER:
+            self.overrun += 1 + overruns     # still queued: count, as Linux
+            return
+        self.last_overrun, self.overrun = self.overrun + overruns, 0
+        info = ("raw", struct.pack("<iiQ", self.id, self.last_overrun, self.value))
+        if self.target is None:
+            self.k.signals.send_proc(self.proc, self.signo, SI_TIMER, info)
+        else:
+            self.k.signals.send_task(self.target, self.signo, SI_TIMER, info)
+
+
+def _posix(t, tid: int) -> PosixTimer:
+    tm = t.proc.timers.get(s32(tid))
+    if not isinstance(tm, PosixTimer):
+        raise KernelError(E.EINVAL)
+    return tm
+
+
+@syscall("timer_create", status=PARTIAL, note="SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID; no SIGEV_THREAD")
+def sys_timer_create(t, clk, sevp, idp, *_):
+    clk = s32(clk)
+    check_clock(clk)
+    proc = t.proc
+    tid = 0
+    while tid in proc.timers:
+        tid += 1
+    if sevp:
+        value, signo, notify, target_tid = struct.unpack("<Qiii", t.mem.read(sevp, 20))
+    else:
+        value, signo, notify, target_tid = tid, S.SIGALRM, SIGEV_SIGNAL, 0
+    target = None
+    if notify == SIGEV_THREAD_ID:
+        target = t.kernel.procs.task(target_tid)
+        if target is None or target.proc is not proc:
+            raise KernelError(E.EINVAL)
+    elif notify not in (SIGEV_SIGNAL, SIGEV_NONE):
+        raise KernelError(E.EINVAL)
+    if notify != SIGEV_NONE and not 1 <= signo <= S.NSIG:
+        raise KernelError(E.EINVAL)
+    t.mem.write(idp, struct.pack("<i", tid))
+    proc.timers[tid] = PosixTimer(t, tid, clk, notify, signo, value, target)
+    return 0
+
+
+@syscall("timer_settime")
+def sys_timer_settime(t, tid, flags, new, old, *_):
+    tm = _posix(t, tid)
+    interval, value = unpack_itimerspec(t.mem.read(new, 32))
+    if old:
+        t.mem.write(old, pack_itimerspec(tm.interval, tm.remaining()))
+    tm.arm(monotonic_for(tm.clk, value, bool(flags & C.TIMER_ABSTIME)) if value else None, interval)
+    tm.overrun = 0
+    return 0
+
+
+@syscall("timer_gettime")
+def sys_timer_gettime(t, tid, cur, *_):
+    tm = _posix(t, tid)
+    t.mem.write(cur, pack_itimerspec(tm.interval, tm.remaining()))
+    return 0
+
+
+@syscall("timer_getoverrun")
+def sys_timer_getoverrun(t, tid, *_):
+    return min(_posix(t, tid).last_overrun, 0x7FFFFFFF)
+
+
+@syscall("timer_delete")
+def sys_timer_delete(t, tid, *_):
+    tm = _posix(t, tid)
+    tm.cancel()
+    del t.proc.timers[tm.id]
+    return 0
+
+
+# -- timerfd -----------------------------------------------------------------------
+
+class TimerFdFile(File):
+    kind = "timerfd"
+
+    def __init__(self, sched, clk: int, flags: int) -> None:
+        super().__init__(None, anon_inode("timerfd"), flags)
+        self.clk = clk
+        self.ticks = 0
+        self.wq = WaitQueue("timerfd")
+        self.timer = IntervalTimer(sched, self._fire)
+
+    def _fire(self, overruns: int) -> None:
+        self.ticks += 1 + overruns
+        self.wq.wake_all()
+
+    def read(self, task, n: int) -> bytes:
+        if n < 8:
+            raise KernelError(E.EINVAL)
+        if not self.ticks:
+            if self.nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Block(self.wq)
+        ticks, self.ticks = self.ticks, 0
+        return struct.pack("<Q", ticks)
+
+    def poll(self) -> int:
+        return POLLIN if self.ticks else 0
+
+    def poll_queues(self) -> list:
+        return [self.wq]
+
+    def release(self) -> None:
+        self.timer.cancel()
+
+
+def _timerfd(t, fd: int) -> TimerFdFile:
+    f = t.proc.fdtable.get(s32(fd))
+    if not isinstance(f, TimerFdFile):
+        raise KernelError(E.EINVAL)
+    return f
+
+
+@syscall("timerfd_create")
+def sys_timerfd_create(t, clk, flags, *_):
+    clk = s32(clk)
+    check_clock(clk)
+    if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
+        raise KernelError(E.EINVAL)
+    f = TimerFdFile(t.kernel.sched, clk, C.O_RDWR | (flags & C.O_NONBLOCK))
+    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+
+
+@syscall("timerfd_settime")
+def sys_timerfd_settime(t, fd, flags, new, old, *_):
+    f = _timerfd(t, fd)
+    if flags & ~(TFD_TIMER_ABSTIME | 2):
+        raise KernelError(E.EINVAL)
+    interval, value = unpack_itimerspec(t.mem.read(new, 32))
+    if old:
+        t.mem.write(old, pack_itimerspec(f.timer.interval, f.timer.remaining()))
+    f.ticks = 0
+    f.timer.arm(monotonic_for(f.clk, value, bool(flags & TFD_TIMER_ABSTIME)) if value else None, interval)
+    return 0
+
+
+@syscall("timerfd_gettime")
+def sys_timerfd_gettime(t, fd, cur, *_):
+    f = _timerfd(t, fd)
+    t.mem.write(cur, pack_itimerspec(f.timer.interval, f.timer.remaining()))
+    return 0
