@@ -21,11 +21,21 @@ def set_wake_hook(hook) -> None:
 
 
 class WaitQueue:
-    __slots__ = ("waiters", "name")
+    __slots__ = ("waiters", "name", "watchers")
 
     def __init__(self, name: str = "") -> None:
         self.waiters: list[Task] = []
         self.name = name
+        self.watchers: list = []    # callbacks run on every wake (epoll entries)
+
+    def watch(self, callback) -> None:
+        self.watchers.append(callback)
+
+    def unwatch(self, callback) -> None:
+        try:
+            self.watchers.remove(callback)
+        except ValueError:
+            pass
 
     def add(self, task: Task) -> None:
         self.waiters.append(task)
@@ -37,6 +47,9 @@ class WaitQueue:
             pass
 
     def wake_all(self) -> None:
+        if self.watchers:
+            for cb in list(self.watchers):
+                cb()
         if not self.waiters:
             return
         waiters, self.waiters = self.waiters, []

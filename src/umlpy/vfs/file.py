@@ -75,6 +75,8 @@ class File:
     def put(self) -> None:
         self.refs -= 1
         if self.refs == 0:
+            for forget in getattr(self, "on_last_close", ()):
+                forget()       # epoll entries watching this file go with it
             self.release()
             if self.inode is not None:
                 self.inode.open_count -= 1

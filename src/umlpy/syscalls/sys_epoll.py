@@ -1,0 +1,216 @@
+"""epoll: an interest list over any guest fd, level- or edge-triggered.
+
+Each entry watches the wait queues its file announces changes on
+(File.poll_queues); a wake marks the entry as changed, which is what edge
+triggering reports, and wakes the epoll's own queue, so epoll files nest
+and can themselves be polled.
+"""
+from __future__ import annotations
+
+import struct
+
+from arch_um import clock
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.wait import WaitQueue
+from umlpy.syscalls.sys_poll import _under_mask, _with_sigmask
+from umlpy.syscalls.table import syscall
+from umlpy.syscalls.util import s32
+from umlpy.vfs.anon import anon_inode
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, File
+
+EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
+EPOLLEXCLUSIVE = 1 << 28
+EPOLLWAKEUP = 1 << 29
+EPOLLONESHOT = 1 << 30
+EPOLLET = 1 << 31
+EPOLL_EVENTS = 0xFFFF
+EP_MAX_EVENTS = 0x7FFFFFFF // 12
+_EVENT = struct.Struct("<IQ")    # packed struct epoll_event on x86-64
+
+
+class Entry:
+    __slots__ = ("fd", "file", "events", "data", "changed", "disabled", "queues", "ep")
+
+    def __init__(self, ep, fd: int, file: File, events: int, data: int) -> None:
+        self.ep = ep
+        self.fd = fd
+        self.file = file
+        self.events = events
+        self.data = data
+        self.changed = True
+        self.disabled = False
+        self.queues = file.poll_queues()
+        for q in self.queues:
+            q.watch(self.on_wake)
+        if not hasattr(file, "on_last_close"):
+            file.on_last_close = []
+        file.on_last_close.append(self.forget)
+
+    def forget(self) -> None:
+        """The file's last fd is closed: Linux removes it from every epoll."""
+        self.ep.entries.pop((self.fd, id(self.file)), None)
+        self.drop()
+
+    def on_wake(self) -> None:
+        self.changed = True
+        self.ep.wq.wake_all()
+
+    def drop(self) -> None:
+        for q in self.queues:
+            q.unwatch(self.on_wake)
+        hooks = getattr(self.file, "on_last_close", [])
+        if self.forget in hooks:
+            hooks.remove(self.forget)
+
+
+class EpollFile(File):
+    kind = "eventpoll"
+
+    def __init__(self, flags: int) -> None:
+        super().__init__(None, anon_inode("eventpoll"), flags)
+        self.entries: dict[tuple[int, int], Entry] = {}   # (fd, id(file)) -> entry
+        self.wq = WaitQueue("epoll")
+
+    def ready(self, maxevents: int, consume: bool) -> list[tuple[int, int]]:
+        out = []
+        for e in list(self.entries.values()):
+            if len(out) >= maxevents:
+                break
+            if e.disabled:
+                continue
+            if e.events & EPOLLET and not e.changed:
+                continue
+            rev = e.file.poll() & (e.events | POLLERR | POLLHUP) & EPOLL_EVENTS
+            if not rev:
+                if e.events & EPOLLET:
+                    e.changed = False
+                continue
+            out.append((rev, e.data))
+            if consume:
+                if e.events & EPOLLET:
+                    e.changed = False
+                if e.events & EPOLLONESHOT:
+                    e.disabled = True
+        return out
+
+    def poll(self) -> int:
+        return POLLIN if self.ready(1, False) else 0
+
+    def poll_queues(self) -> list:
+        return [self.wq]
+
+    def release(self) -> None:
+        for e in self.entries.values():
+            e.drop()
+        self.entries.clear()
+
+
+def _epoll(t, fd: int) -> EpollFile:
+    f = t.proc.fdtable.get(s32(fd))
+    if not isinstance(f, EpollFile):
+        raise KernelError(E.EINVAL)
+    return f
+
+
+@syscall("epoll_create1")
+def sys_epoll_create1(t, flags, *_):
+    if flags & ~C.O_CLOEXEC:
+        raise KernelError(E.EINVAL)
+    return t.proc.fdtable.install(EpollFile(C.O_RDWR), bool(flags & C.O_CLOEXEC))
+
+
+@syscall("epoll_create")
+def sys_epoll_create(t, size, *_):
+    if s32(size) <= 0:
+        raise KernelError(E.EINVAL)
+    return sys_epoll_create1(t, 0)
+
+
+def _reaches(ep: EpollFile, target: EpollFile, depth: int = 0) -> bool:
+    if depth > 5:
+        return True
+    return any(e.file is target or (isinstance(e.file, EpollFile) and _reaches(e.file, target, depth + 1))
+               for e in ep.entries.values())
+
+
+@syscall("epoll_ctl")
+def sys_epoll_ctl(t, epfd, op, fd, event, *_):
+    ep = _epoll(t, epfd)
+    fd = s32(fd)
+    f = t.proc.fdtable.get(fd)
+    if f is ep:
+        raise KernelError(E.EINVAL)
+    if f.inode is not None and (f.inode.is_reg or f.inode.is_dir):
+        raise KernelError(E.EPERM)     # regular files and directories: not pollable
+    key = (fd, id(f))
+    events = data = 0
+    if op != EPOLL_CTL_DEL:
+        events, data = _EVENT.unpack(t.mem.read(event, _EVENT.size))
+    if op == EPOLL_CTL_ADD:
+        if key in ep.entries:
+            raise KernelError(E.EEXIST)
+        if isinstance(f, EpollFile) and (_reaches(f, ep) or f is ep):
+            raise KernelError(E.ELOOP)
+        ep.entries[key] = Entry(ep, fd, f, events | POLLERR | POLLHUP, data)
+        ep.wq.wake_all()
+    elif op == EPOLL_CTL_MOD:
+        e = ep.entries.get(key)
+        if e is None:
+            raise KernelError(E.ENOENT)
+        if e.events & EPOLLEXCLUSIVE:
+            raise KernelError(E.EINVAL)
+        e.events, e.data, e.disabled, e.changed = events | POLLERR | POLLHUP, data, False, True
+        ep.wq.wake_all()
+    elif op == EPOLL_CTL_DEL:
+        e = ep.entries.pop(key, None)
+        if e is None:
+            raise KernelError(E.ENOENT)
+        e.drop()
+    else:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+def do_epoll_wait(t, epfd: int, events: int, maxevents: int, timeout_ns: int | None) -> int:
+    ep = _epoll(t, epfd)
+    maxevents = s32(maxevents)
+    if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
+        raise KernelError(E.EINVAL)
+    deadline = None if timeout_ns is None else clock.monotonic_ns() + timeout_ns
+
+    def attempt():
+        got = ep.ready(maxevents, True)
+        if got:
+            t.mem.write(events, b"".join(_EVENT.pack(ev, data) for ev, data in got))
+            return len(got)
+        if timeout_ns == 0 or (deadline is not None and clock.monotonic_ns() >= deadline):
+            return 0
+        raise Block(ep.wq, deadline=deadline, retry=attempt, on_timeout=lambda: 0,
+                    restart=E.ERESTARTNOHAND)
+    return attempt()
+
+
+def _ms(timeout: int) -> int | None:
+    ms = s32(timeout)
+    return None if ms < 0 else ms * 1_000_000
+
+
+@syscall("epoll_wait")
+def sys_epoll_wait(t, epfd, events, maxevents, timeout, *_):
+    return do_epoll_wait(t, epfd, events, maxevents, _ms(timeout))
+
+
+@syscall("epoll_pwait")
+def sys_epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size):
+    _with_sigmask(t, sigmask, size)
+    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, _ms(timeout)))
+
+
+@syscall("epoll_pwait2")
+def sys_epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, size):
+    from umlpy.syscalls.sys_poll import _timespec
+    timeout = _timespec(t, tsp)
+    _with_sigmask(t, sigmask, size)
+    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, timeout))

@@ -1,0 +1,110 @@
+/* epoll: level and edge triggering, ONESHOT, nesting, errors, timeouts,
+   over pipes, eventfd and timerfd.  Deterministic output. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+static int ep;
+
+static int wait0(int ms)
+{
+    struct epoll_event ev[8];
+    int n = epoll_wait(ep, ev, 8, ms);
+    return n;
+}
+
+static const char *en(int r) { return r < 0 ? strerrorname_np(errno) : "ok"; }
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *dir = argc > 1 ? argv[1] : ".";
+    int p[2];
+    pipe(p);
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
+    printf("add LT: %d\n", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+    int r = epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+    printf("add again: %d %s\n", r, en(r));
+    printf("empty pipe, timeout 30ms: %d\n", wait0(30));
+    write(p[1], "x", 1);
+    struct epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, -1);
+    printf("LT ready: n=%d events=%#x data=%llu\n", n, out[0].events, (unsigned long long)out[0].data.u64);
+    printf("LT still ready: %d\n", wait0(0));
+    ev.events = EPOLLIN | EPOLLET;
+    printf("mod ET: %d\n", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev));
+    printf("ET first: %d\n", wait0(0));
+    printf("ET again, no new data: %d\n", wait0(0));
+    write(p[1], "y", 1);
+    printf("ET after more data: %d\n", wait0(0));
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev);
+    printf("ONESHOT first: %d then: %d\n", wait0(0), wait0(0));
+    epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev);
+    printf("ONESHOT rearmed: %d\n", wait0(0));
+    printf("del: %d\n", epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+    r = epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL);
+    printf("del again: %d %s\n", r, en(r));
+
+    /* write end: EPOLLOUT; reader closed: EPOLLERR */
+    struct epoll_event wev = {.events = EPOLLOUT, .data.u64 = 7};
+    epoll_ctl(ep, EPOLL_CTL_ADD, p[1], &wev);
+    n = epoll_wait(ep, out, 4, 0);
+    printf("pipe writable: n=%d events=%#x\n", n, out[0].events);
+    close(p[0]);
+    n = epoll_wait(ep, out, 4, 0);
+    printf("reader closed: n=%d events=%#x\n", n, out[0].events);
+    epoll_ctl(ep, EPOLL_CTL_DEL, p[1], NULL);
+
+    /* eventfd and timerfd */
+    int efd = eventfd(0, 0);
+    struct epoll_event eev = {.events = EPOLLIN, .data.u64 = 1};
+    epoll_ctl(ep, EPOLL_CTL_ADD, efd, &eev);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+    struct epoll_event tev = {.events = EPOLLIN, .data.u64 = 2};
+    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
+    struct itimerspec its = {{0, 0}, {0, 20000000}};
+    timerfd_settime(tfd, 0, &its, NULL);
+    n = epoll_wait(ep, out, 4, 1000);
+    printf("timerfd woke epoll: n=%d data=%llu\n", n, (unsigned long long)out[0].data.u64);
+    uint64_t one = 1;
+    write(efd, &one, 8);
+    uint64_t ticks;
+    read(tfd, &ticks, 8);
+    n = epoll_wait(ep, out, 4, 0);
+    printf("eventfd ready: n=%d data=%llu\n", n, (unsigned long long)out[0].data.u64);
+
+    /* nesting */
+    int ep2 = epoll_create1(0);
+    struct epoll_event nev = {.events = EPOLLIN, .data.u64 = 9};
+    printf("nest: %d\n", epoll_ctl(ep2, EPOLL_CTL_ADD, ep, &nev));
+    n = epoll_wait(ep2, out, 4, 0);
+    printf("outer sees inner ready: n=%d data=%llu\n", n, (unsigned long long)out[0].data.u64);
+    r = epoll_ctl(ep, EPOLL_CTL_ADD, ep2, &nev);
+    printf("loop: %d %s\n", r, en(r));
+    r = epoll_ctl(ep, EPOLL_CTL_ADD, ep, &nev);
+    printf("self: %d %s\n", r, en(r));
+
+    /* regular files are refused; closing an fd removes it */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/epoll_reg", dir);
+    int fd = open(path, O_CREAT | O_RDWR, 0600);
+    r = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    printf("regular file: %d %s\n", r, en(r));
+    close(fd);
+    unlink(path);
+    close(efd);
+    read(tfd, &ticks, 0);
+    n = epoll_wait(ep, out, 4, 0);
+    printf("after closing eventfd: %d\n", n);
+    printf("done\n");
+    return 0;
+}
