@@ -11,6 +11,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_process,
     sys_read_write,
     sys_signal,
+    sys_socket,
     sys_stat,
     sys_time,
     sys_timer,

@@ -1,0 +1,147 @@
+"""A write-back buffer cache of filesystem blocks over a BlockDevice.
+
+Metadata (bitmaps, inode tables, indirect and directory blocks) is read
+and modified here and reaches the device only on flush(), in as few
+writes as the dirty blocks allow.  File data bypasses the cache in runs
+(read_run/write_run) so that a large file does not evict the metadata,
+but stays coherent with any cached copy of the same blocks.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from umlpy.block.device import BlockDevice
+
+
+def runs(blocks: list[int]) -> list[tuple[int, int]]:
+    """(start, count) runs of consecutive numbers in blocks (in its order)."""
+    out: list[tuple[int, int]] = []
+    for b in blocks:
+        if out and out[-1][0] + out[-1][1] == b:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((b, 1))
+    return out
+
+
+def extents(pblks: list[int]) -> list[tuple[int, int, int]]:
+    """(index, count, first physical block or 0 for a hole) runs of pblks."""
+    out: list[tuple[int, int, int]] = []
+    i, n = 0, len(pblks)
+    while i < n:
+        p = pblks[i]
+        j = i + 1
+        if p == 0:
+            while j < n and pblks[j] == 0:
+                j += 1
+        else:
+            while j < n and pblks[j] == p + (j - i):
+                j += 1
+        out.append((i, j - i, p))
+        i = j
+    return out
+
+
+class BufferCache:
+    """Blocks by number; LRU among clean blocks, dirty ones kept until flush."""
+
+    def __init__(self, dev: BlockDevice, block_size: int, limit_bytes: int = 32 << 20) -> None:
+        self.dev = dev
+        self.bs = block_size
+        self.limit = max(256, limit_bytes // block_size)
+        self._bufs: OrderedDict[int, bytearray] = OrderedDict()
+        self._dirty: set[int] = set()
+
+    # -- metadata blocks ------------------------------------------------------
+    def get(self, blk: int) -> bytearray:
+        """The cached, mutable copy of blk; call mark_dirty after changing it."""
+        buf = self._bufs.get(blk)
+        if buf is not None:
+            self._bufs.move_to_end(blk)
+            return buf
+        buf = bytearray(self.dev.read(blk * self.bs, self.bs))
+        self._insert(blk, buf)
+        return buf
+
+    def get_run(self, start: int, count: int) -> list[bytearray]:
+        """Blocks start..start+count-1, reading the uncached ones in one device read."""
+        missing = [b for b in range(start, start + count) if b not in self._bufs]
+        if missing:
+            lo, hi = missing[0], missing[-1] + 1
+            data = self.dev.read(lo * self.bs, (hi - lo) * self.bs)
+            for b in missing:
+                i = (b - lo) * self.bs
+                self._insert(b, bytearray(data[i:i + self.bs]))
+        return [self.get(b) for b in range(start, start + count)]
+
+    def zeroed(self, blk: int) -> bytearray:
+        """A freshly allocated block: zeros, dirty, without reading the device."""
+        buf = bytearray(self.bs)
+        self._insert(blk, buf)
+        self._dirty.add(blk)
+        return buf
+
+    def mark_dirty(self, blk: int, buf: bytearray | None = None) -> None:
+        if buf is not None and self._bufs.get(blk) is not buf:
+            self._bufs[blk] = buf      # it was evicted while the caller held it
+        self._dirty.add(blk)
+
+    def forget(self, blk: int) -> None:
+        """blk was freed: its contents must never be written back."""
+        if self._bufs.pop(blk, None) is not None:
+            self._dirty.discard(blk)
+
+    # -- file data ------------------------------------------------------------
+    def read_run(self, start: int, count: int) -> bytes:
+        data = self.dev.read(start * self.bs, count * self.bs)
+        if not self._bufs:
+            return data
+        hits = [b for b in range(start, start + count) if b in self._bufs]
+        if not hits:
+            return data
+        out = bytearray(data)
+        for b in hits:
+            i = (b - start) * self.bs
+            out[i:i + self.bs] = self._bufs[b]
+        return bytes(out)
+
+    def write_run(self, start: int, data: bytes | memoryview) -> None:
+        self.dev.write(start * self.bs, data)
+        if not self._bufs:
+            return
+        count = len(data) // self.bs
+        for b in range(start, start + count):
+            buf = self._bufs.get(b)
+            if buf is not None:
+                i = (b - start) * self.bs
+                buf[:] = data[i:i + self.bs]
+                self._dirty.discard(b)
+
+    # -- write-back -----------------------------------------------------------
+    def flush(self) -> None:
+        """Write every dirty block, one device write per run of neighbours."""
+        if not self._dirty:
+            return
+        for start, count in runs(sorted(self._dirty)):
+            self.dev.write(start * self.bs,
+                           b"".join(self._bufs[b] for b in range(start, start + count)))
+        self._dirty.clear()
+
+    def _insert(self, blk: int, buf: bytearray) -> None:
+        self._bufs[blk] = buf
+        if len(self._bufs) > self.limit:
+            self._shrink()
+
+    def _shrink(self) -> None:
+        """Drop the least recently used clean blocks; write back if all are dirty."""
+        excess = len(self._bufs) - self.limit * 3 // 4
+        if len(self._dirty) > self.limit // 2:
+            self.flush()
+        victims = []
+        for b in self._bufs:
+            if len(victims) >= excess:
+                break
+            if b not in self._dirty:
+                victims.append(b)
+        for b in victims:
+            del self._bufs[b]

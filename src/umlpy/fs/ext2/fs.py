@@ -1,0 +1,310 @@
+"""Ext2Fs: mounting, the inode cache, sync and unmount.
+
+What Linux's fs/ext2 accepts is accepted here: INCOMPAT filetype and
+meta_bg, RO_COMPAT sparse_super, large_file and btree_dir; any COMPAT
+feature (an ext3 journal is left alone, as Linux's ext2 driver does when
+it mounts ext3).  Other RO_COMPAT features allow a read-only mount;
+other INCOMPAT features, or a journal that needs replaying, refuse the
+mount before anything is written.
+"""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.block.device import BlockDevice
+from umlpy.fs.ext2 import layout as L
+from umlpy.fs.ext2.alloc import Allocator
+from umlpy.fs.ext2.bcache import BufferCache
+from umlpy.fs.ext2.bmap import BlockMap, max_blocks
+from umlpy.fs.ext2.inode import Ext2Inode
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs.inode import Filesystem, now_ns
+
+
+class Ext2Error(KernelError):
+    """An image this driver will not mount (as asked); errno EINVAL."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(E.EINVAL, msg)
+
+
+def check_features(sb: L.Superblock, read_only: bool) -> None:
+    """Refuse what Linux's ext2 refuses, naming each feature as e2fsprogs does."""
+    bad_in = sb.feature_incompat & ~L.INCOMPAT_SUPPORTED
+    bad_ro = sb.feature_ro_compat & ~L.RO_COMPAT_SUPPORTED
+    ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
+    if bad_in:
+        names = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in) + ro_names
+        msg = "ext2: unsupported features: " + ", ".join(names)
+        if bad_in & L.INCOMPAT_RECOVER:
+            msg += " (the journal needs recovery: run e2fsck)"
+        raise Ext2Error(msg)
+    if bad_ro and not read_only:
+        raise Ext2Error("ext2: read-only mount only, unsupported features: " + ", ".join(ro_names))
+
+
+def _check_geometry(sb: L.Superblock, dev: BlockDevice) -> None:
+    if sb.rev_level > 1:
+        raise Ext2Error(f"ext2: revision {sb.rev_level} unsupported")
+    if sb.log_block_size > 6:
+        raise Ext2Error("ext2: bad block size")
+    bs = sb.block_size
+    isz = sb.inode_size_bytes
+    if isz < L.GOOD_OLD_INODE_SIZE or isz > bs or isz & (isz - 1):
+        raise Ext2Error(f"ext2: bad inode size {isz}")
+    if not 0 < sb.blocks_per_group <= 8 * bs or not 0 < sb.inodes_per_group <= 8 * bs:
+        raise Ext2Error("ext2: bad blocks or inodes per group")
+    if sb.first_data_block >= sb.blocks_count or sb.first_data_block != (1 if bs == 1024 else 0):
+        raise Ext2Error("ext2: bad first data block")
+    if sb.blocks_count * bs > dev.size:
+        raise Ext2Error(f"ext2: bad geometry: {sb.blocks_count} blocks exceed the device")
+    if sb.groups_count * sb.inodes_per_group != sb.inodes_count:
+        raise Ext2Error("ext2: inode count does not match the groups")
+    if sb.first_inode < L.GOOD_OLD_FIRST_INO or sb.first_inode > sb.inodes_count:
+        raise Ext2Error("ext2: bad first inode")
+
+
+class Ext2Fs(Filesystem):
+    name = "ext2"
+    magic = L.MAGIC
+
+    def __init__(self, dev: BlockDevice, read_only: bool) -> None:
+        super().__init__()
+        if dev.size < L.SUPERBLOCK_OFFSET + L.SUPERBLOCK_SIZE:
+            raise Ext2Error("ext2: device too small")
+        sb = L.Superblock(dev.read(L.SUPERBLOCK_OFFSET, L.SUPERBLOCK_SIZE))
+        if sb.magic != L.MAGIC:
+            raise Ext2Error("ext2: no ext2 superblock (bad magic)")
+        check_features(sb, read_only)
+        _check_geometry(sb, dev)
+        if not read_only and dev.read_only:
+            raise KernelError(E.EACCES, "ext2: the device is read-only")
+        self.device = dev
+        self.sb = sb
+        self.read_only = read_only
+        self.block_size = sb.block_size
+        self.inode_size = sb.inode_size_bytes
+        self.has_filetype = bool(sb.feature_incompat & L.INCOMPAT_FILETYPE)
+        self.bcache = BufferCache(dev, self.block_size)
+        self._desc_per_block = self.block_size // L.GroupDesc.SIZE
+        self._gdt_count = -(-sb.groups_count // self._desc_per_block)
+        self.gds = self._read_gdt()
+        self._gds_dirty: set[int] = set()
+        self.alloc = Allocator(self)
+        self.bmap = BlockMap(self)
+        self.max_file_size = max_blocks(self.block_size // 4, self.block_size) * self.block_size
+        if sb.rev_level == L.GOOD_OLD_REV:
+            self.max_file_size = min(self.max_file_size, 0x7FFFFFFF)
+        self.new_extra_isize = self._choose_extra_isize()
+        self.icache: dict[int, Ext2Inode] = {}
+        self._generation = now_ns() & 0xFFFFFFFF
+        self._mount_state = sb.state
+        self._unmounted = False
+        if not sb.state & L.STATE_VALID:
+            printk.pr_warn("ext2: mounting unchecked fs, running e2fsck is recommended")
+        self.root = self.iget(L.ROOT_INO)
+        if not self.root.is_dir:
+            raise Ext2Error("ext2: root inode is not a directory")
+        if not read_only:
+            self._mark_mounted()
+
+    # -- geometry ---------------------------------------------------------------
+    def _gdt_block(self, j: int) -> int:
+        """Where descriptor block j lives (meta_bg moves later ones into their groups)."""
+        sb = self.sb
+        if not sb.feature_incompat & L.INCOMPAT_META_BG or j < sb.first_meta_bg:
+            return sb.first_data_block + 1 + j
+        g = j * self._desc_per_block
+        return sb.group_first_block(g) + (1 if sb.has_super(g) else 0)
+
+    def _read_gdt(self) -> list[L.GroupDesc]:
+        sb, size = self.sb, L.GroupDesc.SIZE
+        out = []
+        for j in range(self._gdt_count):
+            buf = self.bcache.get(self._gdt_block(j))
+            for k in range(min(self._desc_per_block, sb.groups_count - j * self._desc_per_block)):
+                gd = L.GroupDesc(buf[k * size:(k + 1) * size])
+                itb = -(-sb.inodes_per_group * self.inode_size // self.block_size)
+                for blk in (gd.block_bitmap, gd.inode_bitmap):
+                    if not sb.first_data_block <= blk < sb.blocks_count:
+                        raise Ext2Error(f"ext2: group {len(out)} has a bad bitmap block")
+                if not sb.first_data_block <= gd.inode_table <= sb.blocks_count - itb:
+                    raise Ext2Error(f"ext2: group {len(out)} has a bad inode table")
+                out.append(gd)
+        return out
+
+    def _choose_extra_isize(self) -> int:
+        """i_extra_isize of new large inodes: what mke2fs asks for (32 by default)."""
+        room = self.inode_size - L.GOOD_OLD_INODE_SIZE
+        if room < 4:
+            return 0
+        want = self.sb.want_extra_isize or self.sb.min_extra_isize or 32
+        return min(want, room) & ~3
+
+    def inode_loc(self, ino: int) -> tuple[int, int]:
+        """(block, byte offset in it) of inode ino in its group's table."""
+        g, idx = divmod(ino - 1, self.sb.inodes_per_group)
+        byte = idx * self.inode_size
+        return self.gds[g].inode_table + byte // self.block_size, byte % self.block_size
+
+    # -- inode cache --------------------------------------------------------------
+    def _slot(self, ino: int) -> bytes:
+        blk, off = self.inode_loc(ino)
+        return bytes(self.bcache.get(blk)[off:off + self.inode_size])
+
+    def iget(self, ino: int) -> Ext2Inode:
+        inode = self.icache.get(ino)
+        if inode is not None:
+            return inode
+        if not 1 <= ino <= self.sb.inodes_count:
+            raise KernelError(E.EIO, f"ext2: bad inode number {ino}")
+        inode = Ext2Inode(self, ino, self._slot(ino))
+        if inode.nlink == 0 and (inode.mode == 0 or inode.dtime):
+            raise KernelError(E.ESTALE, f"ext2: deleted inode {ino} referenced")
+        self.icache[ino] = inode
+        return inode
+
+    def new_inode(self, parent: Ext2Inode, mode: int, uid: int, gid: int) -> Ext2Inode:
+        ino = self.alloc.alloc_inode(parent.ino, mode & 0o170000 == 0o040000)
+        inode = Ext2Inode(self, ino, bytes(self.inode_size))
+        inode._disk = self._slot(ino)
+        inode.init_new(mode, uid, gid, parent)
+        self.icache[ino] = inode
+        return inode
+
+    def write_inode(self, inode: Ext2Inode) -> None:
+        data = inode.encode()
+        if data == inode._disk:
+            return
+        blk, off = self.inode_loc(inode.ino)
+        buf = self.bcache.get(blk)
+        buf[off:off + self.inode_size] = data
+        self.bcache.mark_dirty(blk, buf)
+        inode._disk = data
+
+    def forget_inode(self, inode: Ext2Inode) -> None:
+        """The inode was freed: store its last state and give its number back."""
+        self.write_inode(inode)
+        self.alloc.free_inode(inode.ino, inode.is_dir)
+        if self.icache.get(inode.ino) is inode:
+            del self.icache[inode.ino]
+
+    def next_generation(self) -> int:
+        self._generation = (self._generation + 1) & 0xFFFFFFFF
+        return self._generation
+
+    def release_xattr_block(self, blk: int) -> None:
+        """Drop one reference to a shared extended-attribute block."""
+        if not self.sb.first_data_block <= blk < self.sb.blocks_count:
+            return
+        buf = self.bcache.get(blk)
+        magic, refcount, _ = L.XATTR_HEADER.unpack_from(buf)
+        if magic != L.XATTR_MAGIC:
+            printk.pr_warn(f"ext2: xattr block {blk} has a bad header")
+            return
+        if refcount > 1:
+            L.U32.pack_into(buf, 4, refcount - 1)
+            self.bcache.mark_dirty(blk, buf)
+        else:
+            self.bcache.forget(blk)
+            self.alloc.free_blocks([blk])
+
+    # -- dirty state ----------------------------------------------------------
+    def gd_dirty(self, g: int) -> None:
+        self._gds_dirty.add(g)
+
+    def note_large_file(self) -> None:
+        if not self.sb.feature_ro_compat & L.RO_COMPAT_LARGE_FILE:
+            self.sb.feature_ro_compat |= L.RO_COMPAT_LARGE_FILE
+
+    def check_rw(self) -> None:
+        if self.read_only:
+            raise KernelError(E.EROFS)
+
+    def _mark_mounted(self) -> None:
+        """Linux's ext2 at a read-write mount: not clean while mounted, count it."""
+        sb = self.sb
+        sb.state &= ~L.STATE_VALID & 0xFFFF
+        sb.mnt_count = (sb.mnt_count + 1) & 0xFFFF
+        sb.mtime = now_ns() // 10**9
+        self._write_super()
+        self.device.flush()
+
+    def _write_super(self) -> None:
+        self.sb.wtime = now_ns() // 10**9
+        self.device.write(L.SUPERBLOCK_OFFSET, self.sb.pack())
+
+    def _store_gdt(self) -> None:
+        size = L.GroupDesc.SIZE
+        for g in sorted(self._gds_dirty):
+            j, k = divmod(g, self._desc_per_block)
+            blk = self._gdt_block(j)
+            buf = self.bcache.get(blk)
+            buf[k * size:(k + 1) * size] = self.gds[g].pack()
+            self.bcache.mark_dirty(blk, buf)
+        self._gds_dirty.clear()
+
+    # -- the Filesystem interface -------------------------------------------------
+    def statfs(self) -> dict:
+        sb = self.sb
+        itb = -(-sb.inodes_per_group * self.inode_size // self.block_size)
+        # Linux's ext2_statfs: metadata does not count as blocks of the fs
+        overhead = sb.first_data_block + sb.groups_count * (2 + itb)
+        overhead += sum(1 + self._gdt_count for g in range(sb.groups_count) if sb.has_super(g))
+        st = super().statfs()
+        st.update(bsize=self.block_size, blocks=sb.blocks_count - overhead,
+                  bfree=sb.free_blocks_count,
+                  bavail=max(0, sb.free_blocks_count - sb.r_blocks_count),
+                  files=sb.inodes_count, ffree=sb.free_inodes_count, namelen=L.NAME_LEN)
+        return st
+
+    def sync(self) -> None:
+        """Write back everything dirty: pages of shared maps, inodes, metadata, counts."""
+        if self.read_only or self._unmounted:
+            return
+        for inode in list(self.icache.values()):
+            inode.writeback()
+        for inode in list(self.icache.values()):
+            self.write_inode(inode)
+        self._store_gdt()
+        self.bcache.flush()
+        self._write_super()
+        self.device.flush()
+
+    def unmount(self) -> None:
+        if self._unmounted:
+            return
+        if not self.read_only:
+            for inode in list(self.icache.values()):
+                if inode.nlink <= 0:
+                    inode.release()     # unlinked while open: nobody can reach it now
+            self.sb.state = self._mount_state
+            self.sync()
+        for inode in self.icache.values():
+            if inode._mem is not None:
+                inode._mem.close()
+                inode._mem = None
+        self._unmounted = True
+        self.read_only = True
+
+    def set_read_only(self, ro: bool) -> None:
+        """mount -o remount,ro / rw."""
+        if ro == self.read_only:
+            return
+        if ro:
+            self.sync()
+            self.sb.state = self._mount_state
+            self._write_super()
+            self.device.flush()
+            self.read_only = True
+            return
+        check_features(self.sb, False)
+        if self.device.read_only:
+            raise KernelError(E.EACCES)
+        self.read_only = False
+        self._mount_state = self.sb.state
+        self._mark_mounted()
+
+
+def mount_ext2(dev: BlockDevice, read_only: bool) -> Ext2Fs:
+    return Ext2Fs(dev, read_only)

@@ -1,0 +1,546 @@
+"""Ext2Inode: one on-disk inode behind the VFS Inode interface.
+
+The VFS assigns mode/uid/gid/nlink/times directly, so an Ext2Inode keeps
+them as plain attributes and the filesystem compares the serialized inode
+with what is on disk at sync time.  The object for an inode number is
+unique (the filesystem's inode cache), which hard links and dentries rely
+on.  Data goes through the block map (bmap.py), directories through an
+in-memory index of their blocks (dir.py).
+"""
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from arch_um.hostfile import MemFile
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import structs
+from umlpy.fs.ext2 import layout as L
+from umlpy.fs.ext2.bcache import extents, runs
+from umlpy.fs.ext2.dir import DirIndex, init_block
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs.inode import Inode, now_ns
+
+if TYPE_CHECKING:
+    from umlpy.fs.ext2.fs import Ext2Fs
+
+_IBLOCK = struct.Struct("<15I")
+FAST_SYMLINK_MAX = 59       # the target and its NUL must fit in i_block's 60 bytes
+_RENAME_FLAGS = C.RENAME_NOREPLACE | C.RENAME_EXCHANGE
+
+
+class Ext2Inode(Inode):
+    def __init__(self, fs: Ext2Fs, ino: int, raw: bytes) -> None:
+        super().__init__(fs, 0, ino=ino)
+        self.fs: Ext2Fs = fs
+        self._disk = bytes(raw)            # the inode as the device has it now
+        self._raw = bytearray(raw)         # template: bytes we do not model survive
+        self._rec = L.InodeBase(raw[:L.GOOD_OLD_INODE_SIZE])
+        self._dir: DirIndex | None = None
+        self._mem: MemFile | None = None
+        self.shared_mapped = False
+        self._freed = False
+        self._goal = 0
+        self._decode()
+
+    # -- (de)serialization ------------------------------------------------------
+    @property
+    def extra_isize(self) -> int:
+        if len(self._raw) <= L.GOOD_OLD_INODE_SIZE:
+            return 0
+        v = L.U16.unpack_from(self._raw, L.EXTRA_ISIZE_OFF)[0]
+        return v if v & 3 == 0 and v <= len(self._raw) - L.GOOD_OLD_INODE_SIZE else 0
+
+    def _decode(self) -> None:
+        r, raw, ei = self._rec, self._raw, self.extra_isize
+        self.mode = r.mode
+        self.uid = r.uid | r.uid_high << 16
+        self.gid = r.gid | r.gid_high << 16
+        self.nlink = r.links_count
+        self.flags = r.flags
+        self.block = list(r.block)
+        self.file_acl = r.file_acl
+        self.dtime = r.dtime
+        self.generation = r.generation
+        self.atime = L.decode_time(r.atime, L.extra_get(raw, ei, "atime_extra"))
+        self.mtime = L.decode_time(r.mtime, L.extra_get(raw, ei, "mtime_extra"))
+        self.ctime = L.decode_time(r.ctime, L.extra_get(raw, ei, "ctime_extra"))
+        self._size = r.size | (r.size_high << 32 if self.is_reg else 0)
+        self.i_blocks = r.blocks
+        if self.fs.sb.feature_ro_compat & L.RO_COMPAT_HUGE_FILE:
+            self.i_blocks |= r.blocks_hi << 32
+            if self.flags & L.FL_HUGE_FILE:
+                self.i_blocks *= self.fs.block_size // 512
+        self.rdev = 0
+        if self.fmt in (C.S_IFCHR, C.S_IFBLK):
+            self.rdev = structs.makedev(*L.decode_rdev(self.block[0], self.block[1]))
+
+    def encode(self) -> bytes:
+        """The inode as it should be on disk now."""
+        r, raw, ei = self._rec, self._raw, self.extra_isize
+        r.mode = self.mode & 0xFFFF
+        r.uid, r.uid_high = self.uid & 0xFFFF, (self.uid >> 16) & 0xFFFF
+        r.gid, r.gid_high = self.gid & 0xFFFF, (self.gid >> 16) & 0xFFFF
+        r.links_count = min(max(self.nlink, 0), 0xFFFF)
+        r.size = self._size & 0xFFFFFFFF
+        if self.is_reg:
+            r.size_high = self._size >> 32
+        for name in ("atime", "mtime", "ctime"):
+            lo, extra = L.encode_time(getattr(self, name))
+            setattr(r, name, lo)
+            L.extra_set(raw, ei, name + "_extra", extra)
+        r.dtime = self.dtime & 0xFFFFFFFF
+        if not self.flags & L.FL_HUGE_FILE:
+            r.blocks = self.i_blocks & 0xFFFFFFFF
+        r.flags = self.flags
+        r.block = self.block
+        r.generation = self.generation
+        r.file_acl = self.file_acl
+        raw[:L.GOOD_OLD_INODE_SIZE] = r.pack()
+        return bytes(raw)
+
+    def init_new(self, mode: int, uid: int, gid: int, parent: Ext2Inode) -> None:
+        """Fields of a just-allocated inode (its slot was zeroed by the caller)."""
+        fs = self.fs
+        self.mode, self.uid, self.gid = mode, uid, gid
+        self.nlink = 1
+        t = now_ns()
+        self.atime = self.mtime = self.ctime = t
+        self.generation = fs.next_generation()
+        inherit = parent.flags & L.FL_INHERITED       # as Linux's ext2_mask_flags
+        if self.is_reg:
+            inherit &= ~L.FL_DIR_ONLY
+        elif not self.is_dir:
+            inherit &= L.FL_OTHER
+        self.flags = inherit
+        ei = fs.new_extra_isize
+        if ei:
+            L.U16.pack_into(self._raw, L.EXTRA_ISIZE_OFF, ei)
+            lo, extra = L.encode_time(t)
+            L.extra_set(self._raw, ei, "crtime", lo)
+            L.extra_set(self._raw, ei, "crtime_extra", extra)
+
+    # -- attributes -------------------------------------------------------------
+    def size(self) -> int:
+        return self._size
+
+    def blocks(self) -> int:
+        return self.i_blocks
+
+    def set_size(self, size: int) -> None:
+        self._size = size
+        if self.is_reg and size > 0x7FFFFFFF:
+            self.fs.note_large_file()
+
+    def goal(self) -> int:
+        """Where the next block of this inode should go: after its last one."""
+        if self._goal:
+            return self._goal
+        sb = self.fs.sb
+        return sb.group_first_block((self.ino - 1) // sb.inodes_per_group)
+
+    def set_goal(self, blk: int) -> None:
+        self._goal = blk
+
+    def _is_fast_symlink(self) -> bool:
+        ea = self.fs.block_size // 512 if self.file_acl else 0
+        return self.is_symlink and self.i_blocks - ea == 0
+
+    def _has_blocks(self) -> bool:
+        return self.is_reg or self.is_dir or (self.is_symlink and not self._is_fast_symlink())
+
+    def _check_mutable(self, append_at: int | None = None) -> None:
+        """chattr +i / +a, which Linux's VFS enforces with EPERM: here the fs must."""
+        if self.flags & L.FL_IMMUTABLE or \
+                (self.flags & L.FL_APPEND and (append_at is None or append_at != self._size)):
+            raise KernelError(E.EPERM)
+
+    # -- directories ------------------------------------------------------------
+    def _dirx(self) -> DirIndex:
+        if not self.is_dir:
+            raise KernelError(E.ENOTDIR)
+        if self._dir is None:
+            self._dir = DirIndex(self)
+        return self._dir
+
+    def lookup(self, name: bytes) -> Inode | None:
+        e = self._dirx().get(name)
+        return None if e is None else self.fs.iget(e.ino)
+
+    def entries(self) -> list[tuple[bytes, int, int]]:
+        return self._dirx().listing()
+
+    def _check_new_name(self, name: bytes) -> DirIndex:
+        self.fs.check_rw()
+        d = self._dirx()
+        if self.nlink == 0:
+            raise KernelError(E.ENOENT)
+        if self.flags & L.FL_IMMUTABLE:
+            raise KernelError(E.EPERM)
+        if len(name) > L.NAME_LEN:
+            raise KernelError(E.ENAMETOOLONG)
+        if name in (b".", b"..") or d.get(name) is not None:
+            raise KernelError(E.EEXIST)
+        return d
+
+    def _new_child(self, name: bytes, mode: int, uid: int, gid: int, setup) -> Ext2Inode:
+        """Allocate an inode, let setup() fill it, then link it under name."""
+        d = self._check_new_name(name)
+        is_dir = mode & C.S_IFMT == C.S_IFDIR
+        if is_dir and self.nlink >= L.LINK_MAX:
+            raise KernelError(E.EMLINK)
+        child = self.fs.new_inode(self, mode, uid, gid)
+        try:
+            setup(child)
+            d.add(name, child.ino, L.ft_of_mode(mode))
+        except BaseException:
+            child.nlink = 0
+            child.release()
+            raise
+        if is_dir:
+            self.nlink += 1
+        self.touch()
+        return child
+
+    def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0) -> Inode:
+        fmt = mode & C.S_IFMT or C.S_IFREG
+        if fmt == C.S_IFLNK:
+            raise KernelError(E.EINVAL)
+        mode = fmt | (mode & 0o7777)
+
+        def setup(child: Ext2Inode) -> None:
+            if fmt == C.S_IFDIR:
+                child.nlink = 2
+                blk = child._alloc_single()
+                init_block(self.fs.bcache.zeroed(blk), child.ino, self.ino,
+                           self.fs.block_size, self.fs.has_filetype)
+                child.set_size(self.fs.block_size)
+            elif fmt in (C.S_IFCHR, C.S_IFBLK):
+                child.rdev = rdev
+                child.block[0], child.block[1] = L.encode_rdev(structs.major(rdev),
+                                                               structs.minor(rdev))
+        return self._new_child(name, mode, uid, gid, setup)
+
+    def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
+        if len(target) + 1 > self.fs.block_size:
+            raise KernelError(E.ENAMETOOLONG)
+
+        def setup(child: Ext2Inode) -> None:
+            if len(target) <= FAST_SYMLINK_MAX:
+                child.block = list(_IBLOCK.unpack(target.ljust(60, b"\0")))
+            else:
+                blk = child._alloc_single()
+                self.fs.bcache.zeroed(blk)[:len(target)] = target
+            child.set_size(len(target))
+        return self._new_child(name, C.S_IFLNK | 0o777, uid, gid, setup)
+
+    def _alloc_single(self) -> int:
+        got = self.fs.bmap.alloc(self, 0, 1)
+        if not got:
+            raise KernelError(E.ENOSPC)
+        return got[0]
+
+    def link(self, name: bytes, inode: Inode) -> None:
+        if not isinstance(inode, Ext2Inode) or inode.fs is not self.fs:
+            raise KernelError(E.EXDEV)
+        d = self._check_new_name(name)
+        if inode.is_dir:
+            raise KernelError(E.EPERM)
+        if inode.nlink == 0:
+            raise KernelError(E.ENOENT)
+        if inode.nlink >= L.LINK_MAX:
+            raise KernelError(E.EMLINK)
+        inode._check_mutable()
+        d.add(name, inode.ino, L.ft_of_mode(inode.mode))
+        inode.nlink += 1
+        inode.touch(m=False)
+        self.touch()
+
+    def _child(self, name: bytes) -> Ext2Inode:
+        """The inode name leads to, about to lose that name (unlink, rmdir, rename)."""
+        self.fs.check_rw()
+        e = self._dirx().get(name)
+        if e is None:
+            raise KernelError(E.ENOENT)
+        child = self.fs.iget(e.ino)
+        self._check_mutable()
+        child._check_mutable()
+        return child
+
+    def _drop(self, inode: Ext2Inode) -> None:
+        inode.nlink = 0 if inode.is_dir else inode.nlink - 1
+        inode.touch(m=False)
+        if inode.nlink <= 0 and inode.open_count == 0:
+            inode.release()
+
+    def unlink(self, name: bytes) -> None:
+        child = self._child(name)
+        if child.is_dir:
+            raise KernelError(E.EISDIR)
+        self._dirx().remove(name)
+        self.touch()
+        self._drop(child)
+
+    def rmdir(self, name: bytes) -> None:
+        child = self._child(name)
+        if not child.is_dir:
+            raise KernelError(E.ENOTDIR)
+        if not child._dirx().is_empty():
+            raise KernelError(E.ENOTEMPTY)
+        self._dirx().remove(name)
+        self.nlink -= 1
+        self.touch()
+        self._drop(child)
+
+    def rename(self, old: bytes, newdir: Inode, new: bytes, flags: int) -> None:
+        if not isinstance(newdir, Ext2Inode) or newdir.fs is not self.fs:
+            raise KernelError(E.EXDEV)
+        if flags & ~_RENAME_FLAGS or flags == _RENAME_FLAGS:
+            raise KernelError(E.EINVAL)
+        src = self._child(old)
+        sd, dd = self._dirx(), newdir._dirx()
+        if newdir.nlink == 0:
+            raise KernelError(E.ENOENT)
+        if len(new) > L.NAME_LEN:
+            raise KernelError(E.ENAMETOOLONG)
+        de = dd.get(new)
+        dst = self.fs.iget(de.ino) if de is not None else None
+        if newdir.flags & L.FL_IMMUTABLE:
+            raise KernelError(E.EPERM)
+        if dst is not None:
+            newdir._check_mutable()
+            dst._check_mutable()
+        moved = self is not newdir
+        if flags & C.RENAME_EXCHANGE:
+            if dst is None:
+                raise KernelError(E.ENOENT)
+            sd.retarget(old, dst.ino, L.ft_of_mode(dst.mode))
+            dd.retarget(new, src.ino, L.ft_of_mode(src.mode))
+            if moved:
+                for node, parent in ((src, newdir), (dst, self)):
+                    if node.is_dir:
+                        node._dirx().retarget(b"..", parent.ino, L.FT_DIR)
+                if src.is_dir != dst.is_dir:
+                    delta = 1 if src.is_dir else -1
+                    newdir.nlink += delta
+                    self.nlink -= delta
+            src.touch(m=False)
+            dst.touch(m=False)
+            self.touch()
+            newdir.touch()
+            return
+        if dst is src:
+            return
+        if dst is not None:
+            if flags & C.RENAME_NOREPLACE:
+                raise KernelError(E.EEXIST)
+            if src.is_dir and not dst.is_dir:
+                raise KernelError(E.ENOTDIR)
+            if not src.is_dir and dst.is_dir:
+                raise KernelError(E.EISDIR)
+            if dst.is_dir and not dst._dirx().is_empty():
+                raise KernelError(E.ENOTEMPTY)
+            dd.retarget(new, src.ino, L.ft_of_mode(src.mode))
+        else:
+            if src.is_dir and moved and newdir.nlink >= L.LINK_MAX:
+                raise KernelError(E.EMLINK)
+            dd.add(new, src.ino, L.ft_of_mode(src.mode))
+        sd.remove(old)
+        if dst is not None:
+            if dst.is_dir:
+                newdir.nlink -= 1
+            self._drop(dst)
+        if src.is_dir and moved:
+            src._dirx().retarget(b"..", newdir.ino, L.FT_DIR)
+            self.nlink -= 1
+            newdir.nlink += 1
+        src.touch(m=False)
+        self.touch()
+        newdir.touch()
+
+    # -- data -------------------------------------------------------------------
+    def _check_data(self) -> None:
+        if self.is_dir:
+            raise KernelError(E.EISDIR)
+        if not self.is_reg:
+            raise KernelError(E.EINVAL)
+
+    def read(self, off: int, n: int) -> bytes:
+        self._check_data()
+        size = self._size
+        if n <= 0 or off >= size:
+            return b""
+        n = min(n, size - off)
+        if self._mem is not None:
+            return self._mem.pread(n, off)
+        return self._read_disk(off, n)
+
+    def _read_disk(self, off: int, n: int) -> bytes:
+        bs = self.fs.block_size
+        lo, hi = off // bs, (off + n + bs - 1) // bs
+        bc = self.fs.bcache
+        chunks = [bc.read_run(p, k) if p else bytes(k * bs)
+                  for _, k, p in extents(self.fs.bmap.map(self, lo, hi))]
+        data = b"".join(chunks)
+        s = off - lo * bs
+        return data if s == 0 and len(data) == n else data[s:s + n]
+
+    def write(self, off: int, data: bytes) -> int:
+        self.fs.check_rw()
+        self._check_data()
+        self._check_mutable(off)
+        if not data:
+            return 0
+        limit = self.fs.max_file_size
+        if off >= limit:
+            raise KernelError(E.EFBIG)
+        if off + len(data) > limit:
+            data = data[:limit - off]
+        n = self._write_disk(off, data)
+        if n == 0:
+            raise KernelError(E.ENOSPC)
+        if off + n > self._size:
+            self.set_size(off + n)
+        if self._mem is not None:
+            self._mem.pwrite(bytes(data[:n]), off)
+        self.touch()
+        return n
+
+    def _edge(self, lblk: int) -> bytes:
+        """The current contents of one block (zeros for a hole)."""
+        p = self.fs.bmap.map(self, lblk, lblk + 1)[0]
+        return self.fs.bcache.read_run(p, 1) if p else bytes(self.fs.block_size)
+
+    def _write_disk(self, off: int, data: bytes) -> int:
+        """Write data at off, allocating blocks; returns how much fit on the disk."""
+        fs, bs = self.fs, self.fs.block_size
+        end = off + len(data)
+        lo, hi = off // bs, (end + bs - 1) // bs
+        head, tail = off - lo * bs, hi * bs - end
+        first = self._edge(lo) if head else b""
+        last = self._edge(hi - 1) if tail else b""
+        if not self._goal and lo:
+            prev = fs.bmap.map(self, lo - 1, lo)[0]
+            if prev:
+                self.set_goal(prev + 1)
+        pblks = fs.bmap.alloc(self, lo, hi)
+        if len(pblks) < hi - lo:          # the disk is full: write the part that fits
+            end = min(end, (lo + len(pblks)) * bs)
+            if end <= off:
+                self._trim_to(self._size)
+                return 0
+            data, tail = data[:end - off], 0
+        if head or tail:
+            data = b"".join((first[:head], data, last[bs - tail:] if tail else b""))
+        mv = memoryview(data)
+        for i, k, p in extents(pblks):
+            fs.bcache.write_run(p, mv[i * bs:(i + k) * bs])
+        if len(pblks) < hi - lo:
+            self._trim_to(max(self._size, end))
+        return end - off
+
+    def _trim_to(self, size: int) -> None:
+        """Free blocks wholly past size (left by a write the disk could not hold)."""
+        bs = self.fs.block_size
+        self.fs.bmap.free_from(self, (size + bs - 1) // bs)
+
+    def truncate(self, size: int) -> None:
+        self.fs.check_rw()
+        self._check_data()
+        self._check_mutable()
+        if size < 0:
+            raise KernelError(E.EINVAL)
+        if size > self.fs.max_file_size:
+            raise KernelError(E.EFBIG)
+        if size < self._size:
+            bs = self.fs.block_size
+            self._trim_to(size)
+            if size % bs:
+                # what a later extension exposes must read as zeros
+                p = self.fs.bmap.map(self, size // bs, size // bs + 1)[0]
+                if p:
+                    blk = bytearray(self.fs.bcache.read_run(p, 1))
+                    blk[size % bs:] = bytes(bs - size % bs)
+                    self.fs.bcache.write_run(p, blk)
+        self.set_size(size)
+        if self._mem is not None:
+            self._mem.truncate(size)
+        self.touch()
+
+    def readlink(self) -> bytes:
+        if not self.is_symlink:
+            raise KernelError(E.EINVAL)
+        if self._is_fast_symlink():
+            return _IBLOCK.pack(*self.block)[:self._size]
+        p = self.fs.bmap.map(self, 0, 1)[0]
+        if not p or self._size >= self.fs.block_size:
+            raise KernelError(E.EIO)
+        return bytes(self.fs.bcache.get(p)[:self._size])
+
+    # -- page cache -------------------------------------------------------------
+    def memfile(self) -> MemFile:
+        """The host memory file mmap maps: filled once, then kept coherent."""
+        if not self.is_reg:
+            raise KernelError(E.ENODEV)
+        if self._mem is None:
+            mem = MemFile("ext2")
+            mem.truncate(self._size)
+            step = 8 << 20
+            for off in range(0, self._size, step):
+                chunk = self._read_disk(off, min(step, self._size - off))
+                if chunk.count(0) != len(chunk):
+                    mem.pwrite(chunk, off)
+            self._mem = mem
+        return self._mem
+
+    def writeback(self) -> None:
+        """Copy what the guest wrote through a shared mapping to the blocks."""
+        if self._mem is None or not self.shared_mapped or self._freed or self.fs.read_only:
+            return
+        bs, size = self.fs.block_size, self._size
+        step = 8 << 20                     # bounded memory for big files
+        changed = False
+        for base in range(0, size, step):
+            n = min(step, size - base)
+            mem, disk = self._mem.pread(n, base), self._read_disk(base, n)
+            if mem == disk:
+                continue
+            dirty = [i // bs for i in range(0, n, bs) if mem[i:i + bs] != disk[i:i + bs]]
+            for first, k in runs(dirty):
+                a = first * bs
+                self._write_disk(base + a, mem[a:min(a + k * bs, n)])
+            changed = True
+        if changed:
+            self.touch()
+
+    def evict(self) -> None:
+        if self._freed:
+            return
+        if self.nlink <= 0:
+            self.release()
+        else:
+            self.writeback()
+
+    def release(self) -> None:
+        """Free the inode and everything it owns (last link and last user gone)."""
+        if self._freed:
+            return
+        fs = self.fs
+        if self._mem is not None:
+            self._mem.close()
+            self._mem = None
+        if fs.read_only:
+            return
+        if self._has_blocks():
+            fs.bmap.free_from(self, 0)
+        if self.file_acl:
+            fs.release_xattr_block(self.file_acl)
+            self.i_blocks = max(0, self.i_blocks - fs.block_size // 512)
+            self.file_acl = 0
+        self._size = 0
+        self.nlink = 0
+        self.dtime = now_ns() // 10**9
+        self._dir = None
+        fs.forget_inode(self)
+        self._freed = True

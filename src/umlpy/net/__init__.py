@@ -1,0 +1,1 @@
+"""Networking in the kernel: AF_UNIX sockets (other families come later)."""

@@ -1,0 +1,380 @@
+"""AF_UNIX sockets: stream, datagram and seqpacket, in the kernel.
+
+A connected pair shares nothing but references: each socket owns its
+receive queue (bytes for stream, messages for datagram/seqpacket) and a
+writer appends to its peer's.  Names are filesystem sockets (an S_IFSOCK
+inode whose `socket` attribute is the bound socket) or abstract names.
+Control messages carry open files (SCM_RIGHTS) and credentials
+(SCM_CREDENTIALS) as kernel objects, never host fds.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
+from umlpy.vfs.inode import Filesystem, Inode
+
+SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
+DEFAULT_BUF = 212992
+MAX_BACKLOG = 4096
+RCVSHUTDOWN, SNDSHUTDOWN = 1, 2
+POLLRDHUP = 0x2000
+
+_abstract: dict[bytes, "UnixSocket"] = {}
+
+
+class SockFs(Filesystem):
+    name = "sockfs"
+    magic = 0x534F434B
+
+
+_sockfs: SockFs | None = None
+
+
+def _sock_inode() -> Inode:
+    global _sockfs
+    if _sockfs is None:
+        _sockfs = SockFs()
+    return Inode(_sockfs, C.S_IFSOCK | 0o777)
+
+
+@dataclass
+class Message:
+    data: bytes
+    files: list = field(default_factory=list)     # SCM_RIGHTS
+    creds: tuple | None = None                    # (pid, uid, gid)
+    sender: bytes | None = None                   # sender's address (datagrams)
+
+
+class UnixSocket(File):
+    kind = "socket"
+
+    def __init__(self, stype: int, flags: int) -> None:
+        super().__init__(None, _sock_inode(), C.O_RDWR | (flags & C.O_NONBLOCK))
+        self.stype = stype
+        self.peer: UnixSocket | None = None
+        self.name: bytes | None = None            # the address bound (sun_path bytes)
+        self.listening = False
+        self.backlog = 0
+        self.pending: deque[UnixSocket] = deque()
+        self.stream = bytearray()                  # SOCK_STREAM receive buffer
+        self.stream_meta: list[tuple[int, Message]] = []   # (offset, message with files/creds)
+        self.msgs: deque[Message] = deque()        # DGRAM/SEQPACKET receive queue
+        self.rcvbuf = DEFAULT_BUF
+        self.sndbuf = DEFAULT_BUF
+        self.shut = 0
+        self.peer_shut = 0
+        self.passcred = False
+        self.peercred: tuple[int, int, int] | None = None
+        self.wq = WaitQueue("unix socket")
+        self.connected_once = False
+        self.bound_inode = None
+        self.error = 0
+
+    # -- state ------------------------------------------------------------------
+    def queued(self) -> int:
+        if self.stype == SOCK_STREAM:
+            return len(self.stream)
+        return sum(len(m.data) for m in self.msgs)
+
+    def has_data(self) -> bool:
+        return bool(self.stream) if self.stype == SOCK_STREAM else bool(self.msgs)
+
+    def room(self, n: int) -> bool:
+        """Would n more bytes fit in this (receiving) socket?"""
+        return self.queued() + n <= self.rcvbuf or not self.has_data()
+
+    def poll(self) -> int:
+        ev = 0
+        if self.listening:
+            return POLLIN if self.pending else 0
+        if self.has_data() or self.shut & RCVSHUTDOWN or self.peer_shut & SNDSHUTDOWN:
+            ev |= POLLIN
+        if self.peer_shut & SNDSHUTDOWN or self.shut & RCVSHUTDOWN:
+            ev |= POLLRDHUP
+        if self.stype != SOCK_DGRAM:
+            if self.peer is None and self.connected_once:
+                ev |= POLLHUP
+            elif self.peer is not None and self.peer.room(1) and not self.shut & SNDSHUTDOWN:
+                ev |= POLLOUT
+            if self.shut == RCVSHUTDOWN | SNDSHUTDOWN:
+                ev |= POLLHUP
+        else:
+            peer = self.peer
+            if peer is None or peer.room(1):
+                ev |= POLLOUT
+        if self.error:
+            ev |= POLLERR
+        return ev
+
+    def poll_queues(self) -> list:
+        return [self.wq]
+
+    def wake(self) -> None:
+        self.wq.wake_all()
+
+    # -- read/write through the socket calls ------------------------------------
+    def read(self, task, n: int) -> bytes:
+        return recv(task, self, n, 0).data
+
+    def write(self, task, data: bytes) -> int:
+        return send(task, self, data, 0, None, [])
+
+    def release(self) -> None:
+        for s in self.pending:
+            s.put_ref()
+        self.pending.clear()
+        peer = self.peer
+        if peer is not None:
+            peer.peer = None if peer.stype != SOCK_DGRAM else peer.peer
+            peer.peer_shut = RCVSHUTDOWN | SNDSHUTDOWN
+            if peer.stype != SOCK_DGRAM and (self.has_data()):
+                peer.error = E.ECONNRESET
+            peer.wake()
+        for m in self.msgs:
+            for f in m.files:
+                f.put()
+        for _, m in self.stream_meta:
+            for f in m.files:
+                f.put()
+        if self.name is not None and self.name.startswith(b"\0"):
+            _abstract.pop(self.name, None)
+        if self.bound_inode is not None:
+            self.bound_inode.socket = None
+        self.wake()
+
+    def put_ref(self) -> None:
+        self.refs = max(self.refs, 1)
+        self.put()
+
+
+def abstract_lookup(name: bytes) -> UnixSocket | None:
+    return _abstract.get(name)
+
+
+def abstract_bind(name: bytes, s: UnixSocket) -> None:
+    if name in _abstract:
+        raise KernelError(E.EADDRINUSE)
+    _abstract[name] = s
+
+
+def reset() -> None:
+    """A new boot: no abstract names survive."""
+    _abstract.clear()
+
+
+
+
+MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 0x1, 0x2, 0x20, 0x40
+MSG_EOR, MSG_WAITALL, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC = 0x80, 0x100, 0x4000, 0x40000000
+MSG_CTRUNC = 0x8
+
+
+@dataclass
+class Received:
+    data: bytes
+    files: list
+    creds: tuple | None
+    sender: bytes | None
+    flags: int = 0          # msg_flags (MSG_TRUNC, ...)
+    full_len: int = 0
+
+
+def _creds(task) -> tuple[int, int, int]:
+    c = task.proc.creds
+    return task.proc.pid, c.euid, c.egid
+
+
+def _epipe(task, s: UnixSocket, flags: int):
+    if not flags & MSG_NOSIGNAL:
+        task.kernel.signals.send_task(task, S.SIGPIPE)
+    raise KernelError(E.EPIPE)
+
+
+def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, files: list) -> int:
+    """Queue data (with files) on the receiving socket; blocks for room."""
+    nonblock = s.nonblock or flags & MSG_DONTWAIT
+    if flags & MSG_OOB:
+        raise KernelError(E.EOPNOTSUPP)
+    if s.shut & SNDSHUTDOWN:
+        _epipe(task, s, flags)
+    creds = _creds(task)
+    if s.stype == SOCK_DGRAM:
+        target = dest or s.peer
+        if target is None:
+            raise KernelError(E.ENOTCONN if dest is None else E.ECONNREFUSED)
+        if target.refs <= 0 and target.bound_inode is None and target.name is None:
+            raise KernelError(E.ECONNREFUSED)
+        if len(data) > s.sndbuf:
+            raise KernelError(E.EMSGSIZE)
+        if not target.room(len(data)):
+            if nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Block(target.wq)
+        target.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
+        target.wake()
+        return len(data)
+    if dest is not None:
+        raise KernelError(E.EISCONN)
+    peer = s.peer
+    if peer is None:
+        if s.connected_once:
+            _epipe(task, s, flags)
+        raise KernelError(E.ENOTCONN)
+    if peer.shut & RCVSHUTDOWN:
+        _epipe(task, s, flags)
+    if s.stype == SOCK_SEQPACKET:
+        if len(data) > s.sndbuf:
+            raise KernelError(E.EMSGSIZE)
+        if not peer.room(len(data)):
+            if nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Block(peer.wq)
+        peer.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
+        peer.wake()
+        return len(data)
+    return _send_stream(task, s, peer, data, flags, files, creds, 0, nonblock)
+
+
+def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, done: int, nonblock) -> int:
+    if files:
+        # the files travel with the first byte of this send (SCM_RIGHTS)
+        peer.stream_meta.append((len(peer.stream), Message(b"", [f.get() for f in files], creds)))
+    while done < len(data):
+        if s.peer is not peer or peer.shut & RCVSHUTDOWN:
+            if done:
+                return done
+            _epipe(task, s, flags)
+        space = peer.rcvbuf - len(peer.stream)
+        if space <= 0:
+            if nonblock:
+                if done:
+                    return done
+                raise KernelError(E.EAGAIN)
+            d = done
+            raise Block(peer.wq, retry=lambda: _send_stream(task, s, peer, data, flags, [], creds, d, nonblock),
+                        interrupted_result=(d or None))
+        chunk = data[done:done + space]
+        peer.stream += chunk
+        done += len(chunk)
+        peer.wake()
+    return done
+
+
+def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
+    nonblock = s.nonblock or flags & MSG_DONTWAIT
+    if s.listening:
+        raise KernelError(E.EINVAL)
+    if flags & MSG_OOB:
+        raise KernelError(E.EOPNOTSUPP)
+    if s.stype == SOCK_STREAM:
+        return _recv_stream(s, n, flags, nonblock, b"", [])
+    if not s.msgs:
+        if s.error:
+            err, s.error = s.error, 0
+            raise KernelError(err)
+        if s.shut & RCVSHUTDOWN or (s.stype == SOCK_SEQPACKET and s.connected_once and
+                                    (s.peer is None or s.peer_shut & SNDSHUTDOWN)):
+            return Received(b"", [], None, None)
+        if s.stype == SOCK_SEQPACKET and not s.connected_once:
+            raise KernelError(E.ENOTCONN)
+        if nonblock:
+            raise KernelError(E.EAGAIN)
+        raise Block(s.wq)
+    m = s.msgs[0]
+    out = Received(m.data[:n], [], m.creds, m.sender, full_len=len(m.data))
+    if len(m.data) > n:
+        out.flags |= MSG_TRUNC
+    if not flags & MSG_PEEK:
+        s.msgs.popleft()
+        out.files = m.files
+        s.wake()
+    return out
+
+
+def _recv_stream(s, n: int, flags: int, nonblock, got: bytes, files: list) -> Received:
+    creds = s.peercred
+    while True:
+        if s.stream and n > len(got):
+            limit = n - len(got)
+            later = [off for off, _ in s.stream_meta if 0 < off < limit]
+            if later:       # files ride with their first byte: stop before them
+                limit = later[0]
+            chunk = bytes(s.stream[:limit])
+            if flags & MSG_PEEK:
+                return Received(got + chunk, [], creds, None, full_len=len(got) + len(chunk))
+            del s.stream[:len(chunk)]
+            keep = []
+            for off, m in s.stream_meta:
+                if off < len(chunk):
+                    files += m.files
+                else:
+                    keep.append((off - len(chunk), m))
+            s.stream_meta = keep
+            got += chunk
+            s.wake()
+            if not flags & MSG_WAITALL or len(got) >= n or later:
+                return Received(got, files, creds, None, full_len=len(got))
+        peer_gone = s.peer is None or s.peer_shut & SNDSHUTDOWN or s.shut & RCVSHUTDOWN
+        if got and (peer_gone or not flags & MSG_WAITALL):
+            return Received(got, files, creds, None, full_len=len(got))
+        if s.error and not got:
+            err, s.error = s.error, 0
+            raise KernelError(err)
+        if peer_gone:
+            if not s.connected_once and not got:
+                raise KernelError(E.ENOTCONN)
+            return Received(got, files, creds, None, full_len=len(got))
+        if nonblock:
+            if got:
+                return Received(got, files, creds, None, full_len=len(got))
+            raise KernelError(E.EAGAIN)
+        g, f = got, files
+        raise Block(s.wq, retry=lambda: _recv_stream(s, n, flags, nonblock, g, f))
+
+
+def connect_pair(a: UnixSocket, b: UnixSocket) -> None:
+    a.peer, b.peer = b, a
+    a.connected_once = b.connected_once = True
+
+
+def connect(task, s: UnixSocket, target: UnixSocket) -> int:
+    if target.stype != s.stype:
+        raise KernelError(E.EPROTOTYPE)
+    if s.stype == SOCK_DGRAM:
+        s.peer = target
+        return 0
+    if s.peer is not None:
+        raise KernelError(E.EISCONN)
+    if not target.listening:
+        raise KernelError(E.ECONNREFUSED)
+    if len(target.pending) >= target.backlog:
+        if s.nonblock:
+            raise KernelError(E.EAGAIN)
+        raise Block(target.wq)
+    server = UnixSocket(s.stype, 0)
+    server.name = target.name
+    connect_pair(s, server)
+    server.peercred = _creds(task)
+    s.peercred = target.peercred
+    target.pending.append(server)
+    target.wake()
+    return 0
+
+
+def accept(task, s: UnixSocket) -> UnixSocket:
+    if not s.listening:
+        raise KernelError(E.EINVAL)
+    if not s.pending:
+        if s.nonblock:
+            raise KernelError(E.EAGAIN)
+        raise Block(s.wq)
+    server = s.pending.popleft()
+    s.wake()
+    return server

@@ -1,0 +1,420 @@
+"""Sockets: the BSD socket calls over AF_UNIX (other families: EAFNOSUPPORT)."""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+from umlpy.net import unix as U
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import put_u32, s32
+from umlpy.vfs import namei
+from umlpy.vfs.perm import permission
+
+AF_UNIX = 1
+SOCK_TYPE_MASK = 0xF
+SOCK_NONBLOCK = C.O_NONBLOCK
+SOCK_CLOEXEC = C.O_CLOEXEC
+SOL_SOCKET = 1
+SCM_RIGHTS, SCM_CREDENTIALS = 1, 2
+SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
+SO = dict(SO_REUSEADDR=2, SO_TYPE=3, SO_ERROR=4, SO_BROADCAST=6, SO_SNDBUF=7, SO_RCVBUF=8,
+          SO_KEEPALIVE=9, SO_LINGER=13, SO_PASSCRED=16, SO_PEERCRED=17, SO_RCVLOWAT=18,
+          SO_SNDLOWAT=19, SO_RCVTIMEO=20, SO_SNDTIMEO=21, SO_ACCEPTCONN=30, SO_SNDBUFFORCE=32,
+          SO_RCVBUFFORCE=33, SO_PROTOCOL=38, SO_DOMAIN=39)
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")
+_CMSGHDR = struct.Struct("<Qii")
+SCM_MAX_FD = 253
+_logged_families: set[int] = set()
+
+
+def _sock(t, fd: int) -> U.UnixSocket:
+    f = t.proc.fdtable.get(s32(fd))
+    if not isinstance(f, U.UnixSocket):
+        raise KernelError(E.ENOTSOCK)
+    return f
+
+
+def _new(t, domain: int, stype: int) -> tuple[U.UnixSocket, bool]:
+    if domain != AF_UNIX:
+        if domain not in _logged_families:
+            _logged_families.add(domain)
+            printk.pr_notice(f"socket: address family {domain} not supported yet")
+        raise KernelError(E.EAFNOSUPPORT)
+    kind = stype & SOCK_TYPE_MASK
+    if stype & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise KernelError(E.EINVAL)
+    if kind not in (U.SOCK_STREAM, U.SOCK_DGRAM, U.SOCK_SEQPACKET):
+        raise KernelError(E.ESOCKTNOSUPPORT if kind else E.EINVAL)
+    return U.UnixSocket(kind, stype & SOCK_NONBLOCK), bool(stype & SOCK_CLOEXEC)
+
+
+@syscall("socket", status=PARTIAL, note="AF_UNIX only; other families EAFNOSUPPORT")
+def sys_socket(t, domain, stype, proto, *_):
+    if s32(proto) not in (0, 1):
+        raise KernelError(E.EPROTONOSUPPORT)
+    s, cloexec = _new(t, domain, stype)
+    return t.proc.fdtable.install(s, cloexec)
+
+
+@syscall("socketpair", status=PARTIAL, note="AF_UNIX")
+def sys_socketpair(t, domain, stype, proto, sv, *_):
+    a, cloexec = _new(t, domain, stype)
+    b, _ = _new(t, domain, stype)
+    U.connect_pair(a, b)
+    creds = (t.proc.pid, t.proc.creds.euid, t.proc.creds.egid)
+    a.peercred = b.peercred = creds
+    fdt = t.proc.fdtable
+    fa = fdt.install(a, cloexec)
+    try:
+        fb = fdt.install(b, cloexec)
+    except KernelError:
+        fdt.close(fa)
+        raise
+    t.mem.write(sv, struct.pack("<ii", fa, fb))
+    return 0
+
+
+# -- addresses -------------------------------------------------------------------
+
+def _read_addr(t, addr: int, alen: int) -> bytes:
+    """sun_path bytes: b"/path" or b"\\0abstract"; b"" for an unnamed (autobind) address."""
+    alen = s32(alen)
+    if alen < 2 or alen > 110:
+        raise KernelError(E.EINVAL)
+    raw = t.mem.read(addr, alen)
+    (family,) = struct.unpack_from("<H", raw)
+    if family != AF_UNIX:
+        raise KernelError(E.EINVAL if family else E.EAFNOSUPPORT)
+    path = raw[2:]
+    if path[:1] == b"\0":
+        return path
+    return path.split(b"\0", 1)[0]
+
+
+def _write_addr(t, addr: int, lenp: int, name: bytes | None) -> None:
+    if not addr:
+        return
+    data = struct.pack("<H", AF_UNIX)
+    if name:
+        data += name + (b"" if name.startswith(b"\0") else b"\0")
+    (cap,) = struct.unpack("<i", t.mem.read(lenp, 4))
+    if cap < 0:
+        raise KernelError(E.EINVAL)
+    t.mem.write(addr, data[:cap])
+    put_u32(t, lenp, len(data))
+
+
+def _lookup(t, name: bytes) -> U.UnixSocket:
+    if name.startswith(b"\0"):
+        s = U.abstract_lookup(name)
+        if s is None:
+            raise KernelError(E.ECONNREFUSED)
+        return s
+    d = namei.lookup(t, C.AT_FDCWD, name)
+    if d.inode.fmt != C.S_IFSOCK:
+        raise KernelError(E.ECONNREFUSED)
+    permission(d.inode, C.W_OK, t.proc.creds)
+    s = getattr(d.inode, "socket", None)
+    if s is None:
+        raise KernelError(E.ECONNREFUSED)
+    return s
+
+
+@syscall("bind")
+def sys_bind(t, fd, addr, alen, *_):
+    s = _sock(t, fd)
+    name = _read_addr(t, addr, alen)
+    if not name or name.startswith(b"\0"):
+        if s.name is not None:
+            raise KernelError(E.EINVAL)
+        name = name or b"\0" + f"{id(s) & 0xFFFFF:05x}".encode()   # autobind
+        U.abstract_bind(name, s)
+        s.name = name
+        return 0
+    # Linux makes the socket's inode first: a taken path is EADDRINUSE even
+    # for a socket that is already bound
+    parent, last, _ = namei.lookup_parent(t, C.AT_FDCWD, name)
+    if parent.child(last) is not None:
+        raise KernelError(E.EADDRINUSE)
+    if s.name is not None:
+        raise KernelError(E.EINVAL)
+    permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
+    creds = t.proc.creds
+    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.proc.fs.umask), creds.fsuid, creds.fsgid)
+    ino.socket = s
+    s.bound_inode = ino
+    s.name = name
+    return 0
+
+
+@syscall("listen")
+def sys_listen(t, fd, backlog, *_):
+    s = _sock(t, fd)
+    if s.stype == U.SOCK_DGRAM:
+        raise KernelError(E.EOPNOTSUPP)
+    if s.peer is not None:
+        raise KernelError(E.EINVAL)
+    if s.name is None:
+        raise KernelError(E.EINVAL)
+    s.listening = True
+    s.backlog = max(1, min(s32(backlog), U.MAX_BACKLOG)) if s32(backlog) > 0 else 1
+    s.peercred = (t.proc.pid, t.proc.creds.euid, t.proc.creds.egid)
+    return 0
+
+
+@syscall("connect")
+def sys_connect(t, fd, addr, alen, *_):
+    s = _sock(t, fd)
+    return U.connect(t, s, _lookup(t, _read_addr(t, addr, alen)))
+
+
+def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise KernelError(E.EINVAL)
+    s = _sock(t, fd)
+    server = U.accept(t, s)
+    server.flags = C.O_RDWR | (flags & SOCK_NONBLOCK)
+    newfd = t.proc.fdtable.install(server, bool(flags & SOCK_CLOEXEC))
+    peer = server.peer
+    _write_addr(t, addr, lenp, peer.name if peer is not None else None)
+    return newfd
+
+
+@syscall("accept")
+def sys_accept(t, fd, addr, lenp, *_):
+    return _accept(t, fd, addr, lenp, 0)
+
+
+@syscall("accept4")
+def sys_accept4(t, fd, addr, lenp, flags, *_):
+    return _accept(t, fd, addr, lenp, flags)
+
+
+@syscall("getsockname")
+def sys_getsockname(t, fd, addr, lenp, *_):
+    _write_addr(t, addr, lenp, _sock(t, fd).name)
+    return 0
+
+
+@syscall("getpeername")
+def sys_getpeername(t, fd, addr, lenp, *_):
+    s = _sock(t, fd)
+    if s.peer is None:
+        raise KernelError(E.ENOTCONN)
+    _write_addr(t, addr, lenp, s.peer.name)
+    return 0
+
+
+@syscall("shutdown")
+def sys_shutdown(t, fd, how, *_):
+    s = _sock(t, fd)
+    if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+        raise KernelError(E.EINVAL)
+    if s.peer is None and s.stype != U.SOCK_DGRAM:
+        raise KernelError(E.ENOTCONN)
+    mask = {SHUT_RD: U.RCVSHUTDOWN, SHUT_WR: U.SNDSHUTDOWN, SHUT_RDWR: U.RCVSHUTDOWN | U.SNDSHUTDOWN}[how]
+    s.shut |= mask
+    if s.peer is not None:
+        s.peer.peer_shut |= mask      # what the peer's other end stopped doing
+        s.peer.wake()
+    s.wake()
+    return 0
+
+
+# -- send and receive ------------------------------------------------------------
+
+def _iov(t, iov: int, cnt: int) -> list[tuple[int, int]]:
+    from umlpy.syscalls.sys_read_write import _iovecs
+    return _iovecs(t, iov, cnt)
+
+
+def _parse_cmsgs(t, ctl: int, ctllen: int) -> list:
+    files = []
+    off = 0
+    raw = t.mem.read(ctl, ctllen) if ctl and ctllen else b""
+    while off + _CMSGHDR.size <= len(raw):
+        clen, level, ctype = _CMSGHDR.unpack_from(raw, off)
+        if clen < _CMSGHDR.size or off + clen > len(raw):
+            raise KernelError(E.EINVAL)
+        body = raw[off + _CMSGHDR.size:off + clen]
+        if level == SOL_SOCKET and ctype == SCM_RIGHTS:
+            n = len(body) // 4
+            if n > SCM_MAX_FD:
+                raise KernelError(E.EINVAL)
+            for (fd,) in struct.iter_unpack("<i", body[:4 * n]):
+                files.append(t.proc.fdtable.get(fd))
+        elif level == SOL_SOCKET and ctype == SCM_CREDENTIALS:
+            pid, uid, gid = struct.unpack_from("<iII", body)
+            c = t.proc.creds
+            if c.euid != 0 and (pid != t.proc.pid or uid not in (c.uid, c.euid, c.suid)
+                                or gid not in (c.gid, c.egid, c.sgid)):
+                raise KernelError(E.EPERM)
+        else:
+            raise KernelError(E.EINVAL)
+        off += (clen + 7) & ~7
+    return files
+
+
+def do_sendmsg(t, fd: int, msg: int, flags: int) -> int:
+    s = _sock(t, fd)
+    name, namelen, iov, iovlen, ctl, ctllen, _ = _MSGHDR.unpack(t.mem.read(msg, _MSGHDR.size))
+    dest = _lookup(t, _read_addr(t, name, namelen)) if name and namelen else None
+    data = b"".join(t.mem.read(b, n) for b, n in _iov(t, iov, iovlen) if n)
+    files = _parse_cmsgs(t, ctl, ctllen)
+    return U.send(t, s, data, flags, dest, files)
+
+
+def _build_cmsgs(t, s: U.UnixSocket, r: U.Received, ctllen: int, flags: int) -> tuple[bytes, int]:
+    out = b""
+    mflags = 0
+    if s.passcred:
+        pid, uid, gid = r.creds or (0, 65534, 65534)
+        body = struct.pack("<iII", pid, uid, gid)
+        out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_CREDENTIALS) + body + b"\0" * 4
+    if r.files:
+        room = (ctllen - len(out) - _CMSGHDR.size) // 4
+        take = r.files[:max(0, room)]
+        for f in r.files[len(take):]:
+            f.put()
+            mflags |= U.MSG_CTRUNC
+        if take:
+            fds = [t.proc.fdtable.install(f, bool(flags & U.MSG_CMSG_CLOEXEC)) for f in take]
+            for f in take:
+                f.put()     # the queue's reference; the fd table holds its own now
+            body = struct.pack(f"<{len(fds)}i", *fds)
+            clen = _CMSGHDR.size + len(body)
+            out += _CMSGHDR.pack(clen, SOL_SOCKET, SCM_RIGHTS) + body + b"\0" * (((clen + 7) & ~7) - clen)
+    if len(out) > ctllen:
+        out = out[:ctllen]
+        mflags |= U.MSG_CTRUNC
+    return out, mflags
+
+
+def do_recvmsg(t, fd: int, msg: int, flags: int) -> int:
+    s = _sock(t, fd)
+    name, namelen, iov, iovlen, ctl, ctllen, _ = _MSGHDR.unpack(t.mem.read(msg, _MSGHDR.size))
+    vecs = _iov(t, iov, iovlen)
+    r = U.recv(t, s, sum(n for _, n in vecs), flags)
+    from umlpy.syscalls.sys_read_write import _scatter
+    _scatter(t, vecs, r.data)
+    cm, mflags = _build_cmsgs(t, s, r, ctllen, flags)
+    if ctl and cm:
+        t.mem.write(ctl, cm)
+    if name:
+        data = struct.pack("<H", AF_UNIX) + ((r.sender + (b"" if r.sender.startswith(b"\0") else b"\0"))
+                                             if r.sender else b"")
+        t.mem.write(name, data[:namelen])
+        namelen = len(data)
+    t.mem.write(msg + 8, struct.pack("<I", namelen))
+    t.mem.write(msg + 40, struct.pack("<Q", len(cm)))
+    t.mem.write(msg + 48, struct.pack("<i", r.flags | mflags))
+    return r.full_len if flags & U.MSG_TRUNC else len(r.data)
+
+
+@syscall("sendto")
+def sys_sendto(t, fd, buf, n, flags, addr, alen):
+    s = _sock(t, fd)
+    dest = _lookup(t, _read_addr(t, addr, alen)) if addr else None
+    return U.send(t, s, t.mem.read(buf, n), flags, dest, [])
+
+
+@syscall("recvfrom")
+def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
+    s = _sock(t, fd)
+    r = U.recv(t, s, n, flags)
+    t.mem.write(buf, r.data)
+    for f in r.files:
+        f.put()
+    if addr:
+        _write_addr(t, addr, lenp, r.sender)
+    return r.full_len if flags & U.MSG_TRUNC else len(r.data)
+
+
+@syscall("sendmsg")
+def sys_sendmsg(t, fd, msg, flags, *_):
+    return do_sendmsg(t, fd, msg, flags)
+
+
+@syscall("recvmsg")
+def sys_recvmsg(t, fd, msg, flags, *_):
+    return do_recvmsg(t, fd, msg, flags)
+
+
+def _mmsg(t, fd: int, vec: int, vlen: int, flags: int, one) -> int:
+    done = 0
+    for i in range(min(vlen, 1024)):
+        try:
+            n = one(t, fd, vec + 64 * i, flags if i == 0 else flags | U.MSG_DONTWAIT)
+        except KernelError:
+            if done:
+                break
+            raise
+        t.mem.write(vec + 64 * i + 56, struct.pack("<I", n))
+        done += 1
+    return done
+
+
+@syscall("sendmmsg")
+def sys_sendmmsg(t, fd, vec, vlen, flags, *_):
+    return _mmsg(t, fd, vec, vlen, flags, do_sendmsg)
+
+
+@syscall("recvmmsg", status=PARTIAL, note="timeout argument ignored")
+def sys_recvmmsg(t, fd, vec, vlen, flags, timeout, *_):
+    return _mmsg(t, fd, vec, vlen, flags, do_recvmsg)
+
+
+# -- options ---------------------------------------------------------------------
+
+@syscall("getsockopt")
+def sys_getsockopt(t, fd, level, opt, val, lenp, *_):
+    s = _sock(t, fd)
+    if level != SOL_SOCKET:
+        raise KernelError(E.ENOPROTOOPT)
+    if opt == SO["SO_PEERCRED"]:
+        data = struct.pack("<iII", *(s.peercred or (0, 65534, 65534)))
+    else:
+        v = {SO["SO_TYPE"]: s.stype, SO["SO_ERROR"]: s.error, SO["SO_SNDBUF"]: s.sndbuf,
+             SO["SO_RCVBUF"]: s.rcvbuf, SO["SO_PASSCRED"]: int(s.passcred),
+             SO["SO_ACCEPTCONN"]: int(s.listening), SO["SO_DOMAIN"]: AF_UNIX, SO["SO_PROTOCOL"]: 0,
+             SO["SO_REUSEADDR"]: 0, SO["SO_KEEPALIVE"]: 0, SO["SO_RCVLOWAT"]: 1,
+             SO["SO_SNDLOWAT"]: 1}.get(opt)
+        if v is None:
+            raise KernelError(E.ENOPROTOOPT)
+        if opt == SO["SO_ERROR"]:
+            s.error = 0
+        data = struct.pack("<i", v)
+    (cap,) = struct.unpack("<i", t.mem.read(lenp, 4))
+    if cap < 0:
+        raise KernelError(E.EINVAL)
+    t.mem.write(val, data[:cap])
+    put_u32(t, lenp, min(cap, len(data)))
+    return 0
+
+
+@syscall("setsockopt", status=PARTIAL, note="SO_PASSCRED, SO_SNDBUF/SO_RCVBUF; SO_REUSEADDR and SO_KEEPALIVE accepted (no effect on AF_UNIX)")
+def sys_setsockopt(t, fd, level, opt, val, vlen, *_):
+    s = _sock(t, fd)
+    if level != SOL_SOCKET:
+        raise KernelError(E.ENOPROTOOPT)
+    if s32(vlen) < 4:
+        raise KernelError(E.EINVAL)
+    raw = t.mem.read(val, min(s32(vlen), 16))
+    (v,) = struct.unpack_from("<i", raw)
+    if opt == SO["SO_PASSCRED"]:
+        s.passcred = bool(v)
+    elif opt in (SO["SO_SNDBUF"], SO["SO_SNDBUFFORCE"]):
+        s.sndbuf = max(4608, min(2 * v, 1 << 24))
+    elif opt in (SO["SO_RCVBUF"], SO["SO_RCVBUFFORCE"]):
+        s.rcvbuf = max(2304, min(2 * v, 1 << 24))
+    elif opt in (SO["SO_REUSEADDR"], SO["SO_KEEPALIVE"], SO["SO_RCVTIMEO"], SO["SO_SNDTIMEO"],
+                 SO["SO_LINGER"], SO["SO_BROADCAST"]):
+        if opt in (SO["SO_RCVTIMEO"], SO["SO_SNDTIMEO"]) and any(raw):
+            printk.pr_notice("setsockopt: socket timeouts not supported yet")
+            raise KernelError(E.ENOPROTOOPT)
+    else:
+        raise KernelError(E.ENOPROTOOPT)
+    return 0

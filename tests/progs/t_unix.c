@@ -1,0 +1,187 @@
+/* AF_UNIX sockets: stream, seqpacket and datagram semantics, addresses,
+   fd and credential passing, shutdown and errors.  Deterministic output. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *en(long r) { return r < 0 ? strerrorname_np(errno) : "ok"; }
+
+static socklen_t mkaddr(struct sockaddr_un *a, const char *path, int abstract)
+{
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    if (abstract) {
+        strcpy(a->sun_path + 1, path);
+        return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(path);
+    }
+    strcpy(a->sun_path, path);
+    return offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
+}
+
+static void send_fd(int s, int fd)
+{
+    char c = 'F';
+    struct iovec iov = {&c, 1};
+    char ctl[CMSG_SPACE(sizeof(int))];
+    memset(ctl, 0, sizeof ctl);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    sendmsg(s, &m, 0);
+}
+
+static int recv_fd(int s)
+{
+    char c;
+    struct iovec iov = {&c, 1};
+    char ctl[CMSG_SPACE(sizeof(int))];
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+    if (recvmsg(s, &m, 0) != 1)
+        return -1;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    if (!cm || cm->cmsg_type != SCM_RIGHTS)
+        return -2;
+    int fd;
+    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *dir = argc > 1 ? argv[1] : ".";
+    char buf[256];
+    int sv[2];
+
+    /* stream pair */
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    write(sv[0], "hello", 5);
+    write(sv[0], "world", 5);
+    ssize_t n = recv(sv[1], buf, sizeof buf, MSG_PEEK);
+    printf("stream peek: %zd\n", n);
+    n = read(sv[1], buf, sizeof buf);
+    printf("stream read: %zd %.*s\n", n, (int)n, buf);
+    n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
+    printf("stream empty nonblock: %zd %s\n", n, en(n));
+    shutdown(sv[0], SHUT_WR);
+    printf("after peer SHUT_WR: %zd\n", read(sv[1], buf, sizeof buf));
+    int type;
+    socklen_t tl = sizeof type;
+    getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &type, &tl);
+    printf("SO_TYPE stream: %d\n", type == SOCK_STREAM);
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cr, &cl);
+    printf("SO_PEERCRED pid==self: %d uid=%u\n", cr.pid == getpid(), cr.uid);
+    close(sv[1]);
+    n = send(sv[0], "x", 1, MSG_NOSIGNAL);
+    printf("send to closed peer: %zd %s\n", n, en(n));
+    close(sv[0]);
+
+    /* seqpacket boundaries */
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    send(sv[0], "abc", 3, 0);
+    send(sv[0], "defgh", 5, 0);
+    n = recv(sv[1], buf, sizeof buf, 0);
+    printf("seqpacket 1: %zd\n", n);
+    struct iovec iov = {buf, 2};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    n = recvmsg(sv[1], &m, 0);
+    printf("seqpacket 2 into 2 bytes: %zd trunc=%d\n", n, !!(m.msg_flags & MSG_TRUNC));
+    close(sv[0]);
+    printf("seqpacket EOF: %zd\n", recv(sv[1], buf, sizeof buf, 0));
+    close(sv[1]);
+
+    /* datagrams on filesystem names */
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s/dg1", dir);
+    snprintf(p2, sizeof p2, "%s/dg2", dir);
+    unlink(p1);
+    unlink(p2);
+    int d1 = socket(AF_UNIX, SOCK_DGRAM, 0), d2 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a1, a2, from;
+    socklen_t l1 = mkaddr(&a1, p1, 0), l2 = mkaddr(&a2, p2, 0);
+    printf("bind dgram: %d %d\n", bind(d1, (void *)&a1, l1), bind(d2, (void *)&a2, l2));
+    int r = bind(d1, (void *)&a2, l2);
+    printf("bind again: %d %s\n", r, en(r));
+    int d3 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    r = bind(d3, (void *)&a1, l1);
+    printf("bind taken path: %d %s\n", r, en(r));
+    sendto(d1, "one", 3, 0, (void *)&a2, l2);
+    sendto(d1, "two", 3, 0, (void *)&a2, l2);
+    socklen_t fl = sizeof from;
+    n = recvfrom(d2, buf, sizeof buf, 0, (void *)&from, &fl);
+    printf("dgram: %zd %.3s from ours=%d\n", n, buf, strcmp(from.sun_path, p1) == 0);
+    n = recvfrom(d2, buf, 1, MSG_TRUNC, NULL, NULL);
+    printf("dgram MSG_TRUNC returns full length: %zd\n", n);
+    close(d1); close(d2); close(d3);
+    unlink(p1);
+    int d4 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    r = sendto(d4, "x", 1, 0, (void *)&a1, l1);
+    printf("send to missing path: %d %s\n", r, en(r));
+    close(d4);
+    unlink(p2);
+
+    /* abstract stream server, client in a child; fd passing */
+    struct sockaddr_un sa;
+    socklen_t sl = mkaddr(&sa, "umlpy-test", 1);
+    int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+    printf("bind abstract: %d listen: %d\n", bind(ls, (void *)&sa, sl), listen(ls, 4));
+    int pp[2];
+    pipe(pp);
+    pid_t c = fork();
+    if (c == 0) {
+        int cs = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (connect(cs, (void *)&sa, sl) < 0)
+            _exit(1);
+        int wfd = recv_fd(cs);
+        write(wfd, "via passed fd", 13);
+        _exit(wfd >= 0 ? 0 : 2);
+    }
+    int as = accept(ls, NULL, NULL);
+    struct sockaddr_un peer;
+    socklen_t pl = sizeof peer;
+    getpeername(as, (void *)&peer, &pl);
+    printf("accepted, peer unnamed: %d\n", pl == sizeof(sa_family_t));
+    getsockopt(as, SOL_SOCKET, SO_PEERCRED, &cr, &cl);
+    printf("peer cred is the child: %d\n", cr.pid == c);
+    send_fd(as, pp[1]);
+    close(pp[1]);
+    int st;
+    waitpid(c, &st, 0);
+    n = read(pp[0], buf, sizeof buf);
+    printf("child exit %d, pipe got: %.*s\n", WEXITSTATUS(st), (int)n, buf);
+    close(as); close(ls); close(pp[0]);
+    int cs = socket(AF_UNIX, SOCK_STREAM, 0);
+    r = connect(cs, (void *)&sa, sl);
+    printf("connect after server closed: %d %s\n", r, en(r));
+    close(cs);
+
+    /* credentials */
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    int on = 1;
+    setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+    send(sv[0], "c", 1, 0);
+    char ctl[CMSG_SPACE(sizeof(struct ucred))];
+    iov.iov_len = sizeof buf;
+    struct msghdr cm = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+    n = recvmsg(sv[1], &cm, 0);
+    struct cmsghdr *h = CMSG_FIRSTHDR(&cm);
+    struct ucred got;
+    memcpy(&got, CMSG_DATA(h), sizeof got);
+    printf("SCM_CREDENTIALS: type=%d pid==self=%d uid=%u\n", h->cmsg_type == SCM_CREDENTIALS,
+           got.pid == getpid(), got.uid);
+    printf("done\n");
+    return 0;
+}
