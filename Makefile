@@ -24,7 +24,7 @@ images: $(VENV)/.installed
 	rootfs/build.sh
 
 run: all
-	$(UMLPY) ./linux-um initrd=rootfs/busybox.cpio init=/bin/sh
+	$(UMLPY) ./linux-um ubd0=rootfs/run.cow,rootfs/busybox.img
 
 test: all
 	$(PY) -m pytest -q $(PYTEST_ARGS)
