@@ -13,5 +13,7 @@ as Linux's arch/um/kernel sees it through os-Linux:
                 host files for block devices;
 - ``console``:  the host end of the console (stdin/stdout, termios);
 - ``clock``:    host time and entropy;
+- ``procinfo``: host facts procfs shows in the guest's terms (maps, cpuinfo);
+- ``umid``:     the machine id directory;
 - ``stub``:     the stub executable every guest process runs as.
 """

@@ -6,17 +6,24 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3")
-VIRTUAL_TYPES = ("tmpfs", "devtmpfs", "ramfs")
-NOT_YET = ("proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
+VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs")
+NOT_YET = ("devpts", "mqueue", "cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
 
 
-def make_virtual(fstype: str, table):
+def make_virtual(fstype: str, kernel):
+    """A filesystem without a device; proc and sysfs show `kernel`."""
     from umlpy.fs.devtmpfs import devtmpfs_instance
     from umlpy.fs.tmpfs import Tmpfs
     if fstype in ("tmpfs", "ramfs"):
         return Tmpfs(0o1777)
     if fstype == "devtmpfs":
         return devtmpfs_instance()
+    if fstype == "proc":
+        from umlpy.fs.procfs import procfs_instance
+        return procfs_instance(kernel)
+    if fstype == "sysfs":
+        from umlpy.fs.sysfs import sysfs_instance
+        return sysfs_instance(kernel)
     raise KernelError(E.ENODEV)
 
 

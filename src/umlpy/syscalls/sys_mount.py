@@ -65,7 +65,7 @@ def _remount(t, target, flags: int) -> int:
     return 0
 
 
-@syscall("mount", status=PARTIAL, note="tmpfs, devtmpfs, ext2/ext3; remount ro/rw; no bind/move mounts yet")
+@syscall("mount", status=PARTIAL, note="tmpfs, devtmpfs, proc, sysfs, ext2/ext3; remount ro/rw; no bind/move mounts yet")
 def sys_mount(t, source, target, fstype, flags, data, *_):
     if t.proc.creds.euid != 0:
         raise KernelError(E.EPERM)
@@ -94,7 +94,7 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
             raise KernelError(E.ENOTBLK)
         fs = registry.mount_disk(ftype, devices.block_device(d.inode.rdev), ro)
     else:
-        fs = registry.make_virtual(ftype, k.mounts)
+        fs = registry.make_virtual(ftype, k)
         if ro and not getattr(fs, "shared_instance", False):
             fs.read_only = True
     k.mounts.mount(fs, tgt, src, ftype, _flag_words(flags))

@@ -38,7 +38,9 @@ class Dentry:
     def child(self, name: bytes) -> Dentry | None:
         d = self.children.get(name)
         if d is not None:
-            return d
+            if d.mounted is not None or d.inode.revalidate():
+                return d
+            del self.children[name]     # e.g. /proc/PID of a process that is gone
         ino = self.inode.lookup(name)
         if ino is None:
             return None

@@ -85,6 +85,10 @@ class Inode:
         return self.mode & C.S_IFMT == C.S_IFLNK
 
     # -- attributes -----------------------------------------------------
+    def revalidate(self) -> bool:
+        """Is a cached dentry for this inode still right? (procfs says no for the dead.)"""
+        return True
+
     def size(self) -> int:
         return 0
 

@@ -1,8 +1,6 @@
 """The mount table: mount, remount and unmount filesystems on dentries.
 
-Filesystem types are made here from their names (tmpfs, devtmpfs, ext2 and
-ext3 used as ext2); proc and sysfs come with their issue and are refused
-with ENODEV meanwhile.  A filesystem that has state to save (ext2) has an
+Filesystem types are made by fs/registry.py from their names.  A filesystem that has state to save (ext2) has an
 `unmount()`; every mount is unmounted, in reverse order, when the machine
 stops.
 """

@@ -1,0 +1,48 @@
+"""Host facts procfs shows in the guest's shape: a task's mappings, its
+memory counters, the host CPU's description.
+
+Every function answers None (or an empty value) when the host cannot tell,
+so the kernel falls back to what it knows itself; the kernel rewrites or
+filters everything it shows (host paths, the stub page) before the guest
+sees it.
+"""
+import os
+
+
+def _read(path: str, limit: int = 1 << 20) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def task_maps(hpid: int) -> bytes | None:
+    """The host's /proc/<hpid>/maps of a guest task's host process."""
+    return _read(f"/proc/{hpid}/maps", 16 << 20)
+
+
+def task_statm(hpid: int) -> list[int] | None:
+    """/proc/<hpid>/statm: size resident shared text lib data dt, in pages."""
+    raw = _read(f"/proc/{hpid}/statm")
+    if raw is None:
+        return None
+    try:
+        vals = [int(v) for v in raw.split()]
+    except ValueError:
+        return None
+    return vals if len(vals) == 7 else None
+
+
+def cpuinfo() -> bytes:
+    """The host's /proc/cpuinfo (empty if unreadable)."""
+    return _read("/proc/cpuinfo") or b""
+
+
+def fd_inode(fd: int) -> int | None:
+    """The host inode number of one of the kernel's fds (a memfd), as the
+    host's maps files name it."""
+    try:
+        return os.fstat(fd).st_ino
+    except OSError:
+        return None

@@ -1,0 +1,64 @@
+"""procfs: the kernel's state as files, in the shapes proc(5) documents.
+
+The root lists the machine-wide files (misc), /proc/sys (sysctl), `self`
+and `thread-self` (links to the caller's directories, read from the
+scheduler's current task) and one directory per live or zombie process
+(pid).  One instance per kernel, shared by every mount of "proc".
+"""
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+from umlpy.abi import errno as E
+from umlpy.fs.procfs.base import Dir, Link, VirtFs, build_nodes, build_tree, static_table
+from umlpy.fs.procfs.misc import global_files
+from umlpy.fs.procfs.mounts import MountIds
+from umlpy.fs.procfs.pid import pid_dir
+from umlpy.fs.procfs.sysctl import new_uuid, sys_tree
+from umlpy.kernel.errors import KernelError
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+class ProcFs(VirtFs):
+    name = "proc"
+    magic = PROC_SUPER_MAGIC
+
+    def __init__(self, kernel) -> None:
+        super().__init__(kernel)
+        self.mount_ids = MountIds()
+        self.oom_adj: WeakKeyDictionary = WeakKeyDictionary()   # Process -> oom_score_adj
+        nodes = build_nodes(self, "", global_files(kernel))
+        nodes[b"sys"] = build_tree(self, "/sys", sys_tree(kernel, new_uuid()))
+        nodes[b"self"] = Link(self, "/self", self._self)
+        nodes[b"thread-self"] = Link(self, "/thread-self", self._thread_self)
+        self._fixed = static_table(nodes)()
+        self.root = Dir(self, "/", self._table)
+
+    def _caller(self):
+        t = self.current()
+        if t is None:
+            raise KernelError(E.ENOENT)
+        return t
+
+    def _self(self) -> bytes:
+        return str(self._caller().pid).encode()
+
+    def _thread_self(self) -> bytes:
+        t = self._caller()
+        return f"{t.pid}/task/{t.tid}".encode()
+
+    def _table(self) -> dict:
+        table = dict(self._fixed)
+        for pid in sorted(self.kernel.procs.by_pid):
+            table[str(pid).encode()] = lambda pid=pid: pid_dir(self, pid)
+        return table
+
+
+def procfs_instance(kernel) -> ProcFs:
+    """The kernel's procfs (made at its first mount)."""
+    fs = kernel.mounts.singletons.get("proc")
+    if fs is None:
+        fs = kernel.mounts.singletons["proc"] = ProcFs(kernel)
+    return fs
+

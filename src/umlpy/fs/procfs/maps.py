@@ -1,0 +1,146 @@
+"""/proc/PID/maps: the guest's view of its address space.
+
+The host's page tables are the guest's, so the host's maps of the task's
+host process are the truth about permissions and extents; they are
+rewritten into the guest's view: the stub page is not the guest's and is
+left out, file mappings (the host shows the page cache's memfds) name the
+guest file when it is known (the executable, open files), the brk area is
+`[heap]`, and no host path is shown.  If the host cannot tell, the kernel's
+own list of ranges is shown instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arch_um import procinfo
+from arch_um.stub import STUB_BASE, STUB_END
+from umlpy.abi import consts as C
+from umlpy.fs.procfs.mounts import dev_numbers
+from umlpy.fs.procfs.target import Target, live
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs import namei
+
+# names the host may show that are Linux's own and leak nothing
+_KEPT_PREFIXES = (b"[", b"/memfd:", b"/dev/zero", b"/SYSV")
+
+
+@dataclass
+class Vma:
+    start: int
+    end: int
+    perms: str
+    offset: int = 0
+    dev: tuple[int, int] = (0, 0)
+    ino: int = 0
+    name: bytes = b""
+
+    def line(self) -> bytes:
+        head = (f"{self.start:08x}-{self.end:08x} {self.perms} {self.offset:08x} "
+                f"{self.dev[0]:02x}:{self.dev[1]:02x} {self.ino} ").encode()
+        if self.name:
+            head = head.ljust(72) + b" " + self.name
+        return head + b"\n"
+
+
+def _guest_files(proc) -> dict[int, tuple[tuple[int, int], int, bytes]]:
+    """host memfd inode -> (guest dev, guest ino, guest path) for the files
+    this process may have mapped: its executable and its open files."""
+    task = proc.threads[0]
+    found: list[tuple[object, bytes]] = []
+    if proc.exe_path:
+        try:
+            d = namei.lookup(task, C.AT_FDCWD, proc.exe_path.encode())
+            found.append((d.inode, proc.exe_path.encode()))
+        except KernelError:
+            pass
+    for f in proc.fdtable.files.values():
+        if f.dentry is not None and f.inode is not None and f.inode.is_reg \
+                and getattr(f.inode, "data", None) is not None:
+            found.append((f.inode, f.dentry.path(proc.fs.root)))
+    out = {}
+    for inode, path in found:
+        try:
+            mf = inode.memfile()
+        except KernelError:
+            continue
+        hino = procinfo.fd_inode(mf.fd)
+        if hino is not None:
+            out[hino] = (dev_numbers(inode.fs), inode.ino, path)
+    return out
+
+
+def _parse(raw: bytes, files: dict) -> list[Vma]:
+    out = []
+    for line in raw.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        lo, _, hi = parts[0].partition(b"-")
+        v = Vma(int(lo, 16), int(hi, 16), parts[1].decode(), int(parts[2], 16))
+        if v.start < STUB_END and v.end > STUB_BASE:
+            continue
+        name = parts[5].strip() if len(parts) > 5 else b""
+        known = files.get(int(parts[4]))
+        if known is not None and name.startswith(b"/memfd:"):
+            v.dev, v.ino, v.name = known
+        elif name.startswith(_KEPT_PREFIXES):
+            v.name = name
+        out.append(v)
+    return out
+
+
+def _mark_heap(vmas: list[Vma], mm) -> list[Vma]:
+    """Anonymous memory over [brk_start, brk) is the heap; the host may have
+    merged it with the bss before it: split there."""
+    lo, hi = mm.brk_start, C.page_up(mm.brk)
+    if hi <= lo:
+        return vmas
+    out = []
+    for v in vmas:
+        if v.name or v.ino or v.end <= lo or v.start >= hi:
+            out.append(v)
+            continue
+        if v.start < lo:
+            out.append(Vma(v.start, lo, v.perms))
+        out.append(Vma(max(v.start, lo), min(v.end, hi), v.perms, name=b"[heap]"))
+        if v.end > hi:
+            out.append(Vma(hi, v.end, v.perms))
+    return out
+
+
+def vmas_of(proc) -> list[Vma]:
+    if not live(proc):
+        return []
+    mm = proc.mm
+    raw = procinfo.task_maps(proc.threads[0].hpid)
+    if raw is None:
+        vmas = [Vma(s, e, "rw-p" if charged else "r--p") for s, e, charged in mm.ranges]
+    else:
+        vmas = _parse(raw, _guest_files(proc))
+    return _mark_heap(vmas, mm)
+
+
+def maps_text(tg: Target, reader) -> bytes:
+    tg.check_access(reader)
+    return b"".join(v.line() for v in vmas_of(tg.proc()))
+
+
+def vm_sizes(proc) -> dict[str, int]:
+    """VmSize, VmStk, VmExe, VmLib, VmData (pages) as status counts them."""
+    vmas = vmas_of(proc)
+    if not vmas:
+        return {}
+    exe = proc.exe_path.encode()
+    pages = {"size": 0, "stack": 0, "exe": 0, "lib": 0, "data": 0}
+    for v in vmas:
+        n = (v.end - v.start) // C.PAGE_SIZE
+        pages["size"] += n
+        if v.name == b"[stack]":
+            pages["stack"] += n
+        elif "x" in v.perms and v.name == exe:
+            pages["exe"] += n
+        elif "x" in v.perms and v.ino:
+            pages["lib"] += n
+        elif v.perms[1] == "w" and v.perms[3] == "p":
+            pages["data"] += n
+    return pages

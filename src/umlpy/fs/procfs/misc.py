@@ -1,0 +1,157 @@
+"""The machine-wide files at the top of /proc, in Linux 6.1's formats.
+
+Memory is the `mem=` budget: MemTotal is its limit and MemFree what is not
+charged to it (umlpy charges private writable mappings; it keeps no page
+cache of its own, so Buffers, Cached and the other counters are zero).
+CPU time: user time is what the guests' host processes ran, system time
+what the kernel itself ran, the rest of the uptime is idle.
+"""
+from __future__ import annotations
+
+from arch_um import clock, procinfo
+from umlpy.fs import registry
+from umlpy.fs.procfs.base import Spec, ro, symlink, text
+from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
+from umlpy.kernel.task import State
+from umlpy.vfs.devices import MEM_DEVICES
+
+VMALLOC_TOTAL_KB = 34359738367
+HUGEPAGE_KB = 2048
+
+# name -> what it shows in kB (None: a count without unit), Linux's order
+_MEMINFO = ["MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapCached",
+            "Active", "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",
+            "Inactive(file)", "Unevictable", "Mlocked", "SwapTotal", "SwapFree", "Zswap",
+            "Zswapped", "Dirty", "Writeback", "AnonPages", "Mapped", "Shmem", "KReclaimable",
+            "Slab", "SReclaimable", "SUnreclaim", "KernelStack", "PageTables", "NFS_Unstable",
+            "Bounce", "WritebackTmp", "CommitLimit", "Committed_AS", "VmallocTotal",
+            "VmallocUsed", "VmallocChunk", "Percpu", "HardwareCorrupted", "AnonHugePages",
+            "ShmemHugePages", "ShmemPmdMapped", "FileHugePages", "FilePmdMapped",
+            "HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp",
+            "Hugepagesize", "Hugetlb", "DirectMap4k", "DirectMap2M", "DirectMap1G"]
+
+
+def meminfo(kernel) -> str:
+    b = kernel.mem_budget
+    total = b.limit >> 10
+    used = min(b.used, b.limit) >> 10
+    vals = {"MemTotal": total, "MemFree": total - used, "MemAvailable": total - used,
+            "Active": used, "Active(anon)": used, "AnonPages": used,
+            "CommitLimit": total // 2, "Committed_AS": used, "VmallocTotal": VMALLOC_TOTAL_KB,
+            "Hugepagesize": HUGEPAGE_KB, "DirectMap4k": total}
+    lines = []
+    for name in _MEMINFO:
+        unit = "" if name.startswith("HugePages_") else " kB"
+        lines.append(f"{name + ':':<16}{vals.get(name, 0):>8}{unit}\n")
+    return "".join(lines)
+
+
+def cpuinfo() -> str:
+    """The host CPU's description, as the one processor the guest has."""
+    block = procinfo.cpuinfo().decode(errors="replace").split("\n\n")[0]
+    fixed = {"processor": "0", "physical id": "0", "siblings": "1", "core id": "0",
+             "cpu cores": "1", "apicid": "0", "initial apicid": "0"}
+    lines = []
+    for line in block.splitlines():
+        key, sep, _ = line.partition(":")
+        if sep and key.strip() in fixed:
+            line = f"{key}: {fixed[key.strip()]}"
+        lines.append(line)
+    if not lines:
+        lines = ["processor\t: 0", "vendor_id\t: umlpy", "model name\t: umlpy virtual CPU"]
+    return "\n".join(lines) + "\n\n"
+
+
+def _tasks(kernel):
+    return [t for p in kernel.procs.by_pid.values() if not p.exited for t in p.threads]
+
+
+def cpu_ticks(kernel) -> tuple[int, int, int]:
+    """(user, system, idle) clock ticks since boot."""
+    user = sum(clock.host_task_cpu_ns(t.hpid) for t in _tasks(kernel)
+               if t.state is not State.DEAD) // NS_PER_TICK
+    up = kernel.uptime_ns() // NS_PER_TICK
+    # the kernel's CPU time counts from umlpy's start, a little before boot
+    system = min(clock.process_cpu_ns() // NS_PER_TICK, max(0, up - user))
+    return user, system, max(0, up - user - system)
+
+
+def _running(kernel) -> int:
+    return sum(1 for t in _tasks(kernel) if t.state in (State.USER, State.KERNEL)) or 1
+
+
+def stat(kernel) -> str:
+    user, system, idle = cpu_ticks(kernel)
+    cpu = f"{user} 0 {system} {idle} 0 0 0 0 0 0"
+    btime = (clock.realtime_ns() - kernel.uptime_ns()) // 10**9
+    return (f"cpu  {cpu}\ncpu0 {cpu}\nintr 0\nctxt 0\nbtime {btime}\n"
+            f"processes {max(kernel.procs.by_pid, default=0)}\n"
+            f"procs_running {_running(kernel)}\nprocs_blocked 0\n"
+            "softirq 0 0 0 0 0 0 0 0 0 0 0\n")
+
+
+def _centis(ticks: int) -> str:
+    return f"{ticks // 100}.{ticks % 100:02d}"    # USER_HZ is 100
+
+
+def uptime(kernel) -> str:
+    _, _, idle = cpu_ticks(kernel)
+    return f"{_centis(kernel.uptime_ns() // NS_PER_TICK)} {_centis(idle)}\n"
+
+
+def loadavg(kernel) -> str:
+    total = len(_tasks(kernel))
+    return f"0.00 0.00 0.00 {_running(kernel)}/{total} {max(kernel.procs.by_pid, default=0)}\n"
+
+
+def filesystems() -> str:
+    virtual = [f"nodev\t{t}\n" for t in registry.VIRTUAL_TYPES]
+    return "".join(virtual + [f"\t{t}\n" for t in registry.DISK_TYPES])
+
+
+def partitions(kernel) -> str:
+    out = ["major minor  #blocks  name\n\n"]
+    for u in kernel.ubds:
+        out.append(f"{u.dev.major:4d}  {u.dev.minor:7d} {u.dev.size >> 10:10d} {u.spec.name}\n")
+    return "".join(out)
+
+
+def devices(kernel) -> str:
+    chars = sorted({(ma, "mem") for _, ma, _, _, _ in MEM_DEVICES}) + [
+        (CONSOLE_TTY[0], "/dev/tty"), (CONSOLE_TTY[0], "/dev/console")]
+    blocks = sorted({(u.dev.major, "ubd") for u in kernel.ubds})
+    return ("Character devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in chars)
+            + "\nBlock devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in blocks))
+
+
+def diskstats(kernel) -> str:
+    return "".join(f"{u.dev.major:4d} {u.dev.minor:7d} {u.spec.name}" + " 0" * 17 + "\n"
+                   for u in kernel.ubds)
+
+
+def global_files(kernel) -> Spec:
+    """The top of /proc other than the pids, self and sys."""
+    k = kernel
+    cpu_text = []
+
+    def cpuinfo_once() -> str:
+        if not cpu_text:
+            cpu_text.append(cpuinfo())
+        return cpu_text[0]
+    return {
+        "cmdline": ro(text(lambda: " ".join(k.params.words))),
+        "cpuinfo": ro(text(cpuinfo_once)),
+        "devices": ro(text(lambda: devices(k))),
+        "diskstats": ro(text(lambda: diskstats(k))),
+        "filesystems": ro(text(filesystems)),
+        "loadavg": ro(text(lambda: loadavg(k))),
+        "meminfo": ro(text(lambda: meminfo(k))),
+        "modules": ro(lambda task: b""),
+        "mounts": symlink("self/mounts"),
+        "partitions": ro(text(lambda: partitions(k))),
+        "stat": ro(text(lambda: stat(k))),
+        "swaps": ro("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
+        "uptime": ro(text(lambda: uptime(k))),
+        "version": ro(text(lambda: f"Linux version {k.release} (umlpy {k.version}) "
+                                   f"{k.version_string}")),
+    }

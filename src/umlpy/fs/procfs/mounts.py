@@ -1,0 +1,95 @@
+"""/proc/PID/mounts and mountinfo: the mount table as one process sees it.
+
+Mount points are paths from the reader's root (mounts outside a chroot are
+not shown); names are escaped as Linux's mangle() does, so getmntent(3)
+reads them back.  Mount ids are given in mount order and kept for a
+mount's lifetime.
+"""
+from __future__ import annotations
+
+from umlpy.abi import structs
+from umlpy.fs.procfs.target import Target
+
+_MANGLE = {ord(" "): b"\\040", ord("\t"): b"\\011", ord("\n"): b"\\012", ord("\\"): b"\\134"}
+
+
+def mangle(s: bytes) -> bytes:
+    return b"".join(_MANGLE.get(c, bytes((c,))) for c in s)
+
+
+class MountIds:
+    """Linux's mnt_id: a number per mount, never reused while it lives."""
+
+    def __init__(self) -> None:
+        self._ids: dict[object, int] = {}
+        self._next = 1
+
+    def of(self, table, m) -> int:
+        if m not in self._ids:
+            live = set(map(id, table.mounts))
+            for old in [k for k in self._ids if id(k) not in live]:
+                del self._ids[old]
+            for each in table.mounts:          # number in mount order
+                if each not in self._ids:
+                    self._ids[each] = self._next
+                    self._next += 1
+        return self._ids.get(m, 0)
+
+
+def _mount_path(m, root) -> bytes | None:
+    """m's mount point as a path from root, None if it is not below root."""
+    d = m.root
+    parts: list[bytes] = []
+    while d is not root:
+        if d.parent is None:
+            if d.mount is None or d.mount.mountpoint is None:
+                return None
+            d = d.mount.mountpoint
+            continue
+        parts.append(d.name)
+        d = d.parent
+    return b"/" + b"/".join(reversed(parts))
+
+
+def _visible(kernel, reader_proc):
+    root = reader_proc.fs.root
+    for m in kernel.mounts.mounts:
+        path = _mount_path(m, root)
+        if path is None and m is root.mount:
+            path = b"/"
+        if path is not None:
+            yield m, path
+
+
+def mounts_text(tg: Target) -> bytes:
+    """`source mountpoint type options 0 0`, /proc/mounts' fstab shape."""
+    out = []
+    for m, path in _visible(tg.kernel, tg.proc()):
+        out.append(b"%s %s %s %s 0 0\n" % (mangle(m.source.encode()), mangle(path),
+                                          m.fstype.encode(), m.flags.encode()))
+    return b"".join(out)
+
+
+def dev_numbers(fs) -> tuple[int, int]:
+    """The st_dev of a filesystem's files as major, minor (stat's rule)."""
+    d = fs.dev
+    if d > 0xFFFF:
+        return structs.major(d), structs.minor(d)
+    return 0, d
+
+
+def mountinfo_text(tg: Target, ids: MountIds) -> bytes:
+    """proc(5) mountinfo: id parent maj:min root point options - type source super."""
+    k = tg.kernel
+    table = k.mounts
+    out = []
+    for m, path in _visible(k, tg.proc()):
+        mid = ids.of(table, m)
+        parent = ids.of(table, m.mountpoint.mount) if m.mountpoint is not None \
+            and m.mountpoint.mount is not None else mid
+        ma, mi = dev_numbers(m.fs)
+        sb = "ro" if m.fs.read_only else "rw"
+        out.append(b"%d %d %d:%d / %s %s - %s %s %s\n" % (
+            mid, parent, ma, mi, mangle(path), m.flags.encode(), m.fstype.encode(),
+            mangle(m.source.encode()), sb.encode()))
+    return b"".join(out)

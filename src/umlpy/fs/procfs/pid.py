@@ -1,0 +1,266 @@
+"""/proc/PID and /proc/PID/task/TID: one directory per process and thread.
+
+Entries are those of Linux's tgid_base_stuff that tools read (ps, top,
+pgrep, pidof, kill, lsof-style fd walks, mount listings).  Everything
+belongs to the process's effective user, so the 0400/0500 entries
+(environ, fd/) are the owner's, as in Linux; links that reveal paths ask
+for the owner or root at readlink, as Linux's ptrace access check does.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.fs.procfs import maps, mounts, pidstat
+from umlpy.fs.procfs.base import Dir, GenFile, Link, VirtFs
+from umlpy.fs.procfs.target import Target, live
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.task import State
+from umlpy.vfs.pipe import PipeInode
+
+TASK_COMM_LEN = 16
+OOM_SCORE_ADJ_MAX = 1000
+NO_ID = "4294967295"     # (uid_t)-1: loginuid and sessionid never set
+
+
+def reader_root(reader):
+    return reader.proc.fs.root if reader is not None else None
+
+
+def path_of(dentry, reader) -> bytes:
+    """A dentry as the reader sees it, ` (deleted)` once unlinked (d_path)."""
+    p = dentry.path(reader_root(reader))
+    if dentry.inode.nlink == 0:
+        p += b" (deleted)"
+    return p
+
+
+def file_link_name(f, reader) -> bytes:
+    """What /proc/PID/fd/N points to for an open file."""
+    inode = f.inode
+    named = getattr(inode, "link_name", None)
+    if named is not None:
+        return named().encode()
+    if isinstance(inode, PipeInode):
+        return f"pipe:[{inode.ino}]".encode()
+    if f.dentry is not None:
+        return path_of(f.dentry, reader)
+    return f"anon_inode:[{f.kind}]".encode()
+
+
+# -- the entries: factories (fs, key, target) -> inode ---------------------------
+
+Maker = Callable[[VirtFs, tuple, Target], object]
+
+
+def _file(show: Callable, mode: int = 0o444, store: Callable | None = None) -> Maker:
+    """show(target, reader) -> bytes; store(target, writer, data)."""
+    def make(fs: VirtFs, key: tuple, tg: Target):
+        st = (lambda task, data: store(tg, task, data)) if store is not None else None
+        return GenFile(fs, key, lambda task: show(tg, task), st, mode, tg.owner, alive=tg.alive)
+    return make
+
+
+def _link(target: Callable) -> Maker:
+    """target(target, reader) -> bytes, computed at each readlink."""
+    def make(fs: VirtFs, key: tuple, tg: Target):
+        return Link(fs, key, lambda: target(tg, fs.current()), tg.owner, alive=tg.alive)
+    return make
+
+
+def _from_memory(proc, rng: tuple[int, int], kept: list[bytes]) -> bytes:
+    """argv or envp as the process's memory holds them now (a program may
+    rewrite its argv, as Linux shows), or as exec gave them."""
+    if not live(proc):
+        return b""
+    lo, hi = rng
+    mem = proc.mm.mem
+    if mem is not None and hi > lo:
+        data = mem.read_upto(lo, hi - lo)
+        if len(data) == hi - lo:
+            return data
+    return b"".join(a + b"\0" for a in kept)
+
+
+def _cmdline(tg: Target, reader) -> bytes:
+    p = tg.proc()
+    return _from_memory(p, p.mm.arg_range if live(p) else (0, 0), p.cmdline)
+
+
+def _environ(tg: Target, reader) -> bytes:
+    tg.check_access(reader)
+    p = tg.proc()
+    return _from_memory(p, p.mm.env_range if live(p) else (0, 0), p.environ)
+
+
+def _comm(tg: Target, reader) -> bytes:
+    return tg.proc().comm + b"\n"
+
+
+def _set_comm(tg: Target, writer, data: bytes) -> None:
+    p = tg.proc()
+    if writer is not None and writer.proc is not p:
+        raise KernelError(E.EINVAL)       # only a thread of the process itself
+    p.comm = data[:TASK_COMM_LEN - 1]
+
+
+def _oom_value(tg: Target) -> int:
+    """The value written, or the nearest ancestor's (fork inherits it)."""
+    p = tg.proc()
+    while p is not None and p not in tg.fs.oom_adj:
+        p = p.parent
+    return tg.fs.oom_adj[p] if p is not None else 0
+
+
+def _oom_score_adj(tg: Target, reader) -> bytes:
+    return b"%d\n" % _oom_value(tg)
+
+
+def _set_oom_score_adj(tg: Target, writer, data: bytes) -> None:
+    try:
+        v = int(data.strip())
+    except ValueError:
+        raise KernelError(E.EINVAL) from None
+    if not -OOM_SCORE_ADJ_MAX <= v <= OOM_SCORE_ADJ_MAX:
+        raise KernelError(E.EINVAL)
+    if v < _oom_value(tg) and writer is not None and writer.proc.creds.euid != 0:
+        raise KernelError(E.EACCES)     # lowering it takes CAP_SYS_RESOURCE
+    tg.fs.oom_adj[tg.proc()] = v
+
+
+def _status(tg: Target, reader) -> bytes:
+    return pidstat.status_text(tg, maps.vm_sizes(tg.proc()))
+
+
+def _mountinfo(tg: Target, reader) -> bytes:
+    return mounts.mountinfo_text(tg, tg.fs.mount_ids)
+
+
+def _not_exited(tg: Target):
+    p = tg.proc()
+    if p.exited:
+        raise KernelError(E.ENOENT)
+    return p
+
+
+def _cwd(tg: Target, reader) -> bytes:
+    tg.check_access(reader)
+    return path_of(_not_exited(tg).fs.cwd, reader)
+
+
+def _root(tg: Target, reader) -> bytes:
+    tg.check_access(reader)
+    return path_of(_not_exited(tg).fs.root, reader)
+
+
+def _exe(tg: Target, reader) -> bytes:
+    tg.check_access(reader)
+    p = _not_exited(tg)
+    if not p.exe_path:
+        raise KernelError(E.ENOENT)
+    return p.exe_path.encode()
+
+
+def _const(value: str) -> Callable:
+    b = (value + "\n").encode()
+    return lambda tg, reader: b
+
+
+def _fd_table(fs: VirtFs, key: tuple, tg: Target, make_one: Callable) -> Callable:
+    def table():
+        p = tg.proc_or_none()
+        if p is None or p.exited:
+            return {}
+        return {str(fd).encode(): (lambda fd=fd: make_one(fs, (*key, fd), tg, fd))
+                for fd in sorted(p.fdtable.files)}
+    return table
+
+
+def _fd_link(fs: VirtFs, key: tuple, tg: Target, fd: int) -> Link:
+    f = tg.proc().fdtable.files.get(fd)
+    mode = 0
+    if f is not None:
+        mode = (0o500 if f.readable else 0) | (0o300 if f.writable else 0)
+
+    def target() -> bytes:
+        reader = fs.current()
+        tg.check_access(reader)
+        cur = tg.proc().fdtable.files.get(fd)
+        if cur is None:
+            raise KernelError(E.ENOENT)
+        return file_link_name(cur, reader)
+    return Link(fs, key, target, tg.owner, mode, alive=lambda: tg.has_fd(fd))
+
+
+def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
+    def show(reader) -> bytes:
+        tg.check_access(reader)
+        p = tg.proc()
+        f = p.fdtable.files.get(fd)
+        if f is None:
+            raise KernelError(E.ENOENT)
+        flags = f.flags | C.O_LARGEFILE | (C.O_CLOEXEC if fd in p.fdtable.cloexec else 0)
+        m = f.dentry.mount if f.dentry is not None else None
+        mnt = fs.mount_ids.of(tg.kernel.mounts, m) if m is not None else 0
+        ino = f.inode.ino if f.inode is not None else 0
+        return f"pos:\t{f.pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n".encode()
+    return GenFile(fs, key, show, owner=tg.owner, alive=lambda: tg.has_fd(fd))
+
+
+def _fd_dir(make_one: Callable, mode: int) -> Maker:
+    def make(fs: VirtFs, key: tuple, tg: Target):
+        return Dir(fs, key, _fd_table(fs, key, tg, make_one), mode, tg.owner, tg.alive)
+    return make
+
+
+def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
+    def table():
+        p = tg.proc_or_none()
+        if p is None:
+            return {}
+        tids = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
+        return {str(tid).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
+    return Dir(fs, key, table, 0o555, tg.owner, tg.alive)
+
+
+# name -> maker, in Linux's listing order; "task" only in a process's directory
+ENTRIES: list[tuple[str, Maker]] = [
+    ("task", _task_dir),
+    ("fd", _fd_dir(_fd_link, 0o500)),
+    ("fdinfo", _fd_dir(_fdinfo_file, 0o555)),
+    ("environ", _file(_environ, 0o400)),
+    ("status", _file(_status)),
+    ("personality", _file(_const("00000000"), 0o400)),
+    ("limits", _file(lambda tg, r: pidstat.limits_text(tg))),
+    ("comm", _file(_comm, 0o644, _set_comm)),
+    ("cmdline", _file(_cmdline)),
+    ("stat", _file(lambda tg, r: pidstat.stat_text(tg))),
+    ("statm", _file(lambda tg, r: pidstat.statm_text(tg))),
+    ("maps", _file(maps.maps_text)),
+    ("cwd", _link(_cwd)),
+    ("root", _link(_root)),
+    ("exe", _link(_exe)),
+    ("mounts", _file(lambda tg, r: mounts.mounts_text(tg))),
+    ("mountinfo", _file(_mountinfo)),
+    ("wchan", _file(_const("0"))),
+    ("cgroup", _file(_const("0::/"))),
+    ("oom_score", _file(_const("0"))),
+    ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
+    ("loginuid", _file(_const(NO_ID))),
+    ("sessionid", _file(_const(NO_ID))),
+]
+
+
+def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
+    """/proc/PID (tid None) or /proc/PID/task/TID."""
+    tg = Target(fs, pid, tid)
+    key = ("pid", pid, tid)
+    entries = ENTRIES if tid is None else ENTRIES[1:]
+
+    def table():
+        if tg.proc_or_none() is None:
+            return {}
+        return {name.encode(): (lambda name=name, make=make: make(fs, (*key, name), tg))
+                for name, make in entries}
+    return Dir(fs, key, table, 0o555, tg.owner, tg.alive)

@@ -1,0 +1,148 @@
+"""The text of /proc/PID/{stat,status,statm,limits}, field for field as
+Linux 6.1's fs/proc/array.c and base.c print them, since ps, top, pgrep
+and friends parse them by position or by name.
+
+What umlpy does not keep is shown as Linux shows an idle, fault-free
+process: page-fault and context-switch counts, system time, children's
+times, wchan, scheduling class are zeros.
+"""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.fs.procfs.target import (MemUse, NS_PER_TICK, STATE_NAMES, Target, cpu_ticks, layout,
+                                    live, nthreads, state_letter, tpgid, tty_nr)
+from umlpy.kernel.task import RLIM_INFINITY
+
+PF_RANDOMIZE = 0x00400000     # the flags word of an ordinary user process
+ALL_CAPS = (1 << 41) - 1      # CAP_LAST_CAP 40
+KB_PER_PAGE = C.PAGE_SIZE // 1024
+
+
+def _sigbits(proc) -> tuple[int, int]:
+    """(ignored, caught) signal sets from the dispositions."""
+    ign = catch = 0
+    for sig in range(1, len(proc.sighand.actions)):
+        h = proc.sighand.actions[sig].handler
+        if h == C.SIG_IGN:
+            ign |= 1 << (sig - 1)
+        elif h != C.SIG_DFL:
+            catch |= 1 << (sig - 1)
+    return ign, catch
+
+
+def stat_text(tg: Target) -> bytes:
+    proc = tg.proc()
+    task = tg.task()
+    mm = proc.mm
+    is_live = live(proc)
+    mem = MemUse(proc)
+    lay = layout(proc)
+    ign, catch = _sigbits(proc)
+    pending = (task.pending | proc.shared_pending) & 0x7fffffff
+    ppid = proc.parent.pid if proc.parent is not None else 0
+    arg = mm.arg_range if is_live else (0, 0)
+    env = mm.env_range if is_live else (0, 0)
+    fields = [
+        state_letter(proc, task), ppid, proc.pgid, proc.sid, tty_nr(proc), tpgid(proc),
+        PF_RANDOMIZE, 0, 0, 0, 0,               # flags, minflt, cminflt, majflt, cmajflt
+        cpu_ticks(proc, tg.tasks()), 0, 0, 0,   # utime, stime, cutime, cstime
+        20, 0, nthreads(proc), 0,               # priority, nice, num_threads, itrealvalue
+        proc.start_ns // NS_PER_TICK,
+        mem.size * C.PAGE_SIZE, mem.resident, proc.rlimit(C.RLIMIT_RSS)[0],
+        lay["start_code"], lay["end_code"], mm.start_stack if is_live else 0,
+        0, 0,                                   # kstkesp, kstkeip
+        pending, task.blocked & 0x7fffffff, ign & 0x7fffffff, catch & 0x7fffffff,
+        0, 0, 0,                                # wchan, nswap, cnswap
+        proc.exit_signal, 0, 0, 0, 0, 0, 0,     # processor, rt_prio, policy, delayacct, guest times
+        lay["start_data"], lay["end_data"], mm.brk_start if is_live else 0,
+        arg[0], arg[1], env[0], env[1],
+        proc.wait_status if proc.zombie else 0,
+    ]
+    head = f"{task.tid} (".encode() + proc.comm + b") "
+    return head + " ".join(str(f) for f in fields).encode() + b"\n"
+
+
+def statm_text(tg: Target) -> bytes:
+    m = MemUse(tg.proc())
+    return f"{m.size} {m.resident} {m.shared} {m.text} 0 {m.data} 0\n".encode()
+
+
+def _kb(name: str, pages: int) -> str:
+    return f"{name}:\t{pages * KB_PER_PAGE:8d} kB"
+
+
+def _escape_comm(comm: bytes) -> bytes:
+    return comm.replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
+
+
+def status_text(tg: Target, vm: dict[str, int] | None = None) -> bytes:
+    """vm: the Vm* sizes in pages from the mappings (maps.vm_sizes), if known."""
+    proc = tg.proc()
+    task = tg.task()
+    c = proc.creds
+    letter = state_letter(proc, task)
+    ppid = proc.parent.pid if proc.parent is not None else 0
+    fdmax = max(proc.fdtable.files, default=0)
+    ign, catch = _sigbits(proc)
+    caps = ALL_CAPS if c.euid == 0 else 0
+    lines = [
+        f"Umask:\t{proc.fs.umask:04o}",
+        f"State:\t{letter} ({STATE_NAMES[letter]})",
+        f"Tgid:\t{proc.pid}", "Ngid:\t0", f"Pid:\t{task.tid}", f"PPid:\t{ppid}", "TracerPid:\t0",
+        f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}",
+        f"Gid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}",
+        f"FDSize:\t{max(64, (fdmax + 64) // 64 * 64)}",
+        "Groups:\t" + " ".join(str(g) for g in c.groups) + " ",
+        f"NStgid:\t{proc.pid}", f"NSpid:\t{task.tid}", f"NSpgid:\t{proc.pgid}", f"NSsid:\t{proc.sid}",
+    ]
+    if live(proc):
+        lines += _vm_lines(MemUse(proc), vm or {})
+    lines += [
+        "CoreDumping:\t0", "THP_enabled:\t1", f"Threads:\t{nthreads(proc)}",
+        f"SigQ:\t0/{proc.rlimit(11)[0]}",
+        f"SigPnd:\t{task.pending:016x}", f"ShdPnd:\t{proc.shared_pending:016x}",
+        f"SigBlk:\t{task.blocked:016x}", f"SigIgn:\t{ign:016x}", f"SigCgt:\t{catch:016x}",
+        "CapInh:\t0000000000000000", f"CapPrm:\t{caps:016x}", f"CapEff:\t{caps:016x}",
+        f"CapBnd:\t{ALL_CAPS:016x}", "CapAmb:\t0000000000000000",
+        "NoNewPrivs:\t0", "Seccomp:\t0", "Seccomp_filters:\t0",
+        "Speculation_Store_Bypass:\tnot vulnerable", "SpeculationIndirectBranch:\tnot affected",
+        "Cpus_allowed:\t1", "Cpus_allowed_list:\t0", "Mems_allowed:\t00000001", "Mems_allowed_list:\t0",
+        "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0",
+    ]
+    return b"Name:\t" + _escape_comm(proc.comm) + b"\n" + "\n".join(lines).encode() + b"\n"
+
+
+def _vm_lines(m: MemUse, vm: dict[str, int]) -> list[str]:
+    size = vm.get("size", m.size)
+    stack = vm.get("stack", 0)
+    exe = vm.get("exe", m.text)
+    lib = vm.get("lib", 0)
+    data = vm.get("data", max(0, m.data - stack))
+    return [
+        _kb("VmPeak", size), _kb("VmSize", size), _kb("VmLck", 0), _kb("VmPin", 0),
+        _kb("VmHWM", m.resident), _kb("VmRSS", m.resident),
+        _kb("RssAnon", m.resident - m.shared), _kb("RssFile", m.shared), _kb("RssShmem", 0),
+        _kb("VmData", data), _kb("VmStk", stack), _kb("VmExe", exe), _kb("VmLib", lib),
+        _kb("VmPTE", 0), _kb("VmSwap", 0), _kb("HugetlbPages", 0),
+    ]
+
+
+# (name, units) in RLIMIT order, as fs/proc/base.c's lnames
+_LIMITS = [("Max cpu time", "seconds"), ("Max file size", "bytes"), ("Max data size", "bytes"),
+           ("Max stack size", "bytes"), ("Max core file size", "bytes"),
+           ("Max resident set", "bytes"), ("Max processes", "processes"),
+           ("Max open files", "files"), ("Max locked memory", "bytes"),
+           ("Max address space", "bytes"), ("Max file locks", "locks"),
+           ("Max pending signals", "signals"), ("Max msgqueue size", "bytes"),
+           ("Max nice priority", ""), ("Max realtime priority", ""),
+           ("Max realtime timeout", "us")]
+
+
+def limits_text(tg: Target) -> bytes:
+    proc = tg.proc()
+    out = [f"{'Limit':<25} {'Soft Limit':<20} {'Hard Limit':<20} {'Units':<10}"]
+    for res, (name, units) in enumerate(_LIMITS):
+        vals = ["unlimited" if v == RLIM_INFINITY else str(v) for v in proc.rlimit(res)]
+        line = f"{name:<25} {vals[0]:<20} {vals[1]:<20} "
+        out.append(line + (f"{units:<10}" if units else ""))
+    return ("\n".join(out) + "\n").encode()

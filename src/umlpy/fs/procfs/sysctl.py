@@ -1,0 +1,81 @@
+"""/proc/sys: the sysctls tools and libcs read, and the UTS names, which
+are the only ones that can be written (as sethostname(2) would set them).
+
+Values are umlpy's fixed limits and Linux's defaults; boot_id is made once
+per boot, uuid is new at each read (both as Linux's random driver does).
+"""
+from __future__ import annotations
+
+from arch_um import clock
+from umlpy.fs.procfs.base import Spec, ro, rw, text
+from umlpy.kernel.process import PID_MAX
+
+UTS_LEN = 64
+NGROUPS_MAX = 65536
+NR_OPEN = 1 << 20
+FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID in its text form."""
+    b = bytearray(clock.random_bytes(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _uts(kernel, attr: str):
+    """A UTS name: read and written as proc_dostring does (up to the first
+    newline, at most 64 bytes)."""
+    def show(task) -> bytes:
+        return getattr(kernel, attr).encode() + b"\n"
+
+    def store(task, data: bytes) -> None:
+        value = data.split(b"\n", 1)[0].split(b"\0", 1)[0][:UTS_LEN]
+        setattr(kernel, attr, value.decode(errors="replace"))
+    return rw(show, store)
+
+
+def _open_files(kernel) -> int:
+    return len({id(f) for p in kernel.procs.by_pid.values() for f in p.fdtable.files.values()})
+
+
+def sys_tree(kernel, boot_id: str) -> Spec:
+    k = kernel
+    return {
+        "kernel": {
+            "cap_last_cap": ro("40"),
+            "domainname": _uts(k, "domainname"),
+            "hostname": _uts(k, "hostname"),
+            "ngroups_max": ro(str(NGROUPS_MAX)),
+            "osrelease": ro(text(lambda: k.release)),
+            "ostype": ro("Linux"),
+            "overflowgid": ro("65534"),
+            "overflowuid": ro("65534"),
+            "panic": ro("0"),
+            "pid_max": ro(str(PID_MAX)),
+            "printk": ro("4\t4\t1\t7"),
+            "random": {
+                "boot_id": ro(boot_id),
+                "entropy_avail": ro("256"),
+                "poolsize": ro("256"),
+                "uuid": ro(text(new_uuid)),
+            },
+            "tainted": ro("0"),
+            "threads-max": ro(str(PID_MAX)),
+            "version": ro(text(lambda: k.version_string)),
+        },
+        "vm": {
+            "max_map_count": ro("65530"),
+            "overcommit_memory": ro("0"),
+            "overcommit_ratio": ro("50"),
+            "swappiness": ro("60"),
+        },
+        "fs": {
+            "file-max": ro(str(FILE_MAX)),
+            "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
+            "nr_open": ro(str(NR_OPEN)),
+            "pipe-max-size": ro(str(NR_OPEN)),
+        },
+    }

@@ -1,0 +1,241 @@
+"""procfs and sysfs: what ps, top, free, df, mount, pidof, mdev ... read."""
+from __future__ import annotations
+
+import re
+
+from conftest import CPIO, PATH_ENV, sh
+
+PROC = "mount -t proc proc /proc; "
+
+
+def out(script: str, *params: str) -> str:
+    r = sh(PROC + script, *params)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return r.stdout.decode()
+
+
+def test_ps_shows_guest_processes_with_guest_pids():
+    text = out("sleep 30 & echo bg=$!; ps; kill $!; wait; true")
+    bg = int(re.search(r"bg=(\d+)", text).group(1))
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["PID", "USER"])
+    rows = {}
+    for line in lines[head + 1:]:
+        pid, user, cmd = line.split(None, 2)
+        rows[int(pid)] = (user, cmd)
+    assert rows[1][0] == "root" and rows[1][1].startswith("/bin/sh -c")
+    assert rows[bg] == ("root", "sleep 30")
+    assert any("{ps}" in cmd for _, cmd in rows.values())
+    assert max(rows) < 100          # the guest's own pids, not the host's
+
+
+def test_ls_proc_lists_pids_self_and_thread_self():
+    names = out("ls /proc; true").split()
+    assert {"1", "self", "thread-self", "meminfo", "sys", "mounts"} <= set(names)
+    assert all(n.isdigit() for n in names if n[0].isdigit())
+
+
+def _fields(status: str) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+
+
+def test_self_status():
+    text = out("echo sh=$$; cat /proc/self/status; true")
+    f = _fields(text)
+    assert f["Name"] == "cat"
+    assert f["State"] == "R (running)"
+    assert f["Tgid"] == f["Pid"] and int(f["Pid"]) > 1
+    assert f["PPid"] == "1"
+    assert f["Uid"] == "0\t0\t0\t0" and f["Gid"] == "0\t0\t0\t0"
+    assert f["Threads"] == "1"
+    assert f["Umask"] == "0022"
+    assert re.fullmatch(r" *\d+ kB", f["VmRSS"]) and int(f["VmRSS"].split()[0]) > 0
+    order = [line.split(":")[0] for line in text.splitlines() if ":\t" in line]
+    assert order.index("Name") < order.index("State") < order.index("Tgid") < order.index("Pid") \
+        < order.index("PPid") < order.index("Uid") < order.index("Gid") < order.index("VmSize")
+
+
+def test_self_stat_has_52_fields_and_right_ids():
+    text = out("cat /proc/self/stat; sh -c 'cat /proc/self/stat; true'; true")
+    first, nested = text.splitlines()
+    for line in (first, nested):
+        m = re.fullmatch(r"(\d+) \((.*)\) (.*)", line)
+        assert m and m.group(2) == "cat"
+        rest = m.group(3).split()
+        assert len(rest) + 2 == 52
+        assert rest[0] == "R"
+        assert all(re.fullmatch(r"-?\d+", v) for v in rest[1:])
+    f = first.split(") ")[1].split()
+    assert (f[1], f[2], f[3]) == ("1", "1", "1")         # ppid, pgrp, session: the init shell
+    assert int(f[20]) > 0 and int(f[21]) > 0                # vsize bytes, rss pages
+    g = nested.split(") ")[1].split()
+    assert g[2] == "1" and g[3] == "1" and g[1] != "1"     # same group and session, new parent
+
+
+def test_cmdline_environ_exe_cwd():
+    r = sh(PROC + "cat /proc/self/cmdline; env -i A=1 B=two cat /proc/self/environ; "
+           "cd /tmp && readlink /proc/self/exe && readlink /proc/self/cwd && readlink /proc/self/root; true")
+    assert r.stdout == (b"cat\0/proc/self/cmdline\0" + b"A=1\0B=two\0"
+                        + b"/bin/busybox\n/tmp\n/\n"), r.stdout
+
+
+def test_fd_links_name_pipes_and_the_console():
+    text = out("echo | ls -l /proc/self/fd | cat; true")
+    links = dict(re.findall(r" (\d+) -> (\S+)", text))
+    assert re.fullmatch(r"pipe:\[\d+\]", links["0"]) and re.fullmatch(r"pipe:\[\d+\]", links["1"])
+    assert links["0"] != links["1"]
+    assert links["2"] == "/dev/console"
+    text = out("exec 3</etc/passwd; readlink /proc/$$/fd/3; cat /proc/$$/fdinfo/3; true")
+    lines = text.splitlines()
+    assert lines[0] == "/etc/passwd"
+    assert lines[1] == "pos:\t0" and lines[2] == "flags:\t0100000"
+    assert re.fullmatch(r"mnt_id:\t\d+", lines[3]) and re.fullmatch(r"ino:\t\d+", lines[4])
+
+
+def test_mounts_and_mountinfo():
+    text = out("cat /proc/mounts; echo --; cat /proc/self/mountinfo; echo --; mount; true")
+    mounts, info, listing = text.split("--\n")
+    rows = [line.split() for line in mounts.splitlines()]
+    assert ["rootfs", "/", "rootfs", "rw", "0", "0"] in rows
+    assert ["devtmpfs", "/dev", "devtmpfs", "rw,nosuid", "0", "0"] in rows
+    assert ["proc", "/proc", "proc", "rw", "0", "0"] in rows
+    points = {}
+    for line in info.splitlines():
+        f = line.split()
+        assert f[f.index("-") + 1] in ("rootfs", "devtmpfs", "proc")
+        points[f[4]] = (f[0], f[1])
+    assert points["/dev"][1] == points["/"][0] and points["/proc"][1] == points["/"][0]
+    assert "proc on /proc type proc (rw)" in listing
+
+
+def test_free_uptime_uname_df_and_meminfo():
+    text = out("free; uptime; uname -a; df /dev; grep -E '^(MemTotal|MemFree|SwapTotal):' /proc/meminfo; "
+               "cat /proc/loadavg /proc/uptime; true", "mem=128M")
+    mem = re.search(r"^Mem:\s+(\d+)\s+(\d+)\s+(\d+)", text, re.M)
+    assert int(mem.group(1)) == 131072 and int(mem.group(2)) + int(mem.group(3)) == 131072
+    assert re.search(r"up .*load average: 0\.00, 0\.00, 0\.00", text)
+    assert re.search(r"^Linux umlpy 6\.\S+ #1 .* x86_64", text, re.M)
+    assert re.search(r"^devtmpfs\s+\d+\s+\d+\s+\d+\s+\d+% /dev$", text, re.M)
+    assert re.search(r"^MemTotal:\s+131072 kB$", text, re.M)
+    assert re.search(r"^SwapTotal:\s+0 kB$", text, re.M)
+    assert re.search(r"^\d+\.\d\d \d+\.\d\d \d+\.\d\d \d+/\d+ \d+$", text, re.M)
+    assert re.search(r"^\d+\.\d\d \d+\.\d\d$", text, re.M)
+
+
+def test_proc_cmdline_is_the_kernel_command_line():
+    script = PROC + "cat /proc/cmdline"
+    r = sh(script, "mem=128M")
+    words = [f"initrd={CPIO}", "quiet", "init=/bin/sh", PATH_ENV, "mem=128M", "--", "-c", script]
+    assert r.stdout.decode().endswith(" ".join(words) + "\n")
+
+
+def test_pidof_killall_and_a_pgrep_by_comm():
+    # this busybox has no pgrep/pkill: what they do is a walk over /proc/*/comm
+    text = out("sleep 30 & echo bg=$!; pidof sleep; for d in /proc/[0-9]*; do "
+               "[ \"$(cat $d/comm 2>/dev/null)\" = sleep ] && echo comm=${d#/proc/}; done; "
+               "killall sleep; wait $!; echo rc=$?; pidof sleep || echo none; kill -l 9; true")
+    bg = re.search(r"bg=(\d+)", text).group(1)
+    lines = text.splitlines()
+    assert lines[1] == bg and f"comm={bg}" in lines
+    assert "rc=143" in lines and "none" in lines and "KILL" in lines
+
+
+def test_write_comm_changes_ps():
+    text = out("printf renamed > /proc/self/comm; cat /proc/$$/comm; ps -o pid,comm; true")
+    assert "renamed\n" in text
+    assert re.search(r"^\s*1 renamed$", text, re.M)
+
+
+def test_hostname_sysctl_is_writable_by_root_only():
+    text = out("echo newhost > /proc/sys/kernel/hostname; hostname; cat /proc/sys/kernel/hostname; "
+               "su user -c 'echo x > /proc/sys/kernel/hostname' 2>&1; hostname; "
+               "cat /proc/sys/kernel/ostype /proc/sys/kernel/osrelease; "
+               "cat /proc/sys/kernel/random/boot_id /proc/sys/kernel/random/boot_id; "
+               "cat /proc/sys/kernel/random/uuid /proc/sys/kernel/random/uuid; true")
+    lines = text.splitlines()
+    assert lines[:2] == ["newhost", "newhost"]
+    assert "Permission denied" in lines[2] and lines[3] == "newhost"
+    assert lines[4] == "Linux" and lines[5].startswith("6.")
+    assert lines[6] == lines[7] and lines[8] != lines[9]
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", x)
+               for x in lines[6:10])
+
+
+def test_other_users_see_no_secrets():
+    text = out("su user -c 'cat /proc/1/environ; ls /proc/1/fd; readlink /proc/1/cwd || echo nolink; "
+               "cat /proc/1/stat >/dev/null && echo stat-ok' 2>&1; true")
+    assert "can't open '/proc/1/environ': Permission denied" in text
+    assert "can't open '/proc/1/fd': Permission denied" in text
+    assert "nolink" in text and "stat-ok" in text
+
+
+def test_maps_shows_the_guest_view():
+    text = out("cat /proc/self/maps; true")
+    lines = text.splitlines()
+    row = re.compile(r"([0-9a-f]{8,16})-([0-9a-f]{8,16}) ([r-][w-][x-][ps]) [0-9a-f]{8} "
+                     r"[0-9a-f]{2}:[0-9a-f]{2} \d+ ( *(\S.*))?")
+    names = []
+    for line in lines:
+        m = row.fullmatch(line)
+        assert m, line
+        assert not 0x100000000000 <= int(m.group(1), 16) < 0x100000001000   # no stub page
+        names.append(m.group(5) or "")
+    assert "/bin/busybox" in names and "[stack]" in names
+    assert not any(n.startswith("/") and n != "/bin/busybox" and "(deleted)" not in n for n in names)
+    assert "umlpy" not in text
+    text = out("cat /proc/self/statm; true")
+    size, resident, *rest = map(int, text.split())
+    assert size >= resident > 0 and len(rest) == 5
+
+
+def test_dead_pids_disappear_and_proc_unmounts():
+    text = out("sleep 30 & p=$!; cat /proc/$p/stat >/dev/null && echo alive; kill $p; wait; "
+               "[ -e /proc/$p ] && echo stale || echo gone; cat /proc/$p/stat 2>&1; "
+               "cd /; umount /proc && echo unmounted; ls /proc | wc -l; true")
+    assert "alive\ngone\n" in text
+    assert "No such file or directory" in text
+    assert text.endswith("unmounted\n0\n")
+
+
+def test_top_and_stat():
+    text = out("top -b -n 1; head -1 /proc/stat; grep -c ^processor /proc/cpuinfo; nproc; true")
+    assert re.search(r"^Mem: \d+K used, \d+K free", text, re.M)
+    assert re.search(r"^\s*PID\s+PPID\s+USER\s+STAT\s+VSZ", text, re.M)
+    assert re.search(r"^\s*1\s+0\s+root\s+S\s+\d+", text, re.M)
+    assert re.search(r"^cpu  \d+ 0 \d+ \d+ 0 0 0 0 0 0$", text, re.M)
+    assert text.endswith("1\n1\n")
+
+
+def test_sysfs_and_mdev(tmp_path):
+    img = tmp_path / "disk.img"
+    img.write_bytes(bytes(1 << 20))
+    text = out("mount -t sysfs sysfs /sys; cat /sys/devices/system/cpu/online; "
+               "cat /sys/block/ubda/dev /sys/block/ubda/size /sys/class/tty/console/dev; "
+               "cat /sys/kernel/mm/transparent_hugepage/enabled; ls /sys/dev/char | tr '\\n' ' '; echo; "
+               "mdev -s; echo mdev=$?; echo hi > /dev/null && echo null-ok; ls /dev/ubda; true",
+               f"ubd0={img}")
+    lines = text.splitlines()
+    assert lines[:5] == ["0", "98:0", "2048", "5:1", "always [madvise] never"]
+    assert set(lines[5].split()) >= {"1:3", "5:1", "5:0"}
+    assert lines[6:9] == ["mdev=0", "null-ok", "/dev/ubda"]
+
+
+def test_mdev_populates_an_empty_dev():
+    text = out("mount -t sysfs sysfs /sys; mount -t tmpfs tmpfs /dev; "
+               "mdev -s; ls -l /dev | grep -E ' (null|console|zero)$'; true")
+    assert re.search(r"^c.* 1, +3 .* null$", text, re.M)
+    assert re.search(r"^c.* 5, +1 .* console$", text, re.M)
+
+
+def test_threads_limits_and_oom_score_adj():
+    text = out("readlink /proc/thread-self; ls /proc/self/task; cat /proc/$$/task/*/comm; "
+               "head -2 /proc/self/limits; echo 500 > /proc/self/oom_score_adj; "
+               "cat /proc/self/oom_score_adj; echo 5000 > /proc/self/oom_score_adj 2>/dev/null || echo einval; "
+               "true")
+    lines = text.splitlines()
+    pid = re.fullmatch(r"(\d+)/task/(\d+)", lines[0])
+    assert pid and pid.group(1) == pid.group(2)
+    assert re.fullmatch(r"\d+", lines[1]) and lines[2] == "sh"
+    assert lines[3].split() == ["Limit", "Soft", "Limit", "Hard", "Limit", "Units"]
+    assert lines[4].split() == ["Max", "cpu", "time", "unlimited", "unlimited", "seconds"]
+    assert lines[5:] == ["500", "einval"]      # inherited by cat, as fork copies it
