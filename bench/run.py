@@ -2,8 +2,8 @@
 """`make bench`: the anchor benchmarks natively, in umlpy and in UML.
 
 Builds ../shared/anchors/src/bench_*.c (gcc -static -O2), runs them natively,
-inside umlpy (a busybox initramfs with the binaries under /bench) and inside
-real UML (../shared/anchors/run-uml.sh, when Debian's user-mode-linux is
+inside umlpy (booted from an ext2 disk image with the binaries under /bench,
+made as run-uml.sh makes UML's) and inside real UML (../shared/anchors/run-uml.sh, when Debian's user-mode-linux is
 installed), every side pinned to the same CPU in the same run, and prints
 one table with the ratios.  Never a test: figures go to docs/performance.md.
 """
@@ -62,8 +62,11 @@ def build() -> None:
     for s in ("bench.sh", "quick.sh"):
         shutil.copy(ANCHORS / "guest" / s, tree / s)
         os.chmod(tree / s, 0o755)
-    subprocess.run([sys.executable, str(ROOT / "rootfs" / "mkcpio.py"), str(tree),
-                    str(BUILD / "bench.cpio")], check=True)
+    # the same kind of disk as run-uml.sh gives UML: ext2 by mke2fs -d, 256M
+    img = BUILD / "root.img"
+    img.unlink(missing_ok=True)
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", str(tree), str(img), "256M"],
+                   check=True, capture_output=True)
 
 
 def native(cpu: int) -> dict[str, float]:
@@ -83,7 +86,7 @@ def native(cpu: int) -> dict[str, float]:
 
 
 def umlpy(cpu: int) -> dict[str, float]:
-    base = ["taskset", "-c", str(cpu), str(UMLPY), str(IMAGE), f"initrd={BUILD / 'bench.cpio'}",
+    base = ["taskset", "-c", str(cpu), str(UMLPY), str(IMAGE), f"ubd0={BUILD / 'root.img'}", "rw",
             f"umlpy_cpu={cpu}", "quiet"]
     boots = []
     for _ in range(5):

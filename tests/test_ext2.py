@@ -324,13 +324,10 @@ def test_rename(img: Path) -> None:
     a.rename(b"sub", b, b"moved", 0)                # directory across parents
     assert a.nlink == 2 and b.nlink == 3
     b.create(b"other", REG, 0, 0).write(0, b"O")
-    assert errno_of(b.rename, b"g", b, b"other", C.RENAME_NOREPLACE) == E.EEXIST
+    # NOREPLACE, dir vs non-dir and ENOTEMPTY are the VFS's checks (sys_file.do_rename)
     b.rename(b"g", b, b"other", 0)                  # replace a file
     assert b.lookup(b"other") is f and f.nlink == 1
-    assert errno_of(b.rename, b"other", b, b"moved", 0) == E.EISDIR
-    assert errno_of(b.rename, b"moved", b, b"other", 0) == E.ENOTDIR
     empty = a.create(b"empty", DIR, 0, 0)
-    assert errno_of(a.rename, b"empty", b, b"moved", 0) == E.ENOTEMPTY
     b.create(b"victim", DIR, 0, 0)
     a.rename(b"empty", b, b"victim", 0)            # replace an empty directory
     assert b.lookup(b"victim") is empty and empty.nlink == 2

@@ -124,15 +124,7 @@ class TmpfsInode(Inode):
             return
         if dst is src:
             return
-        if dst is not None:
-            if flags & C.RENAME_NOREPLACE:
-                raise KernelError(E.EEXIST)
-            if src.is_dir and not dst.is_dir:
-                raise KernelError(E.ENOTDIR)
-            if not src.is_dir and dst.is_dir:
-                raise KernelError(E.EISDIR)
-            if dst.is_dir and dst.children:
-                raise KernelError(E.ENOTEMPTY)
+        # the VFS checked NOREPLACE, dir/non-dir and emptiness (sys_file.do_rename)
         del src_d[old]
         if dst is not None:
             if dst.is_dir:

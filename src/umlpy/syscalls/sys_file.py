@@ -32,6 +32,19 @@ def _create_mode(t, mode: int) -> int:
     return mode & ~t.proc.fs.umask & 0o7777
 
 
+def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
+    """Where a new name goes (Linux's filename_create + may_create):
+    the parent dentry and the name, which must not exist yet."""
+    parent, name, trailing = namei.lookup_parent(t, dirfd, path)
+    if name in (b".", b"..") or parent.child(name) is not None:
+        raise KernelError(E.EEXIST)
+    if trailing and not trailing_ok:
+        raise KernelError(E.ENOENT)
+    _check_writable_fs(parent)
+    permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
+    return parent, name
+
+
 def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     acc = flags & C.O_ACCMODE
     if flags & C.O_TMPFILE == C.O_TMPFILE:
@@ -135,13 +148,7 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     creds = t.proc.creds
     if fmt in (C.S_IFCHR, C.S_IFBLK) and creds.euid != 0:
         raise KernelError(E.EPERM)
-    parent, name, trailing = namei.lookup_parent(t, dirfd, path)
-    if name in (b".", b"..") or parent.child(name) is not None:
-        raise KernelError(E.EEXIST)
-    if trailing:
-        raise KernelError(E.ENOENT)
-    _check_writable_fs(parent)
-    permission(parent.inode, C.W_OK | C.X_OK, creds)
+    parent, name = new_name(t, dirfd, path)
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
     parent.inode.create(name, fmt | _create_mode(t, mode), creds.fsuid, creds.fsgid, rdev)
@@ -152,12 +159,8 @@ path_and_at("mknod", do_mknod)
 
 
 def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
-    parent, name, _ = namei.lookup_parent(t, dirfd, path)
-    if name in (b".", b"..") or parent.child(name) is not None:
-        raise KernelError(E.EEXIST)
-    _check_writable_fs(parent)
+    parent, name = new_name(t, dirfd, path, trailing_ok=True)
     creds = t.proc.creds
-    permission(parent.inode, C.W_OK | C.X_OK, creds)
     m = _create_mode(t, mode) & 0o1777
     if parent.inode.mode & C.S_ISGID:
         m |= C.S_ISGID
@@ -244,12 +247,22 @@ def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags
             if a is src:
                 raise KernelError(E.EINVAL)
             a = a.parent
-    if dst is not None and dst.inode.is_dir and not (flags & C.RENAME_EXCHANGE):
-        a = op
-        while a is not None:
-            if a is dst:
+    if dst is not None and not flags & C.RENAME_EXCHANGE:
+        # what replacing a name needs, for every filesystem (Linux's vfs_rename)
+        if flags & C.RENAME_NOREPLACE:
+            raise KernelError(E.EEXIST)
+        if src.inode.is_dir != dst.inode.is_dir:
+            raise KernelError(E.ENOTDIR if src.inode.is_dir else E.EISDIR)
+        if dst.inode.is_dir:
+            a = op
+            while a is not None:
+                if a is dst:
+                    raise KernelError(E.ENOTEMPTY)
+                a = a.parent
+            if dst.inode.entries():
                 raise KernelError(E.ENOTEMPTY)
-            a = a.parent
+        if dst.mounted is not None:
+            raise KernelError(E.EBUSY)
     op.inode.rename(on, np.inode, nn, flags)
     moved = op.children.pop(on, None)
     other = np.children.pop(nn, None)
@@ -284,15 +297,9 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
                        empty_ok=bool(flags & C.AT_EMPTY_PATH))
     if src.inode.is_dir:
         raise KernelError(E.EPERM)
-    parent, name, trailing = namei.lookup_parent(t, newdir, newpath)
-    if name in (b".", b"..") or parent.child(name) is not None:
-        raise KernelError(E.EEXIST)
-    if trailing:
-        raise KernelError(E.ENOENT)
+    parent, name = new_name(t, newdir, newpath)
     if parent.inode.fs is not src.inode.fs:
         raise KernelError(E.EXDEV)
-    _check_writable_fs(parent)
-    permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     parent.inode.link(name, src.inode)
     return 0
 
@@ -310,14 +317,8 @@ def sys_linkat(t, od, old, nd, new, flags, *_):
 def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
     if not target:
         raise KernelError(E.ENOENT)
-    parent, name, trailing = namei.lookup_parent(t, dirfd, path)
-    if name in (b".", b"..") or parent.child(name) is not None:
-        raise KernelError(E.EEXIST)
-    if trailing:
-        raise KernelError(E.ENOENT)
-    _check_writable_fs(parent)
+    parent, name = new_name(t, dirfd, path)
     creds = t.proc.creds
-    permission(parent.inode, C.W_OK | C.X_OK, creds)
     parent.inode.symlink(name, target, creds.fsuid, creds.fsgid)
     return 0
 

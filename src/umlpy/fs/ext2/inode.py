@@ -333,14 +333,7 @@ class Ext2Inode(Inode):
         if dst is src:
             return
         if dst is not None:
-            if flags & C.RENAME_NOREPLACE:
-                raise KernelError(E.EEXIST)
-            if src.is_dir and not dst.is_dir:
-                raise KernelError(E.ENOTDIR)
-            if not src.is_dir and dst.is_dir:
-                raise KernelError(E.EISDIR)
-            if dst.is_dir and not dst._dirx().is_empty():
-                raise KernelError(E.ENOTEMPTY)
+            # the VFS checked NOREPLACE, dir/non-dir and emptiness (sys_file.do_rename)
             dd.retarget(new, src.ino, L.ft_of_mode(src.mode))
         else:
             if src.is_dir and moved and newdir.nlink >= L.LINK_MAX:
