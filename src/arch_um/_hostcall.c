@@ -372,3 +372,22 @@ int umlpy_getsiginfo(int pid, int *code, unsigned long *addr)
     *addr = (unsigned long)si.si_addr;
     return 0;
 }
+
+/* Copy len bytes from our memory into the tracee's (process_vm_writev):
+   one copy, host kernel to host kernel.  Returns bytes copied or -errno. */
+long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len)
+{
+    struct iovec l = { (void *)local, (size_t)len };
+    struct iovec r = { (void *)remote, (size_t)len };
+    ssize_t n = process_vm_writev(pid, &l, 1, &r, 1, 0);
+    return n < 0 ? -errno : n;
+}
+
+/* And from the tracee's memory into ours (process_vm_readv). */
+long umlpy_vm_read(int pid, void *local, unsigned long remote, long len)
+{
+    struct iovec l = { local, (size_t)len };
+    struct iovec r = { (void *)remote, (size_t)len };
+    ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+    return n < 0 ? -errno : n;
+}

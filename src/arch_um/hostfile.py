@@ -15,12 +15,33 @@ def kernel_fd_path(fd: int) -> str:
 
 
 class MemFile:
-    __slots__ = ("fd",)
+    __slots__ = ("fd", "_map", "_map_len")
 
     def __init__(self, name: str = "umlpy", data: bytes = b"") -> None:
         self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        self._map = None
+        self._map_len = 0
         if data:
             os.pwrite(self.fd, data, 0)
+
+    def copy_to_guest(self, pid: int, off: int, n: int, remote: int) -> int:
+        """Copy n bytes at off straight into a tracee's memory (one copy:
+        our mapping of the memfd, process_vm_writev).  Returns the count;
+        -1 if the guest address is bad."""
+        from arch_um._hostcall import ffi, lib
+        end = off + n
+        if end > self._map_len:
+            import mmap
+            size = os.fstat(self.fd).st_size
+            if end > size:
+                return 0
+            if self._map is not None:
+                self._map.close()
+            self._map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+            self._map_len = size
+        ptr = ffi.from_buffer(self._map)
+        r = lib.umlpy_vm_write(pid, ptr + off, remote, n)
+        return r if r >= 0 else -1
 
     def pread(self, n: int, off: int) -> bytes:
         return os.pread(self.fd, n, off)
@@ -29,7 +50,18 @@ class MemFile:
         return os.pwrite(self.fd, data, off)
 
     def truncate(self, size: int) -> None:
+        if size < self._map_len:
+            self._unmap()
         os.ftruncate(self.fd, size)
+
+    def _unmap(self) -> None:
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass
+            self._map = None
+            self._map_len = 0
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size
@@ -38,6 +70,7 @@ class MemFile:
         return os.fstat(self.fd).st_blocks
 
     def close(self) -> None:
+        self._unmap()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -95,7 +128,18 @@ class HostFile:
         return st.st_dev, st.st_ino
 
     def truncate(self, size: int) -> None:
+        if size < self._map_len:
+            self._unmap()
         os.ftruncate(self.fd, size)
+
+    def _unmap(self) -> None:
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass
+            self._map = None
+            self._map_len = 0
 
     def lock(self) -> bool:
         """Write (writable) or read lock on the whole file; False if taken.

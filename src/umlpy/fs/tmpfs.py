@@ -177,6 +177,9 @@ class TmpfsInode(Inode):
             self.data.truncate(self._size)
         return self.data
 
+    def page_cache(self) -> MemFile | None:
+        return self.data if self.is_reg else None
+
     def evict(self) -> None:
         if self.data is not None:
             self.data.close()

@@ -28,10 +28,7 @@ def _writable(t, fd: int):
 
 @syscall("read")
 def sys_read(t, fd, buf, count, *_):
-    f = _readable(t, fd)
-    data = f.read(t, min(count, MAX_RW_COUNT))
-    t.mem.write(buf, data)
-    return len(data)
+    return _readable(t, fd).read_into(t, buf, min(count, MAX_RW_COUNT))
 
 
 @syscall("write")

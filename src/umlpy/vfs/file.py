@@ -43,6 +43,12 @@ class File:
     def read(self, task, n: int) -> bytes:
         raise KernelError(E.EINVAL)
 
+    def read_into(self, task, addr: int, n: int) -> int:
+        """read(2): into guest memory at addr (files with a page cache copy directly)."""
+        data = self.read(task, n)
+        task.mem.write(addr, data)
+        return len(data)
+
     def write(self, task, data: bytes) -> int:
         raise KernelError(E.EINVAL)
 
@@ -87,11 +93,27 @@ class File:
         pass
 
 
+DIRECT_COPY_MIN = 16384   # below this, a Python copy is cheaper than mapping
+
+
 class RegularFile(File):
     def read(self, task, n: int) -> bytes:
         data = self.inode.read(self.pos, n)
         self.pos += len(data)
         return data
+
+    def read_into(self, task, addr: int, n: int) -> int:
+        pc = self.inode.page_cache() if n >= DIRECT_COPY_MIN else None
+        if pc is None:
+            return super().read_into(task, addr, n)
+        n = max(0, min(n, self.inode.size() - self.pos))
+        if not n:
+            return 0
+        got = pc.copy_to_guest(task.hpid, self.pos, n, addr)
+        if got < 0:
+            raise KernelError(E.EFAULT)
+        self.pos += got
+        return got
 
     def write(self, task, data: bytes) -> int:
         if self.flags & C.O_APPEND:

@@ -146,6 +146,11 @@ class Inode:
         """The host memory file holding this inode's pages, for mmap."""
         raise KernelError(E.ENODEV)
 
+    def page_cache(self):
+        """The memory file reads may copy from directly (always up to date
+        with the file), or None."""
+        return None
+
     def evict(self) -> None:
         """Last link and last open file gone: free the data."""
 

@@ -33,17 +33,21 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
     if len(path) >= PATH_MAX:
         raise KernelError(E.ENAMETOOLONG)
     root = task.proc.fs.root
-    if path.startswith(b"/"):
+    if path[:1] == b"/":
         cur = root
     parts = path.split(b"/")
-    must_dir = path.endswith(b"/") or parts[-1] in (b".", b"..")
+    last = parts[-1]
+    must_dir = not last or last == b"." or last == b".."
     comps = [p for p in parts if p and p != b"."]
     creds = task.proc.creds
+    is_root = creds.fsuid == 0     # root searches every directory (generic_permission)
     n = len(comps)
     for i, name in enumerate(comps):
-        if not cur.inode.is_dir:
+        ino = cur.inode
+        if not ino.is_dir:
             raise KernelError(E.ENOTDIR)
-        permission(cur.inode, C.X_OK, creds)
+        if not is_root:
+            permission(ino, C.X_OK, creds)
         if name == b"..":
             if cur is not root:
                 cur = _follow_mounts(cur.up())
@@ -53,7 +57,8 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
         nxt = cur.child(name)
         if nxt is None:
             raise KernelError(E.ENOENT)
-        nxt = _follow_mounts(nxt)
+        if nxt.mounted is not None:
+            nxt = _follow_mounts(nxt)
         if nxt.inode.is_symlink and (i < n - 1 or follow or must_dir):
             budget[0] -= 1
             if budget[0] < 0:

@@ -390,6 +390,8 @@ class Ext2Inode(Inode):
             raise KernelError(E.EFBIG)
         if off + len(data) > limit:
             data = data[:limit - off]
+        if self._mem is None and self._size == 0:
+            self._mem = MemFile("ext2")    # a file written here has its page cache from the start
         n = self._write_disk(off, data)
         if n == 0:
             raise KernelError(E.ENOSPC)
@@ -486,6 +488,10 @@ class Ext2Inode(Inode):
                     mem.pwrite(chunk, off)
             self._mem = mem
         return self._mem
+
+    def page_cache(self) -> MemFile | None:
+        """Reads copy from the memfile, kept coherent with writes (see memfile)."""
+        return self.memfile() if self.is_reg and not self._freed else None
 
     def writeback(self) -> None:
         """Copy what the guest wrote through a shared mapping to the blocks."""
