@@ -46,3 +46,21 @@ def fd_inode(fd: int) -> int | None:
         return os.fstat(fd).st_ino
     except OSError:
         return None
+
+
+def shared_key(hpid: int, addr: int) -> tuple[str, int, int] | None:
+    """(device, inode, offset) of the shared host mapping holding addr in a
+    guest task, or None if the page is private: a futex on memory shared
+    between processes is keyed by what backs it, as Linux does."""
+    raw = task_maps(hpid)
+    if raw is None:
+        return None
+    for line in raw.splitlines():
+        parts = line.split()
+        lo, _, hi = parts[0].partition(b"-")
+        start, end = int(lo, 16), int(hi, 16)
+        if start <= addr < end:
+            if parts[1][3:4] != b"s":
+                return None
+            return parts[3].decode(), int(parts[4]), int(parts[2], 16) + addr - start
+    return None

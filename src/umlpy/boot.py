@@ -20,6 +20,7 @@ from umlpy.fs import devtmpfs, registry
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.kernel import cmdline, printk
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.futex import Futexes
 from umlpy.kernel.mm import MemBudget
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
@@ -54,6 +55,7 @@ class Kernel:
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
         self.procs = Procs(self)
+        self.futexes = Futexes()
         self.stub = Stub()
         self.mounts = MountTable()
         self.mounts.busy_check = self._mount_busy

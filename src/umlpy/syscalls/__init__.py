@@ -4,6 +4,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_eventfd,
     sys_fd,
     sys_file,
+    sys_futex,
     sys_info,
     sys_mmap,
     sys_mount,

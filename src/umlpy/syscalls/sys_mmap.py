@@ -173,3 +173,29 @@ def sys_msync(t, addr, length, flags, *_):
         raise KernelError(E.EINVAL)
     return _inject(t, "msync", addr, length, flags)
 
+
+
+MFD_CLOEXEC = 1
+MFD_ALLOW_SEALING = 2
+_memfd_fs = None
+
+
+@syscall("memfd_create", status=PARTIAL, note="no sealing (MFD_ALLOW_SEALING accepted, F_ADD_SEALS EINVAL), no hugetlb")
+def sys_memfd_create(t, uname, flags, *_):
+    """An anonymous tmpfs file: its pages are a host memfd like any tmpfs file's."""
+    global _memfd_fs
+    from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
+    from umlpy.syscalls.util import read_cstr
+    from umlpy.vfs.dentry import Dentry
+    from umlpy.vfs.file import RegularFile
+    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING):
+        raise KernelError(E.EINVAL)
+    name = read_cstr(t, uname, 250)
+    if _memfd_fs is None:
+        _memfd_fs = Tmpfs()
+    creds = t.proc.creds
+    ino = TmpfsInode(_memfd_fs, C.S_IFREG | 0o777, creds.fsuid, creds.fsgid)
+    ino.nlink = 0          # never linked anywhere: freed at last close
+    d = Dentry(b"memfd:" + name, None, ino, None)
+    f = RegularFile(d, ino, C.O_RDWR | C.O_LARGEFILE)
+    return t.proc.fdtable.install(f, bool(flags & MFD_CLOEXEC))
