@@ -13,6 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
+from umlpy.kernel import ipc
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
@@ -108,6 +109,7 @@ class Procs:
         proc.start_ns = k.uptime_ns()
         proc.rlimits = dict(parent.rlimits)
         proc.ctty = parent.ctty
+        ipc.inherit(parent, proc)
         parent.children.append(proc)
         mm.mem = GuestMemory(chpid)
         child = Task(pid, proc, chpid, mm.mem)
@@ -160,6 +162,8 @@ class Procs:
         for timer in proc.timers.values():
             timer.cancel()
         proc.timers.clear()
+        ipc.detach_all(proc)
+        ipc.undo_all(k, proc)
         proc.fdtable.close_all()
         if proc.mm is not None:
             proc.mm.release()

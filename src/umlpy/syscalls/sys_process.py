@@ -7,6 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel import exec as kexec
+from umlpy.kernel import ipc
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
@@ -53,6 +54,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
         k.procs.kill_process(t.proc, S.SIGSEGV)
         raise NoReturn() from e
     proc = t.proc
+    ipc.detach_all(proc)      # the segments went with the old address space
     proc.fdtable.close_on_exec()
     for a in proc.sighand.actions:
         if a.handler not in (C.SIG_DFL, C.SIG_IGN):
