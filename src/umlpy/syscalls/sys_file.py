@@ -9,6 +9,7 @@ from umlpy.abi import structs
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import read_path, s32, s64
+from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.file import File
 from umlpy.vfs.perm import owner_or_root, permission
@@ -63,6 +64,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
             parent.inode.create(name, C.S_IFREG | _create_mode(t, mode), creds.fsuid, creds.fsgid)
             d = parent.child(name)
             created = True
+            N.child_event(parent.inode, None, name, N.IN_CREATE)
         elif flags & C.O_EXCL:
             raise KernelError(E.EEXIST)
         else:
@@ -95,6 +97,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
             _check_writable_fs(d)
     if flags & C.O_TRUNC and inode.is_reg and not created and inode.size():
         inode.truncate(0)
+        N.child_event(d.parent.inode if d.parent else None, inode, d.name, N.IN_MODIFY)
     cloexec = bool(flags & C.O_CLOEXEC)
     fdt = t.proc.fdtable
     try:
@@ -103,7 +106,9 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         inner = b.retry
         b.retry = lambda: fdt.install(inner(), cloexec)
         raise
-    return fdt.install(f, cloexec)
+    fd = fdt.install(f, cloexec)
+    N.file_event(f, N.IN_OPEN)
+    return fd
 
 
 @syscall("open")
@@ -152,6 +157,7 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
     parent.inode.create(name, fmt | _create_mode(t, mode), creds.fsuid, creds.fsgid, rdev)
+    N.child_event(parent.inode, None, name, N.IN_CREATE)
     return 0
 
 
@@ -165,6 +171,7 @@ def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
     if parent.inode.mode & C.S_ISGID:
         m |= C.S_ISGID
     parent.inode.create(name, C.S_IFDIR | m, creds.fsuid, creds.fsgid)
+    N.child_event(parent.inode, None, name, N.IN_CREATE | N.IN_ISDIR)
     return 0
 
 
@@ -203,6 +210,12 @@ def do_unlink(t, dirfd: int, path: bytes, rmdir: bool) -> int:
     else:
         parent.inode.unlink(name)
     parent.forget(name)
+    ino = victim.inode
+    if not ino.is_dir:
+        N.event(ino, N.IN_ATTRIB)          # its link count changed
+    if ino.is_dir or (ino.nlink == 0 and ino.open_count == 0):
+        N.gone(ino)                        # else at its last close
+    N.event(parent.inode, N.IN_DELETE | (N.IN_ISDIR if ino.is_dir else 0), name)
     return 0
 
 
@@ -264,6 +277,13 @@ def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags
         if dst.mounted is not None:
             raise KernelError(E.EBUSY)
     op.inode.rename(on, np.inode, nn, flags)
+    cookie = N.next_cookie()
+    isdir = N.IN_ISDIR if src.inode.is_dir else 0
+    N.event(op.inode, N.IN_MOVED_FROM | isdir, on, cookie)
+    N.event(np.inode, N.IN_MOVED_TO | isdir, nn, cookie)
+    N.event(src.inode, N.IN_MOVE_SELF)
+    if dst is not None and not flags & C.RENAME_EXCHANGE and (dst.inode.nlink == 0 or dst.inode.is_dir):
+        N.gone(dst.inode)
     moved = op.children.pop(on, None)
     other = np.children.pop(nn, None)
     if moved is not None:
@@ -301,6 +321,8 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
     if parent.inode.fs is not src.inode.fs:
         raise KernelError(E.EXDEV)
     parent.inode.link(name, src.inode)
+    N.event(src.inode, N.IN_ATTRIB)
+    N.child_event(parent.inode, None, name, N.IN_CREATE)
     return 0
 
 
@@ -320,6 +342,7 @@ def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
     parent, name = new_name(t, dirfd, path)
     creds = t.proc.creds
     parent.inode.symlink(name, target, creds.fsuid, creds.fsgid)
+    N.child_event(parent.inode, None, name, N.IN_CREATE)
     return 0
 
 
@@ -345,7 +368,20 @@ def do_readlink(t, dirfd: int, path: bytes, buf: int, size: int) -> int:
 path_and_at("readlink", do_readlink)
 
 
-def do_chmod(t, inode, mode: int) -> int:
+def _target(x):
+    """(inode, dentry) of a dentry or an open file (whose dentry may be None)."""
+    return (x.inode, x) if not isinstance(x, File) else (x.inode, x.dentry)
+
+
+def _attrib(inode, d, mask: int = N.IN_ATTRIB) -> None:
+    if d is not None:
+        N.dentry_event(d, mask)
+    else:
+        N.event(inode, mask)
+
+
+def do_chmod(t, target, mode: int) -> int:
+    inode, d = _target(target)
     owner_or_root(inode, t.proc.creds)
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
@@ -355,25 +391,27 @@ def do_chmod(t, inode, mode: int) -> int:
         mode &= ~C.S_ISGID
     inode.mode = (inode.mode & C.S_IFMT) | mode
     inode.touch(m=False)
+    _attrib(inode, d)
     return 0
 
 
 @syscall("chmod")
 def sys_chmod(t, path, mode, *_):
-    return do_chmod(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode, mode)
+    return do_chmod(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path)), mode)
 
 
 @syscall("fchmod")
 def sys_fchmod(t, fd, mode, *_):
-    return do_chmod(t, t.proc.fdtable.get(s32(fd)).inode, mode)
+    return do_chmod(t, t.proc.fdtable.get(s32(fd)), mode)
 
 
 @syscall("fchmodat")
 def sys_fchmodat(t, dirfd, path, mode, *_):
-    return do_chmod(t, namei.lookup(t, s32(dirfd), read_path(t, path)).inode, mode)
+    return do_chmod(t, namei.lookup(t, s32(dirfd), read_path(t, path)), mode)
 
 
-def do_chown(t, inode, uid: int, gid: int) -> int:
+def do_chown(t, target, uid: int, gid: int) -> int:
+    inode, d = _target(target)
     uid, gid = s32(uid), s32(gid)
     creds = t.proc.creds
     if inode.fs.read_only:
@@ -392,29 +430,30 @@ def do_chown(t, inode, uid: int, gid: int) -> int:
         if inode.mode & 0o010:
             inode.mode &= ~C.S_ISGID
     inode.touch(m=False)
+    _attrib(inode, d)
     return 0
 
 
 @syscall("chown")
 def sys_chown(t, path, uid, gid, *_):
-    return do_chown(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode, uid, gid)
+    return do_chown(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path)), uid, gid)
 
 
 @syscall("lchown")
 def sys_lchown(t, path, uid, gid, *_):
-    return do_chown(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path), follow=False).inode, uid, gid)
+    return do_chown(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path), follow=False), uid, gid)
 
 
 @syscall("fchown")
 def sys_fchown(t, fd, uid, gid, *_):
-    return do_chown(t, t.proc.fdtable.get(s32(fd)).inode, uid, gid)
+    return do_chown(t, t.proc.fdtable.get(s32(fd)), uid, gid)
 
 
 @syscall("fchownat")
 def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
     d = namei.lookup(t, s32(dirfd), read_path(t, path) if path else b"",
                      follow=not flags & C.AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & C.AT_EMPTY_PATH))
-    return do_chown(t, d.inode, uid, gid)
+    return do_chown(t, d, uid, gid)
 
 
 def _truncate(inode, length: int) -> int:
@@ -426,6 +465,7 @@ def _truncate(inode, length: int) -> int:
     if not inode.is_reg:
         raise KernelError(E.EINVAL)
     inode.truncate(length)
+    N.event(inode, N.IN_MODIFY)
     return 0
 
 
@@ -449,9 +489,9 @@ def sys_ftruncate(t, fd, length, *_):
 def sys_utimensat(t, dirfd, path, times, flags, *_):
     if path:
         d = namei.lookup(t, s32(dirfd), read_path(t, path), follow=not flags & C.AT_SYMLINK_NOFOLLOW)
-        inode = d.inode
     else:
-        inode = t.proc.fdtable.get(s32(dirfd)).inode
+        d = t.proc.fdtable.get(s32(dirfd)).dentry
+    inode = d.inode if path else t.proc.fdtable.get(s32(dirfd)).inode
     from umlpy.vfs.inode import now_ns
     now = now_ns()
     creds = t.proc.creds
@@ -483,6 +523,7 @@ def sys_utimensat(t, dirfd, path, times, flags, *_):
     if vals[1] is not None:
         inode.mtime = vals[1]
     inode.ctime = now
+    _attrib(inode, d)
     return 0
 
 

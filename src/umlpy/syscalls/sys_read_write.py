@@ -7,6 +7,7 @@ from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32, s64
+from umlpy.vfs.fsnotify import IN_MODIFY, file_event
 
 MAX_RW_COUNT = 0x7FFFF000
 UIO_MAXIOV = 1024
@@ -31,10 +32,16 @@ def sys_read(t, fd, buf, count, *_):
     return _readable(t, fd).read_into(t, buf, min(count, MAX_RW_COUNT))
 
 
+def _modified(f, n: int) -> int:
+    if n > 0:
+        file_event(f, IN_MODIFY)
+    return n
+
+
 @syscall("write")
 def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
-    return f.write(t, t.mem.read(buf, min(count, MAX_RW_COUNT)))
+    return _modified(f, f.write(t, t.mem.read(buf, min(count, MAX_RW_COUNT))))
 
 
 def _iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
@@ -73,7 +80,7 @@ def sys_readv(t, fd, iov, cnt, *_):
 @syscall("writev")
 def sys_writev(t, fd, iov, cnt, *_):
     f = _writable(t, fd)
-    return f.write(t, _gather(t, _iovecs(t, iov, cnt)))
+    return _modified(f, f.write(t, _gather(t, _iovecs(t, iov, cnt))))
 
 
 def _offset(off: int) -> int:
@@ -94,7 +101,7 @@ def sys_pread64(t, fd, buf, count, off, *_):
 @syscall("pwrite64")
 def sys_pwrite64(t, fd, buf, count, off, *_):
     f = _writable(t, fd)
-    return f.pwrite(t, t.mem.read(buf, min(count, MAX_RW_COUNT)), _offset(off))
+    return _modified(f, f.pwrite(t, t.mem.read(buf, min(count, MAX_RW_COUNT)), _offset(off)))
 
 
 @syscall("preadv")
@@ -107,7 +114,7 @@ def sys_preadv(t, fd, iov, cnt, off, *_):
 @syscall("pwritev")
 def sys_pwritev(t, fd, iov, cnt, off, *_):
     f = _writable(t, fd)
-    return f.pwrite(t, _gather(t, _iovecs(t, iov, cnt)), _offset(off))
+    return _modified(f, f.pwrite(t, _gather(t, _iovecs(t, iov, cnt)), _offset(off)))
 
 
 @syscall("lseek")

@@ -5,6 +5,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.errors import KernelError
+from umlpy.vfs import fsnotify
 
 POLLIN = 0x001
 POLLPRI = 0x002
@@ -83,10 +84,12 @@ class File:
         if self.refs == 0:
             for forget in getattr(self, "on_last_close", ()):
                 forget()       # epoll entries watching this file go with it
+            fsnotify.file_event(self, fsnotify.IN_CLOSE_WRITE if self.writable else fsnotify.IN_CLOSE_NOWRITE)
             self.release()
             if self.inode is not None:
                 self.inode.open_count -= 1
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
+                    fsnotify.gone(self.inode)
                     self.inode.evict()
 
     def release(self) -> None:
