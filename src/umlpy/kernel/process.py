@@ -171,13 +171,15 @@ class Procs:
         proc.wait_status = wait_status
         if proc.pid == 1:
             k.init_died(wait_status)
-        init = self.by_pid.get(1)
+        reaper = self._reaper(proc)
         for c in proc.children:
-            c.parent = init
-            if init is not None:
-                init.children.append(c)
+            c.parent = reaper
+            if reaper is not None:
+                reaper.children.append(c)
                 if c.zombie:
-                    init.child_wq.wake_all()
+                    reaper.child_wq.wake_all()
+            if c.pdeath_signal and not c.exited:
+                k.signals.send_proc(c, c.pdeath_signal, C.SI_USER, (proc.pid, proc.creds.uid))
         proc.children = []
         proc.zombie = True
         parent = proc.parent
@@ -195,6 +197,16 @@ class Procs:
                 code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
             k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
         parent.child_wq.wake_all()
+
+    def _reaper(self, proc: Process) -> Process | None:
+        """Who adopts the orphans: the nearest living ancestor that asked to
+        (PR_SET_CHILD_SUBREAPER), else init."""
+        a = proc.parent
+        while a is not None:
+            if a.child_subreaper and not a.exited:
+                return a
+            a = a.parent
+        return self.by_pid.get(1)
 
     def kill_process(self, proc: Process, sig: int, core: bool = False) -> None:
         self.exit_process(proc, sig | (0x80 if core else 0))

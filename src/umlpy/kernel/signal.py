@@ -203,8 +203,11 @@ class Signals:
                     self._restart(t)
                 else:
                     regs.rax = (-E.EINTR) & _MASK64
+                restarting = False
+            # as Linux, every deliverable signal gets its frame before the
+            # return to user mode: the last one set up runs first
             self._setup_frame(t, sig, act)
-            return ptrace.REGS_ALL
+            how = ptrace.REGS_ALL
         if restarting:
             self._restart(t)
             how = ptrace.REGS_ALL

@@ -120,6 +120,7 @@ class Process:
         self.start_ns = 0
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.pdeath_signal = 0
+        self.child_subreaper = False
         self.ctty = None
 
     def rlimit(self, res: int) -> tuple[int, int]:

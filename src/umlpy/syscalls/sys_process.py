@@ -227,7 +227,7 @@ def sys_arch_prctl(t, code, addr, *_):
     return 0
 
 
-@syscall("prctl", status=PARTIAL, note="names, pdeath signal, dumpable, no_new_privs, subreaper")
+@syscall("prctl", status=PARTIAL, note="names, pdeath signal, child subreaper, dumpable, no_new_privs")
 def sys_prctl(t, option, a2, a3, a4, a5, *_):
     proc = t.proc
     if option == C.PR_SET_NAME:
@@ -243,6 +243,12 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         return 0
     if option == C.PR_GET_PDEATHSIG:
         t.mem.write(a2, struct.pack("<i", proc.pdeath_signal))
+        return 0
+    if option == C.PR_SET_CHILD_SUBREAPER:
+        proc.child_subreaper = bool(a2)
+        return 0
+    if option == 37:    # PR_GET_CHILD_SUBREAPER
+        t.mem.write(a2, struct.pack("<i", int(proc.child_subreaper)))
         return 0
     if option == C.PR_GET_DUMPABLE:
         return 1
