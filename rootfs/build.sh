@@ -48,12 +48,12 @@ for src in "$REPO"/tests/progs/*.c; do
     name=$(basename "$src" .c)
     bin=$CACHE/progs/$name
     if [ ! -e "$bin" ] || [ "$src" -nt "$bin" ]; then
-        "$CC" -static -O1 -Wall -o "$bin.tmp" "$src" || die "compiling $src failed"
+        "$CC" -static -O1 -Wall -pthread -o "$bin.tmp" "$src" || die "compiling $src failed"
         mv -f "$bin.tmp" "$bin"
     fi
     # every program also as a static PIE (loaded at a bias, ET_DYN)
     if [ ! -e "$bin.pie" ] || [ "$src" -nt "$bin.pie" ]; then
-        "$CC" -static-pie -fPIE -O1 -Wall -o "$bin.pie.tmp" "$src" || die "compiling $src (static-pie) failed"
+        "$CC" -static-pie -fPIE -O1 -Wall -pthread -o "$bin.pie.tmp" "$src" || die "compiling $src (static-pie) failed"
         mv -f "$bin.pie.tmp" "$bin.pie"
     fi
 done

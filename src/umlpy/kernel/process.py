@@ -39,20 +39,24 @@ class Procs:
     def __init__(self, kernel) -> None:
         self.k = kernel
         self.by_pid: dict[int, Process] = {}
+        self.by_tid: dict[int, Task] = {}      # threads other than leaders
         self._last = 0
 
     def alloc_pid(self) -> int:
         for _ in range(PID_MAX):
             self._last = self._last + 1 if self._last < PID_MAX - 1 else 300
-            if self._last not in self.by_pid:
+            if self._last not in self.by_pid and self._last not in self.by_tid:
                 return self._last
         raise KernelError(E.EAGAIN)
 
     def task(self, tid: int) -> Task | None:
+        t = self.by_tid.get(tid)
+        if t is not None:
+            return t
         p = self.by_pid.get(tid)
-        if p is None or p.exited:
+        if p is None or p.exited or not p.threads:
             return None
-        return p.threads[0]
+        return next((x for x in p.threads if x.tid == tid), None)
 
     # -- init -----------------------------------------------------------------
     def start_init(self, fdtable, fs: FsContext, candidates: list[bytes], argv_tail: list[bytes],
@@ -158,6 +162,7 @@ class Procs:
             if t.state is State.BLOCKED:
                 k.sched.cancel_wait(t)
             t.state = State.DEAD
+            self.by_tid.pop(t.tid, None)
             host.kill_host(t.hpid, S.SIGKILL)
         for timer in proc.timers.values():
             timer.cancel()

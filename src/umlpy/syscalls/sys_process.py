@@ -7,7 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import ipc
+from umlpy.kernel import ipc, threads
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
@@ -29,13 +29,15 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes only: CLONE_VM without CLONE_VFORK and CLONE_THREAD give EINVAL")
+@syscall("clone", status=PARTIAL, note="processes and threads; no namespaces, no CLONE_VM without CLONE_VFORK or CLONE_THREAD")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
-    if flags & C.CLONE_THREAD or (flags & C.CLONE_VM and not flags & C.CLONE_VFORK):
-        printk.pr_notice(f"clone flags {flags:#x} (threads) not supported yet")
-        raise KernelError(E.EINVAL)
     if flags & NS_FLAGS:
         printk.pr_notice(f"clone flags {flags:#x} (namespaces) not supported")
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_THREAD:
+        return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls)
+    if flags & C.CLONE_VM and not flags & C.CLONE_VFORK:
+        printk.pr_notice(f"clone flags {flags:#x}: shared memory without a thread is not supported")
         raise KernelError(E.EINVAL)
     return t.kernel.procs.fork(t, flags & ~C.CLONE_VM, stack, ptid, ctid, tls)
 
@@ -81,7 +83,16 @@ def sys_execveat(t, dirfd, path, argv, envp, flags, *_):
     return do_execve(t, p, read_str_array(t, argv), read_str_array(t, envp))
 
 
-@syscall("exit", "exit_group", status=PARTIAL, note="exit ends the whole process (no threads yet)")
+@syscall("exit")
+def sys_exit(t, code, *_):
+    if threads.exit_thread(t.kernel, t, code):
+        raise NoReturn()
+    threads.clear_tid(t.kernel, t)
+    t.kernel.procs.exit_process(t.proc, status_exited(code))
+    raise NoReturn()
+
+
+@syscall("exit_group")
 def sys_exit_group(t, code, *_):
     t.kernel.procs.exit_process(t.proc, status_exited(code))
     raise NoReturn()

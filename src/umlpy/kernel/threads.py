@@ -1,0 +1,89 @@
+"""Threads: tasks sharing one process (CLONE_VM | CLONE_THREAD).
+
+A guest thread is a host thread of the guest process's host process: the
+kernel injects clone(CLONE_VM|CLONE_SIGHAND|CLONE_THREAD) through the
+stub, the new host thread is attached automatically (PTRACE_EVENT_CLONE),
+and the kernel gives it the guest's registers (new stack, TLS).  Memory is
+shared by the host; everything else (tid, signal mask and pending set,
+clear_child_tid) is the kernel's.  A thread that exits alone leaves the
+host by running exit(2) for real; the last one ends the process.
+"""
+from __future__ import annotations
+
+import struct
+
+from arch_um import ptrace
+from arch_um.memory import GuestMemory
+from arch_um.stub import STUB_SYSCALL
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi.syscall_nr import NUMBERS as NR
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.task import State, Task
+
+HOST_THREAD_FLAGS = C.CLONE_VM | C.CLONE_SIGHAND | C.CLONE_THREAD
+
+
+def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
+    if not flags & C.CLONE_SIGHAND or not flags & C.CLONE_VM:
+        raise KernelError(E.EINVAL)
+    proc = t.proc
+    r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
+    if r.fault or r.result < 0:
+        raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone of a thread failed")
+    hpid = r.result
+    ptrace.wait_pid(hpid)
+    tid = k.procs.alloc_pid()
+    child = Task(tid, proc, hpid, GuestMemory(hpid))
+    child.kernel = k
+    ptrace.copy_regs(child.regs, t.regs)
+    child.regs.rax = 0
+    if stack:
+        child.regs.rsp = stack
+    if flags & C.CLONE_SETTLS:
+        child.regs.fs_base = tls
+    child.blocked = t.blocked
+    if flags & C.CLONE_PARENT_SETTID:
+        t.mem.write(ptid, struct.pack("<i", tid))
+    if flags & C.CLONE_CHILD_SETTID:
+        child.mem.write(ctid, struct.pack("<i", tid))
+    if flags & C.CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = ctid
+    proc.threads.append(child)
+    k.procs.by_tid[tid] = child
+    k.sched.add_task(child)
+    k.sched.resume_new(child)
+    return tid
+
+
+def clear_tid(k, t: Task) -> None:
+    """CLONE_CHILD_CLEARTID / set_tid_address: zero the word, wake one waiter."""
+    addr = t.clear_child_tid
+    if not addr:
+        return
+    t.clear_child_tid = 0
+    try:
+        t.mem.write(addr, b"\0\0\0\0")
+    except Exception:
+        return
+    k.futexes.wake(k.futexes.key(t, addr, False), 1)
+
+
+def exit_thread(k, t: Task, code: int) -> bool:
+    """exit(2) of one thread; False if it is the last (the process exits)."""
+    proc = t.proc
+    live = [x for x in proc.threads if x.state is not State.DEAD]
+    if len(live) <= 1:
+        return False
+    clear_tid(k, t)
+    t.state = State.DEAD
+    proc.threads.remove(t)
+    k.procs.by_tid.pop(t.tid, None)
+    # leave the host for real: this host thread runs exit(2) itself
+    regs = t.regs
+    regs.rip = STUB_SYSCALL
+    regs.rax = NR["exit"]
+    regs.rdi = code & 0xFF
+    regs.orig_rax = (1 << 64) - 1
+    ptrace.resume(t.hpid, regs, ptrace.REGS_ALL, ptrace.PTRACE_CONT)
+    return True
