@@ -42,6 +42,21 @@ def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     return t.kernel.procs.fork(t, flags & ~C.CLONE_VM, stack, ptid, ctid, tls)
 
 
+@syscall("clone3", status=PARTIAL, note="as clone; no set_tid, pidfd or cgroup")
+def sys_clone3(t, uargs, size, *_):
+    if size < 64 or size > 4096:
+        raise KernelError(E.EINVAL)
+    (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) = struct.unpack(
+        "<8Q", t.mem.read(uargs, 64))
+    extra = t.mem.read(uargs + 64, size - 64) if size > 64 else b""
+    if any(extra) or flags & C.CLONE_PIDFD or exit_signal > S.NSIG or (flags & 0xFF):
+        raise KernelError(E.EINVAL)
+    if (stack == 0) != (stack_size == 0):
+        raise KernelError(E.EINVAL)
+    top = stack + stack_size if stack else 0
+    return sys_clone(t, flags | exit_signal, top, parent_tid, child_tid, tls)
+
+
 def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
     k = t.kernel
     d, elf, full_argv = kexec.resolve(t, path, argv)
