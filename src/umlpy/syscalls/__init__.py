@@ -10,6 +10,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_ipc,
     sys_mmap,
     sys_mount,
+    sys_mqueue,
     sys_poll,
     sys_process,
     sys_read_write,

@@ -145,3 +145,93 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
     elif n < len(data):
         src.lseek(n - len(data), 1)   # give back what was not written
     return n
+
+
+SPLICE_F_NONBLOCK = 2
+COPY_CHUNK = 1 << 20
+
+
+def _read_at(t, f, n: int, offp: int) -> tuple[bytes, int | None]:
+    """Read n bytes at *offp (pread, offset not moved) or at the file position."""
+    if offp:
+        (off,) = struct.unpack("<q", t.mem.read(offp, 8))
+        if off < 0:
+            raise KernelError(E.EINVAL)
+        return f.pread(t, n, off), off
+    return f.read(t, n), None
+
+
+def _write_at(t, f, data: bytes, offp: int) -> int:
+    if offp:
+        (off,) = struct.unpack("<q", t.mem.read(offp, 8))
+        if off < 0:
+            raise KernelError(E.EINVAL)
+        n = f.pwrite(t, data, off)
+        t.mem.write(offp, struct.pack("<q", off + n))
+        return n
+    return f.write(t, data)
+
+
+@syscall("copy_file_range", status=PARTIAL, note="copies through the kernel")
+def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
+    if flags:
+        raise KernelError(E.EINVAL)
+    src, dst = _readable(t, fd_in), _writable(t, fd_out)
+    for f in (src, dst):
+        if f.inode is None or not f.inode.is_reg:
+            raise KernelError(E.EISDIR if f.inode is not None and f.inode.is_dir else E.EINVAL)
+    if dst.flags & 0o2000:
+        raise KernelError(E.EBADF)
+    data, off = _read_at(t, src, min(n, COPY_CHUNK), offp_in)
+    if not data:
+        return 0
+    written = _modified(dst, _write_at(t, dst, data, offp_out))
+    if off is not None:
+        t.mem.write(offp_in, struct.pack("<q", off + written))
+    elif written < len(data):
+        src.lseek(written - len(data), 1)
+    return written
+
+
+def _is_pipe(f) -> bool:
+    from umlpy.vfs.pipe import PipeFile
+    return isinstance(f, PipeFile)
+
+
+@syscall("splice", status=PARTIAL, note="copies through the kernel")
+def sys_splice(t, fd_in, offp_in, fd_out, offp_out, n, flags):
+    src, dst = _readable(t, fd_in), _writable(t, fd_out)
+    if not (_is_pipe(src) or _is_pipe(dst)):
+        raise KernelError(E.EINVAL)
+    if (_is_pipe(src) and offp_in) or (_is_pipe(dst) and offp_out):
+        raise KernelError(E.ESPIPE)
+    n = min(n, COPY_CHUNK)
+    if _is_pipe(src) and flags & SPLICE_F_NONBLOCK and not src.pipe.buf and src.pipe.writers:
+        raise KernelError(E.EAGAIN)
+    data, off = _read_at(t, src, n, offp_in)
+    if not data:
+        return 0
+    written = _modified(dst, _write_at(t, dst, data, offp_out))
+    if off is not None:
+        t.mem.write(offp_in, struct.pack("<q", off + written))
+    return written
+
+
+@syscall("tee")
+def sys_tee(t, fd_in, fd_out, n, flags, *_):
+    src, dst = _readable(t, fd_in), _writable(t, fd_out)
+    if not (_is_pipe(src) and _is_pipe(dst)) or src.pipe is dst.pipe:
+        raise KernelError(E.EINVAL)
+    p = src.pipe
+    if not p.buf:
+        if not p.writers:
+            return 0
+        if flags & SPLICE_F_NONBLOCK or src.nonblock:
+            raise KernelError(E.EAGAIN)
+        from umlpy.kernel.errors import Block
+        raise Block(p.rq)
+    space = dst.pipe.capacity - len(dst.pipe.buf)
+    if space <= 0:
+        raise KernelError(E.EAGAIN)
+    data = bytes(p.buf[:min(n, space)])
+    return dst.write(t, data)
