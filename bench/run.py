@@ -30,6 +30,9 @@ FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us",
            ("file_write_fsync_MBps", "64 MiB write+fsync, MB/s", True),
            ("file_read_MBps", "64 MiB cached read, MB/s", True),
            ("open_stat_close_us", "stat+open+close, us", False),
+           ("unix_rt_us", "unix socket round trip, us", False),
+           ("epoll_wake_us", "epoll_wait wake-up round trip, us", False),
+           ("python_pass_s", "python3 -c pass (dynamic, ext2), s", False),
            ("userland_s", "boot to first userland line, s", False)]
 
 
@@ -52,13 +55,18 @@ def build() -> None:
         src = ANCHORS / "src" / f"bench_{b}.c"
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
             subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
+    extra = BUILD / "bin" / "bench_unix"
+    src = ROOT / "bench" / "src" / "bench_unix.c"
+    if not extra.exists() or extra.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run(["gcc", "-static", "-O2", "-o", str(extra), str(src)], check=True)
     tree = BUILD / "tree"
     if tree.exists():
         shutil.rmtree(tree)
     shutil.copytree(ROOT / "rootfs" / "tree", tree, symlinks=True)
     (tree / "bench").mkdir()
-    for b in BENCHES:
+    for b in BENCHES + ["unix"]:
         shutil.copy(BUILD / "bin" / f"bench_{b}", tree / "bench")
+    _add_python(tree)
     for s in ("bench.sh", "quick.sh"):
         shutil.copy(ANCHORS / "guest" / s, tree / s)
         os.chmod(tree / s, 0o755)
@@ -67,6 +75,37 @@ def build() -> None:
     img.unlink(missing_ok=True)
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", str(tree), str(img), "256M"],
                    check=True, capture_output=True)
+
+
+PYTHON = Path("/usr/bin/python3.11")
+
+
+def _add_python(tree: Path) -> None:
+    """Debian's own dynamically linked python3 and its libraries, for python_pass_s."""
+    if not PYTHON.exists():
+        return
+    (tree / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy(PYTHON, tree / "usr" / "bin")
+    for word in subprocess.run(["ldd", str(PYTHON)], capture_output=True, text=True).stdout.split():
+        if word.startswith("/"):
+            dst = tree / word.lstrip("/")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(word).resolve(), dst)
+    shutil.copytree("/usr/lib/python3.11", tree / "usr/lib/python3.11", symlinks=True,
+                    ignore=shutil.ignore_patterns("test", "idlelib", "tkinter", "ensurepip",
+                                                  "lib2to3", "site-packages", "dist-packages"))
+
+
+def _python_pass(cmd: list[str]) -> float | None:
+    """Median wall time of `python3 -I -c pass` run by cmd + [python, args]."""
+    if not PYTHON.exists():
+        return None
+    times = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        subprocess.run(cmd, capture_output=True)
+        times.append(time.monotonic() - t0)
+    return statistics.median(times)
 
 
 def native(cpu: int) -> dict[str, float]:
@@ -78,10 +117,14 @@ def native(cpu: int) -> dict[str, float]:
     cmds = [[str(bin_ / "bench_getpid")], [str(bin_ / "bench_fork")],
             [str(bin_ / "bench_exec"), "500", str(busybox)], [str(bin_ / "bench_pipe")],
             [str(bin_ / "bench_file"), "64", str(work / "f.dat")],
-            [str(bin_ / "bench_stat"), "20000", str(work / "s.dat")]]
+            [str(bin_ / "bench_stat"), "20000", str(work / "s.dat")],
+            [str(bin_ / "bench_unix")]]
     for c in cmds:
         r = subprocess.run(["taskset", "-c", str(cpu), *c], capture_output=True, text=True, cwd=work)
         res.update(parse(r.stdout))
+    p = _python_pass(["taskset", "-c", str(cpu), str(PYTHON), "-I", "-c", "pass"])
+    if p is not None:
+        res["python_pass_s"] = p
     return res
 
 
@@ -99,6 +142,12 @@ def umlpy(cpu: int) -> dict[str, float]:
         p.wait()
     r = subprocess.run(base + ["init=/bench.sh"], capture_output=True, text=True, timeout=1800)
     res = parse(r.stdout)
+    r = subprocess.run(base + ["init=/bench/bench_unix"], capture_output=True, text=True, timeout=600)
+    res.update(parse(r.stdout))
+    # boot + python3 -c pass + poweroff, minus the boot alone: python's own start-up
+    p = _python_pass(base + ["init=/usr/bin/python3.11", "--", "-I", "-c", "pass"])
+    if p is not None and boots:
+        res["python_pass_s"] = max(0.0, p - statistics.median(boots))
     if boots:
         res["userland_s"] = statistics.median(boots)
     return res

@@ -128,18 +128,7 @@ class HostFile:
         return st.st_dev, st.st_ino
 
     def truncate(self, size: int) -> None:
-        if size < self._map_len:
-            self._unmap()
         os.ftruncate(self.fd, size)
-
-    def _unmap(self) -> None:
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:
-                pass
-            self._map = None
-            self._map_len = 0
 
     def lock(self) -> bool:
         """Write (writable) or read lock on the whole file; False if taken.

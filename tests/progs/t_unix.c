@@ -89,6 +89,22 @@ int main(int argc, char **argv)
     printf("send to closed peer: %zd %s\n", n, en(n));
     close(sv[0]);
 
+    /* a blocking read woken by a later write; MSG_WAITALL gathers all of it */
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    pid_t w = fork();
+    if (w == 0) {
+        usleep(20000);
+        write(sv[1], "la", 2);
+        usleep(20000);
+        write(sv[1], "te", 2);
+        _exit(0);
+    }
+    n = recv(sv[0], buf, 4, MSG_WAITALL);
+    printf("blocking recv MSG_WAITALL: %zd %.4s\n", n, buf);
+    waitpid(w, NULL, 0);
+    close(sv[0]);
+    close(sv[1]);
+
     /* seqpacket boundaries */
     socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
     send(sv[0], "abc", 3, 0);

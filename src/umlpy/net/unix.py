@@ -274,7 +274,7 @@ def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
     if flags & MSG_OOB:
         raise KernelError(E.EOPNOTSUPP)
     if s.stype == SOCK_STREAM:
-        return _recv_stream(s, n, flags, nonblock, b"", [])
+        return _recv_stream(s, n, flags, nonblock)
     if not s.msgs:
         if s.error:
             err, s.error = s.error, 0
@@ -298,45 +298,41 @@ def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
     return out
 
 
-def _recv_stream(s, n: int, flags: int, nonblock, got: bytes, files: list) -> Received:
+def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
+    """Blocking waits re-run the whole syscall (a plain Block), so nothing is
+    consumed before it can be returned; MSG_WAITALL waits for all n bytes
+    (or the end of the stream) before taking any."""
     creds = s.peercred
-    while True:
-        if s.stream and n > len(got):
-            limit = n - len(got)
-            later = [off for off, _ in s.stream_meta if 0 < off < limit]
-            if later:       # files ride with their first byte: stop before them
-                limit = later[0]
-            chunk = bytes(s.stream[:limit])
-            if flags & MSG_PEEK:
-                return Received(got + chunk, [], creds, None, full_len=len(got) + len(chunk))
-            del s.stream[:len(chunk)]
-            keep = []
-            for off, m in s.stream_meta:
-                if off < len(chunk):
-                    files += m.files
-                else:
-                    keep.append((off - len(chunk), m))
-            s.stream_meta = keep
-            got += chunk
-            s.wake()
-            if not flags & MSG_WAITALL or len(got) >= n or later:
-                return Received(got, files, creds, None, full_len=len(got))
-        peer_gone = s.peer is None or s.peer_shut & SNDSHUTDOWN or s.shut & RCVSHUTDOWN
-        if got and (peer_gone or not flags & MSG_WAITALL):
-            return Received(got, files, creds, None, full_len=len(got))
-        if s.error and not got:
-            err, s.error = s.error, 0
-            raise KernelError(err)
-        if peer_gone:
-            if not s.connected_once and not got:
-                raise KernelError(E.ENOTCONN)
-            return Received(got, files, creds, None, full_len=len(got))
-        if nonblock:
-            if got:
-                return Received(got, files, creds, None, full_len=len(got))
-            raise KernelError(E.EAGAIN)
-        g, f = got, files
-        raise Block(s.wq, retry=lambda: _recv_stream(s, n, flags, nonblock, g, f))
+    peer_gone = s.peer is None or s.peer_shut & SNDSHUTDOWN or s.shut & RCVSHUTDOWN
+    enough = s.stream and (not flags & MSG_WAITALL or len(s.stream) >= n or peer_gone)
+    if enough:
+        limit = n
+        later = [off for off, _ in s.stream_meta if 0 < off < limit]
+        if later:       # files ride with their first byte: stop before them
+            limit = later[0]
+        chunk = bytes(s.stream[:limit])
+        if flags & MSG_PEEK:
+            return Received(chunk, [], creds, None, full_len=len(chunk))
+        del s.stream[:len(chunk)]
+        files, keep = [], []
+        for off, m in s.stream_meta:
+            if off < len(chunk):
+                files += m.files
+            else:
+                keep.append((off - len(chunk), m))
+        s.stream_meta = keep
+        s.wake()
+        return Received(chunk, files, creds, None, full_len=len(chunk))
+    if s.error:
+        err, s.error = s.error, 0
+        raise KernelError(err)
+    if peer_gone:
+        if not s.connected_once:
+            raise KernelError(E.ENOTCONN)
+        return Received(b"", [], creds, None)
+    if nonblock:
+        raise KernelError(E.EAGAIN)
+    raise Block(s.wq)
 
 
 def connect_pair(a: UnixSocket, b: UnixSocket) -> None:

@@ -122,6 +122,15 @@ def _mq(t, fd: int) -> MqFile:
     return f
 
 
+def _wait(q: MQueue, f: MqFile, deadline: int | None, attempt):
+    """The queue is full (send) or empty (receive): fail or park."""
+    if f.nonblock:
+        raise KernelError(E.EAGAIN)
+    if deadline is not None and clock.monotonic_ns() >= deadline:
+        raise KernelError(E.ETIMEDOUT)
+    raise Block(q.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTNOHAND)
+
+
 def _deadline(t, uts: int) -> int | None:
     if not uts:
         return None
@@ -148,11 +157,7 @@ def sys_mq_timedsend(t, fd, ptr, n, prio, uts, *_):
         if len(q.msgs) < q.maxmsg:
             q.push(prio, data)
             return 0
-        if f.nonblock:
-            raise KernelError(E.EAGAIN)
-        if deadline is not None and clock.monotonic_ns() >= deadline:
-            raise KernelError(E.ETIMEDOUT)
-        raise Block(q.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTNOHAND)
+        return _wait(q, f, deadline, attempt)
     return attempt()
 
 
@@ -174,11 +179,7 @@ def sys_mq_timedreceive(t, fd, ptr, n, uprio, uts, *_):
                 t.mem.write(uprio, struct.pack("<I", -negprio))
             q.wq.wake_all()
             return len(data)
-        if f.nonblock:
-            raise KernelError(E.EAGAIN)
-        if deadline is not None and clock.monotonic_ns() >= deadline:
-            raise KernelError(E.ETIMEDOUT)
-        raise Block(q.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTNOHAND)
+        return _wait(q, f, deadline, attempt)
     return attempt()
 
 
