@@ -198,3 +198,14 @@ def test_umid_directory(tmp_path):
     p.communicate(b"\n")
     assert p.returncode == 0
     assert not (d / "box1").exists()
+
+
+def test_a_busy_guest_starves_neither_console_nor_timers():
+    # a guest computing without syscalls must not stop input or sleeps of others
+    script = "while :; do :; done & read x; echo got $x; sleep 0.3; echo slept; kill $!"
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", "--", "-c", script],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    import time
+    time.sleep(0.5)
+    out, _ = p.communicate(b"hello\n", timeout=60)
+    assert out == b"got hello\nslept\n"

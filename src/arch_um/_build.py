@@ -35,6 +35,7 @@ ffibuilder.cdef(
     int umlpy_signalfd_read(int fd);
     int umlpy_spawn(const char *path, int options);
     int umlpy_interrupt(int pid);
+    int umlpy_tick(long usec);
     long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len);
     long umlpy_vm_read(int pid, void *local, unsigned long remote, long len);
     int umlpy_getsiginfo(int pid, int *code, unsigned long *addr);

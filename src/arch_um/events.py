@@ -19,6 +19,7 @@ from arch_um.ptrace import PTRACE_SYSEMU
 EV_TASK = 0
 EV_FD = 1
 _MAX_EVENTS = 64
+TICK_USEC = 10_000     # 100 Hz, as Linux's HZ=100
 _MAX_RESUMES = 256
 
 HOST_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH,
@@ -50,6 +51,11 @@ class EventLoop:
             raise OSError(-min(self.chld_fd, self.sig_fd), "signalfd")
         self.epoll.register(self.chld_fd, select.EPOLLIN)
         self.epoll.register(self.sig_fd, select.EPOLLIN)
+        # the tick that bounds how long the trap loop's waitpid may block
+        # devices and timers while guests compute (see umlpy_run)
+        r = lib.umlpy_tick(TICK_USEC)
+        if r < 0:
+            raise OSError(-r, "setitimer")
         self._events = ffi.new("struct umlpy_event[]", _MAX_EVENTS)
         self._resumes = ffi.new("struct umlpy_resume[]", _MAX_RESUMES)
         self._nres = 0
@@ -110,6 +116,7 @@ class EventLoop:
         return lib.umlpy_signalfd_read(self.sig_fd)
 
     def close(self) -> None:
+        lib.umlpy_tick(0)
         self.epoll.close()
         os.close(self.chld_fd)
         os.close(self.sig_fd)
