@@ -16,6 +16,9 @@
 static volatile int alrm, usr1_code, usr1_val;
 
 static void on_alrm(int sig) { (void)sig; alrm++; }
+static volatile int vt, pr;
+static void on_vt(int s) { (void)s; vt++; }
+static void on_pr(int s) { (void)s; pr++; }
 static void on_usr1(int sig, siginfo_t *si, void *uc)
 {
     (void)sig; (void)uc;
@@ -47,6 +50,19 @@ int main(void)
     printf("itimer fired 3 times, interval kept: %ld\n", (long)cur.it_interval.tv_usec);
     memset(&it, 0, sizeof it);
     setitimer(ITIMER_REAL, &it, NULL);
+
+    /* ITIMER_VIRTUAL and ITIMER_PROF count CPU time: spin until they fire */
+    signal(SIGVTALRM, on_vt);
+    signal(SIGPROF, on_pr);
+    struct itimerval cpu = {{0, 0}, {0, 50000}};
+    setitimer(ITIMER_VIRTUAL, &cpu, NULL);
+    setitimer(ITIMER_PROF, &cpu, NULL);
+    struct itimerval left;
+    getitimer(ITIMER_VIRTUAL, &left);
+    printf("virtual armed: %d\n", left.it_value.tv_usec > 0 || left.it_value.tv_sec > 0);
+    while (!vt || !pr)
+        ;
+    printf("SIGVTALRM and SIGPROF after CPU time: %d %d\n", vt, pr);
 
     /* POSIX timer with SIGEV_SIGNAL and a value */
     struct sigaction sa;

@@ -7,7 +7,6 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import (IntervalTimer, check_clock, monotonic_for, pack_itimerspec,
                                  pack_itimerval, unpack_itimerspec, unpack_itimerval)
@@ -36,25 +35,94 @@ def _real_timer(t) -> IntervalTimer:
     return tm
 
 
-@syscall("setitimer", status=PARTIAL, note="ITIMER_REAL; VIRTUAL and PROF: EINVAL")
-def sys_setitimer(t, which, new, old, *_):
-    if which != ITIMER_REAL:
-        printk.pr_notice(f"setitimer: timer {which} (CPU time) not supported yet")
+class CpuTimer:
+    """ITIMER_VIRTUAL / ITIMER_PROF: expire on the process's CPU time, which
+    is the host's for its tasks; sampled every tick while armed."""
+
+    SAMPLE_NS = 10_000_000
+
+    def __init__(self, t, sig: int) -> None:
+        self.k = t.kernel
+        self.proc = t.proc
+        self.sig = sig
+        self.interval = 0
+        self.left = 0          # CPU ns still to run before expiry
+        self.last = 0
+        self._timer = None
+
+    def _cpu(self) -> int:
+        return sum(clock.host_task_cpu_ns(x.hpid) for x in self.proc.threads)
+
+    def arm(self, value: int, interval: int) -> None:
+        self.cancel()
+        self.interval = interval
+        self.left = value
+        if value:
+            self.last = self._cpu()
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._timer = self.k.sched.add_timer(clock.monotonic_ns() + self.SAMPLE_NS, self._sample)
+
+    def _sample(self) -> None:
+        if self.proc.exited:
+            return
+        now = self._cpu()
+        self.left -= now - self.last
+        self.last = now
+        if self.left <= 0:
+            self.k.signals.send_proc(self.proc, self.sig, C.SI_KERNEL)
+            if not self.interval:
+                self.left = 0
+                self._timer = None
+                return
+            self.left += self.interval
+        self._schedule()
+
+    def remaining(self) -> int:
+        if not self.left:
+            return 0
+        return max(1, self.left - (self._cpu() - self.last))
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.left = 0
+
+
+_ITIMERS = {ITIMER_VIRTUAL: ("virtual", S.SIGVTALRM), ITIMER_PROF: ("prof", S.SIGPROF)}
+
+
+def _itimer(t, which: int):
+    if which == ITIMER_REAL:
+        return _real_timer(t)
+    if which not in _ITIMERS:
         raise KernelError(E.EINVAL)
-    tm = _real_timer(t)
+    name, sig = _ITIMERS[which]
+    tm = t.proc.timers.get(name)
+    if tm is None:
+        tm = t.proc.timers[name] = CpuTimer(t, sig)
+    return tm
+
+
+@syscall("setitimer", status=PARTIAL, note="VIRTUAL and PROF both count the host CPU time of the process, sampled at 100 Hz")
+def sys_setitimer(t, which, new, old, *_):
+    tm = _itimer(t, which)
     interval, value = unpack_itimerval(t.mem.read(new, 32)) if new else (0, 0)
     if old:
         t.mem.write(old, pack_itimerval(tm.interval, tm.remaining()))
     if new:
-        tm.arm(clock.monotonic_ns() + value if value else None, interval)
+        if which == ITIMER_REAL:
+            tm.arm(clock.monotonic_ns() + value if value else None, interval)
+        else:
+            tm.arm(value, interval)
     return 0
 
 
-@syscall("getitimer", status=PARTIAL, note="ITIMER_REAL")
+@syscall("getitimer")
 def sys_getitimer(t, which, cur, *_):
-    if which != ITIMER_REAL:
-        raise KernelError(E.EINVAL)
-    tm = _real_timer(t)
+    tm = _itimer(t, which)
     t.mem.write(cur, pack_itimerval(tm.interval, tm.remaining()))
     return 0
 
