@@ -19,5 +19,6 @@ from umlpy.syscalls import (  # noqa: F401
     sys_stat,
     sys_time,
     sys_timer,
+    sys_xattr,
 )
 from umlpy.syscalls.table import Table  # noqa: F401

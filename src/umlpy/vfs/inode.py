@@ -146,6 +146,35 @@ class Inode:
         """The host memory file holding this inode's pages, for mmap."""
         raise KernelError(E.ENODEV)
 
+    # -- extended attributes: kept in memory (tmpfs); disk filesystems
+    # override what they store --------------------------------------------
+    def getxattr(self, name: bytes) -> bytes:
+        v = (getattr(self, "xattrs", None) or {}).get(name)
+        if v is None:
+            raise KernelError(E.ENODATA)
+        return v
+
+    def listxattr(self) -> list[bytes]:
+        return list(getattr(self, "xattrs", None) or {})
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        xa = getattr(self, "xattrs", None)
+        if xa is None:
+            xa = self.xattrs = {}
+        if flags & 1 and name in xa:          # XATTR_CREATE
+            raise KernelError(E.EEXIST)
+        if flags & 2 and name not in xa:      # XATTR_REPLACE
+            raise KernelError(E.ENODATA)
+        xa[name] = value
+        self.touch(m=False)
+
+    def removexattr(self, name: bytes) -> None:
+        xa = getattr(self, "xattrs", None) or {}
+        if name not in xa:
+            raise KernelError(E.ENODATA)
+        del xa[name]
+        self.touch(m=False)
+
     def page_cache(self):
         """The memory file reads may copy from directly (always up to date
         with the file), or None."""

@@ -63,11 +63,24 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
             budget[0] -= 1
             if budget[0] < 0:
                 raise KernelError(E.ELOOP)
-            nxt = _walk(task, cur, nxt.inode.readlink(), True, budget)
+            magic = getattr(nxt.inode, "magic_file", None)
+            nxt = _magic(magic) if magic is not None else \
+                _walk(task, cur, nxt.inode.readlink(), True, budget)
         cur = nxt
     if must_dir and not cur.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     return cur
+
+
+def _magic(magic) -> Dentry:
+    """Follow a magic link to the open file it names (its dentry, or one made
+    for a file that has none: a pipe, a socket)."""
+    f = magic()
+    if f is None or f.inode is None:
+        raise KernelError(E.ENOENT)
+    if f.dentry is not None and f.dentry.inode is f.inode:
+        return f.dentry
+    return Dentry(b"", None, f.inode, None)
 
 
 def lookup(task, dirfd: int, path: bytes, follow: bool = True, empty_ok: bool = False) -> Dentry:

@@ -163,6 +163,9 @@ def open_fifo(dentry, inode, flags: int, task) -> File:
         p = inode.pipe = Pipe()
     acc = flags & C.O_ACCMODE
     nonblock = bool(flags & C.O_NONBLOCK)
+    if isinstance(inode, PipeInode):
+        # an anonymous pipe reopened through /proc/PID/fd: no fifo waits (Linux's is_pipe)
+        return PipeFile(p, flags, dentry, inode)
     if acc == C.O_WRONLY and nonblock and p.readers == 0:
         raise KernelError(E.ENXIO)
     f = PipeFile(p, flags, dentry, inode)

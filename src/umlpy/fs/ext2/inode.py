@@ -489,6 +489,18 @@ class Ext2Inode(Inode):
             self._mem = mem
         return self._mem
 
+    def getxattr(self, name: bytes) -> bytes:
+        raise KernelError(E.EOPNOTSUPP)     # on-disk xattrs are kept, not yet readable
+
+    def listxattr(self) -> list[bytes]:
+        raise KernelError(E.EOPNOTSUPP)
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        raise KernelError(E.EOPNOTSUPP)
+
+    def removexattr(self, name: bytes) -> None:
+        raise KernelError(E.EOPNOTSUPP)
+
     def page_cache(self) -> MemFile | None:
         """Reads copy from the memfile, kept coherent with writes (see memfile)."""
         return self.memfile() if self.is_reg and not self._freed else None

@@ -186,9 +186,13 @@ class Link(VNode):
 
     def __init__(self, fs: VirtFs, key: object, target: Callable[[], bytes],
                  owner: Owner | None = None, mode: int = 0o777,
-                 alive: Callable[[], bool] | None = None) -> None:
+                 alive: Callable[[], bool] | None = None,
+                 magic: Callable[[], object] | None = None) -> None:
         super().__init__(fs, key, C.S_IFLNK | mode, owner, alive)
         self.target = target
+        # /proc/PID/fd/N: following the link reaches the open file itself
+        # (Linux's magic links), even a pipe or a deleted file
+        self.magic_file = magic
 
     def readlink(self) -> bytes:
         self.check_alive()

@@ -190,7 +190,11 @@ def _fd_link(fs: VirtFs, key: tuple, tg: Target, fd: int) -> Link:
         if cur is None:
             raise KernelError(E.ENOENT)
         return file_link_name(cur, reader)
-    return Link(fs, key, target, tg.owner, mode, alive=lambda: tg.has_fd(fd))
+
+    def magic():
+        tg.check_access(fs.current())
+        return tg.proc().fdtable.files.get(fd)
+    return Link(fs, key, target, tg.owner, mode, alive=lambda: tg.has_fd(fd), magic=magic)
 
 
 def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:

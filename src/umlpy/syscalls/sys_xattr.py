@@ -1,0 +1,107 @@
+"""Extended attributes: get/set/list/remove, by path, link or fd."""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import read_cstr, read_path, s32
+from umlpy.vfs import fsnotify as N
+from umlpy.vfs import namei
+from umlpy.vfs.perm import owner_or_root, permission
+
+XATTR_NAME_MAX = 255
+XATTR_SIZE_MAX = 65536
+NAMESPACES = (b"user.", b"trusted.", b"security.", b"system.")
+NOTE = "in memory on tmpfs; ext2 answers EOPNOTSUPP (its on-disk xattrs are kept, not yet readable)"
+
+
+def _inode(t, how: str, target: int):
+    if how == "f":
+        f = t.proc.fdtable.get(s32(target))
+        if f.inode is None:
+            raise KernelError(E.EBADF)
+        return f.inode
+    return namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=how == "").inode
+
+
+def _name(t, addr: int) -> bytes:
+    name = read_cstr(t, addr, XATTR_NAME_MAX + 1)
+    if not name or len(name) > XATTR_NAME_MAX:
+        raise KernelError(E.ERANGE)
+    if not name.startswith(NAMESPACES):
+        raise KernelError(E.EOPNOTSUPP)
+    return name
+
+
+def _may(t, inode, name: bytes, write: bool) -> None:
+    creds = t.proc.creds
+    if name.startswith(b"trusted.") and creds.euid != 0:
+        raise KernelError(E.EPERM if write else E.ENODATA)
+    if name.startswith(b"user."):
+        if not (inode.is_reg or inode.is_dir):
+            raise KernelError(E.EPERM if write else E.ENODATA)
+        permission(inode, C.W_OK if write else C.R_OK, creds)
+    elif write and name.startswith(b"security."):
+        owner_or_root(inode, creds)
+
+
+def _get(t, how: str, target: int, uname: int, value: int, size: int) -> int:
+    inode = _inode(t, how, target)
+    name = _name(t, uname)
+    _may(t, inode, name, False)
+    data = inode.getxattr(name)
+    if size == 0:
+        return len(data)
+    if size < len(data):
+        raise KernelError(E.ERANGE)
+    t.mem.write(value, data)
+    return len(data)
+
+
+def _set(t, how: str, target: int, uname: int, value: int, size: int, flags: int) -> int:
+    if flags & ~3 or size > XATTR_SIZE_MAX:
+        raise KernelError(E.EINVAL if flags & ~3 else E.E2BIG)
+    inode = _inode(t, how, target)
+    name = _name(t, uname)
+    _may(t, inode, name, True)
+    if inode.fs.read_only:
+        raise KernelError(E.EROFS)
+    inode.setxattr(name, t.mem.read(value, size) if size else b"", flags)
+    N.event(inode, N.IN_ATTRIB)
+    return 0
+
+
+def _list(t, how: str, target: int, buf: int, size: int) -> int:
+    inode = _inode(t, how, target)
+    creds = t.proc.creds
+    names = [n for n in inode.listxattr() if creds.euid == 0 or not n.startswith(b"trusted.")]
+    data = b"".join(n + b"\0" for n in names)
+    if size == 0:
+        return len(data)
+    if size < len(data):
+        raise KernelError(E.ERANGE)
+    t.mem.write(buf, data)
+    return len(data)
+
+
+def _remove(t, how: str, target: int, uname: int) -> int:
+    inode = _inode(t, how, target)
+    name = _name(t, uname)
+    _may(t, inode, name, True)
+    if inode.fs.read_only:
+        raise KernelError(E.EROFS)
+    inode.removexattr(name)
+    N.event(inode, N.IN_ATTRIB)
+    return 0
+
+
+for _prefix, _how in (("", ""), ("l", "l"), ("f", "f")):
+    syscall(_prefix + "getxattr", status=PARTIAL, note=NOTE)(
+        lambda t, a, n, v, s, *_, h=_how: _get(t, h, a, n, v, s))
+    syscall(_prefix + "setxattr", status=PARTIAL, note=NOTE)(
+        lambda t, a, n, v, s, fl, *_, h=_how: _set(t, h, a, n, v, s, fl))
+    syscall(_prefix + "listxattr", status=PARTIAL, note=NOTE)(
+        lambda t, a, b, s, *_, h=_how: _list(t, h, a, b, s))
+    syscall(_prefix + "removexattr", status=PARTIAL, note=NOTE)(
+        lambda t, a, n, *_, h=_how: _remove(t, h, a, n))

@@ -1,0 +1,128 @@
+"""A minimal Debian 12 userland (debootstrap minbase + python3) booted from
+an ext2 image: bash, coreutils, findutils, grep, tar/gzip, dpkg and python3,
+each script run in the guest and natively in a chroot of the same tree,
+outputs compared.  The image is built by rootfs/debian.sh where root is
+available and cached outside the repository."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import IMAGE, ROOT, UMLPY
+
+ENV = "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C TZ=UTC COLUMNS=100"
+
+
+@pytest.fixture(scope="module")
+def debian() -> Path:
+    r = subprocess.run([str(ROOT / "rootfs" / "debian.sh")], capture_output=True, text=True)
+    if r.returncode == 2:
+        pytest.skip(f"the Debian image cannot be built here: {r.stderr.strip()}")
+    if r.returncode != 0:
+        pytest.fail(f"rootfs/debian.sh failed: {r.stderr[-2000:]}")
+    return Path(r.stdout.strip())
+
+
+def _wrap(script: str) -> str:
+    """The same start on both sides: procfs, /root, a clean environment, stderr merged."""
+    return f"mount -t proc proc /proc; cd /root; {ENV} /bin/bash -c {_quote(script)} 2>&1"
+
+
+def guest(debian: Path, tmp_path: Path, script: str) -> subprocess.CompletedProcess:
+    wrapped = _wrap(script)
+    return subprocess.run([str(UMLPY), str(IMAGE), "quiet", f"ubd0={tmp_path / 'g.cow'},{debian / 'root.img'}",
+                           "rw", "init=/bin/bash", "--", "-c", wrapped],
+                          capture_output=True, timeout=300)
+
+
+def native(debian: Path, script: str) -> subprocess.CompletedProcess:
+    wrapped = _wrap(script)
+    return subprocess.run(["unshare", "-m", "chroot", str(debian / "tree"), "/bin/sh", "-c", wrapped],
+                          capture_output=True, timeout=300)
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def same(debian: Path, tmp_path: Path, script: str) -> bytes:
+    want = native(debian, script)
+    got = guest(debian, tmp_path, script)
+    assert got.stdout.decode() == want.stdout.decode(), got.stderr.decode()[-3000:]
+    return got.stdout
+
+
+SCRIPTS = {
+    "bash": r"""
+a=(one two three); echo "${#a[@]} ${a[1]} $((6 * 7))"
+diff <(printf 'x\ny\n') <(printf 'x\ny\n') && echo procsub-same
+while read -r w; do echo "[$w]"; done < <(printf 'p\nq\n')
+trap 'echo trapped USR1' USR1; kill -USR1 $$
+sleep 0.1 & pid=$!; wait $pid; echo "waited $?"
+( exit 3 ); echo "subshell $?"
+echo abc | tr a-c x-z | rev
+f() { local v=$1; echo "f:$v"; }; f arg
+""",
+    "coreutils": r"""
+ls -l --time-style=+%F_%T /etc/debian_version /etc/passwd /usr/bin/env
+stat -c '%n %s %a %U %G %F %h' /etc/passwd /etc /usr/bin/env
+cp -a /etc/apt /tmp/apt-copy && ls -lR --time-style=+%F_%T /tmp/apt-copy | grep -v '^total'
+sort -S 1M -k2,2 -t: /etc/passwd | cut -d: -f1,3 | head -5
+du --apparent-size -s -b /etc/apt /tmp/apt-copy
+md5sum /etc/passwd /etc/group; wc -l /var/lib/dpkg/status
+seq 1 5 | paste -sd+ | bc 2>/dev/null || seq 1 5 | awk '{s+=$1} END {print s}'
+rm -rf /tmp/apt-copy
+""",
+    "tar-find-grep": r"""
+cd /tmp && tar czf etc.tgz -C / etc/apt etc/dpkg && mkdir out && tar xzf etc.tgz -C out
+find out | sort | head -30; find out -type f -exec md5sum {} + | sort -k2
+gzip -9 -c /var/lib/dpkg/status | gzip -dc | md5sum
+grep -r '^root' /etc/passwd /etc/group; grep -c . /var/lib/dpkg/status
+find /usr/share/doc -maxdepth 1 -name 'lib*' | sort | head
+rm -rf out etc.tgz
+""",
+    "dpkg": r"""
+dpkg -l | head -n 12
+dpkg -S /bin/bash; dpkg-query -W -f='${Package} ${Status}\n' bash coreutils python3
+""",
+    "python3": r"""
+python3 -I -c '
+import concurrent.futures, json, mmap, os, sqlite3, subprocess, tempfile, threading
+with concurrent.futures.ThreadPoolExecutor(4) as ex:
+    print(sorted(ex.map(lambda x: x * x, range(10))))
+print(subprocess.run(["sh", "-c", "echo child $((1+1))"], capture_output=True, text=True).stdout.strip())
+with tempfile.TemporaryDirectory() as d:
+    p = os.path.join(d, "f")
+    with open(p, "wb") as f:
+        f.write(b"-" * 8192)
+    with open(p, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        m[:4] = b"mmap"
+    print(open(p, "rb").read(6))
+db = sqlite3.connect(":memory:")
+db.execute("create table t(a, b)")
+db.executemany("insert into t values (?, ?)", [(i, i * i) for i in range(100)])
+print(db.execute("select count(*), sum(b) from t").fetchone())
+print(json.dumps({"ok": True, "threads": threading.active_count()}))
+'
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_debian_userland(debian, tmp_path, name):
+    out = same(debian, tmp_path, SCRIPTS[name])
+    assert out.strip()
+
+
+def test_debian_writes_leave_a_clean_filesystem(debian, tmp_path):
+    r = guest(debian, tmp_path, "mkdir -p /srv/t && cd /srv/t && for i in $(seq 200); do echo $i > f$i; done; "
+                                "tar czf /srv/t.tgz . && rm f1* && sync && echo ok")
+    assert r.stdout == b"ok\n"
+    merged = tmp_path / "merged.img"
+    subprocess.run(["uml_moo", str(tmp_path / "g.cow"), str(merged)], check=True, capture_output=True)
+    fsck = subprocess.run(["e2fsck", "-fn", str(merged)], capture_output=True)
+    assert fsck.returncode == 0, fsck.stdout.decode()
+    assert os.path.getsize(debian / "root.img") > 0
