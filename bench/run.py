@@ -33,6 +33,9 @@ FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us",
            ("unix_rt_us", "unix socket round trip, us", False),
            ("epoll_wake_us", "epoll_wait wake-up round trip, us", False),
            ("python_pass_s", "python3 -c pass (dynamic, ext2), s", False),
+           ("deb_bash_true_s", "Debian: bash -c true, s (boot subtracted)", False),
+           ("deb_python_pass_s", "Debian: python3 -c pass, s (boot subtracted)", False),
+           ("deb_fork_exec_s", "Debian: find -exec /bin/true (~100 dynamic fork+exec), s", False),
            ("userland_s", "boot to first userland line, s", False)]
 
 
@@ -180,6 +183,50 @@ def uml(cpu: int) -> dict[str, float]:
     return res
 
 
+DEBIAN = Path(os.environ.get("UMLPY_CACHE", Path.home() / ".cache" / "umlpy")) / "debian"
+DEB_CMDS = {"deb_bash_true_s": ["/bin/bash", "-c", "true"],
+            "deb_python_pass_s": ["/usr/bin/python3", "-c", "pass"],
+            # UML passes init's arguments as kernel command-line words: no spaces inside
+            "deb_fork_exec_s": ["/usr/bin/find", "/usr/share/doc", "-maxdepth", "1", "-exec", "/bin/true", "{}", ";"]}
+
+
+def _median_time(cmd: list[str], runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        subprocess.run(cmd, capture_output=True, timeout=600)
+        times.append(time.monotonic() - t0)
+    return statistics.median(times)
+
+
+def debian(cpu: int) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """The Debian image (rootfs/debian.sh): native chroot, umlpy and UML, each
+    figure a whole boot running the command minus a boot running /bin/true."""
+    img = DEBIAN / "root.img"
+    if not img.exists():
+        print("Debian figures skipped: build the image with rootfs/debian.sh", file=sys.stderr)
+        return {}, {}, {}
+    nat, ump, um = {}, {}, {}
+    for key, cmd in DEB_CMDS.items():
+        nat[key] = _median_time(["taskset", "-c", str(cpu), "chroot", str(DEBIAN / "tree"), *cmd])
+    base = ["taskset", "-c", str(cpu), str(UMLPY), str(IMAGE), f"ubd0={img}", "quiet", f"umlpy_cpu={cpu}"]
+    idle = _median_time(base + ["init=/bin/true"])
+    for key, cmd in DEB_CMDS.items():
+        ump[key] = max(0.0, _median_time(base + [f"init={cmd[0]}", "--", *cmd[1:]]) - idle)
+    shim = BUILD / "uml" / "shim.so"
+    if Path("/usr/bin/linux.uml").exists() and shim.exists():
+        udir = BUILD / "uml_dir"
+        udir.mkdir(exist_ok=True)
+        ubase = ["taskset", "-c", str(cpu), "env", f"LD_PRELOAD={shim}", "/usr/bin/linux.uml",
+                 f"uml_dir={udir}", f"ubd0={BUILD / 'deb.cow'},{img}", "root=/dev/ubda", "mem=512M", "con0=fd:0,fd:1",
+                 "con=null", "quiet"]
+        (BUILD / "deb.cow").unlink(missing_ok=True)
+        uidle = _median_time(ubase + ["init=/bin/true"])
+        for key, cmd in DEB_CMDS.items():
+            um[key] = max(0.0, _median_time(ubase + [f"init={cmd[0]}", "--", *cmd[1:]]) - uidle)
+    return nat, ump, um
+
+
 def fmt(v: float | None) -> str:
     if v is None:
         return "-"
@@ -204,6 +251,10 @@ def main() -> int:
     nat = native(args.cpu)
     ump = umlpy(args.cpu)
     um = {} if args.no_uml else uml(args.cpu)
+    dn, du, dm = debian(args.cpu)
+    nat.update(dn)
+    ump.update(du)
+    um.update(dm)
     print(f"# {time.strftime('%Y-%m-%d')}, pinned to CPU {args.cpu}; ratio = cost relative to native/UML "
           "(time ratio; for MB/s the inverse), lower is better")
     print("| figure | native | umlpy | UML | umlpy/native | umlpy/UML |")
