@@ -186,8 +186,12 @@ def uml(cpu: int) -> dict[str, float]:
 DEBIAN = Path(os.environ.get("UMLPY_CACHE", Path.home() / ".cache" / "umlpy")) / "debian"
 DEB_CMDS = {"deb_bash_true_s": ["/bin/bash", "-c", "true"],
             "deb_python_pass_s": ["/usr/bin/python3", "-c", "pass"],
-            # UML passes init's arguments as kernel command-line words: no spaces inside
-            "deb_fork_exec_s": ["/usr/bin/find", "/usr/share/doc", "-maxdepth", "1", "-exec", "/bin/true", "{}", ";"]}
+            # UML passes init's arguments as kernel command-line words (no spaces
+            # inside) and appends `console=tty0`: the expression ends in `-name`
+            # so that word completes it; the others get it added by hand
+            "deb_fork_exec_s": ["/usr/bin/find", "/usr/share/doc", "-maxdepth", "1", "-exec", "/bin/true",
+                                "{}", ";", "-o", "-name"]}
+UML_TAIL = ["console=tty0"]
 
 
 def _median_time(cmd: list[str], runs: int = 3) -> float:
@@ -208,11 +212,11 @@ def debian(cpu: int) -> tuple[dict[str, float], dict[str, float], dict[str, floa
         return {}, {}, {}
     nat, ump, um = {}, {}, {}
     for key, cmd in DEB_CMDS.items():
-        nat[key] = _median_time(["taskset", "-c", str(cpu), "chroot", str(DEBIAN / "tree"), *cmd])
+        nat[key] = _median_time(["taskset", "-c", str(cpu), "chroot", str(DEBIAN / "tree"), *cmd, *UML_TAIL])
     base = ["taskset", "-c", str(cpu), str(UMLPY), str(IMAGE), f"ubd0={img}", "quiet", f"umlpy_cpu={cpu}"]
     idle = _median_time(base + ["init=/bin/true"])
     for key, cmd in DEB_CMDS.items():
-        ump[key] = max(0.0, _median_time(base + [f"init={cmd[0]}", "--", *cmd[1:]]) - idle)
+        ump[key] = max(0.0, _median_time(base + [f"init={cmd[0]}", "--", *cmd[1:], *UML_TAIL]) - idle)
     shim = BUILD / "uml" / "shim.so"
     if Path("/usr/bin/linux.uml").exists() and shim.exists():
         udir = BUILD / "uml_dir"

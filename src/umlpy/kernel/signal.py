@@ -10,6 +10,7 @@ code restarts the syscall when no handler runs (rip -= 2, rax = orig_rax).
 from __future__ import annotations
 
 import struct
+from collections import deque
 
 from arch_um import ptrace
 from umlpy.abi import consts as C
@@ -46,6 +47,33 @@ def pack_siginfo(sig: int, code: int, fields: tuple) -> bytes:
     return (head + body).ljust(SIGINFO_SIZE, b"\0")
 
 
+def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
+    """Queue a signal's data on a task or process: standard signals are
+    pending once (the first siginfo stays), real-time ones queue up."""
+    q = owner.sigq.get(sig)
+    if q is None:
+        owner.sigq[sig] = deque([(code, fields)])
+    elif sig >= S.SIGRTMIN:
+        q.append((code, fields))
+
+
+def discard(proc, mask: int) -> None:
+    """Forget pending signals of mask, process-wide and in every thread."""
+    for owner in [proc, *proc.threads]:
+        if owner is proc:
+            proc.shared_pending &= ~mask
+        else:
+            owner.pending &= ~mask
+        for sig in [s for s in owner.sigq if S.sigbit(s) & mask]:
+            del owner.sigq[sig]
+
+
+def first_code(owner, sig: int) -> int | None:
+    """si_code of the first queued instance of sig, if any."""
+    q = owner.sigq.get(sig)
+    return q[0][0] if q else None
+
+
 class Signals:
     def __init__(self, kernel) -> None:
         self.k = kernel
@@ -58,8 +86,8 @@ class Signals:
             return
         if self._ignored(proc, proc.leader, sig):
             return
+        _enqueue(proc, sig, code, fields)
         proc.shared_pending |= S.sigbit(sig)
-        proc.siginfo[sig] = (code, fields)
         proc.signal_wq.wake_all()
         for t in proc.threads:
             if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
@@ -74,8 +102,8 @@ class Signals:
             return
         if self._ignored(proc, t, sig):
             return
+        _enqueue(t, sig, code, fields)
         t.pending |= S.sigbit(sig)
-        proc.siginfo[sig] = (code, fields)
         proc.signal_wq.wake_all()
         if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
             self._notify(t, sig)
@@ -86,15 +114,11 @@ class Signals:
             self.k.procs.kill_process(proc, S.SIGKILL)
             return False
         if sig == S.SIGCONT:
-            proc.shared_pending &= ~_STOP_SIGS
-            for t in proc.threads:
-                t.pending &= ~_STOP_SIGS
+            discard(proc, _STOP_SIGS)
             if proc.stopped:
                 self.k.procs.continue_process(proc)
         elif S.sigbit(sig) & _STOP_SIGS:
-            proc.shared_pending &= ~S.sigbit(S.SIGCONT)
-            for t in proc.threads:
-                t.pending &= ~S.sigbit(S.SIGCONT)
+            discard(proc, S.sigbit(S.SIGCONT))
         return True
 
     def _ignored(self, proc, t: Task, sig: int) -> bool:
@@ -138,36 +162,27 @@ class Signals:
             t.blocked &= ~S.sigbit(sig)
             act.handler = C.SIG_DFL
         code, addr = ptrace.fault_info(t.hpid)
+        _enqueue(t, sig, code, (addr,))
         t.pending |= S.sigbit(sig)
-        t.proc.siginfo[sig] = (code, (addr,))
 
     def take(self, t: Task, mask: int) -> tuple[int, int, tuple]:
-        """Dequeue the lowest pending signal of mask for sigtimedwait/signalfd:
-        (signo, si_code, fields), signo 0 if none."""
-        sig = self._take_bit(t, mask)
-        if not sig:
-            return 0, 0, ()
-        code, fields = t.proc.siginfo.pop(sig, (C.SI_KERNEL, ()))
-        return sig, code, fields
-
-    # -- delivery ---------------------------------------------------------------
-    def _dequeue(self, t: Task) -> int:
-        return self._take_bit(t, ~t.blocked)
-
-    @staticmethod
-    def _take_bit(t: Task, mask: int) -> int:
-        """Clear and return the lowest pending signal in mask, thread-directed
-        ones first (Linux's dequeue_signal)."""
-        for where in (t, t.proc):
-            pend = (t.pending if where is t else t.proc.shared_pending) & mask
+        """Dequeue the lowest pending signal of mask (thread-directed ones
+        first, as Linux's dequeue_signal): (signo, si_code, fields), signo 0
+        if none.  A real-time signal sent n times is queued n times."""
+        for owner in (t, t.proc):
+            pend = (owner.pending if owner is t else owner.shared_pending) & mask
             if pend:
                 sig = (pend & -pend).bit_length()
-                if where is t:
-                    t.pending &= ~S.sigbit(sig)
-                else:
-                    t.proc.shared_pending &= ~S.sigbit(sig)
-                return sig
-        return 0
+                q = owner.sigq.get(sig)
+                code, fields = q.popleft() if q else (C.SI_KERNEL, ())
+                if not q:
+                    owner.sigq.pop(sig, None)
+                    if owner is t:
+                        t.pending &= ~S.sigbit(sig)
+                    else:
+                        t.proc.shared_pending &= ~S.sigbit(sig)
+                return sig, code, fields
+        return 0, 0, ()
 
     def do_signal(self, t: Task, how: int) -> int | None:
         """Deliver what is pending; returns how to resume, None if not now."""
@@ -180,7 +195,7 @@ class Signals:
                 t.state = State.STOPPED
                 proc.stop_how[t] = how
                 return None
-            sig = self._dequeue(t)
+            sig, code_, fields = self.take(t, ~t.blocked)
             if not sig:
                 break
             act = proc.sighand.actions[sig]
@@ -206,7 +221,7 @@ class Signals:
                 restarting = False
             # as Linux, every deliverable signal gets its frame before the
             # return to user mode: the last one set up runs first
-            self._setup_frame(t, sig, act)
+            self._setup_frame(t, sig, act, code_, fields)
             how = ptrace.REGS_ALL
         if restarting:
             self._restart(t)
@@ -219,7 +234,7 @@ class Signals:
         t.regs.rax = t.regs.orig_rax
         t.regs.rip -= 2
 
-    def _setup_frame(self, t: Task, sig: int, act) -> None:
+    def _setup_frame(self, t: Task, sig: int, act, code: int, fields: tuple) -> None:
         regs = t.regs
         ss_sp, ss_flags, ss_size = t.altstack
         sp = regs.rsp
@@ -241,7 +256,6 @@ class Signals:
         uc_flags = 0x1 | 0x2 | 0x4   # UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
         uc = _UC_HEAD.pack(uc_flags, 0, ss_sp, ss_flags | (C.SS_ONSTACK if on_alt else 0), ss_size)
         uc += mctx + struct.pack("<Q", mask & _MASK64)
-        code, fields = t.proc.siginfo.pop(sig, (C.SI_KERNEL, ()))
         info = pack_siginfo(sig, code, fields)
         restorer = act.restorer if act.flags & C.SA_RESTORER else 0
         t.mem.write(fp, xstate)

@@ -105,7 +105,7 @@ class Process:
         self.cmdline: list[bytes] = []
         self.environ: list[bytes] = []
         self.shared_pending: int = 0
-        self.siginfo: dict[int, tuple] = {}     # sig -> (si_code, fields)
+        self.sigq: dict = {}                    # shared sig -> deque of (si_code, fields)
         self.stop_how: dict = {}                # stopped task -> how to resume
         self.zombie = False
         self.exited = False
@@ -134,7 +134,7 @@ class Process:
 class Task:
     __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
-                 "altstack", "clear_child_tid", "in_syscall", "restart_fn", "kernel", "sigwait")
+                 "altstack", "clear_child_tid", "in_syscall", "restart_fn", "kernel", "sigwait", "sigq")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory) -> None:
         self.tid = tid
@@ -157,6 +157,7 @@ class Task:
         self.restart_fn = None
         self.kernel = None
         self.sigwait = 0            # signals rt_sigtimedwait is waiting for
+        self.sigq: dict = {}        # thread-directed sig -> deque of (si_code, fields)
 
     @property
     def pid(self) -> int:

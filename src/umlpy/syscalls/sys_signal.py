@@ -9,7 +9,7 @@ from umlpy.abi import structs
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.signal import pack_siginfo
+from umlpy.kernel.signal import discard, pack_siginfo
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
 from umlpy.syscalls.table import syscall
@@ -43,10 +43,7 @@ def sys_rt_sigaction(t, sig, act, oact, size, *_):
         a.handler, a.flags, a.restorer, mask = new
         a.mask = mask & ~S.UNBLOCKABLE
         if t.kernel.signals._ignored(t.proc, t, sig) or a.handler == C.SIG_IGN:
-            bit = S.sigbit(sig)
-            t.proc.shared_pending &= ~bit
-            for th in t.proc.threads:
-                th.pending &= ~bit
+            discard(t.proc, S.sigbit(sig))
     return 0
 
 

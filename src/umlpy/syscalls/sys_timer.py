@@ -8,6 +8,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.signal import first_code
 from umlpy.kernel.timers import (IntervalTimer, check_clock, monotonic_for, pack_itimerspec,
                                  pack_itimerval, unpack_itimerspec, unpack_itimerval)
 from umlpy.kernel.wait import WaitQueue
@@ -157,9 +158,8 @@ class PosixTimer(IntervalTimer):
     def _fire(self, overruns: int) -> None:
         if self.notify == SIGEV_NONE:
             return
-        bit = S.sigbit(self.signo)
-        pending = self.proc.shared_pending if self.target is None else self.target.pending
-        if pending & bit and self.proc.siginfo.get(self.signo, (0,))[0] == SI_TIMER:
+        owner = self.proc if self.target is None else self.target
+        if first_code(owner, self.signo) == SI_TIMER:
             self.overrun += 1 + overruns     # still queued: count, as Linux
             return
         self.last_overrun, self.overrun = self.overrun + overruns, 0

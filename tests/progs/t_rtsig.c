@@ -1,0 +1,56 @@
+/* Real-time signals queue (each instance with its value, in order); standard
+   signals do not.  Deterministic output. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int vals[16], nvals, usr1;
+
+static void on_rt(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    vals[nvals++] = (sig - SIGRTMIN) * 100 + si->si_value.sival_int;
+}
+
+static void on_usr1(int sig) { (void)sig; usr1++; }
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_rt;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGRTMIN, &sa, NULL);
+    sigaction(SIGRTMIN + 1, &sa, NULL);
+    signal(SIGUSR1, on_usr1);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGRTMIN);
+    sigaddset(&set, SIGRTMIN + 1);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    for (int i = 1; i <= 3; i++) {
+        union sigval v = {.sival_int = i};
+        sigqueue(getpid(), SIGRTMIN + 1, v);
+        sigqueue(getpid(), SIGRTMIN, v);
+    }
+    kill(getpid(), SIGUSR1);
+    kill(getpid(), SIGUSR1);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    printf("usr1 delivered %d time(s); rt:", usr1);
+    for (int i = 0; i < nvals; i++)
+        printf(" %d", vals[i]);
+    printf("\n");
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    union sigval v = {.sival_int = 9};
+    sigqueue(getpid(), SIGRTMIN, v);
+    sigqueue(getpid(), SIGRTMIN, v);
+    siginfo_t si;
+    int a = sigwaitinfo(&set, &si), b = sigwaitinfo(&set, &si);
+    printf("sigwaitinfo twice: %d %d value=%d\n", a - SIGRTMIN, b - SIGRTMIN, si.si_value.sival_int);
+    printf("done\n");
+    return 0;
+}
