@@ -118,11 +118,15 @@ def test_debian_userland(debian, tmp_path, name):
 
 
 def test_debian_writes_leave_a_clean_filesystem(debian, tmp_path):
+    mmap_write = ("python3 -c 'import mmap; f = open(\"/srv/m\", \"w+b\"); f.write(bytes(8192)); f.flush(); "
+                  "m = mmap.mmap(f.fileno(), 0); m[100:106] = b\"mapped\"; m.close(); f.close()'")
     r = guest(debian, tmp_path, "mkdir -p /srv/t && cd /srv/t && for i in $(seq 200); do echo $i > f$i; done; "
-                                "tar czf /srv/t.tgz . && rm f1* && sync && echo ok")
-    assert r.stdout == b"ok\n"
+                                f"tar czf /srv/t.tgz . && rm f1* && {mmap_write} && sync && echo ok")
+    assert r.stdout == b"ok\n", r.stderr.decode()[-2000:]
     merged = tmp_path / "merged.img"
     subprocess.run(["uml_moo", str(tmp_path / "g.cow"), str(merged)], check=True, capture_output=True)
     fsck = subprocess.run(["e2fsck", "-fn", str(merged)], capture_output=True)
     assert fsck.returncode == 0, fsck.stdout.decode()
+    data = subprocess.run(["debugfs", "-R", "cat /srv/m", str(merged)], capture_output=True).stdout
+    assert data[100:106] == b"mapped" and len(data) == 8192     # a shared mapping reached the disk
     assert os.path.getsize(debian / "root.img") > 0

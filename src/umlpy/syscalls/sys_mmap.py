@@ -94,6 +94,10 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
             mf = inode.memfile()
             want_rw = mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE
             tfd = has.open_kernel_fd(mf.fd) if not want_rw else _open_rw(has, mf.fd)
+            if want_rw:
+                # the guest may write the page cache behind the filesystem's
+                # back: a disk filesystem copies it back on sync (fsync, sync, unmount)
+                inode.shared_mapped = True
     charged = _charged(flags, prot, anon)
     if charged:
         mm.budget.charge(size)
