@@ -21,3 +21,9 @@ def test_mkfifo_reader_and_writer():
 def test_dev_shm_is_a_tmpfs_shared_between_processes():
     r = sh("echo shared > /dev/shm/seg; sh -c 'cat /dev/shm/seg'; stat -f -c %T /dev/shm")
     assert r.stdout.split(b"\n")[0] == b"shared"
+
+
+def test_mqueue_filesystem_shows_the_queues():
+    r = sh("mkdir /tmp/mq; mount -t mqueue none /tmp/mq && /t/bin/t_mq_splice /tmp keep && "
+           "ls /tmp/mq; cut -c1-16 /tmp/mq/umlpy_keep; rm /tmp/mq/umlpy_keep; ls /tmp/mq | wc -l")
+    assert r.stdout == b"umlpy_keep\nQSIZE:4         \n0\n", r.stderr

@@ -15,6 +15,11 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *dir = argc > 1 ? argv[1] : ".";
+    if (argc > 2 && strcmp(argv[2], "keep") == 0) {     /* leave a queue behind */
+        mqd_t k = mq_open("/umlpy_keep", O_CREAT | O_RDWR, 0640, NULL);
+        mq_send(k, "kept", 4, 1);
+        return k < 0;
+    }
     mq_unlink("/umlpy_t");
     struct mq_attr attr = {.mq_maxmsg = 4, .mq_msgsize = 64};
     mqd_t q = mq_open("/umlpy_t", O_CREAT | O_EXCL | O_RDWR, 0600, &attr);

@@ -6,8 +6,8 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3")
-VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs")
-NOT_YET = ("devpts", "mqueue", "cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
+VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue")
+NOT_YET = ("devpts", "cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
 
 
 def make_virtual(fstype: str, kernel):
@@ -21,6 +21,9 @@ def make_virtual(fstype: str, kernel):
     if fstype == "proc":
         from umlpy.fs.procfs import procfs_instance
         return procfs_instance(kernel)
+    if fstype == "mqueue":
+        from umlpy.fs.mqueuefs import mqueue_instance
+        return mqueue_instance(kernel)
     if fstype == "sysfs":
         from umlpy.fs.sysfs import sysfs_instance
         return sysfs_instance(kernel)
