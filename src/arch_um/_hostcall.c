@@ -80,6 +80,23 @@ static int is_syscall_stop(int status)
     return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
 }
 
+/* One guest stop as an event: registers for syscall stops, the message
+   for ptrace event stops. */
+static void task_event(struct umlpy_event *e, pid_t pid, int status)
+{
+    e->kind = UMLPY_EV_TASK;
+    e->id = pid;
+    e->status = status;
+    e->has_regs = 0;
+    e->msg = 0;
+    if (is_syscall_stop(status)) {
+        if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0)
+            e->has_regs = 1;
+    } else if (WIFSTOPPED(status) && (status >> 16)) {
+        ptrace(PTRACE_GETEVENTMSG, pid, 0, &e->msg);
+    }
+}
+
 /* Collect every pending child state change without blocking. */
 static int drain(struct umlpy_event *out, int n, int max)
 {
@@ -88,18 +105,7 @@ static int drain(struct umlpy_event *out, int n, int max)
         pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
         if (pid <= 0)
             break;
-        struct umlpy_event *e = &out[n++];
-        e->kind = UMLPY_EV_TASK;
-        e->id = pid;
-        e->status = status;
-        e->has_regs = 0;
-        e->msg = 0;
-        if (is_syscall_stop(status)) {
-            if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0)
-                e->has_regs = 1;
-        } else if (WIFSTOPPED(status) && (status >> 16)) {
-            ptrace(PTRACE_GETEVENTMSG, pid, 0, &e->msg);
-        }
+        task_event(&out[n++], pid, status);
     }
     return n;
 }
@@ -136,18 +142,7 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
             int status;
             pid_t pid = waitpid(-1, &status, __WALL);
             if (pid > 0) {
-                struct umlpy_event *e = &out[0];
-                e->kind = UMLPY_EV_TASK;
-                e->id = pid;
-                e->status = status;
-                e->has_regs = 0;
-                e->msg = 0;
-                if (is_syscall_stop(status)) {
-                    if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0)
-                        e->has_regs = 1;
-                } else if (WIFSTOPPED(status) && (status >> 16)) {
-                    ptrace(PTRACE_GETEVENTMSG, pid, 0, &e->msg);
-                }
+                task_event(&out[0], pid, status);
                 return drain(out, 1, max);
             }
             timeout_ms = 0;    /* a tick (EINTR): poll everything once */

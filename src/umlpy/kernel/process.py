@@ -13,7 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import ipc
+from umlpy.kernel import ipc, threads
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
@@ -118,20 +118,8 @@ class Procs:
         mm.mem = GuestMemory(chpid)
         child = Task(pid, proc, chpid, mm.mem)
         child.kernel = k
-        ptrace.copy_regs(child.regs, t.regs)
-        child.regs.rax = 0
-        if child_stack:
-            child.regs.rsp = child_stack
-        if flags & C.CLONE_SETTLS:
-            child.regs.fs_base = tls
-        child.blocked = t.blocked
+        threads.inherit_task(child, t, flags, child_stack, ptid, ctid, tls)
         child.altstack = t.altstack
-        if flags & C.CLONE_CHILD_SETTID:
-            child.mem.write(ctid, pid.to_bytes(4, "little"))
-        if flags & C.CLONE_PARENT_SETTID:
-            t.mem.write(ptid, pid.to_bytes(4, "little"))
-        if flags & C.CLONE_CHILD_CLEARTID:
-            child.clear_child_tid = ctid
         proc.threads.append(child)
         self.by_pid[pid] = proc
         k.sched.add_task(child)

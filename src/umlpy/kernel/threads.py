@@ -24,6 +24,27 @@ from umlpy.kernel.task import State, Task
 HOST_THREAD_FLAGS = C.CLONE_VM | C.CLONE_SIGHAND | C.CLONE_THREAD
 
 
+def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, ctid: int,
+                 tls: int) -> None:
+    """What a new task (thread or process) takes from the one that cloned
+    it: its registers (returning 0, on the new stack and TLS), its signal
+    mask, and the tid words clone was asked to write or clear."""
+    ptrace.copy_regs(child.regs, parent.regs)
+    child.regs.rax = 0
+    if stack:
+        child.regs.rsp = stack
+    if flags & C.CLONE_SETTLS:
+        child.regs.fs_base = tls
+    child.blocked = parent.blocked
+    tid = struct.pack("<i", child.tid)
+    if flags & C.CLONE_PARENT_SETTID:
+        parent.mem.write(ptid, tid)
+    if flags & C.CLONE_CHILD_SETTID:
+        child.mem.write(ctid, tid)
+    if flags & C.CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = ctid
+
+
 def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
     if not flags & C.CLONE_SIGHAND or not flags & C.CLONE_VM:
         raise KernelError(E.EINVAL)
@@ -36,19 +57,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     tid = k.procs.alloc_pid()
     child = Task(tid, proc, hpid, GuestMemory(hpid))
     child.kernel = k
-    ptrace.copy_regs(child.regs, t.regs)
-    child.regs.rax = 0
-    if stack:
-        child.regs.rsp = stack
-    if flags & C.CLONE_SETTLS:
-        child.regs.fs_base = tls
-    child.blocked = t.blocked
-    if flags & C.CLONE_PARENT_SETTID:
-        t.mem.write(ptid, struct.pack("<i", tid))
-    if flags & C.CLONE_CHILD_SETTID:
-        child.mem.write(ctid, struct.pack("<i", tid))
-    if flags & C.CLONE_CHILD_CLEARTID:
-        child.clear_child_tid = ctid
+    inherit_task(child, t, flags, stack, ptid, ctid, tls)
     proc.threads.append(child)
     k.procs.by_tid[tid] = child
     k.sched.add_task(child)
