@@ -134,27 +134,20 @@ class Kernel:
                 self.sync_all()
                 raise Halt(128 + sig)
             if sig == S.SIGWINCH and self.console is not None:
-                self.console.winsize = self.channels[0].winsize()
-                self._to_console_pgrp(S.SIGWINCH)
-            elif sig in (S.SIGINT, S.SIGQUIT):
-                # the host terminal's ISIG characters, as the console's would be
-                self._to_console_pgrp(sig)
-
-    def _to_console_pgrp(self, sig: int) -> None:
-        pg = self.console.pgrp if self.console is not None else 0
-        if not pg:
-            return      # no foreground process group: Linux sends nothing either
-        for p in list(self.procs.by_pid.values()):
-            if p.pgid == pg and not p.exited:
-                self.signals.send_proc(p, sig, 0x80)
+                self.console.host_resized()
+            elif sig in (S.SIGINT, S.SIGQUIT) and self.console is not None:
+                # only `kill` sends these (the host terminal is raw, ^C is the guest's)
+                self.console.host_signal(sig)
 
     def _console(self) -> None:
         spec = self.params.consoles.get(0) or self.params.con_default or "fd:0,fd:1"
         ins, _, outs = spec.partition(",")
         outs = outs or ins
-        in_fd = self._channel_fd(ins, "in")
-        out_fd = self._channel_fd(outs, "out")
-        ch = HostChannel(in_fd, out_fd)
+        if ins in ("pty", "pts") and outs == ins:
+            ch = HostChannel.open_pty()
+            printk.pr_info(f"Virtual console 0 assigned device '{ch.name}'")
+        else:
+            ch = HostChannel(self._channel_fd(ins, "in"), self._channel_fd(outs, "out"))
         self.channels.append(ch)
         self.console = console_drv.Console(self, ch)
         console_drv.register(self.console)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.abi import structs
+from umlpy.fs import devpts
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.vfs.devices import MEM_DEVICES
 
-TTY_DEVICES = [("console", 5, 1, 0o600), ("tty", 5, 0, 0o666)]
+TTY_DEVICES = [("console", 5, 1, 0o600), ("tty", 5, 0, 0o666), ("tty0", 4, 0, 0o620), ("ptmx", 5, 2, 0o666)]
 
 
 _instance: Tmpfs | None = None
@@ -24,6 +25,7 @@ def reset() -> None:
     global _instance
     _instance = None
     _block_nodes.clear()
+    devpts.reset()
 
 
 def devtmpfs_instance() -> Tmpfs:
@@ -44,7 +46,7 @@ def make_devtmpfs() -> Tmpfs:
         root.create(name.encode(), C.S_IFCHR | mode, 0, 0, structs.makedev(ma, mi))
     for name, ma, mi, mode in TTY_DEVICES:
         root.create(name.encode(), C.S_IFCHR | mode, 0, 0, structs.makedev(ma, mi))
-    root.create(b"pts", C.S_IFDIR | 0o755, 0, 0)
+    root.link(b"pts", devpts.devpts_instance().root)    # devpts, as if mounted at boot
     root.create(b"shm", C.S_IFDIR | 0o1777, 0, 0)
     for name, target in ((b"fd", b"/proc/self/fd"), (b"stdin", b"/proc/self/fd/0"),
                          (b"stdout", b"/proc/self/fd/1"), (b"stderr", b"/proc/self/fd/2")):

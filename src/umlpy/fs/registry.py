@@ -6,8 +6,8 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3")
-VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue")
-NOT_YET = ("devpts", "cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
+VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpts")
+NOT_YET = ("cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
 
 
 def make_virtual(fstype: str, kernel):
@@ -18,6 +18,9 @@ def make_virtual(fstype: str, kernel):
         return Tmpfs(0o1777)
     if fstype == "devtmpfs":
         return devtmpfs_instance()
+    if fstype == "devpts":
+        from umlpy.fs.devpts import devpts_instance
+        return devpts_instance()
     if fstype == "proc":
         from umlpy.fs.procfs import procfs_instance
         return procfs_instance(kernel)

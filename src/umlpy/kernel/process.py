@@ -14,7 +14,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import ipc, threads
-from umlpy.kernel import printk
+from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
 from umlpy.kernel.wait import WaitQueue
@@ -173,6 +173,7 @@ class Procs:
                     reaper.child_wq.wake_all()
             if c.pdeath_signal and not c.exited:
                 k.signals.send_proc(c, c.pdeath_signal, C.SI_USER, (proc.pid, proc.creds.uid))
+        jobctl.exit_hook(k, proc)
         proc.children = []
         proc.zombie = True
         parent = proc.parent
@@ -231,7 +232,7 @@ class Procs:
         for t, how in waiting.items():
             if t.state is State.STOPPED:
                 t.state = State.KERNEL
-                self.k.sched.finish(t, None, how)
+                self.k.sched.finish(t, None, how)     # finish() looks at the restart code
         self._notify_parent(proc, C.CLD_CONTINUED, S.SIGCONT)
 
     def _notify_parent(self, proc: Process, code: int, sig: int) -> None:

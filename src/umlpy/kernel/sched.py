@@ -177,6 +177,8 @@ class Scheduler:
             t.regs.rax = ret & MASK64
         if t.regs_dirty:
             how = ptrace.REGS_ALL
+        if ret is None and t.in_syscall >= 0:
+            ret = t.regs.rax - (1 << 64) if t.regs.rax >> 63 else t.regs.rax   # resumed after a stop
         if (t.pending | t.proc.shared_pending) & ~t.blocked or t.proc.stopped \
                 or (ret is not None and -E.ERESTART_RESTARTBLOCK <= ret <= -E.ERESTARTSYS):
             how = self.k.signals.do_signal(t, how)
