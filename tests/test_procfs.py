@@ -239,3 +239,10 @@ def test_threads_limits_and_oom_score_adj():
     assert lines[3].split() == ["Limit", "Soft", "Limit", "Hard", "Limit", "Units"]
     assert lines[4].split() == ["Max", "cpu", "time", "unlimited", "unlimited", "seconds"]
     assert lines[5:] == ["500", "einval"]      # inherited by cat, as fork copies it
+
+
+def test_smaps_lists_every_mapping_with_its_counters():
+    r = sh("mount -t proc proc /proc; grep -c . /proc/self/maps; grep -c '^Rss:' /proc/self/smaps; "
+           "grep -m1 '^Size:' /proc/self/smaps | awk '{print ($2 > 0)}'")
+    maps, rss, size_ok = r.stdout.split()
+    assert maps == rss and int(maps) > 3 and size_ok == b"1"

@@ -64,3 +64,25 @@ def shared_key(hpid: int, addr: int) -> tuple[str, int, int] | None:
                 return None
             return parts[3].decode(), int(parts[4]), int(parts[2], 16) + addr - start
     return None
+
+
+def task_smaps_rss(hpid: int) -> dict[int, tuple[int, int]]:
+    """start address -> (Rss kB, Pss kB) of each mapping of a guest task's
+    host process (its /proc/<hpid>/smaps)."""
+    raw = _read(f"/proc/{hpid}/smaps", 64 << 20)
+    out: dict[int, tuple[int, int]] = {}
+    if raw is None:
+        return out
+    start = None
+    rss = 0
+    for line in raw.splitlines():
+        if line[:1].isdigit() or line[:1] in b"abcdef" and b"-" in line.split(b" ", 1)[0]:
+            start = int(line.split(b"-", 1)[0], 16)
+            continue
+        if start is None:
+            continue
+        if line.startswith(b"Rss:"):
+            rss = int(line.split()[1])
+        elif line.startswith(b"Pss:"):
+            out[start] = (rss, int(line.split()[1]))
+    return out

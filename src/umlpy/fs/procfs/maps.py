@@ -125,6 +125,34 @@ def maps_text(tg: Target, reader) -> bytes:
     return b"".join(v.line() for v in vmas_of(tg.proc()))
 
 
+_SMAPS_ZERO = ("Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced",
+               "Anonymous", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped",
+               "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss", "Locked")
+
+
+def _vmflags(perms: str) -> str:
+    """The VmFlags the permissions imply (rd, wr, ex, sh)."""
+    return " ".join(f for c, f in zip(perms, ("rd", "wr", "ex", "sh")) if c not in "-p")
+
+
+def smaps_text(tg: Target, reader) -> bytes:
+    """maps, each mapping followed by its counters: Size from the kernel's
+    view, Rss and Pss from the host's page tables, the rest not tracked (0)."""
+    tg.check_access(reader)
+    proc = tg.proc()
+    rss = procinfo.task_smaps_rss(proc.threads[0].hpid) if proc.threads else {}
+    out = []
+    for v in vmas_of(proc):
+        r, p = rss.get(v.start, (0, 0))
+        out.append(v.line())
+        out.append((f"Size:           {(v.end - v.start) >> 10:8d} kB\n"
+                    f"KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n"
+                    f"Rss:            {r:8d} kB\nPss:            {p:8d} kB\n"
+                    + "".join(f"{(k + ':'):<16}{0:8d} kB\n" for k in _SMAPS_ZERO)
+                    + "THPeligible:    0\nVmFlags: " + _vmflags(v.perms) + "\n").encode())
+    return b"".join(out)
+
+
 def vm_sizes(proc) -> dict[str, int]:
     """VmSize, VmStk, VmExe, VmLib, VmData (pages) as status counts them."""
     vmas = vmas_of(proc)

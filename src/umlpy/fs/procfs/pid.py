@@ -242,6 +242,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("stat", _file(lambda tg, r: pidstat.stat_text(tg))),
     ("statm", _file(lambda tg, r: pidstat.statm_text(tg))),
     ("maps", _file(maps.maps_text)),
+    ("smaps", _file(maps.smaps_text)),
     ("cwd", _link(_cwd)),
     ("root", _link(_root)),
     ("exe", _link(_exe)),
