@@ -150,6 +150,8 @@ IMG=$HERE/busybox.img
 rm -rf "$IMGTREE"
 cp -a "$TREE" "$IMGTREE"
 install -m 644 "$HERE/etc/inittab" "$IMGTREE/etc/inittab"
+install -m 600 "$HERE/etc/shadow" "$IMGTREE/etc/shadow"      # root's password: umlpy
+install -m 644 "$HERE/etc/issue" "$IMGTREE/etc/issue"
 mkdir -p "$IMGTREE/etc/init.d"
 install -m 755 "$HERE/etc/init.d/rcS" "$IMGTREE/etc/init.d/rcS"
 python3 "$HERE/mkcpio.py" "$IMGTREE" "$CACHE/imgtree.cpio"
