@@ -29,6 +29,16 @@ def test_getty_login_pagers_top_and_poweroff(tmp_path):
         term.send(b"id -u; tty; echo shell-$$-ok\r")
         term.expect(rb"shell-\d+-ok")
         term.expect(rb"# ")
+        # ash's line editing: history with the up arrow, tab completion
+        term.send(b"echo $((5*5))\r")
+        term.expect(rb"\r\n25\r\n")
+        term.expect(rb"# ")
+        term.send(b"\x1b[A\r")                  # the same line again, from history
+        term.expect(rb"\r\n25\r\n")
+        term.expect(rb"# ")
+        term.send(b"ech\t $((6*7))\r")          # `ech` completes to `echo`
+        term.expect(rb"\r\n42\r\n")
+        term.expect(rb"# ")
         term.send(b"more /etc/inittab\r")
         term.expect(rb"getty")
         term.expect(rb"# ")
