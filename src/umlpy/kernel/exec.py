@@ -27,6 +27,7 @@ ELF_MAGIC = b"\x7fELF"
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
 ELF_ET_DYN_BASE = 0x555555554000
+ADDR_NO_RANDOMIZE = 0x0040000
 MAX_ARG_BYTES = 2 << 20
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")
@@ -275,7 +276,11 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     lo, hi = _span(elf)
     bias = 0
     if elf.type == ET_DYN:
-        bias = ELF_ET_DYN_BASE - lo
+        # a randomised load base, as Linux's (28 bits of pages), unless the
+        # process asked for ADDR_NO_RANDOMIZE (setarch -R)
+        rnd = 0 if proc.personality & ADDR_NO_RANDOMIZE else \
+            (int.from_bytes(clock.random_bytes(4), "little") & ((1 << 28) - 1)) << 12
+        bias = ELF_ET_DYN_BASE + rnd - lo
     top = _load_segments(has, elf, bias, mm)
     base = 0
     entry = bias + elf.entry

@@ -111,6 +111,7 @@ class Procs:
         proc.cmdline, proc.environ = parent.cmdline, parent.environ
         proc.exit_signal = flags & C.CSIGNAL
         proc.start_ns = k.uptime_ns()
+        proc.personality = parent.personality
         proc.rlimits = dict(parent.rlimits)
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)

@@ -121,6 +121,7 @@ class Process:
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.pdeath_signal = 0
         self.child_subreaper = False
+        self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
         self.ctty = None
 
     def rlimit(self, res: int) -> tuple[int, int]:

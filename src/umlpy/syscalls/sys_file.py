@@ -7,7 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.syscalls.table import syscall
+from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
@@ -642,3 +642,35 @@ def sys_fsync(t, fd, *_):
     return 0
 
 
+
+
+@syscall("fadvise64")
+def sys_fadvise64(t, fd, off, length, advice, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if f.inode is not None and f.inode.fmt == C.S_IFIFO:
+        raise KernelError(E.ESPIPE)
+    if not 0 <= s32(advice) <= 5:
+        raise KernelError(E.EINVAL)
+    return 0      # advice only: the kernel's page cache has nothing to tune
+
+
+FALLOC_FL_KEEP_SIZE = 1
+
+
+@syscall("fallocate", status=PARTIAL, note="modes 0 and KEEP_SIZE: sizes the file, reserves no blocks ahead; others EOPNOTSUPP")
+def sys_fallocate(t, fd, mode, off, length, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    off, length = s64(off), s64(length)
+    if off < 0 or length <= 0:
+        raise KernelError(E.EINVAL)
+    if not f.writable:
+        raise KernelError(E.EBADF)
+    inode = f.inode
+    if inode is None or not inode.is_reg:
+        raise KernelError(E.ENODEV if inode is None or not inode.is_dir else E.EISDIR)
+    if mode & ~FALLOC_FL_KEEP_SIZE:
+        raise KernelError(E.EOPNOTSUPP)
+    if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
+        inode.truncate(off + length)
+        N.event(inode, N.IN_MODIFY)
+    return 0

@@ -7,6 +7,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import put_u32, s32
@@ -273,3 +274,18 @@ def sys_getcpu(t, cpu, node, *_):
 @syscall("getpriority")
 def sys_getpriority(t, which, who, *_):
     return 20
+
+
+PER_MASK = 0xFF
+
+
+@syscall("personality", status=PARTIAL, note="PER_LINUX with its flags (ADDR_NO_RANDOMIZE honoured); other personas EINVAL")
+def sys_personality(t, persona, *_):
+    old = t.proc.personality
+    persona &= 0xFFFFFFFF
+    if persona != 0xFFFFFFFF:
+        if persona & PER_MASK:
+            printk.pr_notice(f"personality {persona:#x} not supported")
+            raise KernelError(E.EINVAL)
+        t.proc.personality = persona
+    return old

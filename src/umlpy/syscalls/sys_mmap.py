@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.exec import HostAs
 from umlpy.kernel.mm import Mm
@@ -203,3 +204,22 @@ def sys_memfd_create(t, uname, flags, *_):
     d = Dentry(b"memfd:" + name, None, ino, None)
     f = RegularFile(d, ino, C.O_RDWR | C.O_LARGEFILE)
     return t.proc.fdtable.install(f, bool(flags & MFD_CLOEXEC))
+
+
+@syscall("mlock", "munlock", status=PARTIAL, note="carried out by the host within its RLIMIT_MEMLOCK")
+def sys_mlock(t, addr, length, *_):
+    Mm.check_range(C.page_down(addr), C.page_up(addr + length) - C.page_down(addr))
+    return _inject(t, NAMES[t.in_syscall], addr, length)
+
+
+@syscall("mlockall", "munlockall", status=PARTIAL, note="carried out by the host within its RLIMIT_MEMLOCK")
+def sys_mlockall(t, flags, *_):
+    return _inject(t, NAMES[t.in_syscall], flags)
+
+
+@syscall("mincore")
+def sys_mincore(t, addr, length, vec, *_):
+    if addr & (C.PAGE_SIZE - 1):
+        raise KernelError(E.EINVAL)
+    Mm.check_range(addr, C.page_up(length))
+    return _inject(t, "mincore", addr, length, vec)
