@@ -18,6 +18,7 @@ from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
 from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs import locks
 
 PID_MAX = 32768
 
@@ -158,6 +159,9 @@ class Procs:
         proc.timers.clear()
         ipc.detach_all(proc)
         ipc.undo_all(k, proc)
+        for f in proc.fdtable.files.values():
+            if f.inode is not None:
+                locks.release_posix(proc, f.inode)
         proc.fdtable.close_all()
         if proc.mm is not None:
             proc.mm.release()

@@ -8,6 +8,7 @@ from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
+from umlpy.vfs import locks
 from umlpy.vfs.pipe import Pipe, PipeFile
 
 FIONBIO = 0x5421
@@ -47,7 +48,43 @@ def sys_dup3(t, old, new, flags, *_):
     return _dup_to(t, old, new, bool(flags & C.O_CLOEXEC))
 
 
-@syscall("fcntl", status="partial", note="no record locks (F_GETLK/F_SETLK*: EINVAL) or F_SETOWN")
+F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
+_FLOCK = struct.Struct("<hh4xqqi4x")   # struct flock on x86-64: 32 bytes
+
+
+def _record_lock(t, f, cmd: int, arg: int) -> int:
+    if f.inode is None:
+        raise KernelError(E.EBADF)
+    ltype, whence, start, length, pid = _FLOCK.unpack(t.mem.read(arg, _FLOCK.size))
+    ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
+    if ofd and pid:
+        raise KernelError(E.EINVAL)
+    owner = f if ofd else t.proc
+    if cmd in (C.F_GETLK, F_OFD_GETLK):
+        if ltype not in (locks.F_RDLCK, locks.F_WRLCK):
+            raise KernelError(E.EINVAL)
+        lk = locks.getlk(f, owner, ltype, whence, start, length)
+        if lk is None:
+            t.mem.write(arg, _FLOCK.pack(locks.F_UNLCK, whence, start, length, pid))
+        else:
+            n = 0 if lk.end == locks.OFFSET_MAX else lk.end - lk.start + 1
+            owner_pid = lk.pid if hasattr(lk.owner, "pid") else -1     # OFD locks: -1
+            t.mem.write(arg, _FLOCK.pack(lk.type, 0, lk.start, n, owner_pid))
+        return 0
+    return locks.setlk(f, owner, t.proc.pid, ltype, whence, start, length,
+                       cmd in (C.F_SETLKW, F_OFD_SETLKW))
+
+
+@syscall("flock")
+def sys_flock(t, fd, op, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    if f.inode is None or op & ~(locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_NB | locks.LOCK_UN) \
+            or bin(op & (locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_UN)).count("1") != 1:
+        raise KernelError(E.EINVAL)
+    return locks.flock(f, op, True)
+
+
+@syscall("fcntl", status="partial", note="no F_SETOWN/F_SETSIG/leases/notify")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
     fdt = t.proc.fdtable
@@ -78,6 +115,8 @@ def sys_fcntl(t, fd, cmd, arg, *_):
             raise KernelError(E.EBUSY if size >= len(f.pipe.buf) else E.EBUSY)
         f.pipe.capacity = size
         return size
+    if cmd in (C.F_GETLK, C.F_SETLK, C.F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
+        return _record_lock(t, f, cmd, arg)
     if cmd in (C.F_GETOWN,):
         return 0
     raise KernelError(E.EINVAL)

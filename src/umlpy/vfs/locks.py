@@ -1,0 +1,150 @@
+"""File locks: flock(2), POSIX record locks and OFD locks, per inode.
+
+flock locks belong to an open file description; POSIX record locks to a
+process (any close of the inode by that process drops them, as POSIX
+says); OFD locks to an open file description.  A waiter parks on the
+inode's lock queue and re-checks when any lock on the inode goes away.
+"""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.wait import WaitQueue
+
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN = 1, 2, 4, 8
+OFFSET_MAX = (1 << 63) - 1
+
+
+class Lock:
+    __slots__ = ("owner", "start", "end", "type", "pid")
+
+    def __init__(self, owner, start: int, end: int, ltype: int, pid: int) -> None:
+        self.owner, self.start, self.end, self.type, self.pid = owner, start, end, ltype, pid
+
+
+def _state(inode):
+    st = getattr(inode, "locks_state", None)
+    if st is None:
+        st = inode.locks_state = {"flock": [], "posix": [], "wq": WaitQueue("file lock")}
+    return st
+
+
+def _conflicts(a_type: int, b_type: int) -> bool:
+    return a_type == F_WRLCK or b_type == F_WRLCK
+
+
+# -- flock --------------------------------------------------------------------------
+
+def flock(file, op: int, block_ok: bool) -> int:
+    st = _state(file.inode)
+    mine = [lk for lk in st["flock"] if lk.owner is file]
+    if op & LOCK_UN:
+        for lk in mine:
+            st["flock"].remove(lk)
+        st["wq"].wake_all()
+        return 0
+    want = F_WRLCK if op & LOCK_EX else F_RDLCK
+    for lk in mine:     # converting a lock drops the old one first, as Linux
+        st["flock"].remove(lk)
+    if mine:
+        st["wq"].wake_all()
+
+    def attempt() -> int:
+        if any(lk.owner is not file and _conflicts(lk.type, want) for lk in st["flock"]):
+            if op & LOCK_NB or not block_ok:
+                raise KernelError(E.EWOULDBLOCK)
+            raise Block(st["wq"], retry=attempt)
+        st["flock"].append(Lock(file, 0, OFFSET_MAX, want, 0))
+        _release_with(file)
+        return 0
+    return attempt()
+
+
+def _release_with(file) -> None:
+    """flock and OFD locks go when their open file description does."""
+    if getattr(file, "locks_hooked", False):
+        return
+    file.locks_hooked = True
+    if not hasattr(file, "on_last_close"):
+        file.on_last_close = []
+    file.on_last_close.append(lambda: _drop_file_locks(file))
+
+
+def _drop_file_locks(file) -> None:
+    st = getattr(file.inode, "locks_state", None)
+    if st is None:
+        return
+    for kind in ("flock", "posix"):
+        st[kind] = [lk for lk in st[kind] if lk.owner is not file]
+    st["wq"].wake_all()
+
+
+# -- record locks -----------------------------------------------------------------------
+
+def _range(file, whence: int, start: int, length: int) -> tuple[int, int]:
+    base = {0: 0, 1: file.pos, 2: file.inode.size()}.get(whence)
+    if base is None:
+        raise KernelError(E.EINVAL)
+    s = base + start
+    if length > 0:
+        e = s + length - 1
+    elif length < 0:
+        s, e = s + length, s - 1
+    else:
+        e = OFFSET_MAX
+    if s < 0:
+        raise KernelError(E.EINVAL)
+    return s, e
+
+
+def getlk(file, owner, ltype: int, whence: int, start: int, length: int):
+    """The first lock that would block this one, or None."""
+    s, e = _range(file, whence, start, length)
+    for lk in _state(file.inode)["posix"]:
+        if lk.owner is not owner and lk.start <= e and s <= lk.end and _conflicts(lk.type, ltype):
+            return lk
+    return None
+
+
+def setlk(file, owner, pid: int, ltype: int, whence: int, start: int, length: int, wait: bool) -> int:
+    if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
+        raise KernelError(E.EINVAL)
+    if ltype == F_RDLCK and not file.readable or ltype == F_WRLCK and not file.writable:
+        raise KernelError(E.EBADF)
+    s, e = _range(file, whence, start, length)
+    st = _state(file.inode)
+
+    def attempt() -> int:
+        if ltype != F_UNLCK and getlk(file, owner, ltype, 0, s, e - s + 1 if e < OFFSET_MAX else 0):
+            if not wait:
+                raise KernelError(E.EAGAIN)
+            raise Block(st["wq"], retry=attempt)
+        kept = []
+        for lk in st["posix"]:
+            if lk.owner is not owner or lk.end < s or lk.start > e:
+                kept.append(lk)
+                continue
+            if lk.start < s:        # the parts of our old lock outside the new range stay
+                kept.append(Lock(owner, lk.start, s - 1, lk.type, lk.pid))
+            if lk.end > e:
+                kept.append(Lock(owner, e + 1, lk.end, lk.type, lk.pid))
+        if ltype != F_UNLCK:
+            kept.append(Lock(owner, s, e, ltype, pid))
+        st["posix"] = sorted(kept, key=lambda lk: lk.start)
+        st["wq"].wake_all()
+        if owner is file:
+            _release_with(file)
+        return 0
+    return attempt()
+
+
+def release_posix(proc, inode) -> None:
+    """A process closed a descriptor of inode: its record locks on it go."""
+    st = getattr(inode, "locks_state", None)
+    if st is None:
+        return
+    before = len(st["posix"])
+    st["posix"] = [lk for lk in st["posix"] if lk.owner is not proc]
+    if len(st["posix"]) != before:
+        st["wq"].wake_all()

@@ -1,0 +1,84 @@
+/* flock, POSIX record locks and OFD locks between processes and file
+   descriptions.  Deterministic output. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *en(int r) { return r < 0 ? strerrorname_np(errno) : "ok"; }
+
+static int lk(int fd, int cmd, short type, off_t start, off_t len, struct flock *out)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    int r = fcntl(fd, cmd, &fl);
+    if (out)
+        *out = fl;
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/lockfile", argc > 1 ? argv[1] : ".");
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    write(fd, "0123456789", 10);
+    int pp[2];
+    pipe(pp);
+
+    printf("flock EX: %d\n", flock(fd, LOCK_EX));
+    pid_t c = fork();
+    if (c == 0) {
+        int f2 = open(path, O_RDWR);
+        int r = flock(f2, LOCK_EX | LOCK_NB);
+        printf("child flock EX|NB: %d %s\n", r, en(r));
+        write(pp[1], "x", 1);
+        r = flock(f2, LOCK_EX);        /* waits for the parent's unlock */
+        printf("child flock EX after wait: %d\n", r);
+        _exit(0);
+    }
+    char b;
+    read(pp[0], &b, 1);
+    usleep(20000);
+    flock(fd, LOCK_UN);
+    waitpid(c, NULL, 0);
+
+    printf("setlk write [0,5): %d\n", lk(fd, F_SETLK, F_WRLCK, 0, 5, NULL));
+    c = fork();
+    if (c == 0) {
+        int f2 = open(path, O_RDWR);
+        struct flock got;
+        lk(f2, F_GETLK, F_RDLCK, 2, 1, &got);
+        printf("child getlk: type WR=%d start=%lld len=%lld pid is parent=%d\n", got.l_type == F_WRLCK,
+               (long long)got.l_start, (long long)got.l_len, got.l_pid == getppid());
+        int r = lk(f2, F_SETLK, F_WRLCK, 4, 2, NULL);
+        printf("child setlk overlapping: %d %s\n", r, en(r));
+        printf("child setlk beyond: %d\n", lk(f2, F_SETLK, F_WRLCK, 5, 5, NULL));
+        write(pp[1], "y", 1);
+        r = lk(f2, F_SETLKW, F_WRLCK, 0, 5, NULL);   /* waits until the parent closes */
+        printf("child setlkw after parent's close: %d\n", r);
+        _exit(0);
+    }
+    read(pp[0], &b, 1);
+    usleep(20000);
+    int dupfd = open(path, O_RDONLY);
+    close(dupfd);                       /* any close drops the process's record locks */
+    waitpid(c, NULL, 0);
+
+    int a = open(path, O_RDWR), d = open(path, O_RDWR);
+    printf("ofd lock on a: %d\n", lk(a, F_OFD_SETLK, F_WRLCK, 0, 0, NULL));
+    int r = lk(d, F_OFD_SETLK, F_WRLCK, 0, 1, NULL);
+    printf("ofd lock on d conflicts: %d %s\n", r, en(r));
+    struct flock got;
+    lk(d, F_OFD_GETLK, F_WRLCK, 0, 1, &got);
+    printf("ofd getlk pid: %d\n", got.l_pid);
+    close(a);
+    printf("after closing a: %d\n", lk(d, F_OFD_SETLK, F_WRLCK, 0, 1, NULL));
+    unlink(path);
+    printf("done\n");
+    return 0;
+}
