@@ -211,15 +211,7 @@ def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, 
             raise KernelError(E.ENOTCONN if dest is None else E.ECONNREFUSED)
         if target.refs <= 0 and target.bound_inode is None and target.name is None:
             raise KernelError(E.ECONNREFUSED)
-        if len(data) > s.sndbuf:
-            raise KernelError(E.EMSGSIZE)
-        if not target.room(len(data)):
-            if nonblock:
-                raise KernelError(E.EAGAIN)
-            raise Block(target.wq)
-        target.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
-        target.wake()
-        return len(data)
+        return _send_message(s, target, data, files, creds, nonblock)
     if dest is not None:
         raise KernelError(E.EISCONN)
     peer = s.peer
@@ -230,16 +222,22 @@ def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, 
     if peer.shut & RCVSHUTDOWN:
         _epipe(task, s, flags)
     if s.stype == SOCK_SEQPACKET:
-        if len(data) > s.sndbuf:
-            raise KernelError(E.EMSGSIZE)
-        if not peer.room(len(data)):
-            if nonblock:
-                raise KernelError(E.EAGAIN)
-            raise Block(peer.wq)
-        peer.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
-        peer.wake()
-        return len(data)
+        return _send_message(s, peer, data, files, creds, nonblock)
     return _send_stream(task, s, peer, data, flags, files, creds, 0, nonblock)
+
+
+def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, creds,
+                  nonblock) -> int:
+    """One datagram or seqpacket record, whole, onto the receiver's queue."""
+    if len(data) > s.sndbuf:
+        raise KernelError(E.EMSGSIZE)
+    if not target.room(len(data)):
+        if nonblock:
+            raise KernelError(E.EAGAIN)
+        raise Block(target.wq)
+    target.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
+    target.wake()
+    return len(data)
 
 
 def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, done: int, nonblock) -> int:
