@@ -9,7 +9,11 @@ then sleep" is atomic with respect to every FUTEX_WAKE.
 """
 from __future__ import annotations
 
+import struct
+
 from arch_um import procinfo
+from arch_um.memory import GuestFault
+from umlpy.abi import consts as C
 from umlpy.kernel.wait import WaitQueue
 
 BITSET_MATCH_ANY = 0xFFFFFFFF
@@ -79,3 +83,46 @@ class Futexes:
         if q is not None and not q:
             self.queues.pop(key, None)
         return done + moved
+
+
+def exit_robust_list(k, t) -> None:
+    """A thread dies or execs: mark the robust futexes it still holds as
+    OWNER_DIED and wake one waiter of each, as Linux's exit_robust_list.
+
+    The list lives in guest memory (set_robust_list); a broken or hostile
+    list only ends the walk, bounded by ROBUST_LIST_LIMIT entries.
+    """
+    head, t.robust_list = t.robust_list, 0
+    if not head:
+        return
+    mem = t.mem
+    try:
+        first, offset, pending = struct.unpack("<QqQ", mem.read(head, C.ROBUST_LIST_HEAD_SIZE))
+        entry = first
+        for _ in range(C.ROBUST_LIST_LIMIT):
+            addr = entry & ~1
+            if addr == head:
+                break
+            nxt = struct.unpack("<Q", mem.read(addr, 8))[0]
+            if addr != pending & ~1:
+                _futex_death(k, t, addr + offset, bool(entry & 1), False)
+            entry = nxt
+        if pending & ~1:
+            _futex_death(k, t, (pending & ~1) + offset, bool(pending & 1), True)
+    except GuestFault:
+        return
+
+
+def _futex_death(k, t, uaddr: int, pi: bool, pending_op: bool) -> None:
+    uaddr &= (1 << 64) - 1
+    if uaddr & 3:
+        return
+    uval = struct.unpack("<I", t.mem.read(uaddr, 4))[0]
+    wake = False
+    if pending_op and not pi and uval == 0:
+        wake = True         # died between taking the lock and listing it
+    elif uval & C.FUTEX_TID_MASK == t.tid:
+        t.mem.write(uaddr, struct.pack("<I", (uval & C.FUTEX_WAITERS) | C.FUTEX_OWNER_DIED))
+        wake = not pi and bool(uval & C.FUTEX_WAITERS)
+    if wake:
+        k.futexes.wake(k.futexes.key(t, uaddr, False), 1)

@@ -43,6 +43,20 @@ class Mm:
         self.start_stack = 0
         self.arg_range = (0, 0)
         self.env_range = (0, 0)
+        self.shared_files: list[tuple[int, int, object]] = []   # writable MAP_SHARED of files
+
+    def map_shared_file(self, start: int, end: int, inode) -> None:
+        self.shared_files.append((start, end, inode))
+
+    def write_back(self, start: int = 0, end: int = TASK_SIZE, durable: bool = False) -> None:
+        """The guest may have written files through shared mappings in
+        [start, end): their filesystems write the pages back (msync,
+        munmap, exit), as Linux's writeback of dirty shared pages."""
+        done = set()
+        for s, e, inode in self.shared_files:
+            if s < end and e > start and id(inode.fs) not in done:
+                done.add(id(inode.fs))
+                inode.fs.sync(durable)
 
     @staticmethod
     def check_range(start: int, length: int) -> None:
@@ -82,6 +96,10 @@ class Mm:
             j += 1
         self.ranges[i:j] = keep
         self.starts[i:j] = [r[0] for r in keep]
+        if self.shared_files:
+            self.shared_files = [piece for s, e, ino in self.shared_files
+                                 for piece in ((s, min(e, start), ino), (max(s, end), e, ino))
+                                 if piece[0] < piece[1]]
 
     def fork(self) -> Mm:
         n = Mm(self.budget)
@@ -92,9 +110,12 @@ class Mm:
         n.brk_start, n.brk = self.brk_start, self.brk
         n.start_stack = self.start_stack
         n.arg_range, n.env_range = self.arg_range, self.env_range
+        n.shared_files = list(self.shared_files)
         return n
 
     def release(self) -> None:
+        self.write_back()
+        self.shared_files.clear()
         self.budget.uncharge(self.charged)
         self.charged = 0
         self.starts.clear()

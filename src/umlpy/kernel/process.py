@@ -13,12 +13,11 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import ipc, threads
+from umlpy.kernel import futex, ipc, threads
 from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
 from umlpy.kernel.wait import WaitQueue
-from umlpy.vfs import locks
 
 PID_MAX = 32768
 
@@ -149,19 +148,20 @@ class Procs:
         k = self.k
         proc.exited = True
         for t in proc.threads:
+            futex.exit_robust_list(k, t)     # while its memory is still there
+        for t in proc.threads:
             if t.state is State.BLOCKED:
                 k.sched.cancel_wait(t)
             t.state = State.DEAD
             self.by_tid.pop(t.tid, None)
             host.kill_host(t.hpid, S.SIGKILL)
+            if t.mem is not None and (proc.mm is None or t.mem is not proc.mm.mem):
+                t.mem.close()
         for timer in proc.timers.values():
             timer.cancel()
         proc.timers.clear()
         ipc.detach_all(proc)
         ipc.undo_all(k, proc)
-        for f in proc.fdtable.files.values():
-            if f.inode is not None:
-                locks.release_posix(proc, f.inode)
         proc.fdtable.close_all()
         if proc.mm is not None:
             proc.mm.release()

@@ -135,7 +135,7 @@ class Process:
 class Task:
     __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
-                 "altstack", "clear_child_tid", "in_syscall", "restart_fn", "kernel", "sigwait", "sigq")
+                 "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel", "sigwait", "sigq")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory) -> None:
         self.tid = tid
@@ -154,6 +154,7 @@ class Task:
         self.saved_mask: int | None = None   # sigsuspend's mask to restore
         self.altstack = (0, 2, 0)  # (sp, flags = SS_DISABLE, size)
         self.clear_child_tid = 0
+        self.robust_list = 0        # set_robust_list's head, walked when the thread dies
         self.in_syscall = -1
         self.restart_fn = None
         self.kernel = None

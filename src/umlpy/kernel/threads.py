@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import struct
 
-from arch_um import ptrace
+from arch_um import host, ptrace
 from arch_um.memory import GuestMemory
 from arch_um.stub import STUB_SYSCALL
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
+from umlpy.abi import signals as S
+from umlpy.kernel import futex
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State, Task
 
@@ -78,6 +80,22 @@ def clear_tid(k, t: Task) -> None:
     k.futexes.wake(k.futexes.key(t, addr, False), 1)
 
 
+def forget_thread(k, t: Task) -> None:
+    """The kernel's side of a thread's end: its robust futexes, its wait,
+    its tid and its handle on guest memory (the process's own stays)."""
+    futex.exit_robust_list(k, t)
+    if t.state is State.BLOCKED:
+        k.sched.cancel_wait(t)
+    t.state = State.DEAD
+    proc = t.proc
+    if t in proc.threads:
+        proc.threads.remove(t)
+    proc.stop_how.pop(t, None)
+    k.procs.by_tid.pop(t.tid, None)
+    if t.mem is not None and (proc.mm is None or t.mem is not proc.mm.mem):
+        t.mem.close()
+
+
 def exit_thread(k, t: Task, code: int) -> bool:
     """exit(2) of one thread; False if it is the last (the process exits)."""
     proc = t.proc
@@ -85,9 +103,7 @@ def exit_thread(k, t: Task, code: int) -> bool:
     if len(live) <= 1:
         return False
     clear_tid(k, t)
-    t.state = State.DEAD
-    proc.threads.remove(t)
-    k.procs.by_tid.pop(t.tid, None)
+    forget_thread(k, t)
     # leave the host for real: this host thread runs exit(2) itself
     regs = t.regs
     regs.rip = STUB_SYSCALL
@@ -96,3 +112,40 @@ def exit_thread(k, t: Task, code: int) -> bool:
     regs.orig_rax = (1 << 64) - 1
     ptrace.resume(t.hpid, regs, ptrace.REGS_ALL, ptrace.PTRACE_CONT)
     return True
+
+
+def de_thread(k, t: Task) -> None:
+    """execve in a multi-threaded process (or from a thread whose leader has
+    gone): every other thread dies and the caller becomes the leader, its tid
+    now the pid, as Linux's de_thread.
+
+    The host would do the same to its threads, but renumbers the caller
+    under ptrace; instead the caller moves to a fresh host process that
+    shares its memory until the exec that follows, and the old host process
+    is killed whole.
+    """
+    proc = t.proc
+    others = [x for x in proc.threads if x is not t]
+    if not others and t.tid == proc.pid:
+        return
+    r = ptrace.inject(t.hpid, t.regs, NR["clone"], C.CLONE_VM | C.CLONE_PARENT | S.SIGCHLD, 0, 0, 0, 0)
+    if r.fault or r.result < 0:
+        raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone for exec failed")
+    hpid = r.result
+    ptrace.wait_pid(hpid)
+    for x in others:
+        forget_thread(k, x)
+        k.sched.tasks.pop(x.hpid, None)
+    old = t.hpid
+    k.sched.tasks.pop(old, None)
+    host.kill_host(old, S.SIGKILL)
+    if t.mem is not None and t.mem is not proc.mm.mem:
+        t.mem.close()
+    if proc.mm.mem is not None:
+        proc.mm.mem.close()
+    t.hpid = hpid
+    t.mem = proc.mm.mem = GuestMemory(hpid)
+    k.sched.add_task(t)
+    k.procs.by_tid.pop(t.tid, None)
+    t.tid = proc.pid
+    proc.threads[:] = [t]

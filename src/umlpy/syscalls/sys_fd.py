@@ -59,7 +59,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
     ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
     if ofd and pid:
         raise KernelError(E.EINVAL)
-    owner = f if ofd else t.proc
+    owner = f if ofd else t.proc.fdtable     # POSIX locks belong to the fd table, as Linux
     if cmd in (C.F_GETLK, F_OFD_GETLK):
         if ltype not in (locks.F_RDLCK, locks.F_WRLCK):
             raise KernelError(E.EINVAL)
@@ -68,7 +68,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
             t.mem.write(arg, _FLOCK.pack(locks.F_UNLCK, whence, start, length, pid))
         else:
             n = 0 if lk.end == locks.OFFSET_MAX else lk.end - lk.start + 1
-            owner_pid = lk.pid if hasattr(lk.owner, "pid") else -1     # OFD locks: -1
+            owner_pid = -1 if hasattr(lk.owner, "inode") else lk.pid   # OFD locks: -1
             t.mem.write(arg, _FLOCK.pack(lk.type, 0, lk.start, n, owner_pid))
         return 0
     return locks.setlk(f, owner, t.proc.pid, ltype, whence, start, length,

@@ -10,7 +10,6 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
-from umlpy.vfs import locks
 from umlpy.vfs import namei
 from umlpy.vfs.file import File
 from umlpy.vfs.perm import owner_or_root, permission
@@ -130,9 +129,6 @@ def sys_creat(t, path, mode, *_):
 @syscall("close")
 def sys_close(t, fd, *_):
     fdt = t.proc.fdtable
-    f = fdt.get(s32(fd))
-    if f.inode is not None:
-        locks.release_posix(t.proc, f.inode)    # any close drops the process's record locks
     fdt.close(s32(fd))
     return 0
 

@@ -97,7 +97,8 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
             tfd = has.open_kernel_fd(mf.fd) if not want_rw else _open_rw(has, mf.fd)
             if want_rw:
                 # the guest may write the page cache behind the filesystem's
-                # back: a disk filesystem copies it back on sync (fsync, sync, unmount)
+                # back: a disk filesystem copies it back on msync, munmap,
+                # exit and every sync
                 inode.shared_mapped = True
     charged = _charged(flags, prot, anon)
     if charged:
@@ -111,6 +112,8 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     if _fail(r):
         return r
     mm.add(r, r + size, charged)
+    if not anon and mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE:
+        mm.map_shared_file(r, r + size, inode)
     return r
 
 
@@ -129,7 +132,9 @@ def sys_munmap(t, addr, length, *_):
     Mm.check_range(addr, size)
     r = _inject(t, "munmap", addr, size)
     if not _fail(r):
-        t.proc.mm.remove(addr, addr + size)
+        mm = t.proc.mm
+        mm.write_back(addr, addr + size)
+        mm.remove(addr, addr + size)
     return r
 
 
@@ -158,8 +163,11 @@ def sys_mremap(t, old, old_size, new_size, flags, new, *_):
     r = _inject(t, "mremap", old, old_size, new_size, flags, new)
     if not _fail(r):
         charged = any(c for s, e, c in mm.ranges if s < old + old_size and e > old)
+        files = [ino for s, e, ino in mm.shared_files if s < old + old_size and e > old]
         mm.remove(old, old + C.page_up(old_size))
         mm.add(r, r + C.page_up(new_size), charged)
+        if files:
+            mm.map_shared_file(r, r + C.page_up(new_size), files[0])
     return r
 
 
@@ -172,11 +180,22 @@ def sys_madvise(t, addr, length, advice, *_):
     return _inject(t, "madvise", addr, length, advice)
 
 
+MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4
+
+
 @syscall("msync")
 def sys_msync(t, addr, length, flags, *_):
     if addr & (C.PAGE_SIZE - 1):
         raise KernelError(E.EINVAL)
-    return _inject(t, "msync", addr, length, flags)
+    r = _inject(t, "msync", addr, length, flags)
+    if not _fail(r):
+        t.proc.mm.write_back(addr, addr + C.page_up(length), durable=bool(flags & MS_SYNC))
+    return r
+
+
+@syscall("membarrier", note="carried out by the host in the caller's host process (its threads are the guest's)")
+def sys_membarrier(t, cmd, flags, cpu, *_):
+    return _inject(t, "membarrier", cmd, flags, cpu)
 
 
 

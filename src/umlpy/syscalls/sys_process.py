@@ -7,7 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import ipc, threads
+from umlpy.kernel import futex, ipc, threads
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
@@ -62,6 +62,9 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
     d, elf, full_argv = kexec.resolve(t, path, argv)
     if elf.interp is not None:
         kexec.namei.lookup(t, C.AT_FDCWD, elf.interp)   # ENOENT before the point of no return
+    threads.de_thread(k, t)
+    futex.exit_robust_list(k, t)
+    t.clear_child_tid = 0
     aux = kexec.exec_host(k, t)
     # the old image is gone: failures from here on kill the process
     try:
@@ -227,10 +230,24 @@ def sys_set_tid_address(t, addr, *_):
     return t.tid
 
 
-@syscall("set_robust_list", status=PARTIAL, note="recorded; robust futexes come with threads")
+@syscall("set_robust_list")
 def sys_set_robust_list(t, head, length, *_):
-    if length != 24:
+    if length != C.ROBUST_LIST_HEAD_SIZE:
         raise KernelError(E.EINVAL)
+    t.robust_list = head
+    return 0
+
+
+@syscall("get_robust_list")
+def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
+    target = t if s32(tid) == 0 else t.kernel.procs.task(s32(tid))
+    if target is None:
+        raise KernelError(E.ESRCH)
+    c, tc = t.proc.creds, target.proc.creds
+    if target.proc is not t.proc and c.euid != 0 and (c.uid, c.uid, c.uid) != (tc.uid, tc.euid, tc.suid):
+        raise KernelError(E.EPERM)      # ptrace_may_access, without capabilities
+    put_u64(t, len_ptr, C.ROBUST_LIST_HEAD_SIZE)
+    put_u64(t, head_ptr, target.robust_list)
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.vfs import locks
 from umlpy.vfs.file import File
 
 NR_OPEN_DEFAULT = 1024
@@ -38,13 +39,18 @@ class FdTable:
         else:
             self.cloexec.discard(fd)
         if old is not None:
-            old.put()
+            self._closed(old)
 
     def close(self, fd: int) -> None:
         f = self.files.pop(fd, None)
         if f is None:
             raise KernelError(E.EBADF)
         self.cloexec.discard(fd)
+        self._closed(f)
+
+    def _closed(self, f: File) -> None:
+        if f.inode is not None:
+            locks.release_posix(self, f.inode)    # any close drops the table's record locks
         f.put()
 
     def copy(self) -> FdTable:

@@ -46,8 +46,8 @@ class Filesystem:
         return {"type": self.magic, "bsize": 4096, "blocks": 0, "bfree": 0,
                 "bavail": 0, "files": 0, "ffree": 0, "namelen": 255}
 
-    def sync(self) -> None:
-        pass
+    def sync(self, durable: bool = True) -> None:
+        """Write back what is dirty; durable: and have the device keep it."""
 
 
 class Inode:

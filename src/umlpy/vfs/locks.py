@@ -1,8 +1,8 @@
 """File locks: flock(2), POSIX record locks and OFD locks, per inode.
 
 flock locks belong to an open file description; POSIX record locks to a
-process (any close of the inode by that process drops them, as POSIX
-says); OFD locks to an open file description.  A waiter parks on the
+file descriptor table, as Linux's fl_owner (any close of the inode through
+that table drops them, as POSIX says, and so does close-on-exec); OFD locks to an open file description.  A waiter parks on the
 inode's lock queue and re-checks when any lock on the inode goes away.
 """
 from __future__ import annotations
@@ -139,12 +139,13 @@ def setlk(file, owner, pid: int, ltype: int, whence: int, start: int, length: in
     return attempt()
 
 
-def release_posix(proc, inode) -> None:
-    """A process closed a descriptor of inode: its record locks on it go."""
+def release_posix(owner, inode) -> None:
+    """A descriptor of inode was closed in the fd table owner: the table's
+    record locks on it go (POSIX: any close, even of another descriptor)."""
     st = getattr(inode, "locks_state", None)
     if st is None:
         return
     before = len(st["posix"])
-    st["posix"] = [lk for lk in st["posix"] if lk.owner is not proc]
+    st["posix"] = [lk for lk in st["posix"] if lk.owner is not owner]
     if len(st["posix"]) != before:
         st["wq"].wake_all()

@@ -258,8 +258,10 @@ class Ext2Fs(Filesystem):
                   files=sb.inodes_count, ffree=sb.free_inodes_count, namelen=L.NAME_LEN)
         return st
 
-    def sync(self) -> None:
-        """Write back everything dirty: pages of shared maps, inodes, metadata, counts."""
+    def sync(self, durable: bool = True) -> None:
+        """Write back everything dirty: pages of shared maps, inodes, metadata,
+        counts; durable: and fsync the image (a plain write-back leaves the
+        data in the host's page cache, which survives this process)."""
         if self.read_only or self._unmounted:
             return
         for inode in list(self.icache.values()):
@@ -269,7 +271,8 @@ class Ext2Fs(Filesystem):
         self._store_gdt()
         self.bcache.flush()
         self._write_super()
-        self.device.flush()
+        if durable:
+            self.device.flush()
 
     def unmount(self) -> None:
         if self._unmounted:

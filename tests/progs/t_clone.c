@@ -1,0 +1,306 @@
+/* Threads at the clone level: CLONE_CHILD_CLEARTID wake-ups, thread exit
+   against exit_group, execve from a thread, robust futexes on owner death
+   (threads and processes, exit and SIGKILL), per-thread signal masks, tgkill. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *en(int r) { return r ? strerrorname_np(r) : "0"; }
+
+static void report(const char *what, pid_t pid)
+{
+    int st;
+    waitpid(pid, &st, 0);
+    if (WIFEXITED(st))
+        printf("%s: exit %d\n", what, WEXITSTATUS(st));
+    else
+        printf("%s: signal %d\n", what, WTERMSIG(st));
+}
+
+/* -- raw clone with CLEARTID ------------------------------------------------- */
+static volatile pid_t ctid_word, ptid_word;
+static volatile int child_saw_settid, child_ran;
+
+static int raw_child(void *arg)
+{
+    (void)arg;
+    child_saw_settid = ctid_word == (pid_t)syscall(SYS_gettid);
+    child_ran = 1;
+    syscall(SYS_exit, 0);
+    return 0;
+}
+
+static void test_cleartid(void)
+{
+    size_t sz = 64 << 10;
+    char *stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
+                | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
+    ctid_word = -1;     /* the child's CLONE_CHILD_SETTID replaces it, its exit clears it */
+    pid_t tid = clone(raw_child, stack + sz, flags, NULL, &ptid_word, NULL, &ctid_word);
+    while (ctid_word != 0) {
+        syscall(SYS_futex, &ctid_word, FUTEX_WAIT, ctid_word, NULL, NULL, 0);
+    }
+    printf("clone thread: ptid==tid %d, child saw ctid %d, ran %d, ctid cleared %d\n",
+           ptid_word == tid, child_saw_settid, child_ran, ctid_word == 0);
+    munmap(stack, sz);
+}
+
+/* -- exit of one thread against exit_group ------------------------------------ */
+static void *outlive_main(void *arg)
+{
+    (void)arg;
+    usleep(50000);
+    printf("a thread outlived main\n");
+    exit(3);
+}
+
+static void *exit_group_thread(void *arg)
+{
+    (void)arg;
+    usleep(20000);
+    _exit(5);
+}
+
+static void test_exits(void)
+{
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, outlive_main, NULL);
+        pthread_exit(NULL);
+    }
+    report("main pthread_exit, last thread exit(3)", c);
+    c = fork();
+    if (c == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, exit_group_thread, NULL);
+        pthread_join(t, NULL);      /* blocked when _exit(5) ends the group */
+        _exit(1);
+    }
+    report("thread _exit(5) while main blocks in join", c);
+}
+
+/* -- execve from a thread --------------------------------------------------- */
+static char *self_path;
+static char pidbuf[32];
+
+static void *execer(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);       /* the exec'd image keeps this thread's mask */
+    snprintf(pidbuf, sizeof pidbuf, "%d", getpid());
+    char *argv[] = {self_path, "exec-from-thread", pidbuf, NULL};
+    execv(self_path, argv);
+    printf("execv failed: %s\n", strerrorname_np(errno));
+    return NULL;
+}
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+}
+
+static int after_exec(char **argv)
+{
+    sigset_t cur;
+    sigprocmask(SIG_BLOCK, NULL, &cur);
+    printf("after exec from a thread: pid same %d, tid==pid %d, SIGUSR2 blocked %d\n",
+           getpid() == atoi(argv[2]), (pid_t)syscall(SYS_gettid) == getpid(),
+           sigismember(&cur, SIGUSR2));
+    pthread_t t;        /* threads work in the new image */
+    void *r = (void *)1;
+    pthread_create(&t, NULL, sleeper, NULL);
+    pthread_cancel(t);
+    pthread_join(t, &r);
+    printf("new thread cancelled %d\n", r == PTHREAD_CANCELED);
+    fflush(stdout);
+    return 7;
+}
+
+static void test_exec_from_thread(void)
+{
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        pthread_t s1, s2, e;
+        pthread_create(&s1, NULL, sleeper, NULL);
+        pthread_create(&s2, NULL, sleeper, NULL);
+        pthread_create(&e, NULL, execer, NULL);
+        for (;;)
+            pause();        /* main blocks; the exec kills it */
+    }
+    report("execve from a thread", c);
+}
+
+/* -- robust futexes ------------------------------------------------------------ */
+static pthread_mutex_t *rm;
+static volatile int holder_ready;
+
+static void init_robust(pthread_mutex_t *m, int pshared)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (pshared)
+        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(m, &a);
+}
+
+static void *die_holding(void *arg)
+{
+    pthread_mutex_lock(rm);
+    holder_ready = 1;
+    if (arg)
+        usleep(50000);      /* let main block on the lock first */
+    return NULL;            /* thread exit with the lock held */
+}
+
+static void relock(const char *what)
+{
+    int r = pthread_mutex_lock(rm);
+    int c = r == EOWNERDEAD ? pthread_mutex_consistent(rm) : -1;
+    pthread_mutex_unlock(rm);
+    int again = pthread_mutex_lock(rm);
+    pthread_mutex_unlock(rm);
+    printf("%s: lock %s, consistent %d, relock %s\n", what, en(r), c, en(again));
+}
+
+static void *kill_later(void *arg)
+{
+    usleep(50000);
+    kill((pid_t)(long)arg, SIGKILL);
+    return NULL;
+}
+
+static void test_robust(void)
+{
+    rm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    init_robust(rm, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, die_holding, NULL);
+    pthread_join(t, NULL);
+    relock("thread died holding");
+
+    holder_ready = 0;
+    pthread_create(&t, NULL, die_holding, (void *)1);
+    while (!holder_ready)
+        usleep(1000);
+    relock("waiter blocked while the thread died");
+    pthread_join(t, NULL);
+
+    pthread_mutex_destroy(rm);
+    init_robust(rm, 1);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        pthread_mutex_lock(rm);
+        _exit(0);
+    }
+    report("process exited holding", c);
+    relock("process-shared, owner exited");
+
+    int p[2];
+    pipe(p);
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        pthread_mutex_lock(rm);
+        write(p[1], "x", 1);
+        for (;;)
+            pause();
+    }
+    char x;
+    read(p[0], &x, 1);
+    pthread_create(&t, NULL, kill_later, (void *)(long)c);
+    relock("process-shared, waiter blocked while the owner was SIGKILLed");
+    pthread_join(t, NULL);
+    report("owner", c);
+
+    struct robust_list_head *head;
+    size_t len = 0;
+    long r = syscall(SYS_get_robust_list, 0, &head, &len);
+    printf("get_robust_list: %ld len %zu head set %d\n", r, len, head != NULL);
+    r = syscall(SYS_set_robust_list, head, 12);
+    printf("set_robust_list bad size: %s\n", r < 0 ? strerrorname_np(errno) : "ok");
+}
+
+/* -- per-thread masks and tgkill ----------------------------------------------- */
+static volatile pid_t got_usr1, got_usr2;
+static volatile pid_t target_tid;
+
+static void on_sig(int s)
+{
+    pid_t me = (pid_t)syscall(SYS_gettid);
+    if (s == SIGUSR1)
+        got_usr1 = me;
+    else
+        got_usr2 = me;
+}
+
+static void *unblocked(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    target_tid = (pid_t)syscall(SYS_gettid);
+    while (!got_usr1 || !got_usr2)
+        usleep(1000);
+    return NULL;
+}
+
+static void test_masks(void)
+{
+    signal(SIGUSR1, on_sig);
+    signal(SIGUSR2, on_sig);
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &s, &old);
+    pthread_t t;
+    pthread_create(&t, NULL, unblocked, NULL);
+    while (!target_tid)
+        usleep(1000);
+    kill(getpid(), SIGUSR1);
+    long r = syscall(SYS_tgkill, getpid(), target_tid, SIGUSR2);
+    long bad = syscall(SYS_tgkill, getpid() + 1000000, target_tid, SIGUSR2);
+    int bad_errno = errno;
+    pthread_join(t, NULL);
+    printf("process signal went to the unblocked thread %d, tgkill %ld to it %d, wrong tgid %s\n",
+           got_usr1 == target_tid, r, got_usr2 == target_tid,
+           bad < 0 ? strerrorname_np(bad_errno) : "ok");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 2 && strcmp(argv[1], "exec-from-thread") == 0)
+        return after_exec(argv);
+    self_path = argv[0];
+    test_cleartid();
+    test_exits();
+    test_exec_from_thread();
+    test_robust();
+    test_masks();
+    printf("done\n");
+    return 0;
+}
