@@ -224,3 +224,29 @@ def test_crash_mid_write_is_repaired_by_e2fsck(img):
     assert_clean(img)
     r = disk_boot(f"ubd0={img}", script="echo alive")
     assert r.stdout == b"alive\n"
+
+
+def test_file_mappings_on_ext2_match_native(img, tmp_path):
+    from conftest import PROGS
+    want = subprocess.run([str(PROGS / "t_mmap"), str(tmp_path)], capture_output=True).stdout
+    r = disk_boot(f"ubd0={img}", "rw", script="mkdir /w && /t/bin/t_mmap /w")
+    assert r.stdout == want, r.stderr.decode()[-2000:]
+    assert_clean(img)
+
+
+def test_shared_mapping_writes_reach_the_image_without_a_sync(img):
+    """munmap, msync and exit carry pages written through MAP_SHARED to the
+    image: they are there even when the kernel is killed right after."""
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), "quiet", f"ubd0={img}", "rw", "init=/bin/sh", "--", "-c",
+                          "mkdir /w && /t/bin/t_mmap /w persist && echo written && sleep 100"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline() == b"written\n"
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    fsck(img, fix=True)
+    assert_clean(img)
+    for how in ("munmap", "msync", "exit"):
+        data = debugfs(img, f"cat /w/{how}")
+        assert len(data) == 8192 and data[4096:4096 + 4 + len(how)] == f"via {how}".encode(), how
