@@ -8,7 +8,8 @@
 set -euo pipefail
 CACHE=${UMLPY_CACHE:-$HOME/.cache/umlpy}/debian
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-if [ -f "$CACHE/root.img" ] && [ -d "$CACHE/tree/usr" ]; then
+STAMP=2     # bump when the image recipe changes: the tree is kept, the image remade
+if [ -f "$CACHE/root.img" ] && [ -d "$CACHE/tree/usr" ] && [ "$(cat "$CACHE/stamp" 2>/dev/null)" = $STAMP ]; then
     echo "$CACHE"
     exit 0
 fi
@@ -20,11 +21,25 @@ command -v debootstrap >/dev/null || {
     apt-get install -y -qq debootstrap >/dev/null 2>&1 || { echo "rootfs/debian.sh: no debootstrap" >&2; exit 2; }
 }
 mkdir -p "$CACHE"
+if [ ! -d "$CACHE/tree/usr" ]; then
 rm -rf "$CACHE/tree.tmp"
 debootstrap --variant=minbase --include=python3 bookworm "$CACHE/tree.tmp" "$MIRROR" \
     > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
 rm -rf "$CACHE/tree.tmp/var/cache/apt/archives/"*.deb
 mv "$CACHE/tree.tmp" "$CACHE/tree"
+fi
+# mke2fs -d keeps whole seconds only: cut the tree's times to match, so that
+# `ls --time-style=full-iso` reads the same in the chroot and in the guest
+python3 - "$CACHE/tree" <<'PY'
+import os, sys
+for d, dirs, files in os.walk(sys.argv[1]):
+    for n in dirs + files + [""]:
+        p = os.path.join(d, n) if n else d
+        st = os.lstat(p)
+        os.utime(p, ns=(st.st_atime_ns // 10**9 * 10**9, st.st_mtime_ns // 10**9 * 10**9),
+                 follow_symlinks=False)
+PY
 mke2fs -q -F -t ext2 -d "$CACHE/tree" "$CACHE/root.img.tmp" 1G >/dev/null
 mv "$CACHE/root.img.tmp" "$CACHE/root.img"
+echo $STAMP > "$CACHE/stamp"
 echo "$CACHE"

@@ -67,9 +67,10 @@ echo abc | tr a-c x-z | rev
 f() { local v=$1; echo "f:$v"; }; f arg
 """,
     "coreutils": r"""
-ls -l --time-style=+%F_%T /etc/debian_version /etc/passwd /usr/bin/env
-stat -c '%n %s %a %U %G %F %h' /etc/passwd /etc /usr/bin/env
-cp -a /etc/apt /tmp/apt-copy && ls -lR --time-style=+%F_%T /tmp/apt-copy | grep -v '^total'
+ls -l --time-style=full-iso /etc/debian_version /etc/passwd /usr/bin/env
+touch -d '2001-02-03 04:05:06.123456789' /tmp/stamp && ls -l --time-style=full-iso /tmp/stamp && rm /tmp/stamp
+stat -c '%n %s %a %U %G %F %h %y' /etc/passwd /etc /usr/bin/env
+cp -a /etc/apt /tmp/apt-copy && ls -lR --time-style=full-iso /tmp/apt-copy | grep -v '^total'
 sort -S 1M -k2,2 -t: /etc/passwd | cut -d: -f1,3 | head -5
 du --apparent-size -s -b /etc/apt /tmp/apt-copy
 md5sum /etc/passwd /etc/group; wc -l /var/lib/dpkg/status
@@ -130,3 +131,18 @@ def test_debian_writes_leave_a_clean_filesystem(debian, tmp_path):
     data = subprocess.run(["debugfs", "-R", "cat /srv/m", str(merged)], capture_output=True).stdout
     assert data[100:106] == b"mapped" and len(data) == 8192     # a shared mapping reached the disk
     assert os.path.getsize(debian / "root.img") > 0
+
+
+def test_debian_df_counts_what_is_written(debian, tmp_path):
+    """df and df -i in the guest follow a 10 MiB file: 2560 data blocks and
+    4 indirect ones (ext2 block maps) in use, one inode, then all back."""
+    r = guest(debian, tmp_path, "df -P -k / | tail -1; df -P -i / | tail -1; "
+                                "dd if=/dev/zero of=/srv/ten bs=1M count=10 status=none; sync; "
+                                "df -P -k / | tail -1; df -P -i / | tail -1; rm /srv/ten; sync; "
+                                "df -P -k / | tail -1; df -P -i / | tail -1")
+    rows = [line.split() for line in r.stdout.decode().splitlines()]
+    assert len(rows) == 6 and all(row[0] == "/dev/root" and row[-1] == "/" for row in rows), r.stdout
+    (blk0, ino0, blk1, ino1, blk2, ino2) = [[int(x) for x in row[1:4]] for row in rows]
+    assert blk1[0] == blk0[0] and blk1[1] - blk0[1] == 10240 + 16 and blk0[2] - blk1[2] == 10256
+    assert ino1[1] - ino0[1] == 1 and ino0[2] - ino1[2] == 1
+    assert blk2 == blk0 and ino2 == ino0
