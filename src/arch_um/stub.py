@@ -13,6 +13,12 @@ STUB_BASE = 0x100000000000  # below PIE and mmap bases, above non-PIE
 _CODE_OFF = 64 + 56          # ELF header + one program header
 STUB_SYSCALL = STUB_BASE + _CODE_OFF  # `syscall; int3`
 STUB_END = STUB_BASE + 0x1000
+# The page's second half is where the kernel writes the paths of injected
+# open/execve calls: always mapped, readable by the host, never the guest's
+# (memory below the guest's stack pointer may be a small thread stack's
+# neighbour, or not mapped at all).  /proc/PID/mem writes make it private.
+STUB_SCRATCH = STUB_BASE + 0x800
+STUB_SCRATCH_SIZE = 0x800
 
 
 def stub_image() -> bytes:

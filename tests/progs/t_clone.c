@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,37 @@ static void test_robust(void)
     printf("set_robust_list bad size: %s\n", r < 0 ? strerrorname_np(errno) : "ok");
 }
 
+/* -- processes sharing memory: vfork, posix_spawn, clone(CLONE_VM) ----------- */
+static volatile int shared_var;
+
+static int vm_child(void *arg)
+{
+    shared_var = (int)(long)arg;
+    return 0;
+}
+
+static void test_shared_vm(void)
+{
+    shared_var = 0;
+    pid_t c = vfork();
+    if (c == 0) {
+        shared_var = 42;    /* the parent is suspended and sees it: one address space */
+        _exit(0);
+    }
+    report("vfork child", c);
+    printf("vfork child's write seen by the parent: %d\n", shared_var);
+    pid_t pid;
+    char *argv[] = {"nothing", NULL};
+    int r = posix_spawn(&pid, "/nonexistent/program", NULL, NULL, argv, NULL);
+    printf("posix_spawn of a missing program: %s\n", en(r));
+    size_t sz = 64 << 10;
+    char *stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    c = clone(vm_child, stack + sz, CLONE_VM | SIGCHLD, (void *)7L);
+    report("clone(CLONE_VM) child", c);
+    printf("its write seen by the parent: %d\n", shared_var);
+    munmap(stack, sz);
+}
+
 /* -- per-thread masks and tgkill ----------------------------------------------- */
 static volatile pid_t got_usr1, got_usr2;
 static volatile pid_t target_tid;
@@ -300,6 +332,7 @@ int main(int argc, char **argv)
     test_exits();
     test_exec_from_thread();
     test_robust();
+    test_shared_vm();
     test_masks();
     printf("done\n");
     return 0;

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from arch_um import clock, ptrace
 from arch_um.hostfile import kernel_fd_path
 from arch_um.memory import GuestMemory
-from arch_um.stub import STUB_SYSCALL
+from arch_um.stub import STUB_SCRATCH, STUB_SYSCALL
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
@@ -85,9 +85,10 @@ def _prot(flags: int) -> int:
 class HostAs:
     """Injected host syscalls into one stopped task, with a scratch area."""
 
+    scratch = STUB_SCRATCH
+
     def __init__(self, t) -> None:
         self.t = t
-        self.scratch = (t.regs.rsp - 65536) & ~15
 
     def call(self, name: str, *args: int) -> int:
         r = ptrace.inject(self.t.hpid, self.t.regs, NR[name], *args)
@@ -323,7 +324,8 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     old = proc.mm
     proc.mm = mm
     if old is not None:
-        old.mem = None      # the old image's memory handle was replaced
+        if old.mem is not None and old.mem.fd < 0:
+            old.mem = None      # it was this task's handle, closed with the old image
         old.release()
     proc.exe_path = d.path(proc.fs.root).decode(errors="replace")
     proc.comm = execfn.rsplit(b"/", 1)[-1][:15]

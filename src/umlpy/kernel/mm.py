@@ -44,6 +44,7 @@ class Mm:
         self.arg_range = (0, 0)
         self.env_range = (0, 0)
         self.shared_files: list[tuple[int, int, object]] = []   # writable MAP_SHARED of files
+        self.users = 1          # processes on this address space (CLONE_VM)
 
     def map_shared_file(self, start: int, end: int, inode) -> None:
         self.shared_files.append((start, end, inode))
@@ -101,6 +102,12 @@ class Mm:
                                  for piece in ((s, min(e, start), ino), (max(s, end), e, ino))
                                  if piece[0] < piece[1]]
 
+    def share(self) -> Mm:
+        """Another process on this address space (CLONE_VM): it stays until
+        the last of them execs or exits."""
+        self.users += 1
+        return self
+
     def fork(self) -> Mm:
         n = Mm(self.budget)
         n.budget.charge(self.charged)
@@ -114,6 +121,9 @@ class Mm:
         return n
 
     def release(self) -> None:
+        self.users -= 1
+        if self.users > 0:
+            return
         self.write_back()
         self.shared_files.clear()
         self.budget.uncharge(self.charged)

@@ -96,8 +96,10 @@ class Procs:
     def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int) -> int:
         k = self.k
         parent = t.proc
-        mm = parent.mm.fork()
-        r = ptrace.inject(t.hpid, t.regs, NR["clone"], C.CLONE_PARENT | S.SIGCHLD, 0, 0, 0, 0)
+        shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
+        mm = parent.mm.share() if shared else parent.mm.fork()
+        r = ptrace.inject(t.hpid, t.regs, NR["clone"], (flags & C.CLONE_VM) | C.CLONE_PARENT | S.SIGCHLD,
+                          0, 0, 0, 0)
         if r.fault or r.result < 0:
             mm.release()
             raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
@@ -116,8 +118,10 @@ class Procs:
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)
         parent.children.append(proc)
-        mm.mem = GuestMemory(chpid)
-        child = Task(pid, proc, chpid, mm.mem)
+        mem = GuestMemory(chpid)
+        if not shared:
+            mm.mem = mem
+        child = Task(pid, proc, chpid, mem)
         child.kernel = k
         threads.inherit_task(child, t, flags, child_stack, ptid, ctid, tls)
         child.altstack = t.altstack

@@ -19,7 +19,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.abi import signals as S
-from umlpy.kernel import futex
+from umlpy.kernel import futex, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State, Task
 
@@ -49,6 +49,9 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
 
 def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
     if not flags & C.CLONE_SIGHAND or not flags & C.CLONE_VM:
+        raise KernelError(E.EINVAL)
+    if not flags & C.CLONE_FILES or not flags & C.CLONE_FS:
+        printk.pr_notice(f"clone flags {flags:#x}: a thread with its own fd table or fs context is not supported")
         raise KernelError(E.EINVAL)
     proc = t.proc
     r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
@@ -141,10 +144,12 @@ def de_thread(k, t: Task) -> None:
     host.kill_host(old, S.SIGKILL)
     if t.mem is not None and t.mem is not proc.mm.mem:
         t.mem.close()
-    if proc.mm.mem is not None:
-        proc.mm.mem.close()
     t.hpid = hpid
-    t.mem = proc.mm.mem = GuestMemory(hpid)
+    t.mem = GuestMemory(hpid)
+    if proc.mm.users == 1:      # exec drops this handle with the old image
+        if proc.mm.mem is not None:
+            proc.mm.mem.close()
+        proc.mm.mem = t.mem
     k.sched.add_task(t)
     k.procs.by_tid.pop(t.tid, None)
     t.tid = proc.pid

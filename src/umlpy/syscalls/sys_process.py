@@ -26,20 +26,17 @@ def sys_fork(t, *_):
 
 @syscall("vfork")
 def sys_vfork(t, *_):
-    return t.kernel.procs.fork(t, C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
+    return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes and threads; no namespaces, no CLONE_VM without CLONE_VFORK or CLONE_THREAD")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; no namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     if flags & NS_FLAGS:
         printk.pr_notice(f"clone flags {flags:#x} (namespaces) not supported")
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_THREAD:
         return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls)
-    if flags & C.CLONE_VM and not flags & C.CLONE_VFORK:
-        printk.pr_notice(f"clone flags {flags:#x}: shared memory without a thread is not supported")
-        raise KernelError(E.EINVAL)
-    return t.kernel.procs.fork(t, flags & ~C.CLONE_VM, stack, ptid, ctid, tls)
+    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls)
 
 
 @syscall("clone3", status=PARTIAL, note="as clone; no set_tid, pidfd or cgroup")
