@@ -176,18 +176,17 @@ def _ibody(inode: Ext2Inode) -> list[Entry]:
     return parse(raw, first, first, len(raw))
 
 
-def _write_ibody(inode: Ext2Inode, entries: list[Entry]) -> None:
-    """Store fewer entries in the body (never more: new values go to the block)."""
+def _ibody_area(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray]:
+    """(offset, bytes) of the body holding fewer entries (new values go to the block)."""
     start = _ibody_start(inode)
-    raw = inode._raw
     hdr = L.XATTR_IBODY_HEADER_SIZE
-    packed = pack(entries, len(raw) - start, hdr, hdr)
+    packed = pack(entries, len(inode._raw) - start, hdr, hdr)
     if packed is None:      # only if the values read overlapped
         raise KernelError(E.EIO, f"ext2: inode {inode.ino}: bad in-inode xattrs")
     area = packed[0]
-    if entries:      # an empty area loses its magic, as ext4 leaves it
+    if entries:             # an empty area loses its magic, as ext4 leaves it
         L.U32.pack_into(area, 0, L.XATTR_MAGIC)
-    raw[start:] = area
+    return start, area
 
 
 # -- the EA block -------------------------------------------------------------------
@@ -282,8 +281,10 @@ def change(inode: Ext2Inode, name: bytes, value: bytes | None, flags: int) -> No
         raise KernelError(E.ENODATA)
     if value is not None:
         new_block.append(Entry(index, rest, value))
+    body_area = _ibody_area(inode, new_body) if len(new_body) < len(body) else None
     if new_block != block:
         _write_block(inode, new_block, refcount)       # ENOSPC here changes nothing
-    if len(new_body) < len(body):
-        _write_ibody(inode, new_body)
+    if body_area is not None:
+        start, area = body_area
+        inode._raw[start:] = area
     inode.touch(m=False)
