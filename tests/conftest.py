@@ -56,6 +56,19 @@ def scratch(tmp_path: Path) -> Path:
     shutil.rmtree(d, ignore_errors=True)
 
 
+def user_xattrs_work(d: Path) -> bool:
+    """Whether the host filesystem under d takes user xattrs (native runs of t_xattr need them)."""
+    probe = d / ".xattr-probe"
+    probe.touch()
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
 def native(args: list[str], cwd: Path | None = None, env: dict | None = None) -> bytes:
     return subprocess.run(args, capture_output=True, timeout=120, cwd=cwd,
                           env=env if env is not None else {"PATH": os.environ.get("PATH", "/bin")}).stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGE, PATH_ENV, ROOT, UMLPY
+from conftest import IMAGE, PATH_ENV, PROGS, ROOT, UMLPY, native, user_xattrs_work
 
 BASE = ROOT / "rootfs" / "busybox.img"
 
@@ -119,6 +119,32 @@ cd / && umount /mnt && echo unmounted
     assert r.stdout == b"209715200\n307201024\nunmounted\n", r.stderr
     assert_clean(big)
     assert_clean(img)
+
+
+def test_xattrs_on_ext2_match_native(tmp_path, img):
+    """t_xattr on the ext2 root (1 KiB blocks, 128-byte inodes) and on a second
+    disk (4 KiB blocks, 256-byte inodes) prints what it prints natively."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    if not user_xattrs_work(scratch):
+        pytest.skip("the host filesystem refuses user xattrs")
+    want = native([str(PROGS / "t_xattr"), str(scratch)])
+    assert want.endswith(b"done\n")
+    second = tmp_path / "second.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", "-I", "256", str(second), "16M"],
+                   check=True, capture_output=True)
+    script = r"""
+mkdir -p /w && /t/bin/t_xattr /w
+echo ===
+mount -t ext2 /dev/ubdb /mnt && /t/bin/t_xattr /mnt && umount /mnt
+sync
+"""
+    r = disk_boot(f"ubd0={img}", f"ubd1={second}", "rw", script=script)
+    on_root, _, on_second = r.stdout.partition(b"===\n")
+    assert on_root == want, r.stderr
+    assert on_second == want, r.stderr
+    assert_clean(img)
+    assert_clean(second)
 
 
 def test_cow_overlay_base_untouched_and_uml_moo(tmp_path):

@@ -12,8 +12,10 @@ from umlpy.vfs.perm import owner_or_root, permission
 
 XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 65536
-NAMESPACES = (b"user.", b"trusted.", b"security.", b"system.")
-NOTE = "in memory on tmpfs; ext2 answers EOPNOTSUPP (its on-disk xattrs are kept, not yet readable)"
+PREFIXED = (b"user.", b"trusted.", b"security.")    # namespaces whose handler takes the rest
+NAMESPACES = PREFIXED + (b"system.",)
+NOTE = ("tmpfs in memory; ext2 on disk (user., trusted., security. in EA blocks as Linux's ext2 "
+        "writes them; ext4 in-inode xattrs read too); no POSIX ACLs")
 
 
 def _inode(t, how: str, target: int):
@@ -26,11 +28,25 @@ def _inode(t, how: str, target: int):
 
 
 def _name(t, addr: int) -> bytes:
-    name = read_cstr(t, addr, XATTR_NAME_MAX + 1)
-    if not name or len(name) > XATTR_NAME_MAX:
+    try:
+        name = read_cstr(t, addr, XATTR_NAME_MAX + 1)
+    except KernelError as e:
+        if e.errno != E.ENAMETOOLONG:
+            raise
+        raise KernelError(E.ERANGE) from None     # too long: ERANGE, as Linux says
+    if not name:
         raise KernelError(E.ERANGE)
     if not name.startswith(NAMESPACES):
         raise KernelError(E.EOPNOTSUPP)
+    return name
+
+
+def _resolve(t, inode, addr: int, write: bool) -> bytes:
+    """The name at addr, once the caller may use it on inode."""
+    name = _name(t, addr)
+    _may(t, inode, name, write)
+    if name in PREFIXED:        # a bare prefix: Linux's xattr_resolve_name refuses it
+        raise KernelError(E.EINVAL)
     return name
 
 
@@ -48,8 +64,7 @@ def _may(t, inode, name: bytes, write: bool) -> None:
 
 def _get(t, how: str, target: int, uname: int, value: int, size: int) -> int:
     inode = _inode(t, how, target)
-    name = _name(t, uname)
-    _may(t, inode, name, False)
+    name = _resolve(t, inode, uname, False)
     data = inode.getxattr(name)
     if size == 0:
         return len(data)
@@ -60,11 +75,11 @@ def _get(t, how: str, target: int, uname: int, value: int, size: int) -> int:
 
 
 def _set(t, how: str, target: int, uname: int, value: int, size: int, flags: int) -> int:
-    if flags & ~3 or size > XATTR_SIZE_MAX:
-        raise KernelError(E.EINVAL if flags & ~3 else E.E2BIG)
+    bad_flags = flags & ~(C.XATTR_CREATE | C.XATTR_REPLACE)
+    if bad_flags or size > XATTR_SIZE_MAX:
+        raise KernelError(E.EINVAL if bad_flags else E.E2BIG)
     inode = _inode(t, how, target)
-    name = _name(t, uname)
-    _may(t, inode, name, True)
+    name = _resolve(t, inode, uname, True)
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
     inode.setxattr(name, t.mem.read(value, size) if size else b"", flags)
@@ -87,8 +102,7 @@ def _list(t, how: str, target: int, buf: int, size: int) -> int:
 
 def _remove(t, how: str, target: int, uname: int) -> int:
     inode = _inode(t, how, target)
-    name = _name(t, uname)
-    _may(t, inode, name, True)
+    name = _resolve(t, inode, uname, True)
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
     inode.removexattr(name)

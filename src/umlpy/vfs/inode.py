@@ -161,9 +161,9 @@ class Inode:
         xa = getattr(self, "xattrs", None)
         if xa is None:
             xa = self.xattrs = {}
-        if flags & 1 and name in xa:          # XATTR_CREATE
+        if flags & C.XATTR_CREATE and name in xa:
             raise KernelError(E.EEXIST)
-        if flags & 2 and name not in xa:      # XATTR_REPLACE
+        if flags & C.XATTR_REPLACE and name not in xa:
             raise KernelError(E.ENODATA)
         xa[name] = value
         self.touch(m=False)

@@ -5,7 +5,8 @@
 
 Modules: layout (on-disk structs), bcache (write-back buffer cache), alloc
 (bitmaps and free counts), bmap (indirect block maps), dir (directory
-blocks), inode (Ext2Inode), fs (Ext2Fs: mount, sync, unmount).
+blocks), xattr (extended attributes), inode (Ext2Inode), fs (Ext2Fs:
+mount, sync, unmount).
 """
 from umlpy.fs.ext2.fs import Ext2Error, Ext2Fs, mount_ext2
 from umlpy.fs.ext2.inode import Ext2Inode

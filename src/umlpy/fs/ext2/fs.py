@@ -16,6 +16,7 @@ from umlpy.fs.ext2.alloc import Allocator
 from umlpy.fs.ext2.bcache import BufferCache
 from umlpy.fs.ext2.bmap import BlockMap, max_blocks
 from umlpy.fs.ext2.inode import Ext2Inode
+from umlpy.fs.ext2.xattr import block_header
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, now_ns
@@ -44,7 +45,7 @@ def check_features(sb: L.Superblock, read_only: bool) -> None:
 
 
 def _check_geometry(sb: L.Superblock, dev: BlockDevice) -> None:
-    if sb.rev_level > 1:
+    if sb.rev_level > L.DYNAMIC_REV:
         raise Ext2Error(f"ext2: revision {sb.rev_level} unsupported")
     if sb.log_block_size > 6:
         raise Ext2Error("ext2: bad block size")
@@ -194,14 +195,15 @@ class Ext2Fs(Filesystem):
         return self._generation
 
     def release_xattr_block(self, blk: int) -> None:
-        """Drop one reference to a shared extended-attribute block."""
+        """Drop one reference to a shared extended-attribute block; free it with the last."""
         if not self.sb.first_data_block <= blk < self.sb.blocks_count:
             return
         buf = self.bcache.get(blk)
-        magic, refcount, _ = L.XATTR_HEADER.unpack_from(buf)
-        if magic != L.XATTR_MAGIC:
+        hdr = block_header(buf)
+        if hdr is None:
             printk.pr_warn(f"ext2: xattr block {blk} has a bad header")
             return
+        refcount = hdr[0]
         if refcount > 1:
             L.U32.pack_into(buf, 4, refcount - 1)
             self.bcache.mark_dirty(blk, buf)
@@ -215,7 +217,24 @@ class Ext2Fs(Filesystem):
 
     def note_large_file(self) -> None:
         if not self.sb.feature_ro_compat & L.RO_COMPAT_LARGE_FILE:
+            self._update_dynamic_rev()
             self.sb.feature_ro_compat |= L.RO_COMPAT_LARGE_FILE
+
+    def note_ext_attr(self) -> None:
+        """An EA block was written: say so, as ext2_xattr_update_super_block does."""
+        if not self.sb.feature_compat & L.COMPAT_EXT_ATTR:
+            self._update_dynamic_rev()
+            self.sb.feature_compat |= L.COMPAT_EXT_ATTR
+
+    def _update_dynamic_rev(self) -> None:
+        """Feature bits mean nothing in revision 0: move to revision 1 first, as Linux does."""
+        sb = self.sb
+        if sb.rev_level != L.GOOD_OLD_REV:
+            return
+        printk.pr_warn("ext2: updating to revision 1 because of a new feature flag")
+        sb.first_ino = L.GOOD_OLD_FIRST_INO
+        sb.inode_size = L.GOOD_OLD_INODE_SIZE
+        sb.rev_level = L.DYNAMIC_REV
 
     def check_rw(self) -> None:
         if self.read_only:

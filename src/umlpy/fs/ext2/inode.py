@@ -17,6 +17,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.fs.ext2 import layout as L
+from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.bcache import extents, runs
 from umlpy.fs.ext2.dir import DirIndex, init_block
 from umlpy.kernel.errors import KernelError
@@ -135,8 +136,10 @@ class Ext2Inode(Inode):
 
     def goal(self) -> int:
         """Where the next block of this inode should go: after its last one."""
-        if self._goal:
-            return self._goal
+        return self._goal or self.home_block()
+
+    def home_block(self) -> int:
+        """The first block of the inode's group, where Linux starts looking."""
         sb = self.fs.sb
         return sb.group_first_block((self.ino - 1) // sb.inodes_per_group)
 
@@ -473,6 +476,19 @@ class Ext2Inode(Inode):
             raise KernelError(E.EIO)
         return bytes(self.fs.bcache.get(p)[:self._size])
 
+    # -- extended attributes (xattr.py) ----------------------------------------------
+    def getxattr(self, name: bytes) -> bytes:
+        return xattr.get(self, name)
+
+    def listxattr(self) -> list[bytes]:
+        return xattr.names(self)
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        xattr.change(self, name, value, flags)
+
+    def removexattr(self, name: bytes) -> None:
+        xattr.change(self, name, None, C.XATTR_REPLACE)
+
     # -- page cache -------------------------------------------------------------
     def memfile(self) -> MemFile:
         """The host memory file mmap maps: filled once, then kept coherent."""
@@ -488,18 +504,6 @@ class Ext2Inode(Inode):
                     mem.pwrite(chunk, off)
             self._mem = mem
         return self._mem
-
-    def getxattr(self, name: bytes) -> bytes:
-        raise KernelError(E.EOPNOTSUPP)     # on-disk xattrs are kept, not yet readable
-
-    def listxattr(self) -> list[bytes]:
-        raise KernelError(E.EOPNOTSUPP)
-
-    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
-        raise KernelError(E.EOPNOTSUPP)
-
-    def removexattr(self, name: bytes) -> None:
-        raise KernelError(E.EOPNOTSUPP)
 
     def page_cache(self) -> MemFile | None:
         """Reads copy from the memfile, kept coherent with writes (see memfile)."""
@@ -546,9 +550,7 @@ class Ext2Inode(Inode):
         if self._has_blocks():
             fs.bmap.free_from(self, 0)
         if self.file_acl:
-            fs.release_xattr_block(self.file_acl)
-            self.i_blocks = max(0, self.i_blocks - fs.block_size // 512)
-            self.file_acl = 0
+            xattr.drop_block(self)
         self._size = 0
         self.nlink = 0
         self.dtime = now_ns() // 10**9

@@ -21,6 +21,7 @@ ROOT_INO = 2
 GOOD_OLD_FIRST_INO = 11
 GOOD_OLD_INODE_SIZE = 128
 GOOD_OLD_REV = 0
+DYNAMIC_REV = 1
 NDIR_BLOCKS = 12
 N_BLOCKS = 15
 LINK_MAX = 32000
@@ -47,6 +48,7 @@ RO_COMPAT_NAMES = {
     0x400: "metadata_csum", 0x800: "replica", 0x1000: "read-only", 0x2000: "project",
     0x4000: "shared_blocks", 0x8000: "verity", 0x10000: "orphan_present",
 }
+COMPAT_EXT_ATTR = 0x8
 INCOMPAT_FILETYPE = 0x2
 INCOMPAT_RECOVER = 0x4
 INCOMPAT_META_BG = 0x10
@@ -78,9 +80,20 @@ FL_INHERITED = 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x4000 | 0x10000
 FL_DIR_ONLY = 0x10000 | 0x20000  # dirsync, topdir: not inherited by files
 FL_OTHER = 0x40 | 0x80           # nodump, noatime: all special files inherit
 
-# ext2 extended-attribute block header
+# extended attributes (ext2_xattr_header, ext2_xattr_entry): an EA block is
+# a 32-byte header then entries; the space after i_extra_isize in a large
+# inode holds the magic word then entries (ext4's in-inode xattrs)
 XATTR_MAGIC = 0xEA020000
-XATTR_HEADER = struct.Struct("<III")   # magic, refcount, blocks
+XATTR_HEADER = struct.Struct("<IIII")   # magic, refcount, blocks, hash (then 16 reserved)
+XATTR_HEADER_SIZE = 32
+XATTR_IBODY_HEADER_SIZE = 4             # the magic alone
+XATTR_ENTRY = struct.Struct("<BBHIII")  # name_len, name_index, value_offs, value_inum, value_size, hash
+XATTR_INDEX_USER, XATTR_INDEX_TRUSTED, XATTR_INDEX_SECURITY = 1, 4, 6
+
+
+def xattr_pad(n: int) -> int:
+    """Entries and values are padded to 4 bytes (EXT2_XATTR_PAD)."""
+    return (n + 3) & ~3
 
 
 class Record:
