@@ -114,6 +114,7 @@ class Procs:
         proc.exit_signal = flags & C.CSIGNAL
         proc.start_ns = k.uptime_ns()
         proc.personality = parent.personality
+        proc.nice, proc.sched_policy = parent.nice, parent.sched_policy
         proc.rlimits = dict(parent.rlimits)
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)

@@ -122,6 +122,8 @@ class Process:
         self.pdeath_signal = 0
         self.child_subreaper = False
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
+        self.nice = 0
+        self.sched_policy = 0       # SCHED_OTHER
         self.ctty = None
 
     def rlimit(self, res: int) -> tuple[int, int]:

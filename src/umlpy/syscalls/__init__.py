@@ -6,6 +6,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_file,
     sys_futex,
     sys_info,
+    sys_sched,
     sys_inotify,
     sys_ipc,
     sys_mmap,

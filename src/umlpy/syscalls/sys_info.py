@@ -251,31 +251,6 @@ def sys_sysinfo(t, addr, *_):
     return 0
 
 
-@syscall("sched_yield")
-def sys_sched_yield(t, *_):
-    return 0
-
-
-@syscall("sched_getaffinity")
-def sys_sched_getaffinity(t, pid, size, mask, *_):
-    if size < 8 or size & 7:
-        raise KernelError(E.EINVAL)
-    t.mem.write(mask, struct.pack("<Q", 1))
-    return 8
-
-
-@syscall("getcpu")
-def sys_getcpu(t, cpu, node, *_):
-    put_u32(t, cpu, 0)
-    put_u32(t, node, 0)
-    return 0
-
-
-@syscall("getpriority")
-def sys_getpriority(t, which, who, *_):
-    return 20
-
-
 PER_MASK = 0xFF
 
 

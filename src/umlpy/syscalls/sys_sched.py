@@ -1,0 +1,162 @@
+"""Scheduling as the guest sees it: one CPU, nice values, policies.
+
+The guest machine has one virtual CPU (CPU 0): every affinity mask is that
+CPU, a mask without it is EINVAL as on a machine where those CPUs are
+offline.  Nice values are kept per process and shown in /proc; the host
+schedules the guest's threads as it likes (they are host threads), so a
+nice value orders nothing, like a nice value on an idle machine.  Only the
+time-sharing policies exist: real-time policies are refused with a log line.
+"""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import errno as E
+from umlpy.abi import structs
+from umlpy.abi.syscall_nr import NAMES
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import put_u32, s32
+
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE = 0, 1, 2, 3, 5
+SCHED_RESET_ON_FORK = 0x40000000
+RR_INTERVAL_NS = 100_000_000
+
+
+def _target(t, pid: int):
+    """The process pid names (0: the caller); tids name their process."""
+    if pid < 0:
+        raise KernelError(E.EINVAL)
+    if pid == 0:
+        return t.proc
+    task = t.kernel.procs.task(pid)
+    if task is None:
+        raise KernelError(E.ESRCH)
+    return task.proc
+
+
+def _may_change(t, proc) -> None:
+    c, tc = t.proc.creds, proc.creds
+    if c.euid != 0 and c.euid not in (tc.uid, tc.euid):
+        raise KernelError(E.EPERM)
+
+
+@syscall("sched_yield")
+def sys_sched_yield(t, *_):
+    return 0
+
+
+@syscall("sched_getaffinity")
+def sys_sched_getaffinity(t, pid, size, mask, *_):
+    _target(t, s32(pid))
+    if size < 8 or size & 7:
+        raise KernelError(E.EINVAL)
+    t.mem.write(mask, struct.pack("<Q", 1))
+    return 8
+
+
+@syscall("sched_setaffinity", note="one CPU: masks must include CPU 0")
+def sys_sched_setaffinity(t, pid, size, mask, *_):
+    proc = _target(t, s32(pid))
+    _may_change(t, proc)
+    data = t.mem.read(mask, min(size, 8)) if size else b""
+    if not data or not data[0] & 1:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("getcpu")
+def sys_getcpu(t, cpu, node, *_):
+    put_u32(t, cpu, 0)
+    put_u32(t, node, 0)
+    return 0
+
+
+def _prio_targets(t, which: int, who: int) -> list:
+    procs = [p for p in t.kernel.procs.by_pid.values() if not p.exited]
+    if which == PRIO_PROCESS:
+        return [_target(t, who)]
+    if which == PRIO_PGRP:
+        pgid = who or t.proc.pgid
+        return [p for p in procs if p.pgid == pgid]
+    if which == PRIO_USER:
+        uid = who or t.proc.creds.uid
+        return [p for p in procs if p.creds.uid == uid]
+    raise KernelError(E.EINVAL)
+
+
+@syscall("getpriority")
+def sys_getpriority(t, which, who, *_):
+    procs = _prio_targets(t, s32(which), s32(who))
+    if not procs:
+        raise KernelError(E.ESRCH)
+    return 20 - min(p.nice for p in procs)      # the syscall answers 40..1, not -20..19
+
+
+@syscall("setpriority")
+def sys_setpriority(t, which, who, prio, *_):
+    procs = _prio_targets(t, s32(which), s32(who))
+    if not procs:
+        raise KernelError(E.ESRCH)
+    nice = max(-20, min(19, s32(prio)))
+    for p in procs:
+        _may_change(t, p)
+        if nice < p.nice and t.proc.creds.euid != 0:
+            raise KernelError(E.EACCES)     # lowering nice needs CAP_SYS_NICE
+        p.nice = nice
+    return 0
+
+
+@syscall("sched_getscheduler")
+def sys_sched_getscheduler(t, pid, *_):
+    return _target(t, s32(pid)).sched_policy
+
+
+@syscall("sched_setscheduler", status=PARTIAL, note="SCHED_OTHER, SCHED_BATCH, SCHED_IDLE; real-time policies EINVAL")
+def sys_sched_setscheduler(t, pid, policy, param, *_):
+    proc = _target(t, s32(pid))
+    _may_change(t, proc)
+    policy = s32(policy) & ~SCHED_RESET_ON_FORK
+    prio = struct.unpack("<i", t.mem.read(param, 4))[0]
+    if policy in (SCHED_FIFO, SCHED_RR):
+        printk.pr_notice(f"sched_setscheduler: real-time policy {policy} not supported")
+        raise KernelError(E.EINVAL)
+    if policy not in (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE) or prio != 0:
+        raise KernelError(E.EINVAL)
+    proc.sched_policy = policy
+    return 0
+
+
+@syscall("sched_getparam")
+def sys_sched_getparam(t, pid, param, *_):
+    _target(t, s32(pid))
+    t.mem.write(param, struct.pack("<i", 0))    # time-sharing policies have priority 0
+    return 0
+
+
+@syscall("sched_setparam")
+def sys_sched_setparam(t, pid, param, *_):
+    proc = _target(t, s32(pid))
+    _may_change(t, proc)
+    if struct.unpack("<i", t.mem.read(param, 4))[0] != 0:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("sched_get_priority_max", "sched_get_priority_min")
+def sys_sched_priority_range(t, policy, *_):
+    policy = s32(policy)
+    if policy in (SCHED_FIFO, SCHED_RR):
+        return 99 if NAMES[t.in_syscall] == "sched_get_priority_max" else 1
+    if policy in (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE):
+        return 0
+    raise KernelError(E.EINVAL)
+
+
+@syscall("sched_rr_get_interval")
+def sys_sched_rr_get_interval(t, pid, ts, *_):
+    _target(t, s32(pid))
+    t.mem.write(ts, structs.pack_timespec(RR_INTERVAL_NS))
+    return 0

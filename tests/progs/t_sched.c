@@ -1,0 +1,70 @@
+/* Scheduling calls a program makes: affinity (CPU 0 is always there),
+   getcpu, nice values and their permission rule, time-sharing policies. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *en(int r) { return r < 0 ? strerrorname_np(errno) : "ok"; }
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(0, &s);
+    printf("setaffinity {0}: %s\n", en(sched_setaffinity(0, sizeof s, &s)));
+    CPU_ZERO(&s);
+    printf("setaffinity {}: %s\n", en(sched_setaffinity(0, sizeof s, &s)));
+    sched_getaffinity(0, sizeof s, &s);
+    printf("getaffinity: cpu0 %d count %d\n", CPU_ISSET(0, &s), CPU_COUNT(&s));
+    unsigned cpu = 99, node = 99;
+    syscall(SYS_getcpu, &cpu, &node, NULL);
+    printf("getcpu: %u %u; yield %s\n", cpu, node, en(sched_yield()));
+    printf("getaffinity of a missing pid: %s\n", en(sched_getaffinity(999999, sizeof s, &s)));
+
+    printf("nice %d; ", getpriority(PRIO_PROCESS, 0));
+    printf("setpriority 5 %s; ", en(setpriority(PRIO_PROCESS, 0, 5)));
+    printf("now %d; ", getpriority(PRIO_PROCESS, 0));
+    printf("nice(2) -> %d\n", nice(2));
+    errno = 0;
+    int r = getpriority(PRIO_PROCESS, 999999);
+    printf("getpriority of a missing pid: %d %s\n", r, strerrorname_np(errno));
+    printf("out of range 40 clamps: %s", en(setpriority(PRIO_PROCESS, 0, 40)));
+    printf(" -> %d\n", getpriority(PRIO_PROCESS, 0));
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        printf("child inherits nice %d\n", getpriority(PRIO_PROCESS, 0));
+        setuid(65534);
+        printf("unprivileged raise to 19: %s; ", en(setpriority(PRIO_PROCESS, 0, 19)));
+        printf("lower to 0: %s\n", en(setpriority(PRIO_PROCESS, 0, 0)));
+        printf("another user's process: %s\n", en(setpriority(PRIO_PROCESS, getppid(), 19)));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    printf("root lowers again: %s", en(setpriority(PRIO_PROCESS, 0, 0)));
+    printf(" -> %d\n", getpriority(PRIO_PROCESS, 0));
+
+    struct sched_param p = {0};
+    printf("policy %d; ", sched_getscheduler(0));
+    printf("BATCH %s", en(sched_setscheduler(0, SCHED_BATCH, &p)));
+    printf(" -> %d; ", sched_getscheduler(0));
+    p.sched_priority = 5;
+    printf("BATCH with priority 5: %s; ", en(sched_setscheduler(0, SCHED_BATCH, &p)));
+    p.sched_priority = 0;
+    printf("back to OTHER %s\n", en(sched_setscheduler(0, SCHED_OTHER, &p)));
+    p.sched_priority = 7;
+    printf("getparam %s", en(sched_getparam(0, &p)));
+    printf(" %d; ", p.sched_priority);
+    printf("priority range FIFO %d..%d OTHER %d..%d, bad policy %s\n", sched_get_priority_min(SCHED_FIFO),
+           sched_get_priority_max(SCHED_FIFO), sched_get_priority_min(SCHED_OTHER),
+           sched_get_priority_max(SCHED_OTHER), en(sched_get_priority_max(42)));
+    printf("done\n");
+    return 0;
+}
