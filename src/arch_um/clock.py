@@ -26,3 +26,23 @@ def host_task_cpu_ns(pid: int) -> int:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 0
+
+
+_TICK_NS = 10**9 // os.sysconf("SC_CLK_TCK")
+
+
+def host_usage(pid: int, tid: int = 0) -> tuple[int, int, int]:
+    """(user ns, system ns, peak resident KiB) of a host process (all its
+    threads, live and gone), or of one of its threads when tid is given;
+    zeros once it is gone."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    try:
+        with open(path, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/status", "rb") as f:
+            status = f.read()
+    except (OSError, IndexError):
+        return 0, 0, 0
+    hwm = status.find(b"VmHWM:")
+    peak = int(status[hwm + 6:status.index(b"kB", hwm)]) if hwm >= 0 else 0
+    return int(fields[11]) * _TICK_NS, int(fields[12]) * _TICK_NS, peak
