@@ -113,6 +113,7 @@ class Procs:
         proc.exit_signal = flags & C.CSIGNAL
         proc.start_ns = k.uptime_ns()
         proc.personality = parent.personality
+        proc.dumpable, proc.no_new_privs = parent.dumpable, parent.no_new_privs
         proc.rlimits = dict(parent.rlimits)
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)
