@@ -7,7 +7,9 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.kernel import printk
+from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import put_u32, s32
@@ -24,8 +26,7 @@ def sys_uname(t, buf, *_):
 
 
 def _set_name(t, addr: int, length: int, attr: str) -> int:
-    if t.proc.creds.euid != 0:
-        raise KernelError(E.EPERM)
+    need(t.proc.creds, CAP_SYS_ADMIN)
     if length > 64:
         raise KernelError(E.EINVAL)
     setattr(t.kernel, attr, t.mem.read(addr, length).decode(errors="replace"))
@@ -198,17 +199,22 @@ def sys_prlimit64(t, pid, res, new, old, *_):
     if res >= C.RLIM_NLIMITS:
         raise KernelError(E.EINVAL)
     proc = t.proc
+    creds = proc.creds
     if s32(pid):
         proc = t.kernel.procs.by_pid.get(s32(pid))
         if proc is None:
             raise KernelError(E.ESRCH)
+        tc = proc.creds
+        if proc is not t.proc and not capable(creds, CAP_SYS_RESOURCE) and not (
+                {tc.uid, tc.euid, tc.suid} == {creds.uid} and {tc.gid, tc.egid, tc.sgid} == {creds.gid}):
+            raise KernelError(E.EPERM)      # another user's process
     cur = proc.rlimit(res)
     if new:
         soft, hard = struct.unpack("<QQ", t.mem.read(new, 16))
         if soft > hard:
             raise KernelError(E.EINVAL)
-        if hard > cur[1] and t.proc.creds.euid != 0:
-            raise KernelError(E.EPERM)
+        if hard > cur[1]:
+            need(creds, CAP_SYS_RESOURCE)
         if res == C.RLIMIT_NOFILE and hard > 1 << 20:
             raise KernelError(E.EPERM)
     if old:

@@ -6,9 +6,10 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import ipc, threads
-from umlpy.kernel import printk
+from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
@@ -347,10 +348,12 @@ def sys_setsid(t, *_):
 
 # -- kill ----------------------------------------------------------------------
 
-def _may_signal(t, target) -> bool:
-    c = t.proc.creds
-    return c.euid == 0 or c.euid in (target.creds.uid, target.creds.suid) \
-        or c.uid in (target.creds.uid, target.creds.suid)
+def _may_signal(t, target, sig: int) -> bool:
+    """check_kill_permission: a real or effective uid matching the target's
+    real or saved one, CAP_KILL, or SIGCONT within the session."""
+    c, tc = t.proc.creds, target.creds
+    return target is t.proc or c.euid in (tc.uid, tc.suid) or c.uid in (tc.uid, tc.suid) \
+        or cred.capable(c, CAP_KILL) or (sig == S.SIGCONT and target.sid == t.proc.sid)
 
 
 def _deliver(t, proc, sig: int) -> None:
@@ -377,7 +380,7 @@ def sys_kill(t, pid, sig, *_):
         targets = [p for p in procs if p.pgid == -pid]
     if not targets:
         raise KernelError(E.ESRCH)
-    allowed = [p for p in targets if _may_signal(t, p)]
+    allowed = [p for p in targets if _may_signal(t, p, sig)]
     if not allowed:
         raise KernelError(E.EPERM)
     for p in allowed:
@@ -391,7 +394,7 @@ def _tkill(t, tid: int, sig: int) -> int:
     target = t.kernel.procs.task(tid)
     if target is None:
         raise KernelError(E.ESRCH)
-    if not _may_signal(t, target.proc):
+    if not _may_signal(t, target.proc, sig):
         raise KernelError(E.EPERM)
     if sig:
         t.kernel.signals.send_task(target, sig, C.SI_TKILL, (t.proc.pid, t.proc.creds.uid))
@@ -413,8 +416,7 @@ def sys_tgkill(t, tgid, tid, sig, *_):
 
 @syscall("reboot")
 def sys_reboot(t, magic1, magic2, cmd, arg, *_):
-    if t.proc.creds.euid != 0:
-        raise KernelError(E.EPERM)
+    cred.need(t.proc.creds, CAP_SYS_BOOT)
     if magic1 & 0xFFFFFFFF != C.LINUX_REBOOT_MAGIC1 or (magic2 & 0xFFFFFFFF) not in C.LINUX_REBOOT_MAGIC2:
         raise KernelError(E.EINVAL)
     cmd &= 0xFFFFFFFF
