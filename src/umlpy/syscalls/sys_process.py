@@ -254,9 +254,12 @@ def sys_arch_prctl(t, code, addr, *_):
     return 0
 
 
-@syscall("prctl", status=PARTIAL, note="names, pdeath signal, child subreaper, dumpable, no_new_privs")
+@syscall("prctl", status=PARTIAL, note="names, pdeath signal, child subreaper, dumpable, no_new_privs, "
+                                         "capability bounding and ambient sets, keep-caps, securebits")
 def sys_prctl(t, option, a2, a3, a4, a5, *_):
     proc = t.proc
+    if option in cred.PRCTL_OPTIONS:
+        return cred.task_prctl(proc, option, a2, a3, a4, a5)
     if option == C.PR_SET_NAME:
         proc.comm = read_cstr(t, a2, 4096)[:15]
         return 0
@@ -278,13 +281,21 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         t.mem.write(a2, struct.pack("<i", int(proc.child_subreaper)))
         return 0
     if option == C.PR_GET_DUMPABLE:
-        return 1
+        return proc.dumpable
     if option == C.PR_SET_DUMPABLE:
-        return 0 if a2 in (0, 1) else -E.EINVAL
+        if a2 not in (0, 1):
+            raise KernelError(E.EINVAL)
+        proc.dumpable = a2
+        return 0
     if option == C.PR_SET_NO_NEW_PRIVS:
-        return 0 if a2 == 1 else -E.EINVAL
+        if a2 != 1 or a3 | a4 | a5:
+            raise KernelError(E.EINVAL)
+        proc.no_new_privs = True
+        return 0
     if option == C.PR_GET_NO_NEW_PRIVS:
-        return 1
+        if a2 | a3 | a4 | a5:
+            raise KernelError(E.EINVAL)
+        return int(proc.no_new_privs)
     printk.pr_notice(f"prctl option {option} not supported")
     raise KernelError(E.EINVAL)
 
