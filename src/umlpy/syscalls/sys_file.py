@@ -578,13 +578,18 @@ def sys_getdents64(t, fd, buf, count, *_):
     return len(data)
 
 
-@syscall("chdir")
-def sys_chdir(t, path, *_):
+def _searchable_dir(t, path: int):
+    """The directory at path, which the caller may search (chdir, chroot)."""
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
     if not d.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     permission(d.inode, C.X_OK, t.proc.creds)
-    t.proc.fs.cwd = d
+    return d
+
+
+@syscall("chdir")
+def sys_chdir(t, path, *_):
+    t.proc.fs.cwd = _searchable_dir(t, path)
     return 0
 
 
@@ -595,6 +600,14 @@ def sys_fchdir(t, fd, *_):
         raise KernelError(E.ENOTDIR)
     permission(f.inode, C.X_OK, t.proc.creds)
     t.proc.fs.cwd = f.dentry
+    return 0
+
+
+@syscall("chroot")
+def sys_chroot(t, path, *_):
+    d = _searchable_dir(t, path)
+    cred.need(t.proc.creds, K.CAP_SYS_CHROOT)
+    t.proc.fs.root = d
     return 0
 
 
