@@ -112,7 +112,7 @@ class Procs:
         proc.cmdline, proc.environ = parent.cmdline, parent.environ
         proc.exit_signal = flags & C.CSIGNAL
         proc.start_ns = k.uptime_ns()
-        proc.personality = parent.personality
+        proc.personality, proc.nice = parent.personality, parent.nice
         proc.dumpable, proc.no_new_privs = parent.dumpable, parent.no_new_privs
         proc.rlimits = dict(parent.rlimits)
         proc.ctty = parent.ctty

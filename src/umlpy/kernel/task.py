@@ -136,6 +136,7 @@ class Process:
         self.no_new_privs = False
         self.child_subreaper = False
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
+        self.nice = 0               # setpriority(2): shown, not weighed by the scheduler
         self.ctty = None
 
     def rlimit(self, res: int) -> tuple[int, int]:

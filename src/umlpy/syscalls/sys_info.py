@@ -7,7 +7,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
-from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE
 from umlpy.kernel import printk
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import KernelError
@@ -135,9 +135,47 @@ def sys_getcpu(t, cpu, node, *_):
     return 0
 
 
+def _prio_targets(t, which: int, who: int) -> list:
+    """The processes getpriority/setpriority mean: one (by thread id), a
+    process group or a user's (who 0: the caller's own)."""
+    if which == C.PRIO_PROCESS:
+        task = t.kernel.procs.task(who) if who else t
+        return [task.proc] if task is not None else []
+    live = [p for p in t.kernel.procs.by_pid.values() if not p.exited]
+    if which == C.PRIO_PGRP:
+        return [p for p in live if p.pgid == (who or t.proc.pgid)]
+    if which == C.PRIO_USER:
+        return [p for p in live if p.creds.uid == (who or t.proc.creds.uid)]
+    raise KernelError(E.EINVAL)
+
+
 @syscall("getpriority")
 def sys_getpriority(t, which, who, *_):
-    return 20
+    targets = _prio_targets(t, s32(which), s32(who))
+    if not targets:
+        raise KernelError(E.ESRCH)
+    return max(20 - p.nice for p in targets)     # 40..1: never negative, as Linux's
+
+
+@syscall("setpriority", status=PARTIAL, note="nice values per process, kept and shown; the scheduler ignores them")
+def sys_setpriority(t, which, who, prio, *_):
+    nice = min(max(s32(prio), C.MIN_NICE), C.MAX_NICE)
+    targets = _prio_targets(t, s32(which), s32(who))
+    if not targets:
+        raise KernelError(E.ESRCH)
+    c = t.proc.creds
+    privileged = capable(c, CAP_SYS_NICE)
+    err = 0
+    for p in targets:
+        if c.euid not in (p.creds.uid, p.creds.euid) and not privileged:
+            err = E.EPERM
+        elif nice < p.nice and 20 - nice > p.rlimit(C.RLIMIT_NICE)[0] and not privileged:
+            err = E.EACCES      # lowering it beyond RLIMIT_NICE
+        else:
+            p.nice = nice
+    if err:
+        raise KernelError(err)
+    return 0
 
 
 PER_MASK = 0xFF

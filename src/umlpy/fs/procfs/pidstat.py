@@ -45,7 +45,7 @@ def stat_text(tg: Target) -> bytes:
         state_letter(proc, task), ppid, proc.pgid, proc.sid, tty_nr(proc), tpgid(proc),
         PF_RANDOMIZE, 0, 0, 0, 0,               # flags, minflt, cminflt, majflt, cmajflt
         cpu_ticks(proc, tg.tasks()), 0, 0, 0,   # utime, stime, cutime, cstime
-        20, 0, nthreads(proc), 0,               # priority, nice, num_threads, itrealvalue
+        20 + proc.nice, proc.nice, nthreads(proc), 0,   # priority, nice, num_threads, itrealvalue
         proc.start_ns // NS_PER_TICK,
         mem.size * C.PAGE_SIZE, mem.resident, proc.rlimit(C.RLIMIT_RSS)[0],
         lay["start_code"], lay["end_code"], mm.start_stack if is_live else 0,
