@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,11 @@ def sh(script: str, *params: str, **kw) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    d = tmp_path / "scratch"
-    d.mkdir()
+def scratch() -> Path:
+    """A directory every user can reach (t_caps runs children as other uids),
+    unlike tmp_path inside pytest's private base directory."""
+    d = Path(tempfile.mkdtemp(prefix="umlpy-scratch-"))
+    d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
 

@@ -1,8 +1,8 @@
 """A minimal Debian 12 userland (debootstrap minbase + python3) booted from
-an ext2 image: bash, coreutils, findutils, grep, tar/gzip, dpkg and python3,
-each script run in the guest and natively in a chroot of the same tree,
-outputs compared.  The image is built by rootfs/debian.sh where root is
-available and cached outside the repository."""
+an ext2 image: bash, coreutils, findutils, grep, tar/gzip, dpkg, python3,
+su and useradd, each script run in the guest and natively in a chroot of the
+same tree, outputs compared.  The image is built by rootfs/debian.sh where
+root is available and cached outside the repository."""
 from __future__ import annotations
 
 import os
@@ -88,6 +88,24 @@ rm -rf out etc.tgz
     "dpkg": r"""
 dpkg -l | head -n 12
 dpkg -S /bin/bash; dpkg-query -W -f='${Package} ${Status}\n' bash coreutils python3
+""",
+    # users: su and setpriv as root, a user added with useradd/chpasswd, a set-user-ID
+    # program (passwd -S reads /etc/shadow); tmpfs over /tmp and /etc keeps the tree clean
+    "su": r"""
+mount -t tmpfs tmpfs /tmp && chmod 1777 /tmp
+tar -C /etc -cf /tmp/etc.tar . && mount -t tmpfs tmpfs /etc && tar -C /etc -xpf /tmp/etc.tar && rm /tmp/etc.tar
+cd /
+su -s /bin/bash nobody -c 'id; whoami; echo x > /root/f; ls /root; cd /tmp && echo hi > nobody.txt && ls -l --time-style=+ nobody.txt
+grep -E "^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Amb)|NoNewPrivs)" /proc/self/status'
+echo "su: $?"
+setpriv --reuid=65534 --regid=65534 --clear-groups id
+setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs grep -E "^(Uid|CapEff|NoNewPrivs)" /proc/self/status
+useradd -M -d /tmp/alice -s /bin/bash alice && mkdir -m 700 /tmp/alice && chown alice: /tmp/alice
+echo 'alice:secret' | chpasswd && grep -c '^alice:\$' /etc/shadow
+stat -c '%A %U %n' /usr/bin/passwd /etc/shadow
+su alice -c 'id; cd; touch mine; ls -l --time-style=+ mine; cat /etc/shadow; passwd -S alice | cut -d" " -f1,2'
+su - alice -c 'echo login shell in $PWD as $USER; kill -0 1'
+nice -n 5 nice; su -s /bin/sh nobody -c 'nice -n -5 nice; nice -n 3 nice'
 """,
     "python3": r"""
 python3 -I -c '

@@ -22,9 +22,11 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
+from umlpy.abi.capability import CAP_SYS_ADMIN
 from umlpy.drivers import tty as T
 from umlpy.fs.devpts import PTY_MAJOR, devpts_instance
 from umlpy.kernel import jobctl
+from umlpy.kernel.cred import need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs import devices
@@ -232,8 +234,7 @@ class PtmxFile(File):
             if arg in (T.TCIOFF, T.TCION):      # the master's VSTOP/VSTART (its defaults)
                 p.slave.receive(b"\023" if arg == T.TCIOFF else b"\021")
         else:                                   # TIOCSTI: input of the master itself
-            if task.proc.creds.euid != 0:
-                raise KernelError(E.EIO)
+            need(task.proc.creds, CAP_SYS_ADMIN, E.EIO)
             p.buf += task.mem.read(arg, 1)
             p.read_wq.wake_all()
         return 0

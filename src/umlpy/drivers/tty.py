@@ -35,7 +35,9 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
+from umlpy.abi.capability import CAP_SYS_ADMIN
 from umlpy.kernel import jobctl
+from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, File
@@ -221,7 +223,7 @@ class Tty:
 
     def open_check(self, task) -> None:
         """May task open this tty now?  (TIOCEXCL; a pty slave adds its own rules.)"""
-        if self.exclusive and task.proc.creds.euid != 0:
+        if self.exclusive and not capable(task.proc.creds, CAP_SYS_ADMIN):
             raise KernelError(E.EBUSY)
 
     def last_close(self) -> None:
@@ -875,12 +877,12 @@ class Tty:
             return 0
         if proc.sid != proc.pid or proc.ctty is not None:
             raise KernelError(E.EPERM)
-        root = proc.creds.euid == 0
+        admin = capable(proc.creds, CAP_SYS_ADMIN)
         if self.session:
-            if arg != 1 or not root:
+            if arg != 1 or not admin:
                 raise KernelError(E.EPERM)
             jobctl.session_clear_tty(self.k, self.session)    # steal it
-        if not f.readable and not root:
+        if not f.readable and not admin:
             raise KernelError(E.EPERM)
         jobctl.set_ctty(proc, self)
         return 0
@@ -943,8 +945,7 @@ class Tty:
 
     def _tiocsti(self, f, task, arg, via_master) -> int:
         """Linux 6.2+ with legacy_tiocsti off: CAP_SYS_ADMIN only."""
-        if task.proc.creds.euid != 0:
-            raise KernelError(E.EIO)
+        need(task.proc.creds, CAP_SYS_ADMIN, E.EIO)
         self.receive(task.mem.read(arg, 1))
         return 0
 
@@ -976,8 +977,7 @@ class Tty:
         return 0
 
     def _vhangup(self, f, task, arg, via_master) -> int:
-        if task.proc.creds.euid != 0:
-            raise KernelError(E.EPERM)
+        need(task.proc.creds, CAP_SYS_ADMIN)
         self.hangup()
         return 0
 

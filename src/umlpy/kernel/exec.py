@@ -19,6 +19,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
+from umlpy.kernel import cred
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
@@ -161,6 +162,19 @@ def _phdr_addr(elf: Elf, bias: int) -> int:
     return 0
 
 
+def _mount_has(d, option: str) -> bool:
+    """Whether the mount d belongs to has option (noexec, nosuid)."""
+    return d.mount is not None and option in d.mount.flags.split(",")
+
+
+def _readable(inode, creds) -> bool:
+    try:
+        permission(inode, C.R_OK, creds)
+    except KernelError:
+        return False
+    return True
+
+
 def resolve(t, path: bytes, argv: list[bytes]) -> tuple[object, Elf, list[bytes]]:
     """Follow `#!` lines (up to 4) to an ELF: (dentry, elf, final argv)."""
     for _ in range(5):
@@ -168,7 +182,7 @@ def resolve(t, path: bytes, argv: list[bytes]) -> tuple[object, Elf, list[bytes]
         ino = d.inode
         if not ino.is_reg:
             raise KernelError(E.EACCES)
-        if d.mount is not None and "noexec" in d.mount.flags.split(","):
+        if _mount_has(d, "noexec"):
             raise KernelError(E.EACCES)
         permission(ino, C.X_OK, t.proc.creds)
         head = ino.read(0, 256)
@@ -296,6 +310,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
         _load_segments(has, ielf, base, mm)
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
+    secure = cred.exec_creds(proc, d.inode, _mount_has(d, "nosuid"), _readable(d.inode, proc.creds))
     creds = proc.creds
     auxv = [(C.AT_SYSINFO_EHDR, host_aux.get(C.AT_SYSINFO_EHDR, 0)),
             (C.AT_MINSIGSTKSZ, host_aux.get(C.AT_MINSIGSTKSZ, 2048)),
@@ -303,7 +318,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
             (C.AT_CLKTCK, 100), (C.AT_PHDR, _phdr_addr(elf, bias)), (C.AT_PHENT, _PHDR.size),
             (C.AT_PHNUM, elf.phnum), (C.AT_BASE, base), (C.AT_FLAGS, 0),
             (C.AT_ENTRY, bias + elf.entry), (C.AT_UID, creds.uid), (C.AT_EUID, creds.euid),
-            (C.AT_GID, creds.gid), (C.AT_EGID, creds.egid), (C.AT_SECURE, 0),
+            (C.AT_GID, creds.gid), (C.AT_EGID, creds.egid), (C.AT_SECURE, int(secure)),
             (C.AT_HWCAP2, host_aux.get(C.AT_HWCAP2, 0))]
     if not auxv[0][1]:
         auxv = auxv[1:]

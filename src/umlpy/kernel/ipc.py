@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from arch_um.hostfile import MemFile
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_IPC_OWNER, CAP_SYS_ADMIN
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.inode import now_ns
@@ -55,7 +57,7 @@ class IpcObject:
 
     def check(self, creds, want: int) -> None:
         """want: 4 read, 2 write (ipcperms)."""
-        if creds.euid == 0:
+        if capable(creds, CAP_IPC_OWNER):
             return
         if creds.euid in (self.uid, self.cuid):
             bits = self.mode >> 6
@@ -67,7 +69,7 @@ class IpcObject:
             raise KernelError(E.EACCES)
 
     def may_change(self, creds) -> None:
-        if creds.euid not in (0, self.uid, self.cuid):
+        if creds.euid not in (self.uid, self.cuid) and not capable(creds, CAP_SYS_ADMIN):
             raise KernelError(E.EPERM)
 
 

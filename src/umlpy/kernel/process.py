@@ -115,6 +115,7 @@ class Procs:
         proc.start_ns = k.uptime_ns()
         proc.personality = parent.personality
         proc.nice, proc.sched_policy = parent.nice, parent.sched_policy
+        proc.dumpable, proc.no_new_privs = parent.dumpable, parent.no_new_privs
         proc.rlimits = dict(parent.rlimits)
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)

@@ -7,6 +7,7 @@ host's.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from arch_um import ptrace
 from arch_um.memory import GuestMemory
 from umlpy.abi import signals as S
+from umlpy.abi.capability import CAP_FULL_SET, SUID_DUMP_USER
 from umlpy.kernel.wait import WaitQueue
 
 if TYPE_CHECKING:
@@ -33,6 +35,11 @@ class State(enum.Enum):
 
 @dataclass
 class Creds:
+    """A process's ids and capability sets; the defaults are init's (root, every capability).
+
+    Changes go through a copy that kernel/cred.py commits, as Linux's
+    prepare_creds/commit_creds, so the old and new sets can be compared.
+    """
     uid: int = 0
     euid: int = 0
     suid: int = 0
@@ -42,10 +49,15 @@ class Creds:
     sgid: int = 0
     fsgid: int = 0
     groups: tuple[int, ...] = ()
+    cap_inheritable: int = 0
+    cap_permitted: int = CAP_FULL_SET
+    cap_effective: int = CAP_FULL_SET
+    cap_bset: int = CAP_FULL_SET
+    cap_ambient: int = 0
+    securebits: int = 0
 
     def copy(self) -> Creds:
-        return Creds(self.uid, self.euid, self.suid, self.fsuid, self.gid, self.egid,
-                     self.sgid, self.fsgid, self.groups)
+        return dataclasses.replace(self)
 
 
 @dataclass
@@ -120,9 +132,11 @@ class Process:
         self.start_ns = 0
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.pdeath_signal = 0
+        self.dumpable = SUID_DUMP_USER      # Linux keeps it in the mm; cleared by privilege changes
+        self.no_new_privs = False
         self.child_subreaper = False
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
-        self.nice = 0
+        self.nice = 0               # setpriority(2): shown, not weighed by the scheduler
         self.sched_policy = 0       # SCHED_OTHER
         self.ctty = None
 

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import struct
 
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.kernel import cred
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.file import File
-from umlpy.vfs.perm import owner_or_root, permission
+from umlpy.vfs.perm import check_owner, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
@@ -152,8 +154,8 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     if fmt == C.S_IFDIR or fmt not in (C.S_IFREG, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK):
         raise KernelError(E.EINVAL if fmt != C.S_IFDIR else E.EPERM)
     creds = t.proc.creds
-    if fmt in (C.S_IFCHR, C.S_IFBLK) and creds.euid != 0:
-        raise KernelError(E.EPERM)
+    if fmt in (C.S_IFCHR, C.S_IFBLK):
+        cred.need(creds, K.CAP_MKNOD)
     parent, name = new_name(t, dirfd, path)
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
@@ -183,8 +185,9 @@ def _may_delete(t, parent, victim) -> None:
     creds = t.proc.creds
     _check_writable_fs(parent)
     permission(parent.inode, C.W_OK | C.X_OK, creds)
-    if parent.inode.mode & C.S_ISVTX and creds.fsuid not in (0, victim.inode.uid, parent.inode.uid):
-        raise KernelError(E.EPERM)
+    if parent.inode.mode & C.S_ISVTX and creds.fsuid != parent.inode.uid \
+            and not owner_or_capable(victim.inode, creds):
+        raise KernelError(E.EPERM)      # sticky: only the owners of the name may remove it
     if victim.mounted is not None or (victim.parent is None and victim.mount is not None):
         raise KernelError(E.EBUSY)
 
@@ -383,12 +386,12 @@ def _attrib(inode, d, mask: int = N.IN_ATTRIB) -> None:
 
 def do_chmod(t, target, mode: int) -> int:
     inode, d = _target(target)
-    owner_or_root(inode, t.proc.creds)
+    creds = t.proc.creds
+    check_owner(inode, creds)
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
-    creds = t.proc.creds
     mode &= 0o7777
-    if creds.fsuid != 0 and mode & C.S_ISGID and inode.gid != creds.fsgid and inode.gid not in creds.groups:
+    if mode & C.S_ISGID and not cred.in_group(creds, inode.gid) and not cred.capable(creds, K.CAP_FSETID):
         mode &= ~C.S_ISGID
     inode.mode = (inode.mode & C.S_IFMT) | mode
     inode.touch(m=False)
@@ -417,10 +420,12 @@ def do_chown(t, target, uid: int, gid: int) -> int:
     creds = t.proc.creds
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
-    if creds.fsuid != 0:
-        if uid != -1 and uid != inode.uid:
+    if not cred.capable(creds, K.CAP_CHOWN):
+        # the owner may only give the file to one of its own groups
+        owner = creds.fsuid == inode.uid
+        if uid != -1 and not (owner and uid == inode.uid):
             raise KernelError(E.EPERM)
-        if gid != -1 and (creds.fsuid != inode.uid or (gid != creds.fsgid and gid not in creds.groups)):
+        if gid != -1 and not (owner and (gid == inode.gid or cred.in_group(creds, gid))):
             raise KernelError(E.EPERM)
     if uid != -1:
         inode.uid = uid
@@ -428,7 +433,7 @@ def do_chown(t, target, uid: int, gid: int) -> int:
         inode.gid = gid
     if (uid != -1 or gid != -1) and not inode.is_dir:
         inode.mode &= ~C.S_ISUID
-        if inode.mode & 0o010:
+        if inode.mode & C.S_IXGRP:
             inode.mode &= ~C.S_ISGID
     inode.touch(m=False)
     _attrib(inode, d)
@@ -510,12 +515,12 @@ def sys_utimensat(t, dirfd, path, times, flags, *_):
                 vals.append(s * 10**9 + ns)
         explicit = any(ns not in (C.UTIME_NOW, C.UTIME_OMIT) for ns in (a_ns, m_ns))
         if explicit:
-            owner_or_root(inode, creds)
-        elif creds.fsuid not in (0, inode.uid):
+            check_owner(inode, creds)
+        elif not owner_or_capable(inode, creds):
             permission(inode, C.W_OK, creds)
     else:
         vals = [now, now]
-        if creds.fsuid not in (0, inode.uid):
+        if not owner_or_capable(inode, creds):
             permission(inode, C.W_OK, creds)
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
@@ -533,8 +538,7 @@ def do_access(t, dirfd: int, path: bytes, mode: int, flags: int) -> int:
         raise KernelError(E.EINVAL)
     creds = t.proc.creds
     if not flags & C.AT_EACCESS:
-        creds = creds.copy()
-        creds.fsuid, creds.fsgid = creds.uid, creds.gid
+        creds = cred.access_creds(creds)
     d = namei.lookup(t, dirfd, path, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
                      empty_ok=bool(flags & C.AT_EMPTY_PATH))
     if mode & C.W_OK and d.inode.fs.read_only and (d.inode.is_reg or d.inode.is_dir):
@@ -570,13 +574,18 @@ def sys_getdents64(t, fd, buf, count, *_):
     return len(data)
 
 
-@syscall("chdir")
-def sys_chdir(t, path, *_):
+def _searchable_dir(t, path: int):
+    """The directory at path, which the caller may search (chdir, chroot)."""
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
     if not d.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     permission(d.inode, C.X_OK, t.proc.creds)
-    t.proc.fs.cwd = d
+    return d
+
+
+@syscall("chdir")
+def sys_chdir(t, path, *_):
+    t.proc.fs.cwd = _searchable_dir(t, path)
     return 0
 
 
@@ -587,6 +596,14 @@ def sys_fchdir(t, fd, *_):
         raise KernelError(E.ENOTDIR)
     permission(f.inode, C.X_OK, t.proc.creds)
     t.proc.fs.cwd = f.dentry
+    return 0
+
+
+@syscall("chroot")
+def sys_chroot(t, path, *_):
+    d = _searchable_dir(t, path)
+    cred.need(t.proc.creds, K.CAP_SYS_CHROOT)
+    t.proc.fs.root = d
     return 0
 
 

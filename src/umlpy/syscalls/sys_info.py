@@ -1,4 +1,4 @@
-"""The machine and the caller: uname, credentials, limits, randomness."""
+"""The machine and the caller: uname, limits, randomness."""
 from __future__ import annotations
 
 import struct
@@ -7,12 +7,12 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.kernel import printk
+from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import put_u32, s32
-
-NGROUPS_MAX = 65536
+from umlpy.syscalls.util import s32
 
 
 @syscall("uname")
@@ -24,8 +24,7 @@ def sys_uname(t, buf, *_):
 
 
 def _set_name(t, addr: int, length: int, attr: str) -> int:
-    if t.proc.creds.euid != 0:
-        raise KernelError(E.EPERM)
+    need(t.proc.creds, CAP_SYS_ADMIN)
     if length > 64:
         raise KernelError(E.EINVAL)
     setattr(t.kernel, attr, t.mem.read(addr, length).decode(errors="replace"))
@@ -51,146 +50,6 @@ def sys_getrandom(t, buf, count, flags, *_):
     return n
 
 
-# -- credentials ----------------------------------------------------------------
-
-@syscall("getuid")
-def sys_getuid(t, *_):
-    return t.proc.creds.uid
-
-
-@syscall("geteuid")
-def sys_geteuid(t, *_):
-    return t.proc.creds.euid
-
-
-@syscall("getgid")
-def sys_getgid(t, *_):
-    return t.proc.creds.gid
-
-
-@syscall("getegid")
-def sys_getegid(t, *_):
-    return t.proc.creds.egid
-
-
-@syscall("getresuid")
-def sys_getresuid(t, r, e, s, *_):
-    c = t.proc.creds
-    put_u32(t, r, c.uid)
-    put_u32(t, e, c.euid)
-    put_u32(t, s, c.suid)
-    return 0
-
-
-@syscall("getresgid")
-def sys_getresgid(t, r, e, s, *_):
-    c = t.proc.creds
-    put_u32(t, r, c.gid)
-    put_u32(t, e, c.egid)
-    put_u32(t, s, c.sgid)
-    return 0
-
-
-def _setres(t, kind: str, r: int, e: int, s: int) -> int:
-    c = t.proc.creds
-    r, e, s = s32(r), s32(e), s32(s)
-    cur = (getattr(c, kind), getattr(c, "e" + kind), getattr(c, "s" + kind))
-    if c.euid != 0:
-        for v in (r, e, s):
-            if v != -1 and v not in cur:
-                raise KernelError(E.EPERM)
-    new = [v if v != -1 else old for v, old in zip((r, e, s), cur)]
-    setattr(c, kind, new[0])
-    setattr(c, "e" + kind, new[1])
-    setattr(c, "s" + kind, new[2])
-    setattr(c, "fs" + kind, new[1])
-    return 0
-
-
-@syscall("setresuid")
-def sys_setresuid(t, r, e, s, *_):
-    return _setres(t, "uid", r, e, s)
-
-
-@syscall("setresgid")
-def sys_setresgid(t, r, e, s, *_):
-    return _setres(t, "gid", r, e, s)
-
-
-@syscall("setreuid")
-def sys_setreuid(t, r, e, *_):
-    c = t.proc.creds
-    s = -1
-    if s32(r) != -1 or (s32(e) != -1 and s32(e) != c.uid):
-        s = s32(e) if s32(e) != -1 else c.euid
-    return _setres(t, "uid", r, e, s & 0xFFFFFFFF)
-
-
-@syscall("setregid")
-def sys_setregid(t, r, e, *_):
-    c = t.proc.creds
-    s = -1
-    if s32(r) != -1 or (s32(e) != -1 and s32(e) != c.gid):
-        s = s32(e) if s32(e) != -1 else c.egid
-    return _setres(t, "gid", r, e, s & 0xFFFFFFFF)
-
-
-@syscall("setuid")
-def sys_setuid(t, uid, *_):
-    if t.proc.creds.euid == 0:
-        return _setres(t, "uid", uid, uid, uid)
-    return _setres(t, "uid", 0xFFFFFFFF, uid, 0xFFFFFFFF)
-
-
-@syscall("setgid")
-def sys_setgid(t, gid, *_):
-    if t.proc.creds.euid == 0:
-        return _setres(t, "gid", gid, gid, gid)
-    return _setres(t, "gid", 0xFFFFFFFF, gid, 0xFFFFFFFF)
-
-
-@syscall("setfsuid")
-def sys_setfsuid(t, uid, *_):
-    c = t.proc.creds
-    old = c.fsuid
-    if c.euid == 0 or s32(uid) in (c.uid, c.euid, c.suid):
-        c.fsuid = s32(uid)
-    return old
-
-
-@syscall("setfsgid")
-def sys_setfsgid(t, gid, *_):
-    c = t.proc.creds
-    old = c.fsgid
-    if c.euid == 0 or s32(gid) in (c.gid, c.egid, c.sgid):
-        c.fsgid = s32(gid)
-    return old
-
-
-@syscall("getgroups")
-def sys_getgroups(t, size, lst, *_):
-    g = t.proc.creds.groups
-    size = s32(size)
-    if size < 0:
-        raise KernelError(E.EINVAL)
-    if size == 0:
-        return len(g)
-    if size < len(g):
-        raise KernelError(E.EINVAL)
-    t.mem.write(lst, struct.pack(f"<{len(g)}I", *g))
-    return len(g)
-
-
-@syscall("setgroups")
-def sys_setgroups(t, size, lst, *_):
-    if t.proc.creds.euid != 0:
-        raise KernelError(E.EPERM)
-    if size > NGROUPS_MAX:
-        raise KernelError(E.EINVAL)
-    t.proc.creds.groups = tuple(struct.unpack(f"<{size}I", t.mem.read(lst, 4 * size))) if size else ()
-    return 0
-
-
 # -- limits and usage -----------------------------------------------------------
 
 @syscall("prlimit64")
@@ -198,17 +57,22 @@ def sys_prlimit64(t, pid, res, new, old, *_):
     if res >= C.RLIM_NLIMITS:
         raise KernelError(E.EINVAL)
     proc = t.proc
+    creds = proc.creds
     if s32(pid):
         proc = t.kernel.procs.by_pid.get(s32(pid))
         if proc is None:
             raise KernelError(E.ESRCH)
+        tc = proc.creds
+        if proc is not t.proc and not capable(creds, CAP_SYS_RESOURCE) and not (
+                {tc.uid, tc.euid, tc.suid} == {creds.uid} and {tc.gid, tc.egid, tc.sgid} == {creds.gid}):
+            raise KernelError(E.EPERM)      # another user's process
     cur = proc.rlimit(res)
     if new:
         soft, hard = struct.unpack("<QQ", t.mem.read(new, 16))
         if soft > hard:
             raise KernelError(E.EINVAL)
-        if hard > cur[1] and t.proc.creds.euid != 0:
-            raise KernelError(E.EPERM)
+        if hard > cur[1]:
+            need(creds, CAP_SYS_RESOURCE)
         if res == C.RLIMIT_NOFILE and hard > 1 << 20:
             raise KernelError(E.EPERM)
     if old:

@@ -9,7 +9,9 @@ from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.abi.capability import CAP_SYS_RESOURCE
 from umlpy.kernel import ipc as I
+from umlpy.kernel.cred import need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.exec import HostAs
 from umlpy.kernel.mm import Mm
@@ -383,8 +385,8 @@ def sys_msgctl(t, ident, cmd, buf, *_):
         raw = t.mem.read(buf, 96)
         uid, gid, mode = struct.unpack_from("<4xII8xH", raw)
         (qbytes,) = struct.unpack_from("<Q", raw, 88)
-        if qbytes > I.MSGMNB and creds.euid != 0:
-            raise KernelError(E.EPERM)
+        if qbytes > I.MSGMNB:
+            need(creds, CAP_SYS_RESOURCE)
         q.uid, q.gid, q.mode, q.qbytes = uid, gid, mode & 0o777, qbytes
         q.wq.wake_all()
         return 0

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_ADMIN
 from umlpy.fs import registry
 from umlpy.kernel import printk
+from umlpy.kernel.cred import need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_cstr, read_path
@@ -67,8 +69,7 @@ def _remount(t, target, flags: int) -> int:
 
 @syscall("mount", status=PARTIAL, note="tmpfs, devtmpfs, proc, sysfs, ext2/ext3; remount ro/rw; no bind/move mounts yet")
 def sys_mount(t, source, target, fstype, flags, data, *_):
-    if t.proc.creds.euid != 0:
-        raise KernelError(E.EPERM)
+    need(t.proc.creds, CAP_SYS_ADMIN)
     flags &= 0xFFFFFFFF
     if flags & 0xFFFF0000 == MS_MGC_VAL:
         flags &= 0xFFFF
@@ -103,8 +104,7 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
 
 @syscall("umount2")
 def sys_umount2(t, target, flags, *_):
-    if t.proc.creds.euid != 0:
-        raise KernelError(E.EPERM)
+    need(t.proc.creds, CAP_SYS_ADMIN)
     if flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW):
         raise KernelError(E.EINVAL)
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=not flags & UMOUNT_NOFOLLOW)

@@ -9,6 +9,8 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
+from umlpy.abi.capability import CAP_DAC_OVERRIDE
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -97,7 +99,7 @@ def sys_mq_open(t, uname, flags, mode, uattr, *_):
         raise KernelError(E.EEXIST)
     acc = flags & C.O_ACCMODE
     want = {C.O_RDONLY: 4, C.O_WRONLY: 2, C.O_RDWR: 6}.get(acc, 6)
-    if creds.euid != 0:
+    if not capable(creds, CAP_DAC_OVERRIDE):
         bits = q.mode >> 6 if creds.euid == q.uid else q.mode >> 3 if creds.egid == q.gid else q.mode
         if want & ~bits & 6:
             raise KernelError(E.EACCES)

@@ -6,9 +6,10 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, threads
-from umlpy.kernel import printk
+from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
@@ -267,9 +268,12 @@ def sys_arch_prctl(t, code, addr, *_):
     return 0
 
 
-@syscall("prctl", status=PARTIAL, note="names, pdeath signal, child subreaper, dumpable, no_new_privs")
+@syscall("prctl", status=PARTIAL, note="names, pdeath signal, child subreaper, dumpable, no_new_privs, "
+                                         "capability bounding and ambient sets, keep-caps, securebits")
 def sys_prctl(t, option, a2, a3, a4, a5, *_):
     proc = t.proc
+    if option in cred.PRCTL_OPTIONS:
+        return cred.task_prctl(proc, option, a2, a3, a4, a5)
     if option == C.PR_SET_NAME:
         proc.comm = read_cstr(t, a2, 4096)[:15]
         return 0
@@ -291,13 +295,21 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         t.mem.write(a2, struct.pack("<i", int(proc.child_subreaper)))
         return 0
     if option == C.PR_GET_DUMPABLE:
-        return 1
+        return proc.dumpable
     if option == C.PR_SET_DUMPABLE:
-        return 0 if a2 in (0, 1) else -E.EINVAL
+        if a2 not in (0, 1):
+            raise KernelError(E.EINVAL)
+        proc.dumpable = a2
+        return 0
     if option == C.PR_SET_NO_NEW_PRIVS:
-        return 0 if a2 == 1 else -E.EINVAL
+        if a2 != 1 or a3 | a4 | a5:
+            raise KernelError(E.EINVAL)
+        proc.no_new_privs = True
+        return 0
     if option == C.PR_GET_NO_NEW_PRIVS:
-        return 1
+        if a2 | a3 | a4 | a5:
+            raise KernelError(E.EINVAL)
+        return int(proc.no_new_privs)
     printk.pr_notice(f"prctl option {option} not supported")
     raise KernelError(E.EINVAL)
 
@@ -361,10 +373,12 @@ def sys_setsid(t, *_):
 
 # -- kill ----------------------------------------------------------------------
 
-def _may_signal(t, target) -> bool:
-    c = t.proc.creds
-    return c.euid == 0 or c.euid in (target.creds.uid, target.creds.suid) \
-        or c.uid in (target.creds.uid, target.creds.suid)
+def _may_signal(t, target, sig: int) -> bool:
+    """check_kill_permission: a real or effective uid matching the target's
+    real or saved one, CAP_KILL, or SIGCONT within the session."""
+    c, tc = t.proc.creds, target.creds
+    return target is t.proc or c.euid in (tc.uid, tc.suid) or c.uid in (tc.uid, tc.suid) \
+        or cred.capable(c, CAP_KILL) or (sig == S.SIGCONT and target.sid == t.proc.sid)
 
 
 def _deliver(t, proc, sig: int) -> None:
@@ -391,7 +405,7 @@ def sys_kill(t, pid, sig, *_):
         targets = [p for p in procs if p.pgid == -pid]
     if not targets:
         raise KernelError(E.ESRCH)
-    allowed = [p for p in targets if _may_signal(t, p)]
+    allowed = [p for p in targets if _may_signal(t, p, sig)]
     if not allowed:
         raise KernelError(E.EPERM)
     for p in allowed:
@@ -405,7 +419,7 @@ def _tkill(t, tid: int, sig: int) -> int:
     target = t.kernel.procs.task(tid)
     if target is None:
         raise KernelError(E.ESRCH)
-    if not _may_signal(t, target.proc):
+    if not _may_signal(t, target.proc, sig):
         raise KernelError(E.EPERM)
     if sig:
         t.kernel.signals.send_task(target, sig, C.SI_TKILL, (t.proc.pid, t.proc.creds.uid))
@@ -427,8 +441,7 @@ def sys_tgkill(t, tgid, tid, sig, *_):
 
 @syscall("reboot")
 def sys_reboot(t, magic1, magic2, cmd, arg, *_):
-    if t.proc.creds.euid != 0:
-        raise KernelError(E.EPERM)
+    cred.need(t.proc.creds, CAP_SYS_BOOT)
     if magic1 & 0xFFFFFFFF != C.LINUX_REBOOT_MAGIC1 or (magic2 & 0xFFFFFFFF) not in C.LINUX_REBOOT_MAGIC2:
         raise KernelError(E.EINVAL)
     cmd &= 0xFFFFFFFF

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import struct
 
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_NICE
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel import printk
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import put_u32, s32
 
-PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
 SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE = 0, 1, 2, 3, 5
 SCHED_RESET_ON_FORK = 0x40000000
 RR_INTERVAL_NS = 100_000_000
@@ -38,8 +40,9 @@ def _target(t, pid: int):
 
 
 def _may_change(t, proc) -> None:
+    """Linux's check_same_owner, or CAP_SYS_NICE."""
     c, tc = t.proc.creds, proc.creds
-    if c.euid != 0 and c.euid not in (tc.uid, tc.euid):
+    if c.euid not in (tc.uid, tc.euid) and not capable(c, CAP_SYS_NICE):
         raise KernelError(E.EPERM)
 
 
@@ -75,15 +78,15 @@ def sys_getcpu(t, cpu, node, *_):
 
 
 def _prio_targets(t, which: int, who: int) -> list:
-    procs = [p for p in t.kernel.procs.by_pid.values() if not p.exited]
-    if which == PRIO_PROCESS:
+    """The processes getpriority/setpriority mean: one (by thread id), a
+    process group or a user's (who 0: the caller's own)."""
+    if which == C.PRIO_PROCESS:
         return [_target(t, who)]
-    if which == PRIO_PGRP:
-        pgid = who or t.proc.pgid
-        return [p for p in procs if p.pgid == pgid]
-    if which == PRIO_USER:
-        uid = who or t.proc.creds.uid
-        return [p for p in procs if p.creds.uid == uid]
+    live = [p for p in t.kernel.procs.by_pid.values() if not p.exited]
+    if which == C.PRIO_PGRP:
+        return [p for p in live if p.pgid == (who or t.proc.pgid)]
+    if which == C.PRIO_USER:
+        return [p for p in live if p.creds.uid == (who or t.proc.creds.uid)]
     raise KernelError(E.EINVAL)
 
 
@@ -92,20 +95,27 @@ def sys_getpriority(t, which, who, *_):
     procs = _prio_targets(t, s32(which), s32(who))
     if not procs:
         raise KernelError(E.ESRCH)
-    return 20 - min(p.nice for p in procs)      # the syscall answers 40..1, not -20..19
+    return max(20 - p.nice for p in procs)      # 40..1: never negative, as Linux's
 
 
 @syscall("setpriority")
 def sys_setpriority(t, which, who, prio, *_):
+    nice = min(max(s32(prio), C.MIN_NICE), C.MAX_NICE)
     procs = _prio_targets(t, s32(which), s32(who))
     if not procs:
         raise KernelError(E.ESRCH)
-    nice = max(-20, min(19, s32(prio)))
-    for p in procs:
-        _may_change(t, p)
-        if nice < p.nice and t.proc.creds.euid != 0:
-            raise KernelError(E.EACCES)     # lowering nice needs CAP_SYS_NICE
-        p.nice = nice
+    c = t.proc.creds
+    err = 0
+    for p in procs:       # as Linux, every target is tried and the last error told
+        try:
+            _may_change(t, p)
+            if nice < p.nice and 20 - nice > p.rlimit(C.RLIMIT_NICE)[0] and not capable(c, CAP_SYS_NICE):
+                raise KernelError(E.EACCES)     # lowering it beyond RLIMIT_NICE
+            p.nice = nice
+        except KernelError as e:
+            err = e.errno
+    if err:
+        raise KernelError(err)
     return 0
 
 

@@ -5,7 +5,9 @@ import struct
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from umlpy.kernel import printk
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net import unix as U
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -248,9 +250,10 @@ def _parse_cmsgs(t, ctl: int, ctllen: int) -> list:
                 files.append(t.proc.fdtable.get(fd))
         elif level == SOL_SOCKET and ctype == SCM_CREDENTIALS:
             pid, uid, gid = struct.unpack_from("<iII", body)
-            c = t.proc.creds
-            if c.euid != 0 and (pid != t.proc.pid or uid not in (c.uid, c.euid, c.suid)
-                                or gid not in (c.gid, c.egid, c.sgid)):
+            c = t.proc.creds    # scm_check_creds: one's own ids, or the capability for each
+            if not (pid == t.proc.pid or capable(c, CAP_SYS_ADMIN)) \
+                    or not (uid in (c.uid, c.euid, c.suid) or capable(c, CAP_SETUID)) \
+                    or not (gid in (c.gid, c.egid, c.sgid) or capable(c, CAP_SETGID)):
                 raise KernelError(E.EPERM)
         else:
             raise KernelError(E.EINVAL)

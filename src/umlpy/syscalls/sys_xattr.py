@@ -1,14 +1,16 @@
 """Extended attributes: get/set/list/remove, by path, link or fd."""
 from __future__ import annotations
 
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_cstr, read_path, s32
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
-from umlpy.vfs.perm import owner_or_root, permission
+from umlpy.vfs.perm import owner_or_capable, permission
 
 XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 65536
@@ -51,15 +53,18 @@ def _resolve(t, inode, addr: int, write: bool) -> bytes:
 
 
 def _may(t, inode, name: bytes, write: bool) -> None:
+    """xattr_permission, and the capability rules for security.* writes."""
     creds = t.proc.creds
-    if name.startswith(b"trusted.") and creds.euid != 0:
+    if name.startswith(b"trusted.") and not capable(creds, K.CAP_SYS_ADMIN):
         raise KernelError(E.EPERM if write else E.ENODATA)
     if name.startswith(b"user."):
         if not (inode.is_reg or inode.is_dir):
             raise KernelError(E.EPERM if write else E.ENODATA)
+        if write and inode.is_dir and inode.mode & C.S_ISVTX and not owner_or_capable(inode, creds):
+            raise KernelError(E.EPERM)
         permission(inode, C.W_OK if write else C.R_OK, creds)
     elif write and name.startswith(b"security."):
-        owner_or_root(inode, creds)
+        need(creds, K.CAP_SETFCAP if name == b"security.capability" else K.CAP_SYS_ADMIN)
 
 
 def _get(t, how: str, target: int, uname: int, value: int, size: int) -> int:
@@ -90,7 +95,8 @@ def _set(t, how: str, target: int, uname: int, value: int, size: int, flags: int
 def _list(t, how: str, target: int, buf: int, size: int) -> int:
     inode = _inode(t, how, target)
     creds = t.proc.creds
-    names = [n for n in inode.listxattr() if creds.euid == 0 or not n.startswith(b"trusted.")]
+    trusted = capable(creds, K.CAP_SYS_ADMIN)
+    names = [n for n in inode.listxattr() if trusted or not n.startswith(b"trusted.")]
     data = b"".join(n + b"\0" for n in names)
     if size == 0:
         return len(data)

@@ -1,8 +1,10 @@
 """Path walk: components, `..`, mounts, symlinks (at most 40), permissions."""
 from __future__ import annotations
 
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.perm import permission
@@ -40,13 +42,13 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
     must_dir = not last or last == b"." or last == b".."
     comps = [p for p in parts if p and p != b"."]
     creds = task.proc.creds
-    is_root = creds.fsuid == 0     # root searches every directory (generic_permission)
+    search_all = capable(creds, K.CAP_DAC_READ_SEARCH)     # searches every directory
     n = len(comps)
     for i, name in enumerate(comps):
         ino = cur.inode
         if not ino.is_dir:
             raise KernelError(E.ENOTDIR)
-        if not is_root:
+        if not search_all:
             permission(ino, C.X_OK, creds)
         if name == b"..":
             if cur is not root:

@@ -1,31 +1,45 @@
-"""Permission checks on inodes (generic_permission in Linux)."""
+"""Permission checks on inodes (generic_permission and inode_owner_or_capable in Linux)."""
 from __future__ import annotations
 
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel.cred import capable, in_group
 from umlpy.kernel.errors import KernelError
 
 
-def permission(inode, mask: int, creds, ) -> None:
-    """Raise EACCES unless creds may access inode with mask (R_OK|W_OK|X_OK)."""
+def permission(inode, mask: int, creds) -> None:
+    """Raise EACCES unless creds may access inode with mask (R_OK|W_OK|X_OK).
+
+    The owner, group or other bits by fsuid and fsgid; failing those,
+    CAP_DAC_READ_SEARCH reads files and reads or searches directories, and
+    CAP_DAC_OVERRIDE does anything but execute a file without any x bit.
+    """
     if mask == 0:
         return
     mode = inode.mode
-    if creds.fsuid == 0:
-        # root may do anything but execute a file without any x bit
-        if mask & C.X_OK and not inode.is_dir and not mode & 0o111:
-            raise KernelError(E.EACCES)
-        return
     if creds.fsuid == inode.uid:
-        bits = (mode >> 6) & 7
-    elif inode.gid == creds.fsgid or inode.gid in creds.groups:
-        bits = (mode >> 3) & 7
+        bits = mode >> 6
+    elif in_group(creds, inode.gid):
+        bits = mode >> 3
     else:
-        bits = mode & 7
-    if mask & ~bits & 7:
-        raise KernelError(E.EACCES)
+        bits = mode
+    if not mask & ~bits & 7:
+        return
+    if inode.is_dir:
+        read_search, override = not mask & C.W_OK, True
+    else:
+        read_search, override = mask == C.R_OK, not mask & C.X_OK or bool(mode & C.S_IXUGO)
+    if read_search and capable(creds, K.CAP_DAC_READ_SEARCH) or override and capable(creds, K.CAP_DAC_OVERRIDE):
+        return
+    raise KernelError(E.EACCES)
 
 
-def owner_or_root(inode, creds) -> None:
-    if creds.fsuid != 0 and creds.fsuid != inode.uid:
+def owner_or_capable(inode, creds) -> bool:
+    """The fsuid owns the inode, or CAP_FOWNER stands in for owning it."""
+    return creds.fsuid == inode.uid or capable(creds, K.CAP_FOWNER)
+
+
+def check_owner(inode, creds) -> None:
+    if not owner_or_capable(inode, creds):
         raise KernelError(E.EPERM)

@@ -12,9 +12,11 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_RESOURCE
 from umlpy.fs.procfs import maps, mounts, pidstat
 from umlpy.fs.procfs.base import Dir, GenFile, Link, VirtFs
 from umlpy.fs.procfs.target import Target, live
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 from umlpy.vfs.pipe import PipeInode
@@ -124,8 +126,8 @@ def _set_oom_score_adj(tg: Target, writer, data: bytes) -> None:
         raise KernelError(E.EINVAL) from None
     if not -OOM_SCORE_ADJ_MAX <= v <= OOM_SCORE_ADJ_MAX:
         raise KernelError(E.EINVAL)
-    if v < _oom_value(tg) and writer is not None and writer.proc.creds.euid != 0:
-        raise KernelError(E.EACCES)     # lowering it takes CAP_SYS_RESOURCE
+    if v < _oom_value(tg) and writer is not None and not capable(writer.proc.creds, CAP_SYS_RESOURCE):
+        raise KernelError(E.EACCES)     # only a privileged writer may lower it
     tg.fs.oom_adj[tg.proc()] = v
 
 

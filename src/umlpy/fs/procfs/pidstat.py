@@ -14,7 +14,6 @@ from umlpy.fs.procfs.target import (MemUse, NS_PER_TICK, STATE_NAMES, Target, cp
 from umlpy.kernel.task import RLIM_INFINITY
 
 PF_RANDOMIZE = 0x00400000     # the flags word of an ordinary user process
-ALL_CAPS = (1 << 41) - 1      # CAP_LAST_CAP 40
 KB_PER_PAGE = C.PAGE_SIZE // 1024
 
 
@@ -84,7 +83,6 @@ def status_text(tg: Target, vm: dict[str, int] | None = None) -> bytes:
     ppid = proc.parent.pid if proc.parent is not None else 0
     fdmax = max(proc.fdtable.files, default=0)
     ign, catch = _sigbits(proc)
-    caps = ALL_CAPS if c.euid == 0 else 0
     lines = [
         f"Umask:\t{proc.fs.umask:04o}",
         f"State:\t{letter} ({STATE_NAMES[letter]})",
@@ -102,9 +100,9 @@ def status_text(tg: Target, vm: dict[str, int] | None = None) -> bytes:
         f"SigQ:\t0/{proc.rlimit(11)[0]}",
         f"SigPnd:\t{task.pending:016x}", f"ShdPnd:\t{proc.shared_pending:016x}",
         f"SigBlk:\t{task.blocked:016x}", f"SigIgn:\t{ign:016x}", f"SigCgt:\t{catch:016x}",
-        "CapInh:\t0000000000000000", f"CapPrm:\t{caps:016x}", f"CapEff:\t{caps:016x}",
-        f"CapBnd:\t{ALL_CAPS:016x}", "CapAmb:\t0000000000000000",
-        "NoNewPrivs:\t0", "Seccomp:\t0", "Seccomp_filters:\t0",
+        f"CapInh:\t{c.cap_inheritable:016x}", f"CapPrm:\t{c.cap_permitted:016x}",
+        f"CapEff:\t{c.cap_effective:016x}", f"CapBnd:\t{c.cap_bset:016x}", f"CapAmb:\t{c.cap_ambient:016x}",
+        f"NoNewPrivs:\t{int(proc.no_new_privs)}", "Seccomp:\t0", "Seccomp_filters:\t0",
         "Speculation_Store_Bypass:\tnot vulnerable", "SpeculationIndirectBranch:\tnot affected",
         "Cpus_allowed:\t1", "Cpus_allowed_list:\t0", "Mems_allowed:\t00000001", "Mems_allowed_list:\t0",
         "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0",

@@ -13,6 +13,8 @@ from arch_um import clock, procinfo
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_PTRACE, SUID_DUMP_USER
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 
@@ -78,19 +80,25 @@ class Target:
         return list(p.threads) if self.tid is None else [self.task()]
 
     def owner(self) -> tuple[int, int]:
-        """Linux's task_dump_owner: the effective ids (root once gone)."""
+        """Linux's task_dump_owner: the effective ids (root once gone, or
+        while the process is not dumpable: it changed its ids)."""
         p = self.proc_or_none()
-        if p is None:
+        if p is None or (p.mm is not None and p.dumpable != SUID_DUMP_USER):
             return 0, 0
         return p.creds.euid, p.creds.egid
 
     def check_access(self, reader) -> None:
-        """ptrace_may_access(READ) as far as it matters here: the same user, or root."""
+        """ptrace_may_access(READ, FSCREDS): the process itself; a reader whose
+        fs ids are all of the target's ids, if it is dumpable; or CAP_SYS_PTRACE."""
         if reader is None:
             return
         c = reader.proc.creds
         p = self.proc()
-        if c.fsuid != 0 and c.fsuid != p.creds.uid:
+        if p is reader.proc or capable(c, CAP_SYS_PTRACE):
+            return
+        tc = p.creds
+        if {tc.uid, tc.euid, tc.suid} != {c.fsuid} or {tc.gid, tc.egid, tc.sgid} != {c.fsgid} \
+                or (p.mm is not None and p.dumpable != SUID_DUMP_USER):
             raise KernelError(E.EACCES)
 
 

@@ -1,0 +1,200 @@
+"""Credentials and capabilities: the rules of Linux's security/commoncap.c.
+
+Privilege is a capability in the effective set, never `euid == 0`.  Root
+holds every capability because exec and the set*id calls keep the sets in
+step with the uids (the "root is all-powerful" legacy, without file
+capabilities); a root process that dropped some is root without them, and a
+non-root one can hold some (ambient capabilities, PR_SET_KEEPCAPS).
+
+Changes are made on a copy and committed, as prepare_creds/commit_creds:
+the rules compare the old and new sets.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from umlpy.abi import capability as K
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+
+if TYPE_CHECKING:
+    from umlpy.kernel.task import Creds, Process
+
+PRCTL_OPTIONS = (K.PR_CAPBSET_READ, K.PR_CAPBSET_DROP, K.PR_GET_SECUREBITS, K.PR_SET_SECUREBITS,
+                 K.PR_GET_KEEPCAPS, K.PR_SET_KEEPCAPS, K.PR_CAP_AMBIENT)
+
+
+def capable(creds: Creds, cap: int) -> bool:
+    return bool(creds.cap_effective >> cap & 1)
+
+
+def need(creds: Creds, cap: int, errno: int = E.EPERM) -> None:
+    """Raise errno unless creds has cap in its effective set."""
+    if not capable(creds, cap):
+        raise KernelError(errno)
+
+
+def in_group(creds: Creds, gid: int) -> bool:
+    """in_group_p: the fs gid or a supplementary group."""
+    return gid == creds.fsgid or gid in creds.groups
+
+
+def commit(proc: Process, new: Creds) -> None:
+    """Install new creds (commit_creds).  Changing the effective or fs ids, or
+    gaining permitted capabilities, makes the process undumpable and forgets
+    its parent-death signal, so the parent cannot signal a privileged child."""
+    old = proc.creds
+    if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid, new.fsgid) \
+            or new.cap_permitted & ~old.cap_permitted:
+        proc.dumpable = K.SUID_DUMP_DISABLE
+        proc.pdeath_signal = 0
+    proc.creds = new
+
+
+def fix_setuid(new: Creds, old: Creds) -> None:
+    """Capabilities follow a change of real/effective/saved uid (cap_emulate_setxuid):
+    leaving uid 0 altogether drops them (permitted kept with PR_SET_KEEPCAPS),
+    euid leaving 0 clears the effective set and euid becoming 0 refills it."""
+    if old.securebits & K.SECBIT_NO_SETUID_FIXUP:
+        return
+    if 0 in (old.uid, old.euid, old.suid) and 0 not in (new.uid, new.euid, new.suid):
+        if not old.securebits & K.SECBIT_KEEP_CAPS:
+            new.cap_permitted = new.cap_effective = 0
+        new.cap_ambient = 0     # setresuid to non-root then exec must drop everything
+    if old.euid == 0 and new.euid != 0:
+        new.cap_effective = 0
+    if old.euid != 0 and new.euid == 0:
+        new.cap_effective = new.cap_permitted
+
+
+def fix_setfsuid(new: Creds, old: Creds) -> None:
+    """The file-system capabilities follow fsuid leaving or returning to 0."""
+    if old.securebits & K.SECBIT_NO_SETUID_FIXUP:
+        return
+    if old.fsuid == 0 and new.fsuid != 0:
+        new.cap_effective &= ~K.CAP_FS_MASK
+    elif old.fsuid != 0 and new.fsuid == 0:
+        new.cap_effective |= new.cap_permitted & K.CAP_FS_MASK
+
+
+def access_creds(creds: Creds) -> Creds:
+    """What access(2) checks with (access_override_creds): the real ids, and
+    the permitted capabilities only if the real uid is root."""
+    c = creds.copy()
+    c.fsuid, c.fsgid = c.uid, c.gid
+    if not c.securebits & K.SECBIT_NO_SETUID_FIXUP:
+        c.cap_effective = c.cap_permitted if c.uid == 0 else 0
+    return c
+
+
+def capset(proc: Process, effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) on oneself (cap_capset): no new permitted capabilities, no
+    inheritable ones beyond what was permitted (without CAP_SETPCAP) or bounded."""
+    old = proc.creds
+    if not capable(old, K.CAP_SETPCAP) and inheritable & ~(old.cap_inheritable | old.cap_permitted):
+        raise KernelError(E.EPERM)
+    if inheritable & ~(old.cap_inheritable | old.cap_bset) or permitted & ~old.cap_permitted \
+            or effective & ~permitted:
+        raise KernelError(E.EPERM)
+    new = old.copy()
+    new.cap_effective, new.cap_permitted, new.cap_inheritable = effective, permitted, inheritable
+    new.cap_ambient &= permitted & inheritable
+    commit(proc, new)
+
+
+def _valid_cap(cap: int) -> int:
+    if cap > K.CAP_LAST_CAP:
+        raise KernelError(E.EINVAL)
+    return 1 << cap
+
+
+def task_prctl(proc: Process, option: int, a2: int, a3: int, a4: int, a5: int) -> int:
+    """The capability options of prctl(2) (cap_task_prctl): bounding set,
+    securebits, keep-caps and the ambient set."""
+    old = proc.creds
+    new = old.copy()
+    if option == K.PR_CAPBSET_READ:
+        return int(bool(old.cap_bset & _valid_cap(a2)))
+    if option == K.PR_GET_SECUREBITS:
+        return old.securebits
+    if option == K.PR_GET_KEEPCAPS:
+        return int(bool(old.securebits & K.SECBIT_KEEP_CAPS))
+    if option == K.PR_CAPBSET_DROP:
+        need(old, K.CAP_SETPCAP)
+        new.cap_bset &= ~_valid_cap(a2)
+    elif option == K.PR_SET_SECUREBITS:
+        bits = old.securebits
+        if ((bits & K.SECURE_ALL_LOCKS) >> 1) & (bits ^ a2) or bits & K.SECURE_ALL_LOCKS & ~a2 \
+                or a2 & ~(K.SECURE_ALL_LOCKS | K.SECURE_ALL_BITS) or not capable(old, K.CAP_SETPCAP):
+            raise KernelError(E.EPERM)     # locked bits stay, locks stay, and it takes CAP_SETPCAP
+        new.securebits = a2
+    elif option == K.PR_SET_KEEPCAPS:
+        if a2 > 1:
+            raise KernelError(E.EINVAL)
+        if old.securebits & K.SECBIT_KEEP_CAPS_LOCKED:
+            raise KernelError(E.EPERM)
+        new.securebits = old.securebits & ~K.SECBIT_KEEP_CAPS | (K.SECBIT_KEEP_CAPS if a2 else 0)
+    elif a2 == K.PR_CAP_AMBIENT_CLEAR_ALL:
+        if a3 | a4 | a5:
+            raise KernelError(E.EINVAL)
+        new.cap_ambient = 0
+    else:
+        if a4 | a5:
+            raise KernelError(E.EINVAL)
+        bit = _valid_cap(a3)
+        if a2 == K.PR_CAP_AMBIENT_IS_SET:
+            return int(bool(old.cap_ambient & bit))
+        if a2 == K.PR_CAP_AMBIENT_RAISE:
+            if not old.cap_permitted & old.cap_inheritable & bit \
+                    or old.securebits & K.SECBIT_NO_CAP_AMBIENT_RAISE:
+                raise KernelError(E.EPERM)
+            new.cap_ambient |= bit
+        elif a2 == K.PR_CAP_AMBIENT_LOWER:
+            new.cap_ambient &= ~bit
+        else:
+            raise KernelError(E.EINVAL)
+    commit(proc, new)
+    return 0
+
+
+def exec_creds(proc: Process, inode, nosuid: bool, readable: bool) -> bool:
+    """Commit the credentials a program runs with (bprm_fill_uid and
+    cap_bprm_creds_from_file, without file capabilities); answers whether
+    the exec is secure (AT_SECURE: the C library then ignores LD_* and friends).
+
+    A set-user-ID (set-group-ID) file runs with its owner's (group's) id
+    unless the mount is nosuid or the process has no_new_privs.  With uid or
+    euid 0 the permitted set is the bounding and inheritable sets, effective
+    too for euid 0; otherwise only ambient capabilities survive.
+    readable: the caller may read the file (else the process is not dumpable).
+    """
+    old = proc.creds
+    new = old.copy()
+    if not nosuid and not proc.no_new_privs:
+        if inode.mode & C.S_ISUID:
+            new.euid = inode.uid
+        if inode.mode & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP:
+            new.egid = inode.gid
+    legacy_root = not old.securebits & K.SECBIT_NOROOT
+    new.cap_permitted = old.cap_bset | old.cap_inheritable if legacy_root and 0 in (new.uid, new.euid) else 0
+    effective = legacy_root and new.euid == 0
+    setid = new.euid != old.uid or new.egid != old.gid
+    if proc.no_new_privs and (setid or new.cap_permitted & ~old.cap_permitted):
+        new.euid, new.egid = new.uid, new.gid     # no more than it had, and maybe less
+        new.cap_permitted &= old.cap_permitted
+    new.suid = new.fsuid = new.euid
+    new.sgid = new.fsgid = new.egid
+    if setid:
+        new.cap_ambient = 0
+    new.cap_permitted |= new.cap_ambient
+    new.cap_effective = new.cap_permitted if effective else new.cap_ambient
+    new.securebits &= ~K.SECBIT_KEEP_CAPS
+    secure = setid or (new.uid != 0 and (effective or bool(new.cap_permitted & ~new.cap_ambient)))
+    # dumpability goes by the caller's ids, as Linux's (commit below may clear it again)
+    proc.dumpable = K.SUID_DUMP_USER if readable and old.euid == old.uid and old.egid == old.gid \
+        else K.SUID_DUMP_DISABLE
+    if secure:
+        proc.pdeath_signal = 0
+    commit(proc, new)
+    return secure
