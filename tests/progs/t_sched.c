@@ -1,12 +1,15 @@
 /* Scheduling calls a program makes: affinity (CPU 0 is always there),
-   getcpu, nice values and their permission rule, time-sharing policies. */
+   getcpu, nice values and their permission rule, time-sharing policies;
+   and the CPU time and peak RSS that wait4, getrusage and times report. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/times.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +68,32 @@ int main(void)
     printf("priority range FIFO %d..%d OTHER %d..%d, bad policy %s\n", sched_get_priority_min(SCHED_FIFO),
            sched_get_priority_max(SCHED_FIFO), sched_get_priority_min(SCHED_OTHER),
            sched_get_priority_max(SCHED_OTHER), en(sched_get_priority_max(42)));
+
+    struct rusage before, ru, kids, bad;
+    getrusage(RUSAGE_CHILDREN, &before);
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        volatile unsigned long x = 0;
+        for (unsigned long i = 0; i < 200000000UL; i++)
+            x += i;
+        volatile char *big = malloc(8 << 20);
+        for (int i = 0; i < 8 << 20; i += 4096)
+            big[i] = 1;
+        _exit(0);
+    }
+    int st;
+    wait4(c, &st, 0, &ru);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    struct tms tm;
+    times(&tm);
+    long cpu_us = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec;
+    long kids_us = (kids.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1000000L
+                   + kids.ru_utime.tv_usec - before.ru_utime.tv_usec;
+    printf("busy child: wait4 user time > 10ms %d, peak RSS > 8 MiB %d; children's usage grew by it %d; "
+           "times cutime %d\n", cpu_us > 10000, ru.ru_maxrss > 8192, kids_us == cpu_us && kids.ru_maxrss >= ru.ru_maxrss,
+           tm.tms_cutime >= cpu_us / 10000);
+    printf("getrusage(42): %s\n", en(getrusage(42, &bad)));
     printf("done\n");
     return 0;
 }

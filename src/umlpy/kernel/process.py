@@ -13,7 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import futex, ipc, threads
+from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
@@ -153,6 +153,7 @@ class Procs:
             return
         k = self.k
         proc.exited = True
+        rusage.at_exit(proc)                 # while its host process is still there
         for t in proc.threads:
             futex.exit_robust_list(k, t)     # while its memory is still there
         for t in proc.threads:

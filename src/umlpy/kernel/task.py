@@ -16,6 +16,7 @@ from arch_um import ptrace
 from arch_um.memory import GuestMemory
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_FULL_SET, SUID_DUMP_USER
+from umlpy.kernel.rusage import Usage
 from umlpy.kernel.wait import WaitQueue
 
 if TYPE_CHECKING:
@@ -138,6 +139,8 @@ class Process:
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
         self.nice = 0               # setpriority(2): shown, not weighed by the scheduler
         self.sched_policy = 0       # SCHED_OTHER
+        self.usage = None           # rusage.Usage, sampled at death
+        self.cusage = Usage()       # of the children waited for
         self.ctty = None
 
     def rlimit(self, res: int) -> tuple[int, int]:

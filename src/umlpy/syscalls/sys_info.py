@@ -8,7 +8,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from umlpy.kernel import printk
+from umlpy.kernel import printk, rusage
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -94,12 +94,9 @@ def sys_setrlimit(t, res, addr, *_):
     return sys_prlimit64(t, 0, res, addr, 0)
 
 
-@syscall("getrusage", status=PARTIAL, note="user time from the host task; the rest zero")
+@syscall("getrusage", status=PARTIAL, note="CPU times and peak RSS of the host processes; the counters zero")
 def sys_getrusage(t, who, addr, *_):
-    if s32(who) not in (0, -1, 1):
-        raise KernelError(E.EINVAL)
-    ns = clock.host_task_cpu_ns(t.hpid) if s32(who) == 0 else 0
-    t.mem.write(addr, structs.pack_timeval(ns) + bytes(128))
+    t.mem.write(addr, rusage.of(t, s32(who)).pack())
     return 0
 
 

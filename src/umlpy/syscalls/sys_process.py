@@ -6,9 +6,9 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import futex, ipc, threads
+from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
@@ -149,6 +149,7 @@ def do_wait(t, kids_of, options: int, report) -> int:
     c, status, reap = found
     if not options & C.WNOWAIT:
         if reap:
+            rusage.waited(proc, c)
             t.kernel.procs.reap(c)
         else:
             c.stop_report = 0
@@ -156,7 +157,7 @@ def do_wait(t, kids_of, options: int, report) -> int:
 
 
 @syscall("wait4")
-def sys_wait4(t, pid, status, options, rusage, *_):
+def sys_wait4(t, pid, status, options, ru, *_):
     if options & ~(C.WNOHANG | C.WUNTRACED | C.WCONTINUED | C.WALL | C.WCLONE | C.WNOTHREAD):
         raise KernelError(E.EINVAL)
     pid = s32(pid)
@@ -166,14 +167,19 @@ def sys_wait4(t, pid, status, options, rusage, *_):
             return 0
         if status:
             t.mem.write(status, struct.pack("<i", st if st != 0xffff else 0xffff))
-        if rusage:
-            t.mem.write(rusage, bytes(144))
+        if ru:
+            t.mem.write(ru, _child_usage(c).pack())
         return c.pid
     return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report)
 
 
+def _child_usage(c) -> rusage.Usage:
+    """What wait4 and waitid report: the child's and its children's (RUSAGE_BOTH)."""
+    return rusage.own(c) + c.cusage
+
+
 @syscall("waitid")
-def sys_waitid(t, idtype, ident, infop, options, rusage, *_):
+def sys_waitid(t, idtype, ident, infop, options, ru, *_):
     if options & ~(C.WNOHANG | C.WSTOPPED | C.WCONTINUED | C.WEXITED | C.WNOWAIT | C.WALL
                    | C.WCLONE | C.WNOTHREAD) or not options & (C.WEXITED | C.WSTOPPED | C.WCONTINUED):
         raise KernelError(E.EINVAL)
@@ -202,6 +208,8 @@ def sys_waitid(t, idtype, ident, infop, options, rusage, *_):
                 code, val = C.CLD_EXITED, (st >> 8) & 0xff
             info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, c.pid, c.creds.uid, val)
             t.mem.write(infop, info.ljust(128, b"\0"))
+        if ru and c is not None:
+            t.mem.write(ru, _child_usage(c).pack())
         return 0
     return do_wait(t, lambda p: _wait_match(p, pid), options, report)
 
@@ -242,8 +250,9 @@ def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
     if target is None:
         raise KernelError(E.ESRCH)
     c, tc = t.proc.creds, target.proc.creds
-    if target.proc is not t.proc and c.euid != 0 and (c.uid, c.uid, c.uid) != (tc.uid, tc.euid, tc.suid):
-        raise KernelError(E.EPERM)      # ptrace_may_access, without capabilities
+    if target.proc is not t.proc and (c.uid, c.uid, c.uid) != (tc.uid, tc.euid, tc.suid) \
+            and not cred.capable(c, CAP_SYS_PTRACE):
+        raise KernelError(E.EPERM)      # ptrace_may_access
     put_u64(t, len_ptr, C.ROBUST_LIST_HEAD_SIZE)
     put_u64(t, head_ptr, target.robust_list)
     return 0

@@ -7,6 +7,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.kernel import rusage
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import put_u64, s32
@@ -90,6 +91,6 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
 @syscall("times")
 def sys_times(t, buf, *_):
     if buf:
-        ticks = clock.host_task_cpu_ns(t.hpid) // 10**7
-        t.mem.write(buf, struct.pack("<qqqq", ticks, 0, 0, 0))
+        me, kids = rusage.own(t.proc), t.proc.cusage
+        t.mem.write(buf, struct.pack("<qqqq", *(ns // 10**7 for ns in (me.utime, me.stime, kids.utime, kids.stime))))
     return t.kernel.uptime_ns() // 10**7

@@ -3,14 +3,15 @@ Linux 6.1's fs/proc/array.c and base.c print them, since ps, top, pgrep
 and friends parse them by position or by name.
 
 What umlpy does not keep is shown as Linux shows an idle, fault-free
-process: page-fault and context-switch counts, system time, children's
-times, wchan, scheduling class are zeros.
+process: page-fault and context-switch counts, wchan, scheduling class are
+zeros.  CPU times are the host processes' (kernel/rusage.py).
 """
 from __future__ import annotations
 
 from umlpy.abi import consts as C
-from umlpy.fs.procfs.target import (MemUse, NS_PER_TICK, STATE_NAMES, Target, cpu_ticks, layout,
-                                    live, nthreads, state_letter, tpgid, tty_nr)
+from umlpy.fs.procfs.target import (MemUse, NS_PER_TICK, STATE_NAMES, Target, layout, live, nthreads,
+                                    state_letter, tpgid, tty_nr)
+from umlpy.kernel import rusage
 from umlpy.kernel.task import RLIM_INFINITY
 
 PF_RANDOMIZE = 0x00400000     # the flags word of an ordinary user process
@@ -36,6 +37,7 @@ def stat_text(tg: Target) -> bytes:
     is_live = live(proc)
     mem = MemUse(proc)
     lay = layout(proc)
+    own = rusage.own(proc)
     ign, catch = _sigbits(proc)
     pending = (task.pending | proc.shared_pending) & 0x7fffffff
     ppid = proc.parent.pid if proc.parent is not None else 0
@@ -44,7 +46,7 @@ def stat_text(tg: Target) -> bytes:
     fields = [
         state_letter(proc, task), ppid, proc.pgid, proc.sid, tty_nr(proc), tpgid(proc),
         PF_RANDOMIZE, 0, 0, 0, 0,               # flags, minflt, cminflt, majflt, cmajflt
-        cpu_ticks(proc, tg.tasks()), 0, 0, 0,   # utime, stime, cutime, cstime
+        *(ns // NS_PER_TICK for ns in (own.utime, own.stime, proc.cusage.utime, proc.cusage.stime)),
         20 + proc.nice, proc.nice, nthreads(proc), 0,    # priority, nice, num_threads, itrealvalue
         proc.start_ns // NS_PER_TICK,
         mem.size * C.PAGE_SIZE, mem.resident, proc.rlimit(C.RLIMIT_RSS)[0],

@@ -122,15 +122,6 @@ def state_letter(proc, task) -> str:
     return "R"
 
 
-def cpu_ticks(proc, tasks) -> int:
-    """User time in clock ticks: what the tasks' host processes ran (guest
-    code is the host's to run; the kernel's own time is not divided up)."""
-    if proc.exited:
-        return 0
-    ns = sum(clock.host_task_cpu_ns(t.hpid) for t in tasks if t.state is not State.DEAD)
-    return ns // NS_PER_TICK
-
-
 def tty_nr(proc) -> int:
     """The controlling terminal in Linux's new_encode_dev form (0: none)."""
     if proc.ctty is None:

@@ -1,0 +1,61 @@
+"""Resource usage: what getrusage, wait4, waitid, times and /proc report.
+
+Guest code runs as host processes, so a process's CPU time and peak RSS are
+its host process's (host user time as user time; host system time, which
+includes its ptrace stops, as system time).  They are sampled when the
+process dies, while its host /proc entry still exists; a parent adds a
+child's totals to its own children's when it waits for the child, as
+Linux's wait_task_zombie (an auto-reaped child adds nothing).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from arch_um import clock
+from umlpy.abi import errno as E
+from umlpy.abi import structs
+from umlpy.kernel.errors import KernelError
+
+RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD = 0, -1, 1
+
+
+@dataclass
+class Usage:
+    utime: int = 0      # ns
+    stime: int = 0      # ns
+    maxrss: int = 0     # KiB
+
+    def __add__(self, o: Usage) -> Usage:
+        return Usage(self.utime + o.utime, self.stime + o.stime, max(self.maxrss, o.maxrss))
+
+    def pack(self) -> bytes:
+        """struct rusage: two timevals and fourteen longs."""
+        return (structs.pack_timeval(self.utime) + structs.pack_timeval(self.stime)
+                + struct.pack("<q", self.maxrss) + bytes(13 * 8))
+
+
+def own(proc) -> Usage:
+    """A process's own usage: sampled at death, else read from the host."""
+    if proc.usage is not None:
+        return proc.usage
+    live = [t for t in proc.threads if t.mem is not None]
+    return Usage(*clock.host_usage(live[0].hpid)) if live else Usage()
+
+
+def at_exit(proc) -> None:
+    proc.usage = own(proc)
+
+
+def waited(parent, child) -> None:
+    parent.cusage = parent.cusage + own(child) + child.cusage
+
+
+def of(t, who: int) -> Usage:
+    if who == RUSAGE_SELF:
+        return own(t.proc)
+    if who == RUSAGE_CHILDREN:
+        return t.proc.cusage
+    if who == RUSAGE_THREAD:
+        return Usage(*clock.host_usage(t.hpid, t.hpid))
+    raise KernelError(E.EINVAL)
