@@ -9,7 +9,7 @@ be someone else's.
 """
 from __future__ import annotations
 
-from arch_um import clock, procinfo
+from arch_um import procinfo
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
