@@ -347,6 +347,22 @@ static void as_user(void)
     show("  kill(1, 0)", kill(1, 0));
     show("  setresuid(2000, -1, -1)", setresuid(2000, -1, -1));
     show("  setresgid(-1, 0, -1)", setresgid(-1, 0, -1));
+    struct stat st;
+    int fd = open(at("setid"), O_WRONLY | O_APPEND);
+    fstat(fd, &st);
+    printf("  another's 06777 file: mode %o, ", st.st_mode & 07777);
+    write(fd, "x", 1);
+    fstat(fd, &st);
+    printf("after a write %o\n", st.st_mode & 07777);
+    close(fd);
+    fd = open(at("sgidnox"), O_WRONLY | O_APPEND);
+    write(fd, "x", 1);
+    fstat(fd, &st);
+    printf("  02666 (set-group-ID, no group x) after a write: %o\n", st.st_mode & 07777);
+    close(fd);
+    truncate(at("truncd"), 1);
+    stat(at("truncd"), &st);
+    printf("  06777 after truncate: %o\n", st.st_mode & 07777);
 }
 
 static pid_t sleeper;   /* a process of uid 2000 to signal */
@@ -423,7 +439,8 @@ static const struct {
     {"shut/x", 0, 0, 0644}, {"f", 0, 0, 0644}, {"none", 0, 0, 0}, {"secret", 0, 0, 0600},
     {"own", 1000, 1000, 0600}, {"ownshut", 1000, 2000, 0077}, {"grp", 2000, 1000, 0040},
     {"oth", 2000, 2000, 0606}, {"nobody", 2000, 2000, 0660}, {"sticky/theirs", 2000, 2000, 0666},
-    {"sticky/mine", 1000, 1000, 0644},
+    {"sticky/mine", 1000, 1000, 0644}, {"setid", 2000, 2000, 06777}, {"sgidnox", 2000, 2000, 02666},
+    {"truncd", 2000, 2000, 06777},
 };
 static const char *others[] = {"u/fifo", "u/dev", "suid", "plain"};
 static const char *dirs[] = {"sticky", "u", "shut", "newdir"};

@@ -14,7 +14,7 @@ from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.file import File
-from umlpy.vfs.perm import check_owner, owner_or_capable, permission
+from umlpy.vfs.perm import check_owner, kill_suid, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
@@ -98,6 +98,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         if want & C.W_OK and (inode.is_reg or inode.is_dir):
             _check_writable_fs(d)
     if flags & C.O_TRUNC and inode.is_reg and not created and inode.size():
+        kill_suid(inode, creds)
         inode.truncate(0)
         N.child_event(d.parent.inode if d.parent else None, inode, d.name, N.IN_MODIFY)
     cloexec = bool(flags & C.O_CLOEXEC)
@@ -462,7 +463,7 @@ def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
     return do_chown(t, d, uid, gid)
 
 
-def _truncate(inode, length: int) -> int:
+def _truncate(t, inode, length: int) -> int:
     length = s64(length)
     if length < 0:
         raise KernelError(E.EINVAL)
@@ -470,6 +471,7 @@ def _truncate(inode, length: int) -> int:
         raise KernelError(E.EISDIR)
     if not inode.is_reg:
         raise KernelError(E.EINVAL)
+    kill_suid(inode, t.proc.creds)
     inode.truncate(length)
     N.event(inode, N.IN_MODIFY)
     return 0
@@ -480,7 +482,7 @@ def sys_truncate(t, path, length, *_):
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
     permission(d.inode, C.W_OK, t.proc.creds)
     _check_writable_fs(d)
-    return _truncate(d.inode, length)
+    return _truncate(t, d.inode, length)
 
 
 @syscall("ftruncate")
@@ -488,7 +490,7 @@ def sys_ftruncate(t, fd, length, *_):
     f = t.proc.fdtable.get(s32(fd))
     if not f.writable or f.inode is None:
         raise KernelError(E.EINVAL if f.inode is None or f.readable else E.EBADF)
-    return _truncate(f.inode, length)
+    return _truncate(t, f.inode, length)
 
 
 @syscall("utimensat")

@@ -14,8 +14,10 @@ from umlpy.vfs.perm import owner_or_capable, permission
 
 XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 65536
-PREFIXED = (b"user.", b"trusted.", b"security.")    # namespaces whose handler takes the rest
-NAMESPACES = PREFIXED + (b"system.",)
+# namespaces whose handler takes the rest; system.* (POSIX ACLs) is
+# EOPNOTSUPP everywhere, so cp -a and tar fall back to chmod, as on a
+# kernel without ACL support
+PREFIXED = (b"user.", b"trusted.", b"security.")
 NOTE = ("tmpfs in memory; ext2 on disk (user., trusted., security. in EA blocks as Linux's ext2 "
         "writes them; ext4 in-inode xattrs read too); no POSIX ACLs")
 
@@ -38,7 +40,7 @@ def _name(t, addr: int) -> bytes:
         raise KernelError(E.ERANGE) from None     # too long: ERANGE, as Linux says
     if not name:
         raise KernelError(E.ERANGE)
-    if not name.startswith(NAMESPACES):
+    if not name.startswith(PREFIXED):
         raise KernelError(E.EOPNOTSUPP)
     return name
 

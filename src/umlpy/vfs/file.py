@@ -6,6 +6,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import fsnotify
+from umlpy.vfs.perm import kill_suid
 
 POLLIN = 0x001
 POLLPRI = 0x002
@@ -121,6 +122,7 @@ class RegularFile(File):
     def write(self, task, data: bytes) -> int:
         if self.flags & C.O_APPEND:
             self.pos = self.inode.size()
+        kill_suid(self.inode, task.proc.creds)
         n = self.inode.write(self.pos, data)
         self.pos += n
         return n
@@ -132,6 +134,7 @@ class RegularFile(File):
         # Linux: pwrite on an O_APPEND file appends
         if self.flags & C.O_APPEND:
             off = self.inode.size()
+        kill_suid(self.inode, task.proc.creds)
         return self.inode.write(off, data)
 
     def lseek(self, off: int, whence: int) -> int:

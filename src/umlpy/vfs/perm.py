@@ -43,3 +43,19 @@ def owner_or_capable(inode, creds) -> bool:
 def check_owner(inode, creds) -> None:
     if not owner_or_capable(inode, creds):
         raise KernelError(E.EPERM)
+
+
+def kill_suid(inode, creds) -> None:
+    """A write or truncate by someone without CAP_FSETID clears set-user-ID,
+    and set-group-ID when group-executable or the writer is not in the
+    file's group (Linux's file_remove_privs and setattr_should_drop_sgid),
+    so a privileged program cannot be replaced under its bits."""
+    mode = inode.mode
+    if not mode & (C.S_ISUID | C.S_ISGID) or not inode.is_reg:
+        return
+    kill = mode & C.S_ISUID
+    if mode & C.S_ISGID and (mode & C.S_IXGRP or not in_group(creds, inode.gid)):
+        kill |= C.S_ISGID
+    if kill and not capable(creds, K.CAP_FSETID):
+        inode.mode = mode & ~kill
+        inode.touch(m=False)
