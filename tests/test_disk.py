@@ -276,3 +276,36 @@ def test_shared_mapping_writes_reach_the_image_without_a_sync(img):
     for how in ("munmap", "msync", "exit"):
         data = debugfs(img, f"cat /w/{how}")
         assert len(data) == 8192 and data[4096:4096 + 4 + len(how)] == f"via {how}".encode(), how
+
+
+TMPFS_SCRIPT = r"""
+mkdir -p /tmp/m
+mount -t tmpfs -o size=1m,mode=0750,uid=5,gid=6,nr_inodes=4 t /tmp/m
+ls -ldn /tmp/m | cut -d' ' -f1-4; stat -c '%s' /tmp/m
+df -k /tmp/m | tail -1
+dd if=/dev/zero of=/tmp/m/a bs=1k count=600 2>&1 | head -2; df -k /tmp/m | tail -1
+dd if=/dev/zero of=/tmp/m/b bs=1k count=600 2>&1 | head -2; ls -ln /tmp/m | cut -c1-10,30-
+touch /tmp/m/c /tmp/m/d 2>&1 | sed 's/.*: //'; ls -1 /tmp/m; df -i /tmp/m | tail -1; stat -c '%s' /tmp/m
+rm /tmp/m/a /tmp/m/b; df -k /tmp/m | tail -1; umount /tmp/m
+mount -t tmpfs -o bogus=1 t /tmp/m 2>/dev/null; echo "unknown option: $?"
+mount -t tmpfs -o size=10%,mode=1777 t /tmp/m && ls -ld /tmp/m | cut -c1-10; umount /tmp/m
+"""
+
+
+def test_tmpfs_mount_options_and_space_match_linux(tmp_path):
+    """size=, nr_inodes=, mode=, uid=, gid= and df on a tmpfs: busybox in
+    the guest against busybox in a host mount namespace."""
+    from conftest import BUSYBOX, CPIO
+    script = "PATH=/bin; " + TMPFS_SCRIPT
+    bb = tmp_path / "bin"
+    bb.mkdir()
+    for applet in ("sh", "mkdir", "mount", "umount", "ls", "cut", "stat", "df", "tail", "head", "dd",
+                   "touch", "sed", "rm", "echo"):
+        (bb / applet).symlink_to(BUSYBOX)
+    want = subprocess.run(["unshare", "-m", str(bb / "sh"), "-c", f"PATH={bb}; " + TMPFS_SCRIPT],
+                          capture_output=True)
+    if want.returncode != 0 or b"unknown option: 255" not in want.stdout:
+        pytest.skip(f"no mount namespace for the native side: {want.stderr.decode()[-300:]}")
+    got = subprocess.run([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", "--", "-c",
+                          "mount -t proc proc /proc; " + script], capture_output=True, timeout=120)
+    assert got.stdout.decode() == want.stdout.decode().replace(str(bb), "/bin"), got.stderr.decode()[-2000:]

@@ -192,7 +192,7 @@ class Kernel:
 
     def _root_initramfs(self) -> None:
         p = self.params
-        fs = Tmpfs(0o755)
+        fs = Tmpfs(0o755, total=self.mem_budget.limit)
         m = self.mounts.mount(fs, None, "rootfs", "rootfs")
         self.root = m.root
         printk.pr_info("Trying to unpack rootfs image as initramfs...")

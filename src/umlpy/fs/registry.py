@@ -10,12 +10,14 @@ VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpt
 NOT_YET = ("cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
 
 
-def make_virtual(fstype: str, kernel):
+def make_virtual(fstype: str, kernel, options: str = ""):
     """A filesystem without a device; proc and sysfs show `kernel`."""
     from umlpy.fs.devtmpfs import devtmpfs_instance
     from umlpy.fs.tmpfs import Tmpfs
-    if fstype in ("tmpfs", "ramfs"):
-        return Tmpfs(0o1777)
+    if fstype == "tmpfs":
+        return Tmpfs.from_options(options, kernel.mem_budget.limit)
+    if fstype == "ramfs":
+        return Tmpfs(0o755, total=kernel.mem_budget.limit)
     if fstype == "devtmpfs":
         return devtmpfs_instance()
     if fstype == "devpts":

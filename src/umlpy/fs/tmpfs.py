@@ -2,6 +2,9 @@
 
 Each regular file with data owns one host memory file (arch_um.hostfile),
 which is at once its storage and its page cache: guest mmap maps it.
+Space is counted in pages of file size (holes included) and inodes, against
+the mount's size= and nr_inodes= (by default half the machine's memory, as
+Linux); what is over the limit fails with ENOSPC.
 """
 from __future__ import annotations
 
@@ -12,22 +15,25 @@ from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 TMPFS_MAGIC = 0x01021994
+BOGO_DIRENT_SIZE = 20
 
 
 class TmpfsInode(Inode):
     def __init__(self, fs: Tmpfs, mode: int, uid: int = 0, gid: int = 0, rdev: int = 0) -> None:
+        fs.charge_inode()
         super().__init__(fs, mode, uid, gid, rdev)
         self.children: dict[bytes, TmpfsInode] | None = {} if self.is_dir else None
         self.data: MemFile | None = None
         self._size = 0
         self.target = b""
+        self._freed = False
 
     # -- attributes -------------------------------------------------------
     def size(self) -> int:
         if self.is_symlink:
             return len(self.target)
         if self.is_dir:
-            return 4096
+            return BOGO_DIRENT_SIZE * (len(self.children or ()) + 2)     # as Linux's shmem
         return self._size
 
     def blocks(self) -> int:
@@ -146,24 +152,28 @@ class TmpfsInode(Inode):
             return b"" if off >= self._size or n <= 0 else bytes(min(n, self._size - off))
         return self.data.pread(min(n, self._size - off), off)
 
+    def _resize(self, size: int) -> None:
+        self.fs.charge_bytes(C.page_up(size) - C.page_up(self._size))
+        self._size = size
+
     def write(self, off: int, data: bytes) -> int:
         if not data:
             return 0
+        if off + len(data) > self._size:
+            self._resize(off + len(data))
         if self.data is None:
             self.data = MemFile("tmpfs")
-        n = self.data.pwrite(data, off)
-        if off + n > self._size:
-            self._size = off + n
+        self.data.pwrite(data, off)
         self.touch()
-        return n
+        return len(data)
 
     def truncate(self, size: int) -> None:
         if self.is_dir:
             raise KernelError(E.EISDIR)
+        self._resize(size)
         if self.data is None:
             self.data = MemFile("tmpfs")
         self.data.truncate(size)
-        self._size = size
         self.touch()
 
     def readlink(self) -> bytes:
@@ -184,17 +194,74 @@ class TmpfsInode(Inode):
         if self.data is not None:
             self.data.close()
             self.data = None
+        if not self._freed:         # once: a freed inode gives back its space
+            self._freed = True
+            self.fs.charge_bytes(-C.page_up(self._size))
+            self.fs.inodes -= 1
+            self._size = 0
 
 
 class Tmpfs(Filesystem):
     name = "tmpfs"
     magic = TMPFS_MAGIC
 
-    def __init__(self, mode: int = 0o1777) -> None:
+    def __init__(self, mode: int = 0o1777, uid: int = 0, gid: int = 0, size: int = 0,
+                 nr_inodes: int = 0, total: int = 1 << 32) -> None:
         super().__init__()
-        self.root = TmpfsInode(self, C.S_IFDIR | mode)
+        self.size_limit = size          # bytes; 0: no limit (statfs shows `total`)
+        self.inode_limit = nr_inodes    # 0: no limit
+        self.total = total
+        self.used = 0                   # bytes in pages of file size
+        self.inodes = 0
+        self.root = TmpfsInode(self, C.S_IFDIR | mode, uid, gid)
+
+    @classmethod
+    def from_options(cls, data: str, mem_total: int) -> Tmpfs:
+        """mount -t tmpfs -o mode=,uid=,gid=,size=,nr_inodes= as Linux's
+        shmem_parse_one (sizes take k, m, g or % of memory)."""
+        opts = {"mode": 0o1777, "uid": 0, "gid": 0, "size": mem_total // 2, "nr_inodes": 0}
+        for word in filter(None, data.split(",")):
+            key, _, val = word.partition("=")
+            try:
+                if key == "mode":
+                    opts[key] = int(val, 8) & 0o7777
+                elif key in ("uid", "gid", "nr_inodes"):
+                    opts[key] = _size(val, 0) if key == "nr_inodes" else int(val)
+                elif key == "size":
+                    opts[key] = C.page_up(_size(val, mem_total))
+                elif key not in _IGNORED:
+                    raise KernelError(E.EINVAL, f"tmpfs: Unknown parameter '{key}'")
+            except ValueError:
+                raise KernelError(E.EINVAL, f"tmpfs: Bad value for '{key}'") from None
+        return cls(opts["mode"], opts["uid"], opts["gid"], opts["size"], opts["nr_inodes"], mem_total)
+
+    def charge_bytes(self, n: int) -> None:
+        if n > 0 and self.size_limit and self.used + n > self.size_limit:
+            raise KernelError(E.ENOSPC)
+        self.used += n
+
+    def charge_inode(self) -> None:
+        if self.inode_limit and self.inodes >= self.inode_limit:
+            raise KernelError(E.ENOSPC)
+        self.inodes += 1
 
     def statfs(self) -> dict:
         st = super().statfs()
-        st.update(blocks=1 << 20, bfree=1 << 20, bavail=1 << 20, files=1 << 20, ffree=1 << 20)
+        blocks = (self.size_limit or self.total) // C.PAGE_SIZE
+        free = max(0, blocks - self.used // C.PAGE_SIZE)
+        files = self.inode_limit or max(self.inodes, (self.total // C.PAGE_SIZE) // 2)
+        st.update(blocks=blocks, bfree=free, bavail=free, files=files, ffree=max(0, files - self.inodes))
         return st
+
+
+# generic mount options the VFS handles, and tmpfs options that change nothing here
+_IGNORED = ("rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "sync",
+            "async", "defaults", "huge", "mpol", "inode64", "inode32", "noswap", "quota", "silent")
+
+
+def _size(val: str, whole: int) -> int:
+    """Linux's memparse, with % of whole."""
+    if val.endswith("%"):
+        return whole * int(val[:-1]) // 100
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(val[-1:].lower(), 1)
+    return int(val[:-1] if mult > 1 else val, 0) * mult

@@ -67,7 +67,7 @@ def _remount(t, target, flags: int) -> int:
     return 0
 
 
-@syscall("mount", status=PARTIAL, note="tmpfs, devtmpfs, proc, sysfs, ext2/ext3; remount ro/rw; no bind/move mounts yet")
+@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, ext2/ext3; remount ro/rw; no bind/move mounts yet")
 def sys_mount(t, source, target, fstype, flags, data, *_):
     need(t.proc.creds, CAP_SYS_ADMIN)
     flags &= 0xFFFFFFFF
@@ -95,7 +95,8 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
             raise KernelError(E.ENOTBLK)
         fs = registry.mount_disk(ftype, devices.block_device(d.inode.rdev), ro)
     else:
-        fs = registry.make_virtual(ftype, k)
+        opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
+        fs = registry.make_virtual(ftype, k, opts)
         if ro and not getattr(fs, "shared_instance", False):
             fs.read_only = True
     k.mounts.mount(fs, tgt, src, ftype, _flag_words(flags))
