@@ -153,7 +153,7 @@ class Procs:
             return
         k = self.k
         proc.exited = True
-        rusage.at_exit(proc)                 # while its host process is still there
+        rusage.at_exit(proc, k.sched.current)     # while its host process is still there
         for t in proc.threads:
             futex.exit_robust_list(k, t)     # while its memory is still there
         for t in proc.threads:

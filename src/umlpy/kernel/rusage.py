@@ -3,9 +3,12 @@
 Guest code runs as host processes, so a process's CPU time and peak RSS are
 its host process's (host user time as user time; host system time, which
 includes its ptrace stops, as system time).  They are sampled when the
-process dies, while its host /proc entry still exists; a parent adds a
-child's totals to its own children's when it waits for the child, as
-Linux's wait_task_zombie (an auto-reaped child adds nothing).
+process dies, while its host process still exists: a process that exits
+by a syscall is asked itself (an injected getrusage, written just below its
+stack pointer: the memory dies with it), which costs a fifth of reading its
+host /proc files, the way for the others.  A parent adds a child's totals
+to its own children's when it waits for the child, as Linux's
+wait_task_zombie (an auto-reaped child adds nothing).
 """
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ import struct
 from dataclasses import dataclass
 
 from arch_um import clock
+from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.errors import KernelError
 
 RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD = 0, -1, 1
+_RUSAGE_HEAD = struct.Struct("<5q")     # ru_utime, ru_stime (timevals), ru_maxrss
 
 
 @dataclass
@@ -43,7 +48,18 @@ def own(proc) -> Usage:
     return Usage(*clock.host_usage(live[0].hpid)) if live else Usage()
 
 
-def at_exit(proc) -> None:
+def at_exit(proc, current) -> None:
+    """current: the task whose syscall ends the process, if it is proc's."""
+    if current is not None and current.proc is proc and current.in_syscall >= 0:
+        from umlpy.kernel.exec import HostAs
+        buf = (current.regs.rsp - 4096) & ~15
+        try:
+            if HostAs(current).call("getrusage", RUSAGE_SELF, buf) == 0:
+                us, uus, ss, sus, maxrss = _RUSAGE_HEAD.unpack(current.mem.read(buf, _RUSAGE_HEAD.size))
+                proc.usage = Usage(us * 10**9 + uus * 1000, ss * 10**9 + sus * 1000, maxrss)
+                return
+        except (KernelError, GuestFault):
+            pass
     proc.usage = own(proc)
 
 
