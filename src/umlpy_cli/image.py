@@ -48,12 +48,28 @@ def build_image(out: str, cmdline: str = "", version: str | None = None) -> dict
         f.write(f"#!{sys.executable}\n".encode())
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted(src.rglob("*.py")):
-                z.write(path, str(Path("umlpy") / path.relative_to(src)))
+                name = str(Path("umlpy") / path.relative_to(src))
+                z.write(path, name)
+                z.writestr(name + "c", _bytecode(path, str(Path(out).resolve() / name)))
             z.writestr(CONFIG_NAME, json.dumps(config, indent=1))
             z.writestr("__main__.py", MAIN)
     os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     os.replace(tmp, out)
     return config
+
+
+def _bytecode(path: Path, shown_as: str) -> bytes:
+    """The module compiled now, so a boot imports instead of compiling
+    (zipimport takes `x.pyc` beside `x.py`; unchecked: the image is built
+    whole); tracebacks still find the source in the image."""
+    import py_compile
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        cfile = os.path.join(d, "m.pyc")
+        py_compile.compile(str(path), cfile=cfile, dfile=shown_as, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        with open(cfile, "rb") as f:
+            return f.read()
 
 
 def read_config(image: str) -> dict:

@@ -16,7 +16,7 @@ from arch_um import ptrace
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel.task import State, Task
+from umlpy.kernel.task import SIG_DEFAULT, State, Task
 
 _MCTX = struct.Struct("<18Q4H4QQ64x")   # sigcontext: 256 bytes
 _UC_HEAD = struct.Struct("<QQQi4xQ")     # uc_flags, uc_link, ss_sp, ss_flags, ss_size
@@ -160,7 +160,7 @@ class Signals:
         act = t.proc.sighand.actions[sig]
         if t.blocked & S.sigbit(sig) or act.handler == C.SIG_IGN:
             t.blocked &= ~S.sigbit(sig)
-            act.handler = C.SIG_DFL
+            t.proc.sighand.actions[sig] = SIG_DEFAULT
         code, addr = ptrace.fault_info(t.hpid)
         _enqueue(t, sig, code, (addr,))
         t.pending |= S.sigbit(sig)
@@ -273,7 +273,7 @@ class Signals:
             t.blocked |= S.sigbit(sig)
         t.blocked &= ~S.UNBLOCKABLE
         if act.flags & C.SA_RESETHAND:
-            act.handler, act.flags = C.SIG_DFL, act.flags & ~C.SA_SIGINFO
+            t.proc.sighand.actions[sig] = act._replace(handler=C.SIG_DFL, flags=act.flags & ~C.SA_SIGINFO)
         t.regs_dirty = True
 
     def sigreturn(self, t: Task) -> None:

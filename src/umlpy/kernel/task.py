@@ -7,10 +7,10 @@ host's.
 """
 from __future__ import annotations
 
-import dataclasses
+import copy
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from arch_um import ptrace
 from arch_um.memory import GuestMemory
@@ -58,7 +58,7 @@ class Creds:
     securebits: int = 0
 
     def copy(self) -> Creds:
-        return dataclasses.replace(self)
+        return copy.copy(self)      # every field is an int or a tuple
 
 
 @dataclass
@@ -71,23 +71,26 @@ class FsContext:
         return FsContext(self.root, self.cwd, self.umask)
 
 
-@dataclass
-class SigAction:
+class SigAction(NamedTuple):
+    """Immutable, so fork copies the table as a list of references."""
     handler: int = 0  # SIG_DFL
     flags: int = 0
     restorer: int = 0
     mask: int = 0
 
 
+SIG_DEFAULT = SigAction()
+
+
 class SigHand:
     """The signal dispositions a process shares between its threads."""
 
     def __init__(self) -> None:
-        self.actions = [SigAction() for _ in range(S.NSIG + 1)]
+        self.actions = [SIG_DEFAULT] * (S.NSIG + 1)
 
     def copy(self) -> SigHand:
         n = SigHand()
-        n.actions = [SigAction(a.handler, a.flags, a.restorer, a.mask) for a in self.actions]
+        n.actions = list(self.actions)
         return n
 
 

@@ -12,6 +12,7 @@ from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
+from umlpy.kernel.task import SIG_DEFAULT
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import put_u64, read_cstr, read_path, read_str_array, s32
 
@@ -74,9 +75,10 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
     proc = t.proc
     ipc.detach_all(proc)      # the segments went with the old address space
     proc.fdtable.close_on_exec()
-    for a in proc.sighand.actions:
+    acts = proc.sighand.actions
+    for sig, a in enumerate(acts):
         if a.handler not in (C.SIG_DFL, C.SIG_IGN):
-            a.handler, a.flags, a.mask, a.restorer = C.SIG_DFL, 0, 0, 0
+            acts[sig] = SIG_DEFAULT
     t.altstack = (0, C.SS_DISABLE, 0)
     k.procs.release_vfork(proc)
     return None

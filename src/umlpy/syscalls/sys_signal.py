@@ -10,6 +10,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.signal import discard, pack_siginfo
+from umlpy.kernel.task import SigAction
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
 from umlpy.syscalls.table import syscall
@@ -40,8 +41,8 @@ def sys_rt_sigaction(t, sig, act, oact, size, *_):
     if oact:
         t.mem.write(oact, _SIGACTION.pack(a.handler, a.flags, a.restorer, a.mask))
     if new is not None:
-        a.handler, a.flags, a.restorer, mask = new
-        a.mask = mask & ~S.UNBLOCKABLE
+        handler, flags, restorer, mask = new
+        a = t.proc.sighand.actions[sig] = SigAction(handler, flags, restorer, mask & ~S.UNBLOCKABLE)
         if t.kernel.signals._ignored(t.proc, t, sig) or a.handler == C.SIG_IGN:
             discard(t.proc, S.sigbit(sig))
     return 0
