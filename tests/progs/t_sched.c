@@ -69,6 +69,24 @@ int main(void)
            sched_get_priority_max(SCHED_FIFO), sched_get_priority_min(SCHED_OTHER),
            sched_get_priority_max(SCHED_OTHER), en(sched_get_priority_max(42)));
 
+    /* I/O priorities: (class << 13) | data */
+    printf("ioprio: %ld; ", syscall(SYS_ioprio_get, 1, 0));
+    printf("set BE/4 %s", en(syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4)));
+    printf(" -> %#lx; ", syscall(SYS_ioprio_get, 1, 0));
+    printf("class 5 %s; ", en(syscall(SYS_ioprio_set, 1, 0, 5 << 13)));
+    printf("bad which %s\n", en(syscall(SYS_ioprio_get, 9, 0)));
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        printf("child inherits %#lx; ", syscall(SYS_ioprio_get, 1, 0));
+        setuid(65534);
+        printf("unprivileged RT %s, IDLE %s", en(syscall(SYS_ioprio_set, 1, 0, 1 << 13)),
+               en(syscall(SYS_ioprio_set, 1, 0, 3 << 13)));
+        printf(", another user's %s\n", en(syscall(SYS_ioprio_set, 1, getppid(), 3 << 13)));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+
     struct rusage before, ru, kids, bad;
     getrusage(RUSAGE_CHILDREN, &before);
     fflush(stdout);

@@ -114,7 +114,7 @@ class Procs:
         proc.exit_signal = flags & C.CSIGNAL
         proc.start_ns = k.uptime_ns()
         proc.personality = parent.personality
-        proc.nice, proc.sched_policy = parent.nice, parent.sched_policy
+        proc.nice, proc.sched_policy, proc.ioprio = parent.nice, parent.sched_policy, parent.ioprio
         proc.dumpable, proc.no_new_privs = parent.dumpable, parent.no_new_privs
         proc.rlimits = dict(parent.rlimits)
         proc.ctty = parent.ctty

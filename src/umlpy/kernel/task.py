@@ -142,6 +142,7 @@ class Process:
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
         self.nice = 0               # setpriority(2): shown, not weighed by the scheduler
         self.sched_policy = 0       # SCHED_OTHER
+        self.ioprio = 0             # ioprio_set(2): IOPRIO_CLASS_NONE
         self.usage = None           # rusage.Usage, sampled at death
         self.cusage = Usage()       # of the children waited for
         self.ctty = None

@@ -13,7 +13,7 @@ import struct
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SYS_NICE
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_NICE
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel import printk
@@ -169,4 +169,47 @@ def sys_sched_priority_range(t, policy, *_):
 def sys_sched_rr_get_interval(t, pid, ts, *_):
     _target(t, s32(pid))
     t.mem.write(ts, structs.pack_timespec(RR_INTERVAL_NS))
+    return 0
+
+
+IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
+IOPRIO_CLASS_NONE, IOPRIO_CLASS_RT, IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE = 0, 1, 2, 3
+IOPRIO_CLASS_SHIFT = 13
+
+
+def _io_targets(t, which: int, who: int) -> list:
+    if which not in (IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER):
+        raise KernelError(E.EINVAL)
+    return _prio_targets(t, which - 1, who)     # the PRIO_* numbering, one lower
+
+
+@syscall("ioprio_get", note="kept per process; the block layer has no I/O scheduler to weigh it")
+def sys_ioprio_get(t, which, who, *_):
+    procs = _io_targets(t, s32(which), s32(who))
+    if not procs:
+        raise KernelError(E.ESRCH)
+    return min(procs, key=_io_rank).ioprio
+
+
+def _io_rank(p) -> tuple[int, int]:
+    """Lower is more urgent: RT before BE (and NONE, which is BE) before IDLE."""
+    cls, data = p.ioprio >> IOPRIO_CLASS_SHIFT, p.ioprio & 7
+    return ({IOPRIO_CLASS_RT: 0, IOPRIO_CLASS_IDLE: 2}.get(cls, 1), data)
+
+
+@syscall("ioprio_set", note="kept per process; the block layer has no I/O scheduler to weigh it")
+def sys_ioprio_set(t, which, who, ioprio, *_):
+    ioprio &= 0xFFFF
+    cls, data = ioprio >> IOPRIO_CLASS_SHIFT, ioprio & 0x1FFF
+    if cls == IOPRIO_CLASS_RT and not capable(t.proc.creds, CAP_SYS_ADMIN):
+        raise KernelError(E.EPERM)
+    if cls > IOPRIO_CLASS_IDLE or (cls in (IOPRIO_CLASS_RT, IOPRIO_CLASS_BE) and data > 7) \
+            or (cls == IOPRIO_CLASS_NONE and data):
+        raise KernelError(E.EINVAL)
+    procs = _io_targets(t, s32(which), s32(who))
+    if not procs:
+        raise KernelError(E.ESRCH)
+    for p in procs:
+        _may_change(t, p)
+        p.ioprio = ioprio
     return 0
