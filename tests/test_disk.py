@@ -252,10 +252,11 @@ def test_crash_mid_write_is_repaired_by_e2fsck(img):
     assert r.stdout == b"alive\n"
 
 
-def test_file_mappings_on_ext2_match_native(img, tmp_path):
+@pytest.mark.parametrize("prog", ["t_mmap", "t_tmpfile"])
+def test_page_cache_and_unnamed_files_on_ext2_match_native(img, tmp_path, prog):
     from conftest import PROGS
-    want = subprocess.run([str(PROGS / "t_mmap"), str(tmp_path)], capture_output=True).stdout
-    r = disk_boot(f"ubd0={img}", "rw", script="mkdir /w && /t/bin/t_mmap /w")
+    want = subprocess.run([str(PROGS / prog), str(tmp_path)], capture_output=True).stdout
+    r = disk_boot(f"ubd0={img}", "rw", script=f"mkdir /w && /t/bin/{prog} /w")
     assert r.stdout == want, r.stderr.decode()[-2000:]
     assert_clean(img)
 

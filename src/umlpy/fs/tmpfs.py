@@ -73,6 +73,12 @@ class TmpfsInode(Inode):
         ino.target = target
         return self._add(name, ino)
 
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        self._dir()
+        ino = TmpfsInode(self.fs, C.S_IFREG | mode, uid, gid)
+        ino.nlink = 0
+        return ino
+
     def link(self, name: bytes, inode: Inode) -> None:
         self._add(name, inode)
         inode.nlink += 1

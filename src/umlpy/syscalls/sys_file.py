@@ -13,6 +13,7 @@ from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
+from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import File
 from umlpy.vfs.perm import check_owner, kill_suid, owner_or_capable, permission
 
@@ -51,7 +52,7 @@ def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
 def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     acc = flags & C.O_ACCMODE
     if flags & C.O_TMPFILE == C.O_TMPFILE:
-        raise KernelError(E.EOPNOTSUPP)
+        return _open_tmpfile(t, dirfd, path, flags, mode)
     creds = t.proc.creds
     created = False
     if flags & C.O_CREAT:
@@ -112,6 +113,24 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     fd = fdt.install(f, cloexec)
     N.file_event(f, N.IN_OPEN)
     return fd
+
+
+def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
+    """open(dir, O_TMPFILE|O_RDWR): a file with no name in dir's filesystem;
+    without O_EXCL, linkat may name it later (Linux's I_LINKABLE)."""
+    if flags & C.O_ACCMODE not in (C.O_WRONLY, C.O_RDWR) or flags & C.O_CREAT:
+        raise KernelError(E.EINVAL)
+    d = namei.lookup(t, dirfd, path)
+    if not d.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    creds = t.proc.creds
+    permission(d.inode, C.W_OK | C.X_OK, creds)
+    _check_writable_fs(d)
+    inode = d.inode.tmpfile(_create_mode(t, mode), creds.fsuid, creds.fsgid)
+    inode.linkable = not flags & C.O_EXCL
+    f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
+                        flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
+    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
 
 
 @syscall("open")
@@ -318,14 +337,19 @@ def sys_renameat2(t, od, old, nd, new, flags, *_):
 def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: int) -> int:
     if flags & ~(C.AT_SYMLINK_FOLLOW | C.AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
+    if flags & C.AT_EMPTY_PATH and not oldpath and not cred.capable(t.proc.creds, K.CAP_DAC_READ_SEARCH):
+        raise KernelError(E.ENOENT)
     src = namei.lookup(t, olddir, oldpath, follow=bool(flags & C.AT_SYMLINK_FOLLOW),
                        empty_ok=bool(flags & C.AT_EMPTY_PATH))
     if src.inode.is_dir:
         raise KernelError(E.EPERM)
+    if src.inode.nlink == 0 and not getattr(src.inode, "linkable", False):
+        raise KernelError(E.ENOENT)     # unlinked, or O_TMPFILE|O_EXCL: never named again
     parent, name = new_name(t, newdir, newpath)
     if parent.inode.fs is not src.inode.fs:
         raise KernelError(E.EXDEV)
     parent.inode.link(name, src.inode)
+    src.inode.linkable = False
     N.event(src.inode, N.IN_ATTRIB)
     N.child_event(parent.inode, None, name, N.IN_CREATE)
     return 0

@@ -175,6 +175,11 @@ class Inode:
         del xa[name]
         self.touch(m=False)
 
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        """O_TMPFILE in this directory: a new regular file with no name
+        (nlink 0), freed at its last close unless linkat gives it one."""
+        raise KernelError(E.EOPNOTSUPP)
+
     def page_cache(self):
         """The memory file reads may copy from directly (always up to date
         with the file), or None."""

@@ -244,14 +244,20 @@ class Ext2Inode(Inode):
             raise KernelError(E.ENOSPC)
         return got[0]
 
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        """As Linux's ext2_tmpfile: an allocated inode in no directory; a
+        crash leaves it for e2fsck to free, as an unlinked open file."""
+        self._check_mutable()
+        child = self.fs.new_inode(self, C.S_IFREG | mode, uid, gid)
+        child.nlink = 0
+        return child
+
     def link(self, name: bytes, inode: Inode) -> None:
         if not isinstance(inode, Ext2Inode) or inode.fs is not self.fs:
             raise KernelError(E.EXDEV)
         d = self._check_new_name(name)
         if inode.is_dir:
             raise KernelError(E.EPERM)
-        if inode.nlink == 0:
-            raise KernelError(E.ENOENT)
         if inode.nlink >= L.LINK_MAX:
             raise KernelError(E.EMLINK)
         inode._check_mutable()
