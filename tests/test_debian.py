@@ -62,6 +62,8 @@ diff <(printf 'x\ny\n') <(printf 'x\ny\n') && echo procsub-same
 while read -r w; do echo "[$w]"; done < <(printf 'p\nq\n')
 trap 'echo trapped USR1' USR1; kill -USR1 $$
 sleep 0.1 & pid=$!; wait $pid; echo "waited $?"
+set -m; sleep 5 & kill -STOP %1; sleep 0.1; jobs; kill -CONT %1; jobs; kill %1; wait %1; echo "job $?"; set +m
+( trap 'echo sub-trap EXIT' EXIT; true ); trap 'echo bye' EXIT
 ( exit 3 ); echo "subshell $?"
 echo abc | tr a-c x-z | rev
 f() { local v=$1; echo "f:$v"; }; f arg

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -273,6 +274,22 @@ static void test_shared_vm(void)
     munmap(stack, sz);
 }
 
+/* -- membarrier ---------------------------------------------------------------- */
+static void test_membarrier(void)
+{
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    long want = MEMBARRIER_CMD_GLOBAL | MEMBARRIER_CMD_PRIVATE_EXPEDITED
+                | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
+    printf("membarrier query has global and private expedited: %d\n", q > 0 && (q & want) == want);
+    long unreg = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    printf("private expedited unregistered: %s; ", unreg < 0 ? strerrorname_np(errno) : "ok");
+    printf("register: %ld; ", syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0));
+    printf("then: %ld; global: %ld; bad command: %s\n",
+           syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0),
+           syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0),
+           syscall(SYS_membarrier, 1 << 20, 0, 0) < 0 ? strerrorname_np(errno) : "ok");
+}
+
 /* -- per-thread masks and tgkill ----------------------------------------------- */
 static volatile pid_t got_usr1, got_usr2;
 static volatile pid_t target_tid;
@@ -333,6 +350,7 @@ int main(int argc, char **argv)
     test_exec_from_thread();
     test_robust();
     test_shared_vm();
+    test_membarrier();
     test_masks();
     printf("done\n");
     return 0;
