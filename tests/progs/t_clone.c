@@ -3,6 +3,7 @@
    (threads and processes, exit and SIGKILL), per-thread signal masks, tgkill. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -274,6 +275,30 @@ static void test_shared_vm(void)
     munmap(stack, sz);
 }
 
+/* -- CLONE_FILES without a thread: one fd table, two processes --------------- */
+static volatile int files_child_fd = -1;
+
+static int files_child(void *arg)
+{
+    (void)arg;
+    files_child_fd = open("/dev/null", O_RDONLY);    /* lands in the shared table */
+    return 0;
+}
+
+static void test_shared_files(void)
+{
+    size_t sz = 64 << 10;
+    char *stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int mine = open("/dev/null", O_RDONLY);
+    pid_t c = clone(files_child, stack + sz, CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+    report("clone(CLONE_FILES) child", c);
+    printf("the child's open fd is the parent's: %d; the parent's fd survives the child's exit: %d\n",
+           fcntl(files_child_fd, F_GETFD) >= 0, fcntl(mine, F_GETFD) >= 0);
+    close(files_child_fd);
+    close(mine);
+    munmap(stack, sz);
+}
+
 /* -- membarrier ---------------------------------------------------------------- */
 static void test_membarrier(void)
 {
@@ -350,6 +375,7 @@ int main(int argc, char **argv)
     test_exec_from_thread();
     test_robust();
     test_shared_vm();
+    test_shared_files();
     test_membarrier();
     test_masks();
     printf("done\n");

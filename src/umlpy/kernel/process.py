@@ -106,7 +106,7 @@ class Procs:
         chpid = r.result
         ptrace.wait_pid(chpid)
         pid = self.alloc_pid()
-        fdt = parent.fdtable if flags & C.CLONE_FILES else parent.fdtable.copy()
+        fdt = parent.fdtable.share() if flags & C.CLONE_FILES else parent.fdtable.copy()
         fs = parent.fs if flags & C.CLONE_FS else parent.fs.copy()
         proc = Process(pid, parent, fdt, fs, parent.creds.copy(), parent.sighand.copy(), mm)
         proc.comm, proc.exe_path = parent.comm, parent.exe_path
@@ -169,7 +169,7 @@ class Procs:
         proc.timers.clear()
         ipc.detach_all(proc)
         ipc.undo_all(k, proc)
-        proc.fdtable.close_all()
+        proc.fdtable.release()
         if proc.mm is not None:
             proc.mm.release()
         self.release_vfork(proc)

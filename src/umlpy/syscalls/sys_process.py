@@ -74,6 +74,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
         raise NoReturn() from e
     proc = t.proc
     ipc.detach_all(proc)      # the segments went with the old address space
+    proc.fdtable = proc.fdtable.unshare()
     proc.fdtable.close_on_exec()
     acts = proc.sighand.actions
     for sig, a in enumerate(acts):

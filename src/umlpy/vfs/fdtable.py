@@ -14,6 +14,7 @@ class FdTable:
         self.files: dict[int, File] = {}
         self.cloexec: set[int] = set()
         self.limit = NR_OPEN_DEFAULT
+        self.users = 1          # processes sharing it (CLONE_FILES), as files_struct's count
 
     def get(self, fd: int) -> File:
         f = self.files.get(fd)
@@ -64,6 +65,23 @@ class FdTable:
     def close_on_exec(self) -> None:
         for fd in sorted(self.cloexec):
             self.close(fd)
+
+    def share(self) -> FdTable:
+        self.users += 1
+        return self
+
+    def release(self) -> None:
+        """A process leaves the table (exit): the last one closes everything."""
+        self.users -= 1
+        if self.users == 0:
+            self.close_all()
+
+    def unshare(self) -> FdTable:
+        """exec's private copy of a shared table (Linux's unshare_files)."""
+        if self.users == 1:
+            return self
+        self.users -= 1
+        return self.copy()
 
     def close_all(self) -> None:
         for fd in list(self.files):
