@@ -7,6 +7,7 @@ in CI want it), and reboots in place when the guest asks for a restart.
 from __future__ import annotations
 
 from arch_um import clock, host, ptrace, umid
+from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
@@ -14,6 +15,7 @@ from umlpy import syscalls
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
+from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.fs import cpio
 from umlpy.drivers import ubd as ubd_drv
 from umlpy.fs import devtmpfs, registry
@@ -66,6 +68,8 @@ class Kernel:
         self.xstate_size = 0
         self.exit_code: int | None = None
         self.umid_path: str | None = None
+        self.mconsole = None
+        self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
 
     def uptime_ns(self) -> int:
         return clock.monotonic_ns() - self.boot_ns
@@ -95,13 +99,46 @@ class Kernel:
         devices.unregister_all()
         devtmpfs.reset()
         for name, value in self.params.ubd:
-            spec = ubd_drv.parse_spec(name, value)
-            u = ubd_drv.open_ubd(spec)
-            self.ubds.append(u)
-            devices.register_block(u.dev.major, u.dev.minor, u.dev)
-            devtmpfs.add_block_node(spec.name, u.dev.major, u.dev.minor)
-            printk.pr_info(f" {spec.name}: {u.desc}, {u.dev.size >> 10}K"
-                           + (" (read-only)" if u.dev.read_only else ""))
+            self.add_ubd(name, value)
+
+    def add_ubd(self, name: str, value: str) -> None:
+        """A disk from the command line, or hot-added (mconsole config)."""
+        spec = ubd_drv.parse_spec(name, value)
+        if any(u.spec.unit == spec.unit for u in self.ubds):
+            raise KernelError(E.EBUSY, f"{spec.name} is already configured")
+        u = ubd_drv.open_ubd(spec)
+        self.ubds.append(u)
+        devices.register_block(u.dev.major, u.dev.minor, u.dev)
+        devtmpfs.add_block_node(spec.name, u.dev.major, u.dev.minor)
+        printk.pr_info(f" {spec.name}: {u.desc}, {u.dev.size >> 10}K"
+                       + (" (read-only)" if u.dev.read_only else ""))
+
+    def _find_ubd(self, name: str):
+        spec = ubd_drv.parse_spec(name, "x")
+        u = next((u for u in self.ubds if u.spec.unit == spec.unit), None)
+        if u is None:
+            raise KernelError(E.ENODEV, "Device doesn't exist")
+        return u
+
+    def ubd_config(self, name: str) -> str:
+        """mconsole `config ubdN`: the disk's files as the command line gave them."""
+        try:
+            return self._find_ubd(name).spec.text()
+        except KernelError:
+            return ""
+
+    def remove_ubd(self, name: str) -> None:
+        u = self._find_ubd(name)
+        if getattr(u.dev, "mounted_fs", None) is not None:
+            raise KernelError(E.EBUSY, "Device is currently open")
+        devices.unregister_block(u.dev.major, u.dev.minor)
+        devtmpfs.remove_block_node(u.spec.name)
+        for m in self.mounts.mounts:
+            if m.fs is devtmpfs.instance():
+                m.root.forget(u.spec.name.encode())
+        self.ubds.remove(u)
+        u.close()
+        printk.pr_info(f" {u.spec.name}: removed")
 
     def _root_device(self):
         p = self.params
@@ -236,6 +273,7 @@ class Kernel:
         self._console()
         try:
             self._claim_umid()
+            self._mconsole()
             self._ubds()
             self._root()
             fdt = self._init_fds()
@@ -275,7 +313,21 @@ class Kernel:
             return
         printk.pr_info(f"umid: machine id {name} at {self.umid_path}")
 
+    def _mconsole(self) -> None:
+        if self.umid_path is None:
+            return
+        path = f"{self.umid_path}/mconsole"
+        try:
+            self.mconsole = mconsole_drv.MConsole(self, path)
+        except OSError as e:
+            printk.pr_warn(f"mconsole: cannot listen on {path} ({e})")
+            return
+        if self.params.mconsole_notify:
+            host_mc.notify(self.params.mconsole_notify, host_mc.NOTIFY_SOCKET, path.encode())
+
     def _shutdown(self, code: int) -> int:
+        if self.mconsole is not None:
+            self.mconsole.close()
         for t in list(self.sched.tasks.values()):
             host.kill_host(t.hpid, 9)
         self.mounts.unmount_all()

@@ -42,6 +42,10 @@ class UbdSpec:
     def name(self) -> str:
         return "ubd" + chr(ord("a") + self.unit)
 
+    def text(self) -> str:
+        """The files as the command line names them (mconsole `config ubdN`)."""
+        return f"{self.file},{self.backing}" if self.backing else self.file
+
 
 def parse_spec(name: str, value: str) -> UbdSpec:
     """`ubd0rs` + `cow,backing` -> UbdSpec (UML's parse_unit and flag letters)."""

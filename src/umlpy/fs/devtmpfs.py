@@ -20,6 +20,18 @@ def add_block_node(name: str, major: int, minor: int) -> None:
         _instance.root.create(name.encode(), C.S_IFBLK | 0o660, 0, 6, structs.makedev(major, minor))
 
 
+def remove_block_node(name: str) -> None:
+    """A hot-removed disk (mconsole remove): its node goes (the caller
+    drops what the mounts of /dev cached of it)."""
+    _block_nodes[:] = [n for n in _block_nodes if n[0] != name]
+    if _instance is not None and _instance.root.lookup(name.encode()) is not None:
+        _instance.root.unlink(name.encode())
+
+
+def instance() -> Tmpfs | None:
+    return _instance
+
+
 def reset() -> None:
     """A new boot: a new devtmpfs."""
     global _instance

@@ -31,6 +31,7 @@ PARAMS: dict[str, str] = {
     "ubdN=": "ubd<N>[rsdct]=<file>[,<backing>]: block device /dev/ubdX on a host file; cow,backing or cow:backing for a COW overlay",
     "hostname=": "hostname=<name>: the guest's hostname (default umlpy)",
     "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
+    "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
 }
 
 UML_OPTIONS = ("ubd", "con", "ssl", "mem", "umid", "uml_dir", "hostfs", "mconsole",
@@ -57,6 +58,7 @@ class BootParams:
     hostname: str = "umlpy"
     cpu: int | None = None
     ubd: list[tuple[str, str]] = field(default_factory=list)
+    mconsole_notify: str | None = None
     init_argv: list[str] = field(default_factory=list)
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -139,6 +141,8 @@ def parse(words: list[str]) -> BootParams:
                 p.warnings.append(f"umlpy_cpu={value}: not a number")
         elif re.fullmatch(r"ubd([0-9]+|[a-z])[a-z]*", name):
             p.ubd.append((name, value))
+        elif name == "mconsole" and value.startswith("notify:"):
+            p.mconsole_notify = value[len("notify:"):]
         elif re.fullmatch(r"(ubd|ssl|eth|vec)\w*", name) or name in ("hostfs", "mconsole", "xterm", "iomem"):
             p.unsupported.append(w)
         elif "." in name:

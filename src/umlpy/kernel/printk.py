@@ -48,6 +48,12 @@ def printk(level: int, msg: str) -> None:
         _log.printk(level, msg)
 
 
+def set_level(level: int) -> None:
+    """sysrq 0-9: the console shows levels below level + 1, as Linux's."""
+    if _log is not None:
+        _log.console_loglevel = level + 1 if level else 1
+
+
 def pr_info(msg: str) -> None:
     printk(INFO, msg)
 

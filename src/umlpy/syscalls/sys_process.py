@@ -458,6 +458,7 @@ def sys_reboot(t, magic1, magic2, cmd, arg, *_):
         raise KernelError(E.EINVAL)
     cmd &= 0xFFFFFFFF
     if cmd in (C.LINUX_REBOOT_CMD_CAD_ON, C.LINUX_REBOOT_CMD_CAD_OFF):
+        t.kernel.cad_enabled = cmd == C.LINUX_REBOOT_CMD_CAD_ON    # what Ctrl-Alt-Del does
         return 0
     if cmd in (C.LINUX_REBOOT_CMD_POWER_OFF, C.LINUX_REBOOT_CMD_HALT):
         t.kernel.sync_all()

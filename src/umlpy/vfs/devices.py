@@ -30,6 +30,10 @@ def register_block(major: int, minor: int, dev) -> None:
     _BLOCK[(major, minor)] = dev
 
 
+def unregister_block(major: int, minor: int) -> None:
+    _BLOCK.pop((major, minor), None)
+
+
 def unregister_all() -> None:
     """Forget the devices of a previous boot (reboot in place)."""
     _BLOCK.clear()

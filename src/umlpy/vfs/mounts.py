@@ -66,6 +66,15 @@ class MountTable:
                 printk.oops(f"unmounting {m.source}", exc)
         self.mounts.clear()
 
+    def remount_all_read_only(self) -> None:
+        """sysrq u: every filesystem synced and made read-only."""
+        for m in self.mounts:
+            set_ro = getattr(m.fs, "set_read_only", None)
+            if set_ro is not None:
+                set_ro(True)
+            else:
+                m.fs.sync()
+
     def sync_all(self) -> None:
         for m in self.mounts:
             m.fs.sync()

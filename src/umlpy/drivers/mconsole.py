@@ -1,0 +1,266 @@
+"""UML's management console: `uml_mconsole <umid> <command>` drives the
+machine from the host (version, halt, reboot, cad, sysrq, stop/go, log,
+proc, config/remove of ubd disks).
+
+The host half (arch_um.mconsole) owns the socket in the umid directory;
+requests arrive as a device interrupt of the event loop and are answered
+there, as UML's mconsole_interrupt does.  `stop` holds the machine: guests
+running guest code are interrupted, and until `go` the kernel serves only
+the console socket, so no guest task is resumed.
+"""
+from __future__ import annotations
+
+from arch_um import mconsole as host
+from arch_um import ptrace
+from umlpy.abi import consts as C
+from umlpy.abi import signals as S
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.process import Halt
+from umlpy.kernel.task import State
+
+HELP = """Commands:
+    version - Get kernel version
+    help - Print this message
+    halt - Halt UML
+    reboot - Reboot UML
+    config <dev>=<config> - Add a new device to UML;
+        same syntax as command line
+    config <dev> - Query the configuration of a device
+    remove <dev> - Remove a device from UML
+    sysrq <letter> - Performs the SysRq action controlled by the letter
+    cad - invoke the Ctrl-Alt-Del handler
+    stop - pause the UML; it will do nothing until it receives a 'go'
+    go - continue the UML after a 'stop'
+    log <string> - make UML enter <string> into the kernel log
+    proc <file> - returns the contents of the UML's /proc/<file>
+    stack <pid> - returns the stack of the specified pid
+"""
+SYSRQ_HELP = ("sysrq: HELP : loglevel(0-9) reboot(b) show-memory-usage(m) poweroff(o) "
+              "sync(s) show-task-states(t) unmount(u) terminate-all-tasks(e) kill-all-tasks(i)")
+
+
+class McError(Exception):
+    """An answer with err set (the client prints it and exits 1)."""
+
+
+class MConsole:
+    def __init__(self, kernel, path: str) -> None:
+        self.k = kernel
+        self.sock = host.McSocket(path)
+        self.stopped = False
+        kernel.sched.watch_fd(self.sock.fd, 1, self.interrupt)    # EPOLLIN
+        printk.pr_info(f"mconsole (version {host.VERSION}) initialized on {path}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+    # -- requests -------------------------------------------------------------
+    def interrupt(self, events: int) -> None:
+        for addr, magic, version, text in self.sock.requests():
+            self._serve(addr, magic, version, text)
+
+    def _serve(self, addr, magic: int, version: int, text: bytes | None) -> None:
+        after = None
+        try:
+            if magic != host.MAGIC:
+                raise McError("ERROR: Version 0 mconsole clients are not supported by this driver")
+            if text is None:
+                raise McError("Request too large")
+            if version != host.VERSION:
+                raise McError(f"This driver only supports version {host.VERSION} clients")
+            answer = self._command(text.decode(errors="replace").strip())
+            if isinstance(answer, tuple):
+                answer, after = answer
+            self._reply(addr, 0, answer)
+        except McError as e:
+            self._reply(addr, 1, str(e))
+        if after is not None:
+            after()
+
+    def _reply(self, addr, err: int, text: str) -> None:
+        """Long answers go in 511-byte packets, `more` set on all but the last."""
+        data = text.encode()
+        chunks = [data[i:i + host.DATA_MAX - 1] for i in range(0, len(data), host.DATA_MAX - 1)] or [b""]
+        for i, chunk in enumerate(chunks):
+            self.sock.reply(addr, err if i == 0 else 0, int(i < len(chunks) - 1), chunk)
+
+    def _command(self, line: str):
+        """The answer text, or (text, what to do once it is sent)."""
+        for name, fn in COMMANDS:
+            if line.startswith(name):
+                return fn(self, line[len(name):].strip())
+        raise McError("Unknown command")
+
+    # -- commands ---------------------------------------------------------------
+    def version(self, arg: str) -> str:
+        k = self.k
+        return f"Linux {k.hostname} {k.release} {k.version_string} x86_64"
+
+    def help(self, arg: str) -> str:
+        return HELP
+
+    def halt(self, arg: str):
+        return "", lambda: self._halt(False)
+
+    def reboot(self, arg: str):
+        return "", lambda: self._halt(True)
+
+    def _halt(self, reboot: bool) -> None:
+        self.k.sync_all()
+        printk.pr_emerg("reboot: Restarting system" if reboot else "reboot: System halted")
+        raise Halt(0, reboot=reboot)
+
+    def cad(self, arg: str):
+        """Ctrl-Alt-Del: a reboot while enabled (reboot(2) CAD_ON, the
+        default), else SIGINT to init, which busybox and sysvinit turn
+        into their ctrlaltdel action."""
+        if self.k.cad_enabled:
+            return "", lambda: self._halt(True)
+        init = self.k.procs.by_pid.get(1)
+        if init is not None:
+            self.k.signals.send_proc(init, S.SIGINT, C.SI_KERNEL)
+        return ""
+
+    def log(self, arg: str) -> str:
+        printk.pr_warn(arg)
+        return ""
+
+    def proc(self, arg: str) -> str:
+        from umlpy.fs.procfs import procfs_instance
+        init = self.k.procs.task(1)
+        inode = procfs_instance(self.k).root
+        try:
+            for part in filter(None, arg.encode().split(b"/")):
+                inode = inode.lookup(part)
+                if inode is None:
+                    raise McError(f"Failed to open file: {arg}")
+            if inode.is_dir:
+                raise McError(f"Failed to read file: {arg} is a directory")
+            f = inode.open_file(None, C.O_RDONLY, init)
+            return f.read(init, 1 << 20).decode(errors="replace")
+        except KernelError as e:
+            raise McError(f"Failed to open file: {arg} ({e})") from None
+
+    def stack(self, arg: str) -> str:
+        try:
+            t = self.k.procs.task(int(arg))
+        except ValueError:
+            t = None
+        if t is None:
+            raise McError(f"Couldn't find that pid: {arg}")
+        lines = [f"task:{t.proc.comm.decode(errors='replace'):<15} state:{t.state.value} pid:{t.tid}",
+                 f"RIP: {t.regs.rip:#018x} RSP: {t.regs.rsp:#018x} syscall: {t.in_syscall}"]
+        for line in lines:
+            printk.pr_info(line)
+        return "\n".join(lines)
+
+    def sysrq(self, arg: str):
+        key = arg[:1]
+        out: list[str] = []
+        after = None
+
+        def say(line: str) -> None:
+            printk.pr_info(line)
+            out.append(line)
+
+        if key.isdigit():
+            say("sysrq: Changing Loglevel")
+            printk.set_level(int(key))
+            say(f"sysrq: Loglevel set to {key}")
+        elif key == "b":
+            say("sysrq: Resetting")
+            after = lambda: _raise(Halt(0, reboot=True))     # noqa: E731 -- no sync, as emergency_restart
+        elif key == "o":
+            say("sysrq: Power Off")
+            after = lambda: self._halt(False)     # noqa: E731
+        elif key == "s":
+            say("sysrq: Emergency Sync")
+            self.k.sync_all()
+            say("Emergency Sync complete")
+        elif key == "u":
+            say("sysrq: Emergency Remount R/O")
+            self.k.mounts.remount_all_read_only()
+            say("Emergency Remount complete")
+        elif key in ("e", "i"):
+            say("sysrq: Terminate All Tasks" if key == "e" else "sysrq: Kill All Tasks")
+            for p in list(self.k.procs.by_pid.values()):
+                if p.pid != 1 and not p.exited:
+                    self.k.signals.send_proc(p, S.SIGTERM if key == "e" else S.SIGKILL, C.SI_KERNEL)
+        elif key == "t":
+            say("sysrq: Show State")
+            for p in sorted(self.k.procs.by_pid.values(), key=lambda p: p.pid):
+                for t in p.threads:
+                    say(f"task:{p.comm.decode(errors='replace'):<15} state:{t.state.value:<10} "
+                        f"pid:{t.tid:<5} ppid:{p.parent.pid if p.parent else 0}")
+        elif key == "m":
+            say("sysrq: Show Memory")
+            b = self.k.mem_budget
+            say(f"Mem-Info: {b.limit >> 10}kB total, {b.used >> 10}kB charged to processes")
+        else:
+            say(SYSRQ_HELP)
+        text = "\n".join(out)
+        return (text, after) if after is not None else text
+
+    def stop(self, arg: str):
+        if self.stopped:
+            raise McError("Already stopped")
+        return "", self._stopped
+
+    def go(self, arg: str) -> str:
+        raise McError("Not stopped")
+
+    def _stopped(self) -> None:
+        """Hold every guest until `go`: tasks in guest code are interrupted;
+        their stops, like every other guest event, wait in the host until
+        the event loop runs again."""
+        self.stopped = True
+        loop = self.k.sched.loop
+        loop.flush()
+        for t in self.k.sched.tasks.values():
+            if t.state is State.USER:
+                ptrace.interrupt(t.hpid)
+        printk.pr_info("mconsole: machine stopped")
+        try:
+            while self.stopped:
+                self.sock.wait()
+                for addr, magic, version, text in self.sock.requests():
+                    if magic == host.MAGIC and text is not None and text.strip().startswith(b"go"):
+                        self.stopped = False
+                        self._reply(addr, 0, "")
+                    else:
+                        self._serve(addr, magic, version, text)
+        finally:
+            self.stopped = False
+        printk.pr_info("mconsole: machine continued")
+
+    def config(self, arg: str) -> str:
+        name, eq, value = arg.partition("=")
+        name = name.strip()
+        if not name.startswith("ubd"):
+            raise McError("Bad configuration option")
+        if not eq:
+            return self.k.ubd_config(name)
+        try:
+            self.k.add_ubd(name, value)
+        except KernelError as e:
+            raise McError(str(e) or "Failed to add the device") from None
+        return ""
+
+    def remove(self, arg: str) -> str:
+        if not arg.startswith("ubd"):
+            raise McError("Bad remove option")
+        try:
+            self.k.remove_ubd(arg)
+        except KernelError as e:
+            raise McError(str(e)) from None
+        return ""
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+COMMANDS = [(name, getattr(MConsole, name)) for name in
+            ("version", "help", "halt", "reboot", "config", "remove", "sysrq", "cad", "stop",
+             "go", "log", "proc", "stack")]

@@ -1,0 +1,153 @@
+"""UML's management console, driven by UML's own client (uml_mconsole
+from uml-utilities): version, help, log, proc, stack, sysrq, config and
+remove of ubd disks, stop/go, cad, halt, and the notify socket."""
+from __future__ import annotations
+
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CPIO, IMAGE, UMLPY
+
+pytestmark = pytest.mark.skipif(shutil.which("uml_mconsole") is None, reason="uml_mconsole (uml-utilities) missing")
+
+TICKER = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done"
+
+
+class Machine:
+    def __init__(self, tmp: Path, script: str, *params: str) -> None:
+        self.sock = tmp / "uml" / "m" / "mconsole"
+        self.p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "umid=m", f"uml_dir={tmp / 'uml'}",
+                                   "quiet", *params, "init=/bin/sh", "--", "-c", script],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not self.sock.exists():
+            assert self.p.poll() is None and time.monotonic() < deadline, self.p.stderr.read().decode()
+            time.sleep(0.02)
+
+    def mc(self, *cmd: str) -> tuple[int, str]:
+        r = subprocess.run(["uml_mconsole", str(self.sock), *cmd], capture_output=True, text=True, timeout=30)
+        return r.returncode, r.stdout
+
+    def finish(self) -> tuple[bytes, bytes, int]:
+        try:
+            out, err = self.p.communicate(timeout=30)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+        return out, err, self.p.returncode
+
+
+@pytest.fixture
+def machine(tmp_path):
+    made: list[Machine] = []
+
+    def boot(script: str = TICKER, *params: str) -> Machine:
+        m = Machine(tmp_path, script, *params)
+        made.append(m)
+        return m
+    yield boot
+    for m in made:
+        if m.p.poll() is None:
+            m.p.kill()
+            m.p.wait()
+
+
+def test_queries_and_log(machine):
+    m = machine("sleep 30")
+    rc, out = m.mc("version")
+    assert rc == 0 and out.startswith("OK Linux umlpy 6.1.0-umlpy") and out.rstrip().endswith("x86_64")
+    rc, out = m.mc("help")
+    assert rc == 0 and "stop - pause the UML" in out
+    rc, out = m.mc("proc", "version")
+    assert rc == 0 and out.startswith("OK Linux version 6.1.0-umlpy")
+    rc, out = m.mc("proc", "cpuinfo")          # more than one packet
+    assert rc == 0 and out.count("processor") >= 1 and len(out) > 511
+    rc, out = m.mc("proc", "nonexistent")
+    assert rc == 1 and out.startswith("ERR Failed to open file")
+    rc, out = m.mc("stack", "1")
+    assert rc == 0 and "pid:1" in out
+    assert m.mc("frobnicate") == (1, "ERR Unknown command\n")
+    assert m.mc("go") == (1, "ERR Not stopped\n")
+    assert m.mc("log", "hello from the host")[0] == 0
+    rc, out = m.mc("sysrq", "s")
+    assert rc == 0 and "Emergency Sync complete" in out
+    assert m.mc("halt")[0] == 0
+    out, err, code = m.finish()
+    assert code == 0 and b"hello from the host" in err and b"reboot: System halted" in err
+    assert not m.sock.exists()      # the umid directory went with the machine
+
+
+def test_stop_holds_every_guest_until_go(machine):
+    m = machine()
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(m.p.stdout.readline, b"")), daemon=True)
+    reader.start()
+    while not lines:
+        time.sleep(0.02)
+    assert m.mc("stop") == (0, "OK \n")
+    time.sleep(0.3)                       # what was already written has arrived
+    held = len(lines)
+    time.sleep(0.6)
+    assert len(lines) == held             # no guest ran while stopped
+    assert m.mc("proc", "uptime")[0] == 0  # the console still answers
+    assert m.mc("stop") == (1, "ERR Already stopped\n")
+    assert m.mc("go") == (0, "OK \n")
+    deadline = time.monotonic() + 10
+    while len(lines) == held and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(lines) > held
+    m.mc("halt")
+    m.p.wait(timeout=30)
+    assert m.p.returncode == 0
+
+
+def test_hot_added_disk_is_mounted_then_removed(machine, tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "hello").write_text("hot plugged\n")
+    img = tmp_path / "hot.img"
+    subprocess.run(["mke2fs", "-q", "-t", "ext2", "-d", str(tree), str(img), "4M"], check=True)
+    m = machine("until [ -e /dev/ubdb ]; do sleep 0.05; done; mkdir /mnt/h; mount -t ext2 -o ro /dev/ubdb /mnt/h; "
+                "cat /mnt/h/hello; echo mounted; sleep 1; umount /mnt/h; echo unmounted; sleep 30")
+    assert m.mc("config", "ubd1") == (0, "OK \n")          # not configured: empty
+    assert m.mc(f"config ubd1={img}")[0] == 0
+    assert m.p.stdout.readline() == b"hot plugged\n" and m.p.stdout.readline() == b"mounted\n"
+    assert m.mc("config", "ubd1") == (0, f"OK {img}\n")
+    assert m.mc(f"config ubd1={img}")[0] == 1               # already there
+    assert m.mc("remove", "ubd1") == (1, "ERR Device is currently open\n")
+    assert m.mc("config", "eth0=tuntap") == (1, "ERR Bad configuration option\n")
+    assert m.p.stdout.readline() == b"unmounted\n"
+    assert m.mc("remove", "ubd1") == (0, "OK \n")
+    assert m.mc("config", "ubd1") == (0, "OK \n")
+    assert m.mc("remove", "ubd1") == (1, "ERR Device doesn't exist\n")
+    m.mc("halt")
+    m.finish()
+
+
+def test_cad_reboots_while_init_left_it_on(machine):
+    m = machine("echo ready; while true; do sleep 0.05; done", "noreboot")
+    assert m.p.stdout.readline() == b"ready\n"
+    assert m.mc("cad")[0] == 0            # C_A_D is on until init turns it off: a restart
+    out, err, code = m.finish()
+    assert b"reboot: Restarting system" in err and code == 0
+
+
+def test_notify_socket_hears_where_the_console_is(tmp_path, machine):
+    path = tmp_path / "notify"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    s.settimeout(30)
+    m = machine("sleep 30", f"mconsole=notify:{path}")
+    data = s.recv(1024)
+    magic, version, kind, n = struct.unpack("=IIII", data[:16])
+    assert (magic, version, kind) == (0xCAFEBABE, 2, 0)
+    assert data[16:16 + n].rstrip(b"\0") == str(m.sock).encode()
+    m.mc("halt")
+    m.finish()
