@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arch_um._hostcall import ffi, lib
-from arch_um.stub import STUB_SYSCALL
+from arch_um.stub import STUB_CMPXCHG, STUB_SYSCALL
 
 PTRACE_CONT = 7
 PTRACE_SYSEMU = 31
@@ -137,6 +137,21 @@ def inject(pid: int, regs, nr: int, *args: int) -> Injected:
         _args[i] = a - (1 << 64) if a >= (1 << 63) else a
     r = lib.umlpy_inject(pid, regs, STUB_SYSCALL, nr, _args, _event, _msg, _fault, _status)
     return Injected(r, _event[0], _msg[0], _fault[0], _status[0])
+
+
+def cmpxchg(pid: int, regs, addr: int, expected: int, new: int) -> int | None:
+    """Atomically store the u32 `new` at addr if it holds `expected`, in the
+    stopped tracee (the stub's `lock cmpxchg`, atomic against its other
+    threads and processes sharing the page); the value found there, or
+    None if addr is not mapped writable."""
+    _args[0] = addr - (1 << 64) if addr >= (1 << 63) else addr
+    _args[1] = new
+    for i in range(2, 6):
+        _args[i] = 0
+    r = lib.umlpy_inject(pid, regs, STUB_CMPXCHG, expected, _args, _event, _msg, _fault, _status)
+    if _fault[0]:
+        return None
+    return r & 0xFFFFFFFF
 
 
 def interrupt(pid: int) -> None:

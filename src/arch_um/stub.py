@@ -12,6 +12,7 @@ import struct
 STUB_BASE = 0x100000000000  # below PIE and mmap bases, above non-PIE
 _CODE_OFF = 64 + 56          # ELF header + one program header
 STUB_SYSCALL = STUB_BASE + _CODE_OFF  # `syscall; int3`
+STUB_CMPXCHG = STUB_SYSCALL + 3       # `lock cmpxchg [rdi], esi; int3`
 STUB_END = STUB_BASE + 0x1000
 # The page's second half is where the kernel writes the paths of injected
 # open/execve calls: always mapped, readable by the host, never the guest's
@@ -22,7 +23,7 @@ STUB_SCRATCH_SIZE = 0x800
 
 
 def stub_image() -> bytes:
-    code = b"\x0f\x05\xcc"  # syscall; int3
+    code = b"\x0f\x05\xcc" + b"\xf0\x0f\xb1\x37\xcc"    # syscall; int3; lock cmpxchg [rdi], esi; int3
     ehdr = struct.pack(
         "<16sHHIQQQIHHHHHH",
         b"\x7fELF\x02\x01\x01" + b"\0" * 9,

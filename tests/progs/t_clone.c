@@ -118,6 +118,7 @@ static void *sleeper(void *arg)
     (void)arg;
     for (;;)
         pause();
+    return NULL;
 }
 
 static int after_exec(char **argv)
@@ -242,6 +243,104 @@ static void test_robust(void)
     printf("get_robust_list: %ld len %zu head set %d\n", r, len, head != NULL);
     r = syscall(SYS_set_robust_list, head, 12);
     printf("set_robust_list bad size: %s\n", r < 0 ? strerrorname_np(errno) : "ok");
+}
+
+/* -- priority-inheritance mutexes (FUTEX_LOCK_PI/UNLOCK_PI) --------------------- */
+static pthread_mutex_t *pm;
+static long pi_counter;
+
+static void init_pi(pthread_mutex_t *m, int robust, int pshared)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+    if (robust)
+        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (pshared)
+        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(m, &a);
+}
+
+static void *pi_adder(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        pthread_mutex_lock(pm);
+        pi_counter++;
+        pthread_mutex_unlock(pm);
+    }
+    return NULL;
+}
+
+static void *pi_holder(void *arg)
+{
+    pthread_mutex_lock(pm);
+    holder_ready = 1;
+    usleep(50000);
+    if (arg == NULL)
+        pthread_mutex_unlock(pm);   /* the waiter gets it from the kernel */
+    return NULL;                    /* or dies holding it */
+}
+
+static void test_pi(void)
+{
+    pm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    init_pi(pm, 0, 0);
+    pthread_t a, b;
+    pthread_create(&a, NULL, pi_adder, NULL);
+    pthread_create(&b, NULL, pi_adder, NULL);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    printf("PI mutex, two threads adding: %ld\n", pi_counter);
+
+    holder_ready = 0;
+    pthread_create(&a, NULL, pi_holder, NULL);
+    while (!holder_ready)
+        usleep(1000);
+    printf("PI trylock while held: %s; ", en(pthread_mutex_trylock(pm)));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    printf("timedlock 10 ms: %s; ", en(pthread_mutex_timedlock(pm, &ts)));
+    printf("blocking lock until the unlock: %s\n", en(pthread_mutex_lock(pm)));
+    pthread_mutex_unlock(pm);
+    pthread_join(a, NULL);
+    printf("unlock by a non-owner: %s\n", en(pthread_mutex_unlock(pm)));
+
+    pthread_mutex_destroy(pm);
+    init_pi(pm, 1, 0);
+    holder_ready = 0;
+    pthread_create(&a, NULL, pi_holder, (void *)1);
+    while (!holder_ready)
+        usleep(1000);
+    rm = pm;
+    relock("robust PI, waiter blocked while the owner thread died");
+    pthread_join(a, NULL);
+
+    pthread_mutex_destroy(pm);
+    init_pi(pm, 1, 1);
+    int p[2];
+    pipe(p);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        pthread_mutex_lock(pm);
+        write(p[1], "x", 1);
+        for (;;)
+            pause();
+    }
+    char x;
+    read(p[0], &x, 1);
+    pthread_t k;
+    pthread_create(&k, NULL, kill_later, (void *)(long)c);
+    relock("robust PI, process-shared, owner SIGKILLed");
+    pthread_join(k, NULL);
+    report("PI owner", c);
+    munmap(pm, 4096);
 }
 
 /* -- processes sharing memory: vfork, posix_spawn, clone(CLONE_VM) ----------- */
@@ -374,6 +473,7 @@ int main(int argc, char **argv)
     test_exits();
     test_exec_from_thread();
     test_robust();
+    test_pi();
     test_shared_vm();
     test_shared_files();
     test_membarrier();

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from arch_um import procinfo
+from arch_um import procinfo, ptrace
 from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.kernel.wait import WaitQueue
@@ -20,19 +20,21 @@ BITSET_MATCH_ANY = 0xFFFFFFFF
 
 
 class Waiter:
-    __slots__ = ("task", "bitset", "woken", "wq", "key")
+    __slots__ = ("task", "bitset", "woken", "wq", "key", "addr")
 
-    def __init__(self, task, bitset: int, key) -> None:
+    def __init__(self, task, bitset: int, key, addr: int = 0) -> None:
         self.task = task
         self.bitset = bitset
         self.woken = False
         self.wq = WaitQueue("futex")
         self.key = key
+        self.addr = addr        # the word in the waiter's own address space (PI)
 
 
 class Futexes:
     def __init__(self) -> None:
         self.queues: dict[tuple, list[Waiter]] = {}
+        self.pi: dict[tuple, list[Waiter]] = {}     # FUTEX_LOCK_PI waiters, first served first
 
     @staticmethod
     def key(t, addr: int, private: bool) -> tuple:
@@ -41,6 +43,15 @@ class Futexes:
             if shared is not None:
                 return ("shared",) + shared
         return ("private", id(t.proc.mm), addr)
+
+    def forget(self, task) -> None:
+        """A dying task waits no more: a wake or a PI handover must not be
+        spent on it."""
+        for table in (self.queues, self.pi):
+            for key, q in list(table.items()):
+                q[:] = [w for w in q if w.task is not task]
+                if not q:
+                    del table[key]
 
     def enqueue(self, key: tuple, task, bitset: int) -> Waiter:
         w = Waiter(task, bitset, key)
@@ -83,6 +94,61 @@ class Futexes:
         if q is not None and not q:
             self.queues.pop(key, None)
         return done + moved
+
+
+def cas(t, addr: int, expected: int, new: int) -> int:
+    """Compare-and-swap a futex word in t's address space (t stopped), as
+    Linux's futex_atomic_cmpxchg_inatomic: the value found there."""
+    found = ptrace.cmpxchg(t.hpid, t.regs, addr, expected, new)
+    if found is None:
+        raise GuestFault(addr)
+    return found
+
+
+# -- priority-inheritance futexes --------------------------------------------------
+# The word holds the owner's tid, FUTEX_WAITERS while the kernel queues
+# waiters, FUTEX_OWNER_DIED after an owner died holding it.  The kernel hands
+# the lock to its first waiter at FUTEX_UNLOCK_PI or when the owner dies.
+# There is no priority to inherit (the host schedules guest threads), so
+# PI futexes here are fair mutexes with Linux's word protocol.
+
+def pi_handover(k, w: Waiter, word: int, owner_died: bool) -> bool:
+    """Make waiter w the owner (word: what the word holds now); False if
+    the word changed under us (the caller reads it again)."""
+    new = w.task.tid | C.FUTEX_WAITERS | (C.FUTEX_OWNER_DIED if owner_died else 0)
+    if cas(w.task, w.addr, word, new) != word:
+        return False
+    q = k.futexes.pi.get(w.key)
+    if q is not None and w in q:
+        q.remove(w)
+        if not q:
+            del k.futexes.pi[w.key]
+    w.woken = True
+    w.wq.wake_all()
+    return True
+
+
+def exit_pi(k, t) -> None:
+    """t dies: every PI futex it owns with waiters goes to the first waiter,
+    marked OWNER_DIED (Linux's exit_pi_state_list and fixup_pi_state_owner)."""
+    for q in list(k.futexes.pi.values()):
+        w = q[0]
+        try:
+            while True:
+                word = struct.unpack("<I", w.task.mem.read(w.addr, 4))[0]
+                if word & C.FUTEX_TID_MASK != t.tid or pi_handover(k, w, word, True):
+                    break
+        except GuestFault:
+            continue
+
+
+def task_exit(k, t) -> None:
+    """What futexes owe a thread that dies or execs: it leaves every queue,
+    its PI futexes with waiters are handed on (while their words still name
+    it), then its robust list is walked (marking what nobody waited for)."""
+    k.futexes.forget(t)
+    exit_pi(k, t)
+    exit_robust_list(k, t)
 
 
 def exit_robust_list(k, t) -> None:

@@ -155,7 +155,9 @@ class Procs:
         proc.exited = True
         rusage.at_exit(proc, k.sched.current)     # while its host process is still there
         for t in proc.threads:
-            futex.exit_robust_list(k, t)     # while its memory is still there
+            k.futexes.forget(t)
+        for t in proc.threads:
+            futex.task_exit(k, t)            # while its memory is still there
         for t in proc.threads:
             if t.state is State.BLOCKED:
                 k.sched.cancel_wait(t)

@@ -86,7 +86,7 @@ def clear_tid(k, t: Task) -> None:
 def forget_thread(k, t: Task) -> None:
     """The kernel's side of a thread's end: its robust futexes, its wait,
     its tid and its handle on guest memory (the process's own stays)."""
-    futex.exit_robust_list(k, t)
+    futex.task_exit(k, t)
     if t.state is State.BLOCKED:
         k.sched.cancel_wait(t)
     t.state = State.DEAD

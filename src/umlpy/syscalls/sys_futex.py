@@ -1,18 +1,26 @@
-"""futex(2): WAIT, WAKE, their BITSET forms, REQUEUE, CMP_REQUEUE, WAKE_OP."""
+"""futex(2): WAIT, WAKE, their BITSET forms, REQUEUE, CMP_REQUEUE, WAKE_OP,
+and the priority-inheritance locks (LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI).
+
+Words that other guest threads may change while the kernel looks at them
+are updated with an atomic compare-and-swap run in the caller's address
+space (futex.cas), never by a plain read and write."""
 from __future__ import annotations
 
 import struct
 
 from arch_um import clock
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.futex import BITSET_MATCH_ANY
+from umlpy.kernel.futex import BITSET_MATCH_ANY, Waiter, cas, pi_handover
 from umlpy.syscalls.table import PARTIAL, syscall
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 2, 3, 4, 5
+FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI = 6, 7, 8
 FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
+FUTEX_LOCK_PI2 = 13
 FUTEX_PRIVATE_FLAG = 128
 FUTEX_CLOCK_REALTIME = 256
 FUTEX_CMD_MASK = ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
@@ -54,11 +62,13 @@ def _wake_op(t, fx, k1, k2, addr2: int, n1: int, n2: int, op: int) -> int:
         oparg -= 0x1000
     if cmparg & 0x800:
         cmparg -= 0x1000
-    old = _word(t, addr2)
-    new = {0: oparg, 1: old + oparg, 2: old | oparg, 3: old & ~oparg, 4: old ^ oparg}.get(kind)
-    if new is None:
+    if kind > 4:
         raise KernelError(E.ENOSYS)
-    t.mem.write(addr2, struct.pack("<I", new & 0xFFFFFFFF))
+    while True:
+        old = _word(t, addr2)
+        new = (oparg, old + oparg, old | oparg, old & ~oparg, old ^ oparg)[kind] & 0xFFFFFFFF
+        if cas(t, addr2, old, new) == old:
+            break
     sold = old - (1 << 32) if old & 0x80000000 else old
     ok = {0: sold == cmparg, 1: sold != cmparg, 2: sold < cmparg, 3: sold <= cmparg,
           4: sold > cmparg, 5: sold >= cmparg}.get(cmp_)
@@ -70,7 +80,68 @@ def _wake_op(t, fx, k1, k2, addr2: int, n1: int, n2: int, op: int) -> int:
     return woken
 
 
-@syscall("futex", status=PARTIAL, note="no PI futexes or FUTEX_FD")
+def _lock_pi(t, fx, key, addr: int, deadline: int | None, trylock: bool) -> int:
+    w: Waiter | None = None
+
+    def attempt() -> int:
+        nonlocal w
+        if w is not None and w.woken:
+            return 0                # the owner handed it over (unlock or death)
+        while True:
+            word = _word(t, addr)
+            owner = word & C.FUTEX_TID_MASK
+            if owner == t.tid:
+                raise KernelError(E.EDEADLK)
+            if owner == 0:          # free (perhaps OWNER_DIED): take it, keep the marks
+                others = [x for x in fx.pi.get(key, ()) if x is not w]
+                new = t.tid | (word & C.FUTEX_OWNER_DIED) | (C.FUTEX_WAITERS if others else 0)
+                if cas(t, addr, word, new) != word:
+                    continue
+                _dequeue_pi(fx, w)
+                return 0
+            if t.kernel.procs.task(owner) is None:
+                raise KernelError(E.ESRCH)      # no such owner, and it did not die holding it
+            if trylock:
+                raise KernelError(E.EWOULDBLOCK)
+            if not word & C.FUTEX_WAITERS and cas(t, addr, word, word | C.FUTEX_WAITERS) != word:
+                continue
+            break
+        if w is None:
+            w = Waiter(t, BITSET_MATCH_ANY, key, addr)
+            fx.pi.setdefault(key, []).append(w)
+        raise Block(w.wq, deadline=deadline, retry=attempt, on_timeout=timed_out,
+                    on_interrupt=lambda: _dequeue_pi(fx, w), restart=E.ERESTARTNOINTR)
+
+    def timed_out() -> int:
+        if w is not None and w.woken:
+            return 0
+        _dequeue_pi(fx, w)
+        raise KernelError(E.ETIMEDOUT)
+    return attempt()
+
+
+def _dequeue_pi(fx, w: Waiter | None) -> None:
+    q = fx.pi.get(w.key) if w is not None else None
+    if q is not None and w in q:
+        q.remove(w)
+        if not q:
+            del fx.pi[w.key]
+
+
+def _unlock_pi(t, fx, key, addr: int) -> int:
+    while True:
+        word = _word(t, addr)
+        if word & C.FUTEX_TID_MASK != t.tid:
+            raise KernelError(E.EPERM)
+        q = fx.pi.get(key)
+        if q:
+            if pi_handover(t.kernel, q[0], word, False):
+                return 0
+        elif cas(t, addr, word, 0) == word:
+            return 0
+
+
+@syscall("futex", status=PARTIAL, note="no FUTEX_FD, no requeue onto PI futexes; PI locks without priority boosting")
 def sys_futex(t, addr, op, val, utime, addr2, val3):
     fx = t.kernel.futexes
     cmd = op & FUTEX_CMD_MASK & 0xFFFFFFFF
@@ -105,6 +176,18 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
         return fx.requeue(key, fx.key(t, addr2, private), val, utime & 0x7FFFFFFF)
     if cmd == FUTEX_WAKE_OP:
         return _wake_op(t, fx, key, fx.key(t, addr2, private), addr2, val, utime & 0x7FFFFFFF, val3)
+    if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
+        deadline = None
+        if utime and cmd != FUTEX_TRYLOCK_PI:
+            s, ns = structs.unpack_timespec(t.mem.read(utime, 16))
+            if s < 0 or not 0 <= ns < 10**9:
+                raise KernelError(E.EINVAL)
+            value = s * 10**9 + ns       # absolute: CLOCK_REALTIME for LOCK_PI, as Linux
+            realtime = cmd == FUTEX_LOCK_PI or op & FUTEX_CLOCK_REALTIME
+            deadline = clock.monotonic_ns() + value - clock.realtime_ns() if realtime else value
+        return _lock_pi(t, fx, key, addr, deadline, cmd == FUTEX_TRYLOCK_PI)
+    if cmd == FUTEX_UNLOCK_PI:
+        return _unlock_pi(t, fx, key, addr)
     if cmd not in _logged:
         _logged.add(cmd)
         printk.pr_notice(f"futex operation {cmd} not supported")

@@ -62,7 +62,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
     if elf.interp is not None:
         kexec.namei.lookup(t, C.AT_FDCWD, elf.interp)   # ENOENT before the point of no return
     threads.de_thread(k, t)
-    futex.exit_robust_list(k, t)
+    futex.task_exit(k, t)
     t.clear_child_tid = 0
     aux = kexec.exec_host(k, t)
     # the old image is gone: failures from here on kill the process
