@@ -75,3 +75,11 @@ def user_xattrs_work(d: Path) -> bool:
 def native(args: list[str], cwd: Path | None = None, env: dict | None = None) -> bytes:
     return subprocess.run(args, capture_output=True, timeout=120, cwd=cwd,
                           env=env if env is not None else {"PATH": os.environ.get("PATH", "/bin")}).stdout
+
+
+def make_traversable(path: Path) -> None:
+    """Let another host user reach path (o+x on it and every parent)."""
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(p, mode | 0o001)

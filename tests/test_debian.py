@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGE, ROOT, UMLPY
+from conftest import IMAGE, ROOT, UMLPY, make_traversable
 
 ENV = "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C TZ=UTC COLUMNS=100"
 
@@ -166,3 +166,26 @@ def test_debian_df_counts_what_is_written(debian, tmp_path):
     assert blk1[0] == blk0[0] and blk1[1] - blk0[1] == 10240 + 16 and blk0[2] - blk1[2] == 10256
     assert ino1[1] - ino0[1] == 1 and ino0[2] - ino1[2] == 1
     assert blk2 == blk0 and ino2 == ino0
+
+
+def test_debian_boots_for_an_unprivileged_host_user(debian, tmp_path):
+    """The Debian guest as uid 65534 on the host: root inside, threads,
+    su and a COW overlay on a base image that user may only read."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to another host user")
+    for p in (UMLPY.resolve(), Path(os.path.realpath(UMLPY.parent / "python")), IMAGE):
+        make_traversable(p.parent)
+    work = tmp_path / "nobody"
+    work.mkdir()
+    base = work / "base.img"
+    subprocess.run(["cp", "--sparse=always", str(debian / "root.img"), str(base)], check=True)
+    base.chmod(0o444)
+    os.chown(work, 65534, 65534)
+    make_traversable(work)
+    script = ("mount -t proc proc /proc; id -u; python3 -c 'import threading; t = threading.Thread(target=print, "
+              "args=(\"thread ok\",)); t.start(); t.join()'; su -s /bin/sh nobody -c 'id -un'")
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(UMLPY), str(IMAGE),
+                        "quiet", f"ubd0={work / 'g.cow'},{base}", "rw", "init=/bin/bash", "--", "-c", script],
+                       capture_output=True, timeout=300, cwd="/", env={"HOME": str(work), "PATH": "/usr/bin:/bin"})
+    assert r.stdout == b"0\nthread ok\nnobody\n", r.stderr.decode()[-2000:]
+    assert (work / "g.cow").stat().st_uid == 65534

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPIO, IMAGE, ROOT, UMLPY, boot, sh
+from conftest import CPIO, IMAGE, ROOT, UMLPY, boot, make_traversable, sh
 
 FORBIDDEN = {"os", "ctypes", "cffi", "signal", "select", "mmap", "socket", "termios", "fcntl",
              "subprocess", "threading", "resource", "sys", "time", "pty", "tty", "io", "shutil"}
@@ -93,20 +93,13 @@ def test_guest_pids_are_the_kernels_own():
     assert ppid == "1" and int(pid) < 1000
 
 
-def _make_traversable(path: Path) -> None:
-    for p in [path, *path.parents]:
-        mode = p.stat().st_mode
-        if not mode & 0o001:
-            os.chmod(p, mode | 0o001)
-
-
 @pytest.mark.skipif(os.geteuid() != 0 and not os.access(str(UMLPY), os.X_OK),
                     reason="needs root to switch user, or an accessible venv")
 def test_boot_as_a_non_root_user(tmp_path):
     if os.geteuid() == 0:
         # the user must be able to reach the venv, the image and its python
         for p in (UMLPY.resolve(), Path(os.path.realpath(UMLPY.parent / "python")), IMAGE, CPIO):
-            _make_traversable(p.parent)
+            make_traversable(p.parent)
         prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     else:
         prefix = []
