@@ -95,4 +95,13 @@ echo "nproc positive: $([ "$(nproc 2>/dev/null || echo 1)" -ge 1 ] && echo yes)"
 echo "uname -s: $(uname -s)"
 echo "id -u numeric: $(id -u | grep -c '^[0-9][0-9]*$')"
 
+echo "== a fifo reader killed while opening"
+mkfifo kfifo
+cat kfifo > /dev/null & reader=$!
+sleep 0.2; kill -9 $reader; wait $reader 2>/dev/null
+( echo x > kfifo; echo "writer got through" ) & writer=$!
+sleep 0.3
+kill $writer 2>/dev/null && echo "writer still waits for a reader"
+wait $writer 2>/dev/null; rm -f kfifo
+
 echo "done"

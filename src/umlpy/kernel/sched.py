@@ -220,9 +220,16 @@ class Scheduler:
         self.runq.append(t)
 
     def cancel_wait(self, t: Task) -> None:
-        """A blocked task dies: take it off its queues and timer."""
-        self._unpark(t)
+        """A blocked task dies: take it off its queues and timer, and undo
+        what its wait holds as a signal would (a fifo open's half-opened
+        file, a futex queue entry); a dying task's memory may be gone."""
+        b = self._unpark(t)
         t.block = None
+        if b is not None and b.on_interrupt is not None:
+            try:
+                b.on_interrupt()
+            except (KernelError, GuestFault):
+                pass
 
     def _retry(self, t: Task) -> None:
         b = t.block
