@@ -189,3 +189,29 @@ def test_debian_boots_for_an_unprivileged_host_user(debian, tmp_path):
                        capture_output=True, timeout=300, cwd="/", env={"HOME": str(work), "PATH": "/usr/bin:/bin"})
     assert r.stdout == b"0\nthread ok\nnobody\n", r.stderr.decode()[-2000:]
     assert (work / "g.cow").stat().st_uid == 65534
+
+
+def test_debian_chattr_flags_on_ext2(debian, tmp_path):
+    """e2fsprogs' chattr/lsattr through FS_IOC_[GS]ETFLAGS: immutable and
+    append-only are enforced, only CAP_LINUX_IMMUTABLE changes them, the
+    flags reach the disk."""
+    r = guest(debian, tmp_path, "cd /srv; echo data > f; lsattr f; chattr +i f; lsattr f; echo x >> f; rm f; "
+                                "chattr -i f; chattr +a f; echo more >> f; echo over > f; cat f; "
+                                "mkdir d; chmod 777 d; su nobody -s /bin/sh -c 'touch d/n; chattr +i d/n; "
+                                "chattr +d d/n; lsattr d/n'; chattr +i d/n; sync")
+    # com_err ends lines with \r\n on a terminal without ONLCR (the console
+    # when umlpy's stdout is not a terminal)
+    assert r.stdout.decode().replace("\r\n", "\n") == (
+        "---------------------- f\n"
+        "----i----------------- f\n"
+        "/bin/bash: line 1: f: Operation not permitted\n"
+        "rm: cannot remove 'f': Operation not permitted\n"
+        "/bin/bash: line 1: f: Operation not permitted\n"
+        "data\nmore\n"
+        "chattr: Operation not permitted while setting flags on d/n\n"
+        "------d--------------- d/n\n"), r.stderr.decode()[-2000:]
+    merged = tmp_path / "merged.img"
+    subprocess.run(["uml_moo", str(tmp_path / "g.cow"), str(merged)], check=True, capture_output=True)
+    assert subprocess.run(["e2fsck", "-fn", str(merged)], capture_output=True).returncode == 0
+    stat = subprocess.run(["debugfs", "-R", "stat /srv/d/n", str(merged)], capture_output=True).stdout
+    assert b"Flags: 0x50" in stat        # immutable | nodump

@@ -98,6 +98,9 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         permission(inode, want, creds)
         if want & C.W_OK and (inode.is_reg or inode.is_dir):
             _check_writable_fs(d)
+            fl = inode.get_fsflags()
+            if fl & C.FS_IMMUTABLE_FL or (fl & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC)):
+                raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
     if flags & C.O_TRUNC and inode.is_reg and not created and inode.size():
         kill_suid(inode, creds)
         inode.truncate(0)

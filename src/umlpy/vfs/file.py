@@ -1,12 +1,16 @@
 """Open file descriptions: what an fd refers to (position, flags, ops)."""
 from __future__ import annotations
 
+import struct
+
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import fsnotify
-from umlpy.vfs.perm import kill_suid
+from umlpy.vfs.perm import check_owner, kill_suid
 
 POLLIN = 0x001
 POLLPRI = 0x002
@@ -64,6 +68,9 @@ class File:
         raise KernelError(E.ESPIPE)
 
     def ioctl(self, task, req: int, arg: int) -> int:
+        if self.inode is not None and req in (C.FS_IOC_GETFLAGS, C.FS_IOC_SETFLAGS) \
+                and (self.inode.is_reg or self.inode.is_dir):
+            return _fsflags(task, self, req, arg)
         raise KernelError(E.ENOTTY)
 
     def getdents(self, bufsize: int) -> bytes:
@@ -98,6 +105,25 @@ class File:
 
 
 DIRECT_COPY_MIN = 16384   # below this, a Python copy is cheaper than mapping
+
+
+def _fsflags(task, f: File, req: int, arg: int) -> int:
+    """chattr/lsattr, as Linux's vfs_fileattr_get/set: the owner may set
+    flags, only CAP_LINUX_IMMUTABLE may touch immutable and append-only."""
+    inode = f.inode
+    if req == C.FS_IOC_GETFLAGS:
+        task.mem.write(arg, struct.pack("<I", inode.get_fsflags()))
+        return 0
+    new = struct.unpack("<I", task.mem.read(arg, 4))[0]
+    check_owner(inode, task.proc.creds)
+    if inode.fs.read_only:
+        raise KernelError(E.EROFS)
+    old = inode.get_fsflags()
+    if (old ^ new) & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) and not capable(task.proc.creds, K.CAP_LINUX_IMMUTABLE):
+        raise KernelError(E.EPERM)
+    inode.set_fsflags(new)
+    fsnotify.event(inode, fsnotify.IN_ATTRIB)
+    return 0
 
 
 class RegularFile(File):

@@ -175,6 +175,13 @@ class Inode:
         del xa[name]
         self.touch(m=False)
 
+    def get_fsflags(self) -> int:
+        """FS_IOC_GETFLAGS (chattr's flags): none, unless the fs keeps them."""
+        return 0
+
+    def set_fsflags(self, flags: int) -> None:
+        raise KernelError(E.ENOTTY)
+
     def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
         """O_TMPFILE in this directory: a new regular file with no name
         (nlink 0), freed at its last close unless linkat gives it one."""

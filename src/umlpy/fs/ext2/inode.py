@@ -244,6 +244,15 @@ class Ext2Inode(Inode):
             raise KernelError(E.ENOSPC)
         return got[0]
 
+    def get_fsflags(self) -> int:
+        return self.flags & L.FL_USER_VISIBLE
+
+    def set_fsflags(self, flags: int) -> None:
+        if not self.is_dir:
+            flags &= L.FL_REG_MASK
+        self.flags = (self.flags & ~L.FL_USER_MODIFIABLE) | (flags & L.FL_USER_MODIFIABLE)
+        self.touch(m=False)
+
     def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
         """As Linux's ext2_tmpfile: an allocated inode in no directory; a
         crash leaves it for e2fsck to free, as an unlinked open file."""

@@ -79,6 +79,9 @@ FL_HUGE_FILE = 0x40000
 FL_INHERITED = 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x4000 | 0x10000
 FL_DIR_ONLY = 0x10000 | 0x20000  # dirsync, topdir: not inherited by files
 FL_OTHER = 0x40 | 0x80           # nodump, noatime: all special files inherit
+FL_USER_VISIBLE = 0x0003DFFF     # what FS_IOC_GETFLAGS shows (EXT2_FL_USER_VISIBLE)
+FL_USER_MODIFIABLE = 0x000380FF  # what FS_IOC_SETFLAGS may change
+FL_REG_MASK = ~(0x10000 | 0x20000 | 0x4000 | 0x1000)    # flags meaningless on files (ext2_mask_flags)
 
 # extended attributes (ext2_xattr_header, ext2_xattr_entry): an EA block is
 # a 32-byte header then entries; the space after i_extra_isize in a large
