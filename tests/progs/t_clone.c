@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
+#include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -398,6 +400,65 @@ static void test_shared_files(void)
     munmap(stack, sz);
 }
 
+/* -- pidfds ----------------------------------------------------------------------- */
+static void *tid_reporter(void *arg)
+{
+    *(volatile pid_t *)arg = (pid_t)syscall(SYS_gettid);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void test_pidfd(void)
+{
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;)
+            pause();
+    }
+    int fd = (int)syscall(SYS_pidfd_open, c, 0);
+    struct pollfd p = {fd, POLLIN, 0};
+    printf("pidfd_open: %s, close-on-exec %d; ", fd >= 0 ? "ok" : strerrorname_np(errno),
+           (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    printf("poll before exit %d; ", poll(&p, 1, 0));
+    printf("bad flags %s; ", syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0x100) < 0 ? strerrorname_np(errno) : "ok");
+    printf("send SIGTERM %ld; ", syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0));
+    printf("poll after %d\n", poll(&p, 1, 5000));
+    siginfo_t si = {0};
+    long r = syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED, NULL);
+    printf("waitid(P_PIDFD): %ld, pid matches %d, code %d status %d; ", r, si.si_pid == c, si.si_code, si.si_status);
+    printf("signal after reaping: %s\n",
+           syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0 ? strerrorname_np(errno) : "ok");
+    close(fd);
+
+    volatile pid_t ttid = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, tid_reporter, (void *)&ttid);
+    while (!ttid)
+        usleep(1000);
+    /* EINVAL on 6.1, ENOENT since 6.9: only that it fails */
+    printf("pidfd_open of a thread fails: %d; ", syscall(SYS_pidfd_open, ttid, 0) < 0);
+    pthread_cancel(th);
+    pthread_join(th, NULL);
+    printf("of nobody: %s; ", syscall(SYS_pidfd_open, 999999, 0) < 0 ? strerrorname_np(errno) : "ok");
+    printf("not a pidfd: %s\n", syscall(SYS_pidfd_send_signal, 0, 0, NULL, 0) < 0 ? strerrorname_np(errno) : "ok");
+
+    int cfd = -1;
+    struct clone_args ca = {0};
+    ca.flags = CLONE_PIDFD;
+    ca.pidfd = (unsigned long)&cfd;
+    ca.exit_signal = SIGCHLD;
+    fflush(stdout);
+    long cc = syscall(SYS_clone3, &ca, sizeof ca);
+    if (cc == 0)
+        _exit(9);
+    si.si_status = 0;
+    syscall(SYS_waitid, P_PIDFD, cfd, &si, WEXITED, NULL);
+    printf("clone3 CLONE_PIDFD: pidfd %s, child status %d\n", cfd >= 0 ? "set" : "unset", si.si_status);
+    close(cfd);
+}
+
 /* -- membarrier ---------------------------------------------------------------- */
 static void test_membarrier(void)
 {
@@ -476,6 +537,7 @@ int main(int argc, char **argv)
     test_pi();
     test_shared_vm();
     test_shared_files();
+    test_pidfd();
     test_membarrier();
     test_masks();
     printf("done\n");

@@ -18,6 +18,7 @@ from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
 from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs import pidfd
 
 PID_MAX = 32768
 
@@ -93,7 +94,8 @@ class Procs:
         raise Halt(-1) from KernelError(E.ENOENT, "No working init found.")
 
     # -- fork -----------------------------------------------------------------
-    def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int) -> int:
+    def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
+             pidfd_at: int = 0) -> int:
         k = self.k
         parent = t.proc
         shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
@@ -131,6 +133,8 @@ class Procs:
         self.by_pid[pid] = proc
         k.sched.add_task(child)
         k.sched.resume_new(child)
+        if pidfd_at:
+            pidfd.install_at_user(t, proc, pidfd_at)
         if flags & C.CLONE_VFORK:
             proc.vfork_wq = WaitQueue("vfork")
 
@@ -176,6 +180,7 @@ class Procs:
             proc.mm.release()
         self.release_vfork(proc)
         proc.wait_status = wait_status
+        proc.exit_wq.wake_all()
         if proc.pid == 1:
             k.init_died(wait_status)
         reaper = self._reaper(proc)

@@ -128,6 +128,7 @@ class Process:
         self.wait_status = 0        # the wait(2) status once a zombie
         self.exit_signal = S.SIGCHLD
         self.child_wq = WaitQueue("child")
+        self.exit_wq = WaitQueue("exit")              # pidfd pollers
         self.signal_wq = WaitQueue("signal queued")   # signalfd readers
         self.timers: dict = {}                         # "real" and POSIX timer ids -> timer
         self.stopped = False

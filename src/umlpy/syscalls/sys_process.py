@@ -13,6 +13,7 @@ from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.task import SIG_DEFAULT
+from umlpy.vfs import pidfd
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import put_u64, read_cstr, read_path, read_str_array, s32
 
@@ -33,27 +34,36 @@ def sys_vfork(t, *_):
 
 @syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; no namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
+    if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
+        raise KernelError(E.EINVAL)     # clone(2) returns the pidfd through ptid
+    return do_clone(t, flags, stack, ptid, ctid, tls, ptid if flags & C.CLONE_PIDFD else 0)
+
+
+def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int) -> int:
     if flags & NS_FLAGS:
         printk.pr_notice(f"clone flags {flags:#x} (namespaces) not supported")
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_THREAD:
+        if flags & C.CLONE_PIDFD:
+            raise KernelError(E.EINVAL)
         return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls)
-    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls)
+    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, pidfd_at)
 
 
-@syscall("clone3", status=PARTIAL, note="as clone; no set_tid, pidfd or cgroup")
+@syscall("clone3", status=PARTIAL, note="as clone; no set_tid or cgroup")
 def sys_clone3(t, uargs, size, *_):
     if size < 64 or size > 4096:
         raise KernelError(E.EINVAL)
     (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) = struct.unpack(
         "<8Q", t.mem.read(uargs, 64))
     extra = t.mem.read(uargs + 64, size - 64) if size > 64 else b""
-    if any(extra) or flags & C.CLONE_PIDFD or exit_signal > S.NSIG or (flags & 0xFF):
+    if any(extra) or exit_signal > S.NSIG or (flags & 0xFF):
         raise KernelError(E.EINVAL)
     if (stack == 0) != (stack_size == 0):
         raise KernelError(E.EINVAL)
     top = stack + stack_size if stack else 0
-    return sys_clone(t, flags | exit_signal, top, parent_tid, child_tid, tls)
+    return do_clone(t, flags | exit_signal, top, parent_tid, child_tid, tls,
+                    pidfd if flags & C.CLONE_PIDFD else 0)
 
 
 def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
@@ -193,6 +203,8 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
         pid = ident
     elif idtype == C.P_PGID:
         pid = -ident if ident else 0
+    elif idtype == C.P_PIDFD:
+        pid = pidfd.process_of(t, ident).pid
     else:
         raise KernelError(E.EINVAL)
 
@@ -391,6 +403,13 @@ def _may_signal(t, target, sig: int) -> bool:
     c, tc = t.proc.creds, target.creds
     return target is t.proc or c.euid in (tc.uid, tc.suid) or c.uid in (tc.uid, tc.suid) \
         or cred.capable(c, CAP_KILL) or (sig == S.SIGCONT and target.sid == t.proc.sid)
+
+
+def deliver_checked(t, proc, sig: int) -> None:
+    """kill(2)'s rules for one process (pidfd_send_signal)."""
+    if not _may_signal(t, proc, sig):
+        raise KernelError(E.EPERM)
+    _deliver(t, proc, sig)
 
 
 def _deliver(t, proc, sig: int) -> None:

@@ -1,0 +1,41 @@
+"""A pidfd: a file naming a process, readable (POLLIN) once it has exited."""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs.anon import anon_inode
+from umlpy.vfs.file import POLLIN, File
+
+
+class PidFile(File):
+    kind = "pidfd"
+
+    def __init__(self, proc, flags: int) -> None:
+        super().__init__(None, anon_inode("pidfd"), C.O_RDWR | flags)
+        self.proc = proc
+
+    def poll(self) -> int:
+        return POLLIN if self.proc.exited else 0
+
+    def poll_queues(self) -> list:
+        return [self.proc.exit_wq]
+
+
+def install(t, proc, flags: int = 0) -> int:
+    """A new pidfd for proc in t's table (always close-on-exec, as Linux)."""
+    return t.proc.fdtable.install(PidFile(proc, flags), True)
+
+
+def install_at_user(t, proc, addr: int) -> None:
+    """clone's CLONE_PIDFD: the new child's pidfd, its number stored at addr."""
+    t.mem.write(addr, struct.pack("<i", install(t, proc)))
+
+
+def process_of(t, fd: int):
+    f = t.proc.fdtable.get(fd)
+    if not isinstance(f, PidFile):
+        raise KernelError(E.EBADF)
+    return f.proc
