@@ -38,9 +38,9 @@ def test_guest_changes_land_on_the_host(scratch):
               "mkdir -p d/e && mv new d/e/moved && ln d/e/moved hard && ln -s d/e/moved soft && "
               "cat soft && mkdir gone && rmdir gone && echo x > rm && rm rm && "
               "mv d dd && cat dd/e/moved && chmod 640 hard && stat -c '%a %h' dd/e/moved && "
-              "grep hostfs /proc/mounts")
+              "echo keep > tmp && exec 3<tmp && rm tmp && cat <&3 && grep hostfs /proc/mounts")
     r = sh("mount -t proc proc /proc; " + script)
-    assert r.stdout.decode() == ("from the host\none\ntwo\none\ntwo\n640 2\n"
+    assert r.stdout.decode() == ("from the host\none\ntwo\none\ntwo\n640 2\nkeep\n"
                                  f"none /mnt hostfs rw,{scratch} 0 0\n"), r.stderr.decode()
     assert _tree(scratch) == {"old": "from the host\n", "cut": "0123", "dd": "dir", "dd/e": "dir",
                               "dd/e/moved": "one\ntwo\n", "hard": "one\ntwo\n", "soft": "-> d/e/moved"}

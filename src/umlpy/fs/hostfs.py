@@ -265,6 +265,10 @@ class HostfsInode(Inode):
 
     def open_file(self, dentry, flags: int, task):
         if self.is_reg:
+            # opened on the host now: the host's refusal is open's, and the
+            # file stays reachable when its name goes
+            if not flags & C.O_PATH:
+                self._fd(flags & C.O_ACCMODE != C.O_RDONLY)
             return HostfsFile(dentry, self, flags)
         return super().open_file(dentry, flags, task)
 
