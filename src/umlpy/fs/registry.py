@@ -6,12 +6,13 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3")
-VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpts")
-NOT_YET = ("cgroup", "cgroup2", "hostfs", "debugfs", "securityfs")
+VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
+NOT_YET = ("cgroup", "cgroup2", "debugfs", "securityfs")
 
 
 def make_virtual(fstype: str, kernel, options: str = ""):
-    """A filesystem without a device; proc and sysfs show `kernel`."""
+    """A filesystem without a device; proc and sysfs show `kernel`; hostfs
+    takes its host directory from options, under the kernel's hostfs=."""
     from umlpy.fs.devtmpfs import devtmpfs_instance
     from umlpy.fs.tmpfs import Tmpfs
     if fstype == "tmpfs":
@@ -29,6 +30,10 @@ def make_virtual(fstype: str, kernel, options: str = ""):
     if fstype == "mqueue":
         from umlpy.fs.mqueuefs import mqueue_instance
         return mqueue_instance(kernel)
+    if fstype == "hostfs":
+        from umlpy.fs.hostfs import mount_hostfs
+        p = kernel.params
+        return mount_hostfs(options, p.hostfs_root, p.hostfs_append)
     if fstype == "sysfs":
         from umlpy.fs.sysfs import sysfs_instance
         return sysfs_instance(kernel)

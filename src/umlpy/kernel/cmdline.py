@@ -31,6 +31,7 @@ PARAMS: dict[str, str] = {
     "ubdN=": "ubd<N>[rsdct]=<file>[,<backing>]: block device /dev/ubdX on a host file; cow,backing or cow:backing for a COW overlay",
     "hostname=": "hostname=<name>: the guest's hostname (default umlpy)",
     "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
+    "hostfs=": "hostfs=<dir>[,append]: every hostfs mount lies under this host directory; append: host files opened O_APPEND",
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
 }
 
@@ -59,6 +60,8 @@ class BootParams:
     cpu: int | None = None
     ubd: list[tuple[str, str]] = field(default_factory=list)
     mconsole_notify: str | None = None
+    hostfs_root: str | None = None
+    hostfs_append: bool = False
     init_argv: list[str] = field(default_factory=list)
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -143,7 +146,11 @@ def parse(words: list[str]) -> BootParams:
             p.ubd.append((name, value))
         elif name == "mconsole" and value.startswith("notify:"):
             p.mconsole_notify = value[len("notify:"):]
-        elif re.fullmatch(r"(ubd|ssl|eth|vec)\w*", name) or name in ("hostfs", "mconsole", "xterm", "iomem"):
+        elif name == "hostfs":
+            root, _, opt = value.partition(",")
+            p.hostfs_root = root or None
+            p.hostfs_append = opt == "append"
+        elif re.fullmatch(r"(ubd|ssl|eth|vec)\w*", name) or name in ("mconsole", "xterm", "iomem"):
             p.unsupported.append(w)
         elif "." in name:
             pass  # module parameters are not init's business (Linux)

@@ -67,7 +67,7 @@ def _remount(t, target, flags: int) -> int:
     return 0
 
 
-@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, ext2/ext3; remount ro/rw; no bind/move mounts yet")
+@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, hostfs (data: host dir), ext2/ext3; remount ro/rw; no bind/move mounts yet")
 def sys_mount(t, source, target, fstype, flags, data, *_):
     need(t.proc.creds, CAP_SYS_ADMIN)
     flags &= 0xFFFFFFFF
@@ -99,7 +99,10 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
         fs = registry.make_virtual(ftype, k, opts)
         if ro and not getattr(fs, "shared_instance", False):
             fs.read_only = True
-    k.mounts.mount(fs, tgt, src, ftype, _flag_words(flags))
+    words = _flag_words(flags)
+    if ftype == "hostfs":
+        words += "," + fs.host_root.decode(errors="replace")   # as Linux's hostfs_show_options
+    k.mounts.mount(fs, tgt, src, ftype, words)
     return 0
 
 
