@@ -216,6 +216,18 @@ class HostfsInode(Inode):
         self.refresh()
         newdir.refresh()
 
+    def getxattr(self, name: bytes) -> bytes:
+        raise KernelError(E.EOPNOTSUPP)     # as Linux's hostfs: no xattr handlers
+
+    def listxattr(self) -> list[bytes]:
+        raise KernelError(E.EOPNOTSUPP)
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        raise KernelError(E.EOPNOTSUPP)
+
+    def removexattr(self, name: bytes) -> None:
+        raise KernelError(E.EOPNOTSUPP)
+
     def readlink(self) -> bytes:
         if not self.is_symlink:
             raise KernelError(E.EINVAL)
