@@ -11,6 +11,7 @@ from __future__ import annotations
 from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel.cmdline import parse_size
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
@@ -266,8 +267,7 @@ _IGNORED = ("rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "str
 
 
 def _size(val: str, whole: int) -> int:
-    """Linux's memparse, with % of whole."""
+    """memparse (the mem= syntax), or a % of whole, as shmem's size=."""
     if val.endswith("%"):
         return whole * int(val[:-1]) // 100
-    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(val[-1:].lower(), 1)
-    return int(val[:-1] if mult > 1 else val, 0) * mult
+    return parse_size(val)

@@ -69,11 +69,13 @@ class BootParams:
 
 
 def parse_size(text: str) -> int:
-    m = re.fullmatch(r"(\d+)([KkMmGgTt]?)[Bb]?", text.strip())
+    """Linux's memparse: a decimal or 0x number, then K, M, G or T (a
+    trailing B too, as UML's documentation writes mem=128MB)."""
+    m = re.fullmatch(r"(0[xX][0-9a-fA-F]+|\d+)([KkMmGgTt]?)[Bb]?", text.strip())
     if not m:
         raise ValueError(f"bad size {text!r}")
     mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
-    return int(m.group(1)) * mult
+    return int(m.group(1), 16 if m.group(1)[:2] in ("0x", "0X") else 10) * mult
 
 
 def _misspelt(name: str) -> str | None:

@@ -31,6 +31,14 @@ class Waiter:
         self.addr = addr        # the word in the waiter's own address space (PI)
 
 
+def _unqueue(table: dict, w: Waiter) -> None:
+    q = table.get(w.key)
+    if q is not None and w in q:
+        q.remove(w)
+        if not q:
+            del table[w.key]
+
+
 class Futexes:
     def __init__(self) -> None:
         self.queues: dict[tuple, list[Waiter]] = {}
@@ -59,11 +67,11 @@ class Futexes:
         return w
 
     def dequeue(self, w: Waiter) -> None:
-        q = self.queues.get(w.key)
-        if q is not None and w in q:
-            q.remove(w)
-            if not q:
-                del self.queues[w.key]
+        _unqueue(self.queues, w)
+
+    def dequeue_pi(self, w: Waiter | None) -> None:
+        if w is not None:
+            _unqueue(self.pi, w)
 
     def wake(self, key: tuple, n: int, bitset: int = BITSET_MATCH_ANY) -> int:
         q = self.queues.get(key)
@@ -118,11 +126,7 @@ def pi_handover(k, w: Waiter, word: int, owner_died: bool) -> bool:
     new = w.task.tid | C.FUTEX_WAITERS | (C.FUTEX_OWNER_DIED if owner_died else 0)
     if cas(w.task, w.addr, word, new) != word:
         return False
-    q = k.futexes.pi.get(w.key)
-    if q is not None and w in q:
-        q.remove(w)
-        if not q:
-            del k.futexes.pi[w.key]
+    k.futexes.dequeue_pi(w)
     w.woken = True
     w.wq.wake_all()
     return True
@@ -143,10 +147,10 @@ def exit_pi(k, t) -> None:
 
 
 def task_exit(k, t) -> None:
-    """What futexes owe a thread that dies or execs: it leaves every queue,
-    its PI futexes with waiters are handed on (while their words still name
-    it), then its robust list is walked (marking what nobody waited for)."""
-    k.futexes.forget(t)
+    """What futexes owe a thread that dies or execs (and has left every
+    queue: Futexes.forget): its PI futexes with waiters are handed on (while
+    their words still name it), then its robust list is walked (marking
+    what nobody waited for)."""
     exit_pi(k, t)
     exit_robust_list(k, t)
 

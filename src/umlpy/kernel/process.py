@@ -158,8 +158,8 @@ class Procs:
         k = self.k
         proc.exited = True
         rusage.at_exit(proc, k.sched.current)     # while its host process is still there
-        for t in proc.threads:
-            k.futexes.forget(t)
+        for t in proc.threads:               # all leave the queues before any is
+            k.futexes.forget(t)              # handed a lock or woken
         for t in proc.threads:
             futex.task_exit(k, t)            # while its memory is still there
         for t in proc.threads:
@@ -168,8 +168,7 @@ class Procs:
             t.state = State.DEAD
             self.by_tid.pop(t.tid, None)
             host.kill_host(t.hpid, S.SIGKILL)
-            if t.mem is not None and (proc.mm is None or t.mem is not proc.mm.mem):
-                t.mem.close()
+            threads.drop_own_mem(t)
         for timer in proc.timers.values():
             timer.cancel()
         proc.timers.clear()

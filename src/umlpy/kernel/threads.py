@@ -86,6 +86,7 @@ def clear_tid(k, t: Task) -> None:
 def forget_thread(k, t: Task) -> None:
     """The kernel's side of a thread's end: its robust futexes, its wait,
     its tid and its handle on guest memory (the process's own stays)."""
+    k.futexes.forget(t)
     futex.task_exit(k, t)
     if t.state is State.BLOCKED:
         k.sched.cancel_wait(t)
@@ -95,7 +96,14 @@ def forget_thread(k, t: Task) -> None:
         proc.threads.remove(t)
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
-    if t.mem is not None and (proc.mm is None or t.mem is not proc.mm.mem):
+    drop_own_mem(t)
+
+
+def drop_own_mem(t: Task) -> None:
+    """Close a thread's own /proc/PID/mem handle; the one its process's
+    address space holds (mm.mem) stays for the others."""
+    mm = t.proc.mm
+    if t.mem is not None and (mm is None or t.mem is not mm.mem):
         t.mem.close()
 
 
@@ -142,8 +150,7 @@ def de_thread(k, t: Task) -> None:
     old = t.hpid
     k.sched.tasks.pop(old, None)
     host.kill_host(old, S.SIGKILL)
-    if t.mem is not None and t.mem is not proc.mm.mem:
-        t.mem.close()
+    drop_own_mem(t)
     t.hpid = hpid
     t.mem = GuestMemory(hpid)
     if proc.mm.users == 1:      # exec drops this handle with the old image

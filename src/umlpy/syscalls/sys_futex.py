@@ -97,7 +97,7 @@ def _lock_pi(t, fx, key, addr: int, deadline: int | None, trylock: bool) -> int:
                 new = t.tid | (word & C.FUTEX_OWNER_DIED) | (C.FUTEX_WAITERS if others else 0)
                 if cas(t, addr, word, new) != word:
                     continue
-                _dequeue_pi(fx, w)
+                fx.dequeue_pi(w)
                 return 0
             if t.kernel.procs.task(owner) is None:
                 raise KernelError(E.ESRCH)      # no such owner, and it did not die holding it
@@ -110,22 +110,14 @@ def _lock_pi(t, fx, key, addr: int, deadline: int | None, trylock: bool) -> int:
             w = Waiter(t, BITSET_MATCH_ANY, key, addr)
             fx.pi.setdefault(key, []).append(w)
         raise Block(w.wq, deadline=deadline, retry=attempt, on_timeout=timed_out,
-                    on_interrupt=lambda: _dequeue_pi(fx, w), restart=E.ERESTARTNOINTR)
+                    on_interrupt=lambda: fx.dequeue_pi(w), restart=E.ERESTARTNOINTR)
 
     def timed_out() -> int:
         if w is not None and w.woken:
             return 0
-        _dequeue_pi(fx, w)
+        fx.dequeue_pi(w)
         raise KernelError(E.ETIMEDOUT)
     return attempt()
-
-
-def _dequeue_pi(fx, w: Waiter | None) -> None:
-    q = fx.pi.get(w.key) if w is not None else None
-    if q is not None and w in q:
-        q.remove(w)
-        if not q:
-            del fx.pi[w.key]
 
 
 def _unlock_pi(t, fx, key, addr: int) -> int:

@@ -7,6 +7,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.sys_process import deliver_checked
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
 from umlpy.vfs import pidfd
@@ -28,7 +29,6 @@ def sys_pidfd_open(t, pid, flags, *_):
 
 @syscall("pidfd_send_signal", status=PARTIAL, note="info must be NULL (the kill(2) siginfo)")
 def sys_pidfd_send_signal(t, fd, sig, info, flags, *_):
-    from umlpy.syscalls.sys_process import deliver_checked
     if flags:
         raise KernelError(E.EINVAL)
     proc = pidfd.process_of(t, s32(fd))
