@@ -39,6 +39,7 @@ ffibuilder.cdef(
     long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len);
     long umlpy_vm_read(int pid, void *local, unsigned long remote, long len);
     int umlpy_getsiginfo(int pid, int *code, unsigned long *addr);
+    int umlpy_renameat2(const char *old, const char *new, unsigned int flags);
     """
 )
 ffibuilder.set_source(

@@ -428,6 +428,12 @@ int umlpy_getsiginfo(int pid, int *code, unsigned long *addr)
     return 0;
 }
 
+/* renameat2(2) with RENAME_NOREPLACE/EXCHANGE, which Python lacks (hostfs). */
+int umlpy_renameat2(const char *old, const char *new, unsigned int flags)
+{
+    return syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new, flags) < 0 ? -errno : 0;
+}
+
 /* Copy len bytes from our memory into the tracee's (process_vm_writev):
    one copy, host kernel to host kernel.  Returns bytes copied or -errno. */
 long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import stat
 
-AT_FDCWD = -100
+from arch_um._hostcall import lib
+
 
 
 class HostFd:
@@ -119,11 +120,9 @@ def rename(old: bytes, new: bytes, flags: int) -> None:
     if not flags:
         os.rename(old, new)
         return
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.renameat2(AT_FDCWD, old, AT_FDCWD, new, ctypes.c_uint(flags)) < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), old)
+    r = lib.umlpy_renameat2(old, new, flags)
+    if r < 0:
+        raise OSError(-r, os.strerror(-r), old)
 
 
 def chmod(path: bytes, mode: int) -> None:
