@@ -72,12 +72,17 @@ def _may(t, inode, name: bytes, write: bool) -> None:
 def _get(t, how: str, target: int, uname: int, value: int, size: int) -> int:
     inode = _inode(t, how, target)
     name = _resolve(t, inode, uname, False)
-    data = inode.getxattr(name)
+    return _copy_out(t, value, size, inode.getxattr(name))
+
+
+def _copy_out(t, addr: int, size: int, data: bytes) -> int:
+    """A value or name list to the caller: size 0 asks for the length, a
+    smaller buffer is ERANGE."""
     if size == 0:
         return len(data)
     if size < len(data):
         raise KernelError(E.ERANGE)
-    t.mem.write(value, data)
+    t.mem.write(addr, data)
     return len(data)
 
 
@@ -99,13 +104,7 @@ def _list(t, how: str, target: int, buf: int, size: int) -> int:
     creds = t.proc.creds
     trusted = capable(creds, K.CAP_SYS_ADMIN)
     names = [n for n in inode.listxattr() if trusted or not n.startswith(b"trusted.")]
-    data = b"".join(n + b"\0" for n in names)
-    if size == 0:
-        return len(data)
-    if size < len(data):
-        raise KernelError(E.ERANGE)
-    t.mem.write(buf, data)
-    return len(data)
+    return _copy_out(t, buf, size, b"".join(n + b"\0" for n in names))
 
 
 def _remove(t, how: str, target: int, uname: int) -> int:
