@@ -25,6 +25,16 @@ PRCTL_OPTIONS = (K.PR_CAPBSET_READ, K.PR_CAPBSET_DROP, K.PR_GET_SECUREBITS, K.PR
                  K.PR_GET_KEEPCAPS, K.PR_SET_KEEPCAPS, K.PR_CAP_AMBIENT)
 
 
+NO_ID = 0xFFFFFFFF     # (uid_t)-1: "leave unchanged" where a call allows it, invalid otherwise
+
+
+def id_arg(v: int) -> int:
+    """A uid_t or gid_t from a guest register: its low 32 bits, as the C ABI
+    passes it (every other 32-bit value is a valid id, as in Linux's
+    initial user namespace)."""
+    return v & 0xFFFFFFFF
+
+
 def capable(creds: Creds, cap: int) -> bool:
     return bool(creds.cap_effective >> cap & 1)
 

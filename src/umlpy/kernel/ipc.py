@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from arch_um.hostfile import MemFile
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_IPC_OWNER, CAP_SYS_ADMIN
-from umlpy.kernel.cred import capable
+from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.inode import now_ns
@@ -54,6 +54,14 @@ class IpcObject:
     def pack_perm(self) -> bytes:
         return _PERM.pack(self.key, self.uid, self.gid, self.cuid, self.cgid, self.mode & 0o777,
                           0, self.seq & 0xFFFF, 0, 0, 0)
+
+    def set_perm(self, raw: bytes) -> None:
+        """IPC_SET: owner and mode from the guest's ipc64_perm (ipc_update_perm);
+        (uid_t)-1 is no uid, so EINVAL."""
+        uid, gid, mode = struct.unpack_from("<4xII8xH", raw)
+        if NO_ID in (uid, gid):
+            raise KernelError(E.EINVAL)
+        self.uid, self.gid, self.mode = uid, gid, (self.mode & ~0o777) | (mode & 0o777)
 
     def check(self, creds, want: int) -> None:
         """want: 4 read, 2 write (ipcperms)."""

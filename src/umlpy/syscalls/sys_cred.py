@@ -12,9 +12,10 @@ import struct
 from umlpy.abi import capability as K
 from umlpy.abi import errno as E
 from umlpy.kernel import cred
+from umlpy.kernel.cred import NO_ID, id_arg
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import put_u32, s32
+from umlpy.syscalls.util import put_u32, s32, u32
 
 NGROUPS_MAX = 65536
 _CAP_HEADER = struct.Struct("<Ii")      # version, pid
@@ -37,14 +38,14 @@ def _getres(t, kind: str, r: int, e: int, s: int) -> int:
 
 
 def _set_ids(t, kind: str, want: tuple[int, int, int], allowed: tuple[tuple[int, ...], ...]) -> int:
-    """Set the real, effective and saved ids of kind (-1 keeps one); the fs
+    """Set the real, effective and saved ids of kind (NO_ID keeps one); the fs
     id follows the effective one.  Without CAP_SETUID (CAP_SETGID) each id
     set must be one of its `allowed` old ones."""
     old = t.proc.creds
-    if not _privileged(old, kind) and any(v != -1 and v not in ok for v, ok in zip(want, allowed)):
+    if not _privileged(old, kind) and any(v != NO_ID and v not in ok for v, ok in zip(want, allowed)):
         raise KernelError(E.EPERM)
     new = old.copy()
-    r, e, s = (v if v != -1 else o for v, o in zip(want, _ids(old, kind)))
+    r, e, s = (v if v != NO_ID else o for v, o in zip(want, _ids(old, kind)))
     for prefix, v in (("", r), ("e", e), ("s", s), ("fs", e)):
         setattr(new, prefix + kind, v)
     if kind == "uid":
@@ -55,29 +56,29 @@ def _set_ids(t, kind: str, want: tuple[int, int, int], allowed: tuple[tuple[int,
 
 def _setres(t, kind: str, r: int, e: int, s: int) -> int:
     cur = _ids(t.proc.creds, kind)
-    return _set_ids(t, kind, (s32(r), s32(e), s32(s)), (cur, cur, cur))
+    return _set_ids(t, kind, (id_arg(r), id_arg(e), id_arg(s)), (cur, cur, cur))
 
 
 def _setre(t, kind: str, r: int, e: int) -> int:
     """The real id may become the effective one; the saved id follows the
     effective once the real one is set or the effective one leaves it."""
     real, eff, saved = _ids(t.proc.creds, kind)
-    r, e = s32(r), s32(e)
-    s = -1
-    if r != -1 or (e != -1 and e != real):
-        s = e if e != -1 else eff
+    r, e = id_arg(r), id_arg(e)
+    s = NO_ID
+    if r != NO_ID or (e != NO_ID and e != real):
+        s = e if e != NO_ID else eff
     return _set_ids(t, kind, (r, e, s), ((real, eff), (real, eff, saved), (s,)))
 
 
 def _set_one(t, kind: str, v: int) -> int:
     """With CAP_SETUID (CAP_SETGID) all three ids; otherwise only the
     effective one, back to the real or saved id."""
-    v = s32(v)
-    if v == -1:
+    v = id_arg(v)
+    if v == NO_ID:
         raise KernelError(E.EINVAL)
     c = t.proc.creds
     real, _, saved = _ids(c, kind)
-    want = (v, v, v) if _privileged(c, kind) else (-1, v, -1)
+    want = (v, v, v) if _privileged(c, kind) else (NO_ID, v, NO_ID)
     return _set_ids(t, kind, want, ((), (real, saved), ()))
 
 
@@ -86,8 +87,8 @@ def _setfs(t, kind: str, v: int) -> int:
     answers the old fs id whether it changed or not."""
     old = t.proc.creds
     prev = getattr(old, "fs" + kind)
-    v = s32(v)
-    if v not in (-1, prev) and (v in _ids(old, kind) or _privileged(old, kind)):
+    v = id_arg(v)
+    if v not in (NO_ID, prev) and (v in _ids(old, kind) or _privileged(old, kind)):
         new = old.copy()
         setattr(new, "fs" + kind, v)
         if kind == "uid":
@@ -125,11 +126,14 @@ def sys_getgroups(t, size, lst, *_):
 def sys_setgroups(t, size, lst, *_):
     old = t.proc.creds
     cred.need(old, K.CAP_SETGID)
+    size = u32(size)
     if size > NGROUPS_MAX:
         raise KernelError(E.EINVAL)
+    groups = struct.unpack(f"<{size}I", t.mem.read(lst, 4 * size)) if size else ()
+    if NO_ID in groups:
+        raise KernelError(E.EINVAL)
     new = old.copy()
-    # kept sorted, as Linux's (getgroups answers in that order)
-    new.groups = tuple(sorted(struct.unpack(f"<{size}I", t.mem.read(lst, 4 * size)))) if size else ()
+    new.groups = tuple(sorted(groups))      # sorted, as Linux's (getgroups answers in that order)
     cred.commit(t.proc, new)
     return 0
 

@@ -444,22 +444,22 @@ def sys_fchmodat(t, dirfd, path, mode, *_):
 
 def do_chown(t, target, uid: int, gid: int) -> int:
     inode, d = _target(target)
-    uid, gid = s32(uid), s32(gid)
+    uid, gid = cred.id_arg(uid), cred.id_arg(gid)
     creds = t.proc.creds
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
     if not cred.capable(creds, K.CAP_CHOWN):
         # the owner may only give the file to one of its own groups
         owner = creds.fsuid == inode.uid
-        if uid != -1 and not (owner and uid == inode.uid):
+        if uid != cred.NO_ID and not (owner and uid == inode.uid):
             raise KernelError(E.EPERM)
-        if gid != -1 and not (owner and (gid == inode.gid or cred.in_group(creds, gid))):
+        if gid != cred.NO_ID and not (owner and (gid == inode.gid or cred.in_group(creds, gid))):
             raise KernelError(E.EPERM)
-    if uid != -1:
+    if uid != cred.NO_ID:
         inode.uid = uid
-    if gid != -1:
+    if gid != cred.NO_ID:
         inode.gid = gid
-    if (uid != -1 or gid != -1) and not inode.is_dir:
+    if (uid, gid) != (cred.NO_ID, cred.NO_ID) and not inode.is_dir:
         inode.mode &= ~C.S_ISUID
         if inode.mode & C.S_IXGRP:
             inode.mode &= ~C.S_ISGID

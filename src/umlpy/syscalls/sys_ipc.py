@@ -129,8 +129,7 @@ def sys_shmctl(t, ident, cmd, buf, *_):
         return seg.id if cmd == SHM_STAT else 0
     if cmd == I.IPC_SET:
         seg.may_change(t.proc.creds)
-        uid, gid, mode = struct.unpack_from("<4xII8xH", t.mem.read(buf, 48))
-        seg.uid, seg.gid, seg.mode = uid, gid, (seg.mode & ~0o777) | (mode & 0o777)
+        seg.set_perm(t.mem.read(buf, 48))
         seg.ctime = clock.realtime_ns()
         return 0
     if cmd == I.IPC_RMID:
@@ -246,8 +245,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         return s.id if cmd == SEM_STAT else 0
     if cmd == I.IPC_SET:
         s.may_change(creds)
-        uid, gid, mode = struct.unpack_from("<4xII8xH", t.mem.read(arg, 48))
-        s.uid, s.gid, s.mode = uid, gid, mode & 0o777
+        s.set_perm(t.mem.read(arg, 48))
         return 0
     if cmd == I.IPC_RMID:
         s.may_change(creds)
@@ -383,11 +381,11 @@ def sys_msgctl(t, ident, cmd, buf, *_):
     if cmd == I.IPC_SET:
         q.may_change(creds)
         raw = t.mem.read(buf, 96)
-        uid, gid, mode = struct.unpack_from("<4xII8xH", raw)
         (qbytes,) = struct.unpack_from("<Q", raw, 88)
         if qbytes > I.MSGMNB:
             need(creds, CAP_SYS_RESOURCE)
-        q.uid, q.gid, q.mode, q.qbytes = uid, gid, mode & 0o777, qbytes
+        q.set_perm(raw)
+        q.qbytes = qbytes
         q.wq.wake_all()
         return 0
     if cmd == I.IPC_RMID:
