@@ -20,10 +20,11 @@ from umlpy.syscalls.util import s32, s64
 
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHM_STAT, SHM_INFO, SHM_LOCK, SHM_UNLOCK = 13, 14, 11, 12
-GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL, SEM_STAT = 11, 12, 13, 14, 15, 16, 17, 18
+GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL, SEM_STAT, SEM_INFO = 11, 12, 13, 14, 15, 16, 17, 18, 19
+SEMOPM = 500                    # operations per semop
 SEM_UNDO = 0x1000
 MSG_NOERROR, MSG_EXCEPT, MSG_COPY = 0o10000, 0o20000, 0o40000
-MSG_STAT = 11
+MSG_STAT, MSG_INFO = 11, 12
 SHMMIN = 1
 SHMMAX = (1 << 63) - (1 << 24)
 
@@ -109,14 +110,17 @@ def sys_shmdt(t, addr, *_):
     return 0
 
 
-@syscall("shmctl", status=PARTIAL, note="IPC_STAT/SET/RMID, SHM_STAT, IPC_INFO; SHM_LOCK/UNLOCK accepted")
+@syscall("shmctl", status=PARTIAL, note="no SHM_STAT_ANY; SHM_LOCK/UNLOCK accepted")
 def sys_shmctl(t, ident, cmd, buf, *_):
     cmd &= ~I.IPC_64
     space = _ipc(t).shm
-    if cmd == I.IPC_INFO or cmd == SHM_INFO:
-        if buf:
-            t.mem.write(buf, struct.pack("<QQQQQ", I.SHMALL_BYTES, SHMMIN, I.SHMMNI, 0, I.SHMALL_BYTES // 4096)
-                        .ljust(80, b"\0"))
+    if cmd == I.IPC_INFO:        # struct shminfo64
+        t.mem.write(buf, struct.pack("<9Q", I.SHMALL_BYTES, SHMMIN, I.SHMMNI, I.SHMMNI,
+                                     I.SHMALL_BYTES // C.PAGE_SIZE, 0, 0, 0, 0))
+        return max(space.by_index, default=0)
+    if cmd == SHM_INFO:         # struct shm_info: what is in use
+        pages = sum(C.page_up(seg.size) // C.PAGE_SIZE for seg in space.by_index.values())
+        t.mem.write(buf, struct.pack("<i4x5Q", len(space.by_index), pages, pages, 0, 0, 0))
         return max(space.by_index, default=0)
     seg = space.by_index.get(s32(ident)) if cmd == SHM_STAT else space.get(s32(ident))
     if seg is None:
@@ -168,8 +172,10 @@ def _undo(proc) -> dict:
 
 def do_semop(t, ident: int, sops: int, nsops: int, deadline: int | None) -> int:
     s = _ipc(t).sem.get(s32(ident))
-    if not 0 < nsops <= 500:
-        raise KernelError(E.EINVAL if nsops else E.EINVAL)
+    if nsops > SEMOPM:
+        raise KernelError(E.E2BIG)
+    if nsops < 1:
+        raise KernelError(E.EINVAL)
     ops = [struct.unpack_from("<Hhh", t.mem.read(sops, 6 * nsops), 6 * i) for i in range(nsops)]
     want = 6 if any(op for _, op, _ in ops) else 4
     s.check(t.proc.creds, want)
@@ -228,11 +234,16 @@ def sys_semtimedop(t, ident, sops, nsops, ts, *_):
     return do_semop(t, ident, sops, nsops, deadline)
 
 
-@syscall("semctl", status=PARTIAL, note="no SEM_INFO")
+@syscall("semctl", status=PARTIAL, note="no SEM_STAT_ANY")
 def sys_semctl(t, ident, num, cmd, arg, *_):
     cmd &= ~I.IPC_64
     space = _ipc(t).sem
-    if cmd == I.IPC_INFO:
+    if cmd in (I.IPC_INFO, SEM_INFO):   # struct seminfo: limits, SEM_INFO with use in semusz/semaem
+        sems = sum(len(s.values) for s in space.by_index.values())
+        used = (len(space.by_index), sems) if cmd == SEM_INFO else (20, I.SEMVMX)
+        semmns = I.SEMMNI * I.SEMMSL
+        t.mem.write(arg, struct.pack("<10i", semmns, I.SEMMNI, semmns, semmns, I.SEMMSL, SEMOPM,
+                                     SEMOPM, used[0], I.SEMVMX, used[1]))
         return max(space.by_index, default=0)
     s = space.by_index.get(s32(ident)) if cmd == SEM_STAT else space.get(s32(ident))
     if s is None:
@@ -362,11 +373,17 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
     return attempt()
 
 
-@syscall("msgctl", status=PARTIAL, note="IPC_STAT/SET/RMID, MSG_STAT, IPC_INFO")
+@syscall("msgctl", status=PARTIAL, note="no MSG_STAT_ANY")
 def sys_msgctl(t, ident, cmd, buf, *_):
     cmd &= ~I.IPC_64
     space = _ipc(t).msg
-    if cmd == I.IPC_INFO:
+    if cmd in (I.IPC_INFO, MSG_INFO):   # struct msginfo: limits, MSG_INFO with what is queued
+        if cmd == MSG_INFO:
+            qs = space.by_index.values()
+            pool, nmap, tql = len(qs), sum(len(q.msgs) for q in qs), sum(q.cbytes for q in qs)
+        else:
+            pool, nmap, tql = I.MSGMNI * I.MSGMNB // 1024, I.MSGMNB, I.MSGMNB
+        t.mem.write(buf, struct.pack("<7iH2x", pool, nmap, I.MSGMAX, I.MSGMNB, I.MSGMNI, 16, tql, 0xFFFF))
         return max(space.by_index, default=0)
     q = space.by_index.get(s32(ident)) if cmd == MSG_STAT else space.get(s32(ident))
     if q is None:
