@@ -133,6 +133,7 @@ ERFKILL = 132
 EHWPOISON = 133
 EWOULDBLOCK = EAGAIN
 EDEADLOCK = EDEADLK
+ENOTSUP = EOPNOTSUPP
 
 # kernel-internal restart codes, never seen by the guest
 ERESTARTSYS = 512
