@@ -14,7 +14,7 @@ from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.dentry import Dentry
-from umlpy.vfs.file import File
+from umlpy.vfs.file import MAX_LFS_FILESIZE, File
 from umlpy.vfs.perm import check_owner, kill_suid, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
@@ -717,6 +717,8 @@ def sys_fallocate(t, fd, mode, off, length, *_):
         raise KernelError(E.ENODEV if inode is None or not inode.is_dir else E.EISDIR)
     if mode & ~FALLOC_FL_KEEP_SIZE:
         raise KernelError(E.EOPNOTSUPP)
+    if off + length > MAX_LFS_FILESIZE:
+        raise KernelError(E.EFBIG)
     if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
         inode.truncate(off + length)
         N.event(inode, N.IN_MODIFY)

@@ -6,11 +6,8 @@ import struct
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import s32, s64
+from umlpy.syscalls.util import MAX_RW_COUNT, gather, read_iovecs, s32, s64, scatter
 from umlpy.vfs.fsnotify import IN_MODIFY, file_event
-
-MAX_RW_COUNT = 0x7FFFF000
-UIO_MAXIOV = 1024
 
 
 def _readable(t, fd: int):
@@ -44,43 +41,17 @@ def sys_write(t, fd, buf, count, *_):
     return _modified(f, f.write(t, t.mem.read(buf, min(count, MAX_RW_COUNT))))
 
 
-def _iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
-    cnt = s32(cnt)
-    if cnt < 0 or cnt > UIO_MAXIOV:
-        raise KernelError(E.EINVAL)
-    raw = t.mem.read(iov, 16 * cnt)
-    vecs = [struct.unpack_from("<QQ", raw, 16 * i) for i in range(cnt)]
-    if sum(n for _, n in vecs) > MAX_RW_COUNT or any(n >= 1 << 63 for _, n in vecs):
-        raise KernelError(E.EINVAL)
-    return vecs
-
-
-def _scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:
-    off = 0
-    for base, n in vecs:
-        if off >= len(data):
-            break
-        piece = data[off:off + n]
-        t.mem.write(base, piece)
-        off += len(piece)
-    return off
-
-
-def _gather(t, vecs: list[tuple[int, int]]) -> bytes:
-    return b"".join(t.mem.read(base, n) for base, n in vecs if n)
-
-
 @syscall("readv")
 def sys_readv(t, fd, iov, cnt, *_):
     f = _readable(t, fd)
-    vecs = _iovecs(t, iov, cnt)
-    return _scatter(t, vecs, f.read(t, sum(n for _, n in vecs)))
+    vecs = read_iovecs(t, iov, cnt)
+    return scatter(t, vecs, f.read(t, sum(n for _, n in vecs)))
 
 
 @syscall("writev")
 def sys_writev(t, fd, iov, cnt, *_):
     f = _writable(t, fd)
-    return _modified(f, f.write(t, _gather(t, _iovecs(t, iov, cnt))))
+    return _modified(f, f.write(t, gather(t, read_iovecs(t, iov, cnt))))
 
 
 def _offset(off: int) -> int:
@@ -107,14 +78,14 @@ def sys_pwrite64(t, fd, buf, count, off, *_):
 @syscall("preadv")
 def sys_preadv(t, fd, iov, cnt, off, *_):
     f = _readable(t, fd)
-    vecs = _iovecs(t, iov, cnt)
-    return _scatter(t, vecs, f.pread(t, sum(n for _, n in vecs), _offset(off)))
+    vecs = read_iovecs(t, iov, cnt)
+    return scatter(t, vecs, f.pread(t, sum(n for _, n in vecs), _offset(off)))
 
 
 @syscall("pwritev")
 def sys_pwritev(t, fd, iov, cnt, off, *_):
     f = _writable(t, fd)
-    return _modified(f, f.pwrite(t, _gather(t, _iovecs(t, iov, cnt)), _offset(off)))
+    return _modified(f, f.pwrite(t, gather(t, read_iovecs(t, iov, cnt)), _offset(off)))
 
 
 @syscall("lseek")

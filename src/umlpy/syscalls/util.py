@@ -7,6 +7,9 @@ from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 
 PATH_MAX = 4096
+MAX_RW_COUNT = 0x7FFFF000       # INT_MAX & PAGE_MASK: the most one read or write moves
+UIO_MAXIOV = 1024
+TASK_SIZE_MAX = 0x7FFFFFFFF000  # user addresses end here (mm.TASK_SIZE)
 
 
 def s32(x: int) -> int:
@@ -84,3 +87,42 @@ def put_u64(t, addr: int, v: int) -> None:
 
 def get_u64(t, addr: int) -> int:
     return struct.unpack("<Q", t.mem.read(addr, 8))[0]
+
+
+def access_ok(addr: int, n: int) -> bool:
+    """Linux's access_ok: [addr, addr+n) lies below TASK_SIZE_MAX."""
+    return n <= TASK_SIZE_MAX and addr <= TASK_SIZE_MAX - n
+
+
+def read_iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
+    """An iovec array, as Linux's import_iovec: at most UIO_MAXIOV entries
+    (the count is an unsigned int), every buffer a user range (else EFAULT),
+    the total cut down to MAX_RW_COUNT."""
+    cnt = u32(cnt)
+    if cnt > UIO_MAXIOV:
+        raise KernelError(E.EINVAL)
+    raw = t.mem.read(iov, 16 * cnt)
+    vecs, total = [], 0
+    for base, n in struct.iter_unpack("<QQ", raw):
+        if not access_ok(base, n):
+            raise KernelError(E.EFAULT)
+        n = min(n, MAX_RW_COUNT - total)
+        vecs.append((base, n))
+        total += n
+    return vecs
+
+
+def scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:
+    """Write data across the iovec buffers, in order; the bytes written."""
+    off = 0
+    for base, n in vecs:
+        if off >= len(data):
+            break
+        piece = data[off:off + n]
+        t.mem.write(base, piece)
+        off += len(piece)
+    return off
+
+
+def gather(t, vecs: list[tuple[int, int]]) -> bytes:
+    return b"".join(t.mem.read(base, n) for base, n in vecs if n)

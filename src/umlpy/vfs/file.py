@@ -126,13 +126,33 @@ def _fsflags(task, f: File, req: int, arg: int) -> int:
     return 0
 
 
+MAX_LFS_FILESIZE = (1 << 63) - 1    # the largest file offset (loff_t)
+
+
+def verify_area(pos: int, n: int) -> None:
+    """rw_verify_area: a negative position, or a range whose end passes the
+    largest loff_t, is EINVAL."""
+    if pos < 0 or pos + n > MAX_LFS_FILESIZE:
+        raise KernelError(E.EINVAL)
+
+
+def _write_limit(off: int, data: bytes) -> bytes:
+    """generic_write_check_limits: nothing may be written at or past the
+    largest offset (EFBIG), and a write stops there."""
+    if off >= MAX_LFS_FILESIZE:
+        raise KernelError(E.EFBIG)
+    return data[:MAX_LFS_FILESIZE - off]
+
+
 class RegularFile(File):
     def read(self, task, n: int) -> bytes:
+        verify_area(self.pos, n)
         data = self.inode.read(self.pos, n)
         self.pos += len(data)
         return data
 
     def read_into(self, task, addr: int, n: int) -> int:
+        verify_area(self.pos, n)
         pc = self.inode.page_cache() if n >= DIRECT_COPY_MIN else None
         if pc is None:
             return super().read_into(task, addr, n)
@@ -146,20 +166,25 @@ class RegularFile(File):
         return got
 
     def write(self, task, data: bytes) -> int:
+        verify_area(self.pos, len(data))
         if self.flags & C.O_APPEND:
             self.pos = self.inode.size()
+        data = _write_limit(self.pos, data)
         kill_suid(self.inode, task.proc.creds)
         n = self.inode.write(self.pos, data)
         self.pos += n
         return n
 
     def pread(self, task, n: int, off: int) -> bytes:
+        verify_area(off, n)
         return self.inode.read(off, n)
 
     def pwrite(self, task, data: bytes, off: int) -> int:
+        verify_area(off, len(data))
         # Linux: pwrite on an O_APPEND file appends
         if self.flags & C.O_APPEND:
             off = self.inode.size()
+        data = _write_limit(off, data)
         kill_suid(self.inode, task.proc.creds)
         return self.inode.write(off, data)
 
@@ -172,16 +197,16 @@ class RegularFile(File):
         elif whence == C.SEEK_END:
             new = size + off
         elif whence == C.SEEK_DATA:
-            if off >= size:
+            if not 0 <= off < size:     # compared unsigned, as Linux's
                 raise KernelError(E.ENXIO)
             new = off
         elif whence == C.SEEK_HOLE:
-            if off >= size:
+            if not 0 <= off < size:
                 raise KernelError(E.ENXIO)
             new = size
         else:
             raise KernelError(E.EINVAL)
-        if new < 0:
+        if not 0 <= new <= MAX_LFS_FILESIZE:
             raise KernelError(E.EINVAL)
         self.pos = new
         return new
