@@ -226,11 +226,17 @@ def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, 
     return _send_stream(task, s, peer, data, flags, files, creds, 0, nonblock)
 
 
+def check_size(s: UnixSocket, n: int) -> None:
+    """A datagram or record bigger than the send buffer is EMSGSIZE, checked
+    before its bytes are copied in (unix_dgram_sendmsg)."""
+    if s.stype != SOCK_STREAM and n > s.sndbuf:
+        raise KernelError(E.EMSGSIZE)
+
+
 def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, creds,
                   nonblock) -> int:
     """One datagram or seqpacket record, whole, onto the receiver's queue."""
-    if len(data) > s.sndbuf:
-        raise KernelError(E.EMSGSIZE)
+    check_size(s, len(data))
     if not target.room(len(data)):
         if nonblock:
             raise KernelError(E.EAGAIN)

@@ -7,11 +7,11 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from umlpy.kernel import printk
-from umlpy.kernel.cred import capable
+from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net import unix as U
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import put_u32, s32
+from umlpy.syscalls.util import MAX_RW_COUNT, UIO_MAXIOV, gather, put_u32, read_iovecs, s32, scatter, u32
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
 
@@ -28,7 +28,10 @@ SO = dict(SO_REUSEADDR=2, SO_TYPE=3, SO_ERROR=4, SO_BROADCAST=6, SO_SNDBUF=7, SO
           SO_RCVBUFFORCE=33, SO_PROTOCOL=38, SO_DOMAIN=39)
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")
 _CMSGHDR = struct.Struct("<Qii")
+_UCRED = struct.Struct("<iII")
 SCM_MAX_FD = 253
+OPTMEM_MAX = 20480              # net.core.optmem_max: the largest control buffer
+SOCKADDR_STORAGE = 128
 _logged_families: set[int] = set()
 
 
@@ -228,46 +231,80 @@ def sys_shutdown(t, fd, how, *_):
 
 # -- send and receive ------------------------------------------------------------
 
-def _iov(t, iov: int, cnt: int) -> list[tuple[int, int]]:
-    from umlpy.syscalls.sys_read_write import _iovecs
-    return _iovecs(t, iov, cnt)
+def _read_msghdr(t, msg: int) -> tuple[int, int, list[tuple[int, int]], int, int]:
+    """(name, namelen, iovecs, control, controllen) of a struct msghdr, with
+    copy_msghdr_from_user's checks: a negative name length is EINVAL (a long
+    one is cut to a sockaddr_storage), more than UIO_MAXIOV iovecs EMSGSIZE."""
+    name, namelen, iov, iovlen, ctl, ctllen, _ = _MSGHDR.unpack(t.mem.read(msg, _MSGHDR.size))
+    namelen = s32(namelen) if name else 0
+    if namelen < 0:
+        raise KernelError(E.EINVAL)
+    if iovlen > UIO_MAXIOV:
+        raise KernelError(E.EMSGSIZE)
+    return name, min(namelen, SOCKADDR_STORAGE), read_iovecs(t, iov, iovlen), ctl, ctllen
+
+
+def _dest(t, addr: int, alen: int) -> U.UnixSocket | None:
+    """The socket a send names, if any (move_addr_to_kernel: no name for
+    length 0, EINVAL beyond a sockaddr_storage)."""
+    alen = s32(alen)
+    if not addr or alen == 0:
+        return None
+    if not 0 < alen <= SOCKADDR_STORAGE:
+        raise KernelError(E.EINVAL)
+    return _lookup(t, _read_addr(t, addr, alen))
 
 
 def _parse_cmsgs(t, ctl: int, ctllen: int) -> list:
+    """The files of a sendmsg's control messages, as Linux's __scm_send: the
+    buffer no bigger than optmem_max (ENOBUFS), levels other than SOL_SOCKET
+    skipped, SCM_RIGHTS with at most SCM_MAX_FD fds in all, SCM_CREDENTIALS
+    exactly one struct ucred that the sender may claim."""
+    if ctllen > OPTMEM_MAX:
+        raise KernelError(E.ENOBUFS)
     files = []
     off = 0
-    raw = t.mem.read(ctl, ctllen) if ctl and ctllen else b""
+    raw = t.mem.read(ctl, ctllen) if ctllen else b""
     while off + _CMSGHDR.size <= len(raw):
         clen, level, ctype = _CMSGHDR.unpack_from(raw, off)
         if clen < _CMSGHDR.size or off + clen > len(raw):
             raise KernelError(E.EINVAL)
         body = raw[off + _CMSGHDR.size:off + clen]
-        if level == SOL_SOCKET and ctype == SCM_RIGHTS:
-            n = len(body) // 4
-            if n > SCM_MAX_FD:
+        off += (clen + 7) & ~7
+        if level != SOL_SOCKET:
+            continue
+        if ctype == SCM_RIGHTS:
+            fds = [fd for (fd,) in struct.iter_unpack("<i", body[:len(body) // 4 * 4])]
+            if len(files) + len(fds) > SCM_MAX_FD:
                 raise KernelError(E.EINVAL)
-            for (fd,) in struct.iter_unpack("<i", body[:4 * n]):
-                files.append(t.proc.fdtable.get(fd))
-        elif level == SOL_SOCKET and ctype == SCM_CREDENTIALS:
-            pid, uid, gid = struct.unpack_from("<iII", body)
-            c = t.proc.creds    # scm_check_creds: one's own ids, or the capability for each
-            if not (pid == t.proc.pid or capable(c, CAP_SYS_ADMIN)) \
-                    or not (uid in (c.uid, c.euid, c.suid) or capable(c, CAP_SETUID)) \
-                    or not (gid in (c.gid, c.egid, c.sgid) or capable(c, CAP_SETGID)):
-                raise KernelError(E.EPERM)
+            files += [t.proc.fdtable.get(fd) for fd in fds]
+        elif ctype == SCM_CREDENTIALS:
+            if len(body) != _UCRED.size:
+                raise KernelError(E.EINVAL)
+            _check_creds(t, *_UCRED.unpack(body))
         else:
             raise KernelError(E.EINVAL)
-        off += (clen + 7) & ~7
     return files
+
+
+def _check_creds(t, pid: int, uid: int, gid: int) -> None:
+    """scm_check_creds: one's own pid and ids, or the capability for each."""
+    if NO_ID in (uid, gid):
+        raise KernelError(E.EINVAL)
+    c = t.proc.creds
+    if not (pid == t.proc.pid or capable(c, CAP_SYS_ADMIN)) \
+            or not (uid in (c.uid, c.euid, c.suid) or capable(c, CAP_SETUID)) \
+            or not (gid in (c.gid, c.egid, c.sgid) or capable(c, CAP_SETGID)):
+        raise KernelError(E.EPERM)
 
 
 def do_sendmsg(t, fd: int, msg: int, flags: int) -> int:
     s = _sock(t, fd)
-    name, namelen, iov, iovlen, ctl, ctllen, _ = _MSGHDR.unpack(t.mem.read(msg, _MSGHDR.size))
-    dest = _lookup(t, _read_addr(t, name, namelen)) if name and namelen else None
-    data = b"".join(t.mem.read(b, n) for b, n in _iov(t, iov, iovlen) if n)
+    name, namelen, vecs, ctl, ctllen = _read_msghdr(t, msg)
+    dest = _dest(t, name, namelen)
+    U.check_size(s, sum(n for _, n in vecs))
     files = _parse_cmsgs(t, ctl, ctllen)
-    return U.send(t, s, data, flags, dest, files)
+    return U.send(t, s, gather(t, vecs), flags, dest, files)
 
 
 def _build_cmsgs(t, s: U.UnixSocket, r: U.Received, ctllen: int, flags: int) -> tuple[bytes, int]:
@@ -298,11 +335,9 @@ def _build_cmsgs(t, s: U.UnixSocket, r: U.Received, ctllen: int, flags: int) -> 
 
 def do_recvmsg(t, fd: int, msg: int, flags: int) -> int:
     s = _sock(t, fd)
-    name, namelen, iov, iovlen, ctl, ctllen, _ = _MSGHDR.unpack(t.mem.read(msg, _MSGHDR.size))
-    vecs = _iov(t, iov, iovlen)
+    name, namelen, vecs, ctl, ctllen = _read_msghdr(t, msg)
     r = U.recv(t, s, sum(n for _, n in vecs), flags)
-    from umlpy.syscalls.sys_read_write import _scatter
-    _scatter(t, vecs, r.data)
+    scatter(t, vecs, r.data)
     cm, mflags = _build_cmsgs(t, s, r, ctllen, flags)
     if ctl and cm:
         t.mem.write(ctl, cm)
@@ -320,14 +355,16 @@ def do_recvmsg(t, fd: int, msg: int, flags: int) -> int:
 @syscall("sendto")
 def sys_sendto(t, fd, buf, n, flags, addr, alen):
     s = _sock(t, fd)
-    dest = _lookup(t, _read_addr(t, addr, alen)) if addr else None
+    dest = _dest(t, addr, alen)
+    n = min(n, MAX_RW_COUNT)
+    U.check_size(s, n)
     return U.send(t, s, t.mem.read(buf, n), flags, dest, [])
 
 
 @syscall("recvfrom")
 def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
     s = _sock(t, fd)
-    r = U.recv(t, s, n, flags)
+    r = U.recv(t, s, min(n, MAX_RW_COUNT), flags)
     t.mem.write(buf, r.data)
     for f in r.files:
         f.put()
@@ -348,7 +385,7 @@ def sys_recvmsg(t, fd, msg, flags, *_):
 
 def _mmsg(t, fd: int, vec: int, vlen: int, flags: int, one) -> int:
     done = 0
-    for i in range(min(vlen, 1024)):
+    for i in range(min(u32(vlen), UIO_MAXIOV)):
         try:
             n = one(t, fd, vec + 64 * i, flags if i == 0 else flags | U.MSG_DONTWAIT)
         except KernelError:
