@@ -14,7 +14,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
-from umlpy.syscalls.sys_poll import _under_mask, _with_sigmask
+from umlpy.syscalls.sys_poll import timespec_timeout, wait_with_sigmask
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 from umlpy.vfs.anon import anon_inode
@@ -204,13 +204,10 @@ def sys_epoll_wait(t, epfd, events, maxevents, timeout, *_):
 
 @syscall("epoll_pwait")
 def sys_epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size):
-    _with_sigmask(t, sigmask, size)
-    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, _ms(timeout)))
+    return wait_with_sigmask(t, sigmask, size, lambda: do_epoll_wait(t, epfd, events, maxevents, _ms(timeout)))
 
 
 @syscall("epoll_pwait2")
 def sys_epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, size):
-    from umlpy.syscalls.sys_poll import _timespec
-    timeout = _timespec(t, tsp)
-    _with_sigmask(t, sigmask, size)
-    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, timeout))
+    timeout = timespec_timeout(t, tsp)
+    return wait_with_sigmask(t, sigmask, size, lambda: do_epoll_wait(t, epfd, events, maxevents, timeout))

@@ -85,7 +85,7 @@ def sys_poll(t, fds, nfds, timeout, *_):
     return do_poll(t, fds, nfds, None if ms < 0 else ms * 1_000_000)
 
 
-def _timespec(t, addr: int) -> int | None:
+def timespec_timeout(t, addr: int) -> int | None:
     if not addr:
         return None
     s, ns = structs.unpack_timespec(t.mem.read(addr, 16))
@@ -94,39 +94,46 @@ def _timespec(t, addr: int) -> int | None:
     return s * 10**9 + ns
 
 
-def _with_sigmask(t, mask_addr: int, size: int) -> None:
-    if mask_addr:
-        if size != 8:
-            raise KernelError(E.EINVAL)
-        (m,) = struct.unpack("<Q", t.mem.read(mask_addr, 8))
-        t.saved_mask = t.blocked
-        t.blocked = m & ~S.UNBLOCKABLE
-
-
-def _restore_sigmask(t, result):
-    """ppoll/pselect: the temporary mask stays only if a signal interrupts."""
+def _restore_sigmask(t) -> None:
     if t.saved_mask is not None:
         t.blocked, t.saved_mask = t.saved_mask, None
+
+
+def _masked(t, wait) -> int:
+    """Run a wait under the temporary mask, restoring it however it ends
+    (errors too) but by a signal, whose handler frame restores it on
+    sigreturn (Linux's restore_saved_sigmask_unless(-EINTR))."""
+    try:
+        result = wait()
+    except Block as b:
+        inner, outer = b.retry, b.on_timeout
+        b.retry = lambda: _masked(t, inner)
+        b.on_timeout = lambda: _masked(t, outer)
+        raise
+    except BaseException:
+        _restore_sigmask(t)
+        raise
+    _restore_sigmask(t)
     return result
 
 
-def _under_mask(t, wait) -> int:
-    """Run a wait under the temporary mask, restoring it however it ends
-    but by a signal (whose handler frame restores it on sigreturn)."""
-    try:
-        return _restore_sigmask(t, wait())
-    except Block as b:
-        inner, outer = b.retry, b.on_timeout
-        b.retry = lambda: _restore_sigmask(t, inner())
-        b.on_timeout = lambda: _restore_sigmask(t, outer())
-        raise
+def wait_with_sigmask(t, mask_addr: int, size: int, wait) -> int:
+    """ppoll, pselect6, epoll_pwait: wait() with the guest's sigset at
+    mask_addr (if any) as the blocked mask meanwhile."""
+    if not mask_addr:
+        return wait()
+    if size != 8:
+        raise KernelError(E.EINVAL)
+    (m,) = struct.unpack("<Q", t.mem.read(mask_addr, 8))
+    t.saved_mask = t.blocked
+    t.blocked = m & ~S.UNBLOCKABLE
+    return _masked(t, wait)
 
 
 @syscall("ppoll")
 def sys_ppoll(t, fds, nfds, tsp, sigmask, size, *_):
-    timeout = _timespec(t, tsp)
-    _with_sigmask(t, sigmask, size)
-    return _under_mask(t, lambda: do_poll(t, fds, nfds, timeout))
+    timeout = timespec_timeout(t, tsp)
+    return wait_with_sigmask(t, sigmask, size, lambda: do_poll(t, fds, nfds, timeout))
 
 
 def do_select(t, nfds: int, rp: int, wp: int, ep: int, timeout_ns: int | None) -> int:
@@ -178,8 +185,6 @@ def sys_select(t, nfds, rp, wp, ep, tvp, *_):
 
 @syscall("pselect6")
 def sys_pselect6(t, nfds, rp, wp, ep, tsp, sig, *_):
-    timeout = _timespec(t, tsp)
-    if sig:
-        mask_addr, size = struct.unpack("<QQ", t.mem.read(sig, 16))
-        _with_sigmask(t, mask_addr, size)
-    return _under_mask(t, lambda: do_select(t, nfds, rp, wp, ep, timeout))
+    timeout = timespec_timeout(t, tsp)
+    mask_addr, size = struct.unpack("<QQ", t.mem.read(sig, 16)) if sig else (0, 0)
+    return wait_with_sigmask(t, mask_addr, size, lambda: do_select(t, nfds, rp, wp, ep, timeout))
