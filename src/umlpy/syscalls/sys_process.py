@@ -9,13 +9,13 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
-from umlpy.kernel import cred, printk
+from umlpy.kernel import cred, jobctl, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.task import SIG_DEFAULT
 from umlpy.vfs import pidfd
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
-from umlpy.syscalls.util import put_u64, read_cstr, read_path, read_str_array, s32
+from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_cstr, read_path, read_str_array, s32, u32
 
 NS_FLAGS = 0x7E020000   # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 
@@ -34,33 +34,54 @@ def sys_vfork(t, *_):
 
 @syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; no namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
+    flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
         raise KernelError(E.EINVAL)     # clone(2) returns the pidfd through ptid
     return do_clone(t, flags, stack, ptid, ctid, tls, ptid if flags & C.CLONE_PIDFD else 0)
 
 
-def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int) -> int:
+def _check_clone(t, flags: int, tls: int) -> None:
+    """copy_process's refusals, before anything is made: threads share
+    handlers and handlers share memory, init makes no siblings, a pidfd is
+    not for threads, and a TLS base must be a user address (EPERM, as
+    do_arch_prctl_64; the host would refuse to resume the task with it)."""
+    if flags & C.CLONE_THREAD and not flags & C.CLONE_SIGHAND:
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_SIGHAND and not flags & C.CLONE_VM:
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_PARENT and t.proc.pid == 1:
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_PIDFD and flags & (C.CLONE_DETACHED | C.CLONE_THREAD):
+        raise KernelError(E.EINVAL)
     if flags & NS_FLAGS:
         printk.pr_notice(f"clone flags {flags:#x} (namespaces) not supported")
         raise KernelError(E.EINVAL)
+    if flags & C.CLONE_SETTLS and tls >= TASK_SIZE_MAX:
+        raise KernelError(E.EPERM)
+
+
+def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int) -> int:
+    _check_clone(t, flags, tls)
     if flags & C.CLONE_THREAD:
-        if flags & C.CLONE_PIDFD:
-            raise KernelError(E.EINVAL)
         return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls)
     return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, pidfd_at)
 
 
 @syscall("clone3", status=PARTIAL, note="as clone; no set_tid or cgroup")
 def sys_clone3(t, uargs, size, *_):
-    if size < 64 or size > 4096:
+    if size < 64:
         raise KernelError(E.EINVAL)
+    if size > C.PAGE_SIZE:
+        raise KernelError(E.E2BIG)
     (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) = struct.unpack(
         "<8Q", t.mem.read(uargs, 64))
     extra = t.mem.read(uargs + 64, size - 64) if size > 64 else b""
+    if any(extra[24:]):
+        raise KernelError(E.E2BIG)      # copy_struct_from_user: a newer struct's fields in use
     if any(extra) or exit_signal > S.NSIG or (flags & 0xFF):
-        raise KernelError(E.EINVAL)
-    if (stack == 0) != (stack_size == 0):
-        raise KernelError(E.EINVAL)
+        raise KernelError(E.EINVAL)     # set_tid, cgroup: not here
+    if (stack == 0) != (stack_size == 0) or not access_ok(stack, stack_size):
+        raise KernelError(E.EINVAL)     # clone3_stack_valid
     top = stack + stack_size if stack else 0
     return do_clone(t, flags | exit_signal, top, parent_tid, child_tid, tls,
                     pidfd if flags & C.CLONE_PIDFD else 0)
@@ -276,6 +297,9 @@ def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
 @syscall("arch_prctl", status=PARTIAL, note="FS/GS bases")
 def sys_arch_prctl(t, code, addr, *_):
     regs = t.regs
+    code = s32(code)
+    if code in (C.ARCH_SET_FS, C.ARCH_SET_GS) and addr >= TASK_SIZE_MAX:
+        raise KernelError(E.EPERM)      # a kernel-half or non-canonical base, as Linux
     if code == C.ARCH_SET_FS:
         regs.fs_base = addr
     elif code == C.ARCH_SET_GS:
@@ -413,10 +437,7 @@ def deliver_checked(t, proc, sig: int) -> None:
 
 
 def _deliver(t, proc, sig: int) -> None:
-    if proc.pid == 1 and sig and proc.sighand.actions[sig].handler == C.SIG_DFL \
-            and not proc.leader.blocked & S.sigbit(sig):
-        return   # init only gets the signals it handles (or blocks, to wait for them)
-    if sig:
+    if sig and not jobctl.init_ignores(proc.leader, sig):
         t.kernel.signals.send_proc(proc, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
 
 
@@ -452,7 +473,7 @@ def _tkill(t, tid: int, sig: int) -> int:
         raise KernelError(E.ESRCH)
     if not _may_signal(t, target.proc, sig):
         raise KernelError(E.EPERM)
-    if sig:
+    if sig and not jobctl.init_ignores(target, sig):
         t.kernel.signals.send_task(target, sig, C.SI_TKILL, (t.proc.pid, t.proc.creds.uid))
     return 0
 
