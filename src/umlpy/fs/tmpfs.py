@@ -102,6 +102,13 @@ class TmpfsInode(Inode):
         self.touch()
         self._drop(ino)
 
+    @staticmethod
+    def _not_grafted(ino: Inode | None) -> None:
+        """Another filesystem's root linked in here (devtmpfs's pts) stands
+        for a mount point: rmdir and rename of it are EBUSY, as Linux's."""
+        if ino is not None and not isinstance(ino, TmpfsInode):
+            raise KernelError(E.EBUSY)
+
     def rmdir(self, name: bytes) -> None:
         d = self._dir()
         ino = d.get(name)
@@ -109,6 +116,7 @@ class TmpfsInode(Inode):
             raise KernelError(E.ENOENT)
         if not ino.is_dir:
             raise KernelError(E.ENOTDIR)
+        self._not_grafted(ino)
         if ino.children:
             raise KernelError(E.ENOTEMPTY)
         del d[name]
@@ -124,6 +132,8 @@ class TmpfsInode(Inode):
         if src is None:
             raise KernelError(E.ENOENT)
         dst = dst_d.get(new)
+        self._not_grafted(src)
+        self._not_grafted(dst)
         if flags & C.RENAME_EXCHANGE:
             if dst is None:
                 raise KernelError(E.ENOENT)
