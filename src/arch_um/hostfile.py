@@ -4,6 +4,7 @@ A MemFile is a host memfd owned by the kernel: tmpfs file data and the page
 cache live in them, so that read/write in the kernel and mmap in the guest
 (the tracee maps /proc/<kernel>/fd/N) see the same pages.
 """
+import mmap
 import os
 
 _SELF = os.getpid()
@@ -12,6 +13,19 @@ _SELF = os.getpid()
 def kernel_fd_path(fd: int) -> str:
     """A path a tracee can open to reach one of the kernel's fds."""
     return f"/proc/{os.getpid()}/fd/{fd}"
+
+
+MAP_WHOLE_MAX = 1 << 32      # memfds up to this size are mapped whole for copies
+
+
+def _vm_write(pid: int, m: mmap.mmap, off: int, remote: int, n: int) -> int:
+    from arch_um._hostcall import ffi, lib
+    ptr = ffi.from_buffer(m)
+    try:
+        r = lib.umlpy_vm_write(pid, ptr + off, remote, n)
+    finally:
+        ffi.release(ptr)
+    return r if r >= 0 else -1
 
 
 class MemFile:
@@ -27,21 +41,25 @@ class MemFile:
     def copy_to_guest(self, pid: int, off: int, n: int, remote: int) -> int:
         """Copy n bytes at off straight into a tracee's memory (one copy:
         our mapping of the memfd, process_vm_writev).  Returns the count;
-        -1 if the guest address is bad."""
-        from arch_um._hostcall import ffi, lib
+        -1 if the guest address is bad.  The mapping of the whole file is
+        kept for the next copy, unless the file is too big to map (a
+        sparse file of terabytes): then only this range is mapped."""
         end = off + n
-        if end > self._map_len:
-            import mmap
-            size = os.fstat(self.fd).st_size
-            if end > size:
-                return 0
-            if self._map is not None:
-                self._map.close()
-            self._map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
-            self._map_len = size
-        ptr = ffi.from_buffer(self._map)
-        r = lib.umlpy_vm_write(pid, ptr + off, remote, n)
-        return r if r >= 0 else -1
+        if end <= self._map_len:
+            return _vm_write(pid, self._map, off, remote, n)
+        size = os.fstat(self.fd).st_size
+        if end > size:
+            return 0
+        if self._map is not None:
+            self._map.close()
+            self._map, self._map_len = None, 0
+        if size > MAP_WHOLE_MAX:
+            base = off & ~(mmap.PAGESIZE - 1)
+            with mmap.mmap(self.fd, end - base, mmap.MAP_SHARED, mmap.PROT_READ, offset=base) as m:
+                return _vm_write(pid, m, off - base, remote, n)
+        self._map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+        self._map_len = size
+        return _vm_write(pid, self._map, off, remote, n)
 
     def pread(self, n: int, off: int) -> bytes:
         return os.pread(self.fd, n, off)
