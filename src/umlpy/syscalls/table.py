@@ -46,17 +46,25 @@ def unsupported(name: str, note: str) -> None:
     _notes[name] = note
 
 
+MAX_LOGGED_UNNAMED = 64     # numbers beyond the table logged before going quiet
+
+
 class Table:
     def __init__(self) -> None:
         self._logged: set[int] = set()
+        self._unnamed = 0
         self.entries = _entries
 
     def get(self, nr: int) -> Entry | None:
         return _entries.get(nr)
 
     def unknown(self, t, nr: int) -> int:
-        if nr not in self._logged:
+        """ENOSYS, logged once per syscall; numbers no syscall has are
+        logged only up to MAX_LOGGED_UNNAMED, so that a guest trying every
+        64-bit number neither floods the log nor grows the kernel."""
+        if nr not in self._logged and (nr in NAMES or self._unnamed < MAX_LOGGED_UNNAMED):
             self._logged.add(nr)
+            self._unnamed += nr not in NAMES
             name = NAMES.get(nr, f"syscall_{nr}")
             printk.pr_notice(f"{t.proc.comm.decode(errors='replace')}[{t.tid}]: "
                              f"unsupported syscall {name} ({nr}): ENOSYS")
