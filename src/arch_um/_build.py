@@ -12,7 +12,7 @@ ffibuilder.cdef(
                       fs_base, gs_base, ds, es, fs, gs;
     };
     struct umlpy_event {
-        int kind; int id; int status; int has_regs; unsigned long msg;
+        int kind; int id; int status; int has_regs; int compat; unsigned long msg;
         struct user_regs_struct regs;
     };
     struct umlpy_resume {

@@ -333,6 +333,19 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
     raise Block(s.wq)
 
 
+def unrecv(s: UnixSocket, r: Received) -> None:
+    """A stream receive whose copy to the guest failed: Linux leaves the
+    data queued (a datagram is gone, as there)."""
+    if s.stype != SOCK_STREAM or not r.data:
+        for f in r.files:
+            f.put()
+        return
+    s.stream[:0] = r.data
+    s.stream_meta = [(off + len(r.data), m) for off, m in s.stream_meta]
+    if r.files:
+        s.stream_meta.insert(0, (0, Message(b"", r.files, r.creds)))
+
+
 def connect_pair(a: UnixSocket, b: UnixSocket) -> None:
     a.peer, b.peer = b, a
     a.connected_once = b.connected_once = True

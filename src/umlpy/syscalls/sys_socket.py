@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
@@ -75,7 +76,12 @@ def sys_socketpair(t, domain, stype, proto, sv, *_):
     except KernelError:
         fdt.close(fa)
         raise
-    t.mem.write(sv, struct.pack("<ii", fa, fb))
+    try:
+        t.mem.write(sv, struct.pack("<ii", fa, fb))
+    except GuestFault:
+        fdt.close(fa)
+        fdt.close(fb)
+        raise
     return 0
 
 
@@ -97,16 +103,17 @@ def _read_addr(t, addr: int, alen: int) -> bytes:
 
 
 def _write_addr(t, addr: int, lenp: int, name: bytes | None) -> None:
-    if not addr:
-        return
+    """move_addr_to_user: as much of the address as *lenp allows, then its
+    full length in *lenp."""
     data = struct.pack("<H", AF_UNIX)
     if name:
         data += name + (b"" if name.startswith(b"\0") else b"\0")
     (cap,) = struct.unpack("<i", t.mem.read(lenp, 4))
     if cap < 0:
         raise KernelError(E.EINVAL)
-    t.mem.write(addr, data[:cap])
-    put_u32(t, lenp, len(data))
+    if cap:
+        t.mem.write(addr, data[:cap])
+    t.mem.write(lenp, struct.pack("<I", len(data)))
 
 
 def _lookup(t, name: bytes) -> U.UnixSocket:
@@ -179,10 +186,14 @@ def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
     s = _sock(t, fd)
     server = U.accept(t, s)
     server.flags = C.O_RDWR | (flags & SOCK_NONBLOCK)
-    newfd = t.proc.fdtable.install(server, bool(flags & SOCK_CLOEXEC))
-    peer = server.peer
-    _write_addr(t, addr, lenp, peer.name if peer is not None else None)
-    return newfd
+    if addr:
+        peer = server.peer
+        try:
+            _write_addr(t, addr, lenp, peer.name if peer is not None else None)
+        except (GuestFault, KernelError):
+            server.put_ref()    # Linux drops the new connection with the fd it did not install
+            raise
+    return t.proc.fdtable.install(server, bool(flags & SOCK_CLOEXEC))
 
 
 @syscall("accept")
@@ -302,7 +313,12 @@ def do_recvmsg(t, fd: int, msg: int, flags: int) -> int:
     vecs = _iov(t, iov, iovlen)
     r = U.recv(t, s, sum(n for _, n in vecs), flags)
     from umlpy.syscalls.sys_read_write import _scatter
-    _scatter(t, vecs, r.data)
+    try:
+        _scatter(t, vecs, r.data)
+    except GuestFault:
+        if not flags & U.MSG_PEEK:
+            U.unrecv(s, r)
+        raise
     cm, mflags = _build_cmsgs(t, s, r, ctllen, flags)
     if ctl and cm:
         t.mem.write(ctl, cm)
@@ -328,7 +344,12 @@ def sys_sendto(t, fd, buf, n, flags, addr, alen):
 def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
     s = _sock(t, fd)
     r = U.recv(t, s, n, flags)
-    t.mem.write(buf, r.data)
+    try:
+        t.mem.write(buf, r.data)
+    except GuestFault:
+        if not flags & U.MSG_PEEK:
+            U.unrecv(s, r)
+        raise
     for f in r.files:
         f.put()
     if addr:

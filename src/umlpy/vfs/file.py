@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
@@ -50,10 +51,19 @@ class File:
         raise KernelError(E.EINVAL)
 
     def read_into(self, task, addr: int, n: int) -> int:
-        """read(2): into guest memory at addr (files with a page cache copy directly)."""
+        """read(2): into guest memory at addr (files with a page cache copy
+        directly).  A copy that fails takes nothing, as on Linux: the data
+        goes back (`unread`) and the call fails with EFAULT."""
         data = self.read(task, n)
-        task.mem.write(addr, data)
+        try:
+            task.mem.write(addr, data)
+        except GuestFault:
+            self.unread(data)
+            raise
         return len(data)
+
+    def unread(self, data: bytes) -> None:
+        """Give back what a failed read(2) took (nothing to give by default)."""
 
     def write(self, task, data: bytes) -> int:
         raise KernelError(E.EINVAL)
@@ -132,10 +142,27 @@ class RegularFile(File):
         self.pos += len(data)
         return data
 
+    def unread(self, data: bytes) -> None:
+        self.pos -= len(data)
+
+    def _read_copy(self, task, addr: int, n: int) -> int:
+        """A file read stops at the first byte it cannot store and returns
+        what it stored (filemap_read), EFAULT only if that is nothing."""
+        data = self.read(task, n)
+        try:
+            task.mem.write(addr, data)
+        except GuestFault as f:
+            stored = max(0, min(len(data), f.args[0] - addr))
+            self.unread(data[stored:])
+            if not stored:
+                raise
+            return stored
+        return len(data)
+
     def read_into(self, task, addr: int, n: int) -> int:
         pc = self.inode.page_cache() if n >= DIRECT_COPY_MIN else None
         if pc is None:
-            return super().read_into(task, addr, n)
+            return self._read_copy(task, addr, n)
         n = max(0, min(n, self.inode.size() - self.pos))
         if not n:
             return 0

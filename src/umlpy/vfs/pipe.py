@@ -89,6 +89,9 @@ class PipeFile(File):
         p.wq.wake_all()
         return data
 
+    def unread(self, data: bytes) -> None:
+        self.pipe.buf[:0] = data
+
     def write(self, task, data: bytes) -> int:
         if not self.writable:
             raise KernelError(E.EBADF)
