@@ -1,11 +1,12 @@
 /*
  * umlpy host helpers: the hot path of the trap loop and the host calls the
- * Python standard library lacks (ptrace, signalfd, the first guest spawn).
+ * Python standard library lacks (ptrace, signalfd, the first guest spawn,
+ * openat2, renameat2 and fchmodat without following for hostfs).
  *
  * Each helper batches exactly one round trip with the host kernel so that a
  * guest syscall costs one Python->C crossing (see
  * shared/reference/ptrace-measurements.md: "batch exactly the stop round trip").
- * Only arch_um/ptrace.py calls these.
+ * Only arch_um calls these.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/elf.h>
+#include <linux/openat2.h>
 
 #ifndef PTRACE_SYSEMU
 #define PTRACE_SYSEMU 31
@@ -474,10 +476,29 @@ int umlpy_getsiginfo(int pid, int *code, unsigned long *addr)
     return 0;
 }
 
-/* renameat2(2) with RENAME_NOREPLACE/EXCHANGE, which Python lacks (hostfs). */
-int umlpy_renameat2(const char *old, const char *new, unsigned int flags)
+/* renameat2(2) with RENAME_NOREPLACE/EXCHANGE, which Python lacks (hostfs:
+   both names are single components in directories hostfs holds open). */
+int umlpy_renameat2(int olddir, const char *old, int newdir, const char *new, unsigned int flags)
 {
-    return syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new, flags) < 0 ? -errno : 0;
+    return syscall(SYS_renameat2, olddir, old, newdir, new, flags) < 0 ? -errno : 0;
+}
+
+/* fchmodat(AT_SYMLINK_NOFOLLOW), which Python refuses on Linux: glibc
+   changes the object itself, never a symlink's target (EOPNOTSUPP on a
+   symlink).  0 or -errno. */
+int umlpy_fchmodat_nofollow(int dirfd, const char *name, unsigned int mode)
+{
+    return fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* openat2(2), which Python lacks: hostfs resolves every host path beneath
+   the directory it holds (RESOLVE_BENEATH and friends).  The new fd or -errno. */
+int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
+                  unsigned long long mode, unsigned long long resolve)
+{
+    struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
 }
 
 /* Copy len bytes from our memory into the tracee's (process_vm_writev):
