@@ -80,6 +80,15 @@ class GuestMemory:
             raise GuestFault(addr + max(got, 0))
         return ffi.unpack(buf, n)
 
+    def read_prefix(self, addr: int, n: int) -> bytes:
+        """What can be read of [addr, addr + n) up to the first bad page
+        (a write to a file stores that much, as Linux's page-by-page copy)."""
+        try:
+            return self.read(addr, n)
+        except GuestFault as f:
+            good = f.args[0] - addr
+            return self.read(addr, good) if 0 < good < n else b""
+
     def read_upto(self, addr: int, n: int) -> bytes:
         """As much as is readable from addr, up to n bytes (C strings, argv
         in /proc): stops at the first page that cannot be read."""

@@ -53,6 +53,7 @@ class Message:
 
 
 class UnixSocket(File):
+    lazy_write = True       # datagrams are taken whole (_send_message), streams as they fit
     kind = "socket"
 
     def __init__(self, stype: int, flags: int) -> None:
@@ -235,6 +236,7 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
         if nonblock:
             raise KernelError(E.EAGAIN)
         raise Block(target.wq)
+    data = data[:]          # a UserBuf's bytes, now that the datagram goes
     target.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
     target.wake()
     return len(data)

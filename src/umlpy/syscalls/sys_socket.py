@@ -4,6 +4,7 @@ from __future__ import annotations
 import struct
 
 from arch_um.memory import GuestFault
+from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
@@ -12,7 +13,7 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net import unix as U
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import put_u32, s32
+from umlpy.syscalls.util import install_pair, put_u32, s32
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
 
@@ -69,20 +70,7 @@ def sys_socketpair(t, domain, stype, proto, sv, *_):
     U.connect_pair(a, b)
     creds = (t.proc.pid, t.proc.creds.euid, t.proc.creds.egid)
     a.peercred = b.peercred = creds
-    fdt = t.proc.fdtable
-    fa = fdt.install(a, cloexec)
-    try:
-        fb = fdt.install(b, cloexec)
-    except KernelError:
-        fdt.close(fa)
-        raise
-    try:
-        t.mem.write(sv, struct.pack("<ii", fa, fb))
-    except GuestFault:
-        fdt.close(fa)
-        fdt.close(fb)
-        raise
-    return 0
+    return install_pair(t, a, b, cloexec, sv)
 
 
 # -- addresses -------------------------------------------------------------------
@@ -276,9 +264,16 @@ def do_sendmsg(t, fd: int, msg: int, flags: int) -> int:
     s = _sock(t, fd)
     name, namelen, iov, iovlen, ctl, ctllen, _ = _MSGHDR.unpack(t.mem.read(msg, _MSGHDR.size))
     dest = _lookup(t, _read_addr(t, name, namelen)) if name and namelen else None
-    data = b"".join(t.mem.read(b, n) for b, n in _iov(t, iov, iovlen) if n)
     files = _parse_cmsgs(t, ctl, ctllen)
-    return U.send(t, s, data, flags, dest, files)
+    return U.send(t, s, _user_data(t, _iov(t, iov, iovlen)), flags, dest, files)
+
+
+def _user_data(t, vecs: list[tuple[int, int]]):
+    """What a send takes: bytes, or a UserBuf when big (sendto caps its
+    length at INT_MAX as Linux)."""
+    if sum(n for _, n in vecs) <= COPY_CHUNK:
+        return b"".join(t.mem.read(b, n) for b, n in vecs if n)
+    return UserBuf(t, vecs)
 
 
 def _build_cmsgs(t, s: U.UnixSocket, r: U.Received, ctllen: int, flags: int) -> tuple[bytes, int]:
@@ -337,7 +332,7 @@ def do_recvmsg(t, fd: int, msg: int, flags: int) -> int:
 def sys_sendto(t, fd, buf, n, flags, addr, alen):
     s = _sock(t, fd)
     dest = _lookup(t, _read_addr(t, addr, alen)) if addr else None
-    return U.send(t, s, t.mem.read(buf, n), flags, dest, [])
+    return U.send(t, s, _user_data(t, [(buf, min(n, 0x7FFFFFFF))]), flags, dest, [])
 
 
 @syscall("recvfrom")

@@ -10,6 +10,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.vfs import fsnotify
 from umlpy.vfs.perm import check_owner, kill_suid
 
@@ -25,6 +26,8 @@ POLLWRNORM = 0x100
 
 class File:
     kind = "file"
+    lazy_write = False      # write() takes a UserBuf: it only slices what it is given
+    chunked_write = False   # write() never waits: a big write may go in pieces
 
     def __init__(self, dentry, inode, flags: int) -> None:
         self.dentry = dentry
@@ -67,6 +70,17 @@ class File:
 
     def write(self, task, data: bytes) -> int:
         raise KernelError(E.EINVAL)
+
+    def write_from(self, task, src: UserBuf) -> int:
+        """write(2) of more than COPY_CHUNK bytes of guest memory: sinks that
+        may wait take it lazily, sinks that never wait in pieces (what was
+        written counts when a later piece faults), and the rest get the
+        first COPY_CHUNK bytes (a short write)."""
+        if self.lazy_write:
+            return self.write(task, src)
+        if not self.chunked_write:
+            return self.write(task, src[0:COPY_CHUNK])
+        return write_in_pieces(src, lambda piece, _: self.write(task, piece))
 
     def pread(self, task, n: int, off: int) -> bytes:
         raise KernelError(E.ESPIPE)
@@ -137,6 +151,8 @@ def _fsflags(task, f: File, req: int, arg: int) -> int:
 
 
 class RegularFile(File):
+    chunked_write = True
+
     def read(self, task, n: int) -> bytes:
         data = self.inode.read(self.pos, n)
         self.pos += len(data)

@@ -63,6 +63,7 @@ class Pipe:
 
 class PipeFile(File):
     kind = "pipe"
+    lazy_write = True
 
     def __init__(self, pipe: Pipe, flags: int, dentry=None, inode=None) -> None:
         super().__init__(dentry, inode if inode is not None else anon_pipe_inode(pipe), flags)
