@@ -158,7 +158,9 @@ python3 "$HERE/mkcpio.py" "$IMGTREE" "$CACHE/imgtree.cpio"
 sum=$(sha256sum < "$CACHE/imgtree.cpio" | cut -d' ' -f1)
 if [ ! -f "$IMG" ] || [ "$(cat "$CACHE/busybox.img.sum" 2>/dev/null)" != "$sum" ]; then
     rm -f "$IMG.tmp"
-    mke2fs -q -F -t ext2 -E root_owner=0:0 -d "$IMGTREE" "$IMG.tmp" 64M >/dev/null \
+    # the tree plus 64 MiB free for what a user or a test writes, in 16 MiB steps
+    size=$(( ($(du -sm "$IMGTREE" | cut -f1) + 64 + 15) / 16 * 16 ))
+    mke2fs -q -F -t ext2 -E root_owner=0:0 -d "$IMGTREE" "$IMG.tmp" "${size}M" >/dev/null \
         || die "mke2fs failed"
     if [ "$(id -u)" != 0 ]; then
         # mke2fs -d keeps the builder's uid/gid: give everything to root

@@ -83,3 +83,17 @@ def make_traversable(path: Path) -> None:
         mode = p.stat().st_mode
         if not mode & 0o001:
             os.chmod(p, mode | 0o001)
+
+
+NOBODY = 65534
+
+
+def as_nobody() -> list[str]:
+    """The command prefix that runs umlpy as the unprivileged host user
+    nobody when the suite runs as root (and nothing otherwise): the venv,
+    its python, the image and the initramfs made reachable for it."""
+    if os.geteuid() != 0:
+        return []
+    for p in (UMLPY.resolve(), Path(os.path.realpath(UMLPY.parent / "python")), IMAGE, CPIO):
+        make_traversable(p.parent)
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGE, ROOT, UMLPY, make_traversable
+from conftest import IMAGE, ROOT, UMLPY, as_nobody, make_traversable
 
 ENV = "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C TZ=UTC COLUMNS=100"
 
@@ -173,8 +173,7 @@ def test_debian_boots_for_an_unprivileged_host_user(debian, tmp_path):
     su and a COW overlay on a base image that user may only read."""
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to another host user")
-    for p in (UMLPY.resolve(), Path(os.path.realpath(UMLPY.parent / "python")), IMAGE):
-        make_traversable(p.parent)
+    prefix = as_nobody()
     work = tmp_path / "nobody"
     work.mkdir()
     base = work / "base.img"
@@ -184,8 +183,8 @@ def test_debian_boots_for_an_unprivileged_host_user(debian, tmp_path):
     make_traversable(work)
     script = ("mount -t proc proc /proc; id -u; python3 -c 'import threading; t = threading.Thread(target=print, "
               "args=(\"thread ok\",)); t.start(); t.join()'; su -s /bin/sh nobody -c 'id -un'")
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(UMLPY), str(IMAGE),
-                        "quiet", f"ubd0={work / 'g.cow'},{base}", "rw", "init=/bin/bash", "--", "-c", script],
+    r = subprocess.run(prefix + [str(UMLPY), str(IMAGE), "quiet", f"ubd0={work / 'g.cow'},{base}", "rw",
+                                 "init=/bin/bash", "--", "-c", script],
                        capture_output=True, timeout=300, cwd="/", env={"HOME": str(work), "PATH": "/usr/bin:/bin"})
     assert r.stdout == b"0\nthread ok\nnobody\n", r.stderr.decode()[-2000:]
     assert (work / "g.cow").stat().st_uid == 65534

@@ -12,7 +12,7 @@ ffibuilder.cdef(
                       fs_base, gs_base, ds, es, fs, gs;
     };
     struct umlpy_event {
-        int kind; int id; int status; int has_regs; unsigned long msg;
+        int kind; int id; int status; int has_regs; int compat; unsigned long msg;
         struct user_regs_struct regs;
     };
     struct umlpy_resume {
@@ -39,7 +39,10 @@ ffibuilder.cdef(
     long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len);
     long umlpy_vm_read(int pid, void *local, unsigned long remote, long len);
     int umlpy_getsiginfo(int pid, int *code, unsigned long *addr);
-    int umlpy_renameat2(const char *old, const char *new, unsigned int flags);
+    int umlpy_renameat2(int olddir, const char *old, int newdir, const char *new, unsigned int flags);
+    int umlpy_fchmodat_nofollow(int dirfd, const char *name, unsigned int mode);
+    int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
+                      unsigned long long mode, unsigned long long resolve);
     """
 )
 ffibuilder.set_source(

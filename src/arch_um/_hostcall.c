@@ -1,11 +1,12 @@
 /*
  * umlpy host helpers: the hot path of the trap loop and the host calls the
- * Python standard library lacks (ptrace, signalfd, the first guest spawn).
+ * Python standard library lacks (ptrace, signalfd, the first guest spawn,
+ * openat2, renameat2 and fchmodat without following for hostfs).
  *
  * Each helper batches exactly one round trip with the host kernel so that a
  * guest syscall costs one Python->C crossing (see
  * shared/reference/ptrace-measurements.md: "batch exactly the stop round trip").
- * Only arch_um/ptrace.py calls these.
+ * Only arch_um calls these.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/elf.h>
+#include <linux/openat2.h>
 
 #ifndef PTRACE_SYSEMU
 #define PTRACE_SYSEMU 31
@@ -32,12 +34,20 @@
 #ifndef PTRACE_EVENT_STOP
 #define PTRACE_EVENT_STOP 128
 #endif
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#define AUDIT_ARCH_X86_64 0xc000003eU
+#define USER_CS 0x33        /* the 64-bit user code and data selectors */
+#define USER_DS 0x2b
+#define X86_EFLAGS_TF 0x100
 
 struct umlpy_event {
     int kind;           /* UMLPY_EV_TASK or UMLPY_EV_FD */
     int id;             /* host pid (task) or fd */
     int status;         /* wait status (task) or epoll events (fd) */
     int has_regs;       /* regs filled (syscall stops) */
+    int compat;         /* a syscall stop entered through a 32-bit gate */
     unsigned long msg;  /* PTRACE_GETEVENTMSG for event stops */
     struct user_regs_struct regs;
 };
@@ -54,7 +64,7 @@ struct umlpy_resume {
 #define UMLPY_EV_TASK 0
 #define UMLPY_EV_FD 1
 
-static int apply_resume(const struct umlpy_resume *r)
+static int try_resume(const struct umlpy_resume *r)
 {
     if (r->how == 1) {
         if (ptrace(PTRACE_POKEUSER, r->pid,
@@ -70,6 +80,20 @@ static int apply_resume(const struct umlpy_resume *r)
     return 0;
 }
 
+/*
+ * A task the host refuses to resume (registers it will not take) would
+ * stay stopped forever, a stall nobody sees: it is killed instead, and its
+ * death reaches the kernel as an ordinary host exit.  ESRCH means it is
+ * already gone, and that exit is on its way too.
+ */
+static int apply_resume(const struct umlpy_resume *r)
+{
+    int e = try_resume(r);
+    if (e < 0 && e != -ESRCH)
+        kill(r->pid, SIGKILL);
+    return e;
+}
+
 int umlpy_resume(const struct umlpy_resume *r)
 {
     return apply_resume(r);
@@ -80,6 +104,22 @@ static int is_syscall_stop(int status)
     return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
 }
 
+/*
+ * Whether a syscall stop came through a 32-bit entry (int $0x80, or
+ * syscall/sysenter from a 32-bit code segment).  The registers cannot tell
+ * an int $0x80 from a 64-bit code segment apart from a `syscall`, so the
+ * host's own record of the entry decides (about 0.2 us).
+ */
+static int syscall_is_compat(pid_t pid, const struct user_regs_struct *regs)
+{
+    struct { unsigned char op, pad[3]; unsigned int arch; } info;
+    if (regs->cs != USER_CS)
+        return 1;
+    if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof info, &info) < (long)sizeof info)
+        return 0;
+    return info.arch != AUDIT_ARCH_X86_64;
+}
+
 /* One guest stop as an event: registers for syscall stops, the message
    for ptrace event stops. */
 static void task_event(struct umlpy_event *e, pid_t pid, int status)
@@ -88,10 +128,13 @@ static void task_event(struct umlpy_event *e, pid_t pid, int status)
     e->id = pid;
     e->status = status;
     e->has_regs = 0;
+    e->compat = 0;
     e->msg = 0;
     if (is_syscall_stop(status)) {
-        if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0)
+        if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0) {
             e->has_regs = 1;
+            e->compat = syscall_is_compat(pid, &e->regs);
+        }
     } else if (WIFSTOPPED(status) && (status >> 16)) {
         ptrace(PTRACE_GETEVENTMSG, pid, 0, &e->msg);
     }
@@ -235,6 +278,11 @@ long umlpy_inject(int pid, const struct user_regs_struct *saved,
     *fault = 0;
     *msg = 0;
     tmp.rip = stub_syscall;
+    /* the stub runs as 64-bit code whatever the guest made of its own
+       segments and flags: a 32-bit `syscall` would be another call */
+    tmp.cs = USER_CS;
+    tmp.ss = USER_DS;
+    tmp.eflags &= ~X86_EFLAGS_TF;
     tmp.rax = nr;
     tmp.orig_rax = -1;
     tmp.rdi = args[0];
@@ -428,10 +476,29 @@ int umlpy_getsiginfo(int pid, int *code, unsigned long *addr)
     return 0;
 }
 
-/* renameat2(2) with RENAME_NOREPLACE/EXCHANGE, which Python lacks (hostfs). */
-int umlpy_renameat2(const char *old, const char *new, unsigned int flags)
+/* renameat2(2) with RENAME_NOREPLACE/EXCHANGE, which Python lacks (hostfs:
+   both names are single components in directories hostfs holds open). */
+int umlpy_renameat2(int olddir, const char *old, int newdir, const char *new, unsigned int flags)
 {
-    return syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new, flags) < 0 ? -errno : 0;
+    return syscall(SYS_renameat2, olddir, old, newdir, new, flags) < 0 ? -errno : 0;
+}
+
+/* fchmodat(AT_SYMLINK_NOFOLLOW), which Python refuses on Linux: glibc
+   changes the object itself, never a symlink's target (EOPNOTSUPP on a
+   symlink).  0 or -errno. */
+int umlpy_fchmodat_nofollow(int dirfd, const char *name, unsigned int mode)
+{
+    return fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* openat2(2), which Python lacks: hostfs resolves every host path beneath
+   the directory it holds (RESOLVE_BENEATH and friends).  The new fd or -errno. */
+int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
+                  unsigned long long mode, unsigned long long resolve)
+{
+    struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
 }
 
 /* Copy len bytes from our memory into the tracee's (process_vm_writev):

@@ -128,6 +128,7 @@ class PtmxFile(File):
     """The master side of a pty."""
 
     kind = "ptmx"
+    lazy_write = True
 
     def __init__(self, dentry, inode, flags: int, pair: PtyPair) -> None:
         super().__init__(dentry, inode, flags)

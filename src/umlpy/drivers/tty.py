@@ -998,6 +998,7 @@ _IOCTLS = {
 
 
 class TtyFile(File):
+    lazy_write = True
     """An open tty.  redirect: opened as /dev/console, which Linux exempts
     from job-control stops and from hangups (its console_fops)."""
 

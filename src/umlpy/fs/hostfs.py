@@ -1,11 +1,16 @@
 """hostfs: a host directory mounted in the guest (Linux's fs/hostfs).
 
-The kernel half of UML's hostfs; arch_um.hostdir is the host half.  Every
-inode keeps its place (parent inode and name) from which its host path is
-made, so renaming a directory moves everything below it.  Attributes are the
-host's lstat, read again whenever a cached dentry is looked up (revalidate),
-so changes made on the host show; a host file replaced behind the guest's
-back fails revalidation and is looked up afresh.
+The kernel half of UML's hostfs; arch_um.hostdir is the host half.  Mounts
+are refused unless the command line names the host directory they are
+confined to (hostfs=<dir>, `hostfs=/` for the whole host); each mount holds
+its host directory open (a hostdir.HostTree), and every host operation is
+resolved beneath it, never following a host symlink (docs/security.md).
+
+Every inode keeps its place (parent inode and name), from which its path
+below the mount is made, so renaming a directory moves everything below it.
+Attributes are the host's lstat, read again whenever a cached dentry is
+looked up (revalidate), so changes made on the host show; a host file
+replaced behind the guest's back fails revalidation and is looked up afresh.
 
 Ownership and permissions are the host's: the guest checks its own
 permissions on the host's uid, gid and mode, then the host refuses what the
@@ -25,6 +30,7 @@ from typing import Callable, TypeVar
 from arch_um import hostdir
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.file import RegularFile
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
@@ -78,10 +84,11 @@ class HostfsInode(Inode):
         self.load(st)
 
     @property
-    def path(self) -> bytes:
+    def path(self) -> hostdir.Path:
+        """Where the inode is, as components below the mounted host directory."""
         if self.parent is None:
-            return self.fs.host_root
-        return self.parent.path.rstrip(b"/") + b"/" + self.name
+            return ()
+        return self.parent.path + (self.name,)
 
     def load(self, st) -> None:
         self.ino = st.st_ino
@@ -97,15 +104,15 @@ class HostfsInode(Inode):
 
     def refresh(self) -> None:
         """Attributes again from the host (by the open fd if the name is gone)."""
-        st = host(self.hostfd.fstat) if self.hostfd is not None else host(hostdir.lstat, self.path)
+        st = host(self.hostfd.fstat) if self.hostfd is not None else host(self.fs.tree.lstat, self.path)
         self.load(st)
 
     # -- attributes: the host's, set on the host ----------------------------
-    mode = _host_attr("_mode", lambda i, v: None if i.is_symlink else host(hostdir.chmod, i.path, v & 0o7777))
-    uid = _host_attr("_uid", lambda i, v: host(hostdir.lchown, i.path, v, -1))
-    gid = _host_attr("_gid", lambda i, v: host(hostdir.lchown, i.path, -1, v))
-    atime = _host_attr("_atime", lambda i, v: host(hostdir.set_times, i.path, v, None))
-    mtime = _host_attr("_mtime", lambda i, v: host(hostdir.set_times, i.path, None, v))
+    mode = _host_attr("_mode", lambda i, v: None if i.is_symlink else host(i.fs.tree.chmod, i.path, v & 0o7777))
+    uid = _host_attr("_uid", lambda i, v: host(i.fs.tree.chown, i.path, v, -1))
+    gid = _host_attr("_gid", lambda i, v: host(i.fs.tree.chown, i.path, -1, v))
+    atime = _host_attr("_atime", lambda i, v: host(i.fs.tree.set_times, i.path, v, None))
+    mtime = _host_attr("_mtime", lambda i, v: host(i.fs.tree.set_times, i.path, None, v))
 
     def touch(self, m: bool = True, c: bool = True, a: bool = False) -> None:
         """The host keeps the times: only read them again."""
@@ -113,7 +120,7 @@ class HostfsInode(Inode):
 
     def revalidate(self) -> bool:
         try:
-            st = hostdir.lstat(self.path)
+            st = self.fs.tree.lstat(self.path)
         except OSError:
             return False
         if st.st_ino != self.ino or (st.st_mode ^ self._mode) & C.S_IFMT:
@@ -130,10 +137,10 @@ class HostfsInode(Inode):
         return self._blocks
 
     # -- directories -------------------------------------------------------
-    def _child_path(self, name: bytes) -> bytes:
+    def _child_path(self, name: bytes) -> hostdir.Path:
         if not self.is_dir:
             raise KernelError(E.ENOTDIR)
-        return self.path.rstrip(b"/") + b"/" + name
+        return self.path + (name,)
 
     def _adopt(self, name: bytes, st) -> HostfsInode:
         ino = HostfsInode(self.fs, self, name, st)
@@ -142,7 +149,7 @@ class HostfsInode(Inode):
 
     def lookup(self, name: bytes) -> Inode | None:
         try:
-            st = hostdir.lstat(self._child_path(name))
+            st = self.fs.tree.lstat(self._child_path(name))
         except OSError:
             self.kids.pop(name, None)
             return None
@@ -153,34 +160,36 @@ class HostfsInode(Inode):
         return self._adopt(name, st)
 
     def entries(self) -> list[tuple[bytes, int, int]]:
-        self._child_path(b"")
-        return [(n, st.st_ino, dtype_of(st.st_mode)) for n, st in host(hostdir.scandir, self.path)]
+        if not self.is_dir:
+            raise KernelError(E.ENOTDIR)
+        return [(n, st.st_ino, dtype_of(st.st_mode)) for n, st in host(self.fs.tree.scandir, self.path)]
 
     def _made(self, name: bytes) -> HostfsInode:
         self.refresh()
-        return self._adopt(name, host(hostdir.lstat, self._child_path(name)))
+        return self._adopt(name, host(self.fs.tree.lstat, self._child_path(name)))
 
     def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0) -> Inode:
         path = self._child_path(name)
         fmt = mode & C.S_IFMT
+        tree = self.fs.tree
         if fmt == C.S_IFREG:
-            host(hostdir.create, path, mode & 0o7777)
+            host(tree.create, path, mode & 0o7777)
         elif fmt == C.S_IFDIR:
-            host(hostdir.mkdir, path, mode & 0o7777)
+            host(tree.mkdir, path, mode & 0o7777)
         elif fmt in HOST_TYPES:
-            host(hostdir.mknod, path, mode)
+            host(tree.mknod, path, mode)
         else:
             raise KernelError(E.EPERM)      # no device nodes on the host
         return self._made(name)
 
     def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
-        host(hostdir.symlink, self._child_path(name), target)
+        host(self.fs.tree.symlink, self._child_path(name), target)
         return self._made(name)
 
     def link(self, name: bytes, inode: Inode) -> None:
         if not isinstance(inode, HostfsInode) or inode.fs is not self.fs:
             raise KernelError(E.EXDEV)
-        host(hostdir.link, inode.path, self._child_path(name))
+        host(self.fs.tree.link, inode.path, self._child_path(name))
         self._made(name)
         inode.refresh()
 
@@ -191,17 +200,17 @@ class HostfsInode(Inode):
         self.refresh()
 
     def unlink(self, name: bytes) -> None:
-        host(hostdir.unlink, self._child_path(name))
+        host(self.fs.tree.unlink, self._child_path(name))
         self._forget(name)
 
     def rmdir(self, name: bytes) -> None:
-        host(hostdir.rmdir, self._child_path(name))
+        host(self.fs.tree.rmdir, self._child_path(name))
         self._forget(name)
 
     def rename(self, old: bytes, newdir: Inode, new: bytes, flags: int) -> None:
         if not isinstance(newdir, HostfsInode) or newdir.fs is not self.fs:
             raise KernelError(E.EXDEV)
-        host(hostdir.rename, self._child_path(old), newdir._child_path(new), flags)
+        host(self.fs.tree.rename, self._child_path(old), newdir._child_path(new), flags)
         src = self.kids.pop(old, None)
         dst = newdir.kids.pop(new, None)
         if dst is not None and flags & C.RENAME_EXCHANGE:
@@ -231,7 +240,7 @@ class HostfsInode(Inode):
     def readlink(self) -> bytes:
         if not self.is_symlink:
             raise KernelError(E.EINVAL)
-        return host(hostdir.readlink, self.path)
+        return host(self.fs.tree.readlink, self.path)
 
     # -- data --------------------------------------------------------------
     def _fd(self, write: bool) -> hostdir.HostFd:
@@ -240,7 +249,7 @@ class HostfsInode(Inode):
             raise KernelError(E.EISDIR)
         fd = self.hostfd
         if fd is None or write and not fd.writable:
-            fd = host(hostdir.HostFd, self.path, write, self.fs.append)
+            fd = host(hostdir.HostFd, self.fs.tree, self.path, write, self.fs.append)
             self.close_host()
             self.hostfd = fd
         return fd
@@ -266,7 +275,7 @@ class HostfsInode(Inode):
         if self.hostfd is not None and self.hostfd.writable:
             host(self.hostfd.truncate, size)
         else:
-            host(hostdir.truncate, self.path, size)
+            host(self.fs.tree.truncate, self.path, size)
         self.refresh()
 
     def memfile(self) -> hostdir.HostFd:
@@ -289,24 +298,42 @@ class Hostfs(Filesystem):
     name = "hostfs"
     magic = HOSTFS_SUPER_MAGIC
 
-    def __init__(self, host_root: bytes, append: bool) -> None:
+    def __init__(self, tree: hostdir.HostTree, append: bool) -> None:
         super().__init__()
-        self.host_root = host_root
+        self.tree = tree
+        self.host_root = tree.path
         self.append = append
-        st = host(hostdir.lstat, host_root)
-        if not hostdir.is_dir(st):
-            raise KernelError(E.ENOTDIR)
+        st = host(tree.lstat, ())
         self.root = HostfsInode(self, None, b"", st)
 
     def statfs(self) -> dict:
-        v = host(hostdir.statvfs, self.host_root)
+        v = host(self.tree.statvfs)
         return {"type": self.magic, "bsize": v.f_bsize, "blocks": v.f_blocks, "bfree": v.f_bfree,
                 "bavail": v.f_bavail, "files": v.f_files, "ffree": v.f_ffree, "namelen": v.f_namemax}
 
+    def unmount(self) -> None:
+        """The held host directory goes with the mount: later lookups
+        through a lazily detached one fail (EBADF), open files keep theirs."""
+        self.tree.close()
+
 
 def mount_hostfs(data: str, confine: str | None, append: bool) -> Hostfs:
-    """`mount none DIR -t hostfs [-o HOSTDIR]`: data is the host path, under
-    hostfs=<dir> when that confines every mount (then it is the default)."""
-    sub = data.encode()
-    root = host(hostdir.confined, confine.encode(), sub) if confine else b"/" + sub.lstrip(b"/")
-    return Hostfs(root, append)
+    """`mount none DIR -t hostfs [-o HOSTDIR]`: HOSTDIR (default /) is below
+    hostfs=<dir>, as in UML; without hostfs= the host is closed (EPERM).
+    HOSTDIR is resolved beneath <dir>: leading out of it is EPERM too."""
+    if confine is None:
+        printk.pr_err("hostfs: mount refused: no hostfs=<dir> on the command line "
+                      "(hostfs=<dir> allows mounts of <dir> and below, hostfs=/ the whole host)")
+        raise KernelError(E.EPERM)
+    try:
+        tree = hostdir.HostTree(confine.encode(), data.encode())
+    except OSError as e:
+        if e.errno != E.EXDEV:
+            raise KernelError(e.errno or E.EIO) from None
+        printk.pr_err(f"hostfs: mount refused: {data!r} leads out of hostfs={confine}")
+        raise KernelError(E.EPERM) from None
+    try:
+        return Hostfs(tree, append)
+    except KernelError:
+        tree.close()
+        raise

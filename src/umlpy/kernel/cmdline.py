@@ -31,7 +31,7 @@ PARAMS: dict[str, str] = {
     "ubdN=": "ubd<N>[rsdct]=<file>[,<backing>]: block device /dev/ubdX on a host file; cow,backing or cow:backing for a COW overlay",
     "hostname=": "hostname=<name>: the guest's hostname (default umlpy)",
     "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
-    "hostfs=": "hostfs=<dir>[,append]: every hostfs mount lies under this host directory; append: host files opened O_APPEND",
+    "hostfs=": "hostfs=<dir>[,append]: allow hostfs mounts of this host directory and below (hostfs=/: the whole host; without it none); append: host files opened O_APPEND",
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
 }
 

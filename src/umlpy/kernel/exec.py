@@ -103,10 +103,13 @@ class HostAs:
             raise KernelError(-r, f"injected {name} failed")
         return r
 
-    def open_kernel_fd(self, fd: int) -> int:
+    def open_kernel_fd(self, fd: int, flags: int = C.O_RDONLY) -> int:
+        """Open one of the kernel's fds (a memfd) in the task's host process;
+        the path goes to the stub's scratch half, which no guest thread can
+        change between our write and the host's read."""
         path = kernel_fd_path(fd).encode() + b"\0"
-        self.t.mem.write(self.scratch, path)
-        return self.checked("open", self.scratch, C.O_RDONLY | C.O_CLOEXEC)
+        self.t.mem.poke(self.scratch, path)
+        return self.checked("open", self.scratch, flags | C.O_CLOEXEC)
 
 
 def _load_segments(has: HostAs, elf: Elf, bias: int, mm) -> int:
@@ -131,7 +134,7 @@ def _load_segments(has: HostAs, elf: Elf, bias: int, mm) -> int:
                 mm.add(start, C.page_up(file_end), bool(prot & C.PROT_WRITE))
             if ph.memsz > ph.filesz:
                 if ph.filesz and file_end % C.PAGE_SIZE:
-                    mem.write(file_end, bytes(C.page_up(file_end) - file_end))
+                    mem.poke(file_end, bytes(C.page_up(file_end) - file_end))
                 bss = C.page_up(file_end) if ph.filesz else start
                 if C.page_up(mem_end) > bss:
                     has.checked("mmap", bss, C.page_up(mem_end) - bss, prot,
@@ -249,8 +252,8 @@ def exec_host(k, t) -> dict[int, int]:
     a = has.scratch
     argv0 = a + len(path)
     arr = (argv0 + 16) & ~7
-    t.mem.write(a, path + b"umlpy-stub\0")
-    t.mem.write(arr, struct.pack("<QQQ", argv0, 0, 0))
+    t.mem.poke(a, path + b"umlpy-stub\0")
+    t.mem.poke(arr, struct.pack("<QQQ", argv0, 0, 0))
     r = ptrace.inject(t.hpid, regs, NR["execve"], a, arr, arr + 16)
     if r.event != ptrace.EVENT_EXEC:
         raise KernelError(-r.result if r.result < 0 else E.ENOEXEC, "host exec of the stub failed")
@@ -339,7 +342,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     old = proc.mm
     proc.mm = mm
     if old is not None:
-        if old.mem is not None and old.mem.fd < 0:
+        if old.mem is not None and old.mem.closed:
             old.mem = None      # it was this task's handle, closed with the old image
         old.release()
     proc.exe_path = d.path(proc.fs.root).decode(errors="replace")

@@ -74,6 +74,45 @@ def pr_emerg(msg: str) -> None:
     printk(EMERG, msg)
 
 
+class RateLimit:
+    """Linux's ratelimit_state: at most `burst` messages per `interval`; a
+    guest that can make the kernel log in a loop must not flood the host's
+    stderr (nor the ring buffer)."""
+
+    def __init__(self, interval_ns: int = 5 * 10**9, burst: int = 10) -> None:
+        self.interval_ns = interval_ns
+        self.burst = burst
+        self.begin = 0
+        self.printed = 0
+        self.missed = 0
+
+    def __call__(self, name: str) -> bool:
+        now = clock.monotonic_ns()
+        if now - self.begin >= self.interval_ns:
+            if self.missed:
+                printk(WARNING, f"{name}: {self.missed} callbacks suppressed")
+            self.begin, self.printed, self.missed = now, 0, 0
+        if self.printed < self.burst:
+            self.printed += 1
+            return True
+        self.missed += 1
+        return False
+
+
+_info_limit = RateLimit()
+_oops_limit = RateLimit()
+
+
+def pr_info_ratelimited(msg: str) -> None:
+    if _info_limit("pr_info_ratelimited"):
+        printk(INFO, msg)
+
+
+def pr_warn_ratelimited(msg: str) -> None:
+    if _info_limit("pr_warn_ratelimited"):
+        printk(WARNING, msg)
+
+
 def oops(what: str, exc: BaseException) -> None:
-    if _log is not None:
+    if _log is not None and _oops_limit("oops"):
         _log.oops(what, exc)

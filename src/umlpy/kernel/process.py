@@ -128,7 +128,8 @@ class Procs:
         child = Task(pid, proc, chpid, mem)
         child.kernel = k
         threads.inherit_task(child, t, flags, child_stack, ptid, ctid, tls)
-        child.altstack = t.altstack
+        if flags & (C.CLONE_VM | C.CLONE_VFORK) != C.CLONE_VM:
+            child.altstack = t.altstack     # a CLONE_VM child must not share the parent's
         proc.threads.append(child)
         self.by_pid[pid] = proc
         k.sched.add_task(child)

@@ -65,7 +65,10 @@ class Scheduler:
         while self._timers and self._timers[0][0] <= now:
             _, _, t = heapq.heappop(self._timers)
             if not t.cancelled:
-                t.fn()
+                try:
+                    t.fn()
+                except Exception as exc:
+                    self.oops("a timer", exc)
 
     def _timeout_ms(self) -> int:
         if self.runq:
@@ -90,7 +93,10 @@ class Scheduler:
         while True:
             busy = False
             for hook in self.idle_hooks:
-                busy |= hook()    # a device did work: poll again, don't sleep
+                try:
+                    busy |= hook()    # a device did work: poll again, don't sleep
+                except Exception as exc:
+                    self.oops("an idle hook", exc)
             timeout = 0 if busy else self._timeout_ms()
             evs, n = loop.run(timeout)
             for i in range(n):
@@ -98,17 +104,36 @@ class Scheduler:
                 if ev.kind == EV_TASK:
                     t = tasks.get(ev.id)
                     if t is not None:
-                        self._task_event(t, ev)
+                        try:
+                            self._task_event(t, ev)
+                        except Exception as exc:
+                            self.oops(f"event of task {t.tid}", exc, t)
                 else:
                     h = handlers.get(ev.id)
                     if h is not None:
-                        h(ev.status)
+                        try:
+                            h(ev.status)
+                        except Exception as exc:
+                            self.oops(f"device fd {ev.id}", exc)
             if self._timers:
                 self._run_timers()
             while self.runq:
                 t = self.runq.popleft()
                 if t.state is State.KERNEL:
-                    self._retry(t)
+                    try:
+                        self._retry(t)
+                    except Exception as exc:
+                        self.oops(f"wake-up of task {t.tid}", exc, t)
+
+    def oops(self, what: str, exc: Exception, t: Task | None = None) -> None:
+        """A kernel bug outside a syscall handler: log it, end the task it
+        happened to (as Linux's oops ends the current task), keep going."""
+        printk.oops(what, exc)
+        if t is not None and t.state is not State.DEAD:
+            try:
+                self.k.procs.kill_process(t.proc, S.SIGSEGV)
+            except Exception as exc2:
+                printk.oops(f"killing task {t.tid} after an oops", exc2)
 
     def _task_event(self, t: Task, ev) -> None:
         st = ev.status
@@ -125,6 +150,9 @@ class Scheduler:
         t.state = State.KERNEL
         if ev.has_regs:
             ptrace.copy_regs(t.regs, ev.regs)
+            if ev.compat:
+                self._compat_entry(t)
+                return
             self.syscall(t)
             return
         ptrace.getregs(t.hpid, t.regs)
@@ -136,6 +164,21 @@ class Scheduler:
         elif event == 0 and sig == S.SIGTRAP:
             self.k.signals.force_fault(t, S.SIGTRAP)
         self.finish(t, None, ptrace.REGS_CLEAN)
+
+    def _compat_entry(self, t: Task) -> None:
+        """A 32-bit syscall gate (int $0x80, or a syscall from a 32-bit code
+        segment): this kernel has no IA32 emulation, and such a Linux
+        answers int $0x80 with a general protection fault, SIGSEGV at the
+        instruction.  Never a 64-bit call with the registers reinterpreted."""
+        regs = t.regs
+        regs.rax = regs.orig_rax
+        regs.rip -= 2
+        regs.orig_rax = MASK64
+        t.regs_dirty = True
+        printk.pr_info_ratelimited(f"{t.proc.comm.decode(errors='replace')}[{t.tid}] "
+                                   "32-bit syscall entry refused (no IA32 emulation)")
+        self.k.signals.force_sig_kernel(t, S.SIGSEGV)
+        self.finish(t, None, ptrace.REGS_ALL)
 
     # -- syscalls -------------------------------------------------------------
     def syscall(self, t: Task) -> None:
@@ -163,10 +206,9 @@ class Scheduler:
             return
         except NoReturn:
             return
-        except Exception as exc:   # a kernel bug: oops, kill the task, keep going
+        except Exception as exc:   # a kernel bug: oops, fail the syscall, keep going
             printk.oops(f"syscall {name or t.in_syscall} of task {t.tid}", exc)
-            self.k.procs.kill_process(t.proc, S.SIGSEGV)
-            return
+            ret = -(E.ENOMEM if isinstance(exc, MemoryError) else E.EINVAL)
         self.finish(t, ret)
 
     def finish(self, t: Task, ret: int | None, how: int = ptrace.REGS_RAX) -> None:
@@ -236,12 +278,13 @@ class Scheduler:
         t.block = None
         reason = t.wake_reason
         if reason == WAKE_SIGNAL:
-            if b.on_interrupt is not None:
-                b.on_interrupt()
-            if b.interrupted_result is not None:
-                self.finish(t, b.interrupted_result)
-            else:
-                self.finish(t, -b.restart)
+            def interrupted() -> int:
+                # what the wait must undo or store (nanosleep's remaining
+                # time) can fail like any syscall code: EFAULT, not an oops
+                if b.on_interrupt is not None:
+                    b.on_interrupt()
+                return b.interrupted_result if b.interrupted_result is not None else -b.restart
+            self._run_handler(t, interrupted)
             return
         if reason == WAKE_TIMEOUT and b.on_timeout is not None:
             self._run_handler(t, b.on_timeout)

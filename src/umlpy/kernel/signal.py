@@ -13,17 +13,33 @@ import struct
 from collections import deque
 
 from arch_um import ptrace
+from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SIG_DEFAULT, State, Task
 
 _MCTX = struct.Struct("<18Q4H4QQ64x")   # sigcontext: 256 bytes
-_UC_HEAD = struct.Struct("<QQQi4xQ")     # uc_flags, uc_link, ss_sp, ss_flags, ss_size
+_UC_HEAD = struct.Struct("<QQQI4xQ")     # uc_flags, uc_link, ss_sp, ss_flags, ss_size
 UC_SIZE = _UC_HEAD.size + _MCTX.size + 8   # + uc_sigmask
 SIGINFO_SIZE = 128
 FRAME_SIZE = 8 + UC_SIZE + SIGINFO_SIZE
 FIX_EFLAGS = 0x40DD5
+USER_CS = 0x33
+USER_DS = 0x2B
+UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS = 0x1, 0x2, 0x4
+SS_AUTODISARM = 1 << 31
+SS_FLAG_BITS = SS_AUTODISARM
+MINSIGSTKSZ = 2048
+FP_XSTATE_MAGIC1 = 0x46505853
+FP_XSTATE_MAGIC2 = 0x46505845
+_SW_BYTES = struct.Struct("<IIQI")      # fxsave sw_reserved: magic1, extended_size, xfeatures, xstate_size
+_SW_OFF = 464
+_XSAVE_HDR = 512                        # xstate_bv, then xcomp_bv and reserved words
+_FXSAVE_SIZE = 512
+_FPSSE = 0x3
 _STOP_SIGS = S.sigbit(S.SIGSTOP) | S.sigbit(S.SIGTSTP) | S.sigbit(S.SIGTTIN) | S.sigbit(S.SIGTTOU)
 _MASK64 = (1 << 64) - 1
 
@@ -157,13 +173,29 @@ class Signals:
 
     def force_fault(self, t: Task, sig: int) -> None:
         """A host fault in guest code becomes the guest's signal (force_sig)."""
-        act = t.proc.sighand.actions[sig]
-        if t.blocked & S.sigbit(sig) or act.handler == C.SIG_IGN:
-            t.blocked &= ~S.sigbit(sig)
-            t.proc.sighand.actions[sig] = SIG_DEFAULT
         code, addr = ptrace.fault_info(t.hpid)
-        _enqueue(t, sig, code, (addr,))
-        t.pending |= S.sigbit(sig)
+        self.force_sig(t, sig, code, (addr,))
+
+    def force_sig(self, t: Task, sig: int, code: int = C.SI_KERNEL, fields: tuple = (0,),
+                  handler_current: bool = True) -> None:
+        """Linux's force_sig_info_to_task: a signal the task cannot block or
+        ignore (a blocked or ignored one reverts to its default action)."""
+        acts = t.proc.sighand.actions
+        bit = S.sigbit(sig)
+        if t.blocked & bit or acts[sig].handler == C.SIG_IGN or not handler_current:
+            acts[sig] = SIG_DEFAULT
+            t.blocked &= ~bit
+        _enqueue(t, sig, code, fields)
+        t.pending |= bit
+
+    def force_sig_kernel(self, t: Task, sig: int) -> None:
+        """A fault the kernel raises itself (si_code SI_KERNEL, no address)."""
+        self.force_sig(t, sig)
+
+    def force_sigsegv(self, t: Task, sig: int) -> None:
+        """A signal frame could not be built: SIGSEGV, fatal if it was
+        SIGSEGV's own frame that failed (Linux's force_sigsegv)."""
+        self.force_sig(t, S.SIGSEGV, handler_current=sig != S.SIGSEGV)
 
     def take(self, t: Task, mask: int) -> tuple[int, int, tuple]:
         """Dequeue the lowest pending signal of mask (thread-directed ones
@@ -221,7 +253,9 @@ class Signals:
                 restarting = False
             # as Linux, every deliverable signal gets its frame before the
             # return to user mode: the last one set up runs first
-            self._setup_frame(t, sig, act, code_, fields)
+            if not self._setup_frame(t, sig, act, code_, fields):
+                self.force_sigsegv(t, sig)
+                continue
             how = ptrace.REGS_ALL
         if restarting:
             self._restart(t)
@@ -234,38 +268,51 @@ class Signals:
         t.regs.rax = t.regs.orig_rax
         t.regs.rip -= 2
 
-    def _setup_frame(self, t: Task, sig: int, act, code: int, fields: tuple) -> None:
+    # -- frames -------------------------------------------------------------
+    def _setup_frame(self, t: Task, sig: int, act, code: int, fields: tuple) -> bool:
+        """Linux's get_sigframe + setup_rt_frame; False if the frame cannot
+        be written (the caller forces SIGSEGV, as Linux does)."""
         regs = t.regs
         ss_sp, ss_flags, ss_size = t.altstack
-        sp = regs.rsp
-        on_alt = ss_size and ss_sp < sp <= ss_sp + ss_size
-        if act.flags & C.SA_ONSTACK and not ss_flags & C.SS_DISABLE and not on_alt:
+        nested = on_sig_stack(t, regs.rsp)
+        entering = False
+        sp = regs.rsp - 128                     # the red zone
+        if act.flags & C.SA_ONSTACK and sas_ss_flags(t, sp) == 0:
             sp = ss_sp + ss_size
-        sp -= 128
+            entering = True
         xstate = ptrace.get_xstate(t.hpid)
-        sp = (sp - len(xstate)) & ~63
-        fp = sp
-        sp = ((sp - FRAME_SIZE) & ~15) - 8
+        fp = (sp - len(xstate) - 4) & ~63       # the xsave area and FP_XSTATE_MAGIC2
+        sp = ((fp - FRAME_SIZE) & ~15) - 8
+        if sp < 0:
+            return False            # below address 0: no frame fits anywhere
+        if (nested or entering) and not _on_stack(t, sp):
+            printk.pr_info_ratelimited(f"{t.proc.comm.decode(errors='replace')}[{t.tid}] "
+                                       "overflowed sigaltstack")
+            return False
         mask = t.saved_mask if t.saved_mask is not None else t.blocked
-        t.saved_mask = None
         mctx = _MCTX.pack(
             regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
             regs.rdi, regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp,
             regs.rip, regs.eflags, regs.cs & 0xffff, 0, 0, regs.ss & 0xffff,
             0, 0, mask & _MASK64, 0, fp)
-        uc_flags = 0x1 | 0x2 | 0x4   # UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
-        uc = _UC_HEAD.pack(uc_flags, 0, ss_sp, ss_flags | (C.SS_ONSTACK if on_alt else 0), ss_size)
+        uc = _UC_HEAD.pack(UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0,
+                           ss_sp, ss_flags, ss_size)
         uc += mctx + struct.pack("<Q", mask & _MASK64)
         info = pack_siginfo(sig, code, fields)
         restorer = act.restorer if act.flags & C.SA_RESTORER else 0
-        t.mem.write(fp, xstate)
-        t.mem.write(sp, struct.pack("<Q", restorer) + uc + info)
+        try:
+            t.mem.write(fp, xstate + struct.pack("<I", FP_XSTATE_MAGIC2))
+            t.mem.write(sp, struct.pack("<Q", restorer) + uc + info)
+        except GuestFault:
+            return False
+        t.saved_mask = None
         regs.rdi = sig
         regs.rsi = sp + 8 + UC_SIZE
         regs.rdx = sp + 8
         regs.rax = 0
         regs.rsp = sp
         regs.rip = act.handler
+        regs.cs, regs.ss = USER_CS, USER_DS     # handlers run as 64-bit code, whatever was interrupted
         regs.eflags &= ~0x500   # DF, TF
         regs.orig_rax = _MASK64
         t.blocked |= act.mask
@@ -274,22 +321,115 @@ class Signals:
         t.blocked &= ~S.UNBLOCKABLE
         if act.flags & C.SA_RESETHAND:
             t.proc.sighand.actions[sig] = act._replace(handler=C.SIG_DFL, flags=act.flags & ~C.SA_SIGINFO)
+        if ss_flags & SS_AUTODISARM:
+            t.altstack = (0, C.SS_DISABLE, 0)
         t.regs_dirty = True
+        return True
 
     def sigreturn(self, t: Task) -> None:
+        """rt_sigreturn, checked as Linux's: a frame that cannot be read, a
+        code segment other than 64-bit user code, or an xsave area the CPU
+        would refuse is a SIGSEGV, never a kernel error."""
         regs = t.regs
-        uc = regs.rsp   # the handler's `ret` popped pretcode
-        data = t.mem.read(uc, UC_SIZE)
+        frame = regs.rsp - 8    # the handler's `ret` popped pretcode
+        try:
+            data = t.mem.read(frame + 8, UC_SIZE)
+        except GuestFault:
+            self._bad_frame(t, frame)
+            return
+        uc_flags = _UC_HEAD.unpack_from(data)[0]
+        (mask,) = struct.unpack_from("<Q", data, _UC_HEAD.size + _MCTX.size)
+        t.blocked = mask & ~S.UNBLOCKABLE
         m = _MCTX.unpack_from(data, _UC_HEAD.size)
         (regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
          regs.rdi, regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp,
          regs.rip) = m[:17]
         regs.eflags = (regs.eflags & ~FIX_EFLAGS) | (m[17] & FIX_EFLAGS)
-        fp = m[26]
-        (mask,) = struct.unpack_from("<Q", data, _UC_HEAD.size + _MCTX.size)
-        t.blocked = mask & ~S.UNBLOCKABLE
-        if fp:
-            size = self.k.xstate_size
-            ptrace.set_xstate(t.hpid, t.mem.read(fp, size))
         regs.orig_rax = _MASK64
         t.regs_dirty = True
+        cs, ss = m[18] | 3, m[21] | 3
+        strict_ss = uc_flags & UC_SIGCONTEXT_SS and uc_flags & UC_STRICT_RESTORE_SS
+        # no 32-bit code segment here (no IA32 emulation), and the only
+        # user data segment is __USER_DS (an IRET to anything else faults)
+        if cs != USER_CS or (strict_ss and ss != USER_DS) or not self._restore_fpu(t, m[26]):
+            self._bad_frame(t, frame)
+            return
+        ss_sp, ss_flags, ss_size = _UC_HEAD.unpack_from(data)[2:]
+        try:
+            set_altstack(t, (ss_sp, ss_flags, ss_size), regs.rsp)
+        except KernelError:
+            pass        # restore_altstack ignores everything but a fault
+
+    def _restore_fpu(self, t: Task, fp: int) -> bool:
+        """fpu__restore_sig: no area resets the FPU; a misaligned or
+        unreadable one, or contents the CPU rejects, fail; an area without
+        both magic words is taken as a legacy FXSAVE image."""
+        size = self.k.xstate_size
+        if not fp:
+            state = bytearray(size)
+            struct.pack_into("<H", state, 0, 0x37F)        # fcw
+            struct.pack_into("<I", state, 24, 0x1F80)      # mxcsr
+        else:
+            if fp % 64:
+                return False
+            try:
+                state = bytearray(t.mem.read(fp, size))
+                magic1, ext, feats, xsize = _SW_BYTES.unpack_from(state, _SW_OFF)
+                full = (magic1 == FP_XSTATE_MAGIC1 and _FXSAVE_SIZE < xsize <= size and xsize <= ext
+                        and t.mem.read(fp + xsize, 4) == struct.pack("<I", FP_XSTATE_MAGIC2))
+            except GuestFault:
+                return False
+            if full:
+                bv = struct.unpack_from("<Q", state, _XSAVE_HDR)[0] & feats
+            else:
+                bv = _FPSSE
+                state[_XSAVE_HDR:] = bytes(size - _XSAVE_HDR)
+            struct.pack_into("<Q", state, _XSAVE_HDR, bv)
+        try:
+            ptrace.set_xstate(t.hpid, bytes(state))
+        except ptrace.HostError:
+            return False
+        return True
+
+    def _bad_frame(self, t: Task, frame: int) -> None:
+        printk.pr_info_ratelimited(f"{t.proc.comm.decode(errors='replace')}[{t.tid}] bad frame in "
+                                   f"rt_sigreturn frame:{frame:x} ip:{t.regs.rip:x} sp:{t.regs.rsp:x}")
+        self.force_sig(t, S.SIGSEGV)
+
+
+# -- alternate signal stacks (t.altstack = (ss_sp, ss_flags as set, ss_size)) --
+def _on_stack(t: Task, sp: int) -> bool:
+    ss_sp, _, ss_size = t.altstack
+    return ss_sp < sp and sp - ss_sp <= ss_size
+
+
+def on_sig_stack(t: Task, sp: int) -> bool:
+    """Is sp on the alternate stack?  Never with SS_AUTODISARM: the stack
+    was disarmed when a handler started on it."""
+    return not t.altstack[1] & SS_AUTODISARM and _on_stack(t, sp)
+
+
+def sas_ss_flags(t: Task, sp: int) -> int:
+    if not t.altstack[2]:
+        return C.SS_DISABLE
+    return C.SS_ONSTACK if on_sig_stack(t, sp) else 0
+
+
+def set_altstack(t: Task, ss: tuple[int, int, int] | None, sp: int) -> tuple[int, int, int]:
+    """Linux's do_sigaltstack: returns the old (ss_sp, ss_flags, ss_size) as
+    sigaltstack(2) reports it, then installs ss if given."""
+    cur_sp, cur_flags, cur_size = t.altstack
+    old = (cur_sp, sas_ss_flags(t, sp) | (cur_flags & SS_FLAG_BITS), cur_size)
+    if ss is not None:
+        ss_sp, ss_flags, ss_size = ss
+        if on_sig_stack(t, sp):
+            raise KernelError(E.EPERM)
+        mode = ss_flags & ~SS_FLAG_BITS
+        if mode not in (0, C.SS_DISABLE, C.SS_ONSTACK):
+            raise KernelError(E.EINVAL)
+        if mode == C.SS_DISABLE:
+            ss_sp, ss_size = 0, 0
+        elif ss_size < MINSIGSTKSZ:
+            raise KernelError(E.ENOMEM)
+        t.altstack = (ss_sp, ss_flags, ss_size)
+    return old

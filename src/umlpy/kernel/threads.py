@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 
 from arch_um import host, ptrace
-from arch_um.memory import GuestMemory
+from arch_um.memory import GuestFault, GuestMemory
 from arch_um.stub import STUB_SYSCALL
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
@@ -39,10 +39,18 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
         child.regs.fs_base = tls
     child.blocked = parent.blocked
     tid = struct.pack("<i", child.tid)
+    # the task exists by now: as Linux's put_user of these, a bad address
+    # is ignored rather than failing a clone that has happened
     if flags & C.CLONE_PARENT_SETTID:
-        parent.mem.write(ptid, tid)
+        try:
+            parent.mem.write(ptid, tid)
+        except GuestFault:
+            pass
     if flags & C.CLONE_CHILD_SETTID:
-        child.mem.write(ctid, tid)
+        try:
+            child.mem.write(ctid, tid)
+        except GuestFault:
+            pass
     if flags & C.CLONE_CHILD_CLEARTID:
         child.clear_child_tid = ctid
 

@@ -53,6 +53,7 @@ class Message:
 
 
 class UnixSocket(File):
+    lazy_write = True       # datagrams are taken whole (_send_message), streams as they fit
     kind = "socket"
 
     def __init__(self, stype: int, flags: int) -> None:
@@ -241,6 +242,7 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
         if nonblock:
             raise KernelError(E.EAGAIN)
         raise Block(target.wq)
+    data = data[:]          # a UserBuf's bytes, now that the datagram goes
     target.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
     target.wake()
     return len(data)
@@ -337,6 +339,19 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
     if nonblock:
         raise KernelError(E.EAGAIN)
     raise Block(s.wq)
+
+
+def unrecv(s: UnixSocket, r: Received) -> None:
+    """A stream receive whose copy to the guest failed: Linux leaves the
+    data queued (a datagram is gone, as there)."""
+    if s.stype != SOCK_STREAM or not r.data:
+        for f in r.files:
+            f.put()
+        return
+    s.stream[:0] = r.data
+    s.stream_meta = [(off + len(r.data), m) for off, m in s.stream_meta]
+    if r.files:
+        s.stream_meta.insert(0, (0, Message(b"", r.files, r.creds)))
 
 
 def connect_pair(a: UnixSocket, b: UnixSocket) -> None:

@@ -33,7 +33,7 @@ def _privileged(c, kind: str) -> bool:
 
 def _getres(t, kind: str, r: int, e: int, s: int) -> int:
     for addr, v in zip((r, e, s), _ids(t.proc.creds, kind)):
-        put_u32(t, addr, v)
+        t.mem.write(addr, struct.pack("<I", v & 0xFFFFFFFF))     # NULL is EFAULT here
     return 0
 
 

@@ -7,7 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import syscall
-from umlpy.syscalls.util import s32
+from umlpy.syscalls.util import install_pair, s32
 from umlpy.vfs import locks
 from umlpy.vfs.pipe import Pipe, PipeFile
 
@@ -126,22 +126,9 @@ def do_pipe(t, addr: int, flags: int) -> int:
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK | C.O_DIRECT):
         raise KernelError(E.EINVAL)
     p = Pipe()
-    fdt = t.proc.fdtable
     keep = flags & (C.O_NONBLOCK | C.O_DIRECT)
-    cloexec = bool(flags & C.O_CLOEXEC)
-    r = fdt.install(PipeFile(p, C.O_RDONLY | keep), cloexec)
-    try:
-        w = fdt.install(PipeFile(p, C.O_WRONLY | keep), cloexec)
-    except KernelError:
-        fdt.close(r)
-        raise
-    try:
-        t.mem.write(addr, struct.pack("<ii", r, w))
-    except Exception:
-        fdt.close(r)
-        fdt.close(w)
-        raise
-    return 0
+    return install_pair(t, PipeFile(p, C.O_RDONLY | keep), PipeFile(p, C.O_WRONLY | keep),
+                        bool(flags & C.O_CLOEXEC), addr)
 
 
 @syscall("pipe")

@@ -64,8 +64,8 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         if d is None:
             _check_writable_fs(parent)
             permission(parent.inode, C.W_OK, creds)
-            parent.inode.create(name, C.S_IFREG | _create_mode(t, mode), creds.fsuid, creds.fsgid)
-            d = parent.child(name)
+            d = parent.instantiate(name, parent.inode.create(name, C.S_IFREG | _create_mode(t, mode),
+                                                             creds.fsuid, creds.fsgid))
             created = True
             N.child_event(parent.inode, None, name, N.IN_CREATE)
         elif flags & C.O_EXCL:

@@ -86,11 +86,15 @@ def sys_prlimit64(t, pid, res, new, old, *_):
 
 @syscall("getrlimit")
 def sys_getrlimit(t, res, addr, *_):
+    if not addr:
+        raise KernelError(E.EFAULT)     # prlimit64 takes NULL as "not asked"; getrlimit stores
     return sys_prlimit64(t, 0, res, 0, addr)
 
 
 @syscall("setrlimit")
 def sys_setrlimit(t, res, addr, *_):
+    if not addr:
+        raise KernelError(E.EFAULT)
     return sys_prlimit64(t, 0, res, addr, 0)
 
 

@@ -80,10 +80,7 @@ def sys_shmat(t, ident, addr, flags, *_):
     mflags = C.MAP_SHARED | (C.MAP_FIXED if addr and flags & SHM_REMAP else
                              C.MAP_FIXED_NOREPLACE if addr else 0)
     has = HostAs(t)
-    from arch_um.hostfile import kernel_fd_path
-    path = kernel_fd_path(seg.mem.fd).encode() + b"\0"
-    t.mem.write(has.scratch, path)
-    tfd = has.checked("open", has.scratch, (C.O_RDONLY if flags & SHM_RDONLY else C.O_RDWR) | C.O_CLOEXEC)
+    tfd = has.open_kernel_fd(seg.mem.fd, C.O_RDONLY if flags & SHM_RDONLY else C.O_RDWR)
     try:
         r = has.call("mmap", addr, size, prot, mflags, tfd, 0)
     finally:

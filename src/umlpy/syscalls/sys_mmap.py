@@ -94,7 +94,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
         else:
             mf = inode.memfile()
             want_rw = mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE
-            tfd = has.open_kernel_fd(mf.fd) if not want_rw else _open_rw(has, mf.fd)
+            tfd = has.open_kernel_fd(mf.fd, C.O_RDWR if want_rw else C.O_RDONLY)
             if want_rw:
                 # the guest may write the page cache behind the filesystem's
                 # back: a disk filesystem copies it back on msync, munmap,
@@ -115,13 +115,6 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     if not anon and mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE:
         mm.map_shared_file(r, r + size, inode)
     return r
-
-
-def _open_rw(has: HostAs, fd: int) -> int:
-    from arch_um.hostfile import kernel_fd_path
-    path = kernel_fd_path(fd).encode() + b"\0"
-    has.t.mem.write(has.scratch, path)
-    return has.checked("open", has.scratch, C.O_RDWR | C.O_CLOEXEC)
 
 
 @syscall("munmap")

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, gather, read_iovecs, s32, s64, scatter
 from umlpy.vfs.fsnotify import IN_MODIFY, file_event
@@ -38,7 +40,24 @@ def _modified(f, n: int) -> int:
 @syscall("write")
 def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
-    return _modified(f, f.write(t, t.mem.read(buf, min(count, MAX_RW_COUNT))))
+    n = min(count, MAX_RW_COUNT)
+    if n > COPY_CHUNK:
+        return _modified(f, f.write_from(t, UserBuf(t, [(buf, n)])))
+    try:
+        data = t.mem.read(buf, n)
+    except GuestFault:
+        # a file stores what could be copied before the bad page
+        data = t.mem.read_prefix(buf, n) if f.chunked_write else b""
+        if not data:
+            raise
+    return _modified(f, f.write(t, data))
+
+
+def write_vecs(t, f, vecs: list[tuple[int, int]]) -> int:
+    """What writev and sendmsg hand a file: bytes, or a UserBuf when big."""
+    if sum(n for _, n in vecs) <= COPY_CHUNK:
+        return f.write(t, gather(t, vecs))
+    return f.write_from(t, UserBuf(t, vecs))
 
 
 @syscall("readv")
@@ -51,7 +70,7 @@ def sys_readv(t, fd, iov, cnt, *_):
 @syscall("writev")
 def sys_writev(t, fd, iov, cnt, *_):
     f = _writable(t, fd)
-    return _modified(f, f.write(t, gather(t, read_iovecs(t, iov, cnt))))
+    return _modified(f, write_vecs(t, f, read_iovecs(t, iov, cnt)))
 
 
 def _offset(off: int) -> int:
@@ -69,10 +88,20 @@ def sys_pread64(t, fd, buf, count, off, *_):
     return len(data)
 
 
+def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:
+    """pwrite/pwritev: at most COPY_CHUNK bytes read at once; a file that
+    never waits takes a big write in pieces (what was written counts when a
+    later piece faults)."""
+    src = UserBuf(t, vecs)
+    if not f.chunked_write:
+        return f.pwrite(t, src[0:COPY_CHUNK], off)
+    return write_in_pieces(src, lambda piece, done: f.pwrite(t, piece, off + done))
+
+
 @syscall("pwrite64")
 def sys_pwrite64(t, fd, buf, count, off, *_):
     f = _writable(t, fd)
-    return _modified(f, f.pwrite(t, t.mem.read(buf, min(count, MAX_RW_COUNT)), _offset(off)))
+    return _modified(f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], _offset(off)))
 
 
 @syscall("preadv")
@@ -85,7 +114,7 @@ def sys_preadv(t, fd, iov, cnt, off, *_):
 @syscall("pwritev")
 def sys_pwritev(t, fd, iov, cnt, off, *_):
     f = _writable(t, fd)
-    return _modified(f, f.pwrite(t, gather(t, read_iovecs(t, iov, cnt)), _offset(off)))
+    return _modified(f, _pwrite_vecs(t, f, read_iovecs(t, iov, cnt), _offset(off)))
 
 
 @syscall("lseek")
@@ -119,7 +148,6 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
 
 
 SPLICE_F_NONBLOCK = 2
-COPY_CHUNK = 1 << 20
 
 
 def _read_at(t, f, n: int, offp: int) -> tuple[bytes, int | None]:

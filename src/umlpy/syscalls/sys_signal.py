@@ -9,7 +9,7 @@ from umlpy.abi import structs
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.signal import discard, pack_siginfo
+from umlpy.kernel.signal import discard, pack_siginfo, set_altstack
 from umlpy.kernel.task import SigAction
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
@@ -17,8 +17,7 @@ from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 
 _SIGACTION = struct.Struct("<QQQQ")
-_STACK = struct.Struct("<Qi4xQ")
-MINSIGSTKSZ = 2048
+_STACK = struct.Struct("<QI4xQ")
 
 
 def _check_size(size: int) -> None:
@@ -104,22 +103,10 @@ def sys_pause(t, *_):
 
 @syscall("sigaltstack")
 def sys_sigaltstack(t, ss, oss, *_):
-    sp, flags, size = t.altstack
-    on = bool(size) and sp < t.regs.rsp <= sp + size
+    new = _STACK.unpack(t.mem.read(ss, _STACK.size)) if ss else None
+    old = set_altstack(t, new, t.regs.rsp)
     if oss:
-        t.mem.write(oss, _STACK.pack(sp, (C.SS_ONSTACK if on else 0) | (flags & C.SS_DISABLE), size))
-    if ss:
-        nsp, nflags, nsize = _STACK.unpack(t.mem.read(ss, _STACK.size))
-        if on:
-            raise KernelError(E.EPERM)
-        if nflags & ~(C.SS_DISABLE | (1 << 31)):
-            raise KernelError(E.EINVAL)
-        if nflags & C.SS_DISABLE:
-            t.altstack = (0, C.SS_DISABLE, 0)
-        else:
-            if nsize < MINSIGSTKSZ:
-                raise KernelError(E.ENOMEM)
-            t.altstack = (nsp, 0, nsize)
+        t.mem.write(oss, _STACK.pack(*old))
     return 0
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
+from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
@@ -11,7 +13,8 @@ from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net import unix as U
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import MAX_RW_COUNT, UIO_MAXIOV, gather, put_u32, read_iovecs, s32, scatter, u32
+from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, gather, install_pair, put_u32, read_iovecs, s32,
+                                 scatter, u32)
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
 
@@ -71,15 +74,7 @@ def sys_socketpair(t, domain, stype, proto, sv, *_):
     U.connect_pair(a, b)
     creds = (t.proc.pid, t.proc.creds.euid, t.proc.creds.egid)
     a.peercred = b.peercred = creds
-    fdt = t.proc.fdtable
-    fa = fdt.install(a, cloexec)
-    try:
-        fb = fdt.install(b, cloexec)
-    except KernelError:
-        fdt.close(fa)
-        raise
-    t.mem.write(sv, struct.pack("<ii", fa, fb))
-    return 0
+    return install_pair(t, a, b, cloexec, sv)
 
 
 # -- addresses -------------------------------------------------------------------
@@ -100,16 +95,17 @@ def _read_addr(t, addr: int, alen: int) -> bytes:
 
 
 def _write_addr(t, addr: int, lenp: int, name: bytes | None) -> None:
-    if not addr:
-        return
+    """move_addr_to_user: as much of the address as *lenp allows, then its
+    full length in *lenp."""
     data = struct.pack("<H", AF_UNIX)
     if name:
         data += name + (b"" if name.startswith(b"\0") else b"\0")
     (cap,) = struct.unpack("<i", t.mem.read(lenp, 4))
     if cap < 0:
         raise KernelError(E.EINVAL)
-    t.mem.write(addr, data[:cap])
-    put_u32(t, lenp, len(data))
+    if cap:
+        t.mem.write(addr, data[:cap])
+    t.mem.write(lenp, struct.pack("<I", len(data)))
 
 
 def _lookup(t, name: bytes) -> U.UnixSocket:
@@ -182,10 +178,14 @@ def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
     s = _sock(t, fd)
     server = U.accept(t, s)
     server.flags = C.O_RDWR | (flags & SOCK_NONBLOCK)
-    newfd = t.proc.fdtable.install(server, bool(flags & SOCK_CLOEXEC))
-    peer = server.peer
-    _write_addr(t, addr, lenp, peer.name if peer is not None else None)
-    return newfd
+    if addr:
+        peer = server.peer
+        try:
+            _write_addr(t, addr, lenp, peer.name if peer is not None else None)
+        except (GuestFault, KernelError):
+            server.put_ref()    # Linux drops the new connection with the fd it did not install
+            raise
+    return t.proc.fdtable.install(server, bool(flags & SOCK_CLOEXEC))
 
 
 @syscall("accept")
@@ -304,7 +304,14 @@ def do_sendmsg(t, fd: int, msg: int, flags: int) -> int:
     dest = _dest(t, name, namelen)
     U.check_size(s, sum(n for _, n in vecs))
     files = _parse_cmsgs(t, ctl, ctllen)
-    return U.send(t, s, gather(t, vecs), flags, dest, files)
+    return U.send(t, s, _user_data(t, vecs), flags, dest, files)
+
+
+def _user_data(t, vecs: list[tuple[int, int]]):
+    """What a send takes: bytes, or a UserBuf when big."""
+    if sum(n for _, n in vecs) <= COPY_CHUNK:
+        return gather(t, vecs)
+    return UserBuf(t, vecs)
 
 
 def _build_cmsgs(t, s: U.UnixSocket, r: U.Received, ctllen: int, flags: int) -> tuple[bytes, int]:
@@ -337,7 +344,12 @@ def do_recvmsg(t, fd: int, msg: int, flags: int) -> int:
     s = _sock(t, fd)
     name, namelen, vecs, ctl, ctllen = _read_msghdr(t, msg)
     r = U.recv(t, s, sum(n for _, n in vecs), flags)
-    scatter(t, vecs, r.data)
+    try:
+        scatter(t, vecs, r.data)
+    except GuestFault:
+        if not flags & U.MSG_PEEK:
+            U.unrecv(s, r)
+        raise
     cm, mflags = _build_cmsgs(t, s, r, ctllen, flags)
     if ctl and cm:
         t.mem.write(ctl, cm)
@@ -358,14 +370,19 @@ def sys_sendto(t, fd, buf, n, flags, addr, alen):
     dest = _dest(t, addr, alen)
     n = min(n, MAX_RW_COUNT)
     U.check_size(s, n)
-    return U.send(t, s, t.mem.read(buf, n), flags, dest, [])
+    return U.send(t, s, _user_data(t, [(buf, n)]), flags, dest, [])
 
 
 @syscall("recvfrom")
 def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
     s = _sock(t, fd)
     r = U.recv(t, s, min(n, MAX_RW_COUNT), flags)
-    t.mem.write(buf, r.data)
+    try:
+        t.mem.write(buf, r.data)
+    except GuestFault:
+        if not flags & U.MSG_PEEK:
+            U.unrecv(s, r)
+        raise
     for f in r.files:
         f.put()
     if addr:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 
@@ -126,3 +127,22 @@ def scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:
 
 def gather(t, vecs: list[tuple[int, int]]) -> bytes:
     return b"".join(t.mem.read(base, n) for base, n in vecs if n)
+
+
+def install_pair(t, a, b, cloexec: bool, addr: int) -> int:
+    """pipe(2) and socketpair(2): two new fds stored at addr as int[2]; if
+    either install or the store fails, neither fd is left behind."""
+    fdt = t.proc.fdtable
+    fa = fdt.install(a, cloexec)
+    try:
+        fb = fdt.install(b, cloexec)
+    except KernelError:
+        fdt.close(fa)
+        raise
+    try:
+        t.mem.write(addr, struct.pack("<ii", fa, fb))
+    except GuestFault:
+        fdt.close(fa)
+        fdt.close(fb)
+        raise
+    return 0

@@ -44,7 +44,14 @@ class Dentry:
         ino = self.inode.lookup(name)
         if ino is None:
             return None
-        d = Dentry(name, self, ino, self.mount)
+        return self.instantiate(name, ino)
+
+    def instantiate(self, name: bytes, inode: Inode) -> Dentry:
+        """The dentry of an inode found or just made in this directory
+        (Linux's d_instantiate): a creator takes the inode it made rather
+        than looking again, which a directory changing underneath (hostfs)
+        might answer otherwise."""
+        d = Dentry(name, self, inode, self.mount)
         self.children[name] = d
         return d
 

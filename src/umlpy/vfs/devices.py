@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import Callable
 
 from arch_um import clock
+from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.uaccess import COPY_CHUNK
 from umlpy.vfs.file import File
 
 _CHAR: dict[tuple[int, int], Callable] = {}
@@ -54,6 +56,26 @@ def open_block(dentry, inode, flags: int, task) -> File:
 class DevFile(File):
     """A seekable char device whose reads and writes ignore the position."""
     kind = "chr"
+    chunked_write = True
+
+    def read_into(self, task, addr: int, n: int) -> int:
+        """Endless sources (/dev/zero, /dev/urandom) stream into the guest a
+        piece at a time, stopping at the first byte that cannot be stored."""
+        done = 0
+        while done < n:
+            want = min(n - done, COPY_CHUNK)
+            data = self.read(task, want)
+            try:
+                task.mem.write(addr + done, data)
+            except GuestFault as f:
+                done += max(0, min(len(data), f.args[0] - addr - done))
+                if not done:
+                    raise
+                return done
+            done += len(data)
+            if len(data) < want:
+                break
+        return done
 
     def lseek(self, off: int, whence: int) -> int:
         self.pos = 0
@@ -73,19 +95,22 @@ class NullFile(DevFile):
     def write(self, task, data: bytes) -> int:
         return len(data)
 
+    def write_from(self, task, src) -> int:
+        return len(src)         # write_null: the buffer is never read
 
-class ZeroFile(DevFile):
+
+class ZeroFile(NullFile):
     maps_as_zero = True  # mmap of /dev/zero is anonymous memory
 
     def read(self, task, n: int) -> bytes:
         return bytes(n)
 
-    def write(self, task, data: bytes) -> int:
-        return len(data)
-
 
 class FullFile(ZeroFile):
     def write(self, task, data: bytes) -> int:
+        raise KernelError(E.ENOSPC)
+
+    def write_from(self, task, src) -> int:
         raise KernelError(E.ENOSPC)
 
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.vfs import fsnotify
 from umlpy.vfs.perm import check_owner, kill_suid
 
@@ -24,6 +26,8 @@ POLLWRNORM = 0x100
 
 class File:
     kind = "file"
+    lazy_write = False      # write() takes a UserBuf: it only slices what it is given
+    chunked_write = False   # write() never waits: a big write may go in pieces
 
     def __init__(self, dentry, inode, flags: int) -> None:
         self.dentry = dentry
@@ -50,13 +54,33 @@ class File:
         raise KernelError(E.EINVAL)
 
     def read_into(self, task, addr: int, n: int) -> int:
-        """read(2): into guest memory at addr (files with a page cache copy directly)."""
+        """read(2): into guest memory at addr (files with a page cache copy
+        directly).  A copy that fails takes nothing, as on Linux: the data
+        goes back (`unread`) and the call fails with EFAULT."""
         data = self.read(task, n)
-        task.mem.write(addr, data)
+        try:
+            task.mem.write(addr, data)
+        except GuestFault:
+            self.unread(data)
+            raise
         return len(data)
+
+    def unread(self, data: bytes) -> None:
+        """Give back what a failed read(2) took (nothing to give by default)."""
 
     def write(self, task, data: bytes) -> int:
         raise KernelError(E.EINVAL)
+
+    def write_from(self, task, src: UserBuf) -> int:
+        """write(2) of more than COPY_CHUNK bytes of guest memory: sinks that
+        may wait take it lazily, sinks that never wait in pieces (what was
+        written counts when a later piece faults), and the rest get the
+        first COPY_CHUNK bytes (a short write)."""
+        if self.lazy_write:
+            return self.write(task, src)
+        if not self.chunked_write:
+            return self.write(task, src[0:COPY_CHUNK])
+        return write_in_pieces(src, lambda piece, _: self.write(task, piece))
 
     def pread(self, task, n: int, off: int) -> bytes:
         raise KernelError(E.ESPIPE)
@@ -145,17 +169,36 @@ def _write_limit(off: int, data: bytes) -> bytes:
 
 
 class RegularFile(File):
+    chunked_write = True
+
     def read(self, task, n: int) -> bytes:
         verify_area(self.pos, n)
         data = self.inode.read(self.pos, n)
         self.pos += len(data)
         return data
 
+    def unread(self, data: bytes) -> None:
+        self.pos -= len(data)
+
+    def _read_copy(self, task, addr: int, n: int) -> int:
+        """A file read stops at the first byte it cannot store and returns
+        what it stored (filemap_read), EFAULT only if that is nothing."""
+        data = self.read(task, n)
+        try:
+            task.mem.write(addr, data)
+        except GuestFault as f:
+            stored = max(0, min(len(data), f.args[0] - addr))
+            self.unread(data[stored:])
+            if not stored:
+                raise
+            return stored
+        return len(data)
+
     def read_into(self, task, addr: int, n: int) -> int:
         verify_area(self.pos, n)
         pc = self.inode.page_cache() if n >= DIRECT_COPY_MIN else None
         if pc is None:
-            return super().read_into(task, addr, n)
+            return self._read_copy(task, addr, n)
         n = max(0, min(n, self.inode.size() - self.pos))
         if not n:
             return 0

@@ -63,6 +63,7 @@ class Pipe:
 
 class PipeFile(File):
     kind = "pipe"
+    lazy_write = True
 
     def __init__(self, pipe: Pipe, flags: int, dentry=None, inode=None) -> None:
         super().__init__(dentry, inode if inode is not None else anon_pipe_inode(pipe), flags)
@@ -88,6 +89,9 @@ class PipeFile(File):
         del p.buf[:n]
         p.wq.wake_all()
         return data
+
+    def unread(self, data: bytes) -> None:
+        self.pipe.buf[:0] = data
 
     def write(self, task, data: bytes) -> int:
         if not self.writable:
