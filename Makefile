@@ -1,6 +1,7 @@
 # umlpy: `make run` boots the default image on this terminal, `make test` runs
-# the whole suite, `make bench` the benchmarks.  Everything is built here,
-# without root: the venv, the kernel image ./linux-um and rootfs/ images.
+# the whole suite, `make bench` the benchmarks, `make fuzz` the syscall fuzzer
+# for many seeds.  Everything is built here, without root: the venv, the
+# kernel image ./linux-um and rootfs/ images.
 
 PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 VENV := .venv
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 UMLPY := $(VENV)/bin/umlpy
 KERNEL_SRC := $(shell find src/umlpy -name '*.py')
 
-.PHONY: all run test bench images docs clean
+.PHONY: all run test bench fuzz images docs clean
 
 all: linux-um images
 
@@ -31,6 +32,15 @@ test: all
 
 bench: all
 	$(PY) bench/run.py
+
+# one boot per seed; FUZZ_USER=1000 fuzzes as a guest user, FUZZ_JOBS boots at once
+FUZZ_SEEDS ?= 200
+FUZZ_CALLS ?= 20000
+FUZZ_FIRST ?= 1
+FUZZ_JOBS ?= 1
+fuzz: all
+	$(PY) tests/fuzzing.py --seeds $(FUZZ_SEEDS) --calls $(FUZZ_CALLS) --first $(FUZZ_FIRST) \
+		--jobs $(FUZZ_JOBS) $(if $(FUZZ_USER),--user $(FUZZ_USER))
 
 docs: $(VENV)/.installed
 	$(UMLPY) syscalls --markdown > docs/syscalls.md
