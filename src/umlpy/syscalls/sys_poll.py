@@ -15,7 +15,7 @@ from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import syscall
-from umlpy.syscalls.util import s32
+from umlpy.syscalls.util import s32, u32
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI
 
 POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND = 0x40, 0x80, 0x100, 0x200
@@ -56,6 +56,7 @@ def _deadline(timeout_ns: int | None) -> int | None:
 
 
 def do_poll(t, addr: int, nfds: int, timeout_ns: int | None) -> int:
+    nfds = u32(nfds)        # an unsigned int, at most RLIMIT_NOFILE
     if nfds > t.proc.fdtable.limit:
         raise KernelError(E.EINVAL)
     raw = t.mem.read(addr, 8 * nfds) if nfds else b""
