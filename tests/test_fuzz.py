@@ -67,3 +67,14 @@ def test_a_seed_is_one_sequence_of_calls():
     r = sh(f"{calls} > /tmp/a; {calls} > /tmp/b; wc -l < /tmp/a; cmp /tmp/a /tmp/b && echo same", PATH_ENV)
     lines, verdict = r.stdout.decode().split()
     assert int(lines) > 20 and verdict == "same"
+
+
+def test_tmpfs_ids_and_modes_are_u32_options():
+    """uid=, gid= and mode= are fsparam_u32 (uid_valid too): out of range is
+    EINVAL at mount, not an owner that stat cannot show."""
+    opts = ["uid=99999999999", "gid=-3", "mode=-7", "uid=4294967295", "size=-1%",
+            "uid=0x3e8,gid=017,mode=0750"]
+    r = sh("mkdir /m; for o in " + " ".join(opts) + "; do mount -t tmpfs -o $o none /m 2>/dev/null; "
+           "echo \"$o: $?\"; done; stat -c '%u %g %a' /m", PATH_ENV)
+    assert r.stdout.decode().splitlines() == [f"{o}: 255" for o in opts[:-1]] + [f"{opts[-1]}: 0", "1000 15 750"]
+    assert b"Oops" not in r.stderr

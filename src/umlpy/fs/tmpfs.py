@@ -12,6 +12,7 @@ from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.cmdline import parse_size
+from umlpy.kernel.cred import NO_ID
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
@@ -241,9 +242,13 @@ class Tmpfs(Filesystem):
             key, _, val = word.partition("=")
             try:
                 if key == "mode":
-                    opts[key] = int(val, 8) & 0o7777
-                elif key in ("uid", "gid", "nr_inodes"):
-                    opts[key] = _size(val, 0) if key == "nr_inodes" else int(val)
+                    opts[key] = _u32(val, 8) & 0o7777
+                elif key in ("uid", "gid"):
+                    opts[key] = _u32(val)
+                    if opts[key] == NO_ID:
+                        raise ValueError(val)
+                elif key == "nr_inodes":
+                    opts[key] = _size(val, 0)
                 elif key == "size":
                     opts[key] = C.page_up(_size(val, mem_total))
                 elif key not in _IGNORED:
@@ -279,5 +284,20 @@ _IGNORED = ("rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "str
 def _size(val: str, whole: int) -> int:
     """memparse (the mem= syntax), or a % of whole, as shmem's size=."""
     if val.endswith("%"):
-        return whole * int(val[:-1]) // 100
+        return whole * _u32(val[:-1], 10) // 100
     return parse_size(val)
+
+
+def _u32(val: str, base: int = 0) -> int:
+    """kstrtouint, as fsparam_u32 parses: an unsigned number (base 0: 0x
+    hex, a leading 0 octal, else decimal) that fits 32 bits; else ValueError."""
+    digits = val[1:] if val.startswith("+") else val
+    if base == 0:
+        base, digits = ((16, digits[2:]) if digits[:2].lower() == "0x" else
+                        (8, digits) if digits[:1] == "0" else (10, digits))
+    if not (digits.isascii() and digits.isalnum()):
+        raise ValueError(val)
+    n = int(digits, base)
+    if n > 0xFFFFFFFF:
+        raise ValueError(val)
+    return n
