@@ -53,6 +53,7 @@
 #include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -427,11 +428,15 @@ static uint64_t gen_ptr(void)
     }
 }
 
+static int pool_top;             /* the highest fd of the pool: new fds come after it */
+
 static uint64_t gen_fd(void)
 {
-    switch (below(8)) {
+    switch (below(9)) {
     case 0:
         return below(8);
+    case 8:
+        return (uint64_t)(pool_top + 1 + (int)below(24));     /* fds the batch made */
     case 1:
         return (uint64_t)(long)PICK(((const long[]){-1, -100, 1023, 1024, 65536, 0x7fffffff,
                                                      -0x80000000L, 0x100000003, LOGFD + 1}));
@@ -1156,6 +1161,9 @@ static void open_pool(void)
     ADD(sys2(SYS_memfd_create, "fz", 0));
 #undef ADD
 #undef SOCK
+    pool_top = 0;
+    for (int i = 0; i < npool; i++)
+        pool_top = pool[i] > pool_top ? pool[i] : pool_top;
     /* give a few of them something to report */
     struct { uint32_t events; uint64_t data; } __attribute__((packed)) ev = {1, 0};
     for (int i = 0; i < npool; i++)
@@ -1454,6 +1462,10 @@ int main(int argc, char **argv)
     close(logfd);
     fcntl(LOGFD, F_SETFD, FD_CLOEXEC);
     setup_arena();
+
+    /* orphans of a batch (forks that outlived it) are ours to reap, not
+     * init's: their exit signals, whatever they are, come here */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     /* the parent listens to nothing but SIGCHLD, which it waits for */
     sigset_t all, chld;

@@ -320,10 +320,15 @@ def sys_arch_prctl(t, code, addr, *_):
                                          "capability bounding and ambient sets, keep-caps, securebits")
 def sys_prctl(t, option, a2, a3, a4, a5, *_):
     proc = t.proc
+    option = s32(option)
     if option in cred.PRCTL_OPTIONS:
         return cred.task_prctl(proc, option, a2, a3, a4, a5)
     if option == C.PR_SET_NAME:
-        proc.comm = read_cstr(t, a2, 4096)[:15]
+        # strncpy_from_user of 15 bytes: the name need not end in the page
+        name = t.mem.read_upto(a2, 15) if a2 else b""
+        if b"\0" not in name and len(name) < 15:
+            raise KernelError(E.EFAULT)
+        proc.comm = name.split(b"\0", 1)[0]
         return 0
     if option == C.PR_GET_NAME:
         t.mem.write(a2, proc.comm[:15].ljust(16, b"\0"))
