@@ -76,6 +76,8 @@ class UnixSocket(File):
         self.connected_once = False
         self.bound_inode = None
         self.error = 0
+        self.rcvtimeo: int | None = None
+        self.sndtimeo: int | None = None
 
     # -- state ------------------------------------------------------------------
     def queued(self) -> int:

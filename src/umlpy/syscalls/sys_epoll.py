@@ -14,7 +14,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
-from umlpy.syscalls.sys_poll import _under_mask, _with_sigmask
+from umlpy.syscalls.sys_poll import _under_mask, _with_sigmask, ms_end_time, timespec_end_time
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 from umlpy.vfs.anon import anon_inode
@@ -173,44 +173,38 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     return 0
 
 
-def do_epoll_wait(t, epfd: int, events: int, maxevents: int, timeout_ns: int | None) -> int:
+def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None) -> int:
+    """end: the monotonic end time (sys_poll.end_time), 0 to poll once, None for no timeout."""
     ep = _epoll(t, epfd)
     maxevents = s32(maxevents)
     if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
         raise KernelError(E.EINVAL)
-    deadline = None if timeout_ns is None else clock.monotonic_ns() + timeout_ns
 
     def attempt():
         got = ep.ready(maxevents, True)
         if got:
             t.mem.write(events, b"".join(_EVENT.pack(ev, data) for ev, data in got))
             return len(got)
-        if timeout_ns == 0 or (deadline is not None and clock.monotonic_ns() >= deadline):
+        if end is not None and clock.monotonic_ns() >= end:
             return 0
-        raise Block(ep.wq, deadline=deadline, retry=attempt, on_timeout=lambda: 0,
+        raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0,
                     restart=E.ERESTARTNOHAND)
     return attempt()
 
 
-def _ms(timeout: int) -> int | None:
-    ms = s32(timeout)
-    return None if ms < 0 else ms * 1_000_000
-
-
 @syscall("epoll_wait")
 def sys_epoll_wait(t, epfd, events, maxevents, timeout, *_):
-    return do_epoll_wait(t, epfd, events, maxevents, _ms(timeout))
+    return do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout))
 
 
 @syscall("epoll_pwait")
 def sys_epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size):
     _with_sigmask(t, sigmask, size)
-    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, _ms(timeout)))
+    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout)))
 
 
 @syscall("epoll_pwait2")
 def sys_epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, size):
-    from umlpy.syscalls.sys_poll import _timespec
-    timeout = _timespec(t, tsp)
+    end = timespec_end_time(t, tsp)
     _with_sigmask(t, sigmask, size)
-    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, timeout))
+    return _under_mask(t, lambda: do_epoll_wait(t, epfd, events, maxevents, end))

@@ -5,6 +5,7 @@ import struct
 
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.timers import bounded
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32, s64
 from umlpy.vfs.fsnotify import IN_MODIFY, file_event
@@ -29,7 +30,8 @@ def _writable(t, fd: int):
 
 @syscall("read")
 def sys_read(t, fd, buf, count, *_):
-    return _readable(t, fd).read_into(t, buf, min(count, MAX_RW_COUNT))
+    f = _readable(t, fd)
+    return bounded(lambda: f.read_into(t, buf, min(count, MAX_RW_COUNT)), f.rcvtimeo)
 
 
 def _modified(f, n: int) -> int:
@@ -41,7 +43,7 @@ def _modified(f, n: int) -> int:
 @syscall("write")
 def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
-    return _modified(f, f.write(t, t.mem.read(buf, min(count, MAX_RW_COUNT))))
+    return bounded(lambda: _modified(f, f.write(t, t.mem.read(buf, min(count, MAX_RW_COUNT)))), f.sndtimeo)
 
 
 def _iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
@@ -74,13 +76,14 @@ def _gather(t, vecs: list[tuple[int, int]]) -> bytes:
 def sys_readv(t, fd, iov, cnt, *_):
     f = _readable(t, fd)
     vecs = _iovecs(t, iov, cnt)
-    return _scatter(t, vecs, f.read(t, sum(n for _, n in vecs)))
+    return bounded(lambda: _scatter(t, vecs, f.read(t, sum(n for _, n in vecs))), f.rcvtimeo)
 
 
 @syscall("writev")
 def sys_writev(t, fd, iov, cnt, *_):
     f = _writable(t, fd)
-    return _modified(f, f.write(t, _gather(t, _iovecs(t, iov, cnt))))
+    data = _gather(t, _iovecs(t, iov, cnt))
+    return bounded(lambda: _modified(f, f.write(t, data)), f.sndtimeo)
 
 
 def _offset(off: int) -> int:

@@ -24,6 +24,10 @@ POLLWRNORM = 0x100
 
 class File:
     kind = "file"
+    # how long a read or a write may wait, in ns (None: as long as it takes;
+    # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
+    rcvtimeo: int | None = None
+    sndtimeo: int | None = None
 
     def __init__(self, dentry, inode, flags: int) -> None:
         self.dentry = dentry
