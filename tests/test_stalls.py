@@ -7,7 +7,11 @@ with each other, with wide margins.
 """
 from __future__ import annotations
 
-from conftest import sh
+import subprocess
+import time
+
+from conftest import CPIO, IMAGE, PATH_ENV, PROGS, UMLPY, native, sh
+from test_security import _alive, _children
 
 
 def test_fd_allocation_does_not_slow_down_as_the_table_fills():
@@ -18,3 +22,36 @@ def test_fd_allocation_does_not_slow_down_as_the_table_fills():
     assert out[-1] == "done", r.stdout + r.stderr
     first, last = int(out[1]), int(out[3])
     assert last < 8 * first, (first, last)
+
+
+def _until(stream, marker: bytes) -> bytes:
+    out = b""
+    while not out.endswith(marker):
+        chunk = stream.read1(4096)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def test_sigkill_ends_every_wait_and_releases_what_it_held(scratch):
+    """t_sigkill natively and in the guest: each child killed wherever it
+    waits dies of SIGKILL within two seconds and what it held works again;
+    then, from the host, nothing of the guest's is left but its one
+    remaining process (no stray host process, no unreaped zombie)."""
+    want = native([str(PROGS / "t_sigkill"), str(scratch)])
+    assert want.endswith(b"done\n")
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", PATH_ENV,
+                          "--", "-c", "mkdir -p /tmp/s; /t/bin/t_sigkill /tmp/s; echo ==; exec sleep 1000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        got = _until(p.stdout, b"==\n")
+        assert got.decode() == want.decode() + "==\n"
+        deadline = time.monotonic() + 5
+        while len(_children(p.pid)) != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        guests = _children(p.pid)
+        assert len(guests) == 1 and all(_alive(g) for g in guests), guests
+    finally:
+        p.kill()
+        p.wait()

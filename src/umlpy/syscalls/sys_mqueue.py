@@ -71,6 +71,14 @@ class MqFile(File):
     def poll_queues(self) -> list:
         return [self.q.wq]
 
+    def flush(self, fdtable) -> None:
+        """The process that asked for notification closes a descriptor of
+        the queue (or exits, or execs): the registration goes, as Linux's
+        mqueue_flush_file, so a dead process never keeps it."""
+        q = self.q
+        if q.notify is not None and q.notify[1].fdtable is fdtable:
+            q.notify = None
+
 
 def _name(t, addr: int) -> bytes:
     name = read_cstr(t, addr, 256)

@@ -146,6 +146,7 @@ class FdTable:
     def _closed(self, f: File) -> None:
         if f.inode is not None:
             locks.release_posix(self, f.inode)    # any close drops the table's record locks
+        f.flush(self)
         f.put()
 
     def copy(self) -> FdTable:

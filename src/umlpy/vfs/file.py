@@ -104,6 +104,10 @@ class File:
                     fsnotify.gone(self.inode)
                     self.inode.evict()
 
+    def flush(self, fdtable) -> None:
+        """Every close of a descriptor of this file in fdtable (Linux's
+        f_op->flush, with the closer's table as its id)."""
+
     def release(self) -> None:
         pass
 
