@@ -147,6 +147,7 @@ python3 "$HERE/mkcpio.py" "$TREE" "$OUT"
 # every COW file made on the old one (rootfs/run.cow is then removed).
 IMGTREE=$HERE/imgtree
 IMG=$HERE/busybox.img
+IMG_SIZE=128M       # room for the test programs and the disk tests' writes
 rm -rf "$IMGTREE"
 cp -a "$TREE" "$IMGTREE"
 install -m 644 "$HERE/etc/inittab" "$IMGTREE/etc/inittab"
@@ -155,10 +156,10 @@ install -m 644 "$HERE/etc/issue" "$IMGTREE/etc/issue"
 mkdir -p "$IMGTREE/etc/init.d"
 install -m 755 "$HERE/etc/init.d/rcS" "$IMGTREE/etc/init.d/rcS"
 python3 "$HERE/mkcpio.py" "$IMGTREE" "$CACHE/imgtree.cpio"
-sum=$(sha256sum < "$CACHE/imgtree.cpio" | cut -d' ' -f1)
+sum=$(sha256sum < "$CACHE/imgtree.cpio" | cut -d' ' -f1)-$IMG_SIZE
 if [ ! -f "$IMG" ] || [ "$(cat "$CACHE/busybox.img.sum" 2>/dev/null)" != "$sum" ]; then
     rm -f "$IMG.tmp"
-    mke2fs -q -F -t ext2 -E root_owner=0:0 -d "$IMGTREE" "$IMG.tmp" 64M >/dev/null \
+    mke2fs -q -F -t ext2 -E root_owner=0:0 -d "$IMGTREE" "$IMG.tmp" "$IMG_SIZE" >/dev/null \
         || die "mke2fs failed"
     if [ "$(id -u)" != 0 ]; then
         # mke2fs -d keeps the builder's uid/gid: give everything to root

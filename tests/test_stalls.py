@@ -7,10 +7,14 @@ with each other, with wide margins.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from pathlib import Path
 
-from conftest import CPIO, IMAGE, PATH_ENV, PROGS, UMLPY, native, sh
+import pytest
+
+from conftest import CPIO, IMAGE, PATH_ENV, PROGS, UMLPY, boot, native, sh
 from test_security import _alive, _children
 
 
@@ -55,3 +59,19 @@ def test_sigkill_ends_every_wait_and_releases_what_it_held(scratch):
     finally:
         p.kill()
         p.wait()
+
+
+@pytest.mark.parametrize("kind", ["a fifo", "a character device", "a directory"])
+def test_ubd_refuses_what_is_not_a_disk(kind, tmp_path):
+    """A fifo as ubd0= blocked the boot forever, /dev/null crashed the
+    kernel at shutdown: anything but a regular file or a block device is
+    refused at boot with a clear line and a non-zero exit."""
+    path = {"a fifo": tmp_path / "fifo", "a character device": Path("/dev/null"),
+            "a directory": tmp_path}[kind]
+    if kind == "a fifo":
+        os.mkfifo(path)
+    for param in (f"ubd0={path}", f"ubd1r={path}", f"ubd2={tmp_path / 'cow'},{path}"):
+        r = boot("quiet", "init=/bin/sh", param, init_args=["-c", "echo booted"], timeout=60)
+        assert r.returncode == 1 and b"booted" not in r.stdout, (param, r.stderr)
+        assert f"Failed to open '{path}': it is {kind}".encode() in r.stderr, r.stderr
+        assert b"Traceback" not in r.stderr
