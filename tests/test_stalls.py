@@ -8,6 +8,8 @@ with each other, with wide margins.
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -75,3 +77,109 @@ def test_ubd_refuses_what_is_not_a_disk(kind, tmp_path):
         assert r.returncode == 1 and b"booted" not in r.stdout, (param, r.stderr)
         assert f"Failed to open '{path}': it is {kind}".encode() in r.stderr, r.stderr
         assert b"Traceback" not in r.stderr
+
+
+SOAK_ROUNDS = 60
+SOAK_ROUND = r"""
+  /t/bin/t_soak /tmp/s > /tmp/soak.out || cat /tmp/soak.out
+  ls -la /bin | wc -l > /dev/null; ps > /dev/null; cat /proc/$$/status /proc/self/stat > /dev/null
+  cat /etc/passwd /t/data/* | sed s/a/b/ | sort | uniq -c | grep -c b > /dev/null
+  mkdir -p /tmp/s/d$i; for j in 1 2 3 4 5; do echo $j > /tmp/s/d$i/f$j; done
+  cat /tmp/s/d$i/f* > /dev/null; find /tmp/s -name 'f*' | wc -l > /dev/null; rm -r /tmp/s/d$i
+  sleep 5 & kill -9 $!; wait $! 2>/dev/null
+  sleep 5 & kill -STOP $!; kill -CONT $!; kill $!; wait $! 2>/dev/null
+  yes | head -n 2000 > /dev/null
+  (trap 'exit 3' TERM; sleep 0.2 & wait) & sleep 0.01; kill $!; wait $! 2>/dev/null
+"""
+
+
+def _mconsole(sock: Path, cmd: str, tmp: Path) -> str:
+    """One request to the kernel's management console (UML's protocol)."""
+    me = tmp / "mc-client"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(me))
+    s.settimeout(30)
+    try:
+        data = cmd.encode()
+        s.sendto(struct.pack("=III", 0xCAFEBABE, 2, len(data)) + data.ljust(512, b"\0"), str(sock))
+        out = b""
+        while True:
+            reply = s.recv(12 + 512)
+            err, more, n = struct.unpack_from("=III", reply)
+            out += reply[12:12 + n].rstrip(b"\0")
+            if not more:
+                return out.decode()
+    finally:
+        s.close()
+        me.unlink()
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _kernel_state(sock: Path, tmp: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """(the kernel's tables, its live objects by class) from SysRq-m."""
+    tables, slabs = {}, {}
+    for line in _mconsole(sock, "sysrq m", tmp).splitlines():
+        if line.startswith("Kernel tables: "):
+            words = line.split()[2:]
+            tables = {words[i]: int(words[i + 1]) for i in range(0, len(words), 2)}
+        elif line.startswith("slab "):
+            _, name, n = line.split()
+            slabs[name] = int(n)
+    return tables, slabs
+
+
+def test_soak_a_kernel_that_ran_thousands_of_programs_is_as_fast_as_a_fresh_one(tmp_path):
+    """One guest runs a mixed workload round after round (t_soak: threads,
+    timers, poll/epoll, sendfile/splice, inotify, sockets, IPC, children
+    SIGKILLed while they wait; busybox tools in pipelines, files on tmpfs,
+    signals, job control).  The last rounds take the time the first did,
+    the kernel's memory (host RSS) levels off, and its tables and live
+    objects (SysRq-m) are back where they were: nothing piles up."""
+    # at each checkpoint the orphaned sleeps have ended: only init is left
+    checkpoint = "sleep 0.5; echo checkpoint; read x"
+    script = (f"mount -t proc proc /proc; mkdir -p /tmp/s; i=0; {checkpoint}; "
+              f"while [ $i -lt {SOAK_ROUNDS} ]; do {SOAK_ROUND} i=$((i+1)); echo round $i; "
+              f"[ $i = 5 ] && {{ {checkpoint}; }}; done; {checkpoint}")
+    uml = tmp_path / "uml"
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "umid=soak", f"uml_dir={uml}",
+                          "init=/bin/sh", PATH_ENV, "--", "-c", script],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sock = uml / "soak" / "mconsole"
+    rounds: list[float] = []
+    rss: list[int] = []
+    states = []
+    try:
+        last = time.monotonic()
+        for line in p.stdout:
+            if line.startswith(b"round "):
+                now = time.monotonic()
+                rounds.append(now - last)
+                last = now
+                rss.append(_rss_kb(p.pid))
+            elif line == b"checkpoint\n":
+                time.sleep(0.3)         # init is back in its read
+                states.append(_kernel_state(sock, tmp_path))
+                p.stdin.write(b"\n")
+                p.stdin.flush()
+                last = time.monotonic()
+                if len(states) == 3:
+                    break
+            else:
+                pytest.fail(f"round {len(rounds) + 1}: {line!r}")
+    finally:
+        p.kill()
+        _, err = p.communicate()
+    assert len(rounds) == SOAK_ROUNDS and len(states) == 3, err.decode()[-3000:]
+    first, last5 = sum(rounds[1:6]) / 5, sum(rounds[-5:]) / 5
+    assert last5 < 2 * first, (first, last5, rounds)
+    assert rss[-1] - rss[5] < 16 * 1024, rss          # KiB
+    (fresh, _), (warm, warm_slabs), (end, end_slabs) = states
+    assert end == fresh == warm, (fresh, warm, end)
+    grown = {k: (warm_slabs.get(k, 0), n) for k, n in end_slabs.items() if n > warm_slabs.get(k, 0) + 5}
+    assert not grown, grown

@@ -79,6 +79,10 @@ class Scheduler:
         heapq.heappush(self._timers, (deadline, next(self._seq), t))
         return t
 
+    def timer_heap(self) -> list:
+        """The pending timers, cancelled ones not yet dropped included."""
+        return self._timers
+
     def _timer_cancelled(self) -> None:
         self._cancelled += 1
         if self._cancelled > COMPACT_MIN and 2 * self._cancelled > len(self._timers):
