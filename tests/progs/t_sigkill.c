@@ -676,6 +676,19 @@ static void sendfiles(void)
     static char big[1 << 18];
     write(fd, big, sizeof big);
     close(fd);
+    /* interrupted after a partial copy: the count and the file position agree */
+    pipe(p);
+    int in = open(path, O_RDONLY);
+    struct sigaction sa = { .sa_handler = on_usr1 };
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { { 0, 0 }, { 0, 50000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    ssize_t n = sendfile(p[1], in, NULL, sizeof big);
+    printf("sendfile into a pipe, interrupted: %zd, file position %ld\n", n, (long)lseek(in, 0, SEEK_CUR));
+    close(in);
+    close(p[0]);
+    close(p[1]);
+
     pipe(p);
     pid_t c = fork();
     if (c == 0) {
