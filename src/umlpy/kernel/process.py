@@ -153,30 +153,36 @@ class Procs:
 
     # -- exit -----------------------------------------------------------------
     def exit_process(self, proc: Process, wait_status: int) -> None:
+        """A process dies (exit, a fatal signal, SIGKILL): it leaves every
+        queue, its host processes are killed, what it held is released, and
+        it becomes a zombie for its parent.  Each release step is guarded:
+        a kernel bug in one is an oops, and the process dies all the same
+        (a half-dead process, never a zombie, would outlive SIGKILL)."""
         if proc.exited:
             return
         k = self.k
         proc.exited = True
-        rusage.at_exit(proc, k.sched.current)     # while its host process is still there
+        guard = self._guard(proc)
+        guard(rusage.at_exit, proc, k.sched.current)     # while its host process is still there
         for t in proc.threads:               # all leave the queues before any is
-            k.futexes.forget(t)              # handed a lock or woken
+            guard(k.futexes.forget, t)       # handed a lock or woken
         for t in proc.threads:
-            futex.task_exit(k, t)            # while its memory is still there
+            guard(futex.task_exit, k, t)     # while its memory is still there
         for t in proc.threads:
             if t.state is State.BLOCKED:
-                k.sched.cancel_wait(t)
+                guard(k.sched.cancel_wait, t)
             t.state = State.DEAD
             self.by_tid.pop(t.tid, None)
             host.kill_host(t.hpid, S.SIGKILL)
-            threads.drop_own_mem(t)
+            guard(threads.drop_own_mem, t)
         for timer in proc.timers.values():
-            timer.cancel()
+            guard(timer.cancel)
         proc.timers.clear()
-        ipc.detach_all(proc)
-        ipc.undo_all(k, proc)
-        proc.fdtable.release()
+        guard(ipc.detach_all, proc)
+        guard(ipc.undo_all, k, proc)
+        guard(proc.fdtable.release)
         if proc.mm is not None:
-            proc.mm.release()
+            guard(proc.mm.release)
         self.release_vfork(proc)
         proc.wait_status = wait_status
         proc.exit_wq.wake_all()
@@ -209,6 +215,15 @@ class Procs:
                 code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
             k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
         parent.child_wq.wake_all()
+
+    @staticmethod
+    def _guard(proc: Process):
+        def guard(step, *args) -> None:
+            try:
+                step(*args)
+            except Exception as exc:        # a kernel bug: log it, finish the exit
+                printk.oops(f"{getattr(step, '__qualname__', step)} in the exit of process {proc.pid}", exc)
+        return guard
 
     def _reaper(self, proc: Process) -> Process | None:
         """Who adopts the orphans: the nearest living ancestor that asked to
