@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPIO, IMAGE, PATH_ENV, PROGS, UMLPY, boot, native, sh
+from conftest import BUSYBOX, CPIO, IMAGE, PATH_ENV, PROGS, UMLPY, boot, native, sh
 from test_security import _alive, _children
 
 
@@ -183,3 +183,16 @@ def test_soak_a_kernel_that_ran_thousands_of_programs_is_as_fast_as_a_fresh_one(
     assert end == fresh == warm, (fresh, warm, end)
     grown = {k: (warm_slabs.get(k, 0), n) for k, n in end_slabs.items() if n > warm_slabs.get(k, 0) + 5}
     assert not grown, grown
+
+
+def test_rlimit_cpu_stops_a_spinning_guest():
+    """RLIMIT_CPU as Linux's: SIGXCPU at the soft limit (ignored here, so
+    the soft limit moves up a second at a time), SIGKILL at the hard one;
+    without it a process that limits itself burns a host CPU for ever."""
+    script = ("(ulimit -t 1; while :; do :; done); echo status $?; "
+              "(trap '' XCPU; ulimit -S -t 1; ulimit -H -t 2; while :; do :; done); echo status $?; "
+              "(trap 'ulimit -S -t; exit 5' XCPU; ulimit -S -t 1; while :; do :; done); echo status $?")
+    want = b"status 137\nstatus 137\n2\nstatus 5\n"
+    assert native([str(BUSYBOX), "sh", "-c", script]) == want
+    # the shell's "Killed" goes to stderr, which is the guest's console too
+    assert sh(script).stdout.replace(b"Killed\n", b"") == want

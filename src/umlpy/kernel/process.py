@@ -13,7 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import futex, ipc, rusage, threads
+from umlpy.kernel import cpulimit, futex, ipc, rusage, threads
 from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
@@ -119,6 +119,7 @@ class Procs:
         proc.nice, proc.sched_policy, proc.ioprio = parent.nice, parent.sched_policy, parent.ioprio
         proc.dumpable, proc.no_new_privs = parent.dumpable, parent.no_new_privs
         proc.rlimits = dict(parent.rlimits)
+        cpulimit.update(k, proc)
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)
         parent.children.append(proc)
