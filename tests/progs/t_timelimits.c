@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -432,8 +433,43 @@ static void sockets(void)
     close(sv[1]);
 }
 
-int main(void)
+/* exec deletes POSIX timers and keeps itimers: t_timelimits exec TIMERID */
+static void after_exec(const char *id)
 {
+    timer_t t = (timer_t)(long)atoi(id);
+    struct itimerspec cur;
+    struct itimerval it;
+    errno = 0;
+    printf("after exec: timer_gettime %s\n", timer_gettime(t, &cur) < 0 ? strerrorname_np(errno) : "ok");
+    getitimer(ITIMER_REAL, &it);
+    printf("after exec: ITIMER_REAL kept %d\n", it.it_value.tv_sec > 3000);
+    alarm(0);
+}
+
+static void exec_keeps_itimers(const char *self)
+{
+    pid_t c = fork();
+    if (c == 0) {       /* fork does not inherit timers: make them here */
+        timer_t t;
+        struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+        timer_create(CLOCK_MONOTONIC, &sev, &t);
+        struct itimerspec v = { { 0, 0 }, { 3600, 0 } };
+        timer_settime(t, 0, &v, NULL);
+        alarm(3600);
+        char id[32];
+        snprintf(id, sizeof id, "%ld", (long)t);
+        execl(self, self, "exec", id, NULL);
+        _exit(127);
+    }
+    waitpid(c, NULL, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 && strcmp(argv[1], "exec") == 0) {
+        after_exec(argv[2]);
+        return 0;
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -448,6 +484,7 @@ int main(void)
     sysv_and_mq();
     sigwaits();
     sockets();
+    exec_keeps_itimers(argv[0]);
     printf("alarms %d\n", alarms);
     printf("done\n");
     return 0;

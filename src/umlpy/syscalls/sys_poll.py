@@ -181,18 +181,18 @@ def do_select(t, nfds: int, rp: int, wp: int, ep: int, end: int | None) -> int:
         raise KernelError(E.EINVAL)
     nfds = min(nfds, t.proc.fdtable.limit)
     nbytes = ((nfds + 63) // 64) * 8
-    sets = [int.from_bytes(t.mem.read(p, nbytes), "little") if p and nbytes else 0
+    below = (1 << nfds) - 1         # bits from nfds on are not looked at
+    sets = [int.from_bytes(t.mem.read(p, nbytes), "little") & below if p and nbytes else 0
             for p in (rp, wp, ep)]
+    wanted = _set_bits(sets[0] | sets[1] | sets[2], nbytes)
 
     def check(final: bool = False):
         res = [0, 0, 0]
         ready = 0
         queues: list = []
-        for fd in range(nfds):
+        for fd in wanted:
             bit = 1 << fd
             want = [s & bit for s in sets]
-            if not any(want):
-                continue
             f = t.proc.fdtable.files.get(fd)
             if f is None:
                 raise KernelError(E.EBADF)
@@ -209,6 +209,18 @@ def do_select(t, nfds: int, rp: int, wp: int, ep: int, end: int | None) -> int:
             return ready, queues
         return None, queues
     return _wait(check, end, lambda: check(True)[0])
+
+
+def _set_bits(bits: int, nbytes: int) -> list[int]:
+    """The fds in an fd_set, a word at a time: the cost is the set's
+    size and its members, never a Python step per fd below nfds."""
+    fds = []
+    for w, (word,) in enumerate(struct.iter_unpack("<Q", bits.to_bytes(nbytes, "little"))):
+        while word:
+            low = word & -word
+            fds.append(w * 64 + low.bit_length() - 1)
+            word ^= low
+    return fds
 
 
 def _c_divmod(a: int, b: int) -> tuple[int, int]:

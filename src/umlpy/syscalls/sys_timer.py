@@ -206,6 +206,12 @@ def _posix(t, tid: int) -> PosixTimer:
     return tm
 
 
+def delete_posix_timers(proc) -> None:
+    """exec: POSIX timers go (Linux's exit_itimers); itimers and alarm stay."""
+    for tid in [tid for tid, tm in proc.timers.items() if isinstance(tm, PosixTimer)]:
+        proc.timers.pop(tid).cancel()
+
+
 @syscall("timer_create", status=PARTIAL, note="SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID; no SIGEV_THREAD")
 def sys_timer_create(t, clk, sevp, idp, *_):
     clk = s32(clk)
