@@ -193,6 +193,17 @@ static void posix_timers(void)
         ;
     printf("  overrun %d, si_overrun %d\n", overrun_seen, si_overrun_seen);
     timer_delete(ovt);
+
+    /* ids go round rather than reuse the lowest free one (Linux 6.x) */
+    timer_t ta, tb, tc;
+    sev.sigev_notify = SIGEV_NONE;
+    timer_create(CLOCK_MONOTONIC, &sev, &ta);
+    timer_create(CLOCK_MONOTONIC, &sev, &tb);
+    timer_delete(ta);
+    timer_create(CLOCK_MONOTONIC, &sev, &tc);
+    printf("timer ids after a delete: next %ld\n", (long)tc - (long)tb);
+    timer_delete(tb);
+    timer_delete(tc);
 }
 
 static void timerfds(void)

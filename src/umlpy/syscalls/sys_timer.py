@@ -7,6 +7,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.kernel import cpulimit
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.signal import first_code
 from umlpy.kernel.timers import (IntervalTimer, after, check_clock, monotonic_for, pack_itimerspec,
@@ -217,9 +218,13 @@ def sys_timer_create(t, clk, sevp, idp, *_):
     clk = s32(clk)
     check_clock(clk)
     proc = t.proc
-    tid = 0
-    while tid in proc.timers:
-        tid += 1
+    itimers = sum(key in proc.timers for key in ("real", "virtual", "prof", cpulimit.KEY))
+    if len(proc.timers) - itimers >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+        raise KernelError(E.EAGAIN)     # each timer holds a queued signal: RLIMIT_SIGPENDING
+    tid = proc.next_timer_id
+    while tid in proc.timers:           # ids go round (posix_timer_add), skipping live ones
+        tid = (tid + 1) & INT_MAX
+    proc.next_timer_id = (tid + 1) & INT_MAX
     if sevp:
         value, signo, notify, target_tid = struct.unpack("<Qiii", t.mem.read(sevp, 20))
     else:
