@@ -22,34 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "results.h"
+
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE 2
 #define CLOSE_RANGE_CLOEXEC 4
 #endif
-
-static const char *en(int e)
-{
-    const char *s = strerrorname_np(e);
-    return s ? s : "E?";
-}
-
-static int base;
-
-static void fdres(const char *what, int r)
-{
-    if (r < 0)
-        printf("%s: -1 %s\n", what, en(errno));
-    else
-        printf("%s: base+%d\n", what, r - base);
-}
-
-static void res(const char *what, long r)
-{
-    if (r < 0)
-        printf("%s: -1 %s\n", what, en(errno));
-    else
-        printf("%s: %ld\n", what, r);
-}
 
 static int is_open(int fd)
 {

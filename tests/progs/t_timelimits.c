@@ -29,22 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "results.h"
+
 #define KTIME_SEC_MAX 9223372036L
 #define TIME64_MAX LONG_MAX
-
-static const char *en(int e)
-{
-    const char *s = strerrorname_np(e);
-    return s ? s : "E?";
-}
-
-static void res(const char *what, long r)
-{
-    if (r < 0)
-        printf("%s: -1 %s\n", what, en(errno));
-    else
-        printf("%s: %ld\n", what, r);
-}
 
 static long mono(void)
 {
