@@ -114,8 +114,8 @@ def timespec_end_time(t, addr: int) -> int | None:
 
 def _write_back(t, addr: int, end: int | None, timeval: bool, result: int) -> int:
     """Linux's poll_select_finish: the time left goes back to the guest's
-    timeout (not for a zero one); if it cannot be written, a wait a
-    signal interrupted ends with EINTR rather than restart."""
+    timeout (not for a zero one); a timeout the guest cannot have written
+    to (read-only memory) leaves the result as it is."""
     if not addr or not end:
         return result
     left = max(0, end - clock.monotonic_ns())
@@ -123,8 +123,7 @@ def _write_back(t, addr: int, end: int | None, timeval: bool, result: int) -> in
     try:
         t.mem.write(addr, struct.pack("<qq", sec, nsec // 1000 if timeval else nsec))
     except GuestFault:
-        if result == -E.ERESTARTNOHAND:
-            return -E.EINTR
+        pass
     return result
 
 

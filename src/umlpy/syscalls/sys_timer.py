@@ -113,7 +113,8 @@ def _itimer(t, which: int):
 def sys_setitimer(t, which, new, old, *_):
     # a NULL new value disarms, as Linux still allows
     interval, value = unpack_itimerval(t.mem.read(new, 32)) if new else (0, 0)
-    tm = _itimer(t, s32(which))
+    which = s32(which)
+    tm = _itimer(t, which)
     if old:
         t.mem.write(old, pack_itimerval(tm.interval, tm.remaining()))
     if which == ITIMER_REAL:
