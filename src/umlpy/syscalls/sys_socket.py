@@ -10,6 +10,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.timers import bounded
+from umlpy.syscalls.sys_poll import timespec_end_time
 from umlpy.net import unix as U
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import put_u32, s32
@@ -372,8 +373,9 @@ def sys_sendmmsg(t, fd, vec, vlen, flags, *_):
     return _mmsg(t, fd, vec, vlen, flags, do_sendmsg)
 
 
-@syscall("recvmmsg", status=PARTIAL, note="timeout argument ignored")
+@syscall("recvmmsg", status=PARTIAL, note="timeout checked (EINVAL) but not waited on: later messages are taken only if already there")
 def sys_recvmmsg(t, fd, vec, vlen, flags, timeout, *_):
+    timespec_end_time(t, timeout)
     return _mmsg(t, fd, vec, vlen, flags, do_recvmsg)
 
 
