@@ -196,3 +196,25 @@ def test_rlimit_cpu_stops_a_spinning_guest():
     assert native([str(BUSYBOX), "sh", "-c", script]) == want
     # the shell's "Killed" goes to stderr, which is the guest's console too
     assert sh(script).stdout.replace(b"Killed\n", b"") == want
+
+
+def test_proc_forgets_the_processes_it_showed(tmp_path):
+    """/proc/PID looked up for a process that is gone stayed cached (its
+    dentries, inodes and inode numbers) until something listed /proc:
+    one set for every process ever looked at."""
+    uml = tmp_path / "uml"
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "umid=pf", f"uml_dir={uml}",
+                          "init=/bin/sh", PATH_ENV, "--", "-c",
+                          "mount -t proc proc /proc; i=0; while [ $i -lt 300 ]; do "
+                          "cat /proc/self/stat > /dev/null; ls -l /proc/self/task/ > /dev/null; i=$((i+1)); done; "
+                          "echo checkpoint; read x"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline() == b"checkpoint\n"
+        time.sleep(0.3)
+        _, slabs = _kernel_state(uml / "pf" / "mconsole", tmp_path)
+    finally:
+        p.kill()
+        p.wait()
+    assert slabs.get("fs.procfs.target.Target", 0) < 10, slabs
+    assert slabs.get("vfs.dentry.Dentry", 0) < 100, slabs

@@ -246,6 +246,14 @@ class Procs:
         if proc.parent is not None and proc in proc.parent.children:
             proc.parent.children.remove(proc)
         self.by_pid.pop(proc.pid, None)
+        self.proc_flush(proc.pid)
+
+    def proc_flush(self, pid: int, tid: int | None = None) -> None:
+        """What /proc keeps of a reaped process (or of a thread that ended)
+        goes with it (procfs's flush, when procfs exists)."""
+        procfs = self.k.mounts.singletons.get("proc")
+        if procfs is not None:
+            procfs.flush(self.k.mounts.mounts, pid, tid)
 
     # -- job control ----------------------------------------------------------
     def stop_process(self, proc: Process, sig: int) -> None:
