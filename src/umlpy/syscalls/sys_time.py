@@ -74,7 +74,7 @@ def sys_nanosleep(t, req, rem, *_):
 def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     clk = s32(clk)
     if clk not in _REAL + _MONO:
-        raise KernelError(E.EINVAL if clk not in (2, 3) else E.ENOTSUP)
+        raise KernelError(E.EINVAL if clk not in (2, 3) else E.EOPNOTSUPP)   # ENOTSUP
     ns = read_timespec(t, req)
     if flags & C.TIMER_ABSTIME:
         deadline = clock.monotonic_ns() + max(0, ns - clock_now(t, clk))
