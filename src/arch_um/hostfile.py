@@ -4,8 +4,10 @@ A MemFile is a host memfd owned by the kernel: tmpfs file data and the page
 cache live in them, so that read/write in the kernel and mmap in the guest
 (the tracee maps /proc/<kernel>/fd/N) see the same pages.
 """
+import errno
 import mmap
 import os
+import stat
 
 _SELF = os.getpid()
 
@@ -110,7 +112,8 @@ def host_file_exists(path: str) -> bool:
 
 
 class HostFile:
-    """A host file behind a block device (ubd images, COW files).
+    """A host file behind a block device (ubd images, COW files): a
+    regular file or a host block device, nothing else (NotADisk).
 
     `lock` takes UML's host lock (an exclusive fcntl lock on the whole
     file), so a second instance on the same writable image fails.
@@ -124,7 +127,16 @@ class HostFile:
             flags |= os.O_CREAT | os.O_EXCL
         self.path = path
         self.writable = writable
-        self.fd = os.open(path, flags | os.O_CLOEXEC, 0o644)
+        _check_disk(path, os.stat(path).st_mode if not create else stat.S_IFREG)
+        # O_NONBLOCK: a fifo swapped in since the check must not hang the boot
+        fd = os.open(path, flags | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
+        try:
+            _check_disk(path, os.fstat(fd).st_mode)
+            os.set_blocking(fd, True)
+        except OSError:
+            os.close(fd)
+            raise
+        self.fd = fd
 
     def pread(self, n: int, off: int) -> bytes:
         return os.pread(self.fd, n, off)
@@ -136,7 +148,8 @@ class HostFile:
         os.fsync(self.fd)
 
     def size(self) -> int:
-        return os.fstat(self.fd).st_size
+        """The file's size, or the whole disk's for a host block device."""
+        return os.lseek(self.fd, 0, os.SEEK_END)
 
     def mtime(self) -> int:
         return int(os.fstat(self.fd).st_mtime)
@@ -168,6 +181,24 @@ class HostFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+class NotADisk(OSError):
+    """A ubd file that is neither a regular file nor a block device;
+    kind says what it is ("a fifo", ...)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"{path} is {kind}")
+        self.kind = kind
+
+
+_KINDS = {stat.S_IFIFO: "a fifo", stat.S_IFCHR: "a character device", stat.S_IFDIR: "a directory",
+          stat.S_IFSOCK: "a socket"}
+
+
+def _check_disk(path: str, mode: int) -> None:
+    if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+        raise NotADisk(path, _KINDS.get(stat.S_IFMT(mode), "not a regular file"))
 
 
 def absolute_path(path: str) -> str:

@@ -9,29 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *en(int e)
-{
-    const char *s = strerrorname_np(e);
-    return s ? s : "E?";
-}
-
-static int base;
-
-static void fdres(const char *what, int r)
-{
-    if (r < 0)
-        printf("%s: -1 %s\n", what, en(errno));
-    else
-        printf("%s: base+%d\n", what, r - base);
-}
-
-static void res(const char *what, long r)
-{
-    if (r < 0)
-        printf("%s: -1 %s\n", what, en(errno));
-    else
-        printf("%s: %ld\n", what, r);
-}
+#include "results.h"
 
 static void flags(const char *what, int fd)
 {

@@ -22,6 +22,45 @@ static int wait0(int ms)
 
 static const char *en(int r) { return r < 0 ? strerrorname_np(errno) : "ok"; }
 
+/* Graphs of epolls, as Linux bounds them: a chain nests at most 4 deep
+ * (ELOOP past it) and a file has a limited number of wakeup paths of each
+ * length (EINVAL past them); layers of w epolls each watching every epoll
+ * of the layer below, over one pipe. */
+static void graphs(void)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+    int chain[8], refused = 0;
+    for (int i = 0; i < 8; i++) {
+        chain[i] = epoll_create1(0);
+        if (i && epoll_ctl(chain[i], EPOLL_CTL_ADD, chain[i - 1], &ev) < 0)
+            printf("chain link %d: %s\n", i, strerrorname_np(errno));
+    }
+    static int layer[4][20];
+    int p[2];
+    pipe(p);
+    for (int l = 0; l < 4; l++)
+        for (int i = 0; i < 20; i++) {
+            layer[l][i] = epoll_create1(0);
+            if (l == 0)
+                epoll_ctl(layer[l][i], EPOLL_CTL_ADD, p[0], &ev);
+            for (int j = 0; l && j < 20; j++)
+                if (epoll_ctl(layer[l][i], EPOLL_CTL_ADD, layer[l - 1][j], &ev) < 0)
+                    refused += errno == EINVAL;
+        }
+    printf("4 layers of 20: %d links refused (EINVAL)\n", refused);
+    write(p[1], "x", 1);
+    struct epoll_event out;
+    printf("the pipe wakes the first layer: %d, the last: %d\n", epoll_wait(layer[0][0], &out, 1, 0),
+           epoll_wait(layer[3][19], &out, 1, 0));
+    for (int l = 0; l < 4; l++)
+        for (int i = 0; i < 20; i++)
+            close(layer[l][i]);
+    for (int i = 0; i < 8; i++)
+        close(chain[i]);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -105,6 +144,7 @@ int main(int argc, char **argv)
     read(tfd, &ticks, 0);
     n = epoll_wait(ep, out, 4, 0);
     printf("after closing eventfd: %d\n", n);
+    graphs();
     printf("done\n");
     return 0;
 }

@@ -14,7 +14,7 @@ from arch_um import mconsole as host
 from arch_um import ptrace
 from umlpy.abi import consts as C
 from umlpy.abi import signals as S
-from umlpy.kernel import printk
+from umlpy.kernel import printk, slabinfo
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import Halt
 from umlpy.kernel.task import State
@@ -197,6 +197,8 @@ class MConsole:
             say("sysrq: Show Memory")
             b = self.k.mem_budget
             say(f"Mem-Info: {b.limit >> 10}kB total, {b.used >> 10}kB charged to processes")
+            for line in slabinfo.report(self.k):
+                say(line)
         else:
             say(SYSRQ_HELP)
         text = "\n".join(out)

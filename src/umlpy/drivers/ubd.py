@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from arch_um.hostfile import HostFile, absolute_path, file_stat
+from arch_um.hostfile import HostFile, NotADisk, absolute_path, file_stat
 from umlpy.abi import errno as E
 from umlpy.block.device import SECTOR, BlockDevice, ImageDevice
 from umlpy.drivers import cow
@@ -155,8 +155,12 @@ class Ubd:
         self.dev.minor = spec.unit * MINORS_PER_DISK
 
     def close(self) -> None:
+        """Flush and let go of the host files; a host that fails the
+        flush (EIO, a full disk) gets a log line, not a crash at shutdown."""
         try:
             self.dev.flush()
+        except OSError as e:
+            printk.pr_err(f"{self.spec.name}: flushing {self.desc} failed: {e.strerror}")
         finally:
             for f in self.files:
                 f.close()
@@ -165,6 +169,9 @@ class Ubd:
 def _open(path: str, writable: bool, sync: bool, lock: bool) -> HostFile:
     try:
         f = HostFile(path, writable, sync)
+    except NotADisk as e:
+        raise UbdError(f"Failed to open '{path}': it is {e.kind}; "
+                       "a disk must be a regular file or a block device") from None
     except OSError as e:
         raise UbdError(f"Failed to open '{path}', errno = {e.errno} ({e.strerror})") from None
     if lock and not f.lock():
@@ -175,10 +182,9 @@ def _open(path: str, writable: bool, sync: bool, lock: bool) -> HostFile:
 
 
 def _create_cow(path: str, backing: str) -> None:
-    st = file_stat(backing)
-    if st is None:
-        raise UbdError(f"Failed to open backing file '{backing}'")
-    size, mtime = st
+    back = _open(backing, False, False, False)
+    size, mtime = back.size(), back.mtime()
+    back.close()
     h = cow.CowHeader(3, absolute_path(backing), mtime, size)
     try:
         f = HostFile(path, True, create=True)

@@ -13,7 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
-from umlpy.kernel import futex, ipc, rusage, threads
+from umlpy.kernel import cpulimit, futex, ipc, rusage, threads
 from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
@@ -119,6 +119,7 @@ class Procs:
         proc.nice, proc.sched_policy, proc.ioprio = parent.nice, parent.sched_policy, parent.ioprio
         proc.dumpable, proc.no_new_privs = parent.dumpable, parent.no_new_privs
         proc.rlimits = dict(parent.rlimits)
+        cpulimit.update(k, proc)
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)
         parent.children.append(proc)
@@ -154,30 +155,36 @@ class Procs:
 
     # -- exit -----------------------------------------------------------------
     def exit_process(self, proc: Process, wait_status: int) -> None:
+        """A process dies (exit, a fatal signal, SIGKILL): it leaves every
+        queue, its host processes are killed, what it held is released, and
+        it becomes a zombie for its parent.  Each release step is guarded:
+        a kernel bug in one is an oops, and the process dies all the same
+        (a half-dead process, never a zombie, would outlive SIGKILL)."""
         if proc.exited:
             return
         k = self.k
         proc.exited = True
-        rusage.at_exit(proc, k.sched.current)     # while its host process is still there
+        guard = self._guard(proc)
+        guard(rusage.at_exit, proc, k.sched.current)     # while its host process is still there
         for t in proc.threads:               # all leave the queues before any is
-            k.futexes.forget(t)              # handed a lock or woken
+            guard(k.futexes.forget, t)       # handed a lock or woken
         for t in proc.threads:
-            futex.task_exit(k, t)            # while its memory is still there
+            guard(futex.task_exit, k, t)     # while its memory is still there
         for t in proc.threads:
             if t.state is State.BLOCKED:
-                k.sched.cancel_wait(t)
+                guard(k.sched.cancel_wait, t)
             t.state = State.DEAD
             self.by_tid.pop(t.tid, None)
             host.kill_host(t.hpid, S.SIGKILL)
-            threads.drop_own_mem(t)
+            guard(threads.drop_own_mem, t)
         for timer in proc.timers.values():
-            timer.cancel()
+            guard(timer.cancel)
         proc.timers.clear()
-        ipc.detach_all(proc)
-        ipc.undo_all(k, proc)
-        proc.fdtable.release()
+        guard(ipc.detach_all, proc)
+        guard(ipc.undo_all, k, proc)
+        guard(proc.fdtable.release)
         if proc.mm is not None:
-            proc.mm.release()
+            guard(proc.mm.release)
         self.release_vfork(proc)
         proc.wait_status = wait_status
         proc.exit_wq.wake_all()
@@ -211,6 +218,15 @@ class Procs:
             k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
         parent.child_wq.wake_all()
 
+    @staticmethod
+    def _guard(proc: Process):
+        def guard(step, *args) -> None:
+            try:
+                step(*args)
+            except Exception as exc:        # a kernel bug: log it, finish the exit
+                printk.oops(f"{getattr(step, '__qualname__', step)} in the exit of process {proc.pid}", exc)
+        return guard
+
     def _reaper(self, proc: Process) -> Process | None:
         """Who adopts the orphans: the nearest living ancestor that asked to
         (PR_SET_CHILD_SUBREAPER), else init."""
@@ -231,6 +247,14 @@ class Procs:
         if proc.parent is not None and proc in proc.parent.children:
             proc.parent.children.remove(proc)
         self.by_pid.pop(proc.pid, None)
+        self.proc_flush(proc.pid)
+
+    def proc_flush(self, pid: int, tid: int | None = None) -> None:
+        """What /proc keeps of a reaped process (or of a thread that ended)
+        goes with it (procfs's flush, when procfs exists)."""
+        procfs = self.k.mounts.singletons.get("proc")
+        if procfs is not None:
+            procfs.flush(self.k.mounts.mounts, pid, tid)
 
     # -- job control ----------------------------------------------------------
     def stop_process(self, proc: Process, sig: int) -> None:

@@ -29,15 +29,33 @@ WAKE_NORMAL, WAKE_TIMEOUT, WAKE_SIGNAL = 0, 1, 2
 
 
 class Timer:
-    __slots__ = ("deadline", "fn", "cancelled")
+    """One deadline on the scheduler's heap.  A cancelled timer stays in the
+    heap until it reaches the top or the heap is compacted (`Scheduler.
+    _cancelled` counts them), but lets go of its callback at once, so what
+    the callback holds (a dead task, a closed file) is not kept alive."""
 
-    def __init__(self, deadline: int, fn: Callable[[], None]) -> None:
+    __slots__ = ("deadline", "fn", "cancelled", "sched")
+
+    def __init__(self, deadline: int, fn: Callable[[], None], sched: Scheduler) -> None:
         self.deadline = deadline
         self.fn = fn
         self.cancelled = False
+        self.sched = sched
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self.fn = None
+            self.sched._timer_cancelled()
+
+
+# The longest the event loop sleeps at once (epoll_wait takes an int of
+# milliseconds): a later deadline, up to "never" (KTIME_MAX), just means
+# another sleep.
+MAX_SLEEP_MS = (1 << 31) - 1
+# Compact the timer heap when more than half of it (and this many) are
+# cancelled timers: a guest re-arming long timeouts cannot grow it.
+COMPACT_MIN = 64
 
 
 class Scheduler:
@@ -48,6 +66,7 @@ class Scheduler:
         self.runq: deque[Task] = deque()
         self._timers: list[tuple[int, int, Timer]] = []
         self._seq = itertools.count()
+        self._cancelled = 0                  # cancelled timers still in the heap
         self.fd_handlers: dict[int, Callable[[int], None]] = {}
         self.idle_hooks: list[Callable[[], bool]] = []
         self.table = None
@@ -56,17 +75,36 @@ class Scheduler:
 
     # -- timers -------------------------------------------------------------
     def add_timer(self, deadline: int, fn: Callable[[], None]) -> Timer:
-        t = Timer(deadline, fn)
+        t = Timer(deadline, fn, self)
         heapq.heappush(self._timers, (deadline, next(self._seq), t))
+        return t
+
+    def timer_heap(self) -> list:
+        """The pending timers, cancelled ones not yet dropped included."""
+        return self._timers
+
+    def _timer_cancelled(self) -> None:
+        self._cancelled += 1
+        if self._cancelled > COMPACT_MIN and 2 * self._cancelled > len(self._timers):
+            self._timers = [e for e in self._timers if not e[2].cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled = 0
+
+    def _pop_timer(self) -> Timer:
+        t = heapq.heappop(self._timers)[2]
+        if t.cancelled:
+            self._cancelled -= 1
         return t
 
     def _run_timers(self) -> None:
         now = clock.monotonic_ns()
         while self._timers and self._timers[0][0] <= now:
-            _, _, t = heapq.heappop(self._timers)
+            t = self._pop_timer()
             if not t.cancelled:
+                t.cancelled = True      # fired: a later cancel() is a no-op
+                fn, t.fn = t.fn, None
                 try:
-                    t.fn()
+                    fn()
                 except Exception as exc:
                     self.oops("a timer", exc)
 
@@ -74,11 +112,11 @@ class Scheduler:
         if self.runq:
             return 0
         while self._timers and self._timers[0][2].cancelled:
-            heapq.heappop(self._timers)
+            self._pop_timer()
         if not self._timers:
             return -1
         delta = self._timers[0][0] - clock.monotonic_ns()
-        return max(0, (delta + 999_999) // 1_000_000)
+        return min(MAX_SLEEP_MS, max(0, (delta + 999_999) // 1_000_000))
 
     # -- devices --------------------------------------------------------------
     def watch_fd(self, fd: int, events: int, handler: Callable[[int], None]) -> bool:

@@ -95,9 +95,11 @@ class SigHand:
 
 
 RLIM_INFINITY = (1 << 64) - 1
-# Linux's defaults for init (RLIMIT_STACK 8M, no core files, 1024/4096 fds, ...)
+# Linux's defaults for init (RLIMIT_STACK 8M, no core files, 1024/4096 fds,
+# RLIMIT_NPROC and RLIMIT_SIGPENDING both max_threads / 2, ...)
 DEFAULT_RLIMITS = {3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 7: (1024, 4096),
-                   6: (63459, 63459), 8: (8 << 20, 8 << 20), 13: (0, 0), 14: (0, 0), 15: (0, 0)}
+                   6: (63459, 63459), 11: (63459, 63459), 8: (8 << 20, 8 << 20), 13: (0, 0),
+                   14: (0, 0), 15: (0, 0)}
 
 
 class Process:
@@ -131,6 +133,7 @@ class Process:
         self.exit_wq = WaitQueue("exit")              # pidfd pollers
         self.signal_wq = WaitQueue("signal queued")   # signalfd readers
         self.timers: dict = {}                         # "real" and POSIX timer ids -> timer
+        self.next_timer_id = 0                         # POSIX timer ids go round, as Linux's
         self.stopped = False
         self.stop_report = 0        # a stop/continue not yet reported to wait
         self.vfork_wq: WaitQueue | None = None

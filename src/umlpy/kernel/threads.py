@@ -104,6 +104,7 @@ def forget_thread(k, t: Task) -> None:
         proc.threads.remove(t)
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
+    k.procs.proc_flush(proc.pid, t.tid)
     drop_own_mem(t)
 
 

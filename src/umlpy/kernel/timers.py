@@ -12,20 +12,50 @@ from typing import Callable
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.kernel.errors import KernelError
+from umlpy.kernel.errors import Block, KernelError
 
 NS = 10**9
+KTIME_MAX = (1 << 63) - 1           # Linux's "never": timer values saturate here
+KTIME_SEC_MAX = KTIME_MAX // NS
+_TIMESPEC = struct.Struct("<qq")
 _ITIMERSPEC = struct.Struct("<qqqq")   # it_interval, it_value (timespecs)
 _ITIMERVAL = struct.Struct("<qqqq")    # it_interval, it_value (timevals)
 
 
+def ktime(sec: int, nsec: int) -> int:
+    """A timespec from a guest as Linux's ktime: EINVAL unless it is valid
+    (timespec64_valid: no negative seconds, nanoseconds below 10^9), and
+    values past what 64-bit nanoseconds hold saturate at KTIME_MAX
+    (timespec64_to_ktime), so any valid value is a usable timeout."""
+    if sec < 0 or not 0 <= nsec < NS:
+        raise KernelError(E.EINVAL)
+    if sec >= KTIME_SEC_MAX:
+        return KTIME_MAX
+    return sec * NS + nsec
+
+
+def read_timespec(t, addr: int) -> int:
+    """A struct timespec in guest memory as a ktime (see ktime)."""
+    return ktime(*_TIMESPEC.unpack(t.mem.read(addr, _TIMESPEC.size)))
+
+
+def ktime_add_safe(a: int, b: int) -> int:
+    """a + b, saturating as Linux's ktime_add_safe."""
+    r = a + b
+    return r if r <= KTIME_MAX else KTIME_SEC_MAX * NS
+
+
+def after(value_ns: int) -> int:
+    """The monotonic deadline value_ns from now, as a relative hrtimer's."""
+    return ktime_add_safe(clock.monotonic_ns(), value_ns)
+
+
 def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
     """A deadline on the monotonic clock for a value on clock clk."""
-    now = clock.monotonic_ns()
     if not absolute:
-        return now + value_ns
+        return after(value_ns)
     if clk in (C.CLOCK_REALTIME, C.CLOCK_REALTIME_COARSE, 11):
-        return now + (value_ns - clock.realtime_ns())
+        return clock.monotonic_ns() + (value_ns - clock.realtime_ns())
     return value_ns
 
 
@@ -36,12 +66,9 @@ def check_clock(clk: int) -> None:
 
 
 def unpack_itimerspec(data: bytes) -> tuple[int, int]:
-    """(interval ns, value ns)"""
+    """(interval ns, value ns), each checked and saturated as ktime()."""
     i_s, i_ns, v_s, v_ns = _ITIMERSPEC.unpack(data)
-    for s, ns in ((i_s, i_ns), (v_s, v_ns)):
-        if s < 0 or not 0 <= ns < NS:
-            raise KernelError(E.EINVAL)
-    return i_s * NS + i_ns, v_s * NS + v_ns
+    return ktime(i_s, i_ns), ktime(v_s, v_ns)
 
 
 def pack_itimerspec(interval: int, value: int) -> bytes:
@@ -49,17 +76,47 @@ def pack_itimerspec(interval: int, value: int) -> bytes:
 
 
 def unpack_itimerval(data: bytes) -> tuple[int, int]:
+    """(interval ns, value ns): timeval_valid, then as ktime()."""
     i_s, i_us, v_s, v_us = _ITIMERVAL.unpack(data)
-    for s, us in ((i_s, i_us), (v_s, v_us)):
-        if s < 0 or not 0 <= us < 10**6:
+    for us in (i_us, v_us):
+        if not 0 <= us < 10**6:
             raise KernelError(E.EINVAL)
-    return i_s * NS + i_us * 1000, v_s * NS + v_us * 1000
+    return ktime(i_s, i_us * 1000), ktime(v_s, v_us * 1000)
 
 
 def pack_itimerval(interval: int, value: int) -> bytes:
     # Linux rounds a running timer's remaining time up to the microsecond
     v_us = (value + 999) // 1000
     return _ITIMERVAL.pack(interval // NS, (interval % NS) // 1000, v_us // 10**6, v_us % 10**6)
+
+
+def bounded(fn: Callable[[], int], timeout: int | None) -> int:
+    """Run a whole syscall whose waits a timeout of its own bounds (a
+    socket's SO_RCVTIMEO/SO_SNDTIMEO): None waits as fn does, 0 does not
+    wait.  When the time is up the call returns what it has done or fails
+    with EAGAIN; a signal ends it with EINTR, never a restart, as Linux's
+    sock_intr_errno for a socket with a timeout."""
+    if timeout is None:
+        return fn()
+    return _bounded(fn, after(timeout))
+
+
+def _bounded(fn: Callable[[], int], deadline: int) -> int:
+    try:
+        return fn()
+    except Block as b:
+        inner = b.retry or fn       # no retry of its own: the whole call again
+        done = b.interrupted_result
+
+        def timed_out() -> int:
+            if done is not None:
+                return done
+            raise KernelError(E.EAGAIN)
+        b.deadline = deadline if b.deadline is None else min(b.deadline, deadline)
+        b.retry = lambda: _bounded(inner, deadline)
+        b.on_timeout = timed_out
+        b.restart = E.EINTR
+        raise
 
 
 class IntervalTimer:

@@ -50,6 +50,23 @@ class Message:
     files: list = field(default_factory=list)     # SCM_RIGHTS
     creds: tuple | None = None                    # (pid, uid, gid)
     sender: bytes | None = None                   # sender's address (datagrams)
+    charged_to: UnixSocket | None = None          # the sending socket, until received
+    size: int = 0                                 # what it costs that socket (truesize)
+
+
+MAX_DGRAM_QLEN = 10         # net.unix.max_dgram_qlen
+SKB_SMALL_HEAD, SKB_HEAD_MAX, SKB_OVERHEAD, SKB_SHINFO = 512, 16384, 256, 320
+
+
+def truesize(n: int) -> int:
+    """What a datagram of n bytes costs its sender's send buffer, as
+    Linux's skb truesize (a head from a power-of-two cache, then pages):
+    many small datagrams fill a buffer long before their bytes do, so a
+    socket holds a few hundred of them, not hundreds of thousands."""
+    if n + SKB_SHINFO <= SKB_HEAD_MAX:
+        return max(SKB_SMALL_HEAD, 1 << (n + SKB_SHINFO - 1).bit_length()) + SKB_OVERHEAD
+    rest = n - (SKB_HEAD_MAX - SKB_SHINFO)
+    return SKB_HEAD_MAX + SKB_OVERHEAD + (rest + 4095) // 4096 * 4096
 
 
 class UnixSocket(File):
@@ -77,19 +94,28 @@ class UnixSocket(File):
         self.connected_once = False
         self.bound_inode = None
         self.error = 0
+        self.rcvtimeo: int | None = None
+        self.sndtimeo: int | None = None
+        self.wmem = 0           # truesize of what it sent that is not received yet
 
     # -- state ------------------------------------------------------------------
-    def queued(self) -> int:
-        if self.stype == SOCK_STREAM:
-            return len(self.stream)
-        return sum(len(m.data) for m in self.msgs)
-
     def has_data(self) -> bool:
         return bool(self.stream) if self.stype == SOCK_STREAM else bool(self.msgs)
 
     def room(self, n: int) -> bool:
-        """Would n more bytes fit in this (receiving) socket?"""
-        return self.queued() + n <= self.rcvbuf or not self.has_data()
+        """Would n more bytes fit in this (receiving) stream socket?"""
+        return len(self.stream) + n <= self.rcvbuf or not self.stream
+
+    def may_send(self, target: UnixSocket) -> bool:
+        """A datagram or record may go from here to target: this socket's
+        send buffer is not full, and a receiver that is not our peer has
+        fewer than max_dgram_qlen waiting (unix_dgram_sendmsg)."""
+        return self.wmem < self.sndbuf and (target.peer is self or len(target.msgs) <= MAX_DGRAM_QLEN)
+
+    def _writable(self, target: UnixSocket | None) -> bool:
+        """POLLOUT for datagrams and records (unix_writable, unix_dgram_poll)."""
+        return self.wmem * 4 <= self.sndbuf and (
+            target is None or target.peer is self or len(target.msgs) <= MAX_DGRAM_QLEN)
 
     def poll(self) -> int:
         ev = 0
@@ -102,13 +128,13 @@ class UnixSocket(File):
         if self.stype != SOCK_DGRAM:
             if self.peer is None and self.connected_once:
                 ev |= POLLHUP
-            elif self.peer is not None and self.peer.room(1) and not self.shut & SNDSHUTDOWN:
+            elif self.peer is not None and not self.shut & SNDSHUTDOWN and (
+                    self.peer.room(1) if self.stype == SOCK_STREAM else self._writable(self.peer)):
                 ev |= POLLOUT
             if self.shut == RCVSHUTDOWN | SNDSHUTDOWN:
                 ev |= POLLHUP
         else:
-            peer = self.peer
-            if peer is None or peer.room(1):
+            if self._writable(self.peer):
                 ev |= POLLOUT
         if self.error:
             ev |= POLLERR
@@ -139,8 +165,10 @@ class UnixSocket(File):
                 peer.error = E.ECONNRESET
             peer.wake()
         for m in self.msgs:
+            _received(m)
             for f in m.files:
                 f.put()
+        self.msgs.clear()
         for _, m in self.stream_meta:
             for f in m.files:
                 f.put()
@@ -230,22 +258,34 @@ def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, 
 def check_size(s: UnixSocket, n: int) -> None:
     """A datagram or record bigger than the send buffer is EMSGSIZE, checked
     before its bytes are copied in (unix_dgram_sendmsg)."""
-    if s.stype != SOCK_STREAM and n > s.sndbuf:
+    if s.stype != SOCK_STREAM and n > s.sndbuf - 32:
         raise KernelError(E.EMSGSIZE)
 
 
 def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, creds,
                   nonblock) -> int:
-    """One datagram or seqpacket record, whole, onto the receiver's queue."""
+    """One datagram or seqpacket record, whole, onto the receiver's queue,
+    charged to the sender's send buffer until it is received."""
     check_size(s, len(data))
-    if not target.room(len(data)):
+    if not s.may_send(target):
         if nonblock:
             raise KernelError(E.EAGAIN)
-        raise Block(target.wq)
+        raise Block(s.wq, target.wq)
     data = data[:]          # a UserBuf's bytes, now that the datagram goes
-    target.msgs.append(Message(data, [f.get() for f in files], creds, s.name))
+    m = Message(data, [f.get() for f in files], creds, s.name, s, truesize(len(data)))
+    s.wmem += m.size
+    target.msgs.append(m)
     target.wake()
     return len(data)
+
+
+def _received(m: Message) -> None:
+    """A message leaves its receiver's queue: its sender may send again."""
+    s = m.charged_to
+    if s is not None:
+        m.charged_to = None
+        s.wmem -= m.size
+        s.wake()
 
 
 def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, done: int, nonblock) -> int:
@@ -299,6 +339,7 @@ def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
         out.flags |= MSG_TRUNC
     if not flags & MSG_PEEK:
         s.msgs.popleft()
+        _received(m)
         out.files = m.files
         s.wake()
     return out

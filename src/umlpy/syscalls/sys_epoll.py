@@ -14,7 +14,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
-from umlpy.syscalls.sys_poll import timespec_timeout, wait_with_sigmask
+from umlpy.syscalls.sys_poll import ms_end_time, timespec_end_time, wait_with_sigmask
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 from umlpy.vfs.anon import anon_inode
@@ -47,6 +47,7 @@ class Entry:
         if not hasattr(file, "on_last_close"):
             file.on_last_close = []
         file.on_last_close.append(self.forget)
+        _refs(file).append(self)
 
     def forget(self) -> None:
         """The file's last fd is closed: Linux removes it from every epoll."""
@@ -63,6 +64,17 @@ class Entry:
         hooks = getattr(self.file, "on_last_close", [])
         if self.forget in hooks:
             hooks.remove(self.forget)
+        refs = _refs(self.file)
+        if self in refs:
+            refs.remove(self)
+
+
+def _refs(file: File) -> list[Entry]:
+    """The epoll entries watching a file (Linux's file->f_ep->refs)."""
+    refs = getattr(file, "epoll_refs", None)
+    if refs is None:
+        refs = file.epoll_refs = []
+    return refs
 
 
 class EpollFile(File):
@@ -128,11 +140,67 @@ def sys_epoll_create(t, size, *_):
     return sys_epoll_create1(t, 0)
 
 
-def _reaches(ep: EpollFile, target: EpollFile, depth: int = 0) -> bool:
-    if depth > 5:
+# Linux's limits on epoll graphs: how deep epolls nest, and how many wakeup
+# paths of each length (past the first) may lead up from one file: without
+# them a guest builds a graph whose loop check or whose every wake takes
+# the kernel exponential time.
+EP_MAX_NESTS = 4
+PATH_LIMITS = (1000, 500, 100, 50, 10)
+_TOO_DEEP = EP_MAX_NESTS + 1
+
+
+def _loop_check(ep: EpollFile, to: EpollFile, files: list) -> bool:
+    """Linux's ep_loop_check: may epoll `to` go into `ep`?  Not if `ep` is
+    below `to` (a loop) or the chain through them would nest deeper than
+    EP_MAX_NESTS.  Each epoll is visited once (its depth remembered); the
+    other files met below `to` are collected in `files` for the path check."""
+    below: dict[EpollFile, int] = {}
+
+    def down(e: EpollFile, depth: int) -> int:
+        if e in below:
+            return below[e]
+        below[e] = result = 0
+        for entry in e.entries.values():
+            sub = entry.file
+            if isinstance(sub, EpollFile):
+                result = _TOO_DEEP if sub is ep or depth > EP_MAX_NESTS else max(result, down(sub, depth + 1) + 1)
+                if result > EP_MAX_NESTS:
+                    break
+            elif sub not in files:
+                files.append(sub)
+        below[e] = result
+        return result
+
+    above: dict[EpollFile, int] = {}
+
+    def up(e: EpollFile) -> int:
+        if e not in above:
+            above[e] = max((up(entry.ep) + 1 for entry in _refs(e)), default=0)
+        return above[e]
+
+    depth = down(to, 0)
+    return depth <= EP_MAX_NESTS and depth + 1 + up(ep) <= EP_MAX_NESTS
+
+
+def _reverse_path_check(files: list) -> bool:
+    """Linux's reverse_path_check: from each file, the wakeup paths up to
+    an epoll nobody watches, counted by length, stay within PATH_LIMITS
+    (paths of length one are not limited).  The count stops at the first
+    limit passed, so the walk is bounded too."""
+    def paths(refs: list, depth: int, counts: list) -> bool:
+        if depth > EP_MAX_NESTS:
+            return False
+        for entry in refs:
+            up = _refs(entry.ep)
+            if not up:
+                if depth:
+                    counts[depth] += 1
+                    if counts[depth] > PATH_LIMITS[depth]:
+                        return False
+            elif not paths(up, depth + 1, counts):
+                return False
         return True
-    return any(e.file is target or (isinstance(e.file, EpollFile) and _reaches(e.file, target, depth + 1))
-               for e in ep.entries.values())
+    return all(paths(_refs(f), 0, [0] * len(PATH_LIMITS)) for f in files)
 
 
 @syscall("epoll_ctl")
@@ -151,9 +219,18 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     if op == EPOLL_CTL_ADD:
         if key in ep.entries:
             raise KernelError(E.EEXIST)
-        if isinstance(f, EpollFile) and (_reaches(f, ep) or f is ep):
-            raise KernelError(E.ELOOP)
-        ep.entries[key] = Entry(ep, fd, f, events | POLLERR | POLLHUP, data)
+        files: list = []
+        full_check = bool(_refs(ep)) or isinstance(f, EpollFile)   # a graph, not a plain epoll
+        if isinstance(f, EpollFile):
+            if not _loop_check(ep, f, files):
+                raise KernelError(E.ELOOP)
+        elif full_check:
+            files.append(f)
+        e = ep.entries[key] = Entry(ep, fd, f, events | POLLERR | POLLHUP, data)
+        if full_check and not _reverse_path_check(files):
+            del ep.entries[key]
+            e.drop()
+            raise KernelError(E.EINVAL)
         ep.wq.wake_all()
     elif op == EPOLL_CTL_MOD:
         e = ep.entries.get(key)
@@ -173,41 +250,37 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     return 0
 
 
-def do_epoll_wait(t, epfd: int, events: int, maxevents: int, timeout_ns: int | None) -> int:
+def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None) -> int:
+    """end: the monotonic end time (sys_poll.end_time), 0 to poll once, None for no timeout."""
     ep = _epoll(t, epfd)
     maxevents = s32(maxevents)
     if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
         raise KernelError(E.EINVAL)
-    deadline = None if timeout_ns is None else clock.monotonic_ns() + timeout_ns
 
     def attempt():
         got = ep.ready(maxevents, True)
         if got:
             t.mem.write(events, b"".join(_EVENT.pack(ev, data) for ev, data in got))
             return len(got)
-        if timeout_ns == 0 or (deadline is not None and clock.monotonic_ns() >= deadline):
+        if end is not None and clock.monotonic_ns() >= end:
             return 0
-        raise Block(ep.wq, deadline=deadline, retry=attempt, on_timeout=lambda: 0,
+        raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0,
                     restart=E.ERESTARTNOHAND)
     return attempt()
 
 
-def _ms(timeout: int) -> int | None:
-    ms = s32(timeout)
-    return None if ms < 0 else ms * 1_000_000
-
-
 @syscall("epoll_wait")
 def sys_epoll_wait(t, epfd, events, maxevents, timeout, *_):
-    return do_epoll_wait(t, epfd, events, maxevents, _ms(timeout))
+    return do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout))
 
 
 @syscall("epoll_pwait")
 def sys_epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size):
-    return wait_with_sigmask(t, sigmask, size, lambda: do_epoll_wait(t, epfd, events, maxevents, _ms(timeout)))
+    return wait_with_sigmask(t, sigmask, size,
+                             lambda: do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout)))
 
 
 @syscall("epoll_pwait2")
 def sys_epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, size):
-    timeout = timespec_timeout(t, tsp)
-    return wait_with_sigmask(t, sigmask, size, lambda: do_epoll_wait(t, epfd, events, maxevents, timeout))
+    end = timespec_end_time(t, tsp)
+    return wait_with_sigmask(t, sigmask, size, lambda: do_epoll_wait(t, epfd, events, maxevents, end))

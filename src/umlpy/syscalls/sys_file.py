@@ -160,9 +160,11 @@ def sys_close(t, fd, *_):
 
 @syscall("close_range")
 def sys_close_range(t, first, last, flags, *_):
-    CLOSE_RANGE_CLOEXEC = 4
-    if flags & ~(2 | CLOSE_RANGE_CLOEXEC) or first > last:
+    CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
+    if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise KernelError(E.EINVAL)
+    if flags & CLOSE_RANGE_UNSHARE:     # a table shared by CLONE_FILES becomes private first
+        t.proc.fdtable = t.proc.fdtable.unshare()
     fdt = t.proc.fdtable
     for fd in [fd for fd in fdt.files if first <= fd <= last]:
         if flags & CLOSE_RANGE_CLOEXEC:

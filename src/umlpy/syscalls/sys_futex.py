@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import struct
 
-from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi import structs
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.futex import BITSET_MATCH_ANY, Waiter, cas, pi_handover
+from umlpy.kernel.timers import after, monotonic_for, read_timespec
 from umlpy.syscalls.table import PARTIAL, syscall
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 2, 3, 4, 5
@@ -146,16 +145,12 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
             raise KernelError(E.EINVAL)
         deadline = None
         if utime:
-            s, ns = structs.unpack_timespec(t.mem.read(utime, 16))
-            if s < 0 or not 0 <= ns < 10**9:
-                raise KernelError(E.EINVAL)
-            value = s * 10**9 + ns
+            value = read_timespec(t, utime)
             if cmd == FUTEX_WAIT:
-                deadline = clock.monotonic_ns() + value
-            elif op & FUTEX_CLOCK_REALTIME:
-                deadline = clock.monotonic_ns() + value - clock.realtime_ns()
+                deadline = after(value)
             else:
-                deadline = value
+                deadline = monotonic_for(C.CLOCK_REALTIME if op & FUTEX_CLOCK_REALTIME
+                                         else C.CLOCK_MONOTONIC, value, True)
         return _wait(t, fx, key, addr, val, deadline, bitset)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3 & 0xFFFFFFFF
@@ -171,12 +166,9 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
     if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
         deadline = None
         if utime and cmd != FUTEX_TRYLOCK_PI:
-            s, ns = structs.unpack_timespec(t.mem.read(utime, 16))
-            if s < 0 or not 0 <= ns < 10**9:
-                raise KernelError(E.EINVAL)
-            value = s * 10**9 + ns       # absolute: CLOCK_REALTIME for LOCK_PI, as Linux
+            value = read_timespec(t, utime)     # absolute: CLOCK_REALTIME for LOCK_PI, as Linux
             realtime = cmd == FUTEX_LOCK_PI or op & FUTEX_CLOCK_REALTIME
-            deadline = clock.monotonic_ns() + value - clock.realtime_ns() if realtime else value
+            deadline = monotonic_for(C.CLOCK_REALTIME if realtime else C.CLOCK_MONOTONIC, value, True)
         return _lock_pi(t, fx, key, addr, deadline, cmd == FUTEX_TRYLOCK_PI)
     if cmd == FUTEX_UNLOCK_PI:
         return _unlock_pi(t, fx, key, addr)

@@ -8,7 +8,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from umlpy.kernel import printk, rusage
+from umlpy.kernel import cpulimit, printk, rusage
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -81,6 +81,8 @@ def sys_prlimit64(t, pid, res, new, old, *_):
         proc.rlimits[res] = (soft, hard)
         if res == C.RLIMIT_NOFILE:
             proc.fdtable.limit = soft
+        elif res == C.RLIMIT_CPU:
+            cpulimit.update(t.kernel, proc)
     return 0
 
 

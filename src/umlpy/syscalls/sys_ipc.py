@@ -8,12 +8,12 @@ from arch_um import clock
 from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_RESOURCE
 from umlpy.kernel import ipc as I
 from umlpy.kernel.cred import need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.exec import HostAs
+from umlpy.kernel.timers import after, read_timespec
 from umlpy.kernel.mm import Mm
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32, s64
@@ -21,8 +21,8 @@ from umlpy.syscalls.util import s32, s64
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHM_STAT, SHM_INFO, SHM_LOCK, SHM_UNLOCK = 13, 14, 11, 12
 GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL, SEM_STAT, SEM_INFO = 11, 12, 13, 14, 15, 16, 17, 18, 19
-SEMOPM = 500                    # operations per semop
 SEM_UNDO = 0x1000
+SEMOPM = 500            # operations per semop call
 MSG_NOERROR, MSG_EXCEPT, MSG_COPY = 0o10000, 0o20000, 0o40000
 MSG_STAT, MSG_INFO = 11, 12
 SHMMIN = 1
@@ -167,18 +167,20 @@ def _undo(proc) -> dict:
     return proc.sem_undo
 
 
-def do_semop(t, ident: int, sops: int, nsops: int, deadline: int | None) -> int:
-    s = _ipc(t).sem.get(s32(ident))
-    if nsops > SEMOPM:
-        raise KernelError(E.E2BIG)
+def do_semop(t, ident: int, sops: int, nsops: int, timeout: int) -> int:
+    """semop/semtimedop, their checks in Linux's order (do_semtimedop)."""
+    nsops &= 0xFFFFFFFF
     if nsops < 1:
         raise KernelError(E.EINVAL)
-    ops = [struct.unpack_from("<Hhh", t.mem.read(sops, 6 * nsops), 6 * i) for i in range(nsops)]
-    want = 6 if any(op for _, op, _ in ops) else 4
-    s.check(t.proc.creds, want)
-    for num, _, _ in ops:
-        if num >= len(s.values):
-            raise KernelError(E.EFBIG)
+    if nsops > SEMOPM:
+        raise KernelError(E.E2BIG)
+    raw = t.mem.read(sops, 6 * nsops)
+    ops = [struct.unpack_from("<Hhh", raw, 6 * i) for i in range(nsops)]
+    deadline = after(read_timespec(t, timeout)) if timeout else None
+    s = _ipc(t).sem.get(s32(ident))
+    if max(num for num, _, _ in ops) >= len(s.values):
+        raise KernelError(E.EFBIG)
+    s.check(t.proc.creds, 6 if any(op for _, op, _ in ops) else 4)
 
     def attempt() -> int:
         if s.deleted:
@@ -217,18 +219,12 @@ def do_semop(t, ident: int, sops: int, nsops: int, deadline: int | None) -> int:
 
 @syscall("semop")
 def sys_semop(t, ident, sops, nsops, *_):
-    return do_semop(t, ident, sops, nsops, None)
+    return do_semop(t, ident, sops, nsops, 0)
 
 
 @syscall("semtimedop")
 def sys_semtimedop(t, ident, sops, nsops, ts, *_):
-    deadline = None
-    if ts:
-        sec, ns = structs.unpack_timespec(t.mem.read(ts, 16))
-        if sec < 0 or not 0 <= ns < 10**9:
-            raise KernelError(E.EINVAL)
-        deadline = clock.monotonic_ns() + sec * 10**9 + ns
-    return do_semop(t, ident, sops, nsops, deadline)
+    return do_semop(t, ident, sops, nsops, ts)
 
 
 @syscall("semctl", status=PARTIAL, note="no SEM_STAT_ANY")

@@ -8,10 +8,10 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi import structs
 from umlpy.abi.capability import CAP_DAC_OVERRIDE
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timers import monotonic_for, read_timespec
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_cstr, s32
@@ -23,6 +23,7 @@ HARD_MAXMSG, HARD_MSGSIZE = 65536, 1 << 20
 _ATTR = struct.Struct("<qqqq32x")
 SIGEV_SIGNAL, SIGEV_NONE = 0, 1
 SI_MESGQ = -3
+MQ_PRIO_MAX = 32768
 
 
 class MQueue:
@@ -69,6 +70,14 @@ class MqFile(File):
 
     def poll_queues(self) -> list:
         return [self.q.wq]
+
+    def flush(self, fdtable) -> None:
+        """The process that asked for notification closes a descriptor of
+        the queue (or exits, or execs): the registration goes, as Linux's
+        mqueue_flush_file, so a dead process never keeps it."""
+        q = self.q
+        if q.notify is not None and q.notify[1].fdtable is fdtable:
+            q.notify = None
 
 
 def _name(t, addr: int) -> bytes:
@@ -134,30 +143,29 @@ def _wait(q: MQueue, f: MqFile, deadline: int | None, attempt):
 
 
 def _deadline(t, uts: int) -> int | None:
+    """The absolute CLOCK_REALTIME timeout (prepare_timeout: checked
+    before anything else) as a monotonic deadline."""
     if not uts:
         return None
-    s, ns = structs.unpack_timespec(t.mem.read(uts, 16))
-    if s < 0 or not 0 <= ns < 10**9:
-        raise KernelError(E.EINVAL)
-    return clock.monotonic_ns() + (s * 10**9 + ns - clock.realtime_ns())
+    return monotonic_for(C.CLOCK_REALTIME, read_timespec(t, uts), True)
 
 
 @syscall("mq_timedsend")
 def sys_mq_timedsend(t, fd, ptr, n, prio, uts, *_):
+    deadline = _deadline(t, uts)
+    if prio & 0xFFFFFFFF >= MQ_PRIO_MAX:
+        raise KernelError(E.EINVAL)
     f = _mq(t, fd)
     if not f.writable:
         raise KernelError(E.EBADF)
     q = f.q
     if n > q.msgsize:
         raise KernelError(E.EMSGSIZE)
-    if prio >= 32768:
-        raise KernelError(E.EINVAL)
     data = t.mem.read(ptr, n)
-    deadline = _deadline(t, uts)
 
     def attempt() -> int:
         if len(q.msgs) < q.maxmsg:
-            q.push(prio, data)
+            q.push(prio & 0xFFFFFFFF, data)
             return 0
         return _wait(q, f, deadline, attempt)
     return attempt()
@@ -165,13 +173,13 @@ def sys_mq_timedsend(t, fd, ptr, n, prio, uts, *_):
 
 @syscall("mq_timedreceive")
 def sys_mq_timedreceive(t, fd, ptr, n, uprio, uts, *_):
+    deadline = _deadline(t, uts)
     f = _mq(t, fd)
     if not f.readable:
         raise KernelError(E.EBADF)
     q = f.q
     if n < q.msgsize:
         raise KernelError(E.EMSGSIZE)
-    deadline = _deadline(t, uts)
 
     def attempt() -> int:
         if q.msgs:

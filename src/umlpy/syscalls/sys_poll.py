@@ -3,17 +3,21 @@
 A waiter parks on the wait queues of every file it watches (each file
 says which queues announce a change) and re-checks all of them when one
 fires; the deadline is fixed at the first call so re-checks do not extend
-it.
+it.  Timeouts are Linux's end times (poll_select_set_timeout): any valid
+value is accepted, one too far to reach means waiting for good, and
+select, pselect6 and ppoll write back the time left however they end.
 """
 from __future__ import annotations
 
 import struct
 
 from arch_um import clock
+from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timers import NS
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32, u32
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI
@@ -22,6 +26,7 @@ POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND = 0x40, 0x80, 0x100, 0x200
 _IN = POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLLERR
 _OUT = POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR
 _EX = POLLPRI
+TIME64_MAX = (1 << 63) - 1
 
 
 def _revents(t, fd: int, events: int) -> tuple[int, list]:
@@ -38,24 +43,34 @@ def _revents(t, fd: int, events: int) -> tuple[int, list]:
     return ev & (events | POLLERR | POLLHUP), f.poll_queues()
 
 
-def _wait(check, deadline: int | None, on_timeout):
-    """Run check(); if nothing is ready, park until a queue fires or deadline."""
+def end_time(sec: int, nsec: int) -> int:
+    """Linux's poll_select_set_timeout: the monotonic time a timeout of
+    (sec, nsec) ends, 0 for a zero timeout (poll once); EINVAL for an
+    invalid timespec; an end past 64-bit seconds saturates there."""
+    if sec < 0 or not 0 <= nsec < NS:
+        raise KernelError(E.EINVAL)
+    if not sec and not nsec:
+        return 0
+    now = clock.monotonic_ns()
+    if now // NS + sec > TIME64_MAX:
+        return TIME64_MAX * NS
+    return now + sec * NS + nsec
+
+
+def _wait(check, end: int | None, on_timeout):
+    """Run check(); if nothing is ready, park until a queue fires or the end time."""
     def attempt():
         n, queues = check()
         if n is not None:
             return n
-        if deadline is not None and clock.monotonic_ns() >= deadline:
+        if end is not None and clock.monotonic_ns() >= end:
             return on_timeout()
-        raise Block(*queues, deadline=deadline, retry=attempt, on_timeout=on_timeout,
+        raise Block(*queues, deadline=end, retry=attempt, on_timeout=on_timeout,
                     restart=E.ERESTARTNOHAND)
     return attempt()
 
 
-def _deadline(timeout_ns: int | None) -> int | None:
-    return None if timeout_ns is None else clock.monotonic_ns() + timeout_ns
-
-
-def do_poll(t, addr: int, nfds: int, timeout_ns: int | None) -> int:
+def do_poll(t, addr: int, nfds: int, end: int | None) -> int:
     nfds = u32(nfds)        # an unsigned int, at most RLIMIT_NOFILE
     if nfds > t.proc.fdtable.limit:
         raise KernelError(E.EINVAL)
@@ -72,27 +87,57 @@ def do_poll(t, addr: int, nfds: int, timeout_ns: int | None) -> int:
             struct.pack_into("<h", out, 8 * i + 6, rev)
             if rev:
                 ready += 1
-        if ready or final or timeout_ns == 0:
+        if ready or final or end == 0:
             if nfds:
                 t.mem.write(addr, bytes(out))
             return ready, queues
         return None, queues
-    return _wait(check, _deadline(timeout_ns), lambda: check(True)[0])
+    return _wait(check, end, lambda: check(True)[0])
+
+
+def ms_end_time(timeout: int) -> int | None:
+    """The end time of an int of milliseconds (poll, epoll_wait): negative waits for good."""
+    ms = s32(timeout)
+    return None if ms < 0 else end_time(ms // 1000, ms % 1000 * 1_000_000)
 
 
 @syscall("poll")
 def sys_poll(t, fds, nfds, timeout, *_):
-    ms = s32(timeout)
-    return do_poll(t, fds, nfds, None if ms < 0 else ms * 1_000_000)
+    return do_poll(t, fds, nfds, ms_end_time(timeout))
 
 
-def timespec_timeout(t, addr: int) -> int | None:
+def timespec_end_time(t, addr: int) -> int | None:
+    """The end time of a struct timespec timeout; NULL waits for good."""
     if not addr:
         return None
-    s, ns = structs.unpack_timespec(t.mem.read(addr, 16))
-    if s < 0 or not 0 <= ns < 10**9:
-        raise KernelError(E.EINVAL)
-    return s * 10**9 + ns
+    return end_time(*structs.unpack_timespec(t.mem.read(addr, 16)))
+
+
+def _write_back(t, addr: int, end: int | None, timeval: bool, result: int) -> int:
+    """Linux's poll_select_finish: the time left goes back to the guest's
+    timeout (not for a zero one); a timeout the guest cannot have written
+    to (read-only memory) leaves the result as it is."""
+    if not addr or not end:
+        return result
+    left = max(0, end - clock.monotonic_ns())
+    sec, nsec = divmod(left, NS)
+    try:
+        t.mem.write(addr, struct.pack("<qq", sec, nsec // 1000 if timeval else nsec))
+    except GuestFault:
+        pass
+    return result
+
+
+def _timed(t, wait, addr: int, end: int | None, timeval: bool = False) -> int:
+    """Run a wait that writes its time left back to addr however it ends."""
+    try:
+        return _write_back(t, addr, end, timeval, wait())
+    except Block as b:
+        inner, outer = b.retry, b.on_timeout
+        b.retry = lambda: _timed(t, inner, addr, end, timeval)
+        b.on_timeout = lambda: _write_back(t, addr, end, timeval, outer())
+        b.on_interrupt = lambda: _write_back(t, addr, end, timeval, 0)
+        raise
 
 
 def _restore_sigmask(t) -> None:
@@ -133,28 +178,28 @@ def wait_with_sigmask(t, mask_addr: int, size: int, wait) -> int:
 
 @syscall("ppoll")
 def sys_ppoll(t, fds, nfds, tsp, sigmask, size, *_):
-    timeout = timespec_timeout(t, tsp)
-    return wait_with_sigmask(t, sigmask, size, lambda: do_poll(t, fds, nfds, timeout))
+    end = timespec_end_time(t, tsp)
+    return wait_with_sigmask(t, sigmask, size, lambda: _timed(t, lambda: do_poll(t, fds, nfds, end), tsp, end))
 
 
-def do_select(t, nfds: int, rp: int, wp: int, ep: int, timeout_ns: int | None) -> int:
+def do_select(t, nfds: int, rp: int, wp: int, ep: int, end: int | None) -> int:
     nfds = s32(nfds)
     if nfds < 0:
         raise KernelError(E.EINVAL)
     nfds = min(nfds, t.proc.fdtable.limit)
     nbytes = ((nfds + 63) // 64) * 8
-    sets = [int.from_bytes(t.mem.read(p, nbytes), "little") if p and nbytes else 0
+    below = (1 << nfds) - 1         # bits from nfds on are not looked at
+    sets = [int.from_bytes(t.mem.read(p, nbytes), "little") & below if p and nbytes else 0
             for p in (rp, wp, ep)]
+    wanted = _set_bits(sets[0] | sets[1] | sets[2], nbytes)
 
     def check(final: bool = False):
         res = [0, 0, 0]
         ready = 0
         queues: list = []
-        for fd in range(nfds):
+        for fd in wanted:
             bit = 1 << fd
             want = [s & bit for s in sets]
-            if not any(want):
-                continue
             f = t.proc.fdtable.files.get(fd)
             if f is None:
                 raise KernelError(E.EBADF)
@@ -164,28 +209,47 @@ def do_select(t, nfds: int, rp: int, wp: int, ep: int, timeout_ns: int | None) -
                 if want[i] and ev & mask:
                     res[i] |= bit
                     ready += 1
-        if ready or final or timeout_ns == 0:
+        if ready or final or end == 0:
             for p, v in zip((rp, wp, ep), res):
                 if p and nbytes:
                     t.mem.write(p, v.to_bytes(nbytes, "little"))
             return ready, queues
         return None, queues
-    return _wait(check, _deadline(timeout_ns), lambda: check(True)[0])
+    return _wait(check, end, lambda: check(True)[0])
+
+
+def _set_bits(bits: int, nbytes: int) -> list[int]:
+    """The fds in an fd_set, a word at a time: the cost is the set's
+    size and its members, never a Python step per fd below nfds."""
+    fds = []
+    for w, (word,) in enumerate(struct.iter_unpack("<Q", bits.to_bytes(nbytes, "little"))):
+        while word:
+            low = word & -word
+            fds.append(w * 64 + low.bit_length() - 1)
+            word ^= low
+    return fds
+
+
+def _c_divmod(a: int, b: int) -> tuple[int, int]:
+    """C's / and % (truncating toward zero)."""
+    q = abs(a) // b * (1 if a >= 0 else -1)
+    return q, a - q * b
 
 
 @syscall("select")
 def sys_select(t, nfds, rp, wp, ep, tvp, *_):
-    timeout = None
+    end = None
     if tvp:
-        s, us = struct.unpack("<qq", t.mem.read(tvp, 16))
-        if s < 0 or not 0 <= us < 10**6:
-            raise KernelError(E.EINVAL)
-        timeout = s * 10**9 + us * 1000
-    return do_select(t, nfds, rp, wp, ep, timeout)
+        # Linux folds whole seconds of tv_usec into tv_sec, then checks
+        sec, usec = struct.unpack("<qq", t.mem.read(tvp, 16))
+        q, r = _c_divmod(usec, 10**6)
+        end = end_time(sec + q, r * 1000)
+    return _timed(t, lambda: do_select(t, nfds, rp, wp, ep, end), tvp, end, timeval=True)
 
 
 @syscall("pselect6")
 def sys_pselect6(t, nfds, rp, wp, ep, tsp, sig, *_):
-    timeout = timespec_timeout(t, tsp)
+    end = timespec_end_time(t, tsp)
     mask_addr, size = struct.unpack("<QQ", t.mem.read(sig, 16)) if sig else (0, 0)
-    return wait_with_sigmask(t, mask_addr, size, lambda: do_select(t, nfds, rp, wp, ep, timeout))
+    return wait_with_sigmask(t, mask_addr, size,
+                             lambda: _timed(t, lambda: do_select(t, nfds, rp, wp, ep, end), tsp, end))

@@ -14,6 +14,7 @@ from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.task import SIG_DEFAULT
 from umlpy.vfs import pidfd
+from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_cstr, read_path, read_str_array, s32, u32
 
@@ -105,6 +106,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
         raise NoReturn() from e
     proc = t.proc
     ipc.detach_all(proc)      # the segments went with the old address space
+    delete_posix_timers(proc)
     proc.fdtable = proc.fdtable.unshare()
     proc.fdtable.close_on_exec()
     acts = proc.sighand.actions

@@ -5,7 +5,8 @@ import struct
 
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
-from umlpy.kernel.errors import KernelError
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, gather, read_iovecs, s32, s64, scatter
@@ -28,7 +29,8 @@ def _writable(t, fd: int):
 
 @syscall("read")
 def sys_read(t, fd, buf, count, *_):
-    return _readable(t, fd).read_into(t, buf, min(count, MAX_RW_COUNT))
+    f = _readable(t, fd)
+    return bounded(lambda: f.read_into(t, buf, min(count, MAX_RW_COUNT)), f.rcvtimeo)
 
 
 def _modified(f, n: int) -> int:
@@ -42,7 +44,7 @@ def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
     n = min(count, MAX_RW_COUNT)
     if n > COPY_CHUNK:
-        return _modified(f, f.write_from(t, UserBuf(t, [(buf, n)])))
+        return bounded(lambda: _modified(f, f.write_from(t, UserBuf(t, [(buf, n)]))), f.sndtimeo)
     try:
         data = t.mem.read(buf, n)
     except GuestFault:
@@ -50,7 +52,7 @@ def sys_write(t, fd, buf, count, *_):
         data = t.mem.read_prefix(buf, n) if f.chunked_write else b""
         if not data:
             raise
-    return _modified(f, f.write(t, data))
+    return bounded(lambda: _modified(f, f.write(t, data)), f.sndtimeo)
 
 
 def write_vecs(t, f, vecs: list[tuple[int, int]]) -> int:
@@ -64,13 +66,14 @@ def write_vecs(t, f, vecs: list[tuple[int, int]]) -> int:
 def sys_readv(t, fd, iov, cnt, *_):
     f = _readable(t, fd)
     vecs = read_iovecs(t, iov, cnt)
-    return scatter(t, vecs, f.read(t, sum(n for _, n in vecs)))
+    return bounded(lambda: scatter(t, vecs, f.read(t, sum(n for _, n in vecs))), f.rcvtimeo)
 
 
 @syscall("writev")
 def sys_writev(t, fd, iov, cnt, *_):
     f = _writable(t, fd)
-    return _modified(f, write_vecs(t, f, read_iovecs(t, iov, cnt)))
+    vecs = read_iovecs(t, iov, cnt)
+    return bounded(lambda: _modified(f, write_vecs(t, f, vecs)), f.sndtimeo)
 
 
 def _offset(off: int) -> int:
@@ -132,19 +135,48 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
     if dst.flags & 0o2000 and dst.inode is not None and dst.inode.is_reg:   # O_APPEND
         raise KernelError(E.EINVAL)
     count = min(count, MAX_RW_COUNT, 1 << 20)
-    if offp:
-        (off,) = struct.unpack("<q", t.mem.read(offp, 8))
-        if off < 0:
-            raise KernelError(E.EINVAL)
-        data = src.pread(t, count, off)
-    else:
-        data = src.read(t, count)
-    n = dst.write(t, data) if data else 0
-    if offp:
+    data, off = _read_at(t, src, count, offp)
+    return _write_settled(t, dst, data, lambda n: _settle_source(t, src, data, n, offp, off))
+
+
+def _settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
+    """n bytes of data taken from src were written: the caller's offset
+    moves by n, or src gets back what was not written (its position, or
+    the front of its pipe)."""
+    if off is not None:
         t.mem.write(offp, struct.pack("<q", off + n))
     elif n < len(data):
-        src.lseek(n - len(data), 1)   # give back what was not written
+        if _is_pipe(src):
+            src.pipe.buf[0:0] = data[n:]
+        else:
+            src.lseek(n - len(data), 1)
     return n
+
+
+def _write_settled(t, dst, data: bytes, settle) -> int:
+    """Write data taken from a source (sendfile, splice); settle(n) squares
+    the source with the n bytes written, however the write ends: at once,
+    after waiting for room, or cut short by a signal or by death (then
+    nothing taken is lost: a restarted call copies it again)."""
+    try:
+        return settle(dst.write(t, data) if data else 0)
+    except Block as b:
+        _settle_on_wake(b, settle, lambda: dst.write(t, data))
+        raise
+
+
+def _settle_on_wake(b: Block, settle, again) -> None:
+    inner = b.retry or again        # a plain block: the write again, not the whole call
+    done = b.interrupted_result
+
+    def retry() -> int:
+        try:
+            return settle(inner())
+        except Block as b2:
+            _settle_on_wake(b2, settle, again)
+            raise
+    b.retry = retry
+    b.on_interrupt = lambda: settle(done or 0)
 
 
 SPLICE_F_NONBLOCK = 2
@@ -210,10 +242,11 @@ def sys_splice(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     data, off = _read_at(t, src, n, offp_in)
     if not data:
         return 0
-    written = _modified(dst, _write_at(t, dst, data, offp_out))
-    if off is not None:
-        t.mem.write(offp_in, struct.pack("<q", off + written))
-    return written
+    def settle(k: int) -> int:
+        return _modified(dst, _settle_source(t, src, data, k, offp_in, off))
+    if offp_out:
+        return settle(_write_at(t, dst, data, offp_out))     # a file: no waiting
+    return _write_settled(t, dst, data, settle)
 
 
 @syscall("tee")
@@ -227,7 +260,6 @@ def sys_tee(t, fd_in, fd_out, n, flags, *_):
             return 0
         if flags & SPLICE_F_NONBLOCK or src.nonblock:
             raise KernelError(E.EAGAIN)
-        from umlpy.kernel.errors import Block
         raise Block(p.rq)
     space = dst.pipe.capacity - len(dst.pipe.buf)
     if space <= 0:

@@ -5,10 +5,10 @@ import struct
 
 from arch_um import clock
 from umlpy.abi import consts as C
-from umlpy.abi import structs
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timers import after, read_timespec
 from umlpy.kernel.signal import discard, pack_siginfo, set_altstack
 from umlpy.kernel.task import SigAction
 from umlpy.vfs.anon import anon_inode
@@ -115,12 +115,7 @@ def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
     _check_size(size)
     (mask,) = struct.unpack("<Q", t.mem.read(uset, 8))
     mask &= ~S.UNBLOCKABLE
-    deadline = None
-    if uts:
-        s, ns = structs.unpack_timespec(t.mem.read(uts, 16))
-        if s < 0 or not 0 <= ns < 10**9:
-            raise KernelError(E.EINVAL)
-        deadline = clock.monotonic_ns() + s * 10**9 + ns
+    deadline = after(read_timespec(t, uts)) if uts else None
 
     def timed_out():
         t.sigwait = 0

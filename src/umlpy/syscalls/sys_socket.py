@@ -11,6 +11,8 @@ from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from umlpy.kernel import printk
 from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.timers import bounded
+from umlpy.syscalls.sys_poll import timespec_end_time
 from umlpy.net import unix as U
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, gather, install_pair, put_u32, read_iovecs, s32,
@@ -169,7 +171,8 @@ def sys_listen(t, fd, backlog, *_):
 @syscall("connect")
 def sys_connect(t, fd, addr, alen, *_):
     s = _sock(t, fd)
-    return U.connect(t, s, _lookup(t, _read_addr(t, addr, alen)))
+    target = _lookup(t, _read_addr(t, addr, alen))
+    return bounded(lambda: U.connect(t, s, target), s.sndtimeo)
 
 
 def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
@@ -190,12 +193,12 @@ def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
 
 @syscall("accept")
 def sys_accept(t, fd, addr, lenp, *_):
-    return _accept(t, fd, addr, lenp, 0)
+    return bounded(lambda: _accept(t, fd, addr, lenp, 0), _sock(t, fd).rcvtimeo)
 
 
 @syscall("accept4")
 def sys_accept4(t, fd, addr, lenp, flags, *_):
-    return _accept(t, fd, addr, lenp, flags)
+    return bounded(lambda: _accept(t, fd, addr, lenp, flags), _sock(t, fd).rcvtimeo)
 
 
 @syscall("getsockname")
@@ -370,11 +373,16 @@ def sys_sendto(t, fd, buf, n, flags, addr, alen):
     dest = _dest(t, addr, alen)
     n = min(n, MAX_RW_COUNT)
     U.check_size(s, n)
-    return U.send(t, s, _user_data(t, [(buf, n)]), flags, dest, [])
+    data = _user_data(t, [(buf, n)])
+    return bounded(lambda: U.send(t, s, data, flags, dest, []), s.sndtimeo)
 
 
 @syscall("recvfrom")
 def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
+    return bounded(lambda: _recvfrom(t, fd, buf, n, flags, addr, lenp), _sock(t, fd).rcvtimeo)
+
+
+def _recvfrom(t, fd: int, buf: int, n: int, flags: int, addr: int, lenp: int) -> int:
     s = _sock(t, fd)
     r = U.recv(t, s, min(n, MAX_RW_COUNT), flags)
     try:
@@ -392,12 +400,12 @@ def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
 
 @syscall("sendmsg")
 def sys_sendmsg(t, fd, msg, flags, *_):
-    return do_sendmsg(t, fd, msg, flags)
+    return bounded(lambda: do_sendmsg(t, fd, msg, flags), _sock(t, fd).sndtimeo)
 
 
 @syscall("recvmsg")
 def sys_recvmsg(t, fd, msg, flags, *_):
-    return do_recvmsg(t, fd, msg, flags)
+    return bounded(lambda: do_recvmsg(t, fd, msg, flags), _sock(t, fd).rcvtimeo)
 
 
 def _mmsg(t, fd: int, vec: int, vlen: int, flags: int, one) -> int:
@@ -419,12 +427,44 @@ def sys_sendmmsg(t, fd, vec, vlen, flags, *_):
     return _mmsg(t, fd, vec, vlen, flags, do_sendmsg)
 
 
-@syscall("recvmmsg", status=PARTIAL, note="timeout argument ignored")
+@syscall("recvmmsg", status=PARTIAL, note="timeout checked (EINVAL) but not waited on: later messages are taken only if already there")
 def sys_recvmmsg(t, fd, vec, vlen, flags, timeout, *_):
+    timespec_end_time(t, timeout)
     return _mmsg(t, fd, vec, vlen, flags, do_recvmsg)
 
 
 # -- options ---------------------------------------------------------------------
+
+HZ = 100                            # the guest's tick, as UML's
+MAX_SCHEDULE_TIMEOUT = (1 << 63) - 1
+_TIMEVAL = struct.Struct("<qq")
+
+
+def _set_timeout(t, val: int, vlen: int) -> int | None:
+    """SO_RCVTIMEO/SO_SNDTIMEO as Linux's sock_set_timeout: a timeval,
+    EDOM for microseconds out of range, a negative time means no waiting
+    at all, zero (or one too long for jiffies) waiting for good; kept in
+    whole jiffies, rounded up."""
+    if vlen < _TIMEVAL.size:
+        raise KernelError(E.EINVAL)
+    sec, usec = _TIMEVAL.unpack(t.mem.read(val, _TIMEVAL.size))
+    if not 0 <= usec < 10**6:
+        raise KernelError(E.EDOM)
+    if sec < 0:
+        return 0
+    if (not sec and not usec) or sec >= MAX_SCHEDULE_TIMEOUT // HZ - 1:
+        return None
+    jiffies = sec * HZ + -(-usec // (10**6 // HZ))
+    return jiffies * (10**9 // HZ)
+
+
+def _get_timeout(timeout: int | None) -> bytes:
+    """What sock_get_timeout reports: 0.0 for "for good"."""
+    if timeout is None:
+        return _TIMEVAL.pack(0, 0)
+    jiffies = timeout // (10**9 // HZ)
+    return _TIMEVAL.pack(jiffies // HZ, jiffies % HZ * 10**6 // HZ)
+
 
 @syscall("getsockopt")
 def sys_getsockopt(t, fd, level, opt, val, lenp, *_):
@@ -433,6 +473,8 @@ def sys_getsockopt(t, fd, level, opt, val, lenp, *_):
         raise KernelError(E.ENOPROTOOPT)
     if opt == SO["SO_PEERCRED"]:
         data = struct.pack("<iII", *(s.peercred or (0, 65534, 65534)))
+    elif opt in (SO["SO_RCVTIMEO"], SO["SO_SNDTIMEO"]):
+        data = _get_timeout(s.rcvtimeo if opt == SO["SO_RCVTIMEO"] else s.sndtimeo)
     else:
         v = {SO["SO_TYPE"]: s.stype, SO["SO_ERROR"]: s.error, SO["SO_SNDBUF"]: s.sndbuf,
              SO["SO_RCVBUF"]: s.rcvbuf, SO["SO_PASSCRED"]: int(s.passcred),
@@ -452,7 +494,7 @@ def sys_getsockopt(t, fd, level, opt, val, lenp, *_):
     return 0
 
 
-@syscall("setsockopt", status=PARTIAL, note="SO_PASSCRED, SO_SNDBUF/SO_RCVBUF; SO_REUSEADDR and SO_KEEPALIVE accepted (no effect on AF_UNIX)")
+@syscall("setsockopt", status=PARTIAL, note="SO_PASSCRED, SO_SNDBUF/SO_RCVBUF, SO_RCVTIMEO/SO_SNDTIMEO; SO_REUSEADDR and SO_KEEPALIVE accepted (no effect on AF_UNIX)")
 def sys_setsockopt(t, fd, level, opt, val, vlen, *_):
     s = _sock(t, fd)
     if level != SOL_SOCKET:
@@ -467,11 +509,14 @@ def sys_setsockopt(t, fd, level, opt, val, vlen, *_):
         s.sndbuf = max(4608, min(2 * v, 1 << 24))
     elif opt in (SO["SO_RCVBUF"], SO["SO_RCVBUFFORCE"]):
         s.rcvbuf = max(2304, min(2 * v, 1 << 24))
-    elif opt in (SO["SO_REUSEADDR"], SO["SO_KEEPALIVE"], SO["SO_RCVTIMEO"], SO["SO_SNDTIMEO"],
-                 SO["SO_LINGER"], SO["SO_BROADCAST"]):
-        if opt in (SO["SO_RCVTIMEO"], SO["SO_SNDTIMEO"]) and any(raw):
-            printk.pr_notice("setsockopt: socket timeouts not supported yet")
-            raise KernelError(E.ENOPROTOOPT)
+    elif opt in (SO["SO_RCVTIMEO"], SO["SO_SNDTIMEO"]):
+        timeout = _set_timeout(t, val, s32(vlen))
+        if opt == SO["SO_RCVTIMEO"]:
+            s.rcvtimeo = timeout
+        else:
+            s.sndtimeo = timeout
+    elif opt in (SO["SO_REUSEADDR"], SO["SO_KEEPALIVE"], SO["SO_LINGER"], SO["SO_BROADCAST"]):
+        pass
     else:
         raise KernelError(E.ENOPROTOOPT)
     return 0

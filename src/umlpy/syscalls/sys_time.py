@@ -9,6 +9,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel import rusage
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timers import after, read_timespec
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import put_u64, s32
 
@@ -56,13 +57,6 @@ def sys_time(t, tloc, *_):
     return now
 
 
-def _read_timespec(t, addr: int) -> int:
-    s, ns = structs.unpack_timespec(t.mem.read(addr, 16))
-    if s < 0 or not 0 <= ns < 10**9:
-        raise KernelError(E.EINVAL)
-    return s * 10**9 + ns
-
-
 def _sleep_until(t, deadline: int, rem: int):
     def interrupted() -> None:
         if rem:
@@ -73,19 +67,19 @@ def _sleep_until(t, deadline: int, rem: int):
 
 @syscall("nanosleep")
 def sys_nanosleep(t, req, rem, *_):
-    return _sleep_until(t, clock.monotonic_ns() + _read_timespec(t, req), rem)
+    return _sleep_until(t, after(read_timespec(t, req)), rem)
 
 
 @syscall("clock_nanosleep")
 def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     clk = s32(clk)
     if clk not in _REAL + _MONO:
-        raise KernelError(E.EINVAL if clk not in (2, 3) else E.ENOTSUP)
-    ns = _read_timespec(t, req)
+        raise KernelError(E.EINVAL if clk not in (2, 3) else E.EOPNOTSUPP)   # ENOTSUP
+    ns = read_timespec(t, req)
     if flags & C.TIMER_ABSTIME:
         deadline = clock.monotonic_ns() + max(0, ns - clock_now(t, clk))
         return _sleep_until(t, deadline, 0)
-    return _sleep_until(t, clock.monotonic_ns() + ns, rem)
+    return _sleep_until(t, after(ns), rem)
 
 
 @syscall("times")

@@ -7,9 +7,10 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.kernel import cpulimit
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.signal import first_code
-from umlpy.kernel.timers import (IntervalTimer, check_clock, monotonic_for, pack_itimerspec,
+from umlpy.kernel.timers import (IntervalTimer, after, check_clock, monotonic_for, pack_itimerspec,
                                  pack_itimerval, unpack_itimerspec, unpack_itimerval)
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -20,8 +21,9 @@ from umlpy.vfs.file import POLLIN, File
 ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID = 0, 1, 2, 4
 SI_TIMER = -2
-TFD_TIMER_ABSTIME = 1
+TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET = 1, 2
 NS = 10**9
+INT_MAX = 0x7FFFFFFF
 
 
 # -- ITIMER_REAL and alarm ---------------------------------------------------------
@@ -109,34 +111,39 @@ def _itimer(t, which: int):
 
 @syscall("setitimer", status=PARTIAL, note="VIRTUAL and PROF both count the host CPU time of the process, sampled at 100 Hz")
 def sys_setitimer(t, which, new, old, *_):
-    tm = _itimer(t, which)
+    # a NULL new value disarms, as Linux still allows
     interval, value = unpack_itimerval(t.mem.read(new, 32)) if new else (0, 0)
+    which = s32(which)
+    tm = _itimer(t, which)
     if old:
         t.mem.write(old, pack_itimerval(tm.interval, tm.remaining()))
-    if new:
-        if which == ITIMER_REAL:
-            tm.arm(clock.monotonic_ns() + value if value else None, interval)
-        else:
-            tm.arm(value, interval)
+    if which == ITIMER_REAL:
+        tm.arm(after(value) if value else None, interval if value else 0)
+    else:
+        tm.arm(value, interval)
     return 0
 
 
 @syscall("getitimer")
 def sys_getitimer(t, which, cur, *_):
-    tm = _itimer(t, which)
+    tm = _itimer(t, s32(which))
     t.mem.write(cur, pack_itimerval(tm.interval, tm.remaining()))
     return 0
 
 
 @syscall("alarm")
 def sys_alarm(t, seconds, *_):
+    """Any unsigned int of seconds; returns what was left, rounded as
+    Linux's alarm_setitimer (never 0 for a pending alarm, half a second
+    up), as the unsigned int it is."""
+    seconds &= 0xFFFFFFFF
     tm = _real_timer(t)
     left = tm.remaining()
-    tm.arm(clock.monotonic_ns() + (seconds & 0xFFFFFFFF) * NS if seconds & 0xFFFFFFFF else None, 0)
-    if not left:
-        return 0
+    tm.arm(after(seconds * NS) if seconds else None, 0)
     secs, rest = divmod(left, NS)
-    return max(1, secs + (rest >= NS // 2))
+    if (not secs and rest) or rest >= NS // 2:
+        secs += 1
+    return secs & 0xFFFFFFFF
 
 
 # -- POSIX timers ------------------------------------------------------------------
@@ -152,22 +159,46 @@ class PosixTimer(IntervalTimer):
         self.signo = signo
         self.value = value
         self.target = target     # a task for SIGEV_THREAD_ID
-        self.overrun = 0
-        self.last_overrun = 0
+        self.overrun = 0         # expiries the queued signal stands for, beyond its own
+        self.last_overrun = 0    # the same for the last signal delivered (timer_getoverrun)
+        self.queued = False      # a signal of ours may still be pending
+
+    def _owner(self):
+        return self.proc if self.target is None else self.target
+
+    def _delivered(self) -> None:
+        """Once our signal has left the pending queue, its overrun count is
+        the one timer_getoverrun reports, as Linux's it_overrun_last set
+        when the signal is dequeued."""
+        if self.queued and first_code(self._owner(), self.signo) != SI_TIMER:
+            self.queued = False
+            self.last_overrun = self.overrun
 
     def _fire(self, overruns: int) -> None:
         if self.notify == SIGEV_NONE:
             return
-        owner = self.proc if self.target is None else self.target
-        if first_code(owner, self.signo) == SI_TIMER:
+        self._delivered()
+        if self.queued:
             self.overrun += 1 + overruns     # still queued: count, as Linux
             return
-        self.last_overrun, self.overrun = self.overrun + overruns, 0
-        info = ("raw", struct.pack("<iiQ", self.id, self.last_overrun, self.value))
+        self.overrun = overruns
+        self.queued = True
+        info = ("raw", struct.pack("<iiQ", self.id, min(overruns, INT_MAX), self.value))
         if self.target is None:
             self.k.signals.send_proc(self.proc, self.signo, SI_TIMER, info)
         else:
             self.k.signals.send_task(self.target, self.signo, SI_TIMER, info)
+
+    def getoverrun(self) -> int:
+        """The overrun count as the int Linux reports, capped at INT_MAX
+        (timer_overrun_to_int): a fine interval that expired long ago
+        overruns billions of times."""
+        self._delivered()
+        return min(self.last_overrun, INT_MAX)
+
+    def reset_overrun(self) -> None:
+        self.overrun = self.last_overrun = 0
+        self.queued = False
 
 
 def _posix(t, tid: int) -> PosixTimer:
@@ -177,14 +208,24 @@ def _posix(t, tid: int) -> PosixTimer:
     return tm
 
 
+def delete_posix_timers(proc) -> None:
+    """exec: POSIX timers go (Linux's exit_itimers); itimers and alarm stay."""
+    for tid in [tid for tid, tm in proc.timers.items() if isinstance(tm, PosixTimer)]:
+        proc.timers.pop(tid).cancel()
+
+
 @syscall("timer_create", status=PARTIAL, note="SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID; no SIGEV_THREAD")
 def sys_timer_create(t, clk, sevp, idp, *_):
     clk = s32(clk)
     check_clock(clk)
     proc = t.proc
-    tid = 0
-    while tid in proc.timers:
-        tid += 1
+    itimers = sum(key in proc.timers for key in ("real", "virtual", "prof", cpulimit.KEY))
+    if len(proc.timers) - itimers >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+        raise KernelError(E.EAGAIN)     # each timer holds a queued signal: RLIMIT_SIGPENDING
+    tid = proc.next_timer_id
+    while tid in proc.timers:           # ids go round (posix_timer_add), skipping live ones
+        tid = (tid + 1) & INT_MAX
+    proc.next_timer_id = (tid + 1) & INT_MAX
     if sevp:
         value, signo, notify, target_tid = struct.unpack("<Qiii", t.mem.read(sevp, 20))
     else:
@@ -205,12 +246,17 @@ def sys_timer_create(t, clk, sevp, idp, *_):
 
 @syscall("timer_settime")
 def sys_timer_settime(t, tid, flags, new, old, *_):
-    tm = _posix(t, tid)
+    if not new:
+        raise KernelError(E.EINVAL)
     interval, value = unpack_itimerspec(t.mem.read(new, 32))
+    tm = _posix(t, tid)
     if old:
         t.mem.write(old, pack_itimerspec(tm.interval, tm.remaining()))
-    tm.arm(monotonic_for(tm.clk, value, bool(flags & C.TIMER_ABSTIME)) if value else None, interval)
-    tm.overrun = 0
+    if value:
+        tm.arm(monotonic_for(tm.clk, value, bool(flags & C.TIMER_ABSTIME)), interval)
+    else:
+        tm.cancel()         # disarmed: the interval goes too (common_timer_set)
+    tm.reset_overrun()
     return 0
 
 
@@ -223,7 +269,7 @@ def sys_timer_gettime(t, tid, cur, *_):
 
 @syscall("timer_getoverrun")
 def sys_timer_getoverrun(t, tid, *_):
-    return min(_posix(t, tid).last_overrun, 0x7FFFFFFF)
+    return _posix(t, tid).getoverrun()
 
 
 @syscall("timer_delete")
@@ -266,6 +312,11 @@ class TimerFdFile(File):
     def poll_queues(self) -> list:
         return [self.wq]
 
+    def remaining(self) -> int:
+        """An expired one-shot timer reads as 0, as timerfd_get_remaining."""
+        d = self.timer.deadline
+        return 0 if d is None else max(0, d - clock.monotonic_ns())
+
     def release(self) -> None:
         self.timer.cancel()
 
@@ -289,12 +340,12 @@ def sys_timerfd_create(t, clk, flags, *_):
 
 @syscall("timerfd_settime")
 def sys_timerfd_settime(t, fd, flags, new, old, *_):
-    f = _timerfd(t, fd)
-    if flags & ~(TFD_TIMER_ABSTIME | 2):
-        raise KernelError(E.EINVAL)
     interval, value = unpack_itimerspec(t.mem.read(new, 32))
+    if flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET):
+        raise KernelError(E.EINVAL)
+    f = _timerfd(t, fd)
     if old:
-        t.mem.write(old, pack_itimerspec(f.timer.interval, f.timer.remaining()))
+        t.mem.write(old, pack_itimerspec(f.timer.interval, f.remaining()))
     f.ticks = 0
     f.timer.arm(monotonic_for(f.clk, value, bool(flags & TFD_TIMER_ABSTIME)) if value else None, interval)
     return 0
@@ -303,5 +354,5 @@ def sys_timerfd_settime(t, fd, flags, new, old, *_):
 @syscall("timerfd_gettime")
 def sys_timerfd_gettime(t, fd, cur, *_):
     f = _timerfd(t, fd)
-    t.mem.write(cur, pack_itimerspec(f.timer.interval, f.timer.remaining()))
+    t.mem.write(cur, pack_itimerspec(f.timer.interval, f.remaining()))
     return 0

@@ -1,4 +1,12 @@
-"""The per-process table of file descriptors."""
+"""The per-process table of file descriptors.
+
+Allocation follows Linux's rule (the lowest free descriptor, at or above
+F_DUPFD's minimum) through `FdBitmap`, Linux's open_fds/full_fds_bits
+idea carried to as many levels as needed: finding a free descriptor costs
+O(log64 n) whatever the table holds, so a guest with a raised
+RLIMIT_NOFILE cannot make every open (and every other guest) wait on a
+scan of its table.
+"""
 from __future__ import annotations
 
 from umlpy.abi import errno as E
@@ -7,6 +15,91 @@ from umlpy.vfs import locks
 from umlpy.vfs.file import File
 
 NR_OPEN_DEFAULT = 1024
+_SHIFT = 6
+_BITS = 1 << _SHIFT        # descriptors per word
+_FULL = (1 << _BITS) - 1
+
+
+class FdBitmap:
+    """The set of descriptors in use, searchable for the lowest free one.
+
+    levels[0] holds one bit per descriptor (set: in use); a bit of
+    levels[i + 1] is set when the word of levels[i] it stands for is full.
+    Words past the end of a level are empty.  Every level above the first
+    exists only while the one below it has more than one word.
+    """
+
+    __slots__ = ("levels",)
+
+    def __init__(self) -> None:
+        self.levels: list[list[int]] = [[]]
+
+    def copy(self) -> FdBitmap:
+        n = FdBitmap()
+        n.levels = [list(level) for level in self.levels]
+        return n
+
+    def _grow(self, fd: int) -> None:
+        """Make levels[0] cover fd, and add the summary levels that needs."""
+        low = self.levels[0]
+        need = (fd >> _SHIFT) + 1
+        if len(low) >= need:
+            return
+        low.extend([0] * (need - len(low)))
+        i = 0
+        while len(self.levels[i]) > 1:
+            below = self.levels[i]
+            words = (len(below) + _BITS - 1) // _BITS
+            if i + 1 == len(self.levels):
+                self.levels.append([0] * words)
+                above = self.levels[i + 1]
+                for w, word in enumerate(below):
+                    if word == _FULL:
+                        above[w >> _SHIFT] |= 1 << (w & (_BITS - 1))
+            else:
+                above = self.levels[i + 1]
+                above.extend([0] * (words - len(above)))
+            i += 1
+
+    def set(self, fd: int) -> None:
+        self._grow(fd)
+        idx = fd
+        for level in self.levels:
+            w = idx >> _SHIFT
+            level[w] |= 1 << (idx & (_BITS - 1))
+            if level[w] != _FULL:
+                return
+            idx = w
+
+    def clear(self, fd: int) -> None:
+        idx = fd
+        for level in self.levels:
+            w = idx >> _SHIFT
+            if w >= len(level):
+                return
+            was_full = level[w] == _FULL
+            level[w] &= ~(1 << (idx & (_BITS - 1)))
+            if not was_full:
+                return
+            idx = w
+
+    def first_free(self, start: int, level: int = 0) -> int:
+        """The lowest clear bit of levels[level] at or above start."""
+        bits = self.levels[level]
+        w = start >> _SHIFT
+        if w >= len(bits):
+            return start
+        free = ~bits[w] & _FULL & ~((1 << (start & (_BITS - 1))) - 1)
+        if free:
+            return (w << _SHIFT) + (free & -free).bit_length() - 1
+        if level + 1 == len(self.levels):
+            w += 1      # the top level has one word: everything past it is free
+        else:
+            w = self.first_free(w + 1, level + 1)
+        if w >= len(bits):
+            return w << _SHIFT
+        free = ~bits[w] & _FULL
+        return (w << _SHIFT) + (free & -free).bit_length() - 1
 
 
 class FdTable:
@@ -15,6 +108,7 @@ class FdTable:
         self.cloexec: set[int] = set()
         self.limit = NR_OPEN_DEFAULT
         self.users = 1          # processes sharing it (CLONE_FILES), as files_struct's count
+        self._used = FdBitmap()
 
     def get(self, fd: int) -> File:
         f = self.files.get(fd)
@@ -23,10 +117,7 @@ class FdTable:
         return f
 
     def install(self, file: File, cloexec: bool = False, minfd: int = 0) -> int:
-        fd = minfd
-        files = self.files
-        while fd in files:
-            fd += 1
+        fd = self._used.first_free(minfd)
         if fd >= self.limit:
             raise KernelError(E.EMFILE)
         self.install_at(fd, file, cloexec)
@@ -35,6 +126,8 @@ class FdTable:
     def install_at(self, fd: int, file: File, cloexec: bool) -> None:
         old = self.files.get(fd)
         self.files[fd] = file.get()
+        if old is None:
+            self._used.set(fd)
         if cloexec:
             self.cloexec.add(fd)
         else:
@@ -46,12 +139,14 @@ class FdTable:
         f = self.files.pop(fd, None)
         if f is None:
             raise KernelError(E.EBADF)
+        self._used.clear(fd)
         self.cloexec.discard(fd)
         self._closed(f)
 
     def _closed(self, f: File) -> None:
         if f.inode is not None:
             locks.release_posix(self, f.inode)    # any close drops the table's record locks
+        f.flush(self)
         f.put()
 
     def copy(self) -> FdTable:
@@ -60,6 +155,7 @@ class FdTable:
         for fd, f in self.files.items():
             n.files[fd] = f.get()
         n.cloexec = set(self.cloexec)
+        n._used = self._used.copy()
         return n
 
     def close_on_exec(self) -> None:

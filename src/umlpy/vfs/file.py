@@ -28,6 +28,10 @@ class File:
     kind = "file"
     lazy_write = False      # write() takes a UserBuf: it only slices what it is given
     chunked_write = False   # write() never waits: a big write may go in pieces
+    # how long a read or a write may wait, in ns (None: as long as it takes;
+    # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
+    rcvtimeo: int | None = None
+    sndtimeo: int | None = None
 
     def __init__(self, dentry, inode, flags: int) -> None:
         self.dentry = dentry
@@ -123,6 +127,10 @@ class File:
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
                     fsnotify.gone(self.inode)
                     self.inode.evict()
+
+    def flush(self, fdtable) -> None:
+        """Every close of a descriptor of this file in fdtable (Linux's
+        f_op->flush, with the closer's table as its id)."""
 
     def release(self) -> None:
         pass

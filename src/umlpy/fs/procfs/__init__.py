@@ -26,6 +26,7 @@ class ProcFs(VirtFs):
 
     def __init__(self, kernel) -> None:
         super().__init__(kernel)
+        self._pid_inos: dict[int, dict] = {}      # pid -> tid (or None) -> key -> ino
         self.mount_ids = MountIds()
         self.oom_adj: WeakKeyDictionary = WeakKeyDictionary()   # Process -> oom_score_adj
         nodes = build_nodes(self, "", global_files(kernel))
@@ -34,6 +35,39 @@ class ProcFs(VirtFs):
         nodes[b"thread-self"] = Link(self, "/thread-self", self._thread_self)
         self._fixed = static_table(nodes)()
         self.root = Dir(self, "/", self._table)
+
+    def ino_for(self, key: object) -> int:
+        """Inode numbers of /proc/PID files are kept per pid and thread, so
+        that they go with the process (flush)."""
+        if type(key) is tuple and key[0] == "pid":
+            inos = self._pid_inos.setdefault(key[1], {}).setdefault(key[2], {})
+            ino = inos.get(key)
+            if ino is None:
+                ino = inos[key] = self.new_ino()
+            return ino
+        return super().ino_for(key)
+
+    def flush(self, mounts, pid: int, tid: int | None = None) -> None:
+        """Linux's proc_flush_pid: a process reaped (tid None) or a thread
+        ended: its /proc dentries, inodes and inode numbers go, or /proc
+        would keep some for every process that was ever looked at."""
+        name = str(pid).encode()
+        node = self.root.made(name)
+        if tid is None:
+            self.root.forget(name)
+            self._pid_inos.pop(pid, None)
+        else:
+            task = node.made(b"task") if node is not None else None
+            if task is not None:
+                task.forget(str(tid).encode())
+            self._pid_inos.get(pid, {}).pop(tid, None)
+        for m in mounts:
+            if m.fs is self:
+                d = m.root.children.get(name)
+                if tid is None:
+                    m.root.forget(name)
+                elif d is not None and (task := d.children.get(b"task")) is not None:
+                    task.forget(str(tid).encode())
 
     def _caller(self):
         t = self.current()

@@ -232,6 +232,13 @@ class Dir(VNode):
         for name in [n for n in self._made if n not in names]:
             del self._made[name]
 
+    def made(self, name: bytes) -> Inode | None:
+        """The child inode made for name, if one was."""
+        return self._made.get(name)
+
+    def forget(self, name: bytes) -> None:
+        self._made.pop(name, None)
+
     def open_file(self, dentry, flags: int, task) -> File:
         self.check_alive()
         return ListingFile(dentry, self, flags)
