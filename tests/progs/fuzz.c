@@ -435,11 +435,11 @@ static uint64_t gen_fd(void)
     switch (below(9)) {
     case 0:
         return below(8);
-    case 8:
-        return (uint64_t)(pool_top + 1 + (int)below(24));     /* fds the batch made */
     case 1:
         return (uint64_t)(long)PICK(((const long[]){-1, -100, 1023, 1024, 65536, 0x7fffffff,
                                                      -0x80000000L, 0x100000003, LOGFD + 1}));
+    case 2:
+        return (uint64_t)(pool_top + 1 + (int)below(24));     /* fds the batch made */
     default:
         return npool ? (uint64_t)(long)pool[below(npool)] : 3;
     }
