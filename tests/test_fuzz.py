@@ -40,10 +40,12 @@ def test_fuzz_as_a_host_user():
 
 def test_init_ignores_unhandled_signals_from_tkill():
     """init only takes the signals it handles, whatever sends them: tkill
-    and tgkill of SIGKILL and SIGSTOP used to panic or stop the machine."""
+    and tgkill of SIGKILL and SIGSTOP used to panic or stop the machine, as
+    did sigqueue of SIGTERM and an orphan whose exit signal was SIGTERM."""
     r = sh(f"/t/bin/t_initsig; echo init alive; echo {END}")
     assert r.stdout.decode().endswith(f"tkill SIGTERM: 0\ntkill SIGKILL: 0\ntgkill SIGSTOP: 0\n"
-                                      f"tgkill SIGKILL: 0\ndone\ninit alive\n{END}\n"), r.stdout
+                                      f"tgkill SIGKILL: 0\nrt_sigqueueinfo SIGTERM: 0\n"
+                                      f"rt_tgsigqueueinfo SIGTERM: 0\ndone\ninit alive\n{END}\n"), r.stdout
     assert r.returncode == 0
 
 

@@ -63,18 +63,9 @@ def session_of_pgrp(k, nr: int) -> int:
     return p.sid if p is not None else 0
 
 
-def init_ignores(t: Task, sig: int) -> bool:
-    """Linux's SIGNAL_UNKILLABLE: init (or any thread of it) only takes the
-    signals it handles or blocks (to wait for them), SIGKILL and SIGSTOP
-    included; the rest are dropped when sent, so no signal kills it."""
-    return t.proc.pid == 1 and t.proc.sighand.actions[sig].handler == C.SIG_DFL \
-        and not t.blocked & S.sigbit(sig)
-
-
 def send(k, proc: Process, sig: int) -> None:
     """A signal from the kernel (SEND_SIG_PRIV)."""
-    if not init_ignores(proc.leader, sig):
-        k.signals.send_proc(proc, sig, C.SI_KERNEL)
+    k.signals.send_proc(proc, sig, C.SI_KERNEL)
 
 
 def kill_pgrp(k, pgid: int, sig: int) -> None:

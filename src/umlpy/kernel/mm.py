@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import bisect
 
+from arch_um.memory import TASK_SIZE
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 
-TASK_SIZE = 0x7FFFFFFFF000
 
 
 class MemBudget:

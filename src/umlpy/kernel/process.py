@@ -193,6 +193,7 @@ class Procs:
         reaper = self._reaper(proc)
         for c in proc.children:
             c.parent = reaper
+            c.exit_signal = S.SIGCHLD      # reparent_leader: "we don't want people slaying init"
             if reaper is not None:
                 reaper.children.append(c)
                 if c.zombie:

@@ -73,6 +73,16 @@ def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
         q.append((code, fields))
 
 
+def init_ignores(t: Task, sig: int) -> bool:
+    """Linux's SIGNAL_UNKILLABLE: init (or any thread of it) only takes the
+    signals it handles or blocks (to wait for them), SIGKILL and SIGSTOP
+    included; the rest are dropped when sent, whoever sends them (kill,
+    tkill, sigqueue, the kernel: SIGPIPE, SIGHUP, an orphan's exit
+    signal), so no signal kills it."""
+    return t.proc.unkillable and t.proc.sighand.actions[sig].handler == C.SIG_DFL \
+        and not t.blocked & S.sigbit(sig)
+
+
 def discard(proc, mask: int) -> None:
     """Forget pending signals of mask, process-wide and in every thread."""
     for owner in [proc, *proc.threads]:
@@ -96,7 +106,7 @@ class Signals:
 
     # -- generation -----------------------------------------------------------
     def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = ()) -> None:
-        if proc.exited or not 1 <= sig <= S.NSIG:
+        if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(proc.leader, sig):
             return
         if not self._prepare(proc, sig):
             return
@@ -112,7 +122,7 @@ class Signals:
 
     def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = ()) -> None:
         proc = t.proc
-        if proc.exited or not 1 <= sig <= S.NSIG:
+        if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(t, sig):
             return
         if not self._prepare(proc, sig):
             return
@@ -185,6 +195,8 @@ class Signals:
         if t.blocked & bit or acts[sig].handler == C.SIG_IGN or not handler_current:
             acts[sig] = SIG_DEFAULT
             t.blocked &= ~bit
+        if acts[sig].handler == C.SIG_DFL:
+            t.proc.unkillable = False       # a fault init does not handle ends it, as Linux
         _enqueue(t, sig, code, fields)
         t.pending |= bit
 
@@ -235,6 +247,8 @@ class Signals:
             if h == C.SIG_IGN:
                 continue
             if h == C.SIG_DFL:
+                if proc.unkillable:
+                    continue        # init: what it blocked at SIG_DFL and now lets in
                 d = S.default_action(sig)
                 if d in (S.Default.IGNORE, S.Default.CONT):
                     continue

@@ -108,6 +108,7 @@ class Process:
     def __init__(self, pid: int, parent: Process | None, fdtable: FdTable, fs: FsContext,
                  creds: Creds, sighand: SigHand, mm: Mm) -> None:
         self.pid = pid
+        self.unkillable = pid == 1      # SIGNAL_UNKILLABLE: init, until a fault it does not handle
         self.parent = parent
         self.children: list[Process] = []
         self.threads: list[Task] = []

@@ -9,14 +9,14 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
-from umlpy.kernel import cred, jobctl, printk
+from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.task import SIG_DEFAULT
 from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
-from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_cstr, read_path, read_str_array, s32, u32
+from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_path, read_str_array, s32, u32
 
 NS_FLAGS = 0x7E020000   # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 
@@ -444,7 +444,7 @@ def deliver_checked(t, proc, sig: int) -> None:
 
 
 def _deliver(t, proc, sig: int) -> None:
-    if sig and not jobctl.init_ignores(proc.leader, sig):
+    if sig:
         t.kernel.signals.send_proc(proc, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
 
 
@@ -480,7 +480,7 @@ def _tkill(t, tid: int, sig: int) -> int:
         raise KernelError(E.ESRCH)
     if not _may_signal(t, target.proc, sig):
         raise KernelError(E.EPERM)
-    if sig and not jobctl.init_ignores(target, sig):
+    if sig:
         t.kernel.signals.send_task(target, sig, C.SI_TKILL, (t.proc.pid, t.proc.creds.uid))
     return 0
 

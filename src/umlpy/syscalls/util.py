@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import struct
 
-from arch_um.memory import GuestFault
+from arch_um.memory import TASK_SIZE, GuestFault
+from arch_um.memory import user_range_ok as access_ok   # Linux's name for it
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 
 PATH_MAX = 4096
 MAX_RW_COUNT = 0x7FFFF000       # INT_MAX & PAGE_MASK: the most one read or write moves
 UIO_MAXIOV = 1024
-TASK_SIZE_MAX = 0x7FFFFFFFF000  # user addresses end here (mm.TASK_SIZE)
+TASK_SIZE_MAX = TASK_SIZE      # user addresses end here
 
 
 def s32(x: int) -> int:
@@ -88,11 +89,6 @@ def put_u64(t, addr: int, v: int) -> None:
 
 def get_u64(t, addr: int) -> int:
     return struct.unpack("<Q", t.mem.read(addr, 8))[0]
-
-
-def access_ok(addr: int, n: int) -> bool:
-    """Linux's access_ok: [addr, addr+n) lies below TASK_SIZE_MAX."""
-    return n <= TASK_SIZE_MAX and addr <= TASK_SIZE_MAX - n
 
 
 def read_iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
