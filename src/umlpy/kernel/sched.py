@@ -221,7 +221,7 @@ class Scheduler:
     # -- syscalls -------------------------------------------------------------
     def syscall(self, t: Task) -> None:
         regs = t.regs
-        nr = regs.orig_rax
+        nr = regs.orig_rax & 0xFFFFFFFF    # do_syscall_64 looks at the low 32 bits only
         t.in_syscall = nr
         entry = self.table.get(nr)
         if entry is None:
