@@ -23,6 +23,11 @@ from arch_um._hostcall import ffi, lib
 TASK_SIZE = 0x7FFFFFFFF000      # x86-64's user-space limit (TASK_SIZE_MAX)
 PAGE_SIZE = 4096
 _BUF_SIZE = 1 << 16
+_BUF = ffi.new("char[]", _BUF_SIZE)     # one bounce buffer: the kernel is one thread
+_vm_read = lib.umlpy_vm_read
+_vm_write = lib.umlpy_vm_write
+_unpack = ffi.unpack
+_from_buffer = ffi.from_buffer
 
 
 class GuestFault(Exception):
@@ -38,8 +43,6 @@ class GuestMemory:
     """One host process's memory, as its syscalls see it."""
 
     __slots__ = ("pid", "fd")
-
-    _buf = None     # one bounce buffer for every reader (the kernel is one thread)
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -58,27 +61,25 @@ class GuestMemory:
         return self.pid == 0
 
     def read(self, addr: int, n: int) -> bytes:
-        if n <= 0:
-            if n == 0:
-                return b""
+        # the hot path of every syscall that takes a struct or a buffer:
+        # one comparison chain, then the host call into a standing buffer
+        if 0 < n <= _BUF_SIZE and 0 <= addr <= TASK_SIZE - n:
+            got = _vm_read(self.pid, _BUF, addr, n)
+            if got == n:
+                return _unpack(_BUF, n)
+            raise GuestFault(addr + max(got, 0))
+        if n == 0:
+            return b""
+        if n < 0 or not user_range_ok(addr, n):
             raise GuestFault(addr)
-        if not user_range_ok(addr, n):
-            raise GuestFault(addr)
-        if n <= _BUF_SIZE:
-            buf = GuestMemory._buf
-            if buf is None:
-                buf = GuestMemory._buf = ffi.new("char[]", _BUF_SIZE)
-        else:
-            try:
-                buf = ffi.new("char[]", n)
-            except MemoryError:
-                raise GuestFault(addr) from None
-        if not self.pid:
-            raise GuestFault(addr)
-        got = lib.umlpy_vm_read(self.pid, buf, addr, n)
+        try:
+            buf = ffi.new("char[]", n)
+        except MemoryError:
+            raise GuestFault(addr) from None
+        got = _vm_read(self.pid, buf, addr, n)
         if got != n:
             raise GuestFault(addr + max(got, 0))
-        return ffi.unpack(buf, n)
+        return _unpack(buf, n)
 
     def read_prefix(self, addr: int, n: int) -> bytes:
         """What can be read of [addr, addr + n) up to the first bad page
@@ -111,9 +112,9 @@ class GuestMemory:
         n = len(data)
         if not n:
             return
-        if not user_range_ok(addr, n) or not self.pid:
+        if not 0 <= addr <= TASK_SIZE - n:
             raise GuestFault(addr)
-        got = lib.umlpy_vm_write(self.pid, ffi.from_buffer(data), addr, n)
+        got = _vm_write(self.pid, _from_buffer(data), addr, n)
         if got != n:
             raise GuestFault(addr + max(got, 0))
 
