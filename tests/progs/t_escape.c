@@ -47,6 +47,15 @@ static void res(const char *what, long r)
         printf("%s: ok\n", what);
 }
 
+static void catch(int sig, void (*fn)(int, siginfo_t *, void *), int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO | flags;
+    sigaction(sig, &sa, NULL);
+}
+
 /* Machine code that, run by the kernel's next injection, would make the
    host create the canary: mkdir(path, 0755); int3. */
 static unsigned char shellcode[256];
@@ -209,14 +218,9 @@ static void jumps(void)
     for (int off = 0; off < 8; off++) {
         pid_t c = fork();
         if (c == 0) {
-            struct sigaction sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_sigaction = on_stop;
-            sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESETHAND;
-            sigaction(SIGTRAP, &sa, NULL);
-            sigaction(SIGSEGV, &sa, NULL);
-            sigaction(SIGILL, &sa, NULL);
-            sigaction(SIGBUS, &sa, NULL);
+            int stops[] = { SIGTRAP, SIGSEGV, SIGILL, SIGBUS };
+            for (int i = 0; i < 4; i++)
+                catch(stops[i], on_stop, SA_NODEFER | SA_RESETHAND);
             /* the kernel's own request, made by the guest: mkdir(canary) */
             long r = jump_into(STUB_CODE + off, SYS_mkdir, (long)canary, 0755);
             struct stat st;
@@ -249,11 +253,7 @@ static void on_segv_info(int sig, siginfo_t *si, void *ucv)
 
 static void int80(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_segv_info;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSEGV, &sa, NULL);
+    catch(SIGSEGV, on_segv_info, 0);
     long r = 20;   /* getpid in the i386 table; mkdir there is 39 */
     __asm__ volatile("int $0x80" : "+a"(r) :: "memory");
     printf("  int $0x80 returned %ld\n", r);
@@ -272,11 +272,7 @@ static void to32(int sig, siginfo_t *si, void *ucv)
 
 static void sigreturn_to_32(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = to32;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGUSR1, &sa, NULL);
+    catch(SIGUSR1, to32, 0);
     raise(SIGUSR1);
     printf("  still running in 64-bit mode after a 32-bit cs\n");
     _exit(0);
@@ -287,11 +283,7 @@ static void sigreturn_to_32(void)
    the process with SIGSEGV, as on a Linux without IA32 emulation. */
 static void far_return_to_32(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_segv_info;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSEGV, &sa, NULL);
+    catch(SIGSEGV, on_segv_info, 0);
     /* lret into 32-bit code at the label below (this program is not a PIE,
        so its text is below 4 GiB), which then asks for a 32-bit syscall */
     __asm__ volatile("pushq $0x23\n\t"
