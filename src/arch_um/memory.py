@@ -21,7 +21,6 @@ import os
 from arch_um._hostcall import ffi, lib
 
 TASK_SIZE = 0x7FFFFFFFF000      # x86-64's user-space limit (TASK_SIZE_MAX)
-PAGE_SIZE = 4096
 _BUF_SIZE = 1 << 16
 _BUF = ffi.new("char[]", _BUF_SIZE)     # one bounce buffer: the kernel is one thread
 _vm_read = lib.umlpy_vm_read
@@ -92,21 +91,10 @@ class GuestMemory:
 
     def read_upto(self, addr: int, n: int) -> bytes:
         """As much as is readable from addr, up to n bytes (C strings, argv
-        in /proc): stops at the first page that cannot be read."""
+        in /proc), even where the range runs past the user-space limit."""
         if n <= 0 or not 0 <= addr < TASK_SIZE:
             return b""
-        n = min(n, TASK_SIZE - addr)
-        out = []
-        while n > 0:
-            chunk = min(n, PAGE_SIZE - addr % PAGE_SIZE)
-            try:
-                data = self.read(addr, chunk)
-            except GuestFault:
-                break
-            out.append(data)
-            addr += chunk
-            n -= chunk
-        return b"".join(out)
+        return self.read_prefix(addr, min(n, TASK_SIZE - addr))
 
     def write(self, addr: int, data: bytes) -> None:
         n = len(data)
@@ -117,6 +105,15 @@ class GuestMemory:
         got = _vm_write(self.pid, _from_buffer(data), addr, n)
         if got != n:
             raise GuestFault(addr + max(got, 0))
+
+    def write_prefix(self, addr: int, data: bytes) -> int:
+        """How much of data could be stored at addr before the first bad
+        page (copy_to_user's count of what it did copy)."""
+        try:
+            self.write(addr, data)
+        except GuestFault as f:
+            return max(0, min(len(data), f.args[0] - addr))
+        return len(data)
 
     def poke(self, addr: int, data: bytes) -> None:
         """Write whatever the protections say: only for the kernel's own

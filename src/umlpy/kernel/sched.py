@@ -215,7 +215,7 @@ class Scheduler:
         t.regs_dirty = True
         printk.pr_info_ratelimited(f"{t.proc.comm.decode(errors='replace')}[{t.tid}] "
                                    "32-bit syscall entry refused (no IA32 emulation)")
-        self.k.signals.force_sig_kernel(t, S.SIGSEGV)
+        self.k.signals.force_sig(t, S.SIGSEGV)      # SI_KERNEL, no address
         self.finish(t, None, ptrace.REGS_ALL)
 
     # -- syscalls -------------------------------------------------------------

@@ -200,10 +200,6 @@ class Signals:
         _enqueue(t, sig, code, fields)
         t.pending |= bit
 
-    def force_sig_kernel(self, t: Task, sig: int) -> None:
-        """A fault the kernel raises itself (si_code SI_KERNEL, no address)."""
-        self.force_sig(t, sig)
-
     def force_sigsegv(self, t: Task, sig: int) -> None:
         """A signal frame could not be built: SIGSEGV, fatal if it was
         SIGSEGV's own frame that failed (Linux's force_sigsegv)."""

@@ -31,35 +31,31 @@ class UserBuf:
     def __len__(self) -> int:
         return self.n
 
-    def prefix(self, start: int, stop: int) -> bytes:
-        """The readable beginning of [start, stop): a file write stores what
-        it could copy before a bad page (empty if the first byte is bad)."""
-        try:
-            return self[start:stop]
-        except GuestFault:
-            out, off = [], 0
-            for a, k in self.segs:
-                lo, hi = max(start, off), min(stop, off + k)
-                if lo < hi:
-                    part = self.t.mem.read_prefix(a + lo - off, hi - lo)
-                    out.append(part)
-                    if len(part) < hi - lo:
-                        break
-                off += k
-            return b"".join(out)
-
-    def __getitem__(self, sl: slice) -> bytes:
-        start, stop, _ = sl.indices(self.n)
-        out = []
-        off = 0
+    def _read(self, start: int, stop: int, whole: bool) -> bytes:
+        """The bytes of [start, stop) across the segments: all of them
+        (GuestFault otherwise), or up to the first bad page."""
+        out, off = [], 0
+        mem = self.t.mem
         for a, k in self.segs:
             if off >= stop:
                 break
             lo, hi = max(start, off), min(stop, off + k)
             if lo < hi:
-                out.append(self.t.mem.read(a + lo - off, hi - lo))
+                part = mem.read(a + lo - off, hi - lo) if whole else mem.read_prefix(a + lo - off, hi - lo)
+                out.append(part)
+                if len(part) < hi - lo:
+                    break
             off += k
         return b"".join(out)
+
+    def prefix(self, start: int, stop: int) -> bytes:
+        """The readable beginning of [start, stop): a file write stores what
+        it could copy before a bad page (empty if the first byte is bad)."""
+        return self._read(start, stop, False)
+
+    def __getitem__(self, sl: slice) -> bytes:
+        start, stop, _ = sl.indices(self.n)
+        return self._read(start, stop, True)
 
 
 def write_in_pieces(src: UserBuf, put: Callable[[bytes, int], int]) -> int:

@@ -9,7 +9,7 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import MAX_RW_COUNT, gather, read_iovecs, s32, s64, scatter
+from umlpy.syscalls.util import MAX_RW_COUNT, read_iovecs, s32, s64, scatter, user_data
 from umlpy.vfs.fsnotify import IN_MODIFY, file_event
 
 
@@ -56,10 +56,9 @@ def sys_write(t, fd, buf, count, *_):
 
 
 def write_vecs(t, f, vecs: list[tuple[int, int]]) -> int:
-    """What writev and sendmsg hand a file: bytes, or a UserBuf when big."""
-    if sum(n for _, n in vecs) <= COPY_CHUNK:
-        return f.write(t, gather(t, vecs))
-    return f.write_from(t, UserBuf(t, vecs))
+    """writev: bytes to write(), or a UserBuf to write_from() when big."""
+    data = user_data(t, vecs)
+    return f.write(t, data) if isinstance(data, bytes) else f.write_from(t, data)
 
 
 @syscall("readv")

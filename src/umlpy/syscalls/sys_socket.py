@@ -4,7 +4,6 @@ from __future__ import annotations
 import struct
 
 from arch_um.memory import GuestFault
-from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
@@ -15,8 +14,8 @@ from umlpy.kernel.timers import bounded
 from umlpy.syscalls.sys_poll import timespec_end_time
 from umlpy.net import unix as U
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, gather, install_pair, put_u32, read_iovecs, s32,
-                                 scatter, u32)
+from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, install_pair, put_u32, read_iovecs, s32,
+                                 scatter, u32, user_data)
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
 
@@ -307,14 +306,7 @@ def do_sendmsg(t, fd: int, msg: int, flags: int) -> int:
     dest = _dest(t, name, namelen)
     U.check_size(s, sum(n for _, n in vecs))
     files = _parse_cmsgs(t, ctl, ctllen)
-    return U.send(t, s, _user_data(t, vecs), flags, dest, files)
-
-
-def _user_data(t, vecs: list[tuple[int, int]]):
-    """What a send takes: bytes, or a UserBuf when big."""
-    if sum(n for _, n in vecs) <= COPY_CHUNK:
-        return gather(t, vecs)
-    return UserBuf(t, vecs)
+    return U.send(t, s, user_data(t, vecs), flags, dest, files)
 
 
 def _build_cmsgs(t, s: U.UnixSocket, r: U.Received, ctllen: int, flags: int) -> tuple[bytes, int]:
@@ -373,7 +365,7 @@ def sys_sendto(t, fd, buf, n, flags, addr, alen):
     dest = _dest(t, addr, alen)
     n = min(n, MAX_RW_COUNT)
     U.check_size(s, n)
-    data = _user_data(t, [(buf, n)])
+    data = user_data(t, [(buf, n)])
     return bounded(lambda: U.send(t, s, data, flags, dest, []), s.sndtimeo)
 
 

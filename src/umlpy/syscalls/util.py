@@ -7,6 +7,7 @@ from arch_um.memory import TASK_SIZE, GuestFault
 from arch_um.memory import user_range_ok as access_ok   # Linux's name for it
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf
 
 PATH_MAX = 4096
 MAX_RW_COUNT = 0x7FFFF000       # INT_MAX & PAGE_MASK: the most one read or write moves
@@ -123,6 +124,14 @@ def scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:
 
 def gather(t, vecs: list[tuple[int, int]]) -> bytes:
     return b"".join(t.mem.read(base, n) for base, n in vecs if n)
+
+
+def user_data(t, vecs: list[tuple[int, int]]) -> bytes | UserBuf:
+    """What a write or a send takes from the guest: bytes, or a UserBuf
+    read as the sink takes it when more than COPY_CHUNK."""
+    if sum(n for _, n in vecs) <= COPY_CHUNK:
+        return gather(t, vecs)
+    return UserBuf(t, vecs)
 
 
 def install_pair(t, a, b, cloexec: bool, addr: int) -> int:

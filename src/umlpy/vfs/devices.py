@@ -65,14 +65,12 @@ class DevFile(File):
         while done < n:
             want = min(n - done, COPY_CHUNK)
             data = self.read(task, want)
-            try:
-                task.mem.write(addr + done, data)
-            except GuestFault as f:
-                done += max(0, min(len(data), f.args[0] - addr - done))
+            stored = task.mem.write_prefix(addr + done, data)
+            done += stored
+            if stored < len(data):
                 if not done:
-                    raise
-                return done
-            done += len(data)
+                    raise GuestFault(addr)
+                break
             if len(data) < want:
                 break
         return done

@@ -192,15 +192,12 @@ class RegularFile(File):
         """A file read stops at the first byte it cannot store and returns
         what it stored (filemap_read), EFAULT only if that is nothing."""
         data = self.read(task, n)
-        try:
-            task.mem.write(addr, data)
-        except GuestFault as f:
-            stored = max(0, min(len(data), f.args[0] - addr))
+        stored = task.mem.write_prefix(addr, data)
+        if stored < len(data):
             self.unread(data[stored:])
             if not stored:
-                raise
-            return stored
-        return len(data)
+                raise GuestFault(addr)
+        return stored
 
     def read_into(self, task, addr: int, n: int) -> int:
         verify_area(self.pos, n)
