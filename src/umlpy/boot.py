@@ -18,6 +18,7 @@ from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.fs import cpio
 from umlpy.drivers import ubd as ubd_drv
+from umlpy.net.netdev import NetStack
 from umlpy.fs import devtmpfs, registry
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.kernel import cmdline, printk
@@ -69,6 +70,7 @@ class Kernel:
         self.exit_code: int | None = None
         self.umid_path: str | None = None
         self.mconsole = None
+        self.net = NetStack()
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
 
     def uptime_ns(self) -> int:

@@ -15,33 +15,27 @@ from dataclasses import dataclass, field
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.wait import WaitQueue
-from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
-from umlpy.vfs.inode import Filesystem, Inode
+import struct
 
-SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
+from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
+from umlpy.kernel.cred import NO_ID, capable
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
+                              MSG_PEEK, MSG_TRUNC, MSG_WAITALL, RCVSHUTDOWN, SHUT_RD, SHUT_RDWR,
+                              SHUT_WR, SNDSHUTDOWN, SO, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
+                              SOL_SOCKET, Received, Socket, int_opt, register_family)
+from umlpy.vfs import namei
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT
+from umlpy.vfs.perm import permission
+
 DEFAULT_BUF = 212992
 MAX_BACKLOG = 4096
-RCVSHUTDOWN, SNDSHUTDOWN = 1, 2
 POLLRDHUP = 0x2000
+SCM_RIGHTS, SCM_CREDENTIALS = 1, 2
+SCM_MAX_FD = 253
+_UCRED = struct.Struct("<iII")
 
 _abstract: dict[bytes, "UnixSocket"] = {}
-
-
-class SockFs(Filesystem):
-    name = "sockfs"
-    magic = 0x534F434B
-
-
-_sockfs: SockFs | None = None
-
-
-def _sock_inode() -> Inode:
-    global _sockfs
-    if _sockfs is None:
-        _sockfs = SockFs()
-    return Inode(_sockfs, C.S_IFSOCK | 0o777)
 
 
 @dataclass
@@ -69,33 +63,25 @@ def truesize(n: int) -> int:
     return SKB_HEAD_MAX + SKB_OVERHEAD + (rest + 4095) // 4096 * 4096
 
 
-class UnixSocket(File):
-    lazy_write = True       # datagrams are taken whole (_send_message), streams as they fit
-    kind = "socket"
+class UnixSocket(Socket):
+    """Datagrams are taken whole (_send_message), streams as they fit."""
+    family = AF_UNIX
 
     def __init__(self, stype: int, flags: int) -> None:
-        super().__init__(None, _sock_inode(), C.O_RDWR | (flags & C.O_NONBLOCK))
-        self.stype = stype
+        super().__init__(stype, 0, flags)
         self.peer: UnixSocket | None = None
         self.name: bytes | None = None            # the address bound (sun_path bytes)
-        self.listening = False
         self.backlog = 0
         self.pending: deque[UnixSocket] = deque()
         self.stream = bytearray()                  # SOCK_STREAM receive buffer
         self.stream_meta: list[tuple[int, Message]] = []   # (offset, message with files/creds)
         self.msgs: deque[Message] = deque()        # DGRAM/SEQPACKET receive queue
-        self.rcvbuf = DEFAULT_BUF
-        self.sndbuf = DEFAULT_BUF
         self.shut = 0
         self.peer_shut = 0
         self.passcred = False
         self.peercred: tuple[int, int, int] | None = None
-        self.wq = WaitQueue("unix socket")
         self.connected_once = False
         self.bound_inode = None
-        self.error = 0
-        self.rcvtimeo: int | None = None
-        self.sndtimeo: int | None = None
         self.wmem = 0           # truesize of what it sent that is not received yet
 
     # -- state ------------------------------------------------------------------
@@ -140,19 +126,6 @@ class UnixSocket(File):
             ev |= POLLERR
         return ev
 
-    def poll_queues(self) -> list:
-        return [self.wq]
-
-    def wake(self) -> None:
-        self.wq.wake_all()
-
-    # -- read/write through the socket calls ------------------------------------
-    def read(self, task, n: int) -> bytes:
-        return recv(task, self, n, 0).data
-
-    def write(self, task, data: bytes) -> int:
-        return send(task, self, data, 0, None, [])
-
     def release(self) -> None:
         for s in self.pending:
             s.put_ref()
@@ -178,9 +151,60 @@ class UnixSocket(File):
             self.bound_inode.socket = None
         self.wake()
 
-    def put_ref(self) -> None:
-        self.refs = max(self.refs, 1)
-        self.put()
+
+    # -- the proto_ops (net/socket.py) --------------------------------------------
+    def bind(self, t, raw: bytes) -> None:
+        _bind(t, self, raw)
+
+    def connect(self, t, raw: bytes) -> None:
+        connect(t, self, _lookup(t, parse_sockaddr(raw)))
+
+    def listen(self, t, backlog: int) -> None:
+        _listen(t, self, backlog)
+
+    def accept(self, t, flags: int) -> UnixSocket:
+        return accept(t, self)
+
+    def getname(self, t, peer: bool) -> bytes:
+        if not peer:
+            return sockaddr(self.name)
+        if self.peer is None:
+            raise KernelError(E.ENOTCONN)
+        return sockaddr(self.peer.name)
+
+    def check_size(self, n: int) -> None:
+        check_size(self, n)
+
+    def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
+        dest = _lookup(t, parse_sockaddr(addr)) if addr is not None else None
+        return send(t, self, data, flags, dest, scm_files(t, cmsgs))
+
+    def recvmsg(self, t, n: int, flags: int) -> Received:
+        r = recv(t, self, n, flags)
+        r.sender = sockaddr(r.sender)
+        return r
+
+    def unrecv(self, r: Received) -> None:
+        unrecv(self, r)
+
+    def shutdown(self, t, how: int) -> None:
+        _shutdown(self, how)
+
+    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+        if level == SOL_SOCKET:
+            if opt == SO["SO_PEERCRED"]:
+                return struct.pack("<iII", *(self.peercred or (0, 65534, 65534)))
+            if opt == SO["SO_PASSCRED"]:
+                return struct.pack("<i", int(self.passcred))
+            if opt == SO["SO_ACCEPTCONN"]:
+                return struct.pack("<i", int(self.listening))
+        return super().getsockopt(t, level, opt, cap)
+
+    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
+        if level == SOL_SOCKET and opt == SO["SO_PASSCRED"]:
+            self.passcred = bool(int_opt(raw))
+        else:
+            super().setsockopt(t, level, opt, raw)
 
 
 def abstract_lookup(name: bytes) -> UnixSocket | None:
@@ -197,22 +221,6 @@ def reset() -> None:
     """A new boot: no abstract names survive."""
     _abstract.clear()
 
-
-
-
-MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 0x1, 0x2, 0x20, 0x40
-MSG_EOR, MSG_WAITALL, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC = 0x80, 0x100, 0x4000, 0x40000000
-MSG_CTRUNC = 0x8
-
-
-@dataclass
-class Received:
-    data: bytes
-    files: list
-    creds: tuple | None
-    sender: bytes | None
-    flags: int = 0          # msg_flags (MSG_TRUNC, ...)
-    full_len: int = 0
 
 
 def _creds(task) -> tuple[int, int, int]:
@@ -434,3 +442,131 @@ def accept(task, s: UnixSocket) -> UnixSocket:
     server = s.pending.popleft()
     s.wake()
     return server
+
+
+# -- the proto_ops ------------------------------------------------------------------
+
+def parse_sockaddr(raw: bytes) -> bytes:
+    """sun_path bytes: b"/path" or b"\\0abstract"; b"" for an unnamed (autobind) address."""
+    if len(raw) < 2 or len(raw) > 110:
+        raise KernelError(E.EINVAL)
+    (family,) = struct.unpack_from("<H", raw)
+    if family != AF_UNIX:
+        raise KernelError(E.EINVAL if family else E.EAFNOSUPPORT)
+    path = raw[2:]
+    if path[:1] == b"\0":
+        return path
+    return path.split(b"\0", 1)[0]
+
+
+def sockaddr(name: bytes | None) -> bytes:
+    data = struct.pack("<H", AF_UNIX)
+    if name:
+        data += name + (b"" if name.startswith(b"\0") else b"\0")
+    return data
+
+
+def _lookup(t, name: bytes) -> UnixSocket:
+    if name.startswith(b"\0"):
+        s = abstract_lookup(name)
+        if s is None:
+            raise KernelError(E.ECONNREFUSED)
+        return s
+    d = namei.lookup(t, C.AT_FDCWD, name)
+    if d.inode.fmt != C.S_IFSOCK:
+        raise KernelError(E.ECONNREFUSED)
+    permission(d.inode, C.W_OK, t.proc.creds)
+    s = getattr(d.inode, "socket", None)
+    if s is None:
+        raise KernelError(E.ECONNREFUSED)
+    return s
+
+
+def _check_creds(t, pid: int, uid: int, gid: int) -> None:
+    """scm_check_creds: one's own pid and ids, or the capability for each."""
+    if NO_ID in (uid, gid):
+        raise KernelError(E.EINVAL)
+    c = t.proc.creds
+    if not (pid == t.proc.pid or capable(c, CAP_SYS_ADMIN)) \
+            or not (uid in (c.uid, c.euid, c.suid) or capable(c, CAP_SETUID)) \
+            or not (gid in (c.gid, c.egid, c.sgid) or capable(c, CAP_SETGID)):
+        raise KernelError(E.EPERM)
+
+
+def scm_files(t, cmsgs: list) -> list:
+    """The files of a sendmsg's control messages, as Linux's __scm_send:
+    levels other than SOL_SOCKET skipped, SCM_RIGHTS with at most
+    SCM_MAX_FD fds in all, SCM_CREDENTIALS exactly one struct ucred that
+    the sender may claim."""
+    files = []
+    for level, ctype, body in cmsgs:
+        if level != SOL_SOCKET:
+            continue
+        if ctype == SCM_RIGHTS:
+            fds = [fd for (fd,) in struct.iter_unpack("<i", body[:len(body) // 4 * 4])]
+            if len(files) + len(fds) > SCM_MAX_FD:
+                raise KernelError(E.EINVAL)
+            files += [t.proc.fdtable.get(fd) for fd in fds]
+        elif ctype == SCM_CREDENTIALS:
+            if len(body) != _UCRED.size:
+                raise KernelError(E.EINVAL)
+            _check_creds(t, *_UCRED.unpack(body))
+        else:
+            raise KernelError(E.EINVAL)
+    return files
+
+
+def _bind(t, s: UnixSocket, raw: bytes) -> None:
+    name = parse_sockaddr(raw)
+    if not name or name.startswith(b"\0"):
+        if s.name is not None:
+            raise KernelError(E.EINVAL)
+        name = name or b"\0" + f"{id(s) & 0xFFFFF:05x}".encode()   # autobind
+        abstract_bind(name, s)
+        s.name = name
+        return
+    # Linux makes the socket's inode first: a taken path is EADDRINUSE even
+    # for a socket that is already bound
+    parent, last, _ = namei.lookup_parent(t, C.AT_FDCWD, name)
+    if parent.child(last) is not None:
+        raise KernelError(E.EADDRINUSE)
+    if s.name is not None:
+        raise KernelError(E.EINVAL)
+    permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
+    creds = t.proc.creds
+    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.proc.fs.umask), creds.fsuid, creds.fsgid)
+    ino.socket = s
+    s.bound_inode = ino
+    s.name = name
+
+
+def _listen(t, s: UnixSocket, backlog: int) -> None:
+    if s.stype == SOCK_DGRAM:
+        raise KernelError(E.EOPNOTSUPP)
+    if s.peer is not None or s.name is None:
+        raise KernelError(E.EINVAL)
+    s.listening = True
+    s.backlog = max(1, min(backlog, MAX_BACKLOG)) if backlog > 0 else 1
+    s.peercred = _creds(t)
+
+
+def _shutdown(s: UnixSocket, how: int) -> None:
+    if s.peer is None and s.stype != SOCK_DGRAM:
+        raise KernelError(E.ENOTCONN)
+    mask = {SHUT_RD: RCVSHUTDOWN, SHUT_WR: SNDSHUTDOWN, SHUT_RDWR: RCVSHUTDOWN | SNDSHUTDOWN}[how]
+    s.shut |= mask
+    if s.peer is not None:
+        s.peer.peer_shut |= mask      # what the peer's other end stopped doing
+        s.peer.wake()
+    s.wake()
+
+
+def _new(t, stype: int, protocol: int, flags: int) -> UnixSocket:
+    if stype not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+        raise KernelError(E.ESOCKTNOSUPPORT)
+    if protocol not in (0, AF_UNIX):
+        raise KernelError(E.EPROTONOSUPPORT)
+    return UnixSocket(stype, flags)
+
+
+register_family(AF_UNIX, _new)
