@@ -20,7 +20,8 @@ from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, install_pair, put_u32
                                  scatter, u32, user_data)
 
 from umlpy.net import socket as N
-from umlpy.net import unix as U  # noqa: F401  (registers AF_UNIX)
+from umlpy.net import netlink
+from umlpy.net import unix as U
 from umlpy.net.socket import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_PEEK, MSG_TRUNC, SOL_SOCKET,
                               Socket)
 
@@ -33,6 +34,7 @@ _CMSGHDR = struct.Struct("<Qii")
 OPTMEM_MAX = 20480              # net.core.optmem_max: the largest control buffer
 SOCKADDR_STORAGE = 128
 _logged_families: set[int] = set()
+FAMILY_MODULES = (U, netlink)      # importing them registered AF_UNIX and AF_NETLINK
 
 
 def _sock(t, fd: int) -> Socket:
