@@ -173,7 +173,8 @@ class Socket(File):
     def accept(self, t, flags: int) -> "Socket":
         raise KernelError(E.EOPNOTSUPP)
 
-    def getname(self, t, peer: bool) -> bytes:
+    def getname(self, t, peer: int) -> bytes:
+        """0: our address; 1: the peer's (getpeername); 2: the peer's for accept."""
         raise KernelError(E.EOPNOTSUPP)
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
