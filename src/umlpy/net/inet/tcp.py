@@ -78,6 +78,10 @@ class LoopEnd(Endpoint):
     def fin(self) -> None:
         self.peer.deliver_fin()
 
+    def rx_drained(self) -> None:
+        """Our socket read: the peer may write again (and its pollers see POLLOUT)."""
+        self.peer.wake()
+
     def close(self, reset: bool) -> None:
         p = self.peer
         if reset:
