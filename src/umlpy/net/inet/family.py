@@ -59,5 +59,6 @@ def _make(family: int):
     return make
 
 
-register_family(AF_INET, _make(AF_INET))
-register_family(AF_INET6, _make(AF_INET6))
+def register() -> None:
+    register_family(AF_INET, _make(AF_INET))
+    register_family(AF_INET6, _make(AF_INET6))
