@@ -53,11 +53,17 @@ class SockFs(Filesystem):
 _sockfs: SockFs | None = None
 
 
+class SockInode(Inode):
+    def link_name(self) -> str:
+        """/proc/PID/fd/N of a socket."""
+        return f"socket:[{self.ino}]"
+
+
 def sock_inode() -> Inode:
     global _sockfs
     if _sockfs is None:
         _sockfs = SockFs()
-    return Inode(_sockfs, C.S_IFSOCK | 0o777)
+    return SockInode(_sockfs, C.S_IFSOCK | 0o777)
 
 
 @dataclass
