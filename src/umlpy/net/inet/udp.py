@@ -37,7 +37,7 @@ SIOCINQ, SIOCOUTQ = 0x541B, 0x5411
 ESTABLISHED, CLOSE = 1, 7
 
 
-@dataclass
+@dataclass(slots=True)
 class Datagram:
     data: bytes
     src: A.Endpoint
@@ -64,6 +64,7 @@ class UdpSocket(InetSocket):
         self.shut = 0
         self.cork = 0
         self.drops = 0
+        self._name: tuple = (None, b"")
 
     def table(self) -> PortTable:
         return table(self.net)
@@ -163,10 +164,8 @@ class UdpSocket(InetSocket):
             if self.remote is None:
                 raise KernelError(E.EDESTADDRREQ)
             dst = self.remote
-        self.check_size(len(data))
-        err = self.take_error()
-        if err:
-            raise KernelError(err)
+        if self.error:
+            raise KernelError(self.take_error())
         if self.shut & SNDSHUTDOWN:
             raise KernelError(E.EPIPE)
         src_ip = self.source_for(dst[0])
@@ -200,7 +199,10 @@ class UdpSocket(InetSocket):
                 return Received(b"")
             raise Block(self.wq)
         d = self.rxq[0]
-        out = Received(d.data[:n], sender=A.sockaddr(self.family, d.src), full_len=len(d.data))
+        if self._name[0] != d.src:      # a peer's name, made once
+            self._name = (d.src, A.sockaddr(self.family, d.src))
+        out = Received(d.data[:n] if len(d.data) > n else d.data, sender=self._name[1],
+                       full_len=len(d.data))
         if len(d.data) > n:
             out.flags |= MSG_TRUNC
         out.cmsgs = self._cmsgs(d)
@@ -210,8 +212,10 @@ class UdpSocket(InetSocket):
         return out
 
     def _cmsgs(self, d: Datagram) -> list:
-        out = []
         ints = self.ints
+        if not ints:
+            return []
+        out = []
         v4 = A.is_v4(d.src[0])
         if v4:
             if ints.get((SOL_IP, IP_PKTINFO)):
