@@ -201,6 +201,8 @@ class NetStack:
         self.unix_sockets: dict = {}    # every live AF_UNIX socket, oldest first (/proc/net/unix)
         self.netlink = None             # net/netlink's table of bound sockets, made at first use
         self.watchers: list[Watcher] = []
+        self.gen = 0                    # bumped by every change: caches of routes check it
+        self._local: dict[int, frozenset] = {}
         self.boot_ns = clock.monotonic_ns()
         # /proc/sys/net/ipv4: ephemeral ports, and who may open ICMP echo
         # sockets (Linux's default "1 0" is nobody; here everybody, so ping
@@ -219,6 +221,10 @@ class NetStack:
         self.watchers.append(fn)
 
     def notify(self, event: str, *objs) -> None:
+        """Something changed: drop what was derived from the old state,
+        tell the watchers (netlink's groups) and whoever waits."""
+        self.gen += 1
+        self._local.clear()
         for fn in self.watchers:
             fn(event, *objs)
         self.changed.wake_all()
@@ -414,8 +420,12 @@ class NetStack:
                   ((r in mine and r not in still) or (r.prefsrc == a.addr and r not in still))]:
             self.remove_route(r)
 
-    def local_addrs(self, family: int) -> list[bytes]:
-        return [a.addr for d in self.devices.values() if d.up for a in d.addrs if a.family == family]
+    def local_addrs(self, family: int) -> frozenset:
+        got = self._local.get(family)
+        if got is None:
+            got = self._local[family] = frozenset(
+                a.addr for d in self.devices.values() if d.up for a in d.addrs if a.family == family)
+        return got
 
     def is_local(self, family: int, addr: bytes) -> bool:
         """An address of this machine: one a local route covers (127/8, and

@@ -383,4 +383,5 @@ def _new(t, stype: int, protocol: int, flags: int) -> NetlinkSocket:
     return NetlinkSocket(t, stype, protocol, flags)
 
 
-register_family(AF_NETLINK, _new)
+def register() -> None:
+    register_family(AF_NETLINK, _new)

@@ -53,11 +53,17 @@ class SockFs(Filesystem):
 _sockfs: SockFs | None = None
 
 
+class SockInode(Inode):
+    def link_name(self) -> str:
+        """/proc/PID/fd/N of a socket."""
+        return f"socket:[{self.ino}]"
+
+
 def sock_inode() -> Inode:
     global _sockfs
     if _sockfs is None:
         _sockfs = SockFs()
-    return Inode(_sockfs, C.S_IFSOCK | 0o777)
+    return SockInode(_sockfs, C.S_IFSOCK | 0o777)
 
 
 @dataclass
@@ -144,6 +150,7 @@ class Socket(File):
         self.opts: dict[int, int] = {}        # the _PLAIN options set
         self.linger: tuple[int, int] = (0, 0)
         self.listening = False
+        self.rcvbuf_locked = False            # SOCK_RCVBUF_LOCK: no autotuning past SO_RCVBUF
 
     def poll_queues(self) -> list:
         return [self.wq]
@@ -173,7 +180,8 @@ class Socket(File):
     def accept(self, t, flags: int) -> "Socket":
         raise KernelError(E.EOPNOTSUPP)
 
-    def getname(self, t, peer: bool) -> bytes:
+    def getname(self, t, peer: int) -> bytes:
+        """0: our address; 1: the peer's (getpeername); 2: the peer's for accept."""
         raise KernelError(E.EOPNOTSUPP)
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
@@ -251,6 +259,7 @@ class Socket(File):
         elif opt in (SO["SO_RCVBUF"], SO["SO_RCVBUFFORCE"]):
             v = v if opt == SO["SO_RCVBUFFORCE"] else min(v, RMEM_MAX)
             self.rcvbuf = max(SOCK_MIN_RCVBUF, min(2 * v, 0x7FFFFFFF) if v > 0 else 0)
+            self.rcvbuf_locked = True
             self.wake()
         elif opt == SO["SO_SNDLOWAT"]:
             raise KernelError(E.ENOPROTOOPT)
