@@ -169,7 +169,11 @@ _SCOPE_WIDTH = {RT_SCOPE_UNIVERSE: 14, RT_SCOPE_SITE: 5, RT_SCOPE_LINK: 2, RT_SC
 
 @dataclass
 class SockInfo:
-    """One inet socket as /proc/net/{tcp,udp}{,6} and netlink's sock_diag show it."""
+    """One inet socket as /proc/net/{tcp,udp,raw,icmp}{,6} and netlink's
+    sock_diag show it.  tx_queue and rx_queue are the bytes waiting to go
+    and to be read; for a listener, 0 and the accept queue's length (as
+    /proc/net/tcp shows them), its backlog in `backlog` (sock_diag's).
+    For raw and icmp sockets lport is the protocol number or echo id."""
     family: int
     proto: str                     # "tcp", "udp", "raw", "icmp"
     laddr: bytes
@@ -182,6 +186,7 @@ class SockInfo:
     uid: int
     inode: int
     refs: int = 2
+    backlog: int = 0
 
 
 # watchers are called as fn(event, *objects): ("link", dev, changed_flags),

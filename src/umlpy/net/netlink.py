@@ -204,7 +204,7 @@ class NetlinkSocket(Socket):
             self._autobind(t)
         self.dst_portid, self.dst_group = pid, _ffs(groups)
 
-    def getname(self, t, peer: bool) -> bytes:
+    def getname(self, t, peer: int) -> bytes:
         if peer:
             return sockaddr_nl(self.dst_portid, group_mask(self.dst_group))
         return sockaddr_nl(self.portid, self.groups)

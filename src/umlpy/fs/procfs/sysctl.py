@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from arch_um import clock
 from umlpy.fs.procfs.base import Spec, ro, rw, text
+from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.process import PID_MAX
 
 UTS_LEN = 64
@@ -66,6 +67,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "threads-max": ro(str(PID_MAX)),
             "version": ro(text(lambda: k.version_string)),
         },
+        "net": sys_net(k),
         "vm": {
             "max_map_count": ro("65530"),
             "overcommit_memory": ro("0"),

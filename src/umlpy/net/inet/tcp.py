@@ -623,9 +623,8 @@ class TcpSocket(InetSocket):
             rip = rip[12:]
         return SockInfo(fam, "tcp", lip, self.local[1] if self.local else 0, rip,
                         self.remote[1] if self.remote and self.state != LISTEN else 0,
-                        self.state, len(self.accept_q) if self.state == LISTEN else 0,
-                        self.backlog if self.state == LISTEN else len(self.rx),
-                        self.uid, self.inode.ino)
+                        self.state, 0, len(self.accept_q) if self.state == LISTEN else len(self.rx),
+                        self.uid, self.inode.ino, backlog=self.backlog if self.state == LISTEN else 0)
 
 
 def incoming(net, dst: A.Endpoint, src: A.Endpoint, ep: Endpoint) -> TcpSocket | None:
