@@ -88,6 +88,9 @@ def dev_ioctl(t, req: int, arg: int, family: int = AF_UNSPEC) -> int:
         _admin(t)
         _dev_set(t, net, net.by_name(name), req, ifr)
         return 0
+    if req == S.SIOCWANDEV or S.SIOCDEVPRIVATE <= req <= S.SIOCDEVPRIVATE + 15:
+        net.by_name(name)
+        raise KernelError(E.EOPNOTSUPP)     # no driver with private ioctls
     raise KernelError(E.ENOTTY)
 
 

@@ -65,6 +65,7 @@ class IfAddr:
     flags: int = IFA_F_PERMANENT    # IFA_F_*; SECONDARY is set by add_addr
     cstamp: int = 0                 # added at, in centiseconds since boot (IFA_CACHEINFO)
     tstamp: int = 0                 # last changed at, likewise
+    prefix_route: bool = True       # lo's ::1 brings none (init_loopback adds the address only)
 
 
 @dataclass
@@ -284,14 +285,18 @@ class NetStack:
         for a in dev.addrs:
             self._add_kernel_routes(dev, a)
         if dev.type == ARPHRD_LOOPBACK:
-            self.add_addr(dev, IfAddr(AF_INET6, LOOP6, 128, RT_SCOPE_HOST))
+            self.add_addr(dev, IfAddr(AF_INET6, LOOP6, 128, RT_SCOPE_HOST, prefix_route=False))
         elif dev.type == ARPHRD_ETHER and len(dev.hwaddr) == 6:
             self.insert_route(Route(AF_INET6, MCAST6, 8, dev.index, metric=IP6_RT_PRIO_ADDRCONF,
                                   table=RT_TABLE_LOCAL, type=RTN_MULTICAST))
             self.add_addr(dev, IfAddr(AF_INET6, eui64_link_local(dev.hwaddr), 64, RT_SCOPE_LINK))
 
     def _dev_down(self, dev: NetDevice) -> None:
-        for r in [r for r in self.routes if r.ifindex == dev.index]:
+        """fib_sync_down_dev: the device's routes die but those of host
+        scope (its IPv4 addresses' local routes, whose nexthop scope is
+        "nowhere"); rt6_sync_down_dev: all its IPv6 routes."""
+        for r in [r for r in self.routes if r.ifindex == dev.index
+                  and not (r.family == AF_INET and r.scope == RT_SCOPE_HOST)]:
             self.remove_route(r)
         for a in [a for a in dev.addrs if a.family == AF_INET6]:
             dev.addrs.remove(a)
@@ -392,11 +397,16 @@ class NetStack:
             return Route(a.family, dst, plen, dev.index, table=table, type=rtype, **kw)
         if a.family == AF_INET6:
             out = [mk(a.addr, 128, RT_TABLE_LOCAL, RTN_LOCAL)]
-            if not a.flags & IFA_F_NOPREFIXROUTE:
+            if a.prefix_route and not a.flags & IFA_F_NOPREFIXROUTE:
                 out.append(mk(network(a.addr, a.prefixlen), a.prefixlen, RT_TABLE_MAIN, RTN_UNICAST,
                               metric=IP6_RT_PRIO_ADDRCONF))
             return out
-        local = dict(prefsrc=a.addr)
+        # a secondary's routes prefer its primary as source
+        prim = a
+        if a.flags & IFA_F_SECONDARY:
+            prim = next((x for x in dev.addrs if x.family == AF_INET and not x.flags & IFA_F_SECONDARY
+                         and x.prefixlen == a.prefixlen and prefix_match(x.addr, a.addr, a.prefixlen)), a)
+        local = dict(prefsrc=prim.addr)
         out = [mk(a.addr, 32, RT_TABLE_LOCAL, RTN_LOCAL, scope=RT_SCOPE_HOST, **local)]
         if a.broadcast and a.broadcast != BCAST4:
             out.append(mk(a.broadcast, 32, RT_TABLE_LOCAL, RTN_BROADCAST, scope=RT_SCOPE_LINK, **local))
@@ -485,9 +495,16 @@ class NetStack:
         r = self.lookup_table(family, dst, RT_TABLE_LOCAL) or self.lookup_table(family, dst, RT_TABLE_MAIN)
         if r is None:
             raise KernelError(E.ENETUNREACH)
-        if r.type in _REJECT:
-            raise KernelError(_REJECT[r.type])
+        if r.type in _REJECT or self.via_loopback(r):
+            raise KernelError(_REJECT.get(r.type, E.ENETUNREACH))
         return r
+
+    def via_loopback(self, r: Route) -> bool:
+        """An IPv6 route to other than ::1 through a loopback device, not a
+        local one: ip6_route_info_create makes it a reject route."""
+        dev = self.devices.get(r.ifindex)
+        return (r.family == AF_INET6 and dev is not None and bool(dev.flags & IFF_LOOPBACK)
+                and r.dst != LOOP6 and r.type not in (RTN_LOCAL, RTN_ANYCAST))
 
     def route(self, family: int, dst: bytes) -> tuple[NetDevice, bytes | None, bytes | None]:
         """(device, gateway or None, preferred source) for dst, or ENETUNREACH."""

@@ -57,6 +57,9 @@ class NetlinkTable:
     def __init__(self) -> None:
         self.ports: dict[tuple[int, int], NetlinkSocket] = {}     # (protocol, portid)
         self.rover = -4097
+        # (seq, portid) of the request being handled: the notifications a
+        # request causes carry them (0, 0 for changes made otherwise)
+        self.origin = (0, 0)
 
     def lookup(self, protocol: int, portid: int) -> NetlinkSocket | None:
         return self.ports.get((protocol, portid))
@@ -274,6 +277,7 @@ class NetlinkSocket(Socket):
             msg = data[off:off + mlen]
             err, text = 0, ""
             if mflags & NL.NLM_F_REQUEST and mtype >= NL.NLMSG_MIN_TYPE:
+                self.table.origin = (seq, self.portid)
                 try:
                     rtnetlink.request(self, t, msg, self.is_admin(t, explicit_dst))
                 except DumpStarted:
@@ -283,6 +287,8 @@ class NetlinkSocket(Socket):
                     err, text = e.errno, e.msg
                 except KernelError as e:
                     err = e.errno
+                finally:
+                    self.table.origin = (0, 0)
             if mflags & NL.NLM_F_ACK or err:
                 self._ack(msg, err, text)
             off += NL.align(mlen)

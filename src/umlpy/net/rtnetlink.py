@@ -224,20 +224,18 @@ def _setlink(req: Request, dev: NetDevice, flags: int, change: int, attrs: dict[
 
 
 def set_hwaddr(net, dev: NetDevice, family: int, addr: bytes) -> None:
-    """dev_set_mac_address: lo has none to set; the family must be the
-    device's; not while up (eth_mac_addr); a multicast or zero MAC is
-    EADDRNOTAVAIL."""
-    if dev.type == ARPHRD_LOOPBACK:
-        raise KernelError(E.EOPNOTSUPP)
+    """dev_set_mac_address + eth_mac_addr: the family must be the device's;
+    the same address is no change; a multicast or all-zero MAC is
+    EADDRNOTAVAIL.  lo and eth0 take a new one while up
+    (IFF_LIVE_ADDR_CHANGE)."""
     if family != dev.type:
         raise KernelError(E.EINVAL)
-    if dev.up:
-        raise KernelError(E.EBUSY)
+    if addr == dev.hwaddr:
+        return
     if addr[0] & 1 or not any(addr):
         raise KernelError(E.EADDRNOTAVAIL)
-    if addr != dev.hwaddr:
-        dev.hwaddr = addr
-        net.notify("link", dev, 0)
+    dev.hwaddr = addr
+    net.notify("link", dev, 0)
 
 
 def new_link(req: Request) -> None:
@@ -676,18 +674,22 @@ _ROUTE_GROUP = {AF_INET: NL.RTNLGRP_IPV4_ROUTE, AF_INET6: NL.RTNLGRP_IPV6_ROUTE}
 
 def notify(net, event: str, *objs) -> None:
     """A netdev change, told to the multicast groups that hear of it
-    (rtmsg_ifinfo, rtmsg_ifa, rtmsg_fib/inet6_rt_notify)."""
+    (rtmsg_ifinfo, rtmsg_ifa, rtmsg_fib/inet6_rt_notify), with the seq and
+    port id of the request that made it."""
+    if net.netlink is None:
+        return
+    seq, pid = net.netlink.origin
     if event == "link":
         dev, change = objs
         group, make = NL.RTNLGRP_LINK, lambda: link_msg(dev, NL.RTM_NEWLINK, 0, 0, 0, change)
     elif event in ("newaddr", "deladdr"):
         dev, a = objs
         mtype = NL.RTM_NEWADDR if event == "newaddr" else NL.RTM_DELADDR
-        group, make = _ADDR_GROUP[a.family], lambda: addr_msg(dev, a, mtype, 0, 0, 0)
+        group, make = _ADDR_GROUP[a.family], lambda: addr_msg(dev, a, mtype, 0, seq, pid)
     else:
         (r,) = objs
         mtype = NL.RTM_NEWROUTE if event == "newroute" else NL.RTM_DELROUTE
-        group, make = _ROUTE_GROUP[r.family], lambda: route_msg(r, mtype, 0, 0, 0)
-    if net.netlink is not None and net.netlink.members(0, group):
+        group, make = _ROUTE_GROUP[r.family], lambda: route_msg(r, mtype, 0, seq, pid)
+    if net.netlink.members(0, group):
         broadcast(net, 0, group, make())
 

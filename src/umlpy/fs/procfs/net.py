@@ -22,7 +22,7 @@ from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.kernel.errors import KernelError
 from umlpy.net.netdev import (AF_INET, AF_INET6, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_SITE,
-                              RT_TABLE_MAIN, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST,
+                              RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST,
                               RTN_PROHIBIT, RTN_UNREACHABLE, SockInfo, netmask)
 from umlpy.net.rtnetlink import route_order
 from umlpy.net.unix import UnixSocket
@@ -117,6 +117,14 @@ def hex16(addr: bytes) -> str:
 def pi6(addr: bytes) -> str:
     """%pi6: 32 lower-case hex digits."""
     return addr.hex()
+
+
+def inet6_addr_hash(addr: bytes) -> int:
+    """inet6_addr_hash: ipv6_addr_hash folded by hash_32 into 256 buckets."""
+    lo, hi = struct.unpack("<QQ", addr)
+    x = lo ^ hi
+    val = (x ^ (x >> 32)) & 0xFFFFFFFF
+    return ((val * 0x61C88647) & 0xFFFFFFFF) >> 24
 
 
 def pad(line: str, width: int) -> str:
@@ -237,28 +245,37 @@ class Net:
         return "".join(lines)
 
     def ipv6_route(self) -> str:
-        """ipv6_route_native_seq_show over tables main and local, then the
-        null entry at the root of the tree."""
+        """ipv6_route_native_seq_show: each table (main, local) in fib6's
+        walk order; a table with no default route shows the null entry
+        at its root last."""
         lines = []
-        for r in sorted((r for r in self.net.routes if r.family == AF_INET6), key=route_order):
-            flags = RTF_UP | (RTF_GATEWAY if r.gateway else 0)
-            if r.type == RTN_LOCAL:
-                flags |= RTF_LOCAL | RTF_NONEXTHOP
-            elif r.type in (RTN_UNREACHABLE, RTN_PROHIBIT):
-                flags |= RTF_REJECT | RTF_NONEXTHOP
-            dev = self.net.devices.get(r.ifindex)
-            lines.append(f"{pi6(r.dst)} {r.prefixlen:02x} {pi6(bytes(16))} 00 "
-                         f"{pi6(r.gateway or bytes(16))} {r.metric:08x} "
-                         f"{2 if r.type == RTN_LOCAL else 1:08x} {0:08x} {flags:08x} "
-                         f"{dev.name if dev else '':>8}\n")
-        return "".join(lines) + IP6_NULL_ROUTE
+        for table in (RT_TABLE_MAIN, RT_TABLE_LOCAL):
+            routes = sorted((r for r in self.net.routes if r.family == AF_INET6 and r.table == table),
+                            key=route_order)
+            for r in routes:
+                flags = RTF_UP | (RTF_GATEWAY if r.gateway else 0)
+                if r.type == RTN_LOCAL:
+                    flags |= RTF_LOCAL | RTF_NONEXTHOP
+                elif r.type in (RTN_UNREACHABLE, RTN_PROHIBIT) or self.net.via_loopback(r):
+                    flags = RTF_REJECT | RTF_NONEXTHOP
+                dev = self.net.devices.get(r.ifindex)
+                lines.append(f"{pi6(r.dst)} {r.prefixlen:02x} {pi6(bytes(16))} 00 "
+                             f"{pi6(r.gateway or bytes(16))} {r.metric:08x} "
+                             f"{2 if r.type == RTN_LOCAL else 1:08x} {0:08x} {flags:08x} "
+                             f"{dev.name if dev else '':>8}\n")
+            if not any(r.prefixlen == 0 for r in routes):
+                lines.append(IP6_NULL_ROUTE)
+        return "".join(lines)
 
     def if_inet6(self) -> str:
-        """if6_seq_show: address, index, prefix length, IPv6 scope, flags, device."""
+        """if6_seq_show: address, index, prefix length, IPv6 scope, flags,
+        device; in the order of Linux's address hash table (with a zero
+        hash mix), newest first within a bucket."""
+        addrs = [(d, a) for i in sorted(self.net.devices) for d in [self.net.devices[i]]
+                 for a in d.addrs if a.family == AF_INET6]
+        addrs.sort(key=lambda da: (inet6_addr_hash(da[1].addr), -da[1].cstamp))
         return "".join(f"{pi6(a.addr)} {d.index:02x} {a.prefixlen:02x} {_IFA_SCOPE.get(a.scope, 0):02x} "
-                       f"{a.flags & 0xFF:02x} {d.name:>8}\n"
-                       for i in sorted(self.net.devices) for d in [self.net.devices[i]]
-                       for a in d.addrs if a.family == AF_INET6)
+                       f"{a.flags & 0xFF:02x} {d.name:>8}\n" for d, a in addrs)
 
     # -- counters --------------------------------------------------------------------
     def _tcp_states(self) -> list[SockInfo]:
