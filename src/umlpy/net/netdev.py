@@ -512,5 +512,34 @@ class NetStack:
         dev = self.devices[r.ifindex]
         src = r.prefsrc
         if src is None:
-            src = next((a.addr for a in dev.addrs if a.family == family), None)
+            src = self.select_addr(dev, family, r.gateway, dst)
         return dev, r.gateway, src
+
+    def select_addr(self, dev: NetDevice, family: int, gateway: bytes | None, dst: bytes) -> bytes | None:
+        """A source address for a route without one.  IPv4 as
+        inet_select_addr: a primary address of the device in the gateway's
+        network, else its first primary of a wide enough scope (a route
+        through a gateway wants one beyond the host), else one of another
+        device; IPv6: one in the destination's prefix, else the first
+        global one, else the first."""
+        if family == AF_INET6:
+            mine = [a for a in dev.addrs if a.family == AF_INET6]
+            pick = next((a for a in mine if prefix_match(a.addr, dst, a.prefixlen)), None) or \
+                next((a for a in mine if a.scope == RT_SCOPE_UNIVERSE), None) or (mine[0] if mine else None)
+            return pick.addr if pick else None
+        scope = RT_SCOPE_HOST
+        if gateway is not None:
+            via = self.lookup_table(AF_INET, gateway, RT_TABLE_LOCAL) or \
+                self.lookup_table(AF_INET, gateway, RT_TABLE_MAIN)
+            scope = via.scope if via is not None else RT_SCOPE_LINK
+        first = None
+        for a in dev.addrs:
+            if a.family != AF_INET or a.flags & IFA_F_SECONDARY or a.scope > scope:
+                continue
+            if gateway is None or prefix_match(a.addr, gateway, a.prefixlen):
+                return a.addr
+            first = first or a.addr
+        if first is not None:
+            return first
+        return next((a.addr for d in self.devices.values() for a in d.addrs if a.family == AF_INET
+                     and a.scope != RT_SCOPE_LINK and a.scope <= scope), None)

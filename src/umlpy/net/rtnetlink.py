@@ -21,7 +21,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.net import fib
 from umlpy.net import netlink_abi as NL
 from umlpy.net.netdev import (AF_INET, AF_INET6, ARPHRD_LOOPBACK, IFA_F_NODAD,
-                              IFA_F_NOPREFIXROUTE, IFA_F_PERMANENT, IFA_F_SECONDARY, IFF_PROMISC,
+                              IFA_F_NOPREFIXROUTE, IFA_F_PERMANENT, IFA_F_SECONDARY, IFF_LOOPBACK, IFF_PROMISC,
                               RT_SCOPE_HOST, RT_SCOPE_UNIVERSE, RT_TABLE_DEFAULT, RT_TABLE_LOCAL,
                               RT_TABLE_MAIN, RTN_BROADCAST, RTN_LOCAL, RTPROT_KERNEL, IfAddr,
                               NetDevice, Route, ipv6_scope, prefix_match)
@@ -33,7 +33,7 @@ IF_READY = 0x80000000
 IFLA_PROTINFO = 12
 IFLA_INET6_FLAGS, IFLA_INET6_CACHEINFO, IFLA_INET6_ADDR_GEN_MODE = 1, 5, 8
 FRA_SUPPRESS_PREFIXLEN, FRA_PROTOCOL = 14, 21
-RTM_F_LOOKUP_TABLE, RTM_F_PREFIX = 0x1000, 0x800
+RTM_F_PREFIX = 0x800
 RTCF_BROADCAST, RTCF_LOCAL = 0x10000000, 0x80000000
 # the IPv6 flags a request may set (inet6_rtm_newaddr)
 IFA_F_V6_SETTABLE = IFA_F_NODAD | 0x10 | 0x100 | IFA_F_NOPREFIXROUTE | 0x400 | 0x04
@@ -145,16 +145,21 @@ def link_msg(dev: NetDevice, mtype: int, flags: int, seq: int, pid: int, change:
         NL.attr(NL.IFLA_STATS, struct.pack(f"<{NL.RTNL_LINK_STATS}I", *(c & 0xFFFFFFFF for c in counts),
                                            *[0] * (NL.RTNL_LINK_STATS - 4))),
         NL.nested(NL.IFLA_XDP, NL.u8(NL.IFLA_XDP_ATTACHED, 0)),
+        NL.nested(NL.IFLA_AF_SPEC, NL.nested(AF_INET6, *_inet6_link_attrs(dev))),
     ])
     return NL.message(mtype, flags, seq, pid, body)
 
 
+def _inet6_link_attrs(dev: NetDevice) -> list[bytes]:
+    """inet6_fill_ifla6_attrs, in part: readiness, timers, address generation mode."""
+    return [NL.u32(IFLA_INET6_FLAGS, IF_READY if dev.up else 0),
+            NL.attr(IFLA_INET6_CACHEINFO, struct.pack("<IIII", 65535, 0, 30000, 1000)),
+            NL.u8(IFLA_INET6_ADDR_GEN_MODE, 0)]
+
+
 def link6_msg(dev: NetDevice, net, flags: int, seq: int, pid: int) -> bytes:
     """inet6_fill_ifinfo: what `ip -6` asks of a link (its IPv6 state)."""
-    info = NL.nested(IFLA_PROTINFO,
-                     NL.u32(IFLA_INET6_FLAGS, IF_READY if dev.up else 0),
-                     NL.attr(IFLA_INET6_CACHEINFO, struct.pack("<IIII", 65535, 0, 30000, 1000)),
-                     NL.u8(IFLA_INET6_ADDR_GEN_MODE, 0))
+    info = NL.nested(IFLA_PROTINFO, *_inet6_link_attrs(dev))
     body = NL.IFINFOMSG.pack(AF_INET6, dev.type, dev.index, dev.flags, 0) + b"".join([
         NL.string(NL.IFLA_IFNAME, dev.name),
         NL.attr(NL.IFLA_ADDRESS, dev.hwaddr),
@@ -316,14 +321,18 @@ def _flags_attr(attrs: dict[int, bytes], given: int) -> int:
     return given if v is None else v
 
 
-def _check_lifetimes(attrs: dict[int, bytes], what: str) -> None:
+def _check_lifetimes(attrs: dict[int, bytes], prefix: str) -> None:
+    """Lifetimes are not kept (addresses live until deleted), but bad ones
+    are refused (IPv4 gives no message before Linux 6.2)."""
     ci = attrs.get(NL.IFA_CACHEINFO)
     if ci is not None:
         if len(ci) < NL.IFA_CACHEINFO_S.size:
             raise KernelError(E.EINVAL)
         prefered, valid, _, _ = NL.IFA_CACHEINFO_S.unpack_from(ci)
         if not valid or prefered > valid:
-            raise ExtAck(E.EINVAL, f"{what}address lifetime invalid")
+            if not prefix:
+                raise KernelError(E.EINVAL)
+            raise ExtAck(E.EINVAL, f"{prefix}address lifetime invalid")
 
 
 def new_addr4(req: Request) -> None:
@@ -336,7 +345,7 @@ def new_addr4(req: Request) -> None:
     if plen > 32 or local is None:
         raise KernelError(E.EINVAL)
     dev = req.net.by_index(index)
-    _check_lifetimes(attrs, "ipv4: ")
+    _check_lifetimes(attrs, "")
     bcast = _addr(attrs, NL.IFA_BROADCAST, 4)
     flags = (_flags_attr(attrs, iflags) | IFA_F_PERMANENT) & ~IFA_F_SECONDARY
     for a in dev.addrs:
@@ -545,17 +554,19 @@ def del_route(req: Request) -> None:
 def get_route(req: Request) -> None:
     """inet_rtm_getroute / inet6_rtm_getroute: the route a packet to
     RTA_DST would take, as a cloned (cache) route."""
-    family, _, _, _, _, _, _, _, rflags = req.header(NL.RTMSG)
+    family = req.header(NL.RTMSG)[0]
     attrs = req.attrs(NL.RTMSG)
     n = _alen(family)
     dst = _addr(attrs, NL.RTA_DST, n) or bytes(n)
     r = req.net.lookup(family, dst)
     dev, gw, src = req.net.route(family, dst)
-    table = r.table if rflags & RTM_F_LOOKUP_TABLE else RT_TABLE_MAIN
+    table = RT_TABLE_MAIN       # without rules of their own, local and main are one trie
     if family == AF_INET:
         oif = 1 if r.type == RTN_LOCAL else dev.index
-        flags = NL.RTM_F_CLONED | (RTCF_LOCAL if r.type == RTN_LOCAL else 0) \
-            | (RTCF_BROADCAST if r.type == RTN_BROADCAST else 0)
+        flags = NL.RTM_F_CLONED | (RTCF_BROADCAST if r.type == RTN_BROADCAST else 0) \
+            | (RTCF_LOCAL if r.type == RTN_LOCAL or dev.flags & IFF_LOOPBACK else 0)
+        if gw is not None and req.net.lookup(AF_INET, gw).type == RTN_LOCAL:
+            gw = None       # a gateway reached through a local route is not used (rt_uses_gateway)
         body = NL.RTMSG.pack(AF_INET, 32, 0, 0, table, 0, RT_SCOPE_UNIVERSE, r.type, flags)
         parts = [NL.u32(NL.RTA_TABLE, table), NL.attr(NL.RTA_DST, dst), NL.u32(NL.RTA_OIF, oif)]
         if src:
@@ -584,8 +595,20 @@ _RULES = {AF_INET: [(0, RT_TABLE_LOCAL), (32766, RT_TABLE_MAIN), (32767, RT_TABL
           AF_INET6: [(0, RT_TABLE_LOCAL), (32766, RT_TABLE_MAIN)]}
 
 
-def _dump_rules(req: Request, family: int) -> list[bytes]:
-    """fib_nl_fill_rule for the default rules (there are no others)."""
+def _dump_rules(req: Request) -> list[bytes]:
+    """fib_nl_dumprule: one family's rules, or every family's for
+    AF_UNSPEC (EAFNOSUPPORT for a family without rules); only the default
+    rules exist (fib_nl_fill_rule)."""
+    if req.family == AF_UNSPEC:
+        families = list(_RULES)
+    elif req.family in _RULES:
+        families = [req.family]
+    else:
+        raise KernelError(E.EAFNOSUPPORT)
+    return [m for f in families for m in _rule_msgs(req, f)]
+
+
+def _rule_msgs(req: Request, family: int) -> list[bytes]:
     out = []
     for pref, table in _RULES[family]:
         body = NL.FIB_RULE_HDR.pack(family, 0, 0, 0, table, 0, 0, NL.FR_ACT_TO_TBL, 0) + b"".join([
@@ -617,7 +640,7 @@ DUMPS: dict[tuple[int, int], Callable[[Request], list[bytes]]] = {
     (AF_UNSPEC, NL.RTM_GETROUTE): _per_family(_dump_routes, (AF_INET, AF_INET6)),
     (AF_INET, NL.RTM_GETROUTE): _family(_dump_routes, AF_INET),
     (AF_INET6, NL.RTM_GETROUTE): _family(_dump_routes, AF_INET6),
-    (AF_UNSPEC, NL.RTM_GETRULE): _per_family(_dump_rules, (AF_INET, AF_INET6)),
+    (AF_UNSPEC, NL.RTM_GETRULE): _dump_rules,
     (AF_UNSPEC, NL.RTM_GETNEIGH): lambda req: [],
 }
 DOITS: dict[tuple[int, int], Callable[[Request], None]] = {
