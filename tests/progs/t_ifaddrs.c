@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "results.h"
@@ -540,9 +543,65 @@ static void unprivileged(void)
     close(n);
 }
 
+/* AF_UNIX sockets of each kind, then their /proc/net/unix lines (found by
+ * inode number, printed without the kernel address and the inode) */
+static void unix_sockets(const char *dir)
+{
+    static const char *names[] = {"listener", "client", "accepted", "abstract", "sender", "pair0", "pair1",
+                                  "seqpacket", "unbound"};
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd[9], i;
+    socklen_t len;
+    char line[512], path[128];
+    struct stat st;
+    FILE *f;
+
+    fd[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+    fd[1] = socket(AF_UNIX, SOCK_STREAM, 0);
+    snprintf(path, sizeof path, "%s/listener", dir);
+    unlink(path);
+    strcpy(sun.sun_path, path);
+    bind(fd[0], (struct sockaddr *)&sun, sizeof sun);
+    listen(fd[0], 5);
+    connect(fd[1], (struct sockaddr *)&sun, sizeof sun);
+    fd[2] = accept(fd[0], NULL, NULL);
+    fd[3] = socket(AF_UNIX, SOCK_DGRAM, 0);
+    fd[4] = socket(AF_UNIX, SOCK_DGRAM, 0);
+    memset(sun.sun_path, 0, sizeof sun.sun_path);
+    memcpy(sun.sun_path, "\0abs\0name", 9);
+    len = offsetof(struct sockaddr_un, sun_path) + 9;
+    bind(fd[3], (struct sockaddr *)&sun, len);
+    connect(fd[4], (struct sockaddr *)&sun, len);
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, fd + 5);
+    fd[7] = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    fd[8] = socket(AF_UNIX, SOCK_STREAM, 0);
+    for (i = 0; i < 9; i++) {
+        fstat(fd[i], &st);
+        f = fopen("/proc/net/unix", "r");
+        while (f && fgets(line, sizeof line, f)) {
+            unsigned long ino;
+            char rest[256] = "";
+            /* "%pK: %08X %08X %08X %04X %02X %5lu[ path]" */
+            char *p = strchr(line, ':');
+            if (!p || sscanf(p + 36, "%lu%255[^\n]", &ino, rest) < 1 || ino != st.st_ino)
+                continue;
+            printf("%-9s %.35s%s\n", names[i], p + 1, rest);
+        }
+        if (f)
+            fclose(f);
+    }
+    for (i = 0; i < 9; i++)
+        close(fd[i]);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc > 2 && !strcmp(argv[1], "unix")) {
+        unix_sockets(argv[2]);
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "user")) {
         show_ifaddrs();
         names();
