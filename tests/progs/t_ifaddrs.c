@@ -504,6 +504,21 @@ static void netlink(void)
         nl_send(s, RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body, blen);
         nl_read(s, 0);
     }
+    {
+        /* replies to requests nobody reads: dropped beyond the receive buffer */
+        int o = nl_socket(SOCK_RAW, 0), i, n, overrun = 0;
+        res("SO_RCVBUF 4096", setsockopt(o, SOL_SOCKET, SO_RCVBUF, &(int){4096}, sizeof(int)));
+        ifi.ifi_index = 1;
+        for (i = 0; i < 100; i++)
+            if (nl_send(o, RTM_GETLINK, 0, &ifi, sizeof ifi) < 0)
+                printf("send %d: %s\n", i, en(errno));
+        n = recv(o, buf, sizeof buf, MSG_DONTWAIT);
+        printf("first recv after 100 requests: %s\n", n < 0 ? en(errno) : "data");
+        for (i = 0; i < 100 && recv(o, buf, sizeof buf, MSG_DONTWAIT) > 0; i++)
+            overrun = i + 1;
+        printf("then some replies: %d\n", overrun > 0 && overrun < 100);
+        close(o);
+    }
     close(s);
     close(t);
     close(g);

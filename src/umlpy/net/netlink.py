@@ -26,6 +26,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.net import netlink_abi as NL
+from umlpy.net.unix import truesize
 from umlpy.net.socket import (AF_NETLINK, MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOCK_DGRAM,
                               SOCK_RAW, Received, Socket, register_family)
 from umlpy.vfs.file import POLLERR, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
@@ -85,7 +86,7 @@ def broadcast(net, protocol: int, group: int, data: bytes, sender: int = 0) -> N
         return
     for s in net.netlink.members(protocol, group):
         if s.portid != sender:
-            s.deliver(data, sender, group, multicast=True)
+            s.deliver(data, sender, group)
 
 
 def sockaddr_nl(portid: int, groups: int) -> bytes:
@@ -149,16 +150,18 @@ class NetlinkSocket(Socket):
         self.dump = None
         self.wake()
 
-    def deliver(self, data: bytes, sender: int = 0, group: int = 0, multicast: bool = False) -> None:
-        """Queue a datagram.  A multicast that does not fit the receive
-        buffer is dropped and the reader told ENOBUFS (netlink_overrun)."""
-        if multicast and self.queued + len(data) > self.rcvbuf:
+    def deliver(self, data: bytes, sender: int = 0, group: int = 0) -> None:
+        """Queue a datagram, charged at its skb's truesize.  While the
+        receive buffer is overfull, what comes is dropped and the reader
+        told ENOBUFS (netlink_overrun): a program that sends requests and
+        never reads cannot make the kernel hold more."""
+        if self.queued > self.rcvbuf:
             if "no_enobufs" not in self.opt_flags:
                 self.error = E.ENOBUFS
                 self.wake()
             return
         self.queue.append((data, sender, group))
-        self.queued += len(data)
+        self.queued += truesize(len(data))
         self.wake()
 
     def is_admin(self, t, explicit_dst: bool) -> bool:
@@ -256,7 +259,7 @@ class NetlinkSocket(Socket):
         data, sender, group = self.queue[0]
         if not flags & MSG_PEEK:
             self.queue.popleft()
-            self.queued -= len(data)
+            self.queued -= truesize(len(data))
         out = Received(data[:n], sender=sockaddr_nl(sender, group_mask(group)),
                        flags=MSG_TRUNC if len(data) > n else 0, full_len=len(data))
         self.max_recvmsg_len = min(max(self.max_recvmsg_len, n), NL.MAX_RECVMSG)
