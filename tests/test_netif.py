@@ -478,3 +478,48 @@ State  Recv-Q Send-Q Local Address:Port Peer Address:PortProcess
 LISTEN 0      0          127.0.0.1:8080      0.0.0.0:*          
 LISTEN 0      0                  *:2222            *:*          
 """
+
+
+def test_an_ethernet_device_in_the_stack():
+    """What eth0=user's device becomes (net/slirp adds it): addrconf's
+    link-local address on up, the routes of 10.0.2.15/24 and a default
+    route, source selection, and their /proc/net lines (in the host's
+    format: compare the host's eth0 lines)."""
+    from types import SimpleNamespace
+
+    from umlpy.fs.procfs.net import Net
+    from umlpy.abi import errno as E
+    from umlpy.kernel.errors import KernelError
+    from umlpy.net import netdev as D
+
+    net = D.NetStack()
+    eth = net.add_device(D.NetDevice("eth0", 0, hwaddr=bytes.fromhex("525400123456")))
+    assert eth.index == 2 and eth.qdisc == "noop" and eth.operstate == D.IF_OPER_DOWN
+    net.set_flags(eth, eth.flags | D.IFF_UP)
+    ip = bytes([10, 0, 2, 15])
+    net.add_addr(eth, D.IfAddr(D.AF_INET, ip, 24, broadcast=bytes([10, 0, 2, 255])))
+    net.add_route(D.Route(D.AF_INET, bytes(4), 0, eth.index, gateway=bytes([10, 0, 2, 2]),
+                          protocol=D.RTPROT_BOOT))
+    assert (eth.qdisc, eth.operstate) == ("pfifo_fast", D.IF_OPER_UP)
+    assert net.route(D.AF_INET, bytes([8, 8, 8, 8])) == (eth, bytes([10, 0, 2, 2]), ip)
+    assert net.is_local(D.AF_INET, ip) and not net.is_local(D.AF_INET, bytes([10, 0, 2, 16]))
+    proc = Net(SimpleNamespace(net=net))
+    assert proc.route().splitlines()[1:] == [
+        "eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0".ljust(127),
+        "eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0".ljust(127)]
+    assert proc.if_inet6().splitlines() == ["00000000000000000000000000000001 01 80 10 80       lo",
+                                            "fe80000000000000505400fffe123456 02 40 20 80     eth0"]
+    six = [line for line in proc.ipv6_route().splitlines() if line.endswith("eth0")]
+    assert six == [
+        "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 "
+        "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0",
+        "fe80000000000000505400fffe123456 80 00000000000000000000000000000000 00 "
+        "00000000000000000000000000000000 00000000 00000002 00000000 80200001     eth0",
+        "ff000000000000000000000000000000 08 00000000000000000000000000000000 00 "
+        "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0"]
+    net.set_flags(eth, eth.flags & ~D.IFF_UP)
+    assert [a.addr for a in eth.addrs] == [ip]
+    assert [(r.dst, r.type) for r in net.routes if r.ifindex == eth.index] == [(ip, D.RTN_LOCAL)]
+    with pytest.raises(KernelError) as e:
+        net.route(D.AF_INET, bytes([8, 8, 8, 8]))
+    assert e.value.errno == E.ENETUNREACH
