@@ -204,6 +204,7 @@ class NetStack:
         self.changed = WaitQueue("netdev change")   # netlink listeners wait here
         self.nat = None                 # net/slirp's user-mode NAT when eth0=user
         self.inet_sockets: set = set()  # every live inet socket (for /proc/net)
+        self.port_tables: dict = {}     # "tcp", "udp" -> net/inet/ports.PortTable
         self.unix_sockets: dict = {}    # every live AF_UNIX socket, oldest first (/proc/net/unix)
         self.netlink = None             # net/netlink's table of bound sockets, made at first use
         self.watchers: list[Watcher] = []

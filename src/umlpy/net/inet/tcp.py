@@ -20,6 +20,7 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.net.bytequeue import ByteQueue
 from umlpy.net.inet import addr as A
 from umlpy.net.inet.endpoint import Endpoint
+from umlpy.net.inet import ports
 from umlpy.net.inet.ports import PortTable
 from umlpy.net.inet.sock import IPPROTO_TCP, SOL_IP, SOL_IPV6, InetSocket
 from umlpy.net.netdev import SockInfo
@@ -58,10 +59,7 @@ _TCP_INTS = {TCP_NODELAY: (0, None, None), TCP_CORK: (0, None, None),
 
 
 def table(net) -> PortTable:
-    t = getattr(net, "tcp_ports", None)
-    if t is None:
-        t = net.tcp_ports = PortTable("tcp")
-    return t
+    return ports.table(net, "tcp")
 
 
 class LoopEnd(Endpoint):
@@ -198,7 +196,7 @@ class TcpSocket(InetSocket):
         if self.shut & RCVSHUTDOWN:
             ev |= POLLIN | POLLRDNORM | POLLRDHUP
         if st != SYN_SENT:
-            if self.rx and len(self.rx) >= self.opt("SO_RCVLOWAT"):   # tcp_stream_is_readable
+            if self.rx and len(self.rx) >= self.rcvlowat:   # tcp_stream_is_readable
                 ev |= POLLIN | POLLRDNORM
             if self.shut & SNDSHUTDOWN or self.ep is None or self.writable():
                 ev |= POLLOUT | POLLWRNORM
@@ -437,7 +435,7 @@ class TcpSocket(InetSocket):
         nonblock = self.nonblock or flags & MSG_DONTWAIT
         gone = self.shut & RCVSHUTDOWN or self.state == CLOSE
         rx = self.rx
-        target = n if flags & MSG_WAITALL else min(n, self.opt("SO_RCVLOWAT"))   # sock_rcvlowat
+        target = n if flags & MSG_WAITALL else min(n, self.rcvlowat)   # sock_rcvlowat
         if rx and n > 0 and (len(rx) >= target or gone or self.error or nonblock):
             chunk = rx.take(n, bool(flags & MSG_PEEK))
             if flags & MSG_PEEK:
