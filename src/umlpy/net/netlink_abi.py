@@ -58,8 +58,6 @@ RTEXT_FILTER_VF = 1 << 0
 IFINFOMSG = struct.Struct("<BxHiII")        # family, type, index, flags, change
 IFADDRMSG = struct.Struct("<BBBBI")         # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("<BBBBBBBBI")         # family, dst_len, src_len, tos, table, protocol, scope, type, flags
-RTGENMSG = struct.Struct("<B")
-NDMSG = struct.Struct("<BxxxiHBB")          # family, ifindex, state, flags, type
 FIB_RULE_HDR = struct.Struct("<BBBBBBBBI")  # family, dst_len, src_len, tos, table, res1, res2, action, flags
 
 # link attributes (if_link.h)
@@ -74,6 +72,9 @@ IFLA_GSO_MAX_SEGS, IFLA_GSO_MAX_SIZE = 40, 41
 IFLA_XDP, IFLA_CARRIER_UP_COUNT, IFLA_CARRIER_DOWN_COUNT = 43, 47, 48
 IFLA_MIN_MTU, IFLA_MAX_MTU = 50, 51
 IFLA_ALT_IFNAME = 53
+IFLA_PROTINFO = 12
+IFLA_INET6_FLAGS, IFLA_INET6_CACHEINFO, IFLA_INET6_ADDR_GEN_MODE = 1, 5, 8
+IF_READY = 0x80000000                       # IFLA_INET6_FLAGS: the device is up
 IFLA_GRO_MAX_SIZE, IFLA_TSO_MAX_SIZE, IFLA_TSO_MAX_SEGS = 58, 59, 60
 IFLA_XDP_ATTACHED = 2
 IFNAMSIZ = 16
@@ -86,6 +87,7 @@ RTNL_LINK_IFMAP = struct.Struct("<QQQHBB4x")  # mem_start, mem_end, base_addr, i
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST = 1, 2, 3, 4
 IFA_ANYCAST, IFA_CACHEINFO, IFA_MULTICAST, IFA_FLAGS, IFA_RT_PRIORITY = 5, 6, 7, 8, 9
 IFA_CACHEINFO_S = struct.Struct("<IIII")    # prefered, valid, cstamp, tstamp
+IFA_F_OPTIMISTIC = 0x04
 INFINITY_LIFE_TIME = 0xFFFFFFFF
 
 # route attributes (rtnetlink.h)
@@ -93,10 +95,11 @@ RTA_DST, RTA_SRC, RTA_IIF, RTA_OIF, RTA_GATEWAY = 1, 2, 3, 4, 5
 RTA_PRIORITY, RTA_PREFSRC, RTA_METRICS, RTA_MULTIPATH = 6, 7, 8, 9
 RTA_CACHEINFO, RTA_TABLE, RTA_MARK, RTA_VIA, RTA_PREF, RTA_UID = 12, 15, 16, 18, 20, 25
 RTA_CACHEINFO_S = struct.Struct("<IIiIIIII")  # clntref, lastuse, expires, error, used, id, ts, tsage
-RTM_F_CLONED = 0x200
-RTNH_F_LINKDOWN = 16
+RTM_F_CLONED, RTM_F_PREFIX = 0x200, 0x800
+RT_TABLE_COMPAT = 252                       # rtm_table of a table id beyond 255
+RTCF_BROADCAST, RTCF_LOCAL = 0x10000000, 0x80000000
 
-FRA_TABLE, FRA_PRIORITY = 15, 6
+FRA_PRIORITY, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 6, 14, 15, 21
 FR_ACT_TO_TBL = 1
 
 

@@ -28,16 +28,9 @@ from umlpy.net.netdev import (AF_INET, AF_INET6, ARPHRD_LOOPBACK, IFA_F_NODAD,
 from umlpy.net.netlink import ExtAck, broadcast
 from umlpy.net.socket import AF_UNSPEC
 
-RT_TABLE_COMPAT = 252
-IF_READY = 0x80000000
-IFLA_PROTINFO = 12
-IFLA_INET6_FLAGS, IFLA_INET6_CACHEINFO, IFLA_INET6_ADDR_GEN_MODE = 1, 5, 8
-FRA_SUPPRESS_PREFIXLEN, FRA_PROTOCOL = 14, 21
-RTM_F_PREFIX = 0x800
-RTCF_BROADCAST, RTCF_LOCAL = 0x10000000, 0x80000000
-# the IPv6 flags a request may set (inet6_rtm_newaddr)
-IFA_F_V6_SETTABLE = IFA_F_NODAD | 0x10 | 0x100 | IFA_F_NOPREFIXROUTE | 0x400 | 0x04
-IFA_F_OPTIMISTIC = 0x04
+# the IPv6 flags a request may set (inet6_rtm_newaddr): NODAD, HOMEADDRESS,
+# MANAGETEMPADDR, NOPREFIXROUTE, MCAUTOJOIN, OPTIMISTIC
+IFA_F_V6_SETTABLE = IFA_F_NODAD | 0x10 | 0x100 | IFA_F_NOPREFIXROUTE | 0x400 | NL.IFA_F_OPTIMISTIC
 GSO_MAX_SEGS, GSO_MAX_SIZE, LO_TSO_MAX_SIZE = 65535, 65536, 524280
 
 
@@ -152,14 +145,14 @@ def link_msg(dev: NetDevice, mtype: int, flags: int, seq: int, pid: int, change:
 
 def _inet6_link_attrs(dev: NetDevice) -> list[bytes]:
     """inet6_fill_ifla6_attrs, in part: readiness, timers, address generation mode."""
-    return [NL.u32(IFLA_INET6_FLAGS, IF_READY if dev.up else 0),
-            NL.attr(IFLA_INET6_CACHEINFO, struct.pack("<IIII", 65535, 0, 30000, 1000)),
-            NL.u8(IFLA_INET6_ADDR_GEN_MODE, 0)]
+    return [NL.u32(NL.IFLA_INET6_FLAGS, NL.IF_READY if dev.up else 0),
+            NL.attr(NL.IFLA_INET6_CACHEINFO, struct.pack("<IIII", 65535, 0, 30000, 1000)),
+            NL.u8(NL.IFLA_INET6_ADDR_GEN_MODE, 0)]
 
 
-def link6_msg(dev: NetDevice, net, flags: int, seq: int, pid: int) -> bytes:
+def link6_msg(dev: NetDevice, flags: int, seq: int, pid: int) -> bytes:
     """inet6_fill_ifinfo: what `ip -6` asks of a link (its IPv6 state)."""
-    info = NL.nested(IFLA_PROTINFO, *_inet6_link_attrs(dev))
+    info = NL.nested(NL.IFLA_PROTINFO, *_inet6_link_attrs(dev))
     body = NL.IFINFOMSG.pack(AF_INET6, dev.type, dev.index, dev.flags, 0) + b"".join([
         NL.string(NL.IFLA_IFNAME, dev.name),
         NL.attr(NL.IFLA_ADDRESS, dev.hwaddr),
@@ -179,7 +172,7 @@ def dump_links(req: Request) -> list[bytes]:
 
 
 def dump_links6(req: Request) -> list[bytes]:
-    return [link6_msg(d, req.net, NL.NLM_F_MULTI, req.seq, req.sock.portid) for d in _devices(req.net)]
+    return [link6_msg(d, NL.NLM_F_MULTI, req.seq, req.sock.portid) for d in _devices(req.net)]
 
 
 def _find_link(req: Request, index: int, attrs: dict[int, bytes]) -> NetDevice | None:
@@ -396,8 +389,8 @@ def new_addr6(req: Request) -> None:
     if dev is None:
         raise ExtAck(E.ENODEV, "ipv6: Unable to find the interface")
     flags = _flags_attr(attrs, iflags) & IFA_F_V6_SETTABLE
-    if flags & IFA_F_NODAD and flags & IFA_F_OPTIMISTIC:
-        raise ExtAck(E.EINVAL, "IFA_F_NODAD and IFA_F_OPTIMISTIC are mutually exclusive")
+    if flags & IFA_F_NODAD and flags & NL.IFA_F_OPTIMISTIC:
+        raise ExtAck(E.EINVAL, "IFA_F_NODAD and NL.IFA_F_OPTIMISTIC are mutually exclusive")
     for a in dev.addrs:
         if a.family == AF_INET6 and a.addr == pfx:
             if req.flags & NL.NLM_F_EXCL or not req.flags & NL.NLM_F_REPLACE:
@@ -442,7 +435,7 @@ def del_addr6_req(req: Request) -> None:
 
 def route_msg(r: Route, mtype: int, flags: int, seq: int, pid: int) -> bytes:
     """fib_dump_info (IPv4) / rt6_fill_node (IPv6)."""
-    table = r.table if r.table < 256 else RT_TABLE_COMPAT
+    table = r.table if r.table < 256 else NL.RT_TABLE_COMPAT
     if r.family == AF_INET:
         body = NL.RTMSG.pack(AF_INET, r.prefixlen, 0, 0, table, r.protocol, r.scope, r.type, 0)
         parts = [NL.u32(NL.RTA_TABLE, r.table)]
@@ -487,7 +480,7 @@ def _dump_routes(req: Request, family: int) -> list[bytes]:
     """inet_dump_fib / inet6_dump_fib.  With strict checking the request's
     table, protocol, type and RTA_OIF filter the dump (NLM_F_DUMP_FILTERED)
     and RTM_F_CLONED asks for cached routes only (there are none); without
-    it, IPv4 answers RTM_F_PREFIX with nothing and takes no filter."""
+    it, IPv4 answers NL.RTM_F_PREFIX with nothing and takes no filter."""
     routes = sorted((r for r in req.net.routes if r.family == family), key=route_order)
     flags = NL.NLM_F_MULTI
     if req.strict:
@@ -496,7 +489,7 @@ def _dump_routes(req: Request, family: int) -> list[bytes]:
         _, dst_len, src_len, tos, table, proto, scope, rtype, rflags = NL.RTMSG.unpack_from(req.body)
         if dst_len or src_len or tos or scope:
             raise ExtAck(E.EINVAL, "Invalid values in header for FIB dump request")
-        if rflags & ~(NL.RTM_F_CLONED | RTM_F_PREFIX):
+        if rflags & ~(NL.RTM_F_CLONED | NL.RTM_F_PREFIX):
             raise ExtAck(E.EINVAL, "Invalid flags for FIB dump request")
         attrs = req.attrs(NL.RTMSG)
         table = _u32(attrs, NL.RTA_TABLE) or table
@@ -514,7 +507,7 @@ def _dump_routes(req: Request, family: int) -> list[bytes]:
             flags |= NL.NLM_F_DUMP_FILTERED
         routes = [r for r in routes if (not table or r.table == table) and (not proto or r.protocol == proto)
                   and (not rtype or r.type == rtype) and (not oif or r.ifindex == oif)]
-    elif family == AF_INET and len(req.body) >= NL.RTMSG.size and NL.RTMSG.unpack_from(req.body)[8] & RTM_F_PREFIX:
+    elif family == AF_INET and len(req.body) >= NL.RTMSG.size and NL.RTMSG.unpack_from(req.body)[8] & NL.RTM_F_PREFIX:
         return []
     return [route_msg(r, NL.RTM_NEWROUTE, flags, req.seq, req.sock.portid) for r in routes]
 
@@ -563,8 +556,8 @@ def get_route(req: Request) -> None:
     table = RT_TABLE_MAIN       # without rules of their own, local and main are one trie
     if family == AF_INET:
         oif = 1 if r.type == RTN_LOCAL else dev.index
-        flags = NL.RTM_F_CLONED | (RTCF_BROADCAST if r.type == RTN_BROADCAST else 0) \
-            | (RTCF_LOCAL if r.type == RTN_LOCAL or dev.flags & IFF_LOOPBACK else 0)
+        flags = NL.RTM_F_CLONED | (NL.RTCF_BROADCAST if r.type == RTN_BROADCAST else 0) \
+            | (NL.RTCF_LOCAL if r.type == RTN_LOCAL or dev.flags & IFF_LOOPBACK else 0)
         if gw is not None and req.net.lookup(AF_INET, gw).type == RTN_LOCAL:
             gw = None       # a gateway reached through a local route is not used (rt_uses_gateway)
         body = NL.RTMSG.pack(AF_INET, 32, 0, 0, table, 0, RT_SCOPE_UNIVERSE, r.type, flags)
@@ -612,8 +605,8 @@ def _rule_msgs(req: Request, family: int) -> list[bytes]:
     out = []
     for pref, table in _RULES[family]:
         body = NL.FIB_RULE_HDR.pack(family, 0, 0, 0, table, 0, 0, NL.FR_ACT_TO_TBL, 0) + b"".join([
-            NL.u32(NL.FRA_TABLE, table), NL.u32(FRA_SUPPRESS_PREFIXLEN, 0xFFFFFFFF),
-            NL.u8(FRA_PROTOCOL, RTPROT_KERNEL)] + ([NL.u32(NL.FRA_PRIORITY, pref)] if pref else []))
+            NL.u32(NL.FRA_TABLE, table), NL.u32(NL.FRA_SUPPRESS_PREFIXLEN, 0xFFFFFFFF),
+            NL.u8(NL.FRA_PROTOCOL, RTPROT_KERNEL)] + ([NL.u32(NL.FRA_PRIORITY, pref)] if pref else []))
         out.append(NL.message(NL.RTM_NEWRULE, NL.NLM_F_MULTI, req.seq, req.sock.portid, body))
     return out
 
