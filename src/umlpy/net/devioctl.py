@@ -57,7 +57,8 @@ def _int(ifr: bytearray) -> int:
 
 
 def _put_int(ifr: bytearray, v: int) -> None:
-    struct.pack_into("<i", ifr, S.IFR_DATA, v)
+    """An int of the ifreq union (an unsigned kernel value shows as C's cast does)."""
+    struct.pack_into("<I", ifr, S.IFR_DATA, v & 0xFFFFFFFF)
 
 
 def dev_ioctl(t, req: int, arg: int, family: int = AF_UNSPEC) -> int:

@@ -124,7 +124,7 @@ class NetDevice:
 
 
 def prefix_match(a: bytes, b: bytes, prefixlen: int) -> bool:
-    if len(a) != len(b):
+    if len(a) != len(b) or not 0 <= prefixlen <= len(a) * 8:
         return False
     full, rest = divmod(prefixlen, 8)
     if a[:full] != b[:full]:

@@ -205,7 +205,7 @@ def _setlink(req: Request, dev: NetDevice, flags: int, change: int, attrs: dict[
         set_hwaddr(net, dev, dev.type, attrs[NL.IFLA_ADDRESS][:len(dev.hwaddr)])
     mtu = _u32(attrs, NL.IFLA_MTU)
     if mtu is not None:
-        net.set_mtu(dev, mtu)
+        net.set_mtu(dev, mtu - (1 << 32) if mtu >> 31 else mtu)    # dev_set_mtu takes an int
     group = _u32(attrs, NL.IFLA_GROUP)
     if group is not None:
         dev.group = group
