@@ -505,6 +505,33 @@ static void netlink(void)
         nl_read(s, 0);
     }
     {
+        /* control messages: SCM_CREDENTIALS of the kernel, NETLINK_PKTINFO */
+        int c = nl_socket(SOCK_RAW, 0);
+        char cbuf[256];
+        struct iovec iov = {buf, sizeof buf};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        struct cmsghdr *cm;
+        res("SO_PASSCRED", setsockopt(c, SOL_SOCKET, SO_PASSCRED, &one, sizeof one));
+        res("NETLINK_PKTINFO", setsockopt(c, SOL_NETLINK, NETLINK_PKTINFO, &one, sizeof one));
+        len = sizeof v;
+        getsockopt(c, SOL_SOCKET, SO_PASSCRED, &v, &len);
+        printf("SO_PASSCRED reads %d\n", v);
+        ifi.ifi_index = 1;
+        nl_send(c, RTM_GETLINK, 0, &ifi, sizeof ifi);
+        res("recvmsg with control", recvmsg(c, &mh, MSG_DONTWAIT) > 0);
+        for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            printf("  cmsg level %d type %d len %zu", cm->cmsg_level, cm->cmsg_type, (size_t)cm->cmsg_len);
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
+                struct ucred *uc = (struct ucred *)CMSG_DATA(cm);
+                printf(" pid %d uid %u gid %u", uc->pid, uc->uid, uc->gid);
+            } else if (cm->cmsg_level == SOL_NETLINK && cm->cmsg_type == NETLINK_PKTINFO) {
+                printf(" group %u", ((struct nl_pktinfo *)CMSG_DATA(cm))->group);
+            }
+            printf("\n");
+        }
+        close(c);
+    }
+    {
         /* replies to requests nobody reads: dropped beyond the receive buffer */
         int o = nl_socket(SOCK_RAW, 0), i, n, overrun = 0;
         res("SO_RCVBUF 4096", setsockopt(o, SOL_SOCKET, SO_RCVBUF, &(int){4096}, sizeof(int)));

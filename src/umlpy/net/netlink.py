@@ -27,8 +27,9 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.net import netlink_abi as NL
 from umlpy.net.unix import truesize
-from umlpy.net.socket import (AF_NETLINK, MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOCK_DGRAM,
-                              SOCK_RAW, Received, Socket, register_family)
+from umlpy.net.socket import (AF_NETLINK, MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, SO,
+                              SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, Received, Socket, int_opt,
+                              register_family)
 from umlpy.vfs.file import POLLERR, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
 # the flag options kept per socket, by their SOL_NETLINK number
@@ -36,6 +37,7 @@ _FLAG_OPTS = {NL.NETLINK_PKTINFO: "pktinfo", NL.NETLINK_BROADCAST_ERROR: "broadc
               NL.NETLINK_NO_ENOBUFS: "no_enobufs", NL.NETLINK_CAP_ACK: "cap_ack",
               NL.NETLINK_EXT_ACK: "ext_ack", NL.NETLINK_GET_STRICT_CHK: "strict_chk"}
 _logged_protocols: set[int] = set()
+KERNEL_CREDS = (0, 0, 0)        # what SCM_CREDENTIALS says of the kernel's messages
 
 
 class ExtAck(KernelError):
@@ -80,13 +82,14 @@ def table(net) -> NetlinkTable:
     return net.netlink
 
 
-def broadcast(net, protocol: int, group: int, data: bytes, sender: int = 0) -> None:
+def broadcast(net, protocol: int, group: int, data: bytes, sender: int = 0,
+              creds: tuple[int, int, int] = KERNEL_CREDS) -> None:
     """Queue a datagram on every member of a multicast group."""
     if net.netlink is None:
         return
     for s in net.netlink.members(protocol, group):
         if s.portid != sender:
-            s.deliver(data, sender, group)
+            s.deliver(data, sender, group, creds)
 
 
 def sockaddr_nl(portid: int, groups: int) -> bytes:
@@ -126,13 +129,15 @@ class NetlinkSocket(Socket):
         self.groups = 0                     # bit g-1: member of group g
         self.dst_portid = 0
         self.dst_group = 0
-        self.queue: deque[tuple[bytes, int, int]] = deque()    # (datagram, sender, group)
+        # (datagram, sender's port, group, sender's (pid, uid, gid))
+        self.queue: deque[tuple[bytes, int, int, tuple[int, int, int]]] = deque()
         self.queued = 0
         self.dump: deque[bytes] | None = None   # the messages of a dump not yet queued
         self.dump_seq = 0
         self.dump_err = 0
         self.max_recvmsg_len = 0
         self.opt_flags: set[str] = set()
+        self.passcred = False           # SO_PASSCRED: SCM_CREDENTIALS with each message
 
     # -- state ------------------------------------------------------------------
     def poll(self) -> int:
@@ -150,7 +155,8 @@ class NetlinkSocket(Socket):
         self.dump = None
         self.wake()
 
-    def deliver(self, data: bytes, sender: int = 0, group: int = 0) -> None:
+    def deliver(self, data: bytes, sender: int = 0, group: int = 0,
+                creds: tuple[int, int, int] = KERNEL_CREDS) -> None:
         """Queue a datagram, charged at its skb's truesize.  While the
         receive buffer is overfull, what comes is dropped and the reader
         told ENOBUFS (netlink_overrun): a program that sends requests and
@@ -160,7 +166,7 @@ class NetlinkSocket(Socket):
                 self.error = E.ENOBUFS
                 self.wake()
             return
-        self.queue.append((data, sender, group))
+        self.queue.append((data, sender, group, creds))
         self.queued += truesize(len(data))
         self.wake()
 
@@ -236,13 +242,14 @@ class NetlinkSocket(Socket):
             self._autobind(t)
         self.check_size(len(data))
         data = bytes(data[:])
+        creds = (t.proc.pid, t.proc.creds.euid, t.proc.creds.egid)
         if dst_group:
-            broadcast(self.net, self.protocol, dst_group, data, self.portid)
+            broadcast(self.net, self.protocol, dst_group, data, self.portid, creds)
         if dst_portid:
             peer = self.table.lookup(self.protocol, dst_portid)
             if peer is None:
                 raise KernelError(E.ECONNREFUSED)
-            peer.deliver(data, self.portid)
+            peer.deliver(data, self.portid, 0, creds)
         elif not dst_group:
             self._kernel_input(t, data, addr is not None)
         return len(data)
@@ -256,12 +263,14 @@ class NetlinkSocket(Socket):
             if self.nonblock or flags & MSG_DONTWAIT:
                 raise KernelError(E.EAGAIN)
             raise Block(self.wq)
-        data, sender, group = self.queue[0]
+        data, sender, group, creds = self.queue[0]
         if not flags & MSG_PEEK:
             self.queue.popleft()
             self.queued -= truesize(len(data))
-        out = Received(data[:n], sender=sockaddr_nl(sender, group_mask(group)),
+        out = Received(data[:n], creds=creds, sender=sockaddr_nl(sender, group_mask(group)),
                        flags=MSG_TRUNC if len(data) > n else 0, full_len=len(data))
+        if "pktinfo" in self.opt_flags:
+            out.cmsgs.append((NL.SOL_NETLINK, NL.NETLINK_PKTINFO, struct.pack("<I", group)))
         self.max_recvmsg_len = min(max(self.max_recvmsg_len, n), NL.MAX_RECVMSG)
         if self.dump is not None and self.queued <= self.rcvbuf // 2:
             self._dump_chunk()
@@ -345,6 +354,9 @@ class NetlinkSocket(Socket):
 
     # -- options ----------------------------------------------------------------------
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
+        if level == SOL_SOCKET and opt == SO["SO_PASSCRED"]:
+            self.passcred = bool(int_opt(raw))
+            return None
         if level != NL.SOL_NETLINK:
             return super().setsockopt(t, level, opt, raw)
         val = struct.unpack_from("<I", raw)[0] if len(raw) >= 4 else 0
@@ -366,6 +378,8 @@ class NetlinkSocket(Socket):
             raise KernelError(E.ENOPROTOOPT)
 
     def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+        if level == SOL_SOCKET and opt == SO["SO_PASSCRED"]:
+            return struct.pack("<i", int(self.passcred))
         if level != NL.SOL_NETLINK:
             return super().getsockopt(t, level, opt, cap)
         if opt == NL.NETLINK_LIST_MEMBERSHIPS:
