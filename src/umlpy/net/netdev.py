@@ -119,6 +119,11 @@ class NetStack:
         self.nat = None                 # net/slirp's user-mode NAT when eth0=user
         self.inet_sockets: set = set()  # every live inet socket (for /proc/net)
         self.port_tables: dict = {}     # "tcp", "udp" -> net/inet/ports.PortTable
+        # bytes queued in inet sockets' receive buffers, and the most there may
+        # be (Linux's tcp_mem/udp_mem): no guest fills the kernel's memory
+        # through many big buffers
+        self.sk_mem = 0
+        self.sk_mem_limit = 32 << 20
         self.next_index = 1
         self.gen = 0                    # bumped by every change: caches of routes check it
         self._local: dict[int, frozenset] = {}
