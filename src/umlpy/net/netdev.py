@@ -208,6 +208,11 @@ class NetStack:
         self.unix_sockets: dict = {}    # every live AF_UNIX socket, oldest first (/proc/net/unix)
         self.netlink = None             # net/netlink's table of bound sockets, made at first use
         self.watchers: list[Watcher] = []
+        # bytes queued in inet sockets' receive buffers, and the most there may
+        # be (Linux's tcp_mem/udp_mem): no guest fills the kernel's memory
+        # through many big buffers
+        self.sk_mem = 0
+        self.sk_mem_limit = 32 << 20
         self.gen = 0                    # bumped by every change: caches of routes check it
         self._local: dict[int, frozenset] = {}
         self.boot_ns = clock.monotonic_ns()
