@@ -235,10 +235,16 @@ class NetStack:
     def notify(self, event: str, *objs) -> None:
         """Something changed: drop what was derived from the old state,
         tell the watchers (netlink's groups) and whoever waits."""
-        self.gen += 1
-        self._local.clear()
         for fn in self.watchers:
             fn(event, *objs)
+        self.touch()
+
+    def touch(self) -> None:
+        """Something changed outside these methods (a device's own field):
+        drop what was derived from the old state.  Netlink's groups hear
+        only of changes made through the methods (notify)."""
+        self.gen += 1
+        self._local.clear()
         self.changed.wake_all()
 
     def centisecs(self) -> int:
