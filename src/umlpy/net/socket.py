@@ -18,6 +18,8 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_NET_ADMIN
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import File
@@ -98,10 +100,12 @@ _PLAIN = {SO["SO_REUSEADDR"]: 0, SO["SO_REUSEPORT"]: 0, SO["SO_KEEPALIVE"]: 0,
           SO["SO_BROADCAST"]: 0, SO["SO_OOBINLINE"]: 0, SO["SO_DONTROUTE"]: 0,
           SO["SO_PRIORITY"]: 0, SO["SO_RCVLOWAT"]: 1, SO["SO_TIMESTAMP"]: 0,
           SO["SO_TIMESTAMPNS"]: 0, SO["SO_DEBUG"]: 0, SO["SO_RXQ_OVFL"]: 0,
-          SO["SO_BUSY_POLL"]: 0, SO["SO_NO_CHECK"]: 0, SO["SO_PASSSEC"]: 0}
+          SO["SO_BUSY_POLL"]: 0, SO["SO_NO_CHECK"]: 0, SO["SO_PASSSEC"]: 0,
+          SO["SO_PASSCRED"]: 0}
 _BOOLS = {SO["SO_REUSEADDR"], SO["SO_REUSEPORT"], SO["SO_KEEPALIVE"], SO["SO_BROADCAST"],
           SO["SO_OOBINLINE"], SO["SO_DONTROUTE"], SO["SO_TIMESTAMP"], SO["SO_TIMESTAMPNS"],
-          SO["SO_DEBUG"], SO["SO_RXQ_OVFL"], SO["SO_NO_CHECK"], SO["SO_PASSSEC"]}
+          SO["SO_DEBUG"], SO["SO_RXQ_OVFL"], SO["SO_NO_CHECK"], SO["SO_PASSSEC"],
+          SO["SO_PASSCRED"]}
 
 
 def set_timeout(raw: bytes) -> int | None:
@@ -254,6 +258,9 @@ class Socket(File):
                 v = max(v, 1) if v >= 0 else 0x7FFFFFFF
                 self.rcvlowat = v
             self.opts[opt] = int(bool(v)) if opt in _BOOLS else v
+        elif opt in (SO["SO_SNDBUFFORCE"], SO["SO_RCVBUFFORCE"]) and \
+                not capable(t.proc.creds, CAP_NET_ADMIN):
+            raise KernelError(E.EPERM)
         elif opt in (SO["SO_SNDBUF"], SO["SO_SNDBUFFORCE"]):
             v = v if opt == SO["SO_SNDBUFFORCE"] else min(v, WMEM_MAX)
             self.sndbuf = max(SOCK_MIN_SNDBUF, min(2 * v, 0x7FFFFFFF) if v > 0 else 0)

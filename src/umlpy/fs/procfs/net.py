@@ -21,6 +21,7 @@ import zlib
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.kernel.errors import KernelError
+from umlpy.net.inet import ports
 from umlpy.net.netdev import (AF_INET, AF_INET6, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_SITE,
                               RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST,
                               RTN_PROHIBIT, RTN_UNREACHABLE, SockInfo, netmask)
@@ -149,6 +150,8 @@ class Net:
 
     def socks(self, proto: str, family: int) -> list[SockInfo]:
         out = [s.info() for s in list(self.net.inet_sockets)]
+        if proto == "tcp":      # the ports held after an active close
+            out += [tw.info() for tw in ports.table(self.net, "tcp").time_waits()]
         return sorted((i for i in out if i.proto == proto and i.family == family), key=lambda i: i.inode)
 
     # -- inet sockets ------------------------------------------------------------

@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 
 from arch_um import clock
+from umlpy.net.netdev import SockInfo
 
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet.addr import ANY4, ANY6, is_v4
 
-EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999     # net.ipv4.ip_local_port_range
 TIME_WAIT_NS = 60 * 10**9                         # TCP_TIMEWAIT_LEN
 TIME_WAIT = 6
 
@@ -40,8 +40,7 @@ class TimeWait:
     def opt(self, name: str) -> int:
         return self.reuse if name == "SO_REUSEADDR" else 0
 
-    def info(self):
-        from umlpy.net.netdev import SockInfo
+    def info(self) -> SockInfo:
         cut = (lambda ip: ip[12:]) if self.family == 2 else (lambda ip: ip)
         return SockInfo(self.family, "tcp", cut(self.local[0]), self.local[1],
                         cut(self.remote[0]), self.remote[1], TIME_WAIT, 0, 0, 0, 0, refs=3)
@@ -115,10 +114,11 @@ class PortTable:
         """Take (ip16, port) for sock (port 0: an ephemeral one)."""
         sock.local = (ip16, port)
         if port == 0:
-            span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1
+            low, high = sock.net.local_port_range
+            span = high - low + 1
             start = random.randrange(span)
             for i in range(span):
-                p = EPHEMERAL_LOW + (start + i) % span
+                p = low + (start + i) % span
                 if not self.ports.get(p) or not self._conflict(sock, p):
                     port = p
                     break
