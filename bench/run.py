@@ -24,6 +24,7 @@ BUILD = ROOT / "bench" / "build"
 UMLPY = ROOT / ".venv" / "bin" / "umlpy"
 IMAGE = ROOT / "linux-um"
 BENCHES = ["getpid", "fork", "exec", "pipe", "file", "stat"]
+OWN = ["unix", "net"]          # bench/src/: figures the anchors do not have
 FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us", False),
            ("exec_us", "fork+execve(busybox true)+wait, us", False),
            ("pipe_rt_us", "pipe round trip, us", False),
@@ -32,6 +33,10 @@ FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us",
            ("open_stat_close_us", "stat+open+close, us", False),
            ("unix_rt_us", "unix socket round trip, us", False),
            ("epoll_wake_us", "epoll_wait wake-up round trip, us", False),
+           ("tcp_rt_us", "TCP loopback 1-byte round trip, us", False),
+           ("tcp_bulk_MBps", "TCP loopback bulk (256 MiB), MB/s", True),
+           ("udp_rt_us", "UDP loopback 1-byte round trip, us", False),
+           ("tcp_conn_per_s", "TCP connect+accept+close, per s", True),
            ("python_pass_s", "python3 -c pass (dynamic, ext2), s", False),
            ("deb_bash_true_s", "Debian: bash -c true, s (boot subtracted)", False),
            ("deb_python_pass_s", "Debian: python3 -c pass, s (boot subtracted)", False),
@@ -58,16 +63,17 @@ def build() -> None:
         src = ANCHORS / "src" / f"bench_{b}.c"
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
             subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
-    extra = BUILD / "bin" / "bench_unix"
-    src = ROOT / "bench" / "src" / "bench_unix.c"
-    if not extra.exists() or extra.stat().st_mtime < src.stat().st_mtime:
-        subprocess.run(["gcc", "-static", "-O2", "-o", str(extra), str(src)], check=True)
+    for name in OWN:
+        extra = BUILD / "bin" / f"bench_{name}"
+        src = ROOT / "bench" / "src" / f"bench_{name}.c"
+        if not extra.exists() or extra.stat().st_mtime < src.stat().st_mtime:
+            subprocess.run(["gcc", "-static", "-O2", "-o", str(extra), str(src)], check=True)
     tree = BUILD / "tree"
     if tree.exists():
         shutil.rmtree(tree)
     shutil.copytree(ROOT / "rootfs" / "tree", tree, symlinks=True)
     (tree / "bench").mkdir()
-    for b in BENCHES + ["unix"]:
+    for b in BENCHES + OWN:
         shutil.copy(BUILD / "bin" / f"bench_{b}", tree / "bench")
     _add_python(tree)
     for s in ("bench.sh", "quick.sh"):
@@ -121,7 +127,7 @@ def native(cpu: int) -> dict[str, float]:
             [str(bin_ / "bench_exec"), "500", str(busybox)], [str(bin_ / "bench_pipe")],
             [str(bin_ / "bench_file"), "64", str(work / "f.dat")],
             [str(bin_ / "bench_stat"), "20000", str(work / "s.dat")],
-            [str(bin_ / "bench_unix")]]
+            [str(bin_ / "bench_unix")], [str(bin_ / "bench_net")]]
     for c in cmds:
         r = subprocess.run(["taskset", "-c", str(cpu), *c], capture_output=True, text=True, cwd=work)
         res.update(parse(r.stdout))
@@ -145,8 +151,10 @@ def umlpy(cpu: int) -> dict[str, float]:
         p.wait()
     r = subprocess.run(base + ["init=/bench.sh"], capture_output=True, text=True, timeout=1800)
     res = parse(r.stdout)
-    r = subprocess.run(base + ["init=/bench/bench_unix"], capture_output=True, text=True, timeout=600)
-    res.update(parse(r.stdout))
+    for name in OWN:
+        r = subprocess.run(base + [f"init=/bench/bench_{name}"], capture_output=True, text=True,
+                           timeout=600)
+        res.update(parse(r.stdout))
     # boot + python3 -c pass + poweroff, minus the boot alone: python's own start-up
     p = _python_pass(base + ["init=/usr/bin/python3.11", "--", "-I", "-c", "pass"])
     if p is not None and boots:
@@ -185,11 +193,14 @@ def uml(cpu: int) -> dict[str, float]:
         cow = BUILD / "uml_extra.cow"
         cow.unlink(missing_ok=True)
         (BUILD / "uml_dir").mkdir(exist_ok=True)
-        r = subprocess.run(["taskset", "-c", str(cpu), "env", f"LD_PRELOAD={shim}", "/usr/bin/linux.uml",
-                            f"uml_dir={BUILD / 'uml_dir'}", f"ubd0={cow},{BUILD / 'root.img'}", "root=/dev/ubda",
-                            "mem=256M", "con0=fd:0,fd:1", "con=null", "quiet", "init=/bench/bench_unix"],
-                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-        res.update({k: v for k, v in parse(r.stdout).items() if k in ("unix_rt_us", "epoll_wake_us")})
+        for name in OWN:
+            cow.unlink(missing_ok=True)
+            r = subprocess.run(["taskset", "-c", str(cpu), "env", f"LD_PRELOAD={shim}", "/usr/bin/linux.uml",
+                                f"uml_dir={BUILD / 'uml_dir'}", f"ubd0={cow},{BUILD / 'root.img'}",
+                                "root=/dev/ubda", "mem=256M", "con0=fd:0,fd:1", "con=null", "quiet",
+                                f"init=/bench/bench_{name}"],
+                               capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+            res.update(parse(r.stdout))
     if "uml_userland_s" in res:
         res["userland_s"] = res["uml_userland_s"]
     return res

@@ -257,9 +257,9 @@ class Kernel:
             inode = dentry.inode if dentry is not None else None
         if inode is None:
             printk.pr_warn("Warning: unable to open an initial console.")
-            from umlpy.fs.tmpfs import TmpfsInode
             from umlpy.abi import structs
-            inode = TmpfsInode(self.root.inode.fs, C.S_IFCHR | 0o600, rdev=structs.makedev(5, 1))
+            from umlpy.vfs.inode import Inode
+            inode = Inode(self.root.inode.fs, C.S_IFCHR | 0o600, rdev=structs.makedev(5, 1))
         f = console_drv.ConsoleFile(dentry, inode, C.O_RDWR, self.console)
         for fd in (0, 1, 2):
             fdt.install_at(fd, f, False)

@@ -53,11 +53,17 @@ class SockFs(Filesystem):
 _sockfs: SockFs | None = None
 
 
+class SockInode(Inode):
+    def link_name(self) -> str:
+        """/proc/PID/fd/N of a socket."""
+        return f"socket:[{self.ino}]"
+
+
 def sock_inode() -> Inode:
     global _sockfs
     if _sockfs is None:
         _sockfs = SockFs()
-    return Inode(_sockfs, C.S_IFSOCK | 0o777)
+    return SockInode(_sockfs, C.S_IFSOCK | 0o777)
 
 
 @dataclass
@@ -173,7 +179,8 @@ class Socket(File):
     def accept(self, t, flags: int) -> "Socket":
         raise KernelError(E.EOPNOTSUPP)
 
-    def getname(self, t, peer: bool) -> bytes:
+    def getname(self, t, peer: int) -> bytes:
+        """0: our address; 1: the peer's (getpeername); 2: the peer's for accept."""
         raise KernelError(E.EOPNOTSUPP)
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:

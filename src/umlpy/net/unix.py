@@ -165,7 +165,7 @@ class UnixSocket(Socket):
     def accept(self, t, flags: int) -> UnixSocket:
         return accept(t, self)
 
-    def getname(self, t, peer: bool) -> bytes:
+    def getname(self, t, peer: int) -> bytes:
         if not peer:
             return sockaddr(self.name)
         if self.peer is None:
@@ -562,10 +562,13 @@ def _shutdown(s: UnixSocket, how: int) -> None:
 
 
 def _new(t, stype: int, protocol: int, flags: int) -> UnixSocket:
-    if stype not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
-        raise KernelError(E.ESOCKTNOSUPPORT)
+    """unix_create: SOCK_RAW is taken as SOCK_DGRAM."""
     if protocol not in (0, AF_UNIX):
         raise KernelError(E.EPROTONOSUPPORT)
+    if stype == 3:
+        stype = SOCK_DGRAM
+    if stype not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+        raise KernelError(E.ESOCKTNOSUPPORT)
     return UnixSocket(stype, flags)
 
 

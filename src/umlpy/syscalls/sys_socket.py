@@ -21,10 +21,12 @@ from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, install_pair, put_u32
 
 from umlpy.net import socket as N
 from umlpy.net import unix as U  # noqa: F401  (registers AF_UNIX)
+from umlpy.net.inet import family as inet_family
 from umlpy.net.socket import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_PEEK, MSG_TRUNC, SOL_SOCKET,
                               Socket)
 
 SOCK_TYPE_MASK = 0xF
+SOCK_MAX = 11
 SOCK_NONBLOCK = C.O_NONBLOCK
 SOCK_CLOEXEC = C.O_CLOEXEC
 SCM_RIGHTS, SCM_CREDENTIALS = 1, 2
@@ -33,6 +35,7 @@ _CMSGHDR = struct.Struct("<Qii")
 OPTMEM_MAX = 20480              # net.core.optmem_max: the largest control buffer
 SOCKADDR_STORAGE = 128
 _logged_families: set[int] = set()
+inet_family.register()
 
 
 def _sock(t, fd: int) -> Socket:
@@ -56,7 +59,7 @@ def _new(t, domain: int, stype: int, proto: int) -> tuple[Socket, bool]:
             printk.pr_notice(f"socket: address family {domain} not supported")
         raise KernelError(E.EAFNOSUPPORT)
     kind = stype & SOCK_TYPE_MASK
-    if kind == 0:
+    if not 0 < kind < SOCK_MAX:
         raise KernelError(E.EINVAL)
     return make(t, kind, s32(proto), stype & SOCK_NONBLOCK), bool(stype & SOCK_CLOEXEC)
 
@@ -132,7 +135,7 @@ def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
     new.flags = C.O_RDWR | (flags & SOCK_NONBLOCK)
     if addr:
         try:
-            _write_addr(t, addr, lenp, new.getname(t, True))
+            _write_addr(t, addr, lenp, new.getname(t, 2))
         except (GuestFault, KernelError):
             new.put_ref()    # Linux drops the new connection with the fd it did not install
             raise
@@ -152,14 +155,14 @@ def sys_accept4(t, fd, addr, lenp, flags, *_):
 @syscall("getsockname")
 def sys_getsockname(t, fd, addr, lenp, *_):
     s = _sock(t, fd)
-    _write_addr(t, addr, lenp, s.getname(t, False))
+    _write_addr(t, addr, lenp, s.getname(t, 0))
     return 0
 
 
 @syscall("getpeername")
 def sys_getpeername(t, fd, addr, lenp, *_):
     s = _sock(t, fd)
-    _write_addr(t, addr, lenp, s.getname(t, True))
+    _write_addr(t, addr, lenp, s.getname(t, 1))
     return 0
 
 

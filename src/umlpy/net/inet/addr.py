@@ -6,7 +6,7 @@ lookup, as Linux's dual-stack sockets do.  An endpoint is (ip16, port).
 """
 from __future__ import annotations
 
-import socket
+import ipaddress
 import struct
 
 from umlpy.abi import errno as E
@@ -55,14 +55,15 @@ def from_family(family: int, ip: bytes) -> bytes:
 def text(ip16: bytes) -> str:
     """Dotted or colon text, as the host's socket module takes it."""
     if is_v4(ip16):
-        return socket.inet_ntop(socket.AF_INET, ip16[12:])
-    return socket.inet_ntop(socket.AF_INET6, ip16)
+        return str(ipaddress.IPv4Address(ip16[12:]))
+    return str(ipaddress.IPv6Address(ip16))
 
 
 def from_text(s: str) -> bytes:
+    """ValueError for what is not an address."""
     if ":" in s:
-        return socket.inet_pton(socket.AF_INET6, s)
-    return mapped(socket.inet_pton(socket.AF_INET, s))
+        return ipaddress.IPv6Address(s).packed
+    return mapped(ipaddress.IPv4Address(s).packed)
 
 
 def parse_sockaddr(family: int, raw: bytes, v6only: bool = False) -> tuple[Endpoint, int]:

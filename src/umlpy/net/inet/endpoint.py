@@ -17,6 +17,9 @@ What a socket calls on its endpoint:
   outq() -> int            bytes pushed and not yet taken by the far side (SIOCOUTQ)
   wq                       a WaitQueue woken when room() grows
 
+When room() grows, the endpoint must also wake the socket (sock.wake()):
+poll, select and epoll watch only the socket's own queue.
+
 What an endpoint calls on its socket (TcpSocket methods):
   rx_room() -> int         how much deliver() may hand over now
   deliver(data)            bytes arrived (len(data) <= rx_room())

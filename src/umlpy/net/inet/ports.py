@@ -1,0 +1,118 @@
+"""Who is bound where: one table per protocol (TCP, UDP), per kernel.
+
+Lookups follow Linux's: a bound address matches a destination exactly
+or as a wildcard; an AF_INET6 socket on :: also takes IPv4 unless it is
+IPV6_V6ONLY; among matches the exact address wins; SO_REUSEPORT groups
+share the traffic.
+"""
+from __future__ import annotations
+
+import random
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.net.inet.addr import ANY4, ANY6, is_v4
+
+EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999     # net.ipv4.ip_local_port_range
+
+
+def covers(sock, ip16: bytes) -> bool:
+    """Does a socket bound to sock.local take traffic for ip16?"""
+    bound = sock.local[0]
+    if bound == ip16:
+        return True
+    if bound == ANY6:
+        return not (sock.v6only and is_v4(ip16))
+    if bound == ANY4:
+        return is_v4(ip16)
+    return False
+
+
+def _overlap(a, b) -> bool:
+    """Could two bindings on one port receive the same traffic?"""
+    ia, ib = a.local[0], b.local[0]
+    if ia == ib:
+        return True
+    for x, y in ((a, ib), (b, ia)):
+        if x.local[0] in (ANY4, ANY6) and covers(x, y):
+            return True
+    # both wildcards of different families: :: (dual) and 0.0.0.0
+    return {ia, ib} == {ANY4, ANY6} and not (a.v6only if ia == ANY6 else b.v6only)
+
+
+class PortTable:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ports: dict[int, list] = {}
+        self.rr = 0
+
+    def _conflict(self, sock, port: int) -> bool:
+        for o in self.ports.get(port, ()):
+            if o is sock or not _overlap(o, sock):
+                continue
+            if sock.opt("SO_REUSEPORT") and o.opt("SO_REUSEPORT") and sock.uid == o.uid:
+                continue
+            if sock.opt("SO_REUSEADDR") and o.opt("SO_REUSEADDR") and \
+                    not (sock.listening or o.listening):
+                continue
+            return True
+        return False
+
+    def bind(self, sock, ip16: bytes, port: int) -> int:
+        """Take (ip16, port) for sock (port 0: an ephemeral one)."""
+        sock.local = (ip16, port)
+        if port == 0:
+            span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1
+            start = random.randrange(span)
+            for i in range(span):
+                p = EPHEMERAL_LOW + (start + i) % span
+                if not self.ports.get(p) or not self._conflict(sock, p):
+                    port = p
+                    break
+            else:
+                sock.local = None
+                raise KernelError(E.EADDRINUSE if self.name == "tcp" else E.EAGAIN)
+        elif self._conflict(sock, port):
+            sock.local = None
+            raise KernelError(E.EADDRINUSE)
+        sock.local = (ip16, port)
+        self.ports.setdefault(port, []).append(sock)
+        return port
+
+    def unbind(self, sock) -> None:
+        if sock.local is None:
+            return
+        lst = self.ports.get(sock.local[1])
+        if lst and sock in lst:
+            lst.remove(sock)
+            if not lst:
+                del self.ports[sock.local[1]]
+
+    def can_listen(self, sock) -> bool:
+        """A listen on a port another socket shares by SO_REUSEADDR alone
+        is EADDRINUSE (inet_csk_get_port's check at listen time)."""
+        for o in self.ports.get(sock.local[1], ()):
+            if o is not sock and o.listening and _overlap(o, sock) and not (
+                    sock.opt("SO_REUSEPORT") and o.opt("SO_REUSEPORT") and sock.uid == o.uid):
+                return False
+        return True
+
+    def lookup(self, ip16: bytes, port: int, want=None, src=None):
+        """The socket that takes traffic for (ip16, port): exact binding
+        before wildcard; `want` filters (e.g. listening); a connected
+        datagram socket takes only its peer's traffic (src)."""
+        best, best_score, group = None, -1, []
+        for s in self.ports.get(port, ()):
+            if not covers(s, ip16) or (want is not None and not want(s)):
+                continue
+            if src is not None and s.remote is not None and s.remote != src:
+                continue
+            score = (2 if s.local[0] == ip16 else 0) + (1 if s.remote is not None else 0)
+            if score > best_score:
+                best, best_score, group = s, score, [s]
+            elif score == best_score:
+                group.append(s)
+        if len(group) > 1 and best.opt("SO_REUSEPORT"):
+            self.rr += 1
+            return group[self.rr % len(group)]
+        return group[-1] if group else None

@@ -1,0 +1,263 @@
+"""What TCP and UDP sockets share: addresses, binding, IP-level options.
+
+The option defaults and errors are Linux's (ip_setsockopt,
+do_ipv6_setsockopt): values out of range are EINVAL, unknown options
+ENOPROTOOPT, IPv6 options on an AF_INET socket ENOPROTOOPT.
+"""
+from __future__ import annotations
+
+import struct
+
+from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_NET_BIND_SERVICE
+from umlpy.kernel.cred import capable
+from umlpy.kernel.errors import KernelError
+from umlpy.net.inet import addr as A
+from umlpy.net.socket import Socket, int_opt
+
+IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 0, 1, 6, 17
+IPPROTO_IPV6, IPPROTO_ICMPV6, IPPROTO_RAW = 41, 58, 255
+SOL_IP, SOL_IPV6 = IPPROTO_IP, IPPROTO_IPV6
+DEFAULT_TTL = 64                    # net.ipv4.ip_default_ttl, net.ipv6.conf.all.hop_limit
+
+# IPPROTO_IP
+IP_TOS, IP_TTL, IP_HDRINCL, IP_OPTIONS, IP_RECVOPTS = 1, 2, 3, 4, 6
+IP_PKTINFO, IP_MTU_DISCOVER, IP_RECVERR, IP_RECVTTL, IP_RECVTOS, IP_MTU = 8, 10, 11, 12, 13, 14
+IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT = 15, 19, 24
+IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP = 32, 33, 34
+IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_ALL = 35, 36, 49
+IP_PMTUDISC_WANT, IP_PMTUDISC_PROBE, IP_PMTUDISC_OMIT = 1, 3, 5
+# IPPROTO_IPV6
+IPV6_ADDRFORM, IPV6_UNICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS = 1, 16, 17, 18
+IPV6_MULTICAST_LOOP, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP = 19, 20, 21
+IPV6_MTU_DISCOVER, IPV6_MTU, IPV6_RECVERR, IPV6_V6ONLY = 23, 24, 25, 26
+IPV6_RECVPKTINFO, IPV6_PKTINFO, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 49, 50, 51, 52
+IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_FREEBIND = 66, 67, 78
+
+# options that are plain ints: (level, name) -> (default, low, high)
+_IP_INTS = {
+    (SOL_IP, IP_RECVOPTS): (0, 0, 1), (SOL_IP, IP_PKTINFO): (0, 0, 1),
+    (SOL_IP, IP_RECVERR): (0, 0, 1), (SOL_IP, IP_RECVTTL): (0, 0, 1),
+    (SOL_IP, IP_RECVTOS): (0, 0, 1), (SOL_IP, IP_FREEBIND): (0, 0, 1),
+    (SOL_IP, IP_TRANSPARENT): (0, 0, 1), (SOL_IP, IP_BIND_ADDRESS_NO_PORT): (0, 0, 1),
+    (SOL_IP, IP_MULTICAST_LOOP): (1, 0, 1), (SOL_IP, IP_MULTICAST_ALL): (1, 0, 1),
+    (SOL_IP, IP_MTU_DISCOVER): (IP_PMTUDISC_WANT, 0, IP_PMTUDISC_OMIT),
+    (SOL_IP, IP_HDRINCL): (0, 0, 1),
+    (SOL_IPV6, IPV6_RECVPKTINFO): (0, 0, 1), (SOL_IPV6, IPV6_RECVHOPLIMIT): (0, 0, 1),
+    (SOL_IPV6, IPV6_RECVTCLASS): (0, 0, 1), (SOL_IPV6, IPV6_RECVERR): (0, 0, 1),
+    (SOL_IPV6, IPV6_MULTICAST_LOOP): (1, 0, 1), (SOL_IPV6, IPV6_FREEBIND): (0, 0, 1),
+    (SOL_IPV6, IPV6_MTU_DISCOVER): (IP_PMTUDISC_WANT, 0, IP_PMTUDISC_OMIT),
+    (SOL_IPV6, IPV6_MULTICAST_IF): (0, 0, 0x7FFFFFFF),
+}
+
+
+class InetSocket(Socket):
+    """An AF_INET or AF_INET6 socket: local and remote endpoints are
+    (ip16, port) with IPv4 v4-mapped (net/inet/addr.py)."""
+    proto_name = ""
+
+    def __init__(self, net, uid: int, family: int, stype: int, protocol: int, flags: int) -> None:
+        super().__init__(stype, protocol, flags)
+        self.family = family
+        self.net = net
+        self.uid = uid
+        self.bound_port = False
+        self.bound_addr = False
+        self.local: A.Endpoint | None = None
+        self.remote: A.Endpoint | None = None
+        self.v6only = False
+        self.ttl = -1
+        self.tos = 0
+        self.mcast_ttl = 1
+        self.hops = -1
+        self.mcast_hops = -1
+        self.ints: dict[tuple[int, int], int] = {}
+        self.net.inet_sockets.add(self)
+
+    # -- addresses --------------------------------------------------------------
+    def table(self):
+        raise NotImplementedError
+
+    def parse(self, raw: bytes) -> A.Endpoint:
+        return A.parse_sockaddr(self.family, raw, self.v6only)[0]
+
+    def check_local(self, ip16: bytes) -> None:
+        """A bind address must be ours (or a wildcard, or multicast for datagrams)."""
+        if A.is_any(ip16) or self.ints.get((SOL_IP, IP_FREEBIND)) or \
+                self.ints.get((SOL_IPV6, IPV6_FREEBIND)) or self.ints.get((SOL_IP, IP_TRANSPARENT)):
+            return
+        fam, ip = A.family_bytes(ip16)
+        if self.net.is_local(fam, ip) or (A.is_multicast(ip16) and self.stype != 1):
+            return
+        raise KernelError(E.EADDRNOTAVAIL)
+
+    def bind(self, t, raw: bytes) -> None:
+        if self.family == A.AF_INET and len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == 0 \
+                and len(raw) >= A.SIN_LEN:
+            # AF_UNSPEC with INADDR_ANY is accepted as AF_INET (inet_bind's compatibility case)
+            if raw[4:8] != bytes(4):
+                raise KernelError(E.EAFNOSUPPORT)
+            raw = struct.pack("<H", A.AF_INET) + raw[2:]
+        ip16, port = self.parse(raw)
+        self.check_local(ip16)
+        if self.local is not None:
+            raise KernelError(E.EINVAL)
+        if 0 < port < 1024 and not _may_bind_low(t):
+            raise KernelError(E.EACCES)
+        if self.family == A.AF_INET and ip16 == A.ANY6:
+            ip16 = A.ANY4
+        self.table().bind(self, ip16, port)
+        self.bound_port = port != 0
+        self.bound_addr = not A.is_any(ip16)
+
+    def autobind(self, dst: A.Endpoint | None = None) -> None:
+        """An unbound socket that sends or connects gets an ephemeral port
+        (and, once it has a destination, the source address the route gives)."""
+        if self.local is not None:
+            return
+        any_ = A.ANY4 if self.family == A.AF_INET else A.ANY6
+        self.table().bind(self, any_, 0)
+        self.bound_port = False
+
+    def source_for(self, dst: bytes) -> bytes:
+        """The local address a connection to dst uses: the bound one, else
+        the route's preferred source."""
+        if self.local is not None and not A.is_any(self.local[0]):
+            return self.local[0]
+        fam, ip = A.family_bytes(dst)
+        _dev, _gw, src = self.net.route(fam, ip)
+        if src is None:
+            raise KernelError(E.EADDRNOTAVAIL)
+        return A.from_family(fam, src)
+
+    def dest(self, ip16: bytes) -> bytes:
+        """connect/sendto to a wildcard address means this machine."""
+        if ip16 == A.ANY4:
+            return A.LOOP4
+        if ip16 == A.ANY6:
+            return A.LOOP6
+        if self.family == A.AF_INET6 and self.v6only and A.is_v4(ip16):
+            raise KernelError(E.ENETUNREACH)
+        return ip16
+
+    def is_local_dst(self, ip16: bytes) -> bool:
+        fam, ip = A.family_bytes(ip16)
+        return self.net.is_local(fam, ip)
+
+    def getname(self, t, peer: int) -> bytes:
+        """peer 2 is accept's question: the address even of a connection
+        that is already closed again (inet_getname)."""
+        if peer:
+            if self.remote is None or (peer == 1 and not self.connected_for_peer()):
+                raise KernelError(E.ENOTCONN)
+            return A.sockaddr(self.family, self.remote)
+        return A.sockaddr(self.family, self.local)
+
+    def connected_for_peer(self) -> bool:
+        return True
+
+    # -- options ------------------------------------------------------------------
+    def ip_getsockopt(self, level: int, opt: int) -> bytes:
+        if level == SOL_IPV6 and self.family != A.AF_INET6:
+            raise KernelError(E.ENOPROTOOPT)
+        key = (level, opt)
+        if key in _IP_INTS:
+            return struct.pack("<i", self.ints.get(key, _IP_INTS[key][0]))
+        v = None
+        if level == SOL_IP:
+            if opt == IP_TTL:
+                v = DEFAULT_TTL if self.ttl == -1 else self.ttl
+            elif opt == IP_TOS:
+                v = self.tos
+            elif opt == IP_MULTICAST_TTL:
+                v = self.mcast_ttl
+            elif opt == IP_OPTIONS:
+                return b""
+            elif opt == IP_MTU:
+                v = self.path_mtu()
+        else:
+            if opt == IPV6_V6ONLY:
+                v = int(self.v6only)
+            elif opt == IPV6_UNICAST_HOPS:
+                v = DEFAULT_TTL if self.hops == -1 else self.hops
+            elif opt == IPV6_MULTICAST_HOPS:
+                v = 1 if self.mcast_hops == -1 else self.mcast_hops
+            elif opt == IPV6_TCLASS:
+                v = self.tos
+            elif opt == IPV6_MTU:
+                v = self.path_mtu()
+        if v is None:
+            raise KernelError(E.ENOPROTOOPT)
+        return struct.pack("<i", v)
+
+    def path_mtu(self) -> int:
+        if self.remote is None:
+            raise KernelError(E.ENOTCONN)
+        fam, ip = A.family_bytes(self.remote[0])
+        return self.net.route(fam, ip)[0].mtu
+
+    def ip_setsockopt(self, level: int, opt: int, raw: bytes) -> None:
+        if level == SOL_IPV6 and self.family != A.AF_INET6:
+            raise KernelError(E.ENOPROTOOPT)
+        key = (level, opt)
+        if level == SOL_IP and opt in (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF,
+                                       IP_OPTIONS):
+            if opt == IP_OPTIONS and raw:
+                raise KernelError(E.EINVAL)
+            return          # multicast groups: nothing arrives on them here
+        if level == SOL_IPV6 and opt in (IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP):
+            return
+        if not raw:
+            raise KernelError(E.EINVAL)
+        v = int_opt(raw) if len(raw) >= 4 else raw[0]
+        if key in _IP_INTS:
+            _d, lo, hi = _IP_INTS[key]
+            if not lo <= v <= hi:
+                if hi == 1:
+                    v = 1       # booleans take any non-zero value
+                else:
+                    raise KernelError(E.EINVAL)
+            self.ints[key] = v
+            return
+        if level == SOL_IP:
+            if opt == IP_TTL:
+                if v != -1 and not 1 <= v <= 255:
+                    raise KernelError(E.EINVAL)
+                self.ttl = v
+            elif opt == IP_TOS:
+                self.tos = v & 0xFF & ~3 if self.stype == 1 else v & 0xFF
+            elif opt == IP_MULTICAST_TTL:
+                if v == -1:
+                    v = 1
+                if not 0 <= v <= 255:
+                    raise KernelError(E.EINVAL)
+                self.mcast_ttl = v
+            else:
+                raise KernelError(E.ENOPROTOOPT)
+            return
+        if opt == IPV6_V6ONLY:
+            if self.local is not None:
+                raise KernelError(E.EINVAL)
+            self.v6only = bool(v)
+        elif opt in (IPV6_UNICAST_HOPS, IPV6_MULTICAST_HOPS):
+            if not -1 <= v <= 255:
+                raise KernelError(E.EINVAL)
+            if opt == IPV6_UNICAST_HOPS:
+                self.hops = v
+            else:
+                self.mcast_hops = v
+        elif opt == IPV6_TCLASS:
+            if not -1 <= v <= 0xFF:
+                raise KernelError(E.EINVAL)
+            self.tos = 0 if v == -1 else v
+        else:
+            raise KernelError(E.ENOPROTOOPT)
+
+    def release_addr(self) -> None:
+        self.table().unbind(self)
+        self.net.inet_sockets.discard(self)
+
+
+def _may_bind_low(t) -> bool:
+    """Ports below 1024 need CAP_NET_BIND_SERVICE (ip_unprivileged_port_start)."""
+    return capable(t.proc.creds, CAP_NET_BIND_SERVICE)

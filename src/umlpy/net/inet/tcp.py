@@ -1,0 +1,609 @@
+"""TCP at socket level: a connection is a byte stream between two buffers.
+
+There are no segments, windows or retransmissions: on loopback the far end
+is the peer socket itself (LoopEnd), under user-mode NAT a host socket
+(net/slirp); net/inet/endpoint.py is the contract.  What a program can
+observe is Linux's: the states (shown by TCP_INFO and /proc/net/tcp), the
+order of errors, poll's masks (tcp_poll), the listen and accept queues,
+half-closes, resets when a socket closes with unread data or SO_LINGER 0,
+and SIGPIPE.  A non-blocking connect answers EINPROGRESS even on loopback,
+as Linux's does (the handshake completes as soon as the call returns).
+"""
+from __future__ import annotations
+
+import struct
+from collections import deque
+
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.net.inet import addr as A
+from umlpy.net.inet.endpoint import Endpoint
+from umlpy.net.inet.ports import PortTable
+from umlpy.net.inet.sock import IPPROTO_TCP, SOL_IP, SOL_IPV6, InetSocket
+from umlpy.net.netdev import SockInfo
+from umlpy.net.socket import (MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
+                              MSG_WAITALL, RCVSHUTDOWN, SNDSHUTDOWN, SOL_SOCKET,
+                              Received, int_opt)
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
+
+POLLRDHUP = 0x2000
+SHUTDOWN_MASK = RCVSHUTDOWN | SNDSHUTDOWN
+
+# sk_state, as Linux numbers them (/proc/net/tcp, TCP_INFO)
+ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT = 1, 2, 3, 4, 5, 6
+CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING = 7, 8, 9, 10, 11
+# sock->state
+SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED = 1, 2, 3
+
+TCP_RMEM, TCP_WMEM = 131072, 16384      # net.ipv4.tcp_rmem[1], tcp_wmem[1]
+TCP_MSS_DEFAULT, LOOPBACK_MSS = 536, 65483
+TCP_NODELAY, TCP_MAXSEG, TCP_CORK, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT = 1, 2, 3, 4, 5, 6
+TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_INFO = 7, 8, 9, 10, 11
+TCP_QUICKACK, TCP_CONGESTION, TCP_USER_TIMEOUT, TCP_FASTOPEN = 12, 13, 18, 23
+TCP_NOTSENT_LOWAT, TCP_FASTOPEN_CONNECT = 25, 30
+MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT, MAX_TCP_SYNCNT = 32767, 32767, 127, 127
+SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK = 0x541B, 0x5411, 0x894B, 0x8905
+
+# option name -> (default, low, high); values outside are EINVAL
+_TCP_INTS = {TCP_NODELAY: (0, None, None), TCP_CORK: (0, None, None),
+             TCP_KEEPIDLE: (7200, 1, MAX_TCP_KEEPIDLE), TCP_KEEPINTVL: (75, 1, MAX_TCP_KEEPINTVL),
+             TCP_KEEPCNT: (9, 1, MAX_TCP_KEEPCNT), TCP_SYNCNT: (6, 1, MAX_TCP_SYNCNT),
+             TCP_LINGER2: (60, None, None), TCP_DEFER_ACCEPT: (0, None, None),
+             TCP_QUICKACK: (1, None, None), TCP_USER_TIMEOUT: (0, 0, 0x7FFFFFFF),
+             TCP_NOTSENT_LOWAT: (0, None, None), TCP_FASTOPEN: (0, None, None),
+             TCP_FASTOPEN_CONNECT: (0, None, None), TCP_WINDOW_CLAMP: (0, None, None)}
+
+
+def table(net) -> PortTable:
+    t = getattr(net, "tcp_ports", None)
+    if t is None:
+        t = net.tcp_ports = PortTable("tcp")
+    return t
+
+
+class LoopEnd(Endpoint):
+    """The far end of a loopback connection: the peer socket's buffer."""
+
+    def __init__(self, peer: TcpSocket) -> None:
+        self.peer = peer
+        self.wq = peer.wq
+
+    def room(self) -> int:
+        return self.peer.rx_room()
+
+    def push(self, data: bytes) -> None:
+        self.peer.deliver(data)
+
+    def fin(self) -> None:
+        self.peer.deliver_fin()
+
+    def rx_drained(self) -> None:
+        """Our socket read: the peer may write again (and its pollers see POLLOUT)."""
+        self.peer.wake()
+
+    def close(self, reset: bool) -> None:
+        p = self.peer
+        if reset:
+            p.deliver_reset()
+        else:
+            p.deliver_fin()
+            p.far_closed = True
+
+
+class TcpSocket(InetSocket):
+    default_sndbuf, default_rcvbuf = TCP_WMEM, TCP_RMEM
+    proto_name = "tcp"
+
+    def __init__(self, net, uid: int, family: int, flags: int) -> None:
+        super().__init__(net, uid, family, 1, IPPROTO_TCP, flags)
+        self.state = CLOSE
+        self.sock_state = SS_UNCONNECTED
+        self.shut = 0                      # sk_shutdown
+        self.rx = bytearray()
+        self.ep: Endpoint | None = None
+        self.far_closed = False            # the peer socket is gone: data we send is reset
+        self.accept_q: deque[TcpSocket] = deque()
+        self.syn_q: deque[TcpSocket] = deque()     # connects waiting for accept-queue room
+        self.listener: TcpSocket | None = None     # while in the listener's syn queue
+        self.backlog = 0
+        self.tcp_ints: dict[int, int] = {}
+        self.maxseg = 0
+        self.congestion = b"cubic"
+        self.bytes_received = self.bytes_acked = 0
+
+    def table(self) -> PortTable:
+        return table(self.net)
+
+    # -- the far end's calls (endpoint contract) --------------------------------
+    def rx_room(self) -> int:
+        """What the buffer takes: our receive buffer plus what the sender's
+        send buffer would hold on Linux, so a writer blocks about where
+        Linux's does."""
+        return max(0, self.rcvbuf + TCP_WMEM - len(self.rx))
+
+    def deliver(self, data: bytes) -> None:
+        if self.state == CLOSE or self.state == LISTEN:
+            return
+        if self.shut & RCVSHUTDOWN and self.ep is None:
+            return
+        self.rx += data
+        self.bytes_received += len(data)
+        self.wake()
+
+    def deliver_fin(self) -> None:
+        self.shut |= RCVSHUTDOWN
+        if self.state == ESTABLISHED:
+            self.state = CLOSE_WAIT
+        elif self.state in (FIN_WAIT1, FIN_WAIT2):
+            self.state = TIME_WAIT
+            self.ep = None
+        self.wake()
+
+    def deliver_reset(self) -> None:
+        """tcp_reset: the error by state, then the socket is done."""
+        if self.state in (CLOSE, LISTEN, TIME_WAIT):
+            return
+        if self.state == SYN_SENT:
+            self.error = E.ECONNREFUSED
+        elif self.state == CLOSE_WAIT:
+            self.error = E.EPIPE
+        else:
+            self.error = E.ECONNRESET
+        self._done()
+
+    def connect_done(self, err: int) -> None:
+        if self.state != SYN_SENT:
+            return
+        if err:
+            self.error = err
+            self._done()
+            return
+        self.state = ESTABLISHED
+        self.wake()
+
+    def _done(self) -> None:
+        """tcp_done: closed, both directions shut, the far end dropped."""
+        self.state = CLOSE
+        self.shut = SHUTDOWN_MASK
+        self.ep = None
+        self.wake()
+
+    # -- readiness ----------------------------------------------------------------
+    def writable(self) -> bool:
+        ep = self.ep
+        if ep is None:
+            return not self.far_closed and self.state != SYN_SENT
+        return ep.room() >= max(1, self.sndbuf // 3)
+
+    def poll(self) -> int:
+        """tcp_poll."""
+        st = self.state
+        if st == LISTEN:
+            return POLLIN | POLLRDNORM if self.accept_q else 0
+        ev = 0
+        if self.shut == SHUTDOWN_MASK or st == CLOSE:
+            ev |= POLLHUP
+        if self.shut & RCVSHUTDOWN:
+            ev |= POLLIN | POLLRDNORM | POLLRDHUP
+        if st != SYN_SENT:
+            if self.rx:
+                ev |= POLLIN | POLLRDNORM
+            if self.shut & SNDSHUTDOWN or self.ep is None or self.writable():
+                ev |= POLLOUT | POLLWRNORM
+        if self.error:
+            ev |= POLLERR
+        return ev
+
+    # -- connecting -----------------------------------------------------------------
+    def connect(self, t, raw: bytes) -> None:
+        """__inet_stream_connect, its states and its errors."""
+        if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == 0:
+            return self._disconnect()
+        if self.sock_state == SS_CONNECTED:
+            raise KernelError(E.EISCONN)
+        if self.sock_state == SS_CONNECTING:
+            return self._wait_connect(E.EALREADY)
+        if self.state != CLOSE:
+            raise KernelError(E.EISCONN if self.state != LISTEN else E.EINVAL)
+        dst_ip, port = self.parse(raw)
+        dst = (self.dest(dst_ip), port)
+        src_ip = self.source_for(dst[0])
+        self.autobind()
+        self.local = (src_ip, self.local[1])
+        self.remote = dst
+        self.conn_src = (src_ip, self.local[1])
+        self.state = SYN_SENT
+        self.sock_state = SS_CONNECTING
+        if self.is_local_dst(dst[0]):
+            self._loop_connect(t, dst)
+        elif self.net.nat is not None:
+            self.ep = self.net.nat.tcp_connect(self, self.conn_src, dst)
+        else:
+            self.error = E.ENETUNREACH
+            self._done()
+        if self.nonblock:
+            raise KernelError(E.EINPROGRESS)
+        return self._wait_connect(E.EINPROGRESS)
+
+    def _wait_connect(self, pending_err: int) -> None:
+        if self.state == SYN_SENT:
+            if self.nonblock:
+                raise KernelError(pending_err)
+            raise Block(self.wq, retry=lambda: self._wait_connect(pending_err))
+        if self.state == CLOSE:
+            err = self.take_error() or E.ECONNABORTED
+            self.sock_state = SS_UNCONNECTED
+            self._unbind_if_auto()
+            raise KernelError(err)
+        self.sock_state = SS_CONNECTED
+        return None
+
+    def _unbind_if_auto(self) -> None:
+        """A failed connect gives back the port and address it was given
+        (tcp_disconnect)."""
+        if not self.bound_port:
+            self.table().unbind(self)
+            self.local = None
+        elif not self.bound_addr:
+            self.local = (A.ANY4 if self.family == A.AF_INET else A.ANY6, self.local[1])
+        self.remote = None
+
+    def _disconnect(self) -> None:
+        """connect(AF_UNSPEC): drop the connection (tcp_disconnect)."""
+        if self.state == LISTEN:
+            self._close_listener()
+        elif self.ep is not None:
+            self.ep.close(reset=True)
+        self.ep = None
+        self.rx.clear()
+        self.state = CLOSE
+        self.sock_state = SS_UNCONNECTED
+        self.shut = 0
+        self._unbind_if_auto()
+        self.wake()
+
+    def _loop_connect(self, t, dst: A.Endpoint) -> None:
+        lst = self.table().lookup(dst[0], dst[1], want=lambda s: s.state == LISTEN)
+        if lst is None:
+            self.error = E.ECONNREFUSED
+            self._done()
+            return
+        if len(lst.accept_q) > lst.backlog:
+            self.listener = lst
+            lst.syn_q.append(self)
+            return
+        lst._establish(self)
+
+    def _establish(self, client: TcpSocket) -> None:
+        """The handshake on loopback: a new socket for the listener's accept
+        queue, joined to the client through two LoopEnds."""
+        server = self._child()
+        server.local = (client.remote[0], self.local[1])
+        server.remote = client.conn_src
+        client.ep, server.ep = LoopEnd(server), LoopEnd(client)
+        client.state = server.state = ESTABLISHED
+        client.listener = None
+        self.accept_q.append(server)
+        client.wake()
+        self.wake()
+
+    def _child(self) -> TcpSocket:
+        """A connection's socket inherits the listener's options (inet_csk_clone)."""
+        s = TcpSocket(self.net, self.uid, self.family, 0)
+        s.opts = dict(self.opts)
+        s.tcp_ints = dict(self.tcp_ints)
+        s.ints = dict(self.ints)
+        s.sndbuf, s.rcvbuf = self.sndbuf, self.rcvbuf
+        s.linger, s.ttl, s.tos, s.hops, s.v6only = self.linger, self.ttl, self.tos, self.hops, self.v6only
+        s.rcvtimeo, s.sndtimeo = self.rcvtimeo, self.sndtimeo
+        s.sock_state = SS_CONNECTED
+        s.accepted_from = self
+        return s
+
+    def incoming(self, src: A.Endpoint, dst: A.Endpoint, ep: Endpoint) -> TcpSocket | None:
+        """A connection from outside for this listener (hostfwd)."""
+        if len(self.accept_q) > self.backlog:
+            return None
+        s = self._child()
+        s.local = dst
+        s.remote = src
+        s.ep = ep
+        s.state = ESTABLISHED
+        self.accept_q.append(s)
+        self.wake()
+        return s
+
+    # -- listening ------------------------------------------------------------------
+    def listen(self, t, backlog: int) -> None:
+        if self.sock_state != SS_UNCONNECTED or self.state not in (CLOSE, LISTEN):
+            raise KernelError(E.EINVAL)
+        if self.state != LISTEN:
+            if self.local is None:
+                self.autobind()
+            self.listening = True
+            if not self.table().can_listen(self):
+                self.listening = False
+                raise KernelError(E.EADDRINUSE)
+            self.state = LISTEN
+        self.backlog = backlog
+        self._admit()
+
+    def _admit(self) -> None:
+        while self.syn_q and len(self.accept_q) <= self.backlog:
+            c = self.syn_q.popleft()
+            if c.state == SYN_SENT and c.listener is self:
+                self._establish(c)
+
+    def accept(self, t, flags: int) -> TcpSocket:
+        if self.state != LISTEN:
+            raise KernelError(E.EINVAL)
+        if not self.accept_q:
+            if self.nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Block(self.wq)
+        s = self.accept_q.popleft()
+        self._admit()
+        self.wake()
+        return s
+
+    def _close_listener(self) -> None:
+        """Connections not yet accepted are reset; waiting connects refused."""
+        while self.accept_q:
+            self.accept_q.popleft().put_ref()
+        while self.syn_q:
+            c = self.syn_q.popleft()
+            c.listener = None
+            c.deliver_reset()
+        self.listening = False
+        self.state = CLOSE
+
+    # -- data -------------------------------------------------------------------------
+    def _epipe(self, t, flags: int) -> KernelError:
+        err = self.take_error() or E.EPIPE
+        if err == E.EPIPE and not flags & MSG_NOSIGNAL:
+            t.kernel.signals.send_task(t, S.SIGPIPE)
+        return KernelError(err)
+
+    def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
+        if flags & MSG_OOB and self.state in (ESTABLISHED, CLOSE_WAIT):
+            flags &= ~MSG_OOB       # urgent data goes in line here
+        return self._send(t, data, flags, 0)
+
+    def _send(self, t, data, flags: int, done: int) -> int:
+        nonblock = self.nonblock or flags & MSG_DONTWAIT
+        while True:
+            if self.state == SYN_SENT:
+                if nonblock:
+                    if done:
+                        return done
+                    raise KernelError(E.EAGAIN)
+                raise Block(self.wq, retry=lambda: self._send(t, data, flags, done))
+            if self.error:
+                if done:
+                    return done
+                raise self._epipe(t, flags)
+            if self.shut & SNDSHUTDOWN or self.state not in (ESTABLISHED, CLOSE_WAIT):
+                if done:
+                    return done
+                raise self._epipe(t, flags)
+            ep = self.ep
+            if ep is None:          # the far socket is gone: this data meets a reset
+                if done:
+                    return done
+                self.error = E.EPIPE if self.state == CLOSE_WAIT else E.ECONNRESET
+                n = len(data) - done
+                self._done()
+                return n
+            left = len(data) - done
+            if left == 0:
+                return done
+            room = ep.room()
+            if room <= 0:
+                if nonblock:
+                    if done:
+                        return done
+                    raise KernelError(E.EAGAIN)
+                d = done
+                raise Block(ep.wq, self.wq, retry=lambda: self._send(t, data, flags, d),
+                            interrupted_result=(d or None))
+            chunk = data[done:done + min(room, left)]
+            ep.push(bytes(chunk))
+            done += len(chunk)
+            self.bytes_acked += len(chunk)
+
+    def recvmsg(self, t, n: int, flags: int) -> Received:
+        if flags & MSG_OOB:
+            raise KernelError(E.EINVAL)
+        if self.state == LISTEN:
+            raise KernelError(E.ENOTCONN)
+        nonblock = self.nonblock or flags & MSG_DONTWAIT
+        gone = self.shut & RCVSHUTDOWN or self.state == CLOSE
+        if self.rx and n > 0 and (not flags & MSG_WAITALL or len(self.rx) >= n or gone or self.error):
+            chunk = bytes(self.rx[:n])
+            if flags & MSG_PEEK:
+                return Received(chunk, full_len=len(chunk))
+            del self.rx[:len(chunk)]
+            self._drained()
+            if flags & MSG_TRUNC:
+                return Received(b"", full_len=len(chunk))
+            return Received(chunk, full_len=len(chunk))
+        if n == 0 and self.rx:
+            return Received(b"")
+        if self.error:
+            raise KernelError(self.take_error())
+        if gone:
+            if self.state == CLOSE and self.sock_state == SS_UNCONNECTED and \
+                    not self.shut & RCVSHUTDOWN:
+                raise KernelError(E.ENOTCONN)
+            return Received(b"")
+        if self.state == SYN_SENT and nonblock:
+            raise KernelError(E.EAGAIN)
+        if nonblock:
+            raise KernelError(E.EAGAIN)
+        raise Block(self.wq)
+
+    def _drained(self) -> None:
+        ep = self.ep
+        if ep is not None:
+            ep.rx_drained()
+        self.wake()
+
+    def unrecv(self, r: Received) -> None:
+        self.rx[:0] = r.data
+
+    def check_size(self, n: int) -> None:
+        pass
+
+    # -- shutdown and close -------------------------------------------------------
+    def shutdown(self, t, how: int) -> None:
+        """inet_shutdown: ENOTCONN on a closed socket (its flags set all
+        the same); a listener's SHUT_RD closes it."""
+        mask = how + 1
+        if self.sock_state == SS_CONNECTING and self.state == SYN_SENT:
+            self.sock_state = SS_UNCONNECTED
+        err = 0
+        if self.state == CLOSE:
+            err = E.ENOTCONN
+            self.shut |= mask
+        elif self.state == LISTEN:
+            if mask & RCVSHUTDOWN:
+                self._close_listener()
+                self.table().unbind(self)
+                self.local = None
+            self.shut |= mask
+        elif self.state == SYN_SENT:
+            self._disconnect()
+        else:
+            self.shut |= mask
+            if mask & SNDSHUTDOWN and self.ep is not None:
+                self.ep.fin()
+                if self.state == ESTABLISHED:
+                    self.state = FIN_WAIT2
+                elif self.state == CLOSE_WAIT:
+                    self.state = CLOSE          # LAST_ACK, acked at once
+                    self.shut = SHUTDOWN_MASK
+                    self.ep = None
+        self.wake()
+        if err:
+            raise KernelError(err)
+
+    def release(self) -> None:
+        if self.state == LISTEN:
+            self._close_listener()
+        elif self.listener is not None:
+            if self in self.listener.syn_q:
+                self.listener.syn_q.remove(self)
+            self.listener = None
+        ep, self.ep = self.ep, None
+        if ep is not None:
+            reset = bool(self.rx) or (self.linger[0] and self.linger[1] == 0)
+            ep.close(reset)
+        self.rx.clear()
+        self.state = CLOSE
+        self.release_addr()
+        self.wake()
+
+    # -- ioctls and options -------------------------------------------------------
+    def ioctl(self, task, req: int, arg: int) -> int:
+        if req in (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD):
+            if self.state == LISTEN:
+                raise KernelError(E.EINVAL)
+            if req == SIOCINQ:
+                v = len(self.rx)
+            else:
+                v = self.ep.outq() if self.ep is not None else 0
+            task.mem.write(arg, struct.pack("<i", v))
+            return 0
+        if req == SIOCATMARK:
+            task.mem.write(arg, struct.pack("<i", 0))
+            return 0
+        return super().ioctl(task, req, arg)
+
+    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+        if level == SOL_SOCKET:
+            return super().getsockopt(t, level, opt, cap)
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_getsockopt(level, opt)
+        if level != IPPROTO_TCP:
+            raise KernelError(E.EOPNOTSUPP if level > 255 else E.ENOPROTOOPT)
+        if opt in _TCP_INTS:
+            return struct.pack("<i", self.tcp_ints.get(opt, _TCP_INTS[opt][0]))
+        if opt == TCP_MAXSEG:
+            mss = self.maxseg or (LOOPBACK_MSS if self.state in (ESTABLISHED, CLOSE_WAIT)
+                                  else TCP_MSS_DEFAULT)
+            return struct.pack("<i", mss)
+        if opt == TCP_INFO:
+            return self._info()
+        if opt == TCP_CONGESTION:
+            return self.congestion.ljust(16, b"\0")[:max(cap, 0)]
+        raise KernelError(E.ENOPROTOOPT)
+
+    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
+        if level == SOL_SOCKET:
+            return super().setsockopt(t, level, opt, raw)
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_setsockopt(level, opt, raw)
+        if level != IPPROTO_TCP:
+            raise KernelError(E.ENOPROTOOPT)
+        if opt == TCP_CONGESTION:
+            name = raw.split(b"\0", 1)[0]
+            if name not in (b"cubic", b"reno"):
+                raise KernelError(E.ENOENT)
+            self.congestion = name
+            return
+        v = int_opt(raw)
+        if opt == TCP_MAXSEG:
+            if v and not 88 <= v <= 65535 - 40:
+                raise KernelError(E.EINVAL)
+            self.maxseg = v
+            return
+        if opt not in _TCP_INTS:
+            raise KernelError(E.ENOPROTOOPT)
+        _d, lo, hi = _TCP_INTS[opt]
+        if lo is not None and not lo <= v <= hi:
+            raise KernelError(E.EINVAL)
+        if opt in (TCP_NODELAY, TCP_CORK, TCP_QUICKACK):
+            v = int(bool(v))
+        elif opt == TCP_DEFER_ACCEPT:
+            v = max(v, 0)
+        self.tcp_ints[opt] = v
+
+    def _info(self) -> bytes:
+        """struct tcp_info: the state and what a loopback connection shows."""
+        est = self.state in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT2)
+        mss = LOOPBACK_MSS if est else TCP_MSS_DEFAULT
+        head = struct.pack("<8B", self.state, 0, 0, 0, 0, 0, 0, 0)
+        body = struct.pack("<24I", 200000 if est else 1000000, 40000 if est else 0, mss, mss,
+                           0, 0, 0, 0, 0, 0, 0, 0, 0, 65535 if est else 0, 64076,
+                           0, 0, 0x7FFFFFFF, 10, mss, 3, 0, 65483, 0)
+        tail = struct.pack("<QQQQ", 0, 0xFFFFFFFFFFFFFFFF, self.bytes_acked, self.bytes_received)
+        out = head + body + tail
+        return out + bytes(232 - len(out))
+
+    def connected_for_peer(self) -> bool:
+        """getpeername: ENOTCONN unless connected (tcp's inet_getname)."""
+        return self.state not in (CLOSE, LISTEN, SYN_SENT)
+
+    def info(self) -> SockInfo:
+        fam, lip = A.family_bytes(self.local[0] if self.local else
+                                  (A.ANY4 if self.family == A.AF_INET else A.ANY6))
+        if self.family == A.AF_INET6:
+            fam, lip = A.AF_INET6, self.local[0] if self.local else A.ANY6
+        rip = self.remote[0] if self.remote and self.state != LISTEN else (
+            A.ANY4 if self.family == A.AF_INET else A.ANY6)
+        if self.family == A.AF_INET:
+            rip = rip[12:]
+        return SockInfo(fam, "tcp", lip, self.local[1] if self.local else 0, rip,
+                        self.remote[1] if self.remote and self.state != LISTEN else 0,
+                        self.state, len(self.accept_q) if self.state == LISTEN else 0,
+                        self.backlog if self.state == LISTEN else len(self.rx),
+                        self.uid, self.inode.ino)
+
+
+def incoming(net, dst: A.Endpoint, src: A.Endpoint, ep: Endpoint) -> TcpSocket | None:
+    """A connection from outside (hostfwd) for the guest listener on dst."""
+    lst = table(net).lookup(dst[0], dst[1], want=lambda s: s.state == LISTEN)
+    if lst is None:
+        return None
+    return lst.incoming(src, dst, ep)

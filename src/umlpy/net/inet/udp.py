@@ -1,0 +1,266 @@
+"""UDP at socket level: datagrams handed from socket to socket.
+
+On loopback a datagram goes straight onto the receiving socket's queue
+(charged at its skb truesize against SO_RCVBUF; what does not fit is
+dropped, as Linux drops it); to an address outside it goes through the
+user-mode NAT.  A datagram for a port nobody holds is what Linux's ICMP
+port-unreachable makes of it: ECONNREFUSED on a connected sender's next
+call, nothing for an unconnected one.
+"""
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.net.inet import addr as A
+from umlpy.net.inet.ports import PortTable
+from umlpy.net.inet.sock import (DEFAULT_TTL, IP_PKTINFO, IP_RECVTOS, IP_RECVTTL, IP_TOS, IP_TTL,
+                                 IPPROTO_UDP, IPV6_HOPLIMIT, IPV6_PKTINFO, IPV6_RECVHOPLIMIT,
+                                 IPV6_RECVPKTINFO, IPV6_RECVTCLASS, IPV6_TCLASS, SOL_IP, SOL_IPV6,
+                                 InetSocket)
+from umlpy.net.netdev import SockInfo
+from umlpy.net.socket import (MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, RCVSHUTDOWN,
+                              SNDSHUTDOWN, SOL_SOCKET, Received, int_opt)
+from umlpy.net.unix import truesize
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
+
+POLLRDHUP = 0x2000
+SHUTDOWN_MASK = RCVSHUTDOWN | SNDSHUTDOWN
+UDP_CORK, UDP_SEGMENT, UDP_GRO = 1, 103, 104
+MAX_V4_PAYLOAD, MAX_V6_PAYLOAD = 65507, 65527
+SIOCINQ, SIOCOUTQ = 0x541B, 0x5411
+ESTABLISHED, CLOSE = 1, 7
+
+
+@dataclass
+class Datagram:
+    data: bytes
+    src: A.Endpoint
+    dst: bytes              # the address it was sent to (IP_PKTINFO)
+    ttl: int
+    tos: int
+    size: int
+
+
+def table(net) -> PortTable:
+    t = getattr(net, "udp_ports", None)
+    if t is None:
+        t = net.udp_ports = PortTable("udp")
+    return t
+
+
+class UdpSocket(InetSocket):
+    proto_name = "udp"
+
+    def __init__(self, net, uid: int, family: int, flags: int) -> None:
+        super().__init__(net, uid, family, 2, IPPROTO_UDP, flags)
+        self.rxq: deque[Datagram] = deque()
+        self.rmem = 0
+        self.shut = 0
+        self.cork = 0
+        self.drops = 0
+
+    def table(self) -> PortTable:
+        return table(self.net)
+
+    # -- arrival ------------------------------------------------------------------
+    def deliver_datagram(self, data: bytes, src: A.Endpoint, dst: bytes | None = None,
+                         ttl: int = DEFAULT_TTL, tos: int = 0) -> bool:
+        """A datagram arrives: queued if the receive buffer has room."""
+        size = truesize(len(data))
+        if self.rmem + size > self.rcvbuf and self.rxq:
+            self.drops += 1
+            return False
+        self.rxq.append(Datagram(bytes(data), src, dst or self.local[0], ttl, tos, size))
+        self.rmem += size
+        self.wake()
+        return True
+
+    def poll(self) -> int:
+        """datagram_poll (udp_poll)."""
+        ev = 0
+        if self.error:
+            ev |= POLLERR
+        if self.shut & RCVSHUTDOWN:
+            ev |= POLLRDHUP | POLLIN | POLLRDNORM
+        if self.shut == SHUTDOWN_MASK:
+            ev |= POLLHUP
+        if self.rxq:
+            ev |= POLLIN | POLLRDNORM
+        return ev | POLLOUT | POLLWRNORM
+
+    # -- connecting ---------------------------------------------------------------
+    def connect(self, t, raw: bytes) -> None:
+        if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == 0:
+            return self._disconnect()
+        ip, port = self.parse(raw)
+        dst = (self.dest(ip), port)
+        src = self.source_for(dst[0])
+        self.autobind()
+        if not self.bound_addr:
+            self.local = (src, self.local[1])
+        self.remote = dst
+        return None
+
+    def _disconnect(self) -> None:
+        """__udp_disconnect: the address and an automatic port go back."""
+        self.remote = None
+        if self.local is not None:
+            if not self.bound_addr:
+                any_ = A.ANY4 if self.family == A.AF_INET else A.ANY6
+                self.local = (any_, self.local[1])
+            if not self.bound_port:
+                self.table().unbind(self)
+                self.local = None
+
+    def connected_for_peer(self) -> bool:
+        return self.remote is not None
+
+    # -- sending --------------------------------------------------------------------
+    def check_size(self, n: int) -> None:
+        if n > (MAX_V4_PAYLOAD if self.family == A.AF_INET else MAX_V6_PAYLOAD):
+            raise KernelError(E.EMSGSIZE)
+
+    def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
+        if flags & MSG_OOB:
+            raise KernelError(E.EOPNOTSUPP)
+        if addr is not None:
+            if len(addr) >= 2 and struct.unpack_from("<H", addr)[0] == 0 and \
+                    self.family == A.AF_INET and len(addr) >= A.SIN_LEN:
+                addr = struct.pack("<H", A.AF_INET) + addr[2:]   # AF_UNSPEC taken as AF_INET
+            ip, port = A.parse_sockaddr(self.family, addr)[0]
+            if port == 0:
+                raise KernelError(E.EINVAL)
+            dst = (self.dest(ip), port)
+        else:
+            if self.remote is None:
+                raise KernelError(E.EDESTADDRREQ)
+            dst = self.remote
+        self.check_size(len(data))
+        err = self.take_error()
+        if err:
+            raise KernelError(err)
+        if self.shut & SNDSHUTDOWN:
+            raise KernelError(E.EPIPE)
+        src_ip = self.source_for(dst[0])
+        self.autobind()
+        payload = bytes(data[:])
+        if self.is_local_dst(dst[0]):
+            self._loop_send(payload, (src_ip, self.local[1]), dst)
+        elif self.net.nat is not None:
+            self.net.nat.udp_send(self, (src_ip, self.local[1]), dst, payload)
+        else:
+            raise KernelError(E.ENETUNREACH)
+        return len(payload)
+
+    def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint) -> None:
+        r = incoming(self.net, dst, src, data, ttl=self.ttl if self.ttl != -1 else DEFAULT_TTL,
+                     tos=self.tos)
+        if not r and self.remote is not None:
+            self.error = E.ECONNREFUSED      # ICMP port unreachable, on a connected socket
+            self.wake()
+
+    # -- receiving -----------------------------------------------------------------
+    def recvmsg(self, t, n: int, flags: int) -> Received:
+        if flags & MSG_OOB:
+            raise KernelError(E.EOPNOTSUPP)
+        if self.error:
+            raise KernelError(self.take_error())
+        if not self.rxq:
+            if self.shut & RCVSHUTDOWN:
+                return Received(b"")
+            if self.nonblock or flags & MSG_DONTWAIT:
+                raise KernelError(E.EAGAIN)
+            raise Block(self.wq)
+        d = self.rxq[0]
+        out = Received(d.data[:n], sender=A.sockaddr(self.family, d.src), full_len=len(d.data))
+        if len(d.data) > n:
+            out.flags |= MSG_TRUNC
+        out.cmsgs = self._cmsgs(d)
+        if not flags & MSG_PEEK:
+            self.rxq.popleft()
+            self.rmem -= d.size
+        return out
+
+    def _cmsgs(self, d: Datagram) -> list:
+        out = []
+        ints = self.ints
+        v4 = A.is_v4(d.src[0])
+        if v4:
+            if ints.get((SOL_IP, IP_PKTINFO)):
+                out.append((SOL_IP, IP_PKTINFO, struct.pack("<i4s4s", 1, d.dst[12:], d.dst[12:])))
+            if ints.get((SOL_IP, IP_RECVTTL)):
+                out.append((SOL_IP, IP_TTL, struct.pack("<i", d.ttl)))
+            if ints.get((SOL_IP, IP_RECVTOS)):
+                out.append((SOL_IP, IP_TOS, bytes([d.tos])))
+        if self.family == A.AF_INET6:
+            if ints.get((SOL_IPV6, IPV6_RECVPKTINFO)):
+                out.append((SOL_IPV6, IPV6_PKTINFO, d.dst + struct.pack("<i", 1)))
+            if ints.get((SOL_IPV6, IPV6_RECVHOPLIMIT)):
+                out.append((SOL_IPV6, IPV6_HOPLIMIT, struct.pack("<i", d.ttl)))
+            if ints.get((SOL_IPV6, IPV6_RECVTCLASS)):
+                out.append((SOL_IPV6, IPV6_TCLASS, struct.pack("<i", d.tos)))
+        return out
+
+    # -- the rest ---------------------------------------------------------------------
+    def shutdown(self, t, how: int) -> None:
+        self.shut |= how + 1
+        self.wake()
+        if self.remote is None:
+            raise KernelError(E.ENOTCONN)
+
+    def ioctl(self, task, req: int, arg: int) -> int:
+        if req in (SIOCINQ, SIOCOUTQ):
+            v = len(self.rxq[0].data) if req == SIOCINQ and self.rxq else 0
+            task.mem.write(arg, struct.pack("<i", v))
+            return 0
+        return super().ioctl(task, req, arg)
+
+    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+        if level == SOL_SOCKET:
+            return super().getsockopt(t, level, opt, cap)
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_getsockopt(level, opt)
+        if level == IPPROTO_UDP:
+            if opt == UDP_CORK:
+                return struct.pack("<i", self.cork)
+            if opt in (UDP_SEGMENT, UDP_GRO):
+                return struct.pack("<i", 0)
+        raise KernelError(E.ENOPROTOOPT)
+
+    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
+        if level == SOL_SOCKET:
+            return super().setsockopt(t, level, opt, raw)
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_setsockopt(level, opt, raw)
+        if level == IPPROTO_UDP and opt == UDP_CORK:
+            self.cork = int(bool(int_opt(raw)))
+            return None
+        raise KernelError(E.ENOPROTOOPT)
+
+    def release(self) -> None:
+        if self.net.nat is not None:
+            self.net.nat.udp_close(self)
+        self.rxq.clear()
+        self.release_addr()
+
+    def info(self) -> SockInfo:
+        local = self.local or ((A.ANY4 if self.family == A.AF_INET else A.ANY6), 0)
+        remote = self.remote or ((A.ANY4 if self.family == A.AF_INET else A.ANY6), 0)
+        cut = (lambda ip: ip[12:]) if self.family == A.AF_INET else (lambda ip: ip)
+        return SockInfo(self.family, "udp", cut(local[0]), local[1], cut(remote[0]), remote[1],
+                        ESTABLISHED if self.remote else CLOSE, 0, self.rmem, self.uid,
+                        self.inode.ino)
+
+
+def incoming(net, dst: A.Endpoint, src: A.Endpoint, data: bytes, ttl: int = DEFAULT_TTL,
+             tos: int = 0) -> bool:
+    """A datagram for the guest socket bound to dst; False when none is."""
+    s = table(net).lookup(dst[0], dst[1], src=src)
+    if s is None:
+        return False
+    s.deliver_datagram(data, src, dst[0], ttl, tos)
+    return True
