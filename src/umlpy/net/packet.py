@@ -236,4 +236,5 @@ def _new(t, stype: int, protocol: int, flags: int) -> PacketSocket:
     return PacketSocket(t.kernel.net, stype, protocol, flags)
 
 
-register_family(AF_PACKET, _new)
+def register() -> None:
+    register_family(AF_PACKET, _new)

@@ -19,45 +19,43 @@ from __future__ import annotations
 
 import itertools
 import struct
-import weakref
 
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_NET_RAW
 from umlpy.kernel import printk
-from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net.dgram import Datagram, RecvQueue
 from umlpy.net.inet import addr as A
 from umlpy.net.inet import wire
+from umlpy.net.inet.ports import PortTable
+from umlpy.net.inet.sock import (DEFAULT_TTL, IP_HDRINCL, IP_RECVTTL, IP_TTL, IPPROTO_ICMP,
+                                 IPPROTO_ICMPV6, IPPROTO_RAW, IPV6_HOPLIMIT, IPV6_RECVHOPLIMIT,
+                                 SOL_IP, SOL_IPV6, InetSocket)
+from umlpy.net.netdev import SockInfo
 from umlpy.net.socket import (MSG_DONTWAIT, MSG_ERRQUEUE, MSG_OOB, MSG_PEEK, MSG_TRUNC,
                               RCVSHUTDOWN, SHUT_RD, SHUT_RDWR, SNDSHUTDOWN, SOCK_DGRAM, SOCK_RAW,
-                              Received, Socket, int_opt)
+                              SOL_SOCKET, Received, int_opt)
 from umlpy.vfs.file import POLLERR, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
-IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW = 1, 58, 255
 ICMP_ECHOREPLY, ICMP_ECHO = 0, 8
 ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY = 128, 129
-SOL_IP, SOL_IPV6, SOL_RAW, SOL_ICMPV6 = 0, 41, 255, 58
-IP_TTL, IP_HDRINCL, IP_RECVTTL = 2, 3, 12
-ICMP_FILTER = 1
-IPV6_CHECKSUM, IPV6_2292HOPLIMIT, IPV6_UNICAST_HOPS, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 7, 8, 16, 51, 52
-ICMP6_FILTER = 1
-DEFAULT_TTL = 64
+SOL_RAW, SOL_ICMPV6 = 255, 58
+ICMP_FILTER, ICMP6_FILTER = 1, 1
+IPV6_CHECKSUM, IPV6_2292HOPLIMIT = 7, 8
 MAX_MSG = 0xFFFF
-
-# SOL_IP / SOL_IPV6 int options kept as given: name -> default (Linux's)
-_IP_OPTS = {1: 0, IP_TTL: -1, IP_HDRINCL: 0, 8: 0, 10: 1, 11: 0, IP_RECVTTL: 0, 13: 0, 15: 0,
-            33: 1, 34: 1}
-_IPV6_OPTS = {IPV6_2292HOPLIMIT: 0, IPV6_UNICAST_HOPS: -1, 18: 1, 19: 1, 23: -1, 25: 0, 26: 0,
-              49: 0, IPV6_RECVHOPLIMIT: 0, 66: 0, 67: 0}
-_TTL_OPTS = {IP_TTL, IPV6_UNICAST_HOPS}
-
-_sockets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # NetStack -> set
+ESTABLISHED, CLOSE = 1, 7
 _ip_ids = itertools.count(1)
 
 
-def _registry(net) -> set:
-    return _sockets.setdefault(net, set())
+def table(net) -> PortTable:
+    """Ping sockets' identifiers, a port space of their own (ping_table)."""
+    t = getattr(net, "ping_ports", None)
+    if t is None:
+        t = net.ping_ports = PortTable("ping")
+    return t
+
+
+def _sockets(net):
+    return [s for s in list(net.inet_sockets) if isinstance(s, IcmpSocket)]
 
 
 def echo_types(v6: bool) -> tuple[int, int]:
@@ -65,7 +63,8 @@ def echo_types(v6: bool) -> tuple[int, int]:
 
 
 def with_checksum(msg: bytes, v6: bool, src: bytes, dst: bytes) -> bytes:
-    """msg with its checksum field filled (ICMPv6 over the pseudo-header)."""
+    """msg with its checksum field filled (ICMPv6's covers the pseudo-header:
+    src and dst are then the 16-byte addresses)."""
     msg = msg[:2] + b"\0\0" + msg[4:]
     c = wire.icmp6_checksum(src, dst, msg) if v6 else wire.checksum(msg)
     return msg[:2] + struct.pack("!H", c) + msg[4:]
@@ -73,41 +72,39 @@ def with_checksum(msg: bytes, v6: bool, src: bytes, dst: bytes) -> bytes:
 
 def echo_reply(request: bytes, v6: bool, src: bytes, dst: bytes) -> bytes:
     """The reply to an echo request: the same id, sequence and data (src
-    and dst are the reply's, for ICMPv6's checksum)."""
+    and dst are the reply's, ip16)."""
     return with_checksum(bytes([echo_types(v6)[1], 0]) + request[2:], v6, src, dst)
 
 
-class IcmpSocket(Socket):
-    """A ping socket (SOCK_DGRAM) or a raw socket (SOCK_RAW) of AF_INET or AF_INET6."""
+class IcmpSocket(InetSocket):
+    """A ping socket (SOCK_DGRAM) or a raw socket (SOCK_RAW), AF_INET or
+    AF_INET6.  A ping socket's `local` port is its echo identifier."""
 
-    def __init__(self, net, family: int, stype: int, protocol: int, flags: int) -> None:
-        super().__init__(stype, protocol, flags)
-        self.family = family
-        self.net = net
+    def __init__(self, net, uid: int, family: int, stype: int, protocol: int, flags: int) -> None:
+        super().__init__(net, uid, family, stype, protocol, flags)
+        self.proto_name = "raw" if stype == SOCK_RAW else "icmp"
         self.v6 = family == A.AF_INET6
         self.raw = stype == SOCK_RAW
         self.is_icmp = protocol == (IPPROTO_ICMPV6 if self.v6 else IPPROTO_ICMP)
-        self.laddr = A.ANY6 if self.v6 else A.ANY4
-        self.ident = 0                     # a ping socket's echo identifier ("port")
-        self.peer: bytes | None = None
-        self.scope = 0
         self.shut = 0
         self.queue = RecvQueue()
-        self.ipopts: dict[int, int] = {}
         self.icmp_filter = 0               # IPv4 raw: bit t set = type t not wanted
         self.icmp6_filter = bytes(32)      # IPv6 raw: the same over 256 types
         self.checksum_offset = -1          # IPV6_CHECKSUM (ICMPv6 is always summed)
+        self.rfc2292_hoplimit = 0
         if protocol == IPPROTO_RAW:
-            self.ipopts[IP_HDRINCL] = 1
+            self.ints[(SOL_IP, IP_HDRINCL)] = 1
         self.host_ping = None              # the NAT's host ping socket, while one serves us
-        _registry(net).add(self)
+
+    def table(self) -> PortTable:
+        return table(self.net)
 
     # -- state --------------------------------------------------------------------
     def release(self) -> None:
-        _registry(self.net).discard(self)
         self.queue.clear()
         if self.net.nat is not None:
             self.net.nat.ping_close(self)
+        self.release_addr()
 
     def poll(self) -> int:
         ev = POLLOUT | POLLWRNORM
@@ -117,90 +114,75 @@ class IcmpSocket(Socket):
             ev |= POLLERR
         return ev
 
-    def _is_local(self, ip16: bytes) -> bool:
-        fam, raw = A.family_bytes(ip16)
-        return self.net.is_local(fam, raw)
+    def laddr(self) -> bytes:
+        return self.local[0] if self.local is not None else (A.ANY6 if self.v6 else A.ANY4)
+
+    def ident(self) -> int:
+        return self.local[1] if self.local is not None and not self.raw else 0
 
     def _is_broadcast(self, ip16: bytes) -> bool:
         if not A.is_v4(ip16):
             return False
         ip4 = ip16[12:]
-        if ip4 == b"\xff" * 4:
-            return True
-        return any(a.broadcast == ip4 for d in self.net.devices.values() for a in d.addrs
-                   if a.family == A.AF_INET)
+        return ip4 == b"\xff" * 4 or any(
+            a.broadcast == ip4 for d in self.net.devices.values() for a in d.addrs
+            if a.family == A.AF_INET)
 
-    def _addr(self, raw: bytes) -> tuple[bytes, int, int]:
-        """A guest sockaddr for this socket: (ip16, port, scope), EINVAL or
-        EAFNOSUPPORT as the inet calls check them; AF_INET6 ICMP sockets
-        take no v4-mapped address."""
-        (ip, port), scope = A.parse_sockaddr(self.family, raw)
+    def _addr(self, raw: bytes) -> tuple[bytes, int]:
+        """A guest sockaddr: (ip16, port), EINVAL/EAFNOSUPPORT as the inet
+        calls check them; an AF_INET6 ICMP socket takes no v4-mapped address."""
+        ip, port = self.parse(raw)
         if self.v6 and A.is_v4(ip):
             raise KernelError(E.EINVAL)
-        return ip, port, scope
+        return ip, port
 
     # -- bind, connect, names -------------------------------------------------------
     def bind(self, t, raw: bytes) -> None:
-        ip, port, _ = self._addr(raw)
-        if self.ident or not A.is_any(self.laddr):
+        """ping_bind / raw_bind: a local, wildcard, multicast or broadcast
+        address; a ping socket's port is its identifier (any may be asked
+        for), a raw socket has none."""
+        ip, port = self._addr(raw)
+        if self.local is not None:
             raise KernelError(E.EINVAL)
-        if not (A.is_any(ip) or self._is_local(ip) or A.is_multicast(ip) or self._is_broadcast(ip)):
-            raise KernelError(E.EADDRNOTAVAIL)
-        if not self.raw:
-            self._set_ident(port)
-        self.laddr = ip
-
-    def _set_ident(self, want: int) -> None:
-        """ping_get_port: the identifier asked for, or the first free one."""
-        used = {s.ident: s for s in _registry(self.net)
-                if s is not self and not s.raw and s.v6 == self.v6 and s.ident}
-        if want:
-            other = used.get(want)
-            if other is not None and not (self.opt("SO_REUSEADDR") and other.opt("SO_REUSEADDR")):
-                raise KernelError(E.EADDRINUSE)
-            self.ident = want
-            return
-        for ident in range(1, 65536):
-            if ident not in used:
-                self.ident = ident
-                return
-        raise KernelError(E.EAGAIN)
+        if not self._is_broadcast(ip):
+            self.check_local(ip)
+        if self.raw:
+            self.local = (ip, 0)
+        else:
+            self.table().bind(self, ip, port)
+        self.bound_addr = not A.is_any(ip)
 
     def connect(self, t, raw: bytes) -> None:
         if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == 0:
-            self.peer = None                  # AF_UNSPEC: dissolve the association
+            self.remote = None                # AF_UNSPEC: dissolve the association
             return
-        ip, _, scope = self._addr(raw)
-        self._route(ip)
+        ip = self.dest(self._addr(raw)[0])
+        self.source_for(ip)
         if self._is_broadcast(ip) and not self.opt("SO_BROADCAST"):
             raise KernelError(E.EACCES)
-        self.peer, self.scope = ip, scope
+        self.remote = (ip, 0)
 
-    def getname(self, t, peer: bool) -> bytes:
+    def getname(self, t, peer: int) -> bytes:
         if peer:
-            if self.peer is None:
+            if self.remote is None:
                 raise KernelError(E.ENOTCONN)
-            return A.sockaddr(self.family, (self.peer, 0), self.scope)
-        return A.sockaddr(self.family, (self.laddr, 0 if self.raw else self.ident))
+            return A.sockaddr(self.family, self.remote)
+        return A.sockaddr(self.family, (self.laddr(), self.ident()))
 
     def shutdown(self, t, how: int) -> None:
-        if self.peer is None:
+        if self.remote is None:
             raise KernelError(E.ENOTCONN)
         self.shut |= {SHUT_RD: RCVSHUTDOWN, SHUT_RDWR: RCVSHUTDOWN | SNDSHUTDOWN}.get(how, SNDSHUTDOWN)
         self.wake()
 
     # -- sending ----------------------------------------------------------------------
-    def _route(self, dst: bytes) -> bytes:
-        """The source address for dst (ENETUNREACH when no route reaches it)."""
-        fam, raw = A.family_bytes(dst)
-        _dev, _gw, src = self.net.route(fam, raw)
-        if src is None:
-            raise KernelError(E.EADDRNOTAVAIL)
-        return A.from_family(fam, src)
-
     def check_size(self, n: int) -> None:
         if n > MAX_MSG:
             raise KernelError(E.EMSGSIZE)
+
+    def hop_limit(self) -> int:
+        v = self.hops if self.v6 else self.ttl
+        return DEFAULT_TTL if v == -1 else v
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
         if flags & MSG_OOB:
@@ -209,32 +191,29 @@ class IcmpSocket(Socket):
             raise KernelError(E.EPIPE)
         if addr is not None:
             dst = self._addr(addr)[0]
-        elif self.peer is not None:
-            dst = self.peer
+        elif self.remote is not None:
+            dst = self.remote[0]
         else:
             raise KernelError(E.EDESTADDRREQ)
         n = len(data)
         self.check_size(n)
-        if not self.is_icmp or self.ipopts.get(IP_HDRINCL):
+        if not self.is_icmp or self.ints.get((SOL_IP, IP_HDRINCL)):
             printk.pr_info_ratelimited(f"raw socket (protocol {self.protocol}): sending is not "
                                        "supported (ICMP echo only)")
             raise KernelError(E.EOPNOTSUPP)
         msg = bytes(data[:n])
-        request, reply_type = echo_types(self.v6)
         if len(msg) < 8:
             raise KernelError(E.EINVAL)
-        if not self.raw and (msg[0] != request or msg[1] != 0):
+        if not self.raw and (msg[0] != echo_types(self.v6)[0] or msg[1] != 0):
             raise KernelError(E.EINVAL)       # ping sockets send echo requests only
         if self._is_broadcast(dst) and not self.opt("SO_BROADCAST"):
             raise KernelError(E.EACCES)
-        if A.is_any(dst):           # Linux sends to "any" over lo, to itself
-            dst = A.LOOP6 if self.v6 else A.LOOP4
-        src = self.laddr if not A.is_any(self.laddr) else self._route(dst)
+        dst = self.dest(dst)
+        src = self.source_for(dst)
         if not self.raw:
-            if not self.ident:
-                self._set_ident(0)
-            msg = msg[:4] + struct.pack("!H", self.ident) + msg[6:]
-            msg = with_checksum(msg, self.v6, *self._pair(src, dst))
+            if self.local is None:
+                self.autobind()
+            msg = with_checksum(msg[:4] + struct.pack("!H", self.ident()) + msg[6:], self.v6, src, dst)
         elif self.v6:
             msg = with_checksum(msg, True, src, dst)
         self._transmit(src, dst, msg)
@@ -242,48 +221,37 @@ class IcmpSocket(Socket):
 
     def _transmit(self, src: bytes, dst: bytes, msg: bytes) -> None:
         """The message leaves: a local destination sees it at once (raw
-        sockets too, as it passes lo) and answers echo requests; anything
-        else is the NAT's (or lost, without one)."""
+        sockets too, as it passes lo) and answers echo requests that are
+        whole; anything else is the NAT's (or lost, without one)."""
         request = echo_types(self.v6)[0]
-        ttl = self.ttl()
-        if self._is_local(dst):
-            deliver(self.net, self.v6, dst, src, msg, ttl)
+        if self.is_local_dst(dst):
+            deliver(self.net, self.v6, dst, src, msg, self.hop_limit())
             if msg[0] == request and msg[1] == 0 and (self.v6 or wire.checksum(msg) == 0):
-                deliver(self.net, self.v6, src, dst, echo_reply(msg, self.v6, *self._pair(dst, src)),
-                        DEFAULT_TTL)
+                deliver(self.net, self.v6, src, dst, echo_reply(msg, self.v6, dst, src), DEFAULT_TTL)
             return
         nat = self.net.nat
-        if nat is not None and not A.is_multicast(dst) and not self._is_broadcast(dst) \
-                and msg[0] == request:
+        if nat is not None and msg[0] == request and not A.is_multicast(dst) \
+                and not self._is_broadcast(dst):
             nat.ping(self, src, dst, msg)
-
-    def _pair(self, src: bytes, dst: bytes) -> tuple[bytes, bytes]:
-        return (src, dst) if self.v6 else (src[12:], dst[12:])
-
-    def ttl(self) -> int:
-        v = self.ipopts.get(IPV6_UNICAST_HOPS if self.v6 else IP_TTL, -1)
-        return DEFAULT_TTL if v < 0 else v
 
     # -- receiving ----------------------------------------------------------------------
     def accepts(self, v6: bool, dst: bytes, src: bytes, msg: bytes) -> bool:
         """Does an ICMP message from src to dst reach this socket?  Ping
-        sockets take echo replies with their identifier; raw sockets every
-        message their filter lets through."""
+        sockets take echo replies with their identifier; ICMP raw sockets
+        every message their filter lets through."""
         if v6 != self.v6 or self.shut & RCVSHUTDOWN:
             return False
-        if not A.is_any(self.laddr) and self.laddr != dst:
+        if self.bound_addr and self.laddr() != dst:
             return False
         if not self.raw:
-            return msg[0] == echo_types(v6)[1] and struct.unpack_from("!H", msg, 4)[0] == self.ident \
-                and self.ident != 0
-        if not self.is_icmp:
+            return msg[0] == echo_types(v6)[1] and self.ident() != 0 and \
+                struct.unpack_from("!H", msg, 4)[0] == self.ident()
+        if not self.is_icmp or (self.remote is not None and self.remote[0] != src):
             return False
-        if self.peer is not None and self.peer != src:
-            return False
-        t = msg[0]
+        kind = msg[0]
         if v6:
-            return not self.icmp6_filter[t >> 3] & (1 << (t & 7))
-        return t >= 32 or not self.icmp_filter & (1 << t)
+            return not self.icmp6_filter[kind >> 3] & (1 << (kind & 7))
+        return kind >= 32 or not self.icmp_filter & (1 << kind)
 
     def take(self, src: bytes, dst: bytes, msg: bytes, ttl: int) -> None:
         """Queue what arrived: IPv4 raw sockets get the IPv4 header too."""
@@ -301,31 +269,24 @@ class IcmpSocket(Socket):
         if not len(self.queue) and self.shut & RCVSHUTDOWN:
             return Received(b"")
         r, dg = self.queue.take(self, n, flags & (MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC))
-        ttl = dg.meta["ttl"]
+        ttl = struct.pack("<i", dg.meta["ttl"])
         if self.v6:
-            if self.ipopts.get(IPV6_RECVHOPLIMIT):
-                r.cmsgs.append((SOL_IPV6, IPV6_HOPLIMIT, struct.pack("<i", ttl)))
-            if self.ipopts.get(IPV6_2292HOPLIMIT):
-                r.cmsgs.append((SOL_IPV6, IPV6_2292HOPLIMIT, struct.pack("<i", ttl)))
-        elif self.ipopts.get(IP_RECVTTL):
-            r.cmsgs.append((SOL_IP, IP_TTL, struct.pack("<i", ttl)))
+            if self.ints.get((SOL_IPV6, IPV6_RECVHOPLIMIT)):
+                r.cmsgs.append((SOL_IPV6, IPV6_HOPLIMIT, ttl))
+            if self.rfc2292_hoplimit:
+                r.cmsgs.append((SOL_IPV6, IPV6_2292HOPLIMIT, ttl))
+        elif self.ints.get((SOL_IP, IP_RECVTTL)):
+            r.cmsgs.append((SOL_IP, IP_TTL, ttl))
         return r
 
     # -- options ------------------------------------------------------------------------
-    def _opts(self, level: int) -> dict[int, int] | None:
-        if level == SOL_IP and not self.v6:
-            return _IP_OPTS
-        if level == SOL_IPV6 and self.v6:
-            return _IPV6_OPTS
-        return None
-
     def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
-        table = self._opts(level)
-        if table is not None:
-            if opt not in table:
-                raise KernelError(E.ENOPROTOOPT)
-            v = self.ipopts.get(opt, table[opt])
-            return struct.pack("<i", self.ttl() if opt in _TTL_OPTS else v)
+        if level == SOL_SOCKET:
+            return super().getsockopt(t, level, opt, cap)
+        if level == SOL_IPV6 and self.v6 and opt == IPV6_2292HOPLIMIT:
+            return struct.pack("<i", self.rfc2292_hoplimit)
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_getsockopt(level, opt)
         if level == SOL_RAW and self.raw:
             if opt == ICMP_FILTER and not self.v6:
                 if self.protocol != IPPROTO_ICMP:
@@ -333,51 +294,51 @@ class IcmpSocket(Socket):
                 return struct.pack("<I", self.icmp_filter)[:max(0, min(cap, 4))]
             if opt == IPV6_CHECKSUM and self.v6:
                 return struct.pack("<i", 2 if self.is_icmp else self.checksum_offset)
-            raise KernelError(E.ENOPROTOOPT)
         if level == SOL_ICMPV6 and self.raw and self.v6 and opt == ICMP6_FILTER:
             return self.icmp6_filter
-        if level in (SOL_IP, SOL_IPV6, SOL_RAW, SOL_ICMPV6):
-            raise KernelError(E.ENOPROTOOPT)
-        return super().getsockopt(t, level, opt, cap)
+        raise KernelError(E.ENOPROTOOPT)
 
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
-        table = self._opts(level)
-        if table is not None:
-            if opt == IPV6_CHECKSUM and self.v6 and self.raw:
-                raise KernelError(E.EINVAL)  # ICMPv6 sums itself; the level for others is SOL_RAW
-            if opt not in table:
-                raise KernelError(E.ENOPROTOOPT)
+        if level == SOL_SOCKET:
+            return super().setsockopt(t, level, opt, raw)
+        if level == SOL_IPV6 and self.v6 and opt == IPV6_2292HOPLIMIT:
+            self.rfc2292_hoplimit = int(bool(int_opt(raw)))
+            return None
+        if level == SOL_IPV6 and self.v6 and self.raw and opt == IPV6_CHECKSUM:
+            raise KernelError(E.EINVAL)      # ICMPv6 sums itself; others set it at SOL_RAW
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_setsockopt(level, opt, raw)
+        if level == SOL_RAW and self.raw and opt == ICMP_FILTER and not self.v6:
+            if self.protocol != IPPROTO_ICMP:
+                raise KernelError(E.EOPNOTSUPP)
+            self.icmp_filter = struct.unpack("<I", raw[:4].ljust(4, b"\0"))[0]
+            return None
+        if level == SOL_RAW and self.raw and opt == IPV6_CHECKSUM and self.v6:
             v = int_opt(raw)
-            if opt in _TTL_OPTS and not (v == -1 or 1 <= v <= 255):
+            if (v > 0 and v & 1) or v < -1:
                 raise KernelError(E.EINVAL)
-            self.ipopts[opt] = v
-            return
-        if level == SOL_RAW and self.raw:
-            if opt == ICMP_FILTER and not self.v6:
-                if self.protocol != IPPROTO_ICMP:
-                    raise KernelError(E.EOPNOTSUPP)
-                self.icmp_filter = struct.unpack("<I", raw[:4].ljust(4, b"\0"))[0]
-            elif opt == IPV6_CHECKSUM and self.v6:
-                v = int_opt(raw)
-                if v > 0 and v & 1 or v < -1:
-                    raise KernelError(E.EINVAL)
-                self.checksum_offset = v
-            else:
-                raise KernelError(E.ENOPROTOOPT)
-            return
+            self.checksum_offset = v
+            return None
         if level == SOL_ICMPV6 and self.raw and self.v6 and opt == ICMP6_FILTER:
             self.icmp6_filter = raw[:32] + self.icmp6_filter[len(raw[:32]):]
-            return
-        if level in (SOL_IP, SOL_IPV6, SOL_RAW, SOL_ICMPV6):
-            raise KernelError(E.ENOPROTOOPT)
-        super().setsockopt(t, level, opt, raw)
+            return None
+        raise KernelError(E.ENOPROTOOPT)
+
+    def info(self) -> SockInfo:
+        """/proc/net/raw shows the protocol as the local port, icmp the identifier."""
+        cut = (lambda ip: ip) if self.v6 else (lambda ip: ip[12:])
+        remote = self.remote or (A.ANY6 if self.v6 else A.ANY4, 0)
+        return SockInfo(self.family, self.proto_name, cut(self.laddr()),
+                        self.protocol if self.raw else self.ident(), cut(remote[0]), 0,
+                        ESTABLISHED if self.remote else CLOSE, 0, self.queue.mem, self.uid,
+                        self.inode.ino)
 
 
 def deliver(net, v6: bool, dst: bytes, src: bytes, msg: bytes, ttl: int) -> int:
     """An ICMP message (ip16 addresses) arriving for this machine: a copy
     for each socket that takes it.  Returns how many took it."""
     n = 0
-    for s in list(_registry(net)):
+    for s in _sockets(net):
         if s.accepts(v6, dst, src, msg):
             s.take(src, dst, msg, ttl)
             n += 1
@@ -385,17 +346,9 @@ def deliver(net, v6: bool, dst: bytes, src: bytes, msg: bytes, ttl: int) -> int:
 
 
 def new(t, family: int, stype: int, protocol: int, flags: int) -> IcmpSocket:
-    """socket(AF_INET/AF_INET6, SOCK_DGRAM/SOCK_RAW, proto) for net/inet.
-    Raw sockets need CAP_NET_RAW (checked first, as inet_create); a ping
-    socket's protocol must be its family's ICMP."""
-    if stype == SOCK_RAW:
-        if not capable(t.proc.creds, CAP_NET_RAW):
-            raise KernelError(E.EPERM)
-        if not 0 <= protocol <= 255:
-            raise KernelError(E.EINVAL)
-    elif stype == SOCK_DGRAM:
-        if protocol != (IPPROTO_ICMPV6 if family == A.AF_INET6 else IPPROTO_ICMP):
-            raise KernelError(E.EPROTONOSUPPORT)
-    else:
+    """socket(AF_INET/AF_INET6, SOCK_DGRAM, ICMP/ICMPv6) and SOCK_RAW
+    sockets, made for net/inet/family.py once it has checked CAP_NET_RAW
+    (raw) and the protocol.  net.ipv4.ping_group_range allows every group."""
+    if stype not in (SOCK_DGRAM, SOCK_RAW):
         raise KernelError(E.ESOCKTNOSUPPORT)
-    return IcmpSocket(t.kernel.net, family, stype, protocol, flags)
+    return IcmpSocket(t.kernel.net, t.proc.creds.euid, family, stype, protocol, flags)

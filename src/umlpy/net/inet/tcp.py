@@ -218,7 +218,12 @@ class TcpSocket(InetSocket):
         if self.is_local_dst(dst[0]):
             self._loop_connect(t, dst)
         elif self.net.nat is not None:
-            self.ep = self.net.nat.tcp_connect(self, self.conn_src, dst)
+            try:
+                self.ep = self.net.nat.tcp_connect(self, self.conn_src, dst)
+            except KernelError:         # refused before it began (restrict=on: EPERM)
+                self.state, self.sock_state = CLOSE, SS_UNCONNECTED
+                self._unbind_if_auto()
+                raise
         else:
             self.error = E.ENETUNREACH
             self._done()
