@@ -119,18 +119,27 @@ class NetStack:
         self.nat = None                 # net/slirp's user-mode NAT when eth0=user
         self.inet_sockets: set = set()  # every live inet socket (for /proc/net)
         self.next_index = 1
+        self.gen = 0                    # bumped by every change: caches of routes check it
+        self._local: dict[int, frozenset] = {}
         lo = self.add_device(NetDevice("lo", 0, ARPHRD_LOOPBACK, mtu=65536,
                                        flags=IFF_LOOPBACK, txqlen=1000))
         self.add_addr(lo, IfAddr(AF_INET, bytes([127, 0, 0, 1]), 8, RT_SCOPE_HOST, "lo"))
         self.add_addr(lo, IfAddr(AF_INET6, bytes(15) + b"\1", 128, RT_SCOPE_HOST))
         self.set_flags(lo, lo.flags | IFF_UP)
 
+    def touch(self) -> None:
+        """Something changed: drop what was derived from the old state,
+        tell netlink listeners."""
+        self.gen += 1
+        self._local.clear()
+        self.changed.wake_all()
+
     # -- devices ----------------------------------------------------------------
     def add_device(self, dev: NetDevice) -> NetDevice:
         dev.index = self.next_index
         self.next_index += 1
         self.devices[dev.index] = dev
-        self.changed.wake_all()
+        self.touch()
         return dev
 
     def by_name(self, name: str) -> NetDevice:
@@ -158,7 +167,7 @@ class NetStack:
                     self._addr_routes(dev, a)
             else:
                 self.routes = [r for r in self.routes if r.ifindex != dev.index]
-        self.changed.wake_all()
+        self.touch()
 
     # -- addresses --------------------------------------------------------------
     def add_addr(self, dev: NetDevice, a: IfAddr) -> None:
@@ -169,7 +178,7 @@ class NetStack:
         dev.addrs.append(a)
         if dev.up:
             self._addr_routes(dev, a)
-        self.changed.wake_all()
+        self.touch()
 
     def del_addr(self, dev: NetDevice, family: int, addr: bytes) -> IfAddr:
         for a in dev.addrs:
@@ -177,7 +186,7 @@ class NetStack:
                 dev.addrs.remove(a)
                 self.routes = [r for r in self.routes
                                if not (r.ifindex == dev.index and r.prefsrc == addr)]
-                self.changed.wake_all()
+                self.touch()
                 return a
         raise KernelError(E.EADDRNOTAVAIL)
 
@@ -188,14 +197,21 @@ class NetStack:
         self.routes.append(Route(a.family, a.addr, full, dev.index, table=RT_TABLE_LOCAL,
                                  scope=RT_SCOPE_HOST, prefsrc=a.addr))
         if a.prefixlen < full or a.family == AF_INET6:
+            # a loopback device's network is local too (fib_add_ifaddr: RTN_LOCAL)
+            loop = dev.flags & IFF_LOOPBACK and a.family == AF_INET
             self.routes.append(Route(a.family, network(a.addr, a.prefixlen), a.prefixlen,
-                                     dev.index, scope=RT_SCOPE_LINK if a.family == AF_INET
-                                     else RT_SCOPE_UNIVERSE,
+                                     dev.index, table=RT_TABLE_LOCAL if loop else RT_TABLE_MAIN,
+                                     scope=RT_SCOPE_HOST if loop else RT_SCOPE_LINK
+                                     if a.family == AF_INET else RT_SCOPE_UNIVERSE,
                                      prefsrc=a.addr if a.family == AF_INET else None,
                                      metric=0 if a.family == AF_INET else 256))
 
-    def local_addrs(self, family: int) -> list[bytes]:
-        return [a.addr for d in self.devices.values() if d.up for a in d.addrs if a.family == family]
+    def local_addrs(self, family: int) -> frozenset:
+        got = self._local.get(family)
+        if got is None:
+            got = self._local[family] = frozenset(
+                a.addr for d in self.devices.values() if d.up for a in d.addrs if a.family == family)
+        return got
 
     def is_local(self, family: int, addr: bytes) -> bool:
         """An address of this machine: 127/8, ::1, or one on an up device."""
@@ -210,13 +226,13 @@ class NetStack:
             raise KernelError(E.EEXIST)
         self.by_index(r.ifindex)
         self.routes.append(r)
-        self.changed.wake_all()
+        self.touch()
 
     def del_route(self, family: int, dst: bytes, prefixlen: int, table: int = RT_TABLE_MAIN) -> None:
         for r in self.routes:
             if r.family == family and r.dst == dst and r.prefixlen == prefixlen and r.table == table:
                 self.routes.remove(r)
-                self.changed.wake_all()
+                self.touch()
                 return
         raise KernelError(E.ESRCH)
 

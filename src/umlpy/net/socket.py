@@ -150,6 +150,7 @@ class Socket(File):
         self.opts: dict[int, int] = {}        # the _PLAIN options set
         self.linger: tuple[int, int] = (0, 0)
         self.listening = False
+        self.rcvbuf_locked = False            # SOCK_RCVBUF_LOCK: no autotuning past SO_RCVBUF
 
     def poll_queues(self) -> list:
         return [self.wq]
@@ -258,6 +259,7 @@ class Socket(File):
         elif opt in (SO["SO_RCVBUF"], SO["SO_RCVBUFFORCE"]):
             v = v if opt == SO["SO_RCVBUFFORCE"] else min(v, RMEM_MAX)
             self.rcvbuf = max(SOCK_MIN_RCVBUF, min(2 * v, 0x7FFFFFFF) if v > 0 else 0)
+            self.rcvbuf_locked = True
             self.wake()
         elif opt == SO["SO_SNDLOWAT"]:
             raise KernelError(E.ENOPROTOOPT)

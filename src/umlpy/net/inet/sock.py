@@ -73,6 +73,7 @@ class InetSocket(Socket):
         self.mcast_hops = -1
         self.ints: dict[tuple[int, int], int] = {}
         self.bound_dev = 0                  # SO_BINDTODEVICE's ifindex
+        self._route: tuple | None = None
         self.net.inet_sockets.add(self)
 
     # -- addresses --------------------------------------------------------------
@@ -125,11 +126,22 @@ class InetSocket(Socket):
         the route's preferred source."""
         if self.local is not None and not A.is_any(self.local[0]):
             return self.local[0]
+        return self.route_to(dst)[0]
+
+    def route_to(self, dst: bytes) -> tuple[bytes, bool]:
+        """(the route's source address for dst, is dst this machine's),
+        remembered for the last destination until the routes change."""
+        net = self.net
+        cached = self._route
+        if cached is not None and cached[0] == net.gen and cached[1] == dst:
+            return cached[2]
         fam, ip = A.family_bytes(dst)
-        _dev, _gw, src = self.net.route(fam, ip)
+        _dev, _gw, src = net.route(fam, ip)
         if src is None:
             raise KernelError(E.EADDRNOTAVAIL)
-        return A.from_family(fam, src)
+        got = (A.from_family(fam, src), net.is_local(fam, ip))
+        self._route = (net.gen, dst, got)
+        return got
 
     def dest(self, ip16: bytes) -> bytes:
         """connect/sendto to a wildcard address means this machine."""
@@ -142,8 +154,7 @@ class InetSocket(Socket):
         return ip16
 
     def is_local_dst(self, ip16: bytes) -> bool:
-        fam, ip = A.family_bytes(ip16)
-        return self.net.is_local(fam, ip)
+        return self.route_to(ip16)[1]
 
     def getname(self, t, peer: int) -> bytes:
         """peer 2 is accept's question: the address even of a connection

@@ -17,6 +17,7 @@ from collections import deque
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.net.bytequeue import ByteQueue
 from umlpy.net.inet import addr as A
 from umlpy.net.inet.endpoint import Endpoint
 from umlpy.net.inet.ports import PortTable
@@ -37,6 +38,7 @@ CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING = 7, 8, 9, 10, 11
 SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED = 1, 2, 3
 
 TCP_RMEM, TCP_WMEM = 131072, 16384      # net.ipv4.tcp_rmem[1], tcp_wmem[1]
+AUTOTUNED_WINDOW = 4 << 20              # what receive autotuning reaches on loopback
 TCP_MSS_DEFAULT, LOOPBACK_MSS = 536, 65483
 TCP_NODELAY, TCP_MAXSEG, TCP_CORK, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT = 1, 2, 3, 4, 5, 6
 TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_INFO = 7, 8, 9, 10, 11
@@ -100,7 +102,7 @@ class TcpSocket(InetSocket):
         self.state = CLOSE
         self.sock_state = SS_UNCONNECTED
         self.shut = 0                      # sk_shutdown
-        self.rx = bytearray()
+        self.rx = ByteQueue()
         self.ep: Endpoint | None = None
         self.far_closed = False            # the peer socket is gone: data we send is reset
         self.accept_q: deque[TcpSocket] = deque()
@@ -119,15 +121,17 @@ class TcpSocket(InetSocket):
     def rx_room(self) -> int:
         """What the buffer takes: our receive buffer plus what the sender's
         send buffer would hold on Linux, so a writer blocks about where
-        Linux's does."""
-        return max(0, self.rcvbuf + TCP_WMEM - len(self.rx))
+        Linux's does; without a SO_RCVBUF of its own the window grows as
+        Linux's autotuning grows it."""
+        cap = self.rcvbuf + TCP_WMEM if self.rcvbuf_locked else AUTOTUNED_WINDOW
+        return max(0, cap - len(self.rx))
 
     def deliver(self, data: bytes) -> None:
         if self.state == CLOSE or self.state == LISTEN:
             return
         if self.shut & RCVSHUTDOWN and self.ep is None:
             return
-        self.rx += data
+        self.rx.append(data)
         self.bytes_received += len(data)
         self.wake()
 
@@ -424,11 +428,11 @@ class TcpSocket(InetSocket):
             raise KernelError(E.ENOTCONN)
         nonblock = self.nonblock or flags & MSG_DONTWAIT
         gone = self.shut & RCVSHUTDOWN or self.state == CLOSE
-        if self.rx and n > 0 and (not flags & MSG_WAITALL or len(self.rx) >= n or gone or self.error):
-            chunk = bytes(self.rx[:n])
+        rx = self.rx
+        if rx and n > 0 and (not flags & MSG_WAITALL or len(rx) >= n or gone or self.error):
+            chunk = rx.take(n, bool(flags & MSG_PEEK))
             if flags & MSG_PEEK:
                 return Received(chunk, full_len=len(chunk))
-            del self.rx[:len(chunk)]
             self._drained()
             if flags & MSG_TRUNC:
                 return Received(b"", full_len=len(chunk))
@@ -455,7 +459,7 @@ class TcpSocket(InetSocket):
         self.wake()
 
     def unrecv(self, r: Received) -> None:
-        self.rx[:0] = r.data
+        self.rx.unread(r.data)
 
     def check_size(self, n: int) -> None:
         pass
