@@ -235,7 +235,9 @@ class TcpSocket(InetSocket):
             raise KernelError(E.EINPROGRESS)
         return self._wait_connect(E.EINPROGRESS)
 
-    def _wait_connect(self, pending_err: int) -> None:
+    def _wait_connect(self, pending_err: int) -> int:
+        """0 once connected: a retry's result is the syscall's own (None
+        would leave rax at the entry's -ENOSYS)."""
         if self.state == SYN_SENT:
             if self.nonblock:
                 raise KernelError(pending_err)
@@ -246,7 +248,7 @@ class TcpSocket(InetSocket):
             self._unbind_if_auto()
             raise KernelError(err)
         self.sock_state = SS_CONNECTED
-        return None
+        return 0
 
     def _unbind_if_auto(self) -> None:
         """A failed connect gives back the port and address it was given

@@ -58,7 +58,13 @@ class Nat:
         self.pings: dict[object, Ping | None] = {}  # guest ICMP socket -> host ping socket
         self.ping_ids: dict[object, tuple[int, bytes]] = {}   # -> (guest echo id, guest address)
         self.ping_refused = False
-        self.forwards = [Forward(self, r) for r in cfg.hostfwds]
+        self.forwards: list[Forward] = []
+        for rule in cfg.hostfwds:
+            try:
+                self.forwards.append(Forward(self, rule))
+            except OSError as e:
+                self.close()
+                raise OSError(e.errno, f"hostfwd={rule.text()}: {e.strerror}") from None
 
     def close(self) -> None:
         """The machine stops: every host socket goes."""
