@@ -54,8 +54,21 @@ def table(net) -> PortTable:
     return t
 
 
-def _sockets(net):
-    return [s for s in list(net.inet_sockets) if isinstance(s, IcmpSocket)]
+def raw_sockets(net) -> set:
+    """The ICMP raw sockets: each sees every ICMP message that arrives."""
+    r = getattr(net, "icmp_raw_sockets", None)
+    if r is None:
+        r = net.icmp_raw_sockets = set()
+    return r
+
+
+def _candidates(net, v6: bool, msg: bytes) -> list:
+    """Who may take msg: the raw sockets, and for an echo reply the ping
+    sockets holding its identifier (ping_lookup), never every socket."""
+    out = list(raw_sockets(net))
+    if msg[0] == echo_types(v6)[1] and len(msg) >= 8:
+        out += table(net).ports.get(struct.unpack_from("!H", msg, 4)[0], ())
+    return out
 
 
 def echo_types(v6: bool) -> tuple[int, int]:
@@ -94,13 +107,15 @@ class IcmpSocket(InetSocket):
         self.rfc2292_hoplimit = 0
         if protocol == IPPROTO_RAW:
             self.ints[(SOL_IP, IP_HDRINCL)] = 1
-        self.host_ping = None              # the NAT's host ping socket, while one serves us
+        if self.raw and self.is_icmp:
+            raw_sockets(net).add(self)
 
     def table(self) -> PortTable:
         return table(self.net)
 
     # -- state --------------------------------------------------------------------
     def release(self) -> None:
+        raw_sockets(self.net).discard(self)
         self.queue.clear()
         if self.net.nat is not None:
             self.net.nat.ping_close(self)
@@ -338,7 +353,7 @@ def deliver(net, v6: bool, dst: bytes, src: bytes, msg: bytes, ttl: int) -> int:
     """An ICMP message (ip16 addresses) arriving for this machine: a copy
     for each socket that takes it.  Returns how many took it."""
     n = 0
-    for s in _sockets(net):
+    for s in _candidates(net, v6, msg):
         if s.accepts(v6, dst, src, msg):
             s.take(src, dst, msg, ttl)
             n += 1
