@@ -298,11 +298,11 @@ def sys_sendto(t, fd, buf, n, flags, addr, alen):
 
 @syscall("recvfrom")
 def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
-    return bounded(lambda: _recvfrom(t, fd, buf, n, flags, addr, lenp), _sock(t, fd).rcvtimeo)
-
-
-def _recvfrom(t, fd: int, buf: int, n: int, flags: int, addr: int, lenp: int) -> int:
     s = _sock(t, fd)
+    return bounded(lambda: _recvfrom(t, s, buf, n, flags, addr, lenp), s.rcvtimeo)
+
+
+def _recvfrom(t, s: Socket, buf: int, n: int, flags: int, addr: int, lenp: int) -> int:
     r = s.recvmsg(t, min(n, MAX_RW_COUNT), flags)
     try:
         t.mem.write(buf, r.data)

@@ -123,13 +123,16 @@ def scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:
 
 
 def gather(t, vecs: list[tuple[int, int]]) -> bytes:
+    if len(vecs) == 1:          # send, write: one buffer, no join
+        base, n = vecs[0]
+        return t.mem.read(base, n) if n else b""
     return b"".join(t.mem.read(base, n) for base, n in vecs if n)
 
 
 def user_data(t, vecs: list[tuple[int, int]]) -> bytes | UserBuf:
     """What a write or a send takes from the guest: bytes, or a UserBuf
     read as the sink takes it when more than COPY_CHUNK."""
-    if sum(n for _, n in vecs) <= COPY_CHUNK:
+    if (vecs[0][1] if len(vecs) == 1 else sum(n for _, n in vecs)) <= COPY_CHUNK:
         return gather(t, vecs)
     return UserBuf(t, vecs)
 

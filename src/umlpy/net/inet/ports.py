@@ -9,11 +9,42 @@ from __future__ import annotations
 
 import random
 
+from arch_um import clock
+
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet.addr import ANY4, ANY6, is_v4
 
 EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999     # net.ipv4.ip_local_port_range
+TIME_WAIT_NS = 60 * 10**9                         # TCP_TIMEWAIT_LEN
+TIME_WAIT = 6
+
+
+class TimeWait:
+    """What is left of a connection closed actively: its port, held for
+    60 s (Linux's inet_timewait_sock).  A bind there needs SO_REUSEADDR,
+    and the closed socket must have had it too."""
+    listening = False
+    state = TIME_WAIT
+
+    def __init__(self, sock) -> None:
+        self.family = sock.family
+        self.local = sock.local
+        self.remote = sock.remote
+        self.v6only = sock.v6only
+        self.uid = sock.uid
+        self.reuse = sock.opt("SO_REUSEADDR")
+        self.inode = sock.inode
+        self.expires = clock.monotonic_ns() + TIME_WAIT_NS
+
+    def opt(self, name: str) -> int:
+        return self.reuse if name == "SO_REUSEADDR" else 0
+
+    def info(self):
+        from umlpy.net.netdev import SockInfo
+        cut = (lambda ip: ip[12:]) if self.family == 2 else (lambda ip: ip)
+        return SockInfo(self.family, "tcp", cut(self.local[0]), self.local[1],
+                        cut(self.remote[0]), self.remote[1], TIME_WAIT, 0, 0, 0, 0, refs=3)
 
 
 def covers(sock, ip16: bytes) -> bool:
@@ -46,7 +77,27 @@ class PortTable:
         self.ports: dict[int, list] = {}
         self.rr = 0
 
+    def hold(self, sock) -> None:
+        """A connection on sock's port was closed actively: TIME_WAIT."""
+        if sock.local is not None and sock.remote is not None:
+            self.ports.setdefault(sock.local[1], []).append(TimeWait(sock))
+
+    def _expire(self, port: int) -> None:
+        lst = self.ports.get(port)
+        if lst and any(isinstance(o, TimeWait) for o in lst):
+            now = clock.monotonic_ns()
+            lst[:] = [o for o in lst if not isinstance(o, TimeWait) or o.expires > now]
+            if not lst:
+                del self.ports[port]
+
+    def time_waits(self) -> list:
+        """The live TIME_WAIT entries (for /proc/net/tcp)."""
+        now = clock.monotonic_ns()
+        return [o for lst in self.ports.values() for o in lst
+                if isinstance(o, TimeWait) and o.expires > now]
+
     def _conflict(self, sock, port: int) -> bool:
+        self._expire(port)
         for o in self.ports.get(port, ()):
             if o is sock or not _overlap(o, sock):
                 continue
@@ -92,7 +143,7 @@ class PortTable:
         """A listen on a port another socket shares by SO_REUSEADDR alone
         is EADDRINUSE (inet_csk_get_port's check at listen time)."""
         for o in self.ports.get(sock.local[1], ()):
-            if o is not sock and o.listening and _overlap(o, sock) and not (
+            if o is not sock and not isinstance(o, TimeWait) and o.listening and _overlap(o, sock) and not (
                     sock.opt("SO_REUSEPORT") and o.opt("SO_REUSEPORT") and sock.uid == o.uid):
                 return False
         return True
@@ -103,7 +154,7 @@ class PortTable:
         datagram socket takes only its peer's traffic (src)."""
         best, best_score, group = None, -1, []
         for s in self.ports.get(port, ()):
-            if not covers(s, ip16) or (want is not None and not want(s)):
+            if isinstance(s, TimeWait) or not covers(s, ip16) or (want is not None and not want(s)):
                 continue
             if src is not None and s.remote is not None and s.remote != src:
                 continue

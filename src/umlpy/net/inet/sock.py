@@ -63,6 +63,7 @@ class InetSocket(Socket):
         self.uid = uid
         self.bound_port = False
         self.bound_addr = False
+        self.saddr: bytes | None = None       # an address kept without a port (UDP disconnect)
         self.local: A.Endpoint | None = None
         self.remote: A.Endpoint | None = None
         self.v6only = False
@@ -80,8 +81,30 @@ class InetSocket(Socket):
     def table(self):
         raise NotImplementedError
 
-    def parse(self, raw: bytes) -> A.Endpoint:
-        return A.parse_sockaddr(self.family, raw, self.v6only)[0]
+    def parse(self, raw: bytes, binding: bool = False) -> A.Endpoint:
+        """A bind of a v4-mapped address to a v6-only socket is EINVAL; a
+        connect or send there ENETUNREACH (dest())."""
+        return A.parse_sockaddr(self.family, raw, self.v6only and binding)[0]
+
+    def other_level(self) -> KernelError:
+        """A level neither IP nor this protocol's: ip_setsockopt answers
+        EOPNOTSUPP, ipv6_setsockopt ENOPROTOOPT."""
+        return KernelError(E.EOPNOTSUPP if self.family == A.AF_INET else E.ENOPROTOOPT)
+
+    def is_broadcast(self, ip16: bytes) -> bool:
+        """255.255.255.255 or a configured IPv4 subnet's broadcast address."""
+        if not A.is_v4(ip16):
+            return False
+        ip = ip16[12:]
+        if ip == b"\xff\xff\xff\xff":
+            return True
+        for d in self.net.devices.values():
+            for a in d.addrs:
+                if a.family == A.AF_INET and a.prefixlen < 31:
+                    host = (1 << (32 - a.prefixlen)) - 1
+                    if int.from_bytes(ip, "big") == int.from_bytes(a.addr, "big") | host:
+                        return True
+        return False
 
     def check_local(self, ip16: bytes) -> None:
         """A bind address must be ours (or a wildcard, or multicast for datagrams)."""
@@ -100,7 +123,7 @@ class InetSocket(Socket):
             if raw[4:8] != bytes(4):
                 raise KernelError(E.EAFNOSUPPORT)
             raw = struct.pack("<H", A.AF_INET) + raw[2:]
-        ip16, port = self.parse(raw)
+        ip16, port = self.parse(raw, binding=True)
         self.check_local(ip16)
         if self.local is not None:
             raise KernelError(E.EINVAL)
@@ -112,13 +135,12 @@ class InetSocket(Socket):
         self.bound_port = port != 0
         self.bound_addr = not A.is_any(ip16)
 
-    def autobind(self, dst: A.Endpoint | None = None) -> None:
+    def autobind(self) -> None:
         """An unbound socket that sends or connects gets an ephemeral port
-        (and, once it has a destination, the source address the route gives)."""
+        (on the address it was bound to, if a disconnect kept one)."""
         if self.local is not None:
             return
-        any_ = A.ANY4 if self.family == A.AF_INET else A.ANY6
-        self.table().bind(self, any_, 0)
+        self.table().bind(self, self.saddr or (A.ANY4 if self.family == A.AF_INET else A.ANY6), 0)
         self.bound_port = False
 
     def source_for(self, dst: bytes) -> bytes:
@@ -163,6 +185,8 @@ class InetSocket(Socket):
             if self.remote is None or (peer == 1 and not self.connected_for_peer()):
                 raise KernelError(E.ENOTCONN)
             return A.sockaddr(self.family, self.remote)
+        if self.local is None and self.saddr is not None:
+            return A.sockaddr(self.family, (self.saddr, 0))
         return A.sockaddr(self.family, self.local)
 
     def connected_for_peer(self) -> bool:
@@ -198,7 +222,7 @@ class InetSocket(Socket):
     # -- options ------------------------------------------------------------------
     def ip_getsockopt(self, level: int, opt: int) -> bytes:
         if level == SOL_IPV6 and self.family != A.AF_INET6:
-            raise KernelError(E.ENOPROTOOPT)
+            raise self.other_level()
         key = (level, opt)
         if key in _IP_INTS:
             return struct.pack("<i", self.ints.get(key, _IP_INTS[key][0]))
@@ -237,7 +261,7 @@ class InetSocket(Socket):
 
     def ip_setsockopt(self, level: int, opt: int, raw: bytes) -> None:
         if level == SOL_IPV6 and self.family != A.AF_INET6:
-            raise KernelError(E.ENOPROTOOPT)
+            raise self.other_level()
         key = (level, opt)
         if level == SOL_IP and opt in (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF,
                                        IP_OPTIONS):

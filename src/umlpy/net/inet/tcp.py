@@ -101,10 +101,12 @@ class TcpSocket(InetSocket):
         super().__init__(net, uid, family, 1, IPPROTO_TCP, flags)
         self.state = CLOSE
         self.sock_state = SS_UNCONNECTED
-        self.shut = 0                      # sk_shutdown
+        self.shut = 0
+        self.fin_received = self.far_closed = False                      # sk_shutdown
         self.rx = ByteQueue()
         self.ep: Endpoint | None = None
         self.far_closed = False            # the peer socket is gone: data we send is reset
+        self.fin_received = False          # SOCK_DONE: reads end at 0 before any error
         self.accept_q: deque[TcpSocket] = deque()
         self.syn_q: deque[TcpSocket] = deque()     # connects waiting for accept-queue room
         self.listener: TcpSocket | None = None     # while in the listener's syn queue
@@ -136,12 +138,17 @@ class TcpSocket(InetSocket):
         self.wake()
 
     def deliver_fin(self) -> None:
+        """The far side's FIN: CLOSE_WAIT, or for a socket that sent its
+        own FIN first the end (tcp_time_wait: the socket is closed, a
+        TIME_WAIT entry keeps its port)."""
         self.shut |= RCVSHUTDOWN
+        self.fin_received = True                # SOCK_DONE
         if self.state == ESTABLISHED:
             self.state = CLOSE_WAIT
         elif self.state in (FIN_WAIT1, FIN_WAIT2):
-            self.state = TIME_WAIT
-            self.ep = None
+            self.table().hold(self)
+            self._done()
+            return
         self.wake()
 
     def deliver_reset(self) -> None:
@@ -191,7 +198,7 @@ class TcpSocket(InetSocket):
         if self.shut & RCVSHUTDOWN:
             ev |= POLLIN | POLLRDNORM | POLLRDHUP
         if st != SYN_SENT:
-            if self.rx:
+            if self.rx and len(self.rx) >= self.opt("SO_RCVLOWAT"):   # tcp_stream_is_readable
                 ev |= POLLIN | POLLRDNORM
             if self.shut & SNDSHUTDOWN or self.ep is None or self.writable():
                 ev |= POLLOUT | POLLWRNORM
@@ -244,8 +251,7 @@ class TcpSocket(InetSocket):
             raise Block(self.wq, retry=lambda: self._wait_connect(pending_err))
         if self.state == CLOSE:
             err = self.take_error() or E.ECONNABORTED
-            self.sock_state = SS_UNCONNECTED
-            self._unbind_if_auto()
+            self._disconnect()
             raise KernelError(err)
         self.sock_state = SS_CONNECTED
         return 0
@@ -261,16 +267,20 @@ class TcpSocket(InetSocket):
         self.remote = None
 
     def _disconnect(self) -> None:
-        """connect(AF_UNSPEC): drop the connection (tcp_disconnect)."""
+        """connect(AF_UNSPEC) or a failed connect: drop the connection
+        (tcp_disconnect: a live one is reset, with ECONNRESET kept here)."""
         if self.state == LISTEN:
             self._close_listener()
         elif self.ep is not None:
             self.ep.close(reset=True)
+        if self.state in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2, SYN_RECV):
+            self.error = E.ECONNRESET
         self.ep = None
         self.rx.clear()
         self.state = CLOSE
         self.sock_state = SS_UNCONNECTED
         self.shut = 0
+        self.fin_received = self.far_closed = False
         self._unbind_if_auto()
         self.wake()
 
@@ -361,7 +371,9 @@ class TcpSocket(InetSocket):
     def _close_listener(self) -> None:
         """Connections not yet accepted are reset; waiting connects refused."""
         while self.accept_q:
-            self.accept_q.popleft().put_ref()
+            child = self.accept_q.popleft()
+            child.abort()
+            child.put_ref()
         while self.syn_q:
             c = self.syn_q.popleft()
             c.listener = None
@@ -399,12 +411,13 @@ class TcpSocket(InetSocket):
                     return done
                 raise self._epipe(t, flags)
             ep = self.ep
-            if ep is None:          # the far socket is gone: this data meets a reset
+            if ep is None or self.far_closed:   # the far socket is gone: this data meets a reset
                 if done:
                     return done
                 self.error = E.EPIPE if self.state == CLOSE_WAIT else E.ECONNRESET
                 n = len(data) - done
                 self._done()
+                self.far_closed = False
                 return n
             left = len(data) - done
             if left == 0:
@@ -431,7 +444,8 @@ class TcpSocket(InetSocket):
         nonblock = self.nonblock or flags & MSG_DONTWAIT
         gone = self.shut & RCVSHUTDOWN or self.state == CLOSE
         rx = self.rx
-        if rx and n > 0 and (not flags & MSG_WAITALL or len(rx) >= n or gone or self.error):
+        target = n if flags & MSG_WAITALL else min(n, self.opt("SO_RCVLOWAT"))   # sock_rcvlowat
+        if rx and n > 0 and (len(rx) >= target or gone or self.error or nonblock):
             chunk = rx.take(n, bool(flags & MSG_PEEK))
             if flags & MSG_PEEK:
                 return Received(chunk, full_len=len(chunk))
@@ -439,7 +453,7 @@ class TcpSocket(InetSocket):
             if flags & MSG_TRUNC:
                 return Received(b"", full_len=len(chunk))
             return Received(chunk, full_len=len(chunk))
-        if n == 0 and self.rx:
+        if n == 0 and self.rx or self.fin_received:
             return Received(b"")
         if self.error:
             raise KernelError(self.take_error())
@@ -499,7 +513,17 @@ class TcpSocket(InetSocket):
         if err:
             raise KernelError(err)
 
+    def abort(self) -> None:
+        """Reset the connection (a listener closing with it unaccepted)."""
+        ep, self.ep = self.ep, None
+        if ep is not None:
+            ep.close(reset=True)
+        self.state = CLOSE
+
     def release(self) -> None:
+        reset = bool(self.rx) or (self.linger[0] and self.linger[1] == 0)
+        if self.state in (ESTABLISHED, FIN_WAIT1, FIN_WAIT2) and self.ep is not None and not reset:
+            self.table().hold(self)     # the active closer keeps its port (FIN_WAIT2, TIME_WAIT)
         if self.state == LISTEN:
             self._close_listener()
         elif self.listener is not None:
@@ -508,7 +532,6 @@ class TcpSocket(InetSocket):
             self.listener = None
         ep, self.ep = self.ep, None
         if ep is not None:
-            reset = bool(self.rx) or (self.linger[0] and self.linger[1] == 0)
             ep.close(reset)
         self.rx.clear()
         self.state = CLOSE
@@ -537,7 +560,7 @@ class TcpSocket(InetSocket):
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_getsockopt(level, opt)
         if level != IPPROTO_TCP:
-            raise KernelError(E.EOPNOTSUPP if level > 255 else E.ENOPROTOOPT)
+            raise self.other_level()
         if opt in _TCP_INTS:
             return struct.pack("<i", self.tcp_ints.get(opt, _TCP_INTS[opt][0]))
         if opt == TCP_MAXSEG:
@@ -556,7 +579,7 @@ class TcpSocket(InetSocket):
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_setsockopt(level, opt, raw)
         if level != IPPROTO_TCP:
-            raise KernelError(E.ENOPROTOOPT)
+            raise self.other_level()
         if opt == TCP_CONGESTION:
             name = raw.split(b"\0", 1)[0]
             if name not in (b"cubic", b"reno"):

@@ -27,6 +27,8 @@ from umlpy.net.socket import (MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, RCVSHU
 from umlpy.net.unix import truesize
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
+POLLWRBAND = 0x200
+
 POLLRDHUP = 0x2000
 SHUTDOWN_MASK = RCVSHUTDOWN | SNDSHUTDOWN
 UDP_CORK, UDP_SEGMENT, UDP_GRO = 1, 103, 104
@@ -35,7 +37,7 @@ SIOCINQ, SIOCOUTQ = 0x541B, 0x5411
 ESTABLISHED, CLOSE = 1, 7
 
 
-@dataclass
+@dataclass(slots=True)
 class Datagram:
     data: bytes
     src: A.Endpoint
@@ -62,6 +64,7 @@ class UdpSocket(InetSocket):
         self.shut = 0
         self.cork = 0
         self.drops = 0
+        self._name: tuple = (None, b"")
 
     def table(self) -> PortTable:
         return table(self.net)
@@ -90,14 +93,13 @@ class UdpSocket(InetSocket):
             ev |= POLLHUP
         if self.rxq:
             ev |= POLLIN | POLLRDNORM
-        return ev | POLLOUT | POLLWRNORM
+        return ev | POLLOUT | POLLWRNORM | POLLWRBAND      # sock_writeable
 
     # -- connecting ---------------------------------------------------------------
     def connect(self, t, raw: bytes) -> None:
         if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == 0:
             return self._disconnect()
-        ip, port = self.parse(raw)
-        dst = (self.dest(ip), port)
+        dst = self._dst(raw, connecting=True)
         src = self.source_for(dst[0])
         self.autobind()
         if not self.bound_addr:
@@ -105,19 +107,45 @@ class UdpSocket(InetSocket):
         self.remote = dst
         return None
 
+    def _dst(self, raw: bytes, connecting: bool) -> A.Endpoint | None:
+        """Where a connect or sendto goes.  An AF_INET6 socket also takes an
+        AF_INET address (as a v4-mapped one), AF_UNSPEC on sendto means no
+        address; an AF_INET socket takes AF_UNSPEC as AF_INET (udp_sendmsg)."""
+        fam = struct.unpack_from("<H", raw)[0] if len(raw) >= 2 else -1
+        if self.family == A.AF_INET6 and fam == A.AF_INET:
+            if len(raw) < A.SIN_LEN:
+                raise KernelError(E.EINVAL)
+            if self.v6only:
+                raise KernelError(E.EAFNOSUPPORT if connecting else E.ENETUNREACH)
+            if self.bound_addr and not A.is_v4(self.local[0]):
+                raise KernelError(E.ENETUNREACH)
+            ip, port = A.parse_sockaddr(A.AF_INET, raw)[0]
+        elif fam == 0 and not connecting and self.family == A.AF_INET6:
+            return None
+        else:
+            if fam == 0 and self.family == A.AF_INET and len(raw) >= A.SIN_LEN:
+                raw = struct.pack("<H", A.AF_INET) + raw[2:]
+            ip, port = self.parse(raw)
+        ip = self.dest(ip)
+        if self.is_broadcast(ip) and not self.opt("SO_BROADCAST"):
+            raise KernelError(E.EACCES)
+        return ip, port
+
     def _disconnect(self) -> None:
-        """__udp_disconnect: the address and an automatic port go back."""
+        """__udp_disconnect: the address and an automatic port go back (a
+        bound address stays, even without its port)."""
         self.remote = None
         if self.local is not None:
             if not self.bound_addr:
                 any_ = A.ANY4 if self.family == A.AF_INET else A.ANY6
                 self.local = (any_, self.local[1])
             if not self.bound_port:
+                self.saddr = self.local[0] if self.bound_addr else None
                 self.table().unbind(self)
                 self.local = None
 
     def connected_for_peer(self) -> bool:
-        return self.remote is not None
+        return self.remote is not None and self.remote[1] != 0
 
     # -- sending --------------------------------------------------------------------
     def check_size(self, n: int) -> None:
@@ -127,26 +155,20 @@ class UdpSocket(InetSocket):
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
         if flags & MSG_OOB:
             raise KernelError(E.EOPNOTSUPP)
-        if addr is not None:
-            if len(addr) >= 2 and struct.unpack_from("<H", addr)[0] == 0 and \
-                    self.family == A.AF_INET and len(addr) >= A.SIN_LEN:
-                addr = struct.pack("<H", A.AF_INET) + addr[2:]   # AF_UNSPEC taken as AF_INET
-            ip, port = A.parse_sockaddr(self.family, addr)[0]
-            if port == 0:
+        self.autobind()                 # inet_sendmsg binds a port before anything else
+        dst = self._dst(addr, connecting=False) if addr is not None else None
+        if dst is not None:
+            if dst[1] == 0:
                 raise KernelError(E.EINVAL)
-            dst = (self.dest(ip), port)
         else:
             if self.remote is None:
                 raise KernelError(E.EDESTADDRREQ)
             dst = self.remote
-        self.check_size(len(data))
-        err = self.take_error()
-        if err:
-            raise KernelError(err)
+        if self.error:
+            raise KernelError(self.take_error())
         if self.shut & SNDSHUTDOWN:
             raise KernelError(E.EPIPE)
         src_ip = self.source_for(dst[0])
-        self.autobind()
         payload = bytes(data[:])
         if self.is_local_dst(dst[0]):
             self._loop_send(payload, (src_ip, self.local[1]), dst)
@@ -157,7 +179,8 @@ class UdpSocket(InetSocket):
         return len(payload)
 
     def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint) -> None:
-        r = incoming(self.net, dst, src, data, ttl=self.ttl if self.ttl != -1 else DEFAULT_TTL,
+        hops = self.ttl if A.is_v4(dst[0]) else self.hops
+        r = incoming(self.net, dst, src, data, ttl=hops if hops != -1 else DEFAULT_TTL,
                      tos=self.tos)
         if not r and self.remote is not None:
             self.error = E.ECONNREFUSED      # ICMP port unreachable, on a connected socket
@@ -170,13 +193,16 @@ class UdpSocket(InetSocket):
         if self.error:
             raise KernelError(self.take_error())
         if not self.rxq:
-            if self.shut & RCVSHUTDOWN:
-                return Received(b"")
             if self.nonblock or flags & MSG_DONTWAIT:
                 raise KernelError(E.EAGAIN)
+            if self.shut & RCVSHUTDOWN:     # only a wait notices it (__skb_wait_for_more_packets)
+                return Received(b"")
             raise Block(self.wq)
         d = self.rxq[0]
-        out = Received(d.data[:n], sender=A.sockaddr(self.family, d.src), full_len=len(d.data))
+        if self._name[0] != d.src:      # a peer's name, made once
+            self._name = (d.src, A.sockaddr(self.family, d.src))
+        out = Received(d.data[:n] if len(d.data) > n else d.data, sender=self._name[1],
+                       full_len=len(d.data))
         if len(d.data) > n:
             out.flags |= MSG_TRUNC
         out.cmsgs = self._cmsgs(d)
@@ -186,8 +212,10 @@ class UdpSocket(InetSocket):
         return out
 
     def _cmsgs(self, d: Datagram) -> list:
-        out = []
         ints = self.ints
+        if not ints:
+            return []
+        out = []
         v4 = A.is_v4(d.src[0])
         if v4:
             if ints.get((SOL_IP, IP_PKTINFO)):
@@ -229,17 +257,20 @@ class UdpSocket(InetSocket):
                 return struct.pack("<i", self.cork)
             if opt in (UDP_SEGMENT, UDP_GRO):
                 return struct.pack("<i", 0)
-        raise KernelError(E.ENOPROTOOPT)
+            raise KernelError(E.ENOPROTOOPT)
+        raise self.other_level()
 
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
         if level == SOL_SOCKET:
             return super().setsockopt(t, level, opt, raw)
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_setsockopt(level, opt, raw)
-        if level == IPPROTO_UDP and opt == UDP_CORK:
+        if level == IPPROTO_UDP:
+            if opt != UDP_CORK:
+                raise KernelError(E.ENOPROTOOPT)
             self.cork = int(bool(int_opt(raw)))
             return None
-        raise KernelError(E.ENOPROTOOPT)
+        raise self.other_level()
 
     def release(self) -> None:
         if self.net.nat is not None:
