@@ -4,7 +4,8 @@ Ping sockets are Linux's (net/ipv4/ping.c): the guest writes an echo
 request, the kernel puts the socket's identifier (its "port", chosen at
 bind or on the first send) in it and fills in the checksum; replies with
 that identifier come back without an IP header.  net.ipv4.ping_group_range
-is taken as allowing every group, so any guest user may ping.
+(Linux's default "1 0": nobody, root included) says which groups may have
+one; the images' rcS opens it to everyone, as systemd's sysctl.d does.
 Raw sockets need CAP_NET_RAW; an ICMP one sends whole ICMP messages (the
 guest's own checksum, for IPv4) and receives every ICMP message that
 arrives, with its IPv4 header (ICMPv6: without, as Linux).  Raw sockets
@@ -360,10 +361,37 @@ def deliver(net, v6: bool, dst: bytes, src: bytes, msg: bytes, ttl: int) -> int:
     return n
 
 
+PING_GROUP_RANGE_OFF = (1, 0)          # Linux's default: nobody, root included
+GID_MAX = 0xFFFFFFFE
+
+
+def ping_group_range(net) -> tuple[int, int]:
+    """net.ipv4.ping_group_range (one for both families, as Linux's)."""
+    return getattr(net, "ping_groups", PING_GROUP_RANGE_OFF)
+
+
+def set_ping_group_range(net, low: int, high: int) -> None:
+    """ipv4_ping_group_range: ids beyond gid_t are EINVAL; a range whose
+    end is below its start switches ping sockets off."""
+    if not (0 <= low <= GID_MAX and 0 <= high <= GID_MAX):
+        raise KernelError(E.EINVAL)
+    net.ping_groups = (low, high) if low <= high else PING_GROUP_RANGE_OFF
+
+
+def _may_ping(t) -> bool:
+    """ping_init_sock: the caller's egid or a supplementary group in the range."""
+    low, high = ping_group_range(t.kernel.net)
+    creds = t.proc.creds
+    return any(low <= g <= high for g in (creds.egid, *creds.groups))
+
+
 def new(t, family: int, stype: int, protocol: int, flags: int) -> IcmpSocket:
     """socket(AF_INET/AF_INET6, SOCK_DGRAM, ICMP/ICMPv6) and SOCK_RAW
     sockets, made for net/inet/family.py once it has checked CAP_NET_RAW
-    (raw) and the protocol.  net.ipv4.ping_group_range allows every group."""
+    (raw) and the protocol.  Ping sockets are for the groups in
+    net.ipv4.ping_group_range (EACCES otherwise, root included)."""
     if stype not in (SOCK_DGRAM, SOCK_RAW):
         raise KernelError(E.ESOCKTNOSUPPORT)
+    if stype == SOCK_DGRAM and not _may_ping(t):
+        raise KernelError(E.EACCES)
     return IcmpSocket(t.kernel.net, t.proc.creds.euid, family, stype, protocol, flags)
