@@ -70,6 +70,11 @@ class Guest:
             if text in line:
                 return
 
+    def send(self, line: bytes) -> None:
+        """A line on the console for the script's next `read x`."""
+        self.p.stdin.write(line + b"\n")
+        self.p.stdin.flush()
+
     def done(self, timeout: float = 60) -> tuple[bytes, str]:
         """Close stdin, wait; (all console output, kernel log)."""
         self.p.stdin.close()
@@ -254,6 +259,61 @@ def test_slirp_is_taken_as_user():
     r = sh(f"{PINGABLE}{T} ping 10.0.2.2", "eth0=slirp,,/usr/bin/slirp", "ip=dhcp")
     assert b"seq 1: type 0 len 64 ident ours data same\n" in r.stdout, r.stderr.decode()[-2000:]
     assert "eth0=slirp: taken as eth0=user" in r.stderr.decode()
+
+
+def _sockets(pid: int) -> int:
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def _host_children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def test_host_sockets_follow_guest_sockets_and_never_reach_guests():
+    """The kernel's host sockets go with the guest sockets they serve, and
+    no guest process ever holds one."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(srv.accept()), daemon=True).start()
+    echo, ep = udp_server(lambda d: d)
+    try:
+        g = Guest(f"echo S1; read x; {T} udp-ask 10.0.2.2 {ep} a >/dev/null; "
+                  f"nc 10.0.2.2 {srv.getsockname()[1]} & sleep 0.5; echo S2; read x; "
+                  "kill $!; wait; echo S3; read x", NET, "ip=dhcp")
+        g.expect(b"S1")
+        base = _sockets(g.p.pid)
+        g.send(b"")
+        g.expect(b"S2")
+        during = _sockets(g.p.pid)
+        guests = _host_children(g.p.pid)
+        leaked = [p for p in guests if _sockets(p)]
+        g.send(b"")
+        g.expect(b"S3")
+        time.sleep(0.2)
+        after = _sockets(g.p.pid)
+        g.done()
+    finally:
+        srv.close()
+        echo.close()
+    assert guests and not leaked
+    assert (during, after) == (base + 1, base), (base, during, after)
 
 
 # -- restrict=on ------------------------------------------------------------------------
