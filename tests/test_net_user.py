@@ -453,13 +453,26 @@ def _dns_answer(query: bytes) -> bytes:
 
 
 def test_dns_through_the_forwarder():
+    """UDP queries are forwarded under their own ids; TCP to 10.0.2.3:53
+    reaches the resolver's TCP port."""
     srv, port = udp_server(_dns_answer)
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen()
+
+    def serve_tcp():
+        c, _ = tcp.accept()
+        c.sendall(b"dns over tcp\n")
+        c.close()
+    threading.Thread(target=serve_tcp, daemon=True).start()
     try:
-        r = sh("nslookup -type=a some.name.test 10.0.2.3", NET, "ip=dhcp",
-               f"eth0=user,hostdns=127.0.0.1:{port}")
+        r = sh("nslookup -type=a some.name.test 10.0.2.3; nc 10.0.2.3 53 </dev/null; "
+               "nc 10.0.2.3 54 </dev/null", NET, "ip=dhcp", f"eth0=user,hostdns=127.0.0.1:{port}")
     finally:
         srv.close()
-    assert b"Name:\tsome.name.test\nAddress: 192.0.2.77\n" in r.stdout, \
+        tcp.close()
+    assert r.stdout.endswith(b"Name:\tsome.name.test\nAddress: 192.0.2.77\n\ndns over tcp\n"
+                             b"nc: can't connect to remote host (10.0.2.3): Connection refused\n"), \
         (r.stdout, r.stderr.decode()[-3000:])
 
 
