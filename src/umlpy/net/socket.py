@@ -151,6 +151,7 @@ class Socket(File):
         self.linger: tuple[int, int] = (0, 0)
         self.listening = False
         self.rcvbuf_locked = False            # SOCK_RCVBUF_LOCK: no autotuning past SO_RCVBUF
+        self.rcvlowat = 1                     # SO_RCVLOWAT, kept apart: streams read it on every call
 
     def poll_queues(self) -> list:
         return [self.wq]
@@ -251,6 +252,7 @@ class Socket(File):
         if opt in _PLAIN and opt not in (SO["SO_BUSY_POLL"],):
             if opt == SO["SO_RCVLOWAT"]:
                 v = max(v, 1) if v >= 0 else 0x7FFFFFFF
+                self.rcvlowat = v
             self.opts[opt] = int(bool(v)) if opt in _BOOLS else v
         elif opt in (SO["SO_SNDBUF"], SO["SO_SNDBUFFORCE"]):
             v = v if opt == SO["SO_SNDBUFFORCE"] else min(v, WMEM_MAX)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import struct
 
+from arch_um import clock
 from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel import printk
-from umlpy.kernel.errors import KernelError
+from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import bounded
 from umlpy.syscalls.sys_poll import timespec_end_time
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -327,18 +328,44 @@ def sys_recvmsg(t, fd, msg, flags, *_):
     return bounded(lambda: do_recvmsg(t, fd, msg, flags), _sock(t, fd).rcvtimeo)
 
 
-def _mmsg(t, fd: int, vec: int, vlen: int, flags: int, one) -> int:
-    done = 0
-    for i in range(min(u32(vlen), UIO_MAXIOV)):
+MSG_WAITFORONE = 0x10000
+
+
+def _mmsg(t, fd: int, vec: int, vlen: int, flags: int, one, end: int | None = None,
+          tsaddr: int = 0, i: int = 0, first=None) -> int:
+    """sendmmsg/recvmmsg: one message after another, each with the call's
+    flags (a blocking socket blocks for each; MSG_WAITFORONE makes every
+    receive after the first non-blocking), the count so far returned when
+    a later one fails or a signal comes.  recvmmsg's timeout is looked at
+    after each datagram, as Linux's (it does not bound a wait)."""
+    n = min(u32(vlen), UIO_MAXIOV)
+    while i < n:
+        f = flags & ~MSG_WAITFORONE
+        if i and flags & MSG_WAITFORONE:
+            f |= N.MSG_DONTWAIT
         try:
-            n = one(t, fd, vec + 64 * i, flags if i == 0 else flags | N.MSG_DONTWAIT)
-        except KernelError:
-            if done:
-                break
+            got = first() if first is not None else one(t, fd, vec + 64 * i, f)
+        except Block as b:
+            inner, at = b.retry, i
+            b.retry = lambda: _mmsg(t, fd, vec, vlen, flags, one, end, tsaddr, at,
+                                    inner or (lambda: one(t, fd, vec + 64 * at, f)))
+            b.interrupted_result = i or None
             raise
-        t.mem.write(vec + 64 * i + 56, struct.pack("<I", n))
-        done += 1
-    return done
+        except (KernelError, GuestFault) as e:
+            if not i:
+                raise
+            if isinstance(e, KernelError) and e.errno != E.EAGAIN and one is do_recvmsg:
+                _sock(t, fd).error = e.errno      # told by the next call (sk_err)
+            break
+        first = None
+        t.mem.write(vec + 64 * i + 56, struct.pack("<I", got))
+        i += 1
+        if end is not None and clock.monotonic_ns() >= end:
+            break
+    if tsaddr:      # the time left, as recvmmsg writes it back
+        left = max(0, end - clock.monotonic_ns())
+        t.mem.write(tsaddr, struct.pack("<qq", left // 10**9, left % 10**9))
+    return i
 
 
 @syscall("sendmmsg")
@@ -346,10 +373,10 @@ def sys_sendmmsg(t, fd, vec, vlen, flags, *_):
     return _mmsg(t, fd, vec, vlen, flags, do_sendmsg)
 
 
-@syscall("recvmmsg", status=PARTIAL, note="timeout checked (EINVAL) but not waited on: later messages are taken only if already there")
+@syscall("recvmmsg")
 def sys_recvmmsg(t, fd, vec, vlen, flags, timeout, *_):
-    timespec_end_time(t, timeout)
-    return _mmsg(t, fd, vec, vlen, flags, do_recvmsg)
+    end = timespec_end_time(t, timeout)
+    return _mmsg(t, fd, vec, vlen, flags, do_recvmsg, end, timeout if end is not None else 0)
 
 
 # -- options ---------------------------------------------------------------------

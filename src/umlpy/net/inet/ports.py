@@ -76,6 +76,8 @@ class PortTable:
         self.name = name
         self.ports: dict[int, list] = {}
         self.rr = 0
+        self.gen = 0            # bumped by every bind and unbind: lookups cached against it
+        self._last: tuple | None = None
 
     def hold(self, sock) -> None:
         """A connection on sock's port was closed actively: TIME_WAIT."""
@@ -128,6 +130,7 @@ class PortTable:
             raise KernelError(E.EADDRINUSE)
         sock.local = (ip16, port)
         self.ports.setdefault(port, []).append(sock)
+        self.gen += 1
         return port
 
     def unbind(self, sock) -> None:
@@ -136,6 +139,7 @@ class PortTable:
         lst = self.ports.get(sock.local[1])
         if lst and sock in lst:
             lst.remove(sock)
+            self.gen += 1
             if not lst:
                 del self.ports[sock.local[1]]
 
@@ -147,6 +151,19 @@ class PortTable:
                     sock.opt("SO_REUSEPORT") and o.opt("SO_REUSEPORT") and sock.uid == o.uid):
                 return False
         return True
+
+    def deliver_to(self, ip16: bytes, port: int, src):
+        """lookup() for datagrams, remembered for the last (destination,
+        source) until a socket binds, unbinds or connects (gen)."""
+        last = self._last
+        key = (ip16, port, src)
+        if last is not None and last[0] == self.gen and last[1] == key:
+            return last[2]
+        s = self.lookup(ip16, port, src=src)
+        if s is not None and s.opt("SO_REUSEPORT"):
+            return s            # a group shares the traffic: no caching
+        self._last = (self.gen, key, s)
+        return s
 
     def lookup(self, ip16: bytes, port: int, want=None, src=None):
         """The socket that takes traffic for (ip16, port): exact binding

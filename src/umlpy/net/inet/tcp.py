@@ -198,7 +198,7 @@ class TcpSocket(InetSocket):
         if self.shut & RCVSHUTDOWN:
             ev |= POLLIN | POLLRDNORM | POLLRDHUP
         if st != SYN_SENT:
-            if self.rx and len(self.rx) >= self.opt("SO_RCVLOWAT"):   # tcp_stream_is_readable
+            if self.rx and len(self.rx) >= self.rcvlowat:   # tcp_stream_is_readable
                 ev |= POLLIN | POLLRDNORM
             if self.shut & SNDSHUTDOWN or self.ep is None or self.writable():
                 ev |= POLLOUT | POLLWRNORM
@@ -444,7 +444,7 @@ class TcpSocket(InetSocket):
         nonblock = self.nonblock or flags & MSG_DONTWAIT
         gone = self.shut & RCVSHUTDOWN or self.state == CLOSE
         rx = self.rx
-        target = n if flags & MSG_WAITALL else min(n, self.opt("SO_RCVLOWAT"))   # sock_rcvlowat
+        target = n if flags & MSG_WAITALL else min(n, self.rcvlowat)   # sock_rcvlowat
         if rx and n > 0 and (len(rx) >= target or gone or self.error or nonblock):
             chunk = rx.take(n, bool(flags & MSG_PEEK))
             if flags & MSG_PEEK:

@@ -105,6 +105,7 @@ class UdpSocket(InetSocket):
         if not self.bound_addr:
             self.local = (src, self.local[1])
         self.remote = dst
+        self.table().gen += 1       # who takes what changed
         return None
 
     def _dst(self, raw: bytes, connecting: bool) -> A.Endpoint | None:
@@ -135,6 +136,7 @@ class UdpSocket(InetSocket):
         """__udp_disconnect: the address and an automatic port go back (a
         bound address stays, even without its port)."""
         self.remote = None
+        self.table().gen += 1
         if self.local is not None:
             if not self.bound_addr:
                 any_ = A.ANY4 if self.family == A.AF_INET else A.ANY6
@@ -290,7 +292,7 @@ class UdpSocket(InetSocket):
 def incoming(net, dst: A.Endpoint, src: A.Endpoint, data: bytes, ttl: int = DEFAULT_TTL,
              tos: int = 0) -> bool:
     """A datagram for the guest socket bound to dst; False when none is."""
-    s = table(net).lookup(dst[0], dst[1], src=src)
+    s = table(net).deliver_to(dst[0], dst[1], src)
     if s is None:
         return False
     s.deliver_datagram(data, src, dst[0], ttl, tos)
