@@ -4,8 +4,9 @@ Ping sockets are Linux's (net/ipv4/ping.c): the guest writes an echo
 request, the kernel puts the socket's identifier (its "port", chosen at
 bind or on the first send) in it and fills in the checksum; replies with
 that identifier come back without an IP header.  net.ipv4.ping_group_range
-(Linux's default "1 0": nobody, root included) says which groups may have
-one; the images' rcS opens it to everyone, as systemd's sysctl.d does.
+says which groups may have one: every group here (what systemd's sysctl.d
+sets on Debian; Linux's own default "1 0" refuses even root), until the
+guest writes /proc/sys/net/ipv4/ping_group_range.
 Raw sockets need CAP_NET_RAW; an ICMP one sends whole ICMP messages (the
 guest's own checksum, for IPv4) and receives every ICMP message that
 arrives, with its IPv4 header (ICMPv6: without, as Linux).  Raw sockets
@@ -361,13 +362,14 @@ def deliver(net, v6: bool, dst: bytes, src: bytes, msg: bytes, ttl: int) -> int:
     return n
 
 
-PING_GROUP_RANGE_OFF = (1, 0)          # Linux's default: nobody, root included
+PING_GROUP_RANGE_OFF = (1, 0)          # Linux's "nobody", root included
+PING_GROUP_RANGE_ALL = (0, 2147483647)  # the default here: systemd's
 GID_MAX = 0xFFFFFFFE
 
 
 def ping_group_range(net) -> tuple[int, int]:
     """net.ipv4.ping_group_range (one for both families, as Linux's)."""
-    return getattr(net, "ping_groups", PING_GROUP_RANGE_OFF)
+    return getattr(net, "ping_groups", PING_GROUP_RANGE_ALL)
 
 
 def set_ping_group_range(net, low: int, high: int) -> None:
