@@ -55,7 +55,7 @@ class Nat:
         self.dns = DnsForwarder(self, server)
         self.conns: set[HostConn] = set()
         self.flows: dict[object, Udp] = {}          # guest UDP socket -> its host socket
-        self.pings: dict[object, Ping | None] = {}  # guest ICMP socket -> host ping socket
+        self.pings: dict[object, Ping] = {}         # guest ICMP socket -> host ping socket
         self.ping_ids: dict[object, tuple[int, bytes]] = {}   # -> (guest echo id, guest address)
         self.ping_refused = False
         self.forwards: list[Forward] = []
@@ -139,7 +139,7 @@ class Nat:
             if port == 53:
                 self.dns.query(sock, data)
             return
-        if vnet.in_network(ip4) and ip4 != vnet.GATEWAY or A.is_multicast(ip) or \
+        if (vnet.in_network(ip4) and ip4 != vnet.GATEWAY) or A.is_multicast(ip) or \
                 ip4 == vnet.LIMITED_BROADCAST:
             return                              # nobody there: the datagram is lost
         fwd = next((f for f in self.forwards if f.sends_for(src)), None)
