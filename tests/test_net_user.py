@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import os
 import queue
+import shutil
 import socket
 import struct
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPIO, IMAGE, PATH_ENV, UMLPY, as_nobody, boot, sh
+from conftest import CPIO, IMAGE, PATH_ENV, ROOT, UMLPY, as_nobody, boot, sh
 
 from umlpy.net.inet import wire
 from umlpy.net.slirp import config, dhcp
@@ -383,8 +384,41 @@ def test_default_script_configures_eth0(http_server):
                         b"hello from the host\n"), r.stderr.decode()[-3000:]
 
 
+def test_disk_image_takes_a_lease_at_boot(tmp_path, http_server):
+    """What `make run` boots: the image's rcS runs udhcpc when there is an
+    eth0, and the shell one logs into has the network."""
+    from test_tty import Terminal
+    base = tmp_path / "base.img"
+    shutil.copy(ROOT / "rootfs" / "busybox.img", base)
+    term = Terminal(NET, root=f"ubd0={tmp_path / 'run.cow'},{base}")
+    try:
+        term.expect(rb"login: ")
+        term.send(b"root\r")
+        term.expect(rb"Password: ")
+        term.send(b"umlpy\r")
+        term.expect(rb"# ")
+        term.send(b"ip -4 addr show eth0 | grep -c 'inet 10.0.2.15/24'; cat /etc/resolv.conf; "
+                  b"wget -qO- http://10.0.2.2:%d/index.html\r" % http_server)
+        term.expect(rb"\r\n1\r\nnameserver 10.0.2.3\r\nhello from the host\r\n")
+        term.expect(rb"# ")
+        term.send(b"poweroff\r")
+        assert term.wait(60) == 0
+    finally:
+        term.close()
+
+
+def test_disk_image_without_eth0_does_not_wait(tmp_path):
+    base = tmp_path / "base.img"
+    shutil.copy(ROOT / "rootfs" / "busybox.img", base)
+    r = subprocess.run([str(UMLPY), str(IMAGE), f"ubd0={tmp_path / 'run.cow'},{base}", "quiet",
+                        "init=/bin/sh", "--", "-c", "time sh /etc/init.d/rcS"],
+                       capture_output=True, timeout=120)
+    assert r.stdout.startswith(b"real\t0m 0."), (r.stdout, r.stderr.decode()[-2000:])
+
+
 def test_ip_dhcp_at_boot():
-    r = sh(f"cat /proc/net/pnp; {T} ping 10.0.2.2; {T} ping 10.0.2.15", NET, "ip=dhcp")
+    r = sh(f"{PROC}cat /proc/net/pnp; {T} ping 10.0.2.2; {T} ping 10.0.2.15", NET, "ip=dhcp",
+           "loglevel=7")
     log = r.stderr.decode()
     assert "IP-Config: Got DHCP answer from 10.0.2.2, my address is 10.0.2.15" in log
     assert ("device=eth0, hwaddr=52:54:00:12:34:56, ipaddr=10.0.2.15, mask=255.255.255.0, "
@@ -396,8 +430,9 @@ def test_ip_dhcp_at_boot():
 
 
 def test_ip_static_at_boot():
-    r = sh(f"cat /proc/net/pnp; hostname; {T} ping 10.0.2.20; {T} ping 10.0.2.2", NET,
-           "ip=10.0.2.20:10.0.2.2:10.0.2.2:255.255.255.0:guesthost:eth0:off:10.0.2.3")
+    r = sh(f"{PROC}cat /proc/net/pnp; hostname; {T} ping 10.0.2.20; {T} ping 10.0.2.2", NET,
+           "ip=10.0.2.20:10.0.2.2:10.0.2.2:255.255.255.0:guesthost:eth0:off:10.0.2.3",
+           "loglevel=7")
     log = r.stderr.decode()
     assert ("device=eth0, hwaddr=52:54:00:12:34:56, ipaddr=10.0.2.20, mask=255.255.255.0, "
             "gw=10.0.2.2") in log, log[-3000:]
