@@ -369,7 +369,7 @@ GID_MAX = 0xFFFFFFFE
 
 def ping_group_range(net) -> tuple[int, int]:
     """net.ipv4.ping_group_range (one for both families, as Linux's)."""
-    return getattr(net, "ping_groups", PING_GROUP_RANGE_ALL)
+    return getattr(net, "ping_group_range", PING_GROUP_RANGE_ALL)
 
 
 def set_ping_group_range(net, low: int, high: int) -> None:
@@ -377,7 +377,7 @@ def set_ping_group_range(net, low: int, high: int) -> None:
     end is below its start switches ping sockets off."""
     if not (0 <= low <= GID_MAX and 0 <= high <= GID_MAX):
         raise KernelError(E.EINVAL)
-    net.ping_groups = (low, high) if low <= high else PING_GROUP_RANGE_OFF
+    net.ping_group_range = (low, high) if low <= high else PING_GROUP_RANGE_OFF
 
 
 def _may_ping(t) -> bool:
