@@ -118,6 +118,7 @@ class NetStack:
         self.changed = WaitQueue("netdev change")   # netlink listeners wait here
         self.nat = None                 # net/slirp's user-mode NAT when eth0=user
         self.inet_sockets: set = set()  # every live inet socket (for /proc/net)
+        self.port_tables: dict = {}     # "tcp", "udp" -> net/inet/ports.PortTable
         self.next_index = 1
         self.gen = 0                    # bumped by every change: caches of routes check it
         self._local: dict[int, frozenset] = {}

@@ -184,3 +184,12 @@ class PortTable:
             self.rr += 1
             return group[self.rr % len(group)]
         return group[-1] if group else None
+
+
+def table(net, proto: str) -> PortTable:
+    """The kernel's port table for proto ("tcp", "udp"), made on first use."""
+    tables = net.port_tables
+    t = tables.get(proto)
+    if t is None:
+        t = tables[proto] = PortTable(proto)
+    return t

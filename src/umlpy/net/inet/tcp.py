@@ -20,6 +20,7 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.net.bytequeue import ByteQueue
 from umlpy.net.inet import addr as A
 from umlpy.net.inet.endpoint import Endpoint
+from umlpy.net.inet import ports
 from umlpy.net.inet.ports import PortTable
 from umlpy.net.inet.sock import IPPROTO_TCP, SOL_IP, SOL_IPV6, InetSocket
 from umlpy.net.netdev import SockInfo
@@ -58,10 +59,7 @@ _TCP_INTS = {TCP_NODELAY: (0, None, None), TCP_CORK: (0, None, None),
 
 
 def table(net) -> PortTable:
-    t = getattr(net, "tcp_ports", None)
-    if t is None:
-        t = net.tcp_ports = PortTable("tcp")
-    return t
+    return ports.table(net, "tcp")
 
 
 class LoopEnd(Endpoint):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.net.inet import addr as A
+from umlpy.net.inet import ports
 from umlpy.net.inet.ports import PortTable
 from umlpy.net.inet.sock import (DEFAULT_TTL, IP_PKTINFO, IP_RECVTOS, IP_RECVTTL, IP_TOS, IP_TTL,
                                  IPPROTO_UDP, IPV6_HOPLIMIT, IPV6_PKTINFO, IPV6_RECVHOPLIMIT,
@@ -48,10 +49,7 @@ class Datagram:
 
 
 def table(net) -> PortTable:
-    t = getattr(net, "udp_ports", None)
-    if t is None:
-        t = net.udp_ports = PortTable("udp")
-    return t
+    return ports.table(net, "udp")
 
 
 class UdpSocket(InetSocket):
