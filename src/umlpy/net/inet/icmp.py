@@ -28,6 +28,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.net.dgram import Datagram, RecvQueue
 from umlpy.net.inet import addr as A
 from umlpy.net.inet import wire
+from umlpy.net.inet import ports
 from umlpy.net.inet.ports import PortTable
 from umlpy.net.inet.sock import (DEFAULT_TTL, IP_HDRINCL, IP_RECVTTL, IP_TTL, IPPROTO_ICMP,
                                  IPPROTO_ICMPV6, IPPROTO_RAW, IPV6_HOPLIMIT, IPV6_RECVHOPLIMIT,
@@ -50,10 +51,7 @@ _ip_ids = itertools.count(1)
 
 def table(net) -> PortTable:
     """Ping sockets' identifiers, a port space of their own (ping_table)."""
-    t = getattr(net, "ping_ports", None)
-    if t is None:
-        t = net.ping_ports = PortTable("ping")
-    return t
+    return ports.table(net, "ping")
 
 
 def raw_sockets(net) -> set:
