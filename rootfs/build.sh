@@ -44,15 +44,23 @@ fetch_busybox() {
 
 # ---- 2. guest test programs --------------------------------------------
 shopt -s nullglob
+# a shared header (results.h, inet.h) newer than a program rebuilds it
+newer_header() {
+    local h
+    for h in "$REPO"/tests/progs/*.h; do
+        [ "$h" -nt "$1" ] && return 0
+    done
+    return 1
+}
 for src in "$REPO"/tests/progs/*.c; do
     name=$(basename "$src" .c)
     bin=$CACHE/progs/$name
-    if [ ! -e "$bin" ] || [ "$src" -nt "$bin" ]; then
+    if [ ! -e "$bin" ] || [ "$src" -nt "$bin" ] || newer_header "$bin"; then
         "$CC" -static -O1 -Wall -pthread -o "$bin.tmp" "$src" || die "compiling $src failed"
         mv -f "$bin.tmp" "$bin"
     fi
     # every program also as a static PIE (loaded at a bias, ET_DYN)
-    if [ ! -e "$bin.pie" ] || [ "$src" -nt "$bin.pie" ]; then
+    if [ ! -e "$bin.pie" ] || [ "$src" -nt "$bin.pie" ] || newer_header "$bin.pie"; then
         "$CC" -static-pie -fPIE -O1 -Wall -pthread -o "$bin.pie.tmp" "$src" || die "compiling $src (static-pie) failed"
         mv -f "$bin.pie.tmp" "$bin.pie"
     fi

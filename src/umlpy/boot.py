@@ -73,6 +73,7 @@ class Kernel:
         self.umid_path: str | None = None
         self.mconsole = None
         self.net = NetStack()
+        self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
 
     def uptime_ns(self) -> int:

@@ -21,7 +21,6 @@
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,97 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int fam;
-static const char *P;
-
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", P);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-}
-
-static const char *rs(long r)
-{
-    static char b[16][64];
-    static int i;
-    char *s = b[i++ & 15];
-    if (r < 0)
-        snprintf(s, 64, "-1 %s", strerrorname_np(errno));
-    else
-        snprintf(s, 64, "%ld", r);
-    return s;
-}
-
-typedef struct {
-    struct sockaddr_storage ss;
-    socklen_t len;
-} addr_t;
-
-static addr_t mk(const char *t)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    if (fam == AF_INET) {
-        struct sockaddr_in *s = (void *)&a.ss;
-        s->sin_family = AF_INET;
-        inet_pton(AF_INET, t, &s->sin_addr);
-        a.len = sizeof *s;
-    } else {
-        struct sockaddr_in6 *s = (void *)&a.ss;
-        s->sin6_family = AF_INET6;
-        inet_pton(AF_INET6, t, &s->sin6_addr);
-        a.len = sizeof *s;
-    }
-    return a;
-}
-
-static int port_of(const addr_t *a)
-{
-    if (a->ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&a->ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&a->ss)->sin6_port);
-}
-
-static const char *txt(const addr_t *a)
-{
-    static char b[8][INET6_ADDRSTRLEN + 16];
-    static int i;
-    char *s = b[i++ & 7];
-    if (a->ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&a->ss)->sin_addr, s, INET6_ADDRSTRLEN);
-    else if (a->ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->ss)->sin6_addr, s, INET6_ADDRSTRLEN);
-    else
-        snprintf(s, 32, "family%d", a->ss.ss_family);
-    return s;
-}
-
-static addr_t sockname(int fd)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    a.len = sizeof a.ss;
-    getsockname(fd, (void *)&a.ss, &a.len);
-    return a;
-}
-
-static const char *geti(int fd, int lvl, int opt)
-{
-    static char b[8][64];
-    static int k;
-    char *s = b[k++ & 7];
-    int v = -12345;
-    socklen_t l = sizeof v;
-    if (getsockopt(fd, lvl, opt, &v, &l) < 0)
-        snprintf(s, 64, "-1 %s", strerrorname_np(errno));
-    else
-        snprintf(s, 64, "%d", v);
-    return s;
-}
+#include "inet.h"
 
 static uint32_t sum16(uint32_t s, const void *p, size_t n)
 {
@@ -195,7 +104,7 @@ static void show_reply(int s, const addr_t *local_to, int ident, size_t plen, co
 static void t_ping(void)
 {
     int proto = fam == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
-    const char *lo = fam == AF_INET ? "127.0.0.1" : "::1";
+    const char *lo = LO();
     int s = socket(fam, SOCK_DGRAM, proto);
     if (s < 0) {
         say("ping socket: %s; section skipped (see net.ipv4.ping_group_range)", rs(s));
@@ -207,7 +116,7 @@ static void t_ping(void)
     say("unbound getsockname: %s port0=%s", txt(&a), port_of(&a) == 0 ? "yes" : "no");
 
     /* first send autobinds an identifier */
-    addr_t to = mk(lo);
+    addr_t to = mk(fam, lo, 0);
     unsigned char req[64];
     size_t len = echo(req, ECHO_REQ(), 0, 0x1234, 1, 20);
     ssize_t n = sendto(s, req, len, 0, (void *)&to.ss, to.len);
@@ -286,7 +195,7 @@ static void t_ping(void)
         r = setsockopt(s, IPPROTO_IP, IP_RECVTTL, &on, sizeof on);
     else
         r = setsockopt(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof on);
-    addr_t b = mk(lo);
+    addr_t b = mk(fam, lo, 0);
     int br = bind(s, (void *)&b.ss, b.len);
     a = sockname(s);
     say("bind %s: %s ident nonzero=%s; RECVTTL: %s", lo, rs(br), port_of(&a) ? "yes" : "no", rs(r));
@@ -312,7 +221,7 @@ static void t_ping(void)
     close(s);
     if (fam == AF_INET) {
         s = socket(fam, SOCK_DGRAM, proto);
-        addr_t two = mk("127.0.0.2");
+        addr_t two = mk(fam, "127.0.0.2", 0);
         len = echo(req, ECHO_REQ(), 0, 0, 10, 4);
         n = sendto(s, req, len, 0, (void *)&two.ss, two.len);
         a = sockname(s);
@@ -325,12 +234,7 @@ static void t_ping(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    static const int fams[2] = {AF_INET, AF_INET6};
-    for (int i = 0; i < 2; i++) {
-        fam = fams[i];
-        P = fam == AF_INET ? "v4" : "v6";
-        t_ping();
-    }
+    for_each_family(t_ping);
     printf("done\n");
     return 0;
 }

@@ -15,7 +15,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,105 +29,14 @@
 #include <linux/sockios.h>
 #include <unistd.h>
 
-static int fam;            /* AF_INET or AF_INET6 for the current pass */
-static const char *P;      /* "v4" / "v6" */
-static volatile sig_atomic_t sigpipes;
+#include "inet.h"
 
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", P);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-}
+static volatile sig_atomic_t sigpipes;
+static const char *scratch;      /* argv[1], where t_bulk makes its files */
 
 static const char *en(long r) { return r < 0 ? strerrorname_np(errno) : "ok"; }
 
-/* "N" or "-1 ENAME" */
-static const char *rs(long r)
-{
-    static char b[16][64];
-    static int i;
-    char *s = b[i++ & 15];
-    if (r < 0)
-        snprintf(s, 64, "-1 %s", strerrorname_np(errno));
-    else
-        snprintf(s, 64, "%ld", r);
-    return s;
-}
-
-/* ---- addresses ---------------------------------------------------------- */
-
-typedef struct {
-    struct sockaddr_storage ss;
-    socklen_t len;
-} addr_t;
-
-static addr_t mk(int f, const char *txt, int port)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    if (f == AF_INET) {
-        struct sockaddr_in *s = (void *)&a.ss;
-        s->sin_family = AF_INET;
-        s->sin_port = htons(port);
-        inet_pton(AF_INET, txt, &s->sin_addr);
-        a.len = sizeof *s;
-    } else {
-        struct sockaddr_in6 *s = (void *)&a.ss;
-        s->sin6_family = AF_INET6;
-        s->sin6_port = htons(port);
-        inet_pton(AF_INET6, txt, &s->sin6_addr);
-        a.len = sizeof *s;
-    }
-    return a;
-}
-
-static const char *LO(void) { return fam == AF_INET ? "127.0.0.1" : "::1"; }
-static const char *ANY(void) { return fam == AF_INET ? "0.0.0.0" : "::"; }
-
-static int port_of(const addr_t *a)
-{
-    if (a->ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&a->ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&a->ss)->sin6_port);
-}
-
-static const char *txt(const addr_t *a)
-{
-    static char b[16][INET6_ADDRSTRLEN + 16];
-    static int i;
-    char *s = b[i++ & 15];
-    if (a->ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&a->ss)->sin_addr, s, INET6_ADDRSTRLEN);
-    else if (a->ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->ss)->sin6_addr, s, INET6_ADDRSTRLEN);
-    else
-        snprintf(s, 32, "family%d", a->ss.ss_family);
-    return s;
-}
-
-static addr_t sockname(int fd)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    a.len = sizeof a.ss;
-    if (getsockname(fd, (void *)&a.ss, &a.len) < 0)
-        a.len = 0;
-    return a;
-}
-
-static addr_t peername(int fd)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    a.len = sizeof a.ss;
-    if (getpeername(fd, (void *)&a.ss, &a.len) < 0)
-        a.len = 0;
-    return a;
-}
+/* ---- sockets ------------------------------------------------------------ */
 
 static int tcp(void) { return socket(fam, SOCK_STREAM, 0); }
 
@@ -161,12 +69,6 @@ static void pair(int *c, int *s)
 
 /* ---- waiting and poll masks -------------------------------------------- */
 
-static void settle(int fd, short ev)
-{
-    struct pollfd p = {fd, ev, 0};
-    poll(&p, 1, 3000);
-}
-
 /* wait until at least n bytes are queued for reading on fd */
 static void wait_inq(int fd, int n)
 {
@@ -176,43 +78,6 @@ static void wait_inq(int fd, int n)
             return;
         usleep(1000);
     }
-}
-
-static const char *flagnames(int m, int ep)
-{
-    static char b[16][256];
-    static int k;
-    char *s = b[k++ & 15];
-    static const struct { int f; const char *n; } t[] = {
-        {POLLIN, "IN"}, {POLLPRI, "PRI"}, {POLLOUT, "OUT"}, {POLLERR, "ERR"},
-        {POLLHUP, "HUP"}, {POLLNVAL, "NVAL"}, {POLLRDNORM, "RDNORM"}, {POLLRDBAND, "RDBAND"},
-        {POLLWRNORM, "WRNORM"}, {POLLWRBAND, "WRBAND"}, {POLLRDHUP, "RDHUP"},
-    };
-    s[0] = 0;
-    for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (m & t[i].f) {
-            if (s[0])
-                strcat(s, "|");
-            strcat(s, ep ? "EPOLL" : "POLL");
-            strcat(s, t[i].n);
-            m &= ~t[i].f;
-        }
-    if (m)
-        sprintf(s + strlen(s), "%s0x%x", s[0] ? "|" : "", m);
-    if (!s[0])
-        strcpy(s, "0");
-    return s;
-}
-
-#define ALLEV (POLLIN | POLLPRI | POLLOUT | POLLRDHUP | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND)
-
-static const char *pmask(int fd)
-{
-    struct pollfd p = {fd, ALLEV, 0};
-    int r = poll(&p, 1, 0);
-    if (r < 0)
-        return "poll failed";
-    return flagnames(p.revents, 0);
 }
 
 /* epoll with the usual interest set; EPOLLERR/EPOLLHUP are always reported */
@@ -227,32 +92,6 @@ static const char *emask(int fd)
 }
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int gi(int fd, int lvl, int opt, const char **err)
-{
-    int v = -12345;
-    socklen_t l = sizeof v;
-    *err = NULL;
-    if (getsockopt(fd, lvl, opt, &v, &l) < 0)
-        *err = strerrorname_np(errno);
-    return v;
-}
-
-static const char *geti(int fd, int lvl, int opt)
-{
-    static char b[16][64];
-    static int k;
-    char *s = b[k++ & 15];
-    const char *e;
-    int v = gi(fd, lvl, opt, &e);
-    if (e)
-        snprintf(s, 64, "-1 %s", e);
-    else
-        snprintf(s, 64, "%d", v);
-    return s;
-}
-
-static int seti(int fd, int lvl, int opt, int v) { return setsockopt(fd, lvl, opt, &v, sizeof v); }
 
 static const char *fl(int fd)
 {
@@ -320,7 +159,7 @@ static void t_create(void)
     s = socket(fam, SOCK_STREAM, IPPROTO_TCP);
     say("socket plain (IPPROTO_TCP): %s SO_PROTOCOL=%s", fl(s), geti(s, SOL_SOCKET, SO_PROTOCOL));
     close(s);
-    static const struct { int type, proto; const char *what; } bad[] = {
+    static const struct sock_try bad[] = {
         {SOCK_STREAM, IPPROTO_UDP, "STREAM/IPPROTO_UDP"},
         {SOCK_DGRAM, IPPROTO_TCP, "DGRAM/IPPROTO_TCP"},
         {SOCK_STREAM, 253, "STREAM/proto 253"},
@@ -329,12 +168,7 @@ static void t_create(void)
         {11, 0, "type 11"},
         {SOCK_STREAM | 0x100000, 0, "STREAM|bad flag"},
     };
-    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        s = socket(fam, bad[i].type, bad[i].proto);
-        say("socket %s: %s", bad[i].what, s < 0 ? rs(s) : "ok");
-        if (s >= 0)
-            close(s);
-    }
+    try_sockets(bad, sizeof bad / sizeof bad[0]);
 }
 
 static void t_defaults(void)
@@ -467,7 +301,7 @@ static void t_bind(void)
     r = bind(a, (void *)&lo.ss, lo.len);
     got = sockname(a);
     int port = port_of(&got);
-    say("bind loopback:0: %s addr=%s ephemeral-range=%s", rs(r), txt(&got), port >= 32768 && port <= 60999 ? "yes" : "no");
+    say("bind loopback:0: %s addr=%s ephemeral-range=%s", rs(r), txt(&got), inrange(&got));
     r = bind(a, (void *)&lo.ss, lo.len);
     say("bind twice: %s", rs(r));
     addr_t same = mk(fam, LO(), port);
@@ -578,8 +412,7 @@ static void t_bind(void)
     say("unbound getpeername: %s", rs(r));
     r = listen(b, 1);
     got = sockname(b);
-    port = port_of(&got);
-    say("listen unbound: %s addr=%s ephemeral-range=%s", rs(r), txt(&got), port >= 32768 && port <= 60999 ? "yes" : "no");
+    say("listen unbound: %s addr=%s ephemeral-range=%s", rs(r), txt(&got), inrange(&got));
     r = bind(b, (void *)&lo.ss, lo.len);
     say("bind after listen: %s", rs(r));
     r = listen(b, 5);
@@ -1278,12 +1111,24 @@ static void t_bulk(const char *dir)
     unlink(path);
 }
 
+/* everything that runs once per family */
+static void passes(void)
+{
+    t_create();
+    t_defaults();
+    t_bind();
+    t_connect();
+    t_data();
+    t_shutdown();
+    t_bulk(scratch);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *dir = argc > 1 ? argv[1] : ".";
+    scratch = argc > 1 ? argv[1] : ".";
     char path[512], f[600];
-    snprintf(path, sizeof path, "%s/t_tcp.d", dir);
+    snprintf(path, sizeof path, "%s/t_tcp.d", scratch);
     snprintf(f, sizeof f, "%s/src.v4", path);     /* left over from a crashed run */
     unlink(f);
     snprintf(f, sizeof f, "%s/src.v6", path);
@@ -1292,18 +1137,7 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_pipe};
     sigaction(SIGPIPE, &sa, NULL);
 
-    static const int fams[2] = {AF_INET, AF_INET6};
-    for (int i = 0; i < 2; i++) {
-        fam = fams[i];
-        P = fam == AF_INET ? "v4" : "v6";
-        t_create();
-        t_defaults();
-        t_bind();
-        t_connect();
-        t_data();
-        t_shutdown();
-        t_bulk(dir);
-    }
+    for_each_family(passes);
     P = "dual";          /* v6 sockets meeting v4 ones */
     fam = AF_INET6;
     t_dualstack();

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,95 +22,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
-static int fam;
-static const char *P;
-
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", P);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-}
-
-static const char *rs(long r)
-{
-    static char b[16][64];
-    static int i;
-    char *s = b[i++ & 15];
-    if (r < 0)
-        snprintf(s, 64, "-1 %s", strerrorname_np(errno));
-    else
-        snprintf(s, 64, "%ld", r);
-    return s;
-}
-
-typedef struct {
-    struct sockaddr_storage ss;
-    socklen_t len;
-} addr_t;
-
-static addr_t mk(int f, const char *t, int port)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    if (f == AF_INET) {
-        struct sockaddr_in *s = (void *)&a.ss;
-        s->sin_family = AF_INET;
-        s->sin_port = htons(port);
-        inet_pton(AF_INET, t, &s->sin_addr);
-        a.len = sizeof *s;
-    } else {
-        struct sockaddr_in6 *s = (void *)&a.ss;
-        s->sin6_family = AF_INET6;
-        s->sin6_port = htons(port);
-        inet_pton(AF_INET6, t, &s->sin6_addr);
-        a.len = sizeof *s;
-    }
-    return a;
-}
-
-static const char *LO(void) { return fam == AF_INET ? "127.0.0.1" : "::1"; }
-static const char *ANY(void) { return fam == AF_INET ? "0.0.0.0" : "::"; }
-
-static int port_of(const addr_t *a)
-{
-    if (a->ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&a->ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&a->ss)->sin6_port);
-}
-
-static const char *txt(const addr_t *a)
-{
-    static char b[16][INET6_ADDRSTRLEN + 16];
-    static int i;
-    char *s = b[i++ & 15];
-    if (a->ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&a->ss)->sin_addr, s, INET6_ADDRSTRLEN);
-    else if (a->ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->ss)->sin6_addr, s, INET6_ADDRSTRLEN);
-    else
-        snprintf(s, 32, "family%d", a->ss.ss_family);
-    return s;
-}
-
-static addr_t sockname(int fd)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    a.len = sizeof a.ss;
-    if (getsockname(fd, (void *)&a.ss, &a.len) < 0)
-        a.len = 0;
-    return a;
-}
-
-static const char *inrange(const addr_t *a)
-{
-    int p = port_of(a);
-    return p >= 32768 && p <= 60999 ? "yes" : "no";
-}
+#include "inet.h"
 
 static int udp(void) { return socket(fam, SOCK_DGRAM, 0); }
 
@@ -141,58 +52,6 @@ static int readable(int fd, int ms)
     struct pollfd p = {fd, POLLIN, 0};
     return poll(&p, 1, ms) == 1;
 }
-
-static void settle(int fd, short ev)
-{
-    struct pollfd p = {fd, ev, 0};
-    poll(&p, 1, 3000);
-}
-
-static const char *flagnames(int m)
-{
-    static char b[16][256];
-    static int k;
-    char *s = b[k++ & 15];
-    static const struct { int f; const char *n; } t[] = {
-        {POLLIN, "POLLIN"}, {POLLPRI, "POLLPRI"}, {POLLOUT, "POLLOUT"}, {POLLERR, "POLLERR"},
-        {POLLHUP, "POLLHUP"}, {POLLNVAL, "POLLNVAL"}, {POLLRDNORM, "POLLRDNORM"}, {POLLRDBAND, "POLLRDBAND"},
-        {POLLWRNORM, "POLLWRNORM"}, {POLLWRBAND, "POLLWRBAND"}, {POLLRDHUP, "POLLRDHUP"},
-    };
-    s[0] = 0;
-    for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (m & t[i].f) {
-            if (s[0])
-                strcat(s, "|");
-            strcat(s, t[i].n);
-        }
-    if (!s[0])
-        strcpy(s, "0");
-    return s;
-}
-
-static const char *pmask(int fd)
-{
-    struct pollfd p = {fd, POLLIN | POLLPRI | POLLOUT | POLLRDHUP | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND, 0};
-    if (poll(&p, 1, 0) < 0)
-        return "poll failed";
-    return flagnames(p.revents);
-}
-
-static const char *geti(int fd, int lvl, int opt)
-{
-    static char b[16][64];
-    static int k;
-    char *s = b[k++ & 15];
-    int v = -12345;
-    socklen_t l = sizeof v;
-    if (getsockopt(fd, lvl, opt, &v, &l) < 0)
-        snprintf(s, 64, "-1 %s", strerrorname_np(errno));
-    else
-        snprintf(s, 64, "%d", v);
-    return s;
-}
-
-static int seti(int fd, int lvl, int opt, int v) { return setsockopt(fd, lvl, opt, &v, sizeof v); }
 
 /* recvfrom into buf; prints "N 'text' from ADDR port-match" */
 static const char *rfrom(int fd, int flags, const addr_t *sender)
@@ -259,16 +118,11 @@ static void t_basics(void)
     say("  it autobound anyway: %s ephemeral-range=%s", txt(&a), inrange(&a));
     close(s);
 
-    static const struct { int type, proto; const char *what; } bad[] = {
+    static const struct sock_try bad[] = {
         {SOCK_DGRAM, IPPROTO_TCP, "DGRAM/IPPROTO_TCP"},
         {SOCK_DGRAM, 253, "DGRAM/253"},
     };
-    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        s = socket(fam, bad[i].type, bad[i].proto);
-        say("socket %s: %s", bad[i].what, s < 0 ? rs(s) : "ok");
-        if (s >= 0)
-            close(s);
-    }
+    try_sockets(bad, sizeof bad / sizeof bad[0]);
 }
 
 static void t_bind(void)
@@ -878,21 +732,22 @@ static void t_dualstack(void)
     close(s);
 }
 
+/* everything that runs once per family */
+static void passes(void)
+{
+    t_basics();
+    t_bind();
+    t_data();
+    t_connect();
+    t_refused();
+    t_shutdown();
+    t_cmsg();
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    static const int fams[2] = {AF_INET, AF_INET6};
-    for (int i = 0; i < 2; i++) {
-        fam = fams[i];
-        P = fam == AF_INET ? "v4" : "v6";
-        t_basics();
-        t_bind();
-        t_data();
-        t_connect();
-        t_refused();
-        t_shutdown();
-        t_cmsg();
-    }
+    for_each_family(passes);
     P = "dual";          /* v6 sockets meeting v4 ones */
     fam = AF_INET6;
     t_dualstack();

@@ -279,7 +279,7 @@ class Socket(File):
         """sock_ioctl: what the family does not know goes to the network
         devices (SIOCGIFCONF, SIOCGIFFLAGS, ...), as on every socket."""
         from umlpy.net import devioctl
-        return devioctl.dev_ioctl(task, req, arg)
+        return devioctl.dev_ioctl(task, req, arg, self.family)
 
     def read(self, task, n: int) -> bytes:
         return self.recvmsg(task, n, 0).data

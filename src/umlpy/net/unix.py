@@ -67,8 +67,11 @@ class UnixSocket(Socket):
     """Datagrams are taken whole (_send_message), streams as they fit."""
     family = AF_UNIX
 
-    def __init__(self, stype: int, flags: int) -> None:
+    def __init__(self, t, stype: int, flags: int) -> None:
         super().__init__(stype, 0, flags)
+        # the stack's registry of live unix sockets (/proc/net/unix)
+        self.registry: dict = t.kernel.net.unix_sockets
+        self.registry[self] = None
         self.peer: UnixSocket | None = None
         self.name: bytes | None = None            # the address bound (sun_path bytes)
         self.backlog = 0
@@ -127,6 +130,7 @@ class UnixSocket(Socket):
         return ev
 
     def release(self) -> None:
+        self.registry.pop(self, None)
         for s in self.pending:
             s.put_ref()
         self.pending.clear()
@@ -422,7 +426,7 @@ def connect(task, s: UnixSocket, target: UnixSocket) -> int:
         if s.nonblock:
             raise KernelError(E.EAGAIN)
         raise Block(target.wq)
-    server = UnixSocket(s.stype, 0)
+    server = UnixSocket(task, s.stype, 0)
     server.name = target.name
     connect_pair(s, server)
     server.peercred = _creds(task)
@@ -569,7 +573,7 @@ def _new(t, stype: int, protocol: int, flags: int) -> UnixSocket:
         stype = SOCK_DGRAM
     if stype not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
         raise KernelError(E.ESOCKTNOSUPPORT)
-    return UnixSocket(stype, flags)
+    return UnixSocket(t, stype, flags)
 
 
 register_family(AF_UNIX, _new)

@@ -141,7 +141,7 @@ def sys_pipe2(t, addr, flags, *_):
     return do_pipe(t, addr, flags)
 
 
-@syscall("ioctl", status="partial", note="generic FIONBIO/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys and pipes their own")
+@syscall("ioctl", status="partial", note="generic FIONBIO/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT)")
 def sys_ioctl(t, fd, req, arg, *_):
     fd = s32(fd)
     fdt = t.proc.fdtable

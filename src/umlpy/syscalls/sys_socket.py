@@ -21,6 +21,7 @@ from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, install_pair, put_u32
                                  scatter, u32, user_data)
 
 from umlpy.net import socket as N
+from umlpy.net import netlink
 from umlpy.net import unix as U  # noqa: F401  (registers AF_UNIX)
 from umlpy.net import packet
 from umlpy.net.inet import family as inet_family
@@ -39,6 +40,7 @@ SOCKADDR_STORAGE = 128
 _logged_families: set[int] = set()
 inet_family.register()
 packet.register()
+netlink.register()
 
 
 def _sock(t, fd: int) -> Socket:
@@ -239,14 +241,15 @@ def _cmsg(level: int, ctype: int, body: bytes) -> bytes:
 def _build_cmsgs(t, s: Socket, r: N.Received, ctllen: int, flags: int) -> tuple[bytes, int]:
     """The control messages of a receive, as put_cmsg and scm_detach_fds
     write them: what does not fit is cut and flagged MSG_CTRUNC; fds that
-    do not fit are closed."""
+    do not fit are closed.  The family's own come first, then scm_recv's
+    (credentials, then files), as a family's recvmsg ends in scm_recv."""
     out = b""
     mflags = 0
+    for level, ctype, body in r.cmsgs:
+        out += _cmsg(level, ctype, body)
     if getattr(s, "passcred", False):
         pid, uid, gid = r.creds or (0, 65534, 65534)
         out += _cmsg(SOL_SOCKET, SCM_CREDENTIALS, struct.pack("<iII", pid, uid, gid))
-    for level, ctype, body in r.cmsgs:
-        out += _cmsg(level, ctype, body)
     if r.files:
         room = (ctllen - len(out) - _CMSGHDR.size) // 4
         take = r.files[:max(0, room)]

@@ -148,6 +148,7 @@ def global_files(kernel) -> Spec:
         "meminfo": ro(text(lambda: meminfo(k))),
         "modules": ro(lambda task: b""),
         "mounts": symlink("self/mounts"),
+        "net": symlink("self/net"),
         "partitions": ro(text(lambda: partitions(k))),
         "stat": ro(text(lambda: stat(k))),
         "swaps": ro("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),

@@ -235,6 +235,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("task", _task_dir),
     ("fd", _fd_dir(_fd_link, 0o500)),
     ("fdinfo", _fd_dir(_fdinfo_file, 0o555)),
+    ("net", lambda fs, key, tg: fs.net_dir),
     ("environ", _file(_environ, 0o400)),
     ("status", _file(_status)),
     ("personality", _file(_const("00000000"), 0o400)),

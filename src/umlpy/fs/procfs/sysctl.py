@@ -1,5 +1,5 @@
-"""/proc/sys: the sysctls tools and libcs read, and the UTS names and
-net.ipv4.ping_group_range, which are the only ones that can be written.
+"""/proc/sys: the sysctls tools and libcs read, and the UTS names, which
+are the only ones that can be written (as sethostname(2) would set them).
 
 Values are umlpy's fixed limits and Linux's defaults; boot_id is made once
 per boot, uuid is new at each read (both as Linux's random driver does).
@@ -7,10 +7,8 @@ per boot, uuid is new at each read (both as Linux's random driver does).
 from __future__ import annotations
 
 from arch_um import clock
-from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
-from umlpy.kernel.errors import KernelError
-from umlpy.net.inet import icmp
+from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.process import PID_MAX
 
 UTS_LEN = 64
@@ -44,21 +42,6 @@ def _open_files(kernel) -> int:
     return len({id(f) for p in kernel.procs.by_pid.values() for f in p.fdtable.files.values()})
 
 
-def _ping_group_range(kernel):
-    """net.ipv4.ping_group_range: two gids, tab-separated."""
-    def show(task) -> bytes:
-        low, high = icmp.ping_group_range(kernel.net)
-        return f"{low}\t{high}\n".encode()
-
-    def store(task, data: bytes) -> None:
-        try:
-            low, high = (int(w) for w in data.split())
-        except ValueError:
-            raise KernelError(E.EINVAL) from None
-        icmp.set_ping_group_range(kernel.net, low, high)
-    return rw(show, store)
-
-
 def sys_tree(kernel, boot_id: str) -> Spec:
     k = kernel
     return {
@@ -84,16 +67,12 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "threads-max": ro(str(PID_MAX)),
             "version": ro(text(lambda: k.version_string)),
         },
+        "net": sys_net(k),
         "vm": {
             "max_map_count": ro("65530"),
             "overcommit_memory": ro("0"),
             "overcommit_ratio": ro("50"),
             "swappiness": ro("60"),
-        },
-        "net": {
-            "ipv4": {
-                "ping_group_range": _ping_group_range(k),
-            },
         },
         "fs": {
             "file-max": ro(str(FILE_MAX)),

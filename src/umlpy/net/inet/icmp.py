@@ -4,9 +4,10 @@ Ping sockets are Linux's (net/ipv4/ping.c): the guest writes an echo
 request, the kernel puts the socket's identifier (its "port", chosen at
 bind or on the first send) in it and fills in the checksum; replies with
 that identifier come back without an IP header.  net.ipv4.ping_group_range
-says which groups may have one: every group here (what systemd's sysctl.d
-sets on Debian; Linux's own default "1 0" refuses even root), until the
-guest writes /proc/sys/net/ipv4/ping_group_range.
+(NetStack.ping_group_range, /proc/sys/net/ipv4/ping_group_range) says
+which groups may have one: every group unless the guest changes it (what
+systemd's sysctl.d sets on Debian; Linux's own default "1 0" refuses even
+root).
 Raw sockets need CAP_NET_RAW; an ICMP one sends whole ICMP messages (the
 guest's own checksum, for IPv4) and receives every ICMP message that
 arrives, with its IPv4 header (ICMPv6: without, as Linux).  Raw sockets
@@ -360,27 +361,9 @@ def deliver(net, v6: bool, dst: bytes, src: bytes, msg: bytes, ttl: int) -> int:
     return n
 
 
-PING_GROUP_RANGE_OFF = (1, 0)          # Linux's "nobody", root included
-PING_GROUP_RANGE_ALL = (0, 2147483647)  # the default here: systemd's
-GID_MAX = 0xFFFFFFFE
-
-
-def ping_group_range(net) -> tuple[int, int]:
-    """net.ipv4.ping_group_range (one for both families, as Linux's)."""
-    return getattr(net, "ping_group_range", PING_GROUP_RANGE_ALL)
-
-
-def set_ping_group_range(net, low: int, high: int) -> None:
-    """ipv4_ping_group_range: ids beyond gid_t are EINVAL; a range whose
-    end is below its start switches ping sockets off."""
-    if not (0 <= low <= GID_MAX and 0 <= high <= GID_MAX):
-        raise KernelError(E.EINVAL)
-    net.ping_group_range = (low, high) if low <= high else PING_GROUP_RANGE_OFF
-
-
 def _may_ping(t) -> bool:
     """ping_init_sock: the caller's egid or a supplementary group in the range."""
-    low, high = ping_group_range(t.kernel.net)
+    low, high = t.kernel.net.ping_group_range
     creds = t.proc.creds
     return any(low <= g <= high for g in (creds.egid, *creds.groups))
 

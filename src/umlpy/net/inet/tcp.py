@@ -123,7 +123,11 @@ class TcpSocket(InetSocket):
         send buffer would hold on Linux, so a writer blocks about where
         Linux's does; without a SO_RCVBUF of its own the window grows as
         Linux's autotuning grows it."""
-        cap = self.rcvbuf + TCP_WMEM if self.rcvbuf_locked else AUTOTUNED_WINDOW
+        net = self.net
+        if net.sk_mem >= net.sk_mem_limit and self.rx:
+            return 0            # over the limit: only an empty buffer takes more
+        cap = self.rcvbuf + TCP_WMEM if self.rcvbuf_locked or \
+            net.sk_mem > net.sk_mem_limit // 2 else AUTOTUNED_WINDOW
         return max(0, cap - len(self.rx))
 
     def deliver(self, data: bytes) -> None:
@@ -132,6 +136,7 @@ class TcpSocket(InetSocket):
         if self.shut & RCVSHUTDOWN and self.ep is None:
             return
         self.rx.append(data)
+        self.net.sk_mem += len(data)
         self.bytes_received += len(data)
         self.wake()
 
@@ -274,7 +279,7 @@ class TcpSocket(InetSocket):
         if self.state in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2, SYN_RECV):
             self.error = E.ECONNRESET
         self.ep = None
-        self.rx.clear()
+        self._rx_clear()
         self.state = CLOSE
         self.sock_state = SS_UNCONNECTED
         self.shut = 0
@@ -447,6 +452,7 @@ class TcpSocket(InetSocket):
             chunk = rx.take(n, bool(flags & MSG_PEEK))
             if flags & MSG_PEEK:
                 return Received(chunk, full_len=len(chunk))
+            self.net.sk_mem -= len(chunk)
             self._drained()
             if flags & MSG_TRUNC:
                 return Received(b"", full_len=len(chunk))
@@ -466,6 +472,10 @@ class TcpSocket(InetSocket):
             raise KernelError(E.EAGAIN)
         raise Block(self.wq)
 
+    def _rx_clear(self) -> None:
+        self.net.sk_mem -= len(self.rx)
+        self.rx.clear()
+
     def _drained(self) -> None:
         ep = self.ep
         if ep is not None:
@@ -474,6 +484,7 @@ class TcpSocket(InetSocket):
 
     def unrecv(self, r: Received) -> None:
         self.rx.unread(r.data)
+        self.net.sk_mem += len(r.data)
 
     def check_size(self, n: int) -> None:
         pass
@@ -531,7 +542,7 @@ class TcpSocket(InetSocket):
         ep, self.ep = self.ep, None
         if ep is not None:
             ep.close(reset)
-        self.rx.clear()
+        self._rx_clear()
         self.state = CLOSE
         self.release_addr()
         self.wake()
@@ -628,9 +639,8 @@ class TcpSocket(InetSocket):
             rip = rip[12:]
         return SockInfo(fam, "tcp", lip, self.local[1] if self.local else 0, rip,
                         self.remote[1] if self.remote and self.state != LISTEN else 0,
-                        self.state, len(self.accept_q) if self.state == LISTEN else 0,
-                        self.backlog if self.state == LISTEN else len(self.rx),
-                        self.uid, self.inode.ino)
+                        self.state, 0, len(self.accept_q) if self.state == LISTEN else len(self.rx),
+                        self.uid, self.inode.ino, backlog=self.backlog if self.state == LISTEN else 0)
 
 
 def incoming(net, dst: A.Endpoint, src: A.Endpoint, ep: Endpoint) -> TcpSocket | None:

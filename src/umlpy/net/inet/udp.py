@@ -72,11 +72,13 @@ class UdpSocket(InetSocket):
                          ttl: int = DEFAULT_TTL, tos: int = 0) -> bool:
         """A datagram arrives: queued if the receive buffer has room."""
         size = truesize(len(data))
-        if self.rmem + size > self.rcvbuf and self.rxq:
+        net = self.net
+        if (self.rmem + size > self.rcvbuf or net.sk_mem + size > net.sk_mem_limit) and self.rxq:
             self.drops += 1
             return False
         self.rxq.append(Datagram(bytes(data), src, dst or self.local[0], ttl, tos, size))
         self.rmem += size
+        net.sk_mem += size
         self.wake()
         return True
 
@@ -209,6 +211,7 @@ class UdpSocket(InetSocket):
         if not flags & MSG_PEEK:
             self.rxq.popleft()
             self.rmem -= d.size
+            self.net.sk_mem -= d.size
         return out
 
     def _cmsgs(self, d: Datagram) -> list:
@@ -276,6 +279,8 @@ class UdpSocket(InetSocket):
         if self.net.nat is not None:
             self.net.nat.udp_close(self)
         self.rxq.clear()
+        self.net.sk_mem -= self.rmem
+        self.rmem = 0
         self.release_addr()
 
     def info(self) -> SockInfo:
