@@ -25,7 +25,7 @@ images: $(VENV)/.installed
 	rootfs/build.sh
 
 run: all
-	$(UMLPY) ./linux-um ubd0=rootfs/run.cow,rootfs/busybox.img
+	$(UMLPY) ./linux-um ubd0=rootfs/run.cow,rootfs/busybox.img eth0=user
 
 test: all
 	$(PY) -m pytest -q $(PYTEST_ARGS)

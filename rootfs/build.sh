@@ -92,6 +92,10 @@ printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
               'user:x:1000:1000:user:/home/user:/bin/sh' > etc/passwd
 printf '%s\n' 'root:x:0:' 'user:x:1000:' > etc/group
 printf '%s\n' 'umlpy' > etc/hostname
+# udhcpc's event script where busybox looks for it (Debian's build: /etc/udhcpc)
+install -D -m 755 "$HERE/udhcpc/default.script" usr/share/udhcpc/default.script
+mkdir -p etc/udhcpc
+ln -s /usr/share/udhcpc/default.script etc/udhcpc/default.script
 
 for src in "$REPO"/tests/progs/*.c; do     # only programs that still have a source
     install -m 755 "$CACHE/progs/$(basename "$src" .c)" "$CACHE/progs/$(basename "$src" .c).pie" t/bin/

@@ -330,10 +330,11 @@ def test_proc_net_files():
     zeros = " ".join(["0"] * 18)
     assert got == """\
 self/net
-arp         icmp6       netstat     route       sockstat6   udp
-dev         if_inet6    raw         snmp        tcp         udp6
-icmp        ipv6_route  raw6        sockstat    tcp6        unix
-18
+arp         if_inet6    raw         sockstat    udp
+dev         ipv6_route  raw6        sockstat6   udp6
+icmp        netstat     route       tcp         unix
+icmp6       pnp         snmp        tcp6
+19
 Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0

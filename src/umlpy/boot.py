@@ -18,7 +18,9 @@ from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.fs import cpio
 from umlpy.drivers import ubd as ubd_drv
+from umlpy.net import ipconfig
 from umlpy.net.netdev import NetStack
+from umlpy.net.slirp import eth as slirp_eth
 from umlpy.fs import devtmpfs, registry
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.kernel import cmdline, printk
@@ -278,6 +280,7 @@ class Kernel:
             self._claim_umid()
             self._mconsole()
             self._ubds()
+            self._net()
             self._root()
             fdt = self._init_fds()
             fs = FsContext(self.root, self.root)
@@ -328,9 +331,19 @@ class Kernel:
         if self.params.mconsole_notify:
             host_mc.notify(self.params.mconsole_notify, host_mc.NOTIFY_SOCKET, path.encode())
 
+    def _net(self) -> None:
+        """eth0=user's device and NAT, then ip= (Linux's ipconfig runs
+        before the root is mounted)."""
+        if self.params.eth0 is not None:
+            slirp_eth.create(self, self.params.eth0)
+        if self.params.ip is not None:
+            ipconfig.configure(self, self.params.ip)
+
     def _shutdown(self, code: int) -> int:
         if self.mconsole is not None:
             self.mconsole.close()
+        if self.net.nat is not None:
+            self.net.nat.close()
         for t in list(self.sched.tasks.values()):
             host.kill_host(t.hpid, 9)
         self.mounts.unmount_all()

@@ -33,6 +33,8 @@ PARAMS: dict[str, str] = {
     "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
     "hostfs=": "hostfs=<dir>[,append]: allow hostfs mounts of this host directory and below (hostfs=/: the whole host; without it none); append: host files opened O_APPEND",
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
+    "eth0=": "eth0=user[,hostfwd=tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport...][,restrict=on][,hostdns=addr[:port]]: user-mode networking (QEMU's -netdev user; eth0=slirp,... is taken as eth0=user)",
+    "ip=": "ip=dhcp | ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>: configure eth0 at boot, as Linux's ipconfig",
 }
 
 UML_OPTIONS = ("ubd", "con", "ssl", "mem", "umid", "uml_dir", "hostfs", "mconsole",
@@ -62,6 +64,8 @@ class BootParams:
     mconsole_notify: str | None = None
     hostfs_root: str | None = None
     hostfs_append: bool = False
+    eth0: str | None = None           # eth0=user[,options] (net/slirp/config.py parses it)
+    ip: str | None = None             # ip= (net/ipconfig.py)
     init_argv: list[str] = field(default_factory=list)
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -152,6 +156,10 @@ def parse(words: list[str]) -> BootParams:
             root, _, opt = value.partition(",")
             p.hostfs_root = root or None
             p.hostfs_append = opt == "append"
+        elif name == "eth0":
+            p.eth0 = value
+        elif name in ("ip", "nfsaddrs"):
+            p.ip = value
         elif re.fullmatch(r"(ubd|ssl|eth|vec)\w*", name) or name in ("mconsole", "xterm", "iomem"):
             p.unsupported.append(w)
         elif "." in name:

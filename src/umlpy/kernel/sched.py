@@ -120,8 +120,17 @@ class Scheduler:
 
     # -- devices --------------------------------------------------------------
     def watch_fd(self, fd: int, events: int, handler: Callable[[int], None]) -> bool:
+        """Call handler(events) from the loop while fd is ready for events
+        (level-triggered; watching a watched fd again changes its events).
+        Handlers run oops-guarded: an exception is logged, the loop goes on."""
         self.fd_handlers[fd] = handler
         return self.loop.register(fd, events)
+
+    def unwatch_fd(self, fd: int) -> None:
+        """Stop watching fd; done before the fd is closed, so its number,
+        reused by the host for the next fd, starts with no stale handler."""
+        self.fd_handlers.pop(fd, None)
+        self.loop.unregister(fd)
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> None:

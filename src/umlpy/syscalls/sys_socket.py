@@ -23,6 +23,7 @@ from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, install_pair, put_u32
 from umlpy.net import socket as N
 from umlpy.net import netlink
 from umlpy.net import unix as U  # noqa: F401  (registers AF_UNIX)
+from umlpy.net import packet
 from umlpy.net.inet import family as inet_family
 from umlpy.net.socket import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_PEEK, MSG_TRUNC, SOL_SOCKET,
                               Socket)
@@ -38,6 +39,7 @@ OPTMEM_MAX = 20480              # net.core.optmem_max: the largest control buffe
 SOCKADDR_STORAGE = 128
 _logged_families: set[int] = set()
 inet_family.register()
+packet.register()
 netlink.register()
 
 

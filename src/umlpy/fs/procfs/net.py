@@ -21,6 +21,7 @@ import zlib
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.kernel.errors import KernelError
+from umlpy.net import ipconfig
 from umlpy.net.inet import ports
 from umlpy.net.netdev import (AF_INET, AF_INET6, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_SITE,
                               RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST,
@@ -332,6 +333,7 @@ def net_files(kernel) -> Spec:
         "if_inet6": ro(lambda task: n.if_inet6().encode()),
         "ipv6_route": ro(text(n.ipv6_route)),
         "netstat": ro(text(n.netstat)),
+        "pnp": ro(text(lambda: ipconfig.pnp(kernel.net))),
         "raw": ro(text(lambda: n.dgram("raw", AF_INET))),
         "raw6": ro(text(lambda: n.dgram("raw", AF_INET6))),
         "route": ro(text(n.route)),

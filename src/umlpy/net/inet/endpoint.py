@@ -38,7 +38,10 @@ Traffic from outside (net/slirp's hostfwd):
 What net/inet asks of the NAT (kernel.net.nat, None without eth0=user):
   nat.tcp_connect(sock, src, dst) -> Endpoint
       start a connection to the outside address dst; the endpoint reports
-      with sock.connect_done() later (never from inside this call).
+      with sock.connect_done() later (never from inside this call).  A
+      refusal known at once (EPERM under restrict=on, as a local firewall's
+      OUTPUT rule gives it; ENETUNREACH; ENOBUFS) is raised as KernelError
+      instead, and the socket is unconnected again.
   nat.udp_send(sock, src, dst, data) -> None
       send a datagram outside (raise KernelError for EPERM under restrict=on,
       ENETUNREACH...); replies come back with sock.deliver_datagram(data, src).

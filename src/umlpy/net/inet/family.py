@@ -13,7 +13,7 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import icmp, tcp, udp
 from umlpy.net.inet.addr import AF_INET, AF_INET6
-from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
+from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP
 from umlpy.net.socket import SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, register_family
 
 IPPROTO_MAX = 263
@@ -52,7 +52,7 @@ def _make(family: int):
         if stype == SOCK_RAW:
             if not capable(t.proc.creds, CAP_NET_RAW):
                 raise KernelError(E.EPERM)
-            if proto == icmp_proto:
+            if proto in (icmp_proto, IPPROTO_RAW):    # IPPROTO_RAW: udhcpc's ioctl socket
                 return icmp.new(t, family, stype, proto, flags)
             raise _unsupported(family, stype, proto)
         raise KernelError(E.ESOCKTNOSUPPORT)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import struct
 
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_NET_BIND_SERVICE
+from umlpy.abi.capability import CAP_NET_BIND_SERVICE, CAP_NET_RAW
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import addr as A
-from umlpy.net.socket import Socket, int_opt
+from umlpy.net.socket import SO, SOL_SOCKET, Socket, int_opt
 
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 0, 1, 6, 17
 IPPROTO_IPV6, IPPROTO_ICMPV6, IPPROTO_RAW = 41, 58, 255
@@ -73,6 +73,7 @@ class InetSocket(Socket):
         self.hops = -1
         self.mcast_hops = -1
         self.ints: dict[tuple[int, int], int] = {}
+        self.bound_dev = 0                  # SO_BINDTODEVICE's ifindex
         self._route: tuple | None = None
         self.net.inet_sockets.add(self)
 
@@ -190,6 +191,33 @@ class InetSocket(Socket):
 
     def connected_for_peer(self) -> bool:
         return True
+
+    def set_special(self, t, opt: int, raw: bytes) -> None:
+        """SO_BINDTODEVICE / SO_BINDTOIFINDEX (sock_bindtoindex): the device
+        must exist; changing an existing binding needs CAP_NET_RAW.  Kept
+        and reported; with one outside interface, routing needs nothing
+        more (udhcpc binds its DHCP sockets to eth0)."""
+        if opt == SO["SO_BINDTODEVICE"]:
+            name = raw[:16].split(b"\0", 1)[0].decode(errors="replace")
+            index = self.net.by_name(name).index if name else 0
+        elif opt == SO["SO_BINDTOIFINDEX"]:
+            index = int_opt(raw)
+            if index:
+                self.net.by_index(index)
+        else:
+            super().set_special(t, opt, raw)
+            return
+        if self.bound_dev and not capable(t.proc.creds, CAP_NET_RAW):
+            raise KernelError(E.EPERM)
+        self.bound_dev = index
+
+    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+        if level == SOL_SOCKET and opt == SO["SO_BINDTODEVICE"]:
+            dev = self.net.devices.get(self.bound_dev)
+            return dev.name.encode() + b"\0" if dev is not None else b""
+        if level == SOL_SOCKET and opt == SO["SO_BINDTOIFINDEX"]:
+            return struct.pack("<i", self.bound_dev)
+        return super().getsockopt(t, level, opt, cap)
 
     # -- options ------------------------------------------------------------------
     def ip_getsockopt(self, level: int, opt: int) -> bytes:

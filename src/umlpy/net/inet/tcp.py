@@ -232,7 +232,12 @@ class TcpSocket(InetSocket):
         if self.is_local_dst(dst[0]):
             self._loop_connect(t, dst)
         elif self.net.nat is not None:
-            self.ep = self.net.nat.tcp_connect(self, self.conn_src, dst)
+            try:
+                self.ep = self.net.nat.tcp_connect(self, self.conn_src, dst)
+            except KernelError:         # refused before it began (restrict=on: EPERM)
+                self.state, self.sock_state = CLOSE, SS_UNCONNECTED
+                self._unbind_if_auto()
+                raise
         else:
             self.error = E.ENETUNREACH
             self._done()
@@ -240,7 +245,9 @@ class TcpSocket(InetSocket):
             raise KernelError(E.EINPROGRESS)
         return self._wait_connect(E.EINPROGRESS)
 
-    def _wait_connect(self, pending_err: int) -> None:
+    def _wait_connect(self, pending_err: int) -> int:
+        """0 once connected: a retry's result is the syscall's own (None
+        would leave rax at the entry's -ENOSYS)."""
         if self.state == SYN_SENT:
             if self.nonblock:
                 raise KernelError(pending_err)
@@ -250,7 +257,7 @@ class TcpSocket(InetSocket):
             self._disconnect()
             raise KernelError(err)
         self.sock_state = SS_CONNECTED
-        return None
+        return 0
 
     def _unbind_if_auto(self) -> None:
         """A failed connect gives back the port and address it was given
