@@ -6,5 +6,5 @@ own loopback), the DNS forwarder 10.0.2.3 (dns.py) and the DHCP server
 (dhcp.py).  Guest sockets talking to the outside are carried by host
 sockets the kernel opens (nat.py, hostconn.py, arch_um.hostnet);
 `hostfwd=` rules listen on the host and hand connections to guest
-listeners (hostfwd.py).  See docs/networking-user.md.
+listeners (hostfwd.py).  See docs/networking.md, "User-mode networking".
 """
