@@ -270,7 +270,7 @@ class NetlinkSocket(Socket):
         out = Received(data[:n], creds=creds, sender=sockaddr_nl(sender, group_mask(group)),
                        flags=MSG_TRUNC if len(data) > n else 0, full_len=len(data))
         if "pktinfo" in self.opt_flags:
-            out.cmsgs.append((NL.SOL_NETLINK, NL.NETLINK_PKTINFO, struct.pack("<I", group)))
+            out.add_cmsg(NL.SOL_NETLINK, NL.NETLINK_PKTINFO, struct.pack("<I", group))
         self.max_recvmsg_len = min(max(self.max_recvmsg_len, n), NL.MAX_RECVMSG)
         if self.dump is not None and self.queued <= self.rcvbuf // 2:
             self._dump_chunk()

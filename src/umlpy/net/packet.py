@@ -151,8 +151,8 @@ class PacketSocket(Socket):
         r, dg = self.queue.take(self, n, flags)
         if self.auxdata:
             net_off = ETH_HLEN if self.stype == SOCK_RAW else 0
-            r.cmsgs.append((SOL_PACKET, PACKET_AUXDATA,
-                            _AUX.pack(TP_STATUS_USER, dg.meta["len"], len(r.data), 0, net_off, 0, 0)))
+            r.add_cmsg(SOL_PACKET, PACKET_AUXDATA,
+                            _AUX.pack(TP_STATUS_USER, dg.meta["len"], len(r.data), 0, net_off, 0, 0))
         return r
 
     def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:

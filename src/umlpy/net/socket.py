@@ -13,7 +13,6 @@ not support answers as Linux's sock_no_* stubs do.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import Callable
 
 from umlpy.abi import consts as C
@@ -68,16 +67,26 @@ def sock_inode() -> Inode:
     return SockInode(_sockfs, C.S_IFSOCK | 0o777)
 
 
-@dataclass
 class Received:
-    """One receive's result, in kernel values."""
-    data: bytes
-    files: list = field(default_factory=list)   # SCM_RIGHTS (AF_UNIX)
-    creds: tuple | None = None                  # SCM_CREDENTIALS (AF_UNIX)
-    sender: bytes | None = None                 # the source as sockaddr bytes
-    flags: int = 0                              # msg_flags (MSG_TRUNC, ...)
-    full_len: int = 0                           # the datagram's real length (MSG_TRUNC)
-    cmsgs: list = field(default_factory=list)   # (level, type, body) built by the family
+    """One receive's result, in kernel values: data, files passed with it
+    (SCM_RIGHTS), the sender's credentials, its sockaddr bytes, msg_flags,
+    a datagram's real length (MSG_TRUNC) and the family's control messages
+    as (level, type, body).  A plain class: every receive makes one."""
+    __slots__ = ("data", "files", "creds", "sender", "flags", "full_len", "cmsgs")
+
+    def __init__(self, data: bytes, files=(), creds: tuple | None = None,
+                 sender: bytes | None = None, flags: int = 0, full_len: int = 0,
+                 cmsgs=()) -> None:
+        self.data = data
+        self.files = files
+        self.creds = creds
+        self.sender = sender
+        self.flags = flags
+        self.full_len = full_len
+        self.cmsgs = cmsgs
+
+    def add_cmsg(self, level: int, ctype: int, body: bytes) -> None:
+        self.cmsgs = [*self.cmsgs, (level, ctype, body)]
 
 
 def int_opt(raw: bytes) -> int:

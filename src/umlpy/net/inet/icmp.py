@@ -288,11 +288,11 @@ class IcmpSocket(InetSocket):
         ttl = struct.pack("<i", dg.meta["ttl"])
         if self.v6:
             if self.ints.get((SOL_IPV6, IPV6_RECVHOPLIMIT)):
-                r.cmsgs.append((SOL_IPV6, IPV6_HOPLIMIT, ttl))
+                r.add_cmsg(SOL_IPV6, IPV6_HOPLIMIT, ttl)
             if self.rfc2292_hoplimit:
-                r.cmsgs.append((SOL_IPV6, IPV6_2292HOPLIMIT, ttl))
+                r.add_cmsg(SOL_IPV6, IPV6_2292HOPLIMIT, ttl)
         elif self.ints.get((SOL_IP, IP_RECVTTL)):
-            r.cmsgs.append((SOL_IP, IP_TTL, ttl))
+            r.add_cmsg(SOL_IP, IP_TTL, ttl)
         return r
 
     # -- options ------------------------------------------------------------------------

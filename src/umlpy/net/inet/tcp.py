@@ -392,6 +392,14 @@ class TcpSocket(InetSocket):
         return KernelError(err)
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
+        ep = self.ep
+        n = len(data)
+        if not flags and ep is not None and 0 < n <= ep.room() and self.state == ESTABLISHED \
+                and not (self.error or self.shut or self.far_closed):
+            # the common case: a connection with room for all of it
+            ep.push(data if type(data) is bytes else data[0:n])
+            self.bytes_acked += n
+            return n
         if flags & MSG_OOB and self.state in (ESTABLISHED, CLOSE_WAIT):
             flags &= ~MSG_OOB       # urgent data goes in line here
         return self._send(t, data, flags, 0)
@@ -440,6 +448,13 @@ class TcpSocket(InetSocket):
             self.bytes_acked += len(chunk)
 
     def recvmsg(self, t, n: int, flags: int) -> Received:
+        rx = self.rx
+        if not flags and rx.size >= self.rcvlowat and n > 0:
+            # the common case: data waiting for a plain read
+            chunk = rx.take(n)
+            self.net.sk_mem -= len(chunk)
+            self._drained()
+            return Received(chunk, full_len=len(chunk))
         if flags & MSG_OOB:
             raise KernelError(E.EINVAL)
         if self.state == LISTEN:
