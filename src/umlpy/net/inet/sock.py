@@ -211,15 +211,41 @@ class InetSocket(Socket):
             raise KernelError(E.EPERM)
         self.bound_dev = index
 
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
-        if level == SOL_SOCKET and opt == SO["SO_BINDTODEVICE"]:
-            dev = self.net.devices.get(self.bound_dev)
-            return dev.name.encode() + b"\0" if dev is not None else b""
-        if level == SOL_SOCKET and opt == SO["SO_BINDTOIFINDEX"]:
-            return struct.pack("<i", self.bound_dev)
-        return super().getsockopt(t, level, opt, cap)
-
     # -- options ------------------------------------------------------------------
+    proto_level = -1            # IPPROTO_TCP, IPPROTO_UDP: the protocol's own options
+
+    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+        """The levels as tcp_getsockopt/udp_getsockopt route them: socket,
+        IP/IPv6, the protocol's own; anything else is the IP layer's
+        answer (other_level)."""
+        if level == SOL_SOCKET:
+            if opt == SO["SO_BINDTODEVICE"]:
+                dev = self.net.devices.get(self.bound_dev)
+                return dev.name.encode() + b"\0" if dev is not None else b""
+            if opt == SO["SO_BINDTOIFINDEX"]:
+                return struct.pack("<i", self.bound_dev)
+            return super().getsockopt(t, level, opt, cap)
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_getsockopt(level, opt)
+        if level == self.proto_level:
+            return self.proto_getsockopt(opt, cap)
+        raise self.other_level()
+
+    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
+        if level == SOL_SOCKET:
+            return super().setsockopt(t, level, opt, raw)
+        if level in (SOL_IP, SOL_IPV6):
+            return self.ip_setsockopt(level, opt, raw)
+        if level == self.proto_level:
+            return self.proto_setsockopt(opt, raw)
+        raise self.other_level()
+
+    def proto_getsockopt(self, opt: int, cap: int) -> bytes:
+        raise KernelError(E.ENOPROTOOPT)
+
+    def proto_setsockopt(self, opt: int, raw: bytes) -> None:
+        raise KernelError(E.ENOPROTOOPT)
+
     def ip_getsockopt(self, level: int, opt: int) -> bytes:
         if level == SOL_IPV6 and self.family != A.AF_INET6:
             raise self.other_level()

@@ -22,10 +22,10 @@ from umlpy.net.inet import addr as A
 from umlpy.net.inet.endpoint import Endpoint
 from umlpy.net.inet import ports
 from umlpy.net.inet.ports import PortTable
-from umlpy.net.inet.sock import IPPROTO_TCP, SOL_IP, SOL_IPV6, InetSocket
+from umlpy.net.inet.sock import IPPROTO_TCP, InetSocket
 from umlpy.net.netdev import SockInfo
 from umlpy.net.socket import (MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
-                              MSG_WAITALL, RCVSHUTDOWN, SNDSHUTDOWN, SOL_SOCKET,
+                              MSG_WAITALL, RCVSHUTDOWN, SNDSHUTDOWN,
                               Received, int_opt)
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
@@ -578,13 +578,9 @@ class TcpSocket(InetSocket):
             return 0
         return super().ioctl(task, req, arg)
 
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
-        if level == SOL_SOCKET:
-            return super().getsockopt(t, level, opt, cap)
-        if level in (SOL_IP, SOL_IPV6):
-            return self.ip_getsockopt(level, opt)
-        if level != IPPROTO_TCP:
-            raise self.other_level()
+    proto_level = IPPROTO_TCP
+
+    def proto_getsockopt(self, opt: int, cap: int) -> bytes:
         if opt in _TCP_INTS:
             return struct.pack("<i", self.tcp_ints.get(opt, _TCP_INTS[opt][0]))
         if opt == TCP_MAXSEG:
@@ -597,13 +593,7 @@ class TcpSocket(InetSocket):
             return self.congestion.ljust(16, b"\0")[:max(cap, 0)]
         raise KernelError(E.ENOPROTOOPT)
 
-    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
-        if level == SOL_SOCKET:
-            return super().setsockopt(t, level, opt, raw)
-        if level in (SOL_IP, SOL_IPV6):
-            return self.ip_setsockopt(level, opt, raw)
-        if level != IPPROTO_TCP:
-            raise self.other_level()
+    def proto_setsockopt(self, opt: int, raw: bytes) -> None:
         if opt == TCP_CONGESTION:
             name = raw.split(b"\0", 1)[0]
             if name not in (b"cubic", b"reno"):

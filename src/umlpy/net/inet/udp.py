@@ -24,7 +24,7 @@ from umlpy.net.inet.sock import (DEFAULT_TTL, IP_PKTINFO, IP_RECVTOS, IP_RECVTTL
                                  InetSocket)
 from umlpy.net.netdev import SockInfo
 from umlpy.net.socket import (MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, RCVSHUTDOWN,
-                              SNDSHUTDOWN, SOL_SOCKET, Received, int_opt)
+                              SNDSHUTDOWN, Received, int_opt)
 from umlpy.net.unix import truesize
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
@@ -250,30 +250,19 @@ class UdpSocket(InetSocket):
             return 0
         return super().ioctl(task, req, arg)
 
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
-        if level == SOL_SOCKET:
-            return super().getsockopt(t, level, opt, cap)
-        if level in (SOL_IP, SOL_IPV6):
-            return self.ip_getsockopt(level, opt)
-        if level == IPPROTO_UDP:
-            if opt == UDP_CORK:
-                return struct.pack("<i", self.cork)
-            if opt in (UDP_SEGMENT, UDP_GRO):
-                return struct.pack("<i", 0)
-            raise KernelError(E.ENOPROTOOPT)
-        raise self.other_level()
+    proto_level = IPPROTO_UDP
 
-    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
-        if level == SOL_SOCKET:
-            return super().setsockopt(t, level, opt, raw)
-        if level in (SOL_IP, SOL_IPV6):
-            return self.ip_setsockopt(level, opt, raw)
-        if level == IPPROTO_UDP:
-            if opt != UDP_CORK:
-                raise KernelError(E.ENOPROTOOPT)
-            self.cork = int(bool(int_opt(raw)))
-            return None
-        raise self.other_level()
+    def proto_getsockopt(self, opt: int, cap: int) -> bytes:
+        if opt == UDP_CORK:
+            return struct.pack("<i", self.cork)
+        if opt in (UDP_SEGMENT, UDP_GRO):
+            return struct.pack("<i", 0)
+        raise KernelError(E.ENOPROTOOPT)
+
+    def proto_setsockopt(self, opt: int, raw: bytes) -> None:
+        if opt != UDP_CORK:
+            raise KernelError(E.ENOPROTOOPT)
+        self.cork = int(bool(int_opt(raw)))
 
     def release(self) -> None:
         if self.net.nat is not None:
