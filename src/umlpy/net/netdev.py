@@ -265,6 +265,19 @@ class NetStack:
                 return d
         raise KernelError(E.ENODEV)
 
+    def device_option(self, raw: bytes, by_name: bool) -> int:
+        """The device index a SO_BINDTODEVICE (a name) or SO_BINDTOIFINDEX
+        (an int) value names: 0 for none, ENODEV for no such device."""
+        if by_name:
+            name = raw[:16].split(b"\0", 1)[0].decode(errors="replace")
+            return self.by_name(name).index if name else 0
+        if len(raw) < 4:
+            raise KernelError(E.EINVAL)
+        index = int.from_bytes(raw[:4], "little", signed=True)
+        if index:
+            self.by_index(index)
+        return index
+
     def by_index(self, index: int) -> NetDevice:
         d = self.devices.get(index)
         if d is None:

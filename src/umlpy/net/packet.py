@@ -202,14 +202,9 @@ class PacketSocket(Socket):
             if not self.filter:
                 raise KernelError(E.ENOENT)
             self.filter = False
-        elif opt == SO["SO_BINDTODEVICE"]:
-            name = raw.split(b"\0", 1)[0].decode(errors="replace")
-            if name:        # packet_rcv does not look at it: bind() chooses the device
-                self.net.by_name(name)
-        elif opt == SO["SO_BINDTOIFINDEX"]:
-            index = int_opt(raw)
-            if index:
-                self.net.by_index(index)
+        elif opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"]):
+            # checked only: packet_rcv does not look at it, bind() chooses the device
+            self.net.device_option(raw, opt == SO["SO_BINDTODEVICE"])
         else:
             super().set_special(t, opt, raw)
 

@@ -197,13 +197,8 @@ class InetSocket(Socket):
         must exist; changing an existing binding needs CAP_NET_RAW.  Kept
         and reported; with one outside interface, routing needs nothing
         more (udhcpc binds its DHCP sockets to eth0)."""
-        if opt == SO["SO_BINDTODEVICE"]:
-            name = raw[:16].split(b"\0", 1)[0].decode(errors="replace")
-            index = self.net.by_name(name).index if name else 0
-        elif opt == SO["SO_BINDTOIFINDEX"]:
-            index = int_opt(raw)
-            if index:
-                self.net.by_index(index)
+        if opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"]):
+            index = self.net.device_option(raw, opt == SO["SO_BINDTODEVICE"])
         else:
             super().set_special(t, opt, raw)
             return
