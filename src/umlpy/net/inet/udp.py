@@ -76,7 +76,7 @@ class UdpSocket(InetSocket):
         if (self.rmem + size > self.rcvbuf or net.sk_mem + size > net.sk_mem_limit) and self.rxq:
             self.drops += 1
             return False
-        self.rxq.append(Datagram(bytes(data), src, dst or self.local[0], ttl, tos, size))
+        self.rxq.append(Datagram(data, src, dst or self.local[0], ttl, tos, size))
         self.rmem += size
         net.sk_mem += size
         self.wake()
@@ -170,9 +170,11 @@ class UdpSocket(InetSocket):
             raise KernelError(self.take_error())
         if self.shut & SNDSHUTDOWN:
             raise KernelError(E.EPIPE)
-        src_ip = self.source_for(dst[0])
-        payload = bytes(data[:])
-        if self.is_local_dst(dst[0]):
+        src_ip, local = self.route_to(dst[0])
+        if self.local[0] not in (A.ANY4, A.ANY6):
+            src_ip = self.local[0]          # bound or connected: its own address
+        payload = data if type(data) is bytes else bytes(data[:])
+        if local:
             self._loop_send(payload, (src_ip, self.local[1]), dst)
         elif self.net.nat is not None:
             self.net.nat.udp_send(self, (src_ip, self.local[1]), dst, payload)
