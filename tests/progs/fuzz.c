@@ -56,6 +56,7 @@
 #include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -98,7 +99,7 @@ static long seed, batch_size = 500;
 static char scratch[256];
 static pid_t self_pid;
 static unsigned long saved_fs;
-static int pool[48];            /* fds opened by the batch child */
+static int pool[64];            /* fds opened by the batch child */
 static int npool;
 
 /* ---- raw system calls ------------------------------------------------- */
@@ -445,7 +446,9 @@ static uint64_t gen_fd(void)
     }
 }
 
-static int socks[8], nsocks, epfd = -1;
+static int socks[16], nsocks, epfd = -1;
+/* inet addresses bind/connect/sendto pick from (set up in open_pool) */
+static struct sockaddr_in6 inaddrs[8];
 
 /* a socket (or epoll) fd of the pool mostly, any fd otherwise */
 static uint64_t gen_typed_fd(const int *fds, int n)
@@ -965,11 +968,17 @@ static void defang(long nr, uint64_t *a)
             a[4] = (uint64_t)PICK(mount_data);
         break;
     case SYS_bind: case SYS_connect:
-        if (chance(70))
+        if (chance(40)) {       /* an inet address, whole or cut */
+            a[1] = (uint64_t)&inaddrs[below(8)];
+            a[2] = PICK(((const uint64_t[]){16, 28, 28, 16, 24, 8, 128}));
+        } else if (chance(70))
             a[2] = PICK(((const uint64_t[]){110, 8, 2, 3, 5, 13}));
         break;
     case SYS_sendto:
-        if (chance(70))
+        if (chance(40)) {
+            a[4] = (uint64_t)&inaddrs[below(8)];
+            a[5] = PICK(((const uint64_t[]){16, 28, 28, 16, 24, 8}));
+        } else if (chance(70))
             a[5] = PICK(((const uint64_t[]){110, 8, 2, 0, 5}));
         if (chance(30))
             a[4] = 0;
@@ -1150,6 +1159,59 @@ static void open_pool(void)
     ADD(sys3(SYS_socket, AF_UNIX, SOCK_STREAM, 0));
     SOCK();
     ADD(sys3(SYS_socket, AF_INET, SOCK_STREAM, 0));
+    SOCK();
+    /* inet on loopback: a listener with a connection waiting and one
+       accepted, a bound UDP socket and a connected one, IPv6, ping */
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&inaddrs[0];
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof(*v4);
+    long tl = sys3(SYS_socket, AF_INET, SOCK_STREAM, 0);
+    sys3(SYS_bind, tl, v4, sizeof(*v4));
+    sys2(SYS_listen, tl, 2);
+    sys3(SYS_getsockname, tl, v4, &alen);
+    ADD(tl);
+    SOCK();
+    ADD(sys3(SYS_socket, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    SOCK();
+    sys3(SYS_connect, pool[npool - 1], v4, sizeof(*v4));
+    ADD(sys3(SYS_socket, AF_INET, SOCK_STREAM, 0));
+    sys3(SYS_connect, pool[npool - 1], v4, sizeof(*v4));
+    ADD(sys3(SYS_accept4, tl, 0, 0));
+    SOCK();
+    struct sockaddr_in *u4 = (struct sockaddr_in *)&inaddrs[1];
+    *u4 = *v4;
+    u4->sin_port = 0;
+    alen = sizeof(*u4);
+    ADD(sys3(SYS_socket, AF_INET, SOCK_DGRAM, 0));
+    SOCK();
+    sys3(SYS_bind, pool[npool - 1], u4, sizeof(*u4));
+    sys3(SYS_getsockname, pool[npool - 1], u4, &alen);
+    ADD(sys3(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+    SOCK();
+    sys3(SYS_connect, pool[npool - 1], u4, sizeof(*u4));
+    inaddrs[2].sin6_family = AF_INET6;
+    inaddrs[2].sin6_addr.s6_addr[15] = 1;               /* [::1]:0 */
+    inaddrs[3] = inaddrs[2];
+    inaddrs[3].sin6_port = v4->sin_port;                /* the listener's port, over IPv6 */
+    inaddrs[4].sin6_family = AF_INET6;                  /* [::ffff:127.0.0.1]:listener */
+    inaddrs[4].sin6_addr.s6_addr[10] = inaddrs[4].sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&inaddrs[4].sin6_addr.s6_addr[12], &v4->sin_addr, 4);
+    inaddrs[4].sin6_port = v4->sin_port;
+    struct sockaddr_in *b4 = (struct sockaddr_in *)&inaddrs[5];
+    b4->sin_family = AF_INET;                           /* 127.255.255.255:9, broadcast */
+    b4->sin_addr.s_addr = htonl(0x7fffffff);
+    b4->sin_port = htons(9);
+    struct sockaddr_in *g4 = (struct sockaddr_in *)&inaddrs[6];
+    g4->sin_family = AF_INET;                           /* 10.0.2.2:80, no route here */
+    g4->sin_addr.s_addr = htonl(0x0a000202);
+    g4->sin_port = htons(80);
+    ADD(sys3(SYS_socket, AF_INET6, SOCK_STREAM, 0));
+    SOCK();
+    ADD(sys3(SYS_socket, AF_INET6, SOCK_DGRAM, 0));
+    SOCK();
+    ADD(sys3(SYS_socket, AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
+    SOCK();
     ADD(sys3(SYS_socket, AF_NETLINK, SOCK_RAW, 0));
     ADD(sys2(SYS_eventfd2, 3, 0));
     ADD(sys2(SYS_timerfd_create, CLOCK_MONOTONIC, 0));
