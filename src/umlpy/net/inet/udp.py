@@ -63,6 +63,7 @@ class UdpSocket(InetSocket):
         self.cork = 0
         self.drops = 0
         self._name: tuple = (None, b"")
+        self._fast: tuple | None = None     # see _loop_send
 
     def table(self) -> PortTable:
         return table(self.net)
@@ -155,6 +156,13 @@ class UdpSocket(InetSocket):
             raise KernelError(E.EMSGSIZE)
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
+        fast = self._fast
+        if fast is not None and addr is None and not flags and fast[0] == self.net.gen \
+                and fast[1] == fast[2].gen and not (self.error or self.shut):
+            # a connected socket sending to the same loopback peer again
+            payload = data if type(data) is bytes else bytes(data[:])
+            fast[3].deliver_datagram(payload, fast[4], fast[5], fast[6], self.tos)
+            return len(payload)
         if flags & MSG_OOB:
             raise KernelError(E.EOPNOTSUPP)
         self.autobind()                 # inet_sendmsg binds a port before anything else
@@ -184,11 +192,20 @@ class UdpSocket(InetSocket):
 
     def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint) -> None:
         hops = self.ttl if A.is_v4(dst[0]) else self.hops
-        r = incoming(self.net, dst, src, data, ttl=hops if hops != -1 else DEFAULT_TTL,
-                     tos=self.tos)
-        if not r and self.remote is not None:
-            self.error = E.ECONNREFUSED      # ICMP port unreachable, on a connected socket
-            self.wake()
+        ttl = hops if hops != -1 else DEFAULT_TTL
+        tbl = table(self.net)
+        target = tbl.deliver_to(dst[0], dst[1], src)
+        if target is None:
+            self._fast = None
+            if self.remote is not None:
+                self.error = E.ECONNREFUSED      # ICMP port unreachable, on a connected socket
+                self.wake()
+            return
+        target.deliver_datagram(data, src, dst[0], ttl, self.tos)
+        # remembered for the next send of a connected socket, until routes,
+        # bindings or connections change (the generations) or an option does
+        self._fast = (self.net.gen, tbl.gen, tbl, target, src, dst[0], ttl) \
+            if dst == self.remote and not target.opt("SO_REUSEPORT") else None
 
     # -- receiving -----------------------------------------------------------------
     def recvmsg(self, t, n: int, flags: int) -> Received:
@@ -253,6 +270,10 @@ class UdpSocket(InetSocket):
         return super().ioctl(task, req, arg)
 
     proto_level = IPPROTO_UDP
+
+    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
+        self._fast = None           # the TTL it remembered may change
+        super().setsockopt(t, level, opt, raw)
 
     def proto_getsockopt(self, opt: int, cap: int) -> bytes:
         if opt == UDP_CORK:
