@@ -492,9 +492,14 @@ class TcpSocket(InetSocket):
         self.rx.clear()
 
     def _drained(self) -> None:
+        """A read made room: the far end hears of it once the free space is
+        at least half of what is still queued, or all of it is read (as
+        sk_stream_write_space wakes a writer), not after every read."""
         ep = self.ep
         if ep is not None:
-            ep.rx_drained()
+            left = len(self.rx)
+            if not left or self.rx_room() >= left // 2:
+                ep.rx_drained()
         self.wake()
 
     def unrecv(self, r: Received) -> None:
