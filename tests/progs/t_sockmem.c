@@ -1,8 +1,9 @@
 /* Guest only (tests/test_net.py): how much a guest can park in socket
    receive buffers nobody reads.  Opens N loopback TCP connections and
    writes to each without blocking until EAGAIN, then forces a huge
-   SO_RCVBUF on a UDP socket and sends it datagrams; prints the totals in
-   MiB.  The kernel's limit (tcp_mem/udp_mem, mem=/8) must bound them. */
+   SO_RCVBUF on a UDP socket and sends it datagrams, then fills AF_UNIX
+   stream and datagram pairs with forced 1 GiB buffers; prints the totals
+   in MiB.  The kernel's limit (tcp_mem/udp_mem, mem=/8) must bound them. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -54,6 +55,23 @@ int main(int argc, char **argv)
     while ((k = recv(r, buf, sizeof buf, MSG_DONTWAIT)) > 0)
         udp += k;
     printf("udp_queued_mib %lld\n", udp >> 20);
+
+    /* AF_UNIX: a stream pair and a datagram pair with forced 1 GiB buffers */
+    long long unix_ = 0;
+    int sv[2], dv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv);
+    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, dv);
+    for (int i = 0; i < 2; i++) {
+        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
+        setsockopt(dv[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+        setsockopt(dv[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
+    }
+    while ((k = write(sv[0], buf, sizeof buf)) > 0 && unix_ < (1LL << 31))
+        unix_ += k;
+    for (int i = 0; i < 65536 && (k = send(dv[0], buf, 60000, 0)) > 0; i++)
+        unix_ += k;
+    printf("unix_queued_mib %lld\n", unix_ >> 20);
     printf("done\n");
     return 0;
 }

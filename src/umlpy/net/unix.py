@@ -72,6 +72,7 @@ class UnixSocket(Socket):
         # the stack's registry of live unix sockets (/proc/net/unix)
         self.registry: dict = t.kernel.net.unix_sockets
         self.registry[self] = None
+        self.net = t.kernel.net                   # its sk_mem bounds what all sockets queue
         self.peer: UnixSocket | None = None
         self.name: bytes | None = None            # the address bound (sun_path bytes)
         self.backlog = 0
@@ -149,6 +150,8 @@ class UnixSocket(Socket):
         for _, m in self.stream_meta:
             for f in m.files:
                 f.put()
+        self.net.sk_mem -= len(self.stream)
+        self.stream.clear()
         if self.name is not None and self.name.startswith(b"\0"):
             _abstract.pop(self.name, None)
         if self.bound_inode is not None:
@@ -279,13 +282,16 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
     """One datagram or seqpacket record, whole, onto the receiver's queue,
     charged to the sender's send buffer until it is received."""
     check_size(s, len(data))
-    if not s.may_send(target):
+    size = truesize(len(data))
+    net = s.net
+    if not s.may_send(target) or (net.sk_mem + size > net.sk_mem_limit and target.msgs):
         if nonblock:
             raise KernelError(E.EAGAIN)
         raise Block(s.wq, target.wq)
     data = data[:]          # a UserBuf's bytes, now that the datagram goes
-    m = Message(data, [f.get() for f in files], creds, s.name, s, truesize(len(data)))
+    m = Message(data, [f.get() for f in files], creds, s.name, s, size)
     s.wmem += m.size
+    net.sk_mem += m.size
     target.msgs.append(m)
     target.wake()
     return len(data)
@@ -297,6 +303,7 @@ def _received(m: Message) -> None:
     if s is not None:
         m.charged_to = None
         s.wmem -= m.size
+        s.net.sk_mem -= m.size
         s.wake()
 
 
@@ -310,6 +317,9 @@ def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, don
                 return done
             _epipe(task, s, flags)
         space = peer.rcvbuf - len(peer.stream)
+        net = peer.net
+        if peer.stream:     # the kernel-wide bound (net.sk_mem); an empty buffer always takes some
+            space = min(space, net.sk_mem_limit - net.sk_mem)
         if space <= 0:
             if nonblock:
                 if done:
@@ -320,6 +330,7 @@ def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, don
                         interrupted_result=(d or None))
         chunk = data[done:done + space]
         peer.stream += chunk
+        net.sk_mem += len(chunk)
         done += len(chunk)
         peer.wake()
     return done
@@ -373,6 +384,7 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
         if flags & MSG_PEEK:
             return Received(chunk, [], creds, None, full_len=len(chunk))
         del s.stream[:len(chunk)]
+        s.net.sk_mem -= len(chunk)
         files, keep = [], []
         for off, m in s.stream_meta:
             if off < len(chunk):
@@ -402,6 +414,7 @@ def unrecv(s: UnixSocket, r: Received) -> None:
             f.put()
         return
     s.stream[:0] = r.data
+    s.net.sk_mem += len(r.data)
     s.stream_meta = [(off + len(r.data), m) for off, m in s.stream_meta]
     if r.files:
         s.stream_meta.insert(0, (0, Message(b"", r.files, r.creds)))
