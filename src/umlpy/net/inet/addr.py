@@ -43,6 +43,17 @@ def is_multicast(ip16: bytes) -> bool:
     return (is_v4(ip16) and ip16[12] >= 224 and ip16[12] < 240) or ip16[0] == 0xFF
 
 
+def wildcard(family: int) -> bytes:
+    """INADDR_ANY or in6addr_any, as a socket of this family is bound to it."""
+    return ANY4 if family == AF_INET else ANY6
+
+
+def packed(family: int, ip16: bytes) -> bytes:
+    """The address as a socket of this family shows it (/proc/net, netlink):
+    4 bytes for AF_INET, all 16 (v4-mapped or not) for AF_INET6."""
+    return ip16[12:] if family == AF_INET else ip16
+
+
 def family_bytes(ip16: bytes) -> tuple[int, bytes]:
     """(AF_INET, 4 bytes) or (AF_INET6, 16 bytes): the netdev form."""
     return (AF_INET, ip16[12:]) if is_v4(ip16) else (AF_INET6, ip16)
@@ -95,7 +106,7 @@ def parse_sockaddr(family: int, raw: bytes, v6only: bool = False) -> tuple[Endpo
 
 def sockaddr(family: int, ep: Endpoint | None, scope: int = 0) -> bytes:
     """The sockaddr a getsockname/getpeername/recvfrom of this family shows."""
-    ip, port = ep if ep is not None else (ANY6 if family == AF_INET6 else ANY4, 0)
+    ip, port = ep if ep is not None else (wildcard(family), 0)
     if family == AF_INET:
         return struct.pack("<H", AF_INET) + struct.pack("!H", port) + ip[12:] + bytes(8)
     return struct.pack("<H", AF_INET6) + struct.pack("!HI", port, 0) + ip + struct.pack("<I", scope)

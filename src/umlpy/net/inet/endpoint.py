@@ -32,8 +32,8 @@ Traffic from outside (net/slirp's hostfwd):
   tcp.incoming(net, dst, src, endpoint) -> TcpSocket | None
       a connection for the guest listener on dst (an (ip16, port)) from src;
       None when nobody listens there or its backlog is full (refuse it).
-  udp.incoming(net, dst, src, data) -> bool
-      a datagram for the guest socket bound to dst; False when none is.
+  udp.incoming(net, dst, src, data) -> UdpSocket | None
+      a datagram for the guest socket bound to dst; None when none is.
 
 What net/inet asks of the NAT (kernel.net.nat, None without eth0=user):
   nat.tcp_connect(sock, src, dst) -> Endpoint

@@ -131,7 +131,7 @@ class IcmpSocket(InetSocket):
         return ev
 
     def laddr(self) -> bytes:
-        return self.local[0] if self.local is not None else (A.ANY6 if self.v6 else A.ANY4)
+        return self.local[0] if self.local is not None else A.wildcard(self.family)
 
     def ident(self) -> int:
         return self.local[1] if self.local is not None and not self.raw else 0
@@ -342,10 +342,10 @@ class IcmpSocket(InetSocket):
 
     def info(self) -> SockInfo:
         """/proc/net/raw shows the protocol as the local port, icmp the identifier."""
-        cut = (lambda ip: ip) if self.v6 else (lambda ip: ip[12:])
-        remote = self.remote or (A.ANY6 if self.v6 else A.ANY4, 0)
-        return SockInfo(self.family, self.proto_name, cut(self.laddr()),
-                        self.protocol if self.raw else self.ident(), cut(remote[0]), 0,
+        remote = self.remote or (A.wildcard(self.family), 0)
+        return SockInfo(self.family, self.proto_name, A.packed(self.family, self.laddr()),
+                        self.protocol if self.raw else self.ident(),
+                        A.packed(self.family, remote[0]), 0,
                         ESTABLISHED if self.remote else CLOSE, 0, self.queue.mem, self.uid,
                         self.inode.ino)
 

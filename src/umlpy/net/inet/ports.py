@@ -14,7 +14,7 @@ from umlpy.net.netdev import SockInfo
 
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
-from umlpy.net.inet.addr import ANY4, ANY6, is_v4
+from umlpy.net.inet.addr import ANY4, ANY6, is_v4, packed
 
 TIME_WAIT_NS = 60 * 10**9                         # TCP_TIMEWAIT_LEN
 TIME_WAIT = 6
@@ -41,9 +41,9 @@ class TimeWait:
         return self.reuse if name == "SO_REUSEADDR" else 0
 
     def info(self) -> SockInfo:
-        cut = (lambda ip: ip[12:]) if self.family == 2 else (lambda ip: ip)
-        return SockInfo(self.family, "tcp", cut(self.local[0]), self.local[1],
-                        cut(self.remote[0]), self.remote[1], TIME_WAIT, 0, 0, 0, 0, refs=3)
+        return SockInfo(self.family, "tcp", packed(self.family, self.local[0]), self.local[1],
+                        packed(self.family, self.remote[0]), self.remote[1], TIME_WAIT, 0, 0,
+                        0, 0, refs=3)
 
 
 def covers(sock, ip16: bytes) -> bool:

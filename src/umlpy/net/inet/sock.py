@@ -140,7 +140,7 @@ class InetSocket(Socket):
         (on the address it was bound to, if a disconnect kept one)."""
         if self.local is not None:
             return
-        self.table().bind(self, self.saddr or (A.ANY4 if self.family == A.AF_INET else A.ANY6), 0)
+        self.table().bind(self, self.saddr or A.wildcard(self.family), 0)
         self.bound_port = False
 
     def source_for(self, dst: bytes) -> bytes:

@@ -99,8 +99,7 @@ class TcpSocket(InetSocket):
         super().__init__(net, uid, family, 1, IPPROTO_TCP, flags)
         self.state = CLOSE
         self.sock_state = SS_UNCONNECTED
-        self.shut = 0
-        self.fin_received = self.far_closed = False                      # sk_shutdown
+        self.shut = 0                      # sk_shutdown
         self.rx = ByteQueue()
         self.ep: Endpoint | None = None
         self.far_closed = False            # the peer socket is gone: data we send is reset
@@ -226,14 +225,13 @@ class TcpSocket(InetSocket):
         self.autobind()
         self.local = (src_ip, self.local[1])
         self.remote = dst
-        self.conn_src = (src_ip, self.local[1])
         self.state = SYN_SENT
         self.sock_state = SS_CONNECTING
         if self.is_local_dst(dst[0]):
             self._loop_connect(t, dst)
         elif self.net.nat is not None:
             try:
-                self.ep = self.net.nat.tcp_connect(self, self.conn_src, dst)
+                self.ep = self.net.nat.tcp_connect(self, self.local, dst)
             except KernelError:         # refused before it began (restrict=on: EPERM)
                 self.state, self.sock_state = CLOSE, SS_UNCONNECTED
                 self._unbind_if_auto()
@@ -266,7 +264,7 @@ class TcpSocket(InetSocket):
             self.table().unbind(self)
             self.local = None
         elif not self.bound_addr:
-            self.local = (A.ANY4 if self.family == A.AF_INET else A.ANY6, self.local[1])
+            self.local = (A.wildcard(self.family), self.local[1])
         self.remote = None
 
     def _disconnect(self) -> None:
@@ -304,7 +302,7 @@ class TcpSocket(InetSocket):
         queue, joined to the client through two LoopEnds."""
         server = self._child()
         server.local = (client.remote[0], self.local[1])
-        server.remote = client.conn_src
+        server.remote = client.local
         client.ep, server.ep = LoopEnd(server), LoopEnd(client)
         client.state = server.state = ESTABLISHED
         client.listener = None
@@ -322,7 +320,6 @@ class TcpSocket(InetSocket):
         s.linger, s.ttl, s.tos, s.hops, s.v6only = self.linger, self.ttl, self.tos, self.hops, self.v6only
         s.rcvtimeo, s.sndtimeo = self.rcvtimeo, self.sndtimeo
         s.sock_state = SS_CONNECTED
-        s.accepted_from = self
         return s
 
     def incoming(self, src: A.Endpoint, dst: A.Endpoint, ep: Endpoint) -> TcpSocket | None:
@@ -450,29 +447,17 @@ class TcpSocket(InetSocket):
     def recvmsg(self, t, n: int, flags: int) -> Received:
         rx = self.rx
         if not flags and rx.size >= self.rcvlowat and n > 0:
-            # the common case: data waiting for a plain read
-            chunk = rx.take(n)
-            self.net.sk_mem -= len(chunk)
-            self._drained()
-            return Received(chunk, full_len=len(chunk))
+            return self._take(n, 0)     # the common case: data waiting for a plain read
         if flags & MSG_OOB:
             raise KernelError(E.EINVAL)
         if self.state == LISTEN:
             raise KernelError(E.ENOTCONN)
         nonblock = self.nonblock or flags & MSG_DONTWAIT
         gone = self.shut & RCVSHUTDOWN or self.state == CLOSE
-        rx = self.rx
         target = n if flags & MSG_WAITALL else min(n, self.rcvlowat)   # sock_rcvlowat
         if rx and n > 0 and (len(rx) >= target or gone or self.error or nonblock):
-            chunk = rx.take(n, bool(flags & MSG_PEEK))
-            if flags & MSG_PEEK:
-                return Received(chunk, full_len=len(chunk))
-            self.net.sk_mem -= len(chunk)
-            self._drained()
-            if flags & MSG_TRUNC:
-                return Received(b"", full_len=len(chunk))
-            return Received(chunk, full_len=len(chunk))
-        if n == 0 and self.rx or self.fin_received:
+            return self._take(n, flags)
+        if n == 0 and rx or self.fin_received:
             return Received(b"")
         if self.error:
             raise KernelError(self.take_error())
@@ -481,11 +466,19 @@ class TcpSocket(InetSocket):
                     not self.shut & RCVSHUTDOWN:
                 raise KernelError(E.ENOTCONN)
             return Received(b"")
-        if self.state == SYN_SENT and nonblock:
-            raise KernelError(E.EAGAIN)
         if nonblock:
             raise KernelError(E.EAGAIN)
         raise Block(self.wq)
+
+    def _take(self, n: int, flags: int) -> Received:
+        """Up to n queued bytes: left queued by MSG_PEEK, thrown away by
+        MSG_TRUNC (its length returned), otherwise read."""
+        chunk = self.rx.take(n, bool(flags & MSG_PEEK))
+        if flags & MSG_PEEK:
+            return Received(chunk, full_len=len(chunk))
+        self.net.sk_mem -= len(chunk)
+        self._drained()
+        return Received(b"" if flags & MSG_TRUNC else chunk, full_len=len(chunk))
 
     def _rx_clear(self) -> None:
         self.net.sk_mem -= len(self.rx)
@@ -505,9 +498,6 @@ class TcpSocket(InetSocket):
     def unrecv(self, r: Received) -> None:
         self.rx.unread(r.data)
         self.net.sk_mem += len(r.data)
-
-    def check_size(self, n: int) -> None:
-        pass
 
     # -- shutdown and close -------------------------------------------------------
     def shutdown(self, t, how: int) -> None:
@@ -639,18 +629,13 @@ class TcpSocket(InetSocket):
         return self.state not in (CLOSE, LISTEN, SYN_SENT)
 
     def info(self) -> SockInfo:
-        fam, lip = A.family_bytes(self.local[0] if self.local else
-                                  (A.ANY4 if self.family == A.AF_INET else A.ANY6))
-        if self.family == A.AF_INET6:
-            fam, lip = A.AF_INET6, self.local[0] if self.local else A.ANY6
-        rip = self.remote[0] if self.remote and self.state != LISTEN else (
-            A.ANY4 if self.family == A.AF_INET else A.ANY6)
-        if self.family == A.AF_INET:
-            rip = rip[12:]
-        return SockInfo(fam, "tcp", lip, self.local[1] if self.local else 0, rip,
-                        self.remote[1] if self.remote and self.state != LISTEN else 0,
-                        self.state, 0, len(self.accept_q) if self.state == LISTEN else len(self.rx),
-                        self.uid, self.inode.ino, backlog=self.backlog if self.state == LISTEN else 0)
+        listening = self.state == LISTEN
+        local = self.local or (A.wildcard(self.family), 0)
+        remote = self.remote if self.remote and not listening else (A.wildcard(self.family), 0)
+        return SockInfo(self.family, "tcp", A.packed(self.family, local[0]), local[1],
+                        A.packed(self.family, remote[0]), remote[1],
+                        self.state, 0, len(self.accept_q) if listening else len(self.rx),
+                        self.uid, self.inode.ino, backlog=self.backlog if listening else 0)
 
 
 def incoming(net, dst: A.Endpoint, src: A.Endpoint, ep: Endpoint) -> TcpSocket | None:

@@ -140,8 +140,7 @@ class UdpSocket(InetSocket):
         self.table().gen += 1
         if self.local is not None:
             if not self.bound_addr:
-                any_ = A.ANY4 if self.family == A.AF_INET else A.ANY6
-                self.local = (any_, self.local[1])
+                self.local = (A.wildcard(self.family), self.local[1])
             if not self.bound_port:
                 self.saddr = self.local[0] if self.bound_addr else None
                 self.table().unbind(self)
@@ -193,15 +192,14 @@ class UdpSocket(InetSocket):
     def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint) -> None:
         hops = self.ttl if A.is_v4(dst[0]) else self.hops
         ttl = hops if hops != -1 else DEFAULT_TTL
-        tbl = table(self.net)
-        target = tbl.deliver_to(dst[0], dst[1], src)
+        target = incoming(self.net, dst, src, data, ttl, self.tos)
         if target is None:
             self._fast = None
             if self.remote is not None:
                 self.error = E.ECONNREFUSED      # ICMP port unreachable, on a connected socket
                 self.wake()
             return
-        target.deliver_datagram(data, src, dst[0], ttl, self.tos)
+        tbl = table(self.net)
         # remembered for the next send of a connected socket, until routes,
         # bindings or connections change (the generations) or an option does
         self._fast = (self.net.gen, tbl.gen, tbl, target, src, dst[0], ttl) \
@@ -296,19 +294,19 @@ class UdpSocket(InetSocket):
         self.release_addr()
 
     def info(self) -> SockInfo:
-        local = self.local or ((A.ANY4 if self.family == A.AF_INET else A.ANY6), 0)
-        remote = self.remote or ((A.ANY4 if self.family == A.AF_INET else A.ANY6), 0)
-        cut = (lambda ip: ip[12:]) if self.family == A.AF_INET else (lambda ip: ip)
-        return SockInfo(self.family, "udp", cut(local[0]), local[1], cut(remote[0]), remote[1],
+        local = self.local or (A.wildcard(self.family), 0)
+        remote = self.remote or (A.wildcard(self.family), 0)
+        return SockInfo(self.family, "udp", A.packed(self.family, local[0]), local[1],
+                        A.packed(self.family, remote[0]), remote[1],
                         ESTABLISHED if self.remote else CLOSE, 0, self.rmem, self.uid,
                         self.inode.ino)
 
 
 def incoming(net, dst: A.Endpoint, src: A.Endpoint, data: bytes, ttl: int = DEFAULT_TTL,
-             tos: int = 0) -> bool:
-    """A datagram for the guest socket bound to dst; False when none is."""
+             tos: int = 0) -> UdpSocket | None:
+    """A datagram for the guest socket bound to dst: that socket, or None
+    when none is bound there."""
     s = table(net).deliver_to(dst[0], dst[1], src)
-    if s is None:
-        return False
-    s.deliver_datagram(data, src, dst[0], ttl, tos)
-    return True
+    if s is not None:
+        s.deliver_datagram(data, src, dst[0], ttl, tos)
+    return s
