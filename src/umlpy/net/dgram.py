@@ -2,8 +2,10 @@
 
 Datagrams are charged at Linux's skb truesize against the socket's
 SO_RCVBUF and dropped when it is full (sock_queue_rcv_skb: a datagram is
-taken while the charge is below the buffer), so a guest that never reads
-costs the kernel at most a buffer's worth.
+taken while the charge is below the buffer), and the whole kernel's
+socket memory (net.sk_mem, mem=/8) bounds them all together, so a guest
+that never reads costs the kernel at most that, whatever SO_RCVBUFFORCE
+asked.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ class Datagram:
 
 
 class RecvQueue:
-    def __init__(self) -> None:
+    def __init__(self, net) -> None:
+        self.net = net
         self.q: deque[Datagram] = deque()
         self.mem = 0
         self.drops = 0
@@ -35,11 +38,14 @@ class RecvQueue:
 
     def push(self, sock, dg: Datagram) -> bool:
         """Queue dg on sock, or drop it (False) when sock's buffer is full."""
-        if self.mem >= sock.rcvbuf:
+        size = truesize(len(dg.data))
+        net = self.net
+        if self.mem >= sock.rcvbuf or (net.sk_mem + size > net.sk_mem_limit and self.q):
             self.drops += 1
             return False
-        dg.size = truesize(len(dg.data))
-        self.mem += dg.size
+        dg.size = size
+        self.mem += size
+        net.sk_mem += size
         self.q.append(dg)
         sock.wake()
         return True
@@ -61,8 +67,10 @@ class RecvQueue:
         if not flags & MSG_PEEK:
             self.q.popleft()
             self.mem -= dg.size
+            self.net.sk_mem -= dg.size
         return r, dg
 
     def clear(self) -> None:
         self.q.clear()
+        self.net.sk_mem -= self.mem
         self.mem = 0

@@ -65,7 +65,7 @@ class PacketSocket(Socket):
         self.net = net
         self.proto_be = protocol & 0xFFFF     # the number as given: htons(ETH_P_...)
         self.ifindex = 0                      # bound device, 0 for all
-        self.queue = RecvQueue()
+        self.queue = RecvQueue(net)
         self.auxdata = False
         self.origdev = False
         self.ignore_outgoing = False

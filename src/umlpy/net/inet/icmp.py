@@ -101,7 +101,7 @@ class IcmpSocket(InetSocket):
         self.raw = stype == SOCK_RAW
         self.is_icmp = protocol == (IPPROTO_ICMPV6 if self.v6 else IPPROTO_ICMP)
         self.shut = 0
-        self.queue = RecvQueue()
+        self.queue = RecvQueue(net)
         self.icmp_filter = 0               # IPv4 raw: bit t set = type t not wanted
         self.icmp6_filter = bytes(32)      # IPv6 raw: the same over 256 types
         self.checksum_offset = -1          # IPV6_CHECKSUM (ICMPv6 is always summed)
