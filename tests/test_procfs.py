@@ -246,3 +246,16 @@ def test_smaps_lists_every_mapping_with_its_counters():
            "grep -m1 '^Size:' /proc/self/smaps | awk '{print ($2 > 0)}'")
     maps, rss, size_ok = r.stdout.split()
     assert maps == rss and int(maps) > 3 and size_ok == b"1"
+
+
+def test_config_gz_tells_what_the_kernel_has():
+    """/proc/config.gz (IKCONFIG_PROC): test suites read it to skip what the
+    kernel lacks; it must say what umlpy has and what it does not."""
+    text = out("ls -l /proc/config.gz; zcat /proc/config.gz")
+    size = int(text.splitlines()[0].split()[4])
+    assert size > 0
+    opts = text.splitlines()[1:]
+    assert "CONFIG_UML=y" in opts and "CONFIG_EXT2_FS=y" in opts and "CONFIG_INET=y" in opts
+    assert "CONFIG_EPOLL=y" in opts and "CONFIG_SYSVIPC=y" in opts
+    assert "# CONFIG_MODULES is not set" in opts and "# CONFIG_USER_NS is not set" in opts
+    assert "# CONFIG_BPF_SYSCALL is not set" in opts

@@ -11,7 +11,7 @@ from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
-from umlpy import syscalls
+from umlpy import kconfig, syscalls
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
@@ -75,6 +75,7 @@ class Kernel:
         self.net = NetStack()
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
+        self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
 
     def uptime_ns(self) -> int:
         return clock.monotonic_ns() - self.boot_ns

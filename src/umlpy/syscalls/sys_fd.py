@@ -19,12 +19,12 @@ FIONCLEX = 0x5450
 @syscall("dup")
 def sys_dup(t, fd, *_):
     fdt = t.proc.fdtable
-    return fdt.install(fdt.get(s32(fd)))
+    return fdt.install(fdt.get_raw(s32(fd)))
 
 
 def _dup_to(t, old: int, new: int, cloexec: bool) -> int:
     fdt = t.proc.fdtable
-    f = fdt.get(old)
+    f = fdt.get_raw(old)
     if new < 0 or new >= fdt.limit:
         raise KernelError(E.EBADF)
     fdt.install_at(new, f, cloexec)
@@ -35,7 +35,7 @@ def _dup_to(t, old: int, new: int, cloexec: bool) -> int:
 def sys_dup2(t, old, new, *_):
     old, new = s32(old), s32(new)
     if old == new:
-        t.proc.fdtable.get(old)
+        t.proc.fdtable.get_raw(old)
         return new
     return _dup_to(t, old, new, False)
 
@@ -84,11 +84,17 @@ def sys_flock(t, fd, op, *_):
     return locks.flock(f, op, True)
 
 
+# what fcntl does with an O_PATH file (check_fcntl_cmd); the rest is EBADF
+_PATH_FCNTLS = (C.F_DUPFD, C.F_DUPFD_CLOEXEC, C.F_GETFD, C.F_SETFD, C.F_GETFL)
+
+
 @syscall("fcntl", status="partial", note="no F_SETOWN/F_SETSIG/leases/notify")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
     fdt = t.proc.fdtable
-    f = fdt.get(fd)
+    f = fdt.get_raw(fd)
+    if f.flags & C.O_PATH and cmd not in _PATH_FCNTLS:
+        raise KernelError(E.EBADF)
     if cmd in (C.F_DUPFD, C.F_DUPFD_CLOEXEC):
         minfd = s32(arg)
         if minfd < 0 or minfd >= fdt.limit:

@@ -622,7 +622,7 @@ def sys_chdir(t, path, *_):
 
 @syscall("fchdir")
 def sys_fchdir(t, fd, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.proc.fdtable.get_raw(s32(fd))
     if f.dentry is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     permission(f.inode, C.X_OK, t.proc.creds)
@@ -670,7 +670,7 @@ def sys_statfs(t, path, buf, *_):
 
 @syscall("fstatfs")
 def sys_fstatfs(t, fd, buf, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.proc.fdtable.get_raw(s32(fd))
     if f.inode is None:
         raise KernelError(E.EINVAL)
     t.mem.write(buf, _statfs(f.inode.fs))

@@ -127,7 +127,7 @@ def sys_execve(t, path, argv, envp, *_):
 def sys_execveat(t, dirfd, path, argv, envp, flags, *_):
     p = read_path(t, path)
     if not p.startswith(b"/") and s32(dirfd) != C.AT_FDCWD:
-        f = t.proc.fdtable.get(s32(dirfd))
+        f = t.proc.fdtable.get_raw(s32(dirfd))
         if f.dentry is None:
             raise KernelError(E.EBADF)
         base = f.dentry.path(t.proc.fs.root)

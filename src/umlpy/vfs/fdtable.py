@@ -10,6 +10,7 @@ scan of its table.
 from __future__ import annotations
 
 from umlpy.abi import errno as E
+from umlpy.abi.consts import O_PATH
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import locks
 from umlpy.vfs.file import File
@@ -111,6 +112,18 @@ class FdTable:
         self._used = FdBitmap()
 
     def get(self, fd: int) -> File:
+        """The open file behind fd, for an operation on the file (fdget).
+
+        An O_PATH file only marks a place in the tree: every operation on the
+        file itself (read, ioctl, mmap, sockets, epoll, fchmod...) is EBADF
+        on it, as on Linux; the few that use the place take get_raw."""
+        f = self.get_raw(fd)
+        if f.flags & O_PATH:
+            raise KernelError(E.EBADF)
+        return f
+
+    def get_raw(self, fd: int) -> File:
+        """fdget_raw: O_PATH files too (dup, fcntl, fstat, fchdir, *at)."""
         f = self.files.get(fd)
         if f is None:
             raise KernelError(E.EBADF)

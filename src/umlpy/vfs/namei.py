@@ -19,7 +19,7 @@ def start_of(task, dirfd: int, path: bytes) -> Dentry:
         return task.proc.fs.root
     if dirfd == C.AT_FDCWD:
         return task.proc.fs.cwd
-    f = task.proc.fdtable.get(dirfd)
+    f = task.proc.fdtable.get_raw(dirfd)
     if f.dentry is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     return f.dentry
@@ -90,7 +90,7 @@ def lookup(task, dirfd: int, path: bytes, follow: bool = True, empty_ok: bool = 
         if empty_ok:
             if dirfd == C.AT_FDCWD:
                 return task.proc.fs.cwd
-            f = task.proc.fdtable.get(dirfd)
+            f = task.proc.fdtable.get_raw(dirfd)
             if f.dentry is None:
                 raise KernelError(E.EBADF)
             return f.dentry

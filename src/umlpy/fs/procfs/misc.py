@@ -140,6 +140,7 @@ def global_files(kernel) -> Spec:
         return cpu_text[0]
     return {
         "cmdline": ro(text(lambda: " ".join(k.params.words))),
+        "config.gz": ro(lambda task: k.kconfig_gz, size=len(k.kconfig_gz)),
         "cpuinfo": ro(text(cpuinfo_once)),
         "devices": ro(text(lambda: devices(k))),
         "diskstats": ro(text(lambda: diskstats(k))),
