@@ -288,6 +288,19 @@ def excuses() -> dict[str, str]:
     return out
 
 
+def first_failure(kernel: str, name: str) -> str:
+    """The first TFAIL/TBROK/TWARN (else TCONF) line of a test's log, for the table."""
+    log = RESULTS / kernel / "logs" / f"{name}.log"
+    if not log.exists():
+        return ""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+    lines = text.splitlines()
+    hits = [ln for ln in lines if re.search(r"TFAIL|TBROK|TWARN", ln)] or \
+        [ln for ln in lines if "TCONF" in ln] or lines[-1:]
+    line = hits[0].strip() if hits else ""
+    return line[:160].replace("|", "/")
+
+
 STATUSES = ("pass", "conf", "fail", "broken", "warn", "timeout", "hang", "crash")
 
 
@@ -336,9 +349,10 @@ def report(dest: Path) -> None:
         lines.append(f"| {k} | {sum(c.values())} | " + " | ".join(str(c[s]) for s in STATUSES) + " |")
     lines += ["", f"Tests that pass under UML and not under umlpy: **{len(regress)}**.", ""]
     if regress:
-        lines += ["| test | umlpy | why |", "|---|---|---|"]
+        lines += ["| test | umlpy | what umlpy did (the first failure LTP printed) | why |", "|---|---|---|---|"]
         for n in regress:
-            lines.append(f"| {n} | {up.get(n, {}).get('status', 'not run')} | {why.get(n, '')} |")
+            lines.append(f"| {n} | {up.get(n, {}).get('status', 'not run')} | {first_failure('umlpy', n)} "
+                         f"| {why.get(n, '')} |")
         lines.append("")
     better = [n for n in names if up.get(n, {}).get("status") == "pass"
               and um.get(n, {}).get("status") not in (None, "pass")]
