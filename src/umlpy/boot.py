@@ -76,6 +76,9 @@ class Kernel:
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
+        # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
+        # host paths (disk images) an unprivileged guest user need not see
+        self.dmesg_restrict = 1
 
     def uptime_ns(self) -> int:
         return clock.monotonic_ns() - self.boot_ns
