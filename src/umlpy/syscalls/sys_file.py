@@ -719,6 +719,21 @@ def sys_fstatfs(t, fd, buf, *_):
     return 0
 
 
+@syscall("ustat")
+def sys_ustat(t, dev, buf, *_):
+    """Free blocks and inodes of the mounted filesystem on dev (an old
+    32-bit dev_t, decoded as new_decode_dev): EINVAL when none is."""
+    dev &= 0xFFFFFFFF
+    want = ((dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00))
+    for m in t.kernel.mounts.mounts:
+        d = m.fs.dev
+        if (structs.major(d), structs.minor(d)) == want:
+            st = m.fs.statfs()
+            t.mem.write(buf, struct.pack("<iiQ6s6s4x", st["bfree"] & 0x7FFFFFFF, 0, st["ffree"], b"", b""))
+            return 0
+    raise KernelError(E.EINVAL)
+
+
 @syscall("sync")
 def sys_sync(t, *_):
     t.kernel.sync_all()
@@ -733,6 +748,26 @@ def sys_fsync(t, fd, *_):
     return 0
 
 
+
+
+SYNC_FILE_RANGE_FLAGS = 0x7      # WAIT_BEFORE | WRITE | WAIT_AFTER
+
+
+@syscall("sync_file_range")
+def sys_sync_file_range(t, fd, offset, nbytes, flags, *_):
+    """Write back part of a file: the range is checked as Linux does, then
+    the whole filesystem is synced (umlpy keeps no per-range dirty state)."""
+    f = t.proc.fdtable.get(s32(fd))
+    offset, nbytes = s64(offset), s64(nbytes)
+    if flags & 0xFFFFFFFF & ~SYNC_FILE_RANGE_FLAGS or offset < 0 or nbytes < 0 \
+            or offset + nbytes > (1 << 63) - 1:
+        raise KernelError(E.EINVAL)
+    inode = f.inode
+    if inode is None or not (inode.is_reg or inode.is_dir or inode.is_symlink or inode.fmt == C.S_IFBLK):
+        raise KernelError(E.ESPIPE)
+    if flags & SYNC_FILE_RANGE_FLAGS:
+        inode.fs.sync()
+    return 0
 
 
 @syscall("fadvise64")

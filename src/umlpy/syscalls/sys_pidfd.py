@@ -5,7 +5,7 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel import printk
+from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_process import deliver_checked
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -44,7 +44,16 @@ def sys_pidfd_send_signal(t, fd, sig, info, flags, *_):
     return 0
 
 
-@syscall("pidfd_getfd", status=PARTIAL, note="not supported: ENOSYS")
+@syscall("pidfd_getfd")
 def sys_pidfd_getfd(t, fd, targetfd, flags, *_):
-    printk.pr_notice("pidfd_getfd not supported")
-    raise KernelError(E.ENOSYS)
+    """A copy of another process's open file (its fd targetfd), with
+    FD_CLOEXEC, for a caller that may ptrace it (PTRACE_MODE_ATTACH_REALCREDS)."""
+    if flags:
+        raise KernelError(E.EINVAL)
+    proc = pidfd.process_of(t, s32(fd))
+    if proc.exited:
+        raise KernelError(E.ESRCH)
+    if not cred.ptrace_may_access(t.proc, proc, fscreds=False):
+        raise KernelError(E.EPERM)
+    f = proc.fdtable.get_raw(s32(targetfd))
+    return t.proc.fdtable.install(f, True)

@@ -6,7 +6,7 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE, CAP_SYS_TTY_CONFIG
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, printk
@@ -424,6 +424,16 @@ def sys_setsid(t, *_):
     proc.sid = proc.pgid = proc.pid
     proc.ctty = None
     return proc.pid
+
+
+@syscall("vhangup")
+def sys_vhangup(t, *_):
+    """Hang up the caller's controlling terminal (tty_vhangup_self), for
+    CAP_SYS_TTY_CONFIG only; without a terminal there is nothing to do."""
+    cred.need(t.proc.creds, CAP_SYS_TTY_CONFIG)
+    if t.proc.ctty is not None:
+        t.proc.ctty.hangup()
+    return 0
 
 
 # -- kill ----------------------------------------------------------------------
