@@ -48,7 +48,6 @@ class Kernel:
         self.version_string = config.get("uts_version", "#1 umlpy")
         self.hostname = params.hostname
         self.domainname = "(none)"
-        self.boot_ns = clock.monotonic_ns()
         self.log = printk.Log(write_log)
         if params.loglevel is not None:
             self.log.console_loglevel = params.loglevel
@@ -81,7 +80,10 @@ class Kernel:
         self.dmesg_restrict = 1
 
     def uptime_ns(self) -> int:
-        return clock.monotonic_ns() - self.boot_ns
+        """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the
+        host (its vDSO): the host's, so that /proc/uptime, sysinfo and the
+        start times in /proc agree with what clock_gettime says."""
+        return clock.boottime_ns()
 
     def sync_all(self) -> None:
         self.mounts.sync_all()

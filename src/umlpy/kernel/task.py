@@ -139,6 +139,7 @@ class Process:
         self.stop_report = 0        # a stop/continue not yet reported to wait
         self.vfork_wq: WaitQueue | None = None
         self.start_ns = 0
+        self.host_tgid = 0          # the host process its tasks are threads of (CPU-time clocks)
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.pdeath_signal = 0
         self.dumpable = SUID_DUMP_USER      # Linux keeps it in the mm; cleared by privilege changes

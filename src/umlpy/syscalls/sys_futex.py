@@ -54,7 +54,8 @@ def _wait(t, fx, key, addr: int, val: int, deadline: int | None, bitset: int) ->
             return 0
         raise Block(w.wq, deadline=deadline, retry=done, on_timeout=timed_out,
                     on_interrupt=lambda: fx.dequeue(w),
-                    restart=E.ERESTARTSYS if deadline is None else E.ERESTART_RESTARTBLOCK)
+                    restart=E.ERESTARTSYS if deadline is None else E.ERESTART_RESTARTBLOCK,
+                    restart_fn=lambda: _wait(t, fx, key, addr, val, deadline, bitset))
 
     def timed_out() -> int:
         fx.dequeue(w)
