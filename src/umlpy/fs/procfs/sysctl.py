@@ -1,5 +1,5 @@
-"""/proc/sys: the sysctls tools and libcs read, and the UTS names, which
-are the only ones that can be written (as sethostname(2) would set them).
+"""/proc/sys: the sysctls tools and libcs read; the UTS names (as
+sethostname(2) would set them) and the key quotas can be written.
 
 Values are umlpy's fixed limits and Linux's defaults; boot_id is made once
 per boot, uuid is new at each read (both as Linux's random driver does).
@@ -7,8 +7,10 @@ per boot, uuid is new at each read (both as Linux's random driver does).
 from __future__ import annotations
 
 from arch_um import clock
+from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.fs.procfs.net import sys_net
+from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import PID_MAX
 
 UTS_LEN = 64
@@ -38,6 +40,27 @@ def _uts(kernel, attr: str):
     return rw(show, store)
 
 
+def _key_limit(kernel, attr: str, lo: int):
+    """A /proc/sys/kernel/keys integer (proc_dointvec_minmax: lo..INT_MAX)."""
+    keys = kernel.keys
+
+    def show(task) -> bytes:
+        return f"{getattr(keys, attr)}\n".encode()
+
+    def store(task, data: bytes) -> None:
+        words = data.split()
+        try:
+            v = int(words[0]) if words else None
+        except ValueError:
+            v = None
+        if v is None or not lo <= v <= 0x7FFFFFFF:
+            raise KernelError(E.EINVAL)
+        setattr(keys, attr, v)
+        if attr == "gc_delay":
+            keys.gc_delay_changed()
+    return rw(show, store)
+
+
 def _open_files(kernel) -> int:
     return len({id(f) for p in kernel.procs.by_pid.values() for f in p.fdtable.files.values()})
 
@@ -49,6 +72,13 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "cap_last_cap": ro("40"),
             "domainname": _uts(k, "domainname"),
             "hostname": _uts(k, "hostname"),
+            "keys": {
+                "gc_delay": _key_limit(k, "gc_delay", 0),
+                "maxbytes": _key_limit(k, "maxbytes", 1),
+                "maxkeys": _key_limit(k, "maxkeys", 1),
+                "root_maxbytes": _key_limit(k, "root_maxbytes", 1),
+                "root_maxkeys": _key_limit(k, "root_maxkeys", 1),
+            },
             "ngroups_max": ro(str(NGROUPS_MAX)),
             "osrelease": ro(text(lambda: k.release)),
             "ostype": ro("Linux"),
