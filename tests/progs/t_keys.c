@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -436,6 +437,8 @@ static void authority(long ses)
     res("instantiate", kc(INSTANTIATE, k, (unsigned long)"x", 1, 0));
     res("instantiate bad payload", kc(INSTANTIATE, k, -4096UL, 8192, 0));
     res("instantiate 1M", kc(INSTANTIATE, k, (unsigned long)self, 1 << 20, 0));
+    res("instantiate NULL 1M", kc(INSTANTIATE, k, 0, 1 << 20, 0));
+    res("instantiate iov 1M", kc(INSTANTIATE_IOV, k, (unsigned long)(struct iovec[]){{self, 1 << 19}, {self, 1 << 19}}, 2, 0));
     res("instantiate iov NULL", kc(INSTANTIATE_IOV, k, 0, 5, 0));
     res("instantiate iov bad", kc(INSTANTIATE_IOV, k, 8, 1, 0));
     res("instantiate iov 2000", kc(INSTANTIATE_IOV, k, (unsigned long)self, 2000, 0));

@@ -5,10 +5,11 @@ four bytes (possessor, user, group, other); a keyring is a key whose payload
 is a set of links, at most one per (type, description).  A key lives while
 something holds it: a link from a keyring, or a credential slot (the
 thread, process and session keyrings of a task).  The last put frees it and
-gives its quota back at once; Linux's garbage collector does that a moment
-later, which nothing can tell apart.  Dead links (keys expired for longer
-than gc_delay, invalidated keys) are reaped lazily, before the next
-operation that could see them.
+gives its quota back at once, where Linux's RCU and garbage collector do it
+a moment later in the background (a program can only race with them).
+Dead links (to keys expired or revoked gc_delay seconds ago, or
+invalidated) are reaped lazily, before the next operation that could see
+them.
 
 Quotas are key.c's: a key costs its description + 1 plus its payload, and
 every link 4 bytes charged to the keyring's owner; root has limits of its
@@ -46,13 +47,13 @@ VIEW, READ, WRITE, SEARCH, LINK, SETATTR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 UNLINK = 0x100      # KEY_NEED_UNLINK: neither state nor permission matters
 DEFER = 0x200       # KEY_DEFER_PERM_CHECK: the caller checks state and permission
 
-# the special keyring ids (KEY_SPEC_*)
+# the special keyring ids (KEY_SPEC_*; -6, the group keyring, Linux never had)
 SPEC_THREAD, SPEC_PROCESS, SPEC_SESSION, SPEC_USER, SPEC_USER_SESSION = -1, -2, -3, -4, -5
-SPEC_GROUP, SPEC_REQKEY_AUTH, SPEC_REQUESTOR = -6, -7, -8
+SPEC_REQKEY_AUTH, SPEC_REQUESTOR = -7, -8
 
-# request_key's default destination (KEY_REQKEY_DEFL_*)
+# request_key's default destination (KEY_REQKEY_DEFL_*; 6, the group keyring, is refused)
 DEFL_NO_CHANGE, DEFL_DEFAULT, DEFL_THREAD, DEFL_PROCESS, DEFL_SESSION = -1, 0, 1, 2, 3
-DEFL_USER, DEFL_USER_SESSION, DEFL_GROUP, DEFL_REQUESTOR = 4, 5, 6, 7
+DEFL_USER, DEFL_USER_SESSION, DEFL_REQUESTOR = 4, 5, 7
 
 MOVE_EXCL = 1                   # KEYCTL_MOVE_EXCL
 LINK_BYTES = 4                  # KEYQUOTA_LINK_BYTES
@@ -78,8 +79,8 @@ class KeyType:
             raise KernelError(E.EINVAL)
         return len(data)
 
-    def describe(self, key: Key) -> str:
-        return key.desc.decode(errors="replace") + (f": {key.datalen}" if not key.error else "")
+    def describe(self, key: Key) -> bytes:
+        return key.desc + (b": %d" % key.datalen if not key.error else b"")
 
     def read(self, key: Key) -> bytes:
         return key.data or b""
@@ -104,9 +105,9 @@ class KeyringType(KeyType):
             raise KernelError(E.EINVAL)
         return 0
 
-    def describe(self, key: Key) -> str:
+    def describe(self, key: Key) -> bytes:
         n = len(key.links) if key.links is not None else 0
-        return key.desc.decode(errors="replace") + (f": {n}" if n else ": empty")
+        return key.desc + (b": %d" % n if n else b": empty")
 
     def read(self, key: Key) -> bytes:
         return b"".join(struct.pack("<i", k.serial) for k in (key.links or {}).values())
@@ -769,7 +770,7 @@ class KeyService:
         if serial in (SPEC_REQKEY_AUTH, SPEC_REQUESTOR):
             raise KernelError(E.ENOKEY)      # no authorisation key is ever assumed
         if serial < 1:
-            raise KernelError(E.EINVAL)      # the group keyring too: Linux has none either
+            raise KernelError(E.EINVAL)      # the group keyring too
         return None
 
     # -- the operations of the syscalls ---------------------------------------
@@ -989,12 +990,12 @@ class KeyService:
         self._install_session(parent, self.get(session))
 
     # -- /proc ----------------------------------------------------------------
-    def proc_keys(self, t) -> str:
+    def proc_keys(self, t) -> bytes:
         """/proc/keys: the keys the reader may view, by serial."""
         self.gc()
         now = _now()
         creds = t.proc.creds
-        out = []
+        out: list[bytes] = []
         for serial in sorted(self.keys):
             key = self.keys[serial]
             possessed = bool(key.perm & POS_VIEW) and self.possessed(t, key)
@@ -1013,8 +1014,8 @@ class KeyService:
                 ("i" if key.invalidated else "-")
             out.append(f"{serial:08x} {flags} {key.usage:5d} {timo:>4} {key.perm:08x} "
                        f"{_id(key.uid):5d} {_id(key.gid):5d} "
-                       f"{key.type.name.decode():<9.9} {key.type.describe(key)}\n")
-        return "".join(out)
+                       f"{key.type.name.decode():<9.9} ".encode() + key.type.describe(key) + b"\n")
+        return b"".join(out)
 
     def proc_key_users(self) -> str:
         """/proc/key-users: per uid, its records' holders (its keys; root's

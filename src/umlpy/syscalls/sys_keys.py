@@ -263,20 +263,15 @@ def _read(t, svc, a2, a3, a4, a5) -> int:
     return len(data)
 
 
-def _instantiation_payload(t, payload: int, plen: int) -> None:
-    """What instantiation checks before it finds it has no authority: the
-    payload's range, then its size."""
-    if payload and plen:
-        plen = min(plen, MAX_RW_COUNT)
-        if not access_ok(payload, plen):
-            raise KernelError(E.EFAULT)
-    if plen > PAYLOAD_MAX:
-        raise KernelError(E.EINVAL)
-
-
 @_op(INSTANTIATE)
 def _instantiate(t, svc, a2, a3, a4, a5) -> int:
-    _instantiation_payload(t, a3, a4)
+    """What instantiation checks before it finds it has no authority: the
+    payload's range (no payload is an empty one), then its size."""
+    plen = min(a4, MAX_RW_COUNT) if a3 and a4 else 0
+    if plen and not access_ok(a3, plen):
+        raise KernelError(E.EFAULT)
+    if plen > PAYLOAD_MAX:
+        raise KernelError(E.EINVAL)
     raise KernelError(E.EPERM)      # no authorisation key assumed
 
 

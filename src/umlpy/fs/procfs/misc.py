@@ -144,7 +144,7 @@ def global_files(kernel) -> Spec:
         "devices": ro(text(lambda: devices(k))),
         "diskstats": ro(text(lambda: diskstats(k))),
         "key-users": ro(text(lambda: k.keys.proc_key_users())),
-        "keys": ro(lambda task: k.keys.proc_keys(task).encode()),
+        "keys": ro(k.keys.proc_keys),
         "filesystems": ro(text(filesystems)),
         "loadavg": ro(text(lambda: loadavg(k))),
         "meminfo": ro(text(lambda: meminfo(k))),
