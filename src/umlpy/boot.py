@@ -26,6 +26,7 @@ from umlpy.fs.tmpfs import Tmpfs
 from umlpy.kernel import cmdline, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
+from umlpy.kernel.keys import KeyService
 from umlpy.kernel.mm import MemBudget
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
@@ -60,6 +61,7 @@ class Kernel:
         self.signals = Signals(self)
         self.procs = Procs(self)
         self.futexes = Futexes()
+        self.keys = KeyService()
         self.stub = Stub()
         self.mounts = MountTable()
         self.mounts.busy_check = self._mount_busy

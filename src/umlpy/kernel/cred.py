@@ -69,12 +69,15 @@ def in_group(creds: Creds, gid: int) -> bool:
 def commit(proc: Process, new: Creds) -> None:
     """Install new creds (commit_creds).  Changing the effective or fs ids, or
     gaining permitted capabilities, makes the process undumpable and forgets
-    its parent-death signal, so the parent cannot signal a privileged child."""
+    its parent-death signal, so the parent cannot signal a privileged child;
+    thread keyrings follow the fs ids."""
+    from umlpy.kernel import keys      # it uses these rules itself
     old = proc.creds
     if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid, new.fsgid) \
             or new.cap_permitted & ~old.cap_permitted:
         proc.dumpable = K.SUID_DUMP_DISABLE
         proc.pdeath_signal = 0
+    keys.fsid_changed(proc, old, new)
     proc.creds = new
 
 

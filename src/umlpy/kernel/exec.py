@@ -314,6 +314,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
     secure = cred.exec_creds(proc, d.inode, _mount_has(d, "nosuid"), _readable(d.inode, proc.creds))
+    k.keys.exec(t)
     creds = proc.creds
     auxv = [(C.AT_SYSINFO_EHDR, host_aux.get(C.AT_SYSINFO_EHDR, 0)),
             (C.AT_MINSIGSTKSZ, host_aux.get(C.AT_MINSIGSTKSZ, 2048)),

@@ -123,6 +123,7 @@ class Procs:
         cpulimit.update(k, proc)
         proc.ctty = parent.ctty
         ipc.inherit(parent, proc)
+        k.keys.fork(parent, proc)
         parent.children.append(proc)
         mem = GuestMemory(chpid)
         if not shared:
@@ -253,6 +254,7 @@ class Procs:
         if proc.parent is not None and proc in proc.parent.children:
             proc.parent.children.remove(proc)
         self.by_pid.pop(proc.pid, None)
+        self.k.keys.release(proc)
         self.proc_flush(proc.pid)
 
     def proc_flush(self, pid: int, tid: int | None = None) -> None:

@@ -21,6 +21,7 @@ from umlpy.kernel.wait import WaitQueue
 
 if TYPE_CHECKING:
     from umlpy.kernel.errors import Block
+    from umlpy.kernel.keys import Key
     from umlpy.kernel.mm import Mm
     from umlpy.vfs.dentry import Dentry
     from umlpy.vfs.fdtable import FdTable
@@ -59,6 +60,15 @@ class Creds:
 
     def copy(self) -> Creds:
         return copy.copy(self)      # every field is an int or a tuple
+
+
+@dataclass
+class KeyCred:
+    """A process's keyring slots, which Linux keeps in struct cred (see
+    kernel/keys.py); the thread keyring is the task's own."""
+    process: Key | None = None
+    session: Key | None = None
+    reqkey_default: int = 0     # KEY_REQKEY_DEFL_DEFAULT
 
 
 @dataclass
@@ -117,6 +127,7 @@ class Process:
         self.fdtable = fdtable
         self.fs = fs
         self.creds = creds
+        self.keyrings = KeyCred()
         self.sighand = sighand
         self.mm = mm
         self.comm = b""
@@ -164,7 +175,8 @@ class Process:
 class Task:
     __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
-                 "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel", "sigwait", "sigq", "nd")
+                 "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
+                 "sigwait", "sigq", "thread_keyring", "nd")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory) -> None:
         self.tid = tid
@@ -189,6 +201,7 @@ class Task:
         self.kernel = None
         self.sigwait = 0            # signals rt_sigtimedwait is waiting for
         self.sigq: dict = {}        # thread-directed sig -> deque of (si_code, fields)
+        self.thread_keyring: Key | None = None
         self.nd = None              # an openat2's RESOLVE_* scope while it walks (namei.Scope)
 
     @property

@@ -71,6 +71,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     child = Task(tid, proc, hpid, GuestMemory(hpid))
     child.kernel = k
     inherit_task(child, t, flags, stack, ptid, ctid, tls)
+    k.keys.new_thread(t, child)
     proc.threads.append(child)
     k.procs.by_tid[tid] = child
     k.sched.add_task(child)
@@ -105,6 +106,7 @@ def forget_thread(k, t: Task) -> None:
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
     k.procs.proc_flush(proc.pid, t.tid)
+    k.keys.drop_thread(t)
     drop_own_mem(t)
 
 

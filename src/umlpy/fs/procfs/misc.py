@@ -144,6 +144,8 @@ def global_files(kernel) -> Spec:
         "cpuinfo": ro(text(cpuinfo_once)),
         "devices": ro(text(lambda: devices(k))),
         "diskstats": ro(text(lambda: diskstats(k))),
+        "key-users": ro(text(lambda: k.keys.proc_key_users())),
+        "keys": ro(k.keys.proc_keys),
         "filesystems": ro(text(filesystems)),
         "loadavg": ro(text(lambda: loadavg(k))),
         "meminfo": ro(text(lambda: meminfo(k))),

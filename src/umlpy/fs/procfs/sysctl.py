@@ -1,5 +1,5 @@
-"""/proc/sys: the sysctls tools and libcs read, and the UTS names, which
-are the only ones that can be written (as sethostname(2) would set them).
+"""/proc/sys: the sysctls tools and libcs read; the UTS names (as
+sethostname(2) would set them) and the key quotas can be written.
 
 Values are umlpy's fixed limits and Linux's defaults; boot_id is made once
 per boot, uuid is new at each read (both as Linux's random driver does).
@@ -9,8 +9,8 @@ from __future__ import annotations
 from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
-from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.net import sys_net
+from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import PID_MAX
 from umlpy.vfs.devices import ENTROPY_AVAIL
 
@@ -29,17 +29,25 @@ def new_uuid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _bool_store(kernel, attr: str):
-    """A 0/1 sysctl (proc_dointvec_minmax 0..1): anything else is EINVAL."""
+def int_sysctl(obj, attr: str, lo: int, hi: int = 0x7FFFFFFF, changed=None):
+    """An integer sysctl kept in obj.attr, written as proc_dointvec_minmax
+    takes it: the first number, within lo..hi, else EINVAL; changed() runs
+    after a write."""
+    def show(task) -> bytes:
+        return f"{getattr(obj, attr)}\n".encode()
+
     def store(task, data: bytes) -> None:
+        words = data.split()
         try:
-            v = int(data.split()[0]) if data.split() else -1
+            v = int(words[0]) if words else None
         except ValueError:
-            v = -1
-        if v not in (0, 1):
+            v = None
+        if v is None or not lo <= v <= hi:
             raise KernelError(E.EINVAL)
-        setattr(kernel, attr, v)
-    return store
+        setattr(obj, attr, v)
+        if changed is not None:
+            changed()
+    return rw(show, store)
 
 
 def _uts(kernel, attr: str):
@@ -63,9 +71,16 @@ def sys_tree(kernel, boot_id: str) -> Spec:
     return {
         "kernel": {
             "cap_last_cap": ro("40"),
-            "dmesg_restrict": rw(text(lambda: str(k.dmesg_restrict)), _bool_store(k, "dmesg_restrict")),
+            "dmesg_restrict": int_sysctl(k, "dmesg_restrict", 0, 1),
             "domainname": _uts(k, "domainname"),
             "hostname": _uts(k, "hostname"),
+            "keys": {
+                "gc_delay": int_sysctl(k.keys, "gc_delay", 0, changed=k.keys.gc_delay_changed),
+                "maxbytes": int_sysctl(k.keys, "maxbytes", 1),
+                "maxkeys": int_sysctl(k.keys, "maxkeys", 1),
+                "root_maxbytes": int_sysctl(k.keys, "root_maxbytes", 1),
+                "root_maxkeys": int_sysctl(k.keys, "root_maxkeys", 1),
+            },
             "ngroups_max": ro(str(NGROUPS_MAX)),
             "osrelease": ro(text(lambda: k.release)),
             "ostype": ro("Linux"),
