@@ -46,3 +46,15 @@ def host_usage(pid: int, tid: int = 0) -> tuple[int, int, int]:
     hwm = status.find(b"VmHWM:")
     peak = int(status[hwm + 6:status.index(b"kB", hwm)]) if hwm >= 0 else 0
     return int(fields[11]) * _TICK_NS, int(fields[12]) * _TICK_NS, peak
+
+
+CPUCLOCK_SCHED = 2
+
+
+def host_process_cpu_ns(pid: int) -> int:
+    """CPU time a host process and all its threads, live and gone, have
+    used (its CPUCLOCK_SCHED process clock: precise, not tick-sampled)."""
+    try:
+        return time.clock_gettime_ns((~pid << 3) | CPUCLOCK_SCHED)
+    except OSError:
+        return 0

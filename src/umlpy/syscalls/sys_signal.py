@@ -9,7 +9,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import after, read_timespec
-from umlpy.kernel.signal import discard, pack_siginfo, set_altstack
+from umlpy.kernel.signal import discard, pack_siginfo, queue_info, set_altstack
 from umlpy.kernel.task import SigAction
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
@@ -146,7 +146,7 @@ def _queueinfo(t, target_proc, target_task, sig: int, uinfo: int) -> int:
     if (code >= 0 or code == C.SI_TKILL) and target_proc is not t.proc:
         raise KernelError(E.EPERM)    # only the kernel may claim those codes
     if sig:
-        fields = ("raw", info[16:])
+        code, fields = queue_info(t.kernel, target_proc, sig, code, ("raw", info[16:]))
         if target_task is None:
             t.kernel.signals.send_proc(target_proc, sig, code, fields)
         else:
@@ -156,14 +156,18 @@ def _queueinfo(t, target_proc, target_task, sig: int, uinfo: int) -> int:
 
 @syscall("rt_sigqueueinfo")
 def sys_rt_sigqueueinfo(t, pid, sig, uinfo, *_):
-    proc = t.kernel.procs.by_pid.get(s32(pid))
-    if proc is None or proc.exited:
+    """To the process of the thread pid names (a tid names its process, as
+    kill's pid does)."""
+    task = t.kernel.procs.task(s32(pid)) if s32(pid) > 0 else None
+    if task is None:
         raise KernelError(E.ESRCH)
-    return _queueinfo(t, proc, None, s32(sig), uinfo)
+    return _queueinfo(t, task.proc, None, s32(sig), uinfo)
 
 
 @syscall("rt_tgsigqueueinfo")
 def sys_rt_tgsigqueueinfo(t, tgid, tid, sig, uinfo, *_):
+    if s32(tid) <= 0 or s32(tgid) <= 0:
+        raise KernelError(E.EINVAL)
     task = t.kernel.procs.task(s32(tid))
     if task is None or task.proc.pid != s32(tgid):
         raise KernelError(E.ESRCH)
@@ -238,11 +242,11 @@ def sys_signalfd4(t, fd, mask, size, flags, *_):
     m &= ~S.UNBLOCKABLE
     fd = s32(fd)
     if fd != -1:
-        f = t.proc.fdtable.get(fd)
+        f = t.files.get(fd)
         if not isinstance(f, SignalFdFile):
             raise KernelError(E.EINVAL)
         f.mask = m
         return fd
     f = SignalFdFile(t.proc, m, C.O_RDWR | (flags & C.O_NONBLOCK))
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 

@@ -26,7 +26,7 @@ class PidFile(File):
 
 def install(t, proc, flags: int = 0) -> int:
     """A new pidfd for proc in t's table (always close-on-exec, as Linux)."""
-    return t.proc.fdtable.install(PidFile(proc, flags), True)
+    return t.files.install(PidFile(proc, flags), True)
 
 
 def install_at_user(t, proc, addr: int) -> None:
@@ -35,7 +35,7 @@ def install_at_user(t, proc, addr: int) -> None:
 
 
 def process_of(t, fd: int):
-    f = t.proc.fdtable.get(fd)
+    f = t.files.get(fd)
     if not isinstance(f, PidFile):
         raise KernelError(E.EBADF)
     return f.proc
