@@ -32,6 +32,8 @@ from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
 from umlpy.kernel.task import FsContext
+from umlpy.kernel.tunables import Tunables
+from umlpy.kernel.vdso import Vdso
 from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.fdtable import FdTable
@@ -56,6 +58,8 @@ class Kernel:
             self.log.console_loglevel = printk.NOTICE
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
+        self.tunables = Tunables()
+        self.vdso = Vdso()
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
@@ -102,10 +106,11 @@ class Kernel:
         for p in self.procs.by_pid.values():
             if p.exited:
                 continue
-            if p.fs.cwd.mount is m or p.fs.root.mount is m:
-                return True
-            if any(f.dentry is not None and f.dentry.mount is m for f in p.fdtable.files.values()):
-                return True
+            for t in p.threads:
+                if t.fs.cwd.mount is m or t.fs.root.mount is m:
+                    return True
+                if any(f.dentry is not None and f.dentry.mount is m for f in t.files.files.values()):
+                    return True
         return False
 
     def _ubds(self) -> None:

@@ -35,7 +35,7 @@ _NOT_SET = (
     "FS_VERITY", "MEMORY_FAILURE", "KSM", "TRANSPARENT_HUGEPAGE", "CHECKPOINT_RESTORE",
     "TRACING", "FTRACE", "KPROBES", "AUDIT", "SECURITY", "SECURITY_SELINUX", "KVM",
     "NETFILTER", "TLS", "RDS", "SCTP", "XFS_FS", "BTRFS_FS", "VFAT_FS", "FUSE_FS", "OVERLAY_FS",
-    "TMPFS_XATTR", "DNOTIFY", "PREEMPT_RT",
+    "TMPFS_XATTR", "DNOTIFY", "PREEMPT_RT", "UCLAMP_TASK", "RT_GROUP_SCHED",
 )
 # options that stand for syscalls: set exactly when the table handles them
 _SYSCALLS = {

@@ -107,6 +107,45 @@ def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
         q.append((code, fields))
 
 
+MIN_COREDUMP = 4096     # the ELF format's: a smaller RLIMIT_CORE writes nothing
+
+
+def core_dump(kernel, proc, sig: int) -> bool:
+    """Would Linux dump a core for this death (do_coredump)?  Not for a
+    process that is not dumpable; to a core_pattern pipe whatever its
+    RLIMIT_CORE, to a file only within one of at least a page.  The wait
+    status then has its core flag, but umlpy writes no core files: one log
+    line says which dump was not written."""
+    pattern = kernel.tunables.core_pattern
+    if not proc.dumpable or (not pattern.startswith(b"|")
+                             and proc.rlimit(C.RLIMIT_CORE)[0] < MIN_COREDUMP):
+        return False
+    printk.pr_info(f"{proc.comm.decode(errors='replace')}[{proc.pid}] killed by signal {sig}: "
+                   f"core dump not written (core_pattern {pattern.decode(errors='replace')!r}; "
+                   "umlpy writes no core files)")
+    return True
+
+
+def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, tuple]:
+    """RLIMIT_SIGPENDING, as Linux's __send_signal: a user's processes hold
+    at most that many queued signals (counted against the receiving
+    process's limit).  kill's and the kernel's signals (si_code >= 0) queue
+    regardless; past the limit, a real-time signal sent with data
+    (sigqueue, tgkill) is refused with EAGAIN, and a standard one is sent
+    without its information (it arrives as SI_USER from pid 0).  Returns
+    the si_code and fields to send."""
+    if code >= 0:
+        return code, fields
+    uid = proc.creds.uid
+    queued = sum(len(q) for p in kernel.procs.by_pid.values() if p.creds.uid == uid and not p.exited
+                 for owner in (p, *p.threads) for q in owner.sigq.values())
+    if queued < proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+        return code, fields
+    if sig >= S.SIGRTMIN:
+        raise KernelError(E.EAGAIN)
+    return C.SI_USER, (0, 0)
+
+
 def init_ignores(t: Task, sig: int) -> bool:
     """Linux's SIGNAL_UNKILLABLE: init (or any thread of it) only takes the
     signals it handles or blocks (to wait for them), SIGKILL and SIGSTOP
@@ -291,8 +330,7 @@ class Signals:
                 if d is S.Default.STOP:
                     self.k.procs.stop_process(proc, sig)
                     continue
-                # the core flag says a core was dumped: only where RLIMIT_CORE allows one
-                core = d is S.Default.CORE and proc.rlimit(C.RLIMIT_CORE)[0] > 0
+                core = d is S.Default.CORE and core_dump(self.k, proc, sig)
                 self.k.procs.kill_process(proc, sig, core=core)
                 return None
             if restarting:

@@ -525,7 +525,7 @@ def scm_files(t, cmsgs: list) -> list:
             fds = [fd for (fd,) in struct.iter_unpack("<i", body[:len(body) // 4 * 4])]
             if len(files) + len(fds) > SCM_MAX_FD:
                 raise KernelError(E.EINVAL)
-            files += [t.proc.fdtable.get(fd) for fd in fds]
+            files += [t.files.get(fd) for fd in fds]
         elif ctype == SCM_CREDENTIALS:
             if len(body) != _UCRED.size:
                 raise KernelError(E.EINVAL)
@@ -553,7 +553,7 @@ def _bind(t, s: UnixSocket, raw: bytes) -> None:
         raise KernelError(E.EINVAL)
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     creds = t.proc.creds
-    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.proc.fs.umask), creds.fsuid, creds.fsgid)
+    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.fs.umask), creds.fsuid, creds.fsgid)
     ino.socket = s
     s.bound_inode = ino
     s.name = name

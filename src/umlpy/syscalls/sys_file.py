@@ -14,7 +14,7 @@ from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.dentry import Dentry
-from umlpy.vfs.file import MAX_LFS_FILESIZE, File
+from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
 from umlpy.vfs.perm import check_owner, kill_suid, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
@@ -33,7 +33,7 @@ def _check_writable_fs(d) -> None:
 
 
 def _create_mode(t, mode: int) -> int:
-    return mode & ~t.proc.fs.umask & 0o7777
+    return mode & ~t.fs.umask & 0o7777
 
 
 def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
@@ -82,7 +82,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     inode = d.inode
     if flags & C.O_PATH:
         f = File(d, inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
-        return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+        return t.files.install(f, bool(flags & C.O_CLOEXEC))
     if inode.is_symlink:
         raise KernelError(E.ELOOP)
     if flags & C.O_DIRECTORY and not inode.is_dir:
@@ -98,6 +98,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         permission(inode, want, creds)
         if want & C.W_OK and (inode.is_reg or inode.is_dir):
             _check_writable_fs(d)
+            get_write_access(inode)
             fl = inode.get_fsflags()
             if fl & C.FS_IMMUTABLE_FL or (fl & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC)):
                 raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
@@ -106,7 +107,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         inode.truncate(0)
         N.child_event(d.parent.inode if d.parent else None, inode, d.name, N.IN_MODIFY)
     cloexec = bool(flags & C.O_CLOEXEC)
-    fdt = t.proc.fdtable
+    fdt = t.files
     try:
         f = inode.open_file(d, flags & OPEN_FLAGS_KEPT, t)
     except Block as b:
@@ -133,7 +134,7 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     inode.linkable = not flags & C.O_EXCL
     f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
                         flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 
 
 @syscall("open")
@@ -178,7 +179,7 @@ def sys_openat2(t, dirfd, path, how, size, *_):
     dfd = s32(dirfd)
     if not resolve:
         return do_open(t, dfd, p, flags, mode)
-    start = t.proc.fs.cwd if dfd == C.AT_FDCWD else t.proc.fdtable.get_raw(dfd).dentry
+    start = t.fs.cwd if dfd == C.AT_FDCWD else t.files.get_raw(dfd).dentry
     if start is None:
         raise KernelError(E.ENOTDIR)
     t.nd = namei.Scope(resolve, start)
@@ -195,7 +196,7 @@ def sys_creat(t, path, mode, *_):
 
 @syscall("close")
 def sys_close(t, fd, *_):
-    fdt = t.proc.fdtable
+    fdt = t.files
     fdt.close(s32(fd))
     return 0
 
@@ -206,8 +207,8 @@ def sys_close_range(t, first, last, flags, *_):
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise KernelError(E.EINVAL)
     if flags & CLOSE_RANGE_UNSHARE:     # a table shared by CLONE_FILES becomes private first
-        t.proc.fdtable = t.proc.fdtable.unshare()
-    fdt = t.proc.fdtable
+        t.files = t.files.unshare(t.kernel.tunables.nr_open)
+    fdt = t.files
     for fd in [fd for fd in fdt.files if first <= fd <= last]:
         if flags & CLOSE_RANGE_CLOEXEC:
             fdt.cloexec.add(fd)
@@ -478,7 +479,7 @@ def sys_chmod(t, path, mode, *_):
 
 @syscall("fchmod")
 def sys_fchmod(t, fd, mode, *_):
-    return do_chmod(t, t.proc.fdtable.get(s32(fd)), mode)
+    return do_chmod(t, t.files.get(s32(fd)), mode)
 
 
 @syscall("fchmodat")
@@ -524,7 +525,7 @@ def sys_lchown(t, path, uid, gid, *_):
 
 @syscall("fchown")
 def sys_fchown(t, fd, uid, gid, *_):
-    return do_chown(t, t.proc.fdtable.get(s32(fd)), uid, gid)
+    return do_chown(t, t.files.get(s32(fd)), uid, gid)
 
 
 @syscall("fchownat")
@@ -532,6 +533,14 @@ def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
     d = namei.lookup(t, s32(dirfd), read_path(t, path) if path else b"",
                      follow=not flags & C.AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & C.AT_EMPTY_PATH))
     return do_chown(t, d, uid, gid)
+
+
+def _check_new_size(t, inode, size: int) -> None:
+    """inode_newsize_ok: growing a file past the caller's RLIMIT_FSIZE is
+    SIGXFSZ and EFBIG."""
+    limit = file_size_limit(t)
+    if size > inode.size() and limit != C.RLIM_INFINITY and size > limit:
+        raise exceed_fsize(t)
 
 
 def _truncate(t, inode, length: int) -> int:
@@ -542,6 +551,7 @@ def _truncate(t, inode, length: int) -> int:
         raise KernelError(E.EISDIR)
     if not inode.is_reg:
         raise KernelError(E.EINVAL)
+    _check_new_size(t, inode, length)
     kill_suid(inode, t.proc.creds)
     inode.truncate(length)
     N.event(inode, N.IN_MODIFY)
@@ -553,12 +563,13 @@ def sys_truncate(t, path, length, *_):
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
     permission(d.inode, C.W_OK, t.proc.creds)
     _check_writable_fs(d)
+    get_write_access(d.inode)
     return _truncate(t, d.inode, length)
 
 
 @syscall("ftruncate")
 def sys_ftruncate(t, fd, length, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.writable or f.inode is None:
         raise KernelError(E.EINVAL if f.inode is None or f.readable else E.EBADF)
     return _truncate(t, f.inode, length)
@@ -569,8 +580,8 @@ def sys_utimensat(t, dirfd, path, times, flags, *_):
     if path:
         d = namei.lookup(t, s32(dirfd), read_path(t, path), follow=not flags & C.AT_SYMLINK_NOFOLLOW)
     else:
-        d = t.proc.fdtable.get(s32(dirfd)).dentry
-    inode = d.inode if path else t.proc.fdtable.get(s32(dirfd)).inode
+        d = t.files.get(s32(dirfd)).dentry
+    inode = d.inode if path else t.files.get(s32(dirfd)).inode
     from umlpy.vfs.inode import now_ns
     now = now_ns()
     creds = t.proc.creds
@@ -637,7 +648,7 @@ def sys_faccessat2(t, dirfd, path, mode, flags, *_):
 
 @syscall("getdents64")
 def sys_getdents64(t, fd, buf, count, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     data = f.getdents(count)
@@ -658,17 +669,17 @@ def _searchable_dir(t, path: int):
 
 @syscall("chdir")
 def sys_chdir(t, path, *_):
-    t.proc.fs.cwd = _searchable_dir(t, path)
+    t.fs.cwd = _searchable_dir(t, path)
     return 0
 
 
 @syscall("fchdir")
 def sys_fchdir(t, fd, *_):
-    f = t.proc.fdtable.get_raw(s32(fd))
+    f = t.files.get_raw(s32(fd))
     if f.dentry is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     permission(f.inode, C.X_OK, t.proc.creds)
-    t.proc.fs.cwd = f.dentry
+    t.fs.cwd = f.dentry
     return 0
 
 
@@ -676,13 +687,13 @@ def sys_fchdir(t, fd, *_):
 def sys_chroot(t, path, *_):
     d = _searchable_dir(t, path)
     cred.need(t.proc.creds, K.CAP_SYS_CHROOT)
-    t.proc.fs.root = d
+    t.fs.root = d
     return 0
 
 
 @syscall("getcwd")
 def sys_getcwd(t, buf, size, *_):
-    fs = t.proc.fs
+    fs = t.fs
     path = fs.cwd.path(fs.root) + b"\0"
     if len(path) > size:
         raise KernelError(E.ERANGE)
@@ -692,8 +703,8 @@ def sys_getcwd(t, buf, size, *_):
 
 @syscall("umask")
 def sys_umask(t, mask, *_):
-    old = t.proc.fs.umask
-    t.proc.fs.umask = mask & 0o777
+    old = t.fs.umask
+    t.fs.umask = mask & 0o777
     return old
 
 
@@ -712,7 +723,7 @@ def sys_statfs(t, path, buf, *_):
 
 @syscall("fstatfs")
 def sys_fstatfs(t, fd, buf, *_):
-    f = t.proc.fdtable.get_raw(s32(fd))
+    f = t.files.get_raw(s32(fd))
     if f.inode is None:
         raise KernelError(E.EINVAL)
     t.mem.write(buf, _statfs(f.inode.fs))
@@ -742,7 +753,7 @@ def sys_sync(t, *_):
 
 @syscall("syncfs", "fsync", "fdatasync")
 def sys_fsync(t, fd, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is not None:
         f.inode.fs.sync()
     return 0
@@ -757,7 +768,7 @@ SYNC_FILE_RANGE_FLAGS = 0x7      # WAIT_BEFORE | WRITE | WAIT_AFTER
 def sys_sync_file_range(t, fd, offset, nbytes, flags, *_):
     """Write back part of a file: the range is checked as Linux does, then
     the whole filesystem is synced (umlpy keeps no per-range dirty state)."""
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     offset, nbytes = s64(offset), s64(nbytes)
     if flags & 0xFFFFFFFF & ~SYNC_FILE_RANGE_FLAGS or offset < 0 or nbytes < 0 \
             or offset + nbytes > (1 << 63) - 1:
@@ -772,7 +783,7 @@ def sys_sync_file_range(t, fd, offset, nbytes, flags, *_):
 
 @syscall("fadvise64")
 def sys_fadvise64(t, fd, off, length, advice, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is not None and f.inode.fmt == C.S_IFIFO:
         raise KernelError(E.ESPIPE)
     if not 0 <= s32(advice) <= 5:
@@ -785,7 +796,7 @@ FALLOC_FL_KEEP_SIZE = 1
 
 @syscall("fallocate", status=PARTIAL, note="modes 0 and KEEP_SIZE: sizes the file, reserves no blocks ahead; others EOPNOTSUPP")
 def sys_fallocate(t, fd, mode, off, length, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     off, length = s64(off), s64(length)
     if off < 0 or length <= 0:
         raise KernelError(E.EINVAL)
@@ -798,6 +809,8 @@ def sys_fallocate(t, fd, mode, off, length, *_):
         raise KernelError(E.EOPNOTSUPP)
     if off + length > MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
+    if not mode & FALLOC_FL_KEEP_SIZE:
+        _check_new_size(t, inode, off + length)
     if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
         inode.truncate(off + length)
         N.event(inode, N.IN_MODIFY)

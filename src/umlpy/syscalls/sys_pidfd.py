@@ -62,4 +62,4 @@ def sys_pidfd_getfd(t, fd, targetfd, flags, *_):
     if not cred.ptrace_may_access(t.proc, proc, fscreds=False):
         raise KernelError(E.EPERM)
     f = proc.fdtable.get_raw(s32(targetfd))
-    return t.proc.fdtable.install(f, True)
+    return t.files.install(f, True)

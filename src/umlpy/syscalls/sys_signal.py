@@ -170,7 +170,11 @@ def sys_rt_sigqueueinfo(t, pid, sig, uinfo, *_):
     pid, sig = s32(pid), s32(sig)
     _, code, fields = read_siginfo(t, uinfo, sig)
     check_forged(t, code, pid == t.tid)
-    proc = t.kernel.procs.by_pid.get(pid) if pid > 0 else None      # zombies too, as kill
+    # zombies too, as kill; and a tid names its process, as kill's pid does
+    proc = t.kernel.procs.by_pid.get(pid) if pid > 0 else None
+    if proc is None and pid > 0:
+        task = t.kernel.procs.task(pid)
+        proc = task.proc if task is not None else None
     if proc is None:
         raise KernelError(E.ESRCH)
     deliver_checked(t, proc, sig, (code, fields))
@@ -256,11 +260,11 @@ def sys_signalfd4(t, fd, mask, size, flags, *_):
     m &= ~S.UNBLOCKABLE
     fd = s32(fd)
     if fd != -1:
-        f = t.proc.fdtable.get(fd)
+        f = t.files.get(fd)
         if not isinstance(f, SignalFdFile):
             raise KernelError(E.EINVAL)
         f.mask = m
         return fd
     f = SignalFdFile(t.proc, m, C.O_RDWR | (flags & C.O_NONBLOCK))
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 
