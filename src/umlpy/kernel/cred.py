@@ -50,6 +50,21 @@ def in_group(creds: Creds, gid: int) -> bool:
     return gid == creds.fsgid or gid in creds.groups
 
 
+def ptrace_may_access(caller: Process, target: Process, fscreds: bool) -> bool:
+    """__ptrace_may_access: a process may look into itself; another only
+    if the caller's ids (its fs ids with PTRACE_MODE_FSCREDS, else its real
+    ones) are all of the target's, and the target is dumpable; or with
+    CAP_SYS_PTRACE."""
+    if caller is target:
+        return True
+    c, tc = caller.creds, target.creds
+    if capable(c, K.CAP_SYS_PTRACE):
+        return True
+    uid, gid = (c.fsuid, c.fsgid) if fscreds else (c.uid, c.gid)
+    return {tc.uid, tc.euid, tc.suid} == {uid} and {tc.gid, tc.egid, tc.sgid} == {gid} \
+        and (target.mm is None or target.dumpable == K.SUID_DUMP_USER)
+
+
 def commit(proc: Process, new: Creds) -> None:
     """Install new creds (commit_creds).  Changing the effective or fs ids, or
     gaining permitted capabilities, makes the process undumpable and forgets

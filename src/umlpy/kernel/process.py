@@ -180,7 +180,7 @@ class Procs:
         for timer in proc.timers.values():
             guard(timer.cancel)
         proc.timers.clear()
-        guard(ipc.detach_all, proc)
+        guard(ipc.detach_all, k, proc)
         guard(ipc.undo_all, k, proc)
         guard(proc.fdtable.release)
         if proc.mm is not None:

@@ -6,7 +6,7 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, printk
@@ -105,7 +105,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
         k.procs.kill_process(t.proc, S.SIGSEGV)
         raise NoReturn() from e
     proc = t.proc
-    ipc.detach_all(proc)      # the segments went with the old address space
+    ipc.detach_all(k, proc)      # the segments went with the old address space
     delete_posix_timers(proc)
     proc.fdtable = proc.fdtable.unshare()
     proc.fdtable.close_on_exec()
@@ -287,10 +287,8 @@ def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
     target = t if s32(tid) == 0 else t.kernel.procs.task(s32(tid))
     if target is None:
         raise KernelError(E.ESRCH)
-    c, tc = t.proc.creds, target.proc.creds
-    if target.proc is not t.proc and (c.uid, c.uid, c.uid) != (tc.uid, tc.euid, tc.suid) \
-            and not cred.capable(c, CAP_SYS_PTRACE):
-        raise KernelError(E.EPERM)      # ptrace_may_access
+    if not cred.ptrace_may_access(t.proc, target.proc, fscreds=False):
+        raise KernelError(E.EPERM)
     put_u64(t, len_ptr, C.ROBUST_LIST_HEAD_SIZE)
     put_u64(t, head_ptr, target.robust_list)
     return 0

@@ -308,6 +308,31 @@ def rw(show: Show, store: Store, size: int = 0, mode: int = 0o644):
     return lambda fs, key: GenFile(fs, key, show, store, mode=mode, size=size)
 
 
+def parse_ints(data: bytes) -> list[int]:
+    """The integers a sysctl write gives (whitespace-separated)."""
+    try:
+        return [int(w) for w in data.split()]
+    except ValueError:
+        raise KernelError(E.EINVAL) from None
+
+
+def ints(get: Callable[[], list[int]], put: Callable[[list[int]], None],
+         lo: int | None = None, hi: int | None = None):
+    """A writable sysctl of integers, as proc_dointvec_minmax: shown
+    tab-separated; a write sets as many as it gives, in order, each within
+    [lo, hi] (else EINVAL and nothing changes)."""
+    def show(task) -> bytes:
+        return ("\t".join(str(v) for v in get()) + "\n").encode()
+
+    def store(task, data: bytes) -> None:
+        cur = get()
+        vals = parse_ints(data)[:len(cur)]
+        if not vals or any(lo is not None and v < lo or hi is not None and v > hi for v in vals):
+            raise KernelError(E.EINVAL)
+        put(vals + cur[len(vals):])
+    return rw(show, store)
+
+
 def symlink(target: str):
     """A fixed symlink leaf for build_tree."""
     t = target.encode()

@@ -1,5 +1,5 @@
-"""/proc/sys: the sysctls tools and libcs read, and the UTS names, which
-are the only ones that can be written (as sethostname(2) would set them).
+"""/proc/sys: the sysctls tools and libcs read; the UTS names (as
+sethostname(2) would set them) and the IPC limits (ipcfiles) can be written.
 
 Values are umlpy's fixed limits and Linux's defaults; boot_id is made once
 per boot, uuid is new at each read (both as Linux's random driver does).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from arch_um import clock
 from umlpy.fs.procfs.base import Spec, ro, rw, text
+from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.process import PID_MAX
 
@@ -63,6 +64,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
                 "poolsize": ro("256"),
                 "uuid": ro(text(new_uuid)),
             },
+            **kernel_sysctls(k),
             "tainted": ro("0"),
             "threads-max": ro(str(PID_MAX)),
             "version": ro(text(lambda: k.version_string)),
@@ -78,6 +80,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
             "nr_open": ro(str(NR_OPEN)),
+            "mqueue": mqueue_sysctls(k),
             "pipe-max-size": ro(str(NR_OPEN)),
         },
     }
