@@ -196,7 +196,7 @@ class Procs:
         for timer in proc.timers.values():
             guard(timer.cancel)
         proc.timers.clear()
-        guard(ipc.detach_all, proc)
+        guard(ipc.detach_all, k, proc)
         guard(ipc.undo_all, k, proc)
         for t in proc.threads:
             guard(t.files.release)

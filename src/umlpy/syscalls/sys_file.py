@@ -791,6 +791,18 @@ def sys_fadvise64(t, fd, off, length, advice, *_):
     return 0      # advice only: the kernel's page cache has nothing to tune
 
 
+@syscall("readahead", note="checks only: the page cache is the kernel's memory, nothing to read ahead")
+def sys_readahead(t, fd, off, count, *_):
+    """ksys_readahead: a file open for reading (O_PATH ones are not: EBADF),
+    regular (else EINVAL), then fadvise(WILLNEED)'s length check."""
+    f = t.files.get(s32(fd))
+    if not f.readable:
+        raise KernelError(E.EBADF)
+    if f.inode is None or not f.inode.is_reg or s64(count) < 0:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
 FALLOC_FL_KEEP_SIZE = 1
 
 

@@ -6,7 +6,7 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_KILL, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_PTRACE, CAP_SYS_TTY_CONFIG
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, printk
@@ -158,7 +158,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
         k.procs.kill_process(t.proc, S.SIGSEGV)
         raise NoReturn() from e
     proc = t.proc
-    ipc.detach_all(proc)      # the segments went with the old address space
+    ipc.detach_all(k, proc)      # the segments went with the old address space
     delete_posix_timers(proc)
     t.files = t.files.unshare(k.tunables.nr_open)
     t.files.close_on_exec()
@@ -350,10 +350,8 @@ def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
     target = t if s32(tid) == 0 else t.kernel.procs.task(s32(tid))
     if target is None:
         raise KernelError(E.ESRCH)
-    c, tc = t.proc.creds, target.proc.creds
-    if target.proc is not t.proc and (c.uid, c.uid, c.uid) != (tc.uid, tc.euid, tc.suid) \
-            and not cred.capable(c, CAP_SYS_PTRACE):
-        raise KernelError(E.EPERM)      # ptrace_may_access
+    if not cred.ptrace_may_access(t.proc, target.proc, fscreds=False):
+        raise KernelError(E.EPERM)
     t.mem.write(len_ptr, struct.pack("<Q", C.ROBUST_LIST_HEAD_SIZE))     # put_user: NULL is EFAULT
     t.mem.write(head_ptr, struct.pack("<Q", target.robust_list))
     return 0

@@ -92,22 +92,29 @@ def get_u64(t, addr: int) -> int:
     return struct.unpack("<Q", t.mem.read(addr, 8))[0]
 
 
-def read_iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
+def read_iovecs(t, iov: int, cnt: int, local: bool = True) -> list[tuple[int, int]]:
     """An iovec array, as Linux's import_iovec: at most UIO_MAXIOV entries
-    (the count is an unsigned int), every buffer a user range (else EFAULT),
-    the total cut down to MAX_RW_COUNT."""
+    (the count is an unsigned int), no length negative as an ssize_t
+    (EINVAL), then every buffer a user range (else EFAULT), the total cut
+    down to MAX_RW_COUNT.  The buffers of another address space (local
+    False: process_vm_*'s remote ones) are taken as they are
+    (iovec_from_user only)."""
     cnt = u32(cnt)
     if cnt > UIO_MAXIOV:
         raise KernelError(E.EINVAL)
-    raw = t.mem.read(iov, 16 * cnt)
-    vecs, total = [], 0
-    for base, n in struct.iter_unpack("<QQ", raw):
+    vecs = list(struct.iter_unpack("<QQ", t.mem.read(iov, 16 * cnt)))
+    if any(n >> 63 for _, n in vecs):
+        raise KernelError(E.EINVAL)
+    if not local:
+        return vecs
+    out, total = [], 0
+    for base, n in vecs:
         if not access_ok(base, n):
             raise KernelError(E.EFAULT)
         n = min(n, MAX_RW_COUNT - total)
-        vecs.append((base, n))
+        out.append((base, n))
         total += n
-    return vecs
+    return out
 
 
 def scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:

@@ -129,10 +129,16 @@ class FdTable:
             raise KernelError(E.EBADF)
         return f
 
-    def install(self, file: File, cloexec: bool = False, minfd: int = 0) -> int:
+    def check_room(self, minfd: int = 0) -> int:
+        """The fd install would take (EMFILE if none): for syscalls that
+        reserve it before they make the file, as get_unused_fd_flags."""
         fd = self._used.first_free(minfd)
         if fd >= self.limit:
             raise KernelError(E.EMFILE)
+        return fd
+
+    def install(self, file: File, cloexec: bool = False, minfd: int = 0) -> int:
+        fd = self.check_room(minfd)
         self.install_at(fd, file, cloexec)
         return fd
 

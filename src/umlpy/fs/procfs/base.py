@@ -313,6 +313,43 @@ def rw(show: Show, store: Store, size: int = 0, mode: int = 0o644):
     return lambda fs, key: GenFile(fs, key, show, store, mode=mode, size=size)
 
 
+def parse_int(word: bytes) -> int:
+    """One value as proc_dointvec reads it: an integer in C's notation (0x
+    hex, 0 octal), else EINVAL; its range is the sysctl's to check."""
+    neg = word[:1] == b"-"
+    digits = word[neg:]
+    base = 16 if digits[:2].lower() == b"0x" else 8 if digits[:1] == b"0" and len(digits) > 1 else 10
+    try:
+        v = int(digits[2:] if base == 16 else digits, base) if digits[:1].isdigit() and b"_" not in digits else None
+    except ValueError:
+        v = None
+    if v is None:
+        raise KernelError(E.EINVAL)
+    return -v if neg else v
+
+
+def parse_ints(data: bytes) -> list[int]:
+    """The integers a sysctl write gives (whitespace-separated)."""
+    return [parse_int(w) for w in data.split()]
+
+
+def ints(get: Callable[[], list[int]], put: Callable[[list[int]], None],
+         lo: int | None = None, hi: int | None = None):
+    """A writable sysctl of integers, as proc_dointvec_minmax: shown
+    tab-separated; a write sets as many as it gives, in order, each within
+    [lo, hi] (else EINVAL and nothing changes)."""
+    def show(task) -> bytes:
+        return ("\t".join(str(v) for v in get()) + "\n").encode()
+
+    def store(task, data: bytes) -> None:
+        cur = get()
+        vals = parse_ints(data)[:len(cur)]
+        if not vals or any(lo is not None and v < lo or hi is not None and v > hi for v in vals):
+            raise KernelError(E.EINVAL)
+        put(vals + cur[len(vals):])
+    return rw(show, store)
+
+
 def symlink(target: str):
     """A fixed symlink leaf for build_tree."""
     t = target.encode()

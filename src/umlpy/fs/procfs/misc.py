@@ -11,6 +11,7 @@ from __future__ import annotations
 from arch_um import clock, procinfo
 from umlpy.fs import registry
 from umlpy.fs.procfs.base import Spec, ro, symlink, text
+from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
 from umlpy.kernel.task import State
 from umlpy.vfs.devices import MEM_DEVICES
@@ -155,6 +156,7 @@ def global_files(kernel) -> Spec:
         "partitions": ro(text(lambda: partitions(k))),
         "stat": ro(text(lambda: stat(k))),
         "swaps": ro("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
+        "sysvipc": sysvipc_files(k),
         "uptime": ro(text(lambda: uptime(k))),
         "version": ro(text(lambda: f"Linux version {k.release} (umlpy {k.version}) "
                                    f"{k.version_string}")),

@@ -119,7 +119,7 @@ def _vm_lines(m: MemUse, vm: dict[str, int]) -> list[str]:
     lib = vm.get("lib", 0)
     data = vm.get("data", max(0, m.data - stack))
     return [
-        _kb("VmPeak", size), _kb("VmSize", size), _kb("VmLck", 0), _kb("VmPin", 0),
+        _kb("VmPeak", size), _kb("VmSize", size), _kb("VmLck", vm.get("locked", 0)), _kb("VmPin", 0),
         _kb("VmHWM", m.resident), _kb("VmRSS", m.resident),
         _kb("RssAnon", m.resident - m.shared), _kb("RssFile", m.shared), _kb("RssShmem", 0),
         _kb("VmData", data), _kb("VmStk", stack), _kb("VmExe", exe), _kb("VmLib", lib),

@@ -1,6 +1,6 @@
 """/proc/sys: the sysctls tools and libcs read; the UTS names (as
-sethostname(2) would set them), the key quotas and the limits the kernel
-honours (kernel/tunables.py) can be written, by root.
+sethostname(2) would set them), the key quotas, the IPC limits (ipcfiles)
+and the limits the kernel honours (kernel/tunables.py) can be written, by root.
 
 Other values are umlpy's fixed limits and Linux's defaults; boot_id is made
 once per boot, uuid is new at each read (both as Linux's random driver does).
@@ -8,10 +8,9 @@ once per boot, uuid is new at each read (both as Linux's random driver does).
 from __future__ import annotations
 
 from arch_um import clock
-from umlpy.abi import errno as E
-from umlpy.fs.procfs.base import Spec, ro, rw, text
+from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
+from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
-from umlpy.kernel.errors import KernelError
 from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, PID_MAX_DEFAULT, RR_TIMESLICE_MS
 from umlpy.vfs.devices import ENTROPY_AVAIL
 
@@ -30,42 +29,14 @@ def new_uuid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def parse_int(data: bytes) -> int:
-    """One value as proc_dointvec reads it: spaces, then an int in C's
-    notation (0x hex, 0 octal) that fits an int and ends at a space or the
-    end of the write, else EINVAL."""
-    words = data.split()
-    word = words[0] if words else b""
-    neg = word[:1] == b"-"
-    digits = word[neg:]
-    base = 16 if digits[:2].lower() == b"0x" else 8 if digits[:1] == b"0" and len(digits) > 1 else 10
-    try:
-        v = int(digits[2:] if base == 16 else digits, base) if digits[:1].isdigit() and b"_" not in digits else None
-    except ValueError:
-        v = None
-    if v is None:
-        raise KernelError(E.EINVAL)
-    v = -v if neg else v
-    if not -INT_MAX - 1 <= v <= INT_MAX:
-        raise KernelError(E.EINVAL)
-    return v
-
-
 def int_sysctl(obj, attr: str, lo: int, hi: int = INT_MAX, changed=None):
-    """An integer sysctl kept in obj.attr, written as proc_dointvec_minmax
-    takes it: one int (parse_int) within lo..hi, else EINVAL; changed()
-    runs after a write."""
-    def show(task) -> bytes:
-        return f"{getattr(obj, attr)}\n".encode()
-
-    def store(task, data: bytes) -> None:
-        v = parse_int(data)
-        if not lo <= v <= hi:
-            raise KernelError(E.EINVAL)
-        setattr(obj, attr, v)
+    """An integer sysctl kept in obj.attr (proc_dointvec_minmax, as ints);
+    changed() runs after a write."""
+    def put(v: list[int]) -> None:
+        setattr(obj, attr, v[0])
         if changed is not None:
             changed()
-    return rw(show, store)
+    return ints(lambda: [getattr(obj, attr)], put, lo, hi)
 
 
 def _uts(kernel, attr: str):
@@ -101,7 +72,7 @@ def _core_pattern(kernel):
 def _rr_timeslice(kernel):
     """sched_rr_handler: a value up to 0 puts the default back."""
     def store(task, data: bytes) -> None:
-        v = parse_int(data)
+        v = (parse_ints(data) or [0])[0]
         kernel.tunables.sched_rr_timeslice_ms = v if v > 0 else RR_TIMESLICE_MS
     return rw(text(lambda: str(kernel.tunables.sched_rr_timeslice_ms)), store)
 
@@ -137,6 +108,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
                 "uuid": ro(text(new_uuid)),
             },
             "sched_rr_timeslice_ms": _rr_timeslice(k),
+            **kernel_sysctls(k),
             "tainted": ro("0"),
             "threads-max": ro(str(PID_MAX_DEFAULT)),
             "version": ro(text(lambda: k.version_string)),
@@ -152,6 +124,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
             "nr_open": _tunable(k, "fs/nr_open"),
+            "mqueue": mqueue_sysctls(k),
             "pipe-max-size": ro(str(PIPE_MAX_SIZE)),
         },
     }

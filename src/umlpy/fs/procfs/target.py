@@ -88,8 +88,7 @@ class Target:
         return p.creds.euid, p.creds.egid
 
     def check_access(self, reader) -> None:
-        """ptrace_may_access(READ, FSCREDS): the process itself; a reader whose
-        fs ids are all of the target's ids, if it is dumpable; or CAP_SYS_PTRACE."""
+        """ptrace_may_access(READ, FSCREDS), EACCES if refused."""
         if reader is not None and not ptrace_may_access(reader.proc, self.proc(), fscreds=True):
             raise KernelError(E.EACCES)
 
