@@ -108,7 +108,10 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     cloexec = bool(flags & C.O_CLOEXEC)
     fdt = t.proc.fdtable
     try:
-        f = inode.open_file(d, flags & OPEN_FLAGS_KEPT, t)
+        kept = flags & OPEN_FLAGS_KEPT
+        if inode.fmt == C.S_IFBLK:
+            kept |= flags & C.O_EXCL        # blkdev_open: an exclusive open
+        f = inode.open_file(d, kept, t)
     except Block as b:
         inner = b.retry
         b.retry = lambda: fdt.install(inner(), cloexec)
@@ -685,9 +688,7 @@ def sys_sync(t, *_):
 
 @syscall("syncfs", "fsync", "fdatasync")
 def sys_fsync(t, fd, *_):
-    f = t.proc.fdtable.get(s32(fd))
-    if f.inode is not None:
-        f.inode.fs.sync()
+    t.proc.fdtable.get(s32(fd)).fsync()
     return 0
 
 

@@ -104,6 +104,11 @@ class File:
     def getdents(self, bufsize: int) -> bytes:
         raise KernelError(E.ENOTDIR)
 
+    def fsync(self) -> None:
+        """fsync(2): what the file's filesystem holds written back."""
+        if self.inode is not None:
+            self.inode.fs.sync()
+
     def poll(self) -> int:
         return POLLIN | POLLOUT
 
