@@ -116,6 +116,10 @@ f = open("/m/w", "w")
 res("remount ro with a writer", libc.mount(None, b"/m", None, MS_REMOUNT | MS_RDONLY, None))
 f.close()
 res("remount ro", libc.mount(None, b"/m", None, MS_REMOUNT | MS_RDONLY, None))
+os.seteuid(65534)
+res("chmod by another user", libc.chmod(b"/m/w", 0o600))
+res("link a directory", libc.link(b"/m/lost+found", b"/m/l"))
+os.seteuid(0)
 fd = libc.inotify_init1(0)
 wd = libc.inotify_add_watch(fd, b"/m/w", 0x2)
 res("umount", libc.umount2(b"/m", 0))
@@ -127,13 +131,17 @@ res("rm_watch", libc.inotify_rm_watch(fd, wd))
 
 def test_mount_errors_remount_and_unmount_events(debian, tmp_path):
     """mount(2) without a type or a source is EINVAL; remounting read-only
-    while a file is open for writing is EBUSY; unmounting tells watches
-    IN_UNMOUNT then IN_IGNORED (whatever they asked for), and they are gone."""
+    while a file is open for writing is EBUSY; on a read-only filesystem
+    chmod and link fail EROFS before their permission checks; unmounting
+    tells watches IN_UNMOUNT then IN_IGNORED (whatever they asked for), and
+    they are gone."""
     script = ("truncate -s 8M /root/img; losetup /dev/loop0 /root/img; mkfs.ext2 -q /dev/loop0; mkdir -p /m; "
               f"python3 -c '{MOUNT_CHECKS}'; losetup -d /dev/loop0")
     r = debian_boot(debian, tmp_path, script)
     assert r.stdout.decode() == ("mount no type Invalid argument\nmount no source Invalid argument\n"
                                  "mount 0\nremount ro with a writer Device or resource busy\nremount ro 0\n"
+                                 "chmod by another user Read-only file system\n"
+                                 "link a directory Read-only file system\n"
                                  "umount 0\nevents ['0x2000', '0x8000']\nrm_watch Invalid argument\n"), \
         r.stderr.decode()[-3000:]
 

@@ -349,13 +349,14 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
         raise KernelError(E.ENOENT)
     src = namei.lookup(t, olddir, oldpath, follow=bool(flags & C.AT_SYMLINK_FOLLOW),
                        empty_ok=bool(flags & C.AT_EMPTY_PATH))
+    # the new name first (filename_create: EEXIST, EROFS...), then vfs_link's checks
+    parent, name = new_name(t, newdir, newpath)
+    if parent.inode.fs is not src.inode.fs:
+        raise KernelError(E.EXDEV)
     if src.inode.is_dir:
         raise KernelError(E.EPERM)
     if src.inode.nlink == 0 and not getattr(src.inode, "linkable", False):
         raise KernelError(E.ENOENT)     # unlinked, or O_TMPFILE|O_EXCL: never named again
-    parent, name = new_name(t, newdir, newpath)
-    if parent.inode.fs is not src.inode.fs:
-        raise KernelError(E.EXDEV)
     parent.inode.link(name, src.inode)
     src.inode.linkable = False
     N.event(src.inode, N.IN_ATTRIB)
@@ -420,9 +421,9 @@ def _attrib(inode, d, mask: int = N.IN_ATTRIB) -> None:
 def do_chmod(t, target, mode: int) -> int:
     inode, d = _target(target)
     creds = t.proc.creds
-    check_owner(inode, creds)
     if inode.fs.read_only:
-        raise KernelError(E.EROFS)
+        raise KernelError(E.EROFS)      # chmod_common: mnt_want_write before the owner check
+    check_owner(inode, creds)
     mode &= 0o7777
     if mode & C.S_ISGID and not cred.in_group(creds, inode.gid) and not cred.capable(creds, K.CAP_FSETID):
         mode &= ~C.S_ISGID
