@@ -180,3 +180,17 @@ def test_ext2_block_size_and_device_number_in_stat(tmp_path):
     r = sh("mount -t proc proc /proc; mkdir /m; mount /dev/ubda /m; stat -c '%o %D' /m; "
            "stat -c %o /proc/self/stat /; grep ' /m ' /proc/self/mountinfo | cut -d' ' -f3", f"ubd0={img}")
     assert r.stdout.decode() == "1024 6200\n1024\n4096\n98:0\n", r.stderr.decode()[-2000:]
+
+
+def test_partition_tables_are_not_scanned():
+    """BLKRRPART: EINVAL on a loop device without LO_FLAGS_PARTSCAN; with it,
+    0 for a disk without a partition table and EINVAL (one log line) for one
+    with a table, whose partitions are not supported."""
+    script = ("dd if=/dev/zero of=/tmp/img bs=1M count=4 2>/dev/null; cp /tmp/img /tmp/blank; "
+              "printf '\\203' | dd of=/tmp/img bs=1 seek=450 conv=notrunc 2>/dev/null; "
+              "printf '\\125\\252' | dd of=/tmp/img bs=1 seek=510 conv=notrunc 2>/dev/null; "
+              "for how in '' -P; do for f in img blank; do losetup $how /dev/loop0 /tmp/$f; "
+              "blockdev --rereadpt /dev/loop0 2>/dev/null; echo \"$how $f $?\"; losetup -d /dev/loop0; done; done")
+    r = sh(script, "loglevel=6")
+    assert r.stdout.decode() == " img 1\n blank 1\n-P img 1\n-P blank 0\n", r.stderr.decode()[-2000:]
+    assert r.stderr.count(b"loop0: partition tables are not supported yet") == 2    # at LOOP_SET_STATUS, BLKRRPART

@@ -10,6 +10,7 @@ and the one BLKROSET sets, who has it open and who holds it exclusively.
 from __future__ import annotations
 
 from umlpy.abi import errno as E
+from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 SECTOR = 512
@@ -85,16 +86,19 @@ class BlockDevice:
         {directory: {attribute: show(reading task) -> str}}."""
         return {}
 
-    def partitioned(self) -> bool:
-        """Whether the first sectors hold an MS-DOS or a GPT partition table."""
+    def scan_partitions(self) -> bool:
+        """A partition scan: whether the first sectors hold an MS-DOS or a
+        GPT partition table, which is logged, since partitions are not
+        supported yet (the disk stays whole)."""
         if self.size < 2 * SECTOR:
             return False
         head = self.read(0, 2 * SECTOR)
-        if head[512:520] == b"EFI PART":
-            return True
         entries = [head[0x1BE + 16 * i:0x1BE + 16 * (i + 1)] for i in range(4)]
-        return head[510:512] == b"\x55\xaa" and all(e[0] in (0, 0x80) for e in entries) \
-            and any(e[4] for e in entries)
+        found = head[512:520] == b"EFI PART" or (head[510:512] == b"\x55\xaa" and any(e[4] for e in entries)
+                                                 and all(e[0] in (0, 0x80) for e in entries))
+        if found:
+            printk.pr_notice(f"{self.name}: partition tables are not supported yet")
+        return found
 
 
 class ImageDevice(BlockDevice):

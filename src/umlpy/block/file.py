@@ -141,10 +141,7 @@ class BlockFile(File):
         """BLKRRPART: EINVAL where partition scanning is off (a loop device
         without LO_FLAGS_PARTSCAN); a disk without a partition table has
         none to find; the partitions of one that has are not supported."""
-        if not self.dev.partitionable:
-            raise KernelError(E.EINVAL)
-        if self.dev.partitioned():
-            printk.pr_notice(f"{self.dev.name}: partition tables are not supported yet")
+        if not self.dev.partitionable or self.dev.scan_partitions():
             raise KernelError(E.EINVAL)
         return 0
 

@@ -161,7 +161,7 @@ class LoopDevice(BlockDevice):
         pos = self.offset + off
         done = self.backing.pwrite(WORKER, data, pos)
         if done != len(data):
-            printk.pr_err(f"{self.name}: Write error at byte offset {pos}, length {len(data)}.")
+            printk.pr_err_ratelimited(f"{self.name}: Write error at byte offset {pos}, length {len(data)}.")
             raise KernelError(E.EIO)
 
     def flush(self) -> None:
@@ -240,11 +240,6 @@ class LoopDevice(BlockDevice):
     def _loop_update_dio(self) -> None:
         self._update_dio(bool(self.backing.flags & C.O_DIRECT) or self.use_dio)
 
-    def _rescan(self) -> None:
-        """loop_reread_partitions: nothing to find here but the log line."""
-        if self.partitioned():
-            printk.pr_notice(f"{self.name}: partition tables are not supported yet")
-
     def configure(self, task, via: BlockFile, fd: int, block_size: int, info: Info) -> int:
         """loop_configure (LOOP_SET_FD is LOOP_CONFIGURE with only the fd)."""
         f = task.proc.fdtable.get(fd)
@@ -274,7 +269,7 @@ class LoopDevice(BlockDevice):
         self.state = BOUND
         self.driver.kernel.disks.changed()
         if self.flags & LO_FLAGS_PARTSCAN:
-            self._rescan()
+            self.scan_partitions()
         return 0
 
     def _clr_fd(self) -> None:
@@ -316,7 +311,7 @@ class LoopDevice(BlockDevice):
         self._loop_update_dio()
         old.put()
         if self.flags & LO_FLAGS_PARTSCAN:
-            self._rescan()
+            self.scan_partitions()
         return 0
 
     def set_status(self, info: Info) -> int:
@@ -332,7 +327,7 @@ class LoopDevice(BlockDevice):
             self.size = self._size_of(self.backing)
         self._update_dio(self.use_dio)
         if self.flags & LO_FLAGS_PARTSCAN and not prev & LO_FLAGS_PARTSCAN:
-            self._rescan()
+            self.scan_partitions()
         return 0
 
     def get_status(self) -> bytes:
@@ -484,7 +479,7 @@ class Loop:
     def remove(self, idx: int) -> int:
         """loop_control_remove: only an unbound device nobody has open."""
         if idx < 0:
-            printk.pr_warn("deleting an unspecified loop device is not supported.")
+            printk.pr_warn_ratelimited("deleting an unspecified loop device is not supported.")
             raise KernelError(E.EINVAL)
         dev = self.devs.get(idx)
         if dev is None:
