@@ -259,3 +259,18 @@ def test_config_gz_tells_what_the_kernel_has():
     assert "CONFIG_EPOLL=y" in opts and "CONFIG_SYSVIPC=y" in opts
     assert "# CONFIG_MODULES is not set" in opts and "# CONFIG_USER_NS is not set" in opts
     assert "# CONFIG_BPF_SYSCALL is not set" in opts
+
+
+def test_dmesg_reads_the_kernel_log_and_dmesg_restrict_guards_it():
+    """syslog(2): dmesg shows the boot log, -c clears it; unprivileged users
+    are refused while kernel.dmesg_restrict is 1 (the default, as Debian)."""
+    nobody = "su user -s /bin/sh -c "
+    text = out("dmesg | head -2; dmesg -c > /dev/null; echo cleared $(dmesg | wc -l); "
+               f"{nobody}dmesg 2>&1; echo nobody=$?; echo 0 > /proc/sys/kernel/dmesg_restrict; "
+               f"{nobody}dmesg > /dev/null; echo open=$?; echo 5 > /proc/sys/kernel/dmesg_restrict; "
+               "cat /proc/sys/kernel/dmesg_restrict")
+    lines = text.splitlines()
+    assert lines[0].startswith("[") and "Linux version" in lines[0]
+    assert "cleared 0" in lines
+    assert "nobody=1" in lines and "open=0" in lines
+    assert lines[-1] == "0"

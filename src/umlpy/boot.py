@@ -50,7 +50,6 @@ class Kernel:
         self.version_string = config.get("uts_version", "#1 umlpy")
         self.hostname = params.hostname
         self.domainname = "(none)"
-        self.boot_ns = clock.monotonic_ns()
         self.log = printk.Log(write_log)
         if params.loglevel is not None:
             self.log.console_loglevel = params.loglevel
@@ -80,9 +79,15 @@ class Kernel:
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
+        # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
+        # host paths (disk images) an unprivileged guest user need not see
+        self.dmesg_restrict = 1
 
     def uptime_ns(self) -> int:
-        return clock.monotonic_ns() - self.boot_ns
+        """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the
+        host (its vDSO): the host's, so that /proc/uptime, sysinfo and the
+        start times in /proc agree with what clock_gettime says."""
+        return clock.boottime_ns()
 
     def sync_all(self) -> None:
         self.mounts.sync_all()

@@ -68,6 +68,7 @@ class Procs:
         proc = Process(pid, None, fdtable, fs, Creds(), SigHand(), None)
         t = Task(pid, proc, hpid, None)
         t.kernel = k
+        proc.host_tgid = hpid
         proc.threads.append(t)
         self.by_pid[pid] = proc
         k.sched.add_task(t)
@@ -128,6 +129,7 @@ class Procs:
             mm.mem = mem
         child = Task(pid, proc, chpid, mem)
         child.kernel = k
+        proc.host_tgid = chpid
         threads.inherit_task(child, t, flags, child_stack, ptid, ctid, tls)
         if flags & (C.CLONE_VM | C.CLONE_VFORK) != C.CLONE_VM:
             child.altstack = t.altstack     # a CLONE_VM child must not share the parent's
@@ -207,16 +209,19 @@ class Procs:
         if parent is None:
             self.reap(proc)
             return
+        # do_notify_parent: a parent ignoring SIGCHLD, or with SA_NOCLDWAIT,
+        # leaves no zombie; SA_NOCLDWAIT with a handler still gets the signal
         act = parent.sighand.actions[S.SIGCHLD]
-        if proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT):
-            self.reap(proc)
-        elif proc.exit_signal:
+        autoreap = proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT)
+        if proc.exit_signal and not (autoreap and act.handler == C.SIG_IGN):
             if wait_status & 0x7f:
                 code = C.CLD_DUMPED if wait_status & 0x80 else C.CLD_KILLED
                 st = wait_status & 0x7f
             else:
                 code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
             k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
+        if autoreap:
+            self.reap(proc)
         parent.child_wq.wake_all()
 
     @staticmethod

@@ -160,7 +160,7 @@ def de_thread(k, t: Task) -> None:
     k.sched.tasks.pop(old, None)
     host.kill_host(old, S.SIGKILL)
     drop_own_mem(t)
-    t.hpid = hpid
+    t.hpid = proc.host_tgid = hpid
     t.mem = GuestMemory(hpid)
     if proc.mm.users == 1:      # exec drops this handle with the old image
         if proc.mm.mem is not None:

@@ -236,8 +236,10 @@ def _creds(task) -> tuple[int, int, int]:
 
 
 def _epipe(task, s: UnixSocket, flags: int):
-    if not flags & MSG_NOSIGNAL:
-        task.kernel.signals.send_task(task, S.SIGPIPE)
+    """EPIPE; a stream socket also raises SIGPIPE (unix_stream_sendmsg),
+    datagram and seqpacket ones never do (unix_dgram_sendmsg)."""
+    if s.stype == SOCK_STREAM and not flags & MSG_NOSIGNAL:
+        task.kernel.signals.send_sig(task, S.SIGPIPE)
     raise KernelError(E.EPIPE)
 
 

@@ -7,10 +7,10 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
-from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_SYSLOG
 from umlpy.kernel import cpulimit, printk, rusage
 from umlpy.kernel.cred import capable, need
-from umlpy.kernel.errors import KernelError
+from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
 
@@ -131,3 +131,65 @@ def sys_personality(t, persona, *_):
             raise KernelError(E.EINVAL)
         t.proc.personality = persona
     return old
+
+
+# syslog(2) actions
+(SYSLOG_CLOSE, SYSLOG_OPEN, SYSLOG_READ, SYSLOG_READ_ALL, SYSLOG_READ_CLEAR, SYSLOG_CLEAR,
+ SYSLOG_CONSOLE_OFF, SYSLOG_CONSOLE_ON, SYSLOG_CONSOLE_LEVEL, SYSLOG_SIZE_UNREAD,
+ SYSLOG_SIZE_BUFFER) = range(11)
+
+
+def _syslog_allowed(t, action: int) -> None:
+    """check_syslog_permissions: reading the whole buffer or its size is
+    open to all unless kernel.dmesg_restrict; everything else needs
+    CAP_SYSLOG (CAP_SYS_ADMIN too, as Linux still accepts it)."""
+    restricted = t.kernel.dmesg_restrict or action not in (SYSLOG_READ_ALL, SYSLOG_SIZE_BUFFER)
+    if restricted and not (capable(t.proc.creds, CAP_SYSLOG) or capable(t.proc.creds, CAP_SYS_ADMIN)):
+        raise KernelError(E.EPERM)
+
+
+@syscall("syslog")
+def sys_syslog(t, action, buf, length, *_):
+    action, length = s32(action), s32(length)
+    if action in (SYSLOG_CLOSE, SYSLOG_OPEN):
+        return 0
+    _syslog_allowed(t, action)
+    log = t.kernel.log
+    if action in (SYSLOG_READ, SYSLOG_READ_ALL, SYSLOG_READ_CLEAR):
+        if not buf or length < 0:
+            raise KernelError(E.EINVAL)
+        if not length:
+            return 0
+        if action == SYSLOG_READ:
+            if log.read_seq >= log.next_seq:
+                raise Block(log.wq)
+            data = log.take(length)
+        else:
+            data = log.tail(length)
+            if action == SYSLOG_READ_CLEAR:
+                log.clear_seq = log.next_seq
+        t.mem.write(buf, data)
+        return len(data)
+    if action == SYSLOG_CLEAR:
+        log.clear_seq = log.next_seq
+        return 0
+    if action == SYSLOG_CONSOLE_OFF:
+        if log.saved_loglevel == -1:
+            log.saved_loglevel = log.console_loglevel
+        log.console_loglevel = printk.MINIMUM_CONSOLE_LOGLEVEL
+        return 0
+    if action == SYSLOG_CONSOLE_ON:
+        if log.saved_loglevel != -1:
+            log.console_loglevel, log.saved_loglevel = log.saved_loglevel, -1
+        return 0
+    if action == SYSLOG_CONSOLE_LEVEL:
+        if not 1 <= length <= 8:
+            raise KernelError(E.EINVAL)
+        log.console_loglevel = max(length, printk.MINIMUM_CONSOLE_LOGLEVEL)
+        log.saved_loglevel = -1
+        return 0
+    if action == SYSLOG_SIZE_UNREAD:
+        return log.unread()
+    if action == SYSLOG_SIZE_BUFFER:
+        return printk.LOG_BUF_LEN
+    raise KernelError(E.EINVAL)

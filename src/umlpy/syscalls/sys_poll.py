@@ -57,8 +57,10 @@ def end_time(sec: int, nsec: int) -> int:
     return now + sec * NS + nsec
 
 
-def _wait(check, end: int | None, on_timeout):
-    """Run check(); if nothing is ready, park until a queue fires or the end time."""
+def _wait(check, end: int | None, on_timeout, restart_fn=None):
+    """Run check(); if nothing is ready, park until a queue fires or the end
+    time.  A signal without handler restarts the call as made (select,
+    ppoll: their timeouts hold the time left), or with restart_fn (poll)."""
     def attempt():
         n, queues = check()
         if n is not None:
@@ -66,11 +68,13 @@ def _wait(check, end: int | None, on_timeout):
         if end is not None and clock.monotonic_ns() >= end:
             return on_timeout()
         raise Block(*queues, deadline=end, retry=attempt, on_timeout=on_timeout,
-                    restart=E.ERESTARTNOHAND)
+                    restart=E.ERESTART_RESTARTBLOCK if restart_fn else E.ERESTARTNOHAND, restart_fn=restart_fn)
     return attempt()
 
 
-def do_poll(t, addr: int, nfds: int, end: int | None) -> int:
+def do_poll(t, addr: int, nfds: int, end: int | None, restartable: bool = False) -> int:
+    """poll's work; restartable: poll(2) itself, which a signal without
+    handler restarts to the same end time (do_restart_poll)."""
     nfds = u32(nfds)        # an unsigned int, at most RLIMIT_NOFILE
     if nfds > t.proc.fdtable.limit:
         raise KernelError(E.EINVAL)
@@ -92,7 +96,8 @@ def do_poll(t, addr: int, nfds: int, end: int | None) -> int:
                 t.mem.write(addr, bytes(out))
             return ready, queues
         return None, queues
-    return _wait(check, end, lambda: check(True)[0])
+    return _wait(check, end, lambda: check(True)[0],
+                 (lambda: do_poll(t, addr, nfds, end, True)) if restartable else None)
 
 
 def ms_end_time(timeout: int) -> int | None:
@@ -103,7 +108,7 @@ def ms_end_time(timeout: int) -> int | None:
 
 @syscall("poll")
 def sys_poll(t, fds, nfds, timeout, *_):
-    return do_poll(t, fds, nfds, ms_end_time(timeout))
+    return do_poll(t, fds, nfds, ms_end_time(timeout), restartable=True)
 
 
 def timespec_end_time(t, addr: int) -> int | None:

@@ -6,7 +6,7 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE, CAP_SYS_TTY_CONFIG
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, printk
@@ -197,6 +197,8 @@ def sys_wait4(t, pid, status, options, ru, *_):
     if options & ~(C.WNOHANG | C.WUNTRACED | C.WCONTINUED | C.WALL | C.WCLONE | C.WNOTHREAD):
         raise KernelError(E.EINVAL)
     pid = s32(pid)
+    if pid == -(1 << 31):
+        raise KernelError(E.ESRCH)      # no process group -INT_MIN (kernel_wait4)
 
     def report(c, st):
         if c is None:
@@ -426,6 +428,16 @@ def sys_setsid(t, *_):
     return proc.pid
 
 
+@syscall("vhangup")
+def sys_vhangup(t, *_):
+    """Hang up the caller's controlling terminal (tty_vhangup_self), for
+    CAP_SYS_TTY_CONFIG only; without a terminal there is nothing to do."""
+    cred.need(t.proc.creds, CAP_SYS_TTY_CONFIG)
+    if t.proc.ctty is not None:
+        t.proc.ctty.hangup()
+    return 0
+
+
 # -- kill ----------------------------------------------------------------------
 
 def _may_signal(t, target, sig: int) -> bool:
@@ -436,23 +448,32 @@ def _may_signal(t, target, sig: int) -> bool:
         or cred.capable(c, CAP_KILL) or (sig == S.SIGCONT and target.sid == t.proc.sid)
 
 
-def deliver_checked(t, proc, sig: int) -> None:
-    """kill(2)'s rules for one process (pidfd_send_signal)."""
+def deliver_checked(t, proc, sig: int, info: tuple[int, tuple] | None = None, task=None) -> None:
+    """group_send_sig_info's rules for one process found (pidfd_send_signal,
+    rt_sigqueueinfo), or for one of its tasks (rt_tgsigqueueinfo): the
+    signal number, then the permission.  info is the (si_code, fields)
+    the sender built, kill's own if None."""
+    if not 0 <= sig <= S.NSIG:
+        raise KernelError(E.EINVAL)
     if not _may_signal(t, proc, sig):
         raise KernelError(E.EPERM)
-    _deliver(t, proc, sig)
+    if not sig:
+        return
+    code, fields = info or (C.SI_USER, _sender(t))
+    if task is None:
+        t.kernel.signals.send_proc(proc, sig, code, fields)
+    else:
+        t.kernel.signals.send_task(task, sig, code, fields)
 
 
-def _deliver(t, proc, sig: int) -> None:
-    if sig:
-        t.kernel.signals.send_proc(proc, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
+def _sender(t) -> tuple[int, int]:
+    """si_pid and si_uid of a signal t sends (kill, tkill)."""
+    return t.proc.pid, t.proc.creds.uid
 
 
 @syscall("kill")
 def sys_kill(t, pid, sig, *_):
     pid, sig = s32(pid), s32(sig)
-    if not 0 <= sig <= S.NSIG:
-        raise KernelError(E.EINVAL)
     procs = [p for p in t.kernel.procs.by_pid.values() if not p.zombie]
     if pid > 0:
         targets = [p for p in t.kernel.procs.by_pid.values() if p.pid == pid]
@@ -464,38 +485,38 @@ def sys_kill(t, pid, sig, *_):
         targets = [p for p in procs if p.pgid == -pid]
     if not targets:
         raise KernelError(E.ESRCH)
+    if not 0 <= sig <= S.NSIG:
+        raise KernelError(E.EINVAL)     # checked per target found (check_kill_permission)
     allowed = [p for p in targets if _may_signal(t, p, sig)]
     if not allowed:
         raise KernelError(E.EPERM)
-    for p in allowed:
-        _deliver(t, p, sig)
+    if sig:
+        for p in allowed:
+            t.kernel.signals.send_proc(p, sig, C.SI_USER, _sender(t))
     return 0
 
 
-def _tkill(t, tid: int, sig: int) -> int:
-    if not 0 <= sig <= S.NSIG or tid <= 0:
+def send_specific(t, tid: int, sig: int, info: tuple[int, tuple], tgid: int | None = None) -> int:
+    """do_send_specific (tkill, tgkill, rt_tgsigqueueinfo): the task (of
+    thread group tgid, if given) first, then the signal number and the
+    permission."""
+    if tid <= 0 or (tgid is not None and tgid <= 0):
         raise KernelError(E.EINVAL)
     target = t.kernel.procs.task(tid)
-    if target is None:
+    if target is None or (tgid is not None and target.proc.pid != tgid):
         raise KernelError(E.ESRCH)
-    if not _may_signal(t, target.proc, sig):
-        raise KernelError(E.EPERM)
-    if sig:
-        t.kernel.signals.send_task(target, sig, C.SI_TKILL, (t.proc.pid, t.proc.creds.uid))
+    deliver_checked(t, target.proc, sig, info, target)
     return 0
 
 
 @syscall("tkill")
 def sys_tkill(t, tid, sig, *_):
-    return _tkill(t, s32(tid), s32(sig))
+    return send_specific(t, s32(tid), s32(sig), (C.SI_TKILL, _sender(t)))
 
 
 @syscall("tgkill")
 def sys_tgkill(t, tgid, tid, sig, *_):
-    target = t.kernel.procs.task(s32(tid))
-    if target is None or target.proc.pid != s32(tgid):
-        raise KernelError(E.ESRCH)
-    return _tkill(t, s32(tid), s32(sig))
+    return send_specific(t, s32(tid), s32(sig), (C.SI_TKILL, _sender(t)), s32(tgid))
 
 
 @syscall("reboot")

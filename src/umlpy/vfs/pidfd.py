@@ -34,8 +34,13 @@ def install_at_user(t, proc, addr: int) -> None:
     t.mem.write(addr, struct.pack("<i", install(t, proc)))
 
 
-def process_of(t, fd: int):
+def process_of(t, fd: int, tgid_dirs: bool = False):
+    """The process a pidfd names; with tgid_dirs (pidfd_send_signal) an
+    open /proc/PID directory names one too (its file's tgid_process)."""
     f = t.proc.fdtable.get(fd)
-    if not isinstance(f, PidFile):
+    if isinstance(f, PidFile):
+        return f.proc
+    proc = getattr(f, "tgid_process", None) if tgid_dirs else None
+    if proc is None:
         raise KernelError(E.EBADF)
-    return f.proc
+    return proc

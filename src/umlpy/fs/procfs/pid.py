@@ -14,7 +14,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SYS_RESOURCE
 from umlpy.fs.procfs import maps, mounts, pidstat
-from umlpy.fs.procfs.base import Dir, GenFile, Link, VirtFs
+from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
@@ -65,9 +65,12 @@ def _file(show: Callable, mode: int = 0o444, store: Callable | None = None) -> M
 
 
 def _link(target: Callable) -> Maker:
-    """target(target, reader) -> bytes, computed at each readlink."""
+    """target(target, reader) -> bytes, computed at each readlink: exe,
+    cwd, root, magic links in Linux (proc_get_link)."""
     def make(fs: VirtFs, key: tuple, tg: Target):
-        return Link(fs, key, lambda: target(tg, fs.current()), tg.owner, alive=tg.alive)
+        link = Link(fs, key, lambda: target(tg, fs.current()), tg.owner, alive=tg.alive)
+        link.is_magic = True
+        return link
     return make
 
 
@@ -260,6 +263,21 @@ ENTRIES: list[tuple[str, Maker]] = [
 ]
 
 
+class TgidDir(Dir):
+    """/proc/PID itself: open, it names the process it was opened for, as
+    a pidfd does for pidfd_send_signal (Linux's tgid_pidfd_to_pid); a
+    later process with the same pid is not that one."""
+
+    def __init__(self, fs: VirtFs, key: tuple, table, tg: Target) -> None:
+        super().__init__(fs, key, table, 0o555, tg.owner, tg.alive)
+        self.tg = tg
+
+    def open_file(self, dentry, flags: int, task) -> ListingFile:
+        f = super().open_file(dentry, flags, task)
+        f.tgid_process = self.tg.proc_or_none()
+        return f
+
+
 def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
     """/proc/PID (tid None) or /proc/PID/task/TID."""
     tg = Target(fs, pid, tid)
@@ -271,4 +289,6 @@ def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
             return {}
         return {name.encode(): (lambda name=name, make=make: make(fs, (*key, name), tg))
                 for name, make in entries}
+    if tid is None:
+        return TgidDir(fs, key, table, tg)
     return Dir(fs, key, table, 0o555, tg.owner, tg.alive)

@@ -7,9 +7,12 @@ per boot, uuid is new at each read (both as Linux's random driver does).
 from __future__ import annotations
 
 from arch_um import clock
+from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
+from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.process import PID_MAX
+from umlpy.vfs.devices import ENTROPY_AVAIL
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
@@ -24,6 +27,19 @@ def new_uuid() -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _bool_store(kernel, attr: str):
+    """A 0/1 sysctl (proc_dointvec_minmax 0..1): anything else is EINVAL."""
+    def store(task, data: bytes) -> None:
+        try:
+            v = int(data.split()[0]) if data.split() else -1
+        except ValueError:
+            v = -1
+        if v not in (0, 1):
+            raise KernelError(E.EINVAL)
+        setattr(kernel, attr, v)
+    return store
 
 
 def _uts(kernel, attr: str):
@@ -47,6 +63,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
     return {
         "kernel": {
             "cap_last_cap": ro("40"),
+            "dmesg_restrict": rw(text(lambda: str(k.dmesg_restrict)), _bool_store(k, "dmesg_restrict")),
             "domainname": _uts(k, "domainname"),
             "hostname": _uts(k, "hostname"),
             "ngroups_max": ro(str(NGROUPS_MAX)),
@@ -59,7 +76,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "printk": ro("4\t4\t1\t7"),
             "random": {
                 "boot_id": ro(boot_id),
-                "entropy_avail": ro("256"),
+                "entropy_avail": ro(str(ENTROPY_AVAIL)),
                 "poolsize": ro("256"),
                 "uuid": ro(text(new_uuid)),
             },
