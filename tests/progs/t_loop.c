@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -145,6 +146,10 @@ static void control(void)
     res("ctl add 4000 again", ioctl(ctl, LOOP_CTL_ADD, 4000));
     res("ctl remove 4000", ioctl(ctl, LOOP_CTL_REMOVE, 4000));
     res("ctl remove 4000 again", ioctl(ctl, LOOP_CTL_REMOVE, 4000));
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    res("epoll ctl", epoll_ctl(ep, EPOLL_CTL_ADD, ctl, &ev));
+    close(ep);
     close(ctl);
 }
 
@@ -167,6 +172,10 @@ static void unbound(int fd)
     res("unbound CHANGE_FD bad", ioctl(fd, LOOP_CHANGE_FD, -1));
     res("unbound CHANGE_FD", ioctl(fd, LOOP_CHANGE_FD, sfd2));
     res("unbound read", read(fd, &c, 1));
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    res("epoll dev", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+    close(ep);
     res("SET_FD -1", ioctl(fd, LOOP_SET_FD, -1));
     res("SET_FD dir", ioctl(fd, LOOP_SET_FD, dfd));
     res("SET_FD O_PATH", ioctl(fd, LOOP_SET_FD, pfd));

@@ -427,8 +427,9 @@ def validate_block_size(bsize: int) -> None:
 
 
 class ControlFile(File):
-    """/dev/loop-control: only ioctls (reads and writes are EINVAL)."""
+    """/dev/loop-control: only ioctls (reads and writes are EINVAL, epoll EPERM)."""
     kind = "chr"
+    pollable = False
 
     def __init__(self, dentry, inode, flags: int, driver: Loop) -> None:
         super().__init__(dentry, inode, flags)
