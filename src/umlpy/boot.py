@@ -18,11 +18,13 @@ from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.fs import cpio
 from umlpy.drivers import ubd as ubd_drv
+from umlpy.drivers.loop import Loop
 from umlpy.net import ipconfig
 from umlpy.net.netdev import NetStack
 from umlpy.net.slirp import eth as slirp_eth
 from umlpy.fs import devtmpfs, registry
 from umlpy.fs.tmpfs import Tmpfs
+from umlpy.block.genhd import Disks
 from umlpy.kernel import cmdline, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
@@ -70,6 +72,8 @@ class Kernel:
         self.mounts = MountTable()
         self.mounts.busy_check = self._mount_busy
         self.ubds: list[ubd_drv.Ubd] = []
+        self.disks = Disks(self.mounts)
+        self.loop: Loop | None = None
         self.root: Dentry | None = None
         self.console: console_drv.Console | None = None
         self.channels: list[HostChannel] = []
@@ -102,22 +106,31 @@ class Kernel:
         raise Halt((status >> 8) & 0xff)
 
     # -- mounts -----------------------------------------------------------------
+    def open_files(self):
+        """Every open file: the threads' (tables may be per thread) and the
+        ones the kernel holds (loop devices' backing files)."""
+        for p in self.procs.by_pid.values():
+            if not p.exited:
+                for t in p.threads:
+                    yield from t.files.files.values()
+        if self.loop is not None:
+            yield from self.loop.backing_files()
+
     def _mount_busy(self, m) -> bool:
         for p in self.procs.by_pid.values():
-            if p.exited:
-                continue
-            for t in p.threads:
-                if t.fs.cwd.mount is m or t.fs.root.mount is m:
-                    return True
-                if any(f.dentry is not None and f.dentry.mount is m for f in t.files.files.values()):
-                    return True
-        return False
+            if not p.exited and any(t.fs.cwd.mount is m or t.fs.root.mount is m for t in p.threads):
+                return True
+        return any(f.dentry is not None and f.dentry.mount is m for f in self.open_files())
 
-    def _ubds(self) -> None:
+    def _block(self) -> None:
+        """The block drivers: ubd's disks from the command line, loop's
+        eight devices."""
         devices.unregister_all()
         devtmpfs.reset()
+        devices.register_blkdev(ubd_drv.UBD_MAJOR, "ubd")
         for name, value in self.params.ubd:
             self.add_ubd(name, value)
+        self.loop = Loop(self)
 
     def add_ubd(self, name: str, value: str) -> None:
         """A disk from the command line, or hot-added (mconsole config)."""
@@ -126,8 +139,7 @@ class Kernel:
             raise KernelError(E.EBUSY, f"{spec.name} is already configured")
         u = ubd_drv.open_ubd(spec)
         self.ubds.append(u)
-        devices.register_block(u.dev.major, u.dev.minor, u.dev)
-        devtmpfs.add_block_node(spec.name, u.dev.major, u.dev.minor)
+        self.disks.add(u.dev)
         printk.pr_info(f" {spec.name}: {u.desc}, {u.dev.size >> 10}K"
                        + (" (read-only)" if u.dev.read_only else ""))
 
@@ -147,13 +159,9 @@ class Kernel:
 
     def remove_ubd(self, name: str) -> None:
         u = self._find_ubd(name)
-        if getattr(u.dev, "mounted_fs", None) is not None:
+        if u.dev.openers:
             raise KernelError(E.EBUSY, "Device is currently open")
-        devices.unregister_block(u.dev.major, u.dev.minor)
-        devtmpfs.remove_block_node(u.spec.name)
-        for m in self.mounts.mounts:
-            if m.fs is devtmpfs.instance():
-                m.root.forget(u.spec.name.encode())
+        self.disks.remove(u.dev)
         self.ubds.remove(u)
         u.close()
         printk.pr_info(f" {u.spec.name}: removed")
@@ -292,7 +300,7 @@ class Kernel:
         try:
             self._claim_umid()
             self._mconsole()
-            self._ubds()
+            self._block()
             self._net()
             self._root()
             fdt = self._init_fds()

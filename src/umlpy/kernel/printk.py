@@ -164,6 +164,11 @@ def pr_warn_ratelimited(msg: str) -> None:
         printk(WARNING, msg)
 
 
+def pr_err_ratelimited(msg: str) -> None:
+    if _info_limit("pr_err_ratelimited"):
+        printk(ERR, msg)
+
+
 def oops(what: str, exc: BaseException) -> None:
     if _log is not None and _oops_limit("oops"):
         _log.oops(what, exc)

@@ -109,7 +109,10 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     cloexec = bool(flags & C.O_CLOEXEC)
     fdt = t.files
     try:
-        f = inode.open_file(d, flags & OPEN_FLAGS_KEPT, t)
+        kept = flags & OPEN_FLAGS_KEPT
+        if inode.fmt == C.S_IFBLK:
+            kept |= flags & C.O_EXCL        # blkdev_open: an exclusive open
+        f = inode.open_file(d, kept, t)
     except Block as b:
         inner = b.retry
         b.retry = lambda: fdt.install(inner(), cloexec)
@@ -389,13 +392,14 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
         raise KernelError(E.ENOENT)
     src = namei.lookup(t, olddir, oldpath, follow=bool(flags & C.AT_SYMLINK_FOLLOW),
                        empty_ok=bool(flags & C.AT_EMPTY_PATH))
+    # the new name first (filename_create: EEXIST, EROFS...), then vfs_link's checks
+    parent, name = new_name(t, newdir, newpath)
+    if parent.inode.fs is not src.inode.fs:
+        raise KernelError(E.EXDEV)
     if src.inode.is_dir:
         raise KernelError(E.EPERM)
     if src.inode.nlink == 0 and not getattr(src.inode, "linkable", False):
         raise KernelError(E.ENOENT)     # unlinked, or O_TMPFILE|O_EXCL: never named again
-    parent, name = new_name(t, newdir, newpath)
-    if parent.inode.fs is not src.inode.fs:
-        raise KernelError(E.EXDEV)
     parent.inode.link(name, src.inode)
     src.inode.linkable = False
     N.event(src.inode, N.IN_ATTRIB)
@@ -460,9 +464,9 @@ def _attrib(inode, d, mask: int = N.IN_ATTRIB) -> None:
 def do_chmod(t, target, mode: int) -> int:
     inode, d = _target(target)
     creds = t.proc.creds
-    check_owner(inode, creds)
     if inode.fs.read_only:
-        raise KernelError(E.EROFS)
+        raise KernelError(E.EROFS)      # chmod_common: mnt_want_write before the owner check
+    check_owner(inode, creds)
     mode &= 0o7777
     if mode & C.S_ISGID and not cred.in_group(creds, inode.gid) and not cred.capable(creds, K.CAP_FSETID):
         mode &= ~C.S_ISGID
@@ -753,9 +757,7 @@ def sys_sync(t, *_):
 
 @syscall("syncfs", "fsync", "fdatasync")
 def sys_fsync(t, fd, *_):
-    f = t.files.get(s32(fd))
-    if f.inode is not None:
-        f.inode.fs.sync()
+    t.files.get(s32(fd)).fsync()
     return 0
 
 

@@ -134,6 +134,7 @@ def sys_inotify_add_watch(t, fd, path, mask, *_):
     lst = getattr(inode, "inotify_watches", None)
     if lst is None:
         lst = inode.inotify_watches = []
+        N.watched(inode)
     for w in lst:
         if w.inst is inst:
             w.mask = (w.mask | mask) if mask & N.IN_MASK_ADD else mask

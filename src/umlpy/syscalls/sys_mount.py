@@ -56,8 +56,11 @@ def _remount(t, target, flags: int) -> int:
     ro = bool(flags & MS_RDONLY)
     fs = m.fs
     dev = getattr(fs, "device", None)
-    if not ro and dev is not None and dev.read_only:
+    if not ro and dev is not None and dev.write_protected:
         raise KernelError(E.EACCES)
+    if ro and not fs.read_only and any(f.writable and f.inode is not None and f.inode.fs is fs
+                                       for f in k.open_files()):
+        raise KernelError(E.EBUSY)      # sb_prepare_remount_readonly: a writer holds it
     set_ro = getattr(fs, "set_read_only", None)
     if set_ro is not None:
         set_ro(ro)
@@ -84,12 +87,16 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
         raise KernelError(E.EINVAL)
     if not tgt.inode.is_dir:
         raise KernelError(E.ENOTDIR)
-    ftype = read_cstr(t, fstype, 256).decode(errors="replace") if fstype else ""
+    if not fstype:
+        raise KernelError(E.EINVAL)
+    ftype = read_cstr(t, fstype, 256).decode(errors="replace")
     src = read_cstr(t, source, 4096).decode(errors="replace") if source else "none"
     registry.check_known(ftype)
     ro = bool(flags & MS_RDONLY)
     k = t.kernel
     if ftype in registry.DISK_TYPES:
+        if not source:
+            raise KernelError(E.EINVAL)     # get_tree_bdev: no source specified
         d = namei.lookup(t, C.AT_FDCWD, src.encode())
         if d.inode.fmt != C.S_IFBLK:
             raise KernelError(E.ENOTBLK)

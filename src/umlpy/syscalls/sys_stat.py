@@ -11,13 +11,12 @@ from umlpy.vfs import namei
 
 
 def dev_of(inode) -> int:
-    d = inode.fs.dev
-    return d if d > 0xFFFF else structs.makedev(0, d)
+    return inode.fs.dev
 
 
 def stat_bytes(inode) -> bytes:
     return structs.pack_stat(dev_of(inode), inode.ino, inode.nlink, inode.mode, inode.uid,
-                             inode.gid, inode.rdev, inode.size(), 4096, inode.blocks(),
+                             inode.gid, inode.rdev, inode.size(), inode.fs.blksize, inode.blocks(),
                              inode.atime, inode.mtime, inode.ctime)
 
 
@@ -66,5 +65,5 @@ def sys_statx(t, dirfd, path, flags, mask, buf, *_):
     d = dev_of(ino)
     t.mem.write(buf, structs.pack_statx(
         structs.STATX_BASIC_STATS, d, ino.ino, ino.nlink, ino.mode, ino.uid, ino.gid,
-        ino.rdev, ino.size(), 4096, ino.blocks(), ino.atime, ino.ctime, ino.ctime, ino.mtime))
+        ino.rdev, ino.size(), ino.fs.blksize, ino.blocks(), ino.atime, ino.ctime, ino.ctime, ino.mtime))
     return 0

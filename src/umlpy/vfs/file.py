@@ -108,6 +108,11 @@ class File:
     def getdents(self, bufsize: int) -> bytes:
         raise KernelError(E.ENOTDIR)
 
+    def fsync(self) -> None:
+        """fsync(2): what the file's filesystem holds written back."""
+        if self.inode is not None:
+            self.inode.fs.sync()
+
     # whether the file has a poll of its own (file_can_poll): None decides
     # by the inode, regular files and directories not, everything else yes
     pollable: bool | None = None

@@ -14,7 +14,8 @@ from umlpy.fs.procfs.base import Spec, ro, symlink, text
 from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
 from umlpy.kernel.task import State
-from umlpy.vfs.devices import MEM_DEVICES
+from umlpy.vfs import devices as dev_registry
+from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
 
 VMALLOC_TOTAL_KB = 34359738367
 HUGEPAGE_KB = 2048
@@ -111,23 +112,23 @@ def filesystems() -> str:
 
 
 def partitions(kernel) -> str:
+    """Disks with a size (show_partition skips empty ones: unbound loops)."""
     out = ["major minor  #blocks  name\n\n"]
-    for u in kernel.ubds:
-        out.append(f"{u.dev.major:4d}  {u.dev.minor:7d} {u.dev.size >> 10:10d} {u.spec.name}\n")
+    for d in kernel.disks:
+        if d.size:
+            out.append(f"{d.major:4d}  {d.minor:7d} {d.size >> 10:10d} {d.name}\n")
     return "".join(out)
 
 
 def devices(kernel) -> str:
     chars = sorted({(ma, "mem") for _, ma, _, _, _ in MEM_DEVICES}) + [
-        (CONSOLE_TTY[0], "/dev/tty"), (CONSOLE_TTY[0], "/dev/console")]
-    blocks = sorted({(u.dev.major, "ubd") for u in kernel.ubds})
+        (CONSOLE_TTY[0], "/dev/tty"), (CONSOLE_TTY[0], "/dev/console"), (MISC_MAJOR, "misc")]
     return ("Character devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in chars)
-            + "\nBlock devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in blocks))
+            + "\nBlock devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in dev_registry.block_majors()))
 
 
 def diskstats(kernel) -> str:
-    return "".join(f"{u.dev.major:4d} {u.dev.minor:7d} {u.spec.name}" + " 0" * 17 + "\n"
-                   for u in kernel.ubds)
+    return "".join(f"{d.major:4d} {d.minor:7d} {d.name}" + " 0" * 17 + "\n" for d in kernel.disks)
 
 
 def global_files(kernel) -> Spec:
