@@ -15,7 +15,7 @@ from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File
-from umlpy.vfs.perm import check_owner, kill_suid, owner_or_capable, permission
+from umlpy.vfs.perm import check_owner, drop_sgid, kill_suid, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
@@ -67,7 +67,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
             d = parent.instantiate(name, parent.inode.create(name, C.S_IFREG | _create_mode(t, mode),
                                                              creds.fsuid, creds.fsgid))
             created = True
-            N.child_event(parent.inode, None, name, N.IN_CREATE)
+            N.name_event(parent.inode, N.IN_CREATE, name, False)
         elif flags & C.O_EXCL:
             raise KernelError(E.EEXIST)
         else:
@@ -101,10 +101,10 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
             fl = inode.get_fsflags()
             if fl & C.FS_IMMUTABLE_FL or (fl & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC)):
                 raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
-    if flags & C.O_TRUNC and inode.is_reg and not created and inode.size():
+    truncated = bool(flags & C.O_TRUNC and inode.is_reg and not created)
+    if truncated:
         kill_suid(inode, creds)
         inode.truncate(0)
-        N.child_event(d.parent.inode if d.parent else None, inode, d.name, N.IN_MODIFY)
     cloexec = bool(flags & C.O_CLOEXEC)
     fdt = t.proc.fdtable
     try:
@@ -115,6 +115,8 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         raise
     fd = fdt.install(f, cloexec)
     N.file_event(f, N.IN_OPEN)
+    if truncated:
+        N.dentry_event(d, N.IN_MODIFY)      # handle_truncate, after the open (Linux 6.10+)
     return fd
 
 
@@ -185,7 +187,7 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
     parent.inode.create(name, fmt | _create_mode(t, mode), creds.fsuid, creds.fsgid, rdev)
-    N.child_event(parent.inode, None, name, N.IN_CREATE)
+    N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 
 
@@ -199,7 +201,7 @@ def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
     if parent.inode.mode & C.S_ISGID:
         m |= C.S_ISGID
     parent.inode.create(name, C.S_IFDIR | m, creds.fsuid, creds.fsgid)
-    N.child_event(parent.inode, None, name, N.IN_CREATE | N.IN_ISDIR)
+    N.name_event(parent.inode, N.IN_CREATE, name, True)
     return 0
 
 
@@ -241,10 +243,10 @@ def do_unlink(t, dirfd: int, path: bytes, rmdir: bool) -> int:
     parent.forget(name)
     ino = victim.inode
     if not ino.is_dir:
-        N.event(ino, N.IN_ATTRIB)          # its link count changed
+        N.inode_event(ino, N.IN_ATTRIB)    # its link count changed
     if ino.is_dir or (ino.nlink == 0 and ino.open_count == 0):
         N.gone(ino)                        # else at its last close
-    N.event(parent.inode, N.IN_DELETE | (N.IN_ISDIR if ino.is_dir else 0), name)
+    N.name_event(parent.inode, N.IN_DELETE, name, ino.is_dir)
     return 0
 
 
@@ -263,6 +265,18 @@ def sys_unlinkat(t, dirfd, path, flags, *_):
     if flags & ~C.AT_REMOVEDIR:
         raise KernelError(E.EINVAL)
     return do_unlink(t, s32(dirfd), read_path(t, path), bool(flags & C.AT_REMOVEDIR))
+
+
+def _notify_move(old_dir, old_name: bytes, new_dir, new_name: bytes, moved, target) -> None:
+    """fsnotify_move: the pair of named events with one cookie, the
+    replaced target's link count, then the moved inode's IN_MOVE_SELF."""
+    cookie = N.next_cookie()
+    same = N.FS_DN_RENAME if old_dir is new_dir else 0
+    N.name_event(old_dir, N.IN_MOVED_FROM | same, old_name, moved.is_dir, cookie)
+    N.name_event(new_dir, N.IN_MOVED_TO, new_name, moved.is_dir, cookie)
+    if target is not None:
+        N.inode_event(target, N.IN_ATTRIB)
+    N.inode_event(moved, N.IN_MOVE_SELF)
 
 
 def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: int) -> int:
@@ -306,12 +320,11 @@ def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags
         if dst.mounted is not None:
             raise KernelError(E.EBUSY)
     op.inode.rename(on, np.inode, nn, flags)
-    cookie = N.next_cookie()
-    isdir = N.IN_ISDIR if src.inode.is_dir else 0
-    N.event(op.inode, N.IN_MOVED_FROM | isdir, on, cookie)
-    N.event(np.inode, N.IN_MOVED_TO | isdir, nn, cookie)
-    N.event(src.inode, N.IN_MOVE_SELF)
-    if dst is not None and not flags & C.RENAME_EXCHANGE and (dst.inode.nlink == 0 or dst.inode.is_dir):
+    exchange = dst is not None and flags & C.RENAME_EXCHANGE
+    _notify_move(op.inode, on, np.inode, nn, src.inode, dst.inode if dst is not None and not exchange else None)
+    if exchange:
+        _notify_move(np.inode, nn, op.inode, on, dst.inode, None)
+    if dst is not None and not exchange and (dst.inode.nlink == 0 or dst.inode.is_dir):
         N.gone(dst.inode)
     moved = op.children.pop(on, None)
     other = np.children.pop(nn, None)
@@ -355,8 +368,8 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
         raise KernelError(E.EXDEV)
     parent.inode.link(name, src.inode)
     src.inode.linkable = False
-    N.event(src.inode, N.IN_ATTRIB)
-    N.child_event(parent.inode, None, name, N.IN_CREATE)
+    N.inode_event(src.inode, N.IN_ATTRIB)
+    N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 
 
@@ -376,7 +389,7 @@ def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
     parent, name = new_name(t, dirfd, path)
     creds = t.proc.creds
     parent.inode.symlink(name, target, creds.fsuid, creds.fsgid)
-    N.child_event(parent.inode, None, name, N.IN_CREATE)
+    N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 
 
@@ -407,13 +420,6 @@ def _target(x):
     return (x.inode, x) if not isinstance(x, File) else (x.inode, x.dentry)
 
 
-def _attrib(inode, d, mask: int = N.IN_ATTRIB) -> None:
-    if d is not None:
-        N.dentry_event(d, mask)
-    else:
-        N.event(inode, mask)
-
-
 def do_chmod(t, target, mode: int) -> int:
     inode, d = _target(target)
     creds = t.proc.creds
@@ -425,7 +431,7 @@ def do_chmod(t, target, mode: int) -> int:
         mode &= ~C.S_ISGID
     inode.mode = (inode.mode & C.S_IFMT) | mode
     inode.touch(m=False)
-    _attrib(inode, d)
+    N.dentry_event(d, N.IN_ATTRIB, inode)
     return 0
 
 
@@ -457,16 +463,21 @@ def do_chown(t, target, uid: int, gid: int) -> int:
             raise KernelError(E.EPERM)
         if gid != cred.NO_ID and not (owner and (gid == inode.gid or cred.in_group(creds, gid))):
             raise KernelError(E.EPERM)
+    # chown_common: every chown of a non-directory, even to (-1, -1), kills
+    # set-user-ID, and set-group-ID as setattr_should_drop_sgid says; the
+    # mode change that makes needs the owner (setattr_prepare)
+    kill = 0 if inode.is_dir else \
+        inode.mode & C.S_ISUID | (C.S_ISGID if drop_sgid(inode, creds) else 0)
+    if kill and not owner_or_capable(inode, creds):
+        raise KernelError(E.EPERM)
     if uid != cred.NO_ID:
         inode.uid = uid
     if gid != cred.NO_ID:
         inode.gid = gid
-    if (uid, gid) != (cred.NO_ID, cred.NO_ID) and not inode.is_dir:
-        inode.mode &= ~C.S_ISUID
-        if inode.mode & C.S_IXGRP:
-            inode.mode &= ~C.S_ISGID
+    inode.mode &= ~kill
     inode.touch(m=False)
-    _attrib(inode, d)
+    if kill or (uid, gid) != (cred.NO_ID, cred.NO_ID):
+        N.dentry_event(d, N.IN_ATTRIB, inode)
     return 0
 
 
@@ -492,7 +503,7 @@ def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
     return do_chown(t, d, uid, gid)
 
 
-def _truncate(t, inode, length: int) -> int:
+def _truncate(t, inode, d, length: int) -> int:
     length = s64(length)
     if length < 0:
         raise KernelError(E.EINVAL)
@@ -502,7 +513,7 @@ def _truncate(t, inode, length: int) -> int:
         raise KernelError(E.EINVAL)
     kill_suid(inode, t.proc.creds)
     inode.truncate(length)
-    N.event(inode, N.IN_MODIFY)
+    N.dentry_event(d, N.IN_MODIFY, inode)
     return 0
 
 
@@ -511,7 +522,7 @@ def sys_truncate(t, path, length, *_):
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
     permission(d.inode, C.W_OK, t.proc.creds)
     _check_writable_fs(d)
-    return _truncate(t, d.inode, length)
+    return _truncate(t, d.inode, d, length)
 
 
 @syscall("ftruncate")
@@ -519,7 +530,7 @@ def sys_ftruncate(t, fd, length, *_):
     f = t.proc.fdtable.get(s32(fd))
     if not f.writable or f.inode is None:
         raise KernelError(E.EINVAL if f.inode is None or f.readable else E.EBADF)
-    return _truncate(t, f.inode, length)
+    return _truncate(t, f.inode, f.dentry, length)
 
 
 @syscall("utimensat")
@@ -560,7 +571,9 @@ def sys_utimensat(t, dirfd, path, times, flags, *_):
     if vals[1] is not None:
         inode.mtime = vals[1]
     inode.ctime = now
-    _attrib(inode, d)
+    # fsnotify_change: both times are a utime, one alone an access or a modification
+    N.dentry_event(d, N.IN_ATTRIB if None not in vals else N.IN_ACCESS if vals[0] is not None else N.IN_MODIFY,
+                   inode)
     return 0
 
 
@@ -602,6 +615,7 @@ def sys_getdents64(t, fd, buf, count, *_):
     t.mem.write(buf, data)
     if data:
         f.inode.touch(m=False, c=False, a=True)
+    N.file_event(f, N.IN_ACCESS)     # iterate_dir: even at the end of the directory
     return len(data)
 
 
@@ -723,5 +737,5 @@ def sys_fallocate(t, fd, mode, off, length, *_):
         raise KernelError(E.EFBIG)
     if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
         inode.truncate(off + length)
-        N.event(inode, N.IN_MODIFY)
+    N.file_event(f, N.IN_MODIFY)
     return 0

@@ -120,7 +120,8 @@ class File:
         if self.refs == 0:
             for forget in getattr(self, "on_last_close", ()):
                 forget()       # epoll entries watching this file go with it
-            fsnotify.file_event(self, fsnotify.IN_CLOSE_WRITE if self.writable else fsnotify.IN_CLOSE_NOWRITE)
+            if not self.flags & C.O_PATH:
+                fsnotify.file_event(self, fsnotify.IN_CLOSE_WRITE if self.writable else fsnotify.IN_CLOSE_NOWRITE)
             self.release()
             if self.inode is not None:
                 self.inode.open_count -= 1
@@ -154,7 +155,7 @@ def _fsflags(task, f: File, req: int, arg: int) -> int:
     if (old ^ new) & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) and not capable(task.proc.creds, K.CAP_LINUX_IMMUTABLE):
         raise KernelError(E.EPERM)
     inode.set_fsflags(new)
-    fsnotify.event(inode, fsnotify.IN_ATTRIB)
+    fsnotify.dentry_event(f.dentry, fsnotify.IN_ATTRIB, inode)
     return 0
 
 

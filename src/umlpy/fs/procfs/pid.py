@@ -210,7 +210,9 @@ def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
         m = f.dentry.mount if f.dentry is not None else None
         mnt = fs.mount_ids.of(tg.kernel.mounts, m) if m is not None else 0
         ino = f.inode.ino if f.inode is not None else 0
-        return f"pos:\t{f.pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n".encode()
+        head = f"pos:\t{f.pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n".encode()
+        extra = getattr(f, "fdinfo", None)      # show_fdinfo of the file's kind
+        return head + extra() if extra is not None else head
     return GenFile(fs, key, show, owner=tg.owner, alive=lambda: tg.has_fd(fd))
 
 

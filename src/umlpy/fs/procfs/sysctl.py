@@ -10,6 +10,7 @@ from arch_um import clock
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.process import PID_MAX
+from umlpy.syscalls.sys_inotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
@@ -77,6 +78,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "fs": {
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
+            "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED))},
             "nr_open": ro(str(NR_OPEN)),
             "pipe-max-size": ro(str(NR_OPEN)),
         },
