@@ -26,6 +26,7 @@ from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                               SOL_SOCKET, Received, Socket, int_opt, register_family)
 from umlpy.vfs import namei
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT
+from umlpy.vfs.fown import POLL_HUP, POLL_IN
 from umlpy.vfs.perm import permission
 
 DEFAULT_BUF = 212992
@@ -142,6 +143,8 @@ class UnixSocket(Socket):
             if peer.stype != SOCK_DGRAM and (self.has_data()):
                 peer.error = E.ECONNRESET
             peer.wake()
+            if peer.stype != SOCK_DGRAM:
+                peer.kill_fasync(POLL_HUP)
         for m in self.msgs:
             _received(m)
             for f in m.files:
@@ -294,6 +297,7 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
     net.sk_mem += m.size
     target.msgs.append(m)
     target.wake()
+    target.kill_fasync(POLL_IN)     # sock_def_readable
     return len(data)
 
 
@@ -333,6 +337,7 @@ def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, don
         net.sk_mem += len(chunk)
         done += len(chunk)
         peer.wake()
+        peer.kill_fasync(POLL_IN)
     return done
 
 
@@ -575,6 +580,8 @@ def _shutdown(s: UnixSocket, how: int) -> None:
     if s.peer is not None:
         s.peer.peer_shut |= mask      # what the peer's other end stopped doing
         s.peer.wake()
+        if s.stype != SOCK_DGRAM and mask & SNDSHUTDOWN:
+            s.peer.kill_fasync(POLL_HUP if mask & RCVSHUTDOWN else POLL_IN)
     s.wake()
 
 

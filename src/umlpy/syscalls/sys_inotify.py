@@ -16,6 +16,7 @@ from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
+from umlpy.vfs.fown import POLL_IN
 from umlpy.vfs.perm import permission
 
 MAX_QUEUED = 16384
@@ -58,6 +59,7 @@ class Watch:
     def deliver(self, mask: int, name: bytes, cookie: int, inode_mark: bool, unlinked: bool) -> None:
         if self.excl_unlink and unlinked or not mask & self.mask & N.ALL_EVENTS:
             return
+        mask &= N.ALL_EVENTS | N.IN_ISDIR   # inotify_mask_to_arg: no internal bits
         if mask & (N.IN_MOVE_SELF | N.IN_DELETE_SELF):
             mask &= ~N.IN_ISDIR     # inotify never reported IN_ISDIR with these
         self.inst.queue(self.wd, mask, cookie, name)
@@ -73,6 +75,7 @@ class Watch:
 
 class InotifyFile(File):
     kind = "inotify"
+    has_fasync = True
 
     def __init__(self, flags: int) -> None:
         super().__init__(None, anon_inode("inotify"), C.O_RDONLY | (flags & C.O_NONBLOCK))
@@ -91,6 +94,7 @@ class InotifyFile(File):
                 self.overflowed = True
                 self.events.append(_OVERFLOW)
                 self.wq.wake_all()
+                self.kill_fasync(POLL_IN)
             return
         if name:
             name = name + b"\0" * (16 - len(name) % 16)
@@ -101,6 +105,7 @@ class InotifyFile(File):
                 return
         self.events.append(ev)
         self.wq.wake_all()
+        self.kill_fasync(POLL_IN)
 
     def read(self, task, n: int) -> bytes:
         if not self.events:

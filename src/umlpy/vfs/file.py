@@ -32,6 +32,9 @@ class File:
     # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
     rcvtimeo: int | None = None
     sndtimeo: int | None = None
+    owner = None            # fown.FileOwner once F_SETOWN/F_SETSIG/F_NOTIFY named one
+    has_fasync = False      # O_ASYNC signals readiness (Linux's f_op->fasync)
+    async_fd: int | None = None     # the fd the signals report, while O_ASYNC is on
 
     def __init__(self, dentry, inode, flags: int) -> None:
         self.dentry = dentry
@@ -128,6 +131,17 @@ class File:
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
                     fsnotify.gone(self.inode)
                     self.inode.evict()
+
+    def fasync(self, fd: int, on: bool) -> None:
+        """O_ASYNC turned on or off through fd (fasync_helper: the fd is
+        what the signal's si_fd reports)."""
+        self.async_fd = fd if on else None
+
+    def kill_fasync(self, reason: int) -> None:
+        """The file became ready (reason POLL_IN, POLL_OUT, ...): the owner's
+        I/O signal, if O_ASYNC was turned on."""
+        if self.async_fd is not None and self.owner is not None:
+            self.owner.send(self.async_fd, reason)
 
     def flush(self, fdtable) -> None:
         """Every close of a descriptor of this file in fdtable (Linux's

@@ -13,6 +13,7 @@ from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
+from umlpy.vfs.fown import POLL_IN, POLL_OUT
 from umlpy.vfs.inode import Filesystem, Inode
 
 PIPE_BUF = 4096
@@ -46,6 +47,8 @@ def anon_pipe_inode(pipe: Pipe) -> PipeInode:
 
 class Pipe:
     def __init__(self) -> None:
+        self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
+        self.async_files: list[PipeFile] = []   # ends with O_ASYNC on (fasync_readers/writers)
         self.buf = bytearray()
         self.capacity = PIPE_SIZE
         self.readers = 0
@@ -60,13 +63,25 @@ class Pipe:
         self.rq.wake_all()
         self.wq.wake_all()
 
+    def kill_fasync(self, readers: bool) -> None:
+        """The I/O signal of the reading (POLL_IN) or writing (POLL_OUT) ends."""
+        for f in list(self.async_files):
+            if f.readable if readers else f.writable:
+                f.kill_fasync(POLL_IN if readers else POLL_OUT)
+
 
 class PipeFile(File):
     kind = "pipe"
     lazy_write = True
 
+    has_fasync = True
+
     def __init__(self, pipe: Pipe, flags: int, dentry=None, inode=None) -> None:
-        super().__init__(dentry, inode if inode is not None else anon_pipe_inode(pipe), flags)
+        if inode is None:
+            if pipe.inode is None:
+                pipe.inode = anon_pipe_inode(pipe)
+            inode = pipe.inode
+        super().__init__(dentry, inode, flags)
         self.pipe = pipe
         if self.readable:
             pipe.readers += 1
@@ -88,6 +103,7 @@ class PipeFile(File):
         data = bytes(p.buf[:n])
         del p.buf[:n]
         p.wq.wake_all()
+        p.kill_fasync(readers=False)
         return data
 
     def unread(self, data: bytes) -> None:
@@ -97,6 +113,14 @@ class PipeFile(File):
         if not self.writable:
             raise KernelError(E.EBADF)
         return self._write(task, data, 0)
+
+    def fasync(self, fd: int, on: bool) -> None:
+        super().fasync(fd, on)
+        lst = self.pipe.async_files
+        if on and self not in lst:
+            lst.append(self)
+        elif not on and self in lst:
+            lst.remove(self)
 
     def _write(self, task, data: bytes, done: int) -> int:
         p = self.pipe
@@ -115,6 +139,7 @@ class PipeFile(File):
                 p.buf += data[done:done + chunk]
                 done += chunk
                 p.rq.wake_all()
+                p.kill_fasync(readers=True)
                 continue
             if self.nonblock:
                 if done:
@@ -151,11 +176,16 @@ class PipeFile(File):
 
     def release(self) -> None:
         p = self.pipe
+        if self in p.async_files:
+            p.async_files.remove(self)
         if self.readable:
             p.readers -= 1
         if self.writable:
             p.writers -= 1
         p.wake_all()
+        if (p.readers == 0) != (p.writers == 0):
+            p.kill_fasync(readers=True)     # pipe_release: one side is gone, the other is told
+            p.kill_fasync(readers=False)
         if p.readers == 0 and p.writers == 0 and not isinstance(self.inode, PipeInode):
             self.inode.pipe = None
 
