@@ -71,7 +71,8 @@ static void owner(const char *what, int fd)
     long r = fcntl_raw(fd, F_GETOWN_EX, (long)&ex);
     printf("%s: getown %s, ex %ld type %d pid %s, sig %ld\n", what,
            own == 0 ? "0" : own == getpid() ? "self" : own == -getpgrp() ? "-pgrp" : "?", r, ex.type,
-           ex.pid == 0 ? "0" : ex.pid == getpid() ? "self" : ex.pid == getpgrp() ? "pgrp" : "?",
+           ex.pid == 0 ? "0" : ex.type == F_OWNER_PGRP ? (ex.pid == getpgrp() ? "pgrp" : "?")
+                                 : ex.pid == getpid() ? "self" : "?",
            fcntl_raw(fd, F_GETSIG, 0));
 }
 

@@ -27,7 +27,7 @@ from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
 from umlpy.vfs import namei
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT
 from umlpy.vfs.fown import POLL_HUP, POLL_IN
-from umlpy.vfs.perm import permission
+from umlpy.vfs.perm import new_inode_owner, permission
 
 DEFAULT_BUF = 212992
 MAX_BACKLOG = 4096
@@ -555,8 +555,7 @@ def _bind(t, s: UnixSocket, raw: bytes) -> None:
     if s.name is not None:
         raise KernelError(E.EINVAL)
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
-    creds = t.proc.creds
-    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.proc.fs.umask), creds.fsuid, creds.fsgid)
+    ino = parent.inode.create(last, *new_inode_owner(t, parent.inode, C.S_IFSOCK | 0o777))
     ino.socket = s
     s.bound_inode = ino
     s.name = name

@@ -15,7 +15,7 @@ from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File
-from umlpy.vfs.perm import check_owner, drop_sgid, kill_suid, owner_or_capable, permission
+from umlpy.vfs.perm import check_owner, drop_sgid, kill_suid, new_inode_owner, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
@@ -30,10 +30,6 @@ def path_and_at(name: str, do) -> None:
 def _check_writable_fs(d) -> None:
     if d.inode.fs.read_only or (d.mount is not None and "ro" in d.mount.flags.split(",")):
         raise KernelError(E.EROFS)
-
-
-def _create_mode(t, mode: int) -> int:
-    return mode & ~t.proc.fs.umask & 0o7777
 
 
 def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
@@ -64,8 +60,8 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         if d is None:
             _check_writable_fs(parent)
             permission(parent.inode, C.W_OK, creds)
-            d = parent.instantiate(name, parent.inode.create(name, C.S_IFREG | _create_mode(t, mode),
-                                                             creds.fsuid, creds.fsgid))
+            d = parent.instantiate(name, parent.inode.create(
+                name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
             created = True
             N.name_event(parent.inode, N.IN_CREATE, name, False)
         elif flags & C.O_EXCL:
@@ -131,7 +127,7 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     creds = t.proc.creds
     permission(d.inode, C.W_OK | C.X_OK, creds)
     _check_writable_fs(d)
-    inode = d.inode.tmpfile(_create_mode(t, mode), creds.fsuid, creds.fsgid)
+    inode = d.inode.tmpfile(*new_inode_owner(t, d.inode, mode & 0o7777))
     inode.linkable = not flags & C.O_EXCL
     f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
                         flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
@@ -186,7 +182,7 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     parent, name = new_name(t, dirfd, path)
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
-    parent.inode.create(name, fmt | _create_mode(t, mode), creds.fsuid, creds.fsgid, rdev)
+    parent.inode.create(name, *new_inode_owner(t, parent.inode, fmt | mode & 0o7777), rdev)
     N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 
@@ -196,11 +192,7 @@ path_and_at("mknod", do_mknod)
 
 def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
     parent, name = new_name(t, dirfd, path, trailing_ok=True)
-    creds = t.proc.creds
-    m = _create_mode(t, mode) & 0o1777
-    if parent.inode.mode & C.S_ISGID:
-        m |= C.S_ISGID
-    parent.inode.create(name, C.S_IFDIR | m, creds.fsuid, creds.fsgid)
+    parent.inode.create(name, *new_inode_owner(t, parent.inode, C.S_IFDIR | mode & 0o1777, 0o1777))
     N.name_event(parent.inode, N.IN_CREATE, name, True)
     return 0
 
@@ -387,8 +379,8 @@ def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
     if not target:
         raise KernelError(E.ENOENT)
     parent, name = new_name(t, dirfd, path)
-    creds = t.proc.creds
-    parent.inode.symlink(name, target, creds.fsuid, creds.fsgid)
+    _, uid, gid = new_inode_owner(t, parent.inode, C.S_IFLNK | 0o777)
+    parent.inode.symlink(name, target, uid, gid)
     N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 

@@ -233,7 +233,8 @@ class RegularFile(File):
         if self.flags & C.O_APPEND:
             self.pos = self.inode.size()
         data = _write_limit(self.pos, data)
-        kill_suid(self.inode, task.proc.creds)
+        if data:        # generic_write_checks: nothing to write keeps the bits
+            kill_suid(self.inode, task.proc.creds)
         n = self.inode.write(self.pos, data)
         self.pos += n
         return n
@@ -248,7 +249,8 @@ class RegularFile(File):
         if self.flags & C.O_APPEND:
             off = self.inode.size()
         data = _write_limit(off, data)
-        kill_suid(self.inode, task.proc.creds)
+        if data:
+            kill_suid(self.inode, task.proc.creds)
         return self.inode.write(off, data)
 
     def lseek(self, off: int, whence: int) -> int:

@@ -45,6 +45,28 @@ def check_owner(inode, creds) -> None:
         raise KernelError(E.EPERM)
 
 
+def new_inode_owner(task, dir_inode, mode: int, perms: int = 0o7777) -> tuple[int, int, int]:
+    """(mode, uid, gid) of an inode made in dir_inode (vfs_prepare_mode, then
+    inode_init_owner): in a set-group-ID directory the inode takes the
+    directory's group and a directory its S_ISGID too, while a
+    group-executable S_ISGID file made by someone neither in that group nor
+    holding CAP_FSETID loses S_ISGID (mode_strip_sgid, before the umask);
+    then the umask and the permission bits the call may set."""
+    creds = task.proc.creds
+    fmt = mode & C.S_IFMT
+    bits = mode & 0o7777
+    gid = creds.fsgid
+    if dir_inode.mode & C.S_ISGID:
+        gid = dir_inode.gid
+        if fmt != C.S_IFDIR and bits & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP \
+                and not (in_group(creds, gid) or capable(creds, K.CAP_FSETID)):
+            bits &= ~C.S_ISGID
+    bits = bits & ~task.proc.fs.umask & perms
+    if fmt == C.S_IFDIR and dir_inode.mode & C.S_ISGID:
+        bits |= C.S_ISGID
+    return fmt | bits, creds.fsuid, gid
+
+
 def drop_sgid(inode, creds) -> bool:
     """setattr_should_drop_sgid: set-group-ID goes with a change of owner or
     contents when it marks a group-executable file, or when creds are
