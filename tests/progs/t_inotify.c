@@ -99,9 +99,6 @@ static void more(const char *scratch)
     fd = open(at("f"), O_PATH);
     close(fd);
     chown(at("f"), -1, -1);
-    fd = open(at("f"), O_RDWR);
-    fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096);
-    close(fd);
     dump(in);
 
     printf("-- directory: opendir, getdents, child ops\n");

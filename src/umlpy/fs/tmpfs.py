@@ -18,9 +18,17 @@ from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 TMPFS_MAGIC = 0x01021994
 BOGO_DIRENT_SIZE = 20
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = \
+    0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+WRITE_SEALS = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x1, 0x2
 
 
 class TmpfsInode(Inode):
+    # memfd seals (shmem's info->seals): a tmpfs file is sealed against
+    # sealing; memfd_create with MFD_ALLOW_SEALING starts with none
+    seals = F_SEAL_SEAL
+
     def __init__(self, fs: Tmpfs, mode: int, uid: int = 0, gid: int = 0, rdev: int = 0) -> None:
         fs.charge_inode()
         super().__init__(fs, mode, uid, gid, rdev)
@@ -177,6 +185,8 @@ class TmpfsInode(Inode):
     def write(self, off: int, data: bytes) -> int:
         if not data:
             return 0
+        if self.seals & (WRITE_SEALS | F_SEAL_GROW):
+            data = self._sealed_write(off, data)
         if off + len(data) > self._size:
             self._resize(off + len(data))
         if self.data is None:
@@ -185,9 +195,72 @@ class TmpfsInode(Inode):
         self.touch()
         return len(data)
 
+    def _sealed_write(self, off: int, data: bytes) -> bytes:
+        """shmem_write_begin, a page at a time: a write seal refuses every
+        write, F_SEAL_GROW the first page that would end past the file
+        (what went before it is written: a short write)."""
+        if self.seals & WRITE_SEALS:
+            raise KernelError(E.EPERM)
+        end, stop = off, off + len(data)
+        while end < stop:
+            nxt = min(C.page_down(end) + C.PAGE_SIZE, stop)
+            if nxt > self._size:
+                break
+            end = nxt
+        if end == off:
+            raise KernelError(E.EPERM)
+        return data[:end - off]
+
+    def check_resize(self, size: int) -> None:
+        """shmem_setattr: F_SEAL_SHRINK and F_SEAL_GROW fix the size."""
+        if size < self._size and self.seals & F_SEAL_SHRINK or size > self._size and self.seals & F_SEAL_GROW:
+            raise KernelError(E.EPERM)
+
+    def check_chmod(self, mode: int) -> None:
+        """shmem_setattr: F_SEAL_EXEC fixes the execute bits."""
+        if self.seals & F_SEAL_EXEC and (self.mode ^ mode) & 0o111:
+            raise KernelError(E.EPERM)
+
+    def fallocate(self, mode: int, off: int, n: int) -> None:
+        """shmem_fallocate: reserve pages (growing the file unless
+        FALLOC_FL_KEEP_SIZE) or punch a hole; the VFS checked the rest."""
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+            raise KernelError(E.EOPNOTSUPP)
+        mf = self.memfile()
+        if mode & FALLOC_FL_PUNCH_HOLE:
+            if self.seals & WRITE_SEALS:
+                raise KernelError(E.EPERM)
+            mf.fallocate(mode, off, n)
+            return
+        if self.seals & F_SEAL_GROW and off + n > self._size:
+            raise KernelError(E.EPERM)
+        grow = not mode & FALLOC_FL_KEEP_SIZE and off + n > self._size
+        if grow:
+            self._resize(off + n)
+        try:
+            mf.fallocate(mode, off, n)
+        except OSError as e:
+            raise KernelError(e.errno) from None
+        if grow:
+            self.touch()
+
+    def seek_data(self, off: int, whence: int) -> int:
+        """SEEK_DATA/SEEK_HOLE: where the pages are (mapping_seek_hole_data)."""
+        if not 0 <= off < self._size:
+            raise KernelError(E.ENXIO)
+        if self.data is None:           # never written: one hole
+            if whence == C.SEEK_DATA:
+                raise KernelError(E.ENXIO)
+            return off
+        try:
+            return min(self.data.seek(off, whence), self._size)
+        except OSError as e:
+            raise KernelError(e.errno) from None
+
     def truncate(self, size: int) -> None:
         if self.is_dir:
             raise KernelError(E.EISDIR)
+        self.check_resize(size)
         self._resize(size)
         if self.data is None:
             self.data = MemFile("tmpfs")

@@ -6,6 +6,7 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.syscalls import sys_memfd
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import install_pair, s32
 from umlpy.abi import signals as S
@@ -152,7 +153,7 @@ def _notify(t, f, fd: int, arg: int) -> int:
     return 0
 
 
-@syscall("fcntl", status="partial", note="no leases")
+@syscall("fcntl", status="partial", note="no leases; seals on tmpfs files and memfds")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
     fdt = t.proc.fdtable
@@ -192,6 +193,8 @@ def sys_fcntl(t, fd, cmd, arg, *_):
         return _owner_cmd(t, f, cmd, arg)
     if cmd == C.F_NOTIFY:
         return _notify(t, f, fd, arg & 0xFFFFFFFF)
+    if cmd in (sys_memfd.F_ADD_SEALS, sys_memfd.F_GET_SEALS):
+        return sys_memfd.seals_fcntl(t, f, cmd, arg)
     raise KernelError(E.EINVAL)
 
 

@@ -421,6 +421,7 @@ def do_chmod(t, target, mode: int) -> int:
     mode &= 0o7777
     if mode & C.S_ISGID and not cred.in_group(creds, inode.gid) and not cred.capable(creds, K.CAP_FSETID):
         mode &= ~C.S_ISGID
+    inode.check_chmod(mode)
     inode.mode = (inode.mode & C.S_IFMT) | mode
     inode.touch(m=False)
     N.dentry_event(d, N.IN_ATTRIB, inode)
@@ -709,25 +710,30 @@ def sys_fadvise64(t, fd, off, length, advice, *_):
     return 0      # advice only: the kernel's page cache has nothing to tune
 
 
-FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KNOWN = 0x1, 0x2, 0x7F
 
 
-@syscall("fallocate", status=PARTIAL, note="modes 0 and KEEP_SIZE: sizes the file, reserves no blocks ahead; others EOPNOTSUPP")
+@syscall("fallocate", status=PARTIAL, note="tmpfs: allocate, KEEP_SIZE, PUNCH_HOLE (as shmem); ext2 and hostfs have none (EOPNOTSUPP, as Linux's)")
 def sys_fallocate(t, fd, mode, off, length, *_):
+    """vfs_fallocate's checks, then the filesystem's (inode.fallocate)."""
     f = t.proc.fdtable.get(s32(fd))
-    off, length = s64(off), s64(length)
+    off, length, mode = s64(off), s64(length), s32(mode)
     if off < 0 or length <= 0:
         raise KernelError(E.EINVAL)
+    if mode & ~FALLOC_FL_KNOWN or mode & FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
+        raise KernelError(E.EOPNOTSUPP)
     if not f.writable:
         raise KernelError(E.EBADF)
     inode = f.inode
+    if inode is not None:
+        fl = inode.get_fsflags()
+        if fl & C.FS_IMMUTABLE_FL or fl & C.FS_APPEND_FL and mode & ~FALLOC_FL_KEEP_SIZE:
+            raise KernelError(E.EPERM)
     if inode is None or not inode.is_reg:
-        raise KernelError(E.ENODEV if inode is None or not inode.is_dir else E.EISDIR)
-    if mode & ~FALLOC_FL_KEEP_SIZE:
-        raise KernelError(E.EOPNOTSUPP)
+        raise KernelError(E.ESPIPE if inode is not None and inode.fmt == C.S_IFIFO else
+                          E.EISDIR if inode is not None and inode.is_dir else E.ENODEV)
     if off + length > MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
-    if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
-        inode.truncate(off + length)
+    inode.fallocate(mode, off, length)
     N.file_event(f, N.IN_MODIFY)
     return 0

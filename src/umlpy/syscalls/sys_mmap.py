@@ -10,6 +10,7 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NAMES
+from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.exec import HostAs
 from umlpy.kernel.mm import Mm
@@ -76,6 +77,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     anon = bool(flags & C.MAP_ANONYMOUS)
     has = HostAs(t)
     tfd = -1
+    maywrite = False
     if not anon:
         f = t.proc.fdtable.get(s32(fd))
         inode = f.inode
@@ -93,9 +95,14 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
                 raise KernelError(E.ENODEV)
         else:
             mf = inode.memfile()
-            want_rw = mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE
-            tfd = has.open_kernel_fd(mf.fd, C.O_RDWR if want_rw else C.O_RDONLY)
-            if want_rw:
+            sealed = getattr(inode, "seals", 0) & WRITE_SEALS
+            if mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE and sealed:
+                raise KernelError(E.EPERM)      # seal_check_write
+            # VM_SHARED|VM_MAYWRITE: a shared mapping of a writable file may
+            # be made writable later (mprotect), unless write-sealed
+            maywrite = mtype != C.MAP_PRIVATE and f.writable and not sealed
+            tfd = has.open_kernel_fd(mf.fd, C.O_RDWR if maywrite else C.O_RDONLY)
+            if maywrite:
                 # the guest may write the page cache behind the filesystem's
                 # back: a disk filesystem copies it back on msync, munmap,
                 # exit and every sync
@@ -112,7 +119,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     if _fail(r):
         return r
     mm.add(r, r + size, charged)
-    if not anon and mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE:
+    if not anon and maywrite:
         mm.map_shared_file(r, r + size, inode)
     return r
 
@@ -190,32 +197,6 @@ def sys_msync(t, addr, length, flags, *_):
 def sys_membarrier(t, cmd, flags, cpu, *_):
     return _inject(t, "membarrier", cmd, flags, cpu)
 
-
-
-MFD_CLOEXEC = 1
-MFD_ALLOW_SEALING = 2
-_memfd_fs = None
-
-
-@syscall("memfd_create", status=PARTIAL, note="no sealing (MFD_ALLOW_SEALING accepted, F_ADD_SEALS EINVAL), no hugetlb")
-def sys_memfd_create(t, uname, flags, *_):
-    """An anonymous tmpfs file: its pages are a host memfd like any tmpfs file's."""
-    global _memfd_fs
-    from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
-    from umlpy.syscalls.util import read_cstr
-    from umlpy.vfs.dentry import Dentry
-    from umlpy.vfs.file import RegularFile
-    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING):
-        raise KernelError(E.EINVAL)
-    name = read_cstr(t, uname, 250)
-    if _memfd_fs is None:
-        _memfd_fs = Tmpfs()
-    creds = t.proc.creds
-    ino = TmpfsInode(_memfd_fs, C.S_IFREG | 0o777, creds.fsuid, creds.fsgid)
-    ino.nlink = 0          # never linked anywhere: freed at last close
-    d = Dentry(b"memfd:" + name, None, ino, None)
-    f = RegularFile(d, ino, C.O_RDWR | C.O_LARGEFILE)
-    return t.proc.fdtable.install(f, bool(flags & MFD_CLOEXEC))
 
 
 @syscall("mlock", "munlock", status=PARTIAL, note="carried out by the host within its RLIMIT_MEMLOCK")

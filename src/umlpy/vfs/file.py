@@ -261,14 +261,14 @@ class RegularFile(File):
             new = self.pos + off
         elif whence == C.SEEK_END:
             new = size + off
-        elif whence == C.SEEK_DATA:
-            if not 0 <= off < size:     # compared unsigned, as Linux's
+        elif whence in (C.SEEK_DATA, C.SEEK_HOLE):
+            seek = getattr(self.inode, "seek_data", None)    # a filesystem that knows its holes
+            if seek is not None:
+                new = seek(off, whence)
+            elif not 0 <= off < size:     # compared unsigned, as Linux's
                 raise KernelError(E.ENXIO)
-            new = off
-        elif whence == C.SEEK_HOLE:
-            if not 0 <= off < size:
-                raise KernelError(E.ENXIO)
-            new = size
+            else:
+                new = off if whence == C.SEEK_DATA else size     # generic: all data
         else:
             raise KernelError(E.EINVAL)
         if not 0 <= new <= MAX_LFS_FILESIZE:

@@ -95,6 +95,13 @@ class Inode:
     def blocks(self) -> int:
         return (self.size() + 511) // 512
 
+    def check_chmod(self, mode: int) -> None:
+        """The filesystem's own refusal of a new mode (shmem: F_SEAL_EXEC)."""
+
+    def fallocate(self, mode: int, off: int, n: int) -> None:
+        """f_op->fallocate; a filesystem without one refuses every mode."""
+        raise KernelError(E.EOPNOTSUPP)
+
     def touch(self, m: bool = True, c: bool = True, a: bool = False) -> None:
         t = now_ns()
         if m:
