@@ -78,7 +78,7 @@ class InotifyFile(File):
     has_fasync = True
 
     def __init__(self, flags: int) -> None:
-        super().__init__(None, anon_inode("inotify"), C.O_RDONLY | (flags & C.O_NONBLOCK))
+        super().__init__(None, anon_inode(), C.O_RDONLY | (flags & C.O_NONBLOCK))
         self.watches: dict[int, Watch] = {}
         self.events: deque[bytes] = deque()
         self.overflowed = False     # the one IN_Q_OVERFLOW event is in the queue

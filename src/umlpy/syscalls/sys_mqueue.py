@@ -58,10 +58,10 @@ def _queues(k) -> dict[bytes, MQueue]:
 
 
 class MqFile(File):
-    kind = "mqueue"
+    kind = "[mqueue]"
 
     def __init__(self, q: MQueue, flags: int) -> None:
-        super().__init__(None, anon_inode("mqueue"), flags)
+        super().__init__(None, anon_inode(), flags)
         self.q = q
 
     def poll(self) -> int:

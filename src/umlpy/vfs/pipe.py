@@ -32,7 +32,7 @@ class PipeInode(Inode):
         self.pipe = pipe
 
     def size(self) -> int:
-        return len(self.pipe.buf) if self.pipe is not None else 0
+        return 0        # pipefs keeps no size: FIONREAD tells what is queued
 
 
 _pipefs: PipeFs | None = None

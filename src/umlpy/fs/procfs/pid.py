@@ -48,7 +48,7 @@ def file_link_name(f, reader) -> bytes:
         return f"pipe:[{inode.ino}]".encode()
     if f.dentry is not None:
         return path_of(f.dentry, reader)
-    return f"anon_inode:[{f.kind}]".encode()
+    return f"anon_inode:{f.kind}".encode()     # the shared anonymous inode (vfs/anon.py)
 
 
 # -- the entries: factories (fs, key, target) -> inode ---------------------------
