@@ -67,7 +67,10 @@ static long fcntl_raw(int fd, int cmd, long arg)
 static void owner(const char *what, int fd)
 {
     struct f_owner_ex ex = {-1, -1};
+    errno = 0;
     long own = fcntl_raw(fd, F_GETOWN, 0);
+    if (own == -1 && errno == getpgrp())
+        own = -getpgrp();       /* a group below 4096 looks like an error to syscall() */
     long r = fcntl_raw(fd, F_GETOWN_EX, (long)&ex);
     printf("%s: getown %s, ex %ld type %d pid %s, sig %ld\n", what,
            own == 0 ? "0" : own == getpid() ? "self" : own == -getpgrp() ? "-pgrp" : "?", r, ex.type,

@@ -35,6 +35,8 @@ class TmpfsInode(Inode):
         self.children: dict[bytes, TmpfsInode] | None = {} if self.is_dir else None
         self.data: MemFile | None = None
         self._size = 0
+        self._prealloc_end = 0      # fallocate(FALLOC_FL_KEEP_SIZE) reserved pages up to here
+        self._charged = 0           # what the filesystem counts for it: pages to the larger end
         self.target = b""
         self._freed = False
 
@@ -178,9 +180,15 @@ class TmpfsInode(Inode):
             return b"" if off >= self._size or n <= 0 else bytes(min(n, self._size - off))
         return self.data.pread(min(n, self._size - off), off)
 
-    def _resize(self, size: int) -> None:
-        self.fs.charge_bytes(C.page_up(size) - C.page_up(self._size))
-        self._size = size
+    def _resize(self, size: int, prealloc_end: int | None = None) -> None:
+        """A new size (and end of reserved pages): what is charged follows.
+        A size that does not grow frees the pages past it (shmem_setattr),
+        reserved ones too."""
+        if prealloc_end is None:
+            prealloc_end = self._prealloc_end if size > self._size else 0
+        charged = C.page_up(max(size, prealloc_end))
+        self.fs.charge_bytes(charged - self._charged)
+        self._charged, self._size, self._prealloc_end = charged, size, prealloc_end
 
     def write(self, off: int, data: bytes) -> int:
         if not data:
@@ -234,14 +242,21 @@ class TmpfsInode(Inode):
             return
         if self.seals & F_SEAL_GROW and off + n > self._size:
             raise KernelError(E.EPERM)
-        grow = not mode & FALLOC_FL_KEEP_SIZE and off + n > self._size
-        if grow:
-            self._resize(off + n)
+        # the pages are real host memory: no more than the filesystem holds
+        # (its size=, or the machine's memory), counting every file's size
+        old = (self._size, self._prealloc_end)
+        if mode & FALLOC_FL_KEEP_SIZE:
+            self._resize(self._size, max(self._prealloc_end, off + n))
+        else:
+            self._resize(max(self._size, off + n))
         try:
+            if C.page_up(n) > self.fs.capacity() or self.fs.used > self.fs.capacity():
+                raise KernelError(E.ENOSPC)
             mf.fallocate(mode, off, n)
-        except OSError as e:
+        except (KernelError, OSError) as e:
+            self._resize(*old)
             raise KernelError(e.errno) from None
-        if grow:
+        if (self._size, self._prealloc_end) != old:
             self.touch()
 
     def seek_data(self, off: int, whence: int) -> int:
@@ -287,7 +302,8 @@ class TmpfsInode(Inode):
             self.data = None
         if not self._freed:         # once: a freed inode gives back its space
             self._freed = True
-            self.fs.charge_bytes(-C.page_up(self._size))
+            self.fs.charge_bytes(-self._charged)
+            self._charged = 0
             self.fs.inodes -= 1
             self._size = 0
 
@@ -329,6 +345,10 @@ class Tmpfs(Filesystem):
             except ValueError:
                 raise KernelError(E.EINVAL, f"tmpfs: Bad value for '{key}'") from None
         return cls(opts["mode"], opts["uid"], opts["gid"], opts["size"], opts["nr_inodes"], mem_total)
+
+    def capacity(self) -> int:
+        """Bytes the filesystem may hold: size=, or else the machine's."""
+        return self.size_limit or self.total
 
     def charge_bytes(self, n: int) -> None:
         if n > 0 and self.size_limit and self.used + n > self.size_limit:

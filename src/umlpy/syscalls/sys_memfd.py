@@ -28,12 +28,12 @@ F_ADD_SEALS, F_GET_SEALS = 1033, 1034
 _root: Dentry | None = None
 
 
-def _memfd_root() -> Dentry:
-    """The root of the internal tmpfs memfds live in (Linux's shm_mnt):
-    /proc/PID/fd shows a memfd as /memfd:NAME (deleted)."""
+def _memfd_root(kernel) -> Dentry:
+    """The root of the internal tmpfs memfds live in (Linux's shm_mnt, as
+    big as the machine): /proc/PID/fd shows a memfd as /memfd:NAME (deleted)."""
     global _root
     if _root is None:
-        fs = Tmpfs()
+        fs = Tmpfs(total=kernel.mem_budget.limit)
         _root = Dentry(b"/", None, fs.root, None)
     return _root
 
@@ -53,7 +53,7 @@ def sys_memfd_create(t, uname, flags, *_):
         raise KernelError(E.EINVAL if e.errno == E.ENAMETOOLONG else e.errno) from None
     if flags & MFD_HUGETLB:
         raise KernelError(E.ENOSYS)
-    root = _memfd_root()
+    root = _memfd_root(t.kernel)
     creds = t.proc.creds
     ino = TmpfsInode(root.inode.fs, C.S_IFREG | (0o666 if flags & MFD_NOEXEC_SEAL else 0o777),
                      creds.fsuid, creds.fsgid)
