@@ -218,7 +218,8 @@ def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
 
 def _fd_dir(make_one: Callable, mode: int) -> Maker:
     def make(fs: VirtFs, key: tuple, tg: Target):
-        return Dir(fs, key, _fd_table(fs, key, tg, make_one), mode, tg.owner, tg.alive)
+        return Dir(fs, key, _fd_table(fs, key, tg, make_one), mode,
+                   tg.dir_owner if mode == 0o555 else tg.owner, tg.alive)
     return make
 
 
@@ -229,7 +230,7 @@ def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
             return {}
         tids = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
         return {str(tid).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
-    return Dir(fs, key, table, 0o555, tg.owner, tg.alive)
+    return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)
 
 
 # name -> maker, in Linux's listing order; "task" only in a process's directory
@@ -273,4 +274,4 @@ def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
             return {}
         return {name.encode(): (lambda name=name, make=make: make(fs, (*key, name), tg))
                 for name, make in entries}
-    return Dir(fs, key, table, 0o555, tg.owner, tg.alive)
+    return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)
