@@ -86,10 +86,11 @@ class InetSocket(Socket):
         connect or send there ENETUNREACH (dest())."""
         return A.parse_sockaddr(self.family, raw, self.v6only and binding)[0]
 
-    def other_level(self) -> KernelError:
-        """A level neither IP nor this protocol's: ip_setsockopt answers
-        EOPNOTSUPP, ipv6_setsockopt ENOPROTOOPT."""
-        return KernelError(E.EOPNOTSUPP if self.family == A.AF_INET else E.ENOPROTOOPT)
+    def other_level(self, setting: bool = False) -> KernelError:
+        """A level neither IP nor this protocol's: ip_getsockopt answers
+        EOPNOTSUPP; ipv6_getsockopt, ip_setsockopt and ipv6_setsockopt
+        ENOPROTOOPT."""
+        return KernelError(E.EOPNOTSUPP if self.family == A.AF_INET and not setting else E.ENOPROTOOPT)
 
     def is_broadcast(self, ip16: bytes) -> bool:
         """255.255.255.255 or a configured IPv4 subnet's broadcast address."""
@@ -233,7 +234,7 @@ class InetSocket(Socket):
             return self.ip_setsockopt(level, opt, raw)
         if level == self.proto_level:
             return self.proto_setsockopt(opt, raw)
-        raise self.other_level()
+        raise self.other_level(setting=True)
 
     def proto_getsockopt(self, opt: int, cap: int) -> bytes:
         raise KernelError(E.ENOPROTOOPT)
@@ -282,7 +283,7 @@ class InetSocket(Socket):
 
     def ip_setsockopt(self, level: int, opt: int, raw: bytes) -> None:
         if level == SOL_IPV6 and self.family != A.AF_INET6:
-            raise self.other_level()
+            raise self.other_level(setting=True)
         key = (level, opt)
         if level == SOL_IP and opt in (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF,
                                        IP_OPTIONS):
