@@ -179,14 +179,12 @@ def sys_fcntl(t, fd, cmd, arg, *_):
     if cmd == C.F_SETFL:
         _setfl(f, fd, arg)
         return 0
-    if cmd == C.F_GETPIPE_SZ and isinstance(f, PipeFile):
-        return f.pipe.capacity
-    if cmd == C.F_SETPIPE_SZ and isinstance(f, PipeFile):
-        size = max(4096, 1 << (max(1, s32(arg)) - 1).bit_length())
-        if size > 1 << 20 or size < len(f.pipe.buf):
-            raise KernelError(E.EBUSY if size >= len(f.pipe.buf) else E.EBUSY)
-        f.pipe.capacity = size
-        return size
+    if cmd in (C.F_GETPIPE_SZ, C.F_SETPIPE_SZ):
+        if not isinstance(f, PipeFile):
+            raise KernelError(E.EBADF)      # pipe_fcntl: not a pipe
+        if cmd == C.F_GETPIPE_SZ:
+            return f.pipe.capacity
+        return f.pipe.set_size(t.proc.creds, arg)
     if cmd in (C.F_GETLK, C.F_SETLK, C.F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
     if cmd in (C.F_SETOWN, C.F_GETOWN, C.F_SETOWN_EX, C.F_GETOWN_EX, C.F_SETSIG, C.F_GETSIG):
@@ -201,7 +199,7 @@ def sys_fcntl(t, fd, cmd, arg, *_):
 def do_pipe(t, addr: int, flags: int) -> int:
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK | C.O_DIRECT):
         raise KernelError(E.EINVAL)
-    p = Pipe()
+    p = Pipe(t)
     keep = flags & (C.O_NONBLOCK | C.O_DIRECT)
     return install_pair(t, PipeFile(p, C.O_RDONLY | keep), PipeFile(p, C.O_WRONLY | keep),
                         bool(flags & C.O_CLOEXEC), addr)

@@ -7,9 +7,11 @@ with EPIPE.
 """
 from __future__ import annotations
 
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
@@ -18,6 +20,15 @@ from umlpy.vfs.inode import Filesystem, Inode
 
 PIPE_BUF = 4096
 PIPE_SIZE = 65536
+PIPE_DEF_BUFFERS, PIPE_MIN_DEF_BUFFERS = 16, 2
+PIPE_MAX_SIZE = 1 << 20             # /proc/sys/fs/pipe-max-size
+PIPE_USER_PAGES_SOFT = 16384        # /proc/sys/fs/pipe-user-pages-soft (hard: 0, none)
+_user_pages: dict[int, int] = {}    # pages of pipe buffers each (real) user holds
+
+
+def _privileged(creds) -> bool:
+    """pipe_is_unprivileged_user, negated: CAP_SYS_RESOURCE or CAP_SYS_ADMIN."""
+    return capable(creds, K.CAP_SYS_RESOURCE) or capable(creds, K.CAP_SYS_ADMIN)
 
 
 class PipeFs(Filesystem):
@@ -46,11 +57,20 @@ def anon_pipe_inode(pipe: Pipe) -> PipeInode:
 
 
 class Pipe:
-    def __init__(self) -> None:
+    def __init__(self, task) -> None:
+        """alloc_pipe_info: 16 pages, charged to the creator's real uid; past
+        pipe-user-pages-soft an unprivileged user's new pipes get 2."""
+        creds = task.proc.creds
+        self.user = creds.uid
+        pages = PIPE_DEF_BUFFERS
+        if _user_pages.get(self.user, 0) + pages > PIPE_USER_PAGES_SOFT and not _privileged(creds):
+            pages = PIPE_MIN_DEF_BUFFERS
+        self.pages = 0
+        self._account(pages)
         self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
         self.async_files: list[PipeFile] = []   # ends with O_ASYNC on (fasync_readers/writers)
         self.buf = bytearray()
-        self.capacity = PIPE_SIZE
+        self.capacity = pages * PIPE_BUF
         self.readers = 0
         self.writers = 0
         self.r_counter = 0
@@ -58,6 +78,36 @@ class Pipe:
         self.rq = WaitQueue("pipe read")
         self.wq = WaitQueue("pipe write")
         self.open_wq = WaitQueue("fifo open")
+
+    def _account(self, pages: int) -> None:
+        """account_pipe_buffers: the user's total follows this pipe's pages."""
+        _user_pages[self.user] = _user_pages.get(self.user, 0) + pages - self.pages
+        self.pages = pages
+
+    def set_size(self, creds, arg: int) -> int:
+        """F_SETPIPE_SZ (pipe_set_size): a power of two of pages from one
+        page; past pipe-max-size only with CAP_SYS_RESOURCE, past the soft
+        limit only privileged; never below what is queued (EBUSY)."""
+        arg &= 0xFFFFFFFF
+        if arg > 1 << 31:
+            raise KernelError(E.EINVAL)
+        size = max(PIPE_BUF, 1 << (arg - 1).bit_length())
+        pages = size // PIPE_BUF
+        if pages > self.pages and size > PIPE_MAX_SIZE and not capable(creds, K.CAP_SYS_RESOURCE):
+            raise KernelError(E.EPERM)
+        if pages > self.pages and not _privileged(creds) and \
+                _user_pages.get(self.user, 0) + pages - self.pages > PIPE_USER_PAGES_SOFT:
+            raise KernelError(E.EPERM)
+        if pages < -(-len(self.buf) // PIPE_BUF):
+            raise KernelError(E.EBUSY)
+        self._account(pages)
+        self.capacity = size
+        self.wake_all()
+        return size
+
+    def free(self) -> None:
+        """The last end went (free_pipe_info): the user gets its pages back."""
+        self._account(0)
 
     def wake_all(self) -> None:
         self.rq.wake_all()
@@ -186,15 +236,17 @@ class PipeFile(File):
         if (p.readers == 0) != (p.writers == 0):
             p.kill_fasync(readers=True)     # pipe_release: one side is gone, the other is told
             p.kill_fasync(readers=False)
-        if p.readers == 0 and p.writers == 0 and not isinstance(self.inode, PipeInode):
-            self.inode.pipe = None
+        if p.readers == 0 and p.writers == 0:
+            p.free()
+            if not isinstance(self.inode, PipeInode):
+                self.inode.pipe = None
 
 
 def open_fifo(dentry, inode, flags: int, task) -> File:
     """Linux's fifo open: readers wait for a writer and writers for a reader."""
     p = inode.pipe
     if p is None:
-        p = inode.pipe = Pipe()
+        p = inode.pipe = Pipe(task)
     acc = flags & C.O_ACCMODE
     nonblock = bool(flags & C.O_NONBLOCK)
     if isinstance(inode, PipeInode):

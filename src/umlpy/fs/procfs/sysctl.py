@@ -11,6 +11,7 @@ from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.process import PID_MAX
 from umlpy.syscalls.sys_inotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
+from umlpy.vfs.pipe import PIPE_MAX_SIZE, PIPE_USER_PAGES_SOFT
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
@@ -80,6 +81,8 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
             "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED))},
             "nr_open": ro(str(NR_OPEN)),
-            "pipe-max-size": ro(str(NR_OPEN)),
+            "pipe-max-size": ro(str(PIPE_MAX_SIZE)),
+            "pipe-user-pages-hard": ro("0"),
+            "pipe-user-pages-soft": ro(str(PIPE_USER_PAGES_SOFT)),
         },
     }
