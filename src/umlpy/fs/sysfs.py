@@ -81,6 +81,7 @@ def sysfs_spec(kernel) -> Spec:
 
 
 class SysFs(VirtFs):
+    blksize = 4096
     name = "sysfs"
     magic = SYSFS_MAGIC
 

@@ -311,6 +311,8 @@ class TmpfsInode(Inode):
 class Tmpfs(Filesystem):
     name = "tmpfs"
     magic = TMPFS_MAGIC
+    statx_attributes = 0x20 | 0x10 | 0x40     # append, immutable, nodump (shmem_getattr)
+    mgtime = True
 
     def __init__(self, mode: int = 0o1777, uid: int = 0, gid: int = 0, size: int = 0,
                  nr_inodes: int = 0, total: int = 1 << 32) -> None:

@@ -31,6 +31,9 @@ def dtype_of(mode: int) -> int:
 class Filesystem:
     name = "none"
     magic = 0
+    statx_attributes = 0    # the STATX_ATTR_* its getattr reports (stx_attributes_mask)
+    blksize = 4096          # st_blksize: the superblock's block size (PAGE_SIZE for most)
+    mgtime = False          # FS_MGTIME: statx leaves out m/ctime unless asked (Linux 6.13+)
 
     def __init__(self) -> None:
         self.dev = anon_dev()

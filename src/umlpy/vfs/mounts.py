@@ -17,6 +17,7 @@ from umlpy.vfs.dentry import Dentry, Mount
 class MountTable:
     def __init__(self) -> None:
         self.mounts: list[Mount] = []
+        self.next_id = 1        # Linux's mnt_id: a number per mount, never reused here
         self.singletons: dict[str, object] = {}    # devtmpfs: one instance
         self.busy_check: Callable[[Mount], bool] = lambda m: False
 
@@ -26,6 +27,7 @@ class MountTable:
                 at = at.mounted.root
         m = Mount(fs, None, at, source, flags)
         m.fstype = fstype
+        m.mnt_id, self.next_id = self.next_id, self.next_id + 1
         m.root = Dentry(b"/" if at is None else b"", None, fs.root, m)
         if at is not None:
             at.mounted = m

@@ -66,6 +66,7 @@ def _check_geometry(sb: L.Superblock, dev: BlockDevice) -> None:
 
 
 class Ext2Fs(Filesystem):
+    statx_attributes = 0x20 | 0x4 | 0x800 | 0x10 | 0x40    # append, compressed, encrypted, immutable, nodump
     name = "ext2"
     magic = L.MAGIC
 
@@ -83,7 +84,7 @@ class Ext2Fs(Filesystem):
         self.device = dev
         self.sb = sb
         self.read_only = read_only
-        self.block_size = sb.block_size
+        self.block_size = self.blksize = sb.block_size
         self.inode_size = sb.inode_size_bytes
         self.has_filetype = bool(sb.feature_incompat & L.INCOMPAT_FILETYPE)
         self.bcache = BufferCache(dev, self.block_size)

@@ -136,7 +136,7 @@ def _status(tg: Target, reader) -> bytes:
 
 
 def _mountinfo(tg: Target, reader) -> bytes:
-    return mounts.mountinfo_text(tg, tg.fs.mount_ids)
+    return mounts.mountinfo_text(tg)
 
 
 def _not_exited(tg: Target):
@@ -208,7 +208,7 @@ def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
             raise KernelError(E.ENOENT)
         flags = f.flags | C.O_LARGEFILE | (C.O_CLOEXEC if fd in p.fdtable.cloexec else 0)
         m = f.dentry.mount if f.dentry is not None else None
-        mnt = fs.mount_ids.of(tg.kernel.mounts, m) if m is not None else 0
+        mnt = m.mnt_id if m is not None else 0
         ino = f.inode.ino if f.inode is not None else 0
         head = f"pos:\t{f.pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n".encode()
         extra = getattr(f, "fdinfo", None)      # show_fdinfo of the file's kind
