@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +34,7 @@ static void dump(int fd)
             {IN_CLOSE_WRITE, "CLOSE_WRITE"}, {IN_CLOSE_NOWRITE, "CLOSE_NOWRITE"}, {IN_OPEN, "OPEN"},
             {IN_MOVED_FROM, "MOVED_FROM"}, {IN_MOVED_TO, "MOVED_TO"}, {IN_CREATE, "CREATE"},
             {IN_DELETE, "DELETE"}, {IN_DELETE_SELF, "DELETE_SELF"}, {IN_MOVE_SELF, "MOVE_SELF"},
-            {IN_IGNORED, "IGNORED"}, {IN_ISDIR, "ISDIR"}};
+            {IN_IGNORED, "IGNORED"}, {IN_ISDIR, "ISDIR"}, {IN_UNMOUNT, "UNMOUNT"}};
         for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
             if (e->mask & names[i].m)
                 printf(" %s", names[i].s);
@@ -271,6 +274,36 @@ static void more(const char *scratch)
     if (fi)
         fclose(fi);
     close(in);
+
+    printf("-- IN_UNMOUNT\n");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* a mount namespace of its own natively (the guest may have none) */
+        if (unshare(CLONE_NEWNS) == 0)
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        mkdir(at("mnt"), 0755);
+        if (mount("none", at("mnt"), "tmpfs", 0, NULL) != 0) {
+            printf("mount: %s\n", strerrorname_np(errno));
+            _exit(0);
+        }
+        mkdir(at("mnt/d"), 0755);
+        touch("mnt/f");
+        in = inotify_init1(IN_NONBLOCK);
+        watch(in, "mount root", "mnt", IN_ATTRIB);
+        watch(in, "dir in it", "mnt/d", IN_ATTRIB);
+        watch(in, "file in it", "mnt/f", IN_MODIFY);
+        watch(in, "the mount point's dir", ".", IN_ATTRIB);
+        fd = open(at("mnt/f"), O_RDONLY);
+        res("umount with a file open", umount(at("mnt")));
+        close(fd);
+        res("umount", umount(at("mnt")));
+        dump(in);
+        rmdir(at("mnt"));
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
 
     unlink(at("m"));
     unlink(at("ml"));

@@ -57,9 +57,9 @@ class Watch:
         return self.mask | (N.IN_ONESHOT if self.oneshot else 0) | (N.IN_EXCL_UNLINK if self.excl_unlink else 0)
 
     def deliver(self, mask: int, name: bytes, cookie: int, inode_mark: bool, unlinked: bool) -> None:
-        if self.excl_unlink and unlinked or not mask & self.mask & N.ALL_EVENTS:
-            return
-        mask &= N.ALL_EVENTS | N.IN_ISDIR   # inotify_mask_to_arg: no internal bits
+        if self.excl_unlink and unlinked or not mask & (self.mask | N.IN_UNMOUNT) & (N.ALL_EVENTS | N.IN_UNMOUNT):
+            return      # every watch hears of its filesystem's unmount
+        mask &= N.ALL_EVENTS | N.IN_ISDIR | N.IN_UNMOUNT    # inotify_mask_to_arg: no internal bits
         if mask & (N.IN_MOVE_SELF | N.IN_DELETE_SELF):
             mask &= ~N.IN_ISDIR     # inotify never reported IN_ISDIR with these
         self.inst.queue(self.wd, mask, cookie, name)

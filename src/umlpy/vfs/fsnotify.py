@@ -7,7 +7,7 @@ are Linux's fsnotify hooks, and deliver in its order:
 - name_event (fsnotify_name): a directory's entry changed (IN_CREATE,
   IN_DELETE, IN_MOVED_FROM/TO): the directory's marks, naming the child;
 - inode_event (fsnotify_inode): the inode's own marks only (the link count's
-  IN_ATTRIB, IN_MOVE_SELF, IN_DELETE_SELF);
+  IN_ATTRIB, IN_MOVE_SELF, IN_DELETE_SELF, IN_UNMOUNT);
 - dentry_event / file_event (fsnotify_parent): a change to what a name
   reaches (attributes, truncation; open/read/write/close of a file): first
   the parent directory's marks, naming the child, then the inode's.  Only
@@ -44,6 +44,7 @@ ALL_EVENTS = 0xFFF
 FS_DN_RENAME = 0x10000000     # internal: a rename within one directory (dnotify's DN_RENAME)
 
 _cookie = [0]
+_marked: dict[int, object] = {}     # id -> every inode that has marks (unmount finds them)
 
 
 def next_cookie() -> int:
@@ -60,12 +61,15 @@ def add_mark(inode, mark) -> None:
     if lst is None:
         lst = inode.fsnotify_marks = []
     lst.append(mark)
+    _marked[id(inode)] = inode
 
 
 def remove_mark(inode, mark) -> None:
     lst = marks(inode)
     if mark in lst:
         lst.remove(mark)
+    if not lst:
+        _marked.pop(id(inode), None)
 
 
 def _isdir(inode) -> int:
@@ -126,3 +130,13 @@ def gone(inode) -> None:
         m.deliver(IN_DELETE_SELF, b"", 0, True, False)
     for m in list(marks(inode)):
         m.destroy()
+
+
+def unmount(fs) -> None:
+    """The filesystem's last mount went (fsnotify_sb_delete): every watched
+    inode of it reports IN_UNMOUNT, then its marks go; newest inode first,
+    as the superblock lists them."""
+    for inode in sorted((i for i in _marked.values() if i.fs is fs), key=lambda i: -i.ino):
+        inode_event(inode, IN_UNMOUNT)
+        for m in list(marks(inode)):
+            m.destroy()

@@ -11,6 +11,7 @@ from typing import Callable
 from umlpy.abi import errno as E
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+from umlpy.vfs import fsnotify
 from umlpy.vfs.dentry import Dentry, Mount
 
 
@@ -49,6 +50,8 @@ class MountTable:
             raise KernelError(E.EBUSY)
         m.mountpoint.mounted = None
         self.mounts.remove(m)
+        if not any(other.fs is m.fs for other in self.mounts) and not getattr(m.fs, "shared_instance", False):
+            fsnotify.unmount(m.fs)
         self._release(m)
 
     @staticmethod
