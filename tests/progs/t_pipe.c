@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,10 +64,48 @@ static void pipe_sizes(void)
         }
         printf("user: %d pipes, %d small\n", n, small);
         sz("user: grow a small one", fcntl(q[0], F_SETPIPE_SZ, 65536));
+
         fflush(stdout);
         _exit(0);
     }
     waitpid(c, NULL, 0);
+}
+
+/* Guest only (it changes a system-wide limit): `t_pipe - max-size`. A
+ * lower /proc/sys/fs/pipe-max-size sizes new pipes of the unprivileged. */
+static int max_size(void)
+{
+    if (access("/proc/self", F_OK) != 0)
+        mount("proc", "/proc", "proc", 0, NULL);
+    int mf = open("/proc/sys/fs/pipe-max-size", O_RDWR);
+    char now[32] = {0};
+    static const char *vals[] = {"0", "5000", "4294967295", "-1", "x", "1048576", "8192"};
+    for (unsigned i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char w[64];
+        snprintf(w, sizeof w, "write %s", vals[i]);
+        sz(w, pwrite(mf, vals[i], strlen(vals[i]), 0));
+        memset(now, 0, sizeof now);
+        pread(mf, now, sizeof now - 1, 0);
+        printf("  now %s", now);
+    }
+    int p[2];
+    pipe(p);
+    sz("root's new pipe", fcntl(p[0], F_GETPIPE_SZ));
+    sz("root sets 64K", fcntl(p[0], F_SETPIPE_SZ, 65536));
+    pid_t c = fork();
+    if (c == 0) {
+        setuid(54321);
+        pipe(p);
+        sz("user's new pipe", fcntl(p[0], F_GETPIPE_SZ));
+        sz("user sets 64K", fcntl(p[0], F_SETPIPE_SZ, 65536));
+        sz("user sets 8K", fcntl(p[0], F_SETPIPE_SZ, 8192));
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    pwrite(mf, "1048576", 7, 0);
+    printf("done\n");
+    return 0;
 }
 
 static void show(const char *what, int st)
@@ -90,9 +129,11 @@ static void rw(const char *what, ssize_t r)
 
 static unsigned pattern(unsigned i) { return (i * 7u + (i >> 8) * 13u) & 0xff; }
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 2 && !strcmp(argv[2], "max-size"))
+        return max_size();
     int p[2];
     char buf[256];
 

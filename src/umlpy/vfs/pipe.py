@@ -21,9 +21,19 @@ from umlpy.vfs.inode import Filesystem, Inode
 PIPE_BUF = 4096
 PIPE_SIZE = 65536
 PIPE_DEF_BUFFERS, PIPE_MIN_DEF_BUFFERS = 16, 2
-PIPE_MAX_SIZE = 1 << 20             # /proc/sys/fs/pipe-max-size
-PIPE_USER_PAGES_SOFT = 16384        # /proc/sys/fs/pipe-user-pages-soft (hard: 0, none)
+# /proc/sys/fs/pipe-max-size, pipe-user-pages-soft and -hard (0: no limit)
+LIMITS = {"pipe-max-size": 1 << 20, "pipe-user-pages-soft": 16384, "pipe-user-pages-hard": 0}
 _user_pages: dict[int, int] = {}    # pages of pipe buffers each (real) user holds
+
+
+def round_pipe_size(size: int) -> int:
+    """A pipe size as Linux keeps it: a power of two from a page; 0 past 2^31."""
+    return 0 if size > 1 << 31 else max(PIPE_BUF, 1 << (size - 1).bit_length())
+
+
+def _over(pages: int, limit: str) -> bool:
+    """too_many_pipe_buffers_soft/hard."""
+    return bool(LIMITS[limit]) and pages > LIMITS[limit]
 
 
 def _privileged(creds) -> bool:
@@ -63,8 +73,13 @@ class Pipe:
         creds = task.proc.creds
         self.user = creds.uid
         pages = PIPE_DEF_BUFFERS
-        if _user_pages.get(self.user, 0) + pages > PIPE_USER_PAGES_SOFT and not _privileged(creds):
+        if pages * PIPE_BUF > LIMITS["pipe-max-size"] and not capable(creds, K.CAP_SYS_RESOURCE):
+            pages = LIMITS["pipe-max-size"] // PIPE_BUF
+        held = _user_pages.get(self.user, 0)
+        if _over(held + pages, "pipe-user-pages-soft") and not _privileged(creds):
             pages = PIPE_MIN_DEF_BUFFERS
+        if _over(held + pages, "pipe-user-pages-hard") and not _privileged(creds):
+            raise KernelError(E.ENFILE)
         self.pages = 0
         self._account(pages)
         self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
@@ -88,15 +103,15 @@ class Pipe:
         """F_SETPIPE_SZ (pipe_set_size): a power of two of pages from one
         page; past pipe-max-size only with CAP_SYS_RESOURCE, past the soft
         limit only privileged; never below what is queued (EBUSY)."""
-        arg &= 0xFFFFFFFF
-        if arg > 1 << 31:
+        size = round_pipe_size(arg & 0xFFFFFFFF)
+        if not size:
             raise KernelError(E.EINVAL)
-        size = max(PIPE_BUF, 1 << (arg - 1).bit_length())
         pages = size // PIPE_BUF
-        if pages > self.pages and size > PIPE_MAX_SIZE and not capable(creds, K.CAP_SYS_RESOURCE):
+        if pages > self.pages and size > LIMITS["pipe-max-size"] and not capable(creds, K.CAP_SYS_RESOURCE):
             raise KernelError(E.EPERM)
+        held = _user_pages.get(self.user, 0) + pages - self.pages
         if pages > self.pages and not _privileged(creds) and \
-                _user_pages.get(self.user, 0) + pages - self.pages > PIPE_USER_PAGES_SOFT:
+                (_over(held, "pipe-user-pages-soft") or _over(held, "pipe-user-pages-hard")):
             raise KernelError(E.EPERM)
         if pages < -(-len(self.buf) // PIPE_BUF):
             raise KernelError(E.EBUSY)

@@ -7,11 +7,13 @@ per boot, uuid is new at each read (both as Linux's random driver does).
 from __future__ import annotations
 
 from arch_um import clock
+from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.fs.procfs.net import sys_net
+from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import PID_MAX
 from umlpy.syscalls.sys_inotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
-from umlpy.vfs.pipe import PIPE_MAX_SIZE, PIPE_USER_PAGES_SOFT
+from umlpy.vfs import pipe
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
@@ -37,6 +39,27 @@ def _uts(kernel, attr: str):
     def store(task, data: bytes) -> None:
         value = data.split(b"\n", 1)[0].split(b"\0", 1)[0][:UTS_LEN]
         setattr(kernel, attr, value.decode(errors="replace"))
+    return rw(show, store)
+
+
+def _pipe_limit(name: str):
+    """A pipe limit: pipe-max-size is kept as round_pipe_size makes it (past
+    2^31 is EINVAL), the page counts as written."""
+    def show(task) -> bytes:
+        return b"%d\n" % pipe.LIMITS[name]
+
+    def store(task, data: bytes) -> None:
+        try:
+            v = int(data.split(b"\n", 1)[0].strip())
+        except ValueError:
+            raise KernelError(E.EINVAL) from None
+        if v < 0:
+            raise KernelError(E.EINVAL)
+        if name == "pipe-max-size":
+            v = pipe.round_pipe_size(v)
+            if not v:
+                raise KernelError(E.EINVAL)
+        pipe.LIMITS[name] = v
     return rw(show, store)
 
 
@@ -81,8 +104,8 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
             "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED))},
             "nr_open": ro(str(NR_OPEN)),
-            "pipe-max-size": ro(str(PIPE_MAX_SIZE)),
-            "pipe-user-pages-hard": ro("0"),
-            "pipe-user-pages-soft": ro(str(PIPE_USER_PAGES_SOFT)),
+            "pipe-max-size": _pipe_limit("pipe-max-size"),
+            "pipe-user-pages-hard": _pipe_limit("pipe-user-pages-hard"),
+            "pipe-user-pages-soft": _pipe_limit("pipe-user-pages-soft"),
         },
     }
