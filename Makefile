@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UMLPY := $(VENV)/bin/umlpy
 KERNEL_SRC := $(shell find src/umlpy -name '*.py')
 
-.PHONY: all run test bench fuzz images docs clean
+.PHONY: all run test bench fuzz ltp images docs clean
 
 all: linux-um images
 
@@ -41,6 +41,17 @@ FUZZ_JOBS ?= 1
 fuzz: all
 	$(PY) tests/fuzzing.py --seeds $(FUZZ_SEEDS) --calls $(FUZZ_CALLS) --first $(FUZZ_FIRST) \
 		--jobs $(FUZZ_JOBS) $(if $(FUZZ_USER),--user $(FUZZ_USER))
+
+# LTP's syscall tests in umlpy and in UML (conformance/ltp.py; needs root for
+# the Debian image, Debian's user-mode-linux, ~15 min of CPU to build LTP and
+# about an hour to run both); writes docs/conformance.md
+LTP_SRC ?= $(firstword $(wildcard ../shared/ltp/ltp-*.tar.gz))
+LTP_TESTS ?=
+ltp: all
+	$(PYTHON) conformance/ltp.py build --src $(LTP_SRC)
+	$(PYTHON) conformance/ltp.py run --kernel uml $(if $(LTP_TESTS),--tests '$(LTP_TESTS)') --quiet & \
+	  $(PYTHON) conformance/ltp.py run --kernel umlpy $(if $(LTP_TESTS),--tests '$(LTP_TESTS)'); wait
+	$(PYTHON) conformance/ltp.py report
 
 docs: $(VENV)/.installed
 	$(UMLPY) syscalls --markdown > docs/syscalls.md

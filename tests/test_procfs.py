@@ -248,6 +248,34 @@ def test_smaps_lists_every_mapping_with_its_counters():
     assert maps == rss and int(maps) > 3 and size_ok == b"1"
 
 
+def test_config_gz_tells_what_the_kernel_has():
+    """/proc/config.gz (IKCONFIG_PROC): test suites read it to skip what the
+    kernel lacks; it must say what umlpy has and what it does not."""
+    text = out("ls -l /proc/config.gz; zcat /proc/config.gz")
+    size = int(text.splitlines()[0].split()[4])
+    assert size > 0
+    opts = text.splitlines()[1:]
+    assert "CONFIG_UML=y" in opts and "CONFIG_EXT2_FS=y" in opts and "CONFIG_INET=y" in opts
+    assert "CONFIG_EPOLL=y" in opts and "CONFIG_SYSVIPC=y" in opts
+    assert "# CONFIG_MODULES is not set" in opts and "# CONFIG_USER_NS is not set" in opts
+    assert "# CONFIG_BPF_SYSCALL is not set" in opts
+
+
+def test_dmesg_reads_the_kernel_log_and_dmesg_restrict_guards_it():
+    """syslog(2): dmesg shows the boot log, -c clears it; unprivileged users
+    are refused while kernel.dmesg_restrict is 1 (the default, as Debian)."""
+    nobody = "su user -s /bin/sh -c "
+    text = out("dmesg | head -2; dmesg -c > /dev/null; echo cleared $(dmesg | wc -l); "
+               f"{nobody}dmesg 2>&1; echo nobody=$?; echo 0 > /proc/sys/kernel/dmesg_restrict; "
+               f"{nobody}dmesg > /dev/null; echo open=$?; echo 5 > /proc/sys/kernel/dmesg_restrict; "
+               "cat /proc/sys/kernel/dmesg_restrict")
+    lines = text.splitlines()
+    assert lines[0].startswith("[") and "Linux version" in lines[0]
+    assert "cleared 0" in lines
+    assert "nobody=1" in lines and "open=0" in lines
+    assert lines[-1] == "0"
+
+
 def test_pipe_max_size_is_a_limit_for_the_unprivileged():
     """/proc/sys/fs/pipe-max-size takes what round_pipe_size makes of a
     value (a page at least, past 2^31 EINVAL); new pipes of users without

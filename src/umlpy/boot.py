@@ -11,7 +11,7 @@ from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
-from umlpy import syscalls
+from umlpy import kconfig, syscalls
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
@@ -26,11 +26,14 @@ from umlpy.fs.tmpfs import Tmpfs
 from umlpy.kernel import cmdline, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
+from umlpy.kernel.keys import KeyService
 from umlpy.kernel.mm import MemBudget
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
 from umlpy.kernel.task import FsContext
+from umlpy.kernel.tunables import Tunables
+from umlpy.kernel.vdso import Vdso
 from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.fdtable import FdTable
@@ -48,7 +51,6 @@ class Kernel:
         self.version_string = config.get("uts_version", "#1 umlpy")
         self.hostname = params.hostname
         self.domainname = "(none)"
-        self.boot_ns = clock.monotonic_ns()
         self.log = printk.Log(write_log)
         if params.loglevel is not None:
             self.log.console_loglevel = params.loglevel
@@ -56,11 +58,15 @@ class Kernel:
             self.log.console_loglevel = printk.NOTICE
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
+        self.tunables = Tunables()
+        self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
+        self.vdso = Vdso()
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
         self.procs = Procs(self)
         self.futexes = Futexes()
+        self.keys = KeyService()
         self.stub = Stub()
         self.mounts = MountTable()
         self.mounts.busy_check = self._mount_busy
@@ -75,9 +81,16 @@ class Kernel:
         self.net = NetStack()
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
+        self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
+        # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
+        # host paths (disk images) an unprivileged guest user need not see
+        self.dmesg_restrict = 1
 
     def uptime_ns(self) -> int:
-        return clock.monotonic_ns() - self.boot_ns
+        """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the
+        host (its vDSO): the host's, so that /proc/uptime, sysinfo and the
+        start times in /proc agree with what clock_gettime says."""
+        return clock.boottime_ns()
 
     def sync_all(self) -> None:
         self.mounts.sync_all()
@@ -94,10 +107,11 @@ class Kernel:
         for p in self.procs.by_pid.values():
             if p.exited:
                 continue
-            if p.fs.cwd.mount is m or p.fs.root.mount is m:
-                return True
-            if any(f.dentry is not None and f.dentry.mount is m for f in p.fdtable.files.values()):
-                return True
+            for t in p.threads:
+                if t.fs.cwd.mount is m or t.fs.root.mount is m:
+                    return True
+                if any(f.dentry is not None and f.dentry.mount is m for f in t.files.files.values()):
+                    return True
         return False
 
     def _ubds(self) -> None:

@@ -4,6 +4,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +145,35 @@ int main(int argc, char **argv)
     res("fcntl(a, bad cmd)", fcntl(a, 12345));
     res("lseek bad whence", lseek(a, 0, 77));
     res("lseek negative", lseek(a, -100, SEEK_SET));
+
+    /* an O_PATH fd marks a place: operations on the file itself are EBADF
+     * (fdget), those on the place work (fdget_raw) */
+    int op = open(path, O_PATH);
+    int dp = open(dir, O_PATH | O_DIRECTORY);
+    struct stat st;
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    int n;
+    res("O_PATH read", read(op, buf, 1));
+    res("O_PATH ioctl FIONREAD", ioctl(op, FIONREAD, &n));
+    res("O_PATH fchmod", fchmod(op, 0600));
+    res("O_PATH fsync", fsync(op));
+    res("O_PATH accept", accept(op, NULL, NULL));
+    res("O_PATH epoll_ctl", epoll_ctl(ep, EPOLL_CTL_ADD, op, &ev));
+    res("O_PATH mmap", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, op, 0) == MAP_FAILED ? -1 : 0);
+    res("O_PATH flock", flock(op, LOCK_SH));
+    res("O_PATH fstat", fstat(op, &st));
+    res("O_PATH fstatat empty", fstatat(op, "", &st, AT_EMPTY_PATH));
+    printf("O_PATH F_GETFL has O_PATH: %d\n", !!(fcntl(op, F_GETFL) & O_PATH));
+    res("O_PATH F_SETFL", fcntl(op, F_SETFL, O_NONBLOCK));
+    res("O_PATH F_GETFD", fcntl(op, F_GETFD));
+    res("O_PATH F_SETLK", fcntl(op, F_GETLK, &(struct flock){.l_type = F_RDLCK}));
+    fdres("O_PATH dup", n = dup(op));
+    res("close(dup)", close(n));
+    res("O_PATH dir openat", close(openat(dp, "dupfcntl.tmp", O_RDONLY)) == 0 ? 0 : -1);
+    res("close(op)", close(op));
+    res("close(dp)", close(dp));
+    res("close(ep)", close(ep));
 
     unlink(path);
     printf("done\n");

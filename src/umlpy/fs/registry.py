@@ -10,6 +10,11 @@ VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpt
 NOT_YET = ("cgroup", "cgroup2", "debugfs", "securityfs")
 
 
+def types() -> tuple[str, ...]:
+    """Every type, in /proc/filesystems' order, which sysfs(2) numbers."""
+    return VIRTUAL_TYPES + DISK_TYPES
+
+
 def make_virtual(fstype: str, kernel, options: str = ""):
     """A filesystem without a device; proc and sysfs show `kernel`; hostfs
     takes its host directory from options, under the kernel's hostfs=."""

@@ -196,6 +196,13 @@ def inherit(parent, child) -> None:
             seg.nattch += 1
 
 
+def exit_sem(k, proc) -> None:
+    """unshare(CLONE_SYSVSEM): the undo list is given up as at exit (its
+    adjustments applied), and a new, empty one starts."""
+    undo_all(k, proc)
+    getattr(proc, "sem_undo", {}).clear()
+
+
 def undo_all(k, proc) -> None:
     """Exit: apply the SEM_UNDO adjustments (clamped at 0, as Linux)."""
     for (ident, num), adj in getattr(proc, "sem_undo", {}).items():

@@ -5,15 +5,27 @@ kernel does not hold pages; it validates every mapping request, keeps a list
 of ranges per address space and charges private writable memory to the
 machine's `mem=` budget, refusing with ENOMEM beyond it.  The stub page is
 out of the guest's reach.
+
+An address space holds at most vm.max_map_count mappings (VMAs).  The host
+keeps them, merging and splitting as Linux does, so the count is the host's
+(less the stub's); reading it costs a pass over the host's maps, so the
+kernel reads it only when a bound it keeps (the last count, plus what the
+changes since could have added) comes near the limit.
 """
 from __future__ import annotations
 
 import bisect
 
+from arch_um import procinfo
 from arch_um.memory import TASK_SIZE
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+
+# mappings a fresh image has before the loader's (stack, vDSO, vvar), over-counted
+FRESH_VMAS = 16
+VMAS_PER_CHANGE = 3     # the most one mmap, munmap, mprotect or mremap adds
+MAP_MAP, MAP_SPLIT, MAP_HOLE, MAP_MOVE = 0, 1, 2, 3
 
 
 
@@ -45,6 +57,53 @@ class Mm:
         self.env_range = (0, 0)
         self.shared_files: list[tuple[int, int, object]] = []   # writable MAP_SHARED of files
         self.users = 1          # processes on this address space (CLONE_VM)
+        self.exe = None         # the program's inode (exe_file): not writable while here
+        self.map_count = FRESH_VMAS     # VMAs at the last count (or a bound of them)
+        self.map_changes = 0            # mapping changes since
+
+    def _host_vmas(self) -> list[tuple[int, int]]:
+        """The guest's VMAs as the host has them (the stub's and the
+        vsyscall page, which is no VMA, left out)."""
+        raw = procinfo.task_maps(self.mem.pid) if self.mem is not None else None
+        out = []
+        for line in (raw or b"").splitlines():
+            lo, _, hi = line.split(b" ", 1)[0].partition(b"-")
+            start, end = int(lo, 16), int(hi, 16)
+            if end <= TASK_SIZE and not (start < STUB_END and end > STUB_BASE):
+                out.append((start, end))
+        return out
+
+    def check_map_count(self, limit: int, kind: int, start: int = 0, end: int = 0) -> None:
+        """ENOMEM if a change would take the address space past limit VMAs,
+        as Linux checks it: a new mapping while more than limit exist
+        (MAP_MAP); a protection change of [start, end) that splits a VMA
+        (MAP_SPLIT), or an unmap that makes a hole in one (MAP_HOLE), while
+        limit exist; a move while limit - 3 exist (MAP_MOVE)."""
+        self.map_changes += 1
+        bound = self.map_count + VMAS_PER_CHANGE * self.map_changes
+        if bound < limit - 3:
+            return
+        vmas = self._host_vmas()
+        if not vmas:
+            return      # the host cannot tell: it enforces its own limit
+        count = self.map_count = len(vmas)
+        self.map_changes = 1
+        if kind == MAP_MAP:
+            over = count > limit
+        elif kind == MAP_MOVE:
+            over = count >= limit - 3
+        elif kind == MAP_HOLE:
+            over = count >= limit and any(s < start and end < e for s, e in vmas)
+        else:
+            over = count >= limit and any(s < start < e or s < end < e for s, e in vmas)
+        if over:
+            raise KernelError(E.ENOMEM)
+
+    def set_exe(self, inode) -> None:
+        """Run inode as this address space's program: while it does, nobody
+        may write it (deny_write_access; open for writing is ETXTBSY)."""
+        self.exe = inode
+        inode.writecount -= 1
 
     def map_shared_file(self, start: int, end: int, inode) -> None:
         self.shared_files.append((start, end, inode))
@@ -68,6 +127,7 @@ class Mm:
             raise KernelError(E.EINVAL)
 
     def add(self, start: int, end: int, charged: bool) -> None:
+        self.map_changes += 1
         self.remove(start, end)
         if charged:
             self.budget.charge(end - start)
@@ -115,9 +175,12 @@ class Mm:
         n.starts = list(self.starts)
         n.ranges = list(self.ranges)
         n.brk_start, n.brk = self.brk_start, self.brk
+        n.map_count, n.map_changes = self.map_count, self.map_changes
         n.start_stack = self.start_stack
         n.arg_range, n.env_range = self.arg_range, self.env_range
         n.shared_files = list(self.shared_files)
+        if self.exe is not None:
+            n.set_exe(self.exe)
         return n
 
     def release(self) -> None:
@@ -126,6 +189,9 @@ class Mm:
             return
         self.write_back()
         self.shared_files.clear()
+        if self.exe is not None:
+            self.exe.writecount += 1
+            self.exe = None
         self.budget.uncharge(self.charged)
         self.charged = 0
         self.starts.clear()

@@ -279,8 +279,10 @@ def _creds(task) -> tuple[int, int, int]:
 
 
 def _epipe(task, s: UnixSocket, flags: int):
-    if not flags & MSG_NOSIGNAL:
-        task.kernel.signals.send_task(task, S.SIGPIPE)
+    """EPIPE; a stream socket also raises SIGPIPE (unix_stream_sendmsg),
+    datagram and seqpacket ones never do (unix_dgram_sendmsg)."""
+    if s.stype == SOCK_STREAM and not flags & MSG_NOSIGNAL:
+        task.kernel.signals.send_sig(task, S.SIGPIPE)
     raise KernelError(E.EPIPE)
 
 
@@ -568,7 +570,7 @@ def scm_files(t, cmsgs: list) -> list:
             fds = [fd for (fd,) in struct.iter_unpack("<i", body[:len(body) // 4 * 4])]
             if len(files) + len(fds) > SCM_MAX_FD:
                 raise KernelError(E.EINVAL)
-            files += [t.proc.fdtable.get(fd) for fd in fds]
+            files += [t.files.get(fd) for fd in fds]
         elif ctype == SCM_CREDENTIALS:
             if len(body) != _UCRED.size:
                 raise KernelError(E.EINVAL)

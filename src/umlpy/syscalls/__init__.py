@@ -10,6 +10,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_sched,
     sys_inotify,
     sys_ipc,
+    sys_keys,
     sys_memfd,
     sys_mmap,
     sys_mount,

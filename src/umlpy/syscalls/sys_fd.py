@@ -22,13 +22,13 @@ FIONCLEX = 0x5450
 
 @syscall("dup")
 def sys_dup(t, fd, *_):
-    fdt = t.proc.fdtable
-    return fdt.install(fdt.get(s32(fd)))
+    fdt = t.files
+    return fdt.install(fdt.get_raw(s32(fd)))
 
 
 def _dup_to(t, old: int, new: int, cloexec: bool) -> int:
-    fdt = t.proc.fdtable
-    f = fdt.get(old)
+    fdt = t.files
+    f = fdt.get_raw(old)
     if new < 0 or new >= fdt.limit:
         raise KernelError(E.EBADF)
     fdt.install_at(new, f, cloexec)
@@ -39,7 +39,7 @@ def _dup_to(t, old: int, new: int, cloexec: bool) -> int:
 def sys_dup2(t, old, new, *_):
     old, new = s32(old), s32(new)
     if old == new:
-        t.proc.fdtable.get(old)
+        t.files.get_raw(old)
         return new
     return _dup_to(t, old, new, False)
 
@@ -63,7 +63,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
     ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
     if ofd and pid:
         raise KernelError(E.EINVAL)
-    owner = f if ofd else t.proc.fdtable     # POSIX locks belong to the fd table, as Linux
+    owner = f if ofd else t.files     # POSIX locks belong to the fd table, as Linux
     if cmd in (C.F_GETLK, F_OFD_GETLK):
         if ltype not in (locks.F_RDLCK, locks.F_WRLCK):
             raise KernelError(E.EINVAL)
@@ -81,15 +81,15 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
 
 @syscall("flock")
 def sys_flock(t, fd, op, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is None or op & ~(locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_NB | locks.LOCK_UN) \
             or bin(op & (locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_UN)).count("1") != 1:
         raise KernelError(E.EINVAL)
     return locks.flock(f, op, True)
 
 
-# what an O_PATH descriptor allows (check_fcntl_cmd); the rest is EBADF
-_PATH_CMDS = (C.F_DUPFD, C.F_DUPFD_CLOEXEC, C.F_GETFD, C.F_SETFD, C.F_GETFL)
+# what fcntl does with an O_PATH file (check_fcntl_cmd); the rest is EBADF
+_PATH_FCNTLS = (C.F_DUPFD, C.F_DUPFD_CLOEXEC, C.F_GETFD, C.F_SETFD, C.F_GETFL)
 _OWNER = struct.Struct("<ii")       # struct f_owner_ex
 
 
@@ -144,11 +144,11 @@ def _notify(t, f, fd: int, arg: int) -> int:
     """F_NOTIFY: DN_* events of a directory (vfs/dnotify.py); no event bit
     drops this table's registration.  The caller becomes the file's owner."""
     if not arg & ~dnotify.DN_MULTISHOT:
-        dnotify.flush(t.proc.fdtable, f)
+        dnotify.flush(t.files, f)
         return 0
     if f.inode is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
-    dnotify.register(t.proc.fdtable, f, fd, arg)
+    dnotify.register(t.files, f, fd, arg)
     owner_of(f, t.kernel).set(t, F_OWNER_PID, t.proc.pid)
     return 0
 
@@ -156,10 +156,10 @@ def _notify(t, f, fd: int, arg: int) -> int:
 @syscall("fcntl", status="partial", note="no leases; seals on tmpfs files and memfds")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
-    fdt = t.proc.fdtable
-    f = fdt.get(fd)
+    fdt = t.files
+    f = fdt.get_raw(fd)
     cmd = s32(cmd)
-    if f.flags & C.O_PATH and cmd not in _PATH_CMDS:
+    if f.flags & C.O_PATH and cmd not in _PATH_FCNTLS:
         raise KernelError(E.EBADF)
     if cmd in (C.F_DUPFD, C.F_DUPFD_CLOEXEC):
         minfd = s32(arg)
@@ -218,7 +218,7 @@ def sys_pipe2(t, addr, flags, *_):
 @syscall("ioctl", status="partial", note="generic FIONBIO/FIOASYNC/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT)")
 def sys_ioctl(t, fd, req, arg, *_):
     fd = s32(fd)
-    fdt = t.proc.fdtable
+    fdt = t.files
     f = fdt.get(fd)
     req &= 0xFFFFFFFF
     if req == FIONBIO:

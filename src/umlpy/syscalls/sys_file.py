@@ -14,7 +14,7 @@ from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.dentry import Dentry
-from umlpy.vfs.file import MAX_LFS_FILESIZE, File
+from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
 from umlpy.vfs.perm import check_owner, drop_sgid, kill_suid, new_inode_owner, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
@@ -78,7 +78,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     inode = d.inode
     if flags & C.O_PATH:
         f = File(d, inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
-        return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+        return t.files.install(f, bool(flags & C.O_CLOEXEC))
     if inode.is_symlink:
         raise KernelError(E.ELOOP)
     if flags & C.O_DIRECTORY and not inode.is_dir:
@@ -94,6 +94,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         permission(inode, want, creds)
         if want & C.W_OK and (inode.is_reg or inode.is_dir):
             _check_writable_fs(d)
+            get_write_access(inode)
             fl = inode.get_fsflags()
             if fl & C.FS_IMMUTABLE_FL or (fl & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC)):
                 raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
@@ -102,7 +103,7 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         kill_suid(inode, creds)
         inode.truncate(0)
     cloexec = bool(flags & C.O_CLOEXEC)
-    fdt = t.proc.fdtable
+    fdt = t.files
     try:
         f = inode.open_file(d, flags & OPEN_FLAGS_KEPT, t)
     except Block as b:
@@ -131,7 +132,7 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     inode.linkable = not flags & C.O_EXCL
     f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
                         flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 
 
 @syscall("open")
@@ -144,6 +145,48 @@ def sys_openat(t, dirfd, path, flags, mode, *_):
     return do_open(t, s32(dirfd), read_path(t, path), s32(flags), mode)
 
 
+# build_open_flags: what openat2 accepts (openat ignores unknown bits)
+_VALID_OPEN = (C.O_ACCMODE | C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC | C.O_APPEND | C.O_NONBLOCK
+               | C.O_SYNC | C.O_DSYNC | C.O_ASYNC | C.O_DIRECT | C.O_LARGEFILE | C.O_DIRECTORY
+               | C.O_NOFOLLOW | C.O_NOATIME | C.O_CLOEXEC | C.O_PATH | C.O_TMPFILE)
+_PATH_FLAGS = C.O_DIRECTORY | C.O_NOFOLLOW | C.O_PATH | C.O_CLOEXEC
+OPEN_HOW_SIZE_VER0 = 24
+
+
+@syscall("openat2")
+def sys_openat2(t, dirfd, path, how, size, *_):
+    """openat with a struct open_how (copy_struct_from_user: a bigger
+    struct from a newer libc is fine if its tail is zero) and RESOLVE_*
+    restrictions on the walk."""
+    if size < OPEN_HOW_SIZE_VER0:
+        raise KernelError(E.EINVAL)
+    if size > 4096:
+        raise KernelError(E.E2BIG)
+    flags, mode, resolve = struct.unpack("<QQQ", t.mem.read(how, OPEN_HOW_SIZE_VER0))
+    if size > OPEN_HOW_SIZE_VER0 and any(t.mem.read(how + OPEN_HOW_SIZE_VER0, size - OPEN_HOW_SIZE_VER0)):
+        raise KernelError(E.E2BIG)
+    creating = flags & C.O_CREAT or flags & C.O_TMPFILE == C.O_TMPFILE
+    if flags & ~_VALID_OPEN or resolve & ~namei.RESOLVE_ALL \
+            or (resolve & namei.RESOLVE_BENEATH and resolve & namei.RESOLVE_IN_ROOT) \
+            or (mode & ~0o7777 if creating else mode) \
+            or (flags & C.O_PATH and flags & ~_PATH_FLAGS):
+        raise KernelError(E.EINVAL)
+    if resolve & namei.RESOLVE_CACHED and flags & (C.O_TRUNC | C.O_CREAT | C.O_TMPFILE):
+        raise KernelError(E.EAGAIN)
+    p = read_path(t, path)
+    dfd = s32(dirfd)
+    if not resolve:
+        return do_open(t, dfd, p, flags, mode)
+    start = t.fs.cwd if dfd == C.AT_FDCWD else t.files.get_raw(dfd).dentry
+    if start is None:
+        raise KernelError(E.ENOTDIR)
+    t.nd = namei.Scope(resolve, start)
+    try:
+        return do_open(t, dfd, p, flags, mode)
+    finally:
+        t.nd = None
+
+
 @syscall("creat")
 def sys_creat(t, path, mode, *_):
     return do_open(t, C.AT_FDCWD, read_path(t, path), C.O_CREAT | C.O_WRONLY | C.O_TRUNC, mode)
@@ -151,7 +194,7 @@ def sys_creat(t, path, mode, *_):
 
 @syscall("close")
 def sys_close(t, fd, *_):
-    fdt = t.proc.fdtable
+    fdt = t.files
     fdt.close(s32(fd))
     return 0
 
@@ -162,8 +205,8 @@ def sys_close_range(t, first, last, flags, *_):
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise KernelError(E.EINVAL)
     if flags & CLOSE_RANGE_UNSHARE:     # a table shared by CLONE_FILES becomes private first
-        t.proc.fdtable = t.proc.fdtable.unshare()
-    fdt = t.proc.fdtable
+        t.files = t.files.unshare(t.kernel.tunables.nr_open)
+    fdt = t.files
     for fd in [fd for fd in fdt.files if first <= fd <= last]:
         if flags & CLOSE_RANGE_CLOEXEC:
             fdt.cloexec.add(fd)
@@ -435,7 +478,7 @@ def sys_chmod(t, path, mode, *_):
 
 @syscall("fchmod")
 def sys_fchmod(t, fd, mode, *_):
-    return do_chmod(t, t.proc.fdtable.get(s32(fd)), mode)
+    return do_chmod(t, t.files.get(s32(fd)), mode)
 
 
 @syscall("fchmodat")
@@ -486,7 +529,7 @@ def sys_lchown(t, path, uid, gid, *_):
 
 @syscall("fchown")
 def sys_fchown(t, fd, uid, gid, *_):
-    return do_chown(t, t.proc.fdtable.get(s32(fd)), uid, gid)
+    return do_chown(t, t.files.get(s32(fd)), uid, gid)
 
 
 @syscall("fchownat")
@@ -494,6 +537,14 @@ def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
     d = namei.lookup(t, s32(dirfd), read_path(t, path) if path else b"",
                      follow=not flags & C.AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & C.AT_EMPTY_PATH))
     return do_chown(t, d, uid, gid)
+
+
+def _check_new_size(t, inode, size: int) -> None:
+    """inode_newsize_ok: growing a file past the caller's RLIMIT_FSIZE is
+    SIGXFSZ and EFBIG."""
+    limit = file_size_limit(t)
+    if size > inode.size() and limit != C.RLIM_INFINITY and size > limit:
+        raise exceed_fsize(t)
 
 
 def _truncate(t, inode, d, length: int) -> int:
@@ -504,6 +555,7 @@ def _truncate(t, inode, d, length: int) -> int:
         raise KernelError(E.EISDIR)
     if not inode.is_reg:
         raise KernelError(E.EINVAL)
+    _check_new_size(t, inode, length)
     kill_suid(inode, t.proc.creds)
     inode.truncate(length)
     N.dentry_event(d, N.IN_MODIFY, inode)
@@ -515,12 +567,13 @@ def sys_truncate(t, path, length, *_):
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
     permission(d.inode, C.W_OK, t.proc.creds)
     _check_writable_fs(d)
+    get_write_access(d.inode)
     return _truncate(t, d.inode, d, length)
 
 
 @syscall("ftruncate")
 def sys_ftruncate(t, fd, length, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.writable or f.inode is None:
         raise KernelError(E.EINVAL if f.inode is None or f.readable else E.EBADF)
     return _truncate(t, f.inode, f.dentry, length)
@@ -531,8 +584,8 @@ def sys_utimensat(t, dirfd, path, times, flags, *_):
     if path:
         d = namei.lookup(t, s32(dirfd), read_path(t, path), follow=not flags & C.AT_SYMLINK_NOFOLLOW)
     else:
-        d = t.proc.fdtable.get(s32(dirfd)).dentry
-    inode = d.inode if path else t.proc.fdtable.get(s32(dirfd)).inode
+        d = t.files.get(s32(dirfd)).dentry
+    inode = d.inode if path else t.files.get(s32(dirfd)).inode
     from umlpy.vfs.inode import now_ns
     now = now_ns()
     creds = t.proc.creds
@@ -601,7 +654,7 @@ def sys_faccessat2(t, dirfd, path, mode, flags, *_):
 
 @syscall("getdents64")
 def sys_getdents64(t, fd, buf, count, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     data = f.getdents(count)
@@ -623,17 +676,17 @@ def _searchable_dir(t, path: int):
 
 @syscall("chdir")
 def sys_chdir(t, path, *_):
-    t.proc.fs.cwd = _searchable_dir(t, path)
+    t.fs.cwd = _searchable_dir(t, path)
     return 0
 
 
 @syscall("fchdir")
 def sys_fchdir(t, fd, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get_raw(s32(fd))
     if f.dentry is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     permission(f.inode, C.X_OK, t.proc.creds)
-    t.proc.fs.cwd = f.dentry
+    t.fs.cwd = f.dentry
     return 0
 
 
@@ -641,13 +694,13 @@ def sys_fchdir(t, fd, *_):
 def sys_chroot(t, path, *_):
     d = _searchable_dir(t, path)
     cred.need(t.proc.creds, K.CAP_SYS_CHROOT)
-    t.proc.fs.root = d
+    t.fs.root = d
     return 0
 
 
 @syscall("getcwd")
 def sys_getcwd(t, buf, size, *_):
-    fs = t.proc.fs
+    fs = t.fs
     path = fs.cwd.path(fs.root) + b"\0"
     if len(path) > size:
         raise KernelError(E.ERANGE)
@@ -657,8 +710,8 @@ def sys_getcwd(t, buf, size, *_):
 
 @syscall("umask")
 def sys_umask(t, mask, *_):
-    old = t.proc.fs.umask
-    t.proc.fs.umask = mask & 0o777
+    old = t.fs.umask
+    t.fs.umask = mask & 0o777
     return old
 
 
@@ -677,11 +730,26 @@ def sys_statfs(t, path, buf, *_):
 
 @syscall("fstatfs")
 def sys_fstatfs(t, fd, buf, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get_raw(s32(fd))
     if f.inode is None:
         raise KernelError(E.EINVAL)
     t.mem.write(buf, _statfs(f.inode.fs))
     return 0
+
+
+@syscall("ustat")
+def sys_ustat(t, dev, buf, *_):
+    """Free blocks and inodes of the mounted filesystem on dev (an old
+    32-bit dev_t, decoded as new_decode_dev): EINVAL when none is."""
+    dev &= 0xFFFFFFFF
+    want = ((dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00))
+    for m in t.kernel.mounts.mounts:
+        d = m.fs.dev
+        if (structs.major(d), structs.minor(d)) == want:
+            st = m.fs.statfs()
+            t.mem.write(buf, struct.pack("<iiQ6s6s4x", st["bfree"] & 0x7FFFFFFF, 0, st["ffree"], b"", b""))
+            return 0
+    raise KernelError(E.EINVAL)
 
 
 @syscall("sync")
@@ -692,7 +760,7 @@ def sys_sync(t, *_):
 
 @syscall("syncfs", "fsync", "fdatasync")
 def sys_fsync(t, fd, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is not None:
         f.inode.fs.sync()
     return 0
@@ -700,9 +768,29 @@ def sys_fsync(t, fd, *_):
 
 
 
+SYNC_FILE_RANGE_FLAGS = 0x7      # WAIT_BEFORE | WRITE | WAIT_AFTER
+
+
+@syscall("sync_file_range")
+def sys_sync_file_range(t, fd, offset, nbytes, flags, *_):
+    """Write back part of a file: the range is checked as Linux does, then
+    the whole filesystem is synced (umlpy keeps no per-range dirty state)."""
+    f = t.files.get(s32(fd))
+    offset, nbytes = s64(offset), s64(nbytes)
+    if flags & 0xFFFFFFFF & ~SYNC_FILE_RANGE_FLAGS or offset < 0 or nbytes < 0 \
+            or offset + nbytes > (1 << 63) - 1:
+        raise KernelError(E.EINVAL)
+    inode = f.inode
+    if inode is None or not (inode.is_reg or inode.is_dir or inode.is_symlink or inode.fmt == C.S_IFBLK):
+        raise KernelError(E.ESPIPE)
+    if flags & SYNC_FILE_RANGE_FLAGS:
+        inode.fs.sync()
+    return 0
+
+
 @syscall("fadvise64")
 def sys_fadvise64(t, fd, off, length, advice, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is not None and f.inode.fmt == C.S_IFIFO:
         raise KernelError(E.ESPIPE)
     if not 0 <= s32(advice) <= 5:
@@ -716,7 +804,7 @@ FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KNOWN = 0x1, 0x2, 0x7F
 @syscall("fallocate", status=PARTIAL, note="tmpfs: allocate, KEEP_SIZE, PUNCH_HOLE (as shmem); ext2 and hostfs have none (EOPNOTSUPP, as Linux's)")
 def sys_fallocate(t, fd, mode, off, length, *_):
     """vfs_fallocate's checks, then the filesystem's (inode.fallocate)."""
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     off, length, mode = s64(off), s64(length), s32(mode)
     if off < 0 or length <= 0:
         raise KernelError(E.EINVAL)
@@ -734,6 +822,8 @@ def sys_fallocate(t, fd, mode, off, length, *_):
                           E.EISDIR if inode is not None and inode.is_dir else E.ENODEV)
     if off + length > MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
+    if not mode & FALLOC_FL_KEEP_SIZE:
+        _check_new_size(t, inode, off + length)
     inode.fallocate(mode, off, length)
     N.file_event(f, N.IN_MODIFY)
     return 0

@@ -150,7 +150,7 @@ class InotifyFile(File):
 
 
 def _inst(t, fd: int) -> InotifyFile:
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not isinstance(f, InotifyFile):
         raise KernelError(E.EINVAL)
     return f
@@ -160,7 +160,7 @@ def _inst(t, fd: int) -> InotifyFile:
 def sys_inotify_init1(t, flags, *_):
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
         raise KernelError(E.EINVAL)
-    return t.proc.fdtable.install(InotifyFile(flags), bool(flags & C.O_CLOEXEC))
+    return t.files.install(InotifyFile(flags), bool(flags & C.O_CLOEXEC))
 
 
 @syscall("inotify_init")

@@ -63,7 +63,7 @@ def sys_memfd_create(t, uname, flags, *_):
     elif flags & MFD_ALLOW_SEALING:
         ino.seals = 0
     f = RegularFile(Dentry(b"memfd:" + name, root, ino, None), ino, C.O_RDWR | C.O_LARGEFILE)
-    return t.proc.fdtable.install(f, bool(flags & MFD_CLOEXEC))
+    return t.files.install(f, bool(flags & MFD_CLOEXEC))
 
 
 def _writably_mapped(k, inode) -> bool:

@@ -12,8 +12,8 @@ from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.exec import HostAs
-from umlpy.kernel.mm import Mm
+from umlpy.kernel.exec import HostAs, mount_has
+from umlpy.kernel.mm import MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, Mm
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
 
@@ -36,6 +36,7 @@ def sys_brk(t, addr, *_):
         try:
             Mm.check_range(old_end, new_end - old_end)
             mm.budget.charge(new_end - old_end)
+            mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MAP)
         except KernelError:
             return mm.brk
         mm.budget.uncharge(new_end - old_end)
@@ -79,7 +80,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     tfd = -1
     maywrite = False
     if not anon:
-        f = t.proc.fdtable.get(s32(fd))
+        f = t.files.get(s32(fd))
         inode = f.inode
         if inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR):
             raise KernelError(E.ENODEV if inode is None or inode.is_dir else E.EACCES)
@@ -107,11 +108,15 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
                 # back: a disk filesystem copies it back on msync, munmap,
                 # exit and every sync
                 inode.shared_mapped = True
+    if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC \
+            and not (tfd >= 0 and f.dentry is not None and mount_has(f.dentry, "noexec")):
+        prot |= C.PROT_EXEC
     charged = _charged(flags, prot, anon)
     if charged:
         mm.budget.charge(size)
         mm.budget.uncharge(size)
     try:
+        mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MAP)
         r = has.call("mmap", addr, size, prot, flags, tfd if not anon else -1, off if not anon else 0)
     finally:
         if tfd >= 0:
@@ -130,6 +135,7 @@ def sys_munmap(t, addr, length, *_):
         raise KernelError(E.EINVAL)
     size = C.page_up(length)
     Mm.check_range(addr, size)
+    t.proc.mm.check_map_count(t.kernel.tunables.max_map_count, MAP_HOLE, addr, addr + size)
     r = _inject(t, "munmap", addr, size)
     if not _fail(r):
         mm = t.proc.mm
@@ -145,6 +151,9 @@ def sys_mprotect(t, addr, length, prot, *_):
     if length == 0:
         return 0
     Mm.check_range(addr, C.page_up(length))
+    t.proc.mm.check_map_count(t.kernel.tunables.max_map_count, MAP_SPLIT, addr, addr + C.page_up(length))
+    if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC:
+        prot |= C.PROT_EXEC
     return _inject(t, "mprotect", addr, C.page_up(length), prot)
 
 
@@ -160,6 +169,7 @@ def sys_mremap(t, old, old_size, new_size, flags, new, *_):
     if grow > 0:
         mm.budget.charge(grow)
         mm.budget.uncharge(grow)
+    mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MOVE)
     r = _inject(t, "mremap", old, old_size, new_size, flags, new)
     if not _fail(r):
         charged = any(c for s, e, c in mm.ranges if s < old + old_size and e > old)

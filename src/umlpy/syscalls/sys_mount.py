@@ -9,7 +9,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.cred import need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import read_cstr, read_path
+from umlpy.syscalls.util import read_cstr, read_path, s32
 from umlpy.vfs import devices, namei
 
 MS_RDONLY = 1
@@ -117,3 +117,25 @@ def sys_umount2(t, target, flags, *_):
         raise KernelError(E.EINVAL)
     t.kernel.mounts.umount(m, lazy=bool(flags & MNT_DETACH))
     return 0
+
+
+@syscall("sysfs")
+def sys_sysfs(t, option, arg1, arg2, *_):
+    """The old way to list filesystem types: 1 name -> index, 2 index ->
+    name (into a buffer), 3 how many; in /proc/filesystems' order."""
+    names = registry.types()
+    option = s32(option)
+    if option == 1:
+        name = read_cstr(t, arg1).decode(errors="replace")
+        if name not in names:
+            raise KernelError(E.EINVAL)
+        return names.index(name)
+    if option == 2:
+        index = arg1 & 0xFFFFFFFF
+        if index >= len(names):
+            raise KernelError(E.EINVAL)
+        t.mem.write(arg2, names[index].encode() + b"\0")
+        return 0
+    if option == 3:
+        return len(names)
+    raise KernelError(E.EINVAL)

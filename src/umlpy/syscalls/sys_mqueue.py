@@ -103,7 +103,7 @@ def sys_mq_open(t, uname, flags, mode, uattr, *_):
             _fl, maxmsg, msgsize, _cur = _ATTR.unpack(t.mem.read(uattr, _ATTR.size))
             if not 0 < maxmsg <= HARD_MAXMSG or not 0 < msgsize <= HARD_MSGSIZE:
                 raise KernelError(E.EINVAL)
-        q = qs[name] = MQueue(name, maxmsg, msgsize, mode & 0o777 & ~t.proc.fs.umask, creds.euid, creds.egid)
+        q = qs[name] = MQueue(name, maxmsg, msgsize, mode & 0o777 & ~t.fs.umask, creds.euid, creds.egid)
     elif flags & C.O_CREAT and flags & C.O_EXCL:
         raise KernelError(E.EEXIST)
     acc = flags & C.O_ACCMODE
@@ -113,7 +113,7 @@ def sys_mq_open(t, uname, flags, mode, uattr, *_):
         if want & ~bits & 6:
             raise KernelError(E.EACCES)
     f = MqFile(q, acc | (flags & C.O_NONBLOCK))
-    return t.proc.fdtable.install(f, True)     # mqd_t is close-on-exec, as Linux
+    return t.files.install(f, True)     # mqd_t is close-on-exec, as Linux
 
 
 @syscall("mq_unlink")
@@ -127,7 +127,7 @@ def sys_mq_unlink(t, uname, *_):
 
 
 def _mq(t, fd: int) -> MqFile:
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not isinstance(f, MqFile):
         raise KernelError(E.EBADF)
     return f

@@ -14,14 +14,14 @@ from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
 
 
 def _readable(t, fd: int):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.readable:
         raise KernelError(E.EBADF)
     return f
 
 
 def _writable(t, fd: int):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.writable:
         raise KernelError(E.EBADF)
     return f
@@ -129,7 +129,7 @@ def sys_pwritev(t, fd, iov, cnt, off, *_):
 
 @syscall("lseek")
 def sys_lseek(t, fd, off, whence, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if whence > 4:
         raise KernelError(E.EINVAL)
     return f.lseek(s64(off), whence)

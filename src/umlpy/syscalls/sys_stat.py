@@ -29,7 +29,7 @@ def _target(t, dirfd: int, path: int, flags: int):
     if not p and flags & C.AT_EMPTY_PATH:
         dfd = s32(dirfd)
         if dfd != C.AT_FDCWD:
-            f = t.proc.fdtable.get(dfd)
+            f = t.files.get_raw(dfd)
             return f.inode, f.dentry
     d = namei.lookup(t, s32(dirfd), p, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
                      empty_ok=bool(flags & C.AT_EMPTY_PATH))
@@ -55,7 +55,7 @@ def sys_lstat(t, path, buf, *_):
 
 @syscall("fstat")
 def sys_fstat(t, fd, buf, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get_raw(s32(fd))
     t.mem.write(buf, stat_bytes(f.inode))
     return 0
 

@@ -25,7 +25,7 @@ NOTE = ("tmpfs in memory; ext2 on disk (user., trusted., security. in EA blocks 
 def _target(t, how: str, target: int):
     """(inode, dentry) a path or an open file names (whose dentry may be None)."""
     if how == "f":
-        f = t.proc.fdtable.get(s32(target))
+        f = t.files.get(s32(target))
         if f.inode is None:
             raise KernelError(E.EBADF)
         return f.inode, f.dentry

@@ -140,7 +140,7 @@ def user_data(t, vecs: list[tuple[int, int]]) -> bytes | UserBuf:
 def install_pair(t, a, b, cloexec: bool, addr: int) -> int:
     """pipe(2) and socketpair(2): two new fds stored at addr as int[2]; if
     either install or the store fails, neither fd is left behind."""
-    fdt = t.proc.fdtable
+    fdt = t.files
     fa = fdt.install(a, cloexec)
     try:
         fb = fdt.install(b, cloexec)

@@ -10,6 +10,7 @@ scan of its table.
 from __future__ import annotations
 
 from umlpy.abi import errno as E
+from umlpy.abi.consts import O_PATH
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import dnotify, locks
 from umlpy.vfs.file import File
@@ -111,6 +112,18 @@ class FdTable:
         self._used = FdBitmap()
 
     def get(self, fd: int) -> File:
+        """The open file behind fd, for an operation on the file (fdget).
+
+        An O_PATH file only marks a place in the tree: every operation on the
+        file itself (read, ioctl, mmap, sockets, epoll, fchmod...) is EBADF
+        on it, as on Linux; the few that use the place take get_raw."""
+        f = self.get_raw(fd)
+        if f.flags & O_PATH:
+            raise KernelError(E.EBADF)
+        return f
+
+    def get_raw(self, fd: int) -> File:
+        """fdget_raw: O_PATH files too (dup, fcntl, fstat, fchdir, *at)."""
         f = self.files.get(fd)
         if f is None:
             raise KernelError(E.EBADF)
@@ -151,7 +164,13 @@ class FdTable:
         f.flush(self)
         f.put()
 
-    def copy(self) -> FdTable:
+    def copy(self, nr_open: int) -> FdTable:
+        """A private copy (fork, clone, unshare).  No table grows past
+        nr_open (rounded up to a word of descriptors): a table whose highest
+        descriptor lies beyond has no copy, EMFILE (dup_fd)."""
+        words = max(self.files, default=-1) // _BITS + 1
+        if words * _BITS > ((nr_open - 1) | (_BITS - 1)) + 1:
+            raise KernelError(E.EMFILE)
         n = FdTable()
         n.limit = self.limit
         for fd, f in self.files.items():
@@ -174,12 +193,14 @@ class FdTable:
         if self.users == 0:
             self.close_all()
 
-    def unshare(self) -> FdTable:
-        """exec's private copy of a shared table (Linux's unshare_files)."""
+    def unshare(self, nr_open: int) -> FdTable:
+        """A private copy of a shared table, for exec and unshare(2) (Linux's
+        unshare_fd): the same table when no one else holds it."""
         if self.users == 1:
             return self
+        n = self.copy(nr_open)
         self.users -= 1
-        return self.copy()
+        return n
 
     def close_all(self) -> None:
         for fd in list(self.files):

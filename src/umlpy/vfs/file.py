@@ -7,6 +7,7 @@ from arch_um.memory import GuestFault
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
@@ -43,8 +44,11 @@ class File:
         self.flags = flags
         self.pos = 0
         self.refs = 0
+        self.writer = inode is not None and inode.is_reg and self.writable
         if inode is not None:
             inode.open_count += 1
+            if self.writer:
+                inode.writecount += 1
 
     @property
     def readable(self) -> bool:
@@ -108,6 +112,15 @@ class File:
     def getdents(self, bufsize: int) -> bytes:
         raise KernelError(E.ENOTDIR)
 
+    # whether the file has a poll of its own (file_can_poll): None decides
+    # by the inode, regular files and directories not, everything else yes
+    pollable: bool | None = None
+
+    def can_poll(self) -> bool:
+        if self.pollable is not None:
+            return self.pollable
+        return self.inode is None or not (self.inode.is_reg or self.inode.is_dir)
+
     def poll(self) -> int:
         return POLLIN | POLLOUT
 
@@ -129,6 +142,8 @@ class File:
             self.release()
             if self.inode is not None:
                 self.inode.open_count -= 1
+                if self.writer:
+                    self.inode.writecount -= 1
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
                     fsnotify.gone(self.inode)
                     self.inode.evict()
@@ -177,6 +192,13 @@ def _fsflags(task, f: File, req: int, arg: int) -> int:
 MAX_LFS_FILESIZE = (1 << 63) - 1    # the largest file offset (loff_t)
 
 
+def get_write_access(inode) -> None:
+    """A regular file that some process runs as its program cannot be
+    opened for writing or truncated (ETXTBSY)."""
+    if inode.is_reg and inode.writecount < 0:
+        raise KernelError(E.ETXTBSY)
+
+
 def verify_area(pos: int, n: int) -> None:
     """rw_verify_area: a negative position, or a range whose end passes the
     largest loff_t, is EINVAL."""
@@ -184,9 +206,28 @@ def verify_area(pos: int, n: int) -> None:
         raise KernelError(E.EINVAL)
 
 
-def _write_limit(off: int, data: bytes) -> bytes:
-    """generic_write_check_limits: nothing may be written at or past the
-    largest offset (EFBIG), and a write stops there."""
+def file_size_limit(task) -> int:
+    """The writer's RLIMIT_FSIZE (RLIM_INFINITY: none)."""
+    return task.proc.rlimit(C.RLIMIT_FSIZE)[0]
+
+
+def exceed_fsize(task) -> KernelError:
+    """Going past RLIMIT_FSIZE: SIGXFSZ to the writer, and EFBIG."""
+    task.kernel.signals.send_proc(task.proc, S.SIGXFSZ, C.SI_USER, (task.proc.pid, task.proc.creds.uid))
+    return KernelError(E.EFBIG)
+
+
+def _write_limit(task, off: int, data: bytes) -> bytes:
+    """generic_write_check_limits: a write that starts at or past the
+    writer's RLIMIT_FSIZE fails (SIGXFSZ, EFBIG), one that would cross it
+    stops there; likewise, without the signal, at the largest offset."""
+    if not data:
+        return data
+    limit = file_size_limit(task)
+    if limit != C.RLIM_INFINITY:
+        if off >= limit:
+            raise exceed_fsize(task)
+        data = data[:limit - off]
     if off >= MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
     return data[:MAX_LFS_FILESIZE - off]
@@ -233,7 +274,7 @@ class RegularFile(File):
         verify_area(self.pos, len(data))
         if self.flags & C.O_APPEND:
             self.pos = self.inode.size()
-        data = _write_limit(self.pos, data)
+        data = _write_limit(task, self.pos, data)
         if data:        # generic_write_checks: nothing to write keeps the bits
             kill_suid(self.inode, task.proc.creds)
         n = self.inode.write(self.pos, data)
@@ -249,7 +290,7 @@ class RegularFile(File):
         # Linux: pwrite on an O_APPEND file appends
         if self.flags & C.O_APPEND:
             off = self.inode.size()
-        data = _write_limit(off, data)
+        data = _write_limit(task, off, data)
         if data:
             kill_suid(self.inode, task.proc.creds)
         return self.inode.write(off, data)

@@ -56,6 +56,10 @@ class Filesystem:
 class Inode:
     """Default behaviour: what a non-directory, non-file inode answers."""
 
+    # i_writecount: > 0, files open for writing; < 0, address spaces running
+    # it as their program (which refuse each other: ETXTBSY)
+    writecount = 0
+
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0,
                  rdev: int = 0, ino: int | None = None) -> None:
         self.fs = fs

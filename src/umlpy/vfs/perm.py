@@ -61,7 +61,7 @@ def new_inode_owner(task, dir_inode, mode: int, perms: int = 0o7777) -> tuple[in
         if fmt != C.S_IFDIR and bits & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP \
                 and not (in_group(creds, gid) or capable(creds, K.CAP_FSETID)):
             bits &= ~C.S_ISGID
-    bits = bits & ~task.proc.fs.umask & perms
+    bits = bits & ~task.fs.umask & perms
     if fmt == C.S_IFDIR and dir_inode.mode & C.S_ISGID:
         bits |= C.S_ISGID
     return fmt | bits, creds.fsuid, gid

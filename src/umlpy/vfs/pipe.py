@@ -21,9 +21,6 @@ from umlpy.vfs.inode import Filesystem, Inode
 PIPE_BUF = 4096
 PIPE_SIZE = 65536
 PIPE_DEF_BUFFERS, PIPE_MIN_DEF_BUFFERS = 16, 2
-# /proc/sys/fs/pipe-max-size, pipe-user-pages-soft and -hard (0: no limit)
-LIMITS = {"pipe-max-size": 1 << 20, "pipe-user-pages-soft": 16384, "pipe-user-pages-hard": 0}
-_user_pages: dict[int, int] = {}    # pages of pipe buffers each (real) user holds
 
 
 def round_pipe_size(size: int) -> int:
@@ -31,9 +28,9 @@ def round_pipe_size(size: int) -> int:
     return 0 if size > 1 << 31 else max(PIPE_BUF, 1 << (size - 1).bit_length())
 
 
-def _over(pages: int, limit: str) -> bool:
-    """too_many_pipe_buffers_soft/hard."""
-    return bool(LIMITS[limit]) and pages > LIMITS[limit]
+def _over(pages: int, limit: int) -> bool:
+    """too_many_pipe_buffers_soft/hard (a limit of 0 is none)."""
+    return bool(limit) and pages > limit
 
 
 def _privileged(creds) -> bool:
@@ -71,14 +68,16 @@ class Pipe:
         """alloc_pipe_info: 16 pages, charged to the creator's real uid; past
         pipe-user-pages-soft an unprivileged user's new pipes get 2."""
         creds = task.proc.creds
+        self.tunables = tun = task.kernel.tunables
+        self.ledger = task.kernel.pipe_pages     # pages of pipe buffers each (real) user holds
         self.user = creds.uid
         pages = PIPE_DEF_BUFFERS
-        if pages * PIPE_BUF > LIMITS["pipe-max-size"] and not capable(creds, K.CAP_SYS_RESOURCE):
-            pages = LIMITS["pipe-max-size"] // PIPE_BUF
-        held = _user_pages.get(self.user, 0)
-        if _over(held + pages, "pipe-user-pages-soft") and not _privileged(creds):
+        if pages * PIPE_BUF > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+            pages = tun.pipe_max_size // PIPE_BUF
+        held = self.ledger.get(self.user, 0)
+        if _over(held + pages, tun.pipe_user_pages_soft) and not _privileged(creds):
             pages = PIPE_MIN_DEF_BUFFERS
-        if _over(held + pages, "pipe-user-pages-hard") and not _privileged(creds):
+        if _over(held + pages, tun.pipe_user_pages_hard) and not _privileged(creds):
             raise KernelError(E.ENFILE)
         self.pages = 0
         self._account(pages)
@@ -96,7 +95,7 @@ class Pipe:
 
     def _account(self, pages: int) -> None:
         """account_pipe_buffers: the user's total follows this pipe's pages."""
-        _user_pages[self.user] = _user_pages.get(self.user, 0) + pages - self.pages
+        self.ledger[self.user] = self.ledger.get(self.user, 0) + pages - self.pages
         self.pages = pages
 
     def set_size(self, creds, arg: int) -> int:
@@ -107,11 +106,12 @@ class Pipe:
         if not size:
             raise KernelError(E.EINVAL)
         pages = size // PIPE_BUF
-        if pages > self.pages and size > LIMITS["pipe-max-size"] and not capable(creds, K.CAP_SYS_RESOURCE):
+        tun = self.tunables
+        if pages > self.pages and size > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
             raise KernelError(E.EPERM)
-        held = _user_pages.get(self.user, 0) + pages - self.pages
+        held = self.ledger.get(self.user, 0) + pages - self.pages
         if pages > self.pages and not _privileged(creds) and \
-                (_over(held, "pipe-user-pages-soft") or _over(held, "pipe-user-pages-hard")):
+                (_over(held, tun.pipe_user_pages_soft) or _over(held, tun.pipe_user_pages_hard)):
             raise KernelError(E.EPERM)
         if pages < -(-len(self.buf) // PIPE_BUF):
             raise KernelError(E.EBUSY)
@@ -191,7 +191,7 @@ class PipeFile(File):
         p = self.pipe
         while True:
             if p.readers == 0:
-                task.kernel.signals.send_task(task, S.SIGPIPE)
+                task.kernel.signals.send_sig(task, S.SIGPIPE)
                 if done:
                     return done
                 raise KernelError(E.EPIPE)

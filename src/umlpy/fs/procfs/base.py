@@ -103,17 +103,19 @@ class VNode(Inode):
 
 
 class GenFile(VNode):
-    """A regular file whose content is generated at open; writable only
+    """A regular file whose content is generated at open (lazy: at the first
+    read, so that its checks refuse the read, not the open); writable only
     when it has a `store`, as Linux's files without a write method."""
 
     def __init__(self, fs: VirtFs, key: object, show: Show, store: Store | None = None,
                  mode: int | None = None, owner: Owner | None = None, size: int = 0,
-                 alive: Callable[[], bool] | None = None) -> None:
+                 alive: Callable[[], bool] | None = None, lazy: bool = False) -> None:
         if mode is None:
             mode = 0o644 if store is not None else 0o444
         super().__init__(fs, key, C.S_IFREG | mode, owner, alive)
         self.show = show
         self.store = store
+        self.lazy = lazy
         self._size = size     # procfs says 0, sysfs a page
 
     def size(self) -> int:
@@ -137,8 +139,8 @@ class SeqFile(File):
 
     def __init__(self, dentry, inode: GenFile, flags: int, task) -> None:
         super().__init__(dentry, inode, flags)
-        self.text = inode.show(task) if self.readable else b""
-        self.stale = False
+        self.text = inode.show(task) if self.readable and not inode.lazy else b""
+        self.stale = inode.lazy
 
     def _text(self, task) -> bytes:
         if self.stale:
@@ -194,6 +196,9 @@ class Link(VNode):
         # /proc/PID/fd/N: following the link reaches the open file itself
         # (Linux's magic links), even a pipe or a deleted file
         self.magic_file = magic
+        # a magic link for openat2's RESOLVE_NO_MAGICLINKS: fd/N, and exe,
+        # cwd and root, which umlpy follows by their paths
+        self.is_magic = magic is not None
 
     def readlink(self) -> bytes:
         self.check_alive()

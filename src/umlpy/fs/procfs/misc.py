@@ -140,9 +140,12 @@ def global_files(kernel) -> Spec:
         return cpu_text[0]
     return {
         "cmdline": ro(text(lambda: " ".join(k.params.words))),
+        "config.gz": ro(lambda task: k.kconfig_gz, size=len(k.kconfig_gz)),
         "cpuinfo": ro(text(cpuinfo_once)),
         "devices": ro(text(lambda: devices(k))),
         "diskstats": ro(text(lambda: diskstats(k))),
+        "key-users": ro(text(lambda: k.keys.proc_key_users())),
+        "keys": ro(k.keys.proc_keys),
         "filesystems": ro(text(filesystems)),
         "loadavg": ro(text(lambda: loadavg(k))),
         "meminfo": ro(text(lambda: meminfo(k))),

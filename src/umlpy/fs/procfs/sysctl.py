@@ -1,8 +1,9 @@
-"""/proc/sys: the sysctls tools and libcs read, and the UTS names, which
-are the only ones that can be written (as sethostname(2) would set them).
+"""/proc/sys: the sysctls tools and libcs read; the UTS names (as
+sethostname(2) would set them), the key quotas and the limits the kernel
+honours (kernel/tunables.py) can be written, by root.
 
-Values are umlpy's fixed limits and Linux's defaults; boot_id is made once
-per boot, uuid is new at each read (both as Linux's random driver does).
+Other values are umlpy's fixed limits and Linux's defaults; boot_id is made
+once per boot, uuid is new at each read (both as Linux's random driver does).
 """
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.process import PID_MAX
+from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, PID_MAX_DEFAULT, RR_TIMESLICE_MS
 from umlpy.syscalls.sys_inotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
-from umlpy.vfs import pipe
+from umlpy.vfs.devices import ENTROPY_AVAIL
+from umlpy.vfs.pipe import round_pipe_size
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
-NR_OPEN = 1 << 20
 FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
 
 
@@ -28,6 +29,44 @@ def new_uuid() -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def parse_int(data: bytes) -> int:
+    """One value as proc_dointvec reads it: spaces, then an int in C's
+    notation (0x hex, 0 octal) that fits an int and ends at a space or the
+    end of the write, else EINVAL."""
+    words = data.split()
+    word = words[0] if words else b""
+    neg = word[:1] == b"-"
+    digits = word[neg:]
+    base = 16 if digits[:2].lower() == b"0x" else 8 if digits[:1] == b"0" and len(digits) > 1 else 10
+    try:
+        v = int(digits[2:] if base == 16 else digits, base) if digits[:1].isdigit() and b"_" not in digits else None
+    except ValueError:
+        v = None
+    if v is None:
+        raise KernelError(E.EINVAL)
+    v = -v if neg else v
+    if not -INT_MAX - 1 <= v <= INT_MAX:
+        raise KernelError(E.EINVAL)
+    return v
+
+
+def int_sysctl(obj, attr: str, lo: int, hi: int = INT_MAX, changed=None):
+    """An integer sysctl kept in obj.attr, written as proc_dointvec_minmax
+    takes it: one int (parse_int) within lo..hi, else EINVAL; changed()
+    runs after a write."""
+    def show(task) -> bytes:
+        return f"{getattr(obj, attr)}\n".encode()
+
+    def store(task, data: bytes) -> None:
+        v = parse_int(data)
+        if not lo <= v <= hi:
+            raise KernelError(E.EINVAL)
+        setattr(obj, attr, v)
+        if changed is not None:
+            changed()
+    return rw(show, store)
 
 
 def _uts(kernel, attr: str):
@@ -42,29 +81,44 @@ def _uts(kernel, attr: str):
     return rw(show, store)
 
 
-def _pipe_limit(name: str):
-    """A pipe limit: pipe-max-size is kept as round_pipe_size makes it (past
-    2^31 is EINVAL), the page counts as written."""
-    def show(task) -> bytes:
-        return b"%d\n" % pipe.LIMITS[name]
+def _pipe_max_size(kernel):
+    """pipe-max-size: kept as round_pipe_size makes it (a page at least;
+    past 2^31 EINVAL)."""
+    t = kernel.tunables
 
     def store(task, data: bytes) -> None:
-        try:
-            v = int(data.split(b"\n", 1)[0].strip())
-        except ValueError:
-            raise KernelError(E.EINVAL) from None
-        if v < 0:
+        v = parse_int(data)
+        size = round_pipe_size(v) if v >= 0 else 0
+        if not size:
             raise KernelError(E.EINVAL)
-        if name == "pipe-max-size":
-            v = pipe.round_pipe_size(v)
-            if not v:
-                raise KernelError(E.EINVAL)
-        pipe.LIMITS[name] = v
-    return rw(show, store)
+        t.pipe_max_size = size
+    return rw(lambda task: f"{t.pipe_max_size}\n".encode(), store)
 
 
 def _open_files(kernel) -> int:
-    return len({id(f) for p in kernel.procs.by_pid.values() for f in p.fdtable.files.values()})
+    return len({id(f) for p in kernel.procs.by_pid.values() for t in p.threads
+                for f in t.files.files.values()})
+
+
+def _tunable(kernel, name: str):
+    """An integer tunable between Linux's bounds (kernel/tunables.py)."""
+    attr, lo, hi = INT_BOUNDS[name]
+    return int_sysctl(kernel.tunables, attr, lo, hi)
+
+
+def _core_pattern(kernel):
+    """proc_dostring: up to the first newline, at most 127 bytes."""
+    def store(task, data: bytes) -> None:
+        kernel.tunables.core_pattern = data.split(b"\n", 1)[0].split(b"\0", 1)[0][:CORENAME_MAX_SIZE - 1]
+    return rw(lambda task: kernel.tunables.core_pattern + b"\n", store)
+
+
+def _rr_timeslice(kernel):
+    """sched_rr_handler: a value up to 0 puts the default back."""
+    def store(task, data: bytes) -> None:
+        v = parse_int(data)
+        kernel.tunables.sched_rr_timeslice_ms = v if v > 0 else RR_TIMESLICE_MS
+    return rw(text(lambda: str(kernel.tunables.sched_rr_timeslice_ms)), store)
 
 
 def sys_tree(kernel, boot_id: str) -> Spec:
@@ -72,29 +126,39 @@ def sys_tree(kernel, boot_id: str) -> Spec:
     return {
         "kernel": {
             "cap_last_cap": ro("40"),
+            "core_pattern": _core_pattern(k),
+            "dmesg_restrict": int_sysctl(k, "dmesg_restrict", 0, 1),
             "domainname": _uts(k, "domainname"),
             "hostname": _uts(k, "hostname"),
+            "keys": {
+                "gc_delay": int_sysctl(k.keys, "gc_delay", 0, changed=k.keys.gc_delay_changed),
+                "maxbytes": int_sysctl(k.keys, "maxbytes", 1),
+                "maxkeys": int_sysctl(k.keys, "maxkeys", 1),
+                "root_maxbytes": int_sysctl(k.keys, "root_maxbytes", 1),
+                "root_maxkeys": int_sysctl(k.keys, "root_maxkeys", 1),
+            },
             "ngroups_max": ro(str(NGROUPS_MAX)),
             "osrelease": ro(text(lambda: k.release)),
             "ostype": ro("Linux"),
             "overflowgid": ro("65534"),
             "overflowuid": ro("65534"),
             "panic": ro("0"),
-            "pid_max": ro(str(PID_MAX)),
+            "pid_max": _tunable(k, "kernel/pid_max"),
             "printk": ro("4\t4\t1\t7"),
             "random": {
                 "boot_id": ro(boot_id),
-                "entropy_avail": ro("256"),
+                "entropy_avail": ro(str(ENTROPY_AVAIL)),
                 "poolsize": ro("256"),
                 "uuid": ro(text(new_uuid)),
             },
+            "sched_rr_timeslice_ms": _rr_timeslice(k),
             "tainted": ro("0"),
-            "threads-max": ro(str(PID_MAX)),
+            "threads-max": ro(str(PID_MAX_DEFAULT)),
             "version": ro(text(lambda: k.version_string)),
         },
         "net": sys_net(k),
         "vm": {
-            "max_map_count": ro("65530"),
+            "max_map_count": _tunable(k, "vm/max_map_count"),
             "overcommit_memory": ro("0"),
             "overcommit_ratio": ro("50"),
             "swappiness": ro("60"),
@@ -103,9 +167,9 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
             "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED))},
-            "nr_open": ro(str(NR_OPEN)),
-            "pipe-max-size": _pipe_limit("pipe-max-size"),
-            "pipe-user-pages-hard": _pipe_limit("pipe-user-pages-hard"),
-            "pipe-user-pages-soft": _pipe_limit("pipe-user-pages-soft"),
+            "nr_open": _tunable(k, "fs/nr_open"),
+            "pipe-max-size": _pipe_max_size(k),
+            "pipe-user-pages-hard": int_sysctl(k.tunables, "pipe_user_pages_hard", 0),
+            "pipe-user-pages-soft": int_sysctl(k.tunables, "pipe_user_pages_soft", 0),
         },
     }
