@@ -61,6 +61,7 @@ class Kernel:
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
         self.tunables = Tunables()
+        self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.vdso = Vdso()
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()

@@ -10,7 +10,7 @@ from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, read_iovecs, s32, s64, scatter, user_data
-from umlpy.vfs.fsnotify import IN_MODIFY, file_event
+from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
 
 
 def _readable(t, fd: int):
@@ -30,12 +30,20 @@ def _writable(t, fd: int):
 @syscall("read")
 def sys_read(t, fd, buf, count, *_):
     f = _readable(t, fd)
-    return bounded(lambda: f.read_into(t, buf, min(count, MAX_RW_COUNT)), f.rcvtimeo)
+    return bounded(lambda: _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT))), f.rcvtimeo)
 
 
 def _modified(f, n: int) -> int:
+    """fsnotify_modify after a write that wrote something."""
     if n > 0:
         file_event(f, IN_MODIFY)
+    return n
+
+
+def _accessed(f, n: int) -> int:
+    """fsnotify_access after a read that read something."""
+    if n > 0:
+        file_event(f, IN_ACCESS)
     return n
 
 
@@ -65,7 +73,7 @@ def write_vecs(t, f, vecs: list[tuple[int, int]]) -> int:
 def sys_readv(t, fd, iov, cnt, *_):
     f = _readable(t, fd)
     vecs = read_iovecs(t, iov, cnt)
-    return bounded(lambda: scatter(t, vecs, f.read(t, sum(n for _, n in vecs))), f.rcvtimeo)
+    return bounded(lambda: _accessed(f, scatter(t, vecs, f.read(t, sum(n for _, n in vecs)))), f.rcvtimeo)
 
 
 @syscall("writev")
@@ -87,7 +95,7 @@ def sys_pread64(t, fd, buf, count, off, *_):
     f = _readable(t, fd)
     data = f.pread(t, min(count, MAX_RW_COUNT), _offset(off))
     t.mem.write(buf, data)
-    return len(data)
+    return _accessed(f, len(data))
 
 
 def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:
@@ -110,7 +118,7 @@ def sys_pwrite64(t, fd, buf, count, off, *_):
 def sys_preadv(t, fd, iov, cnt, off, *_):
     f = _readable(t, fd)
     vecs = read_iovecs(t, iov, cnt)
-    return scatter(t, vecs, f.pread(t, sum(n for _, n in vecs), _offset(off)))
+    return _accessed(f, scatter(t, vecs, f.pread(t, sum(n for _, n in vecs), _offset(off))))
 
 
 @syscall("pwritev")
@@ -135,7 +143,12 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
         raise KernelError(E.EINVAL)
     count = min(count, MAX_RW_COUNT, 1 << 20)
     data, off = _read_at(t, src, count, offp)
-    return _write_settled(t, dst, data, lambda n: _settle_source(t, src, data, n, offp, off))
+    return _write_settled(t, dst, data, lambda n: _transferred(src, dst, _settle_source(t, src, data, n, offp, off)))
+
+
+def _transferred(src, dst, n: int) -> int:
+    """sendfile, copy_file_range: the source was read, the destination written."""
+    return _modified(dst, _accessed(src, n))
 
 
 def _settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
@@ -215,7 +228,7 @@ def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     data, off = _read_at(t, src, min(n, COPY_CHUNK), offp_in)
     if not data:
         return 0
-    written = _modified(dst, _write_at(t, dst, data, offp_out))
+    written = _transferred(src, dst, _write_at(t, dst, data, offp_out))
     if off is not None:
         t.mem.write(offp_in, struct.pack("<q", off + written))
     elif written < len(data):

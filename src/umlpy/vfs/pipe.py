@@ -7,16 +7,35 @@ with EPIPE.
 """
 from __future__ import annotations
 
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
+from umlpy.vfs.fown import POLL_IN, POLL_OUT
 from umlpy.vfs.inode import Filesystem, Inode
 
 PIPE_BUF = 4096
 PIPE_SIZE = 65536
+PIPE_DEF_BUFFERS, PIPE_MIN_DEF_BUFFERS = 16, 2
+
+
+def round_pipe_size(size: int) -> int:
+    """A pipe size as Linux keeps it: a power of two from a page; 0 past 2^31."""
+    return 0 if size > 1 << 31 else max(PIPE_BUF, 1 << (size - 1).bit_length())
+
+
+def _over(pages: int, limit: int) -> bool:
+    """too_many_pipe_buffers_soft/hard (a limit of 0 is none)."""
+    return bool(limit) and pages > limit
+
+
+def _privileged(creds) -> bool:
+    """pipe_is_unprivileged_user, negated: CAP_SYS_RESOURCE or CAP_SYS_ADMIN."""
+    return capable(creds, K.CAP_SYS_RESOURCE) or capable(creds, K.CAP_SYS_ADMIN)
 
 
 class PipeFs(Filesystem):
@@ -31,7 +50,7 @@ class PipeInode(Inode):
         self.pipe = pipe
 
     def size(self) -> int:
-        return len(self.pipe.buf) if self.pipe is not None else 0
+        return 0        # pipefs keeps no size: FIONREAD tells what is queued
 
 
 _pipefs: PipeFs | None = None
@@ -45,9 +64,27 @@ def anon_pipe_inode(pipe: Pipe) -> PipeInode:
 
 
 class Pipe:
-    def __init__(self) -> None:
+    def __init__(self, task) -> None:
+        """alloc_pipe_info: 16 pages, charged to the creator's real uid; past
+        pipe-user-pages-soft an unprivileged user's new pipes get 2."""
+        creds = task.proc.creds
+        self.tunables = tun = task.kernel.tunables
+        self.ledger = task.kernel.pipe_pages     # pages of pipe buffers each (real) user holds
+        self.user = creds.uid
+        pages = PIPE_DEF_BUFFERS
+        if pages * PIPE_BUF > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+            pages = tun.pipe_max_size // PIPE_BUF
+        held = self.ledger.get(self.user, 0)
+        if _over(held + pages, tun.pipe_user_pages_soft) and not _privileged(creds):
+            pages = PIPE_MIN_DEF_BUFFERS
+        if _over(held + pages, tun.pipe_user_pages_hard) and not _privileged(creds):
+            raise KernelError(E.ENFILE)
+        self.pages = 0
+        self._account(pages)
+        self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
+        self.async_files: list[PipeFile] = []   # ends with O_ASYNC on (fasync_readers/writers)
         self.buf = bytearray()
-        self.capacity = PIPE_SIZE
+        self.capacity = pages * PIPE_BUF
         self.readers = 0
         self.writers = 0
         self.r_counter = 0
@@ -56,17 +93,60 @@ class Pipe:
         self.wq = WaitQueue("pipe write")
         self.open_wq = WaitQueue("fifo open")
 
+    def _account(self, pages: int) -> None:
+        """account_pipe_buffers: the user's total follows this pipe's pages."""
+        self.ledger[self.user] = self.ledger.get(self.user, 0) + pages - self.pages
+        self.pages = pages
+
+    def set_size(self, creds, arg: int) -> int:
+        """F_SETPIPE_SZ (pipe_set_size): a power of two of pages from one
+        page; past pipe-max-size only with CAP_SYS_RESOURCE, past the soft
+        limit only privileged; never below what is queued (EBUSY)."""
+        size = round_pipe_size(arg & 0xFFFFFFFF)
+        if not size:
+            raise KernelError(E.EINVAL)
+        pages = size // PIPE_BUF
+        tun = self.tunables
+        if pages > self.pages and size > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+            raise KernelError(E.EPERM)
+        held = self.ledger.get(self.user, 0) + pages - self.pages
+        if pages > self.pages and not _privileged(creds) and \
+                (_over(held, tun.pipe_user_pages_soft) or _over(held, tun.pipe_user_pages_hard)):
+            raise KernelError(E.EPERM)
+        if pages < -(-len(self.buf) // PIPE_BUF):
+            raise KernelError(E.EBUSY)
+        self._account(pages)
+        self.capacity = size
+        self.wake_all()
+        return size
+
+    def free(self) -> None:
+        """The last end went (free_pipe_info): the user gets its pages back."""
+        self._account(0)
+
     def wake_all(self) -> None:
         self.rq.wake_all()
         self.wq.wake_all()
+
+    def kill_fasync(self, readers: bool) -> None:
+        """The I/O signal of the reading (POLL_IN) or writing (POLL_OUT) ends."""
+        for f in list(self.async_files):
+            if f.readable if readers else f.writable:
+                f.kill_fasync(POLL_IN if readers else POLL_OUT)
 
 
 class PipeFile(File):
     kind = "pipe"
     lazy_write = True
 
+    has_fasync = True
+
     def __init__(self, pipe: Pipe, flags: int, dentry=None, inode=None) -> None:
-        super().__init__(dentry, inode if inode is not None else anon_pipe_inode(pipe), flags)
+        if inode is None:
+            if pipe.inode is None:
+                pipe.inode = anon_pipe_inode(pipe)
+            inode = pipe.inode
+        super().__init__(dentry, inode, flags)
         self.pipe = pipe
         if self.readable:
             pipe.readers += 1
@@ -88,6 +168,7 @@ class PipeFile(File):
         data = bytes(p.buf[:n])
         del p.buf[:n]
         p.wq.wake_all()
+        p.kill_fasync(readers=False)
         return data
 
     def unread(self, data: bytes) -> None:
@@ -97,6 +178,14 @@ class PipeFile(File):
         if not self.writable:
             raise KernelError(E.EBADF)
         return self._write(task, data, 0)
+
+    def fasync(self, fd: int, on: bool) -> None:
+        super().fasync(fd, on)
+        lst = self.pipe.async_files
+        if on and self not in lst:
+            lst.append(self)
+        elif not on and self in lst:
+            lst.remove(self)
 
     def _write(self, task, data: bytes, done: int) -> int:
         p = self.pipe
@@ -115,6 +204,7 @@ class PipeFile(File):
                 p.buf += data[done:done + chunk]
                 done += chunk
                 p.rq.wake_all()
+                p.kill_fasync(readers=True)
                 continue
             if self.nonblock:
                 if done:
@@ -151,20 +241,27 @@ class PipeFile(File):
 
     def release(self) -> None:
         p = self.pipe
+        if self in p.async_files:
+            p.async_files.remove(self)
         if self.readable:
             p.readers -= 1
         if self.writable:
             p.writers -= 1
         p.wake_all()
-        if p.readers == 0 and p.writers == 0 and not isinstance(self.inode, PipeInode):
-            self.inode.pipe = None
+        if (p.readers == 0) != (p.writers == 0):
+            p.kill_fasync(readers=True)     # pipe_release: one side is gone, the other is told
+            p.kill_fasync(readers=False)
+        if p.readers == 0 and p.writers == 0:
+            p.free()
+            if not isinstance(self.inode, PipeInode):
+                self.inode.pipe = None
 
 
 def open_fifo(dentry, inode, flags: int, task) -> File:
     """Linux's fifo open: readers wait for a writer and writers for a reader."""
     p = inode.pipe
     if p is None:
-        p = inode.pipe = Pipe()
+        p = inode.pipe = Pipe(task)
     acc = flags & C.O_ACCMODE
     nonblock = bool(flags & C.O_NONBLOCK)
     if isinstance(inode, PipeInode):

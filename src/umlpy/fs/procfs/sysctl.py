@@ -8,16 +8,19 @@ once per boot, uuid is new at each read (both as Linux's random driver does).
 from __future__ import annotations
 
 from arch_um import clock
+from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
+from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, PID_MAX_DEFAULT, RR_TIMESLICE_MS
+from umlpy.syscalls.sys_inotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 from umlpy.vfs.devices import ENTROPY_AVAIL
+from umlpy.vfs.pipe import round_pipe_size
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
 FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
-PIPE_MAX_SIZE = 1 << 20
 
 
 def new_uuid() -> str:
@@ -49,6 +52,20 @@ def _uts(kernel, attr: str):
         value = data.split(b"\n", 1)[0].split(b"\0", 1)[0][:UTS_LEN]
         setattr(kernel, attr, value.decode(errors="replace"))
     return rw(show, store)
+
+
+def _pipe_max_size(kernel):
+    """pipe-max-size: kept as round_pipe_size makes it (a page at least;
+    past 2^31 EINVAL)."""
+    t = kernel.tunables
+
+    def store(task, data: bytes) -> None:
+        v = (parse_ints(data) or [-1])[0]
+        size = round_pipe_size(v) if v >= 0 else 0
+        if not size:
+            raise KernelError(E.EINVAL)
+        t.pipe_max_size = size
+    return rw(lambda task: f"{t.pipe_max_size}\n".encode(), store)
 
 
 def _open_files(kernel) -> int:
@@ -123,8 +140,11 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "fs": {
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
+            "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED))},
             "nr_open": _tunable(k, "fs/nr_open"),
             "mqueue": mqueue_sysctls(k),
-            "pipe-max-size": ro(str(PIPE_MAX_SIZE)),
+            "pipe-max-size": _pipe_max_size(k),
+            "pipe-user-pages-hard": int_sysctl(k.tunables, "pipe_user_pages_hard", 0),
+            "pipe-user-pages-soft": int_sysctl(k.tunables, "pipe_user_pages_soft", 0),
         },
     }
