@@ -21,7 +21,7 @@ ffibuilder.cdef(
     };
     int umlpy_resume(const struct umlpy_resume *r);
     int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
-                  struct umlpy_event *out, int max, int timeout_ms);
+                  struct umlpy_event *out, int max, long long deadline);
     int umlpy_poll_tasks(struct umlpy_event *out, int max);
     int umlpy_wait_pid(int pid, int *status, unsigned long *msg);
     long umlpy_inject(int pid, const struct user_regs_struct *saved,
@@ -35,7 +35,8 @@ ffibuilder.cdef(
     int umlpy_signalfd_read(int fd);
     int umlpy_spawn(const char *path, int options);
     int umlpy_interrupt(int pid);
-    int umlpy_tick(long usec);
+    int umlpy_timers_init(void);
+    void umlpy_timers_stop(void);
     long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len);
     long umlpy_vm_read(int pid, void *local, unsigned long remote, long len);
     int umlpy_getsiginfo(int pid, int *code, unsigned long *addr);

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/timex.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
@@ -28,6 +30,10 @@
 #include <unistd.h>
 #include <linux/elf.h>
 #include <linux/openat2.h>
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
 
 #ifndef PTRACE_SYSEMU
 #define PTRACE_SYSEMU 31
@@ -152,27 +158,178 @@ static int drain(struct umlpy_event *out, int n, int max)
 }
 
 /*
+ * Host timers.  The kernel's next deadline is a CLOCK_MONOTONIC POSIX timer
+ * (nanoseconds, absolute, no timer slack) whose SIGALRM interrupts
+ * whatever the loop waits in: the fast path's blocking waitpid, so a
+ * deadline is met while guests compute, and epoll, whose own timeout
+ * (epoll_pwait2's nanoseconds, but with the host's slack of 0.1%) is only
+ * the backstop.  The tick is a 10 ms ITIMER_REAL that runs only while the
+ * fast path is in use: it bounds how long devices wait while a guest
+ * computes (waitpid cannot watch them), and stops itself once no fast-path
+ * wait happened for a whole tick, so an idle guest costs no host CPU.
+ *
+ * A SIGALRM that comes before the loop's last look (`alarmed`, or the
+ * deadline already past) is not lost; one between that look and the wait's
+ * entry, a few instructions, is, and the tick (waitpid) or the epoll
+ * timeout then ends the wait.
+ */
+#define TICK_USEC 10000
+#define DEADLINE_NONE (-1LL)
+
+static volatile sig_atomic_t alarmed;       /* a SIGALRM since umlpy_run began */
+static volatile sig_atomic_t fast_waits;    /* fast-path waits since the last tick */
+static volatile sig_atomic_t tick_on;
+static int deadline_timer = -1;             /* host POSIX timer id */
+static long long armed_deadline = DEADLINE_NONE;
+
+static long long monotonic_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+static void set_tick(long usec)
+{
+    struct itimerval it;
+    it.it_interval.tv_sec = it.it_value.tv_sec = 0;
+    it.it_interval.tv_usec = it.it_value.tv_usec = usec;
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void alarm_handler(int sig)
+{
+    int e = errno;
+    (void)sig;
+    alarmed = 1;
+    if (tick_on && !fast_waits) {
+        set_tick(0);
+        tick_on = 0;
+    }
+    fast_waits = 0;
+    errno = e;
+}
+
+/* Whether the loop may wait until `deadline` (0: not at all; -1: no
+   timer): it is not due, the deadline timer is armed for it (re-armed only
+   when the kernel's next deadline changed: a stale earlier one costs one
+   spurious wake-up), and no SIGALRM came meanwhile (a deadline that passed
+   since the look at the clock fires as the timer is armed). */
+static int may_wait(long long deadline)
+{
+    if (deadline == 0 || (deadline != DEADLINE_NONE && deadline <= monotonic_ns()))
+        return 0;
+    if (deadline != DEADLINE_NONE && deadline != armed_deadline) {
+        struct itimerspec its = { { 0, 0 }, { deadline / 1000000000LL, deadline % 1000000000LL } };
+        if (syscall(SYS_timer_settime, deadline_timer, TIMER_ABSTIME, &its, NULL) == 0)
+            armed_deadline = deadline;
+    }
+    return !alarmed;
+}
+
+/* The fast path's tick: running from here until a tick passes without a
+   fast-path wait. */
+static void tick_for_fast_wait(void)
+{
+    fast_waits = 1;          /* first: a tick from here on keeps the tick running */
+    if (!tick_on) {
+        tick_on = 1;
+        set_tick(TICK_USEC);
+    }
+}
+
+/* epoll until deadline (see may_wait): epoll_pwait2 with the time left;
+   on a host without it (before 5.11), epoll_wait rounding up to
+   milliseconds. */
+static int epoll_until(int epfd, struct epoll_event *evs, int max, long long deadline)
+{
+    static int no_pwait2;
+    struct timespec left, *tsp = NULL;
+    long long ns = 0;
+    if (!may_wait(deadline)) {
+        left.tv_sec = left.tv_nsec = 0;
+        tsp = &left;
+    } else if (deadline != DEADLINE_NONE) {
+        ns = deadline - monotonic_ns();
+        if (ns < 0)
+            ns = 0;
+        left.tv_sec = ns / 1000000000LL;
+        left.tv_nsec = ns % 1000000000LL;
+        tsp = &left;
+    }
+    if (!no_pwait2) {
+        int n = syscall(SYS_epoll_pwait2, epfd, evs, max, tsp, NULL, 0);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_pwait2 = 1;
+    }
+    if (!tsp)
+        return epoll_wait(epfd, evs, max, -1);
+    ns = (ns + 999999) / 1000000;         /* a later deadline is just another wait */
+    return epoll_wait(epfd, evs, max, ns > INT_MAX ? INT_MAX : (int)ns);
+}
+
+/* Install the SIGALRM handler (no SA_RESTART: it is there to interrupt)
+   and create the deadline timer; 0 or -errno. */
+int umlpy_timers_init(void)
+{
+    struct sigaction sa;
+    struct sigevent sev;
+    sigset_t set;
+    int id;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = alarm_handler;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGALRM, &sa, NULL) < 0)
+        return -errno;
+    sigemptyset(&set);
+    sigaddset(&set, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGALRM;
+    sev.sigev_notify_thread_id = syscall(SYS_gettid);
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &id) < 0)
+        return -errno;
+    deadline_timer = id;
+    armed_deadline = DEADLINE_NONE;
+    return 0;
+}
+
+/* Stop both timers (the kernel is going away). */
+void umlpy_timers_stop(void)
+{
+    set_tick(0);
+    tick_on = 0;
+    if (deadline_timer >= 0)
+        syscall(SYS_timer_delete, deadline_timer);
+    deadline_timer = -1;
+}
+
+/*
  * The trap loop's one crossing: resume the given tasks, then wait for the
- * next interrupt (a guest stop, a ready device fd, or the timeout) and return
- * what happened.  Resume failures (a task that died meanwhile) are ignored:
- * its exit arrives as an event.
+ * next interrupt (a guest stop, a ready device fd, or the deadline: an
+ * absolute CLOCK_MONOTONIC time in ns, 0 not to wait, -1 for none) and
+ * return what happened.  Resume failures (a task that died meanwhile) are
+ * ignored: its exit arrives as an event.
  */
 int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
-              struct umlpy_event *out, int max, int timeout_ms)
+              struct umlpy_event *out, int max, long long deadline)
 {
     struct epoll_event evs[16];
     int i, n = 0, nev, chld = 0;
 
+    alarmed = 0;    /* an earlier SIGALRM: the deadline says if it is due */
     for (i = 0; i < nres; i++)
         apply_resume(&rs[i]);
-    if (nres && timeout_ms != 0) {
+    if (nres && deadline != 0) {
         /*
          * Fast path: a task was just resumed and no device is ready, so
          * wait for the next stop in waitpid itself, which wakes faster than
          * SIGCHLD through the signalfd and epoll (measured: 10.2 against
-         * 12.1 us a round trip).  The periodic tick (umlpy_tick) interrupts
-         * it, so devices and timers are looked at again within a tick even
-         * while guests compute without trapping.
+         * 12.1 us a round trip).  SIGALRM (the deadline timer, the tick)
+         * interrupts it, so timers expire on time and devices are looked
+         * at again within a tick even while guests compute without trapping.
          */
         int device = 0;
         nev = epoll_wait(epfd, evs, 16, 0);
@@ -181,15 +338,18 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
                 device = 1;
         if (!device) {
             int status;
-            pid_t pid = waitpid(-1, &status, __WALL);
+            pid_t pid = -1;
+            tick_for_fast_wait();
+            if (may_wait(deadline))
+                pid = waitpid(-1, &status, __WALL);
             if (pid > 0) {
                 task_event(&out[0], pid, status);
                 return drain(out, 1, max);
             }
-            timeout_ms = 0;    /* a tick (EINTR): poll everything once */
+            deadline = 0;    /* a SIGALRM (EINTR) or due: poll everything once */
         }
     }
-    nev = epoll_wait(epfd, evs, 16, timeout_ms);
+    nev = epoll_until(epfd, evs, 16, deadline);
     if (nev < 0)
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < nev && n < max; i++) {
@@ -210,30 +370,6 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
         n = drain(out, n, max);
     }
     return n;
-}
-
-static void tick_handler(int sig)
-{
-    (void)sig;     /* only here to interrupt a blocking waitpid (EINTR) */
-}
-
-/* A periodic SIGALRM every usec microseconds, handled by a no-op. */
-int umlpy_tick(long usec)
-{
-    struct sigaction sa;
-    sigset_t set;
-    struct itimerval it;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = tick_handler;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGALRM, &sa, NULL) < 0)
-        return -errno;
-    sigemptyset(&set);
-    sigaddset(&set, SIGALRM);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    it.it_interval.tv_sec = it.it_value.tv_sec = usec / 1000000;
-    it.it_interval.tv_usec = it.it_value.tv_usec = usec % 1000000;
-    return setitimer(ITIMER_REAL, &it, NULL) < 0 ? -errno : 0;
 }
 
 /* Poll for stops without blocking (used after injections). */

@@ -3,8 +3,9 @@
 Host signals are never handled asynchronously: SIGCHLD ("a guest CPU
 trapped") is read from a signalfd inside the hot-path helper; SIGINT, SIGTERM,
 SIGHUP and SIGWINCH come from a second signalfd that is an ordinary device fd.
-Timers are the loop's timeout: the kernel passes the time to its next
-deadline.
+Timers are the loop's timeout: the kernel passes its next deadline (an
+absolute CLOCK_MONOTONIC time in nanoseconds), which a host timer meets to
+the nanosecond even while guests compute (see umlpy_run).
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from arch_um.ptrace import PTRACE_SYSEMU
 EV_TASK = 0
 EV_FD = 1
 _MAX_EVENTS = 64
-TICK_USEC = 10_000     # 100 Hz, as Linux's HZ=100
 _MAX_RESUMES = 256
+NO_DEADLINE = -1
 
 HOST_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH,
                 signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -51,11 +52,11 @@ class EventLoop:
             raise OSError(-min(self.chld_fd, self.sig_fd), "signalfd")
         self.epoll.register(self.chld_fd, select.EPOLLIN)
         self.epoll.register(self.sig_fd, select.EPOLLIN)
-        # the tick that bounds how long the trap loop's waitpid may block
-        # devices and timers while guests compute (see umlpy_run)
-        r = lib.umlpy_tick(TICK_USEC)
+        # the deadline timer and the tick that interrupt the trap loop's
+        # blocking waitpid while guests compute (see umlpy_run)
+        r = lib.umlpy_timers_init()
         if r < 0:
-            raise OSError(-r, "setitimer")
+            raise OSError(-r, "timer_create")
         self._events = ffi.new("struct umlpy_event[]", _MAX_EVENTS)
         self._resumes = ffi.new("struct umlpy_resume[]", _MAX_RESUMES)
         self._nres = 0
@@ -95,14 +96,16 @@ class EventLoop:
             lib.umlpy_resume(self._resumes + i)
         self._nres = 0
 
-    def run(self, timeout_ms: int):
-        """Resume queued tasks, then wait; returns a cffi array and a count.
+    def run(self, deadline: int):
+        """Resume queued tasks, then wait until an event or the deadline
+        (monotonic ns; 0: do not wait, NO_DEADLINE: no timer); returns a
+        cffi array and a count.
 
         Each event has kind (EV_TASK/EV_FD), id (host pid or fd), status,
         has_regs/regs (syscall stops) and msg (ptrace event message).
         """
         n = lib.umlpy_run(self._resumes, self._nres, self.epoll.fileno(),
-                          self.chld_fd, self._events, _MAX_EVENTS, timeout_ms)
+                          self.chld_fd, self._events, _MAX_EVENTS, deadline)
         self._nres = 0
         if n < 0:
             raise OSError(-n, "epoll_wait")
@@ -116,7 +119,7 @@ class EventLoop:
         return lib.umlpy_signalfd_read(self.sig_fd)
 
     def close(self) -> None:
-        lib.umlpy_tick(0)
+        lib.umlpy_timers_stop()
         self.epoll.close()
         os.close(self.chld_fd)
         os.close(self.sig_fd)

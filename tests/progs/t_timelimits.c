@@ -182,6 +182,15 @@ static void posix_timers(void)
     printf("  overrun %d, si_overrun %d\n", overrun_seen, si_overrun_seen);
     timer_delete(ovt);
 
+    /* the kernel takes SIGEV_THREAD as SIGEV_SIGNAL (the C library makes the thread) */
+    int kid;
+    sev.sigev_notify = SIGEV_THREAD;
+    sev.sigev_signo = SIGUSR2;
+    res("raw timer_create SIGEV_THREAD", syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &kid));
+    syscall(SYS_timer_delete, kid);
+    sev.sigev_signo = 0;
+    res("raw timer_create SIGEV_THREAD signal 0", syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &kid));
+
     /* ids go round rather than reuse the lowest free one (Linux 6.x) */
     timer_t ta, tb, tc;
     sev.sigev_notify = SIGEV_NONE;
@@ -221,6 +230,77 @@ static void timerfds(void)
     printf("  expired one-shot reads %ld.%09ld\n", (long)cur.it_value.tv_sec, (long)cur.it_value.tv_nsec);
     close(fd);
     close(rfd);
+}
+
+/* Take every pending signal of set without waiting. */
+static void drain(const sigset_t *set)
+{
+    struct timespec zero = { 0, 0 };
+    while (sigtimedwait(set, NULL, &zero) > 0)
+        ;
+}
+
+/* Intervals of a nanosecond (a microsecond for the itimer) that nobody
+ * consumes for `ms`: each timer expires once and waits, as Linux restarts
+ * a periodic timer only when its signal is dequeued or the timerfd read,
+ * so they keep the kernel no busier than a sleep does
+ * (tests/test_timers_precision.py measures that with announce set).
+ * What reads back meanwhile, and the overruns counted when they are
+ * consumed, are Linux's. */
+static void tiny_intervals(long ms, int announce)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGALRM);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
+    timer_t sig_timer, none_timer;
+    timer_create(CLOCK_MONOTONIC, &sev, &sig_timer);
+    sev.sigev_notify = SIGEV_NONE;
+    timer_create(CLOCK_MONOTONIC, &sev, &none_timer);
+    struct itimerspec ns1 = { { 0, 1 }, { 0, 1 } }, cur;
+    res("tiny: timer_settime 1 ns", timer_settime(sig_timer, 0, &ns1, NULL));
+    res("tiny: SIGEV_NONE timer_settime 1 ns", timer_settime(none_timer, 0, &ns1, NULL));
+    int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+    res("tiny: timerfd_settime 1 ns", timerfd_settime(tfd, 0, &ns1, NULL));
+    struct itimerval us1 = { { 0, 1 }, { 0, 1 } }, it;
+    res("tiny: setitimer 1 us", setitimer(ITIMER_REAL, &us1, NULL));
+    if (announce)
+        printf("ready\n");
+    struct timespec nap = { ms / 1000, ms % 1000 * 1000000 };
+    nanosleep(&nap, NULL);
+    if (announce)
+        printf("slept\n");
+
+    timer_gettime(sig_timer, &cur);
+    printf("  signal pending: timer_gettime %ld.%09ld interval %ld.%09ld, overrun %d\n",
+           (long)cur.it_value.tv_sec, cur.it_value.tv_nsec, (long)cur.it_interval.tv_sec,
+           cur.it_interval.tv_nsec, timer_getoverrun(sig_timer));
+    timer_gettime(none_timer, &cur);
+    printf("  SIGEV_NONE: timer_gettime %ld.%09ld, overrun %d\n", (long)cur.it_value.tv_sec,
+           cur.it_value.tv_nsec, timer_getoverrun(none_timer));
+    getitimer(ITIMER_REAL, &it);
+    printf("  SIGALRM pending: getitimer %ld.%06ld interval %ld.%06ld\n", (long)it.it_value.tv_sec,
+           (long)it.it_value.tv_usec, (long)it.it_interval.tv_sec, (long)it.it_interval.tv_usec);
+    siginfo_t si;
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    sigwaitinfo(&usr2, &si);
+    int over = timer_getoverrun(sig_timer);
+    printf("  dequeued: si_overrun counts the missed intervals %d, timer_getoverrun the same %d\n",
+           si.si_overrun > 1000, over == si.si_overrun);
+    uint64_t ticks = 0;
+    res("  timerfd read", read(tfd, &ticks, sizeof ticks));
+    printf("  ticks count the missed intervals %d\n", ticks > 1000);
+    timer_delete(sig_timer);
+    timer_delete(none_timer);
+    close(tfd);
+    memset(&us1, 0, sizeof us1);
+    setitimer(ITIMER_REAL, &us1, NULL);
+    drain(&set);
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static void sleeps(void)
@@ -469,6 +549,12 @@ int main(int argc, char **argv)
         after_exec(argv[2]);
         return 0;
     }
+    if (argc > 2 && strcmp(argv[1], "tiny") == 0) {     /* t_timelimits tiny SECONDS */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        tiny_intervals(atol(argv[2]) * 1000, 1);
+        printf("done\n");
+        return 0;
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -477,6 +563,7 @@ int main(int argc, char **argv)
     itimers();
     posix_timers();
     timerfds();
+    tiny_intervals(100, 0);
     sleeps();
     polls();
     futexes();

@@ -15,7 +15,7 @@ from collections import deque
 from typing import Callable
 
 from arch_um import clock, ptrace
-from arch_um.events import EV_TASK, EventLoop
+from arch_um.events import EV_TASK, NO_DEADLINE, EventLoop
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
@@ -49,10 +49,6 @@ class Timer:
             self.sched._timer_cancelled()
 
 
-# The longest the event loop sleeps at once (epoll_wait takes an int of
-# milliseconds): a later deadline, up to "never" (KTIME_MAX), just means
-# another sleep.
-MAX_SLEEP_MS = (1 << 31) - 1
 # Compact the timer heap when more than half of it (and this many) are
 # cancelled timers: a guest re-arming long timeouts cannot grow it.
 COMPACT_MIN = 64
@@ -108,15 +104,15 @@ class Scheduler:
                 except Exception as exc:
                     self.oops("a timer", exc)
 
-    def _timeout_ms(self) -> int:
+    def _deadline(self) -> int:
+        """When the loop must wake up: the nearest live timer (monotonic
+        ns, met to the nanosecond by the host timer), 0 (now) with tasks
+        to run or a deadline already past, NO_DEADLINE with neither."""
         if self.runq:
             return 0
         while self._timers and self._timers[0][2].cancelled:
             self._pop_timer()
-        if not self._timers:
-            return -1
-        delta = self._timers[0][0] - clock.monotonic_ns()
-        return min(MAX_SLEEP_MS, max(0, (delta + 999_999) // 1_000_000))
+        return max(0, self._timers[0][0]) if self._timers else NO_DEADLINE
 
     # -- devices --------------------------------------------------------------
     def watch_fd(self, fd: int, events: int, handler: Callable[[int], None]) -> bool:
@@ -144,8 +140,7 @@ class Scheduler:
                     busy |= hook()    # a device did work: poll again, don't sleep
                 except Exception as exc:
                     self.oops("an idle hook", exc)
-            timeout = 0 if busy else self._timeout_ms()
-            evs, n = loop.run(timeout)
+            evs, n = loop.run(0 if busy else self._deadline())
             for i in range(n):
                 ev = evs[i]
                 if ev.kind == EV_TASK:

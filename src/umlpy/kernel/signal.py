@@ -99,11 +99,13 @@ def user_siginfo(info: bytes) -> tuple[int, int, tuple]:
 
 def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
     """Queue a signal's data on a task or process: standard signals are
-    pending once (the first siginfo stays), real-time ones queue up."""
+    pending once (the first siginfo stays), real-time ones queue up, and
+    so does a POSIX timer's, whose preallocated entry Linux's
+    send_sigqueue always adds (the timer queues it at most once)."""
     q = owner.sigq.get(sig)
     if q is None:
         owner.sigq[sig] = deque([(code, fields)])
-    elif sig >= S.SIGRTMIN:
+    elif sig >= S.SIGRTMIN or fields[:1] == ("timer",):
         q.append((code, fields))
 
 
@@ -164,13 +166,9 @@ def discard(proc, mask: int) -> None:
         else:
             owner.pending &= ~mask
         for sig in [s for s in owner.sigq if S.sigbit(s) & mask]:
-            del owner.sigq[sig]
-
-
-def first_code(owner, sig: int) -> int | None:
-    """si_code of the first queued instance of sig, if any."""
-    q = owner.sigq.get(sig)
-    return q[0][0] if q else None
+            for _, fields in owner.sigq.pop(sig):
+                if fields[:1] == ("timer",):
+                    fields[1].flushed()
 
 
 class Signals:
@@ -178,13 +176,12 @@ class Signals:
         self.k = kernel
 
     # -- generation -----------------------------------------------------------
-    def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = ()) -> None:
+    def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = ()) -> bool:
+        """Generate sig for the process; False if it was dropped (ignored)."""
         if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(proc.leader, sig):
-            return
-        if not self._prepare(proc, sig):
-            return
-        if self._ignored(proc, proc.leader, sig):
-            return
+            return False
+        if not self._prepare(proc, sig) or self._ignored(proc, proc.leader, sig):
+            return False
         _enqueue(proc, sig, code, fields)
         proc.shared_pending |= S.sigbit(sig)
         proc.signal_wq.wake_all()
@@ -192,20 +189,21 @@ class Signals:
             if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
                 self._notify(t, sig)
                 break
+        return True
 
-    def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = ()) -> None:
+    def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = ()) -> bool:
+        """Generate sig for one thread; False if it was dropped (ignored)."""
         proc = t.proc
         if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(t, sig):
-            return
-        if not self._prepare(proc, sig):
-            return
-        if self._ignored(proc, t, sig):
-            return
+            return False
+        if not self._prepare(proc, sig) or self._ignored(proc, t, sig):
+            return False
         _enqueue(t, sig, code, fields)
         t.pending |= S.sigbit(sig)
         proc.signal_wq.wake_all()
         if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
             self._notify(t, sig)
+        return True
 
     def send_sig(self, t: Task, sig: int) -> None:
         """Linux's send_sig(sig, current, 0), a task signalling itself for
@@ -287,7 +285,10 @@ class Signals:
     def take(self, t: Task, mask: int) -> tuple[int, int, tuple]:
         """Dequeue the lowest pending signal of mask (thread-directed ones
         first, as Linux's dequeue_signal): (signo, si_code, fields), signo 0
-        if none.  A real-time signal sent n times is queued n times."""
+        if none.  A real-time signal sent n times is queued n times.  As
+        in dequeue_signal, a POSIX timer's signal restarts its periodic
+        timer (and gets its overrun count), and a SIGALRM from the process
+        queue restarts a periodic ITIMER_REAL."""
         for owner in (t, t.proc):
             pend = (owner.pending if owner is t else owner.shared_pending) & mask
             if pend:
@@ -300,6 +301,10 @@ class Signals:
                         t.pending &= ~S.sigbit(sig)
                     else:
                         t.proc.shared_pending &= ~S.sigbit(sig)
+                if fields[:1] == ("timer",):
+                    fields = fields[1].dequeued()
+                if sig == S.SIGALRM and owner is t.proc and "real" in owner.timers:
+                    owner.timers["real"].sigalrm_dequeued()
                 return sig, code, fields
         return 0, 0, ()
 

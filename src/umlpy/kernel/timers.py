@@ -1,8 +1,9 @@
 """Interval timers on the kernel's clock: itimers, POSIX timers, timerfds.
 
 A timer fires through the scheduler's timer heap (the event loop's
-timeout is the timer interrupt); periodic timers re-arm themselves and
-count overruns when the loop was late, as Linux's hrtimers do.
+deadline is the timer interrupt); periodic timers are re-armed when their
+expiry is consumed and count the intervals missed meanwhile as overruns,
+as Linux's hrtimer-based timers do.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from umlpy.kernel.errors import Block, KernelError
 NS = 10**9
 KTIME_MAX = (1 << 63) - 1           # Linux's "never": timer values saturate here
 KTIME_SEC_MAX = KTIME_MAX // NS
+JIFFY_NS = NS // 100                # one tick of the guest's HZ (100, as UML's)
 _TIMESPEC = struct.Struct("<qq")
 _ITIMERSPEC = struct.Struct("<qqqq")   # it_interval, it_value (timespecs)
 _ITIMERVAL = struct.Struct("<qqqq")    # it_interval, it_value (timevals)
@@ -125,43 +127,70 @@ def _bounded(fn: Callable[[], int], deadline: int) -> int:
 
 
 class IntervalTimer:
-    """One timer: armed with (value, interval); calls fire(overruns) when it expires."""
+    """One timer as Linux's hrtimer under an itimer, a POSIX timer or a
+    timerfd: armed with (deadline, interval), it calls fire() when it
+    expires.  A periodic timer does not re-arm itself: its owner forwards
+    and restarts it when the expiry is consumed (its signal dequeued, the
+    timerfd read), as posixtimer_rearm and timerfd_read do, counting the
+    intervals it missed meanwhile.  So a 1 ns interval nobody consumes
+    expires once, instead of on every turn of the kernel's loop."""
 
-    def __init__(self, sched, fire: Callable[[int], None]) -> None:
+    def __init__(self, sched, fire: Callable[[], None]) -> None:
         self.sched = sched
         self.fire = fire
         self.interval = 0
-        self.deadline: int | None = None
+        self.deadline: int | None = None   # the next expiry; an expired periodic one's last
+        self.expired = False               # a periodic timer fired, not restarted since
         self._timer = None
 
-    def arm(self, deadline: int | None, interval: int) -> None:
+    @property
+    def running(self) -> bool:
+        """On the scheduler's heap (hrtimer_active)."""
+        return self._timer is not None
+
+    def arm(self, deadline: int | None, interval: int, start: bool = True) -> None:
+        """Set it (None disarms); start=False only keeps the deadline, for
+        a timer whose expiry nobody is told of (SIGEV_NONE)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self.deadline = deadline
         self.interval = interval
-        if deadline is not None:
-            self._timer = self.sched.add_timer(deadline, self._expire)
+        self.expired = False
+        if deadline is not None and start:
+            self.restart()
+
+    def forward(self, now: int) -> int:
+        """hrtimer_forward: move a periodic timer's deadline past now by
+        whole intervals; returns how many (0 if it is not due)."""
+        if self.deadline is None or not self.interval:
+            return 0
+        late = now - self.deadline
+        if late < 0:
+            return 0
+        n = late // self.interval + 1
+        self.deadline = ktime_add_safe(self.deadline, n * self.interval)
+        return n
+
+    def restart(self) -> None:
+        """Back on the heap at its deadline (hrtimer_restart)."""
+        self.expired = False
+        self._timer = self.sched.add_timer(self.deadline, self._expire)
 
     def remaining(self) -> int:
-        if self.deadline is None:
+        """Time to a running timer's expiry (at least 1 ns), 0 for one
+        that does not run."""
+        if self._timer is None:
             return 0
         return max(1, self.deadline - clock.monotonic_ns())
 
     def _expire(self) -> None:
         self._timer = None
-        overruns = 0
         if self.interval:
-            now = clock.monotonic_ns()
-            nxt = self.deadline + self.interval
-            if nxt <= now:
-                missed = (now - nxt) // self.interval + 1
-                overruns = missed
-                nxt += missed * self.interval
-            self.arm(nxt, self.interval)
+            self.expired = True
         else:
             self.deadline = None
-        self.fire(overruns)
+        self.fire()
 
     def cancel(self) -> None:
         self.arm(None, 0)

@@ -9,9 +9,8 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel import cpulimit
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.signal import first_code
-from umlpy.kernel.timers import (IntervalTimer, after, check_clock, monotonic_for, pack_itimerspec,
-                                 pack_itimerval, unpack_itimerspec, unpack_itimerval)
+from umlpy.kernel.timers import (JIFFY_NS, IntervalTimer, after, check_clock, monotonic_for,
+                                 pack_itimerspec, pack_itimerval, unpack_itimerspec, unpack_itimerval)
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
@@ -28,13 +27,29 @@ INT_MAX = 0x7FFFFFFF
 
 # -- ITIMER_REAL and alarm ---------------------------------------------------------
 
-def _real_timer(t) -> IntervalTimer:
-    proc = t.proc
-    tm = proc.timers.get("real")
+class RealTimer(IntervalTimer):
+    """ITIMER_REAL: SIGALRM to the process; a periodic one is restarted
+    when a SIGALRM is dequeued from the process's queue (Linux's
+    dequeue_signal), so while SIGALRM stays pending it expires no more."""
+
+    def __init__(self, t) -> None:
+        super().__init__(t.kernel.sched, self._fire)
+        self.k = t.kernel
+        self.proc = t.proc
+
+    def _fire(self) -> None:
+        self.k.signals.send_proc(self.proc, S.SIGALRM, C.SI_KERNEL)
+
+    def sigalrm_dequeued(self) -> None:
+        if self.expired:
+            self.forward(clock.monotonic_ns())
+            self.restart()
+
+
+def _real_timer(t) -> RealTimer:
+    tm = t.proc.timers.get("real")
     if tm is None:
-        k = t.kernel
-        tm = proc.timers["real"] = IntervalTimer(
-            k.sched, lambda overruns: k.signals.send_proc(proc, S.SIGALRM, C.SI_KERNEL))
+        tm = t.proc.timers["real"] = RealTimer(t)
     return tm
 
 
@@ -149,6 +164,12 @@ def sys_alarm(t, seconds, *_):
 # -- POSIX timers ------------------------------------------------------------------
 
 class PosixTimer(IntervalTimer):
+    """A POSIX timer as Linux's k_itimer: its one preallocated signal is
+    queued at most once; an expiry while it is still queued only counts
+    (si_overrun); a periodic timer is restarted when that signal is
+    dequeued (posixtimer_rearm), the intervals missed meanwhile being the
+    overrun count it carries and timer_getoverrun reports."""
+
     def __init__(self, t, tid: int, clk: int, notify: int, signo: int, value: int, target) -> None:
         super().__init__(t.kernel.sched, self._fire)
         self.k = t.kernel
@@ -159,46 +180,89 @@ class PosixTimer(IntervalTimer):
         self.signo = signo
         self.value = value
         self.target = target     # a task for SIGEV_THREAD_ID
-        self.overrun = 0         # expiries the queued signal stands for, beyond its own
-        self.last_overrun = 0    # the same for the last signal delivered (timer_getoverrun)
-        self.queued = False      # a signal of ours may still be pending
+        self.requeue = 0         # it_requeue_pending: odd while an expiry waits for its signal's dequeue
+        self.overrun = -1        # it_overrun: intervals since the last restart, beyond the first
+        self.overrun_last = 0    # it_overrun_last: what timer_getoverrun reports
+        self.sig_overrun = 0     # the queued signal's own si_overrun
+        self.sig_token = 0       # and the setting it is from (si_sys_private)
+        self.queued = False      # our signal is pending
+        self.deleted = False
 
-    def _owner(self):
-        return self.proc if self.target is None else self.target
+    def set(self, deadline: int | None, interval: int) -> None:
+        """timer_settime (common_timer_set): a signal still queued stays,
+        but no longer restarts the timer when it is dequeued."""
+        self.requeue = (self.requeue + 2) & ~1
+        self.overrun_last = 0
+        self.arm(deadline, interval, start=self.notify != SIGEV_NONE)
 
-    def _delivered(self) -> None:
-        """Once our signal has left the pending queue, its overrun count is
-        the one timer_getoverrun reports, as Linux's it_overrun_last set
-        when the signal is dequeued."""
-        if self.queued and first_code(self._owner(), self.signo) != SI_TIMER:
-            self.queued = False
-            self.last_overrun = self.overrun
-
-    def _fire(self, overruns: int) -> None:
-        if self.notify == SIGEV_NONE:
-            return
-        self._delivered()
+    def _fire(self) -> None:
+        # the setting the signal is from, even when it is already queued
+        # (posix_timer_event sets si_sys_private before send_sigqueue)
+        self.sig_token = 0
+        if self.interval:
+            self.requeue += 1
+            self.sig_token = self.requeue
         if self.queued:
-            self.overrun += 1 + overruns     # still queued: count, as Linux
+            self.sig_overrun += 1
             return
-        self.overrun = overruns
-        self.queued = True
-        info = ("raw", struct.pack("<iiQ", self.id, min(overruns, INT_MAX), self.value))
+        info = ("timer", self)
         if self.target is None:
-            self.k.signals.send_proc(self.proc, self.signo, SI_TIMER, info)
+            sent = self.k.signals.send_proc(self.proc, self.signo, SI_TIMER, info)
         else:
-            self.k.signals.send_task(self.target, self.signo, SI_TIMER, info)
+            sent = self.k.signals.send_task(self.target, self.signo, SI_TIMER, info)
+        if sent:
+            self.queued = True
+            self.sig_overrun = 0
+        elif self.interval:
+            # ignored, so no dequeue will restart it: restart it now, but at
+            # least a tick later, so a tiny interval cannot flood the kernel
+            now = clock.monotonic_ns()
+            self.overrun += self.forward(now + (JIFFY_NS if self.interval < JIFFY_NS else 0))
+            self.restart()
+            self.requeue += 1
+
+    def dequeued(self) -> tuple:
+        """Our signal leaves the queue: restart a periodic timer if the
+        signal is from its current setting; the siginfo as delivered."""
+        self.queued = False
+        overrun = self.sig_overrun
+        if self.interval and self.sig_token == self.requeue and not self.deleted:
+            self.overrun += self.forward(clock.monotonic_ns())
+            self.restart()
+            self.overrun_last, self.overrun = self.overrun, -1
+            self.requeue += 1
+            overrun += self.overrun_last
+        return ("raw", struct.pack("<iiQ", self.id, min(overrun, INT_MAX), self.value))
+
+    def flushed(self) -> None:
+        """Our queued signal was discarded (now ignored, or a SIGCONT)."""
+        self.queued = False
+
+    def gettime(self) -> tuple[int, int]:
+        """(interval, value) as common_timer_get: an expired periodic timer
+        is moved past now first; an expired one still due reads as 1 ns,
+        except a SIGEV_NONE one, which reads 0."""
+        none = self.notify == SIGEV_NONE
+        if self.deadline is None or (not self.interval and not self.running and not none):
+            return self.interval, 0
+        now = clock.monotonic_ns()
+        if self.interval and (self.requeue & 1 or none):
+            self.overrun += self.forward(now)
+        left = self.deadline - now
+        if left <= 0:
+            return self.interval, 0 if none else 1
+        return self.interval, left
 
     def getoverrun(self) -> int:
-        """The overrun count as the int Linux reports, capped at INT_MAX
-        (timer_overrun_to_int): a fine interval that expired long ago
-        overruns billions of times."""
-        self._delivered()
-        return min(self.last_overrun, INT_MAX)
+        """As the int Linux reports, capped at INT_MAX (timer_overrun_to_int):
+        a fine interval that expired long ago overruns billions of times."""
+        return min(self.overrun_last, INT_MAX)
 
-    def reset_overrun(self) -> None:
-        self.overrun = self.last_overrun = 0
-        self.queued = False
+    def delete(self) -> None:
+        """timer_delete, exec: a signal still queued is delivered, but
+        restarts nothing."""
+        self.deleted = True
+        self.cancel()
 
 
 def _posix(t, tid: int) -> PosixTimer:
@@ -211,10 +275,10 @@ def _posix(t, tid: int) -> PosixTimer:
 def delete_posix_timers(proc) -> None:
     """exec: POSIX timers go (Linux's exit_itimers); itimers and alarm stay."""
     for tid in [tid for tid, tm in proc.timers.items() if isinstance(tm, PosixTimer)]:
-        proc.timers.pop(tid).cancel()
+        proc.timers.pop(tid).delete()
 
 
-@syscall("timer_create", status=PARTIAL, note="SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID; no SIGEV_THREAD")
+@syscall("timer_create", status=PARTIAL, note="no CPU-time clocks (EINVAL); SIGEV_THREAD signals as SIGEV_SIGNAL, as Linux (the C library runs the thread)")
 def sys_timer_create(t, clk, sevp, idp, *_):
     clk = s32(clk)
     check_clock(clk)
@@ -235,6 +299,8 @@ def sys_timer_create(t, clk, sevp, idp, *_):
         target = t.kernel.procs.task(target_tid)
         if target is None or target.proc is not proc:
             raise KernelError(E.EINVAL)
+    elif notify == SIGEV_THREAD:
+        notify = SIGEV_SIGNAL           # good_sigevent: the kernel only signals
     elif notify not in (SIGEV_SIGNAL, SIGEV_NONE):
         raise KernelError(E.EINVAL)
     if notify != SIGEV_NONE and not 1 <= signo <= S.NSIG:
@@ -251,19 +317,17 @@ def sys_timer_settime(t, tid, flags, new, old, *_):
     interval, value = unpack_itimerspec(t.mem.read(new, 32))
     tm = _posix(t, tid)
     if old:
-        t.mem.write(old, pack_itimerspec(tm.interval, tm.remaining()))
+        t.mem.write(old, pack_itimerspec(*tm.gettime()))
     if value:
-        tm.arm(monotonic_for(tm.clk, value, bool(flags & C.TIMER_ABSTIME)), interval)
+        tm.set(monotonic_for(tm.clk, value, bool(flags & C.TIMER_ABSTIME)), interval)
     else:
-        tm.cancel()         # disarmed: the interval goes too (common_timer_set)
-    tm.reset_overrun()
+        tm.set(None, 0)     # disarmed: the interval goes too (common_timer_set)
     return 0
 
 
 @syscall("timer_gettime")
 def sys_timer_gettime(t, tid, cur, *_):
-    tm = _posix(t, tid)
-    t.mem.write(cur, pack_itimerspec(tm.interval, tm.remaining()))
+    t.mem.write(cur, pack_itimerspec(*_posix(t, tid).gettime()))
     return 0
 
 
@@ -275,7 +339,7 @@ def sys_timer_getoverrun(t, tid, *_):
 @syscall("timer_delete")
 def sys_timer_delete(t, tid, *_):
     tm = _posix(t, tid)
-    tm.cancel()
+    tm.delete()
     del t.proc.timers[tm.id]
     return 0
 
@@ -283,6 +347,10 @@ def sys_timer_delete(t, tid, *_):
 # -- timerfd -----------------------------------------------------------------------
 
 class TimerFdFile(File):
+    """A timerfd: expiries count as ticks; a periodic timer is restarted by
+    the read (or timerfd_gettime) that takes them, adding the intervals
+    missed meanwhile, as Linux's timerfd_read."""
+
     kind = "[timerfd]"
 
     def __init__(self, sched, clk: int, flags: int) -> None:
@@ -292,9 +360,15 @@ class TimerFdFile(File):
         self.wq = WaitQueue("timerfd")
         self.timer = IntervalTimer(sched, self._fire)
 
-    def _fire(self, overruns: int) -> None:
-        self.ticks += 1 + overruns
+    def _fire(self) -> None:
+        self.ticks += 1
         self.wq.wake_all()
+
+    def _restart(self) -> None:
+        tm = self.timer
+        if tm.expired:
+            self.ticks += tm.forward(clock.monotonic_ns()) - 1
+            tm.restart()
 
     def read(self, task, n: int) -> bytes:
         if n < 8:
@@ -303,6 +377,7 @@ class TimerFdFile(File):
             if self.nonblock:
                 raise KernelError(E.EAGAIN)
             raise Block(self.wq)
+        self._restart()
         ticks, self.ticks = self.ticks, 0
         return struct.pack("<Q", ticks)
 
@@ -312,10 +387,12 @@ class TimerFdFile(File):
     def poll_queues(self) -> list:
         return [self.wq]
 
-    def remaining(self) -> int:
-        """An expired one-shot timer reads as 0, as timerfd_get_remaining."""
+    def gettime(self) -> tuple[int, int]:
+        """(interval, value): an expired one-shot timer reads as 0, as
+        timerfd_get_remaining; an expired periodic one is restarted first."""
+        self._restart()
         d = self.timer.deadline
-        return 0 if d is None else max(0, d - clock.monotonic_ns())
+        return self.timer.interval, 0 if d is None else max(0, d - clock.monotonic_ns())
 
     def release(self) -> None:
         self.timer.cancel()
@@ -345,7 +422,7 @@ def sys_timerfd_settime(t, fd, flags, new, old, *_):
         raise KernelError(E.EINVAL)
     f = _timerfd(t, fd)
     if old:
-        t.mem.write(old, pack_itimerspec(f.timer.interval, f.remaining()))
+        t.mem.write(old, pack_itimerspec(*f.gettime()))
     f.ticks = 0
     f.timer.arm(monotonic_for(f.clk, value, bool(flags & TFD_TIMER_ABSTIME)) if value else None, interval)
     return 0
@@ -353,6 +430,5 @@ def sys_timerfd_settime(t, fd, flags, new, old, *_):
 
 @syscall("timerfd_gettime")
 def sys_timerfd_gettime(t, fd, cur, *_):
-    f = _timerfd(t, fd)
-    t.mem.write(cur, pack_itimerspec(f.timer.interval, f.remaining()))
+    t.mem.write(cur, pack_itimerspec(*_timerfd(t, fd).gettime()))
     return 0
