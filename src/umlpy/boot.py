@@ -27,6 +27,7 @@ from umlpy.kernel import cmdline, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
 from umlpy.kernel.mm import MemBudget
+from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
@@ -46,8 +47,7 @@ class Kernel:
         self.version = config.get("version", "0.0")
         self.release = config.get("release", f"6.1.0-umlpy-{self.version}")
         self.version_string = config.get("uts_version", "#1 umlpy")
-        self.hostname = params.hostname
-        self.domainname = "(none)"
+        self.init_ns = nsproxy.init_nsproxy(params.hostname)
         self.log = printk.Log(write_log)
         if params.loglevel is not None:
             self.log.console_loglevel = params.loglevel

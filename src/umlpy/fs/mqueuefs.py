@@ -23,10 +23,9 @@ class MqueueFs(VirtFs):
         self.root = MqueueDir(self, "root", self._table, 0o1777)
 
     def queues(self) -> dict:
-        k = self.kernel
-        if not hasattr(k, "mqueues"):
-            k.mqueues = {}
-        return k.mqueues
+        """The init IPC namespace's queues (a mount does not follow the
+        mounter's namespace here)."""
+        return self.kernel.init_ns.ipc.mqueues
 
     def _table(self) -> dict:
         def status(q):

@@ -196,12 +196,12 @@ def inherit(parent, child) -> None:
             seg.nattch += 1
 
 
-def undo_all(k, proc) -> None:
+def undo_all(proc) -> None:
     """Exit: apply the SEM_UNDO adjustments (clamped at 0, as Linux)."""
     for (ident, num), adj in getattr(proc, "sem_undo", {}).items():
         try:
-            s = k.ipc.sem.get(ident)
-        except (KernelError, AttributeError):
+            s = proc.ns.ipc.sysv.sem.get(ident)
+        except KernelError:
             continue
         s.values[num] = max(0, min(SEMVMX, s.values[num] + adj))
         s.wq.wake_all()

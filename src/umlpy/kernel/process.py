@@ -14,7 +14,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import cpulimit, futex, ipc, rusage, threads
-from umlpy.kernel import jobctl, printk
+from umlpy.kernel import jobctl, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
 from umlpy.kernel.wait import WaitQueue
@@ -66,6 +66,7 @@ class Procs:
         hpid = ptrace.spawn(k.stub.path)
         pid = self.alloc_pid()
         proc = Process(pid, None, fdtable, fs, Creds(), SigHand(), None)
+        proc.ns = k.init_ns
         t = Task(pid, proc, hpid, None)
         t.kernel = k
         proc.host_tgid = hpid
@@ -99,6 +100,7 @@ class Procs:
              pidfd_at: int = 0) -> int:
         k = self.k
         parent = t.proc
+        ns = nsproxy.copy_namespaces(parent, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
         shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
         mm = parent.mm.share() if shared else parent.mm.fork()
         r = ptrace.inject(t.hpid, t.regs, NR["clone"], (flags & C.CLONE_VM) | C.CLONE_PARENT | S.SIGCHLD,
@@ -115,6 +117,7 @@ class Procs:
         proc.comm, proc.exe_path = parent.comm, parent.exe_path
         proc.cmdline, proc.environ = parent.cmdline, parent.environ
         proc.exit_signal = flags & C.CSIGNAL
+        proc.ns = ns
         proc.start_ns = k.uptime_ns()
         proc.personality = parent.personality
         proc.nice, proc.sched_policy, proc.ioprio = parent.nice, parent.sched_policy, parent.ioprio
@@ -183,7 +186,7 @@ class Procs:
             guard(timer.cancel)
         proc.timers.clear()
         guard(ipc.detach_all, proc)
-        guard(ipc.undo_all, k, proc)
+        guard(ipc.undo_all, proc)
         guard(proc.fdtable.release)
         if proc.mm is not None:
             guard(proc.mm.release)

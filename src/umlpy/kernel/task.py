@@ -152,6 +152,7 @@ class Process:
         self.usage = None           # rusage.Usage, sampled at death
         self.cusage = Usage()       # of the children waited for
         self.ctty = None
+        self.ns = parent.ns if parent else None     # nsproxy.NsProxy: init's is set at boot
 
     def rlimit(self, res: int) -> tuple[int, int]:
         return self.rlimits.get(res, DEFAULT_RLIMITS.get(res, (RLIM_INFINITY, RLIM_INFINITY)))

@@ -18,16 +18,18 @@ from umlpy.syscalls.util import s32
 @syscall("uname")
 def sys_uname(t, buf, *_):
     k = t.kernel
+    uts = t.proc.ns.uts
     t.mem.write(buf, structs.pack_utsname(
-        ["Linux", k.hostname, k.release, k.version_string, "x86_64", k.domainname]))
+        ["Linux", uts.hostname, k.release, k.version_string, "x86_64", uts.domainname]))
     return 0
 
 
 def _set_name(t, addr: int, length: int, attr: str) -> int:
+    """The caller's UTS namespace's name (its own after unshare(CLONE_NEWUTS))."""
     need(t.proc.creds, CAP_SYS_ADMIN)
     if length > 64:
         raise KernelError(E.EINVAL)
-    setattr(t.kernel, attr, t.mem.read(addr, length).decode(errors="replace"))
+    setattr(t.proc.ns.uts, attr, t.mem.read(addr, length).decode(errors="replace"))
     return 0
 
 

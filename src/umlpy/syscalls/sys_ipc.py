@@ -30,10 +30,8 @@ SHMMAX = (1 << 63) - (1 << 24)
 
 
 def _ipc(t) -> I.Ipc:
-    k = t.kernel
-    if not hasattr(k, "ipc"):
-        k.ipc = I.Ipc()
-    return k.ipc
+    """The caller's IPC namespace's tables."""
+    return t.proc.ns.ipc.sysv
 
 
 def _secs(ns: int) -> int:

@@ -51,10 +51,9 @@ class MQueue:
                 signals.send_proc(proc, signo, SI_MESGQ, ("raw", struct.pack("<iIQ", 0, 0, value)))
 
 
-def _queues(k) -> dict[bytes, MQueue]:
-    if not hasattr(k, "mqueues"):
-        k.mqueues = {}
-    return k.mqueues
+def _queues(t) -> dict[bytes, MQueue]:
+    """The caller's IPC namespace's queues."""
+    return t.proc.ns.ipc.mqueues
 
 
 class MqFile(File):
@@ -92,7 +91,7 @@ def _name(t, addr: int) -> bytes:
 @syscall("mq_open", status=PARTIAL, note="no mqueue filesystem to mount")
 def sys_mq_open(t, uname, flags, mode, uattr, *_):
     name = _name(t, uname)
-    qs = _queues(t.kernel)
+    qs = _queues(t)
     q = qs.get(name)
     creds = t.proc.creds
     if q is None:
@@ -119,7 +118,7 @@ def sys_mq_open(t, uname, flags, mode, uattr, *_):
 @syscall("mq_unlink")
 def sys_mq_unlink(t, uname, *_):
     name = _name(t, uname)
-    q = _queues(t.kernel).pop(name, None)
+    q = _queues(t).pop(name, None)
     if q is None:
         raise KernelError(E.ENOENT)
     q.unlinked = True

@@ -9,7 +9,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE, CAP_SYS_TTY_CONFIG
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
-from umlpy.kernel import cred, printk
+from umlpy.kernel import cred, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.task import SIG_DEFAULT
@@ -17,8 +17,6 @@ from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_path, read_str_array, s32, u32
-
-NS_FLAGS = 0x7E020000   # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 
 unsupported("rseq", "glibc copes with ENOSYS (restartable sequences)")
 
@@ -33,7 +31,7 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; no namespaces")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS and CLONE_NEWIPC the only namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
@@ -54,8 +52,10 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_PIDFD and flags & (C.CLONE_DETACHED | C.CLONE_THREAD):
         raise KernelError(E.EINVAL)
-    if flags & NS_FLAGS:
-        printk.pr_notice(f"clone flags {flags:#x} (namespaces) not supported")
+    if flags & nsproxy.CLONE_NEWIPC and flags & C.CLONE_SYSVSEM:
+        raise KernelError(E.EINVAL)     # a new IPC namespace cannot share semaphore undo
+    if flags & C.CLONE_THREAD and flags & ~C.CSIGNAL & nsproxy.ALL_NEW:
+        printk.pr_notice(f"clone flags {flags:#x}: namespaces of a thread not supported")
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_SETTLS and tls >= TASK_SIZE_MAX:
         raise KernelError(E.EPERM)

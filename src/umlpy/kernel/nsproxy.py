@@ -1,0 +1,284 @@
+"""Namespaces: Linux's nsproxy (which namespaces a process is in), the
+namespace objects, and nsfs (the files /proc/PID/ns/* open to).
+
+Every type has its init namespace, the one every process starts in; umlpy
+makes new ones of the types it builds (UTS: hostname and domain name; IPC:
+the System V tables and POSIX message queues).  The others (user, pid, net,
+mnt, cgroup, time) have only their init namespace: asking for a new one is
+EINVAL, as a Linux built without them answers.  A process holds an NsProxy
+that fork shares and unshare/setns replace, so changing it never touches
+another process's view.
+
+unshare(2) and clone(2) call `copy_namespaces`, setns(2) `install`: the
+CLONE_NEW* half of Linux's unshare, kept here so the non-namespace flags
+(CLONE_FILES, CLONE_FS, CLONE_SYSVSEM) can live beside it.
+"""
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_CHROOT
+from umlpy.kernel import ipc, printk
+from umlpy.kernel.cred import need
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.task import State
+from umlpy.vfs.file import File
+from umlpy.vfs.inode import Filesystem, Inode
+
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = C.CLONE_NEWNS
+ALL_NEW = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
+           | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME)
+BUILT = CLONE_NEWUTS | CLONE_NEWIPC     # the types umlpy makes new namespaces of
+
+# kind -> (CLONE_NEW* flag, the init namespace's inode number as Linux's
+# PROC_*_INIT_INO; net and mnt get theirs from the dynamic range)
+KINDS: dict[str, tuple[int, int | None]] = {
+    "net": (CLONE_NEWNET, None),
+    "uts": (CLONE_NEWUTS, 0xEFFFFFFE),
+    "ipc": (CLONE_NEWIPC, 0xEFFFFFFF),
+    "pid": (CLONE_NEWPID, 0xEFFFFFFC),
+    "user": (CLONE_NEWUSER, 0xEFFFFFFD),
+    "mnt": (CLONE_NEWNS, None),
+    "cgroup": (CLONE_NEWCGROUP, 0xEFFFFFFB),
+    "time": (CLONE_NEWTIME, 0xEFFFFFFA),
+}
+# /proc/PID/ns entries in Linux's order: name -> the kind it shows
+PROC_ENTRIES = {"net": "net", "uts": "uts", "ipc": "ipc", "pid": "pid", "pid_for_children": "pid",
+                "user": "user", "mnt": "mnt", "cgroup": "cgroup", "time": "time",
+                "time_for_children": "time"}
+
+NSIO = 0xB7
+NS_GET_USERNS = NSIO << 8 | 1
+NS_GET_PARENT = NSIO << 8 | 2
+NS_GET_NSTYPE = NSIO << 8 | 3
+NS_GET_OWNER_UID = NSIO << 8 | 4
+NSFS_MAGIC = 0x6E736673
+PROC_DYNAMIC_FIRST = 0xF0000000
+
+
+class NsFs(Filesystem):
+    """nsfs: one inode per namespace, numbered as the namespace is."""
+    name = "nsfs"
+    magic = NSFS_MAGIC
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_dynamic = PROC_DYNAMIC_FIRST
+
+    def dynamic_ino(self) -> int:
+        """proc_alloc_inum: numbers for namespaces made after boot."""
+        n = self._next_dynamic
+        self._next_dynamic += 1
+        return n
+
+
+class Namespace:
+    """One namespace: its type, number and the user namespace owning it
+    (None only for the init user namespace, which has no parent)."""
+
+    def __init__(self, fs: NsFs, kind: str, owner: Namespace | None, ino: int | None = None) -> None:
+        self.kind = kind
+        self.flag = KINDS[kind][0]
+        self.owner = owner
+        self.inode = NsInode(fs, self, ino if ino is not None else fs.dynamic_ino())
+
+    @property
+    def ino(self) -> int:
+        return self.inode.ino
+
+    def name(self) -> str:
+        """What /proc/PID/ns/X reads: `uts:[4026531838]`."""
+        return f"{self.kind}:[{self.ino}]"
+
+
+class UtsNamespace(Namespace):
+    def __init__(self, fs: NsFs, owner: Namespace | None, hostname: str, domainname: str,
+                 ino: int | None = None) -> None:
+        super().__init__(fs, "uts", owner, ino)
+        self.hostname = hostname
+        self.domainname = domainname
+
+
+class IpcNamespace(Namespace):
+    """System V IPC's three tables and the POSIX message queues."""
+
+    def __init__(self, fs: NsFs, owner: Namespace | None, ino: int | None = None) -> None:
+        super().__init__(fs, "ipc", owner, ino)
+        self.sysv = ipc.Ipc()
+        self.mqueues: dict = {}
+
+
+class NsProxy(NamedTuple):
+    """The namespaces of a process, one of each kind; immutable, so fork
+    shares it and a change makes a new one (Linux's copy-on-write nsproxy)."""
+    uts: UtsNamespace
+    ipc: IpcNamespace
+    mnt: Namespace
+    net: Namespace
+    pid: Namespace
+    user: Namespace
+    cgroup: Namespace
+    time: Namespace
+
+    def of(self, kind: str) -> Namespace:
+        return getattr(self, kind)
+
+
+def init_nsproxy(hostname: str) -> NsProxy:
+    """The boot namespaces, one of each kind, owned by the init user namespace."""
+    fs = NsFs()
+    user = Namespace(fs, "user", None, KINDS["user"][1])
+    return NsProxy(
+        uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
+        ipc=IpcNamespace(fs, user, KINDS["ipc"][1]),
+        mnt=Namespace(fs, "mnt", user), net=Namespace(fs, "net", user),
+        pid=Namespace(fs, "pid", user, KINDS["pid"][1]), user=user,
+        cgroup=Namespace(fs, "cgroup", user, KINDS["cgroup"][1]),
+        time=Namespace(fs, "time", user, KINDS["time"][1]))
+
+
+def _refuse_unbuilt(flags: int) -> None:
+    """Types with only their init namespace: EINVAL, as Linux without them."""
+    missing = flags & ALL_NEW & ~BUILT
+    if missing:
+        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS and IPC)")
+        raise KernelError(E.EINVAL)
+
+
+def _single_threaded(proc) -> None:
+    """Namespaces are the process's here, not each thread's as in Linux: a
+    thread may not move alone (EINVAL rather than moving its siblings)."""
+    if sum(t.state is not State.DEAD for t in proc.threads) > 1:
+        printk.pr_notice("namespaces of one thread of a multithreaded process not supported")
+        raise KernelError(E.EINVAL)
+
+
+def copy_namespaces(proc, flags: int) -> NsProxy:
+    """clone/unshare: the nsproxy with new namespaces for the CLONE_NEW*
+    flags (copies of the caller's, as copy_utsname and copy_ipcs make)."""
+    ns: NsProxy = proc.ns
+    if not flags & ALL_NEW:
+        return ns
+    _refuse_unbuilt(flags)
+    need(proc.creds, CAP_SYS_ADMIN)
+    fs = ns.uts.inode.fs
+    if flags & CLONE_NEWUTS:
+        ns = ns._replace(uts=UtsNamespace(fs, ns.user, ns.uts.hostname, ns.uts.domainname))
+    if flags & CLONE_NEWIPC:
+        ns = ns._replace(ipc=IpcNamespace(fs, ns.user))
+    return ns
+
+
+def _switch(proc, ns: NsProxy) -> None:
+    """Make ns the process's.  Leaving an IPC namespace ends the SEM_UNDO
+    adjustments made in it (exit_sem, as unshare and setns do)."""
+    if ns.ipc is not proc.ns.ipc:
+        ipc.undo_all(proc)
+        proc.sem_undo = {}
+    proc.ns = ns
+
+
+def unshare(proc, flags: int) -> None:
+    """The CLONE_NEW* part of unshare(2)."""
+    if flags & ALL_NEW:
+        _single_threaded(proc)
+    ns = copy_namespaces(proc, flags)
+    _switch(proc, ns)
+
+
+# -- setns and nsfs ---------------------------------------------------------------
+
+def _fs_users(kernel, fs) -> int:
+    return sum(1 for p in kernel.procs.by_pid.values() if p.fs is fs and not p.exited)
+
+
+def _may_install(kernel, proc, target: Namespace) -> None:
+    """Each type's install checks (utsns_install, mntns_install...)."""
+    creds = proc.creds
+    kind = target.kind
+    if kind == "user" and target is proc.ns.user:
+        raise KernelError(E.EINVAL)     # re-entering one's own user namespace gains nothing
+    if kind == "mnt" and _fs_users(kernel, proc.fs) != 1:
+        raise KernelError(E.EINVAL)     # the fs context is shared (CLONE_FS)
+    if kind == "mnt":
+        need(creds, CAP_SYS_CHROOT)
+    need(creds, CAP_SYS_ADMIN)
+
+
+def setns(kernel, proc, targets: list[Namespace]) -> None:
+    """setns(2): join every target (all checked first: all or none)."""
+    _single_threaded(proc)
+    for target in targets:
+        _may_install(kernel, proc, target)
+    ns = proc.ns._replace(**{target.kind: target for target in targets})
+    _switch(proc, ns)
+    if any(target.kind == "mnt" for target in targets):
+        proc.fs.root = proc.fs.cwd = kernel.root     # mntns_install: the namespace's root
+
+
+class NsPath(NamedTuple):
+    """Where a /proc/PID/ns/X magic link leads: the namespace's inode, no name."""
+    dentry: None
+    inode: NsInode
+
+
+class NsInode(Inode):
+    """The nsfs inode of a namespace: a read-only regular file (as Linux's)."""
+
+    def __init__(self, fs: NsFs, ns: Namespace, ino: int) -> None:
+        super().__init__(fs, C.S_IFREG | 0o444, ino=ino)
+        self.ns = ns
+
+    def link_name(self) -> str:
+        return self.ns.name()
+
+    def open_file(self, dentry, flags: int, task) -> File:
+        return NsFile(dentry, self, flags)
+
+    def path(self) -> NsPath:
+        return NsPath(None, self)
+
+
+class NsFile(File):
+    """An open namespace: setns(2)'s argument and the NS_GET_* ioctls."""
+    kind = "nsfs"
+
+    @property
+    def ns(self) -> Namespace:
+        return self.inode.ns
+
+    def ioctl(self, task, req: int, arg: int) -> int:
+        ns = self.ns
+        if req == NS_GET_NSTYPE:
+            return ns.flag
+        if req == NS_GET_OWNER_UID:
+            if ns.kind != "user":
+                raise KernelError(E.EINVAL)
+            task.mem.write(arg, struct.pack("<I", 0))   # the init user namespace's owner: root
+            return 0
+        if req == NS_GET_USERNS:
+            return _open_ns(task, ns.owner)
+        if req == NS_GET_PARENT:
+            if ns.kind not in ("user", "pid"):
+                raise KernelError(E.EINVAL)     # no hierarchy
+            return _open_ns(task, None)         # the init namespaces' parents are not visible
+        raise KernelError(E.ENOTTY)
+
+
+def _open_ns(task, ns: Namespace | None) -> int:
+    """A new O_RDONLY|O_CLOEXEC fd on ns (ns_ioctl's open_related_ns);
+    EPERM when there is none to see (the init user namespace's owner)."""
+    if ns is None:
+        raise KernelError(E.EPERM)
+    f = NsFile(None, ns.inode, C.O_RDONLY)
+    return task.proc.fdtable.install(f, True)

@@ -1,0 +1,44 @@
+"""Namespaces: unshare(2) and setns(2) (the namespaces are kernel/nsproxy.py's)."""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.kernel import nsproxy, printk
+from umlpy.kernel.cred import ptrace_may_access
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import s32, u32
+from umlpy.vfs.pidfd import PidFile
+
+
+@syscall("unshare", status=PARTIAL, note="CLONE_NEWUTS and CLONE_NEWIPC; other namespaces and the non-namespace flags EINVAL")
+def sys_unshare(t, flags, *_):
+    flags = u32(flags)
+    if flags & ~nsproxy.ALL_NEW:
+        printk.pr_notice(f"unshare flags {flags & ~nsproxy.ALL_NEW:#x} not supported")
+        raise KernelError(E.EINVAL)
+    nsproxy.unshare(t.proc, flags)
+    return 0
+
+
+@syscall("setns", status=PARTIAL, note="nsfs files and pidfds; only UTS and IPC have namespaces besides init's")
+def sys_setns(t, fd, nstype, *_):
+    f = t.proc.fdtable.get(s32(fd))
+    nstype = s32(nstype)
+    if isinstance(f, nsproxy.NsFile):
+        if nstype and nstype != f.ns.flag:
+            raise KernelError(E.EINVAL)
+        targets = [f.ns]
+    elif isinstance(f, PidFile):
+        # every namespace of the process the flags name (check_setns_flags)
+        if not nstype or nstype & ~nsproxy.ALL_NEW:
+            raise KernelError(E.EINVAL)
+        other = f.proc
+        if other.exited:
+            raise KernelError(E.ESRCH)
+        if not ptrace_may_access(t.proc, other, fscreds=False):
+            raise KernelError(E.EPERM)
+        targets = [other.ns.of(kind) for kind, (flag, _) in nsproxy.KINDS.items() if nstype & flag]
+    else:
+        raise KernelError(E.EINVAL)
+    nsproxy.setns(t.kernel, t.proc, targets)
+    return 0
