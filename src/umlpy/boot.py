@@ -64,7 +64,6 @@ class Kernel:
         self.mounts = MountTable()
         self.mounts.busy_check = self._mount_busy
         self.ubds: list[ubd_drv.Ubd] = []
-        self.root: Dentry | None = None
         self.console: console_drv.Console | None = None
         self.channels: list[HostChannel] = []
         self.xstate_size = 0
@@ -78,6 +77,15 @@ class Kernel:
         # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
         # host paths (disk images) an unprivileged guest user need not see
         self.dmesg_restrict = 1
+
+    @property
+    def root(self) -> Dentry | None:
+        """The root of the init mount namespace."""
+        return self.init_ns.mnt.root
+
+    @root.setter
+    def root(self, d: Dentry) -> None:
+        self.init_ns.mnt.root = d
 
     def uptime_ns(self) -> int:
         """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the

@@ -1,4 +1,4 @@
-/* Namespaces: unshare/clone of UTS and IPC namespaces, /proc/PID/ns links
+/* Namespaces: unshare/clone of UTS, IPC and mount namespaces, /proc/PID/ns links
    (inode numbers hidden, compared), the NS_GET_* ioctls, setns.  Run as root
    (it never changes the caller's own namespaces' names). */
 #define _GNU_SOURCE
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
+#include <sys/mount.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -182,6 +183,111 @@ static void ipc(void)
     shmctl(shm, IPC_RMID, NULL);
 }
 
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* mount namespaces: a copy of the tree, private afterwards (made private
+   explicitly: a native root mount may be shared) */
+static void mnt(const char *dir)
+{
+    char top[256], m1[300], m2[300], f1[320], f2[320];
+    snprintf(top, sizeof top, "%s/t_ns", dir);
+    snprintf(m1, sizeof m1, "%s/before", top);
+    snprintf(m2, sizeof m2, "%s/after", top);
+    snprintf(f1, sizeof f1, "%s/file", m1);
+    snprintf(f2, sizeof f2, "%s/file", m2);
+    mkdir(top, 0755);
+    mkdir(m1, 0755);
+    mkdir(m2, 0755);
+    res("mount before", mount("t", m1, "tmpfs", 0, NULL));
+    close(open(f1, O_CREAT | O_WRONLY, 0644));
+    int old = open("/proc/self/ns/mnt", O_RDONLY);
+    unsigned long mine = link_ino("/proc/self/ns/mnt");
+    pid_t c = fork();
+    if (c == 0) {
+        chdir(top);
+        res("unshare NEWNS", unshare(CLONE_NEWNS));
+        res("make private", mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL));
+        printf("child: new number %d\n", link_ino("/proc/self/ns/mnt") != mine);
+        char cwd[256];
+        printf("child: cwd kept %d\n", getcwd(cwd, sizeof cwd) && strcmp(cwd, top) == 0);
+        printf("child: sees the earlier mount %d\n", exists(f1));
+        res("mount after", mount("t", m2, "tmpfs", 0, NULL));
+        close(open(f2, O_CREAT | O_WRONLY, 0644));
+        printf("child: its own mount %d\n", exists(f2));
+        res("umount the copy", umount(m1));
+        printf("child: earlier mount gone %d\n", !exists(f1));
+        res("setns back", setns(old, CLONE_NEWNS));
+        printf("child: cwd now / %d\n", getcwd(cwd, sizeof cwd) && strcmp(cwd, "/") == 0);
+        printf("child: back, sees parent's tree %d %d\n", exists(f1), !exists(f2));
+        _exit(0);
+    }
+    wait_child(c);
+    printf("parent: still has its mount %d, not the child's %d\n", exists(f1), !exists(f2));
+    res("clone NEWNS|FS", syscall(SYS_clone, CLONE_NEWNS | CLONE_FS | SIGCHLD, 0, 0, 0, 0));
+    c = syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0);
+    if (c == 0) {
+        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        _exit(umount(m1) == 0 && !exists(f1) ? 7 : 1);
+    }
+    printf("clone NEWNS child: %d, parent keeps its mount %d\n", wait_child(c), exists(f1));
+    close(old);
+    unlink(f1);
+    res("umount before", umount(m1));
+    rmdir(m1);
+    rmdir(m2);
+    rmdir(top);
+}
+
+/* pivot_root in a private mount namespace, from a chroot into a tmpfs (a
+   namespace's own root mount cannot be pivoted here, nor from a Linux initramfs) */
+static void pivot(const char *dir)
+{
+    char top[256];
+    snprintf(top, sizeof top, "%s/t_ns_pivot", dir);
+    mkdir(top, 0755);
+    pid_t c = fork();
+    if (c == 0) {
+        res("unshare NEWNS|FS", unshare(CLONE_NEWNS | CLONE_FS));
+        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        res("mount chroot", mount("none", top, "tmpfs", 0, NULL));
+        res("chroot", chroot(top));
+        chdir("/");
+        mkdir("/new", 0777);
+        mkdir("/new/old", 0777);
+        mkdir("/elsewhere", 0777);
+        close(open("/file", O_CREAT | O_WRONLY, 0644));
+        res("pivot not a mount point", syscall(SYS_pivot_root, "/new", "/new/old"));
+        res("mount new", mount("none", "/new", "tmpfs", 0, NULL));
+        mkdir("/new/old", 0777);
+        close(open("/new/file", O_CREAT | O_WRONLY, 0644));
+        res("pivot put_old not a dir", syscall(SYS_pivot_root, "/new", "/new/file"));
+        res("pivot put_old on the root", syscall(SYS_pivot_root, "/new", "/elsewhere"));
+        mount("none", "/elsewhere", "tmpfs", 0, NULL);
+        res("pivot put_old not below", syscall(SYS_pivot_root, "/new", "/elsewhere"));
+        pid_t n = fork();
+        if (n == 0) {
+            setuid(65534);
+            res("nobody: pivot", syscall(SYS_pivot_root, "/new", "/new/old"));
+            _exit(0);
+        }
+        wait_child(n);
+        res("pivot", syscall(SYS_pivot_root, "/new", "/new/old"));
+        char cwd[256];
+        printf("after pivot: cwd / %d, old root at /old %d %d, new root's file %d\n",
+               getcwd(cwd, sizeof cwd) && strcmp(cwd, "/") == 0, exists("/old/file"),
+               exists("/old/new"), exists("/file"));
+        res("umount old", umount2("/old", MNT_DETACH));
+        printf("old gone %d\n", !exists("/old/file"));
+        _exit(0);
+    }
+    wait_child(c);
+    printf("parent: chroot mount not here %d\n", !exists("/t_ns_pivot_never") && rmdir(top) == 0);
+}
+
 static void unprivileged(void)
 {
     int old = open("/proc/self/ns/uts", O_RDONLY);
@@ -193,6 +299,7 @@ static void unprivileged(void)
         res("nobody: setns uts", setns(old, CLONE_NEWUTS));
         res("nobody: setns bad type", setns(old, CLONE_NEWNET));
         res("nobody: clone NEWUTS", syscall(SYS_clone, CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0));
+        res("nobody: unshare NEWNS", unshare(CLONE_NEWNS));
         _exit(0);
     }
     wait_child(c);
@@ -201,8 +308,9 @@ static void unprivileged(void)
     res("unshare 0", unshare(0));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *dir = argc > 1 ? argv[1] : ".";
     setvbuf(stdout, NULL, _IOLBF, 0);
     base = open("/dev/null", O_RDONLY);
     close(base);
@@ -210,6 +318,8 @@ int main(void)
     ioctls();
     uts();
     ipc();
+    mnt(dir);
+    pivot(dir);
     unprivileged();
     printf("done\n");
     return 0;

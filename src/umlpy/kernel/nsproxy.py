@@ -3,15 +3,16 @@ namespace objects, and nsfs (the files /proc/PID/ns/* open to).
 
 Every type has its init namespace, the one every process starts in; umlpy
 makes new ones of the types it builds (UTS: hostname and domain name; IPC:
-the System V tables and POSIX message queues).  The others (user, pid, net,
-mnt, cgroup, time) have only their init namespace: asking for a new one is
-EINVAL, as a Linux built without them answers.  A process holds an NsProxy
-that fork shares and unshare/setns replace, so changing it never touches
-another process's view.
+the System V tables and POSIX message queues; mount: a copy of the mount
+tree, private from then on).  The others (user, pid, net, cgroup, time)
+have only their init namespace: asking for a new one is EINVAL, as a Linux
+built without them answers.  A process holds an NsProxy that fork shares
+and unshare/setns replace, so changing it never touches another process's
+view.  Namespaces belong to the whole process here (Linux: to each thread).
 
-unshare(2) and clone(2) call `copy_namespaces`, setns(2) `install`: the
-CLONE_NEW* half of Linux's unshare, kept here so the non-namespace flags
-(CLONE_FILES, CLONE_FS, CLONE_SYSVSEM) can live beside it.
+unshare(2) and clone(2) call `unshare` and `copy_namespaces`, setns(2)
+`setns`: the CLONE_NEW* half of Linux's unshare, kept here so the
+non-namespace flags (CLONE_FILES, CLONE_FS, CLONE_SYSVSEM) can live beside it.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 from umlpy.vfs.file import File
 from umlpy.vfs.inode import Filesystem, Inode
+from umlpy.vfs.mounts import translate
 
 CLONE_NEWTIME = 0x00000080
 CLONE_NEWCGROUP = 0x02000000
@@ -38,7 +40,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = C.CLONE_NEWNS
 ALL_NEW = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
            | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME)
-BUILT = CLONE_NEWUTS | CLONE_NEWIPC     # the types umlpy makes new namespaces of
+BUILT = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS     # the types umlpy makes new namespaces of
 
 # kind -> (CLONE_NEW* flag, the init namespace's inode number as Linux's
 # PROC_*_INIT_INO; net and mnt get theirs from the dynamic range)
@@ -118,12 +120,22 @@ class IpcNamespace(Namespace):
         self.mqueues: dict = {}
 
 
+class MntNamespace(Namespace):
+    """A mount tree: its root dentry (the root mount's), and for a copy the
+    mounts it was copied from -> their copies (to move root and cwd over)."""
+
+    def __init__(self, fs: NsFs, owner: Namespace | None) -> None:
+        super().__init__(fs, "mnt", owner)
+        self.root = None
+        self.copies: dict = {}
+
+
 class NsProxy(NamedTuple):
     """The namespaces of a process, one of each kind; immutable, so fork
     shares it and a change makes a new one (Linux's copy-on-write nsproxy)."""
     uts: UtsNamespace
     ipc: IpcNamespace
-    mnt: Namespace
+    mnt: MntNamespace
     net: Namespace
     pid: Namespace
     user: Namespace
@@ -141,7 +153,7 @@ def init_nsproxy(hostname: str) -> NsProxy:
     return NsProxy(
         uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
         ipc=IpcNamespace(fs, user, KINDS["ipc"][1]),
-        mnt=Namespace(fs, "mnt", user), net=Namespace(fs, "net", user),
+        net=Namespace(fs, "net", user), mnt=MntNamespace(fs, user),
         pid=Namespace(fs, "pid", user, KINDS["pid"][1]), user=user,
         cgroup=Namespace(fs, "cgroup", user, KINDS["cgroup"][1]),
         time=Namespace(fs, "time", user, KINDS["time"][1]))
@@ -151,7 +163,7 @@ def _refuse_unbuilt(flags: int) -> None:
     """Types with only their init namespace: EINVAL, as Linux without them."""
     missing = flags & ALL_NEW & ~BUILT
     if missing:
-        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS and IPC)")
+        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC and mount)")
         raise KernelError(E.EINVAL)
 
 
@@ -163,9 +175,11 @@ def _single_threaded(proc) -> None:
         raise KernelError(E.EINVAL)
 
 
-def copy_namespaces(proc, flags: int) -> NsProxy:
+def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
     """clone/unshare: the nsproxy with new namespaces for the CLONE_NEW*
-    flags (copies of the caller's, as copy_utsname and copy_ipcs make)."""
+    flags (copies of the caller's, as copy_utsname, copy_ipcs and
+    copy_mnt_ns make).  A new mount namespace's processes are moved into
+    it by `enter_mounts`."""
     ns: NsProxy = proc.ns
     if not flags & ALL_NEW:
         return ns
@@ -176,24 +190,58 @@ def copy_namespaces(proc, flags: int) -> NsProxy:
         ns = ns._replace(uts=UtsNamespace(fs, ns.user, ns.uts.hostname, ns.uts.domainname))
     if flags & CLONE_NEWIPC:
         ns = ns._replace(ipc=IpcNamespace(fs, ns.user))
+    if flags & CLONE_NEWNS:
+        mnt = MntNamespace(fs, ns.user)
+        mnt.copies = kernel.mounts.copy_tree(ns.mnt.root.mount)
+        mnt.root = mnt.copies[ns.mnt.root.mount].root
+        ns = ns._replace(mnt=mnt)
     return ns
 
 
-def _switch(proc, ns: NsProxy) -> None:
+def enter_mounts(fs_ctx, old: MntNamespace, new: MntNamespace) -> None:
+    """A process's root and cwd in a copied mount tree: the copies of
+    where they were (copy_mnt_ns moving the fs_struct over)."""
+    if new is old:
+        return
+    fs_ctx.root = translate(fs_ctx.root, new.copies) or new.root
+    fs_ctx.cwd = translate(fs_ctx.cwd, new.copies) or fs_ctx.root
+
+
+def put_mounts(kernel, mnt: MntNamespace, leaving=None) -> None:
+    """The mount tree of a namespace the last process left goes (put_mnt_ns)."""
+    if mnt is kernel.init_ns.mnt or mnt.root is None:
+        return
+    if any(p.ns.mnt is mnt for p in kernel.procs.by_pid.values() if p is not leaving and not p.exited):
+        return
+    kernel.mounts.drop_tree(mnt.root.mount)
+    mnt.root = None
+    mnt.copies = {}
+
+
+def _switch(kernel, proc, ns: NsProxy) -> None:
     """Make ns the process's.  Leaving an IPC namespace ends the SEM_UNDO
-    adjustments made in it (exit_sem, as unshare and setns do)."""
-    if ns.ipc is not proc.ns.ipc:
+    adjustments made in it (exit_sem, as unshare and setns do); a mount
+    namespace left by its last process goes."""
+    old = proc.ns
+    if ns.ipc is not old.ipc:
         ipc.undo_all(proc)
         proc.sem_undo = {}
     proc.ns = ns
+    if ns.mnt is not old.mnt:
+        put_mounts(kernel, old.mnt)
 
 
-def unshare(proc, flags: int) -> None:
-    """The CLONE_NEW* part of unshare(2)."""
+def unshare(kernel, proc, flags: int) -> None:
+    """The CLONE_NEW* and CLONE_FS parts of unshare(2).  A new mount
+    namespace implies CLONE_FS: a shared root and cwd are copied first
+    (unshare_fs), so that moving them into the new tree moves only ours."""
     if flags & ALL_NEW:
         _single_threaded(proc)
-    ns = copy_namespaces(proc, flags)
-    _switch(proc, ns)
+    ns = copy_namespaces(kernel, proc, flags)
+    if flags & (C.CLONE_FS | CLONE_NEWNS) and _fs_users(kernel, proc.fs) > 1:
+        proc.fs = proc.fs.copy()
+    enter_mounts(proc.fs, proc.ns.mnt, ns.mnt)
+    _switch(kernel, proc, ns)
 
 
 # -- setns and nsfs ---------------------------------------------------------------
@@ -221,9 +269,9 @@ def setns(kernel, proc, targets: list[Namespace]) -> None:
     for target in targets:
         _may_install(kernel, proc, target)
     ns = proc.ns._replace(**{target.kind: target for target in targets})
-    _switch(proc, ns)
     if any(target.kind == "mnt" for target in targets):
-        proc.fs.root = proc.fs.cwd = kernel.root     # mntns_install: the namespace's root
+        proc.fs.root = proc.fs.cwd = ns.mnt.root     # mntns_install: the namespace's root
+    _switch(kernel, proc, ns)
 
 
 class NsPath(NamedTuple):

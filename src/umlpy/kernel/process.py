@@ -100,19 +100,22 @@ class Procs:
              pidfd_at: int = 0) -> int:
         k = self.k
         parent = t.proc
-        ns = nsproxy.copy_namespaces(parent, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
+        ns = nsproxy.copy_namespaces(k, parent, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
         shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
         mm = parent.mm.share() if shared else parent.mm.fork()
         r = ptrace.inject(t.hpid, t.regs, NR["clone"], (flags & C.CLONE_VM) | C.CLONE_PARENT | S.SIGCHLD,
                           0, 0, 0, 0)
         if r.fault or r.result < 0:
             mm.release()
+            if ns.mnt is not parent.ns.mnt:
+                nsproxy.put_mounts(k, ns.mnt)
             raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
         chpid = r.result
         ptrace.wait_pid(chpid)
         pid = self.alloc_pid()
         fdt = parent.fdtable.share() if flags & C.CLONE_FILES else parent.fdtable.copy()
         fs = parent.fs if flags & C.CLONE_FS else parent.fs.copy()
+        nsproxy.enter_mounts(fs, parent.ns.mnt, ns.mnt)
         proc = Process(pid, parent, fdt, fs, parent.creds.copy(), parent.sighand.copy(), mm)
         proc.comm, proc.exe_path = parent.comm, parent.exe_path
         proc.cmdline, proc.environ = parent.cmdline, parent.environ
@@ -187,6 +190,7 @@ class Procs:
         proc.timers.clear()
         guard(ipc.detach_all, proc)
         guard(ipc.undo_all, proc)
+        guard(nsproxy.put_mounts, k, proc.ns.mnt, proc)
         guard(proc.fdtable.release)
         if proc.mm is not None:
             guard(proc.mm.release)

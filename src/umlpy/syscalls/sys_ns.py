@@ -1,6 +1,7 @@
 """Namespaces: unshare(2) and setns(2) (the namespaces are kernel/nsproxy.py's)."""
 from __future__ import annotations
 
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel import nsproxy, printk
 from umlpy.kernel.cred import ptrace_may_access
@@ -10,17 +11,17 @@ from umlpy.syscalls.util import s32, u32
 from umlpy.vfs.pidfd import PidFile
 
 
-@syscall("unshare", status=PARTIAL, note="CLONE_NEWUTS and CLONE_NEWIPC; other namespaces and the non-namespace flags EINVAL")
+@syscall("unshare", status=PARTIAL, note="CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_FS; other namespaces and the other flags EINVAL")
 def sys_unshare(t, flags, *_):
     flags = u32(flags)
-    if flags & ~nsproxy.ALL_NEW:
-        printk.pr_notice(f"unshare flags {flags & ~nsproxy.ALL_NEW:#x} not supported")
+    if flags & ~(nsproxy.ALL_NEW | C.CLONE_FS):
+        printk.pr_notice(f"unshare flags {flags & ~(nsproxy.ALL_NEW | C.CLONE_FS):#x} not supported")
         raise KernelError(E.EINVAL)
-    nsproxy.unshare(t.proc, flags)
+    nsproxy.unshare(t.kernel, t.proc, flags)
     return 0
 
 
-@syscall("setns", status=PARTIAL, note="nsfs files and pidfds; only UTS and IPC have namespaces besides init's")
+@syscall("setns", status=PARTIAL, note="nsfs files and pidfds; only UTS, IPC and mount namespaces besides init's")
 def sys_setns(t, fd, nstype, *_):
     f = t.proc.fdtable.get(s32(fd))
     nstype = s32(nstype)

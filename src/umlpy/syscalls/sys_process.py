@@ -31,7 +31,7 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS and CLONE_NEWIPC the only namespaces")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS, CLONE_NEWIPC and CLONE_NEWNS the only namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
@@ -54,6 +54,8 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EINVAL)
     if flags & nsproxy.CLONE_NEWIPC and flags & C.CLONE_SYSVSEM:
         raise KernelError(E.EINVAL)     # a new IPC namespace cannot share semaphore undo
+    if flags & C.CLONE_NEWNS and flags & C.CLONE_FS:
+        raise KernelError(E.EINVAL)     # a new mount tree cannot share root and cwd
     if flags & C.CLONE_THREAD and flags & ~C.CSIGNAL & nsproxy.ALL_NEW:
         printk.pr_notice(f"clone flags {flags:#x}: namespaces of a thread not supported")
         raise KernelError(E.EINVAL)
