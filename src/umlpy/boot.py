@@ -30,6 +30,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
 from umlpy.kernel.keys import KeyService
 from umlpy.kernel.mm import MemBudget
+from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
@@ -51,8 +52,6 @@ class Kernel:
         self.version = config.get("version", "0.0")
         self.release = config.get("release", f"6.1.0-umlpy-{self.version}")
         self.version_string = config.get("uts_version", "#1 umlpy")
-        self.hostname = params.hostname
-        self.domainname = "(none)"
         self.log = printk.Log(write_log)
         if params.loglevel is not None:
             self.log.console_loglevel = params.loglevel
@@ -66,6 +65,7 @@ class Kernel:
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
+        self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals)
         self.procs = Procs(self)
         self.futexes = Futexes()
         self.keys = KeyService()
@@ -75,7 +75,6 @@ class Kernel:
         self.ubds: list[ubd_drv.Ubd] = []
         self.disks = Disks(self.mounts)
         self.loop: Loop | None = None
-        self.root: Dentry | None = None
         self.console: console_drv.Console | None = None
         self.channels: list[HostChannel] = []
         self.xstate_size = 0
@@ -89,6 +88,15 @@ class Kernel:
         # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
         # host paths (disk images) an unprivileged guest user need not see
         self.dmesg_restrict = 1
+
+    @property
+    def root(self) -> Dentry | None:
+        """The root of the init mount namespace."""
+        return self.init_ns.mnt.root
+
+    @root.setter
+    def root(self, d: Dentry) -> None:
+        self.init_ns.mnt.root = d
 
     def uptime_ns(self) -> int:
         """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the

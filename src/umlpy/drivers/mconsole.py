@@ -95,7 +95,7 @@ class MConsole:
     # -- commands ---------------------------------------------------------------
     def version(self, arg: str) -> str:
         k = self.k
-        return f"Linux {k.hostname} {k.release} {k.version_string} x86_64"
+        return f"Linux {k.init_ns.uts.hostname} {k.release} {k.version_string} x86_64"
 
     def help(self, arg: str) -> str:
         return HELP

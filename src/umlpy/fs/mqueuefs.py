@@ -1,8 +1,8 @@
 """mqueue: the filesystem view of POSIX message queues (mount -t mqueue).
 
-The queues live in the kernel (kernel/mqueue.py) whether or not this
-is mounted; a mount shows one file per queue with Linux's status line, and
-unlinking a file is mq_unlink.
+The queues live in the IPC namespaces (kernel/mqueue.py) whether or not
+this is mounted; a mount shows the init namespace's, one file per queue
+with Linux's status line, and unlinking a file is mq_unlink.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Dir, GenFile, VirtFs
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.mqueue import mq_of, status_line
+from umlpy.kernel.mqueue import MqNamespace, status_line
 
 MQUEUE_MAGIC = 0x19800202
 
@@ -25,7 +25,12 @@ class MqueueFs(VirtFs):
         self.root = MqueueDir(self, "root", self._table, 0o1777)
 
     def queues(self) -> dict:
-        return mq_of(self.kernel).queues
+        return self.mq().queues
+
+    def mq(self) -> MqNamespace:
+        """The init IPC namespace's queues (a mount does not follow the
+        mounter's IPC namespace here, as Linux's does)."""
+        return self.kernel.init_ns.ipc.mq
 
     def _table(self) -> dict:
         return {name: (lambda q=q, name=name: GenFile(self, ("mq", name), lambda task, q=q: status_line(q),
@@ -35,7 +40,7 @@ class MqueueFs(VirtFs):
 
 class MqueueDir(Dir):
     def unlink(self, name: bytes) -> None:
-        if mq_of(self.fs.kernel).unlink(name) is None:
+        if self.fs.mq().unlink(name) is None:
             raise KernelError(E.ENOENT)
 
     def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0):

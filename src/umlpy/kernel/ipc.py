@@ -1,7 +1,7 @@
 """System V IPC objects: shared memory segments, semaphore sets, message queues.
 
-One namespace per kernel.  Each object has Linux's ipc64_perm (key, owner,
-creator, mode, sequence) and is found by key (shmget/semget/msgget) or by
+The tables are an IPC namespace's (kernel/nsproxy.py).  Each object has
+Linux's ipc64_perm (key, owner, creator, mode, sequence) and is found by key (shmget/semget/msgget) or by
 id.  Shared memory segments are host memfds, attached with injected mmap
 like any page-cache file; waits (semop, msgsnd/msgrcv) park on the object's
 wait queue and re-check, as every blocking syscall here does.
@@ -112,6 +112,9 @@ class ShmSegment(IpcObject):
     atime: int = 0
     dtime: int = 0
     lock_uid: int = -1          # who SHM_LOCK charged (its user's locked pages)
+    # its namespace's tables (shp->ns): the last detach may come from a
+    # process that has left the namespace since
+    ns: Ipc | None = field(default=None, repr=False, compare=False)
 
     @property
     def pages(self) -> int:
@@ -289,34 +292,33 @@ class Ipc:
             self.shm.unkey(seg)
 
 
-def ipc_of(k) -> Ipc:
-    if not hasattr(k, "ipc"):
-        k.ipc = Ipc()
-    return k.ipc
+def ipc_of(proc) -> Ipc:
+    """The tables of the process's IPC namespace."""
+    return proc.ns.ipc.sysv
 
 
 # -- process lifetime: fork, exec and exit ----------------------------------------
 
-def detach(k, proc, addr: int, seg) -> None:
+def detach(proc, addr: int, seg) -> None:
     """Forget one attachment (shmdt, exit, exec); a removed segment goes with the last."""
     del proc.shm_attach[addr]
     seg.nattch -= 1
     seg.lpid = proc.pid
     seg.dtime = now_ns()
     if seg.mode & SHM_DEST and seg.nattch == 0:
-        ipc_of(k).destroy_shm(seg)
+        seg.ns.destroy_shm(seg)
 
 
-def detach_at(k, proc, addr: int) -> None:
+def detach_at(proc, addr: int) -> None:
     """Forget the attachment whose mapping holds addr, if any."""
     for a, seg in list(getattr(proc, "shm_attach", {}).items()):
         if a <= addr < a + seg.pages * C.PAGE_SIZE:
-            detach(k, proc, a, seg)
+            detach(proc, a, seg)
 
 
-def detach_all(k, proc) -> None:
+def detach_all(proc) -> None:
     for addr, seg in list(getattr(proc, "shm_attach", {}).items()):
-        detach(k, proc, addr, seg)
+        detach(proc, addr, seg)
 
 
 def inherit(parent, child) -> None:
@@ -328,21 +330,21 @@ def inherit(parent, child) -> None:
             seg.nattch += 1
 
 
-def exit_sem(k, proc) -> None:
-    """unshare(CLONE_SYSVSEM): the undo list is given up as at exit (its
-    adjustments applied), and a new, empty one starts."""
-    undo_all(k, proc)
+def exit_sem(proc) -> None:
+    """unshare(CLONE_SYSVSEM), leaving an IPC namespace: the undo list is
+    given up as at exit (its adjustments applied), and a new, empty one starts."""
+    undo_all(proc)
     getattr(proc, "sem_undo", {}).clear()
 
 
-def undo_all(k, proc) -> None:
+def undo_all(proc) -> None:
     """Exit: apply the SEM_UNDO adjustments (clamped at 0, as Linux)."""
     for (ident, num), adj in getattr(proc, "sem_undo", {}).items():
         if not adj:
             continue
         try:
-            s = k.ipc.sem.get(ident)
-        except (KernelError, AttributeError):
+            s = ipc_of(proc).sem.get(ident)
+        except KernelError:
             continue
         s.values[num] = max(0, min(SEMVMX, s.values[num] + adj))
         s.pids[num] = proc.pid

@@ -118,7 +118,7 @@ class MQueue:
 
 
 class MqNamespace:
-    """The kernel's message queues by name, and the limits on them."""
+    """An IPC namespace's message queues by name, and the limits on them."""
 
     def __init__(self, signals) -> None:
         self.signals = signals
@@ -157,10 +157,9 @@ class MqNamespace:
             q.unregister()
 
 
-def mq_of(k) -> MqNamespace:
-    if not hasattr(k, "mqueues"):
-        k.mqueues = MqNamespace(k.signals)
-    return k.mqueues
+def mq_of(proc) -> MqNamespace:
+    """The queues of the process's IPC namespace."""
+    return proc.ns.ipc.mq
 
 
 def status_line(q: MQueue) -> bytes:

@@ -14,7 +14,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import cpulimit, futex, ipc, rusage, threads
-from umlpy.kernel import jobctl, printk
+from umlpy.kernel import jobctl, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigHand, State, Task
 from umlpy.kernel.tunables import RESERVED_PIDS
@@ -69,6 +69,7 @@ class Procs:
         hpid = ptrace.spawn(k.stub.path)
         pid = self.alloc_pid()
         proc = Process(pid, None, Creds(), SigHand(), None)
+        proc.ns = k.init_ns
         t = Task(pid, proc, hpid, None, fdtable, fs, SchedState())
         t.kernel = k
         proc.host_tgid = hpid
@@ -98,28 +99,37 @@ class Procs:
         raise Halt(-1) from KernelError(E.ENOENT, "No working init found.")
 
     # -- fork -----------------------------------------------------------------
+    def _drop_new_mounts(self, caller: Process, ns) -> None:
+        """A failed clone: the mount tree it copied for the child goes."""
+        if ns.mnt is not caller.ns.mnt:
+            nsproxy.put_mounts(self.k, ns.mnt)
+
     def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
              pidfd_at: int = 0) -> int:
         k = self.k
         caller = t.proc
         sched = t.sched.forked()
+        ns = nsproxy.copy_namespaces(k, caller, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
         fdt = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
         shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
         try:
             mm = caller.mm.share() if shared else caller.mm.fork()
         except KernelError:
             fdt.release()
+            self._drop_new_mounts(caller, ns)
             raise
         r = ptrace.inject(t.hpid, t.regs, NR["clone"], (flags & C.CLONE_VM) | C.CLONE_PARENT | S.SIGCHLD,
                           0, 0, 0, 0)
         if r.fault or r.result < 0:
             mm.release()
             fdt.release()
+            self._drop_new_mounts(caller, ns)
             raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
         chpid = r.result
         ptrace.wait_pid(chpid)
         pid = self.alloc_pid()
         fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
+        nsproxy.enter_mounts(fs, caller.ns.mnt, ns.mnt)
         # CLONE_PARENT: a sibling of the caller, which its parent reaps and
         # is told of by the caller's own exit signal
         parent = caller.parent if flags & C.CLONE_PARENT else caller
@@ -128,6 +138,7 @@ class Procs:
         proc.comm, proc.exe_path = caller.comm, caller.exe_path
         proc.cmdline, proc.environ = caller.cmdline, caller.environ
         proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else flags & C.CSIGNAL
+        proc.ns = ns
         proc.start_ns = k.uptime_ns()
         proc.personality = caller.personality
         proc.ioprio = caller.ioprio
@@ -196,8 +207,9 @@ class Procs:
         for timer in proc.timers.values():
             guard(timer.cancel)
         proc.timers.clear()
-        guard(ipc.detach_all, k, proc)
-        guard(ipc.undo_all, k, proc)
+        guard(ipc.detach_all, proc)
+        guard(ipc.undo_all, proc)
+        guard(nsproxy.put_mounts, k, proc.ns.mnt, proc)
         for t in proc.threads:
             guard(t.files.release)
         if proc.mm is not None:

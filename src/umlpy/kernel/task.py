@@ -215,6 +215,7 @@ class Process:
         self.cusage = Usage()       # of the children waited for
         self.prev_cputime = Usage()     # the user/system split last reported
         self.ctty = None
+        self.ns = parent.ns if parent else None     # nsproxy.NsProxy: init's is set at boot
 
     def rlimit(self, res: int) -> tuple[int, int]:
         return self.rlimits.get(res, DEFAULT_RLIMITS.get(res, (RLIM_INFINITY, RLIM_INFINITY)))

@@ -105,7 +105,7 @@ def configure(kernel, value: str) -> None:
         else:
             printk.pr_err("IP-Config: Gateway not on directly connected network")
     if hostname:
-        kernel.hostname = hostname[:64]
+        kernel.init_ns.uts.hostname = hostname[:64]
     lines = [f"#PROTO: {proto}" if proto != "MANUAL" else "#MANUAL"]
     lines += [f"nameserver {_text(a)}" for a in dns[:_NS_MAX]]
     if server_ip is not None:

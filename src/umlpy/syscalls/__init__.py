@@ -15,6 +15,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_mmap,
     sys_mount,
     sys_mqueue,
+    sys_ns,
     sys_pidfd,
     sys_poll,
     sys_process,

@@ -33,19 +33,21 @@ def sys_uname(t, buf, *_):
     """The machine; a PER_LINUX32 process is told i686, an UNAME26 one a
     2.6 release (personality(2))."""
     k = t.kernel
+    uts = t.proc.ns.uts
     pers = t.proc.personality
     release = uname26(k.release) if pers & C.UNAME26 else k.release
     machine = "i686" if pers & C.PER_MASK == C.PER_LINUX32 else "x86_64"
     t.mem.write(buf, structs.pack_utsname(
-        ["Linux", k.hostname, release, k.version_string, machine, k.domainname]))
+        ["Linux", uts.hostname, release, k.version_string, machine, uts.domainname]))
     return 0
 
 
 def _set_name(t, addr: int, length: int, attr: str) -> int:
+    """The caller's UTS namespace's name (its own after unshare(CLONE_NEWUTS))."""
     need(t.proc.creds, CAP_SYS_ADMIN)
     if length > 64:
         raise KernelError(E.EINVAL)
-    setattr(t.kernel, attr, t.mem.read(addr, length).decode(errors="replace"))
+    setattr(t.proc.ns.uts, attr, t.mem.read(addr, length).decode(errors="replace"))
     return 0
 
 

@@ -50,7 +50,7 @@ def _stat_target(space: I.IpcSpace, ident: int, cmd: int, stat_cmds: tuple[int, 
 @syscall("shmget")
 def sys_shmget(t, key, size, flags, *_):
     key, flags = s32(key), s32(flags)
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     pages = (size + C.PAGE_SIZE - 1) // C.PAGE_SIZE
 
     def validate() -> None:     # newseg
@@ -62,7 +62,7 @@ def sys_shmget(t, key, size, flags, *_):
             raise KernelError(E.EINVAL)     # no huge pages (no hstate)
 
     def make(kw) -> I.ShmSegment:
-        seg = I.ShmSegment(**kw, size=size, cpid=t.proc.pid)
+        seg = I.ShmSegment(**kw, size=size, cpid=t.proc.pid, ns=ns)
         seg.mem = MemFile("SYSV%08x" % (key & 0xFFFFFFFF))
         seg.mem.truncate(pages * C.PAGE_SIZE)
         ns.shm_tot += pages
@@ -88,7 +88,7 @@ def sys_shmat(t, ident, addr, flags, *_):
         addr = C.page_down(addr)
     if not addr and flags & SHM_REMAP:
         raise KernelError(E.EINVAL)
-    seg = I.ipc_of(t.kernel).shm.get(s32(ident))
+    seg = I.ipc_of(t.proc).shm.get(s32(ident))
     seg.check(t.proc.creds, 4 if flags & SHM_RDONLY else 6)
     size = C.page_up(seg.size)
     if addr:
@@ -123,7 +123,7 @@ def sys_shmdt(t, addr, *_):
     size = C.page_up(seg.size)
     HostAs(t).call("munmap", addr, size)
     t.proc.mm.remove(addr, addr + size)
-    I.detach(t.kernel, t.proc, addr, seg)
+    I.detach(t.proc, addr, seg)
     return 0
 
 
@@ -158,7 +158,7 @@ def sys_shmctl(t, ident, cmd, buf, *_):
     ident, cmd = s32(ident), s32(cmd) & ~I.IPC_64
     if cmd < 0 or ident < 0:
         raise KernelError(E.EINVAL)
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     space = ns.shm
     creds = t.proc.creds
     if cmd == I.IPC_INFO:        # struct shminfo64
@@ -198,7 +198,7 @@ def sys_shmctl(t, ident, cmd, buf, *_):
 @syscall("semget")
 def sys_semget(t, key, nsems, flags, *_):
     key, nsems, flags = s32(key), s32(nsems), s32(flags)
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     semmsl, semmns, _opm, _mni = ns.sem_ctls
     if not 0 <= nsems <= semmsl:
         raise KernelError(E.EINVAL)
@@ -228,7 +228,7 @@ def _undo(proc) -> dict:
 def do_semop(t, ident: int, sops: int, nsops: int, timeout: int) -> int:
     """semop/semtimedop, their checks in Linux's order (do_semtimedop)."""
     nsops &= 0xFFFFFFFF
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     if nsops < 1 or s32(ident) < 0:
         raise KernelError(E.EINVAL)
     if nsops > ns.sem_ctls[2]:
@@ -291,7 +291,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
     ident, cmd = s32(ident), s32(cmd) & ~I.IPC_64
     if ident < 0:
         raise KernelError(E.EINVAL)
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     space = ns.sem
     if cmd in (I.IPC_INFO, SEM_INFO):   # struct seminfo: limits, SEM_INFO with use in semusz/semaem
         semmsl, semmns, semopm, semmni = ns.sem_ctls
@@ -360,7 +360,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
 
 @syscall("msgget")
 def sys_msgget(t, key, flags, *_):
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     return ns.msg.lookup_or_create(s32(key), s32(flags), t.proc.creds,
                                    lambda kw: I.MsgQueue(**kw, qbytes=ns.msg_ctlmnb)).id
 
@@ -368,7 +368,7 @@ def sys_msgget(t, key, flags, *_):
 @syscall("msgsnd")
 def sys_msgsnd(t, ident, msgp, size, flags, *_):
     (mtype,) = struct.unpack("<q", t.mem.read(msgp, 8))
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     size = s64(size)
     if size < 0 or size > ns.msg_ctlmax or s32(ident) < 0 or mtype < 1:
         raise KernelError(E.EINVAL)
@@ -414,7 +414,7 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
     size, mtype = s64(size), s64(mtype)
     if s32(ident) < 0 or size < 0:
         raise KernelError(E.EINVAL)
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     copy_max = -1
     if flags & MSG_COPY:
         # a copy of the mtype-th message, left in the queue: never waits
@@ -452,7 +452,7 @@ def sys_msgctl(t, ident, cmd, buf, *_):
     ident, cmd = s32(ident), s32(cmd) & ~I.IPC_64
     if ident < 0 or cmd < 0:
         raise KernelError(E.EINVAL)
-    ns = I.ipc_of(t.kernel)
+    ns = I.ipc_of(t.proc)
     space = ns.msg
     if cmd in (I.IPC_INFO, MSG_INFO):   # struct msginfo: limits, MSG_INFO with what is queued
         if cmd == MSG_INFO:

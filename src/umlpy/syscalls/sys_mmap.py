@@ -335,7 +335,7 @@ def sys_remap_file_pages(t, start, size, prot, pgoff, flags, *_):
         # segment goes, the segment with it, and then it is not found
         if not _fail(_inject(t, "munmap", start, size)):
             mm.remove(start, end)
-            ipc.detach_at(t.kernel, t.proc, start)
+            ipc.detach_at(t.proc, start)
         raise KernelError(E.EINVAL)
     off = pgoff << C.PAGE_SHIFT
     has = HostAs(t)

@@ -1,4 +1,4 @@
-"""mount(2) and umount2(2)."""
+"""mount(2), umount2(2) and pivot_root(2)."""
 from __future__ import annotations
 
 from umlpy.abi import consts as C
@@ -123,6 +123,52 @@ def sys_umount2(t, target, flags, *_):
     if m is None:
         raise KernelError(E.EINVAL)
     t.kernel.mounts.umount(m, lazy=bool(flags & MNT_DETACH))
+    return 0
+
+
+def _reachable(d, target) -> bool:
+    """is_path_reachable: target is d or one of its ancestors, across mounts."""
+    while d is not target:
+        up = d.up()
+        if up is d:
+            return False
+        d = up
+    return True
+
+
+@syscall("pivot_root", status=PARTIAL, note="not from the root of a mount namespace (as from an initramfs): chroot into a mount first")
+def sys_pivot_root(t, new_root, put_old, *_):
+    """The caller's root mount goes to put_old, the mount at new_root takes
+    its place, and every process rooted (or working) at the old root moves
+    to the new one (chroot_fs_refs)."""
+    need(t.proc.creds, CAP_SYS_ADMIN)
+    new = namei.lookup(t, C.AT_FDCWD, read_path(t, new_root))
+    old = namei.lookup(t, C.AT_FDCWD, read_path(t, put_old))
+    if not new.inode.is_dir or not old.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    root = t.fs.root
+    root_mnt, new_mnt = root.mount, new.mount
+    if new_mnt is root_mnt or old.mount is root_mnt:
+        raise KernelError(E.EBUSY)      # the same filesystem: a loop
+    if root.parent is not None or root_mnt.mountpoint is None:
+        raise KernelError(E.EINVAL)     # the root is not a mount point, or is the namespace's
+    if new.parent is not None or new_mnt.mountpoint is None:
+        raise KernelError(E.EINVAL)     # new_root is not a mount point
+    if not _reachable(old, new) or not _reachable(new, root):
+        raise KernelError(E.EINVAL)     # put_old not under new_root, or new_root not under /
+    root_mp = root_mnt.mountpoint
+    new_mnt.mountpoint.mounted = None
+    root_mp.mounted = None
+    old.mounted, root_mnt.mountpoint = root_mnt, old
+    root_mp.mounted, new_mnt.mountpoint = new_mnt, root_mp
+    for p in t.kernel.procs.by_pid.values():
+        if p.exited:
+            continue
+        for x in p.threads:     # each thread's fs context (shared ones twice, harmlessly)
+            if x.fs.root is root:
+                x.fs.root = new
+            if x.fs.cwd is root:
+                x.fs.cwd = new
     return 0
 
 

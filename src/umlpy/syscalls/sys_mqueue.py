@@ -96,7 +96,7 @@ def _create(t, ns: M.MqNamespace, name: bytes, mode: int, uattr: int) -> M.MQueu
             raise KernelError(E.EINVAL)
     elif maxmsg > ns.msg_max or msgsize > ns.msgsize_max:
         raise KernelError(E.EINVAL)
-    q = M.MQueue(ns, name, maxmsg, msgsize, mode & 0o777 & ~proc.fs.umask, creds.fsuid, creds.fsgid)
+    q = M.MQueue(ns, name, maxmsg, msgsize, mode & 0o777 & ~t.fs.umask, creds.fsuid, creds.fsgid)
     if not ns.charge(q, proc.rlimit(C.RLIMIT_MSGQUEUE)[0]):
         raise KernelError(E.EMFILE)
     ns.queues[name] = q
@@ -110,7 +110,7 @@ def sys_mq_open(t, uname, flags, mode, uattr, *_):
     name = _getname(t, uname)
     fdt.check_room()        # the descriptor before the lookup (EMFILE), as get_unused_fd_flags
     name = _lookup(name)
-    ns = M.mq_of(t.kernel)
+    ns = M.mq_of(t.proc)
     q = ns.queues.get(name)
     acc = flags & C.O_ACCMODE
     if q is None:
@@ -131,7 +131,7 @@ def sys_mq_open(t, uname, flags, mode, uattr, *_):
 @syscall("mq_unlink")
 def sys_mq_unlink(t, uname, *_):
     name = _lookup(_getname(t, uname))
-    ns = M.mq_of(t.kernel)
+    ns = M.mq_of(t.proc)
     q = ns.queues.get(name)
     if q is None:
         raise KernelError(E.ENOENT)

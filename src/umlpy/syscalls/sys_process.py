@@ -6,10 +6,10 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_KILL, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
-from umlpy.kernel import cred, printk
+from umlpy.kernel import cred, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
@@ -19,10 +19,8 @@ from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_path, read_str_array, s32, u32
 
-NS_FLAGS = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWUSER
-            | C.CLONE_NEWPID | C.CLONE_NEWNET)
 UNSHARE_FLAGS = (C.CLONE_THREAD | C.CLONE_FS | C.CLONE_SIGHAND | C.CLONE_VM | C.CLONE_FILES
-                 | C.CLONE_SYSVSEM | NS_FLAGS | C.CLONE_NEWTIME)
+                 | C.CLONE_SYSVSEM | nsproxy.ALL_NEW)
 
 unsupported("rseq", "glibc copes with ENOSYS (restartable sequences)")
 
@@ -37,7 +35,7 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; no namespaces")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS, CLONE_NEWIPC and CLONE_NEWNS the only namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
@@ -58,8 +56,12 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_PIDFD and flags & (C.CLONE_DETACHED | C.CLONE_THREAD):
         raise KernelError(E.EINVAL)
-    if flags & NS_FLAGS:
-        printk.pr_notice(f"clone flags {flags:#x} (namespaces) not supported")
+    if flags & C.CLONE_NEWIPC and flags & C.CLONE_SYSVSEM:
+        raise KernelError(E.EINVAL)     # a new IPC namespace cannot share semaphore undo
+    if flags & C.CLONE_NEWNS and flags & C.CLONE_FS:
+        raise KernelError(E.EINVAL)     # a new mount tree cannot share root and cwd
+    if flags & C.CLONE_THREAD and flags & ~C.CSIGNAL & nsproxy.ALL_NEW:
+        printk.pr_notice(f"clone flags {flags:#x}: namespaces of a thread not supported")
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_SETTLS and tls >= TASK_SIZE_MAX:
         raise KernelError(E.EPERM)
@@ -73,14 +75,17 @@ def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at
 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
-         "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; no namespaces (EINVAL)")
+         "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC and mount "
+         "namespaces of a single-threaded process; the other namespaces EINVAL")
 def sys_unshare(t, flags, *_):
     """ksys_unshare: the caller's own copy of its fd table (CLONE_FILES) and
     root, cwd and umask (CLONE_FS); CLONE_SYSVSEM gives up its semaphore
     undo list.  The thread group, handlers and address space can only be
     "unshared" when nobody shares them (as Linux, which does nothing more).
-    This kernel has no namespaces: EINVAL, as a Linux built without them,
-    once the caller is privileged enough (EPERM first)."""
+    New UTS, IPC and mount namespaces are kernel/nsproxy.py's, made before
+    anything changes (EPERM first); the other types are EINVAL, as a Linux
+    built without them.  A new mount namespace implies CLONE_FS: the task's
+    own root and cwd move into the copied tree."""
     flags &= 0xFFFFFFFFFFFFFFFF
     if flags & C.CLONE_NEWUSER:
         flags |= C.CLONE_THREAD | C.CLONE_FS
@@ -101,16 +106,14 @@ def sys_unshare(t, flags, *_):
     if flags & C.CLONE_NEWUSER:
         printk.pr_notice("unshare(CLONE_NEWUSER): user namespaces not supported")
         raise KernelError(E.EINVAL)
-    if flags & (NS_FLAGS | C.CLONE_NEWTIME):
-        cred.need(proc.creds, CAP_SYS_ADMIN, E.EPERM)
-        printk.pr_notice(f"unshare flags {flags:#x}: namespaces not supported")
-        raise KernelError(E.EINVAL)
+    ns = nsproxy.unshare(t.kernel, proc, flags)
     if flags & C.CLONE_FILES:
         t.files = t.files.unshare(t.kernel.tunables.nr_open)
     if flags & C.CLONE_FS:
         t.fs = t.fs.copy()
     if flags & C.CLONE_SYSVSEM:
-        ipc.exit_sem(t.kernel, proc)
+        ipc.exit_sem(proc)
+    nsproxy.enter(t.kernel, t, ns)
     return 0
 
 
@@ -158,7 +161,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
         k.procs.kill_process(t.proc, S.SIGSEGV)
         raise NoReturn() from e
     proc = t.proc
-    ipc.detach_all(k, proc)      # the segments went with the old address space
+    ipc.detach_all(proc)      # the segments went with the old address space
     delete_posix_timers(proc)
     t.files = t.files.unshare(k.tunables.nr_open)
     t.files.close_on_exec()

@@ -44,15 +44,65 @@ class MountTable:
     def umount(self, m: Mount, lazy: bool = False) -> None:
         if m.mountpoint is None:
             raise KernelError(E.EBUSY)    # the root
+        if lazy:
+            self.drop_tree(m)       # MNT_DETACH: with everything mounted below it
+            return
         if any(c.mountpoint is not None and c.mountpoint.mount is m for c in self.mounts):
             raise KernelError(E.EBUSY)
-        if not lazy and self.busy_check(m):
+        if self.busy_check(m):
             raise KernelError(E.EBUSY)
         m.mountpoint.mounted = None
         self.mounts.remove(m)
-        if not any(other.fs is m.fs for other in self.mounts) and not getattr(m.fs, "shared_instance", False):
-            fsnotify.unmount(m.fs)
-        self._release(m)
+        self._release_unless_mounted(m)
+
+    def _release_unless_mounted(self, m: Mount) -> None:
+        """A filesystem is given up with its last mount (mount namespaces
+        hold copies of a mount): its inotify watches hear IN_UNMOUNT."""
+        if not any(o.fs is m.fs for o in self.mounts):
+            if not getattr(m.fs, "shared_instance", False):
+                fsnotify.unmount(m.fs)
+            self._release(m)
+
+    def tree(self, top: Mount) -> list[Mount]:
+        """top and the mounts under it (a namespace's whole tree when top is
+        its root mount), each after the mount it is on (in mount order among equals)."""
+        out = []
+        for m in self.mounts:
+            r, depth = m, 0
+            while r is not top and r.mountpoint is not None and r.mountpoint.mount is not None:
+                r, depth = r.mountpoint.mount, depth + 1
+            if r is top:
+                out.append((depth, m))
+        # parents first: pivot_root hangs an older mount below a newer one
+        return [m for _, m in sorted(out, key=lambda dm: dm[0])]
+
+    def copy_tree(self, top: Mount) -> dict[Mount, Mount]:
+        """copy_tree for a new mount namespace: a copy of every mount under
+        top, on copies of their mount points; old mount -> copy."""
+        new: dict[Mount, Mount] = {}
+        for m in self.tree(top):
+            at = None
+            if m.mountpoint is not None:
+                at = translate(m.mountpoint, new)
+                if at is None:
+                    continue        # its mount point is gone
+            c = Mount(m.fs, None, at, m.source, m.flags)
+            c.fstype = m.fstype
+            c.root = Dentry(m.root.name, None, m.root.inode, c)
+            if at is not None:
+                at.mounted = c
+            self.mounts.append(c)
+            new[m] = c
+        return new
+
+    def drop_tree(self, top: Mount) -> None:
+        """top and everything below it go: a lazy umount, or a mount
+        namespace nobody is in any more (files still open there keep working)."""
+        for m in reversed(self.tree(top)):
+            if m.mountpoint is not None:
+                m.mountpoint.mounted = None
+            self.mounts.remove(m)
+            self._release_unless_mounted(m)
 
     @staticmethod
     def _release(m: Mount) -> None:
@@ -67,7 +117,11 @@ class MountTable:
             release_disk(m.fs)
 
     def unmount_all(self) -> None:
+        released: set[int] = set()
         for m in reversed(list(self.mounts)):
+            if id(m.fs) in released:
+                continue        # another namespace's copy of a mount
+            released.add(id(m.fs))
             try:
                 self._release(m)
             except Exception as exc:   # keep unmounting the others
@@ -86,3 +140,23 @@ class MountTable:
     def sync_all(self) -> None:
         for m in self.mounts:
             m.fs.sync()
+
+
+def translate(d: Dentry, copies: dict[Mount, Mount]) -> Dentry | None:
+    """d's counterpart in a copied mount tree: the same names below the
+    copy of its mount (None when its mount was not copied or the name is gone)."""
+    names: list[bytes] = []
+    top = d
+    while top.parent is not None:
+        names.append(top.name)
+        top = top.parent
+    c = copies.get(top.mount) if top.mount is not None else None
+    if c is None:
+        return None
+    out = c.root
+    for name in reversed(names):
+        nxt = out.child(name)
+        if nxt is None:
+            return None
+        out = nxt
+    return out

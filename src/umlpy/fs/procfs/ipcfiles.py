@@ -1,14 +1,16 @@
 """/proc/sysvipc and the IPC sysctls: /proc/sys/kernel/{shmmax, shmall,
 shmmni, msgmax, msgmnb, msgmni, sem} and /proc/sys/fs/mqueue.
 
-The sysctls show and set the kernel's IPC namespaces (kernel/ipc.py,
-kernel/mqueue.py), which honour them; the ranges are Linux's.  The
-sysvipc files list every object in Linux's columns, whoever reads them.
+The sysctls show and set the IPC namespace (kernel/ipc.py,
+kernel/mqueue.py) of the task reading or writing them, as Linux's ipc
+sysctls do; the namespace honours them and the ranges are Linux's.  The
+sysvipc files list every object of the reader's namespace in Linux's
+columns.
 """
 from __future__ import annotations
 
 from umlpy.abi import errno as E
-from umlpy.fs.procfs.base import Spec, ints, ro, text
+from umlpy.fs.procfs.base import Spec, ints, ro
 from umlpy.kernel import ipc as I
 from umlpy.kernel import mqueue as M
 from umlpy.kernel.errors import KernelError
@@ -51,12 +53,17 @@ def sem_text(ns: I.Ipc) -> str:
         f"{o.cuid:5d} {o.cgid:5d} {_s(o.otime):10d} {_s(o.ctime):10d}\n" for o in _objects(ns.sem))
 
 
+def _ipc_ns(kernel, task=None):
+    """The IPC namespace of the task reading or writing (the one whose
+    syscall runs, for the sysctls); the init namespace's for the host."""
+    task = task or kernel.sched.current
+    return task.proc.ns.ipc if task is not None else kernel.init_ns.ipc
+
+
 def sysvipc_files(kernel) -> Spec:
-    return {
-        "msg": ro(text(lambda: msg_text(I.ipc_of(kernel)))),
-        "sem": ro(text(lambda: sem_text(I.ipc_of(kernel)))),
-        "shm": ro(text(lambda: shm_text(I.ipc_of(kernel)))),
-    }
+    def listing(fmt):
+        return ro(lambda task: fmt(_ipc_ns(kernel, task).sysv).encode())
+    return {"msg": listing(msg_text), "sem": listing(sem_text), "shm": listing(shm_text)}
 
 
 def _attr(get_obj, name: str, lo: int, hi: int):
@@ -66,7 +73,7 @@ def _attr(get_obj, name: str, lo: int, hi: int):
 
 def kernel_sysctls(kernel) -> Spec:
     """The SysV IPC entries of /proc/sys/kernel."""
-    ns = lambda: I.ipc_of(kernel)      # noqa: E731 (made at first use)
+    ns = lambda: _ipc_ns(kernel).sysv      # noqa: E731
 
     def set_sem(v: list[int]) -> None:
         """proc_ipc_sem_dointvec: the values are written, then a semmni
@@ -88,7 +95,7 @@ def kernel_sysctls(kernel) -> Spec:
 
 def mqueue_sysctls(kernel) -> Spec:
     """/proc/sys/fs/mqueue."""
-    ns = lambda: M.mq_of(kernel)      # noqa: E731
+    ns = lambda: _ipc_ns(kernel).mq      # noqa: E731
     return {
         "msg_default": _attr(ns, "msg_default", M.MIN_MSGMAX, M.HARD_MSGMAX),
         "msg_max": _attr(ns, "msg_max", M.MIN_MSGMAX, M.HARD_MSGMAX),

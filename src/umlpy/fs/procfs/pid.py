@@ -17,6 +17,7 @@ from umlpy.fs.procfs import maps, mounts, pagemap, pidstat
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
+from umlpy.kernel import nsproxy
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 from umlpy.vfs.pipe import PipeInode
@@ -257,6 +258,24 @@ def _fd_dir(make_one: Callable, mode: int) -> Maker:
     return make
 
 
+def _ns_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
+    """/proc/PID/ns: a magic link per namespace kind, reading `uts:[INO]`
+    and opening the namespace (for setns and the NS_GET_* ioctls); both
+    ask for ptrace read access, as proc_ns_get_link does."""
+    def ns_of(kind: str):
+        tg.check_access(fs.current())
+        return _not_exited(tg).ns.of(kind)
+
+    def link(name: str, kind: str) -> Link:
+        return Link(fs, (*key, name), lambda: ns_of(kind).name().encode(), tg.owner,
+                    alive=tg.alive, magic=lambda: ns_of(kind).inode.path())
+
+    def table():
+        return {name.encode(): (lambda name=name, kind=kind: link(name, kind))
+                for name, kind in nsproxy.PROC_ENTRIES.items()}
+    return Dir(fs, key, table, 0o511, tg.owner, tg.alive)
+
+
 def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
     def table():
         p = tg.proc_or_none()
@@ -272,6 +291,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("task", _task_dir),
     ("fd", _fd_dir(_fd_link, 0o500)),
     ("fdinfo", _fd_dir(_fdinfo_file, 0o555)),
+    ("ns", _ns_dir),
     ("net", lambda fs, key, tg: fs.net_dir),
     ("environ", _file(_environ, 0o400)),
     ("status", _file(_status)),

@@ -43,14 +43,17 @@ def int_sysctl(obj, attr: str, lo: int, hi: int = INT_MAX, changed=None):
 
 
 def _uts(kernel, attr: str):
-    """A UTS name: read and written as proc_dostring does (up to the first
-    newline, at most 64 bytes)."""
+    """A UTS name of the reader's (writer's) UTS namespace: read and
+    written as proc_dostring does (up to the first newline, at most 64 bytes)."""
+    def ns(task):
+        return task.proc.ns.uts if task is not None else kernel.init_ns.uts
+
     def show(task) -> bytes:
-        return getattr(kernel, attr).encode() + b"\n"
+        return getattr(ns(task), attr).encode() + b"\n"
 
     def store(task, data: bytes) -> None:
         value = data.split(b"\n", 1)[0].split(b"\0", 1)[0][:UTS_LEN]
-        setattr(kernel, attr, value.decode(errors="replace"))
+        setattr(ns(task), attr, value.decode(errors="replace"))
     return rw(show, store)
 
 
