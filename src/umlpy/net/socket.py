@@ -147,6 +147,7 @@ class Socket(File):
     """What every family's socket is.  sys_socket calls these methods."""
     kind = "socket"
     lazy_write = True
+    nowait_ok = True
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992
 

@@ -94,14 +94,26 @@ def get_u64(t, addr: int) -> int:
 
 def read_iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
     """An iovec array, as Linux's import_iovec: at most UIO_MAXIOV entries
-    (the count is an unsigned int), every buffer a user range (else EFAULT),
-    the total cut down to MAX_RW_COUNT."""
+    (the count is an unsigned int), then the array copied in, where a length
+    that is negative as an ssize_t is EINVAL at once (copy_iovec_from_user,
+    so before any bad buffer is seen); then every buffer must be a user
+    range (EFAULT); the total is cut down to MAX_RW_COUNT."""
     cnt = u32(cnt)
     if cnt > UIO_MAXIOV:
         raise KernelError(E.EINVAL)
-    raw = t.mem.read(iov, 16 * cnt)
+    if not cnt:
+        return []
+    if not access_ok(iov, 16 * cnt):
+        raise KernelError(E.EFAULT)
+    raw = t.mem.read_prefix(iov, 16 * cnt)
+    entries = list(struct.iter_unpack("<QQ", raw[:len(raw) & ~15]))
+    for _, n in entries:
+        if n >> 63:
+            raise KernelError(E.EINVAL)
+    if len(entries) < cnt:
+        raise KernelError(E.EFAULT)
     vecs, total = [], 0
-    for base, n in struct.iter_unpack("<QQ", raw):
+    for base, n in entries:
         if not access_ok(base, n):
             raise KernelError(E.EFAULT)
         n = min(n, MAX_RW_COUNT - total)

@@ -28,6 +28,7 @@ class File:
     kind = "file"
     lazy_write = False      # write() takes a UserBuf: it only slices what it is given
     chunked_write = False   # write() never waits: a big write may go in pieces
+    nowait_ok = False       # FMODE_NOWAIT: takes RWF_NOWAIT (preadv2/pwritev2)
     # how long a read or a write may wait, in ns (None: as long as it takes;
     # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
     rcvtimeo: int | None = None
@@ -91,6 +92,14 @@ class File:
 
     def pwrite(self, task, data: bytes, off: int) -> int:
         raise KernelError(E.ESPIPE)
+
+    @property
+    def positional(self) -> bool:
+        """FMODE_PREAD/FMODE_PWRITE: the file takes pread and pwrite, as
+        Linux gives every file opened by name but streams (pipes, fifos,
+        sockets, ttys) and anonymous files; the others are ESPIPE before
+        anything else about the call is looked at."""
+        return type(self).pread is not File.pread
 
     def lseek(self, off: int, whence: int) -> int:
         raise KernelError(E.ESPIPE)
@@ -178,6 +187,7 @@ def _write_limit(off: int, data: bytes) -> bytes:
 
 class RegularFile(File):
     chunked_write = True
+    nowait_ok = True
 
     def read(self, task, n: int) -> bytes:
         verify_area(self.pos, n)
@@ -269,6 +279,9 @@ class DirFile(File):
 
     def read(self, task, n: int) -> bytes:
         raise KernelError(E.EISDIR)
+
+    def pread(self, task, n: int, off: int) -> bytes:
+        raise KernelError(E.EISDIR)      # generic_read_dir, at any offset
 
     def write(self, task, data: bytes) -> int:
         raise KernelError(E.EISDIR)
