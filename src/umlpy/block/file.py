@@ -17,6 +17,7 @@ BLKROGET = 0x125E
 
 class BlockFile(File):
     kind = "blk"
+    splice_read = splice_write = True
 
     def __init__(self, dentry, inode, flags: int, dev) -> None:
         super().__init__(dentry, inode, flags)

@@ -148,6 +148,7 @@ class Socket(File):
     kind = "socket"
     lazy_write = True
     nowait_ok = True
+    splice_read = splice_write = True
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992
 

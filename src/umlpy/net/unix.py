@@ -399,7 +399,7 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
         raise KernelError(err)
     if peer_gone:
         if not s.connected_once:
-            raise KernelError(E.ENOTCONN)
+            raise KernelError(E.EINVAL)     # unix_stream_read_generic: not TCP_ESTABLISHED
         return Received(b"", [], creds, None)
     if nonblock:
         raise KernelError(E.EAGAIN)

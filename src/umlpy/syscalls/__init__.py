@@ -19,6 +19,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_read_write,
     sys_signal,
     sys_socket,
+    sys_splice,
     sys_stat,
     sys_time,
     sys_timer,

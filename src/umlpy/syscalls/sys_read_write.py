@@ -12,6 +12,7 @@ from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, scatter, user_data
 from umlpy.vfs.fsnotify import IN_MODIFY, file_event
+from umlpy.vfs.pipe import PipeFile
 
 
 def _readable(t, fd: int):
@@ -42,7 +43,7 @@ def sys_read(t, fd, buf, count, *_):
     return bounded(lambda: f.read_into(t, buf, min(count, MAX_RW_COUNT)), f.rcvtimeo)
 
 
-def _modified(f, n: int) -> int:
+def modified(f, n: int) -> int:
     if n > 0:
         file_event(f, IN_MODIFY)
     return n
@@ -71,7 +72,7 @@ def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
     _user_buffer(buf, count)
     data = _write_source(t, f, [(buf, min(count, MAX_RW_COUNT))])
-    return bounded(lambda: _modified(f, write_vecs(t, f, data)), f.sndtimeo)
+    return bounded(lambda: modified(f, write_vecs(t, f, data)), f.sndtimeo)
 
 
 RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND = 1, 2, 4, 8, 16
@@ -109,7 +110,7 @@ def _vectored(t, f, iov: int, cnt: int, off: int | None, flags: int, write: bool
             n = write_vecs(t, f, data) if off is None else _pwrite_vecs(t, f, vecs, off)
             if n > 0 and flags & (RWF_SYNC | RWF_DSYNC) and f.inode is not None:
                 f.inode.fs.sync()
-            return _modified(f, n)
+            return modified(f, n)
     else:
         def io() -> int:
             return scatter(t, vecs, f.read(t, total) if off is None else f.pread(t, total, off))
@@ -170,7 +171,7 @@ def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:
 def sys_pwrite64(t, fd, buf, count, off, *_):
     f = _positioned(t, fd, off, True)
     _user_buffer(buf, count)
-    return _modified(f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], off))
+    return modified(f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], off))
 
 
 @syscall("preadv")
@@ -214,24 +215,24 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
         raise KernelError(E.EINVAL)
     count = min(count, MAX_RW_COUNT, 1 << 20)
     data, off = _read_at(t, src, count, offp)
-    return _write_settled(t, dst, data, lambda n: _settle_source(t, src, data, n, offp, off))
+    return write_settled(t, dst, data, lambda n: settle_source(t, src, data, n, offp, off))
 
 
-def _settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
+def settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
     """n bytes of data taken from src were written: the caller's offset
     moves by n, or src gets back what was not written (its position, or
     the front of its pipe)."""
     if off is not None:
         t.mem.write(offp, struct.pack("<q", off + n))
     elif n < len(data):
-        if _is_pipe(src):
+        if isinstance(src, PipeFile):
             src.pipe.buf[0:0] = data[n:]
         else:
             src.lseek(n - len(data), 1)
     return n
 
 
-def _write_settled(t, dst, data: bytes, settle) -> int:
+def write_settled(t, dst, data: bytes, settle) -> int:
     """Write data taken from a source (sendfile, splice); settle(n) squares
     the source with the n bytes written, however the write ends: at once,
     after waiting for room, or cut short by a signal or by death (then
@@ -255,9 +256,6 @@ def _settle_on_wake(b: Block, settle, again) -> None:
             raise
     b.retry = retry
     b.on_interrupt = lambda: settle(done or 0)
-
-
-SPLICE_F_NONBLOCK = 2
 
 
 def _read_at(t, f, n: int, offp: int) -> tuple[bytes, int | None]:
@@ -294,53 +292,9 @@ def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     data, off = _read_at(t, src, min(n, COPY_CHUNK), offp_in)
     if not data:
         return 0
-    written = _modified(dst, _write_at(t, dst, data, offp_out))
+    written = modified(dst, _write_at(t, dst, data, offp_out))
     if off is not None:
         t.mem.write(offp_in, struct.pack("<q", off + written))
     elif written < len(data):
         src.lseek(written - len(data), 1)
     return written
-
-
-def _is_pipe(f) -> bool:
-    from umlpy.vfs.pipe import PipeFile
-    return isinstance(f, PipeFile)
-
-
-@syscall("splice", status=PARTIAL, note="copies through the kernel")
-def sys_splice(t, fd_in, offp_in, fd_out, offp_out, n, flags):
-    src, dst = _readable(t, fd_in), _writable(t, fd_out)
-    if not (_is_pipe(src) or _is_pipe(dst)):
-        raise KernelError(E.EINVAL)
-    if (_is_pipe(src) and offp_in) or (_is_pipe(dst) and offp_out):
-        raise KernelError(E.ESPIPE)
-    n = min(n, COPY_CHUNK)
-    if _is_pipe(src) and flags & SPLICE_F_NONBLOCK and not src.pipe.buf and src.pipe.writers:
-        raise KernelError(E.EAGAIN)
-    data, off = _read_at(t, src, n, offp_in)
-    if not data:
-        return 0
-    def settle(k: int) -> int:
-        return _modified(dst, _settle_source(t, src, data, k, offp_in, off))
-    if offp_out:
-        return settle(_write_at(t, dst, data, offp_out))     # a file: no waiting
-    return _write_settled(t, dst, data, settle)
-
-
-@syscall("tee")
-def sys_tee(t, fd_in, fd_out, n, flags, *_):
-    src, dst = _readable(t, fd_in), _writable(t, fd_out)
-    if not (_is_pipe(src) and _is_pipe(dst)) or src.pipe is dst.pipe:
-        raise KernelError(E.EINVAL)
-    p = src.pipe
-    if not p.buf:
-        if not p.writers:
-            return 0
-        if flags & SPLICE_F_NONBLOCK or src.nonblock:
-            raise KernelError(E.EAGAIN)
-        raise Block(p.rq)
-    space = dst.pipe.capacity - len(dst.pipe.buf)
-    if space <= 0:
-        raise KernelError(E.EAGAIN)
-    data = bytes(p.buf[:min(n, space)])
-    return dst.write(t, data)

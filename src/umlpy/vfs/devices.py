@@ -87,6 +87,8 @@ class DevFile(File):
 
 
 class NullFile(DevFile):
+    splice_write = True     # splice_write_null
+
     def read(self, task, n: int) -> bytes:
         return b""
 
@@ -98,6 +100,7 @@ class NullFile(DevFile):
 
 
 class ZeroFile(NullFile):
+    splice_read = True
     maps_as_zero = True  # mmap of /dev/zero is anonymous memory
 
     def read(self, task, n: int) -> bytes:
@@ -113,6 +116,8 @@ class FullFile(ZeroFile):
 
 
 class RandomFile(DevFile):
+    splice_read = splice_write = True
+
     def read(self, task, n: int) -> bytes:
         return clock.random_bytes(n)
 

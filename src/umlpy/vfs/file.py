@@ -29,6 +29,8 @@ class File:
     lazy_write = False      # write() takes a UserBuf: it only slices what it is given
     chunked_write = False   # write() never waits: a big write may go in pieces
     nowait_ok = False       # FMODE_NOWAIT: takes RWF_NOWAIT (preadv2/pwritev2)
+    splice_read = False     # f_op->splice_read: splice may take data from it into a pipe
+    splice_write = False    # f_op->splice_write: splice may give it data from a pipe
     # how long a read or a write may wait, in ns (None: as long as it takes;
     # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
     rcvtimeo: int | None = None
@@ -188,6 +190,7 @@ def _write_limit(off: int, data: bytes) -> bytes:
 class RegularFile(File):
     chunked_write = True
     nowait_ok = True
+    splice_read = splice_write = True
 
     def read(self, task, n: int) -> bytes:
         verify_area(self.pos, n)
