@@ -18,6 +18,7 @@ BLKROGET = 0x125E
 class BlockFile(File):
     kind = "blk"
     splice_read = splice_write = True
+    has_fsync = True
 
     def __init__(self, dentry, inode, flags: int, dev) -> None:
         super().__init__(dentry, inode, flags)

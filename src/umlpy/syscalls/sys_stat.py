@@ -60,9 +60,15 @@ def sys_newfstatat(t, dirfd, path, buf, flags, *_):
     return 0
 
 
+STATX__RESERVED = 0x80000000
+AT_STATX_SYNC_TYPE = 0x6000
+
+
 @syscall("statx")
 def sys_statx(t, dirfd, path, flags, mask, buf, *_):
-    ino = _at(t, dirfd, path, flags & ~0x6000)
+    if mask & STATX__RESERVED or flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE:
+        raise KernelError(E.EINVAL)
+    ino = _at(t, dirfd, path, flags & ~AT_STATX_SYNC_TYPE)
     d = dev_of(ino)
     t.mem.write(buf, structs.pack_statx(
         structs.STATX_BASIC_STATS, d, ino.ino, ino.nlink, ino.mode, ino.uid, ino.gid,

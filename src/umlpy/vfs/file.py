@@ -7,6 +7,7 @@ from arch_um.memory import GuestFault
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
@@ -31,6 +32,7 @@ class File:
     nowait_ok = False       # FMODE_NOWAIT: takes RWF_NOWAIT (preadv2/pwritev2)
     splice_read = False     # f_op->splice_read: splice may take data from it into a pipe
     splice_write = False    # f_op->splice_write: splice may give it data from a pipe
+    has_fsync = False       # f_op->fsync: fsync and fdatasync are EINVAL without it
     # how long a read or a write may wait, in ns (None: as long as it takes;
     # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
     rcvtimeo: int | None = None
@@ -179,18 +181,43 @@ def verify_area(pos: int, n: int) -> None:
         raise KernelError(E.EINVAL)
 
 
-def _write_limit(off: int, data: bytes) -> bytes:
-    """generic_write_check_limits: nothing may be written at or past the
-    largest offset (EFBIG), and a write stops there."""
+def _file_too_big(task) -> KernelError:
+    """Past the caller's RLIMIT_FSIZE: SIGXFSZ (send_sig, from the caller
+    itself), and the EFBIG to raise."""
+    task.kernel.signals.send_proc(task.proc, S.SIGXFSZ, C.SI_USER, (task.proc.pid, task.proc.creds.uid))
+    return KernelError(E.EFBIG)
+
+
+def _write_limit(task, off: int, data: bytes) -> bytes:
+    """generic_write_check_limits: a write starting at or past the caller's
+    RLIMIT_FSIZE is EFBIG (and SIGXFSZ), one running past it stops there;
+    the same, without the signal, at the largest offset.  Writing nothing
+    is never checked."""
+    if not data:
+        return data
+    limit = task.proc.rlimit(C.RLIMIT_FSIZE)[0]
+    if off >= limit:
+        raise _file_too_big(task)
     if off >= MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
-    return data[:MAX_LFS_FILESIZE - off]
+    return data[:min(limit, MAX_LFS_FILESIZE) - off]
+
+
+def newsize_ok(task, inode, size: int) -> None:
+    """inode_newsize_ok, before a truncate or fallocate changes the size:
+    negative is EINVAL, growing past the caller's RLIMIT_FSIZE EFBIG (and
+    SIGXFSZ); the filesystem's own largest file is its check."""
+    if size < 0:
+        raise KernelError(E.EINVAL)
+    if size > inode.size() and size > task.proc.rlimit(C.RLIMIT_FSIZE)[0]:
+        raise _file_too_big(task)
 
 
 class RegularFile(File):
     chunked_write = True
     nowait_ok = True
     splice_read = splice_write = True
+    has_fsync = True
 
     def read(self, task, n: int) -> bytes:
         verify_area(self.pos, n)
@@ -230,7 +257,7 @@ class RegularFile(File):
         verify_area(self.pos, len(data))
         if self.flags & C.O_APPEND:
             self.pos = self.inode.size()
-        data = _write_limit(self.pos, data)
+        data = _write_limit(task, self.pos, data)
         kill_suid(self.inode, task.proc.creds)
         n = self.inode.write(self.pos, data)
         self.pos += n
@@ -245,7 +272,7 @@ class RegularFile(File):
         # Linux: pwrite on an O_APPEND file appends
         if self.flags & C.O_APPEND:
             off = self.inode.size()
-        data = _write_limit(off, data)
+        data = _write_limit(task, off, data)
         kill_suid(self.inode, task.proc.creds)
         return self.inode.write(off, data)
 
@@ -275,6 +302,7 @@ class RegularFile(File):
 
 class DirFile(File):
     kind = "dir"
+    has_fsync = True
 
     def __init__(self, dentry, inode, flags: int) -> None:
         super().__init__(dentry, inode, flags)

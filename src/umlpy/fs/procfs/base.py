@@ -249,6 +249,7 @@ class ListingFile(DirFile):
     """A generated directory open for readdir.  Each listing from the start
     drops the cached dentries of names that went away (dead pids, closed
     fds): the VFS keeps positive dentries and has no revalidation."""
+    has_fsync = False       # procfs and sysfs directories have no fsync
 
     def getdents(self, bufsize: int) -> bytes:
         fresh = self._snapshot is None or self.pos == 0
