@@ -22,15 +22,18 @@ mount -o remount,rw / 2>/dev/null
 hostname ltp
 ulimit -c 0
 T=${LTP_TIMEOUT:-120}
+exec 3<&0       # the console: each test starts with it sane (tests set OLCUC...)
 echo "@@LTP-READY"
 sed -n '/^@@END/q;p' /dev/ubdb > /tmp/ltp-list
 while read -r name cmd; do
     [ -n "$name" ] || continue
+    stty sane <&3 2>/dev/null
     echo "@@LTP-BEGIN $name"
     rm -rf /tmp/ltp-run; mkdir -p /tmp/ltp-run
     s=$(date +%s)
-    (cd /tmp/ltp-run && exec timeout -k 5 "$T" sh -c "$cmd" </dev/null 2>&1)
+    (cd /tmp/ltp-run && exec timeout -k 5 "$T" sh -c "$cmd" </dev/null 3<&- 2>&1)
     rc=$?
+    stty sane <&3 2>/dev/null
     echo "@@LTP-END $name $rc $(( $(date +%s) - s ))"
 done < /tmp/ltp-list
 echo "@@LTP-DONE"

@@ -143,7 +143,7 @@ def say(out: Path, line: str, quiet: bool) -> None:
 
 
 def boot(kernel: str, tests: list[tuple[str, str]], timeout: int, out: Path,
-         results: dict, quiet: bool) -> int:
+         results: dict, quiet: bool, save) -> int:
     """One boot running tests in order; returns how many it got through.
 
     A test whose END marker never comes is a hang (silence past its deadline)
@@ -185,6 +185,7 @@ def boot(kernel: str, tests: list[tuple[str, str]], timeout: int, out: Path,
                         results[name] = {"rc": int(rc), "status": status_of(int(rc)), "secs": int(secs)}
                         (out / "logs" / f"{name}.log").write_bytes(b"\n".join(buf) + b"\n")
                         cur, done = None, done + 1
+                        save()
                         say(out, f"{kernel} {len(results):5d} {name:28s} {results[name]['status']}", quiet)
                     elif text == "@@LTP-DONE":
                         finished = True
@@ -215,7 +216,8 @@ def boot(kernel: str, tests: list[tuple[str, str]], timeout: int, out: Path,
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(kernel: str, pattern: str | None, timeout: int, fresh: bool, quiet: bool) -> None:
+def run(kernel: str, pattern: str | None, timeout: int, fresh: bool, quiet: bool,
+        resume: bool) -> None:
     if not IMAGE.exists():
         sys.exit(f"no {IMAGE}: run `ltp.py build --src ...` first")
     if kernel == "uml" and not UML_BIN.exists():
@@ -229,12 +231,17 @@ def run(kernel: str, pattern: str | None, timeout: int, fresh: bool, quiet: bool
         shutil.copy(ROOT / "linux-um", out / "linux-um")
     results = {} if fresh or not rfile.exists() else json.loads(rfile.read_text())
     todo = runtest(pattern)
+    if resume:
+        todo = [(n, c) for n, c in todo if n not in results]
     for name, _ in todo:
         results.pop(name, None)
+
+    def save() -> None:
+        rfile.write_text(json.dumps(results, indent=1, sort_keys=True))
     i = failures = 0
     while i < len(todo):
-        n = boot(kernel, todo[i:], timeout, out, results, quiet)
-        rfile.write_text(json.dumps(results, indent=1, sort_keys=True))
+        n = boot(kernel, todo[i:], timeout, out, results, quiet, save)
+        save()
         if n == 0:
             failures += 1
             if failures == 3:
@@ -262,8 +269,12 @@ def family(name: str) -> str:
 
 
 def load(kernel: str) -> dict:
+    """Results by runtest name (a test that set OLCUC on the console before
+    the runner reset it each time left names upper-cased: matched by case)."""
     f = RESULTS / kernel / "results.json"
-    return json.loads(f.read_text()) if f.exists() else {}
+    res = json.loads(f.read_text()) if f.exists() else {}
+    names = {n.lower(): n for n, _ in runtest(None)}
+    return {names.get(k.lower(), k): v for k, v in res.items()}
 
 
 def excuses() -> dict[str, str]:
@@ -275,6 +286,19 @@ def excuses() -> dict[str, str]:
                 name, _, why = line.partition(":")
                 out[name.strip()] = why.strip()
     return out
+
+
+def first_failure(kernel: str, name: str) -> str:
+    """The first TFAIL/TBROK/TWARN (else TCONF) line of a test's log, for the table."""
+    log = RESULTS / kernel / "logs" / f"{name}.log"
+    if not log.exists():
+        return ""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+    lines = text.splitlines()
+    hits = [ln for ln in lines if re.search(r"TFAIL|TBROK|TWARN", ln)] or \
+        [ln for ln in lines if "TCONF" in ln] or lines[-1:]
+    line = hits[0].strip() if hits else ""
+    return line[:160].replace("|", "/")
 
 
 STATUSES = ("pass", "conf", "fail", "broken", "warn", "timeout", "hang", "crash")
@@ -325,9 +349,10 @@ def report(dest: Path) -> None:
         lines.append(f"| {k} | {sum(c.values())} | " + " | ".join(str(c[s]) for s in STATUSES) + " |")
     lines += ["", f"Tests that pass under UML and not under umlpy: **{len(regress)}**.", ""]
     if regress:
-        lines += ["| test | umlpy | why |", "|---|---|---|"]
+        lines += ["| test | umlpy | what umlpy did (the first failure LTP printed) | why |", "|---|---|---|---|"]
         for n in regress:
-            lines.append(f"| {n} | {up.get(n, {}).get('status', 'not run')} | {why.get(n, '')} |")
+            lines.append(f"| {n} | {up.get(n, {}).get('status', 'not run')} | {first_failure('umlpy', n)} "
+                         f"| {why.get(n, '')} |")
         lines.append("")
     better = [n for n in names if up.get(n, {}).get("status") == "pass"
               and um.get(n, {}).get("status") not in (None, "pass")]
@@ -359,6 +384,7 @@ def main() -> None:
     r.add_argument("--tests", help="a regex of test names (default: the whole list)")
     r.add_argument("--timeout", type=int, default=120, help="seconds per test")
     r.add_argument("--fresh", action="store_true", help="forget earlier results of this kernel")
+    r.add_argument("--resume", action="store_true", help="skip tests that already have a result")
     r.add_argument("--quiet", action="store_true", help="progress only to results/<kernel>/run.log")
     rp = sub.add_parser("report")
     rp.add_argument("--out", type=Path, default=ROOT / "docs" / "conformance.md")
@@ -366,7 +392,7 @@ def main() -> None:
     if a.cmd == "build":
         build(a.src.resolve(), a.jobs)
     elif a.cmd == "run":
-        run(a.kernel, a.tests, a.timeout, a.fresh, a.quiet)
+        run(a.kernel, a.tests, a.timeout, a.fresh, a.quiet, a.resume)
     else:
         report(a.out)
 

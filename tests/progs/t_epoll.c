@@ -6,7 +6,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/random.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -59,6 +63,82 @@ static void graphs(void)
         close(chain[i]);
     close(p[0]);
     close(p[1]);
+}
+
+/* more ready fds than maxevents: every one gets its turn */
+static void fairness(void)
+{
+    enum { NREADY = 13, MAXEV = 3, ROUNDS = 4 };
+    int p[NREADY][2], count[NREADY] = {0}, ep = epoll_create1(0);
+    struct epoll_event ev, out[MAXEV];
+    for (int i = 0; i < NREADY; i++) {
+        pipe(p[i]);
+        write(p[i][1], "x", 1);
+        ev.events = EPOLLIN;
+        ev.data.u32 = i;
+        epoll_ctl(ep, EPOLL_CTL_ADD, p[i][0], &ev);
+    }
+    for (int w = 0; w < NREADY * ROUNDS / MAXEV + 1; w++) {
+        int n = epoll_wait(ep, out, MAXEV, 0);
+        for (int j = 0; j < n; j++)
+            count[out[j].data.u32]++;
+    }
+    int lo = 1 << 30, hi = 0;
+    for (int i = 0; i < NREADY; i++) {
+        lo = count[i] < lo ? count[i] : lo;
+        hi = count[i] > hi ? count[i] : hi;
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+    printf("fairness: each reported %d to %d times\n", lo, hi);
+    close(ep);
+}
+
+/* EPOLLEXCLUSIVE: one event wakes one of the waiting epoll instances */
+static void exclusive(void)
+{
+    enum { NWAITERS = 4 };
+    int p[2];
+    int *woken = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pipe(p);
+    for (int i = 0; i < NWAITERS; i++) {
+        if (fork() == 0) {
+            int ep = epoll_create1(0);
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE};
+            epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+            if (epoll_wait(ep, &ev, 1, 3000) == 1)
+                __atomic_add_fetch(woken, 1, __ATOMIC_SEQ_CST);
+            _exit(0);
+        }
+    }
+    usleep(1000000);
+    write(p[1], "x", 1);
+    usleep(500000);
+    printf("exclusive: one event woke %d of %d waiters\n", __atomic_load_n(woken, __ATOMIC_SEQ_CST), NWAITERS);
+    for (int i = 0; i < NWAITERS; i++)
+        wait(NULL);
+    close(p[0]);
+    close(p[1]);
+    munmap(woken, 4096);
+}
+
+/* what epoll_ctl refuses: files without a poll of their own */
+static void unpollable(void)
+{
+    static const char *devs[] = {"/dev/null", "/dev/zero", "/dev/full"};
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    for (unsigned i = 0; i < sizeof devs / sizeof *devs; i++) {
+        int fd = open(devs[i], O_RDWR);
+        int r = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+        printf("%s: %d %s\n", devs[i], r, en(r));
+        close(fd);
+    }
+    int fd = open("/dev/urandom", O_RDONLY), cnt = -1;
+    int r = ioctl(fd, RNDGETENTCNT, &cnt);
+    printf("RNDGETENTCNT: %d, %s\n", r, cnt > 0 ? "positive" : "not positive");
+    close(fd);
+    close(ep);
 }
 
 int main(int argc, char **argv)
@@ -145,6 +225,9 @@ int main(int argc, char **argv)
     n = epoll_wait(ep, out, 4, 0);
     printf("after closing eventfd: %d\n", n);
     graphs();
+    fairness();
+    exclusive();
+    unpollable();
     printf("done\n");
     return 0;
 }

@@ -263,6 +263,14 @@ static void t_defaults(void)
     say("setsockopt SOL_SOCKET/9999: %s", rs(r));
     r = setsockopt(s, IPPROTO_TCP, 9999, &v, sizeof v);
     say("setsockopt IPPROTO_TCP/9999: %s", rs(r));
+    r = setsockopt(s, 9999, 1, &v, sizeof v);
+    say("setsockopt level 9999: %s", rs(r));
+    r = setsockopt(s, IPPROTO_UDP, 1, &v, sizeof v);
+    say("setsockopt IPPROTO_UDP/UDP_CORK: %s", rs(r));
+    if (fam == AF_INET) {
+        r = setsockopt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, sizeof v);
+        say("setsockopt IPV6_UNICAST_HOPS on v4: %s", rs(r));
+    }
     r = setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &v, 2);
     say("setsockopt SO_KEEPALIVE optlen 2: %s", rs(r));
     r = setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, 2);
@@ -1112,6 +1120,36 @@ static void t_bulk(const char *dir)
 }
 
 /* everything that runs once per family */
+/* MSG_MORE and TCP_CORK hold a partial segment back until a plain send,
+ * the cork's release or Linux's 200 ms ceiling */
+static void t_cork(void)
+{
+    int c, s, one = 1, zero = 0;
+    char buf[64];
+    pair(&c, &s);
+    say("send MSG_MORE: %s", rs(send(c, "0123456789abcdef", 16, MSG_MORE)));
+    say("recv after MSG_MORE: %s", rs(recv(s, buf, sizeof buf, MSG_DONTWAIT)));
+    say("send plain: %s", rs(send(c, "xyz", 3, 0)));
+    wait_inq(s, 19);
+    say("recv after plain: %s", rs(recv(s, buf, sizeof buf, MSG_DONTWAIT)));
+    say("send MSG_MORE: %s", rs(send(c, "held", 4, MSG_MORE)));
+    usleep(600000);
+    say("recv after 600 ms: %s", rs(recv(s, buf, sizeof buf, MSG_DONTWAIT)));
+    say("TCP_CORK on: %s", rs(setsockopt(c, IPPROTO_TCP, TCP_CORK, &one, sizeof one)));
+    say("send corked: %s", rs(send(c, "corked", 6, 0)));
+    say("recv corked: %s", rs(recv(s, buf, sizeof buf, MSG_DONTWAIT)));
+    say("TCP_CORK off: %s", rs(setsockopt(c, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero)));
+    wait_inq(s, 6);
+    say("recv uncorked: %s", rs(recv(s, buf, sizeof buf, MSG_DONTWAIT)));
+    say("send MSG_MORE then shutdown: %s", rs(send(c, "last", 4, MSG_MORE)));
+    shutdown(c, SHUT_WR);
+    wait_inq(s, 4);
+    say("recv after shutdown: %s", rs(recv(s, buf, sizeof buf, MSG_DONTWAIT)));
+    say("MSG_ERRQUEUE: %s", rs(recv(s, buf, sizeof buf, MSG_ERRQUEUE)));
+    close(c);
+    close(s);
+}
+
 static void passes(void)
 {
     t_create();
@@ -1120,6 +1158,7 @@ static void passes(void)
     t_connect();
     t_data();
     t_shutdown();
+    t_cork();
     t_bulk(scratch);
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -733,6 +734,30 @@ static void t_dualstack(void)
 }
 
 /* everything that runs once per family */
+/* MSG_MORE and UDP_CORK build one datagram from several sends */
+static void t_cork(void)
+{
+    addr_t a;
+    int r = bound(&a), w = udp(), one = 1, zero = 0;
+    char buf[64];
+    connect(w, (void *)&a.ss, a.len);
+    say("send MSG_MORE: %s", rs(send(w, "abcde", 5, MSG_MORE)));
+    say("recv after MSG_MORE: %s", rs(recv(r, buf, sizeof buf, MSG_DONTWAIT)));
+    say("send plain: %s", rs(send(w, "fgh", 3, 0)));
+    readable(r, 1000);
+    say("recv one datagram: %s", rs(recv(r, buf, sizeof buf, MSG_DONTWAIT)));
+    say("UDP_CORK on: %s", rs(setsockopt(w, IPPROTO_UDP, UDP_CORK, &one, sizeof one)));
+    say("send corked: %s", rs(send(w, "12", 2, 0)));
+    say("send corked: %s", rs(send(w, "34", 2, 0)));
+    say("recv corked: %s", rs(recv(r, buf, sizeof buf, MSG_DONTWAIT)));
+    say("UDP_CORK off: %s", rs(setsockopt(w, IPPROTO_UDP, UDP_CORK, &zero, sizeof zero)));
+    readable(r, 1000);
+    say("recv uncorked: %s", rs(recv(r, buf, sizeof buf, MSG_DONTWAIT)));
+    say("MSG_ERRQUEUE: %s", rs(recv(r, buf, sizeof buf, MSG_ERRQUEUE)));
+    close(r);
+    close(w);
+}
+
 static void passes(void)
 {
     t_basics();
@@ -742,6 +767,7 @@ static void passes(void)
     t_refused();
     t_shutdown();
     t_cmsg();
+    t_cork();
 }
 
 int main(void)

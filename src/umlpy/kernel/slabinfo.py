@@ -41,7 +41,7 @@ def tables(k) -> dict[str, int]:
         "futex-keys": len(k.futexes.queues) + len(k.futexes.pi),
         "wait-queue-waiters": sum(len(q.waiters) for q in queues),
         "dead-waiters": sum(1 for q in queues for t in q.waiters if t.state is State.DEAD),
-        "wait-queue-watchers": sum(len(q.watchers) for q in queues),
+        "wait-queue-watchers": sum(len(q.watchers) + len(q.xwatchers) for q in queues),
     }
 
 

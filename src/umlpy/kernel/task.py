@@ -163,7 +163,7 @@ class Process:
 class Task:
     __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
-                 "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel", "sigwait", "sigq")
+                 "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel", "sigwait", "sigq", "nd")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory) -> None:
         self.tid = tid
@@ -188,6 +188,7 @@ class Task:
         self.kernel = None
         self.sigwait = 0            # signals rt_sigtimedwait is waiting for
         self.sigq: dict = {}        # thread-directed sig -> deque of (si_code, fields)
+        self.nd = None              # an openat2's RESOLVE_* scope while it walks (namei.Scope)
 
     @property
     def pid(self) -> int:

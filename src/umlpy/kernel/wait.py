@@ -21,21 +21,26 @@ def set_wake_hook(hook) -> None:
 
 
 class WaitQueue:
-    __slots__ = ("waiters", "name", "watchers")
+    __slots__ = ("waiters", "name", "watchers", "xwatchers")
 
     def __init__(self, name: str = "") -> None:
         self.waiters: list[Task] = []
         self.name = name
         self.watchers: list = []    # callbacks run on every wake (epoll entries)
+        # exclusive ones (EPOLLEXCLUSIVE): each wake runs them in turn until
+        # one says it woke a waiter, as __wake_up_common's nr_exclusive = 1
+        self.xwatchers: list = []
 
-    def watch(self, callback) -> None:
-        self.watchers.append(callback)
+    def watch(self, callback, exclusive: bool = False) -> None:
+        (self.xwatchers if exclusive else self.watchers).append(callback)
 
     def unwatch(self, callback) -> None:
-        try:
-            self.watchers.remove(callback)
-        except ValueError:
-            pass
+        for lst in (self.watchers, self.xwatchers):
+            try:
+                lst.remove(callback)
+                return
+            except ValueError:
+                pass
 
     def add(self, task: Task) -> None:
         self.waiters.append(task)
@@ -50,6 +55,10 @@ class WaitQueue:
         if self.watchers:
             for cb in list(self.watchers):
                 cb()
+        if self.xwatchers:
+            for cb in list(self.xwatchers):
+                if cb():
+                    break
         if not self.waiters:
             return
         waiters, self.waiters = self.waiters, []

@@ -31,7 +31,7 @@ _EVENT = struct.Struct("<IQ")    # packed struct epoll_event on x86-64
 
 
 class Entry:
-    __slots__ = ("fd", "file", "events", "data", "changed", "disabled", "queues", "ep")
+    __slots__ = ("fd", "file", "events", "data", "changed", "disabled", "queues", "ep", "callback")
 
     def __init__(self, ep, fd: int, file: File, events: int, data: int) -> None:
         self.ep = ep
@@ -42,8 +42,10 @@ class Entry:
         self.changed = True
         self.disabled = False
         self.queues = file.poll_queues()
+        exclusive = bool(events & EPOLLEXCLUSIVE)
+        self.callback = self.on_wake_exclusive if exclusive else self.on_wake
         for q in self.queues:
-            q.watch(self.on_wake)
+            q.watch(self.callback, exclusive)
         if not hasattr(file, "on_last_close"):
             file.on_last_close = []
         file.on_last_close.append(self.forget)
@@ -58,9 +60,18 @@ class Entry:
         self.changed = True
         self.ep.wq.wake_all()
 
+    def on_wake_exclusive(self) -> bool:
+        """True when this wake reached a task waiting in epoll_wait for
+        events the entry wants: the wake then stops here (ep_poll_callback's
+        ewake), so one event wakes one of many exclusive waiters."""
+        self.changed = True
+        woke = bool(self.ep.wq.waiters) and bool(self.file.poll() & self.events & EPOLL_EVENTS)
+        self.ep.wq.wake_all()
+        return woke
+
     def drop(self) -> None:
         for q in self.queues:
-            q.unwatch(self.on_wake)
+            q.unwatch(self.callback)
         hooks = getattr(self.file, "on_last_close", [])
         if self.forget in hooks:
             hooks.remove(self.forget)
@@ -86,8 +97,12 @@ class EpollFile(File):
         self.wq = WaitQueue("epoll")
 
     def ready(self, maxevents: int, consume: bool) -> list[tuple[int, int]]:
+        """Ready events, at most maxevents.  Reported entries move to the end
+        of the list, as ep_send_events puts level-triggered ones back at the
+        tail of the ready list: more ready fds than maxevents take turns."""
         out = []
-        for e in list(self.entries.values()):
+        reported = []
+        for key, e in list(self.entries.items()):
             if len(out) >= maxevents:
                 break
             if e.disabled:
@@ -101,10 +116,14 @@ class EpollFile(File):
                 continue
             out.append((rev, e.data))
             if consume:
+                reported.append(key)
                 if e.events & EPOLLET:
                     e.changed = False
                 if e.events & EPOLLONESHOT:
                     e.disabled = True
+        if len(out) >= maxevents and len(reported) < len(self.entries):
+            for key in reported:
+                self.entries[key] = self.entries.pop(key)
         return out
 
     def poll(self) -> int:
@@ -210,8 +229,8 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     f = t.proc.fdtable.get(fd)
     if f is ep:
         raise KernelError(E.EINVAL)
-    if f.inode is not None and (f.inode.is_reg or f.inode.is_dir):
-        raise KernelError(E.EPERM)     # regular files and directories: not pollable
+    if not f.can_poll():
+        raise KernelError(E.EPERM)     # regular files, directories, /dev/null...
     key = (fd, id(f))
     events = data = 0
     if op != EPOLL_CTL_DEL:

@@ -151,6 +151,48 @@ def sys_openat(t, dirfd, path, flags, mode, *_):
     return do_open(t, s32(dirfd), read_path(t, path), s32(flags), mode)
 
 
+# build_open_flags: what openat2 accepts (openat ignores unknown bits)
+_VALID_OPEN = (C.O_ACCMODE | C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC | C.O_APPEND | C.O_NONBLOCK
+               | C.O_SYNC | C.O_DSYNC | C.O_ASYNC | C.O_DIRECT | C.O_LARGEFILE | C.O_DIRECTORY
+               | C.O_NOFOLLOW | C.O_NOATIME | C.O_CLOEXEC | C.O_PATH | C.O_TMPFILE)
+_PATH_FLAGS = C.O_DIRECTORY | C.O_NOFOLLOW | C.O_PATH | C.O_CLOEXEC
+OPEN_HOW_SIZE_VER0 = 24
+
+
+@syscall("openat2")
+def sys_openat2(t, dirfd, path, how, size, *_):
+    """openat with a struct open_how (copy_struct_from_user: a bigger
+    struct from a newer libc is fine if its tail is zero) and RESOLVE_*
+    restrictions on the walk."""
+    if size < OPEN_HOW_SIZE_VER0:
+        raise KernelError(E.EINVAL)
+    if size > 4096:
+        raise KernelError(E.E2BIG)
+    flags, mode, resolve = struct.unpack("<QQQ", t.mem.read(how, OPEN_HOW_SIZE_VER0))
+    if size > OPEN_HOW_SIZE_VER0 and any(t.mem.read(how + OPEN_HOW_SIZE_VER0, size - OPEN_HOW_SIZE_VER0)):
+        raise KernelError(E.E2BIG)
+    creating = flags & C.O_CREAT or flags & C.O_TMPFILE == C.O_TMPFILE
+    if flags & ~_VALID_OPEN or resolve & ~namei.RESOLVE_ALL \
+            or (resolve & namei.RESOLVE_BENEATH and resolve & namei.RESOLVE_IN_ROOT) \
+            or (mode & ~0o7777 if creating else mode) \
+            or (flags & C.O_PATH and flags & ~_PATH_FLAGS):
+        raise KernelError(E.EINVAL)
+    if resolve & namei.RESOLVE_CACHED and flags & (C.O_TRUNC | C.O_CREAT | C.O_TMPFILE):
+        raise KernelError(E.EAGAIN)
+    p = read_path(t, path)
+    dfd = s32(dirfd)
+    if not resolve:
+        return do_open(t, dfd, p, flags, mode)
+    start = t.proc.fs.cwd if dfd == C.AT_FDCWD else t.proc.fdtable.get_raw(dfd).dentry
+    if start is None:
+        raise KernelError(E.ENOTDIR)
+    t.nd = namei.Scope(resolve, start)
+    try:
+        return do_open(t, dfd, p, flags, mode)
+    finally:
+        t.nd = None
+
+
 @syscall("creat")
 def sys_creat(t, path, mode, *_):
     return do_open(t, C.AT_FDCWD, read_path(t, path), C.O_CREAT | C.O_WRONLY | C.O_TRUNC, mode)

@@ -1,6 +1,7 @@
 """Character devices: the registry by (major, minor) and the mem devices."""
 from __future__ import annotations
 
+import struct
 from typing import Callable
 
 from arch_um import clock
@@ -88,6 +89,7 @@ class DevFile(File):
 
 class NullFile(DevFile):
     splice_write = True     # splice_write_null
+    pollable = False            # null_fops has no poll: epoll_ctl refuses it
 
     def read(self, task, n: int) -> bytes:
         return b""
@@ -121,8 +123,20 @@ class RandomFile(DevFile):
     def read(self, task, n: int) -> bytes:
         return clock.random_bytes(n)
 
+    def ioctl(self, task, req: int, arg: int) -> int:
+        if req == RNDGETENTCNT:
+            task.mem.write(arg, struct.pack("<i", ENTROPY_AVAIL))
+            return 0
+        return super().ioctl(task, req, arg)
+
     def write(self, task, data: bytes) -> int:
         return len(data)
+
+
+RNDGETENTCNT = 0x80045200
+# what the pool holds: Linux 5.18+ reports a full pool once it is seeded
+# (/proc/sys/kernel/random/entropy_avail says the same)
+ENTROPY_AVAIL = 256
 
 
 # (name, major, minor, mode, File class): Linux's mem devices

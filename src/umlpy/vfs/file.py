@@ -117,6 +117,15 @@ class File:
     def getdents(self, bufsize: int) -> bytes:
         raise KernelError(E.ENOTDIR)
 
+    # whether the file has a poll of its own (file_can_poll): None decides
+    # by the inode, regular files and directories not, everything else yes
+    pollable: bool | None = None
+
+    def can_poll(self) -> bool:
+        if self.pollable is not None:
+            return self.pollable
+        return self.inode is None or not (self.inode.is_reg or self.inode.is_dir)
+
     def poll(self) -> int:
         return POLLIN | POLLOUT
 

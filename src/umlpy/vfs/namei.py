@@ -13,6 +13,24 @@ MAXSYMLINKS = 40
 PATH_MAX = 4096
 NAME_MAX = 255
 
+# openat2's how->resolve
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+RESOLVE_ALL = 0x3F
+_SCOPED = RESOLVE_BENEATH | RESOLVE_IN_ROOT
+
+
+class Scope:
+    """The RESOLVE_* restrictions of an openat2 while it walks.  Linux keeps
+    the walk's state per task (current->nameidata); so does umlpy
+    (task.nd), so every lookup the open makes obeys them."""
+    __slots__ = ("flags", "root", "mount")
+
+    def __init__(self, flags: int, start: Dentry) -> None:
+        self.flags = flags
+        self.root = start           # BENEATH/IN_ROOT: the walk's own root
+        self.mount = start.mount    # NO_XDEV: the one mount it may use
+
 
 def start_of(task, dirfd: int, path: bytes) -> Dentry:
     if path.startswith(b"/"):
@@ -34,8 +52,14 @@ def _follow_mounts(d: Dentry) -> Dentry:
 def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> Dentry:
     if len(path) >= PATH_MAX:
         raise KernelError(E.ENAMETOOLONG)
+    nd: Scope | None = task.nd
     root = task.proc.fs.root
+    if nd is not None and nd.flags & _SCOPED:
+        root = nd.root
     if path[:1] == b"/":
+        if nd is not None and (nd.flags & RESOLVE_BENEATH or
+                               nd.flags & RESOLVE_NO_XDEV and root.mount is not nd.mount):
+            raise KernelError(E.EXDEV)
         cur = root
     parts = path.split(b"/")
     last = parts[-1]
@@ -51,8 +75,13 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
         if not search_all:
             permission(ino, C.X_OK, creds)
         if name == b"..":
-            if cur is not root:
+            if cur is root:
+                if nd is not None and nd.flags & RESOLVE_BENEATH:
+                    raise KernelError(E.EXDEV)
+            else:
                 cur = _follow_mounts(cur.up())
+                if nd is not None and nd.flags & RESOLVE_NO_XDEV and cur.mount is not nd.mount:
+                    raise KernelError(E.EXDEV)
             continue
         if len(name) > NAME_MAX:
             raise KernelError(E.ENAMETOOLONG)
@@ -60,18 +89,31 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
         if nxt is None:
             raise KernelError(E.ENOENT)
         if nxt.mounted is not None:
+            if nd is not None and nd.flags & RESOLVE_NO_XDEV:
+                raise KernelError(E.EXDEV)
             nxt = _follow_mounts(nxt)
         if nxt.inode.is_symlink and (i < n - 1 or follow or must_dir):
             budget[0] -= 1
             if budget[0] < 0:
                 raise KernelError(E.ELOOP)
             magic = getattr(nxt.inode, "magic_file", None)
+            if nd is not None:
+                _check_link(nd, getattr(nxt.inode, "is_magic", False))
             nxt = _magic(magic) if magic is not None else \
                 _walk(task, cur, nxt.inode.readlink(), True, budget)
         cur = nxt
     if must_dir and not cur.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     return cur
+
+
+def _check_link(nd: Scope, magic: bool) -> None:
+    """What a scoped walk may follow: no symlinks at all, or no magic links
+    (/proc/PID/fd/N, /proc/self/exe...), which BENEATH and IN_ROOT refuse too."""
+    if nd.flags & RESOLVE_NO_SYMLINKS or (magic and nd.flags & RESOLVE_NO_MAGICLINKS):
+        raise KernelError(E.ELOOP)
+    if magic and nd.flags & _SCOPED:
+        raise KernelError(E.EXDEV)
 
 
 def _magic(magic) -> Dentry:

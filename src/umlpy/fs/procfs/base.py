@@ -194,6 +194,9 @@ class Link(VNode):
         # /proc/PID/fd/N: following the link reaches the open file itself
         # (Linux's magic links), even a pipe or a deleted file
         self.magic_file = magic
+        # a magic link for openat2's RESOLVE_NO_MAGICLINKS: fd/N, and exe,
+        # cwd and root, which umlpy follows by their paths
+        self.is_magic = magic is not None
 
     def readlink(self) -> bytes:
         self.check_alive()

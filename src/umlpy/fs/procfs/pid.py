@@ -65,9 +65,12 @@ def _file(show: Callable, mode: int = 0o444, store: Callable | None = None) -> M
 
 
 def _link(target: Callable) -> Maker:
-    """target(target, reader) -> bytes, computed at each readlink."""
+    """target(target, reader) -> bytes, computed at each readlink: exe,
+    cwd, root, magic links in Linux (proc_get_link)."""
     def make(fs: VirtFs, key: tuple, tg: Target):
-        return Link(fs, key, lambda: target(tg, fs.current()), tg.owner, alive=tg.alive)
+        link = Link(fs, key, lambda: target(tg, fs.current()), tg.owner, alive=tg.alive)
+        link.is_magic = True
+        return link
     return make
 
 

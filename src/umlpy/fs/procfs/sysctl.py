@@ -10,6 +10,7 @@ from arch_um import clock
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.process import PID_MAX
+from umlpy.vfs.devices import ENTROPY_AVAIL
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
@@ -59,7 +60,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "printk": ro("4\t4\t1\t7"),
             "random": {
                 "boot_id": ro(boot_id),
-                "entropy_avail": ro("256"),
+                "entropy_avail": ro(str(ENTROPY_AVAIL)),
                 "poolsize": ro("256"),
                 "uuid": ro(text(new_uuid)),
             },

@@ -86,10 +86,10 @@ class InetSocket(Socket):
         connect or send there ENETUNREACH (dest())."""
         return A.parse_sockaddr(self.family, raw, self.v6only and binding)[0]
 
-    def other_level(self) -> KernelError:
-        """A level neither IP nor this protocol's: ip_setsockopt answers
-        EOPNOTSUPP, ipv6_setsockopt ENOPROTOOPT."""
-        return KernelError(E.EOPNOTSUPP if self.family == A.AF_INET else E.ENOPROTOOPT)
+    def other_level(self, getting: bool) -> KernelError:
+        """A level neither IP nor this protocol's: ip_getsockopt answers
+        EOPNOTSUPP, ip_setsockopt and IPv6 both ways ENOPROTOOPT."""
+        return KernelError(E.EOPNOTSUPP if getting and self.family == A.AF_INET else E.ENOPROTOOPT)
 
     def is_broadcast(self, ip16: bytes) -> bool:
         """255.255.255.255 or a configured IPv4 subnet's broadcast address."""
@@ -224,7 +224,7 @@ class InetSocket(Socket):
             return self.ip_getsockopt(level, opt)
         if level == self.proto_level:
             return self.proto_getsockopt(opt, cap)
-        raise self.other_level()
+        raise self.other_level(True)
 
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
         if level == SOL_SOCKET:
@@ -233,7 +233,7 @@ class InetSocket(Socket):
             return self.ip_setsockopt(level, opt, raw)
         if level == self.proto_level:
             return self.proto_setsockopt(opt, raw)
-        raise self.other_level()
+        raise self.other_level(False)
 
     def proto_getsockopt(self, opt: int, cap: int) -> bytes:
         raise KernelError(E.ENOPROTOOPT)
@@ -243,7 +243,7 @@ class InetSocket(Socket):
 
     def ip_getsockopt(self, level: int, opt: int) -> bytes:
         if level == SOL_IPV6 and self.family != A.AF_INET6:
-            raise self.other_level()
+            raise self.other_level(True)
         key = (level, opt)
         if key in _IP_INTS:
             return struct.pack("<i", self.ints.get(key, _IP_INTS[key][0]))
@@ -282,7 +282,7 @@ class InetSocket(Socket):
 
     def ip_setsockopt(self, level: int, opt: int, raw: bytes) -> None:
         if level == SOL_IPV6 and self.family != A.AF_INET6:
-            raise self.other_level()
+            raise self.other_level(False)
         key = (level, opt)
         if level == SOL_IP and opt in (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF,
                                        IP_OPTIONS):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 
+from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
@@ -24,7 +25,7 @@ from umlpy.net.inet import ports
 from umlpy.net.inet.ports import PortTable
 from umlpy.net.inet.sock import IPPROTO_TCP, InetSocket
 from umlpy.net.netdev import SockInfo
-from umlpy.net.socket import (MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
+from umlpy.net.socket import (MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
                               MSG_WAITALL, RCVSHUTDOWN, SNDSHUTDOWN,
                               Received, int_opt)
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
@@ -41,6 +42,7 @@ SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED = 1, 2, 3
 TCP_RMEM, TCP_WMEM = 131072, 16384      # net.ipv4.tcp_rmem[1], tcp_wmem[1]
 AUTOTUNED_WINDOW = 4 << 20              # what receive autotuning reaches on loopback
 TCP_MSS_DEFAULT, LOOPBACK_MSS = 536, 65483
+CORK_NS = 200_000_000        # the longest Linux holds a corked partial segment
 TCP_NODELAY, TCP_MAXSEG, TCP_CORK, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT = 1, 2, 3, 4, 5, 6
 TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_INFO = 7, 8, 9, 10, 11
 TCP_QUICKACK, TCP_CONGESTION, TCP_USER_TIMEOUT, TCP_FASTOPEN = 12, 13, 18, 23
@@ -110,6 +112,9 @@ class TcpSocket(InetSocket):
         self.backlog = 0
         self.tcp_ints: dict[int, int] = {}
         self.maxseg = 0
+        self.corked: bytearray | None = None    # data MSG_MORE/TCP_CORK holds back
+        self.corking = False                    # TCP_CORK on or data held: no fast path
+        self._cork_timer = None
         self.congestion = b"cubic"
         self.bytes_received = self.bytes_acked = 0
 
@@ -392,13 +397,15 @@ class TcpSocket(InetSocket):
         ep = self.ep
         n = len(data)
         if not flags and ep is not None and 0 < n <= ep.room() and self.state == ESTABLISHED \
-                and not (self.error or self.shut or self.far_closed):
+                and not (self.error or self.shut or self.far_closed or self.corking):
             # the common case: a connection with room for all of it
             ep.push(data if type(data) is bytes else data[0:n])
             self.bytes_acked += n
             return n
         if flags & MSG_OOB and self.state in (ESTABLISHED, CLOSE_WAIT):
             flags &= ~MSG_OOB       # urgent data goes in line here
+        if n == 0 and not flags & MSG_MORE:
+            self.uncork()
         return self._send(t, data, flags, 0)
 
     def _send(self, t, data, flags: int, done: int) -> int:
@@ -439,15 +446,54 @@ class TcpSocket(InetSocket):
                 d = done
                 raise Block(ep.wq, self.wq, retry=lambda: self._send(t, data, flags, d),
                             interrupted_result=(d or None))
+            if self._hold(t, flags, data[done:] if left <= room else b""):
+                return len(data)
             chunk = data[done:done + min(room, left)]
             ep.push(bytes(chunk))
             done += len(chunk)
             self.bytes_acked += len(chunk)
 
+    # -- corking: MSG_MORE and TCP_CORK hold a partial segment -------------------
+    def _hold(self, t, flags: int, rest) -> bool:
+        """Keep `rest` back while the sender says more is coming and it is
+        less than a segment, as tcp_push with TCP_NAGLE_CORK does; Linux
+        sends a held segment after 200 ms at the latest, and so do we.
+        Otherwise push what was held, so `rest` follows it in order."""
+        held = self.corked
+        if rest and (flags & MSG_MORE or self.tcp_ints.get(TCP_CORK)) and \
+                len(rest) + (len(held) if held is not None else 0) < LOOPBACK_MSS:
+            if held is None:
+                self.corked = held = bytearray()
+                self.corking = True
+                sched = t.kernel.sched
+                self._cork_timer = sched.add_timer(clock.monotonic_ns() + CORK_NS, self._cork_expired)
+            held += bytes(rest)
+            self.bytes_acked += len(rest)
+            return True
+        self.uncork()
+        return False
+
+    def _cork_expired(self) -> None:
+        self._cork_timer = None
+        self.uncork()
+
+    def uncork(self) -> None:
+        held, self.corked = self.corked, None
+        self.corking = bool(self.tcp_ints.get(TCP_CORK))
+        if held is None:
+            return
+        if self._cork_timer is not None:
+            self._cork_timer.cancel()
+            self._cork_timer = None
+        if self.ep is not None and not self.far_closed:
+            self.ep.push(bytes(held))
+
     def recvmsg(self, t, n: int, flags: int) -> Received:
         rx = self.rx
         if not flags and rx.size >= self.rcvlowat and n > 0:
             return self._take(n, 0)     # the common case: data waiting for a plain read
+        if flags & MSG_ERRQUEUE:
+            raise KernelError(E.EAGAIN)         # inet_recv_error: nothing is ever queued
         if flags & MSG_OOB:
             raise KernelError(E.EINVAL)
         if self.state == LISTEN:
@@ -521,6 +567,7 @@ class TcpSocket(InetSocket):
         else:
             self.shut |= mask
             if mask & SNDSHUTDOWN and self.ep is not None:
+                self.uncork()
                 self.ep.fin()
                 if self.state == ESTABLISHED:
                     self.state = FIN_WAIT2
@@ -540,6 +587,7 @@ class TcpSocket(InetSocket):
         self.state = CLOSE
 
     def release(self) -> None:
+        self.uncork()
         reset = bool(self.rx) or (self.linger[0] and self.linger[1] == 0)
         if self.state in (ESTABLISHED, FIN_WAIT1, FIN_WAIT2) and self.ep is not None and not reset:
             self.table().hold(self)     # the active closer keeps its port (FIN_WAIT2, TIME_WAIT)
@@ -611,6 +659,9 @@ class TcpSocket(InetSocket):
         elif opt == TCP_DEFER_ACCEPT:
             v = max(v, 0)
         self.tcp_ints[opt] = v
+        if (opt == TCP_CORK and not v) or (opt == TCP_NODELAY and v):
+            self.uncork()               # tcp_push_pending_frames
+        self.corking = self.corked is not None or bool(self.tcp_ints.get(TCP_CORK))
 
     def _info(self) -> bytes:
         """struct tcp_info: the state and what a loopback connection shows."""

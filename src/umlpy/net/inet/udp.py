@@ -23,7 +23,7 @@ from umlpy.net.inet.sock import (DEFAULT_TTL, IP_PKTINFO, IP_RECVTOS, IP_RECVTTL
                                  IPV6_RECVPKTINFO, IPV6_RECVTCLASS, IPV6_TCLASS, SOL_IP, SOL_IPV6,
                                  InetSocket)
 from umlpy.net.netdev import SockInfo
-from umlpy.net.socket import (MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, RCVSHUTDOWN,
+from umlpy.net.socket import (MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, RCVSHUTDOWN,
                               SNDSHUTDOWN, Received, int_opt)
 from umlpy.net.unix import truesize
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
@@ -61,6 +61,7 @@ class UdpSocket(InetSocket):
         self.rmem = 0
         self.shut = 0
         self.cork = 0
+        self.pending: tuple | None = None   # a corked datagram: (source ip, destination, data)
         self.drops = 0
         self._name: tuple = (None, b"")
         self._fast: tuple | None = None     # see _loop_send
@@ -164,6 +165,8 @@ class UdpSocket(InetSocket):
             return len(payload)
         if flags & MSG_OOB:
             raise KernelError(E.EOPNOTSUPP)
+        if self.pending is not None:
+            return self._append(data, flags)
         self.autobind()                 # inet_sendmsg binds a port before anything else
         dst = self._dst(addr, connecting=False) if addr is not None else None
         if dst is not None:
@@ -181,13 +184,44 @@ class UdpSocket(InetSocket):
         if self.local[0] not in (A.ANY4, A.ANY6):
             src_ip = self.local[0]          # bound or connected: its own address
         payload = data if type(data) is bytes else bytes(data[:])
-        if local:
+        if not local and self.net.nat is None:
+            raise KernelError(E.ENETUNREACH)
+        if self.cork or flags & MSG_MORE:
+            self.check_size(len(payload))
+            self.pending = (src_ip, dst, bytearray(payload))
+            return len(payload)
+        self._xmit(src_ip, dst, payload)
+        return len(payload)
+
+    def _xmit(self, src_ip: bytes, dst: A.Endpoint, payload: bytes) -> None:
+        if self.route_to(dst[0])[1]:
             self._loop_send(payload, (src_ip, self.local[1]), dst)
         elif self.net.nat is not None:
             self.net.nat.udp_send(self, (src_ip, self.local[1]), dst, payload)
         else:
             raise KernelError(E.ENETUNREACH)
+
+    # -- corking: MSG_MORE and UDP_CORK build one datagram from many sends -------
+    def _append(self, data, flags: int) -> int:
+        """A corked datagram grows by each send (to the destination the first
+        one named, as udp_sendmsg's pending path) and leaves with the first
+        send that neither says MSG_MORE nor finds UDP_CORK on."""
+        src_ip, dst, buf = self.pending
+        payload = data if type(data) is bytes else bytes(data[:])
+        try:
+            self.check_size(len(buf) + len(payload))
+        except KernelError:
+            self.pending = None             # udp_flush_pending_frames
+            raise
+        buf += payload
+        if not (self.cork or flags & MSG_MORE):
+            self.push_pending()
         return len(payload)
+
+    def push_pending(self) -> None:
+        p, self.pending = self.pending, None
+        if p is not None:
+            self._xmit(p[0], p[1], bytes(p[2]))
 
     def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint) -> None:
         hops = self.ttl if A.is_v4(dst[0]) else self.hops
@@ -203,10 +237,12 @@ class UdpSocket(InetSocket):
         # remembered for the next send of a connected socket, until routes,
         # bindings or connections change (the generations) or an option does
         self._fast = (self.net.gen, tbl.gen, tbl, target, src, dst[0], ttl) \
-            if dst == self.remote and not target.opt("SO_REUSEPORT") else None
+            if dst == self.remote and not target.opt("SO_REUSEPORT") and not self.cork else None
 
     # -- receiving -----------------------------------------------------------------
     def recvmsg(self, t, n: int, flags: int) -> Received:
+        if flags & MSG_ERRQUEUE:
+            raise KernelError(E.EAGAIN)         # ip_recv_error: no ICMP errors are queued
         if flags & MSG_OOB:
             raise KernelError(E.EOPNOTSUPP)
         if self.error:
@@ -284,6 +320,8 @@ class UdpSocket(InetSocket):
         if opt != UDP_CORK:
             raise KernelError(E.ENOPROTOOPT)
         self.cork = int(bool(int_opt(raw)))
+        if not self.cork:
+            self.push_pending()
 
     def release(self) -> None:
         if self.net.nat is not None:
