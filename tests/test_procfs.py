@@ -259,3 +259,17 @@ def test_config_gz_tells_what_the_kernel_has():
     assert "CONFIG_EPOLL=y" in opts and "CONFIG_SYSVIPC=y" in opts
     assert "# CONFIG_MODULES is not set" in opts and "# CONFIG_USER_NS is not set" in opts
     assert "# CONFIG_BPF_SYSCALL is not set" in opts
+
+
+def test_pipe_sysctls():
+    """fs.pipe-max-size is stored as a power-of-two count of pages (EINVAL
+    past 2 GiB); the per-user page limits take any number; root only."""
+    text = out("cd /proc/sys/fs; cat pipe-max-size pipe-user-pages-soft pipe-user-pages-hard; "
+               "echo 5000 > pipe-max-size; cat pipe-max-size; echo 0 > pipe-max-size; cat pipe-max-size; "
+               "(echo 2147483649 > pipe-max-size) 2>/dev/null || echo refused; cat pipe-max-size; "
+               "echo 2147483648 > pipe-max-size; cat pipe-max-size; "
+               "(echo x > pipe-user-pages-soft) 2>/dev/null || echo refused; echo 7 > pipe-user-pages-hard; "
+               "cat pipe-user-pages-hard; su user -c 'echo 1 > pipe-user-pages-soft' 2>/dev/null || echo denied; "
+               "cat pipe-user-pages-soft; true")
+    assert text.split() == ["1048576", "16384", "0", "8192", "4096", "refused", "4096",
+                            "2147483648", "refused", "7", "denied", "16384"], text

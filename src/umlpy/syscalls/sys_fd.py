@@ -9,7 +9,8 @@ from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import install_pair, s32
 from umlpy.vfs import locks
-from umlpy.vfs.pipe import Pipe, PipeFile
+from umlpy.vfs.pipe import PipeFile
+from umlpy.vfs.pipe import new_pipe, pipe_fcntl
 
 FIONBIO = 0x5421
 FIOCLEX = 0x5451
@@ -113,14 +114,8 @@ def sys_fcntl(t, fd, cmd, arg, *_):
     if cmd == C.F_SETFL:
         f.flags = (f.flags & ~C.SETFL_MASK) | (arg & C.SETFL_MASK)
         return 0
-    if cmd == C.F_GETPIPE_SZ and isinstance(f, PipeFile):
-        return f.pipe.capacity
-    if cmd == C.F_SETPIPE_SZ and isinstance(f, PipeFile):
-        size = max(4096, 1 << (max(1, s32(arg)) - 1).bit_length())
-        if size > 1 << 20 or size < len(f.pipe.buf):
-            raise KernelError(E.EBUSY if size >= len(f.pipe.buf) else E.EBUSY)
-        f.pipe.capacity = size
-        return size
+    if cmd in (C.F_GETPIPE_SZ, C.F_SETPIPE_SZ):
+        return pipe_fcntl(t, f, cmd, arg)
     if cmd in (C.F_GETLK, C.F_SETLK, C.F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
     if cmd in (C.F_GETOWN,):
@@ -131,7 +126,7 @@ def sys_fcntl(t, fd, cmd, arg, *_):
 def do_pipe(t, addr: int, flags: int) -> int:
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK | C.O_DIRECT):
         raise KernelError(E.EINVAL)
-    p = Pipe()
+    p = new_pipe(t)
     keep = flags & (C.O_NONBLOCK | C.O_DIRECT)
     return install_pair(t, PipeFile(p, C.O_RDONLY | keep), PipeFile(p, C.O_WRONLY | keep),
                         bool(flags & C.O_CLOEXEC), addr)

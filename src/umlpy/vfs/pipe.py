@@ -7,9 +7,11 @@ with EPIPE.
 """
 from __future__ import annotations
 
+from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
@@ -45,6 +47,11 @@ def anon_pipe_inode(pipe: Pipe) -> PipeInode:
 
 
 class Pipe:
+    # set by new_pipe: whose pages these are and how many (pipe->user, nr_accounted)
+    limits: PipeLimits | None = None
+    user = 0
+    accounted = 0
+
     def __init__(self) -> None:
         self.buf = bytearray()
         self.capacity = PIPE_SIZE
@@ -163,13 +170,16 @@ class PipeFile(File):
         p.wake_all()
         if p.readers == 0 and p.writers == 0 and not isinstance(self.inode, PipeInode):
             self.inode.pipe = None
+        if p.readers == 0 and p.writers == 0 and p.limits is not None:
+            p.limits.account(p, 0)      # free_pipe_info
+            p.limits = None
 
 
 def open_fifo(dentry, inode, flags: int, task) -> File:
     """Linux's fifo open: readers wait for a writer and writers for a reader."""
     p = inode.pipe
     if p is None:
-        p = inode.pipe = Pipe()
+        p = inode.pipe = new_pipe(task, E.ENOMEM)
     acc = flags & C.O_ACCMODE
     nonblock = bool(flags & C.O_NONBLOCK)
     if isinstance(inode, PipeInode):
@@ -206,3 +216,102 @@ def _put_unused(self) -> None:
 
 
 PipeFile.put_unused = _put_unused
+
+
+# -- pipe sizes: F_SETPIPE_SZ, fs.pipe-max-size, fs.pipe-user-pages-soft/hard ----------
+
+PAGE_SIZE = 4096
+PIPE_DEF_BUFFERS = 16           # a new pipe's pages (PIPE_SIZE)
+PIPE_MIN_DEF_BUFFERS = 2        # what a user past the soft limit gets
+
+
+class PipeLimits:
+    """The pipe sysctls and each user's pages in pipes (Linux's
+    user->pipe_bufs): a user without CAP_SYS_RESOURCE or CAP_SYS_ADMIN gets
+    small pipes past the soft limit and none past the hard one (0: none)."""
+
+    def __init__(self) -> None:
+        self.max_size = 1 << 20
+        self.user_pages_soft = PIPE_DEF_BUFFERS * 1024
+        self.user_pages_hard = 0
+        self.pages: dict[int, int] = {}
+
+    def account(self, p: Pipe, pages: int) -> int:
+        """account_pipe_buffers: p's user holds pages for it now; the user's total."""
+        total = self.pages.get(p.user, 0) - p.accounted + pages
+        p.accounted = pages
+        if total:
+            self.pages[p.user] = total
+        else:
+            self.pages.pop(p.user, None)
+        return total
+
+    def too_many(self, total: int) -> bool:
+        """too_many_pipe_buffers_soft || _hard."""
+        return any(limit and total > limit for limit in (self.user_pages_soft, self.user_pages_hard))
+
+
+def _unprivileged(creds) -> bool:
+    return not capable(creds, K.CAP_SYS_RESOURCE) and not capable(creds, K.CAP_SYS_ADMIN)
+
+
+def new_pipe(task, errno: int = E.ENFILE) -> Pipe:
+    """alloc_pipe_info: PIPE_DEF_BUFFERS pages, fewer when pipe-max-size is
+    smaller (unless CAP_SYS_RESOURCE), two past the user's soft limit, and
+    errno (ENFILE for pipe(2), ENOMEM for a fifo) past the hard one."""
+    limits: PipeLimits = task.kernel.pipes
+    creds = task.proc.creds
+    p = Pipe()
+    p.limits, p.user = limits, creds.uid
+    pages = PIPE_DEF_BUFFERS
+    if pages * PAGE_SIZE > limits.max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+        pages = limits.max_size // PAGE_SIZE
+    total = limits.account(p, pages)
+    unprivileged = _unprivileged(creds)
+    if unprivileged and limits.user_pages_soft and total > limits.user_pages_soft:
+        pages = PIPE_MIN_DEF_BUFFERS
+        total = limits.account(p, pages)
+    if unprivileged and limits.user_pages_hard and total > limits.user_pages_hard:
+        limits.account(p, 0)
+        raise KernelError(errno)
+    p.capacity = pages * PAGE_SIZE
+    return p
+
+
+def round_pipe_size(size: int) -> int:
+    """A size as whole pages, a power of two of them; 0 past 2 GiB."""
+    if size > 1 << 31:
+        return 0
+    return PAGE_SIZE if size < PAGE_SIZE else 1 << (size - 1).bit_length()
+
+
+def pipe_fcntl(task, f: File, cmd: int, arg: int) -> int:
+    """F_GETPIPE_SZ and F_SETPIPE_SZ (pipe_fcntl): EBADF on anything but a
+    pipe; a new size is EINVAL past 2 GiB, EPERM growing past pipe-max-size
+    without CAP_SYS_RESOURCE or past the user's limits, EBUSY below what the
+    pipe holds (in pages)."""
+    if not isinstance(f, PipeFile):
+        raise KernelError(E.EBADF)
+    p = f.pipe
+    if cmd == C.F_GETPIPE_SZ:
+        return p.capacity
+    size = round_pipe_size(arg & 0xFFFFFFFF)
+    pages = size // PAGE_SIZE
+    if not pages:
+        raise KernelError(E.EINVAL)
+    creds = task.proc.creds
+    limits = p.limits
+    grows = size > p.capacity
+    if grows and size > limits.max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+        raise KernelError(E.EPERM)
+    was = p.accounted
+    total = limits.account(p, pages)
+    if grows and limits.too_many(total) and _unprivileged(creds):
+        limits.account(p, was)
+        raise KernelError(E.EPERM)
+    if pages < -(-len(p.buf) // PAGE_SIZE):
+        limits.account(p, was)
+        raise KernelError(E.EBUSY)
+    p.capacity = size
+    p.wq.wake_all()
+    return size

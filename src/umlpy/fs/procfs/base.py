@@ -133,7 +133,7 @@ class GenFile(VNode):
 class SeqFile(File):
     """An open generated file: the text made at open, read at any offset;
     seeking back to 0 makes it again (as a seq_file restarts)."""
-    splice_read = True
+    splice_read = splice_write = True    # /proc/sys's iter_file_splice_write among them
 
     def __init__(self, dentry, inode: GenFile, flags: int, task) -> None:
         super().__init__(dentry, inode, flags)

@@ -7,10 +7,13 @@ per boot, uuid is new at each read (both as Linux's random driver does).
 from __future__ import annotations
 
 from arch_um import clock
+from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ro, rw, text
 from umlpy.fs.procfs.net import sys_net
+from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import PID_MAX
 from umlpy.vfs.devices import ENTROPY_AVAIL
+from umlpy.vfs.pipe import round_pipe_size
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
@@ -41,6 +44,41 @@ def _uts(kernel, attr: str):
 
 def _open_files(kernel) -> int:
     return len({id(f) for p in kernel.procs.by_pid.values() for f in p.fdtable.files.values()})
+
+
+def _number(data: bytes) -> int:
+    """One decimal number, as the proc_do*vec handlers parse a write."""
+    words = data.split()
+    if len(words) != 1 or not words[0].isdigit():
+        raise KernelError(E.EINVAL)
+    return int(words[0])
+
+
+def _ulong(obj, attr: str):
+    """An unsigned long sysctl kept in obj.attr (proc_doulongvec_minmax)."""
+    def show(task) -> bytes:
+        return f"{getattr(obj, attr)}\n".encode()
+
+    def store(task, data: bytes) -> None:
+        v = _number(data)
+        if v >= 1 << 64:
+            raise KernelError(E.EINVAL)
+        setattr(obj, attr, v)
+    return show, store
+
+
+def _pipe_max_size(limits):
+    """fs.pipe-max-size (proc_dopipe_max_size): stored rounded up to a
+    power-of-two count of pages, EINVAL past 2 GiB."""
+    def show(task) -> bytes:
+        return f"{limits.max_size}\n".encode()
+
+    def store(task, data: bytes) -> None:
+        size = round_pipe_size(_number(data))
+        if not size:
+            raise KernelError(E.EINVAL)
+        limits.max_size = size
+    return show, store
 
 
 def sys_tree(kernel, boot_id: str) -> Spec:
@@ -79,6 +117,8 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
             "nr_open": ro(str(NR_OPEN)),
-            "pipe-max-size": ro(str(NR_OPEN)),
+            "pipe-max-size": rw(*_pipe_max_size(k.pipes)),
+            "pipe-user-pages-hard": rw(*_ulong(k.pipes, "user_pages_hard")),
+            "pipe-user-pages-soft": rw(*_ulong(k.pipes, "user_pages_soft")),
         },
     }
