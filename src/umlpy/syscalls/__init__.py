@@ -4,6 +4,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_epoll,
     sys_eventfd,
     sys_fd,
+    sys_fhandle,
     sys_file,
     sys_futex,
     sys_info,

@@ -51,7 +51,6 @@ def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
 
 
 def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
-    acc = flags & C.O_ACCMODE
     if flags & C.O_TMPFILE == C.O_TMPFILE:
         return _open_tmpfile(t, dirfd, path, flags, mode)
     creds = t.proc.creds
@@ -82,6 +81,14 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
                 raise KernelError(E.EISDIR)
     else:
         d = namei.lookup(t, dirfd, path, follow=not flags & C.O_NOFOLLOW)
+    return open_dentry(t, d, flags, created)
+
+
+def open_dentry(t, d, flags: int, created: bool = False) -> int:
+    """do_open after the walk: the file at d (just made, if created) opened
+    with flags into a new fd (may_open's checks, O_TRUNC, O_PATH)."""
+    acc = flags & C.O_ACCMODE
+    creds = t.proc.creds
     inode = d.inode
     if flags & C.O_PATH:
         f = File(d, inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))

@@ -49,6 +49,17 @@ class Filesystem:
     def sync(self, durable: bool = True) -> None:
         """Write back what is dirty; durable: and have the device keep it."""
 
+    # -- file handles (name_to_handle_at, open_by_handle_at): Linux's
+    # export operations, which most pseudo filesystems do not have --------
+    def encode_fh(self, inode: Inode) -> tuple[int, bytes] | None:
+        """(handle type, handle bytes) naming inode, or None: no export
+        operations (name_to_handle_at is EOPNOTSUPP)."""
+        return None
+
+    def fh_to_inode(self, fh_type: int, fh: bytes) -> Inode:
+        """The inode a handle names (fh_to_dentry); ESTALE if there is none."""
+        raise KernelError(E.ESTALE)
+
 
 class Inode:
     """Default behaviour: what a non-directory, non-file inode answers."""
