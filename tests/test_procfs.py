@@ -273,3 +273,17 @@ def test_pipe_sysctls():
                "cat pipe-user-pages-soft; true")
     assert text.split() == ["1048576", "16384", "0", "8192", "4096", "refused", "4096",
                             "2147483648", "refused", "7", "denied", "16384"], text
+
+
+def test_lease_break_time():
+    """An ignored lease break ends after fs.lease-break-time seconds: the
+    write lease becomes a read lease for a reader and goes for a writer."""
+    text = out("cat /proc/sys/fs/lease-break-time /proc/sys/fs/leases-enable; "
+               "(echo x > /proc/sys/fs/lease-break-time) 2>/dev/null || echo refused; "
+               "mkdir -p /tmp/s; /t/bin/t_lease /tmp/s timeout; cat /proc/sys/fs/lease-break-time; true")
+    assert text.split("\n") == [
+        "45", "1", "refused", "write lease: 0",
+        "an open for reading breaks it: SIGIO, si_code 128", "  the child's call: done",
+        "  waited about a second: yes", "  F_GETLEASE: F_RDLCK",
+        "an open for writing breaks it: SIGIO, si_code 128", "  the child's call: done",
+        "  F_GETLEASE: F_UNLCK", "done", "1", ""], text

@@ -35,6 +35,7 @@ from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.mounts import MountTable
+from umlpy.vfs.lease import LeaseConfig
 from umlpy.vfs.pipe import PipeLimits
 
 DEFAULT_INITS = [b"/sbin/init", b"/etc/init", b"/bin/init", b"/bin/sh"]
@@ -76,6 +77,7 @@ class Kernel:
         self.net = NetStack()
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
         self.pipes = PipeLimits()       # fs.pipe-max-size, pipe-user-pages-*
+        self.leases = LeaseConfig()     # fs.lease-break-time, leases-enable
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
 

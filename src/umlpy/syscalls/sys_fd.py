@@ -11,6 +11,7 @@ from umlpy.syscalls.util import install_pair, s32
 from umlpy.vfs import locks
 from umlpy.vfs.pipe import PipeFile
 from umlpy.vfs.pipe import new_pipe, pipe_fcntl
+from umlpy.vfs import lease
 
 FIONBIO = 0x5421
 FIOCLEX = 0x5451
@@ -89,7 +90,7 @@ def sys_flock(t, fd, op, *_):
 _PATH_FCNTLS = (C.F_DUPFD, C.F_DUPFD_CLOEXEC, C.F_GETFD, C.F_SETFD, C.F_GETFL)
 
 
-@syscall("fcntl", status="partial", note="no F_SETOWN/F_SETSIG/leases/notify")
+@syscall("fcntl", status="partial", note="no F_SETOWN/F_SETSIG/notify; a lease break signals the lease's setter with SIGIO")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
     fdt = t.proc.fdtable
@@ -116,6 +117,8 @@ def sys_fcntl(t, fd, cmd, arg, *_):
         return 0
     if cmd in (C.F_GETPIPE_SZ, C.F_SETPIPE_SZ):
         return pipe_fcntl(t, f, cmd, arg)
+    if cmd in (lease.F_SETLEASE, lease.F_GETLEASE):
+        return lease.fcntl_lease(t, f, cmd, arg)
     if cmd in (C.F_GETLK, C.F_SETLK, C.F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
     if cmd in (C.F_GETOWN,):

@@ -12,7 +12,7 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
-from umlpy.vfs import namei
+from umlpy.vfs import lease, namei
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File, newsize_ok
 from umlpy.vfs.inode import now_ns
@@ -113,6 +113,7 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
                 raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
         if flags & C.O_NOATIME and not owner_or_capable(inode, creds):
             raise KernelError(E.EPERM)          # may_open: only the owner may open without atime updates
+        lease.break_lease(t, inode, flags)      # do_dentry_open: may wait for the holders
     if flags & C.O_TRUNC and inode.is_reg and not created and inode.size():
         kill_suid(inode, creds)
         inode.truncate(0)
@@ -589,6 +590,7 @@ def sys_truncate(t, path, length, *_):
     permission(inode, C.W_OK, t.proc.creds)
     if fl & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)
+    lease.break_lease(t, inode, C.O_WRONLY)
     return _truncate(t, inode, length)
 
 

@@ -46,6 +46,10 @@ class File:
         self.refs = 0
         if inode is not None:
             inode.open_count += 1
+            if self.writable:
+                inode.write_opens += 1
+            elif self.readable:
+                inode.read_opens += 1
 
     @property
     def readable(self) -> bool:
@@ -146,6 +150,10 @@ class File:
             self.release()
             if self.inode is not None:
                 self.inode.open_count -= 1
+                if self.writable:
+                    self.inode.write_opens -= 1
+                elif self.readable:
+                    self.inode.read_opens -= 1
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
                     fsnotify.gone(self.inode)
                     self.inode.evict()

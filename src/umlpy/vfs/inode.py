@@ -64,6 +64,11 @@ class Filesystem:
 class Inode:
     """Default behaviour: what a non-directory, non-file inode answers."""
 
+    # open files of the inode for writing, and for reading only (Linux's
+    # i_writecount and i_readcount, which leases look at)
+    write_opens = 0
+    read_opens = 0
+
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0,
                  rdev: int = 0, ino: int | None = None) -> None:
         self.fs = fs

@@ -46,10 +46,12 @@ def _open_files(kernel) -> int:
     return len({id(f) for p in kernel.procs.by_pid.values() for f in p.fdtable.files.values()})
 
 
-def _number(data: bytes) -> int:
-    """One decimal number, as the proc_do*vec handlers parse a write."""
+def _number(data: bytes, signed: bool = False) -> int:
+    """One decimal number (with a sign if signed), as the proc_do*vec
+    handlers parse a write."""
     words = data.split()
-    if len(words) != 1 or not words[0].isdigit():
+    digits = words[0][1:] if len(words) == 1 and signed and words[0][:1] == b"-" else words[0] if words else b""
+    if len(words) != 1 or not digits.isdigit():
         raise KernelError(E.EINVAL)
     return int(words[0])
 
@@ -62,6 +64,19 @@ def _ulong(obj, attr: str):
     def store(task, data: bytes) -> None:
         v = _number(data)
         if v >= 1 << 64:
+            raise KernelError(E.EINVAL)
+        setattr(obj, attr, v)
+    return show, store
+
+
+def _int(obj, attr: str):
+    """An int sysctl kept in obj.attr (proc_dointvec)."""
+    def show(task) -> bytes:
+        return f"{getattr(obj, attr)}\n".encode()
+
+    def store(task, data: bytes) -> None:
+        v = _number(data, signed=True)
+        if not -(1 << 31) <= v < 1 << 31:
             raise KernelError(E.EINVAL)
         setattr(obj, attr, v)
     return show, store
@@ -120,5 +135,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "pipe-max-size": rw(*_pipe_max_size(k.pipes)),
             "pipe-user-pages-hard": rw(*_ulong(k.pipes, "user_pages_hard")),
             "pipe-user-pages-soft": rw(*_ulong(k.pipes, "user_pages_soft")),
+            "lease-break-time": rw(*_int(k.leases, "break_time")),
+            "leases-enable": rw(*_int(k.leases, "enable")),
         },
     }
