@@ -49,6 +49,17 @@ def sh(script: str, *params: str, **kw) -> subprocess.CompletedProcess:
     return boot("quiet", "init=/bin/sh", PATH_ENV, *params, init_args=["-c", script], **kw)
 
 
+@pytest.fixture(scope="module")
+def debian() -> Path:
+    """The Debian 12 image rootfs/debian.sh builds (its directory: root.img, tree)."""
+    r = subprocess.run([str(ROOT / "rootfs" / "debian.sh")], capture_output=True, text=True)
+    if r.returncode == 2:
+        pytest.skip(f"the Debian image cannot be built here: {r.stderr.strip()}")
+    if r.returncode != 0:
+        pytest.fail(f"rootfs/debian.sh failed: {r.stderr[-2000:]}")
+    return Path(r.stdout.strip())
+
+
 @pytest.fixture
 def scratch() -> Path:
     """A directory every user can reach (t_caps runs children as other uids),

@@ -11,19 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGE, ROOT, UMLPY, as_nobody, make_traversable
+from conftest import IMAGE, UMLPY, as_nobody, make_traversable
 
 ENV = "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C TZ=UTC COLUMNS=100"
-
-
-@pytest.fixture(scope="module")
-def debian() -> Path:
-    r = subprocess.run([str(ROOT / "rootfs" / "debian.sh")], capture_output=True, text=True)
-    if r.returncode == 2:
-        pytest.skip(f"the Debian image cannot be built here: {r.stderr.strip()}")
-    if r.returncode != 0:
-        pytest.fail(f"rootfs/debian.sh failed: {r.stderr[-2000:]}")
-    return Path(r.stdout.strip())
 
 
 def _wrap(script: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_debian import debian, same  # noqa: F401  (the image fixture)
+from test_debian import same
 
 HERE = Path(__file__).resolve().parent
 

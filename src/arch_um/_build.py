@@ -43,6 +43,7 @@ ffibuilder.cdef(
     int umlpy_fchmodat_nofollow(int dirfd, const char *name, unsigned int mode);
     int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
                       unsigned long long mode, unsigned long long resolve);
+    int umlpy_adjtimex_read(void *buf, int ss_read);
     """
 )
 ffibuilder.set_source(

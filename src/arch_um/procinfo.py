@@ -22,6 +22,40 @@ def task_maps(hpid: int) -> bytes | None:
     return _read(f"/proc/{hpid}/maps", 16 << 20)
 
 
+HostVma = tuple[int, int, str, int, int, bytes]    # start, end, perms, offset, inode, name
+
+
+def task_vmas(hpid: int) -> list[HostVma] | None:
+    """The host's mappings of a guest task's host process, parsed."""
+    raw = task_maps(hpid)
+    if raw is None:
+        return None
+    out = []
+    for line in raw.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        lo, _, hi = parts[0].partition(b"-")
+        out.append((int(lo, 16), int(hi, 16), parts[1].decode(), int(parts[2], 16), int(parts[4]),
+                    parts[5].strip() if len(parts) > 5 else b""))
+    return out
+
+
+def task_pagemap(hpid: int, first_page: int, count: int) -> bytes | None:
+    """count 64-bit entries of the host's /proc/<hpid>/pagemap from page
+    number first_page (the host's page-table view of a guest task)."""
+    try:
+        fd = os.open(f"/proc/{hpid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, 8 * count, 8 * first_page)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def task_statm(hpid: int) -> list[int] | None:
     """/proc/<hpid>/statm: size resident shared text lib data dt, in pages."""
     raw = _read(f"/proc/{hpid}/statm")
@@ -66,23 +100,24 @@ def shared_key(hpid: int, addr: int) -> tuple[str, int, int] | None:
     return None
 
 
-def task_smaps_rss(hpid: int) -> dict[int, tuple[int, int]]:
-    """start address -> (Rss kB, Pss kB) of each mapping of a guest task's
-    host process (its /proc/<hpid>/smaps)."""
+def task_smaps_rss(hpid: int) -> dict[int, tuple[int, int, int]]:
+    """start address -> (end address, Rss kB, Pss kB) of each mapping of a
+    guest task's host process (its /proc/<hpid>/smaps)."""
     raw = _read(f"/proc/{hpid}/smaps", 64 << 20)
-    out: dict[int, tuple[int, int]] = {}
+    out: dict[int, tuple[int, int, int]] = {}
     if raw is None:
         return out
-    start = None
+    span = None
     rss = 0
     for line in raw.splitlines():
         if line[:1].isdigit() or line[:1] in b"abcdef" and b"-" in line.split(b" ", 1)[0]:
-            start = int(line.split(b"-", 1)[0], 16)
+            lo, _, hi = line.split(b" ", 1)[0].partition(b"-")
+            span = (int(lo, 16), int(hi, 16))
             continue
-        if start is None:
+        if span is None:
             continue
         if line.startswith(b"Rss:"):
             rss = int(line.split()[1])
         elif line.startswith(b"Pss:"):
-            out[start] = (rss, int(line.split()[1]))
+            out[span[0]] = (span[1], rss, int(line.split()[1]))
     return out

@@ -18,19 +18,24 @@ from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.fs import cpio
 from umlpy.drivers import ubd as ubd_drv
+from umlpy.drivers.loop import Loop
 from umlpy.net import ipconfig
 from umlpy.net.netdev import NetStack
 from umlpy.net.slirp import eth as slirp_eth
 from umlpy.fs import devtmpfs, registry
 from umlpy.fs.tmpfs import Tmpfs
+from umlpy.block.genhd import Disks
 from umlpy.kernel import cmdline, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
+from umlpy.kernel.keys import KeyService
 from umlpy.kernel.mm import MemBudget
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
 from umlpy.kernel.task import FsContext
+from umlpy.kernel.tunables import Tunables
+from umlpy.kernel.vdso import Vdso
 from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.fdtable import FdTable
@@ -50,7 +55,6 @@ class Kernel:
         self.version_string = config.get("uts_version", "#1 umlpy")
         self.hostname = params.hostname
         self.domainname = "(none)"
-        self.boot_ns = clock.monotonic_ns()
         self.log = printk.Log(write_log)
         if params.loglevel is not None:
             self.log.console_loglevel = params.loglevel
@@ -58,15 +62,20 @@ class Kernel:
             self.log.console_loglevel = printk.NOTICE
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
+        self.tunables = Tunables()
+        self.vdso = Vdso()
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
         self.procs = Procs(self)
         self.futexes = Futexes()
+        self.keys = KeyService()
         self.stub = Stub()
         self.mounts = MountTable()
         self.mounts.busy_check = self._mount_busy
         self.ubds: list[ubd_drv.Ubd] = []
+        self.disks = Disks(self.mounts)
+        self.loop: Loop | None = None
         self.root: Dentry | None = None
         self.console: console_drv.Console | None = None
         self.channels: list[HostChannel] = []
@@ -80,9 +89,15 @@ class Kernel:
         self.leases = LeaseConfig()     # fs.lease-break-time, leases-enable
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
+        # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
+        # host paths (disk images) an unprivileged guest user need not see
+        self.dmesg_restrict = 1
 
     def uptime_ns(self) -> int:
-        return clock.monotonic_ns() - self.boot_ns
+        """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the
+        host (its vDSO): the host's, so that /proc/uptime, sysinfo and the
+        start times in /proc agree with what clock_gettime says."""
+        return clock.boottime_ns()
 
     def sync_all(self) -> None:
         self.mounts.sync_all()
@@ -95,21 +110,31 @@ class Kernel:
         raise Halt((status >> 8) & 0xff)
 
     # -- mounts -----------------------------------------------------------------
+    def open_files(self):
+        """Every open file: the threads' (tables may be per thread) and the
+        ones the kernel holds (loop devices' backing files)."""
+        for p in self.procs.by_pid.values():
+            if not p.exited:
+                for t in p.threads:
+                    yield from t.files.files.values()
+        if self.loop is not None:
+            yield from self.loop.backing_files()
+
     def _mount_busy(self, m) -> bool:
         for p in self.procs.by_pid.values():
-            if p.exited:
-                continue
-            if p.fs.cwd.mount is m or p.fs.root.mount is m:
+            if not p.exited and any(t.fs.cwd.mount is m or t.fs.root.mount is m for t in p.threads):
                 return True
-            if any(f.dentry is not None and f.dentry.mount is m for f in p.fdtable.files.values()):
-                return True
-        return False
+        return any(f.dentry is not None and f.dentry.mount is m for f in self.open_files())
 
-    def _ubds(self) -> None:
+    def _block(self) -> None:
+        """The block drivers: ubd's disks from the command line, loop's
+        eight devices."""
         devices.unregister_all()
         devtmpfs.reset()
+        devices.register_blkdev(ubd_drv.UBD_MAJOR, "ubd")
         for name, value in self.params.ubd:
             self.add_ubd(name, value)
+        self.loop = Loop(self)
 
     def add_ubd(self, name: str, value: str) -> None:
         """A disk from the command line, or hot-added (mconsole config)."""
@@ -118,8 +143,7 @@ class Kernel:
             raise KernelError(E.EBUSY, f"{spec.name} is already configured")
         u = ubd_drv.open_ubd(spec)
         self.ubds.append(u)
-        devices.register_block(u.dev.major, u.dev.minor, u.dev)
-        devtmpfs.add_block_node(spec.name, u.dev.major, u.dev.minor)
+        self.disks.add(u.dev)
         printk.pr_info(f" {spec.name}: {u.desc}, {u.dev.size >> 10}K"
                        + (" (read-only)" if u.dev.read_only else ""))
 
@@ -139,13 +163,9 @@ class Kernel:
 
     def remove_ubd(self, name: str) -> None:
         u = self._find_ubd(name)
-        if getattr(u.dev, "mounted_fs", None) is not None:
+        if u.dev.openers:
             raise KernelError(E.EBUSY, "Device is currently open")
-        devices.unregister_block(u.dev.major, u.dev.minor)
-        devtmpfs.remove_block_node(u.spec.name)
-        for m in self.mounts.mounts:
-            if m.fs is devtmpfs.instance():
-                m.root.forget(u.spec.name.encode())
+        self.disks.remove(u.dev)
         self.ubds.remove(u)
         u.close()
         printk.pr_info(f" {u.spec.name}: removed")
@@ -284,7 +304,7 @@ class Kernel:
         try:
             self._claim_umid()
             self._mconsole()
-            self._ubds()
+            self._block()
             self._net()
             self._root()
             fdt = self._init_fds()

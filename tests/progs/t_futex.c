@@ -41,6 +41,83 @@ static void pingpong(const char *what, uint32_t *w)
     printf("%s ping-pong 100 rounds: child exit %d\n", what, WEXITSTATUS(st));
 }
 
+static const char *rs(long r) { return r < 0 ? strerrorname_np(errno) : "ok"; }
+
+/* get_futex_key: a shared futex's word must be readable, a private one is a number */
+static void faults(void)
+{
+    uint32_t *none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint32_t *gone = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(gone, 4096);
+    uint32_t w = 0, w2 = 0;
+    long r = fx(gone, FUTEX_WAKE, 1, NULL);
+    printf("shared wake, unmapped: %ld %s\n", r, rs(r));
+    r = fx(none, FUTEX_WAKE, 1, NULL);
+    printf("shared wake, PROT_NONE: %ld %s\n", r, rs(r));
+    r = fx(gone, FUTEX_WAKE_PRIVATE, 1, NULL);
+    printf("private wake, unmapped: %ld %s\n", r, rs(r));
+    r = syscall(SYS_futex, &w, FUTEX_CMP_REQUEUE, 1, (long)1, gone, 0);
+    printf("cmp_requeue, uaddr2 unmapped: %ld %s\n", r, rs(r));
+    r = syscall(SYS_futex, &w, FUTEX_CMP_REQUEUE, 1, (long)-1, &w2, 0);
+    printf("cmp_requeue, nr_requeue -1: %ld %s\n", r, rs(r));
+    r = syscall(SYS_futex, &w, FUTEX_CMP_REQUEUE, -1, (long)1, &w2, 0);
+    printf("cmp_requeue, nr_wake -1: %ld %s\n", r, rs(r));
+    r = syscall(SYS_futex, &w, FUTEX_CMP_REQUEUE, 1, (long)1, &w2, 7);
+    printf("cmp_requeue, value differs: %ld %s\n", r, rs(r));
+    munmap(none, 4096);
+}
+
+struct waitv { uint64_t val, uaddr; uint32_t flags, reserved; };
+
+/* futex_waitv: the index of the word woken */
+static void waitv(void)
+{
+    uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct waitv v[3];
+    for (int i = 0; i < 3; i++)
+        v[i] = (struct waitv){.val = 0, .uaddr = (uintptr_t)&w[i * 16], .flags = 2};
+    struct timespec now;
+    long r = syscall(SYS_futex_waitv, v, 0, 0, NULL, 0);
+    printf("waitv nr 0: %ld %s\n", r, rs(r));
+    r = syscall(SYS_futex_waitv, v, 129, 0, NULL, 0);
+    printf("waitv nr 129: %ld %s\n", r, rs(r));
+    r = syscall(SYS_futex_waitv, v, 3, 1, NULL, 0);
+    printf("waitv flags 1: %ld %s\n", r, rs(r));
+    v[1].flags = 1;
+    r = syscall(SYS_futex_waitv, v, 3, 0, NULL, 0);
+    printf("waitv size flag missing: %ld %s\n", r, rs(r));
+    v[1].flags = 2;
+    v[1].reserved = 1;
+    r = syscall(SYS_futex_waitv, v, 3, 0, NULL, 0);
+    printf("waitv reserved set: %ld %s\n", r, rs(r));
+    v[1].reserved = 0;
+    v[2].val = 9;
+    r = syscall(SYS_futex_waitv, v, 3, 0, NULL, 0);
+    printf("waitv value differs: %ld %s\n", r, rs(r));
+    v[2].val = 0;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    now.tv_nsec += 20000000;
+    if (now.tv_nsec >= 1000000000) {
+        now.tv_sec++;
+        now.tv_nsec -= 1000000000;
+    }
+    r = syscall(SYS_futex_waitv, v, 3, 0, &now, CLOCK_MONOTONIC);
+    printf("waitv timeout: %ld %s\n", r, rs(r));
+    r = syscall(SYS_futex_waitv, v, 3, 0, &now, CLOCK_BOOTTIME);
+    printf("waitv bad clock: %ld %s\n", r, rs(r));
+    pid_t c = fork();
+    if (c == 0) {
+        usleep(100000);
+        __atomic_store_n(&w[32], 1, __ATOMIC_SEQ_CST);
+        fx(&w[32], FUTEX_WAKE, 1, NULL);
+        _exit(0);
+    }
+    r = syscall(SYS_futex_waitv, v, 3, 0, NULL, 0);
+    printf("waitv woken by word 2: %ld %s\n", r, rs(r));
+    waitpid(c, NULL, 0);
+    munmap(w, 4096);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -61,6 +138,8 @@ int main(void)
     printf("wake nobody: %ld\n", r);
     r = fx((uint32_t *)((char *)&v + 1), FUTEX_WAIT_PRIVATE, 5, NULL);
     printf("unaligned: %ld %s\n", r, strerrorname_np(errno));
+    faults();
+    waitv();
     printf("done\n");
     return 0;
 }

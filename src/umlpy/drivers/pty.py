@@ -248,7 +248,7 @@ class PtmxFile(File):
         f = T.open_tty(None, node, flags & ~(C.O_CLOEXEC | C.O_NOCTTY), task, self.pair.slave,
                        noctty=bool(flags & C.O_NOCTTY))
         try:
-            return task.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+            return task.files.install(f, bool(flags & C.O_CLOEXEC))
         except KernelError:
             f.get().put()       # no fd for it: close it again
             raise

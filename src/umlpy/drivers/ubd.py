@@ -153,6 +153,8 @@ class Ubd:
         self.dev.name = spec.name
         self.dev.major = UBD_MAJOR
         self.dev.minor = spec.unit * MINORS_PER_DISK
+        self.dev.minors = MINORS_PER_DISK
+        self.dev.sysfs_dir = f"platform/ubd.{spec.unit}/block/{spec.name}"
 
     def close(self) -> None:
         """Flush and let go of the host files; a host that fails the

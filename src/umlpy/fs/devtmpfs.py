@@ -10,20 +10,34 @@ from umlpy.vfs.devices import MEM_DEVICES
 TTY_DEVICES = [("console", 5, 1, 0o600), ("tty", 5, 0, 0o666), ("tty0", 4, 0, 0o620), ("ptmx", 5, 2, 0o666)]
 
 
+DISK_GID = 6     # disks belong to group disk, mode 0660
+
 _instance: Tmpfs | None = None
-_block_nodes: list[tuple[str, int, int]] = []
+_driver_nodes: list[tuple[str, int, int, int]] = []     # name, mode, gid, rdev
+
+
+def _mknod(name: str, mode: int, gid: int, rdev: int) -> None:
+    if _instance is not None and _instance.root.lookup(name.encode()) is None:
+        _instance.root.create(name.encode(), mode, 0, gid, rdev)
 
 
 def add_block_node(name: str, major: int, minor: int) -> None:
-    _block_nodes.append((name, major, minor))
-    if _instance is not None and _instance.root.lookup(name.encode()) is None:
-        _instance.root.create(name.encode(), C.S_IFBLK | 0o660, 0, 6, structs.makedev(major, minor))
+    node = (name, C.S_IFBLK | 0o660, DISK_GID, structs.makedev(major, minor))
+    _driver_nodes.append(node)
+    _mknod(*node)
+
+
+def add_char_node(name: str, major: int, minor: int, mode: int) -> None:
+    """A driver's character device (misc_register: /dev/loop-control)."""
+    node = (name, C.S_IFCHR | mode, 0, structs.makedev(major, minor))
+    _driver_nodes.append(node)
+    _mknod(*node)
 
 
 def remove_block_node(name: str) -> None:
-    """A hot-removed disk (mconsole remove): its node goes (the caller
-    drops what the mounts of /dev cached of it)."""
-    _block_nodes[:] = [n for n in _block_nodes if n[0] != name]
+    """A removed disk (mconsole remove, LOOP_CTL_REMOVE): its node goes (the
+    caller drops what the mounts of /dev cached of it)."""
+    _driver_nodes[:] = [n for n in _driver_nodes if n[0] != name]
     if _instance is not None and _instance.root.lookup(name.encode()) is not None:
         _instance.root.unlink(name.encode())
 
@@ -36,7 +50,7 @@ def reset() -> None:
     """A new boot: a new devtmpfs."""
     global _instance
     _instance = None
-    _block_nodes.clear()
+    _driver_nodes.clear()
     devpts.reset()
 
 
@@ -46,8 +60,8 @@ def devtmpfs_instance() -> Tmpfs:
     if _instance is None:
         _instance = make_devtmpfs()
         _instance.shared_instance = True
-        for name, ma, mi in _block_nodes:
-            _instance.root.create(name.encode(), C.S_IFBLK | 0o660, 0, 6, structs.makedev(ma, mi))
+        for node in _driver_nodes:
+            _mknod(*node)
     return _instance
 
 

@@ -297,6 +297,7 @@ class HostfsInode(Inode):
 class Hostfs(Filesystem):
     name = "hostfs"
     magic = HOSTFS_SUPER_MAGIC
+    blksize = 1024      # hostfs_fill_sb's s_blocksize
 
     def __init__(self, tree: hostdir.HostTree, append: bool) -> None:
         super().__init__()

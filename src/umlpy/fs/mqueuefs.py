@@ -1,6 +1,6 @@
 """mqueue: the filesystem view of POSIX message queues (mount -t mqueue).
 
-The queues live in the kernel (syscalls/sys_mqueue.py) whether or not this
+The queues live in the kernel (kernel/mqueue.py) whether or not this
 is mounted; a mount shows one file per queue with Linux's status line, and
 unlinking a file is mq_unlink.
 """
@@ -10,6 +10,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Dir, GenFile, VirtFs
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mqueue import mq_of, status_line
 
 MQUEUE_MAGIC = 0x19800202
 
@@ -23,28 +24,18 @@ class MqueueFs(VirtFs):
         self.root = MqueueDir(self, "root", self._table, 0o1777)
 
     def queues(self) -> dict:
-        k = self.kernel
-        if not hasattr(k, "mqueues"):
-            k.mqueues = {}
-        return k.mqueues
+        return mq_of(self.kernel).queues
 
     def _table(self) -> dict:
-        def status(q):
-            pid = q.notify[1].pid if q.notify else 0
-            signo = q.notify[2] if q.notify else 0
-            return (f"QSIZE:{sum(len(m[2]) for m in q.msgs):<10} NOTIFY:{0:<5} "
-                    f"SIGNO:{signo:<5} NOTIFY_PID:{pid:<6}\n").encode()
-        return {name: (lambda q=q, name=name: GenFile(self, ("mq", name), lambda task, q=q: status(q),
+        return {name: (lambda q=q, name=name: GenFile(self, ("mq", name), lambda task, q=q: status_line(q),
                                                       mode=q.mode, owner=lambda q=q: (q.uid, q.gid)))
                 for name, q in self.queues().items()}
 
 
 class MqueueDir(Dir):
     def unlink(self, name: bytes) -> None:
-        q = self.fs.queues().pop(name, None)
-        if q is None:
+        if mq_of(self.fs.kernel).unlink(name) is None:
             raise KernelError(E.ENOENT)
-        q.unlinked = True
 
     def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0):
         raise KernelError(E.EPERM if mode & C.S_IFMT != C.S_IFREG else E.EACCES)

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 from umlpy.abi import errno as E
+from umlpy.abi import structs
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3")
 VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
 NOT_YET = ("cgroup", "cgroup2", "debugfs", "securityfs")
+
+
+def types() -> tuple[str, ...]:
+    """Every type, in /proc/filesystems' order, which sysfs(2) numbers."""
+    return VIRTUAL_TYPES + DISK_TYPES
 
 
 def make_virtual(fstype: str, kernel, options: str = ""):
@@ -41,18 +47,37 @@ def make_virtual(fstype: str, kernel, options: str = ""):
 
 
 def mount_disk(fstype: str, dev, read_only: bool):
-    """ext2 (ext3 too, without its journal, as Linux's ext2 driver does)."""
+    """ext2 (ext3 too, without its journal, as Linux's ext2 driver does).
+
+    The mount holds the device open and claimed (blkdev_get_by_path with
+    FMODE_EXCL): EBUSY while mounted or opened O_EXCL, EACCES for a
+    read-write mount of a write-protected device; its files' st_dev is the
+    device's number."""
     if fstype not in DISK_TYPES:
         raise KernelError(E.ENODEV)
-    if getattr(dev, "mounted_fs", None) is not None:
+    if dev.mounted_fs is not None:
         raise KernelError(E.EBUSY)
-    if dev.read_only and not read_only:
-        raise KernelError(E.EACCES)
-    from umlpy.fs.ext2 import mount_ext2
-    fs = mount_ext2(dev, read_only)
+    dev.open(holder=mount_disk)
+    try:
+        if dev.write_protected and not read_only:
+            raise KernelError(E.EACCES)
+        from umlpy.fs.ext2 import mount_ext2
+        fs = mount_ext2(dev, read_only)
+    except BaseException:
+        dev.release(holder=mount_disk)
+        raise
+    fs.dev = structs.makedev(dev.major, dev.minor)
     fs.device = dev
     dev.mounted_fs = fs
     return fs
+
+
+def release_disk(fs) -> None:
+    """The mount of fs is gone: its device is closed (loop's autoclear may
+    detach it now)."""
+    dev = fs.device
+    dev.mounted_fs = None
+    dev.release(holder=mount_disk)
 
 
 def check_known(fstype: str) -> None:

@@ -1,27 +1,65 @@
 """sysfs: the device model as far as userspace device managers read it.
 
-Every device the kernel has (the ubd disks, the console and tty, the mem
-devices) is a directory under /sys/devices with `dev` ("MAJ:MIN"), `uevent`
-(MAJOR, MINOR, DEVNAME) and a `subsystem` link, reached from /sys/block,
-/sys/class/<subsystem> and /sys/dev/{block,char}/MAJ:MIN by symlinks as in
-Linux; busybox `mdev -s` walks /sys/dev (older ones /sys/block and
-/sys/class) and creates the nodes.  Plus the few attributes tools read:
-cpu online masks and transparent hugepage modes.  Made once per kernel:
-the devices are all known at boot.
+Every device the kernel has (the disks, the console and tty, the mem
+devices, loop-control) is a directory under /sys/devices with `dev`
+("MAJ:MIN"), `uevent` (MAJOR, MINOR, DEVNAME) and a `subsystem` link,
+reached from /sys/block, /sys/class/<subsystem> and /sys/dev/{block,char}/
+MAJ:MIN by symlinks as in Linux; busybox `mdev -s` walks /sys/dev (older
+ones /sys/block and /sys/class) and creates the nodes.  A disk has its
+size, ro flag and queue limits, and what its driver adds (loop's `loop/`
+while bound).  Plus the few attributes tools read: cpu online masks and
+transparent hugepage modes.
+
+Disks come and go (loop devices, hot-plugged ubds), so the tree is made
+again whenever they change; a disk's attributes find their disk by name
+when read.
 """
 from __future__ import annotations
 
-from umlpy.drivers.ubd import MINORS_PER_DISK
+from typing import Callable
+
+from umlpy.abi import errno as E
+from umlpy.drivers.loop import LOOP_CTRL_MINOR
 from umlpy.fs.devtmpfs import TTY_DEVICES
-from umlpy.fs.procfs.base import Spec, VirtFs, build_tree, ro, symlink
-from umlpy.vfs.devices import MEM_DEVICES
+from umlpy.fs.procfs.base import Dir, Spec, VirtFs, ro, symlink, text
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
 
 SYSFS_MAGIC = 0x62656572
 PAGE = 4096     # what stat says of an attribute's size
+STAT_FIELDS = 17
 
 
-def _attr(value: str):
-    return ro(value, size=PAGE)
+def _attr(value: str | Callable[[], str]):
+    return ro(text(value), size=PAGE)
+
+
+def _disk(kernel, name: str):
+    for dev in kernel.disks:
+        if dev.name == name:
+            return dev
+    raise KernelError(E.ENOENT)
+
+
+def _disk_attrs(kernel, name: str) -> Spec:
+    """A disk's attributes (disk_attrs and the queue's), read from the disk
+    of that name when opened."""
+    def live(get: Callable) -> Callable:
+        return _attr(lambda: str(get(_disk(kernel, name))))
+
+    dev = _disk(kernel, name)
+    bsize = live(lambda d: d.block_size)
+    spec: Spec = {
+        "size": live(lambda d: d.size // 512), "ro": live(lambda d: int(d.read_only)),
+        "removable": _attr("0"), "range": _attr(str(dev.minors)), "alignment_offset": _attr("0"),
+        "discard_alignment": _attr("0"), "stat": _attr(" ".join(["0"] * STAT_FIELDS)),
+        "queue": {"logical_block_size": bsize, "physical_block_size": bsize, "hw_sector_size": bsize,
+                  "minimum_io_size": bsize, "optimal_io_size": _attr("0"),
+                  "read_ahead_kb": live(lambda d: d.readahead // 2)}}
+    for group, attrs in dev.sysfs_groups().items():
+        spec[group] = {a: ro(lambda task, g=group, a=a: text(
+            _disk(kernel, name).sysfs_groups()[g][a](task))(task), size=PAGE) for a in attrs}
+    return spec
 
 
 def _device(name: str, major: int, minor: int, subsystem: str, up: int, extra: Spec) -> Spec:
@@ -38,17 +76,13 @@ def _device(name: str, major: int, minor: int, subsystem: str, up: int, extra: S
 def _devices(kernel) -> list[tuple[str, str, int, int, str, Spec]]:
     """(subsystem, name, major, minor, path under devices/, attributes)."""
     out = []
-    for u in kernel.ubds:
-        d = u.dev
-        attrs = {"size": _attr(str(d.size // 512)), "ro": _attr("1" if d.read_only else "0"),
-                 "removable": _attr("0"), "range": _attr(str(MINORS_PER_DISK)),
-                 "stat": _attr(" ".join(["0"] * 17))}
-        out.append(("block", u.spec.name, d.major, d.minor,
-                    f"platform/ubd.{u.spec.unit}/block/{u.spec.name}", attrs))
+    for d in kernel.disks:
+        out.append(("block", d.name, d.major, d.minor, d.sysfs_dir, _disk_attrs(kernel, d.name)))
     for name, ma, mi, _mode in TTY_DEVICES:
         out.append(("tty", name, ma, mi, f"virtual/tty/{name}", {}))
     for name, ma, mi, _mode, _cls in MEM_DEVICES:
         out.append(("mem", name, ma, mi, f"virtual/mem/{name}", {}))
+    out.append(("misc", "loop-control", MISC_MAJOR, LOOP_CTRL_MINOR, "virtual/misc/loop-control", {}))
     return out
 
 
@@ -60,7 +94,7 @@ def _put(tree: Spec, path: str, leaf) -> None:
 
 
 def sysfs_spec(kernel) -> Spec:
-    tree: Spec = {"block": {}, "bus": {}, "class": {"block": {}, "mem": {}, "tty": {}},
+    tree: Spec = {"block": {}, "bus": {}, "class": {"block": {}, "mem": {}, "misc": {}, "tty": {}},
                   "dev": {"block": {}, "char": {}}, "devices": {}, "firmware": {},
                   "fs": {"cgroup": {}}, "kernel": {}, "module": {}, "power": {}}
     for subsystem, name, ma, mi, path, attrs in _devices(kernel):
@@ -80,13 +114,48 @@ def sysfs_spec(kernel) -> Spec:
     return tree
 
 
+class LiveDir(Dir):
+    """A directory of the tree spec() makes now: its children are looked up
+    in a fresh spec each time, and each is gone (ENOENT to a cached
+    dentry) once its name is."""
+
+    def __init__(self, fs: VirtFs, key: str, spec: Callable[[], Spec],
+                 alive: Callable[[], bool] | None = None) -> None:
+        self.key = key
+        self.spec = spec
+        super().__init__(fs, key, self._children, 0o555, alive=alive)
+
+    def _children(self) -> dict:
+        out = {}
+        for name, v in self.spec().items():
+            out[name.encode()] = lambda n=name, v=v: self._make(n, v)
+        return out
+
+    def _make(self, name: str, v):
+        key = f"{self.key}/{name}"
+        if isinstance(v, dict):
+            return LiveDir(self.fs, key, lambda: self.spec().get(name, {}),
+                           lambda: isinstance(self.spec().get(name), dict))
+        node = v(self.fs, key)
+        node.alive = lambda: name in self.spec()
+        return node
+
+
 class SysFs(VirtFs):
     name = "sysfs"
     magic = SYSFS_MAGIC
 
     def __init__(self, kernel) -> None:
         super().__init__(kernel)
-        self.root = build_tree(self, "", sysfs_spec(kernel), 0o555)
+        self._spec: tuple[int, Spec] | None = None
+        self.root = LiveDir(self, "", self.spec)
+
+    def spec(self) -> Spec:
+        """The tree as the disks are now (made again after they change)."""
+        gen = self.kernel.disks.generation
+        if self._spec is None or self._spec[0] != gen:
+            self._spec = (gen, sysfs_spec(self.kernel))
+        return self._spec[1]
 
 
 def sysfs_instance(kernel) -> SysFs:

@@ -45,6 +45,22 @@ def need(creds: Creds, cap: int, errno: int = E.EPERM) -> None:
         raise KernelError(errno)
 
 
+def ptrace_may_access(caller, target, fscreds: bool) -> bool:
+    """__ptrace_may_access for a process over another (procfs, pidfd_getfd,
+    process_vm_*, ...): its own thread group; or the caller's fs ids
+    (FSCREDS) or real ids (REALCREDS) are every real, effective and saved
+    id of a dumpable target; or the caller has CAP_SYS_PTRACE."""
+    if caller is target:
+        return True
+    c, tc = caller.creds, target.creds
+    if capable(c, K.CAP_SYS_PTRACE):
+        return True
+    uid, gid = (c.fsuid, c.fsgid) if fscreds else (c.uid, c.gid)
+    if {tc.uid, tc.euid, tc.suid} != {uid} or {tc.gid, tc.egid, tc.sgid} != {gid}:
+        return False
+    return target.mm is None or target.dumpable == K.SUID_DUMP_USER
+
+
 def in_group(creds: Creds, gid: int) -> bool:
     """in_group_p: the fs gid or a supplementary group."""
     return gid == creds.fsgid or gid in creds.groups
@@ -53,12 +69,15 @@ def in_group(creds: Creds, gid: int) -> bool:
 def commit(proc: Process, new: Creds) -> None:
     """Install new creds (commit_creds).  Changing the effective or fs ids, or
     gaining permitted capabilities, makes the process undumpable and forgets
-    its parent-death signal, so the parent cannot signal a privileged child."""
+    its parent-death signal, so the parent cannot signal a privileged child;
+    thread keyrings follow the fs ids."""
+    from umlpy.kernel import keys      # it uses these rules itself
     old = proc.creds
     if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid, new.fsgid) \
             or new.cap_permitted & ~old.cap_permitted:
         proc.dumpable = K.SUID_DUMP_DISABLE
         proc.pdeath_signal = 0
+    keys.fsid_changed(proc, old, new)
     proc.creds = new
 
 

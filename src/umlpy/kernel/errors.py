@@ -24,6 +24,9 @@ class Block(Exception):
     Linux's ERESTARTSYS (restart if SA_RESTART) or ERESTARTNOHAND (EINTR);
     `interrupted_result` is returned instead when part of the work is done
     (a partial write); `on_interrupt` undoes what the wait holds.
+    With ERESTART_RESTARTBLOCK, `restart_fn` is how restart_syscall goes on
+    when no handler runs (Linux's restart_block: the same end time, say),
+    EINTR if there is none.
     """
 
     def __init__(self, *queues, deadline: int | None = None,
@@ -31,7 +34,8 @@ class Block(Exception):
                  on_timeout: Callable[[], int | None] | None = None,
                  restart: int = E.ERESTARTSYS,
                  interrupted_result: int | None = None,
-                 on_interrupt: Callable[[], None] | None = None) -> None:
+                 on_interrupt: Callable[[], None] | None = None,
+                 restart_fn: Callable[[], int | None] | None = None) -> None:
         super().__init__()
         self.queues = queues
         self.deadline = deadline
@@ -40,6 +44,7 @@ class Block(Exception):
         self.restart = restart
         self.interrupted_result = interrupted_result
         self.on_interrupt = on_interrupt
+        self.restart_fn = restart_fn
 
 
 class NoReturn(Exception):

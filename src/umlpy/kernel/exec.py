@@ -28,7 +28,6 @@ ELF_MAGIC = b"\x7fELF"
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
 ELF_ET_DYN_BASE = 0x555555554000
-ADDR_NO_RANDOMIZE = 0x0040000
 MAX_ARG_BYTES = 2 << 20
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")
@@ -165,7 +164,7 @@ def _phdr_addr(elf: Elf, bias: int) -> int:
     return 0
 
 
-def _mount_has(d, option: str) -> bool:
+def mount_has(d, option: str) -> bool:
     """Whether the mount d belongs to has option (noexec, nosuid)."""
     return d.mount is not None and option in d.mount.flags.split(",")
 
@@ -178,16 +177,30 @@ def _readable(inode, creds) -> bool:
     return True
 
 
-def resolve(t, path: bytes, argv: list[bytes]) -> tuple[object, Elf, list[bytes]]:
-    """Follow `#!` lines (up to 4) to an ELF: (dentry, elf, final argv)."""
+def resolve(t, path: bytes, argv: list[bytes], at: tuple[int, bytes, int] | None = None
+            ) -> tuple[object, Elf, list[bytes]]:
+    """Follow `#!` lines (up to 4) to an ELF: (dentry, elf, final argv).
+
+    at: execveat's (dirfd, name, flags) for the first lookup (path is then
+    the name it is known by); a symlink it must not follow is ELOOP."""
     for _ in range(5):
-        d = namei.lookup(t, C.AT_FDCWD, path)
+        if at is not None:
+            dirfd, name, flags = at
+            d = namei.lookup(t, dirfd, name, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
+                             empty_ok=bool(flags & C.AT_EMPTY_PATH))
+            at = None
+        else:
+            d = namei.lookup(t, C.AT_FDCWD, path)
         ino = d.inode
+        if ino.is_symlink:
+            raise KernelError(E.ELOOP)
         if not ino.is_reg:
             raise KernelError(E.EACCES)
-        if _mount_has(d, "noexec"):
+        if mount_has(d, "noexec"):
             raise KernelError(E.EACCES)
         permission(ino, C.X_OK, t.proc.creds)
+        if ino.writecount > 0:
+            raise KernelError(E.ETXTBSY)    # open for writing somewhere
         head = ino.read(0, 256)
         if head.startswith(b"#!"):
             line = head[2:].split(b"\n", 1)[0].strip()
@@ -296,7 +309,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     if elf.type == ET_DYN:
         # a randomised load base, as Linux's (28 bits of pages), unless the
         # process asked for ADDR_NO_RANDOMIZE (setarch -R)
-        rnd = 0 if proc.personality & ADDR_NO_RANDOMIZE else \
+        rnd = 0 if proc.personality & C.ADDR_NO_RANDOMIZE else \
             (int.from_bytes(clock.random_bytes(4), "little") & ((1 << 28) - 1)) << 12
         bias = ELF_ET_DYN_BASE + rnd - lo
     top = _load_segments(has, elf, bias, mm)
@@ -313,7 +326,11 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
         _load_segments(has, ielf, base, mm)
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
-    secure = cred.exec_creds(proc, d.inode, _mount_has(d, "nosuid"), _readable(d.inode, proc.creds))
+    secure = cred.exec_creds(proc, d.inode, mount_has(d, "nosuid"), _readable(d.inode, proc.creds))
+    k.keys.exec(t)
+    # a 64-bit program never reads-implies-exec (set_personality_64bit);
+    # a set-id one drops the flags that would weaken it (PER_CLEAR_ON_SETID)
+    proc.personality &= ~(C.READ_IMPLIES_EXEC | (C.PER_CLEAR_ON_SETID if secure else 0))
     creds = proc.creds
     auxv = [(C.AT_SYSINFO_EHDR, host_aux.get(C.AT_SYSINFO_EHDR, 0)),
             (C.AT_MINSIGSTKSZ, host_aux.get(C.AT_MINSIGSTKSZ, 2048)),
@@ -323,7 +340,9 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
             (C.AT_ENTRY, bias + elf.entry), (C.AT_UID, creds.uid), (C.AT_EUID, creds.euid),
             (C.AT_GID, creds.gid), (C.AT_EGID, creds.egid), (C.AT_SECURE, int(secure)),
             (C.AT_HWCAP2, host_aux.get(C.AT_HWCAP2, 0))]
-    if not auxv[0][1]:
+    if auxv[0][1]:
+        k.vdso.patch(t.mem, auxv[0][1])
+    else:
         auxv = auxv[1:]
     stack_top = (t.regs.rsp - 256) & ~15
     sp, blob, argstart, envstart = build_stack(stack_top, argv, envp, auxv, execfn)
@@ -340,12 +359,14 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     regs.rsp = sp
     t.regs_dirty = True
     old = proc.mm
+    mm.set_exe(d.inode)
     proc.mm = mm
     if old is not None:
         if old.mem is not None and old.mem.closed:
             old.mem = None      # it was this task's handle, closed with the old image
         old.release()
-    proc.exe_path = d.path(proc.fs.root).decode(errors="replace")
+    proc.exe_path = d.path(t.fs.root).decode(errors="replace")
     proc.comm = execfn.rsplit(b"/", 1)[-1][:15]
     proc.cmdline = list(argv)
     proc.environ = list(envp)
+    proc.execed = True

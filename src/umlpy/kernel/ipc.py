@@ -5,13 +5,19 @@ creator, mode, sequence) and is found by key (shmget/semget/msgget) or by
 id.  Shared memory segments are host memfds, attached with injected mmap
 like any page-cache file; waits (semop, msgsnd/msgrcv) park on the object's
 wait queue and re-check, as every blocking syscall here does.
+
+The namespace's limits are Linux's defaults and its sysctls
+(/proc/sys/kernel/shm*, msg*, sem): they can be read, changed by root and
+are honoured.  /proc/sysvipc lists every object in Linux's format.
 """
 from __future__ import annotations
 
 import struct
+from itertools import chain
 from dataclasses import dataclass, field
 
 from arch_um.hostfile import MemFile
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_IPC_OWNER, CAP_SYS_ADMIN
 from umlpy.kernel.cred import NO_ID, capable
@@ -25,12 +31,21 @@ IPC_EXCL = 0o2000
 IPC_NOWAIT = 0o4000
 IPC_RMID, IPC_SET, IPC_STAT, IPC_INFO = 0, 1, 2, 3
 IPC_64 = 0x100
+SHM_DEST, SHM_LOCKED = 0o1000, 0o2000      # shm_perm.mode flags
 _PERM = struct.Struct("<iIIIIHHHH4xQQ")
-SEQ_MULTIPLIER = 32768
-SHMMNI = SEMMNI = MSGMNI = 4096
-SHMALL_BYTES = 1 << 36
-SEMMSL, SEMVMX = 32000, 32767
-MSGMAX, MSGMNB = 8192, 16384
+IPCMNI = 32768                  # ids: index below this, times the sequence number
+SEQ_MULTIPLIER = IPCMNI
+IPCID_SEQ_MAX = 0x7FFFFFFF >> 15
+IPC_MIN_CYCLE = 64             # RADIX_TREE_MAP_SIZE
+ULONG_MAX = (1 << 64) - 1
+MAX_LFS_FILESIZE = (1 << 63) - 1
+# Linux's defaults (include/uapi/linux/{shm,sem,msg}.h)
+SHMMIN = 1
+SHMMNI = 4096
+SHMMAX = SHMALL = ULONG_MAX - (1 << 24)
+SEMMNI, SEMMSL, SEMOPM, SEMVMX = 32000, 32000, 500, 32767
+SEMMNS = SEMMNI * SEMMSL
+MSGMNI, MSGMAX, MSGMNB = 32000, 8192, 16384
 
 
 @dataclass
@@ -52,7 +67,7 @@ class IpcObject:
         return self.seq * SEQ_MULTIPLIER + self.index
 
     def pack_perm(self) -> bytes:
-        return _PERM.pack(self.key, self.uid, self.gid, self.cuid, self.cgid, self.mode & 0o777,
+        return _PERM.pack(self.key, self.uid, self.gid, self.cuid, self.cgid, self.mode,
                           0, self.seq & 0xFFFF, 0, 0, 0)
 
     def set_perm(self, raw: bytes) -> None:
@@ -63,21 +78,27 @@ class IpcObject:
             raise KernelError(E.EINVAL)
         self.uid, self.gid, self.mode = uid, gid, (self.mode & ~0o777) | (mode & 0o777)
 
-    def check(self, creds, want: int) -> None:
-        """want: 4 read, 2 write (ipcperms)."""
+    def may(self, creds, want: int) -> bool:
+        """ipcperms: want 4 read, 2 write."""
         if capable(creds, CAP_IPC_OWNER):
-            return
+            return True
         if creds.euid in (self.uid, self.cuid):
             bits = self.mode >> 6
         elif creds.egid in (self.gid, self.cgid) or self.gid in creds.groups:
             bits = self.mode >> 3
         else:
             bits = self.mode
-        if want & ~bits & 6:
+        return not want & ~bits & 6
+
+    def check(self, creds, want: int) -> None:
+        if not self.may(creds, want):
             raise KernelError(E.EACCES)
 
+    def is_owner(self, creds) -> bool:
+        return creds.euid in (self.uid, self.cuid)
+
     def may_change(self, creds) -> None:
-        if creds.euid not in (self.uid, self.cuid) and not capable(creds, CAP_SYS_ADMIN):
+        if not self.is_owner(creds) and not capable(creds, CAP_SYS_ADMIN):
             raise KernelError(E.EPERM)
 
 
@@ -90,6 +111,26 @@ class ShmSegment(IpcObject):
     lpid: int = 0
     atime: int = 0
     dtime: int = 0
+    lock_uid: int = -1          # who SHM_LOCK charged (its user's locked pages)
+
+    @property
+    def pages(self) -> int:
+        return (self.size + C.PAGE_SIZE - 1) // C.PAGE_SIZE
+
+    @property
+    def dying(self) -> bool:
+        """Removed (SHM_DEST) and attached once more only: its last
+        detach destroys it."""
+        return bool(self.mode & SHM_DEST) and self.nattch <= 1
+
+    def memfile(self) -> MemFile:
+        if self.mem is None:
+            raise KernelError(E.EINVAL)
+        return self.mem
+
+    def rss_pages(self) -> int:
+        """Pages of the segment in memory (its memfd's, as shmem counts them)."""
+        return self.mem.blocks() * 512 // C.PAGE_SIZE if self.mem is not None else 0
 
 
 @dataclass
@@ -114,18 +155,30 @@ class MsgQueue(IpcObject):
 
 
 class IpcSpace:
-    """One kind of IPC object (shm, sem or msg) in the kernel's namespace."""
+    """One kind of IPC object (shm, sem or msg) in the kernel's namespace:
+    ids as Linux's ipc_idr_alloc gives them (idr_alloc_cyclic below
+    max(in_use * 3/2, 64): the first free index from the one after the
+    last given, else from 0; the sequence number moves on when an index
+    at or below the last one is given again)."""
 
     def __init__(self, limit: int) -> None:
         self.by_index: dict[int, IpcObject] = {}
-        self.limit = limit
+        self.by_key: dict[int, IpcObject] = {}
+        self.limit = limit          # the *mni sysctl
+        self._next = 0              # the idr's idr_next
         self._seq = 0
+        self._last = -1
+
+    def _alloc_index(self) -> int:
+        end = min(max(len(self.by_index) * 3 // 2, IPC_MIN_CYCLE), IPCMNI)
+        for i in chain(range(self._next, end), range(0, min(self._next, end))):
+            if i not in self.by_index:
+                self._next = i + 1
+                return i
+        raise KernelError(E.ENOSPC)
 
     def find_key(self, key: int) -> IpcObject | None:
-        for o in self.by_index.values():
-            if o.key == key and key != IPC_PRIVATE and not o.deleted:
-                return o
-        return None
+        return self.by_key.get(key) if key != IPC_PRIVATE else None
 
     def get(self, ident: int) -> IpcObject:
         if ident < 0:
@@ -135,56 +188,135 @@ class IpcSpace:
             raise KernelError(E.EINVAL)
         return o
 
-    def lookup_or_create(self, key: int, flags: int, creds, make) -> IpcObject:
+    def at_index(self, ident: int) -> IpcObject:
+        """*_STAT and *_STAT_ANY name an object by index (an id's low bits
+        are its index: ipc_obtain_object_idr)."""
+        o = self.by_index.get(ident % IPCMNI)
+        if o is None:
+            raise KernelError(E.EINVAL)
+        return o
+
+    def max_index(self) -> int:
+        return max(self.by_index, default=0)
+
+    def lookup_or_create(self, key: int, flags: int, creds, make, validate=None,
+                         more_checks=None) -> IpcObject:
+        """ipcget: an existing object by key (more_checks(o), then the
+        access the flags ask for), or a new one (validate(), then room in
+        the id space, then make(perm fields))."""
         if key != IPC_PRIVATE:
             o = self.find_key(key)
             if o is not None:
                 if flags & IPC_CREAT and flags & IPC_EXCL:
                     raise KernelError(E.EEXIST)
+                if more_checks is not None:
+                    more_checks(o)
                 o.check(creds, 4 if not flags & 0o222 else 6)
                 return o
             if not flags & IPC_CREAT:
                 raise KernelError(E.ENOENT)
-        if len(self.by_index) >= self.limit:
+        if validate is not None:
+            validate()
+        if len(self.by_index) >= min(self.limit, IPCMNI):
             raise KernelError(E.ENOSPC)
-        index = 0
-        while index in self.by_index:
-            index += 1
-        self._seq = (self._seq + 1) % 0x8000
         o = make(dict(key=key, uid=creds.euid, gid=creds.egid, cuid=creds.euid, cgid=creds.egid,
-                      mode=flags & 0o777, seq=self._seq, index=index))
+                      mode=flags & 0o777))
+        index = self._alloc_index()
+        if index <= self._last:
+            self._seq = (self._seq + 1) % (IPCID_SEQ_MAX + 1)
+        self._last = index
+        o.index, o.seq = index, self._seq
         self.by_index[index] = o
+        if key != IPC_PRIVATE:
+            self.by_key[key] = o
         return o
+
+    def unkey(self, o: IpcObject) -> None:
+        """The key goes (a removed segment still attached): IPC_PRIVATE."""
+        if self.by_key.get(o.key) is o:
+            del self.by_key[o.key]
+        o.key = IPC_PRIVATE
 
     def remove(self, o: IpcObject) -> None:
         o.deleted = True
-        self.by_index.pop(o.index, None)
+        self.unkey(o)
+        if self.by_index.get(o.index) is o:
+            del self.by_index[o.index]
         o.wq.wake_all()
 
 
 class Ipc:
+    """The IPC namespace: the three id spaces and their sysctls."""
+
     def __init__(self) -> None:
         self.shm = IpcSpace(SHMMNI)
         self.sem = IpcSpace(SEMMNI)
         self.msg = IpcSpace(MSGMNI)
+        self.shm_ctlmax = SHMMAX
+        self.shm_ctlall = SHMALL        # pages
+        self.shm_tot = 0                # pages of all segments
+        self.shm_locked: dict[int, int] = {}    # uid -> pages SHM_LOCKed (user_shm_lock)
+        self.sem_ctls = [SEMMSL, SEMMNS, SEMOPM, SEMMNI]
+        self.used_sems = 0
+        self.msg_ctlmax = MSGMAX
+        self.msg_ctlmnb = MSGMNB
+
+    @property
+    def sem_ctls(self) -> list[int]:
+        return [self._semmsl, self._semmns, self._semopm, self.sem.limit]
+
+    @sem_ctls.setter
+    def sem_ctls(self, v: list[int]) -> None:
+        self._semmsl, self._semmns, self._semopm, self.sem.limit = v
+
+    def destroy_shm(self, seg: ShmSegment) -> None:
+        """shm_destroy: the segment and its pages go."""
+        self.shm.remove(seg)
+        self.shm_tot -= seg.pages
+        if seg.lock_uid >= 0:
+            self.shm_locked[seg.lock_uid] -= seg.pages
+        if seg.mem is not None:
+            seg.mem.close()
+            seg.mem = None
+
+    def remove_shm(self, seg: ShmSegment) -> None:
+        """IPC_RMID: gone now if nothing has it attached, else marked
+        SHM_DEST (its key made private) until the last detach."""
+        if seg.nattch == 0:
+            self.destroy_shm(seg)
+        else:
+            seg.mode |= SHM_DEST
+            self.shm.unkey(seg)
+
+
+def ipc_of(k) -> Ipc:
+    if not hasattr(k, "ipc"):
+        k.ipc = Ipc()
+    return k.ipc
 
 
 # -- process lifetime: fork, exec and exit ----------------------------------------
 
-def detach(proc, addr: int, seg) -> None:
+def detach(k, proc, addr: int, seg) -> None:
     """Forget one attachment (shmdt, exit, exec); a removed segment goes with the last."""
     del proc.shm_attach[addr]
     seg.nattch -= 1
     seg.lpid = proc.pid
     seg.dtime = now_ns()
-    if seg.deleted and seg.nattch == 0 and seg.mem is not None:
-        seg.mem.close()
-        seg.mem = None
+    if seg.mode & SHM_DEST and seg.nattch == 0:
+        ipc_of(k).destroy_shm(seg)
 
 
-def detach_all(proc) -> None:
+def detach_at(k, proc, addr: int) -> None:
+    """Forget the attachment whose mapping holds addr, if any."""
+    for a, seg in list(getattr(proc, "shm_attach", {}).items()):
+        if a <= addr < a + seg.pages * C.PAGE_SIZE:
+            detach(k, proc, a, seg)
+
+
+def detach_all(k, proc) -> None:
     for addr, seg in list(getattr(proc, "shm_attach", {}).items()):
-        detach(proc, addr, seg)
+        detach(k, proc, addr, seg)
 
 
 def inherit(parent, child) -> None:
@@ -196,12 +328,22 @@ def inherit(parent, child) -> None:
             seg.nattch += 1
 
 
+def exit_sem(k, proc) -> None:
+    """unshare(CLONE_SYSVSEM): the undo list is given up as at exit (its
+    adjustments applied), and a new, empty one starts."""
+    undo_all(k, proc)
+    getattr(proc, "sem_undo", {}).clear()
+
+
 def undo_all(k, proc) -> None:
     """Exit: apply the SEM_UNDO adjustments (clamped at 0, as Linux)."""
     for (ident, num), adj in getattr(proc, "sem_undo", {}).items():
+        if not adj:
+            continue
         try:
             s = k.ipc.sem.get(ident)
         except (KernelError, AttributeError):
             continue
         s.values[num] = max(0, min(SEMVMX, s.values[num] + adj))
+        s.pids[num] = proc.pid
         s.wq.wake_all()

@@ -5,16 +5,113 @@ kernel does not hold pages; it validates every mapping request, keeps a list
 of ranges per address space and charges private writable memory to the
 machine's `mem=` budget, refusing with ENOMEM beyond it.  The stub page is
 out of the guest's reach.
+
+An address space holds at most vm.max_map_count mappings (VMAs).  The host
+keeps them, merging and splitting as Linux does, so the count is the host's
+(less the stub's); reading it costs a pass over the host's maps, so the
+kernel reads it only when a bound it keeps (the last count, plus what the
+changes since could have added) comes near the limit.
+What the host's page tables cannot say is kept here too, per range: which
+file (or segment) a mapping shows and whether it may become writable
+(`files`), and which ranges are mlocked (`locked`).  Locking is bookkeeping
+only: the guest's pages are the host's, never locked on the host, but
+locked_vm, its limit and what /proc shows are Linux's.
 """
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 
+from arch_um import procinfo
 from arch_um.memory import TASK_SIZE
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import errno as E
+from umlpy.abi.consts import PAGE_SIZE
 from umlpy.kernel.errors import KernelError
 
+# mappings a fresh image has before the loader's (stack, vDSO, vvar), over-counted
+FRESH_VMAS = 16
+VMAS_PER_CHANGE = 3     # the most one mmap, munmap, mprotect or mremap adds
+MAP_MAP, MAP_SPLIT, MAP_HOLE, MAP_MOVE = 0, 1, 2, 3
+
+VM_LOCKED = 0x2000
+VM_LOCKONFAULT = 0x80000
+
+
+class Intervals:
+    """Disjoint [start, end) ranges of an address space, sorted, each with a
+    value that means the same for every address it covers (so a cut piece
+    keeps it as it is).  Setting or clearing a range cuts the ranges it
+    overlaps, as Linux splits vmas; equal neighbours merge, as vmas do."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[int, int, object]] | None = None) -> None:
+        self.items: list[tuple[int, int, object]] = list(items or ())
+
+    def _bounds(self, start: int, end: int) -> tuple[int, int]:
+        items = self.items
+        i = bisect.bisect_left(items, (start,))
+        if i and items[i - 1][1] > start:
+            i -= 1
+        return i, bisect.bisect_left(items, (end,), i)
+
+    def overlapping(self, start: int, end: int) -> list[tuple[int, int, object]]:
+        """The pieces inside [start, end), cut to it."""
+        i, j = self._bounds(start, end)
+        return [(max(s, start), min(e, end), v) for s, e, v in self.items[i:j]]
+
+    def at(self, addr: int):
+        """The value covering addr, or None."""
+        got = self.overlapping(addr, addr + 1)
+        return got[0][2] if got else None
+
+    def clear(self, start: int, end: int) -> list[tuple[int, int, object]]:
+        """Forget [start, end); returns what was there."""
+        i, j = self._bounds(start, end)
+        cut = self.items[i:j]
+        keep = []
+        for s, e, v in cut:
+            if s < start:
+                keep.append((s, start, v))
+            if e > end:
+                keep.append((end, e, v))
+        self.items[i:j] = keep
+        return [(max(s, start), min(e, end), v) for s, e, v in cut]
+
+    def set(self, start: int, end: int, value) -> None:
+        if start >= end:
+            return
+        self.clear(start, end)
+        items = self.items
+        i = bisect.bisect_left(items, (start,))
+        if i < len(items) and items[i][0] == end and items[i][2] == value:
+            end = items.pop(i)[1]
+        if i and items[i - 1][1] == start and items[i - 1][2] == value:
+            i -= 1
+            start = items.pop(i)[0]
+        items.insert(i, (start, end, value))
+
+    def size(self, start: int = 0, end: int = TASK_SIZE) -> int:
+        return sum(e - s for s, e, _ in self.overlapping(start, end))
+
+    def copy(self) -> Intervals:
+        return Intervals(self.items)
+
+
+@dataclass(frozen=True)
+class FileMap:
+    """What a file mapping shows: `obj` (a guest inode, or an object with
+    a `memfile()`, as a SysV segment) at file offset addr - origin, and
+    Linux's VM_SHARED and VM_MAYWRITE (a shared mapping of a file not open
+    for writing can never be made writable)."""
+    obj: object
+    origin: int
+    shared: bool
+    maywrite: bool
+
+    def moved(self, delta: int) -> FileMap:
+        return FileMap(self.obj, self.origin + delta, self.shared, self.maywrite)
 
 
 class MemBudget:
@@ -43,21 +140,73 @@ class Mm:
         self.start_stack = 0
         self.arg_range = (0, 0)
         self.env_range = (0, 0)
-        self.shared_files: list[tuple[int, int, object]] = []   # writable MAP_SHARED of files
+        self.files = Intervals()        # FileMap of each file (and segment) mapping
+        self.locked = Intervals()       # VM_LOCKED | VM_LOCKONFAULT of the mlocked ranges
+        self.def_locked = 0             # mlockall(MCL_FUTURE): what new mappings get
         self.users = 1          # processes on this address space (CLONE_VM)
+        self.exe = None         # the program's inode (exe_file): not writable while here
+        self.map_count = FRESH_VMAS     # VMAs at the last count (or a bound of them)
+        self.map_changes = 0            # mapping changes since
 
-    def map_shared_file(self, start: int, end: int, inode) -> None:
-        self.shared_files.append((start, end, inode))
+    def _host_vmas(self) -> list[tuple[int, int]]:
+        """The guest's VMAs as the host has them (the stub's and the
+        vsyscall page, which is no VMA, left out)."""
+        raw = procinfo.task_maps(self.mem.pid) if self.mem is not None else None
+        out = []
+        for line in (raw or b"").splitlines():
+            lo, _, hi = line.split(b" ", 1)[0].partition(b"-")
+            start, end = int(lo, 16), int(hi, 16)
+            if end <= TASK_SIZE and not (start < STUB_END and end > STUB_BASE):
+                out.append((start, end))
+        return out
+
+    def check_map_count(self, limit: int, kind: int, start: int = 0, end: int = 0) -> None:
+        """ENOMEM if a change would take the address space past limit VMAs,
+        as Linux checks it: a new mapping while more than limit exist
+        (MAP_MAP); a protection change of [start, end) that splits a VMA
+        (MAP_SPLIT), or an unmap that makes a hole in one (MAP_HOLE), while
+        limit exist; a move while limit - 3 exist (MAP_MOVE)."""
+        self.map_changes += 1
+        bound = self.map_count + VMAS_PER_CHANGE * self.map_changes
+        if bound < limit - 3:
+            return
+        vmas = self._host_vmas()
+        if not vmas:
+            return      # the host cannot tell: it enforces its own limit
+        count = self.map_count = len(vmas)
+        self.map_changes = 1
+        if kind == MAP_MAP:
+            over = count > limit
+        elif kind == MAP_MOVE:
+            over = count >= limit - 3
+        elif kind == MAP_HOLE:
+            over = count >= limit and any(s < start and end < e for s, e in vmas)
+        else:
+            over = count >= limit and any(s < start < e or s < end < e for s, e in vmas)
+        if over:
+            raise KernelError(E.ENOMEM)
+
+    def set_exe(self, inode) -> None:
+        """Run inode as this address space's program: while it does, nobody
+        may write it (deny_write_access; open for writing is ETXTBSY)."""
+        self.exe = inode
+        inode.writecount -= 1
+
+    @property
+    def locked_pages(self) -> int:
+        """locked_vm: the pages of the locked ranges."""
+        return self.locked.size() // PAGE_SIZE
 
     def write_back(self, start: int = 0, end: int = TASK_SIZE, durable: bool = False) -> None:
         """The guest may have written files through shared mappings in
         [start, end): their filesystems write the pages back (msync,
         munmap, exit), as Linux's writeback of dirty shared pages."""
         done = set()
-        for s, e, inode in self.shared_files:
-            if s < end and e > start and id(inode.fs) not in done:
-                done.add(id(inode.fs))
-                inode.fs.sync(durable)
+        for _s, _e, fm in self.files.overlapping(start, end):
+            fs = getattr(fm.obj, "fs", None)
+            if fm.shared and fm.maywrite and fs is not None and id(fs) not in done:
+                done.add(id(fs))
+                fs.sync(durable)
 
     @staticmethod
     def check_range(start: int, length: int) -> None:
@@ -68,6 +217,7 @@ class Mm:
             raise KernelError(E.EINVAL)
 
     def add(self, start: int, end: int, charged: bool) -> None:
+        self.map_changes += 1
         self.remove(start, end)
         if charged:
             self.budget.charge(end - start)
@@ -97,10 +247,8 @@ class Mm:
             j += 1
         self.ranges[i:j] = keep
         self.starts[i:j] = [r[0] for r in keep]
-        if self.shared_files:
-            self.shared_files = [piece for s, e, ino in self.shared_files
-                                 for piece in ((s, min(e, start), ino), (max(s, end), e, ino))
-                                 if piece[0] < piece[1]]
+        self.files.clear(start, end)
+        self.locked.clear(start, end)
 
     def share(self) -> Mm:
         """Another process on this address space (CLONE_VM): it stays until
@@ -115,9 +263,12 @@ class Mm:
         n.starts = list(self.starts)
         n.ranges = list(self.ranges)
         n.brk_start, n.brk = self.brk_start, self.brk
+        n.map_count, n.map_changes = self.map_count, self.map_changes
         n.start_stack = self.start_stack
         n.arg_range, n.env_range = self.arg_range, self.env_range
-        n.shared_files = list(self.shared_files)
+        if self.exe is not None:
+            n.set_exe(self.exe)
+        n.files = self.files.copy()     # locks are not inherited (VM_LOCKED is cleared)
         return n
 
     def release(self) -> None:
@@ -125,7 +276,11 @@ class Mm:
         if self.users > 0:
             return
         self.write_back()
-        self.shared_files.clear()
+        if self.exe is not None:
+            self.exe.writecount += 1
+            self.exe = None
+        self.files = Intervals()
+        self.locked = Intervals()
         self.budget.uncharge(self.charged)
         self.charged = 0
         self.starts.clear()

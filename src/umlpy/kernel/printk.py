@@ -6,27 +6,78 @@ Levels as Linux's (0 emerg .. 7 debug); `quiet` shows warnings and worse,
 from __future__ import annotations
 
 import traceback
+from collections import deque
 
 from arch_um import clock
+from umlpy.kernel.wait import WaitQueue
 
 EMERG, ALERT, CRIT, ERR, WARNING, NOTICE, INFO, DEBUG = range(8)
+LOG_BUF_LEN = 1 << 17               # CONFIG_LOG_BUF_SHIFT=17
+MINIMUM_CONSOLE_LOGLEVEL = 1
 
 
 class Log:
+    """The ring buffer syslog(2) reads (dmesg), and the console's level.
+
+    Records are "<level>[time] text\n" as syslog(2) returns them, numbered:
+    the buffer keeps the newest LOG_BUF_LEN bytes; `read_seq` is where the
+    consuming reader (SYSLOG_ACTION_READ) is, `clear_seq` where a clear
+    left READ_ALL's start."""
+
     def __init__(self, write) -> None:
         self._write = write
         self.console_loglevel = 8   # everything but what needs `debug`
+        self.saved_loglevel = -1    # SYSLOG_ACTION_CONSOLE_OFF's, for CONSOLE_ON
         self.t0 = clock.monotonic_ns()
-        self.lines: list[str] = []  # the ring buffer (dmesg)
+        self.records: deque[bytes] = deque()
+        self.size = 0
+        self.first_seq = self.next_seq = self.read_seq = self.clear_seq = 0
+        self.wq = WaitQueue("syslog")
 
     def printk(self, level: int, msg: str) -> None:
         t = clock.monotonic_ns() - self.t0
         line = f"[{t // 10**9:5d}.{(t % 10**9) // 1000:06d}] {msg}"
-        self.lines.append(line)
-        if len(self.lines) > 4096:
-            del self.lines[:1024]
+        rec = f"<{level}>{line}\n".encode(errors="replace")
+        self.records.append(rec)
+        self.size += len(rec)
+        self.next_seq += 1
+        while self.size > LOG_BUF_LEN:
+            self.size -= len(self.records.popleft())
+            self.first_seq += 1
+        self.wq.wake_all()
         if level < self.console_loglevel:
             self._write(line + "\n")
+
+    def since(self, seq: int) -> list[bytes]:
+        """The records from seq on (those still held)."""
+        skip = max(seq, self.first_seq) - self.first_seq
+        return list(self.records)[skip:]
+
+    def take(self, n: int) -> bytes:
+        """SYSLOG_ACTION_READ: whole records from read_seq, at most n bytes."""
+        out = bytearray()
+        self.read_seq = max(self.read_seq, self.first_seq)
+        for rec in self.since(self.read_seq):
+            if len(out) + len(rec) > n:
+                break
+            out += rec
+            self.read_seq += 1
+        return bytes(out)
+
+    def tail(self, n: int) -> bytes:
+        """SYSLOG_ACTION_READ_ALL: the newest whole records since the last
+        clear that fit in n bytes."""
+        picked: list[bytes] = []
+        size = 0
+        for rec in reversed(self.since(self.clear_seq)):
+            if size + len(rec) > n:
+                break
+            picked.append(rec)
+            size += len(rec)
+        return b"".join(reversed(picked))
+
+    def unread(self) -> int:
+        return sum(len(r) for r in self.since(self.read_seq))
 
     def oops(self, what: str, exc: BaseException) -> None:
         self.printk(ALERT, f"Oops: {what}: {type(exc).__name__}: {exc}")
@@ -111,6 +162,11 @@ def pr_info_ratelimited(msg: str) -> None:
 def pr_warn_ratelimited(msg: str) -> None:
     if _info_limit("pr_warn_ratelimited"):
         printk(WARNING, msg)
+
+
+def pr_err_ratelimited(msg: str) -> None:
+    if _info_limit("pr_err_ratelimited"):
+        printk(ERR, msg)
 
 
 def oops(what: str, exc: BaseException) -> None:

@@ -16,11 +16,10 @@ from umlpy.kernel import exec as kexec
 from umlpy.kernel import cpulimit, futex, ipc, rusage, threads
 from umlpy.kernel import jobctl, printk
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.task import Creds, FsContext, Process, SigHand, State, Task
+from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigHand, State, Task
+from umlpy.kernel.tunables import RESERVED_PIDS
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs import pidfd
-
-PID_MAX = 32768
 
 
 class Halt(BaseException):
@@ -44,8 +43,12 @@ class Procs:
         self._last = 0
 
     def alloc_pid(self) -> int:
-        for _ in range(PID_MAX):
-            self._last = self._last + 1 if self._last < PID_MAX - 1 else 300
+        """The next free pid after the last one given (idr_alloc_cyclic):
+        below pid_max, going round to RESERVED_PIDS past it."""
+        pid_max = self.k.tunables.pid_max
+        for _ in range(pid_max):
+            nxt = self._last + 1
+            self._last = nxt if nxt < pid_max else RESERVED_PIDS
             if self._last not in self.by_pid and self._last not in self.by_tid:
                 return self._last
         raise KernelError(E.EAGAIN)
@@ -65,9 +68,10 @@ class Procs:
         k = self.k
         hpid = ptrace.spawn(k.stub.path)
         pid = self.alloc_pid()
-        proc = Process(pid, None, fdtable, fs, Creds(), SigHand(), None)
-        t = Task(pid, proc, hpid, None)
+        proc = Process(pid, None, Creds(), SigHand(), None)
+        t = Task(pid, proc, hpid, None, fdtable, fs, SchedState())
         t.kernel = k
+        proc.host_tgid = hpid
         proc.threads.append(t)
         self.by_pid[pid] = proc
         k.sched.add_task(t)
@@ -97,37 +101,49 @@ class Procs:
     def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
              pidfd_at: int = 0) -> int:
         k = self.k
-        parent = t.proc
+        caller = t.proc
+        sched = t.sched.forked()
+        fdt = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
         shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
-        mm = parent.mm.share() if shared else parent.mm.fork()
+        try:
+            mm = caller.mm.share() if shared else caller.mm.fork()
+        except KernelError:
+            fdt.release()
+            raise
         r = ptrace.inject(t.hpid, t.regs, NR["clone"], (flags & C.CLONE_VM) | C.CLONE_PARENT | S.SIGCHLD,
                           0, 0, 0, 0)
         if r.fault or r.result < 0:
             mm.release()
+            fdt.release()
             raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
         chpid = r.result
         ptrace.wait_pid(chpid)
         pid = self.alloc_pid()
-        fdt = parent.fdtable.share() if flags & C.CLONE_FILES else parent.fdtable.copy()
-        fs = parent.fs if flags & C.CLONE_FS else parent.fs.copy()
-        proc = Process(pid, parent, fdt, fs, parent.creds.copy(), parent.sighand.copy(), mm)
-        proc.comm, proc.exe_path = parent.comm, parent.exe_path
-        proc.cmdline, proc.environ = parent.cmdline, parent.environ
-        proc.exit_signal = flags & C.CSIGNAL
+        fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
+        # CLONE_PARENT: a sibling of the caller, which its parent reaps and
+        # is told of by the caller's own exit signal
+        parent = caller.parent if flags & C.CLONE_PARENT else caller
+        proc = Process(pid, parent, caller.creds.copy(), caller.sighand.copy(), mm)
+        proc.pgid, proc.sid = caller.pgid, caller.sid
+        proc.comm, proc.exe_path = caller.comm, caller.exe_path
+        proc.cmdline, proc.environ = caller.cmdline, caller.environ
+        proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else flags & C.CSIGNAL
         proc.start_ns = k.uptime_ns()
-        proc.personality = parent.personality
-        proc.nice, proc.sched_policy, proc.ioprio = parent.nice, parent.sched_policy, parent.ioprio
-        proc.dumpable, proc.no_new_privs = parent.dumpable, parent.no_new_privs
-        proc.rlimits = dict(parent.rlimits)
+        proc.personality = caller.personality
+        proc.ioprio = caller.ioprio
+        proc.dumpable, proc.no_new_privs = caller.dumpable, caller.no_new_privs
+        proc.rlimits = dict(caller.rlimits)
         cpulimit.update(k, proc)
-        proc.ctty = parent.ctty
-        ipc.inherit(parent, proc)
+        proc.ctty = caller.ctty
+        ipc.inherit(caller, proc)
+        k.keys.fork(caller, proc)
         parent.children.append(proc)
         mem = GuestMemory(chpid)
         if not shared:
             mm.mem = mem
-        child = Task(pid, proc, chpid, mem)
+        child = Task(pid, proc, chpid, mem, fdt, fs, sched)
         child.kernel = k
+        proc.host_tgid = chpid
         threads.inherit_task(child, t, flags, child_stack, ptid, ctid, tls)
         if flags & (C.CLONE_VM | C.CLONE_VFORK) != C.CLONE_VM:
             child.altstack = t.altstack     # a CLONE_VM child must not share the parent's
@@ -180,9 +196,10 @@ class Procs:
         for timer in proc.timers.values():
             guard(timer.cancel)
         proc.timers.clear()
-        guard(ipc.detach_all, proc)
+        guard(ipc.detach_all, k, proc)
         guard(ipc.undo_all, k, proc)
-        guard(proc.fdtable.release)
+        for t in proc.threads:
+            guard(t.files.release)
         if proc.mm is not None:
             guard(proc.mm.release)
         self.release_vfork(proc)
@@ -207,16 +224,19 @@ class Procs:
         if parent is None:
             self.reap(proc)
             return
+        # do_notify_parent: a parent ignoring SIGCHLD, or with SA_NOCLDWAIT,
+        # leaves no zombie; SA_NOCLDWAIT with a handler still gets the signal
         act = parent.sighand.actions[S.SIGCHLD]
-        if proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT):
-            self.reap(proc)
-        elif proc.exit_signal:
+        autoreap = proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT)
+        if proc.exit_signal and not (autoreap and act.handler == C.SIG_IGN):
             if wait_status & 0x7f:
                 code = C.CLD_DUMPED if wait_status & 0x80 else C.CLD_KILLED
                 st = wait_status & 0x7f
             else:
                 code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
             k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
+        if autoreap:
+            self.reap(proc)
         parent.child_wq.wake_all()
 
     @staticmethod
@@ -248,6 +268,7 @@ class Procs:
         if proc.parent is not None and proc in proc.parent.children:
             proc.parent.children.remove(proc)
         self.by_pid.pop(proc.pid, None)
+        self.k.keys.release(proc)
         self.proc_flush(proc.pid)
 
     def proc_flush(self, pid: int, tid: int | None = None) -> None:

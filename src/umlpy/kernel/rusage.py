@@ -2,7 +2,9 @@
 
 Guest code runs as host processes, so a process's CPU time and peak RSS are
 its host process's (host user time as user time; host system time, which
-includes its ptrace stops, as system time).  They are sampled when the
+includes its ptrace stops, as system time).  As Linux's, the total is the
+precise run time, split between user and system as the tick samples are
+and never going back (cputime_adjust).  They are sampled when the
 process dies, while its host process still exists: a process that exits
 by a syscall is asked itself (an injected getrusage, written just below its
 stack pointer: the memory dies with it), which costs a fifth of reading its
@@ -34,6 +36,21 @@ class Usage:
     def __add__(self, o: Usage) -> Usage:
         return Usage(self.utime + o.utime, self.stime + o.stime, max(self.maxrss, o.maxrss))
 
+    def adjust(self, sampled: Usage, rtime: int) -> Usage:
+        """Linux's cputime_adjust, self being the last answer (prev_cputime):
+        rtime split in the ratio of the sampled user and system times, with
+        neither ever less than it was; sampled's peak RSS."""
+        if self.utime + self.stime < rtime:
+            su, ss = sampled.utime, sampled.stime
+            stime = rtime * ss // (ss + su) if ss and su else 0 if not ss else rtime
+            stime = max(stime, self.stime)
+            utime = rtime - stime
+            if utime < self.utime:
+                utime = self.utime
+                stime = rtime - utime
+            self.utime, self.stime = utime, stime
+        return Usage(self.utime, self.stime, sampled.maxrss)
+
     def pack(self) -> bytes:
         """struct rusage: two timevals and fourteen longs."""
         return (structs.pack_timeval(self.utime) + structs.pack_timeval(self.stime)
@@ -45,7 +62,13 @@ def own(proc) -> Usage:
     if proc.usage is not None:
         return proc.usage
     live = [t for t in proc.threads if t.mem is not None]
-    return Usage(*clock.host_usage(live[0].hpid)) if live else Usage()
+    if not live:
+        return Usage()
+    hpid = live[0].hpid
+    sampled = Usage(*clock.host_usage(hpid))
+    # the host's process clock names its leader: gone, the tick samples are the total
+    rtime = clock.host_process_cpu_ns(hpid, clock.CPUCLOCK_SCHED) or sampled.utime + sampled.stime
+    return proc.prev_cputime.adjust(sampled, rtime)
 
 
 def at_exit(proc, current) -> None:
@@ -74,5 +97,5 @@ def of(t, who: int) -> Usage:
     if who == RUSAGE_CHILDREN:
         return t.proc.cusage
     if who == RUSAGE_THREAD:
-        return Usage(*clock.host_usage(t.hpid, t.hpid))
+        return t.prev_cputime.adjust(Usage(*clock.host_usage(t.hpid, t.hpid)), clock.host_task_cpu_ns(t.hpid))
     raise KernelError(E.EINVAL)

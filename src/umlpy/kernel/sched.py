@@ -330,6 +330,8 @@ class Scheduler:
                 # time) can fail like any syscall code: EFAULT, not an oops
                 if b.on_interrupt is not None:
                     b.on_interrupt()
+                if b.restart == E.ERESTART_RESTARTBLOCK:
+                    t.restart_fn = b.restart_fn
                 return b.interrupted_result if b.interrupted_result is not None else -b.restart
             self._run_handler(t, interrupted)
             return

@@ -5,7 +5,9 @@ xstate at the size the host reports), so handlers that read their ucontext
 and programs that longjmp out of handlers see what they see on Linux.
 Restart follows Linux: ERESTARTSYS restarts under SA_RESTART, ERESTARTNOHAND
 and ERESTART_RESTARTBLOCK become EINTR when a handler runs, and every restart
-code restarts the syscall when no handler runs (rip -= 2, rax = orig_rax).
+code restarts the syscall when no handler runs (rip -= 2, rax = orig_rax),
+ERESTART_RESTARTBLOCK as restart_syscall, which goes on with the task's
+restart_fn (a sleep keeps its end time).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SIG_DEFAULT, State, Task
@@ -50,9 +53,11 @@ def _signed(x: int) -> int:
 
 def pack_siginfo(sig: int, code: int, fields: tuple) -> bytes:
     """fields: (pid, uid) for kill; (pid, uid, status) for SIGCHLD; (addr,) for
-    faults; ("raw", bytes) for the union as given (timers, sigqueue)."""
-    head = struct.pack("<iii4x", sig, 0, code)
-    if fields and fields[0] == "raw":
+    faults; ("raw", bytes[, si_errno]) for the union as given (timers,
+    sigqueue, a siginfo a process built: see user_siginfo)."""
+    raw = bool(fields) and fields[0] == "raw"
+    head = struct.pack("<iii4x", sig, fields[2] if raw and len(fields) > 2 else 0, code)
+    if raw:
         body = fields[1]
     elif len(fields) == 1:
         body = struct.pack("<Q", fields[0] & _MASK64)
@@ -63,6 +68,35 @@ def pack_siginfo(sig: int, code: int, fields: tuple) -> bytes:
     return (head + body).ljust(SIGINFO_SIZE, b"\0")
 
 
+KERNEL_SIGINFO_SIZE = 48     # struct kernel_siginfo: what Linux keeps of a queued siginfo
+SI_DETHREAD, SI_ASYNCNL = -7, -60
+# signals whose positive si_codes are their own (sig_sicodes): the highest one
+_SIG_SICODES = {S.SIGILL: 11, S.SIGFPE: 15, S.SIGSEGV: 10, S.SIGBUS: 5, S.SIGTRAP: 6,
+                S.SIGCHLD: 6, S.SIGIO: 6, S.SIGSYS: 2}
+_NSIGPOLL = 6
+
+
+def _known_layout(sig: int, code: int) -> bool:
+    """Linux's known_siginfo_layout: a si_code the kernel knows the union of."""
+    if code == C.SI_KERNEL:
+        return True
+    if code > C.SI_USER:
+        return code <= _SIG_SICODES.get(sig, _NSIGPOLL)
+    return code >= SI_DETHREAD or code == SI_ASYNCNL
+
+
+def user_siginfo(info: bytes) -> tuple[int, int, tuple]:
+    """A siginfo a process built (rt_sigqueueinfo, pidfd_send_signal), as
+    copy_siginfo_from_user takes it: (si_signo, si_code, fields).  Linux
+    keeps a kernel_siginfo (48 bytes), so what lies past it is delivered
+    as zeros; for a si_code whose layout it does not know it must be
+    zeros already (E2BIG), so that nothing is lost."""
+    signo, errno, code = struct.unpack_from("<iii", info)
+    if not _known_layout(signo, code) and any(info[KERNEL_SIGINFO_SIZE:]):
+        raise KernelError(E.E2BIG)
+    return signo, code, ("raw", info[16:KERNEL_SIGINFO_SIZE], errno)
+
+
 def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
     """Queue a signal's data on a task or process: standard signals are
     pending once (the first siginfo stays), real-time ones queue up."""
@@ -71,6 +105,45 @@ def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
         owner.sigq[sig] = deque([(code, fields)])
     elif sig >= S.SIGRTMIN:
         q.append((code, fields))
+
+
+MIN_COREDUMP = 4096     # the ELF format's: a smaller RLIMIT_CORE writes nothing
+
+
+def core_dump(kernel, proc, sig: int) -> bool:
+    """Would Linux dump a core for this death (do_coredump)?  Not for a
+    process that is not dumpable; to a core_pattern pipe whatever its
+    RLIMIT_CORE, to a file only within one of at least a page.  The wait
+    status then has its core flag, but umlpy writes no core files: one log
+    line says which dump was not written."""
+    pattern = kernel.tunables.core_pattern
+    if not proc.dumpable or (not pattern.startswith(b"|")
+                             and proc.rlimit(C.RLIMIT_CORE)[0] < MIN_COREDUMP):
+        return False
+    printk.pr_info(f"{proc.comm.decode(errors='replace')}[{proc.pid}] killed by signal {sig}: "
+                   f"core dump not written (core_pattern {pattern.decode(errors='replace')!r}; "
+                   "umlpy writes no core files)")
+    return True
+
+
+def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, tuple]:
+    """RLIMIT_SIGPENDING, as Linux's __send_signal: a user's processes hold
+    at most that many queued signals (counted against the receiving
+    process's limit).  kill's and the kernel's signals (si_code >= 0) queue
+    regardless; past the limit, a real-time signal sent with data
+    (sigqueue, tgkill) is refused with EAGAIN, and a standard one is sent
+    without its information (it arrives as SI_USER from pid 0).  Returns
+    the si_code and fields to send."""
+    if code >= 0:
+        return code, fields
+    uid = proc.creds.uid
+    queued = sum(len(q) for p in kernel.procs.by_pid.values() if p.creds.uid == uid and not p.exited
+                 for owner in (p, *p.threads) for q in owner.sigq.values())
+    if queued < proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+        return code, fields
+    if sig >= S.SIGRTMIN:
+        raise KernelError(E.EAGAIN)
+    return C.SI_USER, (0, 0)
 
 
 def init_ignores(t: Task, sig: int) -> bool:
@@ -133,6 +206,12 @@ class Signals:
         proc.signal_wq.wake_all()
         if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
             self._notify(t, sig)
+
+    def send_sig(self, t: Task, sig: int) -> None:
+        """Linux's send_sig(sig, current, 0), a task signalling itself for
+        what it just did (SIGPIPE on a broken pipe or stream socket): the
+        siginfo of a kill from it, SI_USER with its own pid and uid."""
+        self.send_task(t, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
 
     def _prepare(self, proc, sig: int) -> bool:
         """Side effects at generation time; False if nothing is left to queue."""
@@ -251,8 +330,7 @@ class Signals:
                 if d is S.Default.STOP:
                     self.k.procs.stop_process(proc, sig)
                     continue
-                # the core flag says a core was dumped: only where RLIMIT_CORE allows one
-                core = d is S.Default.CORE and proc.rlimit(C.RLIMIT_CORE)[0] > 0
+                core = d is S.Default.CORE and core_dump(self.k, proc, sig)
                 self.k.procs.kill_process(proc, sig, core=core)
                 return None
             if restarting:
@@ -268,14 +346,14 @@ class Signals:
                 continue
             how = ptrace.REGS_ALL
         if restarting:
-            self._restart(t)
+            self._restart(t, code)
             how = ptrace.REGS_ALL
         if t.saved_mask is not None:
             t.blocked, t.saved_mask = t.saved_mask, None
         return how
 
-    def _restart(self, t: Task) -> None:
-        t.regs.rax = t.regs.orig_rax
+    def _restart(self, t: Task, code: int = E.ERESTARTSYS) -> None:
+        t.regs.rax = NR["restart_syscall"] if code == E.ERESTART_RESTARTBLOCK else t.regs.orig_rax
         t.regs.rip -= 2
 
     # -- frames -------------------------------------------------------------
@@ -329,8 +407,8 @@ class Signals:
         if not act.flags & C.SA_NODEFER:
             t.blocked |= S.sigbit(sig)
         t.blocked &= ~S.UNBLOCKABLE
-        if act.flags & C.SA_RESETHAND:
-            t.proc.sighand.actions[sig] = act._replace(handler=C.SIG_DFL, flags=act.flags & ~C.SA_SIGINFO)
+        if act.flags & C.SA_RESETHAND:      # SA_ONESHOT: the handler goes, the flags stay
+            t.proc.sighand.actions[sig] = act._replace(handler=C.SIG_DFL)
         if ss_flags & SS_AUTODISARM:
             t.altstack = (0, C.SS_DISABLE, 0)
         t.regs_dirty = True
@@ -350,6 +428,7 @@ class Signals:
         uc_flags = _UC_HEAD.unpack_from(data)[0]
         (mask,) = struct.unpack_from("<Q", data, _UC_HEAD.size + _MCTX.size)
         t.blocked = mask & ~S.UNBLOCKABLE
+        t.restart_fn = None         # restart_syscall now says EINTR, as Linux's
         m = _MCTX.unpack_from(data, _UC_HEAD.size)
         (regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
          regs.rdi, regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp,

@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from arch_um import ptrace
 from arch_um.memory import GuestMemory
+from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_FULL_SET, SUID_DUMP_USER
+from umlpy.kernel.errors import KernelError
 from umlpy.kernel.rusage import Usage
 from umlpy.kernel.wait import WaitQueue
 
 if TYPE_CHECKING:
     from umlpy.kernel.errors import Block
+    from umlpy.kernel.keys import Key
     from umlpy.kernel.mm import Mm
     from umlpy.vfs.dentry import Dentry
     from umlpy.vfs.fdtable import FdTable
@@ -62,6 +65,15 @@ class Creds:
 
 
 @dataclass
+class KeyCred:
+    """A process's keyring slots, which Linux keeps in struct cred (see
+    kernel/keys.py); the thread keyring is the task's own."""
+    process: Key | None = None
+    session: Key | None = None
+    reqkey_default: int = 0     # KEY_REQKEY_DEFL_DEFAULT
+
+
+@dataclass
 class FsContext:
     root: Dentry
     cwd: Dentry
@@ -98,15 +110,67 @@ RLIM_INFINITY = (1 << 64) - 1
 # Linux's defaults for init (RLIMIT_STACK 8M, no core files, 1024/4096 fds,
 # RLIMIT_NPROC and RLIMIT_SIGPENDING both max_threads / 2, ...)
 DEFAULT_RLIMITS = {3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 7: (1024, 4096),
-                   6: (63459, 63459), 11: (63459, 63459), 8: (8 << 20, 8 << 20), 13: (0, 0),
-                   14: (0, 0), 15: (0, 0)}
+                   6: (63459, 63459), 11: (63459, 63459), 8: (8 << 20, 8 << 20),
+                   12: (819200, 819200), 13: (0, 0), 14: (0, 0), 15: (0, 0)}
+
+
+SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
+DEFAULT_TIMER_SLACK_NS = 50_000
+
+
+@dataclass
+class SchedState:
+    """A thread's scheduling attributes, Linux's task_struct fields: policy,
+    nice (static_prio), rt_priority, SCHED_DEADLINE's parameters, the
+    reset-on-fork flag and the timer slack.
+
+    They are the kernel's bookkeeping: guest threads are host threads, which
+    the host schedules as it likes, so a real-time priority orders nothing
+    (as on an idle machine) and a timer slack delays no timer.  They are
+    what the sched_* calls, getpriority and /proc report."""
+    policy: int = SCHED_NORMAL
+    nice: int = 0
+    rt_priority: int = 0
+    reset_on_fork: bool = False
+    dl_runtime: int = 0
+    dl_deadline: int = 0
+    dl_period: int = 0
+    dl_flags: int = 0
+    timer_slack_ns: int = DEFAULT_TIMER_SLACK_NS
+    default_slack_ns: int = DEFAULT_TIMER_SLACK_NS
+
+    def forked(self) -> SchedState:
+        """The new task's (sched_fork): reset-on-fork drops a real-time or
+        deadline policy and a negative nice; a deadline task may not fork
+        (EAGAIN), since the child would double its reserved bandwidth.  The
+        child's default timer slack is the parent's current one."""
+        n = copy.copy(self)
+        n.default_slack_ns = self.timer_slack_ns
+        if n.reset_on_fork:
+            if n.policy in (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE):
+                n.policy, n.nice, n.rt_priority = SCHED_NORMAL, 0, 0
+                n.dl_runtime = n.dl_deadline = n.dl_period = n.dl_flags = 0
+            n.nice = max(n.nice, 0)
+            n.reset_on_fork = False
+        if n.policy == SCHED_DEADLINE:
+            raise KernelError(E.EAGAIN)
+        return n
+
+    def prio(self) -> int:
+        """task_prio, /proc/PID/stat's priority field: 20 + nice for the fair
+        policies, -1 - rt_priority for the real-time ones, -101 for deadline."""
+        if self.policy == SCHED_DEADLINE:
+            return -101
+        if self.policy in (SCHED_FIFO, SCHED_RR):
+            return -1 - self.rt_priority
+        return 20 + self.nice
 
 
 class Process:
     """A thread group: what fork copies and exit tears down."""
 
-    def __init__(self, pid: int, parent: Process | None, fdtable: FdTable, fs: FsContext,
-                 creds: Creds, sighand: SigHand, mm: Mm) -> None:
+    def __init__(self, pid: int, parent: Process | None, creds: Creds, sighand: SigHand,
+                 mm: Mm) -> None:
         self.pid = pid
         self.unkillable = pid == 1      # SIGNAL_UNKILLABLE: init, until a fault it does not handle
         self.parent = parent
@@ -114,9 +178,8 @@ class Process:
         self.threads: list[Task] = []
         self.pgid = parent.pgid if parent else pid
         self.sid = parent.sid if parent else pid
-        self.fdtable = fdtable
-        self.fs = fs
         self.creds = creds
+        self.keyrings = KeyCred()
         self.sighand = sighand
         self.mm = mm
         self.comm = b""
@@ -139,17 +202,18 @@ class Process:
         self.stop_report = 0        # a stop/continue not yet reported to wait
         self.vfork_wq: WaitQueue | None = None
         self.start_ns = 0
+        self.host_tgid = 0          # the host process its tasks are threads of (CPU-time clocks)
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.pdeath_signal = 0
         self.dumpable = SUID_DUMP_USER      # Linux keeps it in the mm; cleared by privilege changes
         self.no_new_privs = False
+        self.execed = False         # PF_FORKNOEXEC cleared: its parent may no longer setpgid it
         self.child_subreaper = False
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
-        self.nice = 0               # setpriority(2): shown, not weighed by the scheduler
-        self.sched_policy = 0       # SCHED_OTHER
         self.ioprio = 0             # ioprio_set(2): IOPRIO_CLASS_NONE
         self.usage = None           # rusage.Usage, sampled at death
         self.cusage = Usage()       # of the children waited for
+        self.prev_cputime = Usage()     # the user/system split last reported
         self.ctty = None
 
     def rlimit(self, res: int) -> tuple[int, int]:
@@ -159,16 +223,34 @@ class Process:
     def leader(self) -> Task:
         return self.threads[0]
 
+    @property
+    def fdtable(self) -> FdTable:
+        """The process's fd table as /proc and machine-wide walks see it: its
+        leader's (a thread may have its own: clone without CLONE_FILES,
+        unshare); a syscall uses its own task's, Task.files."""
+        return self.threads[0].files
+
+    @property
+    def fs(self) -> FsContext:
+        """Likewise the leader's root, cwd and umask; a syscall uses Task.fs."""
+        return self.threads[0].fs
+
 
 class Task:
     __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
-                 "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel", "sigwait", "sigq", "nd")
+                 "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
+                 "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime")
 
-    def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory) -> None:
+    def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory, files: FdTable,
+                 fs: FsContext, sched: SchedState) -> None:
         self.tid = tid
         self.proc = proc
         self.hpid = hpid
+        self.files = files          # its fd table: the process's, unless cloned or unshared apart
+        self.fs = fs                # root, cwd, umask: likewise (CLONE_FS)
+        self.sched = sched
+        self.prev_cputime = Usage()     # the user/system split last reported (RUSAGE_THREAD)
         self.regs = ptrace.new_regs()
         self.regs_dirty = False
         self.mem = mem
@@ -188,6 +270,7 @@ class Task:
         self.kernel = None
         self.sigwait = 0            # signals rt_sigtimedwait is waiting for
         self.sigq: dict = {}        # thread-directed sig -> deque of (si_code, fields)
+        self.thread_keyring: Key | None = None
         self.nd = None              # an openat2's RESOLVE_* scope while it walks (namei.Scope)
 
     @property

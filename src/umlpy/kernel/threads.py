@@ -19,7 +19,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.abi import signals as S
-from umlpy.kernel import futex, printk
+from umlpy.kernel import futex
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State, Task
 
@@ -56,21 +56,25 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
 
 
 def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
+    """A new thread of t's process; without CLONE_FILES or CLONE_FS it has
+    its own copy of t's fd table or root, cwd and umask."""
     if not flags & C.CLONE_SIGHAND or not flags & C.CLONE_VM:
         raise KernelError(E.EINVAL)
-    if not flags & C.CLONE_FILES or not flags & C.CLONE_FS:
-        printk.pr_notice(f"clone flags {flags:#x}: a thread with its own fd table or fs context is not supported")
-        raise KernelError(E.EINVAL)
     proc = t.proc
+    sched = t.sched.forked()
+    files = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
     r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
     if r.fault or r.result < 0:
+        files.release()
         raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone of a thread failed")
     hpid = r.result
     ptrace.wait_pid(hpid)
     tid = k.procs.alloc_pid()
-    child = Task(tid, proc, hpid, GuestMemory(hpid))
+    fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
+    child = Task(tid, proc, hpid, GuestMemory(hpid), files, fs, sched)
     child.kernel = k
     inherit_task(child, t, flags, stack, ptid, ctid, tls)
+    k.keys.new_thread(t, child)
     proc.threads.append(child)
     k.procs.by_tid[tid] = child
     k.sched.add_task(child)
@@ -105,7 +109,9 @@ def forget_thread(k, t: Task) -> None:
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
     k.procs.proc_flush(proc.pid, t.tid)
+    k.keys.drop_thread(t)
     drop_own_mem(t)
+    t.files.release()
 
 
 def drop_own_mem(t: Task) -> None:
@@ -160,7 +166,7 @@ def de_thread(k, t: Task) -> None:
     k.sched.tasks.pop(old, None)
     host.kill_host(old, S.SIGKILL)
     drop_own_mem(t)
-    t.hpid = hpid
+    t.hpid = proc.host_tgid = hpid
     t.mem = GuestMemory(hpid)
     if proc.mm.users == 1:      # exec drops this handle with the old image
         if proc.mm.mem is not None:

@@ -50,18 +50,23 @@ def after(value_ns: int) -> int:
     return ktime_add_safe(clock.monotonic_ns(), value_ns)
 
 
+_ALARM_BASE = {8: C.CLOCK_REALTIME, 9: C.CLOCK_BOOTTIME}     # the *_ALARM clocks
+
+
 def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
-    """A deadline on the monotonic clock for a value on clock clk."""
+    """A deadline on the monotonic clock for a value on clock clk (the
+    host's: the guest reads it there)."""
     if not absolute:
         return after(value_ns)
-    if clk in (C.CLOCK_REALTIME, C.CLOCK_REALTIME_COARSE, 11):
-        return clock.monotonic_ns() + (value_ns - clock.realtime_ns())
-    return value_ns
+    base = _ALARM_BASE.get(clk, clk)
+    if base in (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_COARSE):
+        return value_ns
+    return clock.monotonic_ns() + (value_ns - clock.host_clock_ns(base))
 
 
 def check_clock(clk: int) -> None:
     if clk not in (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, C.CLOCK_REALTIME_COARSE,
-                   C.CLOCK_MONOTONIC_COARSE, 8, 9):   # 8/9: the *_ALARM clocks
+                   C.CLOCK_MONOTONIC_COARSE, *_ALARM_BASE):
         raise KernelError(E.EINVAL)
 
 

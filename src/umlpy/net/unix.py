@@ -236,8 +236,10 @@ def _creds(task) -> tuple[int, int, int]:
 
 
 def _epipe(task, s: UnixSocket, flags: int):
-    if not flags & MSG_NOSIGNAL:
-        task.kernel.signals.send_task(task, S.SIGPIPE)
+    """EPIPE; a stream socket also raises SIGPIPE (unix_stream_sendmsg),
+    datagram and seqpacket ones never do (unix_dgram_sendmsg)."""
+    if s.stype == SOCK_STREAM and not flags & MSG_NOSIGNAL:
+        task.kernel.signals.send_sig(task, S.SIGPIPE)
     raise KernelError(E.EPIPE)
 
 
@@ -523,7 +525,7 @@ def scm_files(t, cmsgs: list) -> list:
             fds = [fd for (fd,) in struct.iter_unpack("<i", body[:len(body) // 4 * 4])]
             if len(files) + len(fds) > SCM_MAX_FD:
                 raise KernelError(E.EINVAL)
-            files += [t.proc.fdtable.get(fd) for fd in fds]
+            files += [t.files.get(fd) for fd in fds]
         elif ctype == SCM_CREDENTIALS:
             if len(body) != _UCRED.size:
                 raise KernelError(E.EINVAL)
@@ -551,7 +553,7 @@ def _bind(t, s: UnixSocket, raw: bytes) -> None:
         raise KernelError(E.EINVAL)
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     creds = t.proc.creds
-    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.proc.fs.umask), creds.fsuid, creds.fsgid)
+    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.fs.umask), creds.fsuid, creds.fsgid)
     ino.socket = s
     s.bound_inode = ino
     s.name = name

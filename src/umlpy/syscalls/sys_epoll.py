@@ -139,7 +139,7 @@ class EpollFile(File):
 
 
 def _epoll(t, fd: int) -> EpollFile:
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not isinstance(f, EpollFile):
         raise KernelError(E.EINVAL)
     return f
@@ -149,7 +149,7 @@ def _epoll(t, fd: int) -> EpollFile:
 def sys_epoll_create1(t, flags, *_):
     if flags & ~C.O_CLOEXEC:
         raise KernelError(E.EINVAL)
-    return t.proc.fdtable.install(EpollFile(C.O_RDWR), bool(flags & C.O_CLOEXEC))
+    return t.files.install(EpollFile(C.O_RDWR), bool(flags & C.O_CLOEXEC))
 
 
 @syscall("epoll_create")
@@ -226,7 +226,7 @@ def _reverse_path_check(files: list) -> bool:
 def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     ep = _epoll(t, epfd)
     fd = s32(fd)
-    f = t.proc.fdtable.get(fd)
+    f = t.files.get(fd)
     if f is ep:
         raise KernelError(E.EINVAL)
     if not f.can_poll():

@@ -62,7 +62,7 @@ def do_eventfd(t, value: int, flags: int) -> int:
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK | EFD_SEMAPHORE):
         raise KernelError(E.EINVAL)
     f = EventFdFile(value & 0xFFFFFFFF, C.O_RDWR | (flags & C.O_NONBLOCK), bool(flags & EFD_SEMAPHORE))
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 
 
 @syscall("eventfd")

@@ -20,12 +20,12 @@ FIONCLEX = 0x5450
 
 @syscall("dup")
 def sys_dup(t, fd, *_):
-    fdt = t.proc.fdtable
+    fdt = t.files
     return fdt.install(fdt.get_raw(s32(fd)))
 
 
 def _dup_to(t, old: int, new: int, cloexec: bool) -> int:
-    fdt = t.proc.fdtable
+    fdt = t.files
     f = fdt.get_raw(old)
     if new < 0 or new >= fdt.limit:
         raise KernelError(E.EBADF)
@@ -37,7 +37,7 @@ def _dup_to(t, old: int, new: int, cloexec: bool) -> int:
 def sys_dup2(t, old, new, *_):
     old, new = s32(old), s32(new)
     if old == new:
-        t.proc.fdtable.get_raw(old)
+        t.files.get_raw(old)
         return new
     return _dup_to(t, old, new, False)
 
@@ -61,7 +61,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
     ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
     if ofd and pid:
         raise KernelError(E.EINVAL)
-    owner = f if ofd else t.proc.fdtable     # POSIX locks belong to the fd table, as Linux
+    owner = f if ofd else t.files     # POSIX locks belong to the fd table, as Linux
     if cmd in (C.F_GETLK, F_OFD_GETLK):
         if ltype not in (locks.F_RDLCK, locks.F_WRLCK):
             raise KernelError(E.EINVAL)
@@ -79,7 +79,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
 
 @syscall("flock")
 def sys_flock(t, fd, op, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is None or op & ~(locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_NB | locks.LOCK_UN) \
             or bin(op & (locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_UN)).count("1") != 1:
         raise KernelError(E.EINVAL)
@@ -93,7 +93,7 @@ _PATH_FCNTLS = (C.F_DUPFD, C.F_DUPFD_CLOEXEC, C.F_GETFD, C.F_SETFD, C.F_GETFL)
 @syscall("fcntl", status="partial", note="no F_SETOWN/F_SETSIG/notify; a lease break signals the lease's setter with SIGIO")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
-    fdt = t.proc.fdtable
+    fdt = t.files
     f = fdt.get_raw(fd)
     if f.flags & C.O_PATH and cmd not in _PATH_FCNTLS:
         raise KernelError(E.EBADF)
@@ -145,10 +145,10 @@ def sys_pipe2(t, addr, flags, *_):
     return do_pipe(t, addr, flags)
 
 
-@syscall("ioctl", status="partial", note="generic FIONBIO/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT)")
+@syscall("ioctl", status="partial", note="generic FIONBIO/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT); block devices the generic BLK* ones and loop devices LOOP_* (/dev/loop-control LOOP_CTL_*)")
 def sys_ioctl(t, fd, req, arg, *_):
     fd = s32(fd)
-    fdt = t.proc.fdtable
+    fdt = t.files
     f = fdt.get(fd)
     req &= 0xFFFFFFFF
     if req == FIONBIO:

@@ -41,7 +41,7 @@ def sys_name_to_handle_at(t, dirfd, path, handle, mnt_id, flags, *_):
     dirfd = s32(dirfd)
     name = read_path(t, path)
     if not name and flags & C.AT_EMPTY_PATH and dirfd != C.AT_FDCWD:
-        f = t.proc.fdtable.get_raw(dirfd)       # a pipe or socket too: no dentry needed
+        f = t.files.get_raw(dirfd)       # a pipe or socket too: no dentry needed
         inode, mount = f.inode, f.dentry.mount if f.dentry is not None else None
     else:
         d = namei.lookup(t, dirfd, name, follow=bool(flags & C.AT_SYMLINK_FOLLOW),
@@ -84,9 +84,9 @@ def sys_open_by_handle_at(t, mountdirfd, handle, flags, *_):
     fh = t.mem.read(handle + _HEAD.size, size)
     mountdirfd = s32(mountdirfd)
     if mountdirfd == C.AT_FDCWD:
-        mount = t.proc.fs.cwd.mount
+        mount = t.fs.cwd.mount
     else:
-        f = t.proc.fdtable.get(mountdirfd)
+        f = t.files.get(mountdirfd)
         mount = f.dentry.mount if f.dentry is not None else None
     if mount is None:
         raise KernelError(E.ESTALE)

@@ -14,7 +14,7 @@ from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import lease, namei
 from umlpy.vfs.dentry import Dentry
-from umlpy.vfs.file import MAX_LFS_FILESIZE, File, newsize_ok
+from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
 from umlpy.vfs.inode import now_ns
 from umlpy.vfs.perm import check_owner, kill_suid, owner_or_capable, permission
 
@@ -34,7 +34,7 @@ def _check_writable_fs(d) -> None:
 
 
 def _create_mode(t, mode: int) -> int:
-    return mode & ~t.proc.fs.umask & 0o7777
+    return mode & ~t.fs.umask & 0o7777
 
 
 def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
@@ -92,7 +92,7 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
     inode = d.inode
     if flags & C.O_PATH:
         f = File(d, inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
-        return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+        return t.files.install(f, bool(flags & C.O_CLOEXEC))
     if inode.is_symlink:
         raise KernelError(E.ELOOP)
     if flags & C.O_DIRECTORY and not inode.is_dir:
@@ -108,6 +108,7 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
         permission(inode, want, creds)
         if want & C.W_OK and (inode.is_reg or inode.is_dir):
             _check_writable_fs(d)
+            get_write_access(inode)
             fl = inode.get_fsflags()
             if fl & C.FS_IMMUTABLE_FL or (fl & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC)):
                 raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
@@ -119,9 +120,12 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
         inode.truncate(0)
         N.child_event(d.parent.inode if d.parent else None, inode, d.name, N.IN_MODIFY)
     cloexec = bool(flags & C.O_CLOEXEC)
-    fdt = t.proc.fdtable
+    fdt = t.files
     try:
-        f = inode.open_file(d, flags & OPEN_FLAGS_KEPT, t)
+        kept = flags & OPEN_FLAGS_KEPT
+        if inode.fmt == C.S_IFBLK:
+            kept |= flags & C.O_EXCL        # blkdev_open: an exclusive open
+        f = inode.open_file(d, kept, t)
     except Block as b:
         inner = b.retry
         b.retry = lambda: fdt.install(inner(), cloexec)
@@ -146,7 +150,7 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     inode.linkable = not flags & C.O_EXCL
     f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
                         flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 
 
 @syscall("open")
@@ -191,7 +195,7 @@ def sys_openat2(t, dirfd, path, how, size, *_):
     dfd = s32(dirfd)
     if not resolve:
         return do_open(t, dfd, p, flags, mode)
-    start = t.proc.fs.cwd if dfd == C.AT_FDCWD else t.proc.fdtable.get_raw(dfd).dentry
+    start = t.fs.cwd if dfd == C.AT_FDCWD else t.files.get_raw(dfd).dentry
     if start is None:
         raise KernelError(E.ENOTDIR)
     t.nd = namei.Scope(resolve, start)
@@ -208,7 +212,7 @@ def sys_creat(t, path, mode, *_):
 
 @syscall("close")
 def sys_close(t, fd, *_):
-    fdt = t.proc.fdtable
+    fdt = t.files
     fdt.close(s32(fd))
     return 0
 
@@ -219,8 +223,8 @@ def sys_close_range(t, first, last, flags, *_):
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise KernelError(E.EINVAL)
     if flags & CLOSE_RANGE_UNSHARE:     # a table shared by CLONE_FILES becomes private first
-        t.proc.fdtable = t.proc.fdtable.unshare()
-    fdt = t.proc.fdtable
+        t.files = t.files.unshare(t.kernel.tunables.nr_open)
+    fdt = t.files
     for fd in [fd for fd in fdt.files if first <= fd <= last]:
         if flags & CLOSE_RANGE_CLOEXEC:
             fdt.cloexec.add(fd)
@@ -401,13 +405,14 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
         raise KernelError(E.ENOENT)
     src = namei.lookup(t, olddir, oldpath, follow=bool(flags & C.AT_SYMLINK_FOLLOW),
                        empty_ok=bool(flags & C.AT_EMPTY_PATH))
+    # the new name first (filename_create: EEXIST, EROFS...), then vfs_link's checks
+    parent, name = new_name(t, newdir, newpath)
+    if parent.inode.fs is not src.inode.fs:
+        raise KernelError(E.EXDEV)
     if src.inode.is_dir:
         raise KernelError(E.EPERM)
     if src.inode.nlink == 0 and not getattr(src.inode, "linkable", False):
         raise KernelError(E.ENOENT)     # unlinked, or O_TMPFILE|O_EXCL: never named again
-    parent, name = new_name(t, newdir, newpath)
-    if parent.inode.fs is not src.inode.fs:
-        raise KernelError(E.EXDEV)
     parent.inode.link(name, src.inode)
     src.inode.linkable = False
     N.event(src.inode, N.IN_ATTRIB)
@@ -502,7 +507,7 @@ def sys_chmod(t, path, mode, *_):
 
 @syscall("fchmod")
 def sys_fchmod(t, fd, mode, *_):
-    return do_chmod(t, t.proc.fdtable.get(s32(fd)), mode)
+    return do_chmod(t, t.files.get(s32(fd)), mode)
 
 
 @syscall("fchmodat")
@@ -547,7 +552,7 @@ def sys_lchown(t, path, uid, gid, *_):
 
 @syscall("fchown")
 def sys_fchown(t, fd, uid, gid, *_):
-    return do_chown(t, t.proc.fdtable.get(s32(fd)), uid, gid)
+    return do_chown(t, t.files.get(s32(fd)), uid, gid)
 
 
 @syscall("fchownat")
@@ -559,10 +564,18 @@ def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
     return do_chown(t, d, uid, gid)
 
 
+def _check_new_size(t, inode, size: int) -> None:
+    """inode_newsize_ok: growing a file past the caller's RLIMIT_FSIZE is
+    SIGXFSZ and EFBIG."""
+    limit = file_size_limit(t)
+    if size > inode.size() and limit != C.RLIM_INFINITY and size > limit:
+        raise exceed_fsize(t)
+
+
 def _truncate(t, inode, length: int) -> int:
     """do_truncate: the size checks of notify_change (inode_newsize_ok:
     RLIMIT_FSIZE), then the filesystem's."""
-    newsize_ok(t, inode, length)
+    _check_new_size(t, inode, length)
     kill_suid(inode, t.proc.creds)
     inode.truncate(length)
     N.event(inode, N.IN_MODIFY)
@@ -573,7 +586,8 @@ def _truncate(t, inode, length: int) -> int:
 def sys_truncate(t, path, length, *_):
     """vfs_truncate's order: a negative length before the name, then the
     type (EISDIR, EINVAL), a read-only mount, an immutable file (EPERM),
-    write permission, an append-only file (EPERM)."""
+    write permission, an append-only file (EPERM), a running program
+    (ETXTBSY); then the leases are broken."""
     length = s64(length)
     if length < 0:
         raise KernelError(E.EINVAL)
@@ -590,6 +604,7 @@ def sys_truncate(t, path, length, *_):
     permission(inode, C.W_OK, t.proc.creds)
     if fl & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)
+    get_write_access(inode)
     lease.break_lease(t, inode, C.O_WRONLY)
     return _truncate(t, inode, length)
 
@@ -601,7 +616,7 @@ def sys_ftruncate(t, fd, length, *_):
     length = s64(length)
     if length < 0:
         raise KernelError(E.EINVAL)
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is None or not f.inode.is_reg or not f.writable:
         raise KernelError(E.EINVAL)
     if f.inode.get_fsflags() & C.FS_APPEND_FL:
@@ -620,7 +635,7 @@ def do_utimes(t, dirfd: int, path: int, times: tuple[tuple[int, int], tuple[int,
     if not path and dirfd != C.AT_FDCWD:
         if flags:
             raise KernelError(E.EINVAL)
-        target = t.proc.fdtable.get(dirfd)
+        target = t.files.get(dirfd)
     else:
         if flags & ~(C.AT_SYMLINK_NOFOLLOW | C.AT_EMPTY_PATH):
             raise KernelError(E.EINVAL)
@@ -742,7 +757,7 @@ def sys_faccessat2(t, dirfd, path, mode, flags, *_):
 
 @syscall("getdents64")
 def sys_getdents64(t, fd, buf, count, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     data = f.getdents(count)
@@ -763,17 +778,17 @@ def _searchable_dir(t, path: int):
 
 @syscall("chdir")
 def sys_chdir(t, path, *_):
-    t.proc.fs.cwd = _searchable_dir(t, path)
+    t.fs.cwd = _searchable_dir(t, path)
     return 0
 
 
 @syscall("fchdir")
 def sys_fchdir(t, fd, *_):
-    f = t.proc.fdtable.get_raw(s32(fd))
+    f = t.files.get_raw(s32(fd))
     if f.dentry is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     permission(f.inode, C.X_OK, t.proc.creds)
-    t.proc.fs.cwd = f.dentry
+    t.fs.cwd = f.dentry
     return 0
 
 
@@ -781,13 +796,13 @@ def sys_fchdir(t, fd, *_):
 def sys_chroot(t, path, *_):
     d = _searchable_dir(t, path)
     cred.need(t.proc.creds, K.CAP_SYS_CHROOT)
-    t.proc.fs.root = d
+    t.fs.root = d
     return 0
 
 
 @syscall("getcwd")
 def sys_getcwd(t, buf, size, *_):
-    fs = t.proc.fs
+    fs = t.fs
     if fs.cwd.inode.nlink == 0:
         raise KernelError(E.ENOENT)     # d_unlinked: the directory was removed
     path = fs.cwd.path(fs.root) + b"\0"
@@ -801,8 +816,8 @@ def sys_getcwd(t, buf, size, *_):
 
 @syscall("umask")
 def sys_umask(t, mask, *_):
-    old = t.proc.fs.umask
-    t.proc.fs.umask = mask & 0o777
+    old = t.fs.umask
+    t.fs.umask = mask & 0o777
     return old
 
 
@@ -821,11 +836,26 @@ def sys_statfs(t, path, buf, *_):
 
 @syscall("fstatfs")
 def sys_fstatfs(t, fd, buf, *_):
-    f = t.proc.fdtable.get_raw(s32(fd))
+    f = t.files.get_raw(s32(fd))
     if f.inode is None:
         raise KernelError(E.EINVAL)
     t.mem.write(buf, _statfs(f.inode.fs))
     return 0
+
+
+@syscall("ustat")
+def sys_ustat(t, dev, buf, *_):
+    """Free blocks and inodes of the mounted filesystem on dev (an old
+    32-bit dev_t, decoded as new_decode_dev): EINVAL when none is."""
+    dev &= 0xFFFFFFFF
+    want = ((dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00))
+    for m in t.kernel.mounts.mounts:
+        d = m.fs.dev
+        if (structs.major(d), structs.minor(d)) == want:
+            st = m.fs.statfs()
+            t.mem.write(buf, struct.pack("<iiQ6s6s4x", st["bfree"] & 0x7FFFFFFF, 0, st["ffree"], b"", b""))
+            return 0
+    raise KernelError(E.EINVAL)
 
 
 @syscall("sync")
@@ -836,9 +866,7 @@ def sys_sync(t, *_):
 
 @syscall("syncfs")
 def sys_syncfs(t, fd, *_):
-    f = t.proc.fdtable.get(s32(fd))
-    if f.inode is not None:
-        f.inode.fs.sync()
+    t.files.get(s32(fd)).fsync()        # the filesystem of any file, a pipe's too
     return 0
 
 
@@ -846,18 +874,38 @@ def sys_syncfs(t, fd, *_):
 def sys_fsync(t, fd, *_):
     """vfs_fsync_range: a file without an fsync (a pipe, a socket, a tty,
     a procfs file) is EINVAL."""
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.has_fsync:
         raise KernelError(E.EINVAL)
-    f.inode.fs.sync()
+    f.fsync()
     return 0
 
 
 
 
+SYNC_FILE_RANGE_FLAGS = 0x7      # WAIT_BEFORE | WRITE | WAIT_AFTER
+
+
+@syscall("sync_file_range")
+def sys_sync_file_range(t, fd, offset, nbytes, flags, *_):
+    """Write back part of a file: the range is checked as Linux does, then
+    the whole filesystem is synced (umlpy keeps no per-range dirty state)."""
+    f = t.files.get(s32(fd))
+    offset, nbytes = s64(offset), s64(nbytes)
+    if flags & 0xFFFFFFFF & ~SYNC_FILE_RANGE_FLAGS or offset < 0 or nbytes < 0 \
+            or offset + nbytes > (1 << 63) - 1:
+        raise KernelError(E.EINVAL)
+    inode = f.inode
+    if inode is None or not (inode.is_reg or inode.is_dir or inode.is_symlink or inode.fmt == C.S_IFBLK):
+        raise KernelError(E.ESPIPE)
+    if flags & SYNC_FILE_RANGE_FLAGS:
+        inode.fs.sync()
+    return 0
+
+
 @syscall("fadvise64")
 def sys_fadvise64(t, fd, off, length, advice, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if f.inode is not None and f.inode.fmt == C.S_IFIFO:
         raise KernelError(E.ESPIPE)
     if not 0 <= s32(advice) <= 5:
@@ -865,12 +913,24 @@ def sys_fadvise64(t, fd, off, length, advice, *_):
     return 0      # advice only: the kernel's page cache has nothing to tune
 
 
+@syscall("readahead", note="checks only: the page cache is the kernel's memory, nothing to read ahead")
+def sys_readahead(t, fd, off, count, *_):
+    """ksys_readahead: a file open for reading (O_PATH ones are not: EBADF),
+    regular (else EINVAL), then fadvise(WILLNEED)'s length check."""
+    f = t.files.get(s32(fd))
+    if not f.readable:
+        raise KernelError(E.EBADF)
+    if f.inode is None or not f.inode.is_reg or s64(count) < 0:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
 FALLOC_FL_KEEP_SIZE = 1
 
 
 @syscall("fallocate", status=PARTIAL, note="modes 0 and KEEP_SIZE: sizes the file, reserves no blocks ahead; others EOPNOTSUPP")
 def sys_fallocate(t, fd, mode, off, length, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     off, length = s64(off), s64(length)
     if off < 0 or length <= 0:
         raise KernelError(E.EINVAL)
@@ -883,8 +943,10 @@ def sys_fallocate(t, fd, mode, off, length, *_):
         raise KernelError(E.EOPNOTSUPP)
     if off + length > MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
+    if not mode & FALLOC_FL_KEEP_SIZE:
+        _check_new_size(t, inode, off + length)
     if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
-        newsize_ok(t, inode, off + length)
+        _check_new_size(t, inode, off + length)
         inode.truncate(off + length)
         N.event(inode, N.IN_MODIFY)
     return 0

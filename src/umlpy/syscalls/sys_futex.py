@@ -15,6 +15,7 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.futex import BITSET_MATCH_ANY, Waiter, cas, pi_handover
 from umlpy.kernel.timers import after, monotonic_for, read_timespec
 from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import s32
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 2, 3, 4, 5
 FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI = 6, 7, 8
@@ -32,6 +33,17 @@ def _word(t, addr: int) -> int:
     return struct.unpack("<I", t.mem.read(addr, 4))[0]
 
 
+def _key(t, fx, addr: int, private: bool) -> tuple:
+    """get_futex_key: a misaligned word is EINVAL; a shared futex must be a
+    word the task can read (its page is looked up: EFAULT when unmapped,
+    PROT_NONE or past the end of a file); a private one is only a number."""
+    if addr & 3:
+        raise KernelError(E.EINVAL)
+    if not private:
+        t.mem.read(addr, 4)
+    return fx.key(t, addr, private)
+
+
 def _wait(t, fx, key, addr: int, val: int, deadline: int | None, bitset: int) -> int:
     if _word(t, addr) != val & 0xFFFFFFFF:
         raise KernelError(E.EAGAIN)
@@ -42,7 +54,8 @@ def _wait(t, fx, key, addr: int, val: int, deadline: int | None, bitset: int) ->
             return 0
         raise Block(w.wq, deadline=deadline, retry=done, on_timeout=timed_out,
                     on_interrupt=lambda: fx.dequeue(w),
-                    restart=E.ERESTARTSYS if deadline is None else E.ERESTART_RESTARTBLOCK)
+                    restart=E.ERESTARTSYS if deadline is None else E.ERESTART_RESTARTBLOCK,
+                    restart_fn=lambda: _wait(t, fx, key, addr, val, deadline, bitset))
 
     def timed_out() -> int:
         fx.dequeue(w)
@@ -137,7 +150,7 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
     fx = t.kernel.futexes
     cmd = op & FUTEX_CMD_MASK & 0xFFFFFFFF
     private = bool(op & FUTEX_PRIVATE_FLAG)
-    key = fx.key(t, addr, private)
+    key = _key(t, fx, addr, private)
     val &= 0xFFFFFFFF
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         bitset = BITSET_MATCH_ANY if cmd == FUTEX_WAIT else val3 & 0xFFFFFFFF
@@ -158,11 +171,15 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
             raise KernelError(E.EINVAL)
         return fx.wake(key, val, bitset)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
+        nr_wake, nr_requeue = s32(val), s32(utime)
+        if nr_wake < 0 or nr_requeue < 0:
+            raise KernelError(E.EINVAL)
+        key2 = _key(t, fx, addr2, private)
         if cmd == FUTEX_CMP_REQUEUE and _word(t, addr) != val3 & 0xFFFFFFFF:
             raise KernelError(E.EAGAIN)
-        return fx.requeue(key, fx.key(t, addr2, private), val, utime & 0x7FFFFFFF)
+        return fx.requeue(key, key2, nr_wake, nr_requeue)
     if cmd == FUTEX_WAKE_OP:
-        return _wake_op(t, fx, key, fx.key(t, addr2, private), addr2, val, utime & 0x7FFFFFFF, val3)
+        return _wake_op(t, fx, key, _key(t, fx, addr2, private), addr2, val, utime & 0x7FFFFFFF, val3)
     if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
         deadline = None
         if utime and cmd != FUTEX_TRYLOCK_PI:
@@ -176,3 +193,56 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
         _logged.add(cmd)
         printk.pr_notice(f"futex operation {cmd} not supported")
     raise KernelError(E.ENOSYS)
+
+
+FUTEX_WAITV_MAX = 128
+FUTEX2_SIZE_U32 = 0x02
+FUTEX2_PRIVATE = FUTEX_PRIVATE_FLAG
+_WAITV = struct.Struct("<QQII")     # struct futex_waitv: val, uaddr, flags, __reserved
+
+
+@syscall("futex_waitv")
+def sys_futex_waitv(t, waiters, nr, flags, timeout, clockid, *_):
+    """Wait on up to 128 words at once; the index of the one woken is the
+    result.  Every word is compared before the task queues on any (the
+    kernel is single-threaded, so no wake slips in between)."""
+    nr &= 0xFFFFFFFF
+    if flags & 0xFFFFFFFF or not waiters or not 1 <= nr <= FUTEX_WAITV_MAX:
+        raise KernelError(E.EINVAL)
+    deadline = None
+    if timeout:
+        clk = s32(clockid)
+        if clk not in (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC):
+            raise KernelError(E.EINVAL)
+        deadline = monotonic_for(clk, read_timespec(t, timeout), True)
+    fx = t.kernel.futexes
+    raw = t.mem.read(waiters, nr * _WAITV.size)
+    words = []
+    for i in range(nr):
+        val, uaddr, wflags, reserved = _WAITV.unpack_from(raw, i * _WAITV.size)
+        if reserved or wflags & ~(FUTEX2_SIZE_U32 | FUTEX2_PRIVATE) or \
+                not wflags & FUTEX2_SIZE_U32 or val >> 32:
+            raise KernelError(E.EINVAL)
+        words.append((_key(t, fx, uaddr, bool(wflags & FUTEX2_PRIVATE)), uaddr, val))
+    for _key_, uaddr, val in words:
+        if _word(t, uaddr) != val:
+            raise KernelError(E.EAGAIN)
+    ws = [fx.enqueue(key, t, BITSET_MATCH_ANY) for key, _, _ in words]
+
+    def woken() -> int:
+        for w in ws:
+            fx.dequeue(w)
+        return next((i for i, w in enumerate(ws) if w.woken), -1)
+
+    def done() -> int:
+        if any(w.woken for w in ws):
+            return woken()
+        raise Block(*[w.wq for w in ws], deadline=deadline, retry=done, on_timeout=timed_out,
+                    on_interrupt=woken, restart=E.ERESTARTSYS)
+
+    def timed_out() -> int:
+        i = woken()
+        if i < 0:
+            raise KernelError(E.ETIMEDOUT)
+        return i
+    return done()

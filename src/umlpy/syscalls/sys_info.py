@@ -1,25 +1,43 @@
 """The machine and the caller: uname, limits, randomness."""
 from __future__ import annotations
 
+import re
 import struct
 
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
-from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_SYSLOG
 from umlpy.kernel import cpulimit, printk, rusage
 from umlpy.kernel.cred import capable, need
-from umlpy.kernel.errors import KernelError
+from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
 
 
+def uname26(release: str) -> str:
+    """The release UNAME26 shows (override_release): 2.6.(60 + patchlevel)
+    with the rest of the release after its version numbers."""
+    m = re.match(r"[0-9.]*", release)
+    nums = m.group(0)
+    cut = [i for i, ch in enumerate(nums) if ch == "."][2:3]
+    rest = release[cut[0]:] if cut else release[len(nums):]
+    parts = nums.split(".")
+    patchlevel = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return f"2.6.{60 + patchlevel}{rest}"
+
+
 @syscall("uname")
 def sys_uname(t, buf, *_):
+    """The machine; a PER_LINUX32 process is told i686, an UNAME26 one a
+    2.6 release (personality(2))."""
     k = t.kernel
+    pers = t.proc.personality
+    release = uname26(k.release) if pers & C.UNAME26 else k.release
+    machine = "i686" if pers & C.PER_MASK == C.PER_LINUX32 else "x86_64"
     t.mem.write(buf, structs.pack_utsname(
-        ["Linux", k.hostname, k.release, k.version_string, "x86_64", k.domainname]))
+        ["Linux", k.hostname, release, k.version_string, machine, k.domainname]))
     return 0
 
 
@@ -73,14 +91,15 @@ def sys_prlimit64(t, pid, res, new, old, *_):
             raise KernelError(E.EINVAL)
         if hard > cur[1]:
             need(creds, CAP_SYS_RESOURCE)
-        if res == C.RLIMIT_NOFILE and hard > 1 << 20:
+        if res == C.RLIMIT_NOFILE and hard > t.kernel.tunables.nr_open:
             raise KernelError(E.EPERM)
     if old:
         t.mem.write(old, struct.pack("<QQ", *cur))
     if new:
         proc.rlimits[res] = (soft, hard)
         if res == C.RLIMIT_NOFILE:
-            proc.fdtable.limit = soft
+            for th in proc.threads:
+                th.files.limit = soft
         elif res == C.RLIMIT_CPU:
             cpulimit.update(t.kernel, proc)
     return 0
@@ -118,16 +137,85 @@ def sys_sysinfo(t, addr, *_):
     return 0
 
 
-PER_MASK = 0xFF
+# flags whose effect umlpy does not give: the host lays out address spaces
+_UNHONOURED = {C.MMAP_PAGE_ZERO: "MMAP_PAGE_ZERO (no page at address 0 on exec)",
+               C.ADDR_COMPAT_LAYOUT: "ADDR_COMPAT_LAYOUT (the host's mmap layout stays)"}
 
 
-@syscall("personality", status=PARTIAL, note="PER_LINUX with its flags (ADDR_NO_RANDOMIZE honoured); other personas EINVAL")
+@syscall("personality", status=PARTIAL, note="any persona and flags are kept and reported, as Linux; "
+         "honoured: PER_LINUX32 and UNAME26 (uname), ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, "
+         "STICKY_TIMEOUTS; MMAP_PAGE_ZERO and ADDR_COMPAT_LAYOUT logged, not honoured")
 def sys_personality(t, persona, *_):
+    """0xffffffff asks; anything else is the new personality (Linux keeps
+    whatever it is given: personas other than Linux's only name the ABI,
+    and most flags concern 32-bit programs)."""
     old = t.proc.personality
     persona &= 0xFFFFFFFF
     if persona != 0xFFFFFFFF:
-        if persona & PER_MASK:
-            printk.pr_notice(f"personality {persona:#x} not supported")
-            raise KernelError(E.EINVAL)
+        for flag, what in _UNHONOURED.items():
+            if persona & flag and not old & flag:
+                printk.pr_notice(f"personality {persona:#x}: {what} not supported")
         t.proc.personality = persona
     return old
+
+
+# syslog(2) actions
+(SYSLOG_CLOSE, SYSLOG_OPEN, SYSLOG_READ, SYSLOG_READ_ALL, SYSLOG_READ_CLEAR, SYSLOG_CLEAR,
+ SYSLOG_CONSOLE_OFF, SYSLOG_CONSOLE_ON, SYSLOG_CONSOLE_LEVEL, SYSLOG_SIZE_UNREAD,
+ SYSLOG_SIZE_BUFFER) = range(11)
+
+
+def _syslog_allowed(t, action: int) -> None:
+    """check_syslog_permissions: reading the whole buffer or its size is
+    open to all unless kernel.dmesg_restrict; everything else needs
+    CAP_SYSLOG (CAP_SYS_ADMIN too, as Linux still accepts it)."""
+    restricted = t.kernel.dmesg_restrict or action not in (SYSLOG_READ_ALL, SYSLOG_SIZE_BUFFER)
+    if restricted and not (capable(t.proc.creds, CAP_SYSLOG) or capable(t.proc.creds, CAP_SYS_ADMIN)):
+        raise KernelError(E.EPERM)
+
+
+@syscall("syslog")
+def sys_syslog(t, action, buf, length, *_):
+    action, length = s32(action), s32(length)
+    if action in (SYSLOG_CLOSE, SYSLOG_OPEN):
+        return 0
+    _syslog_allowed(t, action)
+    log = t.kernel.log
+    if action in (SYSLOG_READ, SYSLOG_READ_ALL, SYSLOG_READ_CLEAR):
+        if not buf or length < 0:
+            raise KernelError(E.EINVAL)
+        if not length:
+            return 0
+        if action == SYSLOG_READ:
+            if log.read_seq >= log.next_seq:
+                raise Block(log.wq)
+            data = log.take(length)
+        else:
+            data = log.tail(length)
+            if action == SYSLOG_READ_CLEAR:
+                log.clear_seq = log.next_seq
+        t.mem.write(buf, data)
+        return len(data)
+    if action == SYSLOG_CLEAR:
+        log.clear_seq = log.next_seq
+        return 0
+    if action == SYSLOG_CONSOLE_OFF:
+        if log.saved_loglevel == -1:
+            log.saved_loglevel = log.console_loglevel
+        log.console_loglevel = printk.MINIMUM_CONSOLE_LOGLEVEL
+        return 0
+    if action == SYSLOG_CONSOLE_ON:
+        if log.saved_loglevel != -1:
+            log.console_loglevel, log.saved_loglevel = log.saved_loglevel, -1
+        return 0
+    if action == SYSLOG_CONSOLE_LEVEL:
+        if not 1 <= length <= 8:
+            raise KernelError(E.EINVAL)
+        log.console_loglevel = max(length, printk.MINIMUM_CONSOLE_LOGLEVEL)
+        log.saved_loglevel = -1
+        return 0
+    if action == SYSLOG_SIZE_UNREAD:
+        return log.unread()
+    if action == SYSLOG_SIZE_BUFFER:
+        return printk.LOG_BUF_LEN
+    raise KernelError(E.EINVAL)

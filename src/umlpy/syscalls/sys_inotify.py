@@ -102,7 +102,7 @@ class InotifyFile(File):
 
 
 def _inst(t, fd: int) -> InotifyFile:
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not isinstance(f, InotifyFile):
         raise KernelError(E.EINVAL)
     return f
@@ -112,7 +112,7 @@ def _inst(t, fd: int) -> InotifyFile:
 def sys_inotify_init1(t, flags, *_):
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
         raise KernelError(E.EINVAL)
-    return t.proc.fdtable.install(InotifyFile(flags), bool(flags & C.O_CLOEXEC))
+    return t.files.install(InotifyFile(flags), bool(flags & C.O_CLOEXEC))
 
 
 @syscall("inotify_init")
@@ -134,6 +134,7 @@ def sys_inotify_add_watch(t, fd, path, mask, *_):
     lst = getattr(inode, "inotify_watches", None)
     if lst is None:
         lst = inode.inotify_watches = []
+        N.watched(inode)
     for w in lst:
         if w.inst is inst:
             w.mask = (w.mask | mask) if mask & N.IN_MASK_ADD else mask

@@ -1,5 +1,5 @@
 """System V IPC: shmget/shmat/shmdt/shmctl, semget/semop/semtimedop/semctl,
-msgget/msgsnd/msgrcv/msgctl."""
+msgget/msgsnd/msgrcv/msgctl, their checks in Linux's order."""
 from __future__ import annotations
 
 import struct
@@ -8,36 +8,41 @@ from arch_um import clock
 from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_IPC_LOCK, CAP_SYS_RESOURCE
 from umlpy.kernel import ipc as I
-from umlpy.kernel.cred import need
+from umlpy.kernel import mlock
+from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.exec import HostAs
+from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.timers import after, read_timespec
-from umlpy.kernel.mm import Mm
-from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32, s64
 
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
-SHM_STAT, SHM_INFO, SHM_LOCK, SHM_UNLOCK = 13, 14, 11, 12
-GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL, SEM_STAT, SEM_INFO = 11, 12, 13, 14, 15, 16, 17, 18, 19
+SHM_HUGETLB = 0o4000
+SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO, SHM_STAT_ANY = 11, 12, 13, 14, 15
+GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL = 11, 12, 13, 14, 15, 16, 17
+SEM_STAT, SEM_INFO, SEM_STAT_ANY = 18, 19, 20
 SEM_UNDO = 0x1000
-SEMOPM = 500            # operations per semop call
 MSG_NOERROR, MSG_EXCEPT, MSG_COPY = 0o10000, 0o20000, 0o40000
-MSG_STAT, MSG_INFO = 11, 12
-SHMMIN = 1
-SHMMAX = (1 << 63) - (1 << 24)
-
-
-def _ipc(t) -> I.Ipc:
-    k = t.kernel
-    if not hasattr(k, "ipc"):
-        k.ipc = I.Ipc()
-    return k.ipc
+MSG_STAT, MSG_INFO, MSG_STAT_ANY = 11, 12, 13
+MSGSSZ, MSGSEG = 16, 0xFFFF
+SEMUSZ = 20
 
 
 def _secs(ns: int) -> int:
     return ns // 10**9
+
+
+def _stat_target(space: I.IpcSpace, ident: int, cmd: int, stat_cmds: tuple[int, int], creds):
+    """IPC_STAT finds by id and needs read permission; the *_STAT commands
+    find by index, *_STAT_ANY without the permission check (the view
+    /proc/sysvipc gives anyone)."""
+    o = space.at_index(ident) if cmd in stat_cmds else space.get(ident)
+    if cmd != stat_cmds[1]:
+        o.check(creds, 4)
+    return o
 
 
 # -- shared memory -------------------------------------------------------------
@@ -45,18 +50,28 @@ def _secs(ns: int) -> int:
 @syscall("shmget")
 def sys_shmget(t, key, size, flags, *_):
     key, flags = s32(key), s32(flags)
+    ns = I.ipc_of(t.kernel)
+    pages = (size + C.PAGE_SIZE - 1) // C.PAGE_SIZE
 
-    def make(kw):
-        if size < SHMMIN or size > SHMMAX:
+    def validate() -> None:     # newseg
+        if size < I.SHMMIN or size > ns.shm_ctlmax:
             raise KernelError(E.EINVAL)
+        if ns.shm_tot + pages > ns.shm_ctlall:
+            raise KernelError(E.ENOSPC)
+        if flags & SHM_HUGETLB or size > I.MAX_LFS_FILESIZE:
+            raise KernelError(E.EINVAL)     # no huge pages (no hstate)
+
+    def make(kw) -> I.ShmSegment:
         seg = I.ShmSegment(**kw, size=size, cpid=t.proc.pid)
         seg.mem = MemFile("SYSV%08x" % (key & 0xFFFFFFFF))
-        seg.mem.truncate(C.page_up(size))
+        seg.mem.truncate(pages * C.PAGE_SIZE)
+        ns.shm_tot += pages
         return seg
-    seg = _ipc(t).shm.lookup_or_create(key, flags, t.proc.creds, make)
-    if size > seg.size:
-        raise KernelError(E.EINVAL)
-    return seg.id
+
+    def more_checks(seg) -> None:
+        if seg.size < size:
+            raise KernelError(E.EINVAL)
+    return ns.shm.lookup_or_create(key, flags, t.proc.creds, make, validate, more_checks).id
 
 
 def _attachments(proc) -> dict:
@@ -67,12 +82,14 @@ def _attachments(proc) -> dict:
 
 @syscall("shmat")
 def sys_shmat(t, ident, addr, flags, *_):
-    seg = _ipc(t).shm.get(s32(ident))
-    seg.check(t.proc.creds, 4 if flags & SHM_RDONLY else 6)
     if addr & (C.PAGE_SIZE - 1):
         if not flags & SHM_RND:
             raise KernelError(E.EINVAL)
         addr = C.page_down(addr)
+    if not addr and flags & SHM_REMAP:
+        raise KernelError(E.EINVAL)
+    seg = I.ipc_of(t.kernel).shm.get(s32(ident))
+    seg.check(t.proc.creds, 4 if flags & SHM_RDONLY else 6)
     size = C.page_up(seg.size)
     if addr:
         Mm.check_range(addr, size)
@@ -80,18 +97,21 @@ def sys_shmat(t, ident, addr, flags, *_):
     mflags = C.MAP_SHARED | (C.MAP_FIXED if addr and flags & SHM_REMAP else
                              C.MAP_FIXED_NOREPLACE if addr else 0)
     has = HostAs(t)
-    tfd = has.open_kernel_fd(seg.mem.fd, C.O_RDONLY if flags & SHM_RDONLY else C.O_RDWR)
+    tfd = has.open_kernel_fd(seg.memfile().fd, C.O_RDONLY if flags & SHM_RDONLY else C.O_RDWR)
     try:
         r = has.call("mmap", addr, size, prot, mflags, tfd, 0)
     finally:
         has.call("close", tfd)
     if -4096 < r < 0:
         raise KernelError(E.EINVAL if -r == E.EEXIST else -r)
-    t.proc.mm.add(r, r + size, False)
+    mm = t.proc.mm
+    mm.add(r, r + size, False)
+    mm.files.set(r, r + size, FileMap(seg, r, True, not flags & SHM_RDONLY))
     _attachments(t.proc)[r] = seg
     seg.nattch += 1
     seg.lpid = t.proc.pid
     seg.atime = clock.realtime_ns()
+    mlock.after_map(t, r, r + size, 0)
     return r
 
 
@@ -103,44 +123,72 @@ def sys_shmdt(t, addr, *_):
     size = C.page_up(seg.size)
     HostAs(t).call("munmap", addr, size)
     t.proc.mm.remove(addr, addr + size)
-    I.detach(t.proc, addr, seg)
+    I.detach(t.kernel, t.proc, addr, seg)
     return 0
 
 
-@syscall("shmctl", status=PARTIAL, note="no SHM_STAT_ANY; SHM_LOCK/UNLOCK accepted")
+def _shm_lock(t, ns: I.Ipc, seg: I.ShmSegment, cmd: int) -> None:
+    """shmctl_do_lock: the owner (or CAP_IPC_LOCK) may lock, within
+    RLIMIT_MEMLOCK for its user's locked segments; SHM_LOCKED shows in
+    the mode.  Locking is the kernel's bookkeeping, as mlock's."""
+    proc = t.proc
+    creds = proc.creds
+    limit = proc.rlimit(C.RLIMIT_MEMLOCK)[0]
+    if not capable(creds, CAP_IPC_LOCK):
+        if not seg.is_owner(creds) or cmd == SHM_LOCK and limit == 0:
+            raise KernelError(E.EPERM)
+    if cmd == SHM_LOCK:
+        if seg.mode & I.SHM_LOCKED:
+            return
+        uid = creds.euid
+        locked = ns.shm_locked.get(uid, 0) + seg.pages
+        if limit != C.RLIM_INFINITY and locked > limit >> C.PAGE_SHIFT and not capable(creds, CAP_IPC_LOCK):
+            raise KernelError(E.ENOMEM)
+        ns.shm_locked[uid] = locked
+        seg.lock_uid = uid
+        seg.mode |= I.SHM_LOCKED
+    elif seg.mode & I.SHM_LOCKED:
+        ns.shm_locked[seg.lock_uid] -= seg.pages
+        seg.lock_uid = -1
+        seg.mode &= ~I.SHM_LOCKED
+
+
+@syscall("shmctl")
 def sys_shmctl(t, ident, cmd, buf, *_):
-    cmd &= ~I.IPC_64
-    space = _ipc(t).shm
-    if cmd == I.IPC_INFO:        # struct shminfo64
-        t.mem.write(buf, struct.pack("<9Q", I.SHMALL_BYTES, SHMMIN, I.SHMMNI, I.SHMMNI,
-                                     I.SHMALL_BYTES // C.PAGE_SIZE, 0, 0, 0, 0))
-        return max(space.by_index, default=0)
-    if cmd == SHM_INFO:         # struct shm_info: what is in use
-        pages = sum(C.page_up(seg.size) // C.PAGE_SIZE for seg in space.by_index.values())
-        t.mem.write(buf, struct.pack("<i4x5Q", len(space.by_index), pages, pages, 0, 0, 0))
-        return max(space.by_index, default=0)
-    seg = space.by_index.get(s32(ident)) if cmd == SHM_STAT else space.get(s32(ident))
-    if seg is None:
+    ident, cmd = s32(ident), s32(cmd) & ~I.IPC_64
+    if cmd < 0 or ident < 0:
         raise KernelError(E.EINVAL)
-    if cmd in (I.IPC_STAT, SHM_STAT):
-        seg.check(t.proc.creds, 4)
+    ns = I.ipc_of(t.kernel)
+    space = ns.shm
+    creds = t.proc.creds
+    if cmd == I.IPC_INFO:        # struct shminfo64
+        t.mem.write(buf, struct.pack("<9Q", ns.shm_ctlmax, I.SHMMIN, space.limit, space.limit,
+                                     ns.shm_ctlall, 0, 0, 0, 0))
+        return space.max_index()
+    if cmd == SHM_INFO:         # struct shm_info: what is in use
+        rss = sum(seg.rss_pages() for seg in space.by_index.values())
+        t.mem.write(buf, struct.pack("<i4x5Q", len(space.by_index), ns.shm_tot, rss, 0, 0, 0))
+        return space.max_index()
+    if cmd in (I.IPC_STAT, SHM_STAT, SHM_STAT_ANY):
+        seg = _stat_target(space, ident, cmd, (SHM_STAT, SHM_STAT_ANY), creds)
         data = seg.pack_perm() + struct.pack("<QqqqiiQQQ", seg.size, _secs(seg.atime), _secs(seg.dtime),
                                              _secs(seg.ctime), seg.cpid, seg.lpid, seg.nattch, 0, 0)
         t.mem.write(buf, data)
-        return seg.id if cmd == SHM_STAT else 0
+        return 0 if cmd == I.IPC_STAT else seg.id
     if cmd == I.IPC_SET:
-        seg.may_change(t.proc.creds)
-        seg.set_perm(t.mem.read(buf, 48))
+        raw = t.mem.read(buf, 48)
+        seg = space.get(ident)
+        seg.may_change(creds)
+        seg.set_perm(raw)
         seg.ctime = clock.realtime_ns()
         return 0
     if cmd == I.IPC_RMID:
-        seg.may_change(t.proc.creds)
-        space.remove(seg)
-        if seg.nattch == 0 and seg.mem is not None:
-            seg.mem.close()
-            seg.mem = None
+        seg = space.get(ident)
+        seg.may_change(creds)
+        ns.remove_shm(seg)
         return 0
     if cmd in (SHM_LOCK, SHM_UNLOCK):
+        _shm_lock(t, ns, space.get(ident), cmd)
         return 0
     raise KernelError(E.EINVAL)
 
@@ -150,15 +198,25 @@ def sys_shmctl(t, ident, cmd, buf, *_):
 @syscall("semget")
 def sys_semget(t, key, nsems, flags, *_):
     key, nsems, flags = s32(key), s32(nsems), s32(flags)
-
-    def make(kw):
-        if not 0 < nsems <= I.SEMMSL:
-            raise KernelError(E.EINVAL)
-        return I.SemSet(**kw, values=[0] * nsems, pids=[0] * nsems)
-    s = _ipc(t).sem.lookup_or_create(key, flags, t.proc.creds, make)
-    if nsems > len(s.values):
+    ns = I.ipc_of(t.kernel)
+    semmsl, semmns, _opm, _mni = ns.sem_ctls
+    if not 0 <= nsems <= semmsl:
         raise KernelError(E.EINVAL)
-    return s.id
+
+    def validate() -> None:     # newary
+        if not nsems:
+            raise KernelError(E.EINVAL)
+        if ns.used_sems + nsems > semmns:
+            raise KernelError(E.ENOSPC)
+
+    def make(kw) -> I.SemSet:
+        ns.used_sems += nsems
+        return I.SemSet(**kw, values=[0] * nsems, pids=[0] * nsems)
+
+    def more_checks(s) -> None:
+        if nsems > len(s.values):
+            raise KernelError(E.EINVAL)
+    return ns.sem.lookup_or_create(key, flags, t.proc.creds, make, validate, more_checks).id
 
 
 def _undo(proc) -> dict:
@@ -170,14 +228,15 @@ def _undo(proc) -> dict:
 def do_semop(t, ident: int, sops: int, nsops: int, timeout: int) -> int:
     """semop/semtimedop, their checks in Linux's order (do_semtimedop)."""
     nsops &= 0xFFFFFFFF
-    if nsops < 1:
+    ns = I.ipc_of(t.kernel)
+    if nsops < 1 or s32(ident) < 0:
         raise KernelError(E.EINVAL)
-    if nsops > SEMOPM:
+    if nsops > ns.sem_ctls[2]:
         raise KernelError(E.E2BIG)
     raw = t.mem.read(sops, 6 * nsops)
     ops = [struct.unpack_from("<Hhh", raw, 6 * i) for i in range(nsops)]
     deadline = after(read_timespec(t, timeout)) if timeout else None
-    s = _ipc(t).sem.get(s32(ident))
+    s = ns.sem.get(s32(ident))
     if max(num for num, _, _ in ops) >= len(s.values):
         raise KernelError(E.EFBIG)
     s.check(t.proc.creds, 6 if any(op for _, op, _ in ops) else 4)
@@ -227,61 +286,69 @@ def sys_semtimedop(t, ident, sops, nsops, ts, *_):
     return do_semop(t, ident, sops, nsops, ts)
 
 
-@syscall("semctl", status=PARTIAL, note="no SEM_STAT_ANY")
+@syscall("semctl")
 def sys_semctl(t, ident, num, cmd, arg, *_):
-    cmd &= ~I.IPC_64
-    space = _ipc(t).sem
-    if cmd in (I.IPC_INFO, SEM_INFO):   # struct seminfo: limits, SEM_INFO with use in semusz/semaem
-        sems = sum(len(s.values) for s in space.by_index.values())
-        used = (len(space.by_index), sems) if cmd == SEM_INFO else (20, I.SEMVMX)
-        semmns = I.SEMMNI * I.SEMMSL
-        t.mem.write(arg, struct.pack("<10i", semmns, I.SEMMNI, semmns, semmns, I.SEMMSL, SEMOPM,
-                                     SEMOPM, used[0], I.SEMVMX, used[1]))
-        return max(space.by_index, default=0)
-    s = space.by_index.get(s32(ident)) if cmd == SEM_STAT else space.get(s32(ident))
-    if s is None:
+    ident, cmd = s32(ident), s32(cmd) & ~I.IPC_64
+    if ident < 0:
         raise KernelError(E.EINVAL)
+    ns = I.ipc_of(t.kernel)
+    space = ns.sem
+    if cmd in (I.IPC_INFO, SEM_INFO):   # struct seminfo: limits, SEM_INFO with use in semusz/semaem
+        semmsl, semmns, semopm, semmni = ns.sem_ctls
+        used = (len(space.by_index), ns.used_sems) if cmd == SEM_INFO else (SEMUSZ, I.SEMVMX)
+        t.mem.write(arg, struct.pack("<10i", I.SEMMNS, semmni, semmns, I.SEMMNS, semmsl, semopm,
+                                     I.SEMOPM, used[0], I.SEMVMX, used[1]))
+        return space.max_index()
     creds = t.proc.creds
-    n = len(s.values)
-    if cmd in (I.IPC_STAT, SEM_STAT):
-        s.check(creds, 4)
-        t.mem.write(arg, s.pack_perm() + struct.pack("<QQQQQQQ", _secs(s.otime), 0, _secs(s.ctime), 0, n, 0, 0))
-        return s.id if cmd == SEM_STAT else 0
+    if cmd in (I.IPC_STAT, SEM_STAT, SEM_STAT_ANY):
+        s = _stat_target(space, ident, cmd, (SEM_STAT, SEM_STAT_ANY), creds)
+        t.mem.write(arg, s.pack_perm() + struct.pack("<QQQQQQQ", _secs(s.otime), 0, _secs(s.ctime), 0,
+                                                     len(s.values), 0, 0))
+        return 0 if cmd == I.IPC_STAT else s.id
     if cmd == I.IPC_SET:
+        raw = t.mem.read(arg, 48)
+        s = space.get(ident)
         s.may_change(creds)
-        s.set_perm(t.mem.read(arg, 48))
+        s.set_perm(raw)
+        s.ctime = clock.realtime_ns()
         return 0
     if cmd == I.IPC_RMID:
+        s = space.get(ident)
         s.may_change(creds)
         space.remove(s)
+        ns.used_sems -= len(s.values)
         return 0
-    if cmd in (GETVAL, GETPID, GETNCNT, GETZCNT, SETVAL) and not 0 <= num < n:
-        raise KernelError(E.EINVAL)
-    if cmd == GETVAL:
-        s.check(creds, 4)
-        return s.values[num]
-    if cmd == GETPID:
-        s.check(creds, 4)
-        return s.pids[num]
-    if cmd in (GETNCNT, GETZCNT):
-        s.check(creds, 4)
-        return len(s.wq.waiters)
-    if cmd == GETALL:
-        s.check(creds, 4)
-        t.mem.write(arg, struct.pack(f"<{n}H", *s.values))
-        return 0
-    if cmd == SETVAL:
-        s.check(creds, 2)
+    if cmd == SETVAL:           # semctl_setval
         v = s32(arg)
         if not 0 <= v <= I.SEMVMX:
             raise KernelError(E.ERANGE)
-        s.values[num] = v
-    elif cmd == SETALL:
+        s = space.get(ident)
+        if not 0 <= num < len(s.values):
+            raise KernelError(E.EINVAL)
         s.check(creds, 2)
-        vals = list(struct.unpack(f"<{n}H", t.mem.read(arg, 2 * n)))
-        if any(v > I.SEMVMX for v in vals):
-            raise KernelError(E.ERANGE)
-        s.values = vals
+        s.values[num] = v
+        s.pids[num] = t.proc.pid        # the last process to change it
+    elif cmd in (GETVAL, GETPID, GETNCNT, GETZCNT, GETALL, SETALL):    # semctl_main
+        s = space.get(ident)
+        n = len(s.values)
+        s.check(creds, 2 if cmd == SETALL else 4)
+        if cmd == GETALL:
+            t.mem.write(arg, struct.pack(f"<{n}H", *s.values))
+            return 0
+        if cmd == SETALL:
+            vals = list(struct.unpack(f"<{n}H", t.mem.read(arg, 2 * n)))
+            if any(v > I.SEMVMX for v in vals):
+                raise KernelError(E.ERANGE)
+            s.values = vals
+            s.pids = [t.proc.pid] * n
+        elif not 0 <= num < n:
+            raise KernelError(E.EINVAL)
+        elif cmd == GETVAL:
+            return s.values[num]
+        elif cmd == GETPID:
+            return s.pids[num]
+        else:
+            return len(s.wq.waiters)
     else:
         raise KernelError(E.EINVAL)
     s.ctime = clock.realtime_ns()
@@ -293,26 +360,26 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
 
 @syscall("msgget")
 def sys_msgget(t, key, flags, *_):
-    return _ipc(t).msg.lookup_or_create(s32(key), s32(flags), t.proc.creds,
-                                        lambda kw: I.MsgQueue(**kw)).id
+    ns = I.ipc_of(t.kernel)
+    return ns.msg.lookup_or_create(s32(key), s32(flags), t.proc.creds,
+                                   lambda kw: I.MsgQueue(**kw, qbytes=ns.msg_ctlmnb)).id
 
 
 @syscall("msgsnd")
 def sys_msgsnd(t, ident, msgp, size, flags, *_):
-    q = _ipc(t).msg.get(s32(ident))
-    size = s64(size)
-    if size < 0 or size > I.MSGMAX:
-        raise KernelError(E.EINVAL)
-    q.check(t.proc.creds, 2)
     (mtype,) = struct.unpack("<q", t.mem.read(msgp, 8))
-    if mtype < 1:
+    ns = I.ipc_of(t.kernel)
+    size = s64(size)
+    if size < 0 or size > ns.msg_ctlmax or s32(ident) < 0 or mtype < 1:
         raise KernelError(E.EINVAL)
     text = t.mem.read(msgp + 8, size)
+    q = ns.msg.get(s32(ident))
+    q.check(t.proc.creds, 2)
 
     def attempt() -> int:
         if q.deleted:
             raise KernelError(E.EIDRM)
-        if q.cbytes + len(text) > q.qbytes:
+        if q.cbytes + len(text) > q.qbytes or len(q.msgs) + 1 > q.qbytes:
             if flags & I.IPC_NOWAIT:
                 raise KernelError(E.EAGAIN)
             raise Block(q.wq, retry=attempt, restart=E.ERESTARTNOHAND)
@@ -324,6 +391,10 @@ def sys_msgsnd(t, ident, msgp, size, flags, *_):
 
 
 def _pick(msgs: list, mtype: int, flags: int) -> int | None:
+    """find_msg: the index of the message msgrcv takes (MSG_COPY: the
+    mtype-th, counting from 0)."""
+    if flags & MSG_COPY:
+        return mtype if 0 <= mtype < len(msgs) else None
     if mtype == 0:
         return 0 if msgs else None
     if mtype > 0:
@@ -340,12 +411,18 @@ def _pick(msgs: list, mtype: int, flags: int) -> int | None:
 
 @syscall("msgrcv")
 def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
-    q = _ipc(t).msg.get(s32(ident))
-    size = s64(size)
-    if size < 0:
+    size, mtype = s64(size), s64(mtype)
+    if s32(ident) < 0 or size < 0:
         raise KernelError(E.EINVAL)
+    ns = I.ipc_of(t.kernel)
+    copy_max = -1
+    if flags & MSG_COPY:
+        # a copy of the mtype-th message, left in the queue: never waits
+        if flags & MSG_EXCEPT or not flags & I.IPC_NOWAIT:
+            raise KernelError(E.EINVAL)
+        copy_max = min(size, ns.msg_ctlmax)
+    q = ns.msg.get(s32(ident))
     q.check(t.proc.creds, 4)
-    mtype = s64(mtype)
 
     def attempt() -> int:
         if q.deleted:
@@ -358,47 +435,55 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
         ty, text = q.msgs[i]
         if len(text) > size and not flags & MSG_NOERROR:
             raise KernelError(E.E2BIG)
-        del q.msgs[i]
-        q.lrpid, q.rtime = t.proc.pid, clock.realtime_ns()
+        if flags & MSG_COPY:
+            if len(text) > copy_max:
+                raise KernelError(E.EINVAL)
+        else:
+            del q.msgs[i]
+            q.lrpid, q.rtime = t.proc.pid, clock.realtime_ns()
+            q.wq.wake_all()
         t.mem.write(msgp, struct.pack("<q", ty) + text[:size])
-        q.wq.wake_all()
         return min(len(text), size)
     return attempt()
 
 
-@syscall("msgctl", status=PARTIAL, note="no MSG_STAT_ANY")
+@syscall("msgctl")
 def sys_msgctl(t, ident, cmd, buf, *_):
-    cmd &= ~I.IPC_64
-    space = _ipc(t).msg
+    ident, cmd = s32(ident), s32(cmd) & ~I.IPC_64
+    if ident < 0 or cmd < 0:
+        raise KernelError(E.EINVAL)
+    ns = I.ipc_of(t.kernel)
+    space = ns.msg
     if cmd in (I.IPC_INFO, MSG_INFO):   # struct msginfo: limits, MSG_INFO with what is queued
         if cmd == MSG_INFO:
             qs = space.by_index.values()
             pool, nmap, tql = len(qs), sum(len(q.msgs) for q in qs), sum(q.cbytes for q in qs)
         else:
             pool, nmap, tql = I.MSGMNI * I.MSGMNB // 1024, I.MSGMNB, I.MSGMNB
-        t.mem.write(buf, struct.pack("<7iH2x", pool, nmap, I.MSGMAX, I.MSGMNB, I.MSGMNI, 16, tql, 0xFFFF))
-        return max(space.by_index, default=0)
-    q = space.by_index.get(s32(ident)) if cmd == MSG_STAT else space.get(s32(ident))
-    if q is None:
-        raise KernelError(E.EINVAL)
+        t.mem.write(buf, struct.pack("<7iH2x", pool, nmap, ns.msg_ctlmax, ns.msg_ctlmnb, space.limit,
+                                     MSGSSZ, tql, MSGSEG))
+        return space.max_index()
     creds = t.proc.creds
-    if cmd in (I.IPC_STAT, MSG_STAT):
-        q.check(creds, 4)
+    if cmd in (I.IPC_STAT, MSG_STAT, MSG_STAT_ANY):
+        q = _stat_target(space, ident, cmd, (MSG_STAT, MSG_STAT_ANY), creds)
         t.mem.write(buf, q.pack_perm() + struct.pack("<qqqQQQiiQQ", _secs(q.stime), _secs(q.rtime),
                                                      _secs(q.ctime), q.cbytes, len(q.msgs), q.qbytes,
                                                      q.lspid, q.lrpid, 0, 0))
-        return q.id if cmd == MSG_STAT else 0
+        return 0 if cmd == I.IPC_STAT else q.id
     if cmd == I.IPC_SET:
-        q.may_change(creds)
         raw = t.mem.read(buf, 96)
+        q = space.get(ident)
+        q.may_change(creds)
         (qbytes,) = struct.unpack_from("<Q", raw, 88)
-        if qbytes > I.MSGMNB:
+        if qbytes > ns.msg_ctlmnb:
             need(creds, CAP_SYS_RESOURCE)
         q.set_perm(raw)
         q.qbytes = qbytes
+        q.ctime = clock.realtime_ns()
         q.wq.wake_all()
         return 0
     if cmd == I.IPC_RMID:
+        q = space.get(ident)
         q.may_change(creds)
         space.remove(q)
         return 0

@@ -1,18 +1,24 @@
-"""Memory: brk, mmap, munmap, mprotect, mremap, madvise, msync.
+"""Memory: brk, mmap, munmap, mprotect, mremap, madvise, msync, the mlock
+family, remap_file_pages.
 
 Every request is validated (the stub page is out of reach) and accounted
 against mem= by the kernel, then carried out by an injected host syscall:
 anonymous memory is the host's.  File mappings map the page cache's memfd,
-so read/write and mmap see the same pages.
+so read/write and mmap see the same pages; the kernel remembers which file
+each shows (Mm.files) for what the host cannot tell: Linux's VM_MAYWRITE,
+writeback, remap_file_pages.  Locking is the kernel's bookkeeping
+(kernel/mlock.py).
 """
 from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NAMES
+from umlpy.kernel import ipc, mlock
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.exec import HostAs
-from umlpy.kernel.mm import Mm
+from umlpy.kernel.exec import HostAs, mount_has
+from umlpy.kernel.ipc import ShmSegment
+from umlpy.kernel.mm import MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, VM_LOCKED, VM_LOCKONFAULT, FileMap, Mm
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
 
@@ -34,7 +40,9 @@ def sys_brk(t, addr, *_):
     if new_end > old_end:
         try:
             Mm.check_range(old_end, new_end - old_end)
+            mlock.future_check(t.proc, mm.def_locked, new_end - old_end)
             mm.budget.charge(new_end - old_end)
+            mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MAP)
         except KernelError:
             return mm.brk
         mm.budget.uncharge(new_end - old_end)
@@ -45,6 +53,7 @@ def sys_brk(t, addr, *_):
                 _inject(t, "munmap", r, new_end - old_end)
             return mm.brk
         mm.add(old_end, new_end, True)
+        mlock.after_map(t, old_end, new_end, 0)
     elif new_end < old_end:
         _inject(t, "munmap", new_end, old_end - new_end)
         mm.remove(new_end, old_end)
@@ -60,7 +69,11 @@ def _charged(flags: int, prot: int, anon: bool) -> bool:
 
 @syscall("mmap", status=PARTIAL, note="anonymous and page-cache files (tmpfs); devices: /dev/zero only")
 def sys_mmap(t, addr, length, prot, flags, fd, off):
-    if length == 0 or off & (C.PAGE_SIZE - 1):
+    if off & (C.PAGE_SIZE - 1):
+        raise KernelError(E.EINVAL)
+    anon = bool(flags & C.MAP_ANONYMOUS)
+    f = None if anon else t.files.get(s32(fd))     # EBADF comes first
+    if length == 0:
         raise KernelError(E.EINVAL)
     size = C.page_up(length)
     if size == 0 or size > 1 << 47:
@@ -73,47 +86,59 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
             raise KernelError(E.EINVAL)
         Mm.check_range(addr, size)
     mm = t.proc.mm
-    anon = bool(flags & C.MAP_ANONYMOUS)
+    lock = VM_LOCKED if flags & C.MAP_LOCKED else 0
+    if lock and not mlock.can_do_mlock(t.proc):
+        raise KernelError(E.EPERM)
+    mlock.future_check(t.proc, lock | mm.def_locked, size)
     has = HostAs(t)
     tfd = -1
-    if not anon:
-        f = t.proc.fdtable.get(s32(fd))
+    fmap = None
+    if f is not None:
         inode = f.inode
         if inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR):
             raise KernelError(E.ENODEV if inode is None or inode.is_dir else E.EACCES)
         if not f.readable:
             raise KernelError(E.EACCES)
-        if mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE and not f.writable:
+        shared = mtype != C.MAP_PRIVATE
+        if shared and prot & C.PROT_WRITE and not f.writable:
             raise KernelError(E.EACCES)
+        # VM_MAYWRITE: a shared mapping of a file not open for writing
+        # can never be made writable (mprotect says EACCES)
+        maywrite = f.writable or not shared
         if inode.fmt == C.S_IFCHR:
-            if getattr(f, "maps_as_zero", False):
-                anon = True
-                flags |= C.MAP_ANONYMOUS
-            else:
+            if not getattr(f, "maps_as_zero", False):
                 raise KernelError(E.ENODEV)
+            anon = True
+            flags |= C.MAP_ANONYMOUS
+            fmap = FileMap(None, 0, shared, maywrite)
         else:
-            mf = inode.memfile()
-            want_rw = mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE
-            tfd = has.open_kernel_fd(mf.fd, C.O_RDWR if want_rw else C.O_RDONLY)
-            if want_rw:
+            fmap = FileMap(inode, -off, shared, maywrite)
+            host_rw = shared and f.writable
+            tfd = has.open_kernel_fd(inode.memfile().fd, C.O_RDWR if host_rw else C.O_RDONLY)
+            if host_rw:
                 # the guest may write the page cache behind the filesystem's
                 # back: a disk filesystem copies it back on msync, munmap,
                 # exit and every sync
                 inode.shared_mapped = True
+    if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC \
+            and not (tfd >= 0 and f.dentry is not None and mount_has(f.dentry, "noexec")):
+        prot |= C.PROT_EXEC
     charged = _charged(flags, prot, anon)
     if charged:
         mm.budget.charge(size)
         mm.budget.uncharge(size)
     try:
-        r = has.call("mmap", addr, size, prot, flags, tfd if not anon else -1, off if not anon else 0)
+        mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MAP)
+        r = has.call("mmap", addr, size, prot, flags & ~C.MAP_LOCKED, tfd, off if tfd >= 0 else 0)
     finally:
         if tfd >= 0:
             has.call("close", tfd)
     if _fail(r):
         return r
     mm.add(r, r + size, charged)
-    if not anon and mtype != C.MAP_PRIVATE and prot & C.PROT_WRITE:
-        mm.map_shared_file(r, r + size, inode)
+    if fmap is not None:
+        mm.files.set(r, r + size, fmap.moved(r))
+    mlock.after_map(t, r, r + size, lock)
     return r
 
 
@@ -123,6 +148,7 @@ def sys_munmap(t, addr, length, *_):
         raise KernelError(E.EINVAL)
     size = C.page_up(length)
     Mm.check_range(addr, size)
+    t.proc.mm.check_map_count(t.kernel.tunables.max_map_count, MAP_HOLE, addr, addr + size)
     r = _inject(t, "munmap", addr, size)
     if not _fail(r):
         mm = t.proc.mm
@@ -137,39 +163,87 @@ def sys_mprotect(t, addr, length, prot, *_):
         raise KernelError(E.EINVAL)
     if length == 0:
         return 0
-    Mm.check_range(addr, C.page_up(length))
-    return _inject(t, "mprotect", addr, C.page_up(length), prot)
+    size = C.page_up(length)
+    Mm.check_range(addr, size)
+    mm = t.proc.mm
+    end = addr + size
+    mm.check_map_count(t.kernel.tunables.max_map_count, MAP_SPLIT, addr, end)
+    if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC:
+        prot |= C.PROT_EXEC
+    if prot & C.PROT_WRITE:
+        # Linux changes the vmas in order and stops at the first one that
+        # may not be writable (EACCES), a hole before it being ENOMEM
+        fixed = next((s for s, _e, fm in mm.files.overlapping(addr, end) if not fm.maywrite), None)
+        if fixed is not None:
+            if fixed > addr:
+                r = _inject(t, "mprotect", addr, fixed - addr, prot)
+                if _fail(r):
+                    return r
+            raise KernelError(E.EACCES)
+    r = _inject(t, "mprotect", addr, size, prot)
+    if not _fail(r) and prot & C.PROT_WRITE and mm.locked.items:
+        mlock.populate(t, addr, end)    # a locked range made writable is faulted in for writing
+    return r
 
 
 @syscall("mremap", status=PARTIAL, note="anonymous and file mappings; accounting approximate")
 def sys_mremap(t, old, old_size, new_size, flags, new, *_):
     if old & (C.PAGE_SIZE - 1):
         raise KernelError(E.EINVAL)
-    Mm.check_range(old, C.page_up(old_size))
+    old_end = old + C.page_up(old_size)
+    Mm.check_range(old, old_end - old)
     if flags & C.MREMAP_FIXED:
         Mm.check_range(new, C.page_up(new_size))
     mm = t.proc.mm
     grow = C.page_up(new_size) - C.page_up(old_size)
+    locked = mm.locked.overlapping(old, old_end)
     if grow > 0:
+        if locked:
+            mlock.future_check(t.proc, VM_LOCKED, grow)
         mm.budget.charge(grow)
         mm.budget.uncharge(grow)
+    mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MOVE)
     r = _inject(t, "mremap", old, old_size, new_size, flags, new)
     if not _fail(r):
-        charged = any(c for s, e, c in mm.ranges if s < old + old_size and e > old)
-        files = [ino for s, e, ino in mm.shared_files if s < old + old_size and e > old]
-        mm.remove(old, old + C.page_up(old_size))
-        mm.add(r, r + C.page_up(new_size), charged)
+        charged = any(c for s, e, c in mm.ranges if s < old_end and e > old)
+        files = mm.files.overlapping(old, old_end)
+        new_end = r + C.page_up(new_size)
+        mm.remove(old, old_end)
+        mm.add(r, new_end, charged)
         if files:
-            mm.map_shared_file(r, r + C.page_up(new_size), files[0])
+            mm.files.set(r, new_end, files[0][2].moved(r - old))
+        if locked:
+            mm.locked.set(r, new_end, locked[0][2])
+            if grow > 0:
+                mlock.populate(t, new_end - grow, new_end)
     return r
+
+
+# what madvise takes in Linux 6.1 built without KSM, THP and memory-failure
+# injection (as /proc/config.gz says): others are EINVAL before anything
+_MADV_VALID = frozenset((0, 1, 2, 3, 4, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24))
+# advice refused (EINVAL) on mlocked memory: DONTNEED, FREE, REMOVE, COLD, PAGEOUT
+_MADV_NOT_LOCKED = frozenset((4, 8, 9, 20, 21))
 
 
 @syscall("madvise")
 def sys_madvise(t, addr, length, advice, *_):
-    if addr & (C.PAGE_SIZE - 1):
+    advice = s32(advice)
+    if advice not in _MADV_VALID or addr & (C.PAGE_SIZE - 1):
         raise KernelError(E.EINVAL)
-    if length:
-        Mm.check_range(addr, C.page_up(length))
+    size = C.page_up(length) & ((1 << 64) - 1)
+    if length and not size or addr + size >= 1 << 64:
+        raise KernelError(E.EINVAL)
+    if not size:
+        return 0
+    Mm.check_range(addr, size)
+    if advice in _MADV_NOT_LOCKED:
+        locked = t.proc.mm.locked.overlapping(addr, addr + size)
+        if locked:
+            # Linux advises the vmas in order and stops at the locked one
+            if locked[0][0] > addr:
+                _inject(t, "madvise", addr, locked[0][0] - addr, advice)
+            raise KernelError(E.EINVAL)
     return _inject(t, "madvise", addr, length, advice)
 
 
@@ -181,6 +255,9 @@ def sys_msync(t, addr, length, flags, *_):
     if addr & (C.PAGE_SIZE - 1):
         raise KernelError(E.EINVAL)
     r = _inject(t, "msync", addr, length, flags)
+    if r in (0, -E.ENOMEM) and flags & MS_INVALIDATE \
+            and t.proc.mm.locked.overlapping(addr, addr + C.page_up(length)):
+        raise KernelError(E.EBUSY)      # locked pages cannot be invalidated
     if not _fail(r):
         t.proc.mm.write_back(addr, addr + C.page_up(length), durable=bool(flags & MS_SYNC))
     return r
@@ -215,18 +292,29 @@ def sys_memfd_create(t, uname, flags, *_):
     ino.nlink = 0          # never linked anywhere: freed at last close
     d = Dentry(b"memfd:" + name, None, ino, None)
     f = RegularFile(d, ino, C.O_RDWR | C.O_LARGEFILE)
-    return t.proc.fdtable.install(f, bool(flags & MFD_CLOEXEC))
+    return t.files.install(f, bool(flags & MFD_CLOEXEC))
 
 
-@syscall("mlock", "munlock", status=PARTIAL, note="carried out by the host within its RLIMIT_MEMLOCK")
+@syscall("mlock", "munlock", note="bookkeeping, within RLIMIT_MEMLOCK: pages are faulted in, never locked on the host")
 def sys_mlock(t, addr, length, *_):
-    Mm.check_range(C.page_down(addr), C.page_up(addr + length) - C.page_down(addr))
-    return _inject(t, NAMES[t.in_syscall], addr, length)
+    if NAMES[t.in_syscall] == "munlock":
+        return mlock.do_munlock(t, addr, length)
+    return mlock.do_mlock(t, addr, length, VM_LOCKED)
 
 
-@syscall("mlockall", "munlockall", status=PARTIAL, note="carried out by the host within its RLIMIT_MEMLOCK")
+@syscall("mlock2", note="as mlock; MLOCK_ONFAULT locks without faulting in")
+def sys_mlock2(t, addr, length, flags, *_):
+    flags = s32(flags)
+    if flags & ~mlock.MLOCK_ONFAULT:
+        raise KernelError(E.EINVAL)
+    return mlock.do_mlock(t, addr, length, VM_LOCKED | (VM_LOCKONFAULT if flags else 0))
+
+
+@syscall("mlockall", "munlockall", note="bookkeeping, as mlock")
 def sys_mlockall(t, flags, *_):
-    return _inject(t, NAMES[t.in_syscall], flags)
+    if NAMES[t.in_syscall] == "munlockall":
+        return mlock.do_munlockall(t)
+    return mlock.do_mlockall(t, s32(flags))
 
 
 @syscall("mincore")
@@ -235,3 +323,53 @@ def sys_mincore(t, addr, length, vec, *_):
         raise KernelError(E.EINVAL)
     Mm.check_range(addr, C.page_up(length))
     return _inject(t, "mincore", addr, length, vec)
+
+
+@syscall("remap_file_pages", note="emulated as Linux has since 4.0: a fresh shared mapping of the file range over the window")
+def sys_remap_file_pages(t, start, size, prot, pgoff, flags, *_):
+    """The window [start, start + size) must lie in shared mappings of one
+    file, contiguous and alike; it is mapped again at file page pgoff
+    (MAP_SHARED | MAP_FIXED | MAP_POPULATE, with the window's protection
+    and lock), as Linux's emulation does."""
+    if prot:
+        raise KernelError(E.EINVAL)
+    start, size = C.page_down(start), C.page_down(size)
+    end = start + size
+    if end <= start or end >= 1 << 64 or pgoff + (size >> C.PAGE_SHIFT) >= 1 << 64:
+        raise KernelError(E.EINVAL)
+    mm = t.proc.mm
+    pieces = mm.files.overlapping(start, end)
+    first = pieces[0][2] if pieces else None
+    pos = start
+    for s, e, fm in pieces:
+        if s != pos or fm.obj is None or fm.obj is not first.obj or not fm.shared \
+                or fm.maywrite != first.maywrite:
+            raise KernelError(E.EINVAL)
+        pos = e
+    perms = {p for s, e, p, _sp in mlock.guest_vmas(t) if s < end and e > start}
+    if pos != end or len(perms) != 1:
+        raise KernelError(E.EINVAL)
+    obj = first.obj
+    if isinstance(obj, ShmSegment) and obj.dying:
+        # Linux unmaps the window first: the last attachment of a removed
+        # segment goes, the segment with it, and then it is not found
+        if not _fail(_inject(t, "munmap", start, size)):
+            mm.remove(start, end)
+            ipc.detach_at(t.kernel, t.proc, start)
+        raise KernelError(E.EINVAL)
+    off = pgoff << C.PAGE_SHIFT
+    has = HostAs(t)
+    memfile = obj.memfile()
+    (p,) = perms
+    prot = sum(bit for c, bit in zip(p, (C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC)) if c != "-")
+    tfd = has.open_kernel_fd(memfile.fd, C.O_RDWR if first.maywrite else C.O_RDONLY)
+    try:
+        r = has.call("mmap", start, size, prot,
+                     C.MAP_SHARED | C.MAP_FIXED | C.MAP_POPULATE | (flags & C.MAP_NONBLOCK), tfd, off)
+    finally:
+        has.call("close", tfd)
+    if _fail(r):
+        return r
+    mm.files.set(start, end, FileMap(obj, start - off, True, first.maywrite))
+    mlock.populate(t, start, end)
+    return 0

@@ -9,7 +9,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.cred import need
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import read_cstr, read_path
+from umlpy.syscalls.util import read_cstr, read_path, s32
 from umlpy.vfs import devices, namei
 
 MS_RDONLY = 1
@@ -56,8 +56,11 @@ def _remount(t, target, flags: int) -> int:
     ro = bool(flags & MS_RDONLY)
     fs = m.fs
     dev = getattr(fs, "device", None)
-    if not ro and dev is not None and dev.read_only:
+    if not ro and dev is not None and dev.write_protected:
         raise KernelError(E.EACCES)
+    if ro and not fs.read_only and any(f.writable and f.inode is not None and f.inode.fs is fs
+                                       for f in k.open_files()):
+        raise KernelError(E.EBUSY)      # sb_prepare_remount_readonly: a writer holds it
     set_ro = getattr(fs, "set_read_only", None)
     if set_ro is not None:
         set_ro(ro)
@@ -86,12 +89,16 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
         raise KernelError(E.EINVAL)
     if not tgt.inode.is_dir:
         raise KernelError(E.ENOTDIR)
-    ftype = read_cstr(t, fstype, 256).decode(errors="replace") if fstype else ""
+    if not fstype:
+        raise KernelError(E.EINVAL)
+    ftype = read_cstr(t, fstype, 256).decode(errors="replace")
     src = read_cstr(t, source, 4096).decode(errors="replace") if source else "none"
     registry.check_known(ftype)
     ro = bool(flags & MS_RDONLY)
     k = t.kernel
     if ftype in registry.DISK_TYPES:
+        if not source:
+            raise KernelError(E.EINVAL)     # get_tree_bdev: no source specified
         d = namei.lookup(t, C.AT_FDCWD, src.encode())
         if d.inode.fmt != C.S_IFBLK:
             raise KernelError(E.ENOTBLK)
@@ -119,3 +126,25 @@ def sys_umount2(t, target, flags, *_):
         raise KernelError(E.EINVAL)
     t.kernel.mounts.umount(m, lazy=bool(flags & MNT_DETACH))
     return 0
+
+
+@syscall("sysfs")
+def sys_sysfs(t, option, arg1, arg2, *_):
+    """The old way to list filesystem types: 1 name -> index, 2 index ->
+    name (into a buffer), 3 how many; in /proc/filesystems' order."""
+    names = registry.types()
+    option = s32(option)
+    if option == 1:
+        name = read_cstr(t, arg1).decode(errors="replace")
+        if name not in names:
+            raise KernelError(E.EINVAL)
+        return names.index(name)
+    if option == 2:
+        index = arg1 & 0xFFFFFFFF
+        if index >= len(names):
+            raise KernelError(E.EINVAL)
+        t.mem.write(arg2, names[index].encode() + b"\0")
+        return 0
+    if option == 3:
+        return len(names)
+    raise KernelError(E.EINVAL)

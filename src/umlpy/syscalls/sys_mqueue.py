@@ -1,145 +1,163 @@
-"""POSIX message queues (mq_open family): priority queues in the kernel."""
+"""POSIX message queues (mq_open family), their checks in Linux's order;
+the queues are kernel/mqueue.py's."""
 from __future__ import annotations
 
-import bisect
 import struct
 
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_DAC_OVERRIDE
+from umlpy.abi.capability import CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SYS_RESOURCE
+from umlpy.kernel import mqueue as M
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import monotonic_for, read_timespec
-from umlpy.kernel.wait import WaitQueue
-from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.net.netlink import NetlinkSocket
+from umlpy.net.socket import Socket
+from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import read_cstr, s32
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, POLLOUT, File
 
-DFLT_MAXMSG, DFLT_MSGSIZE = 10, 8192
-HARD_MAXMSG, HARD_MSGSIZE = 65536, 1 << 20
 _ATTR = struct.Struct("<qqqq32x")
-SIGEV_SIGNAL, SIGEV_NONE = 0, 1
-SI_MESGQ = -3
-MQ_PRIO_MAX = 32768
-
-
-class MQueue:
-    def __init__(self, name: bytes, maxmsg: int, msgsize: int, mode: int, uid: int, gid: int) -> None:
-        self.name = name
-        self.maxmsg = maxmsg
-        self.msgsize = msgsize
-        self.mode = mode
-        self.uid, self.gid = uid, gid
-        self.msgs: list[tuple[int, int, bytes]] = []    # (-prio, seq, data): sorted
-        self.seq = 0
-        self.wq = WaitQueue("mqueue")
-        self.notify: tuple | None = None      # (signals, proc, signo, value)
-        self.unlinked = False
-
-    def push(self, prio: int, data: bytes) -> None:
-        was_empty = not self.msgs
-        self.seq += 1
-        bisect.insort(self.msgs, (-prio, self.seq, data))
-        self.wq.wake_all()
-        if was_empty and self.notify is not None and not self.wq.waiters:
-            signals, proc, signo, value = self.notify
-            self.notify = None
-            if signo and not proc.exited:
-                signals.send_proc(proc, signo, SI_MESGQ, ("raw", struct.pack("<iIQ", 0, 0, value)))
-
-
-def _queues(k) -> dict[bytes, MQueue]:
-    if not hasattr(k, "mqueues"):
-        k.mqueues = {}
-    return k.mqueues
+NAME_MAX = 255
+MQ_ROOT_UID = 0         # the owner of the mqueue filesystem's root (1777)
 
 
 class MqFile(File):
     kind = "mqueue"
 
-    def __init__(self, q: MQueue, flags: int) -> None:
+    def __init__(self, q: M.MQueue, flags: int) -> None:
         super().__init__(None, anon_inode("mqueue"), flags)
         self.q = q
+        q.opened += 1
 
     def poll(self) -> int:
         q = self.q
         return (POLLIN if q.msgs else 0) | (POLLOUT if len(q.msgs) < q.maxmsg else 0)
 
     def poll_queues(self) -> list:
-        return [self.q.wq]
+        return [self.q.pollq]
 
     def flush(self, fdtable) -> None:
         """The process that asked for notification closes a descriptor of
         the queue (or exits, or execs): the registration goes, as Linux's
         mqueue_flush_file, so a dead process never keeps it."""
         q = self.q
-        if q.notify is not None and q.notify[1].fdtable is fdtable:
-            q.notify = None
+        if q.notify is not None and q.notify.proc.fdtable is fdtable:
+            q.unregister()
+
+    def release(self) -> None:
+        self.q.closed()
 
 
-def _name(t, addr: int) -> bytes:
-    name = read_cstr(t, addr, 256)
-    if not name or b"/" in name or name in (b".", b".."):
-        raise KernelError(E.EACCES if b"/" in name else E.EINVAL)
-    if len(name) > 255:
+def _getname(t, addr: int) -> bytes:
+    """getname: a path-sized string, not empty."""
+    name = read_cstr(t, addr)
+    if not name:
+        raise KernelError(E.ENOENT)
+    return name
+
+
+def _lookup(name: bytes) -> bytes:
+    """The queue's name as lookup_one_len takes it: ".", ".." or with a
+    slash, never a queue's; at most NAME_MAX bytes."""
+    if b"/" in name or name in (b".", b".."):
+        raise KernelError(E.EACCES)
+    if len(name) > NAME_MAX:
         raise KernelError(E.ENAMETOOLONG)
     return name
 
 
-@syscall("mq_open", status=PARTIAL, note="no mqueue filesystem to mount")
+def _may(q: M.MQueue, creds, want: int) -> bool:
+    """inode_permission on the queue: want 4 read, 2 write."""
+    if capable(creds, CAP_DAC_OVERRIDE):
+        return True
+    bits = q.mode >> 6 if creds.fsuid == q.uid else q.mode >> 3 if creds.fsgid == q.gid else q.mode
+    return not want & ~bits & 6
+
+
+def _create(t, ns: M.MqNamespace, name: bytes, mode: int, uattr: int) -> M.MQueue:
+    """mqueue_create_attr and mqueue_get_inode: room among queues_max
+    (unless CAP_SYS_RESOURCE), attributes within the sysctls (the hard
+    limits for CAP_SYS_RESOURCE), the creator's RLIMIT_MSGQUEUE (EMFILE)."""
+    proc = t.proc
+    creds = proc.creds
+    if ns.count >= ns.queues_max and not capable(creds, CAP_SYS_RESOURCE):
+        raise KernelError(E.ENOSPC)
+    maxmsg, msgsize = ns.msg_default, ns.msgsize_default
+    if uattr:
+        _fl, maxmsg, msgsize, _cur = _ATTR.unpack(t.mem.read(uattr, _ATTR.size))
+    if maxmsg <= 0 or msgsize <= 0:
+        raise KernelError(E.EINVAL)
+    if capable(creds, CAP_SYS_RESOURCE):
+        if maxmsg > M.HARD_MSGMAX or msgsize > M.HARD_MSGSIZEMAX:
+            raise KernelError(E.EINVAL)
+    elif maxmsg > ns.msg_max or msgsize > ns.msgsize_max:
+        raise KernelError(E.EINVAL)
+    q = M.MQueue(ns, name, maxmsg, msgsize, mode & 0o777 & ~proc.fs.umask, creds.fsuid, creds.fsgid)
+    if not ns.charge(q, proc.rlimit(C.RLIMIT_MSGQUEUE)[0]):
+        raise KernelError(E.EMFILE)
+    ns.queues[name] = q
+    return q
+
+
+@syscall("mq_open")
 def sys_mq_open(t, uname, flags, mode, uattr, *_):
-    name = _name(t, uname)
-    qs = _queues(t.kernel)
-    q = qs.get(name)
-    creds = t.proc.creds
+    flags = s32(flags)
+    fdt = t.files
+    name = _getname(t, uname)
+    fdt.check_room()        # the descriptor before the lookup (EMFILE), as get_unused_fd_flags
+    name = _lookup(name)
+    ns = M.mq_of(t.kernel)
+    q = ns.queues.get(name)
+    acc = flags & C.O_ACCMODE
     if q is None:
         if not flags & C.O_CREAT:
             raise KernelError(E.ENOENT)
-        maxmsg, msgsize = DFLT_MAXMSG, DFLT_MSGSIZE
-        if uattr:
-            _fl, maxmsg, msgsize, _cur = _ATTR.unpack(t.mem.read(uattr, _ATTR.size))
-            if not 0 < maxmsg <= HARD_MAXMSG or not 0 < msgsize <= HARD_MSGSIZE:
-                raise KernelError(E.EINVAL)
-        q = qs[name] = MQueue(name, maxmsg, msgsize, mode & 0o777 & ~t.proc.fs.umask, creds.euid, creds.egid)
-    elif flags & C.O_CREAT and flags & C.O_EXCL:
-        raise KernelError(E.EEXIST)
-    acc = flags & C.O_ACCMODE
-    want = {C.O_RDONLY: 4, C.O_WRONLY: 2, C.O_RDWR: 6}.get(acc, 6)
-    if not capable(creds, CAP_DAC_OVERRIDE):
-        bits = q.mode >> 6 if creds.euid == q.uid else q.mode >> 3 if creds.egid == q.gid else q.mode
-        if want & ~bits & 6:
+        q = _create(t, ns, name, mode, uattr)
+    else:
+        if flags & C.O_CREAT and flags & C.O_EXCL:
+            raise KernelError(E.EEXIST)
+        if acc == C.O_ACCMODE:
+            raise KernelError(E.EINVAL)
+        if not _may(q, t.proc.creds, {C.O_RDONLY: 4, C.O_WRONLY: 2, C.O_RDWR: 6}[acc]):
             raise KernelError(E.EACCES)
     f = MqFile(q, acc | (flags & C.O_NONBLOCK))
-    return t.proc.fdtable.install(f, True)     # mqd_t is close-on-exec, as Linux
+    return fdt.install(f, True)     # mqd_t is close-on-exec, as Linux
 
 
 @syscall("mq_unlink")
 def sys_mq_unlink(t, uname, *_):
-    name = _name(t, uname)
-    q = _queues(t.kernel).pop(name, None)
+    name = _lookup(_getname(t, uname))
+    ns = M.mq_of(t.kernel)
+    q = ns.queues.get(name)
     if q is None:
         raise KernelError(E.ENOENT)
-    q.unlinked = True
+    creds = t.proc.creds
+    # the root is sticky (1777): only the queue's owner, the root's
+    # (uid 0) or CAP_FOWNER may remove it; mq_unlink says EACCES
+    if creds.fsuid not in (q.uid, MQ_ROOT_UID) and not capable(creds, CAP_FOWNER):
+        raise KernelError(E.EACCES)
+    ns.unlink(name)
     return 0
 
 
 def _mq(t, fd: int) -> MqFile:
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not isinstance(f, MqFile):
         raise KernelError(E.EBADF)
     return f
 
 
-def _wait(q: MQueue, f: MqFile, deadline: int | None, attempt):
+def _wait(q: M.MQueue, wq, f: MqFile, deadline: int | None, attempt):
     """The queue is full (send) or empty (receive): fail or park."""
     if f.nonblock:
         raise KernelError(E.EAGAIN)
     if deadline is not None and clock.monotonic_ns() >= deadline:
         raise KernelError(E.ETIMEDOUT)
-    raise Block(q.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTNOHAND)
+    raise Block(wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTNOHAND)
 
 
 def _deadline(t, uts: int) -> int | None:
@@ -153,7 +171,7 @@ def _deadline(t, uts: int) -> int | None:
 @syscall("mq_timedsend")
 def sys_mq_timedsend(t, fd, ptr, n, prio, uts, *_):
     deadline = _deadline(t, uts)
-    if prio & 0xFFFFFFFF >= MQ_PRIO_MAX:
+    if prio & 0xFFFFFFFF >= M.MQ_PRIO_MAX:
         raise KernelError(E.EINVAL)
     f = _mq(t, fd)
     if not f.writable:
@@ -165,9 +183,9 @@ def sys_mq_timedsend(t, fd, ptr, n, prio, uts, *_):
 
     def attempt() -> int:
         if len(q.msgs) < q.maxmsg:
-            q.push(prio & 0xFFFFFFFF, data)
+            q.push(t.proc, prio & 0xFFFFFFFF, data)
             return 0
-        return _wait(q, f, deadline, attempt)
+        return _wait(q, q.writers, f, deadline, attempt)
     return attempt()
 
 
@@ -182,42 +200,55 @@ def sys_mq_timedreceive(t, fd, ptr, n, uprio, uts, *_):
         raise KernelError(E.EMSGSIZE)
 
     def attempt() -> int:
-        if q.msgs:
-            negprio, _, data = q.msgs.pop(0)
-            t.mem.write(ptr, data)
-            if uprio:
-                t.mem.write(uprio, struct.pack("<I", -negprio))
-            q.wq.wake_all()
-            return len(data)
-        return _wait(q, f, deadline, attempt)
+        if not q.msgs:
+            return _wait(q, q.readers, f, deadline, attempt)
+        prio, data = q.pop()        # a copy that faults loses it, as Linux's
+        t.mem.write(ptr, data)
+        if uprio:
+            t.mem.write(uprio, struct.pack("<I", prio))
+        return len(data)
     return attempt()
 
 
-@syscall("mq_notify", status=PARTIAL, note="SIGEV_SIGNAL and SIGEV_NONE; no SIGEV_THREAD")
+@syscall("mq_notify", note="SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD (the cookie to the C library's netlink socket)")
 def sys_mq_notify(t, fd, usev, *_):
+    n = None
+    if usev:
+        value, signo, how = struct.unpack("<Qii", t.mem.read(usev, 16))
+        if how not in (M.SIGEV_SIGNAL, M.SIGEV_NONE, M.SIGEV_THREAD):
+            raise KernelError(E.EINVAL)
+        if how == M.SIGEV_SIGNAL and not 0 <= signo <= S.NSIG:
+            raise KernelError(E.EINVAL)
+        n = M.Notify(t.proc, how, signo, value)
+        if how == M.SIGEV_THREAD:
+            # the cookie, then the netlink socket sigev_signo names
+            n.cookie = t.mem.read(value, M.NOTIFY_COOKIE_LEN)
+            sock = t.files.get(signo)
+            if not isinstance(sock, Socket):
+                raise KernelError(E.ENOTSOCK)
+            if not isinstance(sock, NetlinkSocket):
+                raise KernelError(E.EINVAL)
+            n.sock = sock
     q = _mq(t, fd).q
-    if not usev:
-        if q.notify is not None and q.notify[1] is t.proc:
-            q.notify = None
-        return 0
-    value, signo, notify = struct.unpack("<Qii", t.mem.read(usev, 16))
-    if notify not in (SIGEV_SIGNAL, SIGEV_NONE):
-        raise KernelError(E.EINVAL)
-    if q.notify is not None:
+    if n is None:
+        if q.notify is not None and q.notify.proc is t.proc:
+            q.unregister()
+    elif q.notify is not None:
         raise KernelError(E.EBUSY)
-    if notify == SIGEV_SIGNAL and not 1 <= signo <= S.NSIG:
-        raise KernelError(E.EINVAL)
-    q.notify = (t.kernel.signals, t.proc, signo if notify == SIGEV_SIGNAL else 0, value)
+    else:
+        q.notify = n
     return 0
 
 
 @syscall("mq_getsetattr")
 def sys_mq_getsetattr(t, fd, unew, uold, *_):
+    new = _ATTR.unpack(t.mem.read(unew, _ATTR.size)) if unew else None
+    if new is not None and new[0] & ~C.O_NONBLOCK:
+        raise KernelError(E.EINVAL)
     f = _mq(t, fd)
     q = f.q
     if uold:
         t.mem.write(uold, _ATTR.pack(f.flags & C.O_NONBLOCK, q.maxmsg, q.msgsize, len(q.msgs)))
-    if unew:
-        flags, *_rest = _ATTR.unpack(t.mem.read(unew, _ATTR.size))
-        f.flags = (f.flags & ~C.O_NONBLOCK) | (flags & C.O_NONBLOCK)
+    if new is not None:
+        f.flags = (f.flags & ~C.O_NONBLOCK) | (new[0] & C.O_NONBLOCK)
     return 0

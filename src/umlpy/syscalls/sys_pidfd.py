@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi import signals as S
-from umlpy.kernel import printk
+from umlpy.kernel import cred
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_process import deliver_checked
-from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.sys_signal import check_forged, read_siginfo
+from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 from umlpy.vfs import pidfd
 
@@ -27,24 +27,39 @@ def sys_pidfd_open(t, pid, flags, *_):
     return pidfd.install(t, proc, flags)
 
 
-@syscall("pidfd_send_signal", status=PARTIAL, note="info must be NULL (the kill(2) siginfo)")
+@syscall("pidfd_send_signal")
 def sys_pidfd_send_signal(t, fd, sig, info, flags, *_):
+    """Linux 6.1's: no flags yet (6.9's PIDFD_SIGNAL_* scopes came later);
+    a siginfo of the caller's must name the signal sent, and only a
+    process signalling itself may forge the kernel's si_codes.  A zombie
+    takes the signal (and drops it) until it is reaped, as with kill."""
     if flags:
         raise KernelError(E.EINVAL)
-    proc = pidfd.process_of(t, s32(fd))
-    if info:
-        printk.pr_notice("pidfd_send_signal with a siginfo is not supported")
-        raise KernelError(E.EINVAL)
+    proc = pidfd.process_of(t, s32(fd), tgid_dirs=True)
     sig = s32(sig)
-    if not 0 <= sig <= S.NSIG:
-        raise KernelError(E.EINVAL)
-    if proc.exited:
-        raise KernelError(E.ESRCH)
-    deliver_checked(t, proc, sig)
+    kinfo = None
+    if info:
+        signo, code, fields = read_siginfo(t, info)
+        if signo != sig:
+            raise KernelError(E.EINVAL)
+        check_forged(t, code, t is proc.leader)
+        kinfo = (code, fields)
+    if t.kernel.procs.by_pid.get(proc.pid) is not proc:
+        raise KernelError(E.ESRCH)      # reaped
+    deliver_checked(t, proc, sig, kinfo)
     return 0
 
 
-@syscall("pidfd_getfd", status=PARTIAL, note="not supported: ENOSYS")
+@syscall("pidfd_getfd")
 def sys_pidfd_getfd(t, fd, targetfd, flags, *_):
-    printk.pr_notice("pidfd_getfd not supported")
-    raise KernelError(E.ENOSYS)
+    """A copy of another process's open file (its fd targetfd), with
+    FD_CLOEXEC, for a caller that may ptrace it (PTRACE_MODE_ATTACH_REALCREDS)."""
+    if flags:
+        raise KernelError(E.EINVAL)
+    proc = pidfd.process_of(t, s32(fd))
+    if proc.exited:
+        raise KernelError(E.ESRCH)
+    if not cred.ptrace_may_access(t.proc, proc, fscreds=False):
+        raise KernelError(E.EPERM)
+    f = proc.fdtable.get_raw(s32(targetfd))
+    return t.files.install(f, True)

@@ -13,6 +13,7 @@ import struct
 
 from arch_um import clock
 from arch_um.memory import GuestFault
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
@@ -32,7 +33,7 @@ TIME64_MAX = (1 << 63) - 1
 def _revents(t, fd: int, events: int) -> tuple[int, list]:
     if fd < 0:
         return 0, []
-    f = t.proc.fdtable.files.get(fd)
+    f = t.files.files.get(fd)
     if f is None:
         return POLLNVAL, []
     ev = f.poll()
@@ -57,8 +58,10 @@ def end_time(sec: int, nsec: int) -> int:
     return now + sec * NS + nsec
 
 
-def _wait(check, end: int | None, on_timeout):
-    """Run check(); if nothing is ready, park until a queue fires or the end time."""
+def _wait(check, end: int | None, on_timeout, restart_fn=None):
+    """Run check(); if nothing is ready, park until a queue fires or the end
+    time.  A signal without handler restarts the call as made (select,
+    ppoll: their timeouts hold the time left), or with restart_fn (poll)."""
     def attempt():
         n, queues = check()
         if n is not None:
@@ -66,13 +69,15 @@ def _wait(check, end: int | None, on_timeout):
         if end is not None and clock.monotonic_ns() >= end:
             return on_timeout()
         raise Block(*queues, deadline=end, retry=attempt, on_timeout=on_timeout,
-                    restart=E.ERESTARTNOHAND)
+                    restart=E.ERESTART_RESTARTBLOCK if restart_fn else E.ERESTARTNOHAND, restart_fn=restart_fn)
     return attempt()
 
 
-def do_poll(t, addr: int, nfds: int, end: int | None) -> int:
+def do_poll(t, addr: int, nfds: int, end: int | None, restartable: bool = False) -> int:
+    """poll's work; restartable: poll(2) itself, which a signal without
+    handler restarts to the same end time (do_restart_poll)."""
     nfds = u32(nfds)        # an unsigned int, at most RLIMIT_NOFILE
-    if nfds > t.proc.fdtable.limit:
+    if nfds > t.files.limit:
         raise KernelError(E.EINVAL)
     raw = t.mem.read(addr, 8 * nfds) if nfds else b""
     req = [struct.unpack_from("<ihh", raw, 8 * i) for i in range(nfds)]
@@ -92,7 +97,8 @@ def do_poll(t, addr: int, nfds: int, end: int | None) -> int:
                 t.mem.write(addr, bytes(out))
             return ready, queues
         return None, queues
-    return _wait(check, end, lambda: check(True)[0])
+    return _wait(check, end, lambda: check(True)[0],
+                 (lambda: do_poll(t, addr, nfds, end, True)) if restartable else None)
 
 
 def ms_end_time(timeout: int) -> int | None:
@@ -103,7 +109,7 @@ def ms_end_time(timeout: int) -> int | None:
 
 @syscall("poll")
 def sys_poll(t, fds, nfds, timeout, *_):
-    return do_poll(t, fds, nfds, ms_end_time(timeout))
+    return do_poll(t, fds, nfds, ms_end_time(timeout), restartable=True)
 
 
 def timespec_end_time(t, addr: int) -> int | None:
@@ -113,11 +119,17 @@ def timespec_end_time(t, addr: int) -> int | None:
     return end_time(*structs.unpack_timespec(t.mem.read(addr, 16)))
 
 
+def _sticky(t) -> bool:
+    """personality's STICKY_TIMEOUTS: select and ppoll leave the timeout as
+    it was given (and so cannot restart a call a signal ended)."""
+    return bool(t.proc.personality & C.STICKY_TIMEOUTS)
+
+
 def _write_back(t, addr: int, end: int | None, timeval: bool, result: int) -> int:
     """Linux's poll_select_finish: the time left goes back to the guest's
     timeout (not for a zero one); a timeout the guest cannot have written
     to (read-only memory) leaves the result as it is."""
-    if not addr or not end:
+    if not addr or not end or _sticky(t):
         return result
     left = max(0, end - clock.monotonic_ns())
     sec, nsec = divmod(left, NS)
@@ -137,6 +149,8 @@ def _timed(t, wait, addr: int, end: int | None, timeval: bool = False) -> int:
         b.retry = lambda: _timed(t, inner, addr, end, timeval)
         b.on_timeout = lambda: _write_back(t, addr, end, timeval, outer())
         b.on_interrupt = lambda: _write_back(t, addr, end, timeval, 0)
+        if addr and _sticky(t) and b.restart == E.ERESTARTNOHAND:
+            b.restart = E.EINTR
         raise
 
 
@@ -186,7 +200,7 @@ def do_select(t, nfds: int, rp: int, wp: int, ep: int, end: int | None) -> int:
     nfds = s32(nfds)
     if nfds < 0:
         raise KernelError(E.EINVAL)
-    nfds = min(nfds, t.proc.fdtable.limit)
+    nfds = min(nfds, t.files.limit)
     nbytes = ((nfds + 63) // 64) * 8
     below = (1 << nfds) - 1         # bits from nfds on are not looked at
     sets = [int.from_bytes(t.mem.read(p, nbytes), "little") & below if p and nbytes else 0
@@ -200,7 +214,7 @@ def do_select(t, nfds: int, rp: int, wp: int, ep: int, end: int | None) -> int:
         for fd in wanted:
             bit = 1 << fd
             want = [s & bit for s in sets]
-            f = t.proc.fdtable.files.get(fd)
+            f = t.files.files.get(fd)
             if f is None:
                 raise KernelError(E.EBADF)
             ev = f.poll()

@@ -6,19 +6,23 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_PTRACE
+from umlpy.abi.capability import CAP_KILL, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
 from umlpy.kernel import exec as kexec
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.process import Halt, status_exited
-from umlpy.kernel.task import SIG_DEFAULT
+from umlpy.kernel.signal import queue_info
+from umlpy.kernel.task import SIG_DEFAULT, State
 from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_path, read_str_array, s32, u32
 
-NS_FLAGS = 0x7E020000   # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
+NS_FLAGS = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWUSER
+            | C.CLONE_NEWPID | C.CLONE_NEWNET)
+UNSHARE_FLAGS = (C.CLONE_THREAD | C.CLONE_FS | C.CLONE_SIGHAND | C.CLONE_VM | C.CLONE_FILES
+                 | C.CLONE_SYSVSEM | NS_FLAGS | C.CLONE_NEWTIME)
 
 unsupported("rseq", "glibc copes with ENOSYS (restartable sequences)")
 
@@ -68,6 +72,48 @@ def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at
     return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, pidfd_at)
 
 
+@syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
+         "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; no namespaces (EINVAL)")
+def sys_unshare(t, flags, *_):
+    """ksys_unshare: the caller's own copy of its fd table (CLONE_FILES) and
+    root, cwd and umask (CLONE_FS); CLONE_SYSVSEM gives up its semaphore
+    undo list.  The thread group, handlers and address space can only be
+    "unshared" when nobody shares them (as Linux, which does nothing more).
+    This kernel has no namespaces: EINVAL, as a Linux built without them,
+    once the caller is privileged enough (EPERM first)."""
+    flags &= 0xFFFFFFFFFFFFFFFF
+    if flags & C.CLONE_NEWUSER:
+        flags |= C.CLONE_THREAD | C.CLONE_FS
+    if flags & C.CLONE_VM:
+        flags |= C.CLONE_SIGHAND
+    if flags & C.CLONE_SIGHAND:
+        flags |= C.CLONE_THREAD
+    if flags & C.CLONE_NEWNS:
+        flags |= C.CLONE_FS
+    if flags & ~UNSHARE_FLAGS:
+        raise KernelError(E.EINVAL)
+    proc = t.proc
+    alone = sum(1 for x in proc.threads if x.state is not State.DEAD) == 1
+    if flags & (C.CLONE_THREAD | C.CLONE_SIGHAND | C.CLONE_VM) and not alone:
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_VM and proc.mm.users > 1:
+        raise KernelError(E.EINVAL)     # another process shares the address space
+    if flags & C.CLONE_NEWUSER:
+        printk.pr_notice("unshare(CLONE_NEWUSER): user namespaces not supported")
+        raise KernelError(E.EINVAL)
+    if flags & (NS_FLAGS | C.CLONE_NEWTIME):
+        cred.need(proc.creds, CAP_SYS_ADMIN, E.EPERM)
+        printk.pr_notice(f"unshare flags {flags:#x}: namespaces not supported")
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_FILES:
+        t.files = t.files.unshare(t.kernel.tunables.nr_open)
+    if flags & C.CLONE_FS:
+        t.fs = t.fs.copy()
+    if flags & C.CLONE_SYSVSEM:
+        ipc.exit_sem(t.kernel, proc)
+    return 0
+
+
 @syscall("clone3", status=PARTIAL, note="as clone; no set_tid or cgroup")
 def sys_clone3(t, uargs, size, *_):
     if size < 64:
@@ -88,9 +134,16 @@ def sys_clone3(t, uargs, size, *_):
                     pidfd if flags & C.CLONE_PIDFD else 0)
 
 
-def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
+def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
+              at: tuple[int, bytes, int] | None = None) -> None:
     k = t.kernel
-    d, elf, full_argv = kexec.resolve(t, path, argv)
+    if not argv:
+        # an empty argv gets an empty argv[0], so that a program reading
+        # from argv[1] does not walk into envp (Linux 5.18)
+        printk.pr_warn_ratelimited(f"process '{t.proc.comm.decode(errors='replace')}' launched "
+                                   f"'{path.decode(errors='replace')}' with NULL argv: empty string added")
+        argv = [b""]
+    d, elf, full_argv = kexec.resolve(t, path, argv, at)
     if elf.interp is not None:
         kexec.namei.lookup(t, C.AT_FDCWD, elf.interp)   # ENOENT before the point of no return
     threads.de_thread(k, t)
@@ -105,10 +158,10 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
         k.procs.kill_process(t.proc, S.SIGSEGV)
         raise NoReturn() from e
     proc = t.proc
-    ipc.detach_all(proc)      # the segments went with the old address space
+    ipc.detach_all(k, proc)      # the segments went with the old address space
     delete_posix_timers(proc)
-    proc.fdtable = proc.fdtable.unshare()
-    proc.fdtable.close_on_exec()
+    t.files = t.files.unshare(k.tunables.nr_open)
+    t.files.close_on_exec()
     acts = proc.sighand.actions
     for sig, a in enumerate(acts):
         if a.handler not in (C.SIG_DFL, C.SIG_IGN):
@@ -125,14 +178,22 @@ def sys_execve(t, path, argv, envp, *_):
 
 @syscall("execveat")
 def sys_execveat(t, dirfd, path, argv, envp, flags, *_):
+    """execve of path relative to dirfd (AT_EMPTY_PATH: dirfd's own file,
+    AT_SYMLINK_NOFOLLOW: not through a symlink); the program is known by
+    its path from the root."""
+    flags, dirfd = s32(flags), s32(dirfd)
     p = read_path(t, path)
-    if not p.startswith(b"/") and s32(dirfd) != C.AT_FDCWD:
-        f = t.proc.fdtable.get_raw(s32(dirfd))
+    args, env = read_str_array(t, argv), read_str_array(t, envp)
+    if flags & ~(C.AT_SYMLINK_NOFOLLOW | C.AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    shown = p
+    if not p.startswith(b"/") and dirfd != C.AT_FDCWD:
+        f = t.files.get_raw(dirfd)
         if f.dentry is None:
             raise KernelError(E.EBADF)
-        base = f.dentry.path(t.proc.fs.root)
-        p = base if not p and flags & C.AT_EMPTY_PATH else base.rstrip(b"/") + b"/" + p
-    return do_execve(t, p, read_str_array(t, argv), read_str_array(t, envp))
+        base = f.dentry.path(t.fs.root)
+        shown = base if not p else base.rstrip(b"/") + b"/" + p
+    return do_execve(t, shown, args, env, (dirfd, p, flags))
 
 
 @syscall("exit")
@@ -197,6 +258,8 @@ def sys_wait4(t, pid, status, options, ru, *_):
     if options & ~(C.WNOHANG | C.WUNTRACED | C.WCONTINUED | C.WALL | C.WCLONE | C.WNOTHREAD):
         raise KernelError(E.EINVAL)
     pid = s32(pid)
+    if pid == -(1 << 31):
+        raise KernelError(E.ESRCH)      # no process group -INT_MIN (kernel_wait4)
 
     def report(c, st):
         if c is None:
@@ -287,12 +350,10 @@ def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
     target = t if s32(tid) == 0 else t.kernel.procs.task(s32(tid))
     if target is None:
         raise KernelError(E.ESRCH)
-    c, tc = t.proc.creds, target.proc.creds
-    if target.proc is not t.proc and (c.uid, c.uid, c.uid) != (tc.uid, tc.euid, tc.suid) \
-            and not cred.capable(c, CAP_SYS_PTRACE):
-        raise KernelError(E.EPERM)      # ptrace_may_access
-    put_u64(t, len_ptr, C.ROBUST_LIST_HEAD_SIZE)
-    put_u64(t, head_ptr, target.robust_list)
+    if not cred.ptrace_may_access(t.proc, target.proc, fscreds=False):
+        raise KernelError(E.EPERM)
+    t.mem.write(len_ptr, struct.pack("<Q", C.ROBUST_LIST_HEAD_SIZE))     # put_user: NULL is EFAULT
+    t.mem.write(head_ptr, struct.pack("<Q", target.robust_list))
     return 0
 
 
@@ -318,8 +379,12 @@ def sys_arch_prctl(t, code, addr, *_):
     return 0
 
 
+PR_TSC_ENABLE, PR_TSC_SIGSEGV = 1, 2
+
+
 @syscall("prctl", status=PARTIAL, note="names, pdeath signal, child subreaper, dumpable, no_new_privs, "
-                                         "capability bounding and ambient sets, keep-caps, securebits")
+                                         "capability bounding and ambient sets, keep-caps, securebits, "
+                                         "timer slack (kept, not applied), TSC (the host's, per thread)")
 def sys_prctl(t, option, a2, a3, a4, a5, *_):
     proc = t.proc
     option = s32(option)
@@ -365,6 +430,19 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         if a2 | a3 | a4 | a5:
             raise KernelError(E.EINVAL)
         return int(proc.no_new_privs)
+    if option == C.PR_SET_TIMERSLACK:
+        s = t.sched
+        s.timer_slack_ns = a2 or s.default_slack_ns
+        return 0
+    if option == C.PR_GET_TIMERSLACK:
+        return t.sched.timer_slack_ns
+    if option in (C.PR_SET_TSC, C.PR_GET_TSC):
+        # rdtsc faulting is the host CPU's own per-thread switch: the
+        # thread's host thread flips and reports it (and fork, clone and
+        # exec keep it there, as they keep Linux's)
+        if option == C.PR_SET_TSC and a2 not in (PR_TSC_ENABLE, PR_TSC_SIGSEGV):
+            raise KernelError(E.EINVAL)
+        return kexec.HostAs(t).checked("prctl", option, a2, 0, 0, 0)
     printk.pr_notice(f"prctl option {option} not supported")
     raise KernelError(E.EINVAL)
 
@@ -397,14 +475,28 @@ def sys_getsid(t, pid, *_):
 
 @syscall("setpgid")
 def sys_setpgid(t, pid, pgid, *_):
+    """Linux's rules: the caller or a child of it (not a thread), a child
+    only in the caller's session and before its exec (EACCES), never a
+    session leader, into its own group or another of the session."""
     pid, pgid = s32(pid), s32(pgid)
     if pgid < 0:
         raise KernelError(E.EINVAL)
-    target = _proc(t, pid)
-    if target is not t.proc and target.parent is not t.proc:
+    if pid == 0:
+        target = t.proc
+    else:
+        task = t.kernel.procs.task(pid) if pid > 0 else None
+        if task is None:
+            raise KernelError(E.ESRCH)
+        if task.tid != task.proc.pid:
+            raise KernelError(E.EINVAL)     # a thread that does not lead its process
+        target = task.proc
+    if target.parent is t.proc:
+        if target.sid != t.proc.sid:
+            raise KernelError(E.EPERM)
+        if target.execed:
+            raise KernelError(E.EACCES)
+    elif target is not t.proc:
         raise KernelError(E.ESRCH)
-    if target.sid != t.proc.sid:
-        raise KernelError(E.EPERM)
     if target.sid == target.pid:
         raise KernelError(E.EPERM)
     pgid = pgid or target.pid
@@ -426,6 +518,16 @@ def sys_setsid(t, *_):
     return proc.pid
 
 
+@syscall("vhangup")
+def sys_vhangup(t, *_):
+    """Hang up the caller's controlling terminal (tty_vhangup_self), for
+    CAP_SYS_TTY_CONFIG only; without a terminal there is nothing to do."""
+    cred.need(t.proc.creds, CAP_SYS_TTY_CONFIG)
+    if t.proc.ctty is not None:
+        t.proc.ctty.hangup()
+    return 0
+
+
 # -- kill ----------------------------------------------------------------------
 
 def _may_signal(t, target, sig: int) -> bool:
@@ -436,26 +538,37 @@ def _may_signal(t, target, sig: int) -> bool:
         or cred.capable(c, CAP_KILL) or (sig == S.SIGCONT and target.sid == t.proc.sid)
 
 
-def deliver_checked(t, proc, sig: int) -> None:
-    """kill(2)'s rules for one process (pidfd_send_signal)."""
+def deliver_checked(t, proc, sig: int, info: tuple[int, tuple] | None = None, task=None) -> None:
+    """group_send_sig_info's rules for one process found (pidfd_send_signal,
+    rt_sigqueueinfo), or for one of its tasks (rt_tgsigqueueinfo): the
+    signal number, then the permission.  info is the (si_code, fields)
+    the sender built, kill's own if None."""
+    if not 0 <= sig <= S.NSIG:
+        raise KernelError(E.EINVAL)
     if not _may_signal(t, proc, sig):
         raise KernelError(E.EPERM)
-    _deliver(t, proc, sig)
+    if not sig:
+        return
+    code, fields = queue_info(t.kernel, proc, sig, *(info or (C.SI_USER, _sender(t))))
+    if task is None:
+        t.kernel.signals.send_proc(proc, sig, code, fields)
+    else:
+        t.kernel.signals.send_task(task, sig, code, fields)
 
 
-def _deliver(t, proc, sig: int) -> None:
-    if sig:
-        t.kernel.signals.send_proc(proc, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
+def _sender(t) -> tuple[int, int]:
+    """si_pid and si_uid of a signal t sends (kill, tkill)."""
+    return t.proc.pid, t.proc.creds.uid
 
 
 @syscall("kill")
 def sys_kill(t, pid, sig, *_):
     pid, sig = s32(pid), s32(sig)
-    if not 0 <= sig <= S.NSIG:
-        raise KernelError(E.EINVAL)
     procs = [p for p in t.kernel.procs.by_pid.values() if not p.zombie]
-    if pid > 0:
-        targets = [p for p in t.kernel.procs.by_pid.values() if p.pid == pid]
+    if pid > 0:         # a tid names its process (kill_pid_info)
+        p = t.kernel.procs.by_pid.get(pid)
+        task = t.kernel.procs.task(pid) if p is None else None
+        targets = [p] if p is not None else [task.proc] if task is not None else []
     elif pid == 0:
         targets = [p for p in procs if p.pgid == t.proc.pgid]
     elif pid == -1:
@@ -464,38 +577,38 @@ def sys_kill(t, pid, sig, *_):
         targets = [p for p in procs if p.pgid == -pid]
     if not targets:
         raise KernelError(E.ESRCH)
+    if not 0 <= sig <= S.NSIG:
+        raise KernelError(E.EINVAL)     # checked per target found (check_kill_permission)
     allowed = [p for p in targets if _may_signal(t, p, sig)]
     if not allowed:
         raise KernelError(E.EPERM)
-    for p in allowed:
-        _deliver(t, p, sig)
+    if sig:
+        for p in allowed:
+            t.kernel.signals.send_proc(p, sig, C.SI_USER, _sender(t))
     return 0
 
 
-def _tkill(t, tid: int, sig: int) -> int:
-    if not 0 <= sig <= S.NSIG or tid <= 0:
+def send_specific(t, tid: int, sig: int, info: tuple[int, tuple], tgid: int | None = None) -> int:
+    """do_send_specific (tkill, tgkill, rt_tgsigqueueinfo): the task (of
+    thread group tgid, if given) first, then the signal number and the
+    permission."""
+    if tid <= 0 or (tgid is not None and tgid <= 0):
         raise KernelError(E.EINVAL)
     target = t.kernel.procs.task(tid)
-    if target is None:
+    if target is None or (tgid is not None and target.proc.pid != tgid):
         raise KernelError(E.ESRCH)
-    if not _may_signal(t, target.proc, sig):
-        raise KernelError(E.EPERM)
-    if sig:
-        t.kernel.signals.send_task(target, sig, C.SI_TKILL, (t.proc.pid, t.proc.creds.uid))
+    deliver_checked(t, target.proc, sig, info, target)
     return 0
 
 
 @syscall("tkill")
 def sys_tkill(t, tid, sig, *_):
-    return _tkill(t, s32(tid), s32(sig))
+    return send_specific(t, s32(tid), s32(sig), (C.SI_TKILL, _sender(t)))
 
 
 @syscall("tgkill")
 def sys_tgkill(t, tgid, tid, sig, *_):
-    target = t.kernel.procs.task(s32(tid))
-    if target is None or target.proc.pid != s32(tgid):
-        raise KernelError(E.ESRCH)
-    return _tkill(t, s32(tid), s32(sig))
+    return send_specific(t, s32(tid), s32(sig), (C.SI_TKILL, _sender(t)), s32(tgid))
 
 
 @syscall("reboot")

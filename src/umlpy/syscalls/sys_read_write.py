@@ -16,14 +16,14 @@ from umlpy.vfs.pipe import PipeFile
 
 
 def _readable(t, fd: int):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.readable:
         raise KernelError(E.EBADF)
     return f
 
 
 def _writable(t, fd: int):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.writable:
         raise KernelError(E.EBADF)
     return f
@@ -140,7 +140,7 @@ def _positioned(t, fd: int, off: int, write: bool):
     (a stream) ESPIPE before its open mode is checked."""
     if s64(off) < 0:
         raise KernelError(E.EINVAL)
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not f.positional:
         raise KernelError(E.ESPIPE)
     if not (f.writable if write else f.readable):
@@ -201,7 +201,7 @@ def sys_pwritev2(t, fd, iov, cnt, off, _off_high, flags):
 
 @syscall("lseek")
 def sys_lseek(t, fd, off, whence, *_):
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if whence > 4:
         raise KernelError(E.EINVAL)
     return f.lseek(s64(off), whence)

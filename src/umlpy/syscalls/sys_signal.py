@@ -9,10 +9,11 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import after, read_timespec
-from umlpy.kernel.signal import discard, pack_siginfo, set_altstack
+from umlpy.kernel.signal import discard, pack_siginfo, set_altstack, user_siginfo
 from umlpy.kernel.task import SigAction
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
+from umlpy.syscalls.sys_process import deliver_checked, send_specific
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 
@@ -41,7 +42,8 @@ def sys_rt_sigaction(t, sig, act, oact, size, *_):
         t.mem.write(oact, _SIGACTION.pack(a.handler, a.flags, a.restorer, a.mask))
     if new is not None:
         handler, flags, restorer, mask = new
-        a = t.proc.sighand.actions[sig] = SigAction(handler, flags, restorer, mask & ~S.UNBLOCKABLE)
+        a = t.proc.sighand.actions[sig] = SigAction(handler, flags & C.UAPI_SA_FLAGS, restorer,
+                                                    mask & ~S.UNBLOCKABLE)
         if t.kernel.signals._ignored(t.proc, t, sig) or a.handler == C.SIG_IGN:
             discard(t.proc, S.sigbit(sig))
     return 0
@@ -71,6 +73,16 @@ def sys_rt_sigprocmask(t, how, nset, oset, size, *_):
 def sys_rt_sigreturn(t, *_):
     t.kernel.signals.sigreturn(t)
     return None
+
+
+@syscall("restart_syscall")
+def sys_restart_syscall(t, *_):
+    """A wait a signal without handler interrupted goes on (the restart_fn
+    its Block left, see kernel/signal.py); EINTR if there is none."""
+    fn, t.restart_fn = t.restart_fn, None
+    if fn is None:
+        raise KernelError(E.EINTR)
+    return fn()
 
 
 @syscall("rt_sigpending")
@@ -138,46 +150,56 @@ def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
 
 # -- queued signals with data ----------------------------------------------------
 
-def _queueinfo(t, target_proc, target_task, sig: int, uinfo: int) -> int:
-    if not 0 <= sig <= S.NSIG:
-        raise KernelError(E.EINVAL)
-    info = t.mem.read(uinfo, 128)
-    (code,) = struct.unpack_from("<i", info, 8)
-    if (code >= 0 or code == C.SI_TKILL) and target_proc is not t.proc:
-        raise KernelError(E.EPERM)    # only the kernel may claim those codes
-    if sig:
-        fields = ("raw", info[16:])
-        if target_task is None:
-            t.kernel.signals.send_proc(target_proc, sig, code, fields)
-        else:
-            t.kernel.signals.send_task(target_task, sig, code, fields)
-    return 0
+def read_siginfo(t, addr: int, sig: int | None = None) -> tuple[int, int, tuple]:
+    """(si_signo, si_code, fields) of a siginfo a process built, as the
+    kernel queues it (user_siginfo); rt_sigqueueinfo gives sig, which
+    replaces the si_signo found (__copy_siginfo_from_user)."""
+    info = t.mem.read(addr, 128)
+    return user_siginfo(info if sig is None else struct.pack("<i", sig) + info[4:])
+
+
+def check_forged(t, code: int, self_targeted: bool) -> None:
+    """Only the kernel says SI_USER, SI_TKILL or a positive si_code, unless
+    a task signals itself."""
+    if (code >= 0 or code == C.SI_TKILL) and not self_targeted:
+        raise KernelError(E.EPERM)
 
 
 @syscall("rt_sigqueueinfo")
 def sys_rt_sigqueueinfo(t, pid, sig, uinfo, *_):
-    proc = t.kernel.procs.by_pid.get(s32(pid))
-    if proc is None or proc.exited:
+    pid, sig = s32(pid), s32(sig)
+    _, code, fields = read_siginfo(t, uinfo, sig)
+    check_forged(t, code, pid == t.tid)
+    # zombies too, as kill; and a tid names its process, as kill's pid does
+    proc = t.kernel.procs.by_pid.get(pid) if pid > 0 else None
+    if proc is None and pid > 0:
+        task = t.kernel.procs.task(pid)
+        proc = task.proc if task is not None else None
+    if proc is None:
         raise KernelError(E.ESRCH)
-    return _queueinfo(t, proc, None, s32(sig), uinfo)
+    deliver_checked(t, proc, sig, (code, fields))
+    return 0
 
 
 @syscall("rt_tgsigqueueinfo")
 def sys_rt_tgsigqueueinfo(t, tgid, tid, sig, uinfo, *_):
-    task = t.kernel.procs.task(s32(tid))
-    if task is None or task.proc.pid != s32(tgid):
-        raise KernelError(E.ESRCH)
-    return _queueinfo(t, task.proc, task, s32(sig), uinfo)
+    tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
+    _, code, fields = read_siginfo(t, uinfo, sig)
+    if tid <= 0 or tgid <= 0:
+        raise KernelError(E.EINVAL)
+    check_forged(t, code, tid == t.tid)
+    return send_specific(t, tid, sig, (code, fields), tgid)
 
 
 # -- signalfd ----------------------------------------------------------------------
 
 def signalfd_siginfo(sig: int, code: int, fields: tuple) -> bytes:
     """struct signalfd_siginfo (128 bytes) from a queued signal's data."""
-    pid = uid = status = overrun = tid = 0
+    pid = uid = status = overrun = tid = errno = 0
     ptr = addr = 0
     if fields and fields[0] == "raw":
         body = fields[1].ljust(16, b"\0")
+        errno = fields[2] if len(fields) > 2 else 0
         if code == -2:     # SI_TIMER: tid, overrun, value
             tid, overrun, ptr = struct.unpack_from("<iiQ", body)
         else:
@@ -188,7 +210,7 @@ def signalfd_siginfo(sig: int, code: int, fields: tuple) -> bytes:
         pid, uid, status = fields
     elif len(fields) == 2:
         pid, uid = fields
-    data = struct.pack("<IiiIIiIIIIiiQQQQ", sig, 0, code, pid, uid, 0, tid, 0, overrun, 0,
+    data = struct.pack("<IiiIIiIIIIiiQQQQ", sig, errno, code, pid, uid, 0, tid, 0, overrun, 0,
                        status, ptr & 0xFFFFFFFF, ptr, 0, 0, addr)
     return data.ljust(128, b"\0")
 
@@ -238,11 +260,11 @@ def sys_signalfd4(t, fd, mask, size, flags, *_):
     m &= ~S.UNBLOCKABLE
     fd = s32(fd)
     if fd != -1:
-        f = t.proc.fdtable.get(fd)
+        f = t.files.get(fd)
         if not isinstance(f, SignalFdFile):
             raise KernelError(E.EINVAL)
         f.mask = m
         return fd
     f = SignalFdFile(t.proc, m, C.O_RDWR | (flags & C.O_NONBLOCK))
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 

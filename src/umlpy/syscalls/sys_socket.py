@@ -44,7 +44,7 @@ netlink.register()
 
 
 def _sock(t, fd: int) -> Socket:
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not isinstance(f, Socket):
         raise KernelError(E.ENOTSOCK)
     return f
@@ -72,7 +72,7 @@ def _new(t, domain: int, stype: int, proto: int) -> tuple[Socket, bool]:
 @syscall("socket", status=PARTIAL, note="AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (NETLINK_ROUTE), AF_PACKET on eth0; others EAFNOSUPPORT")
 def sys_socket(t, domain, stype, proto, *_):
     s, cloexec = _new(t, domain, stype, proto)
-    return t.proc.fdtable.install(s, cloexec)
+    return t.files.install(s, cloexec)
 
 
 @syscall("socketpair", status=PARTIAL, note="AF_UNIX (other families EOPNOTSUPP, as Linux)")
@@ -144,7 +144,7 @@ def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
         except (GuestFault, KernelError):
             new.put_ref()    # Linux drops the new connection with the fd it did not install
             raise
-    return t.proc.fdtable.install(new, bool(flags & SOCK_CLOEXEC))
+    return t.files.install(new, bool(flags & SOCK_CLOEXEC))
 
 
 @syscall("accept")
@@ -257,7 +257,7 @@ def _build_cmsgs(t, s: Socket, r: N.Received, ctllen: int, flags: int) -> tuple[
             f.put()
             mflags |= MSG_CTRUNC
         if take:
-            fds = [t.proc.fdtable.install(f, bool(flags & MSG_CMSG_CLOEXEC)) for f in take]
+            fds = [t.files.install(f, bool(flags & MSG_CMSG_CLOEXEC)) for f in take]
             for f in take:
                 f.put()     # the queue's reference; the fd table holds its own now
             out += _cmsg(SOL_SOCKET, SCM_RIGHTS, struct.pack(f"<{len(fds)}i", *fds))

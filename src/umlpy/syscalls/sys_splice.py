@@ -77,7 +77,7 @@ def sys_splice(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     flags &= 0xFFFFFFFF
     if flags & ~SPLICE_F_ALL:
         raise KernelError(E.EINVAL)
-    fdt = t.proc.fdtable
+    fdt = t.files
     src = fdt.get(s32(fd_in))
     dst = fdt.get(s32(fd_out))
     ipipe, opipe = _pipe_of(src), _pipe_of(dst)
@@ -145,7 +145,7 @@ def sys_tee(t, fd_in, fd_out, n, flags, *_):
         raise KernelError(E.EINVAL)
     if not n:
         return 0
-    src, dst = t.proc.fdtable.get(s32(fd_in)), t.proc.fdtable.get(s32(fd_out))
+    src, dst = t.files.get(s32(fd_in)), t.files.get(s32(fd_out))
     if not src.readable or not dst.writable:
         raise KernelError(E.EBADF)
     ipipe, opipe = _pipe_of(src), _pipe_of(dst)
@@ -163,7 +163,7 @@ def sys_vmsplice(t, fd, iov, cnt, flags, *_):
     flags &= 0xFFFFFFFF
     if flags & ~SPLICE_F_ALL:
         raise KernelError(E.EINVAL)
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not (f.writable or f.readable):
         raise KernelError(E.EBADF)
     vecs = read_iovecs(t, iov, cnt)

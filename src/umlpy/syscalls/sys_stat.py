@@ -11,13 +11,12 @@ from umlpy.vfs import namei
 
 
 def dev_of(inode) -> int:
-    d = inode.fs.dev
-    return d if d > 0xFFFF else structs.makedev(0, d)
+    return inode.fs.dev
 
 
 def stat_bytes(inode) -> bytes:
     return structs.pack_stat(dev_of(inode), inode.ino, inode.nlink, inode.mode, inode.uid,
-                             inode.gid, inode.rdev, inode.size(), 4096, inode.blocks(),
+                             inode.gid, inode.rdev, inode.size(), inode.fs.blksize, inode.blocks(),
                              inode.atime, inode.mtime, inode.ctime)
 
 
@@ -28,7 +27,7 @@ def _at(t, dirfd: int, path: int, flags: int):
     if not p and flags & C.AT_EMPTY_PATH:
         dfd = s32(dirfd)
         if dfd != C.AT_FDCWD:
-            return t.proc.fdtable.get_raw(dfd).inode
+            return t.files.get_raw(dfd).inode
     d = namei.lookup(t, s32(dirfd), p, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
                      empty_ok=bool(flags & C.AT_EMPTY_PATH))
     return d.inode
@@ -49,7 +48,7 @@ def sys_lstat(t, path, buf, *_):
 
 @syscall("fstat")
 def sys_fstat(t, fd, buf, *_):
-    f = t.proc.fdtable.get_raw(s32(fd))
+    f = t.files.get_raw(s32(fd))
     t.mem.write(buf, stat_bytes(f.inode))
     return 0
 
@@ -72,5 +71,5 @@ def sys_statx(t, dirfd, path, flags, mask, buf, *_):
     d = dev_of(ino)
     t.mem.write(buf, structs.pack_statx(
         structs.STATX_BASIC_STATS, d, ino.ino, ino.nlink, ino.mode, ino.uid, ino.gid,
-        ino.rdev, ino.size(), 4096, ino.blocks(), ino.atime, ino.ctime, ino.ctime, ino.mtime))
+        ino.rdev, ino.size(), ino.fs.blksize, ino.blocks(), ino.atime, ino.ctime, ino.ctime, ino.mtime))
     return 0

@@ -1,4 +1,19 @@
-"""Time: clocks, sleeping, times."""
+"""Time: clocks, sleeping, setting the time, times.
+
+The guest reads the host's clocks: clock_gettime, gettimeofday and time of
+the wall, monotonic and boot clocks run in the host's vDSO without a trap,
+so the syscalls answer with the same host clocks (CLOCK_BOOTTIME is the
+host's, and /proc/uptime follows it).  For the same reason the time cannot
+be set: the guest would go on reading the host's, so even with
+CAP_SYS_TIME setting it is refused with EPERM (as in a container), after
+Linux's checks of the clock and the value.
+
+CPU-time clocks (posix-cpu-timers) are the host's CPU time of the guest's
+tasks: CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID, and the ids
+clock_getcpuclockid and pthread_getcpuclockid build from a pid or tid,
+((~pid) << 3) | which, with 4 for a thread.  A thread's clock is readable
+from its own process only, a process's from anywhere until it is reaped.
+"""
 from __future__ import annotations
 
 import struct
@@ -7,24 +22,73 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
-from umlpy.kernel import rusage
+from umlpy.abi.capability import CAP_SYS_TIME
+from umlpy.kernel import cred, printk, rusage
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.timers import after, read_timespec
-from umlpy.syscalls.table import syscall
+from umlpy.kernel.task import Process, State
+from umlpy.kernel.timers import KTIME_SEC_MAX, NS, after, read_timespec
+from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import put_u64, s32
 
-_MONO = (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_MONOTONIC_COARSE, C.CLOCK_BOOTTIME)
-_REAL = (C.CLOCK_REALTIME, C.CLOCK_REALTIME_COARSE, 11)   # 11: CLOCK_TAI
+CLOCK_TAI = 11
+REALTIME_ALARM, BOOTTIME_ALARM = 8, 9
+# the host clocks the guest reads as they are
+_HOST = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE,
+         C.CLOCK_MONOTONIC_COARSE, C.CLOCK_BOOTTIME, CLOCK_TAI)
+_SLEEPABLE = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, CLOCK_TAI)
+CPUCLOCK_PERTHREAD = 4
+CPUCLOCK_MAX = 3
+CLOCKFD = 3                 # (id & 7) == 3: a dynamic clock named by an fd (none here)
+CPU_SLEEP_CHECK_NS = 10_000_000     # how often a CPU-time sleep looks at its clock (a tick)
+TIME_SETTOD_SEC_MAX = KTIME_SEC_MAX - 30 * 365 * 24 * 3600
+
+
+def _cpu_owner(t, clk: int, gettime: bool = False):
+    """Linux's pid_for_clock: the Task (thread clock) or Process whose CPU
+    time clk names; EINVAL if none.  Ids 2 and 3 are the caller's."""
+    if clk == C.CLOCK_PROCESS_CPUTIME_ID:
+        return t.proc
+    if clk == C.CLOCK_THREAD_CPUTIME_ID:
+        return t
+    if clk >= 0 or clk & 7 == CLOCKFD or clk & 3 == CPUCLOCK_MAX:
+        raise KernelError(E.EINVAL)
+    pid = ~(clk >> 3)
+    if clk & CPUCLOCK_PERTHREAD:
+        if pid == 0:
+            return t
+        task = t.kernel.procs.task(pid)
+        if task is None or task.proc is not t.proc:
+            raise KernelError(E.EINVAL)
+        return task
+    if pid == 0 or (gettime and pid == t.tid):
+        return t.proc
+    proc = t.kernel.procs.by_pid.get(pid)       # zombies too, until reaped
+    if proc is None:
+        raise KernelError(E.EINVAL)
+    return proc
+
+
+def _which(clk: int) -> int:
+    return clock.CPUCLOCK_SCHED if clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID) else clk & 3
+
+
+def cpu_time(owner, which: int) -> int:
+    """The CPU-time clock of a Task or a Process: the host's, or what was
+    sampled at its death."""
+    if not isinstance(owner, Process):
+        return clock.host_thread_cpu_ns(owner.hpid, which)
+    if owner.usage is None:
+        ns = clock.host_process_cpu_ns(owner.host_tgid, which)
+        if ns is not None:
+            return ns
+    u = rusage.own(owner)
+    return u.utime if which == clock.CPUCLOCK_VIRT else u.utime + u.stime
 
 
 def clock_now(t, clk: int) -> int:
-    if clk in _REAL:
-        return clock.realtime_ns()
-    if clk in _MONO:
-        return clock.monotonic_ns()
-    if clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID):
-        return clock.host_task_cpu_ns(t.hpid)
-    raise KernelError(E.EINVAL)
+    if clk in _HOST:
+        return clock.host_clock_ns(clk)
+    return cpu_time(_cpu_owner(t, clk, gettime=True), _which(clk))
 
 
 @syscall("clock_gettime")
@@ -35,9 +99,14 @@ def sys_clock_gettime(t, clk, tp, *_):
 
 @syscall("clock_getres")
 def sys_clock_getres(t, clk, tp, *_):
-    clock_now(t, s32(clk))
+    clk = s32(clk)
+    if clk in _HOST:
+        res = clock.host_clock_res_ns(clk)
+    else:
+        _cpu_owner(t, clk)
+        res = clock.host_cpu_clock_res_ns(_which(clk))
     if tp:
-        t.mem.write(tp, structs.pack_timespec(1))
+        t.mem.write(tp, structs.pack_timespec(res))
     return 0
 
 
@@ -57,12 +126,38 @@ def sys_time(t, tloc, *_):
     return now
 
 
-def _sleep_until(t, deadline: int, rem: int):
+def _sleep_until(t, deadline: int, rem: int, absolute: bool = False):
+    """Sleep to a monotonic deadline.  A relative sleep a signal interrupts
+    stores the time left in rem, and restarts to the same end; an absolute
+    one restarts as called (hrtimer_nanosleep)."""
     def interrupted() -> None:
-        if rem:
+        if rem and not absolute:
             t.mem.write(rem, structs.pack_timespec(max(0, deadline - clock.monotonic_ns())))
     raise Block(deadline=deadline, on_timeout=lambda: 0, on_interrupt=interrupted,
-                restart=E.ERESTART_RESTARTBLOCK)
+                restart=E.ERESTARTNOHAND if absolute else E.ERESTART_RESTARTBLOCK,
+                restart_fn=lambda: _sleep_until(t, deadline, rem))
+
+
+def _cpu_sleep_until(t, owner, which: int, end: int, absolute: bool, rem: int):
+    """Sleep until a CPU-time clock reaches end (posix_cpu_nsleep),
+    looking at it every tick; its owner's end ends the sleep too.  A
+    relative sleep a signal interrupts stores the CPU time still to go."""
+    def left() -> int:
+        gone = owner.exited if isinstance(owner, Process) else owner.state is State.DEAD
+        return 0 if gone else end - cpu_time(owner, which)
+
+    def interrupted() -> None:
+        if rem and not absolute:
+            t.mem.write(rem, structs.pack_timespec(max(0, left())))
+
+    def attempt():
+        n = left()
+        if n <= 0:
+            return 0
+        raise Block(deadline=clock.monotonic_ns() + min(n, CPU_SLEEP_CHECK_NS), retry=attempt,
+                    on_timeout=attempt, on_interrupt=interrupted,
+                    restart=E.ERESTARTNOHAND if absolute else E.ERESTART_RESTARTBLOCK, restart_fn=attempt)
+    return attempt()
 
 
 @syscall("nanosleep")
@@ -73,13 +168,131 @@ def sys_nanosleep(t, req, rem, *_):
 @syscall("clock_nanosleep")
 def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     clk = s32(clk)
-    if clk not in _REAL + _MONO:
-        raise KernelError(E.EINVAL if clk not in (2, 3) else E.EOPNOTSUPP)   # ENOTSUP
+    absolute = bool(flags & C.TIMER_ABSTIME)
+    if clk in _SLEEPABLE:
+        ns = read_timespec(t, req)
+        if absolute:
+            return _sleep_until(t, clock.monotonic_ns() + max(0, ns - clock_now(t, clk)), 0, absolute=True)
+        return _sleep_until(t, after(ns), rem)
+    if clk in _HOST or clk in (C.CLOCK_THREAD_CPUTIME_ID, REALTIME_ALARM, BOOTTIME_ALARM) \
+            or (clk < 0 and clk & 7 == CLOCKFD):
+        raise KernelError(E.EOPNOTSUPP)     # no nsleep (the alarm clocks: no RTC)
+    if clk >= 0 and clk != C.CLOCK_PROCESS_CPUTIME_ID:
+        raise KernelError(E.EINVAL)
     ns = read_timespec(t, req)
-    if flags & C.TIMER_ABSTIME:
-        deadline = clock.monotonic_ns() + max(0, ns - clock_now(t, clk))
-        return _sleep_until(t, deadline, 0)
-    return _sleep_until(t, after(ns), rem)
+    if clk & CPUCLOCK_PERTHREAD and ~(clk >> 3) in (0, t.tid):
+        raise KernelError(E.EINVAL)         # a thread cannot sleep on its own CPU time
+    owner = _cpu_owner(t, clk)
+    which = _which(clk)
+    end = ns if absolute else cpu_time(owner, which) + ns
+    return _cpu_sleep_until(t, owner, which, end, absolute, rem)
+
+
+def _settod_check(sec: int, nsec: int) -> None:
+    """timespec64_valid_settod: a time the clock could be set to."""
+    if sec < 0 or not 0 <= nsec < NS or sec >= TIME_SETTOD_SEC_MAX:
+        raise KernelError(E.EINVAL)
+
+
+def _refuse_settime(what: str) -> None:
+    """What a caller with CAP_SYS_TIME gets (see the module docstring)."""
+    printk.pr_info_ratelimited(f"{what}: setting the time is not supported (the guest reads the host's clock)")
+    raise KernelError(E.EPERM)
+
+
+@syscall("clock_settime", status=PARTIAL,
+         note="checks as Linux; setting CLOCK_REALTIME is refused with EPERM (the guest reads the host's clock)")
+def sys_clock_settime(t, clk, tp, *_):
+    clk = s32(clk)
+    if clk == C.CLOCK_REALTIME:
+        _settod_check(*structs.unpack_timespec(t.mem.read(tp, 16)))
+        cred.need(t.proc.creds, CAP_SYS_TIME)
+        _refuse_settime("clock_settime")
+    if clk >= 0:
+        raise KernelError(E.EINVAL)         # no clock_set
+    t.mem.read(tp, 16)
+    _cpu_owner(t, clk)
+    raise KernelError(E.EPERM)              # posix_cpu_clock_set: CPU time is not set
+
+
+@syscall("settimeofday", status=PARTIAL,
+         note="checks as Linux; setting the time or time zone is refused with EPERM (the guest reads the host's)")
+def sys_settimeofday(t, tv, tz, *_):
+    if tv:
+        sec, usec = struct.unpack("<qq", t.mem.read(tv, 16))
+        if not 0 <= usec <= 10**6:
+            raise KernelError(E.EINVAL)
+        _settod_check(sec, usec * 1000)
+    minuteswest = struct.unpack("<ii", t.mem.read(tz, 8))[0] if tz else 0
+    cred.need(t.proc.creds, CAP_SYS_TIME)
+    if not -15 * 60 <= minuteswest <= 15 * 60:
+        raise KernelError(E.EINVAL)
+    if tv or tz:
+        _refuse_settime("settimeofday")
+    return 0
+
+
+# struct timex: modes (u32), then 8-byte fields; the ones adjtimex checks
+_TIMEX_FREQ, _TIMEX_TIME_USEC, _TIMEX_TICK = 16, 80, 88
+ADJ_FREQUENCY, ADJ_SETOFFSET, ADJ_NANO, ADJ_TICK = 0x0002, 0x0100, 0x2000, 0x4000
+ADJ_OFFSET_SINGLESHOT, ADJ_OFFSET_READONLY, ADJ_ADJTIME = 0x0001, 0x2000, 0x8000
+ADJ_OFFSET_SS_READ = 0xA001
+PPM_SCALE = 1000 << 16
+USER_HZ = 100
+_LLONG = 1 << 63
+
+
+def _adjtimex(t, addr: int, name: str) -> int:
+    """do_adjtimex on the host's clock: timekeeping_validate_timex's checks,
+    then a read of the host's state (modes 0, or adjtime's read); a change
+    is refused with EPERM even with CAP_SYS_TIME (see the module docstring)."""
+    tx = t.mem.read(addr, clock.TIMEX_SIZE)
+    (modes,) = struct.unpack_from("<I", tx)
+    creds = t.proc.creds
+    if modes & ADJ_ADJTIME:
+        if modes & ADJ_OFFSET_SINGLESHOT != ADJ_OFFSET_SINGLESHOT:
+            raise KernelError(E.EINVAL)
+        if not modes & ADJ_OFFSET_READONLY:
+            cred.need(creds, CAP_SYS_TIME)
+    else:
+        if modes:
+            cred.need(creds, CAP_SYS_TIME)
+        (tick,) = struct.unpack_from("<q", tx, _TIMEX_TICK)
+        if modes & ADJ_TICK and not 900000 // USER_HZ <= tick <= 1100000 // USER_HZ:
+            raise KernelError(E.EINVAL)
+    if modes & ADJ_SETOFFSET:
+        cred.need(creds, CAP_SYS_TIME)
+        (usec,) = struct.unpack_from("<q", tx, _TIMEX_TIME_USEC)
+        if not 0 <= usec < (NS if modes & ADJ_NANO else 10**6):
+            raise KernelError(E.EINVAL)
+    (freq,) = struct.unpack_from("<q", tx, _TIMEX_FREQ)
+    if modes & ADJ_FREQUENCY and not -(_LLONG // PPM_SCALE) <= freq <= (_LLONG - 1) // PPM_SCALE:
+        raise KernelError(E.EINVAL)
+    if modes not in (0, ADJ_OFFSET_SS_READ):
+        _refuse_settime(name)
+    state, out = clock.host_adjtimex_read(tx, modes == ADJ_OFFSET_SS_READ)
+    t.mem.write(addr, out)
+    return state
+
+
+@syscall("adjtimex", status=PARTIAL,
+         note="reads the host clock's state; a change is refused with EPERM (the guest reads the host's clock)")
+def sys_adjtimex(t, buf, *_):
+    return _adjtimex(t, buf, "adjtimex")
+
+
+@syscall("clock_adjtime", status=PARTIAL, note="CLOCK_REALTIME as adjtimex")
+def sys_clock_adjtime(t, clk, buf, *_):
+    clk = s32(clk)
+    if clk == C.CLOCK_REALTIME:
+        return _adjtimex(t, buf, "clock_adjtime")
+    if clk < 0 and clk & 7 == CLOCKFD:
+        t.mem.read(buf, clock.TIMEX_SIZE)
+        raise KernelError(E.EINVAL)         # no dynamic (fd) clocks here
+    if clk < 0 or clk in _HOST or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID,
+                                          REALTIME_ALARM, BOOTTIME_ALARM):
+        raise KernelError(E.EOPNOTSUPP)     # a clock that cannot be adjusted
+    raise KernelError(E.EINVAL)
 
 
 @syscall("times")

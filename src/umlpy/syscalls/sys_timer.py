@@ -322,7 +322,7 @@ class TimerFdFile(File):
 
 
 def _timerfd(t, fd: int) -> TimerFdFile:
-    f = t.proc.fdtable.get(s32(fd))
+    f = t.files.get(s32(fd))
     if not isinstance(f, TimerFdFile):
         raise KernelError(E.EINVAL)
     return f
@@ -335,7 +335,7 @@ def sys_timerfd_create(t, clk, flags, *_):
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
         raise KernelError(E.EINVAL)
     f = TimerFdFile(t.kernel.sched, clk, C.O_RDWR | (flags & C.O_NONBLOCK))
-    return t.proc.fdtable.install(f, bool(flags & C.O_CLOEXEC))
+    return t.files.install(f, bool(flags & C.O_CLOEXEC))
 
 
 @syscall("timerfd_settime")

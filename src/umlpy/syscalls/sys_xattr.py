@@ -24,7 +24,7 @@ NOTE = ("tmpfs in memory; ext2 on disk (user., trusted., security. in EA blocks 
 
 def _inode(t, how: str, target: int):
     if how == "f":
-        f = t.proc.fdtable.get(s32(target))
+        f = t.files.get(s32(target))
         if f.inode is None:
             raise KernelError(E.EBADF)
         return f.inode

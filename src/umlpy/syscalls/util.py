@@ -92,12 +92,14 @@ def get_u64(t, addr: int) -> int:
     return struct.unpack("<Q", t.mem.read(addr, 8))[0]
 
 
-def read_iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
+def read_iovecs(t, iov: int, cnt: int, local: bool = True) -> list[tuple[int, int]]:
     """An iovec array, as Linux's import_iovec: at most UIO_MAXIOV entries
     (the count is an unsigned int), then the array copied in, where a length
     that is negative as an ssize_t is EINVAL at once (copy_iovec_from_user,
     so before any bad buffer is seen); then every buffer must be a user
-    range (EFAULT); the total is cut down to MAX_RW_COUNT."""
+    range (EFAULT); the total is cut down to MAX_RW_COUNT.  The buffers of
+    another address space (local False: process_vm_*'s remote ones) are
+    taken as they are (iovec_from_user only)."""
     cnt = u32(cnt)
     if cnt > UIO_MAXIOV:
         raise KernelError(E.EINVAL)
@@ -106,20 +108,21 @@ def read_iovecs(t, iov: int, cnt: int) -> list[tuple[int, int]]:
     if not access_ok(iov, 16 * cnt):
         raise KernelError(E.EFAULT)
     raw = t.mem.read_prefix(iov, 16 * cnt)
-    entries = list(struct.iter_unpack("<QQ", raw[:len(raw) & ~15]))
-    for _, n in entries:
-        if n >> 63:
-            raise KernelError(E.EINVAL)
-    if len(entries) < cnt:
+    vecs = list(struct.iter_unpack("<QQ", raw[:len(raw) & ~15]))
+    if any(n >> 63 for _, n in vecs):
+        raise KernelError(E.EINVAL)
+    if len(vecs) < cnt:
         raise KernelError(E.EFAULT)
-    vecs, total = [], 0
-    for base, n in entries:
+    if not local:
+        return vecs
+    out, total = [], 0
+    for base, n in vecs:
         if not access_ok(base, n):
             raise KernelError(E.EFAULT)
         n = min(n, MAX_RW_COUNT - total)
-        vecs.append((base, n))
+        out.append((base, n))
         total += n
-    return vecs
+    return out
 
 
 def scatter(t, vecs: list[tuple[int, int]], data: bytes) -> int:
@@ -152,7 +155,7 @@ def user_data(t, vecs: list[tuple[int, int]]) -> bytes | UserBuf:
 def install_pair(t, a, b, cloexec: bool, addr: int) -> int:
     """pipe(2) and socketpair(2): two new fds stored at addr as int[2]; if
     either install or the store fails, neither fd is left behind."""
-    fdt = t.proc.fdtable
+    fdt = t.files
     fa = fdt.install(a, cloexec)
     try:
         fb = fdt.install(b, cloexec)

@@ -12,8 +12,11 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.uaccess import COPY_CHUNK
 from umlpy.vfs.file import File
 
+MISC_MAJOR = 10     # character devices of the misc class (loop-control)
+
 _CHAR: dict[tuple[int, int], Callable] = {}
 _BLOCK: dict[tuple[int, int], object] = {}
+_BLOCK_MAJORS: dict[int, tuple[str, Callable[[int], None] | None]] = {}
 
 
 def register_char(major: int, minor: int, opener: Callable) -> None:
@@ -37,13 +40,31 @@ def unregister_block(major: int, minor: int) -> None:
     _BLOCK.pop((major, minor), None)
 
 
+def register_blkdev(major: int, name: str, probe: Callable[[int], None] | None = None) -> None:
+    """A block major's driver: its name (/proc/devices) and its probe, which
+    an open of a node whose minor has no device calls first (Linux's
+    blk_request_module: loop_probe makes /dev/loopN on demand)."""
+    _BLOCK_MAJORS[major] = (name, probe)
+
+
+def block_majors() -> list[tuple[int, str]]:
+    return sorted((major, name) for major, (name, _) in _BLOCK_MAJORS.items())
+
+
 def unregister_all() -> None:
     """Forget the devices of a previous boot (reboot in place)."""
     _BLOCK.clear()
+    _BLOCK_MAJORS.clear()
 
 
 def block_device(rdev: int):
-    dev = _BLOCK.get((structs.major(rdev), structs.minor(rdev)))
+    key = (structs.major(rdev), structs.minor(rdev))
+    dev = _BLOCK.get(key)
+    if dev is None:
+        probe = _BLOCK_MAJORS.get(key[0], ("", None))[1]
+        if probe is not None:
+            probe(key[1])
+            dev = _BLOCK.get(key)
     if dev is None:
         raise KernelError(E.ENXIO)
     return dev

@@ -129,10 +129,16 @@ class FdTable:
             raise KernelError(E.EBADF)
         return f
 
-    def install(self, file: File, cloexec: bool = False, minfd: int = 0) -> int:
+    def check_room(self, minfd: int = 0) -> int:
+        """The fd install would take (EMFILE if none): for syscalls that
+        reserve it before they make the file, as get_unused_fd_flags."""
         fd = self._used.first_free(minfd)
         if fd >= self.limit:
             raise KernelError(E.EMFILE)
+        return fd
+
+    def install(self, file: File, cloexec: bool = False, minfd: int = 0) -> int:
+        fd = self.check_room(minfd)
         self.install_at(fd, file, cloexec)
         return fd
 
@@ -162,7 +168,13 @@ class FdTable:
         f.flush(self)
         f.put()
 
-    def copy(self) -> FdTable:
+    def copy(self, nr_open: int) -> FdTable:
+        """A private copy (fork, clone, unshare).  No table grows past
+        nr_open (rounded up to a word of descriptors): a table whose highest
+        descriptor lies beyond has no copy, EMFILE (dup_fd)."""
+        words = max(self.files, default=-1) // _BITS + 1
+        if words * _BITS > ((nr_open - 1) | (_BITS - 1)) + 1:
+            raise KernelError(E.EMFILE)
         n = FdTable()
         n.limit = self.limit
         for fd, f in self.files.items():
@@ -185,12 +197,14 @@ class FdTable:
         if self.users == 0:
             self.close_all()
 
-    def unshare(self) -> FdTable:
-        """exec's private copy of a shared table (Linux's unshare_files)."""
+    def unshare(self, nr_open: int) -> FdTable:
+        """A private copy of a shared table, for exec and unshare(2) (Linux's
+        unshare_fd): the same table when no one else holds it."""
         if self.users == 1:
             return self
+        n = self.copy(nr_open)
         self.users -= 1
-        return self.copy()
+        return n
 
     def close_all(self) -> None:
         for fd in list(self.files):

@@ -44,12 +44,13 @@ class File:
         self.flags = flags
         self.pos = 0
         self.refs = 0
+        self.writer = inode is not None and inode.is_reg and self.writable
         if inode is not None:
             inode.open_count += 1
-            if self.writable:
-                inode.write_opens += 1
+            if self.writer:
+                inode.writecount += 1
             elif self.readable:
-                inode.read_opens += 1
+                inode.readcount += 1
 
     @property
     def readable(self) -> bool:
@@ -121,6 +122,11 @@ class File:
     def getdents(self, bufsize: int) -> bytes:
         raise KernelError(E.ENOTDIR)
 
+    def fsync(self) -> None:
+        """fsync(2): what the file's filesystem holds written back."""
+        if self.inode is not None:
+            self.inode.fs.sync()
+
     # whether the file has a poll of its own (file_can_poll): None decides
     # by the inode, regular files and directories not, everything else yes
     pollable: bool | None = None
@@ -150,10 +156,10 @@ class File:
             self.release()
             if self.inode is not None:
                 self.inode.open_count -= 1
-                if self.writable:
-                    self.inode.write_opens -= 1
+                if self.writer:
+                    self.inode.writecount -= 1
                 elif self.readable:
-                    self.inode.read_opens -= 1
+                    self.inode.readcount -= 1
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
                     fsnotify.gone(self.inode)
                     self.inode.evict()
@@ -191,6 +197,13 @@ def _fsflags(task, f: File, req: int, arg: int) -> int:
 MAX_LFS_FILESIZE = (1 << 63) - 1    # the largest file offset (loff_t)
 
 
+def get_write_access(inode) -> None:
+    """A regular file that some process runs as its program cannot be
+    opened for writing or truncated (ETXTBSY)."""
+    if inode.is_reg and inode.writecount < 0:
+        raise KernelError(E.ETXTBSY)
+
+
 def verify_area(pos: int, n: int) -> None:
     """rw_verify_area: a negative position, or a range whose end passes the
     largest loff_t, is EINVAL."""
@@ -198,36 +211,31 @@ def verify_area(pos: int, n: int) -> None:
         raise KernelError(E.EINVAL)
 
 
-def _file_too_big(task) -> KernelError:
-    """Past the caller's RLIMIT_FSIZE: SIGXFSZ (send_sig, from the caller
-    itself), and the EFBIG to raise."""
+def file_size_limit(task) -> int:
+    """The writer's RLIMIT_FSIZE (RLIM_INFINITY: none)."""
+    return task.proc.rlimit(C.RLIMIT_FSIZE)[0]
+
+
+def exceed_fsize(task) -> KernelError:
+    """Going past RLIMIT_FSIZE: SIGXFSZ to the writer, and EFBIG."""
     task.kernel.signals.send_proc(task.proc, S.SIGXFSZ, C.SI_USER, (task.proc.pid, task.proc.creds.uid))
     return KernelError(E.EFBIG)
 
 
 def _write_limit(task, off: int, data: bytes) -> bytes:
-    """generic_write_check_limits: a write starting at or past the caller's
-    RLIMIT_FSIZE is EFBIG (and SIGXFSZ), one running past it stops there;
-    the same, without the signal, at the largest offset.  Writing nothing
-    is never checked."""
+    """generic_write_check_limits: a write that starts at or past the
+    writer's RLIMIT_FSIZE fails (SIGXFSZ, EFBIG), one that would cross it
+    stops there; likewise, without the signal, at the largest offset."""
     if not data:
         return data
-    limit = task.proc.rlimit(C.RLIMIT_FSIZE)[0]
-    if off >= limit:
-        raise _file_too_big(task)
+    limit = file_size_limit(task)
+    if limit != C.RLIM_INFINITY:
+        if off >= limit:
+            raise exceed_fsize(task)
+        data = data[:limit - off]
     if off >= MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
-    return data[:min(limit, MAX_LFS_FILESIZE) - off]
-
-
-def newsize_ok(task, inode, size: int) -> None:
-    """inode_newsize_ok, before a truncate or fallocate changes the size:
-    negative is EINVAL, growing past the caller's RLIMIT_FSIZE EFBIG (and
-    SIGXFSZ); the filesystem's own largest file is its check."""
-    if size < 0:
-        raise KernelError(E.EINVAL)
-    if size > inode.size() and size > task.proc.rlimit(C.RLIMIT_FSIZE)[0]:
-        raise _file_too_big(task)
+    return data[:MAX_LFS_FILESIZE - off]
 
 
 class RegularFile(File):

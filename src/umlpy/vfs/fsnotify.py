@@ -82,3 +82,22 @@ def gone(inode) -> None:
     for w in list(_watches(inode)):
         w.deliver(IN_DELETE_SELF, b"", 0)
         w.inst.remove(w)
+
+
+def watched(inode) -> None:
+    """A first watch on inode: its filesystem remembers it for unmount."""
+    fs = inode.fs
+    if getattr(fs, "watched_inodes", None) is None:
+        fs.watched_inodes = set()
+    fs.watched_inodes.add(inode)
+
+
+def unmount(fs) -> None:
+    """The filesystem is going (fsnotify_unmount_inodes): every watch on it
+    hears IN_UNMOUNT, whatever its mask, then IN_IGNORED as it goes."""
+    for inode in list(getattr(fs, "watched_inodes", None) or ()):
+        for w in list(_watches(inode)):
+            w.inst.queue(w.wd, IN_UNMOUNT, 0, b"")
+            w.inst.remove(w)
+    fs.watched_inodes = None
+

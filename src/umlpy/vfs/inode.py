@@ -15,9 +15,11 @@ _next_anon_dev = [1]
 
 
 def anon_dev() -> int:
-    """A device number for a filesystem without a block device (major 0)."""
+    """A device number (dev_t) for a filesystem without a block device: major
+    0, as Linux's get_anon_bdev; a disk's filesystem has its disk's."""
     _next_anon_dev[0] += 1
-    return _next_anon_dev[0]
+    n = _next_anon_dev[0]
+    return (n & 0xFF) | (n & ~0xFF) << 12     # makedev(0, n)
 
 
 def now_ns() -> int:
@@ -31,6 +33,10 @@ def dtype_of(mode: int) -> int:
 class Filesystem:
     name = "none"
     magic = 0
+    # FMODE_CAN_ODIRECT: its files do direct I/O (Linux's ext2 does; tmpfs
+    # before 6.6 and hostfs do not), which a loop device on them may use
+    direct_io = False
+    blksize = 4096      # st_blksize of its files: i_blocksize, the superblock's block size
 
     def __init__(self) -> None:
         self.dev = anon_dev()
@@ -64,10 +70,11 @@ class Filesystem:
 class Inode:
     """Default behaviour: what a non-directory, non-file inode answers."""
 
-    # open files of the inode for writing, and for reading only (Linux's
-    # i_writecount and i_readcount, which leases look at)
-    write_opens = 0
-    read_opens = 0
+    # i_writecount: > 0, files open for writing; < 0, address spaces running
+    # it as their program (which refuse each other: ETXTBSY)
+    writecount = 0
+    # i_readcount: files open for reading only (leases look at both)
+    readcount = 0
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0,
                  rdev: int = 0, ino: int | None = None) -> None:

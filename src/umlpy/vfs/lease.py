@@ -123,11 +123,11 @@ def _open_conflict(f, c: _Leases, ltype: int) -> bool:
     no other open at all (counts of opens for writing, with the writers
     waiting for a break, and for reading only)."""
     inode = f.inode
-    writers = inode.write_opens + len(c.waiting_writers)
+    writers = inode.writecount + len(c.waiting_writers)     # < 0: a running program
     if ltype == F_RDLCK:
         return writers > 0
     mine_w, mine_r = (1, 0) if f.writable else (0, 1)
-    return writers != mine_w or inode.read_opens != mine_r
+    return writers != mine_w or inode.readcount != mine_r
 
 
 def setlease(task, f, ltype: int) -> int:

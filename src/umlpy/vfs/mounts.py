@@ -11,6 +11,7 @@ from typing import Callable
 from umlpy.abi import errno as E
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+from umlpy.vfs import fsnotify
 from umlpy.vfs.dentry import Dentry, Mount
 
 
@@ -51,12 +52,15 @@ class MountTable:
 
     @staticmethod
     def _release(m: Mount) -> None:
+        if getattr(m.fs, "shared_instance", False):
+            return
+        fsnotify.unmount(m.fs)
         unmount = getattr(m.fs, "unmount", None)
-        if unmount is not None and not getattr(m.fs, "shared_instance", False):
+        if unmount is not None:
             unmount()
-        dev = getattr(m.fs, "device", None)
-        if dev is not None:
-            dev.mounted_fs = None
+        if getattr(m.fs, "device", None) is not None:
+            from umlpy.fs.registry import release_disk
+            release_disk(m.fs)
 
     def unmount_all(self) -> None:
         for m in reversed(list(self.mounts)):

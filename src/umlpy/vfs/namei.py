@@ -34,10 +34,10 @@ class Scope:
 
 def start_of(task, dirfd: int, path: bytes) -> Dentry:
     if path.startswith(b"/"):
-        return task.proc.fs.root
+        return task.fs.root
     if dirfd == C.AT_FDCWD:
-        return task.proc.fs.cwd
-    f = task.proc.fdtable.get_raw(dirfd)
+        return task.fs.cwd
+    f = task.files.get_raw(dirfd)
     if f.dentry is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     return f.dentry
@@ -53,7 +53,7 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
     if len(path) >= PATH_MAX:
         raise KernelError(E.ENAMETOOLONG)
     nd: Scope | None = task.nd
-    root = task.proc.fs.root
+    root = task.fs.root
     if nd is not None and nd.flags & _SCOPED:
         root = nd.root
     if path[:1] == b"/":
@@ -131,8 +131,8 @@ def lookup(task, dirfd: int, path: bytes, follow: bool = True, empty_ok: bool = 
     if not path:
         if empty_ok:
             if dirfd == C.AT_FDCWD:
-                return task.proc.fs.cwd
-            f = task.proc.fdtable.get_raw(dirfd)
+                return task.fs.cwd
+            f = task.files.get_raw(dirfd)
             if f.dentry is None:
                 raise KernelError(E.EBADF)
             return f.dentry
@@ -149,7 +149,7 @@ def lookup_parent(task, dirfd: int, path: bytes) -> tuple[Dentry, bytes, bool]:
     stripped = path.rstrip(b"/")
     trailing = len(stripped) != len(path)
     if not stripped:
-        return task.proc.fs.root, b".", trailing
+        return task.fs.root, b".", trailing
     head, _, last = stripped.rpartition(b"/")
     if b"/" in stripped:
         parent = _walk(task, start_of(task, dirfd, path), head or b"/", True, [MAXSYMLINKS])

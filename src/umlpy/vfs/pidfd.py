@@ -26,7 +26,7 @@ class PidFile(File):
 
 def install(t, proc, flags: int = 0) -> int:
     """A new pidfd for proc in t's table (always close-on-exec, as Linux)."""
-    return t.proc.fdtable.install(PidFile(proc, flags), True)
+    return t.files.install(PidFile(proc, flags), True)
 
 
 def install_at_user(t, proc, addr: int) -> None:
@@ -34,8 +34,13 @@ def install_at_user(t, proc, addr: int) -> None:
     t.mem.write(addr, struct.pack("<i", install(t, proc)))
 
 
-def process_of(t, fd: int):
-    f = t.proc.fdtable.get(fd)
-    if not isinstance(f, PidFile):
+def process_of(t, fd: int, tgid_dirs: bool = False):
+    """The process a pidfd names; with tgid_dirs (pidfd_send_signal) an
+    open /proc/PID directory names one too (its file's tgid_process)."""
+    f = t.files.get(fd)
+    if isinstance(f, PidFile):
+        return f.proc
+    proc = getattr(f, "tgid_process", None) if tgid_dirs else None
+    if proc is None:
         raise KernelError(E.EBADF)
-    return f.proc
+    return proc

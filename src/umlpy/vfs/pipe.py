@@ -114,7 +114,7 @@ class PipeFile(File):
         p = self.pipe
         while True:
             if p.readers == 0:
-                task.kernel.signals.send_task(task, S.SIGPIPE)
+                task.kernel.signals.send_sig(task, S.SIGPIPE)
                 if done:
                     return done
                 raise KernelError(E.EPIPE)

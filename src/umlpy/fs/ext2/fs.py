@@ -73,6 +73,7 @@ def _check_geometry(sb: L.Superblock, dev: BlockDevice) -> None:
 class Ext2Fs(Filesystem):
     name = "ext2"
     magic = L.MAGIC
+    direct_io = True
 
     def __init__(self, dev: BlockDevice, read_only: bool) -> None:
         super().__init__()
@@ -88,7 +89,7 @@ class Ext2Fs(Filesystem):
         self.device = dev
         self.sb = sb
         self.read_only = read_only
-        self.block_size = sb.block_size
+        self.block_size = self.blksize = sb.block_size
         self.inode_size = sb.inode_size_bytes
         self.has_filetype = bool(sb.feature_incompat & L.INCOMPAT_FILETYPE)
         self.bcache = BufferCache(dev, self.block_size)

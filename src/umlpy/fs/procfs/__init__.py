@@ -24,6 +24,7 @@ PROC_SUPER_MAGIC = 0x9FA0
 class ProcFs(VirtFs):
     name = "proc"
     magic = PROC_SUPER_MAGIC
+    blksize = 1024      # proc_fill_super's s_blocksize
 
     def __init__(self, kernel) -> None:
         super().__init__(kernel)

@@ -102,17 +102,19 @@ class VNode(Inode):
 
 
 class GenFile(VNode):
-    """A regular file whose content is generated at open; writable only
+    """A regular file whose content is generated at open (lazy: at the first
+    read, so that its checks refuse the read, not the open); writable only
     when it has a `store`, as Linux's files without a write method."""
 
     def __init__(self, fs: VirtFs, key: object, show: Show, store: Store | None = None,
                  mode: int | None = None, owner: Owner | None = None, size: int = 0,
-                 alive: Callable[[], bool] | None = None) -> None:
+                 alive: Callable[[], bool] | None = None, lazy: bool = False) -> None:
         if mode is None:
             mode = 0o644 if store is not None else 0o444
         super().__init__(fs, key, C.S_IFREG | mode, owner, alive)
         self.show = show
         self.store = store
+        self.lazy = lazy
         self._size = size     # procfs says 0, sysfs a page
 
     def size(self) -> int:
@@ -137,8 +139,8 @@ class SeqFile(File):
 
     def __init__(self, dentry, inode: GenFile, flags: int, task) -> None:
         super().__init__(dentry, inode, flags)
-        self.text = inode.show(task) if self.readable else b""
-        self.stale = False
+        self.text = inode.show(task) if self.readable and not inode.lazy else b""
+        self.stale = inode.lazy
 
     def _text(self, task) -> bytes:
         if self.stale:
@@ -311,6 +313,43 @@ def ro(show: Show | str, size: int = 0, mode: int = 0o444):
 def rw(show: Show, store: Store, size: int = 0, mode: int = 0o644):
     """A writable leaf for build_tree."""
     return lambda fs, key: GenFile(fs, key, show, store, mode=mode, size=size)
+
+
+def parse_int(word: bytes) -> int:
+    """One value as proc_dointvec reads it: an integer in C's notation (0x
+    hex, 0 octal), else EINVAL; its range is the sysctl's to check."""
+    neg = word[:1] == b"-"
+    digits = word[neg:]
+    base = 16 if digits[:2].lower() == b"0x" else 8 if digits[:1] == b"0" and len(digits) > 1 else 10
+    try:
+        v = int(digits[2:] if base == 16 else digits, base) if digits[:1].isdigit() and b"_" not in digits else None
+    except ValueError:
+        v = None
+    if v is None:
+        raise KernelError(E.EINVAL)
+    return -v if neg else v
+
+
+def parse_ints(data: bytes) -> list[int]:
+    """The integers a sysctl write gives (whitespace-separated)."""
+    return [parse_int(w) for w in data.split()]
+
+
+def ints(get: Callable[[], list[int]], put: Callable[[list[int]], None],
+         lo: int | None = None, hi: int | None = None):
+    """A writable sysctl of integers, as proc_dointvec_minmax: shown
+    tab-separated; a write sets as many as it gives, in order, each within
+    [lo, hi] (else EINVAL and nothing changes)."""
+    def show(task) -> bytes:
+        return ("\t".join(str(v) for v in get()) + "\n").encode()
+
+    def store(task, data: bytes) -> None:
+        cur = get()
+        vals = parse_ints(data)[:len(cur)]
+        if not vals or any(lo is not None and v < lo or hi is not None and v > hi for v in vals):
+            raise KernelError(E.EINVAL)
+        put(vals + cur[len(vals):])
+    return rw(show, store)
 
 
 def symlink(target: str):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from arch_um import procinfo
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
+from umlpy.fs.procfs import pagemap
 from umlpy.fs.procfs.mounts import dev_numbers
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.errors import KernelError
@@ -69,23 +70,40 @@ def _guest_files(proc) -> dict[int, tuple[tuple[int, int], int, bytes]]:
     return out
 
 
-def _parse(raw: bytes, files: dict) -> list[Vma]:
+def _parse(host: list[procinfo.HostVma], files: dict) -> list[Vma]:
     out = []
-    for line in raw.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) < 5:
+    for start, end, perms, offset, hino, name in host:
+        if start < STUB_END and end > STUB_BASE:
             continue
-        lo, _, hi = parts[0].partition(b"-")
-        v = Vma(int(lo, 16), int(hi, 16), parts[1].decode(), int(parts[2], 16))
-        if v.start < STUB_END and v.end > STUB_BASE:
-            continue
-        name = parts[5].strip() if len(parts) > 5 else b""
-        known = files.get(int(parts[4]))
+        v = Vma(start, end, perms, offset)
+        known = files.get(hino)
         if known is not None and name.startswith(b"/memfd:"):
             v.dev, v.ino, v.name = known
         elif name.startswith(_KEPT_PREFIXES):
             v.name = name
         out.append(v)
+    return out
+
+
+def _cut(v: Vma, lo: int, hi: int, **kw) -> Vma:
+    """The part [lo, hi) of v, its file offset following."""
+    n = Vma(lo, hi, v.perms, v.offset + (lo - v.start if v.ino else 0), v.dev, v.ino, v.name)
+    for k, val in kw.items():
+        setattr(n, k, val)
+    return n
+
+
+def _split_locked(vmas: list[Vma], mm) -> list[Vma]:
+    """Linux splits a vma where an mlocked range begins or ends; the host's
+    vma (never locked) is one: cut it there."""
+    if not mm.locked.items:
+        return vmas
+    out = []
+    for v in vmas:
+        cuts = sorted({a for s, e, _ in mm.locked.overlapping(v.start, v.end) for a in (s, e)}
+                      - {v.start, v.end})
+        edges = [v.start, *cuts, v.end]
+        out.extend(_cut(v, a, b) if cuts else v for a, b in zip(edges, edges[1:]))
     return out
 
 
@@ -101,10 +119,10 @@ def _mark_heap(vmas: list[Vma], mm) -> list[Vma]:
             out.append(v)
             continue
         if v.start < lo:
-            out.append(Vma(v.start, lo, v.perms))
-        out.append(Vma(max(v.start, lo), min(v.end, hi), v.perms, name=b"[heap]"))
+            out.append(_cut(v, v.start, lo))
+        out.append(_cut(v, max(v.start, lo), min(v.end, hi), name=b"[heap]"))
         if v.end > hi:
-            out.append(Vma(hi, v.end, v.perms))
+            out.append(_cut(v, hi, v.end))
     return out
 
 
@@ -112,12 +130,12 @@ def vmas_of(proc) -> list[Vma]:
     if not live(proc):
         return []
     mm = proc.mm
-    raw = procinfo.task_maps(proc.threads[0].hpid)
-    if raw is None:
+    host = procinfo.task_vmas(proc.threads[0].hpid)
+    if host is None:
         vmas = [Vma(s, e, "rw-p" if charged else "r--p") for s, e, charged in mm.ranges]
     else:
-        vmas = _parse(raw, _guest_files(proc))
-    return _mark_heap(vmas, mm)
+        vmas = _parse(host, _guest_files(proc))
+    return _split_locked(_mark_heap(vmas, mm), mm)
 
 
 def maps_text(tg: Target, reader) -> bytes:
@@ -127,29 +145,47 @@ def maps_text(tg: Target, reader) -> bytes:
 
 _SMAPS_ZERO = ("Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced",
                "Anonymous", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped",
-               "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss", "Locked")
+               "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss")
 
 
-def _vmflags(perms: str) -> str:
-    """The VmFlags the permissions imply (rd, wr, ex, sh)."""
-    return " ".join(f for c, f in zip(perms, ("rd", "wr", "ex", "sh")) if c not in "-p")
+def _vmflags(perms: str, locked: bool) -> str:
+    """The VmFlags the permissions imply (rd, wr, ex, sh), and lo for an
+    mlocked range."""
+    flags = [f for c, f in zip(perms, ("rd", "wr", "ex", "sh")) if c not in "-p"]
+    return " ".join(flags + ["lo"] * locked)
+
+
+def _resident(proc, v: Vma, host_rss: dict) -> tuple[int, int]:
+    """(Rss, Pss) in kB of v: the host's for its vma; a piece of a host vma
+    (cut where the guest's vmas differ) counts its present pages in the
+    host's pagemap, its Pss in the host vma's Pss/Rss ratio."""
+    end, rss, pss = host_rss.get(v.start, (0, 0, 0))
+    if end == v.end:
+        return rss, pss
+    whole = next(((r, p) for s, (e, r, p) in host_rss.items() if s <= v.start and v.end <= e), (0, 0))
+    kb = pagemap.present_pages(proc, v.start, v.end) * (C.PAGE_SIZE >> 10)
+    return kb, kb * whole[1] // whole[0] if whole[0] else kb
 
 
 def smaps_text(tg: Target, reader) -> bytes:
     """maps, each mapping followed by its counters: Size from the kernel's
-    view, Rss and Pss from the host's page tables, the rest not tracked (0)."""
+    view, Rss and Pss from the host's page tables, Locked (Linux's Pss of
+    a locked vma) from the kernel's mlock bookkeeping, the rest not
+    tracked (0)."""
     tg.check_access(reader)
     proc = tg.proc()
-    rss = procinfo.task_smaps_rss(proc.threads[0].hpid) if proc.threads else {}
+    host_rss = procinfo.task_smaps_rss(proc.threads[0].hpid) if proc.threads else {}
     out = []
     for v in vmas_of(proc):
-        r, p = rss.get(v.start, (0, 0))
+        r, p = _resident(proc, v, host_rss)
+        locked = proc.mm.locked.at(v.start) is not None
         out.append(v.line())
         out.append((f"Size:           {(v.end - v.start) >> 10:8d} kB\n"
                     f"KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n"
                     f"Rss:            {r:8d} kB\nPss:            {p:8d} kB\n"
                     + "".join(f"{(k + ':'):<16}{0:8d} kB\n" for k in _SMAPS_ZERO)
-                    + "THPeligible:    0\nVmFlags: " + _vmflags(v.perms) + "\n").encode())
+                    + f"Locked:         {p if locked else 0:8d} kB\n"
+                    + "THPeligible:    0\nVmFlags: " + _vmflags(v.perms, locked) + "\n").encode())
     return b"".join(out)
 
 
@@ -159,7 +195,7 @@ def vm_sizes(proc) -> dict[str, int]:
     if not vmas:
         return {}
     exe = proc.exe_path.encode()
-    pages = {"size": 0, "stack": 0, "exe": 0, "lib": 0, "data": 0}
+    pages = {"size": 0, "stack": 0, "exe": 0, "lib": 0, "data": 0, "locked": proc.mm.locked_pages}
     for v in vmas:
         n = (v.end - v.start) // C.PAGE_SIZE
         pages["size"] += n

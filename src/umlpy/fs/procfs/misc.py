@@ -11,9 +11,11 @@ from __future__ import annotations
 from arch_um import clock, procinfo
 from umlpy.fs import registry
 from umlpy.fs.procfs.base import Spec, ro, symlink, text
+from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
 from umlpy.kernel.task import State
-from umlpy.vfs.devices import MEM_DEVICES
+from umlpy.vfs import devices as dev_registry
+from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
 
 VMALLOC_TOTAL_KB = 34359738367
 HUGEPAGE_KB = 2048
@@ -110,23 +112,23 @@ def filesystems() -> str:
 
 
 def partitions(kernel) -> str:
+    """Disks with a size (show_partition skips empty ones: unbound loops)."""
     out = ["major minor  #blocks  name\n\n"]
-    for u in kernel.ubds:
-        out.append(f"{u.dev.major:4d}  {u.dev.minor:7d} {u.dev.size >> 10:10d} {u.spec.name}\n")
+    for d in kernel.disks:
+        if d.size:
+            out.append(f"{d.major:4d}  {d.minor:7d} {d.size >> 10:10d} {d.name}\n")
     return "".join(out)
 
 
 def devices(kernel) -> str:
     chars = sorted({(ma, "mem") for _, ma, _, _, _ in MEM_DEVICES}) + [
-        (CONSOLE_TTY[0], "/dev/tty"), (CONSOLE_TTY[0], "/dev/console")]
-    blocks = sorted({(u.dev.major, "ubd") for u in kernel.ubds})
+        (CONSOLE_TTY[0], "/dev/tty"), (CONSOLE_TTY[0], "/dev/console"), (MISC_MAJOR, "misc")]
     return ("Character devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in chars)
-            + "\nBlock devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in blocks))
+            + "\nBlock devices:\n" + "".join(f"{ma:3d} {n}\n" for ma, n in dev_registry.block_majors()))
 
 
 def diskstats(kernel) -> str:
-    return "".join(f"{u.dev.major:4d} {u.dev.minor:7d} {u.spec.name}" + " 0" * 17 + "\n"
-                   for u in kernel.ubds)
+    return "".join(f"{d.major:4d} {d.minor:7d} {d.name}" + " 0" * 17 + "\n" for d in kernel.disks)
 
 
 def global_files(kernel) -> Spec:
@@ -144,6 +146,8 @@ def global_files(kernel) -> Spec:
         "cpuinfo": ro(text(cpuinfo_once)),
         "devices": ro(text(lambda: devices(k))),
         "diskstats": ro(text(lambda: diskstats(k))),
+        "key-users": ro(text(lambda: k.keys.proc_key_users())),
+        "keys": ro(k.keys.proc_keys),
         "filesystems": ro(text(filesystems)),
         "loadavg": ro(text(lambda: loadavg(k))),
         "meminfo": ro(text(lambda: meminfo(k))),
@@ -153,6 +157,7 @@ def global_files(kernel) -> Spec:
         "partitions": ro(text(lambda: partitions(k))),
         "stat": ro(text(lambda: stat(k))),
         "swaps": ro("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
+        "sysvipc": sysvipc_files(k),
         "uptime": ro(text(lambda: uptime(k))),
         "version": ro(text(lambda: f"Linux version {k.release} (umlpy {k.version}) "
                                    f"{k.version_string}")),

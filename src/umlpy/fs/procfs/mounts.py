@@ -72,10 +72,7 @@ def mounts_text(tg: Target) -> bytes:
 
 def dev_numbers(fs) -> tuple[int, int]:
     """The st_dev of a filesystem's files as major, minor (stat's rule)."""
-    d = fs.dev
-    if d > 0xFFFF:
-        return structs.major(d), structs.minor(d)
-    return 0, d
+    return structs.major(fs.dev), structs.minor(fs.dev)
 
 
 def mountinfo_text(tg: Target, ids: MountIds) -> bytes:

@@ -19,7 +19,7 @@ import struct
 import zlib
 
 from umlpy.abi import errno as E
-from umlpy.fs.procfs.base import Spec, ro, rw, text
+from umlpy.fs.procfs.base import Spec, parse_ints, ro, rw, text
 from umlpy.kernel.errors import KernelError
 from umlpy.net import ipconfig
 from umlpy.net.inet import ports
@@ -350,13 +350,6 @@ def net_files(kernel) -> Spec:
 
 # -- /proc/sys/net ----------------------------------------------------------------------
 
-def _ints(data: bytes) -> list[int]:
-    try:
-        return [int(w) for w in data.split()]
-    except ValueError:
-        raise KernelError(E.EINVAL) from None
-
-
 def _pair(kernel, attr: str, check) -> tuple:
     """A sysctl of two integers kept on the stack (show, store)."""
     def show(task) -> bytes:
@@ -364,7 +357,7 @@ def _pair(kernel, attr: str, check) -> tuple:
         return f"{lo}\t{hi}\n".encode()
 
     def store(task, data: bytes) -> None:
-        vals = _ints(data)
+        vals = parse_ints(data)
         if not vals or len(vals) > 2:
             raise KernelError(E.EINVAL)
         new = tuple(vals) + getattr(kernel.net, attr)[len(vals):]

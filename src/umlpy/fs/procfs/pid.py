@@ -12,9 +12,9 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SYS_RESOURCE
-from umlpy.fs.procfs import maps, mounts, pidstat
-from umlpy.fs.procfs.base import Dir, GenFile, Link, VirtFs
+from umlpy.abi.capability import CAP_SYS_NICE, CAP_SYS_RESOURCE
+from umlpy.fs.procfs import maps, mounts, pagemap, pidstat
+from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
@@ -27,7 +27,7 @@ NO_ID = "4294967295"     # (uid_t)-1: loginuid and sessionid never set
 
 
 def reader_root(reader):
-    return reader.proc.fs.root if reader is not None else None
+    return reader.fs.root if reader is not None else None
 
 
 def path_of(dentry, reader) -> bytes:
@@ -56,11 +56,11 @@ def file_link_name(f, reader) -> bytes:
 Maker = Callable[[VirtFs, tuple, Target], object]
 
 
-def _file(show: Callable, mode: int = 0o444, store: Callable | None = None) -> Maker:
+def _file(show: Callable, mode: int = 0o444, store: Callable | None = None, lazy: bool = False) -> Maker:
     """show(target, reader) -> bytes; store(target, writer, data)."""
     def make(fs: VirtFs, key: tuple, tg: Target):
         st = (lambda task, data: store(tg, task, data)) if store is not None else None
-        return GenFile(fs, key, lambda task: show(tg, task), st, mode, tg.owner, alive=tg.alive)
+        return GenFile(fs, key, lambda task: show(tg, task), st, mode, tg.owner, alive=tg.alive, lazy=lazy)
     return make
 
 
@@ -167,6 +167,37 @@ def _exe(tg: Target, reader) -> bytes:
     return p.exe_path.encode()
 
 
+def _personality(tg: Target, reader) -> bytes:
+    tg.check_access(reader)
+    return b"%08x\n" % tg.proc().personality
+
+
+def _slack_task(tg: Target, current):
+    """The thread whose timer slack /proc/PID/timerslack_ns is (the leader's);
+    another thread's asks for CAP_SYS_NICE, reading or writing."""
+    task = tg.task()
+    if current is not None and task is not current and not capable(current.proc.creds, CAP_SYS_NICE):
+        raise KernelError(E.EPERM)
+    return task
+
+
+def _timerslack(tg: Target, reader) -> bytes:
+    return b"%d\n" % _slack_task(tg, reader).sched.timer_slack_ns
+
+
+def _set_timerslack(tg: Target, writer, data: bytes) -> None:
+    """kstrtoull, base 10: digits and one newline; 0 puts the default back."""
+    text = data[:-1] if data.endswith(b"\n") else data
+    digits = text[1:] if text.startswith(b"+") else text
+    if not digits.isdigit():
+        raise KernelError(E.EINVAL)
+    slack = int(digits)
+    if slack >> 64:
+        raise KernelError(E.ERANGE)
+    s = _slack_task(tg, writer).sched
+    s.timer_slack_ns = slack or s.default_slack_ns
+
+
 def _const(value: str) -> Callable:
     b = (value + "\n").encode()
     return lambda tg, reader: b
@@ -241,7 +272,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("net", lambda fs, key, tg: fs.net_dir),
     ("environ", _file(_environ, 0o400)),
     ("status", _file(_status)),
-    ("personality", _file(_const("00000000"), 0o400)),
+    ("personality", _file(_personality, 0o400)),
     ("limits", _file(lambda tg, r: pidstat.limits_text(tg))),
     ("comm", _file(_comm, 0o644, _set_comm)),
     ("cmdline", _file(_cmdline)),
@@ -249,6 +280,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("statm", _file(lambda tg, r: pidstat.statm_text(tg))),
     ("maps", _file(maps.maps_text)),
     ("smaps", _file(maps.smaps_text)),
+    ("pagemap", pagemap.PagemapInode),
     ("cwd", _link(_cwd)),
     ("root", _link(_root)),
     ("exe", _link(_exe)),
@@ -260,18 +292,37 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
     ("loginuid", _file(_const(NO_ID))),
     ("sessionid", _file(_const(NO_ID))),
+    ("timerslack_ns", _file(_timerslack, 0o666, _set_timerslack, lazy=True)),
 ]
+TGID_ONLY = {"task", "timerslack_ns"}     # not in /proc/PID/task/TID
+
+
+class TgidDir(Dir):
+    """/proc/PID itself: open, it names the process it was opened for, as
+    a pidfd does for pidfd_send_signal (Linux's tgid_pidfd_to_pid); a
+    later process with the same pid is not that one."""
+
+    def __init__(self, fs: VirtFs, key: tuple, table, tg: Target) -> None:
+        super().__init__(fs, key, table, 0o555, tg.owner, tg.alive)
+        self.tg = tg
+
+    def open_file(self, dentry, flags: int, task) -> ListingFile:
+        f = super().open_file(dentry, flags, task)
+        f.tgid_process = self.tg.proc_or_none()
+        return f
 
 
 def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
     """/proc/PID (tid None) or /proc/PID/task/TID."""
     tg = Target(fs, pid, tid)
     key = ("pid", pid, tid)
-    entries = ENTRIES if tid is None else ENTRIES[1:]
+    entries = ENTRIES if tid is None else [e for e in ENTRIES if e[0] not in TGID_ONLY]
 
     def table():
         if tg.proc_or_none() is None:
             return {}
         return {name.encode(): (lambda name=name, make=make: make(fs, (*key, name), tg))
                 for name, make in entries}
+    if tid is None:
+        return TgidDir(fs, key, table, tg)
     return Dir(fs, key, table, 0o555, tg.owner, tg.alive)

@@ -3,8 +3,7 @@ Linux 6.1's fs/proc/array.c and base.c print them, since ps, top, pgrep
 and friends parse them by position or by name.
 
 What umlpy does not keep is shown as Linux shows an idle, fault-free
-process: page-fault and context-switch counts, wchan, scheduling class are
-zeros.  CPU times are the host processes' (kernel/rusage.py).
+process: page-fault and context-switch counts and wchan are zeros.  CPU times are the host processes' (kernel/rusage.py).
 """
 from __future__ import annotations
 
@@ -47,14 +46,15 @@ def stat_text(tg: Target) -> bytes:
         state_letter(proc, task), ppid, proc.pgid, proc.sid, tty_nr(proc), tpgid(proc),
         PF_RANDOMIZE, 0, 0, 0, 0,               # flags, minflt, cminflt, majflt, cmajflt
         *(ns // NS_PER_TICK for ns in (own.utime, own.stime, proc.cusage.utime, proc.cusage.stime)),
-        20 + proc.nice, proc.nice, nthreads(proc), 0,    # priority, nice, num_threads, itrealvalue
+        task.sched.prio(), task.sched.nice, nthreads(proc), 0,    # priority, nice, num_threads, itrealvalue
         proc.start_ns // NS_PER_TICK,
         mem.size * C.PAGE_SIZE, mem.resident, proc.rlimit(C.RLIMIT_RSS)[0],
         lay["start_code"], lay["end_code"], mm.start_stack if is_live else 0,
         0, 0,                                   # kstkesp, kstkeip
         pending, task.blocked & 0x7fffffff, ign & 0x7fffffff, catch & 0x7fffffff,
         0, 0, 0,                                # wchan, nswap, cnswap
-        proc.exit_signal, 0, 0, 0, 0, 0, 0,     # processor, rt_prio, policy, delayacct, guest times
+        proc.exit_signal, 0,                    # exit signal, processor
+        task.sched.rt_priority, task.sched.policy, 0, 0, 0,     # delayacct, guest times
         lay["start_data"], lay["end_data"], mm.brk_start if is_live else 0,
         arg[0], arg[1], env[0], env[1],
         proc.wait_status if proc.zombie else 0,
@@ -119,7 +119,7 @@ def _vm_lines(m: MemUse, vm: dict[str, int]) -> list[str]:
     lib = vm.get("lib", 0)
     data = vm.get("data", max(0, m.data - stack))
     return [
-        _kb("VmPeak", size), _kb("VmSize", size), _kb("VmLck", 0), _kb("VmPin", 0),
+        _kb("VmPeak", size), _kb("VmSize", size), _kb("VmLck", vm.get("locked", 0)), _kb("VmPin", 0),
         _kb("VmHWM", m.resident), _kb("VmRSS", m.resident),
         _kb("RssAnon", m.resident - m.shared), _kb("RssFile", m.shared), _kb("RssShmem", 0),
         _kb("VmData", data), _kb("VmStk", stack), _kb("VmExe", exe), _kb("VmLib", lib),

@@ -1,24 +1,27 @@
-"""/proc/sys: the sysctls tools and libcs read, and the UTS names, which
-are the only ones that can be written (as sethostname(2) would set them).
+"""/proc/sys: the sysctls tools and libcs read; the UTS names (as
+sethostname(2) would set them), the key quotas, the IPC limits (ipcfiles)
+and the limits the kernel honours (kernel/tunables.py) can be written, by root.
 
-Values are umlpy's fixed limits and Linux's defaults; boot_id is made once
-per boot, uuid is new at each read (both as Linux's random driver does).
+Other values are umlpy's fixed limits and Linux's defaults; boot_id is made
+once per boot, uuid is new at each read (both as Linux's random driver does).
 """
 from __future__ import annotations
 
 from arch_um import clock
 from umlpy.abi import errno as E
-from umlpy.fs.procfs.base import Spec, ro, rw, text
+from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
+from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.process import PID_MAX
+from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, PID_MAX_DEFAULT, RR_TIMESLICE_MS
 from umlpy.vfs.devices import ENTROPY_AVAIL
 from umlpy.vfs.pipe import round_pipe_size
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
-NR_OPEN = 1 << 20
 FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
+INT_MIN = -(1 << 31)
+ULONG_MAX = (1 << 64) - 1
 
 
 def new_uuid() -> str:
@@ -28,6 +31,16 @@ def new_uuid() -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def int_sysctl(obj, attr: str, lo: int, hi: int = INT_MAX, changed=None):
+    """An integer sysctl kept in obj.attr (proc_dointvec_minmax, as ints);
+    changed() runs after a write."""
+    def put(v: list[int]) -> None:
+        setattr(obj, attr, v[0])
+        if changed is not None:
+            changed()
+    return ints(lambda: [getattr(obj, attr)], put, lo, hi)
 
 
 def _uts(kernel, attr: str):
@@ -43,57 +56,40 @@ def _uts(kernel, attr: str):
 
 
 def _open_files(kernel) -> int:
-    return len({id(f) for p in kernel.procs.by_pid.values() for f in p.fdtable.files.values()})
+    return len({id(f) for p in kernel.procs.by_pid.values() for t in p.threads
+                for f in t.files.files.values()})
 
 
-def _number(data: bytes, signed: bool = False) -> int:
-    """One decimal number (with a sign if signed), as the proc_do*vec
-    handlers parse a write."""
-    words = data.split()
-    digits = words[0][1:] if len(words) == 1 and signed and words[0][:1] == b"-" else words[0] if words else b""
-    if len(words) != 1 or not digits.isdigit():
-        raise KernelError(E.EINVAL)
-    return int(words[0])
+def _tunable(kernel, name: str):
+    """An integer tunable between Linux's bounds (kernel/tunables.py)."""
+    attr, lo, hi = INT_BOUNDS[name]
+    return int_sysctl(kernel.tunables, attr, lo, hi)
 
 
-def _ulong(obj, attr: str):
-    """An unsigned long sysctl kept in obj.attr (proc_doulongvec_minmax)."""
-    def show(task) -> bytes:
-        return f"{getattr(obj, attr)}\n".encode()
-
+def _core_pattern(kernel):
+    """proc_dostring: up to the first newline, at most 127 bytes."""
     def store(task, data: bytes) -> None:
-        v = _number(data)
-        if v >= 1 << 64:
-            raise KernelError(E.EINVAL)
-        setattr(obj, attr, v)
-    return show, store
+        kernel.tunables.core_pattern = data.split(b"\n", 1)[0].split(b"\0", 1)[0][:CORENAME_MAX_SIZE - 1]
+    return rw(lambda task: kernel.tunables.core_pattern + b"\n", store)
 
 
-def _int(obj, attr: str):
-    """An int sysctl kept in obj.attr (proc_dointvec)."""
-    def show(task) -> bytes:
-        return f"{getattr(obj, attr)}\n".encode()
-
+def _rr_timeslice(kernel):
+    """sched_rr_handler: a value up to 0 puts the default back."""
     def store(task, data: bytes) -> None:
-        v = _number(data, signed=True)
-        if not -(1 << 31) <= v < 1 << 31:
-            raise KernelError(E.EINVAL)
-        setattr(obj, attr, v)
-    return show, store
+        v = (parse_ints(data) or [0])[0]
+        kernel.tunables.sched_rr_timeslice_ms = v if v > 0 else RR_TIMESLICE_MS
+    return rw(text(lambda: str(kernel.tunables.sched_rr_timeslice_ms)), store)
 
 
 def _pipe_max_size(limits):
     """fs.pipe-max-size (proc_dopipe_max_size): stored rounded up to a
     power-of-two count of pages, EINVAL past 2 GiB."""
-    def show(task) -> bytes:
-        return f"{limits.max_size}\n".encode()
-
-    def store(task, data: bytes) -> None:
-        size = round_pipe_size(_number(data))
+    def put(v: list[int]) -> None:
+        size = round_pipe_size(v[0]) if v[0] >= 0 else 0
         if not size:
             raise KernelError(E.EINVAL)
         limits.max_size = size
-    return show, store
+    return put
 
 
 def sys_tree(kernel, boot_id: str) -> Spec:
@@ -101,15 +97,24 @@ def sys_tree(kernel, boot_id: str) -> Spec:
     return {
         "kernel": {
             "cap_last_cap": ro("40"),
+            "core_pattern": _core_pattern(k),
+            "dmesg_restrict": int_sysctl(k, "dmesg_restrict", 0, 1),
             "domainname": _uts(k, "domainname"),
             "hostname": _uts(k, "hostname"),
+            "keys": {
+                "gc_delay": int_sysctl(k.keys, "gc_delay", 0, changed=k.keys.gc_delay_changed),
+                "maxbytes": int_sysctl(k.keys, "maxbytes", 1),
+                "maxkeys": int_sysctl(k.keys, "maxkeys", 1),
+                "root_maxbytes": int_sysctl(k.keys, "root_maxbytes", 1),
+                "root_maxkeys": int_sysctl(k.keys, "root_maxkeys", 1),
+            },
             "ngroups_max": ro(str(NGROUPS_MAX)),
             "osrelease": ro(text(lambda: k.release)),
             "ostype": ro("Linux"),
             "overflowgid": ro("65534"),
             "overflowuid": ro("65534"),
             "panic": ro("0"),
-            "pid_max": ro(str(PID_MAX)),
+            "pid_max": _tunable(k, "kernel/pid_max"),
             "printk": ro("4\t4\t1\t7"),
             "random": {
                 "boot_id": ro(boot_id),
@@ -117,13 +122,15 @@ def sys_tree(kernel, boot_id: str) -> Spec:
                 "poolsize": ro("256"),
                 "uuid": ro(text(new_uuid)),
             },
+            "sched_rr_timeslice_ms": _rr_timeslice(k),
+            **kernel_sysctls(k),
             "tainted": ro("0"),
-            "threads-max": ro(str(PID_MAX)),
+            "threads-max": ro(str(PID_MAX_DEFAULT)),
             "version": ro(text(lambda: k.version_string)),
         },
         "net": sys_net(k),
         "vm": {
-            "max_map_count": ro("65530"),
+            "max_map_count": _tunable(k, "vm/max_map_count"),
             "overcommit_memory": ro("0"),
             "overcommit_ratio": ro("50"),
             "swappiness": ro("60"),
@@ -131,11 +138,12 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "fs": {
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
-            "nr_open": ro(str(NR_OPEN)),
-            "pipe-max-size": rw(*_pipe_max_size(k.pipes)),
-            "pipe-user-pages-hard": rw(*_ulong(k.pipes, "user_pages_hard")),
-            "pipe-user-pages-soft": rw(*_ulong(k.pipes, "user_pages_soft")),
-            "lease-break-time": rw(*_int(k.leases, "break_time")),
-            "leases-enable": rw(*_int(k.leases, "enable")),
+            "nr_open": _tunable(k, "fs/nr_open"),
+            "mqueue": mqueue_sysctls(k),
+            "pipe-max-size": ints(lambda: [k.pipes.max_size], _pipe_max_size(k.pipes)),
+            "pipe-user-pages-hard": int_sysctl(k.pipes, "user_pages_hard", 0, ULONG_MAX),
+            "pipe-user-pages-soft": int_sysctl(k.pipes, "user_pages_soft", 0, ULONG_MAX),
+            "lease-break-time": int_sysctl(k.leases, "break_time", INT_MIN),
+            "leases-enable": int_sysctl(k.leases, "enable", INT_MIN),
         },
     }

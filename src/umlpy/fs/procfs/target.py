@@ -13,8 +13,8 @@ from arch_um import procinfo
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SYS_PTRACE, SUID_DUMP_USER
-from umlpy.kernel.cred import capable
+from umlpy.abi.capability import SUID_DUMP_USER
+from umlpy.kernel.cred import ptrace_may_access
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 
@@ -88,17 +88,8 @@ class Target:
         return p.creds.euid, p.creds.egid
 
     def check_access(self, reader) -> None:
-        """ptrace_may_access(READ, FSCREDS): the process itself; a reader whose
-        fs ids are all of the target's ids, if it is dumpable; or CAP_SYS_PTRACE."""
-        if reader is None:
-            return
-        c = reader.proc.creds
-        p = self.proc()
-        if p is reader.proc or capable(c, CAP_SYS_PTRACE):
-            return
-        tc = p.creds
-        if {tc.uid, tc.euid, tc.suid} != {c.fsuid} or {tc.gid, tc.egid, tc.sgid} != {c.fsgid} \
-                or (p.mm is not None and p.dumpable != SUID_DUMP_USER):
+        """ptrace_may_access(READ, FSCREDS), EACCES if refused."""
+        if reader is not None and not ptrace_may_access(reader.proc, self.proc(), fscreds=True):
             raise KernelError(E.EACCES)
 
 

@@ -390,7 +390,7 @@ class TcpSocket(InetSocket):
     def _epipe(self, t, flags: int) -> KernelError:
         err = self.take_error() or E.EPIPE
         if err == E.EPIPE and not flags & MSG_NOSIGNAL:
-            t.kernel.signals.send_task(t, S.SIGPIPE)
+            t.kernel.signals.send_sig(t, S.SIGPIPE)
         return KernelError(err)
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""CPython's own regression tests in the Debian guest: natively (a chroot
+of the same tree), in umlpy and in UML, module by module (issue 13).
+
+The Debian image (rootfs/debian.sh) carries libpython3.11-testsuite.  Each
+module runs with `python3 -m test` in a fresh boot over a fresh COW disk,
+with a deadline; a module passes when regrtest says "Tests result: SUCCESS".
+
+  cpython.py run [--kernel native|umlpy|uml ...] [--modules m1,m2]
+  cpython.py report          the table in docs/conformance.md's CPython part
+
+Results: $UMLPY_CACHE/cpython/<kernel>.json and a log per module.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("UMLPY_CACHE", Path.home() / ".cache" / "umlpy"))
+DEBIAN = CACHE / "debian"
+OUT = CACHE / "cpython"
+UML_BIN = Path("/usr/bin/linux.uml")
+SHIM = CACHE / "ltp" / "uml_shim.so"        # conformance/ltp.py builds it
+MEM = "1024M"
+# the modules that exercise the kernel: processes, signals, files, sockets,
+# terminals, time, memory, threads; and a few pure ones as a baseline
+MODULES = [
+    "test_os", "test_posix", "test_signal", "test_subprocess", "test_socket", "test_selectors",
+    "test_select", "test_poll", "test_epoll", "test_socketserver", "test_fcntl", "test_pty",
+    "test_ioctl", "test_threading", "test_thread", "test_time", "test_mmap", "test_shutil",
+    "test_tempfile", "test_pathlib", "test_glob", "test_fileio", "test_stat", "test_pwd",
+    "test_grp", "test_resource", "test_sched", "test_wait3", "test_wait4", "test_fork1",
+    "test_faulthandler", "test_timeout", "test_asyncio.test_events", "test_asyncio.test_subprocess",
+    "test_asyncio.test_unix_events", "test_asyncio.test_sendfile", "test_asyncio.test_sock_lowlevel",
+    "test_httplib", "test_urllib2_localnet", "test_logging", "test_queue", "test_tarfile",
+    "test_zipfile", "test_sqlite3", "test_concurrent_futures",
+]
+GUEST_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp"
+PREP = "mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; " \
+       "mkdir -p /dev/pts /dev/shm; mount -t devpts pts /dev/pts; mount -t tmpfs shm /dev/shm; " \
+       "mount -o remount,rw /; ip link set lo up 2>/dev/null; hostname localhost; "
+
+
+def guest_script(module: str, timeout: int) -> str:
+    return (PREP + f"cd /tmp && timeout -k 5 {timeout} python3 -m test -q {module} > /tmp/out 2>&1; "
+            "echo @@RC=$?; cat /tmp/out; echo @@END; sync")
+
+
+def run_one(kernel: str, module: str, timeout: int) -> tuple[str, str]:
+    """(verdict, log) for one module."""
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"cpy-{kernel}-") as work:
+        if kernel == "native":
+            # a mount namespace of its own gives the chroot /proc, /dev and
+            # /dev/shm without touching the host's mounts
+            tree = DEBIAN / "tree"
+            cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   f"mount -t proc proc {tree}/proc && mount --rbind /dev {tree}/dev && "
+                   f"mount -t sysfs sys {tree}/sys && mount -t tmpfs shm {tree}/dev/shm && "
+                   f"exec chroot {tree} /bin/sh -c 'cd /tmp && timeout -k 5 {timeout} "
+                   f"python3 -m test -q {module} 2>&1; echo @@RC=$?'"]
+            env = dict(os.environ, HOME="/root", LANG="C.UTF-8", TMPDIR="/tmp")
+        else:
+            cow = f"{work}/root.cow"
+            common = [f"ubd0={cow},{DEBIAN / 'root.img'}", "root=/dev/ubda", "rw", f"mem={MEM}", "quiet",
+                      "init=/bin/sh"]
+            script = guest_script(module, timeout)
+            if kernel == "umlpy":
+                cmd = [str(ROOT / ".venv" / "bin" / "umlpy"), str(OUT / "linux-um"), *common, "--",
+                       "-c", f"export {GUEST_ENV}; {script}"]
+            else:
+                # UML passes init's arguments as separate words: the script goes in a file
+                (Path(work) / "s").write_text(f"export {GUEST_ENV}; {script}\n")
+                cmd = ["env", f"LD_PRELOAD={SHIM}", str(UML_BIN), f"uml_dir={work}", f"umid=cpy{os.getpid()}",
+                       "con0=fd:0,fd:1", "con=null", f"ubd1={work}/s", *common[:-1],
+                       "init=/bin/sh", "-c", "sh /dev/ubdb"]
+            env = None
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.PIPE, capture_output=True, timeout=timeout + 120,
+                               env=env)
+            out = p.stdout.decode(errors="replace").replace("\r", "")
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or b"").decode(errors="replace") + "\n@@HANG"
+    rc = None
+    for line in out.splitlines():
+        if line.startswith("@@RC="):
+            rc = int(line[5:])
+    if "Tests result: SUCCESS" in out:
+        verdict = "pass"
+    elif "@@HANG" in out or rc in (124, 137):
+        verdict = "timeout"
+    elif "NO TESTS RAN" in out:
+        verdict = "skip"
+    elif rc is None:
+        verdict = "crash"
+    else:
+        verdict = "fail"
+    return verdict, f"# {kernel} {module}: {verdict} in {time.monotonic() - t0:.0f}s\n{out}"
+
+
+def run(kernels: list[str], modules: list[str], timeout: int) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    # the kernel as it is now: rebuilding ./linux-um meanwhile changes nothing here
+    shutil.copy(ROOT / "linux-um", OUT / "linux-um")
+    for kernel in kernels:
+        rfile = OUT / f"{kernel}.json"
+        res = json.loads(rfile.read_text()) if rfile.exists() else {}
+        logs = OUT / kernel
+        logs.mkdir(exist_ok=True)
+        for m in modules:
+            verdict, log = run_one(kernel, m, timeout)
+            res[m] = verdict
+            (logs / f"{m}.log").write_text(log)
+            rfile.write_text(json.dumps(res, indent=1, sort_keys=True))
+            print(f"{kernel:6s} {m:36s} {verdict}", flush=True)
+
+
+def report() -> str:
+    res = {k: json.loads((OUT / f"{k}.json").read_text()) if (OUT / f"{k}.json").exists() else {}
+           for k in ("native", "uml", "umlpy")}
+    lines = ["| module | native | UML 6.1 | umlpy |", "|---|---|---|---|"]
+    for m in MODULES:
+        lines.append(f"| {m} | " + " | ".join(res[k].get(m, "-") for k in ("native", "uml", "umlpy")) + " |")
+    both = [m for m in MODULES if res["native"].get(m) == "pass" and res["uml"].get(m) == "pass"]
+    ok = [m for m in both if res["umlpy"].get(m) == "pass"]
+    lines += ["", f"Modules passing natively and under UML: {len(both)}; of those, umlpy passes {len(ok)}."]
+    missing = [m for m in both if m not in ok]
+    if missing:
+        lines.append("Not yet in umlpy: " + ", ".join(missing) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--kernel", action="append", choices=("native", "umlpy", "uml"))
+    r.add_argument("--modules", help="comma-separated (default: the built-in list)")
+    r.add_argument("--timeout", type=int, default=600)
+    sub.add_parser("report")
+    a = ap.parse_args()
+    if a.cmd == "run":
+        run(a.kernel or ["native", "umlpy", "uml"], a.modules.split(",") if a.modules else MODULES, a.timeout)
+    else:
+        sys.stdout.write(report())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""/proc/sysvipc and the IPC sysctls: /proc/sys/kernel/{shmmax, shmall,
+shmmni, msgmax, msgmnb, msgmni, sem} and /proc/sys/fs/mqueue.
+
+The sysctls show and set the kernel's IPC namespaces (kernel/ipc.py,
+kernel/mqueue.py), which honour them; the ranges are Linux's.  The
+sysvipc files list every object in Linux's columns, whoever reads them.
+"""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.fs.procfs.base import Spec, ints, ro, text
+from umlpy.kernel import ipc as I
+from umlpy.kernel import mqueue as M
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.tunables import INT_MAX
+
+
+
+_SHM_HEAD = ("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid"
+             "      atime      dtime      ctime                   rss                  swap\n")
+_MSG_HEAD = ("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid"
+             "      stime      rtime      ctime\n")
+_SEM_HEAD = "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n"
+
+
+def _s(ns: int) -> int:
+    return ns // 10**9
+
+
+def _objects(space: I.IpcSpace) -> list:
+    return [space.by_index[i] for i in sorted(space.by_index)]
+
+
+def shm_text(ns: I.Ipc) -> str:
+    return _SHM_HEAD + "".join(
+        f"{o.key:10d} {o.id:10d}  {o.mode:4o} {o.size:21d} {o.cpid:5d} {o.lpid:5d}  {o.nattch:5d} "
+        f"{o.uid:5d} {o.gid:5d} {o.cuid:5d} {o.cgid:5d} {_s(o.atime):10d} {_s(o.dtime):10d} "
+        f"{_s(o.ctime):10d} {o.rss_pages() * 4096:21d} {0:21d}\n" for o in _objects(ns.shm))
+
+
+def msg_text(ns: I.Ipc) -> str:
+    return _MSG_HEAD + "".join(
+        f"{o.key:10d} {o.id:10d}  {o.mode:4o}  {o.cbytes:10d} {len(o.msgs):10d} {o.lspid:5d} "
+        f"{o.lrpid:5d} {o.uid:5d} {o.gid:5d} {o.cuid:5d} {o.cgid:5d} {_s(o.stime):10d} "
+        f"{_s(o.rtime):10d} {_s(o.ctime):10d}\n" for o in _objects(ns.msg))
+
+
+def sem_text(ns: I.Ipc) -> str:
+    return _SEM_HEAD + "".join(
+        f"{o.key:10d} {o.id:10d}  {o.mode:4o} {len(o.values):10d} {o.uid:5d} {o.gid:5d} "
+        f"{o.cuid:5d} {o.cgid:5d} {_s(o.otime):10d} {_s(o.ctime):10d}\n" for o in _objects(ns.sem))
+
+
+def sysvipc_files(kernel) -> Spec:
+    return {
+        "msg": ro(text(lambda: msg_text(I.ipc_of(kernel)))),
+        "sem": ro(text(lambda: sem_text(I.ipc_of(kernel)))),
+        "shm": ro(text(lambda: shm_text(I.ipc_of(kernel)))),
+    }
+
+
+def _attr(get_obj, name: str, lo: int, hi: int):
+    """One integer attribute of a namespace as a sysctl."""
+    return ints(lambda: [getattr(get_obj(), name)], lambda v: setattr(get_obj(), name, v[0]), lo, hi)
+
+
+def kernel_sysctls(kernel) -> Spec:
+    """The SysV IPC entries of /proc/sys/kernel."""
+    ns = lambda: I.ipc_of(kernel)      # noqa: E731 (made at first use)
+
+    def set_sem(v: list[int]) -> None:
+        """proc_ipc_sem_dointvec: the values are written, then a semmni
+        beyond IPCMNI is put back (ERANGE, sem_check_semmni)."""
+        if not 0 <= v[3] <= I.IPCMNI:
+            ns().sem_ctls = v[:3] + ns().sem_ctls[3:]
+            raise KernelError(E.ERANGE)
+        ns().sem_ctls = v
+    return {
+        "msgmax": _attr(ns, "msg_ctlmax", 0, INT_MAX),
+        "msgmnb": _attr(ns, "msg_ctlmnb", 0, INT_MAX),
+        "msgmni": _attr(lambda: ns().msg, "limit", 0, I.IPCMNI),
+        "sem": ints(lambda: ns().sem_ctls, set_sem, -INT_MAX - 1, INT_MAX),
+        "shmall": _attr(ns, "shm_ctlall", 0, I.ULONG_MAX),
+        "shmmax": _attr(ns, "shm_ctlmax", 0, I.ULONG_MAX),
+        "shmmni": _attr(lambda: ns().shm, "limit", 0, I.IPCMNI),
+    }
+
+
+def mqueue_sysctls(kernel) -> Spec:
+    """/proc/sys/fs/mqueue."""
+    ns = lambda: M.mq_of(kernel)      # noqa: E731
+    return {
+        "msg_default": _attr(ns, "msg_default", M.MIN_MSGMAX, M.HARD_MSGMAX),
+        "msg_max": _attr(ns, "msg_max", M.MIN_MSGMAX, M.HARD_MSGMAX),
+        "msgsize_default": _attr(ns, "msgsize_default", M.MIN_MSGSIZEMAX, M.HARD_MSGSIZEMAX),
+        "msgsize_max": _attr(ns, "msgsize_max", M.MIN_MSGSIZEMAX, M.HARD_MSGSIZEMAX),
+        "queues_max": _attr(ns, "queues_max", -INT_MAX - 1, INT_MAX),
+    }

@@ -1,0 +1,44 @@
+"""The sysctls the kernel honours, with Linux's defaults and bounds.
+
+/proc/sys shows and (for root) sets them; the code they limit reads them
+here: pid allocation wraps at pid_max, an address space holds at most
+max_map_count mappings, no fd table grows past nr_open, SCHED_RR's quantum
+is sched_rr_timeslice_ms.  core_pattern is kept, but umlpy writes no core
+files (kernel/signal.py logs each dump it would have written).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RESERVED_PIDS = 300
+PID_MAX_DEFAULT = 32768
+PID_MAX_LIMIT = 4 << 20          # 64-bit: 4 * 1024 * 1024
+DEFAULT_MAX_MAP_COUNT = 65530     # USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN
+NR_OPEN_DEFAULT = 1 << 20
+NR_OPEN_MIN = 64                 # BITS_PER_LONG
+NR_OPEN_MAX = 2147483584         # INT_MAX rounded down to BITS_PER_LONG
+CORENAME_MAX_SIZE = 128
+RR_TIMESLICE_MS = 100
+INT_MAX = (1 << 31) - 1
+
+# name -> (attribute, lowest, highest): proc_dointvec_minmax's bounds
+INT_BOUNDS = {
+    "kernel/pid_max": ("pid_max", RESERVED_PIDS + 1, PID_MAX_LIMIT),
+    "vm/max_map_count": ("max_map_count", 0, INT_MAX),
+    "fs/nr_open": ("nr_open", NR_OPEN_MIN, NR_OPEN_MAX),
+}
+
+
+@dataclass
+class Tunables:
+    pid_max: int = PID_MAX_DEFAULT
+    max_map_count: int = DEFAULT_MAX_MAP_COUNT
+    nr_open: int = NR_OPEN_DEFAULT
+    core_pattern: bytes = b"core"
+    sched_rr_timeslice_ms: int = RR_TIMESLICE_MS
+
+    def rr_timeslice_ns(self) -> int:
+        """SCHED_RR's quantum as the scheduler keeps it: whole jiffies
+        (HZ=100), rounded up as msecs_to_jiffies does."""
+        jiffies = -(-self.sched_rr_timeslice_ms // 10)
+        return jiffies * 10_000_000
