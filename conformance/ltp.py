@@ -367,6 +367,13 @@ def report(dest: Path) -> None:
         tests = fams[fam]
         lines.append(f"| {fam} | {cell(count(um, tests), tests, um)} | {cell(count(up, tests), tests, up)} |")
     lines.append("")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import cpython      # conformance/cpython.py: the same for CPython's suite
+    if any((cpython.OUT / f"{k}.json").exists() for k in ("native", "uml", "umlpy")):
+        lines += ["## CPython's regression suite", "",
+                  "`conformance/cpython.py`: `python3 -m test MODULE` in the Debian image natively (a chroot "
+                  "with /proc and /dev), under UML 6.1 and under umlpy, one boot per module.", "",
+                  cpython.report()]
     dest.write_text("\n".join(lines))
     print(summary_line("uml", um))
     print(summary_line("umlpy", up))

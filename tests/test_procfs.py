@@ -302,3 +302,17 @@ def test_dmesg_reads_the_kernel_log_and_dmesg_restrict_guards_it():
     assert "cleared 0" in lines
     assert "nobody=1" in lines and "open=0" in lines
     assert lines[-1] == "0"
+
+
+def test_pipe_max_size_is_a_limit_for_the_unprivileged():
+    """/proc/sys/fs/pipe-max-size takes what round_pipe_size makes of a
+    value (a page at least, past 2^31 EINVAL); new pipes of users without
+    CAP_SYS_RESOURCE are no bigger, and they may not grow past it (LTP
+    fcntl35).  Guest only: natively it would change the host's limit."""
+    text = out("/t/bin/t_pipe - max-size")
+    assert text == ("write 0: 1\n  now 4096\nwrite 5000: 4\n  now 8192\n"
+                    "write 4294967295: -1 EINVAL\n  now 8192\nwrite -1: -1 EINVAL\n  now 8192\n"
+                    "write x: -1 EINVAL\n  now 8192\nwrite 1048576: 7\n  now 1048576\n"
+                    "write 8192: 4\n  now 8192\n"
+                    "root's new pipe: 65536\nroot sets 64K: 65536\n"
+                    "user's new pipe: 8192\nuser sets 64K: -1 EPERM\nuser sets 8K: 8192\ndone\n")

@@ -511,6 +511,13 @@ int umlpy_adjtimex_read(void *buf, int ss_read)
     return r < 0 ? -errno : r;
 }
 
+/* fallocate(2) with a mode, which Python lacks (posix_fallocate has
+   none): tmpfs files' memfds punch holes and reserve blocks.  0 or -errno. */
+int umlpy_fallocate(int fd, int mode, long long off, long long len)
+{
+    return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+}
+
 /* Copy len bytes from our memory into the tracee's (process_vm_writev):
    one copy, host kernel to host kernel.  Returns bytes copied or -errno. */
 long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len)

@@ -89,6 +89,18 @@ class MemFile:
     def blocks(self) -> int:
         return os.fstat(self.fd).st_blocks
 
+    def fallocate(self, mode: int, off: int, n: int) -> None:
+        """fallocate(2) on the memfd: reserve pages (FALLOC_FL_KEEP_SIZE: past
+        the end without growing it) or free them (FALLOC_FL_PUNCH_HOLE)."""
+        from arch_um._hostcall import lib
+        r = lib.umlpy_fallocate(self.fd, mode, off, n)
+        if r < 0:
+            raise OSError(-r, os.strerror(-r))
+
+    def seek(self, off: int, whence: int) -> int:
+        """lseek SEEK_DATA/SEEK_HOLE on the memfd: where its pages are."""
+        return os.lseek(self.fd, off, whence)
+
     def close(self) -> None:
         self._unmap()
         if self.fd >= 0:

@@ -40,8 +40,6 @@ from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.mounts import MountTable
-from umlpy.vfs.lease import LeaseConfig
-from umlpy.vfs.pipe import PipeLimits
 
 DEFAULT_INITS = [b"/sbin/init", b"/etc/init", b"/bin/init", b"/bin/sh"]
 
@@ -63,6 +61,7 @@ class Kernel:
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
         self.tunables = Tunables()
+        self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.vdso = Vdso()
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
@@ -85,8 +84,6 @@ class Kernel:
         self.mconsole = None
         self.net = NetStack()
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
-        self.pipes = PipeLimits()       # fs.pipe-max-size, pipe-user-pages-*
-        self.leases = LeaseConfig()     # fs.lease-break-time, leases-enable
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
         # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names

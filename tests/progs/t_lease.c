@@ -3,7 +3,9 @@
  * child blocks until the holder, told by SIGIO, downgrades or removes the
  * lease; F_GETLEASE shows what the holder must do; a downgrade is refused
  * while a writer waits; O_NONBLOCK opens fail with EWOULDBLOCK; truncate
- * breaks too; a lease goes with its file's last close.  Never waits for
+ * breaks too; a lease goes with its file's last close; F_SETSIG's signal
+ * (with POLL_MSG and the fd) replaces SIGIO, and the lease's removal
+ * forgets it and the owner the lease made.  Never waits for
  * fs.lease-break-time, but with "timeout" after the directory (guest
  * only: it writes /proc/sys/fs/lease-break-time) it checks what the kernel
  * does when the holder does nothing for a second.  Run as root.  Works in
@@ -153,6 +155,27 @@ static void breaks(void)
     getlease("  F_GETLEASE", fd);
     res("  remove it", fcntl(fd, F_SETLEASE, F_UNLCK));
     reap(c);
+
+    /* F_SETSIG: the break is that signal, with POLL_MSG, the fd and its band;
+     * the lease's removal forgets the signal and the owner the lease made */
+    int sig = SIGRTMIN + 1;
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, sig);
+    sigprocmask(SIG_BLOCK, &rt, NULL);
+    res("F_SETSIG SIGRTMIN+1", fcntl(fd, F_SETSIG, sig));
+    res("read lease", fcntl(fd, F_SETLEASE, F_RDLCK));
+    printf("  F_GETOWN is this process: %s\n", fcntl(fd, F_GETOWN) == getpid() ? "yes" : "no");
+    c = breaker('w');
+    struct timespec ts = {10, 0};
+    siginfo_t si;
+    int got = sigtimedwait(&rt, &si, &ts);
+    printf("an open for writing breaks it: %s, si_code %d, si_fd is the fd: %s, si_band %#lx\n",
+           got == sig ? "SIGRTMIN+1" : en(errno), si.si_code, si.si_fd == fd ? "yes" : "no", (long)si.si_band);
+    res("  remove it", fcntl(fd, F_SETLEASE, F_UNLCK));
+    reap(c);
+    res("  F_GETSIG", fcntl(fd, F_GETSIG));
+    res("  F_GETOWN", fcntl(fd, F_GETOWN));
 
     res("write lease", fcntl(fd, F_SETLEASE, F_WRLCK));
     c = breaker('w');

@@ -1,5 +1,6 @@
 /* pipes: read/write, EOF, EPIPE/SIGPIPE, pipe2 flags, EAGAIN, poll,
- * a 100000-byte transfer between processes with a checksum. */
+ * a 100000-byte transfer between processes with a checksum, and the pipe
+ * size (F_GETPIPE_SZ/F_SETPIPE_SZ, its limits, root and not). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +18,94 @@ static const char *en(int e)
 {
     const char *s = strerrorname_np(e);
     return s ? s : "E?";
+}
+
+static void sz(const char *what, long r)
+{
+    if (r < 0)
+        printf("%s: -1 %s\n", what, en(errno));
+    else
+        printf("%s: %ld\n", what, r);
+}
+
+static void pipe_sizes(void)
+{
+    int p[2];
+    pipe(p);
+    sz("F_GETPIPE_SZ", fcntl(p[0], F_GETPIPE_SZ));
+    sz("set 0", fcntl(p[1], F_SETPIPE_SZ, 0));
+    sz("set 5000", fcntl(p[1], F_SETPIPE_SZ, 5000));
+    sz("set 1M", fcntl(p[1], F_SETPIPE_SZ, 1 << 20));
+    sz("set 1<<31 + 1", fcntl(p[1], F_SETPIPE_SZ, (1U << 31) + 1));
+    sz("set -1", fcntl(p[1], F_SETPIPE_SZ, -1));
+    sz("set 64K", fcntl(p[1], F_SETPIPE_SZ, 65536));
+    char buf[9000] = {0};
+    write(p[1], buf, 9000);
+    sz("set 4096 with 9000 bytes queued", fcntl(p[1], F_SETPIPE_SZ, 4096));
+    sz("set 16384 with 9000 bytes queued", fcntl(p[1], F_SETPIPE_SZ, 16384));
+    sz("F_GETPIPE_SZ", fcntl(p[0], F_GETPIPE_SZ));
+    sz("on a file", fcntl(open("/dev/null", O_RDONLY), F_GETPIPE_SZ));
+    close(p[0]);
+    close(p[1]);
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit rl = {4096, 4096};        /* room for the pipes below */
+        setrlimit(RLIMIT_NOFILE, &rl);
+        setuid(54321);                          /* a user with no pipes anywhere else */
+        pipe(p);
+        sz("user: set 1M", fcntl(p[1], F_SETPIPE_SZ, 1 << 20));
+        sz("user: set 2M", fcntl(p[1], F_SETPIPE_SZ, 2 << 20));
+        sz("user: set 4096", fcntl(p[1], F_SETPIPE_SZ, 4096));
+        int n = 0, q[2], small = 0;
+        while (n < 1200 && pipe(q) == 0) {      /* 1200 * 16 pages passes the soft limit */
+            if (fcntl(q[0], F_GETPIPE_SZ) < 65536 && !small++)
+                printf("user: pipe %d gets %d bytes\n", n, fcntl(q[0], F_GETPIPE_SZ));
+            n++;
+        }
+        printf("user: %d pipes, %d small\n", n, small);
+        sz("user: grow a small one", fcntl(q[0], F_SETPIPE_SZ, 65536));
+
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+}
+
+/* Guest only (it changes a system-wide limit): `t_pipe - max-size`. A
+ * lower /proc/sys/fs/pipe-max-size sizes new pipes of the unprivileged. */
+static int max_size(void)
+{
+    if (access("/proc/self", F_OK) != 0)
+        mount("proc", "/proc", "proc", 0, NULL);
+    int mf = open("/proc/sys/fs/pipe-max-size", O_RDWR);
+    char now[32] = {0};
+    static const char *vals[] = {"0", "5000", "4294967295", "-1", "x", "1048576", "8192"};
+    for (unsigned i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char w[64];
+        snprintf(w, sizeof w, "write %s", vals[i]);
+        sz(w, pwrite(mf, vals[i], strlen(vals[i]), 0));
+        memset(now, 0, sizeof now);
+        pread(mf, now, sizeof now - 1, 0);
+        printf("  now %s", now);
+    }
+    int p[2];
+    pipe(p);
+    sz("root's new pipe", fcntl(p[0], F_GETPIPE_SZ));
+    sz("root sets 64K", fcntl(p[0], F_SETPIPE_SZ, 65536));
+    pid_t c = fork();
+    if (c == 0) {
+        setuid(54321);
+        pipe(p);
+        sz("user's new pipe", fcntl(p[0], F_GETPIPE_SZ));
+        sz("user sets 64K", fcntl(p[0], F_SETPIPE_SZ, 65536));
+        sz("user sets 8K", fcntl(p[0], F_SETPIPE_SZ, 8192));
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    pwrite(mf, "1048576", 7, 0);
+    printf("done\n");
+    return 0;
 }
 
 static void show(const char *what, int st)
@@ -38,9 +129,11 @@ static void rw(const char *what, ssize_t r)
 
 static unsigned pattern(unsigned i) { return (i * 7u + (i >> 8) * 13u) & 0xff; }
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 2 && !strcmp(argv[2], "max-size"))
+        return max_size();
     int p[2];
     char buf[256];
 
@@ -219,6 +312,7 @@ int main(void)
     printf("transfer: bytes=%lu mismatches=%lu checksum=%lu\n", got, bad, sum);
     show("transfer child", st);
 
+    pipe_sizes();
     printf("done\n");
     return 0;
 }

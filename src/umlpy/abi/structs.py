@@ -34,10 +34,12 @@ STATX_BTIME = 0x800
 
 def pack_statx(mask: int, dev: int, ino: int, nlink: int, mode: int, uid: int, gid: int,
                rdev: int, size: int, blksize: int, blocks: int, atime: int, btime: int,
-               ctime: int, mtime: int) -> bytes:
-    head = _STATX_HEAD.pack(mask, blksize, 0, nlink, uid, gid, mode, 0, ino, size, blocks, 0)
+               ctime: int, mtime: int, attributes: int = 0, attributes_mask: int = 0,
+               mnt_id: int = 0) -> bytes:
+    head = _STATX_HEAD.pack(mask, blksize, attributes, nlink, uid, gid, mode, 0, ino, size, blocks,
+                            attributes_mask)
     ts = b"".join(_STATX_TS.pack(t // 10**9, t % 10**9, 0) for t in (atime, btime, ctime, mtime))
-    devs = struct.pack("<IIII", major(rdev), minor(rdev), major(dev), minor(dev))
+    devs = struct.pack("<IIIIQ", major(rdev), minor(rdev), major(dev), minor(dev), mnt_id)
     out = head + ts + devs
     return out + b"\0" * (256 - len(out))
 

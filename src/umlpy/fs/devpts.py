@@ -64,6 +64,7 @@ class DevptsRoot(Inode):
 
 
 class DevptsFs(Filesystem):
+    blksize = 1024
     name = "devpts"
     magic = DEVPTS_MAGIC
     shared_instance = True

@@ -295,6 +295,7 @@ class HostfsInode(Inode):
 
 
 class Hostfs(Filesystem):
+    blksize = 1024          # UML hostfs' s_blocksize
     name = "hostfs"
     magic = HOSTFS_SUPER_MAGIC
     blksize = 1024      # hostfs_fill_sb's s_blocksize

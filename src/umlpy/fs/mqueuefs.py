@@ -16,6 +16,7 @@ MQUEUE_MAGIC = 0x19800202
 
 
 class MqueueFs(VirtFs):
+    blksize = 4096          # mqueue_fill_super: a page
     name = "mqueue"
     magic = MQUEUE_MAGIC
 

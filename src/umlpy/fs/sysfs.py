@@ -142,6 +142,7 @@ class LiveDir(Dir):
 
 
 class SysFs(VirtFs):
+    blksize = 4096
     name = "sysfs"
     magic = SYSFS_MAGIC
 

@@ -22,15 +22,25 @@ from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 TMPFS_MAGIC = 0x01021994
 FILEID_INO32_GEN = 1
 BOGO_DIRENT_SIZE = 20
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = \
+    0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+WRITE_SEALS = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x1, 0x2
 
 
 class TmpfsInode(Inode):
+    # memfd seals (shmem's info->seals): a tmpfs file is sealed against
+    # sealing; memfd_create with MFD_ALLOW_SEALING starts with none
+    seals = F_SEAL_SEAL
+
     def __init__(self, fs: Tmpfs, mode: int, uid: int = 0, gid: int = 0, rdev: int = 0) -> None:
         fs.charge_inode()
         super().__init__(fs, mode, uid, gid, rdev)
         self.children: dict[bytes, TmpfsInode] | None = {} if self.is_dir else None
         self.data: MemFile | None = None
         self._size = 0
+        self._prealloc_end = 0      # fallocate(FALLOC_FL_KEEP_SIZE) reserved pages up to here
+        self._charged = 0           # what the filesystem counts for it: pages to the larger end
         self.target = b""
         self._freed = False
 
@@ -174,13 +184,21 @@ class TmpfsInode(Inode):
             return b"" if off >= self._size or n <= 0 else bytes(min(n, self._size - off))
         return self.data.pread(min(n, self._size - off), off)
 
-    def _resize(self, size: int) -> None:
-        self.fs.charge_bytes(C.page_up(size) - C.page_up(self._size))
-        self._size = size
+    def _resize(self, size: int, prealloc_end: int | None = None) -> None:
+        """A new size (and end of reserved pages): what is charged follows.
+        A size that does not grow frees the pages past it (shmem_setattr),
+        reserved ones too."""
+        if prealloc_end is None:
+            prealloc_end = self._prealloc_end if size > self._size else 0
+        charged = C.page_up(max(size, prealloc_end))
+        self.fs.charge_bytes(charged - self._charged)
+        self._charged, self._size, self._prealloc_end = charged, size, prealloc_end
 
     def write(self, off: int, data: bytes) -> int:
         if not data:
             return 0
+        if self.seals & (WRITE_SEALS | F_SEAL_GROW):
+            data = self._sealed_write(off, data)
         if off + len(data) > self._size:
             self._resize(off + len(data))
         if self.data is None:
@@ -189,9 +207,79 @@ class TmpfsInode(Inode):
         self.touch()
         return len(data)
 
+    def _sealed_write(self, off: int, data: bytes) -> bytes:
+        """shmem_write_begin, a page at a time: a write seal refuses every
+        write, F_SEAL_GROW the first page that would end past the file
+        (what went before it is written: a short write)."""
+        if self.seals & WRITE_SEALS:
+            raise KernelError(E.EPERM)
+        end, stop = off, off + len(data)
+        while end < stop:
+            nxt = min(C.page_down(end) + C.PAGE_SIZE, stop)
+            if nxt > self._size:
+                break
+            end = nxt
+        if end == off:
+            raise KernelError(E.EPERM)
+        return data[:end - off]
+
+    def check_resize(self, size: int) -> None:
+        """shmem_setattr: F_SEAL_SHRINK and F_SEAL_GROW fix the size."""
+        if size < self._size and self.seals & F_SEAL_SHRINK or size > self._size and self.seals & F_SEAL_GROW:
+            raise KernelError(E.EPERM)
+
+    def check_chmod(self, mode: int) -> None:
+        """shmem_setattr: F_SEAL_EXEC fixes the execute bits."""
+        if self.seals & F_SEAL_EXEC and (self.mode ^ mode) & 0o111:
+            raise KernelError(E.EPERM)
+
+    def fallocate(self, mode: int, off: int, n: int) -> None:
+        """shmem_fallocate: reserve pages (growing the file unless
+        FALLOC_FL_KEEP_SIZE) or punch a hole; the VFS checked the rest."""
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+            raise KernelError(E.EOPNOTSUPP)
+        mf = self.memfile()
+        if mode & FALLOC_FL_PUNCH_HOLE:
+            if self.seals & WRITE_SEALS:
+                raise KernelError(E.EPERM)
+            mf.fallocate(mode, off, n)
+            return
+        if self.seals & F_SEAL_GROW and off + n > self._size:
+            raise KernelError(E.EPERM)
+        # the pages are real host memory: no more than the filesystem holds
+        # (its size=, or the machine's memory), counting every file's size
+        old = (self._size, self._prealloc_end)
+        if mode & FALLOC_FL_KEEP_SIZE:
+            self._resize(self._size, max(self._prealloc_end, off + n))
+        else:
+            self._resize(max(self._size, off + n))
+        try:
+            if C.page_up(n) > self.fs.capacity() or self.fs.used > self.fs.capacity():
+                raise KernelError(E.ENOSPC)
+            mf.fallocate(mode, off, n)
+        except (KernelError, OSError) as e:
+            self._resize(*old)
+            raise KernelError(e.errno) from None
+        if (self._size, self._prealloc_end) != old:
+            self.touch()
+
+    def seek_data(self, off: int, whence: int) -> int:
+        """SEEK_DATA/SEEK_HOLE: where the pages are (mapping_seek_hole_data)."""
+        if not 0 <= off < self._size:
+            raise KernelError(E.ENXIO)
+        if self.data is None:           # never written: one hole
+            if whence == C.SEEK_DATA:
+                raise KernelError(E.ENXIO)
+            return off
+        try:
+            return min(self.data.seek(off, whence), self._size)
+        except OSError as e:
+            raise KernelError(e.errno) from None
+
     def truncate(self, size: int) -> None:
         if self.is_dir:
             raise KernelError(E.EISDIR)
+        self.check_resize(size)
         self._resize(size)
         if self.data is None:
             self.data = MemFile("tmpfs")
@@ -218,7 +306,8 @@ class TmpfsInode(Inode):
             self.data = None
         if not self._freed:         # once: a freed inode gives back its space
             self._freed = True
-            self.fs.charge_bytes(-C.page_up(self._size))
+            self.fs.charge_bytes(-self._charged)
+            self._charged = 0
             self.fs.inodes -= 1
             self._size = 0
 
@@ -226,6 +315,8 @@ class TmpfsInode(Inode):
 class Tmpfs(Filesystem):
     name = "tmpfs"
     magic = TMPFS_MAGIC
+    statx_attributes = 0x20 | 0x10 | 0x40     # append, immutable, nodump (shmem_getattr)
+    mgtime = True
 
     def __init__(self, mode: int = 0o1777, uid: int = 0, gid: int = 0, size: int = 0,
                  nr_inodes: int = 0, total: int = 1 << 32) -> None:
@@ -261,6 +352,10 @@ class Tmpfs(Filesystem):
             except ValueError:
                 raise KernelError(E.EINVAL, f"tmpfs: Bad value for '{key}'") from None
         return cls(opts["mode"], opts["uid"], opts["gid"], opts["size"], opts["nr_inodes"], mem_total)
+
+    def capacity(self) -> int:
+        """Bytes the filesystem may hold: size=, or else the machine's."""
+        return self.size_limit or self.total
 
     def charge_bytes(self, n: int) -> None:
         if n > 0 and self.size_limit and self.used + n > self.size_limit:

@@ -3,7 +3,8 @@
 /proc/sys shows and (for root) sets them; the code they limit reads them
 here: pid allocation wraps at pid_max, an address space holds at most
 max_map_count mappings, no fd table grows past nr_open, SCHED_RR's quantum
-is sched_rr_timeslice_ms.  core_pattern is kept, but umlpy writes no core
+is sched_rr_timeslice_ms, pipes are sized by pipe-max-size and
+pipe-user-pages-soft/hard.  core_pattern is kept, but umlpy writes no core
 files (kernel/signal.py logs each dump it would have written).
 """
 from __future__ import annotations
@@ -36,6 +37,11 @@ class Tunables:
     nr_open: int = NR_OPEN_DEFAULT
     core_pattern: bytes = b"core"
     sched_rr_timeslice_ms: int = RR_TIMESLICE_MS
+    pipe_max_size: int = 1 << 20        # an unprivileged pipe's largest size
+    pipe_user_pages_soft: int = 16384   # pages of pipes a user has before new ones get 2
+    pipe_user_pages_hard: int = 0       # ... before pipe() fails (0: no limit)
+    lease_break_time: int = 45          # seconds an opener waits for a lease's holder (0: for good)
+    leases_enable: int = 1              # 0: F_SETLEASE grants no new lease (EINVAL)
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

@@ -149,6 +149,7 @@ class Socket(File):
     lazy_write = True
     nowait_ok = True
     splice_read = splice_write = True
+    has_fasync = True       # which families signal what: their code (unix.py)
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992
 
@@ -234,6 +235,14 @@ class Socket(File):
             return _LINGER.pack(*self.linger)
         if opt == SO["SO_ERROR"]:
             return struct.pack("<i", self.take_error())
+        if opt == SO["SO_PEERNAME"]:
+            try:
+                addr = self.getname(t, 2)
+            except KernelError:
+                raise KernelError(E.ENOTCONN) from None
+            if len(addr) < cap:
+                raise KernelError(E.EINVAL)     # as sk_getsockopt: a buffer longer than the address
+            return addr
         v = {SO["SO_TYPE"]: self.stype, SO["SO_DOMAIN"]: self.family,
              SO["SO_PROTOCOL"]: self.protocol, SO["SO_SNDBUF"]: self.sndbuf,
              SO["SO_RCVBUF"]: self.rcvbuf, SO["SO_ACCEPTCONN"]: int(self.listening),

@@ -24,9 +24,11 @@ from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                               MSG_PEEK, MSG_TRUNC, MSG_WAITALL, RCVSHUTDOWN, SHUT_RD, SHUT_RDWR,
                               SHUT_WR, SNDSHUTDOWN, SO, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
                               SOL_SOCKET, Received, Socket, int_opt, register_family)
+from umlpy.net.sockios import SIOCATMARK, SIOCINQ, SIOCOUTQ
 from umlpy.vfs import namei
-from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT
-from umlpy.vfs.perm import permission
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRBAND, POLLWRNORM
+from umlpy.vfs.fown import POLL_HUP, POLL_IN
+from umlpy.vfs.perm import new_inode_owner, permission
 
 DEFAULT_BUF = 212992
 MAX_BACKLOG = 4096
@@ -107,27 +109,39 @@ class UnixSocket(Socket):
         return self.wmem * 4 <= self.sndbuf and (
             target is None or target.peer is self or len(target.msgs) <= MAX_DGRAM_QLEN)
 
+    def sk_shutdown(self) -> int:
+        """Linux's sk_shutdown: what this socket stopped, and for a stream or
+        seqpacket socket what its peer's shutdown or close stopped here (the
+        peer's sending ends our receiving, and the other way round)."""
+        if self.stype == SOCK_DGRAM:
+            return self.shut
+        mirror = (RCVSHUTDOWN if self.peer_shut & SNDSHUTDOWN else 0) | \
+            (SNDSHUTDOWN if self.peer_shut & RCVSHUTDOWN else 0)
+        return self.shut | mirror
+
     def poll(self) -> int:
-        ev = 0
+        """unix_poll and unix_dgram_poll: writable whatever the shutdown state
+        ("prevents stuck sockets"), hung up when both ways are shut or a
+        stream or seqpacket socket is not connected (TCP_CLOSE)."""
+        shut = self.sk_shutdown()
+        ev = POLLERR if self.error else 0
+        if shut == RCVSHUTDOWN | SNDSHUTDOWN:
+            ev |= POLLHUP
+        if shut & RCVSHUTDOWN:
+            ev |= POLLRDHUP | POLLIN | POLLRDNORM
+        if self.has_data() or self.listening and self.pending:
+            ev |= POLLIN | POLLRDNORM
         if self.listening:
-            return POLLIN if self.pending else 0
-        if self.has_data() or self.shut & RCVSHUTDOWN or self.peer_shut & SNDSHUTDOWN:
-            ev |= POLLIN
-        if self.peer_shut & SNDSHUTDOWN or self.shut & RCVSHUTDOWN:
-            ev |= POLLRDHUP
-        if self.stype != SOCK_DGRAM:
-            if self.peer is None and self.connected_once:
-                ev |= POLLHUP
-            elif self.peer is not None and not self.shut & SNDSHUTDOWN and (
-                    self.peer.room(1) if self.stype == SOCK_STREAM else self._writable(self.peer)):
-                ev |= POLLOUT
-            if self.shut == RCVSHUTDOWN | SNDSHUTDOWN:
-                ev |= POLLHUP
+            return ev
+        if self.stype != SOCK_DGRAM and not self.connected_once:
+            ev |= POLLHUP
+        peer = self.peer
+        if self.stype == SOCK_STREAM:
+            writable = peer is None or peer.room(1)
         else:
-            if self._writable(self.peer):
-                ev |= POLLOUT
-        if self.error:
-            ev |= POLLERR
+            writable = self._writable(peer)
+        if writable:
+            ev |= POLLOUT | POLLWRNORM | POLLWRBAND
         return ev
 
     def release(self) -> None:
@@ -142,6 +156,8 @@ class UnixSocket(Socket):
             if peer.stype != SOCK_DGRAM and (self.has_data()):
                 peer.error = E.ECONNRESET
             peer.wake()
+            if peer.stype != SOCK_DGRAM:
+                peer.kill_fasync(POLL_HUP)
         for m in self.msgs:
             _received(m)
             for f in m.files:
@@ -183,7 +199,11 @@ class UnixSocket(Socket):
         check_size(self, n)
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
-        dest = _lookup(t, parse_sockaddr(addr)) if addr is not None else None
+        """An address is looked up for datagrams only: a stream refuses one
+        (unix_stream_sendmsg), a seqpacket socket ignores it."""
+        if self.stype == SOCK_STREAM and addr is not None:
+            raise KernelError(E.EISCONN if self.connected_once else E.EOPNOTSUPP)
+        dest = _lookup(t, parse_sockaddr(addr)) if addr is not None and self.stype == SOCK_DGRAM else None
         return send(t, self, data, flags, dest, scm_files(t, cmsgs))
 
     def recvmsg(self, t, n: int, flags: int) -> Received:
@@ -197,10 +217,33 @@ class UnixSocket(Socket):
     def shutdown(self, t, how: int) -> None:
         _shutdown(self, how)
 
+    def ioctl(self, task, req: int, arg: int) -> int:
+        """unix_ioctl: what is queued to read (a stream's or seqpacket
+        socket's whole queue, a datagram socket's next datagram), what was
+        sent and is not read yet, and the OOB mark (none is ever sent here);
+        the rest as every socket's."""
+        if req == SIOCINQ:
+            if self.listening:
+                raise KernelError(E.EINVAL)
+            if self.stype == SOCK_STREAM:
+                v = len(self.stream)
+            elif self.stype == SOCK_SEQPACKET:
+                v = sum(len(m.data) for m in self.msgs)
+            else:
+                v = len(self.msgs[0].data) if self.msgs else 0
+        elif req == SIOCOUTQ:
+            v = self.wmem if self.stype != SOCK_STREAM else len(self.peer.stream) if self.peer is not None else 0
+        elif req == SIOCATMARK:
+            v = 0
+        else:
+            return super().ioctl(task, req, arg)
+        task.mem.write(arg, struct.pack("<i", v))
+        return 0
+
     def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
         if level == SOL_SOCKET:
             if opt == SO["SO_PEERCRED"]:
-                return struct.pack("<iII", *(self.peercred or (0, 65534, 65534)))
+                return struct.pack("<iII", *(self.peercred or (0, NO_ID, NO_ID)))   # cred_to_ucred
             if opt == SO["SO_PASSCRED"]:
                 return struct.pack("<i", int(self.passcred))
             if opt == SO["SO_ACCEPTCONN"]:
@@ -246,9 +289,13 @@ def _epipe(task, s: UnixSocket, flags: int):
 def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, files: list) -> int:
     """Queue data (with files) on the receiving socket; blocks for room."""
     nonblock = s.nonblock or flags & MSG_DONTWAIT
+    if s.stype == SOCK_SEQPACKET and not s.connected_once:
+        raise KernelError(E.ENOTCONN)       # unix_seqpacket_sendmsg: not established
     if flags & MSG_OOB:
         raise KernelError(E.EOPNOTSUPP)
-    if s.shut & SNDSHUTDOWN:
+    if s.stype == SOCK_STREAM and not s.connected_once:
+        raise KernelError(E.ENOTCONN)       # before the shutdown state (unix_stream_sendmsg)
+    if s.sk_shutdown() & SNDSHUTDOWN:
         _epipe(task, s, flags)
     creds = _creds(task)
     if s.stype == SOCK_DGRAM:
@@ -258,14 +305,8 @@ def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, 
         if target.refs <= 0 and target.bound_inode is None and target.name is None:
             raise KernelError(E.ECONNREFUSED)
         return _send_message(s, target, data, files, creds, nonblock)
-    if dest is not None:
-        raise KernelError(E.EISCONN)
     peer = s.peer
-    if peer is None:
-        if s.connected_once:
-            _epipe(task, s, flags)
-        raise KernelError(E.ENOTCONN)
-    if peer.shut & RCVSHUTDOWN:
+    if peer is None or peer.shut & RCVSHUTDOWN:
         _epipe(task, s, flags)
     if s.stype == SOCK_SEQPACKET:
         return _send_message(s, peer, data, files, creds, nonblock)
@@ -296,6 +337,7 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
     net.sk_mem += m.size
     target.msgs.append(m)
     target.wake()
+    target.kill_fasync(POLL_IN)     # sock_def_readable
     return len(data)
 
 
@@ -335,28 +377,33 @@ def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, don
         net.sk_mem += len(chunk)
         done += len(chunk)
         peer.wake()
+        peer.kill_fasync(POLL_IN)
     return done
 
 
 def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
     nonblock = s.nonblock or flags & MSG_DONTWAIT
-    if s.listening:
-        raise KernelError(E.EINVAL)
+    if s.stype == SOCK_SEQPACKET and not s.connected_once:
+        raise KernelError(E.ENOTCONN)       # unix_seqpacket_recvmsg: not established
     if flags & MSG_OOB:
         raise KernelError(E.EOPNOTSUPP)
     if s.stype == SOCK_STREAM:
+        if not s.connected_once:
+            raise KernelError(E.EINVAL)     # unix_stream_read_generic: not established
         return _recv_stream(s, n, flags, nonblock)
     if not s.msgs:
         if s.error:
             err, s.error = s.error, 0
             raise KernelError(err)
-        if s.shut & RCVSHUTDOWN or (s.stype == SOCK_SEQPACKET and s.connected_once and
-                                    (s.peer is None or s.peer_shut & SNDSHUTDOWN)):
+        # the end of a shut receiving side: a datagram socket only tells a
+        # caller that would wait (__unix_dgram_recvmsg)
+        eof = bool(s.sk_shutdown() & RCVSHUTDOWN)
+        if eof and s.stype == SOCK_SEQPACKET:
             return Received(b"", [], None, None)
-        if s.stype == SOCK_SEQPACKET and not s.connected_once:
-            raise KernelError(E.ENOTCONN)
         if nonblock:
             raise KernelError(E.EAGAIN)
+        if eof:
+            return Received(b"", [], None, None)
         raise Block(s.wq)
     m = s.msgs[0]
     out = Received(m.data[:n], [], m.creds, m.sender, full_len=len(m.data))
@@ -375,7 +422,7 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
     consumed before it can be returned; MSG_WAITALL waits for all n bytes
     (or the end of the stream) before taking any."""
     creds = s.peercred
-    peer_gone = s.peer is None or s.peer_shut & SNDSHUTDOWN or s.shut & RCVSHUTDOWN
+    peer_gone = s.peer is None or s.sk_shutdown() & RCVSHUTDOWN
     enough = s.stream and (not flags & MSG_WAITALL or len(s.stream) >= n or peer_gone)
     if enough:
         limit = n
@@ -400,8 +447,6 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
         err, s.error = s.error, 0
         raise KernelError(err)
     if peer_gone:
-        if not s.connected_once:
-            raise KernelError(E.EINVAL)     # unix_stream_read_generic: not TCP_ESTABLISHED
         return Received(b"", [], creds, None)
     if nonblock:
         raise KernelError(E.EAGAIN)
@@ -435,7 +480,7 @@ def connect(task, s: UnixSocket, target: UnixSocket) -> int:
         return 0
     if s.peer is not None:
         raise KernelError(E.EISCONN)
-    if not target.listening:
+    if not target.listening or target.shut & RCVSHUTDOWN:
         raise KernelError(E.ECONNREFUSED)
     if len(target.pending) >= target.backlog:
         if s.nonblock:
@@ -552,8 +597,7 @@ def _bind(t, s: UnixSocket, raw: bytes) -> None:
     if s.name is not None:
         raise KernelError(E.EINVAL)
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
-    creds = t.proc.creds
-    ino = parent.inode.create(last, C.S_IFSOCK | (0o777 & ~t.fs.umask), creds.fsuid, creds.fsgid)
+    ino = parent.inode.create(last, *new_inode_owner(t, parent.inode, C.S_IFSOCK | 0o777))
     ino.socket = s
     s.bound_inode = ino
     s.name = name
@@ -570,13 +614,15 @@ def _listen(t, s: UnixSocket, backlog: int) -> None:
 
 
 def _shutdown(s: UnixSocket, how: int) -> None:
-    if s.peer is None and s.stype != SOCK_DGRAM:
-        raise KernelError(E.ENOTCONN)
+    """unix_shutdown: connected or not (no ENOTCONN, unlike TCP); a stream
+    or seqpacket peer learns what stopped."""
     mask = {SHUT_RD: RCVSHUTDOWN, SHUT_WR: SNDSHUTDOWN, SHUT_RDWR: RCVSHUTDOWN | SNDSHUTDOWN}[how]
     s.shut |= mask
     if s.peer is not None:
         s.peer.peer_shut |= mask      # what the peer's other end stopped doing
         s.peer.wake()
+        if s.stype != SOCK_DGRAM and mask & SNDSHUTDOWN:
+            s.peer.kill_fasync(POLL_HUP if mask & RCVSHUTDOWN else POLL_IN)
     s.wake()
 
 

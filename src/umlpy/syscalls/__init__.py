@@ -12,6 +12,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_inotify,
     sys_ipc,
     sys_keys,
+    sys_memfd,
     sys_mmap,
     sys_mount,
     sys_mqueue,

@@ -89,10 +89,10 @@ def _refs(file: File) -> list[Entry]:
 
 
 class EpollFile(File):
-    kind = "eventpoll"
+    kind = "[eventpoll]"
 
     def __init__(self, flags: int) -> None:
-        super().__init__(None, anon_inode("eventpoll"), flags)
+        super().__init__(None, anon_inode(), flags)
         self.entries: dict[tuple[int, int], Entry] = {}   # (fd, id(file)) -> entry
         self.wq = WaitQueue("epoll")
 

@@ -16,10 +16,10 @@ MAX = 0xFFFFFFFFFFFFFFFE
 
 
 class EventFdFile(File):
-    kind = "eventfd"
+    kind = "[eventfd]"
 
     def __init__(self, value: int, flags: int, semaphore: bool) -> None:
-        super().__init__(None, anon_inode("eventfd"), flags)
+        super().__init__(None, anon_inode(), flags)
         self.count = value
         self.semaphore = semaphore
         self.wq = WaitQueue("eventfd")

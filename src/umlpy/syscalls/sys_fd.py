@@ -6,14 +6,17 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.syscalls import sys_memfd
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import install_pair, s32
-from umlpy.vfs import locks
-from umlpy.vfs.pipe import PipeFile
-from umlpy.vfs.pipe import new_pipe, pipe_fcntl
+from umlpy.abi import signals as S
+from umlpy.vfs import dnotify, locks
+from umlpy.vfs.fown import F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, owner_of
+from umlpy.vfs.pipe import Pipe, PipeFile
 from umlpy.vfs import lease
 
 FIONBIO = 0x5421
+FIOASYNC = 0x5452
 FIOCLEX = 0x5451
 FIONCLEX = 0x5450
 
@@ -88,13 +91,75 @@ def sys_flock(t, fd, op, *_):
 
 # what fcntl does with an O_PATH file (check_fcntl_cmd); the rest is EBADF
 _PATH_FCNTLS = (C.F_DUPFD, C.F_DUPFD_CLOEXEC, C.F_GETFD, C.F_SETFD, C.F_GETFL)
+_OWNER = struct.Struct("<ii")       # struct f_owner_ex
 
 
-@syscall("fcntl", status="partial", note="no F_SETOWN/F_SETSIG/notify; a lease break signals the lease's setter with SIGIO")
+def _setfl(f, fd: int, arg: int) -> None:
+    """setfl: O_ASYNC turned on or off tells the file (f_op->fasync); a
+    file without fasync keeps it off (as Linux 6.18 does)."""
+    if not f.has_fasync:
+        arg &= ~C.O_ASYNC
+    elif (arg ^ f.flags) & C.O_ASYNC:
+        f.fasync(fd, bool(arg & C.O_ASYNC))
+    f.flags = (f.flags & ~C.SETFL_MASK) | (arg & C.SETFL_MASK)
+
+
+def _owner_cmd(t, f, cmd: int, arg: int) -> int:
+    """F_SETOWN/F_GETOWN(_EX), F_SETSIG/F_GETSIG."""
+    if cmd == C.F_GETOWN:
+        kind, nr = f.owner.get() if f.owner is not None else (F_OWNER_TID, 0)
+        return -nr if kind == F_OWNER_PGRP else nr
+    if cmd == C.F_GETOWN_EX:
+        t.mem.write(arg, _OWNER.pack(*(f.owner.get() if f.owner is not None else (F_OWNER_TID, 0))))
+        return 0
+    if cmd == C.F_GETSIG:
+        return f.owner.signum if f.owner is not None else 0
+    if cmd == C.F_SETSIG:
+        if not 0 <= arg <= S.NSIG:
+            raise KernelError(E.EINVAL)
+        owner_of(f, t.kernel).signum = arg
+        return 0
+    if cmd == C.F_SETOWN:
+        nr, kind = s32(arg), F_OWNER_PID
+        if nr < 0:
+            if nr == -(1 << 31):
+                raise KernelError(E.EINVAL)
+            nr, kind = -nr, F_OWNER_PGRP
+    else:
+        kind, nr = _OWNER.unpack(t.mem.read(arg, _OWNER.size))
+        if kind not in (F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP):
+            raise KernelError(E.EINVAL)
+    if nr and not _pid_exists(t.kernel, nr):
+        raise KernelError(E.ESRCH)
+    owner_of(f, t.kernel).set(t, kind, nr)
+    return 0
+
+
+def _pid_exists(k, nr: int) -> bool:
+    """find_vpid: a live task, process or group (or session) has the number."""
+    return k.procs.task(nr) is not None or any(nr in (p.pid, p.pgid, p.sid) and not p.exited
+                                               for p in k.procs.by_pid.values())
+
+
+def _notify(t, f, fd: int, arg: int) -> int:
+    """F_NOTIFY: DN_* events of a directory (vfs/dnotify.py); no event bit
+    drops this table's registration.  The caller becomes the file's owner."""
+    if not arg & ~dnotify.DN_MULTISHOT:
+        dnotify.flush(t.files, f)
+        return 0
+    if f.inode is None or not f.inode.is_dir:
+        raise KernelError(E.ENOTDIR)
+    dnotify.register(t.files, f, fd, arg)
+    owner_of(f, t.kernel).set(t, F_OWNER_PID, t.proc.pid)
+    return 0
+
+
+@syscall("fcntl", status="partial", note="seals on tmpfs files and memfds; a lease break sends the file owner's signal (SIGIO unless F_SETSIG)")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
     fdt = t.files
     f = fdt.get_raw(fd)
+    cmd = s32(cmd)
     if f.flags & C.O_PATH and cmd not in _PATH_FCNTLS:
         raise KernelError(E.EBADF)
     if cmd in (C.F_DUPFD, C.F_DUPFD_CLOEXEC):
@@ -113,23 +178,31 @@ def sys_fcntl(t, fd, cmd, arg, *_):
     if cmd == C.F_GETFL:
         return f.flags | C.O_LARGEFILE
     if cmd == C.F_SETFL:
-        f.flags = (f.flags & ~C.SETFL_MASK) | (arg & C.SETFL_MASK)
+        _setfl(f, fd, arg)
         return 0
     if cmd in (C.F_GETPIPE_SZ, C.F_SETPIPE_SZ):
-        return pipe_fcntl(t, f, cmd, arg)
+        if not isinstance(f, PipeFile):
+            raise KernelError(E.EBADF)      # pipe_fcntl: not a pipe
+        if cmd == C.F_GETPIPE_SZ:
+            return f.pipe.capacity
+        return f.pipe.set_size(t.proc.creds, arg)
     if cmd in (lease.F_SETLEASE, lease.F_GETLEASE):
-        return lease.fcntl_lease(t, f, cmd, arg)
+        return lease.fcntl_lease(t, f, fd, cmd, arg)
     if cmd in (C.F_GETLK, C.F_SETLK, C.F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
-    if cmd in (C.F_GETOWN,):
-        return 0
+    if cmd in (C.F_SETOWN, C.F_GETOWN, C.F_SETOWN_EX, C.F_GETOWN_EX, C.F_SETSIG, C.F_GETSIG):
+        return _owner_cmd(t, f, cmd, arg)
+    if cmd == C.F_NOTIFY:
+        return _notify(t, f, fd, arg & 0xFFFFFFFF)
+    if cmd in (sys_memfd.F_ADD_SEALS, sys_memfd.F_GET_SEALS):
+        return sys_memfd.seals_fcntl(t, f, cmd, arg)
     raise KernelError(E.EINVAL)
 
 
 def do_pipe(t, addr: int, flags: int) -> int:
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK | C.O_DIRECT):
         raise KernelError(E.EINVAL)
-    p = new_pipe(t)
+    p = Pipe(t)
     keep = flags & (C.O_NONBLOCK | C.O_DIRECT)
     return install_pair(t, PipeFile(p, C.O_RDONLY | keep), PipeFile(p, C.O_WRONLY | keep),
                         bool(flags & C.O_CLOEXEC), addr)
@@ -145,7 +218,7 @@ def sys_pipe2(t, addr, flags, *_):
     return do_pipe(t, addr, flags)
 
 
-@syscall("ioctl", status="partial", note="generic FIONBIO/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT); block devices the generic BLK* ones and loop devices LOOP_* (/dev/loop-control LOOP_CTL_*)")
+@syscall("ioctl", status="partial", note="generic FIONBIO/FIOASYNC/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT); block devices the generic BLK* ones and loop devices LOOP_* (/dev/loop-control LOOP_CTL_*)")
 def sys_ioctl(t, fd, req, arg, *_):
     fd = s32(fd)
     fdt = t.files
@@ -154,6 +227,14 @@ def sys_ioctl(t, fd, req, arg, *_):
     if req == FIONBIO:
         on = struct.unpack("<i", t.mem.read(arg, 4))[0]
         f.flags = f.flags | C.O_NONBLOCK if on else f.flags & ~C.O_NONBLOCK
+        return 0
+    if req == FIOASYNC:
+        on = bool(struct.unpack("<i", t.mem.read(arg, 4))[0])
+        if on != bool(f.flags & C.O_ASYNC):
+            if not f.has_fasync:
+                raise KernelError(E.ENOTTY)
+            f.fasync(fd, on)
+        f.flags = f.flags | C.O_ASYNC if on else f.flags & ~C.O_ASYNC
         return 0
     if req == FIOCLEX:
         fdt.cloexec.add(fd)

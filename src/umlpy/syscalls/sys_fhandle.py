@@ -27,12 +27,6 @@ FILEID_INVALID = 0xFF
 _HEAD = struct.Struct("<Ii")        # struct file_handle: handle_bytes, handle_type
 
 
-def _mount_id(t, mount) -> int:
-    """The mount's id as /proc/PID/mountinfo numbers it."""
-    from umlpy.fs.procfs import procfs_instance
-    return procfs_instance(t.kernel).mount_ids.of(t.kernel.mounts, mount)
-
-
 @syscall("name_to_handle_at", note="ext2 and tmpfs handles (tmpfs: of inodes a handle was made for); others EOPNOTSUPP; no AT_HANDLE_FID (6.1)")
 def sys_name_to_handle_at(t, dirfd, path, handle, mnt_id, flags, *_):
     flags = s32(flags)
@@ -54,7 +48,7 @@ def sys_name_to_handle_at(t, dirfd, path, handle, mnt_id, flags, *_):
     if room > MAX_HANDLE_SZ:
         raise KernelError(E.EINVAL)
     fh_type, fh = encoded
-    t.mem.write(mnt_id, struct.pack("<i", _mount_id(t, mount)))
+    t.mem.write(mnt_id, struct.pack("<i", mount.mnt_id))     # mountinfo's and statx's number
     if len(fh) > room:
         # the size it takes, so that the caller can ask again (only the header is stored)
         t.mem.write(handle, _HEAD.pack(len(fh), FILEID_INVALID))

@@ -16,7 +16,7 @@ from umlpy.vfs import lease, namei
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
 from umlpy.vfs.inode import now_ns
-from umlpy.vfs.perm import check_owner, kill_suid, owner_or_capable, permission
+from umlpy.vfs.perm import check_owner, drop_sgid, kill_suid, new_inode_owner, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
@@ -31,10 +31,6 @@ def path_and_at(name: str, do) -> None:
 def _check_writable_fs(d) -> None:
     if d.inode.fs.read_only or (d.mount is not None and "ro" in d.mount.flags.split(",")):
         raise KernelError(E.EROFS)
-
-
-def _create_mode(t, mode: int) -> int:
-    return mode & ~t.fs.umask & 0o7777
 
 
 def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
@@ -64,10 +60,10 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         if d is None:
             _check_writable_fs(parent)
             permission(parent.inode, C.W_OK, creds)
-            d = parent.instantiate(name, parent.inode.create(name, C.S_IFREG | _create_mode(t, mode),
-                                                             creds.fsuid, creds.fsgid))
+            d = parent.instantiate(name, parent.inode.create(
+                name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
             created = True
-            N.child_event(parent.inode, None, name, N.IN_CREATE)
+            N.name_event(parent.inode, N.IN_CREATE, name, False)
         elif flags & C.O_EXCL:
             raise KernelError(E.EEXIST)
         else:
@@ -115,10 +111,10 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
         if flags & C.O_NOATIME and not owner_or_capable(inode, creds):
             raise KernelError(E.EPERM)          # may_open: only the owner may open without atime updates
         lease.break_lease(t, inode, flags)      # do_dentry_open: may wait for the holders
-    if flags & C.O_TRUNC and inode.is_reg and not created and inode.size():
+    truncated = bool(flags & C.O_TRUNC and inode.is_reg and not created)
+    if truncated:
         kill_suid(inode, creds)
         inode.truncate(0)
-        N.child_event(d.parent.inode if d.parent else None, inode, d.name, N.IN_MODIFY)
     cloexec = bool(flags & C.O_CLOEXEC)
     fdt = t.files
     try:
@@ -132,6 +128,8 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
         raise
     fd = fdt.install(f, cloexec)
     N.file_event(f, N.IN_OPEN)
+    if truncated:
+        N.dentry_event(d, N.IN_MODIFY)      # handle_truncate, after the open (Linux 6.10+)
     return fd
 
 
@@ -146,7 +144,7 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     creds = t.proc.creds
     permission(d.inode, C.W_OK | C.X_OK, creds)
     _check_writable_fs(d)
-    inode = d.inode.tmpfile(_create_mode(t, mode), creds.fsuid, creds.fsgid)
+    inode = d.inode.tmpfile(*new_inode_owner(t, d.inode, mode & 0o7777))
     inode.linkable = not flags & C.O_EXCL
     f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
                         flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
@@ -243,8 +241,8 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     parent, name = new_name(t, dirfd, path)
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
-    parent.inode.create(name, fmt | _create_mode(t, mode), creds.fsuid, creds.fsgid, rdev)
-    N.child_event(parent.inode, None, name, N.IN_CREATE)
+    parent.inode.create(name, *new_inode_owner(t, parent.inode, fmt | mode & 0o7777), rdev)
+    N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 
 
@@ -253,12 +251,8 @@ path_and_at("mknod", do_mknod)
 
 def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
     parent, name = new_name(t, dirfd, path, trailing_ok=True)
-    creds = t.proc.creds
-    m = _create_mode(t, mode) & 0o1777
-    if parent.inode.mode & C.S_ISGID:
-        m |= C.S_ISGID
-    parent.inode.create(name, C.S_IFDIR | m, creds.fsuid, creds.fsgid)
-    N.child_event(parent.inode, None, name, N.IN_CREATE | N.IN_ISDIR)
+    parent.inode.create(name, *new_inode_owner(t, parent.inode, C.S_IFDIR | mode & 0o1777, 0o1777))
+    N.name_event(parent.inode, N.IN_CREATE, name, True)
     return 0
 
 
@@ -300,10 +294,10 @@ def do_unlink(t, dirfd: int, path: bytes, rmdir: bool) -> int:
     parent.forget(name)
     ino = victim.inode
     if not ino.is_dir:
-        N.event(ino, N.IN_ATTRIB)          # its link count changed
+        N.inode_event(ino, N.IN_ATTRIB)    # its link count changed
     if ino.is_dir or (ino.nlink == 0 and ino.open_count == 0):
         N.gone(ino)                        # else at its last close
-    N.event(parent.inode, N.IN_DELETE | (N.IN_ISDIR if ino.is_dir else 0), name)
+    N.name_event(parent.inode, N.IN_DELETE, name, ino.is_dir)
     return 0
 
 
@@ -322,6 +316,18 @@ def sys_unlinkat(t, dirfd, path, flags, *_):
     if flags & ~C.AT_REMOVEDIR:
         raise KernelError(E.EINVAL)
     return do_unlink(t, s32(dirfd), read_path(t, path), bool(flags & C.AT_REMOVEDIR))
+
+
+def _notify_move(old_dir, old_name: bytes, new_dir, new_name: bytes, moved, target) -> None:
+    """fsnotify_move: the pair of named events with one cookie, the
+    replaced target's link count, then the moved inode's IN_MOVE_SELF."""
+    cookie = N.next_cookie()
+    same = N.FS_DN_RENAME if old_dir is new_dir else 0
+    N.name_event(old_dir, N.IN_MOVED_FROM | same, old_name, moved.is_dir, cookie)
+    N.name_event(new_dir, N.IN_MOVED_TO, new_name, moved.is_dir, cookie)
+    if target is not None:
+        N.inode_event(target, N.IN_ATTRIB)
+    N.inode_event(moved, N.IN_MOVE_SELF)
 
 
 def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: int) -> int:
@@ -365,12 +371,11 @@ def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags
         if dst.mounted is not None:
             raise KernelError(E.EBUSY)
     op.inode.rename(on, np.inode, nn, flags)
-    cookie = N.next_cookie()
-    isdir = N.IN_ISDIR if src.inode.is_dir else 0
-    N.event(op.inode, N.IN_MOVED_FROM | isdir, on, cookie)
-    N.event(np.inode, N.IN_MOVED_TO | isdir, nn, cookie)
-    N.event(src.inode, N.IN_MOVE_SELF)
-    if dst is not None and not flags & C.RENAME_EXCHANGE and (dst.inode.nlink == 0 or dst.inode.is_dir):
+    exchange = dst is not None and flags & C.RENAME_EXCHANGE
+    _notify_move(op.inode, on, np.inode, nn, src.inode, dst.inode if dst is not None and not exchange else None)
+    if exchange:
+        _notify_move(np.inode, nn, op.inode, on, dst.inode, None)
+    if dst is not None and not exchange and (dst.inode.nlink == 0 or dst.inode.is_dir):
         N.gone(dst.inode)
     moved = op.children.pop(on, None)
     other = np.children.pop(nn, None)
@@ -415,8 +420,8 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
         raise KernelError(E.ENOENT)     # unlinked, or O_TMPFILE|O_EXCL: never named again
     parent.inode.link(name, src.inode)
     src.inode.linkable = False
-    N.event(src.inode, N.IN_ATTRIB)
-    N.child_event(parent.inode, None, name, N.IN_CREATE)
+    N.inode_event(src.inode, N.IN_ATTRIB)
+    N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 
 
@@ -434,9 +439,9 @@ def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
     if not target:
         raise KernelError(E.ENOENT)
     parent, name = new_name(t, dirfd, path)
-    creds = t.proc.creds
-    parent.inode.symlink(name, target, creds.fsuid, creds.fsgid)
-    N.child_event(parent.inode, None, name, N.IN_CREATE)
+    _, uid, gid = new_inode_owner(t, parent.inode, C.S_IFLNK | 0o777)
+    parent.inode.symlink(name, target, uid, gid)
+    N.name_event(parent.inode, N.IN_CREATE, name, False)
     return 0
 
 
@@ -479,13 +484,6 @@ def _writable_target(target) -> None:
         raise KernelError(E.EROFS)
 
 
-def _attrib(inode, d, mask: int = N.IN_ATTRIB) -> None:
-    if d is not None:
-        N.dentry_event(d, mask)
-    else:
-        N.event(inode, mask)
-
-
 def do_chmod(t, target, mode: int) -> int:
     inode, d = _target(target)
     creds = t.proc.creds
@@ -494,9 +492,10 @@ def do_chmod(t, target, mode: int) -> int:
     mode &= 0o7777
     if mode & C.S_ISGID and not cred.in_group(creds, inode.gid) and not cred.capable(creds, K.CAP_FSETID):
         mode &= ~C.S_ISGID
+    inode.check_chmod(mode)
     inode.mode = (inode.mode & C.S_IFMT) | mode
     inode.touch(m=False)
-    _attrib(inode, d)
+    N.dentry_event(d, N.IN_ATTRIB, inode)
     return 0
 
 
@@ -527,16 +526,21 @@ def do_chown(t, target, uid: int, gid: int) -> int:
             raise KernelError(E.EPERM)
         if gid != cred.NO_ID and not (owner and (gid == inode.gid or cred.in_group(creds, gid))):
             raise KernelError(E.EPERM)
+    # chown_common: every chown of a non-directory, even to (-1, -1), kills
+    # set-user-ID, and set-group-ID as setattr_should_drop_sgid says; the
+    # mode change that makes needs the owner (setattr_prepare)
+    kill = 0 if inode.is_dir else \
+        inode.mode & C.S_ISUID | (C.S_ISGID if drop_sgid(inode, creds) else 0)
+    if kill and not owner_or_capable(inode, creds):
+        raise KernelError(E.EPERM)
     if uid != cred.NO_ID:
         inode.uid = uid
     if gid != cred.NO_ID:
         inode.gid = gid
-    if (uid, gid) != (cred.NO_ID, cred.NO_ID) and not inode.is_dir:
-        inode.mode &= ~C.S_ISUID
-        if inode.mode & C.S_IXGRP:
-            inode.mode &= ~C.S_ISGID
+    inode.mode &= ~kill
     inode.touch(m=False)
-    _attrib(inode, d)
+    if kill or (uid, gid) != (cred.NO_ID, cred.NO_ID):
+        N.dentry_event(d, N.IN_ATTRIB, inode)
     return 0
 
 
@@ -572,13 +576,13 @@ def _check_new_size(t, inode, size: int) -> None:
         raise exceed_fsize(t)
 
 
-def _truncate(t, inode, length: int) -> int:
+def _truncate(t, inode, d, length: int) -> int:
     """do_truncate: the size checks of notify_change (inode_newsize_ok:
     RLIMIT_FSIZE), then the filesystem's."""
     _check_new_size(t, inode, length)
     kill_suid(inode, t.proc.creds)
     inode.truncate(length)
-    N.event(inode, N.IN_MODIFY)
+    N.dentry_event(d, N.IN_MODIFY, inode)
     return 0
 
 
@@ -606,7 +610,7 @@ def sys_truncate(t, path, length, *_):
         raise KernelError(E.EPERM)
     get_write_access(inode)
     lease.break_lease(t, inode, C.O_WRONLY)
-    return _truncate(t, inode, length)
+    return _truncate(t, inode, d, length)
 
 
 @syscall("ftruncate")
@@ -621,7 +625,7 @@ def sys_ftruncate(t, fd, length, *_):
         raise KernelError(E.EINVAL)
     if f.inode.get_fsflags() & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)
-    return _truncate(t, f.inode, length)
+    return _truncate(t, f.inode, f.dentry, length)
 
 
 _NS = 10**9
@@ -669,12 +673,15 @@ def _vfs_utimes(t, target, times) -> int:
         if not owner_or_capable(inode, creds):
             permission(inode, C.W_OK, creds)
     now = now_ns()
+    changed = []
     for i, attr in enumerate(("atime", "mtime")):
         s, ns = times[i] if times is not None else (0, C.UTIME_NOW)
-        if ns != C.UTIME_OMIT:
+        changed.append(ns != C.UTIME_OMIT)
+        if changed[-1]:
             setattr(inode, attr, now if ns == C.UTIME_NOW else s * _NS + ns)
     inode.ctime = now
-    _attrib(inode, d)
+    # fsnotify_change: both times are a utime, one alone an access or a modification
+    N.dentry_event(d, N.IN_ATTRIB if all(changed) else N.IN_ACCESS if changed[0] else N.IN_MODIFY, inode)
     return 0
 
 
@@ -764,6 +771,7 @@ def sys_getdents64(t, fd, buf, count, *_):
     t.mem.write(buf, data)
     if data:
         f.inode.touch(m=False, c=False, a=True)
+    N.file_event(f, N.IN_ACCESS)     # iterate_dir: even at the end of the directory
     return len(data)
 
 
@@ -925,28 +933,34 @@ def sys_readahead(t, fd, off, count, *_):
     return 0
 
 
-FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KNOWN = 0x1, 0x2, 0x7F
 
 
-@syscall("fallocate", status=PARTIAL, note="modes 0 and KEEP_SIZE: sizes the file, reserves no blocks ahead; others EOPNOTSUPP")
+@syscall("fallocate", status=PARTIAL, note="tmpfs: allocate, KEEP_SIZE, PUNCH_HOLE (as shmem); ext2 and hostfs have none (EOPNOTSUPP, as Linux's)")
 def sys_fallocate(t, fd, mode, off, length, *_):
+    """vfs_fallocate's checks, then the filesystem's (inode.fallocate)."""
     f = t.files.get(s32(fd))
-    off, length = s64(off), s64(length)
+    off, length, mode = s64(off), s64(length), s32(mode)
     if off < 0 or length <= 0:
         raise KernelError(E.EINVAL)
+    if mode & ~FALLOC_FL_KNOWN or mode & FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
+        raise KernelError(E.EOPNOTSUPP)
     if not f.writable:
         raise KernelError(E.EBADF)
     inode = f.inode
+    if inode is not None:
+        fl = inode.get_fsflags()
+        if fl & C.FS_IMMUTABLE_FL or fl & C.FS_APPEND_FL and mode & ~FALLOC_FL_KEEP_SIZE:
+            raise KernelError(E.EPERM)
     if inode is None or not inode.is_reg:
-        raise KernelError(E.ENODEV if inode is None or not inode.is_dir else E.EISDIR)
-    if mode & ~FALLOC_FL_KEEP_SIZE:
-        raise KernelError(E.EOPNOTSUPP)
+        raise KernelError(E.ESPIPE if inode is not None and inode.fmt == C.S_IFIFO else
+                          E.EISDIR if inode is not None and inode.is_dir else E.ENODEV)
     if off + length > MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
     if not mode & FALLOC_FL_KEEP_SIZE:
         _check_new_size(t, inode, off + length)
     if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
         _check_new_size(t, inode, off + length)
-        inode.truncate(off + length)
-        N.event(inode, N.IN_MODIFY)
+    inode.fallocate(mode, off, length)
+    N.file_event(f, N.IN_MODIFY)
     return 0

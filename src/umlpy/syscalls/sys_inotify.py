@@ -6,65 +6,106 @@ from collections import deque
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import structs
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
+from umlpy.syscalls.sys_stat import dev_of
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import read_path, s32
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import namei
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
+from umlpy.vfs.fown import POLL_IN
 from umlpy.vfs.perm import permission
 
 MAX_QUEUED = 16384
 _EVENT = struct.Struct("<iIII")
+_OVERFLOW = _EVENT.pack(-1, N.IN_Q_OVERFLOW, 0, 0)
+ALL_INOTIFY_BITS = (N.ALL_EVENTS | N.IN_UNMOUNT | N.IN_Q_OVERFLOW | N.IN_IGNORED | N.IN_ONLYDIR
+                    | N.IN_DONT_FOLLOW | N.IN_EXCL_UNLINK | N.IN_MASK_ADD | N.IN_MASK_CREATE
+                    | N.IN_ISDIR | N.IN_ONESHOT)
+
+
+def _kdev(inode) -> int:
+    """The filesystem's device as the kernel holds it (MKDEV: major << 20)."""
+    d = dev_of(inode)
+    return structs.major(d) << 20 | structs.minor(d)
 
 
 class Watch:
-    def __init__(self, inst: "InotifyFile", wd: int, inode, mask: int) -> None:
+    """An inotify mark: the events of mask on one inode, for one instance."""
+
+    def __init__(self, inst: "InotifyFile", wd: int, inode) -> None:
         self.inst = inst
         self.wd = wd
         self.inode = inode
-        self.mask = mask
+        self.mask = 0
+        self.oneshot = self.excl_unlink = False
 
-    def deliver(self, mask: int, name: bytes, cookie: int) -> None:
-        if mask & ~(N.IN_ISDIR) & self.mask & N.ALL_EVENTS or mask & (N.IN_IGNORED | N.IN_DELETE_SELF):
-            if mask & N.IN_DELETE_SELF and not self.mask & N.IN_DELETE_SELF:
-                return
-            self.inst.queue(self.wd, mask, cookie, name)
-            if self.mask & N.IN_ONESHOT:
-                self.inst.remove(self)
+    def set(self, arg: int, add: bool) -> None:
+        """inotify_update_existing_watch: replace or (IN_MASK_ADD) widen the
+        events, and the flags with them."""
+        if not add:
+            self.mask, self.oneshot, self.excl_unlink = 0, False, False
+        self.mask |= arg & N.ALL_EVENTS
+        self.oneshot |= bool(arg & N.IN_ONESHOT)
+        self.excl_unlink |= bool(arg & N.IN_EXCL_UNLINK)
+
+    def user_mask(self) -> int:
+        """The mask as the user gave it (/proc/PID/fdinfo)."""
+        return self.mask | (N.IN_ONESHOT if self.oneshot else 0) | (N.IN_EXCL_UNLINK if self.excl_unlink else 0)
+
+    def deliver(self, mask: int, name: bytes, cookie: int, inode_mark: bool, unlinked: bool) -> None:
+        if self.excl_unlink and unlinked or not mask & (self.mask | N.IN_UNMOUNT) & (N.ALL_EVENTS | N.IN_UNMOUNT):
+            return      # every watch hears of its filesystem's unmount
+        mask &= N.ALL_EVENTS | N.IN_ISDIR | N.IN_UNMOUNT    # inotify_mask_to_arg: no internal bits
+        if mask & (N.IN_MOVE_SELF | N.IN_DELETE_SELF):
+            mask &= ~N.IN_ISDIR     # inotify never reported IN_ISDIR with these
+        self.inst.queue(self.wd, mask, cookie, name)
+        if self.oneshot:
+            self.destroy()
+
+    def destroy(self) -> None:
+        """The mark goes (rm_watch, IN_ONESHOT, the inode's end): IN_IGNORED."""
+        self.inst.watches.pop(self.wd, None)
+        N.remove_mark(self.inode, self)
+        self.inst.queue(self.wd, N.IN_IGNORED, 0, b"")
 
 
 class InotifyFile(File):
     kind = "inotify"
+    has_fasync = True
 
     def __init__(self, flags: int) -> None:
-        super().__init__(None, anon_inode("inotify"), C.O_RDONLY | (flags & C.O_NONBLOCK))
+        super().__init__(None, anon_inode(), C.O_RDONLY | (flags & C.O_NONBLOCK))
         self.watches: dict[int, Watch] = {}
         self.events: deque[bytes] = deque()
+        self.overflowed = False     # the one IN_Q_OVERFLOW event is in the queue
         self.next_wd = 1
         self.wq = WaitQueue("inotify")
 
     def queue(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
+        """fsnotify_add_event: a full queue takes one IN_Q_OVERFLOW (counted
+        in the queue) and drops the rest; an event equal to the last queued
+        (but for the cookie) merges with it, an IN_IGNORED never does."""
         if len(self.events) >= MAX_QUEUED:
-            if not self.events or _EVENT.unpack_from(self.events[-1])[1] != N.IN_Q_OVERFLOW:
-                self.events.append(_EVENT.pack(-1, N.IN_Q_OVERFLOW, 0, 0))
+            if not self.overflowed:
+                self.overflowed = True
+                self.events.append(_OVERFLOW)
+                self.wq.wake_all()
+                self.kill_fasync(POLL_IN)
             return
         if name:
             name = name + b"\0" * (16 - len(name) % 16)
         ev = _EVENT.pack(wd, mask, cookie, len(name)) + name
-        if self.events and self.events[-1] == ev:
-            return                  # Linux merges an identical event at the tail
+        if self.events and not mask & N.IN_IGNORED:
+            last = self.events[-1]
+            if last[:8] == ev[:8] and last[12:] == ev[12:] and last is not _OVERFLOW:
+                return
         self.events.append(ev)
         self.wq.wake_all()
-
-    def remove(self, w: Watch) -> None:
-        self.watches.pop(w.wd, None)
-        lst = getattr(w.inode, "inotify_watches", [])
-        if w in lst:
-            lst.remove(w)
-        self.queue(w.wd, N.IN_IGNORED, 0, b"")
+        self.kill_fasync(POLL_IN)
 
     def read(self, task, n: int) -> bytes:
         if not self.events:
@@ -77,6 +118,8 @@ class InotifyFile(File):
         used = 0
         while self.events and used + len(self.events[0]) <= n:
             ev = self.events.popleft()
+            if ev is _OVERFLOW:
+                self.overflowed = False
             out.append(ev)
             used += len(ev)
         return b"".join(out)
@@ -94,11 +137,16 @@ class InotifyFile(File):
         raise KernelError(E.ENOTTY)
 
     def release(self) -> None:
-        for w in list(self.watches.values()):
-            lst = getattr(w.inode, "inotify_watches", [])
-            if w in lst:
-                lst.remove(w)
+        for w in self.watches.values():
+            N.remove_mark(w.inode, w)
         self.watches.clear()
+
+    def fdinfo(self) -> bytes:
+        """One line per watch, as Linux's inotify_fdinfo (without the file
+        handle, which Linux too leaves out where it cannot encode one)."""
+        return b"".join(f"inotify wd:{w.wd:x} ino:{w.inode.ino:x} sdev:{_kdev(w.inode):x} "
+                        f"mask:{w.user_mask():x} ignored_mask:0\n".encode()
+                        for w in reversed(self.watches.values()))    # newest first, as the group's list
 
 
 def _inst(t, fd: int) -> InotifyFile:
@@ -122,27 +170,26 @@ def sys_inotify_init(t, *_):
 
 @syscall("inotify_add_watch")
 def sys_inotify_add_watch(t, fd, path, mask, *_):
-    inst = _inst(t, fd)
     mask &= 0xFFFFFFFF
-    if not mask & N.ALL_EVENTS:
+    if mask & N.IN_MASK_ADD and mask & N.IN_MASK_CREATE or not mask & ALL_INOTIFY_BITS:
         raise KernelError(E.EINVAL)
+    inst = _inst(t, fd)
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path), follow=not mask & N.IN_DONT_FOLLOW)
     if mask & N.IN_ONLYDIR and not d.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     permission(d.inode, C.R_OK, t.proc.creds)
     inode = d.inode
-    lst = getattr(inode, "inotify_watches", None)
-    if lst is None:
-        lst = inode.inotify_watches = []
-        N.watched(inode)
-    for w in lst:
-        if w.inst is inst:
-            w.mask = (w.mask | mask) if mask & N.IN_MASK_ADD else mask
+    for w in N.marks(inode):
+        if getattr(w, "inst", None) is inst:
+            if mask & N.IN_MASK_CREATE:
+                raise KernelError(E.EEXIST)
+            w.set(mask, bool(mask & N.IN_MASK_ADD))
             return w.wd
-    w = Watch(inst, inst.next_wd, inode, mask)
+    w = Watch(inst, inst.next_wd, inode)
+    w.set(mask, False)
     inst.next_wd += 1
     inst.watches[w.wd] = w
-    lst.append(w)
+    N.add_mark(inode, w)
     return w.wd
 
 
@@ -152,5 +199,5 @@ def sys_inotify_rm_watch(t, fd, wd, *_):
     w = inst.watches.get(s32(wd))
     if w is None:
         raise KernelError(E.EINVAL)
-    inst.remove(w)
+    w.destroy()
     return 0

@@ -15,6 +15,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel import ipc, mlock
+from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.exec import HostAs, mount_has
 from umlpy.kernel.ipc import ShmSegment
@@ -112,8 +113,13 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
             flags |= C.MAP_ANONYMOUS
             fmap = FileMap(None, 0, shared, maywrite)
         else:
+            sealed = getattr(inode, "seals", 0) & WRITE_SEALS
+            if shared and prot & C.PROT_WRITE and sealed:
+                raise KernelError(E.EPERM)      # seal_check_write
+            # a write-sealed file's shared mapping may never become writable
+            maywrite = maywrite and not (shared and sealed)
             fmap = FileMap(inode, -off, shared, maywrite)
-            host_rw = shared and f.writable
+            host_rw = shared and maywrite
             tfd = has.open_kernel_fd(inode.memfile().fd, C.O_RDWR if host_rw else C.O_RDONLY)
             if host_rw:
                 # the guest may write the page cache behind the filesystem's
@@ -267,32 +273,6 @@ def sys_msync(t, addr, length, flags, *_):
 def sys_membarrier(t, cmd, flags, cpu, *_):
     return _inject(t, "membarrier", cmd, flags, cpu)
 
-
-
-MFD_CLOEXEC = 1
-MFD_ALLOW_SEALING = 2
-_memfd_fs = None
-
-
-@syscall("memfd_create", status=PARTIAL, note="no sealing (MFD_ALLOW_SEALING accepted, F_ADD_SEALS EINVAL), no hugetlb")
-def sys_memfd_create(t, uname, flags, *_):
-    """An anonymous tmpfs file: its pages are a host memfd like any tmpfs file's."""
-    global _memfd_fs
-    from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
-    from umlpy.syscalls.util import read_cstr
-    from umlpy.vfs.dentry import Dentry
-    from umlpy.vfs.file import RegularFile
-    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING):
-        raise KernelError(E.EINVAL)
-    name = read_cstr(t, uname, 250)
-    if _memfd_fs is None:
-        _memfd_fs = Tmpfs()
-    creds = t.proc.creds
-    ino = TmpfsInode(_memfd_fs, C.S_IFREG | 0o777, creds.fsuid, creds.fsgid)
-    ino.nlink = 0          # never linked anywhere: freed at last close
-    d = Dentry(b"memfd:" + name, None, ino, None)
-    f = RegularFile(d, ino, C.O_RDWR | C.O_LARGEFILE)
-    return t.files.install(f, bool(flags & MFD_CLOEXEC))
 
 
 @syscall("mlock", "munlock", note="bookkeeping, within RLIMIT_MEMLOCK: pages are faulted in, never locked on the host")

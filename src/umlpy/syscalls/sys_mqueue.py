@@ -26,10 +26,10 @@ MQ_ROOT_UID = 0         # the owner of the mqueue filesystem's root (1777)
 
 
 class MqFile(File):
-    kind = "mqueue"
+    kind = "[mqueue]"
 
     def __init__(self, q: M.MQueue, flags: int) -> None:
-        super().__init__(None, anon_inode("mqueue"), flags)
+        super().__init__(None, anon_inode(), flags)
         self.q = q
         q.opened += 1
 

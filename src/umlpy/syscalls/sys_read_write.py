@@ -11,7 +11,7 @@ from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, scatter, user_data
-from umlpy.vfs.fsnotify import IN_MODIFY, file_event
+from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
 from umlpy.vfs.pipe import PipeFile
 
 
@@ -40,10 +40,11 @@ def _user_buffer(buf: int, count: int) -> None:
 def sys_read(t, fd, buf, count, *_):
     f = _readable(t, fd)
     _user_buffer(buf, count)
-    return bounded(lambda: f.read_into(t, buf, min(count, MAX_RW_COUNT)), f.rcvtimeo)
+    return bounded(lambda: _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT))), f.rcvtimeo)
 
 
 def modified(f, n: int) -> int:
+    """fsnotify_modify after a write that wrote something."""
     if n > 0:
         file_event(f, IN_MODIFY)
     return n
@@ -65,6 +66,13 @@ def _write_source(t, f, vecs: list[tuple[int, int]]) -> bytes | UserBuf:
 def write_vecs(t, f, data: bytes | UserBuf) -> int:
     """write/writev: bytes to write(), a UserBuf to write_from()."""
     return f.write(t, data) if isinstance(data, bytes) else f.write_from(t, data)
+
+
+def _accessed(f, n: int) -> int:
+    """fsnotify_access after a read that read something."""
+    if n > 0:
+        file_event(f, IN_ACCESS)
+    return n
 
 
 @syscall("write")
@@ -113,7 +121,7 @@ def _vectored(t, f, iov: int, cnt: int, off: int | None, flags: int, write: bool
             return modified(f, n)
     else:
         def io() -> int:
-            return scatter(t, vecs, f.read(t, total) if off is None else f.pread(t, total, off))
+            return _accessed(f, scatter(t, vecs, f.read(t, total) if off is None else f.pread(t, total, off)))
     if not extra:
         return bounded(io, f.sndtimeo if write else f.rcvtimeo)
     saved = f.flags
@@ -154,7 +162,7 @@ def sys_pread64(t, fd, buf, count, off, *_):
     _user_buffer(buf, count)
     data = f.pread(t, min(count, MAX_RW_COUNT), off)
     t.mem.write(buf, data)
-    return len(data)
+    return _accessed(f, len(data))
 
 
 def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:
@@ -215,7 +223,12 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
         raise KernelError(E.EINVAL)
     count = min(count, MAX_RW_COUNT, 1 << 20)
     data, off = _read_at(t, src, count, offp)
-    return write_settled(t, dst, data, lambda n: settle_source(t, src, data, n, offp, off))
+    return write_settled(t, dst, data, lambda n: _transferred(src, dst, settle_source(t, src, data, n, offp, off)))
+
+
+def _transferred(src, dst, n: int) -> int:
+    """sendfile, copy_file_range: the source was read, the destination written."""
+    return modified(dst, _accessed(src, n))
 
 
 def settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
@@ -292,7 +305,7 @@ def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     data, off = _read_at(t, src, min(n, COPY_CHUNK), offp_in)
     if not data:
         return 0
-    written = modified(dst, _write_at(t, dst, data, offp_out))
+    written = _transferred(src, dst, _write_at(t, dst, data, offp_out))
     if off is not None:
         t.mem.write(offp_in, struct.pack("<q", off + written))
     elif written < len(data):

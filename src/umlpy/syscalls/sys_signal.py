@@ -216,10 +216,10 @@ def signalfd_siginfo(sig: int, code: int, fields: tuple) -> bytes:
 
 
 class SignalFdFile(File):
-    kind = "signalfd"
+    kind = "[signalfd]"
 
     def __init__(self, proc, mask: int, flags: int) -> None:
-        super().__init__(None, anon_inode("signalfd"), flags)
+        super().__init__(None, anon_inode(), flags)
         self.proc = proc
         self.mask = mask
 

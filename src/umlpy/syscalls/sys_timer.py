@@ -283,10 +283,10 @@ def sys_timer_delete(t, tid, *_):
 # -- timerfd -----------------------------------------------------------------------
 
 class TimerFdFile(File):
-    kind = "timerfd"
+    kind = "[timerfd]"
 
     def __init__(self, sched, clk: int, flags: int) -> None:
-        super().__init__(None, anon_inode("timerfd"), flags)
+        super().__init__(None, anon_inode(), flags)
         self.clk = clk
         self.ticks = 0
         self.wq = WaitQueue("timerfd")

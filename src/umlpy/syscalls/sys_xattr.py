@@ -22,13 +22,19 @@ NOTE = ("tmpfs in memory; ext2 on disk (user., trusted., security. in EA blocks 
         "writes them; ext4 in-inode xattrs read too); no POSIX ACLs")
 
 
-def _inode(t, how: str, target: int):
+def _target(t, how: str, target: int):
+    """(inode, dentry) a path or an open file names (whose dentry may be None)."""
     if how == "f":
         f = t.files.get(s32(target))
         if f.inode is None:
             raise KernelError(E.EBADF)
-        return f.inode
-    return namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=how == "").inode
+        return f.inode, f.dentry
+    d = namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=how == "")
+    return d.inode, d
+
+
+def _inode(t, how: str, target: int):
+    return _target(t, how, target)[0]
 
 
 def _name(t, addr: int) -> bytes:
@@ -90,12 +96,12 @@ def _set(t, how: str, target: int, uname: int, value: int, size: int, flags: int
     bad_flags = flags & ~(C.XATTR_CREATE | C.XATTR_REPLACE)
     if bad_flags or size > XATTR_SIZE_MAX:
         raise KernelError(E.EINVAL if bad_flags else E.E2BIG)
-    inode = _inode(t, how, target)
+    inode, d = _target(t, how, target)
     name = _resolve(t, inode, uname, True)
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
     inode.setxattr(name, t.mem.read(value, size) if size else b"", flags)
-    N.event(inode, N.IN_ATTRIB)
+    N.dentry_event(d, N.IN_ATTRIB, inode)
     return 0
 
 
@@ -108,12 +114,12 @@ def _list(t, how: str, target: int, buf: int, size: int) -> int:
 
 
 def _remove(t, how: str, target: int, uname: int) -> int:
-    inode = _inode(t, how, target)
+    inode, d = _target(t, how, target)
     name = _resolve(t, inode, uname, True)
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
     inode.removexattr(name)
-    N.event(inode, N.IN_ATTRIB)
+    N.dentry_event(d, N.IN_ATTRIB, inode)
     return 0
 
 

@@ -1,7 +1,10 @@
-"""anon_inodefs: the inodes behind eventfd, timerfd and signalfd files.
+"""anon_inodefs: the inode behind eventfd, timerfd, signalfd, epoll and
+inotify files.
 
-Linux gives these files one shared anonymous inode each kind; fstat shows
-mode 0600 without a file type, /proc/PID/fd shows `anon_inode:[name]`.
+Linux gives all these files one shared anonymous inode (anon_inode_inode):
+fstat shows the same inode, mode 0600 without a file type, for every one;
+/proc/PID/fd shows `anon_inode:NAME`, the name each kind gives its files
+(File.kind: "[eventfd]", "inotify", ...).
 """
 from __future__ import annotations
 
@@ -14,23 +17,15 @@ class AnonFs(Filesystem):
 
 
 class AnonInode(Inode):
-    def __init__(self, fs: AnonFs, kind: str) -> None:
+    def __init__(self, fs: AnonFs) -> None:
         super().__init__(fs, 0o600)
-        self.kind = kind
-
-    def link_name(self) -> str:
-        return f"anon_inode:[{self.kind}]"
 
 
-_fs: AnonFs | None = None
-_inodes: dict[str, AnonInode] = {}
+_inode: AnonInode | None = None
 
 
-def anon_inode(kind: str) -> AnonInode:
-    global _fs
-    if _fs is None:
-        _fs = AnonFs()
-    ino = _inodes.get(kind)
-    if ino is None:
-        ino = _inodes[kind] = AnonInode(_fs, kind)
-    return ino
+def anon_inode() -> AnonInode:
+    global _inode
+    if _inode is None:
+        _inode = AnonInode(AnonFs())
+    return _inode

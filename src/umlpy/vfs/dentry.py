@@ -22,6 +22,7 @@ class Mount:
         self.source = source
         self.flags = flags
         self.fstype = getattr(fs, "name", "none")
+        self.mnt_id = 0         # MountTable.mount numbers it
 
 
 class Dentry:

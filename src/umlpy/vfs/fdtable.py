@@ -12,7 +12,7 @@ from __future__ import annotations
 from umlpy.abi import errno as E
 from umlpy.abi.consts import O_PATH
 from umlpy.kernel.errors import KernelError
-from umlpy.vfs import locks
+from umlpy.vfs import dnotify, locks
 from umlpy.vfs.file import File
 
 NR_OPEN_DEFAULT = 1024
@@ -165,6 +165,8 @@ class FdTable:
     def _closed(self, f: File) -> None:
         if f.inode is not None:
             locks.release_posix(self, f.inode)    # any close drops the table's record locks
+            if f.inode.is_dir:
+                dnotify.flush(self, f)
         f.flush(self)
         f.put()
 

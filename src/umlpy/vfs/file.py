@@ -23,6 +23,7 @@ POLLHUP = 0x010
 POLLNVAL = 0x020
 POLLRDNORM = 0x040
 POLLWRNORM = 0x100
+POLLWRBAND = 0x200
 
 
 class File:
@@ -37,6 +38,9 @@ class File:
     # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
     rcvtimeo: int | None = None
     sndtimeo: int | None = None
+    owner = None            # fown.FileOwner once F_SETOWN/F_SETSIG/F_NOTIFY named one
+    has_fasync = False      # O_ASYNC signals readiness (Linux's f_op->fasync)
+    async_fd: int | None = None     # the fd the signals report, while O_ASYNC is on
 
     def __init__(self, dentry, inode, flags: int) -> None:
         self.dentry = dentry
@@ -152,7 +156,8 @@ class File:
         if self.refs == 0:
             for forget in getattr(self, "on_last_close", ()):
                 forget()       # epoll entries watching this file go with it
-            fsnotify.file_event(self, fsnotify.IN_CLOSE_WRITE if self.writable else fsnotify.IN_CLOSE_NOWRITE)
+            if not self.flags & C.O_PATH:
+                fsnotify.file_event(self, fsnotify.IN_CLOSE_WRITE if self.writable else fsnotify.IN_CLOSE_NOWRITE)
             self.release()
             if self.inode is not None:
                 self.inode.open_count -= 1
@@ -163,6 +168,17 @@ class File:
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
                     fsnotify.gone(self.inode)
                     self.inode.evict()
+
+    def fasync(self, fd: int, on: bool) -> None:
+        """O_ASYNC turned on or off through fd (fasync_helper: the fd is
+        what the signal's si_fd reports)."""
+        self.async_fd = fd if on else None
+
+    def kill_fasync(self, reason: int) -> None:
+        """The file became ready (reason POLL_IN, POLL_OUT, ...): the owner's
+        I/O signal, if O_ASYNC was turned on."""
+        if self.async_fd is not None and self.owner is not None:
+            self.owner.send(self.async_fd, reason)
 
     def flush(self, fdtable) -> None:
         """Every close of a descriptor of this file in fdtable (Linux's
@@ -190,7 +206,7 @@ def _fsflags(task, f: File, req: int, arg: int) -> int:
     if (old ^ new) & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) and not capable(task.proc.creds, K.CAP_LINUX_IMMUTABLE):
         raise KernelError(E.EPERM)
     inode.set_fsflags(new)
-    fsnotify.event(inode, fsnotify.IN_ATTRIB)
+    fsnotify.dentry_event(f.dentry, fsnotify.IN_ATTRIB, inode)
     return 0
 
 
@@ -283,7 +299,8 @@ class RegularFile(File):
         if self.flags & C.O_APPEND:
             self.pos = self.inode.size()
         data = _write_limit(task, self.pos, data)
-        kill_suid(self.inode, task.proc.creds)
+        if data:        # generic_write_checks: nothing to write keeps the bits
+            kill_suid(self.inode, task.proc.creds)
         n = self.inode.write(self.pos, data)
         self.pos += n
         return n
@@ -298,7 +315,8 @@ class RegularFile(File):
         if self.flags & C.O_APPEND:
             off = self.inode.size()
         data = _write_limit(task, off, data)
-        kill_suid(self.inode, task.proc.creds)
+        if data:
+            kill_suid(self.inode, task.proc.creds)
         return self.inode.write(off, data)
 
     def lseek(self, off: int, whence: int) -> int:
@@ -309,14 +327,14 @@ class RegularFile(File):
             new = self.pos + off
         elif whence == C.SEEK_END:
             new = size + off
-        elif whence == C.SEEK_DATA:
-            if not 0 <= off < size:     # compared unsigned, as Linux's
+        elif whence in (C.SEEK_DATA, C.SEEK_HOLE):
+            seek = getattr(self.inode, "seek_data", None)    # a filesystem that knows its holes
+            if seek is not None:
+                new = seek(off, whence)
+            elif not 0 <= off < size:     # compared unsigned, as Linux's
                 raise KernelError(E.ENXIO)
-            new = off
-        elif whence == C.SEEK_HOLE:
-            if not 0 <= off < size:
-                raise KernelError(E.ENXIO)
-            new = size
+            else:
+                new = off if whence == C.SEEK_DATA else size     # generic: all data
         else:
             raise KernelError(E.EINVAL)
         if not 0 <= new <= MAX_LFS_FILESIZE:

@@ -1,9 +1,20 @@
-"""fsnotify: the VFS reports changes; inotify instances listen.
+"""fsnotify: the VFS reports changes; inotify and dnotify marks listen.
 
-Watches hang on inodes (a per-inode list), so events follow the inode
-whatever name reached it, as Linux's.  A directory watch also hears about
-its children by name (IN_CREATE, IN_DELETE, IN_MOVED_FROM/TO, and the
-children's IN_MODIFY, IN_ATTRIB, IN_CLOSE_*, IN_OPEN).
+Marks hang on inodes (a per-inode list, `inode.fsnotify_marks`), so events
+follow the inode whatever name reached it, as Linux's.  The entry points
+are Linux's fsnotify hooks, and deliver in its order:
+
+- name_event (fsnotify_name): a directory's entry changed (IN_CREATE,
+  IN_DELETE, IN_MOVED_FROM/TO): the directory's marks, naming the child;
+- inode_event (fsnotify_inode): the inode's own marks only (the link count's
+  IN_ATTRIB, IN_MOVE_SELF, IN_DELETE_SELF, IN_UNMOUNT);
+- dentry_event / file_event (fsnotify_parent): a change to what a name
+  reaches (attributes, truncation; open/read/write/close of a file): first
+  the parent directory's marks, naming the child, then the inode's.  Only
+  file events carry a path, which IN_EXCL_UNLINK tests for an unlinked name.
+
+A mark is anything with deliver(mask, name, cookie, inode_mark, unlinked):
+inotify's watches (syscalls/sys_inotify.py), dnotify's (syscalls/sys_fd.py).
 """
 from __future__ import annotations
 
@@ -25,13 +36,15 @@ IN_IGNORED = 0x8000
 IN_ISDIR = 0x40000000
 IN_ONESHOT = 0x80000000
 IN_MASK_ADD = 0x20000000
+IN_MASK_CREATE = 0x10000000
 IN_EXCL_UNLINK = 0x04000000
 IN_ONLYDIR = 0x01000000
 IN_DONT_FOLLOW = 0x02000000
 ALL_EVENTS = 0xFFF
-CHILD_EVENTS = IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_OPEN
+FS_DN_RENAME = 0x10000000     # internal: a rename within one directory (dnotify's DN_RENAME)
 
 _cookie = [0]
+_marked: dict[int, object] = {}     # id -> every inode that has marks (unmount finds them)
 
 
 def next_cookie() -> int:
@@ -39,65 +52,91 @@ def next_cookie() -> int:
     return _cookie[0]
 
 
-def _watches(inode) -> list:
-    return getattr(inode, "inotify_watches", None) or []
+def marks(inode) -> list:
+    return getattr(inode, "fsnotify_marks", None) or []
 
 
-def event(inode, mask: int, name: bytes = b"", cookie: int = 0) -> None:
-    """Report mask on inode (a directory event names the child)."""
-    for w in list(_watches(inode)):
-        w.deliver(mask, name, cookie)
+def add_mark(inode, mark) -> None:
+    lst = getattr(inode, "fsnotify_marks", None)
+    if lst is None:
+        lst = inode.fsnotify_marks = []
+    lst.append(mark)
+    _marked[id(inode)] = inode
 
 
-def child_event(parent_inode, child_inode, name: bytes, mask: int) -> None:
-    """A change to a child: its own watches, then its directory's."""
-    isdir = IN_ISDIR if child_inode is not None and child_inode.is_dir else 0
-    if child_inode is not None:
-        event(child_inode, mask | isdir)
-    if parent_inode is not None and mask & (CHILD_EVENTS | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO):
-        event(parent_inode, mask | isdir, name)
+def remove_mark(inode, mark) -> None:
+    lst = marks(inode)
+    if mark in lst:
+        lst.remove(mark)
+    if not lst:
+        _marked.pop(id(inode), None)
 
 
-def dentry_event(d, mask: int) -> None:
-    """An event on what a name reaches: its inode and its directory."""
-    if d is None:
-        return
-    child_event(d.parent.inode if d.parent is not None else None, d.inode, d.name, mask)
+def _isdir(inode) -> int:
+    return IN_ISDIR if inode is not None and inode.is_dir else 0
+
+
+def name_event(dir_inode, mask: int, name: bytes, child_is_dir: bool, cookie: int = 0) -> None:
+    """fsnotify_name: an entry of dir_inode was made, removed or moved."""
+    mask |= IN_ISDIR if child_is_dir else 0
+    for m in list(marks(dir_inode)):
+        m.deliver(mask, name, cookie, False, False)
+
+
+def inode_event(inode, mask: int) -> None:
+    """fsnotify_inode: the inode's own marks only."""
+    mask |= _isdir(inode)
+    for m in list(marks(inode)):
+        m.deliver(mask, b"", 0, True, False)
+
+
+def _unlinked(d) -> bool:
+    """d_unlinked: the name was removed (the parent no longer holds it)."""
+    return d.parent is not None and d.parent.children.get(d.name) is not d
+
+
+def _parent_then_inode(d, inode, mask: int, unlinked: bool) -> None:
+    mask |= _isdir(inode)
+    if d is not None and d.parent is not None:
+        for m in list(marks(d.parent.inode)):
+            m.deliver(mask, d.name, 0, False, unlinked)
+    for m in list(marks(inode)):
+        m.deliver(mask, b"", 0, True, unlinked)
+
+
+def dentry_event(d, mask: int, inode=None) -> None:
+    """fsnotify_dentry: a change to what the name d reaches (inode, when
+    the change came through an open file whose dentry may be None)."""
+    if d is not None:
+        inode = d.inode
+    if inode is not None:
+        _parent_then_inode(d, inode, mask, False)
 
 
 def file_event(file, mask: int) -> None:
-    """An event on an open file: its inode and its directory (by name)."""
+    """fsnotify_file: open, read, write or close of an open file."""
     inode = file.inode
-    if inode is None or not (getattr(inode, "inotify_watches", None) or
-                             (file.dentry is not None and file.dentry.parent is not None and
-                              getattr(file.dentry.parent.inode, "inotify_watches", None))):
-        return
     d = file.dentry
-    parent = d.parent.inode if d is not None and d.parent is not None else None
-    child_event(parent, inode, d.name if d is not None else b"", mask)
+    if inode is None or not (marks(inode) or (d is not None and d.parent is not None and marks(d.parent.inode))):
+        return
+    _parent_then_inode(d, inode, mask, d is not None and _unlinked(d))
 
 
 def gone(inode) -> None:
-    """The inode's last name went (unlink, rmdir, replaced by rename)."""
-    for w in list(_watches(inode)):
-        w.deliver(IN_DELETE_SELF, b"", 0)
-        w.inst.remove(w)
-
-
-def watched(inode) -> None:
-    """A first watch on inode: its filesystem remembers it for unmount."""
-    fs = inode.fs
-    if getattr(fs, "watched_inodes", None) is None:
-        fs.watched_inodes = set()
-    fs.watched_inodes.add(inode)
+    """The inode's last name went and nothing holds it (unlink, rmdir,
+    replaced by rename, the last close of an unlinked file): IN_DELETE_SELF,
+    then every mark goes."""
+    for m in list(marks(inode)):
+        m.deliver(IN_DELETE_SELF, b"", 0, True, False)
+    for m in list(marks(inode)):
+        m.destroy()
 
 
 def unmount(fs) -> None:
-    """The filesystem is going (fsnotify_unmount_inodes): every watch on it
-    hears IN_UNMOUNT, whatever its mask, then IN_IGNORED as it goes."""
-    for inode in list(getattr(fs, "watched_inodes", None) or ()):
-        for w in list(_watches(inode)):
-            w.inst.queue(w.wd, IN_UNMOUNT, 0, b"")
-            w.inst.remove(w)
-    fs.watched_inodes = None
-
+    """The filesystem's last mount went (fsnotify_sb_delete): every watched
+    inode of it reports IN_UNMOUNT, then its marks go; newest inode first,
+    as the superblock lists them."""
+    for inode in sorted((i for i in _marked.values() if i.fs is fs), key=lambda i: -i.ino):
+        inode_event(inode, IN_UNMOUNT)
+        for m in list(marks(inode)):
+            m.destroy()

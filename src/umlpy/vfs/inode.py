@@ -36,7 +36,9 @@ class Filesystem:
     # FMODE_CAN_ODIRECT: its files do direct I/O (Linux's ext2 does; tmpfs
     # before 6.6 and hostfs do not), which a loop device on them may use
     direct_io = False
-    blksize = 4096      # st_blksize of its files: i_blocksize, the superblock's block size
+    statx_attributes = 0    # the STATX_ATTR_* its getattr reports (stx_attributes_mask)
+    blksize = 4096          # st_blksize: the superblock's block size (PAGE_SIZE for most)
+    mgtime = False          # FS_MGTIME: statx leaves out m/ctime unless asked (Linux 6.13+)
 
     def __init__(self) -> None:
         self.dev = anon_dev()
@@ -117,6 +119,13 @@ class Inode:
 
     def blocks(self) -> int:
         return (self.size() + 511) // 512
+
+    def check_chmod(self, mode: int) -> None:
+        """The filesystem's own refusal of a new mode (shmem: F_SEAL_EXEC)."""
+
+    def fallocate(self, mode: int, off: int, n: int) -> None:
+        """f_op->fallocate; a filesystem without one refuses every mode."""
+        raise KernelError(E.EOPNOTSUPP)
 
     def touch(self, m: bool = True, c: bool = True, a: bool = False) -> None:
         t = now_ns()

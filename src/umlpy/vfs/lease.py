@@ -10,9 +10,11 @@ downgrades a write lease, for a reader), or until fs.lease-break-time
 seconds pass and the kernel takes the lease away; O_NONBLOCK opens fail
 with EWOULDBLOCK instead of waiting.
 
-The break signal goes to the process that set the lease, as SIGIO
-(Linux's lease_setup names it the file's owner when it had none; a file
-owner set by F_SETOWN or a signal by F_SETSIG are not part of this yet).
+The break signal is the file's I/O signal (vfs/fown.py: SIGIO, or
+F_SETSIG's with POLL_MSG and the fd) to its owner, which setting a lease
+makes the setting process when the file has none (lease_setup); removing
+the lease forgets the owner and the signal (lease_modify).  The sysctls
+are kernel.tunables' lease_break_time and leases_enable.
 """
 from __future__ import annotations
 
@@ -22,32 +24,23 @@ from arch_um import clock
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi import signals as S
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs.fown import F_OWNER_PID, POLL_MSG, owner_of
 from umlpy.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK
 
 F_SETLEASE, F_GETLEASE = 1024, 1025
 NS = 10**9
 
 
-class LeaseConfig:
-    """fs.lease-break-time (seconds; 0: a breaker waits for good) and
-    fs.leases-enable (0: no new leases, EINVAL)."""
-
-    def __init__(self) -> None:
-        self.break_time = 45
-        self.enable = 1
-
-
 class Lease:
-    __slots__ = ("file", "type", "holder", "unlock_pending", "downgrade_pending", "deadline")
+    __slots__ = ("file", "type", "fd", "unlock_pending", "downgrade_pending", "deadline")
 
-    def __init__(self, file, ltype: int, holder) -> None:
+    def __init__(self, file, ltype: int, fd: int) -> None:
         self.file = file
         self.type = ltype
-        self.holder = holder            # the process the break signal goes to
+        self.fd = fd                    # what the break signal reports (fasync's fa_fd)
         self.unlock_pending = False     # a writer waits: the lease must go
         self.downgrade_pending = False  # a reader waits: a write lease must become a read lease
         self.deadline: int | None = None    # monotonic ns when the kernel takes the lease away
@@ -93,6 +86,9 @@ def _modify(c: _Leases, lease: Lease, ltype: int) -> None:
     if ltype == F_UNLCK:
         lease.unlock_pending = False
         c.leases.remove(lease)
+        owner = lease.file.owner        # f_delown, and the signal back to SIGIO
+        if owner is not None:
+            owner.type, owner.nr, owner.signum = F_OWNER_PID, 0, 0
     lease.type = ltype
     c.wq.wake_all()
 
@@ -130,7 +126,7 @@ def _open_conflict(f, c: _Leases, ltype: int) -> bool:
     return writers != mine_w or inode.readcount != mine_r
 
 
-def setlease(task, f, ltype: int) -> int:
+def setlease(task, f, fd: int, ltype: int) -> int:
     """fcntl_setlease and generic_setlease."""
     if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
         raise KernelError(E.EINVAL)
@@ -157,11 +153,15 @@ def setlease(task, f, ltype: int) -> int:
             raise KernelError(E.EAGAIN)
     if mine is not None:
         _modify(c, mine, ltype)
-        return 0
-    if not task.kernel.leases.enable:
-        raise KernelError(E.EINVAL)
-    c.leases.append(Lease(f, ltype, task.proc))
-    _drop_at_last_close(f, c)
+        mine.fd = fd
+    else:
+        if not task.kernel.tunables.leases_enable:
+            raise KernelError(E.EINVAL)
+        c.leases.append(Lease(f, ltype, fd))
+        _drop_at_last_close(f, c)
+    owner = owner_of(f, task.kernel)    # lease_setup: __f_setown(current, force=0)
+    if not owner.nr:
+        owner.set(task, F_OWNER_PID, task.proc.pid)
     return 0
 
 
@@ -179,10 +179,10 @@ def _drop_at_last_close(f, c: _Leases) -> None:
     f.on_last_close.append(drop)
 
 
-def _signal(task, lease: Lease) -> None:
-    """lease_break_callback: SIGIO (si_code SI_KERNEL) to the holder."""
-    if not lease.holder.exited:
-        task.kernel.signals.send_proc(lease.holder, S.SIGIO, C.SI_KERNEL)
+def _signal(lease: Lease) -> None:
+    """lease_break_callback: kill_fasync(SIGIO, POLL_MSG) to the file's owner."""
+    if lease.file.owner is not None:
+        lease.file.owner.send(lease.fd, POLL_MSG)
 
 
 def break_lease(task, inode, flags: int) -> None:
@@ -201,7 +201,7 @@ def break_lease(task, inode, flags: int) -> None:
     conflicting = [lease for lease in c.leases if _conflicts(lease, want_write)]
     if not conflicting:
         return
-    secs = task.kernel.leases.break_time
+    secs = task.kernel.tunables.lease_break_time
     deadline = clock.monotonic_ns() + secs * NS if secs > 0 else None
     for lease in conflicting:
         if want_write:
@@ -213,7 +213,7 @@ def break_lease(task, inode, flags: int) -> None:
                 continue
             lease.downgrade_pending = True
         lease.deadline = deadline
-        _signal(task, lease)
+        _signal(lease)
     if flags & C.O_NONBLOCK:
         raise KernelError(E.EWOULDBLOCK)
     deadlines = [lease.deadline for lease in conflicting if lease.deadline is not None]
@@ -224,8 +224,8 @@ def break_lease(task, inode, flags: int) -> None:
                 on_interrupt=lambda: c.waiting_writers.discard(task))
 
 
-def fcntl_lease(task, f, cmd: int, arg: int) -> int:
+def fcntl_lease(task, f, fd: int, cmd: int, arg: int) -> int:
     """F_SETLEASE and F_GETLEASE, for sys_fcntl."""
     if cmd == F_GETLEASE:
         return getlease(f) if f.inode is not None else F_UNLCK
-    return setlease(task, f, arg)
+    return setlease(task, f, fd, arg)

@@ -18,6 +18,7 @@ from umlpy.vfs.dentry import Dentry, Mount
 class MountTable:
     def __init__(self) -> None:
         self.mounts: list[Mount] = []
+        self.next_id = 1        # Linux's mnt_id: a number per mount, never reused here
         self.singletons: dict[str, object] = {}    # devtmpfs: one instance
         self.busy_check: Callable[[Mount], bool] = lambda m: False
 
@@ -27,6 +28,7 @@ class MountTable:
                 at = at.mounted.root
         m = Mount(fs, None, at, source, flags)
         m.fstype = fstype
+        m.mnt_id, self.next_id = self.next_id, self.next_id + 1
         m.root = Dentry(b"/" if at is None else b"", None, fs.root, m)
         if at is not None:
             at.mounted = m
@@ -48,6 +50,8 @@ class MountTable:
             raise KernelError(E.EBUSY)
         m.mountpoint.mounted = None
         self.mounts.remove(m)
+        if not any(other.fs is m.fs for other in self.mounts) and not getattr(m.fs, "shared_instance", False):
+            fsnotify.unmount(m.fs)
         self._release(m)
 
     @staticmethod

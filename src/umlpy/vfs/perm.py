@@ -45,17 +45,43 @@ def check_owner(inode, creds) -> None:
         raise KernelError(E.EPERM)
 
 
+def new_inode_owner(task, dir_inode, mode: int, perms: int = 0o7777) -> tuple[int, int, int]:
+    """(mode, uid, gid) of an inode made in dir_inode (vfs_prepare_mode, then
+    inode_init_owner): in a set-group-ID directory the inode takes the
+    directory's group and a directory its S_ISGID too, while a
+    group-executable S_ISGID file made by someone neither in that group nor
+    holding CAP_FSETID loses S_ISGID (mode_strip_sgid, before the umask);
+    then the umask and the permission bits the call may set."""
+    creds = task.proc.creds
+    fmt = mode & C.S_IFMT
+    bits = mode & 0o7777
+    gid = creds.fsgid
+    if dir_inode.mode & C.S_ISGID:
+        gid = dir_inode.gid
+        if fmt != C.S_IFDIR and bits & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP \
+                and not (in_group(creds, gid) or capable(creds, K.CAP_FSETID)):
+            bits &= ~C.S_ISGID
+    bits = bits & ~task.fs.umask & perms
+    if fmt == C.S_IFDIR and dir_inode.mode & C.S_ISGID:
+        bits |= C.S_ISGID
+    return fmt | bits, creds.fsuid, gid
+
+
+def drop_sgid(inode, creds) -> bool:
+    """setattr_should_drop_sgid: set-group-ID goes with a change of owner or
+    contents when it marks a group-executable file, or when creds are
+    neither in the file's group nor hold CAP_FSETID."""
+    return bool(inode.mode & C.S_ISGID) and bool(
+        inode.mode & C.S_IXGRP or not (in_group(creds, inode.gid) or capable(creds, K.CAP_FSETID)))
+
+
 def kill_suid(inode, creds) -> None:
     """A write or truncate by someone without CAP_FSETID clears set-user-ID,
-    and set-group-ID when group-executable or the writer is not in the
-    file's group (Linux's file_remove_privs and setattr_should_drop_sgid),
-    so a privileged program cannot be replaced under its bits."""
-    mode = inode.mode
-    if not mode & (C.S_ISUID | C.S_ISGID) or not inode.is_reg:
+    and set-group-ID as drop_sgid says (Linux's file_remove_privs), so a
+    privileged program cannot be replaced under its bits."""
+    if not inode.is_reg or capable(creds, K.CAP_FSETID):
         return
-    kill = mode & C.S_ISUID
-    if mode & C.S_ISGID and (mode & C.S_IXGRP or not in_group(creds, inode.gid)):
-        kill |= C.S_ISGID
-    if kill and not capable(creds, K.CAP_FSETID):
-        inode.mode = mode & ~kill
+    kill = (inode.mode & C.S_ISUID) | (C.S_ISGID if drop_sgid(inode, creds) else 0)
+    if kill:
+        inode.mode &= ~kill
         inode.touch(m=False)

@@ -11,10 +11,10 @@ from umlpy.vfs.file import POLLIN, File
 
 
 class PidFile(File):
-    kind = "pidfd"
+    kind = "[pidfd]"
 
     def __init__(self, proc, flags: int) -> None:
-        super().__init__(None, anon_inode("pidfd"), C.O_RDWR | flags)
+        super().__init__(None, anon_inode(), C.O_RDWR | flags)
         self.proc = proc
 
     def poll(self) -> int:

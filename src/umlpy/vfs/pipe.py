@@ -15,10 +15,27 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
+from umlpy.vfs.fown import POLL_IN, POLL_OUT
 from umlpy.vfs.inode import Filesystem, Inode
 
 PIPE_BUF = 4096
 PIPE_SIZE = 65536
+PIPE_DEF_BUFFERS, PIPE_MIN_DEF_BUFFERS = 16, 2
+
+
+def round_pipe_size(size: int) -> int:
+    """A pipe size as Linux keeps it: a power of two from a page; 0 past 2^31."""
+    return 0 if size > 1 << 31 else max(PIPE_BUF, 1 << (size - 1).bit_length())
+
+
+def _over(pages: int, limit: int) -> bool:
+    """too_many_pipe_buffers_soft/hard (a limit of 0 is none)."""
+    return bool(limit) and pages > limit
+
+
+def _privileged(creds) -> bool:
+    """pipe_is_unprivileged_user, negated: CAP_SYS_RESOURCE or CAP_SYS_ADMIN."""
+    return capable(creds, K.CAP_SYS_RESOURCE) or capable(creds, K.CAP_SYS_ADMIN)
 
 
 class PipeFs(Filesystem):
@@ -33,7 +50,7 @@ class PipeInode(Inode):
         self.pipe = pipe
 
     def size(self) -> int:
-        return len(self.pipe.buf) if self.pipe is not None else 0
+        return 0        # pipefs keeps no size: FIONREAD tells what is queued
 
 
 _pipefs: PipeFs | None = None
@@ -47,14 +64,27 @@ def anon_pipe_inode(pipe: Pipe) -> PipeInode:
 
 
 class Pipe:
-    # set by new_pipe: whose pages these are and how many (pipe->user, nr_accounted)
-    limits: PipeLimits | None = None
-    user = 0
-    accounted = 0
-
-    def __init__(self) -> None:
+    def __init__(self, task) -> None:
+        """alloc_pipe_info: 16 pages, charged to the creator's real uid; past
+        pipe-user-pages-soft an unprivileged user's new pipes get 2."""
+        creds = task.proc.creds
+        self.tunables = tun = task.kernel.tunables
+        self.ledger = task.kernel.pipe_pages     # pages of pipe buffers each (real) user holds
+        self.user = creds.uid
+        pages = PIPE_DEF_BUFFERS
+        if pages * PIPE_BUF > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+            pages = tun.pipe_max_size // PIPE_BUF
+        held = self.ledger.get(self.user, 0)
+        if _over(held + pages, tun.pipe_user_pages_soft) and not _privileged(creds):
+            pages = PIPE_MIN_DEF_BUFFERS
+        if _over(held + pages, tun.pipe_user_pages_hard) and not _privileged(creds):
+            raise KernelError(E.ENFILE)
+        self.pages = 0
+        self._account(pages)
+        self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
+        self.async_files: list[PipeFile] = []   # ends with O_ASYNC on (fasync_readers/writers)
         self.buf = bytearray()
-        self.capacity = PIPE_SIZE
+        self.capacity = pages * PIPE_BUF
         self.readers = 0
         self.writers = 0
         self.r_counter = 0
@@ -63,17 +93,60 @@ class Pipe:
         self.wq = WaitQueue("pipe write")
         self.open_wq = WaitQueue("fifo open")
 
+    def _account(self, pages: int) -> None:
+        """account_pipe_buffers: the user's total follows this pipe's pages."""
+        self.ledger[self.user] = self.ledger.get(self.user, 0) + pages - self.pages
+        self.pages = pages
+
+    def set_size(self, creds, arg: int) -> int:
+        """F_SETPIPE_SZ (pipe_set_size): a power of two of pages from one
+        page; past pipe-max-size only with CAP_SYS_RESOURCE, past the soft
+        limit only privileged; never below what is queued (EBUSY)."""
+        size = round_pipe_size(arg & 0xFFFFFFFF)
+        if not size:
+            raise KernelError(E.EINVAL)
+        pages = size // PIPE_BUF
+        tun = self.tunables
+        if pages > self.pages and size > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+            raise KernelError(E.EPERM)
+        held = self.ledger.get(self.user, 0) + pages - self.pages
+        if pages > self.pages and not _privileged(creds) and \
+                (_over(held, tun.pipe_user_pages_soft) or _over(held, tun.pipe_user_pages_hard)):
+            raise KernelError(E.EPERM)
+        if pages < -(-len(self.buf) // PIPE_BUF):
+            raise KernelError(E.EBUSY)
+        self._account(pages)
+        self.capacity = size
+        self.wake_all()
+        return size
+
+    def free(self) -> None:
+        """The last end went (free_pipe_info): the user gets its pages back."""
+        self._account(0)
+
     def wake_all(self) -> None:
         self.rq.wake_all()
         self.wq.wake_all()
+
+    def kill_fasync(self, readers: bool) -> None:
+        """The I/O signal of the reading (POLL_IN) or writing (POLL_OUT) ends."""
+        for f in list(self.async_files):
+            if f.readable if readers else f.writable:
+                f.kill_fasync(POLL_IN if readers else POLL_OUT)
 
 
 class PipeFile(File):
     kind = "pipe"
     lazy_write = True
 
+    has_fasync = True
+
     def __init__(self, pipe: Pipe, flags: int, dentry=None, inode=None) -> None:
-        super().__init__(dentry, inode if inode is not None else anon_pipe_inode(pipe), flags)
+        if inode is None:
+            if pipe.inode is None:
+                pipe.inode = anon_pipe_inode(pipe)
+            inode = pipe.inode
+        super().__init__(dentry, inode, flags)
         self.pipe = pipe
         if self.readable:
             pipe.readers += 1
@@ -100,6 +173,7 @@ class PipeFile(File):
         data = bytes(p.buf[:n])
         del p.buf[:n]
         p.wq.wake_all()
+        p.kill_fasync(readers=False)
         return data
 
     def unread(self, data: bytes) -> None:
@@ -109,6 +183,14 @@ class PipeFile(File):
         if not self.writable:
             raise KernelError(E.EBADF)
         return self._write(task, data, 0)
+
+    def fasync(self, fd: int, on: bool) -> None:
+        super().fasync(fd, on)
+        lst = self.pipe.async_files
+        if on and self not in lst:
+            lst.append(self)
+        elif not on and self in lst:
+            lst.remove(self)
 
     def _write(self, task, data: bytes, done: int) -> int:
         p = self.pipe
@@ -127,6 +209,7 @@ class PipeFile(File):
                 p.buf += data[done:done + chunk]
                 done += chunk
                 p.rq.wake_all()
+                p.kill_fasync(readers=True)
                 continue
             if self.nonblock:
                 if done:
@@ -163,23 +246,27 @@ class PipeFile(File):
 
     def release(self) -> None:
         p = self.pipe
+        if self in p.async_files:
+            p.async_files.remove(self)
         if self.readable:
             p.readers -= 1
         if self.writable:
             p.writers -= 1
         p.wake_all()
-        if p.readers == 0 and p.writers == 0 and not isinstance(self.inode, PipeInode):
-            self.inode.pipe = None
-        if p.readers == 0 and p.writers == 0 and p.limits is not None:
-            p.limits.account(p, 0)      # free_pipe_info
-            p.limits = None
+        if (p.readers == 0) != (p.writers == 0):
+            p.kill_fasync(readers=True)     # pipe_release: one side is gone, the other is told
+            p.kill_fasync(readers=False)
+        if p.readers == 0 and p.writers == 0:
+            p.free()
+            if not isinstance(self.inode, PipeInode):
+                self.inode.pipe = None
 
 
 def open_fifo(dentry, inode, flags: int, task) -> File:
     """Linux's fifo open: readers wait for a writer and writers for a reader."""
     p = inode.pipe
     if p is None:
-        p = inode.pipe = new_pipe(task, E.ENOMEM)
+        p = inode.pipe = Pipe(task)
     acc = flags & C.O_ACCMODE
     nonblock = bool(flags & C.O_NONBLOCK)
     if isinstance(inode, PipeInode):
@@ -217,101 +304,3 @@ def _put_unused(self) -> None:
 
 PipeFile.put_unused = _put_unused
 
-
-# -- pipe sizes: F_SETPIPE_SZ, fs.pipe-max-size, fs.pipe-user-pages-soft/hard ----------
-
-PAGE_SIZE = 4096
-PIPE_DEF_BUFFERS = 16           # a new pipe's pages (PIPE_SIZE)
-PIPE_MIN_DEF_BUFFERS = 2        # what a user past the soft limit gets
-
-
-class PipeLimits:
-    """The pipe sysctls and each user's pages in pipes (Linux's
-    user->pipe_bufs): a user without CAP_SYS_RESOURCE or CAP_SYS_ADMIN gets
-    small pipes past the soft limit and none past the hard one (0: none)."""
-
-    def __init__(self) -> None:
-        self.max_size = 1 << 20
-        self.user_pages_soft = PIPE_DEF_BUFFERS * 1024
-        self.user_pages_hard = 0
-        self.pages: dict[int, int] = {}
-
-    def account(self, p: Pipe, pages: int) -> int:
-        """account_pipe_buffers: p's user holds pages for it now; the user's total."""
-        total = self.pages.get(p.user, 0) - p.accounted + pages
-        p.accounted = pages
-        if total:
-            self.pages[p.user] = total
-        else:
-            self.pages.pop(p.user, None)
-        return total
-
-    def too_many(self, total: int) -> bool:
-        """too_many_pipe_buffers_soft || _hard."""
-        return any(limit and total > limit for limit in (self.user_pages_soft, self.user_pages_hard))
-
-
-def _unprivileged(creds) -> bool:
-    return not capable(creds, K.CAP_SYS_RESOURCE) and not capable(creds, K.CAP_SYS_ADMIN)
-
-
-def new_pipe(task, errno: int = E.ENFILE) -> Pipe:
-    """alloc_pipe_info: PIPE_DEF_BUFFERS pages, fewer when pipe-max-size is
-    smaller (unless CAP_SYS_RESOURCE), two past the user's soft limit, and
-    errno (ENFILE for pipe(2), ENOMEM for a fifo) past the hard one."""
-    limits: PipeLimits = task.kernel.pipes
-    creds = task.proc.creds
-    p = Pipe()
-    p.limits, p.user = limits, creds.uid
-    pages = PIPE_DEF_BUFFERS
-    if pages * PAGE_SIZE > limits.max_size and not capable(creds, K.CAP_SYS_RESOURCE):
-        pages = limits.max_size // PAGE_SIZE
-    total = limits.account(p, pages)
-    unprivileged = _unprivileged(creds)
-    if unprivileged and limits.user_pages_soft and total > limits.user_pages_soft:
-        pages = PIPE_MIN_DEF_BUFFERS
-        total = limits.account(p, pages)
-    if unprivileged and limits.user_pages_hard and total > limits.user_pages_hard:
-        limits.account(p, 0)
-        raise KernelError(errno)
-    p.capacity = pages * PAGE_SIZE
-    return p
-
-
-def round_pipe_size(size: int) -> int:
-    """A size as whole pages, a power of two of them; 0 past 2 GiB."""
-    if size > 1 << 31:
-        return 0
-    return PAGE_SIZE if size < PAGE_SIZE else 1 << (size - 1).bit_length()
-
-
-def pipe_fcntl(task, f: File, cmd: int, arg: int) -> int:
-    """F_GETPIPE_SZ and F_SETPIPE_SZ (pipe_fcntl): EBADF on anything but a
-    pipe; a new size is EINVAL past 2 GiB, EPERM growing past pipe-max-size
-    without CAP_SYS_RESOURCE or past the user's limits, EBUSY below what the
-    pipe holds (in pages)."""
-    if not isinstance(f, PipeFile):
-        raise KernelError(E.EBADF)
-    p = f.pipe
-    if cmd == C.F_GETPIPE_SZ:
-        return p.capacity
-    size = round_pipe_size(arg & 0xFFFFFFFF)
-    pages = size // PAGE_SIZE
-    if not pages:
-        raise KernelError(E.EINVAL)
-    creds = task.proc.creds
-    limits = p.limits
-    grows = size > p.capacity
-    if grows and size > limits.max_size and not capable(creds, K.CAP_SYS_RESOURCE):
-        raise KernelError(E.EPERM)
-    was = p.accounted
-    total = limits.account(p, pages)
-    if grows and limits.too_many(total) and _unprivileged(creds):
-        limits.account(p, was)
-        raise KernelError(E.EPERM)
-    if pages < -(-len(p.buf) // PAGE_SIZE):
-        limits.account(p, was)
-        raise KernelError(E.EBUSY)
-    p.capacity = size
-    p.wq.wake_all()
-    return size

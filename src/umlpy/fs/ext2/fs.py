@@ -71,6 +71,7 @@ def _check_geometry(sb: L.Superblock, dev: BlockDevice) -> None:
 
 
 class Ext2Fs(Filesystem):
+    statx_attributes = 0x20 | 0x4 | 0x800 | 0x10 | 0x40    # append, compressed, encrypted, immutable, nodump
     name = "ext2"
     magic = L.MAGIC
     direct_io = True

@@ -12,7 +12,6 @@ from weakref import WeakKeyDictionary
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Dir, Link, VirtFs, build_nodes, build_tree, static_table
 from umlpy.fs.procfs.misc import global_files
-from umlpy.fs.procfs.mounts import MountIds
 from umlpy.fs.procfs.net import net_files
 from umlpy.fs.procfs.pid import pid_dir
 from umlpy.fs.procfs.sysctl import new_uuid, sys_tree
@@ -29,7 +28,6 @@ class ProcFs(VirtFs):
     def __init__(self, kernel) -> None:
         super().__init__(kernel)
         self._pid_inos: dict[int, dict] = {}      # pid -> tid (or None) -> key -> ino
-        self.mount_ids = MountIds()
         self.oom_adj: WeakKeyDictionary = WeakKeyDictionary()   # Process -> oom_score_adj
         # one network namespace: every /proc/PID/net is this directory
         self.net_dir = build_tree(self, "/net", net_files(kernel))

@@ -24,6 +24,7 @@ Table = Callable[[], dict[bytes, Callable[[], Inode]]]
 
 
 class VirtFs(Filesystem):
+    blksize = 1024          # proc_fill_super's s_blocksize (sysfs: a page)
     """A filesystem of generated inodes; one instance per kernel (Linux mounts
     share procfs's and sysfs's superblock too)."""
     shared_instance = True

@@ -17,25 +17,6 @@ def mangle(s: bytes) -> bytes:
     return b"".join(_MANGLE.get(c, bytes((c,))) for c in s)
 
 
-class MountIds:
-    """Linux's mnt_id: a number per mount, never reused while it lives."""
-
-    def __init__(self) -> None:
-        self._ids: dict[object, int] = {}
-        self._next = 1
-
-    def of(self, table, m) -> int:
-        if m not in self._ids:
-            live = set(map(id, table.mounts))
-            for old in [k for k in self._ids if id(k) not in live]:
-                del self._ids[old]
-            for each in table.mounts:          # number in mount order
-                if each not in self._ids:
-                    self._ids[each] = self._next
-                    self._next += 1
-        return self._ids.get(m, 0)
-
-
 def _mount_path(m, root) -> bytes | None:
     """m's mount point as a path from root, None if it is not below root."""
     d = m.root
@@ -75,14 +56,13 @@ def dev_numbers(fs) -> tuple[int, int]:
     return structs.major(fs.dev), structs.minor(fs.dev)
 
 
-def mountinfo_text(tg: Target, ids: MountIds) -> bytes:
+def mountinfo_text(tg: Target) -> bytes:
     """proc(5) mountinfo: id parent maj:min root point options - type source super."""
     k = tg.kernel
-    table = k.mounts
     out = []
     for m, path in _visible(k, tg.proc()):
-        mid = ids.of(table, m)
-        parent = ids.of(table, m.mountpoint.mount) if m.mountpoint is not None \
+        mid = m.mnt_id
+        parent = m.mountpoint.mount.mnt_id if m.mountpoint is not None \
             and m.mountpoint.mount is not None else mid
         ma, mi = dev_numbers(m.fs)
         sb = "ro" if m.fs.read_only else "rw"

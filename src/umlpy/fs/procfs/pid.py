@@ -48,7 +48,7 @@ def file_link_name(f, reader) -> bytes:
         return f"pipe:[{inode.ino}]".encode()
     if f.dentry is not None:
         return path_of(f.dentry, reader)
-    return f"anon_inode:[{f.kind}]".encode()
+    return f"anon_inode:{f.kind}".encode()     # the shared anonymous inode (vfs/anon.py)
 
 
 # -- the entries: factories (fs, key, target) -> inode ---------------------------
@@ -139,7 +139,7 @@ def _status(tg: Target, reader) -> bytes:
 
 
 def _mountinfo(tg: Target, reader) -> bytes:
-    return mounts.mountinfo_text(tg, tg.fs.mount_ids)
+    return mounts.mountinfo_text(tg)
 
 
 def _not_exited(tg: Target):
@@ -242,15 +242,18 @@ def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
             raise KernelError(E.ENOENT)
         flags = f.flags | C.O_LARGEFILE | (C.O_CLOEXEC if fd in p.fdtable.cloexec else 0)
         m = f.dentry.mount if f.dentry is not None else None
-        mnt = fs.mount_ids.of(tg.kernel.mounts, m) if m is not None else 0
+        mnt = m.mnt_id if m is not None else 0
         ino = f.inode.ino if f.inode is not None else 0
-        return f"pos:\t{f.pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n".encode()
+        head = f"pos:\t{f.pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n".encode()
+        extra = getattr(f, "fdinfo", None)      # show_fdinfo of the file's kind
+        return head + extra() if extra is not None else head
     return GenFile(fs, key, show, owner=tg.owner, alive=lambda: tg.has_fd(fd))
 
 
 def _fd_dir(make_one: Callable, mode: int) -> Maker:
     def make(fs: VirtFs, key: tuple, tg: Target):
-        return Dir(fs, key, _fd_table(fs, key, tg, make_one), mode, tg.owner, tg.alive)
+        return Dir(fs, key, _fd_table(fs, key, tg, make_one), mode,
+                   tg.dir_owner if mode == 0o555 else tg.owner, tg.alive)
     return make
 
 
@@ -261,7 +264,7 @@ def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
             return {}
         tids = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
         return {str(tid).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
-    return Dir(fs, key, table, 0o555, tg.owner, tg.alive)
+    return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)
 
 
 # name -> maker, in Linux's listing order; "task" only in a process's directory
@@ -303,7 +306,7 @@ class TgidDir(Dir):
     later process with the same pid is not that one."""
 
     def __init__(self, fs: VirtFs, key: tuple, table, tg: Target) -> None:
-        super().__init__(fs, key, table, 0o555, tg.owner, tg.alive)
+        super().__init__(fs, key, table, 0o555, tg.dir_owner, tg.alive)
         self.tg = tg
 
     def open_file(self, dentry, flags: int, task) -> ListingFile:
@@ -325,4 +328,4 @@ def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
                 for name, make in entries}
     if tid is None:
         return TgidDir(fs, key, table, tg)
-    return Dir(fs, key, table, 0o555, tg.owner, tg.alive)
+    return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)

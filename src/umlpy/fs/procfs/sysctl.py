@@ -10,10 +10,11 @@ from __future__ import annotations
 from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
+from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
-from umlpy.kernel.errors import KernelError
 from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, PID_MAX_DEFAULT, RR_TIMESLICE_MS
+from umlpy.syscalls.sys_inotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 from umlpy.vfs.devices import ENTROPY_AVAIL
 from umlpy.vfs.pipe import round_pipe_size
 
@@ -21,7 +22,6 @@ UTS_LEN = 64
 NGROUPS_MAX = 65536
 FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
 INT_MIN = -(1 << 31)
-ULONG_MAX = (1 << 64) - 1
 
 
 def new_uuid() -> str:
@@ -55,6 +55,20 @@ def _uts(kernel, attr: str):
     return rw(show, store)
 
 
+def _pipe_max_size(kernel):
+    """pipe-max-size: kept as round_pipe_size makes it (a page at least;
+    past 2^31 EINVAL)."""
+    t = kernel.tunables
+
+    def store(task, data: bytes) -> None:
+        v = (parse_ints(data) or [-1])[0]
+        size = round_pipe_size(v) if v >= 0 else 0
+        if not size:
+            raise KernelError(E.EINVAL)
+        t.pipe_max_size = size
+    return rw(lambda task: f"{t.pipe_max_size}\n".encode(), store)
+
+
 def _open_files(kernel) -> int:
     return len({id(f) for p in kernel.procs.by_pid.values() for t in p.threads
                 for f in t.files.files.values()})
@@ -79,17 +93,6 @@ def _rr_timeslice(kernel):
         v = (parse_ints(data) or [0])[0]
         kernel.tunables.sched_rr_timeslice_ms = v if v > 0 else RR_TIMESLICE_MS
     return rw(text(lambda: str(kernel.tunables.sched_rr_timeslice_ms)), store)
-
-
-def _pipe_max_size(limits):
-    """fs.pipe-max-size (proc_dopipe_max_size): stored rounded up to a
-    power-of-two count of pages, EINVAL past 2 GiB."""
-    def put(v: list[int]) -> None:
-        size = round_pipe_size(v[0]) if v[0] >= 0 else 0
-        if not size:
-            raise KernelError(E.EINVAL)
-        limits.max_size = size
-    return put
 
 
 def sys_tree(kernel, boot_id: str) -> Spec:
@@ -138,12 +141,13 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "fs": {
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
+            "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED))},
             "nr_open": _tunable(k, "fs/nr_open"),
             "mqueue": mqueue_sysctls(k),
-            "pipe-max-size": ints(lambda: [k.pipes.max_size], _pipe_max_size(k.pipes)),
-            "pipe-user-pages-hard": int_sysctl(k.pipes, "user_pages_hard", 0, ULONG_MAX),
-            "pipe-user-pages-soft": int_sysctl(k.pipes, "user_pages_soft", 0, ULONG_MAX),
-            "lease-break-time": int_sysctl(k.leases, "break_time", INT_MIN),
-            "leases-enable": int_sysctl(k.leases, "enable", INT_MIN),
+            "pipe-max-size": _pipe_max_size(k),
+            "pipe-user-pages-hard": int_sysctl(k.tunables, "pipe_user_pages_hard", 0),
+            "pipe-user-pages-soft": int_sysctl(k.tunables, "pipe_user_pages_soft", 0),
+            "lease-break-time": int_sysctl(k.tunables, "lease_break_time", INT_MIN),
+            "leases-enable": int_sysctl(k.tunables, "leases_enable", INT_MIN),
         },
     }

@@ -87,6 +87,13 @@ class Target:
             return 0, 0
         return p.creds.euid, p.creds.egid
 
+    def dir_owner(self) -> tuple[int, int]:
+        """task_dump_owner for the world-readable directories (dr-xr-xr-x):
+        the effective ids whether dumpable or not, so stat(/proc/PID)
+        tells a process's euid."""
+        p = self.proc_or_none()
+        return (p.creds.euid, p.creds.egid) if p is not None else (0, 0)
+
     def check_access(self, reader) -> None:
         """ptrace_may_access(READ, FSCREDS), EACCES if refused."""
         if reader is not None and not ptrace_may_access(reader.proc, self.proc(), fscreds=True):

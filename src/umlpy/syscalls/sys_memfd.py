@@ -1,0 +1,106 @@
+"""memfd_create and file seals (F_ADD_SEALS/F_GET_SEALS), as mm/memfd.c.
+
+A memfd is an unnamed tmpfs file: its seals live on the inode
+(TmpfsInode.seals) and fs/tmpfs.py enforces what they forbid to writes,
+resizes, fallocate and chmod; mmap refuses writable shared mappings of a
+write-sealed file (sys_mmap.py).  F_SEAL_WRITE itself is refused while a
+writable shared mapping exists anywhere (mapping_deny_writable: EBUSY).
+"""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.fs.tmpfs import (F_SEAL_EXEC, F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK,
+                            F_SEAL_WRITE, Tmpfs, TmpfsInode)
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.util import read_cstr
+from umlpy.vfs.dentry import Dentry
+from umlpy.vfs.file import RegularFile
+
+MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB, MFD_NOEXEC_SEAL, MFD_EXEC = 0x1, 0x2, 0x4, 0x8, 0x10
+MFD_ALL_FLAGS = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC
+MFD_HUGE_MASK = 0x3F << 26          # a huge page size, with MFD_HUGETLB
+MFD_NAME_MAX_LEN = 255 - len("memfd:")
+F_ALL_SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC
+F_ADD_SEALS, F_GET_SEALS = 1033, 1034
+
+_root: Dentry | None = None
+
+
+def _memfd_root(kernel) -> Dentry:
+    """The root of the internal tmpfs memfds live in (Linux's shm_mnt, as
+    big as the machine): /proc/PID/fd shows a memfd as /memfd:NAME (deleted)."""
+    global _root
+    if _root is None:
+        fs = Tmpfs(total=kernel.mem_budget.limit)
+        _root = Dentry(b"/", None, fs.root, None)
+    return _root
+
+
+@syscall("memfd_create", status=PARTIAL, note="MFD_HUGETLB: ENOSYS (no hugetlbfs, as a Linux built without it)")
+def sys_memfd_create(t, uname, flags, *_):
+    """An unlinked tmpfs file: its pages are a host memfd like any tmpfs
+    file's.  Without MFD_ALLOW_SEALING (or MFD_NOEXEC_SEAL) it is sealed
+    against sealing; MFD_NOEXEC_SEAL takes the execute bits away for good."""
+    flags &= 0xFFFFFFFF
+    if flags & ~(MFD_ALL_FLAGS | (MFD_HUGE_MASK if flags & MFD_HUGETLB else 0)) \
+            or flags & MFD_EXEC and flags & MFD_NOEXEC_SEAL:
+        raise KernelError(E.EINVAL)
+    try:
+        name = read_cstr(t, uname, MFD_NAME_MAX_LEN + 1)
+    except KernelError as e:
+        raise KernelError(E.EINVAL if e.errno == E.ENAMETOOLONG else e.errno) from None
+    if flags & MFD_HUGETLB:
+        raise KernelError(E.ENOSYS)
+    root = _memfd_root(t.kernel)
+    creds = t.proc.creds
+    ino = TmpfsInode(root.inode.fs, C.S_IFREG | (0o666 if flags & MFD_NOEXEC_SEAL else 0o777),
+                     creds.fsuid, creds.fsgid)
+    ino.nlink = 0          # never linked anywhere: freed at last close
+    if flags & MFD_NOEXEC_SEAL:
+        ino.seals = F_SEAL_EXEC
+    elif flags & MFD_ALLOW_SEALING:
+        ino.seals = 0
+    f = RegularFile(Dentry(b"memfd:" + name, root, ino, None), ino, C.O_RDWR | C.O_LARGEFILE)
+    return t.files.install(f, bool(flags & MFD_CLOEXEC))
+
+
+def _writably_mapped(k, inode) -> bool:
+    """Does any address space map inode shared with write access (VM_SHARED
+    and VM_MAYWRITE)?  Linux's i_mmap_writable."""
+    seen = set()
+    for p in k.procs.by_pid.values():
+        mm = p.mm
+        if mm is None or id(mm) in seen:
+            continue
+        seen.add(id(mm))
+        if any(fm.obj is inode and fm.shared and fm.maywrite for _s, _e, fm in mm.files.items):
+            return True
+    return False
+
+
+def seals_fcntl(t, f, cmd: int, arg: int) -> int:
+    """memfd_fcntl: F_GET_SEALS, and F_ADD_SEALS (memfd_add_seals) with its
+    checks in Linux's order: a writable file, known seals, a sealable
+    (tmpfs) file, not sealed against sealing, no writable shared mapping
+    for F_SEAL_WRITE.  F_SEAL_EXEC on an executable file seals writes too."""
+    inode = f.inode
+    sealable = isinstance(inode, TmpfsInode) and inode.is_reg
+    if cmd == F_GET_SEALS:
+        if not sealable:
+            raise KernelError(E.EINVAL)
+        return inode.seals
+    seals = arg & 0xFFFFFFFF        # the int fcntl passes on
+    if not f.writable:
+        raise KernelError(E.EPERM)
+    if seals & ~F_ALL_SEALS or not sealable:
+        raise KernelError(E.EINVAL)
+    if inode.seals & F_SEAL_SEAL:
+        raise KernelError(E.EPERM)
+    if seals & F_SEAL_WRITE and not inode.seals & F_SEAL_WRITE and _writably_mapped(t.kernel, inode):
+        raise KernelError(E.EBUSY)
+    if seals & F_SEAL_EXEC and inode.mode & 0o111:
+        seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
+    inode.seals |= seals
+    return 0
