@@ -10,10 +10,9 @@ from umlpy.syscalls import sys_memfd
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import install_pair, s32
 from umlpy.abi import signals as S
-from umlpy.vfs import dnotify, locks
+from umlpy.vfs import dnotify, lease, locks
 from umlpy.vfs.fown import F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, owner_of
 from umlpy.vfs.pipe import Pipe, PipeFile
-from umlpy.vfs import lease
 
 FIONBIO = 0x5421
 FIOASYNC = 0x5452
