@@ -261,6 +261,34 @@ def test_config_gz_tells_what_the_kernel_has():
     assert "# CONFIG_BPF_SYSCALL is not set" in opts
 
 
+def test_pipe_sysctls():
+    """fs.pipe-max-size is stored as a power-of-two count of pages (EINVAL
+    past 2 GiB); the per-user page limits take any number; root only."""
+    text = out("cd /proc/sys/fs; cat pipe-max-size pipe-user-pages-soft pipe-user-pages-hard; "
+               "echo 5000 > pipe-max-size; cat pipe-max-size; echo 0 > pipe-max-size; cat pipe-max-size; "
+               "(echo 2147483649 > pipe-max-size) 2>/dev/null || echo refused; cat pipe-max-size; "
+               "echo 2147483648 > pipe-max-size; cat pipe-max-size; "
+               "(echo x > pipe-user-pages-soft) 2>/dev/null || echo refused; echo 7 > pipe-user-pages-hard; "
+               "cat pipe-user-pages-hard; su user -c 'echo 1 > pipe-user-pages-soft' 2>/dev/null || echo denied; "
+               "cat pipe-user-pages-soft; true")
+    assert text.split() == ["1048576", "16384", "0", "8192", "4096", "refused", "4096",
+                            "2147483648", "refused", "7", "denied", "16384"], text
+
+
+def test_lease_break_time():
+    """An ignored lease break ends after fs.lease-break-time seconds: the
+    write lease becomes a read lease for a reader and goes for a writer."""
+    text = out("cat /proc/sys/fs/lease-break-time /proc/sys/fs/leases-enable; "
+               "(echo x > /proc/sys/fs/lease-break-time) 2>/dev/null || echo refused; "
+               "mkdir -p /tmp/s; /t/bin/t_lease /tmp/s timeout; cat /proc/sys/fs/lease-break-time; true")
+    assert text.split("\n") == [
+        "45", "1", "refused", "write lease: 0",
+        "an open for reading breaks it: SIGIO, si_code 128", "  the child's call: done",
+        "  waited about a second: yes", "  F_GETLEASE: F_RDLCK",
+        "an open for writing breaks it: SIGIO, si_code 128", "  the child's call: done",
+        "  F_GETLEASE: F_UNLCK", "done", "1", ""], text
+
+
 def test_dmesg_reads_the_kernel_log_and_dmesg_restrict_guards_it():
     """syslog(2): dmesg shows the boot log, -c clears it; unprivileged users
     are refused while kernel.dmesg_restrict is 1 (the default, as Debian)."""

@@ -78,6 +78,29 @@ int main(int argc, char **argv)
     printf("ofd getlk pid: %d\n", got.l_pid);
     close(a);
     printf("after closing a: %d\n", lk(d, F_OFD_SETLK, F_WRLCK, 0, 1, NULL));
+    close(d);
+
+    /* deadlock detection: the child holds [6,7) and waits for our [5,6);
+     * our wait for its [6,7) would close the circle: EDEADLK.  OFD locks
+     * are not checked (the child's OFD wait is not part of any circle). */
+    printf("setlk [5,6): %d\n", lk(fd, F_SETLK, F_WRLCK, 5, 1, NULL));
+    c = fork();
+    if (c == 0) {
+        int f2 = open(path, O_RDWR);
+        printf("child setlk [6,7): %d\n", lk(f2, F_SETLK, F_WRLCK, 6, 1, NULL));
+        write(pp[1], "z", 1);
+        r = lk(f2, F_SETLKW, F_WRLCK, 5, 1, NULL);
+        printf("child setlkw [5,6) once free: %d\n", r);
+        _exit(0);
+    }
+    read(pp[0], &b, 1);
+    usleep(50000);
+    r = lk(fd, F_SETLKW, F_WRLCK, 6, 1, NULL);
+    printf("setlkw [6,7) would deadlock: %d %s\n", r, en(r));
+    r = lk(fd, F_SETLK, F_WRLCK, 6, 1, NULL);
+    printf("setlk [6,7) still held: %d %s\n", r, en(r));
+    lk(fd, F_SETLK, F_UNLCK, 5, 1, NULL);
+    waitpid(c, NULL, 0);
     unlink(path);
     printf("done\n");
     return 0;

@@ -56,6 +56,8 @@ class BlockFile(File):
     kind = "blk"
     chunked_write = True    # a write never waits: all of it goes, in pieces (mke2fs writes whole inode tables)
     pollable = False        # def_blk_fops has no poll: epoll_ctl refuses it
+    splice_read = splice_write = True
+    has_fsync = True
 
     def __init__(self, dentry, inode, flags: int, dev: BlockDevice) -> None:
         self.exclusive = bool(flags & C.O_EXCL)     # blkdev_open: O_EXCL claims the device

@@ -1003,6 +1003,7 @@ class TtyFile(File):
     from job-control stops and from hangups (its console_fops)."""
 
     kind = "tty"
+    splice_read = splice_write = True
 
     def __init__(self, dentry, inode, flags: int, tty: Tty, redirect: bool = False) -> None:
         super().__init__(dentry, inode, flags)

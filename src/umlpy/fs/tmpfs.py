@@ -8,6 +8,9 @@ Linux); what is over the limit fails with ENOSPC.
 """
 from __future__ import annotations
 
+import struct
+import weakref
+
 from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
@@ -17,6 +20,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 TMPFS_MAGIC = 0x01021994
+FILEID_INO32_GEN = 1
 BOGO_DIRENT_SIZE = 20
 F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = \
     0x1, 0x2, 0x4, 0x8, 0x10, 0x20
@@ -323,6 +327,7 @@ class Tmpfs(Filesystem):
         self.used = 0                   # bytes in pages of file size
         self.inodes = 0
         self.root = TmpfsInode(self, C.S_IFDIR | mode, uid, gid)
+        self.exported: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # ino -> inode
 
     @classmethod
     def from_options(cls, data: str, mem_total: int) -> Tmpfs:
@@ -369,6 +374,24 @@ class Tmpfs(Filesystem):
         files = self.inode_limit or max(self.inodes, (self.total // C.PAGE_SIZE) // 2)
         st.update(blocks=blocks, bfree=free, bavail=free, files=files, ffree=max(0, files - self.inodes))
         return st
+
+    def encode_fh(self, inode: Inode) -> tuple[int, bytes]:
+        """shmem_encode_fh: generation (0: inode numbers are never reused
+        here), then the 64-bit inode number in two halves.  The inode is
+        remembered while it lives, for fh_to_inode."""
+        self.exported[inode.ino] = inode
+        return FILEID_INO32_GEN, struct.pack("<III", 0, inode.ino & 0xFFFFFFFF, inode.ino >> 32)
+
+    def fh_to_inode(self, fh_type: int, fh: bytes) -> Inode:
+        """shmem_fh_to_dentry: any handle type; a live inode with that number
+        and generation (one a handle was made for), else ESTALE."""
+        if len(fh) < 12:
+            raise KernelError(E.ESTALE)
+        gen, lo, hi = struct.unpack_from("<III", fh)
+        inode = self.exported.get(hi << 32 | lo)
+        if inode is None or gen:
+            raise KernelError(E.ESTALE)
+        return inode
 
 
 # generic mount options the VFS handles, and tmpfs options that change nothing here

@@ -40,6 +40,8 @@ class Tunables:
     pipe_max_size: int = 1 << 20        # an unprivileged pipe's largest size
     pipe_user_pages_soft: int = 16384   # pages of pipes a user has before new ones get 2
     pipe_user_pages_hard: int = 0       # ... before pipe() fails (0: no limit)
+    lease_break_time: int = 45          # seconds an opener waits for a lease's holder (0: for good)
+    leases_enable: int = 1              # 0: F_SETLEASE grants no new lease (EINVAL)
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

@@ -147,6 +147,8 @@ class Socket(File):
     """What every family's socket is.  sys_socket calls these methods."""
     kind = "socket"
     lazy_write = True
+    nowait_ok = True
+    splice_read = splice_write = True
     has_fasync = True       # which families signal what: their code (unix.py)
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992

@@ -10,7 +10,7 @@ from umlpy.syscalls import sys_memfd
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import install_pair, s32
 from umlpy.abi import signals as S
-from umlpy.vfs import dnotify, locks
+from umlpy.vfs import dnotify, lease, locks
 from umlpy.vfs.fown import F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, owner_of
 from umlpy.vfs.pipe import Pipe, PipeFile
 
@@ -153,7 +153,7 @@ def _notify(t, f, fd: int, arg: int) -> int:
     return 0
 
 
-@syscall("fcntl", status="partial", note="no leases; seals on tmpfs files and memfds")
+@syscall("fcntl", status="partial", note="seals on tmpfs files and memfds; a lease break sends the file owner's signal (SIGIO unless F_SETSIG)")
 def sys_fcntl(t, fd, cmd, arg, *_):
     fd = s32(fd)
     fdt = t.files
@@ -185,6 +185,8 @@ def sys_fcntl(t, fd, cmd, arg, *_):
         if cmd == C.F_GETPIPE_SZ:
             return f.pipe.capacity
         return f.pipe.set_size(t.proc.creds, arg)
+    if cmd in (lease.F_SETLEASE, lease.F_GETLEASE):
+        return lease.fcntl_lease(t, f, fd, cmd, arg)
     if cmd in (C.F_GETLK, C.F_SETLK, C.F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
     if cmd in (C.F_SETOWN, C.F_GETOWN, C.F_SETOWN_EX, C.F_GETOWN_EX, C.F_SETSIG, C.F_GETSIG):

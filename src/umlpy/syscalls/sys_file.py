@@ -12,9 +12,10 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fsnotify as N
-from umlpy.vfs import namei
+from umlpy.vfs import lease, namei
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
+from umlpy.vfs.inode import now_ns
 from umlpy.vfs.perm import check_owner, drop_sgid, kill_suid, new_inode_owner, owner_or_capable, permission
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
@@ -46,7 +47,6 @@ def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
 
 
 def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
-    acc = flags & C.O_ACCMODE
     if flags & C.O_TMPFILE == C.O_TMPFILE:
         return _open_tmpfile(t, dirfd, path, flags, mode)
     creds = t.proc.creds
@@ -73,8 +73,18 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
                 d = namei.lookup(t, dirfd, path, follow=True)
             while d.mounted is not None:
                 d = d.mounted.root
+            if d.inode.is_dir:
+                raise KernelError(E.EISDIR)
     else:
         d = namei.lookup(t, dirfd, path, follow=not flags & C.O_NOFOLLOW)
+    return open_dentry(t, d, flags, created)
+
+
+def open_dentry(t, d, flags: int, created: bool = False) -> int:
+    """do_open after the walk: the file at d (just made, if created) opened
+    with flags into a new fd (may_open's checks, O_TRUNC, O_PATH)."""
+    acc = flags & C.O_ACCMODE
+    creds = t.proc.creds
     inode = d.inode
     if flags & C.O_PATH:
         f = File(d, inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
@@ -98,6 +108,9 @@ def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
             fl = inode.get_fsflags()
             if fl & C.FS_IMMUTABLE_FL or (fl & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC)):
                 raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
+        if flags & C.O_NOATIME and not owner_or_capable(inode, creds):
+            raise KernelError(E.EPERM)          # may_open: only the owner may open without atime updates
+        lease.break_lease(t, inode, flags)      # do_dentry_open: may wait for the holders
     truncated = bool(flags & C.O_TRUNC and inode.is_reg and not created)
     if truncated:
         kill_suid(inode, creds)
@@ -446,6 +459,8 @@ def do_readlink(t, dirfd: int, path: bytes, buf: int, size: int) -> int:
     if s32(size) <= 0:
         raise KernelError(E.EINVAL)
     d = namei.lookup(t, dirfd, path, follow=False, empty_ok=True)
+    if not path and not d.inode.is_symlink:
+        raise KernelError(E.ENOENT)     # an empty path names dirfd's file: only a symlink is read
     data = d.inode.readlink()[:size]
     t.mem.write(buf, data)
     return len(data)
@@ -459,11 +474,20 @@ def _target(x):
     return (x.inode, x) if not isinstance(x, File) else (x.inode, x.dentry)
 
 
+def _writable_target(target) -> None:
+    """mnt_want_write(_file): EROFS on a read-only mount or filesystem,
+    before any check of who may change the inode (notify_change)."""
+    inode, d = _target(target)
+    if d is not None:
+        _check_writable_fs(d)
+    elif inode.fs.read_only:
+        raise KernelError(E.EROFS)
+
+
 def do_chmod(t, target, mode: int) -> int:
     inode, d = _target(target)
     creds = t.proc.creds
-    if inode.fs.read_only:
-        raise KernelError(E.EROFS)      # chmod_common: mnt_want_write before the owner check
+    _writable_target(target)
     check_owner(inode, creds)
     mode &= 0o7777
     if mode & C.S_ISGID and not cred.in_group(creds, inode.gid) and not cred.capable(creds, K.CAP_FSETID):
@@ -494,8 +518,7 @@ def do_chown(t, target, uid: int, gid: int) -> int:
     inode, d = _target(target)
     uid, gid = cred.id_arg(uid), cred.id_arg(gid)
     creds = t.proc.creds
-    if inode.fs.read_only:
-        raise KernelError(E.EROFS)
+    _writable_target(target)
     if not cred.capable(creds, K.CAP_CHOWN):
         # the owner may only give the file to one of its own groups
         owner = creds.fsuid == inode.uid
@@ -538,6 +561,8 @@ def sys_fchown(t, fd, uid, gid, *_):
 
 @syscall("fchownat")
 def sys_fchownat(t, dirfd, path, uid, gid, flags, *_):
+    if flags & ~(C.AT_SYMLINK_NOFOLLOW | C.AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
     d = namei.lookup(t, s32(dirfd), read_path(t, path) if path else b"",
                      follow=not flags & C.AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & C.AT_EMPTY_PATH))
     return do_chown(t, d, uid, gid)
@@ -552,13 +577,8 @@ def _check_new_size(t, inode, size: int) -> None:
 
 
 def _truncate(t, inode, d, length: int) -> int:
-    length = s64(length)
-    if length < 0:
-        raise KernelError(E.EINVAL)
-    if inode.is_dir:
-        raise KernelError(E.EISDIR)
-    if not inode.is_reg:
-        raise KernelError(E.EINVAL)
+    """do_truncate: the size checks of notify_change (inode_newsize_ok:
+    RLIMIT_FSIZE), then the filesystem's."""
     _check_new_size(t, inode, length)
     kill_suid(inode, t.proc.creds)
     inode.truncate(length)
@@ -568,63 +588,149 @@ def _truncate(t, inode, d, length: int) -> int:
 
 @syscall("truncate")
 def sys_truncate(t, path, length, *_):
+    """vfs_truncate's order: a negative length before the name, then the
+    type (EISDIR, EINVAL), a read-only mount, an immutable file (EPERM),
+    write permission, an append-only file (EPERM), a running program
+    (ETXTBSY); then the leases are broken."""
+    length = s64(length)
+    if length < 0:
+        raise KernelError(E.EINVAL)
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
-    permission(d.inode, C.W_OK, t.proc.creds)
+    inode = d.inode
+    if inode.is_dir:
+        raise KernelError(E.EISDIR)
+    if not inode.is_reg:
+        raise KernelError(E.EINVAL)
     _check_writable_fs(d)
-    get_write_access(d.inode)
-    return _truncate(t, d.inode, d, length)
+    fl = inode.get_fsflags()
+    if fl & C.FS_IMMUTABLE_FL:
+        raise KernelError(E.EPERM)      # inode_permission, before the mode bits
+    permission(inode, C.W_OK, t.proc.creds)
+    if fl & C.FS_APPEND_FL:
+        raise KernelError(E.EPERM)
+    get_write_access(inode)
+    lease.break_lease(t, inode, C.O_WRONLY)
+    return _truncate(t, inode, d, length)
 
 
 @syscall("ftruncate")
 def sys_ftruncate(t, fd, length, *_):
+    """do_sys_ftruncate: a negative length before the fd; a file that is not
+    regular or not open for writing is EINVAL."""
+    length = s64(length)
+    if length < 0:
+        raise KernelError(E.EINVAL)
     f = t.files.get(s32(fd))
-    if not f.writable or f.inode is None:
-        raise KernelError(E.EINVAL if f.inode is None or f.readable else E.EBADF)
+    if f.inode is None or not f.inode.is_reg or not f.writable:
+        raise KernelError(E.EINVAL)
+    if f.inode.get_fsflags() & C.FS_APPEND_FL:
+        raise KernelError(E.EPERM)
     return _truncate(t, f.inode, f.dentry, length)
+
+
+_NS = 10**9
+
+
+def do_utimes(t, dirfd: int, path: int, times: tuple[tuple[int, int], tuple[int, int]] | None,
+              flags: int) -> int:
+    """do_utimes: a NULL path with a dirfd other than AT_FDCWD changes that
+    open file (no flags allowed), otherwise the path names the file.
+    times: (seconds, nanoseconds) for atime and mtime, or None for now."""
+    if not path and dirfd != C.AT_FDCWD:
+        if flags:
+            raise KernelError(E.EINVAL)
+        target = t.files.get(dirfd)
+    else:
+        if flags & ~(C.AT_SYMLINK_NOFOLLOW | C.AT_EMPTY_PATH):
+            raise KernelError(E.EINVAL)
+        target = namei.lookup(t, dirfd, read_path(t, path), follow=not flags & C.AT_SYMLINK_NOFOLLOW,
+                              empty_ok=bool(flags & C.AT_EMPTY_PATH))
+    return _vfs_utimes(t, target, times)
+
+
+def _vfs_utimes(t, target, times) -> int:
+    """vfs_utimes and notify_change: nanoseconds in range (or UTIME_NOW,
+    UTIME_OMIT), a writable mount, then explicit times need the owner (or
+    CAP_FOWNER) and the file neither immutable nor append-only; "now" needs
+    the owner or write permission, and the file not immutable."""
+    inode, d = _target(target)
+    if times is not None:
+        for _, ns in times:
+            if ns not in (C.UTIME_NOW, C.UTIME_OMIT) and not 0 <= ns < _NS:
+                raise KernelError(E.EINVAL)
+        if times[0][1] == times[1][1] == C.UTIME_NOW:
+            times = None
+    _writable_target(target)
+    creds = t.proc.creds
+    fl = inode.get_fsflags()
+    if times is not None:
+        if fl & (C.FS_IMMUTABLE_FL | C.FS_APPEND_FL):
+            raise KernelError(E.EPERM)
+        check_owner(inode, creds)
+    else:
+        if fl & C.FS_IMMUTABLE_FL:
+            raise KernelError(E.EPERM)
+        if not owner_or_capable(inode, creds):
+            permission(inode, C.W_OK, creds)
+    now = now_ns()
+    changed = []
+    for i, attr in enumerate(("atime", "mtime")):
+        s, ns = times[i] if times is not None else (0, C.UTIME_NOW)
+        changed.append(ns != C.UTIME_OMIT)
+        if changed[-1]:
+            setattr(inode, attr, now if ns == C.UTIME_NOW else s * _NS + ns)
+    inode.ctime = now
+    # fsnotify_change: both times are a utime, one alone an access or a modification
+    N.dentry_event(d, N.IN_ATTRIB if all(changed) else N.IN_ACCESS if changed[0] else N.IN_MODIFY, inode)
+    return 0
+
+
+def _pair(t, addr: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Two (seconds, fraction) times at addr (timespec or timeval pairs), or
+    None for a NULL pointer."""
+    if not addr:
+        return None
+    a_s, a_f, m_s, m_f = struct.unpack("<qqqq", t.mem.read(addr, 32))
+    return (a_s, a_f), (m_s, m_f)
 
 
 @syscall("utimensat")
 def sys_utimensat(t, dirfd, path, times, flags, *_):
-    if path:
-        d = namei.lookup(t, s32(dirfd), read_path(t, path), follow=not flags & C.AT_SYMLINK_NOFOLLOW)
-    else:
-        d = t.files.get(s32(dirfd)).dentry
-    inode = d.inode if path else t.files.get(s32(dirfd)).inode
-    from umlpy.vfs.inode import now_ns
-    now = now_ns()
-    creds = t.proc.creds
+    ts = _pair(t, times)
+    if ts is not None and ts[0][1] == ts[1][1] == C.UTIME_OMIT:
+        return 0        # nothing to do: the path is not even looked at
+    return do_utimes(t, s32(dirfd), path, ts, flags)
+
+
+def _timevals(t, addr: int):
+    """utimes/futimesat's struct timeval pair: microseconds out of range
+    are EINVAL here, so that UTIME_NOW and UTIME_OMIT cannot be passed."""
+    tv = _pair(t, addr)
+    if tv is None:
+        return None
+    if not all(0 <= us < 10**6 for _, us in tv):
+        raise KernelError(E.EINVAL)
+    return tuple((s, us * 1000) for s, us in tv)
+
+
+@syscall("utimes")
+def sys_utimes(t, path, times, *_):
+    return do_utimes(t, C.AT_FDCWD, path, _timevals(t, times), 0)
+
+
+@syscall("futimesat")
+def sys_futimesat(t, dirfd, path, times, *_):
+    return do_utimes(t, s32(dirfd), path, _timevals(t, times), 0)
+
+
+@syscall("utime")
+def sys_utime(t, path, times, *_):
+    """struct utimbuf: whole seconds for atime and mtime."""
+    ts = None
     if times:
-        a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", t.mem.read(times, 32))
-        vals = []
-        for s, ns in ((a_s, a_ns), (m_s, m_ns)):
-            if ns == C.UTIME_NOW:
-                vals.append(now)
-            elif ns == C.UTIME_OMIT:
-                vals.append(None)
-            elif not 0 <= ns < 10**9:
-                raise KernelError(E.EINVAL)
-            else:
-                vals.append(s * 10**9 + ns)
-        explicit = any(ns not in (C.UTIME_NOW, C.UTIME_OMIT) for ns in (a_ns, m_ns))
-        if explicit:
-            check_owner(inode, creds)
-        elif not owner_or_capable(inode, creds):
-            permission(inode, C.W_OK, creds)
-    else:
-        vals = [now, now]
-        if not owner_or_capable(inode, creds):
-            permission(inode, C.W_OK, creds)
-    if inode.fs.read_only:
-        raise KernelError(E.EROFS)
-    if vals[0] is not None:
-        inode.atime = vals[0]
-    if vals[1] is not None:
-        inode.mtime = vals[1]
-    inode.ctime = now
-    # fsnotify_change: both times are a utime, one alone an access or a modification
-    N.dentry_event(d, N.IN_ATTRIB if None not in vals else N.IN_ACCESS if vals[0] is not None else N.IN_MODIFY,
-                   inode)
-    return 0
+        a, m = struct.unpack("<qq", t.mem.read(times, 16))
+        ts = ((a, 0), (m, 0))
+    return do_utimes(t, C.AT_FDCWD, path, ts, 0)
 
 
 def do_access(t, dirfd: int, path: bytes, mode: int, flags: int) -> int:
@@ -705,7 +811,11 @@ def sys_chroot(t, path, *_):
 @syscall("getcwd")
 def sys_getcwd(t, buf, size, *_):
     fs = t.fs
+    if fs.cwd.inode.nlink == 0:
+        raise KernelError(E.ENOENT)     # d_unlinked: the directory was removed
     path = fs.cwd.path(fs.root) + b"\0"
+    if not fs.cwd.reachable_from(fs.root):
+        path = b"(unreachable)" + path  # outside the root (chroot): not an absolute path
     if len(path) > size:
         raise KernelError(E.ERANGE)
     t.mem.write(buf, path)
@@ -762,9 +872,20 @@ def sys_sync(t, *_):
     return 0
 
 
-@syscall("syncfs", "fsync", "fdatasync")
+@syscall("syncfs")
+def sys_syncfs(t, fd, *_):
+    t.files.get(s32(fd)).fsync()        # the filesystem of any file, a pipe's too
+    return 0
+
+
+@syscall("fsync", "fdatasync")
 def sys_fsync(t, fd, *_):
-    t.files.get(s32(fd)).fsync()
+    """vfs_fsync_range: a file without an fsync (a pipe, a socket, a tty,
+    a procfs file) is EINVAL."""
+    f = t.files.get(s32(fd))
+    if not f.has_fsync:
+        raise KernelError(E.EINVAL)
+    f.fsync()
     return 0
 
 
@@ -837,6 +958,8 @@ def sys_fallocate(t, fd, mode, off, length, *_):
     if off + length > MAX_LFS_FILESIZE:
         raise KernelError(E.EFBIG)
     if not mode & FALLOC_FL_KEEP_SIZE:
+        _check_new_size(t, inode, off + length)
+    if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
         _check_new_size(t, inode, off + length)
     inode.fallocate(mode, off, length)
     N.file_event(f, N.IN_MODIFY)

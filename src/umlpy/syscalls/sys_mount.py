@@ -82,6 +82,8 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     if flags & (MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE) and not flags & ~(
             MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE | MS_REC | MS_SILENT):
         return 0   # every mount is already private: there is no propagation
+    if getattr(tgt.inode, "magic_file", None) is not None:
+        raise KernelError(E.ENOENT)     # nothing mounts on a /proc/PID/fd/N entry
     if flags & (MS_BIND | MS_MOVE | MS_SHARED):
         printk.pr_notice("mount: bind, move and shared mounts are not supported yet")
         raise KernelError(E.EINVAL)

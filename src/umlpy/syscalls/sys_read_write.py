@@ -4,13 +4,15 @@ from __future__ import annotations
 import struct
 
 from arch_um.memory import GuestFault
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import MAX_RW_COUNT, read_iovecs, s32, s64, scatter, user_data
+from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, scatter, user_data
 from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
+from umlpy.vfs.pipe import PipeFile
 
 
 def _readable(t, fd: int):
@@ -27,17 +29,43 @@ def _writable(t, fd: int):
     return f
 
 
+def _user_buffer(buf: int, count: int) -> None:
+    """vfs_read/vfs_write's access_ok: the buffer must be user memory
+    (EFAULT before the file is asked anything)."""
+    if not access_ok(buf, count):
+        raise KernelError(E.EFAULT)
+
+
 @syscall("read")
 def sys_read(t, fd, buf, count, *_):
     f = _readable(t, fd)
+    _user_buffer(buf, count)
     return bounded(lambda: _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT))), f.rcvtimeo)
 
 
-def _modified(f, n: int) -> int:
+def modified(f, n: int) -> int:
     """fsnotify_modify after a write that wrote something."""
     if n > 0:
         file_event(f, IN_MODIFY)
     return n
+
+
+def _write_source(t, f, vecs: list[tuple[int, int]]) -> bytes | UserBuf:
+    """What write and writev take from the guest (util.user_data); a file
+    that never waits stores what could be copied before a bad page, as
+    Linux's page-by-page copy does (EFAULT only if that is nothing)."""
+    try:
+        return user_data(t, vecs)
+    except GuestFault:
+        data = UserBuf(t, vecs).prefix(0, COPY_CHUNK) if f.chunked_write else b""
+        if not data:
+            raise
+        return data
+
+
+def write_vecs(t, f, data: bytes | UserBuf) -> int:
+    """write/writev: bytes to write(), a UserBuf to write_from()."""
+    return f.write(t, data) if isinstance(data, bytes) else f.write_from(t, data)
 
 
 def _accessed(f, n: int) -> int:
@@ -50,50 +78,89 @@ def _accessed(f, n: int) -> int:
 @syscall("write")
 def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
-    n = min(count, MAX_RW_COUNT)
-    if n > COPY_CHUNK:
-        return bounded(lambda: _modified(f, f.write_from(t, UserBuf(t, [(buf, n)]))), f.sndtimeo)
+    _user_buffer(buf, count)
+    data = _write_source(t, f, [(buf, min(count, MAX_RW_COUNT))])
+    return bounded(lambda: modified(f, write_vecs(t, f, data)), f.sndtimeo)
+
+
+RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND = 1, 2, 4, 8, 16
+RWF_SUPPORTED = 0x1F
+
+
+def _rw_flags(f, flags: int) -> int:
+    """kiocb_set_rw_flags: the O_ flags preadv2/pwritev2's RWF_ flags stand
+    for during the call.  An unknown flag is EOPNOTSUPP, and so is NOWAIT
+    on a file that cannot promise it (FMODE_NOWAIT: regular files, pipes,
+    sockets; there it is O_NONBLOCK for the call).  HIPRI asks for polled
+    I/O, which nothing here has; SYNC and DSYNC are done after the write."""
+    if flags & ~RWF_SUPPORTED:
+        raise KernelError(E.EOPNOTSUPP)
+    extra = 0
+    if flags & RWF_NOWAIT:
+        if not f.nowait_ok:
+            raise KernelError(E.EOPNOTSUPP)
+        extra |= C.O_NONBLOCK
+    if flags & RWF_APPEND:
+        extra |= C.O_APPEND
+    return extra
+
+
+def _vectored(t, f, iov: int, cnt: int, off: int | None, flags: int, write: bool) -> int:
+    """vfs_readv/vfs_writev after the fd checks: the iovecs (import_iovec),
+    the flags, then the transfer at off (None: at the file position)."""
+    vecs = read_iovecs(t, iov, cnt)
+    extra = _rw_flags(f, flags)
+    total = sum(n for _, n in vecs)
+    if write:
+        data = _write_source(t, f, vecs) if off is None else b""
+
+        def io() -> int:
+            n = write_vecs(t, f, data) if off is None else _pwrite_vecs(t, f, vecs, off)
+            if n > 0 and flags & (RWF_SYNC | RWF_DSYNC) and f.inode is not None:
+                f.inode.fs.sync()
+            return modified(f, n)
+    else:
+        def io() -> int:
+            return _accessed(f, scatter(t, vecs, f.read(t, total) if off is None else f.pread(t, total, off)))
+    if not extra:
+        return bounded(io, f.sndtimeo if write else f.rcvtimeo)
+    saved = f.flags
+    f.flags |= extra
     try:
-        data = t.mem.read(buf, n)
-    except GuestFault:
-        # a file stores what could be copied before the bad page
-        data = t.mem.read_prefix(buf, n) if f.chunked_write else b""
-        if not data:
-            raise
-    return bounded(lambda: _modified(f, f.write(t, data)), f.sndtimeo)
-
-
-def write_vecs(t, f, vecs: list[tuple[int, int]]) -> int:
-    """writev: bytes to write(), or a UserBuf to write_from() when big."""
-    data = user_data(t, vecs)
-    return f.write(t, data) if isinstance(data, bytes) else f.write_from(t, data)
+        return io()
+    finally:
+        f.flags = saved
 
 
 @syscall("readv")
 def sys_readv(t, fd, iov, cnt, *_):
-    f = _readable(t, fd)
-    vecs = read_iovecs(t, iov, cnt)
-    return bounded(lambda: _accessed(f, scatter(t, vecs, f.read(t, sum(n for _, n in vecs)))), f.rcvtimeo)
+    return _vectored(t, _readable(t, fd), iov, cnt, None, 0, False)
 
 
 @syscall("writev")
 def sys_writev(t, fd, iov, cnt, *_):
-    f = _writable(t, fd)
-    vecs = read_iovecs(t, iov, cnt)
-    return bounded(lambda: _modified(f, write_vecs(t, f, vecs)), f.sndtimeo)
+    return _vectored(t, _writable(t, fd), iov, cnt, None, 0, True)
 
 
-def _offset(off: int) -> int:
-    off = s64(off)
-    if off < 0:
+def _positioned(t, fd: int, off: int, write: bool):
+    """ksys_pread64, do_preadv and their write twins: a negative offset is
+    EINVAL before the fd is looked up, a file without positional I/O
+    (a stream) ESPIPE before its open mode is checked."""
+    if s64(off) < 0:
         raise KernelError(E.EINVAL)
-    return off
+    f = t.files.get(s32(fd))
+    if not f.positional:
+        raise KernelError(E.ESPIPE)
+    if not (f.writable if write else f.readable):
+        raise KernelError(E.EBADF)
+    return f
 
 
 @syscall("pread64")
 def sys_pread64(t, fd, buf, count, off, *_):
-    f = _readable(t, fd)
-    data = f.pread(t, min(count, MAX_RW_COUNT), _offset(off))
+    f = _positioned(t, fd, off, False)
+    _user_buffer(buf, count)
+    data = f.pread(t, min(count, MAX_RW_COUNT), off)
     t.mem.write(buf, data)
     return _accessed(f, len(data))
 
@@ -110,21 +177,34 @@ def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:
 
 @syscall("pwrite64")
 def sys_pwrite64(t, fd, buf, count, off, *_):
-    f = _writable(t, fd)
-    return _modified(f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], _offset(off)))
+    f = _positioned(t, fd, off, True)
+    _user_buffer(buf, count)
+    return modified(f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], off))
 
 
 @syscall("preadv")
 def sys_preadv(t, fd, iov, cnt, off, *_):
-    f = _readable(t, fd)
-    vecs = read_iovecs(t, iov, cnt)
-    return _accessed(f, scatter(t, vecs, f.pread(t, sum(n for _, n in vecs), _offset(off))))
+    return _vectored(t, _positioned(t, fd, off, False), iov, cnt, off, 0, False)
 
 
 @syscall("pwritev")
 def sys_pwritev(t, fd, iov, cnt, off, *_):
-    f = _writable(t, fd)
-    return _modified(f, _pwrite_vecs(t, f, read_iovecs(t, iov, cnt), _offset(off)))
+    return _vectored(t, _positioned(t, fd, off, True), iov, cnt, off, 0, True)
+
+
+@syscall("preadv2", note="RWF_NOWAIT on regular files, anonymous pipes and sockets; RWF_HIPRI has no polled I/O to ask for")
+def sys_preadv2(t, fd, iov, cnt, off, _off_high, flags):
+    """preadv with RWF_ flags; offset -1 reads at the file position (readv)."""
+    if s64(off) == -1:
+        return _vectored(t, _readable(t, fd), iov, cnt, None, flags, False)
+    return _vectored(t, _positioned(t, fd, off, False), iov, cnt, off, flags, False)
+
+
+@syscall("pwritev2", note="as preadv2; RWF_APPEND, RWF_SYNC/RWF_DSYNC (the filesystem synced after the write)")
+def sys_pwritev2(t, fd, iov, cnt, off, _off_high, flags):
+    if s64(off) == -1:
+        return _vectored(t, _writable(t, fd), iov, cnt, None, flags, True)
+    return _vectored(t, _positioned(t, fd, off, True), iov, cnt, off, flags, True)
 
 
 @syscall("lseek")
@@ -143,29 +223,29 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
         raise KernelError(E.EINVAL)
     count = min(count, MAX_RW_COUNT, 1 << 20)
     data, off = _read_at(t, src, count, offp)
-    return _write_settled(t, dst, data, lambda n: _transferred(src, dst, _settle_source(t, src, data, n, offp, off)))
+    return write_settled(t, dst, data, lambda n: _transferred(src, dst, settle_source(t, src, data, n, offp, off)))
 
 
 def _transferred(src, dst, n: int) -> int:
     """sendfile, copy_file_range: the source was read, the destination written."""
-    return _modified(dst, _accessed(src, n))
+    return modified(dst, _accessed(src, n))
 
 
-def _settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
+def settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
     """n bytes of data taken from src were written: the caller's offset
     moves by n, or src gets back what was not written (its position, or
     the front of its pipe)."""
     if off is not None:
         t.mem.write(offp, struct.pack("<q", off + n))
     elif n < len(data):
-        if _is_pipe(src):
+        if isinstance(src, PipeFile):
             src.pipe.buf[0:0] = data[n:]
         else:
             src.lseek(n - len(data), 1)
     return n
 
 
-def _write_settled(t, dst, data: bytes, settle) -> int:
+def write_settled(t, dst, data: bytes, settle) -> int:
     """Write data taken from a source (sendfile, splice); settle(n) squares
     the source with the n bytes written, however the write ends: at once,
     after waiting for room, or cut short by a signal or by death (then
@@ -189,9 +269,6 @@ def _settle_on_wake(b: Block, settle, again) -> None:
             raise
     b.retry = retry
     b.on_interrupt = lambda: settle(done or 0)
-
-
-SPLICE_F_NONBLOCK = 2
 
 
 def _read_at(t, f, n: int, offp: int) -> tuple[bytes, int | None]:
@@ -234,47 +311,3 @@ def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     elif written < len(data):
         src.lseek(written - len(data), 1)
     return written
-
-
-def _is_pipe(f) -> bool:
-    from umlpy.vfs.pipe import PipeFile
-    return isinstance(f, PipeFile)
-
-
-@syscall("splice", status=PARTIAL, note="copies through the kernel")
-def sys_splice(t, fd_in, offp_in, fd_out, offp_out, n, flags):
-    src, dst = _readable(t, fd_in), _writable(t, fd_out)
-    if not (_is_pipe(src) or _is_pipe(dst)):
-        raise KernelError(E.EINVAL)
-    if (_is_pipe(src) and offp_in) or (_is_pipe(dst) and offp_out):
-        raise KernelError(E.ESPIPE)
-    n = min(n, COPY_CHUNK)
-    if _is_pipe(src) and flags & SPLICE_F_NONBLOCK and not src.pipe.buf and src.pipe.writers:
-        raise KernelError(E.EAGAIN)
-    data, off = _read_at(t, src, n, offp_in)
-    if not data:
-        return 0
-    def settle(k: int) -> int:
-        return _modified(dst, _settle_source(t, src, data, k, offp_in, off))
-    if offp_out:
-        return settle(_write_at(t, dst, data, offp_out))     # a file: no waiting
-    return _write_settled(t, dst, data, settle)
-
-
-@syscall("tee")
-def sys_tee(t, fd_in, fd_out, n, flags, *_):
-    src, dst = _readable(t, fd_in), _writable(t, fd_out)
-    if not (_is_pipe(src) and _is_pipe(dst)) or src.pipe is dst.pipe:
-        raise KernelError(E.EINVAL)
-    p = src.pipe
-    if not p.buf:
-        if not p.writers:
-            return 0
-        if flags & SPLICE_F_NONBLOCK or src.nonblock:
-            raise KernelError(E.EAGAIN)
-        raise Block(p.rq)
-    space = dst.pipe.capacity - len(dst.pipe.buf)
-    if space <= 0:
-        raise KernelError(E.EAGAIN)
-    data = bytes(p.buf[:min(n, space)])
-    return dst.write(t, data)

@@ -94,17 +94,25 @@ def get_u64(t, addr: int) -> int:
 
 def read_iovecs(t, iov: int, cnt: int, local: bool = True) -> list[tuple[int, int]]:
     """An iovec array, as Linux's import_iovec: at most UIO_MAXIOV entries
-    (the count is an unsigned int), no length negative as an ssize_t
-    (EINVAL), then every buffer a user range (else EFAULT), the total cut
-    down to MAX_RW_COUNT.  The buffers of another address space (local
-    False: process_vm_*'s remote ones) are taken as they are
-    (iovec_from_user only)."""
+    (the count is an unsigned int), then the array copied in, where a length
+    that is negative as an ssize_t is EINVAL at once (copy_iovec_from_user,
+    so before any bad buffer is seen); then every buffer must be a user
+    range (EFAULT); the total is cut down to MAX_RW_COUNT.  The buffers of
+    another address space (local False: process_vm_*'s remote ones) are
+    taken as they are (iovec_from_user only)."""
     cnt = u32(cnt)
     if cnt > UIO_MAXIOV:
         raise KernelError(E.EINVAL)
-    vecs = list(struct.iter_unpack("<QQ", t.mem.read(iov, 16 * cnt)))
+    if not cnt:
+        return []
+    if not access_ok(iov, 16 * cnt):
+        raise KernelError(E.EFAULT)
+    raw = t.mem.read_prefix(iov, 16 * cnt)
+    vecs = list(struct.iter_unpack("<QQ", raw[:len(raw) & ~15]))
     if any(n >> 63 for _, n in vecs):
         raise KernelError(E.EINVAL)
+    if len(vecs) < cnt:
+        raise KernelError(E.EFAULT)
     if not local:
         return vecs
     out, total = [], 0

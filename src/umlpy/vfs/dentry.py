@@ -66,7 +66,9 @@ class Dentry:
             d = d.mount.mountpoint
         return d.parent if d.parent is not None else d
 
-    def path(self, root: Dentry | None = None) -> bytes:
+    def _up_to(self, root: Dentry | None) -> tuple[list[bytes], bool]:
+        """The names from here up to root (crossing mounts), last first, and
+        whether root was met before the top of the tree."""
         parts: list[bytes] = []
         d = self
         while d is not root:
@@ -74,7 +76,14 @@ class Dentry:
                 if d.mount is not None and d.mount.mountpoint is not None:
                     d = d.mount.mountpoint
                     continue
-                break
+                return parts, False
             parts.append(d.name)
             d = d.parent
-        return b"/" + b"/".join(reversed(parts))
+        return parts, True
+
+    def path(self, root: Dentry | None = None) -> bytes:
+        return b"/" + b"/".join(reversed(self._up_to(root)[0]))
+
+    def reachable_from(self, root: Dentry) -> bool:
+        """Is this dentry under root (getcwd's test for a cwd left outside a chroot)?"""
+        return self._up_to(root)[1]

@@ -109,6 +109,7 @@ class DevFile(File):
 
 
 class NullFile(DevFile):
+    splice_write = True     # splice_write_null
     pollable = False            # null_fops has no poll: epoll_ctl refuses it
 
     def read(self, task, n: int) -> bytes:
@@ -122,6 +123,7 @@ class NullFile(DevFile):
 
 
 class ZeroFile(NullFile):
+    splice_read = True
     maps_as_zero = True  # mmap of /dev/zero is anonymous memory
 
     def read(self, task, n: int) -> bytes:
@@ -137,6 +139,8 @@ class FullFile(ZeroFile):
 
 
 class RandomFile(DevFile):
+    splice_read = splice_write = True
+
     def read(self, task, n: int) -> bytes:
         return clock.random_bytes(n)
 

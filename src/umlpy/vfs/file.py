@@ -30,6 +30,10 @@ class File:
     kind = "file"
     lazy_write = False      # write() takes a UserBuf: it only slices what it is given
     chunked_write = False   # write() never waits: a big write may go in pieces
+    nowait_ok = False       # FMODE_NOWAIT: takes RWF_NOWAIT (preadv2/pwritev2)
+    splice_read = False     # f_op->splice_read: splice may take data from it into a pipe
+    splice_write = False    # f_op->splice_write: splice may give it data from a pipe
+    has_fsync = False       # f_op->fsync: fsync and fdatasync are EINVAL without it
     # how long a read or a write may wait, in ns (None: as long as it takes;
     # 0: not at all), for files that have such timeouts (sockets' SO_RCVTIMEO/SO_SNDTIMEO)
     rcvtimeo: int | None = None
@@ -49,6 +53,8 @@ class File:
             inode.open_count += 1
             if self.writer:
                 inode.writecount += 1
+            elif self.readable:
+                inode.readcount += 1
 
     @property
     def readable(self) -> bool:
@@ -100,6 +106,14 @@ class File:
     def pwrite(self, task, data: bytes, off: int) -> int:
         raise KernelError(E.ESPIPE)
 
+    @property
+    def positional(self) -> bool:
+        """FMODE_PREAD/FMODE_PWRITE: the file takes pread and pwrite, as
+        Linux gives every file opened by name but streams (pipes, fifos,
+        sockets, ttys) and anonymous files; the others are ESPIPE before
+        anything else about the call is looked at."""
+        return type(self).pread is not File.pread
+
     def lseek(self, off: int, whence: int) -> int:
         raise KernelError(E.ESPIPE)
 
@@ -149,6 +163,8 @@ class File:
                 self.inode.open_count -= 1
                 if self.writer:
                     self.inode.writecount -= 1
+                elif self.readable:
+                    self.inode.readcount -= 1
                 if self.inode.open_count == 0 and self.inode.nlink == 0:
                     fsnotify.gone(self.inode)
                     self.inode.evict()
@@ -240,6 +256,9 @@ def _write_limit(task, off: int, data: bytes) -> bytes:
 
 class RegularFile(File):
     chunked_write = True
+    nowait_ok = True
+    splice_read = splice_write = True
+    has_fsync = True
 
     def read(self, task, n: int) -> bytes:
         verify_area(self.pos, n)
@@ -326,6 +345,7 @@ class RegularFile(File):
 
 class DirFile(File):
     kind = "dir"
+    has_fsync = True
 
     def __init__(self, dentry, inode, flags: int) -> None:
         super().__init__(dentry, inode, flags)
@@ -333,6 +353,9 @@ class DirFile(File):
 
     def read(self, task, n: int) -> bytes:
         raise KernelError(E.EISDIR)
+
+    def pread(self, task, n: int, off: int) -> bytes:
+        raise KernelError(E.EISDIR)      # generic_read_dir, at any offset
 
     def write(self, task, data: bytes) -> int:
         raise KernelError(E.EISDIR)

@@ -57,6 +57,17 @@ class Filesystem:
     def sync(self, durable: bool = True) -> None:
         """Write back what is dirty; durable: and have the device keep it."""
 
+    # -- file handles (name_to_handle_at, open_by_handle_at): Linux's
+    # export operations, which most pseudo filesystems do not have --------
+    def encode_fh(self, inode: Inode) -> tuple[int, bytes] | None:
+        """(handle type, handle bytes) naming inode, or None: no export
+        operations (name_to_handle_at is EOPNOTSUPP)."""
+        return None
+
+    def fh_to_inode(self, fh_type: int, fh: bytes) -> Inode:
+        """The inode a handle names (fh_to_dentry); ESTALE if there is none."""
+        raise KernelError(E.ESTALE)
+
 
 class Inode:
     """Default behaviour: what a non-directory, non-file inode answers."""
@@ -64,6 +75,8 @@ class Inode:
     # i_writecount: > 0, files open for writing; < 0, address spaces running
     # it as their program (which refuse each other: ETXTBSY)
     writecount = 0
+    # i_readcount: files open for reading only (leases look at both)
+    readcount = 0
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0,
                  rdev: int = 0, ino: int | None = None) -> None:

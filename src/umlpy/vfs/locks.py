@@ -107,6 +107,41 @@ def getlk(file, owner, ltype: int, whence: int, start: int, length: int):
     return None
 
 
+# POSIX lock owners (fd tables) waiting in F_SETLKW: owner -> (the lock it
+# waits behind, that lock's inode), Linux's blocked_hash for the deadlock check
+_waiting: dict[int, tuple[object, Lock, object]] = {}
+MAX_DEADLK_ITERATIONS = 10
+
+
+def _waits_for(lk: Lock) -> Lock | None:
+    """what_owner_is_waiting_for: the lock lk's owner waits behind, if it
+    waits (and the lock is still held: else the waiter is about to wake)."""
+    entry = _waiting.get(id(lk.owner))
+    if entry is None or entry[0] is not lk.owner:
+        return None
+    blocker, inode = entry[1], entry[2]
+    return blocker if blocker in _state(inode)["posix"] else None
+
+
+def _deadlock(owner, blocker: Lock) -> bool:
+    """posix_locks_deadlock: waiting behind blocker would close a circle of
+    POSIX lock owners each waiting for the next (OFD locks are not checked)."""
+    lk: Lock | None = blocker
+    for _ in range(MAX_DEADLK_ITERATIONS + 1):
+        lk = _waits_for(lk)
+        if lk is None:
+            return False
+        if lk.owner is owner:
+            return True
+    return False
+
+
+def _stop_waiting(owner) -> None:
+    entry = _waiting.get(id(owner))
+    if entry is not None and entry[0] is owner:
+        del _waiting[id(owner)]
+
+
 def setlk(file, owner, pid: int, ltype: int, whence: int, start: int, length: int, wait: bool) -> int:
     if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
         raise KernelError(E.EINVAL)
@@ -114,12 +149,21 @@ def setlk(file, owner, pid: int, ltype: int, whence: int, start: int, length: in
         raise KernelError(E.EBADF)
     s, e = _range(file, whence, start, length)
     st = _state(file.inode)
+    posix = owner is not file
 
     def attempt() -> int:
-        if ltype != F_UNLCK and getlk(file, owner, ltype, 0, s, e - s + 1 if e < OFFSET_MAX else 0):
+        blocker = getlk(file, owner, ltype, 0, s, e - s + 1 if e < OFFSET_MAX else 0) \
+            if ltype != F_UNLCK else None
+        if posix:
+            _stop_waiting(owner)
+        if blocker is not None:
             if not wait:
                 raise KernelError(E.EAGAIN)
-            raise Block(st["wq"], retry=attempt)
+            if posix:
+                if _deadlock(owner, blocker):
+                    raise KernelError(E.EDEADLK)
+                _waiting[id(owner)] = (owner, blocker, file.inode)
+            raise Block(st["wq"], retry=attempt, on_interrupt=lambda: _stop_waiting(owner) if posix else None)
         kept = []
         for lk in st["posix"]:
             if lk.owner is not owner or lk.end < s or lk.start > e:

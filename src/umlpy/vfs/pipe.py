@@ -153,6 +153,11 @@ class PipeFile(File):
         if self.writable:
             pipe.writers += 1
 
+    @property
+    def nowait_ok(self) -> bool:
+        """Anonymous pipes take RWF_NOWAIT; fifos opened by name do not."""
+        return isinstance(self.inode, PipeInode)
+
     def read(self, task, n: int) -> bytes:
         p = self.pipe
         if not self.readable:
@@ -298,3 +303,4 @@ def _put_unused(self) -> None:
 
 
 PipeFile.put_unused = _put_unused
+

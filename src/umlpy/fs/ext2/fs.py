@@ -9,6 +9,8 @@ mount before anything is written.
 """
 from __future__ import annotations
 
+import struct
+
 from umlpy.abi import errno as E
 from umlpy.block.device import BlockDevice
 from umlpy.fs.ext2 import layout as L
@@ -20,6 +22,9 @@ from umlpy.fs.ext2.xattr import block_header
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, now_ns
+
+
+FILEID_INO32_GEN, FILEID_INO32_GEN_PARENT = 1, 2
 
 
 class Ext2Error(KernelError):
@@ -191,6 +196,24 @@ class Ext2Fs(Filesystem):
         self.alloc.free_inode(inode.ino, inode.is_dir)
         if self.icache.get(inode.ino) is inode:
             del self.icache[inode.ino]
+
+    def encode_fh(self, inode) -> tuple[int, bytes]:
+        """export_encode_fh: FILEID_INO32_GEN, the inode number and generation."""
+        return FILEID_INO32_GEN, struct.pack("<II", inode.ino, inode.generation)
+
+    def fh_to_inode(self, fh_type: int, fh: bytes) -> Ext2Inode:
+        """generic_fh_to_dentry with ext2_nfs_get_inode: a number past the
+        reserved ones (or the root's), in range, of a live inode whose
+        generation matches (0 matches any); ESTALE otherwise."""
+        if fh_type not in (FILEID_INO32_GEN, FILEID_INO32_GEN_PARENT) or len(fh) < 8:
+            raise KernelError(E.ESTALE)
+        ino, gen = struct.unpack_from("<II", fh)
+        if ino < self.sb.first_inode and ino != L.ROOT_INO or ino > self.sb.inodes_count:
+            raise KernelError(E.ESTALE)
+        inode = self.iget(ino)
+        if gen and inode.generation != gen:
+            raise KernelError(E.ESTALE)
+        return inode
 
     def next_generation(self) -> int:
         self._generation = (self._generation + 1) & 0xFFFFFFFF

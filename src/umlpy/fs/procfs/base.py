@@ -136,6 +136,7 @@ class GenFile(VNode):
 class SeqFile(File):
     """An open generated file: the text made at open, read at any offset;
     seeking back to 0 makes it again (as a seq_file restarts)."""
+    splice_read = splice_write = True    # /proc/sys's iter_file_splice_write among them
 
     def __init__(self, dentry, inode: GenFile, flags: int, task) -> None:
         super().__init__(dentry, inode, flags)
@@ -254,6 +255,7 @@ class ListingFile(DirFile):
     """A generated directory open for readdir.  Each listing from the start
     drops the cached dentries of names that went away (dead pids, closed
     fds): the VFS keeps positive dentries and has no revalidation."""
+    has_fsync = False       # procfs and sysfs directories have no fsync
 
     def getdents(self, bufsize: int) -> bytes:
         fresh = self._snapshot is None or self.pos == 0

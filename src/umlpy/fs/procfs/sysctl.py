@@ -21,6 +21,7 @@ from umlpy.vfs.pipe import round_pipe_size
 UTS_LEN = 64
 NGROUPS_MAX = 65536
 FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
+INT_MIN = -(1 << 31)
 
 
 def new_uuid() -> str:
@@ -149,5 +150,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "pipe-max-size": _pipe_max_size(k),
             "pipe-user-pages-hard": int_sysctl(k.tunables, "pipe_user_pages_hard", 0),
             "pipe-user-pages-soft": int_sysctl(k.tunables, "pipe_user_pages_soft", 0),
+            "lease-break-time": int_sysctl(k.tunables, "lease_break_time", INT_MIN),
+            "leases-enable": int_sysctl(k.tunables, "leases_enable", INT_MIN),
         },
     }
