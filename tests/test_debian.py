@@ -204,3 +204,30 @@ def test_debian_chattr_flags_on_ext2(debian, tmp_path):
     assert subprocess.run(["e2fsck", "-fn", str(merged)], capture_output=True).returncode == 0
     stat = subprocess.run(["debugfs", "-R", "stat /srv/d/n", str(merged)], capture_output=True).stdout
     assert b"Flags: 0x50" in stat        # immutable | nodump
+
+
+def test_inotify_user_limits(debian, tmp_path):
+    """fs.inotify.max_user_instances and max_user_watches: readable, root may
+    set them, and inotify_init (EMFILE) and inotify_add_watch (ENOSPC) obey."""
+    script = r"""mount -t proc proc /proc
+cat /proc/sys/fs/inotify/max_user_instances /proc/sys/fs/inotify/max_user_watches
+python3 - <<'PY'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def init():
+    fd = libc.inotify_init()
+    return fd if fd >= 0 else os.strerror(ctypes.get_errno())
+open("/proc/sys/fs/inotify/max_user_instances", "w").write("2")
+fds = [init() for _ in range(3)]
+print("instances:", [f if isinstance(f, str) else "ok" for f in fds])
+open("/proc/sys/fs/inotify/max_user_watches", "w").write("1")
+w = [libc.inotify_add_watch(fds[0], p, 0x100) for p in (b"/tmp", b"/etc")]
+print("watches:", w[0] > 0, w[1], os.strerror(ctypes.get_errno()))
+PY
+"""
+    r = guest(debian, tmp_path, script)
+    out = r.stdout.decode().split()
+    assert out[:2] == ["128", "8192"], r.stderr.decode()[-2000:]
+    text = r.stdout.decode()
+    assert "instances: ['ok', 'ok', 'Too many open files']" in text
+    assert "watches: True -1 No space left on device" in text

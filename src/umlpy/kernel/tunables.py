@@ -27,6 +27,8 @@ INT_BOUNDS = {
     "kernel/pid_max": ("pid_max", RESERVED_PIDS + 1, PID_MAX_LIMIT),
     "vm/max_map_count": ("max_map_count", 0, INT_MAX),
     "fs/nr_open": ("nr_open", NR_OPEN_MIN, NR_OPEN_MAX),
+    "fs/inotify/max_user_instances": ("inotify_max_user_instances", 0, INT_MAX),
+    "fs/inotify/max_user_watches": ("inotify_max_user_watches", 0, INT_MAX),
 }
 
 
@@ -42,6 +44,8 @@ class Tunables:
     pipe_user_pages_hard: int = 0       # ... before pipe() fails (0: no limit)
     lease_break_time: int = 45          # seconds an opener waits for a lease's holder (0: for good)
     leases_enable: int = 1              # 0: F_SETLEASE grants no new lease (EINVAL)
+    inotify_max_user_instances: int = 128   # inotify instances a user may hold (EMFILE past it)
+    inotify_max_user_watches: int = 8192    # their watches (ENOSPC); Linux's floor, what 1 GiB gets
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

@@ -19,7 +19,6 @@ from umlpy.vfs.file import POLLIN, File
 from umlpy.vfs.fown import POLL_IN
 from umlpy.vfs.perm import permission
 
-MAX_QUEUED = 16384
 _EVENT = struct.Struct("<iIII")
 _OVERFLOW = _EVENT.pack(-1, N.IN_Q_OVERFLOW, 0, 0)
 ALL_INOTIFY_BITS = (N.ALL_EVENTS | N.IN_UNMOUNT | N.IN_Q_OVERFLOW | N.IN_IGNORED | N.IN_ONLYDIR
@@ -77,8 +76,10 @@ class InotifyFile(File):
     kind = "inotify"
     has_fasync = True
 
-    def __init__(self, flags: int) -> None:
+    def __init__(self, flags: int, owned: set) -> None:
         super().__init__(None, anon_inode(), C.O_RDONLY | (flags & C.O_NONBLOCK))
+        self.owned = owned          # the instances of the creating user (inotify's ucounts)
+        owned.add(self)
         self.watches: dict[int, Watch] = {}
         self.events: deque[bytes] = deque()
         self.overflowed = False     # the one IN_Q_OVERFLOW event is in the queue
@@ -89,7 +90,7 @@ class InotifyFile(File):
         """fsnotify_add_event: a full queue takes one IN_Q_OVERFLOW (counted
         in the queue) and drops the rest; an event equal to the last queued
         (but for the cookie) merges with it, an IN_IGNORED never does."""
-        if len(self.events) >= MAX_QUEUED:
+        if len(self.events) >= N.MAX_QUEUED:
             if not self.overflowed:
                 self.overflowed = True
                 self.events.append(_OVERFLOW)
@@ -140,6 +141,7 @@ class InotifyFile(File):
         for w in self.watches.values():
             N.remove_mark(w.inode, w)
         self.watches.clear()
+        self.owned.discard(self)
 
     def fdinfo(self) -> bytes:
         """One line per watch, as Linux's inotify_fdinfo (without the file
@@ -160,7 +162,15 @@ def _inst(t, fd: int) -> InotifyFile:
 def sys_inotify_init1(t, flags, *_):
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
         raise KernelError(E.EINVAL)
-    return t.files.install(InotifyFile(flags), bool(flags & C.O_CLOEXEC))
+    owned = t.kernel.inotify_instances.setdefault(t.proc.creds.uid, set())
+    if len(owned) >= t.kernel.tunables.inotify_max_user_instances:
+        raise KernelError(E.EMFILE)     # fs.inotify.max_user_instances
+    f = InotifyFile(flags, owned)
+    try:
+        return t.files.install(f, bool(flags & C.O_CLOEXEC))
+    except KernelError:
+        owned.discard(f)
+        raise
 
 
 @syscall("inotify_init")
@@ -185,6 +195,8 @@ def sys_inotify_add_watch(t, fd, path, mask, *_):
                 raise KernelError(E.EEXIST)
             w.set(mask, bool(mask & N.IN_MASK_ADD))
             return w.wd
+    if sum(len(i.watches) for i in inst.owned) >= t.kernel.tunables.inotify_max_user_watches:
+        raise KernelError(E.ENOSPC)     # fs.inotify.max_user_watches
     w = Watch(inst, inst.next_wd, inode)
     w.set(mask, False)
     inst.next_wd += 1

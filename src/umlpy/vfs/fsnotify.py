@@ -46,6 +46,9 @@ FS_DN_RENAME = 0x10000000     # internal: a rename within one directory (dnotify
 _cookie = [0]
 _marked: dict[int, object] = {}     # id -> every inode that has marks (unmount finds them)
 
+MAX_QUEUED = 16384   # fs.inotify.max_queued_events: an instance's queue
+
+
 
 def next_cookie() -> int:
     _cookie[0] = (_cookie[0] + 1) & 0xFFFFFFFF or 1

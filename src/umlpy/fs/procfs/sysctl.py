@@ -14,7 +14,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, PID_MAX_DEFAULT, RR_TIMESLICE_MS
-from umlpy.syscalls.sys_inotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
+from umlpy.vfs.fsnotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 from umlpy.vfs.devices import ENTROPY_AVAIL
 from umlpy.vfs.pipe import round_pipe_size
 
@@ -144,7 +144,9 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "fs": {
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
-            "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED))},
+            "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED)),
+                        "max_user_instances": _tunable(k, "fs/inotify/max_user_instances"),
+                        "max_user_watches": _tunable(k, "fs/inotify/max_user_watches")},
             "nr_open": _tunable(k, "fs/nr_open"),
             "mqueue": mqueue_sysctls(k),
             "pipe-max-size": _pipe_max_size(k),
