@@ -231,3 +231,23 @@ PY
     text = r.stdout.decode()
     assert "instances: ['ok', 'ok', 'Too many open files']" in text
     assert "watches: True -1 No space left on device" in text
+
+
+def test_seek_data_and_hole_on_ext2(debian, tmp_path):
+    """SEEK_DATA/SEEK_HOLE find the allocated blocks of a sparse file on the
+    ext2 root as Linux's ext4 driver (Debian's for ext2) does on the host."""
+    same(debian, tmp_path, r"""python3 - <<'PY'
+import os
+fd = os.open("/tmp/sparse", os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+os.pwrite(fd, b"x" * 10, 100000)
+os.pwrite(fd, b"y", 500000)
+os.ftruncate(fd, 900000)
+for whence, name in ((os.SEEK_DATA, "data"), (os.SEEK_HOLE, "hole")):
+    for off in (0, 99000, 100005, 200000, 500000, 600000, 899999, 900000):
+        try:
+            print(name, off, os.lseek(fd, off, whence))
+        except OSError as e:
+            print(name, off, os.strerror(e.errno))
+os.unlink("/tmp/sparse")
+PY
+""")

@@ -30,6 +30,8 @@ _IBLOCK = struct.Struct("<15I")
 FAST_SYMLINK_MAX = 59       # the target and its NUL must fit in i_block's 60 bytes
 _RENAME_FLAGS = C.RENAME_NOREPLACE | C.RENAME_EXCHANGE
 
+SEEK_CHUNK = 4096      # blocks of the map looked at per step of a SEEK_DATA/SEEK_HOLE walk
+
 
 class Ext2Inode(Inode):
     def __init__(self, fs: Ext2Fs, ino: int, raw: bytes) -> None:
@@ -386,6 +388,27 @@ class Ext2Inode(Inode):
         if self._mem is not None:
             return self._mem.pread(n, off)
         return self._read_disk(off, n)
+
+    def seek_data(self, off: int, whence: int) -> int:
+        """SEEK_DATA/SEEK_HOLE from the block map: a hole is a run of
+        unallocated blocks (ext2 writes allocate at once), the end of the
+        file the last hole; ENXIO at or past the end, or no data after off."""
+        size = self._size
+        if not 0 <= off < size:
+            raise KernelError(E.ENXIO)
+        bs = self.fs.block_size
+        want_data = whence == C.SEEK_DATA
+        end = (size + bs - 1) // bs
+        lo = off // bs
+        while lo < end:
+            hi = min(end, lo + SEEK_CHUNK)
+            for i, k, p in extents(self.fs.bmap.map(self, lo, hi)):
+                if bool(p) == want_data:
+                    return min(max(off, (lo + i) * bs), size)
+            lo = hi
+        if want_data:
+            raise KernelError(E.ENXIO)
+        return size
 
     def _read_disk(self, off: int, n: int) -> bytes:
         bs = self.fs.block_size
