@@ -292,10 +292,10 @@ def test_lease_break_time():
 def test_dmesg_reads_the_kernel_log_and_dmesg_restrict_guards_it():
     """syslog(2): dmesg shows the boot log, -c clears it; unprivileged users
     are refused while kernel.dmesg_restrict is 1 (the default, as Debian)."""
-    nobody = "su user -s /bin/sh -c "
+    as_user = "su user -s /bin/sh -c "
     text = out("dmesg | head -2; dmesg -c > /dev/null; echo cleared $(dmesg | wc -l); "
-               f"{nobody}dmesg 2>&1; echo nobody=$?; echo 0 > /proc/sys/kernel/dmesg_restrict; "
-               f"{nobody}dmesg > /dev/null; echo open=$?; echo 5 > /proc/sys/kernel/dmesg_restrict; "
+               f"{as_user}dmesg 2>&1; echo nobody=$?; echo 0 > /proc/sys/kernel/dmesg_restrict; "
+               f"{as_user}dmesg > /dev/null; echo open=$?; echo 5 > /proc/sys/kernel/dmesg_restrict; "
                "cat /proc/sys/kernel/dmesg_restrict")
     lines = text.splitlines()
     assert lines[0].startswith("[") and "Linux version" in lines[0]

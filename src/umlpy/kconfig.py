@@ -15,13 +15,14 @@ from umlpy.abi.syscall_nr import NUMBERS
 from umlpy.fs import registry
 from umlpy.syscalls import table
 
-# what umlpy always has
+# what umlpy always has (options that stand for a syscall or a filesystem
+# type are not listed here or below: _SYSCALLS and _FILESYSTEMS decide them)
 _BUILT_IN = (
     "UML", "64BIT", "X86_64", "MMU", "HZ_100", "HIGH_RES_TIMERS", "POSIX_TIMERS", "PRINTK",
     "MULTIUSER", "SYSVIPC", "SYSVIPC_SYSCTL", "POSIX_MQUEUE", "FUTEX", "EPOLL", "SIGNALFD",
     "TIMERFD", "EVENTFD", "SHMEM", "MEMFD_CREATE", "ADVISE_SYSCALLS", "FILE_LOCKING",
     "FSNOTIFY", "INOTIFY_USER", "DNOTIFY", "PROC_FS", "PROC_SYSCTL", "IKCONFIG", "IKCONFIG_PROC", "SYSFS",
-    "TMPFS", "DEVTMPFS", "DEVTMPFS_MOUNT", "EXT2_FS", "EXT2_FS_XATTR", "HOSTFS", "BLK_DEV",
+    "DEVTMPFS", "DEVTMPFS_MOUNT", "EXT2_FS_XATTR", "BLK_DEV",
     "BLK_DEV_UBD", "BLK_DEV_COW_COMMON", "TTY", "UNIX98_PTYS", "MAGIC_SYSRQ", "MCONSOLE",
     "NET", "INET", "IPV6", "UNIX", "PACKET", "BINFMT_ELF", "BINFMT_SCRIPT", "FHANDLE",
     "CROSS_MEMORY_ATTACH", "BLK_DEV_INITRD", "BLK_DEV_LOOP", "BLOCK_LEGACY_AUTOLOAD",
@@ -30,8 +31,7 @@ _BUILT_IN = (
 # what it does not have (the options test suites ask about)
 _NOT_SET = (
     "MODULES", "SWAP", "NUMA", "CGROUPS", "USER_NS", "PID_NS",
-    "NET_NS", "TIME_NS", "SECCOMP", "SECCOMP_FILTER", "BPF_SYSCALL", "PERF_EVENTS",
-    "FANOTIFY", "USERFAULTFD", "IO_URING", "BSD_PROCESS_ACCT", "BSD_PROCESS_ACCT_V3", "QUOTA",
+    "NET_NS", "TIME_NS", "SECCOMP", "SECCOMP_FILTER", "BSD_PROCESS_ACCT_V3", "QUOTA",
     "QFMT_V2", "HUGETLBFS", "HUGETLB_PAGE", "BLK_DEV_RAM", "MANDATORY_FILE_LOCKING",
     "FS_VERITY", "MEMORY_FAILURE", "KSM", "TRANSPARENT_HUGEPAGE", "CHECKPOINT_RESTORE",
     "TRACING", "FTRACE", "KPROBES", "AUDIT", "SECURITY", "SECURITY_SELINUX", "KVM",
@@ -45,18 +45,19 @@ _SYSCALLS = {
     "PERF_EVENTS": "perf_event_open", "BSD_PROCESS_ACCT": "acct",
 }
 # filesystem options: set exactly when the type is registered
-_FILESYSTEMS = {"EXT3_FS": "ext3", "EXT4_FS": "ext4", "TMPFS": "tmpfs", "HOSTFS": "hostfs"}
+_FILESYSTEMS = {"EXT2_FS": "ext2", "EXT3_FS": "ext3", "EXT4_FS": "ext4", "TMPFS": "tmpfs",
+                "HOSTFS": "hostfs"}
 
 
 def options() -> dict[str, bool]:
-    """CONFIG_x -> set?  Later rules override earlier ones."""
+    """CONFIG_x -> set?"""
     out = {name: True for name in _BUILT_IN}
     out.update({name: False for name in _NOT_SET})
     have = table.Table()
     for name, call in _SYSCALLS.items():
         entry = have.get(NUMBERS[call])
         out[name] = entry is not None
-    types = registry.DISK_TYPES + registry.VIRTUAL_TYPES
+    types = registry.types()
     for name, fstype in _FILESYSTEMS.items():
         out[name] = fstype in types
     return out

@@ -897,17 +897,18 @@ SYNC_FILE_RANGE_FLAGS = 0x7      # WAIT_BEFORE | WRITE | WAIT_AFTER
 @syscall("sync_file_range")
 def sys_sync_file_range(t, fd, offset, nbytes, flags, *_):
     """Write back part of a file: the range is checked as Linux does, then
-    the whole filesystem is synced (umlpy keeps no per-range dirty state)."""
+    the file is written back whole (its fsync: umlpy keeps no per-range
+    dirty state)."""
     f = t.files.get(s32(fd))
     offset, nbytes = s64(offset), s64(nbytes)
     if flags & 0xFFFFFFFF & ~SYNC_FILE_RANGE_FLAGS or offset < 0 or nbytes < 0 \
-            or offset + nbytes > (1 << 63) - 1:
+            or offset + nbytes > MAX_LFS_FILESIZE:
         raise KernelError(E.EINVAL)
     inode = f.inode
     if inode is None or not (inode.is_reg or inode.is_dir or inode.is_symlink or inode.fmt == C.S_IFBLK):
         raise KernelError(E.ESPIPE)
     if flags & SYNC_FILE_RANGE_FLAGS:
-        inode.fs.sync()
+        f.fsync()
     return 0
 
 

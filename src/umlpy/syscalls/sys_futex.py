@@ -224,7 +224,7 @@ def sys_futex_waitv(t, waiters, nr, flags, timeout, clockid, *_):
                 not wflags & FUTEX2_SIZE_U32 or val >> 32:
             raise KernelError(E.EINVAL)
         words.append((_key(t, fx, uaddr, bool(wflags & FUTEX2_PRIVATE)), uaddr, val))
-    for _key_, uaddr, val in words:
+    for _k, uaddr, val in words:
         if _word(t, uaddr) != val:
             raise KernelError(E.EAGAIN)
     ws = [fx.enqueue(key, t, BITSET_MATCH_ANY) for key, _, _ in words]

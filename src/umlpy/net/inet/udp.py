@@ -187,7 +187,6 @@ class UdpSocket(InetSocket):
         if not local and self.net.nat is None:
             raise KernelError(E.ENETUNREACH)
         if self.cork or flags & MSG_MORE:
-            self.check_size(len(payload))
             self.pending = (src_ip, dst, bytearray(payload))
             return len(payload)
         self._xmit(src_ip, dst, payload)
