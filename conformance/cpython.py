@@ -77,14 +77,18 @@ def run_one(kernel: str, module: str, timeout: int) -> tuple[str, str]:
                 cmd = [str(ROOT / ".venv" / "bin" / "umlpy"), str(OUT / "linux-um"), *common, "--",
                        "-c", f"export {GUEST_ENV}; {script}"]
             else:
-                # UML passes init's arguments as separate words: the script goes in a file
-                (Path(work) / "s").write_text(f"export {GUEST_ENV}; {script}\n")
+                # UML passes init's arguments as kernel command-line words,
+                # split at spaces: the script goes on a second disk, padded
+                # with newlines to whole sectors (a ubd is read in them)
+                text = f"export {GUEST_ENV}; {script}\n".encode()
+                (Path(work) / "s").write_bytes(text + b"\n" * (-len(text) % 4096))
                 cmd = ["env", f"LD_PRELOAD={SHIM}", str(UML_BIN), f"uml_dir={work}", f"umid=cpy{os.getpid()}",
                        "con0=fd:0,fd:1", "con=null", f"ubd1={work}/s", *common[:-1],
-                       "init=/bin/sh", "-c", "sh /dev/ubdb"]
+                       "init=/bin/sh", "/dev/ubdb"]
             env = None
         try:
-            p = subprocess.run(cmd, stdin=subprocess.PIPE, capture_output=True, timeout=timeout + 120,
+            # stdin: /dev/null; a pipe closed at once hangs up UML's console, and init with it
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout + 120,
                                env=env)
             out = p.stdout.decode(errors="replace").replace("\r", "")
         except subprocess.TimeoutExpired as e:
