@@ -153,7 +153,8 @@ int main(int argc, char **argv)
     struct sockaddr_un sa;
     socklen_t sl = mkaddr(&sa, "umlpy-test", 1);
     int ls = socket(AF_UNIX, SOCK_STREAM, 0);
-    printf("bind abstract: %d listen: %d\n", bind(ls, (void *)&sa, sl), listen(ls, 4));
+    int rb = bind(ls, (void *)&sa, sl);
+    printf("bind abstract: %d listen: %d\n", rb, listen(ls, 4));
     int pp[2];
     pipe(pp);
     pid_t c = fork();
@@ -183,6 +184,33 @@ int main(int argc, char **argv)
     r = connect(cs, (void *)&sa, sl);
     printf("connect after server closed: %d %s\n", r, en(r));
     close(cs);
+
+    /* a bound client that closes before accept: accept and getpeername
+       still name it (the peer's address outlives the peer) */
+    ls = socket(AF_UNIX, SOCK_STREAM, 0);
+    bind(ls, (void *)&sa, sl);
+    listen(ls, 4);
+    struct sockaddr_un ca;
+    socklen_t cal = mkaddr(&ca, "umlpy-client", 1);
+    cs = socket(AF_UNIX, SOCK_STREAM, 0);
+    bind(cs, (void *)&ca, cal);
+    connect(cs, (void *)&sa, sl);
+    write(cs, "bye", 3);
+    close(cs);
+    pl = sizeof peer;
+    memset(&peer, 0, sizeof peer);
+    as = accept(ls, (void *)&peer, &pl);
+    printf("accept after client closed: %d name ok=%d\n", as >= 0,
+           pl == cal && memcmp(peer.sun_path, ca.sun_path, cal - sizeof(sa_family_t)) == 0);
+    pl = sizeof peer;
+    memset(&peer, 0, sizeof peer);
+    r = getpeername(as, (void *)&peer, &pl);
+    printf("getpeername of closed peer: %d %s len ok=%d\n", r, en(r), pl == cal);
+    n = read(as, buf, sizeof buf);
+    printf("read queued: %zd then %zd\n", n, read(as, buf, sizeof buf));
+    n = send(as, "x", 1, MSG_NOSIGNAL);
+    printf("write to closed peer: %zd %s\n", n, en(n));
+    close(as); close(ls);
 
     /* credentials */
     socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);

@@ -76,6 +76,9 @@ class UnixSocket(Socket):
         self.registry[self] = None
         self.net = t.kernel.net                   # its sk_mem bounds what all sockets queue
         self.peer: UnixSocket | None = None
+        # the name of a stream peer that closed: Linux keeps the pointer to
+        # it until this socket goes, so getpeername and accept still see it
+        self.gone_peer_name: tuple[bytes | None] | None = None
         self.name: bytes | None = None            # the address bound (sun_path bytes)
         self.backlog = 0
         self.pending: deque[UnixSocket] = deque()
@@ -151,7 +154,8 @@ class UnixSocket(Socket):
         self.pending.clear()
         peer = self.peer
         if peer is not None:
-            peer.peer = None if peer.stype != SOCK_DGRAM else peer.peer
+            if peer.stype != SOCK_DGRAM:
+                peer.peer, peer.gone_peer_name = None, (self.name,)
             peer.peer_shut = RCVSHUTDOWN | SNDSHUTDOWN
             if peer.stype != SOCK_DGRAM and (self.has_data()):
                 peer.error = E.ECONNRESET
@@ -192,7 +196,9 @@ class UnixSocket(Socket):
         if not peer:
             return sockaddr(self.name)
         if self.peer is None:
-            raise KernelError(E.ENOTCONN)
+            if self.gone_peer_name is None:
+                raise KernelError(E.ENOTCONN)
+            return sockaddr(self.gone_peer_name[0])
         return sockaddr(self.peer.name)
 
     def check_size(self, n: int) -> None:
