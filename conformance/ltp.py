@@ -57,8 +57,15 @@ def sh(cmd: str, cwd: Path | None = None, log: Path | None = None) -> None:
 
 # -- build -----------------------------------------------------------------
 
+BUILD_TOOLS = {"autoconf": "autoconf", "aclocal": "automake", "m4": "m4", "pkg-config": "pkgconf",
+               "make": "make", "gcc": "gcc"}
+
+
 def build(tarball: Path, jobs: int) -> None:
     """Build LTP's library and syscall tests, install them, make the image."""
+    missing = sorted({pkg for tool, pkg in BUILD_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        sys.exit(f"building LTP needs: apt-get install {' '.join(missing)}")
     LTP.mkdir(parents=True, exist_ok=True)
     log = LTP / "build.log"
     stamp = LTP / "built"

@@ -417,6 +417,18 @@ static void test_pidfd(void)
         for (;;)
             pause();
     }
+    int nfd = (int)syscall(SYS_pidfd_open, c, O_NONBLOCK);      /* PIDFD_NONBLOCK */
+    siginfo_t nsi;
+    memset(&nsi, 0xff, sizeof nsi);
+    long nr = syscall(SYS_waitid, P_PIDFD, nfd, &nsi, WEXITED, NULL);
+    printf("PIDFD_NONBLOCK: O_NONBLOCK %d, waitid of a live child %ld %s, siginfo zeroed %d; ",
+           (fcntl(nfd, F_GETFL) & O_NONBLOCK) != 0, nr, nr < 0 ? strerrorname_np(errno) : "ok",
+           nsi.si_pid == 0 && nsi.si_signo == 0);
+    nr = syscall(SYS_waitid, P_PIDFD, nfd, &nsi, WEXITED | WNOHANG, NULL);
+    printf("with WNOHANG %ld; ", nr);
+    nr = syscall(SYS_waitid, P_PIDFD, -1, &nsi, WEXITED, NULL);
+    printf("fd -1 %s\n", nr < 0 ? strerrorname_np(errno) : "ok");
+    close(nfd);
     int fd = (int)syscall(SYS_pidfd_open, c, 0);
     struct pollfd p = {fd, POLLIN, 0};
     printf("pidfd_open: %s, close-on-exec %d; ", fd >= 0 ? "ok" : strerrorname_np(errno),

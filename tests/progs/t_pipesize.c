@@ -7,6 +7,8 @@
  * Works in ARGV1/pipesize. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +48,49 @@ static void sizes(const char *who)
     fflush(stdout);
 }
 
+/* A pipe counts page slots, not bytes: a slot partly read still takes
+ * its place; small writes top up the last slot while its page has room. */
+static void slots(void)
+{
+    int p[2];
+    static char buf[16384];
+    struct pollfd pw;
+    pipe2(p, O_NONBLOCK);
+    fcntl(p[1], F_SETPIPE_SZ, 4096);
+    pw.fd = p[1];
+    pw.events = POLLOUT;
+    printf("slots\n");
+    res("  write 4096", write(p[1], buf, 4096));
+    res("  read 2048", read(p[0], buf, 2048));
+    res("  POLLOUT with half a slot read", poll(&pw, 1, 0));
+    res("  write 1 more", write(p[1], buf, 1));
+    res("  read 2048", read(p[0], buf, 2048));
+    res("  POLLOUT once empty", poll(&pw, 1, 0));
+    res("  write 100", write(p[1], buf, 100));
+    res("  write 100 (tops up the slot)", write(p[1], buf, 100));
+    res("  write 4000 (does not fit the slot)", write(p[1], buf, 4000));
+    res("  read 150", read(p[0], buf, 150));
+    res("  write 3800 (150 read + 50 + 3800 fit the page)", write(p[1], buf, 3800));
+    res("  write 3896 (the page is used up to 4000)", write(p[1], buf, 3896));
+    int n = 0;
+    ioctl(p[0], FIONREAD, &n);
+    res("  FIONREAD", n);
+    close(p[0]);
+    close(p[1]);
+    pipe2(p, O_NONBLOCK);
+    for (int i = 0; i < 3; i++)
+        write(p[1], buf, 5000);         /* 5 slots: [4096][1808][4096][4096][904] */
+    res("  set 16384 with 5 slots taken (15000 bytes)", fcntl(p[1], F_SETPIPE_SZ, 16384));
+    res("  set 32768", fcntl(p[1], F_SETPIPE_SZ, 32768));
+    res("  write 8193 (1 byte tops up the last slot, 2 new ones)", write(p[1], buf, 8193));
+    close(p[0]);
+    close(p[1]);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
+    slots();
     char dir[4096], cmd[4200];
     snprintf(dir, sizeof dir, "%s/pipesize", argc > 1 ? argv[1] : ".");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -52,6 +52,7 @@ class Timer:
 # Compact the timer heap when more than half of it (and this many) are
 # cancelled timers: a guest re-arming long timeouts cannot grow it.
 COMPACT_MIN = 64
+DEADLINE_MAX = (1 << 63) - 1          # KTIME_MAX: a later deadline is never
 
 
 class Scheduler:
@@ -71,6 +72,7 @@ class Scheduler:
 
     # -- timers -------------------------------------------------------------
     def add_timer(self, deadline: int, fn: Callable[[], None]) -> Timer:
+        deadline = min(deadline, DEADLINE_MAX)      # the host's wait takes a 64-bit time
         t = Timer(deadline, fn, self)
         heapq.heappush(self._timers, (deadline, next(self._seq), t))
         return t

@@ -8,12 +8,15 @@ as Linux's hrtimer-based timers do.
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
+
+if TYPE_CHECKING:
+    from umlpy.kernel.cpuclock import CpuClock
 
 NS = 10**9
 KTIME_MAX = (1 << 63) - 1           # Linux's "never": timer values saturate here
@@ -135,9 +138,10 @@ class IntervalTimer:
     intervals it missed meanwhile.  So a 1 ns interval nobody consumes
     expires once, instead of on every turn of the kernel's loop."""
 
-    def __init__(self, sched, fire: Callable[[], None]) -> None:
+    def __init__(self, sched, fire: Callable[[], None], cpu: CpuClock | None = None) -> None:
         self.sched = sched
         self.fire = fire
+        self.cpu = cpu                     # its clock, if a CPU-time one; else monotonic
         self.interval = 0
         self.deadline: int | None = None   # the next expiry; an expired periodic one's last
         self.expired = False               # a periodic timer fired, not restarted since
@@ -172,17 +176,36 @@ class IntervalTimer:
         self.deadline = ktime_add_safe(self.deadline, n * self.interval)
         return n
 
+    def now(self) -> int:
+        """Its clock's time."""
+        return clock.monotonic_ns() if self.cpu is None else self.cpu.now()
+
     def restart(self) -> None:
         """Back on the heap at its deadline (hrtimer_restart)."""
         self.expired = False
-        self._timer = self.sched.add_timer(self.deadline, self._expire)
+        if self.cpu is None:
+            self._timer = self.sched.add_timer(self.deadline, self._expire)
+        else:       # looked at from the kernel's loop, as every expiry
+            self._timer = self.sched.add_timer(clock.monotonic_ns(), self._look)
+
+    def _look(self) -> None:
+        """A CPU-time timer: expire if its clock got there, else look again
+        when it could; a clock whose owner is gone never gets there."""
+        self._timer = None
+        if self.cpu.gone():
+            return
+        left = self.deadline - self.cpu.now()
+        if left <= 0:
+            self._expire()
+        else:
+            self._timer = self.sched.add_timer(self.cpu.next_look(left), self._look)
 
     def remaining(self) -> int:
         """Time to a running timer's expiry (at least 1 ns), 0 for one
         that does not run."""
         if self._timer is None:
             return 0
-        return max(1, self.deadline - clock.monotonic_ns())
+        return max(1, self.deadline - self.now())
 
     def _expire(self) -> None:
         self._timer = None

@@ -286,6 +286,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
                    | C.WCLONE | C.WNOTHREAD) or not options & (C.WEXITED | C.WSTOPPED | C.WCONTINUED):
         raise KernelError(E.EINVAL)
     ident = s32(ident)
+    would_block = False
     if idtype == C.P_ALL:
         pid = -1
     elif idtype == C.P_PID:
@@ -293,15 +294,23 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
     elif idtype == C.P_PGID:
         pid = -ident if ident else 0
     elif idtype == C.P_PIDFD:
+        if ident < 0:
+            raise KernelError(E.EINVAL)
         pid = pidfd.process_of(t, ident).pid
+        # a PIDFD_NONBLOCK pidfd: nothing to report yet is EAGAIN (kernel_waitid)
+        would_block = t.files.get(ident).nonblock and not options & C.WNOHANG
+        options |= C.WNOHANG if would_block else 0
     else:
         raise KernelError(E.EINVAL)
 
     def report(c, st):
-        if infop:
-            if c is None:
+        if c is None:
+            if infop:
                 t.mem.write(infop, bytes(128))
-                return 0
+            if would_block:
+                raise KernelError(E.EAGAIN)
+            return 0
+        if infop:
             if st == 0xffff:
                 code, val = C.CLD_CONTINUED, S.SIGCONT
             elif st & 0xff == 0x7f:
@@ -312,7 +321,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
                 code, val = C.CLD_EXITED, (st >> 8) & 0xff
             info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, c.pid, c.creds.uid, val)
             t.mem.write(infop, info.ljust(128, b"\0"))
-        if ru and c is not None:
+        if ru:
             t.mem.write(ru, _child_usage(c).pack())
         return 0
     return do_wait(t, lambda p: _wait_match(p, pid), options, report)

@@ -239,7 +239,7 @@ def settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> in
         t.mem.write(offp, struct.pack("<q", off + n))
     elif n < len(data):
         if isinstance(src, PipeFile):
-            src.pipe.buf[0:0] = data[n:]
+            src.pipe.buf.unread(data[n:])
         else:
             src.lseek(n - len(data), 1)
     return n

@@ -36,7 +36,7 @@ def _space(p, t, nonblock: bool) -> int:
     if not p.readers:
         t.kernel.signals.send_task(t, S.SIGPIPE)
         raise KernelError(E.EPIPE)
-    room = p.capacity - len(p.buf)
+    room = p.buf.room()
     if room > 0:
         return room
     if nonblock:
@@ -155,10 +155,10 @@ def sys_tee(t, fd_in, fd_out, n, flags, *_):
     if not _data_waiting(ipipe.pipe, nonblock):
         return 0
     room = _space(opipe.pipe, t, nonblock)
-    return opipe.write(t, bytes(ipipe.pipe.buf[:min(n, room)]))
+    return opipe.write(t, ipipe.pipe.buf.peek(min(n, room)))
 
 
-@syscall("vmsplice", status=PARTIAL, note="copies (SPLICE_F_GIFT gives nothing); a pipe holds bytes, not page slots")
+@syscall("vmsplice", status=PARTIAL, note="copies (SPLICE_F_GIFT gives nothing)")
 def sys_vmsplice(t, fd, iov, cnt, flags, *_):
     flags &= 0xFFFFFFFF
     if flags & ~SPLICE_F_ALL:
@@ -196,7 +196,7 @@ def _vmsplice_to_user(t, pf: PipeFile, vecs: list[tuple[int, int]], total: int, 
     p = pf.pipe
     if not _data_waiting(p, nonblock):
         return 0
-    data = bytes(p.buf[:min(total, COPY_CHUNK)])
+    data = p.buf.peek(min(total, COPY_CHUNK))
     done = 0
     for base, k in vecs:
         if done >= len(data):
@@ -205,6 +205,6 @@ def _vmsplice_to_user(t, pf: PipeFile, vecs: list[tuple[int, int]], total: int, 
         if t.mem.write_prefix(base, piece) < len(piece):
             raise KernelError(E.EFAULT)
         done += len(piece)
-    del p.buf[:done]
+    p.buf.take(done)
     p.wq.wake_all()
     return done

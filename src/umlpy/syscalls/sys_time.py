@@ -8,11 +8,8 @@ be set: the guest would go on reading the host's, so even with
 CAP_SYS_TIME setting it is refused with EPERM (as in a container), after
 Linux's checks of the clock and the value.
 
-CPU-time clocks (posix-cpu-timers) are the host's CPU time of the guest's
-tasks: CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID, and the ids
-clock_getcpuclockid and pthread_getcpuclockid build from a pid or tid,
-((~pid) << 3) | which, with 4 for a thread.  A thread's clock is readable
-from its own process only, a process's from anywhere until it is reaped.
+CPU-time clocks are the host's CPU time of the guest's tasks
+(kernel/cpuclock.py).
 """
 from __future__ import annotations
 
@@ -23,9 +20,8 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_TIME
-from umlpy.kernel import cred, printk, rusage
+from umlpy.kernel import cpuclock, cred, printk, rusage
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.task import Process, State
 from umlpy.kernel.timers import KTIME_SEC_MAX, NS, after, read_timespec
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import put_u64, s32
@@ -36,59 +32,13 @@ REALTIME_ALARM, BOOTTIME_ALARM = 8, 9
 _HOST = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE,
          C.CLOCK_MONOTONIC_COARSE, C.CLOCK_BOOTTIME, CLOCK_TAI)
 _SLEEPABLE = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, CLOCK_TAI)
-CPUCLOCK_PERTHREAD = 4
-CPUCLOCK_MAX = 3
-CLOCKFD = 3                 # (id & 7) == 3: a dynamic clock named by an fd (none here)
-CPU_SLEEP_CHECK_NS = 10_000_000     # how often a CPU-time sleep looks at its clock (a tick)
 TIME_SETTOD_SEC_MAX = KTIME_SEC_MAX - 30 * 365 * 24 * 3600
-
-
-def _cpu_owner(t, clk: int, gettime: bool = False):
-    """Linux's pid_for_clock: the Task (thread clock) or Process whose CPU
-    time clk names; EINVAL if none.  Ids 2 and 3 are the caller's."""
-    if clk == C.CLOCK_PROCESS_CPUTIME_ID:
-        return t.proc
-    if clk == C.CLOCK_THREAD_CPUTIME_ID:
-        return t
-    if clk >= 0 or clk & 7 == CLOCKFD or clk & 3 == CPUCLOCK_MAX:
-        raise KernelError(E.EINVAL)
-    pid = ~(clk >> 3)
-    if clk & CPUCLOCK_PERTHREAD:
-        if pid == 0:
-            return t
-        task = t.kernel.procs.task(pid)
-        if task is None or task.proc is not t.proc:
-            raise KernelError(E.EINVAL)
-        return task
-    if pid == 0 or (gettime and pid == t.tid):
-        return t.proc
-    proc = t.kernel.procs.by_pid.get(pid)       # zombies too, until reaped
-    if proc is None:
-        raise KernelError(E.EINVAL)
-    return proc
-
-
-def _which(clk: int) -> int:
-    return clock.CPUCLOCK_SCHED if clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID) else clk & 3
-
-
-def cpu_time(owner, which: int) -> int:
-    """The CPU-time clock of a Task or a Process: the host's, or what was
-    sampled at its death."""
-    if not isinstance(owner, Process):
-        return clock.host_thread_cpu_ns(owner.hpid, which)
-    if owner.usage is None:
-        ns = clock.host_process_cpu_ns(owner.host_tgid, which)
-        if ns is not None:
-            return ns
-    u = rusage.own(owner)
-    return u.utime if which == clock.CPUCLOCK_VIRT else u.utime + u.stime
 
 
 def clock_now(t, clk: int) -> int:
     if clk in _HOST:
         return clock.host_clock_ns(clk)
-    return cpu_time(_cpu_owner(t, clk, gettime=True), _which(clk))
+    return cpuclock.cpu_time(cpuclock.owner_of(t, clk, gettime=True), cpuclock.which_of(clk))
 
 
 @syscall("clock_gettime")
@@ -103,8 +53,8 @@ def sys_clock_getres(t, clk, tp, *_):
     if clk in _HOST:
         res = clock.host_clock_res_ns(clk)
     else:
-        _cpu_owner(t, clk)
-        res = clock.host_cpu_clock_res_ns(_which(clk))
+        cpuclock.owner_of(t, clk)
+        res = clock.host_cpu_clock_res_ns(cpuclock.which_of(clk))
     if tp:
         t.mem.write(tp, structs.pack_timespec(res))
     return 0
@@ -138,13 +88,12 @@ def _sleep_until(t, deadline: int, rem: int, absolute: bool = False):
                 restart_fn=lambda: _sleep_until(t, deadline, rem))
 
 
-def _cpu_sleep_until(t, owner, which: int, end: int, absolute: bool, rem: int):
-    """Sleep until a CPU-time clock reaches end (posix_cpu_nsleep),
-    looking at it every tick; its owner's end ends the sleep too.  A
-    relative sleep a signal interrupts stores the CPU time still to go."""
+def _cpu_sleep_until(t, clk: cpuclock.CpuClock, end: int, absolute: bool, rem: int):
+    """Sleep until a CPU-time clock reaches end (posix_cpu_nsleep); its
+    owner's end ends the sleep too.  A relative sleep a signal interrupts
+    stores the CPU time still to go."""
     def left() -> int:
-        gone = owner.exited if isinstance(owner, Process) else owner.state is State.DEAD
-        return 0 if gone else end - cpu_time(owner, which)
+        return 0 if clk.gone() else end - clk.now()
 
     def interrupted() -> None:
         if rem and not absolute:
@@ -154,7 +103,7 @@ def _cpu_sleep_until(t, owner, which: int, end: int, absolute: bool, rem: int):
         n = left()
         if n <= 0:
             return 0
-        raise Block(deadline=clock.monotonic_ns() + min(n, CPU_SLEEP_CHECK_NS), retry=attempt,
+        raise Block(deadline=clk.next_look(n), retry=attempt,
                     on_timeout=attempt, on_interrupt=interrupted,
                     restart=E.ERESTARTNOHAND if absolute else E.ERESTART_RESTARTBLOCK, restart_fn=attempt)
     return attempt()
@@ -175,17 +124,15 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
             return _sleep_until(t, clock.monotonic_ns() + max(0, ns - clock_now(t, clk)), 0, absolute=True)
         return _sleep_until(t, after(ns), rem)
     if clk in _HOST or clk in (C.CLOCK_THREAD_CPUTIME_ID, REALTIME_ALARM, BOOTTIME_ALARM) \
-            or (clk < 0 and clk & 7 == CLOCKFD):
+            or (clk < 0 and clk & 7 == cpuclock.CLOCKFD):
         raise KernelError(E.EOPNOTSUPP)     # no nsleep (the alarm clocks: no RTC)
     if clk >= 0 and clk != C.CLOCK_PROCESS_CPUTIME_ID:
         raise KernelError(E.EINVAL)
     ns = read_timespec(t, req)
-    if clk & CPUCLOCK_PERTHREAD and ~(clk >> 3) in (0, t.tid):
+    if clk & cpuclock.CPUCLOCK_PERTHREAD and ~(clk >> 3) in (0, t.tid):
         raise KernelError(E.EINVAL)         # a thread cannot sleep on its own CPU time
-    owner = _cpu_owner(t, clk)
-    which = _which(clk)
-    end = ns if absolute else cpu_time(owner, which) + ns
-    return _cpu_sleep_until(t, owner, which, end, absolute, rem)
+    cc = cpuclock.CpuClock.of(t, clk)
+    return _cpu_sleep_until(t, cc, ns if absolute else cc.now() + ns, absolute, rem)
 
 
 def _settod_check(sec: int, nsec: int) -> None:
@@ -211,7 +158,7 @@ def sys_clock_settime(t, clk, tp, *_):
     if clk >= 0:
         raise KernelError(E.EINVAL)         # no clock_set
     t.mem.read(tp, 16)
-    _cpu_owner(t, clk)
+    cpuclock.owner_of(t, clk)
     raise KernelError(E.EPERM)              # posix_cpu_clock_set: CPU time is not set
 
 
@@ -286,7 +233,7 @@ def sys_clock_adjtime(t, clk, buf, *_):
     clk = s32(clk)
     if clk == C.CLOCK_REALTIME:
         return _adjtimex(t, buf, "clock_adjtime")
-    if clk < 0 and clk & 7 == CLOCKFD:
+    if clk < 0 and clk & 7 == cpuclock.CLOCKFD:
         t.mem.read(buf, clock.TIMEX_SIZE)
         raise KernelError(E.EINVAL)         # no dynamic (fd) clocks here
     if clk < 0 or clk in _HOST or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID,

@@ -8,11 +8,12 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel import cpulimit
+from umlpy.kernel.cpuclock import CLOCKFD, CpuClock
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.timers import (JIFFY_NS, IntervalTimer, after, check_clock, monotonic_for,
+from umlpy.kernel.timers import (JIFFY_NS, IntervalTimer, after, check_clock, ktime_add_safe, monotonic_for,
                                  pack_itimerspec, pack_itimerval, unpack_itimerspec, unpack_itimerval)
 from umlpy.kernel.wait import WaitQueue
-from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import s32
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLIN, File
@@ -53,63 +54,35 @@ def _real_timer(t) -> RealTimer:
     return tm
 
 
-class CpuTimer:
-    """ITIMER_VIRTUAL / ITIMER_PROF: expire on the process's CPU time, which
-    is the host's for its tasks; sampled every tick while armed."""
+class CpuTimer(IntervalTimer):
+    """ITIMER_VIRTUAL / ITIMER_PROF: expire on the process's user or user
+    and system CPU time; a periodic one moves on by one interval at each
+    expiry, as check_cpu_itimer."""
 
-    SAMPLE_NS = 10_000_000
-
-    def __init__(self, t, sig: int) -> None:
+    def __init__(self, t, which: int, sig: int) -> None:
+        super().__init__(t.kernel.sched, self._fire, CpuClock(t.proc, which))
         self.k = t.kernel
-        self.proc = t.proc
         self.sig = sig
-        self.interval = 0
-        self.left = 0          # CPU ns still to run before expiry
-        self.last = 0
-        self._timer = None
 
-    def _cpu(self) -> int:
-        return sum(clock.host_task_cpu_ns(x.hpid) for x in self.proc.threads)
+    def _fire(self) -> None:
+        self.k.signals.send_proc(self.cpu.owner, self.sig, C.SI_KERNEL)
+        if self.interval:
+            self.deadline = ktime_add_safe(self.deadline, self.interval)
+            self.restart()
 
-    def arm(self, value: int, interval: int) -> None:
-        self.cancel()
-        self.interval = interval
-        self.left = value
-        if value:
-            self.last = self._cpu()
-            self._schedule()
-
-    def _schedule(self) -> None:
-        self._timer = self.k.sched.add_timer(clock.monotonic_ns() + self.SAMPLE_NS, self._sample)
-
-    def _sample(self) -> None:
-        if self.proc.exited:
-            return
-        now = self._cpu()
-        self.left -= now - self.last
-        self.last = now
-        if self.left <= 0:
-            self.k.signals.send_proc(self.proc, self.sig, C.SI_KERNEL)
-            if not self.interval:
-                self.left = 0
-                self._timer = None
-                return
-            self.left += self.interval
-        self._schedule()
+    def set(self, value: int, interval: int) -> None:
+        self.arm(ktime_add_safe(self.now(), value) if value else None, interval if value else 0)
 
     def remaining(self) -> int:
-        if not self.left:
+        """An expiry not yet seen reads as one tick (get_cpu_itimer)."""
+        if self.deadline is None:
             return 0
-        return max(1, self.left - (self._cpu() - self.last))
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.left = 0
+        left = self.deadline - self.now()
+        return left if left > 0 else JIFFY_NS
 
 
-_ITIMERS = {ITIMER_VIRTUAL: ("virtual", S.SIGVTALRM), ITIMER_PROF: ("prof", S.SIGPROF)}
+_ITIMERS = {ITIMER_VIRTUAL: ("virtual", clock.CPUCLOCK_VIRT, S.SIGVTALRM),
+            ITIMER_PROF: ("prof", clock.CPUCLOCK_PROF, S.SIGPROF)}
 
 
 def _itimer(t, which: int):
@@ -117,14 +90,14 @@ def _itimer(t, which: int):
         return _real_timer(t)
     if which not in _ITIMERS:
         raise KernelError(E.EINVAL)
-    name, sig = _ITIMERS[which]
+    name, cpu_which, sig = _ITIMERS[which]
     tm = t.proc.timers.get(name)
     if tm is None:
-        tm = t.proc.timers[name] = CpuTimer(t, sig)
+        tm = t.proc.timers[name] = CpuTimer(t, cpu_which, sig)
     return tm
 
 
-@syscall("setitimer", status=PARTIAL, note="VIRTUAL and PROF both count the host CPU time of the process, sampled at 100 Hz")
+@syscall("setitimer")
 def sys_setitimer(t, which, new, old, *_):
     # a NULL new value disarms, as Linux still allows
     interval, value = unpack_itimerval(t.mem.read(new, 32)) if new else (0, 0)
@@ -135,10 +108,8 @@ def sys_setitimer(t, which, new, old, *_):
     if which == ITIMER_REAL:
         tm.arm(after(value) if value else None, interval if value else 0)
     else:
-        tm.arm(value, interval)
+        tm.set(value, interval)
     return 0
-
-
 @syscall("getitimer")
 def sys_getitimer(t, which, cur, *_):
     tm = _itimer(t, s32(which))
@@ -170,8 +141,9 @@ class PosixTimer(IntervalTimer):
     dequeued (posixtimer_rearm), the intervals missed meanwhile being the
     overrun count it carries and timer_getoverrun reports."""
 
-    def __init__(self, t, tid: int, clk: int, notify: int, signo: int, value: int, target) -> None:
-        super().__init__(t.kernel.sched, self._fire)
+    def __init__(self, t, tid: int, clk: int, notify: int, signo: int, value: int, target,
+                 cpu: CpuClock | None) -> None:
+        super().__init__(t.kernel.sched, self._fire, cpu)
         self.k = t.kernel
         self.proc = t.proc
         self.id = tid
@@ -216,7 +188,7 @@ class PosixTimer(IntervalTimer):
         elif self.interval:
             # ignored, so no dequeue will restart it: restart it now, but at
             # least a tick later, so a tiny interval cannot flood the kernel
-            now = clock.monotonic_ns()
+            now = self.now()
             self.overrun += self.forward(now + (JIFFY_NS if self.interval < JIFFY_NS else 0))
             self.restart()
             self.requeue += 1
@@ -227,7 +199,7 @@ class PosixTimer(IntervalTimer):
         self.queued = False
         overrun = self.sig_overrun
         if self.interval and self.sig_token == self.requeue and not self.deleted:
-            self.overrun += self.forward(clock.monotonic_ns())
+            self.overrun += self.forward(self.now())
             self.restart()
             self.overrun_last, self.overrun = self.overrun, -1
             self.requeue += 1
@@ -245,7 +217,7 @@ class PosixTimer(IntervalTimer):
         none = self.notify == SIGEV_NONE
         if self.deadline is None or (not self.interval and not self.running and not none):
             return self.interval, 0
-        now = clock.monotonic_ns()
+        now = self.now()
         if self.interval and (self.requeue & 1 or none):
             self.overrun += self.forward(now)
         left = self.deadline - now
@@ -278,10 +250,17 @@ def delete_posix_timers(proc) -> None:
         proc.timers.pop(tid).delete()
 
 
-@syscall("timer_create", status=PARTIAL, note="no CPU-time clocks (EINVAL); SIGEV_THREAD signals as SIGEV_SIGNAL, as Linux (the C library runs the thread)")
+@syscall("timer_create")
 def sys_timer_create(t, clk, sevp, idp, *_):
+    """SIGEV_THREAD signals as SIGEV_SIGNAL, as Linux: the C library runs the thread."""
     clk = s32(clk)
-    check_clock(clk)
+    cpu = None
+    if clk < 0 and clk & 7 == CLOCKFD:
+        raise KernelError(E.EOPNOTSUPP)     # a dynamic (fd) clock has no timers
+    if clk < 0 or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID):
+        cpu = CpuClock.of(t, clk)
+    else:
+        check_clock(clk)
     proc = t.proc
     itimers = sum(key in proc.timers for key in ("real", "virtual", "prof", cpulimit.KEY))
     if len(proc.timers) - itimers >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
@@ -306,7 +285,7 @@ def sys_timer_create(t, clk, sevp, idp, *_):
     if notify != SIGEV_NONE and not 1 <= signo <= S.NSIG:
         raise KernelError(E.EINVAL)
     t.mem.write(idp, struct.pack("<i", tid))
-    proc.timers[tid] = PosixTimer(t, tid, clk, notify, signo, value, target)
+    proc.timers[tid] = PosixTimer(t, tid, clk, notify, signo, value, target, cpu)
     return 0
 
 
@@ -318,8 +297,11 @@ def sys_timer_settime(t, tid, flags, new, old, *_):
     tm = _posix(t, tid)
     if old:
         t.mem.write(old, pack_itimerspec(*tm.gettime()))
-    if value:
-        tm.set(monotonic_for(tm.clk, value, bool(flags & C.TIMER_ABSTIME)), interval)
+    absolute = bool(flags & C.TIMER_ABSTIME)
+    if value and tm.cpu is not None:
+        tm.set(value if absolute else ktime_add_safe(tm.now(), value), interval)
+    elif value:
+        tm.set(monotonic_for(tm.clk, value, absolute), interval)
     else:
         tm.set(None, 0)     # disarmed: the interval goes too (common_timer_set)
     return 0

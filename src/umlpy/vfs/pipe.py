@@ -1,7 +1,8 @@
 """Pipes and fifos: a kernel buffer between readers and writers.
 
-Writes of up to PIPE_BUF bytes are atomic; larger blocking writes go in
-pieces and continue where they stopped (a signal then returns the count
+The buffer is a ring of page slots (vfs/pipebuf.py).  Writes of up to
+PIPE_BUF bytes are atomic; larger blocking writes go in pieces and
+continue where they stopped (a signal then returns the count
 written so far, as Linux).  A write with no reader raises SIGPIPE and fails
 with EPIPE.
 """
@@ -17,9 +18,9 @@ from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
 from umlpy.vfs.fown import POLL_IN, POLL_OUT
 from umlpy.vfs.inode import Filesystem, Inode
+from umlpy.vfs.pipebuf import PipeBuffer
 
 PIPE_BUF = 4096
-PIPE_SIZE = 65536
 PIPE_DEF_BUFFERS, PIPE_MIN_DEF_BUFFERS = 16, 2
 
 
@@ -83,8 +84,7 @@ class Pipe:
         self._account(pages)
         self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
         self.async_files: list[PipeFile] = []   # ends with O_ASYNC on (fasync_readers/writers)
-        self.buf = bytearray()
-        self.capacity = pages * PIPE_BUF
+        self.buf = PipeBuffer(pages)
         self.readers = 0
         self.writers = 0
         self.r_counter = 0
@@ -97,6 +97,10 @@ class Pipe:
         """account_pipe_buffers: the user's total follows this pipe's pages."""
         self.ledger[self.user] = self.ledger.get(self.user, 0) + pages - self.pages
         self.pages = pages
+
+    @property
+    def capacity(self) -> int:
+        return self.buf.slots * PIPE_BUF
 
     def set_size(self, creds, arg: int) -> int:
         """F_SETPIPE_SZ (pipe_set_size): a power of two of pages from one
@@ -113,10 +117,10 @@ class Pipe:
         if pages > self.pages and not _privileged(creds) and \
                 (_over(held, tun.pipe_user_pages_soft) or _over(held, tun.pipe_user_pages_hard)):
             raise KernelError(E.EPERM)
-        if pages < -(-len(self.buf) // PIPE_BUF):
+        if pages < self.buf.used:
             raise KernelError(E.EBUSY)
         self._account(pages)
-        self.capacity = size
+        self.buf.slots = pages
         self.wake_all()
         return size
 
@@ -170,14 +174,13 @@ class PipeFile(File):
             if self.nonblock:
                 raise KernelError(E.EAGAIN)
             raise Block(p.rq)
-        data = bytes(p.buf[:n])
-        del p.buf[:n]
+        data = p.buf.take(n)
         p.wq.wake_all()
         p.kill_fasync(readers=False)
         return data
 
     def unread(self, data: bytes) -> None:
-        self.pipe.buf[:0] = data
+        self.pipe.buf.unread(data)
 
     def write(self, task, data: bytes) -> int:
         if not self.writable:
@@ -200,14 +203,11 @@ class PipeFile(File):
                 if done:
                     return done
                 raise KernelError(E.EPIPE)
-            left = len(data) - done
-            if left == 0:
+            if done == len(data):
                 return done
-            space = p.capacity - len(p.buf)
-            if space >= left or (space > 0 and len(data) > PIPE_BUF):
-                chunk = min(space, left)
-                p.buf += data[done:done + chunk]
-                done += chunk
+            n = p.buf.write(data[done:] if done else data, first=not done)
+            if n:
+                done += n
                 p.rq.wake_all()
                 p.kill_fasync(readers=True)
                 continue
@@ -228,7 +228,7 @@ class PipeFile(File):
             if p.writers == 0:
                 ev |= POLLHUP
         if self.writable:
-            if p.capacity - len(p.buf) >= PIPE_BUF:   # a free page, as Linux's slots
+            if not p.buf.full:
                 ev |= POLLOUT
             if p.readers == 0:
                 ev |= POLLERR
