@@ -82,10 +82,27 @@ def fd_inode(fd: int) -> int | None:
         return None
 
 
+_PM_PRESENT, _PM_FILE_OR_SHARED_ANON = 1 << 63, 1 << 61
+
+
+def _private_anon(hpid: int, addr: int) -> bool:
+    """Whether addr is on a present page of private anonymous memory (its
+    pagemap entry): no other process can share it, so there is no need to
+    read and parse the whole maps file (the stack, the heap: most futexes)."""
+    raw = task_pagemap(hpid, addr >> 12, 1)
+    if raw is None or len(raw) != 8:
+        return False
+    v = int.from_bytes(raw, "little")
+    return bool(v & _PM_PRESENT) and not v & _PM_FILE_OR_SHARED_ANON
+
+
 def shared_key(hpid: int, addr: int) -> tuple[str, int, int] | None:
     """(device, inode, offset) of the shared host mapping holding addr in a
     guest task, or None if the page is private: a futex on memory shared
-    between processes is keyed by what backs it, as Linux does."""
+    between processes is keyed by what backs it, as Linux does.  The caller
+    has just read the word, so its page is present."""
+    if _private_anon(hpid, addr):
+        return None
     raw = task_maps(hpid)
     if raw is None:
         return None
