@@ -30,7 +30,8 @@ from __future__ import annotations
 from arch_um.events import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
 from umlpy.abi import structs
 from umlpy.drivers import pty
-from umlpy.drivers.tty import ECHO, ONLCR, Termios, Tty, TtyFile, open_current_tty, open_tty
+from umlpy.drivers.termbits import ECHO, ONLCR, Termios
+from umlpy.drivers.tty import Tty, TtyFile, open_current_tty, open_tty
 from umlpy.kernel import jobctl
 from umlpy.vfs import devices
 

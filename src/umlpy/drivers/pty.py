@@ -23,6 +23,8 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_ADMIN
+from umlpy.drivers import n_tty
+from umlpy.drivers import termbits as TB
 from umlpy.drivers import tty as T
 from umlpy.fs.devpts import PTY_MAJOR, devpts_instance
 from umlpy.kernel import jobctl
@@ -34,13 +36,13 @@ from umlpy.vfs.file import POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWR
 
 MASTER_LIMIT = 65536        # slave output the master has not read yet
 _INT = struct.Struct("<i")
-_PACKET_CLEARS = {T.TIOCPKT_STOP: T.TIOCPKT_START, T.TIOCPKT_START: T.TIOCPKT_STOP,
-                  T.TIOCPKT_NOSTOP: T.TIOCPKT_DOSTOP, T.TIOCPKT_DOSTOP: T.TIOCPKT_NOSTOP}
+_PACKET_CLEARS = {TB.TIOCPKT_STOP: TB.TIOCPKT_START, TB.TIOCPKT_START: TB.TIOCPKT_STOP,
+                  TB.TIOCPKT_NOSTOP: TB.TIOCPKT_DOSTOP, TB.TIOCPKT_DOSTOP: TB.TIOCPKT_NOSTOP}
 
 
-def _slave_termios() -> T.Termios:
-    t = T.Termios.std()
-    t.cflag = T.B38400 | T.CS8 | T.CREAD
+def _slave_termios() -> TB.Termios:
+    t = TB.Termios.std()
+    t.cflag = TB.B38400 | TB.CS8 | TB.CREAD
     return t
 
 
@@ -69,8 +71,8 @@ class PtySlave(T.Tty):
             p.pktstatus = (p.pktstatus & ~_PACKET_CLEARS.get(bits, 0)) | bits
             p.read_wq.wake_all()
 
-    def fixup_termios(self, t: T.Termios) -> None:
-        t.cflag = (t.cflag & ~(T.CSIZE | T.PARENB)) | T.CS8 | T.CREAD
+    def fixup_termios(self, t: TB.Termios) -> None:
+        t.cflag = (t.cflag & ~(TB.CSIZE | TB.PARENB)) | TB.CS8 | TB.CREAD
 
     def open_check(self, task) -> None:
         p = self.pair
@@ -162,7 +164,7 @@ class PtmxFile(File):
         while done < len(data):
             room = slave.input_room()
             if not room:
-                return T.wait_for_room(self.pair.room_wq, self.nonblock, done,
+                return n_tty.wait_for_room(self.pair.room_wq, self.nonblock, done,
                                        lambda d: self._write(data, d))
             chunk = data[done:done + room]
             slave.receive(chunk)
@@ -188,30 +190,30 @@ class PtmxFile(File):
     def ioctl(self, task, req: int, arg: int) -> int:
         p = self.pair
         mem = task.mem
-        if req == T.TIOCGPTN:
+        if req == TB.TIOCGPTN:
             mem.write(arg, struct.pack("<I", p.index))
-        elif req == T.TIOCSPTLCK:
+        elif req == TB.TIOCSPTLCK:
             p.locked = bool(_INT.unpack(mem.read(arg, 4))[0])
-        elif req == T.TIOCGPTLCK:
+        elif req == TB.TIOCGPTLCK:
             mem.write(arg, _INT.pack(int(p.locked)))
-        elif req == T.TIOCPKT:
+        elif req == TB.TIOCPKT:
             on = bool(_INT.unpack(mem.read(arg, 4))[0])
             if on and not p.packet:
                 p.pktstatus = 0
             p.packet = on
-        elif req == T.TIOCGPKT:
+        elif req == TB.TIOCGPKT:
             mem.write(arg, _INT.pack(int(p.packet)))
-        elif req == T.TIOCSIG:
+        elif req == TB.TIOCSIG:
             if arg not in (S.SIGINT, S.SIGQUIT, S.SIGTSTP):
                 raise KernelError(E.EINVAL)
             jobctl.kill_pgrp(task.kernel, p.slave.pgrp, arg)
-        elif req == T.FIONREAD:
+        elif req == TB.FIONREAD:
             mem.write(arg, _INT.pack(len(p.buf)))
-        elif req == T.TIOCOUTQ:
+        elif req == TB.TIOCOUTQ:
             mem.write(arg, _INT.pack(0))
-        elif req == T.TIOCGPTPEER:
+        elif req == TB.TIOCGPTPEER:
             return self._open_peer(task, arg)
-        elif req in (T.TCFLSH, T.TCXONC, T.TIOCSTI):
+        elif req in (TB.TCFLSH, TB.TCXONC, TB.TIOCSTI):
             return self._own_ioctl(task, req, arg)
         else:
             return p.slave.ioctl(self, task, req, arg, via_master=True)
@@ -220,20 +222,20 @@ class PtmxFile(File):
     def _own_ioctl(self, task, req: int, arg: int) -> int:
         """Requests Linux applies to the master's own tty, not to the slave."""
         p = self.pair
-        if req == T.TCFLSH:
-            if arg not in (T.TCIFLUSH, T.TCOFLUSH, T.TCIOFLUSH):
+        if req == TB.TCFLSH:
+            if arg not in (TB.TCIFLUSH, TB.TCOFLUSH, TB.TCIOFLUSH):
                 raise KernelError(E.EINVAL)
-            if arg != T.TCOFLUSH:
+            if arg != TB.TCOFLUSH:
                 p.buf.clear()                   # the slave's output not read yet
                 p.slave.write_wq.wake_all()
-            if arg != T.TCIFLUSH:
+            if arg != TB.TCIFLUSH:
                 p.slave.pending.clear()         # input the slave has not taken yet
                 p.room_wq.wake_all()
-        elif req == T.TCXONC:
-            if arg not in (T.TCOOFF, T.TCOON, T.TCIOFF, T.TCION):
+        elif req == TB.TCXONC:
+            if arg not in (TB.TCOOFF, TB.TCOON, TB.TCIOFF, TB.TCION):
                 raise KernelError(E.EINVAL)
-            if arg in (T.TCIOFF, T.TCION):      # the master's VSTOP/VSTART (its defaults)
-                p.slave.receive(b"\023" if arg == T.TCIOFF else b"\021")
+            if arg in (TB.TCIOFF, TB.TCION):      # the master's VSTOP/VSTART (its defaults)
+                p.slave.receive(b"\023" if arg == TB.TCIOFF else b"\021")
         else:                                   # TIOCSTI: input of the master itself
             need(task.proc.creds, CAP_SYS_ADMIN, E.EIO)
             p.buf += task.mem.read(arg, 1)
