@@ -17,6 +17,7 @@ from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.fs import cpio
+from umlpy.fs import exec as exec_
 from umlpy.drivers import ubd as ubd_drv
 from umlpy.drivers.loop import Loop
 from umlpy.net import ipconfig
@@ -321,7 +322,8 @@ class Kernel:
                 candidates, explicit = DEFAULT_INITS, False
             envp = [b"HOME=/", b"TERM=" + (b"linux")] + [e.encode() for e in p.init_env]
             argv_tail = [a.encode() for a in p.init_argv]
-            init = self.procs.start_init(fdt, fs, candidates, argv_tail, envp, explicit)
+            init, host_aux = self.procs.spawn_init(fdt, fs)
+            exec_.run_init(self, init, host_aux, candidates, argv_tail, envp, explicit)
             self.xstate_size = len(ptrace.get_xstate(init.hpid))
             self.sched.run()
         except KernelError as e:

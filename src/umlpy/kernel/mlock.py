@@ -23,7 +23,7 @@ from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_IPC_LOCK
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.exec import HostAs
+from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import VM_LOCKED, VM_LOCKONFAULT
 
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4

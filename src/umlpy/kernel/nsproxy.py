@@ -1,5 +1,5 @@
 """Namespaces: Linux's nsproxy (which namespaces a process is in), the
-namespace objects, and nsfs (the files /proc/PID/ns/* open to).
+namespace objects (their files, nsfs, are vfs/nsfs.py).
 
 Every type has its init namespace, the one every process starts in; umlpy
 makes new ones of the types it builds (UTS: hostname and domain name; IPC:
@@ -10,14 +10,13 @@ built without them answers.  A process holds an NsProxy that fork shares
 and unshare/setns replace, so changing it never touches another process's
 view.  Namespaces belong to the whole process here (Linux: to each thread).
 
-clone(2) calls `copy_namespaces` and `enter_mounts`; unshare(2) (in
+clone(2) calls `copy_namespaces` and the mount table's `enter`; unshare(2) (in
 syscalls/sys_process.py, beside its other flags) `unshare`, then gives the
 task its own fs context (CLONE_NEWNS implies CLONE_FS) and calls `enter`;
 setns(2) calls `setns`.
 """
 from __future__ import annotations
 
-import struct
 from typing import NamedTuple
 
 from umlpy.abi import consts as C
@@ -27,9 +26,6 @@ from umlpy.kernel import ipc, mqueue, printk
 from umlpy.kernel.cred import need
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
-from umlpy.vfs.file import File
-from umlpy.vfs.inode import Filesystem, Inode
-from umlpy.vfs.mounts import translate
 
 ALL_NEW = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWUSER
            | C.CLONE_NEWPID | C.CLONE_NEWNET | C.CLONE_NEWTIME)
@@ -52,28 +48,19 @@ PROC_ENTRIES = {"net": "net", "uts": "uts", "ipc": "ipc", "pid": "pid", "pid_for
                 "user": "user", "mnt": "mnt", "cgroup": "cgroup", "time": "time",
                 "time_for_children": "time"}
 
-NSIO = 0xB7
-NS_GET_USERNS = NSIO << 8 | 1
-NS_GET_PARENT = NSIO << 8 | 2
-NS_GET_NSTYPE = NSIO << 8 | 3
-NS_GET_OWNER_UID = NSIO << 8 | 4
-NSFS_MAGIC = 0x6E736673
 PROC_DYNAMIC_FIRST = 0xF0000000
 
 
-class NsFs(Filesystem):
-    """nsfs: one inode per namespace, numbered as the namespace is."""
-    name = "nsfs"
-    magic = NSFS_MAGIC
+class InodeNumbers:
+    """proc_alloc_inum: numbers for namespaces made after boot (the init
+    namespaces have Linux's fixed PROC_*_INIT_INO)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._next_dynamic = PROC_DYNAMIC_FIRST
+        self._next = PROC_DYNAMIC_FIRST
 
-    def dynamic_ino(self) -> int:
-        """proc_alloc_inum: numbers for namespaces made after boot."""
-        n = self._next_dynamic
-        self._next_dynamic += 1
+    def take(self) -> int:
+        n = self._next
+        self._next += 1
         return n
 
 
@@ -81,15 +68,13 @@ class Namespace:
     """One namespace: its type, number and the user namespace owning it
     (None only for the init user namespace, which has no parent)."""
 
-    def __init__(self, fs: NsFs, kind: str, owner: Namespace | None, ino: int | None = None) -> None:
+    def __init__(self, inums: InodeNumbers, kind: str, owner: Namespace | None, ino: int | None = None) -> None:
         self.kind = kind
         self.flag = KINDS[kind][0]
         self.owner = owner
-        self.inode = NsInode(fs, self, ino if ino is not None else fs.dynamic_ino())
-
-    @property
-    def ino(self) -> int:
-        return self.inode.ino
+        self.inums = inums
+        self.ino = ino if ino is not None else inums.take()
+        self.inode = None       # its nsfs inode, made when first opened (vfs/nsfs.py)
 
     def name(self) -> str:
         """What /proc/PID/ns/X reads: `uts:[4026531838]`."""
@@ -97,9 +82,9 @@ class Namespace:
 
 
 class UtsNamespace(Namespace):
-    def __init__(self, fs: NsFs, owner: Namespace | None, hostname: str, domainname: str,
+    def __init__(self, inums: InodeNumbers, owner: Namespace | None, hostname: str, domainname: str,
                  ino: int | None = None) -> None:
-        super().__init__(fs, "uts", owner, ino)
+        super().__init__(inums, "uts", owner, ino)
         self.hostname = hostname
         self.domainname = domainname
 
@@ -108,8 +93,8 @@ class IpcNamespace(Namespace):
     """System V IPC's three tables and the POSIX message queues, each with
     their sysctls (a new namespace starts with Linux's defaults)."""
 
-    def __init__(self, fs: NsFs, owner: Namespace | None, signals, ino: int | None = None) -> None:
-        super().__init__(fs, "ipc", owner, ino)
+    def __init__(self, inums: InodeNumbers, owner: Namespace | None, signals, ino: int | None = None) -> None:
+        super().__init__(inums, "ipc", owner, ino)
         self.sysv = ipc.Ipc()
         self.mq = mqueue.MqNamespace(signals)
 
@@ -118,8 +103,8 @@ class MntNamespace(Namespace):
     """A mount tree: its root dentry (the root mount's), and for a copy the
     mounts it was copied from -> their copies (to move root and cwd over)."""
 
-    def __init__(self, fs: NsFs, owner: Namespace | None) -> None:
-        super().__init__(fs, "mnt", owner)
+    def __init__(self, inums: InodeNumbers, owner: Namespace | None) -> None:
+        super().__init__(inums, "mnt", owner)
         self.root = None
         self.copies: dict = {}
 
@@ -142,7 +127,7 @@ class NsProxy(NamedTuple):
 
 def init_nsproxy(hostname: str, signals) -> NsProxy:
     """The boot namespaces, one of each kind, owned by the init user namespace."""
-    fs = NsFs()
+    fs = InodeNumbers()
     user = Namespace(fs, "user", None, KINDS["user"][1])
     return NsProxy(
         uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
@@ -173,14 +158,14 @@ def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
     """clone/unshare: the nsproxy with new namespaces for the CLONE_NEW*
     flags (copies of the caller's, as copy_utsname, copy_ipcs and
     copy_mnt_ns make).  A new mount namespace's processes are moved into
-    it by `enter_mounts`.  Privilege first, then the types not built
+    it by the mount table's `enter`.  Privilege first, then the types not built
     (EPERM before EINVAL, as Linux's create_new_namespaces)."""
     ns: NsProxy = proc.ns
     if not flags & ALL_NEW:
         return ns
     need(proc.creds, CAP_SYS_ADMIN)
     _refuse_unbuilt(flags)
-    fs = ns.uts.inode.fs
+    fs = ns.uts.inums
     if flags & C.CLONE_NEWUTS:
         ns = ns._replace(uts=UtsNamespace(fs, ns.user, ns.uts.hostname, ns.uts.domainname))
     if flags & C.CLONE_NEWIPC:
@@ -193,13 +178,6 @@ def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
     return ns
 
 
-def enter_mounts(fs_ctx, old: MntNamespace, new: MntNamespace) -> None:
-    """A process's root and cwd in a copied mount tree: the copies of
-    where they were (copy_mnt_ns moving the fs_struct over)."""
-    if new is old:
-        return
-    fs_ctx.root = translate(fs_ctx.root, new.copies) or new.root
-    fs_ctx.cwd = translate(fs_ctx.cwd, new.copies) or fs_ctx.root
 
 
 def put_mounts(kernel, mnt: MntNamespace, leaving=None) -> None:
@@ -237,11 +215,11 @@ def enter(kernel, t, ns: NsProxy) -> None:
     """unshare(2)'s switch to the namespaces `unshare` made: the task's
     root and cwd (its own by now: CLONE_NEWNS implies CLONE_FS) move into a
     new mount tree, then the process is in them."""
-    enter_mounts(t.fs, t.proc.ns.mnt, ns.mnt)
+    kernel.mounts.enter(t.fs, t.proc.ns.mnt, ns.mnt)
     _switch(kernel, t.proc, ns)
 
 
-# -- setns and nsfs ---------------------------------------------------------------
+# -- setns ---------------------------------------------------------------------
 
 def _fs_users(kernel, fs) -> int:
     """The live tasks sharing an fs context (CLONE_FS)."""
@@ -275,59 +253,3 @@ def setns(kernel, t, targets: list[Namespace]) -> None:
     _switch(kernel, proc, ns)
 
 
-class NsPath(NamedTuple):
-    """Where a /proc/PID/ns/X magic link leads: the namespace's inode, no name."""
-    dentry: None
-    inode: NsInode
-
-
-class NsInode(Inode):
-    """The nsfs inode of a namespace: a read-only regular file (as Linux's)."""
-
-    def __init__(self, fs: NsFs, ns: Namespace, ino: int) -> None:
-        super().__init__(fs, C.S_IFREG | 0o444, ino=ino)
-        self.ns = ns
-
-    def link_name(self) -> str:
-        return self.ns.name()
-
-    def open_file(self, dentry, flags: int, task) -> File:
-        return NsFile(dentry, self, flags)
-
-    def path(self) -> NsPath:
-        return NsPath(None, self)
-
-
-class NsFile(File):
-    """An open namespace: setns(2)'s argument and the NS_GET_* ioctls."""
-    kind = "nsfs"
-
-    @property
-    def ns(self) -> Namespace:
-        return self.inode.ns
-
-    def ioctl(self, task, req: int, arg: int) -> int:
-        ns = self.ns
-        if req == NS_GET_NSTYPE:
-            return ns.flag
-        if req == NS_GET_OWNER_UID:
-            if ns.kind != "user":
-                raise KernelError(E.EINVAL)
-            task.mem.write(arg, struct.pack("<I", 0))   # the init user namespace's owner: root
-            return 0
-        if req == NS_GET_USERNS:
-            return _open_ns(task, ns.owner)
-        if req == NS_GET_PARENT:
-            if ns.kind not in ("user", "pid"):
-                raise KernelError(E.EINVAL)     # no hierarchy
-            return _open_ns(task, None)         # the init namespaces' parents are not visible
-        raise KernelError(E.ENOTTY)
-
-
-def _open_ns(task, ns: Namespace | None) -> int:
-    """A new O_RDONLY|O_CLOEXEC fd on ns (ns_ioctl's open_related_ns);
-    EPERM when there is none to see (the init user namespace's owner)."""
-    if ns is None:
-        raise KernelError(E.EPERM)
-    f = NsFile(None, ns.inode, C.O_RDONLY)
-    return task.files.install(f, True)

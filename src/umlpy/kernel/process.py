@@ -6,20 +6,20 @@ while guest-visible parenthood, zombies and wait statuses are its own.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from arch_um import host, ptrace
 from arch_um.memory import GuestMemory
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.kernel import exec as kexec
-from umlpy.kernel import cpulimit, futex, ipc, rusage, threads
+from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
 from umlpy.kernel import jobctl, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigHand, State, Task
 from umlpy.kernel.tunables import RESERVED_PIDS
 from umlpy.kernel.wait import WaitQueue
-from umlpy.vfs import pidfd
 
 
 class Halt(BaseException):
@@ -63,8 +63,9 @@ class Procs:
         return next((x for x in p.threads if x.tid == tid), None)
 
     # -- init -----------------------------------------------------------------
-    def start_init(self, fdtable, fs: FsContext, candidates: list[bytes], argv_tail: list[bytes],
-                   envp: list[bytes], explicit: bool) -> Task:
+    def spawn_init(self, fdtable, fs: FsContext) -> tuple[Task, dict[int, int]]:
+        """The first task, pid 1, on a fresh stub (fs/exec.py's run_init
+        then execs init into it); with the host's auxv the stub got."""
         k = self.k
         hpid = ptrace.spawn(k.stub.path)
         pid = self.alloc_pid()
@@ -76,27 +77,9 @@ class Procs:
         proc.threads.append(t)
         self.by_pid[pid] = proc
         k.sched.add_task(t)
-        kexec.settle(t)
+        hostas.settle(t)
         t.mem = GuestMemory(hpid)
-        aux = kexec._stub_auxv(t.mem, t.regs.rsp)
-        last = None
-        for path in candidates:
-            try:
-                d, elf, argv = kexec.resolve(t, path, [path] + argv_tail)
-            except KernelError as e:
-                last = e
-                if explicit:
-                    break
-                continue
-            printk.pr_info(f"Run {path.decode()} as init process")
-            kexec.load(k, t, d, elf, argv, envp, aux, path)
-            k.sched.resume_new(t)
-            return t
-        if explicit:
-            raise Halt(-1, reboot=False) from KernelError(
-                last.errno if last else E.ENOENT,
-                f"Requested init {candidates[0].decode()} failed (error {-(last.errno if last else 2)}).")
-        raise Halt(-1) from KernelError(E.ENOENT, "No working init found.")
+        return t, hostas.stub_auxv(t.mem, t.regs.rsp)
 
     # -- fork -----------------------------------------------------------------
     def _drop_new_mounts(self, caller: Process, ns) -> None:
@@ -105,7 +88,9 @@ class Procs:
             nsproxy.put_mounts(self.k, ns.mnt)
 
     def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
-             pidfd_at: int = 0) -> int:
+             born: Callable[[Process], None] | None = None) -> int:
+        """clone/fork/vfork; born(child) runs once the child exists, before a
+        vfork parent waits (CLONE_PIDFD installs the parent's pidfd there)."""
         k = self.k
         caller = t.proc
         sched = t.sched.forked()
@@ -129,7 +114,7 @@ class Procs:
         ptrace.wait_pid(chpid)
         pid = self.alloc_pid()
         fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
-        nsproxy.enter_mounts(fs, caller.ns.mnt, ns.mnt)
+        k.mounts.enter(fs, caller.ns.mnt, ns.mnt)
         # CLONE_PARENT: a sibling of the caller, which its parent reaps and
         # is told of by the caller's own exit signal
         parent = caller.parent if flags & C.CLONE_PARENT else caller
@@ -162,8 +147,8 @@ class Procs:
         self.by_pid[pid] = proc
         k.sched.add_task(child)
         k.sched.resume_new(child)
-        if pidfd_at:
-            pidfd.install_at_user(t, proc, pidfd_at)
+        if born is not None:
+            born(proc)
         if flags & C.CLONE_VFORK:
             proc.vfork_wq = WaitQueue("vfork")
 

@@ -75,7 +75,7 @@ def at_exit(proc, current) -> None:
     """current: the task whose syscall ends the process, if it is proc's."""
     shared = proc.mm is not None and proc.mm.users > 1     # vfork: the parent's memory stays
     if current is not None and current.proc is proc and current.in_syscall >= 0 and not shared:
-        from umlpy.kernel.exec import HostAs
+        from umlpy.kernel.hostas import HostAs
         buf = (current.regs.rsp - 4096) & ~15
         try:
             if HostAs(current).call("getrusage", RUSAGE_SELF, buf) == 0:

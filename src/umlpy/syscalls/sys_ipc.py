@@ -13,7 +13,7 @@ from umlpy.kernel import ipc as I
 from umlpy.kernel import mlock
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.exec import HostAs
+from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.timers import after, read_timespec
 from umlpy.syscalls.table import syscall

@@ -17,7 +17,8 @@ from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel import ipc, mlock
 from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.exec import HostAs, mount_has
+from umlpy.fs.exec import mount_has
+from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.ipc import ShmSegment
 from umlpy.kernel.mm import MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, VM_LOCKED, VM_LOCKONFAULT, FileMap, Mm
 from umlpy.syscalls.table import PARTIAL, syscall

@@ -8,6 +8,7 @@ from umlpy.kernel.cred import ptrace_may_access
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
+from umlpy.vfs import nsfs
 from umlpy.vfs.pidfd import PidFile
 
 
@@ -15,7 +16,7 @@ from umlpy.vfs.pidfd import PidFile
 def sys_setns(t, fd, nstype, *_):
     f = t.files.get(s32(fd))
     nstype = s32(nstype)
-    if isinstance(f, nsproxy.NsFile):
+    if isinstance(f, nsfs.NsFile):
         if nstype and nstype != f.ns.flag:
             raise KernelError(E.EINVAL)
         targets = [f.ns]

@@ -7,7 +7,8 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
-from umlpy.kernel import exec as kexec
+from umlpy.fs import exec as kexec
+from umlpy.kernel import hostas
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
@@ -71,7 +72,8 @@ def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at
     _check_clone(t, flags, tls)
     if flags & C.CLONE_THREAD:
         return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls)
-    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, pidfd_at)
+    born = (lambda child: pidfd.install_at_user(t, child, pidfd_at)) if pidfd_at else None
+    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born)
 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
@@ -152,7 +154,7 @@ def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
     threads.de_thread(k, t)
     futex.task_exit(k, t)
     t.clear_child_tid = 0
-    aux = kexec.exec_host(k, t)
+    aux = hostas.exec_host(k, t)
     # the old image is gone: failures from here on kill the process
     try:
         kexec.load(k, t, d, elf, full_argv, envp, aux, path)
@@ -454,7 +456,7 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         # exec keep it there, as they keep Linux's)
         if option == C.PR_SET_TSC and a2 not in (PR_TSC_ENABLE, PR_TSC_SIGSEGV):
             raise KernelError(E.EINVAL)
-        return kexec.HostAs(t).checked("prctl", option, a2, 0, 0, 0)
+        return hostas.HostAs(t).checked("prctl", option, a2, 0, 0, 0)
     printk.pr_notice(f"prctl option {option} not supported")
     raise KernelError(E.EINVAL)
 

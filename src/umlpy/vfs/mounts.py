@@ -95,6 +95,14 @@ class MountTable:
             new[m] = c
         return new
 
+    def enter(self, fs_ctx, old, new) -> None:
+        """A process's root and cwd in a copied mount tree: the copies of
+        where they were (copy_mnt_ns moving the fs_struct over)."""
+        if new is old:
+            return
+        fs_ctx.root = translate(fs_ctx.root, new.copies) or new.root
+        fs_ctx.cwd = translate(fs_ctx.cwd, new.copies) or fs_ctx.root
+
     def drop_tree(self, top: Mount) -> None:
         """top and everything below it go: a lazy umount, or a mount
         namespace nobody is in any more (files still open there keep working)."""

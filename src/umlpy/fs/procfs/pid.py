@@ -20,6 +20,7 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel import nsproxy
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
+from umlpy.vfs import nsfs
 from umlpy.vfs.pipe import PipeInode
 
 TASK_COMM_LEN = 16
@@ -268,7 +269,7 @@ def _ns_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
 
     def link(name: str, kind: str) -> Link:
         return Link(fs, (*key, name), lambda: ns_of(kind).name().encode(), tg.owner,
-                    alive=tg.alive, magic=lambda: ns_of(kind).inode.path())
+                    alive=tg.alive, magic=lambda: nsfs.inode_of(ns_of(kind)).path())
 
     def table():
         return {name.encode(): (lambda name=name, kind=kind: link(name, kind))

@@ -1,6 +1,7 @@
 """execve: the kernel is the ELF loader.
 
-The task's host process execs the stub (wiping its address space); then
+The task's host process execs the stub (kernel/hostas.py, wiping its
+address space); then
 the kernel maps the program's PT_LOAD segments (and its interpreter's) from
 the page cache's memfds with injected mmap, builds the initial stack (argv,
 envp, auxv) and points the registers at the entry.  `#!` scripts are
@@ -11,16 +12,14 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from arch_um import clock, ptrace
-from arch_um.hostfile import kernel_fd_path
-from arch_um.memory import GuestMemory
-from arch_um.stub import STUB_SCRATCH, STUB_SYSCALL
+from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi import signals as S
-from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.kernel import cred
+from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.hostas import HostAs
+from umlpy.kernel.mm import Mm
+from umlpy.kernel.process import Halt
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
 
@@ -82,33 +81,6 @@ def _prot(flags: int) -> int:
             | (C.PROT_EXEC if flags & 1 else 0))
 
 
-class HostAs:
-    """Injected host syscalls into one stopped task, with a scratch area."""
-
-    scratch = STUB_SCRATCH
-
-    def __init__(self, t) -> None:
-        self.t = t
-
-    def call(self, name: str, *args: int) -> int:
-        r = ptrace.inject(self.t.hpid, self.t.regs, NR[name], *args)
-        if r.fault:
-            raise KernelError(E.EFAULT, f"injected {name} faulted")
-        return r.result
-
-    def checked(self, name: str, *args: int) -> int:
-        r = self.call(name, *args)
-        if -4096 < r < 0:
-            raise KernelError(-r, f"injected {name} failed")
-        return r
-
-    def open_kernel_fd(self, fd: int, flags: int = C.O_RDONLY) -> int:
-        """Open one of the kernel's fds (a memfd) in the task's host process;
-        the path goes to the stub's scratch half, which no guest thread can
-        change between our write and the host's read."""
-        path = kernel_fd_path(fd).encode() + b"\0"
-        self.t.mem.poke(self.scratch, path)
-        return self.checked("open", self.scratch, flags | C.O_CLOEXEC)
 
 
 def _load_segments(has: HostAs, elf: Elf, bias: int, mm) -> int:
@@ -215,19 +187,6 @@ def resolve(t, path: bytes, argv: list[bytes], at: tuple[int, bytes, int] | None
     raise KernelError(E.ELOOP)
 
 
-def _stub_auxv(mem: GuestMemory, rsp: int) -> dict[int, int]:
-    """The host's auxv as the stub got it (vDSO, hwcaps)."""
-    data = mem.read_upto(rsp, 4096)
-    words = struct.unpack_from(f"<{len(data) // 8}Q", data)
-    i = 1 + words[0] + 1
-    while words[i]:
-        i += 1
-    i += 1
-    aux = {}
-    while i + 1 < len(words) and words[i] != C.AT_NULL:
-        aux[words[i]] = words[i + 1]
-        i += 2
-    return aux
 
 
 def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple[int, int]],
@@ -257,49 +216,11 @@ def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple
     return sp, bytes(out), str_base, str_base + sum(len(a) + 1 for a in argv)
 
 
-def exec_host(k, t) -> dict[int, int]:
-    """Replace the task's host image by a fresh stub; returns the host auxv."""
-    regs = t.regs
-    has = HostAs(t)
-    path = k.stub.path.encode() + b"\0"
-    a = has.scratch
-    argv0 = a + len(path)
-    arr = (argv0 + 16) & ~7
-    t.mem.poke(a, path + b"umlpy-stub\0")
-    t.mem.poke(arr, struct.pack("<QQQ", argv0, 0, 0))
-    r = ptrace.inject(t.hpid, regs, NR["execve"], a, arr, arr + 16)
-    if r.event != ptrace.EVENT_EXEC:
-        raise KernelError(-r.result if r.result < 0 else E.ENOEXEC, "host exec of the stub failed")
-    settle(t)
-    if t.mem is not None:
-        t.mem.close()
-    t.mem = GuestMemory(t.hpid)
-    return _stub_auxv(t.mem, regs.rsp)
-
-
-def settle(t) -> None:
-    """From an exec event stop to an ordinary stop at the stub's int3.
-
-    At the exec event the execve's own return value is still to be written
-    into rax, so nothing can be injected yet; one trip through int3 ends it.
-    """
-    ptrace.getregs(t.hpid, t.regs)
-    t.regs.rip = STUB_SYSCALL + 2
-    ptrace.resume(t.hpid, t.regs, ptrace.REGS_ALL, ptrace.PTRACE_CONT)
-    while True:
-        st, _ = ptrace.wait_pid(t.hpid)
-        if st & 0x7f != 0x7f:
-            raise KernelError(E.ESRCH, "task died during exec")
-        if (st >> 8) & 0xff == S.SIGTRAP and not st >> 16:
-            break
-        ptrace.resume(t.hpid, t.regs, ptrace.REGS_CLEAN, ptrace.PTRACE_CONT)
-    ptrace.getregs(t.hpid, t.regs)
 
 
 def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict[int, int],
          execfn: bytes) -> None:
     """Map elf (and its interpreter) into the fresh stub image and set up the task."""
-    from umlpy.kernel.mm import Mm
     proc = t.proc
     mm = Mm(k.mem_budget)
     mm.mem = t.mem
@@ -370,3 +291,28 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     proc.cmdline = list(argv)
     proc.environ = list(envp)
     proc.execed = True
+
+
+def run_init(k, t, host_aux: dict[int, int], candidates: list[bytes], argv_tail: list[bytes],
+             envp: list[bytes], explicit: bool) -> None:
+    """Exec the first init that loads into the first task (kernel_init's
+    run_init_process): an explicit init= is the only candidate; without
+    one, Linux's list is tried in order."""
+    last = None
+    for path in candidates:
+        try:
+            d, elf, argv = resolve(t, path, [path] + argv_tail)
+        except KernelError as e:
+            last = e
+            if explicit:
+                break
+            continue
+        printk.pr_info(f"Run {path.decode()} as init process")
+        load(k, t, d, elf, argv, envp, host_aux, path)
+        k.sched.resume_new(t)
+        return
+    if explicit:
+        raise Halt(-1, reboot=False) from KernelError(
+            last.errno if last else E.ENOENT,
+            f"Requested init {candidates[0].decode()} failed (error {-(last.errno if last else 2)}).")
+    raise Halt(-1) from KernelError(E.ENOENT, "No working init found.")
