@@ -14,6 +14,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 SECTOR = 512
+MOUNT_HOLDER = "mount"      # what a mount claims its disk as (blkdev_get's holder)
 
 
 class BlockDevice:
@@ -76,6 +77,12 @@ class BlockDevice:
 
     def last_close(self) -> None:
         pass
+
+    def unmounted(self) -> None:
+        """The filesystem mounted on it went (the VFS's last unmount): the
+        mount's claim and open end (loop's autoclear may detach it now)."""
+        self.mounted_fs = None
+        self.release(holder=MOUNT_HOLDER)
 
     # -- ioctls the driver adds to the generic ones (block/file.py) --------------
     def ioctl(self, task, file, req: int, arg: int) -> int:

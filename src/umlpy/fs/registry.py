@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.block.device import MOUNT_HOLDER
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
@@ -57,14 +58,14 @@ def mount_disk(fstype: str, dev, read_only: bool):
         raise KernelError(E.ENODEV)
     if dev.mounted_fs is not None:
         raise KernelError(E.EBUSY)
-    dev.open(holder=mount_disk)
+    dev.open(holder=MOUNT_HOLDER)
     try:
         if dev.write_protected and not read_only:
             raise KernelError(E.EACCES)
         from umlpy.fs.ext2 import mount_ext2
         fs = mount_ext2(dev, read_only)
     except BaseException:
-        dev.release(holder=mount_disk)
+        dev.release(holder=MOUNT_HOLDER)
         raise
     fs.dev = structs.makedev(dev.major, dev.minor)
     fs.device = dev
@@ -72,12 +73,6 @@ def mount_disk(fstype: str, dev, read_only: bool):
     return fs
 
 
-def release_disk(fs) -> None:
-    """The mount of fs is gone: its device is closed (loop's autoclear may
-    detach it now)."""
-    dev = fs.device
-    dev.mounted_fs = None
-    dev.release(holder=mount_disk)
 
 
 def check_known(fstype: str) -> None:

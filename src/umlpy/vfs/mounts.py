@@ -121,8 +121,7 @@ class MountTable:
         if unmount is not None:
             unmount()
         if getattr(m.fs, "device", None) is not None:
-            from umlpy.fs.registry import release_disk
-            release_disk(m.fs)
+            m.fs.device.unmounted()
 
     def unmount_all(self) -> None:
         released: set[int] = set()
