@@ -228,6 +228,31 @@ int main(int argc, char **argv)
     fairness();
     exclusive();
     unpollable();
+    /* edge-triggered on both ends of a one-slot pipe (LTP epoll_wait06):
+       reading half the slot leaves the pipe full, so no new edge anywhere */
+    {
+        int pf[2];
+        pipe2(pf, O_NONBLOCK);
+        fcntl(pf[1], F_SETPIPE_SZ, 4096);
+        int e = epoll_create1(0);
+        struct epoll_event ee = {.events = EPOLLIN | EPOLLET, .data.fd = pf[0]};
+        epoll_ctl(e, EPOLL_CTL_ADD, pf[0], &ee);
+        ee.events = EPOLLOUT | EPOLLET;
+        ee.data.fd = pf[1];
+        epoll_ctl(e, EPOLL_CTL_ADD, pf[1], &ee);
+        static char page[4096];
+        ssize_t w1 = write(pf[1], page, sizeof page), w2 = write(pf[1], page, sizeof page);
+        printf("ET pipe: write %zd then %zd\n", w1, w2);
+        struct epoll_event got[4];
+        int n = epoll_wait(e, got, 4, 0);
+        printf("ET pipe: full: %d (read end %d events %#x)\n", n, got[0].data.fd == pf[0], got[0].events);
+        read(pf[0], page, 2048);
+        printf("ET pipe: half read: %d\n", epoll_wait(e, got, 4, 0));
+        read(pf[0], page, 2048);
+        n = epoll_wait(e, got, 4, 0);
+        printf("ET pipe: emptied: %d (write end %d events %#x)\n", n, got[0].data.fd == pf[1], got[0].events);
+        close(e); close(pf[0]); close(pf[1]);
+    }
     printf("done\n");
     return 0;
 }

@@ -69,9 +69,19 @@ def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
     return clock.monotonic_ns() + (value_ns - clock.host_clock_ns(base))
 
 
-def check_clock(clk: int) -> None:
-    if clk not in (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, C.CLOCK_REALTIME_COARSE,
-                   C.CLOCK_MONOTONIC_COARSE, *_ALARM_BASE):
+ALARM_CLOCKS = tuple(_ALARM_BASE)
+# the clocks POSIX timers run on (besides CPU-time clocks); the coarse and
+# raw clocks are readable only (no timer_create: EOPNOTSUPP)
+TIMER_CLOCKS = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, C.CLOCK_TAI, *ALARM_CLOCKS)
+NO_TIMER_CLOCKS = (C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE, C.CLOCK_MONOTONIC_COARSE)
+TIMERFD_CLOCKS = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, *ALARM_CLOCKS)
+
+
+def check_timer_clock(clk: int) -> None:
+    """A clock timer_create takes (do_timer_create's first checks)."""
+    if clk in NO_TIMER_CLOCKS:
+        raise KernelError(E.EOPNOTSUPP)
+    if clk not in TIMER_CLOCKS:
         raise KernelError(E.EINVAL)
 
 

@@ -7,10 +7,13 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi.capability import CAP_WAKE_ALARM
 from umlpy.kernel import cpulimit
 from umlpy.kernel.cpuclock import CLOCKFD, CpuClock
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.timers import (JIFFY_NS, IntervalTimer, after, check_clock, ktime_add_safe, monotonic_for,
+from umlpy.kernel.timers import (ALARM_CLOCKS, JIFFY_NS, TIMERFD_CLOCKS, IntervalTimer, after, check_timer_clock,
+                                 ktime_add_safe, monotonic_for,
                                  pack_itimerspec, pack_itimerval, unpack_itimerspec, unpack_itimerval)
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.table import syscall
@@ -260,7 +263,7 @@ def sys_timer_create(t, clk, sevp, idp, *_):
     if clk < 0 or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID):
         cpu = CpuClock.of(t, clk)
     else:
-        check_clock(clk)
+        check_timer_clock(clk)
     proc = t.proc
     itimers = sum(key in proc.timers for key in ("real", "virtual", "prof", cpulimit.KEY))
     if len(proc.timers) - itimers >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
@@ -284,6 +287,8 @@ def sys_timer_create(t, clk, sevp, idp, *_):
         raise KernelError(E.EINVAL)
     if notify != SIGEV_NONE and not 1 <= signo <= S.NSIG:
         raise KernelError(E.EINVAL)
+    if clk in ALARM_CLOCKS:
+        raise KernelError(E.EOPNOTSUPP)     # alarm_timer_create: there is no RTC to wake the machine
     t.mem.write(idp, struct.pack("<i", tid))
     proc.timers[tid] = PosixTimer(t, tid, clk, notify, signo, value, target, cpu)
     return 0
@@ -390,9 +395,10 @@ def _timerfd(t, fd: int) -> TimerFdFile:
 @syscall("timerfd_create")
 def sys_timerfd_create(t, clk, flags, *_):
     clk = s32(clk)
-    check_clock(clk)
-    if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
+    if clk not in TIMERFD_CLOCKS or flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
         raise KernelError(E.EINVAL)
+    if clk in ALARM_CLOCKS and not capable(t.proc.creds, CAP_WAKE_ALARM):
+        raise KernelError(E.EPERM)
     f = TimerFdFile(t.kernel.sched, clk, C.O_RDWR | (flags & C.O_NONBLOCK))
     return t.files.install(f, bool(flags & C.O_CLOEXEC))
 

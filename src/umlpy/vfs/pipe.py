@@ -174,9 +174,11 @@ class PipeFile(File):
             if self.nonblock:
                 raise KernelError(E.EAGAIN)
             raise Block(p.rq)
+        was_full = p.buf.full
         data = p.buf.take(n)
-        p.wq.wake_all()
-        p.kill_fasync(readers=False)
+        if was_full:        # pipe_read wakes writers only then (no spurious EPOLLET edges)
+            p.wq.wake_all()
+            p.kill_fasync(readers=False)
         return data
 
     def unread(self, data: bytes) -> None:
@@ -235,7 +237,11 @@ class PipeFile(File):
         return ev
 
     def poll_queues(self) -> list:
-        return [self.pipe.rq, self.pipe.wq]
+        """pipe_poll waits on the reader queue for a reading end and the
+        writer queue for a writing end, so a write end's epoll item is not
+        woken by reads it cannot see, nor a read end's by writes' room."""
+        p = self.pipe
+        return [q for q, mine in ((p.rq, self.readable), (p.wq, self.writable)) if mine]
 
     def ioctl(self, task, req: int, arg: int) -> int:
         FIONREAD = 0x541B
