@@ -114,6 +114,23 @@ class FileMap:
         return FileMap(self.obj, self.origin + delta, self.shared, self.maywrite)
 
 
+def mapped_anywhere(procs, obj, writable: bool = False) -> bool:
+    """Does any address space map obj (a guest inode, or an object with a
+    memfile()): with writable, shared with write access (VM_SHARED and
+    VM_MAYWRITE, Linux's i_mmap_writable); else at all (a packet ring's
+    po->mapped)."""
+    seen = set()
+    for p in procs.by_pid.values():
+        mm = p.mm
+        if mm is None or id(mm) in seen:
+            continue
+        seen.add(id(mm))
+        if any(fm.obj is obj and (not writable or fm.shared and fm.maywrite)
+               for _s, _e, fm in mm.files.items):
+            return True
+    return False
+
+
 class MemBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit

@@ -377,11 +377,11 @@ class NetlinkSocket(Socket):
         else:
             raise KernelError(E.ENOPROTOOPT)
 
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+    def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         if level == SOL_SOCKET and opt == SO["SO_PASSCRED"]:
             return struct.pack("<i", int(self.passcred))
         if level != NL.SOL_NETLINK:
-            return super().getsockopt(t, level, opt, cap)
+            return super().getsockopt(t, level, opt, cap, arg)
         if opt == NL.NETLINK_LIST_MEMBERSHIPS:
             words = (NL.RTNLGRP_MAX + 31) // 32
             return b"".join(struct.pack("<I", (self.groups >> (32 * i)) & 0xFFFFFFFF) for i in range(words))

@@ -222,9 +222,11 @@ class Socket(File):
         n = SO[name]
         return self.opts.get(n, _PLAIN[n])
 
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+    def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         """SOL_SOCKET as sk_getsockopt; other levels are the family's
-        (a family that has none: EOPNOTSUPP, as sock_no_getsockopt)."""
+        (a family that has none: EOPNOTSUPP, as sock_no_getsockopt).
+        cap is the caller's optlen, arg its buffer (a UserBuf) for the few
+        options that take an argument in."""
         if level != SOL_SOCKET:
             raise KernelError(E.EOPNOTSUPP)
         if opt in _PLAIN:
@@ -297,6 +299,10 @@ class Socket(File):
             self.set_special(t, opt, raw)
         else:
             raise KernelError(E.ENOPROTOOPT)
+
+    def mmap_pages(self, off: int, size: int):
+        """sock_no_mmap: a family without mmap (all but packet sockets)."""
+        raise KernelError(E.ENODEV)
 
     def set_special(self, t, opt: int, raw: bytes) -> None:
         """Options a family gives meaning to (device binding, filters)."""

@@ -246,7 +246,7 @@ class UnixSocket(Socket):
         task.mem.write(arg, struct.pack("<i", v))
         return 0
 
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+    def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         if level == SOL_SOCKET:
             if opt == SO["SO_PEERCRED"]:
                 return struct.pack("<iII", *(self.peercred or (0, NO_ID, NO_ID)))   # cred_to_ucred
@@ -254,7 +254,7 @@ class UnixSocket(Socket):
                 return struct.pack("<i", int(self.passcred))
             if opt == SO["SO_ACCEPTCONN"]:
                 return struct.pack("<i", int(self.listening))
-        return super().getsockopt(t, level, opt, cap)
+        return super().getsockopt(t, level, opt, cap, arg)
 
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
         if level == SOL_SOCKET and opt == SO["SO_PASSCRED"]:

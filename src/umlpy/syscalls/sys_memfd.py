@@ -13,6 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.fs.tmpfs import (F_SEAL_EXEC, F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK,
                             F_SEAL_WRITE, Tmpfs, TmpfsInode)
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import mapped_anywhere
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_cstr
 from umlpy.vfs.dentry import Dentry
@@ -66,20 +67,6 @@ def sys_memfd_create(t, uname, flags, *_):
     return t.files.install(f, bool(flags & MFD_CLOEXEC))
 
 
-def _writably_mapped(k, inode) -> bool:
-    """Does any address space map inode shared with write access (VM_SHARED
-    and VM_MAYWRITE)?  Linux's i_mmap_writable."""
-    seen = set()
-    for p in k.procs.by_pid.values():
-        mm = p.mm
-        if mm is None or id(mm) in seen:
-            continue
-        seen.add(id(mm))
-        if any(fm.obj is inode and fm.shared and fm.maywrite for _s, _e, fm in mm.files.items):
-            return True
-    return False
-
-
 def seals_fcntl(t, f, cmd: int, arg: int) -> int:
     """memfd_fcntl: F_GET_SEALS, and F_ADD_SEALS (memfd_add_seals) with its
     checks in Linux's order: a writable file, known seals, a sealable
@@ -98,7 +85,7 @@ def seals_fcntl(t, f, cmd: int, arg: int) -> int:
         raise KernelError(E.EINVAL)
     if inode.seals & F_SEAL_SEAL:
         raise KernelError(E.EPERM)
-    if seals & F_SEAL_WRITE and not inode.seals & F_SEAL_WRITE and _writably_mapped(t.kernel, inode):
+    if seals & F_SEAL_WRITE and not inode.seals & F_SEAL_WRITE and mapped_anywhere(t.kernel.procs, inode, writable=True):
         raise KernelError(E.EBUSY)
     if seals & F_SEAL_EXEC and inode.mode & 0o111:
         seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE

@@ -69,7 +69,8 @@ def _charged(flags: int, prot: int, anon: bool) -> bool:
     return anon
 
 
-@syscall("mmap", status=PARTIAL, note="anonymous and page-cache files (tmpfs); devices: /dev/zero only")
+@syscall("mmap", status=PARTIAL,
+         note="anonymous and page-cache files (tmpfs); devices: /dev/zero only; packet socket rings")
 def sys_mmap(t, addr, length, prot, flags, fd, off):
     if off & (C.PAGE_SIZE - 1):
         raise KernelError(E.EINVAL)
@@ -97,7 +98,8 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     fmap = None
     if f is not None:
         inode = f.inode
-        if inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR):
+        pages = f.mmap_pages(off, size)
+        if pages is None and (inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR)):
             raise KernelError(E.ENODEV if inode is None or inode.is_dir else E.EACCES)
         if not f.readable:
             raise KernelError(E.EACCES)
@@ -107,7 +109,10 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
         # VM_MAYWRITE: a shared mapping of a file not open for writing
         # can never be made writable (mprotect says EACCES)
         maywrite = f.writable or not shared
-        if inode.fmt == C.S_IFCHR:
+        if pages is not None:
+            fmap = FileMap(pages, -off, shared, maywrite)
+            tfd = has.open_kernel_fd(pages.memfile().fd, C.O_RDWR if shared and maywrite else C.O_RDONLY)
+        elif inode.fmt == C.S_IFCHR:
             if not getattr(f, "maps_as_zero", False):
                 raise KernelError(E.ENODEV)
             anon = True

@@ -15,6 +15,7 @@ from umlpy.abi import errno as E
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import bounded
+from umlpy.kernel.uaccess import UserBuf
 from umlpy.syscalls.sys_poll import timespec_end_time
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import (MAX_RW_COUNT, UIO_MAXIOV, install_pair, put_u32, read_iovecs, s32,
@@ -393,7 +394,9 @@ def sys_getsockopt(t, fd, level, opt, val, lenp, *_):
     (cap,) = struct.unpack("<i", t.mem.read(lenp, 4))
     if cap < 0:
         raise KernelError(E.EINVAL)
-    data = s.getsockopt(t, s32(level), s32(opt), cap)
+    # the buffer may carry an argument in (PACKET_HDRLEN's version): read
+    # only if the option looks at it, as Linux's copy_from_user there
+    data = s.getsockopt(t, s32(level), s32(opt), cap, UserBuf(t, [(val, cap)]))
     t.mem.write(val, data[:cap])
     put_u32(t, lenp, min(cap, len(data)))
     return 0

@@ -131,6 +131,13 @@ class File:
         if self.inode is not None:
             self.inode.fs.sync()
 
+    def mmap_pages(self, off: int, size: int):
+        """What mmap of [off, off + size) shows when it is not the inode's
+        page cache: an object with a memfile() (a packet socket's rings),
+        after the file's own checks of size and offset (its f_op->mmap);
+        None maps the inode as every file."""
+        return None
+
     # whether the file has a poll of its own (file_can_poll): None decides
     # by the inode, regular files and directories not, everything else yes
     pollable: bool | None = None

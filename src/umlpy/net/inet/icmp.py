@@ -296,9 +296,9 @@ class IcmpSocket(InetSocket):
         return r
 
     # -- options ------------------------------------------------------------------------
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+    def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         if level == SOL_SOCKET:
-            return super().getsockopt(t, level, opt, cap)
+            return super().getsockopt(t, level, opt, cap, arg)
         if level == SOL_IPV6 and self.v6 and opt == IPV6_2292HOPLIMIT:
             return struct.pack("<i", self.rfc2292_hoplimit)
         if level in (SOL_IP, SOL_IPV6):

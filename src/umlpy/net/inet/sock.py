@@ -209,7 +209,7 @@ class InetSocket(Socket):
     # -- options ------------------------------------------------------------------
     proto_level = -1            # IPPROTO_TCP, IPPROTO_UDP: the protocol's own options
 
-    def getsockopt(self, t, level: int, opt: int, cap: int) -> bytes:
+    def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         """The levels as tcp_getsockopt/udp_getsockopt route them: socket,
         IP/IPv6, the protocol's own; anything else is the IP layer's
         answer (other_level)."""
@@ -219,7 +219,7 @@ class InetSocket(Socket):
                 return dev.name.encode() + b"\0" if dev is not None else b""
             if opt == SO["SO_BINDTOIFINDEX"]:
                 return struct.pack("<i", self.bound_dev)
-            return super().getsockopt(t, level, opt, cap)
+            return super().getsockopt(t, level, opt, cap, arg)
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_getsockopt(level, opt)
         if level == self.proto_level:
