@@ -455,3 +455,18 @@ def test_ext4_root_is_detected_and_boots(tmp_path: Path) -> None:
     assert b"/dev/root / ext4 rw" in r.stdout and r.stdout.endswith(b"x\n"), r.stdout + r.stderr
     fsck(path)
     assert debugfs(path, "cat /tmp/y") == b"x\n"
+
+
+def test_xattr_blocks_are_checksummed(tmp_path: Path) -> None:
+    path = mkfs(tmp_path / "fs.img", "32M", "-I", "128")
+    fs = mount(path)
+    f = fs.root.create(b"x", REG, 0, 0)
+    f.setxattr(b"user.big", b"v" * 600, 0)
+    f.setxattr(b"user.small", b"s", 0)
+    finish(fs, path)
+    assert "File ACL: 0" not in debugfs(path, "stat /x").decode()
+    fs = mount(path)
+    f = fs.root.lookup(b"x")
+    assert f.getxattr(b"user.big") == b"v" * 600
+    f.removexattr(b"user.small")
+    finish(fs, path)

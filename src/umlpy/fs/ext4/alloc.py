@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2.alloc import Allocator, set_bits
 from umlpy.fs.ext4 import layout as X
 
@@ -25,7 +26,7 @@ def base_meta_blocks(fs: Ext4Fs, g: int) -> int:
     sb = fs.sb
     n = 1 if sb.has_super(g) else 0
     dpb = fs.block_size // fs.desc_size
-    if not sb.feature_incompat & X.L.INCOMPAT_META_BG or g < sb.first_meta_bg * dpb:
+    if not sb.feature_incompat & L.INCOMPAT_META_BG or g < sb.first_meta_bg * dpb:
         if n:
             n += fs.gdt_count + sb.reserved_gdt_blocks
     elif g % dpb in (0, 1, dpb - 1):
