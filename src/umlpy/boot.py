@@ -255,10 +255,8 @@ class Kernel:
     def _root_disk(self) -> None:
         p = self.params
         u = self._root_device()
-        fstype = p.rootfstype or "ext2"
-        registry.check_known(fstype)
         ro = p.read_only or u.dev.read_only
-        fs = registry.mount_disk(fstype, u.dev, ro)
+        fstype, fs = registry.mount_root(p.rootfstype, u.dev, ro)
         m = self.mounts.mount(fs, None, "/dev/root", fstype, "ro" if ro else "rw")
         self.root = m.root
         printk.pr_info(f"VFS: Mounted root ({fstype} filesystem) {'readonly' if ro else ''} "

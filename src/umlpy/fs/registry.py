@@ -7,7 +7,7 @@ from umlpy.block.device import MOUNT_HOLDER
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
-DISK_TYPES = ("ext2", "ext3")
+DISK_TYPES = ("ext2", "ext3", "ext4")
 VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
 NOT_YET = ("cgroup", "cgroup2", "debugfs", "securityfs")
 
@@ -48,7 +48,8 @@ def make_virtual(fstype: str, kernel, options: str = ""):
 
 
 def mount_disk(fstype: str, dev, read_only: bool):
-    """ext2 (ext3 too, without its journal, as Linux's ext2 driver does).
+    """ext2 by fs/ext2's driver; ext3 and ext4 by fs/ext4's, which also
+    mounts ext2 images, as Linux's ext4 driver does.
 
     The mount holds the device open and claimed (blkdev_get_by_path with
     FMODE_EXCL): EBUSY while mounted or opened O_EXCL, EACCES for a
@@ -62,8 +63,12 @@ def mount_disk(fstype: str, dev, read_only: bool):
     try:
         if dev.write_protected and not read_only:
             raise KernelError(E.EACCES)
-        from umlpy.fs.ext2 import mount_ext2
-        fs = mount_ext2(dev, read_only)
+        if fstype == "ext2":
+            from umlpy.fs.ext2 import mount_ext2
+            fs = mount_ext2(dev, read_only)
+        else:
+            from umlpy.fs.ext4 import mount_ext4
+            fs = mount_ext4(dev, read_only, fstype)
     except BaseException:
         dev.release(holder=MOUNT_HOLDER)
         raise
@@ -73,6 +78,22 @@ def mount_disk(fstype: str, dev, read_only: bool):
     return fs
 
 
+
+
+def mount_root(fstype: str | None, dev, read_only: bool):
+    """(type, filesystem) of the root: rootfstype= if given, else each disk
+    type in turn, as Linux's mount_block_root tries every block filesystem
+    and goes on past the ones that refuse the image with EINVAL."""
+    if fstype:
+        check_known(fstype)
+        return fstype, mount_disk(fstype, dev, read_only)
+    for i, name in enumerate(DISK_TYPES):
+        try:
+            return name, mount_disk(name, dev, read_only)
+        except KernelError as e:
+            if e.errno != E.EINVAL or i == len(DISK_TYPES) - 1:
+                raise
+    raise KernelError(E.ENODEV)
 
 
 def check_known(fstype: str) -> None:

@@ -70,7 +70,7 @@ def _remount(t, target, flags: int) -> int:
     return 0
 
 
-@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3; remount ro/rw; no bind/move mounts yet")
+@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4; remount ro/rw; no bind/move mounts yet")
 def sys_mount(t, source, target, fstype, flags, data, *_):
     need(t.proc.creds, CAP_SYS_ADMIN)
     flags &= 0xFFFFFFFF

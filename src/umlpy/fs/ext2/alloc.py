@@ -118,7 +118,7 @@ class Allocator:
                 continue
             lo = bit0 if k == 0 else 0
             hi = bit0 if k == self.ngroups else sb.blocks_in_group(g)
-            bm = fs.bcache.get(gd.block_bitmap)
+            bm = fs.block_bitmap(g)
             got = 0
             pos = lo
             while len(out) < count and pos < hi:
@@ -151,7 +151,7 @@ class Allocator:
                 bit = start - sb.group_first_block(g)
                 k = min(n, sb.blocks_in_group(g) - bit)
                 gd = fs.gds[g]
-                bm = fs.bcache.get(gd.block_bitmap)
+                bm = fs.block_bitmap(g)
                 used = count_set(bm, bit, k)
                 if used != k:
                     printk.pr_warn(f"ext2: freeing {k - used} already free blocks near {start}")
@@ -205,7 +205,7 @@ class Allocator:
             gd = fs.gds[gg]
             if not gd.free_inodes_count:
                 continue
-            bm = fs.bcache.get(gd.inode_bitmap)
+            bm = fs.inode_bitmap(gg)
             first = sb.first_inode - 1 if gg == 0 else 0
             bit = find_zero(bm, first, ipg)
             if bit < 0:
@@ -224,7 +224,7 @@ class Allocator:
         sb, fs = self.sb, self.fs
         g, bit = divmod(ino - 1, sb.inodes_per_group)
         gd = fs.gds[g]
-        bm = fs.bcache.get(gd.inode_bitmap)
+        bm = fs.inode_bitmap(g)
         if not count_set(bm, bit, 1):
             printk.pr_warn(f"ext2: freeing free inode {ino}")
             return

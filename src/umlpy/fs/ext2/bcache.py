@@ -5,10 +5,16 @@ and modified here and reaches the device only on flush(), in as few
 writes as the dirty blocks allow.  File data bypasses the cache in runs
 (read_run/write_run) so that a large file does not evict the metadata,
 but stays coherent with any cached copy of the same blocks.
+
+A block may have a sealer (set_sealer): a function that finishes the
+block just before it is written, which is where ext4 puts the checksum of
+a directory, extent or xattr block, once per write-back rather than once
+per change.  ext2 registers none.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Callable
 
 from umlpy.block.device import BlockDevice
 
@@ -51,6 +57,7 @@ class BufferCache:
         self.limit = max(256, limit_bytes // block_size)
         self._bufs: OrderedDict[int, bytearray] = OrderedDict()
         self._dirty: set[int] = set()
+        self._sealers: dict[int, Callable[[bytearray], None]] = {}
 
     # -- metadata blocks ------------------------------------------------------
     def get(self, blk: int) -> bytearray:
@@ -77,9 +84,14 @@ class BufferCache:
     def zeroed(self, blk: int) -> bytearray:
         """A freshly allocated block: zeros, dirty, without reading the device."""
         buf = bytearray(self.bs)
+        self._sealers.pop(blk, None)
         self._insert(blk, buf)
         self._dirty.add(blk)
         return buf
+
+    def set_sealer(self, blk: int, seal: Callable[[bytearray], None]) -> None:
+        """seal(buf) runs on blk's contents each time it is written back."""
+        self._sealers[blk] = seal
 
     def mark_dirty(self, blk: int, buf: bytearray | None = None) -> None:
         if buf is not None and self._bufs.get(blk) is not buf:
@@ -88,6 +100,7 @@ class BufferCache:
 
     def forget(self, blk: int) -> None:
         """blk was freed: its contents must never be written back."""
+        self._sealers.pop(blk, None)
         if self._bufs.pop(blk, None) is not None:
             self._dirty.discard(blk)
 
@@ -122,6 +135,8 @@ class BufferCache:
         """Write every dirty block, one device write per run of neighbours."""
         if not self._dirty:
             return
+        for b in self._dirty & self._sealers.keys():
+            self._sealers[b](self._bufs[b])
         for start, count in runs(sorted(self._dirty)):
             self.dev.write(start * self.bs,
                            b"".join(self._bufs[b] for b in range(start, start + count)))

@@ -62,13 +62,15 @@ class DirIndex:
             for buf in bc.get_run(first, count) if first else [None] * count:
                 self._parse(len(self.blocks), buf)
 
-    def _parse(self, lblk: int, buf: bytearray | None) -> None:
+    def _parse(self, lblk: int, buf: bytearray | None, end: int | None = None) -> None:
+        """Index the entries of block lblk that lie before end (the block's end
+        unless a subclass keeps a tail there)."""
         ents: list[Dirent] = []
         self.blocks.append(ents)
         if buf is None:       # a hole: nothing there, nothing may go there
             self.room.append(0)
             return
-        off, bs = 0, self.bs
+        off, bs = 0, self.bs if end is None else end
         while off < bs:
             ino, rec_len, name_len, ftype = L.DIRENT.unpack_from(buf, off)
             rec_len = L.rec_len_from_disk(rec_len, bs)
@@ -151,15 +153,26 @@ class DirIndex:
         got = d.fs.bmap.alloc(d, lblk, lblk + 1)
         if not got:
             raise KernelError(E.ENOSPC)
-        d.fs.bcache.zeroed(got[0])
+        space = self._new_block(got[0])
         self.pblks.append(got[0])
-        e = Dirent(lblk, 0, self.bs, ino, ftype, name)
+        e = Dirent(lblk, 0, space, ino, ftype, name)
         self.blocks.append([e])
         self.room.append(0)
         self._store(e)
         d.set_size((lblk + 1) * self.bs)
         self.names[name] = e
         self._changed(lblk)
+
+    def _new_block(self, pblk: int) -> int:
+        """Zero a block just added to the directory; the bytes entries may use."""
+        self.dir.fs.bcache.zeroed(pblk)
+        return self.bs
+
+    @classmethod
+    def format_new(cls, d: Ext2Inode, pblk: int, parent: int) -> None:
+        """The first block of a new directory d: '.' and '..' taking the whole block."""
+        fs = d.fs
+        init_block(fs.bcache.zeroed(pblk), d.ino, parent, fs.block_size, fs.has_filetype)
 
     def remove(self, name: bytes) -> Dirent:
         e = self.names.pop(name)
@@ -185,10 +198,10 @@ class DirIndex:
         self._changed(e.lblk)
 
 
-def init_block(buf: bytearray, ino: int, parent: int, block_size: int, filetype: bool) -> None:
-    """The first block of a new directory: '.' and '..' taking the whole block."""
+def init_block(buf: bytearray, ino: int, parent: int, space: int, filetype: bool) -> None:
+    """'.' and '..' taking the first space bytes of a new directory's first block."""
     ft = L.FT_DIR if filetype else 0
     L.DIRENT.pack_into(buf, 0, ino, 12, 1, ft)
     buf[8:9] = b"."
-    L.DIRENT.pack_into(buf, 12, parent, L.rec_len_to_disk(block_size - 12), 2, ft)
+    L.DIRENT.pack_into(buf, 12, parent, L.rec_len_to_disk(space - 12), 2, ft)
     buf[20:22] = b".."

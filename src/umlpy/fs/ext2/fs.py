@@ -17,6 +17,7 @@ from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2.alloc import Allocator
 from umlpy.fs.ext2.bcache import BufferCache
 from umlpy.fs.ext2.bmap import BlockMap, max_blocks
+from umlpy.fs.ext2.dir import DirIndex
 from umlpy.fs.ext2.inode import Ext2Inode
 from umlpy.fs.ext2.xattr import block_header
 from umlpy.kernel import printk
@@ -71,19 +72,28 @@ def _check_geometry(sb: L.Superblock, dev: BlockDevice) -> None:
 
 
 class Ext2Fs(Filesystem):
+    """The ext2 driver; fs/ext4 subclasses it, overriding the hooks below
+    (superblock_class, allocator_class, dir_class, _accept_super, _desc_size,
+    _make_desc, _make_bmap, _max_file_size, _check_mountable, inode_bytes,
+    block_bitmap, inode_bitmap, xattr_block, new_xattr_block, _encode_super,
+    _encode_desc) where the on-disk format differs."""
     statx_attributes = 0x20 | 0x4 | 0x800 | 0x10 | 0x40    # append, compressed, encrypted, immutable, nodump
     name = "ext2"
     magic = L.MAGIC
     direct_io = True
+    superblock_class: type[L.Superblock] = L.Superblock
+    allocator_class: type[Allocator] = Allocator
+    dir_class: type[DirIndex] = DirIndex
+    inode_class: type[Ext2Inode] = Ext2Inode
 
     def __init__(self, dev: BlockDevice, read_only: bool) -> None:
         super().__init__()
         if dev.size < L.SUPERBLOCK_OFFSET + L.SUPERBLOCK_SIZE:
             raise Ext2Error("ext2: device too small")
-        sb = L.Superblock(dev.read(L.SUPERBLOCK_OFFSET, L.SUPERBLOCK_SIZE))
+        sb = self.superblock_class(dev.read(L.SUPERBLOCK_OFFSET, L.SUPERBLOCK_SIZE))
         if sb.magic != L.MAGIC:
-            raise Ext2Error("ext2: no ext2 superblock (bad magic)")
-        check_features(sb, read_only)
+            raise Ext2Error(f"{self.name}: no {self.name} superblock (bad magic)")
+        self._accept_super(sb, read_only)
         _check_geometry(sb, dev)
         if not read_only and dev.read_only:
             raise KernelError(E.EACCES, "ext2: the device is read-only")
@@ -94,15 +104,14 @@ class Ext2Fs(Filesystem):
         self.inode_size = sb.inode_size_bytes
         self.has_filetype = bool(sb.feature_incompat & L.INCOMPAT_FILETYPE)
         self.bcache = BufferCache(dev, self.block_size)
-        self._desc_per_block = self.block_size // L.GroupDesc.SIZE
+        self.desc_size = self._desc_size(sb)
+        self._desc_per_block = self.block_size // self.desc_size
         self._gdt_count = -(-sb.groups_count // self._desc_per_block)
         self.gds = self._read_gdt()
         self._gds_dirty: set[int] = set()
-        self.alloc = Allocator(self)
-        self.bmap = BlockMap(self)
-        self.max_file_size = max_blocks(self.block_size // 4, self.block_size) * self.block_size
-        if sb.rev_level == L.GOOD_OLD_REV:
-            self.max_file_size = min(self.max_file_size, 0x7FFFFFFF)
+        self.alloc = self.allocator_class(self)
+        self.bmap = self._make_bmap()
+        self.max_file_size = self._max_file_size()
         self.new_extra_isize = self._choose_extra_isize()
         self.icache: dict[int, Ext2Inode] = {}
         self._generation = now_ns() & 0xFFFFFFFF
@@ -113,8 +122,55 @@ class Ext2Fs(Filesystem):
         self.root = self.iget(L.ROOT_INO)
         if not self.root.is_dir:
             raise Ext2Error("ext2: root inode is not a directory")
+        self._check_mountable()
         if not read_only:
             self._mark_mounted()
+
+    # -- what a subclass for another on-disk format changes -----------------------
+    def _accept_super(self, sb: L.Superblock, read_only: bool) -> None:
+        """Refuse (Ext2Error) a superblock this driver does not mount."""
+        check_features(sb, read_only)
+
+    def _desc_size(self, sb: L.Superblock) -> int:
+        return L.GroupDesc.SIZE
+
+    def _make_desc(self, g: int, raw: bytes) -> L.GroupDesc:
+        return L.GroupDesc(raw)
+
+    def _make_bmap(self) -> BlockMap:
+        return BlockMap(self)
+
+    def _max_file_size(self) -> int:
+        size = max_blocks(self.block_size // 4, self.block_size) * self.block_size
+        return min(size, 0x7FFFFFFF) if self.sb.rev_level == L.GOOD_OLD_REV else size
+
+    def _check_mountable(self) -> None:
+        """Last look before anything is written (ext4: its journal)."""
+
+    def block_bitmap(self, g: int) -> bytearray:
+        """Group g's block bitmap in the cache (mark_dirty after changing it)."""
+        return self.bcache.get(self.gds[g].block_bitmap)
+
+    def inode_bitmap(self, g: int) -> bytearray:
+        return self.bcache.get(self.gds[g].inode_bitmap)
+
+    def xattr_block(self, blk: int) -> bytearray:
+        """An EA block (in range: the caller checked), as the cache has it."""
+        return self.bcache.get(blk)
+
+    def new_xattr_block(self, blk: int) -> bytearray:
+        """A just-allocated EA block, zeroed, to be filled by the caller."""
+        return self.bcache.zeroed(blk)
+
+    def inode_bytes(self, inode: Ext2Inode) -> bytes:
+        """The inode as its slot in the table should hold it."""
+        return inode.encode()
+
+    def _encode_super(self) -> bytes:
+        return self.sb.pack()
+
+    def _encode_desc(self, g: int) -> bytes:
+        return self.gds[g].pack()
 
     # -- geometry ---------------------------------------------------------------
     def _gdt_block(self, j: int) -> int:
@@ -126,12 +182,12 @@ class Ext2Fs(Filesystem):
         return sb.group_first_block(g) + (1 if sb.has_super(g) else 0)
 
     def _read_gdt(self) -> list[L.GroupDesc]:
-        sb, size = self.sb, L.GroupDesc.SIZE
+        sb, size = self.sb, self.desc_size
         out = []
         for j in range(self._gdt_count):
             buf = self.bcache.get(self._gdt_block(j))
             for k in range(min(self._desc_per_block, sb.groups_count - j * self._desc_per_block)):
-                gd = L.GroupDesc(buf[k * size:(k + 1) * size])
+                gd = self._make_desc(len(out), bytes(buf[k * size:(k + 1) * size]))
                 itb = -(-sb.inodes_per_group * self.inode_size // self.block_size)
                 for blk in (gd.block_bitmap, gd.inode_bitmap):
                     if not sb.first_data_block <= blk < sb.blocks_count:
@@ -166,7 +222,7 @@ class Ext2Fs(Filesystem):
             return inode
         if not 1 <= ino <= self.sb.inodes_count:
             raise KernelError(E.EIO, f"ext2: bad inode number {ino}")
-        inode = Ext2Inode(self, ino, self._slot(ino))
+        inode = self.inode_class(self, ino, self._slot(ino))
         if inode.nlink == 0 and (inode.mode == 0 or inode.dtime):
             raise KernelError(E.ESTALE, f"ext2: deleted inode {ino} referenced")
         self.icache[ino] = inode
@@ -174,14 +230,14 @@ class Ext2Fs(Filesystem):
 
     def new_inode(self, parent: Ext2Inode, mode: int, uid: int, gid: int) -> Ext2Inode:
         ino = self.alloc.alloc_inode(parent.ino, mode & 0o170000 == 0o040000)
-        inode = Ext2Inode(self, ino, bytes(self.inode_size))
+        inode = self.inode_class(self, ino, bytes(self.inode_size))
         inode._disk = self._slot(ino)
         inode.init_new(mode, uid, gid, parent)
         self.icache[ino] = inode
         return inode
 
     def write_inode(self, inode: Ext2Inode) -> None:
-        data = inode.encode()
+        data = self.inode_bytes(inode)
         if data == inode._disk:
             return
         blk, off = self.inode_loc(inode.ino)
@@ -223,7 +279,7 @@ class Ext2Fs(Filesystem):
         """Drop one reference to a shared extended-attribute block; free it with the last."""
         if not self.sb.first_data_block <= blk < self.sb.blocks_count:
             return
-        buf = self.bcache.get(blk)
+        buf = self.xattr_block(blk)
         hdr = block_header(buf)
         if hdr is None:
             printk.pr_warn(f"ext2: xattr block {blk} has a bad header")
@@ -276,15 +332,15 @@ class Ext2Fs(Filesystem):
 
     def _write_super(self) -> None:
         self.sb.wtime = now_ns() // 10**9
-        self.device.write(L.SUPERBLOCK_OFFSET, self.sb.pack())
+        self.device.write(L.SUPERBLOCK_OFFSET, self._encode_super())
 
     def _store_gdt(self) -> None:
-        size = L.GroupDesc.SIZE
+        size = self.desc_size
         for g in sorted(self._gds_dirty):
             j, k = divmod(g, self._desc_per_block)
             blk = self._gdt_block(j)
             buf = self.bcache.get(blk)
-            buf[k * size:(k + 1) * size] = self.gds[g].pack()
+            buf[k * size:(k + 1) * size] = self._encode_desc(g)
             self.bcache.mark_dirty(blk, buf)
         self._gds_dirty.clear()
 
@@ -345,7 +401,7 @@ class Ext2Fs(Filesystem):
             self.device.flush()
             self.read_only = True
             return
-        check_features(self.sb, False)
+        self._accept_super(self.sb, False)
         if self.device.read_only:
             raise KernelError(E.EACCES)
         self.read_only = False

@@ -19,7 +19,7 @@ from umlpy.abi import structs
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.bcache import extents, runs
-from umlpy.fs.ext2.dir import DirIndex, init_block
+from umlpy.fs.ext2.dir import DirIndex
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Inode, now_ns
 
@@ -34,6 +34,8 @@ SEEK_CHUNK = 4096      # blocks of the map looked at per step of a SEEK_DATA/SEE
 
 
 class Ext2Inode(Inode):
+    link_max = L.LINK_MAX       # links an inode may have
+
     def __init__(self, fs: Ext2Fs, ino: int, raw: bytes) -> None:
         super().__init__(fs, 0, ino=ino)
         self.fs: Ext2Fs = fs
@@ -96,6 +98,8 @@ class Ext2Inode(Inode):
         r.dtime = self.dtime & 0xFFFFFFFF
         if not self.flags & L.FL_HUGE_FILE:
             r.blocks = self.i_blocks & 0xFFFFFFFF
+            if self.fs.sb.feature_ro_compat & L.RO_COMPAT_HUGE_FILE:
+                r.blocks_hi = self.i_blocks >> 32
         r.flags = self.flags
         r.block = self.block
         r.generation = self.generation
@@ -166,7 +170,7 @@ class Ext2Inode(Inode):
         if not self.is_dir:
             raise KernelError(E.ENOTDIR)
         if self._dir is None:
-            self._dir = DirIndex(self)
+            self._dir = self.fs.dir_class(self)
         return self._dir
 
     def lookup(self, name: bytes) -> Inode | None:
@@ -193,7 +197,7 @@ class Ext2Inode(Inode):
         """Allocate an inode, let setup() fill it, then link it under name."""
         d = self._check_new_name(name)
         is_dir = mode & C.S_IFMT == C.S_IFDIR
-        if is_dir and self.nlink >= L.LINK_MAX:
+        if is_dir and self._dir_links_full():
             raise KernelError(E.EMLINK)
         child = self.fs.new_inode(self, mode, uid, gid)
         try:
@@ -204,7 +208,7 @@ class Ext2Inode(Inode):
             child.release()
             raise
         if is_dir:
-            self.nlink += 1
+            self._dir_link(1)
         self.touch()
         return child
 
@@ -217,9 +221,7 @@ class Ext2Inode(Inode):
         def setup(child: Ext2Inode) -> None:
             if fmt == C.S_IFDIR:
                 child.nlink = 2
-                blk = child._alloc_single()
-                init_block(self.fs.bcache.zeroed(blk), child.ino, self.ino,
-                           self.fs.block_size, self.fs.has_filetype)
+                self.fs.dir_class.format_new(child, child._alloc_single(), self.ino)
                 child.set_size(self.fs.block_size)
             elif fmt in (C.S_IFCHR, C.S_IFBLK):
                 child.rdev = rdev
@@ -233,12 +235,24 @@ class Ext2Inode(Inode):
 
         def setup(child: Ext2Inode) -> None:
             if len(target) <= FAST_SYMLINK_MAX:
-                child.block = list(_IBLOCK.unpack(target.ljust(60, b"\0")))
+                child._set_fast_symlink(target)
             else:
                 blk = child._alloc_single()
                 self.fs.bcache.zeroed(blk)[:len(target)] = target
             child.set_size(len(target))
         return self._new_child(name, C.S_IFLNK | 0o777, uid, gid, setup)
+
+    def _set_fast_symlink(self, target: bytes) -> None:
+        """A short target lives in i_block itself."""
+        self.block = list(_IBLOCK.unpack(target.ljust(60, b"\0")))
+
+    def _dir_links_full(self) -> bool:
+        """Whether this directory can take no more subdirectories (EMLINK)."""
+        return self.nlink >= self.link_max
+
+    def _dir_link(self, delta: int) -> None:
+        """A subdirectory's '..' came (1) or went (-1)."""
+        self.nlink += delta
 
     def _alloc_single(self) -> int:
         got = self.fs.bmap.alloc(self, 0, 1)
@@ -269,7 +283,7 @@ class Ext2Inode(Inode):
         d = self._check_new_name(name)
         if inode.is_dir:
             raise KernelError(E.EPERM)
-        if inode.nlink >= L.LINK_MAX:
+        if inode.nlink >= self.link_max:
             raise KernelError(E.EMLINK)
         inode._check_mutable()
         d.add(name, inode.ino, L.ft_of_mode(inode.mode))
@@ -309,7 +323,7 @@ class Ext2Inode(Inode):
         if not child._dirx().is_empty():
             raise KernelError(E.ENOTEMPTY)
         self._dirx().remove(name)
-        self.nlink -= 1
+        self._dir_link(-1)
         self.touch()
         self._drop(child)
 
@@ -343,8 +357,8 @@ class Ext2Inode(Inode):
                         node._dirx().retarget(b"..", parent.ino, L.FT_DIR)
                 if src.is_dir != dst.is_dir:
                     delta = 1 if src.is_dir else -1
-                    newdir.nlink += delta
-                    self.nlink -= delta
+                    newdir._dir_link(delta)
+                    self._dir_link(-delta)
             src.touch(m=False)
             dst.touch(m=False)
             self.touch()
@@ -356,18 +370,18 @@ class Ext2Inode(Inode):
             # the VFS checked NOREPLACE, dir/non-dir and emptiness (sys_file.do_rename)
             dd.retarget(new, src.ino, L.ft_of_mode(src.mode))
         else:
-            if src.is_dir and moved and newdir.nlink >= L.LINK_MAX:
+            if src.is_dir and moved and newdir._dir_links_full():
                 raise KernelError(E.EMLINK)
             dd.add(new, src.ino, L.ft_of_mode(src.mode))
         sd.remove(old)
         if dst is not None:
             if dst.is_dir:
-                newdir.nlink -= 1
+                newdir._dir_link(-1)
             self._drop(dst)
         if src.is_dir and moved:
             src._dirx().retarget(b"..", newdir.ino, L.FT_DIR)
-            self.nlink -= 1
-            newdir.nlink += 1
+            self._dir_link(-1)
+            newdir._dir_link(1)
         src.touch(m=False)
         self.touch()
         newdir.touch()

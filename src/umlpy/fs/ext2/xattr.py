@@ -198,7 +198,7 @@ def _block(inode: Ext2Inode) -> tuple[list[Entry], int]:
     fs = inode.fs
     if not fs.sb.first_data_block <= blk < fs.sb.blocks_count:
         raise KernelError(E.EIO, f"ext2: inode {inode.ino}: xattr block {blk} out of range")
-    buf = fs.bcache.get(blk)
+    buf = fs.xattr_block(blk)
     hdr = block_header(buf)
     if hdr is None:
         raise KernelError(E.EIO, f"ext2: inode {inode.ino}: bad xattr block {blk}")
@@ -226,14 +226,14 @@ def _write_block(inode: Ext2Inode, entries: list[Entry], refcount: int) -> None:
     L.XATTR_HEADER.pack_into(data, 0, L.XATTR_MAGIC, 1, 1, h)
     old = inode.file_acl
     if old and refcount == 1:
-        buf = fs.bcache.get(old)
+        buf = fs.xattr_block(old)
         buf[:] = data
         fs.bcache.mark_dirty(old, buf)
         return
     got = fs.alloc.alloc_blocks(inode.home_block(), 1)
     if not got:
         raise KernelError(E.ENOSPC)
-    fs.bcache.zeroed(got[0])[:] = data
+    fs.new_xattr_block(got[0])[:] = data
     fs.note_ext_attr()
     if old:
         fs.release_xattr_block(old)     # copy on write: the others keep the shared block

@@ -1,0 +1,15 @@
+"""ext4 (and ext3) read-write, built on fs/ext2's driver.
+
+    fs = mount_ext4(block_device, read_only=False)      # or name="ext3"
+
+Modules: layout (64-bit superblock and descriptors, extent, dirent-tail
+and journal structs), csum (metadata checksums), extents (extent trees
+behind the block-map interface), alloc (uninitialised groups), dir
+(checksummed directory blocks, htree directories read linearly), inode
+(Ext4Inode), fs (Ext4Fs: features, journal check, checksums on read and
+write).
+"""
+from umlpy.fs.ext4.fs import Ext4Fs, mount_ext4
+from umlpy.fs.ext4.inode import Ext4Inode
+
+__all__ = ["Ext4Fs", "Ext4Inode", "mount_ext4"]

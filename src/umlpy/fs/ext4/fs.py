@@ -1,0 +1,288 @@
+"""Ext4Fs: ext2's driver with ext4's on-disk format (and the ext3 type name).
+
+What is mounted, as Linux's ext4_feature_set_ok decides it: for "ext4"
+the INCOMPAT features filetype, meta_bg, extent, 64bit, flex_bg and
+metadata_csum_seed, RO_COMPAT sparse_super, large_file, btree_dir,
+huge_file, uninit_bg (gdt_csum), dir_nlink, extra_isize and
+metadata_csum; "ext3" only ext3's.  Unknown RO_COMPAT features allow a
+read-only mount; other INCOMPAT features refuse it, naming them, before
+anything is written.
+
+The journal is left alone: a filesystem whose journal needs recovery
+(needs_recovery, or a journal superblock with a transaction start) is
+refused, and writes go straight to their blocks as on a journal-less
+filesystem, with the superblock marked not clean while mounted, so the
+journal stays empty and e2fsck finds it clean.  A journal module hooks in
+at _check_mountable (replay) and around sync (transactions).
+
+Checksums: the superblock's is checked at mount, each group descriptor's
+as the table is read (a bad one refuses a read-write mount, as
+ext4_check_descriptors), bitmaps', inodes', extent, directory and xattr
+blocks' when first read (EBADMSG, Linux's EFSBADCRC, and one log line).
+They are written with everything: descriptors (with their bitmaps'
+checksums) at sync, inodes as they are stored, blocks by their sealers in
+the buffer cache.
+"""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.block.device import BlockDevice
+from umlpy.fs.ext2 import layout as L
+from umlpy.fs.ext2.fs import Ext2Error, Ext2Fs
+from umlpy.fs.ext4 import csum
+from umlpy.fs.ext4 import layout as X
+from umlpy.fs.ext4.alloc import Ext4Allocator, init_block_bitmap, init_inode_bitmap
+from umlpy.fs.ext4.dir import Ext4DirIndex
+from umlpy.fs.ext4.extents import InodeMaps
+from umlpy.fs.ext4.inode import Ext4Inode
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+
+SUPPORTED = {"ext3": (X.INCOMPAT_EXT3, X.RO_COMPAT_EXT3),
+             "ext4": (X.INCOMPAT_EXT4, X.RO_COMPAT_EXT4)}
+
+
+class Ext4Fs(Ext2Fs):
+    superblock_class = X.Superblock
+    allocator_class = Ext4Allocator
+    dir_class = Ext4DirIndex
+    inode_class = Ext4Inode
+    sb: X.Superblock
+
+    def __init__(self, dev: BlockDevice, read_only: bool, name: str = "ext4") -> None:
+        self.name = name
+        self.devname = dev.name
+        self.verified: set[int] = set()     # blocks whose checksum was checked or written here
+        super().__init__(dev, read_only)
+
+    # -- mount-time checks --------------------------------------------------------------
+    def _refuse(self, msg: str, errno: int = E.EINVAL) -> KernelError:
+        printk.pr_err(f"EXT4-fs ({self.devname}): couldn't mount as {self.name}: {msg}")
+        if errno == E.EINVAL:
+            return Ext2Error(f"{self.name}: {msg}")
+        return KernelError(errno, f"{self.name}: {msg}")
+
+    def _accept_super(self, sb: L.Superblock, read_only: bool) -> None:
+        assert isinstance(sb, X.Superblock)
+        incompat, ro_compat = SUPPORTED[self.name]
+        self.metadata_csum = bool(sb.feature_ro_compat & X.RO_COMPAT_METADATA_CSUM)
+        if self.metadata_csum:
+            if sb.checksum_type != X.CRC32C_CHKSUM:
+                raise self._refuse(f"unknown checksum type {sb.checksum_type}")
+            if sb.checksum != csum.superblock(sb.raw):
+                raise self._refuse("invalid superblock checksum, run e2fsck", E.EBADMSG)
+        if sb.feature_incompat & L.INCOMPAT_RECOVER:
+            raise self._refuse("the journal needs recovery (needs_recovery): "
+                               "run e2fsck or mount it in Linux first")
+        bad_in = sb.feature_incompat & ~incompat
+        bad_ro = sb.feature_ro_compat & ~ro_compat
+        ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
+        if bad_in:
+            names = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in) + ro_names
+            raise self._refuse("unsupported features: " + ", ".join(names))
+        if bad_ro and not read_only:
+            raise self._refuse("read-only mount only, unsupported features: " + ", ".join(ro_names))
+        if sb.feature_incompat & X.INCOMPAT_64BIT:
+            ds = sb.desc_size
+            if not X.DESC_SIZE_MIN_64BIT <= ds <= X.DESC_SIZE_MAX or ds & (ds - 1):
+                raise self._refuse(f"bad group descriptor size {ds}")
+        self.group_csum = self.metadata_csum or bool(sb.feature_ro_compat & X.RO_COMPAT_GDT_CSUM)
+        self.csum_seed = csum.fs_seed(sb) if self.metadata_csum else 0
+        self.has_extents = bool(sb.feature_incompat & X.INCOMPAT_EXTENTS)
+
+    def _desc_size(self, sb: L.Superblock) -> int:
+        return sb.desc_size if sb.feature_incompat & X.INCOMPAT_64BIT else L.GroupDesc.SIZE
+
+    def _make_desc(self, g: int, raw: bytes) -> X.GroupDesc:
+        gd = X.make_desc(raw)
+        if self.group_csum and gd.checksum != self._desc_csum(g, raw):
+            printk.pr_err(f"EXT4-fs ({self.devname}): checksum for group {g} failed")
+            if not self.read_only:
+                raise self._refuse("group descriptors corrupted", E.EUCLEAN)
+        return gd
+
+    def _desc_csum(self, g: int, raw: bytes) -> int:
+        if self.metadata_csum:
+            return csum.group_desc(self.csum_seed, g, raw)
+        return csum.group_desc_crc16(self.sb.uuid, g, raw)
+
+    def _make_bmap(self) -> InodeMaps:
+        return InodeMaps(self)
+
+    def _max_file_size(self) -> int:
+        """ext4_max_size for extent-mapped files: 2^32 - 1 blocks, and without
+        huge_file what i_blocks' 2^32 sectors can count."""
+        if not self.has_extents:
+            return super()._max_file_size()
+        bits = self.block_size.bit_length() - 1
+        size = ((1 << 32) - 1) << bits
+        if not self.sb.feature_ro_compat & L.RO_COMPAT_HUGE_FILE:
+            size = min(size, (((1 << 32) - 1) >> (bits - 9)) << bits)
+        return size
+
+    def _check_mountable(self) -> None:
+        """Refuse a journal this driver cannot leave consistent: one with
+        transactions to replay, an external one, or none where one should be."""
+        sb = self.sb
+        if not sb.feature_compat & X.COMPAT_HAS_JOURNAL:
+            return
+        if sb.journal_inum == 0:
+            raise self._refuse("external journals are not supported")
+        if not sb.first_data_block < sb.journal_inum <= sb.inodes_count:
+            raise self._refuse(f"bad journal inode {sb.journal_inum}", E.EUCLEAN)
+        journal = Ext4Inode(self, sb.journal_inum, self._checked_slot(sb.journal_inum))
+        first = self.bmap.map(journal, 0, 1)[0] if journal.size() else 0
+        if not first:
+            raise self._refuse("no journal found", E.EUCLEAN)
+        jsb = self.bcache.get(first)
+        magic, blocktype, _ = X.JBD2_HEADER.unpack_from(jsb)
+        if magic != X.JBD2_MAGIC or blocktype not in (X.JBD2_SB_V1, X.JBD2_SB_V2):
+            raise self._refuse("the journal superblock is invalid", E.EUCLEAN)
+        if int.from_bytes(jsb[X.JBD2_START_OFF:X.JBD2_START_OFF + 4], "big"):
+            raise self._refuse("the journal is not empty and needs recovery: "
+                               "run e2fsck or mount it in Linux first")
+
+    @property
+    def gdt_count(self) -> int:
+        return self._gdt_count
+
+    @property
+    def itable_blocks(self) -> int:
+        return -(-self.sb.inodes_per_group * self.inode_size // self.block_size)
+
+    def error(self, msg: str, errno: int = E.EUCLEAN) -> KernelError:
+        """A corrupt structure found: one log line, and the error for the syscall."""
+        printk.pr_err(f"EXT4-fs error (device {self.devname}): {msg}")
+        return KernelError(errno, f"{self.name}: {msg}")
+
+    # -- bitmaps ------------------------------------------------------------------------
+    def block_bitmap(self, g: int) -> bytearray:
+        gd = self.gds[g]
+        if self.group_csum and gd.flags & X.BG_BLOCK_UNINIT:
+            bm = self.bcache.get(gd.block_bitmap)
+            init_block_bitmap(self, g, bm)
+            gd.flags &= ~X.BG_BLOCK_UNINIT
+            self._fresh(g, gd.block_bitmap, bm)
+            return bm
+        bm = self.bcache.get(gd.block_bitmap)
+        if self.metadata_csum and gd.block_bitmap not in self.verified:
+            n = self.sb.blocks_per_group // 8
+            if self._bitmap_csum(bm, n) != gd.block_bitmap_csum & self._bitmap_csum_mask():
+                raise self.error(f"group {g}: bad block bitmap checksum", E.EBADMSG)
+            self.verified.add(gd.block_bitmap)
+        return bm
+
+    def inode_bitmap(self, g: int) -> bytearray:
+        gd = self.gds[g]
+        if self.group_csum and gd.flags & X.BG_INODE_UNINIT:
+            bm = self.bcache.get(gd.inode_bitmap)
+            init_inode_bitmap(self, bm)
+            gd.flags &= ~X.BG_INODE_UNINIT
+            self._fresh(g, gd.inode_bitmap, bm)
+            return bm
+        bm = self.bcache.get(gd.inode_bitmap)
+        if self.metadata_csum and gd.inode_bitmap not in self.verified:
+            n = self.sb.inodes_per_group // 8
+            if self._bitmap_csum(bm, n) != gd.inode_bitmap_csum & self._bitmap_csum_mask():
+                raise self.error(f"group {g}: bad inode bitmap checksum", E.EBADMSG)
+            self.verified.add(gd.inode_bitmap)
+        return bm
+
+    def _fresh(self, g: int, blk: int, bm: bytearray) -> None:
+        self.bcache.mark_dirty(blk, bm)
+        self.verified.add(blk)
+        self.gd_dirty(g)
+
+    def _bitmap_csum(self, bm: bytearray, n: int) -> int:
+        return csum.bitmap(self.csum_seed, memoryview(bm)[:n]) & self._bitmap_csum_mask()
+
+    def _bitmap_csum_mask(self) -> int:
+        """Only the low 16 bits live in a 32-byte descriptor."""
+        return 0xFFFFFFFF if self.desc_size >= X.GroupDesc64.SIZE else 0xFFFF
+
+    # -- inodes -------------------------------------------------------------------------
+    def _checked_slot(self, ino: int) -> bytes:
+        raw = self._slot(ino)
+        if self.metadata_csum and raw.count(0) != len(raw):
+            stored, calc = self._inode_csum(ino, raw)
+            if stored != calc:
+                raise self.error(f"inode #{ino}: checksum invalid", E.EBADMSG)
+        return raw
+
+    def _has_csum_hi(self, raw: bytes | bytearray) -> bool:
+        """i_checksum_hi exists when i_extra_isize covers it."""
+        return self.inode_size > L.GOOD_OLD_INODE_SIZE and \
+            L.U16.unpack_from(raw, L.EXTRA_ISIZE_OFF)[0] >= 4
+
+    def _inode_csum(self, ino: int, raw: bytes | bytearray) -> tuple[int, int]:
+        """(stored, computed) checksum of an on-disk inode."""
+        gen = L.U32.unpack_from(raw, 100)[0]
+        has_hi = self._has_csum_hi(raw)
+        c = csum.inode(csum.inode_seed(self.csum_seed, ino, gen), raw, has_hi)
+        stored = L.U16.unpack_from(raw, X.INODE_CSUM_LO)[0]
+        if has_hi:
+            return stored | L.U16.unpack_from(raw, X.INODE_CSUM_HI)[0] << 16, c
+        return stored, c & 0xFFFF
+
+    def iget(self, ino: int) -> Ext4Inode:
+        if ino not in self.icache and 1 <= ino <= self.sb.inodes_count:
+            self._checked_slot(ino)
+        return super().iget(ino)    # type: ignore[return-value]
+
+    def inode_bytes(self, inode: Ext4Inode) -> bytes:   # type: ignore[override]
+        raw = bytearray(inode.encode())
+        if self.metadata_csum:
+            _, c = self._inode_csum(inode.ino, raw)
+            L.U16.pack_into(raw, X.INODE_CSUM_LO, c & 0xFFFF)
+            if self._has_csum_hi(raw):
+                L.U16.pack_into(raw, X.INODE_CSUM_HI, c >> 16)
+        return bytes(raw)
+
+    # -- xattr blocks -------------------------------------------------------------------
+    def xattr_block(self, blk: int) -> bytearray:
+        buf = self.bcache.get(blk)
+        if self.metadata_csum:
+            if blk not in self.verified:
+                stored = L.U32.unpack_from(buf, X.XATTR_CSUM_OFF)[0]
+                if stored != csum.xattr_block(self.csum_seed, blk, buf):
+                    raise self.error(f"xattr block {blk}: checksum invalid", E.EBADMSG)
+            self._seal_xattr(blk)
+        return buf
+
+    def new_xattr_block(self, blk: int) -> bytearray:
+        buf = self.bcache.zeroed(blk)
+        if self.metadata_csum:
+            self._seal_xattr(blk)
+        return buf
+
+    def _seal_xattr(self, blk: int) -> None:
+        seed = self.csum_seed
+        self.bcache.set_sealer(blk, lambda b: L.U32.pack_into(
+            b, X.XATTR_CSUM_OFF, csum.xattr_block(seed, blk, b)))
+        self.verified.add(blk)
+
+    # -- superblock and descriptors -------------------------------------------------------
+    def _encode_super(self) -> bytes:
+        raw = bytearray(self.sb.pack())
+        if self.metadata_csum:
+            self.sb.checksum = csum.superblock(raw)
+            L.U32.pack_into(raw, 1020, self.sb.checksum)
+            self.sb.raw[1020:1024] = raw[1020:1024]
+        return bytes(raw)
+
+    def _encode_desc(self, g: int) -> bytes:
+        gd = self.gds[g]
+        if self.metadata_csum:
+            if not gd.flags & X.BG_BLOCK_UNINIT:
+                bm = self.bcache.get(gd.block_bitmap)
+                gd.block_bitmap_csum = self._bitmap_csum(bm, self.sb.blocks_per_group // 8)
+            if not gd.flags & X.BG_INODE_UNINIT:
+                bm = self.bcache.get(gd.inode_bitmap)
+                gd.inode_bitmap_csum = self._bitmap_csum(bm, self.sb.inodes_per_group // 8)
+        if self.group_csum:
+            gd.checksum = self._desc_csum(g, gd.pack())
+        return gd.pack()
+
+
+def mount_ext4(dev: BlockDevice, read_only: bool, name: str = "ext4") -> Ext4Fs:
+    return Ext4Fs(dev, read_only, name)
