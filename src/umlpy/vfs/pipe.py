@@ -178,7 +178,7 @@ class PipeFile(File):
         data = p.buf.take(n)
         if was_full:        # pipe_read wakes writers only then (no spurious EPOLLET edges)
             p.wq.wake_all()
-            p.kill_fasync(readers=False)
+        p.kill_fasync(readers=False)        # but signals async writers on every read
         return data
 
     def unread(self, data: bytes) -> None:
