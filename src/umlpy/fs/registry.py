@@ -47,7 +47,7 @@ def make_virtual(fstype: str, kernel, options: str = ""):
 
 
 def mount_disk(fstype: str, dev, read_only: bool):
-    """ext2 (ext3 too, without its journal, as Linux's ext2 driver does).
+    """ext2 (ext3 too: a journal that needs recovery is replayed, then left unused).
 
     The mount holds the device open and claimed (blkdev_get_by_path with
     FMODE_EXCL): EBUSY while mounted or opened O_EXCL, EACCES for a

@@ -4,8 +4,10 @@ What Linux's fs/ext2 accepts is accepted here: INCOMPAT filetype and
 meta_bg, RO_COMPAT sparse_super, large_file and btree_dir; any COMPAT
 feature (an ext3 journal is left alone, as Linux's ext2 driver does when
 it mounts ext3).  Other RO_COMPAT features allow a read-only mount;
-other INCOMPAT features, or a journal that needs replaying, refuse the
-mount before anything is written.
+other INCOMPAT features refuse the mount before anything is written.  A
+journal that needs recovery is replayed first, as ext3 and ext4 do
+(fs/ext2/journal.py); then the mount goes on from the superblock the
+replay left.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from umlpy.fs.ext2.alloc import Allocator
 from umlpy.fs.ext2.bcache import BufferCache
 from umlpy.fs.ext2.bmap import BlockMap, max_blocks
 from umlpy.fs.ext2.inode import Ext2Inode
+from umlpy.fs.ext2.journal import replay_journal
 from umlpy.fs.ext2.xattr import block_header
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
@@ -35,15 +38,19 @@ class Ext2Error(KernelError):
 
 
 def check_features(sb: L.Superblock, read_only: bool) -> None:
-    """Refuse what Linux's ext2 refuses, naming each feature as e2fsprogs does."""
-    bad_in = sb.feature_incompat & ~L.INCOMPAT_SUPPORTED
+    """Refuse what Linux's ext2 refuses, naming each feature as e2fsprogs does;
+    needs_recovery is let through when there is a journal to recover from."""
+    supported = L.INCOMPAT_SUPPORTED
+    if sb.feature_compat & L.COMPAT_HAS_JOURNAL:
+        supported |= L.INCOMPAT_RECOVER
+    bad_in = sb.feature_incompat & ~supported
     bad_ro = sb.feature_ro_compat & ~L.RO_COMPAT_SUPPORTED
     ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
     if bad_in:
         names = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in) + ro_names
         msg = "ext2: unsupported features: " + ", ".join(names)
         if bad_in & L.INCOMPAT_RECOVER:
-            msg += " (the journal needs recovery: run e2fsck)"
+            msg += " (and no journal to recover from: run e2fsck)"
         raise Ext2Error(msg)
     if bad_ro and not read_only:
         raise Ext2Error("ext2: read-only mount only, unsupported features: " + ", ".join(ro_names))
@@ -78,6 +85,27 @@ class Ext2Fs(Filesystem):
 
     def __init__(self, dev: BlockDevice, read_only: bool) -> None:
         super().__init__()
+        if not read_only and dev.read_only:
+            raise KernelError(E.EACCES, "ext2: the device is read-only")
+        self.device = dev
+        self.read_only = read_only
+        self._load(self._read_super(dev, read_only))
+        if self.sb.feature_incompat & L.INCOMPAT_RECOVER:
+            replay_journal(self)
+            self._load(self._read_super(dev, read_only))
+        self._generation = now_ns() & 0xFFFFFFFF
+        self._mount_state = self.sb.state
+        self._unmounted = False
+        if not self.sb.state & L.STATE_VALID:
+            printk.pr_warn("ext2: mounting unchecked fs, running e2fsck is recommended")
+        self.root = self.iget(L.ROOT_INO)
+        if not self.root.is_dir:
+            raise Ext2Error("ext2: root inode is not a directory")
+        if not read_only:
+            self._mark_mounted()
+
+    @staticmethod
+    def _read_super(dev: BlockDevice, read_only: bool) -> L.Superblock:
         if dev.size < L.SUPERBLOCK_OFFSET + L.SUPERBLOCK_SIZE:
             raise Ext2Error("ext2: device too small")
         sb = L.Superblock(dev.read(L.SUPERBLOCK_OFFSET, L.SUPERBLOCK_SIZE))
@@ -85,11 +113,13 @@ class Ext2Fs(Filesystem):
             raise Ext2Error("ext2: no ext2 superblock (bad magic)")
         check_features(sb, read_only)
         _check_geometry(sb, dev)
-        if not read_only and dev.read_only:
-            raise KernelError(E.EACCES, "ext2: the device is read-only")
-        self.device = dev
+        return sb
+
+    def _load(self, sb: L.Superblock) -> None:
+        """The state read from the superblock and group descriptors (again
+        after a journal replay, which may have rewritten any of them)."""
+        dev = self.device
         self.sb = sb
-        self.read_only = read_only
         self.block_size = self.blksize = sb.block_size
         self.inode_size = sb.inode_size_bytes
         self.has_filetype = bool(sb.feature_incompat & L.INCOMPAT_FILETYPE)
@@ -105,16 +135,6 @@ class Ext2Fs(Filesystem):
             self.max_file_size = min(self.max_file_size, 0x7FFFFFFF)
         self.new_extra_isize = self._choose_extra_isize()
         self.icache: dict[int, Ext2Inode] = {}
-        self._generation = now_ns() & 0xFFFFFFFF
-        self._mount_state = sb.state
-        self._unmounted = False
-        if not sb.state & L.STATE_VALID:
-            printk.pr_warn("ext2: mounting unchecked fs, running e2fsck is recommended")
-        self.root = self.iget(L.ROOT_INO)
-        if not self.root.is_dir:
-            raise Ext2Error("ext2: root inode is not a directory")
-        if not read_only:
-            self._mark_mounted()
 
     # -- geometry ---------------------------------------------------------------
     def _gdt_block(self, j: int) -> int:

@@ -1,0 +1,317 @@
+"""jbd2: journal recovery (and mount-time replay) against e2fsprogs.
+
+Journals are written by debugfs's journal commands (jo/jw/jc), which leave
+committed transactions that were never checkpointed, as a crash would;
+`e2fsck -y -E journal_only` replays them as Linux does, and the image our
+replay leaves must be the same bytes (the superblock's write time, and so
+its checksum, and the kilobytes-written count, aside).
+"""
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from arch_um.hostfile import HostFile
+from umlpy.abi import errno as E
+from umlpy.block.device import BlockDevice, ImageDevice
+from umlpy.fs.ext2 import mount_ext2
+from umlpy.fs.ext2 import layout as L
+from umlpy.fs.ext2.extmap import extent_blocks
+from umlpy.fs.ext2.journal import journal_map as ext2_journal_map
+from umlpy.fs.ext2.journal import write_super
+from umlpy.fs.jbd2 import Journal, recover
+from umlpy.fs.jbd2 import format as F
+from umlpy.kernel.errors import KernelError
+
+pytestmark = pytest.mark.skipif(shutil.which("debugfs") is None, reason="e2fsprogs missing")
+
+MAGIC = struct.pack(">I", F.MAGIC)
+
+
+# -- helpers -------------------------------------------------------------------------
+def mkfs(path: Path, fstype: str, *opts: str) -> Path:
+    subprocess.run(["mke2fs", "-q", "-F", "-t", fstype, *opts, str(path), "32M"], check=True,
+                   capture_output=True)
+    return path
+
+
+def sb_of(path: Path) -> L.Superblock:
+    with open(path, "rb") as f:
+        f.seek(L.SUPERBLOCK_OFFSET)
+        return L.Superblock(f.read(L.SUPERBLOCK_SIZE))
+
+
+def debugfs(path: Path, *cmds: str, write: bool = False) -> str:
+    r = subprocess.run(["debugfs", *(["-w"] if write else []), "-f", "-", str(path)],
+                       input="\n".join(cmds) + "\n", capture_output=True, text=True, check=True)
+    return r.stdout
+
+
+def query(path: Path, cmd: str) -> str:
+    return subprocess.run(["debugfs", "-R", cmd, str(path)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def blocks_file(tmp: Path, bs: int, *fills: bytes) -> Path:
+    """A file of len(fills) blocks, each its fill repeated."""
+    p = tmp / f"blocks{random.random()}"
+    p.write_bytes(b"".join((f * bs)[:bs] for f in fills))
+    return p
+
+
+def write_log(path: Path, csum: bool, transactions: list[str]) -> None:
+    """Open the journal (checksums: v1, or v3 on metadata_csum), write, close."""
+    debugfs(path, "jo -c" if csum else "jo", *transactions, "jc", write=True)
+
+
+def logdump(path: Path) -> str:
+    return query(path, "logdump")
+
+
+def e2fsck_replay(path: Path, out: Path) -> None:
+    shutil.copy(path, out)
+    r = subprocess.run(["e2fsck", "-y", "-E", "journal_only", str(out)], capture_output=True,
+                       text=True)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+
+
+def masked(path: Path) -> bytes:
+    """The image without the primary superblock's write time, lifetime write
+    count (statistics each writer keeps its own way) and checksum."""
+    raw = bytearray(path.read_bytes())
+    for off, n in ((48, 4), (0x178, 8), (L.SUPERBLOCK_CSUM_OFF, 4)):
+        raw[L.SUPERBLOCK_OFFSET + off:L.SUPERBLOCK_OFFSET + off + n] = bytes(n)
+    return bytes(raw)
+
+
+def device(path: Path, read_only: bool = False) -> ImageDevice:
+    return ImageDevice(HostFile(str(path), writable=not read_only), read_only=read_only)
+
+
+def journal_map(path: Path, dev: BlockDevice) -> list[int]:
+    """The journal inode's blocks, through the extent reader when it has extents."""
+    sb = sb_of(path)
+    m = re.search(r"located at block (\d+), offset (0x[0-9a-f]+)", query(path, "imap <8>"))
+    assert m, "imap"
+    off = int(m[1]) * sb.block_size + int(m[2], 16)
+    raw = dev.read(off, 128)
+    ino = L.InodeBase(raw)
+    assert ino.flags & L.FL_EXTENTS
+    return extent_blocks(lambda b: dev.read(b * sb.block_size, sb.block_size), raw[40:100],
+                         ino.size // sb.block_size, sb.blocks_count)
+
+
+def replay(path: Path) -> None:
+    """Our replay: a read-only mount for ext3 (a read-write one would also
+    count the mount), jbd2 directly for ext4 (which the ext2 driver will
+    not mount), clearing needs_recovery as the mount does."""
+    if not sb_of(path).feature_incompat & 0x40:
+        mount_ext2(device(path), True).unmount()
+        return
+    dev = device(path)
+    sb = sb_of(path)
+    recover(Journal(dev, sb.block_size, journal_map(path, dev), sb.blocks_count))
+    sb = sb_of(path)
+    sb.feature_incompat &= ~L.INCOMPAT_RECOVER
+    write_super(dev, sb)
+
+
+# -- recovery against e2fsck ---------------------------------------------------------
+VARIANTS = {
+    "ext3-1k": ("ext3", "-b", "1024"),
+    "ext3-4k": ("ext3", "-b", "4096"),
+    "ext4": ("ext4",),
+    "ext4-4k": ("ext4", "-b", "4096"),
+    "ext4-32bit-nocsum": ("ext4", "-O", "^64bit,^metadata_csum"),
+}
+
+
+@pytest.mark.parametrize("csum", [False, True], ids=["plain", "csum"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_replay_matches_e2fsck(tmp_path: Path, variant: str, csum: bool) -> None:
+    fstype, *opts = VARIANTS[variant]
+    img = mkfs(tmp_path / "a.img", fstype, *opts)
+    sb = sb_of(img)
+    bs, x = sb.block_size, sb.blocks_count - 300
+    data = blocks_file(tmp_path, bs, MAGIC + b"\1" * 60, b"\2", b"\3")
+    data2 = blocks_file(tmp_path, bs, b"\4", b"\5")
+    data3 = blocks_file(tmp_path, bs, b"\6")
+    # v1 checksums: debugfs sums revoke blocks too, Linux does not; no revokes then
+    v1 = csum and not sb.feature_ro_compat & L.RO_COMPAT_METADATA_CSUM
+    last = f"jw -b {x + 4} {data3}" if v1 else f"jw -b {x + 4} -r {x + 3},{x + 200} {data3}"
+    write_log(img, csum, [f"jw -b {x},{x + 1},{x + 2} {data}", f"jw -b {x + 3},{x + 1} {data2}",
+                          last])
+    dump = logdump(img)
+    assert dump.count("(commit block)") == 3, dump
+    assert "needs_recovery" in subprocess.run(["dumpe2fs", "-h", str(img)], capture_output=True,
+                                              text=True).stdout
+    e2fsck_replay(img, tmp_path / "ref.img")
+    replay(img)
+    assert masked(img) == masked(tmp_path / "ref.img")
+    blk = img.read_bytes()
+    assert blk[x * bs:x * bs + 5] == MAGIC + b"\1"          # the escaped block came back
+    assert blk[(x + 1) * bs:(x + 1) * bs + 1] == b"\5"      # the later transaction wins
+    want3 = b"\4" if v1 else b"\0"                          # revoked by transaction 3
+    assert blk[(x + 3) * bs:(x + 3) * bs + 1] == want3
+    jsb = re.search(r"Journal start:\s+(\d+)", query(img, "logdump -S"))
+    assert jsb and jsb[1] == "0"
+
+
+def test_uncommitted_transaction_is_not_replayed(tmp_path: Path) -> None:
+    img = mkfs(tmp_path / "a.img", "ext3")
+    x = sb_of(img).blocks_count - 300
+    data = blocks_file(tmp_path, 1024, b"\7")
+    write_log(img, False, [f"jw -b {x} {data}", f"jw -b {x + 1} -c {data}"])
+    e2fsck_replay(img, tmp_path / "ref.img")
+    replay(img)
+    assert masked(img) == masked(tmp_path / "ref.img")
+    raw = img.read_bytes()
+    assert raw[x * 1024] == 7 and raw[(x + 1) * 1024] == 0
+
+
+def test_bad_commit_checksum_ends_replay(tmp_path: Path) -> None:
+    """Transaction 2's commit block is damaged: 1 is replayed, 2 and 3 are not."""
+    img = mkfs(tmp_path / "a.img", "ext4", "-b", "4096")
+    x = sb_of(img).blocks_count - 300
+    write_log(img, True, [f"jw -b {x + i} {blocks_file(tmp_path, 4096, bytes([i + 1]))}"
+                          for i in range(3)])
+    dev = device(img)
+    jmap = journal_map(img, dev)
+    commit2 = jmap[6]       # journal: superblock, d1 1 c1, d2 2 c2, ...
+    assert F.header(dev.read(commit2 * 4096, 4096)) == (F.COMMIT_BLOCK, 2)
+    dev.write(commit2 * 4096 + F.COMMIT_CHKSUM_OFF, b"\xff")   # (past the header is not summed)
+    e2fsck_replay(img, tmp_path / "ref.img")
+    with pytest.raises(KernelError) as ei:      # as jbd2_journal_load: EFSCORRUPTED
+        replay(img)
+    assert ei.value.errno == E.EUCLEAN
+    raw, ref = img.read_bytes(), (tmp_path / "ref.img").read_bytes()
+    assert [raw[(x + i) * 4096] for i in range(3)] == [1, 0, 0]
+    # the superblocks aside (Linux leaves the journal to e2fsck, which resets
+    # it and marks the filesystem as having errors), the same bytes
+    jsb = jmap[0] * 4096
+    assert raw[4096:jsb] == ref[4096:jsb] and raw[jsb + 4096:] == ref[jsb + 4096:]
+
+
+# -- the mount -------------------------------------------------------------------------
+def test_mount_replays_then_mounts(tmp_path: Path) -> None:
+    img = mkfs(tmp_path / "a.img", "ext3")
+    debugfs(img, "mkdir d", "write /etc/hostname d/f", write=True)
+    before = img.read_bytes()
+    # a transaction that renames lost+found's entry in the root directory block
+    root_blk = int(query(img, "blocks /").split()[0])
+    blk = bytearray(before[root_blk * 1024:(root_blk + 1) * 1024])
+    i = blk.index(b"lost+found")
+    blk[i:i + 10] = b"lost+fOund"
+    data = tmp_path / "root"
+    data.write_bytes(bytes(blk))
+    write_log(img, False, [f"jw -b {root_blk} {data}"])
+    fs = mount_ext2(device(img), False)
+    assert {n for n, _, _ in fs.root.entries()} >= {b"lost+fOund", b"d"}
+    fs.unmount()
+    assert "needs_recovery" not in subprocess.run(["dumpe2fs", "-h", str(img)],
+                                                  capture_output=True, text=True).stdout
+    r = subprocess.run(["e2fsck", "-fn", str(img)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
+
+def test_read_only_mount_replays_but_read_only_device_refuses(tmp_path: Path) -> None:
+    img = mkfs(tmp_path / "a.img", "ext3")
+    x = sb_of(img).blocks_count - 300
+    write_log(img, False, [f"jw -b {x} {blocks_file(tmp_path, 1024, b'9')}"])
+    before = img.read_bytes()
+    with pytest.raises(KernelError) as ei:
+        mount_ext2(device(img, read_only=True), True)
+    assert ei.value.errno == E.EROFS and img.read_bytes() == before
+    fs = mount_ext2(device(img), True)
+    assert fs.read_only
+    fs.unmount()
+    assert img.read_bytes()[x * 1024] == ord("9")
+    assert not sb_of(img).feature_incompat & L.INCOMPAT_RECOVER
+
+
+def test_ext3_metadata_csum_read_only_mount(tmp_path: Path) -> None:
+    """Checksum v3 through the mount path; the superblock checksum stays right."""
+    img = mkfs(tmp_path / "a.img", "ext3", "-O", "metadata_csum")
+    x = sb_of(img).blocks_count - 300
+    write_log(img, True, [f"jw -b {x},{x + 1} {blocks_file(tmp_path, 1024, MAGIC, b'8')}"])
+    assert "checksum_v3" in query(img, "logdump -S")
+    e2fsck_replay(img, tmp_path / "ref.img")
+    mount_ext2(device(img), True).unmount()
+    assert masked(img) == masked(tmp_path / "ref.img")
+    r = subprocess.run(["e2fsck", "-fn", str(img)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
+
+# -- untrusted journals ------------------------------------------------------------------
+class FenceDevice(ImageDevice):
+    """An image whose writes must stay inside the filesystem."""
+
+    def __init__(self, path: Path, fs_bytes: int) -> None:
+        super().__init__(HostFile(str(path), writable=True), read_only=False)
+        self.fs_bytes = fs_bytes
+
+    def write(self, off: int, data: bytes) -> None:
+        assert 0 <= off and off + len(data) <= self.fs_bytes
+        super().write(off, data)
+
+
+@pytest.mark.parametrize("fstype", ["ext3", "ext4"])
+def test_corrupt_journals_fail_cleanly(tmp_path: Path, fstype: str) -> None:
+    """Random damage to a journal's live blocks: recovery replays a prefix or
+    fails with a KernelError, never another exception, never a wild write."""
+    img = mkfs(tmp_path / "a.img", fstype)
+    sb = sb_of(img)
+    bs, x = sb.block_size, sb.blocks_count - 300
+    files = [blocks_file(tmp_path, bs, bytes([i + 1]), bytes([i + 2])) for i in range(3)]
+    write_log(img, True, [f"jw -b {x + 2 * i},{x + 2 * i + 1} -r {x + 50} {f}"
+                          for i, f in enumerate(files[:1])]
+              + [f"jw -b {x + 2 * i},{x + 2 * i + 1} {f}" for i, f in enumerate(files[1:], 1)])
+    pristine = img.read_bytes()
+    dev0 = device(img)
+    jmap = journal_map(img, dev0) if fstype == "ext4" else None
+    if jmap is None:
+        fs = mount_ext2(dev0, True)
+        jmap = ext2_journal_map(fs)
+        img.write_bytes(pristine)           # that mount replayed; start again
+    rng = random.Random(7)
+    for _ in range(40):
+        raw = bytearray(pristine)
+        for _ in range(rng.randint(1, 4)):
+            lblk = rng.choice([0, 0] + list(range(1, 12)))
+            off = jmap[lblk] * bs + rng.choice([0, 4, 8, 12, 13, 16, 20, 24, 28, 0x30,
+                                                rng.randrange(bs)])
+            raw[off:off + 4] = rng.choice([b"\xff\xff\xff\xff", b"\0\0\0\0",
+                                           struct.pack(">I", rng.randrange(1 << 32)),
+                                           struct.pack(">I", sb.blocks_count + 5)])
+        img.write_bytes(bytes(raw))
+        dev = FenceDevice(img, sb.blocks_count * bs)
+        try:
+            recover(Journal(dev, bs, jmap, sb.blocks_count))
+        except KernelError:
+            pass
+
+
+def test_bad_journal_superblocks_are_refused(tmp_path: Path) -> None:
+    img = mkfs(tmp_path / "a.img", "ext3")
+    x = sb_of(img).blocks_count - 300
+    write_log(img, False, [f"jw -b {x} {blocks_file(tmp_path, 1024, b'1')}"])
+    dev = device(img)
+    fs = mount_ext2(dev, True)
+    jmap = ext2_journal_map(fs)
+    for off, value, errno in ((0xC, 4096, E.EINVAL), (0x10, 100, E.EINVAL), (0x14, 0, E.EINVAL),
+                              (0x28, 0x80, E.EINVAL), (0x28, F.INCOMPAT_FAST_COMMIT, E.EINVAL),
+                              (0x1C, 99999, E.EINVAL)):
+        raw = bytearray(dev.read(jmap[0] * 1024, 1024))
+        saved = bytes(raw)
+        struct.pack_into(">I", raw, off, value)
+        dev.write(jmap[0] * 1024, bytes(raw))
+        with pytest.raises(KernelError) as ei:
+            Journal(dev, 1024, jmap, sb_of(img).blocks_count)
+        assert ei.value.errno == errno, hex(off)
+        dev.write(jmap[0] * 1024, saved)
