@@ -49,7 +49,8 @@ def make_virtual(fstype: str, kernel, options: str = ""):
 
 def mount_disk(fstype: str, dev, read_only: bool):
     """ext2 by fs/ext2's driver; ext3 and ext4 by fs/ext4's, which also
-    mounts ext2 images, as Linux's ext4 driver does.
+    mounts ext2 images, as Linux's ext4 driver does.  A journal that needs
+    recovery is replayed at mount (either driver).
 
     The mount holds the device open and claimed (blkdev_get_by_path with
     FMODE_EXCL): EBUSY while mounted or opened O_EXCL, EACCES for a

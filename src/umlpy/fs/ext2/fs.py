@@ -2,10 +2,12 @@
 
 What Linux's fs/ext2 accepts is accepted here: INCOMPAT filetype and
 meta_bg, RO_COMPAT sparse_super, large_file and btree_dir; any COMPAT
-feature (an ext3 journal is left alone, as Linux's ext2 driver does when
-it mounts ext3).  Other RO_COMPAT features allow a read-only mount;
-other INCOMPAT features, or a journal that needs replaying, refuse the
-mount before anything is written.
+feature (an ext3 journal is otherwise left alone, as Linux's ext2 driver
+does when it mounts ext3).  Other RO_COMPAT features allow a read-only
+mount; other INCOMPAT features refuse the mount before anything is
+written.  A journal that needs recovery is replayed first, as ext3 and
+ext4 do (fs/ext2/journal.py); then the mount goes on from the superblock
+the replay left.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from umlpy.fs.ext2.bcache import BufferCache
 from umlpy.fs.ext2.bmap import BlockMap, max_blocks
 from umlpy.fs.ext2.dir import DirIndex
 from umlpy.fs.ext2.inode import Ext2Inode
+from umlpy.fs.ext2.journal import replay_journal
 from umlpy.fs.ext2.xattr import block_header
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
@@ -36,15 +39,19 @@ class Ext2Error(KernelError):
 
 
 def check_features(sb: L.Superblock, read_only: bool) -> None:
-    """Refuse what Linux's ext2 refuses, naming each feature as e2fsprogs does."""
-    bad_in = sb.feature_incompat & ~L.INCOMPAT_SUPPORTED
+    """Refuse what Linux's ext2 refuses, naming each feature as e2fsprogs does;
+    needs_recovery is let through when there is a journal to recover from."""
+    supported = L.INCOMPAT_SUPPORTED
+    if sb.feature_compat & L.COMPAT_HAS_JOURNAL:
+        supported |= L.INCOMPAT_RECOVER
+    bad_in = sb.feature_incompat & ~supported
     bad_ro = sb.feature_ro_compat & ~L.RO_COMPAT_SUPPORTED
     ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
     if bad_in:
         names = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in) + ro_names
         msg = "ext2: unsupported features: " + ", ".join(names)
         if bad_in & L.INCOMPAT_RECOVER:
-            msg += " (the journal needs recovery: run e2fsck)"
+            msg += " (and no journal to recover from: run e2fsck)"
         raise Ext2Error(msg)
     if bad_ro and not read_only:
         raise Ext2Error("ext2: read-only mount only, unsupported features: " + ", ".join(ro_names))
@@ -88,32 +95,14 @@ class Ext2Fs(Filesystem):
 
     def __init__(self, dev: BlockDevice, read_only: bool) -> None:
         super().__init__()
-        if dev.size < L.SUPERBLOCK_OFFSET + L.SUPERBLOCK_SIZE:
-            raise Ext2Error("ext2: device too small")
-        sb = self.superblock_class(dev.read(L.SUPERBLOCK_OFFSET, L.SUPERBLOCK_SIZE))
-        if sb.magic != L.MAGIC:
-            raise Ext2Error(f"{self.name}: no {self.name} superblock (bad magic)")
-        self._accept_super(sb, read_only)
-        _check_geometry(sb, dev)
         if not read_only and dev.read_only:
             raise KernelError(E.EACCES, "ext2: the device is read-only")
         self.device = dev
-        self.sb = sb
         self.read_only = read_only
-        self.block_size = self.blksize = sb.block_size
-        self.inode_size = sb.inode_size_bytes
-        self.has_filetype = bool(sb.feature_incompat & L.INCOMPAT_FILETYPE)
-        self.bcache = BufferCache(dev, self.block_size)
-        self.desc_size = self._desc_size(sb)
-        self._desc_per_block = self.block_size // self.desc_size
-        self._gdt_count = -(-sb.groups_count // self._desc_per_block)
-        self.gds = self._read_gdt()
-        self._gds_dirty: set[int] = set()
-        self.alloc = self.allocator_class(self)
-        self.bmap = self._make_bmap()
-        self.max_file_size = self._max_file_size()
-        self.new_extra_isize = self._choose_extra_isize()
-        self.icache: dict[int, Ext2Inode] = {}
+        self._load(self._read_super(dev, read_only))
+        if self.sb.feature_incompat & L.INCOMPAT_RECOVER:
+            self._recover()
+        sb = self.sb
         self._generation = now_ns() & 0xFFFFFFFF
         self._mount_state = sb.state
         self._unmounted = False
@@ -125,6 +114,50 @@ class Ext2Fs(Filesystem):
         self._check_mountable()
         if not read_only:
             self._mark_mounted()
+
+    def _read_super(self, dev: BlockDevice, read_only: bool) -> L.Superblock:
+        if dev.size < L.SUPERBLOCK_OFFSET + L.SUPERBLOCK_SIZE:
+            raise Ext2Error("ext2: device too small")
+        sb = self.superblock_class(dev.read(L.SUPERBLOCK_OFFSET, L.SUPERBLOCK_SIZE))
+        if sb.magic != L.MAGIC:
+            raise Ext2Error(f"{self.name}: no {self.name} superblock (bad magic)")
+        self._accept_super(sb, read_only)
+        _check_geometry(sb, dev)
+        return sb
+
+    def _load(self, sb: L.Superblock) -> None:
+        """The state read from the superblock and group descriptors (again
+        after a journal replay, which may have rewritten any of them)."""
+        self.sb = sb
+        self.block_size = self.blksize = sb.block_size
+        self.inode_size = sb.inode_size_bytes
+        self.has_filetype = bool(sb.feature_incompat & L.INCOMPAT_FILETYPE)
+        self.bcache = BufferCache(self.device, self.block_size)
+        self.desc_size = self._desc_size(sb)
+        self._desc_per_block = self.block_size // self.desc_size
+        self._gdt_count = -(-sb.groups_count // self._desc_per_block)
+        self.gds = self._read_gdt()
+        self._gds_dirty: set[int] = set()
+        self.alloc = self.allocator_class(self)
+        self.bmap = self._make_bmap()
+        self.max_file_size = self._max_file_size()
+        self.new_extra_isize = self._choose_extra_isize()
+        self.icache: dict[int, Ext2Inode] = {}
+
+    def _recover(self) -> None:
+        """Replay the journal (ext4_load_journal), read what it left, and
+        clear needs_recovery; an error the journal recorded marks the
+        filesystem as having errors (ext4_clear_journal_err)."""
+        err = replay_journal(self)
+        self._load(self._read_super(self.device, self.read_only))
+        self.sb.feature_incompat &= ~L.INCOMPAT_RECOVER
+        if err:
+            printk.pr_warn(f"{self.name}: filesystem error recorded from previous mount: {err}; "
+                           "marking fs in need of filesystem check")
+            self.sb.state |= L.STATE_ERROR
+        self._write_super()
+        self.device.flush()
+        printk.pr_info(f"{self.name}: recovery complete")
 
     # -- what a subclass for another on-disk format changes -----------------------
     def _accept_super(self, sb: L.Superblock, read_only: bool) -> None:

@@ -17,6 +17,7 @@ from umlpy.abi import consts as C
 MAGIC = 0xEF53
 SUPERBLOCK_OFFSET = 1024
 SUPERBLOCK_SIZE = 1024
+SUPERBLOCK_CSUM_OFF = 1020     # s_checksum: crc32c of the bytes before it (metadata_csum)
 ROOT_INO = 2
 GOOD_OLD_FIRST_INO = 11
 GOOD_OLD_INODE_SIZE = 128
@@ -29,6 +30,7 @@ NAME_LEN = 255
 
 # s_state
 STATE_VALID = 0x1
+STATE_ERROR = 0x2
 
 # feature bits (e2fsprogs' names, as `mke2fs -O` and dumpe2fs spell them)
 COMPAT_NAMES = {
@@ -48,14 +50,17 @@ RO_COMPAT_NAMES = {
     0x400: "metadata_csum", 0x800: "replica", 0x1000: "read-only", 0x2000: "project",
     0x4000: "shared_blocks", 0x8000: "verity", 0x10000: "orphan_present",
 }
+COMPAT_HAS_JOURNAL = 0x4
 COMPAT_EXT_ATTR = 0x8
 INCOMPAT_FILETYPE = 0x2
 INCOMPAT_RECOVER = 0x4
+INCOMPAT_JOURNAL_DEV = 0x8
 INCOMPAT_META_BG = 0x10
 RO_COMPAT_SPARSE_SUPER = 0x1
 RO_COMPAT_LARGE_FILE = 0x2
 RO_COMPAT_BTREE_DIR = 0x4
 RO_COMPAT_HUGE_FILE = 0x8
+RO_COMPAT_METADATA_CSUM = 0x400
 
 # What this driver, like Linux's fs/ext2, understands.
 INCOMPAT_SUPPORTED = INCOMPAT_FILETYPE | INCOMPAT_META_BG
@@ -76,6 +81,7 @@ FL_IMMUTABLE = 0x10
 FL_APPEND = 0x20
 FL_INDEX = 0x1000          # htree directory
 FL_HUGE_FILE = 0x40000
+FL_EXTENTS = 0x80000       # i_block holds an extent tree (ext4)
 FL_INHERITED = 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x4000 | 0x10000
 FL_DIR_ONLY = 0x10000 | 0x20000  # dirsync, topdir: not inherited by files
 FL_OTHER = 0x40 | 0x80           # nodump, noatime: all special files inherit
@@ -168,6 +174,7 @@ class Superblock(Record):
         ("reserved_gdt_blocks", 206, "H"), ("desc_size", 254, "H"),
         ("first_meta_bg", 260, "I"), ("mkfs_time", 264, "I"),
         ("min_extra_isize", 348, "H"), ("want_extra_isize", 350, "H"),
+        ("journal_inum", 224, "I"), ("journal_dev", 228, "I"), ("checksum", 1020, "I"),
     )
 
     # -- geometry derived from the fields ----------------------------------

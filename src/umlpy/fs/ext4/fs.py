@@ -8,12 +8,13 @@ metadata_csum; "ext3" only ext3's.  Unknown RO_COMPAT features allow a
 read-only mount; other INCOMPAT features refuse it, naming them, before
 anything is written.
 
-The journal is left alone: a filesystem whose journal needs recovery
-(needs_recovery, or a journal superblock with a transaction start) is
-refused, and writes go straight to their blocks as on a journal-less
-filesystem, with the superblock marked not clean while mounted, so the
-journal stays empty and e2fsck finds it clean.  A journal module hooks in
-at _check_mountable (replay) and around sync (transactions).
+The journal: one that needs recovery is replayed at mount (fs/jbd2,
+through Ext2Fs._recover); a journal superblock that still has a
+transaction start afterwards is refused.  Writes go straight to their
+blocks as on a journal-less filesystem, with the superblock marked not
+clean while mounted, so the journal stays empty and e2fsck finds it
+clean; journalling the driver's own writes (transactions around sync) is
+still to come.
 
 Checksums: the superblock's is checked at mount, each group descriptor's
 as the table is read (a bad one refuses a read-write mount, as
@@ -71,9 +72,8 @@ class Ext4Fs(Ext2Fs):
                 raise self._refuse(f"unknown checksum type {sb.checksum_type}")
             if sb.checksum != csum.superblock(sb.raw):
                 raise self._refuse("invalid superblock checksum, run e2fsck", E.EBADMSG)
-        if sb.feature_incompat & L.INCOMPAT_RECOVER:
-            raise self._refuse("the journal needs recovery (needs_recovery): "
-                               "run e2fsck or mount it in Linux first")
+        if sb.feature_incompat & L.INCOMPAT_RECOVER and not sb.feature_compat & L.COMPAT_HAS_JOURNAL:
+            raise self._refuse("needs_recovery without a journal: run e2fsck")
         bad_in = sb.feature_incompat & ~incompat
         bad_ro = sb.feature_ro_compat & ~ro_compat
         ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
