@@ -5,9 +5,10 @@ meta_bg, RO_COMPAT sparse_super, large_file and btree_dir; any COMPAT
 feature (an ext3 journal is otherwise left alone, as Linux's ext2 driver
 does when it mounts ext3).  Other RO_COMPAT features allow a read-only
 mount; other INCOMPAT features refuse the mount before anything is
-written.  A journal that needs recovery is replayed first, as ext3 and
-ext4 do (fs/ext2/journal.py); then the mount goes on from the superblock
-the replay left.
+written; so is a journal that needs recovery, as Linux's ext2 refuses it.
+The ext3 and ext4 types (fs/ext4, built on this class) replay it first
+(`_recover`, fs/ext2/journal.py), then the mount goes on from the
+superblock the replay left.
 """
 from __future__ import annotations
 
@@ -39,19 +40,16 @@ class Ext2Error(KernelError):
 
 
 def check_features(sb: L.Superblock, read_only: bool) -> None:
-    """Refuse what Linux's ext2 refuses, naming each feature as e2fsprogs does;
-    needs_recovery is let through when there is a journal to recover from."""
-    supported = L.INCOMPAT_SUPPORTED
-    if sb.feature_compat & L.COMPAT_HAS_JOURNAL:
-        supported |= L.INCOMPAT_RECOVER
-    bad_in = sb.feature_incompat & ~supported
+    """Refuse what Linux's ext2 refuses, naming each feature as e2fsprogs
+    does: needs_recovery too (ext2 has no journal; ext3 and ext4 replay it)."""
+    bad_in = sb.feature_incompat & ~L.INCOMPAT_SUPPORTED
     bad_ro = sb.feature_ro_compat & ~L.RO_COMPAT_SUPPORTED
     ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
     if bad_in:
         names = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in) + ro_names
         msg = "ext2: unsupported features: " + ", ".join(names)
         if bad_in & L.INCOMPAT_RECOVER:
-            msg += " (and no journal to recover from: run e2fsck)"
+            msg += " (the journal needs recovery: mount it as ext3 or ext4)"
         raise Ext2Error(msg)
     if bad_ro and not read_only:
         raise Ext2Error("ext2: read-only mount only, unsupported features: " + ", ".join(ro_names))
@@ -147,7 +145,8 @@ class Ext2Fs(Filesystem):
     def _recover(self) -> None:
         """Replay the journal (ext4_load_journal), read what it left, and
         clear needs_recovery; an error the journal recorded marks the
-        filesystem as having errors (ext4_clear_journal_err)."""
+        filesystem as having errors (ext4_clear_journal_err).  Only the
+        ext3/ext4 types get here: ext2's feature check refuses first."""
         err = replay_journal(self)
         self._load(self._read_super(self.device, self.read_only))
         self.sb.feature_incompat &= ~L.INCOMPAT_RECOVER

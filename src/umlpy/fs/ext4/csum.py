@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import struct
 
-import crc32c as _crc32c
 import crcmod
 
 from umlpy.fs.ext4 import layout as X
+from umlpy.fs.jbd2.csum import crc32c as chksum    # ext4_chksum: crc32c from a seed, no final xor
 
 _MASK = 0xFFFFFFFF
 _LE32 = struct.Struct("<I")
 _LE64 = struct.Struct("<Q")
 _crc16 = crcmod.mkCrcFun(0x18005, initCrc=0xFFFF, rev=True, xorOut=0)
-
-
-def chksum(seed: int, data: bytes | bytearray | memoryview) -> int:
-    """ext4_chksum(seed, data): raw crc32c, no pre- or post-inversion."""
-    return _crc32c.crc32c(data, seed ^ _MASK) ^ _MASK
 
 
 def fs_seed(sb: X.Superblock) -> int:
