@@ -153,10 +153,11 @@ chmod 644 t/data/*
 # ---- 4. archive ---------------------------------------------------------
 python3 "$HERE/mkcpio.py" "$TREE" "$OUT"
 
-# ---- 5. disk image (ext2) -------------------------------------------------
-# The same tree plus init's files, made with `mke2fs -d` (Debian 12's ext2
-# defaults).  Rebuilt only when its content changes: a new image invalidates
-# every COW file made on the old one (rootfs/run.cow is then removed).
+# ---- 5. disk image (ext4) -------------------------------------------------
+# The same tree plus init's files, made with `mke2fs -t ext4 -d` (Debian
+# 12's ext4 defaults, as the images users have).  Rebuilt only when its
+# content or its making changes: a new image invalidates every COW file made
+# on the old one (rootfs/run.cow is then removed).
 IMGTREE=$HERE/imgtree
 IMG=$HERE/busybox.img
 rm -rf "$IMGTREE"
@@ -167,12 +168,14 @@ install -m 644 "$HERE/etc/issue" "$IMGTREE/etc/issue"
 mkdir -p "$IMGTREE/etc/init.d"
 install -m 755 "$HERE/etc/init.d/rcS" "$IMGTREE/etc/init.d/rcS"
 python3 "$HERE/mkcpio.py" "$IMGTREE" "$CACHE/imgtree.cpio"
-sum=$(sha256sum < "$CACHE/imgtree.cpio" | cut -d' ' -f1)
+MKFS_VERSION=ext4-256-4k    # change it when the image's making changes
+sum=$( (cat "$CACHE/imgtree.cpio"; echo "$MKFS_VERSION") | sha256sum | cut -d' ' -f1)
 if [ ! -f "$IMG" ] || [ "$(cat "$CACHE/busybox.img.sum" 2>/dev/null)" != "$sum" ]; then
     rm -f "$IMG.tmp"
-    # the tree plus 64 MiB free for what a user or a test writes, in 16 MiB steps
-    size=$(( ($(du -sm "$IMGTREE" | cut -f1) + 64 + 15) / 16 * 16 ))
-    mke2fs -q -F -t ext2 -E root_owner=0:0 -d "$IMGTREE" "$IMG.tmp" "${size}M" >/dev/null \
+    # the tree plus 256 MiB free for what a user or a test writes, in 16 MiB
+    # steps (sparse on the host: only what is written takes room)
+    size=$(( ($(du -sm "$IMGTREE" | cut -f1) + 256 + 15) / 16 * 16 ))
+    mke2fs -q -F -t ext4 -T default -E root_owner=0:0 -d "$IMGTREE" "$IMG.tmp" "${size}M" >/dev/null \
         || die "mke2fs failed"
     if [ "$(id -u)" != 0 ]; then
         # mke2fs -d keeps the builder's uid/gid: give everything to root
