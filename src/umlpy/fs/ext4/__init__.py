@@ -1,0 +1,1 @@
+"""ext4: htree (the dir_index directory index) and dirhash (its name hashes)."""
