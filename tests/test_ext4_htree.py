@@ -9,6 +9,7 @@ punched, i_size set, and e2fsck -fn must find nothing.
 from __future__ import annotations
 
 import os
+import copy
 import random
 import re
 import shutil
@@ -20,7 +21,7 @@ import pytest
 
 from umlpy.abi import errno as E
 from umlpy.fs.ext4 import dirhash
-from umlpy.fs.ext4.htree import Htree
+from umlpy.fs.ext4.htree import BadDxDir, Htree
 from umlpy.kernel.errors import KernelError
 
 pytestmark = pytest.mark.skipif(shutil.which("debugfs") is None, reason="e2fsprogs missing")
@@ -178,18 +179,21 @@ def make_image(tmp: Path, variant: str, n: int = 3000) -> Path:
         src = base / "src"
         (src / "d").mkdir(parents=True, exist_ok=True)
         (src / "small").mkdir(exist_ok=True)
+        for i in range(40):       # 24-byte entries: block 0 of /small all but full
+            (src / "small" / f"small-{i:05d}-x").touch()
         for name in _file_names(n, 1):
             (src / "d" / os.fsdecode(name)).touch()
         (src / "target").touch()
         img = base / "img"
         opts = {"csum": [], "nocsum": ["-O", "^metadata_csum"]}.get(variant, [])
-        subprocess.run(["mke2fs", "-F", "-q", "-t", "ext4", "-b", str(BS), *opts, "-d", str(src),
-                        str(img), "64M"], check=True, capture_output=True)
+        subprocess.run(["mke2fs", "-F", "-q", "-t", "ext4", "-b", str(BS), *opts, "-U", FIXED_UUID,
+                        "-d", str(src), str(img), "64M"], check=True, capture_output=True)
         if variant in ("tea", "legacy"):
             subprocess.run(["tune2fs", "-E", f"hash_alg={variant}", str(img)], check=True,
                            capture_output=True)
         if variant == "unsigned":
             debugfs(img, "ssv flags 2", write=True)
+        debugfs(img, f"ssv hash_seed {HASH_SEED}", write=True)     # the same splits every run
         assert run("e2fsck", "-fyD", str(img)).returncode in (0, 1)
         fsck_clean(img)
         _BASE[key] = img
@@ -198,6 +202,8 @@ def make_image(tmp: Path, variant: str, n: int = 3000) -> Path:
     return img
 
 
+FIXED_UUID = "6d1c7e55-0b4a-4e52-9f0e-1c2d3e4f5a6b"
+HASH_SEED = "d62a7bbd-ed00-4be4-893b-2ec53e38150f"
 VARIANTS = ["csum", "nocsum", "tea", "legacy", "unsigned"]
 
 
@@ -242,7 +248,7 @@ def test_readdir_hash_order(tmp_path: Path, variant: str) -> None:
 def test_insert_splits_and_fsck(tmp_path: Path, variant: str, count: int) -> None:
     img = make_image(tmp_path, variant)
     before = listing(img, "/d")
-    d = ImageDir(img, "/d", spare=count // 20 + 50)
+    d = ImageDir(img, "/d", spare=count // 15 + 150)
     t = Htree(d)
     target = int(re.search(rb"Inode: (\d+)", debugfs(img, "stat /target")).group(1))
     rnd = random.Random(count)
@@ -264,3 +270,157 @@ def test_insert_splits_and_fsck(tmp_path: Path, variant: str, count: int) -> Non
     levels = int(re.search(rb"Indirect levels: (\d+)", dump).group(1))
     assert levels == 1          # the root filled and moved down a level
     assert listing(img, "/d") == {**before, **new}
+
+
+def _links(img: Path, count: int) -> tuple[int, list[bytes]]:
+    """/target's inode and count names to link it under."""
+    target = int(re.search(rb"Inode: (\d+)", debugfs(img, "stat /target")).group(1))
+    return target, [b"link-%06d" % i for i in range(count)]
+
+
+@pytest.mark.parametrize("variant", ["csum", "nocsum"])
+def test_make_indexed_then_grow(tmp_path: Path, variant: str) -> None:
+    img = make_image(tmp_path, variant)
+    assert b"Root node dump" not in debugfs(img, "htree_dump /small")
+    before = listing(img, "/small")
+    d = ImageDir(img, "/small", spare=30)
+    assert d.nblocks() == 1
+    t = Htree(d)
+    target, names = _links(img, 300)
+    t.make_indexed(names[0], target, 1)
+    assert d.indexed_now and d.nblocks() == 3          # root and the moved leaf split in two
+    for name in names[1:]:
+        t.insert(name, target, 1)
+    assert all(t.lookup(n).ino == ino for n, ino in before.items())
+    d.flush()
+    debugfs(img, f"sif /target links_count {1 + len(names)}", write=True)
+    fsck_clean(img)
+    assert b"Root node dump" in debugfs(img, "htree_dump /small")
+    assert listing(img, "/small") == {**before, **dict.fromkeys(names, target)}
+
+
+def test_remove_leaves_index(tmp_path: Path) -> None:
+    img = make_image(tmp_path, "csum")
+    d = ImageDir(img, "/d", spare=200)
+    t = Htree(d)
+    target, names = _links(img, 1000)
+    for name in names:
+        t.insert(name, target, 1)
+    d.flush()
+    dump_entries = debugfs(img, "htree_dump /d").count(b"Entry #")
+    gone = names[::2]
+    for name in gone:
+        assert t.remove(name).ino == target
+    assert all(t.lookup(n) is None for n in gone)
+    assert all(t.lookup(n).ino == target for n in names[1::2])
+    with pytest.raises(KernelError) as ei:
+        t.remove(gone[0])
+    assert ei.value.errno == E.ENOENT
+    d.flush()
+    debugfs(img, f"sif /target links_count {1 + len(names) - len(gone)}", write=True)
+    fsck_clean(img)
+    assert debugfs(img, "htree_dump /d").count(b"Entry #") == dump_entries   # index untouched
+    assert set(listing(img, "/d")).isdisjoint(gone)
+
+
+def test_hash_collisions_continue_into_next_leaf(tmp_path: Path, monkeypatch) -> None:
+    """With a hash that collides often, leaves split inside runs of equal hashes (the
+    continuation bit) and lookups must go on into the following leaves."""
+    img = make_image(tmp_path, "nocsum")
+    d = ImageDir(img, "/d", spare=200)
+    t = Htree(d)
+    real = t.hash
+    monkeypatch.setattr(t, "hash", lambda name, v: (real(name, v)[0] & 0xF0000000, 0))
+    target, names = _links(img, 3000)
+    for name in names:
+        t.insert(name, target, 1)
+    assert all(t.lookup(n).ino == target for n in names)
+    frames, starts = t._probe(0), []
+    while True:
+        starts.append(frames[-1].entry(frames[-1].at)[0])
+        if not t._next_leaf(frames, None):
+            break
+    assert sum(h & 1 for h in starts) > 10        # leaves that continue the previous hash
+    got = [n for _, n, *_ in t.readdir()]
+    assert set(names) <= set(got) and len(got) == len(set(got))
+
+
+def _snapshot(img: Path, grow: int) -> ImageDir:
+    d = ImageDir(img, "/d", spare=grow // 15 + 150)
+    if grow:
+        t = Htree(d)
+        target, names = _links(img, grow)
+        for name in names:
+            t.insert(name, target, 1)
+    for lblk in range(d.nblocks()):
+        d.read(lblk)
+    return d
+
+
+def _fresh(d: ImageDir) -> ImageDir:
+    c = copy.copy(d)
+    c.bufs = {k: bytearray(v) for k, v in d.bufs.items()}
+    c.dirty = set()
+    return c
+
+
+def _errno(fn, *args) -> int:
+    with pytest.raises(KernelError) as ei:
+        fn(*args)
+    return ei.value.errno
+
+
+def _broken(base: ImageDir, lblk: int, off: int, data: bytes) -> Htree:
+    d = _fresh(base)
+    d.bufs[lblk][off:off + len(data)] = data
+    return Htree(d)
+
+
+def test_corrupt_index_is_euclean(tmp_path: Path) -> None:
+    base = _snapshot(make_image(tmp_path, "nocsum"), 0)
+    name = b"f00010_xxxxxxxxxx"
+    assert _broken(base, 0, 0, b"").lookup(name).name == name
+    for off, data, what in ((28, b"\x07", "hash code"), (30, b"\x05", "depth"), (31, b"\x01", "flags"),
+                            (32, b"\x00\x01", "limit"), (34, b"\x00\x00", "count"),
+                            (34, b"\xff\x00", "count")):
+        with pytest.raises(BadDxDir, match=what):
+            _broken(base, 0, off, data).lookup(name)
+    assert _errno(lambda: list(_broken(base, 0, 36, struct.pack("<I", 99999)).readdir())) == E.EUCLEAN
+    assert _errno(lambda: list(_broken(base, 5, 4, b"\x03\x00").readdir())) == E.EUCLEAN
+
+
+def test_checksum_mismatch_is_ebadmsg(tmp_path: Path) -> None:
+    base = _snapshot(make_image(tmp_path, "csum"), 0)
+    assert len(list(Htree(_fresh(base)).readdir())) == 3002
+    for lblk in (0, 5):        # a byte changed behind the checksum's back
+        assert _errno(lambda: list(_broken(base, lblk, 300, b"\x5a").readdir())) == E.EBADMSG
+
+
+@pytest.mark.parametrize("variant", ["nocsum", "csum"])
+def test_fuzzed_index_never_crashes(tmp_path: Path, variant: str) -> None:
+    """Random bytes in index and leaf blocks: only KernelErrors, no endless loops."""
+    img = make_image(tmp_path, variant)
+    base = _snapshot(img, 1500)
+    rnd = random.Random(7)
+    probes = [b"f%05d_%s" % (i, b"x" * (i % 17)) for i in range(0, 2700, 300)]
+    nodes = [0] + [f.lblk for f in Htree(base)._probe(0)[1:]]
+    outcomes: dict[str, int] = {}
+    for _ in range(60 if variant == "nocsum" else 20):
+        d = _fresh(base)
+        for _ in range(rnd.randint(1, 4)):
+            lblk = rnd.choice(nodes + [rnd.randrange(d.nblocks())])
+            off = rnd.choice((rnd.randrange(64), rnd.randrange(d.block_size)))
+            d.bufs[lblk][off] = rnd.randrange(256)
+        t = Htree(d)
+        try:
+            for p in probes:
+                t.lookup(p)
+            for _ in t.readdir():
+                pass
+            for i in range(40):
+                t.insert(b"fuzz-%d" % i, 11, 1)
+            outcomes["ok"] = outcomes.get("ok", 0) + 1
+        except KernelError as e:
+            outcomes[E.NAMES.get(e.errno, str(e.errno))] = outcomes.get(E.NAMES.get(e.errno, str(e.errno)), 0) + 1
+    assert "ok" in outcomes or variant == "csum"
+    assert set(outcomes) <= {"ok", "EUCLEAN", "EBADMSG", "ENOSPC", "EEXIST"}, outcomes

@@ -522,7 +522,7 @@ class Htree:
         if self.d.nblocks() != 1:
             raise KernelError(E.EINVAL, "make_indexed: directory is not one block")
         root = self._read(0, index=False)
-        d_ino, d_len, d_nlen, _ = _DIRENT.unpack_from(root, 0)
+        _, d_len, d_nlen, _ = _DIRENT.unpack_from(root, 0)
         dd_len = L.rec_len_from_disk(_DIRENT.unpack_from(root, 12)[1], self.bs)
         if d_len != 12 or d_nlen != 1 or root[12 + 6] != 2 or dd_len < 12 or dd_len & 3 \
                 or 12 + dd_len >= self.bs - self.tail:
