@@ -8,14 +8,14 @@ punched, i_size set, and e2fsck -fn must find nothing.
 """
 from __future__ import annotations
 
-import os
 import copy
-from collections import Counter
+import os
 import random
 import re
 import shutil
 import struct
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
