@@ -7,7 +7,7 @@ and journal structs), csum (metadata checksums), extents (extent trees
 behind the block-map interface), alloc (uninitialised groups), dir
 (checksummed directory blocks, htree directories read linearly), inode
 (Ext4Inode), fs (Ext4Fs: features, journal check, checksums on read and
-write).
+write), dirhash (Linux's directory hashes), htree (the dir_index tree).
 """
 from umlpy.fs.ext4.fs import Ext4Fs, mount_ext4
 from umlpy.fs.ext4.inode import Ext4Inode
