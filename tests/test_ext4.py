@@ -258,7 +258,7 @@ def test_disk_full_leaves_a_clean_fs(tmp_path: Path) -> None:
 
 
 # -- directories ------------------------------------------------------------------------------
-def test_htree_directory_is_read_then_unindexed_cleanly(tmp_path: Path) -> None:
+def test_htree_directory_stays_indexed(tmp_path: Path) -> None:
     src = tmp_path / "src"
     (src / "big").mkdir(parents=True)
     for i in range(600):
@@ -274,7 +274,8 @@ def test_htree_directory_is_read_then_unindexed_cleanly(tmp_path: Path) -> None:
     big.create(b"newcomer", REG, 0, 0)
     big.unlink(b"entry-number-3")
     finish(fs, path)
-    assert "Flags: 0x80000" in debugfs(path, "stat /big").decode()
+    assert "Flags: 0x81000" in debugfs(path, "stat /big").decode()
+    assert b"Root node dump" in debugfs(path, "htree_dump /big")
     assert debugfs(path, "cat /big/entry-number-599") == b"599"
 
 
@@ -472,3 +473,4 @@ def test_xattr_blocks_are_checksummed(tmp_path: Path) -> None:
     assert f.getxattr(b"user.big") == b"v" * 600
     f.removexattr(b"user.small")
     finish(fs, path)
+

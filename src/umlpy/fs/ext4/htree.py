@@ -22,7 +22,7 @@ upper half of its entries by size moving to a new block (do_split); a full
 index node is split in two, and a full root moves its entries to a new
 node under it, growing a level (ext4_dx_add_entry); a one-block linear
 directory that fills becomes indexed (make_indexed_dir).  Removal leaves
-the index alone, as Linux's does.  readdir walks the leaves in hash order
+the index alone, as Linux's does; retarget rewrites an entry in place.  readdir walks the leaves in hash order
 and returns entries sorted by (hash, minor hash) with that pair as the
 position cookie, so telldir/seekdir survive inserts that split leaves.
 
@@ -514,6 +514,24 @@ class Htree:
             buf[hit.off:hit.off + rec_len] = bytes(rec_len)
         self._seal_leaf(hit.lblk, buf)
         return hit
+
+    def retarget(self, name: bytes, ino: int, ftype: int) -> None:
+        """Point an existing entry at another inode, its file type too (Linux's
+        ext4_setent), or the root's '..' (only its inode, as ext4_rename_dir_finish),
+        resealing the block it is in.  ENOENT if absent."""
+        if name == b"..":
+            root = self._probe(0)[0]
+            struct.pack_into("<I", root.buf, 12, ino)
+            self._seal_dx(root)
+            return
+        hit = self.lookup(name)
+        if hit is None:
+            raise KernelError(E.ENOENT)
+        buf = self.d.read(hit.lblk)
+        struct.pack_into("<I", buf, hit.off, ino)
+        if self.d.filetype:
+            buf[hit.off + 7] = ftype
+        self._seal_leaf(hit.lblk, buf)
 
     def make_indexed(self, name: bytes, ino: int, ftype: int) -> DxEntry:
         """Turn a full one-block linear directory into an indexed one and add name
