@@ -258,7 +258,7 @@ def test_disk_full_leaves_a_clean_fs(tmp_path: Path) -> None:
 
 
 # -- directories ------------------------------------------------------------------------------
-def test_htree_directory_is_read_then_unindexed_cleanly(tmp_path: Path) -> None:
+def test_htree_directory_stays_indexed(tmp_path: Path) -> None:
     src = tmp_path / "src"
     (src / "big").mkdir(parents=True)
     for i in range(600):
@@ -274,7 +274,8 @@ def test_htree_directory_is_read_then_unindexed_cleanly(tmp_path: Path) -> None:
     big.create(b"newcomer", REG, 0, 0)
     big.unlink(b"entry-number-3")
     finish(fs, path)
-    assert "Flags: 0x80000" in debugfs(path, "stat /big").decode()
+    assert "Flags: 0x81000" in debugfs(path, "stat /big").decode()
+    assert b"Root node dump" in debugfs(path, "htree_dump /big")
     assert debugfs(path, "cat /big/entry-number-599") == b"599"
 
 
@@ -472,3 +473,30 @@ def test_xattr_blocks_are_checksummed(tmp_path: Path) -> None:
     assert f.getxattr(b"user.big") == b"v" * 600
     f.removexattr(b"user.small")
     finish(fs, path)
+
+
+def _crtime(path: Path, name: str) -> str:
+    """debugfs's crtime of name as SEC.NSEC (hex seconds:extra, the epoch bits in extra)."""
+    m = re.search(r"crtime: 0x([0-9a-f]+):([0-9a-f]+)", debugfs(path, f"stat {name}").decode())
+    lo, extra = int(m.group(1), 16), int(m.group(2), 16)
+    sec = lo - (1 << 32 if lo >> 31 else 0) + ((extra & 3) << 32)
+    return f"{sec}.{extra >> 2:09d}"
+
+
+def test_statx_btime(tmp_path: Path, src: Path) -> None:
+    """ext4 reports i_crtime as stx_btime when asked and the inode has room for it
+    (ext4_getattr); 128-byte inodes, ext2 and tmpfs report none."""
+    path = mkfs(tmp_path / "fs.img", "64M", src=src)
+    small = mkfs(tmp_path / "small.img", "16M", "-I", "128", src=src)
+    e2 = mkfs(tmp_path / "e2.img", "16M", fstype="ext2", src=src)
+    r = sh("mount -t ext4 /dev/ubdb /mnt && touch /mnt/new && mkdir /tmp/s /tmp/e && "
+           "mount -t ext4 /dev/ubdc /tmp/s && mount -t ext2 /dev/ubdd /tmp/e && "
+           "/t/bin/t_btime /mnt/hello /mnt/new /tmp/s/hello /tmp/e/hello /tmp && "
+           "umount /tmp/e && umount /tmp/s && umount /mnt",
+           f"ubdb={path}", f"ubdc={small}", f"ubdd={e2}")
+    out = r.stdout.decode()
+    assert out.endswith("done\n") and "unasked" not in out, out + r.stderr.decode()
+    lines = dict(line.split(" ", 1) for line in out.splitlines()[:-1])
+    assert lines["/mnt/hello"] == "btime " + _crtime(path, "/hello")
+    assert lines["/mnt/new"] == "btime " + _crtime(path, "/new")
+    assert lines["/tmp/s/hello"] == lines["/tmp/e/hello"] == lines["/tmp"] == "no btime"

@@ -70,10 +70,11 @@ STATX_MTIME, STATX_CTIME, STATX_MNT_ID, STATX__RESERVED = 0x40, 0x80, 0x1000, 0x
 STATX_ATTR_AUTOMOUNT, STATX_ATTR_MOUNT_ROOT, STATX_ATTR_DAX = 0x1000, 0x2000, 0x200000
 
 
-@syscall("statx", note="no btime (ext2 has none, tmpfs keeps none here)")
+@syscall("statx", note="btime where the filesystem keeps one (ext4)")
 def sys_statx(t, dirfd, path, flags, mask, buf, *_):
-    """vfs_statx: the basic fields and the mount id whatever was asked;
-    the attributes the filesystem knows, and whether this is a mount's root."""
+    """vfs_statx: the basic fields and the mount id whatever was asked; the
+    birth time when asked and the filesystem has it (ext4_getattr); the
+    attributes the filesystem knows, and whether this is a mount's root."""
     if mask & STATX__RESERVED or flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE:
         raise KernelError(E.EINVAL)
     ino, d = _target(t, dirfd, path, flags)
@@ -87,9 +88,12 @@ def sys_statx(t, dirfd, path, flags, mask, buf, *_):
     if ino.fs.mgtime and not mask & (STATX_MTIME | STATX_CTIME):
         got &= ~(STATX_MTIME | STATX_CTIME)     # fill_mg_cmtime: not asked, not reported
         ctime = mtime = 0
+    btime = ino.btime() if mask & structs.STATX_BTIME else None
+    if btime is not None:
+        got |= structs.STATX_BTIME
     t.mem.write(buf, structs.pack_statx(
         got, dev_of(ino), ino.ino, ino.nlink, ino.mode, ino.uid, ino.gid, ino.rdev, ino.size(),
-        ino.fs.blksize, ino.blocks(), ino.atime, 0, ctime, mtime,
+        ino.fs.blksize, ino.blocks(), ino.atime, btime or 0, ctime, mtime,
         attrs, ino.fs.statx_attributes | STATX_ATTR_AUTOMOUNT | STATX_ATTR_MOUNT_ROOT | STATX_ATTR_DAX,
         mnt.mnt_id if mnt is not None else 0))
     return 0

@@ -379,22 +379,29 @@ class DirFile(File):
         return self.pos
 
     def getdents(self, bufsize: int) -> bytes:
-        if self._snapshot is None or self.pos == 0:
-            parent = self.dentry.up() if self.dentry is not None else None
-            pino = parent.inode.ino if parent is not None else self.inode.ino
-            self._snapshot = [(b".", self.inode.ino, C.DT_DIR), (b"..", pino, C.DT_DIR)]
-            self._snapshot += self.inode.entries()
+        """Entries from self.pos on, as many as fit; d_off (and the new position)
+        is the position after each.  A filesystem with its own positions
+        (Inode.readdir) is asked from the position every time, as Linux's
+        iterate_shared; the others are listed once (at position 0) and the
+        position is the entry's number."""
+        it = self.inode.readdir(self.pos)
+        if it is None:
+            if self._snapshot is None or self.pos == 0:
+                parent = self.dentry.up() if self.dentry is not None else None
+                pino = parent.inode.ino if parent is not None else self.inode.ino
+                self._snapshot = [(b".", self.inode.ino, C.DT_DIR), (b"..", pino, C.DT_DIR)]
+                self._snapshot += self.inode.entries()
+            snap = self._snapshot
+            it = ((*snap[i], i + 1) for i in range(self.pos, len(snap)))
         out = []
         used = 0
-        snap = self._snapshot
-        while self.pos < len(snap):
-            name, ino, dtype = snap[self.pos]
-            rec = structs.pack_dirent64(ino, self.pos + 1, dtype, name)
+        for name, ino, dtype, nxt in it:
+            rec = structs.pack_dirent64(ino, nxt, dtype, name)
             if used + len(rec) > bufsize:
                 if not out:
                     raise KernelError(E.EINVAL)
                 break
             out.append(rec)
             used += len(rec)
-            self.pos += 1
+            self.pos = nxt
         return b"".join(out)

@@ -1,7 +1,7 @@
 """The inode and filesystem interfaces every filesystem implements."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from arch_um import clock
 from umlpy.abi import consts as C
@@ -136,12 +136,25 @@ class Inode:
         if a:
             self.atime = t
 
+    def btime(self) -> int | None:
+        """The birth time in ns for statx (STATX_BTIME), None when the filesystem
+        keeps none for this inode: then the mask leaves it out, as Linux's."""
+        return None
+
     # -- directories ----------------------------------------------------
     def lookup(self, name: bytes) -> Inode | None:
         raise KernelError(E.ENOTDIR)
 
     def entries(self) -> list[tuple[bytes, int, int]]:
         raise KernelError(E.ENOTDIR)
+
+    def readdir(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
+        """For a directory whose positions are the filesystem's own cookies (ext4's
+        hash order, where a position survives other entries coming and going):
+        (name, ino, d_type, position after it) of each entry from position pos on,
+        '.' and '..' included.  None: the VFS lists '.', '..' and entries() and
+        numbers them itself."""
+        return None
 
     def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0) -> Inode:
         raise KernelError(E.ENOTDIR)

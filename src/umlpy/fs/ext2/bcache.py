@@ -93,6 +93,14 @@ class BufferCache:
         """seal(buf) runs on blk's contents each time it is written back."""
         self._sealers[blk] = seal
 
+    def unseal(self, blk: int) -> None:
+        """Finish blk now with its sealer, if it has one and is dirty, and drop the
+        sealer: its contents are about to be read as they are (an ext4 directory
+        block an htree checks) or to change format (a leaf becoming an index root)."""
+        seal = self._sealers.pop(blk, None)
+        if seal is not None and blk in self._dirty:
+            seal(self._bufs[blk])
+
     def mark_dirty(self, blk: int, buf: bytearray | None = None) -> None:
         if buf is not None and self._bufs.get(blk) is not buf:
             self._bufs[blk] = buf      # it was evicted while the caller held it

@@ -11,7 +11,7 @@ any change clears their index flag so e2fsck does not find a stale tree.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator, Protocol
 
 from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
@@ -38,6 +38,27 @@ class Dirent:
         if self.ino == 0:
             return self.rec_len
         return self.rec_len - L.rec_len_needed(len(self.name))
+
+
+class Entry(Protocol):
+    """A name's entry as a directory finds it: the inode it leads to."""
+    ino: int
+
+
+class Directory(Protocol):
+    """What an inode asks of its directory contents (fs.dir_class): ext2's DirIndex,
+    ext4's linear-or-indexed directory."""
+
+    def __init__(self, dir_inode: Ext2Inode) -> None: ...
+    @classmethod
+    def format_new(cls, d: Ext2Inode, pblk: int, parent: int) -> None: ...
+    def get(self, name: bytes) -> Entry | None: ...
+    def listing(self) -> list[tuple[bytes, int, int]]: ...
+    def cookies(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None: ...
+    def is_empty(self) -> bool: ...
+    def add(self, name: bytes, ino: int, ftype: int) -> None: ...
+    def remove(self, name: bytes) -> Entry: ...
+    def retarget(self, name: bytes, ino: int, ftype: int) -> None: ...
 
 
 class DirIndex:
@@ -98,6 +119,11 @@ class DirIndex:
         ft = L.FT_TO_DT
         return [(n, e.ino, ft.get(e.ftype, 0)) for n, e in self.names.items()]
 
+    def cookies(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
+        """Positions of the filesystem's own (Inode.readdir): none, the VFS numbers
+        the listing."""
+        return None
+
     def is_empty(self) -> bool:
         return not self.names
 
@@ -115,16 +141,26 @@ class DirIndex:
 
     def _changed(self, lblk: int) -> None:
         self.room[lblk] = max((e.slack() for e in self.blocks[lblk]), default=0)
+        self._drop_index()
+
+    def _drop_index(self) -> None:
+        """ext2 does not keep an htree up to date: a change clears the index flag."""
         self.dir.flags &= ~L.FL_INDEX
+
+    def nblocks(self) -> int:
+        return len(self.pblks)
+
+    def block_with_room(self, name: bytes) -> int | None:
+        """The first block an entry called name fits in (first fit), None if none."""
+        need = L.rec_len_needed(len(name))
+        return next((lblk for lblk, room in enumerate(self.room) if room >= need), None)
 
     def add(self, name: bytes, ino: int, ftype: int) -> None:
         need = L.rec_len_needed(len(name))
         if not self.filetype:
             ftype = 0
-        for lblk, room in enumerate(self.room):
-            if room >= need:
-                break
-        else:
+        lblk = self.block_with_room(name)
+        if lblk is None:
             self._grow(name, ino, ftype)
             return
         ents = self.blocks[lblk]

@@ -20,7 +20,7 @@ from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2.alloc import Allocator
 from umlpy.fs.ext2.bcache import BufferCache
 from umlpy.fs.ext2.bmap import BlockMap, max_blocks
-from umlpy.fs.ext2.dir import DirIndex
+from umlpy.fs.ext2.dir import DirIndex, Directory
 from umlpy.fs.ext2.inode import Ext2Inode
 from umlpy.fs.ext2.journal import replay_journal
 from umlpy.fs.ext2.xattr import block_header
@@ -88,7 +88,7 @@ class Ext2Fs(Filesystem):
     direct_io = True
     superblock_class: type[L.Superblock] = L.Superblock
     allocator_class: type[Allocator] = Allocator
-    dir_class: type[DirIndex] = DirIndex
+    dir_class: type[Directory] = DirIndex
     inode_class: type[Ext2Inode] = Ext2Inode
 
     def __init__(self, dev: BlockDevice, read_only: bool) -> None:

@@ -10,7 +10,7 @@ in-memory index of their blocks (dir.py).
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
@@ -19,7 +19,7 @@ from umlpy.abi import structs
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.bcache import extents, runs
-from umlpy.fs.ext2.dir import DirIndex
+from umlpy.fs.ext2.dir import Directory
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Inode, now_ns
 
@@ -42,7 +42,7 @@ class Ext2Inode(Inode):
         self._disk = bytes(raw)            # the inode as the device has it now
         self._raw = bytearray(raw)         # template: bytes we do not model survive
         self._rec = L.InodeBase(raw[:L.GOOD_OLD_INODE_SIZE])
-        self._dir: DirIndex | None = None
+        self._dir: Directory | None = None
         self._mem: MemFile | None = None
         self.shared_mapped = False
         self._freed = False
@@ -166,7 +166,7 @@ class Ext2Inode(Inode):
             raise KernelError(E.EPERM)
 
     # -- directories ------------------------------------------------------------
-    def _dirx(self) -> DirIndex:
+    def _dirx(self) -> Directory:
         if not self.is_dir:
             raise KernelError(E.ENOTDIR)
         if self._dir is None:
@@ -180,7 +180,10 @@ class Ext2Inode(Inode):
     def entries(self) -> list[tuple[bytes, int, int]]:
         return self._dirx().listing()
 
-    def _check_new_name(self, name: bytes) -> DirIndex:
+    def readdir(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
+        return self._dirx().cookies(pos)
+
+    def _check_new_name(self, name: bytes) -> Directory:
         self.fs.check_rw()
         d = self._dirx()
         if self.nlink == 0:

@@ -1,53 +1,65 @@
-"""ext4 directory blocks: checksum tails, and htree directories read linearly.
+"""ext4 directories: checksum tails on linear blocks, and the htree index kept.
 
 Under metadata_csum every leaf block ends in a 12-byte fake dirent
 (inode 0, rec_len 12, file type 0xDE) holding crc32c of the block before
 it, seeded per inode; it is checked when the block is first read, kept
 out of the entries, and recomputed when the block is written back.
 
-An htree directory (dir_index, EXT4_INDEX_FL) is read by scanning every
-block: its index blocks (block 0, and blocks whose first dirent is an
-empty one spanning the block, Linux's test) hold no names.  Until an
-htree module keeps the index up to date, the first change drops it, as
-Linux's ext4_add_entry does when it cannot use the index: the flag is
-cleared and, under metadata_csum, each index block becomes an ordinary
-leaf (its last dirent shortened by 12 bytes to make room for the tail),
-so e2fsck finds a valid linear directory.  A module that maintains the
-index subclasses Ext4DirIndex (fs.dir_class) and overrides _unindex and
-the changing methods.
+A directory is what Linux's is_dx says: indexed (dir_index and
+EXT4_INDEX_FL) or linear.  An indexed one goes through htree.py over
+InodeBlocks (the block map and the buffer cache): a lookup reads the root,
+the index nodes on the hash's path and one leaf, never the whole
+directory; adding, removing and renaming keep the index as Linux's namei.c
+does.  A linear one is fs/ext2's DirIndex (parsed once, names in a dict)
+with the tails; when its single block is full and the filesystem has
+dir_index, it becomes indexed (make_indexed_dir).  A multi-block linear
+directory stays linear, as in Linux.
+
+A corrupt index (htree.BadDxDir) is handled where Linux handles it:
+lookups, removals and renames find the name by a linear scan of every
+block (ext4_find_entry's fallback); an add clears the index flag and goes
+on linearly, or, under metadata_csum, fails with EUCLEAN
+(ext4_add_entry); readdir clears the flag without metadata_csum and lists
+linearly (ext4_readdir).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from itertools import chain, islice
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2.dir import Dirent, DirIndex, init_block
-from umlpy.fs.ext4 import csum
+from umlpy.fs.ext4 import csum, dirhash
 from umlpy.fs.ext4 import layout as X
+from umlpy.fs.ext4.htree import EOF_64BIT, BadDxDir, DxEntry, Htree
+from umlpy.kernel.errors import KernelError
 
 if TYPE_CHECKING:
     from umlpy.fs.ext4.inode import Ext4Inode
 
+T = TypeVar("T")
+HELD = 32        # buffers InodeBlocks remembers: more than one htree change touches
+
 
 class Ext4DirIndex(DirIndex):
+    """A linear directory (or an indexed one read linearly): DirIndex with tails."""
+
     def __init__(self, dir_inode: Ext4Inode) -> None:
         self.csum = dir_inode.fs.metadata_csum
-        self.dx: set[int] = set()      # logical blocks still formatted as htree nodes
         super().__init__(dir_inode)
 
     # -- reading ------------------------------------------------------------------
     def _is_dx_block(self, lblk: int, buf: bytearray) -> bool:
+        """An index block of an indexed directory (Linux's test in ext4_read_dirblock):
+        it has no tail, and its entries are the fake '..' or empty dirent."""
         if not self.dir.is_dx():
             return False
         return lblk == 0 or L.rec_len_from_disk(L.DIRENT.unpack_from(buf)[1], self.bs) == self.bs
 
     def _parse(self, lblk: int, buf: bytearray | None, end: int | None = None) -> None:
-        if buf is None or not self.csum:
-            super()._parse(lblk, buf)
-            return
-        if self._is_dx_block(lblk, buf):
-            self.dx.add(lblk)
+        if buf is None or not self.csum or self._is_dx_block(lblk, buf):
             super()._parse(lblk, buf)
             return
         fs, pblk, bs = self.dir.fs, self.pblks[lblk], self.bs
@@ -62,6 +74,9 @@ class Ext4DirIndex(DirIndex):
             fs.verified.add(pblk)
         self._seal(pblk)
         super()._parse(lblk, buf, bs - X.DIR_TAIL_SIZE)
+
+    def _drop_index(self) -> None:
+        """Linear changes leave the flag: ext4 clears it only where Ext4Dir does."""
 
     # -- the tail ------------------------------------------------------------------
     def _seal(self, pblk: int) -> None:
@@ -85,39 +100,210 @@ class Ext4DirIndex(DirIndex):
             put_tail(buf)
             seal(d, pblk)
 
-    # -- changing: the index goes first ------------------------------------------------
-    def _unindex(self) -> None:
-        """Turn the directory into a plain linear one (see the module docstring)."""
-        if not self.dir.flags & L.FL_INDEX and not self.dx:
+
+class InodeBlocks:
+    """htree's DirBlocks over a directory inode: its block map (looked up once,
+    extended by append_block) and the filesystem's buffer cache."""
+
+    def __init__(self, d: Ext4Inode) -> None:
+        fs, sb = d.fs, d.fs.sb
+        self.dir = d
+        self.fs = fs
+        self.ino = d.ino
+        self.block_size = fs.block_size
+        self.hash_seed = dirhash.seed_words(sb.hash_seed)
+        self.def_hash_version = sb.def_hash_version
+        self.sb_flags = sb.flags
+        self.metadata_csum = fs.metadata_csum
+        self.largedir = False            # an INCOMPAT feature this driver does not mount
+        self.filetype = fs.has_filetype
+        self.inodes_count = sb.inodes_count
+        self.pblks = fs.bmap.map(d, 0, d.size() // fs.block_size)
+        # the buffers handed out last, so that mark_dirty puts back one the cache
+        # dropped meanwhile (the cache's own contract: mark_dirty(blk, buf))
+        self._held: OrderedDict[int, bytearray] = OrderedDict()
+
+    def nblocks(self) -> int:
+        return len(self.pblks)
+
+    def _hold(self, lblk: int, buf: bytearray) -> bytearray:
+        self._held[lblk] = buf
+        self._held.move_to_end(lblk)
+        if len(self._held) > HELD:
+            self._held.popitem(last=False)
+        return buf
+
+    def read(self, lblk: int) -> bytearray:
+        pblk = self.pblks[lblk]
+        if not pblk:
+            raise self.fs.error(f"inode #{self.ino}: Directory hole found for htree block {lblk}")
+        return self._hold(lblk, self.fs.bcache.get(pblk))
+
+    def mark_dirty(self, lblk: int) -> None:
+        self.fs.bcache.mark_dirty(self.pblks[lblk], self._held.get(lblk))
+
+    def append_block(self) -> tuple[int, bytearray]:
+        d, lblk = self.dir, len(self.pblks)
+        got = self.fs.bmap.alloc(d, lblk, lblk + 1)
+        if not got:
+            raise KernelError(E.ENOSPC)
+        self.pblks.append(got[0])
+        d.set_size((lblk + 1) * self.block_size)
+        return lblk, self._hold(lblk, self.fs.bcache.zeroed(got[0]))
+
+    def set_indexed(self) -> None:
+        self.dir.flags |= L.FL_INDEX
+
+    def csum(self, data: bytes) -> int:
+        return csum.chksum(self.dir.csum_seed(), data)
+
+
+class Ext4Dir:
+    """An ext4 directory behind fs/ext2's Directory interface (see the module docstring)."""
+
+    def __init__(self, dir_inode: Ext4Inode) -> None:
+        self.dir = dir_inode
+        self.fs = dir_inode.fs
+        self._tree = Htree(InodeBlocks(dir_inode)) if dir_inode.is_dx() else None
+        self._lin: Ext4DirIndex | None = None     # the linear view, while it is current
+
+    @classmethod
+    def format_new(cls, d: Ext4Inode, pblk: int, parent: int) -> None:
+        Ext4DirIndex.format_new(d, pblk, parent)
+
+    def _linear(self) -> Ext4DirIndex:
+        if self._lin is None:
+            self._lin = Ext4DirIndex(self.dir)
+        return self._lin
+
+    def _tree_changed(self) -> None:
+        self._lin = None         # a fallback's parse of the blocks is stale now
+
+    def _unindex(self, for_add: bool) -> None:
+        """A corrupt index met by an add (or readdir): drop it as Linux does, which
+        under metadata_csum an add refuses and readdir does not do."""
+        if self.fs.metadata_csum:
+            if for_add:
+                raise self.fs.error(f"inode #{self.dir.ino}: Directory has corrupted htree index.")
             return
-        fs = self.dir.fs
-        for lblk in sorted(self.dx):
-            last: Dirent = self.blocks[lblk][-1]
-            if last.rec_len - L.rec_len_needed(len(last.name)) * bool(last.ino) \
-                    < X.DIR_TAIL_SIZE:
-                raise fs.error(f"inode #{self.dir.ino}: htree block {lblk} is full")
-            last.rec_len -= X.DIR_TAIL_SIZE
-            self._store(last)
-            pblk = self.pblks[lblk]
-            buf = fs.bcache.get(pblk)
-            put_tail(buf)
-            fs.bcache.mark_dirty(pblk, buf)
-            self._seal(pblk)
-            self._changed(lblk)
-        self.dx.clear()
         self.dir.flags &= ~L.FL_INDEX
+        self._tree = None
+        self._lin = None
 
+    # -- reading ------------------------------------------------------------------
+    def get(self, name: bytes) -> Dirent | DxEntry | None:
+        if self._tree is not None:
+            try:
+                return self._tree.lookup(name)
+            except BadDxDir:
+                pass
+        return self._linear().get(name)
+
+    def _hash_order(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
+        """The index's readdir from pos with each entry's following position; None
+        when the index cannot even be started (readdir's fallback)."""
+        assert self._tree is not None
+        if pos == EOF_64BIT:
+            return iter(())
+        it = self._tree.readdir(pos)
+        try:
+            first = next(it, None)
+        except BadDxDir:
+            self._unindex(for_add=False)
+            return None
+        if first is None:
+            return iter(())
+        return _with_next(chain([first], it))
+
+    def cookies(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
+        return None if self._tree is None else self._hash_order(pos)
+
+    def listing(self) -> list[tuple[bytes, int, int]]:
+        if self._tree is not None:
+            it = self._hash_order(0)
+            if it is not None:
+                return [(name, ino, dt) for name, ino, dt, _ in islice(it, 2, None)]
+        return self._linear().listing()
+
+    def is_empty(self) -> bool:
+        if self._tree is not None:
+            it = self._hash_order(0)
+            if it is not None:
+                return next(islice(it, 2, None), None) is None
+        return self._linear().is_empty()
+
+    # -- changing -------------------------------------------------------------------
     def add(self, name: bytes, ino: int, ftype: int) -> None:
-        self._unindex()
-        super().add(name, ino, ftype)
+        fallback = self._tree is not None
+        if self._tree is not None:
+            try:
+                self._tree.insert(name, ino, ftype)
+                self._tree_changed()
+                return
+            except BadDxDir:
+                self._unindex(for_add=True)
+        lin = self._linear()
+        if lin.nblocks() == 1 and lin.block_with_room(name) is None and not fallback \
+                and self.fs.sb.feature_compat & X.COMPAT_DIR_INDEX:
+            self._make_indexed(name, ino, ftype)
+            return
+        lin.add(name, ino, ftype)
 
-    def remove(self, name: bytes) -> Dirent:
-        self._unindex()
-        return super().remove(name)
+    def _make_indexed(self, name: bytes, ino: int, ftype: int) -> None:
+        """The full first block becomes the root over two leaves (make_indexed_dir)."""
+        blocks = InodeBlocks(self.dir)
+        self.fs.bcache.unseal(blocks.pblks[0])     # its leaf tail becomes a dx tail
+        tree = Htree(blocks)
+        try:
+            tree.make_indexed(name, ino, ftype)
+        finally:        # (ENOSPC may come before or after the root is made)
+            self._lin = None
+            self._tree = tree if self.dir.is_dx() else None
+
+    def remove(self, name: bytes) -> Dirent | DxEntry:
+        if self._tree is not None:
+            try:
+                hit = self._tree.remove(name)
+                self._tree_changed()
+                return hit
+            except BadDxDir:
+                return self._fallback(lambda lin: lin.remove(name))
+        return self._linear().remove(name)
 
     def retarget(self, name: bytes, ino: int, ftype: int) -> None:
-        self._unindex()
-        super().retarget(name, ino, ftype)
+        if self._tree is not None:
+            try:
+                self._tree.retarget(name, ino, ftype)
+                self._tree_changed()
+            except BadDxDir:
+                self._fallback(lambda lin: lin.retarget(name, ino, ftype))
+            return
+        self._linear().retarget(name, ino, ftype)
+
+    def _fallback(self, change: Callable[[Ext4DirIndex], T]) -> T:
+        """A change made linearly in an indexed directory (its index is corrupt
+        where the name hashes).  The blocks' checksums go in now rather than at
+        write-back, since the index reads them as they are."""
+        lin = self._linear()
+        try:
+            return change(lin)
+        finally:
+            for pblk in lin.pblks:
+                if pblk:
+                    self.fs.bcache.unseal(pblk)
+            self._lin = None
+
+
+def _with_next(it: Iterator[tuple[int, bytes, int, int]]) -> Iterator[tuple[bytes, int, int, int]]:
+    """htree's (position, name, inode, file type) as the VFS wants them: (name,
+    inode, d_type, position of the next entry), the last one's being the end."""
+    ft = L.FT_TO_DT
+    prev = next(it, None)
+    while prev is not None:
+        cur = next(it, None)
+        _, name, ino, ftype = prev
+        yield name, ino, ft.get(ftype, 0), cur[0] if cur is not None else EOF_64BIT
+        prev = cur
 
 
 def put_tail(buf: bytearray) -> None:

@@ -30,10 +30,10 @@ from umlpy.abi import errno as E
 from umlpy.block.device import BlockDevice
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2.fs import Ext2Error, Ext2Fs
-from umlpy.fs.ext4 import csum
+from umlpy.fs.ext4 import csum, dirhash
 from umlpy.fs.ext4 import layout as X
 from umlpy.fs.ext4.alloc import Ext4Allocator, init_block_bitmap, init_inode_bitmap
-from umlpy.fs.ext4.dir import Ext4DirIndex
+from umlpy.fs.ext4.dir import Ext4Dir
 from umlpy.fs.ext4.extents import InodeMaps
 from umlpy.fs.ext4.inode import Ext4Inode
 from umlpy.kernel import printk
@@ -46,7 +46,7 @@ SUPPORTED = {"ext3": (X.INCOMPAT_EXT3, X.RO_COMPAT_EXT3),
 class Ext4Fs(Ext2Fs):
     superblock_class = X.Superblock
     allocator_class = Ext4Allocator
-    dir_class = Ext4DirIndex
+    dir_class = Ext4Dir
     inode_class = Ext4Inode
     sb: X.Superblock
 
@@ -89,6 +89,15 @@ class Ext4Fs(Ext2Fs):
         self.group_csum = self.metadata_csum or bool(sb.feature_ro_compat & X.RO_COMPAT_GDT_CSUM)
         self.csum_seed = csum.fs_seed(sb) if self.metadata_csum else 0
         self.has_extents = bool(sb.feature_incompat & X.INCOMPAT_EXTENTS)
+
+    def _mark_mounted(self) -> None:
+        """With dir_index, a superblock saying neither signed nor unsigned hash is
+        made to say signed (x86's char), as Linux's ext4_fill_super does."""
+        sb = self.sb
+        if sb.feature_compat & X.COMPAT_DIR_INDEX and \
+                not sb.flags & (dirhash.FLAGS_SIGNED_HASH | dirhash.FLAGS_UNSIGNED_HASH):
+            sb.flags |= dirhash.FLAGS_SIGNED_HASH
+        super()._mark_mounted()
 
     def _desc_size(self, sb: L.Superblock) -> int:
         return sb.desc_size if sb.feature_incompat & X.INCOMPAT_64BIT else L.GroupDesc.SIZE

@@ -50,6 +50,16 @@ class Ext4Inode(Ext2Inode):
         self.flags &= ~X.FL_EXTENTS
         super()._set_fast_symlink(target)
 
+    def btime(self) -> int | None:
+        """i_crtime (with its extra word when i_extra_isize covers that too), when
+        i_extra_isize covers it: ext4_getattr's EXT4_FITS_IN_INODE.  ext2 keeps
+        the field but Linux's ext2 does not report it, so only this driver does."""
+        raw, ei = self._raw, self.extra_isize
+        lo = L.extra_get(raw, ei, "crtime")
+        if lo is None:
+            return None
+        return L.decode_time(lo, L.extra_get(raw, ei, "crtime_extra"))
+
     def is_dx(self) -> bool:
         """An htree-indexed directory (is_dx in Linux)."""
         return bool(self.fs.sb.feature_compat & X.COMPAT_DIR_INDEX and self.flags & L.FL_INDEX)
