@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A minimal Debian 12 root (debootstrap --variant=minbase, plus python3 and
 # CPython's regression tests, libpython3.11-testsuite) as
-# an ext2 image, for the Debian-userland tests.  Needs root (debootstrap
+# an ext4 image (mke2fs -t ext4 defaults), for the Debian-userland tests.  Needs root (debootstrap
 # makes device nodes and chowns) and Debian's mirror; the result is cached
 # outside the repository, so it is built once per machine:
 #   $UMLPY_CACHE (default ~/.cache/umlpy)/debian/{tree/,root.img}
@@ -9,7 +9,7 @@
 set -euo pipefail
 CACHE=${UMLPY_CACHE:-$HOME/.cache/umlpy}/debian
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-STAMP=3     # bump when the image recipe changes: the tree is kept, the image remade
+STAMP=4     # bump when the image recipe changes: the tree is kept, the image remade
 if [ -f "$CACHE/root.img" ] && [ -d "$CACHE/tree/usr" ] && [ "$(cat "$CACHE/stamp" 2>/dev/null)" = $STAMP ]; then
     echo "$CACHE"
     exit 0
@@ -46,7 +46,7 @@ for d, dirs, files in os.walk(sys.argv[1]):
         os.utime(p, ns=(st.st_atime_ns // 10**9 * 10**9, st.st_mtime_ns // 10**9 * 10**9),
                  follow_symlinks=False)
 PY
-mke2fs -q -F -t ext2 -d "$CACHE/tree" "$CACHE/root.img.tmp" 1G >/dev/null
+mke2fs -q -F -t ext4 -d "$CACHE/tree" "$CACHE/root.img.tmp" 1G >/dev/null
 mv "$CACHE/root.img.tmp" "$CACHE/root.img"
 echo $STAMP > "$CACHE/stamp"
 echo "$CACHE"
