@@ -225,3 +225,24 @@ def test_crash_after_any_write_is_replayed_clean(tmp_path: Path, fstype: str, op
                 d, f = name.encode().split(b"/")
                 assert fs2.root.lookup(d).lookup(f).read(0, len(data) + 1) == data, (cut, name)
         fs2.unmount()
+
+
+def test_commit_interval_commits_without_a_sync(tmp_path: Path) -> None:
+    """commit=1: a file written and never synced is in the journal once the
+    interval has passed (kjournald's periodic commit), so a kill keeps it."""
+    img = mkfs(tmp_path / "fs.img", "32M")
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh",
+                          PATH_ENV, f"ubdb={img}", "--", "-c",
+                          "mount -t ext4 -o commit=1 /dev/ubdb /mnt && mkdir /mnt/d && "
+                          "echo data > /mnt/d/f && sleep 4 && echo slept && sleep 100"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline() == b"slept\n"
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    mount(img).unmount()
+    fsck(img)
+    fs = mount(img, read_only=True)
+    assert fs.root.lookup(b"d").lookup(b"f").read(0, 100) == b"data\n"
+    fs.unmount()

@@ -6,8 +6,8 @@ Modules: layout (64-bit superblock and descriptors, extent, dirent-tail
 and journal structs), csum (metadata checksums), extents (extent trees
 behind the block-map interface), alloc (uninitialised groups), dir
 (checksummed directory blocks, htree directories read linearly), inode
-(Ext4Inode), fs (Ext4Fs: features, journal check, checksums on read and
-write).
+(Ext4Inode), journal (metadata journalled through fs/jbd2, ordered mode),
+fs (Ext4Fs: features, journal check, checksums on read and write).
 """
 from umlpy.fs.ext4.fs import Ext4Fs, mount_ext4
 from umlpy.fs.ext4.inode import Ext4Inode
