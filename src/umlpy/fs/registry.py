@@ -47,10 +47,26 @@ def make_virtual(fstype: str, kernel, options: str = ""):
     raise KernelError(E.ENODEV)
 
 
-def mount_disk(fstype: str, dev, read_only: bool):
+def commit_interval(options: str) -> int:
+    """ext3/ext4's commit=N (seconds between the journal's commits; 0 or
+    absent: jbd2's default 5); other options are ignored here."""
+    from umlpy.fs.ext4.journal import DEFAULT_COMMIT_S
+    secs = DEFAULT_COMMIT_S
+    for opt in options.split(","):
+        key, _, val = opt.partition("=")
+        if key == "commit":
+            if not val.isdigit():
+                raise KernelError(E.EINVAL, f"ext4: bad commit= value {val!r}")
+            secs = int(val) or DEFAULT_COMMIT_S
+    return secs
+
+
+def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None):
     """ext2 by fs/ext2's driver; ext3 and ext4 by fs/ext4's, which also
     mounts ext2 images, as Linux's ext4 driver does.  A journal that needs
-    recovery is replayed at mount (either driver).
+    recovery is replayed at mount (either driver); ext3/ext4 journal their
+    metadata while mounted read-write, committing every commit= seconds
+    on sched's timers (none: only at fsync, sync and unmount).
 
     The mount holds the device open and claimed (blkdev_get_by_path with
     FMODE_EXCL): EBUSY while mounted or opened O_EXCL, EACCES for a
@@ -69,7 +85,7 @@ def mount_disk(fstype: str, dev, read_only: bool):
             fs = mount_ext2(dev, read_only)
         else:
             from umlpy.fs.ext4 import mount_ext4
-            fs = mount_ext4(dev, read_only, fstype)
+            fs = mount_ext4(dev, read_only, fstype, sched, commit_interval(options))
     except BaseException:
         dev.release(holder=MOUNT_HOLDER)
         raise
@@ -81,16 +97,16 @@ def mount_disk(fstype: str, dev, read_only: bool):
 
 
 
-def mount_root(fstype: str | None, dev, read_only: bool):
+def mount_root(fstype: str | None, dev, read_only: bool, sched=None):
     """(type, filesystem) of the root: rootfstype= if given, else each disk
     type in turn, as Linux's mount_block_root tries every block filesystem
     and goes on past the ones that refuse the image with EINVAL."""
     if fstype:
         check_known(fstype)
-        return fstype, mount_disk(fstype, dev, read_only)
+        return fstype, mount_disk(fstype, dev, read_only, sched=sched)
     for i, name in enumerate(DISK_TYPES):
         try:
-            return name, mount_disk(name, dev, read_only)
+            return name, mount_disk(name, dev, read_only, sched=sched)
         except KernelError as e:
             if e.errno != E.EINVAL or i == len(DISK_TYPES) - 1:
                 raise

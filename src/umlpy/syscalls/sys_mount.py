@@ -96,15 +96,15 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     registry.check_known(ftype)
     ro = bool(flags & MS_RDONLY)
     k = t.kernel
+    opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
     if ftype in registry.DISK_TYPES:
         if not source:
             raise KernelError(E.EINVAL)     # get_tree_bdev: no source specified
         d = namei.lookup(t, C.AT_FDCWD, src.encode())
         if d.inode.fmt != C.S_IFBLK:
             raise KernelError(E.ENOTBLK)
-        fs = registry.mount_disk(ftype, devices.block_device(d.inode.rdev), ro)
+        fs = registry.mount_disk(ftype, devices.block_device(d.inode.rdev), ro, opts, k.sched)
     else:
-        opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
         fs = registry.make_virtual(ftype, k, opts)
         if ro and not getattr(fs, "shared_instance", False):
             fs.read_only = True

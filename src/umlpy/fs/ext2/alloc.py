@@ -8,7 +8,7 @@ speed of `re` over the bitmap bytes rather than a Python loop per bit.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from umlpy.abi import errno as E
 from umlpy.fs.ext2.bcache import runs
@@ -119,16 +119,19 @@ class Allocator:
             lo = bit0 if k == 0 else 0
             hi = bit0 if k == self.ngroups else sb.blocks_in_group(g)
             bm = fs.block_bitmap(g)
+            view = self._allocatable(g, bm)
             got = 0
             pos = lo
             while len(out) < count and pos < hi:
-                z = find_zero(bm, pos, hi)
+                z = find_zero(view, pos, hi)
                 if z < 0:
                     break
-                n = min(zero_run(bm, z, hi), count - len(out), gd.free_blocks_count - got)
+                n = min(zero_run(view, z, hi), count - len(out), gd.free_blocks_count - got)
                 if n <= 0:
                     break
                 set_bits(bm, z, n, True)
+                if view is not bm:
+                    set_bits(view, z, n, True)
                 base = sb.group_first_block(g) + z
                 out.extend(range(base, base + n))
                 got += n
@@ -142,26 +145,38 @@ class Allocator:
         sb.free_blocks_count -= len(out)
         return out
 
-    def free_blocks(self, blocks: Iterable[int]) -> None:
-        sb, fs = self.sb, self.fs
-        total = 0
+    def _allocatable(self, g: int, bm: bytearray) -> bytearray:
+        """The bitmap allocation searches: the group's own, here (ext4's
+        journal also keeps blocks freed by the running transaction busy)."""
+        return bm
+
+    def group_runs(self, blocks: Iterable[int]) -> Iterator[tuple[int, int, int]]:
+        """(group, first bit, count) of each run of blocks, cut at group ends."""
+        sb = self.sb
         for start, n in runs(sorted(blocks)):
             while n:
                 g = self.group_of_block(start)
                 bit = start - sb.group_first_block(g)
                 k = min(n, sb.blocks_in_group(g) - bit)
-                gd = fs.gds[g]
-                bm = fs.block_bitmap(g)
-                used = count_set(bm, bit, k)
-                if used != k:
-                    printk.pr_warn(f"ext2: freeing {k - used} already free blocks near {start}")
-                set_bits(bm, bit, k, False)
-                fs.bcache.mark_dirty(gd.block_bitmap, bm)
-                gd.free_blocks_count += used
-                fs.gd_dirty(g)
-                total += used
+                yield g, bit, k
                 start += k
                 n -= k
+
+    def free_blocks(self, blocks: Iterable[int]) -> None:
+        sb, fs = self.sb, self.fs
+        total = 0
+        for g, bit, k in self.group_runs(blocks):
+            gd = fs.gds[g]
+            bm = fs.block_bitmap(g)
+            used = count_set(bm, bit, k)
+            if used != k:
+                printk.pr_warn(f"ext2: freeing {k - used} already free blocks near "
+                               f"{sb.group_first_block(g) + bit}")
+            set_bits(bm, bit, k, False)
+            fs.bcache.mark_dirty(gd.block_bitmap, bm)
+            gd.free_blocks_count += used
+            fs.gd_dirty(g)
+            total += used
         sb.free_blocks_count += total
 
     # -- inodes ---------------------------------------------------------------

@@ -10,6 +10,13 @@ A block may have a sealer (set_sealer): a function that finishes the
 block just before it is written, which is where ext4 puts the checksum of
 a directory, extent or xattr block, once per write-back rather than once
 per change.  ext2 registers none.
+
+A journalled filesystem (fs/ext4/journal.py) changes two things: flush
+hands the dirty blocks to its commit instead of writing them home, and
+blocks committed to the log but not yet written home are pinned, so that
+they are never dropped and read back stale from the device; when too many
+blocks are dirty the cache calls too_dirty (a commit is due) rather than
+writing any of them back on its own.
 """
 from __future__ import annotations
 
@@ -58,6 +65,9 @@ class BufferCache:
         self._bufs: OrderedDict[int, bytearray] = OrderedDict()
         self._dirty: set[int] = set()
         self._sealers: dict[int, Callable[[bytearray], None]] = {}
+        self.pinned: set[int] = set()       # newer than their home location (in the log)
+        self.too_dirty: Callable[[], None] | None = None
+        self.dirty_limit = self.limit // 2
 
     # -- metadata blocks ------------------------------------------------------
     def get(self, blk: int) -> bytearray:
@@ -86,7 +96,7 @@ class BufferCache:
         buf = bytearray(self.bs)
         self._sealers.pop(blk, None)
         self._insert(blk, buf)
-        self._dirty.add(blk)
+        self._note_dirty(blk)
         return buf
 
     def set_sealer(self, blk: int, seal: Callable[[bytearray], None]) -> None:
@@ -104,11 +114,17 @@ class BufferCache:
     def mark_dirty(self, blk: int, buf: bytearray | None = None) -> None:
         if buf is not None and self._bufs.get(blk) is not buf:
             self._bufs[blk] = buf      # it was evicted while the caller held it
+        self._note_dirty(blk)
+
+    def _note_dirty(self, blk: int) -> None:
         self._dirty.add(blk)
+        if self.too_dirty is not None and len(self._dirty) > self.dirty_limit:
+            self.too_dirty()
 
     def forget(self, blk: int) -> None:
         """blk was freed: its contents must never be written back."""
         self._sealers.pop(blk, None)
+        self.pinned.discard(blk)
         if self._bufs.pop(blk, None) is not None:
             self._dirty.discard(blk)
 
@@ -139,15 +155,20 @@ class BufferCache:
                 self._dirty.discard(b)
 
     # -- write-back -----------------------------------------------------------
-    def flush(self) -> None:
-        """Write every dirty block, one device write per run of neighbours."""
+    def flush(self, commit: Callable[[dict[int, bytes]], None] | None = None) -> None:
+        """Write every dirty block, one device write per run of neighbours;
+        or give them all, sealed, to commit (a journal), which writes them
+        and pins those it has not written home yet."""
         if not self._dirty:
             return
         for b in self._dirty & self._sealers.keys():
             self._sealers[b](self._bufs[b])
-        for start, count in runs(sorted(self._dirty)):
-            self.dev.write(start * self.bs,
-                           b"".join(self._bufs[b] for b in range(start, start + count)))
+        if commit is not None:
+            commit({b: bytes(self._bufs[b]) for b in sorted(self._dirty)})
+        else:
+            for start, count in runs(sorted(self._dirty)):
+                self.dev.write(start * self.bs,
+                               b"".join(self._bufs[b] for b in range(start, start + count)))
         self._dirty.clear()
 
     def _insert(self, blk: int, buf: bytearray) -> None:
@@ -156,15 +177,16 @@ class BufferCache:
             self._shrink()
 
     def _shrink(self) -> None:
-        """Drop the least recently used clean blocks; write back if all are dirty."""
+        """Drop the least recently used clean blocks; write back if all are dirty
+        (journalled: too_dirty was called, the commit comes after the syscall)."""
         excess = len(self._bufs) - self.limit * 3 // 4
-        if len(self._dirty) > self.limit // 2:
+        if len(self._dirty) > self.limit // 2 and self.too_dirty is None:
             self.flush()
         victims = []
         for b in self._bufs:
             if len(victims) >= excess:
                 break
-            if b not in self._dirty:
+            if b not in self._dirty and b not in self.pinned:
                 victims.append(b)
         for b in victims:
             del self._bufs[b]

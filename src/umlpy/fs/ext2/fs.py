@@ -356,11 +356,22 @@ class Ext2Fs(Filesystem):
     def _mark_mounted(self) -> None:
         """Linux's ext2 at a read-write mount: not clean while mounted, count it."""
         sb = self.sb
-        sb.state &= ~L.STATE_VALID & 0xFFFF
+        self._while_mounted()
         sb.mnt_count = (sb.mnt_count + 1) & 0xFFFF
         sb.mtime = now_ns() // 10**9
         self._write_super()
         self.device.flush()
+
+    def _while_mounted(self) -> None:
+        """What the superblock says while mounted read-write: ext2 has no
+        journal, so "not clean" (ext4's journal says needs_recovery instead)."""
+        self.sb.state &= ~L.STATE_VALID & 0xFFFF
+
+    def _mark_clean(self) -> None:
+        """Unmount and remount read-only: everything written, the state
+        back to what it was at mount."""
+        self.sb.state = self._mount_state
+        self.sync()
 
     def _write_super(self) -> None:
         self.sb.wtime = now_ns() // 10**9
@@ -398,9 +409,21 @@ class Ext2Fs(Filesystem):
             return
         for inode in list(self.icache.values()):
             inode.writeback()
+        self.commit(durable)
+
+    def commit(self, durable: bool = True) -> None:
+        """Metadata to the device: inodes into their table blocks, the
+        descriptors, every dirty block, the superblock (ext4's journal
+        overrides _write_metadata: all of it in one transaction)."""
+        if self.read_only or self._unmounted:
+            return
         for inode in list(self.icache.values()):
             self.write_inode(inode)
         self._store_gdt()
+        self._write_metadata(durable)
+
+    def _write_metadata(self, durable: bool) -> None:
+        """The dirty blocks and the superblock, home at once; durable: and flushed."""
         self.bcache.flush()
         self._write_super()
         if durable:
@@ -413,8 +436,7 @@ class Ext2Fs(Filesystem):
             for inode in list(self.icache.values()):
                 if inode.nlink <= 0:
                     inode.release()     # unlinked while open: nobody can reach it now
-            self.sb.state = self._mount_state
-            self.sync()
+            self._mark_clean()
         for inode in self.icache.values():
             if inode._mem is not None:
                 inode._mem.close()
@@ -427,10 +449,7 @@ class Ext2Fs(Filesystem):
         if ro == self.read_only:
             return
         if ro:
-            self.sync()
-            self.sb.state = self._mount_state
-            self._write_super()
-            self.device.flush()
+            self._mark_clean()
             self.read_only = True
             return
         self._accept_super(self.sb, False)

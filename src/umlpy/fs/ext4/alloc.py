@@ -7,10 +7,14 @@ bg_itable_unused says how much of the inode table was never used.  The
 first time a group's bitmap is wanted it is built, the flag cleared and
 both written back; allocating an inode moves bg_itable_unused as
 ext4_new_inode does.
+
+Journalled, a block freed by the running transaction stays busy until it
+commits (fs/ext4/journal.py says why), and an allocation that comes up
+short while blocks are busy commits and tries again.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2.alloc import Allocator, set_bits
@@ -57,6 +61,43 @@ def init_inode_bitmap(fs: Ext4Fs, bm: bytearray) -> None:
 
 class Ext4Allocator(Allocator):
     fs: Ext4Fs
+
+    def __init__(self, fs: Ext4Fs) -> None:
+        super().__init__(fs)
+        self.busy: dict[int, bytearray] = {}   # group: bits of blocks freed, not yet committed
+
+    def _allocatable(self, g: int, bm: bytearray) -> bytearray:
+        busy = self.busy.get(g)
+        if busy is None:
+            return bm
+        both = int.from_bytes(bm, "little") | int.from_bytes(busy, "little")
+        return bytearray(both.to_bytes(len(bm), "little"))
+
+    def alloc_blocks(self, goal: int, count: int) -> list[int]:
+        out = super().alloc_blocks(goal, count)
+        journal = self.fs.journal
+        if len(out) < count and self.busy and journal is not None:
+            Allocator.free_blocks(self, out)    # never used: not busy
+            self.fs.commit()                    # the busy blocks are free once committed
+            out = super().alloc_blocks(goal, count)
+        return out
+
+    def free_blocks(self, blocks: Iterable[int]) -> None:
+        blocks = list(blocks)
+        super().free_blocks(blocks)
+        journal = self.fs.journal
+        if journal is None:
+            return
+        journal.freed(blocks)
+        for g, bit, k in self.group_runs(blocks):
+            busy = self.busy.get(g)
+            if busy is None:
+                busy = self.busy[g] = bytearray(self.fs.block_size)
+            set_bits(busy, bit, k, True)
+
+    def release_busy(self) -> None:
+        """The transaction that freed them committed: they may be reused."""
+        self.busy.clear()
 
     def alloc_inode(self, parent_ino: int, is_dir: bool) -> int:
         ino = super().alloc_inode(parent_ino, is_dir)

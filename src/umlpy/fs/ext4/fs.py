@@ -10,11 +10,13 @@ anything is written.
 
 The journal: one that needs recovery is replayed at mount (fs/jbd2,
 through Ext2Fs._recover); a journal superblock that still has a
-transaction start afterwards is refused.  Writes go straight to their
-blocks as on a journal-less filesystem, with the superblock marked not
-clean while mounted, so the journal stays empty and e2fsck finds it
-clean; journalling the driver's own writes (transactions around sync) is
-still to come.
+transaction start afterwards is refused.  A read-write mount with a
+journal journals every metadata change, in ordered mode (journal.py):
+the superblock says needs_recovery while mounted (its state stays as it
+was, as Linux's ext4_setup_super leaves it) and unmount leaves the
+journal empty and the flag cleared.  Without a journal, writes go
+straight to their blocks with the superblock marked not clean while
+mounted, as ext2's.
 
 Checksums: the superblock's is checked at mount, each group descriptor's
 as the table is read (a bad one refuses a read-write mount, as
@@ -26,6 +28,8 @@ the buffer cache.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from umlpy.abi import errno as E
 from umlpy.block.device import BlockDevice
 from umlpy.fs.ext2 import layout as L
@@ -36,8 +40,13 @@ from umlpy.fs.ext4.alloc import Ext4Allocator, init_block_bitmap, init_inode_bit
 from umlpy.fs.ext4.dir import Ext4Dir
 from umlpy.fs.ext4.extents import InodeMaps
 from umlpy.fs.ext4.inode import Ext4Inode
+from umlpy.fs.ext4.journal import DEFAULT_COMMIT_S, MetadataJournal, open_journal
+from umlpy.fs.jbd2 import Journal
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+
+if TYPE_CHECKING:
+    from umlpy.kernel.sched import Scheduler
 
 SUPPORTED = {"ext3": (X.INCOMPAT_EXT3, X.RO_COMPAT_EXT3),
              "ext4": (X.INCOMPAT_EXT4, X.RO_COMPAT_EXT4)}
@@ -50,10 +59,15 @@ class Ext4Fs(Ext2Fs):
     inode_class = Ext4Inode
     sb: X.Superblock
 
-    def __init__(self, dev: BlockDevice, read_only: bool, name: str = "ext4") -> None:
+    def __init__(self, dev: BlockDevice, read_only: bool, name: str = "ext4",
+                 sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S) -> None:
         self.name = name
         self.devname = dev.name
         self.verified: set[int] = set()     # blocks whose checksum was checked or written here
+        self.sched = sched                  # the commit interval's timers (none: commit points only)
+        self.commit_s = commit_s
+        self.jnl: Journal | None = None     # the journal, checked at mount
+        self.journal: MetadataJournal | None = None     # journalling, while read-write
         super().__init__(dev, read_only)
 
     # -- mount-time checks --------------------------------------------------------------
@@ -139,17 +153,48 @@ class Ext4Fs(Ext2Fs):
             raise self._refuse("external journals are not supported")
         if not sb.first_data_block < sb.journal_inum <= sb.inodes_count:
             raise self._refuse(f"bad journal inode {sb.journal_inum}", E.EUCLEAN)
-        journal = Ext4Inode(self, sb.journal_inum, self._checked_slot(sb.journal_inum))
-        first = self.bmap.map(journal, 0, 1)[0] if journal.size() else 0
-        if not first:
-            raise self._refuse("no journal found", E.EUCLEAN)
-        jsb = self.bcache.get(first)
-        magic, blocktype, _ = X.JBD2_HEADER.unpack_from(jsb)
-        if magic != X.JBD2_MAGIC or blocktype not in (X.JBD2_SB_V1, X.JBD2_SB_V2):
-            raise self._refuse("the journal superblock is invalid", E.EUCLEAN)
-        if int.from_bytes(jsb[X.JBD2_START_OFF:X.JBD2_START_OFF + 4], "big"):
+        try:
+            jnl = open_journal(self)
+        except KernelError as e:
+            raise self._refuse(f"no usable journal: {e}", E.EUCLEAN) from e
+        if jnl.tail:
             raise self._refuse("the journal is not empty and needs recovery: "
                                "run e2fsck or mount it in Linux first")
+        self.jnl = jnl
+
+    def _while_mounted(self) -> None:
+        """With a journal (ext4_setup_super): needs_recovery set, the state
+        left as it is, and from now on metadata goes through the log."""
+        if self.jnl is None:
+            super()._while_mounted()
+            return
+        self.journal = MetadataJournal(self, self.jnl, self.sched, self.commit_s)
+        self.sb.feature_incompat |= L.INCOMPAT_RECOVER
+
+    def _write_metadata(self, durable: bool) -> None:
+        """Journalled: one transaction of every dirty block and the
+        superblock.  A write-back that need not be durable (munmap, exit)
+        leaves the metadata to the next commit, as Linux's page writeback."""
+        if self.journal is None:
+            super()._write_metadata(durable)
+        elif durable:
+            self.journal.stage_super()
+            self.bcache.flush(self.journal.commit)
+
+    def _mark_clean(self) -> None:
+        """ext4_put_super, ext4_mark_recovery_complete: the last commit,
+        the journal checkpointed and empty, then needs_recovery cleared
+        in place."""
+        if self.journal is None:
+            super()._mark_clean()
+            return
+        self.sync()
+        self.journal.close()
+        self.journal = None
+        self.sb.state = self._mount_state
+        self.sb.feature_incompat &= ~L.INCOMPAT_RECOVER
+        self._write_super()
+        self.device.flush()
 
     @property
     def gdt_count(self) -> int:
@@ -293,5 +338,6 @@ class Ext4Fs(Ext2Fs):
         return gd.pack()
 
 
-def mount_ext4(dev: BlockDevice, read_only: bool, name: str = "ext4") -> Ext4Fs:
-    return Ext4Fs(dev, read_only, name)
+def mount_ext4(dev: BlockDevice, read_only: bool, name: str = "ext4",
+               sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S) -> Ext4Fs:
+    return Ext4Fs(dev, read_only, name, sched, commit_s)

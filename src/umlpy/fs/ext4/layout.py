@@ -160,10 +160,4 @@ DIR_TAIL_SIZE = 12
 DIR_TAIL_FT = 0xDE
 DIR_TAIL = struct.Struct("<IHBBI")      # inode 0, rec_len 12, name_len 0, 0xDE, checksum
 
-# -- the journal superblock (big-endian, jbd2's journal_superblock_t) -----------------
-JBD2_MAGIC = 0xC03B3998
-JBD2_SB_V1, JBD2_SB_V2 = 3, 4
-JBD2_HEADER = struct.Struct(">III")     # magic, blocktype, sequence
-JBD2_START_OFF = 28                     # s_start: 0 when the journal is empty
-
 XATTR_CSUM_OFF = 16                     # h_checksum in the EA block header

@@ -24,7 +24,10 @@ Bounds, as jbd2's: a transaction may take at most a quarter of the log
 (j_max_transaction_buffers); begin(credits) commits the running
 transaction early when it could not take credits more blocks, add and
 revoke past the bound fail with ENOSPC; a commit that does not fit in the
-free log checkpoints first.
+free log checkpoints first.  begin(limit=n) lets one transaction grow to
+n log blocks, up to the whole ring: for a set of changes that must stay
+atomic although it outgrew the quarter (replay, Linux's and e2fsck's,
+takes a transaction of any size that fits in the log).
 """
 from __future__ import annotations
 
@@ -41,8 +44,9 @@ from umlpy.vfs.inode import now_ns
 class Transaction:
     """The running transaction: new contents of metadata blocks, and revokes."""
 
-    def __init__(self, writer: JournalWriter) -> None:
+    def __init__(self, writer: JournalWriter, limit: int) -> None:
         self._w = writer
+        self.limit = limit                      # log blocks it may take
         self.blocks: dict[int, bytes] = {}      # in the order first added
         self.revoked: dict[int, None] = {}
 
@@ -55,7 +59,7 @@ class Transaction:
         if not 0 <= blocknr < w.j.fs_blocks or len(data) != w.j.bs:
             raise KernelError(E.EINVAL, f"jbd2: bad block {blocknr} for a transaction")
         fresh = blocknr not in self.blocks
-        if fresh and w.log_blocks(len(self.blocks) + 1, len(self.revoked)) > w.max_log_blocks:
+        if fresh and w.log_blocks(len(self.blocks) + 1, len(self.revoked)) > self.limit:
             raise KernelError(E.ENOSPC, "jbd2: transaction too large for the journal")
         self.revoked.pop(blocknr, None)         # reused: jbd2_journal_cancel_revoke
         self.blocks[blocknr] = bytes(data)
@@ -66,7 +70,7 @@ class Transaction:
         if not 0 <= blocknr < w.j.fs_blocks:
             raise KernelError(E.EINVAL, f"jbd2: bad block {blocknr} to revoke")
         if blocknr not in self.revoked and \
-                w.log_blocks(len(self.blocks), len(self.revoked) + 1) > w.max_log_blocks:
+                w.log_blocks(len(self.blocks), len(self.revoked) + 1) > self.limit:
             raise KernelError(E.ENOSPC, "jbd2: transaction too large for the journal")
         self.blocks.pop(blocknr, None)
         self.revoked[blocknr] = None
@@ -93,6 +97,7 @@ class JournalWriter:
             (8 if j.tags.is_64bit else 4)
         self.running: Transaction | None = None
         self.checkpoint_list: list[_Committed] = []
+        self.logged: set[int] = set()   # blocks of the checkpoint list (a freed one needs a revoke)
 
     # -- sizes ------------------------------------------------------------------
     def log_blocks(self, nblocks: int, nrevokes: int) -> int:
@@ -100,25 +105,28 @@ class JournalWriter:
         return (-(-nrevokes // self.records_per_revoke) + -(-nblocks // self.tags_per_descriptor)
                 + nblocks + 1)
 
-    def _free(self) -> int:
+    def free(self) -> int:
+        """Log blocks a commit may take without checkpointing first."""
         j = self.j
         ring = j.last - j.first
         used = (j.head - j.tail) % ring if j.tail else 0
         return ring - used - 1          # the head never catches the tail
 
     # -- transactions -----------------------------------------------------------------
-    def begin(self, credits: int = 1) -> Transaction:
+    def begin(self, credits: int = 1, limit: int | None = None) -> Transaction:
         """The running transaction, with room for credits more blocks
-        (jbd2_journal_start): a full one is committed first."""
-        if credits + 1 > self.max_log_blocks:
+        (jbd2_journal_start): a full one is committed first.  limit: the
+        log blocks a new transaction may take (default jbd2's quarter of
+        the log; at most the whole ring less its commit's own slack)."""
+        bound = self.max_log_blocks if limit is None else min(limit, self.j.last - self.j.first - 1)
+        if credits + 1 > bound:
             raise KernelError(E.ENOSPC, "jbd2: transaction too large for the journal")
         t = self.running
-        if t is not None and self.log_blocks(len(t.blocks) + credits, len(t.revoked)) > \
-                self.max_log_blocks:
+        if t is not None and self.log_blocks(len(t.blocks) + credits, len(t.revoked)) > t.limit:
             self.commit()
             t = None
         if t is None:
-            t = self.running = Transaction(self)
+            t = self.running = Transaction(self, bound)
         return t
 
     def commit(self) -> int | None:
@@ -127,7 +135,7 @@ class JournalWriter:
         if t is None or not (t.blocks or t.revoked):
             return None
         j = self.j
-        if len(t) > self._free():
+        if len(t) > self.free():
             self.checkpoint()
         tid = j.next_tid
         if not j.tail:                 # an empty journal: the log starts here now
@@ -144,6 +152,8 @@ class JournalWriter:
         for c in self.checkpoint_list:
             for blk in t.revoked:
                 c.blocks.pop(blk, None)
+        self.logged.difference_update(t.revoked)
+        self.logged.update(t.blocks)
         self.checkpoint_list.append(_Committed(tid, t.blocks))
         j.head = j.wrap(end + 1)
         j.next_tid = (tid + 1) & 0xFFFFFFFF
@@ -159,6 +169,7 @@ class JournalWriter:
             j.write_home(blk, home[blk])
         j.dev.flush()
         self.checkpoint_list.clear()
+        self.logged.clear()
         if j.tail:
             j.tail, j.tail_sequence = j.head, j.next_tid
             j.sb.start, j.sb.sequence = j.head, j.next_tid
