@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROGS, native, sh
-from test_ext4 import REG, debugfs, errno_of, finish, fsck, mkfs, mount, pattern
+from test_ext4 import REG, debugfs, errno_of, finish, fsck, mkfs, mount
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.ext2 import mount_ext2
