@@ -25,7 +25,6 @@ BOGO_DIRENT_SIZE = 20
 F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = \
     0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 WRITE_SEALS = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
-FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x1, 0x2
 
 
 class TmpfsInode(Inode):
@@ -236,10 +235,10 @@ class TmpfsInode(Inode):
     def fallocate(self, mode: int, off: int, n: int) -> None:
         """shmem_fallocate: reserve pages (growing the file unless
         FALLOC_FL_KEEP_SIZE) or punch a hole; the VFS checked the rest."""
-        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+        if mode & ~(C.FALLOC_FL_KEEP_SIZE | C.FALLOC_FL_PUNCH_HOLE):
             raise KernelError(E.EOPNOTSUPP)
         mf = self.memfile()
-        if mode & FALLOC_FL_PUNCH_HOLE:
+        if mode & C.FALLOC_FL_PUNCH_HOLE:
             if self.seals & WRITE_SEALS:
                 raise KernelError(E.EPERM)
             mf.fallocate(mode, off, n)
@@ -249,7 +248,7 @@ class TmpfsInode(Inode):
         # the pages are real host memory: no more than the filesystem holds
         # (its size=, or the machine's memory), counting every file's size
         old = (self._size, self._prealloc_end)
-        if mode & FALLOC_FL_KEEP_SIZE:
+        if mode & C.FALLOC_FL_KEEP_SIZE:
             self._resize(self._size, max(self._prealloc_end, off + n))
         else:
             self._resize(max(self._size, off + n))

@@ -217,7 +217,7 @@ def sys_pipe2(t, addr, flags, *_):
     return do_pipe(t, addr, flags)
 
 
-@syscall("ioctl", status="partial", note="generic FIONBIO/FIOASYNC/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT); block devices the generic BLK* ones and loop devices LOOP_* (/dev/loop-control LOOP_CTL_*)")
+@syscall("ioctl", status="partial", note="generic FIONBIO/FIOASYNC/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2; ext4 with its own flags and rules), FS_IOC_FSGETXATTR, FS_IOC_FIEMAP (ext4 extents, unwritten ones flagged, and xattrs; ext2 and block-mapped runs as iomap reports them, MERGED); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT); block devices the generic BLK* ones and loop devices LOOP_* (/dev/loop-control LOOP_CTL_*)")
 def sys_ioctl(t, fd, req, arg, *_):
     fd = s32(fd)
     fdt = t.files

@@ -934,33 +934,37 @@ def sys_readahead(t, fd, off, count, *_):
     return 0
 
 
-FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KNOWN = 0x1, 0x2, 0x7F
+_SHIFTS = (C.FALLOC_FL_COLLAPSE_RANGE, C.FALLOC_FL_INSERT_RANGE)    # modes that stand alone
 
 
-@syscall("fallocate", status=PARTIAL, note="tmpfs: allocate, KEEP_SIZE, PUNCH_HOLE (as shmem); ext2 and hostfs have none (EOPNOTSUPP, as Linux's)")
+@syscall("fallocate", status=PARTIAL, note="ext4: every mode ext4 has (allocate unwritten extents, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE, INSERT_RANGE; extent files only but punching, as Linux's); tmpfs: allocate, KEEP_SIZE, PUNCH_HOLE (as shmem); ext2 and hostfs have none (EOPNOTSUPP, as Linux's)")
 def sys_fallocate(t, fd, mode, off, length, *_):
     """vfs_fallocate's checks, then the filesystem's (inode.fallocate)."""
     f = t.files.get(s32(fd))
     off, length, mode = s64(off), s64(length), s32(mode)
     if off < 0 or length <= 0:
         raise KernelError(E.EINVAL)
-    if mode & ~FALLOC_FL_KNOWN or mode & FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
+    punch = mode & C.FALLOC_FL_PUNCH_HOLE
+    if mode & ~C.FALLOC_FL_SUPPORTED_MASK or punch and mode & C.FALLOC_FL_ZERO_RANGE \
+            or punch and not mode & C.FALLOC_FL_KEEP_SIZE:
         raise KernelError(E.EOPNOTSUPP)
+    if any(mode & m and mode & ~m for m in _SHIFTS) or mode & C.FALLOC_FL_UNSHARE_RANGE \
+            and mode & ~(C.FALLOC_FL_UNSHARE_RANGE | C.FALLOC_FL_KEEP_SIZE):
+        raise KernelError(E.EINVAL)
     if not f.writable:
         raise KernelError(E.EBADF)
     inode = f.inode
     if inode is not None:
         fl = inode.get_fsflags()
-        if fl & C.FS_IMMUTABLE_FL or fl & C.FS_APPEND_FL and mode & ~FALLOC_FL_KEEP_SIZE:
+        if fl & C.FS_IMMUTABLE_FL or fl & C.FS_APPEND_FL and mode & ~C.FALLOC_FL_KEEP_SIZE:
             raise KernelError(E.EPERM)
     if inode is None or not inode.is_reg:
         raise KernelError(E.ESPIPE if inode is not None and inode.fmt == C.S_IFIFO else
                           E.EISDIR if inode is not None and inode.is_dir else E.ENODEV)
-    if off + length > MAX_LFS_FILESIZE:
+    if off + length > getattr(inode.fs, "max_file_size", MAX_LFS_FILESIZE):    # s_maxbytes
         raise KernelError(E.EFBIG)
-    if not mode & FALLOC_FL_KEEP_SIZE:
-        _check_new_size(t, inode, off + length)
-    if not mode & FALLOC_FL_KEEP_SIZE and off + length > inode.size():
+    # inode_newsize_ok, where the filesystems call it: growing allocations
+    if not mode & (C.FALLOC_FL_KEEP_SIZE | C.FALLOC_FL_COLLAPSE_RANGE | C.FALLOC_FL_INSERT_RANGE):
         _check_new_size(t, inode, off + length)
     inode.fallocate(mode, off, length)
     N.file_event(f, N.IN_MODIFY)

@@ -12,7 +12,7 @@ from umlpy.abi import structs
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
-from umlpy.vfs import fsnotify
+from umlpy.vfs import fiemap, fsnotify
 from umlpy.vfs.perm import check_owner, kill_suid
 
 POLLIN = 0x001
@@ -118,9 +118,13 @@ class File:
         raise KernelError(E.ESPIPE)
 
     def ioctl(self, task, req: int, arg: int) -> int:
-        if self.inode is not None and req in (C.FS_IOC_GETFLAGS, C.FS_IOC_SETFLAGS) \
-                and (self.inode.is_reg or self.inode.is_dir):
-            return _fsflags(task, self, req, arg)
+        if self.inode is not None and (self.inode.is_reg or self.inode.is_dir):
+            if req in (C.FS_IOC_GETFLAGS, C.FS_IOC_SETFLAGS):
+                return _fsflags(task, self, req, arg)
+            if req == FS_IOC_FSGETXATTR:
+                return _fsgetxattr(task, self.inode, arg)
+            if req == fiemap.FS_IOC_FIEMAP:
+                return fiemap.ioctl_fiemap(task, self.inode, arg)
         raise KernelError(E.ENOTTY)
 
     def getdents(self, bufsize: int) -> bytes:
@@ -206,14 +210,31 @@ def _fsflags(task, f: File, req: int, arg: int) -> int:
         task.mem.write(arg, struct.pack("<I", inode.get_fsflags()))
         return 0
     new = struct.unpack("<I", task.mem.read(arg, 4))[0]
-    check_owner(inode, task.proc.creds)
+    creds = task.proc.creds
     if inode.fs.read_only:
         raise KernelError(E.EROFS)
+    check_owner(inode, creds)
     old = inode.get_fsflags()
-    if (old ^ new) & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) and not capable(task.proc.creds, K.CAP_LINUX_IMMUTABLE):
+    if (old ^ new) & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) and not capable(creds, K.CAP_LINUX_IMMUTABLE):
         raise KernelError(E.EPERM)
-    inode.set_fsflags(new)
+    inode.set_fsflags(new, lambda cap: capable(creds, cap))
     fsnotify.dentry_event(f.dentry, fsnotify.IN_ATTRIB, inode)
+    return 0
+
+
+FS_IOC_FSGETXATTR = 0x801C581F     # _IOR('X', 31, struct fsxattr)
+FSXATTR = struct.Struct("<IIIII8x")  # fsx_xflags, fsx_extsize, fsx_nextents, fsx_projid, fsx_cowextsize
+# FS_*_FL -> FS_XFLAG_*, as fileattr_fill_flags translates them
+XFLAGS = ((0x8, 0x20), (C.FS_IMMUTABLE_FL, 0x8), (C.FS_APPEND_FL, 0x10), (0x40, 0x80),
+          (0x80, 0x40), (0x2000000, 0x8000), (0x20000000, 0x200))
+
+
+def _fsgetxattr(task, inode, arg: int) -> int:
+    """FS_IOC_FSGETXATTR (vfs_fileattr_get): the chattr flags as xflags
+    (no extent size hints or project ids here)."""
+    flags = inode.get_fsflags()
+    xflags = sum(x for fl, x in XFLAGS if flags & fl)
+    task.mem.write(arg, FSXATTR.pack(xflags, 0, 0, 0, 0))
     return 0
 
 

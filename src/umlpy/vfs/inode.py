@@ -224,7 +224,9 @@ class Inode:
         """FS_IOC_GETFLAGS (chattr's flags): none, unless the fs keeps them."""
         return 0
 
-    def set_fsflags(self, flags: int) -> None:
+    def set_fsflags(self, flags: int, capable) -> None:
+        """FS_IOC_SETFLAGS past the VFS's checks; capable(cap) asks whether
+        the caller has a capability the filesystem wants for some flag."""
         raise KernelError(E.ENOTTY)
 
     def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:

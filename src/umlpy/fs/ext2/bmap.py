@@ -184,37 +184,36 @@ class BlockMap:
     # -- freeing --------------------------------------------------------------
     def free_from(self, ino: Ext2Inode, lo: int) -> None:
         """Free every block mapping logical blocks >= lo, and emptied indirect blocks."""
+        self.punch(ino, lo, self.tiers[-1][0] + self.tiers[-1][1])
+
+    def punch(self, ino: Ext2Inode, lo: int, hi: int) -> None:
+        """Free the blocks mapping [lo, hi), and indirect blocks left empty
+        (truncation, and ext4's punch hole on an indirect-mapped file)."""
         freed: list[int] = []
-        for base, span, depth in self.tiers:
-            if base + span <= lo:
-                continue
-            a = max(lo, base) - base
+        for depth, a, b in self._parts(lo, hi):
             if depth == 0:
-                freed.extend(b for b in ino.block[a:NDIR_BLOCKS] if b)
-                ino.block[a:NDIR_BLOCKS] = [0] * (NDIR_BLOCKS - a)
+                freed.extend(p for p in ino.block[a:b] if p)
+                ino.block[a:b] = [0] * (b - a)
             else:
                 s = _slot(depth)
-                if ino.block[s] and self._free_tree(ino.block[s], depth, a, freed):
+                if ino.block[s] and self._free_tree(ino.block[s], depth, a, b, freed):
                     ino.block[s] = 0
         if freed:
-            for b in freed:
-                self.fs.bcache.forget(b)
+            for p in freed:
+                self.fs.bcache.forget(p)
             self.fs.alloc.free_blocks(freed)
             ino.i_blocks -= len(freed) * self.spb
 
-    def _free_tree(self, blk: int, depth: int, lo: int, freed: list[int]) -> bool:
-        """Free entries >= lo below blk; True when blk itself went too (now empty)."""
+    def _free_tree(self, blk: int, depth: int, lo: int, hi: int, freed: list[int]) -> bool:
+        """Free entries in [lo, hi) below blk; True when blk itself went too (now empty)."""
         orig = self._read_ptrs(blk)
         ptrs = list(orig)
         if depth == 1:
-            freed.extend(p for p in ptrs[lo:] if p)
-            ptrs[lo:] = [0] * (self.ppb - lo)
+            freed.extend(p for p in ptrs[lo:hi] if p)
+            ptrs[lo:hi] = [0] * (hi - lo)
         else:
-            span = self.ppb ** (depth - 1)
-            first = lo // span
-            for i in range(first, self.ppb):
-                if ptrs[i] and self._free_tree(ptrs[i], depth - 1,
-                                               lo - i * span if i == first else 0, freed):
+            for i, a, b in self._children(depth, lo, hi):
+                if ptrs[i] and self._free_tree(ptrs[i], depth - 1, a, b, freed):
                     ptrs[i] = 0
         if not any(ptrs):
             freed.append(blk)

@@ -10,7 +10,7 @@ in-memory index of their blocks (dir.py).
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
@@ -21,6 +21,7 @@ from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.bcache import extents, runs
 from umlpy.fs.ext2.dir import Directory
 from umlpy.kernel.errors import KernelError
+from umlpy.vfs.fiemap import FIEMAP_EXTENT_MERGED, FiemapInfo
 from umlpy.vfs.inode import Inode, now_ns
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ class Ext2Inode(Inode):
     def get_fsflags(self) -> int:
         return self.flags & L.FL_USER_VISIBLE
 
-    def set_fsflags(self, flags: int) -> None:
+    def set_fsflags(self, flags: int, capable: Callable[[int], bool]) -> None:
         if not self.is_dir:
             flags &= L.FL_REG_MASK
         self.flags = (self.flags & ~L.FL_USER_MODIFIABLE) | (flags & L.FL_USER_MODIFIABLE)
@@ -427,6 +428,36 @@ class Ext2Inode(Inode):
             raise KernelError(E.ENXIO)
         return size
 
+    def fiemap(self, fi: FiemapInfo, start: int, length: int) -> None:
+        """ext2_fiemap: the length (not the end) cut to i_size, as Linux's,
+        then iomap's walk of the block map."""
+        limit = self.fs.max_file_size
+        self._fiemap_indirect(fi, start, fi.prep(start, min(length, self._size), limit), limit)
+
+    def _fiemap_indirect(self, fi: FiemapInfo, start: int, length: int, limit: int) -> None:
+        """Report [start, start + length) of a block-mapped file as
+        ext2_get_blocks maps it for iomap: runs of physically contiguous
+        blocks that stop where a pointer block ends (block 12, then every
+        pointers-per-block), each flagged MERGED; nothing at or past limit."""
+        if fi.sync:
+            self.writeback()
+        bs = self.fs.block_size
+        ppb = bs // 4
+        lo = start // bs
+        hi = min((start + length - 1) // bs + 1, -(-limit // bs))
+        going = True
+        while going and lo < hi:
+            # one pointer block's span at a time: no run crosses its end
+            edge = L.NDIR_BLOCKS if lo < L.NDIR_BLOCKS else \
+                lo + ppb - (lo - L.NDIR_BLOCKS) % ppb
+            top = min(hi, edge)
+            for i, k, p in extents(self.fs.bmap.map(self, lo, top)):
+                if p and not fi.add((lo + i) * bs, p * bs, k * bs, FIEMAP_EXTENT_MERGED):
+                    going = False
+                    break
+            lo = top
+        fi.finish()
+
     def _read_disk(self, off: int, n: int) -> bytes:
         bs = self.fs.block_size
         lo, hi = off // bs, (off + n + bs - 1) // bs
@@ -506,16 +537,18 @@ class Ext2Inode(Inode):
             raise KernelError(E.EINVAL)
         if size > self.fs.max_file_size:
             raise KernelError(E.EFBIG)
-        if size < self._size:
-            bs = self.fs.block_size
+        bs = self.fs.block_size
+        if size <= self._size:
+            # at the same size too: blocks past it go (ext4's fallocate
+            # KEEP_SIZE ones; ext4_setattr truncates for that reason)
             self._trim_to(size)
-            if size % bs:
-                # what a later extension exposes must read as zeros
-                p = self.fs.bmap.map(self, size // bs, size // bs + 1)[0]
-                if p:
-                    blk = bytearray(self.fs.bcache.read_run(p, 1))
-                    blk[size % bs:] = bytes(bs - size % bs)
-                    self.fs.bcache.write_run(p, blk)
+        if size < self._size and size % bs:
+            # what a later extension exposes must read as zeros
+            p = self.fs.bmap.map(self, size // bs, size // bs + 1)[0]
+            if p:
+                blk = bytearray(self.fs.bcache.read_run(p, 1))
+                blk[size % bs:] = bytes(bs - size % bs)
+                self.fs.bcache.write_run(p, blk)
         self.set_size(size)
         if self._mem is not None:
             self._mem.truncate(size)

@@ -167,13 +167,17 @@ def _ibody_start(inode: Ext2Inode) -> int | None:
     return start
 
 
-def _ibody(inode: Ext2Inode) -> list[Entry]:
+def has_ibody(inode: Ext2Inode) -> bool:
+    """The inode body holds an xattr area (its magic word: EXT4_STATE_XATTR)."""
     start = _ibody_start(inode)
-    raw = inode._raw
-    if start is None or L.U32.unpack_from(raw, start)[0] != L.XATTR_MAGIC:
+    return start is not None and L.U32.unpack_from(inode._raw, start)[0] == L.XATTR_MAGIC
+
+
+def _ibody(inode: Ext2Inode) -> list[Entry]:
+    if not has_ibody(inode):
         return []
-    first = start + L.XATTR_IBODY_HEADER_SIZE
-    return parse(raw, first, first, len(raw))
+    first = _ibody_start(inode) + L.XATTR_IBODY_HEADER_SIZE
+    return parse(inode._raw, first, first, len(inode._raw))
 
 
 def _ibody_area(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray]:

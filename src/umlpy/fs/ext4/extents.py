@@ -14,7 +14,12 @@ Only tree blocks whose bytes change are written, and each gets its
 checksum (the sealer) when the buffer cache writes it.
 
 ExtentMap and BlockMap both offer map(inode, lo, hi), alloc(inode, lo,
-hi) and free_from(inode, lo); InodeMaps picks one by EXT4_EXTENTS_FL.
+hi), free_from(inode, lo) and punch(inode, lo, hi); InodeMaps picks one
+by EXT4_EXTENTS_FL.  fallocate's other edits (preallocate, collapse,
+insert) exist for extents alone, as in Linux.  Every edit is all or
+nothing: the new list is stored first (which may need tree blocks the
+disk does not have: NoSpace, and nothing changed), and only then are the
+data blocks it dropped freed.
 """
 from __future__ import annotations
 
@@ -165,6 +170,12 @@ class ExtentMap:
         self.fs.verified.add(blk)
 
     # -- the interface inode.py uses ---------------------------------------------------
+    def extent_at(self, ino: Ext4Inode, lblk: int) -> Extent | None:
+        """The extent holding logical block lblk, written or not."""
+        t = self.tree(ino)
+        i = bisect_right(t.starts, lblk) - 1
+        return t.extents[i] if i >= 0 and t.extents[i].end > lblk else None
+
     def map(self, ino: Ext4Inode, lo: int, hi: int) -> list[int]:
         """Physical block of each logical block in [lo, hi); 0 for holes and
         unwritten extents (which read as zeros)."""
@@ -212,39 +223,113 @@ class ExtentMap:
                 out += range(e.pblk, e.pblk + e.count)
                 pos, goal = e.end, e.pblk + e.count
         kept = [e for e in kept if e.count]
-        ino.i_blocks += len(new_blocks) * self.spb
         try:
-            self._store(ino, t, merged(kept))
+            self._commit(ino, t, merged(kept), new_blocks, [])
         except NoSpace:
-            ino.i_blocks -= len(new_blocks) * self.spb
-            self.fs.alloc.free_blocks(new_blocks)
             return []
-        if new_blocks:
-            ino.set_goal(new_blocks[-1] + 1)
         return out
 
     def free_from(self, ino: Ext4Inode, lo: int) -> None:
         """Free every block mapping logical blocks >= lo; the tree shrinks with them."""
+        self.punch(ino, lo, 1 << 32)
+
+    def punch(self, ino: Ext4Inode, lo: int, hi: int) -> None:
+        """Free the blocks mapping [lo, hi) (ext4_ext_remove_space); splitting
+        an extent may need a tree block: NoSpace, and nothing changed."""
         t = self.tree(ino)
+        if not any(e.lblk < hi and e.end > lo for e in t.extents):
+            return
         keep: list[Extent] = []
         freed: list[int] = []
-        for e in t.extents:
-            if e.end <= lo:
-                keep.append(e)
-            elif e.lblk >= lo:
+        for e in _cut(_cut(list(t.extents), lo), hi):
+            if lo <= e.lblk < hi:
                 freed += range(e.pblk, e.pblk + e.count)
             else:
-                k = lo - e.lblk
-                keep.append(Extent(e.lblk, k, e.pblk, e.unwritten))
-                freed += range(e.pblk + k, e.pblk + e.count)
-        if not freed:
-            return
-        for b in freed:
-            self.fs.bcache.forget(b)
-        self.fs.alloc.free_blocks(freed)
-        ino.i_blocks -= len(freed) * self.spb
-        self._store(ino, t, keep)
+                keep.append(e)
+        self._commit(ino, t, keep, [], freed)
 
+    def preallocate(self, ino: Ext4Inode, lo: int, hi: int,
+                    unwrite: tuple[int, int] = (0, 0)) -> None:
+        """fallocate's allocation (EXT4_GET_BLOCKS_CREATE_UNWRIT_EXT): every
+        hole in [lo, hi) gets unwritten extents; the written extents inside
+        unwrite (zero range's CONVERT_UNWRITTEN) turn unwritten, so they
+        read as zeros on their own blocks.  All or nothing: ENOSPC."""
+        t = self.tree(ino)
+        ua, ub = unwrite
+        out: list[Extent] = []
+        holes: list[tuple[int, int]] = []
+        pos = lo
+        for e in _cut(_cut(_cut(_cut(list(t.extents), lo), hi), ua), ub):
+            if lo <= e.lblk < hi:
+                if e.lblk > pos:
+                    holes.append((pos, e.lblk))
+                pos = e.end
+                if ua <= e.lblk < ub and not e.unwritten:
+                    cap = X.EXT_UNWRITTEN_MAX_LEN      # a full written extent is one too long
+                    out += [Extent(e.lblk + k, min(cap, e.count - k), e.pblk + k, True)
+                            for k in range(0, e.count, cap)]
+                    continue
+            out.append(e)
+        if pos < hi:
+            holes.append((pos, hi))
+        need = sum(b - a for a, b in holes)
+        new = self.fs.alloc.alloc_blocks(self._goal(ino, t, lo), need) if need else []
+        if len(new) < need:
+            self.fs.alloc.free_blocks(new)
+            raise KernelError(E.ENOSPC)
+        it = iter(new)
+        for a, b in holes:
+            for run in _runs([next(it) for _ in range(b - a)], X.EXT_UNWRITTEN_MAX_LEN):
+                out.append(Extent(a, len(run), run[0], True))
+                a += len(run)
+        self._commit(ino, t, merged(out), new, [])
+
+    def collapse(self, ino: Ext4Inode, lo: int, hi: int) -> None:
+        """FALLOC_FL_COLLAPSE_RANGE: free [lo, hi) and move every extent
+        after it down by hi - lo (ext4_ext_shift_extents, left)."""
+        t = self.tree(ino)
+        n = hi - lo
+        keep: list[Extent] = []
+        freed: list[int] = []
+        for e in _cut(_cut(list(t.extents), lo), hi):
+            if e.end <= lo:
+                keep.append(e)
+            elif e.lblk >= hi:
+                keep.append(e._replace(lblk=e.lblk - n))
+            else:
+                freed += range(e.pblk, e.pblk + e.count)
+        self._commit(ino, t, merged(keep), [], freed)
+
+    def insert(self, ino: Ext4Inode, at: int, n: int) -> None:
+        """FALLOC_FL_INSERT_RANGE: split the extent at `at` and move it and
+        everything after up by n blocks; EINVAL when the last extent would
+        pass the largest logical block, as ext4_ext_shift_extents checks."""
+        t = self.tree(ino)
+        work = _cut(list(t.extents), at)
+        if work and work[-1].end + n > X.EXT_MAX_BLOCKS:
+            raise KernelError(E.EINVAL)
+        self._commit(ino, t, merged([e._replace(lblk=e.lblk + n) if e.lblk >= at else e
+                                     for e in work]), [], [])
+
+    def _commit(self, ino: Ext4Inode, t: Tree, extents: list[Extent], new: list[int],
+                freed: list[int]) -> None:
+        """Store an edited extent list that maps the just-allocated blocks
+        new and no longer maps freed; on NoSpace give new back and leave
+        everything as it was."""
+        ino.i_blocks += len(new) * self.spb
+        try:
+            self._store(ino, t, extents)
+        except NoSpace:
+            ino.i_blocks -= len(new) * self.spb
+            self.fs.alloc.free_blocks(new)
+            raise
+        if new:
+            ino.set_goal(new[-1] + 1)
+        if freed:
+            for b in freed:
+                self.fs.bcache.forget(b)
+            self.fs.alloc.free_blocks(freed)
+            ino.i_blocks -= len(freed) * self.spb
     def _goal(self, ino: Ext4Inode, t: Tree, lblk: int) -> int:
         """ext4_ext_find_goal: in line with the extent before lblk, else the inode's goal."""
         i = bisect_right(t.starts, lblk) - 1
@@ -327,11 +412,12 @@ class ExtentMap:
             fs.verified.add(blk)
 
 
-def _runs(blocks: list[int]) -> list[list[int]]:
-    """blocks cut into physically contiguous runs of at most one extent's length."""
+def _runs(blocks: list[int], cap: int = X.EXT_INIT_MAX_LEN) -> list[list[int]]:
+    """blocks cut into physically contiguous runs of at most one extent's
+    length (cap: shorter for unwritten extents)."""
     out: list[list[int]] = []
     for b in blocks:
-        if out and out[-1][-1] + 1 == b and len(out[-1]) < X.EXT_INIT_MAX_LEN:
+        if out and out[-1][-1] + 1 == b and len(out[-1]) < cap:
             out[-1].append(b)
         else:
             out.append([b])
@@ -357,3 +443,6 @@ class InodeMaps:
 
     def free_from(self, ino: Ext4Inode, lo: int) -> None:
         self._of(ino).free_from(ino, lo)
+
+    def punch(self, ino: Ext4Inode, lo: int, hi: int) -> None:
+        self._of(ino).punch(ino, lo, hi)

@@ -143,6 +143,11 @@ class Ext4Fs(Ext2Fs):
             size = min(size, (((1 << 32) - 1) >> (bits - 9)) << bits)
         return size
 
+    @property
+    def bitmap_max_size(self) -> int:
+        """s_bitmap_maxbytes: the largest block-mapped (indirect) file."""
+        return super()._max_file_size()
+
     def _check_mountable(self) -> None:
         """Refuse a journal this driver cannot leave consistent: one with
         transactions to replay, an external one, or none where one should be."""

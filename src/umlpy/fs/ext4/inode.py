@@ -6,22 +6,39 @@ them; fast symlinks keep their target in i_block without the flag.
 Directories count links as ext4_inc_count/ext4_dec_count do under
 dir_nlink: an indexed directory past EXT4_LINK_MAX subdirectories has
 i_links_count 1 ("many"), which stays until the count is exact again.
+
+fallocate follows ext4_fallocate: preallocation, zero range, collapse and
+insert exist for extent-mapped files only (EOPNOTSUPP otherwise), punch
+hole for both kinds.  Whole blocks move in the extent tree; the partial
+blocks at a range's edges are zeroed through the write path, which is
+what Linux's write-back of the zeroed page amounts to.  The page cache
+(the inode's memfd) is edited alongside: zeroed where the range was,
+read again from the blocks where extents moved.  Shared mappings are
+written back first, as Linux writes dirty pages before moving blocks.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from umlpy.abi import consts as C
+from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
+from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.inode import Ext2Inode
 from umlpy.fs.ext4 import csum
 from umlpy.fs.ext4 import layout as X
-from umlpy.fs.ext4.extents import Tree, empty_root
+from umlpy.fs.ext4.extents import ExtentMap, NoSpace, Tree, empty_root
+from umlpy.abi.capability import CAP_SYS_RESOURCE
+from umlpy.kernel.errors import KernelError
+from umlpy.vfs import fiemap as F
 
 if TYPE_CHECKING:
     from umlpy.fs.ext4.fs import Ext4Fs
 
 _EXTENT_KINDS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)
+FALLOC_MODES = C.FALLOC_FL_KEEP_SIZE | C.FALLOC_FL_PUNCH_HOLE | C.FALLOC_FL_COLLAPSE_RANGE \
+    | C.FALLOC_FL_ZERO_RANGE | C.FALLOC_FL_INSERT_RANGE       # what ext4_fallocate takes
+RELOAD_STEP = 2048         # blocks read per step when the page cache is filled again
 
 
 class Ext4Inode(Ext2Inode):
@@ -76,4 +93,257 @@ class Ext4Inode(Ext2Inode):
             self.nlink -= 1
 
     def get_fsflags(self) -> int:
-        return self.flags & X.FL_USER_VISIBLE
+        """ext4_fileattr_get: the visible flags; project inheritance is a directory's."""
+        flags = self.flags & X.FL_USER_VISIBLE
+        return flags & ~X.FL_PROJINHERIT if self.is_reg else flags
+
+    def set_fsflags(self, flags: int, capable: Callable[[int], bool]) -> None:
+        """ext4_fileattr_set and ext4_ioctl_setflags, after the VFS's owner
+        and CAP_LINUX_IMMUTABLE checks: unknown flags and flags the file
+        type cannot have are EOPNOTSUPP (visible, unchangeable ones are
+        dropped quietly, as chattr sends back what lsattr read); an
+        immutable file that stays so may change nothing else (EPERM);
+        data journalling needs CAP_SYS_RESOURCE; clearing the extents flag
+        turns a small extent file back into a block-mapped one."""
+        if flags & ~X.FL_USER_VISIBLE:
+            raise KernelError(E.EOPNOTSUPP)
+        flags &= X.FL_USER_MODIFIABLE
+        mask = -1 if self.is_dir else X.FL_REG_MASK if self.is_reg else X.FL_OTHER_MASK
+        if flags & mask != flags:
+            raise KernelError(E.EOPNOTSUPP)
+        old = self.flags
+        if old & flags & L.FL_IMMUTABLE and old & ~L.FL_IMMUTABLE != flags & ~L.FL_IMMUTABLE:
+            raise KernelError(E.EPERM)
+        changed = old ^ flags
+        if changed & X.FL_JOURNAL_DATA and not capable(CAP_SYS_RESOURCE):
+            raise KernelError(E.EPERM)
+        if flags & X.FL_DAX and old & X.FL_DAX_MUT_EXCL or flags & X.FL_DAX_MUT_EXCL and old & X.FL_DAX:
+            raise KernelError(E.EOPNOTSUPP)
+        if changed & X.FL_CASEFOLD:
+            raise KernelError(E.EOPNOTSUPP)       # no casefold feature here
+        plain = X.FL_USER_MODIFIABLE & ~X.FL_EXTENTS
+        if not self.fs.sb.feature_compat & X.COMPAT_HAS_JOURNAL:
+            plain &= ~X.FL_JOURNAL_DATA     # ext4_change_inode_journal_flag: nothing to journal to
+        self.flags = old & ~plain | flags & plain
+        self.touch(m=False)
+        if changed & X.FL_EXTENTS:
+            if flags & X.FL_EXTENTS:
+                raise KernelError(E.EOPNOTSUPP if self.fs.has_extents else E.EINVAL)
+            self._to_block_map()
+
+    def _to_block_map(self) -> None:
+        """ext4_ind_migrate: an extent tree of one level and at most one
+        written extent ending by block 12 becomes direct block pointers."""
+        if not self.fs.has_extents:
+            raise KernelError(E.EINVAL)
+        t = self.fs.bmap.extent.tree(self)
+        if self.fs.sb.blocks_count > 0xFFFFFFFF or t.nodes or len(t.extents) > 1:
+            raise KernelError(E.EOPNOTSUPP)
+        block = [0] * len(self.block)
+        for e in t.extents:
+            if e.unwritten or e.end > L.NDIR_BLOCKS:
+                raise KernelError(E.EOPNOTSUPP)
+            block[e.lblk:e.end] = range(e.pblk, e.pblk + e.count)
+        self.flags &= ~X.FL_EXTENTS
+        self.block = block
+        self.ext_tree = None
+
+    # -- fallocate --------------------------------------------------------------------
+    def fallocate(self, mode: int, off: int, n: int) -> None:
+        """ext4_fallocate, after vfs_fallocate's checks (sys_fallocate)."""
+        if mode & ~FALLOC_MODES:
+            raise KernelError(E.EOPNOTSUPP)
+        self.fs.check_rw()
+        self.writeback()
+        try:
+            if mode & C.FALLOC_FL_PUNCH_HOLE:
+                self._punch_hole(off, n)
+            elif mode & C.FALLOC_FL_COLLAPSE_RANGE:
+                self._collapse_range(off, n)
+            elif mode & C.FALLOC_FL_INSERT_RANGE:
+                self._insert_range(off, n)
+            elif mode & C.FALLOC_FL_ZERO_RANGE:
+                self._zero_range(mode, off, n)
+            else:
+                self._extents_only().preallocate(self, off // self.fs.block_size,
+                                                  -(-(off + n) // self.fs.block_size))
+                self._grow(mode, off + n)
+                self.touch()
+        except NoSpace:
+            raise KernelError(E.ENOSPC) from None
+
+    def _extents_only(self) -> ExtentMap:
+        """The extent map, for the modes Linux offers extent files alone."""
+        if not self.flags & X.FL_EXTENTS:
+            raise KernelError(E.EOPNOTSUPP)
+        return self.fs.bmap.extent
+
+    def _aligned(self, off: int, n: int) -> None:
+        """Collapse and insert move whole blocks (clusters): EINVAL otherwise."""
+        if (off | n) % self.fs.block_size:
+            raise KernelError(E.EINVAL)
+
+    def _grow(self, mode: int, end: int) -> None:
+        """Without FALLOC_FL_KEEP_SIZE the file reaches end (the new part reads as zeros)."""
+        if not mode & C.FALLOC_FL_KEEP_SIZE and end > self._size:
+            self.set_size(end)
+            if self._mem is not None:
+                self._mem.truncate(end)
+
+    def _mapped(self, lblk: int) -> bool:
+        """A block behind lblk, written or not (a hole has none)."""
+        if self.flags & X.FL_EXTENTS:
+            return self.fs.bmap.extent.extent_at(self, lblk) is not None
+        return bool(self.fs.bmap.map(self, lblk, lblk + 1)[0])
+
+    def _zero_cache(self, off: int, end: int) -> None:
+        """The page cache reads zeros in [off, end) (within the file)."""
+        end = min(end, self._size)
+        if self._mem is not None and off < end:
+            self._mem.fallocate(C.FALLOC_FL_PUNCH_HOLE | C.FALLOC_FL_KEEP_SIZE, off, end - off)
+
+    def _zero_edges(self, off: int, end: int) -> None:
+        """ext4_zero_partial_blocks: the bytes of [off, end) in the blocks it
+        covers only in part become zeros, within i_size and where a block is
+        mapped (a hole reads as zeros already); written through, so an
+        unwritten edge becomes a written block as Linux's write-back makes it."""
+        bs = self.fs.block_size
+        end = min(end, self._size)
+        for lblk in {off // bs, end // bs} if off < end else ():
+            a, b = max(off, lblk * bs), min(end, (lblk + 1) * bs)
+            if a < b and b - a < bs and self._mapped(lblk):
+                if self._write_disk(a, bytes(b - a)) < b - a:
+                    raise KernelError(E.ENOSPC)
+
+    def _punch_hole(self, off: int, n: int) -> None:
+        """ext4_punch_hole: nothing at or past EOF; the range stops at the
+        end of the page holding EOF; whole blocks are freed, partial ones zeroed."""
+        if off >= self._size:
+            return
+        bs = self.fs.block_size
+        end = min(off + n, C.page_up(self._size))
+        self._zero_edges(off, end)
+        lo, hi = -(-off // bs), end // bs
+        if lo < hi:
+            self.fs.bmap.punch(self, lo, hi)
+        self._zero_cache(off, end)
+        self.touch()
+
+    def _zero_range(self, mode: int, off: int, n: int) -> None:
+        """ext4_zero_range: whole blocks become unwritten extents (on the
+        blocks they had, holes allocated), the partial edges are allocated
+        and zeroed; the file grows unless FALLOC_FL_KEEP_SIZE."""
+        em = self._extents_only()
+        bs = self.fs.block_size
+        end = off + n
+        em.preallocate(self, off // bs, -(-end // bs), (-(-off // bs), end // bs))
+        self._grow(mode, end)
+        self._zero_cache(off, end)
+        self._zero_edges(off, end)
+        self.touch()
+
+    def _collapse_range(self, off: int, n: int) -> None:
+        """ext4_collapse_range: [off, off + n) goes and what follows moves
+        down; the range must end before EOF."""
+        em = self._extents_only()
+        self._aligned(off, n)
+        if off + n >= self._size:
+            raise KernelError(E.EINVAL)
+        bs = self.fs.block_size
+        em.collapse(self, off // bs, (off + n) // bs)
+        self.set_size(self._size - n)
+        self._reload_cache(off)
+        self.touch()
+
+    def _insert_range(self, off: int, n: int) -> None:
+        """ext4_insert_range: a hole of n bytes at off, what follows moving up."""
+        em = self._extents_only()
+        self._aligned(off, n)
+        if n > self.fs.max_file_size - self._size:
+            raise KernelError(E.EFBIG)
+        if off >= self._size:
+            raise KernelError(E.EINVAL)
+        bs = self.fs.block_size
+        em.insert(self, off // bs, n // bs)
+        self.set_size(self._size + n)
+        self._reload_cache(off)
+        self.touch()
+
+    def _reload_cache(self, off: int) -> None:
+        """After extents moved: the page cache from off (block-aligned) on is
+        read again from the written extents, a bounded step at a time."""
+        mem = self._mem
+        if mem is None:
+            return
+        bs, size = self.fs.block_size, self._size
+        mem.truncate(off)
+        mem.truncate(size)
+        last = -(-size // bs)
+        for e in self.fs.bmap.extent.tree(self).extents:
+            a, b = max(e.lblk, off // bs), min(e.end, last)
+            if e.unwritten or a >= b:
+                continue
+            for s in range(a, b, RELOAD_STEP):
+                k = min(RELOAD_STEP, b - s)
+                data = self.fs.bcache.read_run(e.pblk + s - e.lblk, k)
+                mem.pwrite(data[:max(0, min(k * bs, size - s * bs))], s * bs)
+
+    # -- FIEMAP -----------------------------------------------------------------------
+    def fiemap(self, fi: F.FiemapInfo, start: int, length: int) -> None:
+        """ext4_fiemap: the range checked against the file's own limit
+        (s_bitmap_maxbytes for block-mapped files), then iomap's report:
+        each extent cut to the range, unwritten ones flagged, blocks past
+        EOF included; FIEMAP_FLAG_XATTR reports where the xattrs are."""
+        extent_mapped = self.flags & X.FL_EXTENTS
+        limit = self.fs.max_file_size if extent_mapped else self.fs.bitmap_max_size
+        fi.flags &= ~F.FIEMAP_FLAG_CACHE       # the extent cache is the tree itself
+        if length == 0:
+            raise KernelError(E.EINVAL)
+        if start > limit:
+            raise KernelError(E.EFBIG)
+        if length > limit or limit - length < start:
+            length = limit - start
+        if fi.flags & F.FIEMAP_FLAG_XATTR:
+            fi.flags &= ~F.FIEMAP_FLAG_XATTR
+            fi.prep(start, length, self.fs.max_file_size)
+            self._fiemap_xattr(fi, start)
+            return
+        length = fi.prep(start, length, self.fs.max_file_size)
+        if not extent_mapped:
+            self._fiemap_indirect(fi, start, length, limit)
+            return
+        bs = self.fs.block_size
+        lo = start // bs
+        if lo > X.EXT_MAX_BLOCKS - 1:
+            raise KernelError(E.EINVAL)      # ext4_iomap_begin_report: past EXT4_MAX_LOGICAL_BLOCK
+        if fi.sync:
+            self.writeback()
+        hi = min((start + length - 1) // bs, X.EXT_MAX_BLOCKS - 1) + 1
+        for e in self.fs.bmap.extent.tree(self).extents:
+            a, b = max(e.lblk, lo), min(e.end, hi)
+            if a >= b:
+                if e.lblk >= hi:
+                    break
+                continue
+            flags = F.FIEMAP_EXTENT_UNWRITTEN if e.unwritten else 0
+            if not fi.add(a * bs, (e.pblk + a - e.lblk) * bs, (b - a) * bs, flags):
+                break
+        fi.finish()
+
+    def _fiemap_xattr(self, fi: F.FiemapInfo, start: int) -> None:
+        """ext4_iomap_xattr_fiemap: the in-inode xattr area (inline data),
+        else the xattr block; nothing when there is neither or start lies
+        past it."""
+        fs = self.fs
+        if xattr.has_ibody(self):
+            blk, off = fs.inode_loc(self.ino)
+            inside = L.GOOD_OLD_INODE_SIZE + self.extra_isize
+            where, length, flags = blk * fs.block_size + off + inside, fs.inode_size - inside, \
+                F.FIEMAP_EXTENT_DATA_INLINE
+        elif self.file_acl:
+            where, length, flags = self.file_acl * fs.block_size, fs.block_size, 0
+        else:
+            return
+        if start < length:
+            fi.add(0, where, length, flags)
+            fi.finish()

@@ -46,9 +46,21 @@ BG_INODE_UNINIT = 0x1
 BG_BLOCK_UNINIT = 0x2
 
 # i_flags
+FL_JOURNAL_DATA = 0x4000
+FL_DIRSYNC = 0x10000
+FL_TOPDIR = 0x20000
 FL_EXTENTS = 0x80000
+FL_VERITY = 0x100000
+FL_DAX = 0x2000000
+FL_ENCRYPT = 0x800
 FL_INLINE_DATA = 0x10000000
-FL_USER_VISIBLE = 0x705BDFFF     # EXT4_FL_USER_VISIBLE: lsattr shows e (extents) too
+FL_PROJINHERIT = 0x20000000
+FL_CASEFOLD = 0x40000000
+FL_USER_VISIBLE = 0x725BDFFF     # EXT4_FL_USER_VISIBLE: lsattr shows e (extents) too
+FL_USER_MODIFIABLE = 0x624BC0FF  # what FS_IOC_SETFLAGS may change
+FL_REG_MASK = ~(FL_DIRSYNC | FL_TOPDIR | FL_CASEFOLD | FL_PROJINHERIT)   # ext4_mask_flags
+FL_OTHER_MASK = 0x40 | 0x80      # nodump, noatime: all a special file may have
+FL_DAX_MUT_EXCL = FL_VERITY | FL_ENCRYPT | FL_JOURNAL_DATA | FL_INLINE_DATA
 
 # inode fields past the 128 bytes
 INODE_CSUM_HI = 0x82            # i_checksum_hi, inside i_extra_isize >= 4
@@ -150,6 +162,7 @@ EXT_ENTRY_SIZE = 12
 EXT_INIT_MAX_LEN = 1 << 15              # an initialised extent: up to 32768 blocks
 EXT_UNWRITTEN_MAX_LEN = EXT_INIT_MAX_LEN - 1
 EXT_MAX_DEPTH = 5
+EXT_MAX_BLOCKS = 0xFFFFFFFF             # no extent may reach past this logical block
 IBLOCK_SIZE = 60
 IBLOCK = struct.Struct("<15I")
 U32 = L.U32
