@@ -9,9 +9,11 @@ PT_NOTE and a PT_LOAD per mapping (the host's mappings of the task, the
 stub left out), the notes (NT_PRSTATUS, NT_FPREGSET and NT_X86_XSTATE per
 thread; NT_PRPSINFO, NT_SIGINFO, NT_AUXV and NT_FILE once), then from the
 next page each mapping's contents as coredump_filter and MADV_DONTDUMP
-decide.  Memory is read a chunk at a time; pages never touched in an
-anonymous mapping (the host's pagemap) and pages the host cannot give are
-holes, skipped in a sparse file as Linux skips them.  RLIMIT_CORE bounds
+decide.  Memory is read a chunk at a time, and only what holds data:
+the pages the host has of anonymous memory (its pagemap), the data of a
+mapped file's page cache (SEEK_DATA, so a huge sparse file costs nothing);
+the rest, pages of zeros and pages the host cannot give are holes, skipped
+in a sparse file as Linux skips them.  RLIMIT_CORE bounds
 what is written: a piece that would pass it ends the dump there, as
 dump_emit; a write error (a full disk) ends it too.
 """
@@ -28,7 +30,7 @@ from umlpy.kernel import printk, rusage
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.ipc import ShmSegment
 from umlpy.kernel.mm import (DUMP_ANON_PRIVATE, DUMP_ANON_SHARED, DUMP_ELF_HEADERS, DUMP_HUGETLB_PRIVATE,
-                             DUMP_HUGETLB_SHARED, DUMP_MAPPED_PRIVATE, DUMP_MAPPED_SHARED)
+                             DUMP_HUGETLB_SHARED, DUMP_MAPPED_PRIVATE, DUMP_MAPPED_SHARED, FileMap)
 from umlpy.kernel.signal import MIN_COREDUMP, pack_siginfo
 from umlpy.kernel.task import FsContext, State
 from umlpy.syscalls.sys_file import dentry_open, do_unlink, open_walk
@@ -59,13 +61,16 @@ _SPECIAL = frozenset((b"[vdso]", b"[vvar]", b"[vvar_vclock]", b"[vsyscall]", b"[
 
 
 class Seg(NamedTuple):
-    """One PT_LOAD: a mapping, its flags and how much of it is dumped;
-    `sparse` when untouched pages are holes (anonymous private memory)."""
+    """One PT_LOAD: a mapping, its flags, how much of it is dumped, what
+    it shows (a FileMap, or None: anonymous or the kernel's own), whether
+    it is shared, whether it is the kernel's ([vdso], ...)."""
     start: int
     end: int
     flags: int
     dump: int
-    sparse: bool
+    fm: FileMap | None
+    shared: bool
+    special: bool
 
 
 # -- kernel.core_pattern -------------------------------------------------------
@@ -288,41 +293,37 @@ def _perm_flags(perms: str) -> int:
         | (PF_X if perms[2] == "x" else 0)
 
 
-def _dump_size(proc, vma: procinfo.HostVma, smaps: dict[int, procinfo.SmapsVma], filt: int) -> tuple[int, bool]:
+def _dump_size(proc, vma: procinfo.HostVma, sm: procinfo.SmapsVma | None, fm: FileMap | None,
+               filt: int) -> int:
     """How much of a mapping the core holds, as Linux's vma_dump_size:
     special mappings ([vdso], [vvar], [vsyscall]) whole; none of one
     marked MADV_DONTDUMP or VM_IO; shared ones by whether their file is
     gone (anonymous shared) or not; private ones whole if they hold
     anonymous pages (filter bit 0), else file mappings whole (bit 2) or
-    only their ELF header page (bit 4).  Also whether untouched pages
-    are holes."""
+    only their ELF header page (bit 4)."""
     start, end, perms, _off, _ino, name = vma
     whole = end - start
     if name in _SPECIAL:
-        return whole, False
-    sm = smaps.get(start)
+        return whole
     flags = sm.flags if sm is not None else frozenset()
     if "dd" in flags or "io" in flags:
-        return 0, False
-    got = proc.mm.files.overlapping(start, end)
-    fm = got[0][2] if got else None
+        return 0
     if "ht" in flags:
-        bit = DUMP_HUGETLB_SHARED if perms[3] == "s" else DUMP_HUGETLB_PRIVATE
-        return (whole if filt & bit else 0), False
+        return whole if filt & (DUMP_HUGETLB_SHARED if perms[3] == "s" else DUMP_HUGETLB_PRIVATE) else 0
     if perms[3] == "s":
         gone = fm is None or fm.dentry is None or fm.dentry.inode.nlink == 0
-        return (whole if filt & (DUMP_ANON_SHARED if gone else DUMP_MAPPED_SHARED) else 0), False
+        return whole if filt & (DUMP_ANON_SHARED if gone else DUMP_MAPPED_SHARED) else 0
     if sm is not None and sm.anon and filt & DUMP_ANON_PRIVATE:
-        return whole, fm is None
+        return whole
     if fm is None or fm.dentry is None:
-        return 0, False
+        return 0
     if filt & DUMP_MAPPED_PRIVATE:
-        return whole, False
+        return whole
     if filt & DUMP_ELF_HEADERS and start == fm.origin and perms[0] == "r":
         inode = fm.dentry.inode
         if inode.mode & 0o111 or proc.mm.mem.peek(start, 4) == ELF_MAGIC:
-            return PAGE, False
-    return 0, False
+            return PAGE
+    return 0
 
 
 def _segments(proc) -> list[Seg]:
@@ -337,8 +338,10 @@ def _segments(proc) -> list[Seg]:
         start, end = vma[0], vma[1]
         if start < STUB_END and end > STUB_BASE:
             continue
-        size, sparse = _dump_size(proc, vma, smaps, filt)
-        segs.append(Seg(start, end, _perm_flags(vma[2]), size, sparse))
+        got = proc.mm.files.overlapping(start, end)
+        fm = got[0][2] if got else None
+        size = _dump_size(proc, vma, smaps.get(start), fm, filt)
+        segs.append(Seg(start, end, _perm_flags(vma[2]), size, fm, vma[2][3] == "s", vma[5] in _SPECIAL))
     return segs
 
 
@@ -364,6 +367,47 @@ def _present_runs(hpid: int, start: int, end: int):
                 run = None
         if run is not None:
             yield run * PAGE, (base + len(raw) // 8) * PAGE
+
+
+def _file_runs(memfile, start: int, end: int, origin: int):
+    """[lo, hi) runs of [start, end) where the mapped file's page cache
+    holds data (SEEK_DATA/SEEK_HOLE on its memfd): its holes read as zeros
+    and are holes of the core, never pages the host would have to make."""
+    pos, stop = start - origin, min(end - origin, C.page_up(memfile.size()))
+    while pos < stop:
+        try:
+            data = memfile.seek(pos, C.SEEK_DATA)
+        except OSError:
+            return          # no data past pos
+        if data >= stop:
+            return
+        hole = min(C.page_up(memfile.seek(data, C.SEEK_HOLE)), stop)
+        yield C.page_down(data) + origin, hole + origin
+        pos = hole
+
+
+def _runs(hpid: int, s: Seg) -> list[tuple[int, int]]:
+    """What of a dumped mapping is read: of anonymous private memory the
+    pages the host has, of a file the data its page cache holds (and of a
+    private one its copied pages), of the rest (shared anonymous memory,
+    which mem= bounds; the kernel's own mappings) everything."""
+    end = s.start + s.dump
+    memfile = getattr(s.fm.obj, "memfile", None) if s.fm is not None else None
+    if memfile is None:
+        return [(s.start, end)] if s.special or s.shared else list(_present_runs(hpid, s.start, end))
+    try:
+        runs = list(_file_runs(memfile(), s.start, end, s.fm.origin))
+    except KernelError:
+        runs = []
+    if not s.fm.shared:
+        runs = sorted(runs + list(_present_runs(hpid, s.start, end)))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in runs:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def _dump_range(w: CoreWriter, mem, lo: int, hi: int) -> bool:
@@ -412,9 +456,7 @@ def write_core(k, t, w: CoreWriter, sig: int, code: int, fields: tuple) -> None:
     for s, off in zip(segs, offsets):
         if not w.ok:
             return
-        end = s.start + s.dump
-        runs = _present_runs(hpid, s.start, end) if s.sparse else [(s.start, end)]
-        for lo, hi in runs:
+        for lo, hi in _runs(hpid, s):
             w.skip_to(off + lo - s.start)
             if not _dump_range(w, proc.mm.mem, lo, hi):
                 return
