@@ -9,7 +9,7 @@ EFAULT.  /proc/PID/mem would be cheaper (measured here, 8 bytes from Python:
 which let a plain read(2) into the stub's code page take over the kernel's
 injected syscalls.  It stays for the one explicit path that must write
 what the guest cannot: `poke`, for the kernel's own loader and the stub's
-scratch half (and ptrace-style pokes).
+scratch half (and ptrace-style pokes), and `peek` for core dumps.
 
 Addresses are range-checked first: anything at or above the user-space
 limit, or wrapping around, is a fault without asking the host.
@@ -115,6 +115,22 @@ class GuestMemory:
             return max(0, min(len(data), f.args[0] - addr))
         return len(data)
 
+    def _forced_fd(self) -> int:
+        if self.fd < 0:
+            self.fd = os.open(f"/proc/{self.pid}/mem", os.O_RDWR | os.O_CLOEXEC)
+        return self.fd
+
+    def peek(self, addr: int, n: int) -> bytes:
+        """Read whatever the protections say, up to the first page the host
+        cannot give (b"" if none): only for a core dump, which reads
+        PROT_NONE memory as Linux's get_dump_page does."""
+        if n <= 0 or not user_range_ok(addr, n) or not self.pid:
+            return b""
+        try:
+            return os.pread(self._forced_fd(), n, addr)
+        except OSError:
+            return b""
+
     def poke(self, addr: int, data: bytes) -> None:
         """Write whatever the protections say: only for the kernel's own
         loader and the stub's scratch half, never for a syscall's copy."""
@@ -122,8 +138,7 @@ class GuestMemory:
             return
         if not user_range_ok(addr, len(data)) or not self.pid:
             raise GuestFault(addr)
-        if self.fd < 0:
-            self.fd = os.open(f"/proc/{self.pid}/mem", os.O_RDWR | os.O_CLOEXEC)
+        self._forced_fd()
         try:
             n = os.pwrite(self.fd, data, addr)
         except OSError:

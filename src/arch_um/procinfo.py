@@ -7,6 +7,7 @@ filters everything it shows (host paths, the stub page) before the guest
 sees it.
 """
 import os
+from typing import NamedTuple
 
 
 def _read(path: str, limit: int = 1 << 20) -> bytes | None:
@@ -117,24 +118,38 @@ def shared_key(hpid: int, addr: int) -> tuple[str, int, int] | None:
     return None
 
 
-def task_smaps_rss(hpid: int) -> dict[int, tuple[int, int, int]]:
-    """start address -> (end address, Rss kB, Pss kB) of each mapping of a
-    guest task's host process (its /proc/<hpid>/smaps)."""
+class SmapsVma(NamedTuple):
+    """One mapping of the host's smaps: its end, Rss, Pss and Anonymous
+    (kB: anonymous pages are what Linux's anon_vma stands for) and its
+    VmFlags (two-letter names: dd is VM_DONTDUMP, io VM_IO, ht hugetlb)."""
+    end: int
+    rss: int
+    pss: int
+    anon: int
+    flags: frozenset
+
+
+def task_smaps(hpid: int) -> dict[int, SmapsVma]:
+    """start address -> SmapsVma of each mapping of a guest task's host
+    process (its /proc/<hpid>/smaps)."""
     raw = _read(f"/proc/{hpid}/smaps", 64 << 20)
-    out: dict[int, tuple[int, int, int]] = {}
+    out: dict[int, SmapsVma] = {}
     if raw is None:
         return out
     span = None
-    rss = 0
+    fields: dict[bytes, int] = {}
     for line in raw.splitlines():
-        if line[:1].isdigit() or line[:1] in b"abcdef" and b"-" in line.split(b" ", 1)[0]:
-            lo, _, hi = line.split(b" ", 1)[0].partition(b"-")
+        key = line.split(b" ", 1)[0]
+        if b"-" in key and not key.endswith(b":"):
+            lo, _, hi = key.partition(b"-")
             span = (int(lo, 16), int(hi, 16))
+            fields = {}
+        elif span is None:
             continue
-        if span is None:
-            continue
-        if line.startswith(b"Rss:"):
-            rss = int(line.split()[1])
-        elif line.startswith(b"Pss:"):
-            out[span[0]] = (span[1], rss, int(line.split()[1]))
+        elif key == b"VmFlags:":
+            out[span[0]] = SmapsVma(span[1], fields.get(b"Rss:", 0), fields.get(b"Pss:", 0),
+                                    fields.get(b"Anonymous:", 0),
+                                    frozenset(f.decode() for f in line.split()[1:]))
+        elif key in (b"Rss:", b"Pss:", b"Anonymous:"):
+            fields[key] = int(line.split()[1])
     return out

@@ -159,6 +159,22 @@ def interrupt(pid: int) -> None:
     lib.umlpy_interrupt(pid)
 
 
+def stop_for_dump(pid: int, regs) -> bool:
+    """The registers of a tracee the kernel last left running, for a core
+    dump of its dying process: one already in a ptrace stop (reported but
+    not yet handled) answers at once; else it is interrupted and its next
+    stop, whatever it is, is taken here (the process is killed next, so
+    the event loop needs it no more).  False if it is gone."""
+    if lib.umlpy_getregs(pid, regs) == 0:
+        return True
+    interrupt(pid)
+    try:
+        status, _ = wait_pid(pid)
+    except HostError:
+        return False
+    return status & 0x7f == 0x7f and lib.umlpy_getregs(pid, regs) == 0
+
+
 def fault_info(pid: int) -> tuple[int, int]:
     """(si_code, si_addr) of the host signal the tracee is stopped with."""
     code = ffi.new("int *")

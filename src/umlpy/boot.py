@@ -16,6 +16,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
+from umlpy.syscalls import coredump
 from umlpy.fs import cpio
 from umlpy.fs import exec as exec_
 from umlpy.drivers import ubd as ubd_drv
@@ -66,6 +67,7 @@ class Kernel:
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
+        self.dump_core = coredump.do_coredump      # kernel/signal.py's way to the core writer
         self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals)
         self.procs = Procs(self)
         self.futexes = Futexes()

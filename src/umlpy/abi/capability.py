@@ -83,6 +83,8 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_LOWER = 3
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-# mm dumpability (prctl PR_SET_DUMPABLE; /proc/sys/fs/suid_dumpable is 0)
+# mm dumpability (prctl PR_SET_DUMPABLE sets 0 or 1; privilege changes set
+# fs.suid_dumpable, whose 2 dumps as root into an absolute core_pattern)
 SUID_DUMP_DISABLE = 0
 SUID_DUMP_USER = 1
+SUID_DUMP_ROOT = 2

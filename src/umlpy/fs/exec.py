@@ -18,7 +18,7 @@ from umlpy.abi import errno as E
 from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
-from umlpy.kernel.mm import Mm
+from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.process import Halt
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
@@ -83,8 +83,9 @@ def _prot(flags: int) -> int:
 
 
 
-def _load_segments(has: HostAs, elf: Elf, bias: int, mm) -> int:
-    """Map every PT_LOAD of elf at bias; returns the highest end address."""
+def _load_segments(has: HostAs, elf: Elf, bias: int, mm, dentry) -> int:
+    """Map every PT_LOAD of elf (found at dentry) at bias; returns the
+    highest end address."""
     mem = has.t.mem
     memfile = elf.inode.memfile()
     tfd = has.open_kernel_fd(memfile.fd)
@@ -103,6 +104,8 @@ def _load_segments(has: HostAs, elf: Elf, bias: int, mm) -> int:
                 has.checked("mmap", start, C.page_up(file_end) - start, prot,
                             C.MAP_PRIVATE | C.MAP_FIXED, tfd, C.page_down(ph.offset))
                 mm.add(start, C.page_up(file_end), bool(prot & C.PROT_WRITE))
+                mm.files.set(start, C.page_up(file_end),
+                             FileMap(elf.inode, start - C.page_down(ph.offset), False, True, dentry))
             if ph.memsz > ph.filesz:
                 if ph.filesz and file_end % C.PAGE_SIZE:
                     mem.poke(file_end, bytes(C.page_up(file_end) - file_end))
@@ -190,8 +193,9 @@ def resolve(t, path: bytes, argv: list[bytes], at: tuple[int, bytes, int] | None
 
 
 def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple[int, int]],
-                execfn: bytes) -> tuple[int, bytes, int, int]:
-    """The initial stack below `top`: (sp, bytes from sp to top, argv start, env start)."""
+                execfn: bytes) -> tuple[int, bytes, int, int, bytes]:
+    """The initial stack below `top`: (sp, bytes from sp to top, argv start,
+    env start, the auxv as stored, up to AT_NULL: mm->saved_auxv)."""
     strings = b"".join(a + b"\0" for a in argv) + b"".join(e + b"\0" for e in envp) + execfn + b"\0"
     str_base = top - len(strings)
     info = (str_base - 32) & ~15
@@ -213,7 +217,9 @@ def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple
     out[rand_addr - sp:rand_addr - sp + 16] = clock.random_bytes(16)
     out[plat_addr - sp:plat_addr - sp + 7] = b"x86_64\0"
     out[str_base - sp:] = strings
-    return sp, bytes(out), str_base, str_base + sum(len(a) + 1 for a in argv)
+    aux_off = 8 * (len(vec) - 2 * len(full_aux))
+    return (sp, bytes(out), str_base, str_base + sum(len(a) + 1 for a in argv),
+            bytes(out[aux_off:aux_off + 16 * len(full_aux)]))
 
 
 
@@ -233,7 +239,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
         rnd = 0 if proc.personality & C.ADDR_NO_RANDOMIZE else \
             (int.from_bytes(clock.random_bytes(4), "little") & ((1 << 28) - 1)) << 12
         bias = ELF_ET_DYN_BASE + rnd - lo
-    top = _load_segments(has, elf, bias, mm)
+    top = _load_segments(has, elf, bias, mm, d)
     base = 0
     entry = bias + elf.entry
     if elf.interp is not None:
@@ -244,7 +250,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
         region = has.checked("mmap", 0, ihi - ilo, C.PROT_NONE,
                              C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0)
         base = region - ilo if ielf.type == ET_DYN else 0
-        _load_segments(has, ielf, base, mm)
+        _load_segments(has, ielf, base, mm, idn)
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
     secure = cred.exec_creds(proc, d.inode, mount_has(d, "nosuid"), _readable(d.inode, proc.creds))
@@ -266,7 +272,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     else:
         auxv = auxv[1:]
     stack_top = (t.regs.rsp - 256) & ~15
-    sp, blob, argstart, envstart = build_stack(stack_top, argv, envp, auxv, execfn)
+    sp, blob, argstart, envstart, mm.saved_auxv = build_stack(stack_top, argv, envp, auxv, execfn)
     t.mem.write(sp, blob)
     mm.start_stack = sp
     mm.arg_range = (argstart, envstart)
@@ -280,6 +286,8 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     regs.rsp = sp
     t.regs_dirty = True
     old = proc.mm
+    if old is not None:
+        mm.dump_filter = old.dump_filter
     mm.set_exe(d.inode)
     proc.mm = mm
     if old is not None:

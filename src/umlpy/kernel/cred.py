@@ -66,6 +66,13 @@ def in_group(creds: Creds, gid: int) -> bool:
     return gid == creds.fsgid or gid in creds.groups
 
 
+def suid_dumpable(proc: Process) -> int:
+    """What a process that changed its ids becomes: fs.suid_dumpable
+    (Linux's set_dumpable(mm, suid_dumpable))."""
+    k = proc.threads[0].kernel if proc.threads else None
+    return k.tunables.suid_dumpable if k is not None else K.SUID_DUMP_DISABLE
+
+
 def commit(proc: Process, new: Creds) -> None:
     """Install new creds (commit_creds).  Changing the effective or fs ids, or
     gaining permitted capabilities, makes the process undumpable and forgets
@@ -75,7 +82,7 @@ def commit(proc: Process, new: Creds) -> None:
     old = proc.creds
     if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid, new.fsgid) \
             or new.cap_permitted & ~old.cap_permitted:
-        proc.dumpable = K.SUID_DUMP_DISABLE
+        proc.dumpable = suid_dumpable(proc)
         proc.pdeath_signal = 0
     keys.fsid_changed(proc, old, new)
     proc.creds = new
@@ -222,7 +229,7 @@ def exec_creds(proc: Process, inode, nosuid: bool, readable: bool) -> bool:
     secure = setid or (new.uid != 0 and (effective or bool(new.cap_permitted & ~new.cap_ambient)))
     # dumpability goes by the caller's ids, as Linux's (commit below may clear it again)
     proc.dumpable = K.SUID_DUMP_USER if readable and old.euid == old.uid and old.egid == old.gid \
-        else K.SUID_DUMP_DISABLE
+        else suid_dumpable(proc)
     if secure:
         proc.pdeath_signal = 0
     commit(proc, new)

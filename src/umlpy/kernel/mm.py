@@ -36,6 +36,12 @@ MAP_MAP, MAP_SPLIT, MAP_HOLE, MAP_MOVE = 0, 1, 2, 3
 
 VM_LOCKED = 0x2000
 VM_LOCKONFAULT = 0x80000
+# coredump_filter (Linux keeps it in mm->flags): which mappings a core
+# holds; bits past these are ignored when written
+DUMP_ANON_PRIVATE, DUMP_ANON_SHARED, DUMP_MAPPED_PRIVATE, DUMP_MAPPED_SHARED, DUMP_ELF_HEADERS, \
+    DUMP_HUGETLB_PRIVATE, DUMP_HUGETLB_SHARED = (1 << i for i in range(7))
+DUMP_FILTER_MASK = (1 << 9) - 1
+DUMP_FILTER_DEFAULT = 0x33
 
 
 class Intervals:
@@ -104,14 +110,17 @@ class FileMap:
     """What a file mapping shows: `obj` (a guest inode, or an object with
     a `memfile()`, as a SysV segment) at file offset addr - origin, and
     Linux's VM_SHARED and VM_MAYWRITE (a shared mapping of a file not open
-    for writing can never be made writable)."""
+    for writing can never be made writable); `dentry` is the name it was
+    mapped by (vm_file's path: what a core's NT_FILE lists), None for a
+    segment or /dev/zero."""
     obj: object
     origin: int
     shared: bool
     maywrite: bool
+    dentry: object = None
 
     def moved(self, delta: int) -> FileMap:
-        return FileMap(self.obj, self.origin + delta, self.shared, self.maywrite)
+        return FileMap(self.obj, self.origin + delta, self.shared, self.maywrite, self.dentry)
 
 
 def mapped_anywhere(procs, obj, writable: bool = False) -> bool:
@@ -164,6 +173,8 @@ class Mm:
         self.exe = None         # the program's inode (exe_file): not writable while here
         self.map_count = FRESH_VMAS     # VMAs at the last count (or a bound of them)
         self.map_changes = 0            # mapping changes since
+        self.dump_filter = DUMP_FILTER_DEFAULT  # coredump_filter: fork and exec keep it (MMF_INIT_MASK)
+        self.saved_auxv = b""           # the auxv exec gave (a core's NT_AUXV)
 
     def _host_vmas(self) -> list[tuple[int, int]]:
         """The guest's VMAs as the host has them (the stub's and the
@@ -283,6 +294,7 @@ class Mm:
         n.map_count, n.map_changes = self.map_count, self.map_changes
         n.start_stack = self.start_stack
         n.arg_range, n.env_range = self.arg_range, self.env_range
+        n.dump_filter, n.saved_auxv = self.dump_filter, self.saved_auxv
         if self.exe is not None:
             n.set_exe(self.exe)
         n.files = self.files.copy()     # locks are not inherited (VM_LOCKED is cleared)

@@ -112,22 +112,6 @@ def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
 MIN_COREDUMP = 4096     # the ELF format's: a smaller RLIMIT_CORE writes nothing
 
 
-def core_dump(kernel, proc, sig: int) -> bool:
-    """Would Linux dump a core for this death (do_coredump)?  Not for a
-    process that is not dumpable; to a core_pattern pipe whatever its
-    RLIMIT_CORE, to a file only within one of at least a page.  The wait
-    status then has its core flag, but umlpy writes no core files: one log
-    line says which dump was not written."""
-    pattern = kernel.tunables.core_pattern
-    if not proc.dumpable or (not pattern.startswith(b"|")
-                             and proc.rlimit(C.RLIMIT_CORE)[0] < MIN_COREDUMP):
-        return False
-    printk.pr_info(f"{proc.comm.decode(errors='replace')}[{proc.pid}] killed by signal {sig}: "
-                   f"core dump not written (core_pattern {pattern.decode(errors='replace')!r}; "
-                   "umlpy writes no core files)")
-    return True
-
-
 def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, tuple]:
     """RLIMIT_SIGPENDING, as Linux's __send_signal: a user's processes hold
     at most that many queued signals (counted against the receiving
@@ -335,7 +319,7 @@ class Signals:
                 if d is S.Default.STOP:
                     self.k.procs.stop_process(proc, sig)
                     continue
-                core = d is S.Default.CORE and core_dump(self.k, proc, sig)
+                core = d is S.Default.CORE and self._core_dump(t, sig, code_, fields)
                 self.k.procs.kill_process(proc, sig, core=core)
                 return None
             if restarting:
@@ -356,6 +340,17 @@ class Signals:
         if t.saved_mask is not None:
             t.blocked, t.saved_mask = t.saved_mask, None
         return how
+
+    def _core_dump(self, t: Task, sig: int, code: int, fields: tuple) -> bool:
+        """Write the core while the process is whole (Linux's do_coredump,
+        before do_group_exit) with the dumper boot handed over
+        (syscalls/coredump.py); whether one was written.  A kernel bug in
+        it is an oops: the process dies all the same, without a core."""
+        try:
+            return self.k.dump_core(self.k, t, sig, code, fields)
+        except Exception as exc:
+            printk.oops(f"core dump of process {t.proc.pid}", exc)
+            return False
 
     def _restart(self, t: Task, code: int = E.ERESTARTSYS) -> None:
         t.regs.rax = NR["restart_syscall"] if code == E.ERESTART_RESTARTBLOCK else t.regs.orig_rax

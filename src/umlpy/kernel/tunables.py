@@ -4,8 +4,9 @@
 here: pid allocation wraps at pid_max, an address space holds at most
 max_map_count mappings, no fd table grows past nr_open, SCHED_RR's quantum
 is sched_rr_timeslice_ms, pipes are sized by pipe-max-size and
-pipe-user-pages-soft/hard.  core_pattern is kept, but umlpy writes no core
-files (kernel/signal.py logs each dump it would have written).
+pipe-user-pages-soft/hard.  core_pattern names the core files
+(syscalls/coredump.py); suid_dumpable is what a process that changed its
+ids becomes (kernel/cred.py).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Tunables:
     max_map_count: int = DEFAULT_MAX_MAP_COUNT
     nr_open: int = NR_OPEN_DEFAULT
     core_pattern: bytes = b"core"
+    suid_dumpable: int = 0              # SUID_DUMP_DISABLE; 1 user, 2 root
     sched_rr_timeslice_ms: int = RR_TIMESLICE_MS
     pipe_max_size: int = 1 << 20        # an unprivileged pipe's largest size
     pipe_user_pages_soft: int = 16384   # pages of pipes a user has before new ones get 2

@@ -49,46 +49,70 @@ def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
 def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     if flags & C.O_TMPFILE == C.O_TMPFILE:
         return _open_tmpfile(t, dirfd, path, flags, mode)
-    creds = t.proc.creds
-    created = False
-    if flags & C.O_CREAT:
-        parent, name, trailing = namei.lookup_parent(t, dirfd, path)
-        if trailing or name in (b".", b".."):
-            raise KernelError(E.EISDIR)
-        permission(parent.inode, C.X_OK, creds)
-        d = parent.child(name)
-        if d is None:
-            _check_writable_fs(parent)
-            permission(parent.inode, C.W_OK, creds)
-            d = parent.instantiate(name, parent.inode.create(
-                name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
-            created = True
-            N.name_event(parent.inode, N.IN_CREATE, name, False)
-        elif flags & C.O_EXCL:
-            raise KernelError(E.EEXIST)
-        else:
-            if d.inode.is_symlink:
-                if flags & C.O_NOFOLLOW:
-                    raise KernelError(E.ELOOP)
-                d = namei.lookup(t, dirfd, path, follow=True)
-            while d.mounted is not None:
-                d = d.mounted.root
-            if d.inode.is_dir:
-                raise KernelError(E.EISDIR)
-    else:
-        d = namei.lookup(t, dirfd, path, follow=not flags & C.O_NOFOLLOW)
+    d, created = open_walk(t, dirfd, path, flags, mode)
     return open_dentry(t, d, flags, created)
+
+
+def open_walk(t, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Dentry, bool]:
+    """The name's dentry for open (Linux's path walk and lookup_open):
+    made now with O_CREAT (then True), O_EXCL refusing one that exists,
+    O_NOFOLLOW a symlink."""
+    creds = t.proc.creds
+    if not flags & C.O_CREAT:
+        return namei.lookup(t, dirfd, path, follow=not flags & C.O_NOFOLLOW), False
+    parent, name, trailing = namei.lookup_parent(t, dirfd, path)
+    if trailing or name in (b".", b".."):
+        raise KernelError(E.EISDIR)
+    permission(parent.inode, C.X_OK, creds)
+    d = parent.child(name)
+    if d is None:
+        _check_writable_fs(parent)
+        permission(parent.inode, C.W_OK, creds)
+        d = parent.instantiate(name, parent.inode.create(
+            name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
+        N.name_event(parent.inode, N.IN_CREATE, name, False)
+        return d, True
+    if flags & C.O_EXCL:
+        raise KernelError(E.EEXIST)
+    if d.inode.is_symlink:
+        if flags & C.O_NOFOLLOW:
+            raise KernelError(E.ELOOP)
+        d = namei.lookup(t, dirfd, path, follow=True)
+    while d.mounted is not None:
+        d = d.mounted.root
+    if d.inode.is_dir:
+        raise KernelError(E.EISDIR)
+    return d, False
 
 
 def open_dentry(t, d, flags: int, created: bool = False) -> int:
     """do_open after the walk: the file at d (just made, if created) opened
-    with flags into a new fd (may_open's checks, O_TRUNC, O_PATH)."""
+    with flags into a new fd (O_PATH, or dentry_open's)."""
+    cloexec = bool(flags & C.O_CLOEXEC)
+    fdt = t.files
+    if flags & C.O_PATH:
+        f = File(d, d.inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
+        return fdt.install(f, cloexec)
+    try:
+        f = dentry_open(t, d, flags, created)
+    except Block as b:
+        inner = b.retry
+        if inner is not None:       # the inode's open waits (a fifo); a lease break runs the call again
+            b.retry = lambda: fdt.install(inner(), cloexec)
+        raise
+    fd = fdt.install(f, cloexec)
+    N.file_event(f, N.IN_OPEN)
+    if flags & C.O_TRUNC and f.inode.is_reg and not created:
+        N.dentry_event(d, N.IN_MODIFY)      # handle_truncate, after the open (Linux 6.10+)
+    return fd
+
+
+def dentry_open(t, d, flags: int, created: bool = False):
+    """The open file of d, with no fd (Linux's filp_open after the walk):
+    may_open's checks, O_TRUNC, the inode's own open (which may wait)."""
     acc = flags & C.O_ACCMODE
     creds = t.proc.creds
     inode = d.inode
-    if flags & C.O_PATH:
-        f = File(d, inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
-        return t.files.install(f, bool(flags & C.O_CLOEXEC))
     if inode.is_symlink:
         raise KernelError(E.ELOOP)
     if flags & C.O_DIRECTORY and not inode.is_dir:
@@ -111,26 +135,13 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
         if flags & C.O_NOATIME and not owner_or_capable(inode, creds):
             raise KernelError(E.EPERM)          # may_open: only the owner may open without atime updates
         lease.break_lease(t, inode, flags)      # do_dentry_open: may wait for the holders
-    truncated = bool(flags & C.O_TRUNC and inode.is_reg and not created)
-    if truncated:
+    if flags & C.O_TRUNC and inode.is_reg and not created:
         kill_suid(inode, creds)
         inode.truncate(0)
-    cloexec = bool(flags & C.O_CLOEXEC)
-    fdt = t.files
-    try:
-        kept = flags & OPEN_FLAGS_KEPT
-        if inode.fmt == C.S_IFBLK:
-            kept |= flags & C.O_EXCL        # blkdev_open: an exclusive open
-        f = inode.open_file(d, kept, t)
-    except Block as b:
-        inner = b.retry
-        b.retry = lambda: fdt.install(inner(), cloexec)
-        raise
-    fd = fdt.install(f, cloexec)
-    N.file_event(f, N.IN_OPEN)
-    if truncated:
-        N.dentry_event(d, N.IN_MODIFY)      # handle_truncate, after the open (Linux 6.10+)
-    return fd
+    kept = flags & OPEN_FLAGS_KEPT
+    if inode.fmt == C.S_IFBLK:
+        kept |= flags & C.O_EXCL        # blkdev_open: an exclusive open
+    return inode.open_file(d, kept, t)
 
 
 def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:

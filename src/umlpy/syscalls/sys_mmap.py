@@ -110,7 +110,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
         # can never be made writable (mprotect says EACCES)
         maywrite = f.writable or not shared
         if pages is not None:
-            fmap = FileMap(pages, -off, shared, maywrite)
+            fmap = FileMap(pages, -off, shared, maywrite, f.dentry)
             tfd = has.open_kernel_fd(pages.memfile().fd, C.O_RDWR if shared and maywrite else C.O_RDONLY)
         elif inode.fmt == C.S_IFCHR:
             if not getattr(f, "maps_as_zero", False):
@@ -124,7 +124,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
                 raise KernelError(E.EPERM)      # seal_check_write
             # a write-sealed file's shared mapping may never become writable
             maywrite = maywrite and not (shared and sealed)
-            fmap = FileMap(inode, -off, shared, maywrite)
+            fmap = FileMap(inode, -off, shared, maywrite, f.dentry)
             host_rw = shared and maywrite
             tfd = has.open_kernel_fd(inode.memfile().fd, C.O_RDWR if host_rw else C.O_RDONLY)
             if host_rw:
@@ -356,6 +356,6 @@ def sys_remap_file_pages(t, start, size, prot, pgoff, flags, *_):
         has.call("close", tfd)
     if _fail(r):
         return r
-    mm.files.set(start, end, FileMap(obj, start - off, True, first.maywrite))
+    mm.files.set(start, end, FileMap(obj, start - off, True, first.maywrite, first.dentry))
     mlock.populate(t, start, end)
     return 0

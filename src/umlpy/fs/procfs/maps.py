@@ -148,21 +148,22 @@ _SMAPS_ZERO = ("Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty",
                "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss")
 
 
-def _vmflags(perms: str, locked: bool) -> str:
-    """The VmFlags the permissions imply (rd, wr, ex, sh), and lo for an
-    mlocked range."""
+def _vmflags(perms: str, locked: bool, dontdump: bool) -> str:
+    """The VmFlags the permissions imply (rd, wr, ex, sh), lo for an
+    mlocked range and dd for one left out of core dumps (MADV_DONTDUMP,
+    which the host keeps)."""
     flags = [f for c, f in zip(perms, ("rd", "wr", "ex", "sh")) if c not in "-p"]
-    return " ".join(flags + ["lo"] * locked)
+    return " ".join(flags + ["lo"] * locked + ["dd"] * dontdump)
 
 
-def _resident(proc, v: Vma, host_rss: dict) -> tuple[int, int]:
+def _resident(proc, v: Vma, host: dict[int, procinfo.SmapsVma]) -> tuple[int, int]:
     """(Rss, Pss) in kB of v: the host's for its vma; a piece of a host vma
     (cut where the guest's vmas differ) counts its present pages in the
     host's pagemap, its Pss in the host vma's Pss/Rss ratio."""
-    end, rss, pss = host_rss.get(v.start, (0, 0, 0))
-    if end == v.end:
-        return rss, pss
-    whole = next(((r, p) for s, (e, r, p) in host_rss.items() if s <= v.start and v.end <= e), (0, 0))
+    own = host.get(v.start)
+    if own is not None and own.end == v.end:
+        return own.rss, own.pss
+    whole = next(((h.rss, h.pss) for s, h in host.items() if s <= v.start and v.end <= h.end), (0, 0))
     kb = pagemap.present_pages(proc, v.start, v.end) * (C.PAGE_SIZE >> 10)
     return kb, kb * whole[1] // whole[0] if whole[0] else kb
 
@@ -174,18 +175,19 @@ def smaps_text(tg: Target, reader) -> bytes:
     tracked (0)."""
     tg.check_access(reader)
     proc = tg.proc()
-    host_rss = procinfo.task_smaps_rss(proc.threads[0].hpid) if proc.threads else {}
+    host = procinfo.task_smaps(proc.threads[0].hpid) if proc.threads else {}
     out = []
     for v in vmas_of(proc):
-        r, p = _resident(proc, v, host_rss)
+        r, p = _resident(proc, v, host)
         locked = proc.mm.locked.at(v.start) is not None
+        dontdump = any("dd" in h.flags for s, h in host.items() if s <= v.start < h.end)
         out.append(v.line())
         out.append((f"Size:           {(v.end - v.start) >> 10:8d} kB\n"
                     f"KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n"
                     f"Rss:            {r:8d} kB\nPss:            {p:8d} kB\n"
                     + "".join(f"{(k + ':'):<16}{0:8d} kB\n" for k in _SMAPS_ZERO)
                     + f"Locked:         {p if locked else 0:8d} kB\n"
-                    + "THPeligible:    0\nVmFlags: " + _vmflags(v.perms, locked) + "\n").encode())
+                    + "THPeligible:    0\nVmFlags: " + _vmflags(v.perms, locked, dontdump) + "\n").encode())
     return b"".join(out)
 
 

@@ -19,6 +19,7 @@ from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
 from umlpy.kernel import nsproxy
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import DUMP_FILTER_MASK
 from umlpy.kernel.task import State
 from umlpy.vfs import nsfs
 from umlpy.vfs.pipe import PipeInode
@@ -200,6 +201,43 @@ def _set_timerslack(tg: Target, writer, data: bytes) -> None:
     s.timer_slack_ns = slack or s.default_slack_ns
 
 
+KSTRTOX_BUF = 66        # kstrtox_from_user parses at most this much of a write
+
+
+def kstrtouint(data: bytes) -> int:
+    """Linux's kstrtouint with base 0, as a proc file's write parses it: an
+    optional '+', then 0x/0X hex, a leading 0 octal or decimal, at most one
+    newline after; anything else EINVAL, past 32 bits ERANGE."""
+    text = data[:KSTRTOX_BUF].split(b"\0", 1)[0]
+    text = text[:-1] if text.endswith(b"\n") else text
+    text = text[1:] if text.startswith(b"+") else text
+    if text[:2].lower() == b"0x" and text[2:3].isalnum():
+        base, digits = 16, text[2:]
+    else:
+        base, digits = (8 if text.startswith(b"0") else 10), text
+    if not digits or digits.lower().strip(b"0123456789abcdef"[:base]):
+        raise KernelError(E.EINVAL)
+    value = int(digits, base)
+    if value >> 32:
+        raise KernelError(E.ERANGE)
+    return value
+
+
+def _coredump_filter(tg: Target, reader) -> bytes:
+    """Which mappings a core holds (proc_coredump_filter_read): nothing for
+    a process without an address space."""
+    p = tg.proc()
+    return b"%08x\n" % p.mm.dump_filter if live(p) else b""
+
+
+def _set_coredump_filter(tg: Target, writer, data: bytes) -> None:
+    """Only the filter's bits are kept; the rest of the value is ignored."""
+    value = kstrtouint(data)
+    p = tg.proc()
+    if live(p):
+        p.mm.dump_filter = value & DUMP_FILTER_MASK
+
+
 def _const(value: str) -> Callable:
     b = (value + "\n").encode()
     return lambda tg, reader: b
@@ -317,8 +355,9 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("loginuid", _file(_const(NO_ID))),
     ("sessionid", _file(_const(NO_ID))),
     ("timerslack_ns", _file(_timerslack, 0o666, _set_timerslack, lazy=True)),
+    ("coredump_filter", _file(_coredump_filter, 0o644, _set_coredump_filter)),
 ]
-TGID_ONLY = {"task", "timerslack_ns"}     # not in /proc/PID/task/TID
+TGID_ONLY = {"task", "timerslack_ns", "coredump_filter"}     # not in /proc/PID/task/TID
 
 
 class TgidDir(Dir):

@@ -148,6 +148,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
                         "max_user_instances": _tunable(k, "fs/inotify/max_user_instances"),
                         "max_user_watches": _tunable(k, "fs/inotify/max_user_watches")},
             "nr_open": _tunable(k, "fs/nr_open"),
+            "suid_dumpable": int_sysctl(k.tunables, "suid_dumpable", 0, 2),
             "mqueue": mqueue_sysctls(k),
             "pipe-max-size": _pipe_max_size(k),
             "pipe-user-pages-hard": int_sysctl(k.tunables, "pipe_user_pages_hard", 0),
