@@ -63,6 +63,18 @@ def test_sigkill_ends_every_wait_and_releases_what_it_held(scratch):
         p.wait()
 
 
+def test_unanswered_fanotify_permission_event_holds_only_its_opener(scratch):
+    """A listener that never answers FAN_OPEN_PERM: the opener waits (as on
+    Linux), every other process goes on, SIGKILL ends the wait, and the
+    kernel answers the next command; natively the same."""
+    if os.geteuid() != 0:
+        pytest.skip("the native side needs root for fanotify")
+    want = native([str(PROGS / "t_fanotify"), str(scratch), "wedge"])
+    assert want.endswith(b"done\n")
+    got = sh("mkdir -p /tmp/s; /t/bin/t_fanotify /tmp/s wedge; echo alive")
+    assert got.stdout.decode() == want.decode() + "alive\n", got.stderr[-2000:]
+
+
 @pytest.mark.parametrize("kind", ["a fifo", "a character device", "a directory"])
 def test_ubd_refuses_what_is_not_a_disk(kind, tmp_path):
     """A fifo as ubd0= blocked the boot forever, /dev/null crashed the

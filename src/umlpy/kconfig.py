@@ -41,6 +41,7 @@ _NOT_SET = (
 # options that stand for syscalls: set exactly when the table handles them
 _SYSCALLS = {
     "AIO": "io_setup", "KEYS": "add_key", "FANOTIFY": "fanotify_init",
+    "FANOTIFY_ACCESS_PERMISSIONS": "fanotify_init",
     "USERFAULTFD": "userfaultfd", "IO_URING": "io_uring_setup", "BPF_SYSCALL": "bpf",
     "PERF_EVENTS": "perf_event_open", "BSD_PROCESS_ACCT": "acct",
 }

@@ -30,6 +30,9 @@ INT_BOUNDS = {
     "fs/nr_open": ("nr_open", NR_OPEN_MIN, NR_OPEN_MAX),
     "fs/inotify/max_user_instances": ("inotify_max_user_instances", 0, INT_MAX),
     "fs/inotify/max_user_watches": ("inotify_max_user_watches", 0, INT_MAX),
+    "fs/fanotify/max_queued_events": ("fanotify_max_queued_events", 0, INT_MAX),
+    "fs/fanotify/max_user_groups": ("fanotify_max_user_groups", 0, INT_MAX),
+    "fs/fanotify/max_user_marks": ("fanotify_max_user_marks", 0, INT_MAX),
 }
 
 
@@ -48,6 +51,9 @@ class Tunables:
     leases_enable: int = 1              # 0: F_SETLEASE grants no new lease (EINVAL)
     inotify_max_user_instances: int = 128   # inotify instances a user may hold (EMFILE past it)
     inotify_max_user_watches: int = 8192    # their watches (ENOSPC); Linux's floor, what 1 GiB gets
+    fanotify_max_queued_events: int = 16384  # a new fanotify group's queue (then FAN_Q_OVERFLOW)
+    fanotify_max_user_groups: int = 128     # fanotify groups a user may hold (EMFILE past it)
+    fanotify_max_user_marks: int = 8192     # their marks (ENOSPC); Linux's floor
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

@@ -3,6 +3,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_cred,
     sys_epoll,
     sys_eventfd,
+    sys_fanotify,
     sys_fd,
     sys_fhandle,
     sys_file,

@@ -11,6 +11,7 @@ from umlpy.kernel import cred
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
+from umlpy.vfs import fanotify
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import lease, namei
 from umlpy.vfs.dentry import Dentry
@@ -70,7 +71,7 @@ def open_walk(t, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Dentry
         permission(parent.inode, C.W_OK, creds)
         d = parent.instantiate(name, parent.inode.create(
             name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
-        N.name_event(parent.inode, N.IN_CREATE, name, False)
+        N.name_event(parent.inode, N.IN_CREATE, name, d.inode)
         return d, True
     if flags & C.O_EXCL:
         raise KernelError(E.EEXIST)
@@ -135,8 +136,16 @@ def dentry_open(t, d, flags: int, created: bool = False):
         if flags & C.O_NOATIME and not owner_or_capable(inode, creds):
             raise KernelError(E.EPERM)          # may_open: only the owner may open without atime updates
         lease.break_lease(t, inode, flags)      # do_dentry_open: may wait for the holders
+    # security_file_open: fanotify's listeners may say no (and make us wait)
+    return fanotify.permission(t, d, fanotify.FAN_OPEN_PERM, lambda: _open_allowed(t, d, flags, created))
+
+
+def _open_allowed(t, d, flags: int, created: bool):
+    """dentry_open once the open is allowed: O_TRUNC, then the inode's own
+    open (which may wait)."""
+    inode = d.inode
     if flags & C.O_TRUNC and inode.is_reg and not created:
-        kill_suid(inode, creds)
+        kill_suid(inode, t.proc.creds)
         inode.truncate(0)
     kept = flags & OPEN_FLAGS_KEPT
     if inode.fmt == C.S_IFBLK:
@@ -252,8 +261,8 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     parent, name = new_name(t, dirfd, path)
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
-    parent.inode.create(name, *new_inode_owner(t, parent.inode, fmt | mode & 0o7777), rdev)
-    N.name_event(parent.inode, N.IN_CREATE, name, False)
+    made = parent.inode.create(name, *new_inode_owner(t, parent.inode, fmt | mode & 0o7777), rdev)
+    N.name_event(parent.inode, N.IN_CREATE, name, made)
     return 0
 
 
@@ -262,8 +271,8 @@ path_and_at("mknod", do_mknod)
 
 def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
     parent, name = new_name(t, dirfd, path, trailing_ok=True)
-    parent.inode.create(name, *new_inode_owner(t, parent.inode, C.S_IFDIR | mode & 0o1777, 0o1777))
-    N.name_event(parent.inode, N.IN_CREATE, name, True)
+    made = parent.inode.create(name, *new_inode_owner(t, parent.inode, C.S_IFDIR | mode & 0o1777, 0o1777))
+    N.name_event(parent.inode, N.IN_CREATE, name, made)
     return 0
 
 
@@ -308,7 +317,7 @@ def do_unlink(t, dirfd: int, path: bytes, rmdir: bool) -> int:
         N.inode_event(ino, N.IN_ATTRIB)    # its link count changed
     if ino.is_dir or (ino.nlink == 0 and ino.open_count == 0):
         N.gone(ino)                        # else at its last close
-    N.name_event(parent.inode, N.IN_DELETE, name, ino.is_dir)
+    N.name_event(parent.inode, N.IN_DELETE, name, ino)
     return 0
 
 
@@ -334,8 +343,9 @@ def _notify_move(old_dir, old_name: bytes, new_dir, new_name: bytes, moved, targ
     replaced target's link count, then the moved inode's IN_MOVE_SELF."""
     cookie = N.next_cookie()
     same = N.FS_DN_RENAME if old_dir is new_dir else 0
-    N.name_event(old_dir, N.IN_MOVED_FROM | same, old_name, moved.is_dir, cookie)
-    N.name_event(new_dir, N.IN_MOVED_TO, new_name, moved.is_dir, cookie)
+    N.rename_event(old_dir, old_name, new_dir, new_name, moved)
+    N.name_event(old_dir, N.IN_MOVED_FROM | same, old_name, moved, cookie)
+    N.name_event(new_dir, N.IN_MOVED_TO, new_name, moved, cookie)
     if target is not None:
         N.inode_event(target, N.IN_ATTRIB)
     N.inode_event(moved, N.IN_MOVE_SELF)
@@ -432,7 +442,7 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
     parent.inode.link(name, src.inode)
     src.inode.linkable = False
     N.inode_event(src.inode, N.IN_ATTRIB)
-    N.name_event(parent.inode, N.IN_CREATE, name, False)
+    N.name_event(parent.inode, N.IN_CREATE, name, src.inode)
     return 0
 
 
@@ -451,8 +461,8 @@ def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
         raise KernelError(E.ENOENT)
     parent, name = new_name(t, dirfd, path)
     _, uid, gid = new_inode_owner(t, parent.inode, C.S_IFLNK | 0o777)
-    parent.inode.symlink(name, target, uid, gid)
-    N.name_event(parent.inode, N.IN_CREATE, name, False)
+    made = parent.inode.symlink(name, target, uid, gid)
+    N.name_event(parent.inode, N.IN_CREATE, name, made)
     return 0
 
 
@@ -843,7 +853,7 @@ def sys_umask(t, mask, *_):
 def _statfs(fs) -> bytes:
     st = fs.statfs()
     return struct.pack("<qqQQQQQiiqqq4q", st["type"], st["bsize"], st["blocks"], st["bfree"],
-                       st["bavail"], st["files"], st["ffree"], fs.dev & 0x7FFFFFFF, 0,
+                       st["bavail"], st["files"], st["ffree"], *fs.fsid(),
                        st["namelen"], st["bsize"], 1 if fs.read_only else 0, 0, 0, 0, 0)
 
 

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import struct
-from collections import deque
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
-from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.wait import WaitQueue
+from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_stat import dev_of
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import read_path, s32
@@ -20,13 +18,12 @@ from umlpy.vfs.fown import POLL_IN
 from umlpy.vfs.perm import permission
 
 _EVENT = struct.Struct("<iIII")
-_OVERFLOW = _EVENT.pack(-1, N.IN_Q_OVERFLOW, 0, 0)
 ALL_INOTIFY_BITS = (N.ALL_EVENTS | N.IN_UNMOUNT | N.IN_Q_OVERFLOW | N.IN_IGNORED | N.IN_ONLYDIR
                     | N.IN_DONT_FOLLOW | N.IN_EXCL_UNLINK | N.IN_MASK_ADD | N.IN_MASK_CREATE
                     | N.IN_ISDIR | N.IN_ONESHOT)
 
 
-def _kdev(inode) -> int:
+def kdev(inode) -> int:
     """The filesystem's device as the kernel holds it (MKDEV: major << 20)."""
     d = dev_of(inode)
     return structs.major(d) << 20 | structs.minor(d)
@@ -81,59 +78,34 @@ class InotifyFile(File):
         self.owned = owned          # the instances of the creating user (inotify's ucounts)
         owned.add(self)
         self.watches: dict[int, Watch] = {}
-        self.events: deque[bytes] = deque()
-        self.overflowed = False     # the one IN_Q_OVERFLOW event is in the queue
+        self.events = N.EventQueue("inotify", lambda: self.kill_fasync(POLL_IN))
         self.next_wd = 1
-        self.wq = WaitQueue("inotify")
 
     def queue(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
-        """fsnotify_add_event: a full queue takes one IN_Q_OVERFLOW (counted
-        in the queue) and drops the rest; an event equal to the last queued
-        (but for the cookie) merges with it, an IN_IGNORED never does."""
-        if len(self.events) >= N.MAX_QUEUED:
-            if not self.overflowed:
-                self.overflowed = True
-                self.events.append(_OVERFLOW)
-                self.wq.wake_all()
-                self.kill_fasync(POLL_IN)
-            return
+        """fsnotify_add_event: an event equal to the last queued (but for
+        the cookie) merges with it, an IN_IGNORED never does."""
         if name:
             name = name + b"\0" * (16 - len(name) % 16)
         ev = _EVENT.pack(wd, mask, cookie, len(name)) + name
-        if self.events and not mask & N.IN_IGNORED:
-            last = self.events[-1]
-            if last[:8] == ev[:8] and last[12:] == ev[12:] and last is not _OVERFLOW:
-                return
-        self.events.append(ev)
-        self.wq.wake_all()
-        self.kill_fasync(POLL_IN)
+
+        def same_as_last(ev: bytes) -> bool:
+            last = self.events.events[-1]
+            return not mask & N.IN_IGNORED and last is not self.events.overflow \
+                and last[:8] == ev[:8] and last[12:] == ev[12:]
+        self.events.add(ev, N.MAX_QUEUED, lambda: _EVENT.pack(-1, N.IN_Q_OVERFLOW, 0, 0), same_as_last)
 
     def read(self, task, n: int) -> bytes:
-        if not self.events:
-            if self.nonblock:
-                raise KernelError(E.EAGAIN)
-            raise Block(self.wq)
-        if len(self.events[0]) > n:
-            raise KernelError(E.EINVAL)
-        out = []
-        used = 0
-        while self.events and used + len(self.events[0]) <= n:
-            ev = self.events.popleft()
-            if ev is _OVERFLOW:
-                self.overflowed = False
-            out.append(ev)
-            used += len(ev)
-        return b"".join(out)
+        return self.events.read(self.nonblock, n, len, lambda ev: ev)
 
     def poll(self) -> int:
-        return POLLIN if self.events else 0
+        return POLLIN if self.events.events else 0
 
     def poll_queues(self) -> list:
-        return [self.wq]
+        return [self.events.wq]
 
     def ioctl(self, task, req: int, arg: int) -> int:
-        if req == 0x541B:   # FIONREAD
-            task.mem.write(arg, struct.pack("<i", sum(len(e) for e in self.events)))
+        if req == N.FIONREAD:
+            task.mem.write(arg, struct.pack("<i", self.events.nbytes(len)))
             return 0
         raise KernelError(E.ENOTTY)
 
@@ -146,7 +118,7 @@ class InotifyFile(File):
     def fdinfo(self) -> bytes:
         """One line per watch, as Linux's inotify_fdinfo (without the file
         handle, which Linux too leaves out where it cannot encode one)."""
-        return b"".join(f"inotify wd:{w.wd:x} ino:{w.inode.ino:x} sdev:{_kdev(w.inode):x} "
+        return b"".join(f"inotify wd:{w.wd:x} ino:{w.inode.ino:x} sdev:{kdev(w.inode):x} "
                         f"mask:{w.user_mask():x} ignored_mask:0\n".encode()
                         for w in reversed(self.watches.values()))    # newest first, as the group's list
 

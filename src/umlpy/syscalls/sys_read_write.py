@@ -11,6 +11,7 @@ from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, scatter, user_data
+from umlpy.vfs.fanotify import FAN_ACCESS_PERM, file_permission
 from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
 from umlpy.vfs.pipe import PipeFile
 
@@ -40,7 +41,8 @@ def _user_buffer(buf: int, count: int) -> None:
 def sys_read(t, fd, buf, count, *_):
     f = _readable(t, fd)
     _user_buffer(buf, count)
-    return bounded(lambda: _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT))), f.rcvtimeo)
+    return file_permission(t, f, FAN_ACCESS_PERM, lambda: bounded(
+        lambda: _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT))), f.rcvtimeo))
 
 
 def modified(f, n: int) -> int:
@@ -122,14 +124,17 @@ def _vectored(t, f, iov: int, cnt: int, off: int | None, flags: int, write: bool
     else:
         def io() -> int:
             return _accessed(f, scatter(t, vecs, f.read(t, total) if off is None else f.pread(t, total, off)))
-    if not extra:
-        return bounded(io, f.sndtimeo if write else f.rcvtimeo)
-    saved = f.flags
-    f.flags |= extra
-    try:
-        return io()
-    finally:
-        f.flags = saved
+
+    def run() -> int:
+        if not extra:
+            return bounded(io, f.sndtimeo if write else f.rcvtimeo)
+        saved = f.flags
+        f.flags |= extra
+        try:
+            return io()
+        finally:
+            f.flags = saved
+    return run() if write else file_permission(t, f, FAN_ACCESS_PERM, run)
 
 
 @syscall("readv")
@@ -160,9 +165,12 @@ def _positioned(t, fd: int, off: int, write: bool):
 def sys_pread64(t, fd, buf, count, off, *_):
     f = _positioned(t, fd, off, False)
     _user_buffer(buf, count)
-    data = f.pread(t, min(count, MAX_RW_COUNT), off)
-    t.mem.write(buf, data)
-    return _accessed(f, len(data))
+
+    def io() -> int:
+        data = f.pread(t, min(count, MAX_RW_COUNT), off)
+        t.mem.write(buf, data)
+        return _accessed(f, len(data))
+    return file_permission(t, f, FAN_ACCESS_PERM, io)
 
 
 def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:

@@ -40,6 +40,7 @@ class File:
     sndtimeo: int | None = None
     owner = None            # fown.FileOwner once F_SETOWN/F_SETSIG/F_NOTIFY named one
     has_fasync = False      # O_ASYNC signals readiness (Linux's f_op->fasync)
+    nonotify = False        # FMODE_NONOTIFY: a file fanotify opened for a listener reports nothing
     async_fd: int | None = None     # the fd the signals report, while O_ASYNC is on
 
     def __init__(self, dentry, inode, flags: int) -> None:

@@ -15,8 +15,22 @@ are Linux's fsnotify hooks, and deliver in its order:
 
 A mark is anything with deliver(mask, name, cookie, inode_mark, unlinked):
 inotify's watches (syscalls/sys_inotify.py), dnotify's (syscalls/sys_fd.py).
+fanotify (vfs/fanotify.py) keeps marks of its own on inodes, mounts and
+filesystems and hears every hook as one event for all of them (Linux's
+fsnotify() with its iterator over the object types); each hook calls it
+after the inode marks, and files opened for fanotify's listeners
+(FMODE_NONOTIFY) report nothing.  EventQueue is the notification queue
+both inotify and fanotify instances read from.
 """
 from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs import fanotify
 
 IN_ACCESS = 0x1
 IN_MODIFY = 0x2
@@ -42,12 +56,84 @@ IN_ONLYDIR = 0x01000000
 IN_DONT_FOLLOW = 0x02000000
 ALL_EVENTS = 0xFFF
 FS_DN_RENAME = 0x10000000     # internal: a rename within one directory (dnotify's DN_RENAME)
+FIONREAD = 0x541B
 
 _cookie = [0]
 _marked: dict[int, object] = {}     # id -> every inode that has marks (unmount finds them)
 
 MAX_QUEUED = 16384   # fs.inotify.max_queued_events: an instance's queue
 
+
+class EventQueue:
+    """A group's notification list (fsnotify_add_event and the read loop
+    around it): events wait in order; a full queue takes one overflow
+    event, counted in the queue, and drops the rest until a reader takes
+    the overflow event; readers wait on wq, and on_ready (the file's
+    O_ASYNC signal) runs for each event queued."""
+
+    def __init__(self, name: str, on_ready: Callable[[], None]) -> None:
+        self.events: deque = deque()
+        self.overflow = None        # the overflow event while it is queued
+        self.wq = WaitQueue(name)
+        self.on_ready = on_ready
+
+    def add(self, ev, limit: int, make_overflow: Callable[[], object],
+            merge: Callable[[object], bool] | None = None) -> int:
+        """Queue ev: 0 queued, 1 merged into a queued event, 2 dropped
+        (the queue is full; its one overflow event is queued)."""
+        if len(self.events) >= limit:
+            if self.overflow is None:
+                self.overflow = make_overflow()
+                self._append(self.overflow)
+            return 2
+        if self.events and merge is not None and merge(ev):
+            return 1
+        self._append(ev)
+        return 0
+
+    def _append(self, ev) -> None:
+        self.events.append(ev)
+        self.wq.wake_all()
+        self.on_ready()
+
+    def pop(self):
+        ev = self.events.popleft()
+        if ev is self.overflow:
+            self.overflow = None
+        return ev
+
+    def remove(self, ev) -> None:
+        """An event leaves the queue unread (a cancelled permission event)."""
+        self.events.remove(ev)
+
+    def nbytes(self, size_of: Callable[[object], int]) -> int:
+        """FIONREAD: what reading every queued event would return."""
+        return sum(size_of(ev) for ev in self.events)
+
+    def read(self, nonblock: bool, n: int, size_of: Callable[[object], int],
+             report: Callable[[object], bytes]) -> bytes:
+        """read(2): whole events while they fit in n bytes; EINVAL when the
+        first does not, EAGAIN or a wait when there is none.  An event whose
+        report fails is gone; the error is the call's unless something was
+        read before it."""
+        if not self.events:
+            if nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Block(self.wq)
+        if size_of(self.events[0]) > n:
+            raise KernelError(E.EINVAL)
+        out: list[bytes] = []
+        used = 0
+        while self.events and used + size_of(self.events[0]) <= n:
+            try:
+                data = report(self.pop())
+            except KernelError:
+                if out:
+                    break
+                raise
+            out.append(data)
+            used += len(data)
+        return b"".join(out)
 
 
 def next_cookie() -> int:
@@ -79,11 +165,19 @@ def _isdir(inode) -> int:
     return IN_ISDIR if inode is not None and inode.is_dir else 0
 
 
-def name_event(dir_inode, mask: int, name: bytes, child_is_dir: bool, cookie: int = 0) -> None:
-    """fsnotify_name: an entry of dir_inode was made, removed or moved."""
-    mask |= IN_ISDIR if child_is_dir else 0
+def name_event(dir_inode, mask: int, name: bytes, child, cookie: int = 0) -> None:
+    """fsnotify_name: an entry of dir_inode was made, removed or moved;
+    child is the inode the name reaches (or reached)."""
+    mask |= _isdir(child)
     for m in list(marks(dir_inode)):
         m.deliver(mask, name, cookie, False, False)
+    fanotify.name_event(dir_inode, mask & ~FS_DN_RENAME, name, child)
+
+
+def rename_event(old_dir, old_name: bytes, new_dir, new_name: bytes, moved) -> None:
+    """fsnotify_move's first event, with both names (fanotify's FAN_RENAME):
+    before the pair of IN_MOVED_FROM and IN_MOVED_TO."""
+    fanotify.rename_event(old_dir, old_name, new_dir, new_name, moved)
 
 
 def inode_event(inode, mask: int) -> None:
@@ -91,6 +185,7 @@ def inode_event(inode, mask: int) -> None:
     mask |= _isdir(inode)
     for m in list(marks(inode)):
         m.deliver(mask, b"", 0, True, False)
+    fanotify.inode_event(inode, mask)
 
 
 def _unlinked(d) -> bool:
@@ -99,7 +194,6 @@ def _unlinked(d) -> bool:
 
 
 def _parent_then_inode(d, inode, mask: int, unlinked: bool) -> None:
-    mask |= _isdir(inode)
     if d is not None and d.parent is not None:
         for m in list(marks(d.parent.inode)):
             m.deliver(mask, d.name, 0, False, unlinked)
@@ -113,16 +207,22 @@ def dentry_event(d, mask: int, inode=None) -> None:
     if d is not None:
         inode = d.inode
     if inode is not None:
+        mask |= _isdir(inode)
         _parent_then_inode(d, inode, mask, False)
+        fanotify.child_event(d, inode, mask, False)
 
 
 def file_event(file, mask: int) -> None:
-    """fsnotify_file: open, read, write or close of an open file."""
+    """fsnotify_file: open, read, write or close of an open file (none for
+    the files fanotify opens for its listeners)."""
     inode = file.inode
     d = file.dentry
-    if inode is None or not (marks(inode) or (d is not None and d.parent is not None and marks(d.parent.inode))):
+    if inode is None or file.nonotify:
         return
-    _parent_then_inode(d, inode, mask, d is not None and _unlinked(d))
+    mask |= _isdir(inode)
+    if marks(inode) or (d is not None and d.parent is not None and marks(d.parent.inode)):
+        _parent_then_inode(d, inode, mask, d is not None and _unlinked(d))
+    fanotify.child_event(d, inode, mask, True)
 
 
 def gone(inode) -> None:
@@ -131,8 +231,10 @@ def gone(inode) -> None:
     then every mark goes."""
     for m in list(marks(inode)):
         m.deliver(IN_DELETE_SELF, b"", 0, True, False)
+    fanotify.inode_event(inode, IN_DELETE_SELF | _isdir(inode))
     for m in list(marks(inode)):
         m.destroy()
+    fanotify.forget(inode)
 
 
 def unmount(fs) -> None:
@@ -143,3 +245,4 @@ def unmount(fs) -> None:
         inode_event(inode, IN_UNMOUNT)
         for m in list(marks(inode)):
             m.destroy()
+    fanotify.unmount(fs)

@@ -39,6 +39,7 @@ class Filesystem:
     statx_attributes = 0    # the STATX_ATTR_* its getattr reports (stx_attributes_mask)
     blksize = 4096          # st_blksize: the superblock's block size (PAGE_SIZE for most)
     mgtime = False          # FS_MGTIME: statx leaves out m/ctime unless asked (Linux 6.13+)
+    notify_perm = True      # not FS_DISALLOW_NOTIFY_PERM: fanotify may ask about opens here
 
     def __init__(self) -> None:
         self.dev = anon_dev()
@@ -53,6 +54,10 @@ class Filesystem:
     def statfs(self) -> dict:
         return {"type": self.magic, "bsize": 4096, "blocks": 0, "bfree": 0,
                 "bavail": 0, "files": 0, "ffree": 0, "namelen": 255}
+
+    def fsid(self) -> tuple[int, int]:
+        """statfs's f_fsid, which fanotify's info records name the filesystem by."""
+        return self.dev & 0x7FFFFFFF, 0
 
     def sync(self, durable: bool = True) -> None:
         """Write back what is dirty; durable: and have the device keep it."""

@@ -57,7 +57,9 @@ class MountTable:
 
     def _release_unless_mounted(self, m: Mount) -> None:
         """A filesystem is given up with its last mount (mount namespaces
-        hold copies of a mount): its inotify watches hear IN_UNMOUNT."""
+        hold copies of a mount): its inotify watches hear IN_UNMOUNT.
+        fanotify's marks on the mount itself go with it."""
+        fsnotify.fanotify.forget(m)
         if not any(o.fs is m.fs for o in self.mounts):
             if not getattr(m.fs, "shared_instance", False):
                 fsnotify.unmount(m.fs)

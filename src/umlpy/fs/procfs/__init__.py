@@ -24,6 +24,7 @@ class ProcFs(VirtFs):
     name = "proc"
     magic = PROC_SUPER_MAGIC
     blksize = 1024      # proc_fill_super's s_blocksize
+    notify_perm = False     # FS_DISALLOW_NOTIFY_PERM: opens here take locks a listener could need
 
     def __init__(self, kernel) -> None:
         super().__init__(kernel)
