@@ -33,6 +33,18 @@ FIEMAP_EXTENT_DATA_INLINE = 0x200
 FIEMAP_EXTENT_NOT_ALIGNED = 0x100
 
 
+def clamp_range(start: int, length: int, maxbytes: int) -> int:
+    """A FIEMAP range against a size limit: EINVAL when empty, EFBIG when it
+    starts past the limit, else its length cut to the limit."""
+    if length == 0:
+        raise KernelError(E.EINVAL)
+    if start > maxbytes:
+        raise KernelError(E.EFBIG)
+    if length > maxbytes or maxbytes - length < start:
+        length = maxbytes - start
+    return length
+
+
 class FiemapInfo:
     """struct fiemap_extent_info: the caller's flags, where extents go, how many fit."""
 
@@ -49,12 +61,7 @@ class FiemapInfo:
         """fiemap_prep: EINVAL for an empty range, EFBIG past maxbytes,
         EBADR (fm_flags then holding them) for flags the filesystem does not
         know; returns the length cut to maxbytes."""
-        if length == 0:
-            raise KernelError(E.EINVAL)
-        if start > maxbytes:
-            raise KernelError(E.EFBIG)
-        if length > maxbytes or maxbytes - length < start:
-            length = maxbytes - start
+        length = clamp_range(start, length, maxbytes)
         bad = self.flags & ~((supported | FIEMAP_FLAG_SYNC) & FIEMAP_FLAGS_COMPAT)
         if bad:
             self.flags = bad

@@ -297,12 +297,7 @@ class Ext4Inode(Ext2Inode):
         extent_mapped = self.flags & X.FL_EXTENTS
         limit = self.fs.max_file_size if extent_mapped else self.fs.bitmap_max_size
         fi.flags &= ~F.FIEMAP_FLAG_CACHE       # the extent cache is the tree itself
-        if length == 0:
-            raise KernelError(E.EINVAL)
-        if start > limit:
-            raise KernelError(E.EFBIG)
-        if length > limit or limit - length < start:
-            length = limit - start
+        length = F.clamp_range(start, length, limit)      # ext4_fiemap_check_ranges
         if fi.flags & F.FIEMAP_FLAG_XATTR:
             fi.flags &= ~F.FIEMAP_FLAG_XATTR
             fi.prep(start, length, self.fs.max_file_size)
