@@ -7,6 +7,7 @@
    are printed only as comparisons.  Deterministic output. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -259,15 +260,20 @@ static void cpu_clocks(void)
     signal(SIGALRM, SIG_DFL);
 
     /* another process's clock: readable, sleepable; gone with the reap */
-    int go[2], ready[2];
+    int go[2], ready[2], stop[2];
     pipe(go);
     pipe(ready);
+    pipe2(stop, O_NONBLOCK);
     pid_t c = fork();
     if (c == 0) {
         char x;
         write(ready[1], "r", 1);
         read(go[0], &x, 1);
-        burn(CLOCK_PROCESS_CPUTIME_ID, 150 * MS);
+        /* at least 150 ms, and on until told: a child that finished first
+           would leave the sleeper below on a clock that no longer moves
+           (Linux then sleeps for ever) */
+        while (now(CLOCK_PROCESS_CPUTIME_ID) < 150 * MS || read(stop[0], &x, 1) != 1)
+            ;
         _exit(0);
     }
     char x;
@@ -286,6 +292,7 @@ static void cpu_clocks(void)
     req.tv_nsec = 100 * MS;
     r = syscall(SYS_clock_nanosleep, cc, 0, &req, NULL);
     printf("nanosleep 100 ms of the child's CPU: %ld, it has run 100 ms: %d\n", r, now(cc) >= 100 * MS);
+    write(stop[1], "s", 1);
     siginfo_t si;
     waitid(P_PID, c, &si, WEXITED | WNOWAIT);
     long long z = now(cc);
@@ -293,7 +300,7 @@ static void cpu_clocks(void)
     waitpid(c, NULL, 0);
     show("after the reap: its clock", cc);
     printf("after the reap: clock_getcpuclockid %s\n", en(clock_getcpuclockid(c, &cc)));
-    close(go[0]); close(go[1]); close(ready[0]); close(ready[1]);
+    close(go[0]); close(go[1]); close(ready[0]); close(ready[1]); close(stop[0]); close(stop[1]);
 }
 
 /* ---- reading the clock's adjtimex state (the host's) ---- */
