@@ -162,7 +162,7 @@ class Htree:
         return (self.bs - NODE_ENTRIES_OFF - self.dx_tail) // 8
 
     def hash(self, name: bytes, version: int) -> tuple[int, int]:
-        return dirhash.dirhash(name, version, self.d.hash_seed)
+        return dirhash.dirhash(bytes(name), version, self.d.hash_seed)
 
     # -- checksums -----------------------------------------------------------------
     def _dx_csum(self, buf: bytearray, base: int) -> tuple[int, int]:
@@ -309,11 +309,15 @@ class Htree:
         its checksum tail, or end), checked as Linux's ext4_check_dir_entry checks them."""
         off, bs = 0, self.bs
         end = bs - self.tail if end is None else end
+        wide, max_ino = bs >= 65536, self.d.inodes_count
+        unpack = _DIRENT.unpack_from
         while off < end:
-            ino, rec_len, nlen, ft = _DIRENT.unpack_from(buf, off)
-            rec_len = L.rec_len_from_disk(rec_len, bs)
-            if rec_len < 12 or rec_len & 3 or rec_len < L.rec_len_needed(nlen) \
-                    or off + rec_len > end or ino > self.d.inodes_count:
+            ino, rec_len, nlen, ft = unpack(buf, off)
+            if wide:
+                rec_len = L.rec_len_from_disk(rec_len, bs)
+            # rec_len_needed inline: this loop is the directory's hot path
+            if rec_len < 12 or rec_len & 3 or rec_len < (nlen + 11) & ~3 \
+                    or off + rec_len > end or ino > max_ino:
                 raise self._corrupt(lblk, f"bad entry in directory: offset={off}, "
                                           f"inode={ino}, rec_len={rec_len}, name_len={nlen}")
             yield off, rec_len, ino, nlen, ft
@@ -321,32 +325,36 @@ class Htree:
 
     def _find_in_leaf(self, lblk: int, name: bytes) -> DxEntry | None:
         buf = self._read(lblk, index=False)
+        if buf.find(name, 8) < 0:
+            return None     # the name is nowhere in the block, so in no entry
         n = len(name)
         for off, _, ino, nlen, ft in self._entries(lblk, buf):
             if ino and nlen == n and buf[off + 8:off + 8 + n] == name:
                 return DxEntry(lblk, off, ino, ft if self.d.filetype else 0, name)
         return None
 
-    def _add_to_leaf(self, lblk: int, buf: bytearray, name: bytes, ino: int, ftype: int) -> bool:
+    def _add_to_leaf(self, lblk: int, buf: bytearray, name: bytes, ino: int,
+                     ftype: int) -> DxEntry | None:
         """Put the entry into the first dirent with room (Linux's ext4_find_dest_de and
-        ext4_insert_dentry); False if the leaf has none."""
+        ext4_insert_dentry); None if the leaf has none."""
         need, n = L.rec_len_needed(len(name)), len(name)
+        maybe_there = buf.find(name, 8) >= 0
         for off, rec_len, e_ino, nlen, _ in self._entries(lblk, buf):
-            if e_ino and nlen == n and buf[off + 8:off + 8 + n] == name:
+            if maybe_there and e_ino and nlen == n and buf[off + 8:off + 8 + n] == name:
                 raise KernelError(E.EEXIST)
-            used = L.rec_len_needed(nlen) if e_ino else 0
+            used = (nlen + 11) & ~3 if e_ino else 0
             if rec_len - used >= need:
                 break
         else:
-            return False
+            return None
         if e_ino:
             _DIRENT.pack_into(buf, off, e_ino, used, nlen, buf[off + 7])
             off, rec_len = off + used, rec_len - used
-        _DIRENT.pack_into(buf, off, ino, L.rec_len_to_disk(rec_len), n,
-                          ftype if self.d.filetype else 0)
+        ft = ftype if self.d.filetype else 0
+        _DIRENT.pack_into(buf, off, ino, L.rec_len_to_disk(rec_len), n, ft)
         buf[off + 8:off + 8 + n] = name
         self._seal_leaf(lblk, buf)
-        return True
+        return DxEntry(lblk, off, ino, ft, name)
 
     def _pack(self, buf: bytearray, pieces: list[bytes]) -> None:
         """Write dirents one after another from offset 0, the last taking the rest
@@ -463,14 +471,16 @@ class Htree:
             low = frames[-1]
             lblk = low.entry(low.at)[1]
             buf = self._read(lblk, index=False)
-            if self._add_to_leaf(lblk, buf, name, ino, ftype):
-                return self._placed(lblk, buf, name)
+            hit = self._add_to_leaf(lblk, buf, name, ino, ftype)
+            if hit is not None:
+                return hit
             count, limit = low.countlimit()
             if count < limit:
                 lblk, buf = self._split_leaf(low, lblk, buf, h, version)
-                if not self._add_to_leaf(lblk, buf, name, ino, ftype):
+                hit = self._add_to_leaf(lblk, buf, name, ino, ftype)
+                if hit is None:
                     raise self._corrupt(lblk, "no room in a freshly split leaf")
-                return self._placed(lblk, buf, name)
+                return hit
             # the lowest index block is full: split the highest full one below a
             # non-full parent, or grow a level when every block up to the root is full
             i = len(frames) - 1
@@ -485,11 +495,6 @@ class Htree:
             else:
                 self._add_level(frames[0])
             # the path changed: probe again (Linux's restart)
-
-    def _placed(self, lblk: int, buf: bytearray, name: bytes) -> DxEntry:
-        hit = next(off for off, _, ino, nlen, _ in self._entries(lblk, buf)
-                   if ino and buf[off + 8:off + 8 + nlen] == name)
-        return DxEntry(lblk, hit, *_DIRENT.unpack_from(buf, hit)[0::3], name)
 
     def remove(self, name: bytes) -> DxEntry:
         """Take the entry out of its leaf, merged into the one before it (or its inode
@@ -566,9 +571,10 @@ class Htree:
         version = self._root()[1]
         h = self.hash(name, version)[0]
         lblk, leaf = self._split_leaf(f, lblk, leaf, h, version)
-        if not self._add_to_leaf(lblk, leaf, name, ino, ftype):
+        hit = self._add_to_leaf(lblk, leaf, name, ino, ftype)
+        if hit is None:
             raise self._corrupt(lblk, "no room in a freshly split leaf")
-        return self._placed(lblk, leaf, name)
+        return hit
 
     # -- readdir ---------------------------------------------------------------------
     @staticmethod
