@@ -338,13 +338,17 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
             raise KernelError(E.EAGAIN)
         raise Block(s.wq, target.wq)
     data = data[:]          # a UserBuf's bytes, now that the datagram goes
+    kept = target.filtered(data)
+    if kept is None:
+        return len(data)    # tossed by the receiver's filter: the sender is not told
+    sent, data = len(data), kept
     m = Message(data, [f.get() for f in files], creds, s.name, s, size)
     s.wmem += m.size
     net.sk_mem += m.size
     target.msgs.append(m)
     target.wake()
     target.kill_fasync(POLL_IN)     # sock_def_readable
-    return len(data)
+    return sent
 
 
 def _received(m: Message) -> None:
