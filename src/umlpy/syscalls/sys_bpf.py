@@ -95,9 +95,7 @@ def prog_load(t, attr: bytes) -> int:
     if ptype != B.BPF_PROG_TYPE_SOCKET_FILTER:
         printk.printk(printk.INFO, f"bpf: program type {ptype} is not supported (socket filters only)")
         raise KernelError(E.EINVAL)
-    if not cnt:
-        raise KernelError(E.EINVAL)
-    if cnt > (B.BPF_COMPLEXITY_LIMIT_INSNS if bpf_capable(t) else B.BPF_MAXINSNS):
+    if not cnt or cnt > (B.BPF_COMPLEXITY_LIMIT_INSNS if bpf_capable(t) else B.BPF_MAXINSNS):
         raise KernelError(E.E2BIG)
     if (level or ulog or log_size) and (log_size < B.BPF_LOG_MIN_SIZE or log_size > 0xFFFFFFFF >> 2
                                         or not level or not ulog or level & ~B.BPF_LOG_MASK):
