@@ -1,0 +1,95 @@
+"""The eBPF interpreter's containment and the verifier's refusals, without
+a guest: code the verifier would refuse is run directly, to show that the
+interpreter alone keeps a program inside its own regions."""
+import pytest
+
+from umlpy.abi import bpf as B
+from umlpy.abi import errno as E
+from umlpy.bpf import interp
+from umlpy.bpf.maps import ArrayMap
+from umlpy.bpf.prog import load
+from umlpy.bpf.verifier import VerifyError
+
+
+def insn(code, dst=0, src=0, off=0, imm=0):
+    imm &= 0xFFFFFFFF
+    return B.INSN.pack(code, dst | src << 4, off, imm - (1 << 32) if imm >> 31 else imm)
+
+
+MOV64_IMM = B.BPF_ALU64 | B.BPF_MOV | B.BPF_K
+EXIT = insn(B.BPF_JMP | B.BPF_EXIT)
+
+
+def decoded(raw: bytes) -> list:
+    """Decode without verifying (what a verifier bug would let through)."""
+    out = []
+    for i in range(0, len(raw), 8):
+        code, regs, off, imm = B.INSN.unpack_from(raw, i)
+        h = interp.handler(code, imm) or interp._exit
+        k = interp.operand(code, imm)
+        if code == B.BPF_LD | B.BPF_IMM | B.BPF_DW:
+            k = (imm & interp.M32) | (B.INSN.unpack_from(raw, i + 8)[3] & interp.M32) << 32
+        out.append((h, regs & 0xF, regs >> 4, off, k))
+    return out
+
+
+def run_raw(raw: bytes, maps=()) -> int:
+    return interp.run(decoded(raw), list(maps), bytearray(B.SK_BUFF_SIZE), b"packet")
+
+
+@pytest.mark.parametrize("addr", [0, 0x1000, 0xFFFF8000 << 32 | 512, (interp.MAP_HI << 32), -8])
+def test_stray_accesses_fault_instead_of_reaching_anything(addr):
+    prog = (insn(B.BPF_LD | B.BPF_IMM | B.BPF_DW, 1, imm=addr & 0xFFFFFFFF) +
+            insn(0, imm=(addr & interp.M64) >> 32) +
+            insn(B.BPF_STX | B.BPF_MEM | B.BPF_DW, 1, 1) +
+            insn(MOV64_IMM, 0, imm=7) + EXIT)
+    assert run_raw(prog) == 0           # faulted: the run ends with 0
+
+
+def test_stack_is_bounded_on_both_sides():
+    below = insn(B.BPF_ST | B.BPF_MEM | B.BPF_DW, 10, off=-520, imm=1) + insn(MOV64_IMM, 0, imm=1) + EXIT
+    above = insn(B.BPF_ST | B.BPF_MEM | B.BPF_B, 10, off=0, imm=1) + insn(MOV64_IMM, 0, imm=1) + EXIT
+    inside = insn(B.BPF_ST | B.BPF_MEM | B.BPF_DW, 10, off=-512, imm=1) + insn(MOV64_IMM, 0, imm=1) + EXIT
+    assert run_raw(below) == 0 and run_raw(above) == 0 and run_raw(inside) == 1
+
+
+def test_map_values_cannot_be_left_through_pointer_arithmetic():
+    m = ArrayMap(4, 8, 2, 0)
+    lookup = (insn(B.BPF_LD | B.BPF_IMM | B.BPF_DW, 1, imm=0) + insn(0, imm=interp.MAP_HI) +
+              insn(B.BPF_ALU64 | B.BPF_MOV | B.BPF_X, 2, 10) +
+              insn(B.BPF_ALU64 | B.BPF_ADD | B.BPF_K, 2, imm=-4) +
+              insn(B.BPF_ST | B.BPF_MEM | B.BPF_W, 2, imm=1) +
+              insn(B.BPF_JMP | B.BPF_CALL, imm=B.BPF_FUNC_map_lookup_elem))
+    past_end = lookup + insn(B.BPF_ST | B.BPF_MEM | B.BPF_DW, 0, off=8, imm=-1) + insn(MOV64_IMM, 0, imm=1) + EXIT
+    before = lookup + insn(B.BPF_ST | B.BPF_MEM | B.BPF_DW, 0, off=-8, imm=-1) + insn(MOV64_IMM, 0, imm=1) + EXIT
+    assert run_raw(past_end, [m]) == 0 and run_raw(before, [m]) == 1   # -8: element 0, still the map
+    assert m.storage[:8] == b"\xff" * 8 and len(m.storage) == 16
+
+
+def _load(raw: bytes, maps=None, priv=True):
+    return load(B.BPF_PROG_TYPE_SOCKET_FILTER, raw, lambda fd: maps[fd], priv)
+
+
+def test_loops_and_jumps_out_are_refused():
+    loop = insn(MOV64_IMM, 0, imm=0) + insn(B.BPF_JMP | B.BPF_JA, off=-2) + EXIT
+    with pytest.raises(VerifyError) as e:
+        _load(loop)
+    assert e.value.errno == E.EINVAL and "back-edge" in str(e.value)
+
+
+def test_division_by_zero_semantics():
+    # r1 = 0 from ctx->mark (unknown to the verifier); r0 = 7 / r1; w2 = -1 % w1
+    raw = (insn(B.BPF_LDX | B.BPF_MEM | B.BPF_W, 1, 1, off=8) +
+           insn(MOV64_IMM, 0, imm=7) + insn(B.BPF_ALU64 | B.BPF_DIV | B.BPF_X, 0, 1) +
+           insn(MOV64_IMM, 2, imm=-1) + insn(B.BPF_ALU | B.BPF_MOD | B.BPF_X, 2, 1) +
+           insn(B.BPF_ALU64 | B.BPF_ADD | B.BPF_X, 0, 2) + EXIT)
+    prog, _ = _load(raw)
+    assert prog.run_on_packet(b"x") == 0xFFFFFFFF
+
+
+def test_unprivileged_pointer_leak_refused():
+    leak = insn(B.BPF_ALU64 | B.BPF_MOV | B.BPF_X, 0, 10) + EXIT
+    _load(leak, priv=True)
+    with pytest.raises(VerifyError) as e:
+        _load(leak, priv=False)
+    assert e.value.errno == E.EACCES
