@@ -93,3 +93,14 @@ def test_unprivileged_pointer_leak_refused():
     with pytest.raises(VerifyError) as e:
         _load(leak, priv=False)
     assert e.value.errno == E.EACCES
+
+
+def test_maps_share_a_bounded_budget():
+    from umlpy.bpf.maps import BPF_MEM_LIMIT, HashMap
+    from umlpy.kernel.errors import KernelError
+    big = HashMap(8, 1 << 21, BPF_MEM_LIMIT // (1 << 21) - 8, 0)   # charged, not allocated
+    with pytest.raises(KernelError) as e:
+        HashMap(8, 1 << 21, 16, 0)
+    assert e.value.errno == E.ENOMEM
+    del big                                                        # freed: uncharged
+    HashMap(8, 1 << 21, 16, 0)

@@ -7,6 +7,7 @@ so a program's stores land in the map itself, as Linux's pointers do.
 """
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
 from umlpy.abi import bpf as B
@@ -17,9 +18,15 @@ from umlpy.vfs.file import File
 
 PAGE_SIZE = 4096
 KMALLOC_MAX_SIZE = 1 << 22       # a value no bigger than one kmalloc
-MAP_MAX_BYTES = 64 << 20         # what one map may hold here (ENOMEM past it)
+HTAB_ELEM_OVERHEAD = 128         # what a hash element costs beside its key and value
+BPF_MEM_LIMIT = 256 << 20        # what all maps together may hold (ENOMEM past it)
+_charged = [0]
 _CREATE_FLAGS = B.BPF_F_NUMA_NODE | B.BPF_F_RDONLY | B.BPF_F_WRONLY | \
     B.BPF_F_RDONLY_PROG | B.BPF_F_WRONLY_PROG
+
+
+def _uncharge(n: int) -> None:
+    _charged[0] -= n
 
 
 def _round8(n: int) -> int:
@@ -31,7 +38,15 @@ class Map:
     map_type = 0
     extra_flags = 0
 
-    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int) -> None:
+    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int,
+                 footprint: int) -> None:
+        """footprint: the most memory the map will hold, charged to the
+        kernel-wide budget (as Linux charges the memory cgroup) until the
+        map is freed."""
+        if _charged[0] + footprint > BPF_MEM_LIMIT:
+            raise KernelError(E.ENOMEM)
+        _charged[0] += footprint
+        weakref.finalize(self, _uncharge, footprint)
         self.key_size, self.value_size = key_size, value_size
         self.max_entries, self.flags = max_entries, flags
 
@@ -59,9 +74,7 @@ class ArrayMap(Map):
         if value_size >= KMALLOC_MAX_SIZE:
             raise KernelError(E.E2BIG)
         self.elem_size = _round8(value_size)
-        if self.elem_size * max_entries > MAP_MAX_BYTES:
-            raise KernelError(E.ENOMEM)
-        super().__init__(key_size, value_size, max_entries, flags)
+        super().__init__(key_size, value_size, max_entries, flags, self.elem_size * max_entries)
         self.storage = bytearray(self.elem_size * max_entries)
 
     def _index(self, key: bytes) -> int:
@@ -105,9 +118,8 @@ class HashMap(Map):
             raise KernelError(E.EINVAL)
         if key_size > B.MAX_BPF_STACK or value_size >= KMALLOC_MAX_SIZE:
             raise KernelError(E.E2BIG)
-        if (_round8(key_size) + _round8(value_size)) * max_entries > MAP_MAX_BYTES:
-            raise KernelError(E.ENOMEM)
-        super().__init__(key_size, value_size, max_entries, flags)
+        super().__init__(key_size, value_size, max_entries, flags,
+                         (_round8(key_size) + _round8(value_size) + HTAB_ELEM_OVERHEAD) * max_entries)
         self.values: dict[bytes, bytearray] = {}
 
     def lookup(self, key: bytes) -> tuple[bytearray, int] | None:
@@ -156,9 +168,7 @@ class RingBufMap(Map):
         if key_size or value_size or max_entries & (max_entries - 1) or \
                 max_entries % PAGE_SIZE or not max_entries:
             raise KernelError(E.EINVAL)
-        if max_entries > MAP_MAX_BYTES:
-            raise KernelError(E.ENOMEM)
-        super().__init__(key_size, value_size, max_entries, flags)
+        super().__init__(key_size, value_size, max_entries, flags, max_entries)
         self.records: deque[bytes] = deque()
         self.used = 0                  # bytes reserved or submitted, headers included
         self.produced = 0              # the producer position

@@ -30,7 +30,7 @@ NAMES = {NOT_INIT: "?", SCALAR: "scalar", CTX: "ctx", MAP_PTR: "map_ptr", MAP_VA
          MEM_OR_NULL: "alloc_mem_or_null"}
 NON_NULL = {MAP_VALUE_OR_NULL: MAP_VALUE, MEM_OR_NULL: MEM}
 MAX_VAR_OFF = 1 << 29            # BPF_MAX_VAR_OFF
-COMPLEXITY_LIMIT = 200000        # instructions walked over all paths (Linux: 1000000)
+COMPLEXITY_LIMIT = 65536         # instructions walked over all paths (Linux: 1000000; no pruning here)
 OP_NAMES = {B.BPF_ADD: "+=", B.BPF_SUB: "-=", B.BPF_MUL: "*=", B.BPF_DIV: "/=", B.BPF_OR: "|=",
             B.BPF_AND: "&=", B.BPF_LSH: "<<=", B.BPF_RSH: ">>=", B.BPF_NEG: "neg",
             B.BPF_MOD: "%=", B.BPF_XOR: "^=", B.BPF_MOV: "=", B.BPF_ARSH: "s>>=", B.BPF_END: "endian"}
@@ -82,7 +82,8 @@ def scalar(val: int | None = None) -> Reg:
 
 class State:
     """The types along one path: registers, the stack's spilled registers
-    (by 8-byte slot) and initialised bytes, the references held."""
+    (by 8-byte slot) and initialised bytes (a bitmask, bit o + 512 for
+    fp + o: copied for free), the references held."""
     __slots__ = ("regs", "spills", "init", "refs")
 
     def __init__(self) -> None:
@@ -90,20 +91,26 @@ class State:
         self.regs[1] = Reg(CTX)
         self.regs[B.BPF_REG_FP] = Reg(STACK)
         self.spills: dict[int, Reg] = {}
-        self.init: set[int] = set()
+        self.init = 0
         self.refs: dict[int, int] = {}
 
     def copy(self) -> State:
         s = State.__new__(State)
         s.regs = [r.copy() for r in self.regs]
         s.spills = {k: r.copy() for k, r in self.spills.items()}
-        s.init = set(self.init)
+        s.init = self.init
         s.refs = dict(self.refs)
         return s
 
     def all_regs(self):
         yield from self.regs
         yield from self.spills.values()
+
+
+def _first_uninit(st: State, o: int, size: int) -> int | None:
+    """The first byte of fp + o .. + size not yet written, if any."""
+    missing = ~(st.init >> (o + B.MAX_BPF_STACK)) & ((1 << size) - 1)
+    return (missing & -missing).bit_length() - 1 if missing else None
 
 
 def _sext(v: int, bits: int) -> int:
@@ -437,9 +444,9 @@ class Verifier:
             o = reg.off
             if o < -B.MAX_BPF_STACK or o + size > 0 or size < 0:
                 self.fail(E.EACCES, f"invalid indirect access to stack R{r} off={o} size={size}")
-            for b in range(o, o + size):
-                if b not in st.init:
-                    self.fail(E.EACCES, f"invalid indirect read from stack R{r} off {o}+{b - o} size {size}")
+            gap = _first_uninit(st, o, size)
+            if gap is not None:
+                self.fail(E.EACCES, f"invalid indirect read from stack R{r} off {o}+{gap} size {size}")
         else:
             self.object_bounds(r, reg, reg.off, size)
 
@@ -515,13 +522,13 @@ class Verifier:
             if (value.is_ptr or (old is not None and old.is_ptr)) and not self.priv:
                 self.fail(E.EACCES, "attempt to corrupt spilled pointer on stack")
             st.spills.pop(slot, None)
-        st.init.update(range(o, o + size))
+        st.init |= ((1 << size) - 1) << (o + B.MAX_BPF_STACK)
         return value
 
     def stack_read(self, st: State, r: int, o: int, size: int) -> Reg:
-        for b in range(o, o + size):
-            if b not in st.init:
-                self.fail(E.EACCES, f"invalid read from stack R{r} off {o}+{b - o} size {size}")
+        gap = _first_uninit(st, o, size)
+        if gap is not None:
+            self.fail(E.EACCES, f"invalid read from stack R{r} off {o}+{gap} size {size}")
         spill = st.spills.get(o - o % 8)
         if spill is None:
             return scalar()
