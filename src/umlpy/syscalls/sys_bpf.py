@@ -97,6 +97,9 @@ def prog_load(t, attr: bytes) -> int:
         raise KernelError(E.EINVAL)
     if not cnt or cnt > (B.BPF_COMPLEXITY_LIMIT_INSNS if bpf_capable(t) else B.BPF_MAXINSNS):
         raise KernelError(E.E2BIG)
+    if cnt > COMPLEXITY_LIMIT:                      # the verifier could not walk it all
+        printk.printk(printk.INFO, f"bpf: {cnt} instructions: this kernel verifies at most {COMPLEXITY_LIMIT}")
+        raise KernelError(E.E2BIG)
     if (level or ulog or log_size) and (log_size < B.BPF_LOG_MIN_SIZE or log_size > 0xFFFFFFFF >> 2
                                         or not level or not ulog or level & ~B.BPF_LOG_MASK):
         raise KernelError(E.EINVAL)
