@@ -5,7 +5,9 @@
    CAP_BPF (root) natively. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <linux/bpf.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -203,7 +205,30 @@ static void filter(void)
     printf("detach again: %s\n", err(setsockopt(sk[1], SOL_SOCKET, SO_DETACH_BPF, &zero, sizeof zero)));
     write(sk[0], "x", 1);
     printf("after detach counted %llu\n", (unsigned long long)get(m, 0));
-    close(sk[0]); close(sk[1]); close(p); close(m);
+    close(sk[0]); close(sk[1]);
+
+    /* UDP: the filter sees the 8-byte UDP header first, and never cuts it */
+    int u[2];
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sin;
+    u[0] = socket(AF_INET, SOCK_DGRAM, 0);
+    u[1] = socket(AF_INET, SOCK_DGRAM, 0);
+    bind(u[1], (struct sockaddr *)&sin, sizeof sin);
+    getsockname(u[1], (struct sockaddr *)&sin, &sl);
+    connect(u[0], (struct sockaddr *)&sin, sizeof sin);
+    printf("udp attach: %s\n", err(setsockopt(u[1], SOL_SOCKET, SO_ATTACH_BPF, &p, sizeof p)));
+    static const uint64_t udp_verdicts[] = {0xffff, 10, 3, 0};
+    for (int i = 0; i < 4; i++) {
+        set(m, 2, udp_verdicts[i]);
+        long w = send(u[0], "hello!", 6, 0);
+        usleep(10000);
+        long r = recv(u[1], buf, sizeof buf, MSG_DONTWAIT);
+        printf("udp verdict %llu: sent %ld, received %ld%s%.*s, len seen %llu\n",
+               (unsigned long long)udp_verdicts[i], w, r,
+               r < 0 ? (errno == EAGAIN ? " EAGAIN" : " ?") : " ", r > 0 ? (int)r : 0, buf,
+               (unsigned long long)get(m, 1));
+    }
+    close(u[0]); close(u[1]); close(p); close(m);
 }
 
 static void division(void)

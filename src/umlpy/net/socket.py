@@ -325,17 +325,18 @@ class Socket(File):
         detaching when no filter is attached: ENOENT (sk_detach_filter)."""
         raise KernelError(E.ENOENT if opt == SO["SO_DETACH_FILTER"] else E.ENOPROTOOPT)
 
-    def filtered(self, data: bytes) -> bytes | None:
-        """sk_filter_trim_cap(sk, skb, 1) on a packet for this socket: the
-        attached program's verdict cuts it (never below one byte) or drops
-        it (None)."""
+    def filtered(self, data: bytes, cap: int = 1, protocol: int = 0) -> bytes | None:
+        """sk_filter_trim_cap(sk, skb, cap) on a packet for this socket (data
+        from where the family's skb->data points; protocol: the ETH_P_*
+        of skb->protocol): the attached program's verdict cuts it (never
+        below cap bytes) or drops it (None)."""
         prog = self.sk_filter
         if prog is None:
             return data
-        n = prog.run_on_packet(bytes(data))
+        n = prog.run_on_packet(bytes(data), (protocol & 0xFF) << 8 | protocol >> 8)
         if not n:
             return None
-        return data[:max(n, 1)] if n < len(data) else data
+        return data[:max(n, cap)] if n < len(data) else data
 
     def ioctl(self, task, req: int, arg: int) -> int:
         """sock_ioctl: what the family does not know goes to the network
