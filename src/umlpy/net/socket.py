@@ -20,6 +20,7 @@ from umlpy.abi import errno as E
 from umlpy.abi.bpf import BPF_PROG_TYPE_SOCKET_FILTER, SO_ATTACH_BPF
 from umlpy.abi.capability import CAP_NET_ADMIN
 from umlpy.bpf.prog import Prog, ProgFile
+from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
@@ -163,6 +164,7 @@ class Socket(File):
     has_fasync = True       # which families signal what: their code (unix.py)
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992
+    runs_sk_filter = False  # whether the family runs SO_ATTACH_BPF's program (unix, UDP)
 
     def __init__(self, stype: int, protocol: int, flags: int) -> None:
         super().__init__(None, sock_inode(), C.O_RDWR | (flags & C.O_NONBLOCK))
@@ -307,6 +309,10 @@ class Socket(File):
         elif opt == SO["SO_SNDLOWAT"]:
             raise KernelError(E.ENOPROTOOPT)
         elif opt == SO_ATTACH_BPF:
+            if not self.runs_sk_filter:
+                printk.printk(printk.INFO, f"SO_ATTACH_BPF: not run on this socket kind "
+                              f"(family {self.family}, type {self.stype})")
+                raise KernelError(E.ENOPROTOOPT)
             self.sk_filter = attach_bpf(t, raw)
         elif opt == SO["SO_DETACH_FILTER"] and self.sk_filter is not None:
             self.sk_filter = None

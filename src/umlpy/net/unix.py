@@ -68,6 +68,7 @@ def truesize(n: int) -> int:
 class UnixSocket(Socket):
     """Datagrams are taken whole (_send_message), streams as they fit."""
     family = AF_UNIX
+    runs_sk_filter = True   # datagrams and records are filtered; streams never are, as on Linux
 
     def __init__(self, t, stype: int, flags: int) -> None:
         super().__init__(stype, 0, flags)

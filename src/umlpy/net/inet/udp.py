@@ -57,6 +57,7 @@ def table(net) -> PortTable:
 
 class UdpSocket(InetSocket):
     proto_name = "udp"
+    runs_sk_filter = True
 
     def __init__(self, net, uid: int, family: int, flags: int) -> None:
         super().__init__(net, uid, family, 2, IPPROTO_UDP, flags)
