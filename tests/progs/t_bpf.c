@@ -159,6 +159,29 @@ static void maps(void)
     printf("hash delete: %s\n", err(elem(BPF_MAP_DELETE_ELEM, h, &k1, NULL, 0)));
     printf("hash lookup deleted: %s\n", err(elem(BPF_MAP_LOOKUP_ELEM, h, &k1, &v, 0)));
 
+    printf("delete with flags: %s\n", err(elem(BPF_MAP_DELETE_ELEM, h, &k2, NULL, 1)));
+    printf("next key with flags: %s\n", err(elem(BPF_MAP_GET_NEXT_KEY, h, NULL, &nk, 1)));
+
+    union bpf_attr ca;
+    memset(&ca, 0, sizeof ca);
+    ca.map_type = BPF_MAP_TYPE_ARRAY; ca.key_size = 4; ca.value_size = 8; ca.max_entries = 1;
+    strcpy(ca.map_name, "bad-name");
+    printf("map name with '-': %s\n", err(bpf(BPF_MAP_CREATE, &ca)));
+    strcpy(ca.map_name, "good_name.1");
+    int named = bpf(BPF_MAP_CREATE, &ca);
+    printf("map name good: %s\n", err(named));
+    close(named);
+    memset(ca.map_name, 0, sizeof ca.map_name);
+    ca.map_flags = BPF_F_RDONLY;
+    int ro = bpf(BPF_MAP_CREATE, &ca);
+    k = 0;
+    printf("rdonly map: %s\n", err(ro));
+    printf("rdonly lookup: %s\n", err(elem(BPF_MAP_LOOKUP_ELEM, ro, &k, &v, 0)));
+    printf("rdonly update: %s\n", err(elem(BPF_MAP_UPDATE_ELEM, ro, &k, &v, 0)));
+    close(ro);
+    ca.map_flags = BPF_F_RDONLY | BPF_F_WRONLY;
+    printf("rdonly|wronly: %s\n", err(bpf(BPF_MAP_CREATE, &ca)));
+
     int efd = eventfd(0, 0);
     printf("lookup on eventfd: %s\n", err(elem(BPF_MAP_LOOKUP_ELEM, efd, &k, &v, 0)));
     printf("lookup on fd 999: %s\n", err(elem(BPF_MAP_LOOKUP_ELEM, 999, &k, &v, 0)));

@@ -16,7 +16,9 @@ MAP_CREATE = struct.Struct("<7I16s")
 MAP_CREATE_END = 72              # offsetofend(map_extra): what follows must be zero
 # the *_ELEM commands: map_fd, pad, key, value (or next_key), flags
 MAP_ELEM = struct.Struct("<IIQQQ")
-MAP_ELEM_END = MAP_ELEM.size
+MAP_ELEM_END = MAP_ELEM.size     # lookup, update: flags is their last field
+MAP_DELETE_END = 16              # key
+MAP_NEXT_KEY_END = 24            # next_key
 # BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level, log_size,
 # log_buf, kern_version, prog_flags, prog_name[16], prog_ifindex,
 # expected_attach_type
@@ -35,6 +37,7 @@ BPF_PROG_TYPE_SOCKET_FILTER = 1
 BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS = 1, 2, 4
 BPF_LOG_MASK = BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS
 BPF_LOG_MIN_SIZE = 128
+MAX_USED_MAPS = 64               # maps one program may name
 BPF_MAXINSNS = 4096              # an unprivileged program's most instructions
 BPF_COMPLEXITY_LIMIT_INSNS = 1000000
 

@@ -28,6 +28,7 @@ STACK_HI, CTX_HI = 0xFFFF8000, 0xFFFF8001
 MAP_HI = 0xFFFF9000              # + map index: a map's handle (no memory behind it)
 ARRAY_HI = 0xFFFFA000            # + map index: an array map's values
 DYN_HI = 0xFFFFB000              # hash values, ring buffer records: given out per run
+DYN_END = 0xFFFFFFFF             # ... up to here (ARRAY_HI + MAX_USED_MAPS stays below DYN_HI)
 MAX_STEPS = 1 << 20              # no run goes on longer (the verifier already bounds it)
 
 
@@ -69,7 +70,7 @@ class Run:
     def region_of(self, buf: bytearray) -> int:
         hi = self.dyn.get(id(buf))
         if hi is None:
-            if self.next_hi >= MAP_HI + 0x6FFF:
+            if self.next_hi >= DYN_END:
                 raise Fault("too many regions")
             hi = self.dyn[id(buf)] = self.next_hi
             self.next_hi += 1

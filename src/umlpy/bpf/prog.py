@@ -52,6 +52,8 @@ def load(prog_type: int, raw: bytes, map_of_fd: Callable[[int], Map], privileged
                 m = map_of_fd(imm)
                 at[pc] = m
                 if m not in maps:
+                    if len(maps) == B.MAX_USED_MAPS:
+                        raise VerifyError(E.E2BIG, "too many maps used by the program")
                     maps.append(m)
             elif src:
                 raise VerifyError(E.EINVAL, "unrecognized bpf_ld_imm64 insn")

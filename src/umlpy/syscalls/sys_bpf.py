@@ -57,17 +57,25 @@ def _map_file(t, fd: int) -> bpf_maps.MapFile:
 def map_create(t, attr: bytes) -> int:
     _check_tail(attr, B.MAP_CREATE_END)
     mtype, ksize, vsize, entries, flags, _inner, _numa, name = B.MAP_CREATE.unpack_from(attr)
-    if b"\0" not in name:                  # the name must end within its 16 bytes
-        raise KernelError(E.EINVAL)
+    name = name.split(b"\0", 1)
+    if len(name) < 2 or not all(c == 0x5F or c == 0x2E or chr(c).isalnum() for c in name[0]):
+        raise KernelError(E.EINVAL)         # bpf_obj_name_cpy: [A-Za-z0-9_.], ended within 16 bytes
     m = bpf_maps.create(mtype, ksize, vsize, entries, flags)
     return t.files.install(bpf_maps.MapFile(m, C.O_RDWR), True)
 
 
+_ELEM_END = {B.BPF_MAP_DELETE_ELEM: B.MAP_DELETE_END, B.BPF_MAP_GET_NEXT_KEY: B.MAP_NEXT_KEY_END}
+
+
 def map_elem(t, cmd: int, attr: bytes) -> int:
-    _check_tail(attr, B.MAP_ELEM_END)
+    """The element commands; a map made BPF_F_RDONLY (BPF_F_WRONLY) from
+    user space refuses changes (reads) with EPERM, as its fd's mode does."""
+    _check_tail(attr, _ELEM_END.get(cmd, B.MAP_ELEM_END))
     fd, _pad, ukey, uvalue, flags = B.MAP_ELEM.unpack_from(attr)
-    f = _map_file(t, fd)
-    m = f.map
+    m = _map_file(t, fd).map
+    reads = cmd in (B.BPF_MAP_LOOKUP_ELEM, B.BPF_MAP_GET_NEXT_KEY)
+    if m.flags & (B.BPF_F_WRONLY if reads else B.BPF_F_RDONLY):
+        raise KernelError(E.EPERM)
     if cmd == B.BPF_MAP_LOOKUP_ELEM:
         if flags & ~B.BPF_F_LOCK:
             raise KernelError(E.EINVAL)
@@ -91,6 +99,7 @@ def prog_load(t, attr: bytes) -> int:
     (ptype, cnt, uinsns, ulicense, level, log_size, ulog, _kver, pflags,
      _name, _ifindex, _attach) = B.PROG_LOAD.unpack_from(attr)
     if pflags:
+        printk.printk(printk.INFO, f"bpf: prog_flags {pflags:#x} are not supported")
         raise KernelError(E.EINVAL)
     if ptype != B.BPF_PROG_TYPE_SOCKET_FILTER:
         printk.printk(printk.INFO, f"bpf: program type {ptype} is not supported (socket filters only)")
@@ -103,7 +112,8 @@ def prog_load(t, attr: bytes) -> int:
     if (level or ulog or log_size) and (log_size < B.BPF_LOG_MIN_SIZE or log_size > 0xFFFFFFFF >> 2
                                         or not level or not ulog or level & ~B.BPF_LOG_MASK):
         raise KernelError(E.EINVAL)
-    t.mem.read_upto(ulicense, LICENSE_MAX)         # the license: every helper here is GPL-neutral
+    if not t.mem.read_upto(ulicense, LICENSE_MAX):   # the license: every helper here is GPL-neutral
+        raise KernelError(E.EFAULT)
     raw = t.mem.read(uinsns, cnt * B.INSN.size)
 
     def map_of_fd(fd: int) -> bpf_maps.Map:
