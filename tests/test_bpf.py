@@ -25,7 +25,7 @@ def decoded(raw: bytes) -> list:
     out = []
     for i in range(0, len(raw), 8):
         code, regs, off, imm = B.INSN.unpack_from(raw, i)
-        h = interp.handler(code, imm) or interp._exit
+        h = interp.handler(code, imm) or interp.exit_insn
         k = interp.operand(code, imm)
         if code == B.BPF_LD | B.BPF_IMM | B.BPF_DW:
             k = (imm & interp.M32) | (B.INSN.unpack_from(raw, i + 8)[3] & interp.M32) << 32

@@ -212,7 +212,7 @@ def _mod(a: int, b: int) -> int:
     return a % b if b else a
 
 
-_ALU64: dict[int, Callable[[int, int], int]] = {
+ALU64_OPS: dict[int, Callable[[int, int], int]] = {
     B.BPF_ADD: lambda a, b: a + b, B.BPF_SUB: lambda a, b: a - b,
     B.BPF_MUL: lambda a, b: a * b, B.BPF_DIV: _div, B.BPF_MOD: _mod,
     B.BPF_OR: lambda a, b: a | b, B.BPF_AND: lambda a, b: a & b,
@@ -220,8 +220,8 @@ _ALU64: dict[int, Callable[[int, int], int]] = {
     B.BPF_RSH: lambda a, b: a >> (b & 63), B.BPF_ARSH: lambda a, b: s64(a) >> (b & 63),
     B.BPF_MOV: lambda a, b: b, B.BPF_NEG: lambda a, b: -a,
 }
-_ALU32: dict[int, Callable[[int, int], int]] = {
-    **_ALU64,
+ALU32_OPS: dict[int, Callable[[int, int], int]] = {
+    **ALU64_OPS,
     B.BPF_LSH: lambda a, b: a << (b & 31), B.BPF_RSH: lambda a, b: a >> (b & 31),
     B.BPF_ARSH: lambda a, b: s32(a) >> (b & 31),
 }
@@ -256,13 +256,13 @@ def _end(width: int, to_be: bool) -> Handler:
     return h
 
 
-_CONDS: dict[int, Callable[[int, int], bool]] = {
+CONDS: dict[int, Callable[[int, int], bool]] = {
     B.BPF_JEQ: lambda a, b: a == b, B.BPF_JNE: lambda a, b: a != b,
     B.BPF_JGT: lambda a, b: a > b, B.BPF_JGE: lambda a, b: a >= b,
     B.BPF_JLT: lambda a, b: a < b, B.BPF_JLE: lambda a, b: a <= b,
     B.BPF_JSET: lambda a, b: bool(a & b),
 }
-_SCONDS: dict[int, Callable[[int, int], bool]] = {
+SIGNED_CONDS: dict[int, Callable[[int, int], bool]] = {
     B.BPF_JSGT: lambda a, b: a > b, B.BPF_JSGE: lambda a, b: a >= b,
     B.BPF_JSLT: lambda a, b: a < b, B.BPF_JSLE: lambda a, b: a <= b,
 }
@@ -282,7 +282,7 @@ def _ja(r: Run, pc: int, d: int, s: int, off: int, k: int) -> int:
     return pc + 1 + off
 
 
-def _exit(r: Run, pc: int, d: int, s: int, off: int, k: int) -> int:
+def exit_insn(r: Run, pc: int, d: int, s: int, off: int, k: int) -> int:
     return -1
 
 
@@ -361,20 +361,20 @@ def _ld_pkt(size: int, indirect: bool) -> Handler:
 
 def _table() -> dict[int, Handler]:
     t: dict[int, Handler] = {}
-    for cls, ops, mask in ((B.BPF_ALU64, _ALU64, M64), (B.BPF_ALU, _ALU32, M32)):
+    for cls, ops, mask in ((B.BPF_ALU64, ALU64_OPS, M64), (B.BPF_ALU, ALU32_OPS, M32)):
         for op, fn in ops.items():
             t[cls | op | B.BPF_K] = _alu(fn, mask, False)
             if op != B.BPF_NEG:
                 t[cls | op | B.BPF_X] = _alu(fn, mask, True)
     for cls, conv, sconv in ((B.BPF_JMP, lambda x: x & M64, s64), (B.BPF_JMP32, lambda x: x & M32, s32)):
-        for op, cond in _CONDS.items():
+        for op, cond in CONDS.items():
             t[cls | op | B.BPF_K] = _jmp(cond, conv, False)
             t[cls | op | B.BPF_X] = _jmp(cond, conv, True)
-        for op, cond in _SCONDS.items():
+        for op, cond in SIGNED_CONDS.items():
             t[cls | op | B.BPF_K] = _jmp(cond, sconv, False)
             t[cls | op | B.BPF_X] = _jmp(cond, sconv, True)
     t[B.BPF_JMP | B.BPF_JA] = _ja
-    t[B.BPF_JMP | B.BPF_EXIT] = _exit
+    t[B.BPF_JMP | B.BPF_EXIT] = exit_insn
     t[B.BPF_JMP | B.BPF_CALL] = _call
     t[B.BPF_LD | B.BPF_IMM | B.BPF_DW] = _ld_imm64
     for code, n in B.SIZE_BYTES.items():

@@ -70,7 +70,7 @@ def _decode(insns: list, at: dict[int, Map], maps: list[Map]) -> list[interp.Dec
     for pc, (op, dst, src, off, imm) in enumerate(insns):
         h = interp.handler(op, imm)
         if h is None:                    # the second half of an ld_imm64
-            code.append((interp._exit, 0, 0, 0, 0))
+            code.append((interp.exit_insn, 0, 0, 0, 0))
             continue
         k = interp.operand(op, imm)
         if op == _LD_IMM64:

@@ -252,7 +252,7 @@ class Verifier:
             st.regs[dst] = scalar()
             return
         mask = M64 if is64 else interp.M32
-        fn = (interp._ALU64 if is64 else interp._ALU32)[op]
+        fn = (interp.ALU64_OPS if is64 else interp.ALU32_OPS)[op]
         st.regs[dst] = scalar(fn(d.val & mask, s.val & mask) & mask)
 
     def ptr_alu(self, op: int, is64: bool, dst: int, src: int, d: Reg, s: Reg) -> Reg:
@@ -313,7 +313,7 @@ class Verifier:
                 self.fail(E.EINVAL, "BPF_CALL uses reserved fields")
             self.call(pc, st, src, imm)
             return pc + 1
-        cond = interp._CONDS.get(op) or interp._SCONDS.get(op)
+        cond = interp.CONDS.get(op) or interp.SIGNED_CONDS.get(op)
         if cond is None:
             self.fail(E.EINVAL, f"invalid BPF_JMP/JMP32 opcode {op:x}")
         if (by_reg and imm) or (not by_reg and src):
@@ -335,7 +335,7 @@ class Verifier:
             if not self.priv or is32:
                 self.fail(E.EACCES, f"R{dst} pointer comparison prohibited")
         elif d.val is not None and s.val is not None:
-            sign = op in interp._SCONDS
+            sign = op in interp.SIGNED_CONDS
             conv = (lambda x: _sext(x, 32 if is32 else 64)) if sign else \
                 (lambda x: x & (interp.M32 if is32 else M64))
             return taken if cond(conv(d.val), conv(s.val)) else fall
