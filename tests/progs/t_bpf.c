@@ -182,6 +182,17 @@ static void maps(void)
     ca.map_flags = BPF_F_RDONLY | BPF_F_WRONLY;
     printf("rdonly|wronly: %s\n", err(bpf(BPF_MAP_CREATE, &ca)));
 
+    /* /proc/self/fdinfo of a map: its type, sizes and flags */
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", a);
+    FILE *fi = fopen(path, "r");
+    while (fi && fgets(line, sizeof line, fi))
+        if (!strncmp(line, "map_type", 8) || !strncmp(line, "key_size", 8) || !strncmp(line, "value_size", 10) ||
+            !strncmp(line, "max_entries", 11) || !strncmp(line, "map_flags", 9))
+            printf("fdinfo %s", line);
+    if (fi)
+        fclose(fi);
+
     int efd = eventfd(0, 0);
     printf("lookup on eventfd: %s\n", err(elem(BPF_MAP_LOOKUP_ELEM, efd, &k, &v, 0)));
     printf("lookup on fd 999: %s\n", err(elem(BPF_MAP_LOOKUP_ELEM, 999, &k, &v, 0)));

@@ -21,6 +21,7 @@ KMALLOC_MAX_SIZE = 1 << 22       # a value no bigger than one kmalloc
 HTAB_ELEM_OVERHEAD = 128         # what a hash element costs beside its key and value
 BPF_MEM_LIMIT = 256 << 20        # what all maps together may hold (ENOMEM past it)
 _charged = [0]
+_last_id = [0]                   # map ids, from 1 (Linux's idr, never reused here)
 _CREATE_FLAGS = B.BPF_F_NUMA_NODE | B.BPF_F_RDONLY | B.BPF_F_WRONLY | \
     B.BPF_F_RDONLY_PROG | B.BPF_F_WRONLY_PROG
 
@@ -47,6 +48,9 @@ class Map:
             raise KernelError(E.ENOMEM)
         _charged[0] += footprint
         weakref.finalize(self, _uncharge, footprint)
+        self.footprint = footprint
+        _last_id[0] += 1
+        self.id = _last_id[0]
         self.key_size, self.value_size = key_size, value_size
         self.max_entries, self.flags = max_entries, flags
 
@@ -218,3 +222,11 @@ class MapFile(File):
     def __init__(self, bpf_map: Map, flags: int) -> None:
         super().__init__(None, anon_inode(), flags)
         self.map = bpf_map
+
+    def fdinfo(self) -> bytes:
+        """bpf_map_show_fdinfo (the kernel's %#x shows 0 as 0x0)."""
+        m = self.map
+        memlock = (m.footprint + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+        return (f"map_type:\t{m.map_type}\nkey_size:\t{m.key_size}\nvalue_size:\t{m.value_size}\n"
+                f"max_entries:\t{m.max_entries}\nmap_flags:\t{m.flags:#x}\nmap_extra:\t0x0\n"
+                f"memlock:\t{memlock}\nmap_id:\t{m.id}\nfrozen:\t0\n").encode()
