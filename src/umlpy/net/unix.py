@@ -332,6 +332,13 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
     """One datagram or seqpacket record, whole, onto the receiver's queue,
     charged to the sender's send buffer until it is received."""
     check_size(s, len(data))
+    sent = len(data)
+    if target.sk_filter is not None:
+        # before the wait for room, and again after it (unix_dgram_sendmsg's restart)
+        kept = target.filtered(data[:])
+        if kept is None:
+            return sent     # tossed by the receiver's filter: the sender is not told
+        data = kept
     size = truesize(len(data))
     net = s.net
     if not s.may_send(target) or (net.sk_mem + size > net.sk_mem_limit and target.msgs):
@@ -339,10 +346,6 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
             raise KernelError(E.EAGAIN)
         raise Block(s.wq, target.wq)
     data = data[:]          # a UserBuf's bytes, now that the datagram goes
-    kept = target.filtered(data)
-    if kept is None:
-        return len(data)    # tossed by the receiver's filter: the sender is not told
-    sent, data = len(data), kept
     m = Message(data, [f.get() for f in files], creds, s.name, s, size)
     s.wmem += m.size
     net.sk_mem += m.size
