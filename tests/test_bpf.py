@@ -104,3 +104,15 @@ def test_maps_share_a_bounded_budget():
     assert e.value.errno == E.ENOMEM
     del big                                                        # freed: uncharged
     HashMap(8, 1 << 21, 16, 0)
+
+
+def test_byte_swaps_and_their_known_values():
+    # r1 = 0x11223344; r1 = be16 r1 (0x4433); r2 = le32 of r1; r0 = r1 + r2
+    raw = (insn(MOV64_IMM, 1, imm=0x11223344) +
+           insn(B.BPF_ALU | B.BPF_END | B.BPF_TO_BE, 1, imm=16) +
+           insn(B.BPF_ALU64 | B.BPF_MOV | B.BPF_X, 2, 1) +
+           insn(B.BPF_ALU | B.BPF_END | B.BPF_TO_LE, 2, imm=32) +
+           insn(B.BPF_ALU64 | B.BPF_MOV | B.BPF_X, 0, 1) +
+           insn(B.BPF_ALU64 | B.BPF_ADD | B.BPF_X, 0, 2) + EXIT)
+    prog, _ = _load(raw)
+    assert prog.run_on_packet(b"x") == 2 * 0x4433

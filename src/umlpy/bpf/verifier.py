@@ -226,7 +226,10 @@ class Verifier:
             self.fail(E.EINVAL, "div by zero")
         if not by_reg and op in (B.BPF_LSH, B.BPF_RSH, B.BPF_ARSH) and not 0 <= imm < (64 if is64 else 32):
             self.fail(E.EINVAL, f"invalid shift {imm}")
-        s = self.readable(st, src) if by_reg else scalar(interp.operand(code, imm))
+        if op in (B.BPF_END, B.BPF_NEG):
+            s = scalar(0)                 # no source (BPF_END's X bit means big endian)
+        else:
+            s = self.readable(st, src) if by_reg else scalar(interp.operand(code, imm))
         if op != B.BPF_MOV:
             self.readable(st, dst)
         self.writable(dst)
