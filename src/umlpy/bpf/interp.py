@@ -427,7 +427,7 @@ def run(code: list[Decoded], maps: list[Map], ctx: bytearray, packet: bytes) -> 
                 raise Fault("too many steps")
     except PacketEnd:
         return 0
-    except (Fault, IndexError, KeyError) as e:
+    except (Fault, IndexError, KeyError, KernelError) as e:
         printk.printk(printk.WARNING, f"bpf: program stopped: {e}")
         return 0
     finally:
