@@ -54,6 +54,7 @@ class Tunables:
     fanotify_max_queued_events: int = 16384  # a new fanotify group's queue (then FAN_Q_OVERFLOW)
     fanotify_max_user_groups: int = 128     # fanotify groups a user may hold (EMFILE past it)
     fanotify_max_user_marks: int = 8192     # their marks (ENOSPC); Linux's floor
+    unprivileged_bpf_disabled: int = 0      # 1: bpf(2) needs CAP_BPF for good; 2: until reset
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies
