@@ -38,6 +38,7 @@ implements over a directory inode.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
@@ -133,8 +134,22 @@ class _Frame:
         _COUNTLIMIT.pack_into(self.buf, self.base, self.countlimit()[1], count)
 
 
+@dataclass
+class _LeafMap:
+    """Where a leaf's dirents are, so that a lookup or an insert need not parse
+    the whole block each time (in Python that walk was most of a create).
+    Made by one checked walk, then kept up to date by the changes made here;
+    any other change to the leaf drops it (see _seal_leaf and forget_leaves)."""
+    offs: list[int]      # every dirent's offset, in block order
+    room: list[int]      # those with space for another entry after them, in block order
+
+
+MIN_REC_LEN = 12         # the smallest dirent (a one-byte name)
+
+
 class Htree:
-    """The index of one directory; stateless between calls but for checksums seen."""
+    """The index of one directory: between calls it keeps only which blocks'
+    checksums it has seen and where the leaves' dirents are."""
 
     def __init__(self, d: DirBlocks) -> None:
         self.d = d
@@ -143,6 +158,7 @@ class Htree:
         self.dx_tail = DX_TAIL_LEN if d.metadata_csum else 0
         self.max_levels = LEVELS_LARGEDIR if d.largedir else LEVELS
         self._verified: set[int] = set()   # blocks whose checksum was checked or written
+        self._maps: dict[int, _LeafMap] = {}
 
     # -- errors --------------------------------------------------------------------
     def _bad_dx(self, msg: str) -> BadDxDir:
@@ -188,7 +204,10 @@ class Htree:
         self._verified.add(f.lblk)
         self.d.mark_dirty(f.lblk)
 
-    def _seal_leaf(self, lblk: int, buf: bytearray) -> None:
+    def _seal_leaf(self, lblk: int, buf: bytearray, map_kept: bool = False) -> None:
+        """Checksum a changed leaf; its map goes unless the change kept it true."""
+        if not map_kept:
+            self._maps.pop(lblk, None)
         if self.tail:
             t = self.bs - LEAF_TAIL_LEN
             _LEAF_TAIL.pack_into(buf, t, 0, LEAF_TAIL_LEN, 0, FT_DIR_CSUM, 0)
@@ -323,25 +342,54 @@ class Htree:
             yield off, rec_len, ino, nlen, ft
             off += rec_len
 
-    def _find_in_leaf(self, lblk: int, name: bytes) -> DxEntry | None:
-        buf = self._read(lblk, index=False)
-        if buf.find(name, 8) < 0:
-            return None     # the name is nowhere in the block, so in no entry
-        n = len(name)
-        for off, _, ino, nlen, ft in self._entries(lblk, buf):
-            if ino and nlen == n and buf[off + 8:off + 8 + n] == name:
-                return DxEntry(lblk, off, ino, ft if self.d.filetype else 0, name)
+    def forget_leaves(self) -> None:
+        """The leaves were changed behind the index's back (a linear fallback)."""
+        self._maps.clear()
+
+    def _leafmap(self, lblk: int, buf: bytearray) -> _LeafMap:
+        m = self._maps.get(lblk)
+        if m is None:
+            offs, room = [], []
+            for off, rec_len, ino, nlen, _ in self._entries(lblk, buf):
+                offs.append(off)
+                if rec_len - ((nlen + 11) & ~3 if ino else 0) >= MIN_REC_LEN:
+                    room.append(off)
+            m = self._maps[lblk] = _LeafMap(offs, room)
+        return m
+
+    def _match(self, lblk: int, buf: bytearray, name: bytes) -> DxEntry | None:
+        """The live dirent called name: where the name's bytes occur in the block
+        and a dirent's name starts (never a parse when they occur nowhere)."""
+        pos = buf.find(name, 8)
+        if pos < 0:
+            return None
+        offs, n = self._leafmap(lblk, buf).offs, len(name)
+        while pos >= 0:
+            off = pos - 8
+            i = bisect_left(offs, off)
+            if i < len(offs) and offs[i] == off:
+                ino, _, nlen, ft = _DIRENT.unpack_from(buf, off)
+                if ino and nlen == n:
+                    return DxEntry(lblk, off, ino, ft if self.d.filetype else 0, name)
+            pos = buf.find(name, pos + 1)
         return None
+
+    def _find_in_leaf(self, lblk: int, name: bytes) -> DxEntry | None:
+        return self._match(lblk, self._read(lblk, index=False), name)
 
     def _add_to_leaf(self, lblk: int, buf: bytearray, name: bytes, ino: int,
                      ftype: int) -> DxEntry | None:
         """Put the entry into the first dirent with room (Linux's ext4_find_dest_de and
         ext4_insert_dentry); None if the leaf has none."""
+        if self._match(lblk, buf, name) is not None:
+            raise KernelError(E.EEXIST)
         need, n = L.rec_len_needed(len(name)), len(name)
-        maybe_there = buf.find(name, 8) >= 0
-        for off, rec_len, e_ino, nlen, _ in self._entries(lblk, buf):
-            if maybe_there and e_ino and nlen == n and buf[off + 8:off + 8 + n] == name:
-                raise KernelError(E.EEXIST)
+        m = self._leafmap(lblk, buf)
+        wide = self.bs >= 65536
+        for j, off in enumerate(m.room):        # a dirent not in room fits nothing
+            e_ino, rec_len, nlen, _ = _DIRENT.unpack_from(buf, off)
+            if wide:
+                rec_len = L.rec_len_from_disk(rec_len, self.bs)
             used = (nlen + 11) & ~3 if e_ino else 0
             if rec_len - used >= need:
                 break
@@ -350,10 +398,15 @@ class Htree:
         if e_ino:
             _DIRENT.pack_into(buf, off, e_ino, used, nlen, buf[off + 7])
             off, rec_len = off + used, rec_len - used
+            insort(m.offs, off)
+        if rec_len - need >= MIN_REC_LEN:
+            m.room[j] = off      # the new dirent has the rest (the old one none)
+        else:
+            del m.room[j]
         ft = ftype if self.d.filetype else 0
         _DIRENT.pack_into(buf, off, ino, L.rec_len_to_disk(rec_len), n, ft)
         buf[off + 8:off + 8 + n] = name
-        self._seal_leaf(lblk, buf)
+        self._seal_leaf(lblk, buf, map_kept=True)
         return DxEntry(lblk, off, ino, ft, name)
 
     def _pack(self, buf: bytearray, pieces: list[bytes]) -> None:
@@ -504,20 +557,27 @@ class Htree:
         if hit is None:
             raise KernelError(E.ENOENT)
         buf = self.d.read(hit.lblk)
-        prev = None
-        for off, rec_len, *_ in self._entries(hit.lblk, buf):
-            if off == hit.off:
-                break
-            prev = (off, rec_len)
+        m = self._leafmap(hit.lblk, buf)
+        i = bisect_left(m.offs, hit.off)
         rec_len = L.rec_len_from_disk(struct.unpack_from("<H", buf, hit.off + 4)[0], self.bs)
         # the name is wiped too, as Linux does, so it does not linger in the block
-        if prev is None:
+        if i == 0:
             struct.pack_into("<I", buf, hit.off, 0)
             buf[hit.off + 6:hit.off + rec_len] = bytes(rec_len - 6)
+            grown = hit.off
         else:
-            struct.pack_into("<H", buf, prev[0] + 4, L.rec_len_to_disk(prev[1] + rec_len))
+            grown = m.offs[i - 1]
+            prev_len = L.rec_len_from_disk(struct.unpack_from("<H", buf, grown + 4)[0], self.bs)
+            struct.pack_into("<H", buf, grown + 4, L.rec_len_to_disk(prev_len + rec_len))
             buf[hit.off:hit.off + rec_len] = bytes(rec_len)
-        self._seal_leaf(hit.lblk, buf)
+            del m.offs[i]
+            k = bisect_left(m.room, hit.off)
+            if k < len(m.room) and m.room[k] == hit.off:
+                del m.room[k]
+        k = bisect_left(m.room, grown)
+        if k == len(m.room) or m.room[k] != grown:
+            m.room.insert(k, grown)
+        self._seal_leaf(hit.lblk, buf, map_kept=True)
         return hit
 
     def retarget(self, name: bytes, ino: int, ftype: int) -> None:
@@ -536,7 +596,7 @@ class Htree:
         struct.pack_into("<I", buf, hit.off, ino)
         if self.d.filetype:
             buf[hit.off + 7] = ftype
-        self._seal_leaf(hit.lblk, buf)
+        self._seal_leaf(hit.lblk, buf, map_kept=True)
 
     def make_indexed(self, name: bytes, ino: int, ftype: int) -> DxEntry:
         """Turn a full one-block linear directory into an indexed one and add name
