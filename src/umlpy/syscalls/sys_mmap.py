@@ -14,7 +14,7 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NAMES
-from umlpy.kernel import ipc, mlock
+from umlpy.kernel import ipc, mlock, userfaultfd
 from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.exec import mount_has
@@ -193,6 +193,8 @@ def sys_mprotect(t, addr, length, prot, *_):
                     return r
             raise KernelError(E.EACCES)
     r = _inject(t, "mprotect", addr, size, prot)
+    if not _fail(r):
+        userfaultfd.reprotect(t, addr, end, prot)
     if not _fail(r) and prot & C.PROT_WRITE and mm.locked.items:
         mlock.populate(t, addr, end)    # a locked range made writable is faulted in for writing
     return r
