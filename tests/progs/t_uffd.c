@@ -3,7 +3,8 @@
  * thread (COPY, ZEROPAGE, WAKE) for the guest's own accesses and for the
  * kernel's (read(2) into a registered buffer), the messages (address,
  * THREAD_ID, EXACT_ADDRESS), SIGBUS mode, UFFD_USER_MODE_ONLY, poll,
- * UNREGISTER, closing the fd with a fault waiting, and a forked child.
+ * UNREGISTER, closing the fd with a fault waiting, a forked child, and
+ * /dev/userfaultfd's USERFAULTFD_IOC_NEW.
  * Native side as root (CAP_SYS_PTRACE for kernel faults).  The WRITE flag
  * of a fault is not printed (the guest's kernel cannot tell). */
 #define _GNU_SOURCE
@@ -360,6 +361,31 @@ static void features(void)
     munmap(p, PG);
 }
 
+static void device(void)
+{
+    printf("-- /dev/userfaultfd\n");
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev < 0) {
+        printf("open: %s\n", en(errno));
+        return;
+    }
+    res("bad ioctl", ioctl(dev, _IO(0xAA, 1), 0));
+    res("bad flags", ioctl(dev, USERFAULTFD_IOC_NEW, 0x100));
+    int fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+    printf("new: %s flags=%o cloexec=%d\n", fd >= 0 ? "ok" : en(errno),
+           fcntl(fd, F_GETFL) & (O_ACCMODE | O_NONBLOCK), fcntl(fd, F_GETFD));
+    close(dev);
+    api(fd, 0);
+    char *p = pages(1);
+    reg(fd, p, PG, UFFDIO_REGISTER_MODE_MISSING);
+    pthread_t t = start(fd, 1, "c", 'D');
+    char c = p[9];
+    stop(t, "fault");
+    printf("  got %c\n", c);
+    close(fd);
+    munmap(p, PG);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -367,6 +393,7 @@ int main(void)
     register_errors();
     faults();
     features();
+    device();
     printf("done\n");
     return 0;
 }

@@ -60,5 +60,6 @@ UFFDIO_ZEROPAGE_MODE_DONTWAKE = 1 << 0
 UFFD_EVENT_PAGEFAULT = 0x12
 UFFD_PAGEFAULT_FLAG_WRITE = 1 << 0
 
-# /dev/userfaultfd (misc, 10:126): USERFAULTFD_IOC_NEW makes an fd
+# /dev/userfaultfd (misc; Linux gives it a dynamic minor): USERFAULTFD_IOC_NEW makes an fd
+USERFAULTFD_MINOR = 126
 USERFAULTFD_IOC_NEW = 0xAA00

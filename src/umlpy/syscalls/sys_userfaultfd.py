@@ -5,11 +5,13 @@ from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import userfaultfd as U
+from umlpy.fs import devtmpfs
 from umlpy.kernel import userfaultfd as uf
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
+from umlpy.vfs import devices
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLERR, POLLIN, File
 
@@ -120,6 +122,24 @@ def _api(task, ctx: uf.Ctx, arg: int) -> int:
     ctx.features = features
     ctx.ready = True
     return 0
+
+
+class DevFile(File):
+    """/dev/userfaultfd: USERFAULTFD_IOC_NEW makes a userfaultfd with the
+    argument as its flags; who may is the node's permission (0600 root),
+    not CAP_SYS_PTRACE."""
+    kind = "chr"
+
+    def ioctl(self, task, req: int, arg: int) -> int:
+        if req != U.USERFAULTFD_IOC_NEW:
+            raise KernelError(E.EINVAL)
+        return new_userfaultfd(task, s32(arg))
+
+
+def register_device() -> None:
+    """misc_register of /dev/userfaultfd (each boot)."""
+    devices.register_char(devices.MISC_MAJOR, U.USERFAULTFD_MINOR, lambda d, i, fl, t: DevFile(d, i, fl))
+    devtmpfs.add_char_node("userfaultfd", devices.MISC_MAJOR, U.USERFAULTFD_MINOR, 0o600)
 
 
 def new_userfaultfd(t, flags: int) -> int:
