@@ -116,6 +116,9 @@ static void *handler(void *arg)
         case 'x':
             rc = close(h.fd);
             break;
+        case 's':       /* a signal: its handler runs, the access faults again */
+            rc = syscall(SYS_tgkill, getpid(), h.faulter, SIGUSR1);
+            break;
         }
         snprintf(l, room, " %c=%ld/%lld]", h.how[i], rc < 0 ? -(long)errno : rc, out);
     }
@@ -180,6 +183,24 @@ static void api_errors(void)
     munmap(p, PG);
 }
 
+/* without CAP_SYS_PTRACE (vm.unprivileged_userfaultfd 0, the default):
+ * only a user-mode-only userfaultfd */
+static void unprivileged(void)
+{
+    printf("-- unprivileged\n");
+    pid_t k = fork();
+    if (k == 0) {
+        if (setuid(65534))
+            _exit(1);
+        res("userfaultfd", uffd_new(O_NONBLOCK));
+        int fd = uffd_new(O_NONBLOCK | UFFD_USER_MODE_ONLY);
+        printf("user-mode only: %s\n", fd >= 0 ? "ok" : en(errno));
+        _exit(0);
+    }
+    int st;
+    waitpid(k, &st, 0);
+}
+
 static void register_errors(void)
 {
     printf("-- register\n");
@@ -238,14 +259,17 @@ static void on_bus(int sig, siginfo_t *si, void *uc)
     siglongjmp(jb, 1);
 }
 
+static volatile int usr1;
+static void on_usr1(int sig) { (void)sig; usr1++; }
+
 static void faults(void)
 {
     printf("-- faults\n");
     int fd = uffd_new(O_NONBLOCK | O_CLOEXEC);
     api(fd, 0);
-    char *p = pages(8);
+    char *p = pages(9);
     p[7 * PG] = 'P';    /* populated before: never faults */
-    printf("register: %ld\n", reg(fd, p, 8 * PG, UFFDIO_REGISTER_MODE_MISSING));
+    printf("register: %ld\n", reg(fd, p, 9 * PG, UFFDIO_REGISTER_MODE_MISSING));
     printf("populated: %c\n", p[7 * PG]);
 
     pthread_t t = start(fd, 1, "c", 'X');
@@ -267,6 +291,12 @@ static void faults(void)
     c = p[3 * PG];
     stop(t, "wake, then copy");
     printf("  got %c\n", c);
+
+    signal(SIGUSR1, on_usr1);
+    t = start(fd, 2, "sc", 'S');
+    c = p[8 * PG + 8];
+    stop(t, "signal, then copy");
+    printf("  got %c, handler ran %d\n", c, usr1);
 
     /* the kernel's copy into a missing page waits for it too */
     int pfd[2];
@@ -300,7 +330,7 @@ static void faults(void)
     printf("  got %d\n", c);
     close(pfd[0]);
     close(pfd[1]);
-    munmap(p, 8 * PG);
+    munmap(p, 9 * PG);
 }
 
 static void features(void)
@@ -390,6 +420,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     api_errors();
+    unprivileged();
     register_errors();
     faults();
     features();
