@@ -277,6 +277,13 @@ static void faults(void)
     stop(t, "read fault, copy");
     printf("  got %c\n", c);
 
+    /* emptied by madvise: missing again */
+    res("madvise", madvise(p, PG, MADV_DONTNEED));
+    t = start(fd, 1, "c", 'R');
+    c = p[0xf];
+    stop(t, "after MADV_DONTNEED");
+    printf("  got %c\n", c);
+
     t = start(fd, 1, "z", 0);
     c = p[PG + 100];
     stop(t, "read fault, zeropage");

@@ -21,11 +21,14 @@ faulting task itself when it runs again.
 Deviations: the host does not say whether a fault was a read or a write,
 so no UFFD_PAGEFAULT_FLAG_WRITE; no WP or MINOR modes (EINVAL, as a Linux
 without them), no shmem or hugetlbfs ranges, no non-cooperative events
-(fork, remap, remove, unmap: not offered in the features); a page the guest
-drops with madvise after registering is not armed again.
+(fork, remap, remove, unmap: not offered in the features); a registered
+range is tracked page by page, at most as many pages as the guest has
+memory (ENOMEM beyond).  madvise(MADV_DONTNEED) arms the registered pages
+it empties again.
 """
 from __future__ import annotations
 
+import struct
 from collections import deque
 
 from arch_um import procinfo, ptrace
@@ -49,6 +52,7 @@ TASK_SIZE = 0x7FFFFFFFF000
 # non-cooperative events, no shmem or hugetlbfs
 FEATURES = U.UFFD_FEATURE_SIGBUS | U.UFFD_FEATURE_THREAD_ID | U.UFFD_FEATURE_EXACT_ADDRESS
 SEGV_ACCERR = 2
+_ENTRY = struct.Struct("<Q")     # a pagemap entry
 BUS_ADRERR = 2
 
 
@@ -340,24 +344,54 @@ def register(t, ctx: Ctx, start: int, length: int, mode: int) -> int:
     host = _stopped_task(t.kernel, mm)
     if host is None:
         raise KernelError(E.EINVAL)
-    first = start // PAGE
-    raw = procinfo.task_pagemap(mm.mem.pid, first, (end - start) // PAGE)
-    if raw is None or len(raw) != 8 * ((end - start) // PAGE):
+    spans = [(max(s, start), min(e, end), _prot(perms)) for s, e, perms, _ino in vmas]
+    # each page is tracked: no more of them than the guest has memory
+    if sum(hi - lo for lo, hi, _p in spans) // PAGE + len(mu.armed) > mm.budget.limit // PAGE:
+        printk.pr_info_ratelimited("userfaultfd: range larger than this kernel tracks (mem=)")
         raise KernelError(E.ENOMEM)
-    arm = []
-    for s, e, perms, _ino in vmas:
-        lo, hi = max(s, start), min(e, end)
+    maps = _pagemaps(mm, spans)
+    for lo, hi, _p in spans:
         mu.regs.set(lo, hi, ctx)
-        prot = _prot(perms)
-        for p in range(lo, hi, PAGE):
-            i = (p - start) // PAGE
-            entry = int.from_bytes(raw[8 * i:8 * i + 8], "little")
+    _arm(host, mu, spans, maps)
+    return U.UFFD_API_RANGE_IOCTLS
+
+
+def _pagemaps(mm, spans: list[tuple[int, int, int]]) -> list[bytes]:
+    maps = [procinfo.task_pagemap(mm.mem.pid, lo // PAGE, (hi - lo) // PAGE) for lo, hi, _p in spans]
+    if any(raw is None or len(raw) != 8 * ((hi - lo) // PAGE) for raw, (lo, hi, _p) in zip(maps, spans)):
+        raise KernelError(E.ENOMEM)
+    return maps
+
+
+def _arm(host, mu: MmUffd, spans: list[tuple[int, int, int]], maps: list[bytes]) -> None:
+    """Arm the pages of spans (start, end, the guest's protection) that the
+    host's pagemap shows neither present nor swapped."""
+    arm = []
+    for raw, (lo, _hi, prot) in zip(maps, spans):
+        for i, (entry,) in enumerate(_ENTRY.iter_unpack(raw)):
+            p = lo + i * PAGE
             if not entry >> 62 & 3 and p not in mu.armed:
                 mu.armed[p] = prot
                 mu.missing.add(p)
                 arm.append(p)
     _protect_none(host, arm)
-    return U.UFFD_API_RANGE_IOCTLS
+
+
+def dropped(t, start: int, end: int) -> None:
+    """madvise(MADV_DONTNEED) emptied [start, end): its registered pages
+    are missing again."""
+    mu = t.proc.mm.uffd
+    if mu is None or not mu.regs.items:
+        return
+    regs = [(max(s, start), min(e, end)) for s, e, c in mu.regs.overlapping(start, end) if not c.released]
+    if not regs:
+        return
+    try:
+        spans = [(max(s, lo), min(e, hi), _prot(perms)) for lo, hi in regs
+                 for s, e, perms, _ino in _vmas(t.proc.mm, lo, hi)]
+        _arm(t, mu, spans, _pagemaps(t.proc.mm, spans))
+    except KernelError:
+        printk.pr_warn("userfaultfd: the host could not tell which pages madvise emptied")
 
 
 def _protect_none(t, pages: list[int]) -> None:
