@@ -381,6 +381,29 @@ static void features(void)
     close(fd);
     munmap(p, PG);
 
+    /* mprotect over registered missing pages: PROT_NONE is the guest's
+     * SIGSEGV, read-only still faults to the handler */
+    fd = uffd_new(O_NONBLOCK);
+    api(fd, 0);
+    p = pages(2);
+    reg(fd, p, 2 * PG, UFFDIO_REGISTER_MODE_MISSING);
+    mprotect(p, PG, PROT_NONE);
+    mprotect(p + PG, PG, PROT_READ);
+    sigaction(SIGSEGV, &sa, NULL);
+    if (!sigsetjmp(jb, 1)) {
+        c = *(volatile char *)(p + 0x20);
+        printf("no SIGSEGV\n");
+    } else {
+        printf("PROT_NONE: SIGSEGV at off %#lx\n", (unsigned long)((char *)bus_addr - p));
+    }
+    signal(SIGSEGV, SIG_DFL);
+    t = start(fd, 1, "c", 'O');
+    c = p[PG + 3];
+    stop(t, "read-only page");
+    printf("  got %c\n", c);
+    close(fd);
+    munmap(p, 2 * PG);
+
     fd = uffd_new(O_NONBLOCK | UFFD_USER_MODE_ONLY);
     api(fd, 0);
     p = pages(1);

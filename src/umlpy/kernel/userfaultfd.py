@@ -233,8 +233,8 @@ def user_fault(k, t) -> bool:
         return False
     code, addr = ptrace.fault_info(t.hpid)
     page = addr & ~(PAGE - 1)
-    if code != SEGV_ACCERR or page not in mu.armed:
-        return False
+    if code != SEGV_ACCERR or not mu.armed.get(page):
+        return False        # not armed, or PROT_NONE for the guest too: its SIGSEGV
     k.sched.run_fault(t, lambda: _user_fault(k, t, page, addr))
     return True
 
@@ -273,8 +273,8 @@ def kernel_fault(k, t, addr: int | None, handler):
     if mu is None or addr is None or not mu.armed:
         return None
     page = addr & ~(PAGE - 1)
-    if page not in mu.armed:
-        return None
+    if not mu.armed.get(page):
+        return None         # not armed, or PROT_NONE for the guest too
     ctx = mu.served(page)
     if ctx is None:
         mu.disarm(t)
