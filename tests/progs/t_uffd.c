@@ -259,6 +259,28 @@ static void on_bus(int sig, siginfo_t *si, void *uc)
     siglongjmp(jb, 1);
 }
 
+/* the vmas over [p, p + n pages), clipped to it, in pages */
+static void maps(const char *what, char *p, int n)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    printf("%s maps:", what);
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+            continue;
+        unsigned long a = (unsigned long)p, b = a + n * PG;
+        if (hi <= a || lo >= b)
+            continue;
+        printf(" %ld-%ld %s", ((long)(lo < a ? a : lo) - (long)a) / (long)PG,
+               ((long)(hi > b ? b : hi) - (long)a) / (long)PG, perms);
+    }
+    printf("\n");
+    if (f)
+        fclose(f);
+}
+
 static volatile int usr1;
 static void on_usr1(int sig) { (void)sig; usr1++; }
 
@@ -271,6 +293,7 @@ static void faults(void)
     p[7 * PG] = 'P';    /* populated before: never faults */
     printf("register: %ld\n", reg(fd, p, 9 * PG, UFFDIO_REGISTER_MODE_MISSING));
     printf("populated: %c\n", p[7 * PG]);
+    maps("registered", p, 9);
 
     pthread_t t = start(fd, 1, "c", 'X');
     char c = p[0xf];
@@ -304,6 +327,7 @@ static void faults(void)
     c = p[8 * PG + 8];
     stop(t, "signal, then copy");
     printf("  got %c, handler ran %d\n", c, usr1);
+    maps("some filled", p, 9);
 
     /* the kernel's copy into a missing page waits for it too */
     int pfd[2];
@@ -449,6 +473,7 @@ static void device(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    need_proc();
     api_errors();
     unprivileged();
     register_errors();
