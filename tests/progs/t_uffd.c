@@ -4,7 +4,8 @@
  * kernel's (read(2) into a registered buffer), the messages (address,
  * THREAD_ID, EXACT_ADDRESS), SIGBUS mode, UFFD_USER_MODE_ONLY, poll,
  * UNREGISTER, closing the fd with a fault waiting, a forked child, and
- * /dev/userfaultfd's USERFAULTFD_IOC_NEW.
+ * /dev/userfaultfd's USERFAULTFD_IOC_NEW; /proc/self/maps over a
+ * registered range.
  * Native side as root (CAP_SYS_PTRACE for kernel faults).  The WRITE flag
  * of a fault is not printed (the guest's kernel cannot tell). */
 #define _GNU_SOURCE
