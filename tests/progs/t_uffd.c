@@ -253,9 +253,11 @@ static void register_errors(void)
 
 static sigjmp_buf jb;
 static volatile void *bus_addr;
+static volatile int bus_sig;
 static void on_bus(int sig, siginfo_t *si, void *uc)
 {
-    (void)sig; (void)uc;
+    (void)uc;
+    bus_sig = sig;
     bus_addr = si->si_addr;
     siglongjmp(jb, 1);
 }
@@ -284,6 +286,17 @@ static void maps(const char *what, char *p, int n)
 
 static volatile int usr1;
 static void on_usr1(int sig) { (void)sig; usr1++; }
+
+/* touch p + off: the signal (SIGBUS, SIGSEGV) it gets, and where */
+static void probe(const char *what, char *p, unsigned long off)
+{
+    if (!sigsetjmp(jb, 1)) {
+        (void)*(volatile char *)(p + off);
+        printf("%s: no signal\n", what);
+    } else {
+        printf("%s: signal %d at off %#lx\n", what, bus_sig, (unsigned long)((char *)bus_addr - p));
+    }
+}
 
 static void faults(void)
 {
@@ -387,12 +400,7 @@ static void features(void)
     sa.sa_sigaction = on_bus;
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGBUS, &sa, NULL);
-    if (!sigsetjmp(jb, 1)) {
-        c = *(volatile char *)(p + 0x10);
-        printf("no SIGBUS\n");
-    } else {
-        printf("SIGBUS at off %#lx\n", (unsigned long)((char *)bus_addr - p));
-    }
+    probe("sigbus mode", p, 0x10);
     int pfd[2];
     if (pipe(pfd) == 0 && write(pfd[1], "x", 1) == 1) {
         errno = 0;
@@ -415,12 +423,7 @@ static void features(void)
     mprotect(p, PG, PROT_NONE);
     mprotect(p + PG, PG, PROT_READ);
     sigaction(SIGSEGV, &sa, NULL);
-    if (!sigsetjmp(jb, 1)) {
-        c = *(volatile char *)(p + 0x20);
-        printf("no SIGSEGV\n");
-    } else {
-        printf("PROT_NONE: SIGSEGV at off %#lx\n", (unsigned long)((char *)bus_addr - p));
-    }
+    probe("PROT_NONE", p, 0x20);
     signal(SIGSEGV, SIG_DFL);
     t = start(fd, 1, "c", 'O');
     c = p[PG + 3];
