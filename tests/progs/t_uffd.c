@@ -303,11 +303,11 @@ static void faults(void)
     printf("-- faults\n");
     int fd = uffd_new(O_NONBLOCK | O_CLOEXEC);
     api(fd, 0);
-    char *p = pages(9);
+    char *p = pages(12);
     p[7 * PG] = 'P';    /* populated before: never faults */
-    printf("register: %ld\n", reg(fd, p, 9 * PG, UFFDIO_REGISTER_MODE_MISSING));
+    printf("register: %ld\n", reg(fd, p, 12 * PG, UFFDIO_REGISTER_MODE_MISSING));
     printf("populated: %c\n", p[7 * PG]);
-    maps("registered", p, 9);
+    maps("registered", p, 12);
 
     pthread_t t = start(fd, 1, "c", 'X');
     char c = p[0xf];
@@ -341,7 +341,7 @@ static void faults(void)
     c = p[8 * PG + 8];
     stop(t, "signal, then copy");
     printf("  got %c, handler ran %d\n", c, usr1);
-    maps("some filled", p, 9);
+    maps("some filled", p, 12);
 
     /* the kernel's copy into a missing page waits for it too */
     int pfd[2];
@@ -353,9 +353,25 @@ static void faults(void)
     ssize_t n = read(pfd[0], p + 4 * PG + 10, 5);
     stop(t, "read(2) into a missing page");
     printf("  read %zd: %.5s\n", n, p + 4 * PG + 10);
+    /* a file read into a filled page and a missing one: whole, not short */
+    int mfd = memfd_create("f", 0);
+    static char big[3 * PG];
+    memset(big, 'f', sizeof big);
+    if (write(mfd, big, sizeof big) != (ssize_t)sizeof big)
+        return;
+    lseek(mfd, 0, SEEK_SET);
+    t = start(fd, 1, "z", 0);
+    n = read(mfd, p + 5 * PG - 100, 200);
+    stop(t, "file read(2) across into a missing page");
+    printf("  read %zd, pos %ld: %c%c\n", n, (long)lseek(mfd, 0, SEEK_CUR), p[5 * PG - 1], p[5 * PG + 99]);
+    t = start(fd, 1, "z", 0);
+    n = read(mfd, p + 9 * PG - 100, PG);
+    stop(t, "a big one");
+    printf("  read %zd, pos %ld: %c%c\n", n, (long)lseek(mfd, 0, SEEK_CUR), p[9 * PG - 1], p[10 * PG - 101]);
+    close(mfd);
     /* and from one */
     t = start(fd, 1, "c", 'K');
-    n = write(pfd[1], p + 5 * PG, 3);
+    n = write(pfd[1], p + 10 * PG, 3);
     stop(t, "write(2) from a missing page");
     char back[4] = "";
     printf("  wrote %zd: %.3s\n", n, read(pfd[0], back, 3) == 3 ? back : "?");
@@ -375,7 +391,7 @@ static void faults(void)
     printf("  got %d\n", c);
     close(pfd[0]);
     close(pfd[1]);
-    munmap(p, 9 * PG);
+    munmap(p, 12 * PG);
 }
 
 static void features(void)

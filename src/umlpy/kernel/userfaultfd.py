@@ -286,6 +286,20 @@ def kernel_fault(k, t, addr: int | None, handler):
                          E.ERESTARTSYS, -E.EFAULT)
 
 
+def waits_at(t, addr: int) -> bool:
+    """Would a copy that stopped at addr wait there for a userfaultfd (a
+    registered missing page some context serves kernel faults for)?  Such
+    a copy fails whole (a GuestFault), so the call waits and runs again,
+    rather than returning the short count a bad page gets."""
+    mm = t.proc.mm
+    mu = mm.uffd if mm is not None else None
+    if mu is None or not mu.armed.get(addr & ~(PAGE - 1)):
+        return False
+    ctx = mu.served(addr & ~(PAGE - 1))
+    return ctx is not None and not ctx.flags & U.UFFD_USER_MODE_ONLY \
+        and not ctx.features & U.UFFD_FEATURE_SIGBUS
+
+
 # -- the ioctls ---------------------------------------------------------------
 def validate_range(start: int, length: int) -> int:
     """validate_range: page-aligned, non-empty, within user space; the end."""
