@@ -7,7 +7,8 @@ missing (the host's pagemap shows it neither present nor swapped) is
 *armed*: the kernel makes it PROT_NONE in the host process, remembering
 the protection the guest gave it.  The guest's first touch is then a host
 SIGSEGV stop at that page (`user_fault`); a copy the kernel makes for a
-syscall fails there (`kernel_fault`).  Either way the faulting task gets
+syscall fails there (`kernel_fault`; a file read that would return short
+at such a page fails whole instead, `waits_at`).  Either way the faulting task gets
 a uffd_msg queued on the context and waits (interruptibly: a signal runs
 its handler and the access faults again) until UFFDIO_COPY or
 UFFDIO_ZEROPAGE fills the page and wakes it, UFFDIO_WAKE or UNREGISTER
