@@ -16,7 +16,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
-from umlpy.syscalls import coredump
+from umlpy.syscalls import coredump, sys_userfaultfd
 from umlpy.fs import cpio
 from umlpy.fs import exec as exec_
 from umlpy.drivers import ubd as ubd_drv
@@ -138,13 +138,14 @@ class Kernel:
 
     def _block(self) -> None:
         """The block drivers: ubd's disks from the command line, loop's
-        eight devices."""
+        eight devices (and the misc /dev/userfaultfd)."""
         devices.unregister_all()
         devtmpfs.reset()
         devices.register_blkdev(ubd_drv.UBD_MAJOR, "ubd")
         for name, value in self.params.ubd:
             self.add_ubd(name, value)
         self.loop = Loop(self)
+        sys_userfaultfd.register_device()
 
     def add_ubd(self, name: str, value: str) -> None:
         """A disk from the command line, or hot-added (mconsole config)."""

@@ -27,6 +27,7 @@ INT_MAX = (1 << 31) - 1
 INT_BOUNDS = {
     "kernel/pid_max": ("pid_max", RESERVED_PIDS + 1, PID_MAX_LIMIT),
     "vm/max_map_count": ("max_map_count", 0, INT_MAX),
+    "vm/unprivileged_userfaultfd": ("unprivileged_userfaultfd", 0, 1),
     "fs/nr_open": ("nr_open", NR_OPEN_MIN, NR_OPEN_MAX),
     "fs/inotify/max_user_instances": ("inotify_max_user_instances", 0, INT_MAX),
     "fs/inotify/max_user_watches": ("inotify_max_user_watches", 0, INT_MAX),
@@ -40,6 +41,7 @@ INT_BOUNDS = {
 class Tunables:
     pid_max: int = PID_MAX_DEFAULT
     max_map_count: int = DEFAULT_MAX_MAP_COUNT
+    unprivileged_userfaultfd: int = 0   # 1: userfaultfd handles kernel faults without CAP_SYS_PTRACE
     nr_open: int = NR_OPEN_DEFAULT
     core_pattern: bytes = b"core"
     suid_dumpable: int = 0              # SUID_DUMP_DISABLE; 1 user, 2 root

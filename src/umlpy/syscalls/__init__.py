@@ -30,6 +30,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_stat,
     sys_time,
     sys_timer,
+    sys_userfaultfd,
     sys_xattr,
 )
 from umlpy.syscalls.table import Table  # noqa: F401

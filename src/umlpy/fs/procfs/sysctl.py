@@ -160,6 +160,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "overcommit_memory": ro("0"),
             "overcommit_ratio": ro("50"),
             "swappiness": ro("60"),
+            "unprivileged_userfaultfd": _tunable(k, "vm/unprivileged_userfaultfd"),
         },
         "fs": {
             "file-max": ro(str(FILE_MAX)),
