@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import Block, KernelError
 
 if TYPE_CHECKING:
@@ -59,14 +60,15 @@ _ALARM_BASE = {8: C.CLOCK_REALTIME, 9: C.CLOCK_BOOTTIME}     # the *_ALARM clock
 
 
 def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
-    """A deadline on the monotonic clock for a value on clock clk (the
-    host's: the guest reads it there)."""
+    """A deadline on the monotonic clock for a value on clock clk (an
+    absolute one on a wall clock as that clock reads now: see
+    IntervalTimer.follow for one that follows its changes)."""
     if not absolute:
         return after(value_ns)
     base = _ALARM_BASE.get(clk, clk)
     if base in (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_COARSE):
         return value_ns
-    return clock.monotonic_ns() + (value_ns - clock.host_clock_ns(base))
+    return clock.monotonic_ns() + (value_ns - timekeeping.timekeeper().clock_ns(base))
 
 
 ALARM_CLOCKS = tuple(_ALARM_BASE)
@@ -156,6 +158,7 @@ class IntervalTimer:
         self.deadline: int | None = None   # the next expiry; an expired periodic one's last
         self.expired = False               # a periodic timer fired, not restarted since
         self._timer = None
+        self.follows: tuple[int, int] | None = None     # (wall clock, its base_offset when armed)
 
     @property
     def running(self) -> bool:
@@ -168,10 +171,41 @@ class IntervalTimer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._unfollow()
         self.deadline = deadline
         self.interval = interval
         self.expired = False
         if deadline is not None and start:
+            self.restart()
+
+    def follow(self, clk: int) -> None:
+        """An absolute deadline on clock clk: when it is CLOCK_REALTIME or
+        CLOCK_TAI (or the realtime alarm clock), the deadline moves as the
+        guest's clock is set (an hrtimer on the realtime base, after
+        clock_was_set)."""
+        base = _ALARM_BASE.get(clk, clk)
+        tk = timekeeping.timekeeper()
+        anchor = tk.base_offset(base)
+        if anchor is not None and self.deadline is not None:
+            self.follows = (base, anchor)
+            tk.clock_set.watch(self._clock_set)
+
+    def _unfollow(self) -> None:
+        if self.follows is not None:
+            self.follows = None
+            timekeeping.timekeeper().clock_set.unwatch(self._clock_set)
+
+    def _clock_set(self) -> None:
+        if self.follows is None:
+            return
+        clk, anchor = self.follows
+        now = timekeeping.timekeeper().base_offset(clk)
+        if now == anchor or self.deadline is None:
+            return
+        self.follows = (clk, now)
+        self.deadline -= now - anchor
+        if self._timer is not None:
+            self._timer.cancel()
             self.restart()
 
     def forward(self, now: int) -> int:
@@ -223,6 +257,7 @@ class IntervalTimer:
             self.expired = True
         else:
             self.deadline = None
+            self._unfollow()
         self.fire()
 
     def cancel(self) -> None:
