@@ -198,7 +198,9 @@ _LLONG = 1 << 63
 def _validate_timex(creds, tx: dict[str, int]) -> None:
     """timekeeping_validate_timex."""
     modes = tx["modes"]
-    if modes & X.ADJ_ADJTIME:     # (Linux's "singleshot alone" check lets every such mode by)
+    if modes & X.ADJ_ADJTIME:
+        if not modes & X.ADJ_OFFSET_SINGLESHOT & ~X.ADJ_ADJTIME:     # the kernel's singleshot bit, 0x0001
+            raise KernelError(E.EINVAL)
         if not modes & X.ADJ_OFFSET_READONLY:
             cred.need(creds, CAP_SYS_TIME)
     else:
