@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,27 @@ static void absolute_sleep(void)
     int status;
     waitpid(pid, &status, 0);
     printf("absolute realtime sleep woken by a step: %s\n",
+           WIFEXITED(status) && !WEXITSTATUS(status) ? "ok" : "no");
+    set_rt(base);
+}
+
+static void futex_abs(void)
+{
+    long long base = now_ns(CLOCK_REALTIME);
+    pid_t pid = fork();
+    if (pid == 0) {
+        static int word;
+        long long m0 = now_ns(CLOCK_MONOTONIC);
+        struct timespec end = { (base + 3600 * NS) / NS, 0 };
+        long r = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME, 0, &end, NULL,
+                         FUTEX_BITSET_MATCH_ANY);
+        _exit(r == -1 && errno == ETIMEDOUT && now_ns(CLOCK_MONOTONIC) - m0 < 10 * NS ? 0 : 1);
+    }
+    usleep(300000);
+    set_rt(base + 3601 * NS);
+    int status;
+    waitpid(pid, &status, 0);
+    printf("FUTEX_CLOCK_REALTIME wait timed out by a step: %s\n",
            WIFEXITED(status) && !WEXITSTATUS(status) ? "ok" : "no");
     set_rt(base);
 }
@@ -308,6 +330,7 @@ int main(int argc, char **argv)
     ntp();
     steps();
     absolute_sleep();
+    futex_abs();
     timerfds();
     zones();
     leap();

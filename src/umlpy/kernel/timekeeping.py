@@ -169,6 +169,30 @@ class Timekeeper:
                 self.on_diverge()
 
 
+
+class WallDeadline(int):
+    """A monotonic deadline for an absolute time on a wall clock (clk),
+    which moves when the guest sets that clock, as an hrtimer on the
+    realtime base does after clock_was_set: the scheduler re-arms a wait
+    on one (kernel/sched.py).  anchor is the clock's base_offset it was
+    worked out at."""
+
+    clk: int
+    anchor: int
+
+    def __new__(cls, value: int, clk: int, anchor: int) -> WallDeadline:
+        d = super().__new__(cls, value)
+        d.clk, d.anchor = clk, anchor
+        return d
+
+    def moved(self) -> WallDeadline:
+        """The same time on the clock as it is set now."""
+        now = _tk.base_offset(self.clk)
+        if now is None or now == self.anchor:
+            return self
+        return WallDeadline(int(self) - (now - self.anchor), self.clk, now)
+
+
 _tk = Timekeeper()
 
 

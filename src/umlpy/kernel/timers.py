@@ -68,7 +68,10 @@ def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
     base = _ALARM_BASE.get(clk, clk)
     if base in (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_COARSE):
         return value_ns
-    return clock.monotonic_ns() + (value_ns - timekeeping.timekeeper().clock_ns(base))
+    tk = timekeeping.timekeeper()
+    deadline = clock.monotonic_ns() + (value_ns - tk.clock_ns(base))
+    anchor = tk.base_offset(base)
+    return deadline if anchor is None else timekeeping.WallDeadline(deadline, base, anchor)
 
 
 ALARM_CLOCKS = tuple(_ALARM_BASE)
@@ -158,7 +161,7 @@ class IntervalTimer:
         self.deadline: int | None = None   # the next expiry; an expired periodic one's last
         self.expired = False               # a periodic timer fired, not restarted since
         self._timer = None
-        self.follows: tuple[int, int] | None = None     # (wall clock, its base_offset when armed)
+        self.follows: timekeeping.WallDeadline | None = None    # an absolute time on a wall clock
 
     @property
     def running(self) -> bool:
@@ -175,20 +178,13 @@ class IntervalTimer:
         self.deadline = deadline
         self.interval = interval
         self.expired = False
+        if isinstance(deadline, timekeeping.WallDeadline):
+            # an hrtimer on the realtime base: it moves as the guest sets
+            # the clock (clock_was_set), its intervals on with it
+            self.follows = deadline
+            timekeeping.timekeeper().clock_set.watch(self._clock_set)
         if deadline is not None and start:
             self.restart()
-
-    def follow(self, clk: int) -> None:
-        """An absolute deadline on clock clk: when it is CLOCK_REALTIME or
-        CLOCK_TAI (or the realtime alarm clock), the deadline moves as the
-        guest's clock is set (an hrtimer on the realtime base, after
-        clock_was_set)."""
-        base = _ALARM_BASE.get(clk, clk)
-        tk = timekeeping.timekeeper()
-        anchor = tk.base_offset(base)
-        if anchor is not None and self.deadline is not None:
-            self.follows = (base, anchor)
-            tk.clock_set.watch(self._clock_set)
 
     def _unfollow(self) -> None:
         if self.follows is not None:
@@ -196,14 +192,12 @@ class IntervalTimer:
             timekeeping.timekeeper().clock_set.unwatch(self._clock_set)
 
     def _clock_set(self) -> None:
-        if self.follows is None:
+        old = self.follows
+        new = old.moved() if old is not None else None
+        if new is old or self.deadline is None:
             return
-        clk, anchor = self.follows
-        now = timekeeping.timekeeper().base_offset(clk)
-        if now == anchor or self.deadline is None:
-            return
-        self.follows = (clk, now)
-        self.deadline -= now - anchor
+        self.follows = new
+        self.deadline -= new.anchor - old.anchor
         if self._timer is not None:
             self._timer.cancel()
             self.restart()

@@ -24,7 +24,7 @@ from umlpy.abi.capability import CAP_SYS_TIME
 from umlpy.kernel import cpuclock, cred, rusage, timekeeping
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timekeeping import settod_check
-from umlpy.kernel.timers import NS, after, read_timespec
+from umlpy.kernel.timers import NS, after, monotonic_for, read_timespec
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import put_u64, s32
 
@@ -32,7 +32,6 @@ from umlpy.syscalls.util import put_u64, s32
 _VDSO = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE,
          C.CLOCK_MONOTONIC_COARSE, C.CLOCK_BOOTTIME, C.CLOCK_TAI)
 _SLEEPABLE = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, C.CLOCK_TAI)
-_WALL = (C.CLOCK_REALTIME, C.CLOCK_TAI)
 _ALARMS = (C.CLOCK_REALTIME_ALARM, C.CLOCK_BOOTTIME_ALARM)
 
 
@@ -90,21 +89,6 @@ def _sleep_until(t, deadline: int, rem: int, absolute: bool = False):
                 restart_fn=lambda: _sleep_until(t, deadline, rem))
 
 
-def _sleep_wall(t, clk: int, end: int):
-    """An absolute sleep on a wall clock, which the guest may set
-    meanwhile: each change wakes it to look again (an hrtimer on the
-    realtime base, which clock_was_set moves)."""
-    tk = timekeeping.timekeeper()
-
-    def attempt():
-        left = end - tk.clock_ns(clk)
-        if left <= 0:
-            return 0
-        raise Block(tk.clock_set, deadline=after(left), retry=attempt, on_timeout=attempt,
-                    restart=E.ERESTARTNOHAND, restart_fn=attempt)
-    return attempt()
-
-
 def _cpu_sleep_until(t, clk: cpuclock.CpuClock, end: int, absolute: bool, rem: int):
     """Sleep until a CPU-time clock reaches end (posix_cpu_nsleep); its
     owner's end ends the sleep too.  A relative sleep a signal interrupts
@@ -137,10 +121,8 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     absolute = bool(flags & C.TIMER_ABSTIME)
     if clk in _SLEEPABLE:
         ns = read_timespec(t, req)
-        if absolute and clk in _WALL:
-            return _sleep_wall(t, clk, ns)
-        if absolute:
-            return _sleep_until(t, clock.monotonic_ns() + max(0, ns - clock_now(t, clk)), 0, absolute=True)
+        if absolute:        # on a wall clock, it follows the clock's changes (kernel/sched.py)
+            return _sleep_until(t, monotonic_for(clk, ns, True), 0, absolute=True)
         return _sleep_until(t, after(ns), rem)
     if clk in _VDSO or clk in (C.CLOCK_THREAD_CPUTIME_ID, *_ALARMS) \
             or (clk < 0 and clk & 7 == cpuclock.CLOCKFD):

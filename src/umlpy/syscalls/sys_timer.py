@@ -307,8 +307,6 @@ def sys_timer_settime(t, tid, flags, new, old, *_):
         tm.set(value if absolute else ktime_add_safe(tm.now(), value), interval)
     elif value:
         tm.set(monotonic_for(tm.clk, value, absolute), interval)
-        if absolute:
-            tm.follow(tm.clk)
     else:
         tm.set(None, 0)     # disarmed: the interval goes too (common_timer_set)
     return 0
@@ -446,8 +444,6 @@ def sys_timerfd_settime(t, fd, flags, new, old, *_):
     absolute = bool(flags & TFD_TIMER_ABSTIME)
     f.setup_cancel(absolute and bool(flags & TFD_TIMER_CANCEL_ON_SET) and f.clk in (C.CLOCK_REALTIME, C.CLOCK_REALTIME_ALARM))
     f.timer.arm(monotonic_for(f.clk, value, absolute) if value else None, interval)
-    if absolute:
-        f.timer.follow(f.clk)
     return 0
 
 
