@@ -109,43 +109,36 @@ static void steps(void)
     set_rt(base);
 }
 
-static void absolute_sleep(void)
+/* a child waits until an hour from now on CLOCK_REALTIME; the parent
+   steps the clock past that: the wait ends at once */
+static int sleep_abs(const struct timespec *end)
 {
-    long long base = now_ns(CLOCK_REALTIME);
-    pid_t pid = fork();
-    if (pid == 0) {
-        long long m0 = now_ns(CLOCK_MONOTONIC);
-        struct timespec end = { (base + 3600 * NS) / NS, 0 };
-        int r = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &end, NULL);
-        _exit(r == 0 && now_ns(CLOCK_MONOTONIC) - m0 < 10 * NS ? 0 : 1);
-    }
-    usleep(300000);
-    set_rt(base + 3601 * NS);
-    int status;
-    waitpid(pid, &status, 0);
-    printf("absolute realtime sleep woken by a step: %s\n",
-           WIFEXITED(status) && !WEXITSTATUS(status) ? "ok" : "no");
-    set_rt(base);
+    return clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, end, NULL) == 0;
 }
 
-static void futex_abs(void)
+static int futex_abs(const struct timespec *end)
+{
+    static int word;
+    long r = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME, 0, end, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    return r == -1 && errno == ETIMEDOUT;
+}
+
+static void woken_by_step(const char *what, int (*wait)(const struct timespec *))
 {
     long long base = now_ns(CLOCK_REALTIME);
     pid_t pid = fork();
     if (pid == 0) {
-        static int word;
         long long m0 = now_ns(CLOCK_MONOTONIC);
         struct timespec end = { (base + 3600 * NS) / NS, 0 };
-        long r = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME, 0, &end, NULL,
-                         FUTEX_BITSET_MATCH_ANY);
-        _exit(r == -1 && errno == ETIMEDOUT && now_ns(CLOCK_MONOTONIC) - m0 < 10 * NS ? 0 : 1);
+        int ok = wait(&end);
+        _exit(ok && now_ns(CLOCK_MONOTONIC) - m0 < 10 * NS ? 0 : 1);
     }
     usleep(300000);
     set_rt(base + 3601 * NS);
     int status;
     waitpid(pid, &status, 0);
-    printf("FUTEX_CLOCK_REALTIME wait timed out by a step: %s\n",
-           WIFEXITED(status) && !WEXITSTATUS(status) ? "ok" : "no");
+    printf("%s: %s\n", what, WIFEXITED(status) && !WEXITSTATUS(status) ? "ok" : "no");
     set_rt(base);
 }
 
@@ -329,8 +322,8 @@ int main(int argc, char **argv)
     }
     ntp();
     steps();
-    absolute_sleep();
-    futex_abs();
+    woken_by_step("absolute realtime sleep woken by a step", sleep_abs);
+    woken_by_step("FUTEX_CLOCK_REALTIME wait timed out by a step", futex_abs);
     timerfds();
     zones();
     leap();
