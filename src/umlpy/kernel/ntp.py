@@ -85,7 +85,8 @@ class Ntp:
         leap second due): the timekeeper skips over those at once."""
         if self._chunk() or self.time_adjust or self.tick_length != self.tick_length_base:
             return 0
-        if self.time_state == X.TIME_OK and not self.time_status & (X.STA_INS | X.STA_DEL):
+        leap_flags = self.time_status & (X.STA_INS | X.STA_DEL)
+        if (self.time_state == X.TIME_OK and not leap_flags) or (self.time_state == X.TIME_WAIT and leap_flags):
             return target - now
         if (self.time_state == X.TIME_INS and self.time_status & X.STA_INS) or \
                 (self.time_state == X.TIME_DEL and self.time_status & X.STA_DEL):

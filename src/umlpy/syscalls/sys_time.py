@@ -168,7 +168,10 @@ def sys_settimeofday(t, tv, tz, *_):
         if not -15 * 60 <= minuteswest <= 15 * 60:
             raise KernelError(E.EINVAL)
         if tk.set_tz(minuteswest, dsttime) and not tv and minuteswest:
-            tk.inject(minuteswest * 60 * NS)
+            try:
+                tk.inject(minuteswest * 60 * NS)
+            except KernelError:
+                pass        # timekeeping_warp_clock does not look at how it went
     if tv:
         tk.set(sec * NS + usec * 1000)
     return 0
