@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import printk
@@ -118,5 +119,8 @@ class Vdso:
             if not self.ehdr or mem.read_upto(base, len(self.ehdr)) != self.ehdr:
                 printk.pr_warn_ratelimited(f"vdso: no vDSO at {base:#x} in host pid {mem.pid}: its time is the host's")
                 continue
-            for off, code in self.time_patches:
-                mem.poke(base + off, code)
+            try:
+                for off, code in self.time_patches:
+                    mem.poke(base + off, code)
+            except GuestFault:
+                pass        # gone meanwhile
