@@ -80,6 +80,8 @@ static void steps(void)
     printf("forward a day: %d\n", set_rt(base + 86400 * NS));
     reads(base + 86400 * NS);
     near("  monotonic unchanged", now_ns(CLOCK_MONOTONIC), mono);
+    struct timespec cpu;
+    printf("  process CPU clock: %d\n", clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu));
     near("  tai follows", now_ns(CLOCK_TAI) - now_ns(CLOCK_REALTIME), tai);
     int fd = open("/tmp/t_settime.f", O_CREAT | O_WRONLY | O_TRUNC, 0644);
     struct stat st;

@@ -11,10 +11,12 @@ answers CPU 0 the same way.)  Programs that ask the processor itself
 (rdtscp, rdpid) still see the host's CPU numbers.
 
 The wall clock is the host's until the guest sets its own
-(kernel/timekeeping.py); from then on clock_gettime, gettimeofday and time
-are overwritten the same way, in every new image and at once in every
-live address space (`ask_time`), so no reader goes on seeing the host's
-time.  Until then they cost no trap.
+(kernel/timekeeping.py); from then on gettimeofday and time are
+overwritten the same way, and clock_gettime traps for the wall clocks
+only (kernel/vdso_trampoline.py: its monotonic and boot clocks stay
+trap-free), in every new image and at once in every live address space
+(`ask_time`), so no reader goes on seeing the host's time.  Until then
+they cost no trap.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import printk
+from umlpy.kernel.vdso_trampoline import movable_prologue, wall_trampoline
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
@@ -40,9 +43,12 @@ def trap_stub(name: str) -> bytes:
 
 
 PATCHES = {b"__vdso_getcpu": trap_stub("getcpu")}
-TIME_PATCHES = {b"__vdso_clock_gettime": trap_stub("clock_gettime"),
+CLOCK_GETTIME = b"__vdso_clock_gettime"     # traps for the wall clocks only, if it can
+TIME_PATCHES = {CLOCK_GETTIME: trap_stub("clock_gettime"),
                 b"__vdso_gettimeofday": trap_stub("gettimeofday"),
                 b"__vdso_time": trap_stub("time")}
+WALL_CLOCKS = (C.CLOCK_REALTIME, C.CLOCK_REALTIME_COARSE, C.CLOCK_TAI)
+SHT_NOBITS = 8
 
 
 def symbols(image: bytes) -> dict[bytes, tuple[int, int]]:
@@ -61,6 +67,33 @@ def symbols(image: bytes) -> dict[bytes, tuple[int, int]]:
             end = image.index(b"\0", strtab + name)
             out[image[strtab + name:end]] = (value, symsize)
     return out
+
+
+def spare_from(image: bytes) -> int:
+    """Where the image's own bytes end (headers, sections, section
+    headers): the rest of its last page is padding, mapped executable."""
+    ehdr = _EHDR.unpack_from(image)
+    phoff, shoff, phentsize, phnum, shentsize, shnum = ehdr[5], ehdr[6], ehdr[9], ehdr[10], ehdr[11], ehdr[12]
+    end = max(_EHDR.size, phoff + phentsize * phnum, shoff + shentsize * shnum)
+    for i in range(shnum):
+        _n, stype, _fl, _addr, off, size, *_rest = _SHDR.unpack_from(image, shoff + i * shentsize)
+        if stype != SHT_NOBITS:
+            end = max(end, off + size)
+    return (end + 31) & ~15
+
+
+def _clock_gettime_patches(image: bytes, entry: int, size: int) -> list[tuple[int, bytes]]:
+    """The entry jumps to a trampoline in the image's padding that traps
+    for the wall clocks only (kernel/vdso_trampoline.py); or, failing
+    that, the whole entry traps."""
+    prologue = movable_prologue(image[entry:entry + size])
+    at = spare_from(image)
+    if prologue is not None:
+        code, head = wall_trampoline(entry, at, prologue, WALL_CLOCKS, TIME_PATCHES[CLOCK_GETTIME])
+        if image[at:at + len(code)] == bytes(len(code)) and len(image) >= at + len(code):
+            return [(at, code), (entry, head)]
+    printk.pr_info("vdso: clock_gettime traps for every clock once the guest sets its time")
+    return [(entry, TIME_PATCHES[CLOCK_GETTIME])]
 
 
 def base_of(auxv: bytes) -> int:
@@ -87,6 +120,7 @@ class Vdso:
         try:
             image = mem.read_upto(base, VDSO_MAX)
             syms = symbols(image)
+            spare_from(image)
             self.ehdr = image[:_EHDR.size]
         except (ValueError, struct.error, IndexError) as exc:
             printk.pr_warn(f"vdso: cannot read the host's vDSO ({exc}): it answers for the host")
@@ -94,7 +128,9 @@ class Vdso:
         for table, found in ((PATCHES, self.patches), (TIME_PATCHES, self.time_patches)):
             for name, code in table.items():
                 off, size = syms.get(name, (0, 0))
-                if size >= len(code):
+                if size >= len(code) and name == CLOCK_GETTIME:
+                    found += _clock_gettime_patches(image, off, size)
+                elif size >= len(code):
                     found.append((off, code))
                 else:
                     printk.pr_warn(f"vdso: no room for {name.decode()} in the host's vDSO: it answers for the host")
