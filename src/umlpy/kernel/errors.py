@@ -47,6 +47,7 @@ class Block(Exception):
         self.interrupted_result = interrupted_result
         self.on_interrupt = on_interrupt
         self.restart_fn = restart_fn
+        self.clock_watch: Callable[[], None] | None = None     # the scheduler's, for a WallDeadline
 
 
 class NoReturn(Exception):

@@ -19,9 +19,10 @@ from arch_um.events import EV_TASK, NO_DEADLINE, EventLoop
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel import printk, userfaultfd
+from umlpy.kernel import printk, timekeeping, userfaultfd
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.task import State, Task
+from umlpy.kernel.timekeeping import WallDeadline
 from umlpy.kernel.wait import set_wake_hook
 
 MASK64 = (1 << 64) - 1
@@ -301,14 +302,31 @@ class Scheduler:
             q.add(t)
         if b.deadline is not None:
             t.timer = self.add_timer(b.deadline, lambda: self.wake(t, WAKE_TIMEOUT))
+            if isinstance(b.deadline, WallDeadline):
+                self._follow(t, b)
         if self.k.signals.interrupts(t):
             self.wake(t, WAKE_SIGNAL)
+
+    def _follow(self, t: Task, b: Block) -> None:
+        """A wait until a time on a wall clock: when the guest sets the
+        clock, its timeout moves with it (clock_was_set)."""
+        def moved() -> None:
+            deadline = b.deadline.moved()
+            if deadline is not b.deadline and t.timer is not None:
+                b.deadline = deadline
+                t.timer.cancel()
+                t.timer = self.add_timer(deadline, lambda: self.wake(t, WAKE_TIMEOUT))
+        b.clock_watch = moved
+        timekeeping.timekeeper().clock_set.watch(moved)
 
     def _unpark(self, t: Task) -> Block | None:
         b = t.block
         if b is not None:
             for q in b.queues:
                 q.remove(t)
+            if b.clock_watch is not None:
+                timekeeping.timekeeper().clock_set.unwatch(b.clock_watch)
+                b.clock_watch = None
         if t.timer is not None:
             t.timer.cancel()
             t.timer = None
