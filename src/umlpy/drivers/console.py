@@ -28,6 +28,7 @@ ordinary tty and /dev/tty (5,0) the caller's controlling terminal.
 from __future__ import annotations
 
 from arch_um.events import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
+from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.drivers import pty
 from umlpy.drivers.termbits import ECHO, ONLCR, Termios
@@ -143,6 +144,13 @@ class Console(Tty):
 
     def write_room(self) -> int:
         return max(0, OUTPUT_LIMIT - self.ch.pending_output())
+
+    def write_error(self) -> int:
+        """The host end of the output went away (a closed pipe): writes fail
+        with EPIPE, as UML's fd channel returns the host write's error to
+        the guest (no SIGPIPE: a tty is not a pipe).  The kernel itself goes
+        on, ignoring SIGPIPE as UML does."""
+        return E.EPIPE if self.ch.out_gone else 0
 
     def chars_in_buffer(self) -> int:
         return self.ch.pending_output()

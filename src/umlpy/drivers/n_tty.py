@@ -517,10 +517,11 @@ class NTty:
 
     def _write(self, f: TtyFile, data: bytes, done: int) -> int:
         while done < len(data):
-            if f.hung_up:
+            err = E.EIO if f.hung_up else self.write_error()
+            if err:
                 if done:
                     return done
-                raise KernelError(E.EIO)
+                raise KernelError(err)
             room = 0 if self.stopped else self.write_room()
             if room > 0:
                 if self.termios.oflag & OPOST:

@@ -83,6 +83,10 @@ class Tty(NTty, TtyIoctl):
     def write_room(self) -> int:
         return 1 << 30
 
+    def write_error(self) -> int:
+        """An errno every write fails with from now on (the device is gone), or 0."""
+        return 0
+
     def chars_in_buffer(self) -> int:
         return 0
 
