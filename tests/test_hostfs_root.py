@@ -12,7 +12,10 @@ import subprocess
 import pytest
 
 from conftest import IMAGE, PATH_ENV, TREE, UMLPY
-from test_hostfs_escape import Arena, arena  # noqa: F401  (the fixture)
+import test_hostfs_escape
+from test_hostfs_escape import Arena
+
+arena = test_hostfs_escape.arena       # the escape suite's fixture: as the host user and as nobody
 
 
 def make_root(d) -> None:
