@@ -145,4 +145,11 @@ def test_implemented_uml_options_keep_working():
     r = sh("hostname; echo ok", "hostname=box", "mem=64M", "con0=fd:0,fd:1",
            "con=fd:0,fd:1", "eth0=user", "rootflags=x")
     assert r.stdout == b"box\nok\n" and r.returncode == 0
-    assert b"not supported" not in r.stderr
+    assert b"not supported" not in r.stderr and b"did you mean" not in r.stderr
+
+
+def test_rootflags_reach_the_disk_root():
+    """Linux passes rootflags= to the root's mount: ext4's commit= is checked."""
+    r = subprocess.run([str(UMLPY), str(IMAGE), "ubd0=rootfs/busybox.img", "quiet", "rootflags=commit=x"],
+                       capture_output=True, timeout=120, cwd=IMAGE.parent)
+    assert r.returncode == 1 and b"ext4: bad commit= value 'x'" in r.stderr

@@ -266,7 +266,7 @@ class Kernel:
         p = self.params
         u = self._root_device()
         ro = p.read_only or u.dev.read_only
-        fstype, fs = registry.mount_root(p.rootfstype, u.dev, ro, self.sched)
+        fstype, fs = registry.mount_root(p.rootfstype, u.dev, ro, self.sched, p.rootflags or "")
         m = self.mounts.mount(fs, None, "/dev/root", fstype, "ro" if ro else "rw")
         self.root = m.root
         printk.pr_info(f"VFS: Mounted root ({fstype} filesystem) {'readonly' if ro else ''} "
