@@ -22,8 +22,8 @@ PARAMS: dict[str, str] = {
     "quiet": "quiet: log warnings and errors only",
     "loglevel=": "loglevel=<0-8>: log messages of a level below this",
     "debug": "debug: log everything (loglevel=10)",
-    "conN=": "con<N>=<in>[,<out>]: console channel; fd:<n>, null (default con0=fd:0,fd:1)",
-    "con=": "con=<spec>: channel for every console without its own con<N>=",
+    "con0=": "con0=<in>[,<out>]: the console's channel; fd:<n>, null, pty (default con0=fd:0,fd:1)",
+    "con=": "con=<spec>: channel for every console without its own con<N>= (umlpy has con0 only)",
     "umid=": "umid=<name>: machine id naming the ~/.uml/<umid>/ directory",
     "uml_dir=": "uml_dir=<dir>: where umid directories live (default ~/.uml/)",
     "root=": "root=<dev>: the root device",
@@ -39,6 +39,8 @@ PARAMS: dict[str, str] = {
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
     "eth0=": "eth0=user[,hostfwd=tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport...][,restrict=on][,hostdns=addr[:port]]: user-mode networking (QEMU's -netdev user; eth0=slirp,... is taken as eth0=user)",
     "ip=": "ip=dhcp | ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>: configure eth0 at boot, as Linux's ipconfig",
+    "unsupported": ("UML options umlpy lacks (ethN= but eth0=user, vecN:, ssl=, conN= but con0, xterm=, iomem=, "
+                    "dsp=, mixer=, pci=, fakehd, ncpus=, seccomp=, skas0, time-travel, dtb=): one warning, ignored"),
 }
 
 
