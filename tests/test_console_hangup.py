@@ -32,7 +32,10 @@ def test_a_respawning_getty_waits_once_the_input_ended():
         out = b""
         deadline = time.monotonic() + 60
         while out.count(b"login:") < 2 and time.monotonic() < deadline:
-            out += p.stdout.read1(4096)
+            chunk = p.stdout.read1(4096)
+            if not chunk:
+                break
+            out += chunk
         time.sleep(2)           # a spinning getty would print many more prompts by now
         p.send_signal(signal.SIGTERM)
         rest, _ = p.communicate(timeout=60)

@@ -17,11 +17,10 @@ def quiet_on_closed_pipe(run: Callable[[], int | None]) -> int | None:
     try:
         return run()
     except BrokenPipeError:
-        # what is still buffered can go nowhere: point stdout at /dev/null so
-        # that the interpreter's final flush does not fail again
+        # what is still buffered can go nowhere: stdout becomes /dev/null, so
+        # that a final flush (SIGPIPE blocked by whoever started us) cannot fail
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        sys.stdout.flush = lambda: None
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGPIPE)
         return 128 + signal.SIGPIPE     # not reached
