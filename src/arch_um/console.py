@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import atexit
+import errno
 import fcntl
 import os
 import select
@@ -44,6 +45,7 @@ class HostChannel:
         self.in_is_tty = in_fd is not None and os.isatty(in_fd)
         self.out_is_tty = out_fd is not None and os.isatty(out_fd)
         self._out = bytearray()
+        self.out_gone = False       # the host end of the output closed (EPIPE): for good
         self._saved: tuple[int, list] | None = None
         if self.is_pty:
             for fd in {in_fd, out_fd}:
@@ -114,8 +116,9 @@ class HostChannel:
                 return
             except InterruptedError:
                 continue
-            except OSError:
+            except OSError as e:
                 self._out.clear()       # the reader is gone: output goes nowhere
+                self.out_gone = self.out_gone or e.errno == errno.EPIPE
                 return
             del self._out[:n]
 
@@ -207,8 +210,20 @@ def _restore_all() -> None:
 
 def write_log(text: str) -> None:
     """The kernel log's host end: stderr, so stdout carries only the guest's.
-    With the terminal raw, lines need their carriage return."""
+    With the terminal raw, lines need their carriage return.  A stderr whose
+    reader went away (`2>&1 | head`) takes the log quietly from then on, as
+    UML's log writes fail with EPIPE and are dropped: stderr is pointed at
+    /dev/null, so neither later lines nor the interpreter's last flush fail."""
     if _RAW and sys.stderr.isatty():
         text = text.replace("\n", "\r\n")
-    sys.stderr.write(text)
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
+        try:
+            sys.stderr.flush()      # what was buffered goes to /dev/null
+        except OSError:
+            pass

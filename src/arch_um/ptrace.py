@@ -7,8 +7,10 @@ how much changed (rax only -> POKEUSER, 0.2 us; more -> SETREGS, 0.6 us).
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
+from arch_um import ptrace_denied
 from arch_um._hostcall import ffi, lib
 from arch_um.stub import STUB_CMPXCHG, STUB_SYSCALL
 
@@ -61,6 +63,8 @@ def copy_regs(dst, src) -> None:
 def spawn(path: str) -> int:
     """Start the first guest process, stopped at its exec of the stub."""
     pid = lib.umlpy_spawn(path.encode(), OPTIONS)
+    if pid in (-errno.EPERM, -errno.EACCES):
+        raise HostError(-pid, f"cannot ptrace the guests: {ptrace_denied.reason()}")
     if pid < 0:
         raise HostError(-pid, "spawning the first guest process failed")
     return pid

@@ -25,6 +25,7 @@ from umlpy.net import ipconfig
 from umlpy.net.netdev import NetStack
 from umlpy.net.slirp import eth as slirp_eth
 from umlpy.fs import devtmpfs, registry
+from umlpy.fs.hostfs import mount_hostfs
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.block.genhd import Disks
 from umlpy.kernel import cmdline, printk, timekeeping
@@ -210,8 +211,8 @@ class Kernel:
         printk.pr_info(f"Memory: {p.mem >> 10}K available")
         for w in p.warnings:
             printk.pr_warn(w)
-        for w in p.unsupported:
-            printk.pr_warn(f"{w}: not supported yet, ignored")
+        for w, what in p.unsupported:
+            printk.pr_warn(f"\"{w}\": {what}: not supported by umlpy, ignored")
 
     def _host_signal(self, events: int) -> None:
         """Signals sent to umlpy itself: the host's interrupts for the machine."""
@@ -258,10 +259,16 @@ class Kernel:
         p = self.params
         if p.initrd:
             self._root_initramfs()
+        elif p.rootfstype == "hostfs":
+            self._root_hostfs()
+        elif p.rootfstype and p.rootfstype not in registry.DISK_TYPES:
+            raise KernelError(E.ENODEV, f"VFS: Unable to mount root fs: rootfstype={p.rootfstype} is not "
+                              f"a root filesystem type here (ext2, ext3, ext4, or hostfs for a host directory)")
         elif self.ubds:
             self._root_disk()
         else:
-            raise KernelError(E.ENODEV, "VFS: Unable to mount root fs: give initrd= or ubd0=")
+            raise KernelError(E.ENODEV, "VFS: Unable to mount root fs: give initrd=, ubd0= "
+                              "or rootfstype=hostfs")
         dev = self.root.child(b"dev")
         if dev is not None and dev.inode.is_dir:
             self.mounts.mount(devtmpfs.devtmpfs_instance(), dev, "devtmpfs", "devtmpfs", "rw,nosuid")
@@ -273,11 +280,35 @@ class Kernel:
         p = self.params
         u = self._root_device()
         ro = p.read_only or u.dev.read_only
-        fstype, fs = registry.mount_root(p.rootfstype, u.dev, ro, self.sched)
+        fstype, fs = registry.mount_root(p.rootfstype, u.dev, ro, self.sched, p.rootflags or "")
         m = self.mounts.mount(fs, None, "/dev/root", fstype, "ro" if ro else "rw")
         self.root = m.root
         printk.pr_info(f"VFS: Mounted root ({fstype} filesystem) {'readonly' if ro else ''} "
                        f"on device {u.dev.major}:{u.dev.minor}.".replace("  ", " "))
+
+    def _root_hostfs(self) -> None:
+        """rootfstype=hostfs: the root is a host directory, rootflags=DIR
+        (UML's default: the host's /), whatever root= says, as UML boots
+        `root=/dev/root rootfstype=hostfs rootflags=DIR`.  DIR is taken
+        inside hostfs=<dir> as every hostfs mount's is (fs/hostfs.py), so
+        without hostfs= there is no hostfs root at all."""
+        p = self.params
+        if p.hostfs_root is None:
+            raise KernelError(E.EPERM, "VFS: Unable to mount root fs: rootfstype=hostfs needs hostfs=<dir> "
+                              "to open the host directory (hostfs=/ opens the whole host, as UML)")
+        where = p.rootflags or "/"
+        try:
+            fs = mount_hostfs(where, p.hostfs_root, p.hostfs_append)
+        except KernelError as e:
+            raise KernelError(e.errno, f"VFS: Unable to mount root fs: hostfs rootflags={where} inside "
+                              f"hostfs={p.hostfs_root}: {E.NAMES.get(e.errno, e.errno)}") from None
+        if not fs.root.is_dir:
+            raise KernelError(E.ENOTDIR, f"VFS: Unable to mount root fs: hostfs rootflags={where}: "
+                              f"not a directory")
+        m = self.mounts.mount(fs, None, "/dev/root", "hostfs", "ro" if p.read_only else "rw")
+        self.root = m.root
+        printk.pr_info(f"VFS: Mounted root (hostfs filesystem) {'readonly ' if p.read_only else ''}"
+                       f"on host directory {fs.host_root.decode(errors='replace')}.")
 
     def _root_initramfs(self) -> None:
         p = self.params

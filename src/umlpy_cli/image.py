@@ -19,9 +19,21 @@ from pathlib import Path
 
 CONFIG_NAME = "umlpy_image.json"
 MAIN = """import sys
+from umlpy_cli.closed_pipe import quiet_on_closed_pipe
 from umlpy_cli.image import run_image
-sys.exit(run_image(sys.argv[0], sys.argv[1:]))
+sys.exit(quiet_on_closed_pipe(lambda: run_image(sys.argv[0], sys.argv[1:])))
 """
+NOT_IN_IMAGE = ("__main__.py",)    # `python -m umlpy`: the installed command, not the kernel
+
+
+def umlpy_version() -> str:
+    """The installed package's version (an uninstalled tree: 0.0.0)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as pkg_version
+    try:
+        return pkg_version("umlpy")
+    except PackageNotFoundError:
+        return "0.0.0"
 
 
 def build_image(out: str, cmdline: str = "", version: str | None = None) -> dict:
@@ -29,12 +41,7 @@ def build_image(out: str, cmdline: str = "", version: str | None = None) -> dict
     src = Path(__file__).resolve().parent.parent / "umlpy"
     if not (src / "boot.py").exists():
         raise SystemExit(f"kernel sources not found at {src}")
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as pkg_version
-    try:
-        ver = version or pkg_version("umlpy")
-    except PackageNotFoundError:
-        ver = version or "0.0.0"
+    ver = version or umlpy_version()
     config = {
         "version": ver,
         "release": f"6.1.0-umlpy-{ver}",
@@ -48,6 +55,8 @@ def build_image(out: str, cmdline: str = "", version: str | None = None) -> dict
         f.write(f"#!{sys.executable}\n".encode())
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted(src.rglob("*.py")):
+                if path.relative_to(src).as_posix() in NOT_IN_IMAGE:
+                    continue
                 name = str(Path("umlpy") / path.relative_to(src))
                 z.write(path, name)
                 z.writestr(name + "c", _bytecode(path, str(Path(out).resolve() / name)))

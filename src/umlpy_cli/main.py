@@ -6,11 +6,14 @@ import sys
 
 import click
 
-from umlpy_cli.image import build_image, run_image
+from umlpy_cli.closed_pipe import quiet_on_closed_pipe
+from umlpy_cli.image import build_image, run_image, umlpy_version
 
 
 @click.group(help="umlpy: a User-mode-Linux-style kernel in Python.\n\n"
                   "Boot a kernel image with `umlpy ./linux-um [kernel parameters] [-- init args]`.")
+@click.version_option(umlpy_version(), "--version", "-V", prog_name="umlpy",
+                      message="%(prog)s %(version)s")
 def cli() -> None:
     pass
 
@@ -26,8 +29,9 @@ def build(output: str, cmdline: str) -> None:
 @cli.command(help="Show the syscall table (every x86-64 syscall with its status).")
 @click.option("--markdown", is_flag=True, help="As docs/syscalls.md.")
 def syscalls(markdown: bool) -> None:
+    import importlib
     from umlpy.syscalls import table
-    import umlpy.syscalls  # noqa: F401  (fills the table)
+    importlib.import_module("umlpy.syscalls")       # its modules fill the table
     if markdown:
         click.echo(table.markdown(), nl=False)
         return
@@ -36,15 +40,20 @@ def syscalls(markdown: bool) -> None:
 
 
 def main() -> None:
+    """`umlpy` and `python -m umlpy` alike."""
+    sys.exit(quiet_on_closed_pipe(_dispatch))
+
+
+def _dispatch() -> int | None:
     args = sys.argv[1:]
     # A first word that is not a subcommand is a kernel image: booting bypasses
     # click so that the kernel gets its command line untouched (`--` included).
     if args and args[0] not in cli.commands and not args[0].startswith("-"):
         if not os.path.exists(args[0]):
             sys.stderr.write(f"umlpy: {args[0]}: no such kernel image\n")
-            sys.exit(2)
-        sys.exit(run_image(args[0], args[1:]))
-    cli()
+            return 2
+        return run_image(args[0], args[1:])
+    return cli(args, prog_name="umlpy", standalone_mode=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ordinary tty and /dev/tty (5,0) the caller's controlling terminal.
 from __future__ import annotations
 
 from arch_um.events import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
+from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.drivers import pty
 from umlpy.drivers.termbits import ECHO, ONLCR, Termios
@@ -53,6 +54,7 @@ class Console(Tty):
         self._masks: dict[int, int] = {}
         self.pollable_in = False
         self.pollable_out = False
+        self.hung_up_at_eof = False
         if channel.in_fd is not None:
             self.pollable_in = self._watch(channel.in_fd, EPOLLIN, True)
         if channel.out_fd is not None:
@@ -113,7 +115,17 @@ class Console(Tty):
             self._end_line(True)
         self.read_wq.wake_all()
         if self.ch.in_is_tty:
-            self.hangup()           # the terminal went away: UML hangs the line up
+            self.input_ended()      # the terminal went away: hang up at once
+
+    def input_ended(self) -> None:
+        """UML hangs the line up when its channel's input ends (chan_interrupt:
+        tty_port_tty_hangup at EOF): the session leader gets SIGHUP and
+        SIGCONT, files opened on the tty read EOF from then on.  Input from a
+        pipe or a file is read to its end first (a script piped to a shell
+        still runs whole); the hangup comes when a reader reaches that end."""
+        if not self.hung_up_at_eof:
+            self.hung_up_at_eof = True
+            self.hangup()
 
     def refill(self) -> None:
         """Host files and /dev/null cannot be polled: read them when asked."""
@@ -143,6 +155,13 @@ class Console(Tty):
 
     def write_room(self) -> int:
         return max(0, OUTPUT_LIMIT - self.ch.pending_output())
+
+    def write_error(self) -> int:
+        """The host end of the output went away (a closed pipe): writes fail
+        with EPIPE, as UML's fd channel returns the host write's error to
+        the guest (no SIGPIPE: a tty is not a pipe).  The kernel itself goes
+        on, ignoring SIGPIPE as UML does."""
+        return E.EPIPE if self.ch.out_gone else 0
 
     def chars_in_buffer(self) -> int:
         return self.ch.pending_output()

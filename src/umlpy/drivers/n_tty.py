@@ -475,12 +475,20 @@ class NTty:
             data = self._read_canon(n)
             if data is not None:
                 return data
-            if self.input_eof:
+            if self._at_end(f):
                 return b""
             if f.nonblock:
                 raise KernelError(E.EAGAIN)
             raise Block(self.read_wq)
         return self._read_raw(f, task, n)
+
+    def _at_end(self, f: TtyFile) -> bool:
+        """Whether f reads EOF: the input ended for good and f was open
+        before it did (the driver hears of it: the console hangs up)."""
+        if not self.input_eof or f.after_eof:
+            return False
+        self.input_ended()
+        return True
 
     def _read_raw(self, f: TtyFile, task, n: int) -> bytes:
         """Non-canonical: the four VMIN/VTIME cases of termios(3)."""
@@ -490,7 +498,7 @@ class NTty:
         if avail >= (min(vmin, n) or 1) or (avail and (f.nonblock or vtime == 0 and not vmin)):
             self._vtimers.pop(task, None)
             return self._take(n)
-        if self.input_eof or (vmin == 0 and vtime == 0):
+        if self._at_end(f) or (vmin == 0 and vtime == 0):
             return b""
         if f.nonblock:
             raise KernelError(E.EAGAIN)
@@ -517,10 +525,11 @@ class NTty:
 
     def _write(self, f: TtyFile, data: bytes, done: int) -> int:
         while done < len(data):
-            if f.hung_up:
+            err = E.EIO if f.hung_up else self.write_error()
+            if err:
                 if done:
                     return done
-                raise KernelError(E.EIO)
+                raise KernelError(err)
             room = 0 if self.stopped else self.write_room()
             if room > 0:
                 if self.termios.oflag & OPOST:
@@ -552,7 +561,7 @@ class NTty:
         if not self.input_available(True):
             self.refill()
         ev = 0
-        if self.input_available(True) or self.input_eof:
+        if self.input_available(True) or self.input_eof and not f.after_eof:
             ev |= POLLIN | POLLRDNORM
         if not self.stopped and self.write_room() > 0:
             ev |= POLLOUT | POLLWRNORM

@@ -83,6 +83,10 @@ class Tty(NTty, TtyIoctl):
     def write_room(self) -> int:
         return 1 << 30
 
+    def write_error(self) -> int:
+        """An errno every write fails with from now on (the device is gone), or 0."""
+        return 0
+
     def chars_in_buffer(self) -> int:
         return 0
 
@@ -91,6 +95,10 @@ class Tty(NTty, TtyIoctl):
 
     def refill(self) -> None:
         """Fetch input the driver cannot be told about (the console on a host file)."""
+
+    def input_ended(self) -> None:
+        """A reader reached the end of the input, which will never grow again
+        (input_eof): the console hangs its line up now."""
 
     def input_consumed(self) -> None:
         """The reader made room: a driver that throttled its input may resume."""
@@ -195,6 +203,10 @@ class TtyFile(File):
         self.tty = tty
         self.redirect = redirect
         self.hung_up = False
+        # opened after the input ended for good: reads wait (as on a line
+        # whose carrier is gone) instead of seeing EOF, so a getty respawned
+        # on it sleeps rather than spinning through open, EOF, exit
+        self.after_eof = tty.input_eof
         tty.files.add(self)
 
     def read(self, task, n: int) -> bytes:

@@ -97,16 +97,17 @@ def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None)
 
 
 
-def mount_root(fstype: str | None, dev, read_only: bool, sched=None):
+def mount_root(fstype: str | None, dev, read_only: bool, sched=None, options: str = ""):
     """(type, filesystem) of the root: rootfstype= if given, else each disk
     type in turn, as Linux's mount_block_root tries every block filesystem
-    and goes on past the ones that refuse the image with EINVAL."""
+    and goes on past the ones that refuse the image with EINVAL; options
+    are rootflags=."""
     if fstype:
         check_known(fstype)
-        return fstype, mount_disk(fstype, dev, read_only, sched=sched)
+        return fstype, mount_disk(fstype, dev, read_only, options, sched=sched)
     for i, name in enumerate(DISK_TYPES):
         try:
-            return name, mount_disk(name, dev, read_only, sched=sched)
+            return name, mount_disk(name, dev, read_only, options, sched=sched)
         except KernelError as e:
             if e.errno != E.EINVAL or i == len(DISK_TYPES) - 1:
                 raise

@@ -1,15 +1,18 @@
 """The kernel command line, parsed as Linux and UML do.
 
-Known parameters are consumed; unknown `name=value` words go to init's
-environment and bare words to init's argv (Linux's unknown_bootoption);
-everything after `--` goes to init's argv.  A word that looks like a
-misspelt UML option is reported.
+Known parameters are consumed; UML options umlpy does not implement
+(uml_options.py) are consumed too, each with one warning; unknown
+`name=value` words go to init's environment and bare words to init's argv
+(Linux's unknown_bootoption); everything after `--` goes to init's argv.
+A word that looks like a misspelt UML option is reported.
 """
 from __future__ import annotations
 
 import difflib
 import re
 from dataclasses import dataclass, field
+
+from umlpy.kernel import uml_options
 
 # name (without unit number) -> one-line help; `N` marks a numbered option
 PARAMS: dict[str, str] = {
@@ -19,12 +22,13 @@ PARAMS: dict[str, str] = {
     "quiet": "quiet: log warnings and errors only",
     "loglevel=": "loglevel=<0-8>: log messages of a level below this",
     "debug": "debug: log everything (loglevel=10)",
-    "conN=": "con<N>=<in>[,<out>]: console channel; fd:<n>, null (default con0=fd:0,fd:1)",
-    "con=": "con=<spec>: channel for every console without its own con<N>=",
+    "con0=": "con0=<in>[,<out>]: the console's channel; fd:<n>, null, pty (default con0=fd:0,fd:1)",
+    "con=": "con=<spec>: channel for every console without its own con<N>= (umlpy has con0 only)",
     "umid=": "umid=<name>: machine id naming the ~/.uml/<umid>/ directory",
     "uml_dir=": "uml_dir=<dir>: where umid directories live (default ~/.uml/)",
     "root=": "root=<dev>: the root device",
-    "rootfstype=": "rootfstype=<type>: the root filesystem type",
+    "rootfstype=": "rootfstype=<type>: the root filesystem type (ext2, ext3, ext4; hostfs: a host directory, see rootflags=)",
+    "rootflags=": "rootflags=<options>: the root's mount options; with rootfstype=hostfs the host directory, inside hostfs= (default: all of it)",
     "ro": "ro: mount the root filesystem read-only",
     "rw": "rw: mount the root filesystem read-write",
     "noreboot": "noreboot: a reboot(2) restart ends umlpy instead of booting again",
@@ -35,11 +39,9 @@ PARAMS: dict[str, str] = {
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
     "eth0=": "eth0=user[,hostfwd=tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport...][,restrict=on][,hostdns=addr[:port]]: user-mode networking (QEMU's -netdev user; eth0=slirp,... is taken as eth0=user)",
     "ip=": "ip=dhcp | ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>: configure eth0 at boot, as Linux's ipconfig",
+    "unsupported": ("UML options umlpy lacks (ethN= but eth0=user, vecN:, ssl=, conN= but con0, xterm=, iomem=, "
+                    "dsp=, mixer=, pci=, fakehd, ncpus=, seccomp=, skas0, time-travel, dtb=): one warning, ignored"),
 }
-
-UML_OPTIONS = ("ubd", "con", "ssl", "mem", "umid", "uml_dir", "hostfs", "mconsole",
-               "root", "rootfstype", "init", "initrd", "eth", "vec", "xterm", "iomem",
-               "loglevel", "noreboot", "hostname")
 
 
 @dataclass
@@ -56,6 +58,7 @@ class BootParams:
     uml_dir: str | None = None
     root: str | None = None
     rootfstype: str | None = None
+    rootflags: str | None = None
     read_only: bool = True
     noreboot: bool = False
     hostname: str = "umlpy"
@@ -69,7 +72,7 @@ class BootParams:
     init_argv: list[str] = field(default_factory=list)
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
+    unsupported: list[tuple[str, str]] = field(default_factory=list)     # (word, what it is in UML)
 
 
 def parse_size(text: str) -> int:
@@ -84,9 +87,9 @@ def parse_size(text: str) -> int:
 
 def _misspelt(name: str) -> str | None:
     base = re.sub(r"\d+$", "", name)
-    if base in UML_OPTIONS:
+    if base in uml_options.NAMES:
         return None
-    close = difflib.get_close_matches(base, UML_OPTIONS, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(base, uml_options.NAMES, n=1, cutoff=0.6)
     return close[0] if close else None
 
 
@@ -112,7 +115,7 @@ def parse(words: list[str]) -> BootParams:
                 p.read_only = False
             elif w == "noreboot":
                 p.noreboot = True
-            else:
+            elif not _unsupported(p, w):
                 p.init_argv.append(w)
             continue
         if name == "initrd":
@@ -129,8 +132,8 @@ def parse(words: list[str]) -> BootParams:
                 p.loglevel = int(value)
             except ValueError:
                 p.warnings.append(f"loglevel={value}: not a number")
-        elif re.fullmatch(r"con\d+", name):
-            p.consoles[int(name[3:])] = value
+        elif name == "con0":
+            p.consoles[0] = value
         elif name == "con":
             p.con_default = value
         elif name == "umid":
@@ -141,6 +144,8 @@ def parse(words: list[str]) -> BootParams:
             p.root = value
         elif name == "rootfstype":
             p.rootfstype = value
+        elif name == "rootflags":
+            p.rootflags = value
         elif name == "hostname":
             p.hostname = value
         elif name == "umlpy_cpu":
@@ -156,12 +161,12 @@ def parse(words: list[str]) -> BootParams:
             root, _, opt = value.partition(",")
             p.hostfs_root = root or None
             p.hostfs_append = opt == "append"
-        elif name == "eth0":
+        elif name == "eth0" and value.partition(",")[0] in ("user", "slirp"):
             p.eth0 = value
         elif name in ("ip", "nfsaddrs"):
             p.ip = value
-        elif re.fullmatch(r"(ubd|ssl|eth|vec)\w*", name) or name in ("mconsole", "xterm", "iomem"):
-            p.unsupported.append(w)
+        elif _unsupported(p, w):
+            pass
         elif "." in name:
             pass  # module parameters are not init's business (Linux)
         else:
@@ -170,3 +175,11 @@ def parse(words: list[str]) -> BootParams:
                 p.warnings.append(f"Unknown kernel command line parameter \"{w}\": did you mean \"{guess}\"?")
             p.init_env.append(w)
     return p
+
+
+def _unsupported(p: BootParams, word: str) -> bool:
+    """A UML option umlpy does not implement: noted for one warning, kept from init."""
+    what = uml_options.unsupported(word)
+    if what is not None:
+        p.unsupported.append((word, what))
+    return what is not None

@@ -67,7 +67,10 @@ class Procs:
         """The first task, pid 1, on a fresh stub (fs/exec.py's run_init
         then execs init into it); with the host's auxv the stub got."""
         k = self.k
-        hpid = ptrace.spawn(k.stub.path)
+        try:
+            hpid = ptrace.spawn(k.stub.path)
+        except ptrace.HostError as e:
+            raise KernelError(e.errno, e.strerror) from None     # boot panics with the reason
         pid = self.alloc_pid()
         proc = Process(pid, None, Creds(), SigHand(), None)
         proc.ns = k.init_ns
