@@ -1,0 +1,75 @@
+"""The io_uring file: what io_uring_setup returns (anon_inode:[io_uring]).
+
+It holds the ring memory (rings.py), the registered buffers, the requests
+still waiting for their file (submit.py parks them), and the wait queue
+io_uring_enter's GETEVENTS and poll/epoll sleep on.  mmap of the file at
+IORING_OFF_SQ_RING or IORING_OFF_CQ_RING shows the rings (the same pages
+at both, IORING_FEAT_SINGLE_MMAP), at IORING_OFF_SQES the SQE array.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import io_uring as U
+from umlpy.io_uring.rings import Rings
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.sharedpages import PagesAt
+from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs.anon import anon_inode
+from umlpy.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, File
+
+
+class IoUringFile(File):
+    kind = "[io_uring]"
+
+    def __init__(self, rings: Rings, setup_flags: int) -> None:
+        super().__init__(None, anon_inode(), C.O_RDWR)
+        self.rings = rings
+        self.setup_flags = setup_flags
+        self.cq_wait = WaitQueue("io_uring")
+        self.bufs: list[tuple[int, int]] | None = None     # registered (start, end)
+        self.inflight: set = set()          # parked requests (submit.Parked)
+        self.deferred: deque = deque()      # chains waiting for a drain
+        self.link: list = []                # the chain being assembled by a submission
+        self.dead = False
+
+    # -- completions ---------------------------------------------------------
+    def post(self, user_data: int, res: int) -> None:
+        self.rings.post(user_data, res)
+        self.cq_wait.wake_all()
+
+    # -- mmap, poll, close ---------------------------------------------------
+    def mmap_pages(self, off: int, size: int) -> PagesAt:
+        """io_uring_validate_mmap_request: one of the three offsets, no
+        bigger than the allocation behind it."""
+        if off in (U.IORING_OFF_SQ_RING, U.IORING_OFF_CQ_RING):
+            pages = self.rings.rings
+        elif off == U.IORING_OFF_SQES:
+            pages = self.rings.sqes
+        else:
+            raise KernelError(E.EINVAL)
+        if size > pages.size:
+            raise KernelError(E.EINVAL)
+        return pages.at(off)
+
+    def poll(self) -> int:
+        mask = 0
+        if not self.rings.sq_full():
+            mask |= POLLOUT | POLLWRNORM
+        if self.rings.cq_ready() or self.rings.overflow:
+            mask |= POLLIN | POLLRDNORM
+        return mask
+
+    def poll_queues(self) -> list:
+        return [self.cq_wait]
+
+    def release(self) -> None:
+        """The last reference is gone: requests still parked are dropped
+        (io_ring_exit_work cancels them; nobody can see their CQEs)."""
+        self.dead = True
+        for parked in list(self.inflight):
+            parked.cancel()
+        self.inflight.clear()
+        self.deferred.clear()

@@ -1,0 +1,421 @@
+/* io_uring through the raw syscalls (no liburing): io_uring_setup's
+ * checks and sizes, the three mmaps, NOP with user_data, WRITEV/READV,
+ * READ/WRITE at the file position, registered buffers and
+ * READ_FIXED/WRITE_FIXED, FSYNC, per-request errors in the CQE (bad fd,
+ * bad opcode, bad flags), a dropped SQ index, CQ overflow, GETEVENTS
+ * waits (a signal: EINTR, a timeout: ETIME, a parked pipe read completed
+ * by a later write), and requests running with the submitter's
+ * credentials and root: a SENDMSG to a path outside a chroot is ENOENT
+ * (CVE-2020-29373, LTP io_uring02), one to a socket in a directory the
+ * submitter may not search is EACCES.  Needs root (natively too). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "results.h"
+
+static char dir[400];
+
+static char *at(const char *name)
+{
+    static char p[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
+    return p[i];
+}
+
+static long setup(unsigned entries, struct io_uring_params *p)
+{
+    return syscall(__NR_io_uring_setup, entries, p);
+}
+
+static long enter(int fd, unsigned sub, unsigned minc, unsigned flags, void *arg, size_t sz)
+{
+    return syscall(__NR_io_uring_enter, fd, sub, minc, flags, arg, sz);
+}
+
+static long reg(int fd, unsigned op, void *arg, unsigned nr)
+{
+    return syscall(__NR_io_uring_register, fd, op, arg, nr);
+}
+
+struct ring {
+    int fd;
+    unsigned sq_entries, cq_entries;
+    unsigned *sq_head, *sq_tail, *sq_mask, *sq_flags, *sq_dropped, *sq_array;
+    unsigned *cq_head, *cq_tail, *cq_mask, *cq_overflow;
+    struct io_uring_sqe *sqes;
+    struct io_uring_cqe *cqes;
+};
+
+static int ring_init(struct ring *r, unsigned entries, unsigned flags)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = flags;
+    r->fd = setup(entries, &p);
+    if (r->fd < 0)
+        return -1;
+    r->sq_entries = p.sq_entries;
+    r->cq_entries = p.cq_entries;
+    char *sq = mmap(NULL, p.sq_off.array + p.sq_entries * 4, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+    char *cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+                    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+    r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+    if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED) {
+        printf("ring mmap failed: %s\n", en(errno));
+        return -1;
+    }
+    r->sq_head = (unsigned *)(sq + p.sq_off.head);
+    r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+    r->sq_flags = (unsigned *)(sq + p.sq_off.flags);
+    r->sq_dropped = (unsigned *)(sq + p.sq_off.dropped);
+    r->sq_array = (unsigned *)(sq + p.sq_off.array);
+    r->cq_head = (unsigned *)(cq + p.cq_off.head);
+    r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+    r->cq_overflow = (unsigned *)(cq + p.cq_off.overflow);
+    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    return 0;
+}
+
+/* Queue one SQE (not yet submitted); returns it for extra fields. */
+static struct io_uring_sqe *queue(struct ring *r, int op, int fd, const void *addr, unsigned len,
+                                  long long off, unsigned long long ud)
+{
+    unsigned tail = *r->sq_tail, idx = tail & *r->sq_mask;
+    struct io_uring_sqe *s = &r->sqes[idx];
+    memset(s, 0, sizeof *s);
+    s->opcode = op;
+    s->fd = fd;
+    s->addr = (unsigned long)addr;
+    s->len = len;
+    s->off = off;
+    s->user_data = ud;
+    r->sq_array[idx] = idx;
+    __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+    return s;
+}
+
+/* Print every CQE there is. */
+static void reap(struct ring *r, const char *what)
+{
+    unsigned head = *r->cq_head;
+    unsigned tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
+    if (head == tail)
+        printf("%s: no cqe\n", what);
+    for (; head != tail; head++) {
+        struct io_uring_cqe *c = &r->cqes[head & *r->cq_mask];
+        if (c->res < 0)
+            printf("%s: ud=%#llx res=%s\n", what, (unsigned long long)c->user_data, en(-c->res));
+        else
+            printf("%s: ud=%#llx res=%d\n", what, (unsigned long long)c->user_data, c->res);
+    }
+    __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+}
+
+/* Submit what is queued, wait for n CQEs, print them. */
+static void run(struct ring *r, unsigned n, const char *what)
+{
+    unsigned queued = *r->sq_tail - *r->sq_head;
+    long ret = enter(r->fd, queued, n, IORING_ENTER_GETEVENTS, NULL, 0);
+    if (ret < 0)
+        printf("%s: enter -1 %s\n", what, en(errno));
+    else if ((unsigned long)ret != queued)
+        printf("%s: enter submitted %ld of %u\n", what, ret, queued);
+    reap(r, what);
+}
+
+static void setup_checks(void)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    res("setup entries 0", setup(0, &p));
+    res("setup entries 1<<20", setup(1 << 20, &p));
+    res("setup params NULL", setup(4, NULL));
+    p.resv[1] = 1;
+    res("setup resv", setup(4, &p));
+    memset(&p, 0, sizeof p);
+    p.flags = 1u << 31;
+    res("setup unknown flag", setup(4, &p));
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_CQSIZE;
+    res("setup CQSIZE 0", setup(4, &p));
+    p.cq_entries = 2;
+    res("setup CQSIZE < sq", setup(4, &p));
+    p.cq_entries = 5;
+    long fd = setup(3, &p);
+    printf("setup 3, CQSIZE 5: sq %u cq %u\n", p.sq_entries, p.cq_entries);
+    close(fd);
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_CLAMP;
+    fd = setup(100000, &p);
+    printf("setup 100000 CLAMP: sq %u cq %u\n", p.sq_entries, p.cq_entries);
+    close(fd);
+    memset(&p, 0, sizeof p);
+    fd = setup(3, &p);
+    printf("setup 3: sq %u cq %u single_mmap %d nodrop %d cur_pos %d cloexec %d\n",
+           p.sq_entries, p.cq_entries, !!(p.features & IORING_FEAT_SINGLE_MMAP),
+           !!(p.features & IORING_FEAT_NODROP), !!(p.features & IORING_FEAT_RW_CUR_POS),
+           fcntl(fd, F_GETFD) == FD_CLOEXEC);
+    errno = 0;
+    void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0x18000000);
+    printf("mmap bad offset fails: %d\n", m == MAP_FAILED);
+    char b[8];
+    res("read ring fd", read(fd, b, sizeof b));
+    close(fd);
+}
+
+static void io_checks(void)
+{
+    struct ring r;
+    if (ring_init(&r, 8, 0) < 0) {
+        printf("ring: %s\n", en(errno));
+        return;
+    }
+    printf("sq ring: entries %u mask %u; cq mask %u\n", r.sq_entries, *r.sq_mask, *r.cq_mask);
+
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 0xdeadbeefcafeULL);
+    run(&r, 1, "nop");
+
+    int fd = open(at("data"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    char a[] = "hello ", b[] = "io_uring!";
+    struct iovec wv[2] = {{a, 6}, {b, 9}};
+    queue(&r, IORING_OP_WRITEV, fd, wv, 2, 0, 1);
+    run(&r, 1, "writev");
+    char ra[6] = {0}, rb[16] = {0};
+    struct iovec rv[2] = {{ra, 6}, {rb, 16}};
+    queue(&r, IORING_OP_READV, fd, rv, 2, 0, 2);
+    run(&r, 1, "readv");
+    printf("readv data: '%.6s' '%s'\n", ra, rb);
+
+    /* offset -1: the file position, which moves */
+    lseek(fd, 0, SEEK_SET);
+    char c1[4] = {0}, c2[4] = {0};
+    queue(&r, IORING_OP_READ, fd, c1, 3, -1, 3);
+    queue(&r, IORING_OP_READ, fd, c2, 3, -1, 4);
+    run(&r, 2, "read at pos");
+    printf("read at pos: '%s' '%s' pos %ld\n", c1, c2, (long)lseek(fd, 0, SEEK_CUR));
+    queue(&r, IORING_OP_WRITE, fd, "XY", 2, 6, 5);
+    queue(&r, IORING_OP_FSYNC, fd, NULL, 0, 0, 6);
+    run(&r, 2, "write+fsync");
+    queue(&r, IORING_OP_FSYNC, fd, NULL, 0, 0, 7)->fsync_flags = 0x80;
+    run(&r, 1, "fsync bad flags");
+    queue(&r, IORING_OP_READ, fd, c1, 3, -5, 8);
+    run(&r, 1, "read off -5");
+
+    /* registered buffers */
+    char *buf = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct iovec reg_iov = {buf, 4096};
+    res("register NULL", reg(r.fd, IORING_REGISTER_BUFFERS, NULL, 1));
+    res("register 0 bufs", reg(r.fd, IORING_REGISTER_BUFFERS, &reg_iov, 0));
+    struct iovec bad = {(void *)0x10000, 0};
+    res("register base, len 0", reg(r.fd, IORING_REGISTER_BUFFERS, &bad, 1));
+    res("register", reg(r.fd, IORING_REGISTER_BUFFERS, &reg_iov, 1));
+    res("register again", reg(r.fd, IORING_REGISTER_BUFFERS, &reg_iov, 1));
+    queue(&r, IORING_OP_READ_FIXED, fd, buf, 15, 0, 9);
+    run(&r, 1, "read_fixed");
+    printf("read_fixed data: '%.15s'\n", buf);
+    queue(&r, IORING_OP_READ_FIXED, fd, buf + 4090, 15, 0, 10);
+    run(&r, 1, "read_fixed past buffer");
+    queue(&r, IORING_OP_READ_FIXED, fd, buf, 15, 0, 11)->buf_index = 1;
+    run(&r, 1, "read_fixed index 1");
+    memcpy(buf + 100, "FIXED", 5);
+    queue(&r, IORING_OP_WRITE_FIXED, fd, buf + 100, 5, 20, 12);
+    run(&r, 1, "write_fixed");
+    char back[32] = {0};
+    pread(fd, back, sizeof back - 1, 0);
+    printf("file now: '%s'\n", back);
+    res("unregister nr 1", reg(r.fd, IORING_UNREGISTER_BUFFERS, NULL, 1));
+    res("unregister", reg(r.fd, IORING_UNREGISTER_BUFFERS, NULL, 0));
+    res("unregister again", reg(r.fd, IORING_UNREGISTER_BUFFERS, NULL, 0));
+    queue(&r, IORING_OP_READ_FIXED, fd, buf, 15, 0, 13);
+    run(&r, 1, "read_fixed unregistered");
+    res("register bad opcode", reg(r.fd, 9999, NULL, 0));
+    res("register on a file", reg(fd, IORING_UNREGISTER_BUFFERS, NULL, 0));
+
+    /* errors in the CQE */
+    queue(&r, IORING_OP_READ, 999, c1, 3, 0, 14);
+    run(&r, 1, "read bad fd");
+    int wo = open(at("data"), O_WRONLY);
+    queue(&r, IORING_OP_READ, wo, c1, 3, 0, 15);
+    run(&r, 1, "read write-only fd");
+    queue(&r, 200, -1, NULL, 0, 0, 16);
+    run(&r, 1, "opcode 200");
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 17)->flags = 0x80;
+    run(&r, 1, "nop bad sqe flags");
+    queue(&r, IORING_OP_READ, fd, (void *)16, 3, 0, 18);
+    run(&r, 1, "read to bad address");
+    int pfd[2];
+    pipe(pfd);
+    queue(&r, IORING_OP_FSYNC, pfd[0], NULL, 0, 0, 19);
+    run(&r, 1, "fsync pipe");
+
+    /* the enter call's own errors */
+    res("enter bad fd", enter(999, 0, 0, 0, NULL, 0));
+    res("enter on a file", enter(fd, 0, 0, 0, NULL, 0));
+    res("enter bad flags", enter(r.fd, 0, 0, 1u << 30, NULL, 0));
+    res("enter nothing", enter(r.fd, 0, 0, 0, NULL, 0));
+    res("enter getevents min 0", enter(r.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0));
+
+    /* an SQ index past the ring is dropped */
+    unsigned tail = *r.sq_tail;
+    r.sq_array[tail & *r.sq_mask] = 1000;
+    __atomic_store_n(r.sq_tail, tail + 1, __ATOMIC_RELEASE);
+    res("enter bad index", enter(r.fd, 1, 0, 0, NULL, 0));
+    printf("sq dropped %u, head moved %d\n", *r.sq_dropped, *r.sq_head == tail + 1);
+
+    /* a linked chain: a failed member cancels the rest */
+    queue(&r, IORING_OP_READ, 999, c1, 3, 0, 20)->flags = IOSQE_IO_LINK;
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 21)->flags = IOSQE_IO_LINK;
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 22);
+    run(&r, 3, "link");
+
+    /* the blocking side: a pipe read waits for data */
+    queue(&r, IORING_OP_READ, pfd[0], c1, 3, 0, 23);
+    res("submit pipe read", enter(r.fd, 1, 0, 0, NULL, 0));
+    reap(&r, "pipe read before write");
+    struct __kernel_timespec ts = {0, 20000000};
+    struct io_uring_getevents_arg ga = {0, 0, 0, (unsigned long)&ts};
+    res("wait with timeout", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &ga, sizeof ga));
+    res("ext arg bad size", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &ga, 8));
+    struct itimerspec it = {{0, 0}, {0, 30000000}};
+    timer_t tm;
+    struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
+    timer_create(CLOCK_MONOTONIC, &sev, &tm);
+    timer_settime(tm, 0, &it, NULL);
+    res("wait, signal", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+    write(pfd[1], "abc", 3);
+    res("wait after write", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+    reap(&r, "pipe read after write");
+    printf("pipe data: '%.3s'\n", c1);
+    /* a read still parked when the ring goes */
+    queue(&r, IORING_OP_READ, pfd[0], c1, 3, 0, 24);
+    res("submit parked read", enter(r.fd, 1, 0, 0, NULL, 0));
+    close(r.fd);
+    close(pfd[0]);
+    close(pfd[1]);
+    close(fd);
+    close(wo);
+}
+
+static void overflow_checks(void)
+{
+    struct ring r;
+    if (ring_init(&r, 1, 0) < 0)
+        return;
+    for (int i = 0; i < 3; i++) {
+        queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 100 + i);
+        enter(r.fd, 1, 0, 0, NULL, 0);
+    }
+    printf("overflow: cq %u in ring, sq flag %d, dropped %u\n", *r.cq_tail - *r.cq_head,
+           !!(*r.sq_flags & IORING_SQ_CQ_OVERFLOW), *r.cq_overflow);
+    reap(&r, "overflow first two");
+    res("getevents flushes", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+    reap(&r, "overflow third");
+    printf("sq flag after %d\n", !!(*r.sq_flags & IORING_SQ_CQ_OVERFLOW));
+    close(r.fd);
+}
+
+static int bound_socket(const char *path)
+{
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    unlink(path);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+        printf("bind %s\n", en(errno));
+    return s;
+}
+
+enum { AS_ROOT, IN_CHROOT, AS_NOBODY };
+
+/* SENDMSG to path from a child of its own ring, as root, chrooted to
+   DIR/root or as nobody. */
+static void sendmsg_from_child(const char *what, const char *path, int how, int flags)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (how == IN_CHROOT && (chroot(at("root")) < 0 || chdir("/") < 0))
+            printf("%s: chroot %s\n", what, en(errno));
+        if (how == AS_NOBODY && setuid(65534) < 0)
+            printf("%s: setuid %s\n", what, en(errno));
+        struct ring r;
+        if (ring_init(&r, 4, 0) < 0) {
+            printf("%s: ring %s\n", what, en(errno));
+            _exit(0);
+        }
+        int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+        static struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+        static char data[] = "beef";
+        static struct iovec iov = {data, 4};
+        static struct msghdr m = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &iov, .msg_iovlen = 1};
+        queue(&r, IORING_OP_SENDMSG, s, &m, 1, 0, 0xbeef)->flags = flags;
+        run(&r, 1, what);
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+}
+
+static void cred_checks(void)
+{
+    mkdir(at("root"), 0755);
+    int s = bound_socket(at("sock"));
+    sendmsg_from_child("sendmsg outside chroot", at("sock"), IN_CHROOT, 0);
+    sendmsg_from_child("sendmsg outside chroot, async", at("sock"), IN_CHROOT, IOSQE_ASYNC);
+    sendmsg_from_child("sendmsg as root", at("sock"), AS_ROOT, 0);
+    mkdir(at("priv"), 0700);
+    int p = bound_socket(at("priv/sock"));
+    chmod(at("priv/sock"), 0777);
+    sendmsg_from_child("sendmsg as nobody to a 0700 dir", at("priv/sock"), AS_NOBODY, 0);
+    sendmsg_from_child("sendmsg as root to a 0700 dir", at("priv/sock"), AS_ROOT, 0);
+    char buf[8];
+    res("root's socket got", recv(s, buf, sizeof buf, MSG_DONTWAIT));
+    res("private socket got", recv(p, buf, sizeof buf, MSG_DONTWAIT));
+    close(s);
+    close(p);
+}
+
+static void on_usr1(int sig) { (void)sig; }
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "/tmp");
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);
+    need_proc();
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+    int disabled = -1;
+    if (f) {
+        if (fscanf(f, "%d", &disabled) != 1)
+            disabled = -2;
+        fclose(f);
+    }
+    printf("io_uring_disabled: %d\n", disabled);
+    setup_checks();
+    io_checks();
+    overflow_checks();
+    cred_checks();
+    printf("done\n");
+    return 0;
+}
