@@ -7,7 +7,10 @@
  * by a later write), and requests running with the submitter's
  * credentials and root: a SENDMSG to a path outside a chroot is ENOENT
  * (CVE-2020-29373, LTP io_uring02), one to a socket in a directory the
- * submitter may not search is EACCES.  Needs root (natively too). */
+ * submitter may not search is EACCES.  Needs root (natively too).
+ * `t_io_uring DIR hostile` (guest only): a child fills its rings with
+ * random bytes, indices, heads and tails and submits them, again and
+ * again; the kernel must survive it and serve a clean ring after. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -397,12 +400,78 @@ static void cred_checks(void)
 
 static void on_usr1(int sig) { (void)sig; }
 
+static unsigned long long rnd_state = 88172645463325252ULL;
+
+static unsigned long long rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static void hostile(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        int pfd[2];
+        pipe(pfd);
+        socket(AF_UNIX, SOCK_DGRAM, 0);
+        open(at("data"), O_RDWR | O_CREAT, 0644);
+        struct ring r;
+        if (ring_init(&r, 16, 0) < 0)
+            _exit(1);
+        char *buf = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        struct iovec iov = {buf, 65536};
+        reg(r.fd, IORING_REGISTER_BUFFERS, &iov, 1);
+        for (int round = 0; round < 300; round++) {
+            unsigned char *sq = (unsigned char *)r.sqes;
+            for (unsigned i = 0; i < 16 * sizeof(struct io_uring_sqe); i++)
+                sq[i] = rnd();
+            for (unsigned i = 0; i < 16; i++) {
+                struct io_uring_sqe *s = &r.sqes[i];
+                s->opcode = rnd() % 32;
+                s->fd = rnd() % 8;
+                s->flags = rnd() % 4 == 0 ? rnd() : 0;
+                s->ioprio = rnd() % 4 == 0 ? rnd() : 0;
+                if (rnd() % 2)
+                    s->addr = (unsigned long)buf + rnd() % 65536;
+                s->len = rnd() % 3 ? rnd() % 8192 : rnd();
+                r.sq_array[i] = rnd() % 4 ? rnd() % 16 : rnd();
+            }
+            *r.sq_tail = rnd() % 8 ? *r.sq_head + rnd() % 40 : rnd();
+            *r.cq_head = rnd() % 8 ? *r.cq_tail : rnd();
+            enter(r.fd, rnd() % 8 ? rnd() % 64 : rnd(), 0, rnd() % 2 ? 0 : IORING_ENTER_GETEVENTS,
+                  NULL, 0);
+            write(pfd[1], "x", 1);
+        }
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    printf("hostile: survived, child exited 0: %d\n", WIFEXITED(status) && !WEXITSTATUS(status));
+    struct ring r;
+    if (ring_init(&r, 4, 0) == 0) {
+        queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 42);
+        run(&r, 1, "clean ring after");
+    }
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "/tmp");
     struct sigaction sa = {.sa_handler = on_usr1};
     sigaction(SIGUSR1, &sa, NULL);
+    if (argc > 2 && !strcmp(argv[2], "hostile")) {
+        hostile();
+        printf("done\n");
+        return 0;
+    }
     need_proc();
     FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
     int disabled = -1;

@@ -111,9 +111,6 @@ class Rings:
         """io_cqring_events: what a waiter would find."""
         return (self.cached_cq_tail - self.rings.u32(U.RING_CQ_HEAD)) & M32
 
-    def cq_tail(self) -> int:
-        return self.cached_cq_tail
-
     def cq_head(self) -> int:
         return self.rings.u32(U.RING_CQ_HEAD)
 

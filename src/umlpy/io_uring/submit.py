@@ -170,7 +170,7 @@ class Parked:
 
     def _arm(self, b: Block) -> None:
         self.block = b
-        self.queues = b.queues
+        self.queues = tuple(dict.fromkeys(b.queues))
         for q in self.queues:
             q.watch(self._woken)
         sched = self.t.kernel.sched
@@ -186,6 +186,8 @@ class Parked:
             self.timer = None
 
     def _woken(self) -> None:
+        if not self.queues:
+            return                  # already woken: one retry is on its way
         self._disarm()
         self.timer = self.t.kernel.sched.add_timer(0, self._retry)
 

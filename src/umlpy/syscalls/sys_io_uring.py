@@ -33,10 +33,6 @@ _IOVEC = struct.Struct("<QQ")
 SZ_1G = 1 << 30
 
 
-def _pow2(n: int) -> int:
-    return 1 << (n - 1).bit_length()
-
-
 def _allowed(t) -> bool:
     """io_uring_allowed: kernel.io_uring_disabled 0 lets everyone, 1 only
     CAP_SYS_ADMIN, 2 nobody."""
@@ -44,24 +40,24 @@ def _allowed(t) -> bool:
     return disabled == 0 or (disabled == 1 and capable(t.creds, CAP_SYS_ADMIN))
 
 
+def _clamped(n: int, most: int, flags: int) -> int:
+    """A ring size: 0 is EINVAL, past most EINVAL unless IORING_SETUP_CLAMP
+    (then most); rounded up to a power of two."""
+    if not n:
+        raise KernelError(E.EINVAL)
+    if n > most:
+        if not flags & U.IORING_SETUP_CLAMP:
+            raise KernelError(E.EINVAL)
+        n = most
+    return 1 << (n - 1).bit_length()
+
+
 def _sizes(entries: int, flags: int, cq_entries: int) -> tuple[int, int]:
     """io_uring_create's ring sizes: (sq_entries, cq_entries)."""
-    if not entries:
-        raise KernelError(E.EINVAL)
-    if entries > U.IORING_MAX_ENTRIES:
-        if not flags & U.IORING_SETUP_CLAMP:
-            raise KernelError(E.EINVAL)
-        entries = U.IORING_MAX_ENTRIES
-    sq = _pow2(entries)
+    sq = _clamped(entries, U.IORING_MAX_ENTRIES, flags)
     if not flags & U.IORING_SETUP_CQSIZE:
         return sq, 2 * sq
-    if not cq_entries:
-        raise KernelError(E.EINVAL)
-    if cq_entries > U.IORING_MAX_CQ_ENTRIES:
-        if not flags & U.IORING_SETUP_CLAMP:
-            raise KernelError(E.EINVAL)
-        cq_entries = U.IORING_MAX_CQ_ENTRIES
-    cq = _pow2(cq_entries)
+    cq = _clamped(cq_entries, U.IORING_MAX_CQ_ENTRIES, flags)
     if cq < sq:
         raise KernelError(E.EINVAL)
     return sq, cq
