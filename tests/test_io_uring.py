@@ -12,3 +12,15 @@ def test_hostile_rings_do_not_hurt_the_kernel():
     assert r.stdout.decode().splitlines() == [
         "hostile: survived, child exited 0: 1", "clean ring after: ud=0x2a res=0", "done"], r.stderr.decode()[-3000:]
     assert b"Oops" not in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_io_uring_disabled():
+    """kernel.io_uring_disabled: 0 lets everyone set up a ring, 1 only
+    CAP_SYS_ADMIN, 2 nobody (EPERM); other values are refused."""
+    knob = "/proc/sys/kernel/io_uring_disabled"
+    t = "/t/bin/t_io_uring /tmp setup"
+    r = sh(f"mount -t proc proc /proc; cat {knob}; su user -s /bin/sh -c '{t}'; "
+           f"echo 1 > {knob}; {t}; su user -s /bin/sh -c '{t}'; "
+           f"echo 2 > {knob}; {t}; (echo 3 > {knob}) 2>/dev/null || echo refused; cat {knob}")
+    assert r.stdout.decode().splitlines() == [
+        "0", "setup: 0", "setup: 0", "setup: -1 EPERM", "setup: -1 EPERM", "refused", "2"], r.stderr.decode()[-2000:]

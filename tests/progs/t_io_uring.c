@@ -10,7 +10,8 @@
  * submitter may not search is EACCES.  Needs root (natively too).
  * `t_io_uring DIR hostile` (guest only): a child fills its rings with
  * random bytes, indices, heads and tails and submits them, again and
- * again; the kernel must survive it and serve a clean ring after. */
+ * again; the kernel must survive it and serve a clean ring after.
+ * `t_io_uring DIR setup`: one io_uring_setup, its result. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -467,6 +468,12 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "/tmp");
     struct sigaction sa = {.sa_handler = on_usr1};
     sigaction(SIGUSR1, &sa, NULL);
+    if (argc > 2 && !strcmp(argv[2], "setup")) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        res("setup", setup(4, &p) >= 0 ? 0 : -1);
+        return 0;
+    }
     if (argc > 2 && !strcmp(argv[2], "hostile")) {
         hostile();
         printf("done\n");
