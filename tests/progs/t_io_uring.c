@@ -119,6 +119,8 @@ static struct io_uring_sqe *queue(struct ring *r, int op, int fd, const void *ad
     return s;
 }
 
+static int fd_results;     /* print results >= 0 as "fd" (numbers may differ) */
+
 /* Print every CQE there is. */
 static void reap(struct ring *r, const char *what)
 {
@@ -130,6 +132,8 @@ static void reap(struct ring *r, const char *what)
         struct io_uring_cqe *c = &r->cqes[head & *r->cq_mask];
         if (c->res < 0)
             printf("%s: ud=%#llx res=%s\n", what, (unsigned long long)c->user_data, en(-c->res));
+        else if (fd_results)
+            printf("%s: ud=%#llx res=fd\n", what, (unsigned long long)c->user_data);
         else
             printf("%s: ud=%#llx res=%d\n", what, (unsigned long long)c->user_data, c->res);
     }
@@ -321,6 +325,105 @@ static void io_checks(void)
     close(wo);
 }
 
+/* The path and socket opcodes: each is its syscall, with its fields checked. */
+static void path_checks(void)
+{
+    struct ring r;
+    if (ring_init(&r, 8, 0) < 0)
+        return;
+    struct io_uring_sqe *s = queue(&r, IORING_OP_OPENAT, AT_FDCWD, at("p1"), 0644, 0, 1);
+    s->open_flags = O_RDWR | O_CREAT | O_EXCL;
+    unsigned head = *r.cq_head;
+    fd_results = 1;
+    run(&r, 1, "openat");
+    fd_results = 0;
+    int fd = r.cqes[head & *r.cq_mask].res;
+    s = queue(&r, IORING_OP_OPENAT, AT_FDCWD, at("p1"), 0644, 0, 2);
+    s->open_flags = O_RDWR | O_CREAT | O_EXCL;
+    run(&r, 1, "openat again, O_EXCL");
+    queue(&r, IORING_OP_OPENAT, AT_FDCWD, (void *)8, 0, 0, 3);
+    run(&r, 1, "openat bad path");
+    queue(&r, IORING_OP_OPENAT, AT_FDCWD, "", 0, 0, 4);
+    run(&r, 1, "openat empty path");
+    queue(&r, IORING_OP_OPENAT, AT_FDCWD, at("p1"), 0, 0, 5)->buf_index = 1;
+    run(&r, 1, "openat buf_index");
+    queue(&r, IORING_OP_FALLOCATE, fd, (void *)8192, 0, 0, 6);
+    run(&r, 1, "fallocate");
+    struct statx stx;
+    memset(&stx, 0, sizeof stx);
+    s = queue(&r, IORING_OP_STATX, AT_FDCWD, at("p1"), STATX_SIZE, (long long)(unsigned long)&stx, 7);
+    run(&r, 1, "statx");
+    printf("statx size %llu\n", (unsigned long long)stx.stx_size);
+    queue(&r, IORING_OP_FADVISE, fd, NULL, 0, 0, 8)->fadvise_advice = POSIX_FADV_SEQUENTIAL;
+    queue(&r, IORING_OP_FADVISE, fd, NULL, 0, 0, 9)->fadvise_advice = 99;
+    run(&r, 2, "fadvise");
+    queue(&r, IORING_OP_CLOSE, fd, NULL, 0, 0, 10);
+    run(&r, 1, "close");
+    printf("fd closed: %d\n", fcntl(fd, F_GETFD) < 0 && errno == EBADF);
+    queue(&r, IORING_OP_CLOSE, fd, NULL, 0, 0, 11);
+    run(&r, 1, "close again");
+    queue(&r, IORING_OP_CLOSE, r.fd, NULL, 0, 0, 12);
+    run(&r, 1, "close the ring");
+    queue(&r, IORING_OP_CLOSE, 0, NULL, 1, 0, 13);
+    run(&r, 1, "close with len");
+    queue(&r, IORING_OP_MKDIRAT, AT_FDCWD, at("d1"), 0755, 0, 14);
+    run(&r, 1, "mkdirat");
+    queue(&r, IORING_OP_MKDIRAT, AT_FDCWD, at("d1"), 0755, 0, 15);
+    run(&r, 1, "mkdirat again");
+    queue(&r, IORING_OP_RENAMEAT, AT_FDCWD, at("p1"), AT_FDCWD, (long long)(unsigned long)at("p2"), 16);
+    run(&r, 1, "renameat");
+    queue(&r, IORING_OP_SYMLINKAT, AT_FDCWD, "p2", 0, (long long)(unsigned long)at("l1"), 17);
+    run(&r, 1, "symlinkat");
+    queue(&r, IORING_OP_LINKAT, AT_FDCWD, at("p2"), AT_FDCWD, (long long)(unsigned long)at("h1"), 18);
+    run(&r, 1, "linkat");
+    struct stat st, lst;
+    stat(at("p2"), &st);
+    int islnk = lstat(at("l1"), &lst) == 0 && S_ISLNK(lst.st_mode);
+    printf("p2 links %ld, l1 is a symlink %d\n", (long)st.st_nlink, islnk);
+    queue(&r, IORING_OP_UNLINKAT, AT_FDCWD, at("d1"), 0, 0, 19);
+    run(&r, 1, "unlinkat a dir");
+    queue(&r, IORING_OP_UNLINKAT, AT_FDCWD, at("d1"), 0, 0, 20)->unlink_flags = AT_REMOVEDIR;
+    run(&r, 1, "unlinkat AT_REMOVEDIR");
+    queue(&r, IORING_OP_UNLINKAT, AT_FDCWD, at("l1"), 0, 0, 21)->unlink_flags = 0x4000;
+    run(&r, 1, "unlinkat bad flag");
+
+    /* sockets: connect, accept, send, recv, shutdown */
+    int lis = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", at("lsock"));
+    unlink(a.sun_path);
+    bind(lis, (struct sockaddr *)&a, sizeof a);
+    listen(lis, 4);
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    queue(&r, IORING_OP_CONNECT, c, &a, 0, sizeof a, 22);
+    run(&r, 1, "connect");
+    head = *r.cq_head;
+    queue(&r, IORING_OP_ACCEPT, lis, NULL, 0, 0, 23)->accept_flags = SOCK_CLOEXEC;
+    fd_results = 1;
+    run(&r, 1, "accept");
+    fd_results = 0;
+    int acc = r.cqes[head & *r.cq_mask].res;
+    printf("accepted cloexec: %d\n", fcntl(acc, F_GETFD) == FD_CLOEXEC);
+    queue(&r, IORING_OP_ACCEPT, lis, NULL, 0, 0, 24)->accept_flags = 0x1;
+    run(&r, 1, "accept bad flags");
+    char got[8] = {0};
+    queue(&r, IORING_OP_RECV, acc, got, sizeof got, 0, 25);
+    res("submit recv", enter(r.fd, 1, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_SEND, c, "ping", 4, 0, 26);
+    run(&r, 2, "send, then the parked recv");
+    printf("received '%s'\n", got);
+    queue(&r, IORING_OP_SHUTDOWN, c, NULL, SHUT_WR, 0, 27);
+    run(&r, 1, "shutdown");
+    queue(&r, IORING_OP_RECV, acc, got, sizeof got, 0, 28);
+    run(&r, 1, "recv after shutdown");
+    queue(&r, IORING_OP_SHUTDOWN, r.fd, NULL, SHUT_WR, 0, 29);
+    run(&r, 1, "shutdown the ring");
+    close(lis);
+    close(c);
+    close(acc);
+    close(r.fd);
+}
+
 static void overflow_checks(void)
 {
     struct ring r;
@@ -490,6 +593,7 @@ int main(int argc, char **argv)
     printf("io_uring_disabled: %d\n", disabled);
     setup_checks();
     io_checks();
+    path_checks();
     overflow_checks();
     cred_checks();
     printf("done\n");

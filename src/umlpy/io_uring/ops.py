@@ -10,16 +10,22 @@ are EINVAL in their CQE, with one kernel log line (submit.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Callable
 
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import io_uring as U
+from umlpy.abi.syscall_nr import NUMBERS
+from umlpy.io_uring.ring_file import IoUringFile
 from umlpy.kernel.errors import KernelError
 from umlpy.net.socket import MSG_NOSIGNAL
 from umlpy.syscalls.sys_file import sys_fsync
 from umlpy.syscalls.sys_read_write import rw_vecs
-from umlpy.syscalls.sys_socket import sys_recvfrom, sys_recvmsg, sys_sendmsg, sys_sendto
-from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64
+from umlpy.syscalls.sys_socket import SOCK_CLOEXEC, SOCK_NONBLOCK, sys_recvfrom, sys_recvmsg, sys_sendmsg, sys_sendto
+from umlpy.syscalls.sys_file import OPEN_HOW_SIZE_VER0
+from umlpy.syscalls.table import Table
+from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, read_path, s32, s64
 
 
 @dataclass
@@ -44,13 +50,13 @@ class Req:
 @dataclass(frozen=True)
 class Op:
     name: str
-    prep: Callable[[object, Req], None]
+    prep: Callable[[object, object, Req], None]
     issue: Callable[[object, object, Req], int]
     ioprio: bool = False    # io_op_defs' ioprio: sqe->ioprio means something to it
     short_fails: bool = False   # a transfer short of sqe->len fails the link (read, write)
 
 
-def _no_prep(ring, req: Req) -> None:
+def _no_prep(t, ring, req: Req) -> None:
     pass
 
 
@@ -59,7 +65,7 @@ def _nop(t, ring, req: Req) -> int:
 
 
 # -- read and write ------------------------------------------------------------
-def _rw_prep(ring, req: Req) -> None:
+def _rw_prep(t, ring, req: Req) -> None:
     if req.opcode in (U.IORING_OP_READ_FIXED, U.IORING_OP_WRITE_FIXED):
         if req.buf_index >= len(ring.bufs or ()):
             raise KernelError(E.EFAULT)
@@ -99,7 +105,7 @@ def _rw_issue(write: bool, vectored: bool, fixed: bool):
 
 
 # -- fsync -----------------------------------------------------------------------
-def _fsync_prep(ring, req: Req) -> None:
+def _fsync_prep(t, ring, req: Req) -> None:
     if req.addr or req.buf_index or req.splice_fd_in or req.op_flags & ~U.IORING_FSYNC_DATASYNC:
         raise KernelError(E.EINVAL)
 
@@ -110,7 +116,7 @@ def _fsync(t, ring, req: Req) -> int:
 
 
 # -- sockets -----------------------------------------------------------------------
-def _net_prep(ring, req: Req) -> None:
+def _net_prep(t, ring, req: Req) -> None:
     if req.splice_fd_in or req.off or req.ioprio & ~U.IORING_RECVSEND_POLL_FIRST:
         raise KernelError(E.EINVAL)
 
@@ -135,6 +141,152 @@ def _recv(t, ring, req: Req) -> int:
     return sys_recvfrom(t, req.fd, req.addr, req.len, req.op_flags, 0, 0)
 
 
+# -- file and path operations: each is its syscall ---------------------------------
+@cache
+def _sys(name: str) -> Callable[..., int]:
+    """The table's handler of syscall name."""
+    return Table().get(NUMBERS[name]).fn
+
+
+def _zero(*fields: int) -> None:
+    """Fields this opcode has no use for must be 0 (EINVAL)."""
+    if any(fields):
+        raise KernelError(E.EINVAL)
+
+
+def _no_fixed(req: Req) -> None:
+    """Opcodes that name a path, not a file, cannot take a fixed file."""
+    if req.flags & U.IOSQE_FIXED_FILE:
+        raise KernelError(E.EBADF)
+
+
+def _getname(t, addr: int, empty_ok: bool = False) -> None:
+    """getname at prep time: a bad or overlong path fails the request there
+    (and so ends the submission), an empty one is ENOENT."""
+    if not read_path(t, addr) and not empty_ok:
+        raise KernelError(E.ENOENT)
+
+
+def _no_slot(req: Req) -> None:
+    """A file_index asks for the fixed-file table, which no ring has (ENXIO)."""
+    if req.splice_fd_in:
+        raise KernelError(E.ENXIO)
+
+
+def _openat_prep(t, ring, req: Req) -> None:
+    _zero(req.buf_index)
+    _no_fixed(req)
+    _getname(t, req.addr)
+    if req.splice_fd_in and req.op_flags & C.O_CLOEXEC:
+        raise KernelError(E.EINVAL)
+
+
+def _openat(t, ring, req: Req) -> int:
+    _no_slot(req)
+    return _sys("openat")(t, req.fd, req.addr, req.op_flags, req.len)
+
+
+def _openat2_prep(t, ring, req: Req) -> None:
+    if req.len < OPEN_HOW_SIZE_VER0:
+        raise KernelError(E.EINVAL)
+    _openat_prep(t, ring, req)
+
+
+def _openat2(t, ring, req: Req) -> int:
+    _no_slot(req)
+    return _sys("openat2")(t, req.fd, req.addr, req.off, req.len)
+
+
+def _close_prep(t, ring, req: Req) -> None:
+    _zero(req.off, req.addr, req.len, req.op_flags, req.buf_index)
+    _no_fixed(req)
+    if req.splice_fd_in and req.fd:
+        raise KernelError(E.EINVAL)
+
+
+def _close(t, ring, req: Req) -> int:
+    _no_slot(req)
+    if isinstance(t.files.get_raw(s32(req.fd)), IoUringFile):
+        raise KernelError(E.EBADF)          # a ring cannot close itself (or another)
+    return _sys("close")(t, req.fd)
+
+
+def _statx_prep(t, ring, req: Req) -> None:
+    _zero(req.buf_index, req.splice_fd_in)
+    _no_fixed(req)
+    _getname(t, req.addr, bool(req.op_flags & C.AT_EMPTY_PATH))
+
+
+def _statx(t, ring, req: Req) -> int:
+    return _sys("statx")(t, req.fd, req.addr, req.op_flags, req.len, req.off)
+
+
+def _unlinkat_prep(t, ring, req: Req) -> None:
+    _zero(req.off, req.len, req.buf_index, req.splice_fd_in)
+    _no_fixed(req)
+    if req.op_flags & ~C.AT_REMOVEDIR:
+        raise KernelError(E.EINVAL)
+    _getname(t, req.addr)
+
+
+def _renameat_prep(t, ring, req: Req) -> None:
+    _zero(req.buf_index, req.splice_fd_in)
+    _no_fixed(req)
+    _getname(t, req.addr)
+    _getname(t, req.off)
+
+
+def _mkdirat_prep(t, ring, req: Req) -> None:
+    _zero(req.off, req.op_flags, req.buf_index, req.splice_fd_in)
+    _no_fixed(req)
+    _getname(t, req.addr)
+
+
+def _symlinkat_prep(t, ring, req: Req) -> None:
+    _zero(req.len, req.op_flags, req.buf_index, req.splice_fd_in)
+    _no_fixed(req)
+    _getname(t, req.addr)
+    _getname(t, req.off)
+
+
+def _linkat_prep(t, ring, req: Req) -> None:
+    _zero(req.buf_index, req.splice_fd_in)
+    _no_fixed(req)
+    _getname(t, req.addr, bool(req.op_flags & C.AT_EMPTY_PATH))
+    _getname(t, req.off)
+
+
+def _on_file(name: str, args: Callable[[Req], tuple]):
+    """An opcode that is syscall name on the request's file."""
+    def issue(t, ring, req: Req) -> int:
+        _file(t, req)
+        return _sys(name)(t, req.fd, *args(req))
+    return issue
+
+
+def _fields_prep(*names: str):
+    """A prep that only wants the named SQE fields to be 0."""
+    def prep(t, ring, req: Req) -> None:
+        _zero(*(getattr(req, n) for n in names))
+    return prep
+
+
+def _accept_prep(t, ring, req: Req) -> None:
+    _zero(req.len, req.buf_index)
+    if req.op_flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK):
+        raise KernelError(E.EINVAL)
+    if req.splice_fd_in and req.op_flags & SOCK_CLOEXEC:
+        raise KernelError(E.EINVAL)
+    if req.ioprio:
+        raise KernelError(E.EINVAL)         # IORING_ACCEPT_MULTISHOT is not here
+
+
+def _accept(t, ring, req: Req) -> int:
+    _file(t, req)
+    _no_slot(req)
+    return _sys("accept4")(t, req.fd, req.addr, req.off, req.op_flags)
+
+
 OPS: dict[int, Op] = {
     U.IORING_OP_NOP: Op("NOP", _no_prep, _nop),
     U.IORING_OP_READV: Op("READV", _rw_prep, _rw_issue(False, True, False), ioprio=True),
@@ -144,10 +296,37 @@ OPS: dict[int, Op] = {
                                ioprio=True, short_fails=True),
     U.IORING_OP_WRITE_FIXED: Op("WRITE_FIXED", _rw_prep, _rw_issue(True, False, True),
                                 ioprio=True, short_fails=True),
+    U.IORING_OP_SYNC_FILE_RANGE: Op("SYNC_FILE_RANGE", _fields_prep("addr", "buf_index", "splice_fd_in"),
+                                    _on_file("sync_file_range", lambda r: (r.off, r.len, r.op_flags))),
     U.IORING_OP_SENDMSG: Op("SENDMSG", _net_prep, _sendmsg, ioprio=True),
     U.IORING_OP_RECVMSG: Op("RECVMSG", _net_prep, _recvmsg, ioprio=True),
+    U.IORING_OP_ACCEPT: Op("ACCEPT", _accept_prep, _accept, ioprio=True),
+    U.IORING_OP_CONNECT: Op("CONNECT", _fields_prep("len", "buf_index", "op_flags", "splice_fd_in"),
+                            _on_file("connect", lambda r: (r.addr, r.off))),
+    U.IORING_OP_FALLOCATE: Op("FALLOCATE", _fields_prep("buf_index", "op_flags", "splice_fd_in"),
+                              _on_file("fallocate", lambda r: (r.len, r.off, r.addr))),
+    U.IORING_OP_OPENAT: Op("OPENAT", _openat_prep, _openat),
+    U.IORING_OP_CLOSE: Op("CLOSE", _close_prep, _close),
+    U.IORING_OP_STATX: Op("STATX", _statx_prep, _statx),
     U.IORING_OP_READ: Op("READ", _rw_prep, _rw_issue(False, False, False), ioprio=True, short_fails=True),
     U.IORING_OP_WRITE: Op("WRITE", _rw_prep, _rw_issue(True, False, False), ioprio=True, short_fails=True),
+    U.IORING_OP_FADVISE: Op("FADVISE", _fields_prep("buf_index", "addr", "splice_fd_in"),
+                            _on_file("fadvise64", lambda r: (r.off, r.len, r.op_flags))),
+    U.IORING_OP_MADVISE: Op("MADVISE", _fields_prep("buf_index", "off", "splice_fd_in"),
+                            lambda t, ring, r: _sys("madvise")(t, r.addr, r.len, r.op_flags)),
     U.IORING_OP_SEND: Op("SEND", _net_prep, _send, ioprio=True),
     U.IORING_OP_RECV: Op("RECV", _net_prep, _recv, ioprio=True),
+    U.IORING_OP_OPENAT2: Op("OPENAT2", _openat2_prep, _openat2),
+    U.IORING_OP_SHUTDOWN: Op("SHUTDOWN", _fields_prep("off", "addr", "op_flags", "buf_index", "splice_fd_in"),
+                             _on_file("shutdown", lambda r: (r.len,))),
+    U.IORING_OP_RENAMEAT: Op("RENAMEAT", _renameat_prep,
+                             lambda t, ring, r: _sys("renameat2")(t, r.fd, r.addr, r.len, r.off, r.op_flags)),
+    U.IORING_OP_UNLINKAT: Op("UNLINKAT", _unlinkat_prep,
+                             lambda t, ring, r: _sys("unlinkat")(t, r.fd, r.addr, r.op_flags)),
+    U.IORING_OP_MKDIRAT: Op("MKDIRAT", _mkdirat_prep,
+                            lambda t, ring, r: _sys("mkdirat")(t, r.fd, r.addr, r.len, 0)),
+    U.IORING_OP_SYMLINKAT: Op("SYMLINKAT", _symlinkat_prep,
+                              lambda t, ring, r: _sys("symlinkat")(t, r.addr, r.fd, r.off)),
+    U.IORING_OP_LINKAT: Op("LINKAT", _linkat_prep,
+                           lambda t, ring, r: _sys("linkat")(t, r.fd, r.addr, r.len, r.off, r.op_flags)),
 }

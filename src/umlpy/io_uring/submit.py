@@ -36,7 +36,7 @@ def _unsupported(opcode: int) -> None:
         printk.pr_notice(f"io_uring: opcode {opcode} is not supported: EINVAL")
 
 
-def _init(ring: IoUringFile, req: Req) -> int:
+def _init(t, ring: IoUringFile, req: Req) -> int:
     """io_init_req: the SQE's flags and fields; 0 or the errno its CQE gets."""
     if req.opcode >= U.IORING_OP_LAST:
         return E.EINVAL
@@ -53,7 +53,7 @@ def _init(ring: IoUringFile, req: Req) -> int:
     if req.personality:
         return E.EINVAL             # no personality is ever registered
     try:
-        op.prep(ring, req)
+        op.prep(t, ring, req)
     except KernelError as e:
         return e.errno
     return 0
@@ -74,7 +74,7 @@ def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
             break
         left -= 1
         req = Req(*sqe)
-        req.error = _init(ring, req)
+        req.error = _init(t, ring, req)
         _queue(t, ring, req)
         if req.error and not ring.setup_flags & U.IORING_SETUP_SUBMIT_ALL:
             break

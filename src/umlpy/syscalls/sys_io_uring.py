@@ -100,24 +100,27 @@ def _wait(t, ring: IoUringFile, min_events: int, sig: int, sigsz: int, ts: int, 
     """io_cqring_wait: until min_events CQEs are there counting from the CQ
     head as it is now, the timeout (ETIME) or a signal (EINTR, never a
     restart); with the guest's sigmask meanwhile.  Ending with CQEs in the
-    ring is 0 however it ended."""
+    ring is 0 however it ended.  The call returns what it submitted, if
+    anything, whatever the wait gave (also when it is resumed)."""
     rings = ring.rings
     rings.flush_overflow()
     if rings.cq_ready() >= min_events:
-        return 0
+        return submitted
     end = after(read_timespec(t, ts)) if ts else None
     target = (rings.cq_head() + min_events) & M32
+
+    def ended(res: int) -> int:
+        return submitted or (0 if rings.cq_ready() else res)
 
     def check() -> int:
         rings.flush_overflow()
         if s32(rings.cached_cq_tail - target) >= 0:
-            return 0
+            return submitted
         if rings.dropped:
             rings.dropped = False
-            raise KernelError(E.EBADR)
-        raise Block(ring.cq_wait, deadline=end, retry=check, on_timeout=lambda: 0 if rings.cq_ready() else -E.ETIME,
-                    restart=E.EINTR,
-                    interrupted_result=submitted or (0 if rings.cq_ready() else None))
+            return ended(-E.EBADR)
+        raise Block(ring.cq_wait, deadline=end, retry=check, on_timeout=lambda: ended(-E.ETIME),
+                    restart=E.EINTR, interrupted_result=ended(-E.EINTR) if submitted or rings.cq_ready() else None)
     return wait_with_sigmask(t, sig, sigsz, check)
 
 
@@ -144,12 +147,11 @@ def sys_io_uring_enter(t, fd, to_submit, min_complete, flags, argp, argsz):
         if pad:
             raise KernelError(E.EINVAL)
     try:
-        res = _wait(t, ring, min(min_complete, ring.rings.cq_entries), sig, sigsz, ts, submitted)
+        return _wait(t, ring, min(min_complete, ring.rings.cq_entries), sig, sigsz, ts, submitted)
     except KernelError:
         if submitted:
             return submitted
         raise
-    return submitted or res
 
 
 # -- io_uring_register -------------------------------------------------------------
