@@ -518,6 +518,8 @@ static void hostile(void)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        if (chdir(dir) < 0)         /* what random paths create or remove stays there */
+            _exit(2);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(null, 1);
@@ -538,7 +540,7 @@ static void hostile(void)
                 sq[i] = rnd();
             for (unsigned i = 0; i < 16; i++) {
                 struct io_uring_sqe *s = &r.sqes[i];
-                s->opcode = rnd() % 32;
+                s->opcode = rnd() % 50;
                 s->fd = rnd() % 8;
                 s->flags = rnd() % 4 == 0 ? rnd() : 0;
                 s->ioprio = rnd() % 4 == 0 ? rnd() : 0;
