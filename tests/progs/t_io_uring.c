@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -424,6 +425,54 @@ static void path_checks(void)
     close(r.fd);
 }
 
+/* POLL_ADD, POLL_REMOVE, ASYNC_CANCEL */
+static void poll_checks(void)
+{
+    struct ring r;
+    if (ring_init(&r, 8, 0) < 0)
+        return;
+    int pfd[2];
+    pipe(pfd);
+    queue(&r, IORING_OP_POLL_ADD, pfd[1], NULL, 0, 0, 1)->poll32_events = POLLOUT;
+    run(&r, 1, "poll write end");
+    queue(&r, IORING_OP_POLL_ADD, pfd[0], NULL, 0, 0, 2)->poll32_events = POLLIN;
+    res("submit poll read end", enter(r.fd, 1, 0, 0, NULL, 0));
+    reap(&r, "poll before write");
+    write(pfd[1], "z", 1);
+    res("wait for poll", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+    reap(&r, "poll after write");
+    char c;
+    read(pfd[0], &c, 1);
+    queue(&r, IORING_OP_POLL_ADD, pfd[0], NULL, 0, 0, 3)->poll32_events = POLLIN;
+    res("submit poll", enter(r.fd, 1, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_POLL_REMOVE, -1, (void *)3, 0, 0, 4);
+    run(&r, 2, "poll_remove");
+    queue(&r, IORING_OP_POLL_REMOVE, -1, (void *)3, 0, 0, 5);
+    run(&r, 1, "poll_remove again");
+    queue(&r, IORING_OP_POLL_ADD, pfd[0], (void *)1, 0, 0, 6);
+    run(&r, 1, "poll_add with addr");
+    char buf[4];
+    queue(&r, IORING_OP_READ, pfd[0], buf, 4, 0, 7);
+    queue(&r, IORING_OP_READ, pfd[0], buf, 4, 0, 8);
+    res("submit two reads", enter(r.fd, 2, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_ASYNC_CANCEL, -1, (void *)8, 0, 0, 9);
+    run(&r, 2, "cancel one");
+    queue(&r, IORING_OP_ASYNC_CANCEL, -1, (void *)8, 0, 0, 10);
+    run(&r, 1, "cancel it again");
+    queue(&r, IORING_OP_ASYNC_CANCEL, -1, (void *)7, 0, 0, 11);
+    run(&r, 2, "cancel the other");
+    queue(&r, IORING_OP_READ, pfd[0], buf, 4, 0, 12);
+    res("submit another read", enter(r.fd, 1, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_ASYNC_CANCEL, pfd[0], NULL, 0, 0, 13)->cancel_flags =
+        IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+    run(&r, 2, "cancel all on the fd");
+    queue(&r, IORING_OP_ASYNC_CANCEL, -1, NULL, 0, 0, 14)->cancel_flags = 1u << 20;
+    run(&r, 1, "cancel bad flags");
+    close(pfd[0]);
+    close(pfd[1]);
+    close(r.fd);
+}
+
 static void overflow_checks(void)
 {
     struct ring r;
@@ -596,6 +645,7 @@ int main(int argc, char **argv)
     setup_checks();
     io_checks();
     path_checks();
+    poll_checks();
     overflow_checks();
     cred_checks();
     printf("done\n");

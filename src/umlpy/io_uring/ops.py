@@ -18,9 +18,11 @@ from umlpy.abi import errno as E
 from umlpy.abi import io_uring as U
 from umlpy.abi.syscall_nr import NUMBERS
 from umlpy.io_uring.ring_file import IoUringFile
-from umlpy.kernel.errors import KernelError
+from umlpy.kernel import printk
+from umlpy.kernel.errors import Block, KernelError
 from umlpy.net.socket import MSG_NOSIGNAL
 from umlpy.syscalls.sys_file import sys_fsync
+from umlpy.syscalls.sys_poll import file_revents
 from umlpy.syscalls.sys_read_write import rw_vecs
 from umlpy.syscalls.sys_socket import SOCK_CLOEXEC, SOCK_NONBLOCK, sys_recvfrom, sys_recvmsg, sys_sendmsg, sys_sendto
 from umlpy.syscalls.sys_file import OPEN_HOW_SIZE_VER0
@@ -54,6 +56,17 @@ class Op:
     issue: Callable[[object, object, Req], int]
     ioprio: bool = False    # io_op_defs' ioprio: sqe->ioprio means something to it
     short_fails: bool = False   # a transfer short of sqe->len fails the link (read, write)
+
+
+_logged: set[str] = set()
+
+
+def unsupported(what: str) -> KernelError:
+    """EINVAL for what umlpy lacks, with one kernel log line per kind."""
+    if what not in _logged:
+        _logged.add(what)
+        printk.pr_notice(f"io_uring: {what} is not supported: EINVAL")
+    return KernelError(E.EINVAL)
 
 
 def _no_prep(t, ring, req: Req) -> None:
@@ -277,14 +290,91 @@ def _accept_prep(t, ring, req: Req) -> None:
         raise KernelError(E.EINVAL)
     if req.splice_fd_in and req.op_flags & SOCK_CLOEXEC:
         raise KernelError(E.EINVAL)
+    if req.ioprio & ~U.IORING_ACCEPT_MULTISHOT:
+        raise KernelError(E.EINVAL)
     if req.ioprio:
-        raise KernelError(E.EINVAL)         # IORING_ACCEPT_MULTISHOT is not here
+        raise unsupported("multishot ACCEPT")
 
 
 def _accept(t, ring, req: Req) -> int:
     _file(t, req)
     _no_slot(req)
     return _sys("accept4")(t, req.fd, req.addr, req.off, req.op_flags)
+
+
+# -- poll and cancel -----------------------------------------------------------------
+def _poll_add_prep(t, ring, req: Req) -> None:
+    _zero(req.buf_index, req.off, req.addr)
+    if req.len & ~(U.IORING_POLL_ADD_MULTI | U.IORING_POLL_ADD_LEVEL):
+        raise KernelError(E.EINVAL)
+    if req.len & U.IORING_POLL_ADD_MULTI:
+        raise unsupported("POLL_ADD with IORING_POLL_ADD_MULTI")
+
+
+def _poll_add(t, ring, req: Req) -> int:
+    """One-shot poll: the file's ready events among those asked (ERR and
+    HUP always), or a wait on the file's queues until there are some."""
+    f = _file(t, req)
+    mask = file_revents(f, req.op_flags & 0xFFFF)
+    if mask:
+        return mask
+    raise Block(*f.poll_queues())
+
+
+def _poll_remove_prep(t, ring, req: Req) -> None:
+    _zero(req.buf_index, req.splice_fd_in)
+    if req.len & ~(U.IORING_POLL_UPDATE_EVENTS | U.IORING_POLL_UPDATE_USER_DATA | U.IORING_POLL_ADD_MULTI) \
+            or req.len == U.IORING_POLL_ADD_MULTI:
+        raise KernelError(E.EINVAL)
+    if not req.len & U.IORING_POLL_UPDATE_USER_DATA and req.off:
+        raise KernelError(E.EINVAL)
+    if req.len:
+        raise unsupported("POLL_REMOVE updating a poll")
+    if req.op_flags:
+        raise KernelError(E.EINVAL)
+
+
+def _poll_remove(t, ring, req: Req) -> int:
+    """The poll request whose user_data is addr goes, -ECANCELED."""
+    found = ring.cancel(lambda r: r.opcode == U.IORING_OP_POLL_ADD and r.user_data == req.addr, False)
+    if not found:
+        raise KernelError(E.ENOENT)
+    return 0
+
+
+CANCEL_FLAGS = (U.IORING_ASYNC_CANCEL_ALL | U.IORING_ASYNC_CANCEL_FD | U.IORING_ASYNC_CANCEL_ANY
+                | U.IORING_ASYNC_CANCEL_FD_FIXED)
+
+
+def _cancel_prep(t, ring, req: Req) -> None:
+    if req.flags & U.IOSQE_BUFFER_SELECT:
+        raise KernelError(E.EINVAL)
+    _zero(req.off, req.len, req.splice_fd_in)
+    if req.op_flags & ~CANCEL_FLAGS:
+        raise KernelError(E.EINVAL)
+    if req.op_flags & U.IORING_ASYNC_CANCEL_FD and req.op_flags & U.IORING_ASYNC_CANCEL_ANY:
+        raise KernelError(E.EINVAL)
+
+
+def _cancel(t, ring, req: Req) -> int:
+    """ASYNC_CANCEL: the waiting request with this user_data (or on this
+    fd, or any); with ALL or ANY every match, the count the result."""
+    flags = req.op_flags
+    if flags & U.IORING_ASYNC_CANCEL_FD_FIXED:
+        raise KernelError(E.ENOENT)         # no fixed file is ever registered
+    if flags & U.IORING_ASYNC_CANCEL_ANY:
+        def match(r: Req) -> bool:
+            return True
+    elif flags & U.IORING_ASYNC_CANCEL_FD:
+        def match(r: Req) -> bool:
+            return r.fd == req.fd and not r.flags & U.IOSQE_FIXED_FILE
+    else:
+        def match(r: Req) -> bool:
+            return r.user_data == req.addr
+    found = ring.cancel(match, bool(flags & (U.IORING_ASYNC_CANCEL_ALL | U.IORING_ASYNC_CANCEL_ANY)))
+    if not found:
+        raise KernelError(E.ENOENT)
+    return found if flags & (U.IORING_ASYNC_CANCEL_ALL | U.IORING_ASYNC_CANCEL_ANY) else 0
 
 
 OPS: dict[int, Op] = {
@@ -296,6 +386,8 @@ OPS: dict[int, Op] = {
                                ioprio=True, short_fails=True),
     U.IORING_OP_WRITE_FIXED: Op("WRITE_FIXED", _rw_prep, _rw_issue(True, False, True),
                                 ioprio=True, short_fails=True),
+    U.IORING_OP_POLL_ADD: Op("POLL_ADD", _poll_add_prep, _poll_add),
+    U.IORING_OP_POLL_REMOVE: Op("POLL_REMOVE", _poll_remove_prep, _poll_remove),
     U.IORING_OP_SYNC_FILE_RANGE: Op("SYNC_FILE_RANGE", _fields_prep("addr", "buf_index", "splice_fd_in"),
                                     _on_file("sync_file_range", lambda r: (r.off, r.len, r.op_flags))),
     U.IORING_OP_SENDMSG: Op("SENDMSG", _net_prep, _sendmsg, ioprio=True),
@@ -303,6 +395,7 @@ OPS: dict[int, Op] = {
     U.IORING_OP_ACCEPT: Op("ACCEPT", _accept_prep, _accept, ioprio=True),
     U.IORING_OP_CONNECT: Op("CONNECT", _fields_prep("len", "buf_index", "op_flags", "splice_fd_in"),
                             _on_file("connect", lambda r: (r.addr, r.off))),
+    U.IORING_OP_ASYNC_CANCEL: Op("ASYNC_CANCEL", _cancel_prep, _cancel),
     U.IORING_OP_FALLOCATE: Op("FALLOCATE", _fields_prep("buf_index", "op_flags", "splice_fd_in"),
                               _on_file("fallocate", lambda r: (r.len, r.off, r.addr))),
     U.IORING_OP_OPENAT: Op("OPENAT", _openat_prep, _openat),

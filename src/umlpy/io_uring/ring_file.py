@@ -30,15 +30,35 @@ class IoUringFile(File):
         self.setup_flags = setup_flags
         self.cq_wait = WaitQueue("io_uring")
         self.bufs: list[tuple[int, int]] | None = None     # registered (start, end)
-        self.inflight: set = set()          # parked requests (submit.Parked)
+        self.inflight: list = []            # parked requests (submit.Parked), oldest first
         self.deferred: deque = deque()      # chains waiting for a drain
         self.link: list = []                # the chain being assembled by a submission
+        self.cancelled: list = []           # cancelled requests whose CQEs follow the next one
         self.dead = False
 
     # -- completions ---------------------------------------------------------
     def post(self, user_data: int, res: int) -> None:
         self.rings.post(user_data, res)
+        self.flush_cancelled()
         self.cq_wait.wake_all()
+
+    def flush_cancelled(self) -> None:
+        pending, self.cancelled = self.cancelled, []
+        for parked in pending:
+            parked.aborted()
+
+    def cancel(self, match, every: bool) -> int:
+        """Cancel the parked requests match(req) accepts (the first one
+        only, unless every); how many.  They complete -ECANCELED right
+        after the CQE posted next (the cancelling request's own), as
+        Linux's task work posts them after it."""
+        found = [p for p in self.inflight if match(p.req)]
+        if not every:
+            found = found[:1]
+        for parked in found:
+            parked.cancel()
+        self.cancelled = found
+        return len(found)
 
     # -- mmap, poll, close ---------------------------------------------------
     def mmap_pages(self, off: int, size: int) -> PagesAt:
@@ -71,5 +91,4 @@ class IoUringFile(File):
         self.dead = True
         for parked in list(self.inflight):
             parked.cancel()
-        self.inflight.clear()
         self.deferred.clear()

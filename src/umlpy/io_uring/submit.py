@@ -20,30 +20,19 @@ from __future__ import annotations
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import io_uring as U
-from umlpy.io_uring.ops import OPS, Req
+from umlpy.io_uring.ops import OPS, Req, unsupported
 from umlpy.io_uring.ring_file import IoUringFile
-from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import State
 
 LINK_FLAGS = U.IOSQE_IO_LINK | U.IOSQE_IO_HARDLINK
-_logged: set[int] = set()
-
-
-def _unsupported(opcode: int) -> None:
-    if opcode not in _logged:
-        _logged.add(opcode)
-        printk.pr_notice(f"io_uring: opcode {opcode} is not supported: EINVAL")
-
-
 def _init(t, ring: IoUringFile, req: Req) -> int:
     """io_init_req: the SQE's flags and fields; 0 or the errno its CQE gets."""
     if req.opcode >= U.IORING_OP_LAST:
         return E.EINVAL
     op = OPS.get(req.opcode)
     if op is None:
-        _unsupported(req.opcode)
-        return E.EINVAL
+        return unsupported(f"opcode {req.opcode}").errno
     if req.flags & ~U.SQE_VALID_FLAGS:
         return E.EINVAL
     if req.flags & U.IOSQE_BUFFER_SELECT:
@@ -135,6 +124,8 @@ def complete(ring: IoUringFile, req: Req, res: int, rest: list[Req]) -> bool:
     """Post req's CQE; whether the chain goes on (False: the rest cancelled)."""
     if not (req.flags & U.IOSQE_CQE_SKIP_SUCCESS and res >= 0):
         ring.post(req.user_data, res)
+    else:
+        ring.flush_cancelled()
     failed = res < 0 or (OPS[req.opcode].short_fails and res < req.len)
     if failed and rest and not req.flags & U.IOSQE_IO_HARDLINK:
         for r in rest:
@@ -165,7 +156,7 @@ class Parked:
         self.rest = rest
         self.timer = None
         self.queues: tuple = ()
-        ring.inflight.add(self)
+        ring.inflight.append(self)
         self._arm(block)
 
     def _arm(self, b: Block) -> None:
@@ -208,22 +199,32 @@ class Parked:
             self.cancel()
             return
         if self.t.state is State.DEAD:
-            # io_uring_cancel_generic at the task's exit
-            self.cancel()
-            for r in [self.req, *self.rest]:
-                self.ring.post(r.user_data, -E.ECANCELED)
-            _undrain(self.ring)
+            self.cancel()           # io_uring_cancel_generic at the task's exit
+            self.aborted()
             return
         try:
             res = _result(attempt)
         except Block as b:
             self._arm(b)
             return
-        self.ring.inflight.discard(self)
+        self._forget()
         if complete(self.ring, self.req, res, self.rest) and self.rest:
             run_chain(self.t, self.ring, self.rest)
         _undrain(self.ring)
 
+    def _forget(self) -> None:
+        if self in self.ring.inflight:
+            self.ring.inflight.remove(self)
+
     def cancel(self) -> None:
+        """Drop it without a CQE (its ring is gone)."""
         self._disarm()
-        self.ring.inflight.discard(self)
+        self._forget()
+
+    def aborted(self) -> None:
+        """Cancelled (ASYNC_CANCEL, POLL_REMOVE, its task's exit): it and
+        the rest of its chain complete -ECANCELED."""
+        ring = self.ring
+        for r in [self.req, *self.rest]:
+            ring.post(r.user_data, -E.ECANCELED)
+        _undrain(ring)
