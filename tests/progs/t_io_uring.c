@@ -473,6 +473,49 @@ static void poll_checks(void)
     close(r.fd);
 }
 
+/* TIMEOUT (by time, by count), TIMEOUT_REMOVE (cancel, update) */
+static void timeout_checks(void)
+{
+    struct ring r;
+    if (ring_init(&r, 8, 0) < 0)
+        return;
+    struct __kernel_timespec short_ts = {0, 10000000}, long_ts = {10, 0};
+    queue(&r, IORING_OP_TIMEOUT, -1, &short_ts, 1, 0, 1);
+    run(&r, 1, "timeout 10ms");
+    queue(&r, IORING_OP_TIMEOUT, -1, &long_ts, 1, 1, 2);
+    res("submit count timeout", enter(r.fd, 1, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 3);
+    run(&r, 2, "nop, then the count timeout");
+    queue(&r, IORING_OP_TIMEOUT, -1, &long_ts, 1, 0, 4);
+    res("submit long timeout", enter(r.fd, 1, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_TIMEOUT_REMOVE, -1, (void *)4, 0, 0, 5);
+    run(&r, 2, "timeout_remove");
+    queue(&r, IORING_OP_TIMEOUT_REMOVE, -1, (void *)4, 0, 0, 6);
+    run(&r, 1, "timeout_remove again");
+    queue(&r, IORING_OP_TIMEOUT, -1, &short_ts, 2, 0, 7);
+    run(&r, 1, "timeout len 2");
+    queue(&r, IORING_OP_TIMEOUT, -1, (void *)8, 1, 0, 8);
+    run(&r, 1, "timeout bad timespec");
+    queue(&r, IORING_OP_TIMEOUT, -1, &long_ts, 1, 0, 9);
+    res("submit long timeout", enter(r.fd, 1, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_TIMEOUT_REMOVE, -1, (void *)9, 0, (long long)(unsigned long)&short_ts, 10)
+        ->timeout_flags = IORING_TIMEOUT_UPDATE;
+    run(&r, 2, "timeout update to 10ms");
+    queue(&r, IORING_OP_TIMEOUT, -1, &long_ts, 1, 0, 11);
+    res("submit long timeout", enter(r.fd, 1, 0, 0, NULL, 0));
+    queue(&r, IORING_OP_ASYNC_CANCEL, -1, (void *)11, 0, 0, 12);
+    run(&r, 2, "async_cancel a timeout");
+    struct io_uring_sqe *s = queue(&r, IORING_OP_TIMEOUT, -1, &short_ts, 1, 0, 13);
+    s->flags = IOSQE_IO_LINK;
+    s->timeout_flags = IORING_TIMEOUT_ETIME_SUCCESS;
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 14);
+    run(&r, 2, "linked timeout, ETIME_SUCCESS");
+    queue(&r, IORING_OP_TIMEOUT, -1, &short_ts, 1, 0, 15)->flags = IOSQE_IO_LINK;
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 16);
+    run(&r, 2, "linked timeout");
+    close(r.fd);
+}
+
 static void overflow_checks(void)
 {
     struct ring r;
@@ -646,6 +689,7 @@ int main(int argc, char **argv)
     io_checks();
     path_checks();
     poll_checks();
+    timeout_checks();
     overflow_checks();
     cred_checks();
     printf("done\n");

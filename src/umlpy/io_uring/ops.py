@@ -9,10 +9,12 @@ are EINVAL in their CQE, with one kernel log line (submit.py).
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from functools import cache
 from typing import Callable
 
+from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import io_uring as U
@@ -20,6 +22,7 @@ from umlpy.abi.syscall_nr import NUMBERS
 from umlpy.io_uring.ring_file import IoUringFile
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timers import KTIME_MAX, NS
 from umlpy.net.socket import MSG_NOSIGNAL
 from umlpy.syscalls.sys_file import sys_fsync
 from umlpy.syscalls.sys_poll import file_revents
@@ -47,6 +50,8 @@ class Req:
     splice_fd_in: int
     addr3: int
     error: int = 0          # what its prep failed with (0: it did not)
+    timeout_ns: int = 0     # TIMEOUT: its timespec, read at prep
+    target: int | None = None   # TIMEOUT with a count: the CQ sequence it waits for
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,83 @@ def _poll_remove(t, ring, req: Req) -> int:
     return 0
 
 
+# -- timeouts --------------------------------------------------------------------------
+def _timespec_ns(t, addr: int) -> int:
+    """get_timespec64, and a negative field is EINVAL."""
+    sec, nsec = struct.unpack("<qq", t.mem.read(addr, 16))
+    if sec < 0 or nsec < 0:
+        raise KernelError(E.EINVAL)
+    return min(sec * NS + nsec, KTIME_MAX)
+
+
+def _clock_flags_ok(flags: int) -> None:
+    if (flags & U.IORING_TIMEOUT_CLOCK_MASK) == U.IORING_TIMEOUT_CLOCK_MASK:
+        raise KernelError(E.EINVAL)         # one clock at most
+
+
+def _timeout_prep(t, ring, req: Req) -> None:
+    if req.buf_index or req.len != 1 or req.splice_fd_in:
+        raise KernelError(E.EINVAL)
+    if req.op_flags & ~(U.IORING_TIMEOUT_ABS | U.IORING_TIMEOUT_CLOCK_MASK | U.IORING_TIMEOUT_ETIME_SUCCESS):
+        raise KernelError(E.EINVAL)
+    _clock_flags_ok(req.op_flags)
+    req.timeout_ns = _timespec_ns(t, req.addr)
+
+
+def timeout_block(timeout_ns: int, flags: int) -> Block:
+    """The wait of a TIMEOUT: until its time (relative, or absolute on
+    the clock it names, as a monotonic deadline), then -ETIME."""
+    now = clock.monotonic_ns()
+    if not flags & U.IORING_TIMEOUT_ABS:
+        deadline = now + timeout_ns
+    elif flags & U.IORING_TIMEOUT_REALTIME:
+        deadline = now + timeout_ns - clock.realtime_ns()
+    elif flags & U.IORING_TIMEOUT_BOOTTIME:
+        deadline = now + timeout_ns - clock.boottime_ns()
+    else:
+        deadline = timeout_ns
+    return Block(deadline=deadline, on_timeout=lambda: -E.ETIME)
+
+
+def _timeout(t, ring, req: Req) -> int:
+    """A timer, and with off > 0 also a count: it completes 0 once off
+    more CQEs (timeouts' own not counted) have been posted."""
+    if req.off:
+        req.target = (ring.cq_sequence() + req.off) & 0xFFFFFFFF
+    raise timeout_block(req.timeout_ns, req.op_flags)
+
+
+def _timeout_remove_prep(t, ring, req: Req) -> None:
+    if req.flags & (U.IOSQE_FIXED_FILE | U.IOSQE_BUFFER_SELECT):
+        raise KernelError(E.EINVAL)
+    _zero(req.buf_index, req.len, req.splice_fd_in)
+    flags = req.op_flags
+    if flags & U.IORING_TIMEOUT_UPDATE_MASK:
+        _clock_flags_ok(flags)
+        if flags & ~(U.IORING_TIMEOUT_UPDATE_MASK | U.IORING_TIMEOUT_ABS | U.IORING_TIMEOUT_CLOCK_MASK):
+            raise KernelError(E.EINVAL)
+        if flags & U.IORING_LINK_TIMEOUT_UPDATE:
+            raise unsupported("LINK_TIMEOUT")
+        req.timeout_ns = _timespec_ns(t, req.off)
+    elif flags:
+        raise KernelError(E.EINVAL)
+
+
+def _timeout_remove(t, ring, req: Req) -> int:
+    """Cancel (-ECANCELED) or re-arm the timeout whose user_data is addr."""
+    def match(r: Req) -> bool:
+        return r.opcode == U.IORING_OP_TIMEOUT and r.user_data == req.addr
+    if req.op_flags & U.IORING_TIMEOUT_UPDATE:
+        parked = ring.find(match)
+        if parked is None:
+            raise KernelError(E.ENOENT)
+        parked.rearm(timeout_block(req.timeout_ns, req.op_flags))
+        return 0
+    if not ring.cancel(match, False):
+        raise KernelError(E.ENOENT)
+    return 0
+
+
 CANCEL_FLAGS = (U.IORING_ASYNC_CANCEL_ALL | U.IORING_ASYNC_CANCEL_FD | U.IORING_ASYNC_CANCEL_ANY
                 | U.IORING_ASYNC_CANCEL_FD_FIXED)
 
@@ -392,6 +474,8 @@ OPS: dict[int, Op] = {
                                     _on_file("sync_file_range", lambda r: (r.off, r.len, r.op_flags))),
     U.IORING_OP_SENDMSG: Op("SENDMSG", _net_prep, _sendmsg, ioprio=True),
     U.IORING_OP_RECVMSG: Op("RECVMSG", _net_prep, _recvmsg, ioprio=True),
+    U.IORING_OP_TIMEOUT: Op("TIMEOUT", _timeout_prep, _timeout),
+    U.IORING_OP_TIMEOUT_REMOVE: Op("TIMEOUT_REMOVE", _timeout_remove_prep, _timeout_remove),
     U.IORING_OP_ACCEPT: Op("ACCEPT", _accept_prep, _accept, ioprio=True),
     U.IORING_OP_CONNECT: Op("CONNECT", _fields_prep("len", "buf_index", "op_flags", "splice_fd_in"),
                             _on_file("connect", lambda r: (r.addr, r.off))),

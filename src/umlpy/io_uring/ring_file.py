@@ -34,18 +34,37 @@ class IoUringFile(File):
         self.deferred: deque = deque()      # chains waiting for a drain
         self.link: list = []                # the chain being assembled by a submission
         self.cancelled: list = []           # cancelled requests whose CQEs follow the next one
+        self.cq_timeouts = 0                # TIMEOUT completions (not counted by TIMEOUTs)
         self.dead = False
 
     # -- completions ---------------------------------------------------------
     def post(self, user_data: int, res: int) -> None:
         self.rings.post(user_data, res)
         self.flush_cancelled()
+        self._flush_timeouts()
         self.cq_wait.wake_all()
+
+    def cq_sequence(self) -> int:
+        """CQEs posted so far, timeouts' own not counted (what a TIMEOUT's
+        count is measured in)."""
+        return (self.rings.cached_cq_tail - self.cq_timeouts) & 0xFFFFFFFF
+
+    def _flush_timeouts(self) -> None:
+        """io_flush_timeouts: TIMEOUTs whose count the CQ has reached
+        complete (0), after the CQE that made it."""
+        seq = self.cq_sequence()
+        for parked in [p for p in self.inflight if p.req.target is not None]:
+            if (seq - parked.req.target) & 0x80000000 == 0:
+                parked.counted()
 
     def flush_cancelled(self) -> None:
         pending, self.cancelled = self.cancelled, []
         for parked in pending:
             parked.aborted()
+
+    def find(self, match):
+        """The oldest parked request match(req) accepts, or None."""
+        return next((p for p in self.inflight if match(p.req)), None)
 
     def cancel(self, match, every: bool) -> int:
         """Cancel the parked requests match(req) accepts (the first one

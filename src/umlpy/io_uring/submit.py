@@ -41,11 +41,7 @@ def _init(t, ring: IoUringFile, req: Req) -> int:
         return E.EINVAL
     if req.personality:
         return E.EINVAL             # no personality is ever registered
-    try:
-        op.prep(t, ring, req)
-    except KernelError as e:
-        return e.errno
-    return 0
+    return -_result(lambda: op.prep(t, ring, req) or 0)
 
 
 def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
@@ -122,11 +118,16 @@ def _result(attempt) -> int:
 
 def complete(ring: IoUringFile, req: Req, res: int, rest: list[Req]) -> bool:
     """Post req's CQE; whether the chain goes on (False: the rest cancelled)."""
+    timeout = req.opcode == U.IORING_OP_TIMEOUT
+    if timeout:
+        ring.cq_timeouts += 1
     if not (req.flags & U.IOSQE_CQE_SKIP_SUCCESS and res >= 0):
         ring.post(req.user_data, res)
     else:
         ring.flush_cancelled()
     failed = res < 0 or (OPS[req.opcode].short_fails and res < req.len)
+    if timeout and res == -E.ETIME and req.op_flags & U.IORING_TIMEOUT_ETIME_SUCCESS:
+        failed = False
     if failed and rest and not req.flags & U.IOSQE_IO_HARDLINK:
         for r in rest:
             ring.post(r.user_data, -E.ECANCELED)
@@ -181,6 +182,16 @@ class Parked:
             return                  # already woken: one retry is on its way
         self._disarm()
         self.timer = self.t.kernel.sched.add_timer(0, self._retry)
+
+    def rearm(self, b: Block) -> None:
+        """TIMEOUT_REMOVE's update: the same request, a new wait."""
+        self._disarm()
+        self._arm(b)
+
+    def counted(self) -> None:
+        """A TIMEOUT's count was reached: it completes 0."""
+        self._disarm()
+        self._finish(lambda: 0)
 
     def _timed_out(self) -> None:
         self.timer = None
