@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -63,7 +64,7 @@ struct ring {
     int fd;
     unsigned sq_entries, cq_entries;
     unsigned *sq_head, *sq_tail, *sq_mask, *sq_flags, *sq_dropped, *sq_array;
-    unsigned *cq_head, *cq_tail, *cq_mask, *cq_overflow;
+    unsigned *cq_head, *cq_tail, *cq_mask, *cq_overflow, *cq_flags;
     struct io_uring_sqe *sqes;
     struct io_uring_cqe *cqes;
 };
@@ -98,6 +99,7 @@ static int ring_init(struct ring *r, unsigned entries, unsigned flags)
     r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
     r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
     r->cq_overflow = (unsigned *)(cq + p.cq_off.overflow);
+    r->cq_flags = (unsigned *)(cq + p.cq_off.flags);
     r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
     return 0;
 }
@@ -516,6 +518,56 @@ static void timeout_checks(void)
     close(r.fd);
 }
 
+static void evfd_count(const char *what, int efd)
+{
+    uint64_t v = 0;
+    if (read(efd, &v, 8) < 0)
+        printf("%s: eventfd %s\n", what, en(errno));
+    else
+        printf("%s: eventfd %llu\n", what, (unsigned long long)v);
+}
+
+/* IORING_REGISTER_EVENTFD: one signal per batch of completions */
+static void eventfd_checks(void)
+{
+    struct ring r;
+    if (ring_init(&r, 8, 0) < 0)
+        return;
+    int efd = eventfd(0, EFD_NONBLOCK);
+    int pfd[2];
+    pipe(pfd);
+    res("register eventfd nr 2", reg(r.fd, IORING_REGISTER_EVENTFD, &efd, 2));
+    res("register a pipe as eventfd", reg(r.fd, IORING_REGISTER_EVENTFD, &pfd[0], 1));
+    res("unregister eventfd, none", reg(r.fd, IORING_UNREGISTER_EVENTFD, NULL, 0));
+    res("register eventfd", reg(r.fd, IORING_REGISTER_EVENTFD, &efd, 1));
+    res("register eventfd again", reg(r.fd, IORING_REGISTER_EVENTFD, &efd, 1));
+    for (int i = 0; i < 3; i++)
+        queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 1 + i);
+    run(&r, 3, "three nops");
+    evfd_count("after three nops", efd);
+    char c[2];
+    queue(&r, IORING_OP_READ, pfd[0], c, 1, 0, 4);
+    res("submit pipe read", enter(r.fd, 1, 0, 0, NULL, 0));
+    evfd_count("nothing completed", efd);
+    write(pfd[1], "q", 1);
+    res("wait", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+    reap(&r, "pipe read");
+    evfd_count("after the pipe read", efd);
+    *r.cq_flags |= IORING_CQ_EVENTFD_DISABLED;
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 5);
+    run(&r, 1, "nop, eventfd disabled");
+    evfd_count("disabled", efd);
+    *r.cq_flags &= ~IORING_CQ_EVENTFD_DISABLED;
+    res("unregister eventfd", reg(r.fd, IORING_UNREGISTER_EVENTFD, NULL, 0));
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 6);
+    run(&r, 1, "nop, unregistered");
+    evfd_count("unregistered", efd);
+    close(efd);
+    close(pfd[0]);
+    close(pfd[1]);
+    close(r.fd);
+}
+
 static void overflow_checks(void)
 {
     struct ring r;
@@ -690,6 +742,7 @@ int main(int argc, char **argv)
     path_checks();
     poll_checks();
     timeout_checks();
+    eventfd_checks();
     overflow_checks();
     cred_checks();
     printf("done\n");

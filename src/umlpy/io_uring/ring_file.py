@@ -35,14 +35,31 @@ class IoUringFile(File):
         self.link: list = []                # the chain being assembled by a submission
         self.cancelled: list = []           # cancelled requests whose CQEs follow the next one
         self.cq_timeouts = 0                # TIMEOUT completions (not counted by TIMEOUTs)
+        self.posted = False                 # CQEs posted since the last commit
+        self.eventfd = None                 # IORING_REGISTER_EVENTFD's file (a reference held)
+        self.eventfd_async = False
         self.dead = False
 
     # -- completions ---------------------------------------------------------
     def post(self, user_data: int, res: int) -> None:
         self.rings.post(user_data, res)
+        self.posted = True
         self.flush_cancelled()
         self._flush_timeouts()
         self.cq_wait.wake_all()
+
+    def commit(self, parked: bool) -> None:
+        """The end of a batch of completions (a submission's, a parked
+        request's): a registered eventfd hears of it once, as Linux's
+        io_eventfd_flush_signal; an EVENTFD_ASYNC one only of parked ones,
+        unless the guest set IORING_CQ_EVENTFD_DISABLED."""
+        if not self.posted:
+            return
+        self.posted = False
+        if self.eventfd is None or (self.eventfd_async and not parked):
+            return
+        if not self.rings.rings.u32(U.RING_CQ_FLAGS) & U.IORING_CQ_EVENTFD_DISABLED:
+            self.eventfd.signal(1)
 
     def cq_sequence(self) -> int:
         """CQEs posted so far, timeouts' own not counted (what a TIMEOUT's
@@ -110,4 +127,11 @@ class IoUringFile(File):
         self.dead = True
         for parked in list(self.inflight):
             parked.cancel()
+        self.set_eventfd(None, False)
+
+    def set_eventfd(self, f, only_async: bool) -> None:
+        if self.eventfd is not None:
+            self.eventfd.put()
+        self.eventfd = f.get() if f is not None else None
+        self.eventfd_async = only_async
         self.deferred.clear()

@@ -67,6 +67,7 @@ def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
         chain, ring.link = ring.link, []
         _start(t, ring, chain)
     rings.commit_sq()
+    ring.commit(False)
     return count - left
 
 
@@ -222,6 +223,7 @@ class Parked:
         if complete(self.ring, self.req, res, self.rest) and self.rest:
             run_chain(self.t, self.ring, self.rest)
         _undrain(self.ring)
+        self.ring.commit(True)
 
     def _forget(self) -> None:
         if self in self.ring.inflight:
@@ -239,3 +241,4 @@ class Parked:
         for r in [self.req, *self.rest]:
             ring.post(r.user_data, -E.ECANCELED)
         _undrain(ring)
+        ring.commit(True)

@@ -15,6 +15,7 @@ from umlpy.kernel import mlock, printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import after, read_timespec
+from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_poll import wait_with_sigmask
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
@@ -206,8 +207,20 @@ def _probe(t, arg: int, nr: int) -> int:
     return 0
 
 
+def _register_eventfd(t, ring: IoUringFile, arg: int, only_async: bool) -> int:
+    """io_eventfd_register: the eventfd whose fd is the int at arg."""
+    if ring.eventfd is not None:
+        raise KernelError(E.EBUSY)
+    (fd,) = struct.unpack("<i", t.mem.read(arg, 4))
+    f = t.files.get(fd)
+    if not isinstance(f, EventFdFile):
+        raise KernelError(E.EINVAL)
+    ring.set_eventfd(f, only_async)
+    return 0
+
+
 @syscall("io_uring_register", status=PARTIAL,
-         note="REGISTER_BUFFERS, UNREGISTER_BUFFERS, REGISTER_PROBE; others EINVAL")
+         note="BUFFERS, EVENTFD, EVENTFD_ASYNC (and their UNREGISTER), PROBE; others EINVAL")
 def sys_io_uring_register(t, fd, opcode, arg, nr_args, *_):
     opcode, nr_args = opcode & M32, nr_args & M32
     registered = opcode & U.IORING_REGISTER_USE_REGISTERED_RING
@@ -228,5 +241,16 @@ def sys_io_uring_register(t, fd, opcode, arg, nr_args, *_):
         return 0
     if opcode == U.IORING_REGISTER_PROBE:
         return _probe(t, arg, nr_args)
+    if opcode in (U.IORING_REGISTER_EVENTFD, U.IORING_REGISTER_EVENTFD_ASYNC):
+        if nr_args != 1:
+            raise KernelError(E.EINVAL)
+        return _register_eventfd(t, ring, arg, opcode == U.IORING_REGISTER_EVENTFD_ASYNC)
+    if opcode == U.IORING_UNREGISTER_EVENTFD:
+        if arg or nr_args:
+            raise KernelError(E.EINVAL)
+        if ring.eventfd is None:
+            raise KernelError(E.ENXIO)
+        ring.set_eventfd(None, False)
+        return 0
     printk.pr_notice(f"io_uring_register: opcode {opcode} is not supported: EINVAL")
     raise KernelError(E.EINVAL)
