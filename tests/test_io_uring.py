@@ -24,3 +24,13 @@ def test_io_uring_disabled():
            f"echo 2 > {knob}; {t}; (echo 3 > {knob}) 2>/dev/null || echo refused; cat {knob}")
     assert r.stdout.decode().splitlines() == [
         "0", "setup: 0", "setup: 0", "setup: -1 EPERM", "setup: -1 EPERM", "refused", "2"], r.stderr.decode()[-2000:]
+
+
+def test_parked_requests_are_bounded_per_ring():
+    """A ring holds at most 2 waiting requests per CQ entry (Linux: as many
+    as memory allows): the next submission is EAGAIN and leaves its SQE in
+    the ring, taken once requests complete."""
+    r = sh("/t/bin/t_io_uring /tmp parked")
+    assert r.stdout.decode().splitlines() == [
+        "parked 16, then -1 EAGAIN", "all done: 0", "cqes 8, sq head 16 tail 17",
+        "the refused one now: 1"], r.stderr.decode()[-2000:]

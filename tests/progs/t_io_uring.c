@@ -11,7 +11,9 @@
  * `t_io_uring DIR hostile` (guest only): a child fills its rings with
  * random bytes, indices, heads and tails and submits them, again and
  * again; the kernel must survive it and serve a clean ring after.
- * `t_io_uring DIR setup`: one io_uring_setup, its result. */
+ * `t_io_uring DIR setup`: one io_uring_setup, its result.
+ * `t_io_uring DIR parked`: pipe reads that wait, submitted one by one
+ * until one is refused (umlpy bounds them per ring; Linux by memory). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -721,6 +723,27 @@ int main(int argc, char **argv)
         struct io_uring_params p;
         memset(&p, 0, sizeof p);
         res("setup", setup(4, &p) >= 0 ? 0 : -1);
+        return 0;
+    }
+    if (argc > 2 && !strcmp(argv[2], "parked")) {
+        struct ring r;
+        int pfd[2];
+        static char c[64];
+        if (ring_init(&r, 4, 0) < 0 || pipe(pfd) < 0)
+            return 1;
+        int n = 0;
+        long ret = 0;
+        for (; n < 64; n++) {
+            queue(&r, IORING_OP_READ, pfd[0], &c[n], 1, 0, n);
+            ret = enter(r.fd, 1, 0, 0, NULL, 0);
+            if (ret != 1)
+                break;
+        }
+        printf("parked %d, then %ld %s\n", n, ret, ret < 0 ? en(errno) : "");
+        write(pfd[1], "0123456789abcdef", 16);
+        res("all done", enter(r.fd, 0, 8, IORING_ENTER_GETEVENTS, NULL, 0));
+        printf("cqes %u, sq head %u tail %u\n", *r.cq_tail - *r.cq_head, *r.sq_head, *r.sq_tail);
+        res("the refused one now", enter(r.fd, 1, 0, 0, NULL, 0));
         return 0;
     }
     if (argc > 2 && !strcmp(argv[2], "hostile")) {

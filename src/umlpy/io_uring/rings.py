@@ -19,6 +19,7 @@ pairs; the host's page-file reads and writes are in program order).
 """
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
 from umlpy.abi import io_uring as U
@@ -48,13 +49,22 @@ def rings_layout(sq_entries: int, cq_entries: int) -> tuple[int, int]:
     return array, array + 4 * sq_entries
 
 
+def _charged(budget, name: str, size: int) -> SharedPages:
+    """Pages charged to the guest's memory budget (ENOMEM past it) for as
+    long as they live: the ring file's, or a mapping's that outlived it."""
+    budget.charge(size)
+    pages = SharedPages(name, size)
+    weakref.finalize(pages, budget.uncharge, size)
+    return pages
+
+
 class Rings:
-    def __init__(self, sq_entries: int, cq_entries: int) -> None:
+    def __init__(self, sq_entries: int, cq_entries: int, budget) -> None:
         self.sq_entries = sq_entries
         self.cq_entries = cq_entries
         self.sq_array, size = rings_layout(sq_entries, cq_entries)
-        self.rings = SharedPages("[io_uring] rings", alloc_size(size))
-        self.sqes = SharedPages("[io_uring] sqes", alloc_size(sq_entries * U.SQE_SIZE))
+        self.rings = _charged(budget, "[io_uring] rings", alloc_size(size))
+        self.sqes = _charged(budget, "[io_uring] sqes", alloc_size(sq_entries * U.SQE_SIZE))
         self.cached_sq_head = 0
         self.cached_cq_tail = 0
         self.overflow: deque[tuple[int, int, int]] = deque()

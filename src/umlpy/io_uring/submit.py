@@ -26,6 +26,11 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import State
 
 LINK_FLAGS = U.IOSQE_IO_LINK | U.IOSQE_IO_HARDLINK
+# requests (and drained chains) a ring may have waiting, per CQ entry: what
+# Linux's allocation of requests (charged to memory) bounds, a bound here
+# on the kernel objects a guest can make; a submission that meets it stops
+# (EAGAIN if it took none)
+PARKED_PER_CQE = 2
 def _init(t, ring: IoUringFile, req: Req) -> int:
     """io_init_req: the SQE's flags and fields; 0 or the errno its CQE gets."""
     if req.opcode >= U.IORING_OP_LAST:
@@ -53,7 +58,11 @@ def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
     if not ready:
         return 0
     left = count = min(to_submit, rings.sq_entries, ready)
+    starved = False
     while left:
+        if len(ring.inflight) + len(ring.deferred) >= rings.cq_entries * PARKED_PER_CQE:
+            starved = True          # as Linux when no request can be allocated
+            break
         sqe = rings.next_sqe()
         if sqe is None:
             break
@@ -68,6 +77,8 @@ def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
         _start(t, ring, chain)
     rings.commit_sq()
     ring.commit(False)
+    if starved and left == count:
+        raise KernelError(E.EAGAIN)
     return count - left
 
 

@@ -82,7 +82,7 @@ def sys_io_uring_setup(t, entries, params, *_):
         raise KernelError(E.EINVAL)
     if flags & U.IORING_SETUP_DEFER_TASKRUN and not flags & U.IORING_SETUP_SINGLE_ISSUER:
         raise KernelError(E.EINVAL)
-    rings = Rings(sq, cq)
+    rings = Rings(sq, cq, t.proc.mm.budget)
     p[0], p[1], p[5] = sq, cq, FEATURES
     sq_off, cq_off = rings.sq_offsets(), rings.cq_offsets()
     out = U.PARAMS.pack(*p[:10], *sq_off, 0, 0, *cq_off, 0, 0)
