@@ -24,11 +24,10 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import KTIME_MAX, NS
 from umlpy.net.socket import MSG_NOSIGNAL
-from umlpy.syscalls.sys_file import sys_fsync
+from umlpy.syscalls.sys_file import OPEN_HOW_SIZE_VER0, sys_fsync
 from umlpy.syscalls.sys_poll import file_revents
 from umlpy.syscalls.sys_read_write import rw_vecs
 from umlpy.syscalls.sys_socket import SOCK_CLOEXEC, SOCK_NONBLOCK, sys_recvfrom, sys_recvmsg, sys_sendmsg, sys_sendto
-from umlpy.syscalls.sys_file import OPEN_HOW_SIZE_VER0
 from umlpy.syscalls.table import Table
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, read_path, s32, s64
 
@@ -52,6 +51,7 @@ class Req:
     error: int = 0          # what its prep failed with (0: it did not)
     timeout_ns: int = 0     # TIMEOUT: its timespec, read at prep
     target: int | None = None   # TIMEOUT with a count: the CQ sequence it waits for
+    fixed_buf: tuple[int, int] = (0, 0)     # READ/WRITE_FIXED: the registered buffer, taken at prep
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,12 @@ def _nop(t, ring, req: Req) -> int:
 
 # -- read and write ------------------------------------------------------------
 def _rw_prep(t, ring, req: Req) -> None:
+    """The fixed ones take their registered buffer now: unregistering it
+    later does not pull it from under a waiting request (Linux's rsrc node)."""
     if req.opcode in (U.IORING_OP_READ_FIXED, U.IORING_OP_WRITE_FIXED):
         if req.buf_index >= len(ring.bufs or ()):
             raise KernelError(E.EFAULT)
+        req.fixed_buf = ring.bufs[req.buf_index]
 
 
 def _file(t, req: Req):
@@ -110,7 +113,7 @@ def _rw_issue(write: bool, vectored: bool, fixed: bool):
         else:
             n = min(req.len, MAX_RW_COUNT)
             if fixed:
-                start, end = ring.bufs[req.buf_index]
+                start, end = req.fixed_buf
                 if not (start <= req.addr and req.addr + req.len <= end):
                     raise KernelError(E.EFAULT)      # io_import_fixed
             elif not access_ok(req.addr, n):

@@ -31,6 +31,8 @@ LINK_FLAGS = U.IOSQE_IO_LINK | U.IOSQE_IO_HARDLINK
 # on the kernel objects a guest can make; a submission that meets it stops
 # (EAGAIN if it took none)
 PARKED_PER_CQE = 2
+
+
 def _init(t, ring: IoUringFile, req: Req) -> int:
     """io_init_req: the SQE's flags and fields; 0 or the errno its CQE gets."""
     if req.opcode >= U.IORING_OP_LAST:
@@ -46,7 +48,13 @@ def _init(t, ring: IoUringFile, req: Req) -> int:
         return E.EINVAL
     if req.personality:
         return E.EINVAL             # no personality is ever registered
-    return -_result(lambda: op.prep(t, ring, req) or 0)
+    try:
+        op.prep(t, ring, req)
+    except KernelError as e:
+        return e.errno
+    except GuestFault:
+        return E.EFAULT
+    return 0
 
 
 def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
@@ -83,9 +91,10 @@ def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
 
 
 def _queue(t, ring: IoUringFile, req: Req) -> None:
-    """Add req to the chain being built, or run what it completes."""
+    """Add req to the chain being built, or run what it completes (a
+    member that failed its checks fails the chain it is in)."""
     ring.link.append(req)
-    if req.flags & LINK_FLAGS and not req.error:
+    if req.flags & LINK_FLAGS:
         return
     chain, ring.link = ring.link, []
     _start(t, ring, chain)
