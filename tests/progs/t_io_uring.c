@@ -37,6 +37,7 @@
 #include "results.h"
 
 static char dir[400];
+static volatile int usr1s;         /* SIGUSR1s handled */
 
 static char *at(const char *name)
 {
@@ -320,6 +321,29 @@ static void io_checks(void)
     res("wait after write", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
     reap(&r, "pipe read after write");
     printf("pipe data: '%.3s'\n", c1);
+    /* EXT_ARG's sigmask holds SIGUSR1 off while waiting: the timeout ends
+       the wait, the signal comes after */
+    sigset_t blockusr1;
+    sigemptyset(&blockusr1);
+    sigaddset(&blockusr1, SIGUSR1);
+    struct __kernel_timespec ts50 = {0, 60000000};
+    struct io_uring_getevents_arg ga2 = {(unsigned long)&blockusr1, 8, 0, (unsigned long)&ts50};
+    queue(&r, IORING_OP_READ, pfd[0], c1, 3, 0, 25);
+    res("submit pipe read", enter(r.fd, 1, 0, 0, NULL, 0));
+    int before = usr1s;
+    timer_settime(tm, 0, &it, NULL);
+    res("wait, SIGUSR1 masked", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &ga2, sizeof ga2));
+    printf("SIGUSR1 handled after the wait: %d\n", usr1s - before);
+    /* another process completes what this one waits for */
+    pid_t w = fork();
+    if (w == 0) {
+        usleep(20000);
+        write(pfd[1], "def", 3);
+        _exit(0);
+    }
+    res("wait for the child's write", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+    reap(&r, "pipe read, child's write");
+    waitpid(w, NULL, 0);
     /* a read still parked when the ring goes */
     queue(&r, IORING_OP_READ, pfd[0], c1, 3, 0, 24);
     res("submit parked read", enter(r.fd, 1, 0, 0, NULL, 0));
@@ -648,7 +672,7 @@ static void cred_checks(void)
     close(p);
 }
 
-static void on_usr1(int sig) { (void)sig; }
+static void on_usr1(int sig) { (void)sig; usr1s++; }
 
 static unsigned long long rnd_state = 88172645463325252ULL;
 
