@@ -344,6 +344,15 @@ static void io_checks(void)
     res("wait for the child's write", enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0));
     reap(&r, "pipe read, child's write");
     waitpid(w, NULL, 0);
+    /* IO_DRAIN: a request (and those after it) waits for all before it */
+    queue(&r, IORING_OP_READ, pfd[0], c1, 3, 0, 30);
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 31)->flags = IOSQE_IO_DRAIN;
+    queue(&r, IORING_OP_NOP, -1, NULL, 0, 0, 32);
+    res("submit read, drain nop, nop", enter(r.fd, 3, 0, 0, NULL, 0));
+    reap(&r, "drained, before the write");
+    write(pfd[1], "ghi", 3);
+    res("wait for all three", enter(r.fd, 0, 3, IORING_ENTER_GETEVENTS, NULL, 0));
+    reap(&r, "drained, after the write");
     /* a read still parked when the ring goes */
     queue(&r, IORING_OP_READ, pfd[0], c1, 3, 0, 24);
     res("submit parked read", enter(r.fd, 1, 0, 0, NULL, 0));

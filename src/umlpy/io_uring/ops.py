@@ -4,8 +4,9 @@ the syscall it stands for, on behalf of the submitting task: its fd table,
 credentials, root and cwd).
 
 An issue that must wait raises Block as the syscall would; submit.py parks
-the request until the file is ready.  Opcodes Linux has and umlpy does not
-are EINVAL in their CQE, with one kernel log line (submit.py).
+the request until the file is ready.  Opcodes and flags Linux has and
+umlpy does not are EINVAL in their CQE, with one kernel log line
+(`unsupported`).
 """
 from __future__ import annotations
 

@@ -69,12 +69,13 @@ class IoUringFile(File):
     def _flush_timeouts(self) -> None:
         """io_flush_timeouts: TIMEOUTs whose count the CQ has reached
         complete (0), after the CQE that made it."""
-        seq = self.cq_sequence()
         for parked in [p for p in self.inflight if p.req.target is not None]:
-            if (seq - parked.req.target) & 0x80000000 == 0:
+            # one completing posts a CQE, which may complete others first
+            if parked in self.inflight and (self.cq_sequence() - parked.req.target) & 0x80000000 == 0:
                 parked.counted()
 
     def flush_cancelled(self) -> None:
+        """Post the CQEs of the requests cancel() took."""
         pending, self.cancelled = self.cancelled, []
         for parked in pending:
             parked.aborted()
@@ -93,7 +94,7 @@ class IoUringFile(File):
             found = found[:1]
         for parked in found:
             parked.cancel()
-        self.cancelled = found
+        self.cancelled += found
         return len(found)
 
     # -- mmap, poll, close ---------------------------------------------------
@@ -127,11 +128,12 @@ class IoUringFile(File):
         self.dead = True
         for parked in list(self.inflight):
             parked.cancel()
+        self.deferred.clear()
         self.set_eventfd(None, False)
 
     def set_eventfd(self, f, only_async: bool) -> None:
+        """Register f (a reference held), or let the registered one go."""
         if self.eventfd is not None:
             self.eventfd.put()
         self.eventfd = f.get() if f is not None else None
         self.eventfd_async = only_async
-        self.deferred.clear()
