@@ -196,6 +196,14 @@ static void setup_checks(void)
     char b[8];
     res("read ring fd", read(fd, b, sizeof b));
     close(fd);
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_R_DISABLED;
+    fd = setup(2, &p);
+    res("enter, rings disabled", enter(fd, 0, 0, 0, NULL, 0));
+    res("enable rings", reg(fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0));
+    res("enter, enabled", enter(fd, 0, 0, 0, NULL, 0));
+    res("enable rings again", reg(fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0));
+    close(fd);
 }
 
 static void io_checks(void)

@@ -23,6 +23,7 @@ from umlpy.syscalls.util import s32
 OPCODES = ", ".join(op.name for op in OPS.values())
 # setup flags that change nothing here, or that only restrict the ring
 ACCEPTED_SETUP = (U.IORING_SETUP_CQSIZE | U.IORING_SETUP_CLAMP | U.IORING_SETUP_SUBMIT_ALL
+                  | U.IORING_SETUP_R_DISABLED
                   | U.IORING_SETUP_COOP_TASKRUN | U.IORING_SETUP_TASKRUN_FLAG
                   | U.IORING_SETUP_SINGLE_ISSUER | U.IORING_SETUP_DEFER_TASKRUN)
 FEATURES = (U.IORING_FEAT_SINGLE_MMAP | U.IORING_FEAT_NODROP | U.IORING_FEAT_SUBMIT_STABLE
@@ -65,7 +66,7 @@ def _sizes(entries: int, flags: int, cq_entries: int) -> tuple[int, int]:
 
 
 @syscall("io_uring_setup", status=PARTIAL,
-         note=f"opcodes {OPCODES}; no SQPOLL, IOPOLL, SQE128/CQE32, R_DISABLED, ATTACH_WQ (EINVAL)")
+         note=f"opcodes {OPCODES}; no SQPOLL, IOPOLL, SQE128/CQE32, ATTACH_WQ (EINVAL)")
 def sys_io_uring_setup(t, entries, params, *_):
     if not _allowed(t):
         raise KernelError(E.EPERM)
@@ -133,6 +134,8 @@ def sys_io_uring_enter(t, fd, to_submit, min_complete, flags, argp, argsz):
     if flags & U.IORING_ENTER_REGISTERED_RING:
         raise KernelError(E.EINVAL)         # no ring fd is ever registered
     ring = _ring(t, fd)
+    if ring.setup_flags & U.IORING_SETUP_R_DISABLED:
+        raise KernelError(E.EBADFD)         # until IORING_REGISTER_ENABLE_RINGS
     submitted = 0
     if to_submit:
         submitted = submit_sqes(t, ring, to_submit)
@@ -220,7 +223,7 @@ def _register_eventfd(t, ring: IoUringFile, arg: int, only_async: bool) -> int:
 
 
 @syscall("io_uring_register", status=PARTIAL,
-         note="BUFFERS, EVENTFD, EVENTFD_ASYNC (and their UNREGISTER), PROBE; others EINVAL")
+         note="BUFFERS, EVENTFD, EVENTFD_ASYNC (and their UNREGISTER), PROBE, ENABLE_RINGS; others EINVAL")
 def sys_io_uring_register(t, fd, opcode, arg, nr_args, *_):
     opcode, nr_args = opcode & M32, nr_args & M32
     registered = opcode & U.IORING_REGISTER_USE_REGISTERED_RING
@@ -251,6 +254,13 @@ def sys_io_uring_register(t, fd, opcode, arg, nr_args, *_):
         if ring.eventfd is None:
             raise KernelError(E.ENXIO)
         ring.set_eventfd(None, False)
+        return 0
+    if opcode == U.IORING_REGISTER_ENABLE_RINGS:
+        if arg or nr_args:
+            raise KernelError(E.EINVAL)
+        if not ring.setup_flags & U.IORING_SETUP_R_DISABLED:
+            raise KernelError(E.EBADFD)
+        ring.setup_flags &= ~U.IORING_SETUP_R_DISABLED
         return 0
     printk.pr_notice(f"io_uring_register: opcode {opcode} is not supported: EINVAL")
     raise KernelError(E.EINVAL)
