@@ -34,3 +34,12 @@ def test_parked_requests_are_bounded_per_ring():
     assert r.stdout.decode().splitlines() == [
         "parked 16, then -1 EAGAIN", "all done: 0", "cqes 8, sq head 16 tail 17",
         "the refused one now: 1"], r.stderr.decode()[-2000:]
+
+
+def test_many_waiting_requests_on_one_pipe():
+    """4096 reads parked on one pipe are all served by one write, and 4096
+    cancels of nothing each find nothing without walking them (both linear,
+    whatever the guest queues)."""
+    r = sh("/t/bin/t_io_uring /tmp many")
+    assert r.stdout.decode().splitlines() == [
+        "submit reads: 4096", "write: 4096", "reads done: 4096", "cancels: 4096"], r.stderr.decode()[-2000:]

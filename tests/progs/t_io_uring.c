@@ -13,7 +13,9 @@
  * again; the kernel must survive it and serve a clean ring after.
  * `t_io_uring DIR setup`: one io_uring_setup, its result.
  * `t_io_uring DIR parked`: pipe reads that wait, submitted one by one
- * until one is refused (umlpy bounds them per ring; Linux by memory). */
+ * until one is refused (umlpy bounds them per ring; Linux by memory).
+ * `t_io_uring DIR many`: 4096 reads wait on one pipe, one write of 4096
+ * bytes ends them all, then 4096 cancels of nothing. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -785,6 +787,35 @@ int main(int argc, char **argv)
         res("all done", enter(r.fd, 0, 8, IORING_ENTER_GETEVENTS, NULL, 0));
         printf("cqes %u, sq head %u tail %u\n", *r.cq_tail - *r.cq_head, *r.sq_head, *r.sq_tail);
         res("the refused one now", enter(r.fd, 1, 0, 0, NULL, 0));
+        return 0;
+    }
+    if (argc > 2 && !strcmp(argv[2], "many")) {
+        enum { N = 4096 };
+        struct ring r;
+        int pfd[2];
+        static char c[N], data[N];
+        if (ring_init(&r, N, 0) < 0 || pipe(pfd) < 0)
+            return 1;
+        fcntl(pfd[1], F_SETPIPE_SZ, 1 << 16);
+        for (int i = 0; i < N; i++)
+            queue(&r, IORING_OP_READ, pfd[0], &c[i], 1, 0, i);
+        res("submit reads", enter(r.fd, N, 0, 0, NULL, 0));
+        memset(data, 'x', N);
+        res("write", write(pfd[1], data, N));
+        unsigned got = 0;
+        while (got < N) {
+            long n = enter(r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+            if (n < 0)
+                break;
+            unsigned head = *r.cq_head, tail = *r.cq_tail;
+            for (; head != tail; head++)
+                got += r.cqes[head & *r.cq_mask].res == 1;
+            *r.cq_head = head;
+        }
+        printf("reads done: %u\n", got);
+        for (int i = 0; i < N; i++)
+            queue(&r, IORING_OP_ASYNC_CANCEL, -1, (void *)(long)i, 0, 0, i);
+        res("cancels", enter(r.fd, N, 0, 0, NULL, 0));
         return 0;
     }
     if (argc > 2 && !strcmp(argv[2], "hostile")) {

@@ -345,8 +345,7 @@ def _poll_remove_prep(t, ring, req: Req) -> None:
 
 def _poll_remove(t, ring, req: Req) -> int:
     """The poll request whose user_data is addr goes, -ECANCELED."""
-    found = ring.cancel(lambda r: r.opcode == U.IORING_OP_POLL_ADD and r.user_data == req.addr, False)
-    if not found:
+    if not ring.cancel(ring.waiting.with_data(req.addr, U.IORING_OP_POLL_ADD, False)):
         raise KernelError(E.ENOENT)
     return 0
 
@@ -393,7 +392,7 @@ def _timeout(t, ring, req: Req) -> int:
     """A timer, and with off > 0 also a count: it completes 0 once off
     more CQEs (timeouts' own not counted) have been posted."""
     if req.off:
-        req.target = (ring.cq_sequence() + req.off) & 0xFFFFFFFF
+        req.target = ring.cq_sequence() + req.off
     raise timeout_block(req.timeout_ns, req.op_flags)
 
 
@@ -415,16 +414,13 @@ def _timeout_remove_prep(t, ring, req: Req) -> None:
 
 def _timeout_remove(t, ring, req: Req) -> int:
     """Cancel (-ECANCELED) or re-arm the timeout whose user_data is addr."""
-    def match(r: Req) -> bool:
-        return r.opcode == U.IORING_OP_TIMEOUT and r.user_data == req.addr
-    if req.op_flags & U.IORING_TIMEOUT_UPDATE:
-        parked = ring.find(match)
-        if parked is None:
-            raise KernelError(E.ENOENT)
-        parked.rearm(timeout_block(req.timeout_ns, req.op_flags))
-        return 0
-    if not ring.cancel(match, False):
+    found = ring.waiting.with_data(req.addr, U.IORING_OP_TIMEOUT, False)
+    if not found:
         raise KernelError(E.ENOENT)
+    if req.op_flags & U.IORING_TIMEOUT_UPDATE:
+        found[0].rearm(timeout_block(req.timeout_ns, req.op_flags))
+    else:
+        ring.cancel(found)
     return 0
 
 
@@ -448,19 +444,17 @@ def _cancel(t, ring, req: Req) -> int:
     flags = req.op_flags
     if flags & U.IORING_ASYNC_CANCEL_FD_FIXED:
         raise KernelError(E.ENOENT)         # no fixed file is ever registered
+    every = bool(flags & (U.IORING_ASYNC_CANCEL_ALL | U.IORING_ASYNC_CANCEL_ANY))
     if flags & U.IORING_ASYNC_CANCEL_ANY:
-        def match(r: Req) -> bool:
-            return True
+        found = ring.waiting.all()
     elif flags & U.IORING_ASYNC_CANCEL_FD:
-        def match(r: Req) -> bool:
-            return r.fd == req.fd and not r.flags & U.IOSQE_FIXED_FILE
+        found = ring.waiting.on_fd(req.fd, every)      # a fixed-file request never waits
     else:
-        def match(r: Req) -> bool:
-            return r.user_data == req.addr
-    found = ring.cancel(match, bool(flags & (U.IORING_ASYNC_CANCEL_ALL | U.IORING_ASYNC_CANCEL_ANY)))
-    if not found:
+        found = ring.waiting.with_data(req.addr, None, every)
+    n = ring.cancel(found)
+    if not n:
         raise KernelError(E.ENOENT)
-    return found if flags & (U.IORING_ASYNC_CANCEL_ALL | U.IORING_ASYNC_CANCEL_ANY) else 0
+    return n if every else 0
 
 
 OPS: dict[int, Op] = {

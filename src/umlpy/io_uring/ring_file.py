@@ -14,6 +14,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import io_uring as U
 from umlpy.io_uring.rings import Rings
+from umlpy.io_uring.waiting import Waiting
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.sharedpages import PagesAt
 from umlpy.kernel.wait import WaitQueue
@@ -30,11 +31,12 @@ class IoUringFile(File):
         self.setup_flags = setup_flags
         self.cq_wait = WaitQueue("io_uring")
         self.bufs: list[tuple[int, int]] | None = None     # registered (start, end)
-        self.inflight: list = []            # parked requests (submit.Parked), oldest first
+        self.waiting = Waiting()            # parked requests (submit.Parked)
         self.deferred: deque = deque()      # chains waiting for a drain
         self.link: list = []                # the chain being assembled by a submission
         self.cancelled: list = []           # cancelled requests whose CQEs follow the next one
-        self.cq_timeouts = 0                # TIMEOUT completions (not counted by TIMEOUTs)
+        self.cq_posted = 0                  # CQEs ever posted
+        self.cq_timeouts = 0                # TIMEOUT completions among them (not counted by TIMEOUTs)
         self.posted = False                 # CQEs posted since the last commit
         self.eventfd = None                 # IORING_REGISTER_EVENTFD's file (a reference held)
         self.eventfd_async = False
@@ -43,6 +45,7 @@ class IoUringFile(File):
     # -- completions ---------------------------------------------------------
     def post(self, user_data: int, res: int) -> None:
         self.rings.post(user_data, res)
+        self.cq_posted += 1
         self.posted = True
         self.flush_cancelled()
         self._flush_timeouts()
@@ -63,16 +66,14 @@ class IoUringFile(File):
 
     def cq_sequence(self) -> int:
         """CQEs posted so far, timeouts' own not counted (what a TIMEOUT's
-        count is measured in)."""
-        return (self.rings.cached_cq_tail - self.cq_timeouts) & 0xFFFFFFFF
+        count is measured in; never wraps)."""
+        return self.cq_posted - self.cq_timeouts
 
     def _flush_timeouts(self) -> None:
         """io_flush_timeouts: TIMEOUTs whose count the CQ has reached
         complete (0), after the CQE that made it."""
-        for parked in [p for p in self.inflight if p.req.target is not None]:
-            # one completing posts a CQE, which may complete others first
-            if parked in self.inflight and (self.cq_sequence() - parked.req.target) & 0x80000000 == 0:
-                parked.counted()
+        for parked in self.waiting.reached(self.cq_sequence()):
+            parked.counted()
 
     def flush_cancelled(self) -> None:
         """Post the CQEs of the requests cancel() took."""
@@ -80,18 +81,11 @@ class IoUringFile(File):
         for parked in pending:
             parked.aborted()
 
-    def find(self, match):
-        """The oldest parked request match(req) accepts, or None."""
-        return next((p for p in self.inflight if match(p.req)), None)
-
-    def cancel(self, match, every: bool) -> int:
-        """Cancel the parked requests match(req) accepts (the first one
-        only, unless every); how many.  They complete -ECANCELED right
-        after the CQE posted next (the cancelling request's own), as
-        Linux's task work posts them after it."""
-        found = [p for p in self.inflight if match(p.req)]
-        if not every:
-            found = found[:1]
+    def cancel(self, found: list) -> int:
+        """Cancel these parked requests (Waiting's lookups found them); how
+        many.  They complete -ECANCELED right after the CQE posted next
+        (the cancelling request's own), as Linux's task work posts them
+        after it."""
         for parked in found:
             parked.cancel()
         self.cancelled += found
@@ -126,7 +120,7 @@ class IoUringFile(File):
         """The last reference is gone: requests still parked are dropped
         (io_ring_exit_work cancels them; nobody can see their CQEs)."""
         self.dead = True
-        for parked in list(self.inflight):
+        for parked in self.waiting.all():
             parked.cancel()
         self.deferred.clear()
         self.set_eventfd(None, False)

@@ -68,7 +68,7 @@ def submit_sqes(t, ring: IoUringFile, to_submit: int) -> int:
     left = count = min(to_submit, rings.sq_entries, ready)
     starved = False
     while left:
-        if len(ring.inflight) + len(ring.deferred) >= rings.cq_entries * PARKED_PER_CQE:
+        if len(ring.waiting) + len(ring.deferred) >= rings.cq_entries * PARKED_PER_CQE:
             starved = True          # as Linux when no request can be allocated
             break
         sqe = rings.next_sqe()
@@ -102,7 +102,7 @@ def _queue(t, ring: IoUringFile, req: Req) -> None:
 
 def _start(t, ring: IoUringFile, chain: list[Req]) -> None:
     """Run a chain now, or after the drain it (or one before it) waits for."""
-    if (any(r.flags & U.IOSQE_IO_DRAIN for r in chain) and ring.inflight) or ring.deferred:
+    if (any(r.flags & U.IOSQE_IO_DRAIN for r in chain) and len(ring.waiting)) or ring.deferred:
         ring.deferred.append((t, chain))
         return
     run_chain(t, ring, chain)
@@ -158,11 +158,48 @@ def complete(ring: IoUringFile, req: Req, res: int, rest: list[Req]) -> bool:
 
 def _undrain(ring: IoUringFile) -> None:
     """Every earlier request is done: run the chains a drain held."""
-    while ring.deferred and not ring.inflight and not ring.dead:
+    while ring.deferred and not len(ring.waiting) and not ring.dead:
         t, chain = ring.deferred.popleft()
         if t.state is State.DEAD:
             continue
         run_chain(t, ring, chain)
+
+
+class _Hub:
+    """Every parked request waiting on one wait queue, behind one watcher
+    of it: many requests on one pipe cost the queue one entry, and each
+    request comes and goes in O(1) (a WaitQueue's watchers are a list)."""
+
+    def __init__(self, q) -> None:
+        self.q = q
+        self.parked: dict = {}
+        q.watch(self.woken)
+
+    def woken(self) -> None:
+        parked, self.parked = self.parked, {}
+        self.q.unwatch(self.woken)
+        del _hubs[self.q]
+        for p in parked:
+            p.woken()
+
+
+_hubs: dict = {}        # WaitQueue -> its _Hub, while it has parked requests
+
+
+def _watch(q, p) -> None:
+    hub = _hubs.get(q)
+    if hub is None:
+        hub = _hubs[q] = _Hub(q)
+    hub.parked[p] = None
+
+
+def _unwatch(q, p) -> None:
+    hub = _hubs.get(q)
+    if hub is not None:
+        hub.parked.pop(p, None)
+        if not hub.parked:
+            q.unwatch(hub.woken)
+            del _hubs[q]
 
 
 class Parked:
@@ -178,27 +215,27 @@ class Parked:
         self.rest = rest
         self.timer = None
         self.queues: tuple = ()
-        ring.inflight.append(self)
+        ring.waiting.add(self)
         self._arm(block)
 
     def _arm(self, b: Block) -> None:
         self.block = b
         self.queues = tuple(dict.fromkeys(b.queues))
         for q in self.queues:
-            q.watch(self._woken)
+            _watch(q, self)
         sched = self.t.kernel.sched
         if b.deadline is not None:
             self.timer = sched.add_timer(b.deadline, self._timed_out)
 
     def _disarm(self) -> None:
         for q in self.queues:
-            q.unwatch(self._woken)
+            _unwatch(q, self)
         self.queues = ()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
-    def _woken(self) -> None:
+    def woken(self) -> None:
         if not self.queues:
             return                  # already woken: one retry is on its way
         self._disarm()
@@ -246,8 +283,7 @@ class Parked:
         self.ring.commit(True)
 
     def _forget(self) -> None:
-        if self in self.ring.inflight:
-            self.ring.inflight.remove(self)
+        self.ring.waiting.remove(self)
 
     def cancel(self) -> None:
         """Drop it without a CQE (its ring is gone)."""
