@@ -25,12 +25,18 @@ UMLPY = ROOT / ".venv" / "bin" / "umlpy"
 IMAGE = ROOT / "linux-um"
 BENCHES = ["getpid", "fork", "exec", "pipe", "file", "stat"]
 OWN = ["unix", "net"]          # bench/src/: figures the anchors do not have
+EXT4 = "ext4"                  # bench/src/bench_ext4.c: issue 14's figures, on an ext4 disk
 FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us", False),
            ("exec_us", "fork+execve(busybox true)+wait, us", False),
            ("pipe_rt_us", "pipe round trip, us", False),
            ("file_write_fsync_MBps", "64 MiB write+fsync, MB/s", True),
            ("file_read_MBps", "64 MiB cached read, MB/s", True),
            ("open_stat_close_us", "stat+open+close, us", False),
+           ("ext4_write_fsync_MBps", "ext4: 64 MiB write+fsync, MB/s", True),
+           ("ext4_cold_read_MBps", "ext4: 64 MiB cold read, MB/s", True),
+           ("ext4_cached_read_MBps", "ext4: 64 MiB cached read, MB/s", True),
+           ("ext4_create_unlink_us", "ext4: create+unlink of 10 000 files, us per file", False),
+           ("ext4_stat_open_close_us", "ext4: stat+open+close, us", False),
            ("unix_rt_us", "unix socket round trip, us", False),
            ("epoll_wake_us", "epoll_wait wake-up round trip, us", False),
            ("tcp_rt_us", "TCP loopback 1-byte round trip, us", False),
@@ -63,7 +69,7 @@ def build() -> None:
         src = ANCHORS / "src" / f"bench_{b}.c"
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
             subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
-    for name in OWN:
+    for name in OWN + [EXT4]:
         extra = BUILD / "bin" / f"bench_{name}"
         src = ROOT / "bench" / "src" / f"bench_{name}.c"
         if not extra.exists() or extra.stat().st_mtime < src.stat().st_mtime:
@@ -73,7 +79,7 @@ def build() -> None:
         shutil.rmtree(tree)
     shutil.copytree(ROOT / "rootfs" / "tree", tree, symlinks=True)
     (tree / "bench").mkdir()
-    for b in BENCHES + OWN:
+    for b in BENCHES + OWN + [EXT4]:
         shutil.copy(BUILD / "bin" / f"bench_{b}", tree / "bench")
     _add_python(tree)
     for s in ("bench.sh", "quick.sh"):
@@ -83,6 +89,16 @@ def build() -> None:
     img = BUILD / "root.img"
     img.unlink(missing_ok=True)
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", str(tree), str(img), "256M"],
+                   check=True, capture_output=True)
+    # the same tree on ext4 as Debian's mke2fs.conf makes it, with the file
+    # the cold read reads: written by mke2fs, so no guest has it cached
+    data = tree / "data"
+    data.mkdir()
+    with open(data / "cold.dat", "wb") as f:
+        f.write(bytes((i * 7 + 1) & 0xFF for i in range(65536)) * 1024)
+    img = BUILD / "ext4.img"
+    img.unlink(missing_ok=True)
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(img), "1G"],
                    check=True, capture_output=True)
 
 
@@ -206,6 +222,36 @@ def uml(cpu: int) -> dict[str, float]:
     return res
 
 
+def ext4(cpu: int) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """bench_ext4 natively (in a directory of the host's file system), and as
+    init of umlpy and of UML booted from a fresh COW over the same ext4 image."""
+    work = BUILD / "native" / "ext4"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    r = subprocess.run(["taskset", "-c", str(cpu), str(BUILD / "bin" / f"bench_{EXT4}"), str(work)],
+                       capture_output=True, text=True)
+    nat = parse(r.stdout)
+    shutil.rmtree(work, ignore_errors=True)
+    cow = BUILD / "ext4.cow"
+    common = [f"ubd0={cow},{BUILD / 'ext4.img'}", "root=/dev/ubda", "rw", "mem=256M", "quiet",
+              f"init=/bench/bench_{EXT4}"]
+    cow.unlink(missing_ok=True)
+    r = subprocess.run(["taskset", "-c", str(cpu), str(UMLPY), str(IMAGE), f"umlpy_cpu={cpu}", *common],
+                       capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+    ump = parse(r.stdout)
+    um: dict[str, float] = {}
+    shim = BUILD / "uml" / "shim.so"
+    if Path("/usr/bin/linux.uml").exists() and shim.exists():
+        cow.unlink(missing_ok=True)
+        (BUILD / "uml_dir").mkdir(exist_ok=True)
+        r = subprocess.run(["taskset", "-c", str(cpu), "env", f"LD_PRELOAD={shim}", "/usr/bin/linux.uml",
+                            f"uml_dir={BUILD / 'uml_dir'}", "con0=fd:0,fd:1", "con=null", *common],
+                           capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+        um = parse(r.stdout)
+    cow.unlink(missing_ok=True)
+    return nat, ump, um
+
+
 DEBIAN = Path(os.environ.get("UMLPY_CACHE", Path.home() / ".cache" / "umlpy")) / "debian"
 DEB_CMDS = {"deb_bash_true_s": ["/bin/bash", "-c", "true"],
             "deb_python_pass_s": ["/usr/bin/python3", "-c", "pass"],
@@ -278,10 +324,10 @@ def main() -> int:
     nat = native(args.cpu)
     ump = umlpy(args.cpu)
     um = {} if args.no_uml else uml(args.cpu)
-    dn, du, dm = debian(args.cpu)
-    nat.update(dn)
-    ump.update(du)
-    um.update(dm)
+    for n_, u_, m_ in (ext4(args.cpu), debian(args.cpu)):
+        nat.update(n_)
+        ump.update(u_)
+        um.update(m_)
     print(f"# {time.strftime('%Y-%m-%d')}, pinned to CPU {args.cpu}; ratio = cost relative to native/UML "
           "(time ratio; for MB/s the inverse), lower is better")
     print("| figure | native | umlpy | UML | umlpy/native | umlpy/UML |")

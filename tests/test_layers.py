@@ -9,6 +9,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "umlpy"
 ABOVE = {
     "kernel": ("vfs", "fs", "syscalls", "io_uring", "drivers", "net", "block", "boot"),
     "vfs": ("fs", "syscalls", "io_uring", "drivers", "boot"),
+    "bpf": ("fs", "syscalls", "io_uring", "drivers", "net", "block", "boot"),
     "abi": ("kernel", "vfs", "fs", "syscalls", "io_uring", "drivers", "net", "block", "boot"),
 }
 

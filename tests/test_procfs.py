@@ -260,7 +260,17 @@ def test_config_gz_tells_what_the_kernel_has():
     assert "CONFIG_UML=y" in opts and "CONFIG_EXT2_FS=y" in opts and "CONFIG_INET=y" in opts
     assert "CONFIG_EPOLL=y" in opts and "CONFIG_SYSVIPC=y" in opts
     assert "# CONFIG_MODULES is not set" in opts and "# CONFIG_USER_NS is not set" in opts
-    assert "# CONFIG_BPF_SYSCALL is not set" in opts
+    assert "CONFIG_BPF_SYSCALL=y" in opts and "# CONFIG_BPF_JIT is not set" in opts
+
+
+def test_unprivileged_bpf_disabled_sysctl():
+    """kernel.unprivileged_bpf_disabled: 0 (UML 6.1's default) to 2; once 1
+    it stays 1 (EPERM), as bpf_unpriv_handler."""
+    text = out("cd /proc/sys/kernel; cat unprivileged_bpf_disabled; echo 2 > unprivileged_bpf_disabled; "
+               "cat unprivileged_bpf_disabled; (echo 3 > unprivileged_bpf_disabled) 2>/dev/null || echo refused; "
+               "echo 1 > unprivileged_bpf_disabled; (echo 0 > unprivileged_bpf_disabled) 2>/dev/null || echo stuck; "
+               "cat unprivileged_bpf_disabled")
+    assert text.split() == ["0", "2", "refused", "stuck", "1"]
 
 
 def test_pipe_sysctls():

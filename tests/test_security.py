@@ -30,6 +30,16 @@ def test_kernel_imports_nothing_of_the_host():
     assert not bad, bad
 
 
+def test_no_host_call_sets_a_host_clock():
+    """The guest's clock is its own (kernel/timekeeping.py): the host port
+    has no way to set or adjust, or even read the NTP state of, a host
+    clock that a guest's clock_settime or adjtimex could reach."""
+    calls = ("clock_settime", "settimeofday", "adjtimex", "clock_adjtime", "ntp_adjtime", "stime(")
+    bad = [f"{path.relative_to(ROOT)}: {c}" for path in (ROOT / "src" / "arch_um").iterdir()
+           if path.suffix in (".py", ".c", ".h") for c in calls if c in path.read_text()]
+    assert not bad, bad
+
+
 def test_unsupported_syscall_is_enosys_and_logged_once():
     r = boot("init=/bin/sh", init_args=["-c", "/t/bin/t_enosys; /t/bin/t_enosys"])
     assert r.stdout == b"io_setup: -1 ENOSYS\nsyscall 999: -1 ENOSYS\ndone\n" * 2

@@ -44,7 +44,6 @@ ffibuilder.cdef(
     int umlpy_fchmodat_nofollow(int dirfd, const char *name, unsigned int mode);
     int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
                       unsigned long long mode, unsigned long long resolve);
-    int umlpy_adjtimex_read(void *buf, int ss_read);
     int umlpy_fallocate(int fd, int mode, long long off, long long len);
     """
 )

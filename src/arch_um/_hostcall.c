@@ -19,7 +19,6 @@
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
-#include <sys/timex.h>
 #include <time.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -633,18 +632,6 @@ int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
     long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
     return fd < 0 ? -errno : (int)fd;
-}
-
-/* adjtimex(2) reading the host's clock state, never changing it: modes
-   0, or ADJ_OFFSET_SS_READ (adjtime(3)'s read) when ss_read; the other
-   fields of buf (a struct timex) are the caller's.  The clock state
-   (TIME_OK, TIME_ERROR, ...) or -errno. */
-int umlpy_adjtimex_read(void *buf, int ss_read)
-{
-    struct timex *tx = buf;
-    tx->modes = ss_read ? ADJ_OFFSET_SS_READ : 0;
-    int r = adjtimex(tx);
-    return r < 0 ? -errno : r;
 }
 
 /* fallocate(2) with a mode, which Python lacks (posix_fallocate has

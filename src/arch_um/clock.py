@@ -30,21 +30,6 @@ def boottime_ns() -> int:
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
-TIMEX_SIZE = 208       # struct timex
-
-
-def host_adjtimex_read(timex: bytes, ss_read: bool) -> tuple[int, bytes]:
-    """The host clock's adjtimex state, read only (modes 0, or
-    ADJ_OFFSET_SS_READ): (clock state, the struct timex filled in from
-    timex, the caller's).  The guest's clocks are the host's."""
-    from arch_um._hostcall import ffi, lib
-    buf = ffi.new("char[]", timex[:TIMEX_SIZE].ljust(TIMEX_SIZE, b"\0"))
-    r = lib.umlpy_adjtimex_read(buf, int(ss_read))
-    if r < 0:
-        raise OSError(-r, os.strerror(-r))
-    return r, ffi.buffer(buf, TIMEX_SIZE)[:]
-
-
 def random_bytes(n: int) -> bytes:
     return os.urandom(n)
 

@@ -8,14 +8,38 @@ def pin_to_one_cpu(cpu: int | None = None) -> int:
     """Pin the kernel (and so every guest it starts) to one CPU.
 
     Measured here: a wake-up on the other vCPU costs up to 10x, so the kernel
-    and its guests share one CPU.  Without a choice, instances spread over the
-    allowed CPUs by host pid, so parallel test runs do not all pile on one.
+    and its guests share one CPU.  Without a choice, an instance takes the
+    allowed CPU with the fewest processes pinned to it alone (other
+    instances and their guests), so instances side by side spread out.
     """
     allowed = sorted(os.sched_getaffinity(0))
     if cpu is None or cpu not in allowed:
-        cpu = allowed[os.getpid() % len(allowed)]
+        load = _pinned_load(allowed)
+        cpu = min(allowed, key=lambda c: (load[c], (c - os.getpid()) % len(allowed)))
     os.sched_setaffinity(0, {cpu})
     return cpu
+
+
+def _pinned_load(cpus: list[int]) -> dict[int, int]:
+    """For each CPU, how many user processes may run only there (runnable
+    ones count twice).  Kernel threads (children of kthreadd) are left out."""
+    load = dict.fromkeys(cpus, 0)
+    try:
+        pids = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return load
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() in ("0", "2"):
+            continue
+        only = fields.get("Cpus_allowed_list", "").strip()
+        if only.isdigit() and int(only) in load:
+            load[int(only)] += 2 if fields.get("State", "").strip().startswith("R") else 1
+    return load
 
 
 def raise_fd_limit() -> None:

@@ -133,7 +133,8 @@ class GuestMemory:
 
     def poke(self, addr: int, data: bytes) -> None:
         """Write whatever the protections say: only for the kernel's own
-        loader and the stub's scratch half, never for a syscall's copy."""
+        loader, the stub's scratch half and userfaultfd's filling of the
+        pages it made PROT_NONE, never for a syscall's copy."""
         if not data:
             return
         if not user_range_ok(addr, len(data)) or not self.pid:

@@ -16,7 +16,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
-from umlpy.syscalls import coredump
+from umlpy.syscalls import coredump, sys_userfaultfd
 from umlpy.fs import cpio
 from umlpy.fs import exec as exec_
 from umlpy.drivers import ubd as ubd_drv
@@ -27,7 +27,7 @@ from umlpy.net.slirp import eth as slirp_eth
 from umlpy.fs import devtmpfs, registry
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.block.genhd import Disks
-from umlpy.kernel import cmdline, printk
+from umlpy.kernel import cmdline, printk, timekeeping
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
 from umlpy.kernel.keys import KeyService
@@ -39,6 +39,7 @@ from umlpy.kernel.signal import Signals
 from umlpy.kernel.task import FsContext
 from umlpy.kernel.tunables import Tunables
 from umlpy.kernel.vdso import Vdso
+from umlpy.kernel.vdso import base_of as vdso_base
 from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.fdtable import FdTable
@@ -64,6 +65,8 @@ class Kernel:
         self.tunables = Tunables()
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.vdso = Vdso()
+        self.timekeeper = timekeeping.boot()
+        self.timekeeper.on_diverge = self._own_time
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
@@ -103,6 +106,16 @@ class Kernel:
     def root(self, d: Dentry) -> None:
         self.init_ns.mnt.root = d
 
+    def _own_time(self) -> None:
+        """The guest's wall clock leaves the host's: every address space's
+        vDSO time calls trap from now on (kernel/vdso.py)."""
+        spaces = {}
+        for p in self.procs.by_pid.values():
+            mm = p.mm
+            if mm is not None and mm.mem is not None and not mm.mem.closed and vdso_base(mm.saved_auxv):
+                spaces[id(mm)] = (mm.mem, vdso_base(mm.saved_auxv))
+        self.vdso.ask_time(spaces.values())
+
     def uptime_ns(self) -> int:
         """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the
         host (its vDSO): the host's, so that /proc/uptime, sysinfo and the
@@ -138,13 +151,14 @@ class Kernel:
 
     def _block(self) -> None:
         """The block drivers: ubd's disks from the command line, loop's
-        eight devices."""
+        eight devices (and the misc /dev/userfaultfd)."""
         devices.unregister_all()
         devtmpfs.reset()
         devices.register_blkdev(ubd_drv.UBD_MAJOR, "ubd")
         for name, value in self.params.ubd:
             self.add_ubd(name, value)
         self.loop = Loop(self)
+        sys_userfaultfd.register_device()
 
     def add_ubd(self, name: str, value: str) -> None:
         """A disk from the command line, or hot-added (mconsole config)."""

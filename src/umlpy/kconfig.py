@@ -37,6 +37,7 @@ _NOT_SET = (
     "TRACING", "FTRACE", "KPROBES", "AUDIT", "SECURITY", "SECURITY_SELINUX", "KVM",
     "NETFILTER", "TLS", "RDS", "SCTP", "XFS_FS", "BTRFS_FS", "VFAT_FS", "FUSE_FS", "OVERLAY_FS",
     "TMPFS_XATTR", "PREEMPT_RT", "UCLAMP_TASK", "RT_GROUP_SCHED",
+    "BPF_JIT", "BPF_UNPRIV_DEFAULT_OFF",
 )
 # options that stand for syscalls: set exactly when the table handles them
 _SYSCALLS = {

@@ -3,7 +3,9 @@
  * masks, the FID modes' info records (checked against name_to_handle_at
  * and statfs), FIONREAD, poll, the queue's overflow, and permission
  * events answered by a forked listener: allow, deny, a closed group, an
- * opener killed while it waits.  Needs root (natively too).
+ * opener killed while it waits; execve's events (FAN_OPEN_EXEC and its
+ * permission event) for a program and a `#!` script.  Needs root
+ * (natively too).
  * `t_fanotify DIR wedge`: an opener waits on a listener that never
  * answers while the rest of the system goes on, until it is SIGKILLed. */
 #define _GNU_SOURCE
@@ -47,7 +49,8 @@ static const struct { unsigned long long m; const char *s; } names[] = {
     {FAN_MOVED_FROM, "MOVED_FROM"}, {FAN_MOVED_TO, "MOVED_TO"}, {FAN_CREATE, "CREATE"},
     {FAN_DELETE, "DELETE"}, {FAN_DELETE_SELF, "DELETE_SELF"}, {FAN_MOVE_SELF, "MOVE_SELF"},
     {FAN_OPEN_EXEC, "OPEN_EXEC"}, {FAN_Q_OVERFLOW, "Q_OVERFLOW"}, {FAN_OPEN_PERM, "OPEN_PERM"},
-    {FAN_ACCESS_PERM, "ACCESS_PERM"}, {FAN_RENAME, "RENAME"}, {FAN_ONDIR, "ONDIR"}};
+    {FAN_ACCESS_PERM, "ACCESS_PERM"}, {FAN_OPEN_EXEC_PERM, "OPEN_EXEC_PERM"}, {FAN_RENAME, "RENAME"},
+    {FAN_ONDIR, "ONDIR"}};
 
 static void pmask(unsigned long long m)
 {
@@ -453,7 +456,8 @@ static void listener(int g, const char *answers, int out)
             break;
         }
         struct fanotify_event_metadata *m = (void *)buf;
-        const char *k = m->mask & FAN_OPEN_PERM ? "open_perm" : m->mask & FAN_ACCESS_PERM ? "access_perm" : "?";
+        const char *k = m->mask & FAN_OPEN_EXEC_PERM ? "open_exec_perm" : m->mask & FAN_OPEN_PERM ? "open_perm"
+            : m->mask & FAN_ACCESS_PERM ? "access_perm" : "?";
         snprintf(log + strlen(log), sizeof log - strlen(log), " %s/%s", k, m->pid == getppid() ? "parent" : "other");
         struct fanotify_response resp = {m->fd, *a == 'a' ? FAN_ALLOW : FAN_DENY};
         if (*a == 'x') {        /* bad answers first */
@@ -481,6 +485,18 @@ static void listener(int g, const char *answers, int out)
     _exit(0);
 }
 
+/* what the listener l saw, from the pipe rfd, once it is done */
+static void listener_report(pid_t l, int rfd)
+{
+    int st;
+    waitpid(l, &st, 0);
+    char log[512];
+    ssize_t n = read(rfd, log, sizeof log - 1);
+    log[n < 0 ? 0 : n] = 0;
+    printf("listener:%s exit=%d\n", log, WEXITSTATUS(st));
+    close(rfd);
+}
+
 static void perm_events(void)
 {
     printf("-- permission\n");
@@ -506,12 +522,7 @@ static void perm_events(void)
     fd = open(at("p"), O_RDONLY);
     printf("open denied: %s\n", fd >= 0 ? "ok" : en(errno));
     int st;
-    waitpid(l, &st, 0);
-    char log[512];
-    ssize_t n = read(pfd[0], log, sizeof log - 1);
-    log[n < 0 ? 0 : n] = 0;
-    printf("listener:%s exit=%d\n", log, WEXITSTATUS(st));
-    close(pfd[0]);
+    listener_report(l, pfd[0]);
 
     /* a group closed with events pending allows them: unread, then read */
     for (int readit = 0; readit < 2; readit++) {
@@ -575,6 +586,91 @@ static void perm_events(void)
     close(g);
 }
 
+/* run path (a copy of this program, or a script it interprets) in a child */
+static void run(const char *label, const char *path)
+{
+    pid_t c = fork();
+    if (c == 0) {
+        execl(path, path, "exit", (char *)NULL);
+        _exit(errno);
+    }
+    other = c;
+    int st;
+    waitpid(c, &st, 0);
+    printf("exec %s: %s\n", label, WEXITSTATUS(st) ? en(WEXITSTATUS(st)) : "ok");
+}
+
+/* a listener answering `answers` while a child execs path */
+static void exec_perm(int g, const char *answers, const char *path)
+{
+    int pfd[2];
+    if (pipe(pfd))
+        return;
+    pid_t l = fork();
+    if (l == 0)
+        listener(g, answers, pfd[1]);
+    close(pfd[1]);
+    run(answers, path);
+    listener_report(l, pfd[0]);
+}
+
+/* execve opens the program (and a script's interpreter) with FMODE_EXEC:
+ * FAN_OPEN | FAN_OPEN_EXEC, the header reads' FAN_ACCESS, the close when
+ * the process lets go of it; FAN_OPEN_EXEC_PERM, then FAN_OPEN_PERM */
+static void exec_events(void)
+{
+    printf("-- exec\n");
+    char buf[65536];
+    int in = open("/proc/self/exe", O_RDONLY), out = open(at("prog"), O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, n) != n)
+            printf("copy: %s\n", en(errno));
+    close(in);
+    close(out);
+    FILE *sc = fopen(at("script"), "w");
+    fprintf(sc, "#!%s exit\n", at("prog"));
+    fclose(sc);
+    chmod(at("script"), 0755);
+
+    int g = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
+    unsigned long long all = FAN_OPEN | FAN_OPEN_EXEC | FAN_ACCESS | FAN_CLOSE_NOWRITE;
+    res("mark prog", fanotify_mark(g, FAN_MARK_ADD, all, AT_FDCWD, at("prog")));
+    res("mark script", fanotify_mark(g, FAN_MARK_ADD, all, AT_FDCWD, at("script")));
+    run("prog", at("prog"));
+    dump(g, 0);
+    run("script", at("script"));
+    dump(g, 0);
+    open_close(at("prog"));
+    dump(g, 0);
+    /* fanotify12's: OPEN_EXEC ignored, OPEN still reported */
+    res("ignore exec", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC, AT_FDCWD, at("prog")));
+    run("prog ignoring", at("prog"));
+    dump(g, 0);
+    close(g);
+
+    g = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
+    res("mark exec only", fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN_EXEC, AT_FDCWD, at("prog")));
+    open_close(at("prog"));
+    run("prog", at("prog"));
+    dump(g, 0);
+    close(g);
+
+    g = fanotify_init(FAN_CLASS_CONTENT, O_RDONLY);
+    res("mark exec perm", fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, AT_FDCWD, at("prog")));
+    exec_perm(g, "d", at("prog"));
+    exec_perm(g, "a", at("prog"));
+    exec_perm(g, "a", at("script"));
+    /* ETXTBSY comes after the permission events */
+    int w = open(at("prog"), O_WRONLY);
+    exec_perm(g, "a", at("prog"));
+    close(w);
+    res("mark open perm", fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, at("prog")));
+    exec_perm(g, "ad", at("prog"));
+    exec_perm(g, "aa", at("prog"));
+    close(g);
+}
+
 /* an opener that waits for good while everything else goes on */
 static int wedge(void)
 {
@@ -610,6 +706,8 @@ static int wedge(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "exit"))
+        return 0;       /* exec_events' program */
     setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(dir, sizeof dir, "%s/fan", argc > 1 ? argv[1] : "/tmp");
     mkdir(dir, 0755);
@@ -627,6 +725,7 @@ int main(int argc, char **argv)
     fid_events();
     overflow();
     perm_events();
+    exec_events();
     printf("done\n");
     return 0;
 }

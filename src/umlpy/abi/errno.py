@@ -140,5 +140,6 @@ ERESTARTSYS = 512
 ERESTARTNOINTR = 513
 ERESTARTNOHAND = 514
 ERESTART_RESTARTBLOCK = 516
+ENOTSUPP = 524                  # the NFSv3 code some kernel paths let reach user space (bpf)
 
 NAMES: dict[int, str] = {v: k for k, v in sorted(globals().items(), key=lambda kv: kv[0]) if k.startswith("E") and isinstance(v, int)}

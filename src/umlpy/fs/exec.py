@@ -5,12 +5,16 @@ address space); then
 the kernel maps the program's PT_LOAD segments (and its interpreter's) from
 the page cache's memfds with injected mmap, builds the initial stack (argv,
 envp, auxv) and points the registers at the entry.  `#!` scripts are
-resolved here.
+resolved here.  Before the point of no return, the program and its
+interpreter are opened and read as Linux's do_open_execat and kernel_read
+do (fs/binprm.py: fsnotify's events, fanotify's permission waits), so
+that part is written in continuation style.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from arch_um import clock
 from umlpy.abi import consts as C
@@ -20,6 +24,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.process import Halt
+from umlpy.fs.binprm import Binprm, guarded, kernel_read, mount_has, open_exec
 from umlpy.vfs import namei
 from umlpy.vfs.perm import permission
 
@@ -28,8 +33,10 @@ ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
 ELF_ET_DYN_BASE = 0x555555554000
 MAX_ARG_BYTES = 2 << 20
+BINPRM_BUF_SIZE = 256       # what prepare_binprm reads first
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")
+R = TypeVar("R")
 
 
 @dataclass
@@ -53,27 +60,39 @@ class Elf:
     interp: bytes | None
 
 
-def read_elf(inode) -> Elf:
-    head = inode.read(0, 64)
+def read_elf(t, f, head: bytes, then: Callable[[Elf], R], main: bool = True) -> R:
+    """load_elf_binary's reading of f: the ELF header from head (what was
+    read first), the program headers and, for the program (main), the
+    first PT_INTERP's name, each with kernel_read."""
     if len(head) < 64 or head[:4] != ELF_MAGIC:
         raise KernelError(E.ENOEXEC)
     (ident, etype, machine, _v, entry, phoff, _sh, _fl, _ehs, phentsize, phnum,
-     *_rest) = _EHDR.unpack(head)
+     *_rest) = _EHDR.unpack_from(head)
     if ident[4] != 2 or ident[5] != 1 or machine != 62 or etype not in (ET_EXEC, ET_DYN):
         raise KernelError(E.ENOEXEC)
     if phentsize != _PHDR.size or not 0 < phnum <= 256:
         raise KernelError(E.ENOEXEC)
-    raw = inode.read(phoff, phnum * _PHDR.size)
-    if len(raw) != phnum * _PHDR.size:
-        raise KernelError(E.ENOEXEC)
-    phdrs = []
-    interp = None
-    for i in range(phnum):
-        ptype, flags, off, vaddr, _pa, filesz, memsz, _al = _PHDR.unpack_from(raw, i * _PHDR.size)
-        phdrs.append(Phdr(ptype, flags, off, vaddr, filesz, memsz))
-        if ptype == PT_INTERP:
-            interp = inode.read(off, filesz).rstrip(b"\0")
-    return Elf(inode, etype, entry, phoff, phnum, phdrs, interp)
+
+    def parsed(raw: bytes) -> R:
+        if len(raw) != phnum * _PHDR.size:
+            raise KernelError(E.ENOEXEC)
+        phdrs = [Phdr(ptype, flags, off, vaddr, filesz, memsz)
+                 for ptype, flags, off, vaddr, _pa, filesz, memsz, _al in _PHDR.iter_unpack(raw)]
+        elf = Elf(f.inode, etype, entry, phoff, phnum, phdrs, None)
+        interp = next((p for p in phdrs if p.type == PT_INTERP), None) if main else None
+        if interp is None:
+            return then(elf)
+        if not 2 <= interp.filesz <= namei.PATH_MAX:
+            raise KernelError(E.ENOEXEC)
+
+        def named(name: bytes) -> R:
+            if len(name) != interp.filesz or not name.endswith(b"\0"):
+                raise KernelError(E.ENOEXEC)
+            elf.interp = name.rstrip(b"\0")
+            return then(elf)
+        return kernel_read(t, f, interp.offset, interp.filesz, named)
+
+    return kernel_read(t, f, phoff, phnum * _PHDR.size, parsed)
 
 
 def _prot(flags: int) -> int:
@@ -139,11 +158,6 @@ def _phdr_addr(elf: Elf, bias: int) -> int:
     return 0
 
 
-def mount_has(d, option: str) -> bool:
-    """Whether the mount d belongs to has option (noexec, nosuid)."""
-    return d.mount is not None and option in d.mount.flags.split(",")
-
-
 def _readable(inode, creds) -> bool:
     try:
         permission(inode, C.R_OK, creds)
@@ -152,44 +166,70 @@ def _readable(inode, creds) -> bool:
     return True
 
 
-def resolve(t, path: bytes, argv: list[bytes], at: tuple[int, bytes, int] | None = None
-            ) -> tuple[object, Elf, list[bytes]]:
-    """Follow `#!` lines (up to 4) to an ELF: (dentry, elf, final argv).
+@dataclass
+class Image:
+    """What exec found before the point of no return: the program (d,
+    elf), the argv `#!` lines made, and the ELF interpreter's dentry and
+    headers, if any."""
+    d: object
+    elf: Elf
+    argv: list[bytes]
+    interp: tuple[object, Elf] | None = None
+
+
+def resolve(t, bprm: Binprm, path: bytes, argv: list[bytes], then: Callable[[Image], R],
+            at: tuple[int, bytes, int] | None = None, script=None, depth: int = 0) -> R:
+    """Follow `#!` lines (up to 4) to an ELF program, and open its
+    interpreter: then() gets the Image.
 
     at: execveat's (dirfd, name, flags) for the first lookup (path is then
-    the name it is known by); a symlink it must not follow is ELOOP."""
-    for _ in range(5):
-        if at is not None:
-            dirfd, name, flags = at
-            d = namei.lookup(t, dirfd, name, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
-                             empty_ok=bool(flags & C.AT_EMPTY_PATH))
-            at = None
-        else:
-            d = namei.lookup(t, C.AT_FDCWD, path)
-        ino = d.inode
-        if ino.is_symlink:
-            raise KernelError(E.ELOOP)
-        if not ino.is_reg:
-            raise KernelError(E.EACCES)
-        if mount_has(d, "noexec"):
-            raise KernelError(E.EACCES)
-        permission(ino, C.X_OK, t.proc.creds)
-        if ino.writecount > 0:
-            raise KernelError(E.ETXTBSY)    # open for writing somewhere
-        head = ino.read(0, 256)
+    the name it is known by); a symlink it must not follow is ELOOP.
+    script: the open `#!` file whose interpreter path is, let go once
+    that is open (exec_binprm's fput)."""
+    if depth > 4:
+        raise KernelError(E.ELOOP)
+    report = True
+    if at is not None:
+        dirfd, name, flags = at
+        d = namei.lookup(t, dirfd, name, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
+                         empty_ok=bool(flags & C.AT_EMPTY_PATH))
+        report = bool(name)     # do_open_execat reports no open of an fd itself
+    else:
+        d = namei.lookup(t, C.AT_FDCWD, path)
+    if d.inode.is_symlink:
+        raise KernelError(E.ELOOP)
+
+    def opened(f) -> R:
+        if script is not None:
+            bprm.put(script)
+        return kernel_read(t, f, 0, BINPRM_BUF_SIZE, lambda head: handler(f, head))
+
+    def handler(f, head: bytes) -> R:
         if head.startswith(b"#!"):
             line = head[2:].split(b"\n", 1)[0].strip()
             if not line:
                 raise KernelError(E.ENOEXEC)
             interp, _, arg = line.replace(b"\t", b" ").partition(b" ")
             arg = arg.strip()
-            argv = [interp] + ([arg] if arg else []) + [path] + argv[1:]
-            path = interp
-            continue
-        return d, read_elf(ino), argv
-    raise KernelError(E.ELOOP)
+            new_argv = [interp] + ([arg] if arg else []) + [path] + argv[1:]
+            return resolve(t, bprm, interp, new_argv, then, None, f, depth + 1)
+        return read_elf(t, f, head, lambda elf: _interpreter(t, bprm, Image(d, elf, argv), then))
+
+    return open_exec(t, bprm, d, opened, report)
 
 
+def _interpreter(t, bprm: Binprm, img: Image, then: Callable[[Image], R]) -> R:
+    """load_elf_binary before the point of no return: the interpreter
+    opened as the program was (open_exec), its headers read."""
+    if img.elf.interp is None:
+        return then(img)
+    idn = namei.lookup(t, C.AT_FDCWD, img.elf.interp)
+
+    def found(ielf: Elf) -> R:
+        img.interp = (idn, ielf)
+        return then(img)
+    return open_exec(t, bprm, idn, lambda f: kernel_read(
+        t, f, 0, _EHDR.size, lambda head: read_elf(t, f, head, found, main=False)))
 
 
 def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple[int, int]],
@@ -224,9 +264,11 @@ def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple
 
 
 
-def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict[int, int],
+def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, int],
          execfn: bytes) -> None:
-    """Map elf (and its interpreter) into the fresh stub image and set up the task."""
+    """Map the image's program (and its interpreter) into the fresh stub
+    image and set up the task; the new address space holds the files."""
+    d, elf, argv = img.d, img.elf, img.argv
     proc = t.proc
     mm = Mm(k.mem_budget)
     mm.mem = t.mem
@@ -242,9 +284,8 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     top = _load_segments(has, elf, bias, mm, d)
     base = 0
     entry = bias + elf.entry
-    if elf.interp is not None:
-        idn = namei.lookup(t, C.AT_FDCWD, elf.interp)
-        ielf = read_elf(idn.inode)
+    if img.interp is not None:
+        idn, ielf = img.interp
         ilo, ihi = _span(ielf)
         # let the host pick a free range the interpreter fits in
         region = has.checked("mmap", 0, ihi - ilo, C.PROT_NONE,
@@ -289,6 +330,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
     if old is not None:
         mm.dump_filter = old.dump_filter
     mm.set_exe(d.inode)
+    mm.held = [f.get() for f in bprm.files]
     proc.mm = mm
     if old is not None:
         if old.mem is not None and old.mem.closed:
@@ -308,15 +350,19 @@ def run_init(k, t, host_aux: dict[int, int], candidates: list[bytes], argv_tail:
     one, Linux's list is tried in order."""
     last = None
     for path in candidates:
+        bprm = Binprm()
         try:
-            d, elf, argv = resolve(t, path, [path] + argv_tail)
+            img = guarded(bprm, lambda: resolve(t, bprm, path, [path] + argv_tail, lambda i: i))
         except KernelError as e:
             last = e
             if explicit:
                 break
             continue
         printk.pr_info(f"Run {path.decode()} as init process")
-        load(k, t, d, elf, argv, envp, host_aux, path)
+        try:
+            load(k, t, img, bprm, envp, host_aux, path)
+        finally:
+            bprm.release()
         k.sched.resume_new(t)
         return
     if explicit:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Callable
 
 from umlpy.abi import errno as E
+from umlpy.abi.userfaultfd import USERFAULTFD_MINOR
 from umlpy.drivers.loop import LOOP_CTRL_MINOR
 from umlpy.fs.devtmpfs import TTY_DEVICES
 from umlpy.fs.procfs.base import Dir, Spec, VirtFs, ro, symlink, text
@@ -83,6 +84,7 @@ def _devices(kernel) -> list[tuple[str, str, int, int, str, Spec]]:
     for name, ma, mi, _mode, _cls in MEM_DEVICES:
         out.append(("mem", name, ma, mi, f"virtual/mem/{name}", {}))
     out.append(("misc", "loop-control", MISC_MAJOR, LOOP_CTRL_MINOR, "virtual/misc/loop-control", {}))
+    out.append(("misc", "userfaultfd", MISC_MAJOR, USERFAULTFD_MINOR, "virtual/misc/userfaultfd", {}))
     return out
 
 

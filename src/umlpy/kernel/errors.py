@@ -22,6 +22,8 @@ class Block(Exception):
     same arguments, Linux-restart style) and its result is the syscall's.
     `restart` says what a signal handler interrupting the wait does, as
     Linux's ERESTARTSYS (restart if SA_RESTART) or ERESTARTNOHAND (EINTR);
+    0 for a page fault's wait (no syscall: the handler runs, the access
+    faults again);
     `interrupted_result` is returned instead when part of the work is done
     (a partial write); `on_interrupt` undoes what the wait holds.
     With ERESTART_RESTARTBLOCK, `restart_fn` is how restart_syscall goes on
@@ -45,6 +47,7 @@ class Block(Exception):
         self.interrupted_result = interrupted_result
         self.on_interrupt = on_interrupt
         self.restart_fn = restart_fn
+        self.clock_watch: Callable[[], None] | None = None     # the scheduler's, for a WallDeadline
 
 
 class NoReturn(Exception):

@@ -16,11 +16,11 @@ import struct
 from itertools import chain
 from dataclasses import dataclass, field
 
-from arch_um import clock
 from arch_um.hostfile import MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_IPC_OWNER, CAP_SYS_ADMIN
+from umlpy.kernel import timekeeping
 from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
@@ -59,7 +59,7 @@ class IpcObject:
     seq: int = 0
     index: int = 0
     deleted: bool = False
-    ctime: int = field(default_factory=clock.realtime_ns)
+    ctime: int = field(default_factory=timekeeping.realtime_ns)
     wq: WaitQueue = field(default_factory=lambda: WaitQueue("ipc"))
 
     @property
@@ -304,7 +304,7 @@ def detach(proc, addr: int, seg) -> None:
     del proc.shm_attach[addr]
     seg.nattch -= 1
     seg.lpid = proc.pid
-    seg.dtime = clock.realtime_ns()
+    seg.dtime = timekeeping.realtime_ns()
     if seg.mode & SHM_DEST and seg.nattch == 0:
         seg.ns.destroy_shm(seg)
 

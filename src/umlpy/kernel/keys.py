@@ -31,6 +31,7 @@ import struct
 from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SYS_ADMIN
+from umlpy.kernel import timekeeping
 from umlpy.kernel.cred import capable, in_group
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import Creds, KeyCred
@@ -160,7 +161,7 @@ class Key:
 
 
 def _now() -> int:
-    return clock.realtime_ns() // 10**9
+    return timekeeping.realtime_ns() // 10**9
 
 
 def permitted(key: Key, possessed: bool, creds, need: int) -> bool:

@@ -171,6 +171,11 @@ class Mm:
         self.def_locked = 0             # mlockall(MCL_FUTURE): what new mappings get
         self.users = 1          # processes on this address space (CLONE_VM)
         self.exe = None         # the program's inode (exe_file): not writable while here
+        # the files exec opened (the program's and its interpreter's: exe_file
+        # and their mappings' vm_file), let go with the address space: their
+        # last put is the close event fsnotify reports
+        self.held: list = []
+        self.uffd = None        # userfaultfd's registrations and armed pages (kernel/userfaultfd.MmUffd)
         self.map_count = FRESH_VMAS     # VMAs at the last count (or a bound of them)
         self.map_changes = 0            # mapping changes since
         self.dump_filter = DUMP_FILTER_DEFAULT  # coredump_filter: fork and exec keep it (MMF_INIT_MASK)
@@ -277,6 +282,8 @@ class Mm:
         self.starts[i:j] = [r[0] for r in keep]
         self.files.clear(start, end)
         self.locked.clear(start, end)
+        if self.uffd is not None:
+            self.uffd.forget(start, end)
 
     def share(self) -> Mm:
         """Another process on this address space (CLONE_VM): it stays until
@@ -297,6 +304,8 @@ class Mm:
         n.dump_filter, n.saved_auxv = self.dump_filter, self.saved_auxv
         if self.exe is not None:
             n.set_exe(self.exe)
+        n.held = [f.get() for f in self.held]
+        n.uffd = self.uffd.forked(n) if self.uffd is not None else None
         n.files = self.files.copy()     # locks are not inherited (VM_LOCKED is cleared)
         return n
 
@@ -308,6 +317,10 @@ class Mm:
         if self.exe is not None:
             self.exe.writecount += 1
             self.exe = None
+        held, self.held = self.held, []
+        for f in held:
+            f.put()
+        self.uffd = None
         self.files = Intervals()
         self.locked = Intervals()
         self.budget.uncharge(self.charged)

@@ -19,9 +19,10 @@ from arch_um.events import EV_TASK, NO_DEADLINE, EventLoop
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel import printk
+from umlpy.kernel import printk, timekeeping, userfaultfd
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.task import State, Task
+from umlpy.kernel.timekeeping import WallDeadline
 from umlpy.kernel.wait import set_wake_hook
 
 MASK64 = (1 << 64) - 1
@@ -202,6 +203,8 @@ class Scheduler:
         ptrace.getregs(t.hpid, t.regs)
         event = st >> 16
         sig = (st >> 8) & 0xff
+        if event == 0 and sig == S.SIGSEGV and userfaultfd.user_fault(self.k, t):
+            return      # a registered missing page: userfaultfd's, not the guest's signal
         if event == 0 and sig not in (S.SIGSTOP, S.SIGTRAP):
             # a fault in guest code (SIGSEGV, SIGFPE, ...): the guest's signal
             self.k.signals.force_fault(t, sig)
@@ -243,7 +246,11 @@ class Scheduler:
             ret = fn()
         except KernelError as e:
             ret = -e.errno
-        except GuestFault:
+        except GuestFault as gf:
+            redo = userfaultfd.kernel_fault(self.k, t, gf.args[0] if gf.args else None, fn)
+            if redo is not None:        # a registered missing page: wait for it, or go again
+                self._run_handler(t, redo, name)
+                return
             ret = -E.EFAULT
         except Block as b:
             self._park(t, b)
@@ -254,6 +261,17 @@ class Scheduler:
             printk.oops(f"syscall {name or t.in_syscall} of task {t.tid}", exc)
             ret = -(E.ENOMEM if isinstance(exc, MemoryError) else E.EINVAL)
         self.finish(t, ret)
+
+    def run_fault(self, t: Task, fn: Callable[[], None]) -> None:
+        """Handle a page fault of t outside any syscall (userfaultfd's): fn
+        may wait (a Block whose restart is 0); then t makes the access again."""
+        self.current = t
+        try:
+            fn()
+        except Block as b:
+            self._park(t, b)
+            return
+        self.finish(t, None, ptrace.REGS_CLEAN)
 
     def finish(self, t: Task, ret: int | None, how: int = ptrace.REGS_RAX) -> None:
         """Back to user mode: set the result, deliver signals, resume."""
@@ -284,14 +302,31 @@ class Scheduler:
             q.add(t)
         if b.deadline is not None:
             t.timer = self.add_timer(b.deadline, lambda: self.wake(t, WAKE_TIMEOUT))
+            if isinstance(b.deadline, WallDeadline):
+                self._follow(t, b)
         if self.k.signals.interrupts(t):
             self.wake(t, WAKE_SIGNAL)
+
+    def _follow(self, t: Task, b: Block) -> None:
+        """A wait until a time on a wall clock: when the guest sets the
+        clock, its timeout moves with it (clock_was_set)."""
+        def moved() -> None:
+            deadline = b.deadline.moved()
+            if deadline is not b.deadline and t.timer is not None:
+                b.deadline = deadline
+                t.timer.cancel()
+                t.timer = self.add_timer(deadline, lambda: self.wake(t, WAKE_TIMEOUT))
+        b.clock_watch = moved
+        timekeeping.timekeeper().clock_set.watch(moved)
 
     def _unpark(self, t: Task) -> Block | None:
         b = t.block
         if b is not None:
             for q in b.queues:
                 q.remove(t)
+            if b.clock_watch is not None:
+                timekeeping.timekeeper().clock_set.unwatch(b.clock_watch)
+                b.clock_watch = None
         if t.timer is not None:
             t.timer.cancel()
             t.timer = None
@@ -322,11 +357,13 @@ class Scheduler:
         t.block = None
         reason = t.wake_reason
         if reason == WAKE_SIGNAL:
-            def interrupted() -> int:
+            def interrupted() -> int | None:
                 # what the wait must undo or store (nanosleep's remaining
                 # time) can fail like any syscall code: EFAULT, not an oops
                 if b.on_interrupt is not None:
                     b.on_interrupt()
+                if not b.restart:
+                    return None     # a fault's wait: the handler runs, the access faults again
                 if b.restart == E.ERESTART_RESTARTBLOCK:
                     t.restart_fn = b.restart_fn
                 return b.interrupted_result if b.interrupted_result is not None else -b.restart

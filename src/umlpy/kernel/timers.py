@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import Block, KernelError
 
 if TYPE_CHECKING:
@@ -59,14 +60,18 @@ _ALARM_BASE = {8: C.CLOCK_REALTIME, 9: C.CLOCK_BOOTTIME}     # the *_ALARM clock
 
 
 def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
-    """A deadline on the monotonic clock for a value on clock clk (the
-    host's: the guest reads it there)."""
+    """A deadline on the monotonic clock for a value on clock clk (an
+    absolute one on a wall clock as that clock reads now: see
+    IntervalTimer.follow for one that follows its changes)."""
     if not absolute:
         return after(value_ns)
     base = _ALARM_BASE.get(clk, clk)
     if base in (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_COARSE):
         return value_ns
-    return clock.monotonic_ns() + (value_ns - clock.host_clock_ns(base))
+    tk = timekeeping.timekeeper()
+    deadline = clock.monotonic_ns() + (value_ns - tk.clock_ns(base))
+    anchor = tk.base_offset(base)
+    return deadline if anchor is None else timekeeping.WallDeadline(deadline, base, anchor)
 
 
 ALARM_CLOCKS = tuple(_ALARM_BASE)
@@ -156,6 +161,7 @@ class IntervalTimer:
         self.deadline: int | None = None   # the next expiry; an expired periodic one's last
         self.expired = False               # a periodic timer fired, not restarted since
         self._timer = None
+        self.follows: timekeeping.WallDeadline | None = None    # an absolute time on a wall clock
 
     @property
     def running(self) -> bool:
@@ -168,10 +174,32 @@ class IntervalTimer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._unfollow()
         self.deadline = deadline
         self.interval = interval
         self.expired = False
+        if isinstance(deadline, timekeeping.WallDeadline):
+            # an hrtimer on the realtime base: it moves as the guest sets
+            # the clock (clock_was_set), its intervals on with it
+            self.follows = deadline
+            timekeeping.timekeeper().clock_set.watch(self._clock_set)
         if deadline is not None and start:
+            self.restart()
+
+    def _unfollow(self) -> None:
+        if self.follows is not None:
+            self.follows = None
+            timekeeping.timekeeper().clock_set.unwatch(self._clock_set)
+
+    def _clock_set(self) -> None:
+        old = self.follows
+        new = old.moved() if old is not None else None
+        if new is old or self.deadline is None:
+            return
+        self.follows = new
+        self.deadline -= new.anchor - old.anchor
+        if self._timer is not None:
+            self._timer.cancel()
             self.restart()
 
     def forward(self, now: int) -> int:
@@ -223,6 +251,7 @@ class IntervalTimer:
             self.expired = True
         else:
             self.deadline = None
+            self._unfollow()
         self.fire()
 
     def cancel(self) -> None:

@@ -3,19 +3,30 @@ answer from the host's state made to ask the kernel instead.
 
 Each guest process is a host process, so the host maps its vDSO into it and
 exec hands it on (AT_SYSINFO_EHDR): the time calls run there without a trap,
-reading the host's clock, which is the guest's.  Its getcpu, though, reads
-which host CPU runs the thread, while the guest machine has one CPU (CPU 0,
+reading the host's clocks.  Its getcpu, though, reads which host CPU runs
+the thread, while the guest machine has one CPU (CPU 0,
 syscalls/sys_sched.py): that entry is overwritten in each new image by a
 getcpu syscall, which traps to the kernel like any other.  (UML's own vDSO
 answers CPU 0 the same way.)  Programs that ask the processor itself
 (rdtscp, rdpid) still see the host's CPU numbers.
+
+The wall clock is the host's until the guest sets its own
+(kernel/timekeeping.py); from then on gettimeofday and time are
+overwritten the same way, and clock_gettime traps for the wall clocks
+only (kernel/vdso_trampoline.py: its monotonic and boot clocks stay
+trap-free), in every new image and at once in every live address space
+(`ask_time`), so no reader goes on seeing the host's time.  Until then
+they cost no trap.
 """
 from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
+from umlpy.abi import consts as C
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import printk
+from umlpy.kernel.vdso_trampoline import movable_prologue, wall_trampoline
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
@@ -23,9 +34,21 @@ _SYM = struct.Struct("<IBBHQQ")
 SHT_DYNSYM = 11
 VDSO_MAX = 1 << 16      # the x86-64 vDSO image is a few pages
 
-# mov $__NR_getcpu, %eax; syscall; ret (the arguments are already in place)
-GETCPU_STUB = b"\xb8" + struct.pack("<I", NR["getcpu"]) + b"\x0f\x05\xc3"
-PATCHES = {b"__vdso_getcpu": GETCPU_STUB}
+
+
+def trap_stub(name: str) -> bytes:
+    """mov $__NR_name, %eax; syscall; ret: the entry's arguments are
+    already where the syscall takes them."""
+    return b"\xb8" + struct.pack("<I", NR[name]) + b"\x0f\x05\xc3"
+
+
+PATCHES = {b"__vdso_getcpu": trap_stub("getcpu")}
+CLOCK_GETTIME = b"__vdso_clock_gettime"     # traps for the wall clocks only, if it can
+TIME_PATCHES = {CLOCK_GETTIME: trap_stub("clock_gettime"),
+                b"__vdso_gettimeofday": trap_stub("gettimeofday"),
+                b"__vdso_time": trap_stub("time")}
+WALL_CLOCKS = (C.CLOCK_REALTIME, C.CLOCK_REALTIME_COARSE, C.CLOCK_TAI)
+SHT_NOBITS = 8
 
 
 def symbols(image: bytes) -> dict[bytes, tuple[int, int]]:
@@ -46,32 +69,94 @@ def symbols(image: bytes) -> dict[bytes, tuple[int, int]]:
     return out
 
 
+def spare_from(image: bytes) -> int:
+    """Where the image's own bytes end (headers, sections, section
+    headers): the rest of its last page is padding, mapped executable."""
+    ehdr = _EHDR.unpack_from(image)
+    phoff, shoff, phentsize, phnum, shentsize, shnum = ehdr[5], ehdr[6], ehdr[9], ehdr[10], ehdr[11], ehdr[12]
+    end = max(_EHDR.size, phoff + phentsize * phnum, shoff + shentsize * shnum)
+    for i in range(shnum):
+        _n, stype, _fl, _addr, off, size, *_rest = _SHDR.unpack_from(image, shoff + i * shentsize)
+        if stype != SHT_NOBITS:
+            end = max(end, off + size)
+    return (end + 31) & ~15
+
+
+def _clock_gettime_patches(image: bytes, entry: int, size: int) -> list[tuple[int, bytes]]:
+    """The entry jumps to a trampoline in the image's padding that traps
+    for the wall clocks only (kernel/vdso_trampoline.py); or, failing
+    that, the whole entry traps."""
+    prologue = movable_prologue(image[entry:entry + size])
+    at = spare_from(image)
+    if prologue is not None:
+        code, head = wall_trampoline(entry, at, prologue, WALL_CLOCKS, TIME_PATCHES[CLOCK_GETTIME])
+        if image[at:at + len(code)] == bytes(len(code)) and len(image) >= at + len(code):
+            return [(at, code), (entry, head)]
+    printk.pr_info("vdso: clock_gettime traps for every clock once the guest sets its time")
+    return [(entry, TIME_PATCHES[CLOCK_GETTIME])]
+
+
+def base_of(auxv: bytes) -> int:
+    """Where exec mapped the vDSO, from the auxv it gave (0: none)."""
+    for i in range(0, len(auxv) - 15, 16):
+        key, value = struct.unpack_from("<QQ", auxv, i)
+        if key == C.AT_SYSINFO_EHDR:
+            return value
+    return 0
+
+
 class Vdso:
     """Where the patched entries lie in the host's vDSO, found in the first
     image seen (every host process has the same vDSO)."""
 
     def __init__(self) -> None:
         self.patches: list[tuple[int, bytes]] | None = None
+        self.time_patches: list[tuple[int, bytes]] = []
+        self.ehdr = b""                 # the host vDSO's ELF header, to know it again
+        self.time_trapped = False       # the guest's wall clock is its own
 
-    def _find(self, mem, base: int) -> list[tuple[int, bytes]]:
+    def _find(self, mem, base: int) -> None:
+        self.patches = []
         try:
-            syms = symbols(mem.read_upto(base, VDSO_MAX))
+            image = mem.read_upto(base, VDSO_MAX)
+            syms = symbols(image)
+            spare_from(image)
+            self.ehdr = image[:_EHDR.size]
         except (ValueError, struct.error, IndexError) as exc:
-            printk.pr_warn(f"vdso: cannot read the host's vDSO ({exc}): its getcpu reports host CPUs")
-            return []
-        found = []
-        for name, code in PATCHES.items():
-            off, size = syms.get(name, (0, 0))
-            if size >= len(code):
-                found.append((off, code))
-            else:
-                printk.pr_warn(f"vdso: no room for {name.decode()} in the host's vDSO: it answers for the host")
-        return found
+            printk.pr_warn(f"vdso: cannot read the host's vDSO ({exc}): it answers for the host")
+            return
+        for table, found in ((PATCHES, self.patches), (TIME_PATCHES, self.time_patches)):
+            for name, code in table.items():
+                off, size = syms.get(name, (0, 0))
+                if size >= len(code) and name == CLOCK_GETTIME:
+                    found += _clock_gettime_patches(image, off, size)
+                elif size >= len(code):
+                    found.append((off, code))
+                else:
+                    printk.pr_warn(f"vdso: no room for {name.decode()} in the host's vDSO: it answers for the host")
 
     def patch(self, mem, base: int) -> None:
         """Overwrite the entries in the vDSO mapped at base (a private copy
         of its page: the write breaks the sharing, as a debugger's would)."""
         if self.patches is None:
-            self.patches = self._find(mem, base)
-        for off, code in self.patches:
+            self._find(mem, base)
+        for off, code in self.patches + (self.time_patches if self.time_trapped else []):
             mem.poke(base + off, code)
+
+    def ask_time(self, spaces) -> None:
+        """From now on the time entries trap, in new images and in the
+        live address spaces given as (memory, vDSO base): one that unmapped
+        or moved its vDSO has none there to patch (and its time is the
+        host's: its own doing)."""
+        self.time_trapped = True
+        for mem, base in spaces:
+            if self.patches is None:
+                self._find(mem, base)
+            if not self.ehdr or mem.read_upto(base, len(self.ehdr)) != self.ehdr:
+                printk.pr_warn_ratelimited(f"vdso: no vDSO at {base:#x} in host pid {mem.pid}: its time is the host's")
+                continue
+            try:
+                for off, code in self.time_patches:
+                    mem.poke(base + off, code)
+            except GuestFault:
+                pass        # gone meanwhile

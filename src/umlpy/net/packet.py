@@ -23,9 +23,9 @@ from __future__ import annotations
 import struct
 import weakref
 
-from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_NET_RAW
+from umlpy.kernel import timekeeping
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import mapped_anywhere
@@ -174,7 +174,7 @@ class PacketSocket(Socket):
         if copy:
             status |= R.TP_STATUS_COPY
             self.queue.push(self, Datagram(pkt.data, bytes(_SLL.size), {"len": len(pkt.data)}))
-        ring.fill(off, pkt, macoff, netoff, snaplen, status, clock.realtime_ns())
+        ring.fill(off, pkt, macoff, netoff, snaplen, status, timekeeping.realtime_ns())
         if not blocks:
             self.wake()
 

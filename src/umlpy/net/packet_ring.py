@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.abi.consts import PAGE_SIZE
+from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.sharedpages import SharedPages
 
@@ -300,7 +301,7 @@ class BlockRing(Ring):
         self.frozen = False
         self.num_pkts = 0
         self.blk_len = self.nxt = self.prev = self.priv_end
-        now = clock.realtime_ns()
+        now = timekeeping.realtime_ns()
         sec, nsec = divmod(now, 10**9)
         b = self.block(self.active)
         self.pages.write(b, struct.pack("<II", self.version, BLK_HDR_LEN))
@@ -313,7 +314,7 @@ class BlockRing(Ring):
         goes to the user (its status last); the next one becomes active."""
         b = self.block(self.active)
         self.pages.put_u32(b + self.prev, 0)
-        ts = self.last_ts if self.num_pkts else clock.realtime_ns()
+        ts = self.last_ts if self.num_pkts else timekeeping.realtime_ns()
         sec, nsec = divmod(ts, 10**9)
         self.pages.write(b + 40, struct.pack("<II", sec & UINT_MAX, nsec))
         status |= TP_STATUS_USER | (TP_STATUS_LOSING if self.owner.tp_drops else 0)

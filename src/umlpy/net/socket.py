@@ -17,7 +17,10 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.bpf import BPF_PROG_TYPE_SOCKET_FILTER, SO_ATTACH_BPF
 from umlpy.abi.capability import CAP_NET_ADMIN
+from umlpy.bpf.prog import Prog, ProgFile
+from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
@@ -44,6 +47,15 @@ SO = dict(SO_DEBUG=1, SO_REUSEADDR=2, SO_TYPE=3, SO_ERROR=4, SO_DONTROUTE=5, SO_
           SO_RCVBUFFORCE=33, SO_PASSSEC=34, SO_TIMESTAMPNS=35, SO_MARK=36, SO_PROTOCOL=38,
           SO_DOMAIN=39, SO_RXQ_OVFL=40, SO_BUSY_POLL=46, SO_INCOMING_CPU=49, SO_COOKIE=57,
           SO_BINDTOIFINDEX=62)
+
+
+def attach_bpf(t, raw: bytes) -> Prog:
+    """SO_ATTACH_BPF: an fd of a loaded socket filter (EBADF, or EINVAL
+    for any other file or program type)."""
+    f = t.files.get(int_opt(raw))
+    if not isinstance(f, ProgFile) or f.prog.prog_type != BPF_PROG_TYPE_SOCKET_FILTER:
+        raise KernelError(E.EINVAL)
+    return f.prog
 
 
 class SockFs(Filesystem):
@@ -152,6 +164,7 @@ class Socket(File):
     has_fasync = True       # which families signal what: their code (unix.py)
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992
+    runs_sk_filter = False  # whether the family runs SO_ATTACH_BPF's program (unix, UDP)
 
     def __init__(self, stype: int, protocol: int, flags: int) -> None:
         super().__init__(None, sock_inode(), C.O_RDWR | (flags & C.O_NONBLOCK))
@@ -168,6 +181,7 @@ class Socket(File):
         self.listening = False
         self.rcvbuf_locked = False            # SOCK_RCVBUF_LOCK: no autotuning past SO_RCVBUF
         self.rcvlowat = 1                     # SO_RCVLOWAT, kept apart: streams read it on every call
+        self.sk_filter: Prog | None = None    # SO_ATTACH_BPF's program
 
     def poll_queues(self) -> list:
         return [self.wq]
@@ -294,6 +308,14 @@ class Socket(File):
             self.wake()
         elif opt == SO["SO_SNDLOWAT"]:
             raise KernelError(E.ENOPROTOOPT)
+        elif opt == SO_ATTACH_BPF:
+            if not self.runs_sk_filter:
+                printk.printk(printk.INFO, f"SO_ATTACH_BPF: not run on this socket kind "
+                              f"(family {self.family}, type {self.stype})")
+                raise KernelError(E.ENOPROTOOPT)
+            self.sk_filter = attach_bpf(t, raw)
+        elif opt == SO["SO_DETACH_FILTER"] and self.sk_filter is not None:
+            self.sk_filter = None
         elif opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"], SO["SO_MARK"],
                      SO["SO_ATTACH_FILTER"], SO["SO_DETACH_FILTER"]):
             self.set_special(t, opt, raw)
@@ -305,8 +327,22 @@ class Socket(File):
         raise KernelError(E.ENODEV)
 
     def set_special(self, t, opt: int, raw: bytes) -> None:
-        """Options a family gives meaning to (device binding, filters)."""
-        raise KernelError(E.ENOPROTOOPT)
+        """Options a family gives meaning to (device binding, filters);
+        detaching when no filter is attached: ENOENT (sk_detach_filter)."""
+        raise KernelError(E.ENOENT if opt == SO["SO_DETACH_FILTER"] else E.ENOPROTOOPT)
+
+    def filtered(self, data: bytes, cap: int = 1, protocol: int = 0) -> bytes | None:
+        """sk_filter_trim_cap(sk, skb, cap) on a packet for this socket (data
+        from where the family's skb->data points; protocol: the ETH_P_*
+        of skb->protocol): the attached program's verdict cuts it (never
+        below cap bytes) or drops it (None)."""
+        prog = self.sk_filter
+        if prog is None:
+            return data
+        n = prog.run_on_packet(bytes(data), (protocol & 0xFF) << 8 | protocol >> 8)
+        if not n:
+            return None
+        return data[:max(n, cap)] if n < len(data) else data
 
     def ioctl(self, task, req: int, arg: int) -> int:
         """sock_ioctl: what the family does not know goes to the network

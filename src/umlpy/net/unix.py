@@ -68,6 +68,7 @@ def truesize(n: int) -> int:
 class UnixSocket(Socket):
     """Datagrams are taken whole (_send_message), streams as they fit."""
     family = AF_UNIX
+    runs_sk_filter = True   # datagrams and records are filtered; streams never are, as on Linux
 
     def __init__(self, t, stype: int, flags: int) -> None:
         super().__init__(stype, 0, flags)
@@ -331,6 +332,13 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
     """One datagram or seqpacket record, whole, onto the receiver's queue,
     charged to the sender's send buffer until it is received."""
     check_size(s, len(data))
+    sent = len(data)
+    if target.sk_filter is not None:
+        # before the wait for room, and again after it (unix_dgram_sendmsg's restart)
+        kept = target.filtered(data[:])
+        if kept is None:
+            return sent     # tossed by the receiver's filter: the sender is not told
+        data = kept
     size = truesize(len(data))
     net = s.net
     if not s.may_send(target) or (net.sk_mem + size > net.sk_mem_limit and target.msgs):
@@ -344,7 +352,7 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
     target.msgs.append(m)
     target.wake()
     target.kill_fasync(POLL_IN)     # sock_def_readable
-    return len(data)
+    return sent
 
 
 def _received(m: Message) -> None:

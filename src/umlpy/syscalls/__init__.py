@@ -1,5 +1,6 @@
 """Syscall families, one module each; importing this fills the table."""
 from umlpy.syscalls import (  # noqa: F401
+    sys_bpf,
     sys_cred,
     sys_epoll,
     sys_eventfd,
@@ -30,6 +31,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_stat,
     sys_time,
     sys_timer,
+    sys_userfaultfd,
     sys_xattr,
 )
 from umlpy.syscalls.table import Table  # noqa: F401

@@ -22,11 +22,12 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from arch_um import clock, procinfo, ptrace
+from arch_um import procinfo, ptrace
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi.capability import SUID_DUMP_DISABLE, SUID_DUMP_ROOT
 from umlpy.kernel import printk, rusage
+from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.ipc import ShmSegment
 from umlpy.kernel.mm import (DUMP_ANON_PRIVATE, DUMP_ANON_SHARED, DUMP_ELF_HEADERS, DUMP_HUGETLB_PRIVATE,
@@ -93,7 +94,7 @@ def format_corename(pattern: bytes, t, sig: int, limit: int) -> bytes:
     values = {
         b"p": b"%d" % proc.pid, b"P": b"%d" % proc.pid, b"i": b"%d" % t.tid, b"I": b"%d" % t.tid,
         b"u": b"%d" % proc.creds.uid, b"g": b"%d" % proc.creds.gid, b"d": b"%d" % proc.dumpable,
-        b"s": b"%d" % sig, b"t": b"%d" % (clock.realtime_ns() // 10**9),
+        b"s": b"%d" % sig, b"t": b"%d" % (timekeeping.realtime_ns() // 10**9),
         b"h": _escaped(proc.ns.uts.hostname.encode()), b"e": _escaped(proc.comm),
         b"f": _escaped(exe.rsplit(b"/", 1)[-1]), b"E": exe.replace(b"/", b"!"),
         b"c": b"%d" % limit, b"%": b"%",

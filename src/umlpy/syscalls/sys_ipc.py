@@ -11,6 +11,7 @@ from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_IPC_LOCK, CAP_SYS_RESOURCE
 from umlpy.kernel import ipc as I
 from umlpy.kernel import mlock
+from umlpy.kernel import timekeeping
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.hostas import HostAs
@@ -110,7 +111,7 @@ def sys_shmat(t, ident, addr, flags, *_):
     _attachments(t.proc)[r] = seg
     seg.nattch += 1
     seg.lpid = t.proc.pid
-    seg.atime = clock.realtime_ns()
+    seg.atime = timekeeping.realtime_ns()
     mlock.after_map(t, r, r + size, 0)
     return r
 
@@ -180,7 +181,7 @@ def sys_shmctl(t, ident, cmd, buf, *_):
         seg = space.get(ident)
         seg.may_change(creds)
         seg.set_perm(raw)
-        seg.ctime = clock.realtime_ns()
+        seg.ctime = timekeeping.realtime_ns()
         return 0
     if cmd == I.IPC_RMID:
         seg = space.get(ident)
@@ -262,7 +263,7 @@ def do_semop(t, ident: int, sops: int, nsops: int, timeout: int) -> int:
             s.pids[num] = t.proc.pid
             if flg & SEM_UNDO and op:
                 undo[(s.id, num)] = undo.get((s.id, num), 0) - op
-        s.otime = clock.realtime_ns()
+        s.otime = timekeeping.realtime_ns()
         s.wq.wake_all()
         return 0
 
@@ -310,7 +311,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         s = space.get(ident)
         s.may_change(creds)
         s.set_perm(raw)
-        s.ctime = clock.realtime_ns()
+        s.ctime = timekeeping.realtime_ns()
         return 0
     if cmd == I.IPC_RMID:
         s = space.get(ident)
@@ -351,7 +352,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
             return len(s.wq.waiters)
     else:
         raise KernelError(E.EINVAL)
-    s.ctime = clock.realtime_ns()
+    s.ctime = timekeeping.realtime_ns()
     s.wq.wake_all()
     return 0
 
@@ -384,7 +385,7 @@ def sys_msgsnd(t, ident, msgp, size, flags, *_):
                 raise KernelError(E.EAGAIN)
             raise Block(q.wq, retry=attempt, restart=E.ERESTARTNOHAND)
         q.msgs.append((mtype, text))
-        q.lspid, q.stime = t.proc.pid, clock.realtime_ns()
+        q.lspid, q.stime = t.proc.pid, timekeeping.realtime_ns()
         q.wq.wake_all()
         return 0
     return attempt()
@@ -440,7 +441,7 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
                 raise KernelError(E.EINVAL)
         else:
             del q.msgs[i]
-            q.lrpid, q.rtime = t.proc.pid, clock.realtime_ns()
+            q.lrpid, q.rtime = t.proc.pid, timekeeping.realtime_ns()
             q.wq.wake_all()
         t.mem.write(msgp, struct.pack("<q", ty) + text[:size])
         return min(len(text), size)
@@ -479,7 +480,7 @@ def sys_msgctl(t, ident, cmd, buf, *_):
             need(creds, CAP_SYS_RESOURCE)
         q.set_perm(raw)
         q.qbytes = qbytes
-        q.ctime = clock.realtime_ns()
+        q.ctime = timekeeping.realtime_ns()
         q.wq.wake_all()
         return 0
     if cmd == I.IPC_RMID:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NAMES
-from umlpy.kernel import ipc, mlock
+from umlpy.kernel import ipc, mlock, userfaultfd
 from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.exec import mount_has
@@ -196,6 +196,8 @@ def sys_mprotect(t, addr, length, prot, *_):
                     return r
             raise KernelError(E.EACCES)
     r = _inject(t, "mprotect", addr, size, prot)
+    if not _fail(r):
+        userfaultfd.reprotect(t, addr, end, prot)
     if not _fail(r) and prot & C.PROT_WRITE and mm.locked.items:
         mlock.populate(t, addr, end)    # a locked range made writable is faulted in for writing
     return r
@@ -237,6 +239,7 @@ def sys_mremap(t, old, old_size, new_size, flags, new, *_):
 # what madvise takes in Linux 6.1 built without KSM, THP and memory-failure
 # injection (as /proc/config.gz says): others are EINVAL before anything
 _MADV_VALID = frozenset((0, 1, 2, 3, 4, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24))
+MADV_DONTNEED = 4
 # advice refused (EINVAL) on mlocked memory: DONTNEED, FREE, REMOVE, COLD, PAGEOUT
 _MADV_NOT_LOCKED = frozenset((4, 8, 9, 20, 21))
 
@@ -259,7 +262,10 @@ def sys_madvise(t, addr, length, advice, *_):
             if locked[0][0] > addr:
                 _inject(t, "madvise", addr, locked[0][0] - addr, advice)
             raise KernelError(E.EINVAL)
-    return _inject(t, "madvise", addr, length, advice)
+    r = _inject(t, "madvise", addr, length, advice)
+    if advice == MADV_DONTNEED and not _fail(r):
+        userfaultfd.dropped(t, addr, addr + size)     # missing again, for a userfaultfd
+    return r
 
 
 MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4

@@ -141,23 +141,35 @@ def sys_clone3(t, uargs, size, *_):
 
 def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
               at: tuple[int, bytes, int] | None = None) -> None:
-    k = t.kernel
     if not argv:
         # an empty argv gets an empty argv[0], so that a program reading
         # from argv[1] does not walk into envp (Linux 5.18)
         printk.pr_warn_ratelimited(f"process '{t.proc.comm.decode(errors='replace')}' launched "
                                    f"'{path.decode(errors='replace')}' with NULL argv: empty string added")
         argv = [b""]
-    d, elf, full_argv = kexec.resolve(t, path, argv, at)
-    if elf.interp is not None:
-        kexec.namei.lookup(t, C.AT_FDCWD, elf.interp)   # ENOENT before the point of no return
+    bprm = kexec.Binprm()
+    return kexec.guarded(bprm, lambda: kexec.resolve(
+        t, bprm, path, argv, lambda img: _exec_image(t, bprm, img, path, envp), at))
+
+
+def _exec_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
+    """execve from its point of no return: the old image goes, the one
+    resolve found comes; the exec's own hold on the files ends."""
+    try:
+        _replace_image(t, bprm, img, path, envp)
+    finally:
+        bprm.release()
+
+
+def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
+    k = t.kernel
     threads.de_thread(k, t)
     futex.task_exit(k, t)
     t.clear_child_tid = 0
     aux = hostas.exec_host(k, t)
     # the old image is gone: failures from here on kill the process
     try:
-        kexec.load(k, t, d, elf, full_argv, envp, aux, path)
+        kexec.load(k, t, img, bprm, envp, aux, path)
     except KernelError as e:
         printk.pr_err(f"exec of {path.decode(errors='replace')} failed after the point of no return: {e}")
         k.procs.kill_process(t.proc, S.SIGSEGV)

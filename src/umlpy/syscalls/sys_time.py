@@ -1,12 +1,12 @@
-"""Time: clocks, sleeping, setting the time, times.
+"""Time: clocks, sleeping, setting the time, adjtimex, times.
 
-The guest reads the host's clocks: clock_gettime, gettimeofday and time of
-the wall, monotonic and boot clocks run in the host's vDSO without a trap,
-so the syscalls answer with the same host clocks (CLOCK_BOOTTIME is the
-host's, and /proc/uptime follows it).  For the same reason the time cannot
-be set: the guest would go on reading the host's, so even with
-CAP_SYS_TIME setting it is refused with EPERM (as in a container), after
-Linux's checks of the clock and the value.
+The monotonic and boot clocks are the host's (CLOCK_BOOTTIME too, and
+/proc/uptime follows it), read in the host's vDSO without a trap.  The
+wall clocks (CLOCK_REALTIME, CLOCK_TAI) are the guest machine's own
+(kernel/timekeeping.py): the host's until a guest with CAP_SYS_TIME sets
+them, which moves only the guest's clock; from then on the vDSO's time
+calls trap and are answered here.  adjtimex works on the guest's NTP
+state (kernel/ntp.py).
 
 CPU-time clocks are the host's CPU time of the guest's tasks
 (kernel/cpuclock.py).
@@ -19,24 +19,25 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.abi import timex as X
 from umlpy.abi.capability import CAP_SYS_TIME
-from umlpy.kernel import cpuclock, cred, printk, rusage
+from umlpy.kernel import cpuclock, cred, rusage, timekeeping
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.timers import KTIME_SEC_MAX, NS, after, read_timespec
-from umlpy.syscalls.table import PARTIAL, syscall
+from umlpy.kernel.timekeeping import settod_check
+from umlpy.kernel.timers import NS, after, monotonic_for, read_timespec
+from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import put_u64, s32
 
-REALTIME_ALARM, BOOTTIME_ALARM = 8, 9
-# the host clocks the guest reads as they are
-_HOST = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE,
+# the clocks read in the vDSO (the wall ones the guest's, the others the host's)
+_VDSO = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE,
          C.CLOCK_MONOTONIC_COARSE, C.CLOCK_BOOTTIME, C.CLOCK_TAI)
 _SLEEPABLE = (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME, C.CLOCK_TAI)
-TIME_SETTOD_SEC_MAX = KTIME_SEC_MAX - 30 * 365 * 24 * 3600
+_ALARMS = (C.CLOCK_REALTIME_ALARM, C.CLOCK_BOOTTIME_ALARM)
 
 
 def clock_now(t, clk: int) -> int:
-    if clk in _HOST:
-        return clock.host_clock_ns(clk)
+    if clk in _VDSO:
+        return timekeeping.timekeeper().clock_ns(clk)
     return cpuclock.cpu_time(cpuclock.owner_of(t, clk, gettime=True), cpuclock.which_of(clk))
 
 
@@ -49,7 +50,7 @@ def sys_clock_gettime(t, clk, tp, *_):
 @syscall("clock_getres")
 def sys_clock_getres(t, clk, tp, *_):
     clk = s32(clk)
-    if clk in _HOST:
+    if clk in _VDSO:
         res = clock.host_clock_res_ns(clk)
     else:
         cpuclock.owner_of(t, clk)
@@ -61,16 +62,17 @@ def sys_clock_getres(t, clk, tp, *_):
 
 @syscall("gettimeofday")
 def sys_gettimeofday(t, tv, tz, *_):
+    tk = timekeeping.timekeeper()
     if tv:
-        t.mem.write(tv, structs.pack_timeval(clock.realtime_ns()))
+        t.mem.write(tv, structs.pack_timeval(tk.realtime_ns()))
     if tz:
-        t.mem.write(tz, bytes(8))
+        t.mem.write(tz, struct.pack("<ii", *tk.tz))
     return 0
 
 
 @syscall("time")
 def sys_time(t, tloc, *_):
-    now = clock.realtime_ns() // 10**9
+    now = timekeeping.realtime_ns() // NS
     put_u64(t, tloc, now)
     return now
 
@@ -119,10 +121,10 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     absolute = bool(flags & C.TIMER_ABSTIME)
     if clk in _SLEEPABLE:
         ns = read_timespec(t, req)
-        if absolute:
-            return _sleep_until(t, clock.monotonic_ns() + max(0, ns - clock_now(t, clk)), 0, absolute=True)
+        if absolute:        # on a wall clock, it follows the clock's changes (kernel/sched.py)
+            return _sleep_until(t, monotonic_for(clk, ns, True), 0, absolute=True)
         return _sleep_until(t, after(ns), rem)
-    if clk in _HOST or clk in (C.CLOCK_THREAD_CPUTIME_ID, REALTIME_ALARM, BOOTTIME_ALARM) \
+    if clk in _VDSO or clk in (C.CLOCK_THREAD_CPUTIME_ID, *_ALARMS) \
             or (clk < 0 and clk & 7 == cpuclock.CLOCKFD):
         raise KernelError(E.EOPNOTSUPP)     # no nsleep (the alarm clocks: no RTC)
     if clk >= 0 and clk != C.CLOCK_PROCESS_CPUTIME_ID:
@@ -134,26 +136,15 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     return _cpu_sleep_until(t, cc, ns if absolute else cc.now() + ns, absolute, rem)
 
 
-def _settod_check(sec: int, nsec: int) -> None:
-    """timespec64_valid_settod: a time the clock could be set to."""
-    if sec < 0 or not 0 <= nsec < NS or sec >= TIME_SETTOD_SEC_MAX:
-        raise KernelError(E.EINVAL)
-
-
-def _refuse_settime(what: str) -> None:
-    """What a caller with CAP_SYS_TIME gets (see the module docstring)."""
-    printk.pr_info_ratelimited(f"{what}: setting the time is not supported (the guest reads the host's clock)")
-    raise KernelError(E.EPERM)
-
-
-@syscall("clock_settime", status=PARTIAL,
-         note="checks as Linux; setting CLOCK_REALTIME is refused with EPERM (the guest reads the host's clock)")
+@syscall("clock_settime", note="CLOCK_REALTIME: the guest's wall clock (never the host's); CPU-time clocks EPERM")
 def sys_clock_settime(t, clk, tp, *_):
     clk = s32(clk)
     if clk == C.CLOCK_REALTIME:
-        _settod_check(*structs.unpack_timespec(t.mem.read(tp, 16)))
+        sec, nsec = structs.unpack_timespec(t.mem.read(tp, 16))
+        settod_check(sec, nsec)
         cred.need(t.proc.creds, CAP_SYS_TIME)
-        _refuse_settime("clock_settime")
+        timekeeping.timekeeper().set(sec * NS + nsec)
+        return 0
     if clk >= 0:
         raise KernelError(E.EINVAL)         # no clock_set
     t.mem.read(tp, 16)
@@ -161,82 +152,84 @@ def sys_clock_settime(t, clk, tp, *_):
     raise KernelError(E.EPERM)              # posix_cpu_clock_set: CPU time is not set
 
 
-@syscall("settimeofday", status=PARTIAL,
-         note="checks as Linux; setting the time or time zone is refused with EPERM (the guest reads the host's)")
+@syscall("settimeofday", note="the guest's wall clock and time zone (never the host's)")
 def sys_settimeofday(t, tv, tz, *_):
+    """do_sys_settimeofday64: the time zone first; its first setting
+    without a time warps the clock by it (timekeeping_warp_clock)."""
     if tv:
         sec, usec = struct.unpack("<qq", t.mem.read(tv, 16))
         if not 0 <= usec <= 10**6:
             raise KernelError(E.EINVAL)
-        _settod_check(sec, usec * 1000)
-    minuteswest = struct.unpack("<ii", t.mem.read(tz, 8))[0] if tz else 0
+        settod_check(sec, usec * 1000)
+    minuteswest, dsttime = struct.unpack("<ii", t.mem.read(tz, 8)) if tz else (0, 0)
     cred.need(t.proc.creds, CAP_SYS_TIME)
-    if not -15 * 60 <= minuteswest <= 15 * 60:
-        raise KernelError(E.EINVAL)
-    if tv or tz:
-        _refuse_settime("settimeofday")
+    tk = timekeeping.timekeeper()
+    if tz:
+        if not -15 * 60 <= minuteswest <= 15 * 60:
+            raise KernelError(E.EINVAL)
+        if tk.set_tz(minuteswest, dsttime) and not tv and minuteswest:
+            try:
+                tk.inject(minuteswest * 60 * NS)
+            except KernelError:
+                pass        # timekeeping_warp_clock does not look at how it went
+    if tv:
+        tk.set(sec * NS + usec * 1000)
     return 0
 
 
-# struct timex: modes (u32), then 8-byte fields; the ones adjtimex checks
-_TIMEX_FREQ, _TIMEX_TIME_USEC, _TIMEX_TICK = 16, 80, 88
-ADJ_FREQUENCY, ADJ_SETOFFSET, ADJ_NANO, ADJ_TICK = 0x0002, 0x0100, 0x2000, 0x4000
-ADJ_OFFSET_SINGLESHOT, ADJ_OFFSET_READONLY, ADJ_ADJTIME = 0x0001, 0x2000, 0x8000
-ADJ_OFFSET_SS_READ = 0xA001
-PPM_SCALE = 1000 << 16
-USER_HZ = 100
 _LLONG = 1 << 63
 
 
-def _adjtimex(t, addr: int, name: str) -> int:
-    """do_adjtimex on the host's clock: timekeeping_validate_timex's checks,
-    then a read of the host's state (modes 0, or adjtime's read); a change
-    is refused with EPERM even with CAP_SYS_TIME (see the module docstring)."""
-    tx = t.mem.read(addr, clock.TIMEX_SIZE)
-    (modes,) = struct.unpack_from("<I", tx)
-    creds = t.proc.creds
-    if modes & ADJ_ADJTIME:
-        if modes & ADJ_OFFSET_SINGLESHOT != ADJ_OFFSET_SINGLESHOT:
+def _validate_timex(creds, tx: dict[str, int]) -> None:
+    """timekeeping_validate_timex."""
+    modes = tx["modes"]
+    if modes & X.ADJ_ADJTIME:
+        if not modes & X.ADJ_OFFSET_SINGLESHOT & ~X.ADJ_ADJTIME:     # the kernel's singleshot bit, 0x0001
             raise KernelError(E.EINVAL)
-        if not modes & ADJ_OFFSET_READONLY:
+        if not modes & X.ADJ_OFFSET_READONLY:
             cred.need(creds, CAP_SYS_TIME)
     else:
         if modes:
             cred.need(creds, CAP_SYS_TIME)
-        (tick,) = struct.unpack_from("<q", tx, _TIMEX_TICK)
-        if modes & ADJ_TICK and not 900000 // USER_HZ <= tick <= 1100000 // USER_HZ:
+        if modes & X.ADJ_TICK and not 900000 // X.USER_HZ <= tx["tick"] <= 1100000 // X.USER_HZ:
             raise KernelError(E.EINVAL)
-    if modes & ADJ_SETOFFSET:
+    if modes & X.ADJ_SETOFFSET:
         cred.need(creds, CAP_SYS_TIME)
-        (usec,) = struct.unpack_from("<q", tx, _TIMEX_TIME_USEC)
-        if not 0 <= usec < (NS if modes & ADJ_NANO else 10**6):
+        if not 0 <= tx["tv_usec"] < (NS if modes & X.ADJ_NANO else 10**6):
             raise KernelError(E.EINVAL)
-    (freq,) = struct.unpack_from("<q", tx, _TIMEX_FREQ)
-    if modes & ADJ_FREQUENCY and not -(_LLONG // PPM_SCALE) <= freq <= (_LLONG - 1) // PPM_SCALE:
+    if modes & X.ADJ_FREQUENCY and not -(_LLONG // X.PPM_SCALE) <= tx["freq"] <= (_LLONG - 1) // X.PPM_SCALE:
         raise KernelError(E.EINVAL)
-    if modes not in (0, ADJ_OFFSET_SS_READ):
-        _refuse_settime(name)
-    state, out = clock.host_adjtimex_read(tx, modes == ADJ_OFFSET_SS_READ)
-    t.mem.write(addr, out)
+
+
+def _adjtimex(t, addr: int) -> int:
+    """do_adjtimex on the guest's clock: the checks, an ADJ_SETOFFSET
+    step, then the NTP state's reading and changes."""
+    tx = X.unpack_timex(t.mem.read(addr, X.TIMEX_SIZE))
+    _validate_timex(t.proc.creds, tx)
+    tk = timekeeping.timekeeper()
+    if tx["modes"] & X.ADJ_SETOFFSET:
+        usec = tx["tv_usec"]
+        tk.inject(tx["tv_sec"] * NS + (usec if tx["modes"] & X.ADJ_NANO else usec * 1000))
+    state, tai = tk.ntp.adjtimex(tx, tk.realtime_ns(), tk.tai)
+    tk.set_tai(tai)
+    t.mem.write(addr, X.pack_timex(tx))
     return state
 
 
-@syscall("adjtimex", status=PARTIAL,
-         note="reads the host clock's state; a change is refused with EPERM (the guest reads the host's clock)")
+@syscall("adjtimex", note="the guest's NTP state (kernel/ntp.py); tick, frequency and slews move the guest's wall clock a step a second")
 def sys_adjtimex(t, buf, *_):
-    return _adjtimex(t, buf, "adjtimex")
+    return _adjtimex(t, buf)
 
 
-@syscall("clock_adjtime", status=PARTIAL, note="CLOCK_REALTIME as adjtimex")
+@syscall("clock_adjtime", note="CLOCK_REALTIME as adjtimex")
 def sys_clock_adjtime(t, clk, buf, *_):
     clk = s32(clk)
     if clk == C.CLOCK_REALTIME:
-        return _adjtimex(t, buf, "clock_adjtime")
+        return _adjtimex(t, buf)
     if clk < 0 and clk & 7 == cpuclock.CLOCKFD:
-        t.mem.read(buf, clock.TIMEX_SIZE)
+        t.mem.read(buf, X.TIMEX_SIZE)
         raise KernelError(E.EINVAL)         # no dynamic (fd) clocks here
-    if clk < 0 or clk in _HOST or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID,
-                                          REALTIME_ALARM, BOOTTIME_ALARM):
+    if clk < 0 or clk in _VDSO or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID, *_ALARMS):
         raise KernelError(E.EOPNOTSUPP)     # a clock that cannot be adjusted
     raise KernelError(E.EINVAL)
 

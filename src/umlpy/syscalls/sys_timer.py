@@ -8,7 +8,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_WAKE_ALARM
-from umlpy.kernel import cpulimit
+from umlpy.kernel import cpulimit, timekeeping
 from umlpy.kernel.cpuclock import CLOCKFD, CpuClock
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
@@ -336,7 +336,10 @@ def sys_timer_delete(t, tid, *_):
 class TimerFdFile(File):
     """A timerfd: expiries count as ticks; a periodic timer is restarted by
     the read (or timerfd_gettime) that takes them, adding the intervals
-    missed meanwhile, as Linux's timerfd_read."""
+    missed meanwhile, as Linux's timerfd_read.  One armed with
+    TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET on a wall clock is
+    cancelled by the next step of the guest's clock: its read fails once
+    with ECANCELED (timerfd_clock_was_set)."""
 
     kind = "[timerfd]"
 
@@ -346,10 +349,30 @@ class TimerFdFile(File):
         self.ticks = 0
         self.wq = WaitQueue("timerfd")
         self.timer = IntervalTimer(sched, self._fire)
+        self.cancel_steps: int | None = None   # might_cancel: the clock's steps when armed
+        self.canceled = False
 
     def _fire(self) -> None:
         self.ticks += 1
         self.wq.wake_all()
+
+    def setup_cancel(self, might_cancel: bool) -> None:
+        """timerfd_setup_cancel: watch for clock steps, or stop."""
+        tk = timekeeping.timekeeper()
+        if self.cancel_steps is not None:
+            tk.clock_set.unwatch(self._clock_set)
+        self.cancel_steps = tk.steps if might_cancel else None
+        self.canceled = False
+        if might_cancel:
+            tk.clock_set.watch(self._clock_set)
+
+    def _clock_set(self) -> None:
+        steps = timekeeping.timekeeper().steps
+        if self.cancel_steps is not None and steps != self.cancel_steps:
+            self.cancel_steps = steps
+            self.canceled = True
+            self.ticks += 1
+            self.wq.wake_all()
 
     def _restart(self) -> None:
         tm = self.timer
@@ -364,6 +387,11 @@ class TimerFdFile(File):
             if self.nonblock:
                 raise KernelError(E.EAGAIN)
             raise Block(self.wq)
+        if self.canceled:
+            self.canceled = False
+            self.ticks = 0
+            self.timer.expired = False
+            raise KernelError(E.ECANCELED)
         self._restart()
         ticks, self.ticks = self.ticks, 0
         return struct.pack("<Q", ticks)
@@ -383,6 +411,7 @@ class TimerFdFile(File):
 
     def release(self) -> None:
         self.timer.cancel()
+        self.setup_cancel(False)
 
 
 def _timerfd(t, fd: int) -> TimerFdFile:
@@ -412,7 +441,9 @@ def sys_timerfd_settime(t, fd, flags, new, old, *_):
     if old:
         t.mem.write(old, pack_itimerspec(*f.gettime()))
     f.ticks = 0
-    f.timer.arm(monotonic_for(f.clk, value, bool(flags & TFD_TIMER_ABSTIME)) if value else None, interval)
+    absolute = bool(flags & TFD_TIMER_ABSTIME)
+    f.setup_cancel(absolute and bool(flags & TFD_TIMER_CANCEL_ON_SET) and f.clk in (C.CLOCK_REALTIME, C.CLOCK_REALTIME_ALARM))
+    f.timer.arm(monotonic_for(f.clk, value, absolute) if value else None, interval)
     return 0
 
 

@@ -9,6 +9,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
+from umlpy.kernel import userfaultfd
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
@@ -305,6 +306,9 @@ class RegularFile(File):
         data = self.read(task, n)
         stored = task.mem.write_prefix(addr, data)
         if stored < len(data):
+            if userfaultfd.waits_at(task, addr + stored):
+                self.unread(data)       # the copy waits for the page, then goes on
+                raise GuestFault(addr + stored)
             self.unread(data[stored:])
             if not stored:
                 raise GuestFault(addr)
@@ -321,6 +325,8 @@ class RegularFile(File):
         got = pc.copy_to_guest(task.hpid, self.pos, n, addr)
         if got < 0:
             raise KernelError(E.EFAULT)
+        if got < n and userfaultfd.waits_at(task, addr + got):
+            raise GuestFault(addr + got)    # the copy waits for the page, then goes on
         self.pos += got
         return got
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import KernelError
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def anon_dev() -> int:
 
 
 def now_ns() -> int:
-    return clock.realtime_ns()
+    return timekeeping.realtime_ns()
 
 
 def dtype_of(mode: int) -> int:

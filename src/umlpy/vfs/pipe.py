@@ -80,7 +80,7 @@ class Pipe:
             pages = PIPE_MIN_DEF_BUFFERS
         if _over(held + pages, tun.pipe_user_pages_hard) and not _privileged(creds):
             raise KernelError(E.ENFILE)
-        self.pages = 0
+        self.charged = 0       # pages on the ledger: the buffer's slots until free()
         self._account(pages)
         self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
         self.async_files: list[PipeFile] = []   # ends with O_ASYNC on (fasync_readers/writers)
@@ -95,8 +95,8 @@ class Pipe:
 
     def _account(self, pages: int) -> None:
         """account_pipe_buffers: the user's total follows this pipe's pages."""
-        self.ledger[self.user] = self.ledger.get(self.user, 0) + pages - self.pages
-        self.pages = pages
+        self.ledger[self.user] = self.ledger.get(self.user, 0) + pages - self.charged
+        self.charged = pages
 
     @property
     def capacity(self) -> int:
@@ -111,10 +111,10 @@ class Pipe:
             raise KernelError(E.EINVAL)
         pages = size // PIPE_BUF
         tun = self.tunables
-        if pages > self.pages and size > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
+        if pages > self.charged and size > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
             raise KernelError(E.EPERM)
-        held = self.ledger.get(self.user, 0) + pages - self.pages
-        if pages > self.pages and not _privileged(creds) and \
+        held = self.ledger.get(self.user, 0) + pages - self.charged
+        if pages > self.charged and not _privileged(creds) and \
                 (_over(held, tun.pipe_user_pages_soft) or _over(held, tun.pipe_user_pages_hard)):
             raise KernelError(E.EPERM)
         if pages < self.buf.used:

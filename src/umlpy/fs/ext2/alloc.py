@@ -7,7 +7,6 @@ speed of `re` over the bitmap bytes rather than a Python loop per bit.
 """
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from umlpy.abi import errno as E
@@ -18,8 +17,13 @@ from umlpy.kernel.errors import KernelError
 if TYPE_CHECKING:
     from umlpy.fs.ext2.fs import Ext2Fs
 
-_NOT_FULL = re.compile(rb"[^\xff]")
-_NOT_EMPTY = re.compile(rb"[^\x00]")
+
+def _first_byte_not(bm: bytes | bytearray, value: bytes, lo: int, hi: int) -> int:
+    """The index of the first byte in bm[lo:hi] other than value, or -1
+    (lstrip scans in C several times faster than a regex search)."""
+    chunk = bm[lo:hi]
+    rest = len(chunk.lstrip(value))
+    return -1 if rest == 0 else hi - rest
 
 
 def find_zero(bm: bytes | bytearray, start: int, end: int) -> int:
@@ -31,10 +35,9 @@ def find_zero(bm: bytes | bytearray, start: int, end: int) -> int:
         i += 1
     if i >= end:
         return -1
-    m = _NOT_FULL.search(bm, i >> 3, (end + 7) >> 3)
-    if m is None:
+    b = _first_byte_not(bm, b"\xff", i >> 3, min(len(bm), (end + 7) >> 3))
+    if b < 0:
         return -1
-    b = m.start()
     byte = bm[b]
     i = b * 8 + ((~byte & (byte + 1)).bit_length() - 1)
     return i if i < end else -1
@@ -49,11 +52,11 @@ def zero_run(bm: bytes | bytearray, start: int, end: int) -> int:
         i += 1
     if i >= end:
         return end - start
-    m = _NOT_EMPTY.search(bm, i >> 3, (end + 7) >> 3)
-    if m is None:
+    b = _first_byte_not(bm, b"\x00", i >> 3, min(len(bm), (end + 7) >> 3))
+    if b < 0:
         return end - start
-    byte = bm[m.start()]
-    i = m.start() * 8 + ((byte & -byte).bit_length() - 1)
+    byte = bm[b]
+    i = b * 8 + ((byte & -byte).bit_length() - 1)
     return min(i, end) - start
 
 
@@ -126,7 +129,8 @@ class Allocator:
                 z = find_zero(view, pos, hi)
                 if z < 0:
                     break
-                n = min(zero_run(view, z, hi), count - len(out), gd.free_blocks_count - got)
+                want = min(count - len(out), gd.free_blocks_count - got)
+                n = min(zero_run(view, z, min(hi, z + max(want, 0))), want)
                 if n <= 0:
                     break
                 set_bits(bm, z, n, True)

@@ -292,6 +292,8 @@ class Ext4Dir:
                 if pblk:
                     self.fs.bcache.unseal(pblk)
             self._lin = None
+            if self._tree is not None:
+                self._tree.forget_leaves()
 
 
 def _with_next(it: Iterator[tuple[int, bytes, int, int]]) -> Iterator[tuple[bytes, int, int, int]]:

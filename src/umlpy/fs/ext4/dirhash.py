@@ -149,6 +149,7 @@ def _legacy(name: bytes, signed: bool) -> int:
     return (h0 << 1) & _M
 
 
+@lru_cache(maxsize=256)     # a create or unlink hashes its name several times
 def dirhash(name: bytes, version: int, seed: tuple[int, int, int, int] | None = None) -> tuple[int, int]:
     """(major, minor) hash of name under hash version 0-5 and the superblock's
     seed (all zero or None: the default seed).  SipHash (casefolded encrypted

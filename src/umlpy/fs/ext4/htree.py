@@ -38,6 +38,7 @@ implements over a directory inode.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
@@ -133,8 +134,22 @@ class _Frame:
         _COUNTLIMIT.pack_into(self.buf, self.base, self.countlimit()[1], count)
 
 
+@dataclass
+class _LeafMap:
+    """Where a leaf's dirents are, so that a lookup or an insert need not parse
+    the whole block each time (in Python that walk was most of a create).
+    Made by one checked walk, then kept up to date by the changes made here;
+    any other change to the leaf drops it (see _seal_leaf and forget_leaves)."""
+    offs: list[int]      # every dirent's offset, in block order
+    room: list[int]      # those with space for another entry after them, in block order
+
+
+MIN_REC_LEN = 12         # the smallest dirent (a one-byte name)
+
+
 class Htree:
-    """The index of one directory; stateless between calls but for checksums seen."""
+    """The index of one directory: between calls it keeps only which blocks'
+    checksums it has seen and where the leaves' dirents are."""
 
     def __init__(self, d: DirBlocks) -> None:
         self.d = d
@@ -143,6 +158,7 @@ class Htree:
         self.dx_tail = DX_TAIL_LEN if d.metadata_csum else 0
         self.max_levels = LEVELS_LARGEDIR if d.largedir else LEVELS
         self._verified: set[int] = set()   # blocks whose checksum was checked or written
+        self._maps: dict[int, _LeafMap] = {}
 
     # -- errors --------------------------------------------------------------------
     def _bad_dx(self, msg: str) -> BadDxDir:
@@ -162,7 +178,7 @@ class Htree:
         return (self.bs - NODE_ENTRIES_OFF - self.dx_tail) // 8
 
     def hash(self, name: bytes, version: int) -> tuple[int, int]:
-        return dirhash.dirhash(name, version, self.d.hash_seed)
+        return dirhash.dirhash(bytes(name), version, self.d.hash_seed)
 
     # -- checksums -----------------------------------------------------------------
     def _dx_csum(self, buf: bytearray, base: int) -> tuple[int, int]:
@@ -188,7 +204,10 @@ class Htree:
         self._verified.add(f.lblk)
         self.d.mark_dirty(f.lblk)
 
-    def _seal_leaf(self, lblk: int, buf: bytearray) -> None:
+    def _seal_leaf(self, lblk: int, buf: bytearray, map_kept: bool = False) -> None:
+        """Checksum a changed leaf; its map goes unless the change kept it true."""
+        if not map_kept:
+            self._maps.pop(lblk, None)
         if self.tail:
             t = self.bs - LEAF_TAIL_LEN
             _LEAF_TAIL.pack_into(buf, t, 0, LEAF_TAIL_LEN, 0, FT_DIR_CSUM, 0)
@@ -309,44 +328,86 @@ class Htree:
         its checksum tail, or end), checked as Linux's ext4_check_dir_entry checks them."""
         off, bs = 0, self.bs
         end = bs - self.tail if end is None else end
+        wide, max_ino = bs >= 65536, self.d.inodes_count
+        unpack = _DIRENT.unpack_from
         while off < end:
-            ino, rec_len, nlen, ft = _DIRENT.unpack_from(buf, off)
-            rec_len = L.rec_len_from_disk(rec_len, bs)
-            if rec_len < 12 or rec_len & 3 or rec_len < L.rec_len_needed(nlen) \
-                    or off + rec_len > end or ino > self.d.inodes_count:
+            ino, rec_len, nlen, ft = unpack(buf, off)
+            if wide:
+                rec_len = L.rec_len_from_disk(rec_len, bs)
+            # rec_len_needed inline: this loop is the directory's hot path
+            if rec_len < 12 or rec_len & 3 or rec_len < (nlen + 11) & ~3 \
+                    or off + rec_len > end or ino > max_ino:
                 raise self._corrupt(lblk, f"bad entry in directory: offset={off}, "
                                           f"inode={ino}, rec_len={rec_len}, name_len={nlen}")
             yield off, rec_len, ino, nlen, ft
             off += rec_len
 
-    def _find_in_leaf(self, lblk: int, name: bytes) -> DxEntry | None:
-        buf = self._read(lblk, index=False)
-        n = len(name)
-        for off, _, ino, nlen, ft in self._entries(lblk, buf):
-            if ino and nlen == n and buf[off + 8:off + 8 + n] == name:
-                return DxEntry(lblk, off, ino, ft if self.d.filetype else 0, name)
+    def forget_leaves(self) -> None:
+        """The leaves were changed behind the index's back (a linear fallback)."""
+        self._maps.clear()
+
+    def _leafmap(self, lblk: int, buf: bytearray) -> _LeafMap:
+        m = self._maps.get(lblk)
+        if m is None:
+            offs, room = [], []
+            for off, rec_len, ino, nlen, _ in self._entries(lblk, buf):
+                offs.append(off)
+                if rec_len - ((nlen + 11) & ~3 if ino else 0) >= MIN_REC_LEN:
+                    room.append(off)
+            m = self._maps[lblk] = _LeafMap(offs, room)
+        return m
+
+    def _match(self, lblk: int, buf: bytearray, name: bytes) -> DxEntry | None:
+        """The live dirent called name: where the name's bytes occur in the block
+        and a dirent's name starts (never a parse when they occur nowhere)."""
+        pos = buf.find(name, 8)
+        if pos < 0:
+            return None
+        offs, n = self._leafmap(lblk, buf).offs, len(name)
+        while pos >= 0:
+            off = pos - 8
+            i = bisect_left(offs, off)
+            if i < len(offs) and offs[i] == off:
+                ino, _, nlen, ft = _DIRENT.unpack_from(buf, off)
+                if ino and nlen == n:
+                    return DxEntry(lblk, off, ino, ft if self.d.filetype else 0, name)
+            pos = buf.find(name, pos + 1)
         return None
 
-    def _add_to_leaf(self, lblk: int, buf: bytearray, name: bytes, ino: int, ftype: int) -> bool:
+    def _find_in_leaf(self, lblk: int, name: bytes) -> DxEntry | None:
+        return self._match(lblk, self._read(lblk, index=False), name)
+
+    def _add_to_leaf(self, lblk: int, buf: bytearray, name: bytes, ino: int,
+                     ftype: int) -> DxEntry | None:
         """Put the entry into the first dirent with room (Linux's ext4_find_dest_de and
-        ext4_insert_dentry); False if the leaf has none."""
+        ext4_insert_dentry); None if the leaf has none."""
+        if self._match(lblk, buf, name) is not None:
+            raise KernelError(E.EEXIST)
         need, n = L.rec_len_needed(len(name)), len(name)
-        for off, rec_len, e_ino, nlen, _ in self._entries(lblk, buf):
-            if e_ino and nlen == n and buf[off + 8:off + 8 + n] == name:
-                raise KernelError(E.EEXIST)
-            used = L.rec_len_needed(nlen) if e_ino else 0
+        m = self._leafmap(lblk, buf)
+        wide = self.bs >= 65536
+        for j, off in enumerate(m.room):        # a dirent not in room fits nothing
+            e_ino, rec_len, nlen, _ = _DIRENT.unpack_from(buf, off)
+            if wide:
+                rec_len = L.rec_len_from_disk(rec_len, self.bs)
+            used = (nlen + 11) & ~3 if e_ino else 0
             if rec_len - used >= need:
                 break
         else:
-            return False
+            return None
         if e_ino:
             _DIRENT.pack_into(buf, off, e_ino, used, nlen, buf[off + 7])
             off, rec_len = off + used, rec_len - used
-        _DIRENT.pack_into(buf, off, ino, L.rec_len_to_disk(rec_len), n,
-                          ftype if self.d.filetype else 0)
+            insort(m.offs, off)
+        if rec_len - need >= MIN_REC_LEN:
+            m.room[j] = off      # the new dirent has the rest (the old one none)
+        else:
+            del m.room[j]
+        ft = ftype if self.d.filetype else 0
+        _DIRENT.pack_into(buf, off, ino, L.rec_len_to_disk(rec_len), n, ft)
         buf[off + 8:off + 8 + n] = name
-        self._seal_leaf(lblk, buf)
-        return True
+        self._seal_leaf(lblk, buf, map_kept=True)
+        return DxEntry(lblk, off, ino, ft, name)
 
     def _pack(self, buf: bytearray, pieces: list[bytes]) -> None:
         """Write dirents one after another from offset 0, the last taking the rest
@@ -463,14 +524,16 @@ class Htree:
             low = frames[-1]
             lblk = low.entry(low.at)[1]
             buf = self._read(lblk, index=False)
-            if self._add_to_leaf(lblk, buf, name, ino, ftype):
-                return self._placed(lblk, buf, name)
+            hit = self._add_to_leaf(lblk, buf, name, ino, ftype)
+            if hit is not None:
+                return hit
             count, limit = low.countlimit()
             if count < limit:
                 lblk, buf = self._split_leaf(low, lblk, buf, h, version)
-                if not self._add_to_leaf(lblk, buf, name, ino, ftype):
+                hit = self._add_to_leaf(lblk, buf, name, ino, ftype)
+                if hit is None:
                     raise self._corrupt(lblk, "no room in a freshly split leaf")
-                return self._placed(lblk, buf, name)
+                return hit
             # the lowest index block is full: split the highest full one below a
             # non-full parent, or grow a level when every block up to the root is full
             i = len(frames) - 1
@@ -486,11 +549,6 @@ class Htree:
                 self._add_level(frames[0])
             # the path changed: probe again (Linux's restart)
 
-    def _placed(self, lblk: int, buf: bytearray, name: bytes) -> DxEntry:
-        hit = next(off for off, _, ino, nlen, _ in self._entries(lblk, buf)
-                   if ino and buf[off + 8:off + 8 + nlen] == name)
-        return DxEntry(lblk, hit, *_DIRENT.unpack_from(buf, hit)[0::3], name)
-
     def remove(self, name: bytes) -> DxEntry:
         """Take the entry out of its leaf, merged into the one before it (or its inode
         cleared when it is first), as Linux's ext4_generic_delete_entry; the index
@@ -499,20 +557,27 @@ class Htree:
         if hit is None:
             raise KernelError(E.ENOENT)
         buf = self.d.read(hit.lblk)
-        prev = None
-        for off, rec_len, *_ in self._entries(hit.lblk, buf):
-            if off == hit.off:
-                break
-            prev = (off, rec_len)
+        m = self._leafmap(hit.lblk, buf)
+        i = bisect_left(m.offs, hit.off)
         rec_len = L.rec_len_from_disk(struct.unpack_from("<H", buf, hit.off + 4)[0], self.bs)
         # the name is wiped too, as Linux does, so it does not linger in the block
-        if prev is None:
+        if i == 0:
             struct.pack_into("<I", buf, hit.off, 0)
             buf[hit.off + 6:hit.off + rec_len] = bytes(rec_len - 6)
+            grown = hit.off
         else:
-            struct.pack_into("<H", buf, prev[0] + 4, L.rec_len_to_disk(prev[1] + rec_len))
+            grown = m.offs[i - 1]
+            prev_len = L.rec_len_from_disk(struct.unpack_from("<H", buf, grown + 4)[0], self.bs)
+            struct.pack_into("<H", buf, grown + 4, L.rec_len_to_disk(prev_len + rec_len))
             buf[hit.off:hit.off + rec_len] = bytes(rec_len)
-        self._seal_leaf(hit.lblk, buf)
+            del m.offs[i]
+            k = bisect_left(m.room, hit.off)
+            if k < len(m.room) and m.room[k] == hit.off:
+                del m.room[k]
+        k = bisect_left(m.room, grown)
+        if k == len(m.room) or m.room[k] != grown:
+            m.room.insert(k, grown)
+        self._seal_leaf(hit.lblk, buf, map_kept=True)
         return hit
 
     def retarget(self, name: bytes, ino: int, ftype: int) -> None:
@@ -531,7 +596,7 @@ class Htree:
         struct.pack_into("<I", buf, hit.off, ino)
         if self.d.filetype:
             buf[hit.off + 7] = ftype
-        self._seal_leaf(hit.lblk, buf)
+        self._seal_leaf(hit.lblk, buf, map_kept=True)
 
     def make_indexed(self, name: bytes, ino: int, ftype: int) -> DxEntry:
         """Turn a full one-block linear directory into an indexed one and add name
@@ -566,9 +631,10 @@ class Htree:
         version = self._root()[1]
         h = self.hash(name, version)[0]
         lblk, leaf = self._split_leaf(f, lblk, leaf, h, version)
-        if not self._add_to_leaf(lblk, leaf, name, ino, ftype):
+        hit = self._add_to_leaf(lblk, leaf, name, ino, ftype)
+        if hit is None:
             raise self._corrupt(lblk, "no room in a freshly split leaf")
-        return self._placed(lblk, leaf, name)
+        return hit
 
     # -- readdir ---------------------------------------------------------------------
     @staticmethod

@@ -126,6 +126,37 @@ def _mark_heap(vmas: list[Vma], mm) -> list[Vma]:
     return out
 
 
+def _perms(prot: int) -> str:
+    return (("r" if prot & C.PROT_READ else "-") + ("w" if prot & C.PROT_WRITE else "-")
+            + ("x" if prot & C.PROT_EXEC else "-") + "p")
+
+
+def _unarm(vmas: list[Vma], mm) -> list[Vma]:
+    """userfaultfd's armed pages are PROT_NONE on the host only: show the
+    guest's protection, and one vma where the host split one for them."""
+    armed = mm.uffd.armed if mm.uffd is not None else None
+    if not armed:
+        return vmas
+    out: list[Vma] = []
+    touched: set[int] = set()      # the pieces of split vmas: only they merge
+    for v in vmas:
+        pieces = [v]
+        if not v.ino and not v.name and v.perms == "---p" \
+                and any(p in armed for p in range(v.start, v.end, C.PAGE_SIZE)):
+            pieces = [_cut(v, p, p + C.PAGE_SIZE, perms=_perms(armed[p]) if p in armed else v.perms)
+                      for p in range(v.start, v.end, C.PAGE_SIZE)]
+            touched.update(id(n) for n in pieces)
+        for n in pieces:
+            last = out[-1] if out else None
+            if last is not None and (id(n) in touched or id(last) in touched) and last.end == n.start \
+                    and not n.ino and not last.ino and not n.name and not last.name and last.perms == n.perms:
+                last.end = n.end
+                touched.add(id(last))
+            else:
+                out.append(n)
+    return out
+
+
 def vmas_of(proc) -> list[Vma]:
     if not live(proc):
         return []
@@ -135,7 +166,7 @@ def vmas_of(proc) -> list[Vma]:
         vmas = [Vma(s, e, "rw-p" if charged else "r--p") for s, e, charged in mm.ranges]
     else:
         vmas = _parse(host, _guest_files(proc))
-    return _split_locked(_mark_heap(vmas, mm), mm)
+    return _split_locked(_mark_heap(_unarm(vmas, mm), mm), mm)
 
 
 def maps_text(tg: Target, reader) -> bytes:

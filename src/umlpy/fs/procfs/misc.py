@@ -13,6 +13,7 @@ from umlpy.fs import registry
 from umlpy.fs.procfs.base import Spec, ro, symlink, text
 from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
+from umlpy.kernel import timekeeping
 from umlpy.kernel.task import State
 from umlpy.vfs import devices as dev_registry
 from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
@@ -85,7 +86,7 @@ def _running(kernel) -> int:
 def stat(kernel) -> str:
     user, system, idle = cpu_ticks(kernel)
     cpu = f"{user} 0 {system} {idle} 0 0 0 0 0 0"
-    btime = (clock.realtime_ns() - kernel.uptime_ns()) // 10**9
+    btime = (timekeeping.realtime_ns() - kernel.uptime_ns()) // 10**9
     return (f"cpu  {cpu}\ncpu0 {cpu}\nintr 0\nctxt 0\nbtime {btime}\n"
             f"processes {max(kernel.procs.by_pid, default=0)}\n"
             f"procs_running {_running(kernel)}\nprocs_blocked 0\n"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from arch_um import clock
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_ADMIN
+from umlpy.kernel.cred import capable
 from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
@@ -90,6 +92,23 @@ def _core_pattern(kernel):
     return rw(lambda task: kernel.tunables.core_pattern + b"\n", store)
 
 
+def _unprivileged_bpf_disabled(kernel):
+    """bpf_unpriv_handler: CAP_SYS_ADMIN to write, 0 to 2, and once 1 it
+    stays 1 (EPERM)."""
+    t = kernel.tunables
+
+    def store(task, data: bytes) -> None:
+        if task is not None and not capable(task.proc.creds, CAP_SYS_ADMIN):
+            raise KernelError(E.EPERM)
+        v = (parse_ints(data) or [-1])[0]
+        if not 0 <= v <= 2:
+            raise KernelError(E.EINVAL)
+        if t.unprivileged_bpf_disabled == 1 and v != 1:
+            raise KernelError(E.EPERM)
+        t.unprivileged_bpf_disabled = v
+    return rw(lambda task: f"{t.unprivileged_bpf_disabled}\n".encode(), store)
+
+
 def _rr_timeslice(kernel):
     """sched_rr_handler: a value up to 0 puts the default back."""
     def store(task, data: bytes) -> None:
@@ -133,6 +152,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             **kernel_sysctls(k),
             "tainted": ro("0"),
             "threads-max": ro(str(PID_MAX_DEFAULT)),
+            "unprivileged_bpf_disabled": _unprivileged_bpf_disabled(k),
             "version": ro(text(lambda: k.version_string)),
         },
         "net": sys_net(k),
@@ -141,6 +161,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "overcommit_memory": ro("0"),
             "overcommit_ratio": ro("50"),
             "swappiness": ro("60"),
+            "unprivileged_userfaultfd": _tunable(k, "vm/unprivileged_userfaultfd"),
         },
         "fs": {
             "file-max": ro(str(FILE_MAX)),

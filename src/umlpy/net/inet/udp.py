@@ -28,6 +28,9 @@ from umlpy.net.socket import (MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_OOB, MSG
 from umlpy.net.unix import truesize
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
+UDP_HLEN = 8
+ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
+
 POLLWRBAND = 0x200
 
 POLLRDHUP = 0x2000
@@ -54,6 +57,7 @@ def table(net) -> PortTable:
 
 class UdpSocket(InetSocket):
     proto_name = "udp"
+    runs_sk_filter = True
 
     def __init__(self, net, uid: int, family: int, flags: int) -> None:
         super().__init__(net, uid, family, 2, IPPROTO_UDP, flags)
@@ -72,7 +76,16 @@ class UdpSocket(InetSocket):
     # -- arrival ------------------------------------------------------------------
     def deliver_datagram(self, data: bytes, src: A.Endpoint, dst: bytes | None = None,
                          ttl: int = DEFAULT_TTL, tos: int = 0) -> bool:
-        """A datagram arrives: queued if the receive buffer has room."""
+        """A datagram arrives: queued if the attached filter keeps it and
+        the receive buffer has room.  The filter sees the UDP header first,
+        as udp_queue_rcv_one_skb's (its checksum 0 here)."""
+        if self.sk_filter is not None:
+            head = struct.pack("!HHHH", src[1], self.local[1], UDP_HLEN + len(data), 0)
+            kept = self.filtered(head + data, UDP_HLEN, ETH_P_IP if A.is_v4(src[0]) else ETH_P_IPV6)
+            if kept is None:
+                self.drops += 1
+                return False
+            data = kept[UDP_HLEN:]
         size = truesize(len(data))
         net = self.net
         if (self.rmem + size > self.rcvbuf or net.sk_mem + size > net.sk_mem_limit) and self.rxq:
