@@ -27,6 +27,7 @@ INT_MAX = (1 << 31) - 1
 INT_BOUNDS = {
     "kernel/pid_max": ("pid_max", RESERVED_PIDS + 1, PID_MAX_LIMIT),
     "vm/max_map_count": ("max_map_count", 0, INT_MAX),
+    "kernel/io_uring_disabled": ("io_uring_disabled", 0, 2),
     "vm/unprivileged_userfaultfd": ("unprivileged_userfaultfd", 0, 1),
     "fs/nr_open": ("nr_open", NR_OPEN_MIN, NR_OPEN_MAX),
     "fs/inotify/max_user_instances": ("inotify_max_user_instances", 0, INT_MAX),
@@ -56,6 +57,7 @@ class Tunables:
     fanotify_max_queued_events: int = 16384  # a new fanotify group's queue (then FAN_Q_OVERFLOW)
     fanotify_max_user_groups: int = 128     # fanotify groups a user may hold (EMFILE past it)
     fanotify_max_user_marks: int = 8192     # their marks (ENOSPC); Linux's floor
+    io_uring_disabled: int = 0          # 1: io_uring_setup only with CAP_SYS_ADMIN, 2: by nobody (EPERM)
     unprivileged_bpf_disabled: int = 0      # 1: bpf(2) needs CAP_BPF for good; 2: until reset
 
     def rr_timeslice_ns(self) -> int:

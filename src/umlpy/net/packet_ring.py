@@ -27,11 +27,11 @@ import weakref
 from dataclasses import dataclass
 
 from arch_um import clock
-from arch_um.hostfile import MemFile
 from umlpy.abi import errno as E
 from umlpy.abi.consts import PAGE_SIZE
 from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.sharedpages import SharedPages
 
 TPACKET_V1, TPACKET_V2, TPACKET_V3 = 0, 1, 2
 TPACKET_ALIGNMENT = 16
@@ -128,7 +128,7 @@ def _uncharge(net, size: int) -> None:
     net.sk_mem -= size
 
 
-class RingPages:
+class RingPages(SharedPages):
     """The host memory both rings live in (what the socket's mmap shows,
     and what a FileMap of it names).  Its size stays charged to the
     kernel's socket memory until the last reference (the socket, or a
@@ -139,28 +139,9 @@ class RingPages:
         freed = replacing.size if replacing is not None else 0
         if net.sk_mem - freed + size > net.sk_mem_limit:
             raise KernelError(E.ENOMEM)
-        self.size = size
-        self.mem = MemFile("packet_mmap")
-        self.mem.truncate(size)
+        super().__init__("packet_mmap", size)
         net.sk_mem += size
         weakref.finalize(self, _uncharge, net, size)
-
-    def memfile(self) -> MemFile:
-        return self.mem
-
-    def read(self, off: int, n: int) -> bytes:
-        assert 0 <= off and off + n <= self.size
-        return self.mem.pread(n, off)
-
-    def write(self, off: int, data: bytes) -> None:
-        assert 0 <= off and off + len(data) <= self.size
-        self.mem.pwrite(data, off)
-
-    def u32(self, off: int) -> int:
-        return struct.unpack("<I", self.read(off, 4))[0]
-
-    def put_u32(self, off: int, v: int) -> None:
-        self.write(off, struct.pack("<I", v))
 
 
 @dataclass

@@ -12,6 +12,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_info,
     sys_sched,
     sys_inotify,
+    sys_io_uring,
     sys_ipc,
     sys_keys,
     sys_memfd,

@@ -13,6 +13,7 @@ from umlpy.vfs.file import POLLIN, POLLOUT, File
 
 EFD_SEMAPHORE = 1
 MAX = 0xFFFFFFFFFFFFFFFE
+ULLONG_MAX = MAX + 1
 
 
 class EventFdFile(File):
@@ -50,6 +51,12 @@ class EventFdFile(File):
         if v:
             self.wq.wake_all()
         return 8
+
+    def signal(self, n: int) -> None:
+        """eventfd_signal: the kernel adds n (saturating at ULLONG_MAX),
+        readers wake (io_uring's registered eventfd)."""
+        self.count = min(self.count + n, ULLONG_MAX)
+        self.wq.wake_all()
 
     def poll(self) -> int:
         return (POLLIN if self.count else 0) | (POLLOUT if self.count < MAX else 0)

@@ -95,6 +95,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     mlock.future_check(t.proc, lock | mm.def_locked, size)
     has = HostAs(t)
     tfd = -1
+    hoff = off              # where the mapping starts in the host file
     fmap = None
     if f is not None:
         inode = f.inode
@@ -110,7 +111,9 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
         # can never be made writable (mprotect says EACCES)
         maywrite = f.writable or not shared
         if pages is not None:
-            fmap = FileMap(pages, -off, shared, maywrite, f.dentry)
+            # kernel pages (kernel/sharedpages.py), shown from their file_offset on
+            hoff = off - pages.file_offset
+            fmap = FileMap(pages, -hoff, shared, maywrite, f.dentry)
             tfd = has.open_kernel_fd(pages.memfile().fd, C.O_RDWR if shared and maywrite else C.O_RDONLY)
         elif inode.fmt == C.S_IFCHR:
             if not getattr(f, "maps_as_zero", False):
@@ -141,7 +144,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
         mm.budget.uncharge(size)
     try:
         mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MAP)
-        r = has.call("mmap", addr, size, prot, flags & ~C.MAP_LOCKED, tfd, off if tfd >= 0 else 0)
+        r = has.call("mmap", addr, size, prot, flags & ~C.MAP_LOCKED, tfd, hoff if tfd >= 0 else 0)
     finally:
         if tfd >= 0:
             has.call("close", tfd)

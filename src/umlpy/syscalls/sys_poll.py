@@ -36,12 +36,18 @@ def _revents(t, fd: int, events: int) -> tuple[int, list]:
     f = t.files.files.get(fd)
     if f is None:
         return POLLNVAL, []
+    return file_revents(f, events), f.poll_queues()
+
+
+def file_revents(f, events: int) -> int:
+    """What poll reports of f among events (POLLERR and POLLHUP always
+    count); poll, select and io_uring's POLL_ADD ask this."""
     ev = f.poll()
     if ev & POLLIN:
         ev |= POLLRDNORM
     if ev & POLLOUT:
         ev |= POLLWRNORM
-    return ev & (events | POLLERR | POLLHUP), f.poll_queues()
+    return ev & (events | POLLERR | POLLHUP)
 
 
 def end_time(sec: int, nsec: int) -> int:

@@ -109,8 +109,14 @@ def _rw_flags(f, flags: int) -> int:
 
 def _vectored(t, f, iov: int, cnt: int, off: int | None, flags: int, write: bool) -> int:
     """vfs_readv/vfs_writev after the fd checks: the iovecs (import_iovec),
-    the flags, then the transfer at off (None: at the file position)."""
-    vecs = read_iovecs(t, iov, cnt)
+    then rw_vecs."""
+    return rw_vecs(t, f, read_iovecs(t, iov, cnt), off, flags, write)
+
+
+def rw_vecs(t, f, vecs: list[tuple[int, int]], off: int | None, flags: int, write: bool) -> int:
+    """A transfer between f and the guest's buffers vecs (checked by the
+    caller): the RWF_ flags, then the I/O at off (None: at the file
+    position).  readv/writev and io_uring's read and write requests."""
     extra = _rw_flags(f, flags)
     total = sum(n for _, n in vecs)
     if write:

@@ -139,7 +139,8 @@ class File:
 
     def mmap_pages(self, off: int, size: int):
         """What mmap of [off, off + size) shows when it is not the inode's
-        page cache: an object with a memfile() (a packet socket's rings),
+        page cache: kernel pages (kernel/sharedpages.py: a packet socket's
+        rings, an io_uring's),
         after the file's own checks of size and offset (its f_op->mmap);
         None maps the inode as every file."""
         return None

@@ -126,6 +126,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "dmesg_restrict": int_sysctl(k, "dmesg_restrict", 0, 1),
             "domainname": _uts(k, "domainname"),
             "hostname": _uts(k, "hostname"),
+            "io_uring_disabled": _tunable(k, "kernel/io_uring_disabled"),
             "keys": {
                 "gc_delay": int_sysctl(k.keys, "gc_delay", 0, changed=k.keys.gc_delay_changed),
                 "maxbytes": int_sysctl(k.keys, "maxbytes", 1),
