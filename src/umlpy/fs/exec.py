@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
@@ -139,9 +140,9 @@ def _phdr_addr(elf: Elf, bias: int) -> int:
     return 0
 
 
-def mount_has(d, option: str) -> bool:
-    """Whether the mount d belongs to has option (noexec, nosuid)."""
-    return d.mount is not None and option in d.mount.flags.split(",")
+def mount_has(d, flag: int) -> bool:
+    """Whether the mount d belongs to has a flag (MOUNT_ATTR_NOEXEC, _NOSUID)."""
+    return d.mount is not None and d.mount.has(flag)
 
 
 def _readable(inode, creds) -> bool:
@@ -171,7 +172,7 @@ def resolve(t, path: bytes, argv: list[bytes], at: tuple[int, bytes, int] | None
             raise KernelError(E.ELOOP)
         if not ino.is_reg:
             raise KernelError(E.EACCES)
-        if mount_has(d, "noexec"):
+        if mount_has(d, MS.MOUNT_ATTR_NOEXEC):
             raise KernelError(E.EACCES)
         permission(ino, C.X_OK, t.proc.creds)
         if ino.writecount > 0:
@@ -253,7 +254,7 @@ def load(k, t, d, elf: Elf, argv: list[bytes], envp: list[bytes], host_aux: dict
         _load_segments(has, ielf, base, mm, idn)
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
-    secure = cred.exec_creds(proc, d.inode, mount_has(d, "nosuid"), _readable(d.inode, proc.creds))
+    secure = cred.exec_creds(proc, d.inode, mount_has(d, MS.MOUNT_ATTR_NOSUID), _readable(d.inode, proc.creds))
     k.keys.exec(t)
     # a 64-bit program never reads-implies-exec (set_personality_64bit);
     # a set-id one drops the flags that would weaken it (PER_CLEAR_ON_SETID)

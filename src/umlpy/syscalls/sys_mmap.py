@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel import ipc, mlock
 from umlpy.fs.tmpfs import WRITE_SEALS
@@ -133,7 +134,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
                 # exit and every sync
                 inode.shared_mapped = True
     if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC \
-            and not (tfd >= 0 and f.dentry is not None and mount_has(f.dentry, "noexec")):
+            and not (tfd >= 0 and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC)):
         prot |= C.PROT_EXEC
     charged = _charged(flags, prot, anon)
     if charged:

@@ -14,19 +14,34 @@ if TYPE_CHECKING:
 
 
 class Mount:
+    """A filesystem (or a subtree of one: a bind mount) hung over a mount
+    point.  flags are the mount's own (umlpy.abi.mount's MOUNT_ATTR_* bits):
+    the same filesystem can be read-only or noexec at one place and not at
+    another.  group is the peer group of a shared mount (0: not shared),
+    master the mount a slave receives propagation from."""
+
     def __init__(self, fs: Filesystem, root: Dentry, mountpoint: Dentry | None,
-                 source: str, flags: str = "rw") -> None:
+                 source: str, flags: int = 0) -> None:
         self.fs = fs
         self.root = root
         self.mountpoint = mountpoint
         self.source = source
         self.flags = flags
+        self.fs_opts = ""       # the filesystem's own options shown after the mount's (hostfs's dir)
+        self.root_path = b"/"   # where root is in the filesystem (not / for a bind mount)
         self.fstype = getattr(fs, "name", "none")
-        self.mnt_id = 0         # MountTable.mount numbers it
+        self.mnt_id = 0         # MountTable numbers it
+        self.group = 0
+        self.master: Mount | None = None
+        self.unbindable = False
+        self.attached = True    # False: open_tree's clone, or a mount lazily unmounted
+
+    def has(self, bit: int) -> bool:
+        return bool(self.flags & bit)
 
 
 class Dentry:
-    __slots__ = ("name", "parent", "inode", "children", "mounted", "mount")
+    __slots__ = ("name", "parent", "inode", "children", "mounted", "mount", "seen")
 
     def __init__(self, name: bytes, parent: Dentry | None, inode: Inode, mount: Mount | None) -> None:
         self.name = name
@@ -35,8 +50,17 @@ class Dentry:
         self.children: dict[bytes, Dentry] = {}
         self.mounted: Mount | None = None   # a mount on top of this dentry
         self.mount = mount                  # the mount this dentry belongs to
+        self.seen = inode.dgen              # the names removed from inode we know of
+
+    def _revalidate_children(self) -> None:
+        """Another mount's dentry of this directory (a bind mount, another
+        namespace's copy) saw names go: our cached ones may be gone too."""
+        if self.seen != self.inode.dgen:
+            self.children = {n: d for n, d in self.children.items() if d.mounted is not None}
+            self.seen = self.inode.dgen
 
     def child(self, name: bytes) -> Dentry | None:
+        self._revalidate_children()
         d = self.children.get(name)
         if d is not None:
             if d.mounted is not None or d.inode.revalidate():
@@ -57,7 +81,15 @@ class Dentry:
         return d
 
     def forget(self, name: bytes) -> None:
+        self.names_changed()
         self.children.pop(name, None)
+
+    def names_changed(self) -> None:
+        """A name in this directory went or was replaced: every other
+        dentry of the directory revalidates its cache."""
+        self._revalidate_children()
+        self.inode.dgen += 1
+        self.seen = self.inode.dgen
 
     def up(self) -> Dentry:
         """`..` of this dentry, crossing mount roots downwards."""

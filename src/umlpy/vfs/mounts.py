@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import fsnotify
@@ -22,18 +23,47 @@ class MountTable:
         self.singletons: dict[str, object] = {}    # devtmpfs: one instance
         self.busy_check: Callable[[Mount], bool] = lambda m: False
 
-    def mount(self, fs, at: Dentry | None, source: str, fstype: str, flags: str = "rw") -> Mount:
-        if at is not None:
-            while at.mounted is not None:
-                at = at.mounted.root
-        m = Mount(fs, None, at, source, flags)
+    def _new(self, fs, inode, source: str, fstype: str, flags: int, name: bytes = b"") -> Mount:
+        m = Mount(fs, None, None, source, flags)
         m.fstype = fstype
         m.mnt_id, self.next_id = self.next_id, self.next_id + 1
-        m.root = Dentry(b"/" if at is None else b"", None, fs.root, m)
-        if at is not None:
-            at.mounted = m
-        self.mounts.append(m)
+        m.root = Dentry(name, None, inode, m)
         return m
+
+    def mount(self, fs, at: Dentry | None, source: str, fstype: str, flags: int = 0,
+              fs_opts: str = "") -> Mount:
+        """A new mount of fs on at (None: a namespace's root); under a
+        shared mount it is shared too (attach_recursive_mnt)."""
+        m = self._new(fs, fs.root, source, fstype, flags, b"/" if at is None else b"")
+        m.fs_opts = fs_opts
+        if at is None:
+            self.mounts.append(m)
+        else:
+            self.graft([m], at)
+        return m
+
+    def graft(self, tree: list[Mount], at: Dentry) -> None:
+        """Hang tree (a mount and its submounts, top first, already hung
+        below it) on the mount topmost at at; a shared parent makes the
+        new mounts shared (invent_group_ids)."""
+        while at.mounted is not None:
+            at = at.mounted.root
+        top = tree[0]
+        top.mountpoint, at.mounted = at, top
+        parent = at.mount
+        for m in tree:
+            m.attached = True
+            if parent is not None and parent.group and not m.group:
+                m.group = self.new_group()
+            self.mounts.append(m)
+
+    def new_group(self) -> int:
+        """The lowest peer group id not in use (Linux's mnt_group_ida)."""
+        used = {m.group for m in self.mounts}
+        n = 1
+        while n in used:
+            n += 1
+        return n
 
     def mount_of_root(self, d: Dentry) -> Mount | None:
         """The mount whose root is d (d must be a mount's root dentry)."""
@@ -41,9 +71,61 @@ class MountTable:
             return d.mount
         return None
 
+    def fs_path(self, d: Dentry) -> bytes:
+        """Where d is in its filesystem (mountinfo's root field of a bind)."""
+        names = names_below(d, None) or []
+        base = d.mount.root_path if d.mount is not None else b"/"
+        if not names:
+            return base
+        return base.rstrip(b"/") + b"/" + b"/".join(names)
+
+    def clone(self, m: Mount, root: Dentry, peer: bool = True) -> Mount:
+        """clone_mnt: a new mount of m's filesystem rooted at root (a dentry
+        of m), with m's flags; a clone of a shared mount is its peer, of a
+        slave a slave of the same master.  Not hung anywhere yet."""
+        c = self._new(m.fs, root.inode, m.source, m.fstype, m.flags, m.root.name if root is m.root else b"")
+        c.fs_opts = m.fs_opts
+        c.root_path = self.fs_path(root)
+        if peer:
+            c.group, c.master = m.group, m.master
+        c.attached = False
+        return c
+
+    def clone_tree(self, m: Mount, root: Dentry, recursive: bool, copy_all: bool = False
+                   ) -> dict[Mount, Mount]:
+        """copy_tree: a clone of m rooted at root and, recursive, of every
+        mount below root (unbindable ones only for a new namespace,
+        copy_all), each hung on its mount point's counterpart; old -> new,
+        the top first.  Nothing is in the table yet."""
+        top = self.clone(m, root)
+        new: dict[Mount, Mount] = {m: top}
+        tops: dict[Mount, Dentry] = {m: root}
+        if not recursive:
+            return new
+        for s in self.tree(m)[1:]:
+            if s.unbindable and not copy_all:
+                continue
+            mp, parent = s.mountpoint, s.mountpoint.mount
+            if parent not in new:
+                continue
+            names = names_below(mp, tops[parent])
+            if names is None:
+                continue        # outside the bound subtree
+            at = new[parent].root
+            for name in names:
+                at = at.child(name)
+                if at is None:
+                    break
+            if at is None:
+                continue        # its mount point is gone
+            c = self.clone(s, s.root)
+            c.mountpoint, at.mounted = at, c
+            new[s], tops[s] = c, s.root
+        return new
+
     def umount(self, m: Mount, lazy: bool = False) -> None:
         if m.mountpoint is None:
-            raise KernelError(E.EBUSY)    # the root
+            raise KernelError(E.EBUSY if m.attached else E.EINVAL)    # the root; a detached tree
         if lazy:
             self.drop_tree(m)       # MNT_DETACH: with everything mounted below it
             return
@@ -51,9 +133,71 @@ class MountTable:
             raise KernelError(E.EBUSY)
         if self.busy_check(m):
             raise KernelError(E.EBUSY)
-        m.mountpoint.mounted = None
+        self._detach(m)
+
+    def _detach(self, m: Mount) -> None:
+        """m leaves the tree: its slaves go to its peers or master (umount_tree)."""
+        self._make_slave(m)
+        m.master = None
+        if m.mountpoint is not None:
+            m.mountpoint.mounted = None
+        m.attached = False
         self.mounts.remove(m)
         self._release_unless_mounted(m)
+
+    def move(self, m: Mount, at: Dentry) -> None:
+        """do_move_mount's change, checked by the caller: m (with what is
+        below it) leaves its mount point for at; a detached tree (open_tree's)
+        is attached."""
+        if m.mountpoint is not None:
+            m.mountpoint.mounted = None
+        tree = self.tree(m) if m.attached else [m] + self._detached_below(m)
+        for x in tree:
+            if x in self.mounts:
+                self.mounts.remove(x)
+        self.graft(tree, at)
+
+    def _detached_below(self, top: Mount) -> list[Mount]:
+        """The mounts hung below a detached clone, found through its dentries."""
+        out: list[Mount] = []
+        todo = [top.root]
+        while todo:
+            d = todo.pop()
+            for c in list(d.children.values()):
+                if c.mounted is not None:
+                    out.append(c.mounted)
+                    todo.append(c.mounted.root)
+                todo.append(c)
+        return out
+
+    def set_propagation(self, m: Mount, kind: int, recursive: bool) -> None:
+        """do_change_type: m (and what is below it) made shared, slave,
+        private or unbindable; kind is one of MS_SHARED... ."""
+        ms = [m] + (self._below(m) if recursive else [])
+        if kind == MS.MS_SHARED:
+            for x in ms:
+                if not x.group:
+                    x.group = self.new_group()
+                x.unbindable = False
+            return
+        for x in ms:
+            self._make_slave(x)
+            if kind != MS.MS_SLAVE:
+                x.master = None
+            x.unbindable = kind == MS.MS_UNBINDABLE
+
+    def _below(self, m: Mount) -> list[Mount]:
+        return self.tree(m)[1:] if m.attached else self._detached_below(m)
+
+    def _make_slave(self, x: Mount) -> None:
+        """do_make_slave: x leaves its peer group for a slave of it (or
+        stays a slave of its master); its own slaves go to that master."""
+        peer = next((o for o in self.mounts if x.group and o is not x and o.group == x.group), None)
+        master = peer if peer is not None else x.master
+        for o in self.mounts:
+            if o.master is x:
+                o.master = master
+        x.group, x.master = 0, master
 
     def _release_unless_mounted(self, m: Mount) -> None:
         """A filesystem is given up with its last mount (mount namespaces
@@ -80,21 +224,12 @@ class MountTable:
 
     def copy_tree(self, top: Mount) -> dict[Mount, Mount]:
         """copy_tree for a new mount namespace: a copy of every mount under
-        top, on copies of their mount points; old mount -> copy."""
-        new: dict[Mount, Mount] = {}
-        for m in self.tree(top):
-            at = None
-            if m.mountpoint is not None:
-                at = translate(m.mountpoint, new)
-                if at is None:
-                    continue        # its mount point is gone
-            c = Mount(m.fs, None, at, m.source, m.flags)
-            c.fstype = m.fstype
-            c.root = Dentry(m.root.name, None, m.root.inode, c)
-            if at is not None:
-                at.mounted = c
+        top, on copies of their mount points; old mount -> copy.  Copies of
+        shared mounts are their peers (CL_COPY_ALL without CL_SLAVE)."""
+        new = self.clone_tree(top, top.root, True, copy_all=True)
+        for old, c in new.items():
+            c.attached, c.unbindable = True, old.unbindable
             self.mounts.append(c)
-            new[m] = c
         return new
 
     def enter(self, fs_ctx, old, new) -> None:
@@ -109,10 +244,7 @@ class MountTable:
         """top and everything below it go: a lazy umount, or a mount
         namespace nobody is in any more (files still open there keep working)."""
         for m in reversed(self.tree(top)):
-            if m.mountpoint is not None:
-                m.mountpoint.mounted = None
-            self.mounts.remove(m)
-            self._release_unless_mounted(m)
+            self._detach(m)
 
     @staticmethod
     def _release(m: Mount) -> None:
@@ -149,6 +281,20 @@ class MountTable:
     def sync_all(self) -> None:
         for m in self.mounts:
             m.fs.sync()
+
+
+def names_below(d: Dentry, top: Dentry | None) -> list[bytes] | None:
+    """The names from top down to d inside one mount (top None: from the
+    mount's root); None when d is not below top."""
+    names: list[bytes] = []
+    while d is not top:
+        if d.parent is None:
+            if top is not None:
+                return None
+            break
+        names.append(d.name)
+        d = d.parent
+    return names[::-1]
 
 
 def translate(d: Dentry, copies: dict[Mount, Mount]) -> Dentry | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.mount import MOUNT_ATTR_NOSYMFOLLOW
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.dentry import Dentry
@@ -94,8 +95,8 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
             nxt = _follow_mounts(nxt)
         if nxt.inode.is_symlink and (i < n - 1 or follow or must_dir):
             budget[0] -= 1
-            if budget[0] < 0:
-                raise KernelError(E.ELOOP)
+            if budget[0] < 0 or nxt.mount is not None and nxt.mount.has(MOUNT_ATTR_NOSYMFOLLOW):
+                raise KernelError(E.ELOOP)      # too many, or on a nosymfollow mount
             magic = getattr(nxt.inode, "magic_file", None)
             if nd is not None:
                 _check_link(nd, getattr(nxt.inode, "is_magic", False))
