@@ -77,6 +77,7 @@ MOVE_MOUNT__MASK = 0x377
 
 # statfs's f_flags
 ST_VALID = 0x20
+ST_RELATIME = 0x1000
 ST_NOSYMFOLLOW = 0x2000
 
 
@@ -87,7 +88,7 @@ def statfs_flags(mnt_flags: int, sb_read_only: bool) -> int:
         out |= MS_RDONLY
     for attr, st in ((MOUNT_ATTR_NOSUID, MS_NOSUID), (MOUNT_ATTR_NODEV, MS_NODEV),
                      (MOUNT_ATTR_NOEXEC, MS_NOEXEC), (MOUNT_ATTR_NODIRATIME, MS_NODIRATIME),
-                     (MOUNT_ATTR_NOSYMFOLLOW, ST_NOSYMFOLLOW), (MNT_RELATIME, MS_RELATIME)):
+                     (MOUNT_ATTR_NOSYMFOLLOW, ST_NOSYMFOLLOW), (MNT_RELATIME, ST_RELATIME)):
         if mnt_flags & attr:
             out |= st
     if mnt_flags & MOUNT_ATTR__ATIME == MOUNT_ATTR_NOATIME:

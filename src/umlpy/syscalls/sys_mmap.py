@@ -104,6 +104,8 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
             raise KernelError(E.ENODEV if inode is None or inode.is_dir else E.EACCES)
         if not f.readable:
             raise KernelError(E.EACCES)
+        if prot & C.PROT_EXEC and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC):
+            raise KernelError(E.EPERM)      # path_noexec
         shared = mtype != C.MAP_PRIVATE
         if shared and prot & C.PROT_WRITE and not f.writable:
             raise KernelError(E.EACCES)

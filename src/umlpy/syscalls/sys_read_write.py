@@ -73,10 +73,11 @@ def write_vecs(t, f, data: bytes | UserBuf) -> int:
 
 def _accessed(f, n: int) -> int:
     """fsnotify_access after a read that read something; a regular file's
-    access time as its mount's policy says (file_accessed)."""
+    access time as its mount's policy says, even at its end (filemap_read's
+    file_accessed)."""
+    if f.inode is not None and f.inode.is_reg:
+        touch_atime(f)
     if n > 0:
-        if f.inode is not None and f.inode.is_reg:
-            touch_atime(f)
         file_event(f, IN_ACCESS)
     return n
 
