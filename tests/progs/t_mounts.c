@@ -229,14 +229,30 @@ static void propagation(void)
     mkdir(at("p"), 0755);
     res("bind shared top p", mount(top, at("p"), NULL, MS_BIND, NULL));
     res("move under shared", mount(at("p"), at("b"), NULL, MS_MOVE, NULL));
+    mkdir(at("h"), 0755);
+    mkdir(at("i"), 0755);
+    mkdir(at("j"), 0755);
+    res("tmpfs on shared h", mount("t_mounts_h", at("h"), "tmpfs", 0, NULL));
+    put(at("h/marker"), "h\n");
+    printf("propagated to peer: p/h/marker %d\n", exists(at("p/h/marker")));
     res("slave p", mount(NULL, at("p"), NULL, MS_SLAVE, NULL));
+    res("tmpfs on master i", mount("t_mounts_i", at("i"), "tmpfs", 0, NULL));
+    put(at("i/marker"), "i\n");
+    printf("propagated to slave: p/i/marker %d\n", exists(at("p/i/marker")));
+    res("tmpfs on slave p/j", mount("t_mounts_j", at("p/j"), "tmpfs", 0, NULL));
+    printf("not back to the master: j is a mount %d\n", !same_dev(at("j"), top));
     info("shared and slave");
+    res("umount master i", umount(at("i")));
+    printf("p/i still a mount %d\n", !same_dev(at("p/i"), at("p")));
+    res("umount shared h", umount(at("h")));
+    printf("p/h still a mount %d\n", !same_dev(at("p/h"), at("p")));
     res("rec private", mount(NULL, top, NULL, MS_PRIVATE | MS_REC, NULL));
     info("private again");
     res("unbindable c", mount(NULL, at("c"), NULL, MS_UNBINDABLE, NULL));
     res("bind unbindable", mount(at("c"), at("b"), NULL, MS_BIND, NULL));
     res("private c", mount(NULL, at("c"), NULL, MS_PRIVATE, NULL));
-    res("umount p", umount(at("p")));
+    res("umount p busy", umount(at("p")));
+    res("umount2 detach p", umount2(at("p"), MNT_DETACH));
 }
 
 static void setattrs(void)

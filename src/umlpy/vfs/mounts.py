@@ -43,9 +43,28 @@ class MountTable:
         return m
 
     def graft(self, tree: list[Mount], at: Dentry) -> None:
-        """Hang tree (a mount and its submounts, top first, already hung
-        below it) on the mount topmost at at; a shared parent makes the
-        new mounts shared (invent_group_ids)."""
+        """attach_recursive_mnt: hang tree (a mount and its submounts, top
+        first, already hung below it) on the mount topmost at at, and a copy
+        of it at the same place in every mount the parent propagates to
+        (propagate_mnt): its peers get peers of the new mounts, its slaves
+        slaves of them."""
+        while at.mounted is not None:
+            at = at.mounted.root
+        receivers = self._receivers(at.mount) if at.mount is not None else []
+        self._hang(tree, at)
+        for r, as_peer in receivers:
+            there = self._counterpart(at, r)
+            if there is None:
+                continue        # not inside the part of the filesystem r shows
+            copies = self.clone_tree(tree[0], tree[0].root, True)
+            if not as_peer:
+                for o, c in copies.items():
+                    c.group, c.master = 0, (o if o.group else o.master)
+            self._hang(list(copies.values()), there)
+
+    def _hang(self, tree: list[Mount], at: Dentry) -> None:
+        """Hang tree on at; a shared parent makes the new mounts shared
+        (invent_group_ids)."""
         while at.mounted is not None:
             at = at.mounted.root
         top = tree[0]
@@ -56,6 +75,44 @@ class MountTable:
             if parent is not None and parent.group and not m.group:
                 m.group = self.new_group()
             self.mounts.append(m)
+
+    def _peers(self, m: Mount) -> list[Mount]:
+        return [o for o in self.mounts if o.group == m.group] if m.group else [m]
+
+    def _receivers(self, dest: Mount) -> list[tuple[Mount, bool]]:
+        """The mounts a mount event in dest propagates to: its peers (True),
+        then its slaves, theirs... and their peers (False)."""
+        peers = self._peers(dest)
+        out = [(p, True) for p in peers if p is not dest]
+        seen, todo = set(peers), list(peers)
+        while todo:
+            x = todo.pop()
+            for s in self.mounts:
+                if s.master is x and s not in seen:
+                    for g in self._peers(s):
+                        if g not in seen:
+                            seen.add(g)
+                            out.append((g, False))
+                            todo.append(g)
+        return out
+
+    def _counterpart(self, d: Dentry, r: Mount) -> Dentry | None:
+        """The dentry of r at the place of the filesystem d is (None when r
+        shows another part of it)."""
+        if d.mount is None or r.fs is not d.mount.fs:
+            return None
+        path = self.fs_path(d)
+        base = r.root_path.rstrip(b"/") + b"/"
+        if path != r.root_path and not (path + b"/").startswith(base):
+            return None
+        out = r.root
+        for name in path[len(base):].split(b"/") if path != r.root_path else []:
+            if not name:
+                continue
+            out = out.child(name)
+            if out is None:
+                return None
+        return out
 
     def new_group(self) -> int:
         """The lowest peer group id not in use (Linux's mnt_group_ida)."""
@@ -127,13 +184,28 @@ class MountTable:
         if m.mountpoint is None:
             raise KernelError(E.EBUSY if m.attached else E.EINVAL)    # the root; a detached tree
         if lazy:
+            self._propagate_umount(m)
             self.drop_tree(m)       # MNT_DETACH: with everything mounted below it
             return
         if any(c.mountpoint is not None and c.mountpoint.mount is m for c in self.mounts):
             raise KernelError(E.EBUSY)
         if self.busy_check(m):
             raise KernelError(E.EBUSY)
+        self._propagate_umount(m)
         self._detach(m)
+
+    def _propagate_umount(self, m: Mount) -> None:
+        """propagate_umount: the copies of m its parent's peers and slaves
+        got go with it, those with nothing mounted below them."""
+        mp = m.mountpoint
+        if mp is None or mp.mount is None:
+            return
+        for r, _ in self._receivers(mp.mount):
+            there = self._counterpart(mp, r)
+            c = there.mounted if there is not None else None
+            if c is not None and c.fs is m.fs and c.root_path == m.root_path and not any(
+                    x.mountpoint is not None and x.mountpoint.mount is c for x in self.mounts):
+                self._detach(c)
 
     def _detach(self, m: Mount) -> None:
         """m leaves the tree: its slaves go to its peers or master (umount_tree)."""
