@@ -14,14 +14,19 @@ from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_cstr, read_path, s32
 from umlpy.vfs import devices, namei
 from umlpy.vfs.file import File
-
+from umlpy.vfs.mounts import DetachedMountFile
 
 
 def _remount(t, m, flags: int) -> None:
     """do_remount: the filesystem read-only or read-write, then the mount's own flags."""
+    reconfigure(t, m.fs, bool(flags & MS.MS_RDONLY))
+    _set_mount_flags(t, m, flags)
+
+
+def reconfigure(t, fs, ro: bool) -> None:
+    """reconfigure_super: a filesystem made read-only (not while a file
+    is open for writing on it) or read-write (not on a write-protected device)."""
     k = t.kernel
-    ro = bool(flags & MS.MS_RDONLY)
-    fs = m.fs
     dev = getattr(fs, "device", None)
     if not ro and dev is not None and dev.write_protected:
         raise KernelError(E.EACCES)
@@ -33,7 +38,6 @@ def _remount(t, m, flags: int) -> None:
         set_ro(ro)
     else:
         fs.read_only = ro
-    _set_mount_flags(t, m, flags)
 
 
 def _set_mount_flags(t, m, flags: int) -> None:
@@ -58,7 +62,7 @@ def _change_flags(t, ms, new_of) -> None:
         m.flags = get(m)
 
 
-def _mount_root(d):
+def mount_root_of(d):
     """The mount d is the root of: EINVAL when d is not a mount's root."""
     if d.parent is not None or d.mount is None:
         raise KernelError(E.EINVAL)
@@ -132,7 +136,7 @@ def _move(t, src, at) -> None:
 
 
 def _change_type(t, tgt, flags: int) -> None:
-    m = _mount_root(tgt)
+    m = mount_root_of(tgt)
     kind = flags & ~(MS.MS_REC | MS.MS_SILENT)
     if kind not in (MS.MS_SHARED, MS.MS_PRIVATE, MS.MS_SLAVE, MS.MS_UNBINDABLE):
         raise KernelError(E.EINVAL)
@@ -147,13 +151,13 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
         flags &= 0xFFFF
     tgt = namei.lookup(t, C.AT_FDCWD, read_path(t, target))
     if flags & (MS.MS_REMOUNT | MS.MS_BIND) == MS.MS_REMOUNT | MS.MS_BIND:
-        m = _mount_root(tgt)
+        m = mount_root_of(tgt)
         if not _in_ns(t, m):
             raise KernelError(E.EINVAL)
         _set_mount_flags(t, m, flags)
         return 0
     if flags & MS.MS_REMOUNT:
-        m = _mount_root(tgt)
+        m = mount_root_of(tgt)
         if not _in_ns(t, m):
             raise KernelError(E.EINVAL)
         _remount(t, m, flags)
@@ -180,11 +184,18 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     ftype = read_cstr(t, fstype, 256).decode(errors="replace")
     src = read_cstr(t, source, 4096).decode(errors="replace") if source else "none"
     registry.check_known(ftype)
-    ro = bool(flags & MS.MS_RDONLY)
-    k = t.kernel
     opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
+    fs, fs_opts = new_fs(t, ftype, src if source else None, bool(flags & MS.MS_RDONLY), opts)
+    t.kernel.mounts.mount(fs, tgt, src, ftype, MS.from_ms(flags), fs_opts)
+    return 0
+
+
+def new_fs(t, ftype: str, src: str | None, ro: bool, opts: str):
+    """vfs_get_tree: a filesystem of a known type from its source and
+    options; (fs, the options it shows after the mount's)."""
+    k = t.kernel
     if ftype in registry.DISK_TYPES:
-        if not source:
+        if src is None:
             raise KernelError(E.EINVAL)     # get_tree_bdev: no source specified
         d = namei.lookup(t, C.AT_FDCWD, src.encode())
         if d.inode.fmt != C.S_IFBLK:
@@ -195,9 +206,7 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
         if ro and not getattr(fs, "shared_instance", False):
             fs.read_only = True
     # hostfs_show_options: the host directory
-    fs_opts = fs.host_root.decode(errors="replace") if ftype == "hostfs" else ""
-    k.mounts.mount(fs, tgt, src, ftype, MS.from_ms(flags), fs_opts)
-    return 0
+    return fs, fs.host_root.decode(errors="replace") if ftype == "hostfs" else ""
 
 
 @syscall("umount2")
@@ -206,7 +215,7 @@ def sys_umount2(t, target, flags, *_):
     if flags & ~(MS.MNT_FORCE | MS.MNT_DETACH | MS.MNT_EXPIRE | MS.UMOUNT_NOFOLLOW):
         raise KernelError(E.EINVAL)
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=not flags & MS.UMOUNT_NOFOLLOW)
-    m = _mount_root(d)
+    m = mount_root_of(d)
     if not _in_ns(t, m):
         raise KernelError(E.EINVAL)
     t.kernel.mounts.umount(m, lazy=bool(flags & MS.MNT_DETACH))
@@ -328,7 +337,7 @@ def sys_mount_setattr(t, dirfd, path, flags, uattr, size, *_):
     if changes == (0, 0, 0):
         return 0
     d = _at_path(t, dirfd, path, flags, C.AT_EMPTY_PATH, C.AT_SYMLINK_NOFOLLOW)
-    m = _mount_root(d)
+    m = mount_root_of(d)
     if m.attached and not _in_ns(t, m):
         raise KernelError(E.EINVAL)
     _apply_setattr(t, m, changes, bool(flags & MS.AT_RECURSIVE))
@@ -355,7 +364,9 @@ def sys_open_tree(t, dirfd, path, flags, *_):
             raise KernelError(E.EINVAL)
         clones = t.kernel.mounts.clone_tree(old, d, bool(flags & MS.AT_RECURSIVE))
         d = next(iter(clones.values())).root
-    f = File(d, d.inode, C.O_PATH)
+        f: File = DetachedMountFile(t.kernel.mounts, d.mount)
+    else:
+        f = File(d, d.inode, C.O_PATH)
     return t.files.install(f, bool(flags & MS.OPEN_TREE_CLOEXEC))
 
 

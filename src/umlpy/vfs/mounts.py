@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Callable
 
 from umlpy.abi import errno as E
+from umlpy.abi.consts import O_PATH
 from umlpy.abi import mount as MS
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import fsnotify
 from umlpy.vfs.dentry import Dentry, Mount
+from umlpy.vfs.file import File
 
 
 class MountTable:
@@ -40,6 +42,12 @@ class MountTable:
             self.mounts.append(m)
         else:
             self.graft([m], at)
+        return m
+
+    def detached(self, fs, source: str, fstype: str, flags: int, fs_opts: str) -> Mount:
+        """fsmount's new mount: hung nowhere until move_mount attaches it."""
+        m = self._new(fs, fs.root, source, fstype, flags)
+        m.fs_opts, m.attached = fs_opts, False
         return m
 
     def graft(self, tree: list[Mount], at: Dentry) -> None:
@@ -271,6 +279,19 @@ class MountTable:
                 o.master = master
         x.group, x.master = 0, master
 
+    def dissolve(self, m: Mount) -> None:
+        """A detached tree nobody can attach any more (its last fd went,
+        dissolve_on_fput): its filesystems go unless mounted elsewhere."""
+        if m.attached:
+            return
+        for x in [m] + self._detached_below(m):
+            self._release_unless_mounted(x)
+
+    def release_unmounted(self, fs) -> None:
+        """A filesystem made (fsconfig's CMD_CREATE) and never mounted goes."""
+        if not any(o.fs is fs for o in self.mounts):
+            self._release(Mount(fs, None, None, ""))
+
     def _release_unless_mounted(self, m: Mount) -> None:
         """A filesystem is given up with its last mount (mount namespaces
         hold copies of a mount): its inotify watches hear IN_UNMOUNT.
@@ -353,6 +374,18 @@ class MountTable:
     def sync_all(self) -> None:
         for m in self.mounts:
             m.fs.sync()
+
+
+class DetachedMountFile(File):
+    """The O_PATH fd of open_tree's clone or fsmount's mount: closing the
+    last one before move_mount attached the tree dissolves it."""
+
+    def __init__(self, table: MountTable, m: Mount) -> None:
+        super().__init__(m.root, m.root.inode, O_PATH)
+        self.table, self.mnt = table, m
+
+    def release(self) -> None:
+        self.table.dissolve(self.mnt)
 
 
 def names_below(d: Dentry, top: Dentry | None) -> list[bytes] | None:
