@@ -324,6 +324,58 @@ static void trees(void)
     printf("b/sub/g %d\n", exists(at("b/sub/g")));
 }
 
+/* the filesystem context API: fsopen, fsconfig, fsmount, fspick */
+static void contexts(void)
+{
+    mkdir(at("k"), 0755);
+    res("fsopen unknown type", syscall(SYS_fsopen, "nosuchfs", 0));
+    res("fsopen bad flags", syscall(SYS_fsopen, "tmpfs", 0x10));
+    int fd = syscall(SYS_fsopen, "tmpfs", 1);
+    fdres("fsopen tmpfs", fd);
+    res("fsconfig bad cmd", syscall(SYS_fsconfig, fd, 100, "rw", NULL, 0));
+    res("fsconfig flag with value", syscall(SYS_fsconfig, fd, 0, "rw", "x", 0));
+    res("fsconfig string without value", syscall(SYS_fsconfig, fd, 1, "source", NULL, 0));
+    res("fsconfig not a context", syscall(SYS_fsconfig, 0, 0, "rw", NULL, 0));
+    res("fsconfig negative fd", syscall(SYS_fsconfig, -1, 0, "rw", NULL, 0));
+    res("fsconfig source", syscall(SYS_fsconfig, fd, 1, "source", "t_mounts_k", 0));
+    res("fsconfig second source", syscall(SYS_fsconfig, fd, 1, "source", "again", 0));
+    res("fsconfig size", syscall(SYS_fsconfig, fd, 1, "size", "1m", 0));
+    res("fsmount before create", syscall(SYS_fsmount, fd, 0, 0));
+    res("fsconfig create", syscall(SYS_fsconfig, fd, 6, NULL, NULL, 0));
+    res("fsconfig create again", syscall(SYS_fsconfig, fd, 6, NULL, NULL, 0));
+    res("fsconfig size after create", syscall(SYS_fsconfig, fd, 1, "size", "2m", 0));
+    res("fsmount bad attrs", syscall(SYS_fsmount, fd, 0, 0x100));
+    res("fsmount two atimes", syscall(SYS_fsmount, fd, 0, 0x30));
+    int mfd = syscall(SYS_fsmount, fd, 1, A_NODEV | A_NOATIME);
+    fdres("fsmount", mfd);
+    res("fsmount twice", syscall(SYS_fsmount, fd, 0, 0));
+    close(fd);
+    res("move_mount fsmount", syscall(SYS_move_mount, mfd, "", AT_FDCWD, at("k"), MM_F_EMPTY));
+    close(mfd);
+    put(at("k/f"), "k\n");
+    info("fsmount");
+    res("fspick not a root", syscall(SYS_fspick, AT_FDCWD, at("k/f"), 0));
+    res("fspick bad flags", syscall(SYS_fspick, AT_FDCWD, at("k"), 0x10));
+    fd = syscall(SYS_fspick, AT_FDCWD, at("k"), 1);
+    fdres("fspick", fd);
+    res("fsconfig ro", syscall(SYS_fsconfig, fd, 0, "ro", NULL, 0));
+    res("fsconfig create on a pick", syscall(SYS_fsconfig, fd, 6, NULL, NULL, 0));
+    res("fsconfig reconfigure", syscall(SYS_fsconfig, fd, 7, NULL, NULL, 0));
+    res("write on ro sb", open(at("k/g"), O_CREAT | O_WRONLY, 0644));
+    fsflags("k", at("k"));
+    res("fsconfig rw", syscall(SYS_fsconfig, fd, 0, "rw", NULL, 0));
+    res("fsconfig reconfigure rw", syscall(SYS_fsconfig, fd, 7, NULL, NULL, 0));
+    close(fd);
+    res("unlink on rw again", unlink(at("k/f")));
+    res("umount k", umount(at("k")));
+    fd = syscall(SYS_fsopen, "tmpfs", 0);
+    syscall(SYS_fsconfig, fd, 6, NULL, NULL, 0);
+    mfd = syscall(SYS_fsmount, fd, 0, 0);
+    close(fd);
+    close(mfd);
+    res("a dropped fsmount is not mounted", umount(at("k")));
+}
+
 static void enforced(void)
 {
     mkdir(at("x"), 0755);
@@ -428,6 +480,7 @@ int main(int argc, char **argv)
     propagation();
     setattrs();
     trees();
+    contexts();
     enforced();
     atimes();
     res("umount2 top detach", umount2(top, MNT_DETACH));
