@@ -413,6 +413,30 @@ static void enforced(void)
     res("umount x", umount(at("x")));
 }
 
+/* umount2: MNT_EXPIRE's two calls, MNT_DETACH with a file still open */
+static void umounts(void)
+{
+    mkdir(at("z"), 0755);
+    res("tmpfs z", mount("t_mounts_z", at("z"), "tmpfs", 0, NULL));
+    res("expire with detach", umount2(at("z"), MNT_EXPIRE | MNT_DETACH));
+    res("expire first", umount2(at("z"), MNT_EXPIRE));
+    res("access between", access(at("z"), F_OK));
+    res("expire after a use", umount2(at("z"), MNT_EXPIRE));
+    res("expire second", umount2(at("z"), MNT_EXPIRE));
+    res("tmpfs z again", mount("t_mounts_z", at("z"), "tmpfs", 0, NULL));
+    int fd = open(at("z/kept"), O_CREAT | O_RDWR, 0644);
+    res("expire busy", umount2(at("z"), MNT_EXPIRE));
+    res("umount busy", umount(at("z")));
+    res("detach busy", umount2(at("z"), MNT_DETACH));
+    printf("z/kept after detach: %d\n", exists(at("z/kept")));
+    res("write after detach", write(fd, "abc", 3));
+    char buf[8] = {0};
+    res("pread after detach", pread(fd, buf, sizeof buf, 0));
+    printf("read back %s\n", buf);
+    close(fd);
+    res("umount gone", umount(at("z")));
+}
+
 /* atime after a read: a stale atime moves under relatime, a fresh one
  * does not; strictatime always, noatime never; nodiratime keeps dirs' */
 static int read_moves(const char *file)
@@ -482,6 +506,7 @@ int main(int argc, char **argv)
     trees();
     contexts();
     enforced();
+    umounts();
     atimes();
     res("umount2 top detach", umount2(top, MNT_DETACH));
     rmdir(top);

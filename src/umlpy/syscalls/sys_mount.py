@@ -186,6 +186,8 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     registry.check_known(ftype)
     opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
     fs, fs_opts = new_fs(t, ftype, src if source else None, bool(flags & MS.MS_RDONLY), opts)
+    if tgt.parent is None and tgt.mount is not None and tgt.mount.fs is fs:
+        raise KernelError(E.EBUSY)      # do_add_mount: the same filesystem on the same place
     t.kernel.mounts.mount(fs, tgt, src, ftype, MS.from_ms(flags), fs_opts)
     return 0
 
@@ -194,13 +196,17 @@ def new_fs(t, ftype: str, src: str | None, ro: bool, opts: str):
     """vfs_get_tree: a filesystem of a known type from its source and
     options; (fs, the options it shows after the mount's)."""
     k = t.kernel
+    k.mounts.reap()
     if ftype in registry.DISK_TYPES:
         if src is None:
             raise KernelError(E.EINVAL)     # get_tree_bdev: no source specified
         d = namei.lookup(t, C.AT_FDCWD, src.encode())
         if d.inode.fmt != C.S_IFBLK:
             raise KernelError(E.ENOTBLK)
-        fs = registry.mount_disk(ftype, devices.block_device(d.inode.rdev), ro, opts, k.sched)
+        dev = devices.block_device(d.inode.rdev)
+        if dev.mounted_fs is not None and dev.mounted_fs.name == ftype:
+            return dev.mounted_fs, ""   # sget: the superblock the device already has
+        fs = registry.mount_disk(ftype, dev, ro, opts, k.sched)
     else:
         fs = registry.make_virtual(ftype, k, opts)
         if ro and not getattr(fs, "shared_instance", False):
@@ -214,10 +220,20 @@ def sys_umount2(t, target, flags, *_):
     need(t.proc.creds, CAP_SYS_ADMIN)
     if flags & ~(MS.MNT_FORCE | MS.MNT_DETACH | MS.MNT_EXPIRE | MS.UMOUNT_NOFOLLOW):
         raise KernelError(E.EINVAL)
-    d = namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=not flags & MS.UMOUNT_NOFOLLOW)
+    d = namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=not flags & MS.UMOUNT_NOFOLLOW,
+                     keep_expiry=True)
     m = mount_root_of(d)
     if not _in_ns(t, m):
         raise KernelError(E.EINVAL)
+    if flags & MS.MNT_EXPIRE:
+        # the first call marks the mount, a second one with nobody using it in between unmounts it
+        if m is t.fs.root.mount or flags & (MS.MNT_FORCE | MS.MNT_DETACH):
+            raise KernelError(E.EINVAL)
+        if t.kernel.mounts.busy_check(m):
+            raise KernelError(E.EBUSY)
+        if not m.expiry_mark:
+            m.expiry_mark = True
+            raise KernelError(E.EAGAIN)
     t.kernel.mounts.umount(m, lazy=bool(flags & MS.MNT_DETACH))
     return 0
 

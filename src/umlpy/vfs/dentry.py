@@ -35,6 +35,7 @@ class Mount:
         self.master: Mount | None = None
         self.unbindable = False
         self.attached = True    # False: open_tree's clone, or a mount lazily unmounted
+        self.expiry_mark = False  # umount2(MNT_EXPIRE) asked once, nobody used it since
 
     def has(self, bit: int) -> bool:
         return bool(self.flags & bit)

@@ -24,6 +24,7 @@ class MountTable:
         self.next_id = 1        # Linux's mnt_id: a number per mount, never reused here
         self.singletons: dict[str, object] = {}    # devtmpfs: one instance
         self.busy_check: Callable[[Mount], bool] = lambda m: False
+        self.orphans: list[Mount] = []     # detached, their filesystem still in use
 
     def _new(self, fs, inode, source: str, fstype: str, flags: int, name: bytes = b"") -> Mount:
         m = Mount(fs, None, None, source, flags)
@@ -297,10 +298,24 @@ class MountTable:
         hold copies of a mount): its inotify watches hear IN_UNMOUNT.
         fanotify's marks on the mount itself go with it."""
         fsnotify.fanotify.forget(m)
-        if not any(o.fs is m.fs for o in self.mounts):
-            if not getattr(m.fs, "shared_instance", False):
-                fsnotify.unmount(m.fs)
-            self._release(m)
+        if any(o.fs is m.fs for o in self.mounts):
+            return
+        if self.busy_check(m):
+            self.orphans.append(m)      # a lazy umount: its open files keep the filesystem
+            return
+        if not getattr(m.fs, "shared_instance", False):
+            fsnotify.unmount(m.fs)
+        self._release(m)
+
+    def reap(self) -> None:
+        """The filesystems of lazily unmounted mounts go once nothing holds
+        them (the last file closed); one mounted again stays (deactivate_super)."""
+        for m in list(self.orphans):
+            if any(o.fs is m.fs for o in self.mounts):
+                self.orphans.remove(m)
+            elif not self.busy_check(m):
+                self.orphans.remove(m)
+                self._release_unless_mounted(m)
 
     def tree(self, top: Mount) -> list[Mount]:
         """top and the mounts under it (a namespace's whole tree when top is
@@ -352,7 +367,7 @@ class MountTable:
 
     def unmount_all(self) -> None:
         released: set[int] = set()
-        for m in reversed(list(self.mounts)):
+        for m in reversed(self.orphans + self.mounts):
             if id(m.fs) in released:
                 continue        # another namespace's copy of a mount
             released.add(id(m.fs))
@@ -361,6 +376,7 @@ class MountTable:
             except Exception as exc:   # keep unmounting the others
                 printk.oops(f"unmounting {m.source}", exc)
         self.mounts.clear()
+        self.orphans.clear()
 
     def remount_all_read_only(self) -> None:
         """sysrq u: every filesystem synced and made read-only."""

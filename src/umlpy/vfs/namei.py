@@ -128,17 +128,25 @@ def _magic(magic) -> Dentry:
     return Dentry(b"", None, f.inode, None)
 
 
-def lookup(task, dirfd: int, path: bytes, follow: bool = True, empty_ok: bool = False) -> Dentry:
+def lookup(task, dirfd: int, path: bytes, follow: bool = True, empty_ok: bool = False,
+           keep_expiry: bool = False) -> Dentry:
+    """The dentry at path.  Using a mount clears its MNT_EXPIRE mark (mntput),
+    except for umount2's own lookup (keep_expiry)."""
     if not path:
-        if empty_ok:
-            if dirfd == C.AT_FDCWD:
-                return task.fs.cwd
+        if not empty_ok:
+            raise KernelError(E.ENOENT)
+        if dirfd == C.AT_FDCWD:
+            d = task.fs.cwd
+        else:
             f = task.files.get_raw(dirfd)
             if f.dentry is None:
                 raise KernelError(E.EBADF)
-            return f.dentry
-        raise KernelError(E.ENOENT)
-    return _walk(task, start_of(task, dirfd, path), path, follow, [MAXSYMLINKS])
+            d = f.dentry
+    else:
+        d = _walk(task, start_of(task, dirfd, path), path, follow, [MAXSYMLINKS])
+    if d.mount is not None and not keep_expiry:
+        d.mount.expiry_mark = False
+    return d
 
 
 def lookup_parent(task, dirfd: int, path: bytes) -> tuple[Dentry, bytes, bool]:
