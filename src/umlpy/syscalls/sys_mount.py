@@ -125,7 +125,7 @@ def _move(t, src, at) -> None:
         raise KernelError(E.EINVAL)
     if attached and old.mountpoint.mount is not None and old.mountpoint.mount.group:
         raise KernelError(E.EINVAL)     # a mount in a shared parent stays
-    if p.group and any(x.unbindable for x in [old] + mounts._below(old)):
+    if p.group and any(x.unbindable for x in [old] + mounts.below(old)):
         raise KernelError(E.EINVAL)
     x = p
     while x is not None:
@@ -185,6 +185,8 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     src = read_cstr(t, source, 4096).decode(errors="replace") if source else "none"
     registry.check_known(ftype)
     opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
+    if tgt.mount is not None and not _in_ns(t, tgt.mount):
+        raise KernelError(E.EINVAL)     # do_add_mount: only in the caller's namespace
     fs, fs_opts = new_fs(t, ftype, src if source else None, bool(flags & MS.MS_RDONLY), opts)
     if tgt.parent is None and tgt.mount is not None and tgt.mount.fs is fs:
         raise KernelError(E.EBUSY)      # do_add_mount: the same filesystem on the same place
@@ -328,7 +330,7 @@ def _apply_setattr(t, m, changes: tuple[int, int, int], recursive: bool) -> None
     mounts = t.kernel.mounts
     if prop:
         mounts.set_propagation(m, prop, recursive)
-    ms = [m] + (mounts._below(m) if recursive else [])
+    ms = [m] + (mounts.below(m) if recursive else [])
     _change_flags(t, ms, lambda x: (x.flags & ~clr_bits) | set_bits)
 
 

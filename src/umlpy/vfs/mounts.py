@@ -254,7 +254,7 @@ class MountTable:
     def set_propagation(self, m: Mount, kind: int, recursive: bool) -> None:
         """do_change_type: m (and what is below it) made shared, slave,
         private or unbindable; kind is one of MS_SHARED... ."""
-        ms = [m] + (self._below(m) if recursive else [])
+        ms = [m] + (self.below(m) if recursive else [])
         if kind == MS.MS_SHARED:
             for x in ms:
                 if not x.group:
@@ -267,7 +267,8 @@ class MountTable:
                 x.master = None
             x.unbindable = kind == MS.MS_UNBINDABLE
 
-    def _below(self, m: Mount) -> list[Mount]:
+    def below(self, m: Mount) -> list[Mount]:
+        """The mounts under m, attached or in its detached tree."""
         return self.tree(m)[1:] if m.attached else self._detached_below(m)
 
     def _make_slave(self, x: Mount) -> None:
