@@ -18,6 +18,56 @@ from umlpy.vfs.dentry import Dentry, Mount
 from umlpy.vfs.file import File
 
 
+MOUNT_MAX = 100000      # Linux's fs.mount-max default: propagation can double a tree per bind
+
+
+class _Propagation:
+    """The peer groups and slaves of the table at one moment, built once
+    per operation so that a big tree costs O(n), not O(n²)."""
+
+    def __init__(self, mounts: list[Mount]) -> None:
+        self.groups: dict[int, dict[int, Mount]] = {}
+        self.slaves: dict[int, dict[int, Mount]] = {}
+        for m in mounts:
+            if m.group:
+                self.groups.setdefault(m.group, {})[id(m)] = m
+            if m.master is not None:
+                self.slaves.setdefault(id(m.master), {})[id(m)] = m
+        self._next = 1
+
+    def peers(self, m: Mount) -> list[Mount]:
+        return list(self.groups.get(m.group, {}).values()) if m.group else [m]
+
+    def new_group(self) -> int:
+        """The lowest peer group id not in use (Linux's mnt_group_ida)."""
+        while self._next in self.groups:
+            self._next += 1
+        self.groups[self._next] = {}
+        return self._next
+
+    def make_slave(self, x: Mount) -> None:
+        """do_make_slave: x leaves its peer group for a slave of it (or
+        stays a slave of its master); its own slaves go to that master."""
+        group = self.groups.get(x.group, {}) if x.group else {}
+        group.pop(id(x), None)
+        master = next(iter(group.values()), None) or x.master
+        moved = self.slaves.pop(id(x), {})
+        for o in moved.values():
+            o.master = master
+        if x.master is not None:
+            self.slaves.get(id(x.master), {}).pop(id(x), None)
+        if master is not None:
+            self.slaves.setdefault(id(master), {}).update(moved)
+            self.slaves[id(master)][id(x)] = x
+        x.group, x.master = 0, master
+
+    def make_private(self, x: Mount) -> None:
+        self.make_slave(x)
+        if x.master is not None:
+            self.slaves.get(id(x.master), {}).pop(id(x), None)
+        x.master = None
+
+
 class MountTable:
     def __init__(self) -> None:
         self.mounts: list[Mount] = []
@@ -59,19 +109,24 @@ class MountTable:
         slaves of them."""
         while at.mounted is not None:
             at = at.mounted.root
-        receivers = self._receivers(at.mount) if at.mount is not None else []
-        self._hang(tree, at)
+        index = _Propagation(self.mounts + tree)
+        new = {id(m) for m in tree}
+        receivers = [(r, p) for r, p in self._receivers(at.mount, index) if id(r) not in new] \
+            if at.mount is not None else []
+        if len(self.mounts) + len(tree) * (1 + len(receivers)) > MOUNT_MAX:
+            raise KernelError(E.ENOSPC)     # count_mounts: fs.mount-max
+        self._hang(tree, at, index)
         for r, as_peer in receivers:
             there = self._counterpart(at, r)
-            if there is None:
-                continue        # not inside the part of the filesystem r shows
-            copies = self.clone_tree(tree[0], tree[0].root, True)
+            if there is None or there.mounted is not None:
+                continue        # not inside the part of the filesystem r shows; taken
+            copies = self.clone_tree(tree[0], tree[0].root, True, only=tree)
             if not as_peer:
                 for o, c in copies.items():
                     c.group, c.master = 0, (o if o.group else o.master)
-            self._hang(list(copies.values()), there)
+            self._hang(list(copies.values()), there, index)
 
-    def _hang(self, tree: list[Mount], at: Dentry) -> None:
+    def _hang(self, tree: list[Mount], at: Dentry, index: _Propagation) -> None:
         """Hang tree on at; a shared parent makes the new mounts shared
         (invent_group_ids)."""
         while at.mounted is not None:
@@ -82,27 +137,23 @@ class MountTable:
         for m in tree:
             m.attached = True
             if parent is not None and parent.group and not m.group:
-                m.group = self.new_group()
+                m.group = index.new_group()
             self.mounts.append(m)
 
-    def _peers(self, m: Mount) -> list[Mount]:
-        return [o for o in self.mounts if o.group == m.group] if m.group else [m]
-
-    def _receivers(self, dest: Mount) -> list[tuple[Mount, bool]]:
+    def _receivers(self, dest: Mount, index: _Propagation) -> list[tuple[Mount, bool]]:
         """The mounts a mount event in dest propagates to: its peers (True),
         then its slaves, theirs... and their peers (False)."""
-        peers = self._peers(dest)
+        peers = index.peers(dest)
         out = [(p, True) for p in peers if p is not dest]
-        seen, todo = set(peers), list(peers)
+        seen, todo = {id(p) for p in peers}, list(peers)
         while todo:
             x = todo.pop()
-            for s in self.mounts:
-                if s.master is x and s not in seen:
-                    for g in self._peers(s):
-                        if g not in seen:
-                            seen.add(g)
-                            out.append((g, False))
-                            todo.append(g)
+            for s in list(index.slaves.get(id(x), {}).values()):
+                for g in index.peers(s):
+                    if id(g) not in seen:
+                        seen.add(id(g))
+                        out.append((g, False))
+                        todo.append(g)
         return out
 
     def _counterpart(self, d: Dentry, r: Mount) -> Dentry | None:
@@ -122,14 +173,6 @@ class MountTable:
             if out is None:
                 return None
         return out
-
-    def new_group(self) -> int:
-        """The lowest peer group id not in use (Linux's mnt_group_ida)."""
-        used = {m.group for m in self.mounts}
-        n = 1
-        while n in used:
-            n += 1
-        return n
 
     def mount_of_root(self, d: Dentry) -> Mount | None:
         """The mount whose root is d (d must be a mount's root dentry)."""
@@ -157,18 +200,19 @@ class MountTable:
         c.attached = False
         return c
 
-    def clone_tree(self, m: Mount, root: Dentry, recursive: bool, copy_all: bool = False
-                   ) -> dict[Mount, Mount]:
+    def clone_tree(self, m: Mount, root: Dentry, recursive: bool, copy_all: bool = False,
+                   only: list[Mount] | None = None) -> dict[Mount, Mount]:
         """copy_tree: a clone of m rooted at root and, recursive, of every
         mount below root (unbindable ones only for a new namespace,
         copy_all), each hung on its mount point's counterpart; old -> new,
-        the top first.  Nothing is in the table yet."""
+        the top first (only: the mounts of a tree just hung, which
+        propagation copies).  Nothing is in the table yet."""
         top = self.clone(m, root)
         new: dict[Mount, Mount] = {m: top}
         tops: dict[Mount, Dentry] = {m: root}
         if not recursive:
             return new
-        for s in self.tree(m)[1:]:
+        for s in self.tree(m)[1:] if only is None else only[1:]:
             if s.unbindable and not copy_all:
                 continue
             mp, parent = s.mountpoint, s.mountpoint.mount
@@ -209,17 +253,16 @@ class MountTable:
         mp = m.mountpoint
         if mp is None or mp.mount is None:
             return
-        for r, _ in self._receivers(mp.mount):
+        for r, _ in self._receivers(mp.mount, _Propagation(self.mounts)):
             there = self._counterpart(mp, r)
             c = there.mounted if there is not None else None
             if c is not None and c.fs is m.fs and c.root_path == m.root_path and not any(
                     x.mountpoint is not None and x.mountpoint.mount is c for x in self.mounts):
                 self._detach(c)
 
-    def _detach(self, m: Mount) -> None:
+    def _detach(self, m: Mount, index: _Propagation | None = None) -> None:
         """m leaves the tree: its slaves go to its peers or master (umount_tree)."""
-        self._make_slave(m)
-        m.master = None
+        (index or _Propagation(self.mounts)).make_private(m)
         if m.mountpoint is not None:
             m.mountpoint.mounted = None
         m.attached = False
@@ -255,31 +298,20 @@ class MountTable:
         """do_change_type: m (and what is below it) made shared, slave,
         private or unbindable; kind is one of MS_SHARED... ."""
         ms = [m] + (self.below(m) if recursive else [])
-        if kind == MS.MS_SHARED:
-            for x in ms:
-                if not x.group:
-                    x.group = self.new_group()
-                x.unbindable = False
-            return
+        index = _Propagation(self.mounts + ms)
         for x in ms:
-            self._make_slave(x)
-            if kind != MS.MS_SLAVE:
-                x.master = None
+            if kind == MS.MS_SHARED:
+                if not x.group:
+                    x.group = index.new_group()
+            elif kind == MS.MS_SLAVE:
+                index.make_slave(x)
+            else:
+                index.make_private(x)
             x.unbindable = kind == MS.MS_UNBINDABLE
 
     def below(self, m: Mount) -> list[Mount]:
         """The mounts under m, attached or in its detached tree."""
         return self.tree(m)[1:] if m.attached else self._detached_below(m)
-
-    def _make_slave(self, x: Mount) -> None:
-        """do_make_slave: x leaves its peer group for a slave of it (or
-        stays a slave of its master); its own slaves go to that master."""
-        peer = next((o for o in self.mounts if x.group and o is not x and o.group == x.group), None)
-        master = peer if peer is not None else x.master
-        for o in self.mounts:
-            if o.master is x:
-                o.master = master
-        x.group, x.master = 0, master
 
     def dissolve(self, m: Mount) -> None:
         """A detached tree nobody can attach any more (its last fd went,
@@ -352,8 +384,9 @@ class MountTable:
     def drop_tree(self, top: Mount) -> None:
         """top and everything below it go: a lazy umount, or a mount
         namespace nobody is in any more (files still open there keep working)."""
+        index = _Propagation(self.mounts)
         for m in reversed(self.tree(top)):
-            self._detach(m)
+            self._detach(m, index)
 
     @staticmethod
     def _release(m: Mount) -> None:
