@@ -143,7 +143,7 @@ def _change_type(t, tgt, flags: int) -> None:
     t.kernel.mounts.set_propagation(m, kind, bool(flags & MS.MS_REC))
 
 
-@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4; remount; bind (MS_REC), move; propagation types (shared/slave/private/unbindable) are kept and shown, mount events do not propagate to peers")
+@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4; remount, remount of a bind; bind (MS_REC), move; shared/slave/private/unbindable, mounts propagate to peers and slaves (a propagated copy is not tucked under a mount already there)")
 def sys_mount(t, source, target, fstype, flags, data, *_):
     need(t.proc.creds, CAP_SYS_ADMIN)
     flags &= 0xFFFFFFFF
@@ -388,7 +388,7 @@ def sys_open_tree(t, dirfd, path, flags, *_):
     return t.files.install(f, bool(flags & MS.OPEN_TREE_CLOEXEC))
 
 
-@syscall("move_mount")
+@syscall("move_mount", status=PARTIAL, note="no MOVE_MOUNT_SET_GROUP, MOVE_MOUNT_BENEATH (EINVAL)")
 def sys_move_mount(t, from_dfd, from_path, to_dfd, to_path, flags, *_):
     """do_move_mount between two *at paths (the source a detached tree from
     open_tree, or a mount root of the caller's namespace)."""
