@@ -165,6 +165,18 @@ static void binds(void)
     printf("a/f after unlink through b: %d\n", exists(at("a/f")));
     put(at("a/f"), "again\n");
     printf("b/f back: %d\n", exists(at("b/f")));
+    mkdir(at("a/d1"), 0755);
+    mkdir(at("a/d1/in"), 0755);
+    printf("a/d1/in %d b/d1/in %d\n", exists(at("a/d1/in")), exists(at("b/d1/in")));
+    res("rename through b", rename(at("b/d1"), at("b/d2")));
+    printf("a/d1 %d a/d2/in %d\n", exists(at("a/d1")), exists(at("a/d2/in")));
+    res("rename into itself across mounts", rename(at("b/d2"), at("a/d2/in/x")));
+    res("rename into itself", rename(at("a/d2"), at("a/d2/in/x")));
+    res("rename back through a", rename(at("a/d2"), at("a/d1")));
+    printf("b/d2 %d b/d1/in %d\n", exists(at("b/d2")), exists(at("b/d1/in")));
+    res("rmdir through a", rmdir(at("a/d1/in")));
+    res("rmdir through b", rmdir(at("b/d1")));
+    printf("a/d1 %d\n", exists(at("a/d1")));
     res("bind missing source", mount(at("nope"), at("c"), NULL, MS_BIND, NULL));
     res("bind dir on file", mount(at("a"), at("a/f"), NULL, MS_BIND, NULL));
     res("bind file on file", mount(at("a/f"), at("a/f"), NULL, MS_BIND, NULL));

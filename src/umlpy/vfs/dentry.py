@@ -42,7 +42,7 @@ class Mount:
 
 
 class Dentry:
-    __slots__ = ("name", "parent", "inode", "children", "mounted", "mount", "seen")
+    __slots__ = ("name", "parent", "inode", "children", "mounted", "mount", "seen", "cache_gen")
 
     def __init__(self, name: bytes, parent: Dentry | None, inode: Inode, mount: Mount | None) -> None:
         self.name = name
@@ -51,18 +51,23 @@ class Dentry:
         self.children: dict[bytes, Dentry] = {}
         self.mounted: Mount | None = None   # a mount on top of this dentry
         self.mount = mount                  # the mount this dentry belongs to
-        self.seen = inode.dgen              # the names removed from inode we know of
-
-    def _revalidate_children(self) -> None:
-        """Another mount's dentry of this directory (a bind mount, another
-        namespace's copy) saw names go: our cached ones may be gone too."""
-        if self.seen != self.inode.dgen:
-            self.children = {n: d for n, d in self.children.items() if d.mounted is not None}
-            self.seen = self.inode.dgen
+        # Names can go through another mount's dentry of the same directory
+        # (a bind mount, another namespace's copy): the directory inode's
+        # dgen counts removals and renames.  cache_gen: the dgen up to which
+        # all of this directory's cached children are known good; seen: the
+        # parent's dgen at which this child was last checked.
+        self.seen = parent.inode.dgen if parent is not None else 0
+        self.cache_gen = inode.dgen
 
     def child(self, name: bytes) -> Dentry | None:
-        self._revalidate_children()
         d = self.children.get(name)
+        gen = self.inode.dgen
+        if d is not None and d.mounted is None and self.cache_gen != gen and d.seen != gen:
+            if self.inode.lookup(name) is not d.inode:
+                del self.children[name]     # gone (or replaced) through another mount
+                d = None
+            else:
+                d.seen = gen
         if d is not None:
             if d.mounted is not None or d.inode.revalidate():
                 return d
@@ -86,11 +91,13 @@ class Dentry:
         self.children.pop(name, None)
 
     def names_changed(self) -> None:
-        """A name in this directory went or was replaced: every other
-        dentry of the directory revalidates its cache."""
-        self._revalidate_children()
+        """A name in this directory goes or is replaced through this dentry
+        (which updates its own cache): the directory's other dentries check
+        their cached children again before using them."""
+        fresh = self.cache_gen == self.inode.dgen
         self.inode.dgen += 1
-        self.seen = self.inode.dgen
+        if fresh:
+            self.cache_gen = self.inode.dgen
 
     def up(self) -> Dentry:
         """`..` of this dentry, crossing mount roots downwards."""
