@@ -12,8 +12,15 @@ import pytest
 
 from conftest import BUSYBOX, PATH_ENV, PROGS, ROOT, TREE, boot, native, sh, user_xattrs_work
 
-C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring"]
-NEEDS_PROC = {"t_keys", "t_openat2", "t_ns", "t_fanotify", "t_bpf", "t_io_uring"}   # read /proc: the guest mounts it first
+C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring", "t_mounts"]
+NEEDS_PROC = {"t_keys", "t_openat2", "t_ns", "t_fanotify", "t_bpf", "t_io_uring", "t_mounts"}   # read /proc: the guest mounts it first
+NATIVE_NEEDS_ROOT = {
+    "t_pring": "packet sockets",
+    "t_fanotify": "CAP_SYS_ADMIN for fanotify groups",
+    "t_bpf": "CAP_BPF (the host refuses unprivileged bpf(2))",
+    "t_io_uring": "chroot and setuid",
+    "t_mounts": "a mount namespace",
+}
 BATTERIES = sorted(p.stem for p in (ROOT / "tests" / "shell").glob("battery_*.sh"))
 
 
@@ -23,14 +30,8 @@ def _native_cmd(prog: str, scratch) -> list[str]:
     in a network namespace of its own that allows them, as the guest does
     (only as root; the namespace changes nothing of the host's)."""
     cmd = [str(PROGS / prog), str(scratch)]
-    if prog == "t_pring" and os.geteuid() != 0:
-        pytest.skip("t_pring's native side needs root for packet sockets")
-    if prog == "t_fanotify" and os.geteuid() != 0:
-        pytest.skip("t_fanotify's native side needs root (CAP_SYS_ADMIN) for fanotify groups")
-    if prog == "t_bpf" and os.geteuid() != 0:
-        pytest.skip("t_bpf's native side needs root (CAP_BPF): the host refuses unprivileged bpf(2)")
-    if prog == "t_io_uring" and os.geteuid() != 0:
-        pytest.skip("t_io_uring's native side needs root for chroot and setuid")
+    if prog in NATIVE_NEEDS_ROOT and os.geteuid() != 0:
+        pytest.skip(f"{prog}'s native side needs root: {NATIVE_NEEDS_ROOT[prog]}")
     if prog != "t_icmp":
         return cmd
     if os.geteuid() != 0 or shutil.which("unshare") is None:

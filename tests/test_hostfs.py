@@ -42,7 +42,7 @@ def test_guest_changes_land_on_the_host(scratch):
               "echo keep > tmp && exec 3<tmp && rm tmp && cat <&3 && grep hostfs /proc/mounts")
     r = sh("mount -t proc proc /proc; " + script, "hostfs=/")
     assert r.stdout.decode() == ("from the host\none\ntwo\none\ntwo\n640 2\nkeep\n"
-                                 f"none /mnt hostfs rw,{scratch} 0 0\n"), r.stderr.decode()
+                                 f"none /mnt hostfs rw,relatime,{scratch} 0 0\n"), r.stderr.decode()
     assert _tree(scratch) == {"old": "from the host\n", "cut": "0123", "dd": "dir", "dd/e": "dir",
                               "dd/e/moved": "one\ntwo\n", "hard": "one\ntwo\n", "soft": "-> d/e/moved"}
     assert (scratch / "hard").stat().st_ino == (scratch / "dd/e/moved").stat().st_ino

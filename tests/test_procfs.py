@@ -100,14 +100,14 @@ def test_mounts_and_mountinfo():
     rows = [line.split() for line in mounts.splitlines()]
     assert ["rootfs", "/", "rootfs", "rw", "0", "0"] in rows
     assert ["devtmpfs", "/dev", "devtmpfs", "rw,nosuid", "0", "0"] in rows
-    assert ["proc", "/proc", "proc", "rw", "0", "0"] in rows
+    assert ["proc", "/proc", "proc", "rw,relatime", "0", "0"] in rows     # mount(2)'s default atime policy
     points = {}
     for line in info.splitlines():
         f = line.split()
         assert f[f.index("-") + 1] in ("rootfs", "devtmpfs", "proc")
         points[f[4]] = (f[0], f[1])
     assert points["/dev"][1] == points["/"][0] and points["/proc"][1] == points["/"][0]
-    assert "proc on /proc type proc (rw)" in listing
+    assert "proc on /proc type proc (rw,relatime)" in listing
 
 
 def test_free_uptime_uname_df_and_meminfo():

@@ -14,6 +14,7 @@ from arch_um.stub import Stub
 from umlpy import kconfig, syscalls
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.drivers import console as console_drv
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.syscalls import coredump, sys_userfaultfd
@@ -271,7 +272,7 @@ class Kernel:
                               "or rootfstype=hostfs")
         dev = self.root.child(b"dev")
         if dev is not None and dev.inode.is_dir:
-            self.mounts.mount(devtmpfs.devtmpfs_instance(), dev, "devtmpfs", "devtmpfs", "rw,nosuid")
+            self.mounts.mount(devtmpfs.devtmpfs_instance(), dev, "devtmpfs", "devtmpfs", MS.MOUNT_ATTR_NOSUID)
             printk.pr_info("devtmpfs: mounted")
         else:
             printk.pr_warn("devtmpfs: no /dev in the root filesystem, not mounted")
@@ -281,7 +282,7 @@ class Kernel:
         u = self._root_device()
         ro = p.read_only or u.dev.read_only
         fstype, fs = registry.mount_root(p.rootfstype, u.dev, ro, self.sched, p.rootflags or "")
-        m = self.mounts.mount(fs, None, "/dev/root", fstype, "ro" if ro else "rw")
+        m = self.mounts.mount(fs, None, "/dev/root", fstype, MS.MOUNT_ATTR_RDONLY if ro else 0)
         self.root = m.root
         printk.pr_info(f"VFS: Mounted root ({fstype} filesystem) {'readonly' if ro else ''} "
                        f"on device {u.dev.major}:{u.dev.minor}.".replace("  ", " "))
@@ -305,7 +306,7 @@ class Kernel:
         if not fs.root.is_dir:
             raise KernelError(E.ENOTDIR, f"VFS: Unable to mount root fs: hostfs rootflags={where}: "
                               f"not a directory")
-        m = self.mounts.mount(fs, None, "/dev/root", "hostfs", "ro" if p.read_only else "rw")
+        m = self.mounts.mount(fs, None, "/dev/root", "hostfs", MS.MOUNT_ATTR_RDONLY if p.read_only else 0)
         self.root = m.root
         printk.pr_info(f"VFS: Mounted root (hostfs filesystem) {'readonly ' if p.read_only else ''}"
                        f"on host directory {fs.host_root.decode(errors='replace')}.")

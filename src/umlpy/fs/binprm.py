@@ -19,6 +19,7 @@ from typing import Callable, TypeVar
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.vfs import fanotify, fsnotify
 from umlpy.vfs.perm import permission
@@ -27,9 +28,9 @@ R = TypeVar("R")
 OPEN_EXEC_FLAGS = C.O_RDONLY | C.O_LARGEFILE
 
 
-def mount_has(d, option: str) -> bool:
-    """Whether the mount d belongs to has option (noexec, nosuid)."""
-    return d.mount is not None and option in d.mount.flags.split(",")
+def mount_has(d, flag: int) -> bool:
+    """Whether the mount d belongs to has a flag (MOUNT_ATTR_NOEXEC, _NOSUID)."""
+    return d.mount is not None and d.mount.has(flag)
 
 
 class Binprm:
@@ -85,7 +86,7 @@ def open_exec(t, bprm: Binprm, d, then: Callable[[object], R], report: bool = Tr
     report is off: execveat of an fd with an empty name).  then() gets
     the open file."""
     ino = d.inode
-    if not ino.is_reg or mount_has(d, "noexec"):
+    if not ino.is_reg or mount_has(d, MS.MOUNT_ATTR_NOEXEC):
         raise KernelError(E.EACCES)
     permission(ino, C.X_OK, t.proc.creds)
 

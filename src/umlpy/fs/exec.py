@@ -19,6 +19,7 @@ from typing import Callable, TypeVar
 from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.kernel import cred, printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
@@ -294,7 +295,7 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
         _load_segments(has, ielf, base, mm, idn)
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
-    secure = cred.exec_creds(proc, d.inode, mount_has(d, "nosuid"), _readable(d.inode, proc.creds))
+    secure = cred.exec_creds(proc, d.inode, mount_has(d, MS.MOUNT_ATTR_NOSUID), _readable(d.inode, proc.creds))
     k.keys.exec(t)
     # a 64-bit program never reads-implies-exec (set_personality_64bit);
     # a set-id one drops the flags that would weaken it (PER_CLEAR_ON_SETID)

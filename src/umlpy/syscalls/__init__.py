@@ -7,6 +7,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_fanotify,
     sys_fd,
     sys_fhandle,
+    sys_fsmount,
     sys_file,
     sys_futex,
     sys_info,

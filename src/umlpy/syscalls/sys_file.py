@@ -6,6 +6,7 @@ import struct
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.abi import structs
 from umlpy.kernel import cred
 from umlpy.kernel.errors import Block, KernelError
@@ -14,6 +15,7 @@ from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fanotify
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import lease, namei
+from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
 from umlpy.vfs.inode import now_ns
@@ -30,7 +32,7 @@ def path_and_at(name: str, do) -> None:
 
 
 def _check_writable_fs(d) -> None:
-    if d.inode.fs.read_only or (d.mount is not None and "ro" in d.mount.flags.split(",")):
+    if d.inode.fs.read_only or (d.mount is not None and d.mount.has(MS.MOUNT_ATTR_RDONLY)):
         raise KernelError(E.EROFS)
 
 
@@ -120,6 +122,8 @@ def dentry_open(t, d, flags: int, created: bool = False):
         raise KernelError(E.ENOTDIR)
     if inode.is_dir and (acc != C.O_RDONLY or flags & C.O_TRUNC):
         raise KernelError(E.EISDIR)
+    if inode.fmt in (C.S_IFBLK, C.S_IFCHR) and d.mount is not None and d.mount.has(MS.MOUNT_ATTR_NODEV):
+        raise KernelError(E.EACCES)         # may_open_dev
     if not created:
         want = 0
         if acc in (C.O_RDONLY, C.O_RDWR):
@@ -398,6 +402,8 @@ def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags
         _notify_move(np.inode, nn, op.inode, on, dst.inode, None)
     if dst is not None and not exchange and (dst.inode.nlink == 0 or dst.inode.is_dir):
         N.gone(dst.inode)
+    op.names_changed()
+    np.names_changed()
     moved = op.children.pop(on, None)
     other = np.children.pop(nn, None)
     if moved is not None:
@@ -791,7 +797,7 @@ def sys_getdents64(t, fd, buf, count, *_):
     data = f.getdents(count)
     t.mem.write(buf, data)
     if data:
-        f.inode.touch(m=False, c=False, a=True)
+        touch_atime(f)
     N.file_event(f, N.IN_ACCESS)     # iterate_dir: even at the end of the directory
     return len(data)
 
@@ -850,16 +856,19 @@ def sys_umask(t, mask, *_):
     return old
 
 
-def _statfs(fs) -> bytes:
+def _statfs(fs, mount) -> bytes:
+    """struct statfs; f_flags are the mount's and the filesystem's (ST_VALID always)."""
     st = fs.statfs()
+    mnt_flags = mount.flags if mount is not None else 0
     return struct.pack("<qqQQQQQiiqqq4q", st["type"], st["bsize"], st["blocks"], st["bfree"],
                        st["bavail"], st["files"], st["ffree"], *fs.fsid(),
-                       st["namelen"], st["bsize"], 1 if fs.read_only else 0, 0, 0, 0, 0)
+                       st["namelen"], st["bsize"], MS.statfs_flags(mnt_flags, fs.read_only), 0, 0, 0, 0)
 
 
 @syscall("statfs")
 def sys_statfs(t, path, buf, *_):
-    t.mem.write(buf, _statfs(namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode.fs))
+    d = namei.lookup(t, C.AT_FDCWD, read_path(t, path))
+    t.mem.write(buf, _statfs(d.inode.fs, d.mount))
     return 0
 
 
@@ -868,7 +877,7 @@ def sys_fstatfs(t, fd, buf, *_):
     f = t.files.get_raw(s32(fd))
     if f.inode is None:
         raise KernelError(E.EINVAL)
-    t.mem.write(buf, _statfs(f.inode.fs))
+    t.mem.write(buf, _statfs(f.inode.fs, f.dentry.mount if f.dentry is not None else None))
     return 0
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import mount as MS
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel import ipc, mlock, userfaultfd
 from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
-from umlpy.fs.exec import mount_has
+from umlpy.fs.binprm import mount_has
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.ipc import ShmSegment
 from umlpy.kernel.mm import MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, VM_LOCKED, VM_LOCKONFAULT, FileMap, Mm
@@ -104,6 +105,8 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
             raise KernelError(E.ENODEV if inode is None or inode.is_dir else E.EACCES)
         if not f.readable:
             raise KernelError(E.EACCES)
+        if prot & C.PROT_EXEC and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC):
+            raise KernelError(E.EPERM)      # path_noexec
         shared = mtype != C.MAP_PRIVATE
         if shared and prot & C.PROT_WRITE and not f.writable:
             raise KernelError(E.EACCES)
@@ -136,7 +139,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
                 # exit and every sync
                 inode.shared_mapped = True
     if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC \
-            and not (tfd >= 0 and f.dentry is not None and mount_has(f.dentry, "noexec")):
+            and not (tfd >= 0 and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC)):
         prot |= C.PROT_EXEC
     charged = _charged(flags, prot, anon)
     if charged:

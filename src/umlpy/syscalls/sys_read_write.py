@@ -11,6 +11,7 @@ from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, scatter, user_data
+from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.fanotify import FAN_ACCESS_PERM, file_permission
 from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
 from umlpy.vfs.pipe import PipeFile
@@ -71,7 +72,11 @@ def write_vecs(t, f, data: bytes | UserBuf) -> int:
 
 
 def _accessed(f, n: int) -> int:
-    """fsnotify_access after a read that read something."""
+    """fsnotify_access after a read that read something; a regular file's
+    access time as its mount's policy says, even at its end (filemap_read's
+    file_accessed)."""
+    if f.inode is not None and f.inode.is_reg:
+        touch_atime(f)
     if n > 0:
         file_event(f, IN_ACCESS)
     return n

@@ -14,19 +14,35 @@ if TYPE_CHECKING:
 
 
 class Mount:
+    """A filesystem (or a subtree of one: a bind mount) hung over a mount
+    point.  flags are the mount's own (umlpy.abi.mount's MOUNT_ATTR_* bits):
+    the same filesystem can be read-only or noexec at one place and not at
+    another.  group is the peer group of a shared mount (0: not shared),
+    master the mount a slave receives propagation from."""
+
     def __init__(self, fs: Filesystem, root: Dentry, mountpoint: Dentry | None,
-                 source: str, flags: str = "rw") -> None:
+                 source: str, flags: int = 0) -> None:
         self.fs = fs
         self.root = root
         self.mountpoint = mountpoint
         self.source = source
         self.flags = flags
+        self.fs_opts = ""       # the filesystem's own options shown after the mount's (hostfs's dir)
+        self.root_path = b"/"   # where root is in the filesystem (not / for a bind mount)
         self.fstype = getattr(fs, "name", "none")
-        self.mnt_id = 0         # MountTable.mount numbers it
+        self.mnt_id = 0         # MountTable numbers it
+        self.group = 0
+        self.master: Mount | None = None
+        self.unbindable = False
+        self.attached = True    # False: open_tree's clone, or a mount lazily unmounted
+        self.expiry_mark = False  # umount2(MNT_EXPIRE) asked once, nobody used it since
+
+    def has(self, bit: int) -> bool:
+        return bool(self.flags & bit)
 
 
 class Dentry:
-    __slots__ = ("name", "parent", "inode", "children", "mounted", "mount")
+    __slots__ = ("name", "parent", "inode", "children", "mounted", "mount", "seen", "cache_gen")
 
     def __init__(self, name: bytes, parent: Dentry | None, inode: Inode, mount: Mount | None) -> None:
         self.name = name
@@ -35,9 +51,23 @@ class Dentry:
         self.children: dict[bytes, Dentry] = {}
         self.mounted: Mount | None = None   # a mount on top of this dentry
         self.mount = mount                  # the mount this dentry belongs to
+        # Names can go through another mount's dentry of the same directory
+        # (a bind mount, another namespace's copy): the directory inode's
+        # dgen counts removals and renames.  cache_gen: the dgen up to which
+        # all of this directory's cached children are known good; seen: the
+        # parent's dgen at which this child was last checked.
+        self.seen = parent.inode.dgen if parent is not None else 0
+        self.cache_gen = inode.dgen
 
     def child(self, name: bytes) -> Dentry | None:
         d = self.children.get(name)
+        gen = self.inode.dgen
+        if d is not None and d.mounted is None and self.cache_gen != gen and d.seen != gen:
+            if self.inode.lookup(name) is not d.inode:
+                del self.children[name]     # gone (or replaced) through another mount
+                d = None
+            else:
+                d.seen = gen
         if d is not None:
             if d.mounted is not None or d.inode.revalidate():
                 return d
@@ -57,7 +87,17 @@ class Dentry:
         return d
 
     def forget(self, name: bytes) -> None:
+        self.names_changed()
         self.children.pop(name, None)
+
+    def names_changed(self) -> None:
+        """A name in this directory goes or is replaced through this dentry
+        (which updates its own cache): the directory's other dentries check
+        their cached children again before using them."""
+        fresh = self.cache_gen == self.inode.dgen
+        self.inode.dgen += 1
+        if fresh:
+            self.cache_gen = self.inode.dgen
 
     def up(self) -> Dentry:
         """`..` of this dentry, crossing mount roots downwards."""

@@ -80,6 +80,9 @@ class Inode:
     # i_writecount: > 0, files open for writing; < 0, address spaces running
     # it as their program (which refuse each other: ETXTBSY)
     writecount = 0
+    # names removed from this directory so far: its dentries in other mounts
+    # drop their cached children when it moves (vfs/dentry.py)
+    dgen = 0
     # i_readcount: files open for reading only (leases look at both)
     readcount = 0
 

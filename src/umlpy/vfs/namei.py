@@ -4,6 +4,7 @@ from __future__ import annotations
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi.mount import MOUNT_ATTR_NOSYMFOLLOW
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.dentry import Dentry
@@ -94,8 +95,8 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
             nxt = _follow_mounts(nxt)
         if nxt.inode.is_symlink and (i < n - 1 or follow or must_dir):
             budget[0] -= 1
-            if budget[0] < 0:
-                raise KernelError(E.ELOOP)
+            if budget[0] < 0 or nxt.mount is not None and nxt.mount.has(MOUNT_ATTR_NOSYMFOLLOW):
+                raise KernelError(E.ELOOP)      # too many, or on a nosymfollow mount
             magic = getattr(nxt.inode, "magic_file", None)
             if nd is not None:
                 _check_link(nd, getattr(nxt.inode, "is_magic", False))
@@ -127,17 +128,25 @@ def _magic(magic) -> Dentry:
     return Dentry(b"", None, f.inode, None)
 
 
-def lookup(task, dirfd: int, path: bytes, follow: bool = True, empty_ok: bool = False) -> Dentry:
+def lookup(task, dirfd: int, path: bytes, follow: bool = True, empty_ok: bool = False,
+           keep_expiry: bool = False) -> Dentry:
+    """The dentry at path.  Using a mount clears its MNT_EXPIRE mark (mntput),
+    except for umount2's own lookup (keep_expiry)."""
     if not path:
-        if empty_ok:
-            if dirfd == C.AT_FDCWD:
-                return task.fs.cwd
+        if not empty_ok:
+            raise KernelError(E.ENOENT)
+        if dirfd == C.AT_FDCWD:
+            d = task.fs.cwd
+        else:
             f = task.files.get_raw(dirfd)
             if f.dentry is None:
                 raise KernelError(E.EBADF)
-            return f.dentry
-        raise KernelError(E.ENOENT)
-    return _walk(task, start_of(task, dirfd, path), path, follow, [MAXSYMLINKS])
+            d = f.dentry
+    else:
+        d = _walk(task, start_of(task, dirfd, path), path, follow, [MAXSYMLINKS])
+    if d.mount is not None and not keep_expiry:
+        d.mount.expiry_mark = False
+    return d
 
 
 def lookup_parent(task, dirfd: int, path: bytes) -> tuple[Dentry, bytes, bool]:

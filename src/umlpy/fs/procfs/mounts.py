@@ -7,6 +7,7 @@ mount's lifetime.
 """
 from __future__ import annotations
 
+from umlpy.abi import mount as MS
 from umlpy.abi import structs
 from umlpy.fs.procfs.target import Target
 
@@ -42,12 +43,32 @@ def _visible(kernel, reader_proc):
             yield m, path
 
 
+def _options(m) -> bytes:
+    """show_vfsmnt's options: the mount's own words (ro when the mount or
+    the filesystem is), then the filesystem's."""
+    flags = m.flags | (MS.MOUNT_ATTR_RDONLY if m.fs.read_only else 0)
+    words = MS.option_words(flags)
+    return (words + "," + m.fs_opts if m.fs_opts else words).encode()
+
+
+def _propagation(m) -> bytes:
+    """mountinfo's optional fields: shared:N, master:N, unbindable."""
+    out = b""
+    if m.group:
+        out += b" shared:%d" % m.group
+    if m.master is not None:
+        out += b" master:%d" % m.master.group
+    if m.unbindable:
+        out += b" unbindable"
+    return out
+
+
 def mounts_text(tg: Target) -> bytes:
     """`source mountpoint type options 0 0`, /proc/mounts' fstab shape."""
     out = []
     for m, path in _visible(tg.kernel, tg.proc()):
         out.append(b"%s %s %s %s 0 0\n" % (mangle(m.source.encode()), mangle(path),
-                                          m.fstype.encode(), m.flags.encode()))
+                                          m.fstype.encode(), _options(m)))
     return b"".join(out)
 
 
@@ -65,8 +86,8 @@ def mountinfo_text(tg: Target) -> bytes:
         parent = m.mountpoint.mount.mnt_id if m.mountpoint is not None \
             and m.mountpoint.mount is not None else mid
         ma, mi = dev_numbers(m.fs)
-        sb = "ro" if m.fs.read_only else "rw"
-        out.append(b"%d %d %d:%d / %s %s - %s %s %s\n" % (
-            mid, parent, ma, mi, mangle(path), m.flags.encode(), m.fstype.encode(),
-            mangle(m.source.encode()), sb.encode()))
+        sb = ("ro" if m.fs.read_only else "rw") + ("," + m.fs_opts if m.fs_opts else "")
+        out.append(b"%d %d %d:%d %s %s %s%s - %s %s %s\n" % (
+            mid, parent, ma, mi, mangle(m.root_path), mangle(path), MS.option_words(m.flags).encode(), _propagation(m),
+            m.fstype.encode(), mangle(m.source.encode()), sb.encode()))
     return b"".join(out)
