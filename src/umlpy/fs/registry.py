@@ -33,7 +33,8 @@ def make_virtual(fstype: str, kernel, options: str = ""):
         return devpts_instance()
     if fstype == "proc":
         from umlpy.fs.procfs import procfs_instance
-        return procfs_instance(kernel)
+        t = kernel.sched.current     # the mounter: its pid namespace's instance
+        return procfs_instance(kernel, t.proc.pidns if t is not None else None)
     if fstype == "mqueue":
         from umlpy.fs.mqueuefs import mqueue_instance
         return mqueue_instance(kernel)

@@ -16,6 +16,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
 from umlpy.kernel import jobctl, nsproxy, printk
+from umlpy.kernel.pidns import PidMap
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigHand, State, Task
 from umlpy.kernel.tunables import RESERVED_PIDS
@@ -41,6 +42,7 @@ class Procs:
         self.by_pid: dict[int, Process] = {}
         self.by_tid: dict[int, Task] = {}      # threads other than leaders
         self._last = 0
+        self.pidmap = PidMap(lambda nr: nr in self.by_pid or nr in self.by_tid)
 
     def alloc_pid(self) -> int:
         """The next free pid after the last one given (idr_alloc_cyclic):
@@ -62,6 +64,31 @@ class Procs:
             return None
         return next((x for x in p.threads if x.tid == tid), None)
 
+    # -- pid namespaces: the syscalls' translation (kernel/pidns.py) ----------
+    def vnr(self, viewer: Process, nr: int) -> int:
+        """Global number nr as viewer's pid namespace numbers it (0: not there)."""
+        return self.pidmap.vnr(viewer.pidns, nr)
+
+    def find_task(self, viewer: Process, nr: int) -> Task | None:
+        """The live task viewer's pid namespace numbers nr (find_task_by_vpid)."""
+        return self.task(self.pidmap.find(viewer.pidns, nr))
+
+    def find_proc(self, viewer: Process, nr: int) -> Process | None:
+        """The process (zombies too) viewer's namespace numbers nr."""
+        return self.by_pid.get(self.pidmap.find(viewer.pidns, nr))
+
+    def global_nr(self, viewer: Process, nr: int) -> int:
+        """viewer's number nr (a pid, process group or session) as the
+        kernel knows it; 0 when its namespace has no such number."""
+        return self.pidmap.find(viewer.pidns, nr)
+
+    def alloc_task_pid(self, ns, upids) -> int:
+        """A new task's global number, given its numbers in ns and the
+        namespaces above (reserved by PidMap.reserve before anything was made)."""
+        pid = self.alloc_pid()
+        self.pidmap.attach(pid, upids)
+        return pid
+
     # -- init -----------------------------------------------------------------
     def spawn_init(self, fdtable, fs: FsContext) -> tuple[Task, dict[int, int]]:
         """The first task, pid 1, on a fresh stub (fs/exec.py's run_init
@@ -71,6 +98,7 @@ class Procs:
         pid = self.alloc_pid()
         proc = Process(pid, None, Creds(), SigHand(), None)
         proc.ns = k.init_ns
+        proc.pidns = k.init_ns.pid
         t = Task(pid, proc, hpid, None, fdtable, fs, SchedState())
         t.kernel = k
         proc.host_tgid = hpid
@@ -95,6 +123,11 @@ class Procs:
         caller = t.proc
         sched = t.sched.forked()
         ns = nsproxy.copy_namespaces(k, caller, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
+        try:
+            upids = self.pidmap.reserve(ns.pid, k.tunables.pid_max)
+        except KernelError:
+            self._drop_new_mounts(caller, ns)
+            raise
         fdt = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
         shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
         try:
@@ -112,7 +145,7 @@ class Procs:
             raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
         chpid = r.result
         ptrace.wait_pid(chpid)
-        pid = self.alloc_pid()
+        pid = self.alloc_task_pid(ns.pid, upids)
         fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
         k.mounts.enter(fs, caller.ns.mnt, ns.mnt)
         # CLONE_PARENT: a sibling of the caller, which its parent reaps and
@@ -124,6 +157,10 @@ class Procs:
         proc.cmdline, proc.environ = caller.cmdline, caller.environ
         proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else flags & C.CSIGNAL
         proc.ns = ns
+        proc.pidns = ns.pid
+        if upids and upids[-1][1] == 1:     # the first process of a new namespace: its init
+            ns.pid.reaper = proc
+            proc.unkillable = True
         proc.start_ns = k.uptime_ns()
         proc.personality = caller.personality
         proc.ioprio = caller.ioprio
@@ -149,15 +186,16 @@ class Procs:
         k.sched.resume_new(child)
         if born is not None:
             born(proc)
+        vpid = self.vnr(caller, pid)
         if flags & C.CLONE_VFORK:
             proc.vfork_wq = WaitQueue("vfork")
 
             def vfork_done() -> int:
                 if proc.vfork_wq is None:
-                    return pid
-                raise Block(proc.vfork_wq, retry=vfork_done, interrupted_result=pid)
+                    return vpid
+                raise Block(proc.vfork_wq, retry=vfork_done, interrupted_result=vpid)
             return vfork_done()
-        return pid
+        return vpid
 
     def release_vfork(self, proc: Process) -> None:
         q = proc.vfork_wq
@@ -204,6 +242,8 @@ class Procs:
         proc.exit_wq.wake_all()
         if proc.pid == 1:
             k.init_died(wait_status)
+        if proc.pidns.reaper is proc:
+            self._zap_pid_ns(proc)
         reaper = self._reaper(proc)
         for c in proc.children:
             c.parent = reaper
@@ -213,7 +253,7 @@ class Procs:
                 if c.zombie:
                     reaper.child_wq.wake_all()
             if c.pdeath_signal and not c.exited:
-                k.signals.send_proc(c, c.pdeath_signal, C.SI_USER, (proc.pid, proc.creds.uid))
+                k.signals.send_proc(c, c.pdeath_signal, C.SI_USER, (self.vnr(c, proc.pid), proc.creds.uid))
         jobctl.exit_hook(k, proc)
         proc.children = []
         proc.zombie = True
@@ -231,7 +271,7 @@ class Procs:
                 st = wait_status & 0x7f
             else:
                 code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
-            k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
+            k.signals.send_proc(parent, proc.exit_signal, code, (self.vnr(parent, proc.pid), proc.creds.uid, st))
         if autoreap:
             self.reap(proc)
         parent.child_wq.wake_all()
@@ -246,14 +286,30 @@ class Procs:
         return guard
 
     def _reaper(self, proc: Process) -> Process | None:
-        """Who adopts the orphans: the nearest living ancestor that asked to
-        (PR_SET_CHILD_SUBREAPER), else init."""
+        """Who adopts the orphans (find_new_reaper): the nearest living
+        ancestor in the same pid namespace that asked to
+        (PR_SET_CHILD_SUBREAPER), else the namespace's init."""
         a = proc.parent
-        while a is not None:
+        while a is not None and a.pidns is proc.pidns:
             if a.child_subreaper and not a.exited:
                 return a
             a = a.parent
-        return self.by_pid.get(1)
+        if proc.pidns.level == 0:
+            return self.by_pid.get(1)
+        return proc.pidns.reaper
+
+    def _zap_pid_ns(self, init: Process) -> None:
+        """zap_pid_ns_processes: the init of a pid namespace dies, so does
+        every other process of it and of the namespaces below; it reaps the
+        ones it adopted itself, and no process can be made there again."""
+        ns = init.pidns
+        ns.adding = False
+        for p in list(self.by_pid.values()):
+            if p is not init and not p.exited and ns.contains(p.pidns):
+                self.kill_process(p, S.SIGKILL)
+        for c in list(init.children):
+            if c.zombie:
+                self.reap(c)
 
     def kill_process(self, proc: Process, sig: int, core: bool = False) -> None:
         self.exit_process(proc, sig | (0x80 if core else 0))
@@ -274,6 +330,9 @@ class Procs:
         procfs = self.k.mounts.singletons.get("proc")
         if procfs is not None:
             procfs.flush(self.k.mounts.mounts, pid, tid)
+        for ns in self.pidmap.namespaces(pid):
+            if ns.procfs is not None:
+                ns.procfs.flush(self.k.mounts.mounts, pid, tid)
 
     # -- job control ----------------------------------------------------------
     def stop_process(self, proc: Process, sig: int) -> None:
@@ -302,5 +361,5 @@ class Procs:
         if parent is None:
             return
         if not parent.sighand.actions[S.SIGCHLD].flags & C.SA_NOCLDSTOP:
-            self.k.signals.send_proc(parent, S.SIGCHLD, code, (proc.pid, proc.creds.uid, sig))
+            self.k.signals.send_proc(parent, S.SIGCHLD, code, (self.vnr(parent, proc.pid), proc.creds.uid, sig))
         parent.child_wq.wake_all()

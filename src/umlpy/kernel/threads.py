@@ -38,17 +38,18 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
     if flags & C.CLONE_SETTLS:
         child.regs.fs_base = tls
     child.blocked = parent.blocked
-    tid = struct.pack("<i", child.tid)
+    vnr = child.kernel.procs.vnr
     # the task exists by now: as Linux's put_user of these, a bad address
-    # is ignored rather than failing a clone that has happened
+    # is ignored rather than failing a clone that has happened; each side
+    # gets the tid its own pid namespace sees
     if flags & C.CLONE_PARENT_SETTID:
         try:
-            parent.mem.write(ptid, tid)
+            parent.mem.write(ptid, struct.pack("<i", vnr(parent.proc, child.tid)))
         except GuestFault:
             pass
     if flags & C.CLONE_CHILD_SETTID:
         try:
-            child.mem.write(ctid, tid)
+            child.mem.write(ctid, struct.pack("<i", vnr(child.proc, child.tid)))
         except GuestFault:
             pass
     if flags & C.CLONE_CHILD_CLEARTID:
@@ -62,6 +63,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
         raise KernelError(E.EINVAL)
     proc = t.proc
     sched = t.sched.forked()
+    upids = k.procs.pidmap.reserve(proc.pidns, k.tunables.pid_max)
     files = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
     r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
     if r.fault or r.result < 0:
@@ -69,7 +71,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
         raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone of a thread failed")
     hpid = r.result
     ptrace.wait_pid(hpid)
-    tid = k.procs.alloc_pid()
+    tid = k.procs.alloc_task_pid(proc.pidns, upids)
     fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
     child = Task(tid, proc, hpid, GuestMemory(hpid), files, fs, sched)
     child.kernel = k
@@ -79,7 +81,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     k.procs.by_tid[tid] = child
     k.sched.add_task(child)
     k.sched.resume_new(child)
-    return tid
+    return k.procs.vnr(proc, tid)
 
 
 def clear_tid(k, t: Task) -> None:

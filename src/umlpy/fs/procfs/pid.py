@@ -301,17 +301,19 @@ def _ns_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
     """/proc/PID/ns: a magic link per namespace kind, reading `uts:[INO]`
     and opening the namespace (for setns and the NS_GET_* ioctls); both
     ask for ptrace read access, as proc_ns_get_link does."""
-    def ns_of(kind: str):
+    def ns_of(name: str):
         tg.check_access(fs.current())
-        return _not_exited(tg).ns.of(kind)
+        proc = _not_exited(tg)
+        if name == "pid":
+            return proc.pidns       # its own; pid_for_children is its nsproxy's
+        return proc.ns.of(nsproxy.PROC_ENTRIES[name])
 
-    def link(name: str, kind: str) -> Link:
-        return Link(fs, (*key, name), lambda: ns_of(kind).name().encode(), tg.owner,
-                    alive=tg.alive, magic=lambda: nsfs.inode_of(ns_of(kind)).path())
+    def link(name: str) -> Link:
+        return Link(fs, (*key, name), lambda: ns_of(name).name().encode(), tg.owner,
+                    alive=tg.alive, magic=lambda: nsfs.inode_of(ns_of(name)).path())
 
     def table():
-        return {name.encode(): (lambda name=name, kind=kind: link(name, kind))
-                for name, kind in nsproxy.PROC_ENTRIES.items()}
+        return {name.encode(): (lambda name=name: link(name)) for name in nsproxy.PROC_ENTRIES}
     return Dir(fs, key, table, 0o511, tg.owner, tg.alive)
 
 
@@ -321,7 +323,7 @@ def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
         if p is None:
             return {}
         tids = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
-        return {str(tid).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
+        return {str(fs.vnr(tid)).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
     return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)
 
 

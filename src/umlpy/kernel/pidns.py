@@ -1,0 +1,96 @@
+"""PID namespaces (pid_namespaces(7)): the namespaces and every task's
+numbers in them.
+
+Inside the kernel a task is known by its global number, the one it has in
+the init pid namespace (Process.pid, Task.tid, the Procs tables); that
+namespace's numbers are the global ones, so a guest that never makes a pid
+namespace sees exactly what it did before they existed.  A task made in a
+namespace below init's also has a number in that namespace and in each
+ancestor down to level 1: `PidMap` holds them (Linux's struct pid
+numbers[]).  A number crosses the syscall boundary only through `vnr`
+(a global number as a namespace sees it, 0 if it cannot) and `find`
+(a namespace's number -> the global one, 0 if there is none): the
+translation's one choke point, which Procs wraps for the syscalls
+(`Procs.find_task`, `Procs.find_proc`, `Procs.vnr`).
+
+A process's active namespace (the one its pid was made in) is
+Process.pidns; the one its children will be made in (pid_for_children)
+is its nsproxy's `pid`, which unshare(CLONE_NEWPID) and setns change.  The
+first process made in a namespace is its init (`reaper`): orphans of the
+namespace go to it, and when it dies every other process of the namespace
+is killed and no process can be made in it again.
+"""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.nsproxy import PidNamespace
+from umlpy.kernel.tunables import RESERVED_PIDS
+
+
+class PidMap:
+    """The numbers of the tasks made below the init namespace: global ->
+    ((namespace, nr) from level 1 to the task's own), and their reverse in
+    each namespace's `globals`."""
+
+    def __init__(self, alive) -> None:
+        self._alive = alive         # global number -> whether a task or process still holds it
+        self._upids: dict[int, tuple[tuple[PidNamespace, int], ...]] = {}
+
+    def vnr(self, ns: PidNamespace, gnr: int) -> int:
+        """The number ns sees for global number gnr; 0 if it cannot see it
+        (pid_nr_ns).  Init's namespace sees every number as it is."""
+        if ns.level == 0 or gnr <= 0:
+            return gnr
+        for n, nr in self._upids.get(gnr, ()):
+            if n is ns:
+                return nr
+        return 0
+
+    def namespaces(self, gnr: int) -> list[PidNamespace]:
+        """The namespaces below init's that number gnr."""
+        return [ns for ns, _ in self._upids.get(gnr, ())]
+
+    def find(self, ns: PidNamespace, nr: int) -> int:
+        """The global number of what ns numbers nr; 0 if none
+        (find_pid_ns).  Init's namespace's numbers are the global ones."""
+        if ns.level == 0 or nr <= 0:
+            return nr
+        gnr = ns.globals.get(nr, 0)
+        if gnr and self._alive(gnr) and (ns, nr) in self._upids.get(gnr, ()):
+            return gnr
+        return 0
+
+    def reserve(self, ns: PidNamespace, pid_max: int) -> list[tuple[PidNamespace, int]]:
+        """The numbers a new task of ns will have, one per level below
+        init's (alloc_pid: ENOMEM once the namespace's init died, EAGAIN when
+        a namespace is full); nothing is taken until `attach`."""
+        upids = []
+        while ns.level > 0:
+            if not ns.adding:
+                raise KernelError(E.ENOMEM)
+            upids.append((ns, self._next_free(ns, pid_max)))
+            ns = ns.parent
+        upids.reverse()
+        return upids
+
+    def _next_free(self, ns: PidNamespace, pid_max: int) -> int:
+        """idr_alloc_cyclic in one namespace: after the last number given,
+        going round to RESERVED_PIDS past pid_max."""
+        last = ns.last
+        for _ in range(pid_max):
+            last = last + 1 if last + 1 < pid_max else RESERVED_PIDS
+            if not self.find(ns, last):
+                return last
+        raise KernelError(E.EAGAIN)
+
+    def attach(self, gnr: int, upids: list[tuple[PidNamespace, int]]) -> None:
+        """Give global number gnr its reserved numbers (none for a task of
+        the init namespace: an old number's stale ones go)."""
+        if not upids:
+            self._upids.pop(gnr, None)
+            return
+        self._upids[gnr] = tuple(upids)
+        for ns, nr in upids:
+            ns.globals[nr] = gnr
+            ns.last = nr

@@ -1,0 +1,268 @@
+/* PID namespaces: clone/unshare/setns of CLONE_NEWPID, pids as each
+   namespace sees them (getpid, getppid, wait, siginfo), the namespace's
+   init (orphans, signals, its death), /proc mounted inside, NS_GET_PARENT.
+   Run as root; only relations between pids are printed, never outer pids. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "results.h"
+
+#define NSIO 0xb7
+#define NS_GET_PARENT _IO(NSIO, 0x2)
+
+/* fork into a new pid namespace (clone's fork semantics, no new stack) */
+static pid_t clone_flags(unsigned long flags)
+{
+    return syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+static int wait_status(pid_t c)
+{
+    int st = 0;
+    if (waitpid(c, &st, 0) != c)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static unsigned long ino_of(const char *path)
+{
+    struct stat s;
+    return stat(path, &s) == 0 ? (unsigned long)s.st_ino : 0;
+}
+
+static volatile int got_sig, got_pid = -1;
+
+static void on_sig(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    got_sig = sig;
+    got_pid = si->si_pid;
+}
+
+static void catch(int sig)
+{
+    struct sigaction sa = {.sa_sigaction = on_sig, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigaction(sig, &sa, NULL);
+}
+
+/* pids inside: 1, 0 parent, the next one 2, nested levels */
+static void basics(void)
+{
+    pid_t c = clone_flags(CLONE_NEWPID);
+    if (c == 0) {
+        printf("inside: pid %d ppid %d tid %d\n", getpid(), getppid(), (int)syscall(SYS_gettid));
+        pid_t g = fork();
+        if (g == 0) {
+            printf("second: pid %d ppid %d\n", getpid(), getppid());
+            pid_t n = clone_flags(CLONE_NEWPID);
+            if (n == 0) {
+                printf("level 2: pid %d ppid %d\n", getpid(), getppid());
+                _exit(3);
+            }
+            printf("level 2 child seen as %d, status %d\n", n, wait_status(n));
+            _exit(0);
+        }
+        printf("fork inside returned %d, status %d\n", g, wait_status(g));
+        _exit(7);
+    }
+    printf("outer pid is not 1: %d, status %d\n", c != 1, wait_status(c));
+}
+
+/* wait and siginfo from outside name the child by its outer pid; a signal
+   from outside arrives with si_pid 0 */
+static void from_outside(void)
+{
+    int p[2];
+    pipe(p);
+    catch(SIGCHLD);
+    got_sig = 0;
+    got_pid = -1;
+    pid_t c = clone_flags(CLONE_NEWPID);
+    if (c == 0) {
+        close(p[0]);
+        catch(SIGUSR1);
+        write(p[1], "r", 1);
+        while (!got_sig)
+            pause();
+        printf("init got %d from si_pid %d\n", got_sig, got_pid);
+        _exit(5);
+    }
+    close(p[1]);
+    char ch;
+    read(p[0], &ch, 1);
+    close(p[0]);
+    long k = kill(c, SIGUSR1);
+    siginfo_t si = {0};
+    long w = waitid(P_PID, c, &si, WEXITED);
+    res("kill from outside", k);
+    res("waitid", w);
+    printf("waitid si_pid is the outer pid %d status %d\n", si.si_pid == c, si.si_status);
+    printf("SIGCHLD si_pid is the outer pid %d\n", got_pid == c);
+    signal(SIGCHLD, SIG_DFL);
+}
+
+/* the namespace's init: its SIG_DFL signals from inside are dropped;
+   orphans come to it; its death kills the rest */
+static void ns_init(void)
+{
+    int p[2];
+    pipe(p);
+    pid_t c = clone_flags(CLONE_NEWPID);
+    if (c == 0) {
+        res("init kills itself with SIGTERM", kill(1, SIGTERM));
+        pid_t k = fork();
+        if (k == 0) {
+            res("child SIGKILLs init", kill(1, SIGKILL));
+            res("child SIGKILLs -1", kill(-1, SIGKILL));
+            _exit(0);
+        }
+        printf("killer status %d\n", wait_status(k));
+        pid_t a = fork();
+        if (a == 0) {
+            pid_t b = fork();
+            if (b == 0) {
+                while (getppid() != 1)
+                    usleep(1000);
+                printf("orphan's ppid now %d\n", getppid());
+                close(p[0]);
+                write(p[1], "o", 1);
+                for (;;)
+                    pause();        /* holds p[1] until the namespace dies */
+            }
+            _exit(0);
+        }
+        close(p[0]);
+        close(p[1]);
+        wait_status(a);
+        for (;;) {                  /* reap the orphan when it dies (never) */
+            pid_t w = wait(NULL);
+            if (w < 0)
+                pause();
+        }
+    }
+    close(p[1]);
+    char ch;
+    res("orphan ready", read(p[0], &ch, 1));
+    res("outside SIGKILLs init", kill(c, SIGKILL));
+    printf("init status %d\n", wait_status(c));
+    res("pipe read after the namespace died", read(p[0], &ch, 1));
+    close(p[0]);
+}
+
+/* unshare: only the children move; a second unshare is EINVAL; once its
+   init is gone nothing more can be made in the namespace */
+static void unshared(void)
+{
+    pid_t c = fork();
+    if (c == 0) {
+        pid_t me = getpid();
+        res("unshare NEWPID", unshare(CLONE_NEWPID));
+        printf("pid unchanged %d, for_children differs %d\n", getpid() == me,
+               ino_of("/proc/self/ns/pid") != ino_of("/proc/self/ns/pid_for_children"));
+        res("second unshare NEWPID", unshare(CLONE_NEWPID));
+        res("thread into it", clone_flags(CLONE_THREAD | CLONE_SIGHAND | CLONE_VM));
+        pid_t k = fork();
+        if (k == 0) {
+            printf("first child: pid %d ppid %d\n", getpid(), getppid());
+            _exit(0);
+        }
+        printf("first child status %d\n", wait_status(k));
+        res("fork after its init died", fork());
+        _exit(0);
+    }
+    wait_status(c);
+}
+
+/* /proc mounted in the namespace shows its pids; NS_GET_PARENT */
+static void procfs_and_parent(void)
+{
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    pid_t c = clone_flags(CLONE_NEWPID | CLONE_NEWNS);
+    if (c == 0) {
+        close(p[0]);
+        close(q[1]);
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        res("mount proc", mount("proc", "/proc", "proc", 0, NULL));
+        pid_t k = fork();
+        if (k == 0) {
+            char ch;
+            read(q[0], &ch, 1);
+            _exit(0);
+        }
+        char buf[32] = "";
+        readlink("/proc/self", buf, sizeof buf - 1);
+        printf("/proc/self -> %s\n", buf);
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        int n = 0, has1 = 0, has2 = 0;
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+                n++;
+                has1 |= !strcmp(e->d_name, "1");
+                has2 |= !strcmp(e->d_name, "2");
+            }
+        closedir(d);
+        printf("/proc pids: %d (1: %d, 2: %d)\n", n, has1, has2);
+        printf("/proc/2/task/2 exists %d\n", access("/proc/2/task/2", F_OK) == 0);
+        int fd = open("/proc/self/ns/pid", O_RDONLY);
+        res("NS_GET_PARENT inside", ioctl(fd, NS_GET_PARENT));
+        write(p[1], "r", 1);
+        close(q[0]);
+        printf("child status %d\n", wait_status(k));
+        _exit(0);
+    }
+    close(p[1]);
+    close(q[0]);
+    char ch;
+    read(p[0], &ch, 1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/pid", c);
+    int fd = open(path, O_RDONLY);
+    int par = ioctl(fd, NS_GET_PARENT);
+    struct stat a, b;
+    fstat(par, &a);
+    stat("/proc/self/ns/pid", &b);
+    printf("NS_GET_PARENT outside is ours %d\n", par >= 0 && a.st_ino == b.st_ino);
+    /* setns into the child's namespace: our next child is numbered there */
+    pid_t s = fork();
+    if (s == 0) {
+        res("setns", setns(fd, CLONE_NEWPID));
+        pid_t g = fork();
+        if (g == 0) {
+            printf("joined: pid %d ppid %d\n", getpid(), getppid());
+            _exit(0);
+        }
+        printf("joined child status %d\n", wait_status(g));
+        _exit(0);
+    }
+    wait_status(s);
+    close(q[1]);
+    close(fd);
+    close(par);
+    printf("init status %d\n", wait_status(c));
+    close(p[0]);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    res("NEWPID|THREAD", clone_flags(CLONE_NEWPID | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM));
+    basics();
+    from_outside();
+    ns_init();
+    unshared();
+    procfs_and_parent();
+    printf("done\n");
+    return 0;
+}
