@@ -265,6 +265,9 @@ class Procs:
         # leaves no zombie; SA_NOCLDWAIT with a handler still gets the signal
         act = parent.sighand.actions[S.SIGCHLD]
         autoreap = proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT)
+        # a waiting parent is woken before the signal comes: its wait finds
+        # this child before the handler runs, as do_wait's rescan does
+        parent.child_wq.wake_all()
         if proc.exit_signal and not (autoreap and act.handler == C.SIG_IGN):
             if wait_status & 0x7f:
                 code = C.CLD_DUMPED if wait_status & 0x80 else C.CLD_KILLED
@@ -274,7 +277,6 @@ class Procs:
             k.signals.send_proc(parent, proc.exit_signal, code, (self.vnr(parent, proc.pid), proc.creds.uid, st))
         if autoreap:
             self.reap(proc)
-        parent.child_wq.wake_all()
 
     @staticmethod
     def _guard(proc: Process):
@@ -360,6 +362,6 @@ class Procs:
         parent = proc.parent
         if parent is None:
             return
+        parent.child_wq.wake_all()     # before the signal, as at exit
         if not parent.sighand.actions[S.SIGCHLD].flags & C.SA_NOCLDSTOP:
             self.k.signals.send_proc(parent, S.SIGCHLD, code, (self.vnr(parent, proc.pid), proc.creds.uid, sig))
-        parent.child_wq.wake_all()
