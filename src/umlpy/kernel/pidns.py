@@ -51,6 +51,14 @@ class PidMap:
         """The namespaces below init's that number gnr."""
         return [ns for ns, _ in self._upids.get(gnr, ())]
 
+    def levels(self, ns: PidNamespace, gnr: int) -> list[int]:
+        """gnr's numbers from ns down to the task's own namespace (what
+        /proc/PID/status's NSpid lists); empty if ns cannot see it."""
+        if not self.vnr(ns, gnr):
+            return []
+        nrs = [nr for n, nr in self._upids.get(gnr, ()) if n.level >= max(ns.level, 1)]
+        return [gnr, *nrs] if ns.level == 0 else nrs
+
     def find(self, ns: PidNamespace, nr: int) -> int:
         """The global number of what ns numbers nr; 0 if none
         (find_pid_ns).  Init's namespace's numbers are the global ones."""

@@ -249,7 +249,8 @@ class UnixSocket(Socket):
     def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         if level == SOL_SOCKET:
             if opt == SO["SO_PEERCRED"]:
-                return struct.pack("<iII", *(self.peercred or (0, NO_ID, NO_ID)))   # cred_to_ucred
+                pid, uid, gid = self.peercred or (0, NO_ID, NO_ID)      # cred_to_ucred
+                return struct.pack("<iII", t.kernel.procs.vnr(t.proc, pid), uid, gid)
             if opt == SO["SO_PASSCRED"]:
                 return struct.pack("<i", int(self.passcred))
             if opt == SO["SO_ACCEPTCONN"]:
@@ -280,6 +281,7 @@ def reset() -> None:
 
 
 def _creds(task) -> tuple[int, int, int]:
+    """A sender's (pid, uid, gid); the pid is the kernel's, each reader sees its own view."""
     c = task.proc.creds
     return task.proc.pid, c.euid, c.egid
 
@@ -557,7 +559,7 @@ def _check_creds(t, pid: int, uid: int, gid: int) -> None:
     if NO_ID in (uid, gid):
         raise KernelError(E.EINVAL)
     c = t.proc.creds
-    if not (pid == t.proc.pid or capable(c, CAP_SYS_ADMIN)) \
+    if not (pid == t.kernel.procs.vnr(t.proc, t.proc.pid) or capable(c, CAP_SYS_ADMIN)) \
             or not (uid in (c.uid, c.euid, c.suid) or capable(c, CAP_SETUID)) \
             or not (gid in (c.gid, c.egid, c.sgid) or capable(c, CAP_SETGID)):
         raise KernelError(E.EPERM)

@@ -158,8 +158,8 @@ def sys_capget(t, header, data, *_):
     if words is None or pid < 0:
         raise KernelError(E.EINVAL)
     c = t.proc.creds
-    if pid not in (0, t.tid):
-        target = t.kernel.procs.task(pid)
+    if pid not in (0, t.kernel.procs.vnr(t.proc, t.tid)):
+        target = t.kernel.procs.find_task(t.proc, pid)
         if target is None:
             raise KernelError(E.ESRCH)
         c = target.proc.creds
