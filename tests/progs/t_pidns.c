@@ -39,6 +39,38 @@ static unsigned long ino_of(const char *path)
     return stat(path, &s) == 0 ? (unsigned long)s.st_ino : 0;
 }
 
+/* the NSpid line of a /proc/PID/status: its number of fields and the last */
+static void show_nspid(const char *who, const char *path)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n < 0) {
+        printf("%s: no status\n", who);
+        return;
+    }
+    buf[n] = 0;
+    char *l = strstr(buf, "NSpid:");
+    if (!l) {
+        printf("%s: no NSpid\n", who);
+        return;
+    }
+    int fields = 0;
+    long last = -1;
+    for (char *p = l + 6; *p && *p != '\n';) {
+        while (*p == '\t' || *p == ' ')
+            p++;
+        if (*p == '\n' || !*p)
+            break;
+        last = strtol(p, &p, 10);
+        fields++;
+    }
+    /* outside, the count depends on how deep the caller itself is */
+    printf("%s: NSpid %s levels, last %ld\n", who, fields == 1 ? "1" : fields > 1 ? "several" : "0", last);
+}
+
 static volatile int got_sig, got_pid = -1;
 
 static void on_sig(int sig, siginfo_t *si, void *uc)
@@ -215,8 +247,12 @@ static void procfs_and_parent(void)
         closedir(d);
         printf("/proc pids: %d (1: %d, 2: %d)\n", n, has1, has2);
         printf("/proc/2/task/2 exists %d\n", access("/proc/2/task/2", F_OK) == 0);
+        show_nspid("inside self", "/proc/self/status");
+        show_nspid("inside child", "/proc/2/status");
         int fd = open("/proc/self/ns/pid", O_RDONLY);
         res("NS_GET_PARENT inside", ioctl(fd, NS_GET_PARENT));
+        res("F_SETOWN self", fcntl(fd, F_SETOWN, getpid()));
+        res("F_GETOWN", fcntl(fd, F_GETOWN));
         write(p[1], "r", 1);
         close(q[0]);
         printf("child status %d\n", wait_status(k));
@@ -227,6 +263,8 @@ static void procfs_and_parent(void)
     char ch;
     read(p[0], &ch, 1);
     char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", c);
+    show_nspid("outside child", path);
     snprintf(path, sizeof path, "/proc/%d/ns/pid", c);
     int fd = open(path, O_RDONLY);
     int par = ioctl(fd, NS_GET_PARENT);
