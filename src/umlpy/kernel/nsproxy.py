@@ -6,7 +6,9 @@ makes new ones of the types it builds (UTS: hostname and domain name; IPC:
 the System V tables and POSIX message queues; mount: a copy of the mount
 tree, private from then on).  The others (user, pid, net, cgroup, time)
 have only their init namespace: asking for a new one is EINVAL, as a Linux
-built without them answers.  PID namespaces (kernel/pidns.py numbers the
+built without them answers.  A network namespace is a whole network
+stack (net/netdev.NetStack), which the kernel object makes for it
+(`new_net_stack`: this layer does not build stacks).  PID namespaces (kernel/pidns.py numbers the
 tasks in them) are made here too: an nsproxy's `pid` is the namespace the
 process's children are made in (pid_for_children); its own is
 Process.pidns.  A process holds an NsProxy that fork shares
@@ -32,7 +34,7 @@ from umlpy.kernel.task import State
 
 ALL_NEW = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWUSER
            | C.CLONE_NEWPID | C.CLONE_NEWNET | C.CLONE_NEWTIME)
-BUILT = C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWNS | C.CLONE_NEWPID    # the types umlpy makes new namespaces of
+BUILT = C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWNS | C.CLONE_NEWPID | C.CLONE_NEWNET    # the types umlpy makes new namespaces of
 
 # kind -> (CLONE_NEW* flag, the init namespace's inode number as Linux's
 # PROC_*_INIT_INO; net and mnt get theirs from the dynamic range)
@@ -129,6 +131,15 @@ class PidNamespace(Namespace):
         return other is self
 
 
+class NetNamespace(Namespace):
+    """A network namespace: its stack (devices, routes, sockets, the
+    /proc/sys/net values), set at boot for the init namespace."""
+
+    def __init__(self, inums: InodeNumbers, owner: Namespace | None, stack) -> None:
+        super().__init__(inums, "net", owner)
+        self.stack = stack
+
+
 class MntNamespace(Namespace):
     """A mount tree: its root dentry (the root mount's), and for a copy the
     mounts it was copied from -> their copies (to move root and cwd over)."""
@@ -145,7 +156,7 @@ class NsProxy(NamedTuple):
     uts: UtsNamespace
     ipc: IpcNamespace
     mnt: MntNamespace
-    net: Namespace
+    net: NetNamespace
     pid: PidNamespace
     user: Namespace
     cgroup: Namespace
@@ -162,7 +173,7 @@ def init_nsproxy(hostname: str, signals) -> NsProxy:
     return NsProxy(
         uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
         ipc=IpcNamespace(fs, user, signals, KINDS["ipc"][1]),
-        net=Namespace(fs, "net", user), mnt=MntNamespace(fs, user),
+        net=NetNamespace(fs, user, None), mnt=MntNamespace(fs, user),
         pid=PidNamespace(fs, user, None, KINDS["pid"][1]), user=user,
         cgroup=Namespace(fs, "cgroup", user, KINDS["cgroup"][1]),
         time=Namespace(fs, "time", user, KINDS["time"][1]))
@@ -172,7 +183,7 @@ def _refuse_unbuilt(flags: int) -> None:
     """Types with only their init namespace: EINVAL, as Linux without them."""
     missing = flags & ALL_NEW & ~BUILT
     if missing:
-        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount and PID)")
+        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID and network)")
         raise KernelError(E.EINVAL)
 
 
@@ -202,6 +213,8 @@ def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
         ns = ns._replace(ipc=IpcNamespace(fs, ns.user, kernel.signals))
     if flags & C.CLONE_NEWPID:
         ns = ns._replace(pid=_new_pid_ns(proc, ns))
+    if flags & C.CLONE_NEWNET:
+        ns = ns._replace(net=NetNamespace(fs, ns.user, kernel.new_net_stack()))
     if flags & C.CLONE_NEWNS:      # last: the only one with something to undo
         mnt = MntNamespace(fs, ns.user)
         mnt.copies = kernel.mounts.copy_tree(ns.mnt.root.mount)

@@ -20,6 +20,7 @@ import struct
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.net.netdev import net_of
 from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                               MSG_PEEK, MSG_TRUNC, MSG_WAITALL, RCVSHUTDOWN, SHUT_RD, SHUT_RDWR,
                               SHUT_WR, SNDSHUTDOWN, SO, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
@@ -37,7 +38,6 @@ SCM_RIGHTS, SCM_CREDENTIALS = 1, 2
 SCM_MAX_FD = 253
 _UCRED = struct.Struct("<iII")
 
-_abstract: dict[bytes, "UnixSocket"] = {}
 
 
 @dataclass
@@ -72,9 +72,9 @@ class UnixSocket(Socket):
     def __init__(self, t, stype: int, flags: int) -> None:
         super().__init__(stype, 0, flags)
         # the stack's registry of live unix sockets (/proc/net/unix)
-        self.registry: dict = t.kernel.net.unix_sockets
+        self.registry: dict = net_of(t).unix_sockets
         self.registry[self] = None
-        self.net = t.kernel.net                   # its sk_mem bounds what all sockets queue
+        self.net = net_of(t)                      # its sk_mem bounds what all sockets queue
         self.peer: UnixSocket | None = None
         # the name of a stream peer that closed: Linux keeps the pointer to
         # it until this socket goes, so getpeername and accept still see it
@@ -173,7 +173,7 @@ class UnixSocket(Socket):
         self.net.sk_mem -= len(self.stream)
         self.stream.clear()
         if self.name is not None and self.name.startswith(b"\0"):
-            _abstract.pop(self.name, None)
+            self.net.unix_abstract.pop(self.name, None)
         if self.bound_inode is not None:
             self.bound_inode.socket = None
         self.wake()
@@ -264,19 +264,12 @@ class UnixSocket(Socket):
             super().setsockopt(t, level, opt, raw)
 
 
-def abstract_lookup(name: bytes) -> UnixSocket | None:
-    return _abstract.get(name)
-
-
 def abstract_bind(name: bytes, s: UnixSocket) -> None:
-    if name in _abstract:
+    """Abstract names are the socket's network namespace's."""
+    names = s.net.unix_abstract
+    if name in names:
         raise KernelError(E.EADDRINUSE)
-    _abstract[name] = s
-
-
-def reset() -> None:
-    """A new boot: no abstract names survive."""
-    _abstract.clear()
+    names[name] = s
 
 
 
@@ -540,7 +533,7 @@ def sockaddr(name: bytes | None) -> bytes:
 
 def _lookup(t, name: bytes) -> UnixSocket:
     if name.startswith(b"\0"):
-        s = abstract_lookup(name)
+        s = net_of(t).unix_abstract.get(name)
         if s is None:
             raise KernelError(E.ECONNREFUSED)
         return s

@@ -36,7 +36,7 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS and CLONE_NEWPID the only namespaces")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID and CLONE_NEWNET the only namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
@@ -81,14 +81,14 @@ def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at
 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
-         "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC, mount and "
-         "PID namespaces of a single-threaded process; the other namespaces EINVAL")
+         "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC, mount, "
+         "PID and network namespaces of a single-threaded process; the other namespaces EINVAL")
 def sys_unshare(t, flags, *_):
     """ksys_unshare: the caller's own copy of its fd table (CLONE_FILES) and
     root, cwd and umask (CLONE_FS); CLONE_SYSVSEM gives up its semaphore
     undo list.  The thread group, handlers and address space can only be
     "unshared" when nobody shares them (as Linux, which does nothing more).
-    New UTS, IPC, mount and PID namespaces are kernel/nsproxy.py's, made before
+    New UTS, IPC, mount, PID and network namespaces are kernel/nsproxy.py's, made before
     anything changes (EPERM first); the other types are EINVAL, as a Linux
     built without them.  A new mount namespace implies CLONE_FS: the task's
     own root and cwd move into the copied tree."""
