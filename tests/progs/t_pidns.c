@@ -292,6 +292,67 @@ static void procfs_and_parent(void)
     close(p[0]);
 }
 
+struct clone3_args {
+    unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+        set_tid, set_tid_size, cgroup;
+};
+
+static pid_t clone3_tids(unsigned long flags, pid_t *tids, size_t n)
+{
+    struct clone3_args a = {.flags = flags, .exit_signal = SIGCHLD,
+                            .set_tid = (unsigned long)tids, .set_tid_size = n};
+    return syscall(SYS_clone3, &a, sizeof a);
+}
+
+/* clone3's set_tid: the pids asked for, innermost namespace first */
+static void set_tid(void)
+{
+    pid_t one[1] = {1}, seven[1] = {7}, two[2] = {1, 1}, many[33] = {0};
+    res("set_tid size 33", clone3_tids(0, many, 33));
+    res("set_tid NULL, size 1", clone3_tids(0, NULL, 1));
+    res("set_tid two levels from the init namespace", clone3_tids(0, two, 2));
+    res("set_tid 7 in a namespace without init", clone3_tids(CLONE_NEWPID, seven, 1));
+    pid_t c = clone3_tids(CLONE_NEWPID, one, 1);
+    if (c == 0) {
+        printf("set_tid 1: pid %d\n", getpid());
+        pid_t ten[1] = {10};
+        pid_t k = clone3_tids(0, ten, 1);
+        if (k == 0)
+            _exit(getpid());
+        printf("set_tid 10 gave %d, status %d\n", k, wait_status(k));
+        k = fork();
+        if (k == 0)
+            _exit(0);
+        printf("next fork gave %d\n", k);
+        wait_status(k);
+        char buf[16] = "";
+        int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR);
+        read(fd, buf, sizeof buf - 1);
+        printf("ns_last_pid %s", buf);
+        res("write ns_last_pid 99", pwrite(fd, "99", 2, 0));
+        close(fd);
+        k = fork();
+        if (k == 0)
+            _exit(0);
+        printf("then fork gave %d\n", k);
+        wait_status(k);
+        res("set_tid 1 again", clone3_tids(0, one, 1));
+        res("set_tid 0", clone3_tids(0, many, 1));
+        k = fork();
+        if (k == 0) {
+            setresuid(65534, 65534, 65534);
+            res("nobody: set_tid 20", clone3_tids(0, (pid_t[]){20}, 1));
+            res("nobody: set_tid 0", clone3_tids(0, many, 1));
+            int f = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+            res("nobody: write ns_last_pid", f < 0 ? -1 : write(f, "5", 1));
+            _exit(0);
+        }
+        wait_status(k);
+        _exit(0);
+    }
+    printf("set_tid child status %d\n", wait_status(c));
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -301,6 +362,7 @@ int main(void)
     ns_init();
     unshared();
     procfs_and_parent();
+    set_tid();
     printf("done\n");
     return 0;
 }

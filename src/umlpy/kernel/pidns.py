@@ -22,10 +22,22 @@ is killed and no process can be made in it again.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.nsproxy import PidNamespace
 from umlpy.kernel.tunables import RESERVED_PIDS
+
+
+class Reservation(NamedTuple):
+    """A new task's numbers before it exists: (namespace, nr) from level 1
+    down to its own, the global number asked for (0: the next free one),
+    and how many of the innermost were asked for (clone3's set_tid), which
+    leave the namespaces' ns_last_pid alone."""
+    upids: list[tuple[PidNamespace, int]]
+    gnr: int = 0
+    chosen: int = 0
 
 
 class PidMap:
@@ -69,18 +81,52 @@ class PidMap:
             return gnr
         return 0
 
-    def reserve(self, ns: PidNamespace, pid_max: int) -> list[tuple[PidNamespace, int]]:
+    def reserve(self, ns: PidNamespace, pid_max: int, set_tid: tuple[int, ...] = (),
+                may_choose: bool = False) -> Reservation:
         """The numbers a new task of ns will have, one per level below
-        init's (alloc_pid: ENOMEM once the namespace's init died, EAGAIN when
-        a namespace is full); nothing is taken until `attach`."""
+        init's, nothing taken until `attach` (alloc_pid: ENOMEM once the
+        namespace's init died, EAGAIN when a namespace is full).  set_tid
+        (clone3) names the numbers wanted, ns's first, then its parent's...:
+        each within 1..pid_max-1 and not another than 1 before the
+        namespace has its init (EINVAL), for a caller that may choose
+        (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, else EPERM), and free
+        (EEXIST)."""
+        if len(set_tid) > ns.level + 1:
+            raise KernelError(E.EINVAL)
         upids = []
-        while ns.level > 0:
-            if not ns.adding:
-                raise KernelError(E.ENOMEM)
-            upids.append((ns, self._next_free(ns, pid_max)))
-            ns = ns.parent
+        gnr = 0
+        for i, n in enumerate(self._chain(ns)):
+            if i < len(set_tid):
+                nr = self._chosen(n, set_tid[i], pid_max, may_choose)
+            elif n.level == 0:
+                break
+            else:
+                nr = self._next_free(n, pid_max)
+            if n.level == 0:
+                gnr = nr
+            else:
+                if not n.adding:
+                    raise KernelError(E.ENOMEM)
+                upids.append((n, nr))
         upids.reverse()
-        return upids
+        return Reservation(upids, gnr, min(len(set_tid), ns.level))
+
+    @staticmethod
+    def _chain(ns: PidNamespace):
+        """ns and its ancestors, init's last."""
+        while ns is not None:
+            yield ns
+            ns = ns.parent
+
+    def _chosen(self, ns: PidNamespace, nr: int, pid_max: int, may_choose: bool) -> int:
+        """One number of set_tid, checked in alloc_pid's order."""
+        if not 1 <= nr < pid_max or (nr != 1 and ns.level and ns.reaper is None):
+            raise KernelError(E.EINVAL)
+        if not may_choose:
+            raise KernelError(E.EPERM)
+        if (self._alive(nr) if ns.level == 0 else self.find(ns, nr)):
+            raise KernelError(E.EEXIST)
+        return nr
 
     def _next_free(self, ns: PidNamespace, pid_max: int) -> int:
         """idr_alloc_cyclic in one namespace: after the last number given,
@@ -92,13 +138,14 @@ class PidMap:
                 return last
         raise KernelError(E.EAGAIN)
 
-    def attach(self, gnr: int, upids: list[tuple[PidNamespace, int]]) -> None:
+    def attach(self, gnr: int, r: Reservation) -> None:
         """Give global number gnr its reserved numbers (none for a task of
         the init namespace: an old number's stale ones go)."""
-        if not upids:
+        if not r.upids:
             self._upids.pop(gnr, None)
             return
-        self._upids[gnr] = tuple(upids)
-        for ns, nr in upids:
+        self._upids[gnr] = tuple(r.upids)
+        for i, (ns, nr) in enumerate(reversed(r.upids)):
             ns.globals[nr] = gnr
-            ns.last = nr
+            if i >= r.chosen:
+                ns.last = nr

@@ -13,10 +13,12 @@ from arch_um.memory import GuestMemory
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
 from umlpy.kernel import jobctl, nsproxy, printk
-from umlpy.kernel.pidns import PidMap
+from umlpy.kernel.cred import capable
+from umlpy.kernel.pidns import PidMap, Reservation
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigHand, State, Task
 from umlpy.kernel.tunables import RESERVED_PIDS
@@ -82,11 +84,29 @@ class Procs:
         kernel knows it; 0 when its namespace has no such number."""
         return self.pidmap.find(viewer.pidns, nr)
 
-    def alloc_task_pid(self, ns, upids) -> int:
-        """A new task's global number, given its numbers in ns and the
-        namespaces above (reserved by PidMap.reserve before anything was made)."""
-        pid = self.alloc_pid()
-        self.pidmap.attach(pid, upids)
+    def last_pid(self, ns) -> int:
+        """The last pid given in ns (ns_last_pid)."""
+        return self._last if ns.level == 0 else ns.last
+
+    def set_last_pid(self, ns, nr: int) -> None:
+        """Make the next pid given in ns follow nr (writing ns_last_pid)."""
+        if ns.level == 0:
+            self._last = nr
+        else:
+            ns.last = nr
+
+    def reserve_pid(self, t: Task, ns, set_tid: tuple[int, ...]) -> Reservation:
+        """The numbers t's new task will have in ns and above, before
+        anything is made (set_tid: clone3's, for a caller with
+        CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: checkpoint_restore_ns_capable)."""
+        c = t.proc.creds
+        may = capable(c, CAP_SYS_ADMIN) or capable(c, CAP_CHECKPOINT_RESTORE)
+        return self.pidmap.reserve(ns, self.k.tunables.pid_max, set_tid, may)
+
+    def alloc_task_pid(self, r: Reservation) -> int:
+        """A new task's global number and its reserved numbers below."""
+        pid = r.gnr or self.alloc_pid()
+        self.pidmap.attach(pid, r)
         return pid
 
     # -- init -----------------------------------------------------------------
@@ -116,15 +136,16 @@ class Procs:
             nsproxy.put_mounts(self.k, ns.mnt)
 
     def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
-             born: Callable[[Process], None] | None = None) -> int:
+             born: Callable[[Process], None] | None = None, set_tid: tuple[int, ...] = ()) -> int:
         """clone/fork/vfork; born(child) runs once the child exists, before a
-        vfork parent waits (CLONE_PIDFD installs the parent's pidfd there)."""
+        vfork parent waits (CLONE_PIDFD installs the parent's pidfd there);
+        set_tid: the child's pids clone3 asks for (PidMap.reserve)."""
         k = self.k
         caller = t.proc
         sched = t.sched.forked()
         ns = nsproxy.copy_namespaces(k, caller, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
         try:
-            upids = self.pidmap.reserve(ns.pid, k.tunables.pid_max)
+            nrs = self.reserve_pid(t, ns.pid, set_tid)
         except KernelError:
             self._drop_new_mounts(caller, ns)
             raise
@@ -145,7 +166,7 @@ class Procs:
             raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
         chpid = r.result
         ptrace.wait_pid(chpid)
-        pid = self.alloc_task_pid(ns.pid, upids)
+        pid = self.alloc_task_pid(nrs)
         fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
         k.mounts.enter(fs, caller.ns.mnt, ns.mnt)
         # CLONE_PARENT: a sibling of the caller, which its parent reaps and
@@ -158,7 +179,7 @@ class Procs:
         proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else flags & C.CSIGNAL
         proc.ns = ns
         proc.pidns = ns.pid
-        if upids and upids[-1][1] == 1:     # the first process of a new namespace: its init
+        if nrs.upids and nrs.upids[-1][1] == 1:     # the first process of a new namespace: its init
             ns.pid.reaper = proc
             proc.unkillable = True
         proc.start_ns = k.uptime_ns()

@@ -56,14 +56,15 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
         child.clear_child_tid = ctid
 
 
-def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
+def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int,
+                 set_tid: tuple[int, ...] = ()) -> int:
     """A new thread of t's process; without CLONE_FILES or CLONE_FS it has
-    its own copy of t's fd table or root, cwd and umask."""
+    its own copy of t's fd table or root, cwd and umask (set_tid: clone3's)."""
     if not flags & C.CLONE_SIGHAND or not flags & C.CLONE_VM:
         raise KernelError(E.EINVAL)
     proc = t.proc
     sched = t.sched.forked()
-    upids = k.procs.pidmap.reserve(proc.pidns, k.tunables.pid_max)
+    nrs = k.procs.reserve_pid(t, proc.pidns, set_tid)
     files = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
     r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
     if r.fault or r.result < 0:
@@ -71,7 +72,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
         raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone of a thread failed")
     hpid = r.result
     ptrace.wait_pid(hpid)
-    tid = k.procs.alloc_task_pid(proc.pidns, upids)
+    tid = k.procs.alloc_task_pid(nrs)
     fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
     child = Task(tid, proc, hpid, GuestMemory(hpid), files, fs, sched)
     child.kernel = k

@@ -12,6 +12,7 @@ from umlpy.kernel import hostas
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
+from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
 from umlpy.kernel.task import SIG_DEFAULT, State
@@ -72,12 +73,13 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EPERM)
 
 
-def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int) -> int:
+def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int,
+             set_tid: tuple[int, ...] = ()) -> int:
     _check_clone(t, flags, tls)
     if flags & C.CLONE_THREAD:
-        return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls)
+        return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls, set_tid)
     born = (lambda child: pidfd.install_at_user(t, child, pidfd_at)) if pidfd_at else None
-    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born)
+    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born, set_tid)
 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
@@ -123,7 +125,7 @@ def sys_unshare(t, flags, *_):
     return 0
 
 
-@syscall("clone3", status=PARTIAL, note="as clone; no set_tid or cgroup")
+@syscall("clone3", status=PARTIAL, note="as clone, with set_tid; no cgroup")
 def sys_clone3(t, uargs, size, *_):
     if size < 64:
         raise KernelError(E.EINVAL)
@@ -134,13 +136,17 @@ def sys_clone3(t, uargs, size, *_):
     extra = t.mem.read(uargs + 64, size - 64) if size > 64 else b""
     if any(extra[24:]):
         raise KernelError(E.E2BIG)      # copy_struct_from_user: a newer struct's fields in use
-    if any(extra) or exit_signal > S.NSIG or (flags & 0xFF):
-        raise KernelError(E.EINVAL)     # set_tid, cgroup: not here
+    set_tid_at, set_tid_size, cgroup = struct.unpack("<3Q", extra[:24].ljust(24, b"\0"))
+    if set_tid_size > MAX_PID_NS_LEVEL or bool(set_tid_at) != bool(set_tid_size):
+        raise KernelError(E.EINVAL)
+    if cgroup or exit_signal > S.NSIG or (flags & 0xFF):
+        raise KernelError(E.EINVAL)     # cgroup: not here
+    set_tid = struct.unpack(f"<{set_tid_size}i", t.mem.read(set_tid_at, 4 * set_tid_size)) if set_tid_size else ()
     if (stack == 0) != (stack_size == 0) or not access_ok(stack, stack_size):
         raise KernelError(E.EINVAL)     # clone3_stack_valid
     top = stack + stack_size if stack else 0
     return do_clone(t, flags | exit_signal, top, parent_tid, child_tid, tls,
-                    pidfd if flags & C.CLONE_PIDFD else 0)
+                    pidfd if flags & C.CLONE_PIDFD else 0, set_tid)
 
 
 def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
