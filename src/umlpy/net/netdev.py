@@ -211,11 +211,27 @@ class SockMem:
         self.limit = limit
 
 
+class _InBudget:
+    """A NetStack attribute kept in its (shared) SockMem."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __get__(self, net, owner=None) -> int:
+        return getattr(net.budget, self.field)
+
+    def __set__(self, net, n: int) -> None:
+        setattr(net.budget, self.field, n)
+
+
 class NetStack:
     """A network namespace's state: devices, routes, and who listens
     where.  The boot stack's loopback is up with 127.0.0.1; a new
     namespace's (budget: the boot stack's) starts down, as Linux's, and
     gets 127.0.0.1 when brought up."""
+
+    sk_mem = _InBudget("used")
+    sk_mem_limit = _InBudget("limit")
 
     def __init__(self, budget: SockMem | None = None) -> None:
         self.devices: dict[int, NetDevice] = {}
@@ -250,22 +266,6 @@ class NetStack:
         if budget is None:
             self.add_addr(lo, IfAddr(AF_INET, LOOP4, 8, RT_SCOPE_HOST, "lo"))
             self.set_flags(lo, lo.flags | IFF_UP)       # ::1 comes with it
-
-    @property
-    def sk_mem(self) -> int:
-        return self.budget.used
-
-    @sk_mem.setter
-    def sk_mem(self, n: int) -> None:
-        self.budget.used = n
-
-    @property
-    def sk_mem_limit(self) -> int:
-        return self.budget.limit
-
-    @sk_mem_limit.setter
-    def sk_mem_limit(self, n: int) -> None:
-        self.budget.limit = n
 
     def watch(self, fn: Watcher) -> None:
         self.watchers.append(fn)
