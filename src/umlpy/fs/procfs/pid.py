@@ -238,6 +238,25 @@ def _set_coredump_filter(tg: Target, writer, data: bytes) -> None:
         p.mm.dump_filter = value & DUMP_FILTER_MASK
 
 
+# the init user namespace's maps (every process is in it): all ids to themselves
+IDENTITY_MAP = f"{0:10} {0:10} {2**32 - 1:10}"
+
+
+def _set_id_map(tg: Target, writer, data: bytes) -> None:
+    """map_write: a map is written once, and the init namespace's is there."""
+    raise KernelError(E.EPERM)
+
+
+def _set_setgroups(tg: Target, writer, data: bytes) -> None:
+    """proc_setgroups_write: "allow" or "deny"; the init namespace allows
+    setgroups for good (its gid map is written), so "deny" is EPERM."""
+    word = data.strip(b" \t\n")
+    if word not in (b"allow", b"deny"):
+        raise KernelError(E.EINVAL)
+    if word == b"deny":
+        raise KernelError(E.EPERM)
+
+
 def _const(value: str) -> Callable:
     b = (value + "\n").encode()
     return lambda tg, reader: b
@@ -356,6 +375,10 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
     ("loginuid", _file(_const(NO_ID))),
     ("sessionid", _file(_const(NO_ID))),
+    ("uid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
+    ("gid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
+    ("projid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
+    ("setgroups", _file(_const("allow"), 0o644, _set_setgroups)),
     ("timerslack_ns", _file(_timerslack, 0o666, _set_timerslack, lazy=True)),
     ("coredump_filter", _file(_coredump_filter, 0o644, _set_coredump_filter)),
 ]
