@@ -8,8 +8,8 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3", "ext4")
-VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
-NOT_YET = ("cgroup", "cgroup2", "debugfs", "securityfs")
+VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "cgroup2", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
+NOT_YET = ("cgroup", "debugfs", "securityfs")
 
 
 def types() -> tuple[str, ...]:
@@ -45,6 +45,9 @@ def make_virtual(fstype: str, kernel, options: str = ""):
     if fstype == "sysfs":
         from umlpy.fs.sysfs import sysfs_instance
         return sysfs_instance(kernel)
+    if fstype == "cgroup2":
+        from umlpy.fs.cgroupfs import cgroupfs_instance
+        return cgroupfs_instance(kernel)
     raise KernelError(E.ENODEV)
 
 

@@ -18,6 +18,7 @@ from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
 from umlpy.kernel import jobctl, nsproxy, printk
 from umlpy.kernel.cred import capable
+from umlpy.kernel.cgroup import Cgroup
 from umlpy.kernel.pidns import PidMap, Reservation
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigHand, State, Task
@@ -45,6 +46,7 @@ class Procs:
         self.by_tid: dict[int, Task] = {}      # threads other than leaders
         self._last = 0
         self.pidmap = PidMap(lambda nr: nr in self.by_pid or nr in self.by_tid)
+        self.cgroup_root = Cgroup("", None)
 
     def alloc_pid(self) -> int:
         """The next free pid after the last one given (idr_alloc_cyclic):
@@ -119,6 +121,7 @@ class Procs:
         proc = Process(pid, None, Creds(), SigHand(), None)
         proc.ns = k.init_ns
         proc.pidns = k.init_ns.pid
+        proc.cgroup = self.cgroup_root
         t = Task(pid, proc, hpid, None, fdtable, fs, SchedState())
         t.kernel = k
         proc.host_tgid = hpid
@@ -136,10 +139,12 @@ class Procs:
             nsproxy.put_mounts(self.k, ns.mnt)
 
     def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
-             born: Callable[[Process], None] | None = None, set_tid: tuple[int, ...] = ()) -> int:
+             born: Callable[[Process], None] | None = None, set_tid: tuple[int, ...] = (),
+             cgroup: Cgroup | None = None) -> int:
         """clone/fork/vfork; born(child) runs once the child exists, before a
         vfork parent waits (CLONE_PIDFD installs the parent's pidfd there);
-        set_tid: the child's pids clone3 asks for (PidMap.reserve)."""
+        set_tid: the child's pids clone3 asks for (PidMap.reserve); cgroup:
+        the group it starts in (CLONE_INTO_CGROUP), else the caller's."""
         k = self.k
         caller = t.proc
         sched = t.sched.forked()
@@ -179,6 +184,7 @@ class Procs:
         proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else flags & C.CSIGNAL
         proc.ns = ns
         proc.pidns = ns.pid
+        proc.cgroup = cgroup or caller.cgroup
         if nrs.upids and nrs.upids[-1][1] == 1:     # the first process of a new namespace: its init
             ns.pid.reaper = proc
             proc.unkillable = True

@@ -8,11 +8,13 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
 from umlpy.fs import exec as kexec
+from umlpy.fs.cgroupfs import cgroup_of_fd
 from umlpy.kernel import hostas
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
+from umlpy.kernel.tunables import INT_MAX
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
 from umlpy.kernel.task import SIG_DEFAULT, State
@@ -74,12 +76,12 @@ def _check_clone(t, flags: int, tls: int) -> None:
 
 
 def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int,
-             set_tid: tuple[int, ...] = ()) -> int:
+             set_tid: tuple[int, ...] = (), cgroup=None) -> int:
     _check_clone(t, flags, tls)
     if flags & C.CLONE_THREAD:
         return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls, set_tid)
     born = (lambda child: pidfd.install_at_user(t, child, pidfd_at)) if pidfd_at else None
-    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born, set_tid)
+    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born, set_tid, cgroup)
 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
@@ -125,7 +127,10 @@ def sys_unshare(t, flags, *_):
     return 0
 
 
-@syscall("clone3", status=PARTIAL, note="as clone, with set_tid; no cgroup")
+CLONE_ARGS_SIZE_VER2 = 88     # struct clone_args up to its cgroup field
+
+
+@syscall("clone3", status=PARTIAL, note="as clone, with set_tid and CLONE_INTO_CGROUP")
 def sys_clone3(t, uargs, size, *_):
     if size < 64:
         raise KernelError(E.EINVAL)
@@ -139,14 +144,17 @@ def sys_clone3(t, uargs, size, *_):
     set_tid_at, set_tid_size, cgroup = struct.unpack("<3Q", extra[:24].ljust(24, b"\0"))
     if set_tid_size > MAX_PID_NS_LEVEL or bool(set_tid_at) != bool(set_tid_size):
         raise KernelError(E.EINVAL)
-    if cgroup or exit_signal > S.NSIG or (flags & 0xFF):
-        raise KernelError(E.EINVAL)     # cgroup: not here
+    if exit_signal > S.NSIG or (flags & 0xFF):
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_INTO_CGROUP and (cgroup > INT_MAX or size < CLONE_ARGS_SIZE_VER2):
+        raise KernelError(E.EINVAL)
     set_tid = struct.unpack(f"<{set_tid_size}i", t.mem.read(set_tid_at, 4 * set_tid_size)) if set_tid_size else ()
     if (stack == 0) != (stack_size == 0) or not access_ok(stack, stack_size):
         raise KernelError(E.EINVAL)     # clone3_stack_valid
+    into = cgroup_of_fd(t, cgroup) if flags & C.CLONE_INTO_CGROUP else None
     top = stack + stack_size if stack else 0
-    return do_clone(t, flags | exit_signal, top, parent_tid, child_tid, tls,
-                    pidfd if flags & C.CLONE_PIDFD else 0, set_tid)
+    return do_clone(t, (flags & ~C.CLONE_INTO_CGROUP) | exit_signal, top, parent_tid, child_tid, tls,
+                    pidfd if flags & C.CLONE_PIDFD else 0, set_tid, into)
 
 
 def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],

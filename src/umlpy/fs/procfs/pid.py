@@ -370,7 +370,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("mounts", _file(lambda tg, r: mounts.mounts_text(tg))),
     ("mountinfo", _file(_mountinfo)),
     ("wchan", _file(_const("0"))),
-    ("cgroup", _file(_const("0::/"))),
+    ("cgroup", _file(lambda tg, reader: f"0::{tg.proc().cgroup.path()}\n".encode())),
     ("oom_score", _file(_const("0"))),
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
     ("loginuid", _file(_const(NO_ID))),
