@@ -25,16 +25,9 @@ static char top[256];
 
 static void show(const char *name, const char *file)
 {
-    char path[512], buf[256] = "";
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", top, file);
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    if (fd >= 0)
-        close(fd);
-    if (n < 0)
-        printf("%s: -1 %s\n", name, en(errno));
-    else
-        printf("%s: [%.*s]\n", name, (int)n, buf);
+    show_small(name, path);
 }
 
 static long put(const char *file, const char *value)
@@ -54,12 +47,9 @@ static long put(const char *file, const char *value)
 /* the number of pids a cgroup.procs lists, and whether pid is one */
 static void procs_of(const char *name, const char *file, pid_t pid)
 {
-    char path[512], buf[4096] = "";
+    char path[512], buf[4096];
     snprintf(path, sizeof path, "%s/%s", top, file);
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    if (fd >= 0)
-        close(fd);
+    ssize_t n = read_small(path, buf, sizeof buf);
     int count = 0, found = 0;
     for (char *p = buf; n > 0 && *p;) {
         long v = strtol(p, &p, 10);
@@ -73,12 +63,9 @@ static void procs_of(const char *name, const char *file, pid_t pid)
 
 static void own_cgroup(const char *who, pid_t pid)
 {
-    char path[64], buf[1024] = "";
+    char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    if (fd >= 0)
-        close(fd);
+    ssize_t n = read_small(path, buf, sizeof buf);
     char *v2 = n > 0 ? strstr(buf, "0::") : NULL;
     if (v2 && v2 != buf && v2[-1] != '\n')
         v2 = NULL;

@@ -22,15 +22,10 @@
 static void devices(const char *who)
 {
     char buf[4096];
-    int fd = open("/proc/net/dev", O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    if (fd >= 0)
-        close(fd);
-    if (n < 0) {
+    if (read_small("/proc/net/dev", buf, sizeof buf) < 0) {
         printf("%s: /proc/net/dev -1 %s\n", who, en(errno));
         return;
     }
-    buf[n] = 0;
     printf("%s: devices", who);
     char *line = strchr(buf, '\n');
     line = line ? strchr(line + 1, '\n') : NULL;    /* two header lines */

@@ -364,19 +364,6 @@ static void unprivileged(void)
     res("unshare 0", unshare(0));
 }
 
-static void show_file(const char *path)
-{
-    char buf[128] = "";
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    if (fd >= 0)
-        close(fd);
-    if (n < 0)
-        printf("%s: -1 %s\n", path, en(errno));
-    else
-        printf("%s: [%.*s]\n", path, (int)n, buf);
-}
-
 static void write_file(const char *path, const char *value)
 {
     int fd = open(path, O_WRONLY);
@@ -393,10 +380,10 @@ static void write_file(const char *path, const char *value)
 /* the init user namespace's id maps and setgroups: identity, written once */
 static void id_maps(void)
 {
-    show_file("/proc/self/uid_map");
-    show_file("/proc/self/gid_map");
-    show_file("/proc/self/projid_map");
-    show_file("/proc/self/setgroups");
+    show_small("/proc/self/uid_map", "/proc/self/uid_map");
+    show_small("/proc/self/gid_map", "/proc/self/gid_map");
+    show_small("/proc/self/projid_map", "/proc/self/projid_map");
+    show_small("/proc/self/setgroups", "/proc/self/setgroups");
     write_file("/proc/self/uid_map", "0 0 1\n");
     write_file("/proc/self/gid_map", "0 0 1\n");
     write_file("/proc/self/setgroups", "allow\n");

@@ -43,15 +43,10 @@ static unsigned long ino_of(const char *path)
 static void show_nspid(const char *who, const char *path)
 {
     char buf[4096];
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    if (fd >= 0)
-        close(fd);
-    if (n < 0) {
+    if (read_small(path, buf, sizeof buf) < 0) {
         printf("%s: no status\n", who);
         return;
     }
-    buf[n] = 0;
     char *l = strstr(buf, "NSpid:");
     if (!l) {
         printf("%s: no NSpid\n", who);
