@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/sem.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -287,6 +288,50 @@ static void procfs_and_parent(void)
     close(p[0]);
 }
 
+/* pids kept in objects (a lock's owner, a semaphore's last user) read
+   from inside and outside: 0 for one outside the reader's namespace */
+static void pids_in_objects(const char *dir)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/t_pidns.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    write(fd, "0123456789", 10);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 5};
+    res("lock the first half", fcntl(fd, F_SETLK, &fl));
+    int sem = semget(IPC_PRIVATE, 1, 0600);
+    struct sembuf up = {0, 1, 0};
+    semop(sem, &up, 1);
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    pid_t c = clone_flags(CLONE_NEWPID);
+    if (c == 0) {
+        struct flock g = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 5};
+        fcntl(fd, F_GETLK, &g);
+        printf("inside: lock owner %d\n", g.l_pid);
+        printf("inside: semaphore GETPID %d\n", semctl(sem, 0, GETPID));
+        struct flock mine = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 5};
+        int f2 = open(path, O_RDWR);
+        fcntl(f2, F_SETLK, &mine);
+        semop(sem, &up, 1);
+        write(p[1], "l", 1);
+        char ch;
+        read(q[0], &ch, 1);
+        _exit(0);
+    }
+    char ch;
+    read(p[0], &ch, 1);
+    struct flock g = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 5};
+    fcntl(fd, F_GETLK, &g);
+    printf("outside: lock owner is the child %d\n", g.l_pid == c);
+    printf("outside: semaphore GETPID is the child %d\n", semctl(sem, 0, GETPID) == c);
+    write(q[1], "x", 1);
+    wait_status(c);
+    semctl(sem, 0, IPC_RMID);
+    close(fd);
+    unlink(path);
+}
+
 struct clone3_args {
     unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
         set_tid, set_tid_size, cgroup;
@@ -348,7 +393,7 @@ static void set_tid(void)
     printf("set_tid child status %d\n", wait_status(c));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     res("NEWPID|THREAD", clone_flags(CLONE_NEWPID | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM));
@@ -358,6 +403,7 @@ int main(void)
     unshared();
     procfs_and_parent();
     set_tid();
+    pids_in_objects(argc > 1 ? argv[1] : "/tmp");
     printf("done\n");
     return 0;
 }

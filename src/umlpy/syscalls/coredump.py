@@ -91,7 +91,9 @@ def format_corename(pattern: bytes, t, sig: int, limit: int) -> bytes:
     proc = t.proc
     exe = proc.exe_path.encode()
     values = {
-        b"p": b"%d" % proc.pid, b"P": b"%d" % proc.pid, b"i": b"%d" % t.tid, b"I": b"%d" % t.tid,
+        # %p and %i as the process's own pid namespace numbers it, %P and %I the global ones
+        b"p": b"%d" % t.kernel.procs.vnr(proc, proc.pid), b"P": b"%d" % proc.pid,
+        b"i": b"%d" % t.kernel.procs.vnr(proc, t.tid), b"I": b"%d" % t.tid,
         b"u": b"%d" % proc.creds.uid, b"g": b"%d" % proc.creds.gid, b"d": b"%d" % proc.dumpable,
         b"s": b"%d" % sig, b"t": b"%d" % (clock.realtime_ns() // 10**9),
         b"h": _escaped(proc.ns.uts.hostname.encode()), b"e": _escaped(proc.comm),

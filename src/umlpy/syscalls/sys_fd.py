@@ -72,7 +72,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
             t.mem.write(arg, _FLOCK.pack(locks.F_UNLCK, whence, start, length, pid))
         else:
             n = 0 if lk.end == locks.OFFSET_MAX else lk.end - lk.start + 1
-            owner_pid = -1 if hasattr(lk.owner, "inode") else lk.pid   # OFD locks: -1
+            owner_pid = -1 if hasattr(lk.owner, "inode") else t.kernel.procs.vnr(t.proc, lk.pid)  # OFD: -1
             t.mem.write(arg, _FLOCK.pack(lk.type, 0, lk.start, n, owner_pid))
         return 0
     return locks.setlk(f, owner, t.proc.pid, ltype, whence, start, length,
