@@ -288,6 +288,20 @@ static void procfs_and_parent(void)
     close(p[0]);
 }
 
+static void await_byte(int fd)
+{
+    char ch;
+    read(fd, &ch, 1);
+}
+
+/* tell the other side (a byte on w), then wait for its answer on r (if any) */
+static void handshake(int w, int r)
+{
+    write(w, "x", 1);
+    if (r >= 0)
+        await_byte(r);
+}
+
 /* pids kept in objects (a lock's owner, a semaphore's last user) read
    from inside and outside: 0 for one outside the reader's namespace */
 static void pids_in_objects(const char *dir)
@@ -314,18 +328,15 @@ static void pids_in_objects(const char *dir)
         int f2 = open(path, O_RDWR);
         fcntl(f2, F_SETLK, &mine);
         semop(sem, &up, 1);
-        write(p[1], "l", 1);
-        char ch;
-        read(q[0], &ch, 1);
+        handshake(p[1], q[0]);
         _exit(0);
     }
-    char ch;
-    read(p[0], &ch, 1);
+    await_byte(p[0]);
     struct flock g = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 5};
     fcntl(fd, F_GETLK, &g);
     printf("outside: lock owner is the child %d\n", g.l_pid == c);
     printf("outside: semaphore GETPID is the child %d\n", semctl(sem, 0, GETPID) == c);
-    write(q[1], "x", 1);
+    handshake(q[1], -1);
     wait_status(c);
     semctl(sem, 0, IPC_RMID);
     close(fd);
