@@ -175,7 +175,7 @@ def sys_capset(t, header, data, *_):
     words, pid = _cap_header(t, header)
     if words is None:
         raise KernelError(E.EINVAL)
-    if pid not in (0, t.tid):
+    if pid not in (0, t.kernel.procs.vnr(t.proc, t.tid)):
         raise KernelError(E.EPERM)
     raw = t.mem.read(data, words * _CAP_DATA.size)
     sets = [0, 0, 0]
