@@ -387,6 +387,14 @@ static void set_tid(void)
             _exit(0);
         printf("then fork gave %d\n", k);
         wait_status(k);
+        fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+        write(fd, "99", 2);
+        close(fd);
+        k = fork();
+        if (k == 0)
+            _exit(0);
+        printf("the reaped number is free again: %d\n", k);
+        wait_status(k);
         res("set_tid 1 again", clone3_tids(0, one, 1));
         res("set_tid 0", clone3_tids(0, many, 1));
         k = fork();

@@ -108,10 +108,9 @@ MAX_PID_NS_LEVEL = 32
 
 
 class PidNamespace(Namespace):
-    """One pid namespace: its parent and level, the numbers it gave
-    (nr -> global; an entry whose global number died or was given again
-    elsewhere is stale, see PidMap.find), the last number given
-    (ns_last_pid) and its init."""
+    """One pid namespace: its parent and level, the numbers it gave that
+    are in use (nr -> global, kernel/pidns.PidMap keeps them), the last
+    number given (ns_last_pid) and its init."""
 
     def __init__(self, inums: InodeNumbers, owner: Namespace | None, parent: PidNamespace | None,
                  ino: int | None = None) -> None:

@@ -76,10 +76,7 @@ class PidMap:
         (find_pid_ns).  Init's namespace's numbers are the global ones."""
         if ns.level == 0 or nr <= 0:
             return nr
-        gnr = ns.globals.get(nr, 0)
-        if gnr and self._alive(gnr) and (ns, nr) in self._upids.get(gnr, ()):
-            return gnr
-        return 0
+        return ns.globals.get(nr, 0)
 
     def reserve(self, ns: PidNamespace, pid_max: int, set_tid: tuple[int, ...] = (),
                 may_choose: bool = False) -> Reservation:
@@ -137,6 +134,12 @@ class PidMap:
             if not self.find(ns, last):
                 return last
         raise KernelError(E.EAGAIN)
+
+    def release(self, gnr: int) -> None:
+        """A global number given back (free_pid): its numbers below go with it."""
+        for ns, nr in self._upids.pop(gnr, ()):
+            if ns.globals.get(nr) == gnr:
+                del ns.globals[nr]
 
     def attach(self, gnr: int, r: Reservation) -> None:
         """Give global number gnr its reserved numbers (none for a task of

@@ -252,6 +252,7 @@ class Procs:
                 guard(k.sched.cancel_wait, t)
             t.state = State.DEAD
             self.by_tid.pop(t.tid, None)
+            self.free_tid(t.tid)
             host.kill_host(t.hpid, S.SIGKILL)
             guard(threads.drop_own_mem, t)
         for timer in proc.timers.values():
@@ -352,6 +353,13 @@ class Procs:
         self.by_pid.pop(proc.pid, None)
         self.k.keys.release(proc)
         self.proc_flush(proc.pid)
+        self.pidmap.release(proc.pid)
+
+    def free_tid(self, tid: int) -> None:
+        """A thread's number is given back, unless it is its process's pid
+        (kept until the process is reaped)."""
+        if tid not in self.by_pid:
+            self.pidmap.release(tid)
 
     def proc_flush(self, pid: int, tid: int | None = None) -> None:
         """What /proc keeps of a reaped process (or of a thread that ended)

@@ -112,6 +112,7 @@ def forget_thread(k, t: Task) -> None:
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
     k.procs.proc_flush(proc.pid, t.tid)
+    k.procs.free_tid(t.tid)
     k.keys.drop_thread(t)
     drop_own_mem(t)
     t.files.release()
@@ -177,5 +178,6 @@ def de_thread(k, t: Task) -> None:
         proc.mm.mem = t.mem
     k.sched.add_task(t)
     k.procs.by_tid.pop(t.tid, None)
+    k.procs.free_tid(t.tid)
     t.tid = proc.pid
     proc.threads[:] = [t]

@@ -276,16 +276,17 @@ def do_wait(t, kids_of, options: int, report) -> int:
     found = _find_waitable(t, kids, options)
     if found is None:
         if options & C.WNOHANG:
-            return report(None, 0)
+            return report(None, 0, 0)
         raise Block(proc.child_wq)
     c, status, reap = found
+    nr = t.kernel.procs.vnr(proc, c.pid)       # the caller's number for it, before the reap frees it
     if not options & C.WNOWAIT:
         if reap:
             rusage.waited(proc, c)
             t.kernel.procs.reap(c)
         else:
             c.stop_report = 0
-    return report(c, status)
+    return report(c, status, nr)
 
 
 @syscall("wait4")
@@ -296,14 +297,14 @@ def sys_wait4(t, pid, status, options, ru, *_):
     if pid == -(1 << 31):
         raise KernelError(E.ESRCH)      # no process group -INT_MIN (kernel_wait4)
 
-    def report(c, st):
+    def report(c, st, nr):
         if c is None:
             return 0
         if status:
             t.mem.write(status, struct.pack("<i", st if st != 0xffff else 0xffff))
         if ru:
             t.mem.write(ru, _child_usage(c).pack())
-        return t.kernel.procs.vnr(t.proc, c.pid)
+        return nr
     pid = _wait_target(t, pid)
     return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report)
 
@@ -336,7 +337,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
     else:
         raise KernelError(E.EINVAL)
 
-    def report(c, st):
+    def report(c, st, nr):
         if c is None:
             if infop:
                 t.mem.write(infop, bytes(128))
@@ -352,8 +353,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
                 code, val = (C.CLD_DUMPED if st & 0x80 else C.CLD_KILLED), st & 0x7f
             else:
                 code, val = C.CLD_EXITED, (st >> 8) & 0xff
-            info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, t.kernel.procs.vnr(t.proc, c.pid),
-                               c.creds.uid, val)
+            info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, nr, c.creds.uid, val)
             t.mem.write(infop, info.ljust(128, b"\0"))
         if ru:
             t.mem.write(ru, _child_usage(c).pack())
