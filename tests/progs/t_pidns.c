@@ -355,6 +355,16 @@ static pid_t clone3_tids(unsigned long flags, pid_t *tids, size_t n)
     return syscall(SYS_clone3, &a, sizeof a);
 }
 
+/* the pid of a child that exits at once, once it is reaped */
+static pid_t fork_reaped(void)
+{
+    pid_t k = fork();
+    if (k == 0)
+        _exit(0);
+    wait_status(k);
+    return k;
+}
+
 /* clone3's set_tid: the pids asked for, innermost namespace first */
 static void set_tid(void)
 {
@@ -371,30 +381,18 @@ static void set_tid(void)
         if (k == 0)
             _exit(getpid());
         printf("set_tid 10 gave %d, status %d\n", k, wait_status(k));
-        k = fork();
-        if (k == 0)
-            _exit(0);
-        printf("next fork gave %d\n", k);
-        wait_status(k);
+        printf("next fork gave %d\n", fork_reaped());
         char buf[16] = "";
         int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR);
         read(fd, buf, sizeof buf - 1);
         printf("ns_last_pid %s", buf);
         res("write ns_last_pid 99", pwrite(fd, "99", 2, 0));
         close(fd);
-        k = fork();
-        if (k == 0)
-            _exit(0);
-        printf("then fork gave %d\n", k);
-        wait_status(k);
+        printf("then fork gave %d\n", fork_reaped());
         fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
         write(fd, "99", 2);
         close(fd);
-        k = fork();
-        if (k == 0)
-            _exit(0);
-        printf("the reaped number is free again: %d\n", k);
-        wait_status(k);
+        printf("the reaped number is free again: %d\n", fork_reaped());
         res("set_tid 1 again", clone3_tids(0, one, 1));
         res("set_tid 0", clone3_tids(0, many, 1));
         k = fork();
