@@ -12,8 +12,8 @@ import pytest
 
 from conftest import BUSYBOX, PATH_ENV, PROGS, ROOT, TREE, boot, native, sh, user_xattrs_work
 
-C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring", "t_mounts"]
-NEEDS_PROC = {"t_keys", "t_openat2", "t_ns", "t_fanotify", "t_bpf", "t_io_uring", "t_mounts"}   # read /proc: the guest mounts it first
+C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring", "t_mounts", "t_pidns", "t_netns", "t_cgroup"]
+NEEDS_PROC = {"t_openat2", "t_keys", "t_ns", "t_fanotify", "t_bpf", "t_io_uring", "t_mounts", "t_pidns", "t_netns", "t_cgroup"}   # read /proc: the guest mounts it first
 NATIVE_NEEDS_ROOT = {
     "t_pring": "packet sockets",
     "t_fanotify": "CAP_SYS_ADMIN for fanotify groups",
@@ -32,6 +32,11 @@ def _native_cmd(prog: str, scratch) -> list[str]:
     cmd = [str(PROGS / prog), str(scratch)]
     if prog in NATIVE_NEEDS_ROOT and os.geteuid() != 0:
         pytest.skip(f"{prog}'s native side needs root: {NATIVE_NEEDS_ROOT[prog]}")
+    if prog == "t_cgroup":
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            pytest.skip("t_cgroup's native side needs root to mount cgroup2")
+        # in a mount namespace of its own: the mount it makes goes with it
+        return ["unshare", "-m", "sh", "-c", "mount --make-rprivate / && exec \"$0\" \"$@\"", *cmd]
     if prog != "t_icmp":
         return cmd
     if os.geteuid() != 0 or shutil.which("unshare") is None:
@@ -47,6 +52,8 @@ def test_c_program(prog, scratch):
     if prog == "t_xattr" and not user_xattrs_work(scratch):
         pytest.skip("the host filesystem of the scratch dir refuses user xattrs")
     want = native(_native_cmd(prog, scratch))
+    if prog == "t_cgroup" and not want.startswith(b"mount cgroup2: 0\n"):
+        pytest.skip("the host refuses a cgroup2 mount here")
     # run as a child of sh (not as pid 1, so getppid() > 0 as natively)
     proc = "mount -t proc proc /proc; " if prog in NEEDS_PROC else ""
     got = sh(f"{proc}mkdir -p /tmp/s; /t/bin/{prog} /tmp/s; true")

@@ -504,7 +504,7 @@ def test_an_ethernet_device_in_the_stack():
     assert (eth.qdisc, eth.operstate) == ("pfifo_fast", D.IF_OPER_UP)
     assert net.route(D.AF_INET, bytes([8, 8, 8, 8])) == (eth, bytes([10, 0, 2, 2]), ip)
     assert net.is_local(D.AF_INET, ip) and not net.is_local(D.AF_INET, bytes([10, 0, 2, 16]))
-    proc = Net(SimpleNamespace(net=net))
+    proc = Net(SimpleNamespace(net=net, sched=SimpleNamespace(current=None)))     # read by the kernel itself
     assert proc.route().splitlines()[1:] == [
         "eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0".ljust(127),
         "eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0".ljust(127)]

@@ -89,8 +89,9 @@ class Kernel:
         self.exit_code: int | None = None
         self.umid_path: str | None = None
         self.mconsole = None
-        self.net = NetStack()
+        self.net = NetStack()       # the init network namespace's
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
+        self.init_ns.net.stack = self.net
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
         self.inotify_instances: dict[int, set] = {}     # uid -> its live inotify instances
@@ -126,6 +127,11 @@ class Kernel:
 
     def sync_all(self) -> None:
         self.mounts.sync_all()
+
+    def new_net_stack(self) -> NetStack:
+        """A new network namespace's stack (kernel/nsproxy.py asks): its
+        sockets share the init stack's memory budget."""
+        return NetStack(self.net.budget)
 
     def init_died(self, status: int) -> None:
         printk.pr_emerg(f"Kernel panic - not syncing: Attempted to kill init! exitcode=0x{status:08x}")

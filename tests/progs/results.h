@@ -40,4 +40,29 @@ static inline void need_proc(void)
     if (access("/proc/self", F_OK) != 0)
         mount("proc", "/proc", "proc", 0, NULL);
 }
+/* A whole small file into buf (NUL-terminated): its length, or -1 with errno. */
+#include <fcntl.h>
+static inline ssize_t read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    int e = errno;
+    close(fd);
+    buf[n < 0 ? 0 : n] = 0;
+    errno = e;
+    return n;
+}
+
+/* "label: [content]" of a small file, or "label: -1 ERRNO" */
+static inline void show_small(const char *label, const char *path)
+{
+    char buf[512];
+    ssize_t n = read_small(path, buf, sizeof buf);
+    if (n < 0)
+        printf("%s: -1 %s\n", label, en(errno));
+    else
+        printf("%s: [%.*s]\n", label, (int)n, buf);
+}
 #endif

@@ -364,6 +364,41 @@ static void unprivileged(void)
     res("unshare 0", unshare(0));
 }
 
+static void write_file(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) {
+        printf("open %s: -1 %s\n", path, en(errno));
+        return;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "write %s %.*s", path, (int)strcspn(value, "\n"), value);
+    res(what, write(fd, value, strlen(value)));
+    close(fd);
+}
+
+/* the init user namespace's id maps and setgroups: identity, written once */
+static void id_maps(void)
+{
+    show_small("/proc/self/uid_map", "/proc/self/uid_map");
+    show_small("/proc/self/gid_map", "/proc/self/gid_map");
+    show_small("/proc/self/projid_map", "/proc/self/projid_map");
+    show_small("/proc/self/setgroups", "/proc/self/setgroups");
+    write_file("/proc/self/uid_map", "0 0 1\n");
+    write_file("/proc/self/gid_map", "0 0 1\n");
+    write_file("/proc/self/setgroups", "allow\n");
+    write_file("/proc/self/setgroups", "deny");
+    write_file("/proc/self/setgroups", "maybe");
+    pid_t c = fork();
+    if (c == 0) {
+        setresuid(65534, 65534, 65534);
+        write_file("/proc/self/setgroups", "allow");
+        write_file("/proc/self/uid_map", "0 0 1");
+        _exit(0);
+    }
+    wait_child(c);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
@@ -378,6 +413,7 @@ int main(int argc, char **argv)
     mnt(dir);
     pivot(dir);
     unprivileged();
+    id_maps();
     printf("done\n");
     return 0;
 }

@@ -166,6 +166,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWTIME = 0x00000080     # unshare and clone3 only (in clone's CSIGNAL bits)
+CLONE_INTO_CGROUP = 0x200000000     # clone3 only: the child starts in clone_args.cgroup's group
 
 # robust futexes (linux/futex.h)
 FUTEX_WAITERS = 0x80000000

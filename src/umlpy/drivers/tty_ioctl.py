@@ -72,7 +72,7 @@ class TtyIoctl:
 
     def _tiocgpgrp(self, f, task, arg, via_master) -> int:
         self._ctty_of(task, via_master)
-        task.mem.write(arg, _INT.pack(self.pgrp))
+        task.mem.write(arg, _INT.pack(self.k.procs.vnr(task.proc, self.pgrp)))
         return 0
 
     def _tiocspgrp(self, f, task, arg, via_master) -> int:
@@ -83,6 +83,7 @@ class TtyIoctl:
         (pg,) = _INT.unpack(task.mem.read(arg, 4))
         if pg < 0:
             raise KernelError(E.EINVAL)
+        pg = self.k.procs.global_nr(task.proc, pg)     # 0 (ESRCH) if its pid namespace has none
         proc = task.proc
         if proc.ctty is not self or self.session != proc.sid:
             raise KernelError(E.ENOTTY)
@@ -98,7 +99,7 @@ class TtyIoctl:
             raise KernelError(E.ENOTTY)
         if not self.session:
             raise KernelError(E.ENOTTY)
-        task.mem.write(arg, _INT.pack(self.session))
+        task.mem.write(arg, _INT.pack(self.k.procs.vnr(task.proc, self.session)))
         return 0
 
     def _tiocsctty(self, f, task, arg, via_master) -> int:

@@ -8,8 +8,8 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3", "ext4")
-VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
-NOT_YET = ("cgroup", "cgroup2", "debugfs", "securityfs")
+VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "cgroup2", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
+NOT_YET = ("cgroup", "debugfs", "securityfs")
 
 
 def types() -> tuple[str, ...]:
@@ -33,7 +33,8 @@ def make_virtual(fstype: str, kernel, options: str = ""):
         return devpts_instance()
     if fstype == "proc":
         from umlpy.fs.procfs import procfs_instance
-        return procfs_instance(kernel)
+        t = kernel.sched.current     # the mounter: its pid namespace's instance
+        return procfs_instance(kernel, t.proc.pidns if t is not None else None)
     if fstype == "mqueue":
         from umlpy.fs.mqueuefs import mqueue_instance
         return mqueue_instance(kernel)
@@ -44,6 +45,9 @@ def make_virtual(fstype: str, kernel, options: str = ""):
     if fstype == "sysfs":
         from umlpy.fs.sysfs import sysfs_instance
         return sysfs_instance(kernel)
+    if fstype == "cgroup2":
+        from umlpy.fs.cgroupfs import cgroupfs_instance
+        return cgroupfs_instance(kernel)
     raise KernelError(E.ENODEV)
 
 

@@ -44,13 +44,13 @@ def owner_of(t, clk: int, gettime: bool = False):
     if clk & CPUCLOCK_PERTHREAD:
         if pid == 0:
             return t
-        task = t.kernel.procs.task(pid)
+        task = t.kernel.procs.find_task(t.proc, pid)
         if task is None or task.proc is not t.proc:
             raise KernelError(E.EINVAL)
         return task
-    if pid == 0 or (gettime and pid == t.tid):
+    if pid == 0 or (gettime and pid == t.kernel.procs.vnr(t.proc, t.tid)):
         return t.proc
-    proc = t.kernel.procs.by_pid.get(pid)       # zombies too, until reaped
+    proc = t.kernel.procs.find_proc(t.proc, pid)       # zombies too, until reaped
     if proc is None:
         raise KernelError(E.EINVAL)
     return proc

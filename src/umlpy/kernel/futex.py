@@ -123,7 +123,7 @@ def cas(t, addr: int, expected: int, new: int) -> int:
 def pi_handover(k, w: Waiter, word: int, owner_died: bool) -> bool:
     """Make waiter w the owner (word: what the word holds now); False if
     the word changed under us (the caller reads it again)."""
-    new = w.task.tid | C.FUTEX_WAITERS | (C.FUTEX_OWNER_DIED if owner_died else 0)
+    new = k.procs.vnr(w.task.proc, w.task.tid) | C.FUTEX_WAITERS | (C.FUTEX_OWNER_DIED if owner_died else 0)
     if cas(w.task, w.addr, word, new) != word:
         return False
     k.futexes.dequeue_pi(w)
@@ -140,7 +140,7 @@ def exit_pi(k, t) -> None:
         try:
             while True:
                 word = struct.unpack("<I", w.task.mem.read(w.addr, 4))[0]
-                if word & C.FUTEX_TID_MASK != t.tid or pi_handover(k, w, word, True):
+                if word & C.FUTEX_TID_MASK != k.procs.vnr(t.proc, t.tid) or pi_handover(k, w, word, True):
                     break
         except GuestFault:
             continue
@@ -191,7 +191,7 @@ def _futex_death(k, t, uaddr: int, pi: bool, pending_op: bool) -> None:
     wake = False
     if pending_op and not pi and uval == 0:
         wake = True         # died between taking the lock and listing it
-    elif uval & C.FUTEX_TID_MASK == t.tid:
+    elif uval & C.FUTEX_TID_MASK == k.procs.vnr(t.proc, t.tid):
         t.mem.write(uaddr, struct.pack("<I", (uval & C.FUTEX_WAITERS) | C.FUTEX_OWNER_DIED))
         wake = not pi and bool(uval & C.FUTEX_WAITERS)
     if wake:

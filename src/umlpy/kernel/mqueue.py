@@ -100,8 +100,10 @@ class MQueue:
     def _notify(self, sender) -> None:
         n, self.notify = self.notify, None
         if n.how == SIGEV_SIGNAL and n.signo and not n.proc.exited:
-            fields = struct.pack("<iIQ", sender.pid, sender.creds.uid, n.value)
-            self.ns.signals.send_proc(n.proc, n.signo, SI_MESGQ, ("raw", fields))
+            signals = self.ns.signals
+            pid = signals.k.procs.vnr(n.proc, sender.pid)       # as the receiver's pid namespace sees it
+            fields = struct.pack("<iIQ", pid, sender.creds.uid, n.value)
+            signals.send_proc(n.proc, n.signo, SI_MESGQ, ("raw", fields))
         elif n.how == SIGEV_THREAD:
             n.tell(NOTIFY_WOKENUP)
 

@@ -6,7 +6,12 @@ makes new ones of the types it builds (UTS: hostname and domain name; IPC:
 the System V tables and POSIX message queues; mount: a copy of the mount
 tree, private from then on).  The others (user, pid, net, cgroup, time)
 have only their init namespace: asking for a new one is EINVAL, as a Linux
-built without them answers.  A process holds an NsProxy that fork shares
+built without them answers.  A network namespace is a whole network
+stack (net/netdev.NetStack), which the kernel object makes for it
+(`new_net_stack`: this layer does not build stacks).  PID namespaces (kernel/pidns.py numbers the
+tasks in them) are made here too: an nsproxy's `pid` is the namespace the
+process's children are made in (pid_for_children); its own is
+Process.pidns.  A process holds an NsProxy that fork shares
 and unshare/setns replace, so changing it never touches another process's
 view.  Namespaces belong to the whole process here (Linux: to each thread).
 
@@ -29,7 +34,7 @@ from umlpy.kernel.task import State
 
 ALL_NEW = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWUSER
            | C.CLONE_NEWPID | C.CLONE_NEWNET | C.CLONE_NEWTIME)
-BUILT = C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWNS     # the types umlpy makes new namespaces of
+BUILT = C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWNS | C.CLONE_NEWPID | C.CLONE_NEWNET    # the types umlpy makes new namespaces of
 
 # kind -> (CLONE_NEW* flag, the init namespace's inode number as Linux's
 # PROC_*_INIT_INO; net and mnt get theirs from the dynamic range)
@@ -99,6 +104,41 @@ class IpcNamespace(Namespace):
         self.mq = mqueue.MqNamespace(signals)
 
 
+MAX_PID_NS_LEVEL = 32
+
+
+class PidNamespace(Namespace):
+    """One pid namespace: its parent and level, the numbers it gave that
+    are in use (nr -> global, kernel/pidns.PidMap keeps them), the last
+    number given (ns_last_pid) and its init."""
+
+    def __init__(self, inums: InodeNumbers, owner: Namespace | None, parent: PidNamespace | None,
+                 ino: int | None = None) -> None:
+        super().__init__(inums, "pid", owner, ino)
+        self.parent = parent
+        self.level = 0 if parent is None else parent.level + 1
+        self.last = 0
+        self.globals: dict[int, int] = {}
+        self.reaper = None          # its init: the Process numbered 1 here (child_reaper)
+        self.adding = True          # PIDNS_ADDING: cleared when its init dies
+        self.procfs = None          # the procfs mounted in it (fs/procfs), once mounted
+
+    def contains(self, other: PidNamespace) -> bool:
+        """Whether other is this namespace or one below it (what it sees)."""
+        while other is not None and other.level > self.level:
+            other = other.parent
+        return other is self
+
+
+class NetNamespace(Namespace):
+    """A network namespace: its stack (devices, routes, sockets, the
+    /proc/sys/net values), set at boot for the init namespace."""
+
+    def __init__(self, inums: InodeNumbers, owner: Namespace | None, stack) -> None:
+        super().__init__(inums, "net", owner)
+        self.stack = stack
+
+
 class MntNamespace(Namespace):
     """A mount tree: its root dentry (the root mount's), and for a copy the
     mounts it was copied from -> their copies (to move root and cwd over)."""
@@ -115,8 +155,8 @@ class NsProxy(NamedTuple):
     uts: UtsNamespace
     ipc: IpcNamespace
     mnt: MntNamespace
-    net: Namespace
-    pid: Namespace
+    net: NetNamespace
+    pid: PidNamespace
     user: Namespace
     cgroup: Namespace
     time: Namespace
@@ -132,8 +172,8 @@ def init_nsproxy(hostname: str, signals) -> NsProxy:
     return NsProxy(
         uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
         ipc=IpcNamespace(fs, user, signals, KINDS["ipc"][1]),
-        net=Namespace(fs, "net", user), mnt=MntNamespace(fs, user),
-        pid=Namespace(fs, "pid", user, KINDS["pid"][1]), user=user,
+        net=NetNamespace(fs, user, None), mnt=MntNamespace(fs, user),
+        pid=PidNamespace(fs, user, None, KINDS["pid"][1]), user=user,
         cgroup=Namespace(fs, "cgroup", user, KINDS["cgroup"][1]),
         time=Namespace(fs, "time", user, KINDS["time"][1]))
 
@@ -142,7 +182,7 @@ def _refuse_unbuilt(flags: int) -> None:
     """Types with only their init namespace: EINVAL, as Linux without them."""
     missing = flags & ALL_NEW & ~BUILT
     if missing:
-        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC and mount)")
+        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID and network)")
         raise KernelError(E.EINVAL)
 
 
@@ -170,12 +210,27 @@ def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
         ns = ns._replace(uts=UtsNamespace(fs, ns.user, ns.uts.hostname, ns.uts.domainname))
     if flags & C.CLONE_NEWIPC:
         ns = ns._replace(ipc=IpcNamespace(fs, ns.user, kernel.signals))
-    if flags & C.CLONE_NEWNS:
+    if flags & C.CLONE_NEWPID:
+        ns = ns._replace(pid=_new_pid_ns(proc, ns))
+    if flags & C.CLONE_NEWNET:
+        ns = ns._replace(net=NetNamespace(fs, ns.user, kernel.new_net_stack()))
+    if flags & C.CLONE_NEWNS:      # last: the only one with something to undo
         mnt = MntNamespace(fs, ns.user)
         mnt.copies = kernel.mounts.copy_tree(ns.mnt.root.mount)
         mnt.root = mnt.copies[ns.mnt.root.mount].root
         ns = ns._replace(mnt=mnt)
     return ns
+
+
+def _new_pid_ns(proc, ns: NsProxy) -> PidNamespace:
+    """copy_pid_ns: a child of the process's own namespace (EINVAL if an
+    unshare or setns already chose another for its children), at most
+    MAX_PID_NS_LEVEL deep (ENOSPC)."""
+    if ns.pid is not proc.pidns:
+        raise KernelError(E.EINVAL)
+    if ns.pid.level >= MAX_PID_NS_LEVEL:
+        raise KernelError(E.ENOSPC)
+    return PidNamespace(ns.uts.inums, ns.user, ns.pid)
 
 
 
@@ -238,6 +293,8 @@ def _may_install(kernel, t, target: Namespace) -> None:
         raise KernelError(E.EINVAL)     # the fs context is shared (CLONE_FS)
     if kind == "mnt":
         need(creds, CAP_SYS_CHROOT)
+    if kind == "pid" and not proc.pidns.contains(target):
+        raise KernelError(E.EINVAL)     # pidns_install: only one's own namespace or one below it
     need(creds, CAP_SYS_ADMIN)
 
 

@@ -13,9 +13,13 @@ from arch_um.memory import GuestMemory
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
 from umlpy.kernel import jobctl, nsproxy, printk
+from umlpy.kernel.cred import capable
+from umlpy.kernel.cgroup import Cgroup
+from umlpy.kernel.pidns import PidMap, Reservation
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigHand, State, Task
 from umlpy.kernel.tunables import RESERVED_PIDS
@@ -41,6 +45,8 @@ class Procs:
         self.by_pid: dict[int, Process] = {}
         self.by_tid: dict[int, Task] = {}      # threads other than leaders
         self._last = 0
+        self.pidmap = PidMap(lambda nr: nr in self.by_pid or nr in self.by_tid)
+        self.cgroup_root = Cgroup("", None)
 
     def alloc_pid(self) -> int:
         """The next free pid after the last one given (idr_alloc_cyclic):
@@ -62,6 +68,49 @@ class Procs:
             return None
         return next((x for x in p.threads if x.tid == tid), None)
 
+    # -- pid namespaces: the syscalls' translation (kernel/pidns.py) ----------
+    def vnr(self, viewer: Process, nr: int) -> int:
+        """Global number nr as viewer's pid namespace numbers it (0: not there)."""
+        return self.pidmap.vnr(viewer.pidns, nr)
+
+    def find_task(self, viewer: Process, nr: int) -> Task | None:
+        """The live task viewer's pid namespace numbers nr (find_task_by_vpid)."""
+        return self.task(self.pidmap.find(viewer.pidns, nr))
+
+    def find_proc(self, viewer: Process, nr: int) -> Process | None:
+        """The process (zombies too) viewer's namespace numbers nr."""
+        return self.by_pid.get(self.pidmap.find(viewer.pidns, nr))
+
+    def global_nr(self, viewer: Process, nr: int) -> int:
+        """viewer's number nr (a pid, process group or session) as the
+        kernel knows it; 0 when its namespace has no such number."""
+        return self.pidmap.find(viewer.pidns, nr)
+
+    def last_pid(self, ns) -> int:
+        """The last pid given in ns (ns_last_pid)."""
+        return self._last if ns.level == 0 else ns.last
+
+    def set_last_pid(self, ns, nr: int) -> None:
+        """Make the next pid given in ns follow nr (writing ns_last_pid)."""
+        if ns.level == 0:
+            self._last = nr
+        else:
+            ns.last = nr
+
+    def reserve_pid(self, t: Task, ns, set_tid: tuple[int, ...]) -> Reservation:
+        """The numbers t's new task will have in ns and above, before
+        anything is made (set_tid: clone3's, for a caller with
+        CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: checkpoint_restore_ns_capable)."""
+        c = t.proc.creds
+        may = capable(c, CAP_SYS_ADMIN) or capable(c, CAP_CHECKPOINT_RESTORE)
+        return self.pidmap.reserve(ns, self.k.tunables.pid_max, set_tid, may)
+
+    def alloc_task_pid(self, r: Reservation) -> int:
+        """A new task's global number and its reserved numbers below."""
+        pid = r.gnr or self.alloc_pid()
+        self.pidmap.attach(pid, r)
+        return pid
+
     # -- init -----------------------------------------------------------------
     def spawn_init(self, fdtable, fs: FsContext) -> tuple[Task, dict[int, int]]:
         """The first task, pid 1, on a fresh stub (fs/exec.py's run_init
@@ -74,6 +123,8 @@ class Procs:
         pid = self.alloc_pid()
         proc = Process(pid, None, Creds(), SigHand(), None)
         proc.ns = k.init_ns
+        proc.pidns = k.init_ns.pid
+        proc.cgroup = self.cgroup_root
         t = Task(pid, proc, hpid, None, fdtable, fs, SchedState())
         t.kernel = k
         proc.host_tgid = hpid
@@ -91,13 +142,21 @@ class Procs:
             nsproxy.put_mounts(self.k, ns.mnt)
 
     def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
-             born: Callable[[Process], None] | None = None) -> int:
+             born: Callable[[Process], None] | None = None, set_tid: tuple[int, ...] = (),
+             cgroup: Cgroup | None = None) -> int:
         """clone/fork/vfork; born(child) runs once the child exists, before a
-        vfork parent waits (CLONE_PIDFD installs the parent's pidfd there)."""
+        vfork parent waits (CLONE_PIDFD installs the parent's pidfd there);
+        set_tid: the child's pids clone3 asks for (PidMap.reserve); cgroup:
+        the group it starts in (CLONE_INTO_CGROUP), else the caller's."""
         k = self.k
         caller = t.proc
         sched = t.sched.forked()
         ns = nsproxy.copy_namespaces(k, caller, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
+        try:
+            nrs = self.reserve_pid(t, ns.pid, set_tid)
+        except KernelError:
+            self._drop_new_mounts(caller, ns)
+            raise
         fdt = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
         shared = bool(flags & C.CLONE_VM)     # vfork, posix_spawn: one address space
         try:
@@ -115,7 +174,7 @@ class Procs:
             raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone failed")
         chpid = r.result
         ptrace.wait_pid(chpid)
-        pid = self.alloc_pid()
+        pid = self.alloc_task_pid(nrs)
         fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
         k.mounts.enter(fs, caller.ns.mnt, ns.mnt)
         # CLONE_PARENT: a sibling of the caller, which its parent reaps and
@@ -127,6 +186,11 @@ class Procs:
         proc.cmdline, proc.environ = caller.cmdline, caller.environ
         proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else flags & C.CSIGNAL
         proc.ns = ns
+        proc.pidns = ns.pid
+        proc.cgroup = cgroup or caller.cgroup
+        if nrs.upids and nrs.upids[-1][1] == 1:     # the first process of a new namespace: its init
+            ns.pid.reaper = proc
+            proc.unkillable = True
         proc.start_ns = k.uptime_ns()
         proc.personality = caller.personality
         proc.ioprio = caller.ioprio
@@ -152,15 +216,16 @@ class Procs:
         k.sched.resume_new(child)
         if born is not None:
             born(proc)
+        vpid = self.vnr(caller, pid)
         if flags & C.CLONE_VFORK:
             proc.vfork_wq = WaitQueue("vfork")
 
             def vfork_done() -> int:
                 if proc.vfork_wq is None:
-                    return pid
-                raise Block(proc.vfork_wq, retry=vfork_done, interrupted_result=pid)
+                    return vpid
+                raise Block(proc.vfork_wq, retry=vfork_done, interrupted_result=vpid)
             return vfork_done()
-        return pid
+        return vpid
 
     def release_vfork(self, proc: Process) -> None:
         q = proc.vfork_wq
@@ -190,6 +255,7 @@ class Procs:
                 guard(k.sched.cancel_wait, t)
             t.state = State.DEAD
             self.by_tid.pop(t.tid, None)
+            self.free_tid(t.tid)
             host.kill_host(t.hpid, S.SIGKILL)
             guard(threads.drop_own_mem, t)
         for timer in proc.timers.values():
@@ -207,6 +273,8 @@ class Procs:
         proc.exit_wq.wake_all()
         if proc.pid == 1:
             k.init_died(wait_status)
+        if proc.pidns.reaper is proc:
+            self._zap_pid_ns(proc)
         reaper = self._reaper(proc)
         for c in proc.children:
             c.parent = reaper
@@ -216,7 +284,7 @@ class Procs:
                 if c.zombie:
                     reaper.child_wq.wake_all()
             if c.pdeath_signal and not c.exited:
-                k.signals.send_proc(c, c.pdeath_signal, C.SI_USER, (proc.pid, proc.creds.uid))
+                k.signals.send_proc(c, c.pdeath_signal, C.SI_USER, (self.vnr(c, proc.pid), proc.creds.uid))
         jobctl.exit_hook(k, proc)
         proc.children = []
         proc.zombie = True
@@ -228,16 +296,18 @@ class Procs:
         # leaves no zombie; SA_NOCLDWAIT with a handler still gets the signal
         act = parent.sighand.actions[S.SIGCHLD]
         autoreap = proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT)
+        # a waiting parent is woken before the signal comes: its wait finds
+        # this child before the handler runs, as do_wait's rescan does
+        parent.child_wq.wake_all()
         if proc.exit_signal and not (autoreap and act.handler == C.SIG_IGN):
             if wait_status & 0x7f:
                 code = C.CLD_DUMPED if wait_status & 0x80 else C.CLD_KILLED
                 st = wait_status & 0x7f
             else:
                 code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
-            k.signals.send_proc(parent, proc.exit_signal, code, (proc.pid, proc.creds.uid, st))
+            k.signals.send_proc(parent, proc.exit_signal, code, (self.vnr(parent, proc.pid), proc.creds.uid, st))
         if autoreap:
             self.reap(proc)
-        parent.child_wq.wake_all()
 
     @staticmethod
     def _guard(proc: Process):
@@ -249,14 +319,30 @@ class Procs:
         return guard
 
     def _reaper(self, proc: Process) -> Process | None:
-        """Who adopts the orphans: the nearest living ancestor that asked to
-        (PR_SET_CHILD_SUBREAPER), else init."""
+        """Who adopts the orphans (find_new_reaper): the nearest living
+        ancestor in the same pid namespace that asked to
+        (PR_SET_CHILD_SUBREAPER), else the namespace's init."""
         a = proc.parent
-        while a is not None:
+        while a is not None and a.pidns is proc.pidns:
             if a.child_subreaper and not a.exited:
                 return a
             a = a.parent
-        return self.by_pid.get(1)
+        if proc.pidns.level == 0:
+            return self.by_pid.get(1)
+        return proc.pidns.reaper
+
+    def _zap_pid_ns(self, init: Process) -> None:
+        """zap_pid_ns_processes: the init of a pid namespace dies, so does
+        every other process of it and of the namespaces below; it reaps the
+        ones it adopted itself, and no process can be made there again."""
+        ns = init.pidns
+        ns.adding = False
+        for p in list(self.by_pid.values()):
+            if p is not init and not p.exited and ns.contains(p.pidns):
+                self.kill_process(p, S.SIGKILL)
+        for c in list(init.children):
+            if c.zombie:
+                self.reap(c)
 
     def kill_process(self, proc: Process, sig: int, core: bool = False) -> None:
         self.exit_process(proc, sig | (0x80 if core else 0))
@@ -270,6 +356,13 @@ class Procs:
         self.by_pid.pop(proc.pid, None)
         self.k.keys.release(proc)
         self.proc_flush(proc.pid)
+        self.pidmap.release(proc.pid)
+
+    def free_tid(self, tid: int) -> None:
+        """A thread's number is given back, unless it is its process's pid
+        (kept until the process is reaped)."""
+        if tid not in self.by_pid:
+            self.pidmap.release(tid)
 
     def proc_flush(self, pid: int, tid: int | None = None) -> None:
         """What /proc keeps of a reaped process (or of a thread that ended)
@@ -277,6 +370,9 @@ class Procs:
         procfs = self.k.mounts.singletons.get("proc")
         if procfs is not None:
             procfs.flush(self.k.mounts.mounts, pid, tid)
+        for ns in self.pidmap.namespaces(pid):
+            if ns.procfs is not None:
+                ns.procfs.flush(self.k.mounts.mounts, pid, tid)
 
     # -- job control ----------------------------------------------------------
     def stop_process(self, proc: Process, sig: int) -> None:
@@ -304,6 +400,6 @@ class Procs:
         parent = proc.parent
         if parent is None:
             return
+        parent.child_wq.wake_all()     # before the signal, as at exit
         if not parent.sighand.actions[S.SIGCHLD].flags & C.SA_NOCLDSTOP:
-            self.k.signals.send_proc(parent, S.SIGCHLD, code, (proc.pid, proc.creds.uid, sig))
-        parent.child_wq.wake_all()
+            self.k.signals.send_proc(parent, S.SIGCHLD, code, (self.vnr(parent, proc.pid), proc.creds.uid, sig))

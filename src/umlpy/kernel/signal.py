@@ -132,14 +132,16 @@ def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, t
     return C.SI_USER, (0, 0)
 
 
-def init_ignores(t: Task, sig: int) -> bool:
+def init_ignores(t: Task, sig: int, force: bool = False) -> bool:
     """Linux's SIGNAL_UNKILLABLE: init (or any thread of it) only takes the
     signals it handles or blocks (to wait for them), SIGKILL and SIGSTOP
     included; the rest are dropped when sent, whoever sends them (kill,
     tkill, sigqueue, the kernel: SIGPIPE, SIGHUP, an orphan's exit
-    signal), so no signal kills it."""
+    signal), so no signal kills it.  The init of a pid namespace below is
+    the same, except for the SIGKILL and SIGSTOP of a sender outside its
+    namespace (force)."""
     return t.proc.unkillable and t.proc.sighand.actions[sig].handler == C.SIG_DFL \
-        and not t.blocked & S.sigbit(sig)
+        and not t.blocked & S.sigbit(sig) and not (force and sig in (S.SIGKILL, S.SIGSTOP))
 
 
 def discard(proc, mask: int) -> None:
@@ -160,9 +162,10 @@ class Signals:
         self.k = kernel
 
     # -- generation -----------------------------------------------------------
-    def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = ()) -> bool:
-        """Generate sig for the process; False if it was dropped (ignored)."""
-        if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(proc.leader, sig):
+    def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = (), force: bool = False) -> bool:
+        """Generate sig for the process; False if it was dropped (ignored;
+        force: sent from outside its pid namespace, see init_ignores)."""
+        if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(proc.leader, sig, force):
             return False
         if not self._prepare(proc, sig) or self._ignored(proc, proc.leader, sig):
             return False
@@ -175,10 +178,10 @@ class Signals:
                 break
         return True
 
-    def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = ()) -> bool:
-        """Generate sig for one thread; False if it was dropped (ignored)."""
+    def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = (), force: bool = False) -> bool:
+        """Generate sig for one thread; False if it was dropped (as send_proc)."""
         proc = t.proc
-        if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(t, sig):
+        if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(t, sig, force):
             return False
         if not self._prepare(proc, sig) or self._ignored(proc, t, sig):
             return False
@@ -193,7 +196,7 @@ class Signals:
         """Linux's send_sig(sig, current, 0), a task signalling itself for
         what it just did (SIGPIPE on a broken pipe or stream socket): the
         siginfo of a kill from it, SI_USER with its own pid and uid."""
-        self.send_task(t, sig, C.SI_USER, (t.proc.pid, t.proc.creds.uid))
+        self.send_task(t, sig, C.SI_USER, (self.k.procs.vnr(t.proc, t.proc.pid), t.proc.creds.uid))
 
     def _prepare(self, proc, sig: int) -> bool:
         """Side effects at generation time; False if nothing is left to queue."""
@@ -311,8 +314,9 @@ class Signals:
             if h == C.SIG_IGN:
                 continue
             if h == C.SIG_DFL:
-                if proc.unkillable:
-                    continue        # init: what it blocked at SIG_DFL and now lets in
+                if proc.unkillable and sig != S.SIGSTOP:
+                    continue        # init: what it blocked at SIG_DFL and now lets in (a
+                                    # SIGSTOP got here only from outside its pid namespace)
                 d = S.default_action(sig)
                 if d in (S.Default.IGNORE, S.Default.CONT):
                     continue

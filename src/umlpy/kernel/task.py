@@ -216,6 +216,8 @@ class Process:
         self.prev_cputime = Usage()     # the user/system split last reported
         self.ctty = None
         self.ns = parent.ns if parent else None     # nsproxy.NsProxy: init's is set at boot
+        self.pidns = parent.pidns if parent else None   # the pid namespace its pid was made in
+        self.cgroup = parent.cgroup if parent else None  # kernel/cgroup.Cgroup: init's is the root
 
     def rlimit(self, res: int) -> tuple[int, int]:
         return self.rlimits.get(res, DEFAULT_RLIMITS.get(res, (RLIM_INFINITY, RLIM_INFINITY)))

@@ -38,30 +38,33 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
     if flags & C.CLONE_SETTLS:
         child.regs.fs_base = tls
     child.blocked = parent.blocked
-    tid = struct.pack("<i", child.tid)
+    vnr = child.kernel.procs.vnr
     # the task exists by now: as Linux's put_user of these, a bad address
-    # is ignored rather than failing a clone that has happened
+    # is ignored rather than failing a clone that has happened; each side
+    # gets the tid its own pid namespace sees
     if flags & C.CLONE_PARENT_SETTID:
         try:
-            parent.mem.write(ptid, tid)
+            parent.mem.write(ptid, struct.pack("<i", vnr(parent.proc, child.tid)))
         except GuestFault:
             pass
     if flags & C.CLONE_CHILD_SETTID:
         try:
-            child.mem.write(ctid, tid)
+            child.mem.write(ctid, struct.pack("<i", vnr(child.proc, child.tid)))
         except GuestFault:
             pass
     if flags & C.CLONE_CHILD_CLEARTID:
         child.clear_child_tid = ctid
 
 
-def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
+def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int,
+                 set_tid: tuple[int, ...] = ()) -> int:
     """A new thread of t's process; without CLONE_FILES or CLONE_FS it has
-    its own copy of t's fd table or root, cwd and umask."""
+    its own copy of t's fd table or root, cwd and umask (set_tid: clone3's)."""
     if not flags & C.CLONE_SIGHAND or not flags & C.CLONE_VM:
         raise KernelError(E.EINVAL)
     proc = t.proc
     sched = t.sched.forked()
+    nrs = k.procs.reserve_pid(t, proc.pidns, set_tid)
     files = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
     r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
     if r.fault or r.result < 0:
@@ -69,7 +72,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
         raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone of a thread failed")
     hpid = r.result
     ptrace.wait_pid(hpid)
-    tid = k.procs.alloc_pid()
+    tid = k.procs.alloc_task_pid(nrs)
     fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
     child = Task(tid, proc, hpid, GuestMemory(hpid), files, fs, sched)
     child.kernel = k
@@ -79,7 +82,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     k.procs.by_tid[tid] = child
     k.sched.add_task(child)
     k.sched.resume_new(child)
-    return tid
+    return k.procs.vnr(proc, tid)
 
 
 def clear_tid(k, t: Task) -> None:
@@ -109,6 +112,7 @@ def forget_thread(k, t: Task) -> None:
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
     k.procs.proc_flush(proc.pid, t.tid)
+    k.procs.free_tid(t.tid)
     k.keys.drop_thread(t)
     drop_own_mem(t)
     t.files.release()
@@ -174,5 +178,6 @@ def de_thread(k, t: Task) -> None:
         proc.mm.mem = t.mem
     k.sched.add_task(t)
     k.procs.by_tid.pop(t.tid, None)
+    k.procs.free_tid(t.tid)
     t.tid = proc.pid
     proc.threads[:] = [t]

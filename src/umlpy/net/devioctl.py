@@ -25,7 +25,7 @@ from umlpy.net import sockios as S
 from umlpy.net.netdev import (AF_INET, AF_INET6, IFF_BROADCAST, IFF_POINTOPOINT, IFF_UP,
                               RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
                               RT_TABLE_MAIN, RTN_UNICAST, RTN_UNREACHABLE, RTPROT_BOOT, IfAddr,
-                              NetDevice, broadcast, netmask)
+                              NetDevice, broadcast, net_of, netmask)
 from umlpy.net.netlink_abi import NLM_F_CREATE
 
 AF_UNSPEC = 0
@@ -73,7 +73,7 @@ def dev_ioctl(t, req: int, arg: int, family: int = AF_UNSPEC) -> int:
     if (req >> 8) & 0xFF != S.SOCK_IOC_TYPE:
         raise KernelError(E.ENOTTY)
     ifr = bytearray(t.mem.read(arg, S.IFREQ_SIZE))
-    net = t.kernel.net
+    net = net_of(t)
     if req == S.SIOCGIFNAME:
         dev = net.by_index(_int(ifr))
         ifr[:S.IFNAMSIZ] = _name16(dev.name)
@@ -140,7 +140,7 @@ def _ifconf(t, arg: int) -> int:
     for the length only."""
     length, buf = S.IFCONF.unpack(t.mem.read(arg, S.IFCONF.size))
     total = 0
-    for dev in (t.kernel.net.devices[i] for i in sorted(t.kernel.net.devices)):
+    for dev in (net_of(t).devices[i] for i in sorted(net_of(t).devices)):
         for a in dev.addrs:
             if a.family != AF_INET:
                 continue
@@ -197,7 +197,7 @@ def _devinet(t, req: int, arg: int) -> int:
             raise KernelError(E.EINVAL)
     else:
         raise KernelError(E.EINVAL)
-    net = t.kernel.net
+    net = net_of(t)
     dev = net.by_name(label.split(":", 1)[0])
     mine = [a for a in dev.addrs if a.family == AF_INET and a.label == label]
     ifa = next((a for a in mine if req in _INET_GET and sin_family == AF_INET and a.addr == sin_addr),
@@ -312,7 +312,7 @@ def _rt_ioctl(t, req: int, arg: int) -> int:
         cfg.type = RTN_UNICAST
         if devp:
             name = _cstr(t.mem.read(devp, S.IFNAMSIZ - 1))
-            dev = t.kernel.net.by_name(name.split(":", 1)[0])
+            dev = net_of(t).by_name(name.split(":", 1)[0])
             cfg.oif = dev.index
             if ":" in name:
                 alias = next((a for a in dev.addrs if a.family == AF_INET and a.label == name), None)
@@ -322,7 +322,7 @@ def _rt_ioctl(t, req: int, arg: int) -> int:
         gw_family, gw = _sin(gw_raw)
         if gw_family == AF_INET and any(gw):
             cfg.gateway = gw
-            if flags & S.RTF_GATEWAY and _addr_type(t.kernel.net, gw) == RTN_UNICAST:
+            if flags & S.RTF_GATEWAY and _addr_type(net_of(t), gw) == RTN_UNICAST:
                 cfg.scope = RT_SCOPE_UNIVERSE
         if req == S.SIOCADDRT:
             if flags & S.RTF_GATEWAY and cfg.gateway is None:
@@ -330,9 +330,9 @@ def _rt_ioctl(t, req: int, arg: int) -> int:
             if cfg.scope == RT_SCOPE_NOWHERE:
                 cfg.scope = RT_SCOPE_LINK
     if req == S.SIOCDELRT:
-        fib.delete(t.kernel.net, cfg)
+        fib.delete(net_of(t), cfg)
     else:
-        fib.insert(t.kernel.net, cfg)
+        fib.insert(net_of(t), cfg)
     return 0
 
 
@@ -349,7 +349,7 @@ def _inet6_ifaddr(t, req: int, arg: int) -> int:
     _admin(t)
     addr, plen, index = S.IN6_IFREQ.unpack(t.mem.read(arg, S.IN6_IFREQ.size))
     if req == S.SIOCSIFADDR:
-        rtnetlink.add_addr6(t.kernel.net, index, addr, plen, 0)
+        rtnetlink.add_addr6(net_of(t), index, addr, plen, 0)
     else:
-        rtnetlink.del_addr6(t.kernel.net, index, addr, plen)
+        rtnetlink.del_addr6(net_of(t), index, addr, plen)
     return 0

@@ -106,6 +106,7 @@ class NetDevice:
     max_mtu: int = 65535
     qdisc: str = "noop"            # the root qdisc: noop until the device is first up
     group: int = 0
+    conf: dict[str, int] = field(default_factory=dict)     # /proc/sys/net/ipv4/conf/NAME (DEVCONF)
 
     @property
     def up(self) -> bool:
@@ -195,10 +196,44 @@ class SockInfo:
 Watcher = Callable[..., None]
 
 
-class NetStack:
-    """The kernel's network state: devices, routes, and who listens where."""
+# the per-device IPv4 settings kept (/proc/sys/net/ipv4/conf/*): name ->
+# Linux's default.  "tag" is the one of no effect on routing (as Linux's)
+DEVCONF = {"tag": 0}
 
-    def __init__(self) -> None:
+
+class SockMem:
+    """Bytes queued in sockets and the most there may be (Linux's
+    tcp_mem/udp_mem): one budget for every network namespace, so that
+    making namespaces gives a guest no more kernel memory."""
+
+    def __init__(self, limit: int = 32 << 20) -> None:
+        self.used = 0
+        self.limit = limit
+
+
+class _InBudget:
+    """A NetStack attribute kept in its (shared) SockMem."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __get__(self, net, owner=None) -> int:
+        return getattr(net.budget, self.field)
+
+    def __set__(self, net, n: int) -> None:
+        setattr(net.budget, self.field, n)
+
+
+class NetStack:
+    """A network namespace's state: devices, routes, and who listens
+    where.  The boot stack's loopback is up with 127.0.0.1; a new
+    namespace's (budget: the boot stack's) starts down, as Linux's, and
+    gets 127.0.0.1 when brought up."""
+
+    sk_mem = _InBudget("used")
+    sk_mem_limit = _InBudget("limit")
+
+    def __init__(self, budget: SockMem | None = None) -> None:
         self.devices: dict[int, NetDevice] = {}
         self.routes: list[Route] = []
         self.changed = WaitQueue("netdev change")   # netlink listeners wait here
@@ -206,13 +241,15 @@ class NetStack:
         self.inet_sockets: set = set()  # every live inet socket (for /proc/net)
         self.port_tables: dict = {}     # "tcp", "udp" -> net/inet/ports.PortTable
         self.unix_sockets: dict = {}    # every live AF_UNIX socket, oldest first (/proc/net/unix)
+        self.unix_abstract: dict = {}   # abstract AF_UNIX names -> their sockets (per namespace)
+        # ipv4/conf/all and conf/default; a new device starts with default's
+        self.conf_all = dict(DEVCONF)
+        self.conf_default = dict(DEVCONF)
         self.netlink = None             # net/netlink's table of bound sockets, made at first use
         self.watchers: list[Watcher] = []
-        # bytes queued in inet sockets' receive buffers, and the most there may
-        # be (Linux's tcp_mem/udp_mem): no guest fills the kernel's memory
-        # through many big buffers
-        self.sk_mem = 0
-        self.sk_mem_limit = 32 << 20
+        # bytes queued in sockets' receive buffers, and the most there may
+        # be: no guest fills the kernel's memory through many big buffers
+        self.budget = budget or SockMem()
         self.gen = 0                    # bumped by every change: caches of routes check it
         self._local: dict[int, frozenset] = {}
         self.boot_ns = clock.monotonic_ns()
@@ -226,8 +263,9 @@ class NetStack:
         self.next_index = 1
         lo = self.add_device(NetDevice("lo", 0, ARPHRD_LOOPBACK, mtu=65536,
                                        flags=IFF_LOOPBACK, txqlen=1000, min_mtu=0, max_mtu=0))
-        self.add_addr(lo, IfAddr(AF_INET, LOOP4, 8, RT_SCOPE_HOST, "lo"))
-        self.set_flags(lo, lo.flags | IFF_UP)       # ::1 comes with it
+        if budget is None:
+            self.add_addr(lo, IfAddr(AF_INET, LOOP4, 8, RT_SCOPE_HOST, "lo"))
+            self.set_flags(lo, lo.flags | IFF_UP)       # ::1 comes with it
 
     def watch(self, fn: Watcher) -> None:
         self.watchers.append(fn)
@@ -253,6 +291,7 @@ class NetStack:
 
     # -- devices ----------------------------------------------------------------
     def add_device(self, dev: NetDevice) -> NetDevice:
+        dev.conf = dict(self.conf_default)
         dev.index = self.next_index
         self.next_index += 1
         self.devices[dev.index] = dev
@@ -310,6 +349,8 @@ class NetStack:
         for a in dev.addrs:
             self._add_kernel_routes(dev, a)
         if dev.type == ARPHRD_LOOPBACK:
+            if not any(a.family == AF_INET for a in dev.addrs):     # inetdev_event's NETDEV_UP
+                self.add_addr(dev, IfAddr(AF_INET, LOOP4, 8, RT_SCOPE_HOST, "lo"))
             self.add_addr(dev, IfAddr(AF_INET6, LOOP6, 128, RT_SCOPE_HOST, prefix_route=False))
         elif dev.type == ARPHRD_ETHER and len(dev.hwaddr) == 6:
             self.insert_route(Route(AF_INET6, MCAST6, 8, dev.index, metric=IP6_RT_PRIO_ADDRCONF,
@@ -568,3 +609,9 @@ class NetStack:
             return first
         return next((a.addr for d in self.devices.values() for a in d.addrs if a.family == AF_INET
                      and a.scope != RT_SCOPE_LINK and a.scope <= scope), None)
+
+
+def net_of(t) -> NetStack:
+    """The stack of the task's network namespace: where its new sockets
+    live and what its device, route and sysctl calls see."""
+    return t.proc.ns.net.stack

@@ -26,6 +26,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.net import netlink_abi as NL
+from umlpy.net.netdev import net_of
 from umlpy.net.unix import truesize
 from umlpy.net.socket import (AF_NETLINK, MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_TRUNC, SO,
                               SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, Received, Socket, int_opt,
@@ -119,7 +120,7 @@ class NetlinkSocket(Socket):
 
     def __init__(self, t, stype: int, protocol: int, flags: int) -> None:
         super().__init__(stype, protocol, flags)
-        self.net = t.kernel.net
+        self.net = net_of(t)
         self.table = table(self.net)
         # the opener's capability counts too (netlink_ns_capable's file check):
         # a privileged process handed an unprivileged socket cannot use it to write

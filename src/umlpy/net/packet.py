@@ -33,6 +33,7 @@ from umlpy.kernel.printk import pr_info_ratelimited
 from umlpy.net import netdev
 from umlpy.net import packet_ring as R
 from umlpy.net.dgram import Datagram, RecvQueue
+from umlpy.net.netdev import net_of
 from umlpy.net.socket import (AF_PACKET, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_PEEK, MSG_TRUNC, SO,
                               SOCK_DGRAM, SOCK_RAW, Received, Socket, int_opt, register_family)
 from umlpy.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
@@ -496,7 +497,7 @@ def _new(t, stype: int, protocol: int, flags: int) -> PacketSocket:
         raise KernelError(E.EPERM)
     if stype not in (SOCK_DGRAM, SOCK_RAW):
         raise KernelError(E.ESOCKTNOSUPPORT)
-    return PacketSocket(t.kernel.net, stype, protocol, flags)
+    return PacketSocket(net_of(t), stype, protocol, flags)
 
 
 def register() -> None:

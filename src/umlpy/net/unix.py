@@ -20,6 +20,7 @@ import struct
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.net.netdev import net_of
 from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                               MSG_PEEK, MSG_TRUNC, MSG_WAITALL, RCVSHUTDOWN, SHUT_RD, SHUT_RDWR,
                               SHUT_WR, SNDSHUTDOWN, SO, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
@@ -37,7 +38,6 @@ SCM_RIGHTS, SCM_CREDENTIALS = 1, 2
 SCM_MAX_FD = 253
 _UCRED = struct.Struct("<iII")
 
-_abstract: dict[bytes, "UnixSocket"] = {}
 
 
 @dataclass
@@ -73,9 +73,9 @@ class UnixSocket(Socket):
     def __init__(self, t, stype: int, flags: int) -> None:
         super().__init__(stype, 0, flags)
         # the stack's registry of live unix sockets (/proc/net/unix)
-        self.registry: dict = t.kernel.net.unix_sockets
+        self.registry: dict = net_of(t).unix_sockets
         self.registry[self] = None
-        self.net = t.kernel.net                   # its sk_mem bounds what all sockets queue
+        self.net = net_of(t)                      # its sk_mem bounds what all sockets queue
         self.peer: UnixSocket | None = None
         # the name of a stream peer that closed: Linux keeps the pointer to
         # it until this socket goes, so getpeername and accept still see it
@@ -174,7 +174,7 @@ class UnixSocket(Socket):
         self.net.sk_mem -= len(self.stream)
         self.stream.clear()
         if self.name is not None and self.name.startswith(b"\0"):
-            _abstract.pop(self.name, None)
+            self.net.unix_abstract.pop(self.name, None)
         if self.bound_inode is not None:
             self.bound_inode.socket = None
         self.wake()
@@ -250,7 +250,8 @@ class UnixSocket(Socket):
     def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         if level == SOL_SOCKET:
             if opt == SO["SO_PEERCRED"]:
-                return struct.pack("<iII", *(self.peercred or (0, NO_ID, NO_ID)))   # cred_to_ucred
+                pid, uid, gid = self.peercred or (0, NO_ID, NO_ID)      # cred_to_ucred
+                return struct.pack("<iII", t.kernel.procs.vnr(t.proc, pid), uid, gid)
             if opt == SO["SO_PASSCRED"]:
                 return struct.pack("<i", int(self.passcred))
             if opt == SO["SO_ACCEPTCONN"]:
@@ -264,23 +265,17 @@ class UnixSocket(Socket):
             super().setsockopt(t, level, opt, raw)
 
 
-def abstract_lookup(name: bytes) -> UnixSocket | None:
-    return _abstract.get(name)
-
-
 def abstract_bind(name: bytes, s: UnixSocket) -> None:
-    if name in _abstract:
+    """Abstract names are the socket's network namespace's."""
+    names = s.net.unix_abstract
+    if name in names:
         raise KernelError(E.EADDRINUSE)
-    _abstract[name] = s
-
-
-def reset() -> None:
-    """A new boot: no abstract names survive."""
-    _abstract.clear()
+    names[name] = s
 
 
 
 def _creds(task) -> tuple[int, int, int]:
+    """A sender's (pid, uid, gid); the pid is the kernel's, each reader sees its own view."""
     c = task.proc.creds
     return task.proc.pid, c.euid, c.egid
 
@@ -546,7 +541,7 @@ def sockaddr(name: bytes | None) -> bytes:
 
 def _lookup(t, name: bytes) -> UnixSocket:
     if name.startswith(b"\0"):
-        s = abstract_lookup(name)
+        s = net_of(t).unix_abstract.get(name)
         if s is None:
             raise KernelError(E.ECONNREFUSED)
         return s
@@ -565,7 +560,7 @@ def _check_creds(t, pid: int, uid: int, gid: int) -> None:
     if NO_ID in (uid, gid):
         raise KernelError(E.EINVAL)
     c = t.proc.creds
-    if not (pid == t.proc.pid or capable(c, CAP_SYS_ADMIN)) \
+    if not (pid == t.kernel.procs.vnr(t.proc, t.proc.pid) or capable(c, CAP_SYS_ADMIN)) \
             or not (uid in (c.uid, c.euid, c.suid) or capable(c, CAP_SETUID)) \
             or not (gid in (c.gid, c.egid, c.sgid) or capable(c, CAP_SETGID)):
         raise KernelError(E.EPERM)

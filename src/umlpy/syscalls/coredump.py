@@ -92,7 +92,9 @@ def format_corename(pattern: bytes, t, sig: int, limit: int) -> bytes:
     proc = t.proc
     exe = proc.exe_path.encode()
     values = {
-        b"p": b"%d" % proc.pid, b"P": b"%d" % proc.pid, b"i": b"%d" % t.tid, b"I": b"%d" % t.tid,
+        # %p and %i as the process's own pid namespace numbers it, %P and %I the global ones
+        b"p": b"%d" % t.kernel.procs.vnr(proc, proc.pid), b"P": b"%d" % proc.pid,
+        b"i": b"%d" % t.kernel.procs.vnr(proc, t.tid), b"I": b"%d" % t.tid,
         b"u": b"%d" % proc.creds.uid, b"g": b"%d" % proc.creds.gid, b"d": b"%d" % proc.dumpable,
         b"s": b"%d" % sig, b"t": b"%d" % (timekeeping.realtime_ns() // 10**9),
         b"h": _escaped(proc.ns.uts.hostname.encode()), b"e": _escaped(proc.comm),
@@ -197,8 +199,10 @@ def _prstatus(t, sig: int, regs, leader: bool) -> bytes:
     times (the whole group's for the leader), the registers, fpvalid."""
     proc = t.proc
     own = rusage.own(proc) if leader else rusage.of(t, rusage.RUSAGE_THREAD)
-    parent = proc.parent.pid if proc.parent is not None else 0
-    head = _PRSTATUS_HEAD.pack(sig, 0, 0, sig, t.pending, t.blocked, t.tid, parent, proc.pgid, proc.sid,
+    vnr = _own_view(proc)
+    parent = vnr(proc.parent.pid) if proc.parent is not None else 0
+    head = _PRSTATUS_HEAD.pack(sig, 0, 0, sig, t.pending, t.blocked, vnr(t.tid), parent, vnr(proc.pgid),
+                               vnr(proc.sid),
                                *_timeval(own.utime), *_timeval(own.stime),
                                *_timeval(proc.cusage.utime), *_timeval(proc.cusage.stime))
     gregs = struct.pack("<27Q", *(getattr(regs, n) & 0xFFFFFFFFFFFFFFFF for n in ptrace.REG_NAMES))
@@ -213,10 +217,16 @@ def _prpsinfo(proc) -> bytes:
     args = args.rstrip(b"\0").replace(b"\0", b" ")
     flags = PF_DUMPCORE | PF_SIGNALED | (0 if proc.execed else PF_FORKNOEXEC) \
         | (0 if proc.personality & C.ADDR_NO_RANDOMIZE else PF_RANDOMIZE)
-    parent = proc.parent.pid if proc.parent is not None else 0
+    vnr = _own_view(proc)
+    parent = vnr(proc.parent.pid) if proc.parent is not None else 0
     nice = proc.leader.sched.nice
-    return _PRPSINFO.pack(0, b"R", 0, nice, flags, proc.creds.uid, proc.creds.gid, proc.pid, parent,
-                          proc.pgid, proc.sid, proc.comm[:15], args)
+    return _PRPSINFO.pack(0, b"R", 0, nice, flags, proc.creds.uid, proc.creds.gid, vnr(proc.pid), parent,
+                          vnr(proc.pgid), vnr(proc.sid), proc.comm[:15], args)
+
+
+def _own_view(proc):
+    """A pid as the dumping process's pid namespace numbers it (the notes' ids)."""
+    return lambda nr: proc.leader.kernel.procs.vnr(proc, nr)
 
 
 def _file_note(proc, segs: list[Seg]) -> bytes:

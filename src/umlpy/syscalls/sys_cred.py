@@ -158,8 +158,8 @@ def sys_capget(t, header, data, *_):
     if words is None or pid < 0:
         raise KernelError(E.EINVAL)
     c = t.proc.creds
-    if pid not in (0, t.tid):
-        target = t.kernel.procs.task(pid)
+    if pid not in (0, t.kernel.procs.vnr(t.proc, t.tid)):
+        target = t.kernel.procs.find_task(t.proc, pid)
         if target is None:
             raise KernelError(E.ESRCH)
         c = target.proc.creds
@@ -175,7 +175,7 @@ def sys_capset(t, header, data, *_):
     words, pid = _cap_header(t, header)
     if words is None:
         raise KernelError(E.EINVAL)
-    if pid not in (0, t.tid):
+    if pid not in (0, t.kernel.procs.vnr(t.proc, t.tid)):
         raise KernelError(E.EPERM)
     raw = t.mem.read(data, words * _CAP_DATA.size)
     sets = [0, 0, 0]

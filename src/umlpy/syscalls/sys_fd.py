@@ -72,7 +72,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
             t.mem.write(arg, _FLOCK.pack(locks.F_UNLCK, whence, start, length, pid))
         else:
             n = 0 if lk.end == locks.OFFSET_MAX else lk.end - lk.start + 1
-            owner_pid = -1 if hasattr(lk.owner, "inode") else lk.pid   # OFD locks: -1
+            owner_pid = -1 if hasattr(lk.owner, "inode") else t.kernel.procs.vnr(t.proc, lk.pid)  # OFD: -1
             t.mem.write(arg, _FLOCK.pack(lk.type, 0, lk.start, n, owner_pid))
         return 0
     return locks.setlk(f, owner, t.proc.pid, ltype, whence, start, length,
@@ -105,11 +105,12 @@ def _setfl(f, fd: int, arg: int) -> None:
 
 def _owner_cmd(t, f, cmd: int, arg: int) -> int:
     """F_SETOWN/F_GETOWN(_EX), F_SETSIG/F_GETSIG."""
-    if cmd == C.F_GETOWN:
+    if cmd in (C.F_GETOWN, C.F_GETOWN_EX):
         kind, nr = f.owner.get() if f.owner is not None else (F_OWNER_TID, 0)
-        return -nr if kind == F_OWNER_PGRP else nr
-    if cmd == C.F_GETOWN_EX:
-        t.mem.write(arg, _OWNER.pack(*(f.owner.get() if f.owner is not None else (F_OWNER_TID, 0))))
+        nr = t.kernel.procs.vnr(t.proc, nr)     # as the caller's pid namespace sees it
+        if cmd == C.F_GETOWN:
+            return -nr if kind == F_OWNER_PGRP else nr
+        t.mem.write(arg, _OWNER.pack(kind, nr))
         return 0
     if cmd == C.F_GETSIG:
         return f.owner.signum if f.owner is not None else 0
@@ -128,9 +129,10 @@ def _owner_cmd(t, f, cmd: int, arg: int) -> int:
         kind, nr = _OWNER.unpack(t.mem.read(arg, _OWNER.size))
         if kind not in (F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP):
             raise KernelError(E.EINVAL)
-    if nr and not _pid_exists(t.kernel, nr):
+    gnr = t.kernel.procs.global_nr(t.proc, nr)
+    if nr and not (gnr and _pid_exists(t.kernel, gnr)):
         raise KernelError(E.ESRCH)
-    owner_of(f, t.kernel).set(t, kind, nr)
+    owner_of(f, t.kernel).set(t, kind, gnr)
     return 0
 
 

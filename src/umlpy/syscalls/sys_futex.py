@@ -102,16 +102,16 @@ def _lock_pi(t, fx, key, addr: int, deadline: int | None, trylock: bool) -> int:
         while True:
             word = _word(t, addr)
             owner = word & C.FUTEX_TID_MASK
-            if owner == t.tid:
+            if owner == t.kernel.procs.vnr(t.proc, t.tid):      # the words hold tids as the tasks see them
                 raise KernelError(E.EDEADLK)
             if owner == 0:          # free (perhaps OWNER_DIED): take it, keep the marks
                 others = [x for x in fx.pi.get(key, ()) if x is not w]
-                new = t.tid | (word & C.FUTEX_OWNER_DIED) | (C.FUTEX_WAITERS if others else 0)
+                new = t.kernel.procs.vnr(t.proc, t.tid) | (word & C.FUTEX_OWNER_DIED) | (C.FUTEX_WAITERS if others else 0)
                 if cas(t, addr, word, new) != word:
                     continue
                 fx.dequeue_pi(w)
                 return 0
-            if t.kernel.procs.task(owner) is None:
+            if t.kernel.procs.find_task(t.proc, owner) is None:
                 raise KernelError(E.ESRCH)      # no such owner, and it did not die holding it
             if trylock:
                 raise KernelError(E.EWOULDBLOCK)
@@ -135,7 +135,7 @@ def _lock_pi(t, fx, key, addr: int, deadline: int | None, trylock: bool) -> int:
 def _unlock_pi(t, fx, key, addr: int) -> int:
     while True:
         word = _word(t, addr)
-        if word & C.FUTEX_TID_MASK != t.tid:
+        if word & C.FUTEX_TID_MASK != t.kernel.procs.vnr(t.proc, t.tid):
             raise KernelError(E.EPERM)
         q = fx.pi.get(key)
         if q:

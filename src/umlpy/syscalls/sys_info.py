@@ -79,7 +79,7 @@ def sys_prlimit64(t, pid, res, new, old, *_):
     proc = t.proc
     creds = proc.creds
     if s32(pid):
-        proc = t.kernel.procs.by_pid.get(s32(pid))
+        proc = t.kernel.procs.find_proc(t.proc, s32(pid))
         if proc is None:
             raise KernelError(E.ESRCH)
         tc = proc.creds

@@ -173,7 +173,8 @@ def sys_shmctl(t, ident, cmd, buf, *_):
     if cmd in (I.IPC_STAT, SHM_STAT, SHM_STAT_ANY):
         seg = _stat_target(space, ident, cmd, (SHM_STAT, SHM_STAT_ANY), creds)
         data = seg.pack_perm() + struct.pack("<QqqqiiQQQ", seg.size, _secs(seg.atime), _secs(seg.dtime),
-                                             _secs(seg.ctime), seg.cpid, seg.lpid, seg.nattch, 0, 0)
+                                             _secs(seg.ctime), t.kernel.procs.vnr(t.proc, seg.cpid),
+                                             t.kernel.procs.vnr(t.proc, seg.lpid), seg.nattch, 0, 0)
         t.mem.write(buf, data)
         return 0 if cmd == I.IPC_STAT else seg.id
     if cmd == I.IPC_SET:
@@ -347,7 +348,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         elif cmd == GETVAL:
             return s.values[num]
         elif cmd == GETPID:
-            return s.pids[num]
+            return t.kernel.procs.vnr(t.proc, s.pids[num])
         else:
             return len(s.wq.waiters)
     else:
@@ -469,7 +470,8 @@ def sys_msgctl(t, ident, cmd, buf, *_):
         q = _stat_target(space, ident, cmd, (MSG_STAT, MSG_STAT_ANY), creds)
         t.mem.write(buf, q.pack_perm() + struct.pack("<qqqQQQiiQQ", _secs(q.stime), _secs(q.rtime),
                                                      _secs(q.ctime), q.cbytes, len(q.msgs), q.qbytes,
-                                                     q.lspid, q.lrpid, 0, 0))
+                                                     t.kernel.procs.vnr(t.proc, q.lspid),
+                                                     t.kernel.procs.vnr(t.proc, q.lrpid), 0, 0))
         return 0 if cmd == I.IPC_STAT else q.id
     if cmd == I.IPC_SET:
         raw = t.mem.read(buf, 96)

@@ -12,7 +12,7 @@ from umlpy.vfs import nsfs
 from umlpy.vfs.pidfd import PidFile
 
 
-@syscall("setns", status=PARTIAL, note="nsfs files and pidfds; only UTS, IPC and mount namespaces besides init's")
+@syscall("setns", status=PARTIAL, note="nsfs files and pidfds; only UTS, IPC, mount, PID and network namespaces besides init's")
 def sys_setns(t, fd, nstype, *_):
     f = t.files.get(s32(fd))
     nstype = s32(nstype)
@@ -29,7 +29,8 @@ def sys_setns(t, fd, nstype, *_):
             raise KernelError(E.ESRCH)
         if not ptrace_may_access(t.proc, other, fscreds=False):
             raise KernelError(E.EPERM)
-        targets = [other.ns.of(kind) for kind, (flag, _) in nsproxy.KINDS.items() if nstype & flag]
+        targets = [other.pidns if kind == "pid" else other.ns.of(kind)     # its own pid namespace
+                   for kind, (flag, _) in nsproxy.KINDS.items() if nstype & flag]
     else:
         raise KernelError(E.EINVAL)
     nsproxy.setns(t.kernel, t, targets)

@@ -19,9 +19,9 @@ PIDFD_NONBLOCK = C.O_NONBLOCK
 def sys_pidfd_open(t, pid, flags, *_):
     if flags & ~PIDFD_NONBLOCK or s32(pid) <= 0:
         raise KernelError(E.EINVAL)
-    proc = t.kernel.procs.by_pid.get(s32(pid))      # zombies too, until reaped
+    proc = t.kernel.procs.find_proc(t.proc, s32(pid))      # zombies too, until reaped
     if proc is None:
-        if t.kernel.procs.task(s32(pid)) is not None:
+        if t.kernel.procs.find_task(t.proc, s32(pid)) is not None:
             raise KernelError(E.EINVAL)     # a thread, not a thread-group leader
         raise KernelError(E.ESRCH)
     return pidfd.install(t, proc, flags)

@@ -8,10 +8,13 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
 from umlpy.fs import exec as kexec
+from umlpy.fs.cgroupfs import cgroup_of_fd
 from umlpy.kernel import hostas
 from umlpy.kernel import futex, ipc, rusage, threads
 from umlpy.kernel import cred, nsproxy, printk
 from umlpy.kernel.errors import Block, KernelError, NoReturn
+from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
+from umlpy.kernel.tunables import INT_MAX
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
 from umlpy.kernel.task import SIG_DEFAULT, State
@@ -36,7 +39,7 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS, CLONE_NEWIPC and CLONE_NEWNS the only namespaces")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID and CLONE_NEWNET the only namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
@@ -46,15 +49,19 @@ def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
 
 def _check_clone(t, flags: int, tls: int) -> None:
     """copy_process's refusals, before anything is made: threads share
-    handlers and handlers share memory, init makes no siblings, a pidfd is
-    not for threads, and a TLS base must be a user address (EPERM, as
+    handlers and handlers share memory, an init (of any pid namespace)
+    makes no siblings, a thread is made in its process's pid namespace
+    (not in a new one, nor in the one unshare or setns chose), a pidfd
+    is not for threads, and a TLS base must be a user address (EPERM, as
     do_arch_prctl_64; the host would refuse to resume the task with it)."""
     if flags & C.CLONE_THREAD and not flags & C.CLONE_SIGHAND:
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_SIGHAND and not flags & C.CLONE_VM:
         raise KernelError(E.EINVAL)
-    if flags & C.CLONE_PARENT and t.proc.pid == 1:
+    if flags & C.CLONE_PARENT and t.proc.unkillable:
         raise KernelError(E.EINVAL)
+    if flags & C.CLONE_THREAD and (flags & C.CLONE_NEWPID or t.proc.ns.pid is not t.proc.pidns):
+        raise KernelError(E.EINVAL)     # a thread is in its process's pid namespace
     if flags & C.CLONE_PIDFD and flags & (C.CLONE_DETACHED | C.CLONE_THREAD):
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_NEWIPC and flags & C.CLONE_SYSVSEM:
@@ -68,23 +75,24 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EPERM)
 
 
-def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int) -> int:
+def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int,
+             set_tid: tuple[int, ...] = (), cgroup=None) -> int:
     _check_clone(t, flags, tls)
     if flags & C.CLONE_THREAD:
-        return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls)
+        return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls, set_tid)
     born = (lambda child: pidfd.install_at_user(t, child, pidfd_at)) if pidfd_at else None
-    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born)
+    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born, set_tid, cgroup)
 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
-         "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC and mount "
-         "namespaces of a single-threaded process; the other namespaces EINVAL")
+         "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC, mount, "
+         "PID and network namespaces of a single-threaded process; the other namespaces EINVAL")
 def sys_unshare(t, flags, *_):
     """ksys_unshare: the caller's own copy of its fd table (CLONE_FILES) and
     root, cwd and umask (CLONE_FS); CLONE_SYSVSEM gives up its semaphore
     undo list.  The thread group, handlers and address space can only be
     "unshared" when nobody shares them (as Linux, which does nothing more).
-    New UTS, IPC and mount namespaces are kernel/nsproxy.py's, made before
+    New UTS, IPC, mount, PID and network namespaces are kernel/nsproxy.py's, made before
     anything changes (EPERM first); the other types are EINVAL, as a Linux
     built without them.  A new mount namespace implies CLONE_FS: the task's
     own root and cwd move into the copied tree."""
@@ -119,7 +127,10 @@ def sys_unshare(t, flags, *_):
     return 0
 
 
-@syscall("clone3", status=PARTIAL, note="as clone; no set_tid or cgroup")
+CLONE_ARGS_SIZE_VER2 = 88     # struct clone_args up to its cgroup field
+
+
+@syscall("clone3", status=PARTIAL, note="as clone, with set_tid and CLONE_INTO_CGROUP")
 def sys_clone3(t, uargs, size, *_):
     if size < 64:
         raise KernelError(E.EINVAL)
@@ -130,13 +141,20 @@ def sys_clone3(t, uargs, size, *_):
     extra = t.mem.read(uargs + 64, size - 64) if size > 64 else b""
     if any(extra[24:]):
         raise KernelError(E.E2BIG)      # copy_struct_from_user: a newer struct's fields in use
-    if any(extra) or exit_signal > S.NSIG or (flags & 0xFF):
-        raise KernelError(E.EINVAL)     # set_tid, cgroup: not here
+    set_tid_at, set_tid_size, cgroup = struct.unpack("<3Q", extra[:24].ljust(24, b"\0"))
+    if set_tid_size > MAX_PID_NS_LEVEL or bool(set_tid_at) != bool(set_tid_size):
+        raise KernelError(E.EINVAL)
+    if exit_signal > S.NSIG or (flags & 0xFF):
+        raise KernelError(E.EINVAL)
+    if flags & C.CLONE_INTO_CGROUP and (cgroup > INT_MAX or size < CLONE_ARGS_SIZE_VER2):
+        raise KernelError(E.EINVAL)
+    set_tid = struct.unpack(f"<{set_tid_size}i", t.mem.read(set_tid_at, 4 * set_tid_size)) if set_tid_size else ()
     if (stack == 0) != (stack_size == 0) or not access_ok(stack, stack_size):
         raise KernelError(E.EINVAL)     # clone3_stack_valid
+    into = cgroup_of_fd(t, cgroup) if flags & C.CLONE_INTO_CGROUP else None
     top = stack + stack_size if stack else 0
-    return do_clone(t, flags | exit_signal, top, parent_tid, child_tid, tls,
-                    pidfd if flags & C.CLONE_PIDFD else 0)
+    return do_clone(t, (flags & ~C.CLONE_INTO_CGROUP) | exit_signal, top, parent_tid, child_tid, tls,
+                    pidfd if flags & C.CLONE_PIDFD else 0, set_tid, into)
 
 
 def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
@@ -228,7 +246,19 @@ def sys_exit_group(t, code, *_):
     raise NoReturn()
 
 
-def _wait_match(proc, pid: int):
+def _wait_target(t, pid: int) -> int | None:
+    """wait's pid argument (a pid or a -pgid as the caller's pid namespace
+    numbers them, 0 or -1) in the kernel's numbers; None if that namespace
+    has no such number."""
+    if pid in (0, -1):
+        return pid
+    nr = t.kernel.procs.global_nr(t.proc, abs(pid))
+    return (nr if pid > 0 else -nr) if nr else None
+
+
+def _wait_match(proc, pid: int | None):
+    if pid is None:
+        return []
     if pid > 0:
         return [c for c in proc.children if c.pid == pid]
     if pid == 0:
@@ -258,16 +288,17 @@ def do_wait(t, kids_of, options: int, report) -> int:
     found = _find_waitable(t, kids, options)
     if found is None:
         if options & C.WNOHANG:
-            return report(None, 0)
+            return report(None, 0, 0)
         raise Block(proc.child_wq)
     c, status, reap = found
+    nr = t.kernel.procs.vnr(proc, c.pid)       # the caller's number for it, before the reap frees it
     if not options & C.WNOWAIT:
         if reap:
             rusage.waited(proc, c)
             t.kernel.procs.reap(c)
         else:
             c.stop_report = 0
-    return report(c, status)
+    return report(c, status, nr)
 
 
 @syscall("wait4")
@@ -278,14 +309,15 @@ def sys_wait4(t, pid, status, options, ru, *_):
     if pid == -(1 << 31):
         raise KernelError(E.ESRCH)      # no process group -INT_MIN (kernel_wait4)
 
-    def report(c, st):
+    def report(c, st, nr):
         if c is None:
             return 0
         if status:
             t.mem.write(status, struct.pack("<i", st if st != 0xffff else 0xffff))
         if ru:
             t.mem.write(ru, _child_usage(c).pack())
-        return c.pid
+        return nr
+    pid = _wait_target(t, pid)
     return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report)
 
 
@@ -304,9 +336,9 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
     if idtype == C.P_ALL:
         pid = -1
     elif idtype == C.P_PID:
-        pid = ident
+        pid = _wait_target(t, ident) if ident > 0 else ident
     elif idtype == C.P_PGID:
-        pid = -ident if ident else 0
+        pid = _wait_target(t, -ident) if ident else 0
     elif idtype == C.P_PIDFD:
         if ident < 0:
             raise KernelError(E.EINVAL)
@@ -317,7 +349,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
     else:
         raise KernelError(E.EINVAL)
 
-    def report(c, st):
+    def report(c, st, nr):
         if c is None:
             if infop:
                 t.mem.write(infop, bytes(128))
@@ -333,7 +365,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
                 code, val = (C.CLD_DUMPED if st & 0x80 else C.CLD_KILLED), st & 0x7f
             else:
                 code, val = C.CLD_EXITED, (st >> 8) & 0xff
-            info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, c.pid, c.creds.uid, val)
+            info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, nr, c.creds.uid, val)
             t.mem.write(infop, info.ljust(128, b"\0"))
         if ru:
             t.mem.write(ru, _child_usage(c).pack())
@@ -343,24 +375,24 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
 
 @syscall("getpid")
 def sys_getpid(t, *_):
-    return t.proc.pid
+    return t.kernel.procs.vnr(t.proc, t.proc.pid)
 
 
 @syscall("gettid")
 def sys_gettid(t, *_):
-    return t.tid
+    return t.kernel.procs.vnr(t.proc, t.tid)
 
 
 @syscall("getppid")
 def sys_getppid(t, *_):
     p = t.proc.parent
-    return p.pid if p is not None else 0
+    return t.kernel.procs.vnr(t.proc, p.pid) if p is not None else 0     # 0 too when outside its namespace
 
 
 @syscall("set_tid_address")
 def sys_set_tid_address(t, addr, *_):
     t.clear_child_tid = addr
-    return t.tid
+    return t.kernel.procs.vnr(t.proc, t.tid)
 
 
 @syscall("set_robust_list")
@@ -373,7 +405,7 @@ def sys_set_robust_list(t, head, length, *_):
 
 @syscall("get_robust_list")
 def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
-    target = t if s32(tid) == 0 else t.kernel.procs.task(s32(tid))
+    target = t if s32(tid) == 0 else t.kernel.procs.find_task(t.proc, s32(tid))
     if target is None:
         raise KernelError(E.ESRCH)
     if not cred.ptrace_may_access(t.proc, target.proc, fscreds=False):
@@ -478,7 +510,7 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
 def _proc(t, pid: int):
     if pid == 0:
         return t.proc
-    p = t.kernel.procs.by_pid.get(pid)
+    p = t.kernel.procs.find_proc(t.proc, pid)
     if p is None or p.exited:
         raise KernelError(E.ESRCH)
     return p
@@ -486,17 +518,17 @@ def _proc(t, pid: int):
 
 @syscall("getpgid")
 def sys_getpgid(t, pid, *_):
-    return _proc(t, s32(pid)).pgid
+    return t.kernel.procs.vnr(t.proc, _proc(t, s32(pid)).pgid)
 
 
 @syscall("getpgrp")
 def sys_getpgrp(t, *_):
-    return t.proc.pgid
+    return t.kernel.procs.vnr(t.proc, t.proc.pgid)
 
 
 @syscall("getsid")
 def sys_getsid(t, pid, *_):
-    return _proc(t, s32(pid)).sid
+    return t.kernel.procs.vnr(t.proc, _proc(t, s32(pid)).sid)
 
 
 @syscall("setpgid")
@@ -510,7 +542,7 @@ def sys_setpgid(t, pid, pgid, *_):
     if pid == 0:
         target = t.proc
     else:
-        task = t.kernel.procs.task(pid) if pid > 0 else None
+        task = t.kernel.procs.find_task(t.proc, pid) if pid > 0 else None
         if task is None:
             raise KernelError(E.ESRCH)
         if task.tid != task.proc.pid:
@@ -525,7 +557,7 @@ def sys_setpgid(t, pid, pgid, *_):
         raise KernelError(E.ESRCH)
     if target.sid == target.pid:
         raise KernelError(E.EPERM)
-    pgid = pgid or target.pid
+    pgid = t.kernel.procs.global_nr(t.proc, pgid) if pgid else target.pid
     if pgid != target.pid and not any(
             p.pgid == pgid and p.sid == t.proc.sid and not p.exited
             for p in t.kernel.procs.by_pid.values()):
@@ -541,7 +573,7 @@ def sys_setsid(t, *_):
         raise KernelError(E.EPERM)
     proc.sid = proc.pgid = proc.pid
     proc.ctty = None
-    return proc.pid
+    return t.kernel.procs.vnr(proc, proc.pid)
 
 
 @syscall("vhangup")
@@ -575,32 +607,54 @@ def deliver_checked(t, proc, sig: int, info: tuple[int, tuple] | None = None, ta
         raise KernelError(E.EPERM)
     if not sig:
         return
-    code, fields = queue_info(t.kernel, proc, sig, *(info or (C.SI_USER, _sender(t))))
+    code, fields = info or (C.SI_USER, _sender(t, proc))
+    outside = _from_ancestor_ns(t, proc)
+    if outside and code in (C.SI_USER, C.SI_TKILL, C.SI_QUEUE) and fields:
+        fields = _hide_sender(fields)
+    code, fields = queue_info(t.kernel, proc, sig, code, fields)
     if task is None:
-        t.kernel.signals.send_proc(proc, sig, code, fields)
+        t.kernel.signals.send_proc(proc, sig, code, fields, force=outside)
     else:
-        t.kernel.signals.send_task(task, sig, code, fields)
+        t.kernel.signals.send_task(task, sig, code, fields, force=outside)
 
 
-def _sender(t) -> tuple[int, int]:
-    """si_pid and si_uid of a signal t sends (kill, tkill)."""
-    return t.proc.pid, t.proc.creds.uid
+def _sender(t, target) -> tuple[int, int]:
+    """si_pid and si_uid of a signal t sends (kill, tkill) to process
+    target: t's pid as target's pid namespace sees it (0 from outside)."""
+    return t.kernel.procs.vnr(target, t.proc.pid), t.proc.creds.uid
+
+
+def _hide_sender(fields: tuple) -> tuple:
+    """si_pid 0: the sender is one the target's pid namespace cannot see
+    (fields as kernel/signal.py's pack_siginfo takes them; a siginfo the
+    sender built has si_pid first in its union)."""
+    if fields[0] == "raw":
+        return ("raw", bytes(4) + fields[1][4:], *fields[2:])
+    return (0, *fields[1:])
+
+
+def _from_ancestor_ns(t, target) -> bool:
+    """Whether t is outside target's pid namespace (above it): its
+    SIGKILL and SIGSTOP reach even that namespace's init (send_signal_locked's force)."""
+    return not t.kernel.procs.vnr(target, t.proc.pid)
 
 
 @syscall("kill")
 def sys_kill(t, pid, sig, *_):
     pid, sig = s32(pid), s32(sig)
-    procs = [p for p in t.kernel.procs.by_pid.values() if not p.zombie]
+    procs_ = t.kernel.procs
+    procs = [p for p in procs_.by_pid.values() if not p.zombie]
     if pid > 0:         # a tid names its process (kill_pid_info)
-        p = t.kernel.procs.by_pid.get(pid)
-        task = t.kernel.procs.task(pid) if p is None else None
+        p = procs_.find_proc(t.proc, pid)
+        task = procs_.find_task(t.proc, pid) if p is None else None
         targets = [p] if p is not None else [task.proc] if task is not None else []
     elif pid == 0:
         targets = [p for p in procs if p.pgid == t.proc.pgid]
-    elif pid == -1:
-        targets = [p for p in procs if p.pid != 1 and p is not t.proc]
+    elif pid == -1:     # every process the caller's namespace numbers above 1
+        targets = [p for p in procs if procs_.vnr(t.proc, p.pid) > 1 and p is not t.proc]
     else:
-        targets = [p for p in procs if p.pgid == -pid]
+        pgid = procs_.global_nr(t.proc, -pid)
+        targets = [p for p in procs if pgid and p.pgid == pgid]
     if not targets:
         raise KernelError(E.ESRCH)
     if not 0 <= sig <= S.NSIG:
@@ -610,31 +664,31 @@ def sys_kill(t, pid, sig, *_):
         raise KernelError(E.EPERM)
     if sig:
         for p in allowed:
-            t.kernel.signals.send_proc(p, sig, C.SI_USER, _sender(t))
+            t.kernel.signals.send_proc(p, sig, C.SI_USER, _sender(t, p), force=_from_ancestor_ns(t, p))
     return 0
 
 
-def send_specific(t, tid: int, sig: int, info: tuple[int, tuple], tgid: int | None = None) -> int:
+def send_specific(t, tid: int, sig: int, info: tuple[int, tuple] | None, tgid: int | None = None) -> int:
     """do_send_specific (tkill, tgkill, rt_tgsigqueueinfo): the task (of
     thread group tgid, if given) first, then the signal number and the
-    permission."""
+    permission.  info is the (si_code, fields) the sender built, tkill's if None."""
     if tid <= 0 or (tgid is not None and tgid <= 0):
         raise KernelError(E.EINVAL)
-    target = t.kernel.procs.task(tid)
-    if target is None or (tgid is not None and target.proc.pid != tgid):
+    target = t.kernel.procs.find_task(t.proc, tid)
+    if target is None or (tgid is not None and t.kernel.procs.vnr(t.proc, target.proc.pid) != tgid):
         raise KernelError(E.ESRCH)
-    deliver_checked(t, target.proc, sig, info, target)
+    deliver_checked(t, target.proc, sig, info or (C.SI_TKILL, _sender(t, target.proc)), target)
     return 0
 
 
 @syscall("tkill")
 def sys_tkill(t, tid, sig, *_):
-    return send_specific(t, s32(tid), s32(sig), (C.SI_TKILL, _sender(t)))
+    return send_specific(t, s32(tid), s32(sig), None)
 
 
 @syscall("tgkill")
 def sys_tgkill(t, tgid, tid, sig, *_):
-    return send_specific(t, s32(tid), s32(sig), (C.SI_TKILL, _sender(t)), s32(tgid))
+    return send_specific(t, s32(tid), s32(sig), None, s32(tgid))
 
 
 @syscall("reboot")

@@ -54,7 +54,7 @@ def _process_vm_rw(t, pid, lvec, liovcnt, rvec, riovcnt, flags, write: bool) -> 
     remote = read_iovecs(t, rvec, riovcnt, local=False)
     if not any(n for _, n in remote):
         return 0
-    target = t.kernel.procs.task(s32(pid))
+    target = t.kernel.procs.find_task(t.proc, s32(pid))
     if target is None or target.proc.exited or target.proc.mm is None or target.mem is None:
         raise KernelError(E.ESRCH)
     if not ptrace_may_access(t.proc, target.proc, fscreds=False):

@@ -56,7 +56,7 @@ def _task(t, pid: int):
     """find_process_by_pid: the thread pid names (0: the caller), ESRCH if none."""
     if pid == 0:
         return t
-    task = t.kernel.procs.task(pid) if pid > 0 else None
+    task = t.kernel.procs.find_task(t.proc, pid) if pid > 0 else None
     if task is None or task.state is State.DEAD:
         raise KernelError(E.ESRCH)
     return task
@@ -119,11 +119,12 @@ def _prio_targets(t, which: int, who: int) -> list:
     if which == C.PRIO_PROCESS:
         if who == 0:
             return [t]
-        task = t.kernel.procs.task(who) if who > 0 else None
+        task = t.kernel.procs.find_task(t.proc, who) if who > 0 else None
         return [task] if task is not None and not task.proc.exited else []
     live = [p for p in t.kernel.procs.by_pid.values() if not p.exited]
     if which == C.PRIO_PGRP:
-        procs = [p for p in live if p.pgid == (who or t.proc.pgid)]
+        pgid = t.kernel.procs.global_nr(t.proc, who) if who else t.proc.pgid
+        procs = [p for p in live if pgid and p.pgid == pgid]
     elif which == C.PRIO_USER:
         procs = [p for p in live if p.creds.uid == (who or t.proc.creds.uid)]
     else:

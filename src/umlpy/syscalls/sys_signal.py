@@ -169,11 +169,11 @@ def check_forged(t, code: int, self_targeted: bool) -> None:
 def sys_rt_sigqueueinfo(t, pid, sig, uinfo, *_):
     pid, sig = s32(pid), s32(sig)
     _, code, fields = read_siginfo(t, uinfo, sig)
-    check_forged(t, code, pid == t.tid)
+    check_forged(t, code, pid == t.kernel.procs.vnr(t.proc, t.tid))
     # zombies too, as kill; and a tid names its process, as kill's pid does
-    proc = t.kernel.procs.by_pid.get(pid) if pid > 0 else None
+    proc = t.kernel.procs.find_proc(t.proc, pid) if pid > 0 else None
     if proc is None and pid > 0:
-        task = t.kernel.procs.task(pid)
+        task = t.kernel.procs.find_task(t.proc, pid)
         proc = task.proc if task is not None else None
     if proc is None:
         raise KernelError(E.ESRCH)
@@ -187,7 +187,7 @@ def sys_rt_tgsigqueueinfo(t, tgid, tid, sig, uinfo, *_):
     _, code, fields = read_siginfo(t, uinfo, sig)
     if tid <= 0 or tgid <= 0:
         raise KernelError(E.EINVAL)
-    check_forged(t, code, tid == t.tid)
+    check_forged(t, code, tid == t.kernel.procs.vnr(t.proc, t.tid))
     return send_specific(t, tid, sig, (code, fields), tgid)
 
 

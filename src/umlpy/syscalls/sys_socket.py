@@ -250,6 +250,7 @@ def _build_cmsgs(t, s: Socket, r: N.Received, ctllen: int, flags: int) -> tuple[
         out += _cmsg(level, ctype, body)
     if getattr(s, "passcred", False):
         pid, uid, gid = r.creds or (0, 65534, 65534)
+        pid = t.kernel.procs.vnr(t.proc, pid)      # as the receiver's pid namespace sees it
         out += _cmsg(SOL_SOCKET, SCM_CREDENTIALS, struct.pack("<iII", pid, uid, gid))
     if r.files:
         room = (ctllen - len(out) - _CMSGHDR.size) // 4

@@ -130,7 +130,7 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     if clk >= 0 and clk != C.CLOCK_PROCESS_CPUTIME_ID:
         raise KernelError(E.EINVAL)
     ns = read_timespec(t, req)
-    if clk & cpuclock.CPUCLOCK_PERTHREAD and ~(clk >> 3) in (0, t.tid):
+    if clk & cpuclock.CPUCLOCK_PERTHREAD and ~(clk >> 3) in (0, t.kernel.procs.vnr(t.proc, t.tid)):
         raise KernelError(E.EINVAL)         # a thread cannot sleep on its own CPU time
     cc = cpuclock.CpuClock.of(t, clk)
     return _cpu_sleep_until(t, cc, ns if absolute else cc.now() + ns, absolute, rem)

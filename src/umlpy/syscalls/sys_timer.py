@@ -278,7 +278,7 @@ def sys_timer_create(t, clk, sevp, idp, *_):
         value, signo, notify, target_tid = tid, S.SIGALRM, SIGEV_SIGNAL, 0
     target = None
     if notify == SIGEV_THREAD_ID:
-        target = t.kernel.procs.task(target_tid)
+        target = t.kernel.procs.find_task(t.proc, target_tid)
         if target is None or target.proc is not proc:
             raise KernelError(E.EINVAL)
     elif notify == SIGEV_THREAD:

@@ -335,8 +335,8 @@ class Group:
             if ev.mask & PERM_EVENTS:
                 self.finish(ev, FAN_DENY)
             raise
-        pid = ev.pid
-        if self.flags & FANOTIFY_UNPRIV and pid != task.proc.pid:
+        pid = self.kernel.procs.vnr(task.proc, ev.pid)     # as the reader's pid namespace sees it
+        if self.flags & FANOTIFY_UNPRIV and ev.pid != task.proc.pid:
             pid = 0     # an unprivileged listener learns only its own pid
         out = METADATA.pack(ev.size(), METADATA_VERSION, 0, METADATA.size, ev.mask & OUTGOING, fd, pid) + ev.info
         if ev.mask & PERM_EVENTS:

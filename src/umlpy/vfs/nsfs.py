@@ -9,7 +9,7 @@ from typing import NamedTuple
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.nsproxy import Namespace
+from umlpy.kernel.nsproxy import Namespace, PidNamespace
 from umlpy.vfs.file import File
 from umlpy.vfs.inode import Filesystem, Inode
 
@@ -82,10 +82,19 @@ class NsFile(File):
         if req == NS_GET_USERNS:
             return _open_ns(task, ns.owner)
         if req == NS_GET_PARENT:
-            if ns.kind not in ("user", "pid"):
+            if ns.kind == "pid":
+                return _open_ns(task, _visible_parent(task, ns))
+            if ns.kind != "user":
                 raise KernelError(E.EINVAL)     # no hierarchy
-            return _open_ns(task, None)         # the init namespaces' parents are not visible
+            return _open_ns(task, None)         # the init user namespace's parent is not visible
         raise KernelError(E.ENOTTY)
+
+
+def _visible_parent(task, ns: PidNamespace) -> PidNamespace | None:
+    """pidns_get_parent: a pid namespace's parent, if it is the caller's
+    own pid namespace or one below it (None: EPERM, as for init's)."""
+    parent = ns.parent
+    return parent if parent is not None and task.proc.pidns.contains(parent) else None
 
 
 def _open_ns(task, ns: Namespace | None) -> int:

@@ -3,7 +3,10 @@
 The root lists the machine-wide files (misc), /proc/sys (sysctl), `self`
 and `thread-self` (links to the caller's directories, read from the
 scheduler's current task) and one directory per live or zombie process
-(pid).  One instance per kernel, shared by every mount of "proc".
+(pid).  One instance per pid namespace, shared by every mount of "proc"
+made in it: its directories are named by the pids that namespace gives
+(and list only the processes it sees), while every file inside finds its
+process by the kernel's global number.
 """
 from __future__ import annotations
 
@@ -26,10 +29,12 @@ class ProcFs(VirtFs):
     blksize = 1024      # proc_fill_super's s_blocksize
     notify_perm = False     # FS_DISALLOW_NOTIFY_PERM: opens here take locks a listener could need
 
-    def __init__(self, kernel) -> None:
+    def __init__(self, kernel, pidns, oom_adj: WeakKeyDictionary | None = None) -> None:
         super().__init__(kernel)
+        self.pidns = pidns
         self._pid_inos: dict[int, dict] = {}      # pid -> tid (or None) -> key -> ino
-        self.oom_adj: WeakKeyDictionary = WeakKeyDictionary()   # Process -> oom_score_adj
+        # Process -> oom_score_adj (one for every instance: the process's)
+        self.oom_adj: WeakKeyDictionary = WeakKeyDictionary() if oom_adj is None else oom_adj
         # one network namespace: every /proc/PID/net is this directory
         self.net_dir = build_tree(self, "/net", net_files(kernel))
         nodes = build_nodes(self, "", global_files(kernel))
@@ -54,7 +59,7 @@ class ProcFs(VirtFs):
         """Linux's proc_flush_pid: a process reaped (tid None) or a thread
         ended: its /proc dentries, inodes and inode numbers go, or /proc
         would keep some for every process that was ever looked at."""
-        name = str(pid).encode()
+        name = str(self.vnr(pid)).encode()
         node = self.root.made(name)
         if tid is None:
             self.root.forget(name)
@@ -62,7 +67,7 @@ class ProcFs(VirtFs):
         else:
             task = node.made(b"task") if node is not None else None
             if task is not None:
-                task.forget(str(tid).encode())
+                task.forget(str(self.vnr(tid)).encode())
             self._pid_inos.get(pid, {}).pop(tid, None)
         for m in mounts:
             if m.fs is self:
@@ -70,7 +75,7 @@ class ProcFs(VirtFs):
                 if tid is None:
                     m.root.forget(name)
                 elif d is not None and (task := d.children.get(b"task")) is not None:
-                    task.forget(str(tid).encode())
+                    task.forget(str(self.vnr(tid)).encode())
 
     def _caller(self):
         t = self.current()
@@ -78,24 +83,35 @@ class ProcFs(VirtFs):
             raise KernelError(E.ENOENT)
         return t
 
+    def vnr(self, nr: int) -> int:
+        """A global pid as this instance's pid namespace numbers it (0: not there)."""
+        return self.kernel.procs.pidmap.vnr(self.pidns, nr)
+
     def _self(self) -> bytes:
-        return str(self._caller().pid).encode()
+        t = self._caller()
+        return str(self.vnr(t.pid)).encode()
 
     def _thread_self(self) -> bytes:
         t = self._caller()
-        return f"{t.pid}/task/{t.tid}".encode()
+        return f"{self.vnr(t.pid)}/task/{self.vnr(t.tid)}".encode()
 
     def _table(self) -> dict:
         table = dict(self._fixed)
-        for pid in sorted(self.kernel.procs.by_pid):
-            table[str(pid).encode()] = lambda pid=pid: pid_dir(self, pid)
+        shown = ((self.vnr(pid), pid) for pid in self.kernel.procs.by_pid)
+        for nr, pid in sorted(x for x in shown if x[0]):
+            table[str(nr).encode()] = lambda pid=pid: pid_dir(self, pid)
         return table
 
 
-def procfs_instance(kernel) -> ProcFs:
-    """The kernel's procfs (made at its first mount)."""
+def procfs_instance(kernel, pidns=None) -> ProcFs:
+    """The procfs of a pid namespace (init's when None), made at its first
+    mount; every instance but init's is kept by its namespace."""
     fs = kernel.mounts.singletons.get("proc")
     if fs is None:
-        fs = kernel.mounts.singletons["proc"] = ProcFs(kernel)
-    return fs
+        fs = kernel.mounts.singletons["proc"] = ProcFs(kernel, kernel.init_ns.pid)
+    if pidns is None or pidns is fs.pidns:
+        return fs
+    if pidns.procfs is None:
+        pidns.procfs = ProcFs(kernel, pidns, fs.oom_adj)
+    return pidns.procfs
 

@@ -19,13 +19,13 @@ import struct
 import zlib
 
 from umlpy.abi import errno as E
-from umlpy.fs.procfs.base import Spec, parse_ints, ro, rw, text
+from umlpy.fs.procfs.base import Dir, Spec, build_tree, parse_ints, ro, rw, text
 from umlpy.kernel.errors import KernelError
 from umlpy.net import ipconfig
 from umlpy.net.inet import ports
 from umlpy.net.netdev import (AF_INET, AF_INET6, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_SITE,
                               RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST,
-                              RTN_PROHIBIT, RTN_UNREACHABLE, SockInfo, netmask)
+                              DEVCONF, RTN_PROHIBIT, RTN_UNREACHABLE, SockInfo, net_of, netmask)
 from umlpy.net.rtnetlink import route_order
 from umlpy.net.unix import UnixSocket
 from umlpy.net.socket import SOCK_DGRAM
@@ -135,14 +135,15 @@ def pad(line: str, width: int) -> str:
 
 
 class Net:
-    """The text of each /proc/net file, made from one kernel's stack."""
+    """The text of each /proc/net file, made from the stack of the
+    reader's network namespace."""
 
     def __init__(self, kernel) -> None:
         self.kernel = kernel
 
     @property
     def net(self):
-        return self.kernel.net
+        return _stack(self.kernel, self.kernel.sched.current)
 
     def ptr(self, *key) -> str:
         """%pK: a stable hashed stand-in for an object's address."""
@@ -333,7 +334,7 @@ def net_files(kernel) -> Spec:
         "if_inet6": ro(lambda task: n.if_inet6().encode()),
         "ipv6_route": ro(text(n.ipv6_route)),
         "netstat": ro(text(n.netstat)),
-        "pnp": ro(text(lambda: ipconfig.pnp(kernel.net))),
+        "pnp": ro(text(lambda: ipconfig.pnp(n.net))),
         "raw": ro(text(lambda: n.dgram("raw", AF_INET))),
         "raw6": ro(text(lambda: n.dgram("raw", AF_INET6))),
         "route": ro(text(n.route)),
@@ -350,18 +351,24 @@ def net_files(kernel) -> Spec:
 
 # -- /proc/sys/net ----------------------------------------------------------------------
 
+def _stack(kernel, task):
+    """The stack of the task's network namespace (the init one's for the kernel itself)."""
+    return net_of(task) if task is not None else kernel.net
+
+
 def _pair(kernel, attr: str, check) -> tuple:
-    """A sysctl of two integers kept on the stack (show, store)."""
+    """A sysctl of two integers kept on the reader's (writer's) stack (show, store)."""
     def show(task) -> bytes:
-        lo, hi = getattr(kernel.net, attr)
+        lo, hi = getattr(_stack(kernel, task), attr)
         return f"{lo}\t{hi}\n".encode()
 
     def store(task, data: bytes) -> None:
         vals = parse_ints(data)
         if not vals or len(vals) > 2:
             raise KernelError(E.EINVAL)
-        new = tuple(vals) + getattr(kernel.net, attr)[len(vals):]
-        setattr(kernel.net, attr, check(*new))
+        net = _stack(kernel, task)
+        new = tuple(vals) + getattr(net, attr)[len(vals):]
+        setattr(net, attr, check(*new))
     return show, store
 
 
@@ -380,6 +387,42 @@ def _ping_range(lo: int, hi: int) -> tuple[int, int]:
     return (lo, hi) if lo <= hi else (1, 0)
 
 
+def _devconf(kernel, task, name: str) -> dict[str, int]:
+    """The settings conf/NAME shows in the reader's network namespace."""
+    net = _stack(kernel, task)
+    if name == "all":
+        return net.conf_all
+    if name == "default":
+        return net.conf_default
+    return net.by_name(name).conf       # gone since the lookup: ENODEV
+
+
+def _conf_entry(kernel, name: str, opt: str):
+    """conf/NAME/OPT: an int (proc_dointvec) of the reader's namespace."""
+    def show(task) -> bytes:
+        return f"{_devconf(kernel, task, name)[opt]}\n".encode()
+
+    def store(task, data: bytes) -> None:
+        vals = parse_ints(data)
+        if not vals or not -(1 << 31) <= vals[0] < 1 << 31:
+            raise KernelError(E.EINVAL)
+        _devconf(kernel, task, name)[opt] = vals[0]
+    return rw(show, store)
+
+
+def _conf_dir(kernel):
+    """/proc/sys/net/ipv4/conf: all, default and each device of the
+    reader's network namespace."""
+    def make(fs, key: str) -> Dir:
+        def table():
+            net = _stack(kernel, fs.current())
+            names = ["all", "default", *(d.name for d in net.devices.values())]
+            return {n.encode(): (lambda n=n: build_tree(fs, f"{key}/{n}", {
+                opt: _conf_entry(kernel, n, opt) for opt in DEVCONF})) for n in names}
+        return Dir(fs, key, table)
+    return make
+
+
 def sys_net(kernel) -> Spec:
     """/proc/sys/net: what tools and libraries read (Linux's defaults)."""
     port_show, port_store = _pair(kernel, "local_port_range", _port_range)
@@ -393,6 +436,7 @@ def sys_net(kernel) -> Spec:
             "wmem_max": ro("212992"),
         },
         "ipv4": {
+            "conf": _conf_dir(kernel),
             "ip_forward": ro("0"),
             "ip_local_port_range": rw(port_show, port_store),
             "ping_group_range": rw(ping_show, ping_store),

@@ -238,6 +238,25 @@ def _set_coredump_filter(tg: Target, writer, data: bytes) -> None:
         p.mm.dump_filter = value & DUMP_FILTER_MASK
 
 
+# the init user namespace's maps (every process is in it): all ids to themselves
+IDENTITY_MAP = f"{0:10} {0:10} {2**32 - 1:10}"
+
+
+def _set_id_map(tg: Target, writer, data: bytes) -> None:
+    """map_write: a map is written once, and the init namespace's is there."""
+    raise KernelError(E.EPERM)
+
+
+def _set_setgroups(tg: Target, writer, data: bytes) -> None:
+    """proc_setgroups_write: "allow" or "deny"; the init namespace allows
+    setgroups for good (its gid map is written), so "deny" is EPERM."""
+    word = data.strip(b" \t\n")
+    if word not in (b"allow", b"deny"):
+        raise KernelError(E.EINVAL)
+    if word == b"deny":
+        raise KernelError(E.EPERM)
+
+
 def _const(value: str) -> Callable:
     b = (value + "\n").encode()
     return lambda tg, reader: b
@@ -301,17 +320,19 @@ def _ns_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
     """/proc/PID/ns: a magic link per namespace kind, reading `uts:[INO]`
     and opening the namespace (for setns and the NS_GET_* ioctls); both
     ask for ptrace read access, as proc_ns_get_link does."""
-    def ns_of(kind: str):
+    def ns_of(name: str):
         tg.check_access(fs.current())
-        return _not_exited(tg).ns.of(kind)
+        proc = _not_exited(tg)
+        if name == "pid":
+            return proc.pidns       # its own; pid_for_children is its nsproxy's
+        return proc.ns.of(nsproxy.PROC_ENTRIES[name])
 
-    def link(name: str, kind: str) -> Link:
-        return Link(fs, (*key, name), lambda: ns_of(kind).name().encode(), tg.owner,
-                    alive=tg.alive, magic=lambda: nsfs.inode_of(ns_of(kind)).path())
+    def link(name: str) -> Link:
+        return Link(fs, (*key, name), lambda: ns_of(name).name().encode(), tg.owner,
+                    alive=tg.alive, magic=lambda: nsfs.inode_of(ns_of(name)).path())
 
     def table():
-        return {name.encode(): (lambda name=name, kind=kind: link(name, kind))
-                for name, kind in nsproxy.PROC_ENTRIES.items()}
+        return {name.encode(): (lambda name=name: link(name)) for name in nsproxy.PROC_ENTRIES}
     return Dir(fs, key, table, 0o511, tg.owner, tg.alive)
 
 
@@ -321,7 +342,7 @@ def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
         if p is None:
             return {}
         tids = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
-        return {str(tid).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
+        return {str(fs.vnr(tid)).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
     return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)
 
 
@@ -349,11 +370,15 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("mounts", _file(lambda tg, r: mounts.mounts_text(tg))),
     ("mountinfo", _file(_mountinfo)),
     ("wchan", _file(_const("0"))),
-    ("cgroup", _file(_const("0::/"))),
+    ("cgroup", _file(lambda tg, reader: f"0::{tg.proc().cgroup.path()}\n".encode())),
     ("oom_score", _file(_const("0"))),
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
     ("loginuid", _file(_const(NO_ID))),
     ("sessionid", _file(_const(NO_ID))),
+    ("uid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
+    ("gid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
+    ("projid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
+    ("setgroups", _file(_const("allow"), 0o644, _set_setgroups)),
     ("timerslack_ns", _file(_timerslack, 0o666, _set_timerslack, lazy=True)),
     ("coredump_filter", _file(_coredump_filter, 0o644, _set_coredump_filter)),
 ]

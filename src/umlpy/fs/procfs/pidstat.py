@@ -39,11 +39,12 @@ def stat_text(tg: Target) -> bytes:
     own = rusage.own(proc)
     ign, catch = _sigbits(proc)
     pending = (task.pending | proc.shared_pending) & 0x7fffffff
-    ppid = proc.parent.pid if proc.parent is not None else 0
+    vnr = tg.fs.vnr         # every pid as the instance's pid namespace sees it
+    ppid = vnr(proc.parent.pid) if proc.parent is not None else 0
     arg = mm.arg_range if is_live else (0, 0)
     env = mm.env_range if is_live else (0, 0)
     fields = [
-        state_letter(proc, task), ppid, proc.pgid, proc.sid, tty_nr(proc), tpgid(proc),
+        state_letter(proc, task), ppid, vnr(proc.pgid), vnr(proc.sid), tty_nr(proc), tpgid(proc, vnr),
         PF_RANDOMIZE, 0, 0, 0, 0,               # flags, minflt, cminflt, majflt, cmajflt
         *(ns // NS_PER_TICK for ns in (own.utime, own.stime, proc.cusage.utime, proc.cusage.stime)),
         task.sched.prio(), task.sched.nice, nthreads(proc), 0,    # priority, nice, num_threads, itrealvalue
@@ -59,7 +60,7 @@ def stat_text(tg: Target) -> bytes:
         arg[0], arg[1], env[0], env[1],
         proc.wait_status if proc.zombie else 0,
     ]
-    head = f"{task.tid} (".encode() + proc.comm + b") "
+    head = f"{vnr(task.tid)} (".encode() + proc.comm + b") "
     return head + " ".join(str(f) for f in fields).encode() + b"\n"
 
 
@@ -76,24 +77,31 @@ def _escape_comm(comm: bytes) -> bytes:
     return comm.replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
 
 
+def _levels(tg: Target, nr: int) -> str:
+    """A pid in each namespace from the instance's down (the NS* lines)."""
+    return "\t".join(str(n) for n in tg.kernel.procs.pidmap.levels(tg.fs.pidns, nr)) or "0"
+
+
 def status_text(tg: Target, vm: dict[str, int] | None = None) -> bytes:
     """vm: the Vm* sizes in pages from the mappings (maps.vm_sizes), if known."""
     proc = tg.proc()
     task = tg.task()
     c = proc.creds
     letter = state_letter(proc, task)
-    ppid = proc.parent.pid if proc.parent is not None else 0
+    vnr = tg.fs.vnr
+    ppid = vnr(proc.parent.pid) if proc.parent is not None else 0
     fdmax = max(proc.fdtable.files, default=0)
     ign, catch = _sigbits(proc)
     lines = [
         f"Umask:\t{proc.fs.umask:04o}",
         f"State:\t{letter} ({STATE_NAMES[letter]})",
-        f"Tgid:\t{proc.pid}", "Ngid:\t0", f"Pid:\t{task.tid}", f"PPid:\t{ppid}", "TracerPid:\t0",
+        f"Tgid:\t{vnr(proc.pid)}", "Ngid:\t0", f"Pid:\t{vnr(task.tid)}", f"PPid:\t{ppid}", "TracerPid:\t0",
         f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}",
         f"Gid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}",
         f"FDSize:\t{max(64, (fdmax + 64) // 64 * 64)}",
         "Groups:\t" + " ".join(str(g) for g in c.groups) + " ",
-        f"NStgid:\t{proc.pid}", f"NSpid:\t{task.tid}", f"NSpgid:\t{proc.pgid}", f"NSsid:\t{proc.sid}",
+        f"NStgid:\t{_levels(tg, proc.pid)}", f"NSpid:\t{_levels(tg, task.tid)}",
+        f"NSpgid:\t{_levels(tg, proc.pgid)}", f"NSsid:\t{_levels(tg, proc.sid)}",
     ]
     if live(proc):
         lines += _vm_lines(MemUse(proc), vm or {})

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from arch_um import clock
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SYS_ADMIN
-from umlpy.kernel.cred import capable
+from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
@@ -85,6 +85,26 @@ def _tunable(kernel, name: str):
     return int_sysctl(kernel.tunables, attr, lo, hi)
 
 
+def _ns_last_pid(kernel):
+    """ns_last_pid (pid_ns_ctl_handler): the last pid given in the
+    reader's pid namespace; writing it (CAP_SYS_ADMIN or
+    CAP_CHECKPOINT_RESTORE, 0..pid_max-1) makes the next pid follow it."""
+    procs = kernel.procs
+
+    def ns(task):
+        return task.proc.pidns if task is not None else kernel.init_ns.pid
+
+    def store(task, data: bytes) -> None:
+        c = task.proc.creds if task is not None else None
+        if c is not None and not (capable(c, CAP_SYS_ADMIN) or capable(c, CAP_CHECKPOINT_RESTORE)):
+            raise KernelError(E.EPERM)
+        vals = parse_ints(data)
+        if not vals or not 0 <= vals[0] < kernel.tunables.pid_max:
+            raise KernelError(E.EINVAL)
+        procs.set_last_pid(ns(task), vals[0])
+    return rw(lambda task: f"{procs.last_pid(ns(task))}\n".encode(), store, mode=0o666)
+
+
 def _core_pattern(kernel):
     """proc_dostring: up to the first newline, at most 127 bytes."""
     def store(task, data: bytes) -> None:
@@ -135,6 +155,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
                 "root_maxkeys": int_sysctl(k.keys, "root_maxkeys", 1),
             },
             "ngroups_max": ro(str(NGROUPS_MAX)),
+            "ns_last_pid": _ns_last_pid(k),
             "osrelease": ro(text(lambda: k.release)),
             "ostype": ro("Linux"),
             "overflowgid": ro("65534"),

@@ -128,9 +128,10 @@ def tty_nr(proc) -> int:
     return (mi & 0xff) | (ma << 8) | ((mi & ~0xff) << 12)
 
 
-def tpgid(proc) -> int:
+def tpgid(proc, vnr) -> int:
+    """The foreground group of its terminal, as vnr numbers it (-1: none)."""
     tty = proc.ctty
-    return tty.pgrp if tty is not None and tty.pgrp else -1
+    return vnr(tty.pgrp) if tty is not None and tty.pgrp else -1
 
 
 def layout(proc) -> dict[str, int]:

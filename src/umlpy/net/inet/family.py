@@ -14,6 +14,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import icmp, tcp, udp
 from umlpy.net.inet.addr import AF_INET, AF_INET6
 from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP
+from umlpy.net.netdev import net_of
 from umlpy.net.socket import SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, register_family
 
 IPPROTO_MAX = 263
@@ -34,7 +35,7 @@ def _make(family: int):
     def make(t, stype: int, proto: int, flags: int):
         if not 0 <= proto < IPPROTO_MAX:
             raise KernelError(E.EINVAL)
-        net, uid = t.kernel.net, t.proc.creds.euid
+        net, uid = net_of(t), t.proc.creds.euid
         if stype == SOCK_STREAM:
             if proto in (0, IPPROTO_TCP):
                 return tcp.TcpSocket(net, uid, family, flags)

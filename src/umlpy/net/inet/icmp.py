@@ -34,7 +34,7 @@ from umlpy.net.inet.ports import PortTable
 from umlpy.net.inet.sock import (DEFAULT_TTL, IP_HDRINCL, IP_RECVTTL, IP_TTL, IPPROTO_ICMP,
                                  IPPROTO_ICMPV6, IPPROTO_RAW, IPV6_HOPLIMIT, IPV6_RECVHOPLIMIT,
                                  SOL_IP, SOL_IPV6, InetSocket)
-from umlpy.net.netdev import SockInfo
+from umlpy.net.netdev import SockInfo, net_of
 from umlpy.net.socket import (MSG_DONTWAIT, MSG_ERRQUEUE, MSG_OOB, MSG_PEEK, MSG_TRUNC,
                               RCVSHUTDOWN, SHUT_RD, SHUT_RDWR, SNDSHUTDOWN, SOCK_DGRAM, SOCK_RAW,
                               SOL_SOCKET, Received, int_opt)
@@ -363,7 +363,7 @@ def deliver(net, v6: bool, dst: bytes, src: bytes, msg: bytes, ttl: int) -> int:
 
 def _may_ping(t) -> bool:
     """ping_init_sock: the caller's egid or a supplementary group in the range."""
-    low, high = t.kernel.net.ping_group_range
+    low, high = net_of(t).ping_group_range
     creds = t.proc.creds
     return any(low <= g <= high for g in (creds.egid, *creds.groups))
 
@@ -377,4 +377,4 @@ def new(t, family: int, stype: int, protocol: int, flags: int) -> IcmpSocket:
         raise KernelError(E.ESOCKTNOSUPPORT)
     if stype == SOCK_DGRAM and not _may_ping(t):
         raise KernelError(E.EACCES)
-    return IcmpSocket(t.kernel.net, t.proc.creds.euid, family, stype, protocol, flags)
+    return IcmpSocket(net_of(t), t.proc.creds.euid, family, stype, protocol, flags)
