@@ -31,6 +31,7 @@ from umlpy.fs.ext4.extents import ExtentMap, NoSpace, Tree, empty_root
 from umlpy.abi.capability import CAP_SYS_RESOURCE
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import fiemap as F
+from umlpy.vfs.inode import Inode
 
 if TYPE_CHECKING:
     from umlpy.fs.ext4.fs import Ext4Fs
@@ -47,6 +48,7 @@ class Ext4Inode(Ext2Inode):
     def __init__(self, fs: Ext4Fs, ino: int, raw: bytes) -> None:
         self.ext_tree: Tree | None = None      # extents.ExtentMap's parsed tree
         self._seed: tuple[int, int] | None = None
+        self.orphan_slot: int | None = None    # its slot in the orphan file (orphan.py)
         super().__init__(fs, ino, raw)
         self.fs: Ext4Fs = fs
 
@@ -66,6 +68,52 @@ class Ext4Inode(Ext2Inode):
     def _set_fast_symlink(self, target: bytes) -> None:
         self.flags &= ~X.FL_EXTENTS
         super()._set_fast_symlink(target)
+
+    # -- the orphan list (orphan.py) ---------------------------------------------------
+    def _drop(self, inode: Ext2Inode) -> None:
+        """The last link of an inode still open goes: it becomes an orphan
+        (ext4_unlink, ext4_rmdir), freed at the last close or after a crash."""
+        super()._drop(inode)
+        if inode.nlink <= 0 and not inode._freed:
+            self.fs.orphans.add(inode)      # type: ignore[arg-type]
+
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        """ext4_tmpfile: born an orphan."""
+        child = super().tmpfile(mode, uid, gid)
+        self.fs.orphans.add(child)      # type: ignore[arg-type]
+        return child
+
+    def link(self, name: bytes, inode: Inode) -> None:
+        """ext4_link: a linked O_TMPFILE inode is no orphan any more."""
+        was_orphan = inode.nlink == 0
+        super().link(name, inode)
+        if was_orphan:
+            self.fs.orphans.remove(inode)       # type: ignore[arg-type]
+
+    def truncate(self, size: int) -> None:
+        """ext4_truncate: an orphan while blocks are freed, so that a crash
+        before the end has the next mount finish the job."""
+        trims = self.is_reg and 0 <= size <= self._size
+        if trims:
+            self.fs.orphans.add(self)
+        try:
+            super().truncate(size)
+        finally:
+            if trims and self.nlink > 0:
+                self.fs.orphans.remove(self)
+
+    def finish_truncate(self) -> None:
+        """An orphan with links found at mount: the blocks past i_size go,
+        the tail of the last block is zeroed (ext4_truncate)."""
+        if self.is_reg:
+            self.fs.check_rw()
+            self.truncate(self._size)
+
+    def release(self) -> None:
+        """ext4_evict_inode: off the orphan list, then freed."""
+        if not self._freed and not self.fs.read_only:
+            self.fs.orphans.remove(self)
+        super().release()
 
     def btime(self) -> int | None:
         """i_crtime (with its extra word when i_extra_isize covers that too), when
