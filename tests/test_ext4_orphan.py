@@ -27,6 +27,8 @@ from arch_um.hostfile import HostFile
 from umlpy.block.device import ImageDevice
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext4 import mount_ext4
+from umlpy.kernel.errors import KernelError
+from umlpy.abi import errno as E
 from umlpy.fs.ext4 import layout as X
 
 pytestmark = pytest.mark.skipif(shutil.which("mke2fs") is None or shutil.which("debugfs") is None,
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.skipif(shutil.which("mke2fs") is None or shutil.which("
 VARIANTS = {
     "list": ("ext4", ["-O", "^orphan_file"]),
     "orphan_file": ("ext4", ["-O", "orphan_file"]),
+    "orphan_file-4k": ("ext4", ["-O", "orphan_file", "-b", "4096"]),
     "ext3": ("ext3", []),
 }
 
@@ -89,7 +92,7 @@ def test_unlinked_open_file_is_freed_after_a_crash(tmp_path: Path, variant: str)
     fresh = counts(img)
     killed(img, fstype, "dd if=/dev/urandom of=f bs=64k count=4 2>/dev/null; exec 3<>f; rm f; "
                         "dd if=/dev/zero bs=64k count=8 >&3 2>/dev/null; sync")
-    ino = 13 if variant == "orphan_file" else 12
+    ino = 13 if variant.startswith("orphan_file") else 12
     assert f"Clearing orphaned inode {ino} " in e2fsck_replay(img, tmp_path)
     log = next_mount_log(img, fstype)
     assert "EXT4-fs (ubdb): 1 orphan inode deleted" in log
@@ -147,10 +150,9 @@ def test_truncate_in_progress_is_finished_at_mount(tmp_path: Path, variant: str)
     fs.unmount()
 
 
-def test_linux_style_orphan_list_made_by_debugfs(tmp_path: Path) -> None:
-    """An orphan list as Linux leaves it (two inodes: one unlinked, one
-    being truncated, chained through i_dtime) is left alone on a
-    write-protected disk and processed at a read-write mount."""
+def linux_list(tmp_path: Path) -> tuple[Path, int, int]:
+    """An orphan list as Linux leaves it: two inodes, one unlinked, one
+    being truncated, chained through i_dtime; (image, their numbers)."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "gone").write_bytes(os.urandom(100_000))
@@ -162,6 +164,13 @@ def test_linux_style_orphan_list_made_by_debugfs(tmp_path: Path) -> None:
             f"sif <{cut}> size 1000", f"ssv last_orphan {gone}"]
     for c in cmds:
         debugfs(img, c, write=True)
+    return img, gone, cut
+
+
+def test_linux_style_orphan_list_made_by_debugfs(tmp_path: Path) -> None:
+    """Such a list is left alone on a write-protected disk and processed
+    at a read-write mount."""
+    img, gone, cut = linux_list(tmp_path)
     theirs = e2fsck_replay(img, tmp_path)
     assert f"Clearing orphaned inode {gone} " in theirs and f"Truncating orphaned inode {cut} " in theirs
     before = img.read_bytes()
@@ -223,4 +232,17 @@ def test_tmpfile_is_an_orphan_until_linked(tmp_path: Path, variant: str) -> None
     fsck(img)
     fs = mount(img, read_only=True)
     assert fs.root.lookup(b"kept").read(0, 100) == b"kept\n"
+    fs.unmount()
+
+
+def test_unprocessed_orphans_refuse_remount_rw(tmp_path: Path) -> None:
+    """A filesystem with errors keeps its orphans at a read-only mount, and
+    then may not become read-write (ext4_remount's EINVAL)."""
+    img, gone, cut = linux_list(tmp_path)
+    debugfs(img, "ssv state 3", write=True)
+    fs = mount_ext4(ImageDevice(HostFile(str(img), writable=True), read_only=False), True)
+    assert fs.sb.last_orphan == gone
+    with pytest.raises(KernelError) as ei:
+        fs.set_read_only(False)
+    assert ei.value.errno == E.EINVAL
     fs.unmount()

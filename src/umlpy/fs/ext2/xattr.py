@@ -180,6 +180,20 @@ def _ibody(inode: Ext2Inode) -> list[Entry]:
     return parse(inode._raw, first, first, len(inode._raw))
 
 
+def ibody_entries(inode: Ext2Inode) -> list[Entry]:
+    """The entries in the inode body, every namespace (ext4's inline data reads system.data)."""
+    return _ibody(inode)
+
+
+def drop_ibody_entry(inode: Ext2Inode, index: int, name: bytes) -> None:
+    """Remove one entry from the inode body (ext4's inline data conversion)."""
+    body = _ibody(inode)
+    rest = [e for e in body if e.index != index or e.name != name]
+    if len(rest) < len(body):
+        start, area = _ibody_area(inode, rest)
+        inode._raw[start:] = area
+
+
 def _ibody_area(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray]:
     """(offset, bytes) of the body holding fewer entries (new values go to the block)."""
     start = _ibody_start(inode)

@@ -1,10 +1,11 @@
 """Ext4Fs: ext2's driver with ext4's on-disk format (and the ext3 type name).
 
 What is mounted, as Linux's ext4_feature_set_ok decides it: for "ext4"
-the INCOMPAT features filetype, meta_bg, extent, 64bit, flex_bg and
-metadata_csum_seed, RO_COMPAT sparse_super, large_file, btree_dir,
-huge_file, uninit_bg (gdt_csum), dir_nlink, extra_isize and
-metadata_csum; "ext3" only ext3's.  Unknown RO_COMPAT features allow a
+the INCOMPAT features filetype, meta_bg, extent, 64bit, flex_bg,
+metadata_csum_seed and inline_data (inline.py), RO_COMPAT sparse_super,
+large_file, btree_dir, huge_file, uninit_bg (gdt_csum), dir_nlink,
+extra_isize, metadata_csum and orphan_present (orphan.py); "ext3" only
+ext3's.  Unknown RO_COMPAT features allow a
 read-only mount; other INCOMPAT features refuse it, naming them, before
 anything is written.
 
@@ -14,7 +15,9 @@ transaction start afterwards is refused.  A read-write mount with a
 journal journals every metadata change, in ordered mode (journal.py):
 the superblock says needs_recovery while mounted (its state stays as it
 was, as Linux's ext4_setup_super leaves it) and unmount leaves the
-journal empty and the flag cleared.  Without a journal, writes go
+journal empty and the flag cleared.  Orphans (files unlinked while
+open, truncates under way) are recorded in the same transactions and
+finished at the next mount (orphan.py).  Without a journal, writes go
 straight to their blocks with the superblock marked not clean while
 mounted, as ext2's.
 
@@ -226,6 +229,14 @@ class Ext4Fs(Ext2Fs):
             self.sb.feature_ro_compat &= ~X.RO_COMPAT_ORPHAN_PRESENT
         self._write_super()
         self.device.flush()
+
+    def set_read_only(self, ro: bool) -> None:
+        """ext4_remount: read-write again only once the orphans are dealt with."""
+        if not ro and self.read_only and self.orphans.unprocessed():
+            self.msg("Couldn't remount RDWR because of unprocessed orphan inode list.  "
+                     "Please umount/remount instead", printk.pr_warn)
+            raise KernelError(E.EINVAL)
+        super().set_read_only(ro)
 
     @property
     def gdt_count(self) -> int:

@@ -25,9 +25,11 @@ from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.inode import Ext2Inode
-from umlpy.fs.ext4 import csum
+from umlpy.fs.ext2.dir import Directory
+from umlpy.fs.ext4 import csum, inline
 from umlpy.fs.ext4 import layout as X
 from umlpy.fs.ext4.extents import ExtentMap, NoSpace, Tree, empty_root
+from umlpy.fs.ext4.inline import InlineDir
 from umlpy.abi.capability import CAP_SYS_RESOURCE
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import fiemap as F
@@ -93,6 +95,10 @@ class Ext4Inode(Ext2Inode):
     def truncate(self, size: int) -> None:
         """ext4_truncate: an orphan while blocks are freed, so that a crash
         before the end has the next mount finish the job."""
+        if self.is_inline and self.is_reg:
+            self.fs.check_rw()
+            self._check_mutable()
+            self.uninline()
         trims = self.is_reg and 0 <= size <= self._size
         if trims:
             self.fs.orphans.add(self)
@@ -105,7 +111,7 @@ class Ext4Inode(Ext2Inode):
     def finish_truncate(self) -> None:
         """An orphan with links found at mount: the blocks past i_size go,
         the tail of the last block is zeroed (ext4_truncate)."""
-        if self.is_reg:
+        if self.is_reg and not self.is_inline:     # an inline file has no blocks to free
             self.fs.check_rw()
             self.truncate(self._size)
 
@@ -114,6 +120,102 @@ class Ext4Inode(Ext2Inode):
         if not self._freed and not self.fs.read_only:
             self.fs.orphans.remove(self)
         super().release()
+
+    # -- inline data (inline.py) ------------------------------------------------------
+    @property
+    def is_inline(self) -> bool:
+        return bool(self.flags & X.FL_INLINE_DATA)
+
+    def _dirx(self) -> Directory:
+        if self._dir is None and self.is_dir and self.is_inline:
+            self._dir = InlineDir(self)     # type: ignore[assignment]
+        return super()._dirx()
+
+    def blocks(self) -> int:
+        """ext4_getattr: an inline inode counts the sectors its bytes would
+        take, so that tools do not take it for a sparse file."""
+        if self.is_inline:
+            return self.i_blocks + (self._size + 511 >> 9)
+        return self.i_blocks
+
+    def _read_disk(self, off: int, n: int) -> bytes:
+        if self.is_inline:
+            return inline.contents(self)[off:off + n]
+        return super()._read_disk(off, n)
+
+    def readlink(self) -> bytes:
+        if self.is_symlink and self.is_inline:
+            if self._size >= self.fs.block_size:
+                raise KernelError(E.EIO)
+            return inline.contents(self)
+        return super().readlink()
+
+    def _write_disk(self, off: int, data: bytes) -> int:
+        self.uninline()
+        return super()._write_disk(off, data)
+
+    def seek_data(self, off: int, whence: int) -> int:
+        """An inline file is all data (iomap's IOMAP_INLINE)."""
+        if not self.is_inline:
+            return super().seek_data(off, whence)
+        if not 0 <= off < self._size:
+            raise KernelError(E.ENXIO)
+        return off if whence == C.SEEK_DATA else self._size
+
+    def _drop_inline(self) -> None:
+        """system.data and the flag go; i_block becomes an empty map."""
+        xattr.drop_ibody_entry(self, inline.XATTR_INDEX_SYSTEM, inline.DATA_NAME)
+        self.flags &= ~X.FL_INLINE_DATA
+        self.ext_tree = None
+        if self.fs.has_extents:
+            self.flags |= X.FL_EXTENTS
+            self.block = empty_root()
+        else:
+            self.block = [0] * L.N_BLOCKS
+
+    def _undo(self) -> Callable[[], None]:
+        """What puts the inode back as it is now (a conversion short of space)."""
+        flags, block, raw = self.flags, list(self.block), bytes(self._raw)
+
+        def undo() -> None:
+            self.fs.bmap.free_from(self, 0)
+            self.flags, self.block, self._raw[:] = flags, block, raw
+            self.ext_tree = None
+        return undo
+
+    def uninline(self) -> None:
+        """ext4_convert_inline_data: a file about to change gets its bytes
+        into a block of its own (ENOSPC leaves it inline)."""
+        if not self.is_inline or not self.is_reg:
+            return
+        self.fs.check_rw()
+        data = inline.contents(self)
+        undo = self._undo()
+        self._drop_inline()
+        if data and super()._write_disk(0, data) < len(data):
+            undo()
+            raise KernelError(E.ENOSPC)
+
+    def uninline_dir(self) -> Ext4Inode:
+        """ext4_convert_inline_data_nolock for a directory about to change:
+        one block with '.', '..' and the same entries."""
+        fs = self.fs
+        fs.check_rw()
+        old = self._dir if isinstance(self._dir, InlineDir) else InlineDir(self)
+        undo = self._undo()
+        self._drop_inline()
+        self._dir = None
+        try:
+            blk = self._alloc_single()
+        except KernelError:
+            undo()
+            raise
+        fs.dir_class.format_new(self, blk, old.dots[b".."].ino)
+        self.set_size(fs.block_size)
+        new = self._dirx()
+        for name, e in old.names.items():
+            new.add(name, e.ino, e.ftype)
+        return self
 
     def btime(self) -> int | None:
         """i_crtime (with its extra word when i_extra_isize covers that too), when
@@ -203,6 +305,7 @@ class Ext4Inode(Ext2Inode):
             raise KernelError(E.EOPNOTSUPP)
         self.fs.check_rw()
         self.writeback()
+        self.uninline()
         try:
             if mode & C.FALLOC_FL_PUNCH_HOLE:
                 self._punch_hole(off, n)
@@ -342,6 +445,9 @@ class Ext4Inode(Ext2Inode):
         (s_bitmap_maxbytes for block-mapped files), then iomap's report:
         each extent cut to the range, unwritten ones flagged, blocks past
         EOF included; FIEMAP_FLAG_XATTR reports where the xattrs are."""
+        if self.is_inline and not fi.flags & F.FIEMAP_FLAG_XATTR:
+            self._fiemap_inline(fi, start, length)
+            return
         extent_mapped = self.flags & X.FL_EXTENTS
         limit = self.fs.max_file_size if extent_mapped else self.fs.bitmap_max_size
         fi.flags &= ~F.FIEMAP_FLAG_CACHE       # the extent cache is the tree itself
@@ -371,6 +477,17 @@ class Ext4Inode(Ext2Inode):
             flags = F.FIEMAP_EXTENT_UNWRITTEN if e.unwritten else 0
             if not fi.add(a * bs, (e.pblk + a - e.lblk) * bs, (b - a) * bs, flags):
                 break
+        fi.finish()
+
+    def _fiemap_inline(self, fi: F.FiemapInfo, start: int, length: int) -> None:
+        """ext4_inline_data_iomap: one extent, the bytes in the inode table
+        from i_block on (flagged DATA_INLINE and NOT_ALIGNED)."""
+        fs = self.fs
+        fi.prep(start, length, fs.max_file_size)
+        blk, off = fs.inode_loc(self.ino)
+        if start < self._size:
+            fi.add(0, blk * fs.block_size + off + X.IBLOCK_OFF, self._size,
+                   F.FIEMAP_EXTENT_DATA_INLINE)
         fi.finish()
 
     def _fiemap_xattr(self, fi: F.FiemapInfo, start: int) -> None:

@@ -128,6 +128,13 @@ class Orphans:
     def empty(self) -> bool:
         return not self.fs.sb.last_orphan and (self.file is None or self.file.empty())
 
+    def unprocessed(self) -> bool:
+        """Orphans on disk that no inode of this mount stands for (a
+        read-only mount that skipped the cleanup)."""
+        in_file = self.file is not None and not self.file.empty()
+        return bool(self.fs.sb.last_orphan) and not self.chain or in_file and not any(
+            i.orphan_slot is not None for i in self.fs.icache.values())   # type: ignore[attr-defined]
+
     def add(self, inode: Ext4Inode) -> None:
         """ext4_orphan_add: record inode, in the running transaction."""
         fs = self.fs

@@ -1,0 +1,170 @@
+"""inline_data (fs/ext4/inline.py): images `mke2fs -O inline_data -d` made.
+
+A guest reads every file, symlink and directory of such an image (tiny
+files and directories in their inodes, larger ones in blocks) and the
+listing must match the tree it was made from; st_blocks as ext4_getattr
+reports it.  Then the guest changes inline files and directories (each
+change converts, as ext4_convert_inline_data does), `e2fsck -fn` must
+find the image clean, and debugfs must read what the guest wrote.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import sh
+from test_ext4 import debugfs, fsck, mkfs, mount
+from umlpy.fs.ext4 import layout as X
+
+pytestmark = pytest.mark.skipif(shutil.which("mke2fs") is None or shutil.which("debugfs") is None,
+                                reason="e2fsprogs missing")
+
+BLOCK_SIZES = [1024, 4096]
+
+
+def make_tree(root: Path) -> None:
+    rnd = __import__("random").Random(7)
+    for n in (0, 1, 30, 59, 60, 61, 100, 140, 160, 400, 5000):
+        (root / f"f{n}").write_bytes(rnd.randbytes(n))
+    (root / "tiny").mkdir()
+    (root / "tiny" / "a").write_bytes(b"a\n")
+    (root / "tiny" / "sub").mkdir()
+    (root / "tiny" / "sub" / "deep").write_bytes(b"deep\n")
+    (root / "empty").mkdir()
+    (root / "many").mkdir()
+    for i in range(40):
+        (root / "many" / f"name{i}").write_bytes(b"%d\n" % i)
+    (root / "mid").mkdir()
+    for i in range(5):
+        (root / "mid" / f"entry-with-a-longer-name-{i}").write_bytes(b"m%d\n" % i)
+    os.symlink("f1", root / "short")
+    os.symlink("t/" + "x" * 70, root / "long70")
+    os.symlink("../" * 40 + "f100", root / "tiny" / "long120")
+
+
+def image(tmp_path: Path, bs: int) -> tuple[Path, Path]:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    make_tree(tree)
+    img = mkfs(tmp_path / "fs.img", "16M", "-b", str(bs), "-O", "inline_data", src=tree)
+    return img, tree
+
+
+def listing(root: Path) -> str:
+    """What the guest's script prints, computed on the host."""
+    out = []
+    for p in sorted(root.rglob("*"), key=lambda p: str(p.relative_to(root))):
+        rel = str(p.relative_to(root))
+        if p.is_symlink():
+            out.append(f"L {rel} {os.readlink(p)}")
+        elif p.is_dir():
+            out.append(f"D {rel} {' '.join(sorted(x.name for x in p.iterdir()))}")
+        else:
+            out.append(f"F {rel} {hashlib.md5(p.read_bytes()).hexdigest()}")
+    return "\n".join(out) + "\n"
+
+
+GUEST_LISTING = r"""
+cd /mnt && find . -mindepth 1 | sed 's|^\./||' | grep -v '^lost+found' | sort | while read p; do
+  if [ -L "$p" ]; then echo "L $p $(readlink "$p")"
+  elif [ -d "$p" ]; then echo "D $p $(ls -A "$p" | sort | tr '\n' ' ' | sed 's/ $//')"
+  else echo "F $p $(md5sum < "$p" | cut -d' ' -f1)"; fi
+done
+"""
+
+
+@pytest.mark.parametrize("bs", BLOCK_SIZES)
+def test_guest_reads_an_inline_data_image(tmp_path: Path, bs: int) -> None:
+    img, tree = image(tmp_path, bs)
+    assert "inline_data" in subprocess.run(["dumpe2fs", "-h", str(img)], capture_output=True,
+                                           text=True).stdout
+    inline = [n for n in ("f1", "f59", "f100", "tiny", "empty", "long70")
+              if int(debugfs(img, f"stat /{n}").split(b"Flags: ")[1].split()[0], 16)
+              & X.FL_INLINE_DATA]
+    assert len(inline) >= 5, inline            # what mke2fs put in inodes
+    r = sh("mount -t ext4 -o ro /dev/ubdb /mnt || exit 1\n" + GUEST_LISTING +
+           "echo STAT $(stat -c '%s:%b' /mnt/f100 /mnt/f0 /mnt/f5000)\n"
+           "ls -a /mnt/tiny /mnt/empty | tr '\\n' ' '; echo\n"
+           "cd /mnt/tiny/sub && cat ../../tiny/sub/deep && ls -id .. /mnt/tiny",
+           f"ubdb={img}")
+    out = r.stdout.decode()
+    body = "".join(ln + "\n" for ln in out.splitlines() if ln[:2] in ("F ", "D ", "L "))
+    assert body == listing(tree), out + r.stderr.decode()
+    stat = next(ln for ln in out.splitlines() if ln.startswith("STAT"))
+    bs_sectors = bs // 512
+    assert stat.split()[1:] == ["100:1", "0:0", f"5000:{-(-5000 // bs) * bs_sectors}"], stat
+    assert "/mnt/empty:\n" not in out and ". .. a long120 sub" in out.replace("  ", " ")
+    assert "deep\n" in out
+    ids = out.splitlines()[-1].split()         # ".." of tiny/sub is tiny
+    assert ids[0] == ids[2] and ids[1] == "..", out
+
+
+def test_page_cache_and_seek_of_inline_files(tmp_path: Path) -> None:
+    """mmap maps the page cache the inline bytes fill; SEEK_DATA/HOLE see
+    one run of data; FIEMAP reports it inline."""
+    from umlpy.abi import consts as C
+    from umlpy.vfs.fiemap import (EXTENT, FIEMAP_EXTENT_DATA_INLINE, FIEMAP_EXTENT_LAST,
+                                  FIEMAP_EXTENT_NOT_ALIGNED, FiemapInfo)
+    img, tree = image(tmp_path, 1024)
+    fs = mount(img, read_only=True)
+    f = fs.root.lookup(b"f100")
+    assert f.is_inline
+    want = (tree / "f100").read_bytes()
+    assert f.memfile().pread(200, 0) == want
+    assert f.seek_data(5, C.SEEK_DATA) == 5 and f.seek_data(5, C.SEEK_HOLE) == 100
+    written: list[bytes] = []
+    task = SimpleNamespace(mem=SimpleNamespace(write=lambda addr, data: written.append(data)))
+    f.fiemap(FiemapInfo(task, 0, 10, 0x1000), 0, 1 << 20)
+    logical, _, length, flags = EXTENT.unpack(written[0])[:4]
+    assert (logical, length) == (0, 100)
+    assert flags == FIEMAP_EXTENT_DATA_INLINE | FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_LAST
+    fs.unmount()
+
+
+GUEST_WRITES = r"""
+mount -t ext4 /dev/ubdb /mnt && cd /mnt || exit 1
+printf 'appended past the inline area %0200d\n' 7 >> f30
+printf 'x' >> f1
+echo new > tiny/new
+rm tiny/a
+mkdir empty/d && echo inside > empty/d/file
+mv f59 tiny/sub/moved
+truncate -s 10 f100
+echo over > f60
+ln -s f1 tiny/link
+rm mid/entry-with-a-longer-name-0
+cd / && umount /mnt && echo done
+"""
+
+
+@pytest.mark.parametrize("bs", BLOCK_SIZES)
+def test_guest_writes_convert_and_stay_clean(tmp_path: Path, bs: int) -> None:
+    img, tree = image(tmp_path, bs)
+    r = sh(GUEST_WRITES, f"ubdb={img}")
+    assert b"done" in r.stdout, r.stdout + r.stderr
+    fsck(img)
+    f30 = (tree / "f30").read_bytes() + b"appended past the inline area %0200d\n" % 7
+    assert debugfs(img, "cat /f30") == f30
+    assert debugfs(img, "cat /f1") == (tree / "f1").read_bytes() + b"x"
+    assert debugfs(img, "cat /tiny/new") == b"new\n"
+    assert debugfs(img, "cat /empty/d/file") == b"inside\n"
+    # debugfs dumps all of i_block for an inline file shorter than it: cut to i_size
+    assert debugfs(img, "cat /tiny/sub/moved")[:59] == (tree / "f59").read_bytes()
+    assert debugfs(img, "cat /f100") == (tree / "f100").read_bytes()[:10]
+    assert debugfs(img, "cat /f60") == b"over\n"
+    ls = debugfs(img, "ls /tiny").decode()
+    assert "new" in ls and "link" in ls and " a " not in ls.replace("\n", " ")
+    assert "entry-with-a-longer-name-0" not in debugfs(img, "ls /mid").decode()
+    # untouched inline files are still inline and read back as they were
+    assert debugfs(img, "cat /f61") == (tree / "f61").read_bytes()
+    fs = mount(img, read_only=True)
+    assert fs.root.lookup(b"f61").is_inline
+    assert fs.root.lookup(b"tiny").lookup(b"sub").lookup(b"moved").read(0, 100) == \
+        (tree / "f59").read_bytes()
+    fs.unmount()
