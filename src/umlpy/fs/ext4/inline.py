@@ -52,11 +52,16 @@ def regions(inode: Ext4Inode) -> tuple[bytes, bytes]:
     return X.IBLOCK.pack(*inode.block), e.value
 
 
-def contents(inode: Ext4Inode) -> bytes:
-    """The file's bytes (i_size of them; zeros where the inode has fewer)."""
+def read(inode: Ext4Inode, off: int = 0, n: int | None = None) -> bytes:
+    """n bytes of the file from off, within i_size (all of it: n None);
+    zeros past what the inode holds (a corrupt i_size costs no memory
+    beyond what is asked)."""
     head, tail = regions(inode)
     size = inode.size()
-    return (head + tail)[:size].ljust(size, b"\0")
+    end = size if n is None else min(size, off + n)
+    if off >= end:
+        return b""
+    return (head + tail)[off:end].ljust(end - off, b"\0")
 
 
 class InlineMap:

@@ -140,14 +140,14 @@ class Ext4Inode(Ext2Inode):
 
     def _read_disk(self, off: int, n: int) -> bytes:
         if self.is_inline:
-            return inline.contents(self)[off:off + n]
+            return inline.read(self, off, n)
         return super()._read_disk(off, n)
 
     def readlink(self) -> bytes:
         if self.is_symlink and self.is_inline:
             if self._size >= self.fs.block_size:
                 raise KernelError(E.EIO)
-            return inline.contents(self)
+            return inline.read(self)
         return super().readlink()
 
     def _write_disk(self, off: int, data: bytes) -> int:
@@ -189,7 +189,9 @@ class Ext4Inode(Ext2Inode):
         if not self.is_inline or not self.is_reg:
             return
         self.fs.check_rw()
-        data = inline.contents(self)
+        if self._size > self.fs.block_size:
+            raise self.fs.error(f"inode #{self.ino}: inline data larger than a block")
+        data = inline.read(self)
         undo = self._undo()
         self._drop_inline()
         if data and super()._write_disk(0, data) < len(data):
