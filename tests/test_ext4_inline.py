@@ -131,11 +131,13 @@ GUEST_WRITES = r"""
 mount -t ext4 /dev/ubdb /mnt && cd /mnt || exit 1
 printf 'appended past the inline area %0200d\n' 7 >> f30
 printf 'x' >> f1
+printf '0123456789' >> f61
 echo new > tiny/new
 rm tiny/a
 mkdir empty/d && echo inside > empty/d/file
 mv f59 tiny/sub/moved
 truncate -s 10 f100
+truncate -s 300 f140
 echo over > f60
 ln -s f1 tiny/link
 rm mid/entry-with-a-longer-name-0
@@ -143,28 +145,45 @@ cd / && umount /mnt && echo done
 """
 
 
+def cat(img: Path, path: str, size: int) -> bytes:
+    """debugfs's cat, cut to i_size (it dumps all of i_block for an inline
+    file shorter than that)."""
+    out = debugfs(img, f"cat {path}")
+    assert len(out) == size or len(out) == X.IBLOCK_SIZE > size, (path, len(out))
+    return out[:size]
+
+
 @pytest.mark.parametrize("bs", BLOCK_SIZES)
 def test_guest_writes_convert_and_stay_clean(tmp_path: Path, bs: int) -> None:
+    """Writes that still fit stay in the inode, larger ones convert to
+    extents, directories convert at their first change."""
     img, tree = image(tmp_path, bs)
+    old = {n: (tree / n).read_bytes() for n in ("f1", "f30", "f59", "f60", "f61", "f100", "f140")}
     r = sh(GUEST_WRITES, f"ubdb={img}")
     assert b"done" in r.stdout, r.stdout + r.stderr
     fsck(img)
-    f30 = (tree / "f30").read_bytes() + b"appended past the inline area %0200d\n" % 7
-    assert debugfs(img, "cat /f30") == f30
-    assert debugfs(img, "cat /f1") == (tree / "f1").read_bytes() + b"x"
-    assert debugfs(img, "cat /tiny/new") == b"new\n"
-    assert debugfs(img, "cat /empty/d/file") == b"inside\n"
-    # debugfs dumps all of i_block for an inline file shorter than it: cut to i_size
-    assert debugfs(img, "cat /tiny/sub/moved")[:59] == (tree / "f59").read_bytes()
-    assert debugfs(img, "cat /f100") == (tree / "f100").read_bytes()[:10]
-    assert debugfs(img, "cat /f60") == b"over\n"
-    ls = debugfs(img, "ls /tiny").decode()
-    assert "new" in ls and "link" in ls and " a " not in ls.replace("\n", " ")
-    assert "entry-with-a-longer-name-0" not in debugfs(img, "ls /mid").decode()
-    # untouched inline files are still inline and read back as they were
-    assert debugfs(img, "cat /f61") == (tree / "f61").read_bytes()
+    want = {
+        "/f30": (old["f30"] + b"appended past the inline area %0200d\n" % 7, False),
+        "/f1": (old["f1"] + b"x", True),
+        "/f61": (old["f61"] + b"0123456789", True),
+        "/f100": (old["f100"][:10], True),
+        "/f140": (old["f140"] + bytes(160), False),
+        "/f60": (b"over\n", True),
+        "/tiny/new": (b"new\n", False),
+        "/empty/d/file": (b"inside\n", False),
+        "/tiny/sub/moved": (old["f59"], True),
+    }
     fs = mount(img, read_only=True)
-    assert fs.root.lookup(b"f61").is_inline
-    assert fs.root.lookup(b"tiny").lookup(b"sub").lookup(b"moved").read(0, 100) == \
-        (tree / "f59").read_bytes()
+    for path, (data, inline) in want.items():
+        assert cat(img, path, len(data)) == data, path
+        f = fs.root
+        for part in path.strip("/").split("/"):
+            f = f.lookup(part.encode())
+        assert f.read(0, 1000) == data and f.is_inline == inline, path
+    for d in ("tiny", "empty", "mid"):
+        assert not fs.root.lookup(d.encode()).is_inline, d
+    assert fs.root.lookup(b"tiny").lookup(b"link").readlink() == b"f1"
+    assert sorted(n for n, _, _ in fs.root.lookup(b"tiny").entries()) == \
+        [b"link", b"long120", b"new", b"sub"]
+    assert fs.root.lookup(b"mid").lookup(b"entry-with-a-longer-name-0") is None
     fs.unmount()

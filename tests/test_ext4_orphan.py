@@ -97,7 +97,7 @@ def test_unlinked_open_file_is_freed_after_a_crash(tmp_path: Path, variant: str)
     log = next_mount_log(img, fstype)
     assert "EXT4-fs (ubdb): 1 orphan inode deleted" in log
     fsck(img)
-    assert counts(img) == fresh
+    assert counts(img) == fresh == counts(tmp_path / "theirs.img")
     sb = X.Superblock(img.read_bytes()[1024:2048])
     assert sb.last_orphan == 0
     assert not sb.feature_ro_compat & X.RO_COMPAT_ORPHAN_PRESENT

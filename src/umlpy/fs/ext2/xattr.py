@@ -185,26 +185,36 @@ def ibody_entries(inode: Ext2Inode) -> list[Entry]:
     return _ibody(inode)
 
 
-def drop_ibody_entry(inode: Ext2Inode, index: int, name: bytes) -> None:
-    """Remove one entry from the inode body (ext4's inline data conversion)."""
-    body = _ibody(inode)
-    rest = [e for e in body if e.index != index or e.name != name]
-    if len(rest) < len(body):
-        start, area = _ibody_area(inode, rest)
-        inode._raw[start:] = area
+def set_ibody_entries(inode: Ext2Inode, entries: list[Entry]) -> bool:
+    """The inode body holds entries now (ext4's inline data, which grows and
+    shrinks system.data there); False, nothing changed, when they do not fit."""
+    got = _pack_ibody(inode, entries)
+    if got is None:
+        return False
+    start, area = got
+    inode._raw[start:] = area
+    return True
 
 
-def _ibody_area(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray]:
-    """(offset, bytes) of the body holding fewer entries (new values go to the block)."""
+def _pack_ibody(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray] | None:
+    """(offset, bytes) of the body holding entries; None when they do not fit."""
     start = _ibody_start(inode)
     hdr = L.XATTR_IBODY_HEADER_SIZE
-    packed = pack(entries, len(inode._raw) - start, hdr, hdr)
-    if packed is None:      # only if the values read overlapped
-        raise KernelError(E.EIO, f"ext2: inode {inode.ino}: bad in-inode xattrs")
+    packed = None if start is None else pack(entries, len(inode._raw) - start, hdr, hdr)
+    if packed is None:
+        return None
     area = packed[0]
     if entries:             # an empty area loses its magic, as ext4 leaves it
         L.U32.pack_into(area, 0, L.XATTR_MAGIC)
     return start, area
+
+
+def _ibody_area(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray]:
+    """(offset, bytes) of the body holding fewer entries (new values go to the block)."""
+    got = _pack_ibody(inode, entries)
+    if got is None:         # only if the values read overlapped
+        raise KernelError(E.EIO, f"ext2: inode {inode.ino}: bad in-inode xattrs")
+    return got
 
 
 # -- the EA block -------------------------------------------------------------------

@@ -10,13 +10,15 @@ run of records filling the attribute's value.
 
 Read here as Linux reads it: file data and mmap (the page cache is filled
 from these bytes), symlink targets, directory lookups and readdir.
-Changes are Linux's conversions, done earlier than Linux would (which is
-always legal: Linux only inlines when it chooses to): the first write,
-truncate or fallocate of an inline file moves its bytes to a block
-(ext4_convert_inline_data), the first change to an inline directory
-turns it into a one-block directory holding the same entries
-(ext4_convert_inline_data_nolock); the "system.data" attribute and the
-flag go.  New files are never inline.
+Writes and truncates of an inline file that still fit in the inode are
+made there, system.data's value growing or shrinking in the inode body
+(ext4_try_to_write_inline_data, ext4_inline_data_truncate); one that
+does not fit, and fallocate, first move the bytes to a block
+(ext4_convert_inline_data).  A directory is converted at its first
+change, earlier than Linux would (legal: Linux only inlines when it
+chooses to), into a one-block directory holding the same entries
+(ext4_convert_inline_data_nolock).  Conversion takes the "system.data"
+attribute and the flag away.  New files and directories are never inline.
 """
 from __future__ import annotations
 
@@ -37,11 +39,12 @@ DATA_NAME = b"data"
 DOTDOT_SIZE = 4             # EXT4_INLINE_DOTDOT_SIZE: the parent's inode number
 
 
+def _is_data(e: xattr.Entry) -> bool:
+    return e.index == XATTR_INDEX_SYSTEM and e.name == DATA_NAME
+
+
 def _data_entry(inode: Ext4Inode) -> xattr.Entry | None:
-    for e in xattr.ibody_entries(inode):
-        if e.index == XATTR_INDEX_SYSTEM and e.name == DATA_NAME:
-            return e
-    return None
+    return next((e for e in xattr.ibody_entries(inode) if _is_data(e)), None)
 
 
 def regions(inode: Ext4Inode) -> tuple[bytes, bytes]:
@@ -62,6 +65,24 @@ def read(inode: Ext4Inode, off: int = 0, n: int | None = None) -> bytes:
     if off >= end:
         return b""
     return (head + tail)[off:end].ljust(end - off, b"\0")
+
+
+def store(inode: Ext4Inode, data: bytes) -> bool:
+    """The inode's inline bytes become data (which should be i_size long):
+    i_block's 60, the rest as system.data's value, grown or shrunk in the
+    inode body (ext4_update_inline_data, ext4_inline_data_truncate);
+    False, nothing changed, when the body cannot hold them."""
+    body = xattr.ibody_entries(inode)
+    new = [xattr.Entry(e.index, e.name, data[X.IBLOCK_SIZE:]) if _is_data(e) else e for e in body]
+    if not any(_is_data(e) for e in body) or not xattr.set_ibody_entries(inode, new):
+        return False
+    inode.block = list(X.IBLOCK.unpack(data[:X.IBLOCK_SIZE].ljust(X.IBLOCK_SIZE, b"\0")))
+    return True
+
+
+def drop(inode: Ext4Inode) -> None:
+    """system.data leaves the inode body (the inode stops being inline)."""
+    xattr.set_ibody_entries(inode, [e for e in xattr.ibody_entries(inode) if not _is_data(e)])
 
 
 class InlineMap:

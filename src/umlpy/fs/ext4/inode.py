@@ -98,6 +98,12 @@ class Ext4Inode(Ext2Inode):
         if self.is_inline and self.is_reg:
             self.fs.check_rw()
             self._check_mutable()
+            if size >= 0 and self._store_inline(size):      # ext4_inline_data_truncate
+                self.set_size(size)
+                if self._mem is not None:
+                    self._mem.truncate(size)
+                self.touch()
+                return
             self.uninline()
         trims = self.is_reg and 0 <= size <= self._size
         if trims:
@@ -151,8 +157,20 @@ class Ext4Inode(Ext2Inode):
         return super().readlink()
 
     def _write_disk(self, off: int, data: bytes) -> int:
+        """ext4_try_to_write_inline_data: in the inode while it fits there."""
+        if self.is_inline and self._store_inline(off + len(data), off, data):
+            return len(data)
         self.uninline()
         return super()._write_disk(off, data)
+
+    def _store_inline(self, size: int, off: int = 0, data: bytes = b"") -> bool:
+        """The inline bytes become size long, data at off (zeros where the
+        file grows); False when that does not fit in the inode."""
+        if size > self.fs.block_size or not self.is_reg:
+            return False
+        new = bytearray(inline.read(self)[:size].ljust(max(size, off + len(data)), b"\0"))
+        new[off:off + len(data)] = data
+        return inline.store(self, bytes(new))
 
     def seek_data(self, off: int, whence: int) -> int:
         """An inline file is all data (iomap's IOMAP_INLINE)."""
@@ -164,7 +182,7 @@ class Ext4Inode(Ext2Inode):
 
     def _drop_inline(self) -> None:
         """system.data and the flag go; i_block becomes an empty map."""
-        xattr.drop_ibody_entry(self, inline.XATTR_INDEX_SYSTEM, inline.DATA_NAME)
+        inline.drop(self)
         self.flags &= ~X.FL_INLINE_DATA
         self.ext_tree = None
         if self.fs.has_extents:
