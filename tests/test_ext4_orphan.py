@@ -152,7 +152,8 @@ def test_truncate_in_progress_is_finished_at_mount(tmp_path: Path, variant: str)
 
 def linux_list(tmp_path: Path) -> tuple[Path, int, int]:
     """An orphan list as Linux leaves it: two inodes, one unlinked, one
-    being truncated, chained through i_dtime; (image, their numbers)."""
+    being truncated (immutable: that stops no truncate at mount), chained
+    through i_dtime; (image, their numbers)."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "gone").write_bytes(os.urandom(100_000))
@@ -161,7 +162,7 @@ def linux_list(tmp_path: Path) -> tuple[Path, int, int]:
     gone = int(debugfs(img, "stat /gone").split()[1])
     cut = int(debugfs(img, "stat /cut").split()[1])
     cmds = ["unlink /gone", f"sif <{gone}> links_count 0", f"sif <{gone}> dtime {cut}",
-            f"sif <{cut}> size 1000", f"ssv last_orphan {gone}"]
+            f"sif <{cut}> size 1000", f"sif <{cut}> flags 0x80010", f"ssv last_orphan {gone}"]
     for c in cmds:
         debugfs(img, c, write=True)
     return img, gone, cut

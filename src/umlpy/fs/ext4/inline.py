@@ -22,12 +22,12 @@ attribute and the flag away.  New files and directories are never inline.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
-from umlpy.fs.ext2.dir import Dirent
+from umlpy.fs.ext2.dir import ByName, Dirent
 from umlpy.fs.ext4 import layout as X
 from umlpy.kernel.errors import KernelError
 
@@ -101,7 +101,7 @@ class InlineMap:
         return None
 
 
-class InlineDir:
+class InlineDir(ByName):
     """A directory in its inode: read in place; changed after conversion."""
 
     def __init__(self, d: Ext4Inode) -> None:
@@ -127,19 +127,6 @@ class InlineDir:
                 name = bytes(buf[off + 8:off + 8 + name_len])
                 self.names[name] = Dirent(0, off, rec_len, ino, ftype, name)
             off += rec_len
-
-    def get(self, name: bytes) -> Dirent | None:
-        return self.names.get(name)
-
-    def listing(self) -> list[tuple[bytes, int, int]]:
-        ft = L.FT_TO_DT
-        return [(n, e.ino, ft.get(e.ftype, 0)) for n, e in self.names.items()]
-
-    def cookies(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
-        return None
-
-    def is_empty(self) -> bool:
-        return not self.names
 
     def add(self, name: bytes, ino: int, ftype: int) -> None:
         self.dir.uninline_dir()._dirx().add(name, ino, ftype)

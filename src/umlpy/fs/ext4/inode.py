@@ -115,11 +115,11 @@ class Ext4Inode(Ext2Inode):
                 self.fs.orphans.remove(self)
 
     def finish_truncate(self) -> None:
-        """An orphan with links found at mount: the blocks past i_size go,
-        the tail of the last block is zeroed (ext4_truncate)."""
+        """An orphan with links found at mount: the blocks past i_size go
+        (ext4_truncate, which the flags the VFS checks do not stop)."""
         if self.is_reg and not self.is_inline:     # an inline file has no blocks to free
             self.fs.check_rw()
-            self.truncate(self._size)
+            self._trim_to(self._size)
 
     def release(self) -> None:
         """ext4_evict_inode: off the orphan list, then freed."""

@@ -244,10 +244,17 @@ class Orphans:
 
     def _process(self, inode: Ext4Inode) -> bool:
         """ext4_process_orphan: free an unlinked inode (True) or finish the
-        truncate of a linked one to its i_size (False)."""
-        if inode.nlink:
-            inode.finish_truncate()
+        truncate of a linked one to its i_size (False).  One that cannot be
+        (a corrupt block map, an immutable file) is only taken off the list,
+        left for e2fsck, as Linux's error path does."""
+        try:
+            if inode.nlink:
+                inode.finish_truncate()
+                return False
+            inode.release()
+            return True
+        except KernelError as e:
+            self.fs.msg(f"orphan inode {inode.ino}: {e}", printk.pr_warn)
+            return bool(not inode.nlink)
+        finally:
             self.remove(inode)
-            return False
-        inode.release()
-        return True
