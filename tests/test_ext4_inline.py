@@ -3,9 +3,10 @@
 A guest reads every file, symlink and directory of such an image (tiny
 files and directories in their inodes, larger ones in blocks) and the
 listing must match the tree it was made from; st_blocks as ext4_getattr
-reports it.  Then the guest changes inline files and directories (each
-change converts, as ext4_convert_inline_data does), `e2fsck -fn` must
-find the image clean, and debugfs must read what the guest wrote.
+reports it.  Then the guest changes inline files and directories (in
+place while they fit, converted as ext4_convert_inline_data does when
+not), `e2fsck -fn` must find the image clean, and debugfs must read
+what the guest wrote.
 """
 from __future__ import annotations
 
@@ -141,6 +142,9 @@ truncate -s 300 f140
 echo over > f60
 ln -s f1 tiny/link
 rm mid/entry-with-a-longer-name-0
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do : > tiny/sub/file-number-$i; done
+mv tiny/sub/deep tiny/sub/deeper
+echo LS $(ls tiny) / $(ls empty)
 cd / && umount /mnt && echo done
 """
 
@@ -155,8 +159,8 @@ def cat(img: Path, path: str, size: int) -> bytes:
 
 @pytest.mark.parametrize("bs", BLOCK_SIZES)
 def test_guest_writes_convert_and_stay_clean(tmp_path: Path, bs: int) -> None:
-    """Writes that still fit stay in the inode, larger ones convert to
-    extents, directories convert at their first change."""
+    """Writes and names that still fit stay in the inode, larger ones
+    convert (files to extents, directories to a block)."""
     img, tree = image(tmp_path, bs)
     old = {n: (tree / n).read_bytes() for n in ("f1", "f30", "f59", "f60", "f61", "f100", "f140")}
     r = sh(GUEST_WRITES, f"ubdb={img}")
@@ -180,10 +184,16 @@ def test_guest_writes_convert_and_stay_clean(tmp_path: Path, bs: int) -> None:
         for part in path.strip("/").split("/"):
             f = f.lookup(part.encode())
         assert f.read(0, 1000) == data and f.is_inline == inline, path
-    for d in ("tiny", "empty", "mid"):
-        assert not fs.root.lookup(d.encode()).is_inline, d
-    assert fs.root.lookup(b"tiny").lookup(b"link").readlink() == b"f1"
-    assert sorted(n for n, _, _ in fs.root.lookup(b"tiny").entries()) == \
-        [b"link", b"long120", b"new", b"sub"]
+    tiny = fs.root.lookup(b"tiny")
+    assert tiny.is_inline and fs.root.lookup(b"empty").is_inline       # the names fit
+    sub = tiny.lookup(b"sub")
+    assert not sub.is_inline and sub.lookup(b"deeper").read(0, 9) == b"deep\n"
+    assert sorted(n for n, _, _ in sub.entries()) == sorted(
+        [b"deeper", b"moved"] + [b"file-number-%d" % i for i in range(1, 13)])
+    assert tiny.lookup(b"link").readlink() == b"f1"
+    assert sorted(n for n, _, _ in tiny.entries()) == [b"link", b"long120", b"new", b"sub"]
+    assert b"LS link long120 new sub / d" in r.stdout
+    assert " file-number-12" in debugfs(img, "ls /tiny/sub").decode()
+    assert " new " in debugfs(img, "ls /tiny").decode()
     assert fs.root.lookup(b"mid").lookup(b"entry-with-a-longer-name-0") is None
     fs.unmount()

@@ -196,6 +196,18 @@ def set_ibody_entries(inode: Ext2Inode, entries: list[Entry]) -> bool:
     return True
 
 
+def ibody_value_room(inode: Ext2Inode, index: int, name: bytes) -> int:
+    """The longest value entry (index, name) could have in the inode body,
+    the other entries kept (ext4's get_max_inline_xattr_value_size)."""
+    start = _ibody_start(inode)
+    if start is None:
+        return 0
+    others = [e for e in _ibody(inode) if e.index != index or e.name != name]
+    used = L.XATTR_IBODY_HEADER_SIZE + _entry_size(len(name)) + 4 + sum(
+        _entry_size(len(e.name)) + L.xattr_pad(len(e.value)) for e in others)
+    return max(0, len(inode._raw) - start - used) & ~3
+
+
 def _pack_ibody(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray] | None:
     """(offset, bytes) of the body holding entries; None when they do not fit."""
     start = _ibody_start(inode)

@@ -10,15 +10,19 @@ run of records filling the attribute's value.
 
 Read here as Linux reads it: file data and mmap (the page cache is filled
 from these bytes), symlink targets, directory lookups and readdir.
-Writes and truncates of an inline file that still fit in the inode are
-made there, system.data's value growing or shrinking in the inode body
-(ext4_try_to_write_inline_data, ext4_inline_data_truncate); one that
-does not fit, and fallocate, first move the bytes to a block
-(ext4_convert_inline_data).  A directory is converted at its first
-change, earlier than Linux would (legal: Linux only inlines when it
-chooses to), into a one-block directory holding the same entries
-(ext4_convert_inline_data_nolock).  Conversion takes the "system.data"
-attribute and the flag away.  New files and directories are never inline.
+Changes are made in the inode while they fit there, as Linux makes them:
+writes and truncates of a file, system.data's value growing or shrinking
+in the inode body (ext4_try_to_write_inline_data,
+ext4_inline_data_truncate); names added to a directory in the first
+record with room, system.data's value grown to all the body can hold
+when none has (ext4_try_add_inline_entry, ext4_update_inline_dir),
+removed by merging into the record before (ext4_delete_inline_entry),
+renamed in place.  What does not fit, and fallocate, first converts:
+a file's bytes move to a block (ext4_convert_inline_data), a directory
+becomes a one-block directory holding the same entries
+(ext4_convert_inline_data_nolock); system.data and the flag go.  New
+files and directories are never inline (legal: Linux only inlines when
+it chooses to).
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING
 from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
-from umlpy.fs.ext2.dir import ByName, Dirent
+from umlpy.fs.ext2.dir import ByName, Dirent, Directory
 from umlpy.fs.ext4 import layout as X
 from umlpy.kernel.errors import KernelError
 
@@ -102,7 +106,8 @@ class InlineMap:
 
 
 class InlineDir(ByName):
-    """A directory in its inode: read in place; changed after conversion."""
+    """A directory in its inode, read and changed in place as Linux's
+    inline.c does while its entries fit; converted when they do not."""
 
     def __init__(self, d: Ext4Inode) -> None:
         self.dir = d
@@ -110,11 +115,13 @@ class InlineDir(ByName):
         self.names: dict[bytes, Dirent] = {}
         head, tail = regions(d)
         self.dots = {b"..": Dirent(0, 0, DOTDOT_SIZE, L.U32.unpack_from(head)[0], L.FT_DIR, b"..")}
-        self._parse(head, DOTDOT_SIZE, len(head))
-        self._parse(tail, 0, len(tail))
+        self.tail_len = len(tail)
+        # the records of i_block (after the parent) and of system.data's value
+        self.runs = [self._parse(0, head, DOTDOT_SIZE, len(head)), self._parse(1, tail, 0, len(tail))]
 
-    def _parse(self, buf: bytes, off: int, end: int) -> None:
+    def _parse(self, run: int, buf: bytes, off: int, end: int) -> list[Dirent]:
         """ext4_check_dir_entry over one run of records."""
+        out: list[Dirent] = []
         while off < end:
             ino, rec_len, name_len, ftype = L.DIRENT.unpack_from(buf, off) if off + 8 <= end \
                 else (0, 0, 0, 0)
@@ -123,16 +130,99 @@ class InlineDir(ByName):
                 ftype = 0
             if rec_len < 12 or rec_len & 3 or off + rec_len > end or L.DIRENT_HDR + name_len > rec_len:
                 raise KernelError(E.EUCLEAN, f"inline directory {self.dir.ino}: bad entry")
+            name = bytes(buf[off + 8:off + 8 + name_len])
+            e = Dirent(run, off, rec_len, ino, ftype, name)
+            out.append(e)
             if ino:
-                name = bytes(buf[off + 8:off + 8 + name_len])
-                self.names[name] = Dirent(0, off, rec_len, ino, ftype, name)
+                self.names[name] = e
             off += rec_len
+        return out
+
+    def _store(self) -> None:
+        """The records back into i_block and system.data (i_size follows)."""
+        head, tail = bytearray(X.IBLOCK_SIZE), bytearray(self.tail_len)
+        L.U32.pack_into(head, 0, self.dots[b".."].ino)
+        for buf, run in zip((head, tail), self.runs):
+            for e in run:
+                L.DIRENT.pack_into(buf, e.off, e.ino, e.rec_len, len(e.name) if e.ino else 0,
+                                   e.ftype if e.ino else 0)
+                if e.ino:
+                    buf[e.off + 8:e.off + 8 + len(e.name)] = e.name
+        if not store(self.dir, bytes(head + tail)):
+            raise KernelError(E.EIO, f"inline directory {self.dir.ino}: does not fit")
+        self.dir.set_size(X.IBLOCK_SIZE + self.tail_len)
+
+    def _slot(self, need: int) -> tuple[list[Dirent], int] | None:
+        """The first record with need bytes to spare (its run and index)."""
+        for run in self.runs:
+            for i, e in enumerate(run):
+                if e.slack() >= need:
+                    return run, i
+        return None
+
+    def _grow(self, need: int) -> bool:
+        """ext4_update_inline_dir: system.data's value takes all the room the
+        inode body has, the new space joining its last record."""
+        room = xattr.ibody_value_room(self.dir, XATTR_INDEX_SYSTEM, DATA_NAME)
+        if room - self.tail_len < need:
+            return False
+        run = self.runs[1]
+        if run:
+            run[-1].rec_len += room - self.tail_len
+        else:
+            run.append(Dirent(1, 0, room, 0, 0, b""))
+        self.tail_len = room
+        return True
+
+    def _replaced(self) -> Directory | None:
+        """The directory that took this one's place since a caller got it
+        (an add converted it in the middle of a rename), if any."""
+        return None if self.dir._dir is self else self.dir._dirx()
 
     def add(self, name: bytes, ino: int, ftype: int) -> None:
-        self.dir.uninline_dir()._dirx().add(name, ino, ftype)
+        """ext4_try_add_inline_entry, else the conversion."""
+        if (now := self._replaced()) is not None:
+            now.add(name, ino, ftype)
+            return
+        need = L.rec_len_needed(len(name))
+        found = self._slot(need) or (self._grow(need) and self._slot(need)) or None
+        if found is None:
+            self.dir.uninline_dir()._dirx().add(name, ino, ftype)
+            return
+        run, i = found
+        e = run[i]
+        ftype = ftype if self.filetype else 0
+        if e.ino:
+            used = L.rec_len_needed(len(e.name))
+            new = Dirent(e.lblk, e.off + used, e.rec_len - used, ino, ftype, name)
+            e.rec_len = used
+            run.insert(i + 1, new)
+        else:
+            e.ino, e.ftype, e.name = ino, ftype, name
+            new = e
+        self.names[name] = new
+        self._store()
 
     def remove(self, name: bytes) -> Dirent:
-        return self.dir.uninline_dir()._dirx().remove(name)     # type: ignore[return-value]
+        """ext4_delete_inline_entry: merged into the record before, or emptied."""
+        if (now := self._replaced()) is not None:
+            return now.remove(name)     # type: ignore[return-value]
+        e = self.names.pop(name)
+        run = self.runs[e.lblk]
+        i = run.index(e)
+        if i > 0:
+            run[i - 1].rec_len += e.rec_len
+            del run[i]
+        else:
+            e.ino = 0
+        self._store()
+        return e
 
     def retarget(self, name: bytes, ino: int, ftype: int) -> None:
-        self.dir.uninline_dir()._dirx().retarget(name, ino, ftype)
+        if (now := self._replaced()) is not None:
+            now.retarget(name, ino, ftype)
+            return
+        e = self.dots[name] if name == b".." else self.names[name]
+        e.ino = ino
+        e.ftype = ftype if self.filetype else 0
+        self._store()

@@ -221,6 +221,8 @@ class Ext4Inode(Ext2Inode):
         one block with '.', '..' and the same entries."""
         fs = self.fs
         fs.check_rw()
+        if not self.is_inline:
+            return self
         old = self._dir if isinstance(self._dir, InlineDir) else InlineDir(self)
         undo = self._undo()
         self._drop_inline()
