@@ -21,6 +21,7 @@ import pytest
 
 from conftest import sh
 from test_ext4 import debugfs, fsck, mkfs, mount
+from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext4 import layout as X
 
 pytestmark = pytest.mark.skipif(shutil.which("mke2fs") is None or shutil.which("debugfs") is None,
@@ -196,4 +197,34 @@ def test_guest_writes_convert_and_stay_clean(tmp_path: Path, bs: int) -> None:
     assert " file-number-12" in debugfs(img, "ls /tiny/sub").decode()
     assert " new " in debugfs(img, "ls /tiny").decode()
     assert fs.root.lookup(b"mid").lookup(b"entry-with-a-longer-name-0") is None
+    fs.unmount()
+
+
+def test_overwrites_and_truncates_in_the_inode(tmp_path: Path) -> None:
+    """Writes inside, past the end (a gap reads as zeros) and truncates
+    keep an inline file inline while it fits; one byte more converts it."""
+    img, tree = image(tmp_path, 1024)
+    fs = mount(img)
+    f = fs.root.lookup(b"f100")
+    want = bytearray((tree / "f100").read_bytes())
+    f.write(10, b"hello")
+    want[10:15] = b"hello"
+    f.write(110, b"!")
+    want += bytes(10) + b"!"
+    f.truncate(105)
+    del want[105:]
+    f.truncate(120)
+    want += bytes(15)
+    assert f.is_inline and f.read(0, 1000) == bytes(want)
+    room = X.IBLOCK_SIZE + xattr.ibody_value_room(f, 7, b"data")     # the most the inode holds
+    f.truncate(room)
+    assert f.is_inline
+    f.write(room, b"+")
+    assert not f.is_inline
+    want = want.ljust(room, b"\0") + b"+"
+    assert f.read(0, 1000) == bytes(want)
+    fs.unmount()
+    fsck(img)
+    fs = mount(img, read_only=True)
+    assert fs.root.lookup(b"f100").read(0, 1000) == bytes(want)
     fs.unmount()

@@ -158,7 +158,7 @@ class Ext4Inode(Ext2Inode):
 
     def _write_disk(self, off: int, data: bytes) -> int:
         """ext4_try_to_write_inline_data: in the inode while it fits there."""
-        if self.is_inline and self._store_inline(off + len(data), off, data):
+        if self.is_inline and self._store_inline(max(self._size, off + len(data)), off, data):
             return len(data)
         self.uninline()
         return super()._write_disk(off, data)
