@@ -95,10 +95,10 @@ class Ext4Inode(Ext2Inode):
     def truncate(self, size: int) -> None:
         """ext4_truncate: an orphan while blocks are freed, so that a crash
         before the end has the next mount finish the job."""
-        if self.is_inline and self.is_reg:
+        if self.is_inline and self.is_reg and size >= 0:
             self.fs.check_rw()
             self._check_mutable()
-            if size >= 0 and self._store_inline(size):      # ext4_inline_data_truncate
+            if self._store_inline(size):        # ext4_inline_data_truncate
                 self.set_size(size)
                 if self._mem is not None:
                     self._mem.truncate(size)
