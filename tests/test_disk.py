@@ -222,14 +222,14 @@ cat /mnt/f 2>/dev/null || echo gone
 
 def test_unsupported_image_is_refused(tmp_path):
     """ext4 roots boot (tests/test_ext4.py); one with an INCOMPAT feature no
-    driver here has (inline_data) is refused, naming it, untouched."""
+    driver here has (encrypt) is refused, naming it, untouched."""
     ext4 = tmp_path / "e4.img"
-    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-O", "inline_data", str(ext4), "16M"],
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-O", "encrypt", str(ext4), "16M"],
                    check=True, capture_output=True)
     before = hashlib.sha256(ext4.read_bytes()).hexdigest()
     r = disk_boot(f"ubd0={ext4}", "rw", script="echo booted")
     assert r.returncode != 0
-    assert b"inline_data" in r.stderr
+    assert b"encrypt" in r.stderr
     assert hashlib.sha256(ext4.read_bytes()).hexdigest() == before
 
 

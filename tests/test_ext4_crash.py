@@ -2,7 +2,8 @@
 
 Each seeded run boots a guest that mounts a fresh image and writes (small
 and big files, appends, renames over old names, unlinks, mkdir/rmdir),
-printing a record each time an fsync or sync has returned; the host
+printing a record each time an fsync or sync has returned, and always
+holding one unlinked file open (an orphan the replay must free); the host
 SIGKILLs umlpy at a seeded instant, then (1) replays the journal by
 mounting the image with the driver and `e2fsck -fn` must find it clean,
 (2) every record printed before the kill must hold: a file fsynced has
@@ -42,6 +43,7 @@ VARIANTS = {
     "ext4-1k-small-journal": ("ext4", ["-b", "1024", "-J", "size=1"], "", 4),
     "ext4-nocsum": ("ext4", ["-O", "^metadata_csum,^64bit"], "", 4),
     "ext3": ("ext3", [], "", 4),
+    "ext4-orphan_file": ("ext4", ["-O", "orphan_file"], "", 4),
 }
 
 WORKLOAD = r"""
@@ -52,6 +54,7 @@ i=0
 while :; do
   d=d$((i % 5))
   mkdir -p $d
+  exec 3<>$d/o$i; rm $d/o$i; echo open $i >&3
   printf 'small %d\n' $i | dd of=$d/s$i conv=fsync 2>/dev/null && echo "S $d/s$i $i"
   printf 'line %d\n' $i >> app
   if [ $((i % 3)) = 0 ]; then sync app && echo "A $(wc -c < app)"; fi

@@ -61,7 +61,28 @@ class Directory(Protocol):
     def retarget(self, name: bytes, ino: int, ftype: int) -> None: ...
 
 
-class DirIndex:
+class ByName:
+    """The reading half of a directory whose entries are all in memory, by
+    name ('.' and '..' apart): ext2's DirIndex, ext4's inline directory."""
+    names: dict[bytes, Dirent]
+
+    def get(self, name: bytes) -> Dirent | None:
+        return self.names.get(name)
+
+    def listing(self) -> list[tuple[bytes, int, int]]:
+        ft = L.FT_TO_DT
+        return [(n, e.ino, ft.get(e.ftype, 0)) for n, e in self.names.items()]
+
+    def cookies(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
+        """Positions of the filesystem's own (Inode.readdir): none, the VFS numbers
+        the listing."""
+        return None
+
+    def is_empty(self) -> bool:
+        return not self.names
+
+
+class DirIndex(ByName):
     def __init__(self, dir_inode: Ext2Inode) -> None:
         self.dir = dir_inode
         fs = dir_inode.fs
@@ -111,21 +132,6 @@ class DirIndex:
                     self.names[name] = e
             off += rec_len
         self.room.append(max(e.slack() for e in ents))
-
-    def get(self, name: bytes) -> Dirent | None:
-        return self.names.get(name)
-
-    def listing(self) -> list[tuple[bytes, int, int]]:
-        ft = L.FT_TO_DT
-        return [(n, e.ino, ft.get(e.ftype, 0)) for n, e in self.names.items()]
-
-    def cookies(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
-        """Positions of the filesystem's own (Inode.readdir): none, the VFS numbers
-        the listing."""
-        return None
-
-    def is_empty(self) -> bool:
-        return not self.names
 
     # -- changing -------------------------------------------------------------
     def _store(self, e: Dirent) -> None:

@@ -180,17 +180,53 @@ def _ibody(inode: Ext2Inode) -> list[Entry]:
     return parse(inode._raw, first, first, len(inode._raw))
 
 
-def _ibody_area(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray]:
-    """(offset, bytes) of the body holding fewer entries (new values go to the block)."""
+def ibody_entries(inode: Ext2Inode) -> list[Entry]:
+    """The entries in the inode body, every namespace (ext4's inline data reads system.data)."""
+    return _ibody(inode)
+
+
+def set_ibody_entries(inode: Ext2Inode, entries: list[Entry]) -> bool:
+    """The inode body holds entries now (ext4's inline data, which grows and
+    shrinks system.data there); False, nothing changed, when they do not fit."""
+    got = _pack_ibody(inode, entries)
+    if got is None:
+        return False
+    start, area = got
+    inode._raw[start:] = area
+    return True
+
+
+def ibody_value_room(inode: Ext2Inode, index: int, name: bytes) -> int:
+    """The longest value entry (index, name) could have in the inode body,
+    the other entries kept (ext4's get_max_inline_xattr_value_size)."""
+    start = _ibody_start(inode)
+    if start is None:
+        return 0
+    others = [e for e in _ibody(inode) if e.index != index or e.name != name]
+    used = L.XATTR_IBODY_HEADER_SIZE + _entry_size(len(name)) + 4 + sum(
+        _entry_size(len(e.name)) + L.xattr_pad(len(e.value)) for e in others)
+    return max(0, len(inode._raw) - start - used) & ~3
+
+
+def _pack_ibody(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray] | None:
+    """(offset, bytes) of the body holding entries; None when they do not fit."""
     start = _ibody_start(inode)
     hdr = L.XATTR_IBODY_HEADER_SIZE
-    packed = pack(entries, len(inode._raw) - start, hdr, hdr)
-    if packed is None:      # only if the values read overlapped
-        raise KernelError(E.EIO, f"ext2: inode {inode.ino}: bad in-inode xattrs")
+    packed = None if start is None else pack(entries, len(inode._raw) - start, hdr, hdr)
+    if packed is None:
+        return None
     area = packed[0]
     if entries:             # an empty area loses its magic, as ext4 leaves it
         L.U32.pack_into(area, 0, L.XATTR_MAGIC)
     return start, area
+
+
+def _ibody_area(inode: Ext2Inode, entries: list[Entry]) -> tuple[int, bytearray]:
+    """(offset, bytes) of the body holding fewer entries (new values go to the block)."""
+    got = _pack_ibody(inode, entries)
+    if got is None:         # only if the values read overlapped
+        raise KernelError(E.EIO, f"ext2: inode {inode.ino}: bad in-inode xattrs")
+    return got
 
 
 # -- the EA block -------------------------------------------------------------------

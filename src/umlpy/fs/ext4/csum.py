@@ -77,3 +77,9 @@ def xattr_block(seed: int, blk: int, buf: bytes | bytearray) -> int:
     c = chksum(c, mv[:off])
     c = chksum(c, b"\0\0\0\0")
     return chksum(c, mv[off + 4:])
+
+
+def orphan_block(seed: int, blk: int, slots: bytes | bytearray | memoryview) -> int:
+    """ob_checksum: the orphan file inode's seed, the block's number on the
+    device, then its slots (the tail excluded)."""
+    return chksum(chksum(seed, _LE64.pack(blk)), slots)

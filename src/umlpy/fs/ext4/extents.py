@@ -30,6 +30,7 @@ from umlpy.abi import errno as E
 from umlpy.fs.ext2.bmap import BlockMap
 from umlpy.fs.ext4 import csum
 from umlpy.fs.ext4 import layout as X
+from umlpy.fs.ext4.inline import InlineMap
 from umlpy.kernel.errors import KernelError
 
 if TYPE_CHECKING:
@@ -425,14 +426,18 @@ def _runs(blocks: list[int], cap: int = X.EXT_INIT_MAX_LEN) -> list[list[int]]:
 
 
 class InodeMaps:
-    """fs.bmap on ext4: extent-mapped inodes through ExtentMap, the others
-    (from ext2/ext3 days) through the indirect BlockMap."""
+    """fs.bmap on ext4: extent-mapped inodes through ExtentMap, inline ones
+    (no blocks) through InlineMap, the others (from ext2/ext3 days)
+    through the indirect BlockMap."""
 
     def __init__(self, fs: Ext4Fs) -> None:
         self.extent = ExtentMap(fs)
         self.indirect = BlockMap(fs)
+        self.inline = InlineMap()
 
-    def _of(self, ino: Ext4Inode) -> ExtentMap | BlockMap:
+    def _of(self, ino: Ext4Inode) -> ExtentMap | BlockMap | InlineMap:
+        if ino.flags & X.FL_INLINE_DATA:
+            return self.inline
         return self.extent if ino.flags & X.FL_EXTENTS else self.indirect
 
     def map(self, ino: Ext4Inode, lo: int, hi: int) -> list[int]:

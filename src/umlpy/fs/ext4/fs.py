@@ -1,10 +1,11 @@
 """Ext4Fs: ext2's driver with ext4's on-disk format (and the ext3 type name).
 
 What is mounted, as Linux's ext4_feature_set_ok decides it: for "ext4"
-the INCOMPAT features filetype, meta_bg, extent, 64bit, flex_bg and
-metadata_csum_seed, RO_COMPAT sparse_super, large_file, btree_dir,
-huge_file, uninit_bg (gdt_csum), dir_nlink, extra_isize and
-metadata_csum; "ext3" only ext3's.  Unknown RO_COMPAT features allow a
+the INCOMPAT features filetype, meta_bg, extent, 64bit, flex_bg,
+metadata_csum_seed and inline_data (inline.py), RO_COMPAT sparse_super,
+large_file, btree_dir, huge_file, uninit_bg (gdt_csum), dir_nlink,
+extra_isize, metadata_csum and orphan_present (orphan.py); "ext3" only
+ext3's.  Unknown RO_COMPAT features allow a
 read-only mount; other INCOMPAT features refuse it, naming them, before
 anything is written.
 
@@ -14,7 +15,9 @@ transaction start afterwards is refused.  A read-write mount with a
 journal journals every metadata change, in ordered mode (journal.py):
 the superblock says needs_recovery while mounted (its state stays as it
 was, as Linux's ext4_setup_super leaves it) and unmount leaves the
-journal empty and the flag cleared.  Without a journal, writes go
+journal empty and the flag cleared.  Orphans (files unlinked while
+open, truncates under way) are recorded in the same transactions and
+finished at the next mount (orphan.py).  Without a journal, writes go
 straight to their blocks with the superblock marked not clean while
 mounted, as ext2's.
 
@@ -28,7 +31,7 @@ the buffer cache.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from umlpy.abi import errno as E
 from umlpy.block.device import BlockDevice
@@ -41,6 +44,7 @@ from umlpy.fs.ext4.dir import Ext4Dir
 from umlpy.fs.ext4.extents import InodeMaps
 from umlpy.fs.ext4.inode import Ext4Inode
 from umlpy.fs.ext4.journal import DEFAULT_COMMIT_S, MetadataJournal, open_journal
+from umlpy.fs.ext4.orphan import Orphans
 from umlpy.fs.jbd2 import Journal
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
@@ -68,11 +72,17 @@ class Ext4Fs(Ext2Fs):
         self.commit_s = commit_s
         self.jnl: Journal | None = None     # the journal, checked at mount
         self.journal: MetadataJournal | None = None     # journalling, while read-write
+        self.orphans: Orphans
         super().__init__(dev, read_only)
+        self.orphans.cleanup()
+
+    def msg(self, text: str, level: Callable[[str], None] = printk.pr_info) -> None:
+        """ext4_msg: one log line naming the device."""
+        level(f"EXT4-fs ({self.devname}): {text}")
 
     # -- mount-time checks --------------------------------------------------------------
     def _refuse(self, msg: str, errno: int = E.EINVAL) -> KernelError:
-        printk.pr_err(f"EXT4-fs ({self.devname}): couldn't mount as {self.name}: {msg}")
+        self.msg(f"couldn't mount as {self.name}: {msg}", printk.pr_err)
         if errno == E.EINVAL:
             return Ext2Error(f"{self.name}: {msg}")
         return KernelError(errno, f"{self.name}: {msg}")
@@ -89,7 +99,7 @@ class Ext4Fs(Ext2Fs):
         if sb.feature_incompat & L.INCOMPAT_RECOVER and not sb.feature_compat & L.COMPAT_HAS_JOURNAL:
             raise self._refuse("needs_recovery without a journal: run e2fsck")
         bad_in = sb.feature_incompat & ~incompat
-        bad_ro = sb.feature_ro_compat & ~ro_compat
+        bad_ro = self._unknown_ro_compat(sb)
         ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
         if bad_in:
             names = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in) + ro_names
@@ -103,6 +113,13 @@ class Ext4Fs(Ext2Fs):
         self.group_csum = self.metadata_csum or bool(sb.feature_ro_compat & X.RO_COMPAT_GDT_CSUM)
         self.csum_seed = csum.fs_seed(sb) if self.metadata_csum else 0
         self.has_extents = bool(sb.feature_incompat & X.INCOMPAT_EXTENTS)
+
+    def _unknown_ro_compat(self, sb: L.Superblock) -> int:
+        return sb.feature_ro_compat & ~SUPPORTED[self.name][1]
+
+    def rw_mountable(self) -> bool:
+        """ext4_feature_set_ok(sb, 0): no RO_COMPAT feature this type name does not know."""
+        return not self._unknown_ro_compat(self.sb)
 
     def _mark_mounted(self) -> None:
         """With dir_index, a superblock saying neither signed nor unsigned hash is
@@ -149,11 +166,19 @@ class Ext4Fs(Ext2Fs):
         return super()._max_file_size()
 
     def _check_mountable(self) -> None:
-        """Refuse a journal this driver cannot leave consistent: one with
-        transactions to replay, an external one, or none where one should be."""
+        """Refuse a journal this driver cannot leave consistent (one with
+        transactions to replay, an external one, or none where one should
+        be) and an orphan file it cannot read."""
         sb = self.sb
-        if not sb.feature_compat & X.COMPAT_HAS_JOURNAL:
-            return
+        if sb.feature_compat & X.COMPAT_HAS_JOURNAL:
+            self.jnl = self._check_journal()
+        try:
+            self.orphans = Orphans(self)      # ext4_init_orphan_info
+        except KernelError as e:
+            raise self._refuse(f"get orphan inode failed: {e}", e.errno) from e
+
+    def _check_journal(self) -> Journal:
+        sb = self.sb
         if sb.journal_inum == 0:
             raise self._refuse("external journals are not supported")
         if not sb.first_data_block < sb.journal_inum <= sb.inodes_count:
@@ -165,7 +190,7 @@ class Ext4Fs(Ext2Fs):
         if jnl.tail:
             raise self._refuse("the journal is not empty and needs recovery: "
                                "run e2fsck or mount it in Linux first")
-        self.jnl = jnl
+        return jnl
 
     def _while_mounted(self) -> None:
         """With a journal (ext4_setup_super): needs_recovery set, the state
@@ -175,6 +200,8 @@ class Ext4Fs(Ext2Fs):
             return
         self.journal = MetadataJournal(self, self.jnl, self.sched, self.commit_s)
         self.sb.feature_incompat |= L.INCOMPAT_RECOVER
+        if self.sb.feature_compat & X.COMPAT_ORPHAN_FILE:
+            self.sb.feature_ro_compat |= X.RO_COMPAT_ORPHAN_PRESENT
 
     def _write_metadata(self, durable: bool) -> None:
         """Journalled: one transaction of every dirty block and the
@@ -198,8 +225,18 @@ class Ext4Fs(Ext2Fs):
         self.journal = None
         self.sb.state = self._mount_state
         self.sb.feature_incompat &= ~L.INCOMPAT_RECOVER
+        if self.orphans.file is None or self.orphans.file.empty():
+            self.sb.feature_ro_compat &= ~X.RO_COMPAT_ORPHAN_PRESENT
         self._write_super()
         self.device.flush()
+
+    def set_read_only(self, ro: bool) -> None:
+        """ext4_remount: read-write again only once the orphans are dealt with."""
+        if not ro and self.read_only and self.orphans.unprocessed():
+            self.msg("Couldn't remount RDWR because of unprocessed orphan inode list.  "
+                     "Please umount/remount instead", printk.pr_warn)
+            raise KernelError(E.EINVAL)
+        super().set_read_only(ro)
 
     @property
     def gdt_count(self) -> int:
@@ -287,6 +324,17 @@ class Ext4Fs(Ext2Fs):
         if ino not in self.icache and 1 <= ino <= self.sb.inodes_count:
             self._checked_slot(ino)
         return super().iget(ino)    # type: ignore[return-value]
+
+    def orphan_iget(self, ino: int) -> Ext4Inode:
+        """An inode the orphan list names (in range and in use: the caller
+        checked): loaded even with no link, its i_dtime the next orphan."""
+        inode = self.icache.get(ino)
+        if inode is None:
+            inode = self.inode_class(self, ino, self._checked_slot(ino))
+            if inode.mode == 0:
+                raise KernelError(E.ESTALE, "deleted inode")
+            self.icache[ino] = inode
+        return inode    # type: ignore[return-value]
 
     def inode_bytes(self, inode: Ext4Inode) -> bytes:   # type: ignore[override]
         raw = bytearray(inode.encode())

@@ -25,12 +25,15 @@ from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.inode import Ext2Inode
-from umlpy.fs.ext4 import csum
+from umlpy.fs.ext2.dir import Directory
+from umlpy.fs.ext4 import csum, inline
 from umlpy.fs.ext4 import layout as X
 from umlpy.fs.ext4.extents import ExtentMap, NoSpace, Tree, empty_root
+from umlpy.fs.ext4.inline import InlineDir
 from umlpy.abi.capability import CAP_SYS_RESOURCE
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import fiemap as F
+from umlpy.vfs.inode import Inode
 
 if TYPE_CHECKING:
     from umlpy.fs.ext4.fs import Ext4Fs
@@ -47,6 +50,7 @@ class Ext4Inode(Ext2Inode):
     def __init__(self, fs: Ext4Fs, ino: int, raw: bytes) -> None:
         self.ext_tree: Tree | None = None      # extents.ExtentMap's parsed tree
         self._seed: tuple[int, int] | None = None
+        self.orphan_slot: int | None = None    # its slot in the orphan file (orphan.py)
         super().__init__(fs, ino, raw)
         self.fs: Ext4Fs = fs
 
@@ -66,6 +70,174 @@ class Ext4Inode(Ext2Inode):
     def _set_fast_symlink(self, target: bytes) -> None:
         self.flags &= ~X.FL_EXTENTS
         super()._set_fast_symlink(target)
+
+    # -- the orphan list (orphan.py) ---------------------------------------------------
+    def _drop(self, inode: Ext2Inode) -> None:
+        """The last link of an inode still open goes: it becomes an orphan
+        (ext4_unlink, ext4_rmdir), freed at the last close or after a crash."""
+        super()._drop(inode)
+        if inode.nlink <= 0 and not inode._freed:
+            self.fs.orphans.add(inode)      # type: ignore[arg-type]
+
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        """ext4_tmpfile: born an orphan."""
+        child = super().tmpfile(mode, uid, gid)
+        self.fs.orphans.add(child)      # type: ignore[arg-type]
+        return child
+
+    def link(self, name: bytes, inode: Inode) -> None:
+        """ext4_link: a linked O_TMPFILE inode is no orphan any more."""
+        was_orphan = inode.nlink == 0
+        super().link(name, inode)
+        if was_orphan:
+            self.fs.orphans.remove(inode)       # type: ignore[arg-type]
+
+    def truncate(self, size: int) -> None:
+        """ext4_truncate: an orphan while blocks are freed, so that a crash
+        before the end has the next mount finish the job."""
+        if self.is_inline and self.is_reg and size >= 0:
+            self.fs.check_rw()
+            self._check_mutable()
+            if self._store_inline(size):        # ext4_inline_data_truncate
+                self.set_size(size)
+                if self._mem is not None:
+                    self._mem.truncate(size)
+                self.touch()
+                return
+            self.uninline()
+        trims = self.is_reg and 0 <= size <= self._size
+        if trims:
+            self.fs.orphans.add(self)
+        try:
+            super().truncate(size)
+        finally:
+            if trims and self.nlink > 0:
+                self.fs.orphans.remove(self)
+
+    def finish_truncate(self) -> None:
+        """An orphan with links found at mount: the blocks past i_size go
+        (ext4_truncate, which the flags the VFS checks do not stop)."""
+        if self.is_reg and not self.is_inline:     # an inline file has no blocks to free
+            self.fs.check_rw()
+            self._trim_to(self._size)
+
+    def release(self) -> None:
+        """ext4_evict_inode: off the orphan list, then freed."""
+        if not self._freed and not self.fs.read_only:
+            self.fs.orphans.remove(self)
+        super().release()
+
+    # -- inline data (inline.py) ------------------------------------------------------
+    @property
+    def is_inline(self) -> bool:
+        return bool(self.flags & X.FL_INLINE_DATA)
+
+    def _dirx(self) -> Directory:
+        if self._dir is None and self.is_dir and self.is_inline:
+            self._dir = InlineDir(self)     # type: ignore[assignment]
+        return super()._dirx()
+
+    def blocks(self) -> int:
+        """ext4_getattr: an inline inode counts the sectors its bytes would
+        take, so that tools do not take it for a sparse file."""
+        if self.is_inline:
+            return self.i_blocks + (self._size + 511 >> 9)
+        return self.i_blocks
+
+    def _read_disk(self, off: int, n: int) -> bytes:
+        if self.is_inline:
+            return inline.read(self, off, n)
+        return super()._read_disk(off, n)
+
+    def readlink(self) -> bytes:
+        if self.is_symlink and self.is_inline:
+            if self._size >= self.fs.block_size:
+                raise KernelError(E.EIO)
+            return inline.read(self)
+        return super().readlink()
+
+    def _write_disk(self, off: int, data: bytes) -> int:
+        """ext4_try_to_write_inline_data: in the inode while it fits there."""
+        if self.is_inline and self._store_inline(max(self._size, off + len(data)), off, data):
+            return len(data)
+        self.uninline()
+        return super()._write_disk(off, data)
+
+    def _store_inline(self, size: int, off: int = 0, data: bytes = b"") -> bool:
+        """The inline bytes become size long, data at off (zeros where the
+        file grows); False when that does not fit in the inode."""
+        if size > self.fs.block_size or not self.is_reg:
+            return False
+        new = bytearray(inline.read(self)[:size].ljust(max(size, off + len(data)), b"\0"))
+        new[off:off + len(data)] = data
+        return inline.store(self, bytes(new))
+
+    def seek_data(self, off: int, whence: int) -> int:
+        """An inline file is all data (iomap's IOMAP_INLINE)."""
+        if not self.is_inline:
+            return super().seek_data(off, whence)
+        if not 0 <= off < self._size:
+            raise KernelError(E.ENXIO)
+        return off if whence == C.SEEK_DATA else self._size
+
+    def _drop_inline(self) -> None:
+        """system.data and the flag go; i_block becomes an empty map."""
+        inline.drop(self)
+        self.flags &= ~X.FL_INLINE_DATA
+        self.ext_tree = None
+        if self.fs.has_extents:
+            self.flags |= X.FL_EXTENTS
+            self.block = empty_root()
+        else:
+            self.block = [0] * L.N_BLOCKS
+
+    def _undo(self) -> Callable[[], None]:
+        """What puts the inode back as it is now (a conversion short of space)."""
+        flags, block, raw = self.flags, list(self.block), bytes(self._raw)
+
+        def undo() -> None:
+            self.fs.bmap.free_from(self, 0)
+            self.flags, self.block, self._raw[:] = flags, block, raw
+            self.ext_tree = None
+        return undo
+
+    def uninline(self) -> None:
+        """ext4_convert_inline_data: a file about to change gets its bytes
+        into a block of its own (ENOSPC leaves it inline)."""
+        if not self.is_inline or not self.is_reg:
+            return
+        self.fs.check_rw()
+        if self._size > self.fs.block_size:
+            raise self.fs.error(f"inode #{self.ino}: inline data larger than a block")
+        data = inline.read(self)
+        undo = self._undo()
+        self._drop_inline()
+        if data and super()._write_disk(0, data) < len(data):
+            undo()
+            raise KernelError(E.ENOSPC)
+
+    def uninline_dir(self) -> Ext4Inode:
+        """ext4_convert_inline_data_nolock for a directory about to change:
+        one block with '.', '..' and the same entries."""
+        fs = self.fs
+        fs.check_rw()
+        if not self.is_inline:
+            return self
+        old = self._dir if isinstance(self._dir, InlineDir) else InlineDir(self)
+        undo = self._undo()
+        self._drop_inline()
+        self._dir = None
+        try:
+            blk = self._alloc_single()
+        except KernelError:
+            undo()
+            raise
+        fs.dir_class.format_new(self, blk, old.dots[b".."].ino)
+        self.set_size(fs.block_size)
+        new = self._dirx()
+        for name, e in old.names.items():
+            new.add(name, e.ino, e.ftype)
+        return self
 
     def btime(self) -> int | None:
         """i_crtime (with its extra word when i_extra_isize covers that too), when
@@ -155,6 +327,7 @@ class Ext4Inode(Ext2Inode):
             raise KernelError(E.EOPNOTSUPP)
         self.fs.check_rw()
         self.writeback()
+        self.uninline()
         try:
             if mode & C.FALLOC_FL_PUNCH_HOLE:
                 self._punch_hole(off, n)
@@ -294,6 +467,9 @@ class Ext4Inode(Ext2Inode):
         (s_bitmap_maxbytes for block-mapped files), then iomap's report:
         each extent cut to the range, unwritten ones flagged, blocks past
         EOF included; FIEMAP_FLAG_XATTR reports where the xattrs are."""
+        if self.is_inline and not fi.flags & F.FIEMAP_FLAG_XATTR:
+            self._fiemap_inline(fi, start, length)
+            return
         extent_mapped = self.flags & X.FL_EXTENTS
         limit = self.fs.max_file_size if extent_mapped else self.fs.bitmap_max_size
         fi.flags &= ~F.FIEMAP_FLAG_CACHE       # the extent cache is the tree itself
@@ -323,6 +499,17 @@ class Ext4Inode(Ext2Inode):
             flags = F.FIEMAP_EXTENT_UNWRITTEN if e.unwritten else 0
             if not fi.add(a * bs, (e.pblk + a - e.lblk) * bs, (b - a) * bs, flags):
                 break
+        fi.finish()
+
+    def _fiemap_inline(self, fi: F.FiemapInfo, start: int, length: int) -> None:
+        """ext4_inline_data_iomap: one extent, the bytes in the inode table
+        from i_block on (flagged DATA_INLINE and NOT_ALIGNED)."""
+        fs = self.fs
+        fi.prep(start, length, fs.max_file_size)
+        blk, off = fs.inode_loc(self.ino)
+        if start < self._size:
+            fi.add(0, blk * fs.block_size + off + X.IBLOCK_OFF, self._size,
+                   F.FIEMAP_EXTENT_DATA_INLINE)
         fi.finish()
 
     def _fiemap_xattr(self, fi: F.FiemapInfo, start: int) -> None:

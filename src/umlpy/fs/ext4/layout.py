@@ -18,23 +18,27 @@ from umlpy.fs.ext2 import layout as L
 # feature bits beyond fs/ext2's
 COMPAT_HAS_JOURNAL = 0x4
 COMPAT_DIR_INDEX = 0x20
+COMPAT_ORPHAN_FILE = 0x1000
 INCOMPAT_JOURNAL_DEV = 0x8
 INCOMPAT_EXTENTS = 0x40
 INCOMPAT_64BIT = 0x80
 INCOMPAT_FLEX_BG = 0x200
 INCOMPAT_CSUM_SEED = 0x2000
+INCOMPAT_INLINE_DATA = 0x8000
 RO_COMPAT_GDT_CSUM = 0x10
 RO_COMPAT_DIR_NLINK = 0x20
 RO_COMPAT_EXTRA_ISIZE = 0x40
 RO_COMPAT_METADATA_CSUM = 0x400
+RO_COMPAT_ORPHAN_PRESENT = 0x10000
 
 # what each type name mounts (Linux's EXT{2,3,4}_FEATURE_*_SUPP)
 INCOMPAT_EXT3 = L.INCOMPAT_FILETYPE | L.INCOMPAT_RECOVER | L.INCOMPAT_META_BG
 RO_COMPAT_EXT3 = L.RO_COMPAT_SPARSE_SUPER | L.RO_COMPAT_LARGE_FILE | L.RO_COMPAT_BTREE_DIR
 INCOMPAT_EXT4 = INCOMPAT_EXT3 | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG \
-    | INCOMPAT_CSUM_SEED
+    | INCOMPAT_CSUM_SEED | INCOMPAT_INLINE_DATA
 RO_COMPAT_EXT4 = RO_COMPAT_EXT3 | L.RO_COMPAT_HUGE_FILE | RO_COMPAT_GDT_CSUM \
-    | RO_COMPAT_DIR_NLINK | RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM
+    | RO_COMPAT_DIR_NLINK | RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM \
+    | RO_COMPAT_ORPHAN_PRESENT
 
 DESC_SIZE_MIN_64BIT = 64
 DESC_SIZE_MAX = 1024
@@ -100,7 +104,8 @@ class Superblock(Wide, L.Superblock):
         ("hash_seed", 236, "16s"), ("def_hash_version", 252, "B"), ("flags", 352, "I"),
         ("blocks_count_hi", 336, "I"), ("r_blocks_count_hi", 340, "I"),
         ("free_blocks_count_hi", 344, "I"), ("log_groups_per_flex", 372, "B"),
-        ("checksum_type", 373, "B"), ("checksum_seed", 624, "I"), ("checksum", 1020, "I"),
+        ("checksum_type", 373, "B"), ("checksum_seed", 624, "I"),
+        ("orphan_file_inum", 640, "I"), ("checksum", 1020, "I"),
     )
     HI = (("blocks_count", "blocks_count_hi", 32), ("r_blocks_count", "r_blocks_count_hi", 32),
           ("free_blocks_count", "free_blocks_count_hi", 32))
@@ -164,6 +169,7 @@ EXT_UNWRITTEN_MAX_LEN = EXT_INIT_MAX_LEN - 1
 EXT_MAX_DEPTH = 5
 EXT_MAX_BLOCKS = 0xFFFFFFFF             # no extent may reach past this logical block
 IBLOCK_SIZE = 60
+IBLOCK_OFF = 40                         # i_block in the inode
 IBLOCK = struct.Struct("<15I")
 U32 = L.U32
 IBLOCK_MAX = (IBLOCK_SIZE - EXT_HDR.size) // EXT_ENTRY_SIZE    # 4 entries in i_block
@@ -174,3 +180,13 @@ DIR_TAIL_FT = 0xDE
 DIR_TAIL = struct.Struct("<IHBBI")      # inode 0, rec_len 12, name_len 0, 0xDE, checksum
 
 XATTR_CSUM_OFF = 16                     # h_checksum in the EA block header
+
+# -- the orphan file's blocks: inode numbers, then ext4_orphan_block_tail ----------
+ORPHAN_MAGIC = 0x0B10CA04
+ORPHAN_TAIL = struct.Struct("<II")      # ob_magic, ob_checksum
+ORPHAN_TAIL_SIZE = ORPHAN_TAIL.size
+
+
+def u32s(n: int) -> struct.Struct:
+    """n little-endian 32-bit words."""
+    return struct.Struct(f"<{n}I")
