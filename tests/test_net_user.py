@@ -235,13 +235,24 @@ def test_hostfwd_udp_and_udp_out_through_gateway():
                    f"from 10.0.2.2 port {me}\n").encode(), log[-3000:]
 
 
+def test_other_eth0_transports_are_warned_of_and_ignored():
+    """UML's other transports (tap, ...) are one warning naming the option,
+    and the guest boots without that device, as UML does when it cannot
+    open one; never a value passed on to init."""
+    r = boot("init=/bin/sh", "eth0=tap,tap0",
+             init_args=["-c", "env | grep -c eth0; mount -t proc proc /proc && cat /proc/net/dev"])
+    assert r.returncode == 0
+    assert r.stdout.startswith(b"0\n") and b"eth0" not in r.stdout, r.stdout
+    log = r.stderr.decode()
+    assert log.count("eth0=tap,tap0") == 2 and "not supported by umlpy, ignored" in log, log[-1000:]
+
+
 def test_bad_eth0_values_stop_the_boot():
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     try:
-        for value, why in [("eth0=tap,tap0", "only eth0=user"),
-                           ("eth0=user,hostfwd=tcp:127.0.0.1:80", "expected [tcp|udp]"),
+        for value, why in [("eth0=user,hostfwd=tcp:127.0.0.1:80", "expected [tcp|udp]"),
                            ("eth0=user,hostfwd=sctp::1-:2", "not tcp or udp"),
                            ("eth0=user,hostfwd=tcp::70000-:2", "is not a port"),
                            ("eth0=user,hostfwd=tcp::5000-10.0.3.1:80", "10.0.2.0/24"),
