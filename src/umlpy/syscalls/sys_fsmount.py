@@ -41,6 +41,7 @@ CREATE_PARAMS, AWAITING_MOUNT, RECONF_PARAMS, AWAITING_RECONF, FAILED = range(5)
 class FsContextFile(File):
     """An fs_context behind an fd (anon_inode:fscontext)."""
     kind = "fscontext"
+    pollable = False        # fscontext_fops has no poll: epoll_ctl answers EPERM
 
     def __init__(self, table, fstype: str, phase: int, fs=None) -> None:
         super().__init__(None, anon_inode(), C.O_RDWR)
