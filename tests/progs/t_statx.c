@@ -91,7 +91,6 @@ int main(int argc, char **argv)
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = 0;
     one("long name", AT_FDCWD, longname, 0, 0);
-    struct statx sx;
     void *null = NULL;
     __asm__("" : "+r"(null));
     res("NULL buffer", syscall(SYS_statx, AT_FDCWD, file, 0, STATX_BASIC_STATS, null));
