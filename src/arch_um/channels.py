@@ -77,8 +77,12 @@ class PortChannel(HostChannel):
         self.in_fd = self.out_fd = None
 
     def read(self, n: int) -> bytes | None:
+        if self.conn is None:
+            return None         # no client yet: input is still to come
         data = super().read(n)
-        return self._strip(data) if data else data
+        if not data:
+            return data
+        return self._strip(data) or None        # only telnet commands: nothing yet, not EOF
 
     def _strip(self, data: bytes) -> bytes:
         buf = self._telnet + data

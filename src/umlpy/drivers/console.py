@@ -71,6 +71,7 @@ class Console(Tty):
         for fd in self._masks:
             self.k.sched.unwatch_fd(fd)
         self._masks.clear()
+        self.pollable_in = self.pollable_out = False
 
     # -- the host fds -------------------------------------------------------------
     def _watch(self, fd: int, bits: int, on: bool) -> bool:
