@@ -203,6 +203,10 @@ def test_mconsole_hot_plugs_lines(tmp_path):
         assert mc("config", f"ssl3=file:{out}")[0] == 0
         assert mc("config", "ssl3")[1].strip() == f"OK file:{out}"
         assert mc("config", "con0")[1].strip() == "OK fd:0,fd:1"
+        assert mc("config", "con2=pts")[0] == 0
+        assert mc("config", "con2")[1].strip() == "OK pts"
+        assert mc("remove", "con2")[0] == 0
+        assert mc("config", "con2")[1].strip() == "OK none"
         assert mc("config", "ssl64=null")[0] == 1
         assert mc("remove", "con0")[0] == 1            # the console stays
         deadline = time.monotonic() + 30

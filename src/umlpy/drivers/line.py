@@ -24,7 +24,7 @@ import re
 
 from arch_um import channels
 from arch_um.console import HostChannel
-from arch_um.events import EPOLLIN
+from arch_um.events import EPOLLIN, EPOLLOUT
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.drivers import console as console_drv
@@ -61,6 +61,9 @@ class Line(console_drv.Console):
         if self.ch.accept():
             self.k.sched.unwatch_fd(self.ch.listen_fd)
             self.attach(self.ch)
+            if self.ch.pending_output():
+                self._watch(self.ch.out_fd, EPOLLOUT, True)
+            self.read_wq.wake_all()
             self.write_wq.wake_all()
 
     def _host_eof(self) -> None:
