@@ -207,6 +207,7 @@ def test_mconsole_hot_plugs_lines(tmp_path):
         assert mc("config", "con2")[1].strip() == "OK pts"
         assert mc("remove", "con2")[0] == 0
         assert mc("config", "con2")[1].strip() == "OK none"
+        assert mc("remove", "con2")[0] == 1            # not configured
         assert mc("config", "ssl64=null")[0] == 1
         assert mc("remove", "con0")[0] == 1            # the console stays
         deadline = time.monotonic() + 30

@@ -227,6 +227,8 @@ class Lines:
             return line.spec if line is not None else "none"
         if line is not None:
             self.remove(kind, n)
+        elif spec == "none":
+            raise KernelError(E.EINVAL, "Device doesn't exist")     # setup_one_line: EINVAL
         if spec != "none":
             self.add(kind, n, spec)
         return ""
