@@ -154,29 +154,39 @@ def test_unavailable_channels_are_null_with_a_message():
     assert "con20: no such line" in log
 
 
-def test_shell_on_a_port_line():
+def _connect(port: int) -> socket.socket:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_shells_on_port_lines():
+    """Two lines on one port, as UML's con=port:N: each client gets the
+    next free line; a client leaving hangs its line up, the next gets it."""
     port = _free_port()
-    g = Guest("while true; do setsid sh -c 'exec sh -i </dev/tty1 >/dev/tty1 2>&1'; done",
-              f"con1=port:{port}", "quiet")
+    shell = "while true; do setsid sh -c 'exec sh -i </dev/tty{0} >/dev/tty{0} 2>&1'; done"
+    g = Guest(f"{shell.format(1)} & {shell.format(2)}", f"con1=port:{port}", f"con2=port:{port}", "quiet")
     try:
-        for attempt in range(3):        # two connections: the line hangs up and takes the next
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    c = socket.create_connection(("127.0.0.1", port), timeout=5)
-                    break
-                except ConnectionRefusedError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
-            with c:
-                s = Stream(lambda: c.recv(4096), c.sendall, c.fileno())
-                # a telnet client's negotiation (IAC DO ECHO, IAC WILL NAWS) is dropped; CR LF is one end of line
-                c.sendall(b"\xff\xfd\x01\xff\xfb\x1f" + f"echo port-$((40+{attempt}))\r\n".encode())
-                s.expect(f"port-{40 + attempt}".encode())
-                c.sendall(b"tty\n")
-                s.expect(rb"/dev/tty1")
-            if attempt == 1:
-                break
+        clients = [_connect(port), _connect(port)]
+        ttys = set()
+        for i, c in enumerate(clients):
+            s = Stream(lambda c=c: c.recv(4096), c.sendall, c.fileno())
+            # a telnet client's negotiation (IAC DO ECHO, IAC WILL NAWS) is dropped; CR LF is one end of line
+            c.sendall(b"\xff\xfd\x01\xff\xfb\x1f" + f"echo port-$((40+{i}))\r\n".encode())
+            s.expect(f"port-{40 + i}".encode())
+            c.sendall(b"tty\n")
+            ttys.add(s.expect(rb"/dev/tty\d")[-9:])
+        assert ttys == {b"/dev/tty1", b"/dev/tty2"}
+        clients[0].close()
+        with _connect(port) as c:               # the line the first client left
+            s = Stream(lambda: c.recv(4096), c.sendall, c.fileno())
+            c.sendall(b"echo again-$((6*7))\n")
+            s.expect(b"again-42")
+        clients[1].close()
     finally:
         g.p.kill()
         g.finish(5)

@@ -27,24 +27,37 @@ def has_bsd_ptys() -> bool:
     return bool(glob.glob("/dev/pty[p-za-e][0-9a-f]"))
 
 
+_LISTENERS: dict[int, list] = {}       # port -> [listening socket, channels using it]
+
+
+def _listener(port: int) -> socket.socket:
+    entry = _LISTENERS.get(port)
+    if entry is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen(8)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        entry = _LISTENERS[port] = [sock, 0]
+    entry[1] += 1
+    return entry[0]
+
+
 class PortChannel(HostChannel):
-    """port:PORT: a TCP listener on 127.0.0.1; one connection at a time is
-    the line's input and output.  UML runs in.telnetd on each connection;
+    """port:PORT: a TCP listener on 127.0.0.1, shared by every line given
+    the same port as UML's port channels share theirs; a connection is the
+    input and output of one line.  UML runs in.telnetd on each connection;
     here the connection is a raw byte stream: telnet commands a client sends
     (IAC sequences, option negotiation) are dropped, IAC IAC is a 0xff byte,
     and a telnet NVT end of line (CR LF or CR NUL) is one CR.  Nothing is
     negotiated, so a telnet client stays in its line mode with local echo."""
 
     def __init__(self, port: int) -> None:
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.listener.bind(("127.0.0.1", port))
-            self.listener.listen(4)
-        except OSError:
-            self.listener.close()
-            raise
-        self.listener.setblocking(False)
+        self.listener = _listener(port)
         self.port = port
         self.conn: socket.socket | None = None
         self._telnet = bytearray()      # an IAC sequence cut by a read
@@ -134,5 +147,10 @@ class PortChannel(HostChannel):
 
     def restore(self) -> None:
         self.disconnect()
-        self.listener.close()
+        entry = _LISTENERS.get(self.port)
+        if entry is not None and entry[0] is self.listener:
+            entry[1] -= 1
+            if not entry[1]:
+                del _LISTENERS[self.port]
+                self.listener.close()
         super().restore()

@@ -44,27 +44,25 @@ _KINDS = {"con": ("Virtual console", "tty", 0), "ssl": ("Serial line", "ttyS", S
 
 
 class Line(console_drv.Console):
-    """A console or serial line other than con0 (no /dev/console, no adoption)."""
+    """A console or serial line; con0 is one too (the console, which adopts)."""
 
     adopt_by_leader = False
 
-    def __init__(self, k, channel, name: str, rdev: int) -> None:
+    def __init__(self, k, channel, name: str, rdev: int, adopt: bool = False) -> None:
         super().__init__(k, channel, name, rdev)
-        if isinstance(channel, channels.PortChannel):
-            self._listen()
+        self.adopt_by_leader = adopt
 
     # -- port: one connection at a time ------------------------------------------------
-    def _listen(self) -> None:
-        self.k.sched.watch_fd(self.ch.listen_fd, EPOLLIN, self._connect)
-
-    def _connect(self, events: int) -> None:
-        if self.ch.accept():
-            self.k.sched.unwatch_fd(self.ch.listen_fd)
-            self.attach(self.ch)
-            if self.ch.pending_output():
-                self._watch(self.ch.out_fd, EPOLLOUT, True)
-            self.read_wq.wake_all()
-            self.write_wq.wake_all()
+    def connect(self) -> bool:
+        """Take a waiting client of the port, if there is one."""
+        if not self.ch.accept():
+            return False
+        self.attach(self.ch)
+        if self.ch.pending_output():
+            self._watch(self.ch.out_fd, EPOLLOUT, True)
+        self.read_wq.wake_all()
+        self.write_wq.wake_all()
+        return True
 
     def _host_eof(self) -> None:
         """The client left: the line hangs up, as UML's does at its channel's
@@ -75,12 +73,10 @@ class Line(console_drv.Console):
         self.detach()
         self.ch.disconnect()
         self.hangup()
-        self._listen()
+        self.k.lines.listen(self.ch.port)
 
     def close(self) -> None:
         self.detach()
-        if isinstance(self.ch, channels.PortChannel) and self.ch.conn is None:
-            self.k.sched.unwatch_fd(self.ch.listen_fd)
         self.ch.restore()
 
 
@@ -191,7 +187,7 @@ class Lines:
         ch = open_channel(spec, f"{who_kind} {n}")
         self.k.channels.append(ch)
         if (kind, n) == ("con", 0):
-            line = console_drv.Console(self.k, ch)
+            line = Line(self.k, ch, "console", structs.makedev(TTY_MAJOR, 0), adopt=True)
             console_drv.register(line)
         else:
             rdev = structs.makedev(TTY_MAJOR, base + n)
@@ -200,6 +196,28 @@ class Lines:
             devtmpfs.add_char_node(f"{node}{n}", TTY_MAJOR, base + n, 0o620 if kind == "con" else 0o660)
         line.spec = spec
         self.lines[(kind, n)] = line
+        if isinstance(ch, channels.PortChannel):
+            self.listen(ch.port)
+
+    # -- ports: lines given the same port share its listener, as UML's ---------------------
+    def _port_lines(self, port: int) -> list[Line]:
+        return [line for _, line in sorted(self.lines.items())
+                if isinstance(line.ch, channels.PortChannel) and line.ch.port == port]
+
+    def listen(self, port: int) -> None:
+        lines = self._port_lines(port)
+        if lines:
+            self.k.sched.watch_fd(lines[0].ch.listen_fd, EPOLLIN, lambda ev: self._port_ready(port))
+
+    def _port_ready(self, port: int) -> None:
+        """A client connects: the first line of the port without one gets it;
+        while every line has one, clients wait in the backlog."""
+        lines = self._port_lines(port)
+        free = [line for line in lines if line.ch.conn is None]
+        if free and not free[0].connect():
+            return
+        if len(free) <= 1:
+            self.k.sched.unwatch_fd(lines[0].ch.listen_fd)
 
     def remove(self, kind: str, n: int) -> None:
         line = self.lines.get((kind, n))
@@ -213,9 +231,14 @@ class Lines:
         for m in self.k.mounts.mounts:
             if m.fs is devtmpfs.instance():
                 m.root.forget(f"{node}{n}".encode())
+        port_ch = line.ch if isinstance(line.ch, channels.PortChannel) else None
+        del self.lines[(kind, n)]
+        if port_ch is not None:
+            self.k.sched.unwatch_fd(port_ch.listen_fd)
         line.close()
         self.k.channels.remove(line.ch)
-        del self.lines[(kind, n)]
+        if port_ch is not None:
+            self.listen(port_ch.port)      # the port's other lines, if any
 
     # -- mconsole ---------------------------------------------------------------------
     def config(self, name: str, spec: str | None) -> str:
