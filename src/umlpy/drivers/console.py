@@ -1,4 +1,5 @@
-"""The console: a Tty (drivers/tty.py) on a host channel, as UML's con0.
+"""The console: a Tty (drivers/tty.py) on a host channel, as UML's con0;
+every line of drivers/line.py (con0..con15, ssl0..ssl63) is one.
 
 Input bytes from the host channel go through the guest's own line
 discipline; output goes out through the channel's queue, so a slow host
