@@ -219,7 +219,7 @@ def test_ptys_and_devpts_in_the_guest():
 
 
 def test_con0_pty_channel():
-    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "con0=pty", "init=/bin/sh"],
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "con0=pts", "init=/bin/sh"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         name = None

@@ -13,8 +13,9 @@
   guest kernel's -- and its settings come back at exit: from the kernel's
   shutdown (normal exit, poweroff, panic, host SIGTERM/SIGHUP) and, for a
   Python exception escaping the kernel, from an atexit hook.
-- `open_pty` makes a host pseudo-terminal for con0=pty: the guest console
-  is then reached with `screen /dev/pts/N`.
+- `open_pty` makes a host pseudo-terminal for a pts channel: the guest
+  line is then reached with `screen /dev/pts/N`.  The other channel types
+  (file:, port:) are arch_um/channels.py.
 """
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ _LIVE: set[HostChannel] = set()
 
 class HostChannel:
     def __init__(self, in_fd: int | None, out_fd: int | None, *, owned: tuple[int, ...] = (),
-                 name: str | None = None) -> None:
+                 name: str | None = None, pty: bool = False) -> None:
         self.name = name
-        self.is_pty = bool(owned)
+        self.is_pty = pty
         self._close: list[int] = list(owned)       # fds this channel opened
         self._flags: list[tuple[int, int]] = []    # (fd, flags) to put back
         self.in_is_tty = in_fd is not None and os.isatty(in_fd)
@@ -47,8 +48,8 @@ class HostChannel:
         self._out = bytearray()
         self.out_gone = False       # the host end of the output closed (EPIPE): for good
         self._saved: tuple[int, list] | None = None
-        if self.is_pty:
-            for fd in {in_fd, out_fd}:
+        if owned:
+            for fd in {in_fd, out_fd} - {None}:
                 os.set_blocking(fd, False)
             self.in_fd, self.out_fd = in_fd, out_fd
         else:
@@ -86,7 +87,7 @@ class HostChannel:
         os.set_inheritable(master, False)
         os.set_inheritable(slave, False)
         _make_raw(slave)
-        return cls(master, master, owned=(master, slave), name=os.ttyname(slave))
+        return cls(master, master, owned=(master, slave), name=os.ttyname(slave), pty=True)
 
     # -- input ----------------------------------------------------------------
     def read(self, n: int) -> bytes | None:

@@ -16,6 +16,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.drivers import console as console_drv
+from umlpy.drivers import line as line_drv
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.syscalls import coredump, sys_userfaultfd
 from umlpy.fs import cpio
@@ -85,6 +86,7 @@ class Kernel:
         self.loop: Loop | None = None
         self.console: console_drv.Console | None = None
         self.channels: list[HostChannel] = []
+        self.lines: line_drv.Lines | None = None
         self.xstate_size = 0
         self.exit_code: int | None = None
         self.umid_path: str | None = None
@@ -239,28 +241,9 @@ class Kernel:
                 self.console.host_signal(sig)
 
     def _console(self) -> None:
-        spec = self.params.consoles.get(0) or self.params.con_default or "fd:0,fd:1"
-        ins, _, outs = spec.partition(",")
-        outs = outs or ins
-        if ins in ("pty", "pts") and outs == ins:
-            ch = HostChannel.open_pty()
-            printk.pr_info(f"Virtual console 0 assigned device '{ch.name}'")
-        else:
-            ch = HostChannel(self._channel_fd(ins, "in"), self._channel_fd(outs, "out"))
-        self.channels.append(ch)
-        self.console = console_drv.Console(self, ch)
-        console_drv.register(self.console)
-
-    def _channel_fd(self, spec: str, which: str) -> int | None:
-        if spec == "null":
-            return None
-        if spec.startswith("fd:"):
-            try:
-                return int(spec[3:])
-            except ValueError:
-                pass
-        printk.pr_warn(f"con0: channel '{spec}' not supported, using null for {which}put")
-        return None
+        """UML's lines: con0 is the console, the others as configured (drivers/line.py)."""
+        self.lines = line_drv.Lines(self)
+        self.console = self.lines.console()
 
     def _root(self) -> None:
         p = self.params
@@ -365,6 +348,7 @@ class Kernel:
             self._claim_umid()
             self._mconsole()
             self._block()
+            self.lines.setup()
             self._net()
             self._root()
             fdt = self._init_fds()

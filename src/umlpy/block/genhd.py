@@ -35,7 +35,7 @@ class Disks:
         self.all.remove(dev)
         self.changed()
         devices.unregister_block(dev.major, dev.minor)
-        devtmpfs.remove_block_node(dev.name)
+        devtmpfs.remove_node(dev.name)
         for m in self.mounts.mounts:
             if m.fs is devtmpfs.instance():
                 m.root.forget(dev.name.encode())

@@ -1,4 +1,5 @@
-"""The console: a Tty (drivers/tty.py) on a host channel, as UML's con0.
+"""The console: a Tty (drivers/tty.py) on a host channel, as UML's con0;
+every line of drivers/line.py (con0..con15, ssl0..ssl63) is one.
 
 Input bytes from the host channel go through the guest's own line
 discipline; output goes out through the channel's queue, so a slow host
@@ -43,25 +44,35 @@ OUTPUT_LIMIT = 1 << 16          # host output queued before writers wait
 class Console(Tty):
     adopt_by_leader = True
 
-    def __init__(self, k, channel) -> None:
+    def __init__(self, k, channel, name: str = "console", rdev: int = structs.makedev(4, 0)) -> None:
         t = Termios.std()
         if not channel.in_is_tty:
             t.lflag &= ~ECHO
         if not channel.out_is_tty:
             t.oflag &= ~ONLCR
-        super().__init__(k, "console", structs.makedev(4, 0), t)
-        self.ch = channel
+        super().__init__(k, name, rdev, t)
         self._masks: dict[int, int] = {}
-        self.pollable_in = False
-        self.pollable_out = False
         self.hung_up_at_eof = False
+        self.attach(channel)
+        if channel.in_is_tty or channel.out_is_tty:
+            self.winsize = channel.winsize()
+        channel.set_raw()       # the line discipline is this one, not the host's
+
+    def attach(self, channel) -> None:
+        """channel becomes the host end (at boot, or a port's new connection)."""
+        self.ch = channel
+        self.pollable_in = self.pollable_out = False
         if channel.in_fd is not None:
             self.pollable_in = self._watch(channel.in_fd, EPOLLIN, True)
         if channel.out_fd is not None:
             self.pollable_out = self._watch(channel.out_fd, 0, True)
-        if channel.in_is_tty or channel.out_is_tty:
-            self.winsize = channel.winsize()
-        channel.set_raw()       # the line discipline is this one, not the host's
+
+    def detach(self) -> None:
+        """The event loop forgets the channel's fds (before they are closed)."""
+        for fd in self._masks:
+            self.k.sched.unwatch_fd(fd)
+        self._masks.clear()
+        self.pollable_in = self.pollable_out = False
 
     # -- the host fds -------------------------------------------------------------
     def _watch(self, fd: int, bits: int, on: bool) -> bool:

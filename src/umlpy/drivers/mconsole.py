@@ -1,6 +1,6 @@
 """UML's management console: `uml_mconsole <umid> <command>` drives the
 machine from the host (version, halt, reboot, cad, sysrq, stop/go, log,
-proc, config/remove of ubd disks).
+proc, config/remove of ubd disks and of lines: conN, sslN).
 
 The host half (arch_um.mconsole) owns the socket in the umid directory;
 requests arrive as a device interrupt of the event loop and are answered
@@ -239,6 +239,8 @@ class MConsole:
     def config(self, arg: str) -> str:
         name, eq, value = arg.partition("=")
         name = name.strip()
+        if name.startswith(("con", "ssl")):
+            return self._line_config(name, value.strip() if eq else None)
         if not name.startswith("ubd"):
             raise McError("Bad configuration option")
         if not eq:
@@ -249,7 +251,17 @@ class MConsole:
             raise McError(str(e) or "Failed to add the device") from None
         return ""
 
+    def _line_config(self, name: str, spec: str | None) -> str:
+        """UML's line_config / line_get_config: a console or serial line."""
+        try:
+            return self.k.lines.config(name, spec)
+        except KernelError as e:
+            raise McError(str(e)) from None
+
     def remove(self, arg: str) -> str:
+        arg = arg.strip()
+        if arg.startswith(("con", "ssl")):
+            return self._line_config(arg, "none")
         if not arg.startswith("ubd"):
             raise McError("Bad remove option")
         try:

@@ -34,9 +34,9 @@ def add_char_node(name: str, major: int, minor: int, mode: int) -> None:
     _mknod(*node)
 
 
-def remove_block_node(name: str) -> None:
-    """A removed disk (mconsole remove, LOOP_CTL_REMOVE): its node goes (the
-    caller drops what the mounts of /dev cached of it)."""
+def remove_node(name: str) -> None:
+    """A removed disk (mconsole remove, LOOP_CTL_REMOVE) or line: its node
+    goes (the caller drops what the mounts of /dev cached of it)."""
     _driver_nodes[:] = [n for n in _driver_nodes if n[0] != name]
     if _instance is not None and _instance.root.lookup(name.encode()) is not None:
         _instance.root.unlink(name.encode())

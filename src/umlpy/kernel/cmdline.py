@@ -22,8 +22,12 @@ PARAMS: dict[str, str] = {
     "quiet": "quiet: log warnings and errors only",
     "loglevel=": "loglevel=<0-8>: log messages of a level below this",
     "debug": "debug: log everything (loglevel=10)",
-    "con0=": "con0=<in>[,<out>]: the console's channel; fd:<n>, null, pty (default con0=fd:0,fd:1)",
-    "con=": "con=<spec>: channel for every console without its own con<N>= (umlpy has con0 only)",
+    "conN=": ("con<N>=<in>[,<out>]: virtual console N's channel (N 0-15; /dev/ttyN, con0 is /dev/console): "
+              "fd:<n>, null, pts, port:<port> (127.0.0.1, raw TCP), file:<path> (output), none; "
+              "pty and xterm are null here (default con0=fd:0,fd:1, others none)"),
+    "con=": "con=<spec>: channel for every console without its own con<N>=",
+    "sslN=": "ssl<N>=<in>[,<out>]: serial line N's channel (N 0-63; /dev/ttyS<N>), as con<N>= (default none)",
+    "ssl=": "ssl=<spec>: channel for every serial line without its own ssl<N>=",
     "umid=": "umid=<name>: machine id naming the ~/.uml/<umid>/ directory",
     "uml_dir=": "uml_dir=<dir>: where umid directories live (default ~/.uml/)",
     "root=": "root=<dev>: the root device",
@@ -39,7 +43,7 @@ PARAMS: dict[str, str] = {
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
     "eth0=": "eth0=user[,hostfwd=tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport...][,restrict=on][,hostdns=addr[:port]]: user-mode networking (QEMU's -netdev user; eth0=slirp,... is taken as eth0=user)",
     "ip=": "ip=dhcp | ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>: configure eth0 at boot, as Linux's ipconfig",
-    "unsupported": ("UML options umlpy lacks (ethN= but eth0=user, vecN:, ssl=, conN= but con0, xterm=, iomem=, "
+    "unsupported": ("UML options umlpy lacks (ethN= but eth0=user, vecN:, xterm=, iomem=, "
                     "dsp=, mixer=, pci=, fakehd, ncpus=, seccomp=, skas0, time-travel, dtb=): one warning, ignored"),
 }
 
@@ -54,6 +58,8 @@ class BootParams:
     quiet: bool = False
     consoles: dict[int, str] = field(default_factory=dict)
     con_default: str | None = None
+    serial: dict[int, str] = field(default_factory=dict)
+    ssl_default: str | None = None
     umid: str | None = None
     uml_dir: str | None = None
     root: str | None = None
@@ -132,10 +138,14 @@ def parse(words: list[str]) -> BootParams:
                 p.loglevel = int(value)
             except ValueError:
                 p.warnings.append(f"loglevel={value}: not a number")
-        elif name == "con0":
-            p.consoles[0] = value
+        elif re.fullmatch(r"con\d+", name):
+            p.consoles[int(name[3:])] = value
         elif name == "con":
             p.con_default = value
+        elif re.fullmatch(r"ssl\d+", name):
+            p.serial[int(name[3:])] = value
+        elif name == "ssl":
+            p.ssl_default = value
         elif name == "umid":
             p.umid = value
         elif name == "uml_dir":

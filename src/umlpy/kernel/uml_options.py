@@ -18,8 +18,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     (r"mconsole", "UML management console option (umlpy has mconsole=notify:<socket>)"),
     (r"eth\d+", "UML network device (umlpy has eth0=user only)"),
     (r"vec\d+", "UML vector network device"),
-    (r"ssl\d*", "UML serial line"),
-    (r"con\d+", "UML virtual console (umlpy has con0 only)"),
     (r"xterm", "UML's xterm program for xterm channels"),
     (r"iomem", "UML host file mapped as I/O memory"),
     (r"dsp|mixer", "UML host sound device (hostaudio)"),

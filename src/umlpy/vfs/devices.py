@@ -24,6 +24,10 @@ def register_char(major: int, minor: int, opener: Callable) -> None:
     _CHAR[(major, minor)] = opener
 
 
+def unregister_char(major: int, minor: int) -> None:
+    _CHAR.pop((major, minor), None)
+
+
 def open_char(dentry, inode, flags: int, task) -> File:
     opener = _CHAR.get((structs.major(inode.rdev), structs.minor(inode.rdev)))
     if opener is None:
