@@ -104,3 +104,10 @@ def test_meminfo_follows_use():
     assert commit1 - commit0 >= 200 << 10           # mapped: committed, not used
     assert anon1 >= 32 << 10
     assert abs(ffree - free1) < 4 << 10
+
+
+def test_touching_without_syscalls_is_caught():
+    """One mapping, then page faults only: the kernel's timer still sees it."""
+    r = _loud("echo 1 > /proc/sys/vm/overcommit_memory; /t/bin/t_oom hold 256 256; echo hold $?", "mem=64M")
+    assert b"hold 137\n" in r.stdout, r.stderr[-3000:]
+    assert b"Out of memory: Killed process" in r.stderr
