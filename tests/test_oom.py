@@ -30,8 +30,11 @@ def test_hog_is_killed_and_the_rest_goes_on():
 
 
 def test_oom_score_adj_picks_the_victim():
+    """The small idle one at +1000 goes before the hog (at -500, so that
+    what the hog touches past mem= before the sample cannot outweigh it)."""
     r = _loud(HOLD.format(map=4, touch=4) + "echo 1000 > /proc/$P/oom_score_adj; echo idle $P; "
-              "/t/bin/t_oom hog; echo hog $?; wait $P; echo idle $?", "mem=64M")
+              "sh -c 'echo -500 > /proc/self/oom_score_adj; exec /t/bin/t_oom hog'; echo hog $?; "
+              "wait $P; echo idle $?", "mem=64M")
     out, log = r.stdout.decode(), r.stderr.decode()
     idle = re.search(r"idle (\d+)", out)[1]
     assert "hog 137\nidle 137\n" in out, (out, log[-3000:])

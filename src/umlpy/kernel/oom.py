@@ -14,8 +14,8 @@ most what it touches in MIN_WAIT_NS; no timer runs while every guest task
 sleeps.
 
 Badness is oom_badness's: resident pages + swap + page tables, shifted by
-oom_score_adj thousandths of RAM; init (and a namespace's init) and
-oom_score_adj -1000 are never chosen.  Without a fault to catch, "the task
+oom_score_adj thousandths of RAM; the global init and oom_score_adj -1000
+are never chosen.  Without a fault to catch, "the task
 that allocates" (vm.oom_kill_allocating_task, and the "invoked oom-killer"
 line) is the running process with the most anonymous memory.
 """
@@ -34,6 +34,7 @@ OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX = -1000, 1000
 OOM_DISABLE, OOM_ADJUST_MAX = -17, 15       # the legacy oom_adj's range
 MIN_WAIT_NS = 10_000_000
 MAX_WAIT_NS = 250_000_000
+REAP_WAIT_NS = 1_000_000_000     # a victim not gone by then is passed over, as the oom_reaper's give-up
 TOUCH_RATE = 4              # bytes a guest may touch per ns (4 GB/s): sets the interval
 PAGE_KB = PAGE_SIZE >> 10
 GFP = "gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0"
@@ -89,8 +90,9 @@ def _counters(p) -> dict[str, int]:
 
 
 def badness(k, p) -> int | None:
-    """oom_badness: None for a process that may not be killed."""
-    if p.unkillable or p.exited or p.zombie or p.mm is None or p.mm.mem is None \
+    """oom_badness: None for a process that may not be killed (the global
+    init; a pid namespace's init may, as Linux's is_global_init says)."""
+    if p.pid == 1 or p.exited or p.zombie or p.mm is None or p.mm.mem is None \
             or p.oom_score_adj == OOM_SCORE_ADJ_MIN:
         return None
     st = _counters(p)
@@ -112,8 +114,16 @@ class OomKiller:
         self.k = k
         self.timer = None
         self.headroom = k.mem_budget.limit
-        self.victims: list = []     # killed, not yet gone: no second kill meanwhile
+        self.victims: list = []     # (process, until): killed, not yet gone: no second kill meanwhile
+        self.legacy_warned = False
         k.sched.oom = self
+
+    def legacy_used(self, writer, target) -> None:
+        """A write of /proc/PID/oom_adj: Linux's warning, once per boot."""
+        if not self.legacy_warned and writer is not None:
+            self.legacy_warned = True
+            printk.pr_warn(f"{writer.comm.decode(errors='replace')} ({writer.pid}): /proc/{target.pid}/oom_adj "
+                           f"is deprecated, please use /proc/{target.pid}/oom_score_adj instead.")
 
     def arm(self) -> None:
         """A guest task runs: sample within the time it could take to fill the headroom."""
@@ -147,9 +157,10 @@ class OomKiller:
 
     def out_of_memory(self) -> None:
         k = self.k
-        self.victims = [v for v in self.victims if not v.exited]
+        now = clock.monotonic_ns()
+        self.victims = [(v, until) for v, until in self.victims if not v.exited and now < until]
         if self.victims:
-            return      # its memory is on the way out
+            return      # its memory is on the way out (unless stuck: the reaper's MMF_OOM_SKIP)
         cur = self._allocating()
         comm = cur.comm.decode(errors="replace") if cur is not None else "swapper"
         adj = cur.oom_score_adj if cur is not None else 0
@@ -184,8 +195,8 @@ class OomKiller:
                       f"anon-rss:{st.get('RssAnon', 0)}kB, file-rss:{st.get('RssFile', 0)}kB, "
                       f"shmem-rss:{st.get('RssShmem', 0)}kB, UID:{p.creds.uid} "
                       f"pgtables:{st.get('VmPTE', 0)}kB oom_score_adj:{p.oom_score_adj}")
-        self.k.signals.send_proc(p, S.SIGKILL, C.SI_KERNEL)
-        self.victims.append(p)
+        self.k.signals.send_proc(p, S.SIGKILL, C.SI_KERNEL, force=True)     # SEND_SIG_PRIV
+        self.victims.append((p, clock.monotonic_ns() + REAP_WAIT_NS))
         # the host frees the killed process's pages as it goes, as the reaper
         printk.pr_info(f"oom_reaper: reaped process {p.pid} ({name}), now anon-rss:0kB, "
                        "file-rss:0kB, shmem-rss:0kB")

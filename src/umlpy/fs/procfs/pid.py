@@ -160,6 +160,7 @@ def _set_oom_adj(tg: Target, writer, data: bytes) -> None:
     p = tg.proc()
     if adj < p.oom_score_adj and writer is not None and not capable(writer.proc.creds, CAP_SYS_RESOURCE):
         raise KernelError(E.EACCES)
+    tg.fs.kernel.oom.legacy_used(writer.proc if writer is not None else None, p)
     p.oom_score_adj = adj
 
 
