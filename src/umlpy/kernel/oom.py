@@ -5,7 +5,9 @@ The guest's memory is its host processes' memory, which they touch without
 the kernel seeing it (no fault reaches umlpy), so the check is the kernel's
 own, on a timer: while some guest task runs, a sample sums what its
 processes hold as the host counts it (anonymous and shmem pages, each
-shared page once: the proportional sizes of smaps_rollup).  A cheap bound
+shared page once: the proportional sizes of smaps_rollup; the page cache
+of a mapped disk file is a kernel memfd, so it counts as shmem while
+mapped, where Linux would reclaim it).  A cheap bound
 first (the resident sizes of statm, O(1) per process) spares the exact sum
 while the guest is well below `mem=`.  The interval shrinks with the
 headroom (the time a guest touching TOUCH_RATE needs to reach `mem=`,
