@@ -79,6 +79,20 @@ def cdiv(a: int, b: int) -> int:
     return q if (a < 0) == (b < 0) else -q
 
 
+def set_adj(k, p, adj: int, floor: bool) -> None:
+    """Set p's oom_score_adj (and its floor, for a privileged writer), and
+    those of the other processes on its address space (CLONE_VM without
+    CLONE_THREAD), as __set_oom_adj; a vfork child keeps its own."""
+    group = [p]
+    if p.vfork_wq is None and p.mm is not None:
+        group += [q for q in k.procs.by_pid.values()
+                  if q is not p and q.mm is p.mm and q.vfork_wq is None and q.pid != 1]
+    for q in group:
+        q.oom_score_adj = adj
+        if floor:
+            q.oom_score_adj_min = adj
+
+
 def total_pages(k) -> int:
     """totalpages: RAM + swap."""
     b = k.mem_budget

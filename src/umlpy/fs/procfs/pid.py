@@ -146,9 +146,7 @@ def _set_oom_score_adj(tg: Target, writer, data: bytes) -> None:
     privileged = writer is None or capable(writer.proc.creds, CAP_SYS_RESOURCE)
     if v < p.oom_score_adj_min and not privileged:
         raise KernelError(E.EACCES)
-    p.oom_score_adj = v
-    if privileged:
-        p.oom_score_adj_min = v
+    oom.set_adj(tg.fs.kernel, p, v, privileged)
 
 
 def _set_oom_adj(tg: Target, writer, data: bytes) -> None:
@@ -161,7 +159,7 @@ def _set_oom_adj(tg: Target, writer, data: bytes) -> None:
     if adj < p.oom_score_adj and writer is not None and not capable(writer.proc.creds, CAP_SYS_RESOURCE):
         raise KernelError(E.EACCES)
     tg.fs.kernel.oom.legacy_used(writer.proc if writer is not None else None, p)
-    p.oom_score_adj = adj
+    oom.set_adj(tg.fs.kernel, p, adj, False)
 
 
 def _status(tg: Target, reader) -> bytes:
