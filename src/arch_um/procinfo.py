@@ -153,3 +153,32 @@ def task_smaps(hpid: int) -> dict[int, SmapsVma]:
         elif key in (b"Rss:", b"Pss:", b"Anonymous:"):
             fields[key] = int(line.split()[1])
     return out
+
+
+def _kb_fields(raw: bytes | None, names: tuple[bytes, ...]) -> dict[str, int] | None:
+    """The "Name:   N kB" lines of a host /proc file that are among names."""
+    if raw is None:
+        return None
+    out = {}
+    for line in raw.splitlines():
+        key, sep, rest = line.partition(b":")
+        if sep and key in names:
+            try:
+                out[key.decode()] = int(rest.split()[0])
+            except (ValueError, IndexError):
+                return None
+    return out
+
+
+def task_mem_status(hpid: int) -> dict[str, int] | None:
+    """A host process's memory counters from /proc/<hpid>/status, in kB
+    (kept by the host as counters: cheap to read)."""
+    return _kb_fields(_read(f"/proc/{hpid}/status"),
+                      (b"VmSize", b"RssAnon", b"RssFile", b"RssShmem", b"VmPTE", b"VmSwap"))
+
+
+def task_rollup(hpid: int) -> dict[str, int] | None:
+    """Its proportional set sizes from /proc/<hpid>/smaps_rollup, in kB:
+    summed over processes, a page shared by several counts once (a walk of
+    its page tables: dearer than the status counters)."""
+    return _kb_fields(_read(f"/proc/{hpid}/smaps_rollup"), (b"Pss_Anon", b"Pss_Shmem"))

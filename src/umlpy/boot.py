@@ -35,6 +35,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
 from umlpy.kernel.keys import KeyService
 from umlpy.kernel.mm import MemBudget
+from umlpy.kernel.oom import OomKiller
 from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
@@ -73,6 +74,7 @@ class Kernel:
         self.sched = Scheduler(self)
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
+        self.oom = OomKiller(self)
         self.dump_core = coredump.do_coredump      # kernel/signal.py's way to the core writer
         self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals)
         self.procs = Procs(self)

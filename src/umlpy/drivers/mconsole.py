@@ -14,7 +14,7 @@ from arch_um import mconsole as host
 from arch_um import ptrace
 from umlpy.abi import consts as C
 from umlpy.abi import signals as S
-from umlpy.kernel import printk, slabinfo
+from umlpy.kernel import oom, printk, slabinfo
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import Halt
 from umlpy.kernel.task import State
@@ -196,7 +196,9 @@ class MConsole:
         elif key == "m":
             say("sysrq: Show Memory")
             b = self.k.mem_budget
-            say(f"Mem-Info: {b.limit >> 10}kB total, {b.used >> 10}kB charged to processes")
+            used = sum(oom.usage(self.k))
+            say(f"Mem-Info: {b.limit >> 10}kB total, {used >> 10}kB used by processes, "
+                f"{b.used >> 10}kB committed")
             for line in slabinfo.report(self.k):
                 say(line)
         else:

@@ -1,9 +1,10 @@
-"""Address-space bookkeeping: what each guest mapped, checked against mem=.
+"""Address-space bookkeeping: what each guest mapped, its commit accounting.
 
 Anonymous memory is the host's (host page tables are the guest's), so the
 kernel does not hold pages; it validates every mapping request, keeps a list
-of ranges per address space and charges private writable memory to the
-machine's `mem=` budget, refusing with ENOMEM beyond it.  The stub page is
+of ranges per address space and commits private writable memory to the
+machine's `mem=` (Committed_AS), refusing with ENOMEM as
+vm.overcommit_memory says (MemBudget).  The stub page is
 out of the guest's reach.
 
 An address space holds at most vm.max_map_count mappings (VMAs).  The host
@@ -140,13 +141,41 @@ def mapped_anywhere(procs, obj, writable: bool = False) -> bool:
     return False
 
 
-class MemBudget:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
+OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS, OVERCOMMIT_NEVER = 0, 1, 2
 
-    def charge(self, n: int) -> None:
-        if self.used + n > self.limit:
+
+class MemBudget:
+    """`mem=` as Linux's RAM, and the commit accounting of mm/util.c's
+    __vm_enough_memory: `used` is Committed_AS (private writable memory
+    mapped, touched or not); vm.overcommit_memory says when a new commitment
+    is refused (0: one larger than RAM + swap; 1: never; 2: past
+    CommitLimit).  What the guest really uses is the host's to say
+    (kernel/oom.py), and past `mem=` the OOM killer acts, not this."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit              # MemTotal
+        self.swap = 0                   # SwapTotal: umlpy has no swap
+        self.used = 0                   # Committed_AS
+        self.overcommit_memory = OVERCOMMIT_GUESS
+        self.overcommit_ratio = 50      # percent of RAM mode 2 commits ...
+        self.overcommit_kbytes = 0      # ... unless this is set (writing one zeroes the other)
+
+    def commit_limit(self) -> int:
+        """CommitLimit (vm_commit_limit), in bytes."""
+        if self.overcommit_kbytes:
+            allowed = self.overcommit_kbytes * 1024
+        else:
+            allowed = (self.limit // PAGE_SIZE) * max(0, self.overcommit_ratio) // 100 * PAGE_SIZE
+        return allowed + self.swap
+
+    def charge(self, n: int, single: bool = True) -> None:
+        """Commit n bytes, or ENOMEM by the overcommit policy; single: one
+        request (fork commits what was each checked before, mode 0 does
+        not look at it again)."""
+        mode = self.overcommit_memory
+        if mode == OVERCOMMIT_GUESS and single and n > self.limit + self.swap:
+            raise KernelError(E.ENOMEM)
+        if mode == OVERCOMMIT_NEVER and self.used + n > self.commit_limit():
             raise KernelError(E.ENOMEM)
         self.used += n
 
@@ -293,7 +322,7 @@ class Mm:
 
     def fork(self) -> Mm:
         n = Mm(self.budget)
-        n.budget.charge(self.charged)
+        n.budget.charge(self.charged, single=False)
         n.charged = self.charged
         n.starts = list(self.starts)
         n.ranges = list(self.ranges)

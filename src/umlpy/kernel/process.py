@@ -194,6 +194,7 @@ class Procs:
         proc.start_ns = k.uptime_ns()
         proc.personality = caller.personality
         proc.ioprio = caller.ioprio
+        proc.oom_score_adj, proc.oom_score_adj_min = caller.oom_score_adj, caller.oom_score_adj_min
         proc.dumpable, proc.no_new_privs = caller.dumpable, caller.no_new_privs
         proc.rlimits = dict(caller.rlimits)
         cpulimit.update(k, proc)

@@ -69,6 +69,7 @@ class Scheduler:
         self.idle_hooks: list[Callable[[], bool]] = []
         self.table = None
         self.current: Task | None = None     # the task whose syscall runs now
+        self.oom = None                      # kernel/oom.OomKiller: samples while guests run
         set_wake_hook(self.wake)
 
     # -- timers -------------------------------------------------------------
@@ -291,6 +292,9 @@ class Scheduler:
         t.regs_dirty = False
         t.in_syscall = -1
         t.state = State.USER
+        oom = self.oom
+        if oom is not None and oom.timer is None:
+            oom.arm()
         self.loop.queue_resume(t.hpid, t.regs, how)
 
     # -- blocking -------------------------------------------------------------

@@ -211,6 +211,8 @@ class Process:
         self.child_subreaper = False
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
         self.ioprio = 0             # ioprio_set(2): IOPRIO_CLASS_NONE
+        self.oom_score_adj = 0      # kernel/oom.py's shift of its badness (-1000: never chosen)
+        self.oom_score_adj_min = 0  # what an unprivileged write may lower it to
         self.usage = None           # rusage.Usage, sampled at death
         self.cusage = Usage()       # of the children waited for
         self.prev_cputime = Usage()     # the user/system split last reported

@@ -6,7 +6,8 @@ max_map_count mappings, no fd table grows past nr_open, SCHED_RR's quantum
 is sched_rr_timeslice_ms, pipes are sized by pipe-max-size and
 pipe-user-pages-soft/hard.  core_pattern names the core files
 (syscalls/coredump.py); suid_dumpable is what a process that changed its
-ids becomes (kernel/cred.py).
+ids becomes (kernel/cred.py); panic_on_oom and oom_kill_allocating_task
+steer the OOM killer (kernel/oom.py).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ NR_OPEN_MAX = 2147483584         # INT_MAX rounded down to BITS_PER_LONG
 CORENAME_MAX_SIZE = 128
 RR_TIMESLICE_MS = 100
 INT_MAX = (1 << 31) - 1
+INT_MIN = -(1 << 31)
+ULONG_MAX = (1 << 64) - 1
 
 # name -> (attribute, lowest, highest): proc_dointvec_minmax's bounds
 INT_BOUNDS = {
@@ -29,6 +32,8 @@ INT_BOUNDS = {
     "vm/max_map_count": ("max_map_count", 0, INT_MAX),
     "kernel/io_uring_disabled": ("io_uring_disabled", 0, 2),
     "vm/unprivileged_userfaultfd": ("unprivileged_userfaultfd", 0, 1),
+    "vm/panic_on_oom": ("panic_on_oom", INT_MIN, INT_MAX),
+    "vm/oom_kill_allocating_task": ("oom_kill_allocating_task", INT_MIN, INT_MAX),
     "fs/nr_open": ("nr_open", NR_OPEN_MIN, NR_OPEN_MAX),
     "fs/inotify/max_user_instances": ("inotify_max_user_instances", 0, INT_MAX),
     "fs/inotify/max_user_watches": ("inotify_max_user_watches", 0, INT_MAX),
@@ -59,6 +64,8 @@ class Tunables:
     fanotify_max_user_marks: int = 8192     # their marks (ENOSPC); Linux's floor
     io_uring_disabled: int = 0          # 1: io_uring_setup only with CAP_SYS_ADMIN, 2: by nobody (EPERM)
     unprivileged_bpf_disabled: int = 0      # 1: bpf(2) needs CAP_BPF for good; 2: until reset
+    panic_on_oom: int = 0               # nonzero: out of memory panics instead of killing (kernel/oom.py)
+    oom_kill_allocating_task: int = 0   # nonzero: the OOM killer takes the task that grew, not the biggest
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

@@ -9,7 +9,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_SYSLOG
-from umlpy.kernel import cpulimit, printk, rusage
+from umlpy.kernel import cpulimit, oom, printk, rusage
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -132,8 +132,9 @@ def sys_sysinfo(t, addr, *_):
     k = t.kernel
     up = k.uptime_ns() // 10**9
     total = k.mem_budget.limit
-    free = max(0, total - k.mem_budget.used)
-    data = struct.pack("<q3Q6QH6xQQI", up, 0, 0, 0, total, free, 0, 0, 0, 0,
+    anon, shmem = oom.usage(k)
+    free = max(0, total - anon - shmem)
+    data = struct.pack("<q3Q6QH6xQQI", up, 0, 0, 0, total, free, shmem, 0, 0, 0,
                        len(k.procs.by_pid), 0, 0, 1)
     t.mem.write(addr, data.ljust(112, b"\0"))
     return 0

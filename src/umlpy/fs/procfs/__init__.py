@@ -10,7 +10,6 @@ process by the kernel's global number.
 """
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
 
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Dir, Link, VirtFs, build_nodes, build_tree, static_table
@@ -29,12 +28,10 @@ class ProcFs(VirtFs):
     blksize = 1024      # proc_fill_super's s_blocksize
     notify_perm = False     # FS_DISALLOW_NOTIFY_PERM: opens here take locks a listener could need
 
-    def __init__(self, kernel, pidns, oom_adj: WeakKeyDictionary | None = None) -> None:
+    def __init__(self, kernel, pidns) -> None:
         super().__init__(kernel)
         self.pidns = pidns
         self._pid_inos: dict[int, dict] = {}      # pid -> tid (or None) -> key -> ino
-        # Process -> oom_score_adj (one for every instance: the process's)
-        self.oom_adj: WeakKeyDictionary = WeakKeyDictionary() if oom_adj is None else oom_adj
         # one network namespace: every /proc/PID/net is this directory
         self.net_dir = build_tree(self, "/net", net_files(kernel))
         nodes = build_nodes(self, "", global_files(kernel))
@@ -112,6 +109,6 @@ def procfs_instance(kernel, pidns=None) -> ProcFs:
     if pidns is None or pidns is fs.pidns:
         return fs
     if pidns.procfs is None:
-        pidns.procfs = ProcFs(kernel, pidns, fs.oom_adj)
+        pidns.procfs = ProcFs(kernel, pidns)
     return pidns.procfs
 

@@ -1,8 +1,10 @@
 """The machine-wide files at the top of /proc, in Linux 6.1's formats.
 
-Memory is the `mem=` budget: MemTotal is its limit and MemFree what is not
-charged to it (umlpy charges private writable mappings; it keeps no page
-cache of its own, so Buffers, Cached and the other counters are zero).
+Memory: MemTotal is `mem=`, MemFree what the guest's processes do not hold
+on the host (their anonymous and shmem pages, kernel/oom.usage);
+CommitLimit and Committed_AS are the commit accounting's (kernel/mm.py).
+umlpy keeps no page cache of its own, so Buffers, Cached and the other
+counters are zero.
 CPU time: user time is what the guests' host processes ran, system time
 what the kernel itself ran, the rest of the uptime is idle.
 """
@@ -13,7 +15,7 @@ from umlpy.fs import registry
 from umlpy.fs.procfs.base import Spec, ro, symlink, text
 from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
-from umlpy.kernel import timekeeping
+from umlpy.kernel import oom, timekeeping
 from umlpy.kernel.task import State
 from umlpy.vfs import devices as dev_registry
 from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
@@ -37,10 +39,13 @@ _MEMINFO = ["MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapCac
 def meminfo(kernel) -> str:
     b = kernel.mem_budget
     total = b.limit >> 10
-    used = min(b.used, b.limit) >> 10
+    anon, shmem = (n >> 10 for n in oom.usage(kernel))
+    used = min(anon + shmem, total)
     vals = {"MemTotal": total, "MemFree": total - used, "MemAvailable": total - used,
-            "Active": used, "Active(anon)": used, "AnonPages": used,
-            "CommitLimit": total // 2, "Committed_AS": used, "VmallocTotal": VMALLOC_TOTAL_KB,
+            "Active": used, "Active(anon)": used, "AnonPages": anon, "Shmem": shmem,
+            "SwapTotal": b.swap >> 10, "SwapFree": b.swap >> 10,
+            "CommitLimit": b.commit_limit() >> 10, "Committed_AS": b.used >> 10,
+            "VmallocTotal": VMALLOC_TOTAL_KB,
             "Hugepagesize": HUGEPAGE_KB, "DirectMap4k": total}
     lines = []
     for name in _MEMINFO:

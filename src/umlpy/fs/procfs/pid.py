@@ -14,10 +14,10 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SYS_NICE, CAP_SYS_RESOURCE
 from umlpy.fs.procfs import maps, mounts, pagemap, pidstat
-from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs
+from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
-from umlpy.kernel import nsproxy
+from umlpy.kernel import nsproxy, oom
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import DUMP_FILTER_MASK
 from umlpy.kernel.task import State
@@ -25,7 +25,6 @@ from umlpy.vfs import nsfs
 from umlpy.vfs.pipe import PipeInode
 
 TASK_COMM_LEN = 16
-OOM_SCORE_ADJ_MAX = 1000
 NO_ID = "4294967295"     # (uid_t)-1: loginuid and sessionid never set
 
 
@@ -113,28 +112,54 @@ def _set_comm(tg: Target, writer, data: bytes) -> None:
     p.comm = data[:TASK_COMM_LEN - 1]
 
 
-def _oom_value(tg: Target) -> int:
-    """The value written, or the nearest ancestor's (fork inherits it)."""
-    p = tg.proc()
-    while p is not None and p not in tg.fs.oom_adj:
-        p = p.parent
-    return tg.fs.oom_adj[p] if p is not None else 0
+def _oom_score(tg: Target, reader) -> bytes:
+    return b"%d\n" % oom.oom_score(tg.fs.kernel, tg.proc())
 
 
 def _oom_score_adj(tg: Target, reader) -> bytes:
-    return b"%d\n" % _oom_value(tg)
+    return b"%d\n" % tg.proc().oom_score_adj
+
+
+def _oom_adj(tg: Target, reader) -> bytes:
+    """The legacy oom_adj: oom_score_adj scaled to -17..15."""
+    adj = tg.proc().oom_score_adj
+    return b"%d\n" % (oom.OOM_ADJUST_MAX if adj == oom.OOM_SCORE_ADJ_MAX
+                      else oom.cdiv(adj * -oom.OOM_DISABLE, oom.OOM_SCORE_ADJ_MAX))
+
+
+def _parse_adj(data: bytes, lo: int, hi: int) -> int:
+    """kstrtoint of the stripped text (C's notation), within [lo, hi]."""
+    words = data.split()
+    if len(words) != 1:
+        raise KernelError(E.EINVAL)
+    v = parse_int(words[0])
+    if not lo <= v <= hi:
+        raise KernelError(E.EINVAL)
+    return v
 
 
 def _set_oom_score_adj(tg: Target, writer, data: bytes) -> None:
-    try:
-        v = int(data.strip())
-    except ValueError:
-        raise KernelError(E.EINVAL) from None
-    if not -OOM_SCORE_ADJ_MAX <= v <= OOM_SCORE_ADJ_MAX:
-        raise KernelError(E.EINVAL)
-    if v < _oom_value(tg) and writer is not None and not capable(writer.proc.creds, CAP_SYS_RESOURCE):
-        raise KernelError(E.EACCES)     # only a privileged writer may lower it
-    tg.fs.oom_adj[tg.proc()] = v
+    """__set_oom_adj: below oom_score_adj_min only with CAP_SYS_RESOURCE,
+    and a privileged writer's value becomes the new floor."""
+    v = _parse_adj(data, oom.OOM_SCORE_ADJ_MIN, oom.OOM_SCORE_ADJ_MAX)
+    p = tg.proc()
+    privileged = writer is None or capable(writer.proc.creds, CAP_SYS_RESOURCE)
+    if v < p.oom_score_adj_min and not privileged:
+        raise KernelError(E.EACCES)
+    oom.set_adj(tg.fs.kernel, p, v, privileged)
+
+
+def _set_oom_adj(tg: Target, writer, data: bytes) -> None:
+    """The legacy oom_adj (-17 disables, 15 is the most): scaled to
+    oom_score_adj; lowering it needs CAP_SYS_RESOURCE."""
+    v = _parse_adj(data, oom.OOM_DISABLE, oom.OOM_ADJUST_MAX)
+    adj = oom.OOM_SCORE_ADJ_MAX if v == oom.OOM_ADJUST_MAX \
+        else oom.cdiv(v * oom.OOM_SCORE_ADJ_MAX, -oom.OOM_DISABLE)
+    p = tg.proc()
+    if adj < p.oom_score_adj and writer is not None and not capable(writer.proc.creds, CAP_SYS_RESOURCE):
+        raise KernelError(E.EACCES)
+    tg.fs.kernel.oom.legacy_used(writer.proc if writer is not None else None, p)
+    oom.set_adj(tg.fs.kernel, p, adj, False)
 
 
 def _status(tg: Target, reader) -> bytes:
@@ -371,7 +396,8 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("mountinfo", _file(_mountinfo)),
     ("wchan", _file(_const("0"))),
     ("cgroup", _file(lambda tg, reader: f"0::{tg.proc().cgroup.path()}\n".encode())),
-    ("oom_score", _file(_const("0"))),
+    ("oom_adj", _file(_oom_adj, 0o644, _set_oom_adj)),
+    ("oom_score", _file(_oom_score)),
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
     ("loginuid", _file(_const(NO_ID))),
     ("sessionid", _file(_const(NO_ID))),

@@ -15,7 +15,8 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
-from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, PID_MAX_DEFAULT, RR_TIMESLICE_MS
+from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, INT_MIN, PID_MAX_DEFAULT, \
+    RR_TIMESLICE_MS, ULONG_MAX
 from umlpy.vfs.fsnotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 from umlpy.vfs.devices import ENTROPY_AVAIL
 from umlpy.vfs.pipe import round_pipe_size
@@ -23,7 +24,6 @@ from umlpy.vfs.pipe import round_pipe_size
 UTS_LEN = 64
 NGROUPS_MAX = 65536
 FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
-INT_MIN = -(1 << 31)
 
 
 def new_uuid() -> str:
@@ -83,6 +83,21 @@ def _tunable(kernel, name: str):
     """An integer tunable between Linux's bounds (kernel/tunables.py)."""
     attr, lo, hi = INT_BOUNDS[name]
     return int_sysctl(kernel.tunables, attr, lo, hi)
+
+
+def _overcommit(budget) -> dict:
+    """vm.overcommit_memory (0..2), overcommit_ratio and overcommit_kbytes
+    (mm/util.c: writing either zeroes the other), kept by the commit
+    accounting (kernel/mm.MemBudget)."""
+    def zero(attr: str):
+        return lambda: setattr(budget, attr, 0)
+    return {
+        "overcommit_kbytes": int_sysctl(budget, "overcommit_kbytes", 0, ULONG_MAX,
+                                        zero("overcommit_ratio")),
+        "overcommit_memory": int_sysctl(budget, "overcommit_memory", 0, 2),
+        "overcommit_ratio": int_sysctl(budget, "overcommit_ratio", INT_MIN, INT_MAX,
+                                       zero("overcommit_kbytes")),
+    }
 
 
 def _ns_last_pid(kernel):
@@ -179,8 +194,9 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "net": sys_net(k),
         "vm": {
             "max_map_count": _tunable(k, "vm/max_map_count"),
-            "overcommit_memory": ro("0"),
-            "overcommit_ratio": ro("50"),
+            **_overcommit(k.mem_budget),
+            "oom_kill_allocating_task": _tunable(k, "vm/oom_kill_allocating_task"),
+            "panic_on_oom": _tunable(k, "vm/panic_on_oom"),
             "swappiness": ro("60"),
             "unprivileged_userfaultfd": _tunable(k, "vm/unprivileged_userfaultfd"),
         },

@@ -1,0 +1,116 @@
+"""Memory as Linux manages it: overcommit policy, the OOM killer, oom_score."""
+from __future__ import annotations
+
+import re
+
+from conftest import PATH_ENV, boot, sh
+
+PROC = "mount -t proc proc /proc 2>/dev/null; "
+HOLD = ("/t/bin/t_oom hold {map} {touch} > /tmp/r & P=$!; "
+        "while ! grep -q ready /tmp/r 2>/dev/null; do sleep 0.1; done; ")
+
+
+def _loud(script: str, *params: str):
+    """A guest whose kernel log (every level) is in stderr."""
+    return boot("loglevel=8", "init=/bin/sh", PATH_ENV, *params, init_args=["-c", PROC + script])
+
+
+def test_hog_is_killed_and_the_rest_goes_on():
+    r = _loud(HOLD.format(map=4, touch=4) + "/t/bin/t_oom hog; echo hog $?; "
+              "kill -0 $P && echo idle alive; echo after", "mem=64M")
+    out, log = r.stdout.decode(), r.stderr.decode()
+    assert "hog 137\nidle alive\nafter\n" in out, (out, log[-3000:])
+    m = re.search(r"Out of memory: Killed process (\d+) \(t_oom\) total-vm:\d+kB, anon-rss:(\d+)kB, "
+                  r"file-rss:\d+kB, shmem-rss:\d+kB, UID:0 pgtables:\d+kB oom_score_adj:0", log)
+    assert m, log[-3000:]
+    assert int(m[2]) > 32 << 10        # the hog, not the 4 MiB one
+    assert re.search(r"oom-kill:constraint=CONSTRAINT_NONE,.*,task=t_oom,pid=%s,uid=0" % m[1], log)
+    assert f"oom_reaper: reaped process {m[1]} (t_oom)" in log
+    assert log.count("Killed process") == 1
+
+
+def test_oom_score_adj_picks_the_victim():
+    """The small idle one at +1000 goes before the hog (at -500, so that
+    what the hog touches past mem= before the sample cannot outweigh it)."""
+    r = _loud(HOLD.format(map=4, touch=4) + "echo 1000 > /proc/$P/oom_score_adj; echo idle $P; "
+              "sh -c 'echo -500 > /proc/self/oom_score_adj; exec /t/bin/t_oom hog'; echo hog $?; "
+              "wait $P; echo idle $?", "mem=64M")
+    out, log = r.stdout.decode(), r.stderr.decode()
+    idle = re.search(r"idle (\d+)", out)[1]
+    assert "hog 137\nidle 137\n" in out, (out, log[-3000:])
+    first = re.findall(r"Killed process (\d+) .* oom_score_adj:(-?\d+)", log)
+    assert first[0] == (idle, "1000"), log[-3000:]
+
+
+def test_unkillable_and_allocating_task():
+    """oom_score_adj -1000 is never chosen; vm.oom_kill_allocating_task
+    takes the running hog over a bigger-scored idle one."""
+    r = _loud(HOLD.format(map=4, touch=4) + "echo 1000 > /proc/$P/oom_score_adj; "
+              "echo 1 > /proc/sys/vm/oom_kill_allocating_task; "
+              "/t/bin/t_oom hog; echo hog $?; kill -0 $P && echo idle alive", "mem=64M")
+    out, log = r.stdout.decode(), r.stderr.decode()
+    assert "hog 137\nidle alive\n" in out, (out, log[-3000:])
+    assert "Out of memory (oom_kill_allocating_task): Killed process" in log
+
+
+def test_panic_on_oom():
+    r = _loud("echo 1 > /proc/sys/vm/panic_on_oom; /t/bin/t_oom hog; echo survived", "mem=64M")
+    assert b"Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled" in r.stderr
+    assert b"survived" not in r.stdout
+
+
+def test_overcommit_modes():
+    script = PROC + "".join(
+        f"echo {mode} > /proc/sys/vm/overcommit_memory; /t/bin/t_oom map 8; /t/bin/t_oom map 48; "
+        "/t/bin/t_oom map 100; /t/bin/t_oom map 1024; "
+        for mode in (2, 1, 0))
+    script += ("echo 2 > /proc/sys/vm/overcommit_memory; echo 1048576 > /proc/sys/vm/overcommit_kbytes; "
+               "cat /proc/sys/vm/overcommit_ratio; /t/bin/t_oom map 512; grep CommitLimit /proc/meminfo; "
+               "echo 100 > /proc/sys/vm/overcommit_ratio; cat /proc/sys/vm/overcommit_kbytes; "
+               "grep CommitLimit /proc/meminfo; (echo 3 > /proc/sys/vm/overcommit_memory) 2>/dev/null || echo EINVAL")
+    out = sh(script, "mem=64M").stdout.decode().split("\n")
+    assert out[:12] == ["map 8 MiB: ok", "map 48 MiB: ENOMEM", "map 100 MiB: ENOMEM", "map 1024 MiB: ENOMEM",
+                        "map 8 MiB: ok", "map 48 MiB: ok", "map 100 MiB: ok", "map 1024 MiB: ok",
+                        "map 8 MiB: ok", "map 48 MiB: ok", "map 100 MiB: ENOMEM", "map 1024 MiB: ENOMEM"]
+    assert out[12:] == ["0", "map 512 MiB: ok", "CommitLimit:     1048576 kB", "0",
+                        "CommitLimit:       65536 kB", "EINVAL", ""]
+
+
+def test_oom_score_files():
+    script = PROC + HOLD.format(map=4, touch=4) + (
+        "cat /proc/1/oom_score /proc/$P/oom_score; echo 1000 > /proc/$P/oom_score_adj; "
+        "cat /proc/$P/oom_score /proc/$P/oom_adj; echo -1000 > /proc/$P/oom_score_adj; "
+        "cat /proc/$P/oom_score /proc/$P/oom_adj; echo 8 > /proc/$P/oom_adj; cat /proc/$P/oom_score_adj; "
+        "echo 500 > /proc/self/oom_score_adj; sh -c 'cat /proc/self/oom_score_adj'; "
+        "(echo 1001 > /proc/self/oom_score_adj) 2>/dev/null || echo EINVAL; "
+        "(echo 16 > /proc/self/oom_adj) 2>/dev/null || echo EINVAL; "
+        "/t/bin/t_oom unpriv")
+    out = sh(script, "mem=64M").stdout.decode().split("\n")
+    init, small, high, adj15, zero, adj_min, from_adj = (int(v) for v in out[:7])
+    assert init == 0 and 666 < small < 800 and 1333 < high <= 2000 and adj15 == 15
+    assert zero == 0 and adj_min == -17 and from_adj == 8 * 1000 // 17
+    assert out[7:] == ["500", "EINVAL", "EINVAL", "write 100: ok", "write 50: EACCES", "write 300: ok",
+                       "write 100: ok", "write 2000: EINVAL", ""]
+
+
+def test_meminfo_follows_use():
+    script = PROC + ("echo 1 > /proc/sys/vm/overcommit_memory; "
+                     "m() { awk -v k=$1: '$1 == k {print $2}' /proc/meminfo; }; "
+                     "echo $(m MemTotal) $(m MemFree) $(m Committed_AS); "
+                     + HOLD.format(map=200, touch=32) +
+                     "echo $(m MemFree) $(m Committed_AS) $(m AnonPages); "
+                     "free | awk '$1 == \"Mem:\" {print $2, $4}'; kill $P")
+    out = sh(script, "mem=128M").stdout.decode().split()
+    total, free0, commit0, free1, commit1, anon1, ftotal, ffree = (int(v) for v in out)
+    assert total == ftotal == 128 << 10
+    assert free0 - free1 >= 30 << 10                # touched: used
+    assert commit1 - commit0 >= 200 << 10           # mapped: committed, not used
+    assert anon1 >= 32 << 10
+    assert abs(ffree - free1) < 4 << 10
+
+
+def test_touching_without_syscalls_is_caught():
+    """One mapping, then page faults only: the kernel's timer still sees it."""
+    r = _loud("echo 1 > /proc/sys/vm/overcommit_memory; /t/bin/t_oom hold 256 256; echo hold $?", "mem=64M")
+    assert b"hold 137\n" in r.stdout, r.stderr[-3000:]
+    assert b"Out of memory: Killed process" in r.stderr
