@@ -16,7 +16,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
-from umlpy.kernel import jobctl, nsproxy, printk
+from umlpy.kernel import jobctl, nsproxy, printk, ptracer
 from umlpy.kernel.cred import capable
 from umlpy.kernel.cgroup import Cgroup
 from umlpy.kernel.pidns import PidMap, Reservation
@@ -250,6 +250,8 @@ class Procs:
             guard(k.futexes.forget, t)       # handed a lock or woken
         for t in proc.threads:
             guard(futex.task_exit, k, t)     # while its memory is still there
+        guard(ptracer.tracer_exit, k, proc)
+        guard(ptracer.tracee_exit, proc)
         for t in proc.threads:
             if t.state is State.BLOCKED:
                 guard(k.sched.cancel_wait, t)
@@ -380,6 +382,9 @@ class Procs:
             return
         proc.stopped = True
         proc.stop_report = (sig << 8) | 0x7f
+        for t in proc.threads:
+            if t.ptrace is not None:
+                t.ptrace.past_group_stop = False
         for t in proc.threads:
             if t.state is State.USER:
                 self.k.sched.loop.flush()

@@ -20,7 +20,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.kernel import printk
+from umlpy.kernel import printk, ptracer
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SIG_DEFAULT, State, Task
 
@@ -212,8 +212,8 @@ class Signals:
         return True
 
     def _ignored(self, proc, t: Task, sig: int) -> bool:
-        if t.blocked & S.sigbit(sig):
-            return False
+        if t.blocked & S.sigbit(sig) or t.ptrace is not None:
+            return False        # a tracer sees even an ignored signal (sig_ignored)
         h = proc.sighand.actions[sig].handler
         if h == C.SIG_IGN:
             return True
@@ -302,13 +302,23 @@ class Signals:
         code = -_signed(regs.rax) if t.in_syscall >= 0 else 0
         restarting = E.ERESTARTSYS <= code <= E.ERESTART_RESTARTBLOCK
         while True:
-            if proc.stopped:
+            pt = t.ptrace
+            if proc.stopped and pt is not None and not pt.past_group_stop:
+                ptracer.group_stop(self.k, t, (proc.stop_report >> 8) & 0xff or S.SIGSTOP, how)
+                return None
+            if proc.stopped and pt is None:
                 t.state = State.STOPPED
                 proc.stop_how[t] = how
                 return None
-            sig, code_, fields = self.take(t, ~t.blocked)
-            if not sig:
-                break
+            if pt is not None and pt.inject is not None:
+                (sig, code_, fields), pt.inject = pt.inject, None    # what the tracer let through
+            else:
+                sig, code_, fields = self.take(t, ~t.blocked)
+                if not sig:
+                    break
+                if pt is not None:      # the signal-delivery-stop, before any action
+                    ptracer.signal_stop(self.k, t, sig, code_, fields, how)
+                    return None
             act = proc.sighand.actions[sig]
             h = act.handler
             if h == C.SIG_IGN:
