@@ -97,8 +97,9 @@ static void signal_stops(void)
     printf("bad request %ld\n", rc(ptrace((enum __ptrace_request)0x4fff, c, 0, 0)));
     regs.rax = 42;
     printf("setregs %ld\n", rc(ptrace(PTRACE_SETREGS, c, 0, &regs)));
-    printf("cont %ld\n", rc(ptrace(PTRACE_CONT, c, 0, 0)));
-    waitfor(c, "end");
+    r = rc(ptrace(PTRACE_CONT, c, 0, 0));
+    waitfor(c, "end");      /* the child prints first, then exits */
+    printf("cont %ld\n", r);
     printf("cont after exit %ld\n", rc(ptrace(PTRACE_CONT, c, 0, 0)));
 }
 
@@ -220,5 +221,6 @@ int main(void)
     signal_stops();
     syscall_stops();
     attach_detach();
+    printf("done\n");
     return 0;
 }

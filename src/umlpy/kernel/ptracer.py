@@ -92,7 +92,14 @@ def signal_stop(k, t: Task, sig: int, code: int, fields: tuple, how: int) -> Non
             else:
                 k.signals.send_task(t, new, info[1], info[2])
         k.sched.finish(t, None, how)
+    _past_syscall_exit(t)
     stop(k, t, (sig << 8) | 0x7f, (sig, code, fields), resume)
+
+
+def _past_syscall_exit(t: Task) -> None:
+    """A stop on the way to user mode comes after the syscall-exit point:
+    restarted by PTRACE_SYSCALL, the task stops at the next syscall entry."""
+    t.ptrace.at_exit_stop = True
 
 
 def group_stop(k, t: Task, sig: int, how: int) -> None:
@@ -102,6 +109,7 @@ def group_stop(k, t: Task, sig: int, how: int) -> None:
         if t.ptrace is not None:
             t.ptrace.past_group_stop = True
         k.sched.finish(t, None, how)
+    _past_syscall_exit(t)
     stop(k, t, (sig << 8) | 0x7f, (sig, C.SI_USER, (0, 0)), resume)
 
 
