@@ -113,6 +113,14 @@ def group_stop(k, t: Task, sig: int, how: int) -> None:
     stop(k, t, (sig << 8) | 0x7f, (sig, C.SI_USER, (0, 0)), resume)
 
 
+def attach_stopped(k, t: Task) -> None:
+    """A task attached while in a group stop goes straight into a ptrace
+    group-stop (JOBCTL_TRAP_STOP): when ATTACH returns it is traced-stopped."""
+    how = t.proc.stop_how.pop(t, None)
+    if t.state is State.STOPPED and how is not None:
+        group_stop(k, t, (t.proc.stop_report >> 8) & 0xff or S.SIGSTOP, how)
+
+
 def _trap_status(t: Task) -> int:
     sig = S.SIGTRAP | (0x80 if t.ptrace.options & P.O_TRACESYSGOOD else 0)
     return (sig << 8) | 0x7f

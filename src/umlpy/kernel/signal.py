@@ -139,8 +139,9 @@ def init_ignores(t: Task, sig: int, force: bool = False) -> bool:
     tkill, sigqueue, the kernel: SIGPIPE, SIGHUP, an orphan's exit
     signal), so no signal kills it.  The init of a pid namespace below is
     the same, except for the SIGKILL and SIGSTOP of a sender outside its
-    namespace (force)."""
-    return t.proc.unkillable and t.proc.sighand.actions[sig].handler == C.SIG_DFL \
+    namespace (force).  A traced init takes them all: its tracer sees
+    them first (sig_ignored)."""
+    return t.proc.unkillable and t.ptrace is None and t.proc.sighand.actions[sig].handler == C.SIG_DFL \
         and not t.blocked & S.sigbit(sig) and not (force and sig in (S.SIGKILL, S.SIGSTOP))
 
 

@@ -60,6 +60,7 @@ def _attach(t, pid: int, seize: bool, addr: int, flags: int) -> int:
             or not ptrace_may_access(t.proc, target.proc, fscreds=False):
         raise KernelError(E.EPERM)
     ptracer.link(target, t.proc, seize, flags if seize else 0)
+    ptracer.attach_stopped(t.kernel, target)
     if not seize:
         t.kernel.signals.send_task(target, S.SIGSTOP, C.SI_KERNEL, (0, 0))
     return 0
