@@ -215,12 +215,59 @@ static void attach_detach(void)
     printf("exitkill: tracee gone %d\n", gone);
 }
 
+/* A tracer other than the parent is told of the tracee's exit first: the
+   parent cannot reap it until the tracer has. */
+static void exit_to_tracer_first(void)
+{
+    int up[2], down[2];
+    if (pipe(up) || pipe(down))
+        return;
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;)
+            pause();
+    }
+    pid_t tracer = fork();
+    if (tracer == 0) {
+        char b = 0;
+        int st;
+        siginfo_t si;
+        printf("tracer: attach %ld\n", rc(ptrace(PTRACE_ATTACH, c, 0, 0)));
+        waitfor(c, "tracer: attached");
+        printf("tracer: cont %ld\n", rc(ptrace(PTRACE_CONT, c, 0, 0)));
+        if (write(up[1], &b, 1) != 1)
+            _exit(1);
+        memset(&si, 0, sizeof si);
+        long r = rc(waitid(P_PID, c, &si, WEXITED | WNOWAIT));
+        printf("tracer: waitid %ld code %d status %d\n", r, si.si_code, si.si_status);
+        if (write(up[1], &b, 1) != 1 || read(down[0], &b, 1) != 1)
+            _exit(1);
+        pid_t got = waitpid(c, &st, 0);
+        printf("tracer: reaped %d\n", got == c);
+        status("tracer: tracee", st);
+        _exit(0);
+    }
+    char b;
+    int st;
+    if (read(up[0], &b, 1) != 1)
+        return;
+    kill(c, SIGKILL);
+    if (read(up[0], &b, 1) != 1)
+        return;
+    printf("parent: waitpid WNOHANG before the tracer %d\n", (int)waitpid(c, &st, WNOHANG));
+    if (write(down[1], &b, 1) != 1)
+        return;
+    waitfor(tracer, "tracer");
+    waitfor(c, "parent: tracee");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal_stops();
     syscall_stops();
     attach_detach();
+    exit_to_tracer_first();
     printf("done\n");
     return 0;
 }

@@ -177,28 +177,46 @@ def exec_done(k, t: Task) -> None:
 
 def detach(k, t: Task, sig: int) -> None:
     """PTRACE_DETACH, or a tracer's exit (sig 0): the link goes; a stopped
-    tracee goes on, with sig if it was in a signal-delivery-stop."""
+    tracee goes on, with sig if it was in a signal-delivery-stop; a zombie
+    its tracer did not reap goes to its parent."""
     stopped = t.state is State.TRACED
     pt = unlink(t)
     if stopped and pt is not None and pt.resume is not None:
         t.state = State.KERNEL
         pt.resume(sig)
+    elif t.proc.zombie and t is t.proc.leader:
+        k.procs.notify_parent_exit(t.proc)
 
 
 def tracer_exit(k, proc: Process) -> None:
     """exit_ptrace: the dying process's tracees go free (EXITKILL: killed)."""
     for t in list(proc.ptraced):
-        exitkill = t.ptrace is not None and t.ptrace.options & P.O_EXITKILL
-        if exitkill:
+        if t.ptrace.options & P.O_EXITKILL and not t.proc.exited:
             unlink(t)
             k.procs.kill_process(t.proc, S.SIGKILL)
         else:
             detach(k, t, 0)
 
 
-def tracee_exit(proc: Process) -> None:
-    """The tracee's process died: its threads leave their tracers."""
+def tracee_exit(proc: Process) -> Process | None:
+    """The tracee's process died: its threads leave their tracers, but
+    for a leader traced by another than its parent, whose tracer is to
+    reap it first (and is returned, to be told)."""
+    first = None
     for t in proc.threads:
-        pt = unlink(t)
-        if pt is not None:
+        pt = t.ptrace
+        if pt is None:
+            continue
+        pt.report = 0
+        if t is proc.leader and pt.tracer is not proc.parent and not pt.tracer.exited:
+            first = pt.tracer
+        else:
+            unlink(t)
             pt.tracer.child_wq.wake_all()
+    return first
+
+
+def traced_zombie(proc: Process) -> Process | None:
+    """The tracer that is still to reap this zombie, if any."""
+    pt = proc.leader.ptrace if proc.threads else None
+    return pt.tracer if pt is not None else None

@@ -280,8 +280,11 @@ def _find_waitable(t, kids, options: int):
                        and tr.ptrace.report), None)
         if tracee is not None:
             return c, tracee.ptrace.report, False, tracee
-        if c.parent is not t.proc:
-            continue        # a tracee only: its exit and job control are its parent's
+        tracer = ptracer.traced_zombie(c) if c.zombie else None
+        if tracer is t.proc and c.parent is not t.proc and options & C.WEXITED:
+            return c, c.wait_status, True, c.leader      # its tracer reaps it first
+        if c.parent is not t.proc or tracer not in (None, t.proc):
+            continue        # a tracee only, or a zombie its tracer has yet to reap
         if c.zombie and options & C.WEXITED:
             return c, c.wait_status, True, None
         if options & C.WUNTRACED and c.stopped and c.stop_report & 0xff == 0x7f:
@@ -304,7 +307,9 @@ def do_wait(t, kids_of, options: int, report) -> int:
     c, status, reap, tracee = found
     nr = t.kernel.procs.vnr(proc, tracee.tid if tracee else c.pid)   # before the reap frees it
     if not options & C.WNOWAIT:
-        if tracee is not None:
+        if tracee is not None and reap:
+            ptracer.detach(t.kernel, tracee, 0)     # now its parent's to reap
+        elif tracee is not None:
             tracee.ptrace.report = 0
         elif reap:
             rusage.waited(proc, c)

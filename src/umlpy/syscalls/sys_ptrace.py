@@ -29,8 +29,10 @@ from umlpy.syscalls.util import put_u64, s32
 MASK64 = (1 << 64) - 1
 TASK_SIZE_MAX = (1 << 47) - 4096
 USER_CS, USER_DS = 0x33, 0x2B
-# the eflags bits a tracer may change (arch/x86 FLAG_MASK)
-FLAG_MASK = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 | 0x10000 | 0x40000
+# the eflags bits a tracer may change: arch/x86's FLAG_MASK but TF, as
+# there is no single-stepping here (a trap flag would also step the
+# kernel's own stub calls in the tracee's host thread)
+FLAG_MASK = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x4000 | 0x10000 | 0x40000
 _SEGMENTS = ("ds", "es", "fs", "gs")
 _XSTATE_HDR = 512
 
@@ -85,9 +87,9 @@ def _check_options(opts: int) -> None:
 
 # -- registers ----------------------------------------------------------------
 def _putreg(tr, name: str, value: int) -> None:
-    """One register as arch/x86's putreg takes it: selectors must be user
-    ones (no IA32 emulation here: 64-bit code only), bases user addresses,
-    eflags only its FLAG_MASK bits."""
+    """One register as arch/x86's putreg takes it: selectors must be the
+    64-bit user ones (no IA32 emulation here), bases user addresses, eflags
+    only its FLAG_MASK bits: what the host is then given it accepts."""
     regs = tr.regs
     value &= MASK64
     if name == "cs":
@@ -97,8 +99,8 @@ def _putreg(tr, name: str, value: int) -> None:
         if value != USER_DS:
             raise KernelError(E.EIO)
     elif name in _SEGMENTS:
-        if value and (value & 3 != 3 or value > 0xffff):
-            raise KernelError(E.EIO)
+        if value not in (0, USER_DS, getattr(regs, name)):
+            raise KernelError(E.EIO)    # no other descriptor here: no modify_ldt, no IA32
     elif name in ("fs_base", "gs_base"):
         if value >= TASK_SIZE_MAX:
             raise KernelError(E.EIO)
