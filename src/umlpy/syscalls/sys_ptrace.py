@@ -271,17 +271,12 @@ def sys_ptrace(t, req, pid, addr, data, *_):
     if req == P.POKEUSER:
         _pokeuser(tr, addr, data)
         return 0
-    if req == P.GETREGS:
-        t.mem.write(data, _pack_regs(tr))
+    if req in (P.GETREGS, P.GETFPREGS):
+        t.mem.write(data, (_pack_regs if req == P.GETREGS else _fpregs)(tr))
         return 0
-    if req == P.SETREGS:
-        _set_regs(tr, t.mem.read(data, P.USER_REGS_SIZE))
-        return 0
-    if req == P.GETFPREGS:
-        t.mem.write(data, _fpregs(tr))
-        return 0
-    if req == P.SETFPREGS:
-        _set_fpregs(tr, t.mem.read(data, P.USER_FPREGS_SIZE))
+    if req in (P.SETREGS, P.SETFPREGS):
+        kind = P.NT_PRSTATUS if req == P.SETREGS else P.NT_PRFPREG
+        (_set_regs if req == P.SETREGS else _set_fpregs)(tr, t.mem.read(data, _REGSET_SIZE[kind]))
         return 0
     if req in (P.GETREGSET, P.SETREGSET):
         return _regset(t, tr, addr, data, req == P.SETREGSET)
