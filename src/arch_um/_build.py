@@ -40,6 +40,7 @@ ffibuilder.cdef(
     long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len);
     long umlpy_vm_read(int pid, void *local, unsigned long remote, long len);
     int umlpy_getsiginfo(int pid, int *code, unsigned long *addr);
+    long umlpy_debugreg(int pid, int idx, int set, unsigned long value, unsigned long *out);
     int umlpy_renameat2(int olddir, const char *old, int newdir, const char *new, unsigned int flags);
     int umlpy_fchmodat_nofollow(int dirfd, const char *name, unsigned int mode);
     int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,

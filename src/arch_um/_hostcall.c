@@ -503,6 +503,23 @@ long umlpy_setxstate(int pid, void *buf, long size)
     return 0;
 }
 
+/* A debug register of a stopped tracee (struct user's u_debugreg): the
+   host validates the value as it would for any tracer. */
+long umlpy_debugreg(int pid, int idx, int set, unsigned long value, unsigned long *out)
+{
+    unsigned long off = offsetof(struct user, u_debugreg) + (unsigned long)idx * sizeof(long);
+    if (idx < 0 || idx > 7)
+        return -EIO;
+    if (set)
+        return ptrace(PTRACE_POKEUSER, pid, (void *)off, (void *)value) < 0 ? -errno : 0;
+    errno = 0;
+    long v = ptrace(PTRACE_PEEKUSER, pid, (void *)off, 0);
+    if (errno)
+        return -errno;
+    *out = (unsigned long)v;
+    return 0;
+}
+
 /* A signalfd for the given signals, which are blocked in this thread. */
 int umlpy_signalfd(const int *sigs, int n)
 {

@@ -186,3 +186,20 @@ def fault_info(pid: int) -> tuple[int, int]:
     if lib.umlpy_getsiginfo(pid, code, addr) < 0:
         return 0, 0
     return code[0], addr[0]
+
+
+def get_debugreg(pid: int, idx: int) -> int:
+    """Debug register idx (0-7) of a host-stopped tracee (a guest tracer's PEEKUSER)."""
+    out = ffi.new("unsigned long *")
+    r = lib.umlpy_debugreg(pid, idx, 0, 0, out)
+    if r < 0:
+        raise HostError(-r, "PTRACE_PEEKUSER u_debugreg")
+    return out[0]
+
+
+def set_debugreg(pid: int, idx: int, value: int) -> None:
+    """Set debug register idx of a host-stopped tracee; the host checks the
+    value (a kernel address, a bad DR7) as it does for any tracer."""
+    r = lib.umlpy_debugreg(pid, idx, 1, value & 0xFFFFFFFFFFFFFFFF, ffi.NULL)
+    if r < 0:
+        raise HostError(-r, "PTRACE_POKEUSER u_debugreg")

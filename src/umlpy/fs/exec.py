@@ -295,7 +295,9 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
         _load_segments(has, ielf, base, mm, idn)
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
-    secure = cred.exec_creds(proc, d.inode, mount_has(d, MS.MOUNT_ATTR_NOSUID), _readable(d.inode, proc.creds))
+    tracer = t.ptrace.tracer if t.ptrace is not None else None
+    secure = cred.exec_creds(proc, d.inode, mount_has(d, MS.MOUNT_ATTR_NOSUID), _readable(d.inode, proc.creds),
+                             tracer)
     k.keys.exec(t)
     # a 64-bit program never reads-implies-exec (set_personality_64bit);
     # a set-id one drops the flags that would weaken it (PER_CLEAR_ON_SETID)

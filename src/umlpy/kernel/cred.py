@@ -194,7 +194,7 @@ def task_prctl(proc: Process, option: int, a2: int, a3: int, a4: int, a5: int) -
     return 0
 
 
-def exec_creds(proc: Process, inode, nosuid: bool, readable: bool) -> bool:
+def exec_creds(proc: Process, inode, nosuid: bool, readable: bool, tracer: Process | None = None) -> bool:
     """Commit the credentials a program runs with (bprm_fill_uid and
     cap_bprm_creds_from_file, without file capabilities); answers whether
     the exec is secure (AT_SECURE: the C library then ignores LD_* and friends).
@@ -204,6 +204,9 @@ def exec_creds(proc: Process, inode, nosuid: bool, readable: bool) -> bool:
     euid 0 the permitted set is the bounding and inheritable sets, effective
     too for euid 0; otherwise only ambient capabilities survive.
     readable: the caller may read the file (else the process is not dumpable).
+    tracer: the guest process ptracing it: unless that one has CAP_SYS_PTRACE
+    the exec gains nothing (LSM_UNSAFE_PTRACE), so that a tracer cannot
+    drive a set-user-ID program; the ids stay too without CAP_SETUID.
     """
     old = proc.creds
     new = old.copy()
@@ -216,8 +219,10 @@ def exec_creds(proc: Process, inode, nosuid: bool, readable: bool) -> bool:
     new.cap_permitted = old.cap_bset | old.cap_inheritable if legacy_root and 0 in (new.uid, new.euid) else 0
     effective = legacy_root and new.euid == 0
     setid = new.euid != old.uid or new.egid != old.gid
-    if proc.no_new_privs and (setid or new.cap_permitted & ~old.cap_permitted):
-        new.euid, new.egid = new.uid, new.gid     # no more than it had, and maybe less
+    unsafe_ptrace = tracer is not None and not capable(tracer.creds, K.CAP_SYS_PTRACE)
+    if (proc.no_new_privs or unsafe_ptrace) and (setid or new.cap_permitted & ~old.cap_permitted):
+        if proc.no_new_privs or not capable(old, K.CAP_SETUID):
+            new.euid, new.egid = new.uid, new.gid     # no more than it had, and maybe less
         new.cap_permitted &= old.cap_permitted
     new.suid = new.fsuid = new.euid
     new.sgid = new.fsgid = new.egid

@@ -16,7 +16,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
-from umlpy.kernel import jobctl, nsproxy, printk
+from umlpy.kernel import jobctl, nsproxy, printk, ptracer
 from umlpy.kernel.cred import capable
 from umlpy.kernel.cgroup import Cgroup
 from umlpy.kernel.pidns import PidMap, Reservation
@@ -251,6 +251,7 @@ class Procs:
             guard(k.futexes.forget, t)       # handed a lock or woken
         for t in proc.threads:
             guard(futex.task_exit, k, t)     # while its memory is still there
+        guard(ptracer.tracer_exit, k, proc)
         for t in proc.threads:
             if t.state is State.BLOCKED:
                 guard(k.sched.cancel_wait, t)
@@ -289,26 +290,39 @@ class Procs:
         jobctl.exit_hook(k, proc)
         proc.children = []
         proc.zombie = True
+        tracer = ptracer.tracee_exit(proc)
+        if tracer is not None:      # a tracer other than the parent is told first
+            self._tell_exit(proc, tracer, S.SIGCHLD)
+            return
+        self.notify_parent_exit(proc)
+
+    def notify_parent_exit(self, proc: Process) -> None:
+        """do_notify_parent for a zombie: a parent ignoring SIGCHLD, or with
+        SA_NOCLDWAIT, leaves no zombie; SA_NOCLDWAIT with a handler still
+        gets the signal."""
         parent = proc.parent
         if parent is None:
             self.reap(proc)
             return
-        # do_notify_parent: a parent ignoring SIGCHLD, or with SA_NOCLDWAIT,
-        # leaves no zombie; SA_NOCLDWAIT with a handler still gets the signal
         act = parent.sighand.actions[S.SIGCHLD]
         autoreap = proc.exit_signal == S.SIGCHLD and (act.handler == C.SIG_IGN or act.flags & C.SA_NOCLDWAIT)
-        # a waiting parent is woken before the signal comes: its wait finds
-        # this child before the handler runs, as do_wait's rescan does
-        parent.child_wq.wake_all()
-        if proc.exit_signal and not (autoreap and act.handler == C.SIG_IGN):
-            if wait_status & 0x7f:
-                code = C.CLD_DUMPED if wait_status & 0x80 else C.CLD_KILLED
-                st = wait_status & 0x7f
-            else:
-                code, st = C.CLD_EXITED, (wait_status >> 8) & 0xff
-            k.signals.send_proc(parent, proc.exit_signal, code, (self.vnr(parent, proc.pid), proc.creds.uid, st))
+        self._tell_exit(proc, parent, proc.exit_signal if not (autoreap and act.handler == C.SIG_IGN) else 0)
         if autoreap:
             self.reap(proc)
+
+    def _tell_exit(self, proc: Process, to: Process, sig: int) -> None:
+        """Wake `to`'s waits, then signal it (sig 0: no signal): a waiting
+        process is woken before the signal comes, so its wait finds the
+        zombie before the handler runs, as do_wait's rescan does."""
+        to.child_wq.wake_all()
+        if not sig:
+            return
+        st = proc.wait_status
+        if st & 0x7f:
+            code, val = (C.CLD_DUMPED if st & 0x80 else C.CLD_KILLED), st & 0x7f
+        else:
+            code, val = C.CLD_EXITED, (st >> 8) & 0xff
+        self.k.signals.send_proc(to, sig, code, (self.vnr(to, proc.pid), proc.creds.uid, val))
 
     @staticmethod
     def _guard(proc: Process):
@@ -381,6 +395,9 @@ class Procs:
             return
         proc.stopped = True
         proc.stop_report = (sig << 8) | 0x7f
+        for t in proc.threads:
+            if t.ptrace is not None:
+                t.ptrace.past_group_stop = False
         for t in proc.threads:
             if t.state is State.USER:
                 self.k.sched.loop.flush()

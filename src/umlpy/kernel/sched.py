@@ -19,7 +19,7 @@ from arch_um.events import EV_TASK, NO_DEADLINE, EventLoop
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel import printk, timekeeping, userfaultfd
+from umlpy.kernel import printk, ptracer, timekeeping, userfaultfd
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.task import State, Task
 from umlpy.kernel.timekeeping import WallDeadline
@@ -230,7 +230,16 @@ class Scheduler:
 
     # -- syscalls -------------------------------------------------------------
     def syscall(self, t: Task) -> None:
+        t.in_syscall = t.regs.orig_rax & 0xFFFFFFFF
+        if t.ptrace is not None and ptracer.syscall_entry(self.k, t, lambda: self._dispatch(t)):
+            return
+        self._dispatch(t)
+
+    def _dispatch(self, t: Task) -> None:
         regs = t.regs
+        if regs.orig_rax == MASK64 and t.ptrace is not None:
+            self.finish(t, None)        # the tracer skipped it: rax stays as it set it
+            return
         nr = regs.orig_rax & 0xFFFFFFFF    # do_syscall_64 looks at the low 32 bits only
         t.in_syscall = nr
         entry = self.table.get(nr)
@@ -284,7 +293,10 @@ class Scheduler:
             how = ptrace.REGS_ALL
         if ret is None and t.in_syscall >= 0:
             ret = t.regs.rax - (1 << 64) if t.regs.rax >> 63 else t.regs.rax   # resumed after a stop
+        if t.ptrace is not None and t.in_syscall >= 0 and ptracer.syscall_exit(self.k, t, how):
+            return
         if (t.pending | t.proc.shared_pending) & ~t.blocked or t.proc.stopped \
+                or (t.ptrace is not None and t.ptrace.inject is not None) \
                 or (ret is not None and -E.ERESTART_RESTARTBLOCK <= ret <= -E.ERESTARTSYS):
             how = self.k.signals.do_signal(t, how)
             if how is None:

@@ -20,7 +20,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.kernel import printk
+from umlpy.kernel import printk, ptracer
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SIG_DEFAULT, State, Task
 
@@ -139,8 +139,9 @@ def init_ignores(t: Task, sig: int, force: bool = False) -> bool:
     tkill, sigqueue, the kernel: SIGPIPE, SIGHUP, an orphan's exit
     signal), so no signal kills it.  The init of a pid namespace below is
     the same, except for the SIGKILL and SIGSTOP of a sender outside its
-    namespace (force)."""
-    return t.proc.unkillable and t.proc.sighand.actions[sig].handler == C.SIG_DFL \
+    namespace (force).  A traced init takes them all: its tracer sees
+    them first (sig_ignored)."""
+    return t.proc.unkillable and t.ptrace is None and t.proc.sighand.actions[sig].handler == C.SIG_DFL \
         and not t.blocked & S.sigbit(sig) and not (force and sig in (S.SIGKILL, S.SIGSTOP))
 
 
@@ -212,8 +213,8 @@ class Signals:
         return True
 
     def _ignored(self, proc, t: Task, sig: int) -> bool:
-        if t.blocked & S.sigbit(sig):
-            return False
+        if t.blocked & S.sigbit(sig) or t.ptrace is not None:
+            return False        # a tracer sees even an ignored signal (sig_ignored)
         h = proc.sighand.actions[sig].handler
         if h == C.SIG_IGN:
             return True
@@ -302,13 +303,23 @@ class Signals:
         code = -_signed(regs.rax) if t.in_syscall >= 0 else 0
         restarting = E.ERESTARTSYS <= code <= E.ERESTART_RESTARTBLOCK
         while True:
-            if proc.stopped:
+            pt = t.ptrace
+            if proc.stopped and pt is not None and not pt.past_group_stop:
+                ptracer.group_stop(self.k, t, (proc.stop_report >> 8) & 0xff or S.SIGSTOP, how)
+                return None
+            if proc.stopped and pt is None:
                 t.state = State.STOPPED
                 proc.stop_how[t] = how
                 return None
-            sig, code_, fields = self.take(t, ~t.blocked)
-            if not sig:
-                break
+            if pt is not None and pt.inject is not None:
+                (sig, code_, fields), pt.inject = pt.inject, None    # what the tracer let through
+            else:
+                sig, code_, fields = self.take(t, ~t.blocked)
+                if not sig:
+                    break
+                if pt is not None:      # the signal-delivery-stop, before any action
+                    ptracer.signal_stop(self.k, t, sig, code_, fields, how)
+                    return None
             act = proc.sighand.actions[sig]
             h = act.handler
             if h == C.SIG_IGN:

@@ -34,6 +34,7 @@ class State(enum.Enum):
     KERNEL = "in kernel"    # stopped, its syscall being handled
     BLOCKED = "sleeping"    # parked on wait queues
     STOPPED = "stopped"     # job-control stop
+    TRACED = "tracing stop"     # a ptrace-stop: its guest tracer restarts it (kernel/ptracer.py)
     DEAD = "dead"
 
 
@@ -200,6 +201,7 @@ class Process:
         self.next_timer_id = 0                         # POSIX timer ids go round, as Linux's
         self.stopped = False
         self.stop_report = 0        # a stop/continue not yet reported to wait
+        self.ptraced: list[Task] = []   # the tasks its threads trace (kernel/ptracer.py)
         self.vfork_wq: WaitQueue | None = None
         self.start_ns = 0
         self.host_tgid = 0          # the host process its tasks are threads of (CPU-time clocks)
@@ -245,7 +247,8 @@ class Task:
     __slots__ = ("tid", "proc", "hpid", "regs", "regs_dirty", "mem", "state", "blocked",
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
                  "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
-                 "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime")
+                 "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime",
+                 "ptrace")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory, files: FdTable,
                  fs: FsContext, sched: SchedState) -> None:
@@ -277,6 +280,7 @@ class Task:
         self.sigq: dict = {}        # thread-directed sig -> deque of (si_code, fields)
         self.thread_keyring: Key | None = None
         self.nd = None              # an openat2's RESOLVE_* scope while it walks (namei.Scope)
+        self.ptrace = None          # ptracer.Ptrace while a guest tracer traces it
 
     @property
     def pid(self) -> int:

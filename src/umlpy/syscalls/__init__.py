@@ -25,6 +25,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_poll,
     sys_process,
     sys_process_vm,
+    sys_ptrace,
     sys_read_write,
     sys_signal,
     sys_socket,

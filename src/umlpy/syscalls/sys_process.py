@@ -11,7 +11,7 @@ from umlpy.fs import exec as kexec
 from umlpy.fs.cgroupfs import cgroup_of_fd
 from umlpy.kernel import hostas
 from umlpy.kernel import futex, ipc, rusage, threads
-from umlpy.kernel import cred, nsproxy, printk
+from umlpy.kernel import cred, nsproxy, printk, ptracer
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
 from umlpy.kernel.tunables import INT_MAX
@@ -203,6 +203,8 @@ def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
             acts[sig] = SIG_DEFAULT
     t.altstack = (0, C.SS_DISABLE, 0)
     k.procs.release_vfork(proc)
+    if t.ptrace is not None:
+        ptracer.exec_done(k, t)
     return None
 
 
@@ -257,26 +259,38 @@ def _wait_target(t, pid: int) -> int | None:
 
 
 def _wait_match(proc, pid: int | None):
+    """The children and tracees (the ptraced list) wait's pid selects."""
     if pid is None:
         return []
+    kids = proc.children + [tr.proc for tr in proc.ptraced if tr.proc not in proc.children]
     if pid > 0:
-        return [c for c in proc.children if c.pid == pid]
+        return [c for c in kids if c.pid == pid]
     if pid == 0:
-        return [c for c in proc.children if c.pgid == proc.pgid]
+        return [c for c in kids if c.pgid == proc.pgid]
     if pid == -1:
-        return list(proc.children)
-    return [c for c in proc.children if c.pgid == -pid]
+        return kids
+    return [c for c in kids if c.pgid == -pid]
 
 
 def _find_waitable(t, kids, options: int):
-    """(child, status, reap) of the first reportable child, or None."""
+    """(child, status, reap, tracee) of the first reportable child or
+    ptrace-stopped tracee (reported without WUNTRACED), or None."""
     for c in kids:
+        tracee = next((tr for tr in c.threads if tr.ptrace is not None and tr.ptrace.tracer is t.proc
+                       and tr.ptrace.report), None)
+        if tracee is not None:
+            return c, tracee.ptrace.report, False, tracee
+        tracer = ptracer.traced_zombie(c) if c.zombie else None
+        if tracer is t.proc and c.parent is not t.proc and options & C.WEXITED:
+            return c, c.wait_status, True, c.leader      # its tracer reaps it first
+        if c.parent is not t.proc or tracer not in (None, t.proc):
+            continue        # a tracee only, or a zombie its tracer has yet to reap
         if c.zombie and options & C.WEXITED:
-            return c, c.wait_status, True
+            return c, c.wait_status, True, None
         if options & C.WUNTRACED and c.stopped and c.stop_report & 0xff == 0x7f:
-            return c, c.stop_report, False
+            return c, c.stop_report, False, None
         if options & C.WCONTINUED and c.stop_report == 0xffff:
-            return c, 0xffff, False
+            return c, 0xffff, False, None
     return None
 
 
@@ -290,10 +304,14 @@ def do_wait(t, kids_of, options: int, report) -> int:
         if options & C.WNOHANG:
             return report(None, 0, 0)
         raise Block(proc.child_wq)
-    c, status, reap = found
-    nr = t.kernel.procs.vnr(proc, c.pid)       # the caller's number for it, before the reap frees it
+    c, status, reap, tracee = found
+    nr = t.kernel.procs.vnr(proc, tracee.tid if tracee else c.pid)   # before the reap frees it
     if not options & C.WNOWAIT:
-        if reap:
+        if tracee is not None and reap:
+            ptracer.detach(t.kernel, tracee, 0)     # now its parent's to reap
+        elif tracee is not None:
+            tracee.ptrace.report = 0
+        elif reap:
             rusage.waited(proc, c)
             t.kernel.procs.reap(c)
         else:

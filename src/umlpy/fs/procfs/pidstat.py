@@ -90,12 +90,13 @@ def status_text(tg: Target, vm: dict[str, int] | None = None) -> bytes:
     letter = state_letter(proc, task)
     vnr = tg.fs.vnr
     ppid = vnr(proc.parent.pid) if proc.parent is not None else 0
+    tracer = vnr(task.ptrace.tracer.pid) if task.ptrace is not None else 0
     fdmax = max(proc.fdtable.files, default=0)
     ign, catch = _sigbits(proc)
     lines = [
         f"Umask:\t{proc.fs.umask:04o}",
         f"State:\t{letter} ({STATE_NAMES[letter]})",
-        f"Tgid:\t{vnr(proc.pid)}", "Ngid:\t0", f"Pid:\t{vnr(task.tid)}", f"PPid:\t{ppid}", "TracerPid:\t0",
+        f"Tgid:\t{vnr(proc.pid)}", "Ngid:\t0", f"Pid:\t{vnr(task.tid)}", f"PPid:\t{ppid}", f"TracerPid:\t{tracer}",
         f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}",
         f"Gid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}",
         f"FDSize:\t{max(64, (fdmax + 64) // 64 * 64)}",

@@ -23,7 +23,8 @@ NS_PER_TICK = 10**9 // USER_HZ
 CONSOLE_TTY = (5, 1)    # the only terminal a process can have as its ctty
 STUB_PAGES = (STUB_END - STUB_BASE) // C.PAGE_SIZE
 
-STATE_NAMES = {"R": "running", "S": "sleeping", "T": "stopped", "Z": "zombie", "X": "dead"}
+STATE_NAMES = {"R": "running", "S": "sleeping", "T": "stopped", "t": "tracing stop", "Z": "zombie",
+               "X": "dead"}
 
 
 def find_thread(kernel, tid: int):
@@ -113,6 +114,8 @@ def state_letter(proc, task) -> str:
         return "Z"
     if task.state is State.DEAD:
         return "X"
+    if task.state is State.TRACED:
+        return "t"
     if proc.stopped or task.state is State.STOPPED:
         return "T"
     if task.state is State.BLOCKED:
