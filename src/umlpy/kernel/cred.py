@@ -36,7 +36,10 @@ def id_arg(v: int) -> int:
 
 
 def capable(creds: Creds, cap: int) -> bool:
-    return bool(creds.cap_effective >> cap & 1)
+    """Capable in the init user namespace: what every global resource
+    (files, devices, mounts, hosts's network...) asks.  A task in a user
+    namespace it made holds its capabilities there only, never here."""
+    return creds.user_ns is None and bool(creds.cap_effective >> cap & 1)
 
 
 def need(creds: Creds, cap: int, errno: int = E.EPERM) -> None:

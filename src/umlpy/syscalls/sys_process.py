@@ -66,6 +66,8 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_NEWIPC and flags & C.CLONE_SYSVSEM:
         raise KernelError(E.EINVAL)     # a new IPC namespace cannot share semaphore undo
+    if flags & C.CLONE_NEWUSER and flags & (C.CLONE_FS | C.CLONE_THREAD):
+        raise KernelError(E.EINVAL)     # a new user namespace shares neither fs context nor thread group
     if flags & C.CLONE_NEWNS and flags & C.CLONE_FS:
         raise KernelError(E.EINVAL)     # a new mount tree cannot share root and cwd
     if flags & C.CLONE_THREAD and flags & ~C.CSIGNAL & nsproxy.ALL_NEW:
@@ -113,9 +115,6 @@ def sys_unshare(t, flags, *_):
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_VM and proc.mm.users > 1:
         raise KernelError(E.EINVAL)     # another process shares the address space
-    if flags & C.CLONE_NEWUSER:
-        printk.pr_notice("unshare(CLONE_NEWUSER): user namespaces not supported")
-        raise KernelError(E.EINVAL)
     ns = nsproxy.unshare(t.kernel, proc, flags)
     if flags & C.CLONE_FILES:
         t.files = t.files.unshare(t.kernel.tunables.nr_open)
