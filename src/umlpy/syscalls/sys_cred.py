@@ -28,7 +28,9 @@ def _ids(c, kind: str) -> tuple[int, int, int]:
 
 
 def _privileged(c, kind: str) -> bool:
-    return cred.capable(c, K.CAP_SETUID if kind == "uid" else K.CAP_SETGID)
+    """ns_capable_setid: in the caller's own user namespace (the ids it
+    may name are only those its namespace maps)."""
+    return userns.ns_capable(c, c.user_ns, K.CAP_SETUID if kind == "uid" else K.CAP_SETGID)
 
 
 def _seen(t, kind: str, kid: int) -> int:
