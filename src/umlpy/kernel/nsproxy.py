@@ -4,7 +4,8 @@ namespace objects (their files, nsfs, are vfs/nsfs.py).
 Every type has its init namespace, the one every process starts in; umlpy
 makes new ones of the types it builds (UTS: hostname and domain name; IPC:
 the System V tables and POSIX message queues; mount: a copy of the mount
-tree, private from then on).  The others (user, pid, net, cgroup, time)
+tree, private from then on; user: kernel/userns.py's id maps, the
+creator's capabilities there and none outside).  The others (cgroup, time)
 have only their init namespace: asking for a new one is EINVAL, as a Linux
 built without them answers.  A network namespace is a whole network
 stack (net/netdev.NetStack), which the kernel object makes for it
@@ -225,7 +226,7 @@ def _refuse_unbuilt(flags: int) -> None:
     """Types with only their init namespace: EINVAL, as Linux without them."""
     missing = flags & ALL_NEW & ~BUILT
     if missing:
-        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID and network)")
+        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID, network and user)")
         raise KernelError(E.EINVAL)
 
 

@@ -88,13 +88,13 @@ def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
          "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC, mount, "
-         "PID and network namespaces of a single-threaded process; the other namespaces EINVAL")
+         "PID, network and user namespaces of a single-threaded process; the other namespaces EINVAL")
 def sys_unshare(t, flags, *_):
     """ksys_unshare: the caller's own copy of its fd table (CLONE_FILES) and
     root, cwd and umask (CLONE_FS); CLONE_SYSVSEM gives up its semaphore
     undo list.  The thread group, handlers and address space can only be
     "unshared" when nobody shares them (as Linux, which does nothing more).
-    New UTS, IPC, mount, PID and network namespaces are kernel/nsproxy.py's, made before
+    New UTS, IPC, mount, PID, network and user namespaces are kernel/nsproxy.py's, made before
     anything changes (EPERM first); the other types are EINVAL, as a Linux
     built without them.  A new mount namespace implies CLONE_FS: the task's
     own root and cwd move into the copied tree."""
