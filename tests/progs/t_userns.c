@@ -27,6 +27,23 @@ static void res(const char *what, long r)
     printf("%s: %ld %s\n", what, r, r < 0 ? strerror(errno) : "");
 }
 
+static void put(const char *what, const char *path, const char *data)
+{
+    int m = open(path, O_WRONLY);
+    res(what, write(m, data, strlen(data)));
+    close(m);
+}
+
+static void show(const char *path)
+{
+    char line[64];
+    int m = open(path, O_RDONLY);
+    int n = read(m, line, sizeof line - 1);
+    line[n > 0 ? n : 0] = 0;
+    printf("%s: %s", path, line);
+    close(m);
+}
+
 int main(void)
 {
     struct stat before, after, st;
@@ -70,34 +87,16 @@ int main(void)
     res("NS_GET_USERNS(init uts)", ioctl(uts, NS_GET_USERNS));
 
     /* the owner maps itself: setgroups "deny" first for the gid map */
-    char line[64];
-    int m = open("/proc/self/uid_map", O_WRONLY);
-    res("uid_map two ranges unprivileged", write(m, "0 0 1\n1 1 1\n", 12));
-    res("uid_map own euid", write(m, "0 0 1\n", 6));
-    close(m);
-    m = open("/proc/self/uid_map", O_WRONLY);
-    res("uid_map twice", write(m, "0 0 1\n", 6));
-    close(m);
-    m = open("/proc/self/gid_map", O_WRONLY);
-    res("gid_map before setgroups deny", write(m, "0 0 1\n", 6));
-    close(m);
-    m = open("/proc/self/setgroups", O_WRONLY);
-    res("setgroups deny", write(m, "deny", 4));
-    close(m);
-    m = open("/proc/self/gid_map", O_WRONLY);
-    res("gid_map overlapping", write(m, "0 0 1\n0 0 1\n", 12));
-    res("gid_map own egid", write(m, "0 0 1\n", 6));
-    close(m);
-    m = open("/proc/self/uid_map", O_RDONLY);
-    int n = read(m, line, sizeof line - 1);
-    line[n > 0 ? n : 0] = 0;
-    printf("uid_map: %s", line);
-    close(m);
-    m = open("/proc/self/setgroups", O_RDONLY);
-    n = read(m, line, sizeof line - 1);
-    line[n > 0 ? n : 0] = 0;
-    printf("setgroups: %s", line);
-    close(m);
+    /* each write on its own open file, as a map is written once */
+    put("uid_map two ranges unprivileged", "/proc/self/uid_map", "0 0 1\n1 1 1\n");
+    put("uid_map own euid", "/proc/self/uid_map", "0 0 1\n");
+    put("uid_map twice", "/proc/self/uid_map", "0 0 1\n");
+    put("gid_map before setgroups deny", "/proc/self/gid_map", "0 0 1\n");
+    put("setgroups deny", "/proc/self/setgroups", "deny");
+    put("gid_map overlapping", "/proc/self/gid_map", "0 0 1\n0 0 1\n");
+    put("gid_map own egid", "/proc/self/gid_map", "0 0 1\n");
+    show("/proc/self/uid_map");
+    show("/proc/self/setgroups");
     printf("now uid %u euid %u gid %u\n", getuid(), geteuid(), getgid());
     stat("/tmp/t_userns_file", &st);
     printf("file owner %u %u\n", st.st_uid, st.st_gid);
