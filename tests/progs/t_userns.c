@@ -34,6 +34,18 @@ static void put(const char *what, const char *path, const char *data)
     close(m);
 }
 
+static void status_ids(void)
+{
+    char buf[4096], *p;
+    int m = open("/proc/self/status", O_RDONLY);
+    int n = read(m, buf, sizeof buf - 1);
+    close(m);
+    buf[n > 0 ? n : 0] = 0;
+    for (p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
+        if (!strncmp(p, "Uid:", 4) || !strncmp(p, "Gid:", 4))
+            printf("%s\n", p);
+}
+
 static void show(const char *path)
 {
     char line[64];
@@ -66,6 +78,7 @@ int main(void)
     struct __user_cap_data_struct d[2];
     syscall(SYS_capget, &h, d);
     printf("cap_effective %08x %08x\n", d[0].effective, d[1].effective & 0x1ff);
+    status_ids();
     res("setuid(0)", setuid(0));
     res("setgid(0)", setgid(0));
     res("sethostname", sethostname("x", 1));
@@ -97,6 +110,7 @@ int main(void)
     put("gid_map own egid", "/proc/self/gid_map", "0 0 1\n");
     show("/proc/self/uid_map");
     show("/proc/self/setgroups");
+    status_ids();
     printf("now uid %u euid %u gid %u\n", getuid(), geteuid(), getgid());
     stat("/tmp/t_userns_file", &st);
     printf("file owner %u %u\n", st.st_uid, st.st_gid);

@@ -163,7 +163,7 @@ def _set_oom_adj(tg: Target, writer, data: bytes) -> None:
 
 
 def _status(tg: Target, reader) -> bytes:
-    return pidstat.status_text(tg, maps.vm_sizes(tg.proc()))
+    return pidstat.status_text(tg, maps.vm_sizes(tg.proc()), reader.proc.creds.user_ns if reader is not None else None)
 
 
 def _mountinfo(tg: Target, reader) -> bytes:
