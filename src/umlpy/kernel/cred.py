@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import userns
 from umlpy.kernel.errors import KernelError
 
 if TYPE_CHECKING:
@@ -36,7 +37,10 @@ def id_arg(v: int) -> int:
 
 
 def capable(creds: Creds, cap: int) -> bool:
-    return bool(creds.cap_effective >> cap & 1)
+    """Capable in the init user namespace: what every global resource
+    (files, devices, mounts, hosts's network...) asks.  A task in a user
+    namespace it made holds its capabilities there only, never here."""
+    return creds.user_ns is None and bool(creds.cap_effective >> cap & 1)
 
 
 def need(creds: Creds, cap: int, errno: int = E.EPERM) -> None:
@@ -215,9 +219,11 @@ def exec_creds(proc: Process, inode, nosuid: bool, readable: bool, tracer: Proce
             new.euid = inode.uid
         if inode.mode & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP:
             new.egid = inode.gid
-    legacy_root = not old.securebits & K.SECBIT_NOROOT
-    new.cap_permitted = old.cap_bset | old.cap_inheritable if legacy_root and 0 in (new.uid, new.euid) else 0
-    effective = legacy_root and new.euid == 0
+    # root: the kernel id of uid 0 of the task's user namespace (none if unmapped)
+    root = userns.to_kernel(old.user_ns, "uid_map", 0)
+    legacy_root = not old.securebits & K.SECBIT_NOROOT and root is not None
+    new.cap_permitted = old.cap_bset | old.cap_inheritable if legacy_root and root in (new.uid, new.euid) else 0
+    effective = legacy_root and new.euid == root
     setid = new.euid != old.uid or new.egid != old.gid
     unsafe_ptrace = tracer is not None and not capable(tracer.creds, K.CAP_SYS_PTRACE)
     if (proc.no_new_privs or unsafe_ptrace) and (setid or new.cap_permitted & ~old.cap_permitted):
@@ -231,7 +237,7 @@ def exec_creds(proc: Process, inode, nosuid: bool, readable: bool, tracer: Proce
     new.cap_permitted |= new.cap_ambient
     new.cap_effective = new.cap_permitted if effective else new.cap_ambient
     new.securebits &= ~K.SECBIT_KEEP_CAPS
-    secure = setid or (new.uid != 0 and (effective or bool(new.cap_permitted & ~new.cap_ambient)))
+    secure = setid or (new.uid != root and (effective or bool(new.cap_permitted & ~new.cap_ambient)))
     # dumpability goes by the caller's ids, as Linux's (commit below may clear it again)
     proc.dumpable = K.SUID_DUMP_USER if readable and old.euid == old.uid and old.egid == old.gid \
         else suid_dumpable(proc)

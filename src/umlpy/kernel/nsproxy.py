@@ -4,7 +4,8 @@ namespace objects (their files, nsfs, are vfs/nsfs.py).
 Every type has its init namespace, the one every process starts in; umlpy
 makes new ones of the types it builds (UTS: hostname and domain name; IPC:
 the System V tables and POSIX message queues; mount: a copy of the mount
-tree, private from then on).  The others (user, pid, net, cgroup, time)
+tree, private from then on; user: kernel/userns.py's id maps, the
+creator's capabilities there and none outside).  The others (cgroup, time)
 have only their init namespace: asking for a new one is EINVAL, as a Linux
 built without them answers.  A network namespace is a whole network
 stack (net/netdev.NetStack), which the kernel object makes for it
@@ -26,15 +27,15 @@ from typing import NamedTuple
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_CHROOT
-from umlpy.kernel import ipc, mqueue, printk
-from umlpy.kernel.cred import need
+from umlpy.abi.capability import CAP_FULL_SET, CAP_SYS_ADMIN, CAP_SYS_CHROOT
+from umlpy.kernel import ipc, mqueue, printk, userns
+from umlpy.kernel.cred import commit, need
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 
 ALL_NEW = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWUSER
            | C.CLONE_NEWPID | C.CLONE_NEWNET | C.CLONE_NEWTIME)
-BUILT = C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWNS | C.CLONE_NEWPID | C.CLONE_NEWNET    # the types umlpy makes new namespaces of
+BUILT = C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWNS | C.CLONE_NEWPID | C.CLONE_NEWNET | C.CLONE_NEWUSER   # the types umlpy makes new namespaces of
 
 # kind -> (CLONE_NEW* flag, the init namespace's inode number as Linux's
 # PROC_*_INIT_INO; net and mnt get theirs from the dynamic range)
@@ -130,6 +131,49 @@ class PidNamespace(Namespace):
         return other is self
 
 
+MAX_USER_NS_LEVEL = 32
+
+
+class UserNamespace(Namespace):
+    """A user namespace made after boot: its parent (also its owner, as
+    NS_GET_USERNS answers), level, the creator's effective ids (kernel
+    ids) and its id maps, unwritten (None) until /proc/PID/uid_map is
+    (kernel/userns.py translates through them)."""
+
+    def __init__(self, inums: InodeNumbers, parent: Namespace, creds) -> None:
+        super().__init__(inums, "user", parent)
+        self.parent = parent
+        self.level = getattr(parent, "level", 0) + 1
+        self.owner_uid, self.owner_gid = creds.euid, creds.egid
+        self.uid_map: tuple | None = None
+        self.gid_map: tuple | None = None
+        self.projid_map: tuple | None = None
+        self.setgroups_allowed = True
+
+
+def user_creds(creds, ns: Namespace):
+    """set_cred_user_ns: creds in ns with every capability there (and,
+    ns not being init's, none in the init namespace: kernel/cred.capable)."""
+    new = creds.copy()
+    new.user_ns = ns if isinstance(ns, UserNamespace) else None
+    new.cap_inheritable = new.cap_ambient = 0
+    new.cap_permitted = new.cap_effective = new.cap_bset = CAP_FULL_SET
+    new.securebits = 0
+    return new
+
+
+def _new_user_ns(proc, ns: NsProxy) -> UserNamespace:
+    """create_user_ns: at most MAX_USER_NS_LEVEL deep (ENOSPC), by a task
+    whose effective ids its namespace maps (EPERM).  No privilege needed."""
+    creds = proc.creds
+    if userns.level(creds.user_ns) >= MAX_USER_NS_LEVEL:
+        raise KernelError(E.ENOSPC)
+    if userns.from_kernel(creds.user_ns, "uid_map", creds.euid) is None \
+            or userns.from_kernel(creds.user_ns, "gid_map", creds.egid) is None:
+        raise KernelError(E.EPERM)
+    return UserNamespace(ns.uts.inums, ns.user, creds)
+
+
 class NetNamespace(Namespace):
     """A network namespace: its stack (devices, routes, sockets, the
     /proc/sys/net values), set at boot for the init namespace."""
@@ -182,7 +226,7 @@ def _refuse_unbuilt(flags: int) -> None:
     """Types with only their init namespace: EINVAL, as Linux without them."""
     missing = flags & ALL_NEW & ~BUILT
     if missing:
-        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID and network)")
+        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID, network and user)")
         raise KernelError(E.EINVAL)
 
 
@@ -203,7 +247,10 @@ def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
     ns: NsProxy = proc.ns
     if not flags & ALL_NEW:
         return ns
-    need(proc.creds, CAP_SYS_ADMIN)
+    if flags & C.CLONE_NEWUSER:     # first: the others are then owned by it, and its creator may make them
+        ns = ns._replace(user=_new_user_ns(proc, ns))
+    elif not userns.ns_capable(proc.creds, proc.creds.user_ns, CAP_SYS_ADMIN):
+        raise KernelError(E.EPERM)      # the others: CAP_SYS_ADMIN in the user namespace they belong to
     _refuse_unbuilt(flags)
     fs = ns.uts.inums
     if flags & C.CLONE_NEWUTS:
@@ -271,6 +318,8 @@ def enter(kernel, t, ns: NsProxy) -> None:
     root and cwd (its own by now: CLONE_NEWNS implies CLONE_FS) move into a
     new mount tree, then the process is in them."""
     kernel.mounts.enter(t.fs, t.proc.ns.mnt, ns.mnt)
+    if ns.user is not t.proc.ns.user:
+        commit(t.proc, user_creds(t.proc.creds, ns.user))
     _switch(kernel, t.proc, ns)
 
 
@@ -287,8 +336,14 @@ def _may_install(kernel, t, target: Namespace) -> None:
     proc = t.proc
     creds = proc.creds
     kind = target.kind
-    if kind == "user" and target is proc.ns.user:
-        raise KernelError(E.EINVAL)     # re-entering one's own user namespace gains nothing
+    if kind == "user":
+        if target is proc.ns.user:
+            raise KernelError(E.EINVAL)     # re-entering one's own user namespace gains nothing
+        if _fs_users(kernel, t.fs) != 1:
+            raise KernelError(E.EINVAL)
+        if not userns.ns_capable(creds, target if isinstance(target, UserNamespace) else None, CAP_SYS_ADMIN):
+            raise KernelError(E.EPERM)      # userns_install: CAP_SYS_ADMIN in the target
+        return
     if kind == "mnt" and _fs_users(kernel, t.fs) != 1:
         raise KernelError(E.EINVAL)     # the fs context is shared (CLONE_FS)
     if kind == "mnt":
@@ -307,6 +362,8 @@ def setns(kernel, t, targets: list[Namespace]) -> None:
     ns = proc.ns._replace(**{target.kind: target for target in targets})
     if any(target.kind == "mnt" for target in targets):
         t.fs.root = t.fs.cwd = ns.mnt.root     # mntns_install: the namespace's root
+    if ns.user is not proc.ns.user:
+        commit(proc, user_creds(proc.creds, ns.user))
     _switch(kernel, proc, ns)
 
 

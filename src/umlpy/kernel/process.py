@@ -180,7 +180,8 @@ class Procs:
         # CLONE_PARENT: a sibling of the caller, which its parent reaps and
         # is told of by the caller's own exit signal
         parent = caller.parent if flags & C.CLONE_PARENT else caller
-        proc = Process(pid, parent, caller.creds.copy(), caller.sighand.copy(), mm)
+        creds = nsproxy.user_creds(caller.creds, ns.user) if ns.user is not caller.ns.user else caller.creds.copy()
+        proc = Process(pid, parent, creds, caller.sighand.copy(), mm)
         proc.pgid, proc.sid = caller.pgid, caller.sid
         proc.comm, proc.exe_path = caller.comm, caller.exe_path
         proc.cmdline, proc.environ = caller.cmdline, caller.environ

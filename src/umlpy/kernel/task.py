@@ -60,6 +60,7 @@ class Creds:
     cap_bset: int = CAP_FULL_SET
     cap_ambient: int = 0
     securebits: int = 0
+    user_ns: object = None      # its user namespace (kernel/nsproxy.UserNamespace); None: the init one
 
     def copy(self) -> Creds:
         return copy.copy(self)      # every field is an int or a tuple

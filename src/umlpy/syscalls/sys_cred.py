@@ -11,7 +11,7 @@ import struct
 
 from umlpy.abi import capability as K
 from umlpy.abi import errno as E
-from umlpy.kernel import cred
+from umlpy.kernel import cred, userns
 from umlpy.kernel.cred import NO_ID, id_arg
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -28,12 +28,25 @@ def _ids(c, kind: str) -> tuple[int, int, int]:
 
 
 def _privileged(c, kind: str) -> bool:
-    return cred.capable(c, K.CAP_SETUID if kind == "uid" else K.CAP_SETGID)
+    """ns_capable_setid: in the caller's own user namespace (the ids it
+    may name are only those its namespace maps)."""
+    return userns.ns_capable(c, c.user_ns, K.CAP_SETUID if kind == "uid" else K.CAP_SETGID)
+
+
+def _seen(t, kind: str, kid: int) -> int:
+    """An id as the caller's user namespace shows it (overflow id if unmapped)."""
+    return userns.munged(t.proc.creds.user_ns, kind + "_map", kid)
+
+
+def _arg(t, kind: str, v: int) -> int:
+    """An id argument as a kernel id: NO_ID stays, an unmapped one is EINVAL."""
+    v = id_arg(v)
+    return v if v == NO_ID else userns.need_kernel(t.proc.creds.user_ns, kind + "_map", v)
 
 
 def _getres(t, kind: str, r: int, e: int, s: int) -> int:
     for addr, v in zip((r, e, s), _ids(t.proc.creds, kind)):
-        t.mem.write(addr, struct.pack("<I", v & 0xFFFFFFFF))     # NULL is EFAULT here
+        t.mem.write(addr, struct.pack("<I", _seen(t, kind, v) & 0xFFFFFFFF))     # NULL is EFAULT here
     return 0
 
 
@@ -56,14 +69,14 @@ def _set_ids(t, kind: str, want: tuple[int, int, int], allowed: tuple[tuple[int,
 
 def _setres(t, kind: str, r: int, e: int, s: int) -> int:
     cur = _ids(t.proc.creds, kind)
-    return _set_ids(t, kind, (id_arg(r), id_arg(e), id_arg(s)), (cur, cur, cur))
+    return _set_ids(t, kind, (_arg(t, kind, r), _arg(t, kind, e), _arg(t, kind, s)), (cur, cur, cur))
 
 
 def _setre(t, kind: str, r: int, e: int) -> int:
     """The real id may become the effective one; the saved id follows the
     effective once the real one is set or the effective one leaves it."""
     real, eff, saved = _ids(t.proc.creds, kind)
-    r, e = id_arg(r), id_arg(e)
+    r, e = _arg(t, kind, r), _arg(t, kind, e)
     s = NO_ID
     if r != NO_ID or (e != NO_ID and e != real):
         s = e if e != NO_ID else eff
@@ -73,9 +86,9 @@ def _setre(t, kind: str, r: int, e: int) -> int:
 def _set_one(t, kind: str, v: int) -> int:
     """With CAP_SETUID (CAP_SETGID) all three ids; otherwise only the
     effective one, back to the real or saved id."""
-    v = id_arg(v)
-    if v == NO_ID:
+    if id_arg(v) == NO_ID:
         raise KernelError(E.EINVAL)
+    v = _arg(t, kind, v)
     c = t.proc.creds
     real, _, saved = _ids(c, kind)
     want = (v, v, v) if _privileged(c, kind) else (NO_ID, v, NO_ID)
@@ -87,20 +100,23 @@ def _setfs(t, kind: str, v: int) -> int:
     answers the old fs id whether it changed or not."""
     old = t.proc.creds
     prev = getattr(old, "fs" + kind)
-    v = id_arg(v)
+    try:
+        v = _arg(t, kind, v)
+    except KernelError:
+        return _seen(t, kind, prev)     # setfsuid answers the old id, never an error
     if v not in (NO_ID, prev) and (v in _ids(old, kind) or _privileged(old, kind)):
         new = old.copy()
         setattr(new, "fs" + kind, v)
         if kind == "uid":
             cred.fix_setfsuid(new, old)
         cred.commit(t.proc, new)
-    return prev
+    return _seen(t, kind, prev)
 
 
 # each call twice over: the uid one and the gid one
 for _kind in ("uid", "gid"):
-    syscall("get" + _kind)(lambda t, *_, k=_kind: getattr(t.proc.creds, k))
-    syscall("gete" + _kind)(lambda t, *_, k=_kind: getattr(t.proc.creds, "e" + k))
+    syscall("get" + _kind)(lambda t, *_, k=_kind: _seen(t, k, getattr(t.proc.creds, k)))
+    syscall("gete" + _kind)(lambda t, *_, k=_kind: _seen(t, k, getattr(t.proc.creds, "e" + k)))
     syscall("getres" + _kind)(lambda t, r, e, s, *_, k=_kind: _getres(t, k, r, e, s))
     syscall("setres" + _kind)(lambda t, r, e, s, *_, k=_kind: _setres(t, k, r, e, s))
     syscall("setre" + _kind)(lambda t, r, e, *_, k=_kind: _setre(t, k, r, e))
@@ -110,7 +126,7 @@ for _kind in ("uid", "gid"):
 
 @syscall("getgroups")
 def sys_getgroups(t, size, lst, *_):
-    g = t.proc.creds.groups
+    g = tuple(_seen(t, "gid", x) for x in t.proc.creds.groups)
     size = s32(size)
     if size < 0:
         raise KernelError(E.EINVAL)
@@ -132,6 +148,7 @@ def sys_setgroups(t, size, lst, *_):
     groups = struct.unpack(f"<{size}I", t.mem.read(lst, 4 * size)) if size else ()
     if NO_ID in groups:
         raise KernelError(E.EINVAL)
+    groups = tuple(_arg(t, "gid", x) for x in groups)
     new = old.copy()
     new.groups = tuple(sorted(groups))      # sorted, as Linux's (getgroups answers in that order)
     cred.commit(t.proc, new)

@@ -8,7 +8,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.abi import structs
-from umlpy.kernel import cred
+from umlpy.kernel import cred, userns
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64
@@ -543,8 +543,9 @@ def sys_fchmodat(t, dirfd, path, mode, *_):
 
 def do_chown(t, target, uid: int, gid: int) -> int:
     inode, d = _target(target)
-    uid, gid = cred.id_arg(uid), cred.id_arg(gid)
     creds = t.proc.creds
+    uid, gid = (userns.need_kernel(creds.user_ns, which, v) if v != cred.NO_ID else v
+                for which, v in (("uid_map", cred.id_arg(uid)), ("gid_map", cred.id_arg(gid))))
     _writable_target(target)
     if not cred.capable(creds, K.CAP_CHOWN):
         # the owner may only give the file to one of its own groups

@@ -66,6 +66,8 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_NEWIPC and flags & C.CLONE_SYSVSEM:
         raise KernelError(E.EINVAL)     # a new IPC namespace cannot share semaphore undo
+    if flags & C.CLONE_NEWUSER and flags & (C.CLONE_FS | C.CLONE_THREAD):
+        raise KernelError(E.EINVAL)     # a new user namespace shares neither fs context nor thread group
     if flags & C.CLONE_NEWNS and flags & C.CLONE_FS:
         raise KernelError(E.EINVAL)     # a new mount tree cannot share root and cwd
     if flags & C.CLONE_THREAD and flags & ~C.CSIGNAL & nsproxy.ALL_NEW:
@@ -86,13 +88,13 @@ def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
          "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC, mount, "
-         "PID and network namespaces of a single-threaded process; the other namespaces EINVAL")
+         "PID, network and user namespaces of a single-threaded process; the other namespaces EINVAL")
 def sys_unshare(t, flags, *_):
     """ksys_unshare: the caller's own copy of its fd table (CLONE_FILES) and
     root, cwd and umask (CLONE_FS); CLONE_SYSVSEM gives up its semaphore
     undo list.  The thread group, handlers and address space can only be
     "unshared" when nobody shares them (as Linux, which does nothing more).
-    New UTS, IPC, mount, PID and network namespaces are kernel/nsproxy.py's, made before
+    New UTS, IPC, mount, PID, network and user namespaces are kernel/nsproxy.py's, made before
     anything changes (EPERM first); the other types are EINVAL, as a Linux
     built without them.  A new mount namespace implies CLONE_FS: the task's
     own root and cwd move into the copied tree."""
@@ -113,9 +115,6 @@ def sys_unshare(t, flags, *_):
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_VM and proc.mm.users > 1:
         raise KernelError(E.EINVAL)     # another process shares the address space
-    if flags & C.CLONE_NEWUSER:
-        printk.pr_notice("unshare(CLONE_NEWUSER): user namespaces not supported")
-        raise KernelError(E.EINVAL)
     ns = nsproxy.unshare(t.kernel, proc, flags)
     if flags & C.CLONE_FILES:
         t.files = t.files.unshare(t.kernel.tunables.nr_open)

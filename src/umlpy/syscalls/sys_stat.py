@@ -7,6 +7,7 @@ from umlpy.abi import structs
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import read_path, s32
+from umlpy.kernel import userns
 from umlpy.vfs import namei
 
 
@@ -14,9 +15,11 @@ def dev_of(inode) -> int:
     return inode.fs.dev
 
 
-def stat_bytes(inode) -> bytes:
-    return structs.pack_stat(dev_of(inode), inode.ino, inode.nlink, inode.mode, inode.uid,
-                             inode.gid, inode.rdev, inode.size(), inode.fs.blksize, inode.blocks(),
+def stat_bytes(t, inode) -> bytes:
+    """struct stat, the owner as the caller's user namespace sees it."""
+    c = t.proc.creds
+    return structs.pack_stat(dev_of(inode), inode.ino, inode.nlink, inode.mode, userns.uid_of(c, inode.uid),
+                             userns.gid_of(c, inode.gid), inode.rdev, inode.size(), inode.fs.blksize, inode.blocks(),
                              inode.atime, inode.mtime, inode.ctime)
 
 
@@ -41,27 +44,27 @@ def _at(t, dirfd: int, path: int, flags: int):
 
 @syscall("stat")
 def sys_stat(t, path, buf, *_):
-    t.mem.write(buf, stat_bytes(namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode))
+    t.mem.write(buf, stat_bytes(t, namei.lookup(t, C.AT_FDCWD, read_path(t, path)).inode))
     return 0
 
 
 @syscall("lstat")
 def sys_lstat(t, path, buf, *_):
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, path), follow=False)
-    t.mem.write(buf, stat_bytes(d.inode))
+    t.mem.write(buf, stat_bytes(t, d.inode))
     return 0
 
 
 @syscall("fstat")
 def sys_fstat(t, fd, buf, *_):
     f = t.files.get_raw(s32(fd))
-    t.mem.write(buf, stat_bytes(f.inode))
+    t.mem.write(buf, stat_bytes(t, f.inode))
     return 0
 
 
 @syscall("newfstatat")
 def sys_newfstatat(t, dirfd, path, buf, flags, *_):
-    t.mem.write(buf, stat_bytes(_at(t, dirfd, path, flags)))
+    t.mem.write(buf, stat_bytes(t, _at(t, dirfd, path, flags)))
     return 0
 
 
@@ -92,7 +95,8 @@ def sys_statx(t, dirfd, path, flags, mask, buf, *_):
     if btime is not None:
         got |= structs.STATX_BTIME
     t.mem.write(buf, structs.pack_statx(
-        got, dev_of(ino), ino.ino, ino.nlink, ino.mode, ino.uid, ino.gid, ino.rdev, ino.size(),
+        got, dev_of(ino), ino.ino, ino.nlink, ino.mode, userns.uid_of(t.proc.creds, ino.uid),
+        userns.gid_of(t.proc.creds, ino.gid), ino.rdev, ino.size(),
         ino.fs.blksize, ino.blocks(), ino.atime, btime or 0, ctime, mtime,
         attrs, ino.fs.statx_attributes | STATX_ATTR_AUTOMOUNT | STATX_ATTR_MOUNT_ROOT | STATX_ATTR_DAX,
         mnt.mnt_id if mnt is not None else 0))

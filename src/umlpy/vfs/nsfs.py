@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import userns
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.nsproxy import Namespace, PidNamespace
 from umlpy.vfs.file import File
@@ -77,16 +78,17 @@ class NsFile(File):
         if req == NS_GET_OWNER_UID:
             if ns.kind != "user":
                 raise KernelError(E.EINVAL)
-            task.mem.write(arg, struct.pack("<I", 0))   # the init user namespace's owner: root
+            uid = userns.munged(task.proc.creds.user_ns, "uid_map", getattr(ns, "owner_uid", 0))
+            task.mem.write(arg, struct.pack("<I", uid))     # the init namespace's owner: root
             return 0
         if req == NS_GET_USERNS:
-            return _open_ns(task, ns.owner)
+            return _open_ns(task, _visible_user_ns(task, ns.owner))
         if req == NS_GET_PARENT:
             if ns.kind == "pid":
                 return _open_ns(task, _visible_parent(task, ns))
             if ns.kind != "user":
                 raise KernelError(E.EINVAL)     # no hierarchy
-            return _open_ns(task, None)         # the init user namespace's parent is not visible
+            return _open_ns(task, _visible_user_ns(task, getattr(ns, "parent", None)))
         raise KernelError(E.ENOTTY)
 
 
@@ -95,6 +97,17 @@ def _visible_parent(task, ns: PidNamespace) -> PidNamespace | None:
     own pid namespace or one below it (None: EPERM, as for init's)."""
     parent = ns.parent
     return parent if parent is not None and task.proc.pidns.contains(parent) else None
+
+
+def _visible_user_ns(task, ns: Namespace | None) -> Namespace | None:
+    """A user namespace the caller may see: its own or one below it
+    (current_in_userns; None: EPERM, as for the init namespace's parent)."""
+    own = task.proc.creds.user_ns
+    probe = ns
+    while probe is not None and userns.level(probe) > userns.level(own):
+        probe = probe.parent
+    seen = probe is own or (own is None and probe is not None and userns.level(probe) == 0)
+    return ns if seen else None
 
 
 def _open_ns(task, ns: Namespace | None) -> int:

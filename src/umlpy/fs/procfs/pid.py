@@ -12,12 +12,12 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SYS_NICE, CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE
 from umlpy.fs.procfs import maps, mounts, pagemap, pidstat
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
-from umlpy.kernel import nsproxy, oom
+from umlpy.kernel import nsproxy, oom, userns
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import DUMP_FILTER_MASK
 from umlpy.kernel.task import State
@@ -163,7 +163,7 @@ def _set_oom_adj(tg: Target, writer, data: bytes) -> None:
 
 
 def _status(tg: Target, reader) -> bytes:
-    return pidstat.status_text(tg, maps.vm_sizes(tg.proc()))
+    return pidstat.status_text(tg, maps.vm_sizes(tg.proc()), reader.proc.creds.user_ns if reader is not None else None)
 
 
 def _mountinfo(tg: Target, reader) -> bytes:
@@ -263,23 +263,29 @@ def _set_coredump_filter(tg: Target, writer, data: bytes) -> None:
         p.mm.dump_filter = value & DUMP_FILTER_MASK
 
 
-# the init user namespace's maps (every process is in it): all ids to themselves
-IDENTITY_MAP = f"{0:10} {0:10} {2**32 - 1:10}"
+def _id_map(which: str) -> Maker:
+    """/proc/PID/{uid,gid,projid}_map: the process's user namespace's map
+    (kernel/userns.py: reading, and the rules of its one write)."""
+    def show(tg: Target, reader) -> bytes:
+        own = reader.proc.creds.user_ns if reader is not None else None
+        return userns.show_map(own, tg.proc().creds.user_ns, which)
+
+    def store(tg: Target, writer, data: bytes) -> None:
+        userns.write_map(writer.proc.creds, tg.proc().creds.user_ns, which, data,
+                         CAP_SETGID if which == "gid_map" else CAP_SETUID, CAP_SYS_ADMIN)
+    return _file(show, 0o644, store)
 
 
-def _set_id_map(tg: Target, writer, data: bytes) -> None:
-    """map_write: a map is written once, and the init namespace's is there."""
-    raise KernelError(E.EPERM)
+def _setgroups(tg: Target, reader) -> bytes:
+    return b"allow\n" if getattr(tg.proc().creds.user_ns, "setgroups_allowed", True) else b"deny\n"
 
 
 def _set_setgroups(tg: Target, writer, data: bytes) -> None:
-    """proc_setgroups_write: "allow" or "deny"; the init namespace allows
-    setgroups for good (its gid map is written), so "deny" is EPERM."""
+    """proc_setgroups_write: "allow" or "deny" (kernel/userns.py's rules)."""
     word = data.strip(b" \t\n")
     if word not in (b"allow", b"deny"):
         raise KernelError(E.EINVAL)
-    if word == b"deny":
-        raise KernelError(E.EPERM)
+    userns.write_setgroups(writer.proc.creds, tg.proc().creds.user_ns, word == b"allow", CAP_SYS_ADMIN)
 
 
 def _const(value: str) -> Callable:
@@ -401,10 +407,10 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
     ("loginuid", _file(_const(NO_ID))),
     ("sessionid", _file(_const(NO_ID))),
-    ("uid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
-    ("gid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
-    ("projid_map", _file(_const(IDENTITY_MAP), 0o644, _set_id_map)),
-    ("setgroups", _file(_const("allow"), 0o644, _set_setgroups)),
+    ("uid_map", _id_map("uid_map")),
+    ("gid_map", _id_map("gid_map")),
+    ("projid_map", _id_map("projid_map")),
+    ("setgroups", _file(_setgroups, 0o644, _set_setgroups)),
     ("timerslack_ns", _file(_timerslack, 0o666, _set_timerslack, lazy=True)),
     ("coredump_filter", _file(_coredump_filter, 0o644, _set_coredump_filter)),
 ]

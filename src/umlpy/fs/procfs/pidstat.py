@@ -10,7 +10,7 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.fs.procfs.target import (MemUse, NS_PER_TICK, STATE_NAMES, Target, layout, live, nthreads,
                                     state_letter, tpgid, tty_nr)
-from umlpy.kernel import rusage
+from umlpy.kernel import rusage, userns
 from umlpy.kernel.task import RLIM_INFINITY
 
 PF_RANDOMIZE = 0x00400000     # the flags word of an ordinary user process
@@ -82,8 +82,9 @@ def _levels(tg: Target, nr: int) -> str:
     return "\t".join(str(n) for n in tg.kernel.procs.pidmap.levels(tg.fs.pidns, nr)) or "0"
 
 
-def status_text(tg: Target, vm: dict[str, int] | None = None) -> bytes:
-    """vm: the Vm* sizes in pages from the mappings (maps.vm_sizes), if known."""
+def status_text(tg: Target, vm: dict[str, int] | None = None, viewer_ns=None) -> bytes:
+    """vm: the Vm* sizes in pages from the mappings (maps.vm_sizes), if
+    known; viewer_ns: the reader's user namespace, the ids shown in it."""
     proc = tg.proc()
     task = tg.task()
     c = proc.creds
@@ -97,10 +98,10 @@ def status_text(tg: Target, vm: dict[str, int] | None = None) -> bytes:
         f"Umask:\t{proc.fs.umask:04o}",
         f"State:\t{letter} ({STATE_NAMES[letter]})",
         f"Tgid:\t{vnr(proc.pid)}", "Ngid:\t0", f"Pid:\t{vnr(task.tid)}", f"PPid:\t{ppid}", f"TracerPid:\t{tracer}",
-        f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}",
-        f"Gid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}",
+        "Uid:\t" + "\t".join(str(userns.munged(viewer_ns, "uid_map", i)) for i in (c.uid, c.euid, c.suid, c.fsuid)),
+        "Gid:\t" + "\t".join(str(userns.munged(viewer_ns, "gid_map", i)) for i in (c.gid, c.egid, c.sgid, c.fsgid)),
         f"FDSize:\t{max(64, (fdmax + 64) // 64 * 64)}",
-        "Groups:\t" + " ".join(str(g) for g in c.groups) + " ",
+        "Groups:\t" + " ".join(str(userns.munged(viewer_ns, "gid_map", g)) for g in c.groups) + " ",
         f"NStgid:\t{_levels(tg, proc.pid)}", f"NSpid:\t{_levels(tg, task.tid)}",
         f"NSpgid:\t{_levels(tg, proc.pgid)}", f"NSsid:\t{_levels(tg, proc.sid)}",
     ]
