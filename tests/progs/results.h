@@ -65,4 +65,15 @@ static inline void show_small(const char *label, const char *path)
     else
         printf("%s: [%.*s]\n", label, (int)n, buf);
 }
+
+/* dir/name in one of four rotating buffers, so that a call may take a few
+ * paths at once (rename(at("a"), at("b"))). */
+static inline char *path_in(const char *dir, const char *name)
+{
+    static char p[4][4200];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
+    return p[i];
+}
 #endif

@@ -23,11 +23,7 @@ static char dir[512];
 
 static char *at(const char *name)
 {
-    static char p[4][640];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
+    return path_in(dir, name);
 }
 
 static const char *signame(int sig)

@@ -53,11 +53,7 @@ static char d2[512];
 
 static char *at(const char *name)
 {
-    static char p[4][640];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", d2, name);
-    return p[i];
+    return path_in(d2, name);
 }
 
 static void touch(const char *name)

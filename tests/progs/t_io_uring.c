@@ -43,11 +43,7 @@ static volatile int usr1s;         /* SIGUSR1s handled */
 
 static char *at(const char *name)
 {
-    static char p[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
+    return path_in(dir, name);
 }
 
 static long setup(unsigned entries, struct io_uring_params *p)

@@ -50,11 +50,7 @@ static char top[600];
 
 static char *at(const char *name)
 {
-    static char p[4][700];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", top, name);
-    return p[i];
+    return path_in(top, name);
 }
 
 static long setattr(const char *path, int flags, struct attr *a, size_t size)
