@@ -144,7 +144,7 @@ class _LeafMap:
     room: list[int]      # those with space for another entry after them, in block order
 
 
-MIN_REC_LEN = 12         # the smallest dirent (a one-byte name)
+MIN_REC_LEN = L.rec_len_needed(1)     # the smallest dirent (a one-byte name): 12
 
 
 class Htree:
@@ -352,7 +352,7 @@ class Htree:
             offs, room = [], []
             for off, rec_len, ino, nlen, _ in self._entries(lblk, buf):
                 offs.append(off)
-                if rec_len - ((nlen + 11) & ~3 if ino else 0) >= MIN_REC_LEN:
+                if rec_len - (L.rec_len_needed(nlen) if ino else 0) >= MIN_REC_LEN:
                     room.append(off)
             m = self._maps[lblk] = _LeafMap(offs, room)
         return m
@@ -390,7 +390,7 @@ class Htree:
             e_ino, rec_len, nlen, _ = _DIRENT.unpack_from(buf, off)
             if wide:
                 rec_len = L.rec_len_from_disk(rec_len, self.bs)
-            used = (nlen + 11) & ~3 if e_ino else 0
+            used = L.rec_len_needed(nlen) if e_ino else 0
             if rec_len - used >= need:
                 break
         else:
