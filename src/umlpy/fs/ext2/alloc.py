@@ -23,7 +23,7 @@ def _first_byte_not(bm: bytes | bytearray, value: bytes, lo: int, hi: int) -> in
     (lstrip scans in C several times faster than a regex search)."""
     chunk = bm[lo:hi]
     rest = len(chunk.lstrip(value))
-    return -1 if rest == 0 else hi - rest
+    return -1 if rest == 0 else lo + len(chunk) - rest
 
 
 def find_zero(bm: bytes | bytearray, start: int, end: int) -> int:
@@ -35,7 +35,7 @@ def find_zero(bm: bytes | bytearray, start: int, end: int) -> int:
         i += 1
     if i >= end:
         return -1
-    b = _first_byte_not(bm, b"\xff", i >> 3, min(len(bm), (end + 7) >> 3))
+    b = _first_byte_not(bm, b"\xff", i >> 3, (end + 7) >> 3)
     if b < 0:
         return -1
     byte = bm[b]
@@ -52,7 +52,7 @@ def zero_run(bm: bytes | bytearray, start: int, end: int) -> int:
         i += 1
     if i >= end:
         return end - start
-    b = _first_byte_not(bm, b"\x00", i >> 3, min(len(bm), (end + 7) >> 3))
+    b = _first_byte_not(bm, b"\x00", i >> 3, (end + 7) >> 3)
     if b < 0:
         return end - start
     byte = bm[b]
