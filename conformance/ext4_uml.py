@@ -55,8 +55,6 @@ ln -s ../rand /w/a/link
 ln -s /w/a/b/moved/with/a/long/target/that/does/not/fit/in/the/inode/itself/padding/padding /w/longlink
 ln /w/rand /w/c/hard
 {MANIFEST} > /manifest1
-sync
-echo UMLPY-WROTE
 """
 
 UML_CHECK = f"""#!/bin/sh
@@ -112,7 +110,7 @@ def main() -> int:
                "con0=fd:0,fd:1", "con=null", f"ubd0={img}", "root=/dev/ubda", "rw", "mem=256M", "quiet"]
         # UML passes init's arguments as kernel command-line words (no spaces
         # in them): its script goes onto the disk with the workload
-        write = WRITE + f"cat > /uml_check.sh <<'EOF'\n{UML_CHECK}EOF\nchmod 755 /uml_check.sh\nsync\n"
+        write = WRITE + f"cat > /uml_check.sh <<'EOF'\n{UML_CHECK}EOF\nchmod 755 /uml_check.sh\nsync\necho UMLPY-WROTE\n"
         guest(umlpy, ["init=/bin/sh", "--", "-c", write], "UMLPY-WROTE", "umlpy writes the workload")
         fsck(img, "after umlpy")
         r = subprocess.run(["debugfs", "-R", "ls -l /w/big", str(img)], capture_output=True, text=True)
