@@ -13,7 +13,7 @@ KERNEL_SRC := $(shell find src/umlpy -name '*.py')
 
 all: linux-um images
 
-$(VENV)/.installed: pyproject.toml setup.py src/arch_um/_hostcall.c src/arch_um/_build.py
+$(VENV)/.installed: pyproject.toml setup.py arch_um/_hostcall.c arch_um/_build.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
@@ -57,4 +57,4 @@ docs: $(VENV)/.installed
 	$(UMLPY) syscalls --markdown > docs/syscalls.md
 
 clean:
-	rm -rf $(VENV) linux-um rootfs/cache rootfs/tree rootfs/*.cpio src/arch_um/*.so
+	rm -rf $(VENV) linux-um rootfs/cache rootfs/tree rootfs/*.cpio arch_um/*.so

@@ -1,4 +1,4 @@
 """Only here to hook the cffi extension into the setuptools build."""
 from setuptools import setup
 
-setup(cffi_modules=["src/arch_um/_build.py:ffibuilder"])
+setup(cffi_modules=["arch_um/_build.py:ffibuilder"])

@@ -224,7 +224,11 @@ static void cpu_clocks(void)
     printf("after the join: process keeps the thread's time: %d\n",
            pj >= now(CLOCK_THREAD_CPUTIME_ID) + tdone - 5 * MS);
     /* not the joined thread's clock: Linux itself answers 0 or EINVAL,
-       as the thread's task is reaped a moment after pthread_join returns */
+       as the thread's task is reaped a moment after pthread_join returns
+       (and ESRCH when the reap falls inside the call), so the lines below
+       that name it wait for the reap first */
+    for (int i = 0; i < 1000 && syscall(SYS_tgkill, getpid(), other_tid, 0) == 0; i++)
+        usleep(1000);
 
     /* nanosleep on the CPU clocks: what is refused */
     req.tv_nsec = 1000;
