@@ -12,13 +12,16 @@ ffibuilder.cdef(
                       fs_base, gs_base, ds, es, fs, gs;
     };
     struct umlpy_event {
-        int kind; int id; int status; int has_regs; int compat; unsigned long msg;
+        int kind; int id; int status; int has_regs; int compat; int notif; unsigned long msg;
         struct user_regs_struct regs;
     };
     struct umlpy_resume {
         int pid; int op; int sig; int how; unsigned long rax;
         struct user_regs_struct *regs;
+        unsigned long notif_id;
     };
+    int umlpy_seccomp_listener(void);
+    int umlpy_notif_stop(int pid, struct user_regs_struct *regs, int *status);
     int umlpy_resume(const struct umlpy_resume *r);
     int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
                   struct umlpy_event *out, int max, long long deadline);
@@ -33,7 +36,7 @@ ffibuilder.cdef(
     long umlpy_setxstate(int pid, void *buf, long size);
     int umlpy_signalfd(const int *sigs, int n);
     int umlpy_signalfd_read(int fd);
-    int umlpy_spawn(const char *path, int options);
+    int umlpy_spawn(const char *path, int options, const int *fast, int nfast, unsigned long stub_ip);
     int umlpy_interrupt(int pid);
     int umlpy_timers_init(void);
     void umlpy_timers_stop(void);

@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -27,8 +28,12 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/audit.h>
 #include <linux/elf.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 
 #ifndef sigev_notify_thread_id
 #define sigev_notify_thread_id _sigev_un._tid
@@ -40,6 +45,22 @@
 #ifndef PTRACE_EVENT_STOP
 #define PTRACE_EVENT_STOP 128
 #endif
+#ifndef PTRACE_EVENT_SECCOMP
+#define PTRACE_EVENT_SECCOMP 7
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#define ERESTARTSYS 512
 #define USER_CS 0x33        /* the 64-bit user code and data selectors */
 #define USER_DS 0x2b
 #define X86_EFLAGS_TF 0x100
@@ -50,24 +71,97 @@ struct umlpy_event {
     int status;         /* wait status (task) or epoll events (fd) */
     int has_regs;       /* regs filled (syscall stops) */
     int compat;         /* a syscall stop entered through a 32-bit gate */
+    int notif;          /* a seccomp notification: msg is its id, regs hold
+                           only the number, arguments and rip */
     unsigned long msg;  /* PTRACE_GETEVENTMSG for event stops */
     struct user_regs_struct regs;
 };
 
 struct umlpy_resume {
     int pid;
-    int op;             /* PTRACE_SYSEMU, PTRACE_CONT, ... */
+    int op;             /* PTRACE_SYSEMU, PTRACE_CONT, ..., UMLPY_OP_NOTIF */
     int sig;            /* signal to deliver with the resume (host-level) */
     int how;            /* 0: registers untouched, 1: poke rax, 2: setregs */
     unsigned long rax;
     struct user_regs_struct *regs;
+    unsigned long notif_id;     /* UMLPY_OP_NOTIF: the notification answered */
 };
+
+/*
+ * The seccomp trap path (docs/architecture.md, "The trap path").  Once the
+ * first guest process installed the kernel's filter (umlpy_spawn), every
+ * guest syscall either waits as a user notification on `listener` (the
+ * fast set: the kernel answers with a value) or stops the task for its
+ * tracer (SECCOMP_RET_TRACE: everything else); the filter allows nothing.
+ * Tasks then run under PTRACE_CONT, and every resume from here skips the
+ * syscall it stopped in (orig_rax = -1), so no stop can let a guest's own
+ * syscall through to the host; only umlpy_inject's own loop continues a
+ * syscall, and only the stub's, at the address it set.
+ */
+#define UMLPY_OP_NOTIF 0x10000
+static int listener = -1;
+static int seccomp_mode;
+
+/* Answers that found no notification (its task was interrupted between
+   the kernel's receive and its answer): the result goes into the task's
+   registers at the interrupt's stop instead (task_event). */
+#define LOST_MAX 64
+static struct { int pid; long val; } lost[LOST_MAX];
 
 #define UMLPY_EV_TASK 0
 #define UMLPY_EV_FD 1
 
+static int notif_send(const struct umlpy_resume *r)
+{
+    struct seccomp_notif_resp resp;
+    long v = (long)r->rax;
+    int i;
+    memset(&resp, 0, sizeof resp);
+    resp.id = r->notif_id;
+    if (v < 0 && v >= -4095)
+        resp.error = (int)v;
+    else
+        resp.val = v;
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
+    for (i = 0; i < LOST_MAX; i++)
+        if (lost[i].pid == 0 || lost[i].pid == r->pid) {
+            lost[i].pid = r->pid;
+            lost[i].val = v;
+            break;
+        }
+    return 0;
+}
+
+static int seccomp_resume(const struct umlpy_resume *r)
+{
+    int op = r->op == PTRACE_SYSEMU ? PTRACE_CONT : r->op;
+    if (r->how == 2) {
+        struct user_regs_struct tmp = *r->regs;
+        tmp.orig_rax = -1;
+        if (ptrace(PTRACE_SETREGS, r->pid, 0, &tmp) < 0)
+            return -errno;
+    } else {
+        if (r->how == 1 && ptrace(PTRACE_POKEUSER, r->pid,
+                                  (void *)offsetof(struct user_regs_struct, rax), (void *)r->rax) < 0)
+            return -errno;
+        if (ptrace(PTRACE_POKEUSER, r->pid, (void *)offsetof(struct user_regs_struct, orig_rax),
+                   (void *)-1L) < 0)
+            return -errno;
+    }
+    if (ptrace(op, r->pid, 0, (void *)(long)r->sig) < 0)
+        return -errno;
+    return 0;
+}
+
 static int try_resume(const struct umlpy_resume *r)
 {
+    if (r->op == UMLPY_OP_NOTIF)
+        return notif_send(r);
+    if (seccomp_mode)
+        return seccomp_resume(r);
     if (r->how == 1) {
         if (ptrace(PTRACE_POKEUSER, r->pid,
                    (void *)offsetof(struct user_regs_struct, rax),
@@ -125,6 +219,25 @@ static int syscall_is_compat(const struct user_regs_struct *regs)
 
 /* One guest stop as an event: registers for syscall stops, the message
    for ptrace event stops. */
+static void deliver_lost(pid_t pid)
+{
+    struct user_regs_struct regs;
+    int i;
+    for (i = 0; i < LOST_MAX; i++)
+        if (lost[i].pid == pid)
+            break;
+    if (i == LOST_MAX)
+        return;
+    lost[i].pid = 0;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0)
+        return;
+    if ((long)regs.orig_rax >= 0 && (long)regs.rax == -ERESTARTSYS) {
+        regs.rax = (unsigned long)lost[i].val;
+        regs.orig_rax = -1;
+        ptrace(PTRACE_SETREGS, pid, 0, &regs);
+    }
+}
+
 static void task_event(struct umlpy_event *e, pid_t pid, int status)
 {
     e->kind = UMLPY_EV_TASK;
@@ -132,8 +245,12 @@ static void task_event(struct umlpy_event *e, pid_t pid, int status)
     e->status = status;
     e->has_regs = 0;
     e->compat = 0;
+    e->notif = 0;
     e->msg = 0;
-    if (is_syscall_stop(status)) {
+    if (seccomp_mode && WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
+        deliver_lost(pid);
+    if (is_syscall_stop(status)
+            || (seccomp_mode && WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_SECCOMP)) {
         if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0) {
             e->has_regs = 1;
             e->compat = syscall_is_compat(&e->regs);
@@ -194,6 +311,14 @@ static void set_tick(long usec)
     it.it_interval.tv_sec = it.it_value.tv_sec = 0;
     it.it_interval.tv_usec = it.it_value.tv_usec = usec;
     setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static volatile sig_atomic_t chlded;        /* a SIGCHLD in the seccomp fast wait */
+
+static void chld_handler(int sig)
+{
+    (void)sig;
+    chlded = 1;
 }
 
 static void alarm_handler(int sig)
@@ -284,6 +409,11 @@ int umlpy_timers_init(void)
     sigemptyset(&set);
     sigaddset(&set, SIGALRM);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
+    /* SIGCHLD stays blocked (the loop reads it from a signalfd) except in
+       the seccomp fast wait, which it interrupts */
+    sa.sa_handler = chld_handler;
+    if (sigaction(SIGCHLD, &sa, NULL) < 0)
+        return -errno;
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGALRM;
@@ -305,6 +435,38 @@ void umlpy_timers_stop(void)
     deadline_timer = -1;
 }
 
+/* One notification as a syscall event: the number, arguments and rip;
+   the other registers are the task's own, which only a stop reads
+   (arch_um/ptrace.py's ensure_stopped).  0 if it went away meanwhile. */
+static int notif_event(struct umlpy_event *e)
+{
+    struct seccomp_notif req;
+    memset(&req, 0, sizeof req);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+        return 0;
+    memset(&e->regs, 0, sizeof e->regs);
+    e->kind = UMLPY_EV_TASK;
+    e->id = (int)req.pid;
+    e->status = ((SIGTRAP | 0x80) << 8) | 0x7f;
+    e->has_regs = 1;
+    e->compat = 0;
+    e->notif = 1;
+    e->msg = req.id;
+    e->regs.orig_rax = (unsigned long)(unsigned int)req.data.nr;
+    e->regs.rax = -ENOSYS;
+    e->regs.rdi = req.data.args[0];
+    e->regs.rsi = req.data.args[1];
+    e->regs.rdx = req.data.args[2];
+    e->regs.r10 = req.data.args[3];
+    e->regs.r8 = req.data.args[4];
+    e->regs.r9 = req.data.args[5];
+    e->regs.rip = req.data.instruction_pointer;
+    e->regs.rcx = req.data.instruction_pointer;
+    e->regs.cs = USER_CS;
+    e->regs.ss = USER_DS;
+    return 1;
+}
+
 /*
  * The trap loop's one crossing: resume the given tasks, then wait for the
  * next interrupt (a guest stop, a ready device fd, or the deadline: an
@@ -321,7 +483,7 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
     alarmed = 0;    /* an earlier SIGALRM: the deadline says if it is due */
     for (i = 0; i < nres; i++)
         apply_resume(&rs[i]);
-    if (nres && deadline != 0) {
+    if (nres && deadline != 0 && !seccomp_mode) {
         /*
          * Fast path: a task was just resumed and no device is ready, so
          * wait for the next stop in waitpid itself, which wakes faster than
@@ -348,12 +510,53 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
             deadline = 0;    /* a SIGALRM (EINTR) or due: poll everything once */
         }
     }
+    if (nres && deadline != 0 && seccomp_mode) {
+        /*
+         * The seccomp fast path: no device ready, so wait for the next
+         * notification in the listener's own receive, which a guest wakes
+         * directly (faster than through epoll), with SIGCHLD let in to
+         * end it for a ptrace stop or an exit.  A SIGCHLD between the look
+         * at `chlded` and the receive's entry, a few instructions, waits
+         * for the tick; SIGALRM ends it as it ends waitpid above.
+         */
+        int device = 0, ready = 0;
+        nev = epoll_wait(epfd, evs, 16, 0);
+        for (i = 0; i < nev; i++) {
+            if (evs[i].data.fd == listener)
+                ready = 1;
+            else
+                device = 1;
+        }
+        if (!device) {
+            sigset_t set;
+            int got = 0;
+            tick_for_fast_wait();
+            if (ready || may_wait(deadline)) {
+                sigemptyset(&set);
+                sigaddset(&set, SIGCHLD);
+                chlded = 0;
+                sigprocmask(SIG_UNBLOCK, &set, NULL);
+                if (!chlded && !alarmed)
+                    got = notif_event(&out[0]);
+                sigprocmask(SIG_BLOCK, &set, NULL);
+                if (chlded)
+                    return drain(out, got, max);
+                if (got)
+                    return got;
+            }
+            deadline = 0;    /* a SIGALRM (EINTR) or due: poll everything once */
+        }
+    }
     nev = epoll_until(epfd, evs, 16, deadline);
     if (nev < 0)
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < nev && n < max; i++) {
         if (evs[i].data.fd == sigfd) {
             chld = 1;
+            continue;
+        }
+        if (evs[i].data.fd == listener) {
+            n += notif_event(&out[n]);
             continue;
         }
         out[n].kind = UMLPY_EV_FD;
@@ -448,6 +651,12 @@ long umlpy_inject(int pid, const struct user_regs_struct *saved,
         if (ev == PTRACE_EVENT_EXEC) {
             *event = ev;
             return 0;
+        }
+        if (ev == PTRACE_EVENT_SECCOMP) {
+            /* the stub's syscall, which the filter stops at: the one
+               syscall a guest task ever makes on the host */
+            ptrace(PTRACE_CONT, pid, 0, 0);
+            continue;
         }
         if (ev && ev != PTRACE_EVENT_STOP) {
             *event = ev;
@@ -548,10 +757,95 @@ int umlpy_signalfd_read(int fd)
  * nothing of the host).  Waits for the exec event stop.
  * Returns the host pid, or -errno.
  */
-int umlpy_spawn(const char *path, int options)
+/*
+ * The kernel's seccomp filter: a 32-bit or x32 call, and any call from the
+ * stub's syscall instruction (the kernel's injections, let through by
+ * umlpy_inject alone), stop for the tracer; the fast set waits as a user
+ * notification; everything else stops for the tracer.  Nothing is allowed.
+ */
+#define FILTER_MAX 256
+static int build_filter(struct sock_filter *f, const int *fast, int nfast, unsigned long stub_ip)
+{
+    int n = 0, i, trace, notif;
+    if (nfast < 1 || nfast > FILTER_MAX - 12)
+        return -1;
+    trace = 8 + nfast;
+    notif = trace + 1;
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, trace - 2);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, instruction_pointer) + 4);
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)(stub_ip >> 32), 0, 2);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, instruction_pointer));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)stub_ip, trace - 6, 0);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    /* x32 numbers have bit 30 set and are never in the fast set */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, trace - 8, 0);
+    for (i = 0; i < nfast; i++, n++)
+        f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)fast[i], notif - n - 1, 0);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    return n;
+}
+
+/* The listener the first guest's filter made (its fd 0, close_range having
+   emptied its table), taken into the kernel at the seccomp stop of that
+   guest's execve, before the exec closes it there (O_CLOEXEC). */
+static int take_listener(pid_t pid)
+{
+    int pidfd = syscall(SYS_pidfd_open, pid, 0), fd;
+    if (pidfd < 0)
+        return -errno;
+    fd = syscall(SYS_pidfd_getfd, pidfd, 0, 0);
+    close(pidfd);
+    if (fd < 0)
+        return -errno;
+    /* the guest wakes the kernel on the CPU they share (Linux 6.6+) */
+    if (!getenv("UMLPY_NOSYNC")) ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+    return fd;
+}
+
+/* The seccomp listener, or -1 when guests run under the ptrace path. */
+int umlpy_seccomp_listener(void)
+{
+    return seccomp_mode ? listener : -1;
+}
+
+/*
+ * A task whose syscall the kernel holds as a notification, brought to a
+ * ptrace stop (PTRACE_INTERRUPT ends its wait; its syscall is then one the
+ * kernel answers through registers): regs get the task's own registers.
+ * 0, or -ESRCH with *status its exit when it died meanwhile.
+ */
+int umlpy_notif_stop(int pid, struct user_regs_struct *regs, int *status)
+{
+    *status = 0;
+    if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 && errno != ESRCH)
+        return -errno;
+    for (;;) {
+        if (waitpid(pid, status, __WALL) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (!WIFSTOPPED(*status))
+            return -ESRCH;
+        break;
+    }
+    if (ptrace(PTRACE_GETREGS, pid, 0, regs) < 0)
+        return -errno;
+    if ((long)regs->rax == -ERESTARTSYS)
+        regs->rax = -ENOSYS;          /* as at a syscall's entry */
+    return 0;
+}
+
+int umlpy_spawn(const char *path, int options, const int *fast, int nfast, unsigned long stub_ip)
 {
     int gate[2], status;
     char one = 1;
+    struct sock_filter filter[FILTER_MAX];
+    int nfilter = fast ? build_filter(filter, fast, nfast, stub_ip) : -1;
     if (pipe2(gate, O_CLOEXEC) < 0)
         return -errno;
     pid_t pid = fork();
@@ -579,6 +873,11 @@ int umlpy_spawn(const char *path, int options)
             for (s = 0; s < 65536; s++)
                 close(s);
         }
+        if (nfilter > 0) {
+            struct sock_fprog prog = { (unsigned short)nfilter, filter };
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+                syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+        }
         execve(path, argv, envp);
         _exit(127);
     }
@@ -602,8 +901,20 @@ int umlpy_spawn(const char *path, int options)
         }
         if (!WIFSTOPPED(status))
             return -ECHILD;
-        if ((status >> 16) == PTRACE_EVENT_EXEC)
+        if ((status >> 16) == PTRACE_EVENT_SECCOMP && listener < 0) {
+            int fd = take_listener(pid);
+            if (fd < 0) {
+                /* a filter nobody answers: this guest cannot run */
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, __WALL);
+                return fd;
+            }
+            listener = fd;
+        }
+        if ((status >> 16) == PTRACE_EVENT_EXEC) {
+            seccomp_mode = listener >= 0;
             return pid;
+        }
         /* anything before the exec (a group stop) is not ours to keep */
         ptrace(PTRACE_CONT, pid, 0, 0);
     }

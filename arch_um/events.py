@@ -15,6 +15,7 @@ import signal
 from dataclasses import dataclass
 
 from arch_um._hostcall import ffi, lib
+from arch_um import ptrace
 from arch_um.ptrace import PTRACE_SYSEMU
 
 EV_TASK = 0
@@ -57,9 +58,17 @@ class EventLoop:
         r = lib.umlpy_timers_init()
         if r < 0:
             raise OSError(-r, "timer_create")
+        self.listener = -1
         self._events = ffi.new("struct umlpy_event[]", _MAX_EVENTS)
         self._resumes = ffi.new("struct umlpy_resume[]", _MAX_RESUMES)
         self._nres = 0
+
+    def watch_seccomp(self) -> None:
+        """Guests now trap through seccomp: watch its notifications."""
+        fd = ptrace.seccomp_listener()
+        if fd >= 0 and self.listener < 0:
+            self.listener = fd
+            self.epoll.register(fd, select.EPOLLIN)
 
     def register(self, fd: int, events: int) -> bool:
         """Watch a device fd; False if the host cannot poll it (regular files)."""
@@ -85,7 +94,13 @@ class EventLoop:
         """Resume a task with the next run() (or now, if the batch is full)."""
         if self._nres == _MAX_RESUMES:
             self.flush()
+        nid = ptrace.light_answer(pid)
+        if nid is not None:
+            if how == ptrace.REGS_ALL or sig:
+                raise ptrace.HostError(0, "registers set for a task in a seccomp notification")
+            op = ptrace.OP_NOTIF
         r = self._resumes[self._nres]
+        r.notif_id = nid or 0
         r.pid, r.op, r.sig, r.how = pid, op, sig, how
         r.rax = regs.rax & 0xFFFFFFFFFFFFFFFF
         r.regs = regs
@@ -104,12 +119,17 @@ class EventLoop:
         Each event has kind (EV_TASK/EV_FD), id (host pid or fd), status,
         has_regs/regs (syscall stops) and msg (ptrace event message).
         """
+        died = ptrace.take_died()
+        k = len(died)
+        for i, (pid, status) in enumerate(died):      # exits seen by ensure_stopped
+            e = self._events[i]
+            e.kind, e.id, e.status, e.has_regs, e.notif = EV_TASK, pid, status, 0, 0
         n = lib.umlpy_run(self._resumes, self._nres, self.epoll.fileno(),
-                          self.chld_fd, self._events, _MAX_EVENTS, deadline)
+                          self.chld_fd, self._events + k, _MAX_EVENTS - k, 0 if k else deadline)
         self._nres = 0
         if n < 0:
             raise OSError(-n, "epoll_wait")
-        return self._events, n
+        return self._events, n + k
 
     def poll_tasks(self):
         n = lib.umlpy_poll_tasks(self._events, _MAX_EVENTS)

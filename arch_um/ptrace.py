@@ -21,9 +21,12 @@ PTRACE_O_TRACEFORK = 0x2
 PTRACE_O_TRACEVFORK = 0x4
 PTRACE_O_TRACECLONE = 0x8
 PTRACE_O_TRACEEXEC = 0x10
+PTRACE_O_TRACESECCOMP = 0x80
 PTRACE_O_EXITKILL = 0x100000
 OPTIONS = (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
-           | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)
+           | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL)
+OP_NOTIF = 0x10000        # a resume that answers a seccomp notification
+ERESTARTSYS = 512
 
 EVENT_FORK = 1
 EVENT_VFORK = 2
@@ -45,6 +48,10 @@ class HostError(OSError):
     pass
 
 
+class TaskGone(HostError):
+    """The task died while the kernel brought it to a stop."""
+
+
 def new_regs():
     return ffi.new("struct user_regs_struct *")
 
@@ -60,9 +67,15 @@ def copy_regs(dst, src) -> None:
     ffi.memmove(dst, src, _REGS_SIZE)
 
 
-def spawn(path: str) -> int:
-    """Start the first guest process, stopped at its exec of the stub."""
-    pid = lib.umlpy_spawn(path.encode(), OPTIONS)
+def spawn(path: str, fast: list[int] | None = None) -> int:
+    """Start the first guest process, stopped at its exec of the stub.
+    With `fast` (syscall numbers), the guests' syscalls trap through
+    seccomp from then on (see the seccomp section below): the numbers in
+    `fast` as notifications, the rest as ptrace stops."""
+    global _seccomp
+    nums = ffi.new("int[]", fast) if fast else ffi.NULL
+    pid = lib.umlpy_spawn(path.encode(), OPTIONS, nums, len(fast) if fast else 0, STUB_SYSCALL + 2)
+    _seccomp = pid > 0 and lib.umlpy_seccomp_listener() >= 0
     if pid in (-errno.EPERM, -errno.EACCES):
         raise HostError(-pid, f"cannot ptrace the guests: {ptrace_denied.reason()}")
     if pid < 0:
@@ -70,19 +83,111 @@ def spawn(path: str) -> int:
     return pid
 
 
+# -- the seccomp trap path ---------------------------------------------------
+#
+# A syscall of the fast set reaches the kernel as a seccomp notification:
+# the task waits in the host kernel, not in a ptrace stop, and the kernel
+# knows only its number, arguments and rip.  Such a task is "light" until
+# answered (OP_NOTIF, the result only).  Whatever needs more (its other
+# registers, an injection, a signal frame) first brings it to a real stop
+# with ensure_stopped; every function below that touches a stopped tracee
+# does so itself, so a light task is never handed to ptrace by mistake.
+
+_light: dict[int, object] = {}      # host pid -> the task's regs, while light
+_died: list[tuple[int, int]] = []   # (pid, status) seen while stopping a light task
+
+
+def seccomp_listener() -> int:
+    """The notification fd to watch, or -1 on the ptrace path."""
+    return lib.umlpy_seccomp_listener()
+
+
+_seccomp = False
+
+
+def seccomp_on() -> bool:
+    """Whether guests trap through seccomp (else ptrace alone)."""
+    return _seccomp
+
+
+def load_stop(dst, ev) -> None:
+    """Take a syscall event's registers into the task's (dst)."""
+    copy_regs(dst, ev.regs)
+    if ev.notif:
+        _light[ev.id] = (ev.msg, dst)
+
+
+def light_answer(pid: int) -> int | None:
+    """The notification id a resume of pid answers, if it is light."""
+    e = _light.pop(pid, None)
+    return None if e is None else e[0]
+
+
+def is_light(pid: int) -> bool:
+    return pid in _light
+
+
+def ensure_stopped(pid: int) -> None:
+    """Bring a light task to a ptrace stop, its registers in its regs."""
+    e = _light.pop(pid, None)
+    if e is None:
+        return
+    st = ffi.new("int *")
+    regs = e[1]
+    rax = regs.rax          # what the kernel already made the result, if anything
+    r = lib.umlpy_notif_stop(pid, regs, st)
+    regs.rax = rax
+    if r == -errno.ESRCH:
+        _died.append((pid, st[0]))
+        raise TaskGone(errno.ESRCH, "the task died in a seccomp notification")
+    if r < 0:
+        raise HostError(-r, "stopping a task in a seccomp notification")
+
+
+def converted(pid: int, regs) -> bool:
+    """A stop of a task the kernel holds light (an interrupt sent before
+    its notification was taken): it is now stopped; its registers are
+    taken, keeping what the kernel already knows of the syscall."""
+    e = _light.pop(pid, None)
+    if e is None:
+        return False
+    rax = regs.rax
+    getregs(pid, regs)
+    regs.rax = rax
+    return True
+
+
+def forget(pid: int) -> None:
+    """The task is gone."""
+    _light.pop(pid, None)
+
+
+def take_died() -> list[tuple[int, int]]:
+    """Exits seen by ensure_stopped, for the event loop to report."""
+    out = _died[:]
+    _died.clear()
+    return out
+
+
 def getregs(pid: int, regs) -> None:
+    if pid in _light:
+        ensure_stopped(pid)
     r = lib.umlpy_getregs(pid, regs)
     if r < 0:
         raise HostError(-r, "PTRACE_GETREGS")
 
 
 def setregs(pid: int, regs) -> None:
+    if pid in _light:
+        raise HostError(errno.EBUSY, "PTRACE_SETREGS on a task in a seccomp notification")
     r = lib.umlpy_setregs(pid, regs)
     if r < 0:
         raise HostError(-r, "PTRACE_SETREGS")
 
 
 def resume(pid: int, regs, how: int, op: int = PTRACE_SYSEMU, sig: int = 0) -> int:
+    if pid in _light:
+        ensure_stopped(pid)
     res = ffi.new("struct umlpy_resume *")
     res.pid, res.op, res.sig, res.how = pid, op, sig, how
     res.rax = regs.rax & 0xFFFFFFFFFFFFFFFF
@@ -104,6 +209,8 @@ _XSTATE_MAX = 1 << 16
 
 
 def get_xstate(pid: int) -> bytes:
+    if pid in _light:
+        ensure_stopped(pid)
     buf = ffi.new("char[]", _XSTATE_MAX)
     n = lib.umlpy_getxstate(pid, buf, _XSTATE_MAX)
     if n < 0:
@@ -112,6 +219,8 @@ def get_xstate(pid: int) -> bytes:
 
 
 def set_xstate(pid: int, data: bytes) -> None:
+    if pid in _light:
+        ensure_stopped(pid)
     buf = ffi.from_buffer(data)
     r = lib.umlpy_setxstate(pid, buf, len(data))
     if r < 0:
@@ -136,6 +245,8 @@ _status = ffi.new("int *")
 
 def inject(pid: int, regs, nr: int, *args: int) -> Injected:
     """Run host syscall `nr` in the stopped tracee; its registers are kept."""
+    if pid in _light:
+        ensure_stopped(pid)
     for i in range(6):
         a = args[i] if i < len(args) else 0
         _args[i] = a - (1 << 64) if a >= (1 << 63) else a
@@ -148,6 +259,8 @@ def cmpxchg(pid: int, regs, addr: int, expected: int, new: int) -> int | None:
     stopped tracee (the stub's `lock cmpxchg`, atomic against its other
     threads and processes sharing the page); the value found there, or
     None if addr is not mapped writable."""
+    if pid in _light:
+        ensure_stopped(pid)
     _args[0] = addr - (1 << 64) if addr >= (1 << 63) else addr
     _args[1] = new
     for i in range(2, 6):
@@ -169,6 +282,11 @@ def stop_for_dump(pid: int, regs) -> bool:
     not yet handled) answers at once; else it is interrupted and its next
     stop, whatever it is, is taken here (the process is killed next, so
     the event loop needs it no more).  False if it is gone."""
+    if pid in _light:
+        try:
+            ensure_stopped(pid)
+        except HostError:
+            return False
     if lib.umlpy_getregs(pid, regs) == 0:
         return True
     interrupt(pid)
@@ -181,6 +299,8 @@ def stop_for_dump(pid: int, regs) -> bool:
 
 def fault_info(pid: int) -> tuple[int, int]:
     """(si_code, si_addr) of the host signal the tracee is stopped with."""
+    if pid in _light:
+        return 0, 0
     code = ffi.new("int *")
     addr = ffi.new("unsigned long *")
     if lib.umlpy_getsiginfo(pid, code, addr) < 0:
@@ -190,6 +310,8 @@ def fault_info(pid: int) -> tuple[int, int]:
 
 def get_debugreg(pid: int, idx: int) -> int:
     """Debug register idx (0-7) of a host-stopped tracee (a guest tracer's PEEKUSER)."""
+    if pid in _light:
+        ensure_stopped(pid)
     out = ffi.new("unsigned long *")
     r = lib.umlpy_debugreg(pid, idx, 0, 0, out)
     if r < 0:
@@ -200,6 +322,8 @@ def get_debugreg(pid: int, idx: int) -> int:
 def set_debugreg(pid: int, idx: int, value: int) -> None:
     """Set debug register idx of a host-stopped tracee; the host checks the
     value (a kernel address, a bad DR7) as it does for any tracer."""
+    if pid in _light:
+        ensure_stopped(pid)
     r = lib.umlpy_debugreg(pid, idx, 1, value & 0xFFFFFFFFFFFFFFFF, ffi.NULL)
     if r < 0:
         raise HostError(-r, "PTRACE_POKEUSER u_debugreg")

@@ -39,12 +39,14 @@ PARAMS: dict[str, str] = {
     "ubdN=": "ubd<N>[rsdct]=<file>[,<backing>]: block device /dev/ubdX on a host file; cow,backing or cow:backing for a COW overlay",
     "hostname=": "hostname=<name>: the guest's hostname (default umlpy)",
     "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
+    "seccomp=": ("seccomp=on|off: guests trap through seccomp (on, the default: user notifications and "
+                 "ptrace stops) or through ptrace alone (off), as UML's seccomp= chooses its mode"),
     "hostfs=": "hostfs=<dir>[,append]: allow hostfs mounts of this host directory and below (hostfs=/: the whole host; without it none); append: host files opened O_APPEND",
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
     "eth0=": "eth0=user[,hostfwd=tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport...][,restrict=on][,hostdns=addr[:port]]: user-mode networking (QEMU's -netdev user; eth0=slirp,... is taken as eth0=user)",
     "ip=": "ip=dhcp | ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>: configure eth0 at boot, as Linux's ipconfig",
     "unsupported": ("UML options umlpy lacks (ethN= but eth0=user, vecN:, xterm=, iomem=, "
-                    "dsp=, mixer=, pci=, fakehd, ncpus=, seccomp=, skas0, time-travel, dtb=): one warning, ignored"),
+                    "dsp=, mixer=, pci=, fakehd, ncpus=, skas0, time-travel, dtb=): one warning, ignored"),
 }
 
 
@@ -69,6 +71,7 @@ class BootParams:
     noreboot: bool = False
     hostname: str = "umlpy"
     cpu: int | None = None
+    seccomp: bool = True
     ubd: list[tuple[str, str]] = field(default_factory=list)
     mconsole_notify: str | None = None
     hostfs_root: str | None = None
@@ -163,6 +166,8 @@ def parse(words: list[str]) -> BootParams:
                 p.cpu = int(value)
             except ValueError:
                 p.warnings.append(f"umlpy_cpu={value}: not a number")
+        elif name == "seccomp" and value in ("on", "off"):
+            p.seccomp = value == "on"
         elif re.fullmatch(r"ubd([0-9]+|[a-z])[a-z]*", name):
             p.ubd.append((name, value))
         elif name == "mconsole" and value.startswith("notify:"):

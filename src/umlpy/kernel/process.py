@@ -16,7 +16,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
-from umlpy.kernel import jobctl, nsproxy, printk, ptracer
+from umlpy.kernel import jobctl, nsproxy, printk, ptracer, trapset
 from umlpy.kernel.cred import capable
 from umlpy.kernel.cgroup import Cgroup
 from umlpy.kernel.pidns import PidMap, Reservation
@@ -116,10 +116,24 @@ class Procs:
         """The first task, pid 1, on a fresh stub (fs/exec.py's run_init
         then execs init into it); with the host's auxv the stub got."""
         k = self.k
+        want = k.params.seccomp
         try:
-            hpid = ptrace.spawn(k.stub.path)
+            hpid = ptrace.spawn(k.stub.path, trapset.fast_numbers() if want else None)
         except ptrace.HostError as e:
-            raise KernelError(e.errno, e.strerror) from None     # boot panics with the reason
+            if not want:
+                raise KernelError(e.errno, e.strerror) from None     # boot panics with the reason
+            printk.pr_warn(f"seccomp trap path: {e.strerror}; guests trap through ptrace alone")
+            want = False
+            try:
+                hpid = ptrace.spawn(k.stub.path)
+            except ptrace.HostError as e2:
+                raise KernelError(e2.errno, e2.strerror) from None
+        if ptrace.seccomp_on():
+            k.sched.loop.watch_seccomp()
+            printk.pr_info("guests trap through seccomp (user notifications and ptrace stops)")
+        elif want:
+            printk.pr_warn("seccomp trap path: this host gave no user-notification filter; "
+                           "guests trap through ptrace alone")
         pid = self.alloc_pid()
         proc = Process(pid, None, Creds(), SigHand(), None)
         proc.ns = k.init_ns

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from arch_um import clock
+from arch_um import clock, ptrace
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import structs
@@ -76,13 +76,14 @@ def at_exit(proc, current) -> None:
     shared = proc.mm is not None and proc.mm.users > 1     # vfork: the parent's memory stays
     if current is not None and current.proc is proc and current.in_syscall >= 0 and not shared:
         from umlpy.kernel.hostas import HostAs
-        buf = (current.regs.rsp - 4096) & ~15
         try:
+            ptrace.ensure_stopped(current.hpid)     # its stack pointer is read below
+            buf = (current.regs.rsp - 4096) & ~15
             if HostAs(current).call("getrusage", RUSAGE_SELF, buf) == 0:
                 us, uus, ss, sus, maxrss = _RUSAGE_HEAD.unpack(current.mem.read(buf, _RUSAGE_HEAD.size))
                 proc.usage = Usage(us * 10**9 + uus * 1000, ss * 10**9 + sus * 1000, maxrss)
                 return
-        except (KernelError, GuestFault):
+        except (KernelError, GuestFault, ptrace.HostError):
             pass
     proc.usage = own(proc)
 

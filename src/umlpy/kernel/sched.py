@@ -26,6 +26,7 @@ from umlpy.kernel.timekeeping import WallDeadline
 from umlpy.kernel.wait import set_wake_hook
 
 MASK64 = (1 << 64) - 1
+_ERESTARTSYS = -E.ERESTARTSYS & MASK64
 WAKE_NORMAL, WAKE_TIMEOUT, WAKE_SIGNAL = 0, 1, 2
 
 
@@ -185,6 +186,7 @@ class Scheduler:
         st = ev.status
         if st & 0x7f != 0x7f:   # exited or killed on the host
             del self.tasks[t.hpid]
+            ptrace.forget(t.hpid)
             if t.state is not State.DEAD:
                 sig = st & 0x7f
                 printk.pr_warn(f"task {t.tid} ({t.proc.comm.decode(errors='replace')}) "
@@ -193,9 +195,11 @@ class Scheduler:
             return
         if t.state is State.DEAD:
             return      # killed: only its host exit is still to come
+        if not ev.has_regs and ptrace.converted(t.hpid, t.regs):
+            return      # held in a notification, now also stopped: the kernel goes on with it
         t.state = State.KERNEL
         if ev.has_regs:
-            ptrace.copy_regs(t.regs, ev.regs)
+            ptrace.load_stop(t.regs, ev)
             if ev.compat:
                 self._compat_entry(t)
                 return
@@ -204,6 +208,13 @@ class Scheduler:
         ptrace.getregs(t.hpid, t.regs)
         event = st >> 16
         sig = (st >> 8) & 0xff
+        if event == ptrace.EVENT_STOP and t.regs.rax == _ERESTARTSYS and not t.regs.orig_rax >> 63 \
+                and ptrace.seccomp_on():
+            # stopped in a notification the kernel had not yet taken: that
+            # syscall was never run, and restarts as an interrupted one does
+            t.in_syscall = t.regs.orig_rax & 0xFFFFFFFF
+            self.finish(t, -E.ERESTARTSYS)
+            return
         if event == 0 and sig == S.SIGSEGV and userfaultfd.user_fault(self.k, t):
             return      # a registered missing page: userfaultfd's, not the guest's signal
         if event == 0 and sig not in (S.SIGSTOP, S.SIGTRAP):
@@ -231,8 +242,11 @@ class Scheduler:
     # -- syscalls -------------------------------------------------------------
     def syscall(self, t: Task) -> None:
         t.in_syscall = t.regs.orig_rax & 0xFFFFFFFF
-        if t.ptrace is not None and ptracer.syscall_entry(self.k, t, lambda: self._dispatch(t)):
-            return
+        if t.ptrace is not None:
+            if not self._stopped(t):            # its tracer sees all its registers
+                return
+            if ptracer.syscall_entry(self.k, t, lambda: self._dispatch(t)):
+                return
         self._dispatch(t)
 
     def _dispatch(self, t: Task) -> None:
@@ -265,7 +279,7 @@ class Scheduler:
         except Block as b:
             self._park(t, b)
             return
-        except NoReturn:
+        except (NoReturn, ptrace.TaskGone):
             return
         except Exception as exc:   # a kernel bug: oops, fail the syscall, keep going
             printk.oops(f"syscall {name or t.in_syscall} of task {t.tid}", exc)
@@ -293,11 +307,14 @@ class Scheduler:
             how = ptrace.REGS_ALL
         if ret is None and t.in_syscall >= 0:
             ret = t.regs.rax - (1 << 64) if t.regs.rax >> 63 else t.regs.rax   # resumed after a stop
-        if t.ptrace is not None and t.in_syscall >= 0 and ptracer.syscall_exit(self.k, t, how):
-            return
+        if t.ptrace is not None and t.in_syscall >= 0:
+            if not self._stopped(t) or ptracer.syscall_exit(self.k, t, how):
+                return
         if (t.pending | t.proc.shared_pending) & ~t.blocked or t.proc.stopped \
                 or (t.ptrace is not None and t.ptrace.inject is not None) \
                 or (ret is not None and -E.ERESTART_RESTARTBLOCK <= ret <= -E.ERESTARTSYS):
+            if not self._stopped(t):            # a signal frame takes all its registers
+                return
             how = self.k.signals.do_signal(t, how)
             if how is None:
                 return
@@ -308,6 +325,17 @@ class Scheduler:
         if oom is not None and oom.timer is None:
             oom.arm()
         self.loop.queue_resume(t.hpid, t.regs, how)
+
+    @staticmethod
+    def _stopped(t: Task) -> bool:
+        """Bring a task held in a seccomp notification to a real stop
+        (arch_um/ptrace.py); False if it died meanwhile (its exit is the
+        loop's next event)."""
+        try:
+            ptrace.ensure_stopped(t.hpid)
+        except ptrace.HostError:
+            return False
+        return True
 
     # -- blocking -------------------------------------------------------------
     def _park(self, t: Task, b: Block) -> None:

@@ -24,7 +24,7 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     (r"pci", "PCI options (UML's virtual PCI bus)"),
     (r"fakehd", "UML's ubd devices named as hd devices"),
     (r"ncpus", "UML's number of CPUs"),
-    (r"seccomp|skas0|nosysemu|sysemu|mode", "UML's guest isolation mode (umlpy always uses ptrace)"),
+    (r"seccomp|skas0|nosysemu|sysemu|mode", "UML's guest isolation mode (umlpy has seccomp=on|off)"),
     (r"time-travel|time-travel-start", "UML time travel"),
     (r"dtb", "UML device tree blob"),
     (r"stderr", "UML's stderr console"),
