@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UMLPY := $(VENV)/bin/umlpy
 KERNEL_SRC := $(shell find src/umlpy -name '*.py')
 
-.PHONY: all run test bench fuzz ltp images docs clean
+.PHONY: all run test test-ptrace bench fuzz ltp images docs clean
 
 all: linux-um images
 
@@ -27,8 +27,17 @@ images: $(VENV)/.installed
 run: all
 	$(UMLPY) ./linux-um ubd0=rootfs/run.cow,rootfs/busybox.img eth0=user
 
+# the whole suite on the default (seccomp) trap path, then a representative
+# subset with every guest on the ptrace path alone (seccomp=off)
+PTRACE_SUBSET := tests/test_trap.py tests/test_differential.py -k \
+	't_forkwait or t_pipe or t_signals or t_threads or t_futex or t_clone or t_mmap or t_epoll or t_unix or t_tcp or t_rtsig or t_sigact or t_efault or t_ptrace or t_uffd or t_trapmix or fast or names'
+
 test: all
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	UMLPY_TEST_TRAP=ptrace $(PY) -m pytest -q $(PTRACE_SUBSET)
+
+test-ptrace: all
+	UMLPY_TEST_TRAP=ptrace $(PY) -m pytest -q $(PTRACE_SUBSET)
 
 bench: all
 	$(PY) bench/run.py

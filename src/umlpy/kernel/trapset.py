@@ -25,7 +25,7 @@ FAST: tuple[str, ...] = (
     "fallocate", "sendfile", "splice", "tee", "copy_file_range", "flock",
     # paths
     "open", "openat", "openat2", "creat", "stat", "lstat", "fstat", "newfstatat", "statx",
-    "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents", "getdents64",
+    "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64",
     "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2",
     "link", "linkat", "symlink", "symlinkat", "chmod", "fchmod", "fchmodat", "chown",
     "fchown", "lchown", "fchownat", "utimensat", "utime", "utimes", "futimesat",
