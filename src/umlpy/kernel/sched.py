@@ -296,7 +296,7 @@ class Scheduler:
         if t.ptrace is not None and t.in_syscall >= 0 and ptracer.syscall_exit(self.k, t, how):
             return
         if (t.pending | t.proc.shared_pending) & ~t.blocked or t.proc.stopped \
-                or (t.ptrace is not None and t.ptrace.inject is not None) \
+                or (t.ptrace is not None and (t.ptrace.inject is not None or t.ptrace.trap_stop)) \
                 or (ret is not None and -E.ERESTART_RESTARTBLOCK <= ret <= -E.ERESTARTSYS):
             how = self.k.signals.do_signal(t, how)
             if how is None:
@@ -307,7 +307,9 @@ class Scheduler:
         oom = self.oom
         if oom is not None and oom.timer is None:
             oom.arm()
-        self.loop.queue_resume(t.hpid, t.regs, how)
+        stepped = t.ptrace is not None and t.ptrace.stepping     # a guest tracer's PTRACE_SINGLESTEP
+        self.loop.queue_resume(t.hpid, t.regs, how,
+                               ptrace.PTRACE_SYSEMU_SINGLESTEP if stepped else ptrace.PTRACE_SYSEMU)
 
     # -- blocking -------------------------------------------------------------
     def _park(self, t: Task, b: Block) -> None:
