@@ -18,7 +18,7 @@ from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
 from umlpy.kernel.tunables import INT_MAX
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
-from umlpy.kernel.task import SIG_DEFAULT, State
+from umlpy.kernel.task import SIG_DEFAULT, SigAction, State
 from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
@@ -199,9 +199,9 @@ def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
     t.files = t.files.unshare(k.tunables.nr_open)
     t.files.close_on_exec()
     acts = proc.sighand.actions
-    for sig, a in enumerate(acts):
-        if a.handler not in (C.SIG_DFL, C.SIG_IGN):
-            acts[sig] = SIG_DEFAULT
+    for sig, a in enumerate(acts):     # flush_signal_handlers: an ignored one stays ignored,
+        if a != SIG_DEFAULT:           # all lose their flags, mask and restorer
+            acts[sig] = SigAction(C.SIG_IGN) if a.handler == C.SIG_IGN else SIG_DEFAULT
     t.altstack = (0, C.SS_DISABLE, 0)
     k.procs.release_vfork(proc)
     if t.ptrace is not None:
