@@ -1,0 +1,96 @@
+"""The kernel under host debuggers (docs/debugging.md): `umlpy --pdb`
+stops in pdb at an oops with the guest frozen; py-spy reads the running
+kernel's stacks with the source files' names.  (mconsole `stack PID`:
+tests/test_mconsole.py.)"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from conftest import CPIO, IMAGE, PATH_ENV, ROOT, UMLPY
+from test_tty import Terminal
+
+INJECT = Path(__file__).resolve().parent / "inject_oops.py"
+PDB = re.escape(b"(Pdb) ")
+TICKER = "(while :; do echo tick; sleep 0.05; done) & "
+
+
+def _cooked(fd: int) -> bool:
+    """Signals and output processing on: not the kernel's raw mode (pdb's
+    readline itself turns ICANON and ECHO off while it reads a line)."""
+    attrs = termios.tcgetattr(fd)       # the master answers with its slave's termios
+    return bool(attrs[1] & termios.OPOST and attrs[3] & termios.ISIG)
+
+
+def test_pdb_at_an_oops_with_the_guest_frozen():
+    """An oops in a syscall handler stops in pdb on the host terminal,
+    cooked; nothing of the guest runs meanwhile (its ticker is silent);
+    ^C interrupts pdb's command, `where` shows the handler's frames, and
+    `c` goes on: the guest's syscall fails with the oops's errno and the
+    terminal is raw again."""
+    script = TICKER + "sleep 0.3; mkdir /t1; echo mkdir=$?; kill $!; echo done"
+    term = Terminal("init=/bin/sh", PATH_ENV, "--", "-c", script,
+                    launcher=[sys.executable, str(INJECT), "mkdir", "--pdb"])
+    try:
+        term.expect(rb"tick")
+        term.expect(rb"kernel oops in syscall mkdir of task \d+")
+        term.expect(PDB)
+        assert _cooked(term.fd)
+        term.quiet(0.5)
+        assert b"tick" not in term.out        # frozen: no syscall served, so no echo
+        term.send(b"\x03")
+        term.expect(rb"KeyboardInterrupt")
+        term.expect(PDB)
+        term.out = b""
+        term.send(b"where\n")
+        seen = term.expect(PDB)
+        assert b"_run_handler" in seen and b"injected_fault_handler" in seen, seen
+        assert re.search(rb"umlpy/kernel/sched\.py\(\d+\)_run_handler", seen), seen
+        term.send(b"c\n")
+        term.expect(rb"mkdir: can't create directory '/t1': Invalid argument")
+        term.expect(rb"mkdir=1")
+        assert not _cooked(term.fd)           # raw again: the guest's line discipline
+        term.expect(rb"done")
+        assert term.wait() == 0
+    finally:
+        term.close()
+
+
+def test_an_oops_without_pdb_goes_on():
+    """Without --pdb an oops is logged and the kernel goes on (no debugger)."""
+    r = subprocess.run([sys.executable, str(INJECT), "mkdir", str(IMAGE), f"initrd={CPIO}", "quiet",
+                        "init=/bin/sh", PATH_ENV, "--", "-c", "mkdir /t1; echo mkdir=$?"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    assert b"mkdir=1" in r.stdout and b"Oops: syscall mkdir" in r.stderr and b"pdb" not in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("py-spy", path=str(Path(sys.executable).parent)) is None
+                    and shutil.which("py-spy") is None, reason="py-spy missing")
+def test_py_spy_dump_names_the_kernel_sources():
+    """py-spy (ptrace) dumps a running kernel's Python stack; the frames of
+    the image's kernel name the source files it was built from."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", PATH_ENV,
+                          "--", "-c", "echo up; sleep 30"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"up\n"
+        r = subprocess.run([spy, "dump", "--full-filenames", "--pid", str(p.pid)],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0 and "ermission" in r.stderr:
+            pytest.skip(f"py-spy may not ptrace here: {r.stderr.strip()}")
+        assert r.returncode == 0, r.stderr
+        frames = re.findall(r"^\s+(\S+) \((/\S+):(\d+)\)$", r.stdout, re.M)
+        files = {Path(f) for _, f, _ in frames}
+        assert ("Scheduler.run", str(ROOT / "src/umlpy/kernel/sched.py")) in {(fn, f) for fn, f, _ in frames}, \
+            r.stdout
+        assert all(f.exists() for f in files), r.stdout
+    finally:
+        p.kill()
+        p.wait()
