@@ -1,40 +1,71 @@
-"""The kernel under pdb: an oops stops in the host's pdb on its traceback
-(the `pdb` kernel parameter, `umlpy --pdb`; docs/debugging.md).
+"""The kernel under pdb (docs/debugging.md): an oops stops in the host's
+pdb on its traceback (the `pdb` kernel parameter, `umlpy --pdb`), and a
+`breakpoint()` in kernel code stops there.
 
-The kernel is one thread: while pdb runs, it does not return to its event
-loop, so no syscall, interrupt, timer or mconsole request is served and
-every guest task stops at its next trap (one computing in user mode runs
-on until it traps).  pdb gets the host terminal cooked and blocking
-(console.lent_to_debugger); SIGALRM, the event loop's deadline timer and
-tick, is held so that it does not interrupt pdb's reads, and comes once pdb
-is left; SIGINT, otherwise read from a signalfd and passed to the guest's
-console, interrupts pdb's command instead, so a ^C typed at pdb never
-reaches the guest.  `c` (or `q`) leaves pdb and the kernel goes on as
-after any oops: the syscall fails, the guest keeps running.
+The kernel is one thread: while pdb waits for a command, the kernel does
+not return to its event loop, so no syscall, interrupt, timer or mconsole
+request is served and every guest task stops at its next trap (one
+computing in user mode runs on until it traps).  Each time pdb stops, it
+gets the host terminal cooked and blocking (console.lent_to_debugger);
+SIGALRM, the event loop's deadline timer and tick, is held so that it
+does not interrupt pdb's reads (it comes once pdb lets go); SIGINT,
+otherwise read from a signalfd and passed to the guest's console,
+interrupts pdb's command instead, so a ^C typed at pdb never reaches the
+guest.  `c` goes on: after an oops as after any (the syscall fails), after
+a breakpoint from the line it stopped at.  pdb is imported at the first
+stop, not at boot.
 """
 from __future__ import annotations
 
 import signal
 import sys
 from contextlib import contextmanager
+from functools import cache
 from typing import Iterator
 
 from arch_um.console import lent_to_debugger
 
 
 def post_mortem(what: str, exc: BaseException) -> None:
-    import bdb
+    """The oops hook (kernel/printk.py): pdb on the exception's traceback."""
+    p = _kernel_pdb()(nosigint=True)
+    p.banner = (f"umlpy: kernel oops in {what}: pdb on its traceback, the guest frozen "
+                f"('c' goes on: the oops's errno for a syscall)")
+    p.reset()
+    p.interaction(None, exc.__traceback__)
+
+
+def breakpoint_hook(*args, **kws) -> None:
+    """sys.breakpointhook: `breakpoint()` in kernel code stops at the
+    caller's next line with the guest frozen."""
+    p = _kernel_pdb()(nosigint=True)
+    p.set_trace(sys._getframe().f_back)
+
+
+def take_breakpoints() -> None:
+    sys.breakpointhook = breakpoint_hook
+
+
+@cache
+def _kernel_pdb() -> type:
     import pdb
-    with lent_to_debugger(), _signals_for_pdb():
-        sys.stderr.write(f"umlpy: kernel oops in {what}: pdb on its traceback, the guest frozen "
-                         f"('c' goes on: the oops's errno for a syscall)\n")
-        sys.stderr.flush()
-        try:
-            pdb.post_mortem(exc.__traceback__)
-        except (bdb.BdbQuit, KeyboardInterrupt):
-            pass
-        finally:
-            sys.stdout.flush()
+
+    class KernelPdb(pdb.Pdb):
+        """pdb whose every stop borrows the terminal and holds the tick."""
+        banner = ""     # said at the first stop, on the cooked terminal
+
+        def interaction(self, frame, traceback) -> None:
+            with lent_to_debugger(), _signals_for_pdb():
+                if self.banner:
+                    self.message(self.banner)
+                    self.banner = ""
+                try:
+                    super().interaction(frame, traceback)
+                except KeyboardInterrupt:
+                    pass
+                finally:
+                    sys.stdout.flush()
+    return KernelPdb
 
 
 @contextmanager

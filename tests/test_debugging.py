@@ -16,7 +16,7 @@ import pytest
 from conftest import CPIO, IMAGE, PATH_ENV, ROOT, UMLPY
 from test_tty import Terminal
 
-INJECT = Path(__file__).resolve().parent / "inject_oops.py"
+PATCHED = Path(__file__).resolve().parent / "patched_kernel.py"
 PDB = re.escape(b"(Pdb) ")
 TICKER = "(while :; do echo tick; sleep 0.05; done) & "
 
@@ -36,7 +36,7 @@ def test_pdb_at_an_oops_with_the_guest_frozen():
     terminal is raw again."""
     script = TICKER + "sleep 0.3; mkdir /t1; echo mkdir=$?; kill $!; echo done"
     term = Terminal("init=/bin/sh", PATH_ENV, "--", "-c", script,
-                    launcher=[sys.executable, str(INJECT), "mkdir", "--pdb"])
+                    launcher=[sys.executable, str(PATCHED), "fault", "mkdir", "--pdb"])
     try:
         term.expect(rb"tick")
         term.expect(rb"kernel oops in syscall mkdir of task \d+")
@@ -62,9 +62,32 @@ def test_pdb_at_an_oops_with_the_guest_frozen():
         term.close()
 
 
+def test_breakpoint_in_kernel_code():
+    """breakpoint() in a syscall handler stops there on the cooked
+    terminal; stepping stops again (each stop borrows the terminal), and
+    `c` lets the syscall do its work."""
+    term = Terminal("init=/bin/sh", PATH_ENV, "--", "-c", "mkdir /t1; echo mkdir=$?; ls -d /t1",
+                    launcher=[sys.executable, str(PATCHED), "breakpoint", "mkdir"])
+    try:
+        seen = term.expect(PDB)
+        assert b"breakpoint_before()" in seen and b"-> return handler(t, *args)" in seen, seen
+        assert _cooked(term.fd)
+        term.send(b"p t.proc.comm, args[1]\n")
+        term.expect(rb"\(b'mkdir', 511\)")        # mkdir(path, 0777)
+        term.send(b"n\n")
+        term.expect(rb"--Return--")
+        term.expect(PDB)
+        assert _cooked(term.fd)
+        term.send(b"c\n")
+        term.expect(rb"mkdir=0\r\n/t1")
+        assert term.wait() == 0
+    finally:
+        term.close()
+
+
 def test_an_oops_without_pdb_goes_on():
     """Without --pdb an oops is logged and the kernel goes on (no debugger)."""
-    r = subprocess.run([sys.executable, str(INJECT), "mkdir", str(IMAGE), f"initrd={CPIO}", "quiet",
+    r = subprocess.run([sys.executable, str(PATCHED), "fault", "mkdir", str(IMAGE), f"initrd={CPIO}", "quiet",
                         "init=/bin/sh", PATH_ENV, "--", "-c", "mkdir /t1; echo mkdir=$?"],
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     assert b"mkdir=1" in r.stdout and b"Oops: syscall mkdir" in r.stderr and b"pdb" not in r.stderr

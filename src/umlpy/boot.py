@@ -9,7 +9,7 @@ from __future__ import annotations
 from arch_um import clock, host, ptrace, umid
 from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
-from arch_um.debugger import post_mortem
+from arch_um.debugger import post_mortem, take_breakpoints
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
 from umlpy import kconfig, syscalls
@@ -67,6 +67,7 @@ class Kernel:
             self.log.console_loglevel = printk.NOTICE
         printk.set_log(self.log)
         printk.set_oops_hook(post_mortem if params.pdb else None)
+        take_breakpoints()      # breakpoint() in kernel code: pdb with the guest frozen
         self.mem_budget = MemBudget(params.mem)
         self.tunables = Tunables()
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
