@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import atexit
 import errno
-from contextlib import contextmanager
-from typing import Iterator
 import fcntl
 import os
 import select
@@ -33,6 +31,8 @@ import stat
 import struct
 import sys
 import termios
+from contextlib import contextmanager
+from typing import Iterator
 
 from arch_um import clock
 

@@ -4,8 +4,9 @@ pdb on its traceback (the `pdb` kernel parameter, `umlpy --pdb`), and a
 
 The kernel is one thread: while pdb waits for a command, the kernel does
 not return to its event loop, so no syscall, interrupt, timer or mconsole
-request is served and every guest task stops at its next trap (one
-computing in user mode runs on until it traps).  Each time pdb stops, it
+request is served; at every stop the tasks running guest code are
+interrupted first (the kernel's hold_guests, as mconsole `stop`), so no
+guest code runs either.  Each time pdb stops, it
 gets the host terminal cooked and blocking (console.lent_to_debugger);
 SIGALRM, the event loop's deadline timer and tick, is held so that it
 does not interrupt pdb's reads (it comes once pdb lets go); SIGINT,
@@ -21,9 +22,16 @@ import signal
 import sys
 from contextlib import contextmanager
 from functools import cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 from arch_um.console import lent_to_debugger
+
+
+def _no_guests() -> None:
+    """Until the kernel attaches: no guests to hold."""
+
+
+_hold_guests: Callable[[], None] = _no_guests
 
 
 def post_mortem(what: str, exc: BaseException) -> None:
@@ -35,15 +43,16 @@ def post_mortem(what: str, exc: BaseException) -> None:
     p.interaction(None, exc.__traceback__)
 
 
-def breakpoint_hook(*args, **kws) -> None:
-    """sys.breakpointhook: `breakpoint()` in kernel code stops at the
-    caller's next line with the guest frozen."""
-    p = _kernel_pdb()(nosigint=True)
-    p.set_trace(sys._getframe().f_back)
+def attach(hold_guests: Callable[[], None]) -> None:
+    """The kernel's, at boot: hold_guests() stops its guests at every pdb
+    stop, and `breakpoint()` in kernel code stops at the caller's next line."""
+    global _hold_guests
+    _hold_guests = hold_guests
+    sys.breakpointhook = _breakpoint
 
 
-def take_breakpoints() -> None:
-    sys.breakpointhook = breakpoint_hook
+def _breakpoint(*args, **kws) -> None:
+    _kernel_pdb()(nosigint=True).set_trace(sys._getframe().f_back)
 
 
 @cache
@@ -51,10 +60,12 @@ def _kernel_pdb() -> type:
     import pdb
 
     class KernelPdb(pdb.Pdb):
-        """pdb whose every stop borrows the terminal and holds the tick."""
+        """pdb whose every stop holds the guests, borrows the terminal and
+        holds the tick."""
         banner = ""     # said at the first stop, on the cooked terminal
 
         def interaction(self, frame, traceback) -> None:
+            _hold_guests()
             with lent_to_debugger(), _signals_for_pdb():
                 if self.banner:
                     self.message(self.banner)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from test_tty import Terminal
 
 PATCHED = Path(__file__).resolve().parent / "patched_kernel.py"
 PDB = re.escape(b"(Pdb) ")
-TICKER = "(while :; do echo tick; sleep 0.05; done) & "
+GUESTS = ("(while :; do echo tick; sleep 0.05; done) & T=$!; (while :; do :; done) & S=$!; "
+          "sleep 0.3; ")    # a ticker making syscalls, a spinner making none
 
 
 def _cooked(fd: int) -> bool:
@@ -28,13 +30,27 @@ def _cooked(fd: int) -> bool:
     return bool(attrs[1] & termios.OPOST and attrs[3] & termios.ISIG)
 
 
+def _guest_cpus(kernel_pid: int) -> dict[int, tuple[str, int]]:
+    """The kernel's host children (guest tasks, the stub): state, CPU ticks."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        f = stat[stat.rindex(")") + 2:].split()
+        if int(f[1]) == kernel_pid:
+            out[int(d.name)] = (f[0], int(f[11]) + int(f[12]))
+    return out
+
+
 def test_pdb_at_an_oops_with_the_guest_frozen():
     """An oops in a syscall handler stops in pdb on the host terminal,
-    cooked; nothing of the guest runs meanwhile (its ticker is silent);
-    ^C interrupts pdb's command, `where` shows the handler's frames, and
-    `c` goes on: the guest's syscall fails with the oops's errno and the
-    terminal is raw again."""
-    script = TICKER + "sleep 0.3; mkdir /t1; echo mkdir=$?; kill $!; echo done"
+    cooked; nothing of the guest runs meanwhile: its ticker is silent and
+    its spinner, interrupted, takes no CPU; ^C interrupts pdb's command,
+    `where` shows the handler's frames, and `c` goes on: the guest's
+    syscall fails with the oops's errno and the terminal is raw again."""
+    script = GUESTS + "mkdir /t1; echo mkdir=$?; kill $T $S; echo done"
     term = Terminal("init=/bin/sh", PATH_ENV, "--", "-c", script,
                     launcher=[sys.executable, str(PATCHED), "fault", "mkdir", "--pdb"])
     try:
@@ -42,8 +58,13 @@ def test_pdb_at_an_oops_with_the_guest_frozen():
         term.expect(rb"kernel oops in syscall mkdir of task \d+")
         term.expect(PDB)
         assert _cooked(term.fd)
+        end = time.monotonic() + 10           # PTRACE_INTERRUPT stops a task soon, not at once
+        while any(st == "R" for st, _ in _guest_cpus(term.pid).values()) and time.monotonic() < end:
+            time.sleep(0.05)
+        before = _guest_cpus(term.pid)
         term.quiet(0.5)
         assert b"tick" not in term.out        # frozen: no syscall served, so no echo
+        assert _guest_cpus(term.pid) == before and all(st != "R" for st, _ in before.values()), before
         term.send(b"\x03")
         term.expect(rb"KeyboardInterrupt")
         term.expect(PDB)

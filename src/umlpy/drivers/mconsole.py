@@ -11,13 +11,11 @@ the console socket, so no guest task is resumed.
 from __future__ import annotations
 
 from arch_um import mconsole as host
-from arch_um import ptrace
 from umlpy.abi import consts as C
 from umlpy.abi import signals as S
 from umlpy.kernel import oom, printk, slabinfo, taskstack
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import Halt
-from umlpy.kernel.task import State
 
 HELP = """Commands:
     version - Get kernel version
@@ -221,11 +219,7 @@ class MConsole:
         their stops, like every other guest event, wait in the host until
         the event loop runs again."""
         self.stopped = True
-        loop = self.k.sched.loop
-        loop.flush()
-        for t in self.k.sched.tasks.values():
-            if t.state is State.USER:
-                ptrace.interrupt(t.hpid)
+        self.k.hold_guests()
         printk.pr_info("mconsole: machine stopped")
         try:
             while self.stopped:
