@@ -13,6 +13,9 @@
   guest kernel's -- and its settings come back at exit: from the kernel's
   shutdown (normal exit, poweroff, panic, host SIGTERM/SIGHUP) and, for a
   Python exception escaping the kernel, from an atexit hook.
+- A host debugger (arch_um/debugger.py) borrows the terminal: output is
+  written out, the terminal cooked and fds blocking while it runs, then
+  put back as the kernel had them (`lent_to_debugger`).
 - `open_pty` makes a host pseudo-terminal for a pts channel: the guest
   line is then reached with `screen /dev/pts/N`.  The other channel types
   (file:, port:) are arch_um/channels.py.
@@ -28,6 +31,8 @@ import stat
 import struct
 import sys
 import termios
+from contextlib import contextmanager
+from typing import Iterator
 
 from arch_um import clock
 
@@ -177,16 +182,56 @@ class HostChannel:
             self._saved = None
         _RAW.discard(self)
         for fd, fl in self._flags:
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETFL, fl)
-            except OSError:
-                pass
+            _set_flags(fd, fl)
         for fd in self._close:
             try:
                 os.close(fd)
             except OSError:
                 pass
         self._flags, self._close = [], []
+
+
+@contextmanager
+def lent_to_debugger() -> Iterator[None]:
+    """The host terminal as the user left it, for pdb while the kernel is
+    frozen: queued guest output first (so it shows what the guest did),
+    then cooked mode and the fds' own flags; on the way out, the raw mode
+    and flags the kernel had."""
+    live = list(_LIVE)
+    raw: list[tuple[int, list]] = []
+    for ch in live:
+        if ch.out_fd is not None:
+            ch._drain(clock.monotonic_ns() + FLUSH_AT_EXIT_NS)
+    for ch in list(_RAW):
+        fd, cooked = ch._saved
+        try:
+            raw.append((fd, termios.tcgetattr(fd)))
+            termios.tcsetattr(fd, termios.TCSADRAIN, cooked)
+        except (OSError, termios.error):
+            pass
+    held = set(_RAW)
+    _RAW.clear()        # log lines need no carriage return meanwhile
+    flags = [(fd, fl) for ch in live for fd, fl in ch._flags]
+    for fd, fl in flags:
+        _set_flags(fd, fl)
+    try:
+        yield
+    finally:
+        for fd, fl in flags:
+            _set_flags(fd, fl | os.O_NONBLOCK)
+        for fd, attrs in raw:
+            try:
+                termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
+            except (OSError, termios.error):
+                pass
+        _RAW.update(held)
+
+
+def _set_flags(fd: int, flags: int) -> None:
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+    except OSError:
+        pass
 
 
 def _make_raw(fd: int) -> None:

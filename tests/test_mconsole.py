@@ -3,6 +3,7 @@ from uml-utilities): version, help, log, proc, stack, sysrq, config and
 remove of ubd disks, stop/go, cad, halt, and the notify socket."""
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import struct
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPIO, IMAGE, UMLPY
+from conftest import CPIO, IMAGE, ROOT, UMLPY
 
 pytestmark = pytest.mark.skipif(shutil.which("uml_mconsole") is None, reason="uml_mconsole (uml-utilities) missing")
 
@@ -82,6 +83,28 @@ def test_queries_and_log(machine):
     out, err, code = m.finish()
     assert code == 0 and b"hello from the host" in err and b"reboot: System halted" in err
     assert not m.sock.exists()      # the umid directory went with the machine
+
+
+def test_stack_shows_the_kernel_side_of_a_task(machine):
+    """`stack PID`: the syscall a task waits in, what it waits on, how it
+    goes on, and the kernel frames where it blocked (kernel/taskstack.py)."""
+    m = machine("mkfifo /f; cat /f & echo $!; sleep 30 & echo $!; wait")
+    reader, sleeper = (int(m.p.stdout.readline()) for _ in range(2))
+    deadline = time.monotonic() + 10
+    while "clock_nanosleep" not in m.mc("stack", str(sleeper))[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rc, out = m.mc("stack", str(sleeper))
+    assert rc == 0 and "task:sleep" in out and "state:sleeping" in out, out
+    assert re.search(r"\ntimeout: in 2\d\.\d{3}s\n", out) and "ERESTART_RESTARTBLOCK" in out, out
+    assert re.search(r"\n  sys_clock_nanosleep \(umlpy/syscalls/sys_time\.py:\d+\)\n", out), out
+    rc, out = m.mc("stack", str(reader))
+    assert rc == 0 and "syscall: openat(" in out and "waits on: fifo open\n" in out, out
+    assert re.search(r"\n  open_fifo \(umlpy/vfs/pipe\.py:\d+\)\n", out), out
+    assert str(ROOT) not in out          # no host directory
+    assert m.mc("stack", "4242") == (1, "ERR Couldn't find that pid\n")
+    assert m.mc("stack", "x") == (1, "ERR Please specify a pid\n")
+    assert m.mc("halt")[0] == 0
+    assert m.finish()[2] == 0
 
 
 def test_stop_holds_every_guest_until_go(machine):

@@ -31,6 +31,16 @@ def test_kernel_imports_nothing_of_the_host():
     assert not bad, bad
 
 
+def test_no_breakpoint_left_in_the_kernel():
+    """breakpoint() in kernel code holds the whole machine at the host's
+    pdb (docs/debugging.md): one left behind would let a guest stall it."""
+    bad = [f"{path.relative_to(ROOT)}:{node.lineno}"
+           for top in (ROOT / "src" / "umlpy", ROOT / "arch_um") for path in top.rglob("*.py")
+           for node in ast.walk(ast.parse(path.read_text()))
+           if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "breakpoint"]
+    assert not bad, bad
+
+
 def test_host_port_stands_apart():
     """The host port is top-level arch_um/, beside the kernel in src/, and
     depends on nothing of the kernel: the contract runs one way."""

@@ -30,10 +30,13 @@ PROMPT = b"/ # "
 class Terminal:
     """umlpy on a host pty whose master this object holds."""
 
-    def __init__(self, *params: str, rows: int = 24, cols: int = 80, root: str | None = None) -> None:
+    def __init__(self, *params: str, rows: int = 24, cols: int = 80, root: str | None = None,
+                 launcher: list[str] | None = None) -> None:
+        """launcher: the words before the image (default the umlpy command)."""
+        argv = (launcher or [str(UMLPY)]) + [str(IMAGE), root or f"initrd={CPIO}", "quiet", *params]
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            os.execv(str(UMLPY), [str(UMLPY), str(IMAGE), root or f"initrd={CPIO}", "quiet", *params])
+            os.execv(argv[0], argv)
         self.resize(rows, cols)
         self.out = b""
         self.status: int | None = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 from arch_um import clock, host, ptrace, umid
 from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
+from arch_um import debugger
+from arch_um.debugger import post_mortem
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
 from umlpy import kconfig, syscalls
@@ -40,7 +42,7 @@ from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
-from umlpy.kernel.task import FsContext
+from umlpy.kernel.task import FsContext, State
 from umlpy.kernel.tunables import Tunables
 from umlpy.kernel.vdso import Vdso
 from umlpy.kernel.vdso import base_of as vdso_base
@@ -72,6 +74,8 @@ class Kernel:
         self.timekeeper = timekeeping.boot()
         self.timekeeper.on_diverge = self._own_time
         self.sched = Scheduler(self)
+        printk.set_oops_hook(post_mortem if params.pdb else None)
+        debugger.attach(self.hold_guests)       # pdb's stops hold the guests; breakpoint() stops
         self.sched.table = syscalls.Table()
         self.signals = Signals(self)
         self.oom = OomKiller(self)
@@ -122,6 +126,15 @@ class Kernel:
             if mm is not None and mm.mem is not None and not mm.mem.closed and vdso_base(mm.saved_auxv):
                 spaces[id(mm)] = (mm.mem, vdso_base(mm.saved_auxv))
         self.vdso.ask_time(spaces.values())
+
+    def hold_guests(self) -> None:
+        """Stop every task running guest code (PTRACE_INTERRUPT; queued
+        resumes go first), so that no guest code runs until the event loop
+        takes their stops: mconsole `stop`, pdb."""
+        self.sched.loop.flush()
+        for t in self.sched.tasks.values():
+            if t.state is State.USER:
+                ptrace.interrupt(t.hpid)
 
     def uptime_ns(self) -> int:
         """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the

@@ -24,6 +24,7 @@ from umlpy_cli.image import run_image
 sys.exit(quiet_on_closed_pipe(lambda: run_image(sys.argv[0], sys.argv[1:])))
 """
 NOT_IN_IMAGE = ("__main__.py",)    # `python -m umlpy`: the installed command, not the kernel
+BOOT_OPTIONS = {"--pdb": "pdb"}     # launcher options that stand for a kernel parameter
 
 
 def umlpy_version() -> str:
@@ -59,7 +60,7 @@ def build_image(out: str, cmdline: str = "", version: str | None = None) -> dict
                     continue
                 name = str(Path("umlpy") / path.relative_to(src))
                 z.write(path, name)
-                z.writestr(name + "c", _bytecode(path, str(Path(out).resolve() / name)))
+                z.writestr(name + "c", _bytecode(path))
             z.writestr(CONFIG_NAME, json.dumps(config, indent=1))
             z.writestr("__main__.py", MAIN)
     os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -67,15 +68,19 @@ def build_image(out: str, cmdline: str = "", version: str | None = None) -> dict
     return config
 
 
-def _bytecode(path: Path, shown_as: str) -> bytes:
+def _bytecode(path: Path) -> bytes:
     """The module compiled now, so a boot imports instead of compiling
     (zipimport takes `x.pyc` beside `x.py`; unchecked: the image is built
-    whole); tracebacks still find the source in the image."""
+    whole).  Its code names the source file it was built from, a path
+    that exists, so host debuggers reading co_filename (py-spy, gdb's
+    py-bt, pdb, tracebacks) show the file a kernel developer edits
+    (docs/debugging.md); a source tree that went away is still a
+    readable name, and tracebacks then take the image's copy."""
     import py_compile
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         cfile = os.path.join(d, "m.pyc")
-        py_compile.compile(str(path), cfile=cfile, dfile=shown_as, doraise=True,
+        py_compile.compile(str(path), cfile=cfile, dfile=str(path), doraise=True,
                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         with open(cfile, "rb") as f:
             return f.read()
@@ -115,4 +120,15 @@ def run_image(image: str, args: list[str]) -> int:
         print("  --help: this list;  --version: the kernel version;  --showconfig: the build configuration")
         return 0
     boot = _load_kernel(image)
-    return boot.start_kernel(config, args)
+    return boot.start_kernel(config, _as_parameters(args))
+
+
+def _as_parameters(args: list[str]) -> list[str]:
+    """Launcher options (BOOT_OPTIONS) among the kernel's words, before
+    `--`, become the parameters they stand for: `--pdb` is `pdb`."""
+    out: list[str] = []
+    for i, word in enumerate(args):
+        if word == "--":
+            return out + args[i:]
+        out.append(BOOT_OPTIONS.get(word, word))
+    return out

@@ -7,11 +7,12 @@ import sys
 import click
 
 from umlpy_cli.closed_pipe import quiet_on_closed_pipe
-from umlpy_cli.image import build_image, run_image, umlpy_version
+from umlpy_cli.image import BOOT_OPTIONS, build_image, run_image, umlpy_version
 
 
 @click.group(help="umlpy: a User-mode-Linux-style kernel in Python.\n\n"
-                  "Boot a kernel image with `umlpy ./linux-um [kernel parameters] [-- init args]`.")
+                  "Boot a kernel image with `umlpy [--pdb] ./linux-um [kernel parameters] [-- init args]`; "
+                  "--pdb (the `pdb` parameter) stops in pdb at a kernel oops (docs/debugging.md).")
 @click.version_option(umlpy_version(), "--version", "-V", prog_name="umlpy",
                       message="%(prog)s %(version)s")
 def cli() -> None:
@@ -46,13 +47,17 @@ def main() -> None:
 
 def _dispatch() -> int | None:
     args = sys.argv[1:]
-    # A first word that is not a subcommand is a kernel image: booting bypasses
-    # click so that the kernel gets its command line untouched (`--` included).
-    if args and args[0] not in cli.commands and not args[0].startswith("-"):
-        if not os.path.exists(args[0]):
-            sys.stderr.write(f"umlpy: {args[0]}: no such kernel image\n")
+    # A first word that is not a subcommand is a kernel image (after options
+    # for the boot: `umlpy --pdb ./linux-um`): booting bypasses click so that
+    # the kernel gets its command line untouched (`--` included).
+    n = 0
+    while n < len(args) and args[n] in BOOT_OPTIONS:
+        n += 1
+    if n < len(args) and args[n] not in cli.commands and not args[n].startswith("-"):
+        if not os.path.exists(args[n]):
+            sys.stderr.write(f"umlpy: {args[n]}: no such kernel image\n")
             return 2
-        return run_image(args[0], args[1:])
+        return run_image(args[n], args[:n] + args[n + 1:])
     return cli(args, prog_name="umlpy", standalone_mode=True)
 
 

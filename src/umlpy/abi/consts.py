@@ -195,6 +195,7 @@ CLD_DUMPED = 3
 CLD_TRAPPED = 4
 CLD_STOPPED = 5
 CLD_CONTINUED = 6
+TRAP_BRKPT = 1                  # SIGTRAP si_codes: a breakpoint (or a single-stepped syscall)
 
 # signals: sigaction flags and sigprocmask
 SA_NOCLDSTOP = 0x00000001

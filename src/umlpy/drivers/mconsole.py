@@ -11,13 +11,11 @@ the console socket, so no guest task is resumed.
 from __future__ import annotations
 
 from arch_um import mconsole as host
-from arch_um import ptrace
 from umlpy.abi import consts as C
 from umlpy.abi import signals as S
-from umlpy.kernel import oom, printk, slabinfo
+from umlpy.kernel import oom, printk, slabinfo, taskstack
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import Halt
-from umlpy.kernel.task import State
 
 HELP = """Commands:
     version - Get kernel version
@@ -143,14 +141,16 @@ class MConsole:
             raise McError(f"Failed to open file: {arg} ({e})") from None
 
     def stack(self, arg: str) -> str:
+        """The kernel side of a guest task (kernel/taskstack.py), to the
+        client and the log, as UML's show_stack through with_console."""
         try:
-            t = self.k.procs.task(int(arg))
-        except ValueError:
-            t = None
+            pid = int(arg.split()[0])
+        except (ValueError, IndexError):
+            raise McError("Please specify a pid") from None
+        t = self.k.procs.task(pid) if pid > 0 else None
         if t is None:
-            raise McError(f"Couldn't find that pid: {arg}")
-        lines = [f"task:{t.proc.comm.decode(errors='replace'):<15} state:{t.state.value} pid:{t.tid}",
-                 f"RIP: {t.regs.rip:#018x} RSP: {t.regs.rsp:#018x} syscall: {t.in_syscall}"]
+            raise McError("Couldn't find that pid")
+        lines = taskstack.describe(t)
         for line in lines:
             printk.pr_info(line)
         return "\n".join(lines)
@@ -219,11 +219,7 @@ class MConsole:
         their stops, like every other guest event, wait in the host until
         the event loop runs again."""
         self.stopped = True
-        loop = self.k.sched.loop
-        loop.flush()
-        for t in self.k.sched.tasks.values():
-            if t.state is State.USER:
-                ptrace.interrupt(t.hpid)
+        self.k.hold_guests()
         printk.pr_info("mconsole: machine stopped")
         try:
             while self.stopped:

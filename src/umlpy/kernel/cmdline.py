@@ -22,6 +22,7 @@ PARAMS: dict[str, str] = {
     "quiet": "quiet: log warnings and errors only",
     "loglevel=": "loglevel=<0-8>: log messages of a level below this",
     "debug": "debug: log everything (loglevel=10)",
+    "pdb": "pdb: a kernel oops stops in the host's pdb on its traceback, the guest frozen (umlpy --pdb)",
     "conN=": ("con<N>=<in>[,<out>]: virtual console N's channel (N 0-15; /dev/ttyN, con0 is /dev/console): "
               "fd:<n>, null, pts, port:<port> (127.0.0.1, raw TCP), file:<path> (output), none; "
               "pty and xterm are null here (default con0=fd:0,fd:1, others none)"),
@@ -58,6 +59,7 @@ class BootParams:
     mem: int = 256 << 20
     loglevel: int | None = None
     quiet: bool = False
+    pdb: bool = False                 # oopses stop in the host's pdb (arch_um/debugger.py)
     consoles: dict[int, str] = field(default_factory=dict)
     con_default: str | None = None
     serial: dict[int, str] = field(default_factory=dict)
@@ -118,6 +120,8 @@ def parse(words: list[str]) -> BootParams:
                 p.quiet = True
             elif w == "debug":
                 p.loglevel = 10
+            elif w == "pdb":
+                p.pdb = True
             elif w == "ro":
                 p.read_only = True
             elif w == "rw":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import traceback
 from collections import deque
+from typing import Callable
 
 from arch_um import clock
 from umlpy.kernel.wait import WaitQueue
@@ -169,6 +170,19 @@ def pr_err_ratelimited(msg: str) -> None:
         printk(ERR, msg)
 
 
+_oops_hook: Callable[[str, BaseException], None] | None = None
+
+
+def set_oops_hook(hook: Callable[[str, BaseException], None] | None) -> None:
+    """What runs after every oops is logged: the `pdb` parameter's host
+    debugger (arch_um/debugger.py), which holds the whole kernel while it
+    runs; None for none."""
+    global _oops_hook
+    _oops_hook = hook
+
+
 def oops(what: str, exc: BaseException) -> None:
     if _log is not None and _oops_limit("oops"):
         _log.oops(what, exc)
+    if _oops_hook is not None:
+        _oops_hook(what, exc)

@@ -12,6 +12,7 @@ from arch_um import host, ptrace
 from arch_um.memory import GuestMemory
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import ptrace as P
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.abi.syscall_nr import NUMBERS as NR
@@ -229,19 +230,23 @@ class Procs:
         proc.threads.append(child)
         self.by_pid[pid] = proc
         k.sched.add_task(child)
-        k.sched.resume_new(child)
+        event = ptracer.clone_event(t, flags)
+        ptracer.start_child(k, t, child, flags, event)
         if born is not None:
             born(proc)
         vpid = self.vnr(caller, pid)
         if flags & C.CLONE_VFORK:
             proc.vfork_wq = WaitQueue("vfork")
 
-            def vfork_done() -> int:
-                if proc.vfork_wq is None:
-                    return vpid
-                raise Block(proc.vfork_wq, retry=vfork_done, interrupted_result=vpid)
-            return vfork_done()
-        return vpid
+        def vfork_done() -> int:
+            if proc.vfork_wq is None:
+                return ptracer.syscall_event(k, t, P.EVENT_VFORK_DONE, ptracer.child_nr(k, t, pid),
+                                             lambda: vpid)
+            raise Block(proc.vfork_wq, retry=vfork_done, interrupted_result=vpid)
+        rest = vfork_done if flags & C.CLONE_VFORK else (lambda: vpid)
+        if not event:
+            return rest()
+        return ptracer.syscall_event(k, t, event, ptracer.child_nr(k, t, pid), rest)
 
     def release_vfork(self, proc: Process) -> None:
         q = proc.vfork_wq
@@ -427,6 +432,7 @@ class Procs:
             if t.state is State.STOPPED:
                 t.state = State.KERNEL
                 self.k.sched.finish(t, None, how)     # finish() looks at the restart code
+        ptracer.group_continued(self.k, proc)
         self._notify_parent(proc, C.CLD_CONTINUED, S.SIGCONT)
 
     def _notify_parent(self, proc: Process, code: int, sig: int) -> None:

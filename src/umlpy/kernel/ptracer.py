@@ -6,16 +6,26 @@ resume (State.TRACED), as a blocked or group-stopped task, until its tracer
 restarts it.  Its tracer learns of the stop through wait (the status kept
 here) and a SIGCHLD with CLD_TRAPPED.  What a stop does when it ends is its
 `resume` function, given the signal the tracer passes (0: none).
+
+Event stops (ptrace_event) come from inside a syscall: the stop's resume
+runs the rest of the syscall.  Single-stepping is the host's: a stepped
+task is resumed with PTRACE_SYSEMU_SINGLESTEP, whose trap after one
+instruction comes back as a SIGTRAP fault of the task; a syscall in
+between is the kernel's and reports its step itself (syscall_exit).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+from arch_um import ptrace as hptrace
 from umlpy.abi import consts as C
 from umlpy.abi import ptrace as P
 from umlpy.abi import signals as S
+from umlpy.kernel.errors import NoReturn
 from umlpy.kernel.task import Process, State, Task
+
+WAKE_SIGNAL = 2     # sched's: a wait ends as a signal would end it
 
 
 @dataclass
@@ -31,6 +41,11 @@ class Ptrace:
     at_exit_stop: bool = False  # the syscall-exit stop of this syscall was made
     past_group_stop: bool = False   # restarted out of the current group stop
     inject: tuple | None = None     # (signo, si_code, fields) to deliver now
+    message: int = 0            # PTRACE_GETEVENTMSG's, set by an event stop
+    stepping: bool = False      # restarted by SINGLESTEP or SYSEMU_SINGLESTEP
+    sysemu: bool = False        # restarted by SYSEMU: a syscall stops at entry and is not run
+    trap_stop: bool = False     # JOBCTL_TRAP_STOP/NOTIFY: a PTRACE_EVENT_STOP is due
+    listening: bool = False     # PTRACE_LISTEN: stopped, but in no ptrace-stop for the tracer
 
 
 def link(tracee: Task, tracer: Process, seized: bool = False, options: int = 0) -> None:
@@ -48,19 +63,143 @@ def unlink(tracee: Task) -> Ptrace | None:
     return pt
 
 
-def stop(k, t: Task, status: int, info: tuple, resume: Callable[[int], None]) -> None:
+def stop(k, t: Task, status: int, info: tuple, resume: Callable[[int], None],
+         why: int = C.CLD_TRAPPED) -> None:
     """Park t in a ptrace-stop reported to its tracer as `status` (as
-    ptrace_stop + do_notify_parent_cldstop(CLD_TRAPPED))."""
+    ptrace_stop + do_notify_parent_cldstop(why): CLD_STOPPED for the
+    stops of job control, whose SIGCHLD carries the group stop's signal)."""
     pt = t.ptrace
     t.state = State.TRACED
     pt.report = status
     pt.info = info
     pt.resume = resume
+    pt.listening = False
     tracer = pt.tracer
     tracer.child_wq.wake_all()
     if not tracer.sighand.actions[S.SIGCHLD].flags & C.SA_NOCLDSTOP:
-        k.signals.send_proc(tracer, S.SIGCHLD, C.CLD_TRAPPED,
-                            (k.procs.vnr(tracer, t.tid), t.proc.creds.uid, (status >> 8) & 0xff))
+        if why == C.CLD_TRAPPED:
+            val = (status >> 8) & 0x7f
+        else:
+            val = (t.proc.stop_report >> 8) & 0x7f if t.proc.stopped else 0
+        k.signals.send_proc(tracer, S.SIGCHLD, why, (k.procs.vnr(tracer, t.tid), t.proc.creds.uid, val))
+
+
+def enabled(t: Task, event: int) -> bool:
+    """ptrace_event_enabled: PTRACE_O_TRACEx is 1 << PTRACE_EVENT_x."""
+    return t.ptrace is not None and bool(t.ptrace.options & (1 << event))
+
+
+def event_stop(k, t: Task, event: int, msg: int, resume: Callable[[int], None],
+               sig: int = S.SIGTRAP, why: int = C.CLD_TRAPPED) -> None:
+    """ptrace_do_notify: the stop whose status is ((event << 8) | sig) << 8
+    | 0x7f, its siginfo's si_code (event << 8) | sig, sent by the task
+    itself; msg is what PTRACE_GETEVENTMSG reads."""
+    t.ptrace.message = msg
+    code = (event << 8) | sig
+    stop(k, t, (code << 8) | 0x7f, (sig, code, (k.procs.vnr(t.proc, t.tid), t.proc.creds.uid)),
+         resume, why)
+
+
+def syscall_event(k, t: Task, event: int, msg: int, then: Callable[[], int | None]) -> int | None:
+    """ptrace_event(event, msg) inside a syscall, if the tracer asked for
+    it: t stops, and then() (the rest of the syscall) runs once the
+    tracer restarts it (a signal the restart passes is dropped, as
+    Linux's ptrace_event drops it); else then() now."""
+    if not enabled(t, event):
+        return then()
+    event_stop(k, t, event, msg, lambda _: k.sched._run_handler(t, then))
+    raise NoReturn()
+
+
+def exit_event(k, t: Task, status: int, then: Callable[[], None]) -> None:
+    """PTRACE_EVENT_EXIT of a fatal signal, at the start of do_exit,
+    message the wait status to come: the task stops while all of it is
+    still there; then() is the exit itself (exit and exit_group report
+    it with syscall_event)."""
+    if not enabled(t, P.EVENT_EXIT):
+        then()
+        return
+    _past_syscall_exit(t)
+    event_stop(k, t, P.EVENT_EXIT, status, lambda _: then())
+
+
+def clone_event(t: Task, flags: int) -> int:
+    """The event a clone reports (kernel_clone's trace), 0 if none."""
+    if t.ptrace is None or flags & C.CLONE_UNTRACED:
+        return 0
+    if flags & C.CLONE_VFORK:
+        event = P.EVENT_VFORK
+    elif flags & C.CSIGNAL == S.SIGCHLD:
+        event = P.EVENT_FORK
+    else:
+        event = P.EVENT_CLONE
+    return event if enabled(t, event) else 0
+
+
+def child_nr(k, t: Task, nr: int) -> int:
+    """ptrace_event_pid's message: a new task's number as t's tracer sees it."""
+    return k.procs.vnr(t.ptrace.tracer, nr) if t.ptrace is not None else 0
+
+
+def start_child(k, t: Task, child: Task, flags: int, event: int) -> None:
+    """ptrace_init_task, then the child's first run: when the clone
+    reports an event (or with CLONE_PTRACE), the child is traced by t's
+    tracer with t's options, and starts with a SIGSTOP pending or, seized,
+    with a PTRACE_EVENT_STOP."""
+    pt = t.ptrace
+    if pt is not None and (event or flags & C.CLONE_PTRACE) and not pt.tracer.exited:
+        link(child, pt.tracer, pt.seized, pt.options)
+        if pt.seized:
+            child.ptrace.trap_stop = True
+        else:
+            k.signals.send_task(child, S.SIGSTOP, C.SI_USER, (0, 0))
+    k.sched.resume_new(child)
+
+
+def jobctl_trap(k, t: Task, how: int) -> None:
+    """do_jobctl_trap of a seized tracee (PTRACE_INTERRUPT, a new child, the
+    end of a group stop): PTRACE_EVENT_STOP with the group stop's signal
+    while its process is stopped, else SIGTRAP."""
+    t.ptrace.trap_stop = False
+    sig = (t.proc.stop_report >> 8) & 0xff or S.SIGSTOP if t.proc.stopped else S.SIGTRAP
+    _past_syscall_exit(t)
+    event_stop(k, t, P.EVENT_STOP, 0, lambda _: k.sched.finish(t, None, how), sig, C.CLD_STOPPED)
+
+
+def notify_trap(k, t: Task) -> None:
+    """ptrace_trap_notify / PTRACE_INTERRUPT: a seized tracee is to trap: a
+    listening one now, a running one when it next enters the kernel, a
+    waiting one as a signal ends its wait (its syscall restarts after)."""
+    pt = t.ptrace
+    pt.trap_stop = True
+    if pt.listening:
+        restart(t, 0)
+    elif t.state is State.USER:
+        k.sched.loop.flush()
+        hptrace.interrupt(t.hpid)
+    elif t.state is State.BLOCKED:
+        k.sched.wake(t, WAKE_SIGNAL)
+
+
+def group_continued(k, proc: Process) -> None:
+    """SIGCONT ends a group stop: each seized tracee is to report it."""
+    for t in proc.threads:
+        if t.ptrace is not None and t.ptrace.seized and t.state is not State.DEAD:
+            notify_trap(k, t)
+
+
+def listen(t: Task) -> bool:
+    """PTRACE_LISTEN: a tracee in a PTRACE_EVENT_STOP stays stopped but
+    leaves the tracer's hands until its next trap; False if it is not in
+    such a stop."""
+    pt = t.ptrace
+    if pt.info is None or pt.info[1] >> 8 != P.EVENT_STOP:
+        return False
+    pt.listening = True
+    pt.report = 0
+    if pt.trap_stop:
+        restart(t, 0)
+    return True
 
 
 def restart(t: Task, sig: int) -> None:
@@ -69,6 +208,7 @@ def restart(t: Task, sig: int) -> None:
     if t.ptrace is not None:
         pt_resume, t.ptrace.resume = t.ptrace.resume, None
         t.ptrace.report = 0
+        t.ptrace.listening = False
     t.state = State.KERNEL
     if pt_resume is not None:
         pt_resume(sig)
@@ -104,13 +244,33 @@ def _past_syscall_exit(t: Task) -> None:
 
 def group_stop(k, t: Task, sig: int, how: int) -> None:
     """A traced task reports the group stop to its tracer, which may
-    restart it out of the stop (a restart's signal is ignored)."""
+    restart it out of the stop (a restart's signal is ignored); a seized
+    one reports it as a PTRACE_EVENT_STOP (do_jobctl_trap)."""
     def resume(_: int) -> None:
         if t.ptrace is not None:
             t.ptrace.past_group_stop = True
         k.sched.finish(t, None, how)
     _past_syscall_exit(t)
-    stop(k, t, (sig << 8) | 0x7f, (sig, C.SI_USER, (0, 0)), resume)
+    if t.ptrace.seized:
+        t.ptrace.trap_stop = False
+        event_stop(k, t, P.EVENT_STOP, 0, resume, sig, C.CLD_STOPPED)
+        return
+    stop(k, t, (sig << 8) | 0x7f, (sig, C.SI_USER, (0, 0)), resume, C.CLD_STOPPED)
+
+
+def handler_entered(k, t: Task) -> bool:
+    """A stepped task entering a signal handler: stepping ends, and the
+    tracer is told with a SIGTRAP stop at the handler's first instruction
+    (tracehook_signal_handler); False if it is not stepped."""
+    pt = t.ptrace
+    if pt is None or not pt.stepping:
+        return False
+    pt.stepping = False
+    _past_syscall_exit(t)
+    stop(k, t, (S.SIGTRAP << 8) | 0x7f,
+         (S.SIGTRAP, S.SIGTRAP, (k.procs.vnr(t.proc, t.tid), t.proc.creds.uid)),
+         lambda _: k.sched.finish(t, None, hptrace.REGS_ALL))
+    return True
 
 
 def attach_stopped(k, t: Task) -> None:
@@ -135,27 +295,38 @@ def _send_on_restart(k, t: Task) -> Callable[[int], None]:
 
 
 def syscall_entry(k, t: Task, run: Callable[[], None]) -> bool:
-    """The syscall-entry stop under PTRACE_SYSCALL, rax = -ENOSYS as Linux
-    shows it; run() goes on with the syscall in orig_rax (maybe changed,
-    -1: skipped).  False if there is no stop."""
+    """The syscall-entry stop under PTRACE_SYSCALL or PTRACE_SYSEMU, rax =
+    -ENOSYS as Linux shows it; run() goes on with the syscall in orig_rax
+    (maybe changed, -1: skipped); under SYSEMU it is never run, and rax is
+    what the tracer left.  False if there is no stop."""
     pt = t.ptrace
     pt.at_exit_stop = False
-    if not pt.syscalls:
+    if not pt.syscalls and not pt.sysemu:
         return False
     t.regs.rax = (-38) & 0xFFFFFFFFFFFFFFFF
     send = _send_on_restart(k, t)
+    emulated = pt.sysemu
 
     def resume(sig: int) -> None:
         send(sig)
-        run()
+        if emulated:
+            k.sched.finish(t, None)
+        else:
+            run()
     stop(k, t, _trap_status(t), (S.SIGTRAP, 0x80 | S.SIGTRAP, (0, 0)), resume)
     return True
 
 
 def syscall_exit(k, t: Task, how: int) -> bool:
     """The syscall-exit stop, once per syscall, before signals are
-    delivered; False if there is none."""
+    delivered; False if there is none.  A stepped task (not under SYSEMU)
+    gets the step's SIGTRAP instead (user_single_step_report: TRAP_BRKPT
+    at the next instruction), delivered as any signal."""
     pt = t.ptrace
+    if pt.stepping and not pt.sysemu and not pt.at_exit_stop:
+        pt.at_exit_stop = True
+        k.signals.force_sig(t, S.SIGTRAP, C.TRAP_BRKPT, (t.regs.rip,))
+        return False
     if not pt.syscalls or pt.at_exit_stop:
         return False
     pt.at_exit_stop = True
@@ -168,10 +339,13 @@ def syscall_exit(k, t: Task, how: int) -> bool:
     return True
 
 
-def exec_done(k, t: Task) -> None:
-    """A traced execve succeeded: a tracee not seized gets the SIGTRAP
-    of old (no PTRACE_EVENT_EXEC here: PTRACE_O_TRACEEXEC is refused)."""
-    if not t.ptrace.seized:
+def exec_done(k, t: Task, old_tid: int) -> None:
+    """A traced execve succeeded: PTRACE_EVENT_EXEC (message: the tid it
+    had before, in the tracer's numbers) if asked for, else a tracee not
+    seized gets the SIGTRAP of old."""
+    if enabled(t, P.EVENT_EXEC):
+        syscall_event(k, t, P.EVENT_EXEC, k.procs.vnr(t.ptrace.tracer, old_tid), lambda: None)
+    elif not t.ptrace.seized:
         k.signals.send_task(t, S.SIGTRAP, C.SI_USER, (0, 0))
 
 

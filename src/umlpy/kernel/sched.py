@@ -311,7 +311,7 @@ class Scheduler:
             if not self._stopped(t) or ptracer.syscall_exit(self.k, t, how):
                 return
         if (t.pending | t.proc.shared_pending) & ~t.blocked or t.proc.stopped \
-                or (t.ptrace is not None and t.ptrace.inject is not None) \
+                or (t.ptrace is not None and (t.ptrace.inject is not None or t.ptrace.trap_stop)) \
                 or (ret is not None and -E.ERESTART_RESTARTBLOCK <= ret <= -E.ERESTARTSYS):
             if not self._stopped(t):            # a signal frame takes all its registers
                 return
@@ -324,7 +324,9 @@ class Scheduler:
         oom = self.oom
         if oom is not None and oom.timer is None:
             oom.arm()
-        self.loop.queue_resume(t.hpid, t.regs, how)
+        stepped = t.ptrace is not None and t.ptrace.stepping     # a guest tracer's PTRACE_SINGLESTEP
+        self.loop.queue_resume(t.hpid, t.regs, how,
+                               ptrace.PTRACE_SYSEMU_SINGLESTEP if stepped else ptrace.PTRACE_SYSEMU)
 
     @staticmethod
     def _stopped(t: Task) -> bool:

@@ -307,6 +307,9 @@ class Signals:
             if proc.stopped and pt is not None and not pt.past_group_stop:
                 ptracer.group_stop(self.k, t, (proc.stop_report >> 8) & 0xff or S.SIGSTOP, how)
                 return None
+            if pt is not None and pt.trap_stop:
+                ptracer.jobctl_trap(self.k, t, how)
+                return None
             if proc.stopped and pt is None:
                 t.state = State.STOPPED
                 proc.stop_how[t] = how
@@ -335,7 +338,8 @@ class Signals:
                     self.k.procs.stop_process(proc, sig)
                     continue
                 core = d is S.Default.CORE and self._core_dump(t, sig, code_, fields)
-                self.k.procs.kill_process(proc, sig, core=core)
+                ptracer.exit_event(self.k, t, sig | (0x80 if core else 0),
+                                   lambda: self.k.procs.kill_process(proc, sig, core=core))
                 return None
             if restarting:
                 if code == E.ERESTARTNOINTR or (code == E.ERESTARTSYS and act.flags & C.SA_RESTART):
@@ -349,6 +353,8 @@ class Signals:
                 self.force_sigsegv(t, sig)
                 continue
             how = ptrace.REGS_ALL
+            if ptracer.handler_entered(self.k, t):
+                return None
         if restarting:
             self._restart(t, code)
             how = ptrace.REGS_ALL

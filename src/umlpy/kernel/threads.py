@@ -19,7 +19,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.abi import signals as S
-from umlpy.kernel import futex
+from umlpy.kernel import futex, ptracer
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State, Task
 
@@ -81,8 +81,12 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     proc.threads.append(child)
     k.procs.by_tid[tid] = child
     k.sched.add_task(child)
-    k.sched.resume_new(child)
-    return k.procs.vnr(proc, tid)
+    event = ptracer.clone_event(t, flags)
+    ptracer.start_child(k, t, child, flags, event)
+    vtid = k.procs.vnr(proc, tid)
+    if not event:
+        return vtid
+    return ptracer.syscall_event(k, t, event, ptracer.child_nr(k, t, tid), lambda: vtid)
 
 
 def clear_tid(k, t: Task) -> None:

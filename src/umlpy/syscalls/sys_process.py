@@ -5,6 +5,7 @@ import struct
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import ptrace as P
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
 from umlpy.fs import exec as kexec
@@ -17,7 +18,7 @@ from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
 from umlpy.kernel.tunables import INT_MAX
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
-from umlpy.kernel.task import SIG_DEFAULT, State
+from umlpy.kernel.task import SIG_DEFAULT, SigAction, State
 from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
@@ -180,6 +181,7 @@ def _exec_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
 
 def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
     k = t.kernel
+    old_tid = t.tid         # a thread's exec takes its leader's number
     threads.de_thread(k, t)
     futex.task_exit(k, t)
     t.clear_child_tid = 0
@@ -197,13 +199,13 @@ def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
     t.files = t.files.unshare(k.tunables.nr_open)
     t.files.close_on_exec()
     acts = proc.sighand.actions
-    for sig, a in enumerate(acts):
-        if a.handler not in (C.SIG_DFL, C.SIG_IGN):
-            acts[sig] = SIG_DEFAULT
+    for sig, a in enumerate(acts):     # flush_signal_handlers: an ignored one stays ignored,
+        if a != SIG_DEFAULT:           # all lose their flags, mask and restorer
+            acts[sig] = SigAction(C.SIG_IGN) if a.handler == C.SIG_IGN else SIG_DEFAULT
     t.altstack = (0, C.SS_DISABLE, 0)
     k.procs.release_vfork(proc)
     if t.ptrace is not None:
-        ptracer.exec_done(k, t)
+        ptracer.exec_done(k, t, old_tid)
     return None
 
 
@@ -234,17 +236,21 @@ def sys_execveat(t, dirfd, path, argv, envp, flags, *_):
 
 @syscall("exit")
 def sys_exit(t, code, *_):
-    if threads.exit_thread(t.kernel, t, code):
+    def do_exit() -> None:
+        if threads.exit_thread(t.kernel, t, code):
+            raise NoReturn()
+        threads.clear_tid(t.kernel, t)
+        t.kernel.procs.exit_process(t.proc, status_exited(code))
         raise NoReturn()
-    threads.clear_tid(t.kernel, t)
-    t.kernel.procs.exit_process(t.proc, status_exited(code))
-    raise NoReturn()
+    return ptracer.syscall_event(t.kernel, t, P.EVENT_EXIT, status_exited(code), do_exit)
 
 
 @syscall("exit_group")
 def sys_exit_group(t, code, *_):
-    t.kernel.procs.exit_process(t.proc, status_exited(code))
-    raise NoReturn()
+    def do_group_exit() -> None:
+        t.kernel.procs.exit_process(t.proc, status_exited(code))
+        raise NoReturn()
+    return ptracer.syscall_event(t.kernel, t, P.EVENT_EXIT, status_exited(code), do_group_exit)
 
 
 def _wait_target(t, pid: int) -> int | None:
@@ -315,7 +321,7 @@ def do_wait(t, kids_of, options: int, report) -> int:
             t.kernel.procs.reap(c)
         else:
             c.stop_report = 0
-    return report(c, status, nr)
+    return report(c, status, nr, tracee is not None and not reap)
 
 
 @syscall("wait4")
@@ -326,7 +332,7 @@ def sys_wait4(t, pid, status, options, ru, *_):
     if pid == -(1 << 31):
         raise KernelError(E.ESRCH)      # no process group -INT_MIN (kernel_wait4)
 
-    def report(c, st, nr):
+    def report(c, st, nr, _trapped=False):
         if c is None:
             return 0
         if status:
@@ -366,7 +372,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
     else:
         raise KernelError(E.EINVAL)
 
-    def report(c, st, nr):
+    def report(c, st, nr, trapped=False):
         if c is None:
             if infop:
                 t.mem.write(infop, bytes(128))
@@ -376,6 +382,8 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
         if infop:
             if st == 0xffff:
                 code, val = C.CLD_CONTINUED, S.SIGCONT
+            elif trapped:       # a ptrace-stop: its whole exit code (event and all)
+                code, val = C.CLD_TRAPPED, st >> 8
             elif st & 0xff == 0x7f:
                 code, val = C.CLD_STOPPED, (st >> 8) & 0xff
             elif st & 0x7f:

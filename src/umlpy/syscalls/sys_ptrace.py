@@ -29,9 +29,9 @@ from umlpy.syscalls.util import put_u64, s32
 MASK64 = (1 << 64) - 1
 TASK_SIZE_MAX = (1 << 47) - 4096
 USER_CS, USER_DS = 0x33, 0x2B
-# the eflags bits a tracer may change: arch/x86's FLAG_MASK but TF, as
-# there is no single-stepping here (a trap flag would also step the
-# kernel's own stub calls in the tracee's host thread)
+# the eflags bits a tracer may change: arch/x86's FLAG_MASK but TF (a trap
+# flag would also step the kernel's own stub calls in the tracee's host
+# thread: a tracer steps with PTRACE_SINGLESTEP, which is the host's)
 FLAG_MASK = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x4000 | 0x10000 | 0x40000
 _SEGMENTS = ("ds", "es", "fs", "gs")
 _XSTATE_HDR = 512
@@ -69,19 +69,24 @@ def _attach(t, pid: int, seize: bool, addr: int, flags: int) -> int:
 
 
 def _tracee(t, pid: int, stopped: bool = True):
-    """ptrace_check_attach: the caller's tracee pid, in a ptrace-stop."""
+    """ptrace_check_attach: the caller's tracee pid, in a ptrace-stop (a
+    listening one is in none)."""
     target = t.kernel.procs.find_task(t.proc, pid)
     if target is None or target.ptrace is None or target.ptrace.tracer is not t.proc \
-            or target.state is State.DEAD or (stopped and target.state is not State.TRACED):
+            or target.state is State.DEAD \
+            or (stopped and (target.state is not State.TRACED or target.ptrace.listening)):
         raise KernelError(E.ESRCH)
     return target
+
+
+_SECCOMP_OPTIONS = P.O_TRACESECCOMP | P.O_SUSPEND_SECCOMP
 
 
 def _check_options(opts: int) -> None:
     if opts & ~P.O_MASK:
         raise KernelError(E.EINVAL)
-    if opts & ~(P.O_TRACESYSGOOD | P.O_EXITKILL):
-        printk.pr_info_ratelimited(f"ptrace: options {opts:#x} unsupported (only TRACESYSGOOD, EXITKILL)")
+    if opts & _SECCOMP_OPTIONS:
+        printk.pr_info_ratelimited(f"ptrace: options {opts:#x} unsupported (no seccomp events)")
         raise KernelError(E.EINVAL)
 
 
@@ -228,21 +233,38 @@ def _poke(tr, addr: int, value: int) -> None:
 
 
 # -- the call -----------------------------------------------------------------
+_STEPS = (P.SINGLESTEP, P.SYSEMU_SINGLESTEP)
+_EMULATING = (P.SYSEMU, P.SYSEMU_SINGLESTEP)
+
+
 def _restart(t, tr, req: int, sig: int) -> int:
+    """ptrace_resume: CONT, SYSCALL, SINGLESTEP, SYSEMU, SYSEMU_SINGLESTEP."""
     if not _valid_sig(sig):
         raise KernelError(E.EIO)
-    tr.ptrace.syscalls = req == P.SYSCALL
+    pt = tr.ptrace
+    pt.syscalls = req == P.SYSCALL
+    pt.sysemu = req in _EMULATING
+    pt.stepping = req in _STEPS
     ptracer.restart(tr, sig)
     return 0
 
 
+def _interrupt(t, pid: int) -> int:
+    """PTRACE_INTERRUPT: a seized tracee, running or stopped, traps."""
+    tr = _tracee(t, pid, stopped=False)
+    if not tr.ptrace.seized:
+        raise KernelError(E.EIO)
+    ptracer.notify_trap(t.kernel, tr)
+    return 0
+
+
 @syscall("ptrace", status=PARTIAL,
-         note="TRACEME, ATTACH, SEIZE (TRACESYSGOOD, EXITKILL), DETACH, CONT, SYSCALL, KILL, "
-              "PEEK/POKE TEXT/DATA/USER (debug registers included), GET/SETREGS, GET/SETFPREGS, "
-              "GET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE), GET/SETSIGINFO, SETOPTIONS; "
-              "signal-delivery, group, syscall and exec stops; no SINGLESTEP, SYSEMU, INTERRUPT, "
-              "LISTEN, fork/clone/exec/exit events (EIO/EINVAL); a traced process's exit goes to "
-              "its parent only")
+         note="TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, CONT, SYSCALL, SINGLESTEP, "
+              "SYSEMU(_SINGLESTEP), KILL, PEEK/POKE TEXT/DATA/USER (debug registers included), "
+              "GET/SETREGS, GET/SETFPREGS, GET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE), "
+              "GET/SETSIGINFO, GETEVENTMSG, SETOPTIONS (all but TRACESECCOMP, SUSPEND_SECCOMP: "
+              "EINVAL); signal-delivery, group, syscall, fork/vfork/clone/exec/exit/vfork-done "
+              "event and PTRACE_EVENT_STOP stops; no SINGLEBLOCK (EIO)")
 def sys_ptrace(t, req, pid, addr, data, *_):
     req = s32(req)
     if req == P.TRACEME:
@@ -250,12 +272,18 @@ def sys_ptrace(t, req, pid, addr, data, *_):
     pid = s32(pid)
     if req in (P.ATTACH, P.SEIZE):
         return _attach(t, pid, req == P.SEIZE, addr, data)
+    if req == P.INTERRUPT:
+        return _interrupt(t, pid)
     tr = _tracee(t, pid, stopped=req != P.KILL)
     if req == P.KILL:
         t.kernel.procs.kill_process(tr.proc, S.SIGKILL)
         return 0
-    if req in (P.CONT, P.SYSCALL):
+    if req in (P.CONT, P.SYSCALL, *_STEPS, *_EMULATING):
         return _restart(t, tr, req, data)
+    if req == P.LISTEN:
+        if not tr.ptrace.seized or not ptracer.listen(tr):
+            raise KernelError(E.EIO)
+        return 0
     if req == P.DETACH:
         if not _valid_sig(data):
             raise KernelError(E.EIO)
@@ -291,13 +319,13 @@ def sys_ptrace(t, req, pid, addr, data, *_):
         tr.ptrace.info = user_siginfo(t.mem.read(data, 128))
         return 0
     if req == P.GETEVENTMSG:
-        put_u64(t, data, 0)     # no event stops yet: no message
+        put_u64(t, data, tr.ptrace.message)
         return 0
     if req == P.SETOPTIONS:
         _check_options(data)
         tr.ptrace.options = data
         return 0
-    if req in (P.SINGLESTEP, P.SYSEMU, P.SYSEMU_SINGLESTEP, P.SINGLEBLOCK, P.INTERRUPT, P.LISTEN):
-        printk.pr_info_ratelimited(f"ptrace: request {req:#x} unsupported")
+    if req == P.SINGLEBLOCK:
+        printk.pr_info_ratelimited("ptrace: PTRACE_SINGLEBLOCK unsupported")
         raise KernelError(E.EIO)
     raise KernelError(E.EIO)

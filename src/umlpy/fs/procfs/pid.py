@@ -101,6 +101,14 @@ def _environ(tg: Target, reader) -> bytes:
     return _from_memory(p, p.mm.env_range if live(p) else (0, 0), p.environ)
 
 
+def _auxv(tg: Target, reader) -> bytes:
+    """The auxiliary vector exec gave, AT_NULL included (a debugger finds
+    the program's entry and the interpreter's base there)."""
+    tg.check_access(reader)
+    p = tg.proc()
+    return p.mm.saved_auxv if live(p) else b""
+
+
 def _comm(tg: Target, reader) -> bytes:
     return tg.proc().comm + b"\n"
 
@@ -385,6 +393,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("ns", _ns_dir),
     ("net", lambda fs, key, tg: fs.net_dir),
     ("environ", _file(_environ, 0o400)),
+    ("auxv", _file(_auxv, 0o400)),
     ("status", _file(_status)),
     ("personality", _file(_personality, 0o400)),
     ("limits", _file(lambda tg, r: pidstat.limits_text(tg))),
