@@ -1,9 +1,15 @@
 """Memory as Linux manages it: overcommit policy, the OOM killer, oom_score."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import time
+from pathlib import Path
 
-from conftest import PATH_ENV, boot, sh
+import pytest
+
+from conftest import PATH_ENV, PROGS, boot, sh
 
 PROC = "mount -t proc proc /proc 2>/dev/null; "
 HOLD = ("/t/bin/t_oom hold {map} {touch} > /tmp/r & P=$!; "
@@ -114,3 +120,102 @@ def test_touching_without_syscalls_is_caught():
     r = _loud("echo 1 > /proc/sys/vm/overcommit_memory; /t/bin/t_oom hold 256 256; echo hold $?", "mem=64M")
     assert b"hold 137\n" in r.stdout, r.stderr[-3000:]
     assert b"Out of memory: Killed process" in r.stderr
+
+
+MEMCG_LIMIT = 64 << 20          # the guest's mem=64M
+KILLED = (r"Killed process (\d+) \(t_oomkill\) total-vm:\d+kB, anon-rss:\d+kB, file-rss:\d+kB, "
+          r"shmem-rss:\d+kB, UID:0 pgtables:\d+kB oom_score_adj:(-?\d+)")
+
+
+def _own_cgroup(version: str) -> Path | None:
+    """This process's group in the cgroup hierarchy that has the memory
+    controller (version "2": the unified one; "1": the v1 memory one)."""
+    mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _hid, ctrls, path = line.split(":", 2)
+        if (version == "2" and ctrls == "") or (version == "1" and "memory" in ctrls.split(",")):
+            for _dev, where, fstype, opts, *_ in mounts:
+                if (version == "2" and fstype == "cgroup2") or \
+                        (version == "1" and fstype == "cgroup" and "memory" in opts.split(",")):
+                    return Path(where) / path.lstrip("/")
+    return None
+
+
+def _make_memcg(name: str) -> Path | None:
+    """A memory cgroup limited to MEMCG_LIMIT without swap, under our own
+    group (v2 if it offers the memory controller, else v1); None if
+    neither can be made here."""
+    parent = _own_cgroup("2")
+    if parent is not None and "memory" in (parent / "cgroup.controllers").read_text().split():
+        try:
+            (parent / "cgroup.subtree_control").write_text("+memory")
+            group = parent / name
+            group.mkdir()
+            (group / "memory.max").write_text(str(MEMCG_LIMIT))
+            if (group / "memory.swap.max").exists():
+                (group / "memory.swap.max").write_text("0")
+            return group
+        except OSError:
+            pass
+    parent = _own_cgroup("1")
+    if parent is None or not parent.is_dir():
+        return None
+    try:
+        group = parent / name
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(str(MEMCG_LIMIT))
+        if (group / "memory.memsw.limit_in_bytes").exists():
+            (group / "memory.memsw.limit_in_bytes").write_text(str(MEMCG_LIMIT))
+        return group
+    except OSError:
+        return None
+
+
+def _lowers_oom_score_adj() -> bool:
+    """CAP_SYS_RESOURCE, which oom_score_adj below its floor needs: a
+    container may lack it even as root."""
+    caps = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapEff"))
+    return bool(int(caps.split()[1], 16) >> 24 & 1)
+
+
+@pytest.fixture
+def memcg():
+    if os.geteuid() != 0:
+        pytest.skip("a memory cgroup needs root")
+    group = _make_memcg(f"umlpy-oom-{os.getpid()}")
+    if group is None:
+        pytest.skip("no memory cgroup can be made here (neither v2 with the memory controller nor v1)")
+    yield group
+    for _ in range(50):
+        try:
+            group.rmdir()
+            break
+        except OSError:
+            time.sleep(0.1)
+
+
+def test_oom_victims_match_native_memcg(memcg):
+    """t_oomkill in a 64 MiB memory cgroup on the host and in a mem=64M
+    guest: the same victims in the same order (badness with oom_score_adj),
+    SIGKILL, the same oom_score order, and Linux's "Killed process" line
+    with the victims' oom_score_adj (natively it says "Memory cgroup out of
+    memory", the guest's OOM being global).  The host may deny oom_score_adj
+    -1000 (no CAP_SYS_RESOURCE): both sides then run with 0, and
+    test_unkillable_and_allocating_task covers -1000 in the guest."""
+    adj = "-1000" if _lowers_oom_score_adj() else "0"
+    prog = PROGS / "t_oomkill"
+    nat = subprocess.run(["sh", "-c", 'echo $$ > "$1" && exec "$2" "$3"', "sh", str(memcg / "cgroup.procs"),
+                          str(prog), adj], capture_output=True, text=True, timeout=120)
+    assert "died 1: A: killed by signal 9\n" in nat.stdout, (nat.stdout, nat.stderr)
+    r = _loud(f"/t/bin/t_oomkill {adj} 2>/tmp/v; cat /tmp/v", "mem=64M")    # the console is one stream
+    out, log = r.stdout.decode(), r.stderr.decode()
+    out, _, victims_line = out.rpartition("victims ")
+    assert out == nat.stdout, log[-3000:]
+    victims = tuple(victims_line.split())
+    assert re.findall(KILLED, log) == [(victims[0], "800"), (victims[1], "0")], log[-3000:]
+    dmesg = subprocess.run(["dmesg"], capture_output=True, text=True)
+    if dmesg.returncode != 0:
+        return              # the host's log is not ours to read: the outcomes matched
+    nat_victims = re.search(r"victims (\d+) (\d+)", nat.stderr).groups()
+    native_lines = {pid: a for pid, a in re.findall("Memory cgroup out of memory: " + KILLED, dmesg.stdout)}
+    assert [(v, native_lines.get(v)) for v in nat_victims] == [(nat_victims[0], "800"), (nat_victims[1], "0")]
