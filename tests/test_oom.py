@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PATH_ENV, PROGS, boot, sh
+from conftest import IMAGE, PATH_ENV, PROGS, ROOT, UMLPY, boot, sh
 
 PROC = "mount -t proc proc /proc 2>/dev/null; "
 HOLD = ("/t/bin/t_oom hold {map} {touch} > /tmp/r & P=$!; "
@@ -123,8 +123,15 @@ def test_touching_without_syscalls_is_caught():
 
 
 MEMCG_LIMIT = 64 << 20          # the guest's mem=64M
-KILLED = (r"Killed process (\d+) \(t_oomkill\) total-vm:\d+kB, anon-rss:\d+kB, file-rss:\d+kB, "
-          r"shmem-rss:\d+kB, UID:0 pgtables:\d+kB oom_score_adj:(-?\d+)")
+KILLED = (r"Killed process (\d+) \(t_oomkill\) total-vm:\d+kB, anon-rss:\d+kB, file-rss:(\d+)kB, "
+          r"shmem-rss:(\d+)kB, UID:0 pgtables:\d+kB oom_score_adj:(-?\d+)")
+
+
+def _killed(log: str, prefix: str, pids: tuple[str, ...]) -> list[tuple[str, bool, bool]]:
+    """For each of pids, the last "Killed process" line's (oom_score_adj,
+    file-rss > 0, shmem-rss > 0)."""
+    lines = {pid: (adj, file != "0", shmem != "0") for pid, file, shmem, adj in re.findall(prefix + KILLED, log)}
+    return [lines.get(pid) for pid in pids]
 
 
 def _own_cgroup(version: str) -> Path | None:
@@ -194,28 +201,37 @@ def memcg():
             time.sleep(0.1)
 
 
-def test_oom_victims_match_native_memcg(memcg):
+@pytest.mark.parametrize("root", ["disk", "initramfs"])
+def test_oom_victims_match_native_memcg(memcg, root, tmp_path):
     """t_oomkill in a 64 MiB memory cgroup on the host and in a mem=64M
     guest: the same victims in the same order (badness with oom_score_adj),
-    SIGKILL, the same oom_score order, and Linux's "Killed process" line
-    with the victims' oom_score_adj (natively it says "Memory cgroup out of
-    memory", the guest's OOM being global).  The host may deny oom_score_adj
+    SIGKILL, the same oom_score order, and Linux's "Killed process" lines
+    with the victims' oom_score_adj (natively "Memory cgroup out of
+    memory", the guest's OOM being global).  The program's own pages are
+    file-rss when it runs from a disk, as natively, and shmem-rss from the
+    initramfs (tmpfs, as Linux's rootfs).  The host may deny oom_score_adj
     -1000 (no CAP_SYS_RESOURCE): both sides then run with 0, and
     test_unkillable_and_allocating_task covers -1000 in the guest."""
     adj = "-1000" if _lowers_oom_score_adj() else "0"
-    prog = PROGS / "t_oomkill"
     nat = subprocess.run(["sh", "-c", 'echo $$ > "$1" && exec "$2" "$3"', "sh", str(memcg / "cgroup.procs"),
-                          str(prog), adj], capture_output=True, text=True, timeout=120)
+                          str(PROGS / "t_oomkill"), adj], capture_output=True, text=True, timeout=120)
     assert "died 1: A: killed by signal 9\n" in nat.stdout, (nat.stdout, nat.stderr)
-    r = _loud(f"/t/bin/t_oomkill {adj} 2>/tmp/v; cat /tmp/v", "mem=64M")    # the console is one stream
+    script = f"/t/bin/t_oomkill {adj} 2>/tmp/v; cat /tmp/v"        # the console is one stream
+    if root == "disk":
+        r = subprocess.run([str(UMLPY), str(IMAGE), "loglevel=8", PATH_ENV, "mem=64M", "rw", "init=/bin/sh",
+                            f"ubd0={tmp_path / 'cow'},{ROOT / 'rootfs' / 'busybox.img'}", "--", "-c", PROC + script],
+                           capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    else:
+        r = _loud(script, "mem=64M")
     out, log = r.stdout.decode(), r.stderr.decode()
-    out, _, victims_line = out.rpartition("victims ")
+    out, _, victims = out.rpartition("victims ")
     assert out == nat.stdout, log[-3000:]
-    victims = tuple(victims_line.split())
-    assert re.findall(KILLED, log) == [(victims[0], "800"), (victims[1], "0")], log[-3000:]
+    in_disk = root == "disk"
+    assert _killed(log, "Out of memory: ", tuple(victims.split())) == \
+        [("800", in_disk, not in_disk), ("0", in_disk, not in_disk)], log[-3000:]
     dmesg = subprocess.run(["dmesg"], capture_output=True, text=True)
     if dmesg.returncode != 0:
         return              # the host's log is not ours to read: the outcomes matched
-    nat_victims = re.search(r"victims (\d+) (\d+)", nat.stderr).groups()
-    native_lines = {pid: a for pid, a in re.findall("Memory cgroup out of memory: " + KILLED, dmesg.stdout)}
-    assert [(v, native_lines.get(v)) for v in nat_victims] == [(nat_victims[0], "800"), (nat_victims[1], "0")]
+    nat_victims = tuple(re.search(r"victims (\d+) (\d+)", nat.stderr).groups())
+    assert _killed(dmesg.stdout, "Memory cgroup out of memory: ", nat_victims) == \
+        [("800", True, False), ("0", True, False)]
