@@ -213,10 +213,10 @@ def test_oom_victims_match_native_memcg(memcg, root, tmp_path):
     -1000 (no CAP_SYS_RESOURCE): both sides then run with 0, and
     test_unkillable_and_allocating_task covers -1000 in the guest."""
     adj = "-1000" if _lowers_oom_score_adj() else "0"
-    nat = subprocess.run(["sh", "-c", 'echo $$ > "$1" && exec "$2" "$3"', "sh", str(memcg / "cgroup.procs"),
-                          str(PROGS / "t_oomkill"), adj], capture_output=True, text=True, timeout=120)
+    nat = subprocess.run(["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(memcg / "cgroup.procs"),
+                          str(PROGS / "t_oomkill"), "victims", adj], capture_output=True, text=True, timeout=120)
     assert "died 1: A: killed by signal 9\n" in nat.stdout, (nat.stdout, nat.stderr)
-    script = f"/t/bin/t_oomkill {adj} 2>/tmp/v; cat /tmp/v"        # the console is one stream
+    script = f"/t/bin/t_oomkill victims {adj} 2>/tmp/v; cat /tmp/v"        # the console is one stream
     if root == "disk":
         r = subprocess.run([str(UMLPY), str(IMAGE), "loglevel=8", PATH_ENV, "mem=64M", "rw", "init=/bin/sh",
                             f"ubd0={tmp_path / 'cow'},{ROOT / 'rootfs' / 'busybox.img'}", "--", "-c", PROC + script],
@@ -235,3 +235,24 @@ def test_oom_victims_match_native_memcg(memcg, root, tmp_path):
     nat_victims = tuple(re.search(r"victims (\d+) (\d+)", nat.stderr).groups())
     assert _killed(dmesg.stdout, "Memory cgroup out of memory: ", nat_victims) == \
         [("800", True, False), ("0", True, False)]
+
+
+def test_overcommit_heuristic_matches_native():
+    """vm.overcommit_memory 0 against RAM + swap as /proc/meminfo gives
+    them: natively (the host's global sysctl, read, never changed: compared
+    only when it is 0) and in the guest; then 1 and 2 in the guest alone,
+    as Documentation/mm/overcommit-accounting.rst says (2: CommitLimit,
+    half of RAM here, is already passed by half of RAM plus what is
+    committed)."""
+    script = PROC + "".join(f"echo {m} > /proc/sys/vm/overcommit_memory; /t/bin/t_oomkill overcommit; "
+                            for m in (0, 1, 2))
+    out = sh(script, "mem=64M").stdout.decode()
+    mode0, mode1, mode2 = ("overcommit_memory " + part for part in out.split("overcommit_memory ")[1:])
+    assert mode1.splitlines()[1:] == ["map RAM+swap / 2: ok", "map RAM+swap - 1 MiB: ok",
+                                      "map RAM+swap + 1 MiB: ok", "map 4 x (RAM+swap): ok"]
+    assert mode2.splitlines()[1:] == ["map RAM+swap / 2: ENOMEM", "map RAM+swap - 1 MiB: ENOMEM",
+                                      "map RAM+swap + 1 MiB: ENOMEM", "map 4 x (RAM+swap): ENOMEM"]
+    if Path("/proc/sys/vm/overcommit_memory").read_text().strip() != "0":
+        pytest.skip("the host's vm.overcommit_memory is not 0: the heuristic cannot be compared")
+    nat = subprocess.run([str(PROGS / "t_oomkill"), "overcommit"], capture_output=True, text=True, timeout=60)
+    assert mode0 == nat.stdout

@@ -1,19 +1,30 @@
-/* The OOM killer's choice by badness, for tests/test_oom.py: run natively
-   in a memory cgroup whose limit matches the guest's mem= (64 MiB, no
-   swap) and in the guest, the outputs must match (not in C_PROGRAMS: it
-   needs that limit).  Linux's oom_badness: resident pages + swap + page
-   tables + oom_score_adj thousandths of the memory the OOM is about.
+/* Memory as Linux manages it, for tests/test_oom.py, run natively and in
+   the guest with outputs that must match (not in C_PROGRAMS: each needs
+   its setting).  Subcommands:
+
+   victims ADJ   the OOM killer's choice by badness, natively in a memory
+   cgroup whose limit matches the guest's mem= (64 MiB, no swap).  Linux's
+   oom_badness: resident pages + swap + page tables + oom_score_adj
+   thousandths of the memory the OOM is about.
      A  oom_score_adj  800, touches  4 MiB   (the biggest badness: 4 + 51 MiB)
      B  oom_score_adj    0, touches 12 MiB
-     C  oom_score_adj argv[1] (default -1000: never chosen), touches 12 MiB
+     C  oom_score_adj ADJ (-1000: never chosen), touches 12 MiB
      D  oom_score_adj    0, touches 1 MiB more at a time until killed
    so that A goes first, then D (past B), and C is never chosen; B and C
    end by our SIGTERM.  (The host may deny lowering oom_score_adj,
    CAP_SYS_RESOURCE: the test then gives C 0 on both sides, small enough
-   not to be chosen either.)  We stay at 0: our few pages are never chosen.  /proc/PID/oom_score is against all of RAM (the
-   host's natively): only its order and bounds are compared.  D gives up
-   at HOG_CAP_MB (status 3), so a missing limit never presses the host.
-   stderr: "victims PID_A PID_D" for the test to find the kernel's lines. */
+   not to be chosen either.)  We stay at 0: our few pages are never chosen.
+   /proc/PID/oom_score is against all of RAM (the host's natively): only
+   its order and bounds are compared.  D gives up at HOG_CAP_MB (status
+   3), so a missing limit never presses the host.  stderr: "victims PID_A
+   PID_D" for the test to find the kernel's lines.
+
+   overcommit    private writable mappings, never touched, against
+   MemTotal + SwapTotal of /proc/meminfo (RAM: the host's natively): the
+   heuristic of vm.overcommit_memory 0 refuses one larger than that with
+   ENOMEM, 1 refuses nothing, 2 what passes CommitLimit. */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,9 +91,46 @@ static void status(const char *name, int st)
         printf("%s: exit %d\n", name, WEXITSTATUS(st));
 }
 
-int main(int argc, char **argv)
+static long meminfo_kb(const char *key)
 {
-    int c_adj = argc > 1 ? atoi(argv[1]) : -1000;
+    char line[256];
+    long v = -1;
+    size_t n = strlen(key);
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':')
+            v = atol(line + n + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static void try_map(const char *what, long kb)
+{
+    void *p = mmap(NULL, (size_t)kb << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    printf("map %s: %s\n", what, p == MAP_FAILED ? strerrorname_np(errno) : "ok");
+    if (p != MAP_FAILED)
+        munmap(p, (size_t)kb << 10);
+}
+
+static int overcommit(void)
+{
+    long total = meminfo_kb("MemTotal") + meminfo_kb("SwapTotal");
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = -1;
+    if (!f || fscanf(f, "%d", &mode) != 1)
+        return 1;
+    fclose(f);
+    printf("overcommit_memory %d\n", mode);
+    try_map("RAM+swap / 2", total / 2);
+    try_map("RAM+swap - 1 MiB", total - 1024);
+    try_map("RAM+swap + 1 MiB", total + 1024);
+    try_map("4 x (RAM+swap)", total * 4);
+    return 0;
+}
+
+static int victims(int c_adj)
+{
     int pfd[2];
     char c;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -124,4 +172,14 @@ int main(int argc, char **argv)
         status(names[i], st);
     }
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 && !strcmp(argv[1], "victims"))
+        return victims(atoi(argv[2]));
+    if (argc > 1 && !strcmp(argv[1], "overcommit"))
+        return overcommit();
+    fprintf(stderr, "usage: t_oomkill victims ADJ | overcommit\n");
+    return 2;
 }
