@@ -10,6 +10,7 @@ tests/test_idle.py can assert it, and bench/run.py reports it.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -46,8 +47,10 @@ def blocked_cpu(cmd: list[str], seconds: float, ready: bytes = b"blocking", sett
                 timeout: float = 120) -> float:
     """Start cmd with its stdin an open pipe nobody writes to, wait for its
     `ready` line, let it settle, then return the host CPU time the process
-    tree used over `seconds`.  cmd is killed afterwards."""
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    tree used over `seconds`.  cmd is killed afterwards, with its session
+    (UML's helper processes too)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         for line in p.stdout:
@@ -62,5 +65,5 @@ def blocked_cpu(cmd: list[str], seconds: float, ready: bytes = b"blocking", sett
         time.sleep(seconds)
         return tree_cpu_seconds(p.pid) - before
     finally:
-        p.kill()
+        os.killpg(p.pid, signal.SIGKILL)
         p.wait()

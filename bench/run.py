@@ -207,9 +207,14 @@ def idle_figures(command: Callable[[str], list[str]]) -> dict[str, float]:
     return {f"idle_{mode}_cpu_s": blocked_cpu(command(mode), IDLE_WINDOW_S) for mode in IDLE_MODES}
 
 
-def guest_idle(base: list[str]) -> Callable[[str], list[str]]:
-    """The command that boots base with t_idle MODE as init."""
-    return lambda mode: base + ["init=/t/bin/t_idle", "--", mode]
+def guest_idle(base: list[str], cow: Path | None = None) -> Callable[[str], list[str]]:
+    """The command that boots base with t_idle MODE as init (the COW file
+    of base's disk, if any, made afresh: a killed UML leaves its own)."""
+    def command(mode: str) -> list[str]:
+        if cow is not None:
+            cow.unlink(missing_ok=True)
+        return base + ["init=/t/bin/t_idle", "--", mode]
+    return command
 
 
 def uml(cpu: int) -> dict[str, float]:
@@ -249,8 +254,8 @@ def uml(cpu: int) -> dict[str, float]:
             r = subprocess.run(ubase + [f"init=/bench/bench_{name}"],
                                capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
             res.update(parse(r.stdout))
+        res.update(idle_figures(guest_idle(ubase, cow)))
         cow.unlink(missing_ok=True)
-        res.update(idle_figures(guest_idle(ubase)))
     if "uml_userland_s" in res:
         res["userland_s"] = res["uml_userland_s"]
     return res
