@@ -319,6 +319,7 @@ def debian(cpu: int) -> tuple[dict[str, float], dict[str, float], dict[str, floa
         print("Debian figures skipped: build the image with rootfs/debian.sh", file=sys.stderr)
         return {}, {}, {}
     nat, ump, um = {}, {}, {}
+    ubase: list[str] | None = None      # UML's command, when it runs here
     uidle = 0.0
     for key, cmd in DEB_CMDS.items():
         nat[key] = _median_time(["taskset", "-c", str(cpu), "chroot", str(DEBIAN / "tree"), *cmd, *UML_TAIL])
@@ -337,7 +338,7 @@ def debian(cpu: int) -> tuple[dict[str, float], dict[str, float], dict[str, floa
         uidle = _median_time(ubase + ["init=/bin/true"])
         for key, cmd in DEB_CMDS.items():
             um[key] = max(0.0, _median_time(ubase + [f"init={cmd[0]}", "--", *cmd[1:]]) - uidle)
-    n, u, m = debian_make(cpu, base, ubase if um else None)
+    n, u, m = debian_make(cpu, base, ubase)
     for side, value, boot in ((nat, n, 0.0), (ump, u, idle), (um, m, uidle)):
         if value is not None:
             side["deb_make_s"] = max(0.0, value - boot)
