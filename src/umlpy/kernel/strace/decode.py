@@ -1,0 +1,513 @@
+"""Syscall arguments and results as strace prints them.
+
+Each syscall gets a plan built once: one formatter per argument, chosen
+from python-ptrace's prototype (the argument's C type and name, handed
+over by arch_um/strace.py as plain data) unless OVERRIDES names a better
+one, and the index from which arguments are printed at the syscall's exit
+(OUT_FROM: what the kernel writes, a read's buffer, a stat, wait4's
+status) as strace's decoders split them.  Guest memory is read with the
+kernel's own copy_from_user (task.mem); a bad address prints as the
+address, as strace prints what it cannot fetch.
+"""
+from __future__ import annotations
+
+import ipaddress
+import struct
+from typing import Callable
+
+from arch_um.memory import GuestFault
+from umlpy.abi import consts as C
+from umlpy.abi import signals as S
+from umlpy.kernel.strace import names as N
+from umlpy.kernel.strace.quote import STRLEN, buffer, cstring, hexquote, quote
+
+PATH_MAX = 4096
+MAX_ARGS = 32           # strace prints at most -s elements of an argv, then "..."
+# fmt(task, args, index, ret) -> text, or None to leave the argument out
+Fmt = Callable[[object, tuple, int, "int | None"], "str | None"]
+
+
+def signame(sig: int) -> str:
+    if 0 < sig < S.SIGRTMIN:
+        return "SIG" + S.NAMES[sig]
+    if sig == S.SIGRTMIN:
+        return "SIGRTMIN"
+    if S.SIGRTMIN < sig <= S.SIGRTMAX:
+        return f"SIGRT_{sig - S.SIGRTMIN}"
+    return str(sig)
+
+
+def s32(x: int) -> int:
+    x &= 0xFFFFFFFF
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def s64(x: int) -> int:
+    return x - (1 << 64) if x >> 63 else x
+
+
+def hexaddr(x: int) -> str:
+    return f"{x:#x}" if x else "NULL"
+
+
+def bits(value: int, table: N.Bits, zero: str = "0") -> str:
+    out = []
+    for bit, name in table:
+        if value & bit == bit and bit:
+            out.append(name)
+            value &= ~bit
+    if value:
+        out.append(f"{value:#x}")
+    return "|".join(out) or zero
+
+
+def _read(t, addr: int, n: int) -> bytes | None:
+    try:
+        return t.mem.read(addr, n)
+    except GuestFault:
+        return None
+
+
+def _read_cstr(t, addr: int, limit: int) -> tuple[bytes, bool] | None:
+    data = t.mem.read_upto(addr, limit + 1) if addr else b""
+    if not data:
+        return None
+    i = data.find(b"\0")
+    return (data[:i], True) if 0 <= i <= limit else (data[:limit], False)
+
+
+# -- formatters -----------------------------------------------------------------
+def f_int(t, a, i, r): return str(s32(a[i]))
+def f_long(t, a, i, r): return str(s64(a[i]))
+def f_ulong(t, a, i, r): return str(a[i])
+def f_ptr(t, a, i, r): return hexaddr(a[i])
+def f_hex(t, a, i, r): return f"{a[i]:#x}" if a[i] else "0"
+def f_sig(t, a, i, r): return signame(s32(a[i]))
+def f_octal(t, a, i, r): return mode_text(a[i])
+
+
+def f_dirfd(t, a, i, r):
+    fd = s32(a[i])
+    return "AT_FDCWD" if fd == C.AT_FDCWD else str(fd)
+
+
+def f_path(t, a, i, r):
+    got = _read_cstr(t, a[i], PATH_MAX)
+    return hexaddr(a[i]) if got is None else cstring(*got)
+
+
+def f_str(t, a, i, r):
+    """A NUL-terminated string that is not a path: -s bytes at most."""
+    got = _read_cstr(t, a[i], STRLEN)
+    return hexaddr(a[i]) if got is None else cstring(*got)
+
+
+def inbuf(count: int) -> Fmt:
+    """A buffer the guest passes in, of args[count] bytes (write)."""
+    def fmt(t, a, i, r):
+        data = _read(t, a[i], min(a[count], STRLEN))
+        return hexaddr(a[i]) if data is None or not a[i] else buffer(data, a[count])
+    return fmt
+
+
+def f_outbuf(t, a, i, r):
+    """A buffer the kernel filled with `ret` bytes (read): its address on error."""
+    if r is None or r < 0:
+        return hexaddr(a[i])
+    data = _read(t, a[i], min(r, STRLEN))
+    return hexaddr(a[i]) if data is None else buffer(data, r)
+
+
+def f_openflags(t, a, i, r):
+    v = a[i] & 0xFFFFFFFF
+    acc = N.ACCESS_MODES.get(v & C.O_ACCMODE, "O_ACCMODE")
+    rest = bits(v & ~C.O_ACCMODE, N.OPEN_FLAGS, "")
+    return f"{acc}|{rest}" if rest else acc
+
+
+def f_openmode(flags: int) -> Fmt:
+    """open's mode: printed only when O_CREAT or O_TMPFILE makes it count."""
+    def fmt(t, a, i, r):
+        if a[flags] & C.O_CREAT or a[flags] & C.O_TMPFILE == C.O_TMPFILE:
+            return mode_text(a[i])
+        return None
+    return fmt
+
+
+def mode_text(m: int) -> str:
+    return f"0{m & 0o7777:03o}" if m & 0o7777 else "000"
+
+
+def f_atflags(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, N.AT_FLAGS)
+def f_prot(t, a, i, r): return bits(a[i], _tables.prot, "PROT_NONE")
+def f_access(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, _tables.access, "F_OK")
+def f_waitopts(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, N.WAIT_OPTIONS)
+
+
+def f_mapflags(t, a, i, r):
+    v = a[i] & 0xFFFFFFFF
+    kind = N.MAP_TYPES.get(v & C.MAP_TYPE, f"{v & C.MAP_TYPE:#x}")
+    rest = bits(v & ~C.MAP_TYPE, N.MAP_FLAGS, "")
+    return f"{kind}|{rest}" if rest else kind
+
+
+def table(key: str) -> Fmt:
+    def fmt(t, a, i, r):
+        v = s32(a[i])
+        return _tables.values.get(key, {}).get(v, str(v))
+    return fmt
+
+
+def f_socktype(t, a, i, r):
+    v = a[i] & 0xFFFFFFFF
+    out = [_tables.values["socktype"].get(v & 0xf, str(v & 0xf))]
+    out += [name for bit, name in ((C.O_CLOEXEC, "SOCK_CLOEXEC"), (C.O_NONBLOCK, "SOCK_NONBLOCK")) if v & bit]
+    rest = v & ~0xf & ~(C.O_CLOEXEC | C.O_NONBLOCK)
+    return "|".join(out + ([f"{rest:#x}"] if rest else []))
+
+
+def f_family(t, a, i, r): return family(s32(a[i]))
+
+
+def family(f: int) -> str:
+    return "AF_UNIX" if f == 1 else _tables.values["family"].get(f, str(f))
+
+
+def f_stat(t, a, i, r):
+    """struct stat, abbreviated as strace does by default."""
+    data = _read(t, a[i], 144) if r == 0 else None
+    if data is None:
+        return hexaddr(a[i])
+    mode, = struct.unpack_from("<I", data, 24)
+    rdev, size = struct.unpack_from("<QQ", data, 40)
+    ftype = mode & C.S_IFMT
+    text = N.FILE_TYPES.get(ftype, f"{ftype:#o}")
+    for bit, name in ((C.S_ISUID, "S_ISUID"), (C.S_ISGID, "S_ISGID"), (C.S_ISVTX, "S_ISVTX")):
+        if mode & bit:
+            text += "|" + name
+    text += "|" + mode_text(mode & 0o777)
+    if ftype in (C.S_IFCHR, C.S_IFBLK):
+        major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~0xfff)
+        minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff)
+        return f"{{st_mode={text}, st_rdev=makedev({major:#x}, {minor:#x}), ...}}"
+    return f"{{st_mode={text}, st_size={size}, ...}}"
+
+
+def f_wstatus(t, a, i, r):
+    data = _read(t, a[i], 4) if r is not None and r > 0 else None
+    if data is None:
+        return hexaddr(a[i])
+    return f"[{{{wait_status(struct.unpack('<i', data)[0])}}}]"
+
+
+def wait_status(st: int) -> str:
+    if st & 0x7f == 0:
+        return f"WIFEXITED(s) && WEXITSTATUS(s) == {(st >> 8) & 0xff}"
+    if st & 0xff == 0x7f:
+        return f"WIFSTOPPED(s) && WSTOPSIG(s) == {signame((st >> 8) & 0xff)}"
+    if st == 0xffff:
+        return "WIFCONTINUED(s)"
+    core = " && WCOREDUMP(s)" if st & 0x80 else ""
+    return f"WIFSIGNALED(s) && WTERMSIG(s) == {signame(st & 0x7f)}{core}"
+
+
+def f_timespec(t, a, i, r):
+    data = _read(t, a[i], 16) if r is None or r >= 0 else None
+    if data is None:
+        return hexaddr(a[i])
+    sec, nsec = struct.unpack("<qq", data)
+    return f"{{tv_sec={sec}, tv_nsec={nsec}}}"
+
+
+def sigset_text(mask: int) -> str:
+    if mask.bit_count() > 32:
+        inv = ~mask & ((1 << S.NSIG) - 1)
+        return "~[" + " ".join(signame(s)[3:] for s in range(1, S.NSIG + 1) if inv & S.sigbit(s)) + "]"
+    return "[" + " ".join(signame(s)[3:] for s in range(1, S.NSIG + 1) if mask & S.sigbit(s)) + "]"
+
+
+def f_sigset(t, a, i, r):
+    data = _read(t, a[i], 8) if r is None or r >= 0 else None
+    return hexaddr(a[i]) if data is None else sigset_text(struct.unpack("<Q", data)[0])
+
+
+def f_sigaction(t, a, i, r):
+    data = _read(t, a[i], 32) if r is None or r >= 0 else None
+    if data is None:
+        return hexaddr(a[i])
+    handler, flags, restorer, mask = struct.unpack("<QQQQ", data)
+    h = {C.SIG_DFL: "SIG_DFL", C.SIG_IGN: "SIG_IGN"}.get(handler, f"{handler:#x}")
+    text = f"{{sa_handler={h}, sa_mask={sigset_text(mask)}, sa_flags={bits(flags, N.SA_FLAGS)}"
+    if flags & 0x04000000:
+        text += f", sa_restorer={hexaddr(restorer)}"
+    return text + "}"
+
+
+def f_argv(t, a, i, r):
+    out = []
+    addr = a[i]
+    for n in range(MAX_ARGS + 1):
+        p = _read(t, addr + 8 * n, 8)
+        if p is None:
+            return hexaddr(a[i]) if n == 0 else "[" + ", ".join(out) + ", ...]"
+        ptr, = struct.unpack("<Q", p)
+        if not ptr:
+            break
+        if n == MAX_ARGS:
+            out.append("...")
+            break
+        out.append(f_str(t, (ptr,), 0, r))
+    return "[" + ", ".join(out) + "]"
+
+
+def f_envp(t, a, i, r):
+    n = 0
+    while n < 1 << 16 and (p := _read(t, a[i] + 8 * n, 8)) is not None and any(p):
+        n += 1
+    return f"{hexaddr(a[i])} /* {n} vars */" if a[i] else "NULL"
+
+
+def sockaddr(length: int, at_exit_len: bool = False) -> Fmt:
+    """struct sockaddr of args[length] bytes (or *args[length], a socklen_t
+    the kernel updates, for accept and recvfrom)."""
+    def fmt(t, a, i, r):
+        n = a[length]
+        if at_exit_len:
+            got = _read(t, n, 4) if n and (r is None or r >= 0) else None
+            n = struct.unpack("<I", got)[0] if got else 0
+        data = _read(t, a[i], min(n & 0xFFFFFFFF, 128)) if a[i] and n else None
+        if data is None or len(data) < 2:
+            return hexaddr(a[i])
+        return sockaddr_text(data)
+    return fmt
+
+
+def sockaddr_text(data: bytes) -> str:
+    fam, = struct.unpack_from("<H", data)
+    head = f"{{sa_family={family(fam)}"
+    if fam == 1:
+        path = data[2:]
+        if path[:1] == b"\0":
+            return f"{head}, sun_path=@{quote(path[1:])}}}"
+        end = path.find(b"\0")
+        return f"{head}, sun_path={quote(path if end < 0 else path[:end])}}}"
+    if fam == 2 and len(data) >= 8:
+        port, = struct.unpack_from(">H", data, 2)
+        return f'{head}, sin_port=htons({port}), sin_addr=inet_addr("{ipaddress.IPv4Address(data[4:8])}")}}'
+    if fam == 10 and len(data) >= 24:
+        port, flow = struct.unpack_from(">HI", data, 2)
+        scope = struct.unpack_from("<I", data, 24)[0] if len(data) >= 28 else 0
+        return (f'{head}, sin6_port=htons({port}), sin6_flowinfo=htonl({flow}), '
+                f'inet_pton(AF_INET6, "{ipaddress.IPv6Address(data[8:24])}", &sin6_addr), '
+                f'sin6_scope_id={scope}}}')
+    return f"{head}, sa_data={quote(data[2:])}}}"
+
+
+def f_clone(t, a, i, r):
+    """clone's arguments by name, stack first, as strace prints them."""
+    flags = a[0]
+    sig = flags & 0xff
+    names = bits(flags & ~0xff, _tables.clone, "")
+    text = "|".join(x for x in (names, signame(sig) if sig else "") if x) or "0"
+    out = [f"child_stack={hexaddr(a[1])}", f"flags={text}"]
+    if flags & 0x00100000:      # CLONE_PARENT_SETTID
+        out.append(f"parent_tid={hexaddr(a[2])}")
+    if flags & (0x01000000 | 0x00200000):       # CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID
+        out.append(f"child_tidptr={hexaddr(a[3])}")
+    if flags & 0x00080000:      # CLONE_SETTLS
+        out.append(f"tls={hexaddr(a[4])}")
+    return ", ".join(out)
+
+
+def f_none(t, a, i, r): return None
+
+
+def f_sigreturn(t, a, i, r):
+    """rt_sigreturn's mask, from the frame the guest returns through: its
+    ucontext is at the stack pointer (the handler's ret took pretcode)."""
+    data = _read(t, t.regs.rsp + UC_SIGMASK, 8)
+    return "{mask=" + (sigset_text(struct.unpack("<Q", data)[0]) if data else "?") + "}"
+
+
+UC_SIGMASK = 8 + 8 + 24 + 256       # uc_flags, uc_link, uc_stack, uc_mcontext
+
+
+def f_random(t, a, i, r):
+    if r is None or r < 0:
+        return hexaddr(a[i])
+    data = _read(t, a[i], min(r, STRLEN))
+    return hexaddr(a[i]) if data is None else hexquote(data) + ("..." if r > STRLEN else "")
+
+
+def f_utsname(t, a, i, r):
+    data = _read(t, a[i], 65 * 6) if r == 0 else None
+    if data is None:
+        return hexaddr(a[i])
+    sysname, node = (data[k * 65:(k + 1) * 65].split(b"\0")[0] for k in (0, 1))
+    return f"{{sysname={quote(sysname)}, nodename={quote(node)}, ...}}"
+
+
+def named(values: dict[int, str]) -> Fmt:
+    def fmt(t, a, i, r):
+        v = a[i] & 0xFFFFFFFF
+        return values.get(v, f"{v:#x}")
+    return fmt
+
+
+def f_grnd(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, N.GRND_FLAGS)
+
+
+# -- plans ----------------------------------------------------------------------
+_FD_NAMES = {"fd", "oldfd", "newfd", "sockfd", "epfd", "ufd", "fildes"}
+_DIRFD_NAMES = {"dfd", "dirfd", "olddfd", "newdfd", "olddirfd", "newdirfd"}
+_SIGNED = {"int", "pid_t", "long", "off_t", "loff_t", "clockid_t", "key_serial_t", "timer_t",
+           "uid_t", "gid_t", "mqd_t"}
+
+# name -> {argument index: formatter}; beside the prototype's types
+OVERRIDES: dict[str, dict[int, Fmt]] = {
+    "open": {0: f_path, 1: f_openflags, 2: f_openmode(1)},
+    "openat": {0: f_dirfd, 1: f_path, 2: f_openflags, 3: f_openmode(2)},
+    "creat": {1: f_octal},
+    "read": {1: f_outbuf}, "pread64": {1: f_outbuf},
+    "write": {1: inbuf(2)}, "pwrite64": {1: inbuf(2)},
+    "stat": {1: f_stat}, "lstat": {1: f_stat}, "fstat": {1: f_stat},
+    "newfstatat": {0: f_dirfd, 2: f_stat, 3: f_atflags},
+    "statx": {0: f_dirfd, 2: f_atflags, 3: f_hex},
+    "faccessat": {1: f_path, 2: f_access}, "faccessat2": {1: f_path, 2: f_access, 3: f_atflags},
+    "access": {1: f_access},
+    "readlink": {1: f_outbuf}, "readlinkat": {0: f_dirfd, 1: f_path, 2: f_outbuf},
+    "unlinkat": {2: f_atflags}, "mkdirat": {2: f_octal}, "mkdir": {1: f_octal},
+    "chmod": {1: f_octal}, "fchmod": {1: f_octal}, "fchmodat": {2: f_octal},
+    "exit_group": {0: f_int}, "exit": {0: f_int},
+    "kill": {0: f_int, 1: f_sig}, "tkill": {0: f_int, 1: f_sig}, "tgkill": {0: f_int, 1: f_int, 2: f_sig},
+    "mmap": {0: f_ptr, 2: f_prot, 3: f_mapflags, 4: f_int, 5: f_hex},
+    "mprotect": {0: f_ptr, 2: f_prot}, "munmap": {0: f_ptr}, "brk": {0: f_ptr},
+    "lseek": {1: f_long, 2: table("lseek.origin")},
+    "wait4": {0: f_int, 1: f_wstatus, 2: f_waitopts},
+    "execve": {0: f_path, 1: f_argv, 2: f_envp},
+    "rt_sigaction": {0: f_sig, 1: f_sigaction, 2: f_sigaction, 3: f_ulong},
+    "rt_sigprocmask": {0: table("how"), 1: f_sigset, 2: f_sigset},
+    "socket": {0: f_family, 1: f_socktype, 2: f_int},
+    "connect": {1: sockaddr(2)}, "bind": {1: sockaddr(2)},
+    "sendto": {1: inbuf(2), 4: sockaddr(5)},
+    "recvfrom": {1: f_outbuf, 4: sockaddr(5, at_exit_len=True)},
+    "accept": {1: sockaddr(2, at_exit_len=True)}, "accept4": {1: sockaddr(2, at_exit_len=True)},
+    "nanosleep": {0: f_timespec, 1: f_timespec},
+    "clock_nanosleep": {2: f_timespec, 3: f_timespec},
+    "prlimit64": {1: table("rlimit")},
+    "fcntl": {1: table("fcntl.cmd")},
+    "dup2": {0: f_int, 1: f_int},
+    "clone": {0: f_clone, 1: f_none, 2: f_none, 3: f_none, 4: f_none},
+    "rt_sigreturn": {0: f_sigreturn},
+    "arch_prctl": {0: named(N.ARCH_PRCTL), 1: f_hex},
+    "rseq": {1: f_hex, 3: f_hex},
+    "ioctl": {1: named(N.IOCTLS), 2: f_hex},
+    "getrandom": {0: f_random, 2: f_grnd},
+    "uname": {0: f_utsname},
+}
+# the first argument printed at exit, as strace's decoders split them
+OUT_FROM = {
+    "read": 1, "pread64": 1, "stat": 1, "lstat": 1, "fstat": 1, "newfstatat": 2, "statx": 4,
+    "readlink": 1, "readlinkat": 2, "wait4": 1, "rt_sigaction": 2, "rt_sigprocmask": 2,
+    "recvfrom": 1, "accept": 1, "accept4": 1, "nanosleep": 1, "clock_nanosleep": 3,
+    "prlimit64": 3, "getdents64": 1, "getdents": 1, "uname": 0, "pipe": 0, "pipe2": 0,
+    "getrandom": 0, "getcwd": 0, "fstatfs": 1, "statfs": 1, "getsockname": 1,
+    "getpeername": 1, "getsockopt": 3, "socketpair": 3, "sysinfo": 0, "getrusage": 1,
+    "epoll_wait": 1, "times": 0, "getresuid": 0, "getresgid": 0, "getgroups": 1,
+}
+HEX_RESULT = {"mmap", "mremap", "brk", "shmat"}
+# syscalls newer than python-ptrace's prototypes: (type, name) as its tables write them
+EXTRA_PROTOTYPES = {
+    "arch_prctl": (("int", "code"), ("unsigned long", "addr")),
+    "clone3": (("struct clone_args *", "uargs"), ("size_t", "size")),
+    "rseq": (("struct rseq *", "rseq"), ("u32", "rseq_len"), ("int", "flags"), ("u32", "sig")),
+    "openat2": (("int", "dfd"), ("const char *", "filename"), ("struct open_how *", "how"),
+                ("size_t", "usize")),
+    "faccessat2": (("int", "dfd"), ("const char *", "filename"), ("int", "mode"), ("int", "flags")),
+    "pidfd_open": (("pid_t", "pid"), ("unsigned int", "flags")),
+    "close_range": (("unsigned int", "fd"), ("unsigned int", "max_fd"), ("unsigned int", "flags")),
+    "rt_sigreturn": (("struct rt_sigframe *", "frame"),),
+}
+
+
+class _Tables:
+    """python-ptrace's data, loaded through arch_um when tracing starts."""
+    prototypes: dict = {}
+    paths: frozenset = frozenset()
+    prot: N.Bits = ()
+    access: N.Bits = ()
+    clone: N.Bits = ()
+    values: dict = {"family": {}, "socktype": {}}
+
+    def load(self, host) -> None:
+        self.prototypes = {**host.prototypes(), **EXTRA_PROTOTYPES}
+        self.paths = host.filename_arguments()
+        b = host.bit_tables()
+        self.prot, self.access = b["prot"], b["access"]
+        ours = {bit for bit, _ in N.CLONE_EXTRA}      # CLONE_STOPPED's bit is CLONE_NEWCGROUP now
+        self.clone = tuple(sorted([x for x in b["clone"] if x[0] not in ours] + list(N.CLONE_EXTRA)))
+        self.values = host.value_tables()
+
+
+_tables = _Tables()
+
+
+def load_tables(host) -> None:
+    _tables.load(host)
+
+
+def _by_type(ctype: str, name: str) -> Fmt:
+    base = ctype.removeprefix("const ").strip()
+    if name in _DIRFD_NAMES:
+        return f_dirfd
+    if name in _FD_NAMES:
+        return f_int
+    if base == "char *" and name in _tables.paths:
+        return f_path
+    if base == "umode_t":
+        return f_octal
+    if "*" in base or "[" in base:
+        return f_ptr
+    if base in _SIGNED:
+        return f_int if base in ("int", "pid_t", "clockid_t", "key_serial_t", "uid_t", "gid_t", "mqd_t") else f_long
+    if base in ("unsigned long", "unsigned int", "size_t", "u32", "unsigned"):
+        return f_ulong
+    return f_hex
+
+
+class Plan:
+    __slots__ = ("name", "fmts", "out_from")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        proto = _tables.prototypes.get(name)
+        over = OVERRIDES.get(name, {})
+        if proto is None:       # unknown to python-ptrace too: strace's raw form, six hex words
+            self.fmts: list[Fmt] = [f_hex] * 6
+        else:
+            self.fmts = [over.get(i) or _by_type(ct, an) for i, (ct, an) in enumerate(proto)]
+        self.out_from = OUT_FROM.get(name, len(self.fmts))
+
+    def render(self, t, args: tuple, lo: int, hi: int, ret: int | None) -> list[str]:
+        out = []
+        for i in range(lo, hi):
+            text = self.fmts[i](t, args, i, ret)
+            if text is not None:
+                out.append(text)
+        return out
+
+
+def result(name: str, ret: int | None, errnos: dict[int, tuple[str, str]]) -> str:
+    """`= value`'s value: ? for no return, -1 ENAME (message) for an error."""
+    if ret is None:
+        return "?"
+    if -4095 <= ret < 0:
+        err = -ret
+        if err in N.RESTART_CODES:
+            short, long = N.RESTART_CODES[err]
+            return f"? {short} ({long})"
+        ename, msg = errnos.get(err, (f"errno {err}", "Unknown error"))
+        return f"-1 {N.ERRNO_NAMES.get(err, ename)} ({msg})"
+    if name in HEX_RESULT:
+        return f"{ret & ((1 << 64) - 1):#x}"
+    return str(ret)
