@@ -219,6 +219,12 @@ def f_timespec(t, a, i, r):
     return f"{{tv_sec={sec}, tv_nsec={nsec}}}"
 
 
+def f_rem(t, a, i, r):
+    """A sleep's remaining time: written only when a signal cut it short
+    (a restart code); otherwise strace prints just the address."""
+    return f_timespec(t, a, i, 0) if r is not None and -r in N.RESTART_CODES else hexaddr(a[i])
+
+
 def sigset_text(mask: int) -> str:
     if mask.bit_count() > 32:
         inv = ~mask & ((1 << S.NSIG) - 1)
@@ -322,6 +328,36 @@ def f_clone(t, a, i, r):
 def f_none(t, a, i, r): return None
 
 
+def f_futex(t, a, i, r):
+    """futex's arguments: as many as its command uses, as strace prints them."""
+    uaddr, op, val, timeout, uaddr2, val3 = a
+    cmd = op & 0x7f
+    name = N.FUTEX_CMDS.get(cmd, "FUTEX_???") + ("_PRIVATE" if op & 128 else "")
+    if op & 256:
+        name += "|FUTEX_CLOCK_REALTIME"
+    out = [hexaddr(uaddr), name]
+    val, val3 = val & 0xFFFFFFFF, val3 & 0xFFFFFFFF
+    bitset = "FUTEX_BITSET_MATCH_ANY" if val3 == 0xFFFFFFFF else f"{val3:#x}"
+    ts = f_timespec(t, (timeout,), 0, None) if timeout else "NULL"
+    if cmd in (0, 11):
+        out += [str(val), ts] + ([hexaddr(uaddr2)] if cmd == 11 else [])
+    elif cmd in (6, 13):
+        out.append(ts)
+    elif cmd == 9:
+        out += [str(val), ts, bitset]
+    elif cmd == 10:
+        out += [str(val), bitset]
+    elif cmd in (3, 4, 5, 12):
+        out += [str(val), str(timeout & 0xFFFFFFFF), hexaddr(uaddr2)]
+        if cmd != 3:
+            out.append(str(val3) if cmd != 5 else f"{val3:#x}")
+    elif cmd in (1, 2):
+        out.append(str(val))
+    elif cmd not in (7, 8):
+        out += [str(val), hexaddr(timeout), hexaddr(uaddr2), f"{val3:#x}"]
+    return ", ".join(out)
+
+
 def f_sigreturn(t, a, i, r):
     """rt_sigreturn's mask, from the frame the guest returns through: its
     ucontext is at the stack pointer (the handler's ret took pretcode)."""
@@ -392,12 +428,15 @@ OVERRIDES: dict[str, dict[int, Fmt]] = {
     "sendto": {1: inbuf(2), 4: sockaddr(5)},
     "recvfrom": {1: f_outbuf, 4: sockaddr(5, at_exit_len=True)},
     "accept": {1: sockaddr(2, at_exit_len=True)}, "accept4": {1: sockaddr(2, at_exit_len=True)},
-    "nanosleep": {0: f_timespec, 1: f_timespec},
-    "clock_nanosleep": {2: f_timespec, 3: f_timespec},
+    "nanosleep": {0: f_timespec, 1: f_rem},
+    "clock_nanosleep": {0: named(N.CLOCKS), 1: lambda t, a, i, r: bits(a[i] & 0xFFFFFFFF, N.TIMER_FLAGS),
+                        2: f_timespec, 3: f_rem},
+    "clock_gettime": {0: named(N.CLOCKS), 1: f_timespec}, "clock_getres": {0: named(N.CLOCKS), 1: f_timespec},
     "prlimit64": {1: table("rlimit")},
     "fcntl": {1: table("fcntl.cmd")},
     "dup2": {0: f_int, 1: f_int},
     "clone": {0: f_clone, 1: f_none, 2: f_none, 3: f_none, 4: f_none},
+    "futex": {0: f_futex, 1: f_none, 2: f_none, 3: f_none, 4: f_none, 5: f_none},
     "rt_sigreturn": {0: f_sigreturn},
     "arch_prctl": {0: named(N.ARCH_PRCTL), 1: f_hex},
     "rseq": {1: f_hex, 3: f_hex},
@@ -410,7 +449,7 @@ OUT_FROM = {
     "read": 1, "pread64": 1, "stat": 1, "lstat": 1, "fstat": 1, "newfstatat": 2, "statx": 4,
     "readlink": 1, "readlinkat": 2, "wait4": 1, "rt_sigaction": 2, "rt_sigprocmask": 2,
     "recvfrom": 1, "accept": 1, "accept4": 1, "nanosleep": 1, "clock_nanosleep": 3,
-    "prlimit64": 3, "getdents64": 1, "getdents": 1, "uname": 0, "pipe": 0, "pipe2": 0,
+    "prlimit64": 3, "clock_gettime": 1, "clock_getres": 1, "getdents64": 1, "getdents": 1, "uname": 0, "pipe": 0, "pipe2": 0,
     "getrandom": 0, "getcwd": 0, "fstatfs": 1, "statfs": 1, "getsockname": 1,
     "getpeername": 1, "getsockopt": 3, "socketpair": 3, "sysinfo": 0, "getrusage": 1,
     "epoll_wait": 1, "times": 0, "getresuid": 0, "getresgid": 0, "getgroups": 1,

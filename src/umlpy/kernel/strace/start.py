@@ -17,7 +17,7 @@ from umlpy.kernel import printk
 from umlpy.kernel import strace
 from umlpy.kernel.strace import decode
 from umlpy.kernel.strace.names import CLASSES
-from umlpy.kernel.strace.tracer import Tracer
+from umlpy.kernel.strace.tracing import Tracer
 from umlpy.abi.syscall_nr import NUMBERS
 
 
@@ -55,6 +55,6 @@ def start(k, target: str, syscalls: str | None, pid: int | None) -> None:
         return len(proc.threads) if proc is not None else 0
 
     strace.tracer = Tracer(write, host.errno_texts(), parse_syscalls(syscalls) if syscalls is not None else None,
-                           pid, count_tasks)
+                           pid, count_tasks, lambda: k.sched.current)
     printk.pr_info(f"strace: tracing {'every process' if pid is None else f'pid {pid}'}"
                    f"{f' to {target}' if target else ''}")

@@ -20,6 +20,7 @@ from typing import Callable
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel.strace import decode as D
 from umlpy.kernel.strace.siginfo import siginfo_text
+from umlpy.kernel.task import State
 
 COLUMN = 40         # strace's -a: where "= result" starts
 
@@ -36,7 +37,8 @@ class Call:
 
 class Tracer:
     def __init__(self, write: Callable[[str], None], errnos: dict[int, tuple[str, str]],
-                 syscalls: frozenset[str] | None, pid: int | None, count_tasks: Callable[[], int]) -> None:
+                 syscalls: frozenset[str] | None, pid: int | None, count_tasks: Callable[[], int],
+                 current: Callable[[], object]) -> None:
         self.write = write
         self.errnos = errnos
         self.syscalls = syscalls        # None: all of them
@@ -44,7 +46,9 @@ class Tracer:
         self.count_tasks = count_tasks  # live traced tasks: "[pid N] " once there are two
         self.calls: dict[object, Call] = {}
         self.plans: dict[str, D.Plan] = {}
+        self.current = current          # the task whose syscall the kernel is running
         self.open: tuple[object, Call] | None = None    # the last entered call not yet printed
+        self.deferred: list[Callable[[], None]] = []    # lines due after the running call's
 
     # -- output -------------------------------------------------------------------
     def _traced(self, t) -> bool:
@@ -99,6 +103,11 @@ class Tracer:
         p = c.plan
         tail = p.render(t, c.args, p.out_from, len(p.fmts), ret) if p.out_from < len(p.fmts) else []
         self._finish(t, c, ", ".join(tail), D.result(p.name, ret, self.errnos))
+        self._flush_deferred()
+
+    def _flush_deferred(self) -> None:
+        while self.deferred:
+            self.deferred.pop(0)()
 
     def signal(self, t, sig: int, code: int, fields: tuple) -> None:
         if self._traced(t):
@@ -110,11 +119,22 @@ class Tracer:
         if not self._traced(t):
             return
         c = self.calls.pop(t, None)
-        if c is not None:
-            undecoded = c.plan.out_from < len(c.plan.fmts)    # what it would have printed at exit
-            self._finish(t, c, " <unfinished ...>" if undecoded else "", "?")
         if status & 0x7f:
             core = " (core dumped)" if status & 0x80 else ""
-            self._emit(t, f"+++ killed by {D.signame(status & 0x7f)}{core} +++")
+            line = f"+++ killed by {D.signame(status & 0x7f)}{core} +++"
         else:
-            self._emit(t, f"+++ exited with {(status >> 8) & 0xff} +++")
+            line = f"+++ exited with {(status >> 8) & 0xff} +++"
+
+        def report() -> None:
+            if c is not None:
+                undecoded = c.plan.out_from < len(c.plan.fmts)    # what it would have printed at exit
+                self._finish(t, c, " <unfinished ...>" if undecoded else "", "?")
+            self._emit(t, line)
+        cur = self.current()
+        if cur is not t and cur in self.calls and cur.state is State.KERNEL:
+            # killed by another task's syscall (kill, exit_group of a thread):
+            # strace sees the death after that call returns
+            self.deferred.append(report)
+            return
+        report()
+        self._flush_deferred()
