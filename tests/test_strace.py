@@ -104,3 +104,13 @@ def test_command_line():
     assert (p.strace, p.strace_syscalls, p.strace_pid, p.init_argv) == ("", "%file", 3, [])
     assert cmdline.parse(["strace=/tmp/t"]).strace == "/tmp/t"
     assert cmdline.parse([]).strace is None
+
+
+def test_tracer_is_off_by_default():
+    """The hooks' test is on the package's `tracer`: loading every module of
+    the tracer (as boot does) must leave it None."""
+    import importlib
+    from umlpy.kernel import strace
+    for mod in ("start", "tracing", "decode", "siginfo"):
+        importlib.import_module(f"umlpy.kernel.strace.{mod}")
+    assert strace.tracer is None

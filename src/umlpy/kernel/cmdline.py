@@ -183,15 +183,8 @@ def parse(words: list[str]) -> BootParams:
             p.eth0 = value
         elif name in ("ip", "nfsaddrs"):
             p.ip = value
-        elif name == "strace":
-            p.strace = value
-        elif name == "strace.syscalls":
-            p.strace_syscalls = value
-        elif name == "strace.pid":
-            try:
-                p.strace_pid = int(value)
-            except ValueError:
-                p.warnings.append(f"strace.pid={value}: not a number")
+        elif name in ("strace", "strace.syscalls", "strace.pid"):
+            _strace(p, name, value)
         elif _unsupported(p, w):
             pass
         elif "." in name:
@@ -202,6 +195,18 @@ def parse(words: list[str]) -> BootParams:
                 p.warnings.append(f"Unknown kernel command line parameter \"{w}\": did you mean \"{guess}\"?")
             p.init_env.append(w)
     return p
+
+
+def _strace(p: BootParams, name: str, value: str) -> None:
+    """strace=FILE, strace.syscalls=LIST, strace.pid=N (kernel/strace/start.py)."""
+    if name == "strace":
+        p.strace = value
+    elif name == "strace.syscalls":
+        p.strace_syscalls = value
+    elif value.isdigit():
+        p.strace_pid = int(value)
+    else:
+        p.warnings.append(f"strace.pid={value}: not a number")
 
 
 def _unsupported(p: BootParams, word: str) -> bool:
