@@ -22,6 +22,7 @@ from umlpy.kernel.strace import names as N
 from umlpy.kernel.strace.quote import STRLEN, buffer, cstring, hexquote, quote
 
 PATH_MAX = 4096
+ARG_MAX = 2 << 20       # what execve takes of argv and envp together
 MAX_ARGS = 32           # strace prints at most -s elements of an argv, then "..."
 # fmt(task, args, index, ret) -> text, or None to leave the argument out
 Fmt = Callable[[object, tuple, int, "int | None"], "str | None"]
@@ -267,10 +268,21 @@ def f_argv(t, a, i, r):
 
 
 def f_envp(t, a, i, r):
+    """The environment's address and how many strings it has (counted up
+    to ARG_MAX's worth of pointers, a page-sized read at a time)."""
+    if not a[i]:
+        return "NULL"
     n = 0
-    while n < 1 << 16 and (p := _read(t, a[i] + 8 * n, 8)) is not None and any(p):
-        n += 1
-    return f"{hexaddr(a[i])} /* {n} vars */" if a[i] else "NULL"
+    while n < ARG_MAX // 8:
+        chunk = t.mem.read_upto(a[i] + 8 * n, 4096)
+        words = struct.unpack(f"<{len(chunk) // 8}Q", chunk[:len(chunk) // 8 * 8])
+        if 0 in words:
+            n += words.index(0)
+            break
+        if not words:
+            break
+        n += len(words)
+    return f"{hexaddr(a[i])} /* {n} vars */"
 
 
 def sockaddr(length: int, at_exit_len: bool = False) -> Fmt:
@@ -391,6 +403,97 @@ def named(values: dict[int, str]) -> Fmt:
 
 
 def f_grnd(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, N.GRND_FLAGS)
+def f_msgflags(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, N.MSG_FLAGS)
+def f_fdflags(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, N.OPEN_FLAGS)
+def f_statx_mask(t, a, i, r): return bits(a[i] & 0xFFFFFFFF, N.STATX_MASK)
+
+
+def f_statx_flags(t, a, i, r):
+    v = a[i] & 0xFFFFFFFF
+    rest = bits(v & ~0x6000, N.AT_FLAGS, "")
+    sync = N.STATX_SYNC.get(v & 0x6000, "AT_STATX_SYNC_TYPE")
+    return f"{sync}|{rest}" if rest else sync
+
+
+def f_fdpair(t, a, i, r):
+    """pipe's and socketpair's two new fds, once the kernel stored them."""
+    data = _read(t, a[i], 8) if r == 0 else None
+    return hexaddr(a[i]) if data is None else "[{}, {}]".format(*struct.unpack("<ii", data))
+
+
+MAX_IOV = 32       # strace prints at most -s iovec elements
+
+
+def iovec(count: int, filled: bool) -> Fmt:
+    """An iovec array of args[count] elements: each buffer's data when the
+    guest passes it in (writev) or as far as the kernel filled them (readv,
+    ret bytes), else its address."""
+    def fmt(t, a, i, r):
+        n = min(a[count] & 0xFFFFFFFF, MAX_IOV)
+        raw = _read(t, a[i], 16 * n) if a[i] else None
+        if raw is None:
+            return hexaddr(a[i])
+        left = r if filled else None
+        out = []
+        for base, length in struct.iter_unpack("<QQ", raw):
+            if filled and (left is None or left < 0):
+                data = None
+            else:
+                want = length if left is None else min(length, left)
+                data = _read(t, base, min(want, STRLEN))
+                if left is not None:
+                    left -= want
+                length_shown = want
+            text = hexaddr(base) if data is None else buffer(data, length_shown)
+            out.append(f"{{iov_base={text}, iov_len={length}}}")
+        more = ", ..." if a[count] & 0xFFFFFFFF > MAX_IOV else ""
+        return "[" + ", ".join(out) + more + "]"
+    return fmt
+
+
+def f_intptr(t, a, i, r):
+    data = _read(t, a[i], 4) if a[i] else None
+    return hexaddr(a[i]) if data is None else f"[{struct.unpack('<i', data)[0]}]"
+
+
+def fdset(nfds: int) -> Fmt:
+    def fmt(t, a, i, r):
+        n = max(0, min(s32(a[nfds]), 1024))
+        data = _read(t, a[i], (n + 7) // 8) if a[i] and n else None
+        if data is None:
+            return hexaddr(a[i])
+        return "[" + " ".join(str(fd) for fd in range(n) if data[fd // 8] >> (fd % 8) & 1) + "]"
+    return fmt
+
+
+def f_timeval(t, a, i, r):
+    data = _read(t, a[i], 16) if a[i] else None
+    if data is None:
+        return hexaddr(a[i])
+    sec, usec = struct.unpack("<qq", data)
+    return f"{{tv_sec={sec}, tv_usec={usec}}}"
+
+
+def f_epoll_event(t, a, i, r):
+    data = _read(t, a[i], 12) if a[i] else None
+    if data is None:
+        return hexaddr(a[i])
+    events, u64 = struct.unpack("<IQ", data)
+    return f"{{events={bits(events, N.EPOLL_EVENTS)}, data={{u32={u64 & 0xFFFFFFFF}, u64={u64}}}}}"
+
+
+def _rlim(v: int) -> str:
+    if v == N.RLIM_INFINITY:
+        return "RLIM64_INFINITY"
+    return f"{v // 1024}*1024" if v and v % 1024 == 0 else str(v)
+
+
+def f_rlimit(t, a, i, r):
+    data = _read(t, a[i], 16) if a[i] and (r is None or r == 0) else None
+    if data is None:
+        return hexaddr(a[i])
+    cur, max_ = struct.unpack("<QQ", data)
+    return f"{{rlim_cur={_rlim(cur)}, rlim_max={_rlim(max_)}}}"
 
 
 # -- plans ----------------------------------------------------------------------
@@ -408,7 +511,6 @@ OVERRIDES: dict[str, dict[int, Fmt]] = {
     "write": {1: inbuf(2)}, "pwrite64": {1: inbuf(2)},
     "stat": {1: f_stat}, "lstat": {1: f_stat}, "fstat": {1: f_stat},
     "newfstatat": {0: f_dirfd, 2: f_stat, 3: f_atflags},
-    "statx": {0: f_dirfd, 2: f_atflags, 3: f_hex},
     "faccessat": {1: f_path, 2: f_access}, "faccessat2": {1: f_path, 2: f_access, 3: f_atflags},
     "access": {1: f_access},
     "readlink": {1: f_outbuf}, "readlinkat": {0: f_dirfd, 1: f_path, 2: f_outbuf},
@@ -425,14 +527,11 @@ OVERRIDES: dict[str, dict[int, Fmt]] = {
     "rt_sigprocmask": {0: table("how"), 1: f_sigset, 2: f_sigset},
     "socket": {0: f_family, 1: f_socktype, 2: f_int},
     "connect": {1: sockaddr(2)}, "bind": {1: sockaddr(2)},
-    "sendto": {1: inbuf(2), 4: sockaddr(5)},
-    "recvfrom": {1: f_outbuf, 4: sockaddr(5, at_exit_len=True)},
     "accept": {1: sockaddr(2, at_exit_len=True)}, "accept4": {1: sockaddr(2, at_exit_len=True)},
     "nanosleep": {0: f_timespec, 1: f_rem},
     "clock_nanosleep": {0: named(N.CLOCKS), 1: lambda t, a, i, r: bits(a[i] & 0xFFFFFFFF, N.TIMER_FLAGS),
                         2: f_timespec, 3: f_rem},
     "clock_gettime": {0: named(N.CLOCKS), 1: f_timespec}, "clock_getres": {0: named(N.CLOCKS), 1: f_timespec},
-    "prlimit64": {1: table("rlimit")},
     "fcntl": {1: table("fcntl.cmd")},
     "dup2": {0: f_int, 1: f_int},
     "clone": {0: f_clone, 1: f_none, 2: f_none, 3: f_none, 4: f_none},
@@ -443,16 +542,33 @@ OVERRIDES: dict[str, dict[int, Fmt]] = {
     "ioctl": {1: named(N.IOCTLS), 2: f_hex},
     "getrandom": {0: f_random, 2: f_grnd},
     "uname": {0: f_utsname},
+    "pipe": {0: f_fdpair}, "pipe2": {0: f_fdpair, 1: f_fdflags},
+    "socketpair": {0: f_family, 1: f_socktype, 2: f_int, 3: f_fdpair},
+    "recvfrom": {1: f_outbuf, 3: f_msgflags, 4: sockaddr(5, at_exit_len=True)},
+    "sendto": {1: inbuf(2), 3: f_msgflags, 4: sockaddr(5)},
+    "sendmsg": {2: f_msgflags}, "recvmsg": {2: f_msgflags},
+    "getrlimit": {0: table("rlimit"), 1: f_rlimit}, "setrlimit": {0: table("rlimit"), 1: f_rlimit},
+    "prlimit64": {1: table("rlimit"), 2: f_rlimit, 3: f_rlimit},
+    "getrusage": {0: named(N.RUSAGE_WHO)},
+    "statx": {0: f_dirfd, 2: f_statx_flags, 3: f_statx_mask},
+    "dup3": {2: f_fdflags},
+    "readv": {1: iovec(2, True)}, "writev": {1: iovec(2, False)},
+    "preadv": {1: iovec(2, True), 3: f_long, 4: f_none},
+    "pwritev": {1: iovec(2, False), 3: f_long, 4: f_none},
+    "getsockname": {1: sockaddr(2, at_exit_len=True), 2: f_intptr},
+    "getpeername": {1: sockaddr(2, at_exit_len=True), 2: f_intptr},
+    "select": {1: fdset(0), 2: fdset(0), 3: fdset(0), 4: f_timeval},
+    "epoll_ctl": {1: named(N.EPOLL_CTL), 3: f_epoll_event},
 }
 # the first argument printed at exit, as strace's decoders split them
 OUT_FROM = {
-    "read": 1, "pread64": 1, "stat": 1, "lstat": 1, "fstat": 1, "newfstatat": 2, "statx": 4,
+    "read": 1, "pread64": 1, "readv": 1, "preadv": 1, "stat": 1, "lstat": 1, "fstat": 1, "newfstatat": 2, "statx": 4,
     "readlink": 1, "readlinkat": 2, "wait4": 1, "rt_sigaction": 2, "rt_sigprocmask": 2,
     "recvfrom": 1, "accept": 1, "accept4": 1, "nanosleep": 1, "clock_nanosleep": 3,
     "prlimit64": 3, "clock_gettime": 1, "clock_getres": 1, "getdents64": 1, "getdents": 1, "uname": 0, "pipe": 0, "pipe2": 0,
     "getrandom": 0, "getcwd": 0, "fstatfs": 1, "statfs": 1, "getsockname": 1,
     "getpeername": 1, "getsockopt": 3, "socketpair": 3, "sysinfo": 0, "getrusage": 1,
-    "epoll_wait": 1, "times": 0, "getresuid": 0, "getresgid": 0, "getgroups": 1,
+    "epoll_wait": 1, "times": 0, "getrlimit": 1, "getresuid": 0, "getresgid": 0, "getgroups": 1,
 }
 HEX_RESULT = {"mmap", "mremap", "brk", "shmat"}
 # syscalls newer than python-ptrace's prototypes: (type, name) as its tables write them
@@ -467,6 +583,11 @@ EXTRA_PROTOTYPES = {
     "close_range": (("unsigned int", "fd"), ("unsigned int", "max_fd"), ("unsigned int", "flags")),
     "rt_sigreturn": (("struct rt_sigframe *", "frame"),),
 }
+
+
+# formatters of what the kernel writes (printed at exit)
+WRITTEN_BY_KERNEL = {f_path, f_str, f_stat, f_sigaction, f_sigset, f_timespec, f_utsname, f_fdpair,
+                     f_rlimit}
 
 
 class _Tables:
@@ -529,8 +650,12 @@ class Plan:
 
     def render(self, t, args: tuple, lo: int, hi: int, ret: int | None) -> list[str]:
         out = []
+        failed = ret is not None and -4095 <= ret < 0 and -ret not in N.RESTART_CODES
         for i in range(lo, hi):
-            text = self.fmts[i](t, args, i, ret)
+            fmt = self.fmts[i]
+            if failed and fmt in WRITTEN_BY_KERNEL:
+                fmt = f_ptr         # a failed call wrote nothing there: its address, as strace
+            text = fmt(t, args, i, ret)
             if text is not None:
                 out.append(text)
         return out

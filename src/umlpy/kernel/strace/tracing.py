@@ -15,14 +15,28 @@ short with `<unfinished ...>`, and the waiting call's exit then prints
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from umlpy.abi.syscall_nr import NAMES
+from umlpy.kernel import printk
 from umlpy.kernel.strace import decode as D
 from umlpy.kernel.strace.siginfo import siginfo_text
 from umlpy.kernel.task import State
 
 COLUMN = 40         # strace's -a: where "= result" starts
+
+
+def guarded(hook: Callable) -> Callable:
+    """A bug in the tracer is an oops in the log, never the guest's
+    syscall failing or its task dying: the trace just misses a line."""
+    @functools.wraps(hook)
+    def run(self, *args) -> None:
+        try:
+            hook(self, *args)
+        except Exception as exc:
+            printk.oops(f"strace: {hook.__name__}", exc)
+    return run
 
 
 class Call:
@@ -82,6 +96,7 @@ class Tracer:
         self._emit(t, line + " " * max(0, COLUMN - width) + "= " + result, c)
 
     # -- hooks ------------------------------------------------------------------------
+    @guarded
     def enter(self, t, nr: int, args: tuple) -> None:
         if not self._traced(t):
             return
@@ -96,6 +111,7 @@ class Tracer:
         self.calls[t] = c
         self.open = (t, c)
 
+    @guarded
     def leave(self, t, ret: int | None) -> None:
         c = self.calls.pop(t, None)
         if c is None:
@@ -109,10 +125,12 @@ class Tracer:
         while self.deferred:
             self.deferred.pop(0)()
 
+    @guarded
     def signal(self, t, sig: int, code: int, fields: tuple) -> None:
         if self._traced(t):
             self._emit(t, f"--- {D.signame(sig)} {siginfo_text(sig, code, fields)} ---")
 
+    @guarded
     def exited(self, t, status: int) -> None:
         """t is gone: a call it never returned from ends with `= ?`, then
         how it ended (a wait status)."""
