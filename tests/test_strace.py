@@ -59,13 +59,15 @@ def test_lines_match_the_host_strace(tmp_path):
 
 
 def test_blocking_call_is_unfinished_then_resumed(tmp_path):
-    trace = _traced(tmp_path, "strace.syscalls=wait4,write,exit_group", script="(echo hi); echo done")
+    """The shell waits for a subshell that first sleeps (so that the wait
+    has begun): the child's lines cut the wait, which resumes after its exit."""
+    trace = _traced(tmp_path, "strace.syscalls=wait4,write,exit_group", script="(sleep 0.3; echo hi); echo done")
     lines = trace.splitlines()
     cut = lines.index("[pid     1] wait4(-1,  <unfinished ...>")
     child = lines.index('[pid     2] write(1, "hi\\n", 3)         = 3')
-    assert cut < child < lines.index("[pid     2] +++ exited with 0 +++")
+    gone = lines.index("[pid     2] +++ exited with 0 +++")
     resumed = next(i for i, x in enumerate(lines) if x.startswith("[pid     1] <... wait4 resumed>"))
-    assert resumed > child
+    assert cut < child < gone < resumed
     assert lines[resumed].endswith("[{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL) = 2")
     assert lines[resumed + 1] == ("[pid     1] --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=2, "
                                   "si_uid=0, si_status=0, si_utime=0, si_stime=0} ---")
@@ -114,3 +116,17 @@ def test_tracer_is_off_by_default():
     for mod in ("start", "tracing", "decode", "siginfo"):
         importlib.import_module(f"umlpy.kernel.strace.{mod}")
     assert strace.tracer is None
+
+
+def test_interrupted_call_and_its_restart_code(tmp_path):
+    """A signal cuts a wait: `= ? ERESTARTSYS`, the signal, then the handler's
+    return (EINTR for a handler without SA_RESTART), as strace shows them."""
+    trace = _traced(tmp_path, "strace.pid=1", "strace.syscalls=wait4,rt_sigreturn",
+                    script='trap "echo got" USR1; (sleep 0.5; kill -USR1 1) & sleep 2; echo end')
+    lines = trace.splitlines()
+    i = next(i for i, x in enumerate(lines) if "ERESTARTSYS" in x)
+    assert re.fullmatch(r"wait4\(-1, 0x[0-9a-f]+, 0, NULL\) += \? ERESTARTSYS "
+                        r"\(To be restarted if SA_RESTART is set\)", lines[i])
+    assert lines[i + 1] == "--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid=2, si_uid=0} ---"
+    assert re.fullmatch(r"rt_sigreturn\(\{mask=\[\]\}\) += -1 EINTR \(Interrupted system call\)", lines[i + 2])
+    assert lines[-1] == "+++ exited with 0 +++"
