@@ -212,12 +212,24 @@ def wait_status(st: int) -> str:
     return f"WIFSIGNALED(s) && WTERMSIG(s) == {signame(st & 0x7f)}{core}"
 
 
-def f_timespec(t, a, i, r):
-    data = _read(t, a[i], 16) if r is None or r >= 0 else None
-    if data is None:
-        return hexaddr(a[i])
-    sec, nsec = struct.unpack("<qq", data)
-    return f"{{tv_sec={sec}, tv_nsec={nsec}}}"
+def struct_arg(layout: str, render: Callable[..., str]) -> Fmt:
+    """A struct at the argument's address, unpacked with `layout` and
+    rendered; its address when it cannot be read (a failed call's output
+    is not read at all: Plan.render prints its address)."""
+    size = struct.calcsize(layout)
+
+    def fmt(t, a, i, r):
+        data = _read(t, a[i], size) if a[i] else None
+        return hexaddr(a[i]) if data is None else render(*struct.unpack(layout, data))
+    return fmt
+
+
+f_timespec = struct_arg("<qq", lambda sec, nsec: f"{{tv_sec={sec}, tv_nsec={nsec}}}")
+f_timeval = struct_arg("<qq", lambda sec, usec: f"{{tv_sec={sec}, tv_usec={usec}}}")
+f_sigset = struct_arg("<Q", lambda mask: sigset_text(mask))
+f_epoll_event = struct_arg("<IQ", lambda ev, data: f"{{events={bits(ev, N.EPOLL_EVENTS)}, "
+                                                    f"data={{u32={data & 0xFFFFFFFF}, u64={data}}}}}")
+f_rlimit = struct_arg("<QQ", lambda cur, max_: f"{{rlim_cur={_rlim(cur)}, rlim_max={_rlim(max_)}}}")
 
 
 def f_rem(t, a, i, r):
@@ -231,11 +243,6 @@ def sigset_text(mask: int) -> str:
         inv = ~mask & ((1 << S.NSIG) - 1)
         return "~[" + " ".join(signame(s)[3:] for s in range(1, S.NSIG + 1) if inv & S.sigbit(s)) + "]"
     return "[" + " ".join(signame(s)[3:] for s in range(1, S.NSIG + 1) if mask & S.sigbit(s)) + "]"
-
-
-def f_sigset(t, a, i, r):
-    data = _read(t, a[i], 8) if r is None or r >= 0 else None
-    return hexaddr(a[i]) if data is None else sigset_text(struct.unpack("<Q", data)[0])
 
 
 def f_sigaction(t, a, i, r):
@@ -466,34 +473,10 @@ def fdset(nfds: int) -> Fmt:
     return fmt
 
 
-def f_timeval(t, a, i, r):
-    data = _read(t, a[i], 16) if a[i] else None
-    if data is None:
-        return hexaddr(a[i])
-    sec, usec = struct.unpack("<qq", data)
-    return f"{{tv_sec={sec}, tv_usec={usec}}}"
-
-
-def f_epoll_event(t, a, i, r):
-    data = _read(t, a[i], 12) if a[i] else None
-    if data is None:
-        return hexaddr(a[i])
-    events, u64 = struct.unpack("<IQ", data)
-    return f"{{events={bits(events, N.EPOLL_EVENTS)}, data={{u32={u64 & 0xFFFFFFFF}, u64={u64}}}}}"
-
-
 def _rlim(v: int) -> str:
     if v == N.RLIM_INFINITY:
         return "RLIM64_INFINITY"
     return f"{v // 1024}*1024" if v and v % 1024 == 0 else str(v)
-
-
-def f_rlimit(t, a, i, r):
-    data = _read(t, a[i], 16) if a[i] and (r is None or r == 0) else None
-    if data is None:
-        return hexaddr(a[i])
-    cur, max_ = struct.unpack("<QQ", data)
-    return f"{{rlim_cur={_rlim(cur)}, rlim_max={_rlim(max_)}}}"
 
 
 # -- plans ----------------------------------------------------------------------
