@@ -12,7 +12,7 @@ import pytest
 from conftest import PATH_ENV, PROGS, boot
 
 # the syscalls whose lines must be the host strace's, byte for byte
-COMPARED = "open,openat,read,write,close,fstat,newfstatat,lseek,kill,exit_group"
+COMPARED = "open,openat,read,write,close,fstat,newfstatat,lseek,poll,kill,exit_group"
 
 
 def _normalized(text: str) -> list[str]:
@@ -55,6 +55,8 @@ def test_lines_match_the_host_strace(tmp_path):
     assert 'read(3, "\\t\\"quoted\\\\\\" \\v\\f\\r\\0001\\0a\\377~\\177 en", 24) = 24' in want
     assert 'open("t_strace.missing", O_RDONLY) = -1 ENOENT (No such file or directory)' in want
     assert "--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid=PID, si_uid=UID} ---" in want
+    assert "poll([{fd=3, events=POLLIN|POLLOUT}, {fd=4, events=POLLIN}], 2, 0) = 1 ([{fd=3, revents=POLLIN|POLLOUT}])" in want
+    assert "poll([{fd=4, events=POLLIN}], 1, 0) = 0 (Timeout)" in want
     assert want[-2:] == ["exit_group(0) = ?", "+++ exited with 0 +++"]
 
 
@@ -87,6 +89,8 @@ def test_class_filters(tmp_path):
     assert names and names <= CLASSES["file"] | CLASSES["network"], names
     assert {"openat", "execve", "socket", "bind"} <= names
     assert '{sa_family=AF_UNIX, sun_path="/tmp/dg1"}' in trace
+    everything_but = _traced(tmp_path, "strace.syscalls=!write,%file", script="cat /etc/hostname")
+    assert "close(3) " in everything_but and "write(" not in everything_but and "openat(" not in everything_but
 
 
 def test_pid_filter_to_the_console():

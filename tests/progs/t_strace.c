@@ -1,11 +1,12 @@
 /* A subject for the guest syscall tracer (tests/test_strace.py): the
  * syscalls whose trace lines must be byte-identical to the host strace's
- * (open/openat, read, write, close, fstat, lseek, kill, exit_group), with
+ * (open/openat, read, write, close, fstat, lseek, poll, kill, exit_group), with
  * strings past strace's -s 32, every escape strace uses, errors, a
  * signal delivered to a handler, and the exit.  Its own output is one
  * line, so it also runs as a plain differential program. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,7 +27,8 @@ int main(int argc, char **argv)
     char buf[4096];
     struct stat st;
     struct sigaction sa;
-    int fd;
+    struct pollfd pfd[2];
+    int fd, p[2];
 
     if (chdir(argc > 1 ? argv[1] : ".") != 0)
         return 1;
@@ -44,6 +46,15 @@ int main(int argc, char **argv)
     read(fd, buf, 24);
     lseek(fd, -6, SEEK_END);
     read(fd, buf, 6);
+    pipe(p);
+    pfd[0].fd = fd;
+    pfd[0].events = POLLIN | POLLOUT;
+    pfd[1].fd = p[0];
+    pfd[1].events = POLLIN;
+    poll(pfd, 2, 0);
+    poll(pfd + 1, 1, 0);
+    close(p[0]);
+    close(p[1]);
     close(fd);
     syscall(SYS_open, "t_strace.missing", O_RDONLY);
     syscall(SYS_open, "t_strace.new", O_RDWR | O_CREAT | O_EXCL | O_APPEND, 0600);

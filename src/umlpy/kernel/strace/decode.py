@@ -473,6 +473,34 @@ def fdset(nfds: int) -> Fmt:
     return fmt
 
 
+MAX_POLLFDS = 32     # strace prints at most -s elements, then "..."
+
+
+def _pollfds(t, addr: int, n: int) -> list[tuple[int, int, int]] | None:
+    data = _read(t, addr, 8 * min(n, MAX_POLLFDS)) if addr else None
+    return None if data is None else list(struct.iter_unpack("<ihh", data))
+
+
+def f_pollfds(t, a, i, r):
+    """poll's array as the guest passes it in: [{fd=3, events=POLLIN}]."""
+    n = a[i + 1] & 0xFFFFFFFF
+    fds = _pollfds(t, a[i], n)
+    if fds is None:
+        return hexaddr(a[i])
+    more = ", ..." if n > MAX_POLLFDS else ""
+    return "[" + ", ".join(f"{{fd={fd}, events={bits(ev & 0xFFFF, N.POLL_EVENTS)}}}"
+                           for fd, ev, _ in fds) + more + "]"
+
+
+def poll_result(t, a: tuple, ret: int) -> str:
+    """What follows poll's result: the fds that have events, or Timeout."""
+    if ret == 0:
+        return " (Timeout)"
+    fds = _pollfds(t, a[0], a[1] & 0xFFFFFFFF) or []
+    ready = [f"{{fd={fd}, revents={bits(rev & 0xFFFF, N.POLL_EVENTS)}}}" for fd, _, rev in fds if rev]
+    return f" ([{', '.join(ready)}])"
+
+
 def _rlim(v: int) -> str:
     if v == N.RLIM_INFINITY:
         return "RLIM64_INFINITY"
@@ -542,7 +570,10 @@ OVERRIDES: dict[str, dict[int, Fmt]] = {
     "getpeername": {1: sockaddr(2, at_exit_len=True), 2: f_intptr},
     "select": {1: fdset(0), 2: fdset(0), 3: fdset(0), 4: f_timeval},
     "epoll_ctl": {1: named(N.EPOLL_CTL), 3: f_epoll_event},
+    "poll": {0: f_pollfds},
 }
+# what some results are followed by, for a call that succeeded
+RESULT_DETAIL: dict[str, Callable[[object, tuple, int], str]] = {"poll": poll_result}
 # the first argument printed at exit, as strace's decoders split them
 OUT_FROM = {
     "read": 1, "pread64": 1, "readv": 1, "preadv": 1, "stat": 1, "lstat": 1, "fstat": 1, "newfstatat": 2, "statx": 4,
@@ -644,8 +675,9 @@ class Plan:
         return out
 
 
-def result(name: str, ret: int | None, errnos: dict[int, tuple[str, str]]) -> str:
-    """`= value`'s value: ? for no return, -1 ENAME (message) for an error."""
+def result(t, name: str, args: tuple, ret: int | None, errnos: dict[int, tuple[str, str]]) -> str:
+    """`= value`'s value: ? for no return, -1 ENAME (message) for an error,
+    and for some calls what they found (poll's ready fds)."""
     if ret is None:
         return "?"
     if -4095 <= ret < 0:
@@ -657,4 +689,5 @@ def result(name: str, ret: int | None, errnos: dict[int, tuple[str, str]]) -> st
         return f"-1 {N.ERRNO_NAMES.get(err, ename)} ({msg})"
     if name in HEX_RESULT:
         return f"{ret & ((1 << 64) - 1):#x}"
-    return str(ret)
+    detail = RESULT_DETAIL.get(name)
+    return str(ret) + (detail(t, args, ret) if detail is not None else "")

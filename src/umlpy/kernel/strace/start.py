@@ -2,8 +2,9 @@
 
     strace                  trace to the kernel log (the console), as printk
     strace=FILE             trace to the host file FILE (truncated)
-    strace.syscalls=LIST    only these syscalls: names and strace's classes
-                            (%file %network/%net %process %signal %memory %ipc)
+    strace.syscalls=LIST    only these syscalls: names, all, and strace's classes
+                            (%file %network/%net %process %signal %memory %ipc);
+                            !LIST: all but these
     strace.pid=N            only the process with pid N (all its threads),
                             as strace -p N
 
@@ -22,16 +23,20 @@ from umlpy.abi.syscall_nr import NUMBERS
 
 
 def parse_syscalls(spec: str) -> frozenset[str]:
-    """strace -e trace=LIST: names and %classes; unknown ones are logged."""
+    """strace -e trace=LIST: names and %classes, `all`, or `!LIST` for all
+    but those; unknown ones are logged."""
+    negate = spec.startswith("!")
     out: set[str] = set()
-    for word in filter(None, spec.split(",")):
+    for word in filter(None, spec.removeprefix("!").split(",")):
         if word.startswith("%") and word[1:] in CLASSES:
             out |= CLASSES[word[1:]]
+        elif word == "all":
+            out |= set(NUMBERS)
         elif word in NUMBERS:
             out.add(word)
         else:
             printk.pr_warn(f"strace.syscalls: unknown syscall or class {word!r}")
-    return frozenset(out)
+    return frozenset(set(NUMBERS) - out if negate else out)
 
 
 def start(k, target: str, syscalls: str | None, pid: int | None) -> None:

@@ -118,7 +118,7 @@ class Tracer:
             return
         p = c.plan
         tail = p.render(t, c.args, p.out_from, len(p.fmts), ret) if p.out_from < len(p.fmts) else []
-        self._finish(t, c, ", ".join(tail), D.result(p.name, ret, self.errnos))
+        self._finish(t, c, ", ".join(tail), D.result(t, p.name, c.args, ret, self.errnos))
         self._flush_deferred()
 
     def _flush_deferred(self) -> None:
