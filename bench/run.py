@@ -5,7 +5,12 @@ Builds ../shared/anchors/src/bench_*.c (gcc -static -O2), runs them natively,
 inside umlpy (booted from an ext2 disk image with the binaries under /bench,
 made as run-uml.sh makes UML's) and inside real UML (../shared/anchors/run-uml.sh, when Debian's user-mode-linux is
 installed), every side pinned to the same CPU in the same run, and prints
-one table with the ratios.  Never a test: figures go to docs/performance.md.
+one table with the ratios, then getpid's cost over the native futex
+ping-pong (bench/src/bench_futex.c, run natively only: the floor any trap
+design is measured against).  Also: a whole-program figure (make -j1 of a
+small C project with the Debian image's make and gcc) and the host CPU an
+idle guest costs (bench/idle.py).  Never a test: figures go to
+docs/performance.md.
 """
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
+
+from idle import blocked_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 ANCHORS = ROOT.parent / "shared" / "anchors"
@@ -26,7 +34,9 @@ IMAGE = ROOT / "linux-um"
 BENCHES = ["getpid", "fork", "exec", "pipe", "file", "stat"]
 OWN = ["unix", "net"]          # bench/src/: figures the anchors do not have
 EXT4 = "ext4"                  # bench/src/bench_ext4.c: issue 14's figures, on an ext4 disk
-FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us", False),
+NATIVE_ONLY = ["futex"]        # bench/src/: floors measured on the host alone
+FIGURES = [("futex_rt_us", "native futex ping-pong round trip between two processes, us", False),
+           ("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us", False),
            ("exec_us", "fork+execve(busybox true)+wait, us", False),
            ("pipe_rt_us", "pipe round trip, us", False),
            ("file_write_fsync_MBps", "64 MiB write+fsync, MB/s", True),
@@ -47,6 +57,10 @@ FIGURES = [("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us",
            ("deb_bash_true_s", "Debian: bash -c true, s (boot subtracted)", False),
            ("deb_python_pass_s", "Debian: python3 -c pass, s (boot subtracted)", False),
            ("deb_fork_exec_s", "Debian: find -exec /bin/true (~100 dynamic fork+exec), s", False),
+           ("deb_make_s", "Debian: make -j1 of a small C project (10 files, gcc -O2), s", False),
+           ("idle_read_cpu_s", "idle: host CPU over 10 s of a guest blocked in read(console), s", False),
+           ("idle_poll_cpu_s", "idle: host CPU over 10 s of a guest blocked in poll(no timeout), s", False),
+           ("idle_sleep_cpu_s", "idle: host CPU over 10 s of a guest in nanosleep, s", False),
            ("userland_s", "boot to first userland line, s", False)]
 
 
@@ -69,7 +83,7 @@ def build() -> None:
         src = ANCHORS / "src" / f"bench_{b}.c"
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
             subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
-    for name in OWN + [EXT4]:
+    for name in OWN + [EXT4] + NATIVE_ONLY:
         extra = BUILD / "bin" / f"bench_{name}"
         src = ROOT / "bench" / "src" / f"bench_{name}.c"
         if not extra.exists() or extra.stat().st_mtime < src.stat().st_mtime:
@@ -143,13 +157,15 @@ def native(cpu: int) -> dict[str, float]:
             [str(bin_ / "bench_exec"), "500", str(busybox)], [str(bin_ / "bench_pipe")],
             [str(bin_ / "bench_file"), "64", str(work / "f.dat")],
             [str(bin_ / "bench_stat"), "20000", str(work / "s.dat")],
-            [str(bin_ / "bench_unix")], [str(bin_ / "bench_net")]]
+            [str(bin_ / "bench_unix")], [str(bin_ / "bench_net")], [str(bin_ / "bench_futex")]]
     for c in cmds:
         r = subprocess.run(["taskset", "-c", str(cpu), *c], capture_output=True, text=True, cwd=work)
         res.update(parse(r.stdout))
     p = _python_pass(["taskset", "-c", str(cpu), str(PYTHON), "-I", "-c", "pass"])
     if p is not None:
         res["python_pass_s"] = p
+    t_idle = str(ROOT / "rootfs" / "tree" / "t" / "bin" / "t_idle")
+    res.update(idle_figures(lambda mode: ["taskset", "-c", str(cpu), t_idle, mode]))
     return res
 
 
@@ -177,7 +193,28 @@ def umlpy(cpu: int) -> dict[str, float]:
         res["python_pass_s"] = max(0.0, p - statistics.median(boots))
     if boots:
         res["userland_s"] = statistics.median(boots)
+    res.update(idle_figures(guest_idle(base)))
     return res
+
+
+IDLE_MODES = ["read", "poll", "sleep"]      # tests/progs/t_idle.c's ways to block
+IDLE_WINDOW_S = 10
+
+
+def idle_figures(command: Callable[[str], list[str]]) -> dict[str, float]:
+    """Host CPU time over IDLE_WINDOW_S of t_idle blocked in each of its
+    ways (run by command(mode)), its input an open, silent pipe."""
+    return {f"idle_{mode}_cpu_s": blocked_cpu(command(mode), IDLE_WINDOW_S) for mode in IDLE_MODES}
+
+
+def guest_idle(base: list[str], cow: Path | None = None) -> Callable[[str], list[str]]:
+    """The command that boots base with t_idle MODE as init (the COW file
+    of base's disk, if any, made afresh: a killed UML leaves its own)."""
+    def command(mode: str) -> list[str]:
+        if cow is not None:
+            cow.unlink(missing_ok=True)
+        return base + ["init=/t/bin/t_idle", "--", mode]
+    return command
 
 
 def uml(cpu: int) -> dict[str, float]:
@@ -209,14 +246,16 @@ def uml(cpu: int) -> dict[str, float]:
         cow = BUILD / "uml_extra.cow"
         cow.unlink(missing_ok=True)
         (BUILD / "uml_dir").mkdir(exist_ok=True)
+        ubase = ["taskset", "-c", str(cpu), "env", f"LD_PRELOAD={shim}", "/usr/bin/linux.uml",
+                 f"uml_dir={BUILD / 'uml_dir'}", f"ubd0={cow},{BUILD / 'root.img'}",
+                 "root=/dev/ubda", "mem=256M", "con0=fd:0,fd:1", "con=null", "quiet"]
         for name in OWN:
             cow.unlink(missing_ok=True)
-            r = subprocess.run(["taskset", "-c", str(cpu), "env", f"LD_PRELOAD={shim}", "/usr/bin/linux.uml",
-                                f"uml_dir={BUILD / 'uml_dir'}", f"ubd0={cow},{BUILD / 'root.img'}",
-                                "root=/dev/ubda", "mem=256M", "con0=fd:0,fd:1", "con=null", "quiet",
-                                f"init=/bench/bench_{name}"],
+            r = subprocess.run(ubase + [f"init=/bench/bench_{name}"],
                                capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
             res.update(parse(r.stdout))
+        res.update(idle_figures(guest_idle(ubase, cow)))
+        cow.unlink(missing_ok=True)
     if "uml_userland_s" in res:
         res["userland_s"] = res["uml_userland_s"]
     return res
@@ -280,6 +319,8 @@ def debian(cpu: int) -> tuple[dict[str, float], dict[str, float], dict[str, floa
         print("Debian figures skipped: build the image with rootfs/debian.sh", file=sys.stderr)
         return {}, {}, {}
     nat, ump, um = {}, {}, {}
+    ubase: list[str] | None = None      # UML's command, when it runs here
+    uidle = 0.0
     for key, cmd in DEB_CMDS.items():
         nat[key] = _median_time(["taskset", "-c", str(cpu), "chroot", str(DEBIAN / "tree"), *cmd, *UML_TAIL])
     base = ["taskset", "-c", str(cpu), str(UMLPY), str(IMAGE), f"ubd0={img}", "quiet", f"umlpy_cpu={cpu}"]
@@ -297,7 +338,96 @@ def debian(cpu: int) -> tuple[dict[str, float], dict[str, float], dict[str, floa
         uidle = _median_time(ubase + ["init=/bin/true"])
         for key, cmd in DEB_CMDS.items():
             um[key] = max(0.0, _median_time(ubase + [f"init={cmd[0]}", "--", *cmd[1:]]) - uidle)
+    n, u, m = debian_make(cpu, base, ubase)
+    for side, value, boot in ((nat, n, 0.0), (ump, u, idle), (um, m, uidle)):
+        if value is not None:
+            side["deb_make_s"] = max(0.0, value - boot)
     return nat, ump, um
+
+
+MAKE_MODULES = 9        # plus main.c: the small C project of deb_make_s
+# init's arguments reach it as kernel command-line words, which hold no
+# spaces (UML's rule): bash -c's script separates its words with ${IFS}
+MAKE = "env PATH=/usr/bin:/bin TMPDIR=/mnt make -s -B -j1 -C /mnt && echo deb_make_ok"
+MAKE_SCRIPT = "${IFS}".join(f"mount /dev/ubdb /mnt && {MAKE}; umount /mnt".split())
+
+
+def c_project(dst: Path) -> None:
+    """A small C project for `make -j1`: MAKE_MODULES modules of a dozen
+    functions each (loops, switches, library calls: work for gcc -O2), a
+    main.c calling them, one header, a Makefile with a pattern rule."""
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+    names = [f"mod{i}" for i in range(MAKE_MODULES)]
+    header = ["#include <stddef.h>", "#include <stdint.h>"]
+    for m in names:
+        header += [f"uint64_t {m}_f{j}(const char *s, size_t n, uint64_t seed);" for j in range(12)]
+        header.append(f"uint64_t {m}_all(const char *s, size_t n);")
+    (dst / "proj.h").write_text("\n".join(header) + "\n")
+    for i, m in enumerate(names):
+        body = ["#include <stdio.h>", "#include <stdlib.h>", "#include <string.h>", '#include "proj.h"', ""]
+        for j in range(12):
+            body += [f"uint64_t {m}_f{j}(const char *s, size_t n, uint64_t seed)", "{",
+                     f"    uint64_t h = seed ^ {i * 131 + j}u, t[16] = {{0}};",
+                     "    char buf[64];",
+                     "    for (size_t k = 0; k < n; k++) {",
+                     "        switch ((s[k] + k) & 7) {",
+                     *[f"        case {c}: h = (h << {c + 1}) ^ (h >> {7 - c}) ^ (uint64_t)s[k] * {j * 8 + c + 3}u; break;"
+                       for c in range(8)],
+                     "        }",
+                     "        t[k & 15] += h;",
+                     "    }",
+                     "    for (int r = 0; r < 16; r++)",
+                     "        for (int q = r + 1; q < 16; q++)",
+                     "            if (t[q] < t[r]) { uint64_t x = t[q]; t[q] = t[r]; t[r] = x; }",
+                     f'    snprintf(buf, sizeof buf, "%s-{j}-%llu", s, (unsigned long long)t[{j}]);',
+                     "    return h + t[0] + strlen(buf) + strtoull(buf + n + 3, NULL, 10);",
+                     "}", ""]
+        body += [f"uint64_t {m}_all(const char *s, size_t n)", "{", "    uint64_t h = 0;",
+                 *[f"    h += {m}_f{j}(s, n, h);" for j in range(12)], "    return h;", "}"]
+        (dst / f"{m}.c").write_text("\n".join(body) + "\n")
+    (dst / "main.c").write_text("\n".join(
+        ["#include <stdio.h>", "#include <string.h>", '#include "proj.h"', "", "int main(int argc, char **argv)",
+         "{", '    const char *s = argc > 1 ? argv[1] : "umlpy";', "    uint64_t h = 0;",
+         *[f"    h += {m}_all(s, strlen(s));" for m in names],
+         '    printf("%llu\\n", (unsigned long long)h);', "    return 0;", "}"]) + "\n")
+    objs = " ".join(f"{m}.o" for m in ["main", *names])
+    (dst / "Makefile").write_text(f"CC = gcc\nCFLAGS = -O2 -Wall\nOBJS = {objs}\n\n"
+                                  "prog: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n\n"
+                                  "%.o: %.c proj.h\n\t$(CC) $(CFLAGS) -c $<\n")
+
+
+def debian_make(cpu: int, umlpy_base: list[str],
+                uml_base: list[str] | None) -> tuple[float | None, float | None, float | None]:
+    """deb_make_s: the Debian image's make and gcc building c_project()
+    natively (chroot, the project bind-mounted on its /mnt in a mount
+    namespace of its own), in umlpy and in UML (an ext2 disk of the project
+    as ubd1, mounted on /mnt by bash -c MAKE_SCRIPT as init): each median
+    after a first, checked run; the guests' figures include their boot."""
+    tree = DEBIAN / "tree"
+    if not (tree / "usr" / "bin" / "gcc").exists():
+        print("deb_make_s skipped: the Debian image has no gcc (rebuild it with rootfs/debian.sh)",
+              file=sys.stderr)
+        return None, None, None
+    proj = BUILD / "cproj"
+    c_project(proj)
+    img = BUILD / "cproj.img"
+    img.unlink(missing_ok=True)
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", str(proj), str(img), "64M"],
+                   check=True, capture_output=True)
+    nat_cmd = ["taskset", "-c", str(cpu), "unshare", "-m", "sh", "-c",
+               f"mount --bind {proj} {tree}/mnt && chroot {tree} {MAKE}"]
+    guest_tail = [f"ubd1={img}", "init=/bin/bash", "--", "-c", MAKE_SCRIPT]
+    sides = {"native": nat_cmd, "umlpy": umlpy_base + guest_tail,
+             "UML": None if uml_base is None else uml_base + guest_tail}
+    out: list[float | None] = []
+    for side, cmd in sides.items():
+        r = None if cmd is None else subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                                                    stdin=subprocess.DEVNULL)
+        if r is not None and "deb_make_ok" not in r.stdout:
+            print(f"deb_make_s: the build failed in {side}: {(r.stdout + r.stderr)[-800:]}", file=sys.stderr)
+        out.append(_median_time(cmd) if r is not None and "deb_make_ok" in r.stdout else None)
+    return out[0], out[1], out[2]
 
 
 def fmt(v: float | None) -> str:
@@ -335,6 +465,12 @@ def main() -> int:
     for key, label, hib in FIGURES:
         n, u, m = nat.get(key), ump.get(key), um.get(key)
         print(f"| {label} | {fmt(n)} | {fmt(u)} | {fmt(m)} | {ratio(u, n, hib)} | {ratio(u, m, hib)} |")
+    floor = nat.get("futex_rt_us")
+    if floor:
+        # issue 16: "getpid at most 1.6x the native futex ping-pong measured in the same run"
+        print(f"\ngetpid / native futex ping-pong round trip ({fmt(floor)} us): "
+              f"umlpy {ratio(ump.get('getpid_ns', 0) / 1000, floor, False)}, "
+              f"UML {ratio(um.get('getpid_ns', 0) / 1000, floor, False)} (issue 16's target: umlpy at most 1.6x)")
     return 0
 
 

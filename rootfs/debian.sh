@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A minimal Debian 12 root (debootstrap --variant=minbase, plus python3,
-# CPython's regression tests (libpython3.11-testsuite), strace and gdb) as
+# CPython's regression tests (libpython3.11-testsuite), strace and gdb for
+# the guest's ptrace, and make, gcc and libc6-dev for the whole-program bench
+# figure, a make -j1 build) as
 # an ext4 image (mke2fs -t ext4 defaults), for the Debian-userland tests.  Needs root (debootstrap
 # makes device nodes and chowns) and Debian's mirror; the result is cached
 # outside the repository, so it is built once per machine:
@@ -9,10 +11,10 @@
 set -euo pipefail
 CACHE=${UMLPY_CACHE:-$HOME/.cache/umlpy}/debian
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-STAMP=4     # bump when the image recipe changes: the tree is kept, the image remade
+STAMP=5     # bump when the image recipe changes: the tree is kept, the image remade
 # (a tree without a package the recipe has since gained is topped up below)
 if [ -f "$CACHE/root.img" ] && [ -d "$CACHE/tree/usr" ] && [ "$(cat "$CACHE/stamp" 2>/dev/null)" = $STAMP ] \
-        && [ -x "$CACHE/tree/usr/bin/gdb" ]; then
+        && [ -x "$CACHE/tree/usr/bin/gdb" ] && [ -x "$CACHE/tree/usr/bin/gcc" ]; then
     echo "$CACHE"
     exit 0
 fi
@@ -26,7 +28,7 @@ command -v debootstrap >/dev/null || {
 mkdir -p "$CACHE"
 if [ ! -d "$CACHE/tree/usr" ]; then
 rm -rf "$CACHE/tree.tmp"
-debootstrap --variant=minbase --include=python3,libpython3.11-testsuite,strace,gdb bookworm "$CACHE/tree.tmp" "$MIRROR" \
+debootstrap --variant=minbase --include=python3,libpython3.11-testsuite,strace,gdb,make,gcc,libc6-dev bookworm "$CACHE/tree.tmp" "$MIRROR" \
     > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
 rm -rf "$CACHE/tree.tmp/var/cache/apt/archives/"*.deb
 mv "$CACHE/tree.tmp" "$CACHE/tree"
@@ -37,10 +39,11 @@ if [ ! -f "$CACHE/tree/usr/lib/python3.11/test/test_os.py" ]; then
         || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
     rm -rf "$CACHE/tree/var/cache/apt/archives/"*.deb
 fi
-# a tree made before the tracers were (the guest's ptrace is tested with them)
-if [ ! -x "$CACHE/tree/usr/bin/gdb" ]; then
-    chroot "$CACHE/tree" apt-get install -y -qq --no-install-recommends strace gdb > "$CACHE/apt.log" 2>&1 \
-        || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
+# a tree made before the tracers (the guest's ptrace is tested with them) or
+# make and gcc were part of the recipe
+if [ ! -x "$CACHE/tree/usr/bin/gdb" ] || [ ! -x "$CACHE/tree/usr/bin/gcc" ] || [ ! -x "$CACHE/tree/usr/bin/make" ]; then
+    chroot "$CACHE/tree" apt-get install -y -qq --no-install-recommends strace gdb make gcc libc6-dev \
+        > "$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
     rm -rf "$CACHE/tree/var/cache/apt/archives/"*.deb
 fi
 # mke2fs -d keeps whole seconds only: cut the tree's times to match, so that

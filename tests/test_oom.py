@@ -1,9 +1,15 @@
 """Memory as Linux manages it: overcommit policy, the OOM killer, oom_score."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import time
+from pathlib import Path
 
-from conftest import PATH_ENV, boot, sh
+import pytest
+
+from conftest import IMAGE, PATH_ENV, PROGS, ROOT, UMLPY, boot, sh
 
 PROC = "mount -t proc proc /proc 2>/dev/null; "
 HOLD = ("/t/bin/t_oom hold {map} {touch} > /tmp/r & P=$!; "
@@ -114,3 +120,139 @@ def test_touching_without_syscalls_is_caught():
     r = _loud("echo 1 > /proc/sys/vm/overcommit_memory; /t/bin/t_oom hold 256 256; echo hold $?", "mem=64M")
     assert b"hold 137\n" in r.stdout, r.stderr[-3000:]
     assert b"Out of memory: Killed process" in r.stderr
+
+
+MEMCG_LIMIT = 64 << 20          # the guest's mem=64M
+KILLED = (r"Killed process (\d+) \(t_oomkill\) total-vm:\d+kB, anon-rss:\d+kB, file-rss:(\d+)kB, "
+          r"shmem-rss:(\d+)kB, UID:0 pgtables:\d+kB oom_score_adj:(-?\d+)")
+
+
+def _killed(log: str, prefix: str, pids: tuple[str, ...]) -> list[tuple[str, bool, bool]]:
+    """For each of pids, the last "Killed process" line's (oom_score_adj,
+    file-rss > 0, shmem-rss > 0)."""
+    lines = {pid: (adj, file != "0", shmem != "0") for pid, file, shmem, adj in re.findall(prefix + KILLED, log)}
+    return [lines.get(pid) for pid in pids]
+
+
+def _own_cgroup(version: str) -> Path | None:
+    """This process's group in the cgroup hierarchy that has the memory
+    controller (version "2": the unified one; "1": the v1 memory one)."""
+    mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _hid, ctrls, path = line.split(":", 2)
+        if (version == "2" and ctrls == "") or (version == "1" and "memory" in ctrls.split(",")):
+            for _dev, where, fstype, opts, *_ in mounts:
+                if (version == "2" and fstype == "cgroup2") or \
+                        (version == "1" and fstype == "cgroup" and "memory" in opts.split(",")):
+                    return Path(where) / path.lstrip("/")
+    return None
+
+
+def _make_memcg(name: str) -> Path | None:
+    """A memory cgroup limited to MEMCG_LIMIT without swap, under our own
+    group (v2 if it offers the memory controller, else v1); None if
+    neither can be made here."""
+    parent = _own_cgroup("2")
+    if parent is not None and "memory" in (parent / "cgroup.controllers").read_text().split():
+        try:
+            (parent / "cgroup.subtree_control").write_text("+memory")
+            group = parent / name
+            group.mkdir()
+            (group / "memory.max").write_text(str(MEMCG_LIMIT))
+            if (group / "memory.swap.max").exists():
+                (group / "memory.swap.max").write_text("0")
+            return group
+        except OSError:
+            pass
+    parent = _own_cgroup("1")
+    if parent is None or not parent.is_dir():
+        return None
+    try:
+        group = parent / name
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(str(MEMCG_LIMIT))
+        if (group / "memory.memsw.limit_in_bytes").exists():
+            (group / "memory.memsw.limit_in_bytes").write_text(str(MEMCG_LIMIT))
+        return group
+    except OSError:
+        return None
+
+
+def _lowers_oom_score_adj() -> bool:
+    """CAP_SYS_RESOURCE, which oom_score_adj below its floor needs: a
+    container may lack it even as root."""
+    caps = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapEff"))
+    return bool(int(caps.split()[1], 16) >> 24 & 1)
+
+
+@pytest.fixture
+def memcg():
+    if os.geteuid() != 0:
+        pytest.skip("a memory cgroup needs root")
+    group = _make_memcg(f"umlpy-oom-{os.getpid()}")
+    if group is None:
+        pytest.skip("no memory cgroup can be made here (neither v2 with the memory controller nor v1)")
+    yield group
+    for _ in range(50):
+        try:
+            group.rmdir()
+            break
+        except OSError:
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("root", ["disk", "initramfs"])
+def test_oom_victims_match_native_memcg(memcg, root, tmp_path):
+    """t_oomkill in a 64 MiB memory cgroup on the host and in a mem=64M
+    guest: the same victims in the same order (badness with oom_score_adj),
+    SIGKILL, the same oom_score order, and Linux's "Killed process" lines
+    with the victims' oom_score_adj (natively "Memory cgroup out of
+    memory", the guest's OOM being global).  The program's own pages are
+    file-rss when it runs from a disk, as natively, and shmem-rss from the
+    initramfs (tmpfs, as Linux's rootfs).  The host may deny oom_score_adj
+    -1000 (no CAP_SYS_RESOURCE): both sides then run with 0, and
+    test_unkillable_and_allocating_task covers -1000 in the guest."""
+    adj = "-1000" if _lowers_oom_score_adj() else "0"
+    nat = subprocess.run(["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(memcg / "cgroup.procs"),
+                          str(PROGS / "t_oomkill"), "victims", adj], capture_output=True, text=True, timeout=120)
+    assert "died 1: A: killed by signal 9\n" in nat.stdout, (nat.stdout, nat.stderr)
+    script = f"/t/bin/t_oomkill victims {adj} 2>/tmp/v; cat /tmp/v"        # the console is one stream
+    if root == "disk":
+        r = subprocess.run([str(UMLPY), str(IMAGE), "loglevel=8", PATH_ENV, "mem=64M", "rw", "init=/bin/sh",
+                            f"ubd0={tmp_path / 'cow'},{ROOT / 'rootfs' / 'busybox.img'}", "--", "-c", PROC + script],
+                           capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    else:
+        r = _loud(script, "mem=64M")
+    out, log = r.stdout.decode(), r.stderr.decode()
+    out, _, victims = out.rpartition("victims ")
+    assert out == nat.stdout, log[-3000:]
+    in_disk = root == "disk"
+    assert _killed(log, "Out of memory: ", tuple(victims.split())) == \
+        [("800", in_disk, not in_disk), ("0", in_disk, not in_disk)], log[-3000:]
+    dmesg = subprocess.run(["dmesg"], capture_output=True, text=True)
+    if dmesg.returncode != 0:
+        return              # the host's log is not ours to read: the outcomes matched
+    nat_victims = tuple(re.search(r"victims (\d+) (\d+)", nat.stderr).groups())
+    assert _killed(dmesg.stdout, "Memory cgroup out of memory: ", nat_victims) == \
+        [("800", True, False), ("0", True, False)]
+
+
+def test_overcommit_heuristic_matches_native():
+    """vm.overcommit_memory 0 against RAM + swap as /proc/meminfo gives
+    them: natively (the host's global sysctl, read, never changed: compared
+    only when it is 0) and in the guest; then 1 and 2 in the guest alone,
+    as Documentation/mm/overcommit-accounting.rst says (2: CommitLimit,
+    half of RAM here, is already passed by half of RAM plus what is
+    committed)."""
+    script = PROC + "".join(f"echo {m} > /proc/sys/vm/overcommit_memory; /t/bin/t_oomkill overcommit; "
+                            for m in (0, 1, 2))
+    out = sh(script, "mem=64M").stdout.decode()
+    mode0, mode1, mode2 = ("overcommit_memory " + part for part in out.split("overcommit_memory ")[1:])
+    assert mode1.splitlines()[1:] == ["map RAM+swap / 2: ok", "map RAM+swap - 1 MiB: ok",
+                                      "map RAM+swap + 1 MiB: ok", "map 4 x (RAM+swap): ok"]
+    assert mode2.splitlines()[1:] == ["map RAM+swap / 2: ENOMEM", "map RAM+swap - 1 MiB: ENOMEM",
+                                      "map RAM+swap + 1 MiB: ENOMEM", "map 4 x (RAM+swap): ENOMEM"]
+    if Path("/proc/sys/vm/overcommit_memory").read_text().strip() != "0":
+        pytest.skip("the host's vm.overcommit_memory is not 0: the heuristic cannot be compared")
+    nat = subprocess.run([str(PROGS / "t_oomkill"), "overcommit"], capture_output=True, text=True, timeout=60)
+    assert mode0 == nat.stdout

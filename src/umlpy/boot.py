@@ -42,6 +42,7 @@ from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
+from umlpy.kernel.strace import start as strace_start
 from umlpy.kernel.task import FsContext, State
 from umlpy.kernel.tunables import Tunables
 from umlpy.kernel.vdso import Vdso
@@ -359,6 +360,8 @@ class Kernel:
         cpu = host.pin_to_one_cpu(p.cpu)
         printk.pr_info(f"umlpy: kernel and guests pinned to host CPU {cpu}")
         self._console()
+        if p.strace is not None:
+            strace_start.start(self, p.strace, p.strace_syscalls, p.strace_pid)
         try:
             self._claim_umid()
             self._mconsole()

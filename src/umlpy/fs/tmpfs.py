@@ -314,6 +314,7 @@ class TmpfsInode(Inode):
 class Tmpfs(Filesystem):
     name = "tmpfs"
     magic = TMPFS_MAGIC
+    swap_backed = True      # its pages are shmem to Linux's mm counters (kernel/oom.rss_kb)
     statx_attributes = 0x20 | 0x10 | 0x40     # append, immutable, nodump (shmem_getattr)
     mgtime = True
 

@@ -46,6 +46,9 @@ PARAMS: dict[str, str] = {
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
     "eth0=": "eth0=user[,hostfwd=tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport...][,restrict=on][,hostdns=addr[:port]]: user-mode networking (QEMU's -netdev user; eth0=slirp,... is taken as eth0=user)",
     "ip=": "ip=dhcp | ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>: configure eth0 at boot, as Linux's ipconfig",
+    "strace": "strace[=<file>]: print every guest syscall, signal and exit as strace -f (to the kernel log, or a host file)",
+    "strace.syscalls=": "strace.syscalls=<list>: trace only these syscalls (names, %file %net %process %signal %memory %ipc)",
+    "strace.pid=": "strace.pid=<n>: trace only the process with pid n",
     "unsupported": ("UML options umlpy lacks (ethN= but eth0=user, vecN:, xterm=, iomem=, "
                     "dsp=, mixer=, pci=, fakehd, ncpus=, skas0, time-travel, dtb=): one warning, ignored"),
 }
@@ -80,6 +83,9 @@ class BootParams:
     hostfs_append: bool = False
     eth0: str | None = None           # eth0=user[,options] (net/slirp/config.py parses it)
     ip: str | None = None             # ip= (net/ipconfig.py)
+    strace: str | None = None         # strace ("") or strace=FILE (kernel/strace)
+    strace_syscalls: str | None = None
+    strace_pid: int | None = None
     init_argv: list[str] = field(default_factory=list)
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -128,6 +134,8 @@ def parse(words: list[str]) -> BootParams:
                 p.read_only = False
             elif w == "noreboot":
                 p.noreboot = True
+            elif w == "strace":
+                p.strace = ""
             elif not _unsupported(p, w):
                 p.init_argv.append(w)
             continue
@@ -184,6 +192,8 @@ def parse(words: list[str]) -> BootParams:
             p.eth0 = value
         elif name in ("ip", "nfsaddrs"):
             p.ip = value
+        elif name in ("strace", "strace.syscalls", "strace.pid"):
+            _strace(p, name, value)
         elif _unsupported(p, w):
             pass
         elif "." in name:
@@ -194,6 +204,18 @@ def parse(words: list[str]) -> BootParams:
                 p.warnings.append(f"Unknown kernel command line parameter \"{w}\": did you mean \"{guess}\"?")
             p.init_env.append(w)
     return p
+
+
+def _strace(p: BootParams, name: str, value: str) -> None:
+    """strace=FILE, strace.syscalls=LIST, strace.pid=N (kernel/strace/start.py)."""
+    if name == "strace":
+        p.strace = value
+    elif name == "strace.syscalls":
+        p.strace_syscalls = value
+    elif value.isdigit():
+        p.strace_pid = int(value)
+    else:
+        p.warnings.append(f"strace.pid={value}: not a number")
 
 
 def _unsupported(p: BootParams, word: str) -> bool:

@@ -105,6 +105,30 @@ def _counters(p) -> dict[str, int]:
     return st or {}
 
 
+def _file_backed(obj) -> bool:
+    """Is a mapped object's page cache file pages to Linux (a disk
+    filesystem's), not shmem (tmpfs and memfds: swap-backed; a SysV
+    segment, which has no filesystem here)?"""
+    fs = getattr(obj, "fs", None)
+    return fs is not None and not getattr(fs, "swap_backed", False)
+
+
+def rss_kb(p, st: dict[str, int]) -> tuple[int, int, int]:
+    """(anon, file, shmem) resident kB as Linux's mm counters, from the
+    host's (st): the host counts every mapped guest file page as shmem, the
+    page cache being kernel memfds; Linux counts a disk file's as a file
+    page.  The non-anonymous pages of the mappings of such files move over
+    (a walk of the host's smaps: for the kill line only)."""
+    anon, file, shmem = st.get("RssAnon", 0), st.get("RssFile", 0), st.get("RssShmem", 0)
+    moved = 0
+    for start, vma in procinfo.task_smaps(p.mm.mem.pid).items():
+        objs = [fm.obj for _s, _e, fm in p.mm.files.overlapping(start, vma.end)]
+        if objs and all(_file_backed(o) for o in objs):
+            moved += vma.rss - vma.anon
+    moved = max(0, min(moved, shmem))
+    return anon, file + moved, shmem - moved
+
+
 def badness(k, p) -> int | None:
     """oom_badness: None for a process that may not be killed (the global
     init; a pid namespace's init may, as Linux's is_global_init says)."""
@@ -207,9 +231,9 @@ class OomKiller:
         name = p.comm.decode(errors="replace")
         printk.pr_info(f"oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
                        f"global_oom,task_memcg=/,task={name},pid={p.pid},uid={p.creds.uid}")
+        anon, file, shmem = rss_kb(p, st)
         printk.pr_err(f"{message}: Killed process {p.pid} ({name}) total-vm:{st.get('VmSize', 0)}kB, "
-                      f"anon-rss:{st.get('RssAnon', 0)}kB, file-rss:{st.get('RssFile', 0)}kB, "
-                      f"shmem-rss:{st.get('RssShmem', 0)}kB, UID:{p.creds.uid} "
+                      f"anon-rss:{anon}kB, file-rss:{file}kB, shmem-rss:{shmem}kB, UID:{p.creds.uid} "
                       f"pgtables:{st.get('VmPTE', 0)}kB oom_score_adj:{p.oom_score_adj}")
         self.k.signals.send_proc(p, S.SIGKILL, C.SI_KERNEL, force=True)     # SEND_SIG_PRIV
         self.victims.append((p, clock.monotonic_ns() + REAP_WAIT_NS))

@@ -17,7 +17,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
-from umlpy.kernel import jobctl, nsproxy, printk, ptracer, trapset
+from umlpy.kernel import jobctl, nsproxy, printk, ptracer, strace, trapset
 from umlpy.kernel.cred import capable
 from umlpy.kernel.cgroup import Cgroup
 from umlpy.kernel.pidns import PidMap, Reservation
@@ -266,6 +266,9 @@ class Procs:
         k = self.k
         proc.exited = True
         guard = self._guard(proc)
+        if strace.tracer is not None:
+            for t in proc.threads:
+                guard(strace.tracer.exited, t, wait_status)
         guard(rusage.at_exit, proc, k.sched.current)     # while its host process is still there
         for t in proc.threads:               # all leave the queues before any is
             guard(k.futexes.forget, t)       # handed a lock or woken

@@ -19,7 +19,7 @@ from arch_um.events import EV_TASK, NO_DEADLINE, EventLoop
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.kernel import printk, ptracer, timekeeping, userfaultfd
+from umlpy.kernel import printk, ptracer, strace, timekeeping, userfaultfd
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.task import State, Task
 from umlpy.kernel.timekeeping import WallDeadline
@@ -256,6 +256,8 @@ class Scheduler:
             return
         nr = regs.orig_rax & 0xFFFFFFFF    # do_syscall_64 looks at the low 32 bits only
         t.in_syscall = nr
+        if strace.tracer is not None:
+            strace.tracer.enter(t, nr, (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
         entry = self.table.get(nr)
         if entry is None:
             self.finish(t, self.table.unknown(t, nr))
@@ -307,6 +309,8 @@ class Scheduler:
             how = ptrace.REGS_ALL
         if ret is None and t.in_syscall >= 0:
             ret = t.regs.rax - (1 << 64) if t.regs.rax >> 63 else t.regs.rax   # resumed after a stop
+        if strace.tracer is not None:
+            strace.tracer.leave(t, ret)
         if t.ptrace is not None and t.in_syscall >= 0:
             if not self._stopped(t) or ptracer.syscall_exit(self.k, t, how):
                 return

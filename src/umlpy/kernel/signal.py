@@ -20,7 +20,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.kernel import printk, ptracer
+from umlpy.kernel import printk, ptracer, strace
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SIG_DEFAULT, State, Task
 
@@ -320,6 +320,8 @@ class Signals:
                 sig, code_, fields = self.take(t, ~t.blocked)
                 if not sig:
                     break
+                if strace.tracer is not None:
+                    strace.tracer.signal(t, sig, code_, fields)
                 if pt is not None:      # the signal-delivery-stop, before any action
                     ptracer.signal_stop(self.k, t, sig, code_, fields, how)
                     return None

@@ -19,7 +19,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.abi import signals as S
-from umlpy.kernel import futex, ptracer
+from umlpy.kernel import futex, ptracer, strace
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State, Task
 
@@ -136,6 +136,8 @@ def exit_thread(k, t: Task, code: int) -> bool:
     live = [x for x in proc.threads if x.state is not State.DEAD]
     if len(live) <= 1:
         return False
+    if strace.tracer is not None:
+        strace.tracer.exited(t, (code & 0xff) << 8)
     clear_tid(k, t)
     forget_thread(k, t)
     # leave the host for real: this host thread runs exit(2) itself
