@@ -211,9 +211,10 @@ class Scheduler:
         if event == ptrace.EVENT_STOP and t.regs.rax == _ERESTARTSYS and not t.regs.orig_rax >> 63 \
                 and ptrace.seccomp_on():
             # stopped in a notification the kernel had not yet taken: that
-            # syscall was never run, and restarts as an interrupted one does
+            # syscall never began, so it runs after whatever the stop was
+            # for (a signal's handler), as if it came later: never EINTR
             t.in_syscall = t.regs.orig_rax & 0xFFFFFFFF
-            self.finish(t, -E.ERESTARTSYS)
+            self.finish(t, -E.ERESTARTNOINTR)
             return
         if event == 0 and sig == S.SIGSEGV and userfaultfd.user_fault(self.k, t):
             return      # a registered missing page: userfaultfd's, not the guest's signal
