@@ -36,9 +36,12 @@ OWN = ["unix", "net"]          # bench/src/: figures the anchors do not have
 EXT4 = "ext4"                  # bench/src/bench_ext4.c: issue 14's figures, on an ext4 disk
 NATIVE_ONLY = ["futex"]        # bench/src/: floors measured on the host alone
 FIGURES = [("futex_rt_us", "native futex ping-pong round trip between two processes, us", False),
-           ("getpid_ns", "getpid, ns", False), ("fork_us", "fork+exit+wait, us", False),
+           ("getpid_ns", "getpid, ns", False),
+           ("getpid_ptrace_ns", "getpid, umlpy's ptrace path (seccomp=off), ns", False),
+           ("fork_us", "fork+exit+wait, us", False),
            ("exec_us", "fork+execve(busybox true)+wait, us", False),
            ("pipe_rt_us", "pipe round trip, us", False),
+           ("pipe_rt_ptrace_us", "pipe round trip, umlpy's ptrace path (seccomp=off), us", False),
            ("file_write_fsync_MBps", "64 MiB write+fsync, MB/s", True),
            ("file_read_MBps", "64 MiB cached read, MB/s", True),
            ("open_stat_close_us", "stat+open+close, us", False),
@@ -187,6 +190,13 @@ def umlpy(cpu: int) -> dict[str, float]:
         r = subprocess.run(base + [f"init=/bench/bench_{name}"], capture_output=True, text=True,
                            timeout=600)
         res.update(parse(r.stdout))
+    # the same round trips on the ptrace path alone, for the seccomp path's gain
+    for name, key in (("getpid", "getpid_ns"), ("pipe", "pipe_rt_us")):
+        r = subprocess.run(base + ["seccomp=off", f"init=/bench/bench_{name}"], capture_output=True,
+                           text=True, timeout=600)
+        got = parse(r.stdout)
+        if key in got:
+            res[key.replace("_ns", "_ptrace_ns").replace("_us", "_ptrace_us")] = got[key]
     # boot + python3 -c pass + poweroff, minus the boot alone: python's own start-up
     p = _python_pass(base + ["init=/usr/bin/python3.11", "--", "-I", "-c", "pass"])
     if p is not None and boots:
