@@ -846,6 +846,11 @@ int umlpy_spawn(const char *path, int options, const int *fast, int nfast, unsig
     char one = 1;
     struct sock_filter filter[FILTER_MAX];
     int nfilter = fast ? build_filter(filter, fast, nfast, stub_ip) : -1;
+    if (listener >= 0)          /* a reboot: the last machine's guests are gone */
+        close(listener);
+    listener = -1;
+    seccomp_mode = 0;
+    memset(lost, 0, sizeof lost);
     if (pipe2(gate, O_CLOEXEC) < 0)
         return -errno;
     pid_t pid = fork();
@@ -907,7 +912,7 @@ int umlpy_spawn(const char *path, int options, const int *fast, int nfast, unsig
                 /* a filter nobody answers: this guest cannot run */
                 kill(pid, SIGKILL);
                 waitpid(pid, &status, __WALL);
-                return fd;
+                return -EOPNOTSUPP;
             }
             listener = fd;
         }

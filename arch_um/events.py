@@ -66,9 +66,9 @@ class EventLoop:
     def watch_seccomp(self) -> None:
         """Guests now trap through seccomp: watch its notifications."""
         fd = ptrace.seccomp_listener()
-        if fd >= 0 and self.listener < 0:
+        if fd >= 0:     # after a reboot, a new one (the old one's close left epoll)
             self.listener = fd
-            self.epoll.register(fd, select.EPOLLIN)
+            self.register(fd, select.EPOLLIN)
 
     def register(self, fd: int, events: int) -> bool:
         """Watch a device fd; False if the host cannot poll it (regular files)."""

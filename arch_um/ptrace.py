@@ -77,6 +77,9 @@ def spawn(path: str, fast: list[int] | None = None) -> int:
     nums = ffi.new("int[]", fast) if fast else ffi.NULL
     pid = lib.umlpy_spawn(path.encode(), OPTIONS, nums, len(fast) if fast else 0, STUB_SYSCALL + 2)
     _seccomp = pid > 0 and lib.umlpy_seccomp_listener() >= 0
+    _light.clear()
+    if pid == -errno.EOPNOTSUPP:
+        raise HostError(errno.EOPNOTSUPP, "the host would not hand over the seccomp listener")
     if pid in (-errno.EPERM, -errno.EACCES):
         raise HostError(-pid, f"cannot ptrace the guests: {ptrace_denied.reason()}")
     if pid < 0:

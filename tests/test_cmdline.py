@@ -125,7 +125,7 @@ def test_unknown_rootfstype_is_named(fstype):
 UNSUPPORTED = ["vec0:transport=tap,ifname=tap0,depth=128,gro=1", "eth1=tuntap,,,192.168.0.254",
                "eth0=daemon", "xterm=gnome-terminal,-t,-x",
                "mconsole=unknown", "iomem=dev,/tmp/f", "dsp=/dev/dsp", "mixer=/dev/mixer", "pci=noacpi",
-               "fakehd", "skas0", "seccomp=on", "time-travel=inf-cpu", "ncpus=2", "ubd=sync", "dtb=x.dtb"]
+               "fakehd", "skas0", "seccomp=maybe", "time-travel=inf-cpu", "ncpus=2", "ubd=sync", "dtb=x.dtb"]
 
 
 def test_uml_options_umlpy_lacks_warn_once_and_stay_from_init():

@@ -121,7 +121,7 @@ class Procs:
         try:
             hpid = ptrace.spawn(k.stub.path, trapset.fast_numbers() if want else None)
         except ptrace.HostError as e:
-            if not want:
+            if not want or e.errno != E.EOPNOTSUPP:
                 raise KernelError(e.errno, e.strerror) from None     # boot panics with the reason
             printk.pr_warn(f"seccomp trap path: {e.strerror}; guests trap through ptrace alone")
             want = False
