@@ -71,8 +71,9 @@ def guest(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="host gdb missing")
-def test_gdb_breaks_steps_sees_a_signal_and_detaches(guest):
-    g = guest("/t/bin/t_gdb; echo guest-done", "gdb=tcp:127.0.0.1:0,exec=/t/bin/t_gdb")
+@pytest.mark.parametrize("prog", ["t_gdb", "t_gdb.pie"])     # a PIE: gdb relocates it by the auxv
+def test_gdb_breaks_steps_sees_a_signal_and_detaches(guest, prog):
+    g = guest(f"/t/bin/{prog}; echo guest-done", f"gdb=tcp:127.0.0.1:0,exec=/t/bin/{prog}")
     port = g.wait_for(r"stopped for gdb on 127\.0\.0\.1:(\d+)").group(1)
     cmds = ["break square", "continue", "bt", "print x", "step", "print y", "finish",
             "info threads", "print $mxcsr", "print sizeof($xmm15)", "delete", "continue",
@@ -83,7 +84,7 @@ def test_gdb_breaks_steps_sees_a_signal_and_detaches(guest):
                        capture_output=True, text=True, timeout=120)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
-    assert "Reading symbols from target:/t/bin/t_gdb..." in out
+    assert f"Reading symbols from target:/t/bin/{prog}..." in out
     assert "Breakpoint 1, square (x=1) at" in out
     assert re.search(r"#1 .* in sum_squares \(n=4\) at .*t_gdb\.c:\d+\n#2 .* in main \(argc=1", out), out
     assert "$1 = 1\n" in out                            # print x
