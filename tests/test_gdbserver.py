@@ -217,8 +217,14 @@ def test_mconsole_attach_ctrl_c_and_memory(guest):
     assert c.reply() == b"T02thread:%x;" % int(pid)
     rip = int.from_bytes(bytes.fromhex(c.ask(b"p10").decode()), "little")
     assert 0x400000 <= rip < 0x500000, hex(rip)
-    addr = int(subprocess.run(["nm", str(PROG)], capture_output=True, text=True).stdout.split(" B stop\n")[0]
-               .rsplit("\n", 1)[-1], 16)
+    syms = {line.split()[2]: int(line.split()[0], 16) for line in
+            subprocess.run(["nm", str(PROG)], capture_output=True, text=True).stdout.splitlines()
+            if len(line.split()) == 3}
+    addr, square = syms["stop"], syms["square"]
+    first = c.ask(b"m%x,1" % square)
+    assert c.ask(b"Z0,%x,1" % square) == b"OK"
+    assert c.ask(b"m%x,1" % square) == first        # the int3 reads as what it hides
+    assert c.ask(b"z0,%x,1" % square) == b"OK"
     assert c.ask(b"m%x,4" % addr) == b"00000000"
     assert c.ask(b"M%x,4:01000000" % addr) == b"OK"
     assert c.ask(b"m%x,4" % addr) == b"01000000"

@@ -7,10 +7,11 @@ threads are linked to it as to a guest tracer, and their ptrace-stops
 SIGTRAP) are reported to gdb instead of to wait().  Registers are the
 ones the kernel holds for the stopped task (debug/regs.py); memory is the
 task's, written as ptrace's POKETEXT does (read-only text included);
-breakpoints are int3 bytes written there; a single step resumes the task
-with the host's PTRACE_SYSEMU_SINGLESTEP (Ptrace.stepping, as a guest
-tracer's PTRACE_SINGLESTEP), so a syscall is still the kernel's.  All-stop: when one thread's stop is reported, the others
-are stopped too (a SIGSTOP that is never reported, then discarded), and
+breakpoints are int3 bytes written there (debug/memory.py); a single
+step resumes the task with the host's PTRACE_SYSEMU_SINGLESTEP
+(Ptrace.stepping, as a guest tracer's PTRACE_SINGLESTEP), so a syscall is
+still the kernel's; gdb reads files through debug/hostio.py.  All-stop:
+when one thread's stop is reported, the others are stopped too (a SIGSTOP that is never reported, then discarded), and
 gdb's Ctrl-C stops the process the same way (reported as SIGINT, as gdb's
 native target does).
 
@@ -28,13 +29,13 @@ from collections import deque
 from arch_um import ptrace as hptrace
 from arch_um.gdbsock import GdbConn, GdbListener
 from arch_um.memory import GuestFault
-from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import gdb as G
 from umlpy.abi import signals as S
 from umlpy.debug import packets
 from umlpy.debug.hostio import HostIO
+from umlpy.debug.memory import TargetMemory
 from umlpy.debug.regs import RegisterFile
 from umlpy.kernel import printk, ptracer
 from umlpy.kernel.errors import KernelError
@@ -44,7 +45,6 @@ from umlpy.syscalls.sys_ptrace import _host, _putreg
 
 EPOLLIN, EPOLLOUT = 0x1, 0x4
 PACKET_SIZE = 0x4000
-INT3 = b"\xcc"
 _FEATURES = (b"PacketSize=%x;qXfer:features:read+;qXfer:exec-file:read+;qXfer:auxv:read+;"
              b"qXfer:siginfo:read+;QStartNoAckMode+;vContSupported+" % PACKET_SIZE)
 
@@ -70,7 +70,7 @@ class GdbServer(ptracer.KernelTracer):
         self.pending: Task | None = None       # a stop to report once all threads are stopped
         self.current: Task | None = None       # the thread of the last reported stop
         self.gthread: Task | None = None       # Hg: whose registers and memory
-        self.breakpoints: dict[int, bytes] = {}
+        self.memory = TargetMemory()
         self.regfile: RegisterFile | None = None
         self.hostio = HostIO()
         kernel.sched.watch_fd(self.listener.fd, EPOLLIN, self._accept)
@@ -91,7 +91,7 @@ class GdbServer(ptracer.KernelTracer):
         proc = t.proc
         if self.proc is not None:
             if proc is self.proc:
-                self.breakpoints.clear()
+                self.memory.breakpoints.clear()
             return
         if (self.exec_path is None and proc.pid != 1) or \
                 (self.exec_path is not None and proc.exe_path != self.exec_path):
@@ -174,11 +174,7 @@ class GdbServer(ptracer.KernelTracer):
         if child.proc is self.proc:
             ptracer.link(child, self)
         elif child.mem is not None and child.proc.mm is not None and child.proc.mm is not parent.proc.mm:
-            for addr, orig in self.breakpoints.items():
-                try:
-                    child.mem.poke(addr, orig)
-                except GuestFault:
-                    pass
+            self.memory.restore_in(child.mem)
 
     def _report(self) -> None:
         """Report the next stop once every other thread is stopped too
@@ -330,13 +326,13 @@ class GdbServer(ptracer.KernelTracer):
             return b"OK"
         if op == b"m":
             addr, n = (int(x, 16) for x in arg.split(b","))
-            data = self._read_mem(addr, min(n, PACKET_SIZE // 2))
+            data = self.memory.read(self._mem(), addr, min(n, PACKET_SIZE // 2))
             return data.hex().encode() if data or not n else b"E01"
         if op in (b"M", b"X"):
             where, _, data = arg.partition(b":")
             addr, n = (int(x, 16) for x in where.split(b","))
             raw = bytes.fromhex(data.decode()) if op == b"M" else data
-            self._write_mem(addr, raw[:n])
+            self.memory.write(self._mem(), addr, raw[:n])
             return b"OK"
         if op in (b"Z", b"z"):
             return self._breakpoint(op == b"Z", arg)
@@ -418,63 +414,22 @@ class GdbServer(ptracer.KernelTracer):
             self.regfile = RegisterFile(_host(hptrace.get_xstate, self._stopped_thread().hpid))
         return self.regfile
 
-    # -- memory and breakpoints -------------------------------------------------------------
+    # -- memory --------------------------------------------------------------------------
     def _mem(self):
         t = self._thread()
         if t is None or t.mem is None:
             raise KernelError(E.ESRCH)
         return t.mem
 
-    def _read_mem(self, addr: int, n: int) -> bytes:
-        """What ptrace's PEEKTEXT reads (unreadable mappings too), up to
-        the first hole; the kernel's stub page is none of the guest's, and
-        the breakpoints' int3 bytes read as what they hide."""
-        if addr < STUB_END and addr + n > STUB_BASE:
-            n = max(0, STUB_BASE - addr)
-        data = bytearray(self._mem().peek(addr, n))
-        for a, orig in self.breakpoints.items():
-            if addr <= a < addr + len(data):
-                data[a - addr] = orig[0]
-        return bytes(data)
-
-    def _write_mem(self, addr: int, data: bytes) -> None:
-        """POKETEXT's way: read-only private text too, never the stub."""
-        if addr < STUB_END and addr + len(data) > STUB_BASE:
-            raise KernelError(E.EIO)
-        data = bytearray(data)
-        for a in self.breakpoints:
-            if addr <= a < addr + len(data):
-                self.breakpoints[a] = bytes((data[a - addr],))  # under the int3
-                data[a - addr] = INT3[0]
-        mem = self._mem()
-        try:
-            mem.write(addr, bytes(data))
-        except GuestFault:
-            mem.poke(addr, bytes(data))
-
     def _breakpoint(self, insert: bool, arg: bytes) -> bytes:
         kind, addr, _ = arg.split(b",", 2)
         if kind != b"0":
             return b""          # hardware breakpoints and watchpoints: not here
-        addr = int(addr, 16)
-        if insert:
-            if addr not in self.breakpoints:
-                orig = self._read_mem(addr, 1)
-                if not orig:
-                    return b"E01"
-                self._write_mem(addr, INT3)
-                self.breakpoints[addr] = orig
-        elif addr in self.breakpoints:
-            orig = self.breakpoints.pop(addr)
-            self._write_mem(addr, orig)
+        if not insert:
+            self.memory.remove(self._mem(), int(addr, 16))
+        elif not self.memory.insert(self._mem(), int(addr, 16)):
+            return b"E01"
         return b"OK"
-
-    def _remove_breakpoints(self) -> None:
-        for addr in list(self.breakpoints):
-            try:
-                self._breakpoint(False, b"0,%x,1" % addr)
-            except (KernelError, GuestFault):
-                self.breakpoints.pop(addr, None)
 
     # -- running -------------------------------------------------------------------------
     def _resume_cmd(self, op: bytes, arg: bytes) -> bytes | None:
@@ -486,8 +441,7 @@ class GdbServer(ptracer.KernelTracer):
         t = self._stopped_thread()
         if arg:
             _putreg(t, "rip", int(arg, 16))
-        action = (op.lower(), sig)
-        return self._resume({t: action}, action if op.lower() == b"c" else (b"c", 0))
+        return self._resume({t: (op.lower(), sig)}, (b"c", 0))     # the others go on
 
     def _vcont(self, spec: bytes) -> bytes | None:
         per: dict[Task, tuple[bytes, int]] = {}
@@ -543,10 +497,8 @@ class GdbServer(ptracer.KernelTracer):
         with the signal it stopped with, but SIGTRAP, SIGINT and our own
         SIGSTOP (gdbserver's get_detach_signal without QPassSignals)."""
         if self.proc is not None:
-            try:
-                self._remove_breakpoints()
-            except KernelError:
-                pass
+            t = self._thread()
+            self.memory.remove_all(t.mem if t is not None else None)
             if self.requested:      # our SIGSTOPs still on their way: never the program's
                 discard(self.proc, S.sigbit(S.SIGSTOP))
                 self.requested.clear()
