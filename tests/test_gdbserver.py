@@ -233,6 +233,17 @@ def test_mconsole_attach_ctrl_c_and_memory(guest):
     assert re.search(r"stopped spinning\n(\[.*\n)*guest-done", text), text
 
 
+def test_passed_signals_need_no_stop(guest):
+    """QPassSignals: a signal gdb would only pass on is delivered at once."""
+    g = guest("/t/bin/t_gdb; echo guest-done", "gdb=tcp:127.0.0.1:0,exec=/t/bin/t_gdb")
+    c = Client(int(g.wait_for(r"stopped for gdb on 127\.0\.0\.1:(\d+)").group(1)))
+    assert b"QPassSignals+" in c.ask(b"qSupported")
+    assert re.fullmatch(rb"T05thread:[0-9a-f]+;", c.ask(b"?"))
+    assert c.ask(b"QPassSignals:e;1e") == b"OK"       # SIGALRM, SIGUSR1
+    assert c.ask(b"c") == b"W00"                      # no stop for SIGUSR1 on the way
+    assert re.search(r"sum 30 signal 10\n(\[.*\n)*guest-done", g.finish())
+
+
 def test_packets_split_checked_and_escaped():
     r = packets.Reader()
     assert r.feed(b"+$qSupp") == [b"+"]

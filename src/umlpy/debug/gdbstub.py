@@ -46,7 +46,7 @@ from umlpy.syscalls.sys_ptrace import _host, _putreg
 EPOLLIN, EPOLLOUT = 0x1, 0x4
 PACKET_SIZE = 0x4000
 _FEATURES = (b"PacketSize=%x;qXfer:features:read+;qXfer:exec-file:read+;qXfer:auxv:read+;"
-             b"qXfer:siginfo:read+;QStartNoAckMode+;vContSupported+" % PACKET_SIZE)
+             b"qXfer:siginfo:read+;QStartNoAckMode+;QPassSignals+;vContSupported+" % PACKET_SIZE)
 
 
 class GdbServer(ptracer.KernelTracer):
@@ -64,6 +64,7 @@ class GdbServer(ptracer.KernelTracer):
         self.last_sent = b""
         self.waiting = False            # gdb waits for a stop reply
         self.events: deque[Task] = deque()     # stops not yet reported to gdb
+        self.pass_signals = 0                  # QPassSignals: delivered without a stop (mask)
         self.report_as: dict[Task, int] = {}   # a stop reported as another signal (gdb's numbers)
         self.requested: set[Task] = set()      # sent our SIGSTOP, stop still to come
         self.quiet: set[Task] = set()          # stopped by our SIGSTOP: resumed without it
@@ -144,6 +145,9 @@ class GdbServer(ptracer.KernelTracer):
                     ptracer.restart(t, 0)
                 self._flush()
                 return
+        if self.pass_signals & S.sigbit(sig) and self.waiting and self.pending is None:
+            ptracer.restart(t, sig)     # gdb would only pass it on: no round trip
+            return
         self.events.append(t)
         self._report()
 
@@ -283,6 +287,13 @@ class GdbServer(ptracer.KernelTracer):
             self._send(b"OK")
             self.noack = True
             return None
+        if pkt.startswith(b"QPassSignals:"):
+            self.pass_signals = 0
+            for g in filter(None, pkt[13:].split(b";")):
+                sig = G.to_linux(int(g, 16))
+                if sig and sig not in (S.SIGTRAP, S.SIGINT, S.SIGSTOP, S.SIGKILL):
+                    self.pass_signals |= S.sigbit(sig)
+            return b"OK"
         if pkt.startswith(b"qXfer:"):
             return self._xfer(pkt[6:])
         if pkt == b"?":
