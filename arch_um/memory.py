@@ -21,11 +21,13 @@ import os
 from arch_um._hostcall import ffi, lib
 
 TASK_SIZE = 0x7FFFFFFFF000      # x86-64's user-space limit (TASK_SIZE_MAX)
+PAGE_SIZE = 4096
 _BUF_SIZE = 1 << 16
 _BUF = ffi.new("char[]", _BUF_SIZE)     # one bounce buffer: the kernel is one thread
 _vm_read = lib.umlpy_vm_read
 _vm_write = lib.umlpy_vm_write
 _unpack = ffi.unpack
+_string = ffi.string
 _from_buffer = ffi.from_buffer
 
 
@@ -95,6 +97,28 @@ class GuestMemory:
         if n <= 0 or not 0 <= addr < TASK_SIZE:
             return b""
         return self.read_prefix(addr, min(n, TASK_SIZE - addr))
+
+    def read_cstr(self, addr: int, limit: int) -> bytes | None:
+        """The NUL-terminated string at addr, without its NUL, as Linux's
+        strncpy_from_user reads it: at most limit bytes, never a byte past
+        the NUL's page.  One host call a page, so a path that ends in its
+        first page (nearly all) costs one.  None: no NUL in the first limit
+        bytes; GuestFault: an unreadable byte came before the NUL."""
+        parts: list[bytes] = []
+        while limit > 0:
+            if not 0 <= addr < TASK_SIZE:
+                raise GuestFault(addr)
+            n = min(PAGE_SIZE - (addr & (PAGE_SIZE - 1)), limit)
+            got = _vm_read(self.pid, _BUF, addr, n)
+            if got <= 0:
+                raise GuestFault(addr)
+            s = _string(_BUF, got)      # up to the first NUL
+            if len(s) < got:
+                return b"".join(parts) + s if parts else s
+            parts.append(s)
+            addr += got
+            limit -= got
+        return None
 
     def write(self, addr: int, data: bytes) -> None:
         n = len(data)
