@@ -53,10 +53,11 @@ class File:
         self.writer = self.reader = False   # counted in the inode's writecount, readcount
         if inode is not None:
             inode.open_count += 1
-            if inode.mode & C.S_IFMT == C.S_IFREG and self.writable:
+            acc = -1 if flags & C.O_PATH else flags & C.O_ACCMODE
+            if acc in (C.O_WRONLY, C.O_RDWR) and inode.mode & C.S_IFMT == C.S_IFREG:
                 self.writer = True
                 inode.writecount += 1
-            elif self.readable:
+            elif acc in (C.O_RDONLY, C.O_RDWR):
                 self.reader = True
                 inode.readcount += 1
 
