@@ -46,9 +46,11 @@ static void dotted(char *p, size_t len)
     memcpy(p + i, tail, t);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (chdir(argc > 1 ? argv[1] : ".") < 0)
+        return 1;
     system("rm -rf pathread");
     mkdir("pathread", 0755);
     int fd = open("pathread/f", O_WRONLY | O_CREAT | O_TRUNC, 0644);
