@@ -6,16 +6,17 @@ of the bench binaries (bench/build/bin, made by `bench/run.py`) with one
 bench as init, and measures what the kernel does between a trap and the
 answer: each syscall's time from its registers being read to its resume
 being queued (Scheduler.syscall: dispatch, handler, result, signals), summed
-by syscall.  `--repeat N` (bench_stat only) also runs, at the bench's
-second iteration, the handlers of its stat, open and close N times more
-straight from Python, with the guest stopped: the handlers' own cost, without
-the trap, the dispatch or the scheduler.  `--cprofile FILE` also records the run with cProfile (slower,
+by syscall.  `--repeat N` (bench_stat, bench_file) also runs, at the bench's
+second iteration, the handlers of its stat, open and close (or of its cached
+read) N times more straight from Python, with the guest stopped: the
+handlers' own cost, without the trap, the dispatch or the scheduler.  `--cprofile FILE` also records the run with cProfile (slower,
 but names the hot functions; with --repeat, only the repeated handlers; read it with `python3 -m pstats FILE`).
 Never a test: the figures go to a report.
 
     python3 bench/profile_syscalls.py stat 20000 /tmp/s.dat
     python3 bench/profile_syscalls.py --cprofile /tmp/stat.prof stat 20000 /tmp/s.dat
-    python3 bench/profile_syscalls.py file 64 /tmp/f.dat
+    python3 bench/profile_syscalls.py --repeat 20000 stat 100 /tmp/s.dat
+    python3 bench/profile_syscalls.py --repeat 5000 file 64 /tmp/f.dat
 """
 from __future__ import annotations
 
@@ -102,28 +103,42 @@ def main() -> int:
     plain = Scheduler.syscall
     clock = time.perf_counter_ns
 
-    loop = [NUMBERS["newfstatat"], NUMBERS["openat"], NUMBERS["close"]]
+    # --repeat: the handlers of the bench's loop (stat, open, close; or a
+    # cached read, its file position put back each time) called again and
+    # again when the loop's last call comes the second time
+    if a.bench == "file":
+        loop = [NUMBERS["read"]]
+    else:
+        loop = [NUMBERS["newfstatat"], NUMBERS["openat"], NUMBERS["close"]]
     seen: dict[int, tuple] = {}
     direct: dict[int, list[int]] = {}
 
+    def one_round(t, fns) -> list[int]:
+        """One pass of the loop's handlers: each one's time."""
+        if len(fns) == 1:       # read: at a 64 KiB step of the (cached) file
+            f = t.files.get(seen[loop[0]][0])
+            f.pos = (f.pos + (1 << 16)) % max(f.inode.size(), 1 << 16) & ~0xFFFF
+            t0 = clock()
+            fns[0](t, *seen[loop[0]])
+            return [clock() - t0]
+        t0 = clock()
+        fns[0](t, *seen[loop[0]])
+        t1 = clock()
+        fd = fns[1](t, *seen[loop[1]])
+        t2 = clock()
+        fns[2](t, fd, 0, 0, 0, 0, 0)
+        return [t1 - t0, t2 - t1, clock() - t2]
+
     def repeat(t) -> None:
-        """stat, open, close as the bench makes them, a.repeat times."""
         fns = [_entries[nr].fn for nr in loop]
-        times: list[list[int]] = [[], [], []]
+        times: list[list[int]] = [[] for _ in loop]
         prof = None
         if a.cprofile:
             import cProfile
             prof = cProfile.Profile()
             prof.enable()
         for _ in range(a.repeat):
-            t0 = clock()
-            fns[0](t, *seen[loop[0]])
-            t1 = clock()
-            fd = fns[1](t, *seen[loop[1]])
-            t2 = clock()
-            fns[2](t, fd, 0, 0, 0, 0, 0)
-            t3 = clock()
-            for i, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+            for i, dt in enumerate(one_round(t, fns)):
                 times[i].append(dt)
         if prof is not None:
             prof.disable()
