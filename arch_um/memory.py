@@ -131,7 +131,8 @@ class GuestMemory:
             return
         if not 0 <= addr <= TASK_SIZE - n:
             raise GuestFault(addr)
-        got = _vm_write(self.pid, _from_buffer(data), addr, n)
+        # bytes go to C as they are; other buffers (bytearray, memoryview) through from_buffer
+        got = _vm_write(self.pid, data if type(data) is bytes else _from_buffer(data), addr, n)
         if got != n:
             raise GuestFault(addr + max(got, 0))
 

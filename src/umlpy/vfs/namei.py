@@ -67,10 +67,13 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
                                nd.flags & RESOLVE_NO_XDEV and root.mount is not nd.mount):
             raise KernelError(E.EXDEV)
         cur = root
-    parts = path.split(b"/")
-    last = parts[-1]
+        comps = path[1:].split(b"/")
+    else:
+        comps = path.split(b"/")
+    last = comps[-1]
     must_dir = not last or last == b"." or last == b".."
-    comps = [p for p in parts if p and p != b"."]
+    if b"" in comps or b"." in comps:       # "//", "/./", a trailing "/"
+        comps = [p for p in comps if p and p != b"."]
     creds = task.proc.creds
     search_all = capable(creds, K.CAP_DAC_READ_SEARCH)     # searches every directory
     n = len(comps)
