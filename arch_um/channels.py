@@ -30,19 +30,24 @@ def has_bsd_ptys() -> bool:
 _LISTENERS: dict[int, list] = {}       # port -> [listening socket, channels using it]
 
 
+def listen_loopback(port: int, backlog: int) -> socket.socket:
+    """A non-blocking TCP listener on 127.0.0.1 (port 0: a free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 def _listener(port: int) -> socket.socket:
     entry = _LISTENERS.get(port)
     if entry is None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", port))
-            sock.listen(8)
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
-        entry = _LISTENERS[port] = [sock, 0]
+        entry = _LISTENERS[port] = [listen_loopback(port, 8), 0]
     entry[1] += 1
     return entry[0]
 

@@ -9,6 +9,8 @@ import mmap
 import os
 import stat
 
+from arch_um._hostcall import ffi, lib
+
 _SELF = os.getpid()
 
 
@@ -20,23 +22,26 @@ def kernel_fd_path(fd: int) -> str:
 MAP_WHOLE_MAX = 1 << 32      # memfds up to this size are mapped whole for copies
 
 
+_vm_write_c = lib.umlpy_vm_write
+
+
 def _vm_write(pid: int, m: mmap.mmap, off: int, remote: int, n: int) -> int:
-    from arch_um._hostcall import ffi, lib
     ptr = ffi.from_buffer(m)
     try:
-        r = lib.umlpy_vm_write(pid, ptr + off, remote, n)
+        r = _vm_write_c(pid, ptr + off, remote, n)
     finally:
         ffi.release(ptr)
     return r if r >= 0 else -1
 
 
 class MemFile:
-    __slots__ = ("fd", "_map", "_map_len")
+    __slots__ = ("fd", "_map", "_map_len", "_ptr")
 
     def __init__(self, name: str = "umlpy", data: bytes = b"") -> None:
         self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
         self._map = None
         self._map_len = 0
+        self._ptr = None        # the whole-file mapping as a C pointer, while it is kept
         if data:
             os.pwrite(self.fd, data, 0)
 
@@ -47,21 +52,21 @@ class MemFile:
         kept for the next copy, unless the file is too big to map (a
         sparse file of terabytes): then only this range is mapped."""
         end = off + n
-        if end <= self._map_len:
-            return _vm_write(pid, self._map, off, remote, n)
+        if end <= self._map_len:        # a cached read: one host call
+            r = _vm_write_c(pid, self._ptr + off, remote, n)
+            return r if r >= 0 else -1
         size = os.fstat(self.fd).st_size
         if end > size:
             return 0
-        if self._map is not None:
-            self._map.close()
-            self._map, self._map_len = None, 0
+        self._unmap()
         if size > MAP_WHOLE_MAX:
             base = off & ~(mmap.PAGESIZE - 1)
             with mmap.mmap(self.fd, end - base, mmap.MAP_SHARED, mmap.PROT_READ, offset=base) as m:
                 return _vm_write(pid, m, off - base, remote, n)
         self._map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+        self._ptr = ffi.from_buffer(self._map)
         self._map_len = size
-        return _vm_write(pid, self._map, off, remote, n)
+        return self.copy_to_guest(pid, off, n, remote)
 
     def pread(self, n: int, off: int) -> bytes:
         return os.pread(self.fd, n, off)
@@ -75,6 +80,9 @@ class MemFile:
         os.ftruncate(self.fd, size)
 
     def _unmap(self) -> None:
+        if self._ptr is not None:
+            ffi.release(self._ptr)
+            self._ptr = None
         if self._map is not None:
             try:
                 self._map.close()
@@ -92,7 +100,6 @@ class MemFile:
     def fallocate(self, mode: int, off: int, n: int) -> None:
         """fallocate(2) on the memfd: reserve pages (FALLOC_FL_KEEP_SIZE: past
         the end without growing it) or free them (FALLOC_FL_PUNCH_HOLE)."""
-        from arch_um._hostcall import lib
         r = lib.umlpy_fallocate(self.fd, mode, off, n)
         if r < 0:
             raise OSError(-r, os.strerror(-r))

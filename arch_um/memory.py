@@ -21,11 +21,14 @@ import os
 from arch_um._hostcall import ffi, lib
 
 TASK_SIZE = 0x7FFFFFFFF000      # x86-64's user-space limit (TASK_SIZE_MAX)
+PAGE_SIZE = 4096
+CSTR_FIRST = 256        # what read_cstr reads first: most names are shorter
 _BUF_SIZE = 1 << 16
 _BUF = ffi.new("char[]", _BUF_SIZE)     # one bounce buffer: the kernel is one thread
 _vm_read = lib.umlpy_vm_read
 _vm_write = lib.umlpy_vm_write
 _unpack = ffi.unpack
+_string = ffi.string
 _from_buffer = ffi.from_buffer
 
 
@@ -96,13 +99,40 @@ class GuestMemory:
             return b""
         return self.read_prefix(addr, min(n, TASK_SIZE - addr))
 
+    def read_cstr(self, addr: int, limit: int) -> bytes | None:
+        """The NUL-terminated string at addr, without its NUL, as Linux's
+        strncpy_from_user reads it: at most limit bytes, never a byte past
+        the NUL's page.  First CSTR_FIRST bytes (copying a whole page
+        costs a third more than a short read), then the rest of the page,
+        then a page at a time: a short name costs one host call.  None: no NUL
+        in the first limit bytes; GuestFault: an unreadable byte came
+        before the NUL."""
+        parts: list[bytes] = []
+        chunk = CSTR_FIRST
+        while limit > 0:
+            if not 0 <= addr < TASK_SIZE:
+                raise GuestFault(addr)
+            n = min(PAGE_SIZE - (addr & (PAGE_SIZE - 1)), limit, chunk)
+            chunk = PAGE_SIZE
+            got = _vm_read(self.pid, _BUF, addr, n)
+            if got <= 0:
+                raise GuestFault(addr)
+            s = _string(_BUF, got)      # up to the first NUL
+            if len(s) < got:
+                return b"".join(parts) + s if parts else s
+            parts.append(s)
+            addr += got
+            limit -= got
+        return None
+
     def write(self, addr: int, data: bytes) -> None:
         n = len(data)
         if not n:
             return
         if not 0 <= addr <= TASK_SIZE - n:
             raise GuestFault(addr)
-        got = _vm_write(self.pid, _from_buffer(data), addr, n)
+        # bytes go to C as they are; other buffers (bytearray, memoryview) through from_buffer
+        got = _vm_write(self.pid, data if type(data) is bytes else _from_buffer(data), addr, n)
         if got != n:
             raise GuestFault(addr + max(got, 0))
 

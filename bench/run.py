@@ -102,10 +102,12 @@ def build() -> None:
     for s in ("bench.sh", "quick.sh"):
         shutil.copy(ANCHORS / "guest" / s, tree / s)
         os.chmod(tree / s, 0o755)
-    # the same kind of disk as run-uml.sh gives UML: ext2 by mke2fs -d, 256M
+    # the same kind of disk as run-uml.sh gives UML: ext2 by mke2fs -d with
+    # a small filesystem's 1 KiB blocks; 512M, not its 256M, so that
+    # bench_file's 64 MiB still fit beside python3's tree
     img = BUILD / "root.img"
     img.unlink(missing_ok=True)
-    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", str(tree), str(img), "256M"],
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-T", "small", "-d", str(tree), str(img), "512M"],
                    check=True, capture_output=True)
     # the same tree on ext4 as Debian's mke2fs.conf makes it, with the file
     # the cold read reads: written by mke2fs, so no guest has it cached

@@ -55,13 +55,15 @@ newer_header() {
 for src in "$REPO"/tests/progs/*.c; do
     name=$(basename "$src" .c)
     bin=$CACHE/progs/$name
+    # a first line `// cflags: ...` adds flags (t_gdb: -g -O0 for the debugger)
+    extra=$(sed -n '1s|^// cflags: ||p' "$src")
     if [ ! -e "$bin" ] || [ "$src" -nt "$bin" ] || newer_header "$bin"; then
-        "$CC" -static -O1 -Wall -pthread -o "$bin.tmp" "$src" || die "compiling $src failed"
+        "$CC" -static -O1 -Wall -pthread $extra -o "$bin.tmp" "$src" || die "compiling $src failed"
         mv -f "$bin.tmp" "$bin"
     fi
     # every program also as a static PIE (loaded at a bias, ET_DYN)
     if [ ! -e "$bin.pie" ] || [ "$src" -nt "$bin.pie" ] || newer_header "$bin.pie"; then
-        "$CC" -static-pie -fPIE -O1 -Wall -pthread -o "$bin.pie.tmp" "$src" || die "compiling $src (static-pie) failed"
+        "$CC" -static-pie -fPIE -O1 -Wall -pthread $extra -o "$bin.pie.tmp" "$src" || die "compiling $src (static-pie) failed"
         mv -f "$bin.pie.tmp" "$bin.pie"
     fi
 done

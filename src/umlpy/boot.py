@@ -19,6 +19,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.drivers import console as console_drv
 from umlpy.drivers import line as line_drv
+from umlpy.debug import gdbstub
 from umlpy.drivers import mconsole as mconsole_drv
 from umlpy.syscalls import coredump, sys_userfaultfd
 from umlpy.fs import cpio
@@ -98,6 +99,7 @@ class Kernel:
         self.exit_code: int | None = None
         self.umid_path: str | None = None
         self.mconsole = None
+        self.exec_hooks: list = []      # called with each task that exec'd (the gdb server's)
         self.net = NetStack()       # the init network namespace's
         self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
         self.init_ns.net.stack = self.net
@@ -365,6 +367,7 @@ class Kernel:
         try:
             self._claim_umid()
             self._mconsole()
+            self._gdb()
             self._block()
             self.lines.setup()
             self._net()
@@ -418,6 +421,15 @@ class Kernel:
             return
         if self.params.mconsole_notify:
             host_mc.notify(self.params.mconsole_notify, host_mc.NOTIFY_SOCKET, path.encode())
+
+    def _gdb(self) -> None:
+        p = self.params
+        if p.gdb_port is None:
+            return
+        try:
+            gdbstub.GdbServer(self, p.gdb_port, p.gdb_exec)
+        except OSError as e:
+            printk.pr_warn(f"gdb: cannot listen on 127.0.0.1:{p.gdb_port} ({e})")
 
     def _net(self) -> None:
         """eth0=user's device and NAT, then ip= (Linux's ipconfig runs

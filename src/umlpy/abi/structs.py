@@ -6,6 +6,7 @@ _TIMESPEC = struct.Struct("<qq")
 _DIRENT64_HDR = struct.Struct("<QqHB")
 _STATX_HEAD = struct.Struct("<IIQIIIHHQQQQ")
 _STATX_TS = struct.Struct("<qIi")
+NS = 10**9
 
 
 def makedev(major: int, minor: int) -> int:
@@ -24,8 +25,7 @@ def minor(dev: int) -> int:
 def pack_stat(dev: int, ino: int, nlink: int, mode: int, uid: int, gid: int, rdev: int,
               size: int, blksize: int, blocks: int, atime: int, mtime: int, ctime: int) -> bytes:
     return _STAT.pack(dev, ino, nlink, mode, uid, gid, 0, rdev, size, blksize, blocks,
-                      atime // 10**9, atime % 10**9, mtime // 10**9, mtime % 10**9,
-                      ctime // 10**9, ctime % 10**9)
+                      *divmod(atime, NS), *divmod(mtime, NS), *divmod(ctime, NS))
 
 
 STATX_BASIC_STATS = 0x7ff

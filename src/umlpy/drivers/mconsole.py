@@ -13,6 +13,7 @@ from __future__ import annotations
 from arch_um import mconsole as host
 from umlpy.abi import consts as C
 from umlpy.abi import signals as S
+from umlpy.debug import gdbstub
 from umlpy.kernel import oom, printk, slabinfo, taskstack
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.process import Halt
@@ -33,6 +34,7 @@ HELP = """Commands:
     log <string> - make UML enter <string> into the kernel log
     proc <file> - returns the contents of the UML's /proc/<file>
     stack <pid> - returns the stack of the specified pid
+    gdb <pid> <port> - stop that process for gdb on 127.0.0.1:<port> (0: a free port)
 """
 SYSRQ_HELP = ("sysrq: HELP : loglevel(0-9) reboot(b) show-memory-usage(m) poweroff(o) "
               "sync(s) show-task-states(t) unmount(u) terminate-all-tasks(e) kill-all-tasks(i)")
@@ -155,6 +157,23 @@ class MConsole:
             printk.pr_info(line)
         return "\n".join(lines)
 
+    def gdb(self, arg: str) -> str:
+        """A gdb server attached to a running process (debug/gdbstub.py)."""
+        try:
+            pid, port = (int(x) for x in arg.split())
+        except ValueError:
+            raise McError("gdb: usage: gdb <pid> <port>") from None
+        proc = self.k.procs.by_pid.get(pid)
+        if proc is None or proc.exited or not 0 <= port <= 65535:
+            raise McError(f"gdb: no process {pid}" if proc is None or proc.exited else f"gdb: bad port {port}")
+        try:
+            server = gdbstub.GdbServer(self.k, port, proc=proc)
+        except OSError as e:
+            raise McError(f"gdb: cannot listen on 127.0.0.1:{port} ({e.strerror})") from None
+        except KernelError as e:
+            raise McError(f"gdb: {e}") from None
+        return f"gdb: pid {pid} stopped; target remote 127.0.0.1:{server.port}"
+
     def sysrq(self, arg: str):
         key = arg[:1]
         out: list[str] = []
@@ -275,4 +294,4 @@ def _raise(exc: BaseException) -> None:
 
 COMMANDS = [(name, getattr(MConsole, name)) for name in
             ("version", "help", "halt", "reboot", "config", "remove", "sysrq", "cad", "stop",
-             "go", "log", "proc", "stack")]
+             "go", "log", "proc", "stack", "gdb")]

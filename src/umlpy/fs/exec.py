@@ -20,7 +20,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
-from umlpy.kernel import cred, printk
+from umlpy.kernel import cred, printk, ptracer
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
@@ -296,6 +296,8 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
         entry = base + ielf.entry
     mm.brk_start = mm.brk = top
     tracer = t.ptrace.tracer if t.ptrace is not None else None
+    if isinstance(tracer, ptracer.KernelTracer):
+        tracer = None       # the kernel's own debugger is as privileged as the kernel
     secure = cred.exec_creds(proc, d.inode, mount_has(d, MS.MOUNT_ATTR_NOSUID), _readable(d.inode, proc.creds),
                              tracer)
     k.keys.exec(t)
@@ -344,6 +346,8 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
     proc.cmdline = list(argv)
     proc.environ = list(envp)
     proc.execed = True
+    for hook in list(k.exec_hooks):
+        hook(t)     # the gdb server waiting for this program (umlpy.debug)
 
 
 def run_init(k, t, host_aux: dict[int, int], candidates: list[bytes], argv_tail: list[bytes],

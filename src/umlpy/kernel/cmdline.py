@@ -49,6 +49,9 @@ PARAMS: dict[str, str] = {
     "strace": "strace[=<file>]: print every guest syscall, signal and exit as strace -f (to the kernel log, or a host file)",
     "strace.syscalls=": "strace.syscalls=<list>: trace only these syscalls (names, %file %net %process %signal %memory %ipc)",
     "strace.pid=": "strace.pid=<n>: trace only the process with pid n",
+    "gdb=": ("gdb=tcp:127.0.0.1:<port>[,exec=<path>]: a gdb server on that host port (0: a free one, "
+             "logged) debugging init, or the first process that execs the guest program <path>, "
+             "stopped at its first instruction until gdb continues it"),
     "unsupported": ("UML options umlpy lacks (ethN= but eth0=user, vecN:, xterm=, iomem=, "
                     "dsp=, mixer=, pci=, fakehd, ncpus=, skas0, time-travel, dtb=): one warning, ignored"),
 }
@@ -86,6 +89,8 @@ class BootParams:
     strace: str | None = None         # strace ("") or strace=FILE (kernel/strace)
     strace_syscalls: str | None = None
     strace_pid: int | None = None
+    gdb_port: int | None = None       # gdb= (debug/gdbstub.py)
+    gdb_exec: str | None = None
     init_argv: list[str] = field(default_factory=list)
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -194,6 +199,8 @@ def parse(words: list[str]) -> BootParams:
             p.ip = value
         elif name in ("strace", "strace.syscalls", "strace.pid"):
             _strace(p, name, value)
+        elif name == "gdb":
+            _gdb(p, value)
         elif _unsupported(p, w):
             pass
         elif "." in name:
@@ -216,6 +223,18 @@ def _strace(p: BootParams, name: str, value: str) -> None:
         p.strace_pid = int(value)
     else:
         p.warnings.append(f"strace.pid={value}: not a number")
+
+
+def _gdb(p: BootParams, value: str) -> None:
+    """gdb=tcp:127.0.0.1:PORT[,exec=PATH]: the host end listens on the
+    loopback only, whatever address is written."""
+    spec, _, opt = value.partition(",")
+    m = re.fullmatch(r"tcp:(?:(?:127\.0\.0\.1|localhost):)?(\d+)", spec)
+    if m is None or int(m.group(1)) > 65535 or (opt and not opt.startswith("exec=/")):
+        p.warnings.append(f"gdb={value}: expected tcp:127.0.0.1:<port>[,exec=<absolute path>]")
+        return
+    p.gdb_port = int(m.group(1))
+    p.gdb_exec = opt[len("exec="):] or None if opt else None
 
 
 def _unsupported(p: BootParams, word: str) -> bool:

@@ -31,7 +31,7 @@ WAKE_SIGNAL = 2     # sched's: a wait ends as a signal would end it
 @dataclass
 class Ptrace:
     """A tracee's side of the link (Linux's task->ptrace, ->parent, jobctl)."""
-    tracer: Process
+    tracer: Process | KernelTracer
     seized: bool = False
     options: int = 0
     report: int = 0             # the wait status of a stop not yet reported
@@ -48,7 +48,28 @@ class Ptrace:
     listening: bool = False     # PTRACE_LISTEN: stopped, but in no ptrace-stop for the tracer
 
 
-def link(tracee: Task, tracer: Process, seized: bool = False, options: int = 0) -> None:
+class KernelTracer:
+    """A tracer inside the kernel (the gdb server, umlpy.debug): it holds
+    its tracees in the same ptrace-stops as a guest tracer, but learns of
+    them by a call instead of wait and SIGCHLD, asks for no events, and
+    never reaps them.  Seen from the guest it is the kernel: TracerPid 0."""
+    pid = 0
+    exited = False
+
+    def __init__(self) -> None:
+        self.ptraced: list[Task] = []
+
+    def stopped(self, t: Task) -> None:
+        """t entered a ptrace-stop (pt.report, pt.info say which)."""
+
+    def gone(self, t: Task) -> None:
+        """t ended (its process, or the thread alone): the link is undone."""
+
+    def cloned(self, parent: Task, child: Task) -> None:
+        """A tracee made a thread or a process, not yet run."""
+
+
+def link(tracee: Task, tracer: Process | KernelTracer, seized: bool = False, options: int = 0) -> None:
     tracee.ptrace = Ptrace(tracer, seized, options)
     tracer.ptraced.append(tracee)
 
@@ -75,6 +96,9 @@ def stop(k, t: Task, status: int, info: tuple, resume: Callable[[int], None],
     pt.resume = resume
     pt.listening = False
     tracer = pt.tracer
+    if isinstance(tracer, KernelTracer):
+        tracer.stopped(t)
+        return
     tracer.child_wq.wake_all()
     if not tracer.sighand.actions[S.SIGCHLD].flags & C.SA_NOCLDSTOP:
         if why == C.CLD_TRAPPED:
@@ -138,7 +162,9 @@ def clone_event(t: Task, flags: int) -> int:
 
 def child_nr(k, t: Task, nr: int) -> int:
     """ptrace_event_pid's message: a new task's number as t's tracer sees it."""
-    return k.procs.vnr(t.ptrace.tracer, nr) if t.ptrace is not None else 0
+    if t.ptrace is None or isinstance(t.ptrace.tracer, KernelTracer):
+        return 0
+    return k.procs.vnr(t.ptrace.tracer, nr)
 
 
 def start_child(k, t: Task, child: Task, flags: int, event: int) -> None:
@@ -147,7 +173,9 @@ def start_child(k, t: Task, child: Task, flags: int, event: int) -> None:
     tracer with t's options, and starts with a SIGSTOP pending or, seized,
     with a PTRACE_EVENT_STOP."""
     pt = t.ptrace
-    if pt is not None and (event or flags & C.CLONE_PTRACE) and not pt.tracer.exited:
+    if pt is not None and isinstance(pt.tracer, KernelTracer):
+        pt.tracer.cloned(t, child)      # as gdbserver's TRACECLONE, without the event stops
+    elif pt is not None and (event or flags & C.CLONE_PTRACE) and not pt.tracer.exited:
         link(child, pt.tracer, pt.seized, pt.options)
         if pt.seized:
             child.ptrace.trap_stop = True
@@ -224,7 +252,8 @@ def signal_stop(k, t: Task, sig: int, code: int, fields: tuple, how: int) -> Non
         if new:
             if new != info[0]:
                 tracer = pt.tracer if pt is not None else t.proc
-                info = (new, C.SI_USER, (k.procs.vnr(t.proc, tracer.pid), tracer.creds.uid))
+                info = (new, C.SI_KERNEL, (0, 0)) if isinstance(tracer, KernelTracer) else \
+                    (new, C.SI_USER, (k.procs.vnr(t.proc, tracer.pid), tracer.creds.uid))
             if t.blocked & S.sigbit(new):
                 k.signals.send_task(t, new, info[1], info[2])
             elif pt is not None:
@@ -372,6 +401,14 @@ def tracer_exit(k, proc: Process) -> None:
             detach(k, t, 0)
 
 
+def thread_gone(t: Task) -> None:
+    """A thread ends while its process goes on: a kernel tracer lets go of it."""
+    pt = t.ptrace
+    if pt is not None and isinstance(pt.tracer, KernelTracer):
+        unlink(t)
+        pt.tracer.gone(t)
+
+
 def tracee_exit(proc: Process) -> Process | None:
     """The tracee's process died: its threads leave their tracers, but
     for a leader traced by another than its parent, whose tracer is to
@@ -382,7 +419,10 @@ def tracee_exit(proc: Process) -> Process | None:
         if pt is None:
             continue
         pt.report = 0
-        if t is proc.leader and pt.tracer is not proc.parent and not pt.tracer.exited:
+        if isinstance(pt.tracer, KernelTracer):
+            unlink(t)
+            pt.tracer.gone(t)
+        elif t is proc.leader and pt.tracer is not proc.parent and not pt.tracer.exited:
             first = pt.tracer
         else:
             unlink(t)

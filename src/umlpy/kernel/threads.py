@@ -107,6 +107,7 @@ def forget_thread(k, t: Task) -> None:
     its tid and its handle on guest memory (the process's own stays)."""
     k.futexes.forget(t)
     futex.task_exit(k, t)
+    ptracer.thread_gone(t)
     if t.state is State.BLOCKED:
         k.sched.cancel_wait(t)
     t.state = State.DEAD

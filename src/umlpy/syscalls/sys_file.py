@@ -116,13 +116,14 @@ def dentry_open(t, d, flags: int, created: bool = False):
     acc = flags & C.O_ACCMODE
     creds = t.proc.creds
     inode = d.inode
-    if inode.is_symlink:
+    fmt = inode.mode & C.S_IFMT
+    if fmt == C.S_IFLNK:
         raise KernelError(E.ELOOP)
-    if flags & C.O_DIRECTORY and not inode.is_dir:
+    if flags & C.O_DIRECTORY and fmt != C.S_IFDIR:
         raise KernelError(E.ENOTDIR)
-    if inode.is_dir and (acc != C.O_RDONLY or flags & C.O_TRUNC):
+    if fmt == C.S_IFDIR and (acc != C.O_RDONLY or flags & C.O_TRUNC):
         raise KernelError(E.EISDIR)
-    if inode.fmt in (C.S_IFBLK, C.S_IFCHR) and d.mount is not None and d.mount.has(MS.MOUNT_ATTR_NODEV):
+    if fmt in (C.S_IFBLK, C.S_IFCHR) and d.mount is not None and d.mount.has(MS.MOUNT_ATTR_NODEV):
         raise KernelError(E.EACCES)         # may_open_dev
     if not created:
         want = 0
@@ -131,7 +132,7 @@ def dentry_open(t, d, flags: int, created: bool = False):
         if acc in (C.O_WRONLY, C.O_RDWR) or flags & C.O_TRUNC:
             want |= C.W_OK
         permission(inode, want, creds)
-        if want & C.W_OK and (inode.is_reg or inode.is_dir):
+        if want & C.W_OK and fmt in (C.S_IFREG, C.S_IFDIR):
             _check_writable_fs(d)
             get_write_access(inode)
             fl = inode.get_fsflags()

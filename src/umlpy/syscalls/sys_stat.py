@@ -18,9 +18,12 @@ def dev_of(inode) -> int:
 def stat_bytes(t, inode) -> bytes:
     """struct stat, the owner as the caller's user namespace sees it."""
     c = t.proc.creds
-    return structs.pack_stat(dev_of(inode), inode.ino, inode.nlink, inode.mode, userns.uid_of(c, inode.uid),
-                             userns.gid_of(c, inode.gid), inode.rdev, inode.size(), inode.fs.blksize, inode.blocks(),
-                             inode.atime, inode.mtime, inode.ctime)
+    uid, gid = inode.uid, inode.gid
+    if c.user_ns is not None:       # the initial namespace's ids are as they are
+        uid, gid = userns.uid_of(c, uid), userns.gid_of(c, gid)
+    fs = inode.fs
+    return structs.pack_stat(fs.dev, inode.ino, inode.nlink, inode.mode, uid, gid, inode.rdev, inode.size(),
+                             fs.blksize, inode.blocks(), inode.atime, inode.mtime, inode.ctime)
 
 
 def _target(t, dirfd: int, path: int, flags: int):
@@ -36,10 +39,6 @@ def _target(t, dirfd: int, path: int, flags: int):
     d = namei.lookup(t, s32(dirfd), p, follow=not flags & C.AT_SYMLINK_NOFOLLOW,
                      empty_ok=bool(flags & C.AT_EMPTY_PATH))
     return d.inode, d
-
-
-def _at(t, dirfd: int, path: int, flags: int):
-    return _target(t, dirfd, path, flags)[0]
 
 
 @syscall("stat")
@@ -64,7 +63,7 @@ def sys_fstat(t, fd, buf, *_):
 
 @syscall("newfstatat")
 def sys_newfstatat(t, dirfd, path, buf, flags, *_):
-    t.mem.write(buf, stat_bytes(t, _at(t, dirfd, path, flags)))
+    t.mem.write(buf, stat_bytes(t, _target(t, dirfd, path, flags)[0]))
     return 0
 
 

@@ -29,24 +29,15 @@ def u32(x: int) -> int:
 
 
 def read_cstr(t, addr: int, limit: int = PATH_MAX) -> bytes:
+    """strncpy_from_user's string: EFAULT at a bad byte before the NUL,
+    ENAMETOOLONG when the first limit bytes hold no NUL."""
     if not addr:
         raise KernelError(E.EFAULT)
-    mem = t.mem
-    out = b""
-    chunk = 256
-    while True:
-        data = mem.read_upto(addr + len(out), chunk)
-        if not data:
-            raise KernelError(E.EFAULT)
-        i = data.find(b"\0")
-        if i >= 0:
-            out += data[:i]
-            break
-        out += data
-        if len(out) >= limit:
-            raise KernelError(E.ENAMETOOLONG)
-        chunk = 4096
-    if len(out) >= limit:
+    try:
+        out = t.mem.read_cstr(addr, limit)
+    except GuestFault:
+        raise KernelError(E.EFAULT) from None
+    if out is None:
         raise KernelError(E.ENAMETOOLONG)
     return out
 

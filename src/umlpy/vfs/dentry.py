@@ -61,17 +61,21 @@ class Dentry:
 
     def child(self, name: bytes) -> Dentry | None:
         d = self.children.get(name)
-        gen = self.inode.dgen
-        if d is not None and d.mounted is None and self.cache_gen != gen and d.seen != gen:
-            if self.inode.lookup(name) is not d.inode:
-                del self.children[name]     # gone (or replaced) through another mount
-                d = None
-            else:
-                d.seen = gen
         if d is not None:
-            if d.mounted is not None or d.inode.revalidate():
+            if d.mounted is not None:
                 return d
-            del self.children[name]     # e.g. /proc/PID of a process that is gone
+            gen = self.inode.dgen
+            if self.cache_gen != gen and d.seen != gen:
+                if self.inode.lookup(name) is not d.inode:
+                    del self.children[name]     # gone (or replaced) through another mount
+                    d = None
+                else:
+                    d.seen = gen
+            if d is not None:
+                ino = d.inode
+                if not ino.revalidates or ino.revalidate():
+                    return d
+                del self.children[name]     # e.g. /proc/PID of a process that is gone
         ino = self.inode.lookup(name)
         if ino is None:
             return None

@@ -547,6 +547,11 @@ def _child_objs(d, inode, mask: int, path: bool):
     return mask, objs, None, b""
 
 
+def marking() -> bool:
+    """Has any group a mark anywhere (else no event can reach one)?"""
+    return bool(_counts["marks"])
+
+
 def child_event(d, inode, mask: int, path: bool) -> None:
     """fsnotify_dentry / fsnotify_file: an event on what d reaches; path
     events (those of open files) reach mount marks and can carry an fd."""

@@ -10,7 +10,7 @@ scan of its table.
 from __future__ import annotations
 
 from umlpy.abi import errno as E
-from umlpy.abi.consts import O_PATH
+from umlpy.abi.consts import O_PATH, S_IFDIR, S_IFMT
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import dnotify, locks
 from umlpy.vfs.file import File
@@ -63,7 +63,8 @@ class FdBitmap:
             i += 1
 
     def set(self, fd: int) -> None:
-        self._grow(fd)
+        if fd >> _SHIFT >= len(self.levels[0]):
+            self._grow(fd)
         idx = fd
         for level in self.levels:
             w = idx >> _SHIFT
@@ -165,7 +166,7 @@ class FdTable:
     def _closed(self, f: File) -> None:
         if f.inode is not None:
             locks.release_posix(self, f.inode)    # any close drops the table's record locks
-            if f.inode.is_dir:
+            if f.inode.mode & S_IFMT == S_IFDIR:
                 dnotify.flush(self, f)
         f.flush(self)
         f.put()

@@ -50,12 +50,15 @@ class File:
         self.flags = flags
         self.pos = 0
         self.refs = 0
-        self.writer = inode is not None and inode.is_reg and self.writable
+        self.writer = self.reader = False   # counted in the inode's writecount, readcount
         if inode is not None:
             inode.open_count += 1
-            if self.writer:
+            acc = -1 if flags & C.O_PATH else flags & C.O_ACCMODE
+            if acc in (C.O_WRONLY, C.O_RDWR) and inode.mode & C.S_IFMT == C.S_IFREG:
+                self.writer = True
                 inode.writecount += 1
-            elif self.readable:
+            elif acc in (C.O_RDONLY, C.O_RDWR):
+                self.reader = True
                 inode.readcount += 1
 
     @property
@@ -173,15 +176,16 @@ class File:
             if not self.flags & C.O_PATH:
                 fsnotify.file_event(self, fsnotify.IN_CLOSE_WRITE if self.writable else fsnotify.IN_CLOSE_NOWRITE)
             self.release()
-            if self.inode is not None:
-                self.inode.open_count -= 1
+            inode = self.inode
+            if inode is not None:
+                inode.open_count -= 1
                 if self.writer:
-                    self.inode.writecount -= 1
-                elif self.readable:
-                    self.inode.readcount -= 1
-                if self.inode.open_count == 0 and self.inode.nlink == 0:
-                    fsnotify.gone(self.inode)
-                    self.inode.evict()
+                    inode.writecount -= 1
+                elif self.reader:
+                    inode.readcount -= 1
+                if inode.open_count == 0 and inode.nlink == 0:
+                    fsnotify.gone(inode)
+                    inode.evict()
 
     def fasync(self, fd: int, on: bool) -> None:
         """O_ASYNC turned on or off through fd (fasync_helper: the fd is

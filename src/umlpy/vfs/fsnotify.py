@@ -216,9 +216,9 @@ def file_event(file, mask: int) -> None:
     """fsnotify_file: open, read, write or close of an open file (none for
     the files fanotify opens for its listeners)."""
     inode = file.inode
+    if inode is None or file.nonotify or not _marked and not fanotify.marking():
+        return      # every open, read, write and close: no mark anywhere, nothing to do
     d = file.dentry
-    if inode is None or file.nonotify:
-        return
     mask |= _isdir(inode)
     if marks(inode) or (d is not None and d.parent is not None and marks(d.parent.inode)):
         _parent_then_inode(d, inode, mask, d is not None and _unlinked(d))

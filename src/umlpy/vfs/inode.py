@@ -7,6 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import KernelError
+from umlpy.vfs import file as F
 
 if TYPE_CHECKING:
     from umlpy.vfs.file import File
@@ -85,6 +86,13 @@ class Inode:
     dgen = 0
     # i_readcount: files open for reading only (leases look at both)
     readcount = 0
+    # whether revalidate() may say no (a class overriding it): the path
+    # walk asks only those, every other cached dentry is right as it is
+    revalidates = False
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        cls.revalidates = cls.revalidate is not Inode.revalidate
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0,
                  rdev: int = 0, ino: int | None = None) -> None:
@@ -251,8 +259,7 @@ class Inode:
         """Last link and last open file gone: free the data."""
 
     def open_file(self, dentry, flags: int, task) -> File:
-        from umlpy.vfs import file as F
-        fmt = self.fmt
+        fmt = self.mode & C.S_IFMT
         if fmt == C.S_IFREG:
             return F.RegularFile(dentry, self, flags)
         if fmt == C.S_IFDIR:

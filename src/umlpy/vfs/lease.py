@@ -190,7 +190,7 @@ def break_lease(task, inode, flags: int) -> None:
     mark the conflicting leases (their holders get SIGIO once), then wait
     while any conflicts (EWOULDBLOCK with O_NONBLOCK); the wait ends
     early when a lease changes and at the first break time."""
-    c = _ctx.get(inode)
+    c = _ctx.get(inode) if _ctx else None     # every open: no inode has leases, nothing to look up
     if c is None:
         return
     c.waiting_writers.discard(task)     # a wait ended: this is the call again

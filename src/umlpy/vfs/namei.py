@@ -50,7 +50,12 @@ def _follow_mounts(d: Dentry) -> Dentry:
     return d
 
 
+_S_IFMT, _S_IFDIR, _S_IFLNK = C.S_IFMT, C.S_IFDIR, C.S_IFLNK
+
+
 def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> Dentry:
+    # the hot loop of every call taking a path: the inode's type from its
+    # mode, no per-component call but the permission check and the lookup
     if len(path) >= PATH_MAX:
         raise KernelError(E.ENAMETOOLONG)
     nd: Scope | None = task.nd
@@ -62,16 +67,19 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
                                nd.flags & RESOLVE_NO_XDEV and root.mount is not nd.mount):
             raise KernelError(E.EXDEV)
         cur = root
-    parts = path.split(b"/")
-    last = parts[-1]
+        comps = path[1:].split(b"/")
+    else:
+        comps = path.split(b"/")
+    last = comps[-1]
     must_dir = not last or last == b"." or last == b".."
-    comps = [p for p in parts if p and p != b"."]
+    if b"" in comps or b"." in comps:       # "//", "/./", a trailing "/"
+        comps = [p for p in comps if p and p != b"."]
     creds = task.proc.creds
     search_all = capable(creds, K.CAP_DAC_READ_SEARCH)     # searches every directory
     n = len(comps)
     for i, name in enumerate(comps):
         ino = cur.inode
-        if not ino.is_dir:
+        if ino.mode & _S_IFMT != _S_IFDIR:
             raise KernelError(E.ENOTDIR)
         if not search_all:
             permission(ino, C.X_OK, creds)
@@ -93,7 +101,7 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
             if nd is not None and nd.flags & RESOLVE_NO_XDEV:
                 raise KernelError(E.EXDEV)
             nxt = _follow_mounts(nxt)
-        if nxt.inode.is_symlink and (i < n - 1 or follow or must_dir):
+        if nxt.inode.mode & _S_IFMT == _S_IFLNK and (i < n - 1 or follow or must_dir):
             budget[0] -= 1
             if budget[0] < 0 or nxt.mount is not None and nxt.mount.has(MOUNT_ATTR_NOSYMFOLLOW):
                 raise KernelError(E.ELOOP)      # too many, or on a nosymfollow mount
@@ -103,7 +111,7 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
             nxt = _magic(magic) if magic is not None else \
                 _walk(task, cur, nxt.inode.readlink(), True, budget)
         cur = nxt
-    if must_dir and not cur.inode.is_dir:
+    if must_dir and cur.inode.mode & _S_IFMT != _S_IFDIR:
         raise KernelError(E.ENOTDIR)
     return cur
 

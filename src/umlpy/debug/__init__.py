@@ -1,0 +1,1 @@
+"""Debugging guest processes from the host: the gdb server (gdbstub.py)."""
