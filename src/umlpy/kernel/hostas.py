@@ -72,6 +72,12 @@ def exec_host(k, t) -> dict[int, int]:
     arr = (argv0 + 16) & ~7
     t.mem.poke(a, path + b"umlpy-stub\0")
     t.mem.poke(arr, struct.pack("<QQQ", argv0, 0, 0))
+    # setarch -R (gdb runs its inferiors so): the host lays out the new
+    # image's stack and mappings without randomisation too, as Linux would
+    norandom = t.proc.personality & C.ADDR_NO_RANDOMIZE
+    if norandom != t.proc.host_personality and \
+            ptrace.inject(t.hpid, regs, NR["personality"], norandom).result >= 0:
+        t.proc.host_personality = norandom
     r = ptrace.inject(t.hpid, regs, NR["execve"], a, arr, arr + 16)
     if r.event != ptrace.EVENT_EXEC:
         raise KernelError(-r.result if r.result < 0 else E.ENOEXEC, "host exec of the stub failed")

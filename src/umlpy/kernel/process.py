@@ -209,6 +209,7 @@ class Procs:
             proc.unkillable = True
         proc.start_ns = k.uptime_ns()
         proc.personality = caller.personality
+        proc.host_personality = caller.host_personality     # the host child inherits it
         proc.ioprio = caller.ioprio
         proc.oom_score_adj, proc.oom_score_adj_min = caller.oom_score_adj, caller.oom_score_adj_min
         proc.dumpable, proc.no_new_privs = caller.dumpable, caller.no_new_privs

@@ -213,6 +213,7 @@ class Process:
         self.execed = False         # PF_FORKNOEXEC cleared: its parent may no longer setpgid it
         self.child_subreaper = False
         self.personality = 0        # personality(2); ADDR_NO_RANDOMIZE matters here
+        self.host_personality = 0   # its host process's (hostas.exec_host: ADDR_NO_RANDOMIZE)
         self.ioprio = 0             # ioprio_set(2): IOPRIO_CLASS_NONE
         self.oom_score_adj = 0      # kernel/oom.py's shift of its badness (-1000: never chosen)
         self.oom_score_adj_min = 0  # what an unprivileged write may lower it to

@@ -12,13 +12,12 @@ from __future__ import annotations
 import struct
 
 from arch_um import ptrace as hptrace
-from arch_um.memory import GuestFault
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import ptrace as P
 from umlpy.abi import signals as S
-from umlpy.kernel import printk, ptracer
+from umlpy.kernel import printk, ptracer, remote_vm
 from umlpy.kernel.cred import ptrace_may_access
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.signal import pack_siginfo, user_siginfo
@@ -199,19 +198,10 @@ def _regset(t, tr, kind: int, iov: int, write: bool) -> int:
 
 
 # -- memory -------------------------------------------------------------------
-def _touches_stub(addr: int, n: int) -> bool:
-    return addr < STUB_END and addr + n > STUB_BASE
-
-
 def _peek(tr, addr: int) -> int:
     """A word of the tracee (access_process_vm, FOLL_FORCE: unreadable
     but mapped memory too); EIO where nothing is mapped."""
-    if _touches_stub(addr, 8) or tr.mem is None:
-        raise KernelError(E.EIO)
-    try:
-        data = tr.mem.read(addr, 8)
-    except GuestFault:
-        data = tr.mem.peek(addr, 8)
+    data = remote_vm.read(tr.mem, addr, 8) if tr.mem is not None else b""
     if len(data) != 8:
         raise KernelError(E.EIO)
     return struct.unpack("<Q", data)[0]
@@ -220,16 +210,8 @@ def _peek(tr, addr: int) -> int:
 def _poke(tr, addr: int, value: int) -> None:
     """Store a word, into read-only private mappings too (FOLL_FORCE, as
     the host's /proc/PID/mem does it), never into the kernel's stub."""
-    if _touches_stub(addr, 8) or tr.mem is None:
+    if tr.mem is None or remote_vm.write(tr.mem, addr, struct.pack("<Q", value & MASK64)) != 8:
         raise KernelError(E.EIO)
-    data = struct.pack("<Q", value & MASK64)
-    try:
-        tr.mem.write(addr, data)
-    except GuestFault:
-        try:
-            tr.mem.poke(addr, data)
-        except GuestFault:
-            raise KernelError(E.EIO) from None
 
 
 # -- the call -----------------------------------------------------------------

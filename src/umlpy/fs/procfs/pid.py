@@ -13,7 +13,7 @@ from typing import Callable
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE
-from umlpy.fs.procfs import maps, mounts, pagemap, pidstat
+from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
@@ -403,6 +403,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("statm", _file(lambda tg, r: pidstat.statm_text(tg))),
     ("maps", _file(maps.maps_text)),
     ("smaps", _file(maps.smaps_text)),
+    ("mem", pidmem.MemInode),
     ("pagemap", pagemap.PagemapInode),
     ("cwd", _link(_cwd)),
     ("root", _link(_root)),
