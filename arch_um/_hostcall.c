@@ -435,6 +435,22 @@ void umlpy_timers_stop(void)
     deadline_timer = -1;
 }
 
+/* Before a fast-path wait, which watches no fd: whether a device (or
+   SIGCHLD's signalfd) is ready, looked at once per DEVICE_LOOK_NS while
+   guests trap (a host call each time would cost as much as a tenth of a
+   round trip); the tick covers the time guests compute. */
+#define DEVICE_LOOK_NS 100000LL
+static long long device_look;
+
+static int look_at_devices(int epfd, struct epoll_event *evs)
+{
+    long long now = monotonic_ns();
+    if (now - device_look < DEVICE_LOOK_NS)
+        return 0;
+    device_look = now;
+    return epoll_wait(epfd, evs, 16, 0);
+}
+
 /* One notification as a syscall event: the number, arguments and rip;
    the other registers are the task's own, which only a stop reads
    (arch_um/ptrace.py's ensure_stopped).  0 if it went away meanwhile. */
@@ -493,7 +509,7 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
          * at again within a tick even while guests compute without trapping.
          */
         int device = 0;
-        nev = epoll_wait(epfd, evs, 16, 0);
+        nev = look_at_devices(epfd, evs);
         for (i = 0; i < nev; i++)
             if (evs[i].data.fd != sigfd)
                 device = 1;
@@ -520,7 +536,7 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
          * for the tick; SIGALRM ends it as it ends waitpid above.
          */
         int device = 0, ready = 0;
-        nev = epoll_wait(epfd, evs, 16, 0);
+        nev = look_at_devices(epfd, evs);
         for (i = 0; i < nev; i++) {
             if (evs[i].data.fd == listener)
                 ready = 1;
