@@ -229,7 +229,7 @@ static void deliver_lost(pid_t pid)
     if (i == LOST_MAX)
         return;
     lost[i].pid = 0;
-    if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0)
+    if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0)      /* gone */
         return;
     if ((long)regs.orig_rax >= 0 && (long)regs.rax == -ERESTARTSYS) {
         regs.rax = (unsigned long)lost[i].val;
@@ -247,8 +247,8 @@ static void task_event(struct umlpy_event *e, pid_t pid, int status)
     e->compat = 0;
     e->notif = 0;
     e->msg = 0;
-    if (seccomp_mode && WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
-        deliver_lost(pid);
+    if (seccomp_mode && (!WIFSTOPPED(status) || (status >> 16) == PTRACE_EVENT_STOP))
+        deliver_lost(pid);      /* at its exit, only forgotten */
     if (is_syscall_stop(status)
             || (seccomp_mode && WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_SECCOMP)) {
         if (ptrace(PTRACE_GETREGS, pid, 0, &e->regs) == 0) {
