@@ -132,7 +132,9 @@ def kernel_cmd(kernel: str, cow: Path, listfile: Path, timeout: int, work: Path,
     common = [f"ubd0={cow},{IMAGE}", f"ubd1={listfile}", "root=/dev/ubda", "rw", f"mem={MEM}",
               "quiet", "init=/opt/ltp/umlpy-init.sh", f"LTP_TIMEOUT={timeout}"]
     if kernel == "umlpy":
-        return [str(ROOT / ".venv" / "bin" / "umlpy"), str(out / "linux-um"), *common]
+        # UMLPY_LTP_PARAMS: more kernel parameters for a trial (seccomp=off)
+        extra = os.environ.get("UMLPY_LTP_PARAMS", "").split()
+        return [str(ROOT / ".venv" / "bin" / "umlpy"), str(out / "linux-um"), *common, *extra]
     shim = LTP / "uml_shim.so"
     if not shim.exists():
         # UML 6.1 writes a short xstate through ptrace, which hosts with a
