@@ -15,7 +15,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -818,7 +817,7 @@ static int take_listener(pid_t pid)
     if (fd < 0)
         return -errno;
     /* the guest wakes the kernel on the CPU they share (Linux 6.6+) */
-    if (!getenv("UMLPY_NOSYNC")) ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+    ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
     return fd;
 }
 
