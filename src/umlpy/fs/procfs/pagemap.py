@@ -24,6 +24,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import VNode
+from umlpy.fs.procfs.pidmem import AddressedFile
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.file import File
@@ -63,13 +64,9 @@ def present_pages(proc, start: int, end: int) -> int:
     return sum(1 for e in struct.unpack(f"<{count}Q", raw) if e)
 
 
-class PagemapFile(File):
+class PagemapFile(AddressedFile):
     """An open pagemap: reads at any 8-byte aligned offset, as many whole
     entries as asked for (up to the end of user space); seeks anywhere."""
-
-    def __init__(self, dentry, inode, flags: int, tg: Target) -> None:
-        super().__init__(dentry, inode, flags)
-        self.proc = tg.proc()       # Linux keeps the mm of open time
 
     def pread(self, task, n: int, off: int) -> bytes:
         if off % PM_ENTRY_BYTES or n % PM_ENTRY_BYTES:
@@ -80,20 +77,8 @@ class PagemapFile(File):
             return b""
         return entries(self.proc, first, count)
 
-    def read(self, task, n: int) -> bytes:
-        data = self.pread(task, n, self.pos)
-        self.pos += len(data)
-        return data
-
-    def lseek(self, off: int, whence: int) -> int:
-        """mem_lseek: SEEK_SET and SEEK_CUR only, any offset."""
-        if whence == C.SEEK_SET:
-            self.pos = off
-        elif whence == C.SEEK_CUR:
-            self.pos += off
-        else:
-            raise KernelError(E.EINVAL)
-        return self.pos
+    def pwrite(self, task, data: bytes, off: int) -> int:
+        raise KernelError(E.EINVAL)     # nothing to write
 
 
 class PagemapInode(VNode):

@@ -20,37 +20,19 @@ from umlpy.vfs.file import File
 MAX_RW = 1 << 20        # one call moves at most this much (Linux: a page per loop, signals checked)
 
 
-class MemFile(File):
+class AddressedFile(File):
+    """A file whose offsets are the process's addresses (mem, pagemap): the
+    process of open time; read and write at the position; mem_lseek's
+    rule: SEEK_SET and SEEK_CUR only, to any offset."""
+
     def __init__(self, dentry, inode, flags: int, tg: Target) -> None:
         super().__init__(dentry, inode, flags)
         self.proc = tg.proc()
-
-    def _mem(self):
-        p = self.proc
-        return p.mm.mem if live(p) else None
-
-    def pread(self, task, n: int, off: int) -> bytes:
-        mem = self._mem()
-        if mem is None or n <= 0:
-            return b""
-        data = remote_vm.read(mem, off, min(n, MAX_RW))
-        if not data:
-            raise KernelError(E.EIO)
-        return data
 
     def read(self, task, n: int) -> bytes:
         data = self.pread(task, n, self.pos)
         self.pos += len(data)
         return data
-
-    def pwrite(self, task, data: bytes, off: int) -> int:
-        mem = self._mem()
-        if mem is None or not data:
-            return 0
-        done = remote_vm.write(mem, off, bytes(data[:MAX_RW]))
-        if not done:
-            raise KernelError(E.EIO)
-        return done
 
     def write(self, task, data: bytes) -> int:
         done = self.pwrite(task, data, self.pos)
@@ -65,6 +47,30 @@ class MemFile(File):
         else:
             raise KernelError(E.EINVAL)
         return self.pos
+
+
+class MemFile(AddressedFile):
+    def _mem(self):
+        p = self.proc
+        return p.mm.mem if live(p) else None
+
+    def pread(self, task, n: int, off: int) -> bytes:
+        mem = self._mem()
+        if mem is None or n <= 0:
+            return b""
+        data = remote_vm.read(mem, off, min(n, MAX_RW))
+        if not data:
+            raise KernelError(E.EIO)
+        return data
+
+    def pwrite(self, task, data: bytes, off: int) -> int:
+        mem = self._mem()
+        if mem is None or not data:
+            return 0
+        done = remote_vm.write(mem, off, bytes(data[:MAX_RW]))
+        if not done:
+            raise KernelError(E.EIO)
+        return done
 
 
 class MemInode(VNode):
