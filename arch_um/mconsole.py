@@ -75,3 +75,22 @@ def notify(path: str, kind: int, text: bytes) -> None:
             s.sendto(msg, path)
     except OSError:
         pass
+
+
+def request(path: str, text: str, timeout: float = 600.0) -> tuple[int, str]:
+    """A client's request to the mconsole socket at path (what uml_mconsole
+    sends): (err, the reply's text, its packets joined)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(os.path.join(d, "client"))
+        s.settimeout(timeout)
+        data = text.encode()[:DATA_MAX - 1]
+        s.sendto(_REQ.pack(MAGIC, VERSION, len(data)) + data.ljust(DATA_MAX, b"\0"), path)
+        parts, err = [], 0
+        while True:
+            msg = s.recv(_REPLY.size + DATA_MAX + 1)
+            e, more, n = _REPLY.unpack_from(msg)
+            err = err or e
+            parts.append(msg[_REPLY.size:_REPLY.size + n].rstrip(b"\0"))
+            if not more:
+                return err, b"".join(parts).decode(errors="replace")

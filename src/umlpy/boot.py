@@ -14,6 +14,7 @@ from arch_um.debugger import post_mortem
 from arch_um.hostfile import read_host_file
 from arch_um.stub import Stub
 from umlpy import kconfig, syscalls
+from umlpy.checkpoint import restore as checkpoint_restore
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
@@ -334,7 +335,8 @@ class Kernel:
             raise KernelError(E.EINVAL, f"Initramfs unpacking failed: {e}") from e
         printk.pr_info(f"Freeing initrd memory: {len(data) >> 10}K ({n} entries)")
 
-    def _init_fds(self) -> FdTable:
+    def init_fds(self) -> FdTable:
+        """fds 0, 1 and 2 on /dev/console, as init gets them."""
         fdt = FdTable()
         console = self.root.child(b"dev")
         inode = None
@@ -372,7 +374,11 @@ class Kernel:
             self.lines.setup()
             self._net()
             self._root()
-            fdt = self._init_fds()
+            if p.restore is not None:
+                checkpoint_restore.restore(self, p.restore)
+                self.sched.run()
+                return self._shutdown(0)
+            fdt = self.init_fds()
             fs = FsContext(self.root, self.root)
             if p.init:
                 candidates, explicit = [p.init.encode()], True

@@ -123,6 +123,23 @@ def run_image(image: str, args: list[str]) -> int:
     return boot.start_kernel(config, _as_parameters(args))
 
 
+def restore_words(directory: str, overrides: list[str]) -> list[str]:
+    """The command line that restores the checkpoint in directory: the one
+    it was taken with (no init arguments, no earlier restore=), each
+    `name=value` of overrides replacing the saved word of that name, then
+    restore=DIR.  The kernel checks the image itself (its digests, its
+    version) before using any of it."""
+    with open(os.path.join(directory, "manifest.json"), "rb") as f:
+        saved = json.loads(f.read(64 << 20)).get("cmdline")
+    if not isinstance(saved, list) or not all(isinstance(w, str) for w in saved):
+        raise ValueError("no command line in its manifest")
+    if "--" in saved:
+        saved = saved[:saved.index("--")]
+    names = {w.partition("=")[0] for w in overrides if "=" in w}
+    kept = [w for w in saved if w.partition("=")[0] not in names | {"restore"}]
+    return kept + overrides + [f"restore={os.path.abspath(directory)}"]
+
+
 def _as_parameters(args: list[str]) -> list[str]:
     """Launcher options (BOOT_OPTIONS) among the kernel's words, before
     `--`, become the parameters they stand for: `--pdb` is `pdb`."""

@@ -40,6 +40,45 @@ def syscalls(markdown: bool) -> None:
         click.echo(f"{nr:4d} {name:24s} {status:12s} {note}")
 
 
+@cli.command(help="Checkpoint a running machine (its mconsole `checkpoint` command): "
+                  "its processes and memory go to DIR (docs/checkpoint.md); the machine then halts "
+                  "unless --leave-running.  UMID may also be the mconsole socket's path.")
+@click.argument("umid")
+@click.argument("directory")
+@click.option("--leave-running", is_flag=True, help="Resume the guest after the checkpoint.")
+@click.option("--uml-dir", default=None, help="The machines' directory (default ~/.uml, as uml_dir=).")
+def checkpoint(umid: str, directory: str, leave_running: bool, uml_dir: str | None) -> None:
+    from arch_um import mconsole
+    from arch_um.umid import default_uml_dir
+    sock = umid if "/" in umid else os.path.join(uml_dir or default_uml_dir(), umid, "mconsole")
+    cmd = f"checkpoint {os.path.abspath(directory)}" + (" --leave-running" if leave_running else "")
+    try:
+        err, text = mconsole.request(sock, cmd)
+    except OSError as e:
+        raise click.ClickException(f"{sock}: {e.strerror or e}") from None
+    if err:
+        raise click.ClickException(text)
+    click.echo(text)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True},
+             help="Restore a machine from a checkpoint DIR: boots KERNEL with the command line saved in "
+                  "the image (PARAMS such as ubd0=FILE or umid=NAME override it) and rebuilds its "
+                  "processes instead of running init.")
+@click.argument("directory")
+@click.argument("params", nargs=-1, type=click.UNPROCESSED)
+@click.option("--kernel", default="linux-um", show_default=True, help="The kernel image to boot.")
+def restore(directory: str, params: tuple[str, ...], kernel: str) -> None:
+    from umlpy_cli.image import restore_words
+    if not os.path.exists(kernel):
+        raise click.ClickException(f"{kernel}: no such kernel image")
+    try:
+        words = restore_words(directory, list(params))
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"{directory}: not a checkpoint image ({e})") from None
+    sys.exit(run_image(kernel, words))
+
+
 def main() -> None:
     """`umlpy` and `python -m umlpy` alike."""
     sys.exit(quiet_on_closed_pipe(_dispatch))

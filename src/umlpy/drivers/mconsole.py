@@ -13,6 +13,7 @@ from __future__ import annotations
 from arch_um import mconsole as host
 from umlpy.abi import consts as C
 from umlpy.abi import signals as S
+from umlpy.checkpoint import dump
 from umlpy.debug import gdbstub
 from umlpy.kernel import oom, printk, slabinfo, taskstack
 from umlpy.kernel.errors import KernelError
@@ -35,6 +36,8 @@ HELP = """Commands:
     proc <file> - returns the contents of the UML's /proc/<file>
     stack <pid> - returns the stack of the specified pid
     gdb <pid> <port> - stop that process for gdb on 127.0.0.1:<port> (0: a free port)
+    checkpoint <dir> [--leave-running] - save the machine to <dir> (docs/checkpoint.md),
+        then halt it, unless --leave-running
 """
 SYSRQ_HELP = ("sysrq: HELP : loglevel(0-9) reboot(b) show-memory-usage(m) poweroff(o) "
               "sync(s) show-task-states(t) unmount(u) terminate-all-tasks(e) kill-all-tasks(i)")
@@ -42,6 +45,14 @@ SYSRQ_HELP = ("sysrq: HELP : loglevel(0-9) reboot(b) show-memory-usage(m) powero
 
 class McError(Exception):
     """An answer with err set (the client prints it and exits 1)."""
+
+
+class Later:
+    """An answer given once work the event loop must do first is done:
+    `run(reply)` runs from an idle hook and answers through reply(err, text)."""
+
+    def __init__(self, run) -> None:
+        self.run = run
 
 
 class MConsole:
@@ -70,6 +81,9 @@ class MConsole:
             if version != host.VERSION:
                 raise McError(f"This driver only supports version {host.VERSION} clients")
             answer = self._command(text.decode(errors="replace").strip())
+            if isinstance(answer, Later):
+                self._later(addr, answer)
+                return
             if isinstance(answer, tuple):
                 answer, after = answer
             self._reply(addr, 0, answer)
@@ -77,6 +91,18 @@ class MConsole:
             self._reply(addr, 1, str(e))
         if after is not None:
             after()
+
+    def _later(self, addr, answer: Later) -> None:
+        """Run answer's work at the top of the event loop, where every
+        event of the last batch has been handled (no task's stop is then
+        taken but not yet seen), and reply from there."""
+        hooks = self.k.sched.idle_hooks
+
+        def hook() -> bool:
+            hooks.remove(hook)
+            answer.run(lambda err, text: self._reply(addr, err, text))
+            return False
+        hooks.append(hook)
 
     def _reply(self, addr, err: int, text: str) -> None:
         """Long answers go in 511-byte packets, `more` set on all but the last."""
@@ -253,6 +279,34 @@ class MConsole:
             self.stopped = False
         printk.pr_info("mconsole: machine continued")
 
+    def checkpoint(self, arg: str) -> Later:
+        """Save the machine (checkpoint/dump.py), then halt it unless
+        --leave-running; a refusal leaves it running and says why."""
+        words = arg.split()
+        leave = "--leave-running" in words
+        paths = [w for w in words if w != "--leave-running"]
+        if len(paths) != 1:
+            raise McError("checkpoint: usage: checkpoint <dir> [--leave-running]")
+
+        def run(reply) -> None:
+            try:
+                frozen, summary = dump.checkpoint(self.k, paths[0])
+            except KernelError as e:
+                printk.pr_warn(str(e))
+                reply(1, str(e))
+                return
+            except OSError as e:
+                printk.pr_warn(f"checkpoint: {e}")
+                reply(1, f"checkpoint: {e}")
+                return
+            reply(0, summary)
+            if leave:
+                dump.thaw(self.k, frozen)
+                return
+            printk.pr_emerg("reboot: System halted after checkpoint")
+            raise Halt(0)
+        return Later(run)
+
     def config(self, arg: str) -> str:
         name, eq, value = arg.partition("=")
         name = name.strip()
@@ -294,4 +348,4 @@ def _raise(exc: BaseException) -> None:
 
 COMMANDS = [(name, getattr(MConsole, name)) for name in
             ("version", "help", "halt", "reboot", "config", "remove", "sysrq", "cad", "stop",
-             "go", "log", "proc", "stack", "gdb")]
+             "go", "log", "proc", "stack", "gdb", "checkpoint")]

@@ -17,6 +17,8 @@ from umlpy.kernel import uml_options
 # name (without unit number) -> one-line help; `N` marks a numbered option
 PARAMS: dict[str, str] = {
     "initrd=": "initrd=<file>: a newc cpio archive (host file) unpacked into a tmpfs root",
+    "restore=": "restore=<dir>: rebuild the processes of a checkpoint image instead of running init "
+                "(`umlpy restore DIR` gives it with the image's command line; docs/checkpoint.md)",
     "init=": "init=<path>: the first guest program (default /sbin/init, /etc/init, /bin/init, /bin/sh)",
     "mem=": "mem=<size>[KMG]: guest memory (default 256M)",
     "quiet": "quiet: log warnings and errors only",
@@ -61,6 +63,7 @@ PARAMS: dict[str, str] = {
 class BootParams:
     words: list[str] = field(default_factory=list)
     initrd: str | None = None
+    restore: str | None = None      # a checkpoint image to restore instead of running init
     init: str | None = None
     mem: int = 256 << 20
     loglevel: int | None = None
@@ -146,6 +149,8 @@ def parse(words: list[str]) -> BootParams:
             continue
         if name == "initrd":
             p.initrd = value
+        elif name == "restore":
+            p.restore = value
         elif name == "init":
             p.init = value
         elif name == "mem":

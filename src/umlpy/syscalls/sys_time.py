@@ -77,7 +77,7 @@ def sys_time(t, tloc, *_):
     return now
 
 
-def _sleep_until(t, deadline: int, rem: int, absolute: bool = False):
+def sleep_until(t, deadline: int, rem: int, absolute: bool = False):
     """Sleep to a monotonic deadline.  A relative sleep a signal interrupts
     stores the time left in rem, and restarts to the same end; an absolute
     one restarts as called (hrtimer_nanosleep)."""
@@ -86,7 +86,7 @@ def _sleep_until(t, deadline: int, rem: int, absolute: bool = False):
             t.mem.write(rem, structs.pack_timespec(max(0, deadline - clock.monotonic_ns())))
     raise Block(deadline=deadline, on_timeout=lambda: 0, on_interrupt=interrupted,
                 restart=E.ERESTARTNOHAND if absolute else E.ERESTART_RESTARTBLOCK,
-                restart_fn=lambda: _sleep_until(t, deadline, rem))
+                restart_fn=lambda: sleep_until(t, deadline, rem))
 
 
 def _cpu_sleep_until(t, clk: cpuclock.CpuClock, end: int, absolute: bool, rem: int):
@@ -112,7 +112,7 @@ def _cpu_sleep_until(t, clk: cpuclock.CpuClock, end: int, absolute: bool, rem: i
 
 @syscall("nanosleep")
 def sys_nanosleep(t, req, rem, *_):
-    return _sleep_until(t, after(read_timespec(t, req)), rem)
+    return sleep_until(t, after(read_timespec(t, req)), rem)
 
 
 @syscall("clock_nanosleep")
@@ -122,8 +122,8 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     if clk in _SLEEPABLE:
         ns = read_timespec(t, req)
         if absolute:        # on a wall clock, it follows the clock's changes (kernel/sched.py)
-            return _sleep_until(t, monotonic_for(clk, ns, True), 0, absolute=True)
-        return _sleep_until(t, after(ns), rem)
+            return sleep_until(t, monotonic_for(clk, ns, True), 0, absolute=True)
+        return sleep_until(t, after(ns), rem)
     if clk in _VDSO or clk in (C.CLOCK_THREAD_CPUTIME_ID, *_ALARMS) \
             or (clk < 0 and clk & 7 == cpuclock.CLOCKFD):
         raise KernelError(E.EOPNOTSUPP)     # no nsleep (the alarm clocks: no RTC)

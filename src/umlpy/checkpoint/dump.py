@@ -1,0 +1,313 @@
+"""Checkpoint: freeze every guest task at a syscall or trap boundary and
+write the machine as an image (checkpoint/image.py, docs/checkpoint.md).
+
+It runs from the event loop between two batches of events (an idle hook:
+no task's stop is then half-taken), so every task is either in guest code
+(interrupted here, its stop waited for here), or stopped in the kernel
+(blocked in a syscall, or light in a seccomp notification: brought to a
+real stop).  A task caught in a syscall is saved as "make that syscall
+again" (rip back on the `syscall` instruction, rax the number, as a
+signal's restart does), a relative sleep as restart_syscall with the time
+it still has to sleep.  What this first version cannot save is refused
+before anything is written, naming it (EOPNOTSUPP).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from arch_um import clock, procinfo, ptrace
+from arch_um.stub import STUB_BASE, STUB_END
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi.syscall_nr import NUMBERS as NR
+from umlpy.checkpoint import image
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.task import State
+
+SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
+SKIP = (b"[vsyscall]",)
+SYSCALL_INSN = b"\x0f\x05"
+RESTART_ERRORS = range(-516, -511)      # ERESTARTSYS .. ERESTART_RESTARTBLOCK
+SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
+CHUNK = 1 << 20
+PAGE = C.PAGE_SIZE
+ZERO_PAGE = bytes(PAGE)
+S64 = 1 << 64
+
+
+class Refused(KernelError):
+    """The machine holds something a checkpoint cannot save yet."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(E.EOPNOTSUPP, f"checkpoint: {what} not supported")
+
+
+def _signed(v: int) -> int:
+    return v - S64 if v >> 63 else v
+
+
+def _path(k, d) -> str:
+    return d.path(k.root).decode("utf-8", "surrogateescape")
+
+
+# -- what is refused ------------------------------------------------------------
+def check_supported(k) -> None:
+    """Refuse (Refused) a machine this version cannot save, before any
+    guest is stopped."""
+    from umlpy.drivers.console import ConsoleFile
+    from umlpy.vfs.pipe import PipeFile
+    if len(k.mounts.mounts) > 2:
+        raise Refused("mounts other than the root and /dev")
+    if k.net.nat is not None:
+        raise Refused("a network device")
+    for p in k.procs.by_pid.values():
+        who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
+        if p.exited or p.zombie:
+            raise Refused(f"{who}: a zombie")
+        if len(p.threads) != 1:
+            raise Refused(f"{who}: threads")
+        t = p.leader
+        if t.state not in (State.USER, State.BLOCKED):
+            raise Refused(f"{who}: a task {t.state.value}")
+        if p.ns is not k.init_ns or p.creds.user_ns is not None:
+            raise Refused(f"{who}: namespaces")
+        if t.ptrace is not None or p.ptraced:
+            raise Refused(f"{who}: ptrace")
+        if p.timers:
+            raise Refused(f"{who}: timers")
+        if t.pending or p.shared_pending or t.sigq or p.sigq:
+            raise Refused(f"{who}: pending signals")
+        if p.stopped or p.vfork_wq is not None:
+            raise Refused(f"{who}: a stopped or vfork parent")
+        mm = p.mm
+        if mm is None or mm.users != 1 or mm.uffd is not None or mm.locked.items:
+            raise Refused(f"{who}: a shared, locked or userfaultfd address space")
+        if any(fm.shared for _s, _e, fm in mm.files.items):
+            raise Refused(f"{who}: shared mappings")
+        if t.files.users != 1 or t.fs is not p.fs:
+            raise Refused(f"{who}: a shared fd table")
+        for fd, f in t.files.files.items():
+            if isinstance(f, ConsoleFile):
+                continue
+            if isinstance(f, PipeFile) and f.dentry is None:
+                continue
+            if type(f).kind == "file" and f.inode.is_reg and f.dentry is not None \
+                    and f.dentry.mount is not None and f.inode.nlink > 0:
+                continue
+            raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+
+
+# -- freezing -------------------------------------------------------------------
+def freeze(k) -> dict[int, tuple[object, bool]]:
+    """Bring every task to a stop; returns host pid -> (its registers as
+    saved, whether its stop was taken here), the registers of a task in a
+    syscall already set back to make it again."""
+    k.sched.loop.flush()
+    running = [t for t in k.sched.tasks.values() if t.state is State.USER]
+    for t in running:
+        ptrace.interrupt(t.hpid)
+    out = {}
+    for t in running:
+        st, _ = ptrace.wait_pid(t.hpid)
+        if st & 0x7f != 0x7f:
+            raise KernelError(E.ESRCH, f"checkpoint: task {t.tid} died while frozen")
+        regs = ptrace.new_regs()
+        ptrace.getregs(t.hpid, regs)
+        in_call = (st >> 8) & 0xff == (0x80 | 5) or st >> 16 == 7 or \
+            (st >> 16 == ptrace.EVENT_STOP and not regs.orig_rax >> 63 and _signed(regs.rax) in RESTART_ERRORS)
+        if in_call:
+            _restart(t, regs, regs.orig_rax & 0xFFFFFFFF)
+        elif st >> 16 != ptrace.EVENT_STOP:
+            out[t.hpid] = (regs, True)
+            thaw(k, out)
+            raise KernelError(E.EAGAIN, f"checkpoint: task {t.tid} stopped by host signal {(st >> 8) & 0x7f}, "
+                              "try again")
+        out[t.hpid] = (regs, True)
+    for t in k.sched.tasks.values():
+        if t.state is State.BLOCKED:
+            ptrace.ensure_stopped(t.hpid)
+            regs = ptrace.new_regs()
+            ptrace.copy_regs(regs, t.regs)
+            _restart(t, regs, t.in_syscall)
+            out[t.hpid] = (regs, False)
+    return out
+
+
+def _restart(t, regs, nr: int) -> None:
+    """regs made to enter syscall nr again (the `syscall` instruction is
+    checked to be there)."""
+    if t.mem.peek(regs.rip - 2, 2) != SYSCALL_INSN:
+        raise KernelError(E.EINVAL, f"checkpoint: task {t.tid} is not at a syscall instruction")
+    regs.rip -= 2
+    regs.rax = nr
+    regs.orig_rax = S64 - 1
+
+
+def thaw(k, frozen: dict[int, tuple[object, bool]]) -> None:
+    """Let the tasks whose stops freeze took run on (--leave-running, or
+    a refused checkpoint): each from the registers saved, so a syscall it
+    was entering is entered again and trapped as usual."""
+    for hpid, (regs, taken) in frozen.items():
+        if taken:
+            ptrace.resume(hpid, regs, ptrace.REGS_ALL, ptrace.PTRACE_SYSEMU)
+
+
+# -- saving -----------------------------------------------------------------------
+def host_vmas(t) -> list:
+    """The host mappings of a task's process, the stub page and [vsyscall] left out."""
+    vmas = procinfo.task_vmas(t.hpid)
+    if vmas is None:
+        raise KernelError(E.ESRCH, f"checkpoint: cannot read the maps of task {t.tid}")
+    return [v for v in vmas if not (v[0] < STUB_END and v[1] > STUB_BASE) and v[5] not in SKIP]
+
+
+def _save_memory(t, out) -> tuple[list, dict]:
+    """Every mapping's protection and contents (nonzero pages only, as runs
+    into the process's memory blob); the host's vDSO block apart."""
+    vmas, special, pos = [], {}, 0
+    for start, end, perms, _off, _ino, name in host_vmas(t):
+        if name in SPECIAL:
+            special[name.decode()] = [start, end]
+            if name == b"[vdso]":
+                special["vdso_bytes"] = t.mem.peek(start, end - start).hex()
+            continue
+        if perms[3] == "s":
+            raise Refused(f"task {t.tid}: a shared mapping at {start:#x}")
+        prot = (C.PROT_READ if perms[0] == "r" else 0) | (C.PROT_WRITE if perms[1] == "w" else 0) \
+            | (C.PROT_EXEC if perms[2] == "x" else 0)
+        runs = []
+        addr = start
+        while addr < end:
+            n = min(CHUNK, end - addr)
+            data = t.mem.peek(addr, n)
+            if len(data) != n:
+                if prot:
+                    raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s memory at {addr:#x}")
+                break       # PROT_NONE the host will not read: never touched
+            for i in range(0, n, PAGE):
+                page = data[i:i + PAGE]
+                if page == ZERO_PAGE:
+                    continue
+                off = addr + i - start
+                if runs and runs[-1][0] + runs[-1][1] == off:
+                    runs[-1][1] += PAGE
+                else:
+                    runs.append([off, PAGE, pos])
+                out.write(page)
+                pos += PAGE
+            addr += n
+        vmas.append({"start": start, "end": end, "prot": prot, "stack": name == b"[stack]", "runs": runs})
+    return vmas, special
+
+
+def _save_mm(k, p) -> dict:
+    mm = p.mm
+    files = []
+    for s, e, fm in mm.files.items:
+        if fm.dentry is not None:
+            files.append({"start": s, "end": e, "path": _path(k, fm.dentry), "origin": fm.origin,
+                          "maywrite": fm.maywrite})
+    return {"brk_start": mm.brk_start, "brk": mm.brk, "start_stack": mm.start_stack,
+            "arg_range": list(mm.arg_range), "env_range": list(mm.env_range),
+            "saved_auxv": mm.saved_auxv.hex(), "dump_filter": mm.dump_filter,
+            "ranges": [[s, e, int(c)] for s, e, c in mm.ranges], "files": files}
+
+
+def _save_fds(k, t, opens: dict, pipes: dict) -> list:
+    """The fd table: each fd names an open file description of the
+    machine-wide list (`opens`, shared by fork and dup as on Linux)."""
+    out = []
+    for fd, f in sorted(t.files.files.items()):
+        if id(f) not in opens:
+            opens[id(f)] = (len(opens), _save_open(k, f, pipes))
+        out.append({"fd": fd, "cloexec": fd in t.files.cloexec, "open": opens[id(f)][0]})
+    return out
+
+
+def _save_open(k, f, pipes: dict) -> dict:
+    from umlpy.drivers.console import ConsoleFile
+    from umlpy.vfs.pipe import PipeFile
+    e = {"flags": f.flags}
+    if isinstance(f, ConsoleFile):
+        e["kind"] = "console"
+    elif isinstance(f, PipeFile):
+        e["kind"] = "pipe"
+        e["pipe"] = pipes.setdefault(id(f.pipe), (len(pipes), f.pipe))[0]
+    else:
+        e.update(kind="file", path=_path(k, f.dentry), pos=f.pos)
+    return e
+
+
+def _save_restart(t, regs) -> dict:
+    """How the task goes on: from its registers, or (a relative sleep) by
+    restart_syscall sleeping what is left."""
+    b = t.block
+    nr = t.in_syscall
+    if t.state is State.BLOCKED and nr in SLEEPS and b is not None and b.restart == E.ERESTART_RESTARTBLOCK \
+            and isinstance(b.deadline, int):
+        regs.rax = NR["restart_syscall"]
+        return {"kind": "sleep", "left_ns": max(0, b.deadline - clock.monotonic_ns()),
+                "rem": t.block_args[SLEEPS[nr]]}
+    return {"kind": "regs"}
+
+
+def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
+    from arch_um.ptrace import REG_NAMES
+    t = p.leader
+    regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
+    blob = f"mem-{p.pid}.bin"
+    with w.blob(blob) as out:
+        vmas, special = _save_memory(t, out)
+    restart = _save_restart(t, regs)
+    c = p.creds
+    return {
+        "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
+        "comm": p.comm.hex(), "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
+        "environ": [a.hex() for a in p.environ], "exit_signal": p.exit_signal,
+        "personality": p.personality, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
+        "creds": {"ids": [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
+                  "groups": list(c.groups),
+                  "caps": [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],
+                  "securebits": c.securebits},
+        "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
+        "sigactions": [list(a) for a in p.sighand.actions],
+        "tid": t.tid, "blocked": t.blocked, "altstack": list(t.altstack),
+        "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
+        "regs": {n: getattr(regs, n) for n in REG_NAMES}, "restart": restart,
+        "xstate": ptrace.get_xstate(t.hpid).hex(),
+        "mm": _save_mm(k, p), "memory": blob, "vmas": vmas, "special": special,
+        "fds": _save_fds(k, t, opens, pipes),
+    }
+
+
+def checkpoint(k, path: str) -> tuple[dict, str]:
+    """Freeze and save the machine to path; returns what freeze stopped
+    (for thaw) and a one-line summary.  The disks are synced first, so
+    they hold what the image's open files expect."""
+    check_supported(k)
+    started = time.monotonic()
+    frozen = freeze(k)
+    try:
+        k.sync_all()
+        w = image.Writer(path)
+        opens: dict = {}
+        pipes: dict = {}
+        procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
+        manifest = {
+            "kernel": k.release, "cmdline": list(k.params.words), "created": time.time(),
+            "last_pid": k.procs.last_pid(k.init_ns.pid),
+            "processes": procs,
+            "files": [e for _i, e in sorted(opens.values(), key=lambda x: x[0])],
+            "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}
+                      for i, pp in pipes.values()],
+        }
+        size = w.finish(manifest)
+    except BaseException:
+        thaw(k, frozen)
+        raise
+    took = time.monotonic() - started
+    msg = f"checkpoint: {len(procs)} processes, {size >> 10}K written to {os.path.abspath(path)} in {took:.3f}s"
+    printk.pr_info(msg)
+    return frozen, msg

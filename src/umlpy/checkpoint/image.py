@@ -1,0 +1,214 @@
+"""The checkpoint image: a directory holding `manifest.json` (an explicit
+schema, never a pickle), `manifest.sha256` (the manifest's own digest) and
+one raw file per process with the contents of its memory, each named in
+the manifest with its size and sha256.
+
+Reading an image checks everything before any of it is used: the digests,
+the format name and version, the kernel release; `Reader` then hands out
+values through typed getters that refuse a wrong type or a value out of
+range, so a corrupted or forged image is refused with a message, never
+half-restored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+FORMAT = "umlpy-checkpoint"
+VERSION = 1
+MANIFEST = "manifest.json"
+DIGEST = "manifest.sha256"
+MAX_MANIFEST = 64 << 20
+
+
+class ImageError(Exception):
+    """The image cannot be used (the message says why)."""
+
+
+def _sha256_file(path: str) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return size, h.hexdigest()
+            size += len(chunk)
+            h.update(chunk)
+
+
+class Writer:
+    """Builds an image in a directory: blobs first, the manifest last (an
+    interrupted checkpoint leaves no manifest, so nothing restorable)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        for name in (DIGEST, MANIFEST):
+            try:
+                os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
+        self.blobs: dict[str, dict] = {}
+
+    def blob(self, name: str):
+        """An open file for the raw blob `name` (closed by the caller)."""
+        if "/" in name or name in (MANIFEST, DIGEST):
+            raise ValueError(name)
+        self.blobs[name] = {}
+        return open(os.path.join(self.path, name), "wb")
+
+    def finish(self, manifest: dict) -> int:
+        """Digest the blobs, write the manifest and its digest; returns the
+        image's size in bytes."""
+        total = 0
+        for name in self.blobs:
+            size, digest = _sha256_file(os.path.join(self.path, name))
+            self.blobs[name] = {"size": size, "sha256": digest}
+            total += size
+        doc = {"format": FORMAT, "version": VERSION, **manifest, "blobs": self.blobs}
+        data = json.dumps(doc, indent=1, sort_keys=True).encode()
+        with open(os.path.join(self.path, MANIFEST), "wb") as f:
+            f.write(data)
+            os.fsync(f.fileno())
+        with open(os.path.join(self.path, DIGEST), "w") as f:
+            f.write(hashlib.sha256(data).hexdigest() + "\n")
+            os.fsync(f.fileno())
+        return total + len(data)
+
+
+def open_image(path: str, release: str | None = None) -> Reader:
+    """The image at path, every digest and the version checked; release:
+    the running kernel's, which must be the one that wrote the image."""
+    try:
+        with open(os.path.join(path, MANIFEST), "rb") as f:
+            data = f.read(MAX_MANIFEST + 1)
+        with open(os.path.join(path, DIGEST)) as f:
+            want = f.read(100).strip()
+    except OSError as e:
+        raise ImageError(f"{path}: not a checkpoint image ({e.strerror}: {e.filename})") from None
+    if len(data) > MAX_MANIFEST:
+        raise ImageError(f"{path}: manifest larger than {MAX_MANIFEST} bytes")
+    if hashlib.sha256(data).hexdigest() != want:
+        raise ImageError(f"{path}: corrupted image: {MANIFEST} does not match {DIGEST}")
+    try:
+        doc = json.loads(data)
+    except ValueError as e:
+        raise ImageError(f"{path}: corrupted image: {MANIFEST}: {e}") from None
+    r = Reader(doc, "")
+    if r.str("format") != FORMAT:
+        raise ImageError(f"{path}: not a umlpy checkpoint image")
+    version = r.int("version", 0, 1 << 31)
+    if version != VERSION:
+        raise ImageError(f"{path}: checkpoint format version {version}, this kernel reads version {VERSION}")
+    written_by = r.str("kernel")
+    if release is not None and written_by != release:
+        raise ImageError(f"{path}: image written by kernel {written_by}, this is {release}")
+    blobs = r.sub("blobs")
+    for name in blobs.keys():
+        if "/" in name or name.startswith("."):
+            raise ImageError(f"{path}: bad blob name {name!r}")
+        b = blobs.sub(name)
+        size, digest = b.int("size", 0, 1 << 48), b.str("sha256")
+        try:
+            got = _sha256_file(os.path.join(path, name))
+        except OSError as e:
+            raise ImageError(f"{path}: missing {name} ({e.strerror})") from None
+        if got != (size, digest):
+            raise ImageError(f"{path}: corrupted image: {name} does not match its sha256")
+    r.dir = path
+    r.blobs = frozenset(blobs.keys())
+    return r
+
+
+class Reader:
+    """Typed, range-checked access to one object of the manifest."""
+
+    def __init__(self, doc, where: str, dir: str = "", blobs: frozenset = frozenset()) -> None:
+        if not isinstance(doc, dict):
+            raise ImageError(f"manifest: {where or 'top'} is not an object")
+        self.doc = doc
+        self.where = where
+        self.dir = dir
+        self.blobs = blobs      # the names open_image checked
+
+    def _get(self, key: str):
+        if key not in self.doc:
+            raise ImageError(f"manifest: {self.where}.{key} missing")
+        return self.doc[key]
+
+    def _bad(self, key: str, what: str):
+        return ImageError(f"manifest: {self.where}.{key}: {what}")
+
+    def has(self, key: str) -> bool:
+        return key in self.doc
+
+    def keys(self) -> list[str]:
+        return list(self.doc)
+
+    def int(self, key: str, lo: int, hi: int) -> int:
+        v = self._get(key)
+        if type(v) is not int or not lo <= v < hi:
+            raise self._bad(key, f"not an integer in [{lo}, {hi})")
+        return v
+
+    def bool(self, key: str) -> bool:
+        v = self._get(key)
+        if type(v) is not bool:
+            raise self._bad(key, "not a boolean")
+        return v
+
+    def str(self, key: str) -> str:
+        v = self._get(key)
+        if type(v) is not str:
+            raise self._bad(key, "not a string")
+        return v
+
+    def path(self, key: str) -> bytes:
+        """A guest path: absolute, no NUL."""
+        v = self.str(key).encode("utf-8", "surrogateescape")
+        if not v.startswith(b"/") or b"\0" in v or len(v) > 4096:
+            raise self._bad(key, "not an absolute path")
+        return v
+
+    def hex(self, key: str, limit: int) -> bytes:
+        try:
+            v = bytes.fromhex(self.str(key))
+        except ValueError:
+            raise self._bad(key, "not hex") from None
+        if len(v) > limit:
+            raise self._bad(key, f"longer than {limit} bytes")
+        return v
+
+    def ints(self, key: str, lo: int, hi: int, n: int | None = None) -> list[int]:
+        v = self._get(key)
+        if not isinstance(v, list) or (n is not None and len(v) != n) or \
+                any(type(x) is not int or not lo <= x < hi for x in v):
+            raise self._bad(key, f"not a list of {n or ''} integers in [{lo}, {hi})")
+        return v
+
+    def sub(self, key: str) -> Reader:
+        return Reader(self._get(key), f"{self.where}.{key}", self.dir, self.blobs)
+
+    def list(self, key: str) -> list[Reader]:
+        v = self._get(key)
+        if not isinstance(v, list):
+            raise self._bad(key, "not a list")
+        return [Reader(x, f"{self.where}.{key}[{i}]", self.dir, self.blobs) for i, x in enumerate(v)]
+
+    def blob(self, key: str) -> str:
+        """The host path of a blob the manifest names (checked by open_image)."""
+        name = self.str(key)
+        if name not in self.blobs:
+            raise self._bad(key, "names no blob of the image")
+        return os.path.join(self.dir, name)
+
+    def list_of_ints(self, key: str, n: int, lo: tuple, hi: tuple) -> list[list[int]]:
+        """A list of n-integer lists, each item i in [lo[i], hi[i])."""
+        v = self._get(key)
+        if not isinstance(v, list) or any(
+                not isinstance(x, list) or len(x) != n
+                or any(type(a) is not int or not lo[i] <= a < hi[i] for i, a in enumerate(x)) for x in v):
+            raise self._bad(key, f"not a list of {n}-integer lists in range")
+        return v

@@ -1,0 +1,288 @@
+"""Restore: the processes of a checkpoint image rebuilt in a freshly booted
+kernel (booted with the image's command line, `restore=DIR`), instead of
+running init.
+
+The image is checked whole first (checkpoint/image.py); then every host
+process is made from a fresh stub (pid 1 spawned, the others cloned from
+it while it is still bare), its address space rebuilt by injected host
+syscalls (the host's vDSO block moved where it was, every other mapping
+made anonymous and filled from the image), its registers and xstate set,
+its kernel state (ids, credentials, signal dispositions, fd table, cwd)
+rebuilt.  No guest code runs until every process is there: a failure on
+the way is a boot panic, which kills the half-made host processes.
+"""
+from __future__ import annotations
+
+from arch_um import clock, ptrace
+from arch_um.memory import GuestMemory, TASK_SIZE
+from arch_um.ptrace import REG_NAMES
+from arch_um.stub import STUB_BASE, STUB_END
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.abi.syscall_nr import NUMBERS as NR
+from umlpy.checkpoint import image
+from umlpy.checkpoint.dump import SPECIAL, host_vmas
+from umlpy.kernel import printk
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.hostas import HostAs
+from umlpy.kernel.mm import FileMap, Mm
+from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
+from umlpy.syscalls import sys_file, sys_time
+from umlpy.vfs import namei
+from umlpy.vfs.fdtable import FdTable
+from umlpy.vfs.pipe import Pipe, PipeFile
+
+U64 = 1 << 64
+PAGE = C.PAGE_SIZE
+TEMP = STUB_END + (1 << 32)     # where the vDSO block waits while it moves
+MAX_PID = 1 << 22
+
+
+def restore(k, path: str) -> None:
+    """Rebuild the machine saved at path (a checkpoint image)."""
+    try:
+        r = image.open_image(path, k.release)
+        _build(k, r)
+    except image.ImageError as e:
+        raise KernelError(E.EINVAL, f"restore: {e}") from None
+    except ptrace.HostError as e:
+        raise KernelError(e.errno, f"restore: {e.strerror}") from None
+
+
+def _build(k, r: image.Reader) -> None:
+    procs = sorted(r.list("processes"), key=lambda p: p.int("pid", 1, MAX_PID))
+    if not procs or procs[0].int("pid", 1, MAX_PID) != 1:
+        raise image.ImageError("manifest: no process 1")
+    pids = [p.int("pid", 1, MAX_PID) for p in procs]
+    if len(set(pids)) != len(pids):
+        raise image.ImageError("manifest: a pid twice")
+    init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root))
+    k.xstate_size = len(ptrace.get_xstate(init.hpid))
+    tasks = {1: init}
+    for p in procs[1:]:
+        tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
+    last = r.int("last_pid", 0, MAX_PID)
+    k.procs.set_last_pid(k.init_ns.pid, max(last, *pids))
+    opens = r.list("files")
+    made: dict[int, object] = {}
+    pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None] for pp in r.list("pipes")}
+    for p in procs:
+        t = tasks[p.int("pid", 1, MAX_PID)]
+        _process(k, t, p, tasks)
+        _memory(k, t, p)
+        _fds(k, t, p, opens, made, pipes)
+    for p in procs:
+        t = tasks[p.int("pid", 1, MAX_PID)]
+        k.sched.resume_new(t)
+    printk.pr_info(f"restore: {len(procs)} processes from {r.dir}")
+
+
+def _clone_bare(k, init: Task, pid: int) -> Task:
+    """Another process's host half: a clone of the still-bare pid 1."""
+    res = ptrace.inject(init.hpid, init.regs, NR["clone"], C.CLONE_PARENT | S.SIGCHLD, 0, 0, 0, 0)
+    if res.fault or res.result < 0:
+        raise KernelError(E.EAGAIN, "restore: host clone failed")
+    hpid = res.result
+    ptrace.wait_pid(hpid)
+    proc = Process(pid, None, Creds(), SigHand(), None)
+    proc.ns, proc.pidns, proc.cgroup = init.proc.ns, init.proc.pidns, init.proc.cgroup
+    t = Task(pid, proc, hpid, GuestMemory(hpid), FdTable(), FsContext(k.root, k.root), SchedState())
+    t.kernel = k
+    ptrace.getregs(hpid, t.regs)
+    proc.host_tgid = hpid
+    proc.threads.append(t)
+    k.procs.by_pid[pid] = proc
+    k.sched.add_task(t)
+    return t
+
+
+def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
+    proc = t.proc
+    ppid = p.int("ppid", 0, MAX_PID)
+    if ppid:
+        parent = tasks.get(ppid)
+        if parent is None:
+            raise image.ImageError(f"manifest: process {proc.pid}: no parent {ppid}")
+        proc.parent = parent.proc
+        parent.proc.children.append(proc)
+    proc.pgid, proc.sid = p.int("pgid", 1, MAX_PID), p.int("sid", 1, MAX_PID)
+    proc.comm = p.hex("comm", 16)
+    proc.exe_path = p.str("exe_path")
+    proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
+    proc.environ = [bytes.fromhex(a) for a in _strs(p, "environ")]
+    proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
+    proc.personality = p.int("personality", 0, 1 << 32)
+    proc.start_ns = k.uptime_ns()
+    for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
+        proc.rlimits[rl[0]] = (rl[1], rl[2])
+    c = p.sub("creds")
+    ids = c.ints("ids", 0, 1 << 32, 8)
+    proc.creds = Creds(*ids, groups=tuple(c.ints("groups", 0, 1 << 32)),
+                       **dict(zip(("cap_inheritable", "cap_permitted", "cap_effective", "cap_bset", "cap_ambient"),
+                                  c.ints("caps", 0, 1 << 64, 5))),
+                       securebits=c.int("securebits", 0, 1 << 32))
+    acts = p.list_of_ints("sigactions", 4, (0, 0, 0, 0), (U64, U64, U64, U64))
+    if len(acts) != S.NSIG + 1:
+        raise image.ImageError(f"manifest: process {proc.pid}: {len(acts)} signal actions")
+    proc.sighand.actions = [SigAction(*a) for a in acts]
+    t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
+    t.blocked = p.int("blocked", 0, U64) & ~((1 << (S.SIGKILL - 1)) | (1 << (S.SIGSTOP - 1)))
+    t.altstack = tuple(p.ints("altstack", 0, U64, 3))
+    t.clear_child_tid = p.int("clear_child_tid", 0, TASK_SIZE)
+    t.robust_list = p.int("robust_list", 0, TASK_SIZE)
+    regs = p.sub("regs")
+    for n in REG_NAMES:
+        setattr(t.regs, n, regs.int(n, 0, U64))
+    restart = p.sub("restart")
+    kind = restart.str("kind")
+    if kind == "sleep":
+        left, rem = restart.int("left_ns", 0, 1 << 62), restart.int("rem", 0, U64)
+        t.restart_fn = lambda: sys_time.sleep_until(t, clock.monotonic_ns() + left, rem)
+        t.regs.rax = NR["restart_syscall"]
+    elif kind != "regs":
+        raise image.ImageError(f"manifest: process {proc.pid}: restart kind {kind!r}")
+    t.in_syscall = -1
+
+
+def _strs(p: image.Reader, key: str) -> list[str]:
+    v = p.doc.get(key)
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise image.ImageError(f"manifest: {p.where}.{key}: not a list of strings")
+    try:
+        for x in v:
+            bytes.fromhex(x)
+    except ValueError:
+        raise image.ImageError(f"manifest: {p.where}.{key}: not hex") from None
+    return v
+
+
+def _lookup(k, t: Task, path: bytes):
+    try:
+        return namei.lookup(t, C.AT_FDCWD, path)
+    except KernelError as e:
+        raise image.ImageError(f"{path.decode(errors='replace')}: {E.NAMES.get(e.errno, e.errno)} "
+                               "(is the disk the one checkpointed?)") from None
+
+
+# -- memory -------------------------------------------------------------------
+def _memory(k, t: Task, p: image.Reader) -> None:
+    has = HostAs(t)
+    vmas = []
+    prev = 0
+    for v in p.list("vmas"):
+        start, end = v.int("start", 0, TASK_SIZE), v.int("end", 1, TASK_SIZE + 1)
+        if start % PAGE or end % PAGE or start < prev or end <= start or (start < STUB_END and end > STUB_BASE):
+            raise image.ImageError(f"manifest: {v.where}: bad range {start:#x}-{end:#x}")
+        prev = end
+        vmas.append((start, end, v))
+    for start, end, _p, _o, _i, name in host_vmas(t):
+        if name not in SPECIAL:
+            has.checked("munmap", start, end - start)
+    _move_vdso(t, has, p.sub("special"))
+    blob = p.blob("memory")
+    with open(blob, "rb") as f:
+        size = f.seek(0, 2)
+        for start, end, v in vmas:
+            prot = v.int("prot", 0, 8)
+            flags = C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED | (C.MAP_GROWSDOWN if v.bool("stack") else 0)
+            has.checked("mmap", start, end - start, C.PROT_READ | C.PROT_WRITE, flags, -1, 0)
+            for off, n, at in v.list_of_ints("runs", 3, (0, 1, 0), (end - start, end - start + 1, size)):
+                if off + n > end - start or at + n > size:
+                    raise image.ImageError(f"manifest: {v.where}: a run past its mapping or the memory file")
+                f.seek(at)
+                t.mem.poke(start + off, f.read(n))
+            if prot != C.PROT_READ | C.PROT_WRITE:
+                has.checked("mprotect", start, end - start, prot)
+    t.proc.mm = _mm(k, t, p.sub("mm"))
+    ptrace.set_xstate(t.hpid, p.hex("xstate", 1 << 16))
+
+
+def _move_vdso(t: Task, has: HostAs, saved: image.Reader) -> None:
+    """The host's vvar/vdso block goes where the checkpointed process had
+    it (the guest's libc holds its address), with the bytes the kernel
+    patched into the vDSO (kernel/vdso.py)."""
+    now = {name.decode(): (s, e) for s, e, _p, _o, _i, name in host_vmas(t) if name in SPECIAL}
+    want = {}
+    for name in now:
+        want[name] = tuple(saved.ints(name, 0, TASK_SIZE + 1, 2))
+    if set(saved.keys()) - {"vdso_bytes"} != set(now):
+        raise image.ImageError("the host's vDSO mappings differ from the checkpointed ones (another host kernel?)")
+    base_now = min(s for s, _e in now.values())
+    base_want = min(s for s, _e in want.values())
+    for name, (s, e) in now.items():
+        ws, we = want[name]
+        if ws - base_want != s - base_now or we - ws != e - s:
+            raise image.ImageError("the host's vDSO layout differs from the checkpointed one (another host kernel?)")
+    if base_now != base_want:
+        for name, (s, e) in now.items():
+            has.checked("mremap", s, e - s, e - s, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, TEMP + s - base_now)
+        for name, (s, e) in now.items():
+            has.checked("mremap", TEMP + s - base_now, e - s, e - s, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, want[name][0])
+    vdso = saved.hex("vdso_bytes", 1 << 20)
+    ws, we = want["[vdso]"]
+    if len(vdso) != we - ws:
+        raise image.ImageError("the saved vDSO is not the size of the host's")
+    t.mem.poke(ws, vdso)
+
+
+def _mm(k, t: Task, m: image.Reader) -> Mm:
+    mm = Mm(k.mem_budget)
+    mm.mem = t.mem
+    for s, e, charged in m.list_of_ints("ranges", 3, (0, 1, 0), (TASK_SIZE, TASK_SIZE + 1, 2)):
+        if e <= s:
+            raise image.ImageError(f"manifest: {m.where}.ranges: empty range")
+        mm.add(s, e, bool(charged))
+    mm.brk_start, mm.brk = m.int("brk_start", 0, TASK_SIZE), m.int("brk", 0, TASK_SIZE)
+    mm.start_stack = m.int("start_stack", 0, TASK_SIZE)
+    mm.arg_range = tuple(m.ints("arg_range", 0, TASK_SIZE + 1, 2))
+    mm.env_range = tuple(m.ints("env_range", 0, TASK_SIZE + 1, 2))
+    mm.saved_auxv = m.hex("saved_auxv", 4096)
+    mm.dump_filter = m.int("dump_filter", 0, 1 << 9)
+    for fm in m.list("files"):
+        s, e = fm.int("start", 0, TASK_SIZE), fm.int("end", 1, TASK_SIZE + 1)
+        d = _lookup(k, t, fm.path("path"))
+        mm.files.set(s, e, FileMap(d.inode, fm.int("origin", -TASK_SIZE, TASK_SIZE), False, fm.bool("maywrite"), d))
+    if t.proc.exe_path.startswith("/"):
+        mm.set_exe(_lookup(k, t, t.proc.exe_path.encode("utf-8", "surrogateescape")).inode)
+    return mm
+
+
+# -- files --------------------------------------------------------------------
+def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict) -> None:
+    fdt = FdTable()
+    for e in p.list("fds"):
+        i = e.int("open", 0, len(opens))
+        f = made.get(i)
+        if f is None:
+            f = made[i] = _open(k, t, opens[i], pipes)
+        fdt.install_at(e.int("fd", 0, k.tunables.nr_open), f, e.bool("cloexec"))
+    t.files.release()
+    t.files = fdt
+
+
+def _open(k, t: Task, o: image.Reader, pipes: dict):
+    kind = o.str("kind")
+    flags = o.int("flags", 0, 1 << 32)
+    if kind == "console":
+        return k.init_fds().files[0]
+    if kind == "pipe":
+        entry = pipes.get(o.int("pipe", 0, len(pipes)))
+        if entry is None:
+            raise image.ImageError(f"manifest: {o.where}: no such pipe")
+        pp, pipe = entry
+        if pipe is None:
+            pipe = entry[1] = Pipe(t)
+            data = pp.hex("data", 1 << 20)
+            if pipe.buf.write(data, True) != len(data):
+                raise image.ImageError(f"manifest: {pp.where}: more bytes than the pipe holds")
+        return PipeFile(pipe, flags & (C.O_ACCMODE | C.O_NONBLOCK | C.O_DIRECT))
+    if kind == "file":
+        d = _lookup(k, t, o.path("path"))
+        try:
+            f = sys_file.dentry_open(t, d, flags & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC))
+        except KernelError as e:
+            raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
+        f.pos = o.int("pos", 0, 1 << 63)
+        return f
+    raise image.ImageError(f"manifest: {o.where}: file kind {kind!r}")

@@ -1,0 +1,74 @@
+/* The guest of tests/test_checkpoint.py: programs whose state a checkpoint
+ * must carry over.
+ *   t_ckpt count FILE N: prints and appends "count I" to FILE every 100 ms
+ *     up to N (one open file, its offset kept), then checks FILE holds
+ *     every count once, in order, and says so.
+ *   t_ckpt pipe N: puts bytes in a pipe, forks; the child counts to N,
+ *     then reads the pipe; the parent waits for it and reports. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void tick(void)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int count(const char *path, int n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        perror("open");
+        return 1;
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        dprintf(fd, "count %d\n", i);
+        tick();
+    }
+    dprintf(1, "offset %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+    close(fd);
+    FILE *f = fopen(path, "r");
+    int want = 1, got;
+    while (f && fscanf(f, "count %d\n", &got) == 1 && got == want)
+        want++;
+    dprintf(1, want == n + 1 ? "file ok %d\n" : "file bad at %d\n", want - 1);
+    return 0;
+}
+
+static int piped(int n)
+{
+    int p[2];
+    char buf[64] = "";
+    if (pipe(p) < 0 || write(p[1], "bytes in the pipe", 17) != 17)
+        return 1;
+    pid_t c = fork();
+    if (c == 0) {
+        for (int i = 1; i <= n; i++) {
+            dprintf(1, "child %d\n", i);
+            tick();
+        }
+        ssize_t r = read(p[0], buf, sizeof buf - 1);
+        dprintf(1, "child read %zd: %s\n", r, buf);
+        _exit(7);
+    }
+    int st;
+    pid_t w = waitpid(c, &st, 0);
+    dprintf(1, "parent: child %s, status %d\n", w == c ? "reaped" : "lost", WEXITSTATUS(st));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "count"))
+        return count(argv[2], atoi(argv[3]));
+    if (argc == 3 && !strcmp(argv[1], "pipe"))
+        return piped(atoi(argv[2]));
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N\n");
+    return 2;
+}
