@@ -4,11 +4,14 @@
  *     up to N (one open file, its offset kept), then checks FILE holds
  *     every count once, in order, and says so.
  *   t_ckpt pipe N: puts bytes in a pipe, forks; the child counts to N,
- *     then reads the pipe; the parent waits for it and reports. */
+ *     then reads the pipe; the parent waits for it and reports.
+ *   t_ckpt socket N: counts to N holding a socket pair (which a
+ *     checkpoint refuses). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,12 +66,26 @@ static int piped(int n)
     return 0;
 }
 
+static int socket_held(int n)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        return 1;
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "pipe"))
         return piped(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N\n");
+    if (argc == 3 && !strcmp(argv[1], "socket"))
+        return socket_held(atoi(argv[2]));
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N\n");
     return 2;
 }

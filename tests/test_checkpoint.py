@@ -1,0 +1,191 @@
+"""Checkpoint and restore (docs/checkpoint.md): a guest checkpointed
+through its mconsole (`umlpy checkpoint`) halts; `umlpy restore` in a
+fresh umlpy goes on where it was: a counting loop from its next value,
+an open file at its offset, a pipe with its bytes, a parent still
+waiting for its child.  A corrupted image, or one of another format
+version, is refused before any guest runs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CPIO, IMAGE, ROOT, UMLPY
+
+DISK = ROOT / "rootfs" / "busybox.img"
+PROG = "/t/bin/t_ckpt"
+
+
+class Guest:
+    """A umlpy running `t_ckpt ARGS` as init, its output collected."""
+
+    def __init__(self, tmp: Path, root: list[str], *args: str) -> None:
+        self.uml = tmp / "uml"
+        self.out = tmp / "out1.txt"
+        self.err = tmp / "err1.txt"
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.p = subprocess.Popen([str(UMLPY), str(IMAGE), *root, "umid=ck", f"uml_dir={self.uml}", "quiet",
+                                       f"init={PROG}", "--", *args],
+                                      stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+
+    def wait_for(self, line: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while line not in self.out.read_text():
+            assert self.p.poll() is None and time.monotonic() < deadline, self.err.read_text()
+            time.sleep(0.05)
+
+    def checkpoint(self, image: Path, *opts: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(UMLPY), "checkpoint", "--uml-dir", str(self.uml), "ck", str(image), *opts],
+                              capture_output=True, text=True, timeout=120)
+
+    def finish(self) -> str:
+        try:
+            self.p.wait(timeout=60)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+        return self.out.read_text()
+
+
+def restore(image: Path, *params: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(UMLPY), "restore", "--kernel", str(IMAGE), str(image), *params],
+                          capture_output=True, text=True, timeout=120)
+
+
+def numbers(text: str, word: str) -> list[int]:
+    return [int(n) for n in re.findall(rf"^{word} (\d+)$", text, re.M)]
+
+
+@pytest.fixture
+def disk(tmp_path):
+    d = tmp_path / "disk.img"
+    subprocess.run(["cp", "--sparse=always", str(DISK), str(d)], check=True)
+    return d
+
+
+def test_counting_loop_and_file_continue(tmp_path, disk):
+    g = Guest(tmp_path, [f"ubd0={disk}", "rw"], "count", "/ckpt.log", "40")
+    g.wait_for("count 5\n")
+    image = tmp_path / "img"
+    r = g.checkpoint(image)
+    assert r.returncode == 0, r.stderr
+    assert "checkpoint: 1 processes" in r.stdout
+    first = numbers(g.finish(), "count")
+    assert g.p.returncode == 0      # halted after the checkpoint
+    assert "System halted after checkpoint" in g.err.read_text()
+    last = first[-1]
+    assert first == list(range(1, last + 1)) and last < 40
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    second = numbers(r.stdout, "count")
+    assert second == list(range(last + 1, 41)), r.stdout + r.stderr
+    assert "file ok 40" in r.stdout        # the file's offset went on: every count once, in order
+    size = sum(len(b"count %d\n" % i) for i in range(1, 41))
+    assert f"offset {size}" in r.stdout
+
+
+def test_pipe_and_waiting_parent(tmp_path):
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "pipe", "60")
+    g.wait_for("child 3\n")
+    image = tmp_path / "img"
+    r = g.checkpoint(image)
+    assert r.returncode == 0, r.stderr
+    assert "checkpoint: 2 processes" in r.stdout
+    first = numbers(g.finish(), "child")
+    assert "child read" not in g.out.read_text()
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 61))
+    assert "child read 17: bytes in the pipe" in r.stdout
+    assert "parent: child reaped, status 7" in r.stdout
+
+
+def test_leave_running(tmp_path):
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "pipe", "30")
+    g.wait_for("child 3\n")
+    r = g.checkpoint(tmp_path / "img", "--leave-running")
+    assert r.returncode == 0, r.stderr
+    out = g.finish()
+    assert numbers(out, "child") == list(range(1, 31))
+    assert "parent: child reaped, status 7" in out
+
+
+def _rewrite(image: Path, change) -> None:
+    """Edit the manifest and make its digest match again (a forged image)."""
+    doc = json.loads((image / "manifest.json").read_text())
+    change(doc)
+    data = json.dumps(doc).encode()
+    (image / "manifest.json").write_bytes(data)
+    (image / "manifest.sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("saved")
+    g = Guest(tmp, [f"initrd={CPIO}"], "pipe", "100")
+    g.wait_for("child 2\n")
+    r = g.checkpoint(tmp / "img")
+    assert r.returncode == 0, r.stderr
+    g.finish()
+    return tmp / "img"
+
+
+def _copy(saved: Path, tmp: Path) -> Path:
+    image = tmp / "img"
+    shutil.copytree(saved, image)
+    return image
+
+
+def _refused(image: Path, message: str) -> None:
+    r = restore(image)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+    assert "child" not in r.stdout      # no guest ran
+
+
+def test_corrupted_memory_refused(saved, tmp_path):
+    image = _copy(saved, tmp_path)
+    blob = image / "mem-2.bin"
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    blob.write_bytes(bytes(data))
+    _refused(image, "corrupted image: mem-2.bin does not match its sha256")
+
+
+def test_corrupted_manifest_refused(saved, tmp_path):
+    image = _copy(saved, tmp_path)
+    m = image / "manifest.json"
+    data = bytearray(m.read_bytes())
+    data[100] ^= 0x01
+    m.write_bytes(bytes(data))
+    _refused(image, "corrupted image: manifest.json does not match manifest.sha256")
+
+
+def test_wrong_version_refused(saved, tmp_path):
+    image = _copy(saved, tmp_path)
+    _rewrite(image, lambda d: d.update(version=99))
+    _refused(image, "checkpoint format version 99, this kernel reads version 1")
+
+
+def test_forged_value_refused(saved, tmp_path):
+    image = _copy(saved, tmp_path)
+    _rewrite(image, lambda d: d["processes"][0]["regs"].update(rip=-1))
+    _refused(image, "processes[0].regs.rip: not an integer")
+
+
+def test_unsupported_refused_and_machine_goes_on(tmp_path):
+    """A machine holding what a checkpoint cannot save yet (a socket) is
+    refused, named, writes no image, and keeps running."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "socket", "20")
+    g.wait_for("count 2\n")
+    r = g.checkpoint(tmp_path / "x")
+    assert r.returncode != 0
+    assert "checkpoint: process 1 (t_ckpt): fd 3 (" in r.stderr and "not supported" in r.stderr
+    assert not (tmp_path / "x" / "manifest.json").exists()
+    assert numbers(g.finish(), "count") == list(range(1, 21))
