@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPIO, IMAGE, ROOT, UMLPY
+from conftest import CPIO, IMAGE, ROOT, TRAP_PARAMS, UMLPY
 
 DISK = ROOT / "rootfs" / "busybox.img"
 PROG = "/t/bin/t_ckpt"
@@ -30,8 +30,8 @@ class Guest:
         self.out = tmp / "out1.txt"
         self.err = tmp / "err1.txt"
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.p = subprocess.Popen([str(UMLPY), str(IMAGE), *root, "umid=ck", f"uml_dir={self.uml}", "quiet",
-                                       f"init={PROG}", "--", *args],
+            self.p = subprocess.Popen([str(UMLPY), str(IMAGE), *root, *TRAP_PARAMS, "umid=ck",
+                                       f"uml_dir={self.uml}", "quiet", f"init={PROG}", "--", *args],
                                       stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
     def wait_for(self, line: str, timeout: float = 60) -> None:

@@ -13,9 +13,6 @@ before anything is written, naming it (EOPNOTSUPP).
 """
 from __future__ import annotations
 
-import os
-import time
-
 from arch_um import clock, procinfo, ptrace
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
@@ -28,6 +25,7 @@ from umlpy.kernel.task import State
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
+BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-516, -511)      # ERESTARTSYS .. ERESTART_RESTARTBLOCK
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -58,7 +56,7 @@ def check_supported(k) -> None:
     guest is stopped."""
     from umlpy.drivers.console import ConsoleFile
     from umlpy.vfs.pipe import PipeFile
-    if len(k.mounts.mounts) > 2:
+    if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts) or len(k.mounts.mounts) > 2:
         raise Refused("mounts other than the root and /dev")
     if k.net.nat is not None:
         raise Refused("a network device")
@@ -287,7 +285,7 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
     (for thaw) and a one-line summary.  The disks are synced first, so
     they hold what the image's open files expect."""
     check_supported(k)
-    started = time.monotonic()
+    started = clock.monotonic_ns()
     frozen = freeze(k)
     try:
         k.sync_all()
@@ -296,7 +294,7 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
         pipes: dict = {}
         procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         manifest = {
-            "kernel": k.release, "cmdline": list(k.params.words), "created": time.time(),
+            "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid),
             "processes": procs,
             "files": [e for _i, e in sorted(opens.values(), key=lambda x: x[0])],
@@ -307,7 +305,7 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
     except BaseException:
         thaw(k, frozen)
         raise
-    took = time.monotonic() - started
-    msg = f"checkpoint: {len(procs)} processes, {size >> 10}K written to {os.path.abspath(path)} in {took:.3f}s"
+    took = (clock.monotonic_ns() - started) / 1e9
+    msg = f"checkpoint: {len(procs)} processes, {size >> 10}K written to {w.path} in {took:.3f}s"
     printk.pr_info(msg)
     return frozen, msg

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+
+from arch_um import imagedir
 
 FORMAT = "umlpy-checkpoint"
 VERSION = 1
@@ -26,55 +27,33 @@ class ImageError(Exception):
     """The image cannot be used (the message says why)."""
 
 
-def _sha256_file(path: str) -> tuple[int, str]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                return size, h.hexdigest()
-            size += len(chunk)
-            h.update(chunk)
-
-
 class Writer:
     """Builds an image in a directory: blobs first, the manifest last (an
     interrupted checkpoint leaves no manifest, so nothing restorable)."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        os.makedirs(path, exist_ok=True)
-        for name in (DIGEST, MANIFEST):
-            try:
-                os.unlink(os.path.join(path, name))
-            except FileNotFoundError:
-                pass
+        self.path = imagedir.make(path, (DIGEST, MANIFEST))
         self.blobs: dict[str, dict] = {}
 
     def blob(self, name: str):
         """An open file for the raw blob `name` (closed by the caller)."""
-        if "/" in name or name in (MANIFEST, DIGEST):
+        if name in (MANIFEST, DIGEST):
             raise ValueError(name)
         self.blobs[name] = {}
-        return open(os.path.join(self.path, name), "wb")
+        return imagedir.create(self.path, name)
 
     def finish(self, manifest: dict) -> int:
         """Digest the blobs, write the manifest and its digest; returns the
         image's size in bytes."""
         total = 0
         for name in self.blobs:
-            size, digest = _sha256_file(os.path.join(self.path, name))
+            size, digest = imagedir.digest(self.path, name)
             self.blobs[name] = {"size": size, "sha256": digest}
             total += size
         doc = {"format": FORMAT, "version": VERSION, **manifest, "blobs": self.blobs}
         data = json.dumps(doc, indent=1, sort_keys=True).encode()
-        with open(os.path.join(self.path, MANIFEST), "wb") as f:
-            f.write(data)
-            os.fsync(f.fileno())
-        with open(os.path.join(self.path, DIGEST), "w") as f:
-            f.write(hashlib.sha256(data).hexdigest() + "\n")
-            os.fsync(f.fileno())
+        imagedir.write_durably(self.path, MANIFEST, data)
+        imagedir.write_durably(self.path, DIGEST, (hashlib.sha256(data).hexdigest() + "\n").encode())
         return total + len(data)
 
 
@@ -82,10 +61,8 @@ def open_image(path: str, release: str | None = None) -> Reader:
     """The image at path, every digest and the version checked; release:
     the running kernel's, which must be the one that wrote the image."""
     try:
-        with open(os.path.join(path, MANIFEST), "rb") as f:
-            data = f.read(MAX_MANIFEST + 1)
-        with open(os.path.join(path, DIGEST)) as f:
-            want = f.read(100).strip()
+        data = imagedir.read(path, MANIFEST, MAX_MANIFEST)
+        want = imagedir.read(path, DIGEST, 100).strip().decode(errors="replace")
     except OSError as e:
         raise ImageError(f"{path}: not a checkpoint image ({e.strerror}: {e.filename})") from None
     if len(data) > MAX_MANIFEST:
@@ -107,12 +84,12 @@ def open_image(path: str, release: str | None = None) -> Reader:
         raise ImageError(f"{path}: image written by kernel {written_by}, this is {release}")
     blobs = r.sub("blobs")
     for name in blobs.keys():
-        if "/" in name or name.startswith("."):
-            raise ImageError(f"{path}: bad blob name {name!r}")
         b = blobs.sub(name)
         size, digest = b.int("size", 0, 1 << 48), b.str("sha256")
         try:
-            got = _sha256_file(os.path.join(path, name))
+            got = imagedir.digest(path, name)
+        except ValueError:
+            raise ImageError(f"{path}: bad blob name {name!r}") from None
         except OSError as e:
             raise ImageError(f"{path}: missing {name} ({e.strerror})") from None
         if got != (size, digest):
@@ -197,12 +174,12 @@ class Reader:
             raise self._bad(key, "not a list")
         return [Reader(x, f"{self.where}.{key}[{i}]", self.dir, self.blobs) for i, x in enumerate(v)]
 
-    def blob(self, key: str) -> str:
-        """The host path of a blob the manifest names (checked by open_image)."""
+    def blob(self, key: str) -> imagedir.Blob:
+        """A blob the manifest names (checked by open_image), open."""
         name = self.str(key)
         if name not in self.blobs:
             raise self._bad(key, "names no blob of the image")
-        return os.path.join(self.dir, name)
+        return imagedir.Blob(self.dir, name)
 
     def list_of_ints(self, key: str, n: int, lo: tuple, hi: tuple) -> list[list[int]]:
         """A list of n-integer lists, each item i in [lo[i], hi[i])."""

@@ -181,19 +181,19 @@ def _memory(k, t: Task, p: image.Reader) -> None:
             has.checked("munmap", start, end - start)
     _move_vdso(t, has, p.sub("special"))
     blob = p.blob("memory")
-    with open(blob, "rb") as f:
-        size = f.seek(0, 2)
+    try:
         for start, end, v in vmas:
             prot = v.int("prot", 0, 8)
             flags = C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED | (C.MAP_GROWSDOWN if v.bool("stack") else 0)
             has.checked("mmap", start, end - start, C.PROT_READ | C.PROT_WRITE, flags, -1, 0)
-            for off, n, at in v.list_of_ints("runs", 3, (0, 1, 0), (end - start, end - start + 1, size)):
-                if off + n > end - start or at + n > size:
+            for off, n, at in v.list_of_ints("runs", 3, (0, 1, 0), (end - start, end - start + 1, blob.size)):
+                if off + n > end - start or at + n > blob.size:
                     raise image.ImageError(f"manifest: {v.where}: a run past its mapping or the memory file")
-                f.seek(at)
-                t.mem.poke(start + off, f.read(n))
+                t.mem.poke(start + off, blob.read_at(at, n))
             if prot != C.PROT_READ | C.PROT_WRITE:
                 has.checked("mprotect", start, end - start, prot)
+    finally:
+        blob.close()
     t.proc.mm = _mm(k, t, p.sub("mm"))
     ptrace.set_xstate(t.hpid, p.hex("xstate", 1 << 16))
 
