@@ -19,9 +19,11 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image
+from umlpy.drivers.console import ConsoleFile
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
+from umlpy.vfs.pipe import PipeFile
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
@@ -54,8 +56,6 @@ def _path(k, d) -> str:
 def check_supported(k) -> None:
     """Refuse (Refused) a machine this version cannot save, before any
     guest is stopped."""
-    from umlpy.drivers.console import ConsoleFile
-    from umlpy.vfs.pipe import PipeFile
     if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts) or len(k.mounts.mounts) > 2:
         raise Refused("mounts other than the root and /dev")
     if k.net.nat is not None:
@@ -225,8 +225,6 @@ def _save_fds(k, t, opens: dict, pipes: dict) -> list:
 
 
 def _save_open(k, f, pipes: dict) -> dict:
-    from umlpy.drivers.console import ConsoleFile
-    from umlpy.vfs.pipe import PipeFile
     e = {"flags": f.flags}
     if isinstance(f, ConsoleFile):
         e["kind"] = "console"
@@ -252,7 +250,6 @@ def _save_restart(t, regs) -> dict:
 
 
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
-    from arch_um.ptrace import REG_NAMES
     t = p.leader
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     blob = f"mem-{p.pid}.bin"
@@ -273,7 +270,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "sigactions": [list(a) for a in p.sighand.actions],
         "tid": t.tid, "blocked": t.blocked, "altstack": list(t.altstack),
         "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
-        "regs": {n: getattr(regs, n) for n in REG_NAMES}, "restart": restart,
+        "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
         "xstate": ptrace.get_xstate(t.hpid).hex(),
         "mm": _save_mm(k, p), "memory": blob, "vmas": vmas, "special": special,
         "fds": _save_fds(k, t, opens, pipes),
