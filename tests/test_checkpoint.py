@@ -23,15 +23,15 @@ PROG = "/t/bin/t_ckpt"
 
 
 class Guest:
-    """A umlpy running `t_ckpt ARGS` as init, its output collected."""
+    """A umlpy running `INIT ARGS` (t_ckpt by default) as init, its output collected."""
 
-    def __init__(self, tmp: Path, root: list[str], *args: str) -> None:
+    def __init__(self, tmp: Path, root: list[str], *args: str, init: str = PROG) -> None:
         self.uml = tmp / "uml"
         self.out = tmp / "out1.txt"
         self.err = tmp / "err1.txt"
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             self.p = subprocess.Popen([str(UMLPY), str(IMAGE), *root, *TRAP_PARAMS, "umid=ck",
-                                       f"uml_dir={self.uml}", "quiet", f"init={PROG}", "--", *args],
+                                       f"uml_dir={self.uml}", "quiet", f"init={init}", "--", *args],
                                       stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
     def wait_for(self, line: str, timeout: float = 60) -> None:
@@ -188,3 +188,19 @@ def test_unsupported_refused_and_machine_goes_on(tmp_path):
     assert "checkpoint: process 1 (t_ckpt): fd 3 (" in r.stderr and "not supported" in r.stderr
     assert not (tmp_path / "x" / "manifest.json").exists()
     assert numbers(g.finish(), "count") == list(range(1, 21))
+
+
+def test_busybox_shell_loop_with_ctty(tmp_path):
+    """A shell in its own session on the console (setsid -c), forking and
+    exec'ing `sleep` each tick: after the restore it counts on, and the
+    console is still its controlling tty (/dev/tty opens)."""
+    loop = 'i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo tick $i; sleep 0.1; done; echo ctty > /dev/tty && echo ok'
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", f"setsid -c sh -c '{loop}'; echo done", init="/bin/sh")
+    g.wait_for("tick 3\n")
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    first = numbers(g.finish(), "tick")
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "tick") == list(range(first[-1] + 1, 41))
+    assert r.stdout.endswith("ctty\nok\ndone\n"), r.stdout

@@ -71,6 +71,8 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a task {t.state.value}")
         if p.ns is not k.init_ns or p.creds.user_ns is not None:
             raise Refused(f"{who}: namespaces")
+        if p.ctty is not None and p.ctty is not k.console:
+            raise Refused(f"{who}: a controlling tty other than the console")
         if t.ptrace is not None or p.ptraced:
             raise Refused(f"{who}: ptrace")
         if p.timers:
@@ -261,7 +263,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
         "comm": p.comm.hex(), "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
         "environ": [a.hex() for a in p.environ], "exit_signal": p.exit_signal,
-        "personality": p.personality, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
+        "personality": p.personality, "console_ctty": p.ctty is not None, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
         "creds": {"ids": [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
                   "groups": list(c.groups),
                   "caps": [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],
@@ -293,6 +295,7 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid),
+            "console": {"session": k.console.session, "pgrp": k.console.pgrp},
             "processes": procs,
             "files": [e for _i, e in sorted(opens.values(), key=lambda x: x[0])],
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}

@@ -72,6 +72,8 @@ def _build(k, r: image.Reader) -> None:
         _process(k, t, p, tasks)
         _memory(k, t, p)
         _fds(k, t, p, opens, made, pipes)
+    console = r.sub("console")
+    k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
         k.sched.resume_new(t)
@@ -113,6 +115,7 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     proc.environ = [bytes.fromhex(a) for a in _strs(p, "environ")]
     proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
     proc.personality = p.int("personality", 0, 1 << 32)
+    proc.ctty = k.console if p.bool("console_ctty") else None
     proc.start_ns = k.uptime_ns()
     for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
         proc.rlimits[rl[0]] = (rl[1], rl[2])
