@@ -22,7 +22,7 @@ from umlpy.checkpoint import image
 from umlpy.drivers.console import ConsoleFile
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.task import State
+from umlpy.kernel.task import SchedState, State
 from umlpy.vfs.pipe import PipeFile
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
@@ -77,6 +77,10 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: ptrace")
         if p.timers:
             raise Refused(f"{who}: timers")
+        if t.sched != SchedState() or p.cgroup is not k.procs.cgroup_root:
+            raise Refused(f"{who}: scheduling attributes or a control group")
+        if p.keyrings.process is not None or p.keyrings.session is not None or t.thread_keyring is not None:
+            raise Refused(f"{who}: keyrings")
         if t.pending or p.shared_pending or t.sigq or p.sigq:
             raise Refused(f"{who}: pending signals")
         if p.stopped or p.vfork_wq is not None:
@@ -263,7 +267,10 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
         "comm": p.comm.hex(), "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
         "environ": [a.hex() for a in p.environ], "exit_signal": p.exit_signal,
-        "personality": p.personality, "console_ctty": p.ctty is not None, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
+        "personality": p.personality, "console_ctty": p.ctty is not None,
+        "flags": {"oom_score_adj": p.oom_score_adj, "oom_score_adj_min": p.oom_score_adj_min,
+                  "ioprio": p.ioprio, "no_new_privs": p.no_new_privs, "dumpable": p.dumpable,
+                  "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed}, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
         "creds": {"ids": [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
                   "groups": list(c.groups),
                   "caps": [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],

@@ -116,6 +116,14 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
     proc.personality = p.int("personality", 0, 1 << 32)
     proc.ctty = k.console if p.bool("console_ctty") else None
+    fl = p.sub("flags")
+    proc.oom_score_adj = fl.int("oom_score_adj", -1000, 1001)
+    proc.oom_score_adj_min = fl.int("oom_score_adj_min", -1000, 1001)
+    proc.ioprio = fl.int("ioprio", 0, 1 << 16)
+    proc.dumpable = fl.int("dumpable", 0, 3)
+    proc.pdeath_signal = fl.int("pdeath_signal", 0, S.NSIG + 1)
+    proc.no_new_privs, proc.child_subreaper, proc.execed = \
+        fl.bool("no_new_privs"), fl.bool("child_subreaper"), fl.bool("execed")
     proc.start_ns = k.uptime_ns()
     for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
         proc.rlimits[rl[0]] = (rl[1], rl[2])
