@@ -87,7 +87,9 @@ def checkpointed(tmp: Path, root: list[str], args: list[str], word: str, procs: 
 
 def test_counting_loop_and_file_continue(tmp_path, disk):
     image, first = checkpointed(tmp_path, [f"ubd0={disk}", "rw"], ["count", "/ckpt.log", "40"], "count", 1)
-    r = restore(image)
+    moved = tmp_path / "moved.img"          # the disk elsewhere: ubd0= overrides the saved one
+    disk.rename(moved)
+    r = restore(image, f"ubd0={moved}")
     assert r.returncode == 0, r.stderr
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 41)), r.stdout + r.stderr
     assert "file ok 40" in r.stdout        # the file's offset went on: every count once, in order
@@ -103,6 +105,23 @@ def test_pipe_and_waiting_parent(tmp_path):
     assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 61))
     assert "child read 17: bytes in the pipe" in r.stdout
     assert "parent: child reaped, status 7" in r.stdout
+
+
+def test_sleep_keeps_its_remaining_time(tmp_path):
+    """A task in nanosleep is saved with the time it has left (not its
+    whole request), and wakes once after the restore."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "sleep", "2000")
+    g.wait_for("sleeping\n")
+    time.sleep(0.3)
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert "woke" not in g.finish()
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    restart = doc["processes"][0]["restart"]
+    assert restart["kind"] == "sleep" and 0 < restart["left_ns"] < 2_000_000_000
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "woke 0\n", r.stdout
 
 
 def test_leave_running(tmp_path):

@@ -6,7 +6,8 @@
  *   t_ckpt pipe N: puts bytes in a pipe, forks; the child counts to N,
  *     then reads the pipe; the parent waits for it and reports.
  *   t_ckpt socket N: counts to N holding a socket pair (which a
- *     checkpoint refuses). */
+ *     checkpoint refuses).
+ *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,14 +79,25 @@ static int socket_held(int n)
     return 0;
 }
 
+static int sleep_once(long ms)
+{
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    dprintf(1, "sleeping\n");
+    int r = nanosleep(&ts, NULL);
+    dprintf(1, "woke %d\n", r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "pipe"))
         return piped(atoi(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "sleep"))
+        return sleep_once(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS\n");
     return 2;
 }
