@@ -197,14 +197,19 @@ def test_forged_value_refused(saved, tmp_path):
     _refused(image, "processes[0].regs.rip: not an integer")
 
 
-def test_unsupported_refused_and_machine_goes_on(tmp_path):
-    """A machine holding what a checkpoint cannot save yet (a socket) is
-    refused, named, writes no image, and keeps running."""
-    g = Guest(tmp_path, [f"initrd={CPIO}"], "socket", "20")
+@pytest.mark.parametrize("script, refusal", [
+    (f"exec {PROG} socket 20", "checkpoint: process 1 (t_ckpt): fd 3 (UnixSocket) not supported"),
+    (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
+])
+def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
+    """A machine holding what a checkpoint cannot save yet (a socket; an
+    initramfs root the guest changed, which a restore would unpack
+    afresh) is refused, named, writes no image, and keeps running."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", script, init="/bin/sh")
     g.wait_for("count 2\n")
     r = g.checkpoint(tmp_path / "x")
     assert r.returncode != 0
-    assert "checkpoint: process 1 (t_ckpt): fd 3 (" in r.stderr and "not supported" in r.stderr
+    assert refusal in r.stderr
     assert not (tmp_path / "x" / "manifest.json").exists()
     assert numbers(g.finish(), "count") == list(range(1, 21))
 

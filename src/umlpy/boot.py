@@ -51,6 +51,7 @@ from umlpy.kernel.vdso import Vdso
 from umlpy.kernel.vdso import base_of as vdso_base
 from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
+from umlpy.vfs.inode import now_ns as inode_clock
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.mounts import MountTable
 
@@ -111,6 +112,7 @@ class Kernel:
         # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
         # host paths (disk images) an unprivileged guest user need not see
         self.dmesg_restrict = 1
+        self.initramfs_unpacked_ns: int | None = None
 
     @property
     def root(self) -> Dentry | None:
@@ -334,6 +336,7 @@ class Kernel:
         except cpio.CpioError as e:
             raise KernelError(E.EINVAL, f"Initramfs unpacking failed: {e}") from e
         printk.pr_info(f"Freeing initrd memory: {len(data) >> 10}K ({n} entries)")
+        self.initramfs_unpacked_ns = inode_clock()     # what changed after is not in the cpio (checkpoint)
 
     def init_fds(self) -> FdTable:
         """fds 0, 1 and 2 on /dev/console, as init gets them."""

@@ -60,6 +60,8 @@ def check_supported(k) -> None:
         raise Refused("mounts other than the root and /dev")
     if k.net.nat is not None:
         raise Refused("a network device")
+    if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
+        raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
     for p in k.procs.by_pid.values():
         who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
         if p.exited or p.zombie:
@@ -101,6 +103,17 @@ def check_supported(k) -> None:
                     and f.dentry.mount is not None and f.inode.nlink > 0:
                 continue
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+
+
+def _changed_since(root, when: int) -> bool:
+    """Whether any inode of a tmpfs tree changed (ctime) after when."""
+    todo = [root]
+    while todo:
+        inode = todo.pop()
+        if inode.ctime > when:
+            return True
+        todo.extend((getattr(inode, "children", None) or {}).values())
+    return False
 
 
 # -- freezing -------------------------------------------------------------------
