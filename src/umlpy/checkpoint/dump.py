@@ -13,6 +13,8 @@ before anything is written, naming it (EOPNOTSUPP).
 """
 from __future__ import annotations
 
+import struct
+
 from arch_um import clock, procinfo, ptrace
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
@@ -32,6 +34,8 @@ SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-516, -511)      # ERESTARTSYS .. ERESTART_RESTARTBLOCK
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
 CHUNK = 1 << 20
+PAGEMAP_ENTRY = struct.Struct("<Q")
+PM_PRESENT_OR_SWAPPED = 3 << 62
 PAGE = C.PAGE_SIZE
 ZERO_PAGE = bytes(PAGE)
 S64 = 1 << 64
@@ -180,11 +184,38 @@ def host_vmas(t) -> list:
     return [v for v in vmas if not (v[0] < STUB_END and v[1] > STUB_BASE) and v[5] not in SKIP]
 
 
+def _resident(t, start: int, end: int):
+    """The runs (address, length) of an anonymous [start, end) whose pages
+    the host holds (present or swapped, /proc/PID/pagemap): the rest was
+    never touched, and reads as zeros; in pieces of at most CHUNK."""
+    pages = CHUNK // PAGE
+    for first in range(start, end, CHUNK):
+        n = min(pages, (end - first) // PAGE)
+        raw = procinfo.task_pagemap(t.hpid, first // PAGE, n)
+        if raw is None or len(raw) != 8 * n:
+            raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s page map at {first:#x}")
+        run = None
+        for i, (entry,) in enumerate(PAGEMAP_ENTRY.iter_unpack(raw)):
+            if entry & PM_PRESENT_OR_SWAPPED:
+                run = run if run is not None else i
+                continue
+            if run is not None:
+                yield first + run * PAGE, (i - run) * PAGE
+                run = None
+        if run is not None:
+            yield first + run * PAGE, (n - run) * PAGE
+
+
+def _pieces(start: int, end: int):
+    for addr in range(start, end, CHUNK):
+        yield addr, min(CHUNK, end - addr)
+
+
 def _save_memory(t, out) -> tuple[list, dict]:
     """Every mapping's protection and contents (nonzero pages only, as runs
     into the process's memory blob); the host's vDSO block apart."""
     vmas, special, pos = [], {}, 0
-    for start, end, perms, _off, _ino, name in host_vmas(t):
+    for start, end, perms, _off, ino, name in host_vmas(t):
         if name in SPECIAL:
             special[name.decode()] = [start, end]
             if name == b"[vdso]":
@@ -195,14 +226,11 @@ def _save_memory(t, out) -> tuple[list, dict]:
         prot = (C.PROT_READ if perms[0] == "r" else 0) | (C.PROT_WRITE if perms[1] == "w" else 0) \
             | (C.PROT_EXEC if perms[2] == "x" else 0)
         runs = []
-        addr = start
-        while addr < end:
-            n = min(CHUNK, end - addr)
+        # a file mapping's untouched pages show the file: read them all
+        for addr, n in _resident(t, start, end) if not ino else _pieces(start, end):
             data = t.mem.peek(addr, n)
             if len(data) != n:
-                if prot:
-                    raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s memory at {addr:#x}")
-                break       # PROT_NONE the host will not read: never touched
+                raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s memory at {addr:#x}")
             for i in range(0, n, PAGE):
                 page = data[i:i + PAGE]
                 if page == ZERO_PAGE:
@@ -214,7 +242,6 @@ def _save_memory(t, out) -> tuple[list, dict]:
                     runs.append([off, PAGE, pos])
                 out.write(page)
                 pos += PAGE
-            addr += n
         vmas.append({"start": start, "end": end, "prot": prot, "stack": name == b"[stack]", "runs": runs})
     return vmas, special
 
