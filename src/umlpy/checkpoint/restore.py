@@ -216,7 +216,9 @@ def _move_vdso(t: Task, has: HostAs, saved: image.Reader) -> None:
     now = {name.decode(): (s, e) for s, e, _p, _o, _i, name in host_vmas(t) if name in SPECIAL}
     want = {}
     for name in now:
-        want[name] = tuple(saved.ints(name, 0, TASK_SIZE + 1, 2))
+        want[name] = ws, we = tuple(saved.ints(name, 0, TASK_SIZE + 1, 2))
+        if ws % PAGE or ws >= we or (ws < STUB_END and we > STUB_BASE):
+            raise image.ImageError(f"manifest: {saved.where}.{name}: bad range")
     if set(saved.keys()) - {"vdso_bytes"} != set(now):
         raise image.ImageError("the host's vDSO mappings differ from the checkpointed ones (another host kernel?)")
     base_now = min(s for s, _e in now.values())
