@@ -107,6 +107,17 @@ def test_pipe_and_waiting_parent(tmp_path):
     assert "parent: child reaped, status 7" in r.stdout
 
 
+def test_computing_task_interrupted_in_guest_code(tmp_path):
+    """A task computing (no syscall for milliseconds) is interrupted where
+    it is; its integer and floating-point registers go on from there."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["spin", "400"], "spin", 1)
+    assert len(first) < 400
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "spin") == list(range(first[-1] + 1, 401))
+    assert r.stdout.endswith("sum ok\n")
+
+
 def test_sleep_keeps_its_remaining_time(tmp_path):
     """A task in nanosleep is saved with the time it has left (not its
     whole request), and wakes once after the restore."""

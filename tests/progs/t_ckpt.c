@@ -7,7 +7,10 @@
  *     then reads the pipe; the parent waits for it and reports.
  *   t_ckpt socket N: counts to N holding a socket pair (which a
  *     checkpoint refuses).
- *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines. */
+ *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines.
+ *   t_ckpt spin N: computes without syscalls (integer and floating-point
+ *     state in registers), printing "spin I" every 2^22 steps up to N,
+ *     then checks the floating-point sum. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +91,18 @@ static int sleep_once(long ms)
     return 0;
 }
 
+static int spin(int n)
+{
+    double sum = 0;
+    for (unsigned long i = 1; i <= (unsigned long)n << 22; i++) {
+        sum += 0.5;
+        if (!(i & ((1UL << 22) - 1)))
+            dprintf(1, "spin %lu\n", i >> 22);
+    }
+    dprintf(1, sum == (double)((unsigned long)n << 21) ? "sum ok\n" : "sum bad %f\n", sum);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "count"))
@@ -96,8 +111,10 @@ int main(int argc, char **argv)
         return piped(atoi(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "sleep"))
         return sleep_once(atol(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "spin"))
+        return spin(atoi(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N\n");
     return 2;
 }
