@@ -135,6 +135,20 @@ def test_sleep_keeps_its_remaining_time(tmp_path):
     assert r.stdout == "woke 0\n", r.stdout
 
 
+def test_pending_signals_keep_their_information(tmp_path):
+    """Signals pending while blocked (one sigqueue'd with a value, one
+    kill'ed) are carried with their siginfo, delivered once unblocked."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "pending", "1500")
+    g.wait_for("sleeping\n")
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    g.finish()
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("woke 0\ngot USR2 code 0 value 0 pid-ok 1\ngot USR1 code -1 value 42 pid-ok 1\n"
+                        "unblocked\n"), r.stdout
+
+
 def test_leave_running(tmp_path):
     g = Guest(tmp_path, [f"initrd={CPIO}"], "pipe", "30")
     g.wait_for("child 3\n")

@@ -10,8 +10,11 @@
  *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines.
  *   t_ckpt spin N: computes without syscalls (integer and floating-point
  *     state in registers), printing "spin I" every 2^22 steps up to N,
- *     then checks the floating-point sum. */
+ *     then checks the floating-point sum.
+ *   t_ckpt pending MS: SIGUSR1 (sigqueue'd, value 42) and SIGUSR2 (kill)
+ *     pending while blocked across a sleep of MS ms, then delivered. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +106,31 @@ static int spin(int n)
     return 0;
 }
 
+static void on_signal(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    dprintf(1, "got %s code %d value %d pid-ok %d\n", sig == SIGUSR1 ? "USR1" : "USR2", si->si_code,
+            sig == SIGUSR1 ? si->si_value.sival_int : 0, si->si_pid == getpid());
+}
+
+static int pending(long ms)
+{
+    struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    sigqueue(getpid(), SIGUSR1, (union sigval){.sival_int = 42});
+    kill(getpid(), SIGUSR2);
+    sleep_once(ms);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    dprintf(1, "unblocked\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "count"))
@@ -111,10 +139,12 @@ int main(int argc, char **argv)
         return piped(atoi(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "sleep"))
         return sleep_once(atol(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "pending"))
+        return pending(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "spin"))
         return spin(atoi(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS\n");
     return 2;
 }

@@ -87,8 +87,9 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: scheduling attributes or a control group")
         if p.keyrings.process is not None or p.keyrings.session is not None or t.thread_keyring is not None:
             raise Refused(f"{who}: keyrings")
-        if t.pending or p.shared_pending or t.sigq or p.sigq:
-            raise Refused(f"{who}: pending signals")
+        if any(f[:1] not in ((), ("raw",)) and not all(type(x) is int for x in f)
+               for owner in (t, p) for q in owner.sigq.values() for _c, f in q):
+            raise Refused(f"{who}: a pending signal from a timer")
         if p.stopped or p.vfork_wq is not None:
             raise Refused(f"{who}: a stopped or vfork parent")
         mm = p.mm
@@ -282,6 +283,20 @@ def _save_open(k, f, pipes: dict) -> dict:
     return e
 
 
+def _save_sigq(sigq: dict) -> list:
+    """Queued signals' information: [sig, si_code, fields] with fields the
+    integers kill, SIGCHLD and faults give, or ["raw", hex, errno] for
+    rt_sigqueueinfo's own bytes."""
+    out = []
+    for sig, q in sorted(sigq.items()):
+        for code, fields in q:
+            if fields[:1] == ("raw",):
+                out.append([sig, code, ["raw", fields[1].hex(), fields[2] if len(fields) > 2 else 0]])
+            else:
+                out.append([sig, code, list(fields)])
+    return out
+
+
 def _save_restart(t, regs) -> dict:
     """How the task goes on: from its registers, or (a relative sleep) by
     restart_syscall sleeping what is left."""
@@ -317,7 +332,9 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
                   "securebits": c.securebits},
         "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "sigactions": [list(a) for a in p.sighand.actions],
-        "tid": t.tid, "blocked": t.blocked, "altstack": list(t.altstack),
+        "tid": t.tid, "blocked": t.blocked,
+        "pending": t.pending, "shared_pending": p.shared_pending,
+        "sigq": _save_sigq(t.sigq), "shared_sigq": _save_sigq(p.sigq), "altstack": list(t.altstack),
         "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
         "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
         "xstate": ptrace.get_xstate(t.hpid).hex(),

@@ -13,6 +13,8 @@ the way is a boot panic, which kills the half-made host processes.
 """
 from __future__ import annotations
 
+from collections import deque
+
 from arch_um import clock, ptrace
 from arch_um.memory import GuestMemory, TASK_SIZE
 from arch_um.ptrace import REG_NAMES
@@ -37,6 +39,8 @@ U64 = 1 << 64
 PAGE = C.PAGE_SIZE
 TEMP = STUB_END + (1 << 32)     # where the vDSO block waits while it moves
 MAX_PID = 1 << 22
+SIGINFO_UNION = 128 - 16        # siginfo's bytes after signo, errno, code
+SIGINFO_INTS = ((-(1 << 31), 1 << 31), (0, 1 << 32), (-(1 << 31), 1 << 31))   # pid, uid, status
 
 
 def restore(k, path: str) -> None:
@@ -139,6 +143,8 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     proc.sighand.actions = [SigAction(*a) for a in acts]
     t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
     t.blocked = p.int("blocked", 0, U64) & ~((1 << (S.SIGKILL - 1)) | (1 << (S.SIGSTOP - 1)))
+    t.pending, proc.shared_pending = p.int("pending", 0, U64), p.int("shared_pending", 0, U64)
+    t.sigq, proc.sigq = _sigq(p, "sigq"), _sigq(p, "shared_sigq")
     t.altstack = tuple(p.ints("altstack", 0, U64, 3))
     t.clear_child_tid = p.int("clear_child_tid", 0, TASK_SIZE)
     t.robust_list = p.int("robust_list", 0, TASK_SIZE)
@@ -154,6 +160,36 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     elif kind != "regs":
         raise image.ImageError(f"manifest: process {proc.pid}: restart kind {kind!r}")
     t.in_syscall = -1
+
+
+def _sigq(p: image.Reader, key: str) -> dict:
+    """Queued signals' information (checkpoint/dump.py's _save_sigq)."""
+    v = p.doc.get(key)
+    out: dict = {}
+    bad = image.ImageError(f"manifest: {p.where}.{key}: not a list of queued signals")
+    if not isinstance(v, list):
+        raise bad
+    for e in v:
+        if not (isinstance(e, list) and len(e) == 3 and type(e[0]) is int and 1 <= e[0] <= S.NSIG
+                and type(e[1]) is int and -(1 << 31) <= e[1] < 1 << 31 and isinstance(e[2], list)):
+            raise bad
+        f = e[2]
+        if f[:1] == ["raw"]:
+            if len(f) != 3 or not isinstance(f[1], str) or type(f[2]) is not int:
+                raise bad
+            try:
+                fields = ("raw", bytes.fromhex(f[1]), f[2])
+            except ValueError:
+                raise bad from None
+            if len(fields[1]) > SIGINFO_UNION or not -4096 < fields[2] < 4096:
+                raise bad
+        elif all(type(x) is int for x in f) and (len(f) == 1 and -(1 << 63) <= f[0] < U64 or len(f) in (0, 2, 3)
+                                                 and all(lo <= x < hi for x, (lo, hi) in zip(f, SIGINFO_INTS))):
+            fields = tuple(f)
+        else:
+            raise bad
+        out.setdefault(e[0], deque()).append((e[1], fields))
+    return out
 
 
 def _strs(p: image.Reader, key: str) -> list[str]:
