@@ -253,3 +253,15 @@ def test_busybox_shell_loop_with_ctty(tmp_path):
     assert r.returncode == 0, r.stderr
     assert numbers(r.stdout, "tick") == list(range(first[-1] + 1, 41))
     assert r.stdout.endswith("ctty\nok\ndone\n"), r.stdout
+
+
+def test_stopped_machine_says_go_first(tmp_path):
+    from arch_um.mconsole import request
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "spin", "100")
+    g.wait_for("spin 2\n")
+    sock = str(g.uml / "ck" / "mconsole")
+    assert request(sock, "stop", 30) == (0, "")
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode != 0 and "the machine is stopped (mconsole stop): go first" in r.stderr
+    assert request(sock, "go", 30) == (0, "")
+    assert g.finish().endswith("sum ok\n")

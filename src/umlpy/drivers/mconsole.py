@@ -287,6 +287,8 @@ class MConsole:
         paths = [w for w in words if w != "--leave-running"]
         if len(paths) != 1:
             raise McError("checkpoint: usage: checkpoint <dir> [--leave-running]")
+        if self.stopped:        # its stops wait unseen in the host until `go`
+            raise McError("checkpoint: the machine is stopped (mconsole stop): go first")
 
         def run(reply) -> None:
             try:
