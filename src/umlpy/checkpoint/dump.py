@@ -25,6 +25,8 @@ from umlpy.drivers.console import ConsoleFile
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
+from umlpy.vfs import lease
+from umlpy.vfs.locks import F_UNLCK
 from umlpy.vfs.pipe import PipeFile
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
@@ -66,6 +68,7 @@ def check_supported(k) -> None:
         raise Refused("a network device")
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
+    fs_seen: set[int] = set()
     for p in k.procs.by_pid.values():
         who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
         if p.exited or p.zombie:
@@ -97,17 +100,25 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a shared, locked or userfaultfd address space")
         if any(fm.shared for _s, _e, fm in mm.files.items):
             raise Refused(f"{who}: shared mappings")
-        if t.files.users != 1 or t.fs is not p.fs:
-            raise Refused(f"{who}: a shared fd table")
+        if t.files.users != 1 or id(t.fs) in fs_seen:
+            raise Refused(f"{who}: a shared fd table or filesystem context")
+        fs_seen.add(id(t.fs))
         for fd, f in t.files.files.items():
             if isinstance(f, ConsoleFile):
                 continue
             if isinstance(f, PipeFile) and f.dentry is None:
                 continue
-            if type(f).kind == "file" and f.inode.is_reg and f.dentry is not None \
-                    and f.dentry.mount is not None and f.inode.nlink > 0:
+            if type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
+                    and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+
+
+def _locked(f) -> bool:
+    """Whether the file's inode has flock or record locks (vfs/locks.py),
+    or the file a lease."""
+    st = getattr(f.inode, "locks_state", None)
+    return bool(st and (st["flock"] or st["posix"])) or lease.getlease(f) != F_UNLCK
 
 
 def _changed_since(root, when: int) -> bool:

@@ -301,6 +301,10 @@ class MConsole:
                 printk.pr_warn(f"checkpoint: {e}")
                 reply(1, f"checkpoint: {e}")
                 return
+            except Exception as e:      # a kernel bug: logged, answered, the machine goes on
+                printk.oops("mconsole checkpoint", e)
+                reply(1, f"checkpoint: kernel bug ({type(e).__name__}), see the kernel log")
+                return
             reply(0, summary)
             if leave:
                 dump.thaw(self.k, frozen)
