@@ -17,12 +17,11 @@ import struct
 
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_NET_ADMIN
-from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net import fib
 from umlpy.net import rtnetlink
 from umlpy.net import sockios as S
-from umlpy.net.netdev import (AF_INET, AF_INET6, IFF_BROADCAST, IFF_POINTOPOINT, IFF_UP,
+from umlpy.net.netdev import (net_capable, AF_INET, AF_INET6, IFF_BROADCAST, IFF_POINTOPOINT, IFF_UP,
                               RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
                               RT_TABLE_MAIN, RTN_UNICAST, RTN_UNREACHABLE, RTPROT_BOOT, IfAddr,
                               NetDevice, broadcast, net_of, netmask)
@@ -40,7 +39,7 @@ _DEV_SET = (S.SIOCSIFFLAGS, S.SIOCSIFMETRIC, S.SIOCSIFMTU, S.SIOCSIFHWADDR, S.SI
 
 
 def _admin(t) -> None:
-    if not capable(t.proc.creds, CAP_NET_ADMIN):
+    if not net_capable(t, CAP_NET_ADMIN):
         raise KernelError(E.EPERM)
 
 

@@ -23,6 +23,7 @@ from typing import Callable
 
 from arch_um import clock
 from umlpy.abi import errno as E
+from umlpy.kernel import userns
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
 
@@ -615,3 +616,11 @@ def net_of(t) -> NetStack:
     """The stack of the task's network namespace: where its new sockets
     live and what its device, route and sysctl calls see."""
     return t.proc.ns.net.stack
+
+
+def net_capable(t, cap: int) -> bool:
+    """ns_capable(net->user_ns, cap): a capability over the task's network
+    namespace, which the user namespace owning it grants (root of a user
+    namespace that made its own network namespace may open packet and raw
+    sockets and configure its devices there, as on Linux)."""
+    return userns.ns_capable(t.proc.creds, t.proc.ns.net.owner, cap)

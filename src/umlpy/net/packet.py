@@ -26,14 +26,13 @@ import weakref
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_NET_RAW
 from umlpy.kernel import timekeeping
-from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import mapped_anywhere
 from umlpy.kernel.printk import pr_info_ratelimited
 from umlpy.net import netdev
 from umlpy.net import packet_ring as R
 from umlpy.net.dgram import Datagram, RecvQueue
-from umlpy.net.netdev import net_of
+from umlpy.net.netdev import net_capable, net_of
 from umlpy.net.socket import (AF_PACKET, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_PEEK, MSG_TRUNC, SO,
                               SOCK_DGRAM, SOCK_RAW, Received, Socket, int_opt, register_family)
 from umlpy.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
@@ -493,7 +492,7 @@ def deliver(net, dev: netdev.NetDevice, ip_packet: bytes, dst_mac: bytes, src_ma
 def _new(t, stype: int, protocol: int, flags: int) -> PacketSocket:
     """packet_create: CAP_NET_RAW first, then the type (the obsolete
     SOCK_PACKET is not kept)."""
-    if not capable(t.proc.creds, CAP_NET_RAW):
+    if not net_capable(t, CAP_NET_RAW):
         raise KernelError(E.EPERM)
     if stype not in (SOCK_DGRAM, SOCK_RAW):
         raise KernelError(E.ESOCKTNOSUPPORT)

@@ -9,12 +9,11 @@ from __future__ import annotations
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_NET_RAW
 from umlpy.kernel import printk
-from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import icmp, tcp, udp
 from umlpy.net.inet.addr import AF_INET, AF_INET6
 from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP
-from umlpy.net.netdev import net_of
+from umlpy.net.netdev import net_capable, net_of
 from umlpy.net.socket import SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, register_family
 
 IPPROTO_MAX = 263
@@ -51,7 +50,7 @@ def _make(family: int):
                 raise _unsupported(family, stype, proto)
             raise KernelError(E.EPROTONOSUPPORT)
         if stype == SOCK_RAW:
-            if not capable(t.proc.creds, CAP_NET_RAW):
+            if not net_capable(t, CAP_NET_RAW):
                 raise KernelError(E.EPERM)
             if proto in (icmp_proto, IPPROTO_RAW):    # IPPROTO_RAW: udhcpc's ioctl socket
                 return icmp.new(t, family, stype, proto, flags)

@@ -10,9 +10,9 @@ import struct
 
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_NET_BIND_SERVICE, CAP_NET_RAW
-from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import addr as A
+from umlpy.net.netdev import net_capable
 from umlpy.net.socket import SO, SOL_SOCKET, Socket, int_opt
 
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 0, 1, 6, 17
@@ -202,7 +202,7 @@ class InetSocket(Socket):
         else:
             super().set_special(t, opt, raw)
             return
-        if self.bound_dev and not capable(t.proc.creds, CAP_NET_RAW):
+        if self.bound_dev and not net_capable(t, CAP_NET_RAW):
             raise KernelError(E.EPERM)
         self.bound_dev = index
 
@@ -344,4 +344,4 @@ class InetSocket(Socket):
 
 def _may_bind_low(t) -> bool:
     """Ports below 1024 need CAP_NET_BIND_SERVICE (ip_unprivileged_port_start)."""
-    return capable(t.proc.creds, CAP_NET_BIND_SERVICE)
+    return net_capable(t, CAP_NET_BIND_SERVICE)
