@@ -64,6 +64,8 @@ class GdbServer(ptracer.KernelTracer):
         self.last_sent = b""
         self.waiting = False            # gdb waits for a stop reply
         self.events: deque[Task] = deque()     # stops not yet reported to gdb
+        self.held: set[Task] = set()           # left stopped by gdb's last resume: their stops
+                                               # wait until gdb resumes them (gdbserver's rule)
         self.pass_signals = 0                  # QPassSignals: delivered without a stop (mask)
         self.report_as: dict[Task, int] = {}   # a stop reported as another signal (gdb's numbers)
         self.requested: set[Task] = set()      # sent our SIGSTOP, stop still to come
@@ -140,7 +142,7 @@ class GdbServer(ptracer.KernelTracer):
             self.requested.discard(t)
             self.quiet.add(t)
             if t not in self.report_as:     # all-stop's: held, never reported
-                if self.waiting and self.pending is None:
+                if self.waiting and self.pending is None and t not in self.held:
                     self.quiet.discard(t)   # late: gdb has resumed the process since
                     ptracer.restart(t, 0)
                 self._flush()
@@ -152,7 +154,7 @@ class GdbServer(ptracer.KernelTracer):
         self._report()
 
     def gone(self, t: Task) -> None:
-        for s in (self.requested, self.quiet):
+        for s in (self.requested, self.quiet, self.held):
             s.discard(t)
         self.report_as.pop(t, None)
         if t in self.events:
@@ -183,10 +185,13 @@ class GdbServer(ptracer.KernelTracer):
     def _report(self) -> None:
         """Report the next stop once every other thread is stopped too
         (gdb then reads any thread's registers)."""
-        if self.pending is None and self.waiting and self.events:
-            self.pending = self.events.popleft()
+        t = next((x for x in self.events if x not in self.held), None) \
+            if self.pending is None and self.waiting else None
+        if t is not None:
+            self.events.remove(t)
+            self.pending = t
             self.waiting = False
-            self._stop_others(self.pending)
+            self._stop_others(t)
         self._flush()
 
     def _flush(self) -> None:
@@ -475,16 +480,19 @@ class GdbServer(ptracer.KernelTracer):
     def _resume(self, per: dict, default) -> None:
         """Restart the stopped threads as gdb says (per thread, else the
         default action; none: the thread stays stopped).  A stop gdb has
-        not heard of yet is reported at once instead."""
+        not heard of yet, of a thread this resumes, is reported at once
+        instead; the stops of threads gdb leaves stopped (stepping one
+        over a breakpoint) wait for their own resume, as gdbserver keeps
+        them: gdb stepping one thread expects no other's."""
         self.waiting = True
-        if self.events:
+        go = {t: act for t in self._threads() if (act := per.get(t, default)) is not None}
+        self.held = {t for t in self._threads() if t not in go}
+        if any(t not in self.held for t in self.events):
             self._report()
             return None
-        for t in self._threads():
-            act = per.get(t, default)
-            if act is None or t.state is not State.TRACED:
+        for t, (kind, gsig) in go.items():
+            if t.state is not State.TRACED:
                 continue
-            kind, gsig = act
             sig = G.to_linux(gsig) or 0
             if t in self.quiet:
                 self.quiet.discard(t)
