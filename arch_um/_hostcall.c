@@ -134,43 +134,30 @@ static int notif_send(const struct umlpy_resume *r)
     return 0;
 }
 
-static int seccomp_resume(const struct umlpy_resume *r)
+/* On the seccomp path every resume also skips the syscall the task
+   stopped in (orig_rax = -1) and runs it under PTRACE_CONT, not SYSEMU. */
+static int try_resume(const struct umlpy_resume *r)
 {
-    int op = r->op == PTRACE_SYSEMU ? PTRACE_CONT : r->op;
+    int op = r->op;
+    if (op == UMLPY_OP_NOTIF)
+        return notif_send(r);
+    if (seccomp_mode && op == PTRACE_SYSEMU)
+        op = PTRACE_CONT;
     if (r->how == 2) {
         struct user_regs_struct tmp = *r->regs;
-        tmp.orig_rax = -1;
+        if (seccomp_mode)
+            tmp.orig_rax = -1;
         if (ptrace(PTRACE_SETREGS, r->pid, 0, &tmp) < 0)
             return -errno;
     } else {
         if (r->how == 1 && ptrace(PTRACE_POKEUSER, r->pid,
                                   (void *)offsetof(struct user_regs_struct, rax), (void *)r->rax) < 0)
             return -errno;
-        if (ptrace(PTRACE_POKEUSER, r->pid, (void *)offsetof(struct user_regs_struct, orig_rax),
-                   (void *)-1L) < 0)
+        if (seccomp_mode && ptrace(PTRACE_POKEUSER, r->pid,
+                                   (void *)offsetof(struct user_regs_struct, orig_rax), (void *)-1L) < 0)
             return -errno;
     }
     if (ptrace(op, r->pid, 0, (void *)(long)r->sig) < 0)
-        return -errno;
-    return 0;
-}
-
-static int try_resume(const struct umlpy_resume *r)
-{
-    if (r->op == UMLPY_OP_NOTIF)
-        return notif_send(r);
-    if (seccomp_mode)
-        return seccomp_resume(r);
-    if (r->how == 1) {
-        if (ptrace(PTRACE_POKEUSER, r->pid,
-                   (void *)offsetof(struct user_regs_struct, rax),
-                   (void *)r->rax) < 0)
-            return -errno;
-    } else if (r->how == 2) {
-        if (ptrace(PTRACE_SETREGS, r->pid, 0, r->regs) < 0)
-            return -errno;
-    }
-    if (ptrace(r->op, r->pid, 0, (void *)(long)r->sig) < 0)
         return -errno;
     return 0;
 }

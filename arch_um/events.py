@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import select
 import signal
-from dataclasses import dataclass
 
 from arch_um._hostcall import ffi, lib
 from arch_um import ptrace
@@ -31,15 +30,6 @@ EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 EPOLLERR = select.EPOLLERR
 EPOLLHUP = select.EPOLLHUP
-
-
-@dataclass
-class Pending:
-    pid: int
-    regs: object
-    how: int
-    op: int
-    sig: int
 
 
 class EventLoop:

@@ -73,10 +73,8 @@ def spawn(path: str, fast: list[int] | None = None) -> int:
     With `fast` (syscall numbers), the guests' syscalls trap through
     seccomp from then on (see the seccomp section below): the numbers in
     `fast` as notifications, the rest as ptrace stops."""
-    global _seccomp
     nums = ffi.new("int[]", fast) if fast else ffi.NULL
     pid = lib.umlpy_spawn(path.encode(), OPTIONS, nums, len(fast) if fast else 0, STUB_SYSCALL + 2)
-    _seccomp = pid > 0 and lib.umlpy_seccomp_listener() >= 0
     _light.clear()
     if pid == -errno.EOPNOTSUPP:
         raise HostError(errno.EOPNOTSUPP, "the host would not hand over the seccomp listener")
@@ -106,12 +104,9 @@ def seccomp_listener() -> int:
     return lib.umlpy_seccomp_listener()
 
 
-_seccomp = False
-
-
 def seccomp_on() -> bool:
     """Whether guests trap through seccomp (else ptrace alone)."""
-    return _seccomp
+    return lib.umlpy_seccomp_listener() >= 0
 
 
 def load_stop(dst, ev) -> None:
@@ -125,10 +120,6 @@ def light_answer(pid: int) -> int | None:
     """The notification id a resume of pid answers, if it is light."""
     e = _light.pop(pid, None)
     return None if e is None else e[0]
-
-
-def is_light(pid: int) -> bool:
-    return pid in _light
 
 
 def ensure_stopped(pid: int) -> None:
@@ -167,15 +158,17 @@ def forget(pid: int) -> None:
 
 
 def take_died() -> list[tuple[int, int]]:
-    """Exits seen by ensure_stopped, for the event loop to report."""
+    """Exits seen by ensure_stopped, for the event loop to report (the
+    loop asks at every turn: nothing is copied when there are none)."""
+    if not _died:
+        return _died
     out = _died[:]
     _died.clear()
     return out
 
 
 def getregs(pid: int, regs) -> None:
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     r = lib.umlpy_getregs(pid, regs)
     if r < 0:
         raise HostError(-r, "PTRACE_GETREGS")
@@ -190,8 +183,7 @@ def setregs(pid: int, regs) -> None:
 
 
 def resume(pid: int, regs, how: int, op: int = PTRACE_SYSEMU, sig: int = 0) -> int:
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     res = ffi.new("struct umlpy_resume *")
     res.pid, res.op, res.sig, res.how = pid, op, sig, how
     res.rax = regs.rax & 0xFFFFFFFFFFFFFFFF
@@ -213,8 +205,7 @@ _XSTATE_MAX = 1 << 16
 
 
 def get_xstate(pid: int) -> bytes:
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     buf = ffi.new("char[]", _XSTATE_MAX)
     n = lib.umlpy_getxstate(pid, buf, _XSTATE_MAX)
     if n < 0:
@@ -223,8 +214,7 @@ def get_xstate(pid: int) -> bytes:
 
 
 def set_xstate(pid: int, data: bytes) -> None:
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     buf = ffi.from_buffer(data)
     r = lib.umlpy_setxstate(pid, buf, len(data))
     if r < 0:
@@ -249,8 +239,7 @@ _status = ffi.new("int *")
 
 def inject(pid: int, regs, nr: int, *args: int) -> Injected:
     """Run host syscall `nr` in the stopped tracee; its registers are kept."""
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     for i in range(6):
         a = args[i] if i < len(args) else 0
         _args[i] = a - (1 << 64) if a >= (1 << 63) else a
@@ -263,8 +252,7 @@ def cmpxchg(pid: int, regs, addr: int, expected: int, new: int) -> int | None:
     stopped tracee (the stub's `lock cmpxchg`, atomic against its other
     threads and processes sharing the page); the value found there, or
     None if addr is not mapped writable."""
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     _args[0] = addr - (1 << 64) if addr >= (1 << 63) else addr
     _args[1] = new
     for i in range(2, 6):
@@ -286,11 +274,10 @@ def stop_for_dump(pid: int, regs) -> bool:
     not yet handled) answers at once; else it is interrupted and its next
     stop, whatever it is, is taken here (the process is killed next, so
     the event loop needs it no more).  False if it is gone."""
-    if pid in _light:
-        try:
-            ensure_stopped(pid)
-        except HostError:
-            return False
+    try:
+        ensure_stopped(pid)
+    except HostError:
+        return False
     if lib.umlpy_getregs(pid, regs) == 0:
         return True
     interrupt(pid)
@@ -314,8 +301,7 @@ def fault_info(pid: int) -> tuple[int, int]:
 
 def get_debugreg(pid: int, idx: int) -> int:
     """Debug register idx (0-7) of a host-stopped tracee (a guest tracer's PEEKUSER)."""
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     out = ffi.new("unsigned long *")
     r = lib.umlpy_debugreg(pid, idx, 0, 0, out)
     if r < 0:
@@ -326,8 +312,7 @@ def get_debugreg(pid: int, idx: int) -> int:
 def set_debugreg(pid: int, idx: int, value: int) -> None:
     """Set debug register idx of a host-stopped tracee; the host checks the
     value (a kernel address, a bad DR7) as it does for any tracer."""
-    if pid in _light:
-        ensure_stopped(pid)
+    ensure_stopped(pid)
     r = lib.umlpy_debugreg(pid, idx, 1, value & 0xFFFFFFFFFFFFFFFF, ffi.NULL)
     if r < 0:
         raise HostError(-r, "PTRACE_POKEUSER u_debugreg")
