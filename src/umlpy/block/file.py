@@ -12,7 +12,7 @@ from umlpy.block.device import SECTOR, BlockDevice
 from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
-from umlpy.vfs.file import File
+from umlpy.vfs.file import PositionedFile
 
 BLKROSET = 0x125D
 BLKROGET = 0x125E
@@ -52,7 +52,7 @@ def soft_block_size(dev: BlockDevice) -> int:
     return bs
 
 
-class BlockFile(File):
+class BlockFile(PositionedFile):
     kind = "blk"
     chunked_write = True    # a write never waits: all of it goes, in pieces (mke2fs writes whole inode tables)
     pollable = False        # def_blk_fops has no poll: epoll_ctl refuses it
@@ -87,16 +87,6 @@ class BlockFile(File):
         data = data[:self.dev.size - off]
         self.dev.write(off, data)
         return len(data)
-
-    def read(self, task, n: int) -> bytes:
-        data = self.pread(task, n, self.pos)
-        self.pos += len(data)
-        return data
-
-    def write(self, task, data: bytes) -> int:
-        n = self.pwrite(task, data, self.pos)
-        self.pos += n
-        return n
 
     def lseek(self, off: int, whence: int) -> int:
         base = {C.SEEK_SET: 0, C.SEEK_CUR: self.pos, C.SEEK_END: self.dev.size}.get(whence)

@@ -383,6 +383,21 @@ class RegularFile(File):
         return new
 
 
+class PositionedFile(File):
+    """A file whose read(2) and write(2) are its pread/pwrite at the file
+    position (block devices, /proc/PID/mem)."""
+
+    def read(self, task, n: int) -> bytes:
+        data = self.pread(task, n, self.pos)
+        self.pos += len(data)
+        return data
+
+    def write(self, task, data: bytes) -> int:
+        n = self.pwrite(task, data, self.pos)
+        self.pos += n
+        return n
+
+
 class DirFile(File):
     kind = "dir"
     has_fsync = True

@@ -15,12 +15,12 @@ from umlpy.fs.procfs.base import VNode
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel import remote_vm
 from umlpy.kernel.errors import KernelError
-from umlpy.vfs.file import File
+from umlpy.vfs.file import File, PositionedFile
 
 MAX_RW = 1 << 20        # one call moves at most this much (Linux: a page per loop, signals checked)
 
 
-class AddressedFile(File):
+class AddressedFile(PositionedFile):
     """A file whose offsets are the process's addresses (mem, pagemap): the
     process of open time; read and write at the position; mem_lseek's
     rule: SEEK_SET and SEEK_CUR only, to any offset."""
@@ -28,16 +28,6 @@ class AddressedFile(File):
     def __init__(self, dentry, inode, flags: int, tg: Target) -> None:
         super().__init__(dentry, inode, flags)
         self.proc = tg.proc()
-
-    def read(self, task, n: int) -> bytes:
-        data = self.pread(task, n, self.pos)
-        self.pos += len(data)
-        return data
-
-    def write(self, task, data: bytes) -> int:
-        done = self.pwrite(task, data, self.pos)
-        self.pos += done
-        return done
 
     def lseek(self, off: int, whence: int) -> int:
         if whence == C.SEEK_SET:
