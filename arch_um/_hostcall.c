@@ -837,9 +837,7 @@ int umlpy_notif_stop(int pid, struct user_regs_struct *regs, int *status)
     }
     if (ptrace(PTRACE_GETREGS, pid, 0, regs) < 0)
         return -errno;
-    if ((long)regs->rax == -ERESTARTSYS)
-        regs->rax = -ENOSYS;          /* as at a syscall's entry */
-    return 0;
+    return 0;       /* rax is the kernel's to keep: the caller puts it back */
 }
 
 int umlpy_spawn(const char *path, int options, const int *fast, int nfast, unsigned long stub_ip)
