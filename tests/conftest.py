@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hostview import hang_report
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "linux-um"
 CPIO = ROOT / "rootfs" / "busybox.cpio"
@@ -42,9 +44,29 @@ def boot(*params: str, init_args: list[str] | None = None, stdin=subprocess.DEVN
     cmd += [f"initrd={CPIO}", *TRAP_PARAMS, *params]
     if init_args is not None:
         cmd += ["--", *init_args]
-    if input is not None:
-        return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
-    return subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=timeout)
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else stdin,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        try:
+            out, err = p.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            report = hang_report(p.pid, cmd)
+            p.kill()
+            out, err = p.communicate()
+            raise Hung(cmd, timeout, out, err, report) from None
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
+class Hung(subprocess.TimeoutExpired):
+    """A guest outlived its test's timeout: what it was doing then
+    (tests/hostview.py) is part of the failure."""
+
+    def __init__(self, cmd, timeout, output, stderr, report: str) -> None:
+        super().__init__(cmd, timeout, output, stderr)
+        self.report = report
+
+    def __str__(self) -> str:
+        tail = (self.output or b"")[-2000:].decode(errors="replace")
+        return f"{super().__str__()}\n--- its output's end\n{tail}\n{self.report}"
 
 
 def sh(script: str, *params: str, **kw) -> subprocess.CompletedProcess:

@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import CPIO, IMAGE, ROOT, UMLPY, as_nobody, boot, sh
+from hostview import alive, children
 
 FORBIDDEN = {"os", "ctypes", "cffi", "signal", "select", "mmap", "socket", "termios", "fcntl",
              "subprocess", "threading", "resource", "sys", "time", "pty", "tty", "io", "shutil"}
@@ -68,35 +68,20 @@ def test_unsupported_syscall_is_enosys_and_logged_once():
     assert log.count("unsupported syscall syscall_999") == 1
 
 
-def _children(pid: int) -> set[int]:
-    out = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out |= {int(x) for x in (task / "children").read_text().split()}
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
-
-
 def test_sigkill_of_the_kernel_kills_every_guest():
     p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", "--", "-c",
                           "sleep 100 & sleep 100 & (sleep 100; true) & echo started; wait"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert p.stdout.readline() == b"started\n"
     time.sleep(0.3)
-    guests = _children(p.pid)
+    guests = children(p.pid)
     assert len(guests) >= 4
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     deadline = time.monotonic() + 5
-    while any(_alive(g) for g in guests) and time.monotonic() < deadline:
+    while any(alive(g) for g in guests) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [g for g in guests if _alive(g)]
+    assert not [g for g in guests if alive(g)]
 
 
 def test_guest_processes_hold_no_host_fds():
@@ -106,7 +91,7 @@ def test_guest_processes_hold_no_host_fds():
     try:
         assert p.stdout.readline() == b"started\n"
         time.sleep(0.3)
-        guests = _children(p.pid)
+        guests = children(p.pid)
         assert guests
         for g in guests:
             assert os.listdir(f"/proc/{g}/fd") == [], g

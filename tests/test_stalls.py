@@ -8,8 +8,6 @@ with each other, with wide margins.
 from __future__ import annotations
 
 import os
-import socket
-import struct
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BUSYBOX, CPIO, IMAGE, PATH_ENV, PROGS, UMLPY, boot, native, sh
-from test_security import _alive, _children
+from hostview import alive, children, mconsole
 
 
 def test_fd_allocation_does_not_slow_down_as_the_table_fills():
@@ -54,10 +52,10 @@ def test_sigkill_ends_every_wait_and_releases_what_it_held(scratch):
         got = _until(p.stdout, b"==\n")
         assert got.decode() == want.decode() + "==\n"
         deadline = time.monotonic() + 5
-        while len(_children(p.pid)) != 1 and time.monotonic() < deadline:
+        while len(children(p.pid)) != 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        guests = _children(p.pid)
-        assert len(guests) == 1 and all(_alive(g) for g in guests), guests
+        guests = children(p.pid)
+        assert len(guests) == 1 and all(alive(g) for g in guests), guests
     finally:
         p.kill()
         p.wait()
@@ -105,27 +103,6 @@ SOAK_ROUND = r"""
 """
 
 
-def _mconsole(sock: Path, cmd: str, tmp: Path) -> str:
-    """One request to the kernel's management console (UML's protocol)."""
-    me = tmp / "mc-client"
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(str(me))
-    s.settimeout(30)
-    try:
-        data = cmd.encode()
-        s.sendto(struct.pack("=III", 0xCAFEBABE, 2, len(data)) + data.ljust(512, b"\0"), str(sock))
-        out = b""
-        while True:
-            reply = s.recv(12 + 512)
-            err, more, n = struct.unpack_from("=III", reply)
-            out += reply[12:12 + n].rstrip(b"\0")
-            if not more:
-                return out.decode()
-    finally:
-        s.close()
-        me.unlink()
-
-
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -133,10 +110,10 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def _kernel_state(sock: Path, tmp: Path) -> tuple[dict[str, int], dict[str, int]]:
+def _kernel_state(sock: Path) -> tuple[dict[str, int], dict[str, int]]:
     """(the kernel's tables, its live objects by class) from SysRq-m."""
     tables, slabs = {}, {}
-    for line in _mconsole(sock, "sysrq m", tmp).splitlines():
+    for line in mconsole(sock, "sysrq m").splitlines():
         if line.startswith("Kernel tables: "):
             words = line.split()[2:]
             tables = {words[i]: int(words[i + 1]) for i in range(0, len(words), 2)}
@@ -176,7 +153,7 @@ def test_soak_a_kernel_that_ran_thousands_of_programs_is_as_fast_as_a_fresh_one(
                 rss.append(_rss_kb(p.pid))
             elif line == b"checkpoint\n":
                 time.sleep(0.3)         # init is back in its read
-                states.append(_kernel_state(sock, tmp_path))
+                states.append(_kernel_state(sock))
                 p.stdin.write(b"\n")
                 p.stdin.flush()
                 last = time.monotonic()
@@ -224,7 +201,7 @@ def test_proc_forgets_the_processes_it_showed(tmp_path):
     try:
         assert p.stdout.readline() == b"checkpoint\n"
         time.sleep(0.3)
-        _, slabs = _kernel_state(uml / "pf" / "mconsole", tmp_path)
+        _, slabs = _kernel_state(uml / "pf" / "mconsole")
     finally:
         p.kill()
         p.wait()
