@@ -246,16 +246,23 @@ static void task_event(struct umlpy_event *e, pid_t pid, int status)
     }
 }
 
+/* Whether the last drain stopped at the caller's room, not at the last
+   stop: SIGCHLD was consumed for stops not yet taken, so no signal will
+   come for them, and the next umlpy_run drains again before it waits. */
+static int drain_more;
+
 /* Collect every pending child state change without blocking. */
 static int drain(struct umlpy_event *out, int n, int max)
 {
+    drain_more = 0;
     while (n < max) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
         if (pid <= 0)
-            break;
+            return n;
         task_event(&out[n++], pid, status);
     }
+    drain_more = 1;
     return n;
 }
 
@@ -386,13 +393,14 @@ static int epoll_wait_ns(int epfd, struct epoll_event *evs, int max, long long d
  * late for a plain host program as for the kernel.  A guest would see that
  * on top of the kernel's own path to its answer, where Linux's guest sees
  * only the first (LTP's timer tests allow 450 us in all).  So a wait of at
- * least EARLY_MIN_NS ends `early_ns` before its deadline, early_ns
- * following the lateness seen (a moving average of 1/8, at most
- * EARLY_MAX_NS), and what is left until the deadline is waited out on the
- * CPU: about half the wake-ups come early and spin for the difference, a
- * few tens of microseconds; an idle kernel, with no deadline, spins never.
- * Events that come meanwhile wait for the deadline, which is at most
- * EARLY_MAX_NS away.
+ * least EARLY_MIN_NS ends `early_ns` before its deadline, and what is left
+ * until the deadline is waited out on the CPU.  early_ns follows the
+ * lateness seen, rising by a quarter of a later wake-up's excess and
+ * falling by a 32nd of an earlier one's (so it sits near the upper range
+ * of the lateness, at most EARLY_MAX_NS): most wake-ups come early and
+ * spin for the difference, a few tens of microseconds (measured: 10-60);
+ * an idle kernel, with no deadline, never spins.  Events that come
+ * meanwhile wait for the deadline, at most EARLY_MAX_NS away.
  */
 #define EARLY_MIN_NS 500000LL
 #define EARLY_MAX_NS 250000LL
@@ -528,6 +536,10 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
     alarmed = 0;    /* an earlier SIGALRM: the deadline says if it is due */
     for (i = 0; i < nres; i++)
         apply_resume(&rs[i]);
+    if (drain_more) {
+        deadline = 0;       /* stops left over from the last drain: no wait */
+        chld = 1;
+    }
     if (nres && deadline != 0 && !seccomp_mode) {
         /*
          * Fast path: a task was just resumed and no device is ready, so
