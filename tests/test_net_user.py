@@ -15,11 +15,11 @@ import struct
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import CPIO, IMAGE, PATH_ENV, ROOT, UMLPY, as_nobody, boot, sh
+from hostview import children
 
 from umlpy.net.inet import wire
 from umlpy.net.slirp import config, dhcp
@@ -283,19 +283,6 @@ def _sockets(pid: int) -> int:
     return n
 
 
-def _host_children(pid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat = Path(f"/proc/{d}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(d))
-    return out
-
-
 def test_host_sockets_follow_guest_sockets_and_never_reach_guests():
     """The kernel's host sockets go with the guest sockets they serve, and
     no guest process ever holds one."""
@@ -314,7 +301,7 @@ def test_host_sockets_follow_guest_sockets_and_never_reach_guests():
         g.send(b"")
         g.expect(b"S2")
         during = _sockets(g.p.pid)
-        guests = _host_children(g.p.pid)
+        guests = sorted(children(g.p.pid))
         leaked = [p for p in guests if _sockets(p)]
         g.send(b"")
         g.expect(b"S3")
