@@ -224,8 +224,18 @@ static void deliver_lost(pid_t pid)
     }
 }
 
+/* The tasks whose host stops (or exits) the loop has reaped since the
+   last umlpy_run began: their events are with the kernel, perhaps not yet
+   handled.  umlpy_notif_stop must not wait for a stop of one of them: the
+   stop it would wait for is already taken, and none other comes. */
+#define TAKEN_MAX 256
+static pid_t taken[TAKEN_MAX];
+static int ntaken;
+
 static void task_event(struct umlpy_event *e, pid_t pid, int status)
 {
+    if (ntaken < TAKEN_MAX)
+        taken[ntaken++] = pid;
     e->kind = UMLPY_EV_TASK;
     e->id = pid;
     e->status = status;
@@ -534,6 +544,7 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
     int i, n = 0, nev, chld = 0;
 
     alarmed = 0;    /* an earlier SIGALRM: the deadline says if it is due */
+    ntaken = 0;     /* the kernel handled the last turn's events */
     for (i = 0; i < nres; i++)
         apply_resume(&rs[i]);
     if (drain_more) {
@@ -877,7 +888,19 @@ int umlpy_seccomp_listener(void)
  */
 int umlpy_notif_stop(int pid, struct user_regs_struct *regs, int *status)
 {
+    int i;
     *status = 0;
+    for (i = 0; i < ntaken; i++) {
+        if (taken[i] != pid)
+            continue;
+        /* An interrupt ended its notification after the kernel received
+           it, and the loop has reaped that stop already: the task is
+           stopped, and its event, still to be handled, is stale (1). */
+        taken[i] = 0;
+        if (ptrace(PTRACE_GETREGS, pid, 0, regs) < 0)
+            return -ESRCH;
+        return 1;
+    }
     if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 && errno != ESRCH)
         return -errno;
     for (;;) {

@@ -97,6 +97,7 @@ def spawn(path: str, fast: list[int] | None = None) -> int:
 
 _light: dict[int, object] = {}      # host pid -> the task's regs, while light
 _died: list[tuple[int, int]] = []   # (pid, status) seen while stopping a light task
+_stale: set[int] = set()            # stopped light tasks whose stop event is still to come
 
 
 def seccomp_listener() -> int:
@@ -132,6 +133,9 @@ def ensure_stopped(pid: int) -> None:
     rax = regs.rax          # what the kernel already made the result, if anything
     r = lib.umlpy_notif_stop(pid, regs, st)
     regs.rax = rax
+    if r == 1:          # its stop was reaped with this turn's events: that event is stale
+        _stale.add(pid)
+        return
     if r == -errno.ESRCH:
         _died.append((pid, st[0]))
         raise TaskGone(errno.ESRCH, "the task died in a seccomp notification")
@@ -140,9 +144,14 @@ def ensure_stopped(pid: int) -> None:
 
 
 def converted(pid: int, regs) -> bool:
-    """A stop of a task the kernel holds light (an interrupt sent before
-    its notification was taken): it is now stopped; its registers are
-    taken, keeping what the kernel already knows of the syscall."""
+    """A stop the kernel has already (True: the event says nothing new).
+    Either the task is held light (an interrupt sent before its
+    notification was taken): it is now stopped; its registers are taken,
+    keeping what the kernel already knows of the syscall.  Or
+    ensure_stopped took this very stop while the event waited its turn."""
+    if _stale and pid in _stale:
+        _stale.discard(pid)
+        return True
     e = _light.pop(pid, None)
     if e is None:
         return False
@@ -159,7 +168,10 @@ def forget(pid: int) -> None:
 
 def take_died() -> list[tuple[int, int]]:
     """Exits seen by ensure_stopped, for the event loop to report (the
-    loop asks at every turn: nothing is copied when there are none)."""
+    loop asks at every turn: nothing is copied when there are none).  The
+    last turn's events are all handled now: no stale stop is still to come."""
+    if _stale:
+        _stale.clear()
     if not _died:
         return _died
     out = _died[:]

@@ -17,6 +17,7 @@
 #define THREADS 4
 #define CALLS 20000
 #define WRITES 20000
+#define STORM 20000
 
 static void *own_tid(void *arg)
 {
@@ -32,6 +33,9 @@ static void on_tick(int sig) { (void)sig; ticks++; }
 
 static int pfd[2];
 static void on_alrm_write(int sig) { (void)sig; char c = 'x'; (void)!write(pfd[1], &c, 1); }
+
+static volatile sig_atomic_t stop_storm;
+static void on_stop(int sig) { (void)sig; stop_storm = 1; }
 
 int main(void)
 {
@@ -127,5 +131,29 @@ int main(void)
     printf("plain read: %zd %s\n", r, r < 0 ? strerrorname_np(e) : "data");
     r = read(pfd[0], buf, 2);
     printf("then: %zd\n", r);
+    fflush(stdout);
+
+    /* 4. a storm of signals from another process at one that makes
+       nothing but calls that never block: a signal's interrupt lands
+       while the call is on its way in, taken or not yet taken by the
+       kernel, and the call and the handler each run, never hang */
+    sa.sa_handler = on_tick;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_stop;
+    sigaction(SIGUSR2, &sa, NULL);
+    ticks = 0;
+    child = fork();
+    if (child == 0) {
+        while (!stop_storm)
+            syscall(SYS_getppid);
+        _exit(ticks > 0 ? 0 : 1);
+    }
+    for (int i = 0; i < STORM; i++)
+        kill(child, SIGUSR1);
+    kill(child, SIGUSR2);
+    int st;
+    waitpid(child, &st, 0);
+    printf("storm: %d signals, child exited %d\n", STORM, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     return 0;
 }
