@@ -12,6 +12,7 @@ import os
 import select
 import socket
 import struct
+import tempfile
 
 MAGIC = 0xCAFEBABE
 VERSION = 2
@@ -80,7 +81,6 @@ def notify(path: str, kind: int, text: bytes) -> None:
 def request(path: str, text: str, timeout: float = 600.0) -> tuple[int, str]:
     """A client's request to the mconsole socket at path (what uml_mconsole
     sends): (err, the reply's text, its packets joined)."""
-    import tempfile
     with tempfile.TemporaryDirectory() as d, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.bind(os.path.join(d, "client"))
         s.settimeout(timeout)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-MCONSOLE_MAGIC, MCONSOLE_VERSION = 0xCAFEBABE, 2
+from arch_um.mconsole import request
+
 MAX_STACKS = 40         # guest tasks whose kernel stack the report shows
 
 
@@ -53,24 +51,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def mconsole(sock: Path | str, cmd: str, timeout: float = 30) -> str:
-    """One request to a kernel's management console (UML's protocol)."""
-    with tempfile.TemporaryDirectory() as d:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        s.bind(os.path.join(d, "client"))
-        s.settimeout(timeout)
-        try:
-            data = cmd.encode()
-            s.sendto(struct.pack("=III", MCONSOLE_MAGIC, MCONSOLE_VERSION, len(data)) + data.ljust(512, b"\0"),
-                     str(sock))
-            out = b""
-            while True:
-                reply = s.recv(12 + 512)
-                err, more, n = struct.unpack_from("=III", reply)
-                out += reply[12:12 + n].rstrip(b"\0")
-                if not more:
-                    return out.decode(errors="replace")
-        finally:
-            s.close()
+    """One request to a kernel's management console: the text of its reply."""
+    return request(str(sock), cmd, timeout)[1]
 
 
 def _mconsole_socket(pid: int, cmd: list[str]) -> Path | None:

@@ -22,6 +22,7 @@ from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image
 from umlpy.drivers.console import ConsoleFile
+from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
@@ -33,11 +34,10 @@ SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not 
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
 SYSCALL_INSN = b"\x0f\x05"
-RESTART_ERRORS = range(-516, -511)      # ERESTARTSYS .. ERESTART_RESTARTBLOCK
+RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
 CHUNK = 1 << 20
 PAGEMAP_ENTRY = struct.Struct("<Q")
-PM_PRESENT_OR_SWAPPED = 3 << 62
 PAGE = C.PAGE_SIZE
 ZERO_PAGE = bytes(PAGE)
 S64 = 1 << 64
@@ -208,7 +208,7 @@ def _resident(t, start: int, end: int):
             raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s page map at {first:#x}")
         run = None
         for i, (entry,) in enumerate(PAGEMAP_ENTRY.iter_unpack(raw)):
-            if entry & PM_PRESENT_OR_SWAPPED:
+            if entry & (PM_PRESENT | PM_SWAP):
                 run = run if run is not None else i
                 continue
             if run is not None:
