@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 
-from conftest import CPIO, IMAGE, UMLPY, boot, sh
+from conftest import CPIO, IMAGE, UMLPY, boot, copy_image, sh
 
 LOG_LINE = re.compile(rb"^\[\s*\d+\.\d{6}\] ")
 
@@ -166,7 +165,7 @@ def test_image_help_version_showconfig_and_direct_run(tmp_path):
     assert b"release=" in subprocess.run([str(IMAGE), "--showconfig"], capture_output=True).stdout
     copy = tmp_path / "elsewhere" / "linux-um"
     copy.parent.mkdir()
-    shutil.copy(IMAGE, copy)
+    copy_image(IMAGE, copy)
     r = boot("quiet", "init=/bin/sh", image=copy, direct=True, init_args=["-c", "echo direct"])
     assert r.stdout == b"direct\n"
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGE, PATH_ENV, PROGS, ROOT, UMLPY, native, user_xattrs_work
+from conftest import IMAGE, PATH_ENV, PROGS, ROOT, UMLPY, copy_image, native, user_xattrs_work
 
 BASE = ROOT / "rootfs" / "busybox.img"
 
@@ -39,7 +38,7 @@ def debugfs(img: Path, cmd: str) -> bytes:
 @pytest.fixture
 def img(tmp_path) -> Path:
     p = tmp_path / "root.img"
-    shutil.copy(BASE, p)
+    copy_image(BASE, p)
     return p
 
 
@@ -149,7 +148,7 @@ sync
 
 def test_cow_overlay_base_untouched_and_uml_moo(tmp_path):
     base = tmp_path / "base.img"
-    shutil.copy(BASE, base)
+    copy_image(BASE, base)
     before = hashlib.sha256(base.read_bytes()).hexdigest()
     cow = tmp_path / "guest.cow"
     r = disk_boot(f"ubd0={cow},{base}", "rw", script="echo changed > /etc/motd; sync; echo ok")
@@ -166,7 +165,7 @@ def test_cow_overlay_base_untouched_and_uml_moo(tmp_path):
 
 def test_changed_backing_file_is_refused(tmp_path):
     base = tmp_path / "base.img"
-    shutil.copy(BASE, base)
+    copy_image(BASE, base)
     cow = tmp_path / "guest.cow"
     disk_boot(f"ubd0={cow},{base}", script="true")
     os.utime(base, (1_600_000_000, 1_600_000_000))
@@ -177,7 +176,7 @@ def test_changed_backing_file_is_refused(tmp_path):
 
 def test_four_guests_share_one_base(tmp_path):
     base = tmp_path / "base.img"
-    shutil.copy(BASE, base)
+    copy_image(BASE, base)
     before = hashlib.sha256(base.read_bytes()).hexdigest()
     procs = [subprocess.Popen([str(UMLPY), str(IMAGE), "quiet", f"ubd0={tmp_path / f'g{i}.cow'},{base}", "rw",
                                "init=/bin/sh", "--", "-c", f"echo guest{i} > /id; sleep 1; cat /id"],

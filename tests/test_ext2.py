@@ -28,6 +28,8 @@ from umlpy.fs.ext4 import mount_ext4
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.kernel.errors import KernelError
 
+from conftest import copy_image
+
 pytestmark = pytest.mark.skipif(shutil.which("mke2fs") is None or shutil.which("debugfs") is None,
                                 reason="e2fsprogs missing")
 
@@ -646,7 +648,7 @@ def test_sync_keeps_image_consistent(tmp_path: Path, img: Path) -> None:
     fs.root.unlink(b"f3")
     fs.sync()
     snap = tmp_path / "snap.img"
-    shutil.copy(img, snap)
+    copy_image(img, snap)
     r = subprocess.run(["e2fsck", "-fn", str(snap)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
     finish(fs, img)

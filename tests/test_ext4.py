@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from arch_um.hostfile import HostFile
-from conftest import BUSYBOX, IMAGE, PATH_ENV, UMLPY, sh
+from conftest import BUSYBOX, IMAGE, PATH_ENV, UMLPY, copy_image, sh
 from umlpy.abi import errno as E
 from umlpy.block.device import ImageDevice
 from umlpy.fs.ext2 import Ext2Error
@@ -187,7 +187,7 @@ def test_metadata_is_journalled_and_unmount_empties_the_journal(tmp_path: Path, 
     fs.sync()
     assert journal_start(path) != 0
     crashed = tmp_path / "crash.img"
-    shutil.copy(path, crashed)
+    copy_image(path, crashed)
     fs.root.lookup(b"d").unlink(b"f")
     finish(fs, path)
     hdr = dumpe2fs(path)
@@ -195,7 +195,7 @@ def test_metadata_is_journalled_and_unmount_empties_the_journal(tmp_path: Path, 
     assert debugfs(path, "ls /d").count(b"f") == 0 and path.read_bytes() != before
     # the crash copy: e2fsck's replay and ours give the same files
     theirs = tmp_path / "theirs.img"
-    shutil.copy(crashed, theirs)
+    copy_image(crashed, theirs)
     r = subprocess.run(["e2fsck", "-fy", str(theirs)], capture_output=True, text=True)
     assert r.returncode in (0, 1), r.stdout + r.stderr
     fsck(theirs)

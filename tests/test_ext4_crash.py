@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPIO, IMAGE, PATH_ENV, UMLPY
+from conftest import CPIO, IMAGE, PATH_ENV, UMLPY, copy_image
 from test_ext4 import DIR, REG, fsck, mkfs, mount
 from umlpy.block.device import BlockDevice
 from umlpy.fs.ext4 import mount_ext4
@@ -122,7 +122,7 @@ def test_kill_mid_workload_is_replayed_clean(tmp_path: Path, variant: str, seed:
     img = mkfs(tmp_path / "fs.img", "64M", *mkfs_opts, fstype=fstype)
     lines = crash(img, fstype, mopts, seed)
     theirs = tmp_path / "theirs.img"
-    shutil.copy(img, theirs)
+    copy_image(img, theirs)
     mount(img, name=fstype).unmount()       # our replay
     fsck(img)
     ours = tree(img, tmp_path / "ours")

@@ -25,6 +25,8 @@ from umlpy.fs.ext4 import dirhash
 from umlpy.fs.ext4.htree import BadDxDir, Htree
 from umlpy.kernel.errors import KernelError
 
+from conftest import copy_image
+
 pytestmark = pytest.mark.skipif(shutil.which("debugfs") is None, reason="e2fsprogs missing")
 
 BS = 1024                      # small blocks: few names per leaf, so levels come quickly
@@ -199,7 +201,7 @@ def make_image(tmp: Path, variant: str, n: int = 3000) -> Path:
         fsck_clean(img)
         _BASE[key] = img
     img = tmp / "img"
-    shutil.copyfile(_BASE[key], img)
+    copy_image(_BASE[key], img)
     return img
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPIO, IMAGE, PATH_ENV, UMLPY, sh
+from conftest import CPIO, IMAGE, PATH_ENV, UMLPY, copy_image, sh
 from test_ext4 import REG, debugfs, fsck, mkfs, mount
 from arch_um.hostfile import HostFile
 from umlpy.block.device import ImageDevice
@@ -59,7 +59,7 @@ def e2fsck_replay(img: Path, tmp_path: Path) -> str:
     """What e2fsck does with a copy of the crashed image: its journal
     replay (which processes the orphans it then finds), then a full check."""
     theirs = tmp_path / "theirs.img"
-    shutil.copy(img, theirs)
+    copy_image(img, theirs)
     r = subprocess.run(["e2fsck", "-fy", str(theirs)], capture_output=True, text=True)
     assert r.returncode in (0, 1), r.stdout + r.stderr
     return r.stdout

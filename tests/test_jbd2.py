@@ -27,6 +27,8 @@ from umlpy.fs.jbd2 import Journal, JournalWriter, recover
 from umlpy.fs.jbd2 import format as F
 from umlpy.kernel.errors import KernelError
 
+from conftest import copy_image
+
 pytestmark = pytest.mark.skipif(shutil.which("debugfs") is None, reason="e2fsprogs missing")
 
 MAGIC = struct.pack(">I", F.MAGIC)
@@ -73,7 +75,7 @@ def logdump(path: Path) -> str:
 
 
 def e2fsck_replay(path: Path, out: Path) -> None:
-    shutil.copy(path, out)
+    copy_image(path, out)
     r = subprocess.run(["e2fsck", "-y", "-E", "journal_only", str(out)], capture_output=True,
                        text=True)
     assert r.returncode in (0, 1), r.stdout + r.stderr
@@ -97,7 +99,7 @@ def journal_map(path: Path) -> list[int]:
     read through a mount of a copy: the mount may replay the copy, the
     journal's blocks stay where they are."""
     copy = path.with_name(path.name + ".map")
-    shutil.copyfile(path, copy)
+    copy_image(path, copy)
     try:
         fs = mount_ext4(device(copy), True)
         try:

@@ -3,9 +3,8 @@
 pagers and top work on the console, poweroff ends it."""
 from __future__ import annotations
 
-import shutil
 
-from conftest import ROOT
+from conftest import ROOT, copy_image
 from test_tty import Terminal
 
 BASE = ROOT / "rootfs" / "busybox.img"
@@ -13,7 +12,7 @@ BASE = ROOT / "rootfs" / "busybox.img"
 
 def test_getty_login_pagers_top_and_poweroff(tmp_path):
     base = tmp_path / "base.img"
-    shutil.copy(BASE, base)
+    copy_image(BASE, base)
     term = Terminal(root=f"ubd0={tmp_path / 'run.cow'},{base}", rows=24, cols=80)
     try:
         term.expect(rb"login: ")

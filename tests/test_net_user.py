@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import os
 import queue
-import shutil
 import socket
 import struct
 import subprocess
@@ -18,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import CPIO, IMAGE, PATH_ENV, ROOT, UMLPY, as_nobody, boot, sh
+from conftest import CPIO, IMAGE, PATH_ENV, ROOT, UMLPY, as_nobody, boot, copy_image, sh
 from hostview import children
 
 from umlpy.net.inet import wire
@@ -388,7 +387,7 @@ def test_disk_image_takes_a_lease_at_boot(tmp_path, http_server):
     eth0, and the shell one logs into has the network."""
     from test_tty import Terminal
     base = tmp_path / "base.img"
-    shutil.copy(ROOT / "rootfs" / "busybox.img", base)
+    copy_image(ROOT / "rootfs" / "busybox.img", base)
     term = Terminal(NET, root=f"ubd0={tmp_path / 'run.cow'},{base}")
     try:
         term.expect(rb"login: ")
@@ -408,7 +407,7 @@ def test_disk_image_takes_a_lease_at_boot(tmp_path, http_server):
 
 def test_disk_image_without_eth0_does_not_wait(tmp_path):
     base = tmp_path / "base.img"
-    shutil.copy(ROOT / "rootfs" / "busybox.img", base)
+    copy_image(ROOT / "rootfs" / "busybox.img", base)
     r = subprocess.run([str(UMLPY), str(IMAGE), f"ubd0={tmp_path / 'run.cow'},{base}", "quiet",
                         "init=/bin/sh", "--", "-c", "time sh /etc/init.d/rcS"],
                        capture_output=True, timeout=120)
