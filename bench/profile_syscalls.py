@@ -5,7 +5,7 @@ Boots the source tree's kernel in this process from a small ext2 disk made
 of the bench binaries (bench/build/bin, made by `bench/run.py`) with one
 bench as init, and measures what the kernel does between a trap and the
 answer: each syscall's time from its registers being read to its resume
-being queued (Scheduler.syscall: dispatch, handler, result, signals), summed
+being queued (Scheduler._dispatch: handler, result, signals), summed
 by syscall.  `--repeat N` (bench_stat, bench_file) also runs, at the bench's
 second iteration, the handlers of its stat, open and close (or of its cached
 read) N times more straight from Python, with the guest stopped: the
@@ -100,7 +100,7 @@ def main() -> int:
 
     spent: dict[int, int] = defaultdict(int)
     calls: dict[int, int] = defaultdict(int)
-    plain = Scheduler.syscall
+    plain = Scheduler._dispatch
     clock = time.perf_counter_ns
 
     # --repeat: the handlers of the bench's loop (stat, open, close; or a
@@ -160,7 +160,7 @@ def main() -> int:
             spent[nr] += clock() - t0
             calls[nr] += 1
 
-    Scheduler.syscall = timed
+    Scheduler._dispatch = timed
     wrapped = [_time_calls(name) for name in a.time]
     with tempfile.TemporaryDirectory() as d:
         cow = os.path.join(d, "cow")

@@ -7,11 +7,16 @@ from umlpy.abi import errno as E
 
 
 class KernelError(Exception):
-    __slots__ = ("errno",)
+    """errno, and a message for the log.  Raised on every failing syscall,
+    so the text is made only when asked for (str)."""
+    __slots__ = ("errno", "msg")
 
     def __init__(self, errno: int, msg: str = "") -> None:
-        super().__init__(msg or E.NAMES.get(errno, str(errno)))
         self.errno = errno
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return self.msg or E.NAMES.get(self.errno, str(self.errno))
 
 
 class Block(Exception):
@@ -31,23 +36,27 @@ class Block(Exception):
     EINTR if there is none.
     """
 
-    def __init__(self, *queues, deadline: int | None = None,
-                 retry: Callable[[], int | None] | None = None,
-                 on_timeout: Callable[[], int | None] | None = None,
-                 restart: int = E.ERESTARTSYS,
-                 interrupted_result: int | None = None,
-                 on_interrupt: Callable[[], None] | None = None,
-                 restart_fn: Callable[[], int | None] | None = None) -> None:
-        super().__init__()
+    # the defaults live in the class, and a Block sets only what differs:
+    # every wait raises one, most with nothing but a queue
+    deadline: int | None = None
+    retry: Callable[[], int | None] | None = None
+    on_timeout: Callable[[], int | None] | None = None
+    restart: int = E.ERESTARTSYS
+    interrupted_result: int | None = None
+    on_interrupt: Callable[[], None] | None = None
+    restart_fn: Callable[[], int | None] | None = None
+    clock_watch: Callable[[], None] | None = None     # the scheduler's, for a WallDeadline
+
+    def __init__(self, *queues, **options) -> None:
         self.queues = queues
-        self.deadline = deadline
-        self.retry = retry
-        self.on_timeout = on_timeout
-        self.restart = restart
-        self.interrupted_result = interrupted_result
-        self.on_interrupt = on_interrupt
-        self.restart_fn = restart_fn
-        self.clock_watch: Callable[[], None] | None = None     # the scheduler's, for a WallDeadline
+        for name, value in options.items():     # what differs from the defaults above
+            if name not in _OPTIONS:
+                raise TypeError(f"Block got an unexpected option {name!r}")
+            setattr(self, name, value)
+
+
+_OPTIONS = frozenset(("deadline", "retry", "on_timeout", "restart", "interrupted_result",
+                      "on_interrupt", "restart_fn"))
 
 
 class NoReturn(Exception):

@@ -438,7 +438,7 @@ class Scheduler:
         if b.retry is not None:
             self._run_handler(t, b.retry)
             return
-        entry = self.table.get(t.in_syscall)
+        entry = self.table.entries[t.in_syscall]
         self._run_handler(t, entry.fn, entry.name, t.block_args)
 
     # -- task bookkeeping -------------------------------------------------------
