@@ -118,21 +118,40 @@ def test_computing_task_interrupted_in_guest_code(tmp_path):
     assert r.stdout.endswith("sum ok\n")
 
 
+def saved_midway(tmp: Path, args: list[str], ready: str, later: str) -> dict:
+    """Run t_ckpt ARGS until it printed READY, checkpoint it 0.3 s later,
+    before it printed LATER; the process as the manifest saved it."""
+    g = Guest(tmp, [f"initrd={CPIO}"], *args)
+    g.wait_for(ready)
+    time.sleep(0.3)
+    r = g.checkpoint(tmp / "img")
+    assert r.returncode == 0, r.stderr
+    assert later not in g.finish()
+    return json.loads((tmp / "img" / "manifest.json").read_text())["processes"][0]
+
+
 def test_sleep_keeps_its_remaining_time(tmp_path):
     """A task in nanosleep is saved with the time it has left (not its
     whole request), and wakes once after the restore."""
-    g = Guest(tmp_path, [f"initrd={CPIO}"], "sleep", "2000")
-    g.wait_for("sleeping\n")
-    time.sleep(0.3)
-    r = g.checkpoint(tmp_path / "img")
-    assert r.returncode == 0, r.stderr
-    assert "woke" not in g.finish()
-    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
-    restart = doc["processes"][0]["restart"]
+    restart = saved_midway(tmp_path, ["sleep", "2000"], "sleeping\n", "woke")["restart"]
     assert restart["kind"] == "sleep" and 0 < restart["left_ns"] < 2_000_000_000
     r = restore(tmp_path / "img")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "woke 0\n", r.stdout
+
+
+def test_interval_timer_keeps_its_remaining_time(tmp_path):
+    """An ITIMER_REAL of 2 s, checkpointed 0.3 s in, is saved with what it
+    has left; after the restore it fires once that is over, and then every
+    200 ms as it was set to."""
+    (timer,) = saved_midway(tmp_path, ["itimer", "2000"], "armed\n", "alarm")["itimers"]
+    assert timer["which"] == 0 and timer["interval"] == 200_000_000 and not timer["expired"]
+    assert 0 < timer["left_ns"] < 1_800_000_000
+    started = time.monotonic()
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - started >= timer["left_ns"] / 1e9 + 2 * 0.2     # never early
+    assert r.stdout == "alarm 1\nalarm 2\nalarm 3\ninterval 200000 us\n", r.stdout
 
 
 def test_pending_signals_keep_their_information(tmp_path):
@@ -213,7 +232,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 1")
+    _refused(image, "checkpoint format version 99, this kernel reads version 2")
 
 
 def test_forged_value_refused(saved, tmp_path):

@@ -12,13 +12,16 @@
  *     state in registers), printing "spin I" every 2^22 steps up to N,
  *     then checks the floating-point sum.
  *   t_ckpt pending MS: SIGUSR1 (sigqueue'd, value 42) and SIGUSR2 (kill)
- *     pending while blocked across a sleep of MS ms, then delivered. */
+ *     pending while blocked across a sleep of MS ms, then delivered.
+ *   t_ckpt itimer MS: ITIMER_REAL of MS ms, then every 200 ms; prints
+ *     "alarm I" at each of three SIGALRMs, then what getitimer says. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +134,31 @@ static int pending(long ms)
     return 0;
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+}
+
+static int itimer(long ms)
+{
+    struct itimerval it = {{0, 200000}, {ms / 1000, ms % 1000 * 1000}};
+    signal(SIGALRM, on_alarm);
+    if (setitimer(ITIMER_REAL, &it, NULL) < 0)
+        return 1;
+    dprintf(1, "armed\n");
+    for (int seen = 0; seen < 3;) {
+        pause();
+        while (seen < alarms)
+            dprintf(1, "alarm %d\n", ++seen);
+    }
+    getitimer(ITIMER_REAL, &it);
+    dprintf(1, "interval %ld us\n", (long)it.it_interval.tv_usec);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "count"))
@@ -143,8 +171,10 @@ int main(int argc, char **argv)
         return pending(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "spin"))
         return spin(atoi(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "itimer"))
+        return itimer(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS\n");
     return 2;
 }

@@ -26,6 +26,7 @@ from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
+from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
 from umlpy.vfs.pipe import PipeFile
@@ -84,8 +85,8 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a controlling tty other than the console")
         if t.ptrace is not None or p.ptraced:
             raise Refused(f"{who}: ptrace")
-        if p.timers:
-            raise Refused(f"{who}: timers")
+        if any(key not in ITIMERS for key in p.timers):
+            raise Refused(f"{who}: POSIX timers or RLIMIT_CPU's timer")
         if t.sched != SchedState() or p.cgroup is not k.procs.cgroup_root:
             raise Refused(f"{who}: scheduling attributes or a control group")
         if p.keyrings.process is not None or p.keyrings.session is not None or t.thread_keyring is not None:
@@ -321,6 +322,21 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
+def _save_itimers(p) -> list:
+    """setitimer's timers (alarm's too) as the time each has left, on its
+    own clock: the host's monotonic clock and the process's CPU clock both
+    begin again where the machine is restored.  An expired periodic
+    ITIMER_REAL (its SIGALRM still pending) is restarted when that signal
+    is taken, as before the checkpoint."""
+    out = []
+    for which, key in enumerate(ITIMERS):
+        tm = p.timers.get(key)
+        if tm is not None and tm.deadline is not None:
+            out.append({"which": which, "left_ns": tm.deadline - tm.now(), "interval": tm.interval,
+                        "expired": tm.expired})
+    return out
+
+
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
     t = p.leader
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
@@ -346,6 +362,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "tid": t.tid, "blocked": t.blocked,
         "pending": t.pending, "shared_pending": p.shared_pending,
         "sigq": _save_sigq(t.sigq), "shared_sigq": _save_sigq(p.sigq), "altstack": list(t.altstack),
+        "itimers": _save_itimers(p),
         "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
         "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
         "xstate": ptrace.get_xstate(t.hpid).hex(),

@@ -30,7 +30,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
-from umlpy.syscalls import sys_file, sys_time
+from umlpy.syscalls import sys_file, sys_time, sys_timer
 from umlpy.vfs import namei
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.pipe import Pipe, PipeFile
@@ -151,6 +151,7 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     regs = p.sub("regs")
     for n in REG_NAMES:
         setattr(t.regs, n, regs.int(n, 0, U64))
+    _itimers(t, p)
     restart = p.sub("restart")
     kind = restart.str("kind")
     if kind == "sleep":
@@ -160,6 +161,17 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     elif kind != "regs":
         raise image.ImageError(f"manifest: process {proc.pid}: restart kind {kind!r}")
     t.in_syscall = -1
+
+
+def _itimers(t: Task, p: image.Reader) -> None:
+    """setitimer's timers, each with the time it had left on its clock
+    (checkpoint/dump.py's _save_itimers)."""
+    for e in p.list("itimers"):
+        tm = sys_timer.itimer(t, e.int("which", 0, len(sys_timer.ITIMER_KEYS)))
+        left, interval = e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62)
+        expired = e.bool("expired")
+        tm.arm(tm.now() + left, interval, start=not expired)
+        tm.expired = expired
 
 
 def _sigq(p: image.Reader, key: str) -> dict:

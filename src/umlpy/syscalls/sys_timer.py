@@ -51,9 +51,10 @@ class RealTimer(IntervalTimer):
 
 
 def _real_timer(t) -> RealTimer:
-    tm = t.proc.timers.get("real")
+    key = ITIMER_KEYS[ITIMER_REAL]
+    tm = t.proc.timers.get(key)
     if tm is None:
-        tm = t.proc.timers["real"] = RealTimer(t)
+        tm = t.proc.timers[key] = RealTimer(t)
     return tm
 
 
@@ -84,11 +85,13 @@ class CpuTimer(IntervalTimer):
         return left if left > 0 else JIFFY_NS
 
 
-_ITIMERS = {ITIMER_VIRTUAL: ("virtual", clock.CPUCLOCK_VIRT, S.SIGVTALRM),
-            ITIMER_PROF: ("prof", clock.CPUCLOCK_PROF, S.SIGPROF)}
+ITIMER_KEYS = ("real", "virtual", "prof")      # their keys in proc.timers, by ITIMER_* number
+_ITIMERS = {ITIMER_VIRTUAL: (ITIMER_KEYS[ITIMER_VIRTUAL], clock.CPUCLOCK_VIRT, S.SIGVTALRM),
+            ITIMER_PROF: (ITIMER_KEYS[ITIMER_PROF], clock.CPUCLOCK_PROF, S.SIGPROF)}
 
 
-def _itimer(t, which: int):
+def itimer(t, which: int):
+    """The process's timer for setitimer's `which`, made on first use."""
     if which == ITIMER_REAL:
         return _real_timer(t)
     if which not in _ITIMERS:
@@ -105,7 +108,7 @@ def sys_setitimer(t, which, new, old, *_):
     # a NULL new value disarms, as Linux still allows
     interval, value = unpack_itimerval(t.mem.read(new, 32)) if new else (0, 0)
     which = s32(which)
-    tm = _itimer(t, which)
+    tm = itimer(t, which)
     if old:
         t.mem.write(old, pack_itimerval(tm.interval, tm.remaining()))
     if which == ITIMER_REAL:
@@ -115,7 +118,7 @@ def sys_setitimer(t, which, new, old, *_):
     return 0
 @syscall("getitimer")
 def sys_getitimer(t, which, cur, *_):
-    tm = _itimer(t, s32(which))
+    tm = itimer(t, s32(which))
     t.mem.write(cur, pack_itimerval(tm.interval, tm.remaining()))
     return 0
 
@@ -265,7 +268,7 @@ def sys_timer_create(t, clk, sevp, idp, *_):
     else:
         check_timer_clock(clk)
     proc = t.proc
-    itimers = sum(key in proc.timers for key in ("real", "virtual", "prof", cpulimit.KEY))
+    itimers = sum(key in proc.timers for key in (*ITIMER_KEYS, cpulimit.KEY))
     if len(proc.timers) - itimers >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
         raise KernelError(E.EAGAIN)     # each timer holds a queued signal: RLIMIT_SIGPENDING
     tid = proc.next_timer_id
