@@ -244,6 +244,8 @@ def test_forged_value_refused(saved, tmp_path):
 @pytest.mark.parametrize("script, refusal", [
     (f"exec {PROG} socket 20", "checkpoint: process 1 (t_ckpt): fd 3 (UnixSocket) not supported"),
     (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
+    (f"mount -t tmpfs none /mnt && exec {PROG} socket 20",
+     "checkpoint: mounts other than the root, /dev, proc and sysfs not supported"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a socket; an
@@ -272,6 +274,27 @@ def test_busybox_shell_loop_with_ctty(tmp_path):
     assert r.returncode == 0, r.stderr
     assert numbers(r.stdout, "tick") == list(range(first[-1] + 1, 41))
     assert r.stdout.endswith("ctty\nok\ndone\n"), r.stdout
+
+
+def test_proc_and_sysfs_mounted_again(tmp_path):
+    """/proc and /sys that init mounted are mounted again by the restore,
+    where they were and with their flags: the shell reads them after."""
+    script = ("mount -t proc -o nosuid,nodev proc /proc && mount -t sysfs sysfs /sys && i=0; "
+              "while [ $i -lt 30 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              "grep -E '^(proc|sysfs) ' /proc/mounts | cut -d' ' -f1-4; cat /proc/1/comm; "
+              "[ -d /sys/kernel ] && echo sys ok")
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", script, init="/bin/sh")
+    g.wait_for("count 3\n")
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    first = numbers(g.finish(), "count")
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert [(m["fstype"], m["path"]) for m in doc["mounts"]] == [("proc", "/proc"), ("sysfs", "/sys")]
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.endswith("proc /proc proc rw,nosuid,nodev,relatime\nsysfs /sys sysfs rw,relatime\n"
+                             "sh\nsys ok\n"), r.stdout
 
 
 def test_stopped_machine_says_go_first(tmp_path):

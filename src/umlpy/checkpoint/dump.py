@@ -34,6 +34,7 @@ from umlpy.vfs.pipe import PipeFile
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
+STATELESS_MOUNTS = ("proc", "sysfs")        # what a restore mounts again from the manifest
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -63,8 +64,9 @@ def _path(k, d) -> str:
 def check_supported(k) -> None:
     """Refuse (Refused) a machine this version cannot save, before any
     guest is stopped."""
-    if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts) or len(k.mounts.mounts) > 2:
-        raise Refused("mounts other than the root and /dev")
+    if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]) \
+            or not all(_stateless(k, m) for m in k.mounts.mounts[2:]):
+        raise Refused("mounts other than the root, /dev, proc and sysfs")
     if k.net.nat is not None:
         raise Refused("a network device")
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
@@ -113,6 +115,20 @@ def check_supported(k) -> None:
                     and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+
+
+def _stateless(k, m) -> bool:
+    """A mount a restore makes again from its type, place and flags alone:
+    proc (the initial pid namespace's) or sysfs, a plain mount on a
+    directory of the root filesystem."""
+    return m.fstype in STATELESS_MOUNTS and m.attached and m.group == 0 and m.master is None \
+        and not m.unbindable and m.root_path == b"/" and m.mountpoint is not None \
+        and m.mountpoint.mount is k.mounts.mounts[0] and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid
+
+
+def _save_mounts(k) -> list:
+    return [{"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags}
+            for m in k.mounts.mounts[2:]]
 
 
 def _locked(f) -> bool:
@@ -386,7 +402,7 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
         procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
-            "last_pid": k.procs.last_pid(k.init_ns.pid),
+            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k),
             "console": {"session": k.console.session, "pgrp": k.console.pgrp},
             "processes": procs,
             "files": [e for _i, e in sorted(opens.values(), key=lambda x: x[0])],

@@ -24,7 +24,8 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image
-from umlpy.checkpoint.dump import SPECIAL, host_vmas
+from umlpy.checkpoint.dump import SPECIAL, STATELESS_MOUNTS, host_vmas
+from umlpy.fs import registry
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
@@ -63,6 +64,7 @@ def _build(k, r: image.Reader) -> None:
         raise image.ImageError("manifest: a pid twice")
     init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root))
     k.xstate_size = len(ptrace.get_xstate(init.hpid))
+    _mounts(k, init, r)
     tasks = {1: init}
     for p in procs[1:]:
         tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
@@ -82,6 +84,19 @@ def _build(k, r: image.Reader) -> None:
         t = tasks[p.int("pid", 1, MAX_PID)]
         k.sched.resume_new(t)
     printk.pr_info(f"restore: {len(procs)} processes from {r.dir}")
+
+
+def _mounts(k, init: Task, r: image.Reader) -> None:
+    """proc and sysfs where they were (checkpoint/dump.py's _save_mounts)."""
+    for m in r.list("mounts"):
+        fstype = m.str("fstype")
+        if fstype not in STATELESS_MOUNTS:
+            raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
+        at = _lookup(k, init, m.path("path"))
+        if not at.inode.is_dir or at.mounted is not None or at.mount is not k.mounts.mounts[0]:
+            raise image.ImageError(f"manifest: {m.where}.path: not a free directory of the root")
+        k.mounts.mount(registry.make_virtual(fstype, k), at, m.str("source")[:4096], fstype,
+                       m.int("flags", 0, 1 << 32))
 
 
 def _clone_bare(k, init: Task, pid: int) -> Task:
