@@ -241,11 +241,39 @@ def test_forged_value_refused(saved, tmp_path):
     _refused(image, "processes[0].regs.rip: not an integer")
 
 
+def _inode(ino: int, mode: int, **more) -> dict:
+    return {"ino": ino, "mode": mode, "uid": 0, "gid": 0, "rdev": 0, "times": [0, 0, 0], "xattrs": [], **more}
+
+
+D, F = 0o40755, 0o100644
+
+
+@pytest.mark.parametrize("inodes, message", [
+    ([_inode(2, D, entries=[["64", 3]]), _inode(3, D, entries=[["78", 3]])], "a directory linked twice"),
+    ([_inode(2, D, entries=[["64", 9]])], "a bad entry"),
+    ([_inode(2, D, entries=[["2f", 3]]), _inode(3, F, size=5, runs=[])], "a bad entry"),
+    ([_inode(2, D, entries=[]), _inode(3, F, size=5, runs=[])], "an inode no entry reaches"),
+    ([_inode(2, F, size=0, runs=[])], "a bad inode"),
+    ([_inode(2, D, entries=[["61", 3]]), _inode(3, F, size=5, runs=[[0, 10, 0]])], "runs"),
+])
+def test_forged_tmpfs_tree_refused(saved, tmp_path, inodes, message):
+    """A tmpfs tree that is not one (a loop, an entry to nothing or with a
+    slash, an unreachable inode, a file root, data past a file's end) is
+    refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    tree = {"size": 0, "nr_inodes": 0, "root": 2, "inodes": inodes, "data": "mem-2.bin"}
+    _rewrite(image, lambda d: d.update(mounts=[{"fstype": "tmpfs", "source": "none", "path": "/tmp",
+                                                "flags": 0, "tmpfs": tree}]))
+    _refused(image, message)
+
+
 @pytest.mark.parametrize("script, refusal", [
     (f"exec {PROG} socket 20", "checkpoint: process 1 (t_ckpt): fd 3 (UnixSocket) not supported"),
     (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
-    (f"mount -t tmpfs none /mnt && exec {PROG} socket 20",
-     "checkpoint: mounts other than the root, /dev, proc and sysfs not supported"),
+    (f"mount -t tmpfs none /mnt && mkfifo /mnt/f && exec {PROG} socket 20 3<>/mnt/f",
+     "checkpoint: a tmpfs inode (0o10644) this version cannot save"),
+    (f"mount -t tmpfs none /mnt && mkdir /mnt/b && mount --bind /mnt /mnt/b && exec {PROG} socket 20",
+     "checkpoint: mounts other than the root, /dev, proc, sysfs and tmpfs not supported"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a socket; an
@@ -295,6 +323,35 @@ def test_proc_and_sysfs_mounted_again(tmp_path):
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
     assert r.stdout.endswith("proc /proc proc rw,nosuid,nodev,relatime\nsysfs /sys sysfs rw,relatime\n"
                              "sh\nsys ok\n"), r.stdout
+
+
+def test_tmpfs_tree_carried(tmp_path):
+    """A tmpfs on /tmp with its size limit, a file with a hole and data
+    after it, a hard link, a symlink, a subdirectory, a device node,
+    modes, owners and times: after the restore the shell, which holds one
+    of its files open, finds all of it as it was before the checkpoint."""
+    setup = ("mount -t tmpfs -o size=8m,mode=1777 none /tmp && mount -t proc proc /proc && cd /tmp && "
+             "mkdir -p d/e && echo hello > d/f && ln d/f hard && ln -s d/f sym && mknod null c 1 3 && "
+             "dd if=/dev/zero of=sparse bs=1k seek=1024 count=1 2>/dev/null && echo tail >> sparse && "
+             "chown 7:8 d/e && chmod 640 d/f && touch -d '2001-02-03 04:05:06' d/f && exec 3<d/f")
+    state = ("echo state; stat -c '%n %A %u %g %h %s %b %i %Y %t,%T' . d d/e d/f hard sym null sparse; "
+             "readlink sym; tail -c 5 sparse; df -k /tmp | tail -1 | tr -s ' ' | cut -d' ' -f2-4")
+    script = (f"{setup}; {state}; i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              f"{state}; read -r line <&3; echo \"fd: $line\"; echo new > made; cat made")
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", script, init="/bin/sh")
+    g.wait_for("count 3\n")
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    before = g.finish()
+    first = numbers(before, "count")
+    was = before.split("count 1\n")[0]
+    assert was.startswith("state\n. drwxrwxrwt 0 0 3 ") and "d/f -rw-r----- 0 0 2 6 " in was, before
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    now, rest = r.stdout.split("count 30\n", 1)[1].split("fd: ")
+    assert now == was
+    assert rest == "hello\nnew\n"
 
 
 def test_stopped_machine_says_go_first(tmp_path):

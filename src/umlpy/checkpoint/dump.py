@@ -34,7 +34,14 @@ from umlpy.vfs.pipe import PipeFile
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
-STATELESS_MOUNTS = ("proc", "sysfs")        # what a restore mounts again from the manifest
+RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs")     # what a restore mounts again from the manifest
+# a tmpfs inode's state the image carries or the restore makes again
+# (the open and mapping counts, the dentry cache's generation), and what
+# else it may hold while empty; anything more is refused
+TMPFS_CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
+                           "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
+                           "target", "_freed", "xattrs", "writecount", "readcount", "dgen"))
+TMPFS_EMPTY_ATTRS = ("locks_state", "linkable")
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -65,8 +72,11 @@ def check_supported(k) -> None:
     """Refuse (Refused) a machine this version cannot save, before any
     guest is stopped."""
     if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]) \
-            or not all(_stateless(k, m) for m in k.mounts.mounts[2:]):
-        raise Refused("mounts other than the root, /dev, proc and sysfs")
+            or not all(_restorable(k, m) for m in k.mounts.mounts[2:]):
+        raise Refused("mounts other than the root, /dev, proc, sysfs and tmpfs")
+    for m in k.mounts.mounts[2:]:
+        if m.fstype == "tmpfs":
+            _check_tmpfs(m)
     if k.net.nat is not None:
         raise Refused("a network device")
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
@@ -117,18 +127,85 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
 
 
-def _stateless(k, m) -> bool:
-    """A mount a restore makes again from its type, place and flags alone:
-    proc (the initial pid namespace's) or sysfs, a plain mount on a
-    directory of the root filesystem."""
-    return m.fstype in STATELESS_MOUNTS and m.attached and m.group == 0 and m.master is None \
+def _restorable(k, m) -> bool:
+    """A mount a restore makes again: proc (the initial pid namespace's),
+    sysfs, or a tmpfs with its tree, a plain mount on a directory of the
+    root filesystem, the only mount of its filesystem."""
+    return m.fstype in RESTORED_MOUNTS and m.attached and m.group == 0 and m.master is None \
         and not m.unbindable and m.root_path == b"/" and m.mountpoint is not None \
-        and m.mountpoint.mount is k.mounts.mounts[0] and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid
+        and m.mountpoint.mount is k.mounts.mounts[0] and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid \
+        and (m.fstype != "tmpfs" or sum(o.fs is m.fs for o in k.mounts.mounts) == 1)
 
 
-def _save_mounts(k) -> list:
-    return [{"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags}
-            for m in k.mounts.mounts[2:]]
+def _tmpfs_inodes(fs):
+    """Every inode of a tmpfs tree once (hard links meet one)."""
+    seen: set[int] = set()
+    todo = [fs.root]
+    while todo:
+        i = todo.pop()
+        if id(i) in seen:
+            continue
+        seen.add(id(i))
+        yield i
+        if i.is_dir:
+            todo.extend(i.children.values())
+
+
+def _check_tmpfs(m) -> None:
+    """Refuse a tmpfs holding what the image does not carry: sockets, an
+    open fifo, sealed or preallocated files, other inode state."""
+    for i in _tmpfs_inodes(m.fs):
+        extra = set(vars(i)) - TMPFS_CARRIED
+        if i.fmt == C.S_IFSOCK or i.pipe is not None or "seals" in extra or i._prealloc_end \
+                or any(getattr(i, a) for a in extra if a in TMPFS_EMPTY_ATTRS) \
+                or extra - set(TMPFS_EMPTY_ATTRS):
+            raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
+
+
+def _save_tmpfs(fs, w, blob: str) -> dict:
+    """A tmpfs's limits and tree: each inode with its number, attributes,
+    a directory's entries, a symlink's target, a regular file's data as
+    runs into the blob (holes left out)."""
+    inodes, pos = [], 0
+    with w.blob(blob) as out:
+        for i in _tmpfs_inodes(fs):
+            e = {"ino": i.ino, "mode": i.mode, "uid": i.uid, "gid": i.gid, "rdev": i.rdev,
+                 "times": [i.atime, i.mtime, i.ctime],
+                 "xattrs": [[n.hex(), v.hex()] for n, v in (getattr(i, "xattrs", None) or {}).items()]}
+            if i.is_dir:
+                e["entries"] = [[n.hex(), c.ino] for n, c in i.children.items()]
+            elif i.is_symlink:
+                e["target"] = i.target.hex()
+            elif i.is_reg:
+                e["size"], e["runs"] = i.size(), []
+                off = 0
+                while i.data is not None and off < i.size():
+                    try:
+                        start = i.data.seek(off, C.SEEK_DATA)
+                    except OSError:         # ENXIO: holes to the end
+                        break
+                    end = min(i.data.seek(start, C.SEEK_HOLE), i.size())
+                    e["runs"].append([start, end - start, pos])
+                    for piece, n in _pieces(start, end):
+                        data = i.data.pread(n, piece)
+                        if len(data) != n:
+                            raise KernelError(E.EIO, "checkpoint: a tmpfs file changed while saved")
+                        out.write(data)
+                    pos += end - start
+                    off = end
+            inodes.append(e)
+    return {"size": fs.size_limit, "nr_inodes": fs.inode_limit, "root": fs.root.ino, "inodes": inodes,
+            "data": blob}
+
+
+def _save_mounts(k, w) -> list:
+    out = []
+    for n, m in enumerate(k.mounts.mounts[2:]):
+        e = {"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags}
+        if m.fstype == "tmpfs":
+            e["tmpfs"] = _save_tmpfs(m.fs, w, f"tmpfs-{n}.bin")
+        out.append(e)
+    return out
 
 
 def _locked(f) -> bool:
@@ -402,7 +479,7 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
         procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
-            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k),
+            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),
             "console": {"session": k.console.session, "pgrp": k.console.pgrp},
             "processes": procs,
             "files": [e for _i, e in sorted(opens.values(), key=lambda x: x[0])],

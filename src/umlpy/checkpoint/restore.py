@@ -24,8 +24,9 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image
-from umlpy.checkpoint.dump import SPECIAL, STATELESS_MOUNTS, host_vmas
+from umlpy.checkpoint.dump import CHUNK, RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
+from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
@@ -87,16 +88,116 @@ def _build(k, r: image.Reader) -> None:
 
 
 def _mounts(k, init: Task, r: image.Reader) -> None:
-    """proc and sysfs where they were (checkpoint/dump.py's _save_mounts)."""
+    """proc, sysfs and tmpfs where they were (checkpoint/dump.py's _save_mounts)."""
     for m in r.list("mounts"):
         fstype = m.str("fstype")
-        if fstype not in STATELESS_MOUNTS:
+        if fstype not in RESTORED_MOUNTS:
             raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
         at = _lookup(k, init, m.path("path"))
         if not at.inode.is_dir or at.mounted is not None or at.mount is not k.mounts.mounts[0]:
             raise image.ImageError(f"manifest: {m.where}.path: not a free directory of the root")
-        k.mounts.mount(registry.make_virtual(fstype, k), at, m.str("source")[:4096], fstype,
-                       m.int("flags", 0, 1 << 32))
+        fs = _tmpfs(k, m.sub("tmpfs")) if fstype == "tmpfs" else registry.make_virtual(fstype, k)
+        k.mounts.mount(fs, at, m.str("source")[:4096], fstype, m.int("flags", 0, 1 << 32))
+
+
+_TMPFS_KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO)
+
+
+def _tmpfs(k, t: image.Reader) -> Tmpfs:
+    """A tmpfs and its tree (checkpoint/dump.py's _save_tmpfs): every
+    inode under its number, linked where the entries say; a tree that is
+    not one (a directory twice, a loop, an inode no entry reaches) is
+    refused."""
+    fs = Tmpfs(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
+    root = t.int("root", 1, 1 << 62)
+    made: dict[int, TmpfsInode] = {}
+    entries: dict[int, list] = {}
+    blob = t.blob("data")
+    try:
+        for e in t.list("inodes"):
+            ino, mode = e.int("ino", 1, 1 << 62), e.int("mode", 0, 1 << 16)
+            if ino in made or mode & C.S_IFMT not in _TMPFS_KINDS or ino == root and mode & C.S_IFMT != C.S_IFDIR:
+                raise image.ImageError(f"manifest: {e.where}: a bad inode")
+            if ino == root:
+                i = fs.root
+                i.mode = mode
+                i.uid, i.gid = e.int("uid", 0, 1 << 32), e.int("gid", 0, 1 << 32)
+            else:
+                i = TmpfsInode(fs, mode, e.int("uid", 0, 1 << 32), e.int("gid", 0, 1 << 32),
+                               e.int("rdev", 0, 1 << 32))
+            i.ino = ino
+            made[ino] = i
+            if i.is_dir:
+                entries[ino] = [(bytes.fromhex(n), c) for n, c in _pairs(e, "entries")]
+            elif i.is_symlink:
+                i.target = e.hex("target", 4096)
+            elif i.is_reg:
+                size = e.int("size", 0, 1 << 62)
+                for off, n, pos in e.list_of_ints("runs", 3, (0, 1, 0), (size, size + 1, blob.size)):
+                    if off + n > size or pos + n > blob.size:
+                        raise image.ImageError(f"manifest: {e.where}.runs: outside the file or the blob")
+                    for at in range(0, n, CHUNK):
+                        i.write(off + at, blob.read_at(pos + at, min(CHUNK, n - at)))
+                i.truncate(size)
+            for n, v in _pairs(e, "xattrs"):
+                i.xattrs = getattr(i, "xattrs", None) or {}
+                i.xattrs[bytes.fromhex(n)] = bytes.fromhex(v)
+            i.atime, i.mtime, i.ctime = e.ints("times", -(1 << 63), 1 << 63, 3)
+    finally:
+        blob.close()
+    _link_tree(fs, made, entries, t.where)
+    fs._next_ino = max(made)
+    return fs
+
+
+def _pairs(e: image.Reader, key: str) -> list[tuple[str, object]]:
+    """A list of [hex name, value] pairs (entries: value an inode number;
+    xattrs: a hex value), names at most NAME_MAX bytes, values at most 64 KiB."""
+    v = e.doc.get(key, [])
+    bad = image.ImageError(f"manifest: {e.where}.{key}: not a list of pairs")
+    if not isinstance(v, list):
+        raise bad
+    for p in v:
+        if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and 0 < len(p[0]) <= 510
+                and (type(p[1]) is int or isinstance(p[1], str) and len(p[1]) <= 1 << 17)):
+            raise bad
+        try:
+            bytes.fromhex(p[0]) + (bytes.fromhex(p[1]) if isinstance(p[1], str) else b"")
+        except ValueError:
+            raise bad from None
+    return [tuple(p) for p in v]
+
+
+def _link_tree(fs: Tmpfs, made: dict, entries: dict, where: str) -> None:
+    """Hang every inode under its names, count the links, and check that
+    the entries make one tree from the root."""
+    for dino, ents in entries.items():
+        d = made[dino]
+        for name, c in ents:
+            child = made.get(c) if type(c) is int else None
+            if child is None or b"/" in name or b"\0" in name or name in (b".", b"..") or name in d.children \
+                    or child is fs.root:
+                raise image.ImageError(f"manifest: {where}: a bad entry {name!r}")
+            d.children[name] = child
+    links: dict[int, int] = {}
+    for d in made.values():
+        if d.is_dir:
+            for c in d.children.values():
+                links[id(c)] = links.get(id(c), 0) + 1
+    seen, todo = {id(fs.root)}, [fs.root]
+    while todo:
+        d = todo.pop()
+        for c in d.children.values():
+            if c.is_dir and (links[id(c)] != 1 or id(c) in seen):
+                raise image.ImageError(f"manifest: {where}: a directory linked twice")
+            if id(c) not in seen:
+                seen.add(id(c))
+                if c.is_dir:
+                    todo.append(c)
+    if len(seen) != len(made):
+        raise image.ImageError(f"manifest: {where}: an inode no entry reaches")
+    for i in made.values():
+        i.nlink = 2 + sum(c.is_dir for c in i.children.values()) if i.is_dir else links[id(i)]
 
 
 def _clone_bare(k, init: Task, pid: int) -> Task:
