@@ -154,6 +154,23 @@ def test_interval_timer_keeps_its_remaining_time(tmp_path):
     assert r.stdout == "alarm 1\nalarm 2\nalarm 3\ninterval 200000 us\n", r.stdout
 
 
+def test_eventfd_and_timerfd_carried(tmp_path):
+    """Eventfds keep their counts and semaphore mode; a timerfd its time
+    left and its interval, and a reader blocked on it reads once it fires
+    after the restore."""
+    proc = saved_midway(tmp_path, ["fds", "2000"], "ready\n", "timerfd")
+    kinds = {e["kind"]: e for e in json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]}
+    tf = kinds["timerfd"]
+    assert tf["interval"] == 200_000_000 and 0 < tf["left_ns"] < 1_800_000_000 and tf["ticks"] == 0
+    assert proc["restart"]["kind"] == "regs"
+    started = time.monotonic()
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - started >= tf["left_ns"] / 1e9      # never early
+    assert r.stdout == ("timerfd 1\neventfd 7\nsemaphore 3 then EAGAIN\n"
+                        "timerfd again 1, interval 200 ms\n"), r.stdout
+
+
 def test_pending_signals_keep_their_information(tmp_path):
     """Signals pending while blocked (one sigqueue'd with a value, one
     kill'ed) are carried with their siginfo, delivered once unblocked."""

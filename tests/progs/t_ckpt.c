@@ -14,14 +14,20 @@
  *   t_ckpt pending MS: SIGUSR1 (sigqueue'd, value 42) and SIGUSR2 (kill)
  *     pending while blocked across a sleep of MS ms, then delivered.
  *   t_ckpt itimer MS: ITIMER_REAL of MS ms, then every 200 ms; prints
- *     "alarm I" at each of three SIGALRMs, then what getitimer says. */
+ *     "alarm I" at each of three SIGALRMs, then what getitimer says.
+ *   t_ckpt fds MS: an eventfd holding 7, a semaphore one holding 3, and a
+ *     timerfd of MS ms then every 200 ms, read once it fires. */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,6 +165,31 @@ static int itimer(long ms)
     return 0;
 }
 
+static int fds(long ms)
+{
+    uint64_t v = 2, ticks = 0;
+    int e = eventfd(5, 0), es = eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK);
+    int tf = timerfd_create(CLOCK_MONOTONIC, 0);
+    struct itimerspec its = {{0, 200000000}, {ms / 1000, ms % 1000 * 1000000}};
+    if (e < 0 || es < 0 || tf < 0 || write(e, &v, 8) != 8 || timerfd_settime(tf, 0, &its, NULL) < 0)
+        return 1;
+    v = 3;
+    write(es, &v, 8);
+    dprintf(1, "ready\n");
+    read(tf, &ticks, 8);
+    dprintf(1, "timerfd %d\n", ticks >= 1);
+    read(e, &v, 8);
+    dprintf(1, "eventfd %llu\n", (unsigned long long)v);
+    int n = 0;
+    while (read(es, &v, 8) == 8 && v == 1)
+        n++;
+    dprintf(1, "semaphore %d then %s\n", n, errno == EAGAIN ? "EAGAIN" : "?");
+    read(tf, &ticks, 8);
+    timerfd_gettime(tf, &its);
+    dprintf(1, "timerfd again %d, interval %ld ms\n", ticks >= 1, its.it_interval.tv_nsec / 1000000);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "count"))
@@ -171,10 +202,12 @@ int main(int argc, char **argv)
         return pending(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "spin"))
         return spin(atoi(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "fds"))
+        return fds(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "itimer"))
         return itimer(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS\n");
     return 2;
 }

@@ -26,7 +26,9 @@ from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
+from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
+from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
 from umlpy.vfs.pipe import PipeFile
@@ -121,6 +123,11 @@ def check_supported(k) -> None:
                 continue
             if isinstance(f, PipeFile) and f.dentry is None:
                 continue
+            if isinstance(f, EventFdFile) and f.owner is None and not f.has_fasync:
+                continue
+            if isinstance(f, TimerFdFile) and f.owner is None and not f.has_fasync \
+                    and f.cancel_steps is None and f.timer.follows is None:
+                continue        # not one armed at an absolute time on a wall clock
             if type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
                     and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
@@ -383,6 +390,13 @@ def _save_open(k, f, pipes: dict) -> dict:
     elif isinstance(f, PipeFile):
         e["kind"] = "pipe"
         e["pipe"] = pipes.setdefault(id(f.pipe), (len(pipes), f.pipe))[0]
+    elif isinstance(f, EventFdFile):
+        e.update(kind="eventfd", count=f.count, semaphore=f.semaphore)
+    elif isinstance(f, TimerFdFile):
+        # the time left, as an interval timer's (_save_itimers)
+        tm = f.timer
+        e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, interval=tm.interval, expired=tm.expired,
+                 left_ns=None if tm.deadline is None else tm.deadline - tm.now())
     else:
         e.update(kind="file", path=_path(k, f.dentry), pos=f.pos)
     return e

@@ -32,7 +32,11 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
+from umlpy.kernel.timers import TIMERFD_CLOCKS
 from umlpy.syscalls import sys_file, sys_time, sys_timer
+from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
+from umlpy.syscalls.sys_eventfd import EventFdFile
+from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import namei
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.pipe import Pipe, PipeFile
@@ -461,5 +465,20 @@ def _open(k, t: Task, o: image.Reader, pipes: dict):
         except KernelError as e:
             raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
         f.pos = o.int("pos", 0, 1 << 63)
+        return f
+    if kind == "eventfd":
+        return EventFdFile(o.int("count", 0, EVENTFD_MAX + 1), flags & (C.O_ACCMODE | C.O_NONBLOCK),
+                           o.bool("semaphore"))
+    if kind == "timerfd":
+        clk = o.int("clock", 0, 16)
+        if clk not in TIMERFD_CLOCKS:
+            raise image.ImageError(f"manifest: {o.where}.clock: not a timerfd clock")
+        f = TimerFdFile(k.sched, clk, flags & (C.O_ACCMODE | C.O_NONBLOCK))
+        f.ticks = o.int("ticks", 0, 1 << 63)
+        if o.doc.get("left_ns") is not None:
+            expired = o.bool("expired")
+            f.timer.arm(clock.monotonic_ns() + o.int("left_ns", -(1 << 62), 1 << 62), o.int("interval", 0, 1 << 62),
+                        start=not expired)
+            f.timer.expired = expired
         return f
     raise image.ImageError(f"manifest: {o.where}: file kind {kind!r}")
