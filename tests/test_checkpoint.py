@@ -171,6 +171,22 @@ def test_eventfd_and_timerfd_carried(tmp_path):
                         "timerfd again 1, interval 200 ms\n"), r.stdout
 
 
+def test_posix_timers_keep_their_ids_and_remaining_time(tmp_path):
+    """POSIX timers keep their ids, sigevents and what they had left: a
+    periodic one signals after the restore with its value, a SIGEV_NONE
+    one still counts down, and the next timer_create takes the next id."""
+    proc = saved_midway(tmp_path, ["ptimer", "2000"], "ready\n", "timer 1")
+    signalling, none = proc["posix_timers"]
+    assert (signalling["id"], none["id"], proc["next_timer_id"]) == (0, 1, 2)
+    assert signalling["interval"] == 200_000_000 and 0 < signalling["left_ns"] < 1_800_000_000
+    started = time.monotonic()
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - started >= signalling["left_ns"] / 1e9 + 2 * 0.2     # never early
+    assert r.stdout == "".join(f"timer {i}: code SI_TIMER value 42\n" for i in (1, 2, 3)) + \
+        "ids 0 1 2, none left ok\n", r.stdout
+
+
 def test_pending_signals_keep_their_information(tmp_path):
     """Signals pending while blocked (one sigqueue'd with a value, one
     kill'ed) are carried with their siginfo, delivered once unblocked."""

@@ -16,7 +16,10 @@
  *   t_ckpt itimer MS: ITIMER_REAL of MS ms, then every 200 ms; prints
  *     "alarm I" at each of three SIGALRMs, then what getitimer says.
  *   t_ckpt fds MS: an eventfd holding 7, a semaphore one holding 3, and a
- *     timerfd of MS ms then every 200 ms, read once it fires. */
+ *     timerfd of MS ms then every 200 ms, read once it fires.
+ *   t_ckpt ptimer MS: a POSIX timer signalling SIGUSR1 (value 42) after
+ *     MS ms then every 200 ms, taken three times with sigwaitinfo, beside
+ *     a SIGEV_NONE one of 60 s; then the ids and what is left of the second. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -165,6 +168,35 @@ static int itimer(long ms)
     return 0;
 }
 
+static int ptimer(long ms)
+{
+    timer_t a, b, c;
+    struct sigevent sa = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1,
+                          .sigev_value.sival_int = 42};
+    struct sigevent sb = {.sigev_notify = SIGEV_NONE};
+    struct itimerspec ia = {{0, 200000000}, {ms / 1000, ms % 1000 * 1000000}}, ib = {{0, 0}, {60, 0}};
+    sigset_t set;
+    siginfo_t si;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    if (timer_create(CLOCK_MONOTONIC, &sa, &a) || timer_create(CLOCK_BOOTTIME, &sb, &b)
+        || timer_settime(a, 0, &ia, NULL) || timer_settime(b, 0, &ib, NULL))
+        return 1;
+    dprintf(1, "ready\n");
+    for (int i = 1; i <= 3; i++) {
+        if (sigwaitinfo(&set, &si) != SIGUSR1)
+            return 1;
+        dprintf(1, "timer %d: code %s value %d\n", i, si.si_code == SI_TIMER ? "SI_TIMER" : "?",
+                si.si_value.sival_int);
+    }
+    timer_gettime(b, &ib);
+    timer_create(CLOCK_MONOTONIC, NULL, &c);
+    dprintf(1, "ids %ld %ld %ld, none left %s\n", (long)(intptr_t)a, (long)(intptr_t)b, (long)(intptr_t)c,
+            ib.it_value.tv_sec > 50 && ib.it_value.tv_sec < 60 ? "ok" : "bad");
+    return 0;
+}
+
 static int fds(long ms)
 {
     uint64_t v = 2, ticks = 0;
@@ -202,12 +234,14 @@ int main(int argc, char **argv)
         return pending(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "spin"))
         return spin(atoi(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "ptimer"))
+        return ptimer(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "fds"))
         return fds(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "itimer"))
         return itimer(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS\n");
     return 2;
 }

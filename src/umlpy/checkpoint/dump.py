@@ -28,7 +28,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
-from umlpy.syscalls.sys_timer import TimerFdFile
+from umlpy.syscalls.sys_timer import PosixTimer, TimerFdFile
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
 from umlpy.vfs.pipe import PipeFile
@@ -99,8 +99,10 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a controlling tty other than the console")
         if t.ptrace is not None or p.ptraced:
             raise Refused(f"{who}: ptrace")
-        if any(key not in ITIMERS for key in p.timers):
-            raise Refused(f"{who}: POSIX timers or RLIMIT_CPU's timer")
+        if any(key not in ITIMERS and not (isinstance(tm, PosixTimer) and not tm.queued and tm.follows is None)
+               for key, tm in p.timers.items()):
+            raise Refused(f"{who}: RLIMIT_CPU's timer, or a POSIX timer at an absolute wall-clock time "
+                          "or with its signal pending")
         if t.sched != SchedState() or p.cgroup is not k.procs.cgroup_root:
             raise Refused(f"{who}: scheduling attributes or a control group")
         if p.keyrings.process is not None or p.keyrings.session is not None or t.thread_keyring is not None:
@@ -444,6 +446,15 @@ def _save_itimers(p) -> list:
     return out
 
 
+def _save_posix_timers(p) -> list:
+    """POSIX timers (timer_create) as _save_itimers saves interval timers:
+    the time left on their clocks, with what timer_create was given."""
+    return [{"id": tm.id, "clock": tm.clk, "notify": tm.notify, "signo": tm.signo, "value": tm.value,
+             "left_ns": None if tm.deadline is None else tm.deadline - tm.now(), "interval": tm.interval,
+             "overrun_last": tm.overrun_last}
+            for tm in p.timers.values() if isinstance(tm, PosixTimer)]
+
+
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
     t = p.leader
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
@@ -469,7 +480,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "tid": t.tid, "blocked": t.blocked,
         "pending": t.pending, "shared_pending": p.shared_pending,
         "sigq": _save_sigq(t.sigq), "shared_sigq": _save_sigq(p.sigq), "altstack": list(t.altstack),
-        "itimers": _save_itimers(p),
+        "itimers": _save_itimers(p), "posix_timers": _save_posix_timers(p), "next_timer_id": p.next_timer_id,
         "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
         "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
         "xstate": ptrace.get_xstate(t.hpid).hex(),

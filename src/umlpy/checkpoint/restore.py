@@ -272,6 +272,7 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     for n in REG_NAMES:
         setattr(t.regs, n, regs.int(n, 0, U64))
     _itimers(t, p)
+    _posix_timers(t, p)
     restart = p.sub("restart")
     kind = restart.str("kind")
     if kind == "sleep":
@@ -292,6 +293,30 @@ def _itimers(t: Task, p: image.Reader) -> None:
         expired = e.bool("expired")
         tm.arm(tm.now() + left, interval, start=not expired)
         tm.expired = expired
+
+
+def _posix_timers(t: Task, p: image.Reader) -> None:
+    """POSIX timers (checkpoint/dump.py's _save_posix_timers), checked as
+    timer_create checks what it is given."""
+    proc = t.proc
+    top = sys_timer.INT_MAX + 1
+    for e in p.list("posix_timers"):
+        tid, clk = e.int("id", 0, top), e.int("clock", -top, top)
+        signo = e.int("signo", 0, S.NSIG + 1)
+        try:
+            cpu = sys_timer.timer_clock(t, clk)
+            notify, target = sys_timer.timer_event(t, clk, e.int("notify", 0, 8), signo, t.tid)
+        except KernelError as err:
+            raise image.ImageError(f"manifest: {e.where}: timer_create says {E.NAMES.get(err.errno)}") from None
+        if tid in proc.timers:
+            raise image.ImageError(f"manifest: {e.where}.id: a timer twice")
+        tm = proc.timers[tid] = sys_timer.PosixTimer(t, tid, clk, notify, signo, e.int("value", 0, U64),
+                                                     target, cpu)
+        if e.doc.get("left_ns") is not None:
+            tm.arm(tm.now() + e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62),
+                   start=notify != sys_timer.SIGEV_NONE)
+        tm.overrun_last = e.int("overrun_last", 0, top)
+    proc.next_timer_id = p.int("next_timer_id", 0, top)
 
 
 def _sigq(p: image.Reader, key: str) -> dict:

@@ -260,13 +260,7 @@ def delete_posix_timers(proc) -> None:
 def sys_timer_create(t, clk, sevp, idp, *_):
     """SIGEV_THREAD signals as SIGEV_SIGNAL, as Linux: the C library runs the thread."""
     clk = s32(clk)
-    cpu = None
-    if clk < 0 and clk & 7 == CLOCKFD:
-        raise KernelError(E.EOPNOTSUPP)     # a dynamic (fd) clock has no timers
-    if clk < 0 or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID):
-        cpu = CpuClock.of(t, clk)
-    else:
-        check_timer_clock(clk)
+    cpu = timer_clock(t, clk)
     proc = t.proc
     itimers = sum(key in proc.timers for key in (*ITIMER_KEYS, cpulimit.KEY))
     if len(proc.timers) - itimers >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
@@ -279,10 +273,29 @@ def sys_timer_create(t, clk, sevp, idp, *_):
         value, signo, notify, target_tid = struct.unpack("<Qiii", t.mem.read(sevp, 20))
     else:
         value, signo, notify, target_tid = tid, S.SIGALRM, SIGEV_SIGNAL, 0
+    notify, target = timer_event(t, clk, notify, signo, target_tid)
+    t.mem.write(idp, struct.pack("<i", tid))
+    proc.timers[tid] = PosixTimer(t, tid, clk, notify, signo, value, target, cpu)
+    return 0
+
+
+def timer_clock(t, clk: int) -> CpuClock | None:
+    """timer_create's clock: its CPU clock, None for a clock on the
+    monotonic base; EINVAL or EOPNOTSUPP for one that has no timers."""
+    if clk < 0 and clk & 7 == CLOCKFD:
+        raise KernelError(E.EOPNOTSUPP)     # a dynamic (fd) clock has no timers
+    if clk < 0 or clk in (C.CLOCK_PROCESS_CPUTIME_ID, C.CLOCK_THREAD_CPUTIME_ID):
+        return CpuClock.of(t, clk)
+    check_timer_clock(clk)
+    return None
+
+
+def timer_event(t, clk: int, notify: int, signo: int, target_tid: int):
+    """good_sigevent: (notify, the task a SIGEV_THREAD_ID signals)."""
     target = None
     if notify == SIGEV_THREAD_ID:
         target = t.kernel.procs.find_task(t.proc, target_tid)
-        if target is None or target.proc is not proc:
+        if target is None or target.proc is not t.proc:
             raise KernelError(E.EINVAL)
     elif notify == SIGEV_THREAD:
         notify = SIGEV_SIGNAL           # good_sigevent: the kernel only signals
@@ -292,9 +305,7 @@ def sys_timer_create(t, clk, sevp, idp, *_):
         raise KernelError(E.EINVAL)
     if clk in ALARM_CLOCKS:
         raise KernelError(E.EOPNOTSUPP)     # alarm_timer_create: there is no RTC to wake the machine
-    t.mem.write(idp, struct.pack("<i", tid))
-    proc.timers[tid] = PosixTimer(t, tid, clk, notify, signo, value, target, cpu)
-    return 0
+    return notify, target
 
 
 @syscall("timer_settime")
