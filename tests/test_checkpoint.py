@@ -187,6 +187,18 @@ def test_posix_timers_keep_their_ids_and_remaining_time(tmp_path):
         "ids 0 1 2, none left ok\n", r.stdout
 
 
+def test_epoll_interest_list_carried(tmp_path):
+    """An epoll_wait blocked on a pipe, an eventfd (edge-triggered) and a
+    timerfd (one-shot) wakes when the timer fires after the restore; then
+    the level-triggered pipe reports again, the edge and the spent
+    one-shot do not."""
+    saved_midway(tmp_path, ["epoll", "1500"], "ready\n", "first")
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("first: 1 events, data 300\nthen: 2 events, data 33\n"
+                        "again: 1 events, data 11\n"), r.stdout
+
+
 def test_pending_signals_keep_their_information(tmp_path):
     """Signals pending while blocked (one sigqueue'd with a value, one
     kill'ed) are carried with their siginfo, delivered once unblocked."""

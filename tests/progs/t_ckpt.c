@@ -19,7 +19,9 @@
  *     timerfd of MS ms then every 200 ms, read once it fires.
  *   t_ckpt ptimer MS: a POSIX timer signalling SIGUSR1 (value 42) after
  *     MS ms then every 200 ms, taken three times with sigwaitinfo, beside
- *     a SIGEV_NONE one of 60 s; then the ids and what is left of the second. */
+ *     a SIGEV_NONE one of 60 s; then the ids and what is left of the second.
+ *   t_ckpt epoll MS: an epoll on a pipe (level-triggered), an eventfd
+ *     (edge-triggered) and a timerfd of MS ms (one-shot), waited on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -197,6 +200,41 @@ static int ptimer(long ms)
     return 0;
 }
 
+static void add(int ep, int fd, unsigned events, int data)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void report(int ep, const char *what)
+{
+    struct epoll_event evs[8];
+    int n = epoll_wait(ep, evs, 8, strcmp(what, "first") ? 0 : -1), sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += evs[i].data.u64;
+    dprintf(1, "%s: %d events, data %d\n", what, n, sum);
+}
+
+static int epolled(long ms)
+{
+    int p[2], e = eventfd(0, EFD_NONBLOCK), tf = timerfd_create(CLOCK_MONOTONIC, 0), ep = epoll_create1(0);
+    struct itimerspec its = {{0, 0}, {ms / 1000, ms % 1000 * 1000000}};
+    uint64_t one = 1;
+    if (pipe(p) < 0 || e < 0 || tf < 0 || ep < 0)
+        return 1;
+    add(ep, p[0], EPOLLIN, 11);
+    add(ep, e, EPOLLIN | EPOLLET, 22);
+    add(ep, tf, EPOLLIN | EPOLLONESHOT, 300);
+    timerfd_settime(tf, 0, &its, NULL);
+    dprintf(1, "ready\n");
+    report(ep, "first");
+    write(e, &one, 8);
+    write(p[1], "x", 1);
+    report(ep, "then");
+    report(ep, "again");
+    return 0;
+}
+
 static int fds(long ms)
 {
     uint64_t v = 2, ticks = 0;
@@ -234,6 +272,8 @@ int main(int argc, char **argv)
         return pending(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "spin"))
         return spin(atoi(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "epoll"))
+        return epolled(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "ptimer"))
         return ptimer(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "fds"))
@@ -242,6 +282,6 @@ int main(int argc, char **argv)
         return itimer(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS\n");
     return 2;
 }

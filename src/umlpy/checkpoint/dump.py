@@ -26,6 +26,7 @@ from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
+from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
 from umlpy.syscalls.sys_timer import PosixTimer, TimerFdFile
@@ -127,6 +128,9 @@ def check_supported(k) -> None:
                 continue
             if isinstance(f, EventFdFile) and f.owner is None and not f.has_fasync:
                 continue
+            if isinstance(f, EpollFile) and f.owner is None and not f.has_fasync \
+                    and not any(isinstance(e.file, EpollFile) for e in f.entries.values()):
+                continue        # not nested: an epoll watching an epoll
             if isinstance(f, TimerFdFile) and f.owner is None and not f.has_fasync \
                     and f.cancel_steps is None and f.timer.follows is None:
                 continue        # not one armed at an absolute time on a wall clock
@@ -380,9 +384,23 @@ def _save_fds(k, t, opens: dict, pipes: dict) -> list:
     out = []
     for fd, f in sorted(t.files.files.items()):
         if id(f) not in opens:
-            opens[id(f)] = (len(opens), _save_open(k, f, pipes))
+            opens[id(f)] = (len(opens), _save_open(k, f, pipes), f)
         out.append({"fd": fd, "cloexec": fd in t.files.cloexec, "open": opens[id(f)][0]})
     return out
+
+
+def _save_epolls(opens: dict) -> None:
+    """Each epoll's interest list: [fd, the watched file's index in
+    `files`, events, data, disabled (a EPOLLONESHOT that fired),
+    changed (an edge not yet reported)].  Every watched file is open in
+    some fd table (its last close takes it off), so it has an index."""
+    for _idx, e, f in opens.values():
+        if isinstance(f, EpollFile):
+            for ent in f.entries.values():
+                if id(ent.file) not in opens:
+                    raise Refused(f"an epoll watching a file no fd holds ({type(ent.file).__name__})")
+                e["entries"].append([ent.fd, opens[id(ent.file)][0], ent.events, ent.data, int(ent.disabled),
+                                     int(ent.changed)])
 
 
 def _save_open(k, f, pipes: dict) -> dict:
@@ -394,6 +412,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e["pipe"] = pipes.setdefault(id(f.pipe), (len(pipes), f.pipe))[0]
     elif isinstance(f, EventFdFile):
         e.update(kind="eventfd", count=f.count, semaphore=f.semaphore)
+    elif isinstance(f, EpollFile):
+        e.update(kind="epoll", entries=[])      # filled by _save_epolls, once every file has its index
     elif isinstance(f, TimerFdFile):
         # the time left, as an interval timer's (_save_itimers)
         tm = f.timer
@@ -502,12 +522,13 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
         opens: dict = {}
         pipes: dict = {}
         procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
+        _save_epolls(opens)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),
             "console": {"session": k.console.session, "pgrp": k.console.pgrp},
             "processes": procs,
-            "files": [e for _i, e in sorted(opens.values(), key=lambda x: x[0])],
+            "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}
                       for i, pp in pipes.values()],
         }

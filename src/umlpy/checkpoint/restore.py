@@ -34,6 +34,7 @@ from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
 from umlpy.syscalls import sys_file, sys_time, sys_timer
+from umlpy.syscalls.sys_epoll import Entry, EpollFile
 from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
@@ -83,6 +84,7 @@ def _build(k, r: image.Reader) -> None:
         _process(k, t, p, tasks)
         _memory(k, t, p)
         _fds(k, t, p, opens, made, pipes)
+    _epolls(opens, made)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
@@ -467,6 +469,22 @@ def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict) -> N
     t.files = fdt
 
 
+def _epolls(opens: list, made: dict) -> None:
+    """Every epoll's interest list (checkpoint/dump.py's _save_epolls):
+    entries on files that are open, pollable and no epoll themselves."""
+    for i, ep in made.items():
+        if not isinstance(ep, EpollFile):
+            continue
+        o = opens[i]
+        for fd, idx, events, data, disabled, changed in o.list_of_ints("entries", 6, (0, 0, 0, 0, 0, 0),
+                                                                      (1 << 31, len(opens), 1 << 32, U64, 2, 2)):
+            f = made.get(idx)
+            if f is None or isinstance(f, EpollFile) or not f.can_poll() or (fd, id(f)) in ep.entries:
+                raise image.ImageError(f"manifest: {o.where}.entries: a bad entry for fd {fd}")
+            e = ep.entries[(fd, id(f))] = Entry(ep, fd, f, events, data)
+            e.disabled, e.changed = bool(disabled), bool(changed)
+
+
 def _open(k, t: Task, o: image.Reader, pipes: dict):
     kind = o.str("kind")
     flags = o.int("flags", 0, 1 << 32)
@@ -491,6 +509,8 @@ def _open(k, t: Task, o: image.Reader, pipes: dict):
             raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
         f.pos = o.int("pos", 0, 1 << 63)
         return f
+    if kind == "epoll":
+        return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_epolls)
     if kind == "eventfd":
         return EventFdFile(o.int("count", 0, EVENTFD_MAX + 1), flags & (C.O_ACCMODE | C.O_NONBLOCK),
                            o.bool("semaphore"))
