@@ -199,6 +199,21 @@ def test_epoll_interest_list_carried(tmp_path):
                         "again: 1 events, data 11\n"), r.stdout
 
 
+def test_socketpairs_keep_their_queues(tmp_path):
+    """Stream, datagram and seqpacket socketpairs shared by a parent and
+    its child, with bytes, datagrams (one carrying credentials) and a
+    record queued: the child reads them all after the restore, and the
+    parent blocked in read gets the child's answer."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pairs", "40"], "child", 2)
+    kinds = [e["kind"] for e in json.loads((image / "manifest.json").read_text())["files"]]
+    assert kinds.count("unix") == 6
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 41))
+    assert r.stdout.split("child 40\n")[1] == ("stream stream bytes\ndgram first from parent\ndgram second\n"
+                                                "record rec (3 of 6)\nparent got back\n"), r.stdout
+
+
 def test_pending_signals_keep_their_information(tmp_path):
     """Signals pending while blocked (one sigqueue'd with a value, one
     kill'ed) are carried with their siginfo, delivered once unblocked."""
@@ -310,6 +325,23 @@ def test_forged_tmpfs_tree_refused(saved, tmp_path, inodes, message):
     _rewrite(image, lambda d: d.update(mounts=[{"fstype": "tmpfs", "source": "none", "path": "/tmp",
                                                 "flags": 0, "tmpfs": tree}]))
     _refused(image, message)
+
+
+def test_forged_unix_socket_link_refused(saved, tmp_path):
+    """A unix socket whose peer or sender is no unix socket (here a pipe)
+    is refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+
+    def forge(d):
+        sock = {"kind": "unix", "flags": 2, "type": 1, "shut": 0, "peer_shut": 0, "passcred": False,
+                "peercred": None, "connected_once": True, "gone_peer": False, "error": 0, "sndbuf": 4096,
+                "rcvbuf": 4096, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [], "linger": [0, 0],
+                "rcvtimeo": None, "sndtimeo": None, "stream": "", "stream_creds": [], "msgs": [],
+                "peer": 0, "charged_to": []}
+        d["files"].append(sock)
+        d["processes"][0]["fds"].append({"fd": 50, "cloexec": False, "open": len(d["files"]) - 1})
+    _rewrite(image, forge)
+    _refused(image, "a link to no unix socket")
 
 
 @pytest.mark.parametrize("script, refusal", [

@@ -5,8 +5,10 @@
  *     every count once, in order, and says so.
  *   t_ckpt pipe N: puts bytes in a pipe, forks; the child counts to N,
  *     then reads the pipe; the parent waits for it and reports.
- *   t_ckpt socket N: counts to N holding a socket pair (which a
- *     checkpoint refuses).
+ *   t_ckpt socket N: counts to N holding a listening unix socket with an
+ *     abstract name (which a checkpoint refuses).
+ *   t_ckpt pairs N: socketpairs (stream, dgram, seqpacket) with data
+ *     queued, read by a child after it counted to N.
  *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines.
  *   t_ckpt spin N: computes without syscalls (integer and floating-point
  *     state in registers), printing "spin I" every 2^22 steps up to N,
@@ -22,6 +24,7 @@
  *     a SIGEV_NONE one of 60 s; then the ids and what is left of the second.
  *   t_ckpt epoll MS: an epoll on a pipe (level-triggered), an eventfd
  *     (edge-triggered) and a timerfd of MS ms (one-shot), waited on. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -32,6 +35,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -90,13 +94,60 @@ static int piped(int n)
 
 static int socket_held(int n)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    memcpy(a.sun_path, "\0ckpt", 5);       /* abstract: no file in the root */
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a.sun_family + 5) < 0 || listen(s, 1) < 0)
         return 1;
     for (int i = 1; i <= n; i++) {
         dprintf(1, "count %d\n", i);
         tick();
     }
+    return 0;
+}
+
+/* socketpairs with data queued both ways, the child reading them after
+   counting to n: bytes on a stream pair, datagrams on a dgram pair with
+   the sender's credentials (SO_PASSCRED), a record on a seqpacket pair */
+static int pairs(int n)
+{
+    int st[2], dg[2], sp[2], one = 1;
+    char buf[64];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, st) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dg)
+        || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp))
+        return 1;
+    setsockopt(dg[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    write(st[0], "stream bytes", 12);
+    write(dg[0], "first", 5);
+    write(dg[0], "second", 6);
+    write(sp[0], "record", 6);
+    pid_t c = fork();
+    if (c == 0) {
+        for (int i = 1; i <= n; i++) {
+            dprintf(1, "child %d\n", i);
+            tick();
+        }
+        ssize_t r = read(st[1], buf, sizeof buf);
+        dprintf(1, "stream %.*s\n", (int)r, buf);
+        char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+        struct iovec iov = {buf, sizeof buf};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                            .msg_controllen = sizeof cbuf};
+        r = recvmsg(dg[1], &mh, 0);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        struct ucred *uc = cm ? (struct ucred *)CMSG_DATA(cm) : NULL;
+        dprintf(1, "dgram %.*s from %s\n", (int)r, buf, uc && uc->pid == getppid() ? "parent" : "?");
+        r = read(dg[1], buf, sizeof buf);
+        dprintf(1, "dgram %.*s\n", (int)r, buf);
+        r = read(sp[1], buf, 3);
+        dprintf(1, "record %.*s (%zd of 6)\n", (int)r, buf, r);
+        write(st[1], "back", 4);
+        _exit(0);
+    }
+    close(st[1]);
+    ssize_t r = read(st[0], buf, sizeof buf);
+    dprintf(1, "parent got %.*s\n", (int)r, buf);
+    waitpid(c, NULL, 0);
     return 0;
 }
 
@@ -272,6 +323,8 @@ int main(int argc, char **argv)
         return pending(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "spin"))
         return spin(atoi(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "pairs"))
+        return pairs(atoi(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "epoll"))
         return epolled(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "ptimer"))
@@ -282,6 +335,6 @@ int main(int argc, char **argv)
         return itimer(atol(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "socket"))
         return socket_held(atoi(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N\n");
     return 2;
 }

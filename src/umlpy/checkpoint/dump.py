@@ -20,12 +20,13 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image
+from umlpy.checkpoint import image, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
+from umlpy.net.unix import UnixSocket
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
@@ -126,7 +127,7 @@ def check_supported(k) -> None:
                 continue
             if isinstance(f, PipeFile) and f.dentry is None:
                 continue
-            if isinstance(f, EventFdFile) and f.owner is None and not f.has_fasync:
+            if isinstance(f, EventFdFile) and f.owner is None and not f.has_fasync or unixsock.savable(f):
                 continue
             if isinstance(f, EpollFile) and f.owner is None and not f.has_fasync \
                     and not any(isinstance(e.file, EpollFile) for e in f.entries.values()):
@@ -389,18 +390,23 @@ def _save_fds(k, t, opens: dict, pipes: dict) -> list:
     return out
 
 
-def _save_epolls(opens: dict) -> None:
-    """Each epoll's interest list: [fd, the watched file's index in
-    `files`, events, data, disabled (a EPOLLONESHOT that fired),
-    changed (an edge not yet reported)].  Every watched file is open in
-    some fd table (its last close takes it off), so it has an index."""
+def _save_links(opens: dict) -> None:
+    """What names other open file descriptions, by their index in `files`:
+    each epoll's interest list ([fd, the watched file, events, data,
+    disabled (a EPOLLONESHOT that fired), changed (an edge not yet
+    reported)]; every watched file is open in some fd table, its last
+    close taking it off), a unix socket's peer and senders (unixsock.py)."""
+    def index(g) -> int:
+        if id(g) not in opens:
+            raise Refused(f"a link to a file no fd holds ({type(g).__name__})")
+        return opens[id(g)][0]
     for _idx, e, f in opens.values():
         if isinstance(f, EpollFile):
             for ent in f.entries.values():
-                if id(ent.file) not in opens:
-                    raise Refused(f"an epoll watching a file no fd holds ({type(ent.file).__name__})")
-                e["entries"].append([ent.fd, opens[id(ent.file)][0], ent.events, ent.data, int(ent.disabled),
+                e["entries"].append([ent.fd, index(ent.file), ent.events, ent.data, int(ent.disabled),
                                      int(ent.changed)])
+        elif isinstance(f, UnixSocket):
+            e.update(unixsock.links(f, index))
 
 
 def _save_open(k, f, pipes: dict) -> dict:
@@ -413,7 +419,9 @@ def _save_open(k, f, pipes: dict) -> dict:
     elif isinstance(f, EventFdFile):
         e.update(kind="eventfd", count=f.count, semaphore=f.semaphore)
     elif isinstance(f, EpollFile):
-        e.update(kind="epoll", entries=[])      # filled by _save_epolls, once every file has its index
+        e.update(kind="epoll", entries=[])      # filled by _save_links, once every file has its index
+    elif isinstance(f, UnixSocket):
+        e.update(unixsock.save(f))
     elif isinstance(f, TimerFdFile):
         # the time left, as an interval timer's (_save_itimers)
         tm = f.timer
@@ -522,7 +530,7 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
         opens: dict = {}
         pipes: dict = {}
         procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
-        _save_epolls(opens)
+        _save_links(opens)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),

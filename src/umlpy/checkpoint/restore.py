@@ -23,7 +23,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image
+from umlpy.checkpoint import image, unixsock
 from umlpy.checkpoint.dump import CHUNK, RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
 from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
@@ -33,6 +33,7 @@ from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
+from umlpy.net.unix import UnixSocket
 from umlpy.syscalls import sys_file, sys_time, sys_timer
 from umlpy.syscalls.sys_epoll import Entry, EpollFile
 from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
@@ -84,7 +85,7 @@ def _build(k, r: image.Reader) -> None:
         _process(k, t, p, tasks)
         _memory(k, t, p)
         _fds(k, t, p, opens, made, pipes)
-    _epolls(opens, made)
+    _links(opens, made)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
@@ -469,9 +470,14 @@ def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict) -> N
     t.files = fdt
 
 
-def _epolls(opens: list, made: dict) -> None:
-    """Every epoll's interest list (checkpoint/dump.py's _save_epolls):
-    entries on files that are open, pollable and no epoll themselves."""
+def _links(opens: list, made: dict) -> None:
+    """What names other open descriptions (checkpoint/dump.py's
+    _save_links): unix sockets' peers and senders, every epoll's interest
+    list (entries on files that are open, pollable and no epoll)."""
+    for i, f in made.items():
+        if isinstance(f, UnixSocket):
+            unixsock.link(f, opens[i], made)
+    unixsock.check_pairs(made)
     for i, ep in made.items():
         if not isinstance(ep, EpollFile):
             continue
@@ -509,8 +515,10 @@ def _open(k, t: Task, o: image.Reader, pipes: dict):
             raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
         f.pos = o.int("pos", 0, 1 << 63)
         return f
+    if kind == "unix":
+        return unixsock.make(t, o, flags)
     if kind == "epoll":
-        return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_epolls)
+        return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_links)
     if kind == "eventfd":
         return EventFdFile(o.int("count", 0, EVENTFD_MAX + 1), flags & (C.O_ACCMODE | C.O_NONBLOCK),
                            o.bool("semaphore"))
