@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, unixsock
+from umlpy.checkpoint import image, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
@@ -29,8 +29,7 @@ from umlpy.kernel.task import SchedState, State
 from umlpy.net.unix import UnixSocket
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
-from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
-from umlpy.syscalls.sys_timer import PosixTimer, TimerFdFile
+from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
 from umlpy.vfs.pipe import PipeFile
@@ -39,17 +38,9 @@ SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not 
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
 RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs")     # what a restore mounts again from the manifest
-# a tmpfs inode's state the image carries or the restore makes again
-# (the open and mapping counts, the dentry cache's generation), and what
-# else it may hold while empty; anything more is refused
-TMPFS_CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
-                           "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
-                           "target", "_freed", "xattrs", "writecount", "readcount", "dgen"))
-TMPFS_EMPTY_ATTRS = ("locks_state", "linkable")
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
-CHUNK = 1 << 20
 PAGEMAP_ENTRY = struct.Struct("<Q")
 PAGE = C.PAGE_SIZE
 ZERO_PAGE = bytes(PAGE)
@@ -79,8 +70,9 @@ def check_supported(k) -> None:
             or not all(_restorable(k, m) for m in k.mounts.mounts[2:]):
         raise Refused("mounts other than the root, /dev, proc, sysfs and tmpfs")
     for m in k.mounts.mounts[2:]:
-        if m.fstype == "tmpfs":
-            _check_tmpfs(m)
+        i = tmpfstree.unsaved(m.fs) if m.fstype == "tmpfs" else None
+        if i is not None:
+            raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
     if k.net.nat is not None:
         raise Refused("a network device")
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
@@ -101,8 +93,7 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a controlling tty other than the console")
         if t.ptrace is not None or p.ptraced:
             raise Refused(f"{who}: ptrace")
-        if any(key not in ITIMERS and not (isinstance(tm, PosixTimer) and not tm.queued and tm.follows is None)
-               for key, tm in p.timers.items()):
+        if not timers.savable(p):
             raise Refused(f"{who}: RLIMIT_CPU's timer, or a POSIX timer at an absolute wall-clock time "
                           "or with its signal pending")
         if t.sched != SchedState() or p.cgroup is not k.procs.cgroup_root:
@@ -151,73 +142,12 @@ def _restorable(k, m) -> bool:
         and (m.fstype != "tmpfs" or sum(o.fs is m.fs for o in k.mounts.mounts) == 1)
 
 
-def _tmpfs_inodes(fs):
-    """Every inode of a tmpfs tree once (hard links meet one)."""
-    seen: set[int] = set()
-    todo = [fs.root]
-    while todo:
-        i = todo.pop()
-        if id(i) in seen:
-            continue
-        seen.add(id(i))
-        yield i
-        if i.is_dir:
-            todo.extend(i.children.values())
-
-
-def _check_tmpfs(m) -> None:
-    """Refuse a tmpfs holding what the image does not carry: sockets, an
-    open fifo, sealed or preallocated files, other inode state."""
-    for i in _tmpfs_inodes(m.fs):
-        extra = set(vars(i)) - TMPFS_CARRIED
-        if i.fmt == C.S_IFSOCK or i.pipe is not None or "seals" in extra or i._prealloc_end \
-                or any(getattr(i, a) for a in extra if a in TMPFS_EMPTY_ATTRS) \
-                or extra - set(TMPFS_EMPTY_ATTRS):
-            raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
-
-
-def _save_tmpfs(fs, w, blob: str) -> dict:
-    """A tmpfs's limits and tree: each inode with its number, attributes,
-    a directory's entries, a symlink's target, a regular file's data as
-    runs into the blob (holes left out)."""
-    inodes, pos = [], 0
-    with w.blob(blob) as out:
-        for i in _tmpfs_inodes(fs):
-            e = {"ino": i.ino, "mode": i.mode, "uid": i.uid, "gid": i.gid, "rdev": i.rdev,
-                 "times": [i.atime, i.mtime, i.ctime],
-                 "xattrs": [[n.hex(), v.hex()] for n, v in (getattr(i, "xattrs", None) or {}).items()]}
-            if i.is_dir:
-                e["entries"] = [[n.hex(), c.ino] for n, c in i.children.items()]
-            elif i.is_symlink:
-                e["target"] = i.target.hex()
-            elif i.is_reg:
-                e["size"], e["runs"] = i.size(), []
-                off = 0
-                while i.data is not None and off < i.size():
-                    try:
-                        start = i.data.seek(off, C.SEEK_DATA)
-                    except OSError:         # ENXIO: holes to the end
-                        break
-                    end = min(i.data.seek(start, C.SEEK_HOLE), i.size())
-                    e["runs"].append([start, end - start, pos])
-                    for piece, n in _pieces(start, end):
-                        data = i.data.pread(n, piece)
-                        if len(data) != n:
-                            raise KernelError(E.EIO, "checkpoint: a tmpfs file changed while saved")
-                        out.write(data)
-                    pos += end - start
-                    off = end
-            inodes.append(e)
-    return {"size": fs.size_limit, "nr_inodes": fs.inode_limit, "root": fs.root.ino, "inodes": inodes,
-            "data": blob}
-
-
 def _save_mounts(k, w) -> list:
     out = []
     for n, m in enumerate(k.mounts.mounts[2:]):
         e = {"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags}
         if m.fstype == "tmpfs":
-            e["tmpfs"] = _save_tmpfs(m.fs, w, f"tmpfs-{n}.bin")
+            e["tmpfs"] = tmpfstree.save(m.fs, w, f"tmpfs-{n}.bin")
         out.append(e)
     return out
 
@@ -307,9 +237,9 @@ def host_vmas(t) -> list:
 def _resident(t, start: int, end: int):
     """The runs (address, length) of an anonymous [start, end) whose pages
     the host holds (present or swapped, /proc/PID/pagemap): the rest was
-    never touched, and reads as zeros; in pieces of at most CHUNK."""
-    pages = CHUNK // PAGE
-    for first in range(start, end, CHUNK):
+    never touched, and reads as zeros; in pieces of at most image.CHUNK."""
+    pages = image.CHUNK // PAGE
+    for first in range(start, end, image.CHUNK):
         n = min(pages, (end - first) // PAGE)
         raw = procinfo.task_pagemap(t.hpid, first // PAGE, n)
         if raw is None or len(raw) != 8 * n:
@@ -324,11 +254,6 @@ def _resident(t, start: int, end: int):
                 run = None
         if run is not None:
             yield first + run * PAGE, (n - run) * PAGE
-
-
-def _pieces(start: int, end: int):
-    for addr in range(start, end, CHUNK):
-        yield addr, min(CHUNK, end - addr)
 
 
 def _save_memory(t, out) -> tuple[list, dict]:
@@ -347,7 +272,7 @@ def _save_memory(t, out) -> tuple[list, dict]:
             | (C.PROT_EXEC if perms[2] == "x" else 0)
         runs = []
         # a file mapping's untouched pages show the file: read them all
-        for addr, n in _resident(t, start, end) if not ino else _pieces(start, end):
+        for addr, n in _resident(t, start, end) if not ino else image.pieces(start, end):
             data = t.mem.peek(addr, n)
             if len(data) != n:
                 raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s memory at {addr:#x}")
@@ -459,30 +384,6 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
-def _save_itimers(p) -> list:
-    """setitimer's timers (alarm's too) as the time each has left, on its
-    own clock: the host's monotonic clock and the process's CPU clock both
-    begin again where the machine is restored.  An expired periodic
-    ITIMER_REAL (its SIGALRM still pending) is restarted when that signal
-    is taken, as before the checkpoint."""
-    out = []
-    for which, key in enumerate(ITIMERS):
-        tm = p.timers.get(key)
-        if tm is not None and tm.deadline is not None:
-            out.append({"which": which, "left_ns": tm.deadline - tm.now(), "interval": tm.interval,
-                        "expired": tm.expired})
-    return out
-
-
-def _save_posix_timers(p) -> list:
-    """POSIX timers (timer_create) as _save_itimers saves interval timers:
-    the time left on their clocks, with what timer_create was given."""
-    return [{"id": tm.id, "clock": tm.clk, "notify": tm.notify, "signo": tm.signo, "value": tm.value,
-             "left_ns": None if tm.deadline is None else tm.deadline - tm.now(), "interval": tm.interval,
-             "overrun_last": tm.overrun_last}
-            for tm in p.timers.values() if isinstance(tm, PosixTimer)]
-
-
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
     t = p.leader
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
@@ -508,7 +409,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "tid": t.tid, "blocked": t.blocked,
         "pending": t.pending, "shared_pending": p.shared_pending,
         "sigq": _save_sigq(t.sigq), "shared_sigq": _save_sigq(p.sigq), "altstack": list(t.altstack),
-        "itimers": _save_itimers(p), "posix_timers": _save_posix_timers(p), "next_timer_id": p.next_timer_id,
+        "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
         "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
         "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
         "xstate": ptrace.get_xstate(t.hpid).hex(),

@@ -21,6 +21,7 @@ VERSION = 2
 MANIFEST = "manifest.json"
 DIGEST = "manifest.sha256"
 MAX_MANIFEST = 64 << 20
+CHUNK = 1 << 20         # what is read or written of a blob at a time
 
 
 class ImageError(Exception):
@@ -189,3 +190,9 @@ class Reader:
                 or any(type(a) is not int or not lo[i] <= a < hi[i] for i, a in enumerate(x)) for x in v):
             raise self._bad(key, f"not a list of {n}-integer lists in range")
         return v
+
+
+def pieces(start: int, end: int):
+    """[start, end) in runs of at most CHUNK: (address, length)."""
+    for addr in range(start, end, CHUNK):
+        yield addr, min(CHUNK, end - addr)

@@ -23,10 +23,9 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, unixsock
-from umlpy.checkpoint.dump import CHUNK, RESTORED_MOUNTS, SPECIAL, host_vmas
+from umlpy.checkpoint import image, timers, tmpfstree, unixsock
+from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
-from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
@@ -34,7 +33,7 @@ from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
 from umlpy.net.unix import UnixSocket
-from umlpy.syscalls import sys_file, sys_time, sys_timer
+from umlpy.syscalls import sys_file, sys_time
 from umlpy.syscalls.sys_epoll import Entry, EpollFile
 from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
@@ -103,108 +102,8 @@ def _mounts(k, init: Task, r: image.Reader) -> None:
         at = _lookup(k, init, m.path("path"))
         if not at.inode.is_dir or at.mounted is not None or at.mount is not k.mounts.mounts[0]:
             raise image.ImageError(f"manifest: {m.where}.path: not a free directory of the root")
-        fs = _tmpfs(k, m.sub("tmpfs")) if fstype == "tmpfs" else registry.make_virtual(fstype, k)
+        fs = tmpfstree.make(k, m.sub("tmpfs")) if fstype == "tmpfs" else registry.make_virtual(fstype, k)
         k.mounts.mount(fs, at, m.str("source")[:4096], fstype, m.int("flags", 0, 1 << 32))
-
-
-_TMPFS_KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO)
-
-
-def _tmpfs(k, t: image.Reader) -> Tmpfs:
-    """A tmpfs and its tree (checkpoint/dump.py's _save_tmpfs): every
-    inode under its number, linked where the entries say; a tree that is
-    not one (a directory twice, a loop, an inode no entry reaches) is
-    refused."""
-    fs = Tmpfs(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
-    root = t.int("root", 1, 1 << 62)
-    made: dict[int, TmpfsInode] = {}
-    entries: dict[int, list] = {}
-    blob = t.blob("data")
-    try:
-        for e in t.list("inodes"):
-            ino, mode = e.int("ino", 1, 1 << 62), e.int("mode", 0, 1 << 16)
-            if ino in made or mode & C.S_IFMT not in _TMPFS_KINDS or ino == root and mode & C.S_IFMT != C.S_IFDIR:
-                raise image.ImageError(f"manifest: {e.where}: a bad inode")
-            if ino == root:
-                i = fs.root
-                i.mode = mode
-                i.uid, i.gid = e.int("uid", 0, 1 << 32), e.int("gid", 0, 1 << 32)
-            else:
-                i = TmpfsInode(fs, mode, e.int("uid", 0, 1 << 32), e.int("gid", 0, 1 << 32),
-                               e.int("rdev", 0, 1 << 32))
-            i.ino = ino
-            made[ino] = i
-            if i.is_dir:
-                entries[ino] = [(bytes.fromhex(n), c) for n, c in _pairs(e, "entries")]
-            elif i.is_symlink:
-                i.target = e.hex("target", 4096)
-            elif i.is_reg:
-                size = e.int("size", 0, 1 << 62)
-                for off, n, pos in e.list_of_ints("runs", 3, (0, 1, 0), (size, size + 1, blob.size)):
-                    if off + n > size or pos + n > blob.size:
-                        raise image.ImageError(f"manifest: {e.where}.runs: outside the file or the blob")
-                    for at in range(0, n, CHUNK):
-                        i.write(off + at, blob.read_at(pos + at, min(CHUNK, n - at)))
-                i.truncate(size)
-            for n, v in _pairs(e, "xattrs"):
-                i.xattrs = getattr(i, "xattrs", None) or {}
-                i.xattrs[bytes.fromhex(n)] = bytes.fromhex(v)
-            i.atime, i.mtime, i.ctime = e.ints("times", -(1 << 63), 1 << 63, 3)
-    finally:
-        blob.close()
-    _link_tree(fs, made, entries, t.where)
-    fs._next_ino = max(made)
-    return fs
-
-
-def _pairs(e: image.Reader, key: str) -> list[tuple[str, object]]:
-    """A list of [hex name, value] pairs (entries: value an inode number;
-    xattrs: a hex value), names at most NAME_MAX bytes, values at most 64 KiB."""
-    v = e.doc.get(key, [])
-    bad = image.ImageError(f"manifest: {e.where}.{key}: not a list of pairs")
-    if not isinstance(v, list):
-        raise bad
-    for p in v:
-        if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and 0 < len(p[0]) <= 510
-                and (type(p[1]) is int or isinstance(p[1], str) and len(p[1]) <= 1 << 17)):
-            raise bad
-        try:
-            bytes.fromhex(p[0]) + (bytes.fromhex(p[1]) if isinstance(p[1], str) else b"")
-        except ValueError:
-            raise bad from None
-    return [tuple(p) for p in v]
-
-
-def _link_tree(fs: Tmpfs, made: dict, entries: dict, where: str) -> None:
-    """Hang every inode under its names, count the links, and check that
-    the entries make one tree from the root."""
-    for dino, ents in entries.items():
-        d = made[dino]
-        for name, c in ents:
-            child = made.get(c) if type(c) is int else None
-            if child is None or b"/" in name or b"\0" in name or name in (b".", b"..") or name in d.children \
-                    or child is fs.root:
-                raise image.ImageError(f"manifest: {where}: a bad entry {name!r}")
-            d.children[name] = child
-    links: dict[int, int] = {}
-    for d in made.values():
-        if d.is_dir:
-            for c in d.children.values():
-                links[id(c)] = links.get(id(c), 0) + 1
-    seen, todo = {id(fs.root)}, [fs.root]
-    while todo:
-        d = todo.pop()
-        for c in d.children.values():
-            if c.is_dir and (links[id(c)] != 1 or id(c) in seen):
-                raise image.ImageError(f"manifest: {where}: a directory linked twice")
-            if id(c) not in seen:
-                seen.add(id(c))
-                if c.is_dir:
-                    todo.append(c)
-    if len(seen) != len(made):
-        raise image.ImageError(f"manifest: {where}: an inode no entry reaches")
-    for i in made.values():
-        i.nlink = 2 + sum(c.is_dir for c in i.children.values()) if i.is_dir else links[id(i)]
 
 
 def _clone_bare(k, init: Task, pid: int) -> Task:
@@ -274,8 +173,8 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     regs = p.sub("regs")
     for n in REG_NAMES:
         setattr(t.regs, n, regs.int(n, 0, U64))
-    _itimers(t, p)
-    _posix_timers(t, p)
+    timers.restore_itimers(t, p)
+    timers.restore_posix_timers(t, p)
     restart = p.sub("restart")
     kind = restart.str("kind")
     if kind == "sleep":
@@ -285,41 +184,6 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     elif kind != "regs":
         raise image.ImageError(f"manifest: process {proc.pid}: restart kind {kind!r}")
     t.in_syscall = -1
-
-
-def _itimers(t: Task, p: image.Reader) -> None:
-    """setitimer's timers, each with the time it had left on its clock
-    (checkpoint/dump.py's _save_itimers)."""
-    for e in p.list("itimers"):
-        tm = sys_timer.itimer(t, e.int("which", 0, len(sys_timer.ITIMER_KEYS)))
-        left, interval = e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62)
-        expired = e.bool("expired")
-        tm.arm(tm.now() + left, interval, start=not expired)
-        tm.expired = expired
-
-
-def _posix_timers(t: Task, p: image.Reader) -> None:
-    """POSIX timers (checkpoint/dump.py's _save_posix_timers), checked as
-    timer_create checks what it is given."""
-    proc = t.proc
-    top = sys_timer.INT_MAX + 1
-    for e in p.list("posix_timers"):
-        tid, clk = e.int("id", 0, top), e.int("clock", -top, top)
-        signo = e.int("signo", 0, S.NSIG + 1)
-        try:
-            cpu = sys_timer.timer_clock(t, clk)
-            notify, target = sys_timer.timer_event(t, clk, e.int("notify", 0, 8), signo, t.tid)
-        except KernelError as err:
-            raise image.ImageError(f"manifest: {e.where}: timer_create says {E.NAMES.get(err.errno)}") from None
-        if tid in proc.timers:
-            raise image.ImageError(f"manifest: {e.where}.id: a timer twice")
-        tm = proc.timers[tid] = sys_timer.PosixTimer(t, tid, clk, notify, signo, e.int("value", 0, U64),
-                                                     target, cpu)
-        if e.doc.get("left_ns") is not None:
-            tm.arm(tm.now() + e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62),
-                   start=notify != sys_timer.SIGEV_NONE)
-        tm.overrun_last = e.int("overrun_last", 0, top)
-    proc.next_timer_id = p.int("next_timer_id", 0, top)
 
 
 def _sigq(p: image.Reader, key: str) -> dict:

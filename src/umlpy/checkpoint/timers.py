@@ -1,0 +1,83 @@
+"""Timers in a checkpoint: setitimer's and timer_create's, each saved as
+the time it has left on its own clock (the host's monotonic clock and a
+process's CPU clock both begin again where the machine is restored),
+with its interval and what it was created with.
+"""
+from __future__ import annotations
+
+from umlpy.abi import errno as E
+from umlpy.abi import signals as S
+from umlpy.checkpoint import image
+from umlpy.kernel.errors import KernelError
+from umlpy.syscalls import sys_timer
+from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
+from umlpy.syscalls.sys_timer import PosixTimer
+
+U64 = 1 << 64
+
+
+def savable(p) -> bool:
+    """Every timer of the process is one this module saves: not
+    RLIMIT_CPU's, no POSIX timer at an absolute wall-clock time or with
+    its signal pending."""
+    return all(key in ITIMERS or isinstance(tm, PosixTimer) and not tm.queued and tm.follows is None
+               for key, tm in p.timers.items())
+
+
+def save_itimers(p) -> list:
+    """setitimer's timers (alarm's too) as the time each has left, on its
+    own clock: the host's monotonic clock and the process's CPU clock both
+    begin again where the machine is restored.  An expired periodic
+    ITIMER_REAL (its SIGALRM still pending) is restarted when that signal
+    is taken, as before the checkpoint."""
+    out = []
+    for which, key in enumerate(ITIMERS):
+        tm = p.timers.get(key)
+        if tm is not None and tm.deadline is not None:
+            out.append({"which": which, "left_ns": tm.deadline - tm.now(), "interval": tm.interval,
+                        "expired": tm.expired})
+    return out
+
+
+def save_posix_timers(p) -> list:
+    """POSIX timers (timer_create) as save_itimers saves interval timers:
+    the time left on their clocks, with what timer_create was given."""
+    return [{"id": tm.id, "clock": tm.clk, "notify": tm.notify, "signo": tm.signo, "value": tm.value,
+             "left_ns": None if tm.deadline is None else tm.deadline - tm.now(), "interval": tm.interval,
+             "overrun_last": tm.overrun_last}
+            for tm in p.timers.values() if isinstance(tm, PosixTimer)]
+
+
+def restore_itimers(t, p: image.Reader) -> None:
+    """setitimer's timers, each with the time it had left on its clock
+    (save_itimers)."""
+    for e in p.list("itimers"):
+        tm = sys_timer.itimer(t, e.int("which", 0, len(sys_timer.ITIMER_KEYS)))
+        left, interval = e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62)
+        expired = e.bool("expired")
+        tm.arm(tm.now() + left, interval, start=not expired)
+        tm.expired = expired
+
+
+def restore_posix_timers(t, p: image.Reader) -> None:
+    """POSIX timers (save_posix_timers), checked as
+    timer_create checks what it is given."""
+    proc = t.proc
+    top = sys_timer.INT_MAX + 1
+    for e in p.list("posix_timers"):
+        tid, clk = e.int("id", 0, top), e.int("clock", -top, top)
+        signo = e.int("signo", 0, S.NSIG + 1)
+        try:
+            cpu = sys_timer.timer_clock(t, clk)
+            notify, target = sys_timer.timer_event(t, clk, e.int("notify", 0, 8), signo, t.tid)
+        except KernelError as err:
+            raise image.ImageError(f"manifest: {e.where}: timer_create says {E.NAMES.get(err.errno)}") from None
+        if tid in proc.timers:
+            raise image.ImageError(f"manifest: {e.where}.id: a timer twice")
+        tm = proc.timers[tid] = sys_timer.PosixTimer(t, tid, clk, notify, signo, e.int("value", 0, U64),
+                                                     target, cpu)
+        if e.doc.get("left_ns") is not None:
+            tm.arm(tm.now() + e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62),
+                   start=notify != sys_timer.SIGEV_NONE)
+        tm.overrun_last = e.int("overrun_last", 0, top)
+    proc.next_timer_id = p.int("next_timer_id", 0, top)

@@ -1,0 +1,185 @@
+"""tmpfs mounts in a checkpoint: a tmpfs's limits and its whole tree,
+every inode under its number (hard links are two entries naming one),
+with its attributes, a directory's entries, a symlink's target and a
+regular file's data as runs into a blob, holes left out.  What a tmpfs
+inode holds beyond that (a socket, an open fifo, seals, preallocated
+pages) makes checkpoint/dump.py refuse the machine; a manifest whose
+entries do not make one tree is refused by the restore.
+"""
+from __future__ import annotations
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.checkpoint import image
+from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
+from umlpy.kernel.errors import KernelError
+
+# a tmpfs inode's state the image carries or the restore makes again
+# (the open and mapping counts, the dentry cache's generation), and what
+# else it may hold while empty; anything more is refused
+CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
+                     "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
+                     "target", "_freed", "xattrs", "writecount", "readcount", "dgen"))
+EMPTY_ATTRS = ("locks_state", "linkable")
+
+
+def inodes(fs):
+    """Every inode of a tmpfs tree once (hard links meet one)."""
+    seen: set[int] = set()
+    todo = [fs.root]
+    while todo:
+        i = todo.pop()
+        if id(i) in seen:
+            continue
+        seen.add(id(i))
+        yield i
+        if i.is_dir:
+            todo.extend(i.children.values())
+
+
+def unsaved(fs):
+    """The first inode of a tmpfs holding what the image does not carry
+    (a socket, an open fifo, a sealed or preallocated file, other inode
+    state), None when there is none."""
+    for i in inodes(fs):
+        extra = set(vars(i)) - CARRIED
+        if i.fmt == C.S_IFSOCK or i.pipe is not None or "seals" in extra or i._prealloc_end \
+                or any(getattr(i, a) for a in extra if a in EMPTY_ATTRS) or extra - set(EMPTY_ATTRS):
+            return i
+    return None
+
+
+def save(fs, w, blob: str) -> dict:
+    """A tmpfs's limits and tree: each inode with its number, attributes,
+    a directory's entries, a symlink's target, a regular file's data as
+    runs into the blob (holes left out)."""
+    saved, pos = [], 0
+    with w.blob(blob) as out:
+        for i in inodes(fs):
+            e = {"ino": i.ino, "mode": i.mode, "uid": i.uid, "gid": i.gid, "rdev": i.rdev,
+                 "times": [i.atime, i.mtime, i.ctime],
+                 "xattrs": [[n.hex(), v.hex()] for n, v in (getattr(i, "xattrs", None) or {}).items()]}
+            if i.is_dir:
+                e["entries"] = [[n.hex(), c.ino] for n, c in i.children.items()]
+            elif i.is_symlink:
+                e["target"] = i.target.hex()
+            elif i.is_reg:
+                e["size"], e["runs"] = i.size(), []
+                off = 0
+                while i.data is not None and off < i.size():
+                    try:
+                        start = i.data.seek(off, C.SEEK_DATA)
+                    except OSError:         # ENXIO: holes to the end
+                        break
+                    end = min(i.data.seek(start, C.SEEK_HOLE), i.size())
+                    e["runs"].append([start, end - start, pos])
+                    for piece, n in image.pieces(start, end):
+                        data = i.data.pread(n, piece)
+                        if len(data) != n:
+                            raise KernelError(E.EIO, "checkpoint: a tmpfs file changed while saved")
+                        out.write(data)
+                    pos += end - start
+                    off = end
+            saved.append(e)
+    return {"size": fs.size_limit, "nr_inodes": fs.inode_limit, "root": fs.root.ino, "inodes": saved,
+            "data": blob}
+
+
+KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO)
+
+
+def make(k, t: image.Reader) -> Tmpfs:
+    """A tmpfs and its tree, as `save` wrote it: every
+    inode under its number, linked where the entries say; a tree that is
+    not one (a directory twice, a loop, an inode no entry reaches) is
+    refused."""
+    fs = Tmpfs(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
+    root = t.int("root", 1, 1 << 62)
+    made: dict[int, TmpfsInode] = {}
+    entries: dict[int, list] = {}
+    blob = t.blob("data")
+    try:
+        for e in t.list("inodes"):
+            ino, mode = e.int("ino", 1, 1 << 62), e.int("mode", 0, 1 << 16)
+            if ino in made or mode & C.S_IFMT not in KINDS or ino == root and mode & C.S_IFMT != C.S_IFDIR:
+                raise image.ImageError(f"manifest: {e.where}: a bad inode")
+            if ino == root:
+                i = fs.root
+                i.mode = mode
+                i.uid, i.gid = e.int("uid", 0, 1 << 32), e.int("gid", 0, 1 << 32)
+            else:
+                i = TmpfsInode(fs, mode, e.int("uid", 0, 1 << 32), e.int("gid", 0, 1 << 32),
+                               e.int("rdev", 0, 1 << 32))
+            i.ino = ino
+            made[ino] = i
+            if i.is_dir:
+                entries[ino] = [(bytes.fromhex(n), c) for n, c in _pairs(e, "entries")]
+            elif i.is_symlink:
+                i.target = e.hex("target", 4096)
+            elif i.is_reg:
+                size = e.int("size", 0, 1 << 62)
+                for off, n, pos in e.list_of_ints("runs", 3, (0, 1, 0), (size, size + 1, blob.size)):
+                    if off + n > size or pos + n > blob.size:
+                        raise image.ImageError(f"manifest: {e.where}.runs: outside the file or the blob")
+                    for at in range(0, n, image.CHUNK):
+                        i.write(off + at, blob.read_at(pos + at, min(image.CHUNK, n - at)))
+                i.truncate(size)
+            for n, v in _pairs(e, "xattrs"):
+                i.xattrs = getattr(i, "xattrs", None) or {}
+                i.xattrs[bytes.fromhex(n)] = bytes.fromhex(v)
+            i.atime, i.mtime, i.ctime = e.ints("times", -(1 << 63), 1 << 63, 3)
+    finally:
+        blob.close()
+    _link_tree(fs, made, entries, t.where)
+    fs._next_ino = max(made)
+    return fs
+
+
+def _pairs(e: image.Reader, key: str) -> list[tuple[str, object]]:
+    """A list of [hex name, value] pairs (entries: value an inode number;
+    xattrs: a hex value), names at most NAME_MAX bytes, values at most 64 KiB."""
+    v = e.doc.get(key, [])
+    bad = image.ImageError(f"manifest: {e.where}.{key}: not a list of pairs")
+    if not isinstance(v, list):
+        raise bad
+    for p in v:
+        if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and 0 < len(p[0]) <= 510
+                and (type(p[1]) is int or isinstance(p[1], str) and len(p[1]) <= 1 << 17)):
+            raise bad
+        try:
+            bytes.fromhex(p[0]) + (bytes.fromhex(p[1]) if isinstance(p[1], str) else b"")
+        except ValueError:
+            raise bad from None
+    return [tuple(p) for p in v]
+
+
+def _link_tree(fs: Tmpfs, made: dict, entries: dict, where: str) -> None:
+    """Hang every inode under its names, count the links, and check that
+    the entries make one tree from the root."""
+    for dino, ents in entries.items():
+        d = made[dino]
+        for name, c in ents:
+            child = made.get(c) if type(c) is int else None
+            if child is None or b"/" in name or b"\0" in name or name in (b".", b"..") or name in d.children \
+                    or child is fs.root:
+                raise image.ImageError(f"manifest: {where}: a bad entry {name!r}")
+            d.children[name] = child
+    links: dict[int, int] = {}
+    for d in made.values():
+        if d.is_dir:
+            for c in d.children.values():
+                links[id(c)] = links.get(id(c), 0) + 1
+    seen, todo = {id(fs.root)}, [fs.root]
+    while todo:
+        d = todo.pop()
+        for c in d.children.values():
+            if c.is_dir and (links[id(c)] != 1 or id(c) in seen):
+                raise image.ImageError(f"manifest: {where}: a directory linked twice")
+            if id(c) not in seen:
+                seen.add(id(c))
+                if c.is_dir:
+                    todo.append(c)
+    if len(seen) != len(made):
+        raise image.ImageError(f"manifest: {where}: an inode no entry reaches")
+    for i in made.values():
+        i.nlink = 2 + sum(c.is_dir for c in i.children.values()) if i.is_dir else links[id(i)]
