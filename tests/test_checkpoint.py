@@ -344,6 +344,29 @@ def test_forged_unix_socket_link_refused(saved, tmp_path):
     _refused(image, "a link to no unix socket")
 
 
+def _forge_epoll(d) -> None:
+    me = len(d["files"])
+    d["files"].append({"kind": "epoll", "flags": 2, "entries": [[7, me, 1, 0, 0, 0]]})     # watching itself
+    d["processes"][0]["fds"].append({"fd": 51, "cloexec": False, "open": me})
+
+
+def _forge_timer(d) -> None:
+    d["processes"][0]["posix_timers"] = [{"id": 0, "clock": 99, "notify": 0, "signo": 10, "value": 0,
+                                          "left_ns": 1, "interval": 0, "overrun_last": 0}]
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_epoll, "a bad entry for fd 7"),
+    (_forge_timer, "timer_create says EINVAL"),
+])
+def test_forged_epoll_and_timer_refused(saved, tmp_path, forge, message):
+    """An epoll entry on no pollable file of the image (here itself), a
+    timer on a clock timer_create refuses: refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
 @pytest.mark.parametrize("script, refusal", [
     (f"exec {PROG} socket 20", "checkpoint: process 1 (t_ckpt): fd 3 (UnixSocket) not supported"),
     (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
