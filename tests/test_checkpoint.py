@@ -157,7 +157,7 @@ def test_interval_timer_keeps_its_remaining_time(tmp_path):
 def test_eventfd_and_timerfd_carried(tmp_path):
     """Eventfds keep their counts and semaphore mode; a timerfd its time
     left and its interval, and a reader blocked on it reads once it fires
-    after the restore."""
+    after the restore; a signalfd reads the signal pending since before."""
     proc = saved_midway(tmp_path, ["fds", "2000"], "ready\n", "timerfd")
     kinds = {e["kind"]: e for e in json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]}
     tf = kinds["timerfd"]
@@ -168,7 +168,8 @@ def test_eventfd_and_timerfd_carried(tmp_path):
     assert r.returncode == 0, r.stderr
     assert time.monotonic() - started >= tf["left_ns"] / 1e9      # never early
     assert r.stdout == ("timerfd 1\neventfd 7\nsemaphore 3 then EAGAIN\n"
-                        "timerfd again 1, interval 200 ms\n"), r.stdout
+                        "timerfd again 1, interval 200 ms\n"
+                        "signalfd 128: signal 10 from self\nsignalfd then EAGAIN\n"), r.stdout
 
 
 def test_posix_timers_keep_their_ids_and_remaining_time(tmp_path):

@@ -17,8 +17,9 @@
  *     pending while blocked across a sleep of MS ms, then delivered.
  *   t_ckpt itimer MS: ITIMER_REAL of MS ms, then every 200 ms; prints
  *     "alarm I" at each of three SIGALRMs, then what getitimer says.
- *   t_ckpt fds MS: an eventfd holding 7, a semaphore one holding 3, and a
- *     timerfd of MS ms then every 200 ms, read once it fires.
+ *   t_ckpt fds MS: an eventfd holding 7, a semaphore one holding 3, a
+ *     timerfd of MS ms then every 200 ms, read once it fires, and a
+ *     signalfd for SIGUSR1, pending since before the checkpoint.
  *   t_ckpt ptimer MS: a POSIX timer signalling SIGUSR1 (value 42) after
  *     MS ms then every 200 ms, taken three times with sigwaitinfo, beside
  *     a SIGEV_NONE one of 60 s; then the ids and what is left of the second.
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/time.h>
@@ -296,6 +298,12 @@ static int fds(long ms)
         return 1;
     v = 3;
     write(es, &v, 8);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sf = signalfd(-1, &set, SFD_NONBLOCK);
+    kill(getpid(), SIGUSR1);
     dprintf(1, "ready\n");
     read(tf, &ticks, 8);
     dprintf(1, "timerfd %d\n", ticks >= 1);
@@ -308,6 +316,10 @@ static int fds(long ms)
     read(tf, &ticks, 8);
     timerfd_gettime(tf, &its);
     dprintf(1, "timerfd again %d, interval %ld ms\n", ticks >= 1, its.it_interval.tv_nsec / 1000000);
+    struct signalfd_siginfo si;
+    ssize_t r = read(sf, &si, sizeof si);
+    dprintf(1, "signalfd %zd: signal %u from %s\n", r, si.ssi_signo, si.ssi_pid == (unsigned)getpid() ? "self" : "?");
+    dprintf(1, "signalfd then %s\n", read(sf, &si, sizeof si) < 0 && errno == EAGAIN ? "EAGAIN" : "?");
     return 0;
 }
 

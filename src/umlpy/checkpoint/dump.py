@@ -29,6 +29,7 @@ from umlpy.kernel.task import SchedState, State
 from umlpy.net.unix import UnixSocket
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
+from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
@@ -118,7 +119,8 @@ def check_supported(k) -> None:
                 continue
             if isinstance(f, PipeFile) and f.dentry is None:
                 continue
-            if isinstance(f, EventFdFile) and f.owner is None and not f.has_fasync or unixsock.savable(f):
+            if isinstance(f, (EventFdFile, SignalFdFile)) and f.owner is None and not f.has_fasync \
+                    or unixsock.savable(f):
                 continue
             if isinstance(f, EpollFile) and f.owner is None and not f.has_fasync \
                     and not any(isinstance(e.file, EpollFile) for e in f.entries.values()):
@@ -343,6 +345,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e["pipe"] = pipes.setdefault(id(f.pipe), (len(pipes), f.pipe))[0]
     elif isinstance(f, EventFdFile):
         e.update(kind="eventfd", count=f.count, semaphore=f.semaphore)
+    elif isinstance(f, SignalFdFile):
+        e.update(kind="signalfd", mask=f.mask, pid=f.proc.pid)     # the process whose signals it polls
     elif isinstance(f, EpollFile):
         e.update(kind="epoll", entries=[])      # filled by _save_links, once every file has its index
     elif isinstance(f, UnixSocket):

@@ -37,6 +37,7 @@ from umlpy.syscalls import sys_file, sys_time
 from umlpy.syscalls.sys_epoll import Entry, EpollFile
 from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
+from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import namei
 from umlpy.vfs.fdtable import FdTable
@@ -383,6 +384,11 @@ def _open(k, t: Task, o: image.Reader, pipes: dict):
         return unixsock.make(t, o, flags)
     if kind == "epoll":
         return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_links)
+    if kind == "signalfd":
+        proc = k.procs.by_pid.get(o.int("pid", 1, MAX_PID))
+        if proc is None:
+            raise image.ImageError(f"manifest: {o.where}.pid: no such process")
+        return SignalFdFile(proc, o.int("mask", 0, U64) & ~S.UNBLOCKABLE, flags & (C.O_ACCMODE | C.O_NONBLOCK))
     if kind == "eventfd":
         return EventFdFile(o.int("count", 0, EVENTFD_MAX + 1), flags & (C.O_ACCMODE | C.O_NONBLOCK),
                            o.bool("semaphore"))
