@@ -115,6 +115,15 @@ int main(int argc, char **argv)
     procs_of("group procs with self", "t_cgroup/cgroup.procs", getpid());
     res("move pid 0 back to the root", put("cgroup.procs", "0"));
     res("move a pid that is not there", put("cgroup.procs", "999999"));
+    /* a group named in bytes that are no UTF-8 (a name is any bytes but '/') */
+    char odd[320], buf[1024];
+    snprintf(odd, sizeof odd, "%s/\xed\xb3x", top);
+    res("mkdir a group whose name is no UTF-8", mkdir(odd, 0755));
+    res("move self into it", put("\xed\xb3x/cgroup.procs", nr));
+    ssize_t got = read_small("/proc/self/cgroup", buf, sizeof buf);
+    printf("self in it: %d\n", got > 0 && strstr(buf, "0::/\xed\xb3x\n") != NULL);
+    res("move self back", put("cgroup.procs", "0"));
+    res("rmdir it", rmdir(odd));
     res("move garbage", put("cgroup.procs", "x"));
     own_cgroup("self", getpid());
     close(p[1]);

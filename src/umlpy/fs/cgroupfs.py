@@ -43,7 +43,7 @@ class CgroupDir(Dir):
         table = {name.encode(): (lambda name=name, f=f: GenFile(fs, ("cgroup", id(cg), name), *f))
                  for name, f in files.items()}
         for name, child in cg.children.items():
-            table[name.encode()] = lambda child=child: CgroupDir(fs, child)
+            table[name.encode(errors="surrogateescape")] = lambda child=child: CgroupDir(fs, child)
         return table
 
     def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0):

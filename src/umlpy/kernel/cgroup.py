@@ -39,7 +39,7 @@ class Cgroup:
 
     def mkdir(self, name: str) -> Cgroup:
         """cgroup_mkdir: a new empty child (the VFS has refused taken names)."""
-        if "\n" in name or len(name.encode()) > MAX_NAME:
+        if "\n" in name or len(name.encode(errors="surrogateescape")) > MAX_NAME:
             raise KernelError(E.EINVAL)
         child = self.children[name] = Cgroup(name, self)
         return child

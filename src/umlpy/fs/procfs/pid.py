@@ -411,7 +411,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("mounts", _file(lambda tg, r: mounts.mounts_text(tg))),
     ("mountinfo", _file(_mountinfo)),
     ("wchan", _file(_const("0"))),
-    ("cgroup", _file(lambda tg, reader: f"0::{tg.proc().cgroup.path()}\n".encode())),
+    ("cgroup", _file(lambda tg, reader: f"0::{tg.proc().cgroup.path()}\n".encode(errors="surrogateescape"))),
     ("oom_adj", _file(_oom_adj, 0o644, _set_oom_adj)),
     ("oom_score", _file(_oom_score)),
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
