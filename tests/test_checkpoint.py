@@ -22,10 +22,25 @@ DISK = ROOT / "rootfs" / "busybox.img"
 PROG = "/t/bin/t_ckpt"
 
 
+_GUESTS: list[Guest] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_guest_left():
+    """A test that fails midway leaves no umlpy running behind it."""
+    yield
+    while _GUESTS:
+        p = _GUESTS.pop().p
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Guest:
     """A umlpy running `INIT ARGS` (t_ckpt by default) as init, its output collected."""
 
     def __init__(self, tmp: Path, root: list[str], *args: str, init: str = PROG) -> None:
+        _GUESTS.append(self)
         self.uml = tmp / "uml"
         self.out = tmp / "out1.txt"
         self.err = tmp / "err1.txt"
