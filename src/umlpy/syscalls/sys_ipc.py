@@ -65,7 +65,9 @@ def sys_shmget(t, key, size, flags, *_):
     def make(kw) -> I.ShmSegment:
         seg = I.ShmSegment(**kw, size=size, cpid=t.proc.pid, ns=ns)
         seg.mem = MemFile("SYSV%08x" % (key & 0xFFFFFFFF))
-        seg.mem.truncate(pages * C.PAGE_SIZE)
+        # whole pages, but never past the largest file size (a segment of
+        # nearly 2^63 bytes passes newseg's checks, as on Linux)
+        seg.mem.truncate(min(pages * C.PAGE_SIZE, I.MAX_LFS_FILESIZE))
         ns.shm_tot += pages
         return seg
 
