@@ -72,7 +72,7 @@ static int count(const char *path, int n)
     return 0;
 }
 
-static int piped(int n)
+static int piped(long n)
 {
     int p[2];
     char buf[64] = "";
@@ -94,7 +94,7 @@ static int piped(int n)
     return 0;
 }
 
-static int socket_held(int n)
+static int socket_held(long n)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -111,7 +111,7 @@ static int socket_held(int n)
 /* socketpairs with data queued both ways, the child reading them after
    counting to n: bytes on a stream pair, datagrams on a dgram pair with
    the sender's credentials (SO_PASSCRED), a record on a seqpacket pair */
-static int pairs(int n)
+static int pairs(long n)
 {
     int st[2], dg[2], sp[2], one = 1;
     char buf[64];
@@ -162,7 +162,7 @@ static int sleep_once(long ms)
     return 0;
 }
 
-static int spin(int n)
+static int spin(long n)
 {
     double sum = 0;
     for (unsigned long i = 1; i <= (unsigned long)n << 22; i++) {
@@ -325,28 +325,18 @@ static int fds(long ms)
 
 int main(int argc, char **argv)
 {
+    /* every mode but count takes one number: N, or MS */
+    static const struct {
+        const char *name;
+        int (*run)(long);
+    } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
+                 {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
+                 {"itimer", itimer}, {"socket", socket_held}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
-    if (argc == 3 && !strcmp(argv[1], "pipe"))
-        return piped(atoi(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "sleep"))
-        return sleep_once(atol(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "pending"))
-        return pending(atol(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "spin"))
-        return spin(atoi(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "pairs"))
-        return pairs(atoi(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "epoll"))
-        return epolled(atol(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "ptimer"))
-        return ptimer(atol(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "fds"))
-        return fds(atol(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "itimer"))
-        return itimer(atol(argv[2]));
-    if (argc == 3 && !strcmp(argv[1], "socket"))
-        return socket_held(atoi(argv[2]));
+    for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
+        if (!strcmp(argv[1], modes[i].name))
+            return modes[i].run(atol(argv[2]));
     fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N\n");
     return 2;
 }

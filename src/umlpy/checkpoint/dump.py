@@ -119,19 +119,25 @@ def check_supported(k) -> None:
                 continue
             if isinstance(f, PipeFile) and f.dentry is None:
                 continue
-            if isinstance(f, (EventFdFile, SignalFdFile)) and f.owner is None and not f.has_fasync \
-                    or unixsock.savable(f):
+            if _anon_savable(f):
                 continue
-            if isinstance(f, EpollFile) and f.owner is None and not f.has_fasync \
-                    and not any(isinstance(e.file, EpollFile) for e in f.entries.values()):
-                continue        # not nested: an epoll watching an epoll
-            if isinstance(f, TimerFdFile) and f.owner is None and not f.has_fasync \
-                    and f.cancel_steps is None and f.timer.follows is None:
-                continue        # not one armed at an absolute time on a wall clock
             if type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
                     and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+
+
+def _anon_savable(f) -> bool:
+    """An anonymous file this version saves (unnamed unix sockets among
+    them, checkpoint/unixsock.py), with no F_SETOWN owner nor O_ASYNC:
+    the image carries neither."""
+    if f.owner is not None or f.async_fd is not None:
+        return False
+    if isinstance(f, EpollFile):        # not nested: an epoll watching an epoll
+        return not any(isinstance(e.file, EpollFile) for e in f.entries.values())
+    if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
+        return f.cancel_steps is None and f.timer.follows is None
+    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f)
 
 
 def _restorable(k, m) -> bool:
@@ -352,10 +358,7 @@ def _save_open(k, f, pipes: dict) -> dict:
     elif isinstance(f, UnixSocket):
         e.update(unixsock.save(f))
     elif isinstance(f, TimerFdFile):
-        # the time left, as an interval timer's (_save_itimers)
-        tm = f.timer
-        e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, interval=tm.interval, expired=tm.expired,
-                 left_ns=None if tm.deadline is None else tm.deadline - tm.now())
+        e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, **timers.state(f.timer))
     else:
         e.update(kind="file", path=_path(k, f.dentry), pos=f.pos)
     return e

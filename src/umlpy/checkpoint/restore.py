@@ -398,10 +398,6 @@ def _open(k, t: Task, o: image.Reader, pipes: dict):
             raise image.ImageError(f"manifest: {o.where}.clock: not a timerfd clock")
         f = TimerFdFile(k.sched, clk, flags & (C.O_ACCMODE | C.O_NONBLOCK))
         f.ticks = o.int("ticks", 0, 1 << 63)
-        if o.doc.get("left_ns") is not None:
-            expired = o.bool("expired")
-            f.timer.arm(clock.monotonic_ns() + o.int("left_ns", -(1 << 62), 1 << 62), o.int("interval", 0, 1 << 62),
-                        start=not expired)
-            f.timer.expired = expired
+        timers.rearm(f.timer, o)
         return f
     raise image.ImageError(f"manifest: {o.where}: file kind {kind!r}")

@@ -24,6 +24,26 @@ def savable(p) -> bool:
                for key, tm in p.timers.items())
 
 
+def state(tm) -> dict:
+    """What an IntervalTimer (an itimer's, a POSIX timer's, a timerfd's)
+    is saved as: the time left on its own clock (negative when due, None
+    when disarmed), its interval, and whether a periodic one fired and
+    waits for its expiry to be taken before it restarts."""
+    return {"left_ns": None if tm.deadline is None else tm.deadline - tm.now(), "interval": tm.interval,
+            "expired": tm.expired}
+
+
+def rearm(tm, e: image.Reader, start: bool = True) -> None:
+    """A timer set again from its `state`; start=False keeps only the
+    deadline (SIGEV_NONE), and an expired one waits to be restarted."""
+    if e.doc.get("left_ns") is None:
+        return
+    expired = e.bool("expired")
+    tm.arm(tm.now() + e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62),
+           start=start and not expired)
+    tm.expired = expired
+
+
 def save_itimers(p) -> list:
     """setitimer's timers (alarm's too) as the time each has left, on its
     own clock: the host's monotonic clock and the process's CPU clock both
@@ -34,8 +54,7 @@ def save_itimers(p) -> list:
     for which, key in enumerate(ITIMERS):
         tm = p.timers.get(key)
         if tm is not None and tm.deadline is not None:
-            out.append({"which": which, "left_ns": tm.deadline - tm.now(), "interval": tm.interval,
-                        "expired": tm.expired})
+            out.append({"which": which, **state(tm)})
     return out
 
 
@@ -43,8 +62,7 @@ def save_posix_timers(p) -> list:
     """POSIX timers (timer_create) as save_itimers saves interval timers:
     the time left on their clocks, with what timer_create was given."""
     return [{"id": tm.id, "clock": tm.clk, "notify": tm.notify, "signo": tm.signo, "value": tm.value,
-             "left_ns": None if tm.deadline is None else tm.deadline - tm.now(), "interval": tm.interval,
-             "overrun_last": tm.overrun_last}
+             "overrun_last": tm.overrun_last, **state(tm)}
             for tm in p.timers.values() if isinstance(tm, PosixTimer)]
 
 
@@ -53,10 +71,9 @@ def restore_itimers(t, p: image.Reader) -> None:
     (save_itimers)."""
     for e in p.list("itimers"):
         tm = sys_timer.itimer(t, e.int("which", 0, len(sys_timer.ITIMER_KEYS)))
-        left, interval = e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62)
-        expired = e.bool("expired")
-        tm.arm(tm.now() + left, interval, start=not expired)
-        tm.expired = expired
+        if e.doc.get("left_ns") is None:
+            raise image.ImageError(f"manifest: {e.where}.left_ns: an interval timer saved unset")
+        rearm(tm, e)
 
 
 def restore_posix_timers(t, p: image.Reader) -> None:
@@ -76,8 +93,6 @@ def restore_posix_timers(t, p: image.Reader) -> None:
             raise image.ImageError(f"manifest: {e.where}.id: a timer twice")
         tm = proc.timers[tid] = sys_timer.PosixTimer(t, tid, clk, notify, signo, e.int("value", 0, U64),
                                                      target, cpu)
-        if e.doc.get("left_ns") is not None:
-            tm.arm(tm.now() + e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62),
-                   start=notify != sys_timer.SIGEV_NONE)
+        rearm(tm, e, start=notify != sys_timer.SIGEV_NONE)
         tm.overrun_last = e.int("overrun_last", 0, top)
     proc.next_timer_id = p.int("next_timer_id", 0, top)

@@ -22,9 +22,11 @@ MAX_QUEUED = 1 << 26        # bytes of one queue a restore takes
 
 
 def savable(f) -> bool:
+    """An unnamed unix socket this module saves (its owner and O_ASYNC
+    are checkpoint/dump.py's to look at, as for every anonymous file)."""
     return isinstance(f, U.UnixSocket) and f.stype in TYPES and f.name is None and not f.listening \
-        and not f.pending and f.bound_inode is None and f.sk_filter is None and f.owner is None \
-        and f.async_fd is None and (f.gone_peer_name is None or f.gone_peer_name[0] is None) \
+        and not f.pending and f.bound_inode is None and f.sk_filter is None \
+        and (f.gone_peer_name is None or f.gone_peer_name[0] is None) \
         and not any(m.files for _off, m in f.stream_meta) and not any(m.files or m.sender for m in f.msgs) \
         and (f.peer is None or isinstance(f.peer, U.UnixSocket))
 
