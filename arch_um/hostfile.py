@@ -8,6 +8,8 @@ import errno
 import mmap
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from arch_um._hostcall import ffi, lib
 
@@ -73,6 +75,19 @@ class MemFile:
 
     def pwrite(self, data: bytes, off: int) -> int:
         return os.pwrite(self.fd, data, off)
+
+    @contextmanager
+    def window(self, off: int, n: int) -> Iterator[memoryview]:
+        """[off, off + n) of the file (off page-aligned, inside its size) as
+        writable memory, so that a filler reads straight into the pages
+        (one copy, no bytes object between)."""
+        m = mmap.mmap(self.fd, n, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=off)
+        view = memoryview(m)
+        try:
+            yield view
+        finally:
+            view.release()
+            m.close()
 
     def truncate(self, size: int) -> None:
         if size < self._map_len:
@@ -159,6 +174,17 @@ class HostFile:
 
     def pread(self, n: int, off: int) -> bytes:
         return os.pread(self.fd, n, off)
+
+    def readinto(self, buf: memoryview, off: int) -> int:
+        """Fill buf from off with as much as the file holds (a short count at
+        its end); what is past the end is left to the caller."""
+        got = 0
+        while got < len(buf):
+            r = os.preadv(self.fd, [buf[got:]], off + got)
+            if r <= 0:
+                break
+            got += r
+        return got
 
     def pwrite(self, data: bytes, off: int) -> int:
         return os.pwrite(self.fd, data, off)

@@ -43,6 +43,11 @@ class BlockDevice:
     def read(self, off: int, n: int) -> bytes:
         raise NotImplementedError
 
+    def read_into(self, off: int, buf: memoryview) -> None:
+        """read(), straight into buf: the page cache's fill (no bytes object
+        between the host file and the pages, where the driver can)."""
+        buf[:] = self.read(off, len(buf))
+
     def write(self, off: int, data: bytes) -> None:
         raise NotImplementedError
 
@@ -120,6 +125,12 @@ class ImageDevice(BlockDevice):
         self.check(off, n, False)
         data = self.host.pread(n, off)
         return data if len(data) == n else data + bytes(n - len(data))
+
+    def read_into(self, off: int, buf: memoryview) -> None:
+        self.check(off, len(buf), False)
+        got = self.host.readinto(buf, off)
+        if got < len(buf):
+            buf[got:] = bytes(len(buf) - got)
 
     def write(self, off: int, data: bytes) -> None:
         self.check(off, len(data), True)

@@ -12,6 +12,7 @@ arch_um.hostfile.HostFile.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from arch_um.hostfile import HostFile, NotADisk, absolute_path, file_stat
@@ -24,6 +25,9 @@ from umlpy.kernel.errors import KernelError
 UBD_MAJOR = 98
 MINORS_PER_DISK = 16
 MAX_UNITS = 16
+
+_NOT_ALL_CLEAR = re.compile(rb"[^\x00]")     # a bitmap byte with a sector in the COW file
+_NOT_ALL_SET = re.compile(rb"[^\xff]")       # one with a sector still in the backing file
 
 
 class UbdError(KernelError):
@@ -88,15 +92,32 @@ class CowDevice(BlockDevice):
     def _bit(self, s: int) -> bool:
         return bool(self.bitmap[s >> 3] & (1 << (s & 7)))
 
-    def _runs(self, first: int, last: int):
+    def _run_end(self, s: int, last: int) -> int:
+        """Where the run of sectors sharing s's bit ends (at most last): bit
+        by bit to a byte boundary, then whole bytes by a search in C, the
+        bitmap being mostly long runs of 0x00 (backing) or 0xff (COW)."""
+        c = self._bit(s)
+        e = s + 1
+        while e < last and e & 7:
+            if self._bit(e) != c:
+                return e
+            e += 1
+        if e >= last:
+            return last
+        m = (_NOT_ALL_SET if c else _NOT_ALL_CLEAR).search(self.bitmap, e >> 3, (last + 7) >> 3)
+        if m is None:
+            return last
+        e = m.start() << 3
+        while e < last and self._bit(e) == c:
+            e += 1
+        return min(e, last)
+
+    def _runs(self, first: int, last: int) -> Iterator[tuple[int, int, bool]]:
         """(start, count, in_cow) runs of sectors first..last-1."""
         s = first
         while s < last:
-            c = self._bit(s)
-            e = s + 1
-            while e < last and self._bit(e) == c:
-                e += 1
-            yield s, e - s, c
+            e = self._run_end(s, last)
+            yield s, e - s, self._bit(s)
             s = e
 
     def _read_sectors(self, first: int, count: int) -> bytes:
@@ -108,6 +129,21 @@ class CowDevice(BlockDevice):
                 data = self.backing.pread(n * SECTOR, s * SECTOR)
             out.append(data.ljust(n * SECTOR, b"\0"))
         return b"".join(out)
+
+    def read_into(self, off: int, buf: memoryview) -> None:
+        n = len(buf)
+        if off % SECTOR or n % SECTOR:
+            return super().read_into(off, buf)
+        self.check(off, n, False)
+        first = off // SECTOR
+        for s, k, in_cow in self._runs(first, first + n // SECTOR):
+            part = buf[(s - first) * SECTOR:(s - first + k) * SECTOR]
+            if in_cow:
+                got = self.cowf.readinto(part, self.data_off + s * SECTOR)
+            else:
+                got = self.backing.readinto(part, s * SECTOR)
+            if got < len(part):
+                part[got:] = bytes(len(part) - got)
 
     def read(self, off: int, n: int) -> bytes:
         self.check(off, n, False)
@@ -128,10 +164,24 @@ class CowDevice(BlockDevice):
             buf[head:head + len(data)] = data
             data = bytes(buf)
         self.cowf.pwrite(data, self.data_off + first * SECTOR)
-        for s in range(first, last):
-            self.bitmap[s >> 3] |= 1 << (s & 7)
+        self._set_bits(first, last)
         lo, hi = first >> 3, ((last - 1) >> 3) + 1
         self.cowf.pwrite(bytes(self.bitmap[lo:hi]), self.h.bitmap_offset + lo)
+
+    def _set_bits(self, first: int, last: int) -> None:
+        """Mark sectors first..last-1 as in the COW file: whole bytes at once."""
+        bm = self.bitmap
+        s = first
+        while s < last and s & 7:
+            bm[s >> 3] |= 1 << (s & 7)
+            s += 1
+        whole = (last - s) >> 3
+        if whole:
+            bm[s >> 3:(s >> 3) + whole] = b"\xff" * whole
+            s += whole << 3
+        while s < last:
+            bm[s >> 3] |= 1 << (s & 7)
+            s += 1
 
     def flush(self) -> None:
         if not self.read_only:

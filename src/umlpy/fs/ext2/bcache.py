@@ -142,6 +142,19 @@ class BufferCache:
             out[i:i + self.bs] = self._bufs[b]
         return bytes(out)
 
+    def read_run_into(self, start: int, buf: memoryview) -> None:
+        """read_run straight into buf (whole blocks), cached copies laid over."""
+        self.dev.read_into(start * self.bs, buf)
+        if not self._bufs:
+            return
+        end = start + len(buf) // self.bs
+        bs = self.bs
+        hits = [b for b in self._bufs if start <= b < end] if len(self._bufs) < end - start \
+            else [b for b in range(start, end) if b in self._bufs]
+        for b in hits:
+            i = (b - start) * bs
+            buf[i:i + bs] = self._bufs[b]
+
     def write_run(self, start: int, data: bytes | memoryview) -> None:
         self.dev.write(start * self.bs, data)
         if not self._bufs:

@@ -468,6 +468,25 @@ class Ext2Inode(Inode):
         s = off - lo * bs
         return data if s == 0 and len(data) == n else data[s:s + n]
 
+    def _read_disk_into(self, off: int, buf: memoryview) -> None:
+        """The file's bytes from off (block-aligned) into buf, a fresh page
+        cache's pages: holes and unwritten blocks are left as they are
+        (zero), the rest read straight in, a block past the end of buf
+        (the file's last) through a copy."""
+        bs, n = self.fs.block_size, len(buf)
+        lo = off // bs
+        bc = self.fs.bcache
+        for i, k, p in extents(self.fs.bmap.map(self, lo, (off + n + bs - 1) // bs)):
+            if not p:
+                continue
+            a = i * bs
+            whole = min(k, (n - a) // bs)
+            if whole:
+                bc.read_run_into(p, buf[a:a + whole * bs])
+            if whole < k:
+                a += whole * bs
+                buf[a:n] = bc.read_run(p + whole, 1)[:n - a]
+
     def write(self, off: int, data: bytes) -> int:
         self.fs.check_rw()
         self._check_data()
@@ -587,9 +606,8 @@ class Ext2Inode(Inode):
             mem.truncate(self._size)
             step = 8 << 20
             for off in range(0, self._size, step):
-                chunk = self._read_disk(off, min(step, self._size - off))
-                if chunk.count(0) != len(chunk):
-                    mem.pwrite(chunk, off)
+                with mem.window(off, min(step, self._size - off)) as buf:
+                    self._read_disk_into(off, buf)
             self._mem = mem
         return self._mem
 

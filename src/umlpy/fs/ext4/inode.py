@@ -149,6 +149,13 @@ class Ext4Inode(Ext2Inode):
             return inline.read(self, off, n)
         return super()._read_disk(off, n)
 
+    def _read_disk_into(self, off: int, buf: memoryview) -> None:
+        if self.is_inline:
+            data = inline.read(self, off, len(buf))
+            buf[:len(data)] = data
+        else:
+            super()._read_disk_into(off, buf)
+
     def readlink(self) -> bytes:
         if self.is_symlink and self.is_inline:
             if self._size >= self.fs.block_size:
