@@ -100,6 +100,21 @@ def checkpointed(tmp: Path, root: list[str], args: list[str], word: str, procs: 
     return image, first
 
 
+def shell_restored(tmp: Path, root: list[str], script: str, word: str, last: int) -> str:
+    """Run SCRIPT with /bin/sh as init until it printed `WORD 3`,
+    checkpoint it, restore it: the count goes on from where it was to
+    LAST; returns what the restored guest printed after that."""
+    g = Guest(tmp, root, "-c", script, init="/bin/sh")
+    g.wait_for(f"{word} 3\n")
+    r = g.checkpoint(tmp / "img")
+    assert r.returncode == 0, r.stderr
+    first = numbers(g.finish(), word)
+    r = restore(tmp / "img")
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, word) == list(range(first[-1] + 1, last + 1)), r.stdout + r.stderr
+    return r.stdout.split(f"{word} {last}\n", 1)[1]
+
+
 def test_counting_loop_and_file_continue(tmp_path, disk):
     image, first = checkpointed(tmp_path, [f"ubd0={disk}", "rw"], ["count", "/ckpt.log", "40"], "count", 1)
     moved = tmp_path / "moved.img"          # the disk elsewhere: ubd0= overrides the saved one
@@ -110,6 +125,17 @@ def test_counting_loop_and_file_continue(tmp_path, disk):
     assert "file ok 40" in r.stdout        # the file's offset went on: every count once, in order
     size = sum(len(b"count %d\n" % i) for i in range(1, 41))
     assert f"offset {size}" in r.stdout
+
+
+@pytest.mark.parametrize("where", ["/mapped", "/tmp/mapped"])
+def test_shared_file_mappings_carried(tmp_path, disk, where):
+    """A file on the disk (or on a tmpfs) mapped MAP_SHARED, writable and
+    read-only: after the restore both map the file again, what was written
+    before and after reaches the file, and the read-only one still cannot
+    be made writable."""
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
+                          f"mount -t tmpfs none /tmp && exec {PROG} mapped {where} 40", "count", 40)
+    assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
 def test_pipe_and_waiting_parent(tmp_path):
@@ -148,7 +174,7 @@ def saved_midway(tmp: Path, args: list[str], ready: str, later: str) -> dict:
 def test_sleep_keeps_its_remaining_time(tmp_path):
     """A task in nanosleep is saved with the time it has left (not its
     whole request), and wakes once after the restore."""
-    restart = saved_midway(tmp_path, ["sleep", "2000"], "sleeping\n", "woke")["restart"]
+    restart = saved_midway(tmp_path, ["sleep", "2000"], "sleeping\n", "woke")["tasks"][0]["restart"]
     assert restart["kind"] == "sleep" and 0 < restart["left_ns"] < 2_000_000_000
     r = restore(tmp_path / "img")
     assert r.returncode == 0, r.stderr
@@ -177,7 +203,7 @@ def test_eventfd_and_timerfd_carried(tmp_path):
     kinds = {e["kind"]: e for e in json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]}
     tf = kinds["timerfd"]
     assert tf["interval"] == 200_000_000 and 0 < tf["left_ns"] < 1_800_000_000 and tf["ticks"] == 0
-    assert proc["restart"]["kind"] == "regs"
+    assert proc["tasks"][0]["restart"]["kind"] == "regs"
     started = time.monotonic()
     r = restore(tmp_path / "img")
     assert r.returncode == 0, r.stderr
@@ -308,13 +334,20 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 2")
+    _refused(image, "checkpoint format version 99, this kernel reads version 3")
+
+
+def test_forged_thread_refused(saved, tmp_path):
+    """A thread whose tid another task has (here the main thread's own)."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, lambda d: d["processes"][0]["tasks"].append(dict(d["processes"][0]["tasks"][0])))
+    _refused(image, "processes[0].tasks[1].tid: 1 is taken")
 
 
 def test_forged_value_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
-    _rewrite(image, lambda d: d["processes"][0]["regs"].update(rip=-1))
-    _refused(image, "processes[0].regs.rip: not an integer")
+    _rewrite(image, lambda d: d["processes"][0]["tasks"][0]["regs"].update(rip=-1))
+    _refused(image, "processes[0].tasks[0].regs.rip: not an integer")
 
 
 def _inode(ino: int, mode: int, **more) -> dict:
@@ -409,15 +442,8 @@ def test_busybox_shell_loop_with_ctty(tmp_path):
     exec'ing `sleep` each tick: after the restore it counts on, and the
     console is still its controlling tty (/dev/tty opens)."""
     loop = 'i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo tick $i; sleep 0.1; done; echo ctty > /dev/tty && echo ok'
-    g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", f"setsid -c sh -c '{loop}'; echo done", init="/bin/sh")
-    g.wait_for("tick 3\n")
-    r = g.checkpoint(tmp_path / "img")
-    assert r.returncode == 0, r.stderr
-    first = numbers(g.finish(), "tick")
-    r = restore(tmp_path / "img")
-    assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "tick") == list(range(first[-1] + 1, 41))
-    assert r.stdout.endswith("ctty\nok\ndone\n"), r.stdout
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], f"setsid -c sh -c '{loop}'; echo done", "tick", 40)
+    assert rest == "ctty\nok\ndone\n"
 
 
 def test_proc_and_sysfs_mounted_again(tmp_path):
@@ -480,3 +506,70 @@ def test_stopped_machine_says_go_first(tmp_path):
     assert r.returncode != 0 and "the machine is stopped (mconsole stop): go first" in r.stderr
     assert request(sock, "go", 30) == (0, "")
     assert g.finish().endswith("sum ok\n")
+
+
+def test_threads_carried(tmp_path):
+    """A process of four threads: the main one counting, one holding a
+    robust mutex and waiting on a condition variable, one waiting with a
+    signal pending for it alone, one computing in guest code.  After the
+    restore each goes on with its own thread-local value, registers,
+    mask and pending signal; the robust mutex's owner exits holding it."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["threads", "30"], "count", 1)
+    proc = json.loads((image / "manifest.json").read_text())["processes"][0]
+    assert len(proc["tasks"]) == 4
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n")[1] == (
+        "holder tls 101 tid same\nmasked tls 202 pending 1 handled here 1\nspinner tls 303 x 2.0\n"
+        "main tls 7, robust mutex EOWNERDEAD\n"), r.stdout
+
+
+THREADED_PY = r"""
+import sys, threading, time
+N, STEPS = 4, 6000000
+out = [0] * N
+gate = threading.Barrier(N + 1)
+done = threading.Condition()
+def work(i):
+    gate.wait()
+    s = 0
+    for k in range(STEPS):
+        s = (s * 31 + k + i) % 1000003
+        if k % 20000 == 0:
+            time.sleep(0.005)
+    with done:
+        out[i] = s
+        done.notify_all()
+threads = [threading.Thread(target=work, args=(i,)) for i in range(N)]
+for t in threads:
+    t.start()
+gate.wait()
+print("started", flush=True)
+for t in threads:
+    t.join()
+print(" ".join(map(str, out)), threading.active_count(), flush=True)
+"""
+
+
+def test_debian_python_threads_carried(tmp_path, debian):
+    """Debian's python3 running four threads (a barrier, sleeps, the GIL's
+    condition variables, a Condition) checkpointed mid-run and restored
+    from the image: it finishes with the output of a run never stopped
+    (the host's python3 runs the same program)."""
+    want = subprocess.run(["python3", "-c", THREADED_PY], capture_output=True, text=True, timeout=120).stdout
+    g = Guest(tmp_path, [f"ubd0={tmp_path / 'g.cow'},{debian / 'root.img'}", "rw"],
+              "-c", f"exec python3 -c '{THREADED_PY}'", init="/bin/bash")
+    g.wait_for("started\n", timeout=120)
+    time.sleep(0.3)
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    out = g.finish()
+    proc = json.loads((tmp_path / "img" / "manifest.json").read_text())["processes"][0]
+    assert len(proc["tasks"]) == N_PY_TASKS, out
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert out + r.stdout == want, r.stderr
+
+
+N_PY_TASKS = 5      # the main thread and the four workers

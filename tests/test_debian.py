@@ -132,6 +132,14 @@ echo 'kill -SEGV $$' > /tmp/s.sh
 gdb -nx -batch -ex 'break kill' -ex run -ex bt -ex stepi -ex stepi -ex 'x/i $pc' -ex continue \
     -ex 'info registers rip' --args /bin/sh /tmp/s.sh 2>&1
 """,
+    # the files a process mapped, by name, as Linux's maps names them
+    # (shared libraries, a locale's MAP_SHARED gconv cache), whatever the
+    # kernel backs them with
+    "maps": r"""
+grep -o ' /.*' /proc/self/maps | sort -u
+python3 -c 'import codecs; codecs.lookup("cp1252"); print(open("/proc/self/maps").read())' \
+    | grep -o ' /.*' | grep -v python3 | sort -u
+""",
 }
 
 

@@ -24,10 +24,21 @@
  *     MS ms then every 200 ms, taken three times with sigwaitinfo, beside
  *     a SIGEV_NONE one of 60 s; then the ids and what is left of the second.
  *   t_ckpt epoll MS: an epoll on a pipe (level-triggered), an eventfd
- *     (edge-triggered) and a timerfd of MS ms (one-shot), waited on. */
+ *     (edge-triggered) and a timerfd of MS ms (one-shot), waited on.
+ *   t_ckpt threads N: the main thread counts to N beside three threads:
+ *     one holding a robust mutex and waiting on a condition variable, one
+ *     waiting with SIGUSR2 blocked and pending for it alone (tgkill), one
+ *     computing; each keeps a thread-local value.  Then the main thread
+ *     wakes them, joins them and reports what each saw, and finds the
+ *     robust mutex's owner dead.
+ *   t_ckpt mapped FILE N: FILE mapped MAP_SHARED twice, writable and
+ *     read-only (opened O_RDONLY), written through the first, counts to N,
+ *     writes again, then reads FILE with read() and tries to make the
+ *     read-only mapping writable. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +51,8 @@
 #include <sys/un.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,6 +336,147 @@ static int fds(long ms)
     return 0;
 }
 
+static __thread int tls_mark;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER, robust;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int go, started;
+static volatile int stop_spin;
+static volatile pid_t usr2_tid;
+static char seen[3][96];
+
+static pid_t my_tid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    usr2_tid = my_tid();
+}
+
+/* a thread's start: its mark in its TLS, then (under mu) counted as started
+   and left to wait until the main thread says go */
+static void wait_for_go(int mark)
+{
+    tls_mark = mark;
+    pthread_mutex_lock(&mu);
+    started++;
+    pthread_cond_broadcast(&cv);
+    while (!go)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+}
+
+static void *holder(void *arg)
+{
+    (void)arg;
+    pid_t me = my_tid();
+    pthread_mutex_lock(&robust);
+    wait_for_go(101);
+    snprintf(seen[0], sizeof seen[0], "holder tls %d tid %s", tls_mark, my_tid() == me ? "same" : "changed");
+    return NULL;            /* ends holding the robust mutex */
+}
+
+static void *masked(void *arg)
+{
+    (void)arg;
+    pid_t me = my_tid();
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    wait_for_go(202);
+    sigpending(&set);
+    int was = sigismember(&set, SIGUSR2);
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    snprintf(seen[1], sizeof seen[1], "masked tls %d pending %d handled here %d", tls_mark, was,
+             usr2_tid == me);
+    return NULL;
+}
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    tls_mark = 303;
+    pthread_mutex_lock(&mu);
+    started++;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    double x = 0;
+    long n = 0;
+    while (!stop_spin) {
+        x = x * 0.5 + 1.0;
+        n++;
+    }
+    snprintf(seen[2], sizeof seen[2], "spinner tls %d x %.1f", tls_mark, n > 1000 ? x : -1.0);
+    return NULL;
+}
+
+static int threaded(long n)
+{
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&robust, &ma);
+    signal(SIGUSR2, on_usr2);
+    void *(*fn[3])(void *) = {holder, masked, spinner};
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        if (pthread_create(&th[i], NULL, fn[i], NULL))
+            return 1;
+    pthread_mutex_lock(&mu);
+    while (started < 3)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    pthread_kill(th[1], SIGUSR2);          /* pending for that thread alone */
+    tls_mark = 7;
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    pthread_mutex_lock(&mu);
+    go = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    stop_spin = 1;
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++)
+        dprintf(1, "%s\n", seen[i]);
+    int r = pthread_mutex_lock(&robust);
+    dprintf(1, "main tls %d, robust mutex %s\n", tls_mark, r == EOWNERDEAD ? "EOWNERDEAD" : strerror(r));
+    return 0;
+}
+
+static int mapped(const char *path, int n)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644), ro = open(path, O_RDONLY);
+    if (fd < 0 || ro < 0 || ftruncate(fd, 8192))
+        return 1;
+    char *w = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *r = mmap(NULL, 8192, PROT_READ, MAP_SHARED, ro, 0);
+    close(fd);
+    close(ro);
+    if (w == MAP_FAILED || r == MAP_FAILED)
+        return 1;
+    strcpy(w, "before");
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    strcpy(w + 4096, "after");
+    msync(w, 8192, MS_SYNC);
+    char buf[8192] = "";
+    fd = open(path, O_RDONLY);
+    ssize_t got = read(fd, buf, sizeof buf);
+    dprintf(1, "read %zd: %s %s; seen read-only: %s %s\n", got, buf, buf + 4096, r, r + 4096);
+    dprintf(1, "mprotect %s\n", mprotect(r, 8192, PROT_READ | PROT_WRITE) ? strerror(errno) : "ok");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -331,12 +485,14 @@ int main(int argc, char **argv)
         int (*run)(long);
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
-                 {"itimer", itimer}, {"socket", socket_held}};
+                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "mapped"))
+        return mapped(argv[2], atoi(argv[3]));
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N\n");
     return 2;
 }

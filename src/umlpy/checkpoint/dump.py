@@ -83,35 +83,35 @@ def check_supported(k) -> None:
         who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
         if p.exited or p.zombie:
             raise Refused(f"{who}: a zombie")
-        if len(p.threads) != 1:
-            raise Refused(f"{who}: threads")
         t = p.leader
-        if t.state not in (State.USER, State.BLOCKED):
-            raise Refused(f"{who}: a task {t.state.value}")
+        if t.tid != p.pid:
+            raise Refused(f"{who}: a process whose main thread has exited")
+        for x in p.threads:
+            _check_task(k, x, t, who)
         if p.ns is not k.init_ns or p.creds.user_ns is not None:
             raise Refused(f"{who}: namespaces")
         if p.ctty is not None and p.ctty is not k.console:
             raise Refused(f"{who}: a controlling tty other than the console")
-        if t.ptrace is not None or p.ptraced:
+        if p.ptraced:
             raise Refused(f"{who}: ptrace")
         if not timers.savable(p):
             raise Refused(f"{who}: RLIMIT_CPU's timer, or a POSIX timer at an absolute wall-clock time "
                           "or with its signal pending")
-        if t.sched != SchedState() or p.cgroup is not k.procs.cgroup_root:
-            raise Refused(f"{who}: scheduling attributes or a control group")
-        if p.keyrings.process is not None or p.keyrings.session is not None or t.thread_keyring is not None:
+        if p.cgroup is not k.procs.cgroup_root:
+            raise Refused(f"{who}: a control group")
+        if p.keyrings.process is not None or p.keyrings.session is not None:
             raise Refused(f"{who}: keyrings")
-        if any(f[:1] not in ((), ("raw",)) and not all(type(x) is int for x in f)
-               for owner in (t, p) for q in owner.sigq.values() for _c, f in q):
+        if _timer_signal(p.sigq):
             raise Refused(f"{who}: a pending signal from a timer")
         if p.stopped or p.vfork_wq is not None:
             raise Refused(f"{who}: a stopped or vfork parent")
         mm = p.mm
         if mm is None or mm.users != 1 or mm.uffd is not None or mm.locked.items:
             raise Refused(f"{who}: a shared, locked or userfaultfd address space")
-        if any(fm.shared for _s, _e, fm in mm.files.items):
-            raise Refused(f"{who}: shared mappings")
-        if t.files.users != 1 or id(t.fs) in fs_seen:
+        if any(fm.shared and not _shared_file(fm) for _s, _e, fm in mm.files.items):
+            raise Refused(f"{who}: shared anonymous memory, SysV shared memory or a shared mapping of "
+                          "a file with no name")
+        if t.files.users != len(p.threads) or id(t.fs) in fs_seen:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
         for fd, f in t.files.files.items():
@@ -125,6 +125,40 @@ def check_supported(k) -> None:
                     and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+
+
+def _shared_file(fm) -> bool:
+    """A MAP_SHARED mapping a restore maps again: of a regular file that
+    still has its name (on the disk, synced first, or a tmpfs, whose
+    tree is saved), found again by that name."""
+    d = fm.dentry
+    return d is not None and d.inode is fm.obj and d.inode.is_reg and d.inode.nlink > 0 and d.mount is not None
+
+
+def _check_task(k, x, leader, who: str) -> None:
+    """One task of a process (its leader or a thread): stopped where a
+    checkpoint can take it, sharing the leader's fd table and filesystem
+    context (threads made by pthread_create do), nothing per-thread that
+    the image does not carry."""
+    if x.state not in (State.USER, State.BLOCKED):
+        raise Refused(f"{who}: a task {x.state.value}")
+    if x.files is not leader.files or x.fs is not leader.fs:
+        raise Refused(f"{who}: a thread with its own fd table or filesystem context")
+    if x.ptrace is not None:
+        raise Refused(f"{who}: ptrace")
+    if x.sched != SchedState():
+        raise Refused(f"{who}: scheduling attributes")
+    if x.thread_keyring is not None:
+        raise Refused(f"{who}: keyrings")
+    if _timer_signal(x.sigq):
+        raise Refused(f"{who}: a pending signal from a timer")
+
+
+def _timer_signal(sigq: dict) -> bool:
+    """Whether a queued signal came from a timer (its fields are a timer's
+    own object, which the image cannot carry)."""
+    return any(f[:1] not in ((), ("raw",)) and not all(type(x) is int for x in f)
+               for q in sigq.values() for _c, f in q)
 
 
 def _anon_savable(f) -> bool:
@@ -266,7 +300,9 @@ def _resident(t, start: int, end: int):
 
 def _save_memory(t, out) -> tuple[list, dict]:
     """Every mapping's protection and contents (nonzero pages only, as runs
-    into the process's memory blob); the host's vDSO block apart."""
+    into the process's memory blob); a shared file mapping by its range
+    only (the restore maps the file again: `files` of the mm says which);
+    the host's vDSO block apart."""
     vmas, special, pos = [], {}, 0
     for start, end, perms, _off, ino, name in host_vmas(t):
         if name in SPECIAL:
@@ -274,10 +310,16 @@ def _save_memory(t, out) -> tuple[list, dict]:
             if name == b"[vdso]":
                 special["vdso_bytes"] = t.mem.peek(start, end - start).hex()
             continue
-        if perms[3] == "s":
-            raise Refused(f"task {t.tid}: a shared mapping at {start:#x}")
         prot = (C.PROT_READ if perms[0] == "r" else 0) | (C.PROT_WRITE if perms[1] == "w" else 0) \
             | (C.PROT_EXEC if perms[2] == "x" else 0)
+        if perms[3] == "s":
+            pieces = t.proc.mm.files.overlapping(start, end)
+            if sum(min(e, end) - max(s, start) for s, e, _fm in pieces) != end - start \
+                    or not all(fm.shared and _shared_file(fm) for _s, _e, fm in pieces):
+                raise Refused(f"task {t.tid}: a shared mapping at {start:#x}")
+            vmas.extend({"start": max(s, start), "end": min(e, end), "prot": prot, "stack": False, "shared": True,
+                         "runs": []} for s, e, _fm in pieces)
+            continue
         runs = []
         # a file mapping's untouched pages show the file: read them all
         for addr, n in _resident(t, start, end) if not ino else image.pieces(start, end):
@@ -295,7 +337,8 @@ def _save_memory(t, out) -> tuple[list, dict]:
                     runs.append([off, PAGE, pos])
                 out.write(page)
                 pos += PAGE
-        vmas.append({"start": start, "end": end, "prot": prot, "stack": name == b"[stack]", "runs": runs})
+        vmas.append({"start": start, "end": end, "prot": prot, "stack": name == b"[stack]", "shared": False,
+                     "runs": runs})
     return vmas, special
 
 
@@ -305,7 +348,7 @@ def _save_mm(k, p) -> dict:
     for s, e, fm in mm.files.items:
         if fm.dentry is not None:
             files.append({"start": s, "end": e, "path": _path(k, fm.dentry), "origin": fm.origin,
-                          "maywrite": fm.maywrite})
+                          "shared": fm.shared, "maywrite": fm.maywrite})
     return {"brk_start": mm.brk_start, "brk": mm.brk, "start_stack": mm.start_stack,
             "arg_range": list(mm.arg_range), "env_range": list(mm.env_range),
             "saved_auxv": mm.saved_auxv.hex(), "dump_filter": mm.dump_filter,
@@ -391,13 +434,25 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
+def _save_task(t, frozen) -> dict:
+    """What is a task's own: its tid, registers and xstate, how it goes on,
+    its signal mask (the one to go back to, when it sleeps in sigsuspend or
+    a p-wait with a mask of the call's), pending and queued signals,
+    alternate stack and the words it leaves to the kernel."""
+    regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
+    restart = _save_restart(t, regs)
+    blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
+    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq),
+            "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
+            "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
+            "xstate": ptrace.get_xstate(t.hpid).hex()}
+
+
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
     t = p.leader
-    regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     blob = f"mem-{p.pid}.bin"
     with w.blob(blob) as out:
         vmas, special = _save_memory(t, out)
-    restart = _save_restart(t, regs)
     c = p.creds
     return {
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
@@ -413,13 +468,9 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
                   "securebits": c.securebits},
         "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "sigactions": [list(a) for a in p.sighand.actions],
-        "tid": t.tid, "blocked": t.blocked,
-        "pending": t.pending, "shared_pending": p.shared_pending,
-        "sigq": _save_sigq(t.sigq), "shared_sigq": _save_sigq(p.sigq), "altstack": list(t.altstack),
+        "shared_pending": p.shared_pending, "shared_sigq": _save_sigq(p.sigq),
         "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
-        "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
-        "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
-        "xstate": ptrace.get_xstate(t.hpid).hex(),
+        "tasks": [_save_task(x, frozen) for x in p.threads],
         "mm": _save_mm(k, p), "memory": blob, "vmas": vmas, "special": special,
         "fds": _save_fds(k, t, opens, pipes),
     }

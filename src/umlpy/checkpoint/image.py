@@ -17,7 +17,7 @@ import json
 from arch_um import imagedir
 
 FORMAT = "umlpy-checkpoint"
-VERSION = 2
+VERSION = 3
 MANIFEST = "manifest.json"
 DIGEST = "manifest.sha256"
 MAX_MANIFEST = 64 << 20

@@ -26,7 +26,7 @@ from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
-from umlpy.kernel import printk
+from umlpy.kernel import printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
@@ -85,12 +85,15 @@ def _build(k, r: image.Reader) -> None:
         _process(k, t, p, tasks)
         _memory(k, t, p)
         _fds(k, t, p, opens, made, pipes)
+        _threads(k, t, p)
+        timers.restore_itimers(t, p)
+        timers.restore_posix_timers(t, p)
     _links(opens, made)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
-        t = tasks[p.int("pid", 1, MAX_PID)]
-        k.sched.resume_new(t)
+        for t in tasks[p.int("pid", 1, MAX_PID)].proc.threads:
+            k.sched.resume_new(t)
     printk.pr_info(f"restore: {len(procs)} processes from {r.dir}")
 
 
@@ -165,26 +168,57 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
         raise image.ImageError(f"manifest: process {proc.pid}: {len(acts)} signal actions")
     proc.sighand.actions = [SigAction(*a) for a in acts]
     t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
-    t.blocked = p.int("blocked", 0, U64) & ~((1 << (S.SIGKILL - 1)) | (1 << (S.SIGSTOP - 1)))
-    t.pending, proc.shared_pending = p.int("pending", 0, U64), p.int("shared_pending", 0, U64)
-    t.sigq, proc.sigq = _sigq(p, "sigq"), _sigq(p, "shared_sigq")
-    t.altstack = tuple(p.ints("altstack", 0, U64, 3))
-    t.clear_child_tid = p.int("clear_child_tid", 0, TASK_SIZE)
-    t.robust_list = p.int("robust_list", 0, TASK_SIZE)
-    regs = p.sub("regs")
+    proc.shared_pending, proc.sigq = p.int("shared_pending", 0, U64), _sigq(p, "shared_sigq")
+    tasks_saved = p.list("tasks")
+    if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
+        raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
+    _task(t, tasks_saved[0])
+
+
+def _task(t: Task, e: image.Reader) -> None:
+    """A task's own state (checkpoint/dump.py's _save_task); its xstate
+    goes to the host."""
+    t.blocked = e.int("blocked", 0, U64) & ~S.UNBLOCKABLE
+    t.pending = e.int("pending", 0, U64)
+    t.sigq = _sigq(e, "sigq")
+    t.altstack = tuple(e.ints("altstack", 0, U64, 3))
+    t.clear_child_tid = e.int("clear_child_tid", 0, TASK_SIZE)
+    t.robust_list = e.int("robust_list", 0, TASK_SIZE)
+    regs = e.sub("regs")
     for n in REG_NAMES:
         setattr(t.regs, n, regs.int(n, 0, U64))
-    timers.restore_itimers(t, p)
-    timers.restore_posix_timers(t, p)
-    restart = p.sub("restart")
+    restart = e.sub("restart")
     kind = restart.str("kind")
     if kind == "sleep":
         left, rem = restart.int("left_ns", 0, 1 << 62), restart.int("rem", 0, U64)
         t.restart_fn = lambda: sys_time.sleep_until(t, clock.monotonic_ns() + left, rem)
         t.regs.rax = NR["restart_syscall"]
     elif kind != "regs":
-        raise image.ImageError(f"manifest: process {proc.pid}: restart kind {kind!r}")
+        raise image.ImageError(f"manifest: {e.where}: restart kind {kind!r}")
     t.in_syscall = -1
+    ptrace.set_xstate(t.hpid, e.hex("xstate", 1 << 16))
+
+
+def _threads(k, leader: Task, p: image.Reader) -> None:
+    """The process's other threads: host threads cloned in its host
+    process (as kernel/threads.py makes them), sharing its fd table and
+    filesystem context, each given its own saved state."""
+    proc = leader.proc
+    for e in p.list("tasks")[1:]:
+        tid = e.int("tid", 1, MAX_PID)
+        if tid in k.procs.by_tid or tid in k.procs.by_pid:
+            raise image.ImageError(f"manifest: {e.where}.tid: {tid} is taken")
+        r = ptrace.inject(leader.hpid, leader.regs, NR["clone"], threads.HOST_THREAD_FLAGS, 0, 0, 0, 0)
+        if r.fault or r.result < 0:
+            raise KernelError(E.EAGAIN, "restore: host clone of a thread failed")
+        ptrace.wait_pid(r.result)
+        x = Task(tid, proc, r.result, GuestMemory(r.result), leader.files.share(), leader.fs, SchedState())
+        x.kernel = k
+        ptrace.getregs(x.hpid, x.regs)
+        proc.threads.append(x)
+        k.procs.by_tid[tid] = x
+        k.sched.add_task(x)
+        _task(x, e)
 
 
 def _sigq(p: image.Reader, key: str) -> dict:
@@ -252,10 +286,14 @@ def _memory(k, t: Task, p: image.Reader) -> None:
         if name not in SPECIAL:
             has.checked("munmap", start, end - start)
     _move_vdso(t, has, p.sub("special"))
+    mm = _mm(k, t, p.sub("mm"))
     blob = p.blob("memory")
     try:
         for start, end, v in vmas:
             prot = v.int("prot", 0, 8)
+            if v.bool("shared"):
+                _map_shared(t, has, mm, start, end, prot, v)
+                continue
             flags = C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED | (C.MAP_GROWSDOWN if v.bool("stack") else 0)
             has.checked("mmap", start, end - start, C.PROT_READ | C.PROT_WRITE, flags, -1, 0)
             for off, n, at in v.list_of_ints("runs", 3, (0, 1, 0), (end - start, end - start + 1, blob.size)):
@@ -266,8 +304,28 @@ def _memory(k, t: Task, p: image.Reader) -> None:
                 has.checked("mprotect", start, end - start, prot)
     finally:
         blob.close()
-    t.proc.mm = _mm(k, t, p.sub("mm"))
-    ptrace.set_xstate(t.hpid, p.hex("xstate", 1 << 16))
+    t.proc.mm = mm
+
+
+def _map_shared(t: Task, has: HostAs, mm: Mm, start: int, end: int, prot: int, v: image.Reader) -> None:
+    """A MAP_SHARED mapping of a file, made again on the file's page cache
+    (as sys_mmap makes one): the file mapping of `mm.files` that covers it
+    says which file, at what offset, and whether it may become writable."""
+    pieces = mm.files.overlapping(start, end)
+    if len(pieces) != 1 or pieces[0][0] > start or pieces[0][1] < end or not pieces[0][2].shared:
+        raise image.ImageError(f"manifest: {v.where}: a shared mapping no shared file mapping covers")
+    fm = pieces[0][2]
+    inode = fm.obj
+    off = start - fm.origin
+    if off < 0 or off % PAGE or not inode.is_reg or (prot & C.PROT_WRITE and not fm.maywrite):
+        raise image.ImageError(f"manifest: {v.where}: a bad shared file mapping")
+    tfd = has.open_kernel_fd(inode.memfile().fd, C.O_RDWR if fm.maywrite else C.O_RDONLY)
+    try:
+        has.checked("mmap", start, end - start, prot, C.MAP_SHARED | C.MAP_FIXED, tfd, off)
+    finally:
+        has.call("close", tfd)
+    if fm.maywrite:
+        inode.shared_mapped = True
 
 
 def _move_vdso(t: Task, has: HostAs, saved: image.Reader) -> None:
@@ -316,7 +374,8 @@ def _mm(k, t: Task, m: image.Reader) -> Mm:
     for fm in m.list("files"):
         s, e = fm.int("start", 0, TASK_SIZE), fm.int("end", 1, TASK_SIZE + 1)
         d = _lookup(k, t, fm.path("path"))
-        mm.files.set(s, e, FileMap(d.inode, fm.int("origin", -TASK_SIZE, TASK_SIZE), False, fm.bool("maywrite"), d))
+        mm.files.set(s, e, FileMap(d.inode, fm.int("origin", -TASK_SIZE, TASK_SIZE), fm.bool("shared"),
+                                   fm.bool("maywrite"), d))
     if t.proc.exe_path.startswith("/"):
         mm.set_exe(_lookup(k, t, t.proc.exe_path.encode("utf-8", "surrogateescape")).inode)
     return mm

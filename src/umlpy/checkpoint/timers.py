@@ -62,7 +62,8 @@ def save_posix_timers(p) -> list:
     """POSIX timers (timer_create) as save_itimers saves interval timers:
     the time left on their clocks, with what timer_create was given."""
     return [{"id": tm.id, "clock": tm.clk, "notify": tm.notify, "signo": tm.signo, "value": tm.value,
-             "overrun_last": tm.overrun_last, **state(tm)}
+             "target": tm.target.tid if tm.target is not None else 0, "overrun_last": tm.overrun_last,
+             **state(tm)}
             for tm in p.timers.values() if isinstance(tm, PosixTimer)]
 
 
@@ -77,8 +78,8 @@ def restore_itimers(t, p: image.Reader) -> None:
 
 
 def restore_posix_timers(t, p: image.Reader) -> None:
-    """POSIX timers (save_posix_timers), checked as
-    timer_create checks what it is given."""
+    """POSIX timers (save_posix_timers), checked as timer_create checks
+    what it is given (a SIGEV_THREAD_ID one's thread restored before)."""
     proc = t.proc
     top = sys_timer.INT_MAX + 1
     for e in p.list("posix_timers"):
@@ -86,7 +87,8 @@ def restore_posix_timers(t, p: image.Reader) -> None:
         signo = e.int("signo", 0, S.NSIG + 1)
         try:
             cpu = sys_timer.timer_clock(t, clk)
-            notify, target = sys_timer.timer_event(t, clk, e.int("notify", 0, 8), signo, t.tid)
+            notify, target = sys_timer.timer_event(t, clk, e.int("notify", 0, 8), signo,
+                                                   e.int("target", 0, top))
         except KernelError as err:
             raise image.ImageError(f"manifest: {e.where}: timer_create says {E.NAMES.get(err.errno)}") from None
         if tid in proc.timers:

@@ -15,11 +15,12 @@ from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
 from umlpy.kernel.errors import KernelError
 
 # a tmpfs inode's state the image carries or the restore makes again
-# (the open and mapping counts, the dentry cache's generation), and what
-# else it may hold while empty; anything more is refused
+# (the open and mapping counts, the dentry cache's generation, whether a
+# writable shared mapping maps it), and what else it may hold while
+# empty; anything more is refused
 CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
                      "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
-                     "target", "_freed", "xattrs", "writecount", "readcount", "dgen"))
+                     "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped"))
 EMPTY_ATTRS = ("locks_state", "linkable")
 
 

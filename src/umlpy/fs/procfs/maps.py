@@ -70,14 +70,28 @@ def _guest_files(proc) -> dict[int, tuple[tuple[int, int], int, bytes]]:
     return out
 
 
-def _parse(host: list[procinfo.HostVma], files: dict) -> list[Vma]:
+def _mapped_file(proc, start: int) -> tuple[tuple[int, int], int, bytes] | None:
+    """The guest file a mapping at start was made of (mmap's record of it,
+    Linux's vm_file): a shared library, a file since closed; None for a
+    SysV segment or /dev/zero, which keep the host's name."""
+    fm = proc.mm.files.at(start) if proc.mm is not None else None
+    d = getattr(fm, "dentry", None)
+    if d is None or d.inode is not fm.obj:
+        return None
+    name = d.path(proc.fs.root) + (b" (deleted)" if d.inode.nlink == 0 else b"")
+    return dev_numbers(d.inode.fs), d.inode.ino, name
+
+
+def _parse(proc, host: list[procinfo.HostVma], files: dict) -> list[Vma]:
     out = []
     for start, end, perms, offset, hino, name in host:
         if start < STUB_END and end > STUB_BASE:
             continue
         v = Vma(start, end, perms, offset)
-        known = files.get(hino)
-        if known is not None and name.startswith(b"/memfd:"):
+        known = files.get(hino) if name.startswith(b"/memfd:") else None
+        if known is None and name.startswith(b"/memfd:"):
+            known = _mapped_file(proc, start)
+        if known is not None:
             v.dev, v.ino, v.name = known
         elif name.startswith(_KEPT_PREFIXES):
             v.name = name
@@ -165,7 +179,7 @@ def vmas_of(proc) -> list[Vma]:
     if host is None:
         vmas = [Vma(s, e, "rw-p" if charged else "r--p") for s, e, charged in mm.ranges]
     else:
-        vmas = _parse(host, _guest_files(proc))
+        vmas = _parse(proc, host, _guest_files(proc))
     return _split_locked(_mark_heap(_unarm(vmas, mm), mm), mm)
 
 
