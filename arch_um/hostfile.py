@@ -222,6 +222,12 @@ class HostFile:
         except OSError:
             return False
 
+    def unlock(self) -> None:
+        """Let another instance take the file (a migration's target)."""
+        import fcntl
+        import struct
+        fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_UNLCK, 0, 0, 0, 0))
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)

@@ -29,7 +29,7 @@ PATCHES = {"fault": fault, "breakpoint": stop_first}
 
 
 def load_patched(how: str, name: str) -> Callable:
-    load = image._load_kernel
+    load = image.load_kernel
 
     def load_and_patch(img: str):
         boot = load(img)
@@ -42,5 +42,5 @@ def load_patched(how: str, name: str) -> Callable:
 
 
 if __name__ == "__main__":
-    image._load_kernel = load_patched(sys.argv.pop(1), sys.argv.pop(1))
+    image.load_kernel = load_patched(sys.argv.pop(1), sys.argv.pop(1))
     main.main()

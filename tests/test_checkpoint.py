@@ -10,7 +10,9 @@ import hashlib
 import json
 import re
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -319,7 +321,7 @@ def test_corrupted_memory_refused(saved, tmp_path):
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0x40
     blob.write_bytes(bytes(data))
-    _refused(image, "corrupted image: mem-2.bin does not match its sha256")
+    _refused(image, "corrupted image: mem-2.bin does not match its checksum")
 
 
 def test_corrupted_manifest_refused(saved, tmp_path):
@@ -573,3 +575,67 @@ def test_debian_python_threads_carried(tmp_path, debian):
 
 
 N_PY_TASKS = 5      # the main thread and the four workers
+
+
+@pytest.mark.parametrize("args, last_line", [
+    (["count", "/ckpt.log", "40"], "file ok 40"),
+    (["dirty", "40"], "memory ok"),
+])
+def test_live_migration_keeps_every_byte(tmp_path, disk, args, last_line):
+    """A guest appending to a file on its disk every 100 ms (or rewriting
+    64 MiB of memory at 10 MB/s), migrated while it runs to a `umlpy
+    restore --listen` on a unix socket: the source halts, the target
+    counts on from where it was, the file holds every count once, in
+    order (every word of the memory what was last written), and the
+    migration reports its downtime."""
+    sock = tmp_path / "mig.sock"
+    shm = set(Path("/dev/shm").glob("umlpy-migration-*"))
+    target = subprocess.Popen([str(UMLPY), "restore", "--kernel", str(IMAGE), "--listen", str(sock),
+                               "umid=ck2", f"uml_dir={tmp_path / 'uml2'}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    g = Guest(tmp_path, [f"ubd0={disk}", "rw"], *args)
+    try:
+        g.wait_for("count 3\n")
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert time.monotonic() < deadline and target.poll() is None
+            time.sleep(0.05)
+        r = subprocess.run([str(UMLPY), "migrate", "--uml-dir", str(g.uml), "ck", str(sock)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert re.search(r"pre-copy rounds .* downtime \d+\.\d ms", r.stdout), r.stdout
+        first = numbers(g.finish(), "count")
+        assert g.p.returncode == 0 and "System halted after migration" in g.err.read_text()
+        out, err = target.communicate(timeout=120)
+    finally:
+        if target.poll() is None:
+            target.kill()
+    assert target.returncode == 0, err
+    assert first and numbers(out, "count") == list(range(first[-1] + 1, 41)), out + err
+    assert out.endswith(last_line + "\n"), out
+    assert set(Path("/dev/shm").glob("umlpy-migration-*")) <= shm     # its image went once restored
+
+
+def test_migration_to_a_failing_target_goes_on_here(tmp_path):
+    """A target that hangs up after the greeting: `migrate` fails saying
+    so, and the machine goes on counting where it is."""
+    sock = tmp_path / "bad.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock))
+    server.listen(1)
+
+    def hang_up() -> None:
+        c, _ = server.accept()
+        c.recv(4096)
+        c.close()
+    th = threading.Thread(target=hang_up, daemon=True)
+    th.start()
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "pipe", "30")
+    g.wait_for("child 3\n")
+    r = subprocess.run([str(UMLPY), "migrate", "--uml-dir", str(g.uml), "ck", str(sock)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "migrate:" in r.stderr and "kernel bug" not in r.stderr, r.stderr
+    out = g.finish()
+    assert numbers(out, "child") == list(range(1, 31))
+    assert "parent: child reaped, status 7" in out
+    server.close()

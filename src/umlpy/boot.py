@@ -6,6 +6,8 @@ in CI want it), and reboots in place when the guest asks for a restart.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from arch_um import clock, host, ptrace, umid
 from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
@@ -62,6 +64,7 @@ class Kernel:
     def __init__(self, config: dict, params: cmdline.BootParams) -> None:
         self.config = config
         self.params = params
+        self.on_restored: Callable[[], None] | None = None
         self.version = config.get("version", "0.0")
         self.release = config.get("release", f"6.1.0-umlpy-{self.version}")
         self.version_string = config.get("uts_version", "#1 umlpy")
@@ -379,6 +382,8 @@ class Kernel:
             self._root()
             if p.restore is not None:
                 checkpoint_restore.restore(self, p.restore)
+                if self.on_restored is not None:
+                    self.on_restored()
                 self.sched.run()
                 return self._shutdown(0)
             fdt = self.init_fds()
@@ -466,11 +471,15 @@ class Kernel:
         return code
 
 
-def start_kernel(config: dict, words: list[str]) -> int:
-    """Boot (and reboot) the guest; returns umlpy's exit status."""
+def start_kernel(config: dict, words: list[str], on_restored: Callable[[], None] | None = None) -> int:
+    """Boot (and reboot) the guest; returns umlpy's exit status.
+    on_restored: the launcher's, called once a restore (restore=) has
+    rebuilt the processes, before they run (a migration's target tells
+    the source and lets the image go)."""
     while True:
         params = cmdline.parse(config.get("cmdline", "").split() + list(words))
         k = Kernel(config, params)
+        k.on_restored, on_restored = on_restored, None
         code = k.start()
         if code != -1:
             return code

@@ -94,7 +94,7 @@ def read_config(image: str) -> dict:
         raise SystemExit(f"umlpy: {image}: not a umlpy kernel image ({e})") from None
 
 
-def _load_kernel(image: str):
+def load_kernel(image: str):
     sys.path.insert(0, os.path.abspath(image))
     for name in [m for m in sys.modules if m == "umlpy" or m.startswith("umlpy.")]:
         del sys.modules[name]
@@ -112,15 +112,15 @@ def run_image(image: str, args: list[str]) -> int:
             print(f"{k}={v}")
         return 0
     if args[:1] in (["--help"], ["-h"]):
-        _load_kernel(image)
+        load_kernel(image)
         from umlpy.kernel.cmdline import PARAMS
         print(f"usage: {os.path.basename(image)} [parameters] [-- init arguments]")
         for text in PARAMS.values():
             print("  " + text)
         print("  --help: this list;  --version: the kernel version;  --showconfig: the build configuration")
         return 0
-    boot = _load_kernel(image)
-    return boot.start_kernel(config, _as_parameters(args))
+    boot = load_kernel(image)
+    return boot.start_kernel(config, as_parameters(args))
 
 
 def restore_words(directory: str, overrides: list[str]) -> list[str]:
@@ -140,7 +140,7 @@ def restore_words(directory: str, overrides: list[str]) -> list[str]:
     return kept + overrides + [f"restore={os.path.abspath(directory)}"]
 
 
-def _as_parameters(args: list[str]) -> list[str]:
+def as_parameters(args: list[str]) -> list[str]:
     """Launcher options (BOOT_OPTIONS) among the kernel's words, before
     `--`, become the parameters they stand for: `--pdb` is `pdb`."""
     out: list[str] = []

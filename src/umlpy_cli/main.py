@@ -40,18 +40,12 @@ def syscalls(markdown: bool) -> None:
         click.echo(f"{nr:4d} {name:24s} {status:12s} {note}")
 
 
-@cli.command(help="Checkpoint a running machine (its mconsole `checkpoint` command): "
-                  "its processes and memory go to DIR (docs/checkpoint.md); the machine then halts "
-                  "unless --leave-running.  UMID may also be the mconsole socket's path.")
-@click.argument("umid")
-@click.argument("directory")
-@click.option("--leave-running", is_flag=True, help="Resume the guest after the checkpoint.")
-@click.option("--uml-dir", default=None, help="The machines' directory (default ~/.uml, as uml_dir=).")
-def checkpoint(umid: str, directory: str, leave_running: bool, uml_dir: str | None) -> None:
+def _mconsole_command(umid: str, uml_dir: str | None, cmd: str) -> None:
+    """Send cmd to the machine UMID's mconsole (UMID may be the socket's
+    path) and print its answer; its error is ours."""
     from arch_um import mconsole
     from arch_um.umid import default_uml_dir
     sock = umid if "/" in umid else os.path.join(uml_dir or default_uml_dir(), umid, "mconsole")
-    cmd = f"checkpoint {os.path.abspath(directory)}" + (" --leave-running" if leave_running else "")
     try:
         err, text = mconsole.request(sock, cmd)
     except OSError as e:
@@ -61,22 +55,96 @@ def checkpoint(umid: str, directory: str, leave_running: bool, uml_dir: str | No
     click.echo(text)
 
 
+@cli.command(help="Checkpoint a running machine (its mconsole `checkpoint` command): "
+                  "its processes and memory go to DIR (docs/checkpoint.md); the machine then halts "
+                  "unless --leave-running.  UMID may also be the mconsole socket's path.")
+@click.argument("umid")
+@click.argument("directory")
+@click.option("--leave-running", is_flag=True, help="Resume the guest after the checkpoint.")
+@click.option("--uml-dir", default=None, help="The machines' directory (default ~/.uml, as uml_dir=).")
+def checkpoint(umid: str, directory: str, leave_running: bool, uml_dir: str | None) -> None:
+    _mconsole_command(umid, uml_dir,
+                      f"checkpoint {os.path.abspath(directory)}" + (" --leave-running" if leave_running else ""))
+
+
+@cli.command(help="Live-migrate a running machine (its mconsole `migrate` command) to TARGET: the unix "
+                  "socket a `umlpy restore --listen` waits on (memory is copied while the guest runs, "
+                  "then the guest stops for the last copy; the downtime is reported), or a directory "
+                  "(a checkpoint).  The machine halts once the target runs it.")
+@click.argument("umid")
+@click.argument("target")
+@click.option("--uml-dir", default=None, help="The machines' directory (default ~/.uml, as uml_dir=).")
+def migrate(umid: str, target: str, uml_dir: str | None) -> None:
+    _mconsole_command(umid, uml_dir, f"migrate {os.path.abspath(target)}")
+
+
 @cli.command(context_settings={"ignore_unknown_options": True},
              help="Restore a machine from a checkpoint DIR: boots KERNEL with the command line saved in "
                   "the image (PARAMS such as ubd0=FILE or umid=NAME override it) and rebuilds its "
-                  "processes instead of running init.")
-@click.argument("directory")
+                  "processes instead of running init.  With --listen SOCKET, wait there for a machine "
+                  "`umlpy migrate` sends (DIR, if given, keeps the image it makes).")
+@click.argument("directory", required=False)
 @click.argument("params", nargs=-1, type=click.UNPROCESSED)
 @click.option("--kernel", default="linux-um", show_default=True, help="The kernel image to boot.")
-def restore(directory: str, params: tuple[str, ...], kernel: str) -> None:
+@click.option("--listen", default=None, metavar="SOCKET", help="Receive a live migration on this unix socket.")
+def restore(directory: str | None, params: tuple[str, ...], kernel: str, listen: str | None) -> None:
     from umlpy_cli.image import restore_words
     if not os.path.exists(kernel):
         raise click.ClickException(f"{kernel}: no such kernel image")
+    if listen is not None:
+        if directory is not None and "=" in directory:     # a parameter, no directory given
+            directory, params = None, (directory, *params)
+        sys.exit(_restore_migrated(kernel, listen, directory, list(params)))
+    if directory is None:
+        raise click.ClickException("a checkpoint directory (or --listen SOCKET) is needed")
     try:
         words = restore_words(directory, list(params))
     except (OSError, ValueError) as e:
         raise click.ClickException(f"{directory}: not a checkpoint image ({e})") from None
     sys.exit(run_image(kernel, words))
+
+
+def _restore_migrated(kernel: str, listen: str, directory: str | None, params: list[str]) -> int:
+    """Wait for a migrating machine at listen, make its image (in directory,
+    else a temporary one, removed once the restore has read it) and boot
+    it, telling the source when its processes are rebuilt."""
+    import shutil
+    import tempfile
+
+    from arch_um import migwire
+    from umlpy_cli.image import as_parameters, load_kernel, read_config, restore_words
+    config = read_config(kernel)
+    boot = load_kernel(kernel)      # imported now, not in the downtime
+    from umlpy_cli.receive import receive
+    # a temporary image lives in memory, where /dev/shm offers it, so that
+    # a big machine's pages do not wait for the host's writeback
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    tmp = None if directory else tempfile.mkdtemp(prefix="umlpy-migration-", dir=shm)
+    where = directory or tmp
+    try:
+        try:
+            conn = migwire.accept_one(listen)
+        except OSError as e:
+            raise click.ClickException(f"{listen}: {e.strerror or e}") from None
+        try:
+            receive(conn, where, config["release"])
+            words = restore_words(where, params)
+        except (migwire.WireError, OSError, ValueError) as e:
+            conn.close()
+            raise click.ClickException(f"migration: {e}") from None
+
+        def restored() -> None:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                conn.send({"t": "running"})
+            except migwire.WireError as e:
+                sys.stderr.write(f"umlpy: migration: could not tell the source ({e})\n")
+            conn.close()
+        return boot.start_kernel(config, as_parameters(words), on_restored=restored)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:

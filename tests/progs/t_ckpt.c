@@ -34,7 +34,11 @@
  *   t_ckpt mapped FILE N: FILE mapped MAP_SHARED twice, writable and
  *     read-only (opened O_RDONLY), written through the first, counts to N,
  *     writes again, then reads FILE with read() and tries to make the
- *     read-only mapping writable. */
+ *     read-only mapping writable.
+ *   t_ckpt dirty N [MIB]: MIB (default 64) MiB of memory filled, then
+ *     rewritten at 10 MB/s (100 KiB every 10 ms, a generation number in each
+ *     word), "count I" every 100 ms up to N; then checks every word holds
+ *     what was last written. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -477,6 +481,43 @@ static int mapped(const char *path, int n)
     return 0;
 }
 
+static int dirty_mib(long n, long mib)
+{
+    const size_t words = ((size_t)mib << 20) / sizeof(unsigned);
+    unsigned *m = malloc(words * sizeof(unsigned)), gen = 1;
+    size_t pos = 0;
+    if (!m)
+        return 1;
+    for (size_t w = 0; w < words; w++)
+        m[w] = (unsigned)w * 2654435761u;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    for (int i = 1; i <= n; i++) {
+        for (int step = 0; step < 10; step++) {
+            for (size_t j = 0; j < (100 << 10) / sizeof(unsigned); j++) {
+                m[pos] = (unsigned)pos * 2654435761u + gen;
+                if (++pos == words) {
+                    pos = 0;
+                    gen++;
+                }
+            }
+            nanosleep(&ts, NULL);
+        }
+        dprintf(1, "count %d\n", i);
+    }
+    for (size_t w = 0; w < words; w++)
+        if (m[w] != (unsigned)w * 2654435761u + (w < pos ? gen : gen - 1)) {
+            dprintf(1, "memory bad at word %zu\n", w);
+            return 1;
+        }
+    dprintf(1, "memory ok\n");
+    return 0;
+}
+
+static int dirty(long n)
+{
+    return dirty_mib(n, 64);
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -485,14 +526,16 @@ int main(int argc, char **argv)
         int (*run)(long);
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
-                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}};
+                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
         return mapped(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "dirty"))
+        return dirty_mib(atol(argv[2]), atol(argv[3]));
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB]\n");
     return 2;
 }

@@ -298,6 +298,27 @@ def _resident(t, start: int, end: int):
             yield first + run * PAGE, (n - run) * PAGE
 
 
+def nonzero_pages(t, start: int, end: int, ino: int):
+    """(address, bytes) of each nonzero page of a private mapping: the
+    pages the host holds of anonymous memory, every page of a file mapping
+    (its untouched pages show the file)."""
+    for addr, n in _resident(t, start, end) if not ino else image.pieces(start, end):
+        data = t.mem.peek(addr, n)
+        if len(data) != n:
+            raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s memory at {addr:#x}")
+        for i in range(0, n, PAGE):
+            page = data[i:i + PAGE]
+            if page != ZERO_PAGE:
+                yield addr + i, page
+
+
+def private_vmas(t):
+    """(start, end, host inode) of the mappings whose contents an image
+    carries: neither the host's vDSO block nor a shared mapping."""
+    return [(start, end, ino) for start, end, perms, _off, ino, name in host_vmas(t)
+            if name not in SPECIAL and perms[3] != "s"]
+
+
 def _save_memory(t, out) -> tuple[list, dict]:
     """Every mapping's protection and contents (nonzero pages only, as runs
     into the process's memory blob); a shared file mapping by its range
@@ -321,22 +342,14 @@ def _save_memory(t, out) -> tuple[list, dict]:
                          "runs": []} for s, e, _fm in pieces)
             continue
         runs = []
-        # a file mapping's untouched pages show the file: read them all
-        for addr, n in _resident(t, start, end) if not ino else image.pieces(start, end):
-            data = t.mem.peek(addr, n)
-            if len(data) != n:
-                raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s memory at {addr:#x}")
-            for i in range(0, n, PAGE):
-                page = data[i:i + PAGE]
-                if page == ZERO_PAGE:
-                    continue
-                off = addr + i - start
-                if runs and runs[-1][0] + runs[-1][1] == off:
-                    runs[-1][1] += PAGE
-                else:
-                    runs.append([off, PAGE, pos])
-                out.write(page)
-                pos += PAGE
+        for addr, page in nonzero_pages(t, start, end, ino):
+            off = addr - start
+            if runs and runs[-1][0] + runs[-1][1] == off:
+                runs[-1][1] += PAGE
+            else:
+                runs.append([off, PAGE, pos])
+            out.write_page(addr, page)
+            pos += PAGE
         vmas.append({"start": start, "end": end, "prot": prot, "stack": name == b"[stack]", "shared": False,
                      "runs": runs})
     return vmas, special
@@ -448,9 +461,14 @@ def _save_task(t, frozen) -> dict:
             "xstate": ptrace.get_xstate(t.hpid).hex()}
 
 
+def mem_blob(pid: int) -> str:
+    """The name of process pid's memory blob."""
+    return f"mem-{pid}.bin"
+
+
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
     t = p.leader
-    blob = f"mem-{p.pid}.bin"
+    blob = mem_blob(p.pid)
     with w.blob(blob) as out:
         vmas, special = _save_memory(t, out)
     c = p.creds
@@ -476,16 +494,18 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
     }
 
 
-def checkpoint(k, path: str) -> tuple[dict, str]:
-    """Freeze and save the machine to path; returns what freeze stopped
-    (for thaw) and a one-line summary.  The disks are synced first, so
-    they hold what the image's open files expect."""
+def save(k, make_writer) -> tuple[dict, object, int, int]:
+    """Freeze the machine (check_supported first) and write it through the
+    writer make_writer() gives once it is frozen (an image.Writer, or a
+    migration's stream); returns what freeze stopped (for thaw), the
+    writer, the number of processes and the image's size.  The disks are synced
+    first, so they hold what the image's open files expect.  A failure
+    thaws the machine."""
     check_supported(k)
-    started = clock.monotonic_ns()
     frozen = freeze(k)
     try:
         k.sync_all()
-        w = image.Writer(path)
+        w = make_writer()
         opens: dict = {}
         pipes: dict = {}
         procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
@@ -503,7 +523,15 @@ def checkpoint(k, path: str) -> tuple[dict, str]:
     except BaseException:
         thaw(k, frozen)
         raise
+    return frozen, w, len(procs), size
+
+
+def checkpoint(k, path: str) -> tuple[dict, str]:
+    """Freeze and save the machine to path; returns what freeze stopped
+    (for thaw) and a one-line summary."""
+    started = clock.monotonic_ns()
+    frozen, w, nprocs, size = save(k, lambda: image.Writer(path))
     took = (clock.monotonic_ns() - started) / 1e9
-    msg = f"checkpoint: {len(procs)} processes, {size >> 10}K written to {w.path} in {took:.3f}s"
+    msg = f"checkpoint: {nprocs} processes, {size >> 10}K written to {w.path} in {took:.3f}s"
     printk.pr_info(msg)
     return frozen, msg

@@ -123,7 +123,7 @@ def make(k, t: image.Reader) -> Tmpfs:
                     if off + n > size or pos + n > blob.size:
                         raise image.ImageError(f"manifest: {e.where}.runs: outside the file or the blob")
                     for at in range(0, n, image.CHUNK):
-                        i.write(off + at, blob.read_at(pos + at, min(image.CHUNK, n - at)))
+                        i.write(off + at, bytes(blob.read_at(pos + at, min(image.CHUNK, n - at))))
                 i.truncate(size)
             for n, v in _pairs(e, "xattrs"):
                 i.xattrs = getattr(i, "xattrs", None) or {}

@@ -11,9 +11,10 @@ the console socket, so no guest task is resumed.
 from __future__ import annotations
 
 from arch_um import mconsole as host
+from arch_um import migwire
 from umlpy.abi import consts as C
 from umlpy.abi import signals as S
-from umlpy.checkpoint import dump
+from umlpy.checkpoint import dump, migrate
 from umlpy.debug import gdbstub
 from umlpy.kernel import oom, printk, slabinfo, taskstack
 from umlpy.kernel.errors import KernelError
@@ -38,6 +39,7 @@ HELP = """Commands:
     gdb <pid> <port> - stop that process for gdb on 127.0.0.1:<port> (0: a free port)
     checkpoint <dir> [--leave-running] - save the machine to <dir> (docs/checkpoint.md),
         then halt it, unless --leave-running
+    migrate <socket> - move the machine to the umlpy restore --listen waiting at <socket>
 """
 SYSRQ_HELP = ("sysrq: HELP : loglevel(0-9) reboot(b) show-memory-usage(m) poweroff(o) "
               "sync(s) show-task-states(t) unmount(u) terminate-all-tasks(e) kill-all-tasks(i)")
@@ -291,26 +293,52 @@ class MConsole:
             raise McError("checkpoint: the machine is stopped (mconsole stop): go first")
 
         def run(reply) -> None:
-            try:
-                frozen, summary = dump.checkpoint(self.k, paths[0])
-            except KernelError as e:
-                printk.pr_warn(str(e))
-                reply(1, str(e))
+            done = _answered(reply, "checkpoint", lambda: dump.checkpoint(self.k, paths[0]))
+            if done is None:
                 return
-            except OSError as e:
-                printk.pr_warn(f"checkpoint: {e}")
-                reply(1, f"checkpoint: {e}")
-                return
-            except Exception as e:      # a kernel bug: logged, answered, the machine goes on
-                printk.oops("mconsole checkpoint", e)
-                reply(1, f"checkpoint: kernel bug ({type(e).__name__}), see the kernel log")
-                return
+            frozen, summary = done
             reply(0, summary)
             if leave:
                 dump.thaw(self.k, frozen)
                 return
             printk.pr_emerg("reboot: System halted after checkpoint")
             raise Halt(0)
+        return Later(run)
+
+    def migrate(self, arg: str) -> Later:
+        """Move the machine to a `umlpy restore --listen SOCKET` waiting at
+        the unix socket arg (checkpoint/migrate.py): memory pre-copied in
+        rounds while the guest runs, then the final copy; this machine
+        halts once the target runs it.  A target that is not a socket is a
+        directory: the machine is checkpointed to it."""
+        target = arg.strip()
+        if not target or len(target.split()) != 1:
+            raise McError("migrate: usage: migrate <socket or dir>")
+        if not migwire.is_socket(target):
+            return self.checkpoint(target)
+        if self.stopped:
+            raise McError("migrate: the machine is stopped (mconsole stop): go first")
+        hooks = self.k.sched.idle_hooks
+
+        def run(reply) -> None:
+            m = _answered(reply, "migrate", lambda: migrate.start(self.k, target))
+            if m is None:
+                return
+
+            def round_() -> bool:
+                """One pre-copy round per turn of the loop, then the final copy."""
+                going = _answered(reply, "migrate", m.precopy)
+                if going:
+                    return True
+                hooks.remove(round_)
+                done = going is not None and _answered(reply, "migrate", m.final)
+                m.conn.close()
+                if not done:
+                    return False
+                reply(0, done[1])
+                printk.pr_emerg("reboot: System halted after migration")
+                raise Halt(0)
+            hooks.append(round_)
         return Later(run)
 
     def config(self, arg: str) -> str:
@@ -352,6 +380,24 @@ def _raise(exc: BaseException) -> None:
     raise exc
 
 
+def _answered(reply, what: str, work):
+    """work()'s result; or None when it failed, having answered why: a
+    refusal (KernelError) or a host error as it is, anything else as the
+    kernel bug it is (logged; the machine goes on)."""
+    try:
+        return work()
+    except KernelError as e:
+        printk.pr_warn(str(e))
+        reply(1, str(e))
+    except OSError as e:
+        printk.pr_warn(f"{what}: {e}")
+        reply(1, f"{what}: {e}")
+    except Exception as e:
+        printk.oops(f"mconsole {what}", e)
+        reply(1, f"{what}: kernel bug ({type(e).__name__}), see the kernel log")
+    return None
+
+
 COMMANDS = [(name, getattr(MConsole, name)) for name in
             ("version", "help", "halt", "reboot", "config", "remove", "sysrq", "cad", "stop",
-             "go", "log", "proc", "stack", "gdb", "checkpoint")]
+             "go", "log", "proc", "stack", "gdb", "checkpoint", "migrate")]

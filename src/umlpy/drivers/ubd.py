@@ -206,6 +206,16 @@ class Ubd:
         self.dev.minors = MINORS_PER_DISK
         self.dev.sysfs_dir = f"platform/ubd.{spec.unit}/block/{spec.name}"
 
+    def unlock(self) -> None:
+        """Give up the host locks (a migration hands the disk over)."""
+        for f in self.files:
+            f.unlock()
+
+    def lock_again(self) -> bool:
+        """Take the host locks back (a migration that failed); False if
+        another instance has them now."""
+        return all(f.lock() for f in self.files if "c" not in self.spec.flags)
+
     def close(self) -> None:
         """Flush and let go of the host files; a host that fails the
         flush (EIO, a full disk) gets a log line, not a crash at shutdown."""
