@@ -6,7 +6,9 @@ waiting for its child.  A corrupted image, or one of another format
 version, is refused before any guest runs."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
 import re
 import shutil
@@ -346,6 +348,17 @@ def test_forged_thread_refused(saved, tmp_path):
     _refused(image, "processes[0].tasks[1].tid: 1 is taken")
 
 
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: d["net"]["devices"][0].update(name="lo9"), "the network devices differ"),
+    (lambda d: d["net"]["routes"].append(dict(d["net"]["routes"][0], ifindex=77)), "ifindex: no such device"),
+    (lambda d: d["net"]["devices"][0]["addrs"][0].update(addr="0a00"), "not an address of family 2"),
+])
+def test_forged_network_state_refused(saved, tmp_path, forge, message):
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
 def test_forged_value_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d["processes"][0]["tasks"][0]["regs"].update(rip=-1))
@@ -639,3 +652,29 @@ def test_migration_to_a_failing_target_goes_on_here(tmp_path):
     assert numbers(out, "child") == list(range(1, 31))
     assert "parent: child reaped, status 7" in out
     server.close()
+
+
+def test_network_configuration_carried(tmp_path):
+    """eth0=user configured by hand in the guest (up, two addresses, a
+    default route, an MTU, a sysctl): after the restore, whose boot makes
+    eth0 down and bare, `ip` shows the same and the guest reaches a host
+    server through the gateway again."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "x.txt").write_text("hello from the host\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    show = "ip addr show eth0 | grep -v valid_lft; ip route; ip link show lo | head -1; " \
+           "cat /proc/sys/net/ipv4/ip_local_port_range"
+    script = ("mount -t proc proc /proc; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; "
+              "ip addr add 10.0.2.99/24 dev eth0; ip route add default via 10.0.2.2; ip link set lo mtu 1234; "
+              f"echo '40000 50000' > /proc/sys/net/ipv4/ip_local_port_range; {show}; echo ===; "
+              "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              f"{show}; wget -q -O - http://10.0.2.2:{server.server_port}/x.txt")
+    try:
+        rest = shell_restored(tmp_path, [f"initrd={CPIO}", "eth0=user"], script, "count", 30)
+    finally:
+        server.shutdown()
+    before = (tmp_path / "out1.txt").read_text().split("===\n")[0]
+    assert "inet 10.0.2.99/24" in before and "mtu 1234" in before and "40000\t50000" in before, before
+    assert rest == before + "hello from the host\n"

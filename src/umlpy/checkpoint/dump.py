@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, netstate, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
@@ -74,8 +74,6 @@ def check_supported(k) -> None:
         i = tmpfstree.unsaved(m.fs) if m.fstype == "tmpfs" else None
         if i is not None:
             raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
-    if k.net.nat is not None:
-        raise Refused("a network device")
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
     fs_seen: set[int] = set()
@@ -512,7 +510,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         _save_links(opens)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
-            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),
+            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w), "net": netstate.save(k),
             "console": {"session": k.console.session, "pgrp": k.console.pgrp},
             "processes": procs,
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],

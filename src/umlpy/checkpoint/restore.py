@@ -23,7 +23,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, netstate, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
 from umlpy.kernel import printk, threads
@@ -72,6 +72,7 @@ def _build(k, r: image.Reader) -> None:
     init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root))
     k.xstate_size = len(ptrace.get_xstate(init.hpid))
     _mounts(k, init, r)
+    netstate.restore(k, r.sub("net"))
     tasks = {1: init}
     for p in procs[1:]:
         tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
