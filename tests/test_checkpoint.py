@@ -678,3 +678,13 @@ def test_network_configuration_carried(tmp_path):
     before = (tmp_path / "out1.txt").read_text().split("===\n")[0]
     assert "inet 10.0.2.99/24" in before and "mtu 1234" in before and "40000\t50000" in before, before
     assert rest == before + "hello from the host\n"
+
+
+def test_restored_machine_reboots_afresh(tmp_path, disk):
+    """A restored machine that reboots boots its init from the disk, as
+    the machine it was taken from would: it is not restored again."""
+    script = ("if [ -e /rebooted ]; then echo second boot; exec poweroff -f; fi; "
+              "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              "touch /rebooted; sync; reboot -f")
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"], script, "count", 20)
+    assert rest == "second boot\n", rest
