@@ -419,11 +419,28 @@ def _forge_timer(d) -> None:
                                           "left_ns": 1, "interval": 0, "overrun_last": 0}]
 
 
+def _forge_tcp(d) -> None:
+    """A TCP connection whose far end is itself."""
+    me = len(d["files"])
+    d["files"].append({"kind": "inet", "flags": 2, "family": 2, "type": 1, "protocol": 6, "uid": 0,
+                       "opts": [], "ints": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
+                       "local": [bytes(10).hex() + "ffff7f000001", 5000], "remote": None, "saddr": None,
+                       "in_table": False, "error": 0, "sndbuf": 16384, "rcvbuf": 131072, "rcvlowat": 1,
+                       "ttl": -1, "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0,
+                       "rcvbuf_locked": False, "listening": False, "bound_port": True, "bound_addr": True,
+                       "v6only": False, "state": 1, "sock_state": 3, "shut": 0, "backlog": 0, "maxseg": 0,
+                       "bytes_received": 0, "bytes_acked": 0, "rx": "", "far_closed": False,
+                       "fin_received": False, "nat_reset": False, "tcp_ints": [], "congestion": b"cubic".hex(),
+                       "peer": me})
+    d["processes"][0]["fds"].append({"fd": 52, "cloexec": False, "open": me})
+
+
 @pytest.mark.parametrize("forge, message", [
     (_forge_epoll, "a bad entry for fd 7"),
     (_forge_timer, "timer_create says EINVAL"),
+    (_forge_tcp, "peer: not the far end of a connection"),
 ])
-def test_forged_epoll_and_timer_refused(saved, tmp_path, forge, message):
+def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a
     timer on a clock timer_create refuses: refused before any guest runs."""
     image = _copy(saved, tmp_path)
@@ -688,3 +705,36 @@ def test_restored_machine_reboots_afresh(tmp_path, disk):
               "touch /rebooted; sync; reboot -f")
     rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"], script, "count", 20)
     assert rest == "second boot\n", rest
+
+
+def test_inet_sockets_on_loopback_carried(tmp_path):
+    """A TCP listener with an accepted connection and bytes queued both
+    ways, and a UDP socket on ::1 with datagrams queued: after the restore
+    every byte and datagram is read as a run never stopped reads it (the
+    program run natively says the same), the listener takes a new
+    connection, and a half-close reaches the far end."""
+    want = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "inet", "30"],
+                          capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["inet", "30"], "count", 1)
+    kinds = [e["kind"] for e in json.loads((image / "manifest.json").read_text())["files"]]
+    assert kinds.count("inet") == 5
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert "".join(f"count {i}\n" for i in first) + r.stdout == want, r.stdout + r.stderr
+
+
+def test_nat_connection_reset_on_restore(tmp_path):
+    """A TCP connection through eth0=user to a host server is reset by the
+    restore, as after a network outage: the guest's read says ECONNRESET."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        image, first = checkpointed(tmp_path, [f"initrd={CPIO}", "eth0=user", "ip=dhcp"],
+                                    ["nat", "30", str(port)], "count", 1)
+        r = restore(image)
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("count 30\n")[1] == "read -1 Connection reset by peer\n", r.stdout

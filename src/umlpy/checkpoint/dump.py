@@ -20,12 +20,13 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, netstate, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, netstate, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
+from umlpy.net.inet.sock import InetSocket
 from umlpy.net.unix import UnixSocket
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
@@ -169,7 +170,7 @@ def _anon_savable(f) -> bool:
         return not any(isinstance(e.file, EpollFile) for e in f.entries.values())
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
-    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f)
+    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f)
 
 
 def _restorable(k, m) -> bool:
@@ -394,6 +395,8 @@ def _save_links(opens: dict) -> None:
                                      int(ent.changed)])
         elif isinstance(f, UnixSocket):
             e.update(unixsock.links(f, index))
+        elif isinstance(f, InetSocket):
+            e.update(inetsock.links(f, index))
 
 
 def _save_open(k, f, pipes: dict) -> dict:
@@ -411,6 +414,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(kind="epoll", entries=[])      # filled by _save_links, once every file has its index
     elif isinstance(f, UnixSocket):
         e.update(unixsock.save(f))
+    elif isinstance(f, InetSocket):
+        e.update(inetsock.save(f))
     elif isinstance(f, TimerFdFile):
         e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, **timers.state(f.timer))
     else:
