@@ -76,7 +76,6 @@ def check_supported(k) -> None:
             raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
-    ipc.check(k)
     fs_seen: set[int] = set()
     for p in k.procs.by_pid.values():
         who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
@@ -123,6 +122,7 @@ def check_supported(k) -> None:
                     and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+    ipc.check(k)
 
 
 def _shared_file(fm) -> bool:

@@ -74,7 +74,8 @@ def check(k) -> None:
             raise _refused(f"SysV segment {seg.id} attached {seg.nattch} times, {attached[id(seg)]} by processes,")
     if set(attached) - {id(seg) for seg in ns.sysv.shm.by_index.values()}:
         raise _refused("an attachment of a SysV segment of another IPC namespace")
-    for q in _queues(k, []):
+    files = [f for p in k.procs.by_pid.values() for f in p.leader.files.files.values()]
+    for q in _queues(k, files):
         n = q.notify
         if n is not None and (n.how not in (M.SIGEV_SIGNAL, M.SIGEV_NONE) or k.procs.by_pid.get(n.proc.pid)
                               is not n.proc):
