@@ -284,6 +284,67 @@ def test_leave_running(tmp_path):
     assert "parent: child reaped, status 7" in out
 
 
+SYSV_AFTER = ("same ids: 1 1, removed key: No such file or directory\n"
+              "shm size 6000 nattch 2 mode 1600 cpid-ok 1\n"
+              "msg qnum 4 cbytes 13 qbytes 1000 mode 640 lspid-ok 1\n"
+              'msgrcv 2: type 2 "two-a"\nmsgrcv -2: type 1 "one"\nmsgrcv 0: type 2 "two-b"\nmsgrcv 3: type 3 ""\n'
+              "msgrcv 0: No message of desired type\n"
+              "sem 2 before the child exits: 5\nchild sees: before after\nsems 0 7 0\n"
+              "shm: before after child was here\nshm after the last shmdt: Invalid argument\n")
+MQUEUE_AFTER = ("attr flags 0 maxmsg 8 msgsize 64 curmsgs 4\nwriter flags O_NONBLOCK\n"
+                "got high prio 9\ngot high2 prio 9\ngot mid prio 5\ngot low prio 1\n"
+                "unlinked queue: orphan prio 3\nopen /gone: No such file or directory\n"
+                "notified: signal 10 code -3 value 77 pid-ok 1\n")
+
+
+@pytest.mark.parametrize("mode, procs, after", [("sysv", 2, SYSV_AFTER), ("mqueue", 1, MQUEUE_AFTER)])
+def test_ipc_native_run(tmp_path, mode, procs, after):
+    """The IPC modes, run without a checkpoint, print what the restored
+    ones must (the same lines as the program run on the host, which
+    `rootfs/cache/progs/t_ckpt sysv 3` shows)."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], mode, "3")
+    assert g.finish() == "count 1\ncount 2\ncount 3\n" + after
+
+
+def test_sysv_ipc_carried(tmp_path):
+    """A SysV segment (attached by a parent and its child, its removal
+    pending), a semaphore set (one value with a SEM_UNDO adjustment of the
+    child, blocked in semop) and a message queue with four messages:
+    after the restore the ids are the same, IPC_STAT says what it said,
+    the messages come by type in order, the segment holds what was
+    written before and is shared again by both processes, the undo is
+    applied at the child's exit and the segment goes with its last
+    detach."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["sysv", "40"], "count", 2)
+    doc = json.loads((image / "manifest.json").read_text())
+    ipc = doc["ipc"]
+    (seg,), (sem,), (msg,) = (ipc[k]["objects"] for k in ("shm", "sem", "msg"))
+    assert seg["nattch"] == 2 and seg["mode"] == 0o1600 and seg["key"] == 0 and seg["runs"]
+    assert sem["values"] == [0, 7, 5] and [len(m) for m in msg["msgs"]] == [3, 3, 3, 3]
+    assert [p["ipc"]["sem_undo"] for p in doc["processes"]] == [[], [[sem["seq"] * 32768 + sem["index"], 2, -5]]]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 41)), r.stdout + r.stderr
+    assert r.stdout.split("count 40\n", 1)[1] == SYSV_AFTER
+
+
+def test_posix_mqueues_carried(tmp_path):
+    """POSIX queues: messages of three priorities, a non-blocking
+    write-only descriptor, an unlinked queue held by its descriptor and
+    an mq_notify by signal: after the restore mq_getattr says the same,
+    messages come in priority order, and a send signals as registered."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["mqueue", "40"], "count", 1)
+    doc = json.loads((image / "manifest.json").read_text())
+    queues = doc["ipc"]["mq"]["queues"]
+    assert [(bytes.fromhex(q["name"]), q["unlinked"], len(q["msgs"])) for q in queues] == \
+        [(b"ckn", False, 0), (b"ckq", False, 4), (b"gone", True, 1)]
+    assert [e["queue"] for e in doc["files"] if e["kind"] == "mqueue"] == [1, 1, 2, 0]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 41)), r.stdout + r.stderr
+    assert r.stdout.split("count 40\n", 1)[1] == MQUEUE_AFTER
+
+
 def _rewrite(image: Path, change) -> None:
     """Edit the manifest and make its digest match again (a forged image)."""
     doc = json.loads((image / "manifest.json").read_text())
@@ -363,6 +424,38 @@ def test_forged_value_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d["processes"][0]["tasks"][0]["regs"].update(rip=-1))
     _refused(image, "processes[0].tasks[0].regs.rip: not an integer")
+
+
+def _forge_ipc(objects=(), queues=(), sem_undo=()) -> object:
+    """An image's `ipc` with these SysV semaphore sets and POSIX queues."""
+    def forge(d):
+        d["ipc"]["sem"]["objects"] = list(objects)
+        d["ipc"]["mq"]["queues"] = list(queues)
+        d["processes"][0]["ipc"]["sem_undo"] = list(sem_undo)
+    return forge
+
+
+_SEM = {"key": 5, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 0o600, "seq": 0, "index": 0, "ctime": 0,
+        "values": [1], "pids": [0], "otime": 0}
+_MQ = {"name": "71", "unlinked": False, "maxmsg": 4, "msgsize": 8, "mode": 0o600, "uid": 0, "gid": 0, "msgs": [],
+       "notify": None}
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_ipc([dict(_SEM, values=[40000], pids=[0])]), "values: not a list of  integers in [0, 32768)"),
+    (_forge_ipc([_SEM, dict(_SEM, index=1)]), "an index or a key taken twice"),
+    (_forge_ipc([_SEM], sem_undo=[[0, 3, -1]]), "sem_undo: semaphore 3 of 0"),
+    (_forge_ipc(queues=[dict(_MQ, msgs=[[40000, 0, 0]])]), "more than maxmsg, or priorities out of order"),
+    (_forge_ipc(queues=[dict(_MQ, name="2f78")]), "name: not a queue's name"),
+    (_forge_ipc(queues=[dict(_MQ, unlinked=True)]), "an unlinked queue no fd holds"),
+])
+def test_forged_ipc_refused(saved, tmp_path, forge, message):
+    """A semaphore value SETVAL refuses, two objects at one index, an undo
+    for no semaphore, a message priority mq_send refuses, a name mq_open
+    refuses, an unlinked queue nothing holds: refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
 
 
 def _inode(ino: int, mode: int, **more) -> dict:
@@ -610,6 +703,7 @@ N_PY_TASKS = 5      # the main thread and the four workers
 @pytest.mark.parametrize("args, last_line", [
     (["count", "/ckpt.log", "40"], "file ok 40"),
     (["dirty", "40"], "memory ok"),
+    (["sysv", "40"], "shm after the last shmdt: Invalid argument"),     # the ipc blob down the stream
 ])
 def test_live_migration_keeps_every_byte(tmp_path, disk, args, last_line):
     """A guest appending to a file on its disk every 100 ms (or rewriting

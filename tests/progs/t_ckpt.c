@@ -44,7 +44,20 @@
  *   t_ckpt dirty N [MIB]: MIB (default 64) MiB of memory filled, then
  *     rewritten at 10 MB/s (100 KiB every 10 ms, a generation number in each
  *     word), "count I" every 100 ms up to N; then checks every word holds
- *     what was last written. */
+ *     what was last written.
+ *   t_ckpt sysv N: a SysV segment (attached, written, then IPC_RMID'd:
+ *     removal pending), a semaphore set and a message queue with four
+ *     messages; a child (attached by fork) adds 5 to a semaphore with
+ *     SEM_UNDO and blocks in semop; the parent counts to N, finds the ids
+ *     by key again, prints IPC_STAT's fields, receives the messages by
+ *     type, writes the segment, wakes the child (which reads and writes
+ *     the segment and exits: its undo applied), then the values, the
+ *     segment's bytes, and the segment gone after its last shmdt.
+ *   t_ckpt mqueue N: POSIX queues: one with four messages of three
+ *     priorities (a read-write and a write-only non-blocking descriptor),
+ *     an unlinked one held by its descriptor, an empty one with an
+ *     mq_notify by SIGUSR1; counts to N, then mq_getattr, the messages
+ *     in priority order, and the notification a send brings. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +75,12 @@
 #include <sys/un.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
+#include <mqueue.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -601,6 +619,157 @@ static int nat(long n, int port)
     return 0;
 }
 
+union semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+};
+
+struct msgbuf16 {
+    long type;
+    char text[16];
+};
+
+static void counting(long n)
+{
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+}
+
+static int sysv(long n)
+{
+    static const struct {
+        long type;
+        const char *text;
+    } sent[] = {{2, "two-a"}, {1, "one"}, {2, "two-b"}, {3, ""}};
+    int shm = shmget(0x5eed, 6000, IPC_CREAT | IPC_EXCL | 0600);
+    int sem = semget(0x5eee, 3, IPC_CREAT | IPC_EXCL | 0600);
+    int msg = msgget(0x5eef, IPC_CREAT | IPC_EXCL | 0640);
+    if (shm < 0 || sem < 0 || msg < 0) {
+        perror("ipc get");
+        return 1;
+    }
+    char *p = shmat(shm, NULL, 0);
+    if (p == (void *)-1)
+        return 1;
+    strcpy(p, "before");
+    union semun arg = {.val = 7};
+    semctl(sem, 1, SETVAL, arg);
+    struct msgbuf16 m;
+    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++) {
+        m.type = sent[i].type;
+        strcpy(m.text, sent[i].text);
+        msgsnd(msg, &m, strlen(sent[i].text), 0);
+    }
+    struct msqid_ds mq;
+    msgctl(msg, IPC_STAT, &mq);
+    mq.msg_qbytes = 1000;
+    msgctl(msg, IPC_SET, &mq);
+    pid_t c = fork();
+    if (c == 0) {
+        struct sembuf up = {2, 5, SEM_UNDO}, down = {0, -1, 0};
+        semop(sem, &up, 1);
+        if (semop(sem, &down, 1))       /* blocks until the parent counted */
+            perror("semop");
+        dprintf(1, "child sees: %s %s\n", p, p + 4096);
+        strcpy(p + 100, "child was here");
+        _exit(0);
+    }
+    while (semctl(sem, 2, GETVAL) != 5)
+        tick();
+    shmctl(shm, IPC_RMID, NULL);        /* pending: both still attached */
+    counting(n);
+    dprintf(1, "same ids: %d %d, removed key: %s\n", semget(0x5eee, 0, 0) == sem, msgget(0x5eef, 0) == msg,
+            shmget(0x5eed, 0, 0) < 0 ? strerror(errno) : "found");
+    struct shmid_ds sd;
+    shmctl(shm, IPC_STAT, &sd);
+    dprintf(1, "shm size %zu nattch %lu mode %o cpid-ok %d\n", (size_t)sd.shm_segsz, (unsigned long)sd.shm_nattch,
+            (unsigned)sd.shm_perm.mode, sd.shm_cpid == getpid());
+    msgctl(msg, IPC_STAT, &mq);
+    dprintf(1, "msg qnum %lu cbytes %lu qbytes %lu mode %o lspid-ok %d\n", (unsigned long)mq.msg_qnum,
+            (unsigned long)mq.__msg_cbytes, (unsigned long)mq.msg_qbytes, (unsigned)mq.msg_perm.mode,
+            mq.msg_lspid == getpid());
+    static const long types[] = {2, -2, 0, 3, 0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        memset(&m, 0, sizeof m);
+        ssize_t got = msgrcv(msg, &m, sizeof m.text, types[i], IPC_NOWAIT);
+        if (got < 0)
+            dprintf(1, "msgrcv %ld: %s\n", types[i], strerror(errno));
+        else
+            dprintf(1, "msgrcv %ld: type %ld \"%s\"\n", types[i], m.type, m.text);
+    }
+    strcpy(p + 4096, "after");
+    dprintf(1, "sem 2 before the child exits: %d\n", semctl(sem, 2, GETVAL));
+    struct sembuf up0 = {0, 1, 0};
+    semop(sem, &up0, 1);
+    int st;
+    waitpid(c, &st, 0);
+    unsigned short v[3];
+    arg.array = v;
+    semctl(sem, 0, GETALL, arg);
+    dprintf(1, "sems %d %d %d\n", v[0], v[1], v[2]);
+    dprintf(1, "shm: %s %s %s\n", p, p + 4096, p + 100);
+    shmdt(p);
+    dprintf(1, "shm after the last shmdt: %s\n", shmctl(shm, IPC_STAT, &sd) ? strerror(errno) : "still there");
+    semctl(sem, 0, IPC_RMID);
+    msgctl(msg, IPC_RMID, NULL);
+    return 0;
+}
+
+static int mqueued(long n)
+{
+    static const struct {
+        const char *text;
+        unsigned prio;
+    } sent[] = {{"low", 1}, {"high", 9}, {"mid", 5}, {"high2", 9}};
+    struct mq_attr a = {.mq_maxmsg = 8, .mq_msgsize = 64};
+    mq_unlink("/ckq");
+    mq_unlink("/gone");
+    mq_unlink("/ckn");
+    mqd_t q = mq_open("/ckq", O_CREAT | O_RDWR, 0640, &a), w = mq_open("/ckq", O_WRONLY | O_NONBLOCK);
+    mqd_t g = mq_open("/gone", O_CREAT | O_RDWR, 0600, &a), nq = mq_open("/ckn", O_CREAT | O_RDWR, 0600, &a);
+    if (q < 0 || w < 0 || g < 0 || nq < 0) {
+        perror("mq_open");
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++)
+        mq_send(w, sent[i].text, strlen(sent[i].text), sent[i].prio);
+    mq_send(g, "orphan", 6, 3);
+    mq_unlink("/gone");
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1, .sigev_value.sival_int = 77};
+    if (mq_notify(nq, &ev))
+        perror("mq_notify");
+    counting(n);
+    mq_getattr(q, &a);
+    dprintf(1, "attr flags %ld maxmsg %ld msgsize %ld curmsgs %ld\n", a.mq_flags, a.mq_maxmsg, a.mq_msgsize,
+            a.mq_curmsgs);
+    mq_getattr(w, &a);
+    dprintf(1, "writer flags %s\n", a.mq_flags & O_NONBLOCK ? "O_NONBLOCK" : "0");
+    char buf[64];
+    unsigned prio;
+    for (int i = 0; i < 4; i++) {
+        ssize_t got = mq_receive(q, buf, sizeof buf, &prio);
+        dprintf(1, "got %.*s prio %u\n", (int)got, buf, prio);
+    }
+    ssize_t got = mq_receive(g, buf, sizeof buf, &prio);
+    dprintf(1, "unlinked queue: %.*s prio %u\n", (int)got, buf, prio);
+    dprintf(1, "open /gone: %s\n", mq_open("/gone", O_RDONLY) < 0 ? strerror(errno) : "found");
+    mq_send(nq, "wake", 4, 0);
+    siginfo_t si;
+    int sig = sigwaitinfo(&usr1, &si);
+    dprintf(1, "notified: signal %d code %d value %d pid-ok %d\n", sig, si.si_code, si.si_value.sival_int,
+            si.si_pid == getpid());
+    mq_unlink("/ckq");
+    mq_unlink("/ckn");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -609,7 +778,8 @@ int main(int argc, char **argv)
         int (*run)(long);
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
-                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet}};
+                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
+                 {"sysv", sysv}, {"mqueue", mqueued}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
@@ -621,6 +791,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N\n");
     return 2;
 }

@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, netstate, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, ipc, netstate, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
@@ -107,9 +107,8 @@ def check_supported(k) -> None:
         mm = p.mm
         if mm is None or mm.users != 1 or mm.uffd is not None or mm.locked.items:
             raise Refused(f"{who}: a shared, locked or userfaultfd address space")
-        if any(fm.shared and not _shared_file(fm) for _s, _e, fm in mm.files.items):
-            raise Refused(f"{who}: shared anonymous memory, SysV shared memory or a shared mapping of "
-                          "a file with no name")
+        if any(fm.shared and not _shared_restorable(fm) for _s, _e, fm in mm.files.items):
+            raise Refused(f"{who}: shared anonymous memory or a shared mapping of a file with no name")
         if t.files.users != len(p.threads) or id(t.fs) in fs_seen:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
@@ -124,6 +123,7 @@ def check_supported(k) -> None:
                     and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
             raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+    ipc.check(k)
 
 
 def _shared_file(fm) -> bool:
@@ -132,6 +132,12 @@ def _shared_file(fm) -> bool:
     tree is saved), found again by that name."""
     d = fm.dentry
     return d is not None and d.inode is fm.obj and d.inode.is_reg and d.inode.nlink > 0 and d.mount is not None
+
+
+def _shared_restorable(fm) -> bool:
+    """A MAP_SHARED mapping a restore maps again: of a file (_shared_file)
+    or a SysV segment (checkpoint/ipc.py)."""
+    return _shared_file(fm) or ipc.is_segment_map(fm)
 
 
 def _check_task(k, x, leader, who: str) -> None:
@@ -170,7 +176,8 @@ def _anon_savable(f) -> bool:
         return not any(isinstance(e.file, EpollFile) for e in f.entries.values())
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
-    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f)
+    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f) \
+        or ipc.savable_file(f)
 
 
 def _restorable(k, m) -> bool:
@@ -335,7 +342,7 @@ def _save_memory(t, out) -> tuple[list, dict]:
         if perms[3] == "s":
             pieces = t.proc.mm.files.overlapping(start, end)
             if sum(min(e, end) - max(s, start) for s, e, _fm in pieces) != end - start \
-                    or not all(fm.shared and _shared_file(fm) for _s, _e, fm in pieces):
+                    or not all(fm.shared and _shared_restorable(fm) for _s, _e, fm in pieces):
                 raise Refused(f"task {t.tid}: a shared mapping at {start:#x}")
             vmas.extend({"start": max(s, start), "end": min(e, end), "prot": prot, "stack": False, "shared": True,
                          "runs": []} for s, e, _fm in pieces)
@@ -418,6 +425,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(inetsock.save(f))
     elif isinstance(f, TimerFdFile):
         e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, **timers.state(f.timer))
+    elif ipc.savable_file(f):
+        e["kind"] = "mqueue"        # its queue's index: ipc.save
     else:
         e.update(kind="file", path=_path(k, f.dentry), pos=f.pos)
     return e
@@ -493,7 +502,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
         "tasks": [_save_task(x, frozen) for x in p.threads],
         "mm": _save_mm(k, p), "memory": blob, "vmas": vmas, "special": special,
-        "fds": _save_fds(k, t, opens, pipes),
+        "fds": _save_fds(k, t, opens, pipes), "ipc": ipc.save_process(p),
     }
 
 
@@ -521,6 +530,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}
                       for i, pp in pipes.values()],
+            "ipc": ipc.save(k, w, opens),
         }
         size = w.finish(manifest)
     except BaseException:

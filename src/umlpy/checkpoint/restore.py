@@ -23,7 +23,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, netstate, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, ipc, netstate, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
 from umlpy.kernel import printk, threads
@@ -74,6 +74,7 @@ def _build(k, r: image.Reader) -> None:
     k.xstate_size = len(ptrace.get_xstate(init.hpid))
     _mounts(k, init, r)
     netstate.restore(k, r.sub("net"))
+    ipcs = ipc.restore(k, r)
     tasks = {1: init}
     for p in procs[1:]:
         tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
@@ -86,11 +87,12 @@ def _build(k, r: image.Reader) -> None:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _process(k, t, p, tasks)
         _memory(k, t, p)
-        _fds(k, t, p, opens, made, pipes)
+        _fds(k, t, p, opens, made, pipes, ipcs)
         _threads(k, t, p)
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
     _links(opens, made)
+    ipc.finish(k, ipcs)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
@@ -289,6 +291,7 @@ def _memory(k, t: Task, p: image.Reader) -> None:
             has.checked("munmap", start, end - start)
     _move_vdso(t, has, p.sub("special"))
     mm = _mm(k, t, p.sub("mm"))
+    ipc.restore_process(k, t, mm, p)
     blob = p.blob("memory")
     try:
         for start, end, v in vmas:
@@ -319,14 +322,15 @@ def _map_shared(t: Task, has: HostAs, mm: Mm, start: int, end: int, prot: int, v
     fm = pieces[0][2]
     inode = fm.obj
     off = start - fm.origin
-    if off < 0 or off % PAGE or not inode.is_reg or (prot & C.PROT_WRITE and not fm.maywrite):
+    seg = ipc.is_segment_map(fm)        # a SysV segment's, checked inside it by ipc.restore_process
+    if off < 0 or off % PAGE or not (seg or inode.is_reg) or (prot & C.PROT_WRITE and not fm.maywrite):
         raise image.ImageError(f"manifest: {v.where}: a bad shared file mapping")
     tfd = has.open_kernel_fd(inode.memfile().fd, C.O_RDWR if fm.maywrite else C.O_RDONLY)
     try:
         has.checked("mmap", start, end - start, prot, C.MAP_SHARED | C.MAP_FIXED, tfd, off)
     finally:
         has.call("close", tfd)
-    if fm.maywrite:
+    if fm.maywrite and not seg:
         inode.shared_mapped = True
 
 
@@ -384,13 +388,13 @@ def _mm(k, t: Task, m: image.Reader) -> Mm:
 
 
 # -- files --------------------------------------------------------------------
-def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict) -> None:
+def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict, ipcs: ipc.Restored) -> None:
     fdt = FdTable()
     for e in p.list("fds"):
         i = e.int("open", 0, len(opens))
         f = made.get(i)
         if f is None:
-            f = made[i] = _open(k, t, opens[i], pipes)
+            f = made[i] = _open(k, t, opens[i], pipes, ipcs)
         fdt.install_at(e.int("fd", 0, k.tunables.nr_open), f, e.bool("cloexec"))
     t.files.release()
     t.files = fdt
@@ -420,7 +424,7 @@ def _links(opens: list, made: dict) -> None:
             e.disabled, e.changed = bool(disabled), bool(changed)
 
 
-def _open(k, t: Task, o: image.Reader, pipes: dict):
+def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored):
     kind = o.str("kind")
     flags = o.int("flags", 0, 1 << 32)
     if kind == "console":
@@ -466,4 +470,6 @@ def _open(k, t: Task, o: image.Reader, pipes: dict):
         f.ticks = o.int("ticks", 0, 1 << 63)
         timers.rearm(f.timer, o)
         return f
+    if kind == "mqueue":
+        return ipc.open_queue(ipcs, o, flags)
     raise image.ImageError(f"manifest: {o.where}: file kind {kind!r}")

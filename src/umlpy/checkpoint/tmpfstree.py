@@ -65,25 +65,43 @@ def save(fs, w, blob: str) -> dict:
             elif i.is_symlink:
                 e["target"] = i.target.hex()
             elif i.is_reg:
-                e["size"], e["runs"] = i.size(), []
-                off = 0
-                while i.data is not None and off < i.size():
-                    try:
-                        start = i.data.seek(off, C.SEEK_DATA)
-                    except OSError:         # ENXIO: holes to the end
-                        break
-                    end = min(i.data.seek(start, C.SEEK_HOLE), i.size())
-                    e["runs"].append([start, end - start, pos])
-                    for piece, n in image.pieces(start, end):
-                        data = i.data.pread(n, piece)
-                        if len(data) != n:
-                            raise KernelError(E.EIO, "checkpoint: a tmpfs file changed while saved")
-                        out.write(data)
-                    pos += end - start
-                    off = end
+                e["size"] = i.size()
+                e["runs"], pos = save_data(i.data, i.size(), out, pos)
             saved.append(e)
     return {"size": fs.size_limit, "nr_inodes": fs.inode_limit, "root": fs.root.ino, "inodes": saved,
             "data": blob}
+
+
+def save_data(mem, size: int, out, pos: int) -> tuple[list, int]:
+    """The data of a memfd (a tmpfs file's, a SysV segment's) up to size,
+    holes left out, written to the blob out from pos: its runs
+    ([offset, length, offset in the blob]) and where the blob now ends."""
+    runs, off = [], 0
+    while mem is not None and off < size:
+        try:
+            start = mem.seek(off, C.SEEK_DATA)
+        except OSError:         # ENXIO: holes to the end
+            break
+        end = min(mem.seek(start, C.SEEK_HOLE), size)
+        runs.append([start, end - start, pos])
+        for piece, n in image.pieces(start, end):
+            data = mem.pread(n, piece)
+            if len(data) != n:
+                raise KernelError(E.EIO, "checkpoint: a file changed while saved")
+            out.write(data)
+        pos += end - start
+        off = end
+    return runs, pos
+
+
+def load_data(write, e: image.Reader, size: int, blob) -> None:
+    """Write back what save_data saved (e's `runs` into blob), each run
+    checked to lie inside size and the blob: write(offset, bytes)."""
+    for off, n, pos in e.list_of_ints("runs", 3, (0, 1, 0), (size, size + 1, blob.size)):
+        if off + n > size or pos + n > blob.size:
+            raise image.ImageError(f"manifest: {e.where}.runs: outside the file or the blob")
+        for at in range(0, n, image.CHUNK):
+            write(off + at, bytes(blob.read_at(pos + at, min(image.CHUNK, n - at))))
 
 
 KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO)
@@ -119,11 +137,7 @@ def make(k, t: image.Reader) -> Tmpfs:
                 i.target = e.hex("target", 4096)
             elif i.is_reg:
                 size = e.int("size", 0, 1 << 62)
-                for off, n, pos in e.list_of_ints("runs", 3, (0, 1, 0), (size, size + 1, blob.size)):
-                    if off + n > size or pos + n > blob.size:
-                        raise image.ImageError(f"manifest: {e.where}.runs: outside the file or the blob")
-                    for at in range(0, n, image.CHUNK):
-                        i.write(off + at, bytes(blob.read_at(pos + at, min(image.CHUNK, n - at))))
+                load_data(i.write, e, size, blob)
                 i.truncate(size)
             for n, v in _pairs(e, "xattrs"):
                 i.xattrs = getattr(i, "xattrs", None) or {}
