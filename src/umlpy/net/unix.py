@@ -92,6 +92,7 @@ class UnixSocket(Socket):
         self.peercred: tuple[int, int, int] | None = None
         self.connected_once = False
         self.bound_inode = None
+        self.bound_dentry = None    # where bind made bound_inode (a checkpoint finds it by path)
         self.wmem = 0           # truesize of what it sent that is not received yet
 
     # -- state ------------------------------------------------------------------
@@ -608,7 +609,7 @@ def _bind(t, s: UnixSocket, raw: bytes) -> None:
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     ino = parent.inode.create(last, *new_inode_owner(t, parent.inode, C.S_IFSOCK | 0o777))
     ino.socket = s
-    s.bound_inode = ino
+    s.bound_inode, s.bound_dentry = ino, parent.child(last)
     s.name = name
 
 
