@@ -13,7 +13,8 @@
  *     its other end closed) passed with SCM_RIGHTS to the connection not
  *     accepted; a datagram socket with an abstract name holding datagrams
  *     from an autobound socket (one passing DIR/f open at offset 5) and
- *     from one connected to it.  After counting to N it takes everything,
+ *     from one connected to it (passing a socketpair's end holding bytes,
+ *     its peer closed).  After counting to N it takes everything,
  *     then connects to DIR/s and to the abstract name from new sockets.
  *   t_ckpt pairs N: socketpairs (stream, dgram, seqpacket) with data
  *     queued, read by a child after it counted to N.
@@ -213,7 +214,13 @@ static int unix_named(const char *dir, long n)
     if (send_fd(ds, "dgram two", f, &d_addr, dlen))
         return perror("send_fd"), 1;
     close(f);
-    send(dc, "connected dgram", 15, 0);
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || write(sp[0], "nested", 6) != 6)
+        return perror("socketpair"), 1;
+    close(sp[0]);
+    if (send_fd(dc, "connected dgram", sp[1], NULL, 0))
+        return perror("send_fd"), 1;
+    close(sp[1]);
     for (int i = 1; i <= n; i++) {
         dprintf(1, "count %d\n", i);
         tick();
