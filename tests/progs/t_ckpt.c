@@ -243,7 +243,7 @@ static int unix_named(const char *dir, long n)
         socklen_t fl = sizeof from;
         r = recv_fd(d, buf, sizeof buf, &fd, &from, &fl);
         dprintf(1, "dgram %s from %s", buf, fl == sizeof(sa_family_t) + 6 && !from.sun_path[0] ? "autobound"
-                : fl <= sizeof(sa_family_t) ? "unnamed" : "?");
+                : fl == 0 ? "unnamed" : "?");
         if (fd >= 0) {
             r = read(fd, buf, sizeof buf);
             dprintf(1, " with a file reading %.*s", (int)r, buf);

@@ -216,7 +216,8 @@ class UnixSocket(Socket):
 
     def recvmsg(self, t, n: int, flags: int) -> Received:
         r = recv(t, self, n, flags)
-        r.sender = sockaddr(r.sender)
+        # an unnamed sender leaves msg_namelen 0 (unix_copy_addr copies nothing)
+        r.sender = sockaddr(r.sender) if r.sender is not None else b""
         return r
 
     def unrecv(self, r: Received) -> None:
