@@ -260,6 +260,47 @@ def test_socketpairs_keep_their_queues(tmp_path):
                                                 "record rec (3 of 6)\nparent got back\n"), r.stdout
 
 
+UNIX_AFTER = ("server got to server\nclient got to client\nbacklog got queued before accept\n"
+              "then fd with an fd\nthe fd read in the pipe, then 0\norphan got orphan, then 0\n"
+              "dgram dgram one from autobound\ndgram dgram two from autobound with a file reading content\n"
+              "dgram connected dgram from unnamed with a file reading nested\nreconnected: hello again\nabstract name reached: after\n")
+
+
+def test_named_unix_sockets_on_tmpfs(tmp_path):
+    """A server listening on a tmpfs path with a connection accepted and
+    two in its backlog (one whose client closed, one with a pipe end in
+    flight), an abstract-named datagram socket with datagrams queued (one
+    passing an open file, one a unix socket holding bytes): after the restore everything is received as
+    it was sent, the path and the abstract name reach the sockets again
+    (what t_ckpt prints run natively, too)."""
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], f"mount -t tmpfs none /tmp && exec {PROG} unix /tmp 20",
+                          "count", 20)
+    assert rest == UNIX_AFTER, rest
+    files = json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]
+    listening = [e for e in files if e["kind"] == "unix" and e["listening"]]
+    assert len(listening) == 1 and len(listening[0]["pending"]) == 2 and listening[0]["bound_path"] == "/tmp/s"
+    held = {i for e in files if e["kind"] == "unix" for m in e["msg_files"] for i in m} | \
+        {i for e in files if e["kind"] == "unix" for _off, fs in e["stream_files"] for i in fs}
+    assert sorted(files[i]["kind"] for i in held) == ["file", "pipe", "unix"]
+
+
+def test_named_unix_socket_on_the_disk(tmp_path, disk):
+    """The same with the server's socket file on the root disk."""
+    image, first = checkpointed(tmp_path, [f"ubd0={disk}", "rw"], ["unix", "/tmp", "20"], "count", 1)
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 21)), r.stdout + r.stderr
+    assert r.stdout.split("count 20\n", 1)[1] == UNIX_AFTER, r.stdout
+
+
+def test_native_unix_named_mode(tmp_path):
+    """t_ckpt's unix mode prints the same lines run on the host."""
+    r = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "unix", str(tmp_path), "3"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "count 1\ncount 2\ncount 3\n" + UNIX_AFTER, r.stdout
+
+
 def test_pending_signals_keep_their_information(tmp_path):
     """Signals pending while blocked (one sigqueue'd with a value, one
     kill'ed) are carried with their siginfo, delivered once unblocked."""
@@ -484,21 +525,56 @@ def test_forged_tmpfs_tree_refused(saved, tmp_path, inodes, message):
     _refused(image, message)
 
 
+def _sock(**more) -> dict:
+    return {"kind": "unix", "flags": 2, "type": 1, "shut": 0, "peer_shut": 0, "passcred": False,
+            "peercred": None, "connected_once": True, "gone_peer": False, "error": 0, "sndbuf": 4096,
+            "rcvbuf": 4096, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [], "linger": [0, 0],
+            "rcvtimeo": None, "sndtimeo": None, "stream": "", "stream_creds": [], "msgs": [],
+            "peer": -1, "charged_to": [], **more}
+
+
+def _add_files(d, *entries, fds=True) -> int:
+    """entries appended to files (each held by an fd of process 1 if fds);
+    the index of the first."""
+    first = len(d["files"])
+    for n, e in enumerate(entries):
+        d["files"].append(e)
+        if fds:
+            d["processes"][0]["fds"].append({"fd": 50 + n, "cloexec": False, "open": first + n})
+    return first
+
+
 def test_forged_unix_socket_link_refused(saved, tmp_path):
     """A unix socket whose peer or sender is no unix socket (here a pipe)
     is refused before any guest runs."""
     image = _copy(saved, tmp_path)
-
-    def forge(d):
-        sock = {"kind": "unix", "flags": 2, "type": 1, "shut": 0, "peer_shut": 0, "passcred": False,
-                "peercred": None, "connected_once": True, "gone_peer": False, "error": 0, "sndbuf": 4096,
-                "rcvbuf": 4096, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [], "linger": [0, 0],
-                "rcvtimeo": None, "sndtimeo": None, "stream": "", "stream_creds": [], "msgs": [],
-                "peer": 0, "charged_to": []}
-        d["files"].append(sock)
-        d["processes"][0]["fds"].append({"fd": 50, "cloexec": False, "open": len(d["files"]) - 1})
-    _rewrite(image, forge)
+    _rewrite(image, lambda d: _add_files(d, _sock(peer=0)))
     _refused(image, "a link to no unix socket")
+
+
+def _listener(**more) -> dict:
+    return _sock(name=b"\0x".hex(), abstract=True, listening=True, backlog=4, connected_once=False, **more)
+
+
+@pytest.mark.parametrize("forge, message", [
+    # a connection in a backlog that an fd holds too
+    (lambda d: _add_files(d, _listener(pending=[len(d["files"]) + 1]), _sock()), "held elsewhere"),
+    # a file no fd, backlog nor message holds
+    (lambda d: _add_files(d, _sock(), fds=False), "a file nothing holds"),
+    # a file in flight past the end of files
+    (lambda d: _add_files(d, _sock(type=2, msgs=[["61", None, 768]], charged_to=[-1], msg_files=[[999]])),
+     "a file in flight that is not in files"),
+    (lambda d: _add_files(d, _sock(name=b"/a\0b".hex(), bound_path="/a")), "not a unix socket name"),
+    (lambda d: _add_files(d, _sock(name=b"/".hex(), bound_path="/")), "not a free socket inode"),
+    (lambda d: _add_files(d, _listener(), _listener()), "an abstract name bound twice"),
+    (lambda d: _add_files(d, _listener(type=2)), "a listening socket that could not listen"),
+])
+def test_forged_named_unix_socket_refused(saved, tmp_path, forge, message):
+    """Named and listening unix sockets, their backlogs and the files in
+    flight that do not hold together are refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
 
 
 def _forge_epoll(d) -> None:
@@ -542,7 +618,8 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
 
 
 @pytest.mark.parametrize("script, refusal", [
-    (f"exec {PROG} socket 20", "checkpoint: process 1 (t_ckpt): fd 3 (UnixSocket) not supported"),
+    (f"exec {PROG} unix /dev 20", "checkpoint: process 1 (t_ckpt): fd 3: a unix socket bound to a file a "
+     "restore does not find again not supported"),
     (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
     (f"mount -t tmpfs none /mnt && mkfifo /mnt/f && exec {PROG} socket 20 3<>/mnt/f",
      "checkpoint: a tmpfs inode (0o10644) this version cannot save"),
@@ -550,9 +627,9 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
      "checkpoint: mounts other than the root, /dev, proc, sysfs and tmpfs not supported"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
-    """A machine holding what a checkpoint cannot save yet (a socket; an
-    initramfs root the guest changed, which a restore would unpack
-    afresh) is refused, named, writes no image, and keeps running."""
+    """A machine holding what a checkpoint cannot save yet (a unix socket
+    bound in /dev, which a restore does not carry; an initramfs root the
+    guest changed, which a restore would unpack afresh) is refused, named, writes no image, and keeps running."""
     g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", script, init="/bin/sh")
     g.wait_for("count 2\n")
     r = g.checkpoint(tmp_path / "x")

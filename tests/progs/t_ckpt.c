@@ -6,7 +6,16 @@
  *   t_ckpt pipe N: puts bytes in a pipe, forks; the child counts to N,
  *     then reads the pipe; the parent waits for it and reports.
  *   t_ckpt socket N: counts to N holding a listening unix socket with an
- *     abstract name (which a checkpoint refuses).
+ *     abstract name.
+ *   t_ckpt unix DIR N: named unix sockets: a stream server listening on
+ *     DIR/s with one connection accepted and two in its backlog (one whose
+ *     client closed), bytes queued both ways, a pipe end (holding bytes,
+ *     its other end closed) passed with SCM_RIGHTS to the connection not
+ *     accepted; a datagram socket with an abstract name holding datagrams
+ *     from an autobound socket (one passing DIR/f open at offset 5) and
+ *     from one connected to it (passing a socketpair's end holding bytes,
+ *     its peer closed).  After counting to N it takes everything,
+ *     then connects to DIR/s and to the abstract name from new sockets.
  *   t_ckpt pairs N: socketpairs (stream, dgram, seqpacket) with data
  *     queued, read by a child after it counted to N.
  *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines.
@@ -62,6 +71,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -147,6 +157,134 @@ static int socket_held(long n)
         dprintf(1, "count %d\n", i);
         tick();
     }
+    return 0;
+}
+
+static socklen_t unix_addr(struct sockaddr_un *a, const char *name, size_t len)
+{
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path, name, len);
+    return offsetof(struct sockaddr_un, sun_path) + len;
+}
+
+static int send_fd(int s, const char *data, int fd, const struct sockaddr_un *to, socklen_t tolen)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+    struct iovec iov = {(void *)data, strlen(data)};
+    struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    return sendmsg(s, &mh, 0) < 0 ? -1 : 0;
+}
+
+/* one message: its bytes in buf (NUL-terminated), the fd it carried
+   (-1: none), and in from/fromlen the sender's address */
+static ssize_t recv_fd(int s, char *buf, size_t n, int *fd, struct sockaddr_un *from, socklen_t *fromlen)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {buf, n - 1};
+    struct msghdr mh = {.msg_name = from, .msg_namelen = from ? *fromlen : 0, .msg_iov = &iov,
+                        .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    ssize_t r = recvmsg(s, &mh, 0);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    *fd = -1;
+    if (r >= 0 && cm && cm->cmsg_type == SCM_RIGHTS)
+        memcpy(fd, CMSG_DATA(cm), sizeof *fd);
+    if (from)
+        *fromlen = mh.msg_namelen;
+    buf[r > 0 ? r : 0] = 0;
+    return r;
+}
+
+static int unix_named(const char *dir, long n)
+{
+    char path[96], fpath[96], abs[32], buf[64];
+    struct sockaddr_un a, d_addr, from;
+    snprintf(path, sizeof path, "%s/s", dir);
+    snprintf(fpath, sizeof fpath, "%s/f", dir);
+    unlink(path);
+    socklen_t alen = unix_addr(&a, path, strlen(path));
+    socklen_t dlen = unix_addr(&d_addr, abs, snprintf(abs, sizeof abs, "%cckpt-unix-%d", 0, (int)getpid()));
+    int l = socket(AF_UNIX, SOCK_STREAM, 0), c1 = socket(AF_UNIX, SOCK_STREAM, 0);
+    int c2 = socket(AF_UNIX, SOCK_STREAM, 0), c3 = socket(AF_UNIX, SOCK_STREAM, 0);
+    int d = socket(AF_UNIX, SOCK_DGRAM, 0), ds = socket(AF_UNIX, SOCK_DGRAM, 0);
+    int dc = socket(AF_UNIX, SOCK_DGRAM, 0), p[2], f = open(fpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    sa_family_t fam = AF_UNIX;
+    if (bind(l, (struct sockaddr *)&a, alen) || listen(l, 4) || connect(c1, (struct sockaddr *)&a, alen))
+        return perror("server"), 1;
+    int a1 = accept(l, NULL, NULL);
+    if (a1 < 0 || connect(c2, (struct sockaddr *)&a, alen) || connect(c3, (struct sockaddr *)&a, alen))
+        return perror("connect"), 1;
+    if (bind(d, (struct sockaddr *)&d_addr, dlen) || bind(ds, (struct sockaddr *)&fam, sizeof fam)
+        || connect(dc, (struct sockaddr *)&d_addr, dlen) || pipe(p) || f < 0)
+        return perror("dgram"), 1;
+    write(c1, "to server", 9);
+    write(a1, "to client", 9);
+    write(c2, "queued before accept", 20);
+    write(p[1], "in the pipe", 11);
+    close(p[1]);
+    if (send_fd(c2, "fd", p[0], NULL, 0))
+        return perror("send_fd"), 1;
+    close(p[0]);
+    write(c3, "orphan", 6);
+    close(c3);
+    write(f, "file content", 12);
+    lseek(f, 5, SEEK_SET);
+    sendto(ds, "dgram one", 9, 0, (struct sockaddr *)&d_addr, dlen);
+    if (send_fd(ds, "dgram two", f, &d_addr, dlen))
+        return perror("send_fd"), 1;
+    close(f);
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || write(sp[0], "nested", 6) != 6)
+        return perror("socketpair"), 1;
+    close(sp[0]);
+    if (send_fd(dc, "connected dgram", sp[1], NULL, 0))
+        return perror("send_fd"), 1;
+    close(sp[1]);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    ssize_t r = read(a1, buf, sizeof buf);
+    dprintf(1, "server got %.*s\n", (int)r, buf);
+    r = read(c1, buf, sizeof buf);
+    dprintf(1, "client got %.*s\n", (int)r, buf);
+    int a2 = accept(l, NULL, NULL), fd;
+    r = read(a2, buf, 20);
+    dprintf(1, "backlog got %.*s\n", (int)r, buf);
+    r = recv_fd(a2, buf, sizeof buf, &fd, NULL, NULL);
+    dprintf(1, "then %s with %s\n", buf, fd >= 0 ? "an fd" : "no fd");
+    r = read(fd, buf, sizeof buf);
+    dprintf(1, "the fd read %.*s, then %zd\n", (int)r, buf, read(fd, buf, sizeof buf));
+    int a3 = accept(l, NULL, NULL);
+    r = read(a3, buf, sizeof buf);
+    dprintf(1, "orphan got %.*s, then %zd\n", (int)r, buf, read(a3, buf, sizeof buf));
+    for (int i = 0; i < 3; i++) {
+        socklen_t fl = sizeof from;
+        r = recv_fd(d, buf, sizeof buf, &fd, &from, &fl);
+        dprintf(1, "dgram %s from %s", buf, fl == sizeof(sa_family_t) + 6 && !from.sun_path[0] ? "autobound"
+                : fl == 0 ? "unnamed" : "?");
+        if (fd >= 0) {
+            r = read(fd, buf, sizeof buf);
+            dprintf(1, " with a file reading %.*s", (int)r, buf);
+        }
+        dprintf(1, "\n");
+    }
+    int c4 = socket(AF_UNIX, SOCK_STREAM, 0), d2 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (connect(c4, (struct sockaddr *)&a, alen) || write(c4, "hello again", 11) != 11)
+        return perror("reconnect"), 1;
+    int a4 = accept(l, NULL, NULL);
+    r = read(a4, buf, sizeof buf);
+    dprintf(1, "reconnected: %.*s\n", (int)r, buf);
+    sendto(d2, "after", 5, 0, (struct sockaddr *)&d_addr, dlen);
+    r = read(d, buf, sizeof buf);
+    dprintf(1, "abstract name reached: %.*s\n", (int)r, buf);
+    unlink(path);
     return 0;
 }
 
@@ -782,6 +920,8 @@ int main(int argc, char **argv)
                  {"sysv", sysv}, {"mqueue", mqueued}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "unix"))
+        return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
         return mapped(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nat"))
@@ -791,6 +931,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N\n");
     return 2;
 }

@@ -40,6 +40,7 @@ SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not 
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
 RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs")     # what a restore mounts again from the manifest
+UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -113,17 +114,20 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
         for fd, f in t.files.files.items():
-            if isinstance(f, ConsoleFile):
-                continue
-            if isinstance(f, PipeFile) and f.dentry is None:
-                continue
-            if _anon_savable(f):
-                continue
-            if type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
-                    and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
-                continue
-            raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+            if not _file_savable(f):
+                raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+            what = unixsock.refusal(f, _file_savable, UNIX_BOUND_FS) if isinstance(f, UnixSocket) else None
+            if what is not None:
+                raise Refused(f"{who}: fd {fd}: {what}")
     ipc.check(k)
+
+
+def _file_savable(f) -> bool:
+    """An open file description this version saves."""
+    if isinstance(f, ConsoleFile) or isinstance(f, PipeFile) and f.dentry is None or _anon_savable(f):
+        return True
+    return type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
+        and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f)
 
 
 def _shared_file(fm) -> bool:
@@ -385,17 +389,24 @@ def _save_fds(k, t, opens: dict, pipes: dict) -> list:
     return out
 
 
-def _save_links(opens: dict) -> None:
+def _save_links(k, opens: dict, pipes: dict) -> None:
     """What names other open file descriptions, by their index in `files`:
     each epoll's interest list ([fd, the watched file, events, data,
     disabled (a EPOLLONESHOT that fired), changed (an edge not yet
-    reported)]; every watched file is open in some fd table, its last
-    close taking it off), a unix socket's peer and senders (unixsock.py)."""
+    reported)]), a unix socket's peer, senders, backlog and files in
+    flight (unixsock.py).  A description no fd holds (a connection not
+    accepted, a file in flight) gets its entry here."""
+    todo = list(opens.values())
+
     def index(g) -> int:
         if id(g) not in opens:
-            raise Refused(f"a link to a file no fd holds ({type(g).__name__})")
+            if not _file_savable(g):
+                raise Refused(f"a link to a file this version cannot save ({type(g).__name__})")
+            opens[id(g)] = (len(opens), _save_open(k, g, pipes), g)
+            todo.append(opens[id(g)])
         return opens[id(g)][0]
-    for _idx, e, f in opens.values():
+    while todo:
+        _idx, e, f = todo.pop(0)
         if isinstance(f, EpollFile):
             for ent in f.entries.values():
                 e["entries"].append([ent.fd, index(ent.file), ent.events, ent.data, int(ent.disabled),
@@ -420,7 +431,7 @@ def _save_open(k, f, pipes: dict) -> dict:
     elif isinstance(f, EpollFile):
         e.update(kind="epoll", entries=[])      # filled by _save_links, once every file has its index
     elif isinstance(f, UnixSocket):
-        e.update(unixsock.save(f))
+        e.update(unixsock.save(f, lambda d: _path(k, d)))
     elif isinstance(f, InetSocket):
         e.update(inetsock.save(f))
     elif isinstance(f, TimerFdFile):
@@ -521,7 +532,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         opens: dict = {}
         pipes: dict = {}
         procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
-        _save_links(opens)
+        _save_links(k, opens, pipes)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w), "net": netstate.save(k),

@@ -91,7 +91,7 @@ def _build(k, r: image.Reader) -> None:
         _threads(k, t, p)
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
-    _links(opens, made)
+    _links(k, init, opens, made, pipes)
     ipc.finish(k, ipcs)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
@@ -400,17 +400,25 @@ def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict, ipcs
     t.files = fdt
 
 
-def _links(opens: list, made: dict) -> None:
+def _links(k, init: Task, opens: list, made: dict, pipes: dict) -> None:
     """What names other open descriptions (checkpoint/dump.py's
-    _save_links): unix sockets' peers and senders, every epoll's interest
-    list (entries on files that are open, pollable and no epoll)."""
+    _save_links): unix sockets' peers, senders, backlogs and files in
+    flight (the descriptions no fd holds made first, each of them held
+    by one of these links), every epoll's interest list (entries on
+    files that are open, pollable and no epoll)."""
+    in_fds = set(made)
+    for i, o in enumerate(opens):
+        if i not in made:
+            made[i] = _open(k, init, o, pipes)
+    held: dict = {}
     for i, f in made.items():
         if isinstance(f, UnixSocket):
-            unixsock.link(f, opens[i], made)
+            unixsock.link(f, opens[i], made, held)
         elif isinstance(f, TcpSocket):
             inetsock.link(f, opens[i], made)
     unixsock.check_pairs(made)
     inetsock.check_pairs(made)
+    unixsock.check_held(held, in_fds, set(made) - in_fds)
     for i, ep in made.items():
         if not isinstance(ep, EpollFile):
             continue
@@ -449,7 +457,7 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored):
         f.pos = o.int("pos", 0, 1 << 63)
         return f
     if kind == "unix":
-        return unixsock.make(t, o, flags)
+        return unixsock.make(t, o, flags, lambda path: _lookup(k, t, path))
     if kind == "inet":
         return inetsock.make(k, o, flags)
     if kind == "epoll":

@@ -2,7 +2,7 @@
 every inode under its number (hard links are two entries naming one),
 with its attributes, a directory's entries, a symlink's target and a
 regular file's data as runs into a blob, holes left out.  What a tmpfs
-inode holds beyond that (a socket, an open fifo, seals, preallocated
+inode holds beyond that (an open fifo, seals, preallocated
 pages) makes checkpoint/dump.py refuse the machine; a manifest whose
 entries do not make one tree is refused by the restore.
 """
@@ -16,11 +16,13 @@ from umlpy.kernel.errors import KernelError
 
 # a tmpfs inode's state the image carries or the restore makes again
 # (the open and mapping counts, the dentry cache's generation, whether a
-# writable shared mapping maps it), and what else it may hold while
+# writable shared mapping maps it, the unix socket bound to it, which
+# checkpoint/unixsock.py saves and attaches again), and what else it may hold while
 # empty; anything more is refused
 CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
                      "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
-                     "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped"))
+                     "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped",
+                     "socket"))
 EMPTY_ATTRS = ("locks_state", "linkable")
 
 
@@ -40,11 +42,11 @@ def inodes(fs):
 
 def unsaved(fs):
     """The first inode of a tmpfs holding what the image does not carry
-    (a socket, an open fifo, a sealed or preallocated file, other inode
+    (an open fifo, a sealed or preallocated file, other inode
     state), None when there is none."""
     for i in inodes(fs):
         extra = set(vars(i)) - CARRIED
-        if i.fmt == C.S_IFSOCK or i.pipe is not None or "seals" in extra or i._prealloc_end \
+        if i.pipe is not None or "seals" in extra or i._prealloc_end \
                 or any(getattr(i, a) for a in extra if a in EMPTY_ATTRS) or extra - set(EMPTY_ATTRS):
             return i
     return None
@@ -104,7 +106,7 @@ def load_data(write, e: image.Reader, size: int, blob) -> None:
             write(off + at, bytes(blob.read_at(pos + at, min(image.CHUNK, n - at))))
 
 
-KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO)
+KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK)
 
 
 def make(k, t: image.Reader) -> Tmpfs:

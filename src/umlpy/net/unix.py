@@ -92,6 +92,7 @@ class UnixSocket(Socket):
         self.peercred: tuple[int, int, int] | None = None
         self.connected_once = False
         self.bound_inode = None
+        self.bound_dentry = None    # where bind made bound_inode (a checkpoint finds it by path)
         self.wmem = 0           # truesize of what it sent that is not received yet
 
     # -- state ------------------------------------------------------------------
@@ -215,7 +216,8 @@ class UnixSocket(Socket):
 
     def recvmsg(self, t, n: int, flags: int) -> Received:
         r = recv(t, self, n, flags)
-        r.sender = sockaddr(r.sender)
+        # an unnamed sender leaves msg_namelen 0 (unix_copy_addr copies nothing)
+        r.sender = sockaddr(r.sender) if r.sender is not None else b""
         return r
 
     def unrecv(self, r: Received) -> None:
@@ -608,7 +610,7 @@ def _bind(t, s: UnixSocket, raw: bytes) -> None:
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     ino = parent.inode.create(last, *new_inode_owner(t, parent.inode, C.S_IFSOCK | 0o777))
     ino.socket = s
-    s.bound_inode = ino
+    s.bound_inode, s.bound_dentry = ino, parent.child(last)
     s.name = name
 
 
