@@ -91,7 +91,7 @@ def _build(k, r: image.Reader) -> None:
         _threads(k, t, p)
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
-    _links(k, init, opens, made, pipes)
+    _links(k, init, opens, made, pipes, ipcs)
     ipc.finish(k, ipcs)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
@@ -400,7 +400,7 @@ def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict, ipcs
     t.files = fdt
 
 
-def _links(k, init: Task, opens: list, made: dict, pipes: dict) -> None:
+def _links(k, init: Task, opens: list, made: dict, pipes: dict, ipcs: ipc.Restored) -> None:
     """What names other open descriptions (checkpoint/dump.py's
     _save_links): unix sockets' peers, senders, backlogs and files in
     flight (the descriptions no fd holds made first, each of them held
@@ -409,7 +409,7 @@ def _links(k, init: Task, opens: list, made: dict, pipes: dict) -> None:
     in_fds = set(made)
     for i, o in enumerate(opens):
         if i not in made:
-            made[i] = _open(k, init, o, pipes)
+            made[i] = _open(k, init, o, pipes, ipcs)
     held: dict = {}
     for i, f in made.items():
         if isinstance(f, UnixSocket):
