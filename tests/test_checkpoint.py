@@ -140,6 +140,30 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
     assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
+INOTIFY_AFTER = ("then wds 1 4\n"
+                 "event wd 1 mask 0x100 cookie 0 name 'b'\nevent wd 3 mask 0x8000 cookie 0 name ''\n"
+                 "event wd 2 mask 0x2 cookie 0 name ''\nevent wd 2 mask 0x8000 cookie 0 name ''\n"
+                 "event wd 1 mask 0x100 cookie 0 name 'c'\nevent wd 1 mask 0x200 cookie 0 name 'c'\n"
+                 "read EAGAIN\n")
+
+
+@pytest.mark.parametrize("where", ["/watched", "/tmp/watched"])
+def test_inotify_watches_and_queue_carried(tmp_path, disk, where):
+    """An inotify instance on a directory of the disk (or of a tmpfs):
+    its watches keep their numbers and masks (IN_ONESHOT, IN_MASK_ADD
+    widened, IN_EXCL_UNLINK), the events queued before the checkpoint are
+    read after it, before the new ones, and the next watch takes the next
+    number (what the same program prints on Linux)."""
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
+                          f"mount -t tmpfs none /tmp && exec {PROG} inotify {where} 40", "count", 40)
+    assert rest == INOTIFY_AFTER, rest
+    (f,) = [e for e in json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]
+            if e["kind"] == "inotify"]
+    assert f["next_wd"] == 4 and [w["wd"] for w in f["watches"]] == [1, 2]
+    assert f["watches"][1] == {"wd": 2, "mask": 0x80000006, "path": f"{where}/a"}
+    assert f["events"] == [[1, 0x100, 0, "62"], [3, 0x8000, 0, ""]] and f["overflow"] == -1
+
+
 def test_pipe_and_waiting_parent(tmp_path):
     image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pipe", "60"], "child", 2)
     assert len(first) < 60
@@ -406,13 +430,27 @@ def _forge_timer(d) -> None:
                                           "left_ns": 1, "interval": 0, "overrun_last": 0}]
 
 
+def _forge_inotify(d) -> None:
+    d["files"].append({"kind": "inotify", "flags": 0, "uid": 0, "next_wd": 3, "overflow": -1,
+                       "watches": [{"wd": 1, "mask": 2, "path": "/"}], "events": [[1, 2, 0, "2f"]]})
+    d["processes"][0]["fds"].append({"fd": 52, "cloexec": False, "open": len(d["files"]) - 1})
+
+
+def _forge_inotify_wd(d) -> None:
+    _forge_inotify(d)
+    d["files"][-1]["watches"][0]["wd"] = 3      # not below next_wd
+
+
 @pytest.mark.parametrize("forge, message", [
     (_forge_epoll, "a bad entry for fd 7"),
+    (_forge_inotify, "events: a bad event"),        # a name with a slash
+    (_forge_inotify_wd, "watches[0].wd: not an integer in [1, 3)"),
     (_forge_timer, "timer_create says EINVAL"),
 ])
 def test_forged_epoll_and_timer_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a
-    timer on a clock timer_create refuses: refused before any guest runs."""
+    timer on a clock timer_create refuses, an inotify event named with a
+    slash or a watch numbered past the next: refused before any guest runs."""
     image = _copy(saved, tmp_path)
     _rewrite(image, forge)
     _refused(image, message)
@@ -421,6 +459,9 @@ def test_forged_epoll_and_timer_refused(saved, tmp_path, forge, message):
 @pytest.mark.parametrize("script, refusal", [
     (f"exec {PROG} socket 20", "checkpoint: process 1 (t_ckpt): fd 3 (UnixSocket) not supported"),
     (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
+    (f"mount -t tmpfs none /tmp && exec {PROG} unwatched 20",
+     "checkpoint: process 1 (t_ckpt): fd 3: inotify watch 1 on an inode with no name (or on proc or sysfs) "
+     "not supported"),
     (f"mount -t tmpfs none /mnt && mkfifo /mnt/f && exec {PROG} socket 20 3<>/mnt/f",
      "checkpoint: a tmpfs inode (0o10644) this version cannot save"),
     (f"mount -t tmpfs none /mnt && mkdir /mnt/b && mount --bind /mnt /mnt/b && exec {PROG} socket 20",

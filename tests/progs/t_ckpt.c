@@ -38,7 +38,14 @@
  *   t_ckpt dirty N [MIB]: MIB (default 64) MiB of memory filled, then
  *     rewritten at 10 MB/s (100 KiB every 10 ms, a generation number in each
  *     word), "count I" every 100 ms up to N; then checks every word holds
- *     what was last written. */
+ *     what was last written.
+ *   t_ckpt inotify DIR N: an inotify instance watching DIR (creations,
+ *     deletions, IN_EXCL_UNLINK) and DIR/a (IN_MODIFY, IN_ONESHOT, then
+ *     IN_ATTRIB added with IN_MASK_ADD), a watch on DIR/b added and
+ *     removed, two events queued unread; counts to N, then makes more
+ *     events, adds watches (the next wd) and reads every event.
+ *   t_ckpt unwatched N: counts to N holding an inotify watch on a file
+ *     it unlinked (open elsewhere, so its inode lives on without a name). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +57,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -518,6 +527,74 @@ static int dirty(long n)
     return dirty_mib(n, 64);
 }
 
+static void counting(long n)
+{
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+}
+
+static void touch(const char *dir, const char *name, char *path)
+{
+    sprintf(path, "%s/%s", dir, name);
+    close(open(path, O_WRONLY | O_CREAT, 0644));
+}
+
+static void read_events(int in)
+{
+    char buf[4096] __attribute__((aligned(8)));
+    ssize_t r = read(in, buf, sizeof buf);
+    if (r < 0)
+        dprintf(1, "read %s\n", errno == EAGAIN ? "EAGAIN" : strerror(errno));
+    for (char *p = buf; r > 0 && p < buf + r; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len) {
+        struct inotify_event *ev = (struct inotify_event *)p;
+        dprintf(1, "event wd %d mask %#x cookie %u name '%s'\n", ev->wd, ev->mask, ev->cookie, ev->len ? ev->name : "");
+    }
+}
+
+static int watched(const char *dir, int n)
+{
+    char a[256], b[256], c[256];
+    mkdir(dir, 0755);
+    touch(dir, "a", a);
+    int in = inotify_init1(IN_NONBLOCK);
+    int wdir = inotify_add_watch(in, dir, IN_CREATE | IN_DELETE | IN_EXCL_UNLINK);
+    int wa = inotify_add_watch(in, a, IN_MODIFY | IN_ONESHOT);
+    int wa2 = inotify_add_watch(in, a, IN_ATTRIB | IN_MASK_ADD);
+    touch(dir, "b", b);
+    int wb = inotify_add_watch(in, b, IN_OPEN);
+    inotify_rm_watch(in, wb);
+    dprintf(1, "wds %d %d %d %d\n", wdir, wa, wa2, wb);
+    counting(n);
+    int fd = open(a, O_WRONLY | O_APPEND);
+    write(fd, "x", 1);
+    close(fd);
+    chmod(a, 0600);
+    touch(dir, "c", c);
+    unlink(c);
+    int again = inotify_add_watch(in, dir, IN_ATTRIB | IN_MASK_ADD);
+    int next = inotify_add_watch(in, b, IN_OPEN);
+    dprintf(1, "then wds %d %d\n", again, next);
+    read_events(in);
+    read_events(in);
+    close(in);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+    return 0;
+}
+
+static int unwatched(long n)
+{
+    int in = inotify_init1(0), fd = open("/tmp/unwatched", O_RDWR | O_CREAT, 0644);
+    if (fd < 0 || in < 0 || inotify_add_watch(in, "/tmp/unwatched", IN_MODIFY) < 0)
+        return 1;
+    unlink("/tmp/unwatched");
+    counting(n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -526,9 +603,12 @@ int main(int argc, char **argv)
         int (*run)(long);
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
-                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}};
+                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty},
+                 {"unwatched", unwatched}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "inotify"))
+        return watched(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
         return mapped(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "dirty"))
@@ -536,6 +616,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB]\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inotify DIR N | unwatched N\n");
     return 2;
 }

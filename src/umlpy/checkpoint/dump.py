@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inotify, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
@@ -121,6 +121,11 @@ def check_supported(k) -> None:
                 continue
             if _anon_savable(f):
                 continue
+            if inotify.is_inotify(f):
+                why = inotify.unsaved(k, f)
+                if why is None:
+                    continue
+                raise Refused(f"{who}: fd {fd}: {why}")
             if type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
                     and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f):
                 continue
@@ -413,6 +418,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(kind="epoll", entries=[])      # filled by _save_links, once every file has its index
     elif isinstance(f, UnixSocket):
         e.update(unixsock.save(f))
+    elif inotify.is_inotify(f):
+        e.update(inotify.save(k, f))
     elif isinstance(f, TimerFdFile):
         e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, **timers.state(f.timer))
     else:

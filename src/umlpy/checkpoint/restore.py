@@ -23,7 +23,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inotify, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
 from umlpy.kernel import printk, threads
@@ -451,6 +451,8 @@ def _open(k, t: Task, o: image.Reader, pipes: dict):
     if kind == "eventfd":
         return EventFdFile(o.int("count", 0, EVENTFD_MAX + 1), flags & (C.O_ACCMODE | C.O_NONBLOCK),
                            o.bool("semaphore"))
+    if kind == "inotify":
+        return inotify.make(k, t, o, flags)
     if kind == "timerfd":
         clk = o.int("clock", 0, 16)
         if clk not in TIMERFD_CLOCKS:
