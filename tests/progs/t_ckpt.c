@@ -44,6 +44,15 @@
  *     IN_ATTRIB added with IN_MASK_ADD), a watch on DIR/b added and
  *     removed, two events queued unread; counts to N, then makes more
  *     events, adds watches (the next wd) and reads every event.
+ *   t_ckpt pty N: a pty pair (posix_openpt, window 30x100); a child in its
+ *     own session with the slave as controlling tty echoes each line it
+ *     reads ("got LINE").  The parent types a line and reads it back, turns
+ *     echo off (through the master), types a line it does not read back
+ *     and half a line the child cannot read yet, counts to N, then
+ *     finishes the line, reads what came, types "quit" and reads the
+ *     child's report on its tty until the slave is closed.
+ *   t_ckpt hungup N: counts to N holding a pty slave whose master it
+ *     closed (a hung-up pty, which a checkpoint refuses).
  *   t_ckpt unwatched N: counts to N holding an inotify watch on a file
  *     it unlinked (open elsewhere, so its inode lives on without a name). */
 #define _GNU_SOURCE
@@ -58,6 +67,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -595,6 +606,100 @@ static int unwatched(long n)
     return 0;
 }
 
+static void shown(const char *what, const char *s, size_t n)
+{
+    char out[8192];
+    size_t j = 0;
+    for (size_t i = 0; i < n && j < sizeof out - 2; i++) {
+        if (s[i] == '\r' || s[i] == '\n') {
+            out[j++] = '\\';
+            out[j++] = s[i] == '\r' ? 'r' : 'n';
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    dprintf(1, "%s: %.*s\n", what, (int)j, out);
+}
+
+/* what the master reads until WANT came (NULL: until the slave is closed) */
+static void until(int m, const char *want)
+{
+    char buf[4096];
+    size_t n = 0;
+    buf[0] = 0;
+    while (n < sizeof buf - 1 && !(want && strstr(buf, want))) {
+        ssize_t r = read(m, buf + n, sizeof buf - 1 - n);
+        if (r <= 0)
+            break;
+        n += r;
+        buf[n] = 0;
+    }
+    shown("master", buf, n);
+}
+
+static void pty_child(int m, const char *name)
+{
+    char line[256];
+    struct termios t;
+    struct winsize ws;
+    ssize_t r;
+    setsid();
+    int s = open(name, O_RDWR);
+    if (s < 0)
+        _exit(1);
+    close(m);
+    dup2(s, 0);
+    dup2(s, 1);
+    close(s);
+    while ((r = read(0, line, sizeof line)) > 0 && strncmp(line, "quit", 4))
+        dprintf(1, "got %.*s", (int)r, line);
+    tcgetattr(0, &t);
+    ioctl(0, TIOCGWINSZ, &ws);
+    char *tn = ttyname(0);
+    dprintf(1, "session %d, foreground %d, /dev/tty %d, ttyname %d, winsize %dx%d, echo %d, icanon %d\n",
+            tcgetsid(0) == getpid(), tcgetpgrp(0) == getpgrp(), open("/dev/tty", O_RDWR) >= 0,
+            tn && !strcmp(tn, name), ws.ws_row, ws.ws_col, !!(t.c_lflag & ECHO), !!(t.c_lflag & ICANON));
+    _exit(0);
+}
+
+static int pty_session(long n)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY), st;
+    struct winsize ws = {.ws_row = 30, .ws_col = 100};
+    struct termios t;
+    char name[64];
+    if (m < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, name, sizeof name) || ioctl(m, TIOCSWINSZ, &ws))
+        return 1;
+    pid_t c = fork();
+    if (c == 0)
+        pty_child(m, name);
+    write(m, "one\n", 4);
+    until(m, "got one\r\n");
+    tcgetattr(m, &t);
+    t.c_lflag &= ~ECHO;
+    tcsetattr(m, TCSANOW, &t);
+    write(m, "two\n", 4);
+    write(m, "partial", 7);
+    counting(n);
+    write(m, " line\n", 6);
+    until(m, "got partial line\r\n");
+    write(m, "quit\n", 5);
+    until(m, NULL);
+    waitpid(c, &st, 0);
+    dprintf(1, "child status %d\n", WEXITSTATUS(st));
+    return 0;
+}
+
+static int hungup(long n)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) || unlockpt(m) || open(ptsname(m), O_RDWR | O_NOCTTY) < 0)
+        return 1;
+    close(m);
+    counting(n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -604,7 +709,8 @@ int main(int argc, char **argv)
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty},
-                 {"unwatched", unwatched}};
+                 {"unwatched", unwatched}, {"pty", pty_session},
+                 {"hungup", hungup}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
@@ -616,6 +722,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inotify DIR N | unwatched N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inotify DIR N | unwatched N | pty N | hungup N\n");
     return 2;
 }

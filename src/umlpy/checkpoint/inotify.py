@@ -28,7 +28,7 @@ U32 = 1 << 32
 FOUND_AGAIN = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs", "tmpfs")
 
 
-def is_inotify(f) -> bool:
+def handles(f) -> bool:
     return isinstance(f, I.InotifyFile)
 
 
@@ -63,7 +63,7 @@ def _dentry(k, inode):
     return None
 
 
-def unsaved(k, f) -> str | None:
+def unsaved_file(k, f) -> str | None:
     """Why this instance cannot be saved, or None."""
     if f.owner is not None or f.async_fd is not None:
         return "an inotify instance with an F_SETOWN owner or O_ASYNC"
