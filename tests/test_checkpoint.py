@@ -6,7 +6,9 @@ waiting for its child.  A corrupted image, or one of another format
 version, is refused before any guest runs."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
 import re
 import shutil
@@ -395,6 +397,17 @@ def test_forged_thread_refused(saved, tmp_path):
     _refused(image, "processes[0].tasks[1].tid: 1 is taken")
 
 
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: d["net"]["devices"][0].update(name="lo9"), "the network devices differ"),
+    (lambda d: d["net"]["routes"].append(dict(d["net"]["routes"][0], ifindex=77)), "ifindex: no such device"),
+    (lambda d: d["net"]["devices"][0]["addrs"][0].update(addr="0a00"), "not an address of family 2"),
+])
+def test_forged_network_state_refused(saved, tmp_path, forge, message):
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
 def test_forged_value_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d["processes"][0]["tasks"][0]["regs"].update(rip=-1))
@@ -493,6 +506,22 @@ def _forge_pty_no_master(d) -> None:
     d["ptys"] = [_pty()]
 
 
+def _forge_tcp(d) -> None:
+    """A TCP connection whose far end is itself."""
+    me = len(d["files"])
+    d["files"].append({"kind": "inet", "flags": 2, "family": 2, "type": 1, "protocol": 6, "uid": 0,
+                       "opts": [], "ints": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
+                       "local": [bytes(10).hex() + "ffff7f000001", 5000], "remote": None, "saddr": None,
+                       "in_table": False, "error": 0, "sndbuf": 16384, "rcvbuf": 131072, "rcvlowat": 1,
+                       "ttl": -1, "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0,
+                       "rcvbuf_locked": False, "listening": False, "bound_port": True, "bound_addr": True,
+                       "v6only": False, "state": 1, "sock_state": 3, "shut": 0, "backlog": 0, "maxseg": 0,
+                       "bytes_received": 0, "bytes_acked": 0, "rx": "", "far_closed": False,
+                       "fin_received": False, "nat_reset": False, "tcp_ints": [], "congestion": b"cubic".hex(),
+                       "peer": me})
+    d["processes"][0]["fds"].append({"fd": 52, "cloexec": False, "open": me})
+
+
 @pytest.mark.parametrize("forge, message", [
     (_forge_epoll, "a bad entry for fd 7"),
     (_forge_pty(index=4096), "ptys[0].index: not an integer in [0, 4096)"),
@@ -503,10 +532,12 @@ def _forge_pty_no_master(d) -> None:
     (_forge_inotify, "events: a bad event"),        # a name with a slash
     (_forge_inotify_wd, "watches[0].wd: not an integer in [1, 3)"),
     (_forge_timer, "timer_create says EINVAL"),
+    (_forge_tcp, "peer: not the far end of a connection"),
 ])
-def test_forged_epoll_and_timer_refused(saved, tmp_path, forge, message):
+def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a
-    timer on a clock timer_create refuses, an inotify event named with a
+    timer on a clock timer_create refuses, a TCP connection that is its
+    own far end, an inotify event named with a
     slash or a watch numbered past the next, a pty out of devpts's range,
     with canonical line ends past its buffer, a short window size, another
     line discipline or no master: refused before any guest runs."""
@@ -740,3 +771,72 @@ def test_migration_to_a_failing_target_goes_on_here(tmp_path):
     assert numbers(out, "child") == list(range(1, 31))
     assert "parent: child reaped, status 7" in out
     server.close()
+
+
+def test_network_configuration_carried(tmp_path):
+    """eth0=user configured by hand in the guest (up, two addresses, a
+    default route, an MTU, a sysctl): after the restore, whose boot makes
+    eth0 down and bare, `ip` shows the same and the guest reaches a host
+    server through the gateway again."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "x.txt").write_text("hello from the host\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    show = "ip addr show eth0 | grep -v valid_lft; ip route; ip link show lo | head -1; " \
+           "cat /proc/sys/net/ipv4/ip_local_port_range"
+    script = ("mount -t proc proc /proc; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; "
+              "ip addr add 10.0.2.99/24 dev eth0; ip route add default via 10.0.2.2; ip link set lo mtu 1234; "
+              f"echo '40000 50000' > /proc/sys/net/ipv4/ip_local_port_range; {show}; echo ===; "
+              "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              f"{show}; wget -q -O - http://10.0.2.2:{server.server_port}/x.txt")
+    try:
+        rest = shell_restored(tmp_path, [f"initrd={CPIO}", "eth0=user"], script, "count", 30)
+    finally:
+        server.shutdown()
+    before = (tmp_path / "out1.txt").read_text().split("===\n")[0]
+    assert "inet 10.0.2.99/24" in before and "mtu 1234" in before and "40000\t50000" in before, before
+    assert rest == before + "hello from the host\n"
+
+
+def test_restored_machine_reboots_afresh(tmp_path, disk):
+    """A restored machine that reboots boots its init from the disk, as
+    the machine it was taken from would: it is not restored again."""
+    script = ("if [ -e /rebooted ]; then echo second boot; exec poweroff -f; fi; "
+              "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              "touch /rebooted; sync; reboot -f")
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"], script, "count", 20)
+    assert rest == "second boot\n", rest
+
+
+def test_inet_sockets_on_loopback_carried(tmp_path):
+    """A TCP listener with an accepted connection and bytes queued both
+    ways, and a UDP socket on ::1 with datagrams queued: after the restore
+    every byte and datagram is read as a run never stopped reads it (the
+    program run natively says the same), the listener takes a new
+    connection, and a half-close reaches the far end."""
+    want = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "inet", "30"],
+                          capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["inet", "30"], "count", 1)
+    kinds = [e["kind"] for e in json.loads((image / "manifest.json").read_text())["files"]]
+    assert kinds.count("inet") == 5
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert "".join(f"count {i}\n" for i in first) + r.stdout == want, r.stdout + r.stderr
+
+
+def test_nat_connection_reset_on_restore(tmp_path):
+    """A TCP connection through eth0=user to a host server is reset by the
+    restore, as after a network outage: the guest's read says ECONNRESET."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        image, first = checkpointed(tmp_path, [f"initrd={CPIO}", "eth0=user", "ip=dhcp"],
+                                    ["nat", "30", str(port)], "count", 1)
+        r = restore(image)
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("count 30\n")[1] == "read -1 Connection reset by peer\n", r.stdout

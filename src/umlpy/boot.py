@@ -486,3 +486,6 @@ def start_kernel(config: dict, words: list[str], on_restored: Callable[[], None]
         if params.noreboot:
             return 0
         printk.pr_notice("Restarting system.")
+        # a restored machine that reboots boots afresh, as the one it was
+        # taken from would have: the image is not restored twice
+        words = [w for w in words if not w.startswith("restore=")]

@@ -125,19 +125,21 @@ def run_image(image: str, args: list[str]) -> int:
 
 def restore_words(directory: str, overrides: list[str]) -> list[str]:
     """The command line that restores the checkpoint in directory: the one
-    it was taken with (no init arguments, no earlier restore=), each
-    `name=value` of overrides replacing the saved word of that name, then
-    restore=DIR.  The kernel checks the image itself (its digests, its
-    version) before using any of it."""
+    it was taken with (no earlier restore=), each `name=value` of
+    overrides replacing the saved word of that name, then restore=DIR,
+    and the init arguments last (a restored machine that reboots runs its
+    init as the one it was taken from would).  The kernel checks the image
+    itself (its digests, its version) before using any of it."""
     with open(os.path.join(directory, "manifest.json"), "rb") as f:
         saved = json.loads(f.read(64 << 20)).get("cmdline")
     if not isinstance(saved, list) or not all(isinstance(w, str) for w in saved):
         raise ValueError("no command line in its manifest")
+    init_args: list[str] = []
     if "--" in saved:
-        saved = saved[:saved.index("--")]
+        saved, init_args = saved[:saved.index("--")], saved[saved.index("--"):]
     names = {w.partition("=")[0] for w in overrides if "=" in w}
     kept = [w for w in saved if w.partition("=")[0] not in names | {"restore"}]
-    return kept + overrides + [f"restore={os.path.abspath(directory)}"]
+    return kept + overrides + [f"restore={os.path.abspath(directory)}"] + init_args
 
 
 def as_parameters(args: list[str]) -> list[str]:

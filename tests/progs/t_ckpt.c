@@ -35,6 +35,12 @@
  *     read-only (opened O_RDONLY), written through the first, counts to N,
  *     writes again, then reads FILE with read() and tries to make the
  *     read-only mapping writable.
+ *   t_ckpt inet N: a TCP listener on 127.0.0.1 with one connection
+ *     accepted, bytes queued both ways; a UDP socket on ::1 with two
+ *     datagrams queued; counts to N, then reads everything, connects to
+ *     the listener again, and half-closes.
+ *   t_ckpt nat N PORT: a TCP connection to 10.0.2.2:PORT (the host, through
+ *     eth0=user), counts to N, then reads from it and says what it got.
  *   t_ckpt dirty N [MIB]: MIB (default 64) MiB of memory filled, then
  *     rewritten at 10 MB/s (100 KiB every 10 ms, a generation number in each
  *     word), "count I" every 100 ms up to N; then checks every word holds
@@ -68,9 +74,10 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
-#include <termios.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <sys/signalfd.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/time.h>
@@ -538,6 +545,82 @@ static int dirty(long n)
     return dirty_mib(n, 64);
 }
 
+static int inet(long n)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    int one = 1;
+    int lst = socket(AF_INET, SOCK_STREAM, 0), cli = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(lst, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lst, (struct sockaddr *)&a, sizeof a) || listen(lst, 4) || getsockname(lst, (struct sockaddr *)&a, &al)
+        || connect(cli, (struct sockaddr *)&a, sizeof a))
+        return 1;
+    int srv = accept(lst, NULL, NULL);
+    setsockopt(cli, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+    write(cli, "to server", 9);
+    write(srv, "to client", 9);
+    struct sockaddr_in6 u = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT}, from;
+    socklen_t ul = sizeof u, fl = sizeof from;
+    int ur = socket(AF_INET6, SOCK_DGRAM, 0), us = socket(AF_INET6, SOCK_DGRAM, 0);
+    if (bind(ur, (struct sockaddr *)&u, sizeof u) || getsockname(ur, (struct sockaddr *)&u, &ul))
+        return 1;
+    sendto(us, "first", 5, 0, (struct sockaddr *)&u, sizeof u);
+    sendto(us, "second", 6, 0, (struct sockaddr *)&u, sizeof u);
+    struct sockaddr_in6 sent;
+    socklen_t sl = sizeof sent;
+    getsockname(us, (struct sockaddr *)&sent, &sl);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    char buf[64];
+    ssize_t r = read(srv, buf, sizeof buf);
+    dprintf(1, "server read %.*s\n", (int)r, buf);
+    r = read(cli, buf, sizeof buf);
+    dprintf(1, "client read %.*s\n", (int)r, buf);
+    for (int i = 0; i < 2; i++) {
+        r = recvfrom(ur, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        dprintf(1, "udp %.*s from the sender %d\n", (int)r, buf, from.sin6_port == sent.sin6_port);
+    }
+    int opt = 0;
+    socklen_t ol = sizeof opt;
+    getsockopt(cli, IPPROTO_TCP, 1, &opt, &ol);
+    struct sockaddr_in p1, p2;
+    socklen_t l1 = sizeof p1, l2 = sizeof p2;
+    getpeername(cli, (struct sockaddr *)&p1, &l1);
+    getsockname(srv, (struct sockaddr *)&p2, &l2);
+    dprintf(1, "nodelay %d, names agree %d\n", opt, p1.sin_port == p2.sin_port && p1.sin_port == a.sin_port);
+    int again = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(again, (struct sockaddr *)&a, sizeof a))
+        dprintf(1, "connect again: %s\n", strerror(errno));
+    int srv2 = accept(lst, NULL, NULL);
+    write(again, "new", 3);
+    r = read(srv2, buf, sizeof buf);
+    dprintf(1, "new connection read %.*s\n", (int)r, buf);
+    shutdown(cli, SHUT_WR);
+    dprintf(1, "server reads %zd after the client's shutdown\n", read(srv, buf, sizeof buf));
+    return 0;
+}
+
+static int nat(long n, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(0x0a000202)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        perror("connect");
+        return 1;
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    char buf[16];
+    ssize_t r = read(fd, buf, sizeof buf);
+    dprintf(1, "read %zd %s\n", r, r < 0 ? strerror(errno) : "");
+    return 0;
+}
+
 static void counting(long n)
 {
     for (int i = 1; i <= n; i++) {
@@ -708,20 +791,21 @@ int main(int argc, char **argv)
         int (*run)(long);
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
-                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty},
-                 {"unwatched", unwatched}, {"pty", pty_session},
-                 {"hungup", hungup}};
+                 {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
+                 {"unwatched", unwatched}, {"pty", pty_session}, {"hungup", hungup}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
         return mapped(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "nat"))
+        return nat(atol(argv[2]), atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "dirty"))
         return dirty_mib(atol(argv[2]), atol(argv[3]));
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inotify DIR N | unwatched N | pty N | hungup N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | inotify DIR N | unwatched N | pty N | hungup N\n");
     return 2;
 }

@@ -20,12 +20,13 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inotify, pty, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, inotify, netstate, pty, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
+from umlpy.net.inet.sock import InetSocket
 from umlpy.net.unix import UnixSocket
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
@@ -77,8 +78,6 @@ def check_supported(k) -> None:
     why = pty.unsaved(k)
     if why is not None:
         raise Refused(why)
-    if k.net.nat is not None:
-        raise Refused("a network device")
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
     fs_seen: set[int] = set()
@@ -180,7 +179,7 @@ def _anon_savable(f) -> bool:
         return not any(isinstance(e.file, EpollFile) for e in f.entries.values())
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
-    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f)
+    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f)
 
 
 def _restorable(k, m) -> bool:
@@ -407,6 +406,8 @@ def _save_links(opens: dict) -> None:
                                      int(ent.changed)])
         elif isinstance(f, UnixSocket):
             e.update(unixsock.links(f, index))
+        elif isinstance(f, InetSocket):
+            e.update(inetsock.links(f, index))
 
 
 def _save_open(k, f, pipes: dict) -> dict:
@@ -424,6 +425,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(kind="epoll", entries=[])      # filled by _save_links, once every file has its index
     elif isinstance(f, UnixSocket):
         e.update(unixsock.save(f))
+    elif isinstance(f, InetSocket):
+        e.update(inetsock.save(f))
     elif pty.handles(f):
         e.update(pty.save_file(k, f))
     elif inotify.handles(f):
@@ -528,7 +531,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         _save_links(opens)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
-            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),
+            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w), "net": netstate.save(k),
             "console": {"session": k.console.session, "pgrp": k.console.pgrp}, "ptys": pty.save_all(k),
             "processes": procs,
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],

@@ -23,7 +23,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inotify, pty, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, inotify, netstate, pty, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
 from umlpy.kernel import printk, threads
@@ -32,6 +32,7 @@ from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
+from umlpy.net.inet.tcp import TcpSocket
 from umlpy.net.unix import UnixSocket
 from umlpy.syscalls import sys_file, sys_time
 from umlpy.syscalls.sys_epoll import Entry, EpollFile
@@ -72,6 +73,7 @@ def _build(k, r: image.Reader) -> None:
     init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root))
     k.xstate_size = len(ptrace.get_xstate(init.hpid))
     _mounts(k, init, r)
+    netstate.restore(k, r.sub("net"))
     ptys = pty.make_all(k, init, r)
     tasks = {1: init}
     for p in procs[1:]:
@@ -405,7 +407,10 @@ def _links(opens: list, made: dict) -> None:
     for i, f in made.items():
         if isinstance(f, UnixSocket):
             unixsock.link(f, opens[i], made)
+        elif isinstance(f, TcpSocket):
+            inetsock.link(f, opens[i], made)
     unixsock.check_pairs(made)
+    inetsock.check_pairs(made)
     for i, ep in made.items():
         if not isinstance(ep, EpollFile):
             continue
@@ -445,6 +450,8 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ptys: pty.Ptys):
         return f
     if kind == "unix":
         return unixsock.make(t, o, flags)
+    if kind == "inet":
+        return inetsock.make(k, o, flags)
     if kind == "epoll":
         return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_links)
     if kind == "signalfd":

@@ -1,0 +1,183 @@
+"""Inet sockets in a checkpoint: TCP and UDP, IPv4 and IPv6, on the
+machine's private loopback.
+
+Saved: each socket's options and addresses, whether it holds its port in
+the port table (an accepted connection shares its listener's port without
+holding it, as Linux's established sockets do), a listener's backlog, a
+connection's state and the bytes queued towards it, with its far end (the
+peer socket, by its index in the image, as unix peers are), and a UDP
+socket's queued datagrams.  A connection the user-mode NAT carries (to
+the host or beyond) is restored reset, as after a network outage: its
+socket reports ECONNRESET.  Refused (checkpoint/dump.py): a listener with
+connections not yet accepted or connects waiting for room, corked data,
+filters, raw and ICMP sockets.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from umlpy.abi import consts as C
+from umlpy.abi import errno as E
+from umlpy.checkpoint import image
+from umlpy.net.inet import addr as A
+from umlpy.net.inet import tcp as T
+from umlpy.net.inet.tcp import LoopEnd, TcpSocket
+from umlpy.net.inet.udp import Datagram, UdpSocket
+from umlpy.net.unix import truesize
+
+U32 = 1 << 32
+MAX_QUEUED = 1 << 26        # bytes of one queue a restore takes
+TCP_STATES = (T.ESTABLISHED, T.FIN_WAIT1, T.FIN_WAIT2, T.CLOSE, T.CLOSE_WAIT, T.LAST_ACK, T.LISTEN, T.CLOSING)
+_BASE_INTS = {"error": (0, 4096), "sndbuf": (0, U32), "rcvbuf": (0, U32), "rcvlowat": (0, U32),
+              "uid": (0, U32), "ttl": (-1, 256), "tos": (0, 256), "mcast_ttl": (0, 256), "hops": (-1, 256),
+              "mcast_hops": (-1, 256), "bound_dev": (0, U32)}
+_BASE_BOOLS = ("rcvbuf_locked", "listening", "bound_port", "bound_addr", "v6only")
+_TCP_INTS = {"state": (0, 16), "sock_state": (0, 4), "shut": (0, 4), "backlog": (0, U32), "maxseg": (0, U32),
+             "bytes_received": (0, 1 << 63), "bytes_acked": (0, 1 << 63)}
+
+
+def savable(f) -> bool:
+    """A TCP or UDP socket this module saves."""
+    if isinstance(f, TcpSocket):
+        return not f.accept_q and not f.syn_q and f.listener is None and f.corked is None \
+            and f.state in TCP_STATES and f.sk_filter is None
+    return isinstance(f, UdpSocket) and f.pending is None and f.sk_filter is None
+
+
+def _ep(e) -> list | None:
+    return None if e is None else [e[0].hex(), e[1]]
+
+
+def _in_table(f) -> bool:
+    return f.local is not None and any(o is f for o in f.table().ports.get(f.local[1], ()))
+
+
+def save(f) -> dict:
+    e = {"kind": "inet", "family": f.family, "type": f.stype, "protocol": f.protocol,
+         "opts": [[k, v] for k, v in sorted(f.opts.items())], "linger": list(f.linger),
+         "rcvtimeo": f.rcvtimeo, "sndtimeo": f.sndtimeo, "local": _ep(f.local), "remote": _ep(f.remote),
+         "saddr": None if f.saddr is None else f.saddr.hex(), "in_table": _in_table(f),
+         "ints": [[lvl, opt, v] for (lvl, opt), v in sorted(f.ints.items())],
+         **{k: getattr(f, k) for k in _BASE_INTS}, **{k: getattr(f, k) for k in _BASE_BOOLS}}
+    if isinstance(f, TcpSocket):
+        nat = f.ep is not None and not isinstance(f.ep, LoopEnd)
+        e.update({k: getattr(f, k) for k in _TCP_INTS}, rx=f.rx.take(len(f.rx), peek=True).hex(),
+                 far_closed=f.far_closed, fin_received=f.fin_received, nat_reset=nat,
+                 tcp_ints=[[k, v] for k, v in sorted(f.tcp_ints.items())], congestion=f.congestion.hex())
+    else:
+        e.update(shut=f.shut, cork=f.cork, drops=f.drops,
+                 rxq=[[d.data.hex(), _ep(d.src), d.dst.hex(), d.ttl, d.tos] for d in f.rxq])
+    return e
+
+
+def links(f, index) -> dict:
+    """A loopback connection's far end, by its index in the image (-1: none)."""
+    if isinstance(f, TcpSocket) and isinstance(f.ep, LoopEnd):
+        return {"peer": index(f.ep.peer)}
+    return {"peer": -1}
+
+
+def _read_ep(o: image.Reader, key: str):
+    v = o.doc.get(key)
+    if v is None:
+        return None
+    if not (isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and type(v[1]) is int
+            and 0 <= v[1] < 1 << 16):
+        raise image.ImageError(f"manifest: {o.where}.{key}: not an [address, port]")
+    try:
+        ip = bytes.fromhex(v[0])
+    except ValueError:
+        ip = b""
+    if len(ip) != 16:
+        raise image.ImageError(f"manifest: {o.where}.{key}: not an address")
+    return ip, v[1]
+
+
+def make(k, o: image.Reader, flags: int):
+    """The socket with what it held, holding its port again; its far end
+    comes with `link`."""
+    fam, stype = o.int("family", 0, 64), o.int("type", 0, 16)
+    if fam not in (A.AF_INET, A.AF_INET6) or stype not in (1, 2):
+        raise image.ImageError(f"manifest: {o.where}: not a TCP or UDP socket")
+    cls = TcpSocket if stype == 1 else UdpSocket
+    s = cls(k.net, o.int("uid", 0, U32), fam, flags & C.O_NONBLOCK)
+    if o.int("protocol", 0, 256) != s.protocol:
+        raise image.ImageError(f"manifest: {o.where}.protocol: not the socket type's")
+    for key, (lo, hi) in _BASE_INTS.items():
+        setattr(s, key, o.int(key, lo, hi))
+    for key in _BASE_BOOLS:
+        setattr(s, key, o.bool(key))
+    s.opts = {a: b for a, b in o.list_of_ints("opts", 2, (0, -U32), (U32, U32))}
+    s.linger = tuple(o.ints("linger", 0, U32, 2))
+    s.rcvtimeo = None if o.doc.get("rcvtimeo") is None else o.int("rcvtimeo", 0, 1 << 62)
+    s.sndtimeo = None if o.doc.get("sndtimeo") is None else o.int("sndtimeo", 0, 1 << 62)
+    s.ints = {(lvl, opt): v for lvl, opt, v in o.list_of_ints("ints", 3, (0, 0, -U32), (U32, U32, U32))}
+    s.local, s.remote = _read_ep(o, "local"), _read_ep(o, "remote")
+    s.saddr = None if o.doc.get("saddr") is None else o.hex("saddr", 16)
+    if o.bool("in_table"):
+        if s.local is None:
+            raise image.ImageError(f"manifest: {o.where}.in_table: a socket with no address")
+        table = s.table()
+        table.ports.setdefault(s.local[1], []).append(s)
+        table.gen += 1
+    if isinstance(s, TcpSocket):
+        _tcp(s, o)
+    else:
+        _udp(s, o)
+    return s
+
+
+def _tcp(s: TcpSocket, o: image.Reader) -> None:
+    for key, (lo, hi) in _TCP_INTS.items():
+        setattr(s, key, o.int(key, lo, hi))
+    if s.state not in TCP_STATES:
+        raise image.ImageError(f"manifest: {o.where}.state: not a state a checkpoint saves")
+    s.far_closed, s.fin_received = o.bool("far_closed"), o.bool("fin_received")
+    s.tcp_ints = {a: b for a, b in o.list_of_ints("tcp_ints", 2, (0, -U32), (U32, U32))}
+    s.congestion = o.hex("congestion", 16)
+    data = o.hex("rx", MAX_QUEUED)
+    if data:
+        s.rx.append(data)
+        s.net.sk_mem += len(data)
+    if o.bool("nat_reset"):         # its host connection did not survive the move
+        s.error = E.ECONNRESET
+        s.state, s.shut = T.CLOSE, T.SHUTDOWN_MASK
+
+
+def _udp(s: UdpSocket, o: image.Reader) -> None:
+    s.shut, s.cork, s.drops = o.int("shut", 0, 4), o.int("cork", 0, 2), o.int("drops", 0, U32)
+    q = o.doc.get("rxq")
+    if not isinstance(q, list):
+        raise image.ImageError(f"manifest: {o.where}.rxq: not a list")
+    s.rxq = deque()
+    for i, d in enumerate(q):
+        r = image.Reader({"data": d[0], "src": d[1], "dst": d[2], "ttl": d[3], "tos": d[4]}
+                         if isinstance(d, list) and len(d) == 5 else {}, f"{o.where}.rxq[{i}]")
+        data, dst = r.hex("data", MAX_QUEUED), r.hex("dst", 16)
+        src = _read_ep(r, "src")
+        if src is None or len(dst) != 16:
+            raise image.ImageError(f"manifest: {r.where}: a datagram with no addresses")
+        size = truesize(len(data))
+        s.rxq.append(Datagram(data, src, dst, r.int("ttl", 0, 256), r.int("tos", 0, 256), size))
+        s.rmem += size
+        s.net.sk_mem += size
+
+
+def link(s, o: image.Reader, made: dict) -> None:
+    """A loopback connection joined to its far end again (the far end's
+    own entry names this one: the pair is mutual)."""
+    i = o.int("peer", -1, U32)
+    if i < 0:
+        return
+    peer = made.get(i)
+    if not isinstance(s, TcpSocket) or not isinstance(peer, TcpSocket) or peer is s \
+            or s.state in (T.LISTEN, T.CLOSE) or peer.state in (T.LISTEN, T.CLOSE):
+        raise image.ImageError(f"manifest: {o.where}.peer: not the far end of a connection")
+    s.ep = LoopEnd(peer)
+
+
+def check_pairs(made: dict) -> None:
+    for s in made.values():
+        if isinstance(s, TcpSocket) and isinstance(s.ep, LoopEnd) and \
+                not (isinstance(s.ep.peer.ep, LoopEnd) and s.ep.peer.ep.peer is s):
+            raise image.ImageError("manifest: a TCP connection whose far end is another's")
