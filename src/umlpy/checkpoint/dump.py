@@ -190,7 +190,8 @@ def _restorable(k, m) -> bool:
     return m.fstype in RESTORED_MOUNTS and m.attached and m.group == 0 and m.master is None \
         and not m.unbindable and m.root_path == b"/" and m.mountpoint is not None \
         and (m.mountpoint.mount is k.mounts.mounts[0]
-             or m.fstype == "devpts" and m.mountpoint.mount is k.mounts.mounts[1]) and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid \
+             or m.fstype == "devpts" and m.mountpoint.mount is k.mounts.mounts[1]) \
+        and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid \
         and (m.fstype != "tmpfs" or sum(o.fs is m.fs for o in k.mounts.mounts) == 1)
 
 
