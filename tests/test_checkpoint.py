@@ -499,7 +499,7 @@ def _forge_pty(**change):
 
 def _forge_pty_termios(d) -> None:
     _forge_pty()(d)
-    d["ptys"][0]["termios"]["line"] = 5
+    d["ptys"][0]["termios"]["line"] = 256
 
 
 def _forge_pty_no_master(d) -> None:
@@ -527,7 +527,7 @@ def _forge_tcp(d) -> None:
     (_forge_pty(index=4096), "ptys[0].index: not an integer in [0, 4096)"),
     (_forge_pty(line_ends=[[3, 0]]), "ptys[0].line_ends: not a list of 2-integer lists"),   # past rbuf
     (_forge_pty(winsize="00"), "ptys[0].winsize: not 8 bytes"),
-    (_forge_pty_termios, "termios.line: line discipline 5"),
+    (_forge_pty_termios, "termios.line: not an integer in [0, 256)"),
     (_forge_pty_no_master, "pty 0: no file holds its master"),
     (_forge_inotify, "events: a bad event"),        # a name with a slash
     (_forge_inotify_wd, "watches[0].wd: not an integer in [1, 3)"),
@@ -539,8 +539,8 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     timer on a clock timer_create refuses, a TCP connection that is its
     own far end, an inotify event named with a
     slash or a watch numbered past the next, a pty out of devpts's range,
-    with canonical line ends past its buffer, a short window size, another
-    line discipline or no master: refused before any guest runs."""
+    with canonical line ends past its buffer, a short window size, a c_line
+    past a byte or no master: refused before any guest runs."""
     image = _copy(saved, tmp_path)
     _rewrite(image, forge)
     _refused(image, message)

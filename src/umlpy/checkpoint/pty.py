@@ -103,10 +103,8 @@ def _termios(o: image.Reader) -> TB.Termios:
     cc = o.hex("cc", TB.NCCS)
     if len(cc) != TB.NCCS:
         raise image.ImageError(f"manifest: {o.where}.cc: not {TB.NCCS} bytes")
-    line = o.int("line", 0, 256)
-    if line != 0:
-        raise image.ImageError(f"manifest: {o.where}.line: line discipline {line} (only N_TTY, 0)")
-    t = TB.Termios(w["iflag"], w["oflag"], w["cflag"], w["lflag"], cc, line)
+    # c_line as TCSETS stored it: the discipline is N_TTY whatever it says (TIOCSETD takes no other)
+    t = TB.Termios(w["iflag"], w["oflag"], w["cflag"], w["lflag"], cc, o.int("line", 0, 256))
     t.ispeed, t.ospeed = w["ispeed"], w["ospeed"]
     return t
 
