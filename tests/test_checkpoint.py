@@ -142,6 +142,55 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
     assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
+INOTIFY_AFTER = ("then wds 1 4\n"
+                 "event wd 1 mask 0x100 cookie 0 name 'b'\nevent wd 3 mask 0x8000 cookie 0 name ''\n"
+                 "event wd 2 mask 0x2 cookie 0 name ''\nevent wd 2 mask 0x8000 cookie 0 name ''\n"
+                 "event wd 1 mask 0x100 cookie 0 name 'c'\nevent wd 1 mask 0x200 cookie 0 name 'c'\n"
+                 "read EAGAIN\n")
+
+
+@pytest.mark.parametrize("where", ["/watched", "/tmp/watched"])
+def test_inotify_watches_and_queue_carried(tmp_path, disk, where):
+    """An inotify instance on a directory of the disk (or of a tmpfs):
+    its watches keep their numbers and masks (IN_ONESHOT, IN_MASK_ADD
+    widened, IN_EXCL_UNLINK), the events queued before the checkpoint are
+    read after it, before the new ones, and the next watch takes the next
+    number (what the same program prints on Linux)."""
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
+                          f"mount -t tmpfs none /tmp && exec {PROG} inotify {where} 40", "count", 40)
+    assert rest == INOTIFY_AFTER, rest
+    (f,) = [e for e in json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]
+            if e["kind"] == "inotify"]
+    assert f["next_wd"] == 4 and [w["wd"] for w in f["watches"]] == [1, 2]
+    assert f["watches"][1] == {"wd": 2, "mask": 0x80000006, "path": f"{where}/a"}
+    assert f["events"] == [[1, 0x100, 0, "62"], [3, 0x8000, 0, ""]] and f["overflow"] == -1
+
+
+PTY_AFTER = ("master: got two\\r\\ngot partial line\\r\\n\n"
+             "master: session 1, foreground 1, /dev/tty 1, ttyname 1, winsize 30x100, echo 0, icanon 1\\r\\n\n"
+             "child status 0\n")
+
+
+@pytest.mark.parametrize("mount", [False, True])
+def test_pty_session_carried(tmp_path, mount):
+    """A pty pair: a child in its own session reading lines on the slave
+    (its controlling tty), the parent typing on the master.  Checkpointed
+    with echo turned off, the child's output to "two" not read yet and
+    half a line typed: after the restore the line is finished and read
+    whole, /dev/pts/0 is the same pty, still the child's controlling tty
+    with its session, foreground group, window size and termios (what the
+    same program prints on Linux).  With devpts mounted on /dev/pts too."""
+    script = f"{'mount -t devpts devpts /dev/pts && ' if mount else ''}exec {PROG} pty 40"
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], script, "count", 40)
+    assert rest == PTY_AFTER, rest
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    (pty,) = doc["ptys"]
+    assert pty["index"] == 0 and bytes.fromhex(pty["rbuf"]) == b"partial" and not pty["line_ends"]
+    assert bytes.fromhex(pty["buf"]) == b"got two\r\n" and not pty["termios"]["lflag"] & 0o10     # -echo
+    assert [p["ctty_pty"] for p in doc["processes"] if "ctty_pty" in p] == [0]
+    assert [m["fstype"] for m in doc["mounts"]] == (["devpts"] if mount else [])
+
+
 def test_pipe_and_waiting_parent(tmp_path):
     image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pipe", "60"], "child", 2)
     assert len(first) < 60
@@ -588,6 +637,44 @@ def _forge_timer(d) -> None:
                                           "left_ns": 1, "interval": 0, "overrun_last": 0}]
 
 
+def _forge_inotify(d) -> None:
+    d["files"].append({"kind": "inotify", "flags": 0, "uid": 0, "next_wd": 3, "overflow": -1,
+                       "watches": [{"wd": 1, "mask": 2, "path": "/"}], "events": [[1, 2, 0, "2f"]]})
+    d["processes"][0]["fds"].append({"fd": 52, "cloexec": False, "open": len(d["files"]) - 1})
+
+
+def _forge_inotify_wd(d) -> None:
+    _forge_inotify(d)
+    d["files"][-1]["watches"][0]["wd"] = 3      # not below next_wd
+
+
+def _pty(**change) -> dict:
+    termios = {"iflag": 0o2400, "oflag": 5, "cflag": 0o277, "lflag": 0o105073, "line": 0, "ispeed": 15,
+               "ospeed": 15, "cc": "031c7f15040001001113" + "1a0012" + "0f171600" + "0000"}
+    return {"index": 0, "locked": False, "packet": False, "master_pktstatus": 0, "other_closed": False,
+            "buf": "", "node": {"mode": 0o600, "uid": 0, "gid": 0}, "termios": termios, "winsize": "00" * 8,
+            "session": 0, "pgrp": 0, "exclusive": False, "lnext": False, "erasing": False, "stopped": False,
+            "tco_stopped": False, "pending": "", "rbuf": "", "line_ends": [], "column": 0, "canon_column": 0,
+            "held": "", "pktstatus": 0, **change}
+
+
+def _forge_pty(**change):
+    def forge(d):
+        d["ptys"] = [_pty(**change)]
+        d["files"].append({"kind": "ptmx", "flags": 2, "pty": 0, "path": "/dev/ptmx"})
+        d["processes"][0]["fds"].append({"fd": 53, "cloexec": False, "open": len(d["files"]) - 1})
+    return forge
+
+
+def _forge_pty_termios(d) -> None:
+    _forge_pty()(d)
+    d["ptys"][0]["termios"]["line"] = 256
+
+
+def _forge_pty_no_master(d) -> None:
+    d["ptys"] = [_pty()]
+
+
 def _forge_tcp(d) -> None:
     """A TCP connection whose far end is itself."""
     me = len(d["files"])
@@ -606,12 +693,23 @@ def _forge_tcp(d) -> None:
 
 @pytest.mark.parametrize("forge, message", [
     (_forge_epoll, "a bad entry for fd 7"),
+    (_forge_pty(index=4096), "ptys[0].index: not an integer in [0, 4096)"),
+    (_forge_pty(line_ends=[[3, 0]]), "ptys[0].line_ends: not a list of 2-integer lists"),   # past rbuf
+    (_forge_pty(winsize="00"), "ptys[0].winsize: not 8 bytes"),
+    (_forge_pty_termios, "termios.line: not an integer in [0, 256)"),
+    (_forge_pty_no_master, "pty 0: no file holds its master"),
+    (_forge_inotify, "events: a bad event"),        # a name with a slash
+    (_forge_inotify_wd, "watches[0].wd: not an integer in [1, 3)"),
     (_forge_timer, "timer_create says EINVAL"),
     (_forge_tcp, "peer: not the far end of a connection"),
 ])
 def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a
-    timer on a clock timer_create refuses: refused before any guest runs."""
+    timer on a clock timer_create refuses, a TCP connection that is its
+    own far end, an inotify event named with a
+    slash or a watch numbered past the next, a pty out of devpts's range,
+    with canonical line ends past its buffer, a short window size, a c_line
+    past a byte or no master: refused before any guest runs."""
     image = _copy(saved, tmp_path)
     _rewrite(image, forge)
     _refused(image, message)
@@ -621,10 +719,14 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     (f"exec {PROG} unix /dev 20", "checkpoint: process 1 (t_ckpt): fd 3: a unix socket bound to a file a "
      "restore does not find again not supported"),
     (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
+    (f"mount -t tmpfs none /tmp && exec {PROG} unwatched 20",
+     "checkpoint: process 1 (t_ckpt): fd 3: inotify watch 1 on an inode with no name (or on proc or sysfs) "
+     "not supported"),
+    (f"exec {PROG} hungup 20", "checkpoint: pty 0 whose master is closed not supported"),
     (f"mount -t tmpfs none /mnt && mkfifo /mnt/f && exec {PROG} socket 20 3<>/mnt/f",
      "checkpoint: a tmpfs inode (0o10644) this version cannot save"),
     (f"mount -t tmpfs none /mnt && mkdir /mnt/b && mount --bind /mnt /mnt/b && exec {PROG} socket 20",
-     "checkpoint: mounts other than the root, /dev, proc, sysfs and tmpfs not supported"),
+     "checkpoint: mounts other than the root, /dev, proc, sysfs, tmpfs and devpts not supported"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a unix socket

@@ -66,7 +66,22 @@
  *     priorities (a read-write and a write-only non-blocking descriptor),
  *     an unlinked one held by its descriptor, an empty one with an
  *     mq_notify by SIGUSR1; counts to N, then mq_getattr, the messages
- *     in priority order, and the notification a send brings. */
+ *     in priority order, and the notification a send brings. *   t_ckpt inotify DIR N: an inotify instance watching DIR (creations,
+ *     deletions, IN_EXCL_UNLINK) and DIR/a (IN_MODIFY, IN_ONESHOT, then
+ *     IN_ATTRIB added with IN_MASK_ADD), a watch on DIR/b added and
+ *     removed, two events queued unread; counts to N, then makes more
+ *     events, adds watches (the next wd) and reads every event.
+ *   t_ckpt pty N: a pty pair (posix_openpt, window 30x100); a child in its
+ *     own session with the slave as controlling tty echoes each line it
+ *     reads ("got LINE").  The parent types a line and reads it back, turns
+ *     echo off (through the master), types a line it does not read back
+ *     and half a line the child cannot read yet, counts to N, then
+ *     finishes the line, reads what came, types "quit" and reads the
+ *     child's report on its tty until the slave is closed.
+ *   t_ckpt hungup N: counts to N holding a pty slave whose master it
+ *     closed (a hung-up pty, which a checkpoint refuses).
+ *   t_ckpt unwatched N: counts to N holding an inotify watch on a file
+ *     it unlinked (open elsewhere, so its inode lives on without a name). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +106,10 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -908,6 +927,160 @@ static int mqueued(long n)
     return 0;
 }
 
+static void touch(const char *dir, const char *name, char *path)
+{
+    sprintf(path, "%s/%s", dir, name);
+    close(open(path, O_WRONLY | O_CREAT, 0644));
+}
+
+static void read_events(int in)
+{
+    char buf[4096] __attribute__((aligned(8)));
+    ssize_t r = read(in, buf, sizeof buf);
+    if (r < 0)
+        dprintf(1, "read %s\n", errno == EAGAIN ? "EAGAIN" : strerror(errno));
+    for (char *p = buf; r > 0 && p < buf + r; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len) {
+        struct inotify_event *ev = (struct inotify_event *)p;
+        dprintf(1, "event wd %d mask %#x cookie %u name '%s'\n", ev->wd, ev->mask, ev->cookie, ev->len ? ev->name : "");
+    }
+}
+
+static int watched(const char *dir, int n)
+{
+    char a[256], b[256], c[256];
+    mkdir(dir, 0755);
+    touch(dir, "a", a);
+    int in = inotify_init1(IN_NONBLOCK);
+    int wdir = inotify_add_watch(in, dir, IN_CREATE | IN_DELETE | IN_EXCL_UNLINK);
+    int wa = inotify_add_watch(in, a, IN_MODIFY | IN_ONESHOT);
+    int wa2 = inotify_add_watch(in, a, IN_ATTRIB | IN_MASK_ADD);
+    touch(dir, "b", b);
+    int wb = inotify_add_watch(in, b, IN_OPEN);
+    inotify_rm_watch(in, wb);
+    dprintf(1, "wds %d %d %d %d\n", wdir, wa, wa2, wb);
+    counting(n);
+    int fd = open(a, O_WRONLY | O_APPEND);
+    write(fd, "x", 1);
+    close(fd);
+    chmod(a, 0600);
+    touch(dir, "c", c);
+    unlink(c);
+    int again = inotify_add_watch(in, dir, IN_ATTRIB | IN_MASK_ADD);
+    int next = inotify_add_watch(in, b, IN_OPEN);
+    dprintf(1, "then wds %d %d\n", again, next);
+    read_events(in);
+    read_events(in);
+    close(in);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+    return 0;
+}
+
+static int unwatched(long n)
+{
+    int in = inotify_init1(0), fd = open("/tmp/unwatched", O_RDWR | O_CREAT, 0644);
+    if (fd < 0 || in < 0 || inotify_add_watch(in, "/tmp/unwatched", IN_MODIFY) < 0)
+        return 1;
+    unlink("/tmp/unwatched");
+    counting(n);
+    return 0;
+}
+
+static void shown(const char *what, const char *s, size_t n)
+{
+    char out[8192];
+    size_t j = 0;
+    for (size_t i = 0; i < n && j < sizeof out - 2; i++) {
+        if (s[i] == '\r' || s[i] == '\n') {
+            out[j++] = '\\';
+            out[j++] = s[i] == '\r' ? 'r' : 'n';
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    dprintf(1, "%s: %.*s\n", what, (int)j, out);
+}
+
+/* what the master reads until WANT came (NULL: until the slave is closed) */
+static void until(int m, const char *want)
+{
+    char buf[4096];
+    size_t n = 0;
+    buf[0] = 0;
+    while (n < sizeof buf - 1 && !(want && strstr(buf, want))) {
+        ssize_t r = read(m, buf + n, sizeof buf - 1 - n);
+        if (r <= 0)
+            break;
+        n += r;
+        buf[n] = 0;
+    }
+    shown("master", buf, n);
+}
+
+static void pty_child(int m, const char *name)
+{
+    char line[256];
+    struct termios t;
+    struct winsize ws;
+    ssize_t r;
+    setsid();
+    int s = open(name, O_RDWR);
+    if (s < 0)
+        _exit(1);
+    close(m);
+    dup2(s, 0);
+    dup2(s, 1);
+    close(s);
+    while ((r = read(0, line, sizeof line)) > 0 && strncmp(line, "quit", 4))
+        dprintf(1, "got %.*s", (int)r, line);
+    tcgetattr(0, &t);
+    ioctl(0, TIOCGWINSZ, &ws);
+    char *tn = ttyname(0);
+    dprintf(1, "session %d, foreground %d, /dev/tty %d, ttyname %d, winsize %dx%d, echo %d, icanon %d\n",
+            tcgetsid(0) == getpid(), tcgetpgrp(0) == getpgrp(), open("/dev/tty", O_RDWR) >= 0,
+            tn && !strcmp(tn, name), ws.ws_row, ws.ws_col, !!(t.c_lflag & ECHO), !!(t.c_lflag & ICANON));
+    _exit(0);
+}
+
+static int pty_session(long n)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY), st;
+    struct winsize ws = {.ws_row = 30, .ws_col = 100};
+    struct termios t;
+    char name[64];
+    if (m < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, name, sizeof name) || ioctl(m, TIOCSWINSZ, &ws))
+        return 1;
+    pid_t c = fork();
+    if (c == 0)
+        pty_child(m, name);
+    write(m, "one\n", 4);
+    until(m, "got one\r\n");
+    tcgetattr(m, &t);
+    t.c_lflag &= ~ECHO;
+    tcsetattr(m, TCSANOW, &t);
+    write(m, "two\n", 4);
+    write(m, "partial", 7);
+    counting(n);
+    write(m, " line\n", 6);
+    until(m, "got partial line\r\n");
+    write(m, "quit\n", 5);
+    until(m, NULL);
+    waitpid(c, &st, 0);
+    dprintf(1, "child status %d\n", WEXITSTATUS(st));
+    return 0;
+}
+
+static int hungup(long n)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) || unlockpt(m) || open(ptsname(m), O_RDWR | O_NOCTTY) < 0)
+        return 1;
+    close(m);
+    counting(n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -917,11 +1090,14 @@ int main(int argc, char **argv)
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
-                 {"sysv", sysv}, {"mqueue", mqueued}};
+                 {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
+                 {"hungup", hungup}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
         return unix_named(argv[2], atol(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "inotify"))
+        return watched(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
         return mapped(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nat"))
@@ -931,6 +1107,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N\n");
     return 2;
 }

@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, ipc, netstate, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
@@ -39,7 +39,7 @@ from umlpy.vfs.pipe import PipeFile
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
-RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs")     # what a restore mounts again from the manifest
+RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # what a restore mounts again from the manifest
 UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
@@ -71,11 +71,14 @@ def check_supported(k) -> None:
     guest is stopped."""
     if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]) \
             or not all(_restorable(k, m) for m in k.mounts.mounts[2:]):
-        raise Refused("mounts other than the root, /dev, proc, sysfs and tmpfs")
+        raise Refused("mounts other than the root, /dev, proc, sysfs, tmpfs and devpts")
     for m in k.mounts.mounts[2:]:
         i = tmpfstree.unsaved(m.fs) if m.fstype == "tmpfs" else None
         if i is not None:
             raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
+    why = pty.unsaved(k)
+    if why is not None:
+        raise Refused(why)
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
     fs_seen: set[int] = set()
@@ -90,8 +93,8 @@ def check_supported(k) -> None:
             _check_task(k, x, t, who)
         if p.ns is not k.init_ns or p.creds.user_ns is not None:
             raise Refused(f"{who}: namespaces")
-        if p.ctty is not None and p.ctty is not k.console:
-            raise Refused(f"{who}: a controlling tty other than the console")
+        if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
+            raise Refused(f"{who}: a controlling tty other than the console or a pty")
         if p.ptraced:
             raise Refused(f"{who}: ptrace")
         if not timers.savable(p):
@@ -114,6 +117,12 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
         for fd, f in t.files.files.items():
+            mod = next((m for m in (inotify, pty) if m.handles(f)), None)
+            if mod is not None:
+                why = mod.unsaved_file(k, f)
+                if why is not None:
+                    raise Refused(f"{who}: fd {fd}: {why}")
+                continue
             if not _file_savable(f):
                 raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
             what = unixsock.refusal(f, _file_savable, UNIX_BOUND_FS) if isinstance(f, UnixSocket) else None
@@ -186,11 +195,14 @@ def _anon_savable(f) -> bool:
 
 def _restorable(k, m) -> bool:
     """A mount a restore makes again: proc (the initial pid namespace's),
-    sysfs, or a tmpfs with its tree, a plain mount on a directory of the
-    root filesystem, the only mount of its filesystem."""
+    sysfs, a tmpfs with its tree (the only mount of its filesystem), or
+    devpts (its ptys are saved whole, checkpoint/pty.py), a plain mount on
+    a directory of the root filesystem (devpts: or of /dev)."""
     return m.fstype in RESTORED_MOUNTS and m.attached and m.group == 0 and m.master is None \
         and not m.unbindable and m.root_path == b"/" and m.mountpoint is not None \
-        and m.mountpoint.mount is k.mounts.mounts[0] and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid \
+        and (m.mountpoint.mount is k.mounts.mounts[0]
+             or m.fstype == "devpts" and m.mountpoint.mount is k.mounts.mounts[1]) \
+        and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid \
         and (m.fstype != "tmpfs" or sum(o.fs is m.fs for o in k.mounts.mounts) == 1)
 
 
@@ -434,6 +446,10 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(unixsock.save(f, lambda d: _path(k, d)))
     elif isinstance(f, InetSocket):
         e.update(inetsock.save(f))
+    elif pty.handles(f):
+        e.update(pty.save_file(k, f))
+    elif inotify.handles(f):
+        e.update(inotify.save(k, f))
     elif isinstance(f, TimerFdFile):
         e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, **timers.state(f.timer))
     elif ipc.savable_file(f):
@@ -499,7 +515,8 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
         "comm": p.comm.hex(), "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
         "environ": [a.hex() for a in p.environ], "exit_signal": p.exit_signal,
-        "personality": p.personality, "console_ctty": p.ctty is not None,
+        "personality": p.personality, "console_ctty": p.ctty is k.console,
+        **({"ctty_pty": p.ctty.pair.index} if pty.is_pty_slave(p.ctty) else {}),
         "flags": {"oom_score_adj": p.oom_score_adj, "oom_score_adj_min": p.oom_score_adj_min,
                   "ioprio": p.ioprio, "no_new_privs": p.no_new_privs, "dumpable": p.dumpable,
                   "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed}, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
@@ -536,7 +553,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w), "net": netstate.save(k),
-            "console": {"session": k.console.session, "pgrp": k.console.pgrp},
+            "console": {"session": k.console.session, "pgrp": k.console.pgrp}, "ptys": pty.save_all(k),
             "processes": procs,
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}

@@ -23,7 +23,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, ipc, netstate, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
 from umlpy.kernel import printk, threads
@@ -75,6 +75,7 @@ def _build(k, r: image.Reader) -> None:
     _mounts(k, init, r)
     netstate.restore(k, r.sub("net"))
     ipcs = ipc.restore(k, r)
+    ptys = pty.make_all(k, init, r)
     tasks = {1: init}
     for p in procs[1:]:
         tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
@@ -83,16 +84,19 @@ def _build(k, r: image.Reader) -> None:
     opens = r.list("files")
     made: dict[int, object] = {}
     pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None] for pp in r.list("pipes")}
+    shared = (pipes, ipcs, ptys)        # what _open makes an open description from
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _process(k, t, p, tasks)
+        pty.restore_ctty(t.proc, p, ptys)
         _memory(k, t, p)
-        _fds(k, t, p, opens, made, pipes, ipcs)
+        _fds(k, t, p, opens, made, shared)
         _threads(k, t, p)
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
-    _links(k, init, opens, made, pipes, ipcs)
+    _links(k, init, opens, made, shared)
     ipc.finish(k, ipcs)
+    pty.check(ptys)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
@@ -102,13 +106,14 @@ def _build(k, r: image.Reader) -> None:
 
 
 def _mounts(k, init: Task, r: image.Reader) -> None:
-    """proc, sysfs and tmpfs where they were (checkpoint/dump.py's _save_mounts)."""
+    """proc, sysfs, tmpfs and devpts where they were (checkpoint/dump.py's _save_mounts)."""
     for m in r.list("mounts"):
         fstype = m.str("fstype")
         if fstype not in RESTORED_MOUNTS:
             raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
         at = _lookup(k, init, m.path("path"))
-        if not at.inode.is_dir or at.mounted is not None or at.mount is not k.mounts.mounts[0]:
+        if not at.inode.is_dir or at.mounted is not None \
+                or at.mount not in k.mounts.mounts[:2 if fstype == "devpts" else 1]:
             raise image.ImageError(f"manifest: {m.where}.path: not a free directory of the root")
         fs = tmpfstree.make(k, m.sub("tmpfs")) if fstype == "tmpfs" else registry.make_virtual(fstype, k)
         k.mounts.mount(fs, at, m.str("source")[:4096], fstype, m.int("flags", 0, 1 << 32))
@@ -388,19 +393,19 @@ def _mm(k, t: Task, m: image.Reader) -> Mm:
 
 
 # -- files --------------------------------------------------------------------
-def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, pipes: dict, ipcs: ipc.Restored) -> None:
+def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, shared: tuple) -> None:
     fdt = FdTable()
     for e in p.list("fds"):
         i = e.int("open", 0, len(opens))
         f = made.get(i)
         if f is None:
-            f = made[i] = _open(k, t, opens[i], pipes, ipcs)
+            f = made[i] = _open(k, t, opens[i], *shared)
         fdt.install_at(e.int("fd", 0, k.tunables.nr_open), f, e.bool("cloexec"))
     t.files.release()
     t.files = fdt
 
 
-def _links(k, init: Task, opens: list, made: dict, pipes: dict, ipcs: ipc.Restored) -> None:
+def _links(k, init: Task, opens: list, made: dict, shared: tuple) -> None:
     """What names other open descriptions (checkpoint/dump.py's
     _save_links): unix sockets' peers, senders, backlogs and files in
     flight (the descriptions no fd holds made first, each of them held
@@ -409,7 +414,7 @@ def _links(k, init: Task, opens: list, made: dict, pipes: dict, ipcs: ipc.Restor
     in_fds = set(made)
     for i, o in enumerate(opens):
         if i not in made:
-            made[i] = _open(k, init, o, pipes, ipcs)
+            made[i] = _open(k, init, o, *shared)
     held: dict = {}
     for i, f in made.items():
         if isinstance(f, UnixSocket):
@@ -432,7 +437,7 @@ def _links(k, init: Task, opens: list, made: dict, pipes: dict, ipcs: ipc.Restor
             e.disabled, e.changed = bool(disabled), bool(changed)
 
 
-def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored):
+def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pty.Ptys):
     kind = o.str("kind")
     flags = o.int("flags", 0, 1 << 32)
     if kind == "console":
@@ -470,6 +475,10 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored):
     if kind == "eventfd":
         return EventFdFile(o.int("count", 0, EVENTFD_MAX + 1), flags & (C.O_ACCMODE | C.O_NONBLOCK),
                            o.bool("semaphore"))
+    if kind in ("ptmx", "pts"):
+        return pty.make_file(t, o, flags, ptys)
+    if kind == "inotify":
+        return inotify.make(k, t, o, flags)
     if kind == "timerfd":
         clk = o.int("clock", 0, 16)
         if clk not in TIMERFD_CLOCKS:

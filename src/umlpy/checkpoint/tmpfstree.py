@@ -13,6 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.checkpoint import image
 from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
 from umlpy.kernel.errors import KernelError
+from umlpy.syscalls.sys_inotify import Watch
 
 # a tmpfs inode's state the image carries or the restore makes again
 # (the open and mapping counts, the dentry cache's generation, whether a
@@ -24,6 +25,7 @@ CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime"
                      "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped",
                      "socket"))
 EMPTY_ATTRS = ("locks_state", "linkable")
+MARKS = "fsnotify_marks"     # inotify watches: saved with their instances (checkpoint/inotify.py)
 
 
 def inodes(fs):
@@ -47,7 +49,8 @@ def unsaved(fs):
     for i in inodes(fs):
         extra = set(vars(i)) - CARRIED
         if i.pipe is not None or "seals" in extra or i._prealloc_end \
-                or any(getattr(i, a) for a in extra if a in EMPTY_ATTRS) or extra - set(EMPTY_ATTRS):
+                or any(getattr(i, a) for a in extra if a in EMPTY_ATTRS) or extra - set(EMPTY_ATTRS) - {MARKS} \
+                or not all(isinstance(m, Watch) for m in getattr(i, MARKS, ())):
             return i
     return None
 

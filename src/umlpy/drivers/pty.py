@@ -88,10 +88,10 @@ class PtySlave(T.Tty):
 class PtyPair:
     """One pty: the slave Tty and the master's side of it."""
 
-    def __init__(self, k, task) -> None:
+    def __init__(self, k, task, index: int | None = None) -> None:
         self.fs = devpts_instance()
         creds = task.proc.creds
-        self.index = self.fs.alloc(self, creds.fsuid, creds.fsgid)
+        self.index = self.fs.alloc(self, creds.fsuid, creds.fsgid, index)
         self.slave = PtySlave(k, self, self.index)
         self.buf = bytearray()              # slave output for the master to read
         self.read_wq = WaitQueue(f"ptm{self.index} read")

@@ -76,12 +76,12 @@ class DevptsFs(Filesystem):
         self.nodes: dict[int, Inode] = {}
         self.ptys: dict[int, object] = {}
 
-    def alloc(self, pty, uid: int, gid: int) -> int:
-        """A new pty: the lowest free index, and its node."""
-        for index in range(NR_PTYS):
-            if index not in self.ptys:
-                break
-        else:
+    def alloc(self, pty, uid: int, gid: int, index: int | None = None) -> int:
+        """A new pty: the lowest free index (or the one given, free: a
+        restore's), and its node."""
+        if index is None:
+            index = next((i for i in range(NR_PTYS) if i not in self.ptys), None)
+        if index is None or index in self.ptys:
             raise KernelError(E.ENOSPC)
         self.ptys[index] = pty
         self.nodes[index] = PtsNode(self, C.S_IFCHR | 0o600, uid, gid, structs.makedev(PTY_MAJOR, index))

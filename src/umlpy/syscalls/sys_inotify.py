@@ -29,6 +29,23 @@ def kdev(inode) -> int:
     return structs.major(d) << 20 | structs.minor(d)
 
 
+def pack_event(wd: int, mask: int, cookie: int, name: bytes) -> bytes:
+    """struct inotify_event, its name padded with NULs to a multiple of 16."""
+    if name:
+        name = name + b"\0" * (16 - len(name) % 16)
+    return _EVENT.pack(wd, mask, cookie, len(name)) + name
+
+
+def unpack_event(ev: bytes) -> tuple[int, int, int, bytes]:
+    """(wd, mask, cookie, name without its padding) of a queued event."""
+    wd, mask, cookie, n = _EVENT.unpack_from(ev)
+    return wd, mask, cookie, ev[_EVENT.size:_EVENT.size + n].rstrip(b"\0")
+
+
+def overflow_event() -> bytes:
+    return _EVENT.pack(-1, N.IN_Q_OVERFLOW, 0, 0)
+
+
 class Watch:
     """An inotify mark: the events of mask on one inode, for one instance."""
 
@@ -84,15 +101,13 @@ class InotifyFile(File):
     def queue(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
         """fsnotify_add_event: an event equal to the last queued (but for
         the cookie) merges with it, an IN_IGNORED never does."""
-        if name:
-            name = name + b"\0" * (16 - len(name) % 16)
-        ev = _EVENT.pack(wd, mask, cookie, len(name)) + name
+        ev = pack_event(wd, mask, cookie, name)
 
         def same_as_last(ev: bytes) -> bool:
             last = self.events.events[-1]
             return not mask & N.IN_IGNORED and last is not self.events.overflow \
                 and last[:8] == ev[:8] and last[12:] == ev[12:]
-        self.events.add(ev, N.MAX_QUEUED, lambda: _EVENT.pack(-1, N.IN_Q_OVERFLOW, 0, 0), same_as_last)
+        self.events.add(ev, N.MAX_QUEUED, overflow_event, same_as_last)
 
     def read(self, task, n: int) -> bytes:
         return self.events.read(self.nonblock, n, len, lambda ev: ev)
