@@ -510,6 +510,16 @@ def test_forged_network_state_refused(saved, tmp_path, forge, message):
     _refused(image, message)
 
 
+def test_forged_shared_anonymous_mapping_refused(saved, tmp_path):
+    """A mapping of a shared anonymous object the image does not hold."""
+    def forge(d) -> None:
+        v = d["processes"][0]["vmas"][0]
+        v.update(shared_anon=5, offset=0, runs=[])
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, "a mapping of no saved object")
+
+
 def test_forged_value_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d["processes"][0]["tasks"][0]["regs"].update(rip=-1))
@@ -1011,3 +1021,17 @@ def test_nat_connection_reset_on_restore(tmp_path):
         server.close()
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("count 30\n")[1] == "read -1 Connection reset by peer\n", r.stdout
+
+
+def test_shared_anonymous_memory_carried(tmp_path):
+    """Shared anonymous memory and /dev/zero mapped shared, shared by a
+    parent and its child: after the restore what the child writes, the
+    parent sees, beside what was there before the checkpoint."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["shanon", "30"], "child", 2)
+    manifest = json.loads((image / "manifest.json").read_text())
+    assert len(manifest["shared_anon"]) == 2        # one object each, however many map it
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 31))
+    assert r.stdout.split("child 30\n")[1] == \
+        "parent sees: before / from the child / zero before / child wrote\n", r.stdout

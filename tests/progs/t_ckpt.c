@@ -50,6 +50,9 @@
  *     the listener again, and half-closes.
  *   t_ckpt nat N PORT: a TCP connection to 10.0.2.2:PORT (the host, through
  *     eth0=user), counts to N, then reads from it and says what it got.
+ *   t_ckpt shanon N: shared anonymous memory and /dev/zero mapped shared,
+ *     written before a fork; the child counts to N, writes both, exits;
+ *     the parent, waiting for it, prints what it sees.
  *   t_ckpt dirty N [MIB]: MIB (default 64) MiB of memory filled, then
  *     rewritten at 10 MB/s (100 KiB every 10 ms, a generation number in each
  *     word), "count I" every 100 ms up to N; then checks every word holds
@@ -1081,6 +1084,32 @@ static int hungup(long n)
     return 0;
 }
 
+static int shanon(long n)
+{
+    char *a = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int z = open("/dev/zero", O_RDWR);
+    char *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, z, 0);
+    close(z);
+    if (a == MAP_FAILED || b == MAP_FAILED)
+        return 1;
+    strcpy(a, "before");
+    strcpy(b, "zero before");
+    pid_t c = fork();
+    if (c == 0) {
+        for (int i = 1; i <= n; i++) {
+            dprintf(1, "child %d\n", i);
+            tick();
+        }
+        strcpy(a + 4096, "from the child");
+        strcpy(b + 100, "child wrote");
+        _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    dprintf(1, "parent sees: %s / %s / %s / %s\n", a, a + 4096, b, b + 100);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -1091,7 +1120,7 @@ int main(int argc, char **argv)
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
-                 {"hungup", hungup}};
+                 {"hungup", hungup}, {"shanon", shanon}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1107,6 +1136,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N\n");
     return 2;
 }

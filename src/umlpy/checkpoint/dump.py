@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk
@@ -111,8 +111,8 @@ def check_supported(k) -> None:
         mm = p.mm
         if mm is None or mm.users != 1 or mm.uffd is not None or mm.locked.items:
             raise Refused(f"{who}: a shared, locked or userfaultfd address space")
-        if any(fm.shared and not _shared_restorable(fm) for _s, _e, fm in mm.files.items):
-            raise Refused(f"{who}: shared anonymous memory or a shared mapping of a file with no name")
+        if any(fm.shared and fm.obj is not None and not _shared_restorable(fm) for _s, _e, fm in mm.files.items):
+            raise Refused(f"{who}: a shared mapping of a file with no name")
         if t.files.users != len(p.threads) or id(t.fs) in fs_seen:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
@@ -341,7 +341,7 @@ def private_vmas(t):
             if name not in SPECIAL and perms[3] != "s"]
 
 
-def _save_memory(t, out) -> tuple[list, dict]:
+def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
     """Every mapping's protection and contents (nonzero pages only, as runs
     into the process's memory blob); a shared file mapping by its range
     only (the restore maps the file again: `files` of the mm says which);
@@ -355,6 +355,9 @@ def _save_memory(t, out) -> tuple[list, dict]:
             continue
         prot = (C.PROT_READ if perms[0] == "r" else 0) | (C.PROT_WRITE if perms[1] == "w" else 0) \
             | (C.PROT_EXEC if perms[2] == "x" else 0)
+        if perms[3] == "s" and name == sharedanon.HOST_NAME:
+            vmas.append(shanon.vma(nonzero_pages(t, start, end, ino), start, end, prot, _off, ino))
+            continue
         if perms[3] == "s":
             pieces = t.proc.mm.files.overlapping(start, end)
             if sum(min(e, end) - max(s, start) for s, e, _fm in pieces) != end - start \
@@ -505,11 +508,11 @@ def mem_blob(pid: int) -> str:
     return f"mem-{pid}.bin"
 
 
-def _save_process(k, p, frozen, w, opens: dict, pipes: dict) -> dict:
+def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
     t = p.leader
     blob = mem_blob(p.pid)
     with w.blob(blob) as out:
-        vmas, special = _save_memory(t, out)
+        vmas, special = _save_memory(t, out, shanon)
     c = p.creds
     return {
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
@@ -548,7 +551,9 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         w = make_writer()
         opens: dict = {}
         pipes: dict = {}
-        procs = [_save_process(k, p, frozen, w, opens, pipes) for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
+        shanon = sharedanon.Saver()
+        procs = [_save_process(k, p, frozen, w, opens, pipes, shanon)
+                 for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         _save_links(k, opens, pipes)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
@@ -560,6 +565,8 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
                       for i, pp in pipes.values()],
             "ipc": ipc.save(k, w, opens),
         }
+        if shanon.objects:
+            manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)
         size = w.finish(manifest)
     except BaseException:
         thaw(k, frozen)

@@ -23,7 +23,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, timers, tmpfstree, unixsock
+from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.fs import registry
 from umlpy.kernel import printk, threads
@@ -76,6 +76,7 @@ def _build(k, r: image.Reader) -> None:
     netstate.restore(k, r.sub("net"))
     ipcs = ipc.restore(k, r)
     ptys = pty.make_all(k, init, r)
+    shanon = sharedanon.make(r)
     tasks = {1: init}
     for p in procs[1:]:
         tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
@@ -89,7 +90,7 @@ def _build(k, r: image.Reader) -> None:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _process(k, t, p, tasks)
         pty.restore_ctty(t.proc, p, ptys)
-        _memory(k, t, p)
+        _memory(k, t, p, shanon)
         _fds(k, t, p, opens, made, shared)
         _threads(k, t, p)
         timers.restore_itimers(t, p)
@@ -97,6 +98,7 @@ def _build(k, r: image.Reader) -> None:
     _links(k, init, opens, made, shared)
     ipc.finish(k, ipcs)
     pty.check(ptys)
+    sharedanon.close(shanon)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
@@ -281,7 +283,7 @@ def _lookup(k, t: Task, path: bytes):
 
 
 # -- memory -------------------------------------------------------------------
-def _memory(k, t: Task, p: image.Reader) -> None:
+def _memory(k, t: Task, p: image.Reader, shanon: dict) -> None:
     has = HostAs(t)
     vmas = []
     prev = 0
@@ -303,6 +305,9 @@ def _memory(k, t: Task, p: image.Reader) -> None:
             prot = v.int("prot", 0, 8)
             if v.bool("shared"):
                 _map_shared(t, has, mm, start, end, prot, v)
+                continue
+            if v.has("shared_anon"):
+                sharedanon.map_again(has, shanon, start, end, prot, v)
                 continue
             flags = C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED | (C.MAP_GROWSDOWN if v.bool("stack") else 0)
             has.checked("mmap", start, end - start, C.PROT_READ | C.PROT_WRITE, flags, -1, 0)
