@@ -5,9 +5,11 @@ cache live in them, so that read/write in the kernel and mmap in the guest
 (the tracee maps /proc/<kernel>/fd/N) see the same pages.
 """
 import errno
+import fcntl
 import mmap
 import os
 import stat
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -213,20 +215,19 @@ class HostFile:
         from other processes and, unlike those, also between two opens in
         this one process (two ubd devices on one image).
         """
-        import fcntl
-        import struct
-        kind = fcntl.F_WRLCK if self.writable else fcntl.F_RDLCK
         try:
-            fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, 0, 0, 0, 0))
+            self._ofd_lock(fcntl.F_WRLCK if self.writable else fcntl.F_RDLCK)
             return True
         except OSError:
             return False
 
     def unlock(self) -> None:
         """Let another instance take the file (a migration's target)."""
-        import fcntl
-        import struct
-        fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_UNLCK, 0, 0, 0, 0))
+        self._ofd_lock(fcntl.F_UNLCK)
+
+    def _ofd_lock(self, kind: int) -> None:
+        """An open-file-description lock of the whole file (F_OFD_SETLK)."""
+        fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, 0, 0, 0, 0))
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -219,11 +219,8 @@ def _threads(k, leader: Task, p: image.Reader) -> None:
         tid = e.int("tid", 1, MAX_PID)
         if tid in k.procs.by_tid or tid in k.procs.by_pid:
             raise image.ImageError(f"manifest: {e.where}.tid: {tid} is taken")
-        r = ptrace.inject(leader.hpid, leader.regs, NR["clone"], threads.HOST_THREAD_FLAGS, 0, 0, 0, 0)
-        if r.fault or r.result < 0:
-            raise KernelError(E.EAGAIN, "restore: host clone of a thread failed")
-        ptrace.wait_pid(r.result)
-        x = Task(tid, proc, r.result, GuestMemory(r.result), leader.files.share(), leader.fs, SchedState())
+        hpid = threads.host_thread(leader)
+        x = Task(tid, proc, hpid, GuestMemory(hpid), leader.files.share(), leader.fs, SchedState())
         x.kernel = k
         ptrace.getregs(x.hpid, x.regs)
         proc.threads.append(x)
@@ -335,11 +332,7 @@ def _map_shared(t: Task, has: HostAs, mm: Mm, start: int, end: int, prot: int, v
     seg = ipc.is_segment_map(fm)        # a SysV segment's, checked inside it by ipc.restore_process
     if off < 0 or off % PAGE or not (seg or inode.is_reg) or (prot & C.PROT_WRITE and not fm.maywrite):
         raise image.ImageError(f"manifest: {v.where}: a bad shared file mapping")
-    tfd = has.open_kernel_fd(inode.memfile().fd, C.O_RDWR if fm.maywrite else C.O_RDONLY)
-    try:
-        has.checked("mmap", start, end - start, prot, C.MAP_SHARED | C.MAP_FIXED, tfd, off)
-    finally:
-        has.call("close", tfd)
+    has.map_shared(inode.memfile().fd, fm.maywrite, start, end - start, prot, off)
     if fm.maywrite and not seg:
         inode.shared_mapped = True
 

@@ -92,11 +92,7 @@ def map_again(has, objs: dict, start: int, end: int, prot: int, v: image.Reader)
     off = v.int("offset", 0, MAX_SIZE)
     if mf is None or off % PAGE or off + end - start > mf.size():
         raise image.ImageError(f"manifest: {v.where}: a mapping of no saved object, or past its end")
-    tfd = has.open_kernel_fd(mf.fd, C.O_RDWR)
-    try:
-        has.checked("mmap", start, end - start, prot, C.MAP_SHARED | C.MAP_FIXED, tfd, off)
-    finally:
-        has.call("close", tfd)
+    has.map_shared(mf.fd, True, start, end - start, prot, off)
 
 
 def close(objs: dict) -> None:

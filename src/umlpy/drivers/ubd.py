@@ -120,23 +120,10 @@ class CowDevice(BlockDevice):
             yield s, e - s, self._bit(s)
             s = e
 
-    def _read_sectors(self, first: int, count: int) -> bytes:
-        out = []
-        for s, n, in_cow in self._runs(first, first + count):
-            if in_cow:
-                data = self.cowf.pread(n * SECTOR, self.data_off + s * SECTOR)
-            else:
-                data = self.backing.pread(n * SECTOR, s * SECTOR)
-            out.append(data.ljust(n * SECTOR, b"\0"))
-        return b"".join(out)
-
-    def read_into(self, off: int, buf: memoryview) -> None:
-        n = len(buf)
-        if off % SECTOR or n % SECTOR:
-            return super().read_into(off, buf)
-        self.check(off, n, False)
-        first = off // SECTOR
-        for s, k, in_cow in self._runs(first, first + n // SECTOR):
+    def _fill(self, first: int, buf: memoryview) -> None:
+        """Sectors from first into buf (whole sectors), each run from the
+        COW file or the backing file; past either file's end, zeros."""
+        for s, k, in_cow in self._runs(first, first + len(buf) // SECTOR):
             part = buf[(s - first) * SECTOR:(s - first + k) * SECTOR]
             if in_cow:
                 got = self.cowf.readinto(part, self.data_off + s * SECTOR)
@@ -144,6 +131,17 @@ class CowDevice(BlockDevice):
                 got = self.backing.readinto(part, s * SECTOR)
             if got < len(part):
                 part[got:] = bytes(len(part) - got)
+
+    def _read_sectors(self, first: int, count: int) -> bytes:
+        buf = bytearray(count * SECTOR)
+        self._fill(first, memoryview(buf))
+        return bytes(buf)
+
+    def read_into(self, off: int, buf: memoryview) -> None:
+        if off % SECTOR or len(buf) % SECTOR:
+            return super().read_into(off, buf)
+        self.check(off, len(buf), False)
+        self._fill(off // SECTOR, buf)
 
     def read(self, off: int, n: int) -> bytes:
         self.check(off, n, False)

@@ -38,6 +38,16 @@ class HostAs:
             raise KernelError(-r, f"injected {name} failed")
         return r
 
+    def map_shared(self, fd: int, writable: bool, start: int, length: int, prot: int, off: int) -> None:
+        """MAP_SHARED|MAP_FIXED of one of the kernel's memfds at start,
+        opened for writing when the mapping may become writable; the host
+        fd is closed again (the mapping holds the memory)."""
+        tfd = self.open_kernel_fd(fd, C.O_RDWR if writable else C.O_RDONLY)
+        try:
+            self.checked("mmap", start, length, prot, C.MAP_SHARED | C.MAP_FIXED, tfd, off)
+        finally:
+            self.call("close", tfd)
+
     def open_kernel_fd(self, fd: int, flags: int = C.O_RDONLY) -> int:
         """Open one of the kernel's fds (a memfd) in the task's host process;
         the path goes to the stub's scratch half, which no guest thread can

@@ -56,6 +56,16 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
         child.clear_child_tid = ctid
 
 
+def host_thread(t: Task) -> int:
+    """A new host thread in t's host process (stopped, attached): its pid.
+    KernelError if the host refuses the clone."""
+    r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
+    if r.fault or r.result < 0:
+        raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone of a thread failed")
+    ptrace.wait_pid(r.result)
+    return r.result
+
+
 def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int,
                  set_tid: tuple[int, ...] = ()) -> int:
     """A new thread of t's process; without CLONE_FILES or CLONE_FS it has
@@ -66,12 +76,11 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     sched = t.sched.forked()
     nrs = k.procs.reserve_pid(t, proc.pidns, set_tid)
     files = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)
-    r = ptrace.inject(t.hpid, t.regs, NR["clone"], HOST_THREAD_FLAGS, 0, 0, 0, 0)
-    if r.fault or r.result < 0:
+    try:
+        hpid = host_thread(t)
+    except KernelError:
         files.release()
-        raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone of a thread failed")
-    hpid = r.result
-    ptrace.wait_pid(hpid)
+        raise
     tid = k.procs.alloc_task_pid(nrs)
     fs = t.fs if flags & C.CLONE_FS else t.fs.copy()
     child = Task(tid, proc, hpid, GuestMemory(hpid), files, fs, sched)

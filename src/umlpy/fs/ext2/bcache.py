@@ -130,17 +130,9 @@ class BufferCache:
 
     # -- file data ------------------------------------------------------------
     def read_run(self, start: int, count: int) -> bytes:
-        data = self.dev.read(start * self.bs, count * self.bs)
-        if not self._bufs:
-            return data
-        hits = [b for b in range(start, start + count) if b in self._bufs]
-        if not hits:
-            return data
-        out = bytearray(data)
-        for b in hits:
-            i = (b - start) * self.bs
-            out[i:i + self.bs] = self._bufs[b]
-        return bytes(out)
+        buf = bytearray(count * self.bs)
+        self.read_run_into(start, memoryview(buf))
+        return bytes(buf)
 
     def read_run_into(self, start: int, buf: memoryview) -> None:
         """read_run straight into buf (whole blocks), cached copies laid over."""

@@ -461,12 +461,10 @@ class Ext2Inode(Inode):
     def _read_disk(self, off: int, n: int) -> bytes:
         bs = self.fs.block_size
         lo, hi = off // bs, (off + n + bs - 1) // bs
-        bc = self.fs.bcache
-        chunks = [bc.read_run(p, k) if p else bytes(k * bs)
-                  for _, k, p in extents(self.fs.bmap.map(self, lo, hi))]
-        data = b"".join(chunks)
+        buf = bytearray((hi - lo) * bs)
+        self._read_disk_into(lo * bs, memoryview(buf))
         s = off - lo * bs
-        return data if s == 0 and len(data) == n else data[s:s + n]
+        return bytes(buf[s:s + n])
 
     def _read_disk_into(self, off: int, buf: memoryview) -> None:
         """The file's bytes from off (block-aligned) into buf, a fresh page
