@@ -32,6 +32,7 @@ DISK = ROOT / "rootfs" / "busybox.img"
 UMLPY = Path(sys.executable).parent / "umlpy"
 GUESTS = {      # name -> (init and its arguments, mem=)
     "idle busybox guest": (["/bin/sh", "-c", "echo ready; while true; do sleep 1; done"], "256M"),
+    "16 MiB rewritten at 10 MB/s": (["/t/bin/t_ckpt", "dirty", "100000", "16"], "256M"),
     "64 MiB rewritten at 10 MB/s": (["/t/bin/t_ckpt", "dirty", "100000", "64"], "256M"),
     "256 MiB rewritten at 10 MB/s": (["/t/bin/t_ckpt", "dirty", "100000", "256"], "512M"),
 }

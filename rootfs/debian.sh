@@ -28,7 +28,10 @@ command -v debootstrap >/dev/null || {
 mkdir -p "$CACHE"
 if [ ! -d "$CACHE/tree/usr" ]; then
 rm -rf "$CACHE/tree.tmp"
-debootstrap --variant=minbase --include=python3,libpython3.11-testsuite,strace,gdb,make,gcc,libc6-dev bookworm "$CACHE/tree.tmp" "$MIRROR" \
+# gdb comes later, from apt in the tree: its libsource-highlight needs a
+# package named only by a Provides (libboost-regex1.74.0-icu72), which
+# debootstrap's resolver cannot follow
+debootstrap --variant=minbase --include=python3,libpython3.11-testsuite,strace,make,gcc,libc6-dev bookworm "$CACHE/tree.tmp" "$MIRROR" \
     > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
 rm -rf "$CACHE/tree.tmp/var/cache/apt/archives/"*.deb
 mv "$CACHE/tree.tmp" "$CACHE/tree"
@@ -39,8 +42,8 @@ if [ ! -f "$CACHE/tree/usr/lib/python3.11/test/test_os.py" ]; then
         || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
     rm -rf "$CACHE/tree/var/cache/apt/archives/"*.deb
 fi
-# a tree made before the tracers (the guest's ptrace is tested with them) or
-# make and gcc were part of the recipe
+# gdb (see above), and a tree made before the tracers (the guest's ptrace
+# is tested with them) or make and gcc were part of the recipe
 if [ ! -x "$CACHE/tree/usr/bin/gdb" ] || [ ! -x "$CACHE/tree/usr/bin/gcc" ] || [ ! -x "$CACHE/tree/usr/bin/make" ]; then
     chroot "$CACHE/tree" apt-get install -y -qq --no-install-recommends strace gdb make gcc libc6-dev \
         > "$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; exit 1; }

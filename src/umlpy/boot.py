@@ -471,6 +471,20 @@ class Kernel:
         return code
 
 
+def preload() -> None:
+    """Import every module of the kernel now.  A migration's target calls
+    it while it waits for the machine, so that no import the boot leaves
+    to first use (a filesystem's driver at the root's mount, a family's
+    sockets, ...) falls in the downtime."""
+    import importlib
+    import pkgutil
+
+    import umlpy
+    for m in pkgutil.walk_packages(umlpy.__path__, "umlpy."):
+        if not m.name.endswith(".__main__"):
+            importlib.import_module(m.name)
+
+
 def start_kernel(config: dict, words: list[str], on_restored: Callable[[], None] | None = None) -> int:
     """Boot (and reboot) the guest; returns umlpy's exit status.
     on_restored: the launcher's, called once a restore (restore=) has

@@ -115,6 +115,7 @@ def _restore_migrated(kernel: str, listen: str, directory: str | None, params: l
     from umlpy_cli.image import as_parameters, load_kernel, read_config, restore_words
     config = read_config(kernel)
     boot = load_kernel(kernel)      # imported now, not in the downtime
+    boot.preload()
     from umlpy_cli.receive import receive
     # a temporary image lives in memory, where /dev/shm offers it, so that
     # a big machine's pages do not wait for the host's writeback

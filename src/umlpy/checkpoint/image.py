@@ -25,7 +25,24 @@ VERSION = 3
 MANIFEST = "manifest.json"
 DIGEST = "manifest.sha256"
 MAX_MANIFEST = 64 << 20
+PAGE = 4096
+ZERO_PAGE = bytes(PAGE)
 CHUNK = 1 << 20         # what is read or written of a blob at a time
+
+
+def nonzero_runs(data: bytes) -> list[tuple[int, int]]:
+    """(offset, length) of the runs of nonzero pages in data."""
+    runs: list[tuple[int, int]] = []
+    first = None
+    for i in range(0, len(data), PAGE):
+        if not data.startswith(ZERO_PAGE, i):       # (a compare in place: no slice)
+            first = i if first is None else first
+        elif first is not None:
+            runs.append((first, i - first))
+            first = None
+    if first is not None:
+        runs.append((first, len(data) - first))
+    return runs
 
 
 class ImageError(Exception):
@@ -82,8 +99,14 @@ class FileBlob:
         self.size += len(data)
         self.crc = crc32c.crc32c(data, self.crc)
 
-    def write_page(self, addr: int, page: bytes) -> None:
-        self.write(page)
+    def write_piece(self, addr: int, data: bytes) -> list[tuple[int, int]]:
+        """The nonzero pages of a piece of memory read at addr (the rest is
+        zeros the restore need not write); returns their runs (offset,
+        length), in the order written."""
+        runs = nonzero_runs(data)
+        for off, n in runs:
+            self.write(data[off:off + n])
+        return runs
 
     def close(self) -> None:
         self.f.close()
@@ -101,7 +124,7 @@ def relocate_runs(manifest: dict, blob: str, where: list[int]) -> None:
     target keeps pages where they first came); a run is cut where its
     pages are no longer neighbours.  A run past `where` is left for the
     restore to refuse."""
-    page = 4096
+    page = PAGE
     for p in manifest.get("processes", []):
         if not isinstance(p, dict) or p.get("memory") != blob:
             continue
@@ -109,15 +132,19 @@ def relocate_runs(manifest: dict, blob: str, where: list[int]) -> None:
             out = []
             for off, n, pos in v.get("runs", []):
                 first = pos // page
-                if pos % page or n % page or first + n // page > len(where):
+                if pos % page or n % page or pos < 0 or n <= 0 or first + n // page > len(where):
                     out.append([off, n, pos])
                     continue
-                for i in range(n // page):
-                    at = where[first + i]
-                    if out and out[-1][2] + out[-1][1] == at and out[-1][0] + out[-1][1] == off + i * page:
-                        out[-1][1] += page
+                places = where[first:first + n // page]
+                if places == list(range(places[0], places[0] + n, page)):
+                    pieces = [(off, n, places[0])]     # still neighbours: one compare in C
+                else:
+                    pieces = [(off + i * page, page, at) for i, at in enumerate(places)]
+                for o, m, at in pieces:
+                    if out and out[-1][2] + out[-1][1] == at and out[-1][0] + out[-1][1] == o:
+                        out[-1][1] += m
                     else:
-                        out.append([off + i * page, page, at])
+                        out.append([o, m, at])
             v["runs"] = out
 
 

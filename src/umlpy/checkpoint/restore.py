@@ -311,7 +311,9 @@ def _memory(k, t: Task, p: image.Reader, shanon: dict) -> None:
             for off, n, at in v.list_of_ints("runs", 3, (0, 1, 0), (end - start, end - start + 1, blob.size)):
                 if off + n > end - start or at + n > blob.size:
                     raise image.ImageError(f"manifest: {v.where}: a run past its mapping or the memory file")
-                t.mem.poke(start + off, blob.read_at(at, n))
+                # the mapping is writable until the mprotect below: process_vm_writev,
+                # which takes the pages in batches, not /proc/PID/mem's one at a time
+                t.mem.write(start + off, blob.read_at(at, n))
             if prot != C.PROT_READ | C.PROT_WRITE:
                 has.checked("mprotect", start, end - start, prot)
     finally:
