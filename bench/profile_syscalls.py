@@ -33,23 +33,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "bench" / "build" / "bin"
-IMAGE = ROOT / "bench" / "build" / "profile.img"
 KERNEL = ROOT / "linux-um"
 
 
-def make_image() -> None:
-    """An ext2 disk with /bench/bench_* and an empty /tmp, room for bench_file's 64 MiB."""
+def make_image(fstype: str) -> Path:
+    """A disk (ext2 unless asked) with /bench/bench_* and an empty /tmp,
+    room for bench_file's 64 MiB."""
+    image = ROOT / "bench" / "build" / f"profile-{fstype}.img"
     newest = max(p.stat().st_mtime for p in BIN.iterdir())
-    if IMAGE.exists() and IMAGE.stat().st_mtime > newest:
-        return
+    if image.exists() and image.stat().st_mtime > newest:
+        return image
     with tempfile.TemporaryDirectory() as d:
         tree = Path(d)
         (tree / "bench").mkdir()
         (tree / "tmp").mkdir()
         for p in BIN.iterdir():
             shutil.copy(p, tree / "bench")
-        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", str(tree), str(IMAGE), "256M"],
+        subprocess.run(["mke2fs", "-q", "-F", "-t", fstype, "-d", str(tree), str(image), "256M"],
                        check=True, capture_output=True)
+    return image
 
 
 def _time_calls(name: str) -> tuple[str, tuple[list[int], list[int]]]:
@@ -81,6 +83,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=0, metavar="N")
     ap.add_argument("--time", action="append", default=[], metavar="MODULE:QUALNAME",
                     help="also time this function per call (e.g. arch_um.hostfile:MemFile.copy_to_guest)")
+    ap.add_argument("--fstype", default="ext2", help="the disk's filesystem as mke2fs -t takes it")
     ap.add_argument("--top", type=int, default=12, help="syscalls shown")
     ap.add_argument("bench", help="getpid, stat, file, ... (bench/build/bin/bench_NAME)")
     ap.add_argument("args", nargs="*")
@@ -88,7 +91,7 @@ def main() -> int:
     if not (BIN / f"bench_{a.bench}").exists():
         print(f"no {BIN}/bench_{a.bench}: run bench/run.py once", file=sys.stderr)
         return 1
-    make_image()
+    image = make_image(a.fstype)
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT))
     importlib.import_module("umlpy.syscalls")       # its modules fill the table
@@ -164,7 +167,7 @@ def main() -> int:
     wrapped = [_time_calls(name) for name in a.time]
     with tempfile.TemporaryDirectory() as d:
         cow = os.path.join(d, "cow")
-        words = [f"ubd0={cow},{IMAGE}", "rw", "quiet", f"init=/bench/bench_{a.bench}", "--", *a.args]
+        words = [f"ubd0={cow},{image}", "rw", "quiet", f"init=/bench/bench_{a.bench}", "--", *a.args]
         config = read_config(str(KERNEL))
         if a.cprofile and not a.repeat:
             import cProfile

@@ -701,6 +701,16 @@ def _forge_tcp(d) -> None:
     d["processes"][0]["fds"].append({"fd": 52, "cloexec": False, "open": me})
 
 
+def _forge_accept_q(d) -> None:
+    """A listener whose queue holds a connection an fd also holds."""
+    _forge_tcp(d)
+    conn = d["files"][-1]
+    lst = dict(conn, state=10, sock_state=1, listening=True, backlog=4, peer=-1, accept_q=[len(d["files"]) - 1])
+    d["files"].append(lst)
+    d["processes"][0]["fds"].append({"fd": 53, "cloexec": False, "open": len(d["files"]) - 1})
+    conn["peer"] = -1
+
+
 @pytest.mark.parametrize("forge, message", [
     (_forge_epoll, "a bad entry for fd 7"),
     (_forge_pty(index=4096), "ptys[0].index: not an integer in [0, 4096)"),
@@ -712,6 +722,7 @@ def _forge_tcp(d) -> None:
     (_forge_inotify_wd, "watches[0].wd: not an integer in [1, 3)"),
     (_forge_timer, "timer_create says EINVAL"),
     (_forge_tcp, "peer: not the far end of a connection"),
+    (_forge_accept_q, "a connection not accepted that is held elsewhere"),
 ])
 def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a
@@ -992,7 +1003,8 @@ def test_restored_machine_reboots_afresh(tmp_path, disk):
 
 def test_inet_sockets_on_loopback_carried(tmp_path):
     """A TCP listener with an accepted connection and bytes queued both
-    ways, and a UDP socket on ::1 with datagrams queued: after the restore
+    ways and a connection not yet accepted (its server end in no fd, with
+    bytes queued), and a UDP socket on ::1 with datagrams queued: after the restore
     every byte and datagram is read as a run never stopped reads it (the
     program run natively says the same), the listener takes a new
     connection, and a half-close reaches the far end."""
@@ -1000,7 +1012,7 @@ def test_inet_sockets_on_loopback_carried(tmp_path):
                           capture_output=True, text=True, timeout=60).stdout
     image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["inet", "30"], "count", 1)
     kinds = [e["kind"] for e in json.loads((image / "manifest.json").read_text())["files"]]
-    assert kinds.count("inet") == 5
+    assert kinds.count("inet") == 7
     r = restore(image)
     assert r.returncode == 0, r.stderr
     assert "".join(f"count {i}\n" for i in first) + r.stdout == want, r.stdout + r.stderr

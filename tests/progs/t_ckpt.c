@@ -45,9 +45,10 @@
  *     writes again, then reads FILE with read() and tries to make the
  *     read-only mapping writable.
  *   t_ckpt inet N: a TCP listener on 127.0.0.1 with one connection
- *     accepted, bytes queued both ways; a UDP socket on ::1 with two
- *     datagrams queued; counts to N, then reads everything, connects to
- *     the listener again, and half-closes.
+ *     accepted, bytes queued both ways, and one not yet accepted with
+ *     bytes queued; a UDP socket on ::1 with two datagrams queued; counts
+ *     to N, then accepts and reads everything, connects to the listener
+ *     again, and half-closes.
  *   t_ckpt nat N PORT: a TCP connection to 10.0.2.2:PORT (the host, through
  *     eth0=user), counts to N, then reads from it and says what it got.
  *   t_ckpt shanon N: shared anonymous memory and /dev/zero mapped shared,
@@ -727,12 +728,19 @@ static int inet(long n)
     struct sockaddr_in6 sent;
     socklen_t sl = sizeof sent;
     getsockname(us, (struct sockaddr *)&sent, &sl);
+    int waiting = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(waiting, (struct sockaddr *)&a, sizeof a))
+        return 1;
+    write(waiting, "not yet accepted", 16);
     for (int i = 1; i <= n; i++) {
         dprintf(1, "count %d\n", i);
         tick();
     }
     char buf[64];
-    ssize_t r = read(srv, buf, sizeof buf);
+    int late = accept(lst, NULL, NULL);
+    ssize_t r = read(late, buf, sizeof buf);
+    dprintf(1, "accepted late, read %.*s\n", (int)r, buf);
+    r = read(srv, buf, sizeof buf);
     dprintf(1, "server read %.*s\n", (int)r, buf);
     r = read(cli, buf, sizeof buf);
     dprintf(1, "client read %.*s\n", (int)r, buf);

@@ -8,9 +8,10 @@ connection's state and the bytes queued towards it, with its far end (the
 peer socket, by its index in the image, as unix peers are), and a UDP
 socket's queued datagrams.  A connection the user-mode NAT carries (to
 the host or beyond) is restored reset, as after a network outage: its
-socket reports ECONNRESET.  Refused (checkpoint/dump.py): a listener with
-connections not yet accepted or connects waiting for room, corked data,
-filters, raw and ICMP sockets.
+socket reports ECONNRESET.  A listener's connections not yet accepted are
+saved as connections no fd holds, and queued again.  Refused
+(checkpoint/dump.py): connects waiting for room in a full accept queue,
+corked data, filters, raw and ICMP sockets.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ _TCP_INTS = {"state": (0, 16), "sock_state": (0, 4), "shut": (0, 4), "backlog": 
 def savable(f) -> bool:
     """A TCP or UDP socket this module saves."""
     if isinstance(f, TcpSocket):
-        return not f.accept_q and not f.syn_q and f.listener is None and f.corked is None \
+        return not f.syn_q and f.listener is None and f.corked is None \
             and f.state in TCP_STATES and f.sk_filter is None
     return isinstance(f, UdpSocket) and f.pending is None and f.sk_filter is None
 
@@ -71,10 +72,13 @@ def save(f) -> dict:
 
 
 def links(f, index) -> dict:
-    """A loopback connection's far end, by its index in the image (-1: none)."""
-    if isinstance(f, TcpSocket) and isinstance(f.ep, LoopEnd):
-        return {"peer": index(f.ep.peer)}
-    return {"peer": -1}
+    """A loopback connection's far end, and a listener's connections not
+    yet accepted, by their index in the image (-1: none; dump.py gives
+    an index to a description no fd holds)."""
+    e = {"peer": index(f.ep.peer) if isinstance(f, TcpSocket) and isinstance(f.ep, LoopEnd) else -1}
+    if isinstance(f, TcpSocket) and f.accept_q:
+        e["accept_q"] = [index(c) for c in f.accept_q]
+    return e
 
 
 def _read_ep(o: image.Reader, key: str):
@@ -163,14 +167,28 @@ def _udp(s: UdpSocket, o: image.Reader) -> None:
         s.net.sk_mem += size
 
 
-def link(s, o: image.Reader, made: dict) -> None:
+def link(s, o: image.Reader, made: dict, held: dict) -> None:
     """A loopback connection joined to its far end again (the far end's
-    own entry names this one: the pair is mutual)."""
+    own entry names this one: the pair is mutual); a listener's
+    connections not yet accepted queued again (held: index -> how links
+    hold it, for unixsock.check_held: such a connection is in one queue
+    and no fd)."""
+    if o.has("accept_q"):
+        q = o.ints("accept_q", 0, U32)
+        if s.state != T.LISTEN or len(q) > s.backlog + 1:
+            raise image.ImageError(f"manifest: {o.where}.accept_q: not a listener's queue")
+        for i in q:
+            c = made.get(i)
+            if not isinstance(c, TcpSocket) or c.state in (T.LISTEN, T.CLOSE) or c.local is None \
+                    or s.local is None or c.local[1] != s.local[1] or c in s.accept_q:
+                raise image.ImageError(f"manifest: {o.where}.accept_q: not a connection to this listener")
+            held.setdefault(i, []).append("pending")
+            s.accept_q.append(c)
     i = o.int("peer", -1, U32)
     if i < 0:
         return
     peer = made.get(i)
-    if not isinstance(s, TcpSocket) or not isinstance(peer, TcpSocket) or peer is s \
+    if not isinstance(peer, TcpSocket) or peer is s \
             or s.state in (T.LISTEN, T.CLOSE) or peer.state in (T.LISTEN, T.CLOSE):
         raise image.ImageError(f"manifest: {o.where}.peer: not the far end of a connection")
     s.ep = LoopEnd(peer)

@@ -420,7 +420,7 @@ def _links(k, init: Task, opens: list, made: dict, shared: tuple) -> None:
         if isinstance(f, UnixSocket):
             unixsock.link(f, opens[i], made, held)
         elif isinstance(f, TcpSocket):
-            inetsock.link(f, opens[i], made)
+            inetsock.link(f, opens[i], made, held)
     unixsock.check_pairs(made)
     inetsock.check_pairs(made)
     unixsock.check_held(held, in_fds, set(made) - in_fds)
