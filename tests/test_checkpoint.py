@@ -1001,6 +1001,18 @@ def test_restored_machine_reboots_afresh(tmp_path, disk):
     assert rest == "second boot\n", rest
 
 
+def test_checkpoint_waits_for_a_vfork_child_to_exec(tmp_path):
+    """A checkpoint asked for while a vfork's child runs (its parent waiting
+    on it, sharing its memory) waits until the child has exec'd, as Linux's
+    freezer does, rather than refusing; the restored parent counts on and
+    reaps the child."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["vfork", "12"], "count", 2)
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert "child exited 0" in r.stdout
+
+
 def test_inet_sockets_on_loopback_carried(tmp_path):
     """A TCP listener with an accepted connection and bytes queued both
     ways and a connection not yet accepted (its server end in no fd, with

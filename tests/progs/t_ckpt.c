@@ -51,6 +51,9 @@
  *     again, and half-closes.
  *   t_ckpt nat N PORT: a TCP connection to 10.0.2.2:PORT (the host, through
  *     eth0=user), counts to N, then reads from it and says what it got.
+ *   t_ckpt vfork N: counts to 3, then vforks a child that sleeps half a
+ *     second before it execs `sleep 1` (the parent waits on it, sharing its
+ *     memory); counts on to N, reaps the child and says how it exited.
  *   t_ckpt shanon N: shared anonymous memory and /dev/zero mapped shared,
  *     written before a fork; the child counts to N, writes both, exits;
  *     the parent, waiting for it, prints what it sees.
@@ -1092,6 +1095,32 @@ static int hungup(long n)
     return 0;
 }
 
+static int vforked(long n)
+{
+    for (int i = 1; i <= 3; i++) {
+        dprintf(1, "count %d\n", i);
+        if (i < 3)
+            tick();
+    }
+    pid_t c = vfork();
+    if (c == 0) {
+        /* the parent waits, sharing this memory, until the exec: half a
+           second in which a checkpoint asked for has to wait */
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        syscall(SYS_nanosleep, &ts, NULL);
+        execl("/bin/sleep", "sleep", "1", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 4; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    dprintf(1, "child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return 0;
+}
+
 static int shanon(long n)
 {
     char *a = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1128,7 +1157,7 @@ int main(int argc, char **argv)
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
-                 {"hungup", hungup}, {"shanon", shanon}};
+                 {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1144,6 +1173,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N\n");
     return 2;
 }

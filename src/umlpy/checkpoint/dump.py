@@ -57,6 +57,11 @@ class Refused(KernelError):
         super().__init__(E.EOPNOTSUPP, f"checkpoint: {what} not supported")
 
 
+class Busy(Refused):
+    """A state that passes by itself (a vfork's child runs until it execs
+    or exits): the checkpoint may be tried again in a moment."""
+
+
 def _signed(v: int) -> int:
     return v - S64 if v >> 63 else v
 
@@ -83,6 +88,10 @@ def check_supported(k) -> None:
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
     fs_seen: set[int] = set()
     for p in k.procs.by_pid.values():
+        if p.vfork_wq is not None:
+            raise Busy(f"process {p.pid} ({p.comm.decode(errors='replace')}): a vfork child that has not "
+                       "yet exec'd or exited (its parent waits on it, sharing its memory)")
+    for p in k.procs.by_pid.values():
         who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
         if p.exited or p.zombie:
             raise Refused(f"{who}: a zombie")
@@ -106,8 +115,8 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: keyrings")
         if _timer_signal(p.sigq):
             raise Refused(f"{who}: a pending signal from a timer")
-        if p.stopped or p.vfork_wq is not None:
-            raise Refused(f"{who}: a stopped or vfork parent")
+        if p.stopped:
+            raise Refused(f"{who}: a stopped process")
         mm = p.mm
         if mm is None or mm.users != 1 or mm.uffd is not None or mm.locked.items:
             raise Refused(f"{who}: a shared, locked or userfaultfd address space")

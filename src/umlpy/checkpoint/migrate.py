@@ -243,8 +243,12 @@ class Migration:
 
 
 def start(k, target: str) -> Migration:
-    """Connect to the target listening at the unix socket target and greet it."""
-    dump.check_supported(k)
+    """Connect to the target listening at the unix socket target and greet
+    it (a passing state, dump.Busy, is for the final copy to wait out)."""
+    try:
+        dump.check_supported(k)
+    except dump.Busy:
+        pass
     try:
         conn = migwire.connect(target)
     except OSError as e:

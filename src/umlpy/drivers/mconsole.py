@@ -10,6 +10,7 @@ the console socket, so no guest task is resumed.
 """
 from __future__ import annotations
 
+from arch_um import clock
 from arch_um import mconsole as host
 from arch_um import migwire
 from umlpy.abi import consts as C
@@ -47,6 +48,11 @@ SYSRQ_HELP = ("sysrq: HELP : loglevel(0-9) reboot(b) show-memory-usage(m) powero
 
 class McError(Exception):
     """An answer with err set (the client prints it and exits 1)."""
+
+
+BUSY = object()                 # _unless_busy: not now, in a moment
+BUSY_WAIT_NS = 2_000_000_000    # how long a checkpoint waits for a vfork's child to exec or exit
+BUSY_STEP_NS = 10_000_000       # and how often it looks again
 
 
 class Later:
@@ -105,6 +111,16 @@ class MConsole:
             answer.run(lambda err, text: self._reply(addr, err, text))
             return False
         hooks.append(hook)
+
+    def _again_soon(self, fn) -> None:
+        """fn() at the top of the event loop, BUSY_STEP_NS from now."""
+        hooks = self.k.sched.idle_hooks
+
+        def hook() -> bool:
+            hooks.remove(hook)
+            fn()
+            return False
+        self.k.sched.add_timer(clock.monotonic_ns() + BUSY_STEP_NS, lambda: hooks.append(hook))
 
     def _reply(self, addr, err: int, text: str) -> None:
         """Long answers go in 511-byte packets, `more` set on all but the last."""
@@ -291,9 +307,14 @@ class MConsole:
             raise McError("checkpoint: usage: checkpoint <dir> [--leave-running]")
         if self.stopped:        # its stops wait unseen in the host until `go`
             raise McError("checkpoint: the machine is stopped (mconsole stop): go first")
+        deadline = clock.monotonic_ns() + BUSY_WAIT_NS
 
         def run(reply) -> None:
-            done = _answered(reply, "checkpoint", lambda: dump.checkpoint(self.k, paths[0]))
+            done = _answered(reply, "checkpoint", lambda: _unless_busy(deadline, lambda: dump.checkpoint(
+                self.k, paths[0])))
+            if done is BUSY:
+                self._again_soon(lambda: run(reply))
+                return
             if done is None:
                 return
             frozen, summary = done
@@ -324,14 +345,19 @@ class MConsole:
             m = _answered(reply, "migrate", lambda: migrate.start(self.k, target))
             if m is None:
                 return
+            deadline = [0]
 
             def round_() -> bool:
-                """One pre-copy round per turn of the loop, then the final copy."""
+                """One pre-copy round per turn of the loop, then the final
+                copy (more rounds while a vfork's child has not exec'd)."""
                 going = _answered(reply, "migrate", m.precopy)
                 if going:
                     return True
+                deadline[0] = deadline[0] or clock.monotonic_ns() + BUSY_WAIT_NS
+                done = going is not None and _answered(reply, "migrate", lambda: _unless_busy(deadline[0], m.final))
+                if done is BUSY:
+                    return True
                 hooks.remove(round_)
-                done = going is not None and _answered(reply, "migrate", m.final)
                 m.conn.close()
                 if not done:
                     return False
@@ -378,6 +404,19 @@ class MConsole:
 
 def _raise(exc: BaseException) -> None:
     raise exc
+
+
+def _unless_busy(deadline: int, work):
+    """work()'s result; or BUSY while the machine is in a state that passes
+    by itself (dump.Busy: a vfork's child has not yet exec'd) and the
+    monotonic deadline has not come: Linux's freezer waits for such a
+    child too (the vfork parent freezes once the child is done)."""
+    try:
+        return work()
+    except dump.Busy:
+        if clock.monotonic_ns() >= deadline:
+            raise
+        return BUSY
 
 
 def _answered(reply, what: str, work):
