@@ -201,6 +201,24 @@ def test_pipe_and_waiting_parent(tmp_path):
     assert "parent: child reaped, status 7" in r.stdout
 
 
+def test_zombies_carried(tmp_path):
+    """Two children that exited and were not reaped (one with a status, in
+    its own process group, one killed by a signal after using some CPU),
+    their SIGCHLD pending while blocked: after the restore the parent
+    takes the signal with the first one's information, /proc shows both
+    as zombies of it, waitid sees the second, and wait4 reaps them in
+    order with their statuses and the rusage they had (what the program
+    run natively prints)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "zombie", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], f"mount -t proc proc /proc && exec {PROG} zombie 30",
+                          "count", 30)
+    assert rest == native.split("count 3\n", 1)[1], rest
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    zombies = [p["zombie"] for p in doc["processes"] if "zombie" in p]
+    assert [z["status"] for z in zombies] == [7 << 8, 15] and sum(zombies[1]["usage"][:2]) > 0
+
+
 def test_computing_task_interrupted_in_guest_code(tmp_path):
     """A task computing (no syscall for milliseconds) is interrupted where
     it is; its integer and floating-point registers go on from there."""
@@ -518,6 +536,33 @@ def test_forged_shared_anonymous_mapping_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, forge)
     _refused(image, "a mapping of no saved object")
+
+
+def _forge_zombie(**change):
+    """A zombie child of process 1 added to the image, changed so."""
+    def forge(d) -> None:
+        keep = ("ppid", "pgid", "sid", "comm", "exit_signal", "console_ctty", "creds", "sigactions",
+                "shared_pending", "shared_sigq")
+        z = {key: d["processes"][1][key] for key in keep}
+        z.update(pid=9, ppid=1, zombie={"status": 7 << 8, "usage": [1, 2, 3], "cusage": [0, 0, 0],
+                                        "task": {"tid": 9, "blocked": 0, "pending": 0, "sigq": []}})
+        z.update(change)
+        d["processes"].append(z)
+    return forge
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_zombie(ppid=99), "process 9: no parent 99"),
+    (_forge_zombie(ppid=0), "process 9: a zombie with no parent"),
+    (_forge_zombie(zombie={"status": 0x17f}), "zombie.status: not an exit status"),
+])
+def test_forged_zombie_refused(saved, tmp_path, forge, message):
+    """A zombie whose parent is not in the image (or that has none, which
+    nothing could reap) or whose status no exit gives: refused before any
+    guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
 
 
 def test_forged_value_refused(saved, tmp_path):

@@ -23,7 +23,7 @@ from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
-from umlpy.kernel import printk
+from umlpy.kernel import printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
 from umlpy.net.inet.sock import InetSocket
@@ -84,28 +84,19 @@ def check_supported(k) -> None:
     fs_seen: set[int] = set()
     for p in k.procs.by_pid.values():
         who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
-        if p.exited or p.zombie:
-            raise Refused(f"{who}: a zombie")
+        _check_identity(k, p, who)
+        if p.zombie:
+            continue
         t = p.leader
         if t.tid != p.pid:
             raise Refused(f"{who}: a process whose main thread has exited")
         for x in p.threads:
             _check_task(k, x, t, who)
-        if p.ns is not k.init_ns or p.creds.user_ns is not None:
-            raise Refused(f"{who}: namespaces")
-        if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
-            raise Refused(f"{who}: a controlling tty other than the console or a pty")
         if p.ptraced:
             raise Refused(f"{who}: ptrace")
         if not timers.savable(p):
             raise Refused(f"{who}: RLIMIT_CPU's timer, or a POSIX timer at an absolute wall-clock time "
                           "or with its signal pending")
-        if p.cgroup is not k.procs.cgroup_root:
-            raise Refused(f"{who}: a control group")
-        if p.keyrings.process is not None or p.keyrings.session is not None:
-            raise Refused(f"{who}: keyrings")
-        if _timer_signal(p.sigq):
-            raise Refused(f"{who}: a pending signal from a timer")
         if p.stopped or p.vfork_wq is not None:
             raise Refused(f"{who}: a stopped or vfork parent")
         mm = p.mm
@@ -129,6 +120,29 @@ def check_supported(k) -> None:
             if what is not None:
                 raise Refused(f"{who}: fd {fd}: {what}")
     ipc.check(k)
+
+
+def _check_identity(k, p, who: str) -> None:
+    """What a process and a zombie both carry (_save_identity): in the
+    initial namespaces and the root control group, no keyrings, no timer's
+    signal pending, the console or a pty as its controlling tty.  A zombie
+    is saved whole (its status and rusage) unless a tracer other than its
+    parent is still to reap it; a process caught half-way through its exit
+    cannot be (the event loop never leaves one so)."""
+    if p.exited and not p.zombie:
+        raise Refused(f"{who}: a process in the middle of its exit")
+    if p.zombie and (p.parent is None or ptracer.traced_zombie(p) is not None):
+        raise Refused(f"{who}: a traced zombie")
+    if p.ns is not k.init_ns or p.creds.user_ns is not None:
+        raise Refused(f"{who}: namespaces")
+    if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
+        raise Refused(f"{who}: a controlling tty other than the console or a pty")
+    if p.cgroup is not k.procs.cgroup_root:
+        raise Refused(f"{who}: a control group")
+    if p.keyrings.process is not None or p.keyrings.session is not None:
+        raise Refused(f"{who}: keyrings")
+    if _timer_signal(p.sigq) or _timer_signal(p.leader.sigq):
+        raise Refused(f"{who}: a pending signal from a timer")
 
 
 def _file_savable(f) -> bool:
@@ -489,15 +503,21 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
+def _task_signals(t) -> dict:
+    """A task's tid and signals: its mask (the one to go back to, when it
+    sleeps in sigsuspend or a p-wait with a mask of the call's), pending
+    and queued signals; a zombie's main thread keeps them too (/proc shows
+    them until the reap)."""
+    blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
+    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq)}
+
+
 def _save_task(t, frozen) -> dict:
-    """What is a task's own: its tid, registers and xstate, how it goes on,
-    its signal mask (the one to go back to, when it sleeps in sigsuspend or
-    a p-wait with a mask of the call's), pending and queued signals,
-    alternate stack and the words it leaves to the kernel."""
+    """What is a task's own: its signals, registers and xstate, how it goes
+    on, alternate stack and the words it leaves to the kernel."""
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     restart = _save_restart(t, regs)
-    blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
-    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq),
+    return {**_task_signals(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
             "xstate": ptrace.get_xstate(t.hpid).hex()}
@@ -508,28 +528,54 @@ def mem_blob(pid: int) -> str:
     return f"mem-{pid}.bin"
 
 
-def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
-    t = p.leader
-    blob = mem_blob(p.pid)
-    with w.blob(blob) as out:
-        vmas, special = _save_memory(t, out, shanon)
+def _save_identity(k, p) -> dict:
+    """What a process and a zombie both have: its ids and links, name,
+    credentials, controlling tty, signal dispositions and the signals
+    pending for the whole process."""
     c = p.creds
     return {
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
-        "comm": p.comm.hex(), "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
-        "environ": [a.hex() for a in p.environ], "exit_signal": p.exit_signal,
-        "personality": p.personality, "console_ctty": p.ctty is k.console,
+        "comm": p.comm.hex(), "exit_signal": p.exit_signal, "console_ctty": p.ctty is k.console,
         **({"ctty_pty": p.ctty.pair.index} if pty.is_pty_slave(p.ctty) else {}),
-        "flags": {"oom_score_adj": p.oom_score_adj, "oom_score_adj_min": p.oom_score_adj_min,
-                  "ioprio": p.ioprio, "no_new_privs": p.no_new_privs, "dumpable": p.dumpable,
-                  "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed}, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
         "creds": {"ids": [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
                   "groups": list(c.groups),
                   "caps": [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],
                   "securebits": c.securebits},
-        "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "sigactions": [list(a) for a in p.sighand.actions],
         "shared_pending": p.shared_pending, "shared_sigq": _save_sigq(p.sigq),
+    }
+
+
+def _usage(u) -> list[int]:
+    return [u.utime, u.stime, u.maxrss]
+
+
+def _save_zombie(k, p) -> dict:
+    """A process that exited and is not reaped yet: what wait4, waitid and
+    /proc report of it (its wait status, its rusage and its waited-for
+    children's, as sampled at its death) and its main thread's signals;
+    no memory, no files, no threads."""
+    u = p.usage if p.usage is not None else rusage.Usage()
+    return {**_save_identity(k, p),
+            "zombie": {"status": p.wait_status, "usage": _usage(u), "cusage": _usage(p.cusage),
+                       "task": _task_signals(p.leader)}}
+
+
+def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
+    if p.zombie:
+        return _save_zombie(k, p)
+    t = p.leader
+    blob = mem_blob(p.pid)
+    with w.blob(blob) as out:
+        vmas, special = _save_memory(t, out, shanon)
+    return {
+        **_save_identity(k, p),
+        "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
+        "environ": [a.hex() for a in p.environ], "personality": p.personality,
+        "flags": {"oom_score_adj": p.oom_score_adj, "oom_score_adj_min": p.oom_score_adj_min,
+                  "ioprio": p.ioprio, "no_new_privs": p.no_new_privs, "dumpable": p.dumpable,
+                  "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed}, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
+        "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
         "tasks": [_save_task(x, frozen) for x in p.threads],
         "mm": _save_mm(k, p), "memory": blob, "vmas": vmas, "special": special,

@@ -30,7 +30,8 @@ from umlpy.kernel import printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
-from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
+from umlpy.kernel.rusage import Usage
+from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, State, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
 from umlpy.net.inet.tcp import TcpSocket
 from umlpy.net.unix import UnixSocket
@@ -65,7 +66,7 @@ def restore(k, path: str) -> None:
 
 def _build(k, r: image.Reader) -> None:
     procs = sorted(r.list("processes"), key=lambda p: p.int("pid", 1, MAX_PID))
-    if not procs or procs[0].int("pid", 1, MAX_PID) != 1:
+    if not procs or procs[0].int("pid", 1, MAX_PID) != 1 or procs[0].has("zombie"):
         raise image.ImageError("manifest: no process 1")
     pids = [p.int("pid", 1, MAX_PID) for p in procs]
     if len(set(pids)) != len(pids):
@@ -79,7 +80,8 @@ def _build(k, r: image.Reader) -> None:
     shanon = sharedanon.make(r)
     tasks = {1: init}
     for p in procs[1:]:
-        tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
+        pid = p.int("pid", 1, MAX_PID)
+        tasks[pid] = _bare_task(k, init, pid, 0, None) if p.has("zombie") else _clone_bare(k, init, pid)
     last = r.int("last_pid", 0, MAX_PID)
     k.procs.set_last_pid(k.init_ns.pid, max(last, *pids))
     opens = r.list("files")
@@ -88,8 +90,12 @@ def _build(k, r: image.Reader) -> None:
     shared = (pipes, ipcs, ptys)        # what _open makes an open description from
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
-        _process(k, t, p, tasks)
+        _identity(k, t.proc, p, tasks)
         pty.restore_ctty(t.proc, p, ptys)
+        if t.proc.zombie:
+            _zombie(k, t, p.sub("zombie"))
+            continue
+        _process(k, t, p)
         _memory(k, t, p, shanon)
         _fds(k, t, p, opens, made, shared)
         _threads(k, t, p)
@@ -103,7 +109,8 @@ def _build(k, r: image.Reader) -> None:
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
         for t in tasks[p.int("pid", 1, MAX_PID)].proc.threads:
-            k.sched.resume_new(t)
+            if t.state is not State.DEAD:
+                k.sched.resume_new(t)
     printk.pr_info(f"restore: {len(procs)} processes from {r.dir}")
 
 
@@ -128,46 +135,50 @@ def _clone_bare(k, init: Task, pid: int) -> Task:
         raise KernelError(E.EAGAIN, "restore: host clone failed")
     hpid = res.result
     ptrace.wait_pid(hpid)
-    proc = Process(pid, None, Creds(), SigHand(), None)
-    proc.ns, proc.pidns, proc.cgroup = init.proc.ns, init.proc.pidns, init.proc.cgroup
-    t = Task(pid, proc, hpid, GuestMemory(hpid), FdTable(), FsContext(k.root, k.root), SchedState())
-    t.kernel = k
+    t = _bare_task(k, init, pid, hpid, GuestMemory(hpid))
     ptrace.getregs(hpid, t.regs)
-    proc.host_tgid = hpid
-    proc.threads.append(t)
-    k.procs.by_pid[pid] = proc
     k.sched.add_task(t)
     return t
 
 
-def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
-    proc = t.proc
+def _bare_task(k, init: Task, pid: int, hpid: int, mem: GuestMemory | None) -> Task:
+    """A process of pid 1's namespaces with one task on host process hpid;
+    a zombie's (hpid 0, no memory) is dead already, and the scheduler never
+    sees it, as it no longer sees a zombie's host process."""
+    proc = Process(pid, None, Creds(), SigHand(), None)
+    proc.ns, proc.pidns, proc.cgroup = init.proc.ns, init.proc.pidns, init.proc.cgroup
+    t = Task(pid, proc, hpid, mem, FdTable(), FsContext(k.root, k.root), SchedState())
+    t.kernel = k
+    proc.host_tgid = hpid
+    proc.threads.append(t)
+    k.procs.by_pid[pid] = proc
+    if mem is None:
+        t.state = State.DEAD
+        proc.exited = proc.zombie = True
+    return t
+
+
+def _identity(k, proc: Process, p: image.Reader, tasks: dict) -> None:
+    """What a process and a zombie both have (checkpoint/dump.py's
+    _save_identity).  A parent is a live process of the image (a dying
+    parent hands its children to a reaper, so no process has a zombie
+    parent), and a zombie has one: nothing else would be left to reap it."""
     ppid = p.int("ppid", 0, MAX_PID)
     if ppid:
         parent = tasks.get(ppid)
         if parent is None:
             raise image.ImageError(f"manifest: process {proc.pid}: no parent {ppid}")
+        if parent.proc.zombie:
+            raise image.ImageError(f"manifest: process {proc.pid}: its parent {ppid} is a zombie")
         proc.parent = parent.proc
         parent.proc.children.append(proc)
+    elif proc.zombie:
+        raise image.ImageError(f"manifest: process {proc.pid}: a zombie with no parent")
     proc.pgid, proc.sid = p.int("pgid", 1, MAX_PID), p.int("sid", 1, MAX_PID)
     proc.comm = p.hex("comm", 16)
-    proc.exe_path = p.str("exe_path")
-    proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
-    proc.environ = [bytes.fromhex(a) for a in _strs(p, "environ")]
     proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
-    proc.personality = p.int("personality", 0, 1 << 32)
     proc.ctty = k.console if p.bool("console_ctty") else None
-    fl = p.sub("flags")
-    proc.oom_score_adj = fl.int("oom_score_adj", -1000, 1001)
-    proc.oom_score_adj_min = fl.int("oom_score_adj_min", -1000, 1001)
-    proc.ioprio = fl.int("ioprio", 0, 1 << 16)
-    proc.dumpable = fl.int("dumpable", 0, 3)
-    proc.pdeath_signal = fl.int("pdeath_signal", 0, S.NSIG + 1)
-    proc.no_new_privs, proc.child_subreaper, proc.execed = \
-        fl.bool("no_new_privs"), fl.bool("child_subreaper"), fl.bool("execed")
     proc.start_ns = k.uptime_ns()
-    for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
-        proc.rlimits[rl[0]] = (rl[1], rl[2])
     c = p.sub("creds")
     ids = c.ints("ids", 0, 1 << 32, 8)
     proc.creds = Creds(*ids, groups=tuple(c.ints("groups", 0, 1 << 32)),
@@ -178,20 +189,57 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     if len(acts) != S.NSIG + 1:
         raise image.ImageError(f"manifest: process {proc.pid}: {len(acts)} signal actions")
     proc.sighand.actions = [SigAction(*a) for a in acts]
-    t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
     proc.shared_pending, proc.sigq = p.int("shared_pending", 0, U64), _sigq(p, "shared_sigq")
+
+
+def _zombie(k, t: Task, z: image.Reader) -> None:
+    """A zombie's own part (checkpoint/dump.py's _save_zombie): its wait
+    status (an exit code or a signal, and the core-dump bit), the rusage
+    sampled at its death and its waited-for children's, which its parent's
+    wait adds to its own; its main thread's signals."""
+    proc = t.proc
+    proc.wait_status = z.int("status", 0, 1 << 16)
+    if proc.wait_status & 0x7f == 0x7f or proc.wait_status & 0x7f and proc.wait_status >> 8:
+        raise image.ImageError(f"manifest: {z.where}.status: not an exit status")
+    proc.usage, proc.cusage = (Usage(*z.ints(key, 0, 1 << 63, 3)) for key in ("usage", "cusage"))
+    _task_signals(t, z.sub("task"))
+
+
+def _process(k, t: Task, p: image.Reader) -> None:
+    proc = t.proc
+    proc.exe_path = p.str("exe_path")
+    proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
+    proc.environ = [bytes.fromhex(a) for a in _strs(p, "environ")]
+    proc.personality = p.int("personality", 0, 1 << 32)
+    fl = p.sub("flags")
+    proc.oom_score_adj = fl.int("oom_score_adj", -1000, 1001)
+    proc.oom_score_adj_min = fl.int("oom_score_adj_min", -1000, 1001)
+    proc.ioprio = fl.int("ioprio", 0, 1 << 16)
+    proc.dumpable = fl.int("dumpable", 0, 3)
+    proc.pdeath_signal = fl.int("pdeath_signal", 0, S.NSIG + 1)
+    proc.no_new_privs, proc.child_subreaper, proc.execed = \
+        fl.bool("no_new_privs"), fl.bool("child_subreaper"), fl.bool("execed")
+    for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
+        proc.rlimits[rl[0]] = (rl[1], rl[2])
+    t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
     tasks_saved = p.list("tasks")
     if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
         raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
     _task(t, tasks_saved[0])
 
 
-def _task(t: Task, e: image.Reader) -> None:
-    """A task's own state (checkpoint/dump.py's _save_task); its xstate
-    goes to the host."""
+def _task_signals(t: Task, e: image.Reader) -> None:
+    """A task's mask, pending and queued signals (checkpoint/dump.py's
+    _task_signals); its tid is the caller's to check."""
     t.blocked = e.int("blocked", 0, U64) & ~S.UNBLOCKABLE
     t.pending = e.int("pending", 0, U64)
     t.sigq = _sigq(e, "sigq")
+
+
+def _task(t: Task, e: image.Reader) -> None:
+    """A task's own state (checkpoint/dump.py's _save_task); its xstate
+    goes to the host."""
+    _task_signals(t, e)
     t.altstack = tuple(e.ints("altstack", 0, U64, 3))
     t.clear_child_tid = e.int("clear_child_tid", 0, TASK_SIZE)
     t.robust_list = e.int("robust_list", 0, TASK_SIZE)
