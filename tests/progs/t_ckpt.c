@@ -90,7 +90,13 @@
  *     neither is reaped.  Counts to N, then takes the pending SIGCHLD,
  *     reads both in /proc (when mounted), waitid(WNOWAIT)s the second,
  *     and reaps both with wait4(-1), the second's rusage the one waitid
- *     gave before the count. */
+ *     gave before the count.
+ *   t_ckpt fifo PATH N: a fifo made at PATH, opened by a non-blocking
+ *     reader and a writer, sized to one page and filled; a child opens it
+ *     again and blocks writing to it.  Counts to N, then reads it all
+ *     (the child's bytes after the page), and shows the readers and
+ *     writers counted right: EAGAIN, EOF once the writers closed, ENXIO
+ *     for a non-blocking writer once the reader closed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -1191,6 +1197,53 @@ static int zombies(long n)
     return 0;
 }
 
+static int fifo(const char *path, int n)
+{
+    char page[4096], buf[4096];
+    struct stat st, fst;
+    unlink(path);
+    if (mkfifo(path, 0640) < 0)
+        return 1;
+    int r = open(path, O_RDONLY | O_NONBLOCK), w = open(path, O_WRONLY);
+    for (size_t i = 0; i < sizeof page; i++)
+        page[i] = 'a' + i % 26;
+    if (r < 0 || w < 0 || fcntl(w, F_SETPIPE_SZ, 4096) != 4096 || write(w, page, sizeof page) != sizeof page)
+        return 1;
+    pid_t c = fork();
+    if (c == 0) {
+        close(r);
+        close(w);
+        int cw = open(path, O_WRONLY);
+        _exit(cw < 0 || write(cw, "from the blocked writer", 23) != 23);
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    stat(path, &st);
+    fstat(r, &fst);
+    dprintf(1, "fifo %d same inode %d, nonblock %d, size %d\n", S_ISFIFO(fst.st_mode), st.st_ino == fst.st_ino,
+            !!(fcntl(r, F_GETFL) & O_NONBLOCK), fcntl(r, F_GETPIPE_SZ));
+    ssize_t got = read(r, buf, sizeof buf);
+    dprintf(1, "read %zd, the page %d\n", got, got == sizeof page && !memcmp(buf, page, sizeof page));
+    int status;
+    waitpid(c, &status, 0);
+    got = read(r, buf, sizeof buf);
+    dprintf(1, "child status %d, then %.*s\n", WEXITSTATUS(status), (int)(got > 0 ? got : 0), buf);
+    got = read(r, buf, sizeof buf);
+    dprintf(1, "empty: %zd %s\n", got, got < 0 ? strerror(errno) : "");
+    close(w);
+    dprintf(1, "writers gone: %zd\n", read(r, buf, sizeof buf));
+    int w2 = open(path, O_WRONLY | O_NONBLOCK);
+    dprintf(1, "a writer while read: %s\n", w2 >= 0 ? "ok" : strerror(errno));
+    close(w2);
+    close(r);
+    w2 = open(path, O_WRONLY | O_NONBLOCK);
+    dprintf(1, "a writer once no reader: %s\n", w2 >= 0 ? "ok" : strerror(errno));
+    unlink(path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -1208,6 +1261,8 @@ int main(int argc, char **argv)
         return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "fifo"))
+        return fifo(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
         return mapped(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nat"))
@@ -1217,6 +1272,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | zombie N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | zombie N\n");
     return 2;
 }

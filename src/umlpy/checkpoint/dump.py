@@ -34,13 +34,13 @@ from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
-from umlpy.vfs.pipe import PipeFile
+from umlpy.vfs.pipe import PipeFile, PipeInode
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
 RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # what a restore mounts again from the manifest
-UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file is found again
+UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -147,10 +147,26 @@ def _check_identity(k, p, who: str) -> None:
 
 def _file_savable(f) -> bool:
     """An open file description this version saves."""
-    if isinstance(f, ConsoleFile) or isinstance(f, PipeFile) and f.dentry is None or _anon_savable(f):
+    if isinstance(f, PipeFile):
+        return _pipe_savable(f)
+    if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
     return type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
         and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f)
+
+
+def _pipe_savable(f) -> bool:
+    """An end of an anonymous pipe, or an open file of a named fifo found
+    again by its path (on the disk or a tmpfs, its name still there), its
+    pipe saved once with its bytes; with no F_SETOWN owner nor O_ASYNC
+    (the image carries neither).  An anonymous pipe reopened through
+    /proc/PID/fd is neither."""
+    if f.owner is not None or f.async_fd is not None:
+        return False
+    if f.dentry is None:
+        return isinstance(f.inode, PipeInode)
+    return f.inode.fmt == C.S_IFIFO and f.dentry.mount is not None and f.dentry.mount.fstype in UNIX_BOUND_FS \
+        and f.inode.nlink > 0 and not _locked(f)
 
 
 def _shared_file(fm) -> bool:
@@ -451,7 +467,9 @@ def _save_open(k, f, pipes: dict) -> dict:
     if isinstance(f, ConsoleFile):
         e["kind"] = "console"
     elif isinstance(f, PipeFile):
-        e["kind"] = "pipe"
+        e["kind"] = "pipe" if f.dentry is None else "fifo"
+        if f.dentry is not None:        # a fifo's file: found again by its path
+            e["path"] = _path(k, f.dentry)
         e["pipe"] = pipes.setdefault(id(f.pipe), (len(pipes), f.pipe))[0]
     elif isinstance(f, EventFdFile):
         e.update(kind="eventfd", count=f.count, semaphore=f.semaphore)

@@ -42,6 +42,7 @@ from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import namei
+from umlpy.vfs.perm import permission
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.pipe import Pipe, PipeFile
 
@@ -86,7 +87,7 @@ def _build(k, r: image.Reader) -> None:
     k.procs.set_last_pid(k.init_ns.pid, max(last, *pids))
     opens = r.list("files")
     made: dict[int, object] = {}
-    pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None] for pp in r.list("pipes")}
+    pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None, None] for pp in r.list("pipes")}
     shared = (pipes, ipcs, ptys)        # what _open makes an open description from
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
@@ -483,22 +484,52 @@ def _links(k, init: Task, opens: list, made: dict, shared: tuple) -> None:
             e.disabled, e.changed = bool(disabled), bool(changed)
 
 
+def _pipe_end(k, t: Task, o: image.Reader, kind: str, flags: int, pipes: dict) -> PipeFile:
+    """An end of a pipe of `pipes` (made once: its size, as F_SETPIPE_SZ
+    sets it, then its bytes): an anonymous pipe's, or an open file of a
+    named fifo, found again by its path and checked as an open checks it
+    with the restored credentials (it does not wait for the other side:
+    the counts of readers and writers are the files').  One pipe is one
+    fifo's or anonymous, never both, and a fifo has one pipe."""
+    entry = pipes.get(o.int("pipe", 0, len(pipes)))
+    if entry is None:
+        raise image.ImageError(f"manifest: {o.where}: no such pipe")
+    pp, pipe, fifo = entry
+    if pipe is None:
+        pipe = entry[1] = Pipe(t)
+        size = pp.int("size", 1, 1 << 31)
+        try:
+            if size != pipe.capacity:
+                pipe.set_size(t.proc.creds, size)
+        except KernelError as e:
+            raise image.ImageError(f"manifest: {pp.where}.size: F_SETPIPE_SZ says "
+                                   f"{E.NAMES.get(e.errno, e.errno)}") from None
+        data = pp.hex("data", 1 << 31)
+        if pipe.buf.write(data, True) != len(data):
+            raise image.ImageError(f"manifest: {pp.where}: more bytes than the pipe holds")
+    if kind == "pipe":
+        if fifo is not None:
+            raise image.ImageError(f"manifest: {o.where}: a fifo's pipe as an anonymous one")
+        return PipeFile(pipe, flags & (C.O_ACCMODE | C.O_NONBLOCK | C.O_DIRECT))
+    d = _lookup(k, t, o.path("path"))
+    inode = d.inode
+    if inode.fmt != C.S_IFIFO or pipe.inode is not None or fifo not in (None, inode) or inode.pipe not in (None, pipe):
+        raise image.ImageError(f"manifest: {o.where}.path: not the fifo of its pipe")
+    try:
+        permission(inode, sys_file.open_access(flags), t.proc.creds)
+    except KernelError as e:
+        raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
+    inode.pipe, entry[2] = pipe, inode
+    return PipeFile(pipe, flags & sys_file.OPEN_FLAGS_KEPT, d, inode)
+
+
 def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pty.Ptys):
     kind = o.str("kind")
     flags = o.int("flags", 0, 1 << 32)
     if kind == "console":
         return k.init_fds().files[0]
-    if kind == "pipe":
-        entry = pipes.get(o.int("pipe", 0, len(pipes)))
-        if entry is None:
-            raise image.ImageError(f"manifest: {o.where}: no such pipe")
-        pp, pipe = entry
-        if pipe is None:
-            pipe = entry[1] = Pipe(t)
-            data = pp.hex("data", 1 << 20)
-            if pipe.buf.write(data, True) != len(data):
-                raise image.ImageError(f"manifest: {pp.where}: more bytes than the pipe holds")
-        return PipeFile(pipe, flags & (C.O_ACCMODE | C.O_NONBLOCK | C.O_DIRECT))
+    if kind in ("pipe", "fifo"):
+        return _pipe_end(k, t, o, kind, flags, pipes)
     if kind == "file":
         d = _lookup(k, t, o.path("path"))
         try:
