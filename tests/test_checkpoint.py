@@ -525,7 +525,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 3")
+    _refused(image, "checkpoint format version 99, this kernel reads version 4")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -603,6 +603,31 @@ def test_forged_fifo_refused(saved, tmp_path, forge, message):
     _refused(image, message)
 
 
+def _forge_mount(**change):
+    """A mount added to the image: ext4 of a third ubd disk on /mnt, changed so."""
+    mount = {"fstype": "ext4", "source": "/dev/ubdc", "path": "/mnt", "flags": 0, "on": 0, "root": "/",
+             "dev": [98, 32], "ro": False, "commit": 0}
+    return lambda d: d["mounts"].append({**mount, **change})
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_mount(), "dev: no ubd disk 98:32 (is it on the command line?)"),
+    (_forge_mount(dev=[1, 3]), "dev: no ubd disk 1:3"),         # /dev/null's numbers
+    (_forge_mount(on=1), "path: not on mount 1"),
+    (_forge_mount(fstype="rootfs", of=2), "of: not an integer in [0, 2)"),
+    (_forge_mount(fstype="rootfs", of=0, root="/nowhere"), "root: not a directory of the filesystem"),
+    (_forge_mount(fstype="hostfs"), "fstype: 'hostfs' is not restored"),
+])
+def test_forged_mount_refused(saved, tmp_path, forge, message):
+    """A mount of a disk not on the command line (or of no disk), on
+    another mount than the one named, a bind mount of no mount before it
+    or of no directory, a filesystem type a restore does not make:
+    refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
 def test_forged_value_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d["processes"][0]["tasks"][0]["regs"].update(rip=-1))
@@ -663,7 +688,7 @@ def test_forged_tmpfs_tree_refused(saved, tmp_path, inodes, message):
     image = _copy(saved, tmp_path)
     tree = {"size": 0, "nr_inodes": 0, "root": 2, "inodes": inodes, "data": "mem-2.bin"}
     _rewrite(image, lambda d: d.update(mounts=[{"fstype": "tmpfs", "source": "none", "path": "/tmp",
-                                                "flags": 0, "tmpfs": tree}]))
+                                                "flags": 0, "on": 0, "root": "/", "ro": False, "tmpfs": tree}]))
     _refused(image, message)
 
 
@@ -818,8 +843,9 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     (f"exec {PROG} hungup 20", "checkpoint: pty 0 whose master is closed not supported"),
     (f"mkfifo /dev/f && exec {PROG} socket 20 3<>/dev/f",      # /dev is not carried
      "checkpoint: process 1 (t_ckpt): fd 3 (PipeFile) not supported"),
-    (f"mount -t tmpfs none /mnt && mkdir /mnt/b && mount --bind /mnt /mnt/b && exec {PROG} socket 20",
-     "checkpoint: mounts other than the root, /dev, proc, sysfs, tmpfs and devpts not supported"),
+    (f"mount -t tmpfs none /mnt && mount --make-shared /mnt && exec {PROG} socket 20",
+     "checkpoint: the mount on /mnt: a shared, slave, unbindable or detached mount not supported"),
+    (f"mount -t mqueue none /mnt && exec {PROG} socket 20", "checkpoint: the mount on /mnt: mqueue (a restore"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a unix socket
@@ -862,6 +888,36 @@ def test_proc_and_sysfs_mounted_again(tmp_path):
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
     assert r.stdout.endswith("proc /proc proc rw,nosuid,nodev,relatime\nsysfs /sys sysfs rw,relatime\n"
                              "sh\nsys ok\n"), r.stdout
+
+
+def test_disk_and_bind_mounts_carried(tmp_path):
+    """A second disk mounted (ext4 on /dev/ubdb), a directory of it bound
+    elsewhere and made read-only, nosuid, nodev and noexec, a tmpfs on a
+    directory of the disk bound elsewhere too, /proc/sys bound, and a file
+    of the disk open: after the restore
+    the mounts are there again in their order with their flags, the file
+    goes on at its offset, the bind mount still refuses writes, and the
+    disk is clean for e2fsck once the guest is done."""
+    disk2 = tmp_path / "disk2.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", str(disk2), "16M"], check=True, capture_output=True)
+    state = "grep -E ' /(mnt|home|root|run)' /proc/mounts; cat /home/f; ls /home /root /run/kernel | head -9"
+    script = ("mount -t proc proc /proc && mount -t ext4 /dev/ubdb /mnt && mkdir -p /mnt/sub/t && "
+              "echo kept > /mnt/sub/f && mount --bind /mnt/sub /home && "
+              "mount -o remount,bind,ro,nosuid,nodev,noexec /home && mount -t tmpfs -o size=1m none /mnt/sub/t && "
+              "mount --bind /mnt/sub/t /root && mount --bind /proc/sys /run && "
+              f"echo in the tmpfs > /mnt/sub/t/x; {state}; echo ===; {PROG} count /mnt/ckpt.log 30; "
+              f"{state}; cat /mnt/sub/t/x; touch /home/new 2>/dev/null || echo read-only")
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}", f"ubd1={disk2}"], script, "count", 30)
+    before = (tmp_path / "out1.txt").read_text().split("===\n")[0]
+    assert "/dev/ubdb /home ext4 ro,nosuid,nodev,noexec" in before, before
+    size = sum(len(b"count %d\n" % i) for i in range(1, 31))
+    assert rest == f"offset {size}\nfile ok 30\n" + before + "in the tmpfs\nread-only\n", rest
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert [(m["fstype"], m["path"], m["on"], m["root"], m.get("of")) for m in doc["mounts"]] == [
+        ("proc", "/proc", 0, "/", None), ("ext4", "/mnt", 0, "/", None), ("ext4", "/home", 0, "/sub", 3),
+        ("tmpfs", "/mnt/sub/t", 3, "/", None), ("tmpfs", "/root", 0, "/", 5), ("proc", "/run", 0, "/sys", 2)]
+    fsck = subprocess.run(["e2fsck", "-fn", str(disk2)], capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout
 
 
 def test_tmpfs_tree_carried(tmp_path):

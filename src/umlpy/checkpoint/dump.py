@@ -22,6 +22,8 @@ from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
+from umlpy.drivers.ubd import UBD_MAJOR
+from umlpy.fs.registry import DISK_TYPES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
@@ -39,7 +41,7 @@ from umlpy.vfs.pipe import PipeFile, PipeInode
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
-RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # what a restore mounts again from the manifest
+RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # the virtual filesystems a restore makes again
 UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
@@ -69,9 +71,12 @@ def _path(k, d) -> str:
 def check_supported(k) -> None:
     """Refuse (Refused) a machine this version cannot save, before any
     guest is stopped."""
-    if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]) \
-            or not all(_restorable(k, m) for m in k.mounts.mounts[2:]):
-        raise Refused("mounts other than the root, /dev, proc, sysfs, tmpfs and devpts")
+    if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]):
+        raise Refused("a root other than an ext2/ext3/ext4 disk or the initramfs")
+    for n, m in enumerate(k.mounts.mounts[2:], 2):
+        why = _unrestorable(k, m, n)
+        if why is not None:
+            raise Refused(f"the mount on {_path(k, m.mountpoint) if m.mountpoint else '(none)'}: {why}")
     for m in k.mounts.mounts[2:]:
         i = tmpfstree.unsaved(m.fs) if m.fstype == "tmpfs" else None
         if i is not None:
@@ -223,25 +228,70 @@ def _anon_savable(f) -> bool:
         or ipc.savable_file(f)
 
 
-def _restorable(k, m) -> bool:
-    """A mount a restore makes again: proc (the initial pid namespace's),
-    sysfs, a tmpfs with its tree (the only mount of its filesystem), or
-    devpts (its ptys are saved whole, checkpoint/pty.py), a plain mount on
-    a directory of the root filesystem (devpts: or of /dev)."""
-    return m.fstype in RESTORED_MOUNTS and m.attached and m.group == 0 and m.master is None \
-        and not m.unbindable and m.root_path == b"/" and m.mountpoint is not None \
-        and (m.mountpoint.mount is k.mounts.mounts[0]
-             or m.fstype == "devpts" and m.mountpoint.mount is k.mounts.mounts[1]) \
-        and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid \
-        and (m.fstype != "tmpfs" or sum(o.fs is m.fs for o in k.mounts.mounts) == 1)
+def _unrestorable(k, m, n: int) -> str | None:
+    """Why the mount at index n of the table (past the root and /dev) is one
+    a restore cannot make again in its order, None when it can: a plain
+    mount (not shared, a slave nor unbindable) on a directory or file of a
+    mount before it (not of /dev, but devpts on /dev), showing a part of a
+    filesystem a mount before it shows (a bind mount, of the root's and
+    /dev's too), found again by its path in the filesystem, or a new one:
+    proc (the initial pid namespace's), sysfs, a tmpfs (its tree is
+    saved), devpts (its ptys are saved whole, checkpoint/pty.py), or
+    ext2/ext3/ext4 on a ubd disk (its image is on the restored command line)."""
+    table = k.mounts.mounts
+    if not m.attached or m.group or m.master is not None or m.unbindable or m.mountpoint is None:
+        return "a shared, slave, unbindable or detached mount"
+    on = m.mountpoint.mount
+    if on not in table[:n]:
+        return "a mount on a mount made after it"
+    if on.fs is table[1].fs and not (m.fstype == "devpts" and on is table[1]):
+        return "a mount in /dev (its tree is not carried)"
+    if _inode_at(m.fs.root, m.root_path) is not m.root.inode:
+        return "a bind mount whose source was moved"
+    if any(o.fs is m.fs for o in table[:n]):
+        return None         # a bind mount (or a disk mounted twice: one superblock)
+    if m.fstype in DISK_TYPES:
+        dev = getattr(m.fs, "device", None)
+        return None if dev is not None and dev.major == UBD_MAJOR and not m.fs_opts else "a disk other than a ubd"
+    if m.fstype not in RESTORED_MOUNTS or getattr(m.fs, "pidns", k.init_ns.pid) is not k.init_ns.pid:
+        return f"{m.fstype} (a restore makes again proc of the initial pid namespace, sysfs, tmpfs, devpts, " \
+            "ext2/ext3/ext4 of a ubd disk and bind mounts)"
+    return None
+
+
+def _inode_at(root, path: bytes):
+    """The inode path names inside a filesystem whose root is root (None
+    when it names none): where a bind mount's root is found again."""
+    inode = root
+    for name in filter(None, path.split(b"/")):
+        inode = inode.lookup(name) if inode.is_dir and name not in (b".", b"..") else None
+        if inode is None:
+            return None
+    return inode
 
 
 def _save_mounts(k, w) -> list:
+    """Every mount past the root and /dev, in the order they were made (a
+    restore makes them again so): its type, source, mount point (`path`,
+    and `on`: the number of the mount that mount point is on, 0 the root,
+    1 /dev, 2 + i the i-th saved), the part of its filesystem it shows
+    (`root`) and its flags (the MOUNT_ATTR_ bits); a bind mount names the
+    first mount of its filesystem (`of`), any other what makes its
+    filesystem again: a tmpfs's tree, a disk's device, whether the
+    filesystem is read-only and its journal's commit interval."""
+    table = k.mounts.mounts
     out = []
-    for n, m in enumerate(k.mounts.mounts[2:]):
-        e = {"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags}
-        if m.fstype == "tmpfs":
-            e["tmpfs"] = tmpfstree.save(m.fs, w, f"tmpfs-{n}.bin")
+    for n, m in enumerate(table[2:], 2):
+        e = {"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags,
+             "on": table.index(m.mountpoint.mount), "root": m.root_path.decode("utf-8", "surrogateescape")}
+        first = next(i for i, o in enumerate(table) if o.fs is m.fs)
+        if first < n:
+            e["of"] = first
+        elif m.fstype == "tmpfs":
+            e.update(ro=bool(m.fs.read_only), tmpfs=tmpfstree.save(m.fs, w, f"tmpfs-{n - 2}.bin"))
+        elif m.fstype in DISK_TYPES:
+            e.update(dev=[m.fs.device.major, m.fs.device.minor], ro=bool(m.fs.read_only),
+                     commit=getattr(m.fs, "commit_s", 0))
         out.append(e)
     return out
 

@@ -22,10 +22,13 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
+from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import registry
+from umlpy.fs.registry import DISK_TYPES
 from umlpy.kernel import printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
@@ -41,9 +44,10 @@ from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
-from umlpy.vfs import namei
-from umlpy.vfs.perm import permission
+from umlpy.vfs import devices, namei
+from umlpy.vfs.dentry import Mount
 from umlpy.vfs.fdtable import FdTable
+from umlpy.vfs.perm import permission
 from umlpy.vfs.pipe import Pipe, PipeFile
 
 U64 = 1 << 64
@@ -116,17 +120,84 @@ def _build(k, r: image.Reader) -> None:
 
 
 def _mounts(k, init: Task, r: image.Reader) -> None:
-    """proc, sysfs, tmpfs and devpts where they were (checkpoint/dump.py's _save_mounts)."""
+    """The mounts past the root and /dev, made again in their order
+    (checkpoint/dump.py's _save_mounts), each on the mount it was on."""
+    made = list(k.mounts.mounts[:2])        # the boot's: the root, /dev
     for m in r.list("mounts"):
-        fstype = m.str("fstype")
-        if fstype not in RESTORED_MOUNTS:
-            raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
-        at = _lookup(k, init, m.path("path"))
-        if not at.inode.is_dir or at.mounted is not None \
-                or at.mount not in k.mounts.mounts[:2 if fstype == "devpts" else 1]:
-            raise image.ImageError(f"manifest: {m.where}.path: not a free directory of the root")
-        fs = tmpfstree.make(k, m.sub("tmpfs")) if fstype == "tmpfs" else registry.make_virtual(fstype, k)
-        k.mounts.mount(fs, at, m.str("source")[:4096], fstype, m.int("flags", 0, 1 << 32))
+        try:
+            made.append(_mount(k, init, m, made))
+        except KernelError as e:
+            raise image.ImageError(f"manifest: {m.where}: mount says {E.NAMES.get(e.errno, e.errno)}") from None
+
+
+def _mount(k, init: Task, m: image.Reader, made: list[Mount]) -> Mount:
+    """One mount: a bind mount of what the mount `of` shows, or a new
+    filesystem (_new_fs), showing the part `root` of it, hung where `path`
+    leads, which must be on the mount `on` (a mount point of /dev only for
+    devpts)."""
+    fstype = m.str("fstype")
+    at = _lookup(k, init, m.path("path"))
+    on = m.int("on", 0, len(made))
+    if at.mount is not made[on] or (on == 1 and fstype != "devpts"):
+        raise image.ImageError(f"manifest: {m.where}.path: not on mount {on}")
+    source, flags, root = m.str("source")[:4096], m.int("flags", 0, 1 << 32), m.path("root")
+    if m.has("of"):
+        base = made[m.int("of", 0, len(made))]
+        if base.fstype != fstype:
+            raise image.ImageError(f"manifest: {m.where}.of: a mount of another filesystem type")
+    else:
+        fs = _new_fs(k, m, fstype)
+        if root == b"/":
+            if not at.inode.is_dir:
+                raise image.ImageError(f"manifest: {m.where}.path: not a directory")
+            return k.mounts.mount(fs, at, source, fstype, flags)
+        base = k.mounts.detached(fs, source, fstype, flags, "")      # only to be cloned
+    sub = _subtree(base, root)
+    if sub is None or sub.inode.is_dir != at.inode.is_dir:
+        raise image.ImageError(f"manifest: {m.where}.root: not a {'directory' if at.inode.is_dir else 'file'} "
+                               "of the filesystem")
+    c = k.mounts.clone(base, sub, peer=False)
+    c.source, c.flags = source, flags
+    k.mounts.graft([c], at)
+    return c
+
+
+def _subtree(base: Mount, root: bytes):
+    """The dentry of base at the place root of its filesystem (None when
+    base does not show it or there is nothing there): a bind mount's root."""
+    prefix = base.root_path.rstrip(b"/")
+    if root != base.root_path and not root.startswith(prefix + b"/"):
+        return None
+    d = base.root
+    for name in filter(None, root[len(prefix):].split(b"/")):
+        d = d.child(name) if d.inode.is_dir and name not in (b".", b"..") else None
+        if d is None:
+            return None
+    return d
+
+
+def _new_fs(k, m: image.Reader, fstype: str):
+    """A mount's own filesystem: a tmpfs with its tree, proc, sysfs or
+    devpts, or ext2/ext3/ext4 on the ubd disk it was on (the restored
+    command line's), mounted as mount(2) mounts it; read-only as it was."""
+    if fstype in DISK_TYPES:
+        major, minor = m.ints("dev", 0, 1 << 20, 2)
+        commit = m.int("commit", 0, 1 << 31)
+        try:
+            dev = devices.block_device(structs.makedev(major, minor))
+        except KernelError:
+            dev = None
+        if dev is None or major != UBD_MAJOR:
+            raise image.ImageError(f"manifest: {m.where}.dev: no ubd disk {major}:{minor} "
+                                   "(is it on the command line?)")
+        return registry.mount_disk(fstype, dev, m.bool("ro"), f"commit={commit}" if commit else "", k.sched)
+    if fstype not in RESTORED_MOUNTS:
+        raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
+    if fstype != "tmpfs":
+        return registry.make_virtual(fstype, k)
+    fs = tmpfstree.make(k, m.sub("tmpfs"))
+    fs.read_only = m.bool("ro")
+    return fs
 
 
 def _clone_bare(k, init: Task, pid: int) -> Task:
