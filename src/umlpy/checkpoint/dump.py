@@ -246,8 +246,9 @@ def _unrestorable(k, m, n: int) -> str | None:
         return "a mount on a mount made after it"
     if on.fs is table[1].fs and not (m.fstype == "devpts" and on is table[1]):
         return "a mount in /dev (its tree is not carried)"
-    if _inode_at(m.fs.root, m.root_path) is not m.root.inode:
-        return "a bind mount whose source was moved"
+    found = _inode_at(m.fs.root, m.root_path)     # by number: proc makes its inodes at each lookup
+    if found is None or found.ino != m.root.inode.ino:
+        return "a bind mount whose source is gone or was moved"
     if any(o.fs is m.fs for o in table[:n]):
         return None         # a bind mount (or a disk mounted twice: one superblock)
     if m.fstype in DISK_TYPES:

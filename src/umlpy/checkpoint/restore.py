@@ -145,31 +145,29 @@ def _mount(k, init: Task, m: image.Reader, made: list[Mount]) -> Mount:
         base = made[m.int("of", 0, len(made))]
         if base.fstype != fstype:
             raise image.ImageError(f"manifest: {m.where}.of: a mount of another filesystem type")
+        fs = base.fs
     else:
         fs = _new_fs(k, m, fstype)
         if root == b"/":
             if not at.inode.is_dir:
                 raise image.ImageError(f"manifest: {m.where}.path: not a directory")
             return k.mounts.mount(fs, at, source, fstype, flags)
-        base = k.mounts.detached(fs, source, fstype, flags, "")      # only to be cloned
-    sub = _subtree(base, root)
+    whole = k.mounts.detached(fs, source, fstype, flags, "")       # only to be cloned
+    sub = _subtree(whole.root, root)
     if sub is None or sub.inode.is_dir != at.inode.is_dir:
         raise image.ImageError(f"manifest: {m.where}.root: not a {'directory' if at.inode.is_dir else 'file'} "
                                "of the filesystem")
-    c = k.mounts.clone(base, sub, peer=False)
+    c = k.mounts.clone(whole, sub, peer=False)
     c.source, c.flags = source, flags
     k.mounts.graft([c], at)
     return c
 
 
-def _subtree(base: Mount, root: bytes):
-    """The dentry of base at the place root of its filesystem (None when
-    base does not show it or there is nothing there): a bind mount's root."""
-    prefix = base.root_path.rstrip(b"/")
-    if root != base.root_path and not root.startswith(prefix + b"/"):
-        return None
-    d = base.root
-    for name in filter(None, root[len(prefix):].split(b"/")):
+def _subtree(d, root: bytes):
+    """The dentry at the place root below d, a filesystem's root (None when
+    there is nothing there): a bind mount's root, found by name whichever
+    mount the bind was made from (that one may be gone)."""
+    for name in filter(None, root.split(b"/")):
         d = d.child(name) if d.inode.is_dir and name not in (b".", b"..") else None
         if d is None:
             return None
