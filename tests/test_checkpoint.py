@@ -142,6 +142,24 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
     assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
+@pytest.mark.parametrize("where", ["/fifo", "/tmp/fifo"])
+def test_open_fifo_carried(tmp_path, disk, where):
+    """A fifo on the disk (or on a tmpfs) open by a non-blocking reader and
+    a writer, sized to a page and full, a child blocked writing to it:
+    after the restore the fifo is found again by its path, the page is
+    read, then the child's bytes, and the readers and writers are counted
+    as they were (what the program run natively prints)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "fifo", str(tmp_path / "f"), "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
+                          f"mount -t tmpfs none /tmp && exec {PROG} fifo {where} 30", "count", 30)
+    assert rest == native.split("count 3\n", 1)[1], rest
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert sorted(e["flags"] & 3 for e in doc["files"] if e["kind"] == "fifo") == [0, 1, 1]
+    (pipe,) = doc["pipes"]
+    assert pipe["size"] == 4096 and len(pipe["data"]) == 2 * 4096
+
+
 INOTIFY_AFTER = ("then wds 1 4\n"
                  "event wd 1 mask 0x100 cookie 0 name 'b'\nevent wd 3 mask 0x8000 cookie 0 name ''\n"
                  "event wd 2 mask 0x2 cookie 0 name ''\nevent wd 2 mask 0x8000 cookie 0 name ''\n"
@@ -199,6 +217,24 @@ def test_pipe_and_waiting_parent(tmp_path):
     assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 61))
     assert "child read 17: bytes in the pipe" in r.stdout
     assert "parent: child reaped, status 7" in r.stdout
+
+
+def test_zombies_carried(tmp_path):
+    """Two children that exited and were not reaped (one with a status, in
+    its own process group, one killed by a signal after using some CPU),
+    their SIGCHLD pending while blocked: after the restore the parent
+    takes the signal with the first one's information, /proc shows both
+    as zombies of it, waitid sees the second, and wait4 reaps them in
+    order with their statuses and the rusage they had (what the program
+    run natively prints)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "zombie", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], f"mount -t proc proc /proc && exec {PROG} zombie 30",
+                          "count", 30)
+    assert rest == native.split("count 3\n", 1)[1], rest
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    zombies = [p["zombie"] for p in doc["processes"] if "zombie" in p]
+    assert [z["status"] for z in zombies] == [7 << 8, 15] and sum(zombies[1]["usage"][:2]) > 0
 
 
 def test_computing_task_interrupted_in_guest_code(tmp_path):
@@ -489,7 +525,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 3")
+    _refused(image, "checkpoint format version 99, this kernel reads version 4")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -518,6 +554,78 @@ def test_forged_shared_anonymous_mapping_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, forge)
     _refused(image, "a mapping of no saved object")
+
+
+def _forge_zombie(**change):
+    """A zombie child of process 1 added to the image, changed so."""
+    def forge(d) -> None:
+        keep = ("ppid", "pgid", "sid", "comm", "exit_signal", "console_ctty", "creds", "sigactions",
+                "shared_pending", "shared_sigq")
+        z = {key: d["processes"][1][key] for key in keep}
+        z.update(pid=9, ppid=1, zombie={"status": 7 << 8, "usage": [1, 2, 3], "cusage": [0, 0, 0],
+                                        "task": {"tid": 9, "blocked": 0, "pending": 0, "sigq": []}})
+        z.update(change)
+        d["processes"].append(z)
+    return forge
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_zombie(ppid=99), "process 9: no parent 99"),
+    (_forge_zombie(ppid=0), "process 9: a zombie with no parent"),
+    (_forge_zombie(zombie={"status": 0x17f}), "zombie.status: not an exit status"),
+])
+def test_forged_zombie_refused(saved, tmp_path, forge, message):
+    """A zombie whose parent is not in the image (or that has none, which
+    nothing could reap) or whose status no exit gives: refused before any
+    guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
+def _forge_pipe(kind: str, size: int = 65536, data: str = "", **more):
+    """A pipe added to the image, held by an fd of process 1 through a file of kind."""
+    def forge(d) -> None:
+        d["pipes"].append({"id": len(d["pipes"]), "data": data, "size": size})
+        _add_files(d, {"kind": kind, "flags": 0, "pipe": len(d["pipes"]) - 1, **more})
+    return forge
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_pipe("fifo", path="/"), "path: not the fifo of its pipe"),
+    (_forge_pipe("pipe", 4096, "00" * 5000), "more bytes than the pipe holds"),
+])
+def test_forged_fifo_refused(saved, tmp_path, forge, message):
+    """A fifo's file whose path names no fifo, a pipe holding more bytes
+    than its size: refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
+def _forge_mount(**change):
+    """A mount added to the image: ext4 of a third ubd disk on /mnt, changed so."""
+    mount = {"fstype": "ext4", "source": "/dev/ubdc", "path": "/mnt", "flags": 0, "on": 0, "root": "/",
+             "dev": [98, 32], "ro": False, "commit": 0}
+    return lambda d: d["mounts"].append({**mount, **change})
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_mount(), "dev: no ubd disk 98:32 (is it on the command line?)"),
+    (_forge_mount(dev=[1, 3]), "dev: no ubd disk 1:3"),         # /dev/null's numbers
+    (_forge_mount(on=1), "path: not on mount 1"),
+    (_forge_mount(fstype="rootfs", of=2), "of: not an integer in [0, 2)"),
+    (_forge_mount(fstype="rootfs", of=0, root="/nowhere"), "root: not a directory of the filesystem"),
+    (_forge_mount(fstype="hostfs"), "fstype: 'hostfs' is not restored"),
+])
+def test_forged_mount_refused(saved, tmp_path, forge, message):
+    """A mount of a disk not on the command line (or of no disk), on
+    another mount than the one named, a bind mount of no mount before it
+    or of no directory, a filesystem type a restore does not make:
+    refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)
 
 
 def test_forged_value_refused(saved, tmp_path):
@@ -580,7 +688,7 @@ def test_forged_tmpfs_tree_refused(saved, tmp_path, inodes, message):
     image = _copy(saved, tmp_path)
     tree = {"size": 0, "nr_inodes": 0, "root": 2, "inodes": inodes, "data": "mem-2.bin"}
     _rewrite(image, lambda d: d.update(mounts=[{"fstype": "tmpfs", "source": "none", "path": "/tmp",
-                                                "flags": 0, "tmpfs": tree}]))
+                                                "flags": 0, "on": 0, "root": "/", "ro": False, "tmpfs": tree}]))
     _refused(image, message)
 
 
@@ -744,10 +852,11 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
      "checkpoint: process 1 (t_ckpt): fd 3: inotify watch 1 on an inode with no name (or on proc or sysfs) "
      "not supported"),
     (f"exec {PROG} hungup 20", "checkpoint: pty 0 whose master is closed not supported"),
-    (f"mount -t tmpfs none /mnt && mkfifo /mnt/f && exec {PROG} socket 20 3<>/mnt/f",
-     "checkpoint: a tmpfs inode (0o10644) this version cannot save"),
-    (f"mount -t tmpfs none /mnt && mkdir /mnt/b && mount --bind /mnt /mnt/b && exec {PROG} socket 20",
-     "checkpoint: mounts other than the root, /dev, proc, sysfs, tmpfs and devpts not supported"),
+    (f"mkfifo /dev/f && exec {PROG} socket 20 3<>/dev/f",      # /dev is not carried
+     "checkpoint: process 1 (t_ckpt): fd 3 (PipeFile) not supported"),
+    (f"mount -t tmpfs none /mnt && mount --make-shared /mnt && exec {PROG} socket 20",
+     "checkpoint: the mount on /mnt: a shared, slave, unbindable or detached mount not supported"),
+    (f"mount -t mqueue none /mnt && exec {PROG} socket 20", "checkpoint: the mount on /mnt: mqueue (a restore"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a unix socket
@@ -790,6 +899,36 @@ def test_proc_and_sysfs_mounted_again(tmp_path):
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
     assert r.stdout.endswith("proc /proc proc rw,nosuid,nodev,relatime\nsysfs /sys sysfs rw,relatime\n"
                              "sh\nsys ok\n"), r.stdout
+
+
+def test_disk_and_bind_mounts_carried(tmp_path):
+    """A second disk mounted (ext4 on /dev/ubdb), a directory of it bound
+    elsewhere and made read-only, nosuid, nodev and noexec, a tmpfs on a
+    directory of the disk bound elsewhere too, /proc/sys bound, and a file
+    of the disk open: after the restore
+    the mounts are there again in their order with their flags, the file
+    goes on at its offset, the bind mount still refuses writes, and the
+    disk is clean for e2fsck once the guest is done."""
+    disk2 = tmp_path / "disk2.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", str(disk2), "16M"], check=True, capture_output=True)
+    state = "grep -E ' /(mnt|home|root|run)' /proc/mounts; cat /home/f; ls /home /root /run/kernel | head -9"
+    script = ("mount -t proc proc /proc && mount -t ext4 /dev/ubdb /mnt && mkdir -p /mnt/sub/t && "
+              "echo kept > /mnt/sub/f && mount --bind /mnt/sub /home && "
+              "mount -o remount,bind,ro,nosuid,nodev,noexec /home && mount -t tmpfs -o size=1m none /mnt/sub/t && "
+              "mount --bind /mnt/sub/t /root && mount --bind /proc/sys /run && "
+              f"echo in the tmpfs > /mnt/sub/t/x; {state}; echo ===; {PROG} count /mnt/ckpt.log 30; "
+              f"{state}; cat /mnt/sub/t/x; touch /home/new 2>/dev/null || echo read-only")
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}", f"ubd1={disk2}"], script, "count", 30)
+    before = (tmp_path / "out1.txt").read_text().split("===\n")[0]
+    assert "/dev/ubdb /home ext4 ro,nosuid,nodev,noexec" in before, before
+    size = sum(len(b"count %d\n" % i) for i in range(1, 31))
+    assert rest == f"offset {size}\nfile ok 30\n" + before + "in the tmpfs\nread-only\n", rest
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert [(m["fstype"], m["path"], m["on"], m["root"], m.get("of")) for m in doc["mounts"]] == [
+        ("proc", "/proc", 0, "/", None), ("ext4", "/mnt", 0, "/", None), ("ext4", "/home", 0, "/sub", 3),
+        ("tmpfs", "/mnt/sub/t", 3, "/", None), ("tmpfs", "/root", 0, "/", 5), ("proc", "/run", 0, "/sys", 2)]
+    fsck = subprocess.run(["e2fsck", "-fn", str(disk2)], capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout
 
 
 def test_tmpfs_tree_carried(tmp_path):

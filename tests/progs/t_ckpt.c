@@ -88,7 +88,19 @@
  *   t_ckpt hungup N: counts to N holding a pty slave whose master it
  *     closed (a hung-up pty, which a checkpoint refuses).
  *   t_ckpt unwatched N: counts to N holding an inotify watch on a file
- *     it unlinked (open elsewhere, so its inode lives on without a name). */
+ *     it unlinked (open elsewhere, so its inode lives on without a name).
+ *   t_ckpt zombie N: with SIGCHLD blocked, a child in its own process group
+ *     exits with 7, another computes a little and is killed by SIGTERM;
+ *     neither is reaped.  Counts to N, then takes the pending SIGCHLD,
+ *     reads both in /proc (when mounted), waitid(WNOWAIT)s the second,
+ *     and reaps both with wait4(-1), the second's rusage the one waitid
+ *     gave before the count.
+ *   t_ckpt fifo PATH N: a fifo made at PATH, opened by a non-blocking
+ *     reader and a writer, sized to one page and filled; a child opens it
+ *     again and blocks writing to it.  Counts to N, then reads it all
+ *     (the child's bytes after the page), and shows the readers and
+ *     writers counted right: EAGAIN, EOF once the writers closed, ENXIO
+ *     for a non-blocking writer once the reader closed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +127,7 @@
 #include <sys/shm.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <sys/syscall.h>
@@ -1147,6 +1160,127 @@ static int shanon(long n)
     return 0;
 }
 
+/* "Z ppid-ok 1 pgrp-ok 1" from /proc/PID/stat, or "no /proc" */
+static void proc_zombie(pid_t pid, pid_t pgrp)
+{
+    char path[64], buf[512], state = '?';
+    int ppid = 0, pg = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    ssize_t r = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (fd >= 0)
+        close(fd);
+    char *close_paren = r > 0 ? (buf[r] = 0, strrchr(buf, ')')) : NULL;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d %d", &state, &ppid, &pg) != 3) {
+        dprintf(1, "no /proc\n");
+        return;
+    }
+    dprintf(1, "proc: %c ppid-ok %d pgrp-ok %d\n", state, ppid == getpid(), pg == pgrp);
+}
+
+static int zombies(long n)
+{
+    sigset_t chld;
+    siginfo_t si;
+    struct rusage before, ru;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    pid_t a = fork();
+    if (a == 0) {
+        setpgid(0, 0);
+        _exit(7);
+    }
+    if (a < 0 || waitid(P_PID, a, &si, WEXITED | WNOWAIT) < 0)
+        return 1;
+    pid_t b = fork();
+    if (b == 0) {
+        volatile unsigned long x = 0;
+        for (unsigned long i = 0; i < 20000000; i++)
+            x += i;
+        raise(SIGTERM);
+        _exit(1);
+    }
+    /* the raw waitid takes a rusage too: the zombie's, as wait4 reaps it */
+    if (b < 0 || syscall(SYS_waitid, P_PID, b, &si, WEXITED | WNOWAIT, &before) < 0)
+        return 1;
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    memset(&si, 0, sizeof si);
+    int sig = sigwaitinfo(&chld, &si);
+    dprintf(1, "signal %d code %d status %d pid-ok %d\n", sig, si.si_code, si.si_status, si.si_pid == a);
+    sigset_t pending;
+    sigpending(&pending);
+    dprintf(1, "then pending %d, kill 0: %d\n", sigismember(&pending, SIGCHLD), kill(a, 0));
+    proc_zombie(a, a);
+    proc_zombie(b, getpgrp());
+    memset(&si, 0, sizeof si);
+    waitid(P_PID, b, &si, WEXITED | WNOWAIT);
+    dprintf(1, "waitid: code %d status %d pid-ok %d\n", si.si_code, si.si_status, si.si_pid == b);
+    int st;
+    pid_t w = wait4(-1, &st, 0, &ru);
+    dprintf(1, "reaped first-ok %d exited %d status %d\n", w == a, WIFEXITED(st), WEXITSTATUS(st));
+    w = wait4(-1, &st, 0, &ru);
+    long t0 = before.ru_utime.tv_sec * 1000000 + before.ru_utime.tv_usec + before.ru_stime.tv_sec * 1000000
+        + before.ru_stime.tv_usec;
+    long t1 = ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    dprintf(1, "reaped second-ok %d signaled %d signal %d, rusage same %d nonzero %d\n", w == b, WIFSIGNALED(st),
+            WTERMSIG(st), t0 == t1, t1 > 0);
+    w = wait4(-1, &st, WNOHANG, NULL);
+    int e = errno;
+    dprintf(1, "then %d %s, kill 0: %d\n", (int)w, strerror(e), kill(a, 0));
+    return 0;
+}
+
+static int fifo(const char *path, int n)
+{
+    char page[4096], buf[4096];
+    struct stat st, fst;
+    unlink(path);
+    if (mkfifo(path, 0640) < 0)
+        return 1;
+    int r = open(path, O_RDONLY | O_NONBLOCK), w = open(path, O_WRONLY);
+    for (size_t i = 0; i < sizeof page; i++)
+        page[i] = 'a' + i % 26;
+    if (r < 0 || w < 0 || fcntl(w, F_SETPIPE_SZ, 4096) != 4096 || write(w, page, sizeof page) != sizeof page)
+        return 1;
+    pid_t c = fork();
+    if (c == 0) {
+        close(r);
+        close(w);
+        int cw = open(path, O_WRONLY);
+        _exit(cw < 0 || write(cw, "from the blocked writer", 23) != 23);
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    stat(path, &st);
+    fstat(r, &fst);
+    dprintf(1, "fifo %d same inode %d, nonblock %d, size %d\n", S_ISFIFO(fst.st_mode), st.st_ino == fst.st_ino,
+            !!(fcntl(r, F_GETFL) & O_NONBLOCK), fcntl(r, F_GETPIPE_SZ));
+    ssize_t got = read(r, buf, sizeof buf);
+    dprintf(1, "read %zd, the page %d\n", got, got == sizeof page && !memcmp(buf, page, sizeof page));
+    int status;
+    waitpid(c, &status, 0);
+    got = read(r, buf, sizeof buf);
+    dprintf(1, "child status %d, then %.*s\n", WEXITSTATUS(status), (int)(got > 0 ? got : 0), buf);
+    got = read(r, buf, sizeof buf);
+    dprintf(1, "empty: %zd %s\n", got, got < 0 ? strerror(errno) : "");
+    close(w);
+    dprintf(1, "writers gone: %zd\n", read(r, buf, sizeof buf));
+    int w2 = open(path, O_WRONLY | O_NONBLOCK);
+    dprintf(1, "a writer while read: %s\n", w2 >= 0 ? "ok" : strerror(errno));
+    close(w2);
+    close(r);
+    w2 = open(path, O_WRONLY | O_NONBLOCK);
+    dprintf(1, "a writer once no reader: %s\n", w2 >= 0 ? "ok" : strerror(errno));
+    unlink(path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -1157,13 +1291,15 @@ int main(int argc, char **argv)
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
-                 {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}};
+                 {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
         return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "fifo"))
+        return fifo(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
         return mapped(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nat"))
@@ -1173,6 +1309,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N\n");
     return 2;
 }

@@ -22,8 +22,10 @@ from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
 from umlpy.drivers.console import ConsoleFile
+from umlpy.drivers.ubd import UBD_MAJOR
+from umlpy.fs.registry import DISK_TYPES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
-from umlpy.kernel import printk
+from umlpy.kernel import printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import SchedState, State
 from umlpy.net.inet.sock import InetSocket
@@ -34,13 +36,13 @@ from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
-from umlpy.vfs.pipe import PipeFile
+from umlpy.vfs.pipe import PipeFile, PipeInode
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
-RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # what a restore mounts again from the manifest
-UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file is found again
+RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # the virtual filesystems a restore makes again
+UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -74,9 +76,12 @@ def _path(k, d) -> str:
 def check_supported(k) -> None:
     """Refuse (Refused) a machine this version cannot save, before any
     guest is stopped."""
-    if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]) \
-            or not all(_restorable(k, m) for m in k.mounts.mounts[2:]):
-        raise Refused("mounts other than the root, /dev, proc, sysfs, tmpfs and devpts")
+    if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]):
+        raise Refused("a root other than an ext2/ext3/ext4 disk or the initramfs")
+    for n, m in enumerate(k.mounts.mounts[2:], 2):
+        why = _unrestorable(k, m, n)
+        if why is not None:
+            raise Refused(f"the mount on {_path(k, m.mountpoint) if m.mountpoint else '(none)'}: {why}")
     for m in k.mounts.mounts[2:]:
         i = tmpfstree.unsaved(m.fs) if m.fstype == "tmpfs" else None
         if i is not None:
@@ -93,28 +98,19 @@ def check_supported(k) -> None:
                        "yet exec'd or exited (its parent waits on it, sharing its memory)")
     for p in k.procs.by_pid.values():
         who = f"process {p.pid} ({p.comm.decode(errors='replace')})"
-        if p.exited or p.zombie:
-            raise Refused(f"{who}: a zombie")
+        _check_identity(k, p, who)
+        if p.zombie:
+            continue
         t = p.leader
         if t.tid != p.pid:
             raise Refused(f"{who}: a process whose main thread has exited")
         for x in p.threads:
             _check_task(k, x, t, who)
-        if p.ns is not k.init_ns or p.creds.user_ns is not None:
-            raise Refused(f"{who}: namespaces")
-        if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
-            raise Refused(f"{who}: a controlling tty other than the console or a pty")
         if p.ptraced:
             raise Refused(f"{who}: ptrace")
         if not timers.savable(p):
             raise Refused(f"{who}: RLIMIT_CPU's timer, or a POSIX timer at an absolute wall-clock time "
                           "or with its signal pending")
-        if p.cgroup is not k.procs.cgroup_root:
-            raise Refused(f"{who}: a control group")
-        if p.keyrings.process is not None or p.keyrings.session is not None:
-            raise Refused(f"{who}: keyrings")
-        if _timer_signal(p.sigq):
-            raise Refused(f"{who}: a pending signal from a timer")
         if p.stopped:
             raise Refused(f"{who}: a stopped process")
         mm = p.mm
@@ -140,12 +136,51 @@ def check_supported(k) -> None:
     ipc.check(k)
 
 
+def _check_identity(k, p, who: str) -> None:
+    """What a process and a zombie both carry (_save_identity): in the
+    initial namespaces and the root control group, no keyrings, no timer's
+    signal pending, the console or a pty as its controlling tty.  A zombie
+    is saved whole (its status and rusage) unless a tracer other than its
+    parent is still to reap it; a process caught half-way through its exit
+    cannot be (the event loop never leaves one so)."""
+    if p.exited and not p.zombie:
+        raise Refused(f"{who}: a process in the middle of its exit")
+    if p.zombie and (p.parent is None or ptracer.traced_zombie(p) is not None):
+        raise Refused(f"{who}: a traced zombie")
+    if p.ns is not k.init_ns or p.creds.user_ns is not None:
+        raise Refused(f"{who}: namespaces")
+    if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
+        raise Refused(f"{who}: a controlling tty other than the console or a pty")
+    if p.cgroup is not k.procs.cgroup_root:
+        raise Refused(f"{who}: a control group")
+    if p.keyrings.process is not None or p.keyrings.session is not None:
+        raise Refused(f"{who}: keyrings")
+    if _timer_signal(p.sigq) or _timer_signal(p.leader.sigq):
+        raise Refused(f"{who}: a pending signal from a timer")
+
+
 def _file_savable(f) -> bool:
     """An open file description this version saves."""
-    if isinstance(f, ConsoleFile) or isinstance(f, PipeFile) and f.dentry is None or _anon_savable(f):
+    if isinstance(f, PipeFile):
+        return _pipe_savable(f)
+    if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
     return type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
         and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f)
+
+
+def _pipe_savable(f) -> bool:
+    """An end of an anonymous pipe, or an open file of a named fifo found
+    again by its path (on the disk or a tmpfs, its name still there), its
+    pipe saved once with its bytes; with no F_SETOWN owner nor O_ASYNC
+    (the image carries neither).  An anonymous pipe reopened through
+    /proc/PID/fd is neither."""
+    if f.owner is not None or f.async_fd is not None:
+        return False
+    if f.dentry is None:
+        return isinstance(f.inode, PipeInode)
+    return f.inode.fmt == C.S_IFIFO and f.dentry.mount is not None and f.dentry.mount.fstype in UNIX_BOUND_FS \
+        and f.inode.nlink > 0 and not _locked(f)
 
 
 def _shared_file(fm) -> bool:
@@ -202,25 +237,71 @@ def _anon_savable(f) -> bool:
         or ipc.savable_file(f)
 
 
-def _restorable(k, m) -> bool:
-    """A mount a restore makes again: proc (the initial pid namespace's),
-    sysfs, a tmpfs with its tree (the only mount of its filesystem), or
-    devpts (its ptys are saved whole, checkpoint/pty.py), a plain mount on
-    a directory of the root filesystem (devpts: or of /dev)."""
-    return m.fstype in RESTORED_MOUNTS and m.attached and m.group == 0 and m.master is None \
-        and not m.unbindable and m.root_path == b"/" and m.mountpoint is not None \
-        and (m.mountpoint.mount is k.mounts.mounts[0]
-             or m.fstype == "devpts" and m.mountpoint.mount is k.mounts.mounts[1]) \
-        and getattr(m.fs, "pidns", k.init_ns.pid) is k.init_ns.pid \
-        and (m.fstype != "tmpfs" or sum(o.fs is m.fs for o in k.mounts.mounts) == 1)
+def _unrestorable(k, m, n: int) -> str | None:
+    """Why the mount at index n of the table (past the root and /dev) is one
+    a restore cannot make again in its order, None when it can: a plain
+    mount (not shared, a slave nor unbindable) on a directory or file of a
+    mount before it (not of /dev, but devpts on /dev), showing a part of a
+    filesystem a mount before it shows (a bind mount, of the root's and
+    /dev's too), found again by its path in the filesystem, or a new one:
+    proc (the initial pid namespace's), sysfs, a tmpfs (its tree is
+    saved), devpts (its ptys are saved whole, checkpoint/pty.py), or
+    ext2/ext3/ext4 on a ubd disk (its image is on the restored command line)."""
+    table = k.mounts.mounts
+    if not m.attached or m.group or m.master is not None or m.unbindable or m.mountpoint is None:
+        return "a shared, slave, unbindable or detached mount"
+    on = m.mountpoint.mount
+    if on not in table[:n]:
+        return "a mount on a mount made after it"
+    if on.fs is table[1].fs and not (m.fstype == "devpts" and on is table[1]):
+        return "a mount in /dev (its tree is not carried)"
+    found = _inode_at(m.fs.root, m.root_path)     # by number: proc makes its inodes at each lookup
+    if found is None or found.ino != m.root.inode.ino:
+        return "a bind mount whose source is gone or was moved"
+    if any(o.fs is m.fs for o in table[:n]):
+        return None         # a bind mount (or a disk mounted twice: one superblock)
+    if m.fstype in DISK_TYPES:
+        dev = getattr(m.fs, "device", None)
+        return None if dev is not None and dev.major == UBD_MAJOR and not m.fs_opts else "a disk other than a ubd"
+    if m.fstype not in RESTORED_MOUNTS or getattr(m.fs, "pidns", k.init_ns.pid) is not k.init_ns.pid:
+        return f"{m.fstype} (a restore makes again proc of the initial pid namespace, sysfs, tmpfs, devpts, " \
+            "ext2/ext3/ext4 of a ubd disk and bind mounts)"
+    return None
+
+
+def _inode_at(root, path: bytes):
+    """The inode path names inside a filesystem whose root is root (None
+    when it names none): where a bind mount's root is found again."""
+    inode = root
+    for name in filter(None, path.split(b"/")):
+        inode = inode.lookup(name) if inode.is_dir and name not in (b".", b"..") else None
+        if inode is None:
+            return None
+    return inode
 
 
 def _save_mounts(k, w) -> list:
+    """Every mount past the root and /dev, in the order they were made (a
+    restore makes them again so): its type, source, mount point (`path`,
+    and `on`: the number of the mount that mount point is on, 0 the root,
+    1 /dev, 2 + i the i-th saved), the part of its filesystem it shows
+    (`root`) and its flags (the MOUNT_ATTR_ bits); a bind mount names the
+    first mount of its filesystem (`of`), any other what makes its
+    filesystem again: a tmpfs's tree, a disk's device, whether the
+    filesystem is read-only and its journal's commit interval."""
+    table = k.mounts.mounts
     out = []
-    for n, m in enumerate(k.mounts.mounts[2:]):
-        e = {"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags}
-        if m.fstype == "tmpfs":
-            e["tmpfs"] = tmpfstree.save(m.fs, w, f"tmpfs-{n}.bin")
+    for n, m in enumerate(table[2:], 2):
+        e = {"fstype": m.fstype, "source": m.source, "path": _path(k, m.mountpoint), "flags": m.flags,
+             "on": table.index(m.mountpoint.mount), "root": m.root_path.decode("utf-8", "surrogateescape")}
+        first = next(i for i, o in enumerate(table) if o.fs is m.fs)
+        if first < n:
+            e["of"] = first
+        elif m.fstype == "tmpfs":
+            e.update(ro=bool(m.fs.read_only), tmpfs=tmpfstree.save(m.fs, w, f"tmpfs-{n - 2}.bin"))
+        elif m.fstype in DISK_TYPES:
+            e.update(dev=[m.fs.device.major, m.fs.device.minor], ro=bool(m.fs.read_only),
+                     commit=getattr(m.fs, "commit_s", 0))
         out.append(e)
     return out
 
@@ -447,7 +528,9 @@ def _save_open(k, f, pipes: dict) -> dict:
     if isinstance(f, ConsoleFile):
         e["kind"] = "console"
     elif isinstance(f, PipeFile):
-        e["kind"] = "pipe"
+        e["kind"] = "pipe" if f.dentry is None else "fifo"
+        if f.dentry is not None:        # a fifo's file: found again by its path
+            e["path"] = _path(k, f.dentry)
         e["pipe"] = pipes.setdefault(id(f.pipe), (len(pipes), f.pipe))[0]
     elif isinstance(f, EventFdFile):
         e.update(kind="eventfd", count=f.count, semaphore=f.semaphore)
@@ -499,15 +582,21 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
+def _task_signals(t) -> dict:
+    """A task's tid and signals: its mask (the one to go back to, when it
+    sleeps in sigsuspend or a p-wait with a mask of the call's), pending
+    and queued signals; a zombie's main thread keeps them too (/proc shows
+    them until the reap)."""
+    blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
+    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq)}
+
+
 def _save_task(t, frozen) -> dict:
-    """What is a task's own: its tid, registers and xstate, how it goes on,
-    its signal mask (the one to go back to, when it sleeps in sigsuspend or
-    a p-wait with a mask of the call's), pending and queued signals,
-    alternate stack and the words it leaves to the kernel."""
+    """What is a task's own: its signals, registers and xstate, how it goes
+    on, alternate stack and the words it leaves to the kernel."""
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     restart = _save_restart(t, regs)
-    blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
-    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq),
+    return {**_task_signals(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
             "xstate": ptrace.get_xstate(t.hpid).hex()}
@@ -518,28 +607,54 @@ def mem_blob(pid: int) -> str:
     return f"mem-{pid}.bin"
 
 
-def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
-    t = p.leader
-    blob = mem_blob(p.pid)
-    with w.blob(blob) as out:
-        vmas, special = _save_memory(t, out, shanon)
+def _save_identity(k, p) -> dict:
+    """What a process and a zombie both have: its ids and links, name,
+    credentials, controlling tty, signal dispositions and the signals
+    pending for the whole process."""
     c = p.creds
     return {
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
-        "comm": p.comm.hex(), "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
-        "environ": [a.hex() for a in p.environ], "exit_signal": p.exit_signal,
-        "personality": p.personality, "console_ctty": p.ctty is k.console,
+        "comm": p.comm.hex(), "exit_signal": p.exit_signal, "console_ctty": p.ctty is k.console,
         **({"ctty_pty": p.ctty.pair.index} if pty.is_pty_slave(p.ctty) else {}),
-        "flags": {"oom_score_adj": p.oom_score_adj, "oom_score_adj_min": p.oom_score_adj_min,
-                  "ioprio": p.ioprio, "no_new_privs": p.no_new_privs, "dumpable": p.dumpable,
-                  "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed}, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
         "creds": {"ids": [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
                   "groups": list(c.groups),
                   "caps": [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],
                   "securebits": c.securebits},
-        "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "sigactions": [list(a) for a in p.sighand.actions],
         "shared_pending": p.shared_pending, "shared_sigq": _save_sigq(p.sigq),
+    }
+
+
+def _usage(u) -> list[int]:
+    return [u.utime, u.stime, u.maxrss]
+
+
+def _save_zombie(k, p) -> dict:
+    """A process that exited and is not reaped yet: what wait4, waitid and
+    /proc report of it (its wait status, its rusage and its waited-for
+    children's, as sampled at its death) and its main thread's signals;
+    no memory, no files, no threads."""
+    u = p.usage if p.usage is not None else rusage.Usage()
+    return {**_save_identity(k, p),
+            "zombie": {"status": p.wait_status, "usage": _usage(u), "cusage": _usage(p.cusage),
+                       "task": _task_signals(p.leader)}}
+
+
+def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
+    if p.zombie:
+        return _save_zombie(k, p)
+    t = p.leader
+    blob = mem_blob(p.pid)
+    with w.blob(blob) as out:
+        vmas, special = _save_memory(t, out, shanon)
+    return {
+        **_save_identity(k, p),
+        "exe_path": p.exe_path, "cmdline": [a.hex() for a in p.cmdline],
+        "environ": [a.hex() for a in p.environ], "personality": p.personality,
+        "flags": {"oom_score_adj": p.oom_score_adj, "oom_score_adj_min": p.oom_score_adj_min,
+                  "ioprio": p.ioprio, "no_new_privs": p.no_new_privs, "dumpable": p.dumpable,
+                  "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed}, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
+        "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
         "tasks": [_save_task(x, frozen) for x in p.threads],
         "mm": _save_mm(k, p), "memory": blob, "vmas": vmas, "special": special,

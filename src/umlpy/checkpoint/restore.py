@@ -22,15 +22,19 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
+from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
+from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import registry
+from umlpy.fs.registry import DISK_TYPES
 from umlpy.kernel import printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
-from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, Task
+from umlpy.kernel.rusage import Usage
+from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, State, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
 from umlpy.net.inet.tcp import TcpSocket
 from umlpy.net.unix import UnixSocket
@@ -40,8 +44,10 @@ from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
-from umlpy.vfs import namei
+from umlpy.vfs import devices, namei
+from umlpy.vfs.dentry import Mount
 from umlpy.vfs.fdtable import FdTable
+from umlpy.vfs.perm import permission
 from umlpy.vfs.pipe import Pipe, PipeFile
 
 U64 = 1 << 64
@@ -65,7 +71,7 @@ def restore(k, path: str) -> None:
 
 def _build(k, r: image.Reader) -> None:
     procs = sorted(r.list("processes"), key=lambda p: p.int("pid", 1, MAX_PID))
-    if not procs or procs[0].int("pid", 1, MAX_PID) != 1:
+    if not procs or procs[0].int("pid", 1, MAX_PID) != 1 or procs[0].has("zombie"):
         raise image.ImageError("manifest: no process 1")
     pids = [p.int("pid", 1, MAX_PID) for p in procs]
     if len(set(pids)) != len(pids):
@@ -79,17 +85,22 @@ def _build(k, r: image.Reader) -> None:
     shanon = sharedanon.make(r)
     tasks = {1: init}
     for p in procs[1:]:
-        tasks[p.int("pid", 1, MAX_PID)] = _clone_bare(k, init, p.int("pid", 1, MAX_PID))
+        pid = p.int("pid", 1, MAX_PID)
+        tasks[pid] = _bare_task(k, init, pid, 0, None) if p.has("zombie") else _clone_bare(k, init, pid)
     last = r.int("last_pid", 0, MAX_PID)
     k.procs.set_last_pid(k.init_ns.pid, max(last, *pids))
     opens = r.list("files")
     made: dict[int, object] = {}
-    pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None] for pp in r.list("pipes")}
+    pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None, None] for pp in r.list("pipes")}
     shared = (pipes, ipcs, ptys)        # what _open makes an open description from
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
-        _process(k, t, p, tasks)
+        _identity(k, t.proc, p, tasks)
         pty.restore_ctty(t.proc, p, ptys)
+        if t.proc.zombie:
+            _zombie(k, t, p.sub("zombie"))
+            continue
+        _process(k, t, p)
         _memory(k, t, p, shanon)
         _fds(k, t, p, opens, made, shared)
         _threads(k, t, p)
@@ -103,22 +114,88 @@ def _build(k, r: image.Reader) -> None:
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
         for t in tasks[p.int("pid", 1, MAX_PID)].proc.threads:
-            k.sched.resume_new(t)
+            if t.state is not State.DEAD:
+                k.sched.resume_new(t)
     printk.pr_info(f"restore: {len(procs)} processes from {r.dir}")
 
 
 def _mounts(k, init: Task, r: image.Reader) -> None:
-    """proc, sysfs, tmpfs and devpts where they were (checkpoint/dump.py's _save_mounts)."""
+    """The mounts past the root and /dev, made again in their order
+    (checkpoint/dump.py's _save_mounts), each on the mount it was on."""
+    made = list(k.mounts.mounts[:2])        # the boot's: the root, /dev
     for m in r.list("mounts"):
-        fstype = m.str("fstype")
-        if fstype not in RESTORED_MOUNTS:
-            raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
-        at = _lookup(k, init, m.path("path"))
-        if not at.inode.is_dir or at.mounted is not None \
-                or at.mount not in k.mounts.mounts[:2 if fstype == "devpts" else 1]:
-            raise image.ImageError(f"manifest: {m.where}.path: not a free directory of the root")
-        fs = tmpfstree.make(k, m.sub("tmpfs")) if fstype == "tmpfs" else registry.make_virtual(fstype, k)
-        k.mounts.mount(fs, at, m.str("source")[:4096], fstype, m.int("flags", 0, 1 << 32))
+        try:
+            made.append(_mount(k, init, m, made))
+        except KernelError as e:
+            raise image.ImageError(f"manifest: {m.where}: mount says {E.NAMES.get(e.errno, e.errno)}") from None
+
+
+def _mount(k, init: Task, m: image.Reader, made: list[Mount]) -> Mount:
+    """One mount: a bind mount of what the mount `of` shows, or a new
+    filesystem (_new_fs), showing the part `root` of it, hung where `path`
+    leads, which must be on the mount `on` (a mount point of /dev only for
+    devpts)."""
+    fstype = m.str("fstype")
+    at = _lookup(k, init, m.path("path"))
+    on = m.int("on", 0, len(made))
+    if at.mount is not made[on] or (on == 1 and fstype != "devpts"):
+        raise image.ImageError(f"manifest: {m.where}.path: not on mount {on}")
+    source, flags, root = m.str("source")[:4096], m.int("flags", 0, 1 << 32), m.path("root")
+    if m.has("of"):
+        base = made[m.int("of", 0, len(made))]
+        if base.fstype != fstype:
+            raise image.ImageError(f"manifest: {m.where}.of: a mount of another filesystem type")
+        fs = base.fs
+    else:
+        fs = _new_fs(k, m, fstype)
+        if root == b"/":
+            if not at.inode.is_dir:
+                raise image.ImageError(f"manifest: {m.where}.path: not a directory")
+            return k.mounts.mount(fs, at, source, fstype, flags)
+    whole = k.mounts.detached(fs, source, fstype, flags, "")       # only to be cloned
+    sub = _subtree(whole.root, root)
+    if sub is None or sub.inode.is_dir != at.inode.is_dir:
+        raise image.ImageError(f"manifest: {m.where}.root: not a {'directory' if at.inode.is_dir else 'file'} "
+                               "of the filesystem")
+    c = k.mounts.clone(whole, sub, peer=False)
+    c.source, c.flags = source, flags
+    k.mounts.graft([c], at)
+    return c
+
+
+def _subtree(d, root: bytes):
+    """The dentry at the place root below d, a filesystem's root (None when
+    there is nothing there): a bind mount's root, found by name whichever
+    mount the bind was made from (that one may be gone)."""
+    for name in filter(None, root.split(b"/")):
+        d = d.child(name) if d.inode.is_dir and name not in (b".", b"..") else None
+        if d is None:
+            return None
+    return d
+
+
+def _new_fs(k, m: image.Reader, fstype: str):
+    """A mount's own filesystem: a tmpfs with its tree, proc, sysfs or
+    devpts, or ext2/ext3/ext4 on the ubd disk it was on (the restored
+    command line's), mounted as mount(2) mounts it; read-only as it was."""
+    if fstype in DISK_TYPES:
+        major, minor = m.ints("dev", 0, 1 << 20, 2)
+        commit = m.int("commit", 0, 1 << 31)
+        try:
+            dev = devices.block_device(structs.makedev(major, minor))
+        except KernelError:
+            dev = None
+        if dev is None or major != UBD_MAJOR:
+            raise image.ImageError(f"manifest: {m.where}.dev: no ubd disk {major}:{minor} "
+                                   "(is it on the command line?)")
+        return registry.mount_disk(fstype, dev, m.bool("ro"), f"commit={commit}" if commit else "", k.sched)
+    if fstype not in RESTORED_MOUNTS:
+        raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
+    if fstype != "tmpfs":
+        return registry.make_virtual(fstype, k)
+    fs = tmpfstree.make(k, m.sub("tmpfs"))
+    fs.read_only = m.bool("ro")
+    return fs
 
 
 def _clone_bare(k, init: Task, pid: int) -> Task:
@@ -128,46 +205,50 @@ def _clone_bare(k, init: Task, pid: int) -> Task:
         raise KernelError(E.EAGAIN, "restore: host clone failed")
     hpid = res.result
     ptrace.wait_pid(hpid)
-    proc = Process(pid, None, Creds(), SigHand(), None)
-    proc.ns, proc.pidns, proc.cgroup = init.proc.ns, init.proc.pidns, init.proc.cgroup
-    t = Task(pid, proc, hpid, GuestMemory(hpid), FdTable(), FsContext(k.root, k.root), SchedState())
-    t.kernel = k
+    t = _bare_task(k, init, pid, hpid, GuestMemory(hpid))
     ptrace.getregs(hpid, t.regs)
-    proc.host_tgid = hpid
-    proc.threads.append(t)
-    k.procs.by_pid[pid] = proc
     k.sched.add_task(t)
     return t
 
 
-def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
-    proc = t.proc
+def _bare_task(k, init: Task, pid: int, hpid: int, mem: GuestMemory | None) -> Task:
+    """A process of pid 1's namespaces with one task on host process hpid;
+    a zombie's (hpid 0, no memory) is dead already, and the scheduler never
+    sees it, as it no longer sees a zombie's host process."""
+    proc = Process(pid, None, Creds(), SigHand(), None)
+    proc.ns, proc.pidns, proc.cgroup = init.proc.ns, init.proc.pidns, init.proc.cgroup
+    t = Task(pid, proc, hpid, mem, FdTable(), FsContext(k.root, k.root), SchedState())
+    t.kernel = k
+    proc.host_tgid = hpid
+    proc.threads.append(t)
+    k.procs.by_pid[pid] = proc
+    if mem is None:
+        t.state = State.DEAD
+        proc.exited = proc.zombie = True
+    return t
+
+
+def _identity(k, proc: Process, p: image.Reader, tasks: dict) -> None:
+    """What a process and a zombie both have (checkpoint/dump.py's
+    _save_identity).  A parent is a live process of the image (a dying
+    parent hands its children to a reaper, so no process has a zombie
+    parent), and a zombie has one: nothing else would be left to reap it."""
     ppid = p.int("ppid", 0, MAX_PID)
     if ppid:
         parent = tasks.get(ppid)
         if parent is None:
             raise image.ImageError(f"manifest: process {proc.pid}: no parent {ppid}")
+        if parent.proc.zombie:
+            raise image.ImageError(f"manifest: process {proc.pid}: its parent {ppid} is a zombie")
         proc.parent = parent.proc
         parent.proc.children.append(proc)
+    elif proc.zombie:
+        raise image.ImageError(f"manifest: process {proc.pid}: a zombie with no parent")
     proc.pgid, proc.sid = p.int("pgid", 1, MAX_PID), p.int("sid", 1, MAX_PID)
     proc.comm = p.hex("comm", 16)
-    proc.exe_path = p.str("exe_path")
-    proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
-    proc.environ = [bytes.fromhex(a) for a in _strs(p, "environ")]
     proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
-    proc.personality = p.int("personality", 0, 1 << 32)
     proc.ctty = k.console if p.bool("console_ctty") else None
-    fl = p.sub("flags")
-    proc.oom_score_adj = fl.int("oom_score_adj", -1000, 1001)
-    proc.oom_score_adj_min = fl.int("oom_score_adj_min", -1000, 1001)
-    proc.ioprio = fl.int("ioprio", 0, 1 << 16)
-    proc.dumpable = fl.int("dumpable", 0, 3)
-    proc.pdeath_signal = fl.int("pdeath_signal", 0, S.NSIG + 1)
-    proc.no_new_privs, proc.child_subreaper, proc.execed = \
-        fl.bool("no_new_privs"), fl.bool("child_subreaper"), fl.bool("execed")
     proc.start_ns = k.uptime_ns()
-    for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
-        proc.rlimits[rl[0]] = (rl[1], rl[2])
     c = p.sub("creds")
     ids = c.ints("ids", 0, 1 << 32, 8)
     proc.creds = Creds(*ids, groups=tuple(c.ints("groups", 0, 1 << 32)),
@@ -178,20 +259,57 @@ def _process(k, t: Task, p: image.Reader, tasks: dict) -> None:
     if len(acts) != S.NSIG + 1:
         raise image.ImageError(f"manifest: process {proc.pid}: {len(acts)} signal actions")
     proc.sighand.actions = [SigAction(*a) for a in acts]
-    t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
     proc.shared_pending, proc.sigq = p.int("shared_pending", 0, U64), _sigq(p, "shared_sigq")
+
+
+def _zombie(k, t: Task, z: image.Reader) -> None:
+    """A zombie's own part (checkpoint/dump.py's _save_zombie): its wait
+    status (an exit code or a signal, and the core-dump bit), the rusage
+    sampled at its death and its waited-for children's, which its parent's
+    wait adds to its own; its main thread's signals."""
+    proc = t.proc
+    proc.wait_status = z.int("status", 0, 1 << 16)
+    if proc.wait_status & 0x7f == 0x7f or proc.wait_status & 0x7f and proc.wait_status >> 8:
+        raise image.ImageError(f"manifest: {z.where}.status: not an exit status")
+    proc.usage, proc.cusage = (Usage(*z.ints(key, 0, 1 << 63, 3)) for key in ("usage", "cusage"))
+    _task_signals(t, z.sub("task"))
+
+
+def _process(k, t: Task, p: image.Reader) -> None:
+    proc = t.proc
+    proc.exe_path = p.str("exe_path")
+    proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
+    proc.environ = [bytes.fromhex(a) for a in _strs(p, "environ")]
+    proc.personality = p.int("personality", 0, 1 << 32)
+    fl = p.sub("flags")
+    proc.oom_score_adj = fl.int("oom_score_adj", -1000, 1001)
+    proc.oom_score_adj_min = fl.int("oom_score_adj_min", -1000, 1001)
+    proc.ioprio = fl.int("ioprio", 0, 1 << 16)
+    proc.dumpable = fl.int("dumpable", 0, 3)
+    proc.pdeath_signal = fl.int("pdeath_signal", 0, S.NSIG + 1)
+    proc.no_new_privs, proc.child_subreaper, proc.execed = \
+        fl.bool("no_new_privs"), fl.bool("child_subreaper"), fl.bool("execed")
+    for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
+        proc.rlimits[rl[0]] = (rl[1], rl[2])
+    t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
     tasks_saved = p.list("tasks")
     if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
         raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
     _task(t, tasks_saved[0])
 
 
-def _task(t: Task, e: image.Reader) -> None:
-    """A task's own state (checkpoint/dump.py's _save_task); its xstate
-    goes to the host."""
+def _task_signals(t: Task, e: image.Reader) -> None:
+    """A task's mask, pending and queued signals (checkpoint/dump.py's
+    _task_signals); its tid is the caller's to check."""
     t.blocked = e.int("blocked", 0, U64) & ~S.UNBLOCKABLE
     t.pending = e.int("pending", 0, U64)
     t.sigq = _sigq(e, "sigq")
+
+
+def _task(t: Task, e: image.Reader) -> None:
+    """A task's own state (checkpoint/dump.py's _save_task); its xstate
+    goes to the host."""
+    _task_signals(t, e)
     t.altstack = tuple(e.ints("altstack", 0, U64, 3))
     t.clear_child_tid = e.int("clear_child_tid", 0, TASK_SIZE)
     t.robust_list = e.int("robust_list", 0, TASK_SIZE)
@@ -437,22 +555,52 @@ def _links(k, init: Task, opens: list, made: dict, shared: tuple) -> None:
             e.disabled, e.changed = bool(disabled), bool(changed)
 
 
+def _pipe_end(k, t: Task, o: image.Reader, kind: str, flags: int, pipes: dict) -> PipeFile:
+    """An end of a pipe of `pipes` (made once: its size, as F_SETPIPE_SZ
+    sets it, then its bytes): an anonymous pipe's, or an open file of a
+    named fifo, found again by its path and checked as an open checks it
+    with the restored credentials (it does not wait for the other side:
+    the counts of readers and writers are the files').  One pipe is one
+    fifo's or anonymous, never both, and a fifo has one pipe."""
+    entry = pipes.get(o.int("pipe", 0, len(pipes)))
+    if entry is None:
+        raise image.ImageError(f"manifest: {o.where}: no such pipe")
+    pp, pipe, fifo = entry
+    if pipe is None:
+        pipe = entry[1] = Pipe(t)
+        size = pp.int("size", 1, 1 << 31)
+        try:
+            if size != pipe.capacity:
+                pipe.set_size(t.proc.creds, size)
+        except KernelError as e:
+            raise image.ImageError(f"manifest: {pp.where}.size: F_SETPIPE_SZ says "
+                                   f"{E.NAMES.get(e.errno, e.errno)}") from None
+        data = pp.hex("data", 1 << 31)
+        if pipe.buf.write(data, True) != len(data):
+            raise image.ImageError(f"manifest: {pp.where}: more bytes than the pipe holds")
+    if kind == "pipe":
+        if fifo is not None:
+            raise image.ImageError(f"manifest: {o.where}: a fifo's pipe as an anonymous one")
+        return PipeFile(pipe, flags & (C.O_ACCMODE | C.O_NONBLOCK | C.O_DIRECT))
+    d = _lookup(k, t, o.path("path"))
+    inode = d.inode
+    if inode.fmt != C.S_IFIFO or pipe.inode is not None or fifo not in (None, inode) or inode.pipe not in (None, pipe):
+        raise image.ImageError(f"manifest: {o.where}.path: not the fifo of its pipe")
+    try:
+        permission(inode, sys_file.open_access(flags), t.proc.creds)
+    except KernelError as e:
+        raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
+    inode.pipe, entry[2] = pipe, inode
+    return PipeFile(pipe, flags & sys_file.OPEN_FLAGS_KEPT, d, inode)
+
+
 def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pty.Ptys):
     kind = o.str("kind")
     flags = o.int("flags", 0, 1 << 32)
     if kind == "console":
         return k.init_fds().files[0]
-    if kind == "pipe":
-        entry = pipes.get(o.int("pipe", 0, len(pipes)))
-        if entry is None:
-            raise image.ImageError(f"manifest: {o.where}: no such pipe")
-        pp, pipe = entry
-        if pipe is None:
-            pipe = entry[1] = Pipe(t)
-            data = pp.hex("data", 1 << 20)
-            if pipe.buf.write(data, True) != len(data):
-                raise image.ImageError(f"manifest: {pp.where}: more bytes than the pipe holds")
-        return PipeFile(pipe, flags & (C.O_ACCMODE | C.O_NONBLOCK | C.O_DIRECT))
+    if kind in ("pipe", "fifo"):
+        return _pipe_end(k, t, o, kind, flags, pipes)
     if kind == "file":
         d = _lookup(k, t, o.path("path"))
         try:

@@ -1,8 +1,9 @@
 """tmpfs mounts in a checkpoint: a tmpfs's limits and its whole tree,
 every inode under its number (hard links are two entries naming one),
 with its attributes, a directory's entries, a symlink's target and a
-regular file's data as runs into a blob, holes left out.  What a tmpfs
-inode holds beyond that (an open fifo, seals, preallocated
+regular file's data as runs into a blob, holes left out (an open fifo's
+pipe is saved with the files that hold it, which find the fifo again by
+its path).  What a tmpfs inode holds beyond that (seals, preallocated
 pages) makes checkpoint/dump.py refuse the machine; a manifest whose
 entries do not make one tree is refused by the restore.
 """
@@ -44,11 +45,11 @@ def inodes(fs):
 
 def unsaved(fs):
     """The first inode of a tmpfs holding what the image does not carry
-    (an open fifo, a sealed or preallocated file, other inode
-    state), None when there is none."""
+    (a sealed or preallocated file, other inode state), None when there
+    is none."""
     for i in inodes(fs):
         extra = set(vars(i)) - CARRIED
-        if i.pipe is not None or "seals" in extra or i._prealloc_end \
+        if "seals" in extra or i._prealloc_end \
                 or any(getattr(i, a) for a in extra if a in EMPTY_ATTRS) or extra - set(EMPTY_ATTRS) - {MARKS} \
                 or not all(isinstance(m, Watch) for m in getattr(i, MARKS, ())):
             return i

@@ -110,6 +110,14 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
     return fd
 
 
+def open_access(flags: int) -> int:
+    """What an open of an existing file asks of its mode (may_open's
+    MAY_READ and MAY_WRITE, which O_TRUNC wants too): R_OK | W_OK bits."""
+    acc = flags & C.O_ACCMODE
+    return (C.R_OK if acc in (C.O_RDONLY, C.O_RDWR) else 0) \
+        | (C.W_OK if acc in (C.O_WRONLY, C.O_RDWR) or flags & C.O_TRUNC else 0)
+
+
 def dentry_open(t, d, flags: int, created: bool = False):
     """The open file of d, with no fd (Linux's filp_open after the walk):
     may_open's checks, O_TRUNC, the inode's own open (which may wait)."""
@@ -126,11 +134,7 @@ def dentry_open(t, d, flags: int, created: bool = False):
     if fmt in (C.S_IFBLK, C.S_IFCHR) and d.mount is not None and d.mount.has(MS.MOUNT_ATTR_NODEV):
         raise KernelError(E.EACCES)         # may_open_dev
     if not created:
-        want = 0
-        if acc in (C.O_RDONLY, C.O_RDWR):
-            want |= C.R_OK
-        if acc in (C.O_WRONLY, C.O_RDWR) or flags & C.O_TRUNC:
-            want |= C.W_OK
+        want = open_access(flags)
         permission(inode, want, creds)
         if want & C.W_OK and fmt in (C.S_IFREG, C.S_IFDIR):
             _check_writable_fs(d)
