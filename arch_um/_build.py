@@ -49,6 +49,11 @@ ffibuilder.cdef(
     int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
                       unsigned long long mode, unsigned long long resolve);
     int umlpy_fallocate(int fd, int mode, long long off, long long len);
+    int umlpy_pidfd_getfd(int pid, int fd);
+    int umlpy_uffd_wp_api(int uffd);
+    int umlpy_uffd_wp_register(int uffd, unsigned long start, unsigned long len);
+    long umlpy_pagemap_written(int pagemap_fd, unsigned long start, unsigned long end, int protect,
+                               unsigned long *out, long max, unsigned long *next);
     """
 )
 ffibuilder.set_source(

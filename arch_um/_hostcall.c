@@ -1070,3 +1070,89 @@ long umlpy_vm_read(int pid, void *local, unsigned long remote, long len)
     ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
     return n < 0 ? -errno : n;
 }
+
+/*
+ * Write tracking for a live migration's pre-copy (checkpoint/migrate.py):
+ * a userfaultfd in asynchronous write-protect mode over a guest's host
+ * process, read with PAGEMAP_SCAN (Linux 6.7), which lists the pages
+ * written since they were last protected and protects them again in the
+ * same walk: CRIU's replacement for soft-dirty bits, which this host's
+ * kernel lacks.  Writes resolve in the host kernel (no fault reaches us),
+ * the kernel's own process_vm_writev included; MADV_DONTNEED shows as a
+ * write.  The definitions are the 6.7 uapi's (Debian 12's headers are 6.1).
+ */
+#include <linux/userfaultfd.h>
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#define UMLPY_UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
+#define UMLPY_UFFD_FEATURE_WP_ASYNC (1ULL << 15)
+
+struct umlpy_page_region { unsigned long long start, end, categories; };
+struct umlpy_pm_scan_arg {
+    unsigned long long size, flags, start, end, walk_end, vec, vec_len, max_pages,
+        category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define UMLPY_PAGEMAP_SCAN _IOWR('f', 16, struct umlpy_pm_scan_arg)
+#define UMLPY_PM_SCAN_WP_MATCHING (1ULL << 0)
+#define UMLPY_PM_SCAN_CHECK_WPASYNC (1ULL << 1)
+#define UMLPY_PAGE_IS_WRITTEN (1ULL << 1)
+
+/* A copy, in this process, of the task's fd `fd` (pidfd_getfd); -errno. */
+int umlpy_pidfd_getfd(int pid, int fd)
+{
+    int pidfd = syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0)
+        return -errno;
+    int got = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int err = errno;
+    close(pidfd);
+    return got < 0 ? -err : got;
+}
+
+/* The userfaultfd's handshake for asynchronous write protection, then
+   [start, start + len) registered in that mode; 0 or -errno. */
+int umlpy_uffd_wp_api(int uffd)
+{
+    struct uffdio_api api = {.api = UFFD_API,
+                             .features = UMLPY_UFFD_FEATURE_WP_ASYNC | UMLPY_UFFD_FEATURE_WP_UNPOPULATED};
+    return ioctl(uffd, UFFDIO_API, &api) < 0 ? -errno : 0;
+}
+
+int umlpy_uffd_wp_register(int uffd, unsigned long start, unsigned long len)
+{
+    struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP};
+    return ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
+/* The runs of pages written in [start, end) since last protected, as
+   (start, end) pairs into out (at most max runs); protect: protect them
+   again in the same walk.  Returns the number of runs, or -errno; *next is
+   where the walk stopped (end unless out was full). */
+long umlpy_pagemap_written(int pagemap_fd, unsigned long start, unsigned long end, int protect,
+                           unsigned long *out, long max, unsigned long *next)
+{
+    struct umlpy_page_region vec[256];
+    long n = 0;
+    while (start < end && n < max) {
+        long room = max - n < 256 ? max - n : 256;
+        struct umlpy_pm_scan_arg a = {
+            .size = sizeof a, .start = start, .end = end, .vec = (unsigned long)vec, .vec_len = room,
+            .flags = protect ? UMLPY_PM_SCAN_WP_MATCHING | UMLPY_PM_SCAN_CHECK_WPASYNC : 0,
+            .category_mask = UMLPY_PAGE_IS_WRITTEN, .return_mask = UMLPY_PAGE_IS_WRITTEN};
+        long got = ioctl(pagemap_fd, UMLPY_PAGEMAP_SCAN, &a);
+        if (got < 0)
+            return -errno;
+        for (long i = 0; i < got; i++) {
+            out[2 * n] = vec[i].start;
+            out[2 * n + 1] = vec[i].end;
+            n++;
+        }
+        if (a.walk_end <= start)
+            break;
+        start = a.walk_end;
+    }
+    *next = start;
+    return n;
+}

@@ -1042,6 +1042,7 @@ N_PY_TASKS = 5      # the main thread and the four workers
 @pytest.mark.parametrize("args, last_line", [
     (["count", "/ckpt.log", "40"], "file ok 40"),
     (["dirty", "40"], "memory ok"),
+    (["churn", "40"], "churn ok"),     # pages dropped, written by the kernel, moved: the write log sees each
     (["sysv", "40"], "shm after the last shmdt: Invalid argument"),     # the ipc blob down the stream
 ])
 def test_live_migration_keeps_every_byte(tmp_path, disk, args, last_line):

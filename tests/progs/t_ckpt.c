@@ -51,6 +51,10 @@
  *     again, and half-closes.
  *   t_ckpt nat N PORT: a TCP connection to 10.0.2.2:PORT (the host, through
  *     eth0=user), counts to N, then reads from it and says what it got.
+ *   t_ckpt churn N: 8 MiB of pages written, dropped (MADV_DONTNEED),
+ *     filled by read() from a pipe, a mapping moved and resized with
+ *     mremap and the heap grown with sbrk, 400 changes every 100 ms and
+ *     "count I" after each; then checks every page against its record.
  *   t_ckpt vfork N: counts to 3, then vforks a child that sleeps half a
  *     second before it execs `sleep 1` (the parent waits on it, sharing its
  *     memory); counts on to N, reaps the child and says how it exited.
@@ -715,6 +719,102 @@ static int dirty_mib(long n, long mib)
     return 0;
 }
 
+/* churn: memory changed every way a write log must see (see the usage) */
+#define CHURN_PAGES 2048
+static unsigned churn_gen[CHURN_PAGES];
+
+static void churn_fill(unsigned *page, unsigned v)
+{
+    for (int w = 0; w < 1024; w++)
+        page[w] = v + w;
+}
+
+static int churn_ok(const unsigned *page, unsigned v)
+{
+    for (int w = 0; w < 1024; w++)
+        if (page[w] != (v ? v + w : 0))
+            return 0;
+    return 1;
+}
+
+static int churn(long n)
+{
+    unsigned *a = mmap(NULL, CHURN_PAGES * 4096L, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t blen = 64 * 4096;
+    unsigned *b = mmap(NULL, blen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int p[2];
+    if (a == MAP_FAILED || b == MAP_FAILED || pipe(p))
+        return 1;
+    for (size_t i = 0; i < blen / 4096; i++)
+        churn_fill(b + i * 1024, 0xb0000000u + i * 4096);
+    unsigned *heap = sbrk(0);
+    long heap_pages = 0;
+    unsigned seed = 12345, gen = 1;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    for (int i = 1; i <= n; i++) {
+        for (int step = 0; step < 10; step++) {
+            for (int op = 0; op < 40; op++) {
+                seed = seed * 1103515245u + 12345u;
+                unsigned pg = (seed >> 8) % CHURN_PAGES, *page = a + pg * 1024;
+                switch ((seed >> 4) % 6) {
+                case 0: case 1:             /* a write */
+                    churn_fill(page, gen << 12);
+                    churn_gen[pg] = gen++ << 12;
+                    break;
+                case 2:                     /* dropped: reads as zeros again */
+                    madvise(page, 4096, MADV_DONTNEED);
+                    churn_gen[pg] = 0;
+                    break;
+                case 3: {                   /* written by the kernel (read() into it) */
+                    static unsigned buf[1024];
+                    churn_fill(buf, gen << 12);
+                    if (write(p[1], buf, 4096) != 4096 || read(p[0], page, 4096) != 4096)
+                        return 1;
+                    churn_gen[pg] = gen++ << 12;
+                    break;
+                }
+                case 4: {                   /* moved and grown or shrunk by one page */
+                    size_t nlen = (blen / 4096) % 2 ? blen - 4096 : blen + 4096;
+                    unsigned *nb = mremap(b, blen, nlen, MREMAP_MAYMOVE);
+                    if (nb == MAP_FAILED)
+                        return 1;
+                    if (nlen > blen)
+                        churn_fill(nb + blen / 4, 0xb0000000u + blen);
+                    b = nb;
+                    blen = nlen;
+                    break;
+                }
+                case 5:                     /* the heap grown by a page */
+                    if (heap_pages < 256 && sbrk(4096) != (void *)-1) {
+                        churn_fill(heap + heap_pages * 1024, 0xe0000000u + heap_pages * 4096);
+                        heap_pages++;
+                    }
+                    break;
+                }
+            }
+            nanosleep(&ts, NULL);
+        }
+        dprintf(1, "count %d\n", i);
+    }
+    for (int pg = 0; pg < CHURN_PAGES; pg++)
+        if (!churn_ok(a + pg * 1024, churn_gen[pg])) {
+            dprintf(1, "churn bad at page %d\n", pg);
+            return 1;
+        }
+    for (size_t i = 0; i < blen / 4096; i++)
+        if (!churn_ok(b + i * 1024, 0xb0000000u + i * 4096)) {
+            dprintf(1, "churn bad at the moved page %zu\n", i);
+            return 1;
+        }
+    for (long i = 0; i < heap_pages; i++)
+        if (!churn_ok(heap + i * 1024, 0xe0000000u + i * 4096)) {
+            dprintf(1, "churn bad at the heap page %ld\n", i);
+            return 1;
+        }
+    dprintf(1, "churn ok\n");
+    return 0;
+}
+
 static int dirty(long n)
 {
     return dirty_mib(n, 64);
@@ -1291,7 +1391,8 @@ int main(int argc, char **argv)
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
-                 {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies}};
+                 {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
+                 {"churn", churn}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1309,6 +1410,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N\n");
     return 2;
 }

@@ -458,14 +458,13 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
                          "runs": []} for s, e, _fm in pieces)
             continue
         runs: list[list[int]] = []
-        for addr, data in resident_pieces(t, start, end, ino):
-            for off, n in out.write_piece(addr, data):
-                rel = addr + off - start
-                if runs and runs[-1][0] + runs[-1][1] == rel:
-                    runs[-1][1] += n
-                else:
-                    runs.append([rel, n, pos])
-                pos += n
+        for addr, n in out.write_memory(t, start, end, ino, resident_pieces):
+            rel = addr - start
+            if runs and runs[-1][0] + runs[-1][1] == rel:
+                runs[-1][1] += n
+            else:
+                runs.append([rel, n, pos])
+            pos += n
         vmas.append({"start": start, "end": end, "prot": prot, "stack": name == b"[stack]", "shared": False,
                      "runs": runs})
     return vmas, special

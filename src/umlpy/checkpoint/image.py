@@ -45,6 +45,25 @@ def nonzero_runs(data: bytes) -> list[tuple[int, int]]:
     return runs
 
 
+def changed_pages(data: bytes, old: bytes | None, runs: list[tuple[int, int]]):
+    """(offset, length) of the nonzero runs of data (its `runs`) that differ
+    from old (what a migration's target holds of the piece, if it holds
+    it), cut where pages are the same."""
+    if old is None:
+        yield from runs
+        return
+    for off, n in runs:
+        first = None
+        for i in range(off, off + n, PAGE):
+            if data[i:i + PAGE] != old[i:i + PAGE]:
+                first = i if first is None else first
+            elif first is not None:
+                yield first, i - first
+                first = None
+        if first is not None:
+            yield first, off + n - first
+
+
 class ImageError(Exception):
     """The image cannot be used (the message says why)."""
 
@@ -99,13 +118,16 @@ class FileBlob:
         self.size += len(data)
         self.crc = crc32c.crc32c(data, self.crc)
 
-    def write_piece(self, addr: int, data: bytes) -> list[tuple[int, int]]:
-        """The nonzero pages of a piece of memory read at addr (the rest is
-        zeros the restore need not write); returns their runs (offset,
-        length), in the order written."""
-        runs = nonzero_runs(data)
-        for off, n in runs:
-            self.write(data[off:off + n])
+    def write_memory(self, t, start: int, end: int, ino: int, pieces) -> list[tuple[int, int]]:
+        """The nonzero pages of a task's private mapping [start, end), read
+        through pieces(t, start, end, ino) (the rest is zeros the restore
+        need not write); returns their runs (address, length), in the
+        order written."""
+        runs = []
+        for addr, data in pieces(t, start, end, ino):
+            for off, n in nonzero_runs(data):
+                self.write(data[off:off + n])
+                runs.append((addr + off, n))
         return runs
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ import bisect
 from arch_um import clock, migwire
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.checkpoint import dump, image
+from umlpy.checkpoint import dump, image, writetrack
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
@@ -50,33 +50,20 @@ class Mirror:
         return got if got is not None and len(got[0]) == n else (None, [])
 
     def put(self, addr: int, data: bytes, runs: list[tuple[int, int]]) -> None:
-        i = bisect.bisect_left(self.starts, addr - image.CHUNK)
-        while i < len(self.starts) and self.starts[i] < addr + len(data):
-            s = self.starts[i]
-            if s + len(self.pieces[s][0]) > addr:
-                del self.pieces[s], self.starts[i]
-            else:
-                i += 1
+        self.forget(addr, addr + len(data))
         self.pieces[addr] = data, runs
         bisect.insort(self.starts, addr)
 
-
-def changed_pages(data: bytes, old: bytes | None, runs: list[tuple[int, int]]):
-    """(offset, length) of the nonzero runs of data (its `runs`) that differ
-    from old (the mirror's piece, if any), cut where pages are the same."""
-    if old is None:
-        yield from runs
-        return
-    for off, n in runs:
-        first = None
-        for i in range(off, off + n, PAGE):
-            if data[i:i + PAGE] != old[i:i + PAGE]:
-                first = i if first is None else first
-            elif first is not None:
-                yield first, i - first
-                first = None
-        if first is not None:
-            yield first, off + n - first
+    def forget(self, start: int, end: int) -> None:
+        """Drop the pieces that overlap [start, end) (what the target holds
+        there is now the write log's to know)."""
+        i = bisect.bisect_left(self.starts, start - image.CHUNK)
+        while i < len(self.starts) and self.starts[i] < end:
+            s = self.starts[i]
+            if s + len(self.pieces[s][0]) > start:
+                del self.pieces[s], self.starts[i]
+            else:
+                i += 1
 
 
 class _Pages:
@@ -106,12 +93,19 @@ class _Pages:
         self.size, self.parts = 0, []
 
 
+def send_pages(run: _Pages, kind: str, addr: int, n: int, data) -> None:
+    """n bytes of pages at addr, in messages of at most RUN bytes."""
+    for off in range(0, n, RUN):
+        run.add(kind, addr + off, min(RUN, n - off), None if data is None else data[off:off + RUN])
+
+
 class StreamWriter:
     """image.Writer's part in a migration's final copy: blobs and the
     manifest go down the stream (before_final lets the disks go first)."""
 
-    def __init__(self, conn: migwire.Conn, sent: dict[str, Mirror], before_final) -> None:
-        self.conn, self.sent, self.before_final = conn, sent, before_final
+    def __init__(self, conn: migwire.Conn, sent: dict[str, Mirror], tracked: dict[int, writetrack.Tracked | None],
+                 before_final) -> None:
+        self.conn, self.sent, self.tracked, self.before_final = conn, sent, tracked, before_final
         self.size = 0           # bytes sent
         self.refs = 0           # bytes the target had already
 
@@ -136,6 +130,29 @@ class StreamBlob:
         self.w.conn.send({"t": "bytes", "blob": self.name}, data)
         self.w.size += len(data)
 
+    def write_memory(self, t, start: int, end: int, ino: int, pieces) -> list[tuple[int, int]]:
+        """A private mapping's nonzero runs (address, length), returned in
+        the order sent: by the write log where the process is tracked (only
+        what was written since the last round is read), else read through
+        pieces(t, start, end, ino) and compared with the mirror."""
+        tr = self.w.tracked.get(t.proc.pid)
+        if tr is not None and tr.live(t.proc):
+            try:
+                runs = tr.final(t, start, end, self._send)
+            except OSError as e:    # (the log's scan comes before anything is sent)
+                printk.pr_info(f"migrate: the write log of process {t.proc.pid} failed ({e}): compared instead")
+                runs = None
+            if runs is not None:
+                return runs
+        return [(addr + off, n) for addr, data in pieces(t, start, end, ino) for off, n in self.write_piece(addr, data)]
+
+    def _send(self, kind: str, addr: int, n: int, data) -> None:
+        send_pages(self.run, kind, addr, n, data)
+        if kind == "ref":
+            self.w.refs += n
+        else:
+            self.w.size += n
+
     def write_piece(self, addr: int, data: bytes) -> list[tuple[int, int]]:
         """A piece's nonzero runs (returned): what the target holds as a
         reference, the rest as pages, in the order of the runs."""
@@ -145,7 +162,7 @@ class StreamBlob:
                 self._ref(addr + off, n)
             return runs
         runs = image.nonzero_runs(data)
-        changed = list(changed_pages(data, old, runs))      # each inside one of the runs
+        changed = list(image.changed_pages(data, old, runs))      # each inside one of the runs
         j = 0
         for off, n in runs:
             at = off
@@ -176,29 +193,57 @@ class Migration:
     def __init__(self, k, conn: migwire.Conn) -> None:
         self.k, self.conn = k, conn
         self.sent: dict[str, Mirror] = {}       # blob -> what the target holds of it
+        # pid -> its write log where the host keeps one (None: compared, for good)
+        self.tracked: dict[int, writetrack.Tracked | None] = {}
         self.rounds = 0
         self.precopied = 0
 
     def precopy(self) -> bool:
         """One round; whether another is worth it."""
         n = 0
+        try:
+            writetrack.track(self.k, self.tracked)
+        except KernelError as e:        # (a freeze that could not be had now: the next round tries again)
+            printk.pr_info(f"migrate: {e}")
         for p in list(self.k.procs.by_pid.values()):
             if p.exited or p.zombie or p.mm is None or not p.threads:
                 continue
             name = dump.mem_blob(p.pid)
             have = self.sent.setdefault(name, Mirror())
             run = _Pages(self.conn, name)
+            tr = self.tracked.get(p.pid)
+            if tr is not None and not tr.live(p):       # exec'd since: the log watched the old memory
+                tr.log.close()
+                tr = self.tracked[p.pid] = None
             try:
-                for start, end, ino in dump.private_vmas(p.leader):
+                vmas = dump.private_vmas(p.leader)
+                for start, end, ino in vmas:
+                    try:
+                        got = None if tr is None else tr.round(p.leader, start, end, ino,
+                                                               lambda *a: send_pages(run, *a),
+                                                               lambda addr, n: have.get(addr, n)[0])
+                    except OSError as e:
+                        printk.pr_info(f"migrate: the write log of process {p.pid} failed ({e}): "
+                                       "its pages are compared instead")
+                        tr.log.close()
+                        tr = self.tracked[p.pid] = None
+                        got = None
+                    if got is not None:
+                        have.forget(start, end)
+                        n += got
+                        continue
                     for addr, data in dump.resident_pieces(p.leader, start, end, ino):
                         old, _runs = have.get(addr, len(data))
                         if old == data:
                             continue
                         runs = image.nonzero_runs(data)
-                        for off, c in changed_pages(data, old, runs):
+                        for off, c in image.changed_pages(data, old, runs):
                             run.add("pre", addr + off, c, data[off:off + c])
                             n += c
                         have.put(addr, data, runs)
+                if tr is not None:      # a mapping gone or changed: read whole if it comes again
+                    keep = {(s, e) for s, e, _i in vmas}
+                    tr.held = {key: v for key, v in tr.held.items() if key in keep}
             except KernelError:
                 pass            # it went meanwhile: the final copy has what is left
             run.flush()
@@ -212,7 +257,7 @@ class Migration:
         not take over (the machine was thawed, its disks locked again)."""
         started = clock.monotonic_ns()
         try:
-            frozen, w, nprocs, size = dump.save(self.k, lambda: StreamWriter(self.conn, self.sent,
+            frozen, w, nprocs, size = dump.save(self.k, lambda: StreamWriter(self.conn, self.sent, self.tracked,
                                                                              self._let_disks_go))
         except migwire.WireError as e:       # (save thawed the machine)
             self._lock_disks_again()
@@ -231,6 +276,12 @@ class Migration:
                f"final copy {size >> 10}K sent and {w.refs >> 10}K already there, downtime {down:.1f} ms")
         printk.pr_info(msg)
         return frozen, msg
+
+    def close(self) -> None:
+        """The stream and the write logs let go (closing a log lifts its
+        protection: the machine, if it goes on here, runs as before)."""
+        self.conn.close()
+        writetrack.close(self.tracked)
 
     def _let_disks_go(self) -> None:
         for u in self.k.ubds:

@@ -358,7 +358,7 @@ class MConsole:
                 if done is BUSY:
                     return True
                 hooks.remove(round_)
-                m.conn.close()
+                m.close()
                 if not done:
                     return False
                 reply(0, done[1])
