@@ -198,6 +198,21 @@ int main(void)
     printf("child getppid()==parent getpid(): %c\n", c);
     printf("fork returned distinct pid: %d\n", p != me && p > 0);
 
+    /* A zombie keeps its pid, group and session until it is reaped. */
+    fflush(stdout);
+    pid_t z = fork();
+    if (z == 0) {
+        setpgid(0, 0);
+        _exit(3);
+    }
+    siginfo_t zi;
+    waitid(P_PID, z, &zi, WEXITED | WNOWAIT);
+    printf("zombie: getpgid is its own group %d, getsid the parent's %d, kill(0) %d\n",
+           getpgid(z) == z, getsid(z) == getsid(0), kill(z, 0));
+    waitpid(z, &st, 0);
+    errno = 0;
+    int g = getpgid(z), e1 = errno, sid = getsid(z), e2 = errno;
+    printf("reaped: getpgid %d %s, getsid %d %s\n", g, strerror(e1), sid, strerror(e2));
     printf("done\n");
     return 0;
 }

@@ -533,10 +533,12 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
 # -- process groups and sessions ----------------------------------------------
 
 def _proc(t, pid: int):
+    """The process pid names, a zombie too: its pid, group and session
+    stay until it is reaped (release_task detaches them)."""
     if pid == 0:
         return t.proc
     p = t.kernel.procs.find_proc(t.proc, pid)
-    if p is None or p.exited:
+    if p is None or p.exited and not p.zombie:
         raise KernelError(E.ESRCH)
     return p
 
