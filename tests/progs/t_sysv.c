@@ -7,6 +7,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +47,21 @@ int main(void)
     printf("excl twice: %d %s\n", r, en(r));
     printf("same key: %d\n", shmget(0x1234, 0, 0) == k1);
     shmctl(k1, IPC_RMID, NULL);
+    /* munmap of an attachment, or a mapping over one, detaches it (shm_close) */
+    int s2 = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+    char *a1 = shmat(s2, NULL, 0), *a2 = shmat(s2, NULL, 0);
+    shmctl(s2, IPC_STAT, &ds);
+    printf("two attachments: nattch=%lu\n", (unsigned long)ds.shm_nattch);
+    munmap(a1 + 4096, 4096);
+    shmctl(s2, IPC_STAT, &ds);
+    printf("half of one unmapped: nattch=%lu\n", (unsigned long)ds.shm_nattch);
+    munmap(a1, 4096);
+    shmctl(s2, IPC_STAT, &ds);
+    printf("all of it unmapped: nattch=%lu\n", (unsigned long)ds.shm_nattch);
+    mmap(a2, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    shmctl(s2, IPC_STAT, &ds);
+    printf("mapped over: nattch=%lu, shmdt there: %s\n", (unsigned long)ds.shm_nattch, en(shmdt(a2)));
+    shmctl(s2, IPC_RMID, NULL);
 
     /* semaphores */
     int sem = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);

@@ -309,6 +309,18 @@ def detach(proc, addr: int, seg) -> None:
         seg.ns.destroy_shm(seg)
 
 
+def detach_unmapped(proc, start: int, end: int) -> None:
+    """munmap, or a new mapping over [start, end): an attachment there of
+    which nothing is mapped any more is detached, as the close of its last
+    vma detaches it on Linux (shm_close).  An attachment unmapped only in
+    part stays attached."""
+    files = proc.mm.files
+    for a, seg in list(getattr(proc, "shm_attach", {}).items()):
+        e = a + seg.pages * C.PAGE_SIZE
+        if a < end and e > start and not any(fm.obj is seg for _s, _e, fm in files.overlapping(a, e)):
+            detach(proc, a, seg)
+
+
 def detach_at(proc, addr: int) -> None:
     """Forget the attachment whose mapping holds addr, if any."""
     for a, seg in list(getattr(proc, "shm_attach", {}).items()):

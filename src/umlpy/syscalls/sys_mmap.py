@@ -156,6 +156,7 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     mm.add(r, r + size, charged)
     if fmap is not None:
         mm.files.set(r, r + size, fmap.moved(r))
+    ipc.detach_unmapped(t.proc, r, r + size)
     mlock.after_map(t, r, r + size, lock)
     return r
 
@@ -172,6 +173,7 @@ def sys_munmap(t, addr, length, *_):
         mm = t.proc.mm
         mm.write_back(addr, addr + size)
         mm.remove(addr, addr + size)
+        ipc.detach_unmapped(t.proc, addr, addr + size)
     return r
 
 
