@@ -226,6 +226,37 @@ int main(int argc, char **argv)
     memcpy(&got, CMSG_DATA(h), sizeof got);
     printf("SCM_CREDENTIALS: type=%d pid==self=%d uid=%u\n", h->cmsg_type == SCM_CREDENTIALS,
            got.pid == getpid(), got.uid);
+
+    /* recvmsg on a stream names the sending socket: the accepted socket
+       has the listener's path, an unbound client none */
+    char spath[200];
+    snprintf(spath, sizeof spath, "%s/named.sock", dir);
+    unlink(spath);
+    struct sockaddr_un na, nfrom;
+    socklen_t nl = mkaddr(&na, spath, 0);
+    int nls = socket(AF_UNIX, SOCK_STREAM, 0), nc = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (bind(nls, (struct sockaddr *)&na, nl) || listen(nls, 1) || connect(nc, (struct sockaddr *)&na, nl))
+        printf("named stream: %s\n", en(-1));
+    int acc = accept(nls, NULL, NULL);
+    write(acc, "s", 1);
+    write(nc, "c", 1);
+    for (int side = 0; side < 2; side++) {
+        memset(&nfrom, 0, sizeof nfrom);
+        iov.iov_len = sizeof buf;
+        struct msghdr nm = {.msg_name = &nfrom, .msg_namelen = sizeof nfrom, .msg_iov = &iov, .msg_iovlen = 1};
+        n = recvmsg(side ? acc : nc, &nm, 0);
+        printf("stream recvmsg from the %s: %zd bytes, namelen %s, path is the listener's %d\n",
+               side ? "unbound client" : "accepted socket", n,
+               nm.msg_namelen == 0 ? "0" : nm.msg_namelen == nl ? "full" : "other",
+               strcmp(nfrom.sun_path, spath) == 0);
+    }
+    close(nc);
+    memset(&nfrom, 0, sizeof nfrom);
+    struct msghdr em = {.msg_name = &nfrom, .msg_namelen = sizeof nfrom, .msg_iov = &iov, .msg_iovlen = 1};
+    printf("at the end of the stream: %zd, namelen %u\n", recvmsg(acc, &em, 0), em.msg_namelen);
+    close(acc);
+    close(nls);
+    unlink(spath);
     printf("done\n");
     return 0;
 }

@@ -77,6 +77,9 @@ class UnixSocket(Socket):
         self.registry[self] = None
         self.net = net_of(t)                      # its sk_mem bounds what all sockets queue
         self.peer: UnixSocket | None = None
+        # a stream's far end, kept after it closes: its bytes still queued
+        # here are named after it (recvmsg's address)
+        self.sent_by: UnixSocket | None = None
         # the name of a stream peer that closed: Linux keeps the pointer to
         # it until this socket goes, so getpeername and accept still see it
         self.gone_peer_name: tuple[bytes | None] | None = None
@@ -441,8 +444,12 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
         if later:       # files ride with their first byte: stop before them
             limit = later[0]
         chunk = bytes(s.stream[:limit])
+        # named as the socket that sent it (unix_copy_addr of skb->sk): the
+        # peer, whose name an accepted socket has from its listener
+        src = s.sent_by or s.peer
+        sender = src.name if src is not None else None
         if flags & MSG_PEEK:
-            return Received(chunk, [], creds, None, full_len=len(chunk))
+            return Received(chunk, [], creds, sender, full_len=len(chunk))
         del s.stream[:len(chunk)]
         s.net.sk_mem -= len(chunk)
         files, keep = [], []
@@ -453,7 +460,7 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
                 keep.append((off - len(chunk), m))
         s.stream_meta = keep
         s.wake()
-        return Received(chunk, files, creds, None, full_len=len(chunk))
+        return Received(chunk, files, creds, sender, full_len=len(chunk))
     if s.error:
         err, s.error = s.error, 0
         raise KernelError(err)
@@ -480,6 +487,7 @@ def unrecv(s: UnixSocket, r: Received) -> None:
 
 def connect_pair(a: UnixSocket, b: UnixSocket) -> None:
     a.peer, b.peer = b, a
+    a.sent_by, b.sent_by = b, a
     a.connected_once = b.connected_once = True
 
 
