@@ -525,7 +525,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 4")
+    _refused(image, "checkpoint format version 99, this kernel reads version 5")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -1198,3 +1198,112 @@ def test_shared_anonymous_memory_carried(tmp_path):
     assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 31))
     assert r.stdout.split("child 30\n")[1] == \
         "parent sees: before / from the child / zero before / child wrote\n", r.stdout
+
+
+SCHED_AFTER = ("main: nice 10 policy 3 reset 1 slack 123456\nthread: nice 15 policy 5 reset 0 slack 7777\n"
+               "child: nice 10 policy 3 reset 0 slack 123456\n")
+
+
+def test_native_sched_and_keys_modes(tmp_path):
+    """The sched and keys modes run natively print what the restored
+    guests must (keys only where the host lets a root process use its
+    keyrings: a container's seccomp profile may refuse keyctl)."""
+    prog = str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt")
+    r = subprocess.run([prog, "sched", "1"], capture_output=True, text=True, timeout=60)
+    assert r.stdout == "count 1\n" + SCHED_AFTER
+    r = subprocess.run([prog, "keys", "1"], capture_output=True, text=True, timeout=60)
+    if r.returncode == 0 and subprocess.run(["id", "-u"], capture_output=True, text=True).stdout == "0\n":
+        assert r.stdout == "count 1\n" + KEYS_AFTER
+
+
+def test_scheduling_attributes_carried(tmp_path):
+    """Nice values, policies (SCHED_BATCH with reset-on-fork, SCHED_IDLE)
+    and timer slacks, each thread's own: after the restore each thread
+    finds its own, and a child forked then inherits them as sched_fork
+    gives them."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["sched", "12"], "count", 1)
+    tasks = json.loads((image / "manifest.json").read_text())["processes"][0]["tasks"]
+    assert [(t["sched"]["nice"], t["sched"]["policy"]) for t in tasks] == [(10, 3), (15, 5)]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n")[1] == SCHED_AFTER
+
+
+KEYS_AFTER = ("session: same 1 describe keyring;0;0;3f130000;ckses read 8\n"
+              "user: same 1 describe user;0;0;3f3f0000;ckuser read 11\n"
+              "ring: same 1 describe keyring;0;0;3f010000;ckring read 4\n"
+              "logon: same 1 describe logon;0;0;3d010000;ck:logon read Operation not supported\n"
+              "process: same 1 describe user;0;0;3f010000;ckproc read 22\n"
+              "thread: same 1 describe keyring;0;0;3f010000;_tid read 0\n"
+              "join again (not searchable by name: a new one): 1\n")
+
+
+def test_keyrings_carried(tmp_path):
+    """A session keyring joined by name, a process and a thread keyring,
+    user and logon keys with their permissions and timeout, a keyring in
+    a keyring: after the restore every key is found again under its
+    serial, with its payload (what the program prints on Linux)."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["keys", "12"], "count", 1)
+    keys = json.loads((image / "manifest.json").read_text())["keys"]["keys"]
+    (user,) = [k for k in keys if bytes.fromhex(k["desc"]) == b"ckuser"]
+    assert user["perm"] == 0x3f3f0000 and bytes.fromhex(user["data"]) == b"the payload" and user["expiry"]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n")[1] == KEYS_AFTER
+
+
+def _sched_of(**change):
+    return lambda d: d["processes"][0]["tasks"][0]["sched"].update(change)
+
+
+def _new_key(d, **change) -> dict:
+    """A user key added to the image's keys (held by nothing yet)."""
+    key = {"serial": 4242, "type": "user", "desc": b"forged".hex(), "uid": 0, "gid": 0, "perm": 0x3f010000,
+           "datalen": 2, "data": "6869", "links": None, "error": 0, "expiry": None, "revoked": False,
+           "invalidated": False, "uid_keyring": False, "restricted": False, **change}
+    d["keys"]["keys"].append(key)
+    return key
+
+
+def _register(d) -> dict:
+    return next(k for k in d["keys"]["keys"] if k["serial"] == d["keys"]["register"])
+
+
+def _link(d, serial: int) -> None:
+    """A link from the register to serial, its 4 bytes charged."""
+    reg = _register(d)
+    reg["links"].append(serial)
+    reg["datalen"] += 4
+
+
+def _link_new(d, **change) -> None:
+    _link(d, _new_key(d, **change)["serial"])
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_sched_of(policy=4), "not a scheduling policy"),
+    (_sched_of(rt_priority=5), "a real-time priority that does not go with the policy"),
+    (_sched_of(nice=20), "sched.nice: not an integer in [-20, 20)"),
+    (_sched_of(policy=6, dl_runtime=10, dl_deadline=10, dl_period=10), "deadline parameters sched_setattr refuses"),
+    (_new_key, "key 4242 is held by nothing"),
+    (lambda d: _link(d, 99), "99 is no key"),
+    (lambda d: _link(d, d["keys"]["register"]), "links to itself"),
+    (lambda d: _register(d)["links"].append(_new_key(d)["serial"]), "more than the keyring was charged for"),
+    (lambda d: _link_new(d, datalen=3), "a payload that is not its size"),
+    (lambda d: _link_new(d, type="big_key"), "not a key type of this kernel"),
+    (lambda d: _link_new(d, perm=0x40000000), "perm: bits KEYCTL_SETPERM refuses"),
+    (lambda d: _link_new(d, type="keyring", data=None, datalen=0, links=[], desc=b".evil".hex()),
+     "a keyring named as the kernel's"),
+    (lambda d: (_new_key(d), d["processes"][0]["keyrings"].update(session=4242)), "session: 4242 is no keyring"),
+])
+def test_forged_sched_and_keys_refused(saved, tmp_path, forge, message):
+    """Scheduling attributes the sched_* calls would refuse, keys that no
+    syscall could have made so (a link to nothing, a cycle, a payload not
+    its size, a type or permission bits Linux has not, a keyring named as
+    the kernel's own, a key nothing holds, a session that is no keyring):
+    refused before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)

@@ -95,6 +95,17 @@
  *     reads both in /proc (when mounted), waitid(WNOWAIT)s the second,
  *     and reaps both with wait4(-1), the second's rusage the one waitid
  *     gave before the count.
+ *   t_ckpt sched N: nice 10, SCHED_BATCH with reset-on-fork and a timer
+ *     slack of 123456 ns in the main thread; a second thread takes nice 15,
+ *     SCHED_IDLE and a slack of 7777 ns.  Counts to N, then each thread
+ *     reports its nice, policy and slack, and a child forked after the
+ *     restore its own (reset-on-fork: SCHED_OTHER, the default slack the
+ *     parent's slack).
+ *   t_ckpt keys N: a new session keyring named "ckses" holding a user key
+ *     (its permissions set, a timeout of an hour) and a keyring holding a
+ *     logon key; a process keyring with a user key, a thread keyring.
+ *     Counts to N, then finds every key again by the same serial and
+ *     reads, describes and searches them.
  *   t_ckpt fifo PATH N: a fifo made at PATH, opened by a non-blocking
  *     reader and a writer, sized to one page and filled; a child opens it
  *     again and blocks writing to it.  Counts to N, then reads it all
@@ -127,6 +138,9 @@
 #include <sys/shm.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <linux/keyctl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -1281,6 +1295,105 @@ static int fifo(const char *path, int n)
     return 0;
 }
 
+static pthread_barrier_t sched_bar;
+
+static void sched_report(const char *who)
+{
+    int pol = sched_getscheduler(0);
+    dprintf(1, "%s: nice %d policy %d reset %d slack %d\n", who, getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)),
+            pol & ~SCHED_RESET_ON_FORK, !!(pol & SCHED_RESET_ON_FORK), prctl(PR_GET_TIMERSLACK));
+}
+
+static void *sched_thread(void *arg)
+{
+    struct sched_param sp = {0};
+    (void)arg;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 15) || sched_setscheduler(0, SCHED_IDLE, &sp)
+        || prctl(PR_SET_TIMERSLACK, 7777))
+        dprintf(1, "thread setup failed: %s\n", strerror(errno));
+    pthread_barrier_wait(&sched_bar);
+    pthread_barrier_wait(&sched_bar);
+    sched_report("thread");
+    return NULL;
+}
+
+static int scheduled(long n)
+{
+    struct sched_param sp = {0};
+    pthread_t th;
+    if (setpriority(PRIO_PROCESS, 0, 10) || sched_setscheduler(0, SCHED_BATCH | SCHED_RESET_ON_FORK, &sp)
+        || prctl(PR_SET_TIMERSLACK, 123456))
+        return 1;
+    pthread_barrier_init(&sched_bar, NULL, 2);
+    if (pthread_create(&th, NULL, sched_thread, NULL))
+        return 1;
+    pthread_barrier_wait(&sched_bar);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    sched_report("main");
+    pthread_barrier_wait(&sched_bar);
+    pthread_join(th, NULL);
+    pid_t c = fork();
+    if (c == 0) {
+        sched_report("child");
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    return 0;
+}
+
+static long keyctl(int op, long a, long b, long c, long d)
+{
+    return syscall(SYS_keyctl, op, a, b, c, d);
+}
+
+static long add_key(const char *type, const char *desc, const char *data, long ring)
+{
+    return syscall(SYS_add_key, type, desc, data, data ? strlen(data) : 0, ring);
+}
+
+static void key_report(const char *what, long serial, long want)
+{
+    char buf[256];
+    long n = keyctl(KEYCTL_DESCRIBE, serial, (long)buf, sizeof buf, 0);
+    dprintf(1, "%s: same %d describe %.*s", what, serial == want, n > 0 ? (int)n - 1 : 0, buf);
+    n = keyctl(KEYCTL_READ, serial, (long)buf, sizeof buf, 0);
+    if (n < 0)
+        dprintf(1, " read %s\n", strerror(errno));
+    else
+        dprintf(1, " read %ld\n", n);
+}
+
+static int keyed(long n)
+{
+    long ses = keyctl(KEYCTL_JOIN_SESSION_KEYRING, (long)"ckses", 0, 0, 0);
+    long user = add_key("user", "ckuser", "the payload", KEY_SPEC_SESSION_KEYRING);
+    long ring = add_key("keyring", "ckring", NULL, KEY_SPEC_SESSION_KEYRING);
+    long logon = add_key("logon", "ck:logon", "secret", ring);
+    long pk = add_key("user", "ckproc", "in the process keyring", KEY_SPEC_PROCESS_KEYRING);
+    long tk = keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_THREAD_KEYRING, 1, 0, 0);
+    if (ses < 0 || user < 0 || ring < 0 || logon < 0 || pk < 0 || tk < 0
+        || keyctl(KEYCTL_SETPERM, user, 0x3f3f0000, 0, 0) || keyctl(KEYCTL_SET_TIMEOUT, user, 3600, 0, 0)) {
+        dprintf(1, "keys: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    key_report("session", keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0, 0, 0), ses);
+    key_report("user", keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, (long)"user", (long)"ckuser", 0), user);
+    key_report("ring", keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, (long)"keyring", (long)"ckring", 0), ring);
+    key_report("logon", keyctl(KEYCTL_SEARCH, ring, (long)"logon", (long)"ck:logon", 0), logon);
+    key_report("process", keyctl(KEYCTL_SEARCH, KEY_SPEC_PROCESS_KEYRING, (long)"user", (long)"ckproc", 0), pk);
+    key_report("thread", keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_THREAD_KEYRING, 0, 0, 0), tk);
+    long again = keyctl(KEYCTL_JOIN_SESSION_KEYRING, (long)"ckses", 0, 0, 0);
+    dprintf(1, "join again (not searchable by name: a new one): %d\n", again > 0 && again != ses);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -1291,7 +1404,8 @@ int main(int argc, char **argv)
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
-                 {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies}};
+                 {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
+                 {"sched", scheduled}, {"keys", keyed}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1309,6 +1423,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | sched N | keys N\n");
     return 2;
 }

@@ -20,14 +20,15 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
+from umlpy.checkpoint import (image, inetsock, inotify, ipc, keyring, netstate, pty, sched, sharedanon, timers,
+                               tmpfstree, unixsock)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs.registry import DISK_TYPES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.task import SchedState, State
+from umlpy.kernel.task import State
 from umlpy.net.inet.sock import InetSocket
 from umlpy.net.unix import UnixSocket
 from umlpy.syscalls.sys_epoll import EpollFile
@@ -134,11 +135,14 @@ def check_supported(k) -> None:
             if what is not None:
                 raise Refused(f"{who}: fd {fd}: {what}")
     ipc.check(k)
+    why = keyring.unsaved(k)
+    if why is not None:
+        raise Refused(why)
 
 
 def _check_identity(k, p, who: str) -> None:
     """What a process and a zombie both carry (_save_identity): in the
-    initial namespaces and the root control group, no keyrings, no timer's
+    initial namespaces and the root control group, no timer's
     signal pending, the console or a pty as its controlling tty.  A zombie
     is saved whole (its status and rusage) unless a tracer other than its
     parent is still to reap it; a process caught half-way through its exit
@@ -153,8 +157,6 @@ def _check_identity(k, p, who: str) -> None:
         raise Refused(f"{who}: a controlling tty other than the console or a pty")
     if p.cgroup is not k.procs.cgroup_root:
         raise Refused(f"{who}: a control group")
-    if p.keyrings.process is not None or p.keyrings.session is not None:
-        raise Refused(f"{who}: keyrings")
     if _timer_signal(p.sigq) or _timer_signal(p.leader.sigq):
         raise Refused(f"{who}: a pending signal from a timer")
 
@@ -208,10 +210,6 @@ def _check_task(k, x, leader, who: str) -> None:
         raise Refused(f"{who}: a thread with its own fd table or filesystem context")
     if x.ptrace is not None:
         raise Refused(f"{who}: ptrace")
-    if x.sched != SchedState():
-        raise Refused(f"{who}: scheduling attributes")
-    if x.thread_keyring is not None:
-        raise Refused(f"{who}: keyrings")
     if _timer_signal(x.sigq):
         raise Refused(f"{who}: a pending signal from a timer")
 
@@ -582,13 +580,15 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
-def _task_signals(t) -> dict:
-    """A task's tid and signals: its mask (the one to go back to, when it
-    sleeps in sigsuspend or a p-wait with a mask of the call's), pending
-    and queued signals; a zombie's main thread keeps them too (/proc shows
-    them until the reap)."""
+def _task_common(t) -> dict:
+    """What a live task and a zombie's main thread both keep (/proc shows
+    it until the reap): its tid and signals: its mask (the one to go back
+    to, when it sleeps in sigsuspend or a p-wait with a mask of the
+    call's), pending and queued signals; its scheduling attributes
+    (checkpoint/sched.py) and thread keyring (checkpoint/keyring.py)."""
     blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
-    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq)}
+    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq),
+            "sched": sched.save(t.sched), "thread_keyring": keyring.save_task(t)}
 
 
 def _save_task(t, frozen) -> dict:
@@ -596,7 +596,7 @@ def _save_task(t, frozen) -> dict:
     on, alternate stack and the words it leaves to the kernel."""
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     restart = _save_restart(t, regs)
-    return {**_task_signals(t),
+    return {**_task_common(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
             "xstate": ptrace.get_xstate(t.hpid).hex()}
@@ -622,6 +622,7 @@ def _save_identity(k, p) -> dict:
                   "securebits": c.securebits},
         "sigactions": [list(a) for a in p.sighand.actions],
         "shared_pending": p.shared_pending, "shared_sigq": _save_sigq(p.sigq),
+        "keyrings": keyring.save_process(p),
     }
 
 
@@ -637,7 +638,7 @@ def _save_zombie(k, p) -> dict:
     u = p.usage if p.usage is not None else rusage.Usage()
     return {**_save_identity(k, p),
             "zombie": {"status": p.wait_status, "usage": _usage(u), "cusage": _usage(p.cusage),
-                       "task": _task_signals(p.leader)}}
+                       "task": _task_common(p.leader)}}
 
 
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
@@ -688,7 +689,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}
                       for i, pp in pipes.values()],
-            "ipc": ipc.save(k, w, opens),
+            "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)
