@@ -1307,3 +1307,68 @@ def test_forged_sched_and_keys_refused(saved, tmp_path, forge, message):
     image = _copy(saved, tmp_path)
     _rewrite(image, forge)
     _refused(image, message)
+
+
+NETSOCK_AFTER = ("ping4: 14 bytes, type 0 id 4321 seq 1 ckping\nping4: 14 bytes, type 0 id 4321 seq 2 ckping\n"
+                 "ping6: 14 bytes, type 129 id 0 seq 3 ckping\n"
+                 "raw: 34 bytes, type 0 seq 1\nraw: 34 bytes, type 0 seq 2\nraw: Resource temporarily unavailable\n"
+                 "netlink: port id is the pid 1, groups 0x11, ext_ack 1, links 1, done 1\n")
+
+
+def test_ping_raw_and_netlink_sockets_carried(tmp_path):
+    """Ping sockets (IPv4 bound to an identifier, IPv6), a raw ICMP socket
+    with a filter and a NETLINK_ROUTE socket bound to groups, a link dump
+    under way: after the restore every echo reply is read, the raw socket
+    sees what its filter lets through, and the dump goes on to its end
+    on the same port id (a host's ping_group_range of "1 0" keeps the
+    program from running natively)."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["netsock", "12"], "count", 1)
+    files = json.loads((image / "manifest.json").read_text())["files"]
+    (nl,) = [e for e in files if e["kind"] == "netlink"]
+    assert nl["bound"] and nl["dump"] == [] and len(nl["queue"]) == 1
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n")[1] == NETSOCK_AFTER
+
+
+def _netlink_file(**change) -> dict:
+    return {"kind": "netlink", "flags": 2, "type": 3, "protocol": 0, "error": 0, "sndbuf": 212992,
+            "rcvbuf": 212992, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [], "linger": [0, 0],
+            "rcvtimeo": None, "sndtimeo": None, "portid": 1, "bound": True, "groups": 0, "dst_portid": 0,
+            "dst_group": 0, "opener_admin": True, "passcred": False, "opt_flags": [], "max_recvmsg_len": 0,
+            "queue": [], "dump": None, "dump_seq": 0, "dump_err": 0, **change}
+
+
+def _ping_file(**change) -> dict:
+    return {"kind": "inet", "flags": 2, "family": 2, "type": 2, "protocol": 1, "uid": 0, "opts": [], "ints": [],
+            "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "local": None, "remote": None, "saddr": None,
+            "in_table": False, "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvlowat": 1, "ttl": -1,
+            "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0, "rcvbuf_locked": False,
+            "listening": False, "bound_port": False, "bound_addr": False, "v6only": False, "shut": 0,
+            "icmp_filter": 0, "icmp6_filter": "00" * 32, "checksum_offset": -1, "rfc2292_hoplimit": 0,
+            "drops": 0, "queue": [], "peer": -1, **change}
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: _add_files(d, _netlink_file(protocol=16)), "not a NETLINK_ROUTE socket"),
+    (lambda d: _add_files(d, _netlink_file(), _netlink_file()), "portid: 1 is taken"),
+    (lambda d: _add_files(d, _netlink_file(bound=False)), "an unbound socket with a port id"),
+    (lambda d: _add_files(d, _netlink_file(opt_flags=["root"])), "not NETLINK_ flag options"),
+    (lambda d: _add_files(d, _netlink_file(dump=[])), "a dump under way with nothing queued"),
+    (lambda d: d.update(netlink={"rover": 5}), "netlink.rover: not an integer"),
+    (lambda d: _add_files(d, _ping_file(type=3, protocol=17)), "not an ICMP or raw socket's"),
+    (lambda d: _add_files(d, _ping_file(queue=[["0000", "0a00" + "00" * 26, 64]])),
+     "src: not an address of the socket's family"),
+    (lambda d: _add_files(d, _ping_file(checksum_offset=3)), "filters setsockopt refuses"),
+])
+def test_forged_netlink_and_ping_sockets_refused(saved, tmp_path, forge, message):
+    """A netlink socket of a protocol with no kernel side, two bound to
+    one port id, an unbound one with an id, flag options Linux has not, a
+    dump with nothing queued to go on from, an autobind rover among the
+    ids it never gives; an ICMP socket of another protocol, a reply from
+    an address of another family, an odd IPV6_CHECKSUM offset: refused
+    before any guest runs."""
+    image = _copy(saved, tmp_path)
+    _rewrite(image, forge)
+    _refused(image, message)

@@ -106,6 +106,12 @@
  *     logon key; a process keyring with a user key, a thread keyring.
  *     Counts to N, then finds every key again by the same serial and
  *     reads, describes and searches them.
+ *   t_ckpt netsock N: ping sockets on 127.0.0.1 (bound to identifier
+ *     4321, two echo requests sent) and on ::1 (one), a raw ICMP socket
+ *     filtering all but echo replies, and a NETLINK_ROUTE socket bound
+ *     to two groups with NETLINK_EXT_ACK set, a link dump asked for; none
+ *     read.  Counts to N, then reads every reply and the dump to its end
+ *     and shows the netlink socket's port id, groups and option.
  *   t_ckpt fifo PATH N: a fifo made at PATH, opened by a non-blocking
  *     reader and a writer, sized to one page and filled; a child opens it
  *     again and blocks writing to it.  Counts to N, then reads it all
@@ -139,6 +145,8 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/keyctl.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -1394,6 +1402,75 @@ static int keyed(long n)
     return 0;
 }
 
+static void echo_request(int fd, const void *to, socklen_t len, int type, int seq)
+{
+    unsigned char m[14] = {(unsigned char)type, 0, 0, 0, 0, 0, 0, (unsigned char)seq, 'c', 'k', 'p', 'i', 'n', 'g'};
+    if (sendto(fd, m, sizeof m, 0, to, len) != sizeof m)
+        dprintf(1, "echo request: %s\n", strerror(errno));
+}
+
+static int netsocks(long n)
+{
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_port = htons(4321), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR};
+    int p4 = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), p6 = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6);
+    int raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), nl = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    uint32_t filter = ~(1u << 0), one = 1;     /* echo replies only */
+    struct {
+        struct nlmsghdr h;
+        struct ifinfomsg i;
+    } req = {.h = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                   .nlmsg_seq = 77}, .i = {.ifi_family = AF_UNSPEC}};
+    if (p4 < 0 || p6 < 0 || raw < 0 || nl < 0 || bind(p4, (struct sockaddr *)&lo, sizeof lo)
+        || setsockopt(raw, SOL_RAW, 1, &filter, sizeof filter) || bind(nl, (struct sockaddr *)&sa, sizeof sa)
+        || setsockopt(nl, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one) || send(nl, &req, sizeof req, 0) < 0) {
+        dprintf(1, "netsock: %s\n", strerror(errno));
+        return 1;
+    }
+    echo_request(p4, &lo, sizeof lo, 8, 1);
+    echo_request(p4, &lo, sizeof lo, 8, 2);
+    echo_request(p6, &lo6, sizeof lo6, 128, 3);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    unsigned char buf[8192];
+    for (int i = 0; i < 3; i++) {
+        int fd = i < 2 ? p4 : p6;
+        ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        dprintf(1, "ping%d: %zd bytes, type %d id %d seq %d %.6s\n", i < 2 ? 4 : 6, got, buf[0],
+                i < 2 ? buf[4] << 8 | buf[5] : 0, buf[7], buf + 8);
+    }
+    for (int i = 0; i < 3; i++) {
+        ssize_t got = recv(raw, buf, sizeof buf, MSG_DONTWAIT);
+        if (got < 0)
+            dprintf(1, "raw: %s\n", strerror(errno));
+        else
+            dprintf(1, "raw: %zd bytes, type %d seq %d\n", got, buf[20], buf[27]);
+    }
+    socklen_t len = sizeof sa;
+    getsockname(nl, (struct sockaddr *)&sa, &len);
+    int links = 0, done = 0;
+    while (!done) {
+        ssize_t got = recv(nl, buf, sizeof buf, MSG_DONTWAIT);
+        if (got <= 0)
+            break;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, got); h = NLMSG_NEXT(h, got)) {
+            links += h->nlmsg_type == RTM_NEWLINK && h->nlmsg_seq == 77;
+            done |= h->nlmsg_type == NLMSG_DONE && h->nlmsg_seq == 77;
+        }
+    }
+    uint32_t groups[2] = {0}, ext = 0;
+    len = sizeof groups;
+    getsockopt(nl, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, groups, &len);
+    len = sizeof ext;
+    getsockopt(nl, SOL_NETLINK, NETLINK_EXT_ACK, &ext, &len);
+    dprintf(1, "netlink: port id is the pid %d, groups %#x, ext_ack %u, links %d, done %d\n",
+            sa.nl_pid == (uint32_t)getpid(), groups[0], ext, links > 0, done);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -1405,7 +1482,7 @@ int main(int argc, char **argv)
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
-                 {"sched", scheduled}, {"keys", keyed}};
+                 {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1423,6 +1500,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | sched N | keys N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | sched N | keys N | netsock N\n");
     return 2;
 }

@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (image, inetsock, inotify, ipc, keyring, netstate, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -232,7 +232,7 @@ def _anon_savable(f) -> bool:
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
     return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f) \
-        or ipc.savable_file(f)
+        or netlinksock.savable(f) or ipc.savable_file(f)
 
 
 def _unrestorable(k, m, n: int) -> str | None:
@@ -540,6 +540,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(unixsock.save(f, lambda d: _path(k, d)))
     elif isinstance(f, InetSocket):
         e.update(inetsock.save(f))
+    elif netlinksock.savable(f):
+        e.update(netlinksock.save(f))
     elif pty.handles(f):
         e.update(pty.save_file(k, f))
     elif inotify.handles(f):
@@ -690,6 +692,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}
                       for i, pp in pipes.values()],
             "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
+            "netlink": netlinksock.save_table(k),
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)

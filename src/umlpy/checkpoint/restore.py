@@ -24,7 +24,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (image, inetsock, inotify, ipc, keyring, netstate, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -81,6 +81,7 @@ def _build(k, r: image.Reader) -> None:
     k.xstate_size = len(ptrace.get_xstate(init.hpid))
     _mounts(k, init, r)
     netstate.restore(k, r.sub("net"))
+    netlinksock.restore_table(k, r)
     ipcs = ipc.restore(k, r)
     ptys = pty.make_all(k, init, r)
     shanon = sharedanon.make(r)
@@ -621,6 +622,8 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pt
         return unixsock.make(t, o, flags, lambda path: _lookup(k, t, path))
     if kind == "inet":
         return inetsock.make(k, o, flags)
+    if kind == "netlink":
+        return netlinksock.make(t, o, flags)
     if kind == "epoll":
         return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_links)
     if kind == "signalfd":
