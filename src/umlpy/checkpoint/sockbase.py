@@ -1,7 +1,7 @@
 """What every socket of a checkpoint carries, whatever its family
 (net/socket.Socket): its pending error, buffer sizes, SO_RCVLOWAT, the
 plain SO_ options set, SO_LINGER and the timeouts, under the same keys
-in every family's entry (checkpoint/inetsock.py, netlinksock.py)."""
+in every family's entry (checkpoint/unixsock.py, inetsock.py, netlinksock.py)."""
 from __future__ import annotations
 
 from umlpy.checkpoint import image
