@@ -504,6 +504,13 @@ def _refused(image: Path, message: str) -> None:
     assert "child" not in r.stdout      # no guest ran
 
 
+def _forged_refused(saved: Path, tmp: Path, forge, message: str) -> None:
+    """A copy of the saved image changed by forge is refused with message."""
+    image = _copy(saved, tmp)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
 def test_corrupted_memory_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     blob = image / "mem-2.bin"
@@ -856,7 +863,7 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
      "checkpoint: process 1 (t_ckpt): fd 3 (PipeFile) not supported"),
     (f"mount -t tmpfs none /mnt && mount --make-shared /mnt && exec {PROG} socket 20",
      "checkpoint: the mount on /mnt: a shared, slave, unbindable or detached mount not supported"),
-    (f"mount -t mqueue none /mnt && exec {PROG} socket 20", "checkpoint: the mount on /mnt: mqueue (a restore"),
+    (f"mount -t ramfs none /mnt && exec {PROG} socket 20", "checkpoint: the mount on /mnt: ramfs (a restore"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a unix socket
@@ -1304,9 +1311,7 @@ def test_forged_sched_and_keys_refused(saved, tmp_path, forge, message):
     its size, a type or permission bits Linux has not, a keyring named as
     the kernel's own, a key nothing holds, a session that is no keyring):
     refused before any guest runs."""
-    image = _copy(saved, tmp_path)
-    _rewrite(image, forge)
-    _refused(image, message)
+    _forged_refused(saved, tmp_path, forge, message)
 
 
 NETSOCK_AFTER = ("ping4: 14 bytes, type 0 id 4321 seq 1 ckping\nping4: 14 bytes, type 0 id 4321 seq 2 ckping\n"
@@ -1369,6 +1374,41 @@ def test_forged_netlink_and_ping_sockets_refused(saved, tmp_path, forge, message
     ids it never gives; an ICMP socket of another protocol, a reply from
     an address of another family, an odd IPV6_CHECKSUM offset: refused
     before any guest runs."""
-    image = _copy(saved, tmp_path)
-    _rewrite(image, forge)
-    _refused(image, message)
+    _forged_refused(saved, tmp_path, forge, message)
+
+
+CGROUPS_AFTER = ("0::/a/b\n/sys/a:\nb\ncgroup.controllers\ncgroup.events\ncgroup.procs\ncgroup.stat\n"
+                 "cgroup.subtree_control\ncgroup.threads\ncgroup.type\n\n/sys/c:\n"
+                 "cgroup.controllers\ncgroup.events\ncgroup.procs\ncgroup.stat\ncgroup.subtree_control\n"
+                 "cgroup.threads\ncgroup.type\nnr_descendants 3\nnr_dying_descendants 0\n"
+                 "populated 1\nfrozen 0\nnone /sys cgroup2\nnone /mnt mqueue\n")
+
+
+def test_control_groups_and_mqueue_mount_carried(tmp_path):
+    """A cgroup2 mount with groups made in it and the shell moved into
+    one, and an mqueue mount: after the restore the shell and its
+    children are in the same group, the tree is the same, and both
+    mounts are there again."""
+    script = (f"mount -t proc proc /proc && mount -t cgroup2 none /sys && mount -t mqueue none /mnt && "
+              f"mkdir /sys/a /sys/a/b /sys/c && echo $$ > /sys/a/b/cgroup.procs && {PROG} mqueue 1 >/dev/null; "
+              "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              "cat /proc/self/cgroup; ls -1 /sys/a /sys/c; cat /sys/cgroup.stat /sys/a/cgroup.events; "
+              "grep -E '^[a-z]+ /(sys|mnt) ' /proc/mounts | cut -d' ' -f1-3")
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], script, "count", 20)
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert [bytes.fromhex(c) for c in doc["cgroups"]] == [b"/a", b"/c", b"/a/b"]
+    assert rest == CGROUPS_AFTER, rest
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: d.update(cgroups=[b"/a/b".hex()]), "cgroups[0]: not a group mkdir makes there"),
+    (lambda d: d.update(cgroups=[b"/a".hex(), b"/a".hex()]), "cgroups[1]: not a group mkdir makes there"),
+    (lambda d: d.update(cgroups=[b"/cgroup.procs".hex()]), "cgroups[0]: not a group mkdir makes there"),
+    (lambda d: d.update(cgroups=[b"/a\nb".hex()]), "cgroups[0]: a name mkdir refuses"),
+    (lambda d: d["processes"][0].update(cgroup=b"/x".hex()), "processes[0].cgroup: no such group"),
+])
+def test_forged_control_groups_refused(saved, tmp_path, forge, message):
+    """A group under one not made before it, twice, named as a group's
+    file or with a newline, a process in no group of the tree: refused
+    before any guest runs."""
+    _forged_refused(saved, tmp_path, forge, message)

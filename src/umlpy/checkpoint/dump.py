@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -42,7 +42,7 @@ from umlpy.vfs.pipe import PipeFile, PipeInode
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
-RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # the virtual filesystems a restore makes again
+RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts", "cgroup2", "mqueue")     # the virtual filesystems a restore makes again
 UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
@@ -135,14 +135,14 @@ def check_supported(k) -> None:
             if what is not None:
                 raise Refused(f"{who}: fd {fd}: {what}")
     ipc.check(k)
-    why = keyring.unsaved(k)
-    if why is not None:
-        raise Refused(why)
+    for why in (keyring.unsaved(k), cgroups.unsaved(k)):
+        if why is not None:
+            raise Refused(why)
 
 
 def _check_identity(k, p, who: str) -> None:
     """What a process and a zombie both carry (_save_identity): in the
-    initial namespaces and the root control group, no timer's
+    initial namespaces, no timer's
     signal pending, the console or a pty as its controlling tty.  A zombie
     is saved whole (its status and rusage) unless a tracer other than its
     parent is still to reap it; a process caught half-way through its exit
@@ -155,8 +155,6 @@ def _check_identity(k, p, who: str) -> None:
         raise Refused(f"{who}: namespaces")
     if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
         raise Refused(f"{who}: a controlling tty other than the console or a pty")
-    if p.cgroup is not k.procs.cgroup_root:
-        raise Refused(f"{who}: a control group")
     if _timer_signal(p.sigq) or _timer_signal(p.leader.sigq):
         raise Refused(f"{who}: a pending signal from a timer")
 
@@ -243,7 +241,9 @@ def _unrestorable(k, m, n: int) -> str | None:
     filesystem a mount before it shows (a bind mount, of the root's and
     /dev's too), found again by its path in the filesystem, or a new one:
     proc (the initial pid namespace's), sysfs, a tmpfs (its tree is
-    saved), devpts (its ptys are saved whole, checkpoint/pty.py), or
+    saved), devpts (its ptys are saved whole, checkpoint/pty.py), cgroup2
+    (a view of the control groups, checkpoint/cgroups.py), mqueue (a view
+    of the POSIX queues, checkpoint/ipc.py), or
     ext2/ext3/ext4 on a ubd disk (its image is on the restored command line)."""
     table = k.mounts.mounts
     if not m.attached or m.group or m.master is not None or m.unbindable or m.mountpoint is None:
@@ -263,7 +263,7 @@ def _unrestorable(k, m, n: int) -> str | None:
         return None if dev is not None and dev.major == UBD_MAJOR and not m.fs_opts else "a disk other than a ubd"
     if m.fstype not in RESTORED_MOUNTS or getattr(m.fs, "pidns", k.init_ns.pid) is not k.init_ns.pid:
         return f"{m.fstype} (a restore makes again proc of the initial pid namespace, sysfs, tmpfs, devpts, " \
-            "ext2/ext3/ext4 of a ubd disk and bind mounts)"
+            "cgroup2, mqueue, ext2/ext3/ext4 of a ubd disk and bind mounts)"
     return None
 
 
@@ -624,7 +624,7 @@ def _save_identity(k, p) -> dict:
                   "securebits": c.securebits},
         "sigactions": [list(a) for a in p.sighand.actions],
         "shared_pending": p.shared_pending, "shared_sigq": _save_sigq(p.sigq),
-        "keyrings": keyring.save_process(p),
+        "keyrings": keyring.save_process(p), "cgroup": cgroups.save_process(p),
     }
 
 
@@ -692,7 +692,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}
                       for i, pp in pipes.values()],
             "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
-            "netlink": netlinksock.save_table(k),
+            "netlink": netlinksock.save_table(k), "cgroups": cgroups.save(k),
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)

@@ -24,7 +24,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -86,6 +86,7 @@ def _build(k, r: image.Reader) -> None:
     ptys = pty.make_all(k, init, r)
     shanon = sharedanon.make(r)
     keys = keyring.make(k, r)
+    groups = cgroups.make(k, r)
     tasks = {1: init}
     for p in procs[1:]:
         pid = p.int("pid", 1, MAX_PID)
@@ -100,6 +101,7 @@ def _build(k, r: image.Reader) -> None:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _identity(k, t.proc, p, tasks)
         keyring.restore_process(t.proc, p, keys)
+        cgroups.restore_process(t.proc, p, groups)
         pty.restore_ctty(t.proc, p, ptys)
         if t.proc.zombie:
             _zombie(k, t, p.sub("zombie"), keys)
@@ -181,8 +183,9 @@ def _subtree(d, root: bytes):
 
 
 def _new_fs(k, m: image.Reader, fstype: str):
-    """A mount's own filesystem: a tmpfs with its tree, proc, sysfs or
-    devpts, or ext2/ext3/ext4 on the ubd disk it was on (the restored
+    """A mount's own filesystem: a tmpfs with its tree, proc, sysfs,
+    devpts, cgroup2 or mqueue (views of what the kernel holds, restored
+    apart), or ext2/ext3/ext4 on the ubd disk it was on (the restored
     command line's), mounted as mount(2) mounts it; read-only as it was."""
     if fstype in DISK_TYPES:
         major, minor = m.ints("dev", 0, 1 << 20, 2)
