@@ -567,10 +567,11 @@ def _forge_zombie(**change):
     """A zombie child of process 1 added to the image, changed so."""
     def forge(d) -> None:
         keep = ("ppid", "pgid", "sid", "comm", "exit_signal", "console_ctty", "creds", "sigactions",
-                "shared_pending", "shared_sigq")
+                "shared_pending", "shared_sigq", "keyrings", "cgroup")
         z = {key: d["processes"][1][key] for key in keep}
         z.update(pid=9, ppid=1, zombie={"status": 7 << 8, "usage": [1, 2, 3], "cusage": [0, 0, 0],
-                                        "task": {"tid": 9, "blocked": 0, "pending": 0, "sigq": []}})
+                                        "task": {"tid": 9, "blocked": 0, "pending": 0, "sigq": [], "thread_keyring": 0,
+                                                 "sched": d["processes"][1]["tasks"][0]["sched"]}})
         z.update(change)
         d["processes"].append(z)
     return forge
