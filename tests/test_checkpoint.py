@@ -1413,3 +1413,42 @@ def test_forged_control_groups_refused(saved, tmp_path, forge, message):
     file or with a newline, a process in no group of the tree: refused
     before any guest runs."""
     _forged_refused(saved, tmp_path, forge, message)
+
+
+PACKET_AFTER = ("offer: 1, udp 67->68, op 2, xid 12345678, from eth0 1, pkttype 1, aux len 1\n"
+                "stats 1 packets 0 drops, version 1, reserve 64, then -1\n")
+
+
+def test_packet_socket_carried(tmp_path):
+    """A packet socket bound to eth0 (behind eth0=user) with its options,
+    holding the DHCP offer the user-mode network queued for its
+    DHCPDISCOVER: after the restore the offer is read with its sender
+    and auxdata, and the options and statistics are the same."""
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}", "eth0=user"],
+                          f"ip link set eth0 up && exec {PROG} packet 20", "count", 20)
+    (f,) = [e for e in json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]
+            if e["kind"] == "packet"]
+    assert len(f["queue"]) == 1 and f["reserve"] == 64
+    assert rest == PACKET_AFTER, rest
+
+
+def _packet_file(**change) -> dict:
+    return {"kind": "packet", "flags": 2, "type": 2, "protocol": 8, "proto_be": 8, "ifindex": 1, "version": 0,
+            "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [],
+            "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "auxdata": False, "origdev": False,
+            "ignore_outgoing": False, "loss": False, "tx_has_off": False, "qdisc_bypass": False, "filter": False,
+            "reserve": 0, "tstamp": 0, "copy_thresh": 0, "tp_packets": 0, "tp_drops": 0, "queue": [], "drops": 0,
+            **change}
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: _add_files(d, _packet_file(type=1)), "type: not a packet socket type"),
+    (lambda d: _add_files(d, _packet_file(ifindex=9)), "ifindex: no device 9"),
+    (lambda d: _add_files(d, _packet_file(version=5)), "version: not a TPACKET_ version"),
+    (lambda d: _add_files(d, _packet_file(queue=[["45", "0200" + "00" * 18]])), "sender: not a sockaddr_ll"),
+])
+def test_forged_packet_socket_refused(saved, tmp_path, forge, message):
+    """A packet socket of another type, bound to no device of the
+    machine, of a TPACKET_ version Linux has not, or holding a packet
+    from no sockaddr_ll: refused before any guest runs."""
+    _forged_refused(saved, tmp_path, forge, message)

@@ -112,6 +112,11 @@
  *     to two groups with NETLINK_EXT_ACK set, a link dump asked for; none
  *     read.  Counts to N, then reads every reply and the dump to its end
  *     and shows the netlink socket's port id, groups and option.
+ *   t_ckpt packet N: a SOCK_DGRAM packet socket for IPv4 bound to eth0
+ *     (which must be up, behind eth0=user) with PACKET_AUXDATA,
+ *     TPACKET_V2 and a reserve of 64, sends a DHCPDISCOVER to the
+ *     broadcast address; counts to N, then reads the offer the user-mode
+ *     network queued, with its sender and auxdata, and the statistics.
  *   t_ckpt fifo PATH N: a fifo made at PATH, opened by a non-blocking
  *     reader and a writer, sized to one page and filled; a child opens it
  *     again and blocks writing to it.  Counts to N, then reads it all
@@ -146,6 +151,9 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <linux/netlink.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <net/ethernet.h>
 #include <linux/rtnetlink.h>
 #include <linux/keyctl.h>
 #include <sched.h>
@@ -1471,6 +1479,72 @@ static int netsocks(long n)
     return 0;
 }
 
+static unsigned short csum16(const unsigned char *p, size_t n)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (unsigned short)~sum;
+}
+
+static int packeted(long n)
+{
+    unsigned char pkt[20 + 8 + 244] = {0}, buf[2048], ctl[256];
+    int s = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP)), one = 1, v2 = TPACKET_V2, reserve = 64;
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+                              .sll_ifindex = (int)if_nametoindex("eth0"), .sll_halen = 6};
+    if (s < 0 || bind(s, (struct sockaddr *)&sll, sizeof sll)
+        || setsockopt(s, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one)
+        || setsockopt(s, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2)
+        || setsockopt(s, SOL_PACKET, PACKET_RESERVE, &reserve, sizeof reserve)) {
+        dprintf(1, "packet: %s\n", strerror(errno));
+        return 1;
+    }
+    /* IPv4 0.0.0.0 -> 255.255.255.255, UDP 68 -> 67, BOOTREQUEST with DHCPDISCOVER */
+    unsigned char head[] = {0x45, 0, sizeof pkt >> 8, sizeof pkt & 0xff, 0, 1, 0, 0, 64, 17, 0, 0,
+                            0, 0, 0, 0, 255, 255, 255, 255, 0, 68, 0, 67, (sizeof pkt - 20) >> 8,
+                            (sizeof pkt - 20) & 0xff, 0, 0, 1, 1, 6, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0x80, 0};
+    memcpy(pkt, head, sizeof head);
+    unsigned short c = csum16(pkt, 20);
+    pkt[10] = (unsigned char)(c >> 8);
+    pkt[11] = (unsigned char)c;
+    memcpy(pkt + 28 + 28, "\x52\x54\x00\xc0\xff\xee", 6);                       /* chaddr */
+    memcpy(pkt + 28 + 236, "\x63\x82\x53\x63\x35\x01\x01\xff", 8);              /* cookie, DISCOVER, end */
+    memset(sll.sll_addr, 0xff, 6);
+    if (sendto(s, pkt, sizeof pkt, 0, (struct sockaddr *)&sll, sizeof sll) != sizeof pkt) {
+        dprintf(1, "send: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    struct sockaddr_ll from;
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = ctl, .msg_controllen = sizeof ctl};
+    ssize_t got = recvmsg(s, &mh, MSG_DONTWAIT);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    struct tpacket_auxdata aux = {0};
+    if (cm && cm->cmsg_level == SOL_PACKET && cm->cmsg_type == PACKET_AUXDATA)
+        memcpy(&aux, CMSG_DATA(cm), sizeof aux);
+    dprintf(1, "offer: %d, udp %d->%d, op %d, xid %02x%02x%02x%02x, from eth0 %d, pkttype %d, aux len %u\n",
+            got > 300, buf[20] << 8 | buf[21], buf[22] << 8 | buf[23], buf[28], buf[32], buf[33], buf[34], buf[35],
+            from.sll_ifindex == (int)if_nametoindex("eth0"), from.sll_pkttype, aux.tp_len == (unsigned)got);
+    struct tpacket_stats st;
+    int ver = 0, res = 0;
+    socklen_t len = sizeof st;
+    getsockopt(s, SOL_PACKET, PACKET_STATISTICS, &st, &len);
+    len = sizeof ver;
+    getsockopt(s, SOL_PACKET, PACKET_VERSION, &ver, &len);
+    getsockopt(s, SOL_PACKET, PACKET_RESERVE, &res, &len);
+    dprintf(1, "stats %u packets %u drops, version %d, reserve %d, then %zd\n", st.tp_packets, st.tp_drops, ver, res,
+            recv(s, buf, sizeof buf, MSG_DONTWAIT));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -1482,7 +1556,8 @@ int main(int argc, char **argv)
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
-                 {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks}};
+                 {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
+                 {"packet", packeted}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1500,6 +1575,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | sched N | keys N | netsock N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | sched N | keys N | netsock N | packet N\n");
     return 2;
 }

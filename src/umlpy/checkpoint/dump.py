@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -123,7 +123,7 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
         for fd, f in t.files.files.items():
-            mod = next((m for m in (inotify, pty) if m.handles(f)), None)
+            mod = next((m for m in (inotify, pty, packetsock) if m.handles(f)), None)
             if mod is not None:
                 why = mod.unsaved_file(k, f)
                 if why is not None:
@@ -230,7 +230,7 @@ def _anon_savable(f) -> bool:
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
     return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f) \
-        or netlinksock.savable(f) or ipc.savable_file(f)
+        or netlinksock.savable(f) or packetsock.savable(f) or ipc.savable_file(f)
 
 
 def _unrestorable(k, m, n: int) -> str | None:
@@ -542,6 +542,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(inetsock.save(f))
     elif netlinksock.savable(f):
         e.update(netlinksock.save(f))
+    elif packetsock.handles(f):
+        e.update(packetsock.save(f))
     elif pty.handles(f):
         e.update(pty.save_file(k, f))
     elif inotify.handles(f):

@@ -32,7 +32,6 @@ from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW
 from umlpy.net.inet.tcp import LoopEnd, TcpSocket
 from umlpy.net.inet.udp import Datagram, UdpSocket
 from umlpy.kernel.errors import KernelError
-from umlpy.net import dgram
 from umlpy.net.unix import truesize
 
 U32 = 1 << 32
@@ -207,10 +206,7 @@ def _icmp(s: IcmpSocket, o: image.Reader) -> None:
             ok = False
         if not ok:
             raise image.ImageError(f"manifest: {r.where}.src: not an address of the socket's family")
-        dg = dgram.Datagram(data, src, {"ttl": r.int("ttl", 0, 256)}, truesize(len(data)))
-        s.queue.q.append(dg)
-        s.queue.mem += dg.size
-        s.net.sk_mem += dg.size
+        sockbase.requeue(s, s.queue, data, src, {"ttl": r.int("ttl", 0, 256)})
 
 
 def link(s, o: image.Reader, made: dict, held: dict) -> None:

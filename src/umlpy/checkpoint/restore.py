@@ -24,7 +24,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -627,6 +627,8 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pt
         return inetsock.make(k, o, flags)
     if kind == "netlink":
         return netlinksock.make(t, o, flags)
+    if kind == "packet":
+        return packetsock.make(k, o, flags)
     if kind == "epoll":
         return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_links)
     if kind == "signalfd":

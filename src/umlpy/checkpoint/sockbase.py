@@ -5,6 +5,8 @@ in every family's entry (checkpoint/unixsock.py, inetsock.py, netlinksock.py).""
 from __future__ import annotations
 
 from umlpy.checkpoint import image
+from umlpy.net import dgram
+from umlpy.net.unix import truesize
 
 U32 = 1 << 32
 
@@ -24,3 +26,12 @@ def make(s, o: image.Reader) -> None:
     s.linger = tuple(o.ints("linger", 0, U32, 2))
     s.rcvtimeo = None if o.doc.get("rcvtimeo") is None else o.int("rcvtimeo", 0, 1 << 62)
     s.sndtimeo = None if o.doc.get("sndtimeo") is None else o.int("sndtimeo", 0, 1 << 62)
+
+
+def requeue(s, queue: dgram.RecvQueue, data: bytes, sender: bytes, meta: dict) -> None:
+    """A datagram queued again on s's receive queue, charged as it was
+    (its truesize, to the queue and the machine's socket memory)."""
+    dg = dgram.Datagram(data, sender, meta, truesize(len(data)))
+    queue.q.append(dg)
+    queue.mem += dg.size
+    s.net.sk_mem += dg.size
