@@ -142,8 +142,9 @@ def check_supported(k) -> None:
 
 def _check_identity(k, p, who: str) -> None:
     """What a process and a zombie both carry (_save_identity): in the
-    initial namespaces, no timer's
-    signal pending, the console or a pty as its controlling tty.  A zombie
+    initial namespaces, no timer's signal pending, the console or a pty as
+    its controlling tty (its keyrings and control group are checked
+    machine-wide: checkpoint/keyring.py, cgroups.py).  A zombie
     is saved whole (its status and rusage) unless a tracer other than its
     parent is still to reap it; a process caught half-way through its exit
     cannot be (the event loop never leaves one so)."""
