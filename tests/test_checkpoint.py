@@ -1382,22 +1382,28 @@ CGROUPS_AFTER = ("0::/a/b\n/sys/a:\nb\ncgroup.controllers\ncgroup.events\ncgroup
                  "cgroup.subtree_control\ncgroup.threads\ncgroup.type\n\n/sys/c:\n"
                  "cgroup.controllers\ncgroup.events\ncgroup.procs\ncgroup.stat\ncgroup.subtree_control\n"
                  "cgroup.threads\ncgroup.type\nnr_descendants 3\nnr_dying_descendants 0\n"
-                 "populated 1\nfrozen 0\nnone /sys cgroup2\nnone /mnt mqueue\n")
+                 "populated 1\nfrozen 0\nnone /sys cgroup2\nnone /mnt mqueue\n"
+                 "755 1000 100 /sys/a/b\n644 1000 100 /sys/a/b/cgroup.procs\n700 0 0 /sys/c\n755 0 0 /sys/a\n")
 
 
 def test_control_groups_and_mqueue_mount_carried(tmp_path):
-    """A cgroup2 mount with groups made in it and the shell moved into
+    """A cgroup2 mount with groups made in it, one delegated (chown of its
+    directory and cgroup.procs), one chmod'ed, and the shell moved into
     one, and an mqueue mount: after the restore the shell and its
-    children are in the same group, the tree is the same, and both
-    mounts are there again."""
+    children are in the same group, the tree, modes and owners are the
+    same, and both mounts are there again."""
     script = (f"mount -t proc proc /proc && mount -t cgroup2 none /sys && mount -t mqueue none /mnt && "
               f"mkdir /sys/a /sys/a/b /sys/c && echo $$ > /sys/a/b/cgroup.procs && {PROG} mqueue 1 >/dev/null; "
+              "chown 1000:100 /sys/a/b /sys/a/b/cgroup.procs && chmod 700 /sys/c; "
               "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
               "cat /proc/self/cgroup; ls -1 /sys/a /sys/c; cat /sys/cgroup.stat /sys/a/cgroup.events; "
-              "grep -E '^[a-z]+ /(sys|mnt) ' /proc/mounts | cut -d' ' -f1-3")
+              "grep -E '^[a-z]+ /(sys|mnt) ' /proc/mounts | cut -d' ' -f1-3; "
+              "stat -c '%a %u %g %n' /sys/a/b /sys/a/b/cgroup.procs /sys/c /sys/a")
     rest = shell_restored(tmp_path, [f"initrd={CPIO}"], script, "count", 20)
     doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
     assert [bytes.fromhex(c) for c in doc["cgroups"]] == [b"/a", b"/c", b"/a/b"]
+    assert sorted((bytes.fromhex(p), m, u, g) for p, m, u, g in doc["cgroup_attrs"]) == \
+        [(b"/a/b", 0o755, 1000, 100), (b"/a/b/cgroup.procs", 0o644, 1000, 100), (b"/c", 0o700, 0, 0)]
     assert rest == CGROUPS_AFTER, rest
 
 
@@ -1407,11 +1413,14 @@ def test_control_groups_and_mqueue_mount_carried(tmp_path):
     (lambda d: d.update(cgroups=[b"/cgroup.procs".hex()]), "cgroups[0]: not a group mkdir makes there"),
     (lambda d: d.update(cgroups=[b"/a\nb".hex()]), "cgroups[0]: a name mkdir refuses"),
     (lambda d: d["processes"][0].update(cgroup=b"/x".hex()), "processes[0].cgroup: no such group"),
+    (lambda d: d.update(cgroup_attrs=[[b"/x/cgroup.procs".hex(), 0o600, 0, 0]]), "cgroup_attrs[0].path: nothing there"),
+    (lambda d: d.update(cgroup_attrs=[[b"/".hex(), 0o10000, 0, 0]]), "cgroup_attrs[0].mode: not an integer"),
 ])
 def test_forged_control_groups_refused(saved, tmp_path, forge, message):
     """A group under one not made before it, twice, named as a group's
-    file or with a newline, a process in no group of the tree: refused
-    before any guest runs."""
+    file or with a newline, a process in no group of the tree, a mode or
+    owner for nothing of the hierarchy or not a mode: refused before any
+    guest runs."""
     _forged_refused(saved, tmp_path, forge, message)
 
 

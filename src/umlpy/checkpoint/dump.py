@@ -696,6 +696,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
                       for i, pp in pipes.values()],
             "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
             "netlink": netlinksock.save_table(k), "cgroups": cgroups.save(k),
+            "cgroup_attrs": cgroups.save_attrs(k),
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)

@@ -87,6 +87,7 @@ def _build(k, r: image.Reader) -> None:
     shanon = sharedanon.make(r)
     keys = keyring.make(k, r)
     groups = cgroups.make(k, r)
+    cgroups.restore_attrs(k, r)
     tasks = {1: init}
     for p in procs[1:]:
         pid = p.int("pid", 1, MAX_PID)
