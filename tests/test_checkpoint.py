@@ -504,6 +504,13 @@ def _refused(image: Path, message: str) -> None:
     assert "child" not in r.stdout      # no guest ran
 
 
+def _forged_refused(saved: Path, tmp: Path, forge, message: str) -> None:
+    """A copy of the saved image changed by forge is refused with message."""
+    image = _copy(saved, tmp)
+    _rewrite(image, forge)
+    _refused(image, message)
+
+
 def test_corrupted_memory_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     blob = image / "mem-2.bin"
@@ -525,7 +532,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 4")
+    _refused(image, "checkpoint format version 99, this kernel reads version 5")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -560,10 +567,11 @@ def _forge_zombie(**change):
     """A zombie child of process 1 added to the image, changed so."""
     def forge(d) -> None:
         keep = ("ppid", "pgid", "sid", "comm", "exit_signal", "console_ctty", "creds", "sigactions",
-                "shared_pending", "shared_sigq")
+                "shared_pending", "shared_sigq", "keyrings", "cgroup")
         z = {key: d["processes"][1][key] for key in keep}
         z.update(pid=9, ppid=1, zombie={"status": 7 << 8, "usage": [1, 2, 3], "cusage": [0, 0, 0],
-                                        "task": {"tid": 9, "blocked": 0, "pending": 0, "sigq": []}})
+                                        "task": {"tid": 9, "blocked": 0, "pending": 0, "sigq": [], "thread_keyring": 0,
+                                                 "sched": d["processes"][1]["tasks"][0]["sched"]}})
         z.update(change)
         d["processes"].append(z)
     return forge
@@ -856,7 +864,7 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
      "checkpoint: process 1 (t_ckpt): fd 3 (PipeFile) not supported"),
     (f"mount -t tmpfs none /mnt && mount --make-shared /mnt && exec {PROG} socket 20",
      "checkpoint: the mount on /mnt: a shared, slave, unbindable or detached mount not supported"),
-    (f"mount -t mqueue none /mnt && exec {PROG} socket 20", "checkpoint: the mount on /mnt: mqueue (a restore"),
+    (f"mount -t ramfs none /mnt && exec {PROG} socket 20", "checkpoint: the mount on /mnt: ramfs (a restore"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a unix socket
@@ -1199,3 +1207,258 @@ def test_shared_anonymous_memory_carried(tmp_path):
     assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 31))
     assert r.stdout.split("child 30\n")[1] == \
         "parent sees: before / from the child / zero before / child wrote\n", r.stdout
+
+
+SCHED_AFTER = ("main: nice 10 policy 3 reset 1 slack 123456\nthread: nice 15 policy 5 reset 0 slack 7777\n"
+               "child: nice 10 policy 3 reset 0 slack 123456\n")
+
+
+def test_native_sched_and_keys_modes(tmp_path):
+    """The sched and keys modes run natively print what the restored
+    guests must (keys only where the host lets a root process use its
+    keyrings: a container's seccomp profile may refuse keyctl)."""
+    prog = str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt")
+    r = subprocess.run([prog, "sched", "1"], capture_output=True, text=True, timeout=60)
+    assert r.stdout == "count 1\n" + SCHED_AFTER
+    r = subprocess.run([prog, "keys", "1"], capture_output=True, text=True, timeout=60)
+    if r.returncode == 0 and subprocess.run(["id", "-u"], capture_output=True, text=True).stdout == "0\n":
+        assert r.stdout == "count 1\n" + KEYS_AFTER
+
+
+def test_scheduling_attributes_carried(tmp_path):
+    """Nice values, policies (SCHED_BATCH with reset-on-fork, SCHED_IDLE)
+    and timer slacks, each thread's own: after the restore each thread
+    finds its own, and a child forked then inherits them as sched_fork
+    gives them."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["sched", "12"], "count", 1)
+    tasks = json.loads((image / "manifest.json").read_text())["processes"][0]["tasks"]
+    assert [(t["sched"]["nice"], t["sched"]["policy"]) for t in tasks] == [(10, 3), (15, 5)]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n")[1] == SCHED_AFTER
+
+
+KEYS_AFTER = ("session: same 1 describe keyring;0;0;3f130000;ckses read 8\n"
+              "user: same 1 describe user;0;0;3f3f0000;ckuser read 11\n"
+              "ring: same 1 describe keyring;0;0;3f010000;ckring read 4\n"
+              "logon: same 1 describe logon;0;0;3d010000;ck:logon read Operation not supported\n"
+              "process: same 1 describe user;0;0;3f010000;ckproc read 22\n"
+              "thread: same 1 describe keyring;0;0;3f010000;_tid read 0\n"
+              "join again (not searchable by name: a new one): 1\n")
+
+
+def test_keyrings_carried(tmp_path):
+    """A session keyring joined by name, a process and a thread keyring,
+    user and logon keys with their permissions and timeout, a keyring in
+    a keyring: after the restore every key is found again under its
+    serial, with its payload (what the program prints on Linux)."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["keys", "12"], "count", 1)
+    keys = json.loads((image / "manifest.json").read_text())["keys"]["keys"]
+    (user,) = [k for k in keys if bytes.fromhex(k["desc"]) == b"ckuser"]
+    assert user["perm"] == 0x3f3f0000 and bytes.fromhex(user["data"]) == b"the payload" and user["expiry"]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n")[1] == KEYS_AFTER
+
+
+def _sched_of(**change):
+    return lambda d: d["processes"][0]["tasks"][0]["sched"].update(change)
+
+
+def _new_key(d, **change) -> dict:
+    """A user key added to the image's keys (held by nothing yet)."""
+    key = {"serial": 4242, "type": "user", "desc": b"forged".hex(), "uid": 0, "gid": 0, "perm": 0x3f010000,
+           "datalen": 2, "data": "6869", "links": None, "error": 0, "expiry": None, "revoked": False,
+           "invalidated": False, "uid_keyring": False, "restricted": False, **change}
+    d["keys"]["keys"].append(key)
+    return key
+
+
+def _register(d) -> dict:
+    return next(k for k in d["keys"]["keys"] if k["serial"] == d["keys"]["register"])
+
+
+def _link(d, serial: int) -> None:
+    """A link from the register to serial, its 4 bytes charged."""
+    reg = _register(d)
+    reg["links"].append(serial)
+    reg["datalen"] += 4
+
+
+def _link_new(d, **change) -> None:
+    _link(d, _new_key(d, **change)["serial"])
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_sched_of(policy=4), "not a scheduling policy"),
+    (_sched_of(rt_priority=5), "a real-time priority that does not go with the policy"),
+    (_sched_of(nice=20), "sched.nice: not an integer in [-20, 20)"),
+    (_sched_of(policy=6, dl_runtime=10, dl_deadline=10, dl_period=10), "deadline parameters sched_setattr refuses"),
+    (_new_key, "key 4242 is held by nothing"),
+    (lambda d: _link(d, 99), "99 is no key"),
+    (lambda d: _link(d, d["keys"]["register"]), "links to itself"),
+    (lambda d: _register(d)["links"].append(_new_key(d)["serial"]), "more than the keyring was charged for"),
+    (lambda d: _link_new(d, datalen=3), "a payload that is not its size"),
+    (lambda d: _link_new(d, type="big_key"), "not a key type of this kernel"),
+    (lambda d: _link_new(d, perm=0x40000000), "perm: bits KEYCTL_SETPERM refuses"),
+    (lambda d: _link_new(d, type="keyring", data=None, datalen=0, links=[], desc=b".evil".hex()),
+     "a keyring named as the kernel's"),
+    (lambda d: (_new_key(d), d["processes"][0]["keyrings"].update(session=4242)), "session: 4242 is no keyring"),
+])
+def test_forged_sched_and_keys_refused(saved, tmp_path, forge, message):
+    """Scheduling attributes the sched_* calls would refuse, keys that no
+    syscall could have made so (a link to nothing, a cycle, a payload not
+    its size, a type or permission bits Linux has not, a keyring named as
+    the kernel's own, a key nothing holds, a session that is no keyring):
+    refused before any guest runs."""
+    _forged_refused(saved, tmp_path, forge, message)
+
+
+NETSOCK_AFTER = ("ping4: 14 bytes, type 0 id 4321 seq 1 ckping\nping4: 14 bytes, type 0 id 4321 seq 2 ckping\n"
+                 "ping6: 14 bytes, type 129 id 0 seq 3 ckping\n"
+                 "raw: 34 bytes, type 0 seq 1\nraw: 34 bytes, type 0 seq 2\nraw: Resource temporarily unavailable\n"
+                 "netlink: port id is the pid 1, groups 0x11, ext_ack 1, links 1, done 1\n")
+
+
+def test_ping_raw_and_netlink_sockets_carried(tmp_path):
+    """Ping sockets (IPv4 bound to an identifier, IPv6), a raw ICMP socket
+    with a filter and a NETLINK_ROUTE socket bound to groups, a link dump
+    under way: after the restore every echo reply is read, the raw socket
+    sees what its filter lets through, and the dump goes on to its end
+    on the same port id (a host's ping_group_range of "1 0" keeps the
+    program from running natively)."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["netsock", "12"], "count", 1)
+    files = json.loads((image / "manifest.json").read_text())["files"]
+    (nl,) = [e for e in files if e["kind"] == "netlink"]
+    assert nl["bound"] and nl["dump"] == [] and len(nl["queue"]) == 1
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n")[1] == NETSOCK_AFTER
+
+
+def _netlink_file(**change) -> dict:
+    return {"kind": "netlink", "flags": 2, "type": 3, "protocol": 0, "error": 0, "sndbuf": 212992,
+            "rcvbuf": 212992, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [], "linger": [0, 0],
+            "rcvtimeo": None, "sndtimeo": None, "portid": 1, "bound": True, "groups": 0, "dst_portid": 0,
+            "dst_group": 0, "opener_admin": True, "passcred": False, "opt_flags": [], "max_recvmsg_len": 0,
+            "queue": [], "dump": None, "dump_seq": 0, "dump_err": 0, **change}
+
+
+def _ping_file(**change) -> dict:
+    return {"kind": "inet", "flags": 2, "family": 2, "type": 2, "protocol": 1, "uid": 0, "opts": [], "ints": [],
+            "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "local": None, "remote": None, "saddr": None,
+            "in_table": False, "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvlowat": 1, "ttl": -1,
+            "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0, "rcvbuf_locked": False,
+            "listening": False, "bound_port": False, "bound_addr": False, "v6only": False, "shut": 0,
+            "icmp_filter": 0, "icmp6_filter": "00" * 32, "checksum_offset": -1, "rfc2292_hoplimit": 0,
+            "drops": 0, "queue": [], "peer": -1, **change}
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: _add_files(d, _netlink_file(protocol=16)), "not a NETLINK_ROUTE socket"),
+    (lambda d: _add_files(d, _netlink_file(), _netlink_file()), "portid: 1 is taken"),
+    (lambda d: _add_files(d, _netlink_file(bound=False)), "an unbound socket with a port id"),
+    (lambda d: _add_files(d, _netlink_file(opt_flags=["root"])), "not NETLINK_ flag options"),
+    (lambda d: _add_files(d, _netlink_file(dump=[])), "a dump under way with nothing queued"),
+    (lambda d: d.update(netlink={"rover": 5}), "netlink.rover: not an integer"),
+    (lambda d: _add_files(d, _ping_file(type=3, protocol=17)), "not an ICMP or raw socket's"),
+    (lambda d: _add_files(d, _ping_file(queue=[["0000", "0a00" + "00" * 26, 64]])),
+     "src: not an address of the socket's family"),
+    (lambda d: _add_files(d, _ping_file(checksum_offset=3)), "filters setsockopt refuses"),
+])
+def test_forged_netlink_and_ping_sockets_refused(saved, tmp_path, forge, message):
+    """A netlink socket of a protocol with no kernel side, two bound to
+    one port id, an unbound one with an id, flag options Linux has not, a
+    dump with nothing queued to go on from, an autobind rover among the
+    ids it never gives; an ICMP socket of another protocol, a reply from
+    an address of another family, an odd IPV6_CHECKSUM offset: refused
+    before any guest runs."""
+    _forged_refused(saved, tmp_path, forge, message)
+
+
+CGROUPS_AFTER = ("0::/a/b\n/sys/a:\nb\ncgroup.controllers\ncgroup.events\ncgroup.procs\ncgroup.stat\n"
+                 "cgroup.subtree_control\ncgroup.threads\ncgroup.type\n\n/sys/c:\n"
+                 "cgroup.controllers\ncgroup.events\ncgroup.procs\ncgroup.stat\ncgroup.subtree_control\n"
+                 "cgroup.threads\ncgroup.type\nnr_descendants 3\nnr_dying_descendants 0\n"
+                 "populated 1\nfrozen 0\nnone /sys cgroup2\nnone /mnt mqueue\n"
+                 "755 1000 100 /sys/a/b\n644 1000 100 /sys/a/b/cgroup.procs\n700 0 0 /sys/c\n755 0 0 /sys/a\n")
+
+
+def test_control_groups_and_mqueue_mount_carried(tmp_path):
+    """A cgroup2 mount with groups made in it, one delegated (chown of its
+    directory and cgroup.procs), one chmod'ed, and the shell moved into
+    one, and an mqueue mount: after the restore the shell and its
+    children are in the same group, the tree, modes and owners are the
+    same, and both mounts are there again."""
+    script = (f"mount -t proc proc /proc && mount -t cgroup2 none /sys && mount -t mqueue none /mnt && "
+              f"mkdir /sys/a /sys/a/b /sys/c && echo $$ > /sys/a/b/cgroup.procs && {PROG} mqueue 1 >/dev/null; "
+              "chown 1000:100 /sys/a/b /sys/a/b/cgroup.procs && chmod 700 /sys/c; "
+              "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
+              "cat /proc/self/cgroup; ls -1 /sys/a /sys/c; cat /sys/cgroup.stat /sys/a/cgroup.events; "
+              "grep -E '^[a-z]+ /(sys|mnt) ' /proc/mounts | cut -d' ' -f1-3; "
+              "stat -c '%a %u %g %n' /sys/a/b /sys/a/b/cgroup.procs /sys/c /sys/a")
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], script, "count", 20)
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert [bytes.fromhex(c) for c in doc["cgroups"]] == [b"/a", b"/c", b"/a/b"]
+    assert sorted((bytes.fromhex(p), m, u, g) for p, m, u, g in doc["cgroup_attrs"]) == \
+        [(b"/a/b", 0o755, 1000, 100), (b"/a/b/cgroup.procs", 0o644, 1000, 100), (b"/c", 0o700, 0, 0)]
+    assert rest == CGROUPS_AFTER, rest
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: d.update(cgroups=[b"/a/b".hex()]), "cgroups[0]: not a group mkdir makes there"),
+    (lambda d: d.update(cgroups=[b"/a".hex(), b"/a".hex()]), "cgroups[1]: not a group mkdir makes there"),
+    (lambda d: d.update(cgroups=[b"/cgroup.procs".hex()]), "cgroups[0]: not a group mkdir makes there"),
+    (lambda d: d.update(cgroups=[b"/a\nb".hex()]), "cgroups[0]: a name mkdir refuses"),
+    (lambda d: d["processes"][0].update(cgroup=b"/x".hex()), "processes[0].cgroup: no such group"),
+    (lambda d: d.update(cgroup_attrs=[[b"/x/cgroup.procs".hex(), 0o600, 0, 0]]), "cgroup_attrs[0].path: nothing there"),
+    (lambda d: d.update(cgroup_attrs=[[b"/".hex(), 0o10000, 0, 0]]), "cgroup_attrs[0].mode: not an integer"),
+])
+def test_forged_control_groups_refused(saved, tmp_path, forge, message):
+    """A group under one not made before it, twice, named as a group's
+    file or with a newline, a process in no group of the tree, a mode or
+    owner for nothing of the hierarchy or not a mode: refused before any
+    guest runs."""
+    _forged_refused(saved, tmp_path, forge, message)
+
+
+PACKET_AFTER = ("offer: 1, udp 67->68, op 2, xid 12345678, from eth0 1, pkttype 1, aux len 1\n"
+                "stats 1 packets 0 drops, version 1, reserve 64, then -1\n")
+
+
+def test_packet_socket_carried(tmp_path):
+    """A packet socket bound to eth0 (behind eth0=user) with its options,
+    holding the DHCP offer the user-mode network queued for its
+    DHCPDISCOVER: after the restore the offer is read with its sender
+    and auxdata, and the options and statistics are the same."""
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}", "eth0=user"],
+                          f"ip link set eth0 up && exec {PROG} packet 20", "count", 20)
+    (f,) = [e for e in json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]
+            if e["kind"] == "packet"]
+    assert len(f["queue"]) == 1 and f["reserve"] == 64
+    assert rest == PACKET_AFTER, rest
+
+
+def _packet_file(**change) -> dict:
+    return {"kind": "packet", "flags": 2, "type": 2, "protocol": 8, "proto_be": 8, "ifindex": 1, "version": 0,
+            "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [],
+            "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "auxdata": False, "origdev": False,
+            "ignore_outgoing": False, "loss": False, "tx_has_off": False, "qdisc_bypass": False, "filter": False,
+            "reserve": 0, "tstamp": 0, "copy_thresh": 0, "tp_packets": 0, "tp_drops": 0, "queue": [], "drops": 0,
+            **change}
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: _add_files(d, _packet_file(type=1)), "type: not a packet socket type"),
+    (lambda d: _add_files(d, _packet_file(ifindex=9)), "ifindex: no device 9"),
+    (lambda d: _add_files(d, _packet_file(version=5)), "version: not a TPACKET_ version"),
+    (lambda d: _add_files(d, _packet_file(queue=[["45", "0200" + "00" * 18]])), "sender: not a sockaddr_ll"),
+])
+def test_forged_packet_socket_refused(saved, tmp_path, forge, message):
+    """A packet socket of another type, bound to no device of the
+    machine, of a TPACKET_ version Linux has not, or holding a packet
+    from no sockaddr_ll: refused before any guest runs."""
+    _forged_refused(saved, tmp_path, forge, message)

@@ -99,6 +99,28 @@
  *     reads both in /proc (when mounted), waitid(WNOWAIT)s the second,
  *     and reaps both with wait4(-1), the second's rusage the one waitid
  *     gave before the count.
+ *   t_ckpt sched N: nice 10, SCHED_BATCH with reset-on-fork and a timer
+ *     slack of 123456 ns in the main thread; a second thread takes nice 15,
+ *     SCHED_IDLE and a slack of 7777 ns.  Counts to N, then each thread
+ *     reports its nice, policy and slack, and a child forked after the
+ *     restore its own (reset-on-fork: SCHED_OTHER, the default slack the
+ *     parent's slack).
+ *   t_ckpt keys N: a new session keyring named "ckses" holding a user key
+ *     (its permissions set, a timeout of an hour) and a keyring holding a
+ *     logon key; a process keyring with a user key, a thread keyring.
+ *     Counts to N, then finds every key again by the same serial and
+ *     reads, describes and searches them.
+ *   t_ckpt netsock N: ping sockets on 127.0.0.1 (bound to identifier
+ *     4321, two echo requests sent) and on ::1 (one), a raw ICMP socket
+ *     filtering all but echo replies, and a NETLINK_ROUTE socket bound
+ *     to two groups with NETLINK_EXT_ACK set, a link dump asked for; none
+ *     read.  Counts to N, then reads every reply and the dump to its end
+ *     and shows the netlink socket's port id, groups and option.
+ *   t_ckpt packet N: a SOCK_DGRAM packet socket for IPv4 bound to eth0
+ *     (which must be up, behind eth0=user) with PACKET_AUXDATA,
+ *     TPACKET_V2 and a reserve of 64, sends a DHCPDISCOVER to the
+ *     broadcast address; counts to N, then reads the offer the user-mode
+ *     network queued, with its sender and auxdata, and the statistics.
  *   t_ckpt fifo PATH N: a fifo made at PATH, opened by a non-blocking
  *     reader and a writer, sized to one page and filled; a child opens it
  *     again and blocks writing to it.  Counts to N, then reads it all
@@ -131,6 +153,14 @@
 #include <sys/shm.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <linux/netlink.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <net/ethernet.h>
+#include <linux/rtnetlink.h>
+#include <linux/keyctl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -1381,6 +1411,240 @@ static int fifo(const char *path, int n)
     return 0;
 }
 
+static pthread_barrier_t sched_bar;
+
+static void sched_report(const char *who)
+{
+    int pol = sched_getscheduler(0);
+    dprintf(1, "%s: nice %d policy %d reset %d slack %d\n", who, getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)),
+            pol & ~SCHED_RESET_ON_FORK, !!(pol & SCHED_RESET_ON_FORK), prctl(PR_GET_TIMERSLACK));
+}
+
+static void *sched_thread(void *arg)
+{
+    struct sched_param sp = {0};
+    (void)arg;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 15) || sched_setscheduler(0, SCHED_IDLE, &sp)
+        || prctl(PR_SET_TIMERSLACK, 7777))
+        dprintf(1, "thread setup failed: %s\n", strerror(errno));
+    pthread_barrier_wait(&sched_bar);
+    pthread_barrier_wait(&sched_bar);
+    sched_report("thread");
+    return NULL;
+}
+
+static int scheduled(long n)
+{
+    struct sched_param sp = {0};
+    pthread_t th;
+    if (setpriority(PRIO_PROCESS, 0, 10) || sched_setscheduler(0, SCHED_BATCH | SCHED_RESET_ON_FORK, &sp)
+        || prctl(PR_SET_TIMERSLACK, 123456))
+        return 1;
+    pthread_barrier_init(&sched_bar, NULL, 2);
+    if (pthread_create(&th, NULL, sched_thread, NULL))
+        return 1;
+    pthread_barrier_wait(&sched_bar);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    sched_report("main");
+    pthread_barrier_wait(&sched_bar);
+    pthread_join(th, NULL);
+    pid_t c = fork();
+    if (c == 0) {
+        sched_report("child");
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    return 0;
+}
+
+static long keyctl(int op, long a, long b, long c, long d)
+{
+    return syscall(SYS_keyctl, op, a, b, c, d);
+}
+
+static long add_key(const char *type, const char *desc, const char *data, long ring)
+{
+    return syscall(SYS_add_key, type, desc, data, data ? strlen(data) : 0, ring);
+}
+
+static void key_report(const char *what, long serial, long want)
+{
+    char buf[256];
+    long n = keyctl(KEYCTL_DESCRIBE, serial, (long)buf, sizeof buf, 0);
+    dprintf(1, "%s: same %d describe %.*s", what, serial == want, n > 0 ? (int)n - 1 : 0, buf);
+    n = keyctl(KEYCTL_READ, serial, (long)buf, sizeof buf, 0);
+    if (n < 0)
+        dprintf(1, " read %s\n", strerror(errno));
+    else
+        dprintf(1, " read %ld\n", n);
+}
+
+static int keyed(long n)
+{
+    long ses = keyctl(KEYCTL_JOIN_SESSION_KEYRING, (long)"ckses", 0, 0, 0);
+    long user = add_key("user", "ckuser", "the payload", KEY_SPEC_SESSION_KEYRING);
+    long ring = add_key("keyring", "ckring", NULL, KEY_SPEC_SESSION_KEYRING);
+    long logon = add_key("logon", "ck:logon", "secret", ring);
+    long pk = add_key("user", "ckproc", "in the process keyring", KEY_SPEC_PROCESS_KEYRING);
+    long tk = keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_THREAD_KEYRING, 1, 0, 0);
+    if (ses < 0 || user < 0 || ring < 0 || logon < 0 || pk < 0 || tk < 0
+        || keyctl(KEYCTL_SETPERM, user, 0x3f3f0000, 0, 0) || keyctl(KEYCTL_SET_TIMEOUT, user, 3600, 0, 0)) {
+        dprintf(1, "keys: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    key_report("session", keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0, 0, 0), ses);
+    key_report("user", keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, (long)"user", (long)"ckuser", 0), user);
+    key_report("ring", keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, (long)"keyring", (long)"ckring", 0), ring);
+    key_report("logon", keyctl(KEYCTL_SEARCH, ring, (long)"logon", (long)"ck:logon", 0), logon);
+    key_report("process", keyctl(KEYCTL_SEARCH, KEY_SPEC_PROCESS_KEYRING, (long)"user", (long)"ckproc", 0), pk);
+    key_report("thread", keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_THREAD_KEYRING, 0, 0, 0), tk);
+    long again = keyctl(KEYCTL_JOIN_SESSION_KEYRING, (long)"ckses", 0, 0, 0);
+    dprintf(1, "join again (not searchable by name: a new one): %d\n", again > 0 && again != ses);
+    return 0;
+}
+
+static void echo_request(int fd, const void *to, socklen_t len, int type, int seq)
+{
+    unsigned char m[14] = {(unsigned char)type, 0, 0, 0, 0, 0, 0, (unsigned char)seq, 'c', 'k', 'p', 'i', 'n', 'g'};
+    if (sendto(fd, m, sizeof m, 0, to, len) != sizeof m)
+        dprintf(1, "echo request: %s\n", strerror(errno));
+}
+
+static int netsocks(long n)
+{
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_port = htons(4321), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR};
+    int p4 = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), p6 = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6);
+    int raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), nl = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    uint32_t filter = ~(1u << 0), one = 1;     /* echo replies only */
+    struct {
+        struct nlmsghdr h;
+        struct ifinfomsg i;
+    } req = {.h = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                   .nlmsg_seq = 77}, .i = {.ifi_family = AF_UNSPEC}};
+    if (p4 < 0 || p6 < 0 || raw < 0 || nl < 0 || bind(p4, (struct sockaddr *)&lo, sizeof lo)
+        || setsockopt(raw, SOL_RAW, 1, &filter, sizeof filter) || bind(nl, (struct sockaddr *)&sa, sizeof sa)
+        || setsockopt(nl, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one) || send(nl, &req, sizeof req, 0) < 0) {
+        dprintf(1, "netsock: %s\n", strerror(errno));
+        return 1;
+    }
+    echo_request(p4, &lo, sizeof lo, 8, 1);
+    echo_request(p4, &lo, sizeof lo, 8, 2);
+    echo_request(p6, &lo6, sizeof lo6, 128, 3);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    unsigned char buf[8192];
+    for (int i = 0; i < 3; i++) {
+        int fd = i < 2 ? p4 : p6;
+        ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        dprintf(1, "ping%d: %zd bytes, type %d id %d seq %d %.6s\n", i < 2 ? 4 : 6, got, buf[0],
+                i < 2 ? buf[4] << 8 | buf[5] : 0, buf[7], buf + 8);
+    }
+    for (int i = 0; i < 3; i++) {
+        ssize_t got = recv(raw, buf, sizeof buf, MSG_DONTWAIT);
+        if (got < 0)
+            dprintf(1, "raw: %s\n", strerror(errno));
+        else
+            dprintf(1, "raw: %zd bytes, type %d seq %d\n", got, buf[20], buf[27]);
+    }
+    socklen_t len = sizeof sa;
+    getsockname(nl, (struct sockaddr *)&sa, &len);
+    int links = 0, done = 0;
+    while (!done) {
+        ssize_t got = recv(nl, buf, sizeof buf, MSG_DONTWAIT);
+        if (got <= 0)
+            break;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, got); h = NLMSG_NEXT(h, got)) {
+            links += h->nlmsg_type == RTM_NEWLINK && h->nlmsg_seq == 77;
+            done |= h->nlmsg_type == NLMSG_DONE && h->nlmsg_seq == 77;
+        }
+    }
+    uint32_t groups[2] = {0}, ext = 0;
+    len = sizeof groups;
+    getsockopt(nl, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, groups, &len);
+    len = sizeof ext;
+    getsockopt(nl, SOL_NETLINK, NETLINK_EXT_ACK, &ext, &len);
+    dprintf(1, "netlink: port id is the pid %d, groups %#x, ext_ack %u, links %d, done %d\n",
+            sa.nl_pid == (uint32_t)getpid(), groups[0], ext, links > 0, done);
+    return 0;
+}
+
+static unsigned short csum16(const unsigned char *p, size_t n)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (unsigned short)~sum;
+}
+
+static int packeted(long n)
+{
+    unsigned char pkt[20 + 8 + 244] = {0}, buf[2048], ctl[256];
+    int s = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP)), one = 1, v2 = TPACKET_V2, reserve = 64;
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+                              .sll_ifindex = (int)if_nametoindex("eth0"), .sll_halen = 6};
+    if (s < 0 || bind(s, (struct sockaddr *)&sll, sizeof sll)
+        || setsockopt(s, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one)
+        || setsockopt(s, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2)
+        || setsockopt(s, SOL_PACKET, PACKET_RESERVE, &reserve, sizeof reserve)) {
+        dprintf(1, "packet: %s\n", strerror(errno));
+        return 1;
+    }
+    /* IPv4 0.0.0.0 -> 255.255.255.255, UDP 68 -> 67, BOOTREQUEST with DHCPDISCOVER */
+    unsigned char head[] = {0x45, 0, sizeof pkt >> 8, sizeof pkt & 0xff, 0, 1, 0, 0, 64, 17, 0, 0,
+                            0, 0, 0, 0, 255, 255, 255, 255, 0, 68, 0, 67, (sizeof pkt - 20) >> 8,
+                            (sizeof pkt - 20) & 0xff, 0, 0, 1, 1, 6, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0x80, 0};
+    memcpy(pkt, head, sizeof head);
+    unsigned short c = csum16(pkt, 20);
+    pkt[10] = (unsigned char)(c >> 8);
+    pkt[11] = (unsigned char)c;
+    memcpy(pkt + 28 + 28, "\x52\x54\x00\xc0\xff\xee", 6);                       /* chaddr */
+    memcpy(pkt + 28 + 236, "\x63\x82\x53\x63\x35\x01\x01\xff", 8);              /* cookie, DISCOVER, end */
+    memset(sll.sll_addr, 0xff, 6);
+    if (sendto(s, pkt, sizeof pkt, 0, (struct sockaddr *)&sll, sizeof sll) != sizeof pkt) {
+        dprintf(1, "send: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    struct sockaddr_ll from;
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = ctl, .msg_controllen = sizeof ctl};
+    ssize_t got = recvmsg(s, &mh, MSG_DONTWAIT);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    struct tpacket_auxdata aux = {0};
+    if (cm && cm->cmsg_level == SOL_PACKET && cm->cmsg_type == PACKET_AUXDATA)
+        memcpy(&aux, CMSG_DATA(cm), sizeof aux);
+    dprintf(1, "offer: %d, udp %d->%d, op %d, xid %02x%02x%02x%02x, from eth0 %d, pkttype %d, aux len %u\n",
+            got > 300, buf[20] << 8 | buf[21], buf[22] << 8 | buf[23], buf[28], buf[32], buf[33], buf[34], buf[35],
+            from.sll_ifindex == (int)if_nametoindex("eth0"), from.sll_pkttype, aux.tp_len == (unsigned)got);
+    struct tpacket_stats st;
+    int ver = 0, res = 0;
+    socklen_t len = sizeof st;
+    getsockopt(s, SOL_PACKET, PACKET_STATISTICS, &st, &len);
+    len = sizeof ver;
+    getsockopt(s, SOL_PACKET, PACKET_VERSION, &ver, &len);
+    getsockopt(s, SOL_PACKET, PACKET_RESERVE, &res, &len);
+    dprintf(1, "stats %u packets %u drops, version %d, reserve %d, then %zd\n", st.tp_packets, st.tp_drops, ver, res,
+            recv(s, buf, sizeof buf, MSG_DONTWAIT));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -1392,7 +1656,8 @@ int main(int argc, char **argv)
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
-                 {"churn", churn}};
+                 {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
+                 {"packet", packeted}};
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1410,6 +1675,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
     return 2;
 }

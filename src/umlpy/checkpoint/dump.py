@@ -20,14 +20,15 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
+from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
+                               tmpfstree, unixsock)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs.registry import DISK_TYPES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.task import SchedState, State
+from umlpy.kernel.task import State
 from umlpy.net.inet.sock import InetSocket
 from umlpy.net.unix import UnixSocket
 from umlpy.syscalls.sys_epoll import EpollFile
@@ -41,7 +42,7 @@ from umlpy.vfs.pipe import PipeFile, PipeInode
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
-RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts")     # the virtual filesystems a restore makes again
+RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts", "cgroup2", "mqueue")     # the virtual filesystems a restore makes again
 UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
@@ -122,7 +123,7 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
         for fd, f in t.files.files.items():
-            mod = next((m for m in (inotify, pty) if m.handles(f)), None)
+            mod = next((m for m in (inotify, pty, packetsock) if m.handles(f)), None)
             if mod is not None:
                 why = mod.unsaved_file(k, f)
                 if why is not None:
@@ -134,12 +135,16 @@ def check_supported(k) -> None:
             if what is not None:
                 raise Refused(f"{who}: fd {fd}: {what}")
     ipc.check(k)
+    for why in (keyring.unsaved(k), cgroups.unsaved(k)):
+        if why is not None:
+            raise Refused(why)
 
 
 def _check_identity(k, p, who: str) -> None:
     """What a process and a zombie both carry (_save_identity): in the
-    initial namespaces and the root control group, no keyrings, no timer's
-    signal pending, the console or a pty as its controlling tty.  A zombie
+    initial namespaces, no timer's signal pending, the console or a pty as
+    its controlling tty (its keyrings and control group are checked
+    machine-wide: checkpoint/keyring.py, cgroups.py).  A zombie
     is saved whole (its status and rusage) unless a tracer other than its
     parent is still to reap it; a process caught half-way through its exit
     cannot be (the event loop never leaves one so)."""
@@ -151,10 +156,6 @@ def _check_identity(k, p, who: str) -> None:
         raise Refused(f"{who}: namespaces")
     if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
         raise Refused(f"{who}: a controlling tty other than the console or a pty")
-    if p.cgroup is not k.procs.cgroup_root:
-        raise Refused(f"{who}: a control group")
-    if p.keyrings.process is not None or p.keyrings.session is not None:
-        raise Refused(f"{who}: keyrings")
     if _timer_signal(p.sigq) or _timer_signal(p.leader.sigq):
         raise Refused(f"{who}: a pending signal from a timer")
 
@@ -208,10 +209,6 @@ def _check_task(k, x, leader, who: str) -> None:
         raise Refused(f"{who}: a thread with its own fd table or filesystem context")
     if x.ptrace is not None:
         raise Refused(f"{who}: ptrace")
-    if x.sched != SchedState():
-        raise Refused(f"{who}: scheduling attributes")
-    if x.thread_keyring is not None:
-        raise Refused(f"{who}: keyrings")
     if _timer_signal(x.sigq):
         raise Refused(f"{who}: a pending signal from a timer")
 
@@ -234,7 +231,7 @@ def _anon_savable(f) -> bool:
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
     return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f) \
-        or ipc.savable_file(f)
+        or netlinksock.savable(f) or packetsock.savable(f) or ipc.savable_file(f)
 
 
 def _unrestorable(k, m, n: int) -> str | None:
@@ -245,7 +242,9 @@ def _unrestorable(k, m, n: int) -> str | None:
     filesystem a mount before it shows (a bind mount, of the root's and
     /dev's too), found again by its path in the filesystem, or a new one:
     proc (the initial pid namespace's), sysfs, a tmpfs (its tree is
-    saved), devpts (its ptys are saved whole, checkpoint/pty.py), or
+    saved), devpts (its ptys are saved whole, checkpoint/pty.py), cgroup2
+    (a view of the control groups, checkpoint/cgroups.py), mqueue (a view
+    of the POSIX queues, checkpoint/ipc.py), or
     ext2/ext3/ext4 on a ubd disk (its image is on the restored command line)."""
     table = k.mounts.mounts
     if not m.attached or m.group or m.master is not None or m.unbindable or m.mountpoint is None:
@@ -265,7 +264,7 @@ def _unrestorable(k, m, n: int) -> str | None:
         return None if dev is not None and dev.major == UBD_MAJOR and not m.fs_opts else "a disk other than a ubd"
     if m.fstype not in RESTORED_MOUNTS or getattr(m.fs, "pidns", k.init_ns.pid) is not k.init_ns.pid:
         return f"{m.fstype} (a restore makes again proc of the initial pid namespace, sysfs, tmpfs, devpts, " \
-            "ext2/ext3/ext4 of a ubd disk and bind mounts)"
+            "cgroup2, mqueue, ext2/ext3/ext4 of a ubd disk and bind mounts)"
     return None
 
 
@@ -541,6 +540,10 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(unixsock.save(f, lambda d: _path(k, d)))
     elif isinstance(f, InetSocket):
         e.update(inetsock.save(f))
+    elif netlinksock.savable(f):
+        e.update(netlinksock.save(f))
+    elif packetsock.handles(f):
+        e.update(packetsock.save(f))
     elif pty.handles(f):
         e.update(pty.save_file(k, f))
     elif inotify.handles(f):
@@ -581,13 +584,15 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
-def _task_signals(t) -> dict:
-    """A task's tid and signals: its mask (the one to go back to, when it
-    sleeps in sigsuspend or a p-wait with a mask of the call's), pending
-    and queued signals; a zombie's main thread keeps them too (/proc shows
-    them until the reap)."""
+def _task_common(t) -> dict:
+    """What a live task and a zombie's main thread both keep (/proc shows
+    it until the reap): its tid and signals: its mask (the one to go back
+    to, when it sleeps in sigsuspend or a p-wait with a mask of the
+    call's), pending and queued signals; its scheduling attributes
+    (checkpoint/sched.py) and thread keyring (checkpoint/keyring.py)."""
     blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
-    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq)}
+    return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq),
+            "sched": sched.save(t.sched), "thread_keyring": keyring.save_task(t)}
 
 
 def _save_task(t, frozen) -> dict:
@@ -595,7 +600,7 @@ def _save_task(t, frozen) -> dict:
     on, alternate stack and the words it leaves to the kernel."""
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     restart = _save_restart(t, regs)
-    return {**_task_signals(t),
+    return {**_task_common(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
             "xstate": ptrace.get_xstate(t.hpid).hex()}
@@ -621,6 +626,7 @@ def _save_identity(k, p) -> dict:
                   "securebits": c.securebits},
         "sigactions": [list(a) for a in p.sighand.actions],
         "shared_pending": p.shared_pending, "shared_sigq": _save_sigq(p.sigq),
+        "keyrings": keyring.save_process(p), "cgroup": cgroups.save_process(p),
     }
 
 
@@ -636,7 +642,7 @@ def _save_zombie(k, p) -> dict:
     u = p.usage if p.usage is not None else rusage.Usage()
     return {**_save_identity(k, p),
             "zombie": {"status": p.wait_status, "usage": _usage(u), "cusage": _usage(p.cusage),
-                       "task": _task_signals(p.leader)}}
+                       "task": _task_common(p.leader)}}
 
 
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
@@ -687,7 +693,9 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}
                       for i, pp in pipes.values()],
-            "ipc": ipc.save(k, w, opens),
+            "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
+            "netlink": netlinksock.save_table(k), "cgroups": cgroups.save(k),
+            "cgroup_attrs": cgroups.save_attrs(k),
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)

@@ -1,17 +1,21 @@
-"""Inet sockets in a checkpoint: TCP and UDP, IPv4 and IPv6, on the
-machine's private loopback.
+"""Inet sockets in a checkpoint: TCP, UDP, ICMP ("ping") and raw sockets,
+IPv4 and IPv6, on the machine's private loopback.
 
 Saved: each socket's options and addresses, whether it holds its port in
 the port table (an accepted connection shares its listener's port without
 holding it, as Linux's established sockets do), a listener's backlog, a
 connection's state and the bytes queued towards it, with its far end (the
 peer socket, by its index in the image, as unix peers are), and a UDP
-socket's queued datagrams.  A connection the user-mode NAT carries (to
+socket's queued datagrams; a ping or raw socket's (net/inet/icmp.py)
+identifier (a ping socket's "port", in the ping table), filters
+(ICMP_FILTER, ICMP6_FILTER), IPV6_CHECKSUM and the replies queued, each
+with its source and TTL.  An echo request the NAT was answering is
+forgotten: its reply never comes, as a packet lost.  A connection the user-mode NAT carries (to
 the host or beyond) is restored reset, as after a network outage: its
 socket reports ECONNRESET.  A listener's connections not yet accepted are
 saved as connections no fd holds, and queued again.  Refused
 (checkpoint/dump.py): connects waiting for room in a full accept queue,
-corked data, filters, raw and ICMP sockets.
+corked data, filters.
 """
 from __future__ import annotations
 
@@ -19,20 +23,23 @@ from collections import deque
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.checkpoint import image
+from umlpy.checkpoint import image, sockbase
 from umlpy.net.inet import addr as A
+from umlpy.net.inet import icmp
 from umlpy.net.inet import tcp as T
+from umlpy.net.inet.icmp import IcmpSocket
+from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW
 from umlpy.net.inet.tcp import LoopEnd, TcpSocket
 from umlpy.net.inet.udp import Datagram, UdpSocket
+from umlpy.kernel.errors import KernelError
 from umlpy.net.unix import truesize
 
 U32 = 1 << 32
 MAX_QUEUED = 1 << 26        # bytes of one queue a restore takes
 TCP_STATES = (T.ESTABLISHED, T.FIN_WAIT1, T.FIN_WAIT2, T.CLOSE, T.CLOSE_WAIT, T.LAST_ACK, T.LISTEN, T.CLOSING)
-_BASE_INTS = {"error": (0, 4096), "sndbuf": (0, U32), "rcvbuf": (0, U32), "rcvlowat": (0, U32),
-              "uid": (0, U32), "ttl": (-1, 256), "tos": (0, 256), "mcast_ttl": (0, 256), "hops": (-1, 256),
+_BASE_INTS = {"uid": (0, U32), "ttl": (-1, 256), "tos": (0, 256), "mcast_ttl": (0, 256), "hops": (-1, 256),
               "mcast_hops": (-1, 256), "bound_dev": (0, U32)}
-_BASE_BOOLS = ("rcvbuf_locked", "listening", "bound_port", "bound_addr", "v6only")
+_BASE_BOOLS = ("listening", "bound_port", "bound_addr", "v6only")
 _TCP_INTS = {"state": (0, 16), "sock_state": (0, 4), "shut": (0, 4), "backlog": (0, U32), "maxseg": (0, U32),
              "bytes_received": (0, 1 << 63), "bytes_acked": (0, 1 << 63)}
 
@@ -42,6 +49,8 @@ def savable(f) -> bool:
     if isinstance(f, TcpSocket):
         return not f.syn_q and f.listener is None and f.corked is None \
             and f.state in TCP_STATES and f.sk_filter is None
+    if isinstance(f, IcmpSocket):
+        return f.sk_filter is None
     return isinstance(f, UdpSocket) and f.pending is None and f.sk_filter is None
 
 
@@ -54,9 +63,8 @@ def _in_table(f) -> bool:
 
 
 def save(f) -> dict:
-    e = {"kind": "inet", "family": f.family, "type": f.stype, "protocol": f.protocol,
-         "opts": [[k, v] for k, v in sorted(f.opts.items())], "linger": list(f.linger),
-         "rcvtimeo": f.rcvtimeo, "sndtimeo": f.sndtimeo, "local": _ep(f.local), "remote": _ep(f.remote),
+    e = {"kind": "inet", "family": f.family, "type": f.stype, "protocol": f.protocol, **sockbase.save(f),
+         "local": _ep(f.local), "remote": _ep(f.remote),
          "saddr": None if f.saddr is None else f.saddr.hex(), "in_table": _in_table(f),
          "ints": [[lvl, opt, v] for (lvl, opt), v in sorted(f.ints.items())],
          **{k: getattr(f, k) for k in _BASE_INTS}, **{k: getattr(f, k) for k in _BASE_BOOLS}}
@@ -65,6 +73,10 @@ def save(f) -> dict:
         e.update({k: getattr(f, k) for k in _TCP_INTS}, rx=f.rx.take(len(f.rx), peek=True).hex(),
                  far_closed=f.far_closed, fin_received=f.fin_received, nat_reset=nat,
                  tcp_ints=[[k, v] for k, v in sorted(f.tcp_ints.items())], congestion=f.congestion.hex())
+    elif isinstance(f, IcmpSocket):
+        e.update(shut=f.shut, icmp_filter=f.icmp_filter, icmp6_filter=f.icmp6_filter.hex(),
+                 checksum_offset=f.checksum_offset, rfc2292_hoplimit=f.rfc2292_hoplimit, drops=f.queue.drops,
+                 queue=[[d.data.hex(), d.sender.hex(), d.meta["ttl"]] for d in f.queue.q])
     else:
         e.update(shut=f.shut, cork=f.cork, drops=f.drops,
                  rxq=[[d.data.hex(), _ep(d.src), d.dst.hex(), d.ttl, d.tos] for d in f.rxq])
@@ -100,21 +112,24 @@ def _read_ep(o: image.Reader, key: str):
 def make(k, o: image.Reader, flags: int):
     """The socket with what it held, holding its port again; its far end
     comes with `link`."""
-    fam, stype = o.int("family", 0, 64), o.int("type", 0, 16)
-    if fam not in (A.AF_INET, A.AF_INET6) or stype not in (1, 2):
-        raise image.ImageError(f"manifest: {o.where}: not a TCP or UDP socket")
-    cls = TcpSocket if stype == 1 else UdpSocket
-    s = cls(k.net, o.int("uid", 0, U32), fam, flags & C.O_NONBLOCK)
-    if o.int("protocol", 0, 256) != s.protocol:
-        raise image.ImageError(f"manifest: {o.where}.protocol: not the socket type's")
+    fam, stype, proto = o.int("family", 0, 64), o.int("type", 0, 16), o.int("protocol", 0, 256)
+    if fam not in (A.AF_INET, A.AF_INET6) or stype not in (1, 2, 3):
+        raise image.ImageError(f"manifest: {o.where}: not a TCP, UDP, ICMP or raw socket")
+    icmp_proto = IPPROTO_ICMP if fam == A.AF_INET else IPPROTO_ICMPV6
+    if stype == 3 or proto == icmp_proto:       # as net/inet/family.py makes them
+        if proto not in ((icmp_proto, IPPROTO_RAW) if stype == 3 else (icmp_proto,)):
+            raise image.ImageError(f"manifest: {o.where}.protocol: not an ICMP or raw socket's")
+        s = IcmpSocket(k.net, o.int("uid", 0, U32), fam, stype, proto, flags & C.O_NONBLOCK)
+    else:
+        cls = TcpSocket if stype == 1 else UdpSocket
+        s = cls(k.net, o.int("uid", 0, U32), fam, flags & C.O_NONBLOCK)
+        if proto != s.protocol:
+            raise image.ImageError(f"manifest: {o.where}.protocol: not the socket type's")
     for key, (lo, hi) in _BASE_INTS.items():
         setattr(s, key, o.int(key, lo, hi))
     for key in _BASE_BOOLS:
         setattr(s, key, o.bool(key))
-    s.opts = {a: b for a, b in o.list_of_ints("opts", 2, (0, -U32), (U32, U32))}
-    s.linger = tuple(o.ints("linger", 0, U32, 2))
-    s.rcvtimeo = None if o.doc.get("rcvtimeo") is None else o.int("rcvtimeo", 0, 1 << 62)
-    s.sndtimeo = None if o.doc.get("sndtimeo") is None else o.int("sndtimeo", 0, 1 << 62)
+    sockbase.make(s, o)
     s.ints = {(lvl, opt): v for lvl, opt, v in o.list_of_ints("ints", 3, (0, 0, -U32), (U32, U32, U32))}
     s.local, s.remote = _read_ep(o, "local"), _read_ep(o, "remote")
     s.saddr = None if o.doc.get("saddr") is None else o.hex("saddr", 16)
@@ -126,6 +141,8 @@ def make(k, o: image.Reader, flags: int):
         table.gen += 1
     if isinstance(s, TcpSocket):
         _tcp(s, o)
+    elif isinstance(s, IcmpSocket):
+        _icmp(s, o)
     else:
         _udp(s, o)
     return s
@@ -165,6 +182,31 @@ def _udp(s: UdpSocket, o: image.Reader) -> None:
         s.rxq.append(Datagram(data, src, dst, r.int("ttl", 0, 256), r.int("tos", 0, 256), size))
         s.rmem += size
         s.net.sk_mem += size
+
+
+def _icmp(s: IcmpSocket, o: image.Reader) -> None:
+    """A ping or raw socket's own part: its filters as setsockopt takes
+    them, and the messages queued, each from an address of its family."""
+    s.shut, s.rfc2292_hoplimit = o.int("shut", 0, 4), o.int("rfc2292_hoplimit", 0, 2)
+    s.icmp_filter, s.icmp6_filter = o.int("icmp_filter", 0, U32), o.hex("icmp6_filter", 32)
+    s.checksum_offset = o.int("checksum_offset", -1, 1 << 31)
+    if len(s.icmp6_filter) != 32 or s.checksum_offset > 0 and s.checksum_offset & 1:
+        raise image.ImageError(f"manifest: {o.where}: filters setsockopt refuses")
+    s.queue.drops = o.int("drops", 0, U32)
+    q = o.doc.get("queue")
+    if not isinstance(q, list):
+        raise image.ImageError(f"manifest: {o.where}.queue: not a list")
+    for i, d in enumerate(q):
+        r = image.Reader({"data": d[0], "src": d[1], "ttl": d[2]} if isinstance(d, list) and len(d) == 3 else {},
+                         f"{o.where}.queue[{i}]")
+        data, src = r.hex("data", icmp.MAX_MSG + 60), r.hex("src", 28)
+        try:
+            ok = A.sockaddr(s.family, A.parse_sockaddr(s.family, src)[0]) == src
+        except KernelError:
+            ok = False
+        if not ok:
+            raise image.ImageError(f"manifest: {r.where}.src: not an address of the socket's family")
+        sockbase.requeue(s, s.queue, data, src, {"ttl": r.int("ttl", 0, 256)})
 
 
 def link(s, o: image.Reader, made: dict, held: dict) -> None:

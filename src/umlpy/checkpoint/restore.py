@@ -24,7 +24,8 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import image, inetsock, inotify, ipc, netstate, pty, sharedanon, timers, tmpfstree, unixsock
+from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
+                               tmpfstree, unixsock)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import registry
@@ -80,9 +81,13 @@ def _build(k, r: image.Reader) -> None:
     k.xstate_size = len(ptrace.get_xstate(init.hpid))
     _mounts(k, init, r)
     netstate.restore(k, r.sub("net"))
+    netlinksock.restore_table(k, r)
     ipcs = ipc.restore(k, r)
     ptys = pty.make_all(k, init, r)
     shanon = sharedanon.make(r)
+    keys = keyring.make(k, r)
+    groups = cgroups.make(k, r)
+    cgroups.restore_attrs(k, r)
     tasks = {1: init}
     for p in procs[1:]:
         pid = p.int("pid", 1, MAX_PID)
@@ -96,20 +101,24 @@ def _build(k, r: image.Reader) -> None:
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _identity(k, t.proc, p, tasks)
+        keyring.restore_process(t.proc, p, keys)
+        cgroups.restore_process(t.proc, p, groups)
         pty.restore_ctty(t.proc, p, ptys)
         if t.proc.zombie:
-            _zombie(k, t, p.sub("zombie"))
+            _zombie(k, t, p.sub("zombie"), keys)
             continue
-        _process(k, t, p)
+        _process(k, t, p, keys)
         _memory(k, t, p, shanon)
         _fds(k, t, p, opens, made, shared)
-        _threads(k, t, p)
+        _threads(k, t, p, keys)
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
     _links(k, init, opens, made, shared)
     ipc.finish(k, ipcs)
     pty.check(ptys)
     sharedanon.close(shanon)
+    keyring.finish(keys)
+    sched.check_bandwidth(x for p in procs for x in tasks[p.int("pid", 1, MAX_PID)].proc.threads)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
@@ -175,8 +184,9 @@ def _subtree(d, root: bytes):
 
 
 def _new_fs(k, m: image.Reader, fstype: str):
-    """A mount's own filesystem: a tmpfs with its tree, proc, sysfs or
-    devpts, or ext2/ext3/ext4 on the ubd disk it was on (the restored
+    """A mount's own filesystem: a tmpfs with its tree, proc, sysfs,
+    devpts, cgroup2 or mqueue (views of what the kernel holds, restored
+    apart), or ext2/ext3/ext4 on the ubd disk it was on (the restored
     command line's), mounted as mount(2) mounts it; read-only as it was."""
     if fstype in DISK_TYPES:
         major, minor = m.ints("dev", 0, 1 << 20, 2)
@@ -262,7 +272,7 @@ def _identity(k, proc: Process, p: image.Reader, tasks: dict) -> None:
     proc.shared_pending, proc.sigq = p.int("shared_pending", 0, U64), _sigq(p, "shared_sigq")
 
 
-def _zombie(k, t: Task, z: image.Reader) -> None:
+def _zombie(k, t: Task, z: image.Reader, keys: dict) -> None:
     """A zombie's own part (checkpoint/dump.py's _save_zombie): its wait
     status (an exit code or a signal, and the core-dump bit), the rusage
     sampled at its death and its waited-for children's, which its parent's
@@ -272,10 +282,10 @@ def _zombie(k, t: Task, z: image.Reader) -> None:
     if proc.wait_status & 0x7f == 0x7f or proc.wait_status & 0x7f and proc.wait_status >> 8:
         raise image.ImageError(f"manifest: {z.where}.status: not an exit status")
     proc.usage, proc.cusage = (Usage(*z.ints(key, 0, 1 << 63, 3)) for key in ("usage", "cusage"))
-    _task_signals(t, z.sub("task"))
+    _task_common(t, z.sub("task"), keys)
 
 
-def _process(k, t: Task, p: image.Reader) -> None:
+def _process(k, t: Task, p: image.Reader, keys: dict) -> None:
     proc = t.proc
     proc.exe_path = p.str("exe_path")
     proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
@@ -295,21 +305,24 @@ def _process(k, t: Task, p: image.Reader) -> None:
     tasks_saved = p.list("tasks")
     if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
         raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
-    _task(t, tasks_saved[0])
+    _task(t, tasks_saved[0], keys)
 
 
-def _task_signals(t: Task, e: image.Reader) -> None:
-    """A task's mask, pending and queued signals (checkpoint/dump.py's
-    _task_signals); its tid is the caller's to check."""
+def _task_common(t: Task, e: image.Reader, keys: dict) -> None:
+    """A task's mask, pending and queued signals, scheduling attributes and
+    thread keyring (checkpoint/dump.py's _task_common); its tid is the
+    caller's to check."""
     t.blocked = e.int("blocked", 0, U64) & ~S.UNBLOCKABLE
     t.pending = e.int("pending", 0, U64)
     t.sigq = _sigq(e, "sigq")
+    t.sched = sched.make(e.sub("sched"))
+    t.thread_keyring = keyring.take(keys, e, "thread_keyring")
 
 
-def _task(t: Task, e: image.Reader) -> None:
+def _task(t: Task, e: image.Reader, keys: dict) -> None:
     """A task's own state (checkpoint/dump.py's _save_task); its xstate
     goes to the host."""
-    _task_signals(t, e)
+    _task_common(t, e, keys)
     t.altstack = tuple(e.ints("altstack", 0, U64, 3))
     t.clear_child_tid = e.int("clear_child_tid", 0, TASK_SIZE)
     t.robust_list = e.int("robust_list", 0, TASK_SIZE)
@@ -328,7 +341,7 @@ def _task(t: Task, e: image.Reader) -> None:
     ptrace.set_xstate(t.hpid, e.hex("xstate", 1 << 16))
 
 
-def _threads(k, leader: Task, p: image.Reader) -> None:
+def _threads(k, leader: Task, p: image.Reader, keys: dict) -> None:
     """The process's other threads: host threads cloned in its host
     process (as kernel/threads.py makes them), sharing its fd table and
     filesystem context, each given its own saved state."""
@@ -344,7 +357,7 @@ def _threads(k, leader: Task, p: image.Reader) -> None:
         proc.threads.append(x)
         k.procs.by_tid[tid] = x
         k.sched.add_task(x)
-        _task(x, e)
+        _task(x, e, keys)
 
 
 def _sigq(p: image.Reader, key: str) -> dict:
@@ -613,6 +626,10 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pt
         return unixsock.make(t, o, flags, lambda path: _lookup(k, t, path))
     if kind == "inet":
         return inetsock.make(k, o, flags)
+    if kind == "netlink":
+        return netlinksock.make(t, o, flags)
+    if kind == "packet":
+        return packetsock.make(k, o, flags)
     if kind == "epoll":
         return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_links)
     if kind == "signalfd":

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 
 from umlpy.abi import consts as C
-from umlpy.checkpoint import image
+from umlpy.checkpoint import image, sockbase
 from umlpy.kernel.errors import KernelError
 from umlpy.net import unix as U
 from umlpy.net.socket import SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM
@@ -114,10 +114,7 @@ def save(f, path_of) -> dict:
             "bound_path": None if d is None else path_of(d), "listening": f.listening, "backlog": f.backlog,
             "gone_peer_name": _hex(f.gone_peer_name[0]) if f.gone_peer_name else None,
             "passcred": f.passcred, "peercred": _creds(f.peercred), "connected_once": f.connected_once,
-            "gone_peer": f.gone_peer_name is not None, "error": f.error,
-            "sndbuf": f.sndbuf, "rcvbuf": f.rcvbuf, "rcvbuf_locked": f.rcvbuf_locked, "rcvlowat": f.rcvlowat,
-            "opts": [[k, v] for k, v in sorted(f.opts.items())], "linger": list(f.linger),
-            "rcvtimeo": f.rcvtimeo, "sndtimeo": f.sndtimeo,
+            "gone_peer": f.gone_peer_name is not None, **sockbase.save(f),
             "stream": bytes(f.stream).hex(),
             "stream_creds": [[off, list(m.creds)] for off, m in f.stream_meta if m.creds],
             "msgs": [[m.data.hex(), _creds(m.creds), m.size] for m in f.msgs],
@@ -153,10 +150,6 @@ def _read_creds(o: image.Reader, v) -> tuple[int, int, int] | None:
     if not (isinstance(v, list) and len(v) == 3 and all(type(x) is int and 0 <= x < U32 for x in v)):
         raise image.ImageError(f"manifest: {o.where}: bad credentials")
     return tuple(v)
-
-
-def _timeout(o: image.Reader, key: str) -> int | None:
-    return None if o.doc.get(key) is None else o.int(key, 0, 1 << 62)
 
 
 def _opt_hex(o: image.Reader, key: str, limit: int) -> bytes | None:
@@ -210,12 +203,7 @@ def make(t, o: image.Reader, flags: int, lookup) -> U.UnixSocket:
     _bind_again(s, o, lookup)
     s.listening = o.has("listening") and o.bool("listening")
     s.backlog = o.int("backlog", 0, U.MAX_BACKLOG + 1) if o.has("backlog") else 0
-    s.error = o.int("error", 0, 4096)
-    s.sndbuf, s.rcvbuf = o.int("sndbuf", 0, U32), o.int("rcvbuf", 0, U32)
-    s.rcvbuf_locked, s.rcvlowat = o.bool("rcvbuf_locked"), o.int("rcvlowat", 0, U32)
-    s.opts = {k: v for k, v in o.list_of_ints("opts", 2, (0, -U32), (U32, U32))}
-    s.linger = tuple(o.ints("linger", 0, U32, 2))
-    s.rcvtimeo, s.sndtimeo = _timeout(o, "rcvtimeo"), _timeout(o, "sndtimeo")
+    sockbase.make(s, o)
     s.stream = bytearray(o.hex("stream", MAX_QUEUED))
     meta = o.doc.get("stream_creds")
     if not isinstance(meta, list) or not all(isinstance(m, list) and len(m) == 2 and type(m[0]) is int
