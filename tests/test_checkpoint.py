@@ -210,11 +210,11 @@ def test_pty_session_carried(tmp_path, mount):
 
 
 def test_pipe_and_waiting_parent(tmp_path):
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pipe", "60"], "child", 2)
-    assert len(first) < 60
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pipe", "20"], "child", 2)
+    assert len(first) < 20
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 61))
+    assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 21))
     assert "child read 17: bytes in the pipe" in r.stdout
     assert "parent: child reaped, status 7" in r.stdout
 
@@ -335,13 +335,13 @@ def test_socketpairs_keep_their_queues(tmp_path):
     its child, with bytes, datagrams (one carrying credentials) and a
     record queued: the child reads them all after the restore, and the
     parent blocked in read gets the child's answer."""
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pairs", "40"], "child", 2)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pairs", "15"], "child", 2)
     kinds = [e["kind"] for e in json.loads((image / "manifest.json").read_text())["files"]]
     assert kinds.count("unix") == 6
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 41))
-    assert r.stdout.split("child 40\n")[1] == ("stream stream bytes\ndgram first from parent\ndgram second\n"
+    assert numbers(r.stdout, "child") == list(range(first[-1] + 1, 16))
+    assert r.stdout.split("child 15\n")[1] == ("stream stream bytes\ndgram first from parent\ndgram second\n"
                                                 "record rec (3 of 6)\nparent got back\n"), r.stdout
 
 
