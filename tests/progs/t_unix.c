@@ -227,6 +227,43 @@ int main(int argc, char **argv)
     printf("SCM_CREDENTIALS: type=%d pid==self=%d uid=%u\n", h->cmsg_type == SCM_CREDENTIALS,
            got.pid == getpid(), got.uid);
 
+    /* a stream read glues bytes across sends through the one carrying
+       files, and stops after it */
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    write(sv[0], "ab", 2);
+    send_fd(sv[0], 1);
+    write(sv[0], "cd", 2);
+    send_fd(sv[0], 2);
+    send_fd(sv[0], 0);
+    for (int round = 0; round < 4; round++) {
+        char ctl2[CMSG_SPACE(4 * sizeof(int))];
+        char got[16] = "";
+        struct iovec gv = {got, sizeof got - 1};
+        struct msghdr gm = {.msg_iov = &gv, .msg_iovlen = 1, .msg_control = ctl2, .msg_controllen = sizeof ctl2};
+        ssize_t k = recvmsg(sv[1], &gm, MSG_DONTWAIT | (round == 0 ? MSG_PEEK : 0));
+        int nfds = 0;
+        for (struct cmsghdr *h2 = CMSG_FIRSTHDR(&gm); h2; h2 = CMSG_NXTHDR(&gm, h2))
+            if (h2->cmsg_type == SCM_RIGHTS)
+                nfds += (h2->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        printf("glued read %d%s: %zd bytes \"%.*s\", %d fds\n", round, round == 0 ? " (peek)" : "",
+               k, (int)(k > 0 ? k : 0), got, nfds);
+    }
+    close(sv[0]);
+    close(sv[1]);
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    send_fd(sv[0], 1);
+    {
+        char ctl3[CMSG_SPACE(sizeof(int))], c3;
+        struct iovec v3 = {&c3, 1};
+        struct msghdr pm = {.msg_iov = &v3, .msg_iovlen = 1, .msg_control = ctl3, .msg_controllen = sizeof ctl3};
+        ssize_t k = recvmsg(sv[1], &pm, MSG_PEEK);
+        struct cmsghdr *h3 = CMSG_FIRSTHDR(&pm);
+        printf("datagram peek: %zd byte, fd passed %d; then received %d\n", k,
+               h3 != NULL && h3->cmsg_type == SCM_RIGHTS, recv_fd(sv[1]) >= 0);
+    }
+    close(sv[0]);
+    close(sv[1]);
+
     /* recvmsg on a stream names the sending socket: the accepted socket
        has the listener's path, an unbound client none */
     char spath[200];

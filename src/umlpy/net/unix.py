@@ -48,9 +48,11 @@ class Message:
     sender: bytes | None = None                   # sender's address (datagrams)
     charged_to: UnixSocket | None = None          # the sending socket, until received
     size: int = 0                                 # what it costs that socket (truesize)
+    span: int | None = None                       # a stream's: bytes of the skb the files ride with
 
 
 MAX_DGRAM_QLEN = 10         # net.unix.max_dgram_qlen
+SKB_STREAM_MAX = 3776 + 32768   # SKB_MAX_HEAD(0) + UNIX_SKB_FRAGS_SZ: a stream send's largest skb
 SKB_SMALL_HEAD, SKB_HEAD_MAX, SKB_OVERHEAD, SKB_SHINFO = 512, 16384, 256, 320
 
 
@@ -367,8 +369,11 @@ def _received(m: Message) -> None:
 
 def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, done: int, nonblock) -> int:
     if files:
-        # the files travel with the first byte of this send (SCM_RIGHTS)
-        peer.stream_meta.append((len(peer.stream), Message(b"", [f.get() for f in files], creds)))
+        # the files travel with the first skb of this send (SCM_RIGHTS),
+        # which unix_stream_sendmsg cuts at half the send buffer and
+        # SKB_MAX_HEAD plus 32 KiB of pages
+        span = min(len(data) - done, (s.sndbuf >> 1) - 64, SKB_STREAM_MAX)
+        peer.stream_meta.append((len(peer.stream), Message(b"", [f.get() for f in files], creds, span=span)))
     while done < len(data):
         if s.peer is not peer or peer.shut & RCVSHUTDOWN:
             if done:
@@ -428,6 +433,8 @@ def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
         _received(m)
         out.files = m.files
         s.wake()
+    else:       # a peek gets copies of the files (scm_fp_dup)
+        out.files = [f.get() for f in m.files]
     return out
 
 
@@ -439,17 +446,15 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
     peer_gone = s.peer is None or s.sk_shutdown() & RCVSHUTDOWN
     enough = s.stream and (not flags & MSG_WAITALL or len(s.stream) >= n or peer_gone)
     if enough:
-        limit = n
-        later = [off for off, _ in s.stream_meta if 0 < off < limit]
-        if later:       # files ride with their first byte: stop before them
-            limit = later[0]
+        limit = min(n, _glued(s.stream_meta, n))
         chunk = bytes(s.stream[:limit])
         # named as the socket that sent it (unix_copy_addr of skb->sk): the
         # peer, whose name an accepted socket has from its listener
         src = s.sent_by or s.peer
         sender = src.name if src is not None else None
-        if flags & MSG_PEEK:
-            return Received(chunk, [], creds, sender, full_len=len(chunk))
+        if flags & MSG_PEEK:        # the files too, as copies (unix_peek_fds)
+            peeked = [f.get() for off, m in s.stream_meta if off < len(chunk) for f in m.files]
+            return Received(chunk, peeked, creds, sender, full_len=len(chunk))
         del s.stream[:len(chunk)]
         s.net.sk_mem -= len(chunk)
         files, keep = [], []
@@ -469,6 +474,25 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
     if nonblock:
         raise KernelError(E.EAGAIN)
     raise Block(s.wq)
+
+
+def _glued(meta: list, n: int) -> int:
+    """How far one read of a stream may go (unix_stream_read_generic):
+    bytes are glued across sends, through the send that carries files
+    (its first skb), but never past it; a send that carries only
+    credentials (SO_PASSCRED) is another writer's, and stops the read
+    before it.  A send whose extent is unknown (a restored one) ends at
+    the next such mark."""
+    for i, (off, m) in enumerate(meta):
+        if off >= n:
+            break
+        if m.files:
+            span = m.span if m.span is not None else \
+                (meta[i + 1][0] - off if i + 1 < len(meta) and meta[i + 1][0] > off else n)
+            return off + max(span, 1)
+        if off > 0:
+            return off
+    return n
 
 
 def unrecv(s: UnixSocket, r: Received) -> None:
