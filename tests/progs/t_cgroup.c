@@ -133,7 +133,12 @@ int main(int argc, char **argv)
     res("CLONE_INTO_CGROUP with a non-cgroup fd", syscall(SYS_clone3, &a, sizeof a));
     char nested[320];
     snprintf(nested, sizeof nested, "%s/inner", sub);
-    res("mkdir nested", mkdir(nested, 0755));
+    mode_t old_mask = umask(022);
+    res("mkdir nested", mkdir(nested, 0710));
+    umask(old_mask);
+    struct stat nst;
+    stat(nested, &nst);
+    printf("nested group's mode %o\n", nst.st_mode & 07777);
     res("rmdir with a child", rmdir(sub));
     res("rmdir nested", rmdir(nested));
     res("rmdir group", rmdir(sub));

@@ -52,6 +52,7 @@ class CgroupDir(Dir):
             raise KernelError(E.EACCES)
         child = self.cg.mkdir(name.decode(errors="surrogateescape"))
         node = CgroupDir(self.fs, child)
+        node.mode = C.S_IFDIR | mode & 0o7777       # kernfs_create_dir keeps mkdir's mode (umask applied)
         self._made[name] = node
         return node
 
