@@ -142,6 +142,16 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
     assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
+@pytest.mark.parametrize("where", ["/listed", "/tmp/listed"])
+def test_open_directory_carried(tmp_path, disk, where):
+    """A directory on the disk (or on a tmpfs) open and listed in part: the
+    restored process lists the rest, every entry once, and opens and
+    fchdirs through its fd."""
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
+                          f"mount -t tmpfs none /tmp && exec {PROG} dir {where} 12", "count", 12)
+    assert rest == "listed 22 entries, 22 names; openat through it 1; fchdir to it 1\n", rest
+
+
 @pytest.mark.parametrize("where", ["/fifo", "/tmp/fifo"])
 def test_open_fifo_carried(tmp_path, disk, where):
     """A fifo on the disk (or on a tmpfs) open by a non-blocking reader and

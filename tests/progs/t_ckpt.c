@@ -55,6 +55,9 @@
  *     filled by read() from a pipe, a mapping moved and resized with
  *     mremap and the heap grown with sbrk, 400 changes every 100 ms and
  *     "count I" after each; then checks every page against its record.
+ *   t_ckpt dir PATH N: a directory made with 20 files, open, listed in
+ *     part at count 3 and the rest at N; then opens a file through it and
+ *     fchdirs to it.
  *   t_ckpt vfork N: counts to 3, then vforks a child that sleeps half a
  *     second before it execs `sleep 1` (the parent waits on it, sharing its
  *     memory); counts on to N, reaps the child and says how it exited.
@@ -1364,6 +1367,48 @@ static int zombies(long n)
     return 0;
 }
 
+/* dir PATH N: a directory (made, with 20 files) open and listed in part */
+static int listed(const char *path, int n)
+{
+    char buf[4096], seen[64][16];
+    int nseen = 0, total = 0;
+    mkdir(path, 0755);
+    int d = open(path, O_RDONLY | O_DIRECTORY);
+    if (d < 0)
+        return 1;
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "e%02d", i);
+        close(openat(d, name, O_CREAT | O_WRONLY, 0644));
+    }
+    for (int i = 1; i <= n; i++) {
+        if (i == 3 || i == n) {     /* a few entries before the checkpoint, the rest after */
+            long k;
+            while ((k = syscall(SYS_getdents64, d, buf, i == 3 ? 120 : sizeof buf)) > 0) {
+                for (long off = 0; off < k;) {
+                    struct { unsigned long long ino; long long off; unsigned short reclen; unsigned char type; char name[]; }
+                        *e = (void *)(buf + off);
+                    int dup = 0;
+                    for (int j = 0; j < nseen; j++)
+                        dup |= !strcmp(seen[j], e->name);
+                    if (!dup && nseen < 64)
+                        snprintf(seen[nseen++], 16, "%s", e->name);
+                    total++;
+                    off += e->reclen;
+                }
+                if (i == 3)
+                    break;
+            }
+        }
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    int f = openat(d, "e05", O_RDONLY);
+    int ch = fchdir(d) == 0 && access("e07", F_OK) == 0;
+    dprintf(1, "listed %d entries, %d names; openat through it %d; fchdir to it %d\n", total, nseen, f >= 0, ch);
+    return 0;
+}
+
 static int fifo(const char *path, int n)
 {
     char page[4096], buf[4096];
@@ -1664,6 +1709,8 @@ int main(int argc, char **argv)
         return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "dir"))
+        return listed(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "fifo"))
         return fifo(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "mapped"))
@@ -1675,6 +1722,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
     return 2;
 }

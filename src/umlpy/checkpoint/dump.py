@@ -166,7 +166,8 @@ def _file_savable(f) -> bool:
         return _pipe_savable(f)
     if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
-    return type(f).kind == "file" and f.inode.is_reg and f.dentry is not None and not f.flags & C.O_PATH \
+    return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
+        and f.dentry is not None and not f.flags & C.O_PATH \
         and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f)
 
 
