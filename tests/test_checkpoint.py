@@ -142,6 +142,21 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
     assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
+@pytest.mark.parametrize("where", ["/locked", "/tmp/locked"])
+def test_file_locks_carried(tmp_path, disk, where):
+    """A file flocked, record-locked and OFD-locked through three
+    descriptions: after the restore another description and a child find
+    each lock where it was, held by whom it was (what the program run
+    natively prints)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "locks", str(tmp_path / "l"), "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
+                          f"mount -t tmpfs none /tmp && exec {PROG} locks {where} 12", "count", 12)
+    assert rest == native.split("count 3\n", 1)[1], rest
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert sorted(k[0] for e in doc["files"] for k in e.get("locks", [])) == ["flock", "ofd", "posix"]
+
+
 @pytest.mark.parametrize("where", ["/listed", "/tmp/listed"])
 def test_open_directory_carried(tmp_path, disk, where):
     """A directory on the disk (or on a tmpfs) open and listed in part: the
@@ -768,6 +783,13 @@ def _forge_epoll(d) -> None:
     d["processes"][0]["fds"].append({"fd": 51, "cloexec": False, "open": me})
 
 
+def _forge_locks(d) -> None:
+    """Two descriptions of one file, each with a write flock."""
+    for fd in (51, 52):
+        d["files"].append({"kind": "file", "flags": 0, "path": "/t/bin/t_ckpt", "pos": 0, "locks": [["flock", 1]]})
+        d["processes"][0]["fds"].append({"fd": fd, "cloexec": False, "open": len(d["files"]) - 1})
+
+
 def _forge_timer(d) -> None:
     d["processes"][0]["posix_timers"] = [{"id": 0, "clock": 99, "notify": 0, "signo": 10, "value": 0,
                                           "left_ns": 1, "interval": 0, "overrun_last": 0}]
@@ -849,6 +871,7 @@ def _forge_accept_q(d) -> None:
     (_forge_timer, "timer_create says EINVAL"),
     (_forge_tcp, "peer: not the far end of a connection"),
     (_forge_accept_q, "a connection not accepted that is held elsewhere"),
+    (_forge_locks, "locks: locks that conflict"),
 ])
 def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a

@@ -55,6 +55,9 @@
  *     filled by read() from a pipe, a mapping moved and resized with
  *     mremap and the heap grown with sbrk, 400 changes every 100 ms and
  *     "count I" after each; then checks every page against its record.
+ *   t_ckpt locks PATH N: PATH flocked, record-locked and OFD-locked by
+ *     three descriptions, counts to N, then tries each lock from another
+ *     description and from a child.
  *   t_ckpt dir PATH N: a directory made with 20 files, open, listed in
  *     part at count 3 and the rest at N; then opens a file through it and
  *     fchdirs to it.
@@ -141,6 +144,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <netinet/in.h>
@@ -1367,6 +1371,39 @@ static int zombies(long n)
     return 0;
 }
 
+/* locks PATH N: flock, a record lock and an OFD lock held over the restore */
+static int locked(const char *path, int n)
+{
+    int a = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644), b = open(path, O_RDWR), c = open(path, O_RDWR);
+    struct flock w = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+    struct flock r = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
+    if (a < 0 || ftruncate(a, 100) || flock(a, LOCK_EX) || fcntl(b, F_SETLK, &w) || fcntl(c, F_OFD_SETLK, &r))
+        return 1;
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    int d = open(path, O_RDWR);
+    dprintf(1, "flock by another description: %s\n", flock(d, LOCK_EX | LOCK_NB) ? strerror(errno) : "taken");
+    struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 25, .l_len = 1};
+    fcntl(d, F_OFD_GETLK, &q);
+    dprintf(1, "OFD lock seen: type %d pid %d at %ld+%ld\n", q.l_type, q.l_pid, (long)q.l_start, (long)q.l_len);
+    pid_t ch = fork();
+    if (ch == 0) {
+        struct flock g = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 1};
+        fcntl(d, F_GETLK, &g);
+        dprintf(1, "the child sees the record lock: type %d, the parent's %d, at %ld+%ld; F_SETLK %s\n", g.l_type,
+                g.l_pid == getppid(), (long)g.l_start, (long)g.l_len,
+                fcntl(d, F_SETLK, &(struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1})
+                    ? strerror(errno) : "taken");
+        _exit(0);
+    }
+    waitpid(ch, NULL, 0);
+    flock(a, LOCK_UN);
+    dprintf(1, "after LOCK_UN, flock by another description: %s\n", flock(d, LOCK_EX | LOCK_NB) ? strerror(errno) : "taken");
+    return 0;
+}
+
 /* dir PATH N: a directory (made, with 20 files) open and listed in part */
 static int listed(const char *path, int n)
 {
@@ -1709,6 +1746,8 @@ int main(int argc, char **argv)
         return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "locks"))
+        return locked(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "dir"))
         return listed(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "fifo"))
@@ -1722,6 +1761,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
     return 2;
 }

@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -168,7 +168,7 @@ def _file_savable(f) -> bool:
         return True
     return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
         and f.dentry is not None and not f.flags & C.O_PATH \
-        and f.dentry.mount is not None and f.inode.nlink > 0 and not _locked(f)
+        and f.dentry.mount is not None and f.inode.nlink > 0 and not _leased(f)
 
 
 def _pipe_savable(f) -> bool:
@@ -306,11 +306,17 @@ def _save_mounts(k, w) -> list:
     return out
 
 
+def _leased(f) -> bool:
+    """Whether the file holds a lease (a regular file's locks are carried:
+    filelocks.py)."""
+    return lease.getlease(f) != F_UNLCK
+
+
 def _locked(f) -> bool:
     """Whether the file's inode has flock or record locks (vfs/locks.py),
-    or the file a lease."""
+    or the file a lease: what a fifo's file may not have."""
     st = getattr(f.inode, "locks_state", None)
-    return bool(st and (st["flock"] or st["posix"])) or lease.getlease(f) != F_UNLCK
+    return bool(st and (st["flock"] or st["posix"])) or _leased(f)
 
 
 def _changed_since(root, when: int) -> bool:
@@ -522,6 +528,22 @@ def _save_links(k, opens: dict, pipes: dict) -> None:
             e.update(inetsock.links(f, index))
 
 
+def _save_locks(k, opens: dict) -> None:
+    """Each saved file's flock, OFD and record locks (filelocks.py), the
+    record locks of an inode on the first of its descriptions."""
+    pid_of = {id(t.files): p.pid for p in k.procs.by_pid.values() if not p.zombie for t in p.threads}
+    seen: set[int] = set()
+    for _i, e, f in sorted(opens.values(), key=lambda x: x[0]):
+        if e.get("kind") != "file":
+            continue
+        try:
+            held = filelocks.save(f, seen, pid_of)
+        except KeyError:
+            raise Refused(f"{e['path']}: a record lock of a process not saved") from None
+        if held:
+            e["locks"] = held
+
+
 def _save_open(k, f, pipes: dict) -> dict:
     e = {"flags": f.flags}
     if isinstance(f, ConsoleFile):
@@ -686,6 +708,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         procs = [_save_process(k, p, frozen, w, opens, pipes, shanon)
                  for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         _save_links(k, opens, pipes)
+        _save_locks(k, opens)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w), "net": netstate.save(k),

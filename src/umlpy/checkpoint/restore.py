@@ -24,7 +24,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
                                tmpfstree, unixsock)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -114,6 +114,10 @@ def _build(k, r: image.Reader) -> None:
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
     _links(k, init, opens, made, shared)
+    tables = {pid: t.files for pid, t in tasks.items() if not t.proc.zombie}
+    for i, o in enumerate(opens):
+        if o.has("locks"):
+            filelocks.restore(made[i], o, tables)
     ipc.finish(k, ipcs)
     pty.check(ptys)
     sharedanon.close(shanon)

@@ -24,8 +24,9 @@ from umlpy.syscalls.sys_inotify import Watch
 CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
                      "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
                      "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped",
-                     "socket"))
-EMPTY_ATTRS = ("locks_state", "linkable")
+                     "socket",
+                     "locks_state"))     # held by open descriptions, whose entries carry them (filelocks.py)
+EMPTY_ATTRS = ("linkable",)
 MARKS = "fsnotify_marks"     # inotify watches: saved with their instances (checkpoint/inotify.py)
 
 

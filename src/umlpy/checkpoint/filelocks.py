@@ -1,0 +1,88 @@
+"""File locks in a checkpoint (vfs/locks.py): flock locks and OFD locks,
+which belong to an open file description, and POSIX record locks, which
+belong to a process's fd table.
+
+Each saved description of a file carries `locks`: `["flock", type]` and
+`["ofd", start, end, type]` for those it holds, and, on the first saved
+description of each inode only, `["posix", pid, start, end, type]` for
+the record locks the saved processes' fd tables hold on it.  The restore
+gives them back to the description made again and to the restored
+process's fd table, and refuses a set of locks that could not coexist (a
+write lock overlapping another owner's lock).  A lock held by anything
+the image does not carry is refused at the checkpoint; leases stay
+refused (checkpoint/dump.py).
+"""
+from __future__ import annotations
+
+from umlpy.checkpoint import image
+from umlpy.vfs import locks as L
+
+KINDS = {"flock": 2, "ofd": 4, "posix": 5}      # kind -> entry length
+
+
+def save(f, seen: set[int], pid_of: dict[int, int]) -> list | None:
+    """f's locks as entries (None: none); seen: the inodes whose POSIX
+    locks were saved already; pid_of: id(fd table) -> its process's pid.
+    KeyError: a record lock whose fd table is no saved process's."""
+    st = getattr(f.inode, "locks_state", None)
+    if not st or not (st["flock"] or st["posix"]):
+        return None
+    out: list = [["flock", lk.type] for lk in st["flock"] if lk.owner is f]
+    out += [["ofd", lk.start, lk.end, lk.type] for lk in st["posix"] if lk.owner is f]
+    if id(f.inode) not in seen:
+        seen.add(id(f.inode))
+        out += [["posix", pid_of[id(lk.owner)], lk.start, lk.end, lk.type]
+                for lk in st["posix"] if not hasattr(lk.owner, "inode")]
+    return out or None
+
+
+def savable(f, pid_of: dict[int, int]) -> bool:
+    """Every lock on f's inode belongs to an open description (flock, OFD)
+    or to a saved process's fd table."""
+    st = getattr(f.inode, "locks_state", None)
+    return not st or all(hasattr(lk.owner, "inode") or id(lk.owner) in pid_of for lk in st["posix"])
+
+
+def restore(f, o: image.Reader, tables: dict) -> None:
+    """The locks of the entry o given back: to f (flock, OFD), or to the
+    fd table of the process each POSIX one names (tables: pid -> fd table)."""
+    v = o.doc.get("locks")
+    if v is None:
+        return
+    bad = image.ImageError(f"manifest: {o.where}.locks: not a list of locks")
+    if not isinstance(v, list):
+        raise bad
+    st = L._state(f.inode)
+    for e in v:
+        if not isinstance(e, list) or not e or KINDS.get(e[0]) != len(e) \
+                or not all(type(x) is int for x in e[1:]) or e[-1] not in (L.F_RDLCK, L.F_WRLCK):
+            raise bad
+        if e[0] == "flock":
+            st["flock"].append(L.Lock(f, 0, L.OFFSET_MAX, e[1], 0))
+            L._release_with(f)
+            continue
+        start, end = e[-3], e[-2]
+        if not 0 <= start <= end <= L.OFFSET_MAX:
+            raise bad
+        if e[0] == "ofd":
+            st["posix"].append(L.Lock(f, start, end, e[3], 0))
+            L._release_with(f)
+        else:
+            owner = tables.get(e[1])
+            if owner is None:
+                raise image.ImageError(f"manifest: {o.where}.locks: a record lock of no restored process")
+            st["posix"].append(L.Lock(owner, start, end, e[4], e[1]))
+    st["posix"].sort(key=lambda lk: lk.start)
+    _check(f.inode, o.where)
+
+
+def _check(inode, where: str) -> None:
+    """No two owners' locks on the inode conflict (as no lock call would
+    have let them be)."""
+    st = inode.locks_state
+    for kind, overlap in (("flock", lambda a, b: True), ("posix", lambda a, b: a.start <= b.end and b.start <= a.end)):
+        held = st[kind]
+        for i, a in enumerate(held):
+            for b in held[i + 1:]:
+                if a.owner is not b.owner and L._conflicts(a.type, b.type) and overlap(a, b):
+                    raise image.ImageError(f"manifest: {where}.locks: locks that conflict")
