@@ -142,18 +142,24 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
     assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
+def restored_as_native(tmp_path: Path, disk: Path, mode: str, where: str, last: int) -> dict:
+    """t_ckpt MODE PATH LAST (a tmpfs on /tmp) checkpointed at count 3 and
+    restored prints after its count what it prints natively; the manifest."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), mode, str(tmp_path / "native"), "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
+                          f"mount -t tmpfs none /tmp && exec {PROG} {mode} {where} {last}", "count", last)
+    assert rest == native.split("count 3\n", 1)[1], rest
+    return json.loads((tmp_path / "img" / "manifest.json").read_text())
+
+
 @pytest.mark.parametrize("where", ["/locked", "/tmp/locked"])
 def test_file_locks_carried(tmp_path, disk, where):
     """A file flocked, record-locked and OFD-locked through three
     descriptions: after the restore another description and a child find
     each lock where it was, held by whom it was (what the program run
     natively prints)."""
-    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "locks", str(tmp_path / "l"), "3"],
-                            capture_output=True, text=True, timeout=60).stdout
-    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
-                          f"mount -t tmpfs none /tmp && exec {PROG} locks {where} 12", "count", 12)
-    assert rest == native.split("count 3\n", 1)[1], rest
-    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    doc = restored_as_native(tmp_path, disk, "locks", where, 12)
     assert sorted(k[0] for e in doc["files"] for k in e.get("locks", [])) == ["flock", "ofd", "posix"]
 
 
@@ -174,12 +180,7 @@ def test_open_fifo_carried(tmp_path, disk, where):
     after the restore the fifo is found again by its path, the page is
     read, then the child's bytes, and the readers and writers are counted
     as they were (what the program run natively prints)."""
-    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "fifo", str(tmp_path / "f"), "3"],
-                            capture_output=True, text=True, timeout=60).stdout
-    rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
-                          f"mount -t tmpfs none /tmp && exec {PROG} fifo {where} 30", "count", 30)
-    assert rest == native.split("count 3\n", 1)[1], rest
-    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    doc = restored_as_native(tmp_path, disk, "fifo", where, 30)
     assert sorted(e["flags"] & 3 for e in doc["files"] if e["kind"] == "fifo") == [0, 1, 1]
     (pipe,) = doc["pipes"]
     assert pipe["size"] == 4096 and len(pipe["data"]) == 2 * 4096
