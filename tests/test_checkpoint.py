@@ -143,14 +143,28 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
 
 
 def restored_as_native(tmp_path: Path, disk: Path, mode: str, where: str, last: int) -> dict:
-    """t_ckpt MODE PATH LAST (a tmpfs on /tmp) checkpointed at count 3 and
+    """t_ckpt MODE PATH LAST (proc mounted, a tmpfs on /tmp) checkpointed at count 3 and
     restored prints after its count what it prints natively; the manifest."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), mode, str(tmp_path / "native"), "3"],
                             capture_output=True, text=True, timeout=60).stdout
     rest = shell_restored(tmp_path, [f"ubd0={disk}", "rw"],
-                          f"mount -t tmpfs none /tmp && exec {PROG} {mode} {where} {last}", "count", last)
+                          f"mount -t proc proc /proc && mount -t tmpfs none /tmp && exec {PROG} {mode} {where} {last}",
+                          "count", last)
     assert rest == native.split("count 3\n", 1)[1], rest
     return json.loads((tmp_path / "img" / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("where", ["/nameless", "/tmp/nameless"])
+def test_nameless_files_carried(tmp_path, disk, where):
+    """A file unlinked while open (with a hole) and an O_TMPFILE file, on
+    the disk (or a tmpfs): after the restore both read what they held at
+    their offsets, and linkat names the O_TMPFILE one (what the program
+    run natively prints); the disk is clean for e2fsck."""
+    doc = restored_as_native(tmp_path, disk, "nameless", where, 12)
+    assert sorted(e["kind"] for e in doc["files"] if e["kind"] == "unlinked") == ["unlinked", "unlinked"]
+    assert doc["unlinked_blob"] == "unlinked.bin"
+    r = subprocess.run(["e2fsck", "-fn", str(disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
 
 
 @pytest.mark.parametrize("where", ["/locked", "/tmp/locked"])
@@ -791,6 +805,12 @@ def _forge_locks(d) -> None:
         d["processes"][0]["fds"].append({"fd": fd, "cloexec": False, "open": len(d["files"]) - 1})
 
 
+def _forge_nameless(d) -> None:
+    """A nameless file's description whose file no entry carries."""
+    d["files"].append({"kind": "unlinked", "flags": 2, "dir": "/", "group": 7, "pos": 0})
+    d["processes"][0]["fds"].append({"fd": 51, "cloexec": False, "open": len(d["files"]) - 1})
+
+
 def _forge_timer(d) -> None:
     d["processes"][0]["posix_timers"] = [{"id": 0, "clock": 99, "notify": 0, "signo": 10, "value": 0,
                                           "left_ns": 1, "interval": 0, "overrun_last": 0}]
@@ -873,6 +893,7 @@ def _forge_accept_q(d) -> None:
     (_forge_tcp, "peer: not the far end of a connection"),
     (_forge_accept_q, "a connection not accepted that is held elsewhere"),
     (_forge_locks, "locks: locks that conflict"),
+    (_forge_nameless, "unlinked group 7: no description carries its file"),
 ])
 def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a

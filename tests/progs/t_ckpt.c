@@ -55,6 +55,8 @@
  *     filled by read() from a pipe, a mapping moved and resized with
  *     mremap and the heap grown with sbrk, 400 changes every 100 ms and
  *     "count I" after each; then checks every page against its record.
+ *   t_ckpt nameless DIR N: a file unlinked while open and an O_TMPFILE
+ *     file in DIR, held over the restore, then read and one named by linkat.
  *   t_ckpt locks PATH N: PATH flocked, record-locked and OFD-locked by
  *     three descriptions, counts to N, then tries each lock from another
  *     description and from a child.
@@ -1404,6 +1406,47 @@ static int locked(const char *path, int n)
     return 0;
 }
 
+/* nameless DIR N: a file unlinked while open (bytes, a hole, a tail) and
+   an O_TMPFILE file, held over the restore; then read, and one named */
+static int nameless(const char *dir, int n)
+{
+    char path[256], buf[64];
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/gone", dir);
+    int a = open(path, O_CREAT | O_RDWR | O_TRUNC, 0640);
+    int b = open(dir, O_TMPFILE | O_RDWR, 0600);
+    if (a < 0 || b < 0 || write(a, "unlinked bytes", 14) != 14 || pwrite(a, "tail", 4, 1 << 20) != 4
+        || unlink(path) || write(b, "tmpfile bytes", 13) != 13)
+        return 1;
+    lseek(a, 9, SEEK_SET);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    struct stat st;
+    fstat(a, &st);
+    ssize_t r = read(a, buf, 5);
+    dprintf(1, "unlinked: size %ld, links %ld, read on from 9: %.*s", (long)st.st_size, (long)st.st_nlink, (int)r, buf);
+    r = pread(a, buf, 4, 1 << 20);
+    dprintf(1, ", tail %.*s", (int)r, buf);
+    r = pread(a, buf, 4, 4096);
+    dprintf(1, ", the hole reads %d zeros\n", r == 4 && !buf[0] && !buf[3]);
+    fstat(b, &st);
+    r = pread(b, buf, sizeof buf, 0);
+    dprintf(1, "tmpfile: size %ld, mode %o, content %.*s, offset %ld\n", (long)st.st_size, st.st_mode & 07777,
+            (int)r, buf, (long)lseek(b, 0, SEEK_CUR));
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", b);
+    snprintf(path, sizeof path, "%s/named", dir);
+    unlink(path);
+    int l = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+    int c = open(path, O_RDONLY);
+    r = c >= 0 ? read(c, buf, sizeof buf) : -1;
+    dprintf(1, "named by linkat %d, read through its name: %.*s\n", l == 0, (int)(r > 0 ? r : 0), buf);
+    unlink(path);
+    return 0;
+}
+
 /* dir PATH N: a directory (made, with 20 files) open and listed in part */
 static int listed(const char *path, int n)
 {
@@ -1746,6 +1789,8 @@ int main(int argc, char **argv)
         return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "nameless"))
+        return nameless(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "locks"))
         return locked(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "dir"))
@@ -1761,6 +1806,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
     return 2;
 }

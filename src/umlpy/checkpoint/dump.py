@@ -21,7 +21,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
-                               tmpfstree, unixsock)
+                               tmpfstree, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs.registry import DISK_TYPES
@@ -167,8 +167,8 @@ def _file_savable(f) -> bool:
     if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
     return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
-        and f.dentry is not None and not f.flags & C.O_PATH \
-        and f.dentry.mount is not None and f.inode.nlink > 0 and not _leased(f)
+        and f.dentry is not None and not f.flags & C.O_PATH and f.dentry.mount is not None \
+        and (f.inode.nlink > 0 and not _leased(f) or unlinked.savable(f) and not _locked(f))
 
 
 def _pipe_savable(f) -> bool:
@@ -708,6 +708,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         procs = [_save_process(k, p, frozen, w, opens, pipes, shanon)
                  for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         _save_links(k, opens, pipes)
+        unlinked_blob = unlinked.save_all(w, opens, lambda d: _path(k, d))
         _save_locks(k, opens)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
@@ -723,6 +724,8 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)
+        if unlinked_blob is not None:
+            manifest["unlinked_blob"] = unlinked_blob
         size = w.finish(manifest)
     except BaseException:
         thaw(k, frozen)

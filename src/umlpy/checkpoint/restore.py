@@ -25,7 +25,7 @@ from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
-                               tmpfstree, unixsock)
+                               tmpfstree, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import registry
@@ -97,7 +97,7 @@ def _build(k, r: image.Reader) -> None:
     opens = r.list("files")
     made: dict[int, object] = {}
     pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None, None] for pp in r.list("pipes")}
-    shared = (pipes, ipcs, ptys)        # what _open makes an open description from
+    shared = (pipes, ipcs, ptys, unlinked.Restorer(r, opens))     # what _open makes an open description from
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _identity(k, t.proc, p, tasks)
@@ -611,7 +611,8 @@ def _pipe_end(k, t: Task, o: image.Reader, kind: str, flags: int, pipes: dict) -
     return PipeFile(pipe, flags & sys_file.OPEN_FLAGS_KEPT, d, inode)
 
 
-def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pty.Ptys):
+def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pty.Ptys,
+          nameless: unlinked.Restorer):
     kind = o.str("kind")
     flags = o.int("flags", 0, 1 << 32)
     if kind == "console":
@@ -626,6 +627,8 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pt
             raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
         f.pos = o.int("pos", 0, 1 << 63)
         return f
+    if kind == "unlinked":
+        return nameless.open(t, o, flags, lambda path: _lookup(k, t, path))
     if kind == "unix":
         return unixsock.make(t, o, flags, lambda path: _lookup(k, t, path))
     if kind == "inet":
