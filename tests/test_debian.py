@@ -272,3 +272,34 @@ for whence, name in ((os.SEEK_DATA, "data"), (os.SEEK_HOLE, "hole")):
 os.unlink("/tmp/sparse")
 PY
 """)
+
+
+def test_udp_sendmsg_hop_limit_and_tos_cmsgs(debian, tmp_path):
+    """A datagram's own IP_TTL/IP_TOS and IPV6_HOPLIMIT/IPV6_TCLASS control
+    messages reach the receiver's IP_RECVTTL/IPV6_RECVHOPLIMIT (CPython's
+    test_socket RFC3542 tests); a wrong length or value is EINVAL, another
+    level's are ignored."""
+    same(debian, tmp_path, "python3 - <<'PY'\n" + r'''import array, socket
+def run(fam, host, lvl, rcv, opts):
+    r = socket.socket(fam, socket.SOCK_DGRAM); r.bind((host, 0))
+    for o in rcv:
+        r.setsockopt(lvl, o, 1)
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.connect(r.getsockname())
+    for name, cm in opts:
+        try:
+            s.sendmsg([b"x"], cm)
+            _, anc, _, _ = r.recvmsg(16, 1024)
+            print(name, sorted((t, int.from_bytes(d, "little")) for _, t, d in anc))
+        except OSError as e:
+            print(name, e.strerror)
+i = lambda v: array.array("i", [v]).tobytes()
+T6, H6 = socket.IPV6_TCLASS, socket.IPV6_HOPLIMIT
+run(socket.AF_INET6, "::1", 41, [socket.IPV6_RECVHOPLIMIT, socket.IPV6_RECVTCLASS], [
+    ("none", []), ("hop 2", [(41, H6, i(2))]), ("hop -1", [(41, H6, i(-1))]),
+    ("tclass+hop", [(41, T6, i(0x24)), (41, H6, i(7))]), ("odd", [(41, T6, i(1) + b"\0"), (41, H6, i(2))]),
+    ("hop 256", [(41, H6, i(256))]), ("tclass -2", [(41, T6, i(-2))]), ("other level", [(0, 2, i(9))])])
+run(socket.AF_INET, "127.0.0.1", 0, [12, socket.IP_RECVTOS], [
+    ("none", []), ("ttl 3", [(0, 2, i(3))]), ("tos byte", [(0, 1, b"\x10")]),
+    ("tos int", [(0, 1, i(0x20)), (0, 2, i(200))]), ("ttl 0", [(0, 2, i(0))]),
+    ("ttl short", [(0, 2, b"\1\0")]), ("tos 256", [(0, 1, i(256))]), ("v6 level", [(41, H6, i(9))])])
+''' + "PY\n")

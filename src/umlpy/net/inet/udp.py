@@ -65,7 +65,7 @@ class UdpSocket(InetSocket):
         self.rmem = 0
         self.shut = 0
         self.cork = 0
-        self.pending: tuple | None = None   # a corked datagram: (source ip, destination, data)
+        self.pending: tuple | None = None   # a corked datagram: (source ip, destination, data, (ttl, tos))
         self.drops = 0
         self._name: tuple = (None, b"")
         self._fast: tuple | None = None     # see _loop_send
@@ -170,7 +170,7 @@ class UdpSocket(InetSocket):
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
         fast = self._fast
-        if fast is not None and addr is None and not flags and fast[0] == self.net.gen \
+        if fast is not None and addr is None and not flags and not cmsgs and fast[0] == self.net.gen \
                 and fast[1] == fast[2].gen and not (self.error or self.shut):
             # a connected socket sending to the same loopback peer again
             payload = data if type(data) is bytes else bytes(data[:])
@@ -199,15 +199,17 @@ class UdpSocket(InetSocket):
         payload = data if type(data) is bytes else bytes(data[:])
         if not local and self.net.nat is None:
             raise KernelError(E.ENETUNREACH)
+        ip = self.send_ctl(cmsgs, A.is_v4(dst[0]))
         if self.cork or flags & MSG_MORE:
-            self.pending = (src_ip, dst, bytearray(payload))
+            self.pending = (src_ip, dst, bytearray(payload), ip)
             return len(payload)
-        self._xmit(src_ip, dst, payload)
+        self._xmit(src_ip, dst, payload, ip)
         return len(payload)
 
-    def _xmit(self, src_ip: bytes, dst: A.Endpoint, payload: bytes) -> None:
+    def _xmit(self, src_ip: bytes, dst: A.Endpoint, payload: bytes, ip: tuple[int, int]) -> None:
+        """Send one datagram; ip is its (hop limit, tos) from send_ctl."""
         if self.route_to(dst[0])[1]:
-            self._loop_send(payload, (src_ip, self.local[1]), dst)
+            self._loop_send(payload, (src_ip, self.local[1]), dst, ip)
         elif self.net.nat is not None:
             self.net.nat.udp_send(self, (src_ip, self.local[1]), dst, payload)
         else:
@@ -218,7 +220,7 @@ class UdpSocket(InetSocket):
         """A corked datagram grows by each send (to the destination the first
         one named, as udp_sendmsg's pending path) and leaves with the first
         send that neither says MSG_MORE nor finds UDP_CORK on."""
-        src_ip, dst, buf = self.pending
+        src_ip, dst, buf, _ = self.pending
         payload = data if type(data) is bytes else bytes(data[:])
         try:
             self.check_size(len(buf) + len(payload))
@@ -233,12 +235,11 @@ class UdpSocket(InetSocket):
     def push_pending(self) -> None:
         p, self.pending = self.pending, None
         if p is not None:
-            self._xmit(p[0], p[1], bytes(p[2]))
+            self._xmit(p[0], p[1], bytes(p[2]), p[3])
 
-    def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint) -> None:
-        hops = self.ttl if A.is_v4(dst[0]) else self.hops
-        ttl = hops if hops != -1 else DEFAULT_TTL
-        target = incoming(self.net, dst, src, data, ttl, self.tos)
+    def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint, ip: tuple[int, int]) -> None:
+        ttl, tos = ip
+        target = incoming(self.net, dst, src, data, ttl, tos)
         if target is None:
             self._fast = None
             if self.remote is not None:
@@ -249,7 +250,8 @@ class UdpSocket(InetSocket):
         # remembered for the next send of a connected socket, until routes,
         # bindings or connections change (the generations) or an option does
         self._fast = (self.net.gen, tbl.gen, tbl, target, src, dst[0], ttl) \
-            if dst == self.remote and not target.opt("SO_REUSEPORT") and not self.cork else None
+            if dst == self.remote and not target.opt("SO_REUSEPORT") and not self.cork \
+            and ip == self.send_ctl([], A.is_v4(dst[0])) else None
 
     # -- receiving -----------------------------------------------------------------
     def recvmsg(self, t, n: int, flags: int) -> Received:
