@@ -303,3 +303,51 @@ run(socket.AF_INET, "127.0.0.1", 0, [12, socket.IP_RECVTOS], [
     ("tos int", [(0, 1, i(0x20)), (0, 2, i(200))]), ("ttl 0", [(0, 2, i(0))]),
     ("ttl short", [(0, 2, b"\1\0")]), ("tos 256", [(0, 1, i(256))]), ("v6 level", [(41, H6, i(9))])])
 ''' + "PY\n")
+
+
+def test_udplite_sockets(debian, tmp_path):
+    """UDP-Lite (CPython's test_socket runs its UDP tests over it too): its
+    own port space, UDPLITE_SEND_CSCOV/RECV_CSCOV clamped as Linux clamps
+    them, a partly covered datagram dropped by a receiver asking for more,
+    the UDP options at either level, the coverage options ENOPROTOOPT on UDP."""
+    same(debian, tmp_path, "python3 - <<'PY'\n" + r'''
+import socket
+L = socket.IPPROTO_UDPLITE
+SEND, RECV = 10, 11
+def pair(fam, host):
+    r = socket.socket(fam, socket.SOCK_DGRAM, L); r.bind((host, 0)); r.settimeout(0.2)
+    s = socket.socket(fam, socket.SOCK_DGRAM, L)
+    return r, s
+for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    r, s = pair(fam, host)
+    print(r.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL), r.getsockopt(L, SEND), r.getsockopt(socket.IPPROTO_UDP, RECV))
+    s.sendto(b"hello", r.getsockname()); print(r.recvfrom(64)[0])
+    u = socket.socket(fam, socket.SOCK_DGRAM)          # plain UDP: another port space
+    u.sendto(b"to udp", r.getsockname())
+    try:
+        print(r.recv(64))
+    except socket.timeout:
+        print("udp datagram not delivered to udplite")
+    u2 = socket.socket(fam, socket.SOCK_DGRAM); u2.bind((host, r.getsockname()[1])); print("udp bound the same port")
+    for v in (-5, 3, 20, 70000, 0):
+        s.setsockopt(L, SEND, v); print("send", v, s.getsockopt(L, SEND))
+    s.setsockopt(L, SEND, 20)
+    for rv, msg in ((0, b"x" * 30), (30, b"x" * 30), (20, b"x" * 30), (8, b"x" * 5)):
+        r.setsockopt(L, RECV, rv)
+        s.sendto(msg, r.getsockname())
+        try:
+            print("recv", rv, len(msg), len(r.recv(64)))
+        except socket.timeout:
+            print("recv", rv, len(msg), "dropped")
+    for lvl, opt in ((socket.IPPROTO_UDP, SEND), (L, 1)):
+        print(u.getsockopt(lvl, opt))
+    try:
+        u.setsockopt(socket.IPPROTO_UDP, SEND, 20)
+    except OSError as e:
+        print("udp SEND_CSCOV:", e.strerror)
+    u.setsockopt(L, 1, 1); print("udp cork at SOL_UDPLITE", u.getsockopt(socket.IPPROTO_UDP, 1))
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM, L)
+except OSError as e:
+    print("stream:", e.strerror)
+''' + "PY\n")

@@ -207,7 +207,7 @@ class InetSocket(Socket):
         self.bound_dev = index
 
     # -- options ------------------------------------------------------------------
-    proto_level = -1            # IPPROTO_TCP, IPPROTO_UDP: the protocol's own options
+    proto_levels: tuple[int, ...] = ()      # the levels of the protocol's own options
 
     def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         """The levels as tcp_getsockopt/udp_getsockopt route them: socket,
@@ -222,7 +222,7 @@ class InetSocket(Socket):
             return super().getsockopt(t, level, opt, cap, arg)
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_getsockopt(level, opt)
-        if level == self.proto_level:
+        if level in self.proto_levels:
             return self.proto_getsockopt(opt, cap)
         raise self.other_level(True)
 
@@ -231,7 +231,7 @@ class InetSocket(Socket):
             return super().setsockopt(t, level, opt, raw)
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_setsockopt(level, opt, raw)
-        if level == self.proto_level:
+        if level in self.proto_levels:
             return self.proto_setsockopt(opt, raw)
         raise self.other_level(False)
 

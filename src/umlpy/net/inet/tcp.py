@@ -621,7 +621,7 @@ class TcpSocket(InetSocket):
             return 0
         return super().ioctl(task, req, arg)
 
-    proto_level = IPPROTO_TCP
+    proto_levels = (IPPROTO_TCP,)
 
     def proto_getsockopt(self, opt: int, cap: int) -> bytes:
         if opt in _TCP_INTS:
