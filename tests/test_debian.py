@@ -351,3 +351,29 @@ try:
 except OSError as e:
     print("stream:", e.strerror)
 ''' + "PY\n")
+
+
+def test_accepted_socket_keeps_listeners_rcvbuf_lock(debian, tmp_path):
+    """A listener's SO_RCVBUF bounds its connections' windows (the lock is
+    inherited, sk_userlocks): a sender with a small SO_SNDBUF blocks after a
+    few KiB instead of queueing everything (asyncio's test_sendfile
+    close_peer_in_the_middle_of_receiving), and a close with unread data resets it."""
+    same(debian, tmp_path, "python3 - <<'PY'\n" + r'''import socket
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+c = socket.create_connection(ls.getsockname()); a, _ = ls.accept()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096); c.setblocking(False)
+sent = 0
+try:
+    while sent < 1 << 20:
+        sent += c.send(b"x" * 65536)
+except BlockingIOError:
+    pass
+print(a.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), "blocks before 64K:", sent < 65536)
+a.recv(100); a.close()
+try:
+    c.send(b"x"); c.send(b"x")
+    print("no error")
+except OSError as e:
+    print("after the peer closed with unread data:", type(e).__name__)
+''' + "PY\n")
