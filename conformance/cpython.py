@@ -44,9 +44,14 @@ MODULES = [
     "test_zipfile", "test_sqlite3", "test_concurrent_futures",
 ]
 GUEST_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp"
+# debootstrap's minbase writes no /etc/hosts: without one "localhost" goes to
+# DNS and fails, and test_socket, asyncio's and the network modules' servers
+# never start (on both sides); each side gets this one
+HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
 PREP = "mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; " \
        "mkdir -p /dev/pts /dev/shm; mount -t devpts pts /dev/pts; mount -t tmpfs shm /dev/shm; " \
-       "mount -o remount,rw /; ip link set lo up 2>/dev/null; hostname localhost; "
+       f"mount -o remount,rw /; printf '{HOSTS}' > /etc/hosts; " \
+       "ip link set lo up 2>/dev/null; hostname localhost; "
 
 
 def guest_script(module: str, timeout: int) -> str:
@@ -62,9 +67,13 @@ def run_one(kernel: str, module: str, timeout: int) -> tuple[str, str]:
             # a mount namespace of its own gives the chroot /proc, /dev and
             # /dev/shm without touching the host's mounts
             tree = DEBIAN / "tree"
+            # the tree's /etc with HOSTS, over it (the cached tree stays as built)
+            shutil.copytree(tree / "etc", f"{work}/etc", symlinks=True)
+            Path(f"{work}/etc/hosts").write_text(HOSTS)
             cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                    f"mount -t proc proc {tree}/proc && mount --rbind /dev {tree}/dev && "
                    f"mount -t sysfs sys {tree}/sys && mount -t tmpfs shm {tree}/dev/shm && "
+                   f"mount --bind {work}/etc {tree}/etc && "
                    f"exec chroot {tree} /bin/sh -c 'cd /tmp && timeout -k 5 {timeout} "
                    f"python3 -m test -q {module} 2>&1; echo @@RC=$?'"]
             env = dict(os.environ, HOME="/root", LANG="C.UTF-8", TMPDIR="/tmp")

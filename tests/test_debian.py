@@ -272,3 +272,108 @@ for whence, name in ((os.SEEK_DATA, "data"), (os.SEEK_HOLE, "hole")):
 os.unlink("/tmp/sparse")
 PY
 """)
+
+
+def test_udp_sendmsg_hop_limit_and_tos_cmsgs(debian, tmp_path):
+    """A datagram's own IP_TTL/IP_TOS and IPV6_HOPLIMIT/IPV6_TCLASS control
+    messages reach the receiver's IP_RECVTTL/IPV6_RECVHOPLIMIT (CPython's
+    test_socket RFC3542 tests); a wrong length or value is EINVAL, another
+    level's are ignored."""
+    same(debian, tmp_path, "python3 - <<'PY'\n" + r'''import array, socket
+def run(fam, host, lvl, rcv, opts):
+    r = socket.socket(fam, socket.SOCK_DGRAM); r.bind((host, 0))
+    for o in rcv:
+        r.setsockopt(lvl, o, 1)
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.connect(r.getsockname())
+    for name, cm in opts:
+        try:
+            s.sendmsg([b"x"], cm)
+            _, anc, _, _ = r.recvmsg(16, 1024)
+            print(name, sorted((t, int.from_bytes(d, "little")) for _, t, d in anc))
+        except OSError as e:
+            print(name, e.strerror)
+i = lambda v: array.array("i", [v]).tobytes()
+T6, H6 = socket.IPV6_TCLASS, socket.IPV6_HOPLIMIT
+run(socket.AF_INET6, "::1", 41, [socket.IPV6_RECVHOPLIMIT, socket.IPV6_RECVTCLASS], [
+    ("none", []), ("hop 2", [(41, H6, i(2))]), ("hop -1", [(41, H6, i(-1))]),
+    ("tclass+hop", [(41, T6, i(0x24)), (41, H6, i(7))]), ("odd", [(41, T6, i(1) + b"\0"), (41, H6, i(2))]),
+    ("hop 256", [(41, H6, i(256))]), ("tclass -2", [(41, T6, i(-2))]), ("other level", [(0, 2, i(9))])])
+run(socket.AF_INET, "127.0.0.1", 0, [12, socket.IP_RECVTOS], [
+    ("none", []), ("ttl 3", [(0, 2, i(3))]), ("tos byte", [(0, 1, b"\x10")]),
+    ("tos int", [(0, 1, i(0x20)), (0, 2, i(200))]), ("ttl 0", [(0, 2, i(0))]),
+    ("ttl short", [(0, 2, b"\1\0")]), ("tos 256", [(0, 1, i(256))]), ("v6 level", [(41, H6, i(9))])])
+''' + "PY\n")
+
+
+def test_udplite_sockets(debian, tmp_path):
+    """UDP-Lite (CPython's test_socket runs its UDP tests over it too): its
+    own port space, UDPLITE_SEND_CSCOV/RECV_CSCOV clamped as Linux clamps
+    them, a partly covered datagram dropped by a receiver asking for more,
+    the UDP options at either level, the coverage options ENOPROTOOPT on UDP."""
+    same(debian, tmp_path, "python3 - <<'PY'\n" + r'''
+import socket
+L = socket.IPPROTO_UDPLITE
+SEND, RECV = 10, 11
+def pair(fam, host):
+    r = socket.socket(fam, socket.SOCK_DGRAM, L); r.bind((host, 0)); r.settimeout(0.2)
+    s = socket.socket(fam, socket.SOCK_DGRAM, L)
+    return r, s
+for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    r, s = pair(fam, host)
+    print(r.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL), r.getsockopt(L, SEND), r.getsockopt(socket.IPPROTO_UDP, RECV))
+    s.sendto(b"hello", r.getsockname()); print(r.recvfrom(64)[0])
+    u = socket.socket(fam, socket.SOCK_DGRAM)          # plain UDP: another port space
+    u.sendto(b"to udp", r.getsockname())
+    try:
+        print(r.recv(64))
+    except socket.timeout:
+        print("udp datagram not delivered to udplite")
+    u2 = socket.socket(fam, socket.SOCK_DGRAM); u2.bind((host, r.getsockname()[1])); print("udp bound the same port")
+    for v in (-5, 3, 20, 70000, 0):
+        s.setsockopt(L, SEND, v); print("send", v, s.getsockopt(L, SEND))
+    s.setsockopt(L, SEND, 20)
+    for rv, msg in ((0, b"x" * 30), (30, b"x" * 30), (20, b"x" * 30), (8, b"x" * 5)):
+        r.setsockopt(L, RECV, rv)
+        s.sendto(msg, r.getsockname())
+        try:
+            print("recv", rv, len(msg), len(r.recv(64)))
+        except socket.timeout:
+            print("recv", rv, len(msg), "dropped")
+    for lvl, opt in ((socket.IPPROTO_UDP, SEND), (L, 1)):
+        print(u.getsockopt(lvl, opt))
+    try:
+        u.setsockopt(socket.IPPROTO_UDP, SEND, 20)
+    except OSError as e:
+        print("udp SEND_CSCOV:", e.strerror)
+    u.setsockopt(L, 1, 1); print("udp cork at SOL_UDPLITE", u.getsockopt(socket.IPPROTO_UDP, 1))
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM, L)
+except OSError as e:
+    print("stream:", e.strerror)
+''' + "PY\n")
+
+
+def test_accepted_socket_keeps_listeners_rcvbuf_lock(debian, tmp_path):
+    """A listener's SO_RCVBUF bounds its connections' windows (the lock is
+    inherited, sk_userlocks): a sender with a small SO_SNDBUF blocks after a
+    few KiB instead of queueing everything (asyncio's test_sendfile
+    close_peer_in_the_middle_of_receiving), and a close with unread data resets it."""
+    same(debian, tmp_path, "python3 - <<'PY'\n" + r'''import socket
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+c = socket.create_connection(ls.getsockname()); a, _ = ls.accept()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096); c.setblocking(False)
+sent = 0
+try:
+    while sent < 1 << 20:
+        sent += c.send(b"x" * 65536)
+except BlockingIOError:
+    pass
+print(a.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), "blocks before 64K:", sent < 65536)
+a.recv(100); a.close()
+try:
+    c.send(b"x"); c.send(b"x")
+    print("no error")
+except OSError as e:
+    print("after the peer closed with unread data:", type(e).__name__)
+''' + "PY\n")

@@ -51,7 +51,8 @@ def savable(f) -> bool:
             and f.state in TCP_STATES and f.sk_filter is None
     if isinstance(f, IcmpSocket):
         return f.sk_filter is None
-    return isinstance(f, UdpSocket) and f.pending is None and f.sk_filter is None
+    # UDP-Lite's coverage has no place in the image yet: its sockets are not saved
+    return type(f) is UdpSocket and f.pending is None and f.sk_filter is None
 
 
 def _ep(e) -> list | None:

@@ -178,7 +178,7 @@ class SockInfo:
     /proc/net/tcp shows them), its backlog in `backlog` (sock_diag's).
     For raw and icmp sockets lport is the protocol number or echo id."""
     family: int
-    proto: str                     # "tcp", "udp", "raw", "icmp"
+    proto: str                     # "tcp", "udp", "udplite", "raw", "icmp"
     laddr: bytes
     lport: int
     raddr: bytes

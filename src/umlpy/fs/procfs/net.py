@@ -181,12 +181,13 @@ class Net:
         """udp4_format_sock, raw_sock_seq_show, ping_v4_format_sock and
         __ip6_dgram_sock_seq_show: rows by hash bucket (the port, or the
         protocol number or echo id)."""
-        mask = {"udp": UDP_HASH_MASK, "raw": RAW_HASH_MASK, "icmp": PING_HASH_MASK}[proto]
+        mask = {"udp": UDP_HASH_MASK, "udplite": UDP_HASH_MASK, "raw": RAW_HASH_MASK,
+                "icmp": PING_HASH_MASK}[proto]
         socks = sorted(self.socks(proto, family), key=lambda i: i.lport & mask)
         v4 = family == AF_INET
         a = hex4 if v4 else hex16
         width = DGRAM_WIDTH if v4 and proto != "raw" else 0
-        lines = [pad(DGRAM4_HEADER if proto != "udp" else " " + DGRAM4_HEADER, width) if v4
+        lines = [pad(DGRAM4_HEADER if proto not in ("udp", "udplite") else " " + DGRAM4_HEADER, width) if v4
                  else DGRAM6_HEADER]
         for s in socks:
             bucket = s.lport & mask
@@ -303,7 +304,7 @@ class Net:
             return sum(1 for i in infos if i.proto == proto and i.family == family
                        and (i.state not in (TCP_CLOSE, TCP_TIME_WAIT) if proto == "tcp" else i.lport))
         if family == AF_INET6:
-            return (f"TCP6: inuse {inuse('tcp')}\nUDP6: inuse {inuse('udp')}\nUDPLITE6: inuse 0\n"
+            return (f"TCP6: inuse {inuse('tcp')}\nUDP6: inuse {inuse('udp')}\nUDPLITE6: inuse {inuse('udplite')}\n"
                     f"RAW6: inuse {inuse('raw')}\nFRAG6: inuse 0 memory 0\n")
         used = len(infos) + len(self.net.unix_sockets) + \
             (len(self.net.netlink.ports) if self.net.netlink is not None else 0)
@@ -311,7 +312,7 @@ class Net:
         tw = sum(1 for i in tcp if i.state == TCP_TIME_WAIT)
         return (f"sockets: used {used}\n"
                 f"TCP: inuse {inuse('tcp')} orphan 0 tw {tw} alloc {len(tcp) - tw} mem 0\n"
-                f"UDP: inuse {inuse('udp')} mem 0\nUDPLITE: inuse 0\nRAW: inuse {inuse('raw')}\n"
+                f"UDP: inuse {inuse('udp')} mem 0\nUDPLITE: inuse {inuse('udplite')}\nRAW: inuse {inuse('raw')}\n"
                 f"FRAG: inuse 0 memory 0\n")
 
 
@@ -345,6 +346,8 @@ def net_files(kernel) -> Spec:
         "tcp6": ro(text(lambda: n.tcp(AF_INET6))),
         "udp": ro(text(lambda: n.dgram("udp", AF_INET))),
         "udp6": ro(text(lambda: n.dgram("udp", AF_INET6))),
+        "udplite": ro(text(lambda: n.dgram("udplite", AF_INET))),
+        "udplite6": ro(text(lambda: n.dgram("udplite", AF_INET6))),
         "unix": ro(text(n.unix)),
     }
 

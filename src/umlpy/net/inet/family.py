@@ -46,8 +46,8 @@ def _make(family: int):
                 return udp.UdpSocket(net, uid, family, flags)
             if proto == icmp_proto:
                 return icmp.new(t, family, stype, proto, flags)
-            if proto in (IPPROTO_UDPLITE,):
-                raise _unsupported(family, stype, proto)
+            if proto == IPPROTO_UDPLITE:
+                return udp.UdpLiteSocket(net, uid, family, flags)
             raise KernelError(E.EPROTONOSUPPORT)
         if stype == SOCK_RAW:
             if not net_capable(t, CAP_NET_RAW):

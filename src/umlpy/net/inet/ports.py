@@ -187,7 +187,7 @@ class PortTable:
 
 
 def table(net, proto: str) -> PortTable:
-    """The kernel's port table for proto ("tcp", "udp"), made on first use."""
+    """The kernel's port table for proto ("tcp", "udp", "udplite"), made on first use."""
     tables = net.port_tables
     t = tables.get(proto)
     if t is None:

@@ -207,7 +207,7 @@ class InetSocket(Socket):
         self.bound_dev = index
 
     # -- options ------------------------------------------------------------------
-    proto_level = -1            # IPPROTO_TCP, IPPROTO_UDP: the protocol's own options
+    proto_levels: tuple[int, ...] = ()      # the levels of the protocol's own options
 
     def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
         """The levels as tcp_getsockopt/udp_getsockopt route them: socket,
@@ -222,7 +222,7 @@ class InetSocket(Socket):
             return super().getsockopt(t, level, opt, cap, arg)
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_getsockopt(level, opt)
-        if level == self.proto_level:
+        if level in self.proto_levels:
             return self.proto_getsockopt(opt, cap)
         raise self.other_level(True)
 
@@ -231,7 +231,7 @@ class InetSocket(Socket):
             return super().setsockopt(t, level, opt, raw)
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_setsockopt(level, opt, raw)
-        if level == self.proto_level:
+        if level in self.proto_levels:
             return self.proto_setsockopt(opt, raw)
         raise self.other_level(False)
 
@@ -336,6 +336,43 @@ class InetSocket(Socket):
             self.tos = 0 if v == -1 else v
         else:
             raise KernelError(E.ENOPROTOOPT)
+
+    def send_ctl(self, cmsgs: list, v4: bool) -> tuple[int, int]:
+        """The hop limit and traffic class one datagram leaves with: the
+        socket's, or what its sendmsg's control messages ask.  An IPv4
+        destination reads SOL_IP's as ip_cmsg_send (IP_TTL 1..255, IP_TOS
+        an int or a byte, 0..255), an IPv6 one SOL_IPV6's as
+        ip6_datagram_send_ctl (IPV6_HOPLIMIT and IPV6_TCLASS each exactly
+        one int, -1..255, -1 the socket's own): any other length or value is
+        EINVAL.  Other levels, and the types not handled here (PKTINFO, the
+        IPv6 extension headers), are let through as before."""
+        hops = self.ttl if v4 else self.hops
+        tos = self.tos
+        for level, ctype, body in cmsgs:
+            if v4 and level == SOL_IP and ctype in (IP_TTL, IP_TOS):
+                if ctype == IP_TOS and len(body) == 1:
+                    val = body[0]
+                elif len(body) == 4:
+                    val = struct.unpack("<i", body)[0]
+                else:
+                    raise KernelError(E.EINVAL)
+                if not (1 if ctype == IP_TTL else 0) <= val <= 255:
+                    raise KernelError(E.EINVAL)
+                if ctype == IP_TTL:
+                    hops = val
+                else:
+                    tos = val
+            elif not v4 and level == SOL_IPV6 and ctype in (IPV6_HOPLIMIT, IPV6_TCLASS):
+                if len(body) != 4:
+                    raise KernelError(E.EINVAL)
+                val = struct.unpack("<i", body)[0]
+                if not -1 <= val <= 255:
+                    raise KernelError(E.EINVAL)
+                if ctype == IPV6_HOPLIMIT:
+                    hops = val if val != -1 else self.hops
+                elif val != -1:
+                    tos = val
+        return (hops if hops != -1 else DEFAULT_TTL), tos
 
     def release_addr(self) -> None:
         self.table().unbind(self)

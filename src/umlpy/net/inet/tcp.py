@@ -316,12 +316,14 @@ class TcpSocket(InetSocket):
         self.wake()
 
     def _child(self) -> TcpSocket:
-        """A connection's socket inherits the listener's options (inet_csk_clone)."""
+        """A connection's socket inherits the listener's options (inet_csk_clone),
+        its SO_RCVBUF's lock too (sk_userlocks): a listener's SO_RCVBUF
+        bounds its connections' windows, where autotuning would grow them."""
         s = TcpSocket(self.net, self.uid, self.family, 0)
         s.opts = dict(self.opts)
         s.tcp_ints = dict(self.tcp_ints)
         s.ints = dict(self.ints)
-        s.sndbuf, s.rcvbuf = self.sndbuf, self.rcvbuf
+        s.sndbuf, s.rcvbuf, s.rcvbuf_locked = self.sndbuf, self.rcvbuf, self.rcvbuf_locked
         s.linger, s.ttl, s.tos, s.hops, s.v6only = self.linger, self.ttl, self.tos, self.hops, self.v6only
         s.rcvtimeo, s.sndtimeo = self.rcvtimeo, self.sndtimeo
         s.sock_state = SS_CONNECTED
@@ -621,7 +623,7 @@ class TcpSocket(InetSocket):
             return 0
         return super().ioctl(task, req, arg)
 
-    proto_level = IPPROTO_TCP
+    proto_levels = (IPPROTO_TCP,)
 
     def proto_getsockopt(self, opt: int, cap: int) -> bytes:
         if opt in _TCP_INTS:

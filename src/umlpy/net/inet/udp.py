@@ -36,6 +36,8 @@ POLLWRBAND = 0x200
 POLLRDHUP = 0x2000
 SHUTDOWN_MASK = RCVSHUTDOWN | SNDSHUTDOWN
 UDP_CORK, UDP_SEGMENT, UDP_GRO = 1, 103, 104
+IPPROTO_UDPLITE = 136
+UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV = 10, 11
 MAX_V4_PAYLOAD, MAX_V6_PAYLOAD = 65507, 65527
 SIOCINQ, SIOCOUTQ = 0x541B, 0x5411
 ESTABLISHED, CLOSE = 1, 7
@@ -51,27 +53,31 @@ class Datagram:
     size: int
 
 
-def table(net) -> PortTable:
-    return ports.table(net, "udp")
-
-
 class UdpSocket(InetSocket):
     proto_name = "udp"
+    ip_proto = IPPROTO_UDP
     runs_sk_filter = True
+    pcslen = pcrlen = 0                 # UDP-Lite's checksum coverage; UDP's reads 0 (full)
 
     def __init__(self, net, uid: int, family: int, flags: int) -> None:
-        super().__init__(net, uid, family, 2, IPPROTO_UDP, flags)
+        super().__init__(net, uid, family, 2, self.ip_proto, flags)
         self.rxq: deque[Datagram] = deque()
         self.rmem = 0
         self.shut = 0
         self.cork = 0
-        self.pending: tuple | None = None   # a corked datagram: (source ip, destination, data)
+        self.pending: tuple | None = None   # a corked datagram: (source ip, destination, data, (ttl, tos))
         self.drops = 0
         self._name: tuple = (None, b"")
         self._fast: tuple | None = None     # see _loop_send
 
     def table(self) -> PortTable:
-        return table(self.net)
+        """UDP's ports, or UDP-Lite's: each protocol has its own (udp_table, udplite_table)."""
+        return ports.table(self.net, self.proto_name)
+
+    def covered(self, cscov: int) -> bool:
+        """Whether a datagram whose checksum covers cscov bytes (0: all) is
+        kept: always, for UDP."""
+        return True
 
     # -- arrival ------------------------------------------------------------------
     def deliver_datagram(self, data: bytes, src: A.Endpoint, dst: bytes | None = None,
@@ -170,7 +176,7 @@ class UdpSocket(InetSocket):
 
     def sendmsg(self, t, data, flags: int, addr: bytes | None, cmsgs: list) -> int:
         fast = self._fast
-        if fast is not None and addr is None and not flags and fast[0] == self.net.gen \
+        if fast is not None and addr is None and not flags and not cmsgs and fast[0] == self.net.gen \
                 and fast[1] == fast[2].gen and not (self.error or self.shut):
             # a connected socket sending to the same loopback peer again
             payload = data if type(data) is bytes else bytes(data[:])
@@ -199,15 +205,17 @@ class UdpSocket(InetSocket):
         payload = data if type(data) is bytes else bytes(data[:])
         if not local and self.net.nat is None:
             raise KernelError(E.ENETUNREACH)
+        ip = self.send_ctl(cmsgs, A.is_v4(dst[0]))
         if self.cork or flags & MSG_MORE:
-            self.pending = (src_ip, dst, bytearray(payload))
+            self.pending = (src_ip, dst, bytearray(payload), ip)
             return len(payload)
-        self._xmit(src_ip, dst, payload)
+        self._xmit(src_ip, dst, payload, ip)
         return len(payload)
 
-    def _xmit(self, src_ip: bytes, dst: A.Endpoint, payload: bytes) -> None:
+    def _xmit(self, src_ip: bytes, dst: A.Endpoint, payload: bytes, ip: tuple[int, int]) -> None:
+        """Send one datagram; ip is its (hop limit, tos) from send_ctl."""
         if self.route_to(dst[0])[1]:
-            self._loop_send(payload, (src_ip, self.local[1]), dst)
+            self._loop_send(payload, (src_ip, self.local[1]), dst, ip)
         elif self.net.nat is not None:
             self.net.nat.udp_send(self, (src_ip, self.local[1]), dst, payload)
         else:
@@ -218,7 +226,7 @@ class UdpSocket(InetSocket):
         """A corked datagram grows by each send (to the destination the first
         one named, as udp_sendmsg's pending path) and leaves with the first
         send that neither says MSG_MORE nor finds UDP_CORK on."""
-        src_ip, dst, buf = self.pending
+        src_ip, dst, buf, _ = self.pending
         payload = data if type(data) is bytes else bytes(data[:])
         try:
             self.check_size(len(buf) + len(payload))
@@ -233,23 +241,23 @@ class UdpSocket(InetSocket):
     def push_pending(self) -> None:
         p, self.pending = self.pending, None
         if p is not None:
-            self._xmit(p[0], p[1], bytes(p[2]))
+            self._xmit(p[0], p[1], bytes(p[2]), p[3])
 
-    def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint) -> None:
-        hops = self.ttl if A.is_v4(dst[0]) else self.hops
-        ttl = hops if hops != -1 else DEFAULT_TTL
-        target = incoming(self.net, dst, src, data, ttl, self.tos)
+    def _loop_send(self, data: bytes, src: A.Endpoint, dst: A.Endpoint, ip: tuple[int, int]) -> None:
+        ttl, tos = ip
+        target = incoming(self.net, dst, src, data, ttl, tos, self.proto_name, self.send_cscov(len(data)))
         if target is None:
             self._fast = None
             if self.remote is not None:
                 self.error = E.ECONNREFUSED      # ICMP port unreachable, on a connected socket
                 self.wake()
             return
-        tbl = table(self.net)
+        tbl = self.table()
         # remembered for the next send of a connected socket, until routes,
         # bindings or connections change (the generations) or an option does
         self._fast = (self.net.gen, tbl.gen, tbl, target, src, dst[0], ttl) \
-            if dst == self.remote and not target.opt("SO_REUSEPORT") and not self.cork else None
+            if dst == self.remote and not target.opt("SO_REUSEPORT") and not self.cork \
+            and ip == self.send_ctl([], A.is_v4(dst[0])) and self.ip_proto == IPPROTO_UDP else None
 
     # -- receiving -----------------------------------------------------------------
     def recvmsg(self, t, n: int, flags: int) -> Received:
@@ -315,7 +323,7 @@ class UdpSocket(InetSocket):
             return 0
         return super().ioctl(task, req, arg)
 
-    proto_level = IPPROTO_UDP
+    proto_levels = (IPPROTO_UDP, IPPROTO_UDPLITE)      # udp_setsockopt takes either, for both protocols
 
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
         self._fast = None           # the TTL it remembered may change
@@ -326,7 +334,13 @@ class UdpSocket(InetSocket):
             return struct.pack("<i", self.cork)
         if opt in (UDP_SEGMENT, UDP_GRO):
             return struct.pack("<i", 0)
+        if opt in (UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV):   # read on UDP too: 0
+            return struct.pack("<i", self.pcslen if opt == UDPLITE_SEND_CSCOV else self.pcrlen)
         raise KernelError(E.ENOPROTOOPT)
+
+    def send_cscov(self, n: int) -> int:
+        """The checksum coverage an n-byte datagram leaves with: all of it (0)."""
+        return 0
 
     def proto_setsockopt(self, opt: int, raw: bytes) -> None:
         if opt != UDP_CORK:
@@ -346,17 +360,67 @@ class UdpSocket(InetSocket):
     def info(self) -> SockInfo:
         local = self.local or (A.wildcard(self.family), 0)
         remote = self.remote or (A.wildcard(self.family), 0)
-        return SockInfo(self.family, "udp", A.packed(self.family, local[0]), local[1],
+        return SockInfo(self.family, self.proto_name, A.packed(self.family, local[0]), local[1],
                         A.packed(self.family, remote[0]), remote[1],
                         ESTABLISHED if self.remote else CLOSE, 0, self.rmem, self.uid,
                         self.inode.ino)
 
 
 def incoming(net, dst: A.Endpoint, src: A.Endpoint, data: bytes, ttl: int = DEFAULT_TTL,
-             tos: int = 0) -> UdpSocket | None:
-    """A datagram for the guest socket bound to dst: that socket, or None
-    when none is bound there."""
-    s = table(net).deliver_to(dst[0], dst[1], src)
+             tos: int = 0, proto: str = "udp", cscov: int = 0) -> UdpSocket | None:
+    """A datagram of proto ("udp", "udplite") for the guest socket bound to
+    dst: that socket, or None when none is bound there.  A UDP-Lite
+    datagram its receiver finds covered too little is dropped there, as
+    __udp_lib_rcv drops it (no ICMP error: the socket is still returned)."""
+    s = ports.table(net, proto).deliver_to(dst[0], dst[1], src)
     if s is not None:
-        s.deliver_datagram(data, src, dst[0], ttl, tos)
+        if s.covered(cscov):
+            s.deliver_datagram(data, src, dst[0], ttl, tos)
+        else:
+            s.drops += 1
     return s
+
+
+class UdpLiteSocket(UdpSocket):
+    """UDP-Lite (RFC 3828, Linux's net/ipv4/udplite.c): UDP with a
+    checksum that may cover only the datagram's first bytes.  Its ports are
+    its own; UDPLITE_SEND_CSCOV sets how much a send covers,
+    UDPLITE_RECV_CSCOV how much a received datagram must cover to be kept
+    (both 0: all; a value 1..7 is 8, the header's size).  Nothing is ever
+    corrupted here, so coverage decides only what is dropped.  Loopback
+    only: the user-mode NAT carries no protocol 136 (ENETUNREACH)."""
+    proto_name = "udplite"
+    ip_proto = IPPROTO_UDPLITE
+
+    def __init__(self, net, uid: int, family: int, flags: int) -> None:
+        super().__init__(net, uid, family, flags)
+        self.pcflag = 0                 # which of the two were set (UDPLITE_SEND_CC, UDPLITE_RECV_CC)
+
+    def send_cscov(self, n: int) -> int:
+        """udplite_csum: a coverage set and shorter than the datagram, else all of it (0)."""
+        return self.pcslen if self.pcflag & 1 and 0 < self.pcslen < UDP_HLEN + n else 0
+
+    def covered(self, cscov: int) -> bool:
+        """__udp_lib_rcv: with UDPLITE_RECV_CSCOV set, a partly covered
+        datagram is dropped when the socket asked for full coverage (0) or
+        for more than it covers."""
+        if not self.pcflag & 2 or cscov == 0:
+            return True
+        return self.pcrlen != 0 and cscov >= self.pcrlen
+
+    def _xmit(self, src_ip: bytes, dst: A.Endpoint, payload: bytes, ip: tuple[int, int]) -> None:
+        if not self.route_to(dst[0])[1]:
+            raise KernelError(E.ENETUNREACH)
+        super()._xmit(src_ip, dst, payload, ip)
+
+    def proto_setsockopt(self, opt: int, raw: bytes) -> None:
+        if opt not in (UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV):
+            return super().proto_setsockopt(opt, raw)
+        v = int_opt(raw)
+        if v != 0 and v < UDP_HLEN:     # udp_lib_setsockopt: also for a negative value
+            v = UDP_HLEN
+        v = min(v, 0xFFFF)              # kept in a u16
+        if opt == UDPLITE_SEND_CSCOV:
+            self.pcslen, self.pcflag = v, self.pcflag | 1
+        else:
+            self.pcrlen, self.pcflag = v, self.pcflag | 2
