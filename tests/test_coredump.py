@@ -20,7 +20,7 @@ file-private no file-shared no dontdump no dodump yes elf-headers yes
 filter 0000003c: signal 6 core 1; mode 600, x86-64 ELF core anon-private no anon-shared no \
 file-private yes file-shared yes dontdump no dodump no elf-headers yes
 RLIMIT_CORE 3 pages: signal 6 core 1; size at most the limit 1; mode 600, x86-64 ELF core anon-private no \
-anon-shared no file-private no file-shared no dontdump no dodump no elf-headers yes
+anon-shared no file-private no file-shared no dontdump no dodump no elf-headers {fits}
 RLIMIT_CORE 4095: signal 6 core 0; core file none
 over a symlink: signal 6 core 1; symlink target not made; core is a regular file; mode 600, x86-64 ELF core \
 anon-private yes anon-shared yes file-private no file-shared no dontdump no dodump yes elf-headers yes
@@ -77,9 +77,14 @@ def test_core_files(scratch):
     r = sh(f"mount -t proc proc /proc; mount none /mnt -t hostfs -o {scratch}; mkdir -p /tmp/cd; "
            "/t/bin/t_coredump dump /tmp/cd && cp /tmp/cd/core.keep /tmp/cd/core.threads /mnt/",
            "hostfs=/")
-    assert r.stdout.decode() == EXPECTED_DUMPS, r.stderr.decode()[-3000:]
     core = (scratch / "core.keep").read_bytes()
     notes, loads = _notes(core)
+    # whether the executable's ELF header page still fits in a core of three
+    # pages after the notes depends on the host CPU's xstate, as natively:
+    # AVX-512's (about 2.7 KiB) pushes it out, AVX2's (under 1.1 KiB) does not
+    xstate = next(d for _, t, d in notes if t == NT_X86_XSTATE)
+    want = EXPECTED_DUMPS.replace("{fits}", "yes" if len(xstate) < 2048 else "no")
+    assert r.stdout.decode() == want, r.stderr.decode()[-3000:]
     assert [(n, t) for n, t, _ in notes] == [
         (b"CORE", NT_PRSTATUS), (b"CORE", NT_PRPSINFO), (b"CORE", NT_SIGINFO), (b"CORE", NT_AUXV),
         (b"CORE", NT_FILE), (b"CORE", NT_FPREGSET), (b"LINUX", NT_X86_XSTATE)]

@@ -333,11 +333,11 @@ def test_proc_net_files():
     zeros = " ".join(["0"] * 18)
     assert got == """\
 self/net
-arp         if_inet6    raw         sockstat    udp
+arp         if_inet6    raw         sockstat    udp         unix
 dev         ipv6_route  raw6        sockstat6   udp6
-icmp        netstat     route       tcp         unix
-icmp6       pnp         snmp        tcp6
-19
+icmp        netstat     route       tcp         udplite
+icmp6       pnp         snmp        tcp6        udplite6
+21
 Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0
