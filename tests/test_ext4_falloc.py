@@ -31,24 +31,31 @@ def fstype(path: Path) -> str:
     return r.stdout.strip()
 
 
+# the native run on one CPU: the host's mballoc keeps a preallocation per
+# CPU, so a process that moves between CPUs gets blocks apart (extents that
+# do not merge, a tree block more) where the guest's allocator never does
+PINNED = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
+
+
 def native_on_ext4(tmp: Path) -> bytes:
     """t_falloc on a host ext4 directory: as root a fresh loop-mounted image
     made like the guest's, else the scratch area when it is ext4.
 
-    A fresh image first: on a long-lived, busy filesystem the host's
-    allocator may place one file's blocks apart, so extents that would
-    merge do not and an extent-tree block appears (st_blocks one higher)."""
+    A fresh image first, pinned (PINNED): on a long-lived, busy filesystem,
+    or from several CPUs, the host's allocator may place one file's blocks
+    apart, so extents that would merge do not and an extent-tree block
+    appears (st_blocks one higher)."""
     d = Path(tempfile.mkdtemp(prefix="umlpy-falloc-"))
     try:
         if os.geteuid() == 0:
             img = mkfs(tmp / "host.img", "128M", "-b", "4096")
             if subprocess.run(["mount", "-o", "loop", str(img), str(d)], capture_output=True).returncode == 0:
                 try:
-                    return native([str(PROGS / "t_falloc"), str(d)])
+                    return native(PINNED + [str(PROGS / "t_falloc"), str(d)])
                 finally:
                     subprocess.run(["umount", str(d)], check=True)
         if fstype(d) == "ext4":
-            return native([str(PROGS / "t_falloc"), str(d)])
+            return native(PINNED + [str(PROGS / "t_falloc"), str(d)])
         pytest.skip("no fresh ext4 loop mount (needs root) and the host's scratch directory is not ext4")
     finally:
         shutil.rmtree(d, ignore_errors=True)
