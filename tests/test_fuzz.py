@@ -25,7 +25,7 @@ def _check(b) -> None:
 
 
 def test_fuzz_as_root():
-    _check(boot(list(range(1, 9)), CALLS, timeout=600))
+    _check(boot(list(range(1, 5)), CALLS, timeout=600))
 
 
 def test_fuzz_as_a_guest_user():

@@ -49,12 +49,19 @@ static void wait_sigio(const char *what)
 
 /* the child's open (or truncate) that breaks the lease: "o" O_RDONLY,
  * "w" O_WRONLY, "n" O_WRONLY|O_NONBLOCK, "t" truncate; it exits with the errno */
+/* the leased fd, which a breaker closes first: a copy of it in the child
+   would keep the lease alive past the holder's close, until
+   fs.lease-break-time (45 s) ends it */
+static int lease_fd = -1;
+
 static pid_t breaker(char how)
 {
     fflush(stdout);
     pid_t pid = fork();
     if (pid)
         return pid;
+    if (lease_fd >= 0)
+        close(lease_fd);
     int r;
     if (how == 't')
         r = truncate("file", 3);
@@ -126,7 +133,7 @@ static void checks(void)
 
 static void breaks(void)
 {
-    int fd = open("file", O_RDONLY);
+    int fd = lease_fd = open("file", O_RDONLY);
     res("write lease", fcntl(fd, F_SETLEASE, F_WRLCK));
     pid_t c = breaker('o');
     wait_sigio("an open for reading breaks it");

@@ -207,7 +207,9 @@ class PipeFile(File):
                 raise KernelError(E.EPIPE)
             if done == len(data):
                 return done
-            n = p.buf.write(data[done:] if done else data, first=not done)
+            # a continuing write takes new slots only: copy no more of a
+            # big guest buffer (a UserBuf) than they hold
+            n = p.buf.write(data[done:done + p.buf.room()] if done else data, first=not done)
             if n:
                 done += n
                 p.rq.wake_all()
