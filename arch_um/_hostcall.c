@@ -545,7 +545,15 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
 
     alarmed = 0;    /* an earlier SIGALRM: the deadline says if it is due */
     ntaken = 0;     /* the kernel handled the last turn's events */
-    for (i = 0; i < nres; i++)
+    /*
+     * Last queued, first resumed: the tasks a syscall woke were answered
+     * after that syscall's task, and on a shared CPU the one resumed first
+     * runs first.  So a reader a write woke takes its data before the
+     * writer goes on to its own read, which then finds the answer waiting
+     * more often than not: a ping-pong parks and retries once a round
+     * trip, not twice (TCP round trip 98-105 -> 82-85 us, interleaved runs).
+     */
+    for (i = nres - 1; i >= 0; i--)
         apply_resume(&rs[i]);
     if (drain_more) {
         deadline = 0;       /* stops left over from the last drain: no wait */
