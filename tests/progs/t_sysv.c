@@ -97,6 +97,42 @@ int main(void)
     arg.array = got;
     semctl(sem, 0, GETALL, arg);
     printf("setall/getall: %d %d\n", got[0], got[1]);
+    /* SEM_UNDO adjustments: a SETVAL clears that semaphore's in every
+       process, so the child's exit undoes only the other one */
+    int go[2], ready[2];
+    pipe(go);
+    pipe(ready);
+    c = fork();
+    if (c == 0) {
+        struct sembuf ups[2] = {{0, 2, SEM_UNDO}, {1, 1, SEM_UNDO}};
+        char x;
+        semop(sem, ups, 2);
+        write(ready[1], "r", 1);
+        read(go[0], &x, 1);
+        _exit(0);
+    }
+    char x;
+    read(ready[0], &x, 1);
+    arg.val = 10;
+    semctl(sem, 0, SETVAL, arg);
+    write(go[1], "g", 1);
+    waitpid(c, NULL, 0);
+    printf("undo after SETVAL: %d %d\n", semctl(sem, 0, GETVAL), semctl(sem, 1, GETVAL));
+    /* and a SETALL clears all of the set's */
+    c = fork();
+    if (c == 0) {
+        struct sembuf ups[2] = {{0, 1, SEM_UNDO}, {1, 1, SEM_UNDO}};
+        semop(sem, ups, 2);
+        write(ready[1], "r", 1);
+        read(go[0], &x, 1);
+        _exit(0);
+    }
+    read(ready[0], &x, 1);
+    arg.array = all;
+    semctl(sem, 0, SETALL, arg);
+    write(go[1], "g", 1);
+    waitpid(c, NULL, 0);
+    printf("undo after SETALL: %d %d\n", semctl(sem, 0, GETVAL), semctl(sem, 1, GETVAL));
     semctl(sem, 0, IPC_RMID);
 
     /* message queues */

@@ -349,6 +349,18 @@ def exit_sem(proc) -> None:
     getattr(proc, "sem_undo", {}).clear()
 
 
+def forget_undo(procs, ns, ident: int, num: int | None = None) -> None:
+    """Drop every process's SEM_UNDO adjustment of semaphore num of set
+    ident (None: of the whole set), as Linux zeroes the semadj of all the
+    set's undo structures at SETVAL and SETALL and lets them go with the
+    set at IPC_RMID (freeary): an exit after that adjusts nothing."""
+    for proc in procs.by_pid.values():
+        undo = getattr(proc, "sem_undo", None)
+        if undo and ipc_of(proc) is ns:
+            for key in [k for k in undo if k[0] == ident and (num is None or k[1] == num)]:
+                del undo[key]
+
+
 def undo_all(proc) -> None:
     """Exit: apply the SEM_UNDO adjustments (clamped at 0, as Linux)."""
     for (ident, num), adj in getattr(proc, "sem_undo", {}).items():

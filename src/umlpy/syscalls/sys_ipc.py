@@ -321,6 +321,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         s.may_change(creds)
         space.remove(s)
         ns.used_sems -= len(s.values)
+        I.forget_undo(t.kernel.procs, ns, s.id)
         return 0
     if cmd == SETVAL:           # semctl_setval
         v = s32(arg)
@@ -332,6 +333,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         s.check(creds, 2)
         s.values[num] = v
         s.pids[num] = t.proc.pid        # the last process to change it
+        I.forget_undo(t.kernel.procs, ns, s.id, num)
     elif cmd in (GETVAL, GETPID, GETNCNT, GETZCNT, GETALL, SETALL):    # semctl_main
         s = space.get(ident)
         n = len(s.values)
@@ -345,6 +347,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
                 raise KernelError(E.ERANGE)
             s.values = vals
             s.pids = [t.proc.pid] * n
+            I.forget_undo(t.kernel.procs, ns, s.id)
         elif not 0 <= num < n:
             raise KernelError(E.EINVAL)
         elif cmd == GETVAL:
