@@ -139,6 +139,24 @@ int main(int argc, char **argv)
     struct stat nst;
     stat(nested, &nst);
     printf("nested group's mode %o\n", nst.st_mode & 07777);
+    /* delegation: a group chowned to a user, who makes a group in it,
+       which is theirs with its files (cgroup_kn_set_ugid) */
+    res("chown the group to nobody", chown(sub, 65534, 65534));
+    pid_t u = fork();
+    if (u == 0) {
+        int dfd = open(sub, O_PATH | O_DIRECTORY);
+        if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+            _exit(1);
+        res("nobody: mkdir in the delegated group", mkdirat(dfd, "mine", 0755));
+        struct stat ds, fs;
+        fstatat(dfd, "mine", &ds, 0);
+        fstatat(dfd, "mine/cgroup.procs", &fs, 0);
+        printf("nobody's group owned by %u:%u, its cgroup.procs by %u:%u\n",
+               ds.st_uid, ds.st_gid, fs.st_uid, fs.st_gid);
+        res("nobody: rmdir it", unlinkat(dfd, "mine", AT_REMOVEDIR));
+        _exit(0);
+    }
+    waitpid(u, NULL, 0);
     res("rmdir with a child", rmdir(sub));
     res("rmdir nested", rmdir(nested));
     res("rmdir group", rmdir(sub));

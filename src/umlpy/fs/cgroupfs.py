@@ -53,8 +53,22 @@ class CgroupDir(Dir):
         child = self.cg.mkdir(name.decode(errors="surrogateescape"))
         node = CgroupDir(self.fs, child)
         node.mode = C.S_IFDIR | mode & 0o7777       # kernfs_create_dir keeps mkdir's mode (umask applied)
+        node.own(uid, gid)
         self._made[name] = node
         return node
+
+    def own(self, uid: int, gid: int) -> None:
+        """cgroup_kn_set_ugid: a group made by anyone but root belongs to
+        its maker, its files too, so a user a subtree was delegated to
+        manages the groups they make in it.  The files are made now, and
+        kept (a checkpoint carries them as chown's)."""
+        if uid == 0 and gid == 0:
+            return
+        self.uid, self.gid = uid, gid
+        for name, _, _ in self.entries():
+            f = self.made(name)
+            if f is not None:
+                f.uid, f.gid = uid, gid
 
     def rmdir(self, name: bytes) -> None:
         self.cg.rmdir(name.decode(errors="surrogateescape"), self.fs.kernel.procs)
