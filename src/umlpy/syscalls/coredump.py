@@ -241,7 +241,7 @@ def _file_note(proc, segs: list[Seg]) -> bytes:
             continue
         fm = got[0][2]
         if fm.dentry is not None:
-            name = fm.dentry.path(root) + (b" (deleted)" if fm.dentry.inode.nlink == 0 else b"")
+            name = fm.dentry.path(root) + (b" (deleted)" if fm.dentry.unlinked() else b"")
         elif isinstance(fm.obj, ShmSegment):
             name = b"/SYSV%08x (deleted)" % (fm.obj.key & 0xFFFFFFFF)
         elif fm.obj is None and fm.shared:

@@ -90,6 +90,14 @@ class Dentry:
         self.children[name] = d
         return d
 
+    def unlinked(self) -> bool:
+        """d_unlinked: the name this dentry stood for is gone (unlinked,
+        renamed over, an O_TMPFILE's `#ino` even once linkat gave the
+        inode a name), which d_path shows as " (deleted)"; or the inode
+        has no name left, removed through another mount's dentry."""
+        p = self.parent
+        return self.inode.nlink == 0 or (p is not None and p.children.get(self.name) is not self)
+
     def forget(self, name: bytes) -> None:
         self.names_changed()
         self.children.pop(name, None)

@@ -78,7 +78,7 @@ def _mapped_file(proc, start: int) -> tuple[tuple[int, int], int, bytes] | None:
     d = getattr(fm, "dentry", None)
     if d is None or d.inode is not fm.obj:
         return None
-    name = d.path(proc.fs.root) + (b" (deleted)" if d.inode.nlink == 0 else b"")
+    name = d.path(proc.fs.root) + (b" (deleted)" if d.unlinked() else b"")
     return dev_numbers(d.inode.fs), d.inode.ino, name
 
 

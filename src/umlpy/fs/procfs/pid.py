@@ -35,7 +35,7 @@ def reader_root(reader):
 def path_of(dentry, reader) -> bytes:
     """A dentry as the reader sees it, ` (deleted)` once unlinked (d_path)."""
     p = dentry.path(reader_root(reader))
-    if dentry.inode.nlink == 0:
+    if dentry.unlinked():
         p += b" (deleted)"
     return p
 
