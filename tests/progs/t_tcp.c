@@ -943,6 +943,23 @@ static void t_shutdown(void)
     say("  SO_ERROR: %s", geti(c, SOL_SOCKET, SO_ERROR));
     close(c);
 
+    /* a big send after the peer closed: the send buffer's worth at most,
+       then the RST's error (a sender must not think it all went) */
+    pair(&c, &s);
+    close(s);
+    settle(c, POLLRDHUP);
+    {
+        static char big[1 << 20];
+        int sb = 4096;
+        setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+        fcntl(c, F_SETFL, O_NONBLOCK);
+        n = send(c, big, sizeof big, MSG_NOSIGNAL);
+        say("big send after the peer closed: %s", n < 0 ? rs(n) : n < (ssize_t)sizeof big ? "partial" : "all");
+        settle(c, POLLERR);
+        say("  then: %s", rs(send(c, big, sizeof big, MSG_NOSIGNAL)));
+    }
+    close(c);
+
     /* close with unread data sends RST */
     pair(&c, &s);
     write(c, "unread", 6);

@@ -432,7 +432,10 @@ class TcpSocket(InetSocket):
                 if done:
                     return done
                 self.error = E.EPIPE if self.state == CLOSE_WAIT else E.ECONNRESET
-                n = len(data) - done
+                # what the send buffer takes before the reset comes back
+                # (tcp_sendmsg stops at sk_err): not a whole big write, so
+                # a sender learns of the reset before it thinks it is done
+                n = min(len(data) - done, self.sndbuf)
                 self._done()
                 self.far_closed = False
                 return n
