@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A minimal Debian 12 root (debootstrap --variant=minbase, plus python3,
+# A minimal Debian 12 root (debootstrap --variant=minbase, plus netbase, python3,
 # CPython's regression tests (libpython3.11-testsuite), strace and gdb for
 # the guest's ptrace, and make, gcc and libc6-dev for the whole-program bench
 # figure, a make -j1 build) as
@@ -11,7 +11,7 @@
 set -euo pipefail
 CACHE=${UMLPY_CACHE:-$HOME/.cache/umlpy}/debian
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-STAMP=5     # bump when the image recipe changes: the tree is kept, the image remade
+STAMP=6     # bump when the image recipe changes: the tree is kept, the image remade
 # (a tree without a package the recipe has since gained is topped up below)
 if [ -f "$CACHE/root.img" ] && [ -d "$CACHE/tree/usr" ] && [ "$(cat "$CACHE/stamp" 2>/dev/null)" = $STAMP ] \
         && [ -x "$CACHE/tree/usr/bin/gdb" ] && [ -x "$CACHE/tree/usr/bin/gcc" ]; then
@@ -31,7 +31,7 @@ rm -rf "$CACHE/tree.tmp"
 # gdb comes later, from apt in the tree: its libsource-highlight needs a
 # package named only by a Provides (libboost-regex1.74.0-icu72), which
 # debootstrap's resolver cannot follow
-debootstrap --variant=minbase --include=python3,libpython3.11-testsuite,strace,make,gcc,libc6-dev bookworm "$CACHE/tree.tmp" "$MIRROR" \
+debootstrap --variant=minbase --include=python3,libpython3.11-testsuite,strace,make,gcc,libc6-dev,netbase bookworm "$CACHE/tree.tmp" "$MIRROR" \
     > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
 rm -rf "$CACHE/tree.tmp/var/cache/apt/archives/"*.deb
 mv "$CACHE/tree.tmp" "$CACHE/tree"
@@ -47,6 +47,13 @@ fi
 if [ ! -x "$CACHE/tree/usr/bin/gdb" ] || [ ! -x "$CACHE/tree/usr/bin/gcc" ] || [ ! -x "$CACHE/tree/usr/bin/make" ]; then
     chroot "$CACHE/tree" apt-get install -y -qq --no-install-recommends strace gdb make gcc libc6-dev \
         > "$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
+    rm -rf "$CACHE/tree/var/cache/apt/archives/"*.deb
+fi
+# /etc/services and /etc/protocols (netbase, in every Debian but minbase):
+# without them getservbyname and getaddrinfo with a service name fail
+if [ ! -f "$CACHE/tree/etc/services" ]; then
+    chroot "$CACHE/tree" apt-get install -y -qq netbase > "$CACHE/apt.log" 2>&1 \
+        || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
     rm -rf "$CACHE/tree/var/cache/apt/archives/"*.deb
 fi
 # mke2fs -d keeps whole seconds only: cut the tree's times to match, so that
