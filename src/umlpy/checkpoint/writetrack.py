@@ -84,13 +84,18 @@ class Tracked:
         held = self.held.get((start, end))
         if held is None:
             return None
+        written = bytearray()           # the written pages as read, in address order
+        at: dict[int, int] = {}         # page index -> its offset in written
         for s, e in self.log.written(start, end, protect=False):
             for addr in range(s, e, image.CHUNK):
                 data = _read(t, addr, min(image.CHUNK, e - addr))
                 first = (addr - start) // PAGE
-                held[first:first + len(data) // PAGE] = bytes(len(data) // PAGE)
+                count = len(data) // PAGE
+                held[first:first + count] = bytes(count)
                 for off, n in image.nonzero_runs(data):
                     held[first + off // PAGE:first + (off + n) // PAGE] = bytes([SEND]) * (n // PAGE)
+                at[first] = len(written)
+                written += data
         runs = []
         for m in NONZERO.finditer(held):
             runs.append((start + m.start() * PAGE, (m.end() - m.start()) * PAGE))
@@ -99,8 +104,19 @@ class Tracked:
                 if held[r.start()] == HELD:
                     send("ref", addr, n, None)
                 else:
-                    send("pages", addr, n, _read(t, addr, n))
+                    send("pages", addr, n, _pages(written, at, r.start(), r.end()))
         return runs
+
+
+def _pages(written: bytearray, at: dict[int, int], first: int, last: int) -> bytes:
+    """Pages [first, last) of a mapping out of what final() read of it:
+    a run marked to send lies within written runs that touch, read in
+    address order, so its bytes lie together in `written` (never read twice)."""
+    k = first
+    while k not in at:          # the start of the piece that holds the first page
+        k -= 1
+    off = at[k] + (first - k) * PAGE
+    return bytes(written[off:off + (last - first) * PAGE])
 
 
 def _read(t, addr: int, n: int) -> bytes:
