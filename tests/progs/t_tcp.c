@@ -960,6 +960,16 @@ static void t_shutdown(void)
     }
     close(c);
 
+    /* a read(2) into a bad buffer fails and consumes nothing */
+    pair(&c, &s);
+    write(c, "kept", 4);
+    wait_inq(s, 4);
+    char *volatile bad = (char *)8;
+    say("read into a bad buffer: %s", rs(read(s, bad, 4)));
+    say("  then recv: %s", rs(recv(s, buf, sizeof buf, 0)));
+    close(c);
+    close(s);
+
     /* close with unread data sends RST */
     pair(&c, &s);
     write(c, "unread", 6);

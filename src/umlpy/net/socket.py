@@ -354,7 +354,7 @@ class Socket(File):
         return self.recvmsg(task, n, 0).data
 
     def write(self, task, data) -> int:
-        return self.sendmsg(task, data, 0, None, [])
+        return self.sendmsg(task, data, 0, None, ())
 
 
 # domain -> constructor(t, stype, protocol, flags) -> Socket

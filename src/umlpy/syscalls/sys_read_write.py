@@ -92,6 +92,8 @@ def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
     _user_buffer(buf, count)
     data = _write_source(t, f, [(buf, min(count, MAX_RW_COUNT))])
+    if f.sndtimeo is None:
+        return modified(f, write_vecs(t, f, data))      # the common case, without the wrapper
     return bounded(lambda: modified(f, write_vecs(t, f, data)), f.sndtimeo)
 
 

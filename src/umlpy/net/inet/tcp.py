@@ -127,11 +127,11 @@ class TcpSocket(InetSocket):
         send buffer would hold on Linux, so a writer blocks about where
         Linux's does; without a SO_RCVBUF of its own the window grows as
         Linux's autotuning grows it."""
-        net = self.net
-        if net.sk_mem >= net.sk_mem_limit and self.rx:
+        mem = self.net.budget          # net.sk_mem, sk_mem_limit, without their descriptors
+        if mem.used >= mem.limit and self.rx:
             return 0            # over the limit: only an empty buffer takes more
         cap = self.rcvbuf + TCP_WMEM if self.rcvbuf_locked or \
-            net.sk_mem > net.sk_mem_limit // 2 else AUTOTUNED_WINDOW
+            mem.used > mem.limit // 2 else AUTOTUNED_WINDOW
         return max(0, cap - len(self.rx))
 
     def deliver(self, data: bytes) -> None:
@@ -140,7 +140,7 @@ class TcpSocket(InetSocket):
         if self.shut & RCVSHUTDOWN and self.ep is None:
             return
         self.rx.append(data)
-        self.net.sk_mem += len(data)
+        self.net.budget.used += len(data)
         self.bytes_received += len(data)
         self.wake()
 
@@ -521,15 +521,25 @@ class TcpSocket(InetSocket):
             raise KernelError(E.EAGAIN)
         raise Block(self.wq)
 
+    def read(self, task, n: int) -> bytes:
+        if self.rx.size >= self.rcvlowat and n > 0:
+            return self._consume(n)     # read(2) with data waiting: recvmsg's fast path, no Received
+        return self.recvmsg(task, n, 0).data
+
     def _take(self, n: int, flags: int) -> Received:
         """Up to n queued bytes: left queued by MSG_PEEK, thrown away by
         MSG_TRUNC (its length returned), otherwise read."""
-        chunk = self.rx.take(n, bool(flags & MSG_PEEK))
         if flags & MSG_PEEK:
+            chunk = self.rx.take(n, True)
             return Received(chunk, full_len=len(chunk))
-        self.net.sk_mem -= len(chunk)
-        self._drained()
+        chunk = self._consume(n)
         return Received(b"" if flags & MSG_TRUNC else chunk, full_len=len(chunk))
+
+    def _consume(self, n: int) -> bytes:
+        chunk = self.rx.take(n)
+        self.net.budget.used -= len(chunk)
+        self._drained()
+        return chunk
 
     def _rx_clear(self) -> None:
         self.net.sk_mem -= len(self.rx)
@@ -547,8 +557,12 @@ class TcpSocket(InetSocket):
         self.wake()
 
     def unrecv(self, r: Received) -> None:
-        self.rx.unread(r.data)
-        self.net.sk_mem += len(r.data)
+        self.unread(r.data)
+
+    def unread(self, data: bytes) -> None:
+        """A copy to the guest failed: tcp_recvmsg consumes nothing then."""
+        self.rx.unread(data)
+        self.net.budget.used += len(data)
 
     # -- shutdown and close -------------------------------------------------------
     def shutdown(self, t, how: int) -> None:
