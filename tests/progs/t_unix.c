@@ -294,6 +294,20 @@ int main(int argc, char **argv)
     close(acc);
     close(nls);
     unlink(spath);
+    /* a read(2) whose copy faults: a stream keeps its bytes, a datagram is gone */
+    for (int dg = 0; dg < 2; dg++) {
+        int fp[2];
+        char got[8];
+        char *volatile bad = (char *)8;
+        socketpair(AF_UNIX, dg ? SOCK_DGRAM : SOCK_STREAM, 0, fp);
+        write(fp[0], "kept", 4);
+        ssize_t k = read(fp[1], bad, 4);
+        printf("%s read into a bad buffer: %zd %s", dg ? "dgram" : "stream", k, k < 0 ? strerrorname_np(errno) : "");
+        k = recv(fp[1], got, sizeof got, MSG_DONTWAIT);
+        printf(", then recv: %zd %s\n", k, k < 0 ? strerrorname_np(errno) : "");
+        close(fp[0]);
+        close(fp[1]);
+    }
     printf("done\n");
     return 0;
 }

@@ -356,6 +356,11 @@ class Socket(File):
     def write(self, task, data) -> int:
         return self.sendmsg(task, data, 0, None, ())
 
+    def unread(self, data: bytes) -> None:
+        """read(2)'s copy to the guest faulted: as for a receive's (unrecv),
+        a stream keeps the bytes queued."""
+        self.unrecv(Received(data))
+
 
 # domain -> constructor(t, stype, protocol, flags) -> Socket
 FAMILIES: dict[int, Callable[..., Socket]] = {}
