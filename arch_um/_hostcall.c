@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -531,6 +532,25 @@ static int notif_event(struct umlpy_event *e)
 }
 
 /*
+ * After one notification, the others already queued (out has room for
+ * max): the guests a turn resumed often trap again before the kernel runs,
+ * and taking them in the same turn saves a turn each.  A ping-pong's two
+ * tasks then cost the loop two turns a round trip, not four (pipe round
+ * trip 70-73 -> 52-56 us here), as a ptrace stop drain already did.
+ */
+static int more_notif_events(struct umlpy_event *out, int got, int max)
+{
+    struct pollfd pf = { listener, POLLIN, 0 };
+    while (got < max && poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN)) {
+        int k = notif_event(&out[got]);
+        if (!k)
+            break;
+        got += k;
+    }
+    return got;
+}
+
+/*
  * The trap loop's one crossing: resume the given tasks, then wait for the
  * next interrupt (a guest stop, a ready device fd, or the deadline: an
  * absolute CLOCK_MONOTONIC time in ns, 0 not to wait, -1 for none) and
@@ -615,6 +635,8 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
                 if (!chlded && !alarmed)
                     got = notif_event(&out[0]);
                 sigprocmask(SIG_BLOCK, &set, NULL);
+                if (got)
+                    got = more_notif_events(out, got, max);
                 if (chlded)
                     return drain(out, got, max);
                 if (got)
@@ -632,7 +654,8 @@ int umlpy_run(const struct umlpy_resume *rs, int nres, int epfd, int sigfd,
             continue;
         }
         if (evs[i].data.fd == listener) {
-            n += notif_event(&out[n]);
+            int k = notif_event(&out[n]);
+            n = k ? more_notif_events(out, n + k, max) : n;
             continue;
         }
         out[n].kind = UMLPY_EV_FD;
