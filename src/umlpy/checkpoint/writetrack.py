@@ -116,7 +116,7 @@ def _pages(written: bytearray, at: dict[int, int], first: int, last: int) -> byt
     while k not in at:          # the start of the piece that holds the first page
         k -= 1
     off = at[k] + (first - k) * PAGE
-    return bytes(written[off:off + (last - first) * PAGE])
+    return bytes(memoryview(written)[off:off + (last - first) * PAGE])     # one copy, not two
 
 
 def _read(t, addr: int, n: int) -> bytes:

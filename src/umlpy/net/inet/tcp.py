@@ -542,7 +542,7 @@ class TcpSocket(InetSocket):
         return chunk
 
     def _rx_clear(self) -> None:
-        self.net.sk_mem -= len(self.rx)
+        self.net.budget.used -= len(self.rx)
         self.rx.clear()
 
     def _drained(self) -> None:
