@@ -108,11 +108,12 @@ def seccomp_on() -> bool:
     return lib.umlpy_seccomp_listener() >= 0
 
 
-def load_stop(dst, ev) -> None:
-    """Take a syscall event's registers into the task's (dst)."""
-    dst[0] = ev.regs
-    if ev.notif:
-        _light[ev.id] = (ev.msg, dst)
+def load_stop(dst, evs, i: int, pid: int, notif: int, msg: int) -> None:
+    """Take the registers of syscall event i into the task's (dst); pid,
+    notif and msg are the event's (the scheduler has read them already)."""
+    dst[0] = evs[i].regs
+    if notif:
+        _light[pid] = (msg, dst)
 
 
 def light_answer(pid: int) -> int | None:

@@ -5,7 +5,7 @@ Boots the source tree's kernel in this process from a small ext2 disk made
 of the bench binaries (bench/build/bin, made by `bench/run.py`) with one
 bench as init, and measures what the kernel does between a trap and the
 answer: each syscall's time from its registers being read to its resume
-being queued (Scheduler._dispatch: handler, result, signals), summed
+being queued (Scheduler._enter: handler, result, signals), summed
 by syscall.  `--repeat N` (bench_stat, bench_file) also runs, at the bench's
 second iteration, the handlers of its stat, open and close (or of its cached
 read) N times more straight from Python, with the guest stopped: the
@@ -103,7 +103,7 @@ def main() -> int:
 
     spent: dict[int, int] = defaultdict(int)
     calls: dict[int, int] = defaultdict(int)
-    plain = Scheduler._dispatch
+    plain = Scheduler._enter
     clock = time.perf_counter_ns
 
     # --repeat: the handlers of the bench's loop (stat, open, close; or a
@@ -149,21 +149,20 @@ def main() -> int:
         for nr, ts in zip(loop, times):
             direct[nr] = sorted(ts)
 
-    def timed(self, t) -> None:
-        nr = t.regs.orig_rax & 0xFFFFFFFF
+    def timed(self, t, nr: int, args: tuple[int, ...]) -> None:
+        nr &= 0xFFFFFFFF
         if a.repeat and not direct and nr in loop:
             if nr == loop[-1] and loop[0] in seen:
                 repeat(t)
-            r = t.regs
-            seen[nr] = (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9)
+            seen[nr] = args
         t0 = clock()
         try:
-            plain(self, t)
+            plain(self, t, nr, args)
         finally:
             spent[nr] += clock() - t0
             calls[nr] += 1
 
-    Scheduler._dispatch = timed
+    Scheduler._enter = timed
     wrapped = [_time_calls(name) for name in a.time]
     with tempfile.TemporaryDirectory() as d:
         cow = os.path.join(d, "cow")

@@ -52,3 +52,19 @@ def test_boot_names_the_trap_path():
     off = boot("init=/bin/true", "seccomp=off")
     assert b"guests trap through seccomp" not in off.stderr + off.stdout
     assert b"seccomp trap path" not in off.stderr + off.stdout     # no fallback warning either
+
+
+def test_event_head_reads_the_syscall_arguments_in_order():
+    """The trap loop reads an event's number and arguments with one unpack
+    (arch_um.events.EVENT_HEAD), the registers in their struct order: the
+    scheduler must hand them on as rdi, rsi, rdx, r10, r8, r9."""
+    from arch_um._hostcall import ffi
+    from arch_um.events import EVENT_HEAD
+    ev = ffi.new("struct umlpy_event *")
+    ev.kind, ev.id, ev.status, ev.has_regs, ev.compat, ev.notif, ev.msg = 0, 7, 0x857f, 1, 0, 1, 99
+    for v, name in enumerate(("rdi", "rsi", "rdx", "r10", "r8", "r9", "orig_rax"), 1):
+        setattr(ev.regs, name, v)
+    _, pid, _, has_regs, _, notif, msg, a3, a5, a4, a2, a1, a0, nr = \
+        EVENT_HEAD.unpack_from(ffi.buffer(ev))
+    assert (pid, has_regs, notif, msg) == (7, 1, 1, 99)
+    assert (a0, a1, a2, a3, a4, a5, nr) == (1, 2, 3, 4, 5, 6, 7)
