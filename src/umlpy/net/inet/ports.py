@@ -7,6 +7,7 @@ share the traffic.
 """
 from __future__ import annotations
 
+import itertools
 import random
 
 from arch_um import clock
@@ -73,7 +74,11 @@ def _overlap(a, b) -> bool:
 class PortTable:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.ports: dict[int, list] = {}
+        self.ports: dict[int, list] = {}        # port -> the sockets bound there
+        # port -> its TIME_WAIT entries, apart: only a bind asks about them,
+        # and a server that closes first leaves one per connection on its
+        # listening port (a lookup there once went through thousands)
+        self.waits: dict[int, list[TimeWait]] = {}
         self.rr = 0
         self.gen = 0            # bumped by every bind and unbind: lookups cached against it
         self._last: tuple | None = None
@@ -81,25 +86,24 @@ class PortTable:
     def hold(self, sock) -> None:
         """A connection on sock's port was closed actively: TIME_WAIT."""
         if sock.local is not None and sock.remote is not None:
-            self.ports.setdefault(sock.local[1], []).append(TimeWait(sock))
+            self.waits.setdefault(sock.local[1], []).append(TimeWait(sock))
 
     def _expire(self, port: int) -> None:
-        lst = self.ports.get(port)
-        if lst and any(isinstance(o, TimeWait) for o in lst):
+        lst = self.waits.get(port)
+        if lst:
             now = clock.monotonic_ns()
-            lst[:] = [o for o in lst if not isinstance(o, TimeWait) or o.expires > now]
+            lst[:] = [o for o in lst if o.expires > now]
             if not lst:
-                del self.ports[port]
+                del self.waits[port]
 
     def time_waits(self) -> list:
         """The live TIME_WAIT entries (for /proc/net/tcp)."""
         now = clock.monotonic_ns()
-        return [o for lst in self.ports.values() for o in lst
-                if isinstance(o, TimeWait) and o.expires > now]
+        return [o for lst in self.waits.values() for o in lst if o.expires > now]
 
     def _conflict(self, sock, port: int) -> bool:
         self._expire(port)
-        for o in self.ports.get(port, ()):
+        for o in itertools.chain(self.ports.get(port, ()), self.waits.get(port, ())):
             if o is sock or not _overlap(o, sock):
                 continue
             if sock.opt("SO_REUSEPORT") and o.opt("SO_REUSEPORT") and sock.uid == o.uid:
@@ -119,7 +123,7 @@ class PortTable:
             start = random.randrange(span)
             for i in range(span):
                 p = low + (start + i) % span
-                if not self.ports.get(p) or not self._conflict(sock, p):
+                if not (self.ports.get(p) or self.waits.get(p)) or not self._conflict(sock, p):
                     port = p
                     break
             else:
@@ -147,7 +151,7 @@ class PortTable:
         """A listen on a port another socket shares by SO_REUSEADDR alone
         is EADDRINUSE (inet_csk_get_port's check at listen time)."""
         for o in self.ports.get(sock.local[1], ()):
-            if o is not sock and not isinstance(o, TimeWait) and o.listening and _overlap(o, sock) and not (
+            if o is not sock and o.listening and _overlap(o, sock) and not (
                     sock.opt("SO_REUSEPORT") and o.opt("SO_REUSEPORT") and sock.uid == o.uid):
                 return False
         return True
@@ -171,7 +175,7 @@ class PortTable:
         datagram socket takes only its peer's traffic (src)."""
         best, best_score, group = None, -1, []
         for s in self.ports.get(port, ()):
-            if isinstance(s, TimeWait) or not covers(s, ip16) or (want is not None and not want(s)):
+            if not covers(s, ip16) or (want is not None and not want(s)):
                 continue
             if src is not None and s.remote is not None and s.remote != src:
                 continue
