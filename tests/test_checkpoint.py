@@ -167,6 +167,19 @@ def test_nameless_files_carried(tmp_path, disk, where):
     assert r.returncode == 0, r.stdout
 
 
+@pytest.mark.parametrize("where", ["/relinked", "/tmp/relinked"])
+def test_file_by_a_gone_name_carried(tmp_path, disk, where):
+    """A file opened and mapped by a name since unlinked, its inode named
+    elsewhere, and a new file under the old name: after the restore the
+    descriptor and the mapping still hold the first inode (found by its
+    number, shown " (deleted)"), never the new file (what the program run
+    natively prints); the disk is clean for e2fsck."""
+    doc = restored_as_native(tmp_path, disk, "relinked", where, 12)
+    assert [bytes.fromhex(e["name"]) for e in doc["files"] if "ino" in e] == [b"first"]
+    r = subprocess.run(["e2fsck", "-fn", str(disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
+
 @pytest.mark.parametrize("where", ["/locked", "/tmp/locked"])
 def test_file_locks_carried(tmp_path, disk, where):
     """A file flocked, record-locked and OFD-locked through three
@@ -811,6 +824,14 @@ def _forge_nameless(d) -> None:
     d["processes"][0]["fds"].append({"fd": 51, "cloexec": False, "open": len(d["files"]) - 1})
 
 
+def _forge_relinked(name: str, ino: int):
+    """A description of a file by a gone name: its inode by number."""
+    def forge(d) -> None:
+        d["files"].append({"kind": "file", "flags": 0, "dir": "/", "ino": ino, "name": name, "pos": 0})
+        d["processes"][0]["fds"].append({"fd": 51, "cloexec": False, "open": len(d["files"]) - 1})
+    return forge
+
+
 def _forge_timer(d) -> None:
     d["processes"][0]["posix_timers"] = [{"id": 0, "clock": 99, "notify": 0, "signo": 10, "value": 0,
                                           "left_ns": 1, "interval": 0, "overrun_last": 0}]
@@ -894,11 +915,14 @@ def _forge_accept_q(d) -> None:
     (_forge_accept_q, "a connection not accepted that is held elsewhere"),
     (_forge_locks, "locks: locks that conflict"),
     (_forge_nameless, "unlinked group 7: no description carries its file"),
+    (_forge_relinked(b"x".hex(), 2), ".ino: no such file"),         # inode 2: the root, a directory
+    (_forge_relinked(b"a/b".hex(), 12), ".name: not a file name"),
 ])
 def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a
     timer on a clock timer_create refuses, a TCP connection that is its
-    own far end, an inotify event named with a
+    own far end, a file by a gone name whose inode is a directory or whose
+    name has a slash, an inotify event named with a
     slash or a watch numbered past the next, a pty out of devpts's range,
     with canonical line ends past its buffer, a short window size, a c_line
     past a byte or no master: refused before any guest runs."""

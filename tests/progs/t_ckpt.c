@@ -57,6 +57,10 @@
  *     "count I" after each; then checks every page against its record.
  *   t_ckpt nameless DIR N: a file unlinked while open and an O_TMPFILE
  *     file in DIR, held over the restore, then read and one named by linkat.
+ *   t_ckpt relinked DIR N: a file opened and mapped by a name that is gone
+ *     (linked to a second name, then unlinked, a new file made under the
+ *     old name), held over the restore, then read and written through
+ *     the descriptor and read through the second name.
  *   t_ckpt locks PATH N: PATH flocked, record-locked and OFD-locked by
  *     three descriptions, counts to N, then tries each lock from another
  *     description and from a child.
@@ -1447,6 +1451,52 @@ static int nameless(const char *dir, int n)
     return 0;
 }
 
+/* relinked DIR N: DIR/first opened and mapped, linked as DIR/second, then
+   unlinked, and a new DIR/first made: the descriptor and the mapping
+   must keep the first inode over the restore, not find the new file */
+static int relinked(const char *dir, int n)
+{
+    char first[256], second[256], buf[64], proc[64], target[512];
+    mkdir(dir, 0755);
+    snprintf(first, sizeof first, "%s/first", dir);
+    snprintf(second, sizeof second, "%s/second", dir);
+    unlink(second);
+    int a = open(first, O_CREAT | O_RDWR | O_TRUNC, 0640);
+    if (a < 0 || write(a, "linked bytes", 12) != 12 || link(first, second) || unlink(first))
+        return 1;
+    char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, a, 0);
+    int c = open(first, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    if (m == MAP_FAILED || c < 0 || write(c, "new file", 8) != 8)
+        return 1;
+    close(c);
+    lseek(a, 7, SEEK_SET);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    struct stat st;
+    fstat(a, &st);
+    ssize_t r = read(a, buf, 5);
+    dprintf(1, "relinked: links %ld, read on from 7: %.*s", (long)st.st_nlink, (int)r, buf);
+    if (write(a, ", more", 6) != 6)
+        return 1;
+    c = open(second, O_RDONLY);
+    r = c >= 0 ? read(c, buf, sizeof buf) : -1;
+    dprintf(1, "; through %s: %.*s", "second", (int)(r > 0 ? r : 0), buf);
+    close(c);
+    c = open(first, O_RDONLY);
+    r = c >= 0 ? read(c, buf, sizeof buf) : -1;
+    dprintf(1, "; through first: %.*s; mapped: %.18s", (int)(r > 0 ? r : 0), buf, m);
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", a);
+    r = readlink(proc, target, sizeof target - 1);
+    target[r > 0 ? r : 0] = 0;
+    char *base = strrchr(target, '/');
+    dprintf(1, "; fd shows %s\n", base ? base + 1 : target);
+    unlink(first);
+    unlink(second);
+    return 0;
+}
+
 /* dir PATH N: a directory (made, with 20 files) open and listed in part */
 static int listed(const char *path, int n)
 {
@@ -1791,6 +1841,8 @@ int main(int argc, char **argv)
         return watched(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nameless"))
         return nameless(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "relinked"))
+        return relinked(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "locks"))
         return locked(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "dir"))

@@ -73,6 +73,31 @@ def _path(k, d) -> str:
     return d.path(k.root).decode("utf-8", "surrogateescape")
 
 
+def _relinked(d) -> bool:
+    """The name d was opened or mapped by is gone (unlinked, renamed over),
+    but its inode has other names: its path now finds another file, or
+    none, so a restore finds it by its number (_place)."""
+    return d.inode.nlink > 0 and d.unlinked()
+
+
+def _relinked_savable(d) -> bool:
+    """A file _relinked on a filesystem a restore finds an inode of by its
+    number (a disk's, or a tmpfs, whose tree keeps the numbers), in a
+    directory that still has a name."""
+    up = d.up()
+    return (hasattr(d.mount.fs, "iget") or d.mount.fstype == "tmpfs") and up.inode.nlink > 0 \
+        and up.mount is d.mount
+
+
+def _place(k, d) -> dict:
+    """Where a restore finds the file of dentry d: its path; or, _relinked,
+    the directory it was in, its inode's number and the name it had (which
+    the restored description shows " (deleted)", as Linux does)."""
+    if _relinked(d):
+        return {"dir": _path(k, d.up()), "ino": d.inode.ino, "name": d.name.hex()}
+    return {"path": _path(k, d)}
+
+
 # -- what is refused ------------------------------------------------------------
 def check_supported(k) -> None:
     """Refuse (Refused) a machine this version cannot save, before any
@@ -119,6 +144,10 @@ def check_supported(k) -> None:
             raise Refused(f"{who}: a shared, locked or userfaultfd address space")
         if any(fm.shared and fm.obj is not None and not _shared_restorable(fm) for _s, _e, fm in mm.files.items):
             raise Refused(f"{who}: a shared mapping of a file with no name")
+        if any(fm.dentry is not None and _relinked(fm.dentry) and not _relinked_savable(fm.dentry)
+               for _s, _e, fm in mm.files.items):
+            raise Refused(f"{who}: a mapping of a file by a name that is gone, on a filesystem "
+                          "that cannot find it by its number")
         if t.files.users != len(p.threads) or id(t.fs) in fs_seen:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
@@ -168,7 +197,8 @@ def _file_savable(f) -> bool:
         return True
     return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
         and f.dentry is not None and not f.flags & C.O_PATH and f.dentry.mount is not None \
-        and (f.inode.nlink > 0 and not _leased(f) or unlinked.savable(f) and not _locked(f))
+        and (f.inode.nlink > 0 and not _leased(f) and (not _relinked(f.dentry) or _relinked_savable(f.dentry))
+             or unlinked.savable(f) and not _locked(f))
 
 
 def _pipe_savable(f) -> bool:
@@ -190,7 +220,8 @@ def _shared_file(fm) -> bool:
     still has its name (on the disk, synced first, or a tmpfs, whose
     tree is saved), found again by that name."""
     d = fm.dentry
-    return d is not None and d.inode is fm.obj and d.inode.is_reg and d.inode.nlink > 0 and d.mount is not None
+    return d is not None and d.inode is fm.obj and d.inode.is_reg and d.inode.nlink > 0 and d.mount is not None \
+        and (not _relinked(d) or _relinked_savable(d))
 
 
 def _shared_restorable(fm) -> bool:
@@ -481,7 +512,7 @@ def _save_mm(k, p) -> dict:
     files = []
     for s, e, fm in mm.files.items:
         if fm.dentry is not None:
-            files.append({"start": s, "end": e, "path": _path(k, fm.dentry), "origin": fm.origin,
+            files.append({"start": s, "end": e, **_place(k, fm.dentry), "origin": fm.origin,
                           "shared": fm.shared, "maywrite": fm.maywrite})
     return {"brk_start": mm.brk_start, "brk": mm.brk, "start_stack": mm.start_stack,
             "arg_range": list(mm.arg_range), "env_range": list(mm.env_range),
@@ -576,7 +607,7 @@ def _save_open(k, f, pipes: dict) -> dict:
     elif ipc.savable_file(f):
         e["kind"] = "mqueue"        # its queue's index: ipc.save
     else:
-        e.update(kind="file", path=_path(k, f.dentry), pos=f.pos)
+        e.update(kind="file", pos=f.pos, **_place(k, f.dentry))
     return e
 
 

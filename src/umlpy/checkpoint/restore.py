@@ -46,7 +46,7 @@ from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import devices, namei
-from umlpy.vfs.dentry import Mount
+from umlpy.vfs.dentry import Dentry, Mount
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.perm import permission
 from umlpy.vfs.pipe import Pipe, PipeFile
@@ -414,6 +414,46 @@ def _lookup(k, t: Task, path: bytes):
                                "(is the disk the one checkpointed?)") from None
 
 
+def _place(k, t: Task, o: image.Reader):
+    """The dentry of a file an entry names (checkpoint/dump.py's _place):
+    by its path, or, its name gone, its inode found by number in the
+    directory's filesystem under a dentry of the name it had that no
+    lookup finds, as a description opened by a name since unlinked is."""
+    if not o.has("ino"):
+        return _lookup(k, t, o.path("path"))
+    parent = _lookup(k, t, o.path("dir"))
+    ino, name = o.int("ino", 1, 1 << 62), o.hex("name", 255)
+    if not name or b"/" in name or name in (b".", b".."):
+        raise image.ImageError(f"manifest: {o.where}.name: not a file name")
+    inode = _inode_by_number(parent.mount.fs, ino)
+    if inode is None or inode.nlink == 0 or inode.is_dir:
+        raise image.ImageError(f"manifest: {o.where}.ino: no such file in the filesystem of {o.str('dir')} "
+                               "(is the disk the one checkpointed?)")
+    return Dentry(name, parent, inode, parent.mount)
+
+
+def _inode_by_number(fs, ino: int):
+    """A disk's inode by its number (its own iget), or a tmpfs's (restored
+    under the same numbers): found through the tree."""
+    iget = getattr(fs, "iget", None)
+    if iget is not None:
+        try:
+            return iget(ino)
+        except KernelError:
+            return None
+    todo, seen = [getattr(fs, "root", None)], set()
+    while todo:
+        i = todo.pop()
+        if i is None or id(i) in seen:
+            continue
+        seen.add(id(i))
+        if i.ino == ino:
+            return i
+        if i.is_dir:
+            todo.extend(i.children.values())
+    return None
+
+
 # -- memory -------------------------------------------------------------------
 def _memory(k, t: Task, p: image.Reader, shanon: dict) -> None:
     has = HostAs(t)
@@ -519,7 +559,7 @@ def _mm(k, t: Task, m: image.Reader) -> Mm:
     mm.dump_filter = m.int("dump_filter", 0, 1 << 9)
     for fm in m.list("files"):
         s, e = fm.int("start", 0, TASK_SIZE), fm.int("end", 1, TASK_SIZE + 1)
-        d = _lookup(k, t, fm.path("path"))
+        d = _place(k, t, fm)
         mm.files.set(s, e, FileMap(d.inode, fm.int("origin", -TASK_SIZE, TASK_SIZE), fm.bool("shared"),
                                    fm.bool("maywrite"), d))
     if t.proc.exe_path.startswith("/"):
@@ -620,11 +660,12 @@ def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pt
     if kind in ("pipe", "fifo"):
         return _pipe_end(k, t, o, kind, flags, pipes)
     if kind == "file":
-        d = _lookup(k, t, o.path("path"))
+        d = _place(k, t, o)
         try:
             f = sys_file.dentry_open(t, d, flags & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC))
         except KernelError as e:
-            raise image.ImageError(f"{o.str('path')}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
+            where = o.str("path") if o.has("path") else f"{o.str('dir')}, inode {o.int('ino', 1, 1 << 62)}"
+            raise image.ImageError(f"{where}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
         f.pos = o.int("pos", 0, 1 << 63)
         return f
     if kind == "unlinked":
