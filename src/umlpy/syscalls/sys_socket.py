@@ -299,12 +299,16 @@ def sys_sendto(t, fd, buf, n, flags, addr, alen):
     n = min(n, MAX_RW_COUNT)
     s.check_size(n)
     data = user_data(t, [(buf, n)])
-    return bounded(lambda: s.sendmsg(t, data, flags, dest, []), s.sndtimeo)
+    if s.sndtimeo is None:
+        return s.sendmsg(t, data, flags, dest, ())      # bounded's common case, without the closure
+    return bounded(lambda: s.sendmsg(t, data, flags, dest, ()), s.sndtimeo)
 
 
 @syscall("recvfrom")
 def sys_recvfrom(t, fd, buf, n, flags, addr, lenp):
     s = _sock(t, fd)
+    if s.rcvtimeo is None:
+        return _recvfrom(t, s, buf, n, flags, addr, lenp)
     return bounded(lambda: _recvfrom(t, s, buf, n, flags, addr, lenp), s.rcvtimeo)
 
 
