@@ -264,19 +264,22 @@ class Ext2Fs(Filesystem):
         ino = self.alloc.alloc_inode(parent.ino, mode & 0o170000 == 0o040000)
         inode = self.inode_class(self, ino, bytes(self.inode_size))
         inode._disk = self._slot(ino)
+        inode._written = None
         inode.init_new(mode, uid, gid, parent)
         self.icache[ino] = inode
         return inode
 
     def write_inode(self, inode: Ext2Inode) -> None:
+        if inode._written is not None and inode.disk_key() == inode._written:
+            return      # nothing encode() reads changed since it was written
         data = self.inode_bytes(inode)
-        if data == inode._disk:
-            return
-        blk, off = self.inode_loc(inode.ino)
-        buf = self.bcache.get(blk)
-        buf[off:off + self.inode_size] = data
-        self.bcache.mark_dirty(blk, buf)
-        inode._disk = data
+        if data != inode._disk:
+            blk, off = self.inode_loc(inode.ino)
+            buf = self.bcache.get(blk)
+            buf[off:off + self.inode_size] = data
+            self.bcache.mark_dirty(blk, buf)
+            inode._disk = data
+        inode._written = inode.disk_key()
 
     def forget_inode(self, inode: Ext2Inode) -> None:
         """The inode was freed: store its last state and give its number back."""
