@@ -166,6 +166,10 @@ class Ext4Dir:
         self.fs = dir_inode.fs
         self._tree = Htree(InodeBlocks(dir_inode)) if dir_inode.is_dx() else None
         self._lin: Ext4DirIndex | None = None     # the linear view, while it is current
+        # the last get's name and answer, until the directory changes: a
+        # create asks for its name twice (the lookup, then the add's check)
+        # and an unlink too (which inode, then where to remove it)
+        self._last: tuple[bytes, Dirent | DxEntry | None] | None = None
 
     @classmethod
     def format_new(cls, d: Ext4Inode, pblk: int, parent: int) -> None:
@@ -178,6 +182,7 @@ class Ext4Dir:
 
     def _tree_changed(self) -> None:
         self._lin = None         # a fallback's parse of the blocks is stale now
+        self._last = None
 
     def _unindex(self, for_add: bool) -> None:
         """A corrupt index met by an add (or readdir): drop it as Linux does, which
@@ -189,15 +194,24 @@ class Ext4Dir:
         self.dir.flags &= ~L.FL_INDEX
         self._tree = None
         self._lin = None
+        self._last = None
 
     # -- reading ------------------------------------------------------------------
     def get(self, name: bytes) -> Dirent | DxEntry | None:
+        last = self._last
+        if last is not None and last[0] == name:
+            return last[1]
+        hit = None
         if self._tree is not None:
             try:
-                return self._tree.lookup(name)
+                hit = self._tree.lookup(name)
+                self._last = (name, hit)
+                return hit
             except BadDxDir:
                 pass
-        return self._linear().get(name)
+        hit = self._linear().get(name)
+        self._last = (name, hit)
+        return hit
 
     def _hash_order(self, pos: int) -> Iterator[tuple[bytes, int, int, int]] | None:
         """The index's readdir from pos with each entry's following position; None
@@ -234,6 +248,7 @@ class Ext4Dir:
 
     # -- changing -------------------------------------------------------------------
     def add(self, name: bytes, ino: int, ftype: int) -> None:
+        self._last = None
         fallback = self._tree is not None
         if self._tree is not None:
             try:
@@ -253,6 +268,7 @@ class Ext4Dir:
         """The full first block becomes the root over two leaves (make_indexed_dir)."""
         blocks = InodeBlocks(self.dir)
         self.fs.bcache.unseal(blocks.pblks[0])     # its leaf tail becomes a dx tail
+        self._last = None
         tree = Htree(blocks)
         try:
             tree.make_indexed(name, ino, ftype)
@@ -261,9 +277,11 @@ class Ext4Dir:
             self._tree = tree if self.dir.is_dx() else None
 
     def remove(self, name: bytes) -> Dirent | DxEntry:
+        last, self._last = self._last, None
         if self._tree is not None:
+            found = last[1] if last is not None and last[0] == name and isinstance(last[1], DxEntry) else None
             try:
-                hit = self._tree.remove(name)
+                hit = self._tree.remove(name, found)
                 self._tree_changed()
                 return hit
             except BadDxDir:
@@ -271,6 +289,7 @@ class Ext4Dir:
         return self._linear().remove(name)
 
     def retarget(self, name: bytes, ino: int, ftype: int) -> None:
+        self._last = None
         if self._tree is not None:
             try:
                 self._tree.retarget(name, ino, ftype)
@@ -285,6 +304,7 @@ class Ext4Dir:
         where the name hashes).  The blocks' checksums go in now rather than at
         write-back, since the index reads them as they are."""
         lin = self._linear()
+        self._last = None
         try:
             return change(lin)
         finally:

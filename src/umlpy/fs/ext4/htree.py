@@ -157,6 +157,7 @@ class Htree:
         self.tail = LEAF_TAIL_LEN if d.metadata_csum else 0
         self.dx_tail = DX_TAIL_LEN if d.metadata_csum else 0
         self.max_levels = LEVELS_LARGEDIR if d.largedir else LEVELS
+        self._last_hash: tuple = (None, None, None)
         self._verified: set[int] = set()   # blocks whose checksum was checked or written
         self._maps: dict[int, _LeafMap] = {}
 
@@ -178,7 +179,12 @@ class Htree:
         return (self.bs - NODE_ENTRIES_OFF - self.dx_tail) // 8
 
     def hash(self, name: bytes, version: int) -> tuple[int, int]:
-        return dirhash.dirhash(bytes(name), version, self.d.hash_seed)
+        last = self._last_hash
+        if last[0] == name and last[1] == version:
+            return last[2]      # a create and an unlink hash their name more than once
+        h = dirhash.dirhash(bytes(name), version, self.d.hash_seed)
+        self._last_hash = (bytes(name), version, h)
+        return h
 
     # -- checksums -----------------------------------------------------------------
     def _dx_csum(self, buf: bytearray, base: int) -> tuple[int, int]:
@@ -549,11 +555,13 @@ class Htree:
                 self._add_level(frames[0])
             # the path changed: probe again (Linux's restart)
 
-    def remove(self, name: bytes) -> DxEntry:
+    def remove(self, name: bytes, hit: DxEntry | None = None) -> DxEntry:
         """Take the entry out of its leaf, merged into the one before it (or its inode
         cleared when it is first), as Linux's ext4_generic_delete_entry; the index
-        keeps pointing at the leaf.  ENOENT if absent."""
-        hit = self.lookup(name)
+        keeps pointing at the leaf.  ENOENT if absent.  hit: the entry as a lookup
+        found it, the directory unchanged since."""
+        if hit is None:
+            hit = self.lookup(name)
         if hit is None:
             raise KernelError(E.ENOENT)
         buf = self.d.read(hit.lblk)
