@@ -53,6 +53,7 @@ EPOLLHUP = select.EPOLLHUP
 class EventLoop:
     def __init__(self) -> None:
         self.epoll = select.epoll()
+        self._epfd = self.epoll.fileno()
         sigs = ffi.new("int[]", [signal.SIGCHLD])
         self.chld_fd = lib.umlpy_signalfd(sigs, 1)
         hs = ffi.new("int[]", list(HOST_SIGNALS))
@@ -135,8 +136,8 @@ class EventLoop:
             for i, (pid, status) in enumerate(died):      # exits seen by ensure_stopped
                 e = self._events[i]
                 e.kind, e.id, e.status, e.has_regs, e.notif = EV_TASK, pid, status, 0, 0
-        n = lib.umlpy_run(self._resumes, self._nres, self.epoll.fileno(),
-                          self.chld_fd, self._events + k, _MAX_EVENTS - k, 0 if k else deadline)
+        n = lib.umlpy_run(self._resumes, self._nres, self._epfd, self.chld_fd,
+                          self._events + k if k else self._events, _MAX_EVENTS - k, 0 if k else deadline)
         self._nres = 0
         if n < 0:
             raise OSError(-n, "epoll_wait")

@@ -188,6 +188,15 @@ static void tick(void)
     nanosleep(&ts, NULL);
 }
 
+/* "count 1" to "count N", a tick after each: the window a checkpoint is taken in */
+static void count_ticks(int n)
+{
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+}
+
 static int count(const char *path, int n)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -1423,10 +1432,7 @@ static int nameless(const char *dir, int n)
         || unlink(path) || write(b, "tmpfile bytes", 13) != 13)
         return 1;
     lseek(a, 9, SEEK_SET);
-    for (int i = 1; i <= n; i++) {
-        dprintf(1, "count %d\n", i);
-        tick();
-    }
+    count_ticks(n);
     struct stat st;
     fstat(a, &st);
     ssize_t r = read(a, buf, 5);
@@ -1470,10 +1476,7 @@ static int relinked(const char *dir, int n)
         return 1;
     close(c);
     lseek(a, 7, SEEK_SET);
-    for (int i = 1; i <= n; i++) {
-        dprintf(1, "count %d\n", i);
-        tick();
-    }
+    count_ticks(n);
     struct stat st;
     fstat(a, &st);
     ssize_t r = read(a, buf, 5);
