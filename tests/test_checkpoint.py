@@ -180,6 +180,28 @@ def test_file_by_a_gone_name_carried(tmp_path, disk, where):
     assert r.returncode == 0, r.stdout
 
 
+@pytest.mark.parametrize("where", ["/deletedmap", "/tmp/deletedmap"])
+def test_private_mappings_of_deleted_files_carried(tmp_path, disk, where):
+    """Files mapped privately and then unlinked (one mapping written
+    copy-on-write, one file's fd still open): after the restore the
+    mappings read what they held and /proc/self/maps names each file
+    " (deleted)", as the program run natively prints; e2fsck is clean."""
+    doc = restored_as_native(tmp_path, disk, "deletedmap", where, 12)
+    maps = [f for p in doc["processes"] if "mm" in p for f in p["mm"]["files"] if "group" in f]
+    assert len(maps) == 3 and len({f["group"] for f in maps}) == 2
+    r = subprocess.run(["e2fsck", "-fn", str(disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.parametrize("where", ["/deletedexe", "/tmp/deletedexe"])
+def test_deleted_program_carried(tmp_path, disk, where):
+    """A process running a program whose file it unlinked: after the
+    restore it goes on, and /proc/self/exe shows the file " (deleted)",
+    as the program run natively prints."""
+    doc = restored_as_native(tmp_path, disk, "deletedexe", where, 12)
+    assert any("exe_map" in p.get("mm", {}) for p in doc["processes"])
+
+
 @pytest.mark.parametrize("where", ["/locked", "/tmp/locked"])
 def test_file_locks_carried(tmp_path, disk, where):
     """A file flocked, record-locked and OFD-locked through three
@@ -832,6 +854,16 @@ def _forge_relinked(name: str, ino: int):
     return forge
 
 
+def _forge_nameless_map(d) -> None:
+    """A private mapping of a nameless file whose file no entry carries."""
+    d["processes"][0]["mm"]["files"].append({"start": 4096, "end": 8192, "origin": 4096, "shared": False,
+                                             "maywrite": False, "dir": "/", "group": 9})
+
+
+def _forge_exe_map(d) -> None:
+    d["processes"][0]["mm"]["exe_map"] = 999
+
+
 def _forge_timer(d) -> None:
     d["processes"][0]["posix_timers"] = [{"id": 0, "clock": 99, "notify": 0, "signo": 10, "value": 0,
                                           "left_ns": 1, "interval": 0, "overrun_last": 0}]
@@ -917,6 +949,8 @@ def _forge_accept_q(d) -> None:
     (_forge_nameless, "unlinked group 7: no description carries its file"),
     (_forge_relinked(b"x".hex(), 2), ".ino: no such file"),         # inode 2: the root, a directory
     (_forge_relinked(b"a/b".hex(), 12), ".name: not a file name"),
+    (_forge_nameless_map, "unlinked group 9: no description carries its file"),
+    (_forge_exe_map, "exe_map: not an integer in"),
 ])
 def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a

@@ -61,6 +61,13 @@
  *     (linked to a second name, then unlinked, a new file made under the
  *     old name), held over the restore, then read and written through
  *     the descriptor and read through the second name.
+ *   t_ckpt deletedmap DIR N: a file mapped privately (read-only, and
+ *     written copy-on-write) and then unlinked, and one whose descriptor is
+ *     also open, held over the restore; then read through the mappings and
+ *     named in /proc/self/maps.
+ *   t_ckpt deletedexe DIR N: copies itself to DIR/prog, runs that, which
+ *     unlinks its own program file, counts to N and says what
+ *     /proc/self/exe shows.
  *   t_ckpt locks PATH N: PATH flocked, record-locked and OFD-locked by
  *     three descriptions, counts to N, then tries each lock from another
  *     description and from a child.
@@ -1500,6 +1507,84 @@ static int relinked(const char *dir, int n)
     return 0;
 }
 
+/* the name /proc/self/maps gives the mapping at addr (after its last '/') */
+static void maps_name(const void *addr, char *out, size_t size)
+{
+    char line[512];
+    unsigned long want = (unsigned long)addr, start;
+    FILE *f = fopen("/proc/self/maps", "r");
+    out[0] = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-", &start) == 1 && start == want) {
+            char *slash = strrchr(line, '/');
+            snprintf(out, size, "%s", slash ? slash + 1 : "?");
+            out[strcspn(out, "\n")] = 0;
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+/* deletedmap DIR N: DIR/gone mapped privately twice (one mapping written
+   copy-on-write) and unlinked; DIR/held mapped, unlinked, its fd kept */
+static int deletedmap(const char *dir, int n)
+{
+    char gone[256], held[256], a_name[256], b_name[256], c_name[256], buf[32];
+    mkdir(dir, 0755);
+    snprintf(gone, sizeof gone, "%s/gone", dir);
+    snprintf(held, sizeof held, "%s/held", dir);
+    int g = open(gone, O_CREAT | O_RDWR | O_TRUNC, 0640), h = open(held, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    if (g < 0 || h < 0 || write(g, "mapped then deleted", 19) != 19 || write(h, "held by its fd", 14) != 14)
+        return 1;
+    char *a = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, g, 0);
+    char *b = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, g, 0);
+    char *c = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, h, 0);
+    if (a == MAP_FAILED || b == MAP_FAILED || c == MAP_FAILED)
+        return 1;
+    memcpy(b, "written", 7);
+    close(g);
+    if (unlink(gone) || unlink(held))
+        return 1;
+    count_ticks(n);
+    maps_name(a, a_name, sizeof a_name);
+    maps_name(b, b_name, sizeof b_name);
+    maps_name(c, c_name, sizeof c_name);
+    dprintf(1, "deleted: %.19s [%s]; written: %.19s [%s]; held: %.14s [%s]", a, a_name, b, b_name, c, c_name);
+    ssize_t r = pread(h, buf, sizeof buf, 0);
+    dprintf(1, "; its fd reads %.*s\n", (int)(r > 0 ? r : 0), buf);
+    return 0;
+}
+
+/* deletedexe DIR N [again]: a program running from a file it unlinked */
+static int deletedexe(const char *dir, int n, int again)
+{
+    char prog[256], target[512], buf[65536];
+    snprintf(prog, sizeof prog, "%s/prog", dir);
+    if (!again) {
+        mkdir(dir, 0755);
+        int in = open("/proc/self/exe", O_RDONLY), out = open(prog, O_CREAT | O_WRONLY | O_TRUNC, 0755);
+        ssize_t r;
+        if (in < 0 || out < 0)
+            return 1;
+        while ((r = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, r) != r)
+                return 1;
+        close(in);
+        close(out);
+        snprintf(buf, sizeof buf, "%d", n);
+        execl(prog, prog, "deletedexe", dir, buf, "again", (char *)NULL);
+        return 1;
+    }
+    if (unlink(prog))
+        return 1;
+    count_ticks(n);
+    ssize_t r = readlink("/proc/self/exe", target, sizeof target - 1);
+    target[r > 0 ? r : 0] = 0;
+    char *base = strrchr(target, '/');
+    dprintf(1, "running a deleted program: exe %s\n", base ? base + 1 : target);
+    return 0;
+}
+
 /* dir PATH N: a directory (made, with 20 files) open and listed in part */
 static int listed(const char *path, int n)
 {
@@ -1846,6 +1931,10 @@ int main(int argc, char **argv)
         return nameless(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "relinked"))
         return relinked(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "deletedmap"))
+        return deletedmap(argv[2], atoi(argv[3]));
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "deletedexe"))
+        return deletedexe(argv[2], atoi(argv[3]), argc == 5);
     if (argc == 4 && !strcmp(argv[1], "locks"))
         return locked(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "dir"))

@@ -148,6 +148,13 @@ def check_supported(k) -> None:
                for _s, _e, fm in mm.files.items):
             raise Refused(f"{who}: a mapping of a file by a name that is gone, on a filesystem "
                           "that cannot find it by its number")
+        if mm.exe is not None and mm.exe.nlink == 0 and not any(
+                fm.obj is mm.exe and fm.dentry is not None for _s, _e, fm in mm.files.items):
+            raise Refused(f"{who}: a program with no name left that no mapping holds")
+        if any(fm.dentry is not None and fm.dentry.inode.nlink == 0 and not unlinked.dentry_savable(fm.dentry)
+               for _s, _e, fm in mm.files.items):
+            raise Refused(f"{who}: a mapping of a file with no name left that is not a regular file "
+                          "or whose directory has no name either")
         if t.files.users != len(p.threads) or id(t.fs) in fs_seen:
             raise Refused(f"{who}: a shared fd table or filesystem context")
         fs_seen.add(id(t.fs))
@@ -449,9 +456,26 @@ def resident_pieces(t, start: int, end: int, ino: int):
     show the file)."""
     for addr, n in _resident(t, start, end) if not ino else image.pieces(start, end):
         data = t.mem.peek(addr, n)
-        if len(data) != n:
+        if len(data) == n:
+            yield addr, data
+        elif ino:
+            yield from _readable(t, addr, n, data)
+        else:
             raise KernelError(E.EIO, f"checkpoint: cannot read task {t.tid}'s memory at {addr:#x}")
-        yield addr, data
+
+
+def _readable(t, addr: int, n: int, head: bytes):
+    """A file mapping's piece that could not be read whole: the pages past
+    the end of the file behind it, where the guest's own access faults
+    (SIGBUS) as the read did, hold nothing and are left out; what lies
+    before and between them (pages written copy-on-write) is kept."""
+    got = len(head) // PAGE * PAGE
+    if got:
+        yield addr, head[:got]
+    for a in range(addr + got, addr + n, PAGE):
+        page = t.mem.peek(a, PAGE)
+        if len(page) == PAGE:
+            yield a, page
 
 
 def nonzero_pages(t, start: int, end: int, ino: int):
@@ -507,17 +531,24 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
     return vmas, special
 
 
-def _save_mm(k, p) -> dict:
+def _save_mm(k, p, nameless: list) -> dict:
+    """The mm's fields and file mappings; those of files with no name left
+    also go to nameless, (entry, dentry), for unlinked.save_all."""
     mm = p.mm
     files = []
+    out = {"brk_start": mm.brk_start, "brk": mm.brk, "start_stack": mm.start_stack,
+           "arg_range": list(mm.arg_range), "env_range": list(mm.env_range),
+           "saved_auxv": mm.saved_auxv.hex(), "dump_filter": mm.dump_filter,
+           "ranges": [[s, e, int(c)] for s, e, c in mm.ranges], "files": files}
     for s, e, fm in mm.files.items:
         if fm.dentry is not None:
             files.append({"start": s, "end": e, **_place(k, fm.dentry), "origin": fm.origin,
                           "shared": fm.shared, "maywrite": fm.maywrite})
-    return {"brk_start": mm.brk_start, "brk": mm.brk, "start_stack": mm.start_stack,
-            "arg_range": list(mm.arg_range), "env_range": list(mm.env_range),
-            "saved_auxv": mm.saved_auxv.hex(), "dump_filter": mm.dump_filter,
-            "ranges": [[s, e, int(c)] for s, e, c in mm.ranges], "files": files}
+            if fm.dentry.inode.nlink == 0:
+                nameless.append((files[-1], fm.dentry))
+                if fm.obj is mm.exe and "exe_map" not in out:
+                    out["exe_map"] = len(files) - 1     # a program with no name left: by its mapping
+    return out
 
 
 def _save_fds(k, t, opens: dict, pipes: dict) -> list:
@@ -699,7 +730,7 @@ def _save_zombie(k, p) -> dict:
                        "task": _task_common(p.leader)}}
 
 
-def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver) -> dict:
+def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver, nameless: list) -> dict:
     if p.zombie:
         return _save_zombie(k, p)
     t = p.leader
@@ -716,7 +747,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.
         "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
         "tasks": [_save_task(x, frozen) for x in p.threads],
-        "mm": _save_mm(k, p), "memory": blob, "vmas": vmas, "special": special,
+        "mm": _save_mm(k, p, nameless), "memory": blob, "vmas": vmas, "special": special,
         "fds": _save_fds(k, t, opens, pipes), "ipc": ipc.save_process(p),
     }
 
@@ -736,10 +767,11 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         opens: dict = {}
         pipes: dict = {}
         shanon = sharedanon.Saver()
-        procs = [_save_process(k, p, frozen, w, opens, pipes, shanon)
+        nameless: list = []
+        procs = [_save_process(k, p, frozen, w, opens, pipes, shanon, nameless)
                  for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         _save_links(k, opens, pipes)
-        unlinked_blob = unlinked.save_all(w, opens, lambda d: _path(k, d))
+        unlinked_blob = unlinked.save_all(w, opens, lambda d: _path(k, d), nameless)
         _save_locks(k, opens)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),

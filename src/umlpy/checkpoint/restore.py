@@ -108,7 +108,7 @@ def _build(k, r: image.Reader) -> None:
             _zombie(k, t, p.sub("zombie"), keys)
             continue
         _process(k, t, p, keys)
-        _memory(k, t, p, shanon)
+        _memory(k, t, p, shanon, shared[3])
         _fds(k, t, p, opens, made, shared)
         _threads(k, t, p, keys)
         timers.restore_itimers(t, p)
@@ -459,7 +459,7 @@ HUGE_PAGE = 2 << 20
 HOST_MADV_HUGEPAGE = 14
 
 
-def _memory(k, t: Task, p: image.Reader, shanon: dict) -> None:
+def _memory(k, t: Task, p: image.Reader, shanon: dict, nameless: unlinked.Restorer) -> None:
     has = HostAs(t)
     vmas = []
     prev = 0
@@ -473,7 +473,7 @@ def _memory(k, t: Task, p: image.Reader, shanon: dict) -> None:
         if name not in SPECIAL:
             has.checked("munmap", start, end - start)
     _move_vdso(t, has, p.sub("special"))
-    mm = _mm(k, t, p.sub("mm"))
+    mm = _mm(k, t, p.sub("mm"), nameless)
     ipc.restore_process(k, t, mm, p)
     blob = p.blob("memory")
     try:
@@ -555,7 +555,7 @@ def _move_vdso(t: Task, has: HostAs, saved: image.Reader) -> None:
     t.mem.poke(ws, vdso)
 
 
-def _mm(k, t: Task, m: image.Reader) -> Mm:
+def _mm(k, t: Task, m: image.Reader, nameless: unlinked.Restorer) -> Mm:
     mm = Mm(k.mem_budget)
     mm.mem = t.mem
     for s, e, charged in m.list_of_ints("ranges", 3, (0, 1, 0), (TASK_SIZE, TASK_SIZE + 1, 2)):
@@ -568,12 +568,22 @@ def _mm(k, t: Task, m: image.Reader) -> Mm:
     mm.env_range = tuple(m.ints("env_range", 0, TASK_SIZE + 1, 2))
     mm.saved_auxv = m.hex("saved_auxv", 4096)
     mm.dump_filter = m.int("dump_filter", 0, 1 << 9)
+    made = []
     for fm in m.list("files"):
         s, e = fm.int("start", 0, TASK_SIZE), fm.int("end", 1, TASK_SIZE + 1)
-        d = _place(k, t, fm)
+        if fm.has("group"):     # a file with no name left, made again as the open ones are
+            if fm.bool("shared"):
+                raise image.ImageError(f"manifest: {fm.where}: a shared mapping of a file with no name")
+            d = nameless.dentry(t, fm, lambda path: _lookup(k, t, path))
+        else:
+            d = _place(k, t, fm)
         mm.files.set(s, e, FileMap(d.inode, fm.int("origin", -TASK_SIZE, TASK_SIZE), fm.bool("shared"),
                                    fm.bool("maywrite"), d))
-    if t.proc.exe_path.startswith("/"):
+        made.append(d)
+    if m.has("exe_map"):        # a program with no name left: the file of that mapping
+        i = m.int("exe_map", 0, len(made))
+        mm.set_exe(made[i].inode)
+    elif t.proc.exe_path.startswith("/"):
         mm.set_exe(_lookup(k, t, t.proc.exe_path.encode("utf-8", "surrogateescape")).inode)
     return mm
 

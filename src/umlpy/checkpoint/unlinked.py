@@ -5,8 +5,10 @@ travel in the image.
 Each such inode is saved once, on the first of its descriptions: its
 mode, owner, size, whether linkat may still name it (O_TMPFILE without
 O_EXCL), and its nonzero pieces as runs into the blob `unlinked.bin`;
-every description of it names it by `group`, with the directory it was
-in (`dir`).  The restore makes a new nameless file in that directory's
+every description of it, and every private mapping of it, names it by
+`group`, with the directory it was in (`dir`), and the first also by the
+name it had (`name`, shown " (deleted)"; an O_TMPFILE file's is its new
+number).  The restore makes a new nameless file in that directory's
 filesystem (the filesystem's own tmpfile, as O_TMPFILE), writes the
 runs, sets the size, and opens each description on it: what the
 programs read and write is as it was; the inode's number is new.  A
@@ -28,29 +30,39 @@ MAX_SIZE = 1 << 44          # the largest a restore takes
 
 def savable(f) -> bool:
     """A nameless regular file in a directory that still has a name."""
-    d = f.dentry
-    up = d.up() if d is not None else None
-    return f.inode.is_reg and f.inode.nlink == 0 and up is not None and up.inode.nlink > 0
+    return f.dentry is not None and dentry_savable(f.dentry)
 
 
-def save_all(w, opens: dict, path_of) -> str | None:
-    """Turn the entries of nameless files into `unlinked` ones, their
-    contents into the blob; returns the blob's name (None: none)."""
-    todo = [(e, f) for _i, e, f in sorted(opens.values(), key=lambda x: x[0])
+def dentry_savable(d) -> bool:
+    """The file of d (open, or mapped privately) is regular, has no name
+    left, and was in a directory that still has one."""
+    up = d.up()
+    return d.inode.is_reg and d.inode.nlink == 0 and up is not d and up.inode.nlink > 0
+
+
+def save_all(w, opens: dict, path_of, maps: list) -> str | None:
+    """Turn the entries of nameless files into `unlinked` ones, and those
+    of the file mappings in maps ((entry, dentry) of a private mapping of
+    a nameless file) into ones naming its group; their contents into the
+    blob; returns the blob's name (None: none)."""
+    todo = [(e, f.dentry, True) for _i, e, f in sorted(opens.values(), key=lambda x: x[0])
             if e.get("kind") == "file" and f.inode.nlink == 0]
+    todo += [(e, d, False) for e, d in maps]
     if not todo:
         return None
     groups: dict[int, int] = {}
     pos = 0
     with w.blob(BLOB) as out:
-        for e, f in todo:
+        for e, d, is_open in todo:
             del e["path"]
-            e.update(kind="unlinked", dir=path_of(f.dentry.up()))
-            g = groups.get(id(f.inode))
+            e["dir"] = path_of(d.up())
+            if is_open:
+                e["kind"] = "unlinked"
+            g = groups.get(id(d.inode))
             if g is not None:
                 e["group"] = g
                 continue
-            i = f.inode
+            i = d.inode
             e["group"] = groups[id(i)] = len(groups)
             size = i.size()
             runs = []
@@ -62,6 +74,8 @@ def save_all(w, opens: dict, path_of) -> str | None:
                     pos += n
             e.update(mode=i.mode, uid=i.uid, gid=i.gid, size=size, runs=runs,
                      linkable=bool(getattr(i, "linkable", False)))
+            if d.name != b"#%d" % i.ino:      # the name it had (an O_TMPFILE's shows its new number)
+                e["name"] = d.name.hex()
     return BLOB
 
 
@@ -72,17 +86,26 @@ class Restorer:
     def __init__(self, r: image.Reader, opens: list[image.Reader]) -> None:
         self.r = r
         self.first = {o.int("group", 0, U32): o for o in opens if o.str("kind") == "unlinked" and o.has("runs")}
+        for p in r.list("processes"):       # a file only a mapping holds is carried by that mapping
+            if p.has("mm"):
+                self.first.update((o.int("group", 0, U32), o) for o in p.sub("mm").list("files")
+                                  if o.has("group") and o.has("runs"))
         self.made: dict[int, Dentry] = {}
 
-    def open(self, t, o: image.Reader, flags: int, lookup):
-        """The description o of a nameless file (lookup: a guest path to
-        its dentry)."""
+    def dentry(self, t, o: image.Reader, lookup) -> Dentry:
+        """The nameless file an entry (a description's, a mapping's) names
+        by its group, made at the first (lookup: a guest path to its dentry)."""
         g = o.int("group", 0, U32)
         d = self.made.get(g)
         if d is None:
             d = self.made[g] = self._make(t, g, lookup)
         if d.up() is not lookup(o.path("dir")):
             raise image.ImageError(f"manifest: {o.where}.dir: not the directory of its group's file")
+        return d
+
+    def open(self, t, o: image.Reader, flags: int, lookup):
+        """The description o of a nameless file."""
+        d = self.dentry(t, o, lookup)
         f = d.inode.open_file(d, flags & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC | C.O_TMPFILE), t)
         f.pos = o.int("pos", 0, 1 << 63)
         return f
@@ -110,4 +133,7 @@ class Restorer:
         finally:
             blob.close()
         inode.truncate(size)
-        return Dentry(b"#%d" % inode.ino, parent, inode, parent.mount)
+        name = e.hex("name", 255) if e.has("name") else b"#%d" % inode.ino
+        if not name or b"/" in name:
+            raise image.ImageError(f"manifest: {e.where}.name: not a file name")
+        return Dentry(name, parent, inode, parent.mount)       # no lookup finds it: " (deleted)"

@@ -70,16 +70,17 @@ def _guest_files(proc) -> dict[int, tuple[tuple[int, int], int, bytes]]:
     return out
 
 
-def _mapped_file(proc, start: int) -> tuple[tuple[int, int], int, bytes] | None:
+def _mapped_file(proc, start: int) -> tuple[tuple[int, int], int, bytes, int] | None:
     """The guest file a mapping at start was made of (mmap's record of it,
-    Linux's vm_file): a shared library, a file since closed; None for a
-    SysV segment or /dev/zero, which keep the host's name."""
+    Linux's vm_file), and its offset there: a shared library, a file since
+    closed; None for a SysV segment or /dev/zero, which keep the host's
+    name."""
     fm = proc.mm.files.at(start) if proc.mm is not None else None
     d = getattr(fm, "dentry", None)
     if d is None or d.inode is not fm.obj:
         return None
     name = d.path(proc.fs.root) + (b" (deleted)" if d.unlinked() else b"")
-    return dev_numbers(d.inode.fs), d.inode.ino, name
+    return dev_numbers(d.inode.fs), d.inode.ino, name, start - fm.origin
 
 
 def _parse(proc, host: list[procinfo.HostVma], files: dict) -> list[Vma]:
@@ -89,8 +90,12 @@ def _parse(proc, host: list[procinfo.HostVma], files: dict) -> list[Vma]:
             continue
         v = Vma(start, end, perms, offset)
         known = files.get(hino) if name.startswith(b"/memfd:") else None
-        if known is None and name.startswith(b"/memfd:"):
-            known = _mapped_file(proc, start)
+        if known is None and (name.startswith(b"/memfd:") or not name):
+            found = _mapped_file(proc, start)
+            if found is not None:
+                known = found[:3]
+                if not name:    # a private file mapping the host holds as anonymous memory (a restore's copy)
+                    v.offset = found[3]
         if known is not None:
             v.dev, v.ino, v.name = known
         elif name.startswith(_KEPT_PREFIXES):

@@ -200,7 +200,9 @@ def _exe(tg: Target, reader) -> bytes:
     p = _not_exited(tg)
     if not p.exe_path:
         raise KernelError(E.ENOENT)
-    return p.exe_path.encode()
+    exe = p.mm.exe if p.mm is not None else None
+    # the program's file unlinked while it runs: d_path's mark
+    return p.exe_path.encode() + (b" (deleted)" if exe is not None and exe.nlink == 0 else b"")
 
 
 def _personality(tg: Target, reader) -> bytes:
