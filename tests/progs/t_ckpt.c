@@ -66,8 +66,8 @@
  *     also open, held over the restore; then read through the mappings and
  *     named in /proc/self/maps.
  *   t_ckpt deletedexe DIR N: copies itself to DIR/prog, runs that, which
- *     unlinks its own program file, counts to N and says what
- *     /proc/self/exe shows.
+ *     unlinks its own program file and makes a new DIR/prog, counts to N
+ *     and says what /proc/self/exe shows and opens.
  *   t_ckpt locks PATH N: PATH flocked, record-locked and OFD-locked by
  *     three descriptions, counts to N, then tries each lock from another
  *     description and from a child.
@@ -1575,13 +1575,20 @@ static int deletedexe(const char *dir, int n, int again)
         execl(prog, prog, "deletedexe", dir, buf, "again", (char *)NULL);
         return 1;
     }
-    if (unlink(prog))
+    int fresh;
+    if (unlink(prog) || (fresh = open(prog, O_CREAT | O_WRONLY | O_EXCL, 0644)) < 0
+        || write(fresh, "not the program", 15) != 15)
         return 1;
+    close(fresh);
     count_ticks(n);
     ssize_t r = readlink("/proc/self/exe", target, sizeof target - 1);
     target[r > 0 ? r : 0] = 0;
     char *base = strrchr(target, '/');
-    dprintf(1, "running a deleted program: exe %s\n", base ? base + 1 : target);
+    int self = open("/proc/self/exe", O_RDONLY);
+    r = self >= 0 ? read(self, buf, 4) : -1;
+    dprintf(1, "running a deleted program: exe %s, opens as %s\n", base ? base + 1 : target,
+            r == 4 && !memcmp(buf, "\177ELF", 4) ? "itself" : r >= 0 ? "another file" : strerror(errno));
+    unlink(prog);
     return 0;
 }
 

@@ -21,7 +21,7 @@ from umlpy.kernel import nsproxy, oom, userns
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import DUMP_FILTER_MASK
 from umlpy.kernel.task import State
-from umlpy.vfs import nsfs
+from umlpy.vfs import namei, nsfs
 from umlpy.vfs.pipe import PipeInode
 
 TASK_COMM_LEN = 16
@@ -203,6 +203,35 @@ def _exe(tg: Target, reader) -> bytes:
     exe = p.mm.exe if p.mm is not None else None
     # the program's file unlinked while it runs: d_path's mark
     return p.exe_path.encode() + (b" (deleted)" if exe is not None and exe.nlink == 0 else b"")
+
+
+class _ExeFile:
+    """What following /proc/PID/exe reaches: the program's own file."""
+    __slots__ = ("inode", "dentry")
+
+    def __init__(self, inode, dentry) -> None:
+        self.inode, self.dentry = inode, dentry
+
+
+def _exe_link(fs: VirtFs, key: tuple, tg: Target) -> Link:
+    """/proc/PID/exe: its text the program's path (" (deleted)" once its
+    file is unlinked); followed, the program's own file (Linux's
+    exe_file), by the name its mapping was made by, so that an unlinked
+    or replaced program is still itself; by its path if no mapping of it
+    is left."""
+    def magic():
+        reader = fs.current()
+        tg.check_access(reader)
+        p = _not_exited(tg)
+        exe = p.mm.exe if p.mm is not None else None
+        if exe is None:
+            return None
+        for _s, _e, fm in p.mm.files.items:
+            if fm.obj is exe and fm.dentry is not None and fm.dentry.inode is exe:
+                return _ExeFile(exe, fm.dentry)
+        d = namei.lookup(reader, C.AT_FDCWD, p.exe_path.encode())
+        return _ExeFile(d.inode, d)
+    return Link(fs, key, lambda: _exe(tg, fs.current()), tg.owner, alive=tg.alive, magic=magic)
 
 
 def _personality(tg: Target, reader) -> bytes:
@@ -409,7 +438,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("pagemap", pagemap.PagemapInode),
     ("cwd", _link(_cwd)),
     ("root", _link(_root)),
-    ("exe", _link(_exe)),
+    ("exe", _exe_link),
     ("mounts", _file(lambda tg, r: mounts.mounts_text(tg))),
     ("mountinfo", _file(_mountinfo)),
     ("wchan", _file(_const("0"))),
