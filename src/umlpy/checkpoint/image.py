@@ -271,6 +271,13 @@ class Reader:
             raise self._bad(key, f"longer than {limit} bytes")
         return v
 
+    def filename(self, key: str) -> bytes:
+        """A file's name (hex): one path component, not . or .."""
+        v = self.hex(key, 255)
+        if not v or b"/" in v or b"\0" in v or v in (b".", b".."):
+            raise self._bad(key, "not a file name")
+        return v
+
     def ints(self, key: str, lo: int, hi: int, n: int | None = None) -> list[int]:
         v = self._get(key)
         if not isinstance(v, list) or (n is not None and len(v) != n) or \

@@ -422,9 +422,7 @@ def _place(k, t: Task, o: image.Reader):
     if not o.has("ino"):
         return _lookup(k, t, o.path("path"))
     parent = _lookup(k, t, o.path("dir"))
-    ino, name = o.int("ino", 1, 1 << 62), o.hex("name", 255)
-    if not name or b"/" in name or name in (b".", b".."):
-        raise image.ImageError(f"manifest: {o.where}.name: not a file name")
+    ino, name = o.int("ino", 1, 1 << 62), o.filename("name")
     inode = _inode_by_number(parent.mount.fs, ino)
     if inode is None or inode.nlink == 0 or inode.is_dir:
         raise image.ImageError(f"manifest: {o.where}.ino: no such file in the filesystem of {o.str('dir')} "

@@ -133,7 +133,5 @@ class Restorer:
         finally:
             blob.close()
         inode.truncate(size)
-        name = e.hex("name", 255) if e.has("name") else b"#%d" % inode.ino
-        if not name or b"/" in name:
-            raise image.ImageError(f"manifest: {e.where}.name: not a file name")
+        name = e.filename("name") if e.has("name") else b"#%d" % inode.ino
         return Dentry(name, parent, inode, parent.mount)       # no lookup finds it: " (deleted)"

@@ -50,10 +50,10 @@ def _producers_first(turn: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int,
     reader whose read came in the same turn as the write it waits for finds
     the bytes there and does not park and retry (TCP bulk: a 64 KiB read
     then costs one handler run, not two)."""
-    first = [e for e in turn if e[1][5] and e[1][13] in _PRODUCERS]
-    if not first or len(first) == len(turn):
-        return turn
-    return first + [e for e in turn if not (e[1][5] and e[1][13] in _PRODUCERS)]
+    first, rest = [], []
+    for e in turn:
+        (first if e[1][5] and e[1][13] in _PRODUCERS else rest).append(e)
+    return first + rest if first and rest else turn
 
 
 class Timer:

@@ -201,15 +201,13 @@ class Ext4Dir:
         last = self._last
         if last is not None and last[0] == name:
             return last[1]
-        hit = None
-        if self._tree is not None:
+        if self._tree is None:
+            hit = self._linear().get(name)
+        else:
             try:
                 hit = self._tree.lookup(name)
-                self._last = (name, hit)
-                return hit
             except BadDxDir:
-                pass
-        hit = self._linear().get(name)
+                hit = self._linear().get(name)
         self._last = (name, hit)
         return hit
 
