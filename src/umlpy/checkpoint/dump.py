@@ -339,7 +339,8 @@ def _save_mounts(k, w) -> list:
             e.update(ro=bool(m.fs.read_only), tmpfs=tmpfstree.save(m.fs, w, f"tmpfs-{n - 2}.bin"))
         elif m.fstype in DISK_TYPES:
             e.update(dev=[m.fs.device.major, m.fs.device.minor], ro=bool(m.fs.read_only),
-                     commit=getattr(m.fs, "commit_s", 0))
+                     commit=getattr(m.fs, "commit_s", 0),
+                     nodelalloc=not getattr(m.fs, "delalloc_opt", True))
         out.append(e)
     return out
 

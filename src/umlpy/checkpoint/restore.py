@@ -202,7 +202,10 @@ def _new_fs(k, m: image.Reader, fstype: str):
         if dev is None or major != UBD_MAJOR:
             raise image.ImageError(f"manifest: {m.where}.dev: no ubd disk {major}:{minor} "
                                    "(is it on the command line?)")
-        return registry.mount_disk(fstype, dev, m.bool("ro"), f"commit={commit}" if commit else "", k.sched)
+        opts = [f"commit={commit}"] if commit else []
+        if m.has("nodelalloc") and m.bool("nodelalloc"):
+            opts.append("nodelalloc")
+        return registry.mount_disk(fstype, dev, m.bool("ro"), ",".join(opts), k.sched)
     if fstype not in RESTORED_MOUNTS:
         raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
     if fstype != "tmpfs":

@@ -51,18 +51,21 @@ def make_virtual(fstype: str, kernel, options: str = ""):
     raise KernelError(E.ENODEV)
 
 
-def commit_interval(options: str) -> int:
+def ext4_options(options: str) -> tuple[int, bool]:
     """ext3/ext4's commit=N (seconds between the journal's commits; 0 or
-    absent: jbd2's default 5); other options are ignored here."""
+    absent: jbd2's default 5) and delalloc/nodelalloc (the last one
+    given counts); other options are ignored here."""
     from umlpy.fs.ext4.journal import DEFAULT_COMMIT_S
-    secs = DEFAULT_COMMIT_S
+    secs, delalloc = DEFAULT_COMMIT_S, True
     for opt in options.split(","):
         key, _, val = opt.partition("=")
         if key == "commit":
             if not val.isdigit():
                 raise KernelError(E.EINVAL, f"ext4: bad commit= value {val!r}")
             secs = int(val) or DEFAULT_COMMIT_S
-    return secs
+        elif key in ("delalloc", "nodelalloc"):
+            delalloc = key == "delalloc"
+    return secs, delalloc
 
 
 def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None):
@@ -89,7 +92,7 @@ def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None)
             fs = mount_ext2(dev, read_only)
         else:
             from umlpy.fs.ext4 import mount_ext4
-            fs = mount_ext4(dev, read_only, fstype, sched, commit_interval(options))
+            fs = mount_ext4(dev, read_only, fstype, sched, *ext4_options(options))
     except BaseException:
         dev.release(holder=MOUNT_HOLDER)
         raise

@@ -90,9 +90,10 @@ class Ext2Inode(Inode):
         r.uid, r.uid_high = self.uid & 0xFFFF, (self.uid >> 16) & 0xFFFF
         r.gid, r.gid_high = self.gid & 0xFFFF, (self.gid >> 16) & 0xFFFF
         r.links_count = min(max(self.nlink, 0), 0xFFFF)
-        r.size = self._size & 0xFFFFFFFF
+        size = self.disk_size()
+        r.size = size & 0xFFFFFFFF
         if self.is_reg:
-            r.size_high = self._size >> 32
+            r.size_high = size >> 32
         for name in ("atime", "mtime", "ctime"):
             lo, extra = L.encode_time(getattr(self, name))
             setattr(r, name, lo)
@@ -113,7 +114,7 @@ class Ext2Inode(Inode):
         """Everything encode() reads: equal keys, equal bytes.  A commit
         writes every cached inode that changed, and telling an unchanged one
         by this costs a tenth of encoding it (and its checksum) again."""
-        return (self.mode, self.uid, self.gid, self.nlink, self._size, self.atime, self.mtime,
+        return (self.mode, self.uid, self.gid, self.nlink, self.disk_size(), self.atime, self.mtime,
                 self.ctime, self.dtime, self.flags, self.i_blocks, tuple(self.block),
                 self.generation, self.file_acl, bytes(self._raw))
 
@@ -149,6 +150,10 @@ class Ext2Inode(Inode):
         self._size = size
         if self.is_reg and size > 0x7FFFFFFF:
             self.fs.note_large_file()
+
+    def disk_size(self) -> int:
+        """The size the inode has on the disk (ext4's delayed blocks keep it back)."""
+        return self._size
 
     def goal(self) -> int:
         """Where the next block of this inode should go: after its last one."""
@@ -507,7 +512,7 @@ class Ext2Inode(Inode):
             data = data[:limit - off]
         if self._mem is None and self._size == 0:
             self._mem = MemFile("ext2")    # a file written here has its page cache from the start
-        n = self._write_disk(off, data)
+        n = self._store(off, data)
         if n == 0:
             raise KernelError(E.ENOSPC)
         if off + n > self._size:
@@ -516,6 +521,11 @@ class Ext2Inode(Inode):
             self._mem.pwrite(bytes(data[:n]), off)
         self.touch()
         return n
+
+    def _store(self, off: int, data: bytes) -> int:
+        """Where write() puts data besides the page cache: on the disk, at
+        once (ext4 may delay it)."""
+        return self._write_disk(off, data)
 
     def _edge(self, lblk: int) -> bytes:
         """The current contents of one block (zeros for a hole)."""

@@ -129,25 +129,36 @@ class Record:
             segs[-1][2].append((name, count))
             end = off + struct.calcsize("<" + f)
         cls._segments = tuple((off, struct.Struct(fmt), tuple(shape)) for off, fmt, shape in segs)
+        # a segment of scalars alone is read and written in one step each way
+        cls._scalar = tuple(all(not count for _, count in shape) for _, _, shape in segs)
+        cls._names = tuple(tuple(name for name, _ in shape) for _, _, shape in segs)
 
     def __init__(self, raw: bytes | None = None) -> None:
         self.raw = bytearray(raw if raw is not None else bytes(self.SIZE))
-        for off, st, shape in self._segments:
+        d = self.__dict__
+        for (off, st, shape), scalar, names in zip(self._segments, self._scalar, self._names):
             vals = st.unpack_from(self.raw, off)
+            if scalar:
+                d.update(zip(names, vals))
+                continue
             i = 0
             for name, count in shape:
                 if count:
-                    setattr(self, name, list(vals[i:i + count]))
+                    d[name] = list(vals[i:i + count])
                     i += count
                 else:
-                    setattr(self, name, vals[i])
+                    d[name] = vals[i]
                     i += 1
 
     def pack(self) -> bytes:
-        for off, st, shape in self._segments:
+        d = self.__dict__
+        for (off, st, shape), scalar, names in zip(self._segments, self._scalar, self._names):
+            if scalar:
+                st.pack_into(self.raw, off, *[d[n] for n in names])
+                continue
             vals: list = []
             for name, count in shape:
-                v = getattr(self, name)
+                v = d[name]
                 if count:
                     vals.extend(v)
                 else:

@@ -7,7 +7,7 @@ and journal structs), csum (metadata checksums), extents (extent trees
 behind the block-map interface), alloc (uninitialised groups), dir
 (directories: linear ones with checksum tails, indexed ones through htree
 over the inode's blocks), inode (Ext4Inode), journal (metadata journalled
-through fs/jbd2, ordered mode), fs (Ext4Fs: features, journal check,
+through fs/jbd2, ordered mode), delalloc (delayed allocation), fs (Ext4Fs: features, journal check,
 checksums on read and write), dirhash (Linux's directory hashes), htree
 (the dir_index tree: lookup, insert with splits, remove, retarget,
 make_indexed, readdir in hash order).

@@ -74,13 +74,22 @@ class Ext4Allocator(Allocator):
         return bytearray(both.to_bytes(len(bm), "little"))
 
     def alloc_blocks(self, goal: int, count: int) -> list[int]:
-        out = super().alloc_blocks(goal, count)
+        out = self._take(goal, count)
         journal = self.fs.journal
         if len(out) < count and self.busy and journal is not None:
             Allocator.free_blocks(self, out)    # never used: not busy
             self.fs.commit()                    # the busy blocks are free once committed
-            out = super().alloc_blocks(goal, count)
+            out = self._take(goal, count)
         return out
+
+    def _take(self, goal: int, count: int) -> list[int]:
+        """Blocks promised to delayed writes are not free but to their write-back."""
+        da = self.fs.delalloc
+        if da is not None:
+            count = min(count, self.sb.free_blocks_count - da.promised())
+            if count <= 0:
+                return []
+        return super().alloc_blocks(goal, count)
 
     def free_blocks(self, blocks: Iterable[int]) -> None:
         blocks = list(blocks)

@@ -40,6 +40,7 @@ from umlpy.fs.ext2.fs import Ext2Error, Ext2Fs
 from umlpy.fs.ext4 import csum, dirhash
 from umlpy.fs.ext4 import layout as X
 from umlpy.fs.ext4.alloc import Ext4Allocator, init_block_bitmap, init_inode_bitmap
+from umlpy.fs.ext4.delalloc import DEFM_NODELALLOC, DelayedAlloc
 from umlpy.fs.ext4.dir import Ext4Dir
 from umlpy.fs.ext4.extents import InodeMaps
 from umlpy.fs.ext4.inode import Ext4Inode
@@ -64,7 +65,8 @@ class Ext4Fs(Ext2Fs):
     sb: X.Superblock
 
     def __init__(self, dev: BlockDevice, read_only: bool, name: str = "ext4",
-                 sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S) -> None:
+                 sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S,
+                 delalloc: bool = True) -> None:
         self.name = name
         self.devname = dev.name
         self.verified: set[int] = set()     # blocks whose checksum was checked or written here
@@ -72,6 +74,8 @@ class Ext4Fs(Ext2Fs):
         self.commit_s = commit_s
         self.jnl: Journal | None = None     # the journal, checked at mount
         self.journal: MetadataJournal | None = None     # journalling, while read-write
+        self.delalloc_opt = delalloc        # mount -o delalloc (default) / nodelalloc
+        self.delalloc: DelayedAlloc | None = None       # delaying, while journalling
         self.orphans: Orphans
         super().__init__(dev, read_only)
         self.orphans.cleanup()
@@ -199,6 +203,9 @@ class Ext4Fs(Ext2Fs):
             super()._while_mounted()
             return
         self.journal = MetadataJournal(self, self.jnl, self.sched, self.commit_s)
+        if self.name == "ext4" and self.delalloc_opt and \
+                not self.sb.default_mount_opts & DEFM_NODELALLOC:
+            self.delalloc = DelayedAlloc(self)
         self.sb.feature_incompat |= L.INCOMPAT_RECOVER
         if self.sb.feature_compat & X.COMPAT_ORPHAN_FILE:
             self.sb.feature_ro_compat |= X.RO_COMPAT_ORPHAN_PRESENT
@@ -213,6 +220,14 @@ class Ext4Fs(Ext2Fs):
             self.journal.stage_super()
             self.bcache.flush(self.journal.commit)
 
+    def statfs(self) -> dict:
+        """ext4_statfs: blocks promised to delayed writes are not free."""
+        st = super().statfs()
+        if self.delalloc is not None:
+            promised = self.delalloc.reserved
+            st.update(bfree=max(0, st["bfree"] - promised), bavail=max(0, st["bavail"] - promised))
+        return st
+
     def _mark_clean(self) -> None:
         """ext4_put_super, ext4_mark_recovery_complete: the last commit,
         the journal checkpointed and empty, then needs_recovery cleared
@@ -221,6 +236,7 @@ class Ext4Fs(Ext2Fs):
             super()._mark_clean()
             return
         self.sync()
+        self.delalloc = None
         self.journal.close()
         self.journal = None
         self.sb.state = self._mount_state
@@ -339,9 +355,14 @@ class Ext4Fs(Ext2Fs):
     def inode_bytes(self, inode: Ext4Inode) -> bytes:   # type: ignore[override]
         raw = bytearray(inode.encode())
         if self.metadata_csum:
-            _, c = self._inode_csum(inode.ino, raw)
+            # the checksum fields read as zero for it: zeroed, one crc32c, filled
+            has_hi = self._has_csum_hi(raw)
+            raw[X.INODE_CSUM_LO:X.INODE_CSUM_LO + 2] = b"\0\0"
+            if has_hi:
+                raw[X.INODE_CSUM_HI:X.INODE_CSUM_HI + 2] = b"\0\0"
+            c = csum.chksum(inode.csum_seed(), raw)
             L.U16.pack_into(raw, X.INODE_CSUM_LO, c & 0xFFFF)
-            if self._has_csum_hi(raw):
+            if has_hi:
                 L.U16.pack_into(raw, X.INODE_CSUM_HI, c >> 16)
         return bytes(raw)
 
@@ -392,5 +413,6 @@ class Ext4Fs(Ext2Fs):
 
 
 def mount_ext4(dev: BlockDevice, read_only: bool, name: str = "ext4",
-               sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S) -> Ext4Fs:
-    return Ext4Fs(dev, read_only, name, sched, commit_s)
+               sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S,
+               delalloc: bool = True) -> Ext4Fs:
+    return Ext4Fs(dev, read_only, name, sched, commit_s, delalloc)

@@ -51,6 +51,8 @@ class Ext4Inode(Ext2Inode):
         self.ext_tree: Tree | None = None      # extents.ExtentMap's parsed tree
         self._seed: tuple[int, int] | None = None
         self.orphan_slot: int | None = None    # its slot in the orphan file (orphan.py)
+        self.delayed: set[int] = set()      # logical blocks written, not yet allocated (delalloc.py)
+        self.disksize = 0                   # i_disksize while there are delayed blocks
         super().__init__(fs, ino, raw)
         self.fs: Ext4Fs = fs
 
@@ -110,6 +112,7 @@ class Ext4Inode(Ext2Inode):
             self.fs.orphans.add(self)
         try:
             super().truncate(size)
+            self.disksize = self._size      # ext4_setattr: i_disksize too
         finally:
             if trims and self.nlink > 0:
                 self.fs.orphans.remove(self)
@@ -122,10 +125,44 @@ class Ext4Inode(Ext2Inode):
             self._trim_to(self._size)
 
     def release(self) -> None:
-        """ext4_evict_inode: off the orphan list, then freed."""
+        """ext4_evict_inode: off the orphan list, its delayed blocks never
+        allocated, then freed."""
         if not self._freed and not self.fs.read_only:
             self.fs.orphans.remove(self)
+        if self.fs.delalloc is not None:
+            self.fs.delalloc.drop(self)
         super().release()
+
+    # -- delayed allocation (delalloc.py) ----------------------------------------------
+    def _store(self, off: int, data: bytes) -> int:
+        """ext4_da_write_begin: into holes, the page cache alone for now;
+        elsewhere (or short of room to promise) allocated and written at
+        once, after this file's delayed blocks."""
+        da = self.fs.delalloc
+        if da is not None:
+            if da.delay(self, off, len(data)):
+                return len(data)
+            da.flush(self)
+        return self._write_disk(off, data)
+
+    def disk_size(self) -> int:
+        """i_disksize: short of the delayed blocks (delalloc.py)."""
+        return self.disksize if self.delayed else self._size
+
+    def _flush_delayed(self) -> None:
+        if self.fs.delalloc is not None:
+            self.fs.delalloc.flush(self)
+
+    def writeback(self) -> None:
+        """The delayed blocks get theirs, then a shared mapping's pages are
+        compared with the blocks."""
+        self._flush_delayed()
+        super().writeback()
+
+    def _trim_to(self, size: int) -> None:
+        if self.fs.delalloc is not None:
+            self.fs.delalloc.drop(self, -(-size // self.fs.block_size))
+        super()._trim_to(size)
 
     # -- inline data (inline.py) ------------------------------------------------------
     @property
@@ -139,10 +176,11 @@ class Ext4Inode(Ext2Inode):
 
     def blocks(self) -> int:
         """ext4_getattr: an inline inode counts the sectors its bytes would
-        take, so that tools do not take it for a sparse file."""
+        take, so that tools do not take it for a sparse file, and delayed
+        blocks count as the blocks they will be."""
         if self.is_inline:
             return self.i_blocks + (self._size + 511 >> 9)
-        return self.i_blocks
+        return self.i_blocks + len(self.delayed) * (self.fs.block_size >> 9)
 
     def _read_disk(self, off: int, n: int) -> bytes:
         if self.is_inline:
@@ -180,8 +218,10 @@ class Ext4Inode(Ext2Inode):
         return inline.store(self, bytes(new))
 
     def seek_data(self, off: int, whence: int) -> int:
-        """An inline file is all data (iomap's IOMAP_INLINE)."""
+        """An inline file is all data (iomap's IOMAP_INLINE); delayed blocks
+        are data too (written back first, so the block map shows them)."""
         if not self.is_inline:
+            self._flush_delayed()
             return super().seek_data(off, whence)
         if not 0 <= off < self._size:
             raise KernelError(E.ENXIO)
@@ -315,6 +355,7 @@ class Ext4Inode(Ext2Inode):
         written extent ending by block 12 becomes direct block pointers."""
         if not self.fs.has_extents:
             raise KernelError(E.EINVAL)
+        self._flush_delayed()
         t = self.fs.bmap.extent.tree(self)
         if self.fs.sb.blocks_count > 0xFFFFFFFF or t.nodes or len(t.extents) > 1:
             raise KernelError(E.EOPNOTSUPP)
@@ -477,6 +518,7 @@ class Ext4Inode(Ext2Inode):
         if self.is_inline and not fi.flags & F.FIEMAP_FLAG_XATTR:
             self._fiemap_inline(fi, start, length)
             return
+        self._flush_delayed()        # delayed blocks reported where they go
         extent_mapped = self.flags & X.FL_EXTENTS
         limit = self.fs.max_file_size if extent_mapped else self.fs.bitmap_max_size
         fi.flags &= ~F.FIEMAP_FLAG_CACHE       # the extent cache is the tree itself

@@ -14,10 +14,10 @@ stay pinned in the cache until a checkpoint writes them home: when the
 log is short of room for another transaction, and at unmount, which
 leaves the journal empty.
 
-Ordered mode: file data is written to its blocks when the guest writes
-it (or when a shared mapping is written back, which sync and fsync do
-before committing), so it is on the device before any commit that makes
-metadata point at it; the commit's flush before its commit block makes
+Ordered mode: file data is written to its blocks when they are
+allocated (at the guest's write, or at the write-back of delayed
+allocation or of a shared mapping: delalloc.py), so it is on the device
+before any commit that makes metadata point at it; the commit's flush before its commit block makes
 it durable first (with async_commit, which skips that flush, an explicit
 one does).  Blocks freed by the running transaction are not handed out
 again until it commits (ext4 keeps them busy the same way): else data
@@ -83,8 +83,12 @@ class MetadataJournal:
                                                self._interval)
 
     def _interval(self) -> None:
-        """kjournald's periodic commit (commit=N seconds)."""
+        """kjournald's periodic commit (commit=N seconds), after the flusher's
+        write-back of the data delayed since the last one (delalloc.py)."""
         self._timer = None
+        da = self.fs.delalloc
+        if da is not None:
+            da.flush_older(clock.monotonic_ns() - self.interval_ns)
         self.fs.commit()
         self._arm()
 

@@ -102,6 +102,7 @@ class Superblock(Wide, L.Superblock):
     LAYOUT = L.Superblock.LAYOUT + (
         ("journal_inum", 224, "I"), ("journal_dev", 228, "I"), ("last_orphan", 232, "I"),
         ("hash_seed", 236, "16s"), ("def_hash_version", 252, "B"), ("flags", 352, "I"),
+        ("default_mount_opts", 256, "I"),
         ("blocks_count_hi", 336, "I"), ("r_blocks_count_hi", 340, "I"),
         ("free_blocks_count_hi", 344, "I"), ("log_groups_per_flex", 372, "B"),
         ("checksum_type", 373, "B"), ("checksum_seed", 624, "I"),
