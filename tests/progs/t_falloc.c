@@ -122,6 +122,24 @@ static void fmap(long start, long len)
     free(fm);
 }
 
+/* FIEMAP without FIEMAP_FLAG_SYNC: delayed blocks as they are reported
+ * before write-back (delalloc: no place on the disk, flagged so) */
+static void fmap_nosync(const char *what)
+{
+    long r;
+    struct fiemap *fm = fm_get(0, FIEMAP_MAX_OFFSET, 0, NEXT, &r);
+    printf("%-26s fiemap %ld:", what, r);
+    for (unsigned i = 0; r == 0 && i < fm->fm_mapped_extents; i++) {
+        struct fiemap_extent *e = &fm->fm_extents[i];
+        printf(" [%lld,%lld)%s%s%s%s", (long long)(e->fe_logical / B),
+               (long long)((e->fe_logical + e->fe_length) / B), fl(e->fe_flags),
+               e->fe_flags & FIEMAP_EXTENT_DELALLOC ? "d" : "", e->fe_flags & FIEMAP_EXTENT_UNKNOWN ? "?" : "",
+               e->fe_physical ? "" : " at 0");
+    }
+    printf("\n");
+    free(fm);
+}
+
 static void show(const char *what)
 {
     fsync(fd);
@@ -353,9 +371,21 @@ int main(int argc, char **argv)
     setflags("none", FS_EXTENT_FL);
     flags("c");
     show("c at the end");
+    close(fd);
+
+    /* -- delayed allocation: what a write shows before write-back ------------ */
+    fd = newfile(sub, "d");
+    fill(0, B + 100, 'd');
+    st("d written, not synced");
+    fmap_nosync("d written, not synced");
+    fill(9 * B + 7, 100, 'e');
+    fmap_nosync("d and a block past a hole");
+    walk();
+    show("d synced");
+    fmap_nosync("d synced");
 
     char path[700];
-    const char *names[] = {"a", "u", "p", "z", "c"};
+    const char *names[] = {"a", "u", "p", "z", "c", "d"};
     for (unsigned i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(path, sizeof path, "%s/%s", sub, names[i]);
         unlink(path);

@@ -27,6 +27,8 @@ FIEMAP_FLAG_CACHE = 0x4
 FIEMAP_FLAGS_COMPAT = FIEMAP_FLAG_SYNC | FIEMAP_FLAG_XATTR
 
 FIEMAP_EXTENT_LAST = 0x1
+FIEMAP_EXTENT_UNKNOWN = 0x2
+FIEMAP_EXTENT_DELALLOC = 0x4
 FIEMAP_EXTENT_UNWRITTEN = 0x800
 FIEMAP_EXTENT_MERGED = 0x1000
 FIEMAP_EXTENT_DATA_INLINE = 0x200
@@ -95,6 +97,8 @@ class FiemapInfo:
             return False
         if flags & FIEMAP_EXTENT_DATA_INLINE:
             flags |= FIEMAP_EXTENT_NOT_ALIGNED
+        if flags & FIEMAP_EXTENT_DELALLOC:
+            flags |= FIEMAP_EXTENT_UNKNOWN      # no place on the disk yet
         self.task.mem.write(self.dest + self.mapped * EXTENT.size,
                             EXTENT.pack(logical, physical, length, flags))
         self.mapped += 1

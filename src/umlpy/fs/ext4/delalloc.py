@@ -8,8 +8,8 @@ brings it: for data older than the commit interval, at the next periodic
 commit (Linux's dirty_expire_centisecs, 30 s, is longer: this keeps what
 the guest wrote on the disk within two intervals); for everything at
 fsync, sync and umount; for one file before anything that reads its
-block map (fallocate, SEEK_DATA/SEEK_HOLE, FIEMAP, a write into
-allocated blocks).  A file created, written and unlinked in between
+block map (fallocate, SEEK_DATA/SEEK_HOLE, FIEMAP_FLAG_SYNC, a write into
+allocated blocks; a FIEMAP without it shows them as DELALLOC extents).  A file created, written and unlinked in between
 never has a block allocated.
 
 Ordered mode holds without writing data at every commit: while a file

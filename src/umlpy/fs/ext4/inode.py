@@ -24,6 +24,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
+from umlpy.fs.ext2.bcache import runs
 from umlpy.fs.ext2.inode import Ext2Inode
 from umlpy.fs.ext2.dir import Directory
 from umlpy.fs.ext4 import csum, inline
@@ -518,7 +519,6 @@ class Ext4Inode(Ext2Inode):
         if self.is_inline and not fi.flags & F.FIEMAP_FLAG_XATTR:
             self._fiemap_inline(fi, start, length)
             return
-        self._flush_delayed()        # delayed blocks reported where they go
         extent_mapped = self.flags & X.FL_EXTENTS
         limit = self.fs.max_file_size if extent_mapped else self.fs.bitmap_max_size
         fi.flags &= ~F.FIEMAP_FLAG_CACHE       # the extent cache is the tree itself
@@ -530,6 +530,7 @@ class Ext4Inode(Ext2Inode):
             return
         length = fi.prep(start, length, self.fs.max_file_size)
         if not extent_mapped:
+            self._flush_delayed()       # (a block map has no place to show them)
             self._fiemap_indirect(fi, start, length, limit)
             return
         bs = self.fs.block_size
@@ -539,14 +540,19 @@ class Ext4Inode(Ext2Inode):
         if fi.sync:
             self.writeback()
         hi = min((start + length - 1) // bs, X.EXT_MAX_BLOCKS - 1) + 1
-        for e in self.fs.bmap.extent.tree(self).extents:
-            a, b = max(e.lblk, lo), min(e.end, hi)
+        # the extents, and the delayed blocks as iomap's IOMAP_DELALLOC: no place yet
+        spans = [(e.lblk, e.end, e.pblk, F.FIEMAP_EXTENT_UNWRITTEN if e.unwritten else 0)
+                 for e in self.fs.bmap.extent.tree(self).extents]
+        if self.delayed:
+            spans += [(a, a + k, 0, F.FIEMAP_EXTENT_DELALLOC) for a, k in runs(sorted(self.delayed))]
+            spans.sort()
+        for lblk, end, pblk, flags in spans:
+            a, b = max(lblk, lo), min(end, hi)
             if a >= b:
-                if e.lblk >= hi:
+                if lblk >= hi:
                     break
                 continue
-            flags = F.FIEMAP_EXTENT_UNWRITTEN if e.unwritten else 0
-            if not fi.add(a * bs, (e.pblk + a - e.lblk) * bs, (b - a) * bs, flags):
+            if not fi.add(a * bs, (pblk + a - lblk) * bs if pblk else 0, (b - a) * bs, flags):
                 break
         fi.finish()
 
