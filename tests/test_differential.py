@@ -89,3 +89,16 @@ def test_shell_battery(battery, scratch):
     got = boot("quiet", "init=/bin/sh", PATH_ENV, init_args=[
         "-c", f"mkdir -p /tmp/s; cd /tmp/s; sh /t/sh/{battery}.sh /tmp/s; true"])
     assert got.stdout.decode() == want.decode()
+
+
+def test_argument_lists_past_the_fresh_stack(scratch):
+    """execve with arguments and environment past the 128 KiB the host's
+    execve leaves below a fresh stack: they fit (the host grows the
+    stack), in one [stack] mapping, and E2BIG past ARG_MAX, as natively."""
+    script = ("mount -t proc proc /proc 2>/dev/null; o=$1/o; for n in 1000 30000 120000 140000 300000; do "
+              "x=$(seq 1 $n); if /bin/echo $x > $o 2>/dev/null; then wc -c < $o; else echo E2BIG; fi; done; "
+              "x=$(seq 1 20000); env B1=\"$x\" B2=\"$x\" cat /proc/self/maps | grep -c stack")
+    want = native([str(BUSYBOX), "sh", "-c", script, "sh", str(scratch)])
+    got = sh(f"mkdir -p /tmp/s; sh -c '{script}' sh /tmp/s")
+    assert want.split() == [b"3893", b"168894", b"728895", b"868895", b"E2BIG", b"1"], want
+    assert got.stdout == want

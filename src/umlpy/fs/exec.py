@@ -265,6 +265,20 @@ def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple
 
 
 
+# what the host leaves below a fresh image's stack pointer for sure: its
+# execve grows the stack 128 KiB past the stub's own few arguments
+STACK_ROOM = 96 << 10
+
+
+def _grow_stack(has: HostAs, sp: int) -> None:
+    """Arguments and environment larger than the room the host left: the
+    process itself writes into the lowest page they need (an injected
+    clock_gettime there), and the host grows its stack as it does for a
+    fault of the process's own; a remote write (process_vm_writev) never
+    grows a stack, so without this the initial stack would not fit."""
+    has.call("clock_gettime", C.CLOCK_MONOTONIC, sp & ~(C.PAGE_SIZE - 1))
+
+
 def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, int],
          execfn: bytes) -> None:
     """Map the image's program (and its interpreter) into the fresh stub
@@ -319,6 +333,8 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
         auxv = auxv[1:]
     stack_top = (t.regs.rsp - 256) & ~15
     sp, blob, argstart, envstart, mm.saved_auxv = build_stack(stack_top, argv, envp, auxv, execfn)
+    if len(blob) > STACK_ROOM:
+        _grow_stack(has, sp)
     t.mem.write(sp, blob)
     mm.start_stack = sp
     mm.arg_range = (argstart, envstart)
