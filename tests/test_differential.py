@@ -94,11 +94,18 @@ def test_shell_battery(battery, scratch):
 def test_argument_lists_past_the_fresh_stack(scratch):
     """execve with arguments and environment past the 128 KiB the host's
     execve leaves below a fresh stack: they fit (the host grows the
-    stack), in one [stack] mapping, and E2BIG past ARG_MAX, as natively."""
-    script = ("mount -t proc proc /proc 2>/dev/null; o=$1/o; for n in 1000 30000 120000 140000 300000; do "
-              "x=$(seq 1 $n); if /bin/echo $x > $o 2>/dev/null; then wc -c < $o; else echo E2BIG; fi; done; "
+    stack), in one [stack] mapping; E2BIG past a quarter of RLIMIT_STACK
+    (pointers, file name and strings together) and for one string past
+    MAX_ARG_STRLEN, as natively (the shell runs t_auxv, a static program,
+    with an environment of one variable at most on both sides)."""
+    script = ("mount -t proc proc /proc 2>/dev/null; o=$1/o; p=$2; export -n $(env | sed \"s/=.*//\"); "
+              "for n in 1000 30000 120000 143000 148000 300000; do x=$(seq 1 $n); "
+              "if $p $x > $o 2>/dev/null; then wc -c < $o; else echo E2BIG; fi; done; "
+              "for k in 131069 131070; do b=$(head -c $k /dev/zero | tr \"\\0\" a); "
+              "B=$b $p > /dev/null 2>&1 && echo ok || echo E2BIG; done; "
+              "(ulimit -s 1024; x=$(seq 1 40000); $p $x > /dev/null 2>&1 && echo ok || echo E2BIG); "
               "x=$(seq 1 20000); env B1=\"$x\" B2=\"$x\" cat /proc/self/maps | grep -c stack")
-    want = native([str(BUSYBOX), "sh", "-c", script, "sh", str(scratch)])
-    got = sh(f"mkdir -p /tmp/s; sh -c '{script}' sh /tmp/s")
-    assert want.split() == [b"3893", b"168894", b"728895", b"868895", b"E2BIG", b"1"], want
+    want = native([str(BUSYBOX), "sh", "-c", script, "sh", str(scratch), str(PROGS / "t_auxv")])
+    got = sh(f"mkdir -p /tmp/s; sh -c '{script}' sh /tmp/s /t/bin/t_auxv")
+    assert want.split()[4:] == [b"E2BIG", b"E2BIG", b"ok", b"E2BIG", b"E2BIG", b"1"], want
     assert got.stdout == want

@@ -33,7 +33,6 @@ ELF_MAGIC = b"\x7fELF"
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
 ELF_ET_DYN_BASE = 0x555555554000
-MAX_ARG_BYTES = 2 << 20
 BINPRM_BUF_SIZE = 256       # what prepare_binprm reads first
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")

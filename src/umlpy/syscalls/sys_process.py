@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import struct
 
+from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import ptrace as P
@@ -18,11 +19,11 @@ from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
 from umlpy.kernel.tunables import INT_MAX
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
-from umlpy.kernel.task import SIG_DEFAULT, SigAction, State
+from umlpy.kernel.task import DEFAULT_RLIMITS, SIG_DEFAULT, SigAction, State
 from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
-from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_path, read_str_array, s32, u32
+from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_path, s32, u32
 
 UNSHARE_FLAGS = (C.CLONE_THREAD | C.CLONE_FS | C.CLONE_SIGHAND | C.CLONE_VM | C.CLONE_FILES
                  | C.CLONE_SYSVSEM | nsproxy.ALL_NEW)
@@ -209,9 +210,62 @@ def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
     return None
 
 
+MAX_ARG_STRLEN = 32 * C.PAGE_SIZE       # one string of argv or envp, its NUL included
+ARG_MAX = 32 * C.PAGE_SIZE              # the least room execve gives them, whatever RLIMIT_STACK
+_STK_LIM = 8 << 20
+
+
+def _pointers(t, addr: int, most: int) -> list[int]:
+    """count(): the pointers of a NULL-terminated array, a page's worth per
+    read; EFAULT at a bad one, E2BIG past most."""
+    out: list[int] = []
+    while addr:
+        raw = t.mem.read_prefix(addr, C.PAGE_SIZE)
+        k = len(raw) // 8
+        if not k:
+            raise KernelError(E.EFAULT)
+        for p in struct.unpack_from(f"<{k}Q", raw):
+            if not p:
+                return out
+            out.append(p)
+        if len(out) > most:
+            raise KernelError(E.E2BIG)
+        addr += 8 * k
+    return out
+
+
+def read_exec_strings(t, argv: int, envp: int, filename: bytes) -> tuple[list[bytes], list[bytes]]:
+    """argv and envp as execve copies them (bprm_stack_limits, copy_strings):
+    a quarter of RLIMIT_STACK (at least ARG_MAX, at most 3/4 of 8 MiB)
+    holds a pointer for each string (argv's at least one), the file name
+    and every string with its NUL, none longer than MAX_ARG_STRLEN; E2BIG
+    past either limit."""
+    stack = t.proc.rlimits.get(C.RLIMIT_STACK, DEFAULT_RLIMITS[C.RLIMIT_STACK])[0]
+    limit = max(min(_STK_LIM // 4 * 3, stack // 4), ARG_MAX)
+    aptr, eptr = _pointers(t, argv, limit // 8), _pointers(t, envp, limit // 8)
+    room = limit - 8 * (max(len(aptr), 1) + len(eptr)) - (len(filename) + 1)
+    if room < 0:
+        raise KernelError(E.E2BIG)
+    out: tuple[list[bytes], list[bytes]] = ([], [])
+    for ptrs, strings in ((eptr, out[1]), (aptr, out[0])):
+        for p in ptrs:
+            try:
+                s = t.mem.read_cstr(p, MAX_ARG_STRLEN)
+            except GuestFault:
+                raise KernelError(E.EFAULT) from None
+            if s is None:
+                raise KernelError(E.E2BIG)
+            room -= len(s) + 1
+            if room < 0:
+                raise KernelError(E.E2BIG)
+            strings.append(s)
+    return out
+
+
 @syscall("execve")
 def sys_execve(t, path, argv, envp, *_):
-    return do_execve(t, read_path(t, path), read_str_array(t, argv), read_str_array(t, envp))
+    p = read_path(t, path)
+    return do_execve(t, p, *read_exec_strings(t, argv, envp, p))
 
 
 @syscall("execveat")
@@ -221,9 +275,9 @@ def sys_execveat(t, dirfd, path, argv, envp, flags, *_):
     its path from the root."""
     flags, dirfd = s32(flags), s32(dirfd)
     p = read_path(t, path)
-    args, env = read_str_array(t, argv), read_str_array(t, envp)
     if flags & ~(C.AT_SYMLINK_NOFOLLOW | C.AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
+    args, env = read_exec_strings(t, argv, envp, p)
     shown = p
     if not p.startswith(b"/") and dirfd != C.AT_FDCWD:
         f = t.files.get_raw(dirfd)

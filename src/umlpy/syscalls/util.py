@@ -46,24 +46,6 @@ def read_path(t, addr: int) -> bytes:
     return read_cstr(t, addr, PATH_MAX)
 
 
-def read_str_array(t, addr: int, limit: int = 2 << 20) -> list[bytes]:
-    out: list[bytes] = []
-    if not addr:
-        return out
-    total = 0
-    i = 0
-    while True:
-        (p,) = struct.unpack("<Q", t.mem.read(addr + 8 * i, 8))
-        if not p:
-            return out
-        s = read_cstr(t, p, limit)
-        total += len(s) + 1 + 8
-        if total > limit:
-            raise KernelError(E.E2BIG)
-        out.append(s)
-        i += 1
-
-
 def put_u32(t, addr: int, v: int) -> None:
     if addr:
         t.mem.write(addr, struct.pack("<I", v & 0xFFFFFFFF))
