@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import struct
 
-from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import ptrace as P
@@ -23,7 +22,7 @@ from umlpy.kernel.task import DEFAULT_RLIMITS, SIG_DEFAULT, SigAction, State
 from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
-from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_path, s32, u32
+from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_cstr, read_path, s32, u32
 
 UNSHARE_FLAGS = (C.CLONE_THREAD | C.CLONE_FS | C.CLONE_SIGHAND | C.CLONE_VM | C.CLONE_FILES
                  | C.CLONE_SYSVSEM | nsproxy.ALL_NEW)
@@ -250,11 +249,9 @@ def read_exec_strings(t, argv: int, envp: int, filename: bytes) -> tuple[list[by
     for ptrs, strings in ((eptr, out[1]), (aptr, out[0])):
         for p in ptrs:
             try:
-                s = t.mem.read_cstr(p, MAX_ARG_STRLEN)
-            except GuestFault:
-                raise KernelError(E.EFAULT) from None
-            if s is None:
-                raise KernelError(E.E2BIG)
+                s = read_cstr(t, p, MAX_ARG_STRLEN)
+            except KernelError as e:        # no NUL in MAX_ARG_STRLEN bytes: too long
+                raise KernelError(E.E2BIG if e.errno == E.ENAMETOOLONG else e.errno) from None
             room -= len(s) + 1
             if room < 0:
                 raise KernelError(E.E2BIG)
