@@ -165,3 +165,24 @@ def test_nodelalloc_and_ext3_allocate_at_write(tmp_path: Path) -> None:
         assert free_blocks(fs) < before and not f.delayed
         fs.unmount()
         fsck(path)
+
+
+def test_delayed_data_is_bounded(tmp_path: Path) -> None:
+    """Past DIRTY_LIMIT of delayed data a write writes back the oldest
+    files first: what is left for a commit stays bounded."""
+    from umlpy.fs.ext4.delalloc import DIRTY_LIMIT
+    path = mkfs(tmp_path / "fs.img", "256M", "-b", "4096")
+    fs = mount(path)
+    chunk = b"z" * (1 << 20)
+    files = []
+    for i in range(3 * DIRTY_LIMIT // len(chunk) // 2):
+        f = fs.root.create(b"f%d" % i, REG, 0, 0)
+        f.write(0, chunk)
+        files.append(f)
+        assert fs.delalloc.reserved * fs.block_size <= DIRTY_LIMIT
+    assert not files[0].delayed and files[-1].delayed      # the oldest went first
+    fs.unmount()
+    fsck(path)
+    fs = mount(path, read_only=True)
+    assert all(fs.root.lookup(b"f%d" % i).read(0, len(chunk)) == chunk for i in range(len(files)))
+    fs.unmount()

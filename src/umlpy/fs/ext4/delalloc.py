@@ -18,6 +18,10 @@ had before them (Linux's i_disksize; a truncate sets it), so no commit
 records a size that covers data the disk does not have; after a crash
 such a file ends where its written-back data ends, as on Linux.
 
+Past 64 MiB of delayed data a write first writes back the oldest files
+(Linux's balance_dirty_pages throttles the writer likewise), so neither
+the memory nor the work a write-back finds is unbounded.
+
 Reservations keep ENOSPC at write(2), where Linux reports it: a delayed
 write is taken only while the free blocks less those already promised
 stay above a margin (Linux's s_resv_clusters: 2% of the disk, at most
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from umlpy.fs.ext4.inode import Ext4Inode
 
 FLUSH_STEP = 8 << 20        # bytes of page cache read per step of a write-back
+DIRTY_LIMIT = 64 << 20      # delayed bytes past which a write writes back the oldest first
 DEFM_NODELALLOC = 0x0800    # s_default_mount_opts: EXT4_DEFM_NODELALLOC
 RESV_SHARE = 50             # the margin: 1/50 of the blocks ...
 RESV_MAX = 4096             # ... at most this many
@@ -125,6 +130,18 @@ class DelayedAlloc:
                         return
         finally:
             self.flushing = False
+
+    def balance(self) -> None:
+        """balance_dirty_pages: past DIRTY_LIMIT of delayed data the writer
+        writes back the oldest files until half of it is left, so that a
+        commit never has an unbounded write-back to do (call it after the
+        write's data is in the page cache)."""
+        if self.reserved * self.bs <= DIRTY_LIMIT:
+            return
+        for inode, _ in list(self.inodes.values()):
+            self.flush(inode)
+            if self.reserved * self.bs <= DIRTY_LIMIT // 2:
+                return
 
     def flush_older(self, cutoff_ns: int) -> None:
         """Write back the files whose delayed data is from before cutoff_ns."""

@@ -135,6 +135,12 @@ class Ext4Inode(Ext2Inode):
         super().release()
 
     # -- delayed allocation (delalloc.py) ----------------------------------------------
+    def write(self, off: int, data: bytes) -> int:
+        n = super().write(off, data)
+        if self.fs.delalloc is not None:
+            self.fs.delalloc.balance()      # the data is in the page cache now
+        return n
+
     def _store(self, off: int, data: bytes) -> int:
         """ext4_da_write_begin: into holes, the page cache alone for now;
         elsewhere (or short of room to promise) allocated and written at
