@@ -48,6 +48,22 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def set_stack_limit(hpid: int, soft: int, hard: int) -> None:
+    """RLIMIT_STACK of a guest process's host process (the host grows its
+    stack, so the guest's limit must be the host's), within umlpy's own
+    hard limit, which an unprivileged process cannot pass."""
+    cap = resource.getrlimit(resource.RLIMIT_STACK)[1]      # RLIM_INFINITY is -1 here
+
+    def host_value(v: int) -> int:
+        if v >= 1 << 63:            # the guest's RLIM_INFINITY
+            return cap
+        return v if cap == resource.RLIM_INFINITY else min(v, cap)
+    try:
+        resource.prlimit(hpid, resource.RLIMIT_STACK, (host_value(soft), host_value(hard)))
+    except (OSError, ValueError):
+        pass        # the host process is gone
+
+
 def host_pid() -> int:
     return os.getpid()
 
