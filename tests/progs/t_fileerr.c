@@ -6,7 +6,7 @@
  * microseconds), readlink of an empty path, getcwd of a removed directory
  * and of one outside a chroot, statx's reserved mask bit, open with O_CREAT
  * of a directory and O_NOATIME by a non-owner, fsync of things that cannot
- * be synced, fchownat's flags.  Run as root.  Works in ARGV1/fileerr. */
+ * be synced, fchownat's flags, O_DIRECTORY with O_PATH and O_NOFOLLOW.  Run as root.  Works in ARGV1/fileerr. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -220,6 +220,28 @@ static void cwds(const char *top)
     waitpid(pid, NULL, 0);
 }
 
+/* O_DIRECTORY is the walk's: ENOTDIR for a file with O_PATH too, and for a
+ * symlink not followed (before O_NOFOLLOW's ELOOP) */
+static void opened(const char *what, const char *path, int flags)
+{
+    int fd = open(path, flags);
+    res(what, fd < 0 ? -1 : 0);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void directories(void)
+{
+    opened("open file O_PATH|O_DIRECTORY", "file", O_PATH | O_DIRECTORY);
+    opened("open file O_RDONLY|O_DIRECTORY", "file", O_RDONLY | O_DIRECTORY);
+    opened("open dirlink O_NOFOLLOW", "dirlink", O_RDONLY | O_NOFOLLOW);
+    opened("open dirlink O_NOFOLLOW|O_DIRECTORY", "dirlink", O_RDONLY | O_NOFOLLOW | O_DIRECTORY);
+    opened("open dirlink O_PATH|O_NOFOLLOW|O_DIRECTORY", "dirlink", O_PATH | O_NOFOLLOW | O_DIRECTORY);
+    opened("open dirlink O_PATH|O_NOFOLLOW", "dirlink", O_PATH | O_NOFOLLOW);
+    opened("open dirlink O_PATH|O_DIRECTORY", "dirlink", O_PATH | O_DIRECTORY);
+    opened("open fifo O_PATH|O_DIRECTORY", "fifo", O_PATH | O_DIRECTORY);
+}
+
 int main(int argc, char **argv)
 {
     char dir[4096], cmd[4200];
@@ -246,6 +268,7 @@ int main(int argc, char **argv)
     fsize_limit();
     utimes_family();
     names();
+    directories();
     syncs();
     as_nobody();
     cwds(dir);

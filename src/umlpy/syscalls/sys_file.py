@@ -93,6 +93,8 @@ def open_dentry(t, d, flags: int, created: bool = False) -> int:
     with flags into a new fd (O_PATH, or dentry_open's)."""
     cloexec = bool(flags & C.O_CLOEXEC)
     fdt = t.files
+    if flags & C.O_DIRECTORY and not d.inode.is_dir:
+        raise KernelError(E.ENOTDIR)    # the walk's LOOKUP_DIRECTORY: O_PATH and a symlink not followed too
     if flags & C.O_PATH:
         f = File(d, d.inode, flags & (C.O_PATH | C.O_CLOEXEC | C.O_DIRECTORY | C.O_NOFOLLOW))
         return fdt.install(f, cloexec)
@@ -125,10 +127,10 @@ def dentry_open(t, d, flags: int, created: bool = False):
     creds = t.proc.creds
     inode = d.inode
     fmt = inode.mode & C.S_IFMT
-    if fmt == C.S_IFLNK:
-        raise KernelError(E.ELOOP)
     if flags & C.O_DIRECTORY and fmt != C.S_IFDIR:
         raise KernelError(E.ENOTDIR)
+    if fmt == C.S_IFLNK:
+        raise KernelError(E.ELOOP)
     if fmt == C.S_IFDIR and (acc != C.O_RDONLY or flags & C.O_TRUNC):
         raise KernelError(E.EISDIR)
     if fmt in (C.S_IFBLK, C.S_IFCHR) and d.mount is not None and d.mount.has(MS.MOUNT_ATTR_NODEV):
