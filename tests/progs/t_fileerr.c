@@ -6,9 +6,11 @@
  * microseconds), readlink of an empty path, getcwd of a removed directory
  * and of one outside a chroot, statx's reserved mask bit, open with O_CREAT
  * of a directory and O_NOATIME by a non-owner, fsync of things that cannot
- * be synced, fchownat's flags, O_DIRECTORY with O_PATH and O_NOFOLLOW.  Run as root.  Works in ARGV1/fileerr. */
+ * be synced, fchownat's flags, O_DIRECTORY with O_PATH and O_NOFOLLOW,
+ * FICLONE/FICLONERANGE/FIDEDUPERANGE (none shares blocks here).  Run as root.  Works in ARGV1/fileerr. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utime.h>
@@ -242,6 +245,39 @@ static void directories(void)
     opened("open fifo O_PATH|O_DIRECTORY", "fifo", O_PATH | O_DIRECTORY);
 }
 
+/* FICLONE and friends: no block sharing on ext4 or tmpfs, after Linux's checks */
+static void clones(void)
+{
+    int src = open("file", O_RDONLY), dst = open("shared", O_RDWR), ro = open("shared", O_RDONLY);
+    int dir = open("dir", O_RDONLY | O_DIRECTORY), app = open("shared", O_WRONLY | O_APPEND);
+    int p[2];
+    pipe(p);
+    res("FICLONE", ioctl(dst, FICLONE, src));
+    res("FICLONE from a directory", ioctl(dst, FICLONE, dir));
+    res("FICLONE from a pipe", ioctl(dst, FICLONE, p[0]));
+    res("FICLONE from a bad fd", ioctl(dst, FICLONE, 999));
+    res("FICLONE into a read-only fd", ioctl(ro, FICLONE, src));
+    res("FICLONE into an O_APPEND fd", ioctl(app, FICLONE, src));
+    res("FICLONE into a directory", ioctl(dir, FICLONE, src));
+    struct file_clone_range r = {src, 0, 4096, 0};
+    res("FICLONERANGE", ioctl(dst, FICLONERANGE, &r));
+    res("FICLONERANGE bad pointer", ioctl(dst, FICLONERANGE, (void *)8));
+    char buf[4096 + 64];
+    memset(buf, 0, sizeof buf);
+    struct file_dedupe_range *d = (struct file_dedupe_range *)buf;
+    d->src_length = 4096;
+    d->dest_count = 1;
+    res("FIDEDUPERANGE", ioctl(src, FIDEDUPERANGE, d));
+    d->reserved1 = 1;
+    res("FIDEDUPERANGE reserved1", ioctl(src, FIDEDUPERANGE, d));
+    d->reserved1 = 0;
+    d->dest_count = 200;
+    res("FIDEDUPERANGE 200 infos", ioctl(src, FIDEDUPERANGE, d));
+    d->dest_count = 1;
+    res("FIDEDUPERANGE on a directory", ioctl(dir, FIDEDUPERANGE, d));
+    close(src), close(dst), close(ro), close(dir), close(app), close(p[0]), close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     char dir[4096], cmd[4200];
@@ -269,6 +305,7 @@ int main(int argc, char **argv)
     utimes_family();
     names();
     directories();
+    clones();
     syncs();
     as_nobody();
     cwds(dir);

@@ -7,6 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls import sys_memfd
+from umlpy.syscalls.sys_read_write import FICLONE, FICLONERANGE, FIDEDUPERANGE, remap_ioctl
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import install_pair, s32
 from umlpy.abi import signals as S
@@ -243,4 +244,6 @@ def sys_ioctl(t, fd, req, arg, *_):
     if req == FIONCLEX:
         fdt.cloexec.discard(fd)
         return 0
+    if req in (FICLONE, FICLONERANGE, FIDEDUPERANGE):
+        return remap_ioctl(t, f, req, arg)
     return f.ioctl(t, req, arg)

@@ -32,6 +32,51 @@ def _writable(t, fd: int):
     return f
 
 
+def rw_checks(src, dst) -> None:
+    """generic_file_rw_checks: two regular files (EISDIR for a directory,
+    EINVAL for anything else), then the source open for reading and the
+    destination for writing, not O_APPEND (EBADF)."""
+    inodes = (src.inode, dst.inode)
+    if any(i is not None and i.is_dir for i in inodes):
+        raise KernelError(E.EISDIR)
+    if any(i is None or not i.is_reg for i in inodes):
+        raise KernelError(E.EINVAL)
+    if not src.readable or not dst.writable or dst.flags & C.O_APPEND:
+        raise KernelError(E.EBADF)
+
+
+FICLONE, FICLONERANGE, FIDEDUPERANGE = 0x40049409, 0x4020940D, 0xC0189436
+_CLONE_RANGE = struct.Struct("<qQQQ")     # struct file_clone_range
+_DEDUPE_HEAD = struct.Struct("<QQHHI")    # struct file_dedupe_range, before its dest_count infos
+_DEDUPE_INFO_SIZE = 32                    # struct file_dedupe_range_info
+
+
+def remap_ioctl(t, dst, req: int, arg: int) -> int:
+    """FICLONE, FICLONERANGE and FIDEDUPERANGE (do_vfs_ioctl's): no
+    filesystem here shares blocks between files (none has
+    remap_file_range), so after Linux's own checks they are EOPNOTSUPP,
+    which cp --reflink=auto and the like take for "copy instead"."""
+    if req == FIDEDUPERANGE:
+        _, _, count, r1, r2 = _DEDUPE_HEAD.unpack(t.mem.read(arg, _DEDUPE_HEAD.size))
+        size = _DEDUPE_HEAD.size + _DEDUPE_INFO_SIZE * count
+        if size > C.PAGE_SIZE:
+            raise KernelError(E.ENOMEM)
+        t.mem.read(arg, size)           # memdup_user: all of it readable (EFAULT)
+        if r1 or r2:
+            raise KernelError(E.EINVAL)
+        if dst.inode is None or dst.inode.is_dir:
+            raise KernelError(E.EISDIR)
+        if not dst.inode.is_reg:
+            raise KernelError(E.EINVAL)
+        raise KernelError(E.EOPNOTSUPP)
+    srcfd = arg if req == FICLONE else _CLONE_RANGE.unpack(t.mem.read(arg, _CLONE_RANGE.size))[0]
+    src = t.files.get(s32(srcfd))
+    if src.inode is None or dst.inode is None or src.inode.fs is not dst.inode.fs:
+        raise KernelError(E.EXDEV)
+    rw_checks(src, dst)
+    raise KernelError(E.EOPNOTSUPP)
+
+
 def _user_buffer(buf: int, count: int) -> None:
     """vfs_read/vfs_write's access_ok: the buffer must be user memory
     (EFAULT before the file is asked anything)."""
@@ -322,12 +367,8 @@ def _write_at(t, f, data: bytes, offp: int) -> int:
 def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     if flags:
         raise KernelError(E.EINVAL)
-    src, dst = _readable(t, fd_in), _writable(t, fd_out)
-    for f in (src, dst):
-        if f.inode is None or not f.inode.is_reg:
-            raise KernelError(E.EISDIR if f.inode is not None and f.inode.is_dir else E.EINVAL)
-    if dst.flags & 0o2000:
-        raise KernelError(E.EBADF)
+    src, dst = t.files.get(s32(fd_in)), t.files.get(s32(fd_out))
+    rw_checks(src, dst)
     data, off = _read_at(t, src, min(n, COPY_CHUNK), offp_in)
     if not data:
         return 0
