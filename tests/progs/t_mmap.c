@@ -156,6 +156,21 @@ int main(int argc, char **argv)
     fstat(fd, &st);
     printf("reopened: %s, size %lld\n", back, (long long)st.st_size);
     close(fd);
+
+    /* do_mmap's order: the open mode (EACCES), then whether the file maps at all (ENODEV) */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY), pfd[2];
+    pipe(pfd);
+    void *mp = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+    printf("shared writable map of a directory: %s\n", mp == MAP_FAILED ? en(-1) : "mapped");
+    mp = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, dfd, 0);
+    printf("private map of a directory: %s\n", mp == MAP_FAILED ? en(-1) : "mapped");
+    mp = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, pfd[0], 0);
+    printf("shared writable map of a pipe's read end: %s\n", mp == MAP_FAILED ? en(-1) : "mapped");
+    mp = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, pfd[0], 0);
+    printf("private map of a pipe's read end: %s\n", mp == MAP_FAILED ? en(-1) : "mapped");
+    mp = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, pfd[1], 0);
+    printf("private map of a pipe's write end: %s\n", mp == MAP_FAILED ? en(-1) : "mapped");
+    close(dfd), close(pfd[0]), close(pfd[1]);
     unlink(path);
     rmdir(dir);
     printf("done\n");

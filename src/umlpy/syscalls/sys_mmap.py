@@ -101,15 +101,17 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     if f is not None:
         inode = f.inode
         pages = f.mmap_pages(off, size)
-        if pages is None and (inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR)):
-            raise KernelError(E.ENODEV if inode is None or inode.is_dir else E.EACCES)
+        # do_mmap's order: the file's access mode, noexec, then whether the
+        # file can be mapped at all (f_op->mmap: ENODEV)
+        shared = mtype != C.MAP_PRIVATE
+        if shared and prot & C.PROT_WRITE and not f.writable:
+            raise KernelError(E.EACCES)
         if not f.readable:
             raise KernelError(E.EACCES)
         if prot & C.PROT_EXEC and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC):
             raise KernelError(E.EPERM)      # path_noexec
-        shared = mtype != C.MAP_PRIVATE
-        if shared and prot & C.PROT_WRITE and not f.writable:
-            raise KernelError(E.EACCES)
+        if pages is None and (inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR)):
+            raise KernelError(E.ENODEV)
         # VM_MAYWRITE: a shared mapping of a file not open for writing
         # can never be made writable (mprotect says EACCES)
         maywrite = f.writable or not shared
