@@ -48,18 +48,24 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def set_stack_limit(hpid: int, soft: int, hard: int) -> None:
-    """RLIMIT_STACK of a guest process's host process (the host grows its
-    stack, so the guest's limit must be the host's), within umlpy's own
-    hard limit, which an unprivileged process cannot pass."""
-    cap = resource.getrlimit(resource.RLIMIT_STACK)[1]      # RLIM_INFINITY is -1 here
+# the limits the host enforces on a guest process's host process: it
+# grows the stack and maps memory for the guest (host numbering by name)
+HOST_ENFORCED = {3: resource.RLIMIT_STACK, 9: resource.RLIMIT_AS, 2: resource.RLIMIT_DATA}
+
+
+def set_host_limit(hpid: int, res: int, soft: int, hard: int) -> None:
+    """A guest process's limit res (RLIMIT_STACK, _AS or _DATA) on its host
+    process, within umlpy's own hard limit, which an unprivileged process
+    cannot pass."""
+    host_res = HOST_ENFORCED[res]
+    cap = resource.getrlimit(host_res)[1]       # RLIM_INFINITY is -1 here
 
     def host_value(v: int) -> int:
         if v >= 1 << 63:            # the guest's RLIM_INFINITY
             return cap
         return v if cap == resource.RLIM_INFINITY else min(v, cap)
     try:
-        resource.prlimit(hpid, resource.RLIMIT_STACK, (host_value(soft), host_value(hard)))
+        resource.prlimit(hpid, host_res, (host_value(soft), host_value(hard)))
     except (OSError, ValueError):
         pass        # the host process is gone
 

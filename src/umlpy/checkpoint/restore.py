@@ -30,7 +30,7 @@ from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import registry
 from umlpy.fs.registry import DISK_TYPES
-from umlpy.kernel import printk, stacklimit, threads
+from umlpy.kernel import hostlimits, printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import FileMap, Mm
@@ -313,7 +313,7 @@ def _process(k, t: Task, p: image.Reader, keys: dict) -> None:
     if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
         raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
     _task(t, tasks_saved[0], keys)
-    stacklimit.apply(proc)
+    hostlimits.apply_all(proc)
 
 
 def _task_common(t: Task, e: image.Reader, keys: dict) -> None:

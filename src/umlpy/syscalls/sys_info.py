@@ -9,7 +9,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_SYSLOG
-from umlpy.kernel import cpulimit, oom, printk, rusage, stacklimit
+from umlpy.kernel import cpulimit, hostlimits, oom, printk, rusage
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -104,8 +104,8 @@ def sys_prlimit64(t, pid, res, new, old, *_):
                 th.files.limit = soft
         elif res == C.RLIMIT_CPU:
             cpulimit.update(t.kernel, proc)
-        elif res == C.RLIMIT_STACK:
-            stacklimit.apply(proc)
+        elif res in hostlimits.ENFORCED:
+            hostlimits.apply(proc, res)
     return 0
 
 
