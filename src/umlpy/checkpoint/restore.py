@@ -113,6 +113,7 @@ def _build(k, r: image.Reader) -> None:
         _threads(k, t, p, keys)
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
+        hostlimits.apply_all(t.proc)        # once its memory is back: the rebuild is not the guest's
     _links(k, init, opens, made, shared)
     tables = {pid: t.files for pid, t in tasks.items() if not t.proc.zombie}
     for i, o in enumerate(opens):
@@ -313,7 +314,6 @@ def _process(k, t: Task, p: image.Reader, keys: dict) -> None:
     if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
         raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
     _task(t, tasks_saved[0], keys)
-    hostlimits.apply_all(proc)
 
 
 def _task_common(t: Task, e: image.Reader, keys: dict) -> None:
