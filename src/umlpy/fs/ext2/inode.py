@@ -458,7 +458,7 @@ class Ext2Inode(Inode):
         bs = self.fs.block_size
         ppb = bs // 4
         lo = start // bs
-        hi = min((start + length - 1) // bs + 1, -(-limit // bs))
+        hi = min((start + length - 1) // bs + 1, -(-limit // bs), self._mapped_end(ppb))
         going = True
         while going and lo < hi:
             # one pointer block's span at a time: no run crosses its end
@@ -471,6 +471,16 @@ class Ext2Inode(Inode):
                     break
             lo = top
         fi.finish()
+
+    def _mapped_end(self, ppb: int) -> int:
+        """No block of a block-mapped file lies at or past this logical
+        block: the end of what its last non-null pointer in i_block covers
+        (a FIEMAP of a small file need not walk to the largest file's end)."""
+        b, n = self.block, L.NDIR_BLOCKS
+        for i in (14, 13, 12):     # triple, double, single indirect
+            if b[i]:
+                return n + sum(ppb ** k for k in range(1, i - n + 2))
+        return max((i + 1 for i in range(n) if b[i]), default=0)
 
     def _read_disk(self, off: int, n: int) -> bytes:
         bs = self.fs.block_size
