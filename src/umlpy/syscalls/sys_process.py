@@ -18,7 +18,7 @@ from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
 from umlpy.kernel.tunables import INT_MAX
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
-from umlpy.kernel.task import DEFAULT_RLIMITS, SIG_DEFAULT, SigAction, State
+from umlpy.kernel.task import SIG_DEFAULT, SigAction, State
 from umlpy.vfs import pidfd
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
@@ -239,7 +239,7 @@ def read_exec_strings(t, argv: int, envp: int, filename: bytes) -> tuple[list[by
     holds a pointer for each string (argv's at least one), the file name
     and every string with its NUL, none longer than MAX_ARG_STRLEN; E2BIG
     past either limit."""
-    stack = t.proc.rlimits.get(C.RLIMIT_STACK, DEFAULT_RLIMITS[C.RLIMIT_STACK])[0]
+    stack = t.proc.rlimit(C.RLIMIT_STACK)[0]
     limit = max(min(_STK_LIM // 4 * 3, stack // 4), ARG_MAX)
     aptr, eptr = _pointers(t, argv, limit // 8), _pointers(t, envp, limit // 8)
     room = limit - 8 * (max(len(aptr), 1) + len(eptr)) - (len(filename) + 1)

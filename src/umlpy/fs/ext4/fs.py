@@ -355,12 +355,8 @@ class Ext4Fs(Ext2Fs):
     def inode_bytes(self, inode: Ext4Inode) -> bytes:   # type: ignore[override]
         raw = bytearray(inode.encode())
         if self.metadata_csum:
-            # the checksum fields read as zero for it: zeroed, one crc32c, filled
             has_hi = self._has_csum_hi(raw)
-            raw[X.INODE_CSUM_LO:X.INODE_CSUM_LO + 2] = b"\0\0"
-            if has_hi:
-                raw[X.INODE_CSUM_HI:X.INODE_CSUM_HI + 2] = b"\0\0"
-            c = csum.chksum(inode.csum_seed(), raw)
+            c = csum.inode(inode.csum_seed(), raw, has_hi)      # the inode's cached seed
             L.U16.pack_into(raw, X.INODE_CSUM_LO, c & 0xFFFF)
             if has_hi:
                 L.U16.pack_into(raw, X.INODE_CSUM_HI, c >> 16)
