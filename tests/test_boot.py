@@ -5,7 +5,9 @@ import os
 import re
 import subprocess
 
-from conftest import CPIO, IMAGE, UMLPY, boot, copy_image, sh
+import pytest
+
+from conftest import CPIO, IMAGE, PROGS, UMLPY, boot, copy_image, native, sh
 
 LOG_LINE = re.compile(rb"^\[\s*\d+\.\d{6}\] ")
 
@@ -53,6 +55,38 @@ def test_exit_status_of_signalled_init_is_128_plus_n():
     assert r.stdout == b"alive\n" and r.returncode == 0
     r = sh("sh -c 'kill -TERM $$' 2>/dev/null; echo $?")
     assert r.stdout == b"143\n"
+
+
+INIT_SESSION = b"""getpid: 1
+getpgrp: 0
+getsid: 0
+getpgid(1): 0
+getpriority(PRIO_PGRP, 0) errno: 0
+kill(0, 0): 0
+ child getpgrp: 0
+ child getsid: 0
+ child setpgid(0, 0): 0
+ child leads its group: 1
+setsid: 1
+getpgrp: 1
+getsid: 1
+setsid again: -1 EPERM
+setpgid(0, 0) as session leader: -1 EPERM
+"""
+
+
+def test_init_starts_in_group_and_session_zero():
+    """Linux's init begins in the kernel threads' group and session (0),
+    leading neither, so its setsid() works (systemd and sysvinit call it)."""
+    r = boot("quiet", "init=/t/bin/t_initsess")
+    assert r.stdout == INIT_SESSION
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a new pid namespace natively needs root")
+def test_init_session_matches_a_native_namespace_init():
+    """The same program as the first process of a host pid namespace, whose
+    group and session lie outside it and read 0 too."""
+    assert native(["unshare", "--pid", "--fork", str(PROGS / "t_initsess")]) == INIT_SESSION
 
 
 def test_fault_reaches_the_guest_handler():

@@ -68,10 +68,10 @@ def test_self_stat_has_52_fields_and_right_ids():
         assert rest[0] == "R"
         assert all(re.fullmatch(r"-?\d+", v) for v in rest[1:])
     f = first.split(") ")[1].split()
-    assert (f[1], f[2], f[3]) == ("1", "1", "1")         # ppid, pgrp, session: the init shell
+    assert (f[1], f[2], f[3]) == ("1", "0", "0")         # ppid; init's group and session (Linux's 0)
     assert int(f[20]) > 0 and int(f[21]) > 0                # vsize bytes, rss pages
     g = nested.split(") ")[1].split()
-    assert g[2] == "1" and g[3] == "1" and g[1] != "1"     # same group and session, new parent
+    assert g[2] == "0" and g[3] == "0" and g[1] != "1"     # same group and session, new parent
 
 
 def test_cmdline_environ_exe_cwd():

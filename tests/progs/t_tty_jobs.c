@@ -252,7 +252,28 @@ static void background(int s)
     report("  child", b, 0);
     say("foreground is the leader's again: %s\n", tcgetpgrp(s) == getpid() ? "yes" : "no");
     say("tcsetpgrp to no group: %s\n", rc(tcsetpgrp(s, 0x7ffffff0)));
-    say("tcsetpgrp to a group of another session: %s\n", rc(tcsetpgrp(s, getpgid(getppid()))));
+    /* a group of another session: a child's own (not the parent's, which
+       is init's group 0 when the test runs under init) */
+    int w[2], g[2];
+    pipe(w);
+    pipe(g);
+    pid_t other = fork();
+    if (other == 0) {
+        setsid();
+        write(g[1], "s", 1);
+        char x;
+        close(w[1]);
+        read(w[0], &x, 1);
+        _exit(0);
+    }
+    char x;
+    read(g[0], &x, 1);
+    say("tcsetpgrp to a group of another session: %s\n", rc(tcsetpgrp(s, other)));
+    close(w[1]);
+    waitpid(other, NULL, 0);
+    close(w[0]);
+    close(g[0]);
+    close(g[1]);
     say("tcsetpgrp to -1: %s\n", rc(tcsetpgrp(s, -1)));
 }
 

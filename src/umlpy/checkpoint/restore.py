@@ -262,7 +262,7 @@ def _identity(k, proc: Process, p: image.Reader, tasks: dict) -> None:
         parent.proc.children.append(proc)
     elif proc.zombie:
         raise image.ImageError(f"manifest: process {proc.pid}: a zombie with no parent")
-    proc.pgid, proc.sid = p.int("pgid", 1, MAX_PID), p.int("sid", 1, MAX_PID)
+    proc.pgid, proc.sid = p.int("pgid", 0, MAX_PID), p.int("sid", 0, MAX_PID)
     proc.comm = p.hex("comm", 16)
     proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
     proc.ctty = k.console if p.bool("console_ctty") else None

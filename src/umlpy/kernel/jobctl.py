@@ -50,8 +50,9 @@ def session_members(k, sid: int) -> list[Process]:
 
 
 def pid_in_use(k, nr: int) -> bool:
-    """find_vpid: some process (zombies too) has nr as pid, group or session."""
-    return any(nr in (p.pid, p.pgid, p.sid) for p in k.procs.by_pid.values())
+    """find_vpid: some process (zombies too) has nr as pid, group or
+    session; never 0, init's group and session, which no lookup finds."""
+    return nr > 0 and any(nr in (p.pid, p.pgid, p.sid) for p in k.procs.by_pid.values())
 
 
 def session_of_pgrp(k, nr: int) -> int:

@@ -178,8 +178,11 @@ class Process:
         self.parent = parent
         self.children: list[Process] = []
         self.threads: list[Task] = []
-        self.pgid = parent.pgid if parent else pid
-        self.sid = parent.sid if parent else pid
+        # init starts in the process group and session of the kernel's own
+        # threads, numbered 0 (init_struct_pid): no leader of either, so
+        # its setsid() succeeds and its open of a tty takes no ctty
+        self.pgid = parent.pgid if parent else 0
+        self.sid = parent.sid if parent else 0
         self.creds = creds
         self.keyrings = KeyCred()
         self.sighand = sighand

@@ -139,8 +139,8 @@ def _owner_cmd(t, f, cmd: int, arg: int) -> int:
 
 def _pid_exists(k, nr: int) -> bool:
     """find_vpid: a live task, process or group (or session) has the number."""
-    return k.procs.task(nr) is not None or any(nr in (p.pid, p.pgid, p.sid) and not p.exited
-                                               for p in k.procs.by_pid.values())
+    return nr > 0 and (k.procs.task(nr) is not None
+                       or any(nr in (p.pid, p.pgid, p.sid) and not p.exited for p in k.procs.by_pid.values()))
 
 
 def _notify(t, f, fd: int, arg: int) -> int:

@@ -124,7 +124,8 @@ def _prio_targets(t, which: int, who: int) -> list:
     live = [p for p in t.kernel.procs.by_pid.values() if not p.exited]
     if which == C.PRIO_PGRP:
         pgid = t.kernel.procs.global_nr(t.proc, who) if who else t.proc.pgid
-        procs = [p for p in live if pgid and p.pgid == pgid]
+        # who 0: the caller's own group, init's (0) too
+        procs = [p for p in live if p.pgid == pgid] if pgid or not who else []
     elif which == C.PRIO_USER:
         procs = [p for p in live if p.creds.uid == (who or t.proc.creds.uid)]
     else:

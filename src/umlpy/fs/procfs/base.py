@@ -191,9 +191,10 @@ class Link(VNode):
     def __init__(self, fs: VirtFs, key: object, target: Callable[[], bytes],
                  owner: Owner | None = None, mode: int = 0o777,
                  alive: Callable[[], bool] | None = None,
-                 magic: Callable[[], object] | None = None) -> None:
+                 magic: Callable[[], object] | None = None, size: int = 0) -> None:
         super().__init__(fs, key, C.S_IFLNK | mode, owner, alive)
         self.target = target
+        self._size = size       # what stat says: 64 for fd/N, as Linux's proc_fd_instantiate sets
         # /proc/PID/fd/N: following the link reaches the open file itself
         # (Linux's magic links), even a pipe or a deleted file
         self.magic_file = magic
@@ -204,6 +205,10 @@ class Link(VNode):
     def readlink(self) -> bytes:
         self.check_alive()
         return self.target()
+
+    def size(self) -> int:
+        self.check_alive()
+        return self._size
 
 
 class Dir(VNode):

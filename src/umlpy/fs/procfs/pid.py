@@ -359,7 +359,7 @@ def _fd_link(fs: VirtFs, key: tuple, tg: Target, fd: int) -> Link:
     def magic():
         tg.check_access(fs.current())
         return tg.proc().fdtable.files.get(fd)
-    return Link(fs, key, target, tg.owner, mode, alive=lambda: tg.has_fd(fd), magic=magic)
+    return Link(fs, key, target, tg.owner, mode, alive=lambda: tg.has_fd(fd), magic=magic, size=64)
 
 
 def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
