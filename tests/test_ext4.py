@@ -7,6 +7,7 @@ root); every write path ends with `e2fsck -fn` clean.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from arch_um.hostfile import HostFile
-from conftest import BUSYBOX, IMAGE, PATH_ENV, UMLPY, copy_image, sh
+from conftest import BUSYBOX, IMAGE, PATH_ENV, PROGS, UMLPY, copy_image, sh
 from umlpy.abi import errno as E
 from umlpy.block.device import ImageDevice
 from umlpy.fs.ext2 import Ext2Error
@@ -460,6 +461,19 @@ def test_guest_workload(tmp_path: Path, variant: str) -> None:
     assert debugfs(path, "cat /d/e/g") == b"one\ntwo\n"
     assert tree_depth(path, "/sparse") >= 0
     assert "Size: %d" % ((1310720 + 1) * 4096) in debugfs(path, "stat /sparse").decode()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the native side needs CAP_LINUX_IMMUTABLE and a tmpfs")
+def test_guest_chattr_flags_as_native(tmp_path: Path, scratch: Path) -> None:
+    """t_chattr on ext4 in the guest says what it says on a host tmpfs:
+    the VFS enforces the flags the same way for every filesystem."""
+    want = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs t {scratch} && "
+                           f"exec {PROGS / 't_chattr'} {scratch}"], capture_output=True, timeout=60).stdout
+    assert want.endswith(b"done\n")
+    path = mkfs(tmp_path / "c.img", "32M")
+    r = sh("mount -t ext4 /dev/ubdb /mnt && /t/bin/t_chattr /mnt && umount /mnt", f"ubdb={path}")
+    assert r.stdout == want, r.stderr
+    fsck(path)
 
 
 def test_guest_corrupt_extent_block_is_an_error(tmp_path: Path) -> None:

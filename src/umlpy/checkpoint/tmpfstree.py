@@ -12,7 +12,7 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.checkpoint import image
-from umlpy.fs.tmpfs import Tmpfs, TmpfsInode
+from umlpy.fs.tmpfs import FL_USER_MODIFIABLE, Tmpfs, TmpfsInode
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_inotify import Watch
 
@@ -24,7 +24,7 @@ from umlpy.syscalls.sys_inotify import Watch
 CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
                      "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
                      "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped",
-                     "socket",
+                     "socket", "fsflags",
                      "locks_state"))     # held by open descriptions, whose entries carry them (filelocks.py)
 EMPTY_ATTRS = ("linkable",)
 MARKS = "fsnotify_marks"     # inotify watches: saved with their instances (checkpoint/inotify.py)
@@ -67,6 +67,8 @@ def save(fs, w, blob: str) -> dict:
             e = {"ino": i.ino, "mode": i.mode, "uid": i.uid, "gid": i.gid, "rdev": i.rdev,
                  "times": [i.atime, i.mtime, i.ctime],
                  "xattrs": [[n.hex(), v.hex()] for n, v in (getattr(i, "xattrs", None) or {}).items()]}
+            if i.fsflags:
+                e["fsflags"] = i.fsflags
             if i.is_dir:
                 e["entries"] = [[n.hex(), c.ino] for n, c in i.children.items()]
             elif i.is_symlink:
@@ -149,6 +151,10 @@ def make(k, t: image.Reader) -> Tmpfs:
             for n, v in _pairs(e, "xattrs"):
                 i.xattrs = getattr(i, "xattrs", None) or {}
                 i.xattrs[bytes.fromhex(n)] = bytes.fromhex(v)
+            if e.has("fsflags"):
+                i.fsflags = e.int("fsflags", 0, FL_USER_MODIFIABLE)
+                if i.fsflags & ~FL_USER_MODIFIABLE:
+                    raise image.ImageError(f"manifest: {e.where}: chattr flags tmpfs does not keep")
             i.atime, i.mtime, i.ctime = e.ints("times", -(1 << 63), 1 << 63, 3)
     finally:
         blob.close()

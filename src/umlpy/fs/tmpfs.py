@@ -25,6 +25,10 @@ BOGO_DIRENT_SIZE = 20
 F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = \
     0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 WRITE_SEALS = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
+# the chattr flags shmem keeps (Linux 6.0+), and those a new inode takes
+# from its directory
+FL_USER_MODIFIABLE = C.FS_IMMUTABLE_FL | C.FS_APPEND_FL | C.FS_NODUMP_FL | C.FS_NOATIME_FL
+FL_INHERITED = C.FS_NODUMP_FL | C.FS_NOATIME_FL
 
 
 class TmpfsInode(Inode):
@@ -32,9 +36,11 @@ class TmpfsInode(Inode):
     # sealing; memfd_create with MFD_ALLOW_SEALING starts with none
     seals = F_SEAL_SEAL
 
-    def __init__(self, fs: Tmpfs, mode: int, uid: int = 0, gid: int = 0, rdev: int = 0) -> None:
+    def __init__(self, fs: Tmpfs, mode: int, uid: int = 0, gid: int = 0, rdev: int = 0,
+                 fsflags: int = 0) -> None:
         fs.charge_inode()
         super().__init__(fs, mode, uid, gid, rdev)
+        self.fsflags = fsflags      # chattr's (FL_USER_MODIFIABLE)
         self.children: dict[bytes, TmpfsInode] | None = {} if self.is_dir else None
         self.data: MemFile | None = None
         self._size = 0
@@ -55,6 +61,16 @@ class TmpfsInode(Inode):
         if self.data is not None:
             return self.data.blocks()
         return 0
+
+    def get_fsflags(self) -> int:
+        return self.fsflags
+
+    def set_fsflags(self, flags: int, capable) -> None:
+        """shmem_fileattr_set: a flag tmpfs does not keep is EOPNOTSUPP, not ignored."""
+        if flags & ~FL_USER_MODIFIABLE:
+            raise KernelError(E.EOPNOTSUPP)
+        self.fsflags = flags
+        self.touch(m=False)
 
     # -- directories ------------------------------------------------------
     def _dir(self) -> dict[bytes, TmpfsInode]:
@@ -81,16 +97,16 @@ class TmpfsInode(Inode):
     def create(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0) -> Inode:
         if name in self._dir():
             raise KernelError(E.EEXIST)
-        return self._add(name, TmpfsInode(self.fs, mode, uid, gid, rdev))
+        return self._add(name, TmpfsInode(self.fs, mode, uid, gid, rdev, self.fsflags & FL_INHERITED))
 
     def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
-        ino = TmpfsInode(self.fs, C.S_IFLNK | 0o777, uid, gid)
+        ino = TmpfsInode(self.fs, C.S_IFLNK | 0o777, uid, gid, fsflags=self.fsflags & FL_INHERITED)
         ino.target = target
         return self._add(name, ino)
 
     def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
         self._dir()
-        ino = TmpfsInode(self.fs, C.S_IFREG | mode, uid, gid)
+        ino = TmpfsInode(self.fs, C.S_IFREG | mode, uid, gid, fsflags=self.fsflags & FL_INHERITED)
         ino.nlink = 0
         return ino
 

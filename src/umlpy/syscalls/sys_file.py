@@ -19,7 +19,8 @@ from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
 from umlpy.vfs.inode import now_ns
-from umlpy.vfs.perm import check_owner, drop_sgid, kill_suid, new_inode_owner, owner_or_capable, permission
+from umlpy.vfs.perm import (check_owner, check_settable, drop_sgid, kill_suid, new_inode_owner, owner_or_capable,
+                             permission)
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
@@ -141,9 +142,8 @@ def dentry_open(t, d, flags: int, created: bool = False):
         if want & C.W_OK and fmt in (C.S_IFREG, C.S_IFDIR):
             _check_writable_fs(d)
             get_write_access(inode)
-            fl = inode.get_fsflags()
-            if fl & C.FS_IMMUTABLE_FL or (fl & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC)):
-                raise KernelError(E.EPERM)      # may_open: immutable, or append-only without O_APPEND
+            if inode.get_fsflags() & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC):
+                raise KernelError(E.EPERM)      # may_open: append-only without O_APPEND (immutable: permission)
         if flags & C.O_NOATIME and not owner_or_capable(inode, creds):
             raise KernelError(E.EPERM)          # may_open: only the owner may open without atime updates
         lease.break_lease(t, inode, flags)      # do_dentry_open: may wait for the holders
@@ -294,9 +294,13 @@ def _may_delete(t, parent, victim) -> None:
     creds = t.proc.creds
     _check_writable_fs(parent)
     permission(parent.inode, C.W_OK | C.X_OK, creds)
+    if parent.inode.get_fsflags() & C.FS_APPEND_FL:
+        raise KernelError(E.EPERM)      # an append-only directory loses no name
     if parent.inode.mode & C.S_ISVTX and creds.fsuid != parent.inode.uid \
             and not owner_or_capable(victim.inode, creds):
         raise KernelError(E.EPERM)      # sticky: only the owners of the name may remove it
+    if victim.inode.get_fsflags() & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL):
+        raise KernelError(E.EPERM)
     if victim.mounted is not None or (victim.parent is None and victim.mount is not None):
         raise KernelError(E.EBUSY)
 
@@ -375,11 +379,15 @@ def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags
         raise KernelError(E.ENOENT)
     if op.inode.fs is not np.inode.fs or op.mount is not np.mount:
         raise KernelError(E.EXDEV)
-    _may_delete(t, op, src)
-    permission(np.inode, C.W_OK | C.X_OK, t.proc.creds)
     dst = np.child(nn)
-    if dst is not None and dst.inode is src.inode:
+    _may_delete(t, op, src)
+    # the name replaced is deleted (may_delete), a new one created (may_create)
+    if dst is None:
+        permission(np.inode, C.W_OK | C.X_OK, t.proc.creds)
+    elif dst.inode is src.inode:
         return 0
+    else:
+        _may_delete(t, np, dst)
     if src.inode.is_dir:
         a = np
         while a is not None:
@@ -448,7 +456,7 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
     parent, name = new_name(t, newdir, newpath)
     if parent.inode.fs is not src.inode.fs:
         raise KernelError(E.EXDEV)
-    if src.inode.is_dir:
+    if src.inode.get_fsflags() & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) or src.inode.is_dir:
         raise KernelError(E.EPERM)
     if src.inode.nlink == 0 and not getattr(src.inode, "linkable", False):
         raise KernelError(E.ENOENT)     # unlinked, or O_TMPFILE|O_EXCL: never named again
@@ -522,6 +530,7 @@ def do_chmod(t, target, mode: int) -> int:
     inode, d = _target(target)
     creds = t.proc.creds
     _writable_target(target)
+    check_settable(inode)
     check_owner(inode, creds)
     mode &= 0o7777
     if mode & C.S_ISGID and not cred.in_group(creds, inode.gid) and not cred.capable(creds, K.CAP_FSETID):
@@ -554,6 +563,8 @@ def do_chown(t, target, uid: int, gid: int) -> int:
     uid, gid = (userns.need_kernel(creds.user_ns, which, v) if v != cred.NO_ID else v
                 for which, v in (("uid_map", cred.id_arg(uid)), ("gid_map", cred.id_arg(gid))))
     _writable_target(target)
+    if (uid, gid) != (cred.NO_ID, cred.NO_ID):
+        check_settable(inode)
     if not cred.capable(creds, K.CAP_CHOWN):
         # the owner may only give the file to one of its own groups
         owner = creds.fsuid == inode.uid
@@ -637,11 +648,8 @@ def sys_truncate(t, path, length, *_):
     if not inode.is_reg:
         raise KernelError(E.EINVAL)
     _check_writable_fs(d)
-    fl = inode.get_fsflags()
-    if fl & C.FS_IMMUTABLE_FL:
-        raise KernelError(E.EPERM)      # inode_permission, before the mode bits
-    permission(inode, C.W_OK, t.proc.creds)
-    if fl & C.FS_APPEND_FL:
+    permission(inode, C.W_OK, t.proc.creds)     # immutable: EPERM, before the mode bits
+    if inode.get_fsflags() & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)
     get_write_access(inode)
     lease.break_lease(t, inode, C.O_WRONLY)
@@ -697,13 +705,11 @@ def _vfs_utimes(t, target, times) -> int:
             times = None
     _writable_target(target)
     creds = t.proc.creds
-    fl = inode.get_fsflags()
     if times is not None:
-        if fl & (C.FS_IMMUTABLE_FL | C.FS_APPEND_FL):
-            raise KernelError(E.EPERM)
+        check_settable(inode)
         check_owner(inode, creds)
     else:
-        if fl & C.FS_IMMUTABLE_FL:
+        if inode.get_fsflags() & C.FS_IMMUTABLE_FL:
             raise KernelError(E.EPERM)
         if not owner_or_capable(inode, creds):
             permission(inode, C.W_OK, creds)

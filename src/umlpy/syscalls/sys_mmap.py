@@ -106,6 +106,8 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
         shared = mtype != C.MAP_PRIVATE
         if shared and prot & C.PROT_WRITE and not f.writable:
             raise KernelError(E.EACCES)
+        if shared and f.writable and inode is not None and inode.get_fsflags() & C.FS_APPEND_FL:
+            raise KernelError(E.EACCES)     # no shared writable view of an append-only file
         if not f.readable:
             raise KernelError(E.EACCES)
         if prot & C.PROT_EXEC and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC):

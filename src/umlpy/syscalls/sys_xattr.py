@@ -63,6 +63,8 @@ def _resolve(t, inode, addr: int, write: bool) -> bytes:
 def _may(t, inode, name: bytes, write: bool) -> None:
     """xattr_permission, and the capability rules for security.* writes."""
     creds = t.proc.creds
+    if write and inode.get_fsflags() & (C.FS_IMMUTABLE_FL | C.FS_APPEND_FL):
+        raise KernelError(E.EPERM)
     if name.startswith(b"trusted.") and not capable(creds, K.CAP_SYS_ADMIN):
         raise KernelError(E.EPERM if write else E.ENODATA)
     if name.startswith(b"user."):

@@ -29,4 +29,6 @@ def touch_atime(f) -> None:
             return
         if m.flags & MS.MNT_RELATIME and not _relatime_needs_update(inode, now_ns()):
             return
+    if inode.get_fsflags() & C.FS_NOATIME_FL:
+        return      # chattr +A (IS_NOATIME)
     inode.touch(m=False, c=False, a=True)

@@ -9,7 +9,8 @@ from umlpy.kernel.errors import KernelError
 
 
 def permission(inode, mask: int, creds) -> None:
-    """Raise EACCES unless creds may access inode with mask (R_OK|W_OK|X_OK).
+    """Raise EACCES unless creds may access inode with mask (R_OK|W_OK|X_OK);
+    EPERM for a write to an immutable inode (chattr +i), whatever the bits.
 
     The owner, group or other bits by fsuid and fsgid; failing those,
     CAP_DAC_READ_SEARCH reads files and reads or searches directories, and
@@ -17,6 +18,8 @@ def permission(inode, mask: int, creds) -> None:
     """
     if mask == 0:
         return
+    if mask & C.W_OK and inode.get_fsflags() & C.FS_IMMUTABLE_FL:
+        raise KernelError(E.EPERM)      # inode_permission: immutable, before the mode bits
     mode = inode.mode
     if creds.fsuid == inode.uid:
         bits = mode >> 6
@@ -38,6 +41,13 @@ def permission(inode, mask: int, creds) -> None:
 def owner_or_capable(inode, creds) -> bool:
     """The fsuid owns the inode, or CAP_FOWNER stands in for owning it."""
     return creds.fsuid == inode.uid or capable(creds, K.CAP_FOWNER)
+
+
+def check_settable(inode) -> None:
+    """may_setattr: an immutable or append-only inode keeps its mode, owner
+    and times (EPERM, before any check of who asks)."""
+    if inode.get_fsflags() & (C.FS_IMMUTABLE_FL | C.FS_APPEND_FL):
+        raise KernelError(E.EPERM)
 
 
 def check_owner(inode, creds) -> None:
