@@ -328,3 +328,4 @@ def test_pipe_max_size_is_a_limit_for_the_unprivileged():
                     "write 8192: 4\n  now 8192\n"
                     "root's new pipe: 65536\nroot sets 64K: 65536\n"
                     "user's new pipe: 8192\nuser sets 64K: -1 EPERM\nuser sets 8K: 8192\ndone\n")
+

@@ -18,19 +18,13 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "results.h"
+
 #define SHOWN (FS_IMMUTABLE_FL | FS_APPEND_FL | FS_NODUMP_FL | FS_NOATIME_FL)
 
-static void rc(const char *what, long r)
+static void opened(const char *what, int fd)
 {
-    if (r < 0)
-        printf("%s: -1 %s\n", what, strerrorname_np(errno));
-    else
-        printf("%s: %ld\n", what, r);
-}
-
-static void fdrc(const char *what, int fd)
-{
-    rc(what, fd < 0 ? -1 : 0);
+    res(what, fd < 0 ? -1 : 0);
     if (fd >= 0)
         close(fd);
 }
@@ -80,66 +74,66 @@ int main(int argc, char **argv)
         snprintf(x, sizeof x, "%s/f", d);
         mkfile(x, "data\n");
         mkfile(g, "data\n");
-        rc("set file", setfl(g, fl, 0));
-        rc("set dir", setfl(d, fl, 0));
+        res("set file", setfl(g, fl, 0));
+        res("set dir", setfl(d, fl, 0));
         show(g);
         show(d);
-        fdrc("open rdonly", open(g, O_RDONLY));
-        fdrc("open wronly", open(g, O_WRONLY));
-        fdrc("open append", open(g, O_WRONLY | O_APPEND));
-        fdrc("open append|trunc", open(g, O_WRONLY | O_APPEND | O_TRUNC));
-        rc("access W_OK", access(g, W_OK));
-        rc("truncate", truncate(g, 0));
-        rc("chmod", chmod(g, 0600));
-        rc("chown to itself", chown(g, getuid(), getgid()));
-        rc("utimes now", utimensat(AT_FDCWD, g, NULL, 0));
+        opened("open rdonly", open(g, O_RDONLY));
+        opened("open wronly", open(g, O_WRONLY));
+        opened("open append", open(g, O_WRONLY | O_APPEND));
+        opened("open append|trunc", open(g, O_WRONLY | O_APPEND | O_TRUNC));
+        res("access W_OK", access(g, W_OK));
+        res("truncate", truncate(g, 0));
+        res("chmod", chmod(g, 0600));
+        res("chown to itself", chown(g, getuid(), getgid()));
+        res("utimes now", utimensat(AT_FDCWD, g, NULL, 0));
         struct timespec ts[2] = {{1000, 0}, {1000, 0}};
-        rc("utimes explicit", utimensat(AT_FDCWD, g, ts, 0));
+        res("utimes explicit", utimensat(AT_FDCWD, g, ts, 0));
         snprintf(y, sizeof y, "%s.link", g);
-        rc("link", link(g, y));
+        res("link", link(g, y));
         unlink(y);
-        rc("rename", rename(g, y));
+        res("rename", rename(g, y));
         rename(y, g);
-        rc("setxattr", setxattr(g, "user.t", "1", 1, 0));
-        rc("removexattr", removexattr(g, "user.t"));
-        rc("unlink", unlink(g));
+        res("setxattr", setxattr(g, "user.t", "1", 1, 0));
+        res("removexattr", removexattr(g, "user.t"));
+        res("unlink", unlink(g));
         snprintf(y, sizeof y, "%s/new", d);
-        fdrc("create in dir", open(y, O_WRONLY | O_CREAT, 0644));
+        opened("create in dir", open(y, O_WRONLY | O_CREAT, 0644));
         unlink(y);
         snprintf(y, sizeof y, "%s/sub", d);
-        rc("mkdir in dir", mkdir(y, 0755));
+        res("mkdir in dir", mkdir(y, 0755));
         rmdir(y);
-        rc("unlink in dir", unlink(x));
+        res("unlink in dir", unlink(x));
         snprintf(y, sizeof y, "%s/f2", d);
-        rc("rename in dir", rename(x, y));
+        res("rename in dir", rename(x, y));
         rename(y, x);
         snprintf(y, sizeof y, "%s/f3", d);
-        rc("rename into dir", rename(g, y));
+        res("rename into dir", rename(g, y));
         rename(y, g);
         int fd = open(x, O_WRONLY | O_APPEND);
-        rc("append in dir's file", fd < 0 ? -1 : write(fd, "more\n", 5));
+        res("append in dir's file", fd < 0 ? -1 : write(fd, "more\n", 5));
         if (fd >= 0)
             close(fd);
         if (fl == FS_APPEND_FL) {
             fd = open(g, O_RDWR | O_APPEND);
-            rc("write", write(fd, "more\n", 5));
-            rc("pwrite at 0", pwrite(fd, "X", 1, 0));
-            rc("F_SETFL without O_APPEND", fcntl(fd, F_SETFL, 0));
-            rc("F_SETFL keeping O_APPEND", fcntl(fd, F_SETFL, O_APPEND | O_NONBLOCK));
-            rc("ftruncate", ftruncate(fd, 0));
+            res("write", write(fd, "more\n", 5));
+            res("pwrite at 0", pwrite(fd, "X", 1, 0));
+            res("F_SETFL without O_APPEND", fcntl(fd, F_SETFL, 0));
+            res("F_SETFL keeping O_APPEND", fcntl(fd, F_SETFL, O_APPEND | O_NONBLOCK));
+            res("ftruncate", ftruncate(fd, 0));
             void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-            rc("mmap shared", m == MAP_FAILED ? -1 : 0);
+            res("mmap shared", m == MAP_FAILED ? -1 : 0);
             m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
-            rc("mmap private", m == MAP_FAILED ? -1 : 0);
-            rc("fallocate keep size", fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096));
-            rc("fallocate punch", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096));
+            res("mmap private", m == MAP_FAILED ? -1 : 0);
+            res("fallocate keep size", fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096));
+            res("fallocate punch", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096));
             struct stat st;
             fstat(fd, &st);
             printf("size %ld\n", (long)st.st_size);
             close(fd);
         }
-        rc("clear file", setfl(g, 0, fl));
-        rc("clear dir", setfl(d, 0, fl));
+        res("clear file", setfl(g, 0, fl));
+        res("clear dir", setfl(d, 0, fl));
         unlink(g);
         unlink(x);
         rmdir(d);
@@ -151,7 +145,7 @@ int main(int argc, char **argv)
     struct stat st;
     char buf[8];
     for (int a = 0; a < 2; a++) {
-        rc(a ? "set noatime" : "without noatime", a ? setfl(g, FS_NOATIME_FL, 0) : 0);
+        res(a ? "set noatime" : "without noatime", a ? setfl(g, FS_NOATIME_FL, 0) : 0);
         utimensat(AT_FDCWD, g, old, 0);
         int fd = open(g, O_RDONLY);
         read(fd, buf, sizeof buf);
@@ -160,11 +154,11 @@ int main(int argc, char **argv)
         printf("atime moved: %s\n", st.st_atime != 1000 ? "yes" : "no");
     }
     show(g);
-    rc("clear", setfl(g, 0, FS_NOATIME_FL));
+    res("clear", setfl(g, 0, FS_NOATIME_FL));
 
     printf("== inherited by new files\n");
     mkdir(d, 0755);
-    rc("set nodump|noatime|append on dir", setfl(d, FS_NODUMP_FL | FS_NOATIME_FL | FS_APPEND_FL, 0));
+    res("set nodump|noatime|append on dir", setfl(d, FS_NODUMP_FL | FS_NOATIME_FL | FS_APPEND_FL, 0));
     snprintf(x, sizeof x, "%s/f", d);
     mkfile(x, "x");
     show(x);

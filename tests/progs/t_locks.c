@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +21,51 @@ static int lk(int fd, int cmd, short type, off_t start, off_t len, struct flock 
     if (out)
         *out = fl;
     return r;
+}
+
+/* /proc/locks' lines for this test's file (the host has others): each
+   lock's kind, type, whether its pid is ours (-1 for OFD locks), range */
+static void proc_locks(const char *path)
+{
+    char p2[600], p3[600];
+    snprintf(p2, sizeof p2, "%s.2", path);
+    snprintf(p3, sizeof p3, "%s.3", path);
+    int a = open(path, O_RDWR), b = open(p2, O_RDWR | O_CREAT, 0644), c = open(p3, O_RDWR | O_CREAT, 0644);
+    flock(a, LOCK_SH);
+    lk(b, F_SETLK, F_WRLCK, 2, 4, NULL);
+    lk(c, F_OFD_SETLK, F_RDLCK, 7, 0, NULL);
+    struct stat sa, sb, sc;
+    fstat(a, &sa);
+    fstat(b, &sb);
+    fstat(c, &sc);
+    FILE *f = fopen("/proc/locks", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        char kind[16], adv[16], type[16], range[64];
+        int pid;
+        unsigned maj, min;
+        unsigned long ino;
+        if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu %63[^\n]", kind, adv, type, &pid, &maj, &min, &ino,
+                   range) != 8)
+            continue;
+        const char *which = NULL;
+        if (ino == sa.st_ino && makedev(maj, min) == sa.st_dev)
+            which = "file";
+        else if (ino == sb.st_ino && makedev(maj, min) == sb.st_dev)
+            which = "file.2";
+        else if (ino == sc.st_ino && makedev(maj, min) == sc.st_dev)
+            which = "file.3";
+        if (which)
+            printf("/proc/locks %s: %s %s %s pid %s [%s]\n", which, kind, adv, type,
+                   pid == getpid() ? "mine" : pid == -1 ? "-1" : "other", range);
+    }
+    if (f)
+        fclose(f);
+    close(a);
+    close(b);
+    close(c);
+    unlink(p2);
+    unlink(p3);
 }
 
 int main(int argc, char **argv)
@@ -101,6 +149,7 @@ int main(int argc, char **argv)
     printf("setlk [6,7) still held: %d %s\n", r, en(r));
     lk(fd, F_SETLK, F_UNLCK, 5, 1, NULL);
     waitpid(c, NULL, 0);
+    proc_locks(path);
     unlink(path);
     printf("done\n");
     return 0;

@@ -112,6 +112,30 @@ static void slurp_master(int fd)
 
 /* -- setsid and setpgid --------------------------------------------------------- */
 
+/* a child leading a session of its own, until *release is closed */
+static pid_t session_child(int *release)
+{
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    pid_t c = fork();
+    if (c == 0) {
+        setsid();
+        close(p[1]);
+        write(q[1], "s", 1);
+        char x;
+        read(p[0], &x, 1);
+        _exit(0);
+    }
+    char x;
+    read(q[0], &x, 1);
+    close(p[0]);
+    close(q[0]);
+    close(q[1]);
+    *release = p[1];
+    return c;
+}
+
 static void ids(void)
 {
     pid_t c = fork();
@@ -123,9 +147,8 @@ static void ids(void)
     say("setsid again: %s\n", rc(setsid()));
     say("leader of its session and group: %s\n", getsid(0) == getpid() && getpgrp() == getpid() ? "yes" : "no");
     say("setpgid as session leader: %s\n", rc(setpgid(0, 0)));
-    int p[2], q[2];
+    int p[2];
     pipe(p);
-    pipe(q);
     pid_t g = fork();
     if (g == 0) {
         char x;
@@ -139,19 +162,11 @@ static void ids(void)
     say("setpgid to a group nobody has: %s\n", rc(setpgid(g, 0x7ffffff0)));
     say("setpgid of my parent: %s\n", rc(setpgid(getppid(), getppid())));
     say("setpgid to a negative group: %s\n", rc(setpgid(0, -1)));
-    pid_t g2 = fork();
-    if (g2 == 0) {
-        setsid();
-        close(p[1]);
-        write(q[1], "s", 1);
-        char x;
-        read(p[0], &x, 1);
-        _exit(0);
-    }
-    char x;
-    read(q[0], &x, 1);
+    int release;
+    pid_t g2 = session_child(&release);
     say("setpgid of a child in another session: %s\n", rc(setpgid(g2, g2)));
     close(p[1]);
+    close(release);
     waitpid(g, NULL, 0);
     waitpid(g2, NULL, 0);
     _exit(0);
@@ -254,26 +269,11 @@ static void background(int s)
     say("tcsetpgrp to no group: %s\n", rc(tcsetpgrp(s, 0x7ffffff0)));
     /* a group of another session: a child's own (not the parent's, which
        is init's group 0 when the test runs under init) */
-    int w[2], g[2];
-    pipe(w);
-    pipe(g);
-    pid_t other = fork();
-    if (other == 0) {
-        setsid();
-        write(g[1], "s", 1);
-        char x;
-        close(w[1]);
-        read(w[0], &x, 1);
-        _exit(0);
-    }
-    char x;
-    read(g[0], &x, 1);
+    int release;
+    pid_t other = session_child(&release);
     say("tcsetpgrp to a group of another session: %s\n", rc(tcsetpgrp(s, other)));
-    close(w[1]);
+    close(release);
     waitpid(other, NULL, 0);
-    close(w[0]);
-    close(g[0]);
-    close(g[1]);
     say("tcsetpgrp to -1: %s\n", rc(tcsetpgrp(s, -1)));
 }
 

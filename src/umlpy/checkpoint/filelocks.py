@@ -32,7 +32,7 @@ def save(f, seen: set[int], pid_of: dict[int, int]) -> list | None:
     if id(f.inode) not in seen:
         seen.add(id(f.inode))
         out += [["posix", pid_of[id(lk.owner)], lk.start, lk.end, lk.type]
-                for lk in st["posix"] if not hasattr(lk.owner, "inode")]
+                for lk in st["posix"] if not lk.ofd]
     return out or None
 
 
@@ -40,7 +40,7 @@ def savable(f, pid_of: dict[int, int]) -> bool:
     """Every lock on f's inode belongs to an open description (flock, OFD)
     or to a saved process's fd table."""
     st = getattr(f.inode, "locks_state", None)
-    return not st or all(hasattr(lk.owner, "inode") or id(lk.owner) in pid_of for lk in st["posix"])
+    return not st or all(lk.ofd or id(lk.owner) in pid_of for lk in st["posix"])
 
 
 def restore(f, o: image.Reader, tables: dict) -> None:

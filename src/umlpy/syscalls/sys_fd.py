@@ -73,7 +73,7 @@ def _record_lock(t, f, cmd: int, arg: int) -> int:
             t.mem.write(arg, _FLOCK.pack(locks.F_UNLCK, whence, start, length, pid))
         else:
             n = 0 if lk.end == locks.OFFSET_MAX else lk.end - lk.start + 1
-            owner_pid = -1 if hasattr(lk.owner, "inode") else t.kernel.procs.vnr(t.proc, lk.pid)  # OFD: -1
+            owner_pid = -1 if lk.ofd else t.kernel.procs.vnr(t.proc, lk.pid)  # OFD: -1
             t.mem.write(arg, _FLOCK.pack(lk.type, 0, lk.start, n, owner_pid))
         return 0
     return locks.setlk(f, owner, t.proc.pid, ltype, whence, start, length,
@@ -86,7 +86,7 @@ def sys_flock(t, fd, op, *_):
     if f.inode is None or op & ~(locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_NB | locks.LOCK_UN) \
             or bin(op & (locks.LOCK_SH | locks.LOCK_EX | locks.LOCK_UN)).count("1") != 1:
         raise KernelError(E.EINVAL)
-    return locks.flock(f, op, True)
+    return locks.flock(f, op, True, t.proc.pid)
 
 
 # what fcntl does with an O_PATH file (check_fcntl_cmd); the rest is EBADF

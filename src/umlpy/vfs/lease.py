@@ -28,18 +28,20 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.fown import F_OWNER_PID, POLL_MSG, owner_of
-from umlpy.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK
+from umlpy.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, serials
 
 F_SETLEASE, F_GETLEASE = 1024, 1025
 NS = 10**9
 
 
 class Lease:
-    __slots__ = ("file", "type", "fd", "unlock_pending", "downgrade_pending", "deadline")
+    __slots__ = ("file", "type", "fd", "pid", "serial", "unlock_pending", "downgrade_pending", "deadline")
 
-    def __init__(self, file, ltype: int, fd: int) -> None:
+    def __init__(self, file, ltype: int, fd: int, pid: int) -> None:
         self.file = file
         self.type = ltype
+        self.pid = pid                  # the taker's (fl_pid), for /proc/locks
+        self.serial = next(serials)
         self.fd = fd                    # what the break signal reports (fasync's fa_fd)
         self.unlock_pending = False     # a writer waits: the lease must go
         self.downgrade_pending = False  # a reader waits: a write lease must become a read lease
@@ -77,6 +79,11 @@ def _leases(inode) -> _Leases:
     if c is None:
         c = _ctx[inode] = _Leases()
     return c
+
+
+def listing() -> list[tuple[object, Lease]]:
+    """Every lease held, as (inode, lease)."""
+    return [(inode, lease) for inode, c in list(_ctx.items()) for lease in c.leases]
 
 
 def _modify(c: _Leases, lease: Lease, ltype: int) -> None:
@@ -157,7 +164,7 @@ def setlease(task, f, fd: int, ltype: int) -> int:
     else:
         if not task.kernel.tunables.leases_enable:
             raise KernelError(E.EINVAL)
-        c.leases.append(Lease(f, ltype, fd))
+        c.leases.append(Lease(f, ltype, fd, task.proc.pid))
         _drop_at_last_close(f, c)
     owner = owner_of(f, task.kernel)    # lease_setup: __f_setown(current, force=0)
     if not owner.nr:

@@ -7,6 +7,9 @@ inode's lock queue and re-checks when any lock on the inode goes away.
 """
 from __future__ import annotations
 
+import itertools
+from weakref import WeakSet
+
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
@@ -16,18 +19,43 @@ LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN = 1, 2, 4, 8
 OFFSET_MAX = (1 << 63) - 1
 
 
+# the order locks were taken in (/proc/locks lists the newest first, as
+# Linux's global list), shared with leases
+serials = itertools.count(1)
+# every inode that has held a lock (for /proc/locks; it goes with the inode)
+_holders: WeakSet = WeakSet()
+
+
 class Lock:
-    __slots__ = ("owner", "start", "end", "type", "pid")
+    __slots__ = ("owner", "start", "end", "type", "pid", "serial")
 
     def __init__(self, owner, start: int, end: int, ltype: int, pid: int) -> None:
         self.owner, self.start, self.end, self.type, self.pid = owner, start, end, ltype, pid
+        self.serial = next(serials)
+
+    @property
+    def ofd(self) -> bool:
+        """An OFD lock: a record lock owned by an open file description."""
+        return hasattr(self.owner, "inode")
 
 
 def _state(inode):
     st = getattr(inode, "locks_state", None)
     if st is None:
         st = inode.locks_state = {"flock": [], "posix": [], "wq": WaitQueue("file lock")}
+        _holders.add(inode)
     return st
+
+
+def listing() -> list[tuple[int, object, str, Lock]]:
+    """Every lock held, as (serial, inode, kind, lock): kind FLOCK, POSIX
+    or OFDLCK (Linux's /proc/locks names)."""
+    out = []
+    for inode in list(_holders):
+        st = inode.locks_state
+        out += [(lk.serial, inode, "FLOCK", lk) for lk in st["flock"]]
+        out += [(lk.serial, inode, "OFDLCK" if lk.ofd else "POSIX", lk) for lk in st["posix"]]
+    return out
 
 
 def _conflicts(a_type: int, b_type: int) -> bool:
@@ -36,7 +64,7 @@ def _conflicts(a_type: int, b_type: int) -> bool:
 
 # -- flock --------------------------------------------------------------------------
 
-def flock(file, op: int, block_ok: bool) -> int:
+def flock(file, op: int, block_ok: bool, pid: int) -> int:
     st = _state(file.inode)
     mine = [lk for lk in st["flock"] if lk.owner is file]
     if op & LOCK_UN:
@@ -55,7 +83,7 @@ def flock(file, op: int, block_ok: bool) -> int:
             if op & LOCK_NB or not block_ok:
                 raise KernelError(E.EWOULDBLOCK)
             raise Block(st["wq"], retry=attempt)
-        st["flock"].append(Lock(file, 0, OFFSET_MAX, want, 0))
+        st["flock"].append(Lock(file, 0, OFFSET_MAX, want, pid))
         _release_with(file)
         return 0
     return attempt()

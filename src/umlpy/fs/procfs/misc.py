@@ -17,7 +17,9 @@ from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
 from umlpy.kernel import oom, timekeeping
 from umlpy.kernel.task import State
+from umlpy.abi import structs
 from umlpy.vfs import devices as dev_registry
+from umlpy.vfs import lease, locks
 from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
 
 VMALLOC_TOTAL_KB = 34359738367
@@ -137,6 +139,28 @@ def diskstats(kernel) -> str:
     return "".join(f"{d.major:4d} {d.minor:7d} {d.name}" + " 0" * 17 + "\n" for d in kernel.disks)
 
 
+_LOCK_TYPES = {locks.F_WRLCK: "WRITE", locks.F_RDLCK: "READ"}
+
+
+def locks_text(kernel, task) -> bytes:
+    """/proc/locks in Linux's lock_get_status format, newest first: flock,
+    POSIX, OFD locks and leases, pids as the reader's pid namespace numbers
+    them (an OFD lock's is -1).  Waiters (Linux's "->" lines) are not shown."""
+    rows = []
+    for serial, inode, kind, lk in locks.listing():
+        pid = -1 if kind == "OFDLCK" else kernel.procs.vnr(task.proc, lk.pid)
+        span = "0 EOF" if kind == "FLOCK" else f"{lk.start} EOF" if lk.end == locks.OFFSET_MAX \
+            else f"{lk.start} {lk.end}"
+        rows.append((serial, inode, f"{kind:6s} ADVISORY  {_LOCK_TYPES[lk.type]}", pid, span))
+    for inode, ls in lease.listing():
+        state = "BREAKING  " if ls.breaking else "ACTIVE    "
+        ltype = _LOCK_TYPES.get(ls.target_type(), "UNLCK")
+        rows.append((ls.serial, inode, f"LEASE  {state}{ltype}", kernel.procs.vnr(task.proc, ls.pid), "0 EOF"))
+    rows.sort(key=lambda r: -r[0])
+    return "".join(f"{n}: {what} {pid} {structs.major(i.fs.dev):02x}:{structs.minor(i.fs.dev):02x}:{i.ino} {span}\n"
+                   for n, (_, i, what, pid, span) in enumerate(rows, 1)).encode()
+
+
 def global_files(kernel) -> Spec:
     """The top of /proc other than the pids, self and sys."""
     k = kernel
@@ -156,6 +180,7 @@ def global_files(kernel) -> Spec:
         "keys": ro(k.keys.proc_keys),
         "filesystems": ro(text(filesystems)),
         "loadavg": ro(text(lambda: loadavg(k))),
+        "locks": ro(lambda task: locks_text(k, task)),
         "meminfo": ro(text(lambda: meminfo(k))),
         "modules": ro(lambda task: b""),
         "mounts": symlink("self/mounts"),
