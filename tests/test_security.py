@@ -121,3 +121,20 @@ def test_boot_as_a_non_root_user(tmp_path):
 def test_syscall_table_doc_is_current():
     r = subprocess.run([str(UMLPY), "syscalls", "--markdown"], capture_output=True, check=True)
     assert (ROOT / "docs" / "syscalls.md").read_bytes() == r.stdout, "run `make docs`"
+
+
+def test_task_limits_stop_a_fork_bomb():
+    """threads-max (from mem=, as Linux's set_max_threads) binds even root,
+    RLIMIT_NPROC binds a user's tasks and threads (t_nproc), and a shell
+    fork bomb dies out at the limit while the kernel goes on."""
+    r = sh("mount -t proc proc /proc; cat /proc/sys/kernel/threads-max; ulimit -u; /t/bin/t_nproc", "mem=256M")
+    assert r.stdout.decode() == (
+        "2048\n1024\n"
+        "root forks under threads-max: 20 more, then EAGAIN\n"
+        "user forks with RLIMIT_NPROC 6: 5 more, then EAGAIN\n"
+        "  two children reaped: 2 threads more, then EAGAIN\n"
+        "root forks past RLIMIT_NPROC 2: 10\n"
+        "done\n")
+    r = sh("mount -t proc proc /proc; (bomb() { bomb | bomb & }; bomb) 2>/dev/null & sleep 5; "
+           "kill -9 -1 2>/dev/null; sleep 1; echo left $(ls -d /proc/[0-9]* | wc -l)", "mem=256M", timeout=120)
+    assert r.stdout.endswith(b"left 4\n")

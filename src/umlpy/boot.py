@@ -48,7 +48,7 @@ from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals
 from umlpy.kernel.strace import start as strace_start
 from umlpy.kernel.task import FsContext, State
-from umlpy.kernel.tunables import Tunables
+from umlpy.kernel.tunables import Tunables, max_threads_for
 from umlpy.kernel.vdso import Vdso
 from umlpy.kernel.vdso import base_of as vdso_base
 from umlpy.vfs import devices
@@ -75,7 +75,7 @@ class Kernel:
             self.log.console_loglevel = printk.NOTICE
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
-        self.tunables = Tunables()
+        self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit))
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.vdso = Vdso()
         self.timekeeper = timekeeping.boot()

@@ -14,7 +14,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import ptrace as P
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
+from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
 from umlpy.kernel import jobctl, nsproxy, printk, ptracer, strace, trapset
@@ -137,6 +137,9 @@ class Procs:
                            "guests trap through ptrace alone")
         pid = self.alloc_pid()
         proc = Process(pid, None, Creds(), SigHand(), None)
+        # init's RLIMIT_NPROC and RLIMIT_SIGPENDING: half of threads-max (fork_init)
+        half = k.tunables.threads_max // 2
+        proc.rlimits[C.RLIMIT_NPROC] = proc.rlimits[C.RLIMIT_SIGPENDING] = (half, half)
         proc.ns = k.init_ns
         proc.pidns = k.init_ns.pid
         proc.cgroup = self.cgroup_root
@@ -151,6 +154,23 @@ class Procs:
         return t, hostas.stub_auxv(t.mem, t.regs.rsp)
 
     # -- fork -----------------------------------------------------------------
+    def check_new_task(self, t: Task) -> None:
+        """copy_process's limits (EAGAIN): the caller's real user runs at
+        most RLIMIT_NPROC tasks (threads count; root, CAP_SYS_RESOURCE and
+        CAP_SYS_ADMIN go past it), and the machine at most threads-max, which
+        binds even root: a fork bomb stops there, as on Linux."""
+        creds = t.proc.creds
+        limit = t.proc.rlimit(C.RLIMIT_NPROC)[0]
+        tasks = len(self.by_pid) + len(self.by_tid)     # leaders (zombies until reaped) and other threads
+        if creds.uid != 0 and limit < tasks + 1 and not capable(creds, CAP_SYS_RESOURCE) \
+                and not capable(creds, CAP_SYS_ADMIN):
+            mine = sum(1 for p in self.by_pid.values() if p.creds.uid == creds.uid) \
+                + sum(1 for x in self.by_tid.values() if x.proc.creds.uid == creds.uid)
+            if mine + 1 > limit:
+                raise KernelError(E.EAGAIN)
+        if tasks >= self.k.tunables.threads_max:
+            raise KernelError(E.EAGAIN)
+
     def _drop_new_mounts(self, caller: Process, ns) -> None:
         """A failed clone: the mount tree it copied for the child goes."""
         if ns.mnt is not caller.ns.mnt:
@@ -165,6 +185,7 @@ class Procs:
         the group it starts in (CLONE_INTO_CGROUP), else the caller's."""
         k = self.k
         caller = t.proc
+        self.check_new_task(t)
         sched = t.sched.forked()
         ns = nsproxy.copy_namespaces(k, caller, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
         try:

@@ -110,9 +110,10 @@ class SigHand:
 
 RLIM_INFINITY = (1 << 64) - 1
 # Linux's defaults for init (RLIMIT_STACK 8M, no core files, 1024/4096 fds,
-# RLIMIT_NPROC and RLIMIT_SIGPENDING both max_threads / 2, ...)
+# ...; RLIMIT_NPROC and RLIMIT_SIGPENDING, half of threads-max, are set on
+# init at boot)
 DEFAULT_RLIMITS = {3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 7: (1024, 4096),
-                   6: (63459, 63459), 11: (63459, 63459), 8: (8 << 20, 8 << 20),
+                   8: (8 << 20, 8 << 20),
                    12: (819200, 819200), 13: (0, 0), 14: (0, 0), 15: (0, 0)}
 
 

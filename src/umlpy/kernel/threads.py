@@ -73,6 +73,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     if not flags & C.CLONE_SIGHAND or not flags & C.CLONE_VM:
         raise KernelError(E.EINVAL)
     proc = t.proc
+    k.procs.check_new_task(t)
     sched = t.sched.forked()
     nrs = k.procs.reserve_pid(t, proc.pidns, set_tid)
     files = t.files.share() if flags & C.CLONE_FILES else t.files.copy(k.tunables.nr_open)

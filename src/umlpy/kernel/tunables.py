@@ -1,7 +1,8 @@
 """The sysctls the kernel honours, with Linux's defaults and bounds.
 
 /proc/sys shows and (for root) sets them; the code they limit reads them
-here: pid allocation wraps at pid_max, an address space holds at most
+here: pid allocation wraps at pid_max, no fork makes more than
+threads-max tasks, an address space holds at most
 max_map_count mappings, no fd table grows past nr_open, SCHED_RR's quantum
 is sched_rr_timeslice_ms, pipes are sized by pipe-max-size and
 pipe-user-pages-soft/hard.  core_pattern names the core files
@@ -25,10 +26,20 @@ RR_TIMESLICE_MS = 100
 INT_MAX = (1 << 31) - 1
 INT_MIN = -(1 << 31)
 ULONG_MAX = (1 << 64) - 1
+THREAD_SIZE = 16384              # x86-64's (and UML's) kernel stack
+MIN_THREADS, MAX_THREADS = 20, 0x3FFFFFFF    # FUTEX_TID_MASK
+
+
+def max_threads_for(mem: int) -> int:
+    """set_max_threads: the threads whose kernel stacks would take an
+    eighth of the machine's memory (mem= bytes), within Linux's bounds."""
+    return max(MIN_THREADS, min(MAX_THREADS, mem // (THREAD_SIZE * 8)))
+
 
 # name -> (attribute, lowest, highest): proc_dointvec_minmax's bounds
 INT_BOUNDS = {
     "kernel/pid_max": ("pid_max", RESERVED_PIDS + 1, PID_MAX_LIMIT),
+    "kernel/threads-max": ("threads_max", 1, MAX_THREADS),     # sysctl_max_threads
     "vm/max_map_count": ("max_map_count", 0, INT_MAX),
     "kernel/io_uring_disabled": ("io_uring_disabled", 0, 2),
     "vm/unprivileged_userfaultfd": ("unprivileged_userfaultfd", 0, 1),
@@ -46,6 +57,7 @@ INT_BOUNDS = {
 @dataclass
 class Tunables:
     pid_max: int = PID_MAX_DEFAULT
+    threads_max: int = PID_MAX_DEFAULT  # set at boot from mem= (max_threads_for): tasks the machine may run
     max_map_count: int = DEFAULT_MAX_MAP_COUNT
     unprivileged_userfaultfd: int = 0   # 1: userfaultfd handles kernel faults without CAP_SYS_PTRACE
     nr_open: int = NR_OPEN_DEFAULT

@@ -15,7 +15,7 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
-from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, INT_MIN, PID_MAX_DEFAULT, \
+from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, INT_MIN, \
     RR_TIMESLICE_MS, ULONG_MAX
 from umlpy.vfs.fsnotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 from umlpy.vfs.devices import ENTROPY_AVAIL
@@ -187,7 +187,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "sched_rr_timeslice_ms": _rr_timeslice(k),
             **kernel_sysctls(k),
             "tainted": ro("0"),
-            "threads-max": ro(str(PID_MAX_DEFAULT)),
+            "threads-max": _tunable(k, "kernel/threads-max"),
             "unprivileged_bpf_disabled": _unprivileged_bpf_disabled(k),
             "version": ro(text(lambda: k.version_string)),
         },
