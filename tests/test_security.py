@@ -133,6 +133,9 @@ def test_task_limits_stop_a_fork_bomb():
         "root forks under threads-max: 20 more, then EAGAIN\n"
         "user forks with RLIMIT_NPROC 6: 5 more, then EAGAIN\n"
         "  two children reaped: 2 threads more, then EAGAIN\n"
+        "setuid to a user over RLIMIT_NPROC: 0\n"
+        "  execve then: -1 EAGAIN\n"
+        "  execve once the user is under it: runs\n"
         "root forks past RLIMIT_NPROC 2: 10\n"
         "done\n")
     r = sh("mount -t proc proc /proc; (bomb() { bomb | bomb & }; bomb) 2>/dev/null & sleep 5; "

@@ -101,6 +101,32 @@ int main(void)
     }
     waitpid(c, NULL, 0);
 
+    /* a set*uid to a user already over RLIMIT_NPROC succeeds; the execve
+       after it fails (EAGAIN) while the user is still over */
+    c = fork();
+    if (c == 0) {
+        pid_t h[2];
+        for (int i = 0; i < 2; i++)
+            if ((h[i] = fork()) == 0) {
+                setuid(1000);
+                pause();
+                _exit(0);
+            }
+        usleep(200000);
+        struct rlimit one = {1, 1};
+        setrlimit(RLIMIT_NPROC, &one);
+        res("setuid to a user over RLIMIT_NPROC", setuid(1000));
+        char *args[] = {"/bin/true", NULL};
+        execv(args[0], args);
+        res("  execve then", -1);
+        reap(h, 2);
+        execv(args[0], args);
+        _exit(9);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    printf("  execve once the user is under it: %s\n", WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "runs" : "fails");
+
     /* root is exempt from RLIMIT_NPROC */
     struct rlimit rl = {2, 2};
     setrlimit(RLIMIT_NPROC, &rl);

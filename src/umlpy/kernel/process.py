@@ -163,13 +163,22 @@ class Procs:
         limit = t.proc.rlimit(C.RLIMIT_NPROC)[0]
         tasks = len(self.by_pid) + len(self.by_tid)     # leaders (zombies until reaped) and other threads
         if creds.uid != 0 and limit < tasks + 1 and not capable(creds, CAP_SYS_RESOURCE) \
-                and not capable(creds, CAP_SYS_ADMIN):
-            mine = sum(1 for p in self.by_pid.values() if p.creds.uid == creds.uid) \
-                + sum(1 for x in self.by_tid.values() if x.proc.creds.uid == creds.uid)
-            if mine + 1 > limit:
-                raise KernelError(E.EAGAIN)
+                and not capable(creds, CAP_SYS_ADMIN) and self.user_tasks(creds.uid) + 1 > limit:
+            raise KernelError(E.EAGAIN)
         if tasks >= self.k.tunables.threads_max:
             raise KernelError(E.EAGAIN)
+        t.nproc_exceeded = False    # a fork within the limit clears it (the child starts clear)
+
+    def user_tasks(self, uid: int) -> int:
+        """The tasks whose real user is uid (Linux's UCOUNT_RLIMIT_NPROC count)."""
+        return sum(1 for p in self.by_pid.values() if p.creds.uid == uid) \
+            + sum(1 for x in self.by_tid.values() if x.proc.creds.uid == uid)
+
+    def over_nproc(self, t: Task, uid: int) -> bool:
+        """Whether user uid (never root) already runs more tasks than t's
+        RLIMIT_NPROC allows (is_rlimit_overlimit)."""
+        limit = t.proc.rlimit(C.RLIMIT_NPROC)[0]
+        return uid != 0 and self.user_tasks(uid) > limit
 
     def _drop_new_mounts(self, caller: Process, ns) -> None:
         """A failed clone: the mount tree it copied for the child goes."""

@@ -63,6 +63,11 @@ def _set_ids(t, kind: str, want: tuple[int, int, int], allowed: tuple[tuple[int,
         setattr(new, prefix + kind, v)
     if kind == "uid":
         cred.fix_setuid(new, old)
+        if new.uid != old.uid:
+            # flag_nproc_exceeded: a set*uid to a user over its RLIMIT_NPROC
+            # succeeds (programs run as root seldom check it); the next
+            # execve fails instead, if the user is still over it then
+            t.nproc_exceeded = t.kernel.procs.over_nproc(t, new.uid)
     cred.commit(t.proc, new)
     return 0
 

@@ -157,6 +157,14 @@ def sys_clone3(t, uargs, size, *_):
                     pidfd if flags & C.CLONE_PIDFD else 0, set_tid, into)
 
 
+def _check_nproc(t) -> None:
+    """do_execveat_common's first check: a task whose set*uid went over
+    RLIMIT_NPROC may not exec while its user still is (EAGAIN)."""
+    if t.nproc_exceeded and t.kernel.procs.over_nproc(t, t.proc.creds.uid):
+        raise KernelError(E.EAGAIN)
+    t.nproc_exceeded = False
+
+
 def do_execve(t, path: bytes, argv: list[bytes], envp: list[bytes],
               at: tuple[int, bytes, int] | None = None) -> None:
     if not argv:
@@ -262,6 +270,7 @@ def read_exec_strings(t, argv: int, envp: int, filename: bytes) -> tuple[list[by
 @syscall("execve")
 def sys_execve(t, path, argv, envp, *_):
     p = read_path(t, path)
+    _check_nproc(t)
     return do_execve(t, p, *read_exec_strings(t, argv, envp, p))
 
 
@@ -272,6 +281,7 @@ def sys_execveat(t, dirfd, path, argv, envp, flags, *_):
     its path from the root."""
     flags, dirfd = s32(flags), s32(dirfd)
     p = read_path(t, path)
+    _check_nproc(t)
     if flags & ~(C.AT_SYMLINK_NOFOLLOW | C.AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
     args, env = read_exec_strings(t, argv, envp, p)
