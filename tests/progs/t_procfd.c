@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include "results.h"
@@ -51,6 +52,33 @@ static void link_of(const char *what, int fd)
            st.st_mode & 07777, ln.st_mode,
            sv < 0 ? en(errno) : via.st_ino == st.st_ino && via.st_dev == st.st_dev &&
            via.st_mode == st.st_mode ? "same" : "differs");
+}
+
+/* a path longer than PATH_MAX: the links to it are ENAMETOOLONG, as
+   d_path's page-sized buffer makes them (getcwd(2) too) */
+static void deep(const char *top)
+{
+    int start = open(".", O_RDONLY | O_DIRECTORY);
+    chdir(top);
+    int levels = 0;
+    for (; levels < 2100; levels++)
+        if (mkdir("d", 0755) != 0 || chdir("d") != 0)
+            break;
+    char buf[8192];
+    ssize_t r = readlink("/proc/self/cwd", buf, sizeof buf);
+    res("readlink of a cwd deeper than PATH_MAX", r);
+    int fd = open(".", O_RDONLY | O_DIRECTORY);
+    char fdlink[64];
+    snprintf(fdlink, sizeof fdlink, "/proc/self/fd/%d", fd);
+    res("readlink of an fd there", readlink(fdlink, buf, sizeof buf));
+    close(fd);
+    res("getcwd(2) there", syscall(SYS_getcwd, buf, sizeof buf));
+    for (; levels > 0; levels--) {
+        chdir("..");
+        rmdir("d");
+    }
+    fchdir(start);
+    close(start);
 }
 
 int main(int argc, char **argv)
@@ -130,6 +158,7 @@ int main(int argc, char **argv)
     link_of("directory", d);
     int n = open("/dev/null", O_WRONLY);
     link_of("/dev/null write-only", n);
+    deep(dir);
     printf("done\n");
     close(d);
     rmdir(dir);

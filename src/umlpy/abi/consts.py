@@ -37,6 +37,8 @@ RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 RENAME_WHITEOUT = 4
 
+PATH_MAX = 4096                 # a path's bytes with its NUL
+
 # setxattr(2) flags
 XATTR_CREATE = 1
 XATTR_REPLACE = 2

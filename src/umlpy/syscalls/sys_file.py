@@ -857,6 +857,8 @@ def sys_getcwd(t, buf, size, *_):
     path = fs.cwd.path(fs.root) + b"\0"
     if not fs.cwd.reachable_from(fs.root):
         path = b"(unreachable)" + path  # outside the root (chroot): not an absolute path
+    if len(path) > C.PATH_MAX:
+        raise KernelError(E.ENAMETOOLONG)   # it does not fit the kernel's one-page buffer
     if len(path) > size:
         raise KernelError(E.ERANGE)
     t.mem.write(buf, path)

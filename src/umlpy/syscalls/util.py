@@ -5,11 +5,12 @@ import struct
 
 from arch_um.memory import TASK_SIZE, GuestFault
 from arch_um.memory import user_range_ok as access_ok   # Linux's name for it
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf
 
-PATH_MAX = 4096
+PATH_MAX = C.PATH_MAX
 MAX_RW_COUNT = 0x7FFFF000       # INT_MAX & PAGE_MASK: the most one read or write moves
 UIO_MAXIOV = 1024
 TASK_SIZE_MAX = TASK_SIZE      # user addresses end here

@@ -11,7 +11,7 @@ from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.perm import permission
 
 MAXSYMLINKS = 40
-PATH_MAX = 4096
+PATH_MAX = C.PATH_MAX
 NAME_MAX = 255
 
 # openat2's how->resolve

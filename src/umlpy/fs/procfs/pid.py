@@ -33,10 +33,13 @@ def reader_root(reader):
 
 
 def path_of(dentry, reader) -> bytes:
-    """A dentry as the reader sees it, ` (deleted)` once unlinked (d_path)."""
+    """A dentry as the reader sees it, ` (deleted)` once unlinked (d_path);
+    ENAMETOOLONG when that and its NUL pass PATH_MAX (d_path's buffer)."""
     p = dentry.path(reader_root(reader))
     if dentry.unlinked():
         p += b" (deleted)"
+    if len(p) >= C.PATH_MAX:
+        raise KernelError(E.ENAMETOOLONG)
     return p
 
 

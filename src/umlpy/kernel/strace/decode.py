@@ -21,7 +21,7 @@ from umlpy.abi import signals as S
 from umlpy.kernel.strace import names as N
 from umlpy.kernel.strace.quote import STRLEN, buffer, cstring, hexquote, quote
 
-PATH_MAX = 4096
+PATH_MAX = C.PATH_MAX
 ARG_MAX = 2 << 20       # what execve takes of argv and envp together
 MAX_ARGS = 32           # strace prints at most -s elements of an argv, then "..."
 # fmt(task, args, index, ret) -> text, or None to leave the argument out
