@@ -75,6 +75,7 @@ class MountTable:
         self.singletons: dict[str, object] = {}    # devtmpfs: one instance
         self.busy_check: Callable[[Mount], bool] = lambda m: False
         self.orphans: list[Mount] = []     # detached, their filesystem still in use
+        self.mount_max = MOUNT_MAX      # fs.mount-max (root may change it)
 
     def _new(self, fs, inode, source: str, fstype: str, flags: int, name: bytes = b"") -> Mount:
         m = Mount(fs, None, None, source, flags)
@@ -113,7 +114,7 @@ class MountTable:
         new = {id(m) for m in tree}
         receivers = [(r, p) for r, p in self._receivers(at.mount, index) if id(r) not in new] \
             if at.mount is not None else []
-        if len(self.mounts) + len(tree) * (1 + len(receivers)) > MOUNT_MAX:
+        if len(self.mounts) + len(tree) * (1 + len(receivers)) > self.mount_max:
             raise KernelError(E.ENOSPC)     # count_mounts: fs.mount-max
         self._hang(tree, at, index)
         for r, as_peer in receivers:

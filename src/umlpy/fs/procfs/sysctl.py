@@ -209,6 +209,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "fanotify": {"max_queued_events": _tunable(k, "fs/fanotify/max_queued_events"),
                          "max_user_groups": _tunable(k, "fs/fanotify/max_user_groups"),
                          "max_user_marks": _tunable(k, "fs/fanotify/max_user_marks")},
+            "mount-max": int_sysctl(k.mounts, "mount_max", 1),
             "nr_open": _tunable(k, "fs/nr_open"),
             "suid_dumpable": int_sysctl(k.tunables, "suid_dumpable", 0, 2),
             "mqueue": mqueue_sysctls(k),
