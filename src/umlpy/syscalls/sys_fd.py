@@ -95,8 +95,9 @@ _OWNER = struct.Struct("<ii")       # struct f_owner_ex
 
 
 def _setfl(f, fd: int, arg: int) -> None:
-    """setfl: O_APPEND is not cleared on an append-only file; O_ASYNC turned on or off tells the file (f_op->fasync); a
-    file without fasync keeps it off (as Linux 6.18 does)."""
+    """setfl: O_APPEND is not cleared on an append-only file; O_ASYNC
+    turned on or off tells the file (f_op->fasync), and a file without
+    fasync keeps it off (as Linux 6.18 does)."""
     if (arg ^ f.flags) & C.O_APPEND and f.inode is not None and f.inode.get_fsflags() & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)      # an append-only file stays O_APPEND
     if not f.has_fasync:

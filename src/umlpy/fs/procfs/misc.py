@@ -11,13 +11,13 @@ what the kernel itself ran, the rest of the uptime is idle.
 from __future__ import annotations
 
 from arch_um import clock, procinfo
+from umlpy.abi import structs
 from umlpy.fs import registry
 from umlpy.fs.procfs.base import Spec, ro, symlink, text
 from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
 from umlpy.kernel import oom, timekeeping
 from umlpy.kernel.task import State
-from umlpy.abi import structs
 from umlpy.vfs import devices as dev_registry
 from umlpy.vfs import lease, locks
 from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
