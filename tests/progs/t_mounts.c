@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -493,6 +495,42 @@ static void atimes(void)
     }
 }
 
+/* poll and epoll on /proc/self/mounts and mountinfo: POLLPRI|POLLERR once
+   after each mount event (mount, remount, umount), then quiet again */
+static void mount_events(void)
+{
+    int fd = open("/proc/self/mounts", O_RDONLY), mi = open("/proc/self/mountinfo", O_RDONLY);
+    struct pollfd p = {fd, POLLPRI, 0};
+    int n = poll(&p, 1, 0);
+    printf("mounts poll, quiet: %d %#x\n", n, p.revents);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLPRI, .data.fd = mi}, out;
+    res("epoll_ctl mountinfo", epoll_ctl(ep, EPOLL_CTL_ADD, mi, &ev));
+    res("  epoll_wait, quiet", epoll_wait(ep, &out, 1, 0));
+    char *m = at("ev");
+    mkdir(m, 0755);
+    res("mount", mount("t_mounts", m, "tmpfs", 0, NULL));
+    n = poll(&p, 1, 0);
+    printf("  poll: %d %#x\n", n, p.revents);
+    n = poll(&p, 1, 0);
+    printf("  poll again: %d %#x\n", n, p.revents);
+    n = epoll_wait(ep, &out, 1, 1000);
+    printf("  epoll_wait: %d %#x\n", n, n > 0 ? out.events : 0);
+    res("  epoll_wait again", epoll_wait(ep, &out, 1, 0));
+    res("remount read-only", mount(NULL, m, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+    n = poll(&p, 1, 0);
+    printf("  poll: %d %#x\n", n, p.revents);
+    res("umount", umount(m));
+    n = poll(&p, 1, 0);
+    printf("  poll: %d %#x\n", n, p.revents);
+    n = epoll_wait(ep, &out, 1, 1000);
+    printf("  epoll_wait: %d %#x\n", n, n > 0 ? out.events : 0);
+    rmdir(m);
+    close(ep);
+    close(fd);
+    close(mi);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
@@ -516,6 +554,7 @@ int main(int argc, char **argv)
     enforced();
     umounts();
     atimes();
+    mount_events();
     res("umount2 top detach", umount2(top, MNT_DETACH));
     rmdir(top);
     printf("done\n");

@@ -60,6 +60,7 @@ def _change_flags(t, ms, new_of) -> None:
             raise KernelError(E.EBUSY)
     for m in ms:
         m.flags = get(m)
+    t.kernel.mounts.touch()     # a remount is a mount event (poll of /proc/PID/mounts)
 
 
 def mount_root_of(d):

@@ -13,6 +13,7 @@ from umlpy.abi.consts import O_PATH
 from umlpy.abi import mount as MS
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs import fsnotify
 from umlpy.vfs.dentry import Dentry, Mount
 from umlpy.vfs.file import File
@@ -76,6 +77,16 @@ class MountTable:
         self.busy_check: Callable[[Mount], bool] = lambda m: False
         self.orphans: list[Mount] = []     # detached, their filesystem still in use
         self.mount_max = MOUNT_MAX      # fs.mount-max (root may change it)
+        # mount events (touch_mnt_namespace): a poll of /proc/PID/mounts or
+        # mountinfo says POLLPRI|POLLERR once after each (one count for all
+        # namespaces: a reader may hear of another namespace's mount too)
+        self.event = 0
+        self.changed = WaitQueue("mount table")
+
+    def touch(self) -> None:
+        """A mount, unmount, move or remount happened."""
+        self.event += 1
+        self.changed.wake_all()
 
     def _new(self, fs, inode, source: str, fstype: str, flags: int, name: bytes = b"") -> Mount:
         m = Mount(fs, None, None, source, flags)
@@ -140,6 +151,7 @@ class MountTable:
             if parent is not None and parent.group and not m.group:
                 m.group = index.new_group()
             self.mounts.append(m)
+        self.touch()
 
     def _receivers(self, dest: Mount, index: _Propagation) -> list[tuple[Mount, bool]]:
         """The mounts a mount event in dest propagates to: its peers (True),
@@ -268,6 +280,7 @@ class MountTable:
             m.mountpoint.mounted = None
         m.attached = False
         self.mounts.remove(m)
+        self.touch()
         self._release_unless_mounted(m)
 
     def move(self, m: Mount, at: Dentry) -> None:

@@ -118,6 +118,11 @@ class GenFile(VNode):
         self.lazy = lazy
         self._size = size     # procfs says 0, sysfs a page
 
+    @property
+    def seq_class(self) -> type:
+        """What an open of it is (SeqFile, or a subclass that adds poll)."""
+        return SeqFile
+
     def size(self) -> int:
         self.check_alive()
         return self._size
@@ -130,7 +135,7 @@ class GenFile(VNode):
         self.check_alive()
         if flags & C.O_ACCMODE != C.O_RDONLY and self.store is None:
             raise KernelError(E.EACCES)
-        return SeqFile(dentry, self, flags, task)
+        return self.seq_class(dentry, self, flags, task)
 
 
 class SeqFile(File):

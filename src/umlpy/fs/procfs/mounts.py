@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from umlpy.abi import mount as MS
 from umlpy.abi import structs
+from umlpy.fs.procfs.base import GenFile, SeqFile
 from umlpy.fs.procfs.target import Target
+from umlpy.vfs.file import POLLERR, POLLIN, POLLPRI, POLLRDNORM
 
 _MANGLE = {ord(" "): b"\\040", ord("\t"): b"\\011", ord("\n"): b"\\012", ord("\\"): b"\\134"}
 
@@ -91,3 +93,38 @@ def mountinfo_text(tg: Target) -> bytes:
             mid, parent, ma, mi, mangle(m.root_path), mangle(path), MS.option_words(m.flags).encode(), _propagation(m),
             m.fstype.encode(), mangle(m.source.encode()), sb.encode()))
     return b"".join(out)
+
+
+
+class MountsFile(GenFile):
+    """/proc/PID/mounts and mountinfo: generated files that poll can watch
+    for mount events (mounts_poll)."""
+
+    def __init__(self, *args, table, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.table = table
+
+    @property
+    def seq_class(self) -> type:
+        return MountsSeqFile
+
+
+class MountsSeqFile(SeqFile):
+    """An open mounts file: readable always, and POLLERR|POLLPRI once
+    after each mount event since it last said so (or since its open)."""
+    pollable = True
+
+    def __init__(self, dentry, inode: MountsFile, flags: int, task) -> None:
+        super().__init__(dentry, inode, flags, task)
+        self.seen = inode.table.event
+
+    def poll(self) -> int:
+        table = self.inode.table
+        mask = POLLIN | POLLRDNORM
+        if self.seen != table.event:
+            self.seen = table.event
+            mask |= POLLERR | POLLPRI
+        return mask
+
+    def poll_queues(self) -> list:
+        return [self.inode.table.changed]

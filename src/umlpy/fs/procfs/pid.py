@@ -69,6 +69,14 @@ def _file(show: Callable, mode: int = 0o444, store: Callable | None = None, lazy
     return make
 
 
+def _mounts_file(show: Callable) -> Maker:
+    """mounts and mountinfo: poll says when the mount table changed."""
+    def make(fs: VirtFs, key: tuple, tg: Target):
+        return mounts.MountsFile(fs, key, lambda task: show(tg, task), None, 0o444, tg.owner,
+                                 alive=tg.alive, table=tg.kernel.mounts)
+    return make
+
+
 def _link(target: Callable) -> Maker:
     """target(target, reader) -> bytes, computed at each readlink: exe,
     cwd, root, magic links in Linux (proc_get_link)."""
@@ -442,8 +450,8 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("cwd", _link(_cwd)),
     ("root", _link(_root)),
     ("exe", _exe_link),
-    ("mounts", _file(lambda tg, r: mounts.mounts_text(tg))),
-    ("mountinfo", _file(_mountinfo)),
+    ("mounts", _mounts_file(lambda tg, r: mounts.mounts_text(tg))),
+    ("mountinfo", _mounts_file(_mountinfo)),
     ("wchan", _file(_const("0"))),
     ("cgroup", _file(lambda tg, reader: f"0::{tg.proc().cgroup.path()}\n".encode(errors="surrogateescape"))),
     ("oom_adj", _file(_oom_adj, 0o644, _set_oom_adj)),
