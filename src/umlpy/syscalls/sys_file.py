@@ -808,6 +808,8 @@ def sys_getdents64(t, fd, buf, count, *_):
     f = t.files.get(s32(fd))
     if f.inode is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
+    if f.inode.nlink == 0:
+        raise KernelError(E.ENOENT)     # iterate_dir: IS_DEADDIR, a directory removed while open
     data = f.getdents(count)
     t.mem.write(buf, data)
     if data:
