@@ -42,6 +42,20 @@ MODULES = [
     "test_asyncio.test_unix_events", "test_asyncio.test_sendfile", "test_asyncio.test_sock_lowlevel",
     "test_httplib", "test_urllib2_localnet", "test_logging", "test_queue", "test_tarfile",
     "test_zipfile", "test_sqlite3", "test_concurrent_futures",
+    # added 2026-12-05: more of the modules that reach the kernel
+    "test_eintr", "test_file_eintr", "test_io", "test_file", "test_fileinput", "test_largefile",
+    "test_mailbox", "test_dbm_dumb", "test_dbm_gnu", "test_openpty", "test_popen", "test_pipes",
+    "test_getpass", "test_threadsignals", "test_threading_local", "test_sys", "test_builtin", "test_cmd_line",
+    "test_cmd_line_script", "test_genericpath", "test_posixpath", "test_multiprocessing_main_handling",
+    "test_httpservers", "test_ftplib", "test_smtplib", "test_imaplib", "test_poplib", "test_telnetlib",
+    "test_xmlrpc", "test_docxmlrpc", "test_ssl", "test_zipimport", "test_compileall", "test_py_compile",
+    "test_uuid", "test_platform", "test_syslog", "test_support", "test_shelve", "test_unicode_file_functions",
+    "test_gzip", "test_ctypes", "test_gc", "test_tracemalloc", "test_site", "test_sysconfig", "test_venv",
+    "test_asyncio.test_streams", "test_asyncio.test_server", "test_asyncio.test_base_events",
+    "test_asyncio.test_selector_events", "test_asyncio.test_ssl", "test_asyncio.test_tasks",
+    "test_asyncio.test_locks", "test_asyncio.test_pep492", "test_asyncio.test_waitfor",
+    "test_asyncio.test_runners", "test_asyncio.test_timeouts", "test_multiprocessing_fork",
+    "test_multiprocessing_forkserver", "test_multiprocessing_spawn",
 ]
 GUEST_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp"
 # debootstrap's minbase writes no /etc/hosts: without one "localhost" goes to

@@ -343,6 +343,31 @@ static void timer_slack(void)
     printf(" -> default %d\n", prctl(PR_GET_TIMERSLACK) == def);
 }
 
+/* a zombie is found until it is reaped: its scheduling and nice values
+   read as they were (LTP sched_setscheduler04 reads a child that may
+   have exited already) */
+static void zombie(void)
+{
+    struct sched_param sp = {.sched_priority = 7};
+    pid_t c = fork();
+    if (c == 0)
+        _exit(0);
+    siginfo_t si;
+    waitid(P_PID, c, &si, WEXITED | WNOWAIT);   /* a zombie now, not reaped */
+    printf("zombie: sched_getscheduler %d", sched_getscheduler(c));
+    printf(", sched_getparam %d", sched_getparam(c, &sp));
+    printf(" priority %d", sp.sched_priority);
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, c);
+    printf(", getpriority %d %s\n", nice, errno ? strerrorname_np(errno) : "ok");
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    printf("  sched_getaffinity %d\n", sched_getaffinity(c, sizeof set, &set) < 0 ? -errno : 0);
+    waitpid(c, NULL, 0);
+    int r = sched_getscheduler(c);
+    printf("  reaped: sched_getscheduler %d %s\n", r, r < 0 ? strerrorname_np(errno) : "ok");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -472,6 +497,7 @@ int main(void)
     attrs();
     stat_fields("back to OTHER");
     timer_slack();
+    zombie();
     printf("done\n");
     return 0;
 }

@@ -78,6 +78,16 @@ class Procs:
         """The live task viewer's pid namespace numbers nr (find_task_by_vpid)."""
         return self.task(self.pidmap.find(viewer.pidns, nr))
 
+    def find_task_or_zombie(self, viewer: Process, nr: int) -> Task | None:
+        """find_task, or the leader of a zombie, which Linux's lookups still
+        find until it is reaped (its pid stays hashed until release_task)."""
+        task = self.find_task(viewer, nr)
+        if task is None:
+            zombie = self.find_proc(viewer, nr)
+            if zombie is not None and zombie.threads and zombie.threads[0].tid == zombie.pid:
+                task = zombie.threads[0]
+        return task
+
     def find_proc(self, viewer: Process, nr: int) -> Process | None:
         """The process (zombies too) viewer's namespace numbers nr."""
         return self.by_pid.get(self.pidmap.find(viewer.pidns, nr))

@@ -20,7 +20,7 @@ from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import (SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL,
-                               SCHED_RR, SchedState, State)
+                               SCHED_RR, SchedState)
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import put_u32, s32
 
@@ -53,11 +53,13 @@ DL_BW_LIMIT = (950_000 << BW_SHIFT) // 1_000_000
 
 
 def _task(t, pid: int):
-    """find_process_by_pid: the thread pid names (0: the caller), ESRCH if none."""
+    """find_process_by_pid: the thread pid names (0: the caller), ESRCH if
+    none; a zombie's leader is found until it is reaped, as Linux's pids
+    stay hashed until release_task."""
     if pid == 0:
         return t
-    task = t.kernel.procs.find_task(t.proc, pid) if pid > 0 else None
-    if task is None or task.state is State.DEAD:
+    task = t.kernel.procs.find_task_or_zombie(t.proc, pid) if pid > 0 else None
+    if task is None:
         raise KernelError(E.ESRCH)
     return task
 
@@ -119,8 +121,8 @@ def _prio_targets(t, which: int, who: int) -> list:
     if which == C.PRIO_PROCESS:
         if who == 0:
             return [t]
-        task = t.kernel.procs.find_task(t.proc, who) if who > 0 else None
-        return [task] if task is not None and not task.proc.exited else []
+        task = t.kernel.procs.find_task_or_zombie(t.proc, who) if who > 0 else None
+        return [task] if task is not None else []
     live = [p for p in t.kernel.procs.by_pid.values() if not p.exited]
     if which == C.PRIO_PGRP:
         pgid = t.kernel.procs.global_nr(t.proc, who) if who else t.proc.pgid
