@@ -34,6 +34,7 @@ ffibuilder.cdef(
     int umlpy_setregs(int pid, const struct user_regs_struct *regs);
     long umlpy_getxstate(int pid, void *buf, long size);
     long umlpy_setxstate(int pid, void *buf, long size);
+    long umlpy_xsave_component(int n, long *size);
     int umlpy_signalfd(const int *sigs, int n);
     int umlpy_signalfd_read(int fd);
     int umlpy_spawn(const char *path, int options, const int *fast, int nfast, unsigned long stub_ip);

@@ -803,6 +803,19 @@ long umlpy_getxstate(int pid, void *buf, long size)
     return (long)iov.iov_len;
 }
 
+/* Where xstate component n lies in the standard (non-compacted) XSAVE
+   layout that ptrace and signal frames use: CPUID leaf 0xD, subleaf n
+   (EBX the offset, EAX the size); -1 if the CPU has no such leaf. */
+#include <cpuid.h>
+long umlpy_xsave_component(int n, long *size)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid_count(0xd, (unsigned int)n, &a, &b, &c, &d))
+        return -1;
+    *size = a;
+    return b;
+}
+
 long umlpy_setxstate(int pid, void *buf, long size)
 {
     struct iovec iov = { buf, (size_t)size };

@@ -224,6 +224,20 @@ def get_xstate(pid: int) -> bytes:
     return bytes(ffi.buffer(buf, n))
 
 
+def xstate_component_ends(features: int) -> int:
+    """Where the last of the xstate components in the mask `features` ends
+    in the standard XSAVE layout (CPUID leaf 0xD): at least the legacy
+    area and the XSAVE header (576 bytes)."""
+    end = 576
+    size = ffi.new("long *")
+    for n in range(2, 64):
+        if features >> n & 1:
+            off = lib.umlpy_xsave_component(n, size)
+            if off > 0:
+                end = max(end, off + size[0])
+    return end
+
+
 def set_xstate(pid: int, data: bytes) -> None:
     ensure_stopped(pid)
     buf = ffi.from_buffer(data)

@@ -45,7 +45,7 @@ from umlpy.kernel.oom import OomKiller
 from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
-from umlpy.kernel.signal import Signals
+from umlpy.kernel.signal import Signals, frame_xstate_size
 from umlpy.kernel.strace import start as strace_start
 from umlpy.kernel.task import FsContext, State
 from umlpy.kernel.tunables import Tunables, max_threads_for
@@ -100,7 +100,8 @@ class Kernel:
         self.console: console_drv.Console | None = None
         self.channels: list[HostChannel] = []
         self.lines: line_drv.Lines | None = None
-        self.xstate_size = 0
+        self.xstate_size = 0            # the host's xstate regset
+        self.frame_xstate_size = 0      # the xsave area of a guest signal frame (kernel/signal.py)
         self.exit_code: int | None = None
         self.umid_path: str | None = None
         self.mconsole = None
@@ -144,6 +145,12 @@ class Kernel:
         for t in self.sched.tasks.values():
             if t.state is State.USER:
                 ptrace.interrupt(t.hpid)
+
+    def set_xstate_sizes(self, xstate: bytes) -> None:
+        """From a task's xstate as the host gives it: its size, and the
+        part of it a signal frame carries."""
+        self.xstate_size = len(xstate)
+        self.frame_xstate_size = frame_xstate_size(xstate)
 
     def uptime_ns(self) -> int:
         """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the
@@ -396,7 +403,7 @@ class Kernel:
             argv_tail = [a.encode() for a in p.init_argv]
             init, host_aux = self.procs.spawn_init(fdt, fs)
             exec_.run_init(self, init, host_aux, candidates, argv_tail, envp, explicit)
-            self.xstate_size = len(ptrace.get_xstate(init.hpid))
+            self.set_xstate_sizes(ptrace.get_xstate(init.hpid))
             self.sched.run()
         except KernelError as e:
             printk.pr_emerg(f"Kernel panic - not syncing: {e}")

@@ -78,7 +78,7 @@ def _build(k, r: image.Reader) -> None:
     if len(set(pids)) != len(pids):
         raise image.ImageError("manifest: a pid twice")
     init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root))
-    k.xstate_size = len(ptrace.get_xstate(init.hpid))
+    k.set_xstate_sizes(ptrace.get_xstate(init.hpid))
     _mounts(k, init, r)
     netstate.restore(k, r.sub("net"))
     netlinksock.restore_table(k, r)

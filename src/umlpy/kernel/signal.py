@@ -42,6 +42,37 @@ _SW_BYTES = struct.Struct("<IIQI")      # fxsave sw_reserved: magic1, extended_s
 _SW_OFF = 464
 _XSAVE_HDR = 512                        # xstate_bv, then xcomp_bv and reserved words
 _FXSAVE_SIZE = 512
+# XTILE_DATA (AMX), Linux's only dynamically enabled xstate component: a
+# signal frame carries it only for a task given it by ARCH_REQ_XCOMP_PERM,
+# which this kernel does not grant, so its frames are fpu_user_cfg.default_size
+XFEATURES_DYNAMIC = 1 << 18
+
+
+_XCR0 = struct.Struct("<Q")     # where the ptrace regset's sw_reserved keeps the host's XCR0
+
+
+def frame_xstate_size(xstate: bytes) -> int:
+    """The xsave area of a signal frame, from a task's full xstate (the
+    host's regset): every component the host enables but the dynamic ones."""
+    xcr0 = _XCR0.unpack_from(xstate, _SW_OFF)[0]
+    if not xcr0 & XFEATURES_DYNAMIC:
+        return len(xstate)
+    return ptrace.xstate_component_ends(xcr0 & ~XFEATURES_DYNAMIC)
+
+
+def _frame_xstate(xstate: bytes, size: int) -> bytes:
+    """The host's xstate (ptrace's layout, whose sw_reserved holds XCR0) as
+    a signal frame holds it: cut to the frame's size, without dynamic
+    state, and sw_reserved in the frame's format (Linux's save_sw_bytes:
+    FP_XSTATE_MAGIC1, the extended size, the features, the xstate size),
+    which rt_sigreturn looks for to restore more than the legacy area."""
+    out = bytearray(xstate[:size])
+    feats = _XCR0.unpack_from(out, _SW_OFF)[0] & ~XFEATURES_DYNAMIC
+    out[_SW_OFF:_XSAVE_HDR] = bytes(_XSAVE_HDR - _SW_OFF)
+    _SW_BYTES.pack_into(out, _SW_OFF, FP_XSTATE_MAGIC1, size + 4, feats, size)
+    bv = struct.unpack_from("<Q", out, _XSAVE_HDR)[0]
+    struct.pack_into("<Q", out, _XSAVE_HDR, bv & feats)
+    return bytes(out)
 _FPSSE = 0x3
 _STOP_SIGS = S.sigbit(S.SIGSTOP) | S.sigbit(S.SIGTSTP) | S.sigbit(S.SIGTTIN) | S.sigbit(S.SIGTTOU)
 _MASK64 = (1 << 64) - 1
@@ -391,7 +422,7 @@ class Signals:
         if act.flags & C.SA_ONSTACK and sas_ss_flags(t, sp) == 0:
             sp = ss_sp + ss_size
             entering = True
-        xstate = ptrace.get_xstate(t.hpid)
+        xstate = _frame_xstate(ptrace.get_xstate(t.hpid), self.k.frame_xstate_size)
         fp = (sp - len(xstate) - 4) & ~63       # the xsave area and FP_XSTATE_MAGIC2
         sp = ((fp - FRAME_SIZE) & ~15) - 8
         if sp < 0:
@@ -476,7 +507,7 @@ class Signals:
         """fpu__restore_sig: no area resets the FPU; a misaligned or
         unreadable one, or contents the CPU rejects, fail; an area without
         both magic words is taken as a legacy FXSAVE image."""
-        size = self.k.xstate_size
+        size = self.k.frame_xstate_size
         if not fp:
             state = bytearray(size)
             struct.pack_into("<H", state, 0, 0x37F)        # fcw
@@ -497,6 +528,7 @@ class Signals:
                 bv = _FPSSE
                 state[_XSAVE_HDR:] = bytes(size - _XSAVE_HDR)
             struct.pack_into("<Q", state, _XSAVE_HDR, bv)
+        state += bytes(self.k.xstate_size - size)     # the host takes its whole layout; no dynamic state
         try:
             ptrace.set_xstate(t.hpid, bytes(state))
         except ptrace.HostError:
