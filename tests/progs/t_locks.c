@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -27,6 +28,8 @@ static int lk(int fd, int cmd, short type, off_t start, off_t len, struct flock 
    lock's kind, type, whether its pid is ours (-1 for OFD locks), range */
 static void proc_locks(const char *path)
 {
+    if (access("/proc/self", F_OK) != 0)
+        mount("proc", "/proc", "proc", 0, NULL);    /* a guest whose init mounted none */
     char p2[600], p3[600];
     snprintf(p2, sizeof p2, "%s.2", path);
     snprintf(p3, sizeof p3, "%s.3", path);
