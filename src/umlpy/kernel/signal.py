@@ -42,12 +42,13 @@ _SW_BYTES = struct.Struct("<IIQI")      # fxsave sw_reserved: magic1, extended_s
 _SW_OFF = 464
 _XSAVE_HDR = 512                        # xstate_bv, then xcomp_bv and reserved words
 _FXSAVE_SIZE = 512
+_FPSSE = 0x3
+_STOP_SIGS = S.sigbit(S.SIGSTOP) | S.sigbit(S.SIGTSTP) | S.sigbit(S.SIGTTIN) | S.sigbit(S.SIGTTOU)
+_MASK64 = (1 << 64) - 1
 # XTILE_DATA (AMX), Linux's only dynamically enabled xstate component: a
 # signal frame carries it only for a task given it by ARCH_REQ_XCOMP_PERM,
 # which this kernel does not grant, so its frames are fpu_user_cfg.default_size
 XFEATURES_DYNAMIC = 1 << 18
-
-
 _XCR0 = struct.Struct("<Q")     # where the ptrace regset's sw_reserved keeps the host's XCR0
 
 
@@ -73,9 +74,6 @@ def _frame_xstate(xstate: bytes, size: int) -> bytes:
     bv = struct.unpack_from("<Q", out, _XSAVE_HDR)[0]
     struct.pack_into("<Q", out, _XSAVE_HDR, bv & feats)
     return bytes(out)
-_FPSSE = 0x3
-_STOP_SIGS = S.sigbit(S.SIGSTOP) | S.sigbit(S.SIGTSTP) | S.sigbit(S.SIGTTIN) | S.sigbit(S.SIGTTOU)
-_MASK64 = (1 << 64) - 1
 
 
 def _signed(x: int) -> int:

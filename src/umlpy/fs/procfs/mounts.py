@@ -95,7 +95,6 @@ def mountinfo_text(tg: Target) -> bytes:
     return b"".join(out)
 
 
-
 class MountsFile(GenFile):
     """/proc/PID/mounts and mountinfo: generated files that poll can watch
     for mount events (mounts_poll)."""
