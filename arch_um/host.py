@@ -74,6 +74,15 @@ def host_pid() -> int:
     return os.getpid()
 
 
+def share_affinity(pid: int) -> None:
+    """Pin host process pid where this process is pinned (one made before
+    pin_to_one_cpu)."""
+    try:
+        os.sched_setaffinity(pid, os.sched_getaffinity(0))
+    except ProcessLookupError:
+        pass
+
+
 def kill_host(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)

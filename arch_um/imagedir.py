@@ -57,7 +57,7 @@ def digest(directory: str, name: str) -> tuple[int, int]:
     tens of MiB again in the downtime."""
     with open(_in(directory, name), "rb") as f:
         st = os.fstat(f.fileno())
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        key = _key(st)
         if key in _digests:
             return _digests[key]
         size = st.st_size
@@ -68,17 +68,29 @@ def digest(directory: str, name: str) -> tuple[int, int]:
         return _digests[key]
 
 
+def remember(fd: int, crc: int) -> None:
+    """The CRC-32C of the file open at fd, summed by the caller as it
+    wrote it (a migration's staging blob, by its pieces): digest() then
+    answers without reading the file, until the file changes."""
+    st = os.fstat(fd)
+    _digests[_key(st)] = st.st_size, crc
+
+
+def _key(st: os.stat_result) -> tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 class Blob:
     """A file of the image read at offsets, through a mapping of it (the
     restore copies memory from it straight into the guest's)."""
 
-    def __init__(self, directory: str, name: str) -> None:
+    def __init__(self, directory: str, name: str, populate: bool = True) -> None:
         with open(_in(directory, name), "rb") as f:
             self.size = os.fstat(f.fileno()).st_size
-            # populated at once: the restore reads it all, and one fault per
+            # populated at once where the restore reads it all: one fault per
             # page of a big machine's memory costs more than the copy
-            self._map = mmap.mmap(f.fileno(), self.size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
-                                  prot=mmap.PROT_READ) if self.size else None
+            flags = mmap.MAP_SHARED | (mmap.MAP_POPULATE if populate else 0)
+            self._map = mmap.mmap(f.fileno(), self.size, flags=flags, prot=mmap.PROT_READ) if self.size else None
 
     def read_at(self, off: int, n: int) -> memoryview:
         """n bytes at off (fewer at the end); valid until close."""

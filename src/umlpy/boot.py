@@ -65,6 +65,7 @@ class Kernel:
         self.config = config
         self.params = params
         self.on_restored: Callable[[], None] | None = None
+        self.prebuilt = None        # a migration's target's host processes (checkpoint/prebuild.py)
         self.version = config.get("version", "0.0")
         self.release = config.get("release", f"6.1.0-umlpy-{self.version}")
         self.version_string = config.get("uts_version", "#1 umlpy")
@@ -492,15 +493,18 @@ def preload() -> None:
             importlib.import_module(m.name)
 
 
-def start_kernel(config: dict, words: list[str], on_restored: Callable[[], None] | None = None) -> int:
+def start_kernel(config: dict, words: list[str], on_restored: Callable[[], None] | None = None,
+                 prebuilt=None) -> int:
     """Boot (and reboot) the guest; returns umlpy's exit status.
     on_restored: the launcher's, called once a restore (restore=) has
     rebuilt the processes, before they run (a migration's target tells
-    the source and lets the image go)."""
+    the source and lets the image go); prebuilt: a migration target's
+    checkpoint.prebuild.Prebuilt, for the restore to adopt."""
     while True:
         params = cmdline.parse(config.get("cmdline", "").split() + list(words))
         k = Kernel(config, params)
         k.on_restored, on_restored = on_restored, None
+        k.prebuilt, prebuilt = prebuilt, None
         code = k.start()
         if code != -1:
             return code

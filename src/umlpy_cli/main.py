@@ -116,6 +116,7 @@ def _restore_migrated(kernel: str, listen: str, directory: str | None, params: l
     config = read_config(kernel)
     boot = load_kernel(kernel)      # imported now, not in the downtime
     boot.preload()
+    from umlpy.checkpoint.prebuild import Prebuilt
     from umlpy_cli.receive import receive
     # a temporary image lives in memory, where /dev/shm offers it, so that
     # a big machine's pages do not wait for the host's writeback
@@ -127,22 +128,26 @@ def _restore_migrated(kernel: str, listen: str, directory: str | None, params: l
             conn = migwire.accept_one(listen)
         except OSError as e:
             raise click.ClickException(f"{listen}: {e.strerror or e}") from None
+        pre = Prebuilt()        # the processes' host memory, made as the pages come
         try:
-            receive(conn, where, config["release"])
+            receive(conn, where, config["release"], pre)
             words = restore_words(where, params)
         except (migwire.WireError, OSError, ValueError) as e:
+            pre.discard()
             conn.close()
             raise click.ClickException(f"migration: {e}") from None
 
         def restored() -> None:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
             try:
                 conn.send({"t": "running"})
             except migwire.WireError as e:
                 sys.stderr.write(f"umlpy: migration: could not tell the source ({e})\n")
             conn.close()
-        return boot.start_kernel(config, as_parameters(words), on_restored=restored)
+            # after the word, not in the downtime: freeing a big machine's
+            # image (256 MiB of /dev/shm) takes tens of ms
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return boot.start_kernel(config, as_parameters(words), on_restored=restored, prebuilt=pre)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -83,7 +83,12 @@
  *   t_ckpt dirty N [MIB]: MIB (default 64) MiB of memory filled, then
  *     rewritten at 10 MB/s (100 KiB every 10 ms, a generation number in each
  *     word), "count I" every 100 ms up to N; then checks every word holds
- *     what was last written.
+ *     what was last written, and that 64 KiB mapped beside it (its address
+ *     printed first), never written, reads as zeros.
+ *   t_ckpt spawner N: every 100 ms a child is born that fills 3 MiB with
+ *     its own pattern, sleeps 350 ms and checks it (every other one after
+ *     exec'ing itself as `t_ckpt kid I`), "count I" after each; then
+ *     reaps them all and says whether each found its memory intact.
  *   t_ckpt sysv N: a SysV segment (attached, written, then IPC_RMID'd:
  *     removal pending), a semaphore set and a message queue with four
  *     messages; a child (attached by fork) adds 5 to a semaphore with
@@ -751,8 +756,11 @@ static int dirty_mib(long n, long mib)
     const size_t words = ((size_t)mib << 20) / sizeof(unsigned);
     unsigned *m = malloc(words * sizeof(unsigned)), gen = 1;
     size_t pos = 0;
-    if (!m)
+    /* never written: zeros after any restore */
+    unsigned char *zeros = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!m || zeros == MAP_FAILED)
         return 1;
+    dprintf(1, "zeros at %p\n", (void *)zeros);
     for (size_t w = 0; w < words; w++)
         m[w] = (unsigned)w * 2654435761u;
     struct timespec ts = {0, 10 * 1000 * 1000};
@@ -772,6 +780,11 @@ static int dirty_mib(long n, long mib)
     for (size_t w = 0; w < words; w++)
         if (m[w] != (unsigned)w * 2654435761u + (w < pos ? gen : gen - 1)) {
             dprintf(1, "memory bad at word %zu\n", w);
+            return 1;
+        }
+    for (int i = 0; i < 1 << 16; i++)
+        if (zeros[i]) {
+            dprintf(1, "memory bad: byte %d of the zeros is %d\n", i, zeros[i]);
             return 1;
         }
     dprintf(1, "memory ok\n");
@@ -877,6 +890,67 @@ static int churn(long n)
 static int dirty(long n)
 {
     return dirty_mib(n, 64);
+}
+
+/* spawner: processes born, exec'd and gone while a migration copies memory */
+static const char *self_path;
+
+static int kid_fill_check(unsigned seed, size_t mib, int check)
+{
+    static unsigned *m;
+    const size_t words = (mib << 20) / sizeof(unsigned);
+    if (!m && !(m = malloc(words * sizeof(unsigned))))
+        return 1;
+    for (size_t w = 0; w < words; w++) {
+        unsigned v = (unsigned)w * 2654435761u ^ seed;
+        if (!check)
+            m[w] = v;
+        else if (m[w] != v)
+            return 1;
+    }
+    return 0;
+}
+
+static int kid(long seed)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    if (kid_fill_check((unsigned)seed, 3, 0))
+        return 1;
+    for (int i = 0; i < 35; i++)
+        nanosleep(&ts, NULL);
+    return kid_fill_check((unsigned)seed, 3, 1);
+}
+
+static int spawner(long n)
+{
+    int bad = 0;
+    long alive = 0;
+    for (int i = 1; i <= n; i++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            return 1;
+        if (pid == 0) {
+            if (i % 2) {            /* a fresh image */
+                char arg[16];
+                snprintf(arg, sizeof arg, "%d", i);
+                execl(self_path, "t_ckpt", "kid", arg, (char *)NULL);
+                _exit(127);
+            }
+            _exit(kid(i));          /* the parent's image, copied */
+        }
+        alive++;
+        tick();
+        int st;
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+            alive--;
+            bad += !WIFEXITED(st) || WEXITSTATUS(st);
+        }
+        dprintf(1, "count %d\n", i);
+    }
+    for (int st; alive > 0 && wait(&st) > 0; alive--)
+        bad += !WIFEXITED(st) || WEXITSTATUS(st);
+    dprintf(1, bad ? "spawner: %d children failed\n" : "spawner ok\n", bad);
+    return bad != 0;
 }
 
 static int inet(long n)
@@ -1927,7 +2001,8 @@ int main(int argc, char **argv)
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
-                 {"packet", packeted}};
+                 {"packet", packeted}, {"spawner", spawner}, {"kid", kid}};
+    self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "unix"))
@@ -1957,6 +2032,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N\n");
     return 2;
 }

@@ -294,12 +294,13 @@ class Reader:
             raise self._bad(key, "not a list")
         return [Reader(x, f"{self.where}.{key}[{i}]", self.dir, self.blobs) for i, x in enumerate(v)]
 
-    def blob(self, key: str) -> imagedir.Blob:
-        """A blob the manifest names (checked by open_image), open."""
+    def blob(self, key: str, populate: bool = True) -> imagedir.Blob:
+        """A blob the manifest names (checked by open_image), open (its
+        pages mapped at once unless the caller reads little of it)."""
         name = self.str(key)
         if name not in self.blobs:
             raise self._bad(key, "names no blob of the image")
-        return imagedir.Blob(self.dir, name)
+        return imagedir.Blob(self.dir, name, populate)
 
     def list_of_ints(self, key: str, n: int, lo: tuple, hi: tuple) -> list[list[int]]:
         """A list of n-integer lists, each item i in [lo[i], hi[i])."""

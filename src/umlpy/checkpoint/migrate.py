@@ -1,12 +1,13 @@
 """Live migration: the machine copied to a `umlpy restore --listen SOCKET`
 that waits for it, while the guest runs, then frozen for a last copy.
 
-Pre-copy runs in rounds from the event loop (between two batches of
-events, so the guest is served between rounds): each round sends every
-nonzero private page of every process that differs from the copy last
-sent.  The pages that changed are found by that comparison: this host has
-no soft-dirty bits (CONFIG_MEM_SOFT_DIRTY is off), and the comparison
-finds the same pages at the price of reading the memory again each round.
+Pre-copy runs in rounds, each in steps from the event loop (one between
+two batches of events, going through at most STEP bytes of memory, so
+that the guests' syscalls are served between steps): each round sends
+every nonzero private page of every process written since the last, as
+the host's write log says (checkpoint/writetrack.py), or, where there is
+none, that differs from the copy last sent (this host has no soft-dirty
+bits), at the price of reading the memory again each round.
 When a round finds little left (or after ROUNDS), the machine is frozen
 and written down the stream as a checkpoint (dump.save), a page the
 target already holds going as a reference to it; the disks are synced
@@ -30,6 +31,8 @@ PAGE = C.PAGE_SIZE
 ROUNDS = 8              # pre-copy rounds at most
 ENOUGH = 1 << 20        # a round that finds less than this changed is the last
 RUN = 1 << 20           # the most bytes of pages one message carries
+REF_RUN = 64 << 20      # the most bytes of pages one reference names (it carries none of them)
+STEP = 4 << 20          # the most bytes of memory a turn of the event loop goes through for a round
 ACK_TIMEOUT = 120.0     # how long the target may take to restore
 
 
@@ -77,7 +80,8 @@ class _Pages:
 
     def add(self, kind: str, addr: int, n: int, data=None) -> None:
         """n bytes of pages at addr (data: them, None for a reference)."""
-        if self.size and (kind != self.kind or addr != self.addr + self.size or self.size + n > RUN):
+        if self.size and (kind != self.kind or addr != self.addr + self.size
+                          or self.size + n > (REF_RUN if kind == "ref" else RUN)):
             self.flush()
         if not self.size:
             self.kind, self.addr = kind, addr
@@ -94,9 +98,11 @@ class _Pages:
 
 
 def send_pages(run: _Pages, kind: str, addr: int, n: int, data) -> None:
-    """n bytes of pages at addr, in messages of at most RUN bytes."""
-    for off in range(0, n, RUN):
-        run.add(kind, addr + off, min(RUN, n - off), None if data is None else data[off:off + RUN])
+    """n bytes of pages at addr, in messages of at most RUN bytes (a
+    reference, of REF_RUN)."""
+    step = REF_RUN if data is None else RUN
+    for off in range(0, n, step):
+        run.add(kind, addr + off, min(step, n - off), None if data is None else data[off:off + step])
 
 
 class StreamWriter:
@@ -197,59 +203,92 @@ class Migration:
         self.tracked: dict[int, writetrack.Tracked | None] = {}
         self.rounds = 0
         self.precopied = 0
+        self._round = None          # the round under way (its steps)
+        self._sent = 0              # the bytes it sent so far
 
     def precopy(self) -> bool:
-        """One round; whether another is worth it."""
-        n = 0
+        """A step of the pre-copy: at most about STEP bytes of memory gone
+        through, so that the guests' syscalls are served between steps;
+        whether more is to come (the round's next step, or another round)."""
+        if self._round is None:
+            self._round, self._sent = self._round_steps(), 0
+        try:
+            next(self._round)
+            return True
+        except StopIteration:
+            self._round = None
+        self.rounds += 1
+        self.precopied += self._sent
+        return self._sent >= ENOUGH and self.rounds < ROUNDS
+
+    def _round_steps(self):
+        """One round, yielding between steps; what it sent adds to _sent.
+        After a step a process may have exited or exec'd: its mappings are
+        those it had when the round came to it, read or found gone (a
+        KernelError: the final copy has what is left)."""
         try:
             writetrack.track(self.k, self.tracked)
         except KernelError as e:        # (a freeze that could not be had now: the next round tries again)
             printk.pr_info(f"migrate: {e}")
+        gone = 0
         for p in list(self.k.procs.by_pid.values()):
             if p.exited or p.zombie or p.mm is None or not p.threads:
                 continue
             name = dump.mem_blob(p.pid)
             have = self.sent.setdefault(name, Mirror())
             run = _Pages(self.conn, name)
-            tr = self.tracked.get(p.pid)
-            if tr is not None and not tr.live(p):       # exec'd since: the log watched the old memory
-                tr.log.close()
-                tr = self.tracked[p.pid] = None
             try:
                 vmas = dump.private_vmas(p.leader)
                 for start, end, ino in vmas:
-                    try:
-                        got = None if tr is None else tr.round(p.leader, start, end, ino,
-                                                               lambda *a: send_pages(run, *a),
-                                                               lambda addr, n: have.get(addr, n)[0])
-                    except OSError as e:
-                        printk.pr_info(f"migrate: the write log of process {p.pid} failed ({e}): "
-                                       "its pages are compared instead")
-                        tr.log.close()
-                        tr = self.tracked[p.pid] = None
-                        got = None
-                    if got is not None:
-                        have.forget(start, end)
-                        n += got
-                        continue
-                    for addr, data in dump.resident_pieces(p.leader, start, end, ino):
-                        old, _runs = have.get(addr, len(data))
-                        if old == data:
-                            continue
-                        runs = image.nonzero_runs(data)
-                        for off, c in image.changed_pages(data, old, runs):
-                            run.add("pre", addr + off, c, data[off:off + c])
-                            n += c
-                        have.put(addr, data, runs)
-                if tr is not None:      # a mapping gone or changed: read whole if it comes again
-                    keep = {(s, e) for s, e, _i in vmas}
-                    tr.held = {key: v for key, v in tr.held.items() if key in keep}
+                    for lo in range(start, end, STEP):
+                        hi = min(end, lo + STEP)
+                        tr = self.tracked.get(p.pid)
+                        if tr is not None and not tr.live(p):   # exec'd: the log watched the old memory
+                            tr.log.close()
+                            tr = self.tracked[p.pid] = None
+                        self._sent += self._part(p, tr, run, have, start, end, ino, lo, hi)
+                        gone += hi - lo
+                        if gone >= STEP:
+                            run.flush()
+                            gone = 0
+                            yield
+                            if p.exited or p.zombie or p.mm is None or not p.threads:
+                                raise KernelError(E.ESRCH, "gone")
+                tr = self.tracked.get(p.pid)
+                if tr is not None:
+                    tr.keep_only({(s, e) for s, e, _i in vmas})
             except KernelError:
                 pass            # it went meanwhile: the final copy has what is left
             run.flush()
-        self.rounds += 1
-        self.precopied += n
-        return n >= ENOUGH and self.rounds < ROUNDS
+
+    def _part(self, p, tr, run: _Pages, have: Mirror, start: int, end: int, ino: int, lo: int, hi: int) -> int:
+        """[lo, hi) of the mapping [start, end) of process p: what was
+        written since the last round sent, by the write log where it is
+        tracked, else by comparing with what was sent; the bytes sent."""
+        if tr is not None:
+            try:
+                got = tr.round(p.leader, start, end, ino, lambda *a: send_pages(run, *a),
+                               lambda addr, n: have.get(addr, n)[0], lo, hi)
+            except OSError as e:
+                printk.pr_info(f"migrate: the write log of process {p.pid} failed ({e}): "
+                               "its pages are compared instead")
+                tr.log.close()
+                self.tracked[p.pid] = None
+                got = None
+            if got is not None:
+                have.forget(lo, hi)
+                return got
+        n = 0
+        for addr, data in dump.resident_pieces(p.leader, lo, hi, ino):
+            old, _runs = have.get(addr, len(data))
+            if old == data:
+                continue
+            runs = image.nonzero_runs(data)
+            for off, c in image.changed_pages(data, old, runs):
+                run.add("pre", addr + off, c, data[off:off + c])
+                n += c
+            have.put(addr, data, runs)
+        return n
 
     def final(self) -> tuple[dict, str]:
         """Freeze, send the machine, wait for the target to run it; returns

@@ -4,9 +4,11 @@ running init.
 
 The image is checked whole first (checkpoint/image.py); then every host
 process is made from a fresh stub (pid 1 spawned, the others cloned from
-it while it is still bare), its address space rebuilt by injected host
-syscalls (the host's vDSO block moved where it was, every other mapping
-made anonymous and filled from the image), its registers and xstate set,
+it while it is still bare; on a migration's target, those it built while
+the pre-copy ran adopted: checkpoint/prebuild.py), its address space
+rebuilt by injected host syscalls (the host's vDSO block moved where it
+was, every other mapping made anonymous and filled from the image, where
+an adopted process does not hold the page already), its registers and xstate set,
 its kernel state (ids, credentials, signal dispositions, fd table, cwd)
 rebuilt.  No guest code runs until every process is there: a failure on
 the way is a boot panic, which kills the half-made host processes.
@@ -33,7 +35,7 @@ from umlpy.fs.registry import DISK_TYPES
 from umlpy.kernel import hostlimits, printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
-from umlpy.kernel.mm import FileMap, Mm
+from umlpy.kernel.mm import FileMap, Intervals, Mm
 from umlpy.kernel.rusage import Usage
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, State, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
@@ -77,7 +79,14 @@ def _build(k, r: image.Reader) -> None:
     pids = [p.int("pid", 1, MAX_PID) for p in procs]
     if len(set(pids)) != len(pids):
         raise image.ImageError("manifest: a pid twice")
-    init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root))
+    pre, k.prebuilt = k.prebuilt, None
+    adopt, spaces = None, {}
+    if pre is not None:         # a migration's target, which made host processes as the pages came
+        if k.params.seccomp:
+            adopt, spaces = pre.take({pid for pid, p in zip(pids, procs) if not p.has("zombie")})
+        else:                   # (made with the seccomp filter, which this boot does without)
+            pre.discard()
+    init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root), adopt)
     k.set_xstate_sizes(ptrace.get_xstate(init.hpid))
     _mounts(k, init, r)
     netstate.restore(k, r.sub("net"))
@@ -91,7 +100,14 @@ def _build(k, r: image.Reader) -> None:
     tasks = {1: init}
     for p in procs[1:]:
         pid = p.int("pid", 1, MAX_PID)
-        tasks[pid] = _bare_task(k, init, pid, 0, None) if p.has("zombie") else _clone_bare(k, init, pid)
+        if p.has("zombie"):
+            tasks[pid] = _bare_task(k, init, pid, 0, None)
+        elif pid in spaces:
+            tasks[pid] = _adopt_bare(k, init, pid, spaces[pid].hpid)
+        else:
+            tasks[pid] = _clone_bare(k, init, pid)
+    if pre is not None:
+        pre.discard()           # the template, where pid 1 had a process of its own
     last = r.int("last_pid", 0, MAX_PID)
     k.procs.set_last_pid(k.init_ns.pid, max(last, *pids))
     opens = r.list("files")
@@ -108,7 +124,7 @@ def _build(k, r: image.Reader) -> None:
             _zombie(k, t, p.sub("zombie"), keys)
             continue
         _process(k, t, p, keys)
-        _memory(k, t, p, shanon, shared[3])
+        _memory(k, t, p, shanon, shared[3], spaces[t.pid].filled if t.pid in spaces else None)
         _fds(k, t, p, opens, made, shared)
         _threads(k, t, p, keys)
         timers.restore_itimers(t, p)
@@ -221,8 +237,12 @@ def _clone_bare(k, init: Task, pid: int) -> Task:
     res = ptrace.inject(init.hpid, init.regs, NR["clone"], C.CLONE_PARENT | S.SIGCHLD, 0, 0, 0, 0)
     if res.fault or res.result < 0:
         raise KernelError(E.EAGAIN, "restore: host clone failed")
-    hpid = res.result
-    ptrace.wait_pid(hpid)
+    ptrace.wait_pid(res.result)
+    return _adopt_bare(k, init, pid, res.result)
+
+
+def _adopt_bare(k, init: Task, pid: int, hpid: int) -> Task:
+    """A process on host process hpid, a stopped clone of a bare stub."""
     t = _bare_task(k, init, pid, hpid, GuestMemory(hpid))
     ptrace.getregs(hpid, t.regs)
     k.sched.add_task(t)
@@ -458,26 +478,37 @@ def _inode_by_number(fs, ino: int):
 
 # -- memory -------------------------------------------------------------------
 HUGE_PAGE = 2 << 20
+HOST_MADV_DONTNEED = 4
 HOST_MADV_HUGEPAGE = 14
 
 
-def _memory(k, t: Task, p: image.Reader, shanon: dict, nameless: unlinked.Restorer) -> None:
+def _memory(k, t: Task, p: image.Reader, shanon: dict, nameless: unlinked.Restorer,
+            filled: Intervals | None = None) -> None:
+    """filled: where the host process (a migration's prebuilt one) holds
+    the pages the stream last sent for them: those inside a private
+    anonymous mapping (a stack's aside, which the host must map as one)
+    are kept, the rest of its memory unmapped."""
     has = HostAs(t)
     vmas = []
     prev = 0
+    held = Intervals()
     for v in p.list("vmas"):
         start, end = v.int("start", 0, TASK_SIZE), v.int("end", 1, TASK_SIZE + 1)
         if start % PAGE or end % PAGE or start < prev or end <= start or (start < STUB_END and end > STUB_BASE):
             raise image.ImageError(f"manifest: {v.where}: bad range {start:#x}-{end:#x}")
         prev = end
         vmas.append((start, end, v))
+        if filled is not None and not (v.bool("shared") or v.has("shared_anon") or v.bool("stack")):
+            for s, e, _v in filled.overlapping(start, end):
+                held.set(s, e, True)
     for start, end, _p, _o, _i, name in host_vmas(t):
         if name not in SPECIAL:
-            has.checked("munmap", start, end - start)
+            for s, e in held.gaps(start, end):
+                has.checked("munmap", s, e - s)
     _move_vdso(t, has, p.sub("special"))
     mm = _mm(k, t, p.sub("mm"), nameless)
     ipc.restore_process(k, t, mm, p)
-    blob = p.blob("memory")
+    blob = p.blob("memory", populate=filled is None)
     try:
         for start, end, v in vmas:
             prot = v.int("prot", 0, 8)
@@ -488,10 +519,12 @@ def _memory(k, t: Task, p: image.Reader, shanon: dict, nameless: unlinked.Restor
                 sharedanon.map_again(has, shanon, start, end, prot, v)
                 continue
             flags = C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED | (C.MAP_GROWSDOWN if v.bool("stack") else 0)
-            has.checked("mmap", start, end - start, C.PROT_READ | C.PROT_WRITE, flags, -1, 0)
             runs = v.list_of_ints("runs", 3, (0, 1, 0), (end - start, end - start + 1, blob.size))
-            held = sum(n for _off, n, _at in runs)
-            if held >= HUGE_PAGE and 2 * held >= end - start:
+            kept = held.overlapping(start, end)
+            for s, e in held.gaps(start, end):
+                has.checked("mmap", s, e - s, C.PROT_READ | C.PROT_WRITE, flags, -1, 0)
+            full = sum(n for _off, n, _at in runs)
+            if not kept and full >= HUGE_PAGE and 2 * full >= end - start:
                 # mostly full: the host backs it with huge pages where it can, so
                 # that filling it costs a fault per 2 MiB, not per page (64 MiB:
                 # 42 -> 27 ms here); the advice is the host's, not the guest's
@@ -501,7 +534,13 @@ def _memory(k, t: Task, p: image.Reader, shanon: dict, nameless: unlinked.Restor
                     raise image.ImageError(f"manifest: {v.where}: a run past its mapping or the memory file")
                 # the mapping is writable until the mprotect below: process_vm_writev,
                 # which takes the pages in batches, not /proc/PID/mem's one at a time
-                t.mem.write(start + off, blob.read_at(at, n))
+                for s, e in held.gaps(start + off, start + off + n) if kept else [(start + off, start + off + n)]:
+                    t.mem.write(s, blob.read_at(at + s - start - off, e - s))
+            if kept:            # what the stream held that the image says is zero now
+                nonzero = Intervals([(start + off, start + off + n, True) for off, n, _at in sorted(runs)])
+                for s, e, _v in kept:
+                    for zs, ze in nonzero.gaps(s, e):
+                        has.checked("madvise", zs, ze - zs, HOST_MADV_DONTNEED)
             if prot != C.PROT_READ | C.PROT_WRITE:
                 has.checked("mprotect", start, end - start, prot)
     finally:

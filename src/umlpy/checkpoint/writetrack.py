@@ -42,22 +42,25 @@ class Tracked:
     def __init__(self, mm, log: writelog.WriteLog) -> None:
         self.mm, self.log = mm, log
         self.held: dict[tuple[int, int], bytearray] = {}    # (start, end) -> a byte per page
+        self.reading: dict[tuple[int, int], bytearray] = {}     # the same, of mappings being read whole
 
     def live(self, p) -> bool:
         return p.mm is self.mm and self.log.uffd >= 0
 
-    def round(self, t, start: int, end: int, ino: int, send: Send, sent: Sent) -> int | None:
-        """The pages of [start, end) written since the last round, sent;
-        their bytes, or None where the mapping is not tracked.  sent(addr,
-        n): a piece as a round before the log sent it (a comparison's), if
-        any: a mapping seen first is read whole, but what the target holds
-        of it already is not sent again."""
+    def round(self, t, start: int, end: int, ino: int, send: Send, sent: Sent, lo: int, hi: int) -> int | None:
+        """The pages of [lo, hi), a part of the mapping [start, end) (a
+        round goes through a mapping in parts, from its start, one turn of
+        the event loop each), written since the last round, sent; their
+        bytes, or None where the mapping is not tracked.  sent(addr, n): a
+        piece as a round before the log sent it (a comparison's), if any:
+        a mapping seen first is read whole, but what the target holds of
+        it already is not sent again."""
         held = self.held.get((start, end))
         if held is None:
-            return self._first(t, start, end, ino, send, sent)
+            return self._first(t, start, end, ino, send, sent, lo, hi)
         n = 0
         try:
-            for s, e in self.log.written(start, end):
+            for s, e in self.log.written(lo, hi):
                 for addr in range(s, e, image.CHUNK):
                     n += _take(held, start, addr, _read(t, addr, min(image.CHUNK, e - addr)), send)
         except BaseException:
@@ -65,16 +68,34 @@ class Tracked:
             raise
         return n
 
-    def _first(self, t, start: int, end: int, ino: int, send: Send, sent: Sent) -> int | None:
-        """A mapping not yet watched: registered and protected, then read whole."""
-        if not self.log.register(start, end - start):
+    def _first(self, t, start: int, end: int, ino: int, send: Send, sent: Sent, lo: int, hi: int) -> int | None:
+        """A mapping not yet watched: registered and protected as its first
+        part comes, then read whole, part by part (what is written meanwhile
+        the log has for the next round)."""
+        key = (start, end)
+        held = self.reading.get(key)
+        if lo == start:
+            if held is None and not self.log.register(start, end - start):
+                return None
+            self.log.written(start, end)
+            held = self.reading[key] = bytearray((end - start) // PAGE)
+        elif held is None:      # (its first parts were not read: compared instead)
             return None
-        self.log.written(start, end)
-        held = bytearray((end - start) // PAGE)
-        n = sum(_take(held, start, addr, data, send, sent(addr, len(data)))
-                for addr, data in dump.resident_pieces(t, start, end, ino))
-        self.held[(start, end)] = held      # only once all of it was read
+        try:
+            n = sum(_take(held, start, addr, data, send, sent(addr, len(data)))
+                    for addr, data in dump.resident_pieces(t, lo, hi, ino))
+        except BaseException:
+            del self.reading[key]
+            raise
+        if hi == end:
+            self.held[key] = self.reading.pop(key)      # only once all of it was read
         return n
+
+    def keep_only(self, vmas: set[tuple[int, int]]) -> None:
+        """Forget the mappings no longer there as they were (a mapping that
+        comes again, or grown or moved, is read whole)."""
+        self.held = {key: v for key, v in self.held.items() if key in vmas}
+        self.reading = {key: v for key, v in self.reading.items() if key in vmas}
 
     def final(self, t, start: int, end: int, send: Send) -> list[tuple[int, int]] | None:
         """The machine frozen: the pages written since the last round sent,

@@ -68,6 +68,17 @@ class Intervals:
         i, j = self._bounds(start, end)
         return [(max(s, start), min(e, end), v) for s, e, v in self.items[i:j]]
 
+    def gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of [start, end) no range covers."""
+        out, at = [], start
+        for s, e, _v in self.overlapping(start, end):
+            if s > at:
+                out.append((at, s))
+            at = e
+        if at < end:
+            out.append((at, end))
+        return out
+
     def at(self, addr: int):
         """The value covering addr, or None."""
         got = self.overlapping(addr, addr + 1)

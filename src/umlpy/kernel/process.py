@@ -123,22 +123,18 @@ class Procs:
         return pid
 
     # -- init -----------------------------------------------------------------
-    def spawn_init(self, fdtable, fs: FsContext) -> tuple[Task, dict[int, int]]:
+    def spawn_init(self, fdtable, fs: FsContext, adopt: int | None = None) -> tuple[Task, dict[int, int]]:
         """The first task, pid 1, on a fresh stub (fs/exec.py's run_init
-        then execs init into it); with the host's auxv the stub got."""
+        then execs init into it); with the host's auxv the stub got.
+        adopt: a stub spawned with the seccomp filter and settled already,
+        to run pid 1 in (a migration's target made it while the pre-copy
+        ran: checkpoint/prebuild.py)."""
         k = self.k
         want = k.params.seccomp
-        try:
-            hpid = ptrace.spawn(k.stub.path, trapset.fast_numbers() if want else None)
-        except ptrace.HostError as e:
-            if not want or e.errno != E.EOPNOTSUPP:
-                raise KernelError(e.errno, e.strerror) from None     # boot panics with the reason
-            printk.pr_warn(f"seccomp trap path: {e.strerror}; guests trap through ptrace alone")
-            want = False
-            try:
-                hpid = ptrace.spawn(k.stub.path)
-            except ptrace.HostError as e2:
-                raise KernelError(e2.errno, e2.strerror) from None
+        if adopt is not None:
+            hpid = adopt
+        else:
+            hpid, want = self._spawn_stub(want)
         if ptrace.seccomp_on():
             k.sched.loop.watch_seccomp()
             printk.pr_info("guests trap through seccomp (user notifications and ptrace stops)")
@@ -159,9 +155,28 @@ class Procs:
         proc.threads.append(t)
         self.by_pid[pid] = proc
         k.sched.add_task(t)
-        hostas.settle(t)
+        if adopt is None:
+            hostas.settle(t)
+        else:
+            ptrace.getregs(hpid, t.regs)
         t.mem = GuestMemory(hpid)
         return t, hostas.stub_auxv(t.mem, t.regs.rsp)
+
+    def _spawn_stub(self, want: bool) -> tuple[int, bool]:
+        """A fresh stub's host pid, and whether the seccomp filter is
+        still wanted: not once the host refused its listener (the stub
+        then traps through ptrace alone)."""
+        k = self.k
+        try:
+            return ptrace.spawn(k.stub.path, trapset.fast_numbers() if want else None), want
+        except ptrace.HostError as e:
+            if not want or e.errno != E.EOPNOTSUPP:
+                raise KernelError(e.errno, e.strerror) from None     # boot panics with the reason
+            printk.pr_warn(f"seccomp trap path: {e.strerror}; guests trap through ptrace alone")
+        try:
+            return ptrace.spawn(k.stub.path), False
+        except ptrace.HostError as e2:
+            raise KernelError(e2.errno, e2.strerror) from None
 
     # -- fork -----------------------------------------------------------------
     def check_new_task(self, t: Task) -> None:
