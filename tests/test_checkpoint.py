@@ -312,6 +312,35 @@ def test_zombies_carried(tmp_path):
     assert [z["status"] for z in zombies] == [7 << 8, 15] and sum(zombies[1]["usage"][:2]) > 0
 
 
+def test_job_control_stops_carried(tmp_path):
+    """Three children stopped by SIGSTOP or SIGTSTP (in a nanosleep, a
+    read and a poll with a timeout), their stops not yet waited for:
+    after the restore they are still stopped, waitpid(WUNTRACED) reports
+    each stop once, SIGCONT continues them (WCONTINUED sees it), and each
+    ends its call as it would have: the sleeper counts on, the reader and
+    the poller get what was written while they were stopped (as the
+    program run natively)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "stopped", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["stopped", "30"], "count", 4)
+    doc = json.loads((image / "manifest.json").read_text())
+    kids = [p for p in doc["processes"] if p["pid"] != 1]
+    assert [p["flags"]["stopped"] for p in kids] == [True] * 3
+    assert [p["flags"]["stop_report"] for p in kids] == [19 << 8 | 0x7f, 20 << 8 | 0x7f, 19 << 8 | 0x7f]
+    assert [p["tasks"][0]["restart"]["kind"] for p in kids] == ["stopped"] * 3
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert numbers(out, "count") == list(range(first[-1] + 1, 31)), out + r.stderr
+    on = numbers(out, "sleeper")        # counted before the stop: 1, 2 and perhaps 3
+    assert on and on == list(range(on[0], 6)) and 2 <= on[0] <= 4, out
+    tail = sorted(line for line in native.split("count 3\n", 1)[1].splitlines() if not line.startswith("sleeper"))
+    assert sorted(line for line in out.split("count 30\n", 1)[1].splitlines() if not line.startswith("sleeper")) \
+        == tail, out
+    assert tail == sorted(["stopped by 19 20 19", "continued 1 1 1", "reader got hello",
+                           "poller: 1 ready, got world", "exited 0 0 0"]), native
+
+
 def test_computing_task_interrupted_in_guest_code(tmp_path):
     """A task computing (no syscall for milliseconds) is interrupted where
     it is; its integer and floating-point registers go on from there."""
@@ -607,7 +636,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 5")
+    _refused(image, "checkpoint format version 99, this kernel reads version 6")
 
 
 def test_forged_thread_refused(saved, tmp_path):

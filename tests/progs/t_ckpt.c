@@ -85,6 +85,11 @@
  *     word), "count I" every 100 ms up to N; then checks every word holds
  *     what was last written, and that 64 KiB mapped beside it (its address
  *     printed first), never written, reads as zeros.
+ *   t_ckpt stopped N: three children stopped by signals (SIGSTOP in
+ *     nanosleep, SIGTSTP in a read of a pipe, SIGSTOP in a poll with a
+ *     timeout) while the parent counts to N, their stops not waited for;
+ *     then it reports the stops, continues them, reports that, writes
+ *     the pipes and reports their exits; the sleeper counts on to 5.
  *   t_ckpt spawner N: every 100 ms a child is born that fills 3 MiB with
  *     its own pattern, sleeps 350 ms and checks it (every other one after
  *     exec'ing itself as `t_ckpt kid I`), "count I" after each; then
@@ -154,6 +159,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -890,6 +896,62 @@ static int churn(long n)
 static int dirty(long n)
 {
     return dirty_mib(n, 64);
+}
+
+/* stopped: children held in job-control stops across the checkpoint */
+static int stopped_children(long n)
+{
+    int in[2], ev[2];
+    if (pipe(in) || pipe(ev))
+        return 1;
+    pid_t kid[3];
+    for (int k = 0; k < 3; k++) {
+        kid[k] = fork();
+        if (kid[k] < 0)
+            return 1;
+        if (kid[k])
+            continue;
+        char buf[16] = "";
+        if (k == 0) {           /* stopped in nanosleep: goes on to the same end */
+            for (int i = 1; i <= 5; i++) {
+                dprintf(1, "sleeper %d\n", i);
+                tick();
+            }
+        } else if (k == 1) {    /* stopped in read (ERESTARTSYS) */
+            ssize_t got = read(in[0], buf, sizeof buf - 1);
+            dprintf(1, "reader got %s\n", got > 0 ? buf : "nothing");
+        } else {                /* stopped in poll with a timeout (restart_syscall) */
+            struct pollfd pfd = {ev[0], POLLIN, 0};
+            int ready = poll(&pfd, 1, 60000);
+            ssize_t got = ready == 1 ? read(ev[0], buf, sizeof buf - 1) : 0;
+            dprintf(1, "poller: %d ready, got %s\n", ready, got > 0 ? buf : "nothing");
+        }
+        _exit(0);
+    }
+    tick();
+    tick();
+    kill(kid[0], SIGSTOP);
+    kill(kid[1], SIGTSTP);
+    kill(kid[2], SIGSTOP);
+    for (int i = 1; i <= n; i++) {      /* the stops not waited for yet */
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    int st[3], code[3];
+    for (int k = 0; k < 3; k++)
+        st[k] = waitpid(kid[k], &code[k], WUNTRACED) == kid[k] && WIFSTOPPED(code[k]) ? WSTOPSIG(code[k]) : -1;
+    dprintf(1, "stopped by %d %d %d\n", st[0], st[1], st[2]);
+    for (int k = 0; k < 3; k++)
+        kill(kid[k], SIGCONT);
+    for (int k = 0; k < 3; k++)
+        st[k] = waitpid(kid[k], &code[k], WCONTINUED) == kid[k] && WIFCONTINUED(code[k]);
+    dprintf(1, "continued %d %d %d\n", st[0], st[1], st[2]);
+    if (write(in[1], "hello", 5) != 5 || write(ev[1], "world", 5) != 5)
+        return 1;
+    for (int k = 0; k < 3; k++)
+        st[k] = waitpid(kid[k], &code[k], 0) == kid[k] && WIFEXITED(code[k]) ? WEXITSTATUS(code[k]) : -1;
+    dprintf(1, "exited %d %d %d\n", st[0], st[1], st[2]);
+    return 0;
 }
 
 /* spawner: processes born, exec'd and gone while a migration copies memory */
@@ -2001,7 +2063,7 @@ int main(int argc, char **argv)
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
-                 {"packet", packeted}, {"spawner", spawner}, {"kid", kid}};
+                 {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2032,6 +2094,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N\n");
     return 2;
 }

@@ -31,6 +31,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 from umlpy.net.inet.sock import InetSocket
 from umlpy.net.unix import UnixSocket
+from umlpy.syscalls import sys_time
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
@@ -137,8 +138,8 @@ def check_supported(k) -> None:
         if not timers.savable(p):
             raise Refused(f"{who}: RLIMIT_CPU's timer, or a POSIX timer at an absolute wall-clock time "
                           "or with its signal pending")
-        if p.stopped:
-            raise Refused(f"{who}: a stopped process")
+        if p.stopped and any(x.state is State.USER for x in p.threads):
+            raise Busy(f"{who}: a thread on its way to the process's job-control stop")
         mm = p.mm
         if mm is None or mm.users != 1 or mm.uffd is not None or mm.locked.items:
             raise Refused(f"{who}: a shared, locked or userfaultfd address space")
@@ -242,7 +243,7 @@ def _check_task(k, x, leader, who: str) -> None:
     checkpoint can take it, sharing the leader's fd table and filesystem
     context (threads made by pthread_create do), nothing per-thread that
     the image does not carry."""
-    if x.state not in (State.USER, State.BLOCKED):
+    if x.state not in (State.USER, State.BLOCKED) and not (x.state is State.STOPPED and x.proc.stopped):
         raise Refused(f"{who}: a task {x.state.value}")
     if x.files is not leader.files or x.fs is not leader.fs:
         raise Refused(f"{who}: a thread with its own fd table or filesystem context")
@@ -670,6 +671,25 @@ def _save_restart(t, regs) -> dict:
     return {"kind": "regs"}
 
 
+def _save_stopped(t, regs) -> tuple[dict, object]:
+    """A task in its process's group stop: SIGCONT ends the syscall it was
+    leaving, if any, as it would have.  A restart by restart_syscall goes
+    on to a relative sleep's end (its time left kept, as a sleeping task's
+    is); any other such wait is made again whole, as a blocked task's is
+    (its registers say ERESTARTNOINTR)."""
+    out = {"kind": "stopped", "in_syscall": t.in_syscall}
+    if t.in_syscall >= 0 and _signed(regs.rax) == -E.ERESTART_RESTARTBLOCK:
+        fn = t.restart_fn
+        if isinstance(fn, sys_time.SleepOn):
+            out["sleep"] = {"left_ns": max(0, fn.deadline - clock.monotonic_ns()), "rem": fn.rem}
+        else:
+            saved = ptrace.new_regs()
+            ptrace.copy_regs(saved, regs)
+            saved.rax = -E.ERESTARTNOINTR & (S64 - 1)
+            regs = saved
+    return out, regs
+
+
 def _task_common(t) -> dict:
     """What a live task and a zombie's main thread both keep (/proc shows
     it until the reap): its tid and signals: its mask (the one to go back
@@ -686,6 +706,8 @@ def _save_task(t, frozen) -> dict:
     on, alternate stack and the words it leaves to the kernel."""
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     restart = _save_restart(t, regs)
+    if t.state is State.STOPPED:
+        restart, regs = _save_stopped(t, regs)
     return {**_task_common(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
@@ -744,7 +766,9 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.
         "environ": [a.hex() for a in p.environ], "personality": p.personality,
         "flags": {"oom_score_adj": p.oom_score_adj, "oom_score_adj_min": p.oom_score_adj_min,
                   "ioprio": p.ioprio, "no_new_privs": p.no_new_privs, "dumpable": p.dumpable,
-                  "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed}, "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
+                  "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed,
+                  "stopped": p.stopped, "stop_report": p.stop_report},
+        "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
         "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
         "tasks": [_save_task(x, frozen) for x in p.threads],

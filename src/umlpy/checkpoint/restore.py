@@ -57,6 +57,7 @@ U64 = 1 << 64
 PAGE = C.PAGE_SIZE
 TEMP = STUB_END + (1 << 32)     # where the vDSO block waits while it moves
 MAX_PID = 1 << 22
+MAX_SYSCALL = 1024
 SIGINFO_UNION = 128 - 16        # siginfo's bytes after signo, errno, code
 SIGINFO_INTS = ((-(1 << 31), 1 << 31), (0, 1 << 32), (-(1 << 31), 1 << 31))   # pid, uid, status
 
@@ -144,7 +145,7 @@ def _build(k, r: image.Reader) -> None:
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     for p in procs:
         for t in tasks[p.int("pid", 1, MAX_PID)].proc.threads:
-            if t.state is not State.DEAD:
+            if t.state not in (State.DEAD, State.STOPPED):
                 k.sched.resume_new(t)
     printk.pr_info(f"restore: {len(procs)} processes from {r.dir}")
 
@@ -327,6 +328,10 @@ def _process(k, t: Task, p: image.Reader, keys: dict) -> None:
     proc.pdeath_signal = fl.int("pdeath_signal", 0, S.NSIG + 1)
     proc.no_new_privs, proc.child_subreaper, proc.execed = \
         fl.bool("no_new_privs"), fl.bool("child_subreaper"), fl.bool("execed")
+    proc.stopped, proc.stop_report = fl.bool("stopped"), fl.int("stop_report", 0, 0x10000)
+    if proc.stop_report not in (0, 0xffff) and not (proc.stop_report & 0xff == 0x7f
+                                                    and S.default_action(proc.stop_report >> 8) is S.Default.STOP):
+        raise image.ImageError(f"manifest: {fl.where}.stop_report: not a stop or continue to report")
     for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
         proc.rlimits[rl[0]] = (rl[1], rl[2])
     t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
@@ -359,13 +364,23 @@ def _task(t: Task, e: image.Reader, keys: dict) -> None:
         setattr(t.regs, n, regs.int(n, 0, U64))
     restart = e.sub("restart")
     kind = restart.str("kind")
+    t.in_syscall = -1
     if kind == "sleep":
         left, rem = restart.int("left_ns", 0, 1 << 62), restart.int("rem", 0, U64)
         t.restart_fn = lambda: sys_time.sleep_until(t, clock.monotonic_ns() + left, rem)
         t.regs.rax = NR["restart_syscall"]
+    elif kind == "stopped":     # back in its process's group stop; SIGCONT ends it as it would have
+        if not t.proc.stopped:
+            raise image.ImageError(f"manifest: {e.where}: a task stopped in a process that is not")
+        t.in_syscall = restart.int("in_syscall", -1, MAX_SYSCALL)
+        t.state = State.STOPPED
+        t.proc.stop_how[t] = ptrace.REGS_ALL
+        if restart.has("sleep"):     # restart_syscall goes on to the sleep's end
+            sl = restart.sub("sleep")
+            t.restart_fn = sys_time.SleepOn(t, clock.monotonic_ns() + sl.int("left_ns", 0, 1 << 62),
+                                            sl.int("rem", 0, U64))
     elif kind != "regs":
         raise image.ImageError(f"manifest: {e.where}: restart kind {kind!r}")
-    t.in_syscall = -1
     ptrace.set_xstate(t.hpid, e.hex("xstate", 1 << 16))
 
 

@@ -86,7 +86,20 @@ def sleep_until(t, deadline: int, rem: int, absolute: bool = False):
             t.mem.write(rem, structs.pack_timespec(max(0, deadline - clock.monotonic_ns())))
     raise Block(deadline=deadline, on_timeout=lambda: 0, on_interrupt=interrupted,
                 restart=E.ERESTARTNOHAND if absolute else E.ERESTART_RESTARTBLOCK,
-                restart_fn=lambda: sleep_until(t, deadline, rem))
+                restart_fn=SleepOn(t, deadline, rem))
+
+
+class SleepOn:
+    """restart_syscall's way on after a relative sleep was interrupted:
+    to the same end (its restart block), which a checkpoint of a task
+    stopped meanwhile reads."""
+    __slots__ = ("t", "deadline", "rem")
+
+    def __init__(self, t, deadline: int, rem: int) -> None:
+        self.t, self.deadline, self.rem = t, deadline, rem
+
+    def __call__(self):
+        return sleep_until(self.t, self.deadline, self.rem)
 
 
 def _cpu_sleep_until(t, clk: cpuclock.CpuClock, end: int, absolute: bool, rem: int):
