@@ -32,7 +32,7 @@ _BUILT_IN = (
 # what it does not have (the options test suites ask about)
 _NOT_SET = (
     "MODULES", "SWAP", "NUMA",
-    "TIME_NS", "SECCOMP", "SECCOMP_FILTER", "BSD_PROCESS_ACCT_V3", "QUOTA",
+    "TIME_NS", "BSD_PROCESS_ACCT_V3", "QUOTA",
     "QFMT_V2", "HUGETLBFS", "HUGETLB_PAGE", "BLK_DEV_RAM", "MANDATORY_FILE_LOCKING",
     "FS_VERITY", "MEMORY_FAILURE", "KSM", "TRANSPARENT_HUGEPAGE", "CHECKPOINT_RESTORE",
     "TRACING", "FTRACE", "KPROBES", "AUDIT", "SECURITY", "SECURITY_SELINUX", "KVM",
@@ -46,6 +46,7 @@ _SYSCALLS = {
     "FANOTIFY_ACCESS_PERMISSIONS": "fanotify_init",
     "USERFAULTFD": "userfaultfd", "IO_URING": "io_uring_setup", "BPF_SYSCALL": "bpf",
     "PERF_EVENTS": "perf_event_open", "BSD_PROCESS_ACCT": "acct",
+    "SECCOMP": "seccomp", "SECCOMP_FILTER": "seccomp",
 }
 # filesystem options: set exactly when the type is registered
 _FILESYSTEMS = {"EXT2_FS": "ext2", "EXT3_FS": "ext3", "EXT4_FS": "ext4", "TMPFS": "tmpfs",

@@ -249,6 +249,8 @@ def _check_task(k, x, leader, who: str) -> None:
         raise Refused(f"{who}: a thread with its own fd table or filesystem context")
     if x.ptrace is not None:
         raise Refused(f"{who}: ptrace")
+    if x.seccomp is not None:
+        raise Refused(f"{who}: seccomp")
     if _timer_signal(x.sigq):
         raise Refused(f"{who}: a pending signal from a timer")
 

@@ -21,7 +21,7 @@ from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS
-from umlpy.kernel import printk, ptracer, strace, timekeeping, userfaultfd
+from umlpy.kernel import printk, ptracer, seccomp, strace, timekeeping, userfaultfd
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.task import State, Task
 from umlpy.kernel.timekeeping import WallDeadline
@@ -300,6 +300,12 @@ class Scheduler:
         t.in_syscall = nr
         if strace.tracer is not None:
             strace.tracer.enter(t, nr, args)
+        sc = t.seccomp
+        if sc is not None:
+            instead = seccomp.verdict(self.k, t, sc, nr, args)
+            if instead is not None:
+                self._run_handler(t, instead, "seccomp")
+                return
         entry = self.table.entries.get(nr)
         if entry is None:
             self.finish(t, self.table.unknown(t, nr))

@@ -254,7 +254,7 @@ class Task:
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
                  "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
                  "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime",
-                 "ptrace", "nproc_exceeded")
+                 "ptrace", "nproc_exceeded", "seccomp")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory, files: FdTable,
                  fs: FsContext, sched: SchedState) -> None:
@@ -288,6 +288,7 @@ class Task:
         self.nd = None              # an openat2's RESOLVE_* scope while it walks (namei.Scope)
         self.ptrace = None          # ptracer.Ptrace while a guest tracer traces it
         self.nproc_exceeded = False     # PF_NPROC_EXCEEDED: a set*uid went over RLIMIT_NPROC
+        self.seccomp = None             # kernel/seccomp.Seccomp, once a mode is set
 
     @property
     def pid(self) -> int:

@@ -30,9 +30,11 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
                  tls: int) -> None:
     """What a new task (thread or process) takes from the one that cloned
     it: its registers (returning 0, on the new stack and TLS), its signal
-    mask, and the tid words clone was asked to write or clear."""
+    mask, its seccomp filters, and the tid words clone was asked to write
+    or clear."""
     ptrace.copy_regs(child.regs, parent.regs)
     child.regs.rax = 0
+    child.seccomp = parent.seccomp
     if stack:
         child.regs.rsp = stack
     if flags & C.CLONE_SETTLS:

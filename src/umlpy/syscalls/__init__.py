@@ -27,6 +27,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_process_vm,
     sys_ptrace,
     sys_read_write,
+    sys_seccomp,
     sys_signal,
     sys_socket,
     sys_splice,

@@ -20,6 +20,7 @@ from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
 from umlpy.kernel.task import SIG_DEFAULT, SigAction, State
 from umlpy.vfs import pidfd
+from umlpy.syscalls import sys_seccomp
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_cstr, read_path, s32, u32
@@ -574,6 +575,8 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         if a2 | a3 | a4 | a5:
             raise KernelError(E.EINVAL)
         return int(proc.no_new_privs)
+    if option in (21, 22):      # PR_GET_SECCOMP, PR_SET_SECCOMP
+        return sys_seccomp.prctl(t, option, a2, a3)
     if option == C.PR_SET_TIMERSLACK:
         s = t.sched
         s.timer_slack_ns = a2 or s.default_slack_ns

@@ -107,6 +107,7 @@ def status_text(tg: Target, vm: dict[str, int] | None = None, viewer_ns=None) ->
     ]
     if live(proc):
         lines += _vm_lines(MemUse(proc), vm or {})
+    sc = task.seccomp
     lines += [
         "CoreDumping:\t0", "THP_enabled:\t1", f"Threads:\t{nthreads(proc)}",
         f"SigQ:\t0/{proc.rlimit(11)[0]}",
@@ -114,7 +115,8 @@ def status_text(tg: Target, vm: dict[str, int] | None = None, viewer_ns=None) ->
         f"SigBlk:\t{task.blocked:016x}", f"SigIgn:\t{ign:016x}", f"SigCgt:\t{catch:016x}",
         f"CapInh:\t{c.cap_inheritable:016x}", f"CapPrm:\t{c.cap_permitted:016x}",
         f"CapEff:\t{c.cap_effective:016x}", f"CapBnd:\t{c.cap_bset:016x}", f"CapAmb:\t{c.cap_ambient:016x}",
-        f"NoNewPrivs:\t{int(proc.no_new_privs)}", "Seccomp:\t0", "Seccomp_filters:\t0",
+        f"NoNewPrivs:\t{int(proc.no_new_privs)}", f"Seccomp:\t{sc.mode if sc is not None else 0}",
+        f"Seccomp_filters:\t{sc.filter.count() if sc is not None and sc.filter is not None else 0}",
         "Speculation_Store_Bypass:\tnot vulnerable", "SpeculationIndirectBranch:\tnot affected",
         "Cpus_allowed:\t1", "Cpus_allowed_list:\t0", "Mems_allowed:\t00000001", "Mems_allowed_list:\t0",
         "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0",
