@@ -312,6 +312,20 @@ def test_zombies_carried(tmp_path):
     assert [z["status"] for z in zombies] == [7 << 8, 15] and sum(zombies[1]["usage"][:2]) > 0
 
 
+def test_mlocked_ranges_carried(tmp_path):
+    """mlock'd and mlock2(MLOCK_ONFAULT)'d ranges: after the restore VmLck
+    counts both, the first is resident whole (as the mlock faulted it
+    in), the second holds no page it did not, and munlock finds them (as
+    the program run natively prints)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "mlocked", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], f"mount -t proc proc /proc && exec {PROG} mlocked 30",
+                          "count", 30)
+    assert rest == native.split("count 3\n", 1)[1], rest
+    mm = [p for p in json.loads((tmp_path / "img" / "manifest.json").read_text())["processes"]][0]["mm"]
+    assert sorted(fl for _s, _e, fl in mm["locked"]) == [0x2000, 0x82000]
+
+
 def test_job_control_stops_carried(tmp_path):
     """Three children stopped by SIGSTOP or SIGTSTP (in a nanosleep, a
     read and a poll with a timeout), their stops not yet waited for:

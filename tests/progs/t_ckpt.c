@@ -90,6 +90,9 @@
  *     timeout) while the parent counts to N, their stops not waited for;
  *     then it reports the stops, continues them, reports that, writes
  *     the pipes and reports their exits; the sleeper counts on to 5.
+ *   t_ckpt mlocked N: 64 KiB mlocked (one page written) and 32 KiB
+ *     mlock2'd MLOCK_ONFAULT; counts to N, then VmLck, which pages are
+ *     resident (mincore) and a munlock.
  *   t_ckpt spawner N: every 100 ms a child is born that fills 3 MiB with
  *     its own pattern, sleeps 350 ms and checks it (every other one after
  *     exec'ing itself as `t_ckpt kid I`), "count I" after each; then
@@ -951,6 +954,36 @@ static int stopped_children(long n)
     for (int k = 0; k < 3; k++)
         st[k] = waitpid(kid[k], &code[k], 0) == kid[k] && WIFEXITED(code[k]) ? WEXITSTATUS(code[k]) : -1;
     dprintf(1, "exited %d %d %d\n", st[0], st[1], st[2]);
+    return 0;
+}
+
+/* mlocked: locked ranges kept, their pages resident as mlock made them */
+static int mlocked(long n)
+{
+    char *a = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *b = mmap(NULL, 32 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED || b == MAP_FAILED)
+        return 1;
+    a[0] = 7;
+    if (mlock(a, 64 << 10) || syscall(SYS_mlock2, b, 32 << 10, MLOCK_ONFAULT))
+        return 1;
+    count_ticks(n);
+    char buf[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(buf, sizeof buf, f))
+        if (!strncmp(buf, "VmLck", 5))
+            fputs(buf, stdout);
+    unsigned char va[16], vb[8];
+    int ra = 0, rb = 0;
+    if (mincore(a, 64 << 10, va) || mincore(b, 32 << 10, vb))
+        return 1;
+    for (int i = 0; i < 16; i++)
+        ra += va[i] & 1;
+    for (int i = 0; i < 8; i++)
+        rb += vb[i] & 1;
+    printf("resident: locked %d of 16, on fault %d of 8; a[0] %d\n", ra, rb, a[0]);
+    printf("munlock: %d\n", munlock(a, 64 << 10));
+    fflush(stdout);
     return 0;
 }
 
@@ -2063,7 +2096,8 @@ int main(int argc, char **argv)
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
-                 {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children}};
+                 {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
+                 {"mlocked", mlocked}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2094,6 +2128,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N\n");
     return 2;
 }

@@ -141,8 +141,8 @@ def check_supported(k) -> None:
         if p.stopped and any(x.state is State.USER for x in p.threads):
             raise Busy(f"{who}: a thread on its way to the process's job-control stop")
         mm = p.mm
-        if mm is None or mm.users != 1 or mm.uffd is not None or mm.locked.items:
-            raise Refused(f"{who}: a shared, locked or userfaultfd address space")
+        if mm is None or mm.users != 1 or mm.uffd is not None:
+            raise Refused(f"{who}: a shared or userfaultfd address space")
         if any(fm.shared and fm.obj is not None and not _shared_restorable(fm) for _s, _e, fm in mm.files.items):
             raise Refused(f"{who}: a shared mapping of a file with no name")
         if any(fm.dentry is not None and _relinked(fm.dentry) and not _relinked_savable(fm.dentry)
@@ -543,7 +543,8 @@ def _save_mm(k, p, nameless: list) -> dict:
     out = {"brk_start": mm.brk_start, "brk": mm.brk, "start_stack": mm.start_stack,
            "arg_range": list(mm.arg_range), "env_range": list(mm.env_range),
            "saved_auxv": mm.saved_auxv.hex(), "dump_filter": mm.dump_filter,
-           "ranges": [[s, e, int(c)] for s, e, c in mm.ranges], "files": files}
+           "ranges": [[s, e, int(c)] for s, e, c in mm.ranges], "files": files,
+           "locked": [[s, e, fl] for s, e, fl in mm.locked.items], "def_locked": mm.def_locked}
     for s, e, fm in mm.files.items:
         if fm.dentry is not None:
             files.append({"start": s, "end": e, **_place(k, fm.dentry), "origin": fm.origin,

@@ -32,10 +32,10 @@ from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import registry
 from umlpy.fs.registry import DISK_TYPES
-from umlpy.kernel import hostlimits, printk, threads
+from umlpy.kernel import hostlimits, mlock, printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
-from umlpy.kernel.mm import FileMap, Intervals, Mm
+from umlpy.kernel.mm import VM_LOCKED, VM_LOCKONFAULT, FileMap, Intervals, Mm
 from umlpy.kernel.rusage import Usage
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, State, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
@@ -560,7 +560,12 @@ def _memory(k, t: Task, p: image.Reader, shanon: dict, nameless: unlinked.Restor
                 has.checked("mprotect", start, end - start, prot)
     finally:
         blob.close()
+    for s, e, _fl in mm.locked.items:
+        if sum(min(e, ve) - max(s, vs) for vs, ve, _v in vmas if vs < e and ve > s) != e - s:
+            raise image.ImageError(f"manifest: process {t.proc.pid}: a locked range outside its mappings")
     t.proc.mm = mm
+    if mm.locked.items:
+        mlock.populate(t, 0, TASK_SIZE)     # as the mlock faulted them in (the image holds no zeros)
 
 
 def _map_shared(t: Task, has: HostAs, mm: Mm, start: int, end: int, prot: int, v: image.Reader) -> None:
@@ -624,6 +629,17 @@ def _mm(k, t: Task, m: image.Reader, nameless: unlinked.Restorer) -> Mm:
     mm.env_range = tuple(m.ints("env_range", 0, TASK_SIZE + 1, 2))
     mm.saved_auxv = m.hex("saved_auxv", 4096)
     mm.dump_filter = m.int("dump_filter", 0, 1 << 9)
+    lock_kinds = (VM_LOCKED, VM_LOCKED | VM_LOCKONFAULT)
+    if m.has("locked"):         # mlock's ranges (bookkeeping: the host locks nothing)
+        prev = 0
+        for s, e, fl in m.list_of_ints("locked", 3, (0, 1, 0), (TASK_SIZE, TASK_SIZE + 1, 1 << 32)):
+            if s < prev or e <= s or s % PAGE or e % PAGE or fl not in lock_kinds:
+                raise image.ImageError(f"manifest: {m.where}.locked: a bad locked range")
+            mm.locked.set(s, e, fl)
+            prev = e
+        mm.def_locked = m.int("def_locked", 0, 1 << 32)
+        if mm.def_locked not in (0, *lock_kinds):
+            raise image.ImageError(f"manifest: {m.where}.def_locked: not mlockall's")
     made = []
     for fm in m.list("files"):
         s, e = fm.int("start", 0, TASK_SIZE), fm.int("end", 1, TASK_SIZE + 1)
