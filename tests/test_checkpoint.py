@@ -312,6 +312,32 @@ def test_zombies_carried(tmp_path):
     assert [z["status"] for z in zombies] == [7 << 8, 15] and sum(zombies[1]["usage"][:2]) > 0
 
 
+def test_pending_timer_signals_carried(tmp_path):
+    """The signals of a periodic and a one-shot POSIX timer, blocked and
+    pending at the checkpoint: after the restore each is taken once with
+    its value and SI_TIMER (the periodic one's overrun counted), and the
+    dequeue restarts the periodic timer, which fires again (as the
+    program run natively)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "ptpending", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["ptpending", "30"], "count", 1)
+    timers = json.loads((image / "manifest.json").read_text())["processes"][0]["posix_timers"]
+    assert ["queued" in x for x in timers] == [True, True]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    # forged: a queued signal naming a timer whose signal is not pending, or
+    # a pending timer signal no queued signal names, is refused
+    for n, forge in enumerate((lambda d: d["processes"][0]["posix_timers"][0].pop("queued"),
+                               lambda d: d["processes"][0].update(shared_sigq=[]))):
+        copy = tmp_path / f"forged{n}"
+        shutil.copytree(image, copy)
+        _rewrite(copy, forge)
+        r = restore(copy)
+        assert r.returncode != 0 and "timer" in r.stderr and "count" not in r.stdout, r.stderr
+
+
 def test_mlocked_ranges_carried(tmp_path):
     """mlock'd and mlock2(MLOCK_ONFAULT)'d ranges: after the restore VmLck
     counts both, the first is resident whole (as the mlock faulted it

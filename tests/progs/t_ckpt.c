@@ -90,6 +90,10 @@
  *     timeout) while the parent counts to N, their stops not waited for;
  *     then it reports the stops, continues them, reports that, writes
  *     the pipes and reports their exits; the sleeper counts on to 5.
+ *   t_ckpt ptpending N: a periodic POSIX timer (20 ms, SIGUSR2, value 7)
+ *     and a one-shot one (30 ms, SIGRTMIN, value 9), both signals blocked
+ *     and pending while it counts to N; then takes each (the periodic
+ *     one's overrun counted), and the periodic one twice more.
  *   t_ckpt mlocked N: 64 KiB mlocked (one page written) and 32 KiB
  *     mlock2'd MLOCK_ONFAULT; counts to N, then VmLck, which pages are
  *     resident (mincore) and a munlock.
@@ -546,6 +550,44 @@ static int ptimer(long ms)
     timer_create(CLOCK_MONOTONIC, NULL, &c);
     dprintf(1, "ids %ld %ld %ld, none left %s\n", (long)(intptr_t)a, (long)(intptr_t)b, (long)(intptr_t)c,
             ib.it_value.tv_sec > 50 && ib.it_value.tv_sec < 60 ? "ok" : "bad");
+    return 0;
+}
+
+/* ptpending: POSIX timers' signals pending (blocked) across the checkpoint */
+static int ptpending(long n)
+{
+    timer_t per, once;
+    struct sigevent sp = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2, .sigev_value.sival_int = 7};
+    struct sigevent so = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN, .sigev_value.sival_int = 9};
+    struct itimerspec ip = {{0, 20000000}, {0, 20000000}}, io = {{0, 0}, {0, 30000000}};
+    sigset_t set;
+    siginfo_t si;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGRTMIN);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    if (timer_create(CLOCK_MONOTONIC, &sp, &per) || timer_create(CLOCK_MONOTONIC, &so, &once)
+        || timer_settime(per, 0, &ip, NULL) || timer_settime(once, 0, &io, NULL))
+        return 1;
+    tick();
+    count_ticks(n);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGRTMIN);
+    if (sigwaitinfo(&one, &si) != SIGRTMIN)
+        return 1;
+    dprintf(1, "one-shot: code %s value %d overrun %d\n", si.si_code == SI_TIMER ? "SI_TIMER" : "?",
+            si.si_value.sival_int, si.si_overrun);
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR2);
+    if (sigwaitinfo(&one, &si) != SIGUSR2)
+        return 1;
+    dprintf(1, "periodic: code %s value %d overrun %s\n", si.si_code == SI_TIMER ? "SI_TIMER" : "?",
+            si.si_value.sival_int, si.si_overrun > 0 ? "> 0" : "0");
+    for (int i = 0; i < 2; i++)         /* restarted by the dequeue: it fires again */
+        if (sigwaitinfo(&one, &si) != SIGUSR2 || si.si_value.sival_int != 7)
+            return 1;
+    dprintf(1, "periodic again twice\n");
     return 0;
 }
 
@@ -2097,7 +2139,7 @@ int main(int argc, char **argv)
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
-                 {"mlocked", mlocked}};
+                 {"mlocked", mlocked}, {"ptpending", ptpending}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2128,6 +2170,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N\n");
     return 2;
 }

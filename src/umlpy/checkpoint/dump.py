@@ -193,8 +193,8 @@ def _check_identity(k, p, who: str) -> None:
         raise Refused(f"{who}: namespaces")
     if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
         raise Refused(f"{who}: a controlling tty other than the console or a pty")
-    if _timer_signal(p.sigq) or _timer_signal(p.leader.sigq):
-        raise Refused(f"{who}: a pending signal from a timer")
+    if _timer_signal(p.sigq, p) or _timer_signal(p.leader.sigq, p):
+        raise Refused(f"{who}: a pending signal from a timer that is gone")
 
 
 def _file_savable(f) -> bool:
@@ -251,14 +251,15 @@ def _check_task(k, x, leader, who: str) -> None:
         raise Refused(f"{who}: ptrace")
     if x.seccomp is not None:
         raise Refused(f"{who}: seccomp")
-    if _timer_signal(x.sigq):
-        raise Refused(f"{who}: a pending signal from a timer")
+    if _timer_signal(x.sigq, x.proc):
+        raise Refused(f"{who}: a pending signal from a timer that is gone")
 
 
-def _timer_signal(sigq: dict) -> bool:
-    """Whether a queued signal came from a timer (its fields are a timer's
-    own object, which the image cannot carry)."""
+def _timer_signal(sigq: dict, proc) -> bool:
+    """Whether a queued signal came from a timer the image cannot name: one
+    deleted since (its signal still queued), or not the process's own."""
     return any(f[:1] not in ((), ("raw",)) and not all(type(x) is int for x in f)
+               and not (f[0] == "timer" and timers.named(f[1], proc))
                for q in sigq.values() for _c, f in q)
 
 
@@ -656,6 +657,8 @@ def _save_sigq(sigq: dict) -> list:
         for code, fields in q:
             if fields[:1] == ("raw",):
                 out.append([sig, code, ["raw", fields[1].hex(), fields[2] if len(fields) > 2 else 0]])
+            elif fields[:1] == ("timer",):     # a POSIX timer's own signal, by the timer's id
+                out.append([sig, code, ["timer", fields[1].id]])
             else:
                 out.append([sig, code, list(fields)])
     return out

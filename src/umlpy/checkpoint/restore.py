@@ -312,6 +312,7 @@ def _zombie(k, t: Task, z: image.Reader, keys: dict) -> None:
         raise image.ImageError(f"manifest: {z.where}.status: not an exit status")
     proc.usage, proc.cusage = (Usage(*z.ints(key, 0, 1 << 63, 3)) for key in ("usage", "cusage"))
     _task_common(t, z.sub("task"), keys)
+    timers.link_queued(proc)        # (a zombie has no timers: no signal may name one)
 
 
 def _process(k, t: Task, p: image.Reader, keys: dict) -> None:
@@ -415,7 +416,11 @@ def _sigq(p: image.Reader, key: str) -> dict:
                 and type(e[1]) is int and -(1 << 31) <= e[1] < 1 << 31 and isinstance(e[2], list)):
             raise bad
         f = e[2]
-        if f[:1] == ["raw"]:
+        if f[:1] == ["timer"]:      # a POSIX timer's signal: linked to it once the timers are back
+            if len(f) != 2 or type(f[1]) is not int or not 0 <= f[1] < 1 << 31:
+                raise bad
+            fields = ("timer", f[1])
+        elif f[:1] == ["raw"]:
             if len(f) != 3 or not isinstance(f[1], str) or type(f[2]) is not int:
                 raise bad
             try:

@@ -18,10 +18,15 @@ U64 = 1 << 64
 
 def savable(p) -> bool:
     """Every timer of the process is one this module saves: not
-    RLIMIT_CPU's, no POSIX timer at an absolute wall-clock time or with
-    its signal pending."""
-    return all(key in ITIMERS or isinstance(tm, PosixTimer) and not tm.queued and tm.follows is None
+    RLIMIT_CPU's, no POSIX timer at an absolute wall-clock time."""
+    return all(key in ITIMERS or isinstance(tm, PosixTimer) and tm.follows is None
                for key, tm in p.timers.items())
+
+
+def named(tm, proc) -> bool:
+    """Whether a queued timer signal's timer is one the image names: a
+    POSIX timer of proc, not deleted."""
+    return isinstance(tm, PosixTimer) and not tm.deleted and proc.timers.get(tm.id) is tm
 
 
 def state(tm) -> dict:
@@ -63,7 +68,9 @@ def save_posix_timers(p) -> list:
     the time left on their clocks, with what timer_create was given."""
     return [{"id": tm.id, "clock": tm.clk, "notify": tm.notify, "signo": tm.signo, "value": tm.value,
              "target": tm.target.tid if tm.target is not None else 0, "overrun_last": tm.overrun_last,
-             **state(tm)}
+             **state(tm), **({"queued": {"overrun": tm.overrun, "sig_overrun": tm.sig_overrun,
+                                         "restarts": bool(tm.interval) and tm.sig_token == tm.requeue}}
+                             if tm.queued else {})}
             for tm in p.timers.values() if isinstance(tm, PosixTimer)]
 
 
@@ -97,4 +104,33 @@ def restore_posix_timers(t, p: image.Reader) -> None:
                                                      target, cpu)
         rearm(tm, e, start=notify != sys_timer.SIGEV_NONE)
         tm.overrun_last = e.int("overrun_last", 0, top)
+        if e.has("queued"):     # its signal pending: the sigq entries name it (link_queued)
+            q = e.sub("queued")
+            tm.queued = True
+            tm.overrun, tm.sig_overrun = q.int("overrun", -1, top), q.int("sig_overrun", 0, top)
+            tm.requeue = 1                  # an expiry waiting for its signal's dequeue
+            tm.sig_token = 1 if q.bool("restarts") else 0
     proc.next_timer_id = p.int("next_timer_id", 0, top)
+    link_queued(proc)
+
+
+def link_queued(proc) -> None:
+    """The queued signals that name a POSIX timer (["timer", id] in the
+    image) made the timer's own again: each timer whose signal is pending
+    is named by exactly one, and only such timers are."""
+    owners = [proc.sigq] + [x.sigq for x in proc.threads]
+    named: list[int] = []
+    for sigq in owners:
+        for sig, q in sigq.items():
+            for i, (code, fields) in enumerate(q):
+                if fields[:1] == ("timer",):
+                    tm = proc.timers.get(fields[1])
+                    if not isinstance(tm, PosixTimer) or not tm.queued or tm.signo != sig:
+                        raise image.ImageError(f"process {proc.pid}: a queued signal names timer {fields[1]}, "
+                                               "whose signal is not pending")
+                    q[i] = (code, ("timer", tm))
+                    named.append(tm.id)
+    queued = sorted(tm.id for tm in proc.timers.values() if isinstance(tm, PosixTimer) and tm.queued)
+    if sorted(named) != queued:
+        raise image.ImageError(f"process {proc.pid}: a pending timer signal queued {len(named)} times "
+                               f"for {len(queued)} timers")
