@@ -338,6 +338,21 @@ def test_pending_timer_signals_carried(tmp_path):
         assert r.returncode != 0 and "timer" in r.stderr and "count" not in r.stdout, r.stderr
 
 
+def test_wall_clock_timer_carried(tmp_path):
+    """A POSIX timer set to an absolute CLOCK_REALTIME time: the image has
+    that time, and the restored timer fires when the clock reaches it,
+    never before (as natively)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "ptwall", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["ptwall", "30"], "count", 1)
+    timers = json.loads((image / "manifest.json").read_text())["processes"][0]["posix_timers"]
+    assert timers[0]["wall"]["clock"] == 0
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+
+
 def test_mlocked_ranges_carried(tmp_path):
     """mlock'd and mlock2(MLOCK_ONFAULT)'d ranges: after the restore VmLck
     counts both, the first is resident whole (as the mlock faulted it

@@ -94,6 +94,9 @@
  *     and a one-shot one (30 ms, SIGRTMIN, value 9), both signals blocked
  *     and pending while it counts to N; then takes each (the periodic
  *     one's overrun counted), and the periodic one twice more.
+ *   t_ckpt ptwall N: a POSIX timer on CLOCK_REALTIME set (TIMER_ABSTIME)
+ *     to N/10 + 3 s from now; counts to N, says it is not due yet, then
+ *     takes its signal and says it came no earlier than its time.
  *   t_ckpt mlocked N: 64 KiB mlocked (one page written) and 32 KiB
  *     mlock2'd MLOCK_ONFAULT; counts to N, then VmLck, which pages are
  *     resident (mincore) and a munlock.
@@ -588,6 +591,34 @@ static int ptpending(long n)
         if (sigwaitinfo(&one, &si) != SIGUSR2 || si.si_value.sival_int != 7)
             return 1;
     dprintf(1, "periodic again twice\n");
+    return 0;
+}
+
+/* ptwall: a POSIX timer set to an absolute wall-clock time (TIMER_ABSTIME) */
+static int ptwall(long n)
+{
+    timer_t tm;
+    struct sigevent se = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1, .sigev_value.sival_int = 5};
+    struct timespec now;
+    sigset_t set;
+    siginfo_t si;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct itimerspec at = {{0, 0}, {now.tv_sec + n / 10 + 3, now.tv_nsec}};
+    if (timer_create(CLOCK_REALTIME, &se, &tm) || timer_settime(tm, TIMER_ABSTIME, &at, NULL))
+        return 1;
+    count_ticks(n);
+    struct itimerspec left;
+    timer_gettime(tm, &left);
+    dprintf(1, "not due yet: %s\n", left.it_value.tv_sec || left.it_value.tv_nsec ? "yes" : "no");
+    if (sigwaitinfo(&set, &si) != SIGUSR1)
+        return 1;
+    clock_gettime(CLOCK_REALTIME, &now);
+    dprintf(1, "wall timer: value %d, at its time or after: %s\n", si.si_value.sival_int,
+            now.tv_sec > at.it_value.tv_sec || (now.tv_sec == at.it_value.tv_sec
+                                                && now.tv_nsec >= at.it_value.tv_nsec) ? "yes" : "no");
     return 0;
 }
 
@@ -2139,7 +2170,8 @@ int main(int argc, char **argv)
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
-                 {"mlocked", mlocked}, {"ptpending", ptpending}};
+                 {"mlocked", mlocked}, {"ptpending", ptpending},
+                 {"ptwall", ptwall}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2170,6 +2202,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N\n");
     return 2;
 }

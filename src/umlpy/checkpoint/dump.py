@@ -136,8 +136,7 @@ def check_supported(k) -> None:
         if p.ptraced:
             raise Refused(f"{who}: ptrace")
         if not timers.savable(p):
-            raise Refused(f"{who}: RLIMIT_CPU's timer, or a POSIX timer at an absolute wall-clock time "
-                          "or with its signal pending")
+            raise Refused(f"{who}: RLIMIT_CPU's timer")
         if p.stopped and any(x.state is State.USER for x in p.threads):
             raise Busy(f"{who}: a thread on its way to the process's job-control stop")
         mm = p.mm

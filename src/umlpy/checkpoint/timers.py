@@ -1,14 +1,19 @@
 """Timers in a checkpoint: setitimer's and timer_create's, each saved as
 the time it has left on its own clock (the host's monotonic clock and a
 process's CPU clock both begin again where the machine is restored),
-with its interval and what it was created with.
+with its interval and what it was created with; a POSIX timer set to an
+absolute wall-clock time also as that time, which it keeps; a POSIX
+timer's pending signal as the timer it comes from.
 """
 from __future__ import annotations
 
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.checkpoint import image
+from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.timers import monotonic_for
 from umlpy.syscalls import sys_timer
 from umlpy.syscalls.sys_timer import ITIMER_KEYS as ITIMERS
 from umlpy.syscalls.sys_timer import PosixTimer
@@ -18,9 +23,8 @@ U64 = 1 << 64
 
 def savable(p) -> bool:
     """Every timer of the process is one this module saves: not
-    RLIMIT_CPU's, no POSIX timer at an absolute wall-clock time."""
-    return all(key in ITIMERS or isinstance(tm, PosixTimer) and tm.follows is None
-               for key, tm in p.timers.items())
+    RLIMIT_CPU's."""
+    return all(key in ITIMERS or isinstance(tm, PosixTimer) for key, tm in p.timers.items())
 
 
 def named(tm, proc) -> bool:
@@ -70,8 +74,18 @@ def save_posix_timers(p) -> list:
              "target": tm.target.tid if tm.target is not None else 0, "overrun_last": tm.overrun_last,
              **state(tm), **({"queued": {"overrun": tm.overrun, "sig_overrun": tm.sig_overrun,
                                          "restarts": bool(tm.interval) and tm.sig_token == tm.requeue}}
-                             if tm.queued else {})}
+                             if tm.queued else {}), **_wall(tm)}
             for tm in p.timers.values() if isinstance(tm, PosixTimer)]
+
+
+def _wall(tm) -> dict:
+    """A timer set to an absolute time on a wall clock (TIMER_ABSTIME):
+    that time, which the restore's clock is to reach, however far the
+    restore is from the checkpoint."""
+    w = tm.follows
+    if w is None or tm.deadline is None:
+        return {}
+    return {"wall": {"clock": w.clk, "at_ns": timekeeping.timekeeper().clock_ns(w.clk) + tm.deadline - tm.now()}}
 
 
 def restore_itimers(t, p: image.Reader) -> None:
@@ -102,7 +116,17 @@ def restore_posix_timers(t, p: image.Reader) -> None:
             raise image.ImageError(f"manifest: {e.where}.id: a timer twice")
         tm = proc.timers[tid] = sys_timer.PosixTimer(t, tid, clk, notify, signo, e.int("value", 0, U64),
                                                      target, cpu)
-        rearm(tm, e, start=notify != sys_timer.SIGEV_NONE)
+        if e.has("wall") and e.doc.get("left_ns") is not None:
+            w = e.sub("wall")
+            wclk = w.int("clock", 0, 16)
+            if wclk not in (C.CLOCK_REALTIME, C.CLOCK_BOOTTIME, C.CLOCK_TAI):
+                raise image.ImageError(f"manifest: {w.where}.clock: not a wall clock")
+            expired = e.bool("expired")
+            tm.arm(monotonic_for(wclk, w.int("at_ns", 0, 1 << 63), True), e.int("interval", 0, 1 << 62),
+                   start=notify != sys_timer.SIGEV_NONE and not expired)
+            tm.expired = expired
+        else:
+            rearm(tm, e, start=notify != sys_timer.SIGEV_NONE)
         tm.overrun_last = e.int("overrun_last", 0, top)
         if e.has("queued"):     # its signal pending: the sigq entries name it (link_queued)
             q = e.sub("queued")
