@@ -338,6 +338,21 @@ def test_pending_timer_signals_carried(tmp_path):
         assert r.returncode != 0 and "timer" in r.stderr and "count" not in r.stdout, r.stderr
 
 
+def test_io_signal_owners_carried(tmp_path):
+    """A pipe with O_ASYNC, F_SETOWN and F_SETSIG, another owned by a
+    process group: after the restore the settings read back the same and a
+    write brings the owner its signal with the pipe's fd (as natively)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "sigio", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["sigio", "30"], "count", 1)
+    files = json.loads((image / "manifest.json").read_text())["files"]
+    assert sum("async_fd" in f for f in files) == 1 and sum("owner" in f for f in files) == 2
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+
+
 def test_wall_clock_timer_carried(tmp_path):
     """A POSIX timer set to an absolute CLOCK_REALTIME time: the image has
     that time, and the restored timer fires when the clock reaches it,

@@ -94,6 +94,9 @@
  *     and a one-shot one (30 ms, SIGRTMIN, value 9), both signals blocked
  *     and pending while it counts to N; then takes each (the periodic
  *     one's overrun counted), and the periodic one twice more.
+ *   t_ckpt sigio N: a pipe with O_ASYNC, F_SETOWN (itself) and F_SETSIG
+ *     (SIGRTMIN+1, blocked), another owned by its process group; counts to
+ *     N, reads the settings back, writes the pipe and takes the signal.
  *   t_ckpt ptwall N: a POSIX timer on CLOCK_REALTIME set (TIMER_ABSTIME)
  *     to N/10 + 3 s from now; counts to N, says it is not due yet, then
  *     takes its signal and says it came no earlier than its time.
@@ -591,6 +594,30 @@ static int ptpending(long n)
         if (sigwaitinfo(&one, &si) != SIGUSR2 || si.si_value.sival_int != 7)
             return 1;
     dprintf(1, "periodic again twice\n");
+    return 0;
+}
+
+/* sigio: O_ASYNC, F_SETOWN and F_SETSIG kept across the checkpoint */
+static int sigio(long n)
+{
+    int p[2], q[2];
+    int sig = SIGRTMIN + 1;
+    sigset_t set;
+    siginfo_t si;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    if (pipe(p) || pipe(q) || fcntl(p[0], F_SETOWN, getpid()) || fcntl(p[0], F_SETSIG, sig)
+        || fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_ASYNC) || fcntl(q[0], F_SETOWN, -getpgrp()))
+        return 1;
+    count_ticks(n);
+    dprintf(1, "owner %s, sig %s, async %d; group owner %s\n", fcntl(p[0], F_GETOWN) == getpid() ? "me" : "?",
+            fcntl(p[0], F_GETSIG) == sig ? "SIGRTMIN+1" : "?", !!(fcntl(p[0], F_GETFL) & O_ASYNC),
+            fcntl(q[0], F_GETOWN) == -getpgrp() ? "-pgrp" : "?");
+    if (write(p[1], "x", 1) != 1 || sigwaitinfo(&set, &si) != sig)
+        return 1;
+    dprintf(1, "I/O signal: fd %s, code %s\n", si.si_fd == p[0] ? "the pipe's" : "?",
+            si.si_code == POLL_IN ? "POLL_IN" : "?");
     return 0;
 }
 
@@ -2171,7 +2198,7 @@ int main(int argc, char **argv)
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
                  {"mlocked", mlocked}, {"ptpending", ptpending},
-                 {"ptwall", ptwall}};
+                 {"ptwall", ptwall}, {"sigio", sigio}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2202,6 +2229,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N\n");
     return 2;
 }

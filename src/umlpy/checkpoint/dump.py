@@ -211,11 +211,8 @@ def _file_savable(f) -> bool:
 def _pipe_savable(f) -> bool:
     """An end of an anonymous pipe, or an open file of a named fifo found
     again by its path (on the disk or a tmpfs, its name still there), its
-    pipe saved once with its bytes; with no F_SETOWN owner nor O_ASYNC
-    (the image carries neither).  An anonymous pipe reopened through
+    pipe saved once with its bytes.  An anonymous pipe reopened through
     /proc/PID/fd is neither."""
-    if f.owner is not None or f.async_fd is not None:
-        return False
     if f.dentry is None:
         return isinstance(f.inode, PipeInode)
     return f.inode.fmt == C.S_IFIFO and f.dentry.mount is not None and f.dentry.mount.fstype in UNIX_BOUND_FS \
@@ -264,10 +261,7 @@ def _timer_signal(sigq: dict, proc) -> bool:
 
 def _anon_savable(f) -> bool:
     """An anonymous file this version saves (unnamed unix sockets among
-    them, checkpoint/unixsock.py), with no F_SETOWN owner nor O_ASYNC:
-    the image carries neither."""
-    if f.owner is not None or f.async_fd is not None:
-        return False
+    them, checkpoint/unixsock.py)."""
     if isinstance(f, EpollFile):        # not nested: an epoll watching an epoll
         return not any(isinstance(e.file, EpollFile) for e in f.entries.values())
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
@@ -644,6 +638,11 @@ def _save_open(k, f, pipes: dict) -> dict:
         e["kind"] = "mqueue"        # its queue's index: ipc.save
     else:
         e.update(kind="file", pos=f.pos, **_place(k, f.dentry))
+    if f.owner is not None:     # F_SETOWN(_EX) and F_SETSIG, and who set them (sigio_perm)
+        o = f.owner
+        e["owner"] = [o.type, o.nr, o.uid, o.euid, o.signum]
+    if f.async_fd is not None:  # O_ASYNC on, the fd its signals report
+        e["async_fd"] = f.async_fd
     return e
 
 

@@ -65,8 +65,6 @@ def _dentry(k, inode):
 
 def unsaved_file(k, f) -> str | None:
     """Why this instance cannot be saved, or None."""
-    if f.owner is not None or f.async_fd is not None:
-        return "an inotify instance with an F_SETOWN owner or O_ASYNC"
     for w in f.watches.values():
         if _dentry(k, w.inode) is None:
             return f"inotify watch {w.wd} on an inode with no name (or on proc or sysfs)"

@@ -44,8 +44,6 @@ def unsaved_file(k, f: PacketSocket) -> str | None:
     """Why this packet socket cannot be saved, or None."""
     if f.pages is not None or f.rx is not None or f.tx is not None:
         return "a packet socket with mmap rings"
-    if f.owner is not None or f.async_fd is not None:
-        return "a packet socket with an F_SETOWN owner or O_ASYNC"
     return None
 
 

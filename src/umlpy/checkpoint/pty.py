@@ -47,8 +47,6 @@ def is_pty_slave(tty) -> bool:
 
 def unsaved_file(k, f) -> str | None:
     """Why a file on a pty cannot be saved, or None."""
-    if f.owner is not None or f.async_fd is not None:
-        return "a pty file with an F_SETOWN owner or O_ASYNC"
     if isinstance(f, TtyFile) and (f.hung_up or f.redirect):
         return "a hung-up pty slave file"
     return None

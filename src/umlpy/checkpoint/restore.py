@@ -47,7 +47,7 @@ from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
-from umlpy.vfs import devices, namei
+from umlpy.vfs import devices, fown, namei
 from umlpy.vfs.dentry import Dentry, Mount
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.perm import permission
@@ -751,6 +751,23 @@ def _pipe_end(k, t: Task, o: image.Reader, kind: str, flags: int, pipes: dict) -
 
 def _open(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pty.Ptys,
           nameless: unlinked.Restorer):
+    """An open description made again, with its F_SETOWN owner and O_ASYNC."""
+    f = _open_kind(k, t, o, pipes, ipcs, ptys, nameless)
+    if o.has("owner"):
+        kind, nr, uid, euid, signum = o.ints("owner", 0, 1 << 32, 5)
+        if kind not in (fown.F_OWNER_TID, fown.F_OWNER_PID, fown.F_OWNER_PGRP) or nr >= MAX_PID \
+                or signum > S.NSIG:
+            raise image.ImageError(f"manifest: {o.where}.owner: not an F_SETOWN owner")
+        f.owner = fown.FileOwner(k)
+        f.owner.type, f.owner.nr, f.owner.uid, f.owner.euid, f.owner.signum = kind, nr, uid, euid, signum
+    if o.has("async_fd"):
+        f.fasync(o.int("async_fd", 0, k.tunables.nr_open), True)
+        f.flags |= C.O_ASYNC
+    return f
+
+
+def _open_kind(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, ptys: pty.Ptys,
+               nameless: unlinked.Restorer):
     kind = o.str("kind")
     flags = o.int("flags", 0, 1 << 32)
     if kind == "console":
