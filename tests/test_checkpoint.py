@@ -338,6 +338,18 @@ def test_pending_timer_signals_carried(tmp_path):
         assert r.returncode != 0 and "timer" in r.stderr and "count" not in r.stdout, r.stderr
 
 
+def test_o_path_descriptors_carried(tmp_path, disk):
+    """A directory and a file opened O_PATH: restored as places (fstat
+    works, read is EBADF, openat through the directory opens)."""
+    image, first = checkpointed(tmp_path, [f"ubd0={disk}", "rw"], ["opath", "30"], "count", 1)
+    assert [f["kind"] for f in json.loads((image / "manifest.json").read_text())["files"]].count("path") == 2
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.endswith("O_PATH: flags path path; fstat a file 1; read EBADF; "
+                             "openat through the directory reads\n"), r.stdout
+
+
 def test_io_signal_owners_carried(tmp_path):
     """A pipe with O_ASYNC, F_SETOWN and F_SETSIG, another owned by a
     process group: after the restore the settings read back the same and a

@@ -94,6 +94,8 @@
  *     and a one-shot one (30 ms, SIGRTMIN, value 9), both signals blocked
  *     and pending while it counts to N; then takes each (the periodic
  *     one's overrun counted), and the periodic one twice more.
+ *   t_ckpt opath N: a directory and a file opened O_PATH; counts to N,
+ *     then what the descriptors do (fstat, read, openat through one).
  *   t_ckpt sigio N: a pipe with O_ASYNC, F_SETOWN (itself) and F_SETSIG
  *     (SIGRTMIN+1, blocked), another owned by its process group; counts to
  *     N, reads the settings back, writes the pipe and takes the signal.
@@ -594,6 +596,23 @@ static int ptpending(long n)
         if (sigwaitinfo(&one, &si) != SIGUSR2 || si.si_value.sival_int != 7)
             return 1;
     dprintf(1, "periodic again twice\n");
+    return 0;
+}
+
+/* opath: O_PATH descriptors kept as places */
+static int opath(long n)
+{
+    int dfd = open("/t", O_PATH | O_DIRECTORY), ffd = open("/t/bin/t_ckpt", O_PATH);
+    if (dfd < 0 || ffd < 0)
+        return 1;
+    count_ticks(n);
+    struct stat st;
+    char c;
+    int fd = openat(dfd, "bin/t_ckpt", O_RDONLY);
+    dprintf(1, "O_PATH: flags %s %s; fstat a file %d; read %s; openat through the directory %s\n",
+            fcntl(dfd, F_GETFL) & O_PATH ? "path" : "?", fcntl(ffd, F_GETFL) & O_PATH ? "path" : "?",
+            fstat(ffd, &st) == 0 && S_ISREG(st.st_mode), read(ffd, &c, 1) < 0 && errno == EBADF ? "EBADF" : "?",
+            fd >= 0 && read(fd, &c, 1) == 1 ? "reads" : "fails");
     return 0;
 }
 
@@ -2198,7 +2217,7 @@ int main(int argc, char **argv)
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
                  {"mlocked", mlocked}, {"ptpending", ptpending},
-                 {"ptwall", ptwall}, {"sigio", sigio}};
+                 {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2229,6 +2248,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N\n");
     return 2;
 }

@@ -202,8 +202,11 @@ def _file_savable(f) -> bool:
         return _pipe_savable(f)
     if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
+    if f.flags & C.O_PATH:      # a place only: found again by its path, no symlink (it would be followed)
+        return f.dentry is not None and f.dentry.mount is not None and f.inode.nlink > 0 \
+            and f.inode.fmt != C.S_IFLNK and not _relinked(f.dentry)
     return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
-        and f.dentry is not None and not f.flags & C.O_PATH and f.dentry.mount is not None \
+        and f.dentry is not None and f.dentry.mount is not None \
         and (f.inode.nlink > 0 and not _leased(f) and (not _relinked(f.dentry) or _relinked_savable(f.dentry))
              or unlinked.savable(f) and not _locked(f))
 
@@ -636,6 +639,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(kind="timerfd", clock=f.clk, ticks=f.ticks, **timers.state(f.timer))
     elif ipc.savable_file(f):
         e["kind"] = "mqueue"        # its queue's index: ipc.save
+    elif f.flags & C.O_PATH:
+        e.update(kind="path", **_place(k, f.dentry))
     else:
         e.update(kind="file", pos=f.pos, **_place(k, f.dentry))
     if f.owner is not None:     # F_SETOWN(_EX) and F_SETSIG, and who set them (sigio_perm)

@@ -50,6 +50,7 @@ from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import devices, fown, namei
 from umlpy.vfs.dentry import Dentry, Mount
 from umlpy.vfs.fdtable import FdTable
+from umlpy.vfs.file import File
 from umlpy.vfs.perm import permission
 from umlpy.vfs.pipe import Pipe, PipeFile
 
@@ -783,6 +784,13 @@ def _open_kind(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, pty
             raise image.ImageError(f"{where}: cannot open again: {E.NAMES.get(e.errno, e.errno)}") from None
         f.pos = o.int("pos", 0, 1 << 63)
         return f
+    if kind == "path":          # O_PATH: the place again, nothing opened
+        if not flags & C.O_PATH:
+            raise image.ImageError(f"manifest: {o.where}: a path description without O_PATH")
+        d = _place(k, t, o)
+        if flags & C.O_DIRECTORY and not d.inode.is_dir:
+            raise image.ImageError(f"manifest: {o.where}: O_DIRECTORY on a file that is not a directory")
+        return File(d, d.inode, flags & (C.O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW))
     if kind == "unlinked":
         return nameless.open(t, o, flags, lambda path: _lookup(k, t, path))
     if kind == "unix":
