@@ -164,14 +164,15 @@ def receive(conn: migwire.Conn, directory: str, release: str, pre: Prebuilt | No
                 else:
                     blobs[name] = w.blob(name)
             elif kind in ("pages", "ref"):
-                m = mems.get(_blob(head))
+                name = _blob(head)
+                m = mems.get(name)
                 if m is None or m.order is None:
                     raise migwire.WireError("pages for a blob not opened")
                 addr, count = _run(head, data, kind == "pages")
                 if kind == "pages":
                     m.order += m.put(addr, data)
                     if pre is not None:
-                        pre.put(_blob(head), addr, data)
+                        pre.put(name, addr, data)
                     continue
                 places = list(map(m.at.get, range(addr, addr + count * PAGE, PAGE)))
                 if None in places:

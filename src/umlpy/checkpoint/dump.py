@@ -714,9 +714,10 @@ def _save_task(t, frozen) -> dict:
     """What is a task's own: its signals, registers and xstate, how it goes
     on, alternate stack and the words it leaves to the kernel."""
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
-    restart = _save_restart(t, regs)
     if t.state is State.STOPPED:
         restart, regs = _save_stopped(t, regs)
+    else:
+        restart = _save_restart(t, regs)
     return {**_task_common(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,

@@ -35,14 +35,12 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint.dump import mem_blob
-from umlpy.checkpoint.restore import TEMP
+from umlpy.checkpoint.restore import HOST_MADV_HUGEPAGE, HUGE_PAGE, TEMP
 from umlpy.kernel import hostas, trapset
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import Intervals
 
 PAGE = C.PAGE_SIZE
-HUGE = 2 << 20
-HOST_MADV_HUGEPAGE = 14
 NO_GO = ((STUB_BASE, STUB_END), (TEMP, TEMP + (1 << 20)))    # the stub; where the restore moves the vDSO through
 
 
@@ -71,7 +69,7 @@ class Space:
         """Map [start, end): by the huge pages that hold it where nothing is
         mapped there yet (a fault per 2 MiB as the pages are written, not
         one per page), else as it is."""
-        lo, hi = start & -HUGE, (end + HUGE - 1) & -HUGE
+        lo, hi = start & -HUGE_PAGE, (end + HUGE_PAGE - 1) & -HUGE_PAGE
         if not self.mapped.overlapping(lo, hi) and self._mmap(lo, hi):
             self._inject("madvise", lo, hi - lo, HOST_MADV_HUGEPAGE)     # (the host's advice only)
             return True

@@ -368,8 +368,7 @@ def _task(t: Task, e: image.Reader, keys: dict) -> None:
     kind = restart.str("kind")
     t.in_syscall = -1
     if kind == "sleep":
-        left, rem = restart.int("left_ns", 0, 1 << 62), restart.int("rem", 0, U64)
-        t.restart_fn = lambda: sys_time.sleep_until(t, clock.monotonic_ns() + left, rem)
+        t.restart_fn = _sleep_on(t, restart)
         t.regs.rax = NR["restart_syscall"]
     elif kind == "stopped":     # back in its process's group stop; SIGCONT ends it as it would have
         if not t.proc.stopped:
@@ -378,12 +377,16 @@ def _task(t: Task, e: image.Reader, keys: dict) -> None:
         t.state = State.STOPPED
         t.proc.stop_how[t] = ptrace.REGS_ALL
         if restart.has("sleep"):     # restart_syscall goes on to the sleep's end
-            sl = restart.sub("sleep")
-            t.restart_fn = sys_time.SleepOn(t, clock.monotonic_ns() + sl.int("left_ns", 0, 1 << 62),
-                                            sl.int("rem", 0, U64))
+            t.restart_fn = _sleep_on(t, restart.sub("sleep"))
     elif kind != "regs":
         raise image.ImageError(f"manifest: {e.where}: restart kind {kind!r}")
     ptrace.set_xstate(t.hpid, e.hex("xstate", 1 << 16))
+
+
+def _sleep_on(t: Task, s: image.Reader) -> sys_time.SleepOn:
+    """restart_syscall's way on to a relative sleep's end: `left_ns` from
+    now, the time left stored at `rem` if a signal ends it early."""
+    return sys_time.SleepOn(t, clock.monotonic_ns() + s.int("left_ns", 0, 1 << 62), s.int("rem", 0, U64))
 
 
 def _threads(k, leader: Task, p: image.Reader, keys: dict) -> None:

@@ -42,14 +42,16 @@ def state(tm) -> dict:
             "expired": tm.expired}
 
 
-def rearm(tm, e: image.Reader, start: bool = True) -> None:
-    """A timer set again from its `state`; start=False keeps only the
-    deadline (SIGEV_NONE), and an expired one waits to be restarted."""
+def rearm(tm, e: image.Reader, start: bool = True, deadline: int | None = None) -> None:
+    """A timer set again from its `state` (deadline: the one to use in
+    place of `left_ns` from now); start=False keeps only the deadline
+    (SIGEV_NONE), and an expired one waits to be restarted."""
     if e.doc.get("left_ns") is None:
         return
     expired = e.bool("expired")
-    tm.arm(tm.now() + e.int("left_ns", -(1 << 62), 1 << 62), e.int("interval", 0, 1 << 62),
-           start=start and not expired)
+    if deadline is None:
+        deadline = tm.now() + e.int("left_ns", -(1 << 62), 1 << 62)
+    tm.arm(deadline, e.int("interval", 0, 1 << 62), start=start and not expired)
     tm.expired = expired
 
 
@@ -88,6 +90,19 @@ def _wall(tm) -> dict:
     return {"wall": {"clock": w.clk, "at_ns": timekeeping.timekeeper().clock_ns(w.clk) + tm.deadline - tm.now()}}
 
 
+def _wall_deadline(e: image.Reader) -> int | None:
+    """The deadline of a timer saved with its absolute wall-clock time
+    (_wall), on the restored machine's clock; None for one saved by its
+    time left."""
+    if not e.has("wall"):
+        return None
+    w = e.sub("wall")
+    clk = w.int("clock", 0, 16)
+    if clk not in (C.CLOCK_REALTIME, C.CLOCK_BOOTTIME, C.CLOCK_TAI):
+        raise image.ImageError(f"manifest: {w.where}.clock: not a wall clock")
+    return monotonic_for(clk, w.int("at_ns", 0, 1 << 63), True)
+
+
 def restore_itimers(t, p: image.Reader) -> None:
     """setitimer's timers, each with the time it had left on its clock
     (save_itimers)."""
@@ -116,17 +131,7 @@ def restore_posix_timers(t, p: image.Reader) -> None:
             raise image.ImageError(f"manifest: {e.where}.id: a timer twice")
         tm = proc.timers[tid] = sys_timer.PosixTimer(t, tid, clk, notify, signo, e.int("value", 0, U64),
                                                      target, cpu)
-        if e.has("wall") and e.doc.get("left_ns") is not None:
-            w = e.sub("wall")
-            wclk = w.int("clock", 0, 16)
-            if wclk not in (C.CLOCK_REALTIME, C.CLOCK_BOOTTIME, C.CLOCK_TAI):
-                raise image.ImageError(f"manifest: {w.where}.clock: not a wall clock")
-            expired = e.bool("expired")
-            tm.arm(monotonic_for(wclk, w.int("at_ns", 0, 1 << 63), True), e.int("interval", 0, 1 << 62),
-                   start=notify != sys_timer.SIGEV_NONE and not expired)
-            tm.expired = expired
-        else:
-            rearm(tm, e, start=notify != sys_timer.SIGEV_NONE)
+        rearm(tm, e, start=notify != sys_timer.SIGEV_NONE, deadline=_wall_deadline(e))
         tm.overrun_last = e.int("overrun_last", 0, top)
         if e.has("queued"):     # its signal pending: the sigq entries name it (link_queued)
             q = e.sub("queued")

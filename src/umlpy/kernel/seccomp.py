@@ -110,7 +110,7 @@ def verdict(k, t, sc: Seccomp, nr: int, args: tuple[int, ...]) -> Callable[[], i
     if sc.mode == MODE_STRICT:
         if nr in STRICT_ALLOWED:
             return None
-        return lambda: _kill_thread(k, t, S.SIGKILL, nr)
+        return lambda: _kill_thread(k, t, S.SIGKILL)
     ret, match = evaluate(sc, nr, t.regs.rip, args)
     action, data = ret & RET_ACTION_FULL, ret & RET_DATA
     if action == RET_ALLOW:
@@ -134,7 +134,7 @@ def verdict(k, t, sc: Seccomp, nr: int, args: tuple[int, ...]) -> Callable[[], i
         return lambda: -E.ENOSYS
     # KILL_THREAD, KILL_PROCESS and any action Linux does not know
     if action == RET_KILL_THREAD and sum(x.state is not State.DEAD for x in t.proc.threads) > 1:
-        return lambda: _kill_thread(k, t, S.SIGSYS, nr)
+        return lambda: _kill_thread(k, t, S.SIGSYS)
 
     def kill_process() -> int:
         _force_sigsys(k, t, nr, data, current=False)    # its default action: a core, the process gone
@@ -149,7 +149,7 @@ def _force_sigsys(k, t, nr: int, data: int, current: bool) -> None:
     k.signals.force_sig(t, S.SIGSYS, SYS_SECCOMP, ("raw", body, data), handler_current=current)
 
 
-def _kill_thread(k, t, sig: int, nr: int) -> None:
+def _kill_thread(k, t, sig: int) -> None:
     """do_exit(sig) of one thread; the last one takes its process along."""
     ptrace.ensure_stopped(t.hpid)       # (held in a notification: its exit needs a real stop)
     if threads.exit_thread(k, t, sig):

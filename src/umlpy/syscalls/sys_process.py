@@ -575,7 +575,7 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         if a2 | a3 | a4 | a5:
             raise KernelError(E.EINVAL)
         return int(proc.no_new_privs)
-    if option in (21, 22):      # PR_GET_SECCOMP, PR_SET_SECCOMP
+    if option in (C.PR_GET_SECCOMP, C.PR_SET_SECCOMP):
         return sys_seccomp.prctl(t, option, a2, a3)
     if option == C.PR_SET_TIMERSLACK:
         s = t.sched

@@ -4,9 +4,10 @@ runs the filters).
 
 What Linux's seccomp_set_mode_strict, seccomp_set_mode_filter and
 seccomp_get_action_avail check, in their order: the operation's flags,
-no_new_privs or CAP_SYS_ADMIN for a filter (EACCES), the program's length
-and instructions (EINVAL), the total length of a task's filters (ENOMEM),
-a change of mode (EINVAL), and with SECCOMP_FILTER_FLAG_TSYNC every
+the program's length (EINVAL), no_new_privs or CAP_SYS_ADMIN for a
+filter (EACCES), its instructions (EINVAL), a change of mode (EINVAL),
+the total length of a task's filters (ENOMEM), and with
+SECCOMP_FILTER_FLAG_TSYNC every
 thread of the process on a filter the caller's descends from (else the
 first other thread's tid).  The user-notification listener is not
 supported: SECCOMP_FILTER_FLAG_NEW_LISTENER is EINVAL, as on a kernel
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import struct
 
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_SYS_ADMIN
 from umlpy.bpf import classic
@@ -46,7 +48,8 @@ def do_seccomp(t, op: int, flags: int, uargs: int) -> int:
     if op == SET_MODE_STRICT:
         if flags or uargs:
             raise KernelError(E.EINVAL)
-        _assign(t, sc.Seccomp(sc.MODE_STRICT, None))
+        _may_assign(t, sc.MODE_STRICT)
+        t.seccomp = sc.Seccomp(sc.MODE_STRICT, None)
         return 0
     if op == SET_MODE_FILTER:
         return _set_filter(t, flags, uargs)
@@ -66,8 +69,8 @@ def do_seccomp(t, op: int, flags: int, uargs: int) -> int:
 
 
 def prctl(t, option: int, a2: int, a3: int) -> int:
-    """PR_GET_SECCOMP (21) and PR_SET_SECCOMP (22)."""
-    if option == 21:
+    """PR_GET_SECCOMP and PR_SET_SECCOMP."""
+    if option == C.PR_GET_SECCOMP:
         cur = t.seccomp
         return sc.MODE_DISABLED if cur is None else cur.mode
     if a2 == sc.MODE_STRICT:
@@ -94,9 +97,8 @@ def _set_filter(t, flags: int, uargs: int) -> int:
     if flags & FLAG_NEW_LISTENER:
         printk.pr_info_ratelimited("seccomp: SECCOMP_FILTER_FLAG_NEW_LISTENER not supported (no user notification)")
         raise KernelError(E.EINVAL)
+    _may_assign(t, sc.MODE_FILTER)
     cur = t.seccomp
-    if cur is not None and cur.mode != sc.MODE_FILTER:
-        raise KernelError(E.EINVAL)     # seccomp_may_assign_mode
     prev = cur.filter if cur is not None else None
     if len(prog) + (prev.path_len if prev is not None else 0) > sc.MAX_INSNS_PER_PATH:
         raise KernelError(E.ENOMEM)     # seccomp_attach_filter: 4 more for each earlier filter
@@ -110,7 +112,7 @@ def _set_filter(t, flags: int, uargs: int) -> int:
             if flags & FLAG_TSYNC_ESRCH:
                 raise KernelError(E.ESRCH)
             return t.kernel.procs.vnr(t.proc, x.tid)
-    _assign(t, state)
+    t.seccomp = state
     if flags & FLAG_TSYNC:
         for x in t.proc.threads:
             if x.state is not State.DEAD:
@@ -118,9 +120,8 @@ def _set_filter(t, flags: int, uargs: int) -> int:
     return 0
 
 
-def _assign(t, state: sc.Seccomp) -> None:
+def _may_assign(t, mode: int) -> None:
     """seccomp_may_assign_mode: a task's mode never changes once set."""
     cur = t.seccomp
-    if cur is not None and cur.mode != state.mode:
+    if cur is not None and cur.mode != mode:
         raise KernelError(E.EINVAL)
-    t.seccomp = state
