@@ -142,6 +142,63 @@ def test_shared_file_mappings_carried(tmp_path, disk, where):
     assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
 
 
+
+@pytest.mark.parametrize("mode", ["count", "mapped"])
+def test_hostfs_mount_carried(tmp_path, mode):
+    """A hostfs mount with a file on it appended to (count) or mapped
+    MAP_SHARED (mapped): the restore mounts the host directory again
+    below its hostfs= (here moved, and named anew on the restore's command
+    line, as ubdN= is), the file goes on at its offset and what the
+    mapping writes reaches the host file.  Without that directory the
+    restore refuses."""
+    top = tmp_path / "host"
+    (top / "sub").mkdir(parents=True)
+    rest = shell_restored_moved(tmp_path, top, f"mount none /mnt -t hostfs -o /sub && exec {PROG} {mode} /mnt/f 40")
+    mounts = json.loads((tmp_path / "img" / "manifest.json").read_text())["mounts"]
+    assert [(m["fstype"], m.get("hostfs")) for m in mounts] == [("hostfs", "/sub")]
+    moved = tmp_path / "moved" / "sub" / "f"
+    if mode == "count":
+        assert rest.startswith("offset ") and rest.endswith("file ok 40\n"), rest
+        assert moved.read_text() == "".join(f"count {i}\n" for i in range(1, 41))
+    else:
+        assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
+        data = moved.read_bytes()
+        assert len(data) == 8192 and data[:7] == b"before\0" and data[4096:4102] == b"after\0"
+    r = restore(tmp_path / "img", f"hostfs={tmp_path / 'nowhere'}")
+    assert r.returncode != 0 and "mount says ENOENT" in r.stderr and "count" not in r.stdout, r.stderr
+
+
+
+def test_hostfs_root_carried(tmp_path):
+    """A host directory as the root (rootfstype=hostfs): a file on it
+    appended to goes on at its offset after the restore, which boots the
+    same root again."""
+    root = tmp_path / "root"
+    (root / "t" / "bin").mkdir(parents=True)
+    (root / "dev").mkdir()
+    shutil.copy2(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt", root / "t" / "bin")
+    image, first = checkpointed(tmp_path, ["rootfstype=hostfs", f"hostfs={root}", "rw"],
+                                ["count", "/ckpt.log", "40"], "count", 1)
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 41)), r.stdout + r.stderr
+    assert "file ok 40" in r.stdout
+    assert (root / "ckpt.log").read_text() == "".join(f"count {i}\n" for i in range(1, 41))
+
+def shell_restored_moved(tmp: Path, top: Path, script: str) -> str:
+    """shell_restored with hostfs=TOP, TOP moved to tmp/moved between the
+    checkpoint and the restore, which names it with hostfs=."""
+    g = Guest(tmp, [f"initrd={CPIO}", f"hostfs={top}"], "-c", script, init="/bin/sh")
+    g.wait_for("count 3\n")
+    r = g.checkpoint(tmp / "img")
+    assert r.returncode == 0, r.stderr
+    first = numbers(g.finish(), "count")
+    top.rename(tmp / "moved")
+    r = restore(tmp / "img", f"hostfs={tmp / 'moved'}")
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 41)), r.stdout + r.stderr
+    return r.stdout.split("count 40\n", 1)[1]
+
 def restored_as_native(tmp_path: Path, disk: Path, mode: str, where: str, last: int) -> dict:
     """t_ckpt MODE PATH LAST (proc mounted, a tmpfs on /tmp) checkpointed at count 3 and
     restored prints after its count what it prints natively; the manifest."""
@@ -349,6 +406,74 @@ def test_o_path_descriptors_carried(tmp_path, disk):
     assert r.stdout.endswith("O_PATH: flags path path; fstat a file 1; read EBADF; "
                              "openat through the directory reads\n"), r.stdout
 
+
+
+def test_seccomp_filters_and_strict_mode_carried(tmp_path):
+    """Two stacked filters (an errno, a trap) and a child in strict mode
+    blocked in read: after the restore the filters act as before, a new
+    child inherits them, the strict child reads and dies at its getpid
+    (as natively).  The image holds each filter once."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "seccomp", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["seccomp", "30"], "count", 2)
+    doc = json.loads((image / "manifest.json").read_text())
+    assert [f["prev"] for f in doc["seccomp_filters"]] == [-1, 0]
+    assert [p["tasks"][0]["seccomp"] for p in doc["processes"]] == [{"mode": 2, "filter": 1}, {"mode": 1, "filter": -1}]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    # forged: a program seccomp(2) refuses (an opcode it does not take), a
+    # strict task with a filter, a filter before itself
+    for n, (forge, message) in enumerate((
+            (lambda d: d["seccomp_filters"][0].update(prog="ff" * 8), "a program seccomp refuses"),
+            (lambda d: d["processes"][1]["tasks"][0]["seccomp"].update(filter=0), "strict mode with a filter"),
+            (lambda d: d["seccomp_filters"][0].update(prev=0), "seccomp_filters[0].prev: not an integer"))):
+        copy = tmp_path / f"forged{n}"
+        shutil.copytree(image, copy)
+        _rewrite(copy, forge)
+        _refused(copy, message)
+
+
+def test_nested_epolls_carried(tmp_path):
+    """Three epolls nested (one edge-triggered entry on an epoll): after the
+    restore each write reaches the epolls above it as natively, and a loop
+    is still ELOOP.  A forged image whose epolls watch each other is
+    refused."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "nested", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["nested", "30"], "count", 1)
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+
+    def loop(d) -> None:
+        files = d["files"]
+        eps = [i for i, f in enumerate(files) if f["kind"] == "epoll" and len(f["entries"]) == 1]    # C
+        tops = [i for i, f in enumerate(files) if f["kind"] == "epoll" and len(f["entries"]) == 2
+                and any(f2["kind"] == "eventfd" for f2 in (files[e[1]] for e in f["entries"]))]  # A
+        files[eps[0]]["entries"].append([3, tops[0], 1, 0, 0, 0])
+    _forged_refused(image, tmp_path / "loop", loop, "makes a loop")
+
+
+def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
+    """A process with RLIMIT_CPU (soft 1 s) that used 0.8 s of CPU in two
+    threads: after the restore its process, thread and getrusage CPU times
+    go on from where they were (never back to 0), and SIGXCPU comes at
+    about 1 s of CPU in all (not 1.8 s: the limit counts the time before
+    the checkpoint), as natively."""
+    run = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "cputime", "3"],
+                         capture_output=True, text=True, timeout=60)
+    native = run.stdout
+    assert "in all: yes" in native, native
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["cputime", "30"], "count", 1)
+    proc = json.loads((image / "manifest.json").read_text())["processes"][0]
+    assert sum(proc["cpu"][:2]) >= 0.8e9 and sum(proc["tasks"][1]["cpu"][:2]) >= 0.2e9, proc["cpu"]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout + r.stderr
 
 def test_io_signal_owners_carried(tmp_path):
     """A pipe with O_ASYNC, F_SETOWN and F_SETSIG, another owned by a
@@ -718,7 +843,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 6")
+    _refused(image, "checkpoint format version 99, this kernel reads version 7")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -810,7 +935,8 @@ def _forge_mount(**change):
     (_forge_mount(on=1), "path: not on mount 1"),
     (_forge_mount(fstype="rootfs", of=2), "of: not an integer in [0, 2)"),
     (_forge_mount(fstype="rootfs", of=0, root="/nowhere"), "root: not a directory of the filesystem"),
-    (_forge_mount(fstype="hostfs"), "fstype: 'hostfs' is not restored"),
+    (_forge_mount(fstype="ramfs"), "fstype: 'ramfs' is not restored"),
+    (_forge_mount(fstype="hostfs", hostfs="/"), "mount says EPERM"),       # no hostfs= to confine it
 ])
 def test_forged_mount_refused(saved, tmp_path, forge, message):
     """A mount of a disk not on the command line (or of no disk), on

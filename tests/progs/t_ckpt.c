@@ -96,6 +96,21 @@
  *     one's overrun counted), and the periodic one twice more.
  *   t_ckpt opath N: a directory and a file opened O_PATH; counts to N,
  *     then what the descriptors do (fstat, read, openat through one).
+ *   t_ckpt seccomp N: two stacked seccomp filters (getppid fails with
+ *     ENOTTY, getpriority traps to a SIGSYS handler) and a child in strict
+ *     mode blocked in a read of a pipe; counts to N, then says what the
+ *     filters do to itself and to a new child, and what strict mode does
+ *     to the child (its read works, its getpid kills it).
+ *   t_ckpt cputime N: RLIMIT_CPU's soft limit at 1 s (SIGXCPU handled); a
+ *     thread burns 0.2 s of its own CPU and waits, the process goes on to
+ *     0.8 s; counts
+ *     to N, then says whether the process's, the thread's and getrusage's
+ *     CPU times went on from where they were, and burns CPU until SIGXCPU
+ *     comes, saying whether that was at about 1 s of CPU in all.
+ *   t_ckpt nested N: epoll A watches epoll B (edge-triggered) and an
+ *     eventfd; B watches epoll C and a pipe; C watches another pipe; all
+ *     quiet while it counts to N, then each pipe written in turn and what
+ *     every epoll reports.
  *   t_ckpt sigio N: a pipe with O_ASYNC, F_SETOWN (itself) and F_SETSIG
  *     (SIGRTMIN+1, blocked), another owned by its process group; counts to
  *     N, reads the settings back, writes the pipe and takes the signal.
@@ -206,6 +221,8 @@
 #include <net/ethernet.h>
 #include <linux/rtnetlink.h>
 #include <linux/keyctl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -596,6 +613,186 @@ static int ptpending(long n)
         if (sigwaitinfo(&one, &si) != SIGUSR2 || si.si_value.sival_int != 7)
             return 1;
     dprintf(1, "periodic again twice\n");
+    return 0;
+}
+
+/* seccomp: filters and strict mode kept across the checkpoint */
+static volatile int sigsys_nr = -1;
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    sigsys_nr = si->si_code == 1 ? si->si_syscall : -2;     /* SYS_SECCOMP */
+}
+
+static int add_filter(int nr, unsigned ret)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, ret),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {4, f};
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+static const char *getppid_says(void)
+{
+    errno = 0;
+    long r = syscall(SYS_getppid);
+    return r == -1 && errno == ENOTTY ? "ENOTTY" : "allowed";
+}
+
+static int seccomped(long n)
+{
+    int p[2];
+    char c;
+    if (pipe(p))
+        return 1;
+    pid_t strict = fork();
+    if (strict == 0) {
+        close(p[1]);
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
+        if (read(p[0], &c, 1) == 1)
+            write(1, "strict child: read works\n", 25);
+        syscall(SYS_getpid);
+        write(1, "strict child: getpid allowed\n", 29);
+        syscall(SYS_exit, 0);
+    }
+    close(p[0]);
+    struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+    sigaction(SIGSYS, &sa, NULL);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || add_filter(SYS_getppid, SECCOMP_RET_ERRNO | ENOTTY)
+        || add_filter(SYS_getpriority, SECCOMP_RET_TRAP | 3))
+        return 1;
+    count_ticks(n);
+    errno = 0;
+    long pr = syscall(SYS_getpriority, PRIO_PROCESS, 0);
+    dprintf(1, "mode %d; getppid %s; getpriority %s (SIGSYS for %s)\n", prctl(PR_GET_SECCOMP),
+            getppid_says(), pr == SYS_getpriority ? "returns its number" : "?",
+            sigsys_nr == SYS_getpriority ? "getpriority" : "?");
+    pid_t kid = fork();
+    if (kid == 0) {
+        dprintf(1, "new child: mode %d, getppid %s\n", prctl(PR_GET_SECCOMP), getppid_says());
+        _exit(0);
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    write(p[1], "x", 1);
+    waitpid(strict, &st, 0);
+    dprintf(1, "strict child: %s\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? "killed by SIGKILL" : "?");
+    return 0;
+}
+
+/* nested: epolls watching epolls */
+static int ep_add(int ep, int fd, unsigned events)
+{
+    struct epoll_event ev = {.events = events, .data.fd = fd};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void ep_report(const char *name, int ep)
+{
+    struct epoll_event ev[4];
+    int k = epoll_wait(ep, ev, 4, 0);
+    dprintf(1, " %s:", name);
+    for (int i = 0; i < k; i++)
+        dprintf(1, " %d/%x", ev[i].data.fd, ev[i].events);
+    if (k <= 0)
+        dprintf(1, " none");
+}
+
+static int nested(long n)
+{
+    int p[2], q[2];
+    int a = epoll_create1(0), b = epoll_create1(0), c = epoll_create1(0), e = eventfd(0, 0);
+    if (a < 0 || b < 0 || c < 0 || e < 0 || pipe(p) || pipe(q) || ep_add(c, q[0], EPOLLIN)
+        || ep_add(b, c, EPOLLIN) || ep_add(b, p[0], EPOLLIN) || ep_add(a, b, EPOLLIN | EPOLLET)
+        || ep_add(a, e, EPOLLIN))
+        return 1;
+    dprintf(1, "fds: A %d B %d C %d eventfd %d pipes %d %d\n", a, b, c, e, p[0], q[0]);
+    count_ticks(n);
+    ep_report("A", a);
+    ep_report("B", b);
+    dprintf(1, "\n");
+    write(q[1], "x", 1);
+    ep_report("A", a);
+    ep_report("A again", a);
+    ep_report("B", b);
+    ep_report("C", c);
+    dprintf(1, "\n");
+    write(p[1], "y", 1);
+    ep_report("A", a);
+    ep_report("B", b);
+    dprintf(1, "\n");
+    struct epoll_event ev = {.events = EPOLLIN};
+    dprintf(1, "a loop is still refused: %s\n", epoll_ctl(c, EPOLL_CTL_ADD, a, &ev) < 0 && errno == ELOOP
+            ? "ELOOP" : "?");
+    return 0;
+}
+
+/* cputime: CPU time and RLIMIT_CPU go on from where they were */
+static volatile sig_atomic_t got_xcpu;
+static int cpu_pipe[2];
+static double thread_cpu_before;
+
+static void on_xcpu(int sig)
+{
+    (void)sig;
+    got_xcpu = 1;
+}
+
+static double cpu_s(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void burn(clockid_t c, double secs)
+{
+    double t0 = cpu_s(c);
+    while (cpu_s(c) - t0 < secs && !got_xcpu)
+        ;
+}
+
+static void *cpu_thread(void *arg)
+{
+    char c;
+    (void)arg;
+    burn(CLOCK_THREAD_CPUTIME_ID, 0.2);
+    thread_cpu_before = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+    if (read(cpu_pipe[0], &c, 1) == 1)
+        dprintf(1, "thread CPU time went on: %s\n",
+                cpu_s(CLOCK_THREAD_CPUTIME_ID) >= thread_cpu_before ? "yes" : "no");
+    return NULL;
+}
+
+static int cputime(long n)
+{
+    struct rlimit rl = {1, 10};
+    struct rusage ru;
+    pthread_t th;
+    signal(SIGXCPU, on_xcpu);
+    if (setrlimit(RLIMIT_CPU, &rl) || pipe(cpu_pipe) || pthread_create(&th, NULL, cpu_thread, NULL))
+        return 1;
+    burn(CLOCK_PROCESS_CPUTIME_ID, 0.8);
+    double before = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    count_ticks(n);
+    double after = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    getrusage(RUSAGE_SELF, &ru);
+    double ru_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    dprintf(1, "process CPU time went on: %s; getrusage's: %s\n", after >= before ? "yes" : "no",
+            ru_s >= before - 0.02 ? "yes" : "no");
+    write(cpu_pipe[1], "x", 1);
+    pthread_join(th, NULL);
+    burn(CLOCK_PROCESS_CPUTIME_ID, 3);
+    double at = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    getrlimit(RLIMIT_CPU, &rl);
+    dprintf(1, "SIGXCPU: %s, at about 1 s of CPU in all: %s; soft limit now %ld\n", got_xcpu ? "yes" : "no",
+            at >= 0.95 && at < 1.6 ? "yes" : "no", (long)rl.rlim_cur);
     return 0;
 }
 
@@ -2217,7 +2414,8 @@ int main(int argc, char **argv)
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
                  {"mlocked", mlocked}, {"ptpending", ptpending},
-                 {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath}};
+                 {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
+                 {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2248,6 +2446,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N\n");
     return 2;
 }

@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers,
                                tmpfstree, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -42,8 +42,8 @@ from umlpy.vfs.pipe import PipeFile, PipeInode
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
-BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "devtmpfs")     # what a boot mounts (a restore mounts again)
-RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts", "cgroup2", "mqueue")     # the virtual filesystems a restore makes again
+BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "hostfs", "devtmpfs")     # what a boot mounts (a restore mounts again)
+RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts", "cgroup2", "mqueue", "hostfs")     # the virtual filesystems a restore makes again
 UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
@@ -104,7 +104,7 @@ def check_supported(k) -> None:
     """Refuse (Refused) a machine this version cannot save, before any
     guest is stopped."""
     if any(m.fstype not in BOOT_MOUNTS for m in k.mounts.mounts[:2]):
-        raise Refused("a root other than an ext2/ext3/ext4 disk or the initramfs")
+        raise Refused("a root other than an ext2/ext3/ext4 disk, a hostfs or the initramfs")
     for n, m in enumerate(k.mounts.mounts[2:], 2):
         why = _unrestorable(k, m, n)
         if why is not None:
@@ -136,7 +136,7 @@ def check_supported(k) -> None:
         if p.ptraced:
             raise Refused(f"{who}: ptrace")
         if not timers.savable(p):
-            raise Refused(f"{who}: RLIMIT_CPU's timer")
+            raise Refused(f"{who}: a timer this version cannot save")
         if p.stopped and any(x.state is State.USER for x in p.threads):
             raise Busy(f"{who}: a thread on its way to the process's job-control stop")
         mm = p.mm
@@ -248,8 +248,6 @@ def _check_task(k, x, leader, who: str) -> None:
         raise Refused(f"{who}: a thread with its own fd table or filesystem context")
     if x.ptrace is not None:
         raise Refused(f"{who}: ptrace")
-    if x.seccomp is not None:
-        raise Refused(f"{who}: seccomp")
     if _timer_signal(x.sigq, x.proc):
         raise Refused(f"{who}: a pending signal from a timer that is gone")
 
@@ -265,11 +263,9 @@ def _timer_signal(sigq: dict, proc) -> bool:
 def _anon_savable(f) -> bool:
     """An anonymous file this version saves (unnamed unix sockets among
     them, checkpoint/unixsock.py)."""
-    if isinstance(f, EpollFile):        # not nested: an epoll watching an epoll
-        return not any(isinstance(e.file, EpollFile) for e in f.entries.values())
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
-    return isinstance(f, (EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f) \
+    return isinstance(f, (EpollFile, EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f) \
         or netlinksock.savable(f) or packetsock.savable(f) or ipc.savable_file(f)
 
 
@@ -283,7 +279,8 @@ def _unrestorable(k, m, n: int) -> str | None:
     proc (the initial pid namespace's), sysfs, a tmpfs (its tree is
     saved), devpts (its ptys are saved whole, checkpoint/pty.py), cgroup2
     (a view of the control groups, checkpoint/cgroups.py), mqueue (a view
-    of the POSIX queues, checkpoint/ipc.py), or
+    of the POSIX queues, checkpoint/ipc.py), hostfs (its host directory,
+    mounted again below the restoring boot's hostfs=), or
     ext2/ext3/ext4 on a ubd disk (its image is on the restored command line)."""
     table = k.mounts.mounts
     if not m.attached or m.group or m.master is not None or m.unbindable or m.mountpoint is None:
@@ -303,7 +300,7 @@ def _unrestorable(k, m, n: int) -> str | None:
         return None if dev is not None and dev.major == UBD_MAJOR and not m.fs_opts else "a disk other than a ubd"
     if m.fstype not in RESTORED_MOUNTS or getattr(m.fs, "pidns", k.init_ns.pid) is not k.init_ns.pid:
         return f"{m.fstype} (a restore makes again proc of the initial pid namespace, sysfs, tmpfs, devpts, " \
-            "cgroup2, mqueue, ext2/ext3/ext4 of a ubd disk and bind mounts)"
+            "cgroup2, mqueue, hostfs, ext2/ext3/ext4 of a ubd disk and bind mounts)"
     return None
 
 
@@ -325,8 +322,9 @@ def _save_mounts(k, w) -> list:
     1 /dev, 2 + i the i-th saved), the part of its filesystem it shows
     (`root`) and its flags (the MOUNT_ATTR_ bits); a bind mount names the
     first mount of its filesystem (`of`), any other what makes its
-    filesystem again: a tmpfs's tree, a disk's device, whether the
-    filesystem is read-only and its journal's commit interval."""
+    filesystem again: a tmpfs's tree, a hostfs's host directory, a disk's
+    device, whether the filesystem is read-only and its journal's commit
+    interval."""
     table = k.mounts.mounts
     out = []
     for n, m in enumerate(table[2:], 2):
@@ -337,6 +335,8 @@ def _save_mounts(k, w) -> list:
             e["of"] = first
         elif m.fstype == "tmpfs":
             e.update(ro=bool(m.fs.read_only), tmpfs=tmpfstree.save(m.fs, w, f"tmpfs-{n - 2}.bin"))
+        elif m.fstype == "hostfs":
+            e.update(ro=bool(m.fs.read_only), hostfs=m.fs.data)
         elif m.fstype in DISK_TYPES:
             e.update(dev=[m.fs.device.major, m.fs.device.minor], ro=bool(m.fs.read_only),
                      commit=getattr(m.fs, "commit_s", 0),
@@ -710,9 +710,9 @@ def _task_common(t) -> dict:
             "sched": sched.save(t.sched), "thread_keyring": keyring.save_task(t)}
 
 
-def _save_task(t, frozen) -> dict:
+def _save_task(t, frozen, secc: seccompstate.Saver) -> dict:
     """What is a task's own: its signals, registers and xstate, how it goes
-    on, alternate stack and the words it leaves to the kernel."""
+    on, alternate stack, seccomp state and the words it leaves to the kernel."""
     regs = frozen[t.hpid][0] if t.hpid in frozen else t.regs
     if t.state is State.STOPPED:
         restart, regs = _save_stopped(t, regs)
@@ -721,7 +721,7 @@ def _save_task(t, frozen) -> dict:
     return {**_task_common(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
-            "xstate": ptrace.get_xstate(t.hpid).hex()}
+            "xstate": ptrace.get_xstate(t.hpid).hex(), "cpu": timers.save_task_cpu(t), **secc.task(t)}
 
 
 def mem_blob(pid: int) -> str:
@@ -748,10 +748,6 @@ def _save_identity(k, p) -> dict:
     }
 
 
-def _usage(u) -> list[int]:
-    return [u.utime, u.stime, u.maxrss]
-
-
 def _save_zombie(k, p) -> dict:
     """A process that exited and is not reaped yet: what wait4, waitid and
     /proc report of it (its wait status, its rusage and its waited-for
@@ -759,11 +755,12 @@ def _save_zombie(k, p) -> dict:
     no memory, no files, no threads."""
     u = p.usage if p.usage is not None else rusage.Usage()
     return {**_save_identity(k, p),
-            "zombie": {"status": p.wait_status, "usage": _usage(u), "cusage": _usage(p.cusage),
+            "zombie": {"status": p.wait_status, "usage": timers.save_usage(u), "cusage": timers.save_usage(p.cusage),
                        "task": _task_common(p.leader)}}
 
 
-def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver, nameless: list) -> dict:
+def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver, nameless: list,
+                  secc: seccompstate.Saver) -> dict:
     if p.zombie:
         return _save_zombie(k, p)
     t = p.leader
@@ -780,8 +777,8 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.
                   "stopped": p.stopped, "stop_report": p.stop_report},
         "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
         "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
-        "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
-        "tasks": [_save_task(x, frozen) for x in p.threads],
+        **timers.save_cpu(p), "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
+        "tasks": [_save_task(x, frozen, secc) for x in p.threads],
         "mm": _save_mm(k, p, nameless), "memory": blob, "vmas": vmas, "special": special,
         "fds": _save_fds(k, t, opens, pipes), "ipc": ipc.save_process(p),
     }
@@ -803,7 +800,8 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         pipes: dict = {}
         shanon = sharedanon.Saver()
         nameless: list = []
-        procs = [_save_process(k, p, frozen, w, opens, pipes, shanon, nameless)
+        secc = seccompstate.Saver()
+        procs = [_save_process(k, p, frozen, w, opens, pipes, shanon, nameless, secc)
                  for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         _save_links(k, opens, pipes)
         unlinked_blob = unlinked.save_all(w, opens, lambda d: _path(k, d), nameless)
@@ -818,7 +816,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
                       for i, pp in pipes.values()],
             "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
             "netlink": netlinksock.save_table(k), "cgroups": cgroups.save(k),
-            "cgroup_attrs": cgroups.save_attrs(k),
+            "cgroup_attrs": cgroups.save_attrs(k), "seccomp_filters": secc.filters,
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)

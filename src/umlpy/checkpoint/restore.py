@@ -26,7 +26,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers,
                                tmpfstree, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -36,13 +36,12 @@ from umlpy.kernel import hostlimits, mlock, printk, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import VM_LOCKED, VM_LOCKONFAULT, FileMap, Intervals, Mm
-from umlpy.kernel.rusage import Usage
 from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, SigHand, State, Task
 from umlpy.kernel.timers import TIMERFD_CLOCKS
 from umlpy.net.inet.tcp import TcpSocket
 from umlpy.net.unix import UnixSocket
-from umlpy.syscalls import sys_file, sys_time
-from umlpy.syscalls.sys_epoll import Entry, EpollFile
+from umlpy.syscalls import sys_epoll, sys_file, sys_time
+from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
@@ -99,6 +98,7 @@ def _build(k, r: image.Reader) -> None:
     keys = keyring.make(k, r)
     groups = cgroups.make(k, r)
     cgroups.restore_attrs(k, r)
+    filters = seccompstate.make(r)
     tasks = {1: init}
     for p in procs[1:]:
         pid = p.int("pid", 1, MAX_PID)
@@ -125,12 +125,13 @@ def _build(k, r: image.Reader) -> None:
         if t.proc.zombie:
             _zombie(k, t, p.sub("zombie"), keys)
             continue
-        _process(k, t, p, keys)
+        _process(k, t, p, keys, filters)
         _memory(k, t, p, shanon, shared[3], spaces[t.pid].filled if t.pid in spaces else None)
         _fds(k, t, p, opens, made, shared)
-        _threads(k, t, p, keys)
+        _threads(k, t, p, keys, filters)
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
+        timers.restore_cpu(k, t, p)
         hostlimits.apply_all(t.proc)        # once its memory is back: the rebuild is not the guest's
     _links(k, init, opens, made, shared)
     tables = {pid: t.files for pid, t in tasks.items() if not t.proc.zombie}
@@ -183,8 +184,8 @@ def _mount(k, init: Task, m: image.Reader, made: list[Mount]) -> Mount:
         if root == b"/":
             if not at.inode.is_dir:
                 raise image.ImageError(f"manifest: {m.where}.path: not a directory")
-            return k.mounts.mount(fs, at, source, fstype, flags)
-    whole = k.mounts.detached(fs, source, fstype, flags, "")       # only to be cloned
+            return k.mounts.mount(fs, at, source, fstype, flags, fs.show_options())
+    whole = k.mounts.detached(fs, source, fstype, flags, fs.show_options())       # only to be cloned
     sub = _subtree(whole.root, root)
     if sub is None or sub.inode.is_dir != at.inode.is_dir:
         raise image.ImageError(f"manifest: {m.where}.root: not a {'directory' if at.inode.is_dir else 'file'} "
@@ -209,8 +210,10 @@ def _subtree(d, root: bytes):
 def _new_fs(k, m: image.Reader, fstype: str):
     """A mount's own filesystem: a tmpfs with its tree, proc, sysfs,
     devpts, cgroup2 or mqueue (views of what the kernel holds, restored
-    apart), or ext2/ext3/ext4 on the ubd disk it was on (the restored
-    command line's), mounted as mount(2) mounts it; read-only as it was."""
+    apart), a hostfs of its host directory (below the restoring boot's
+    hostfs=, which confines it as it confines mount(2)), or ext2/ext3/ext4
+    on the ubd disk it was on (the restored command line's), mounted as
+    mount(2) mounts it; read-only as it was."""
     if fstype in DISK_TYPES:
         major, minor = m.ints("dev", 0, 1 << 20, 2)
         commit = m.int("commit", 0, 1 << 31)
@@ -227,6 +230,10 @@ def _new_fs(k, m: image.Reader, fstype: str):
         return registry.mount_disk(fstype, dev, m.bool("ro"), ",".join(opts), k.sched)
     if fstype not in RESTORED_MOUNTS:
         raise image.ImageError(f"manifest: {m.where}.fstype: {fstype!r} is not restored")
+    if fstype == "hostfs":
+        fs = registry.make_virtual(fstype, k, m.str("hostfs")[:4096])
+        fs.read_only = m.bool("ro")
+        return fs
     if fstype != "tmpfs":
         return registry.make_virtual(fstype, k)
     fs = tmpfstree.make(k, m.sub("tmpfs"))
@@ -311,12 +318,12 @@ def _zombie(k, t: Task, z: image.Reader, keys: dict) -> None:
     proc.wait_status = z.int("status", 0, 1 << 16)
     if proc.wait_status & 0x7f == 0x7f or proc.wait_status & 0x7f and proc.wait_status >> 8:
         raise image.ImageError(f"manifest: {z.where}.status: not an exit status")
-    proc.usage, proc.cusage = (Usage(*z.ints(key, 0, 1 << 63, 3)) for key in ("usage", "cusage"))
+    proc.usage, proc.cusage = timers.usage(z, "usage"), timers.usage(z, "cusage")
     _task_common(t, z.sub("task"), keys)
     timers.link_queued(proc)        # (a zombie has no timers: no signal may name one)
 
 
-def _process(k, t: Task, p: image.Reader, keys: dict) -> None:
+def _process(k, t: Task, p: image.Reader, keys: dict, filters: list) -> None:
     proc = t.proc
     proc.exe_path = p.str("exe_path")
     proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
@@ -340,7 +347,7 @@ def _process(k, t: Task, p: image.Reader, keys: dict) -> None:
     tasks_saved = p.list("tasks")
     if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
         raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
-    _task(t, tasks_saved[0], keys)
+    _task(t, tasks_saved[0], keys, filters)
 
 
 def _task_common(t: Task, e: image.Reader, keys: dict) -> None:
@@ -354,10 +361,13 @@ def _task_common(t: Task, e: image.Reader, keys: dict) -> None:
     t.thread_keyring = keyring.take(keys, e, "thread_keyring")
 
 
-def _task(t: Task, e: image.Reader, keys: dict) -> None:
-    """A task's own state (checkpoint/dump.py's _save_task); its xstate
-    goes to the host."""
+def _task(t: Task, e: image.Reader, keys: dict, filters: list) -> None:
+    """A task's own state (checkpoint/dump.py's _save_task), its seccomp
+    state one of filters' (checkpoint/seccompstate.py); its xstate goes to
+    the host."""
     _task_common(t, e, keys)
+    t.cpu_base = timers.usage(e, "cpu")
+    t.seccomp = seccompstate.take(filters, e)
     t.altstack = tuple(e.ints("altstack", 0, U64, 3))
     t.clear_child_tid = e.int("clear_child_tid", 0, TASK_SIZE)
     t.robust_list = e.int("robust_list", 0, TASK_SIZE)
@@ -389,7 +399,7 @@ def _sleep_on(t: Task, s: image.Reader) -> sys_time.SleepOn:
     return sys_time.SleepOn(t, clock.monotonic_ns() + s.int("left_ns", 0, 1 << 62), s.int("rem", 0, U64))
 
 
-def _threads(k, leader: Task, p: image.Reader, keys: dict) -> None:
+def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list) -> None:
     """The process's other threads: host threads cloned in its host
     process (as kernel/threads.py makes them), sharing its fd table and
     filesystem context, each given its own saved state."""
@@ -405,7 +415,7 @@ def _threads(k, leader: Task, p: image.Reader, keys: dict) -> None:
         proc.threads.append(x)
         k.procs.by_tid[tid] = x
         k.sched.add_task(x)
-        _task(x, e, keys)
+        _task(x, e, keys, filters)
 
 
 def _sigq(p: image.Reader, key: str) -> dict:
@@ -687,7 +697,8 @@ def _links(k, init: Task, opens: list, made: dict, shared: tuple) -> None:
     _save_links): unix sockets' peers, senders, backlogs and files in
     flight (the descriptions no fd holds made first, each of them held
     by one of these links), every epoll's interest list (entries on
-    files that are open, pollable and no epoll)."""
+    files that are open and pollable; epolls nested as epoll_ctl
+    allows)."""
     in_fds = set(made)
     for i, o in enumerate(opens):
         if i not in made:
@@ -708,9 +719,13 @@ def _links(k, init: Task, opens: list, made: dict, shared: tuple) -> None:
         for fd, idx, events, data, disabled, changed in o.list_of_ints("entries", 6, (0, 0, 0, 0, 0, 0),
                                                                       (1 << 31, len(opens), 1 << 32, U64, 2, 2)):
             f = made.get(idx)
-            if f is None or isinstance(f, EpollFile) or not f.can_poll() or (fd, id(f)) in ep.entries:
+            if f is None or f is ep or not f.can_poll() or (fd, id(f)) in ep.entries:
                 raise image.ImageError(f"manifest: {o.where}.entries: a bad entry for fd {fd}")
-            e = ep.entries[(fd, id(f))] = Entry(ep, fd, f, events, data)
+            try:
+                e = sys_epoll.attach(ep, fd, f, events, data)
+            except KernelError:
+                raise image.ImageError(f"manifest: {o.where}.entries: fd {fd} makes a loop, or epolls "
+                                       "nested deeper or watched more than epoll_ctl allows") from None
             e.disabled, e.changed = bool(disabled), bool(changed)
 
 

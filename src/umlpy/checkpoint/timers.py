@@ -1,9 +1,11 @@
-"""Timers in a checkpoint: setitimer's and timer_create's, each saved as
-the time it has left on its own clock (the host's monotonic clock and a
-process's CPU clock both begin again where the machine is restored),
-with its interval and what it was created with; a POSIX timer set to an
-absolute wall-clock time also as that time, which it keeps; a POSIX
-timer's pending signal as the timer it comes from.
+"""Timers and CPU time in a checkpoint: setitimer's and timer_create's,
+each saved as the time it has left on its own clock, with its interval
+and what it was created with; a POSIX timer set to an absolute wall-clock
+time also as that time, which it keeps; a POSIX timer's pending signal as
+the timer it comes from.  The CPU time each process and thread used,
+which its CPU clocks go on from after the restore (kernel/rusage.py's
+cpu_base), so RLIMIT_CPU's watch (kernel/cpulimit.py) is made again
+from the limits and counts the time used before too.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.checkpoint import image
-from umlpy.kernel import timekeeping
+from umlpy.kernel import cpulimit, rusage, timekeeping
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.timers import monotonic_for
 from umlpy.syscalls import sys_timer
@@ -22,9 +24,39 @@ U64 = 1 << 64
 
 
 def savable(p) -> bool:
-    """Every timer of the process is one this module saves: not
-    RLIMIT_CPU's."""
-    return all(key in ITIMERS or isinstance(tm, PosixTimer) for key, tm in p.timers.items())
+    """Every timer of the process is one this module saves, or
+    RLIMIT_CPU's watch, which the restore makes again."""
+    return all(key in ITIMERS or key == cpulimit.KEY or isinstance(tm, PosixTimer) for key, tm in p.timers.items())
+
+
+def save_usage(u: rusage.Usage) -> list[int]:
+    """A Usage as the image has it (read back by usage)."""
+    return [u.utime, u.stime, u.maxrss]
+
+
+def save_cpu(p) -> dict:
+    """A live process's CPU time (its own, with its threads' that died)
+    and its waited-for children's, as getrusage reports them."""
+    return {"cpu": save_usage(rusage.own(p)), "cusage": save_usage(p.cusage)}
+
+
+def save_task_cpu(t) -> list[int]:
+    """A thread's own CPU time (RUSAGE_THREAD)."""
+    return save_usage(rusage.of(t, rusage.RUSAGE_THREAD))
+
+
+def usage(e: image.Reader, key: str) -> rusage.Usage:
+    """A Usage saved by _usage: user and system ns, peak RSS in KiB."""
+    return rusage.Usage(*e.ints(key, 0, 1 << 63, 3))
+
+
+def restore_cpu(k, t, p: image.Reader) -> None:
+    """A process's CPU time before the checkpoint (its threads' are
+    theirs: restore.py's _task), its children's, and RLIMIT_CPU's watch
+    once its limits are back."""
+    proc = t.proc
+    proc.cpu_base, proc.cusage = usage(p, "cpu"), usage(p, "cusage")
+    cpulimit.update(k, proc)
 
 
 def named(tm, proc) -> bool:
@@ -57,8 +89,7 @@ def rearm(tm, e: image.Reader, start: bool = True, deadline: int | None = None) 
 
 def save_itimers(p) -> list:
     """setitimer's timers (alarm's too) as the time each has left, on its
-    own clock: the host's monotonic clock and the process's CPU clock both
-    begin again where the machine is restored.  An expired periodic
+    own clock (the host's monotonic clock, the process's CPU clock).  An expired periodic
     ITIMER_REAL (its SIGALRM still pending) is restarted when that signal
     is taken, as before the checkpoint."""
     out = []

@@ -22,6 +22,7 @@ from umlpy.abi import consts as C
 from umlpy.checkpoint import image
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.dentry import Dentry
+from umlpy.vfs.inode import Inode
 
 BLOB = "unlinked.bin"
 U32 = 1 << 32
@@ -35,9 +36,11 @@ def savable(f) -> bool:
 
 def dentry_savable(d) -> bool:
     """The file of d (open, or mapped privately) is regular, has no name
-    left, and was in a directory that still has one."""
+    left, and was in a directory that still has one, of a filesystem that
+    makes nameless files (O_TMPFILE: not hostfs)."""
     up = d.up()
-    return d.inode.is_reg and d.inode.nlink == 0 and up is not d and up.inode.nlink > 0
+    return d.inode.is_reg and d.inode.nlink == 0 and up is not d and up.inode.nlink > 0 \
+        and type(up.inode).tmpfile is not Inode.tmpfile
 
 
 def save_all(w, opens: dict, path_of, maps: list) -> str | None:

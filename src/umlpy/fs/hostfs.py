@@ -300,9 +300,10 @@ class Hostfs(Filesystem):
     magic = HOSTFS_SUPER_MAGIC
     blksize = 1024      # hostfs_fill_sb's s_blocksize
 
-    def __init__(self, tree: hostdir.HostTree, append: bool) -> None:
+    def __init__(self, tree: hostdir.HostTree, append: bool, data: str) -> None:
         super().__init__()
         self.tree = tree
+        self.data = data            # the mount's HOSTDIR, below hostfs= (a checkpoint mounts it again)
         self.host_root = tree.path
         self.append = append
         st = host(tree.lstat, ())
@@ -312,6 +313,10 @@ class Hostfs(Filesystem):
         v = host(self.tree.statvfs)
         return {"type": self.magic, "bsize": v.f_bsize, "blocks": v.f_blocks, "bfree": v.f_bfree,
                 "bavail": v.f_bavail, "files": v.f_files, "ffree": v.f_ffree, "namelen": v.f_namemax}
+
+    def show_options(self) -> str:
+        """hostfs_show_options: the host directory."""
+        return self.host_root.decode(errors="replace")
 
     def unmount(self) -> None:
         """The held host directory goes with the mount: later lookups
@@ -335,7 +340,7 @@ def mount_hostfs(data: str, confine: str | None, append: bool) -> Hostfs:
         printk.pr_err(f"hostfs: mount refused: {data!r} leads out of hostfs={confine}")
         raise KernelError(E.EPERM) from None
     try:
-        return Hostfs(tree, append)
+        return Hostfs(tree, append, data)
     except KernelError:
         tree.close()
         raise

@@ -63,13 +63,16 @@ def which_of(clk: int) -> int:
 
 def cpu_time(owner, which: int) -> int:
     """The CPU-time clock of a Task or a Process: the host's, or what was
-    sampled at its death."""
+    sampled at its death; on top of what it used before a restore
+    (kernel/rusage.py)."""
+    base = owner.cpu_base
+    before = base.utime if which == clock.CPUCLOCK_VIRT else base.utime + base.stime
     if not isinstance(owner, Process):
-        return clock.host_thread_cpu_ns(owner.hpid, which)
+        return clock.host_thread_cpu_ns(owner.hpid, which) + before
     if owner.usage is None:
         ns = clock.host_process_cpu_ns(owner.host_tgid, which)
         if ns is not None:
-            return ns
+            return ns + before
     u = rusage.own(owner)
     return u.utime if which == clock.CPUCLOCK_VIRT else u.utime + u.stime
 

@@ -11,6 +11,11 @@ stack pointer: the memory dies with it), which costs a fifth of reading its
 host /proc files, the way for the others.  A parent adds a child's totals
 to its own children's when it waits for the child, as Linux's
 wait_task_zombie (an auto-reaped child adds nothing).
+
+A restored task goes on in a new host process whose CPU time starts at
+zero: what it had used before is its `cpu_base`, added to every figure
+(the process's and each thread's), so CPU time never goes back and
+RLIMIT_CPU counts what was used before the checkpoint too.
 """
 from __future__ import annotations
 
@@ -63,12 +68,12 @@ def own(proc) -> Usage:
         return proc.usage
     live = [t for t in proc.threads if t.mem is not None]
     if not live:
-        return Usage()
+        return proc.cpu_base
     hpid = live[0].hpid
     sampled = Usage(*clock.host_usage(hpid))
     # the host's process clock names its leader: gone, the tick samples are the total
     rtime = clock.host_process_cpu_ns(hpid, clock.CPUCLOCK_SCHED) or sampled.utime + sampled.stime
-    return proc.prev_cputime.adjust(sampled, rtime)
+    return proc.prev_cputime.adjust(sampled, rtime) + proc.cpu_base
 
 
 def at_exit(proc, current) -> None:
@@ -81,7 +86,7 @@ def at_exit(proc, current) -> None:
             buf = (current.regs.rsp - 4096) & ~15
             if HostAs(current).call("getrusage", RUSAGE_SELF, buf) == 0:
                 us, uus, ss, sus, maxrss = _RUSAGE_HEAD.unpack(current.mem.read(buf, _RUSAGE_HEAD.size))
-                proc.usage = Usage(us * 10**9 + uus * 1000, ss * 10**9 + sus * 1000, maxrss)
+                proc.usage = Usage(us * 10**9 + uus * 1000, ss * 10**9 + sus * 1000, maxrss) + proc.cpu_base
                 return
         except (KernelError, GuestFault, ptrace.HostError):
             pass
@@ -98,5 +103,6 @@ def of(t, who: int) -> Usage:
     if who == RUSAGE_CHILDREN:
         return t.proc.cusage
     if who == RUSAGE_THREAD:
-        return t.prev_cputime.adjust(Usage(*clock.host_usage(t.hpid, t.hpid)), clock.host_task_cpu_ns(t.hpid))
+        return t.prev_cputime.adjust(Usage(*clock.host_usage(t.hpid, t.hpid)), clock.host_task_cpu_ns(t.hpid)) \
+            + t.cpu_base
     raise KernelError(E.EINVAL)

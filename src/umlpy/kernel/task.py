@@ -224,6 +224,7 @@ class Process:
         self.usage = None           # rusage.Usage, sampled at death
         self.cusage = Usage()       # of the children waited for
         self.prev_cputime = Usage()     # the user/system split last reported
+        self.cpu_base = Usage()     # CPU time before a restore, which its new host process counts on from
         self.ctty = None
         self.ns = parent.ns if parent else None     # nsproxy.NsProxy: init's is set at boot
         self.pidns = parent.pidns if parent else None   # the pid namespace its pid was made in
@@ -254,7 +255,7 @@ class Task:
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
                  "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
                  "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime",
-                 "ptrace", "nproc_exceeded", "seccomp")
+                 "ptrace", "nproc_exceeded", "seccomp", "cpu_base")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory, files: FdTable,
                  fs: FsContext, sched: SchedState) -> None:
@@ -265,6 +266,7 @@ class Task:
         self.fs = fs                # root, cwd, umask: likewise (CLONE_FS)
         self.sched = sched
         self.prev_cputime = Usage()     # the user/system split last reported (RUSAGE_THREAD)
+        self.cpu_base = Usage()         # CPU time before a restore (as the process's)
         self.regs = ptrace.new_regs()
         self.regs_dirty = False
         self.mem = mem

@@ -222,6 +222,27 @@ def _reverse_path_check(files: list) -> bool:
     return all(paths(_refs(f), 0, [0] * len(PATH_LIMITS)) for f in files)
 
 
+def attach(ep: EpollFile, fd: int, f: File, events: int, data: int) -> Entry:
+    """ep_insert: a new entry of ep on f (by fd), once the graph it makes
+    passes Linux's checks (ELOOP for a loop or nesting too deep, EINVAL for
+    too many wakeup paths).  An epoll_ctl, and a restore's interest
+    lists (checkpoint/restore.py), come through here."""
+    key = (fd, id(f))
+    files: list = []
+    full_check = bool(_refs(ep)) or isinstance(f, EpollFile)   # a graph, not a plain epoll
+    if isinstance(f, EpollFile):
+        if not _loop_check(ep, f, files):
+            raise KernelError(E.ELOOP)
+    elif full_check:
+        files.append(f)
+    e = ep.entries[key] = Entry(ep, fd, f, events, data)
+    if full_check and not _reverse_path_check(files):
+        del ep.entries[key]
+        e.drop()
+        raise KernelError(E.EINVAL)
+    return e
+
+
 @syscall("epoll_ctl")
 def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     ep = _epoll(t, epfd)
@@ -238,18 +259,7 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     if op == EPOLL_CTL_ADD:
         if key in ep.entries:
             raise KernelError(E.EEXIST)
-        files: list = []
-        full_check = bool(_refs(ep)) or isinstance(f, EpollFile)   # a graph, not a plain epoll
-        if isinstance(f, EpollFile):
-            if not _loop_check(ep, f, files):
-                raise KernelError(E.ELOOP)
-        elif full_check:
-            files.append(f)
-        e = ep.entries[key] = Entry(ep, fd, f, events | POLLERR | POLLHUP, data)
-        if full_check and not _reverse_path_check(files):
-            del ep.entries[key]
-            e.drop()
-            raise KernelError(E.EINVAL)
+        attach(ep, fd, f, events | POLLERR | POLLHUP, data)
         ep.wq.wake_all()
     elif op == EPOLL_CTL_MOD:
         e = ep.entries.get(key)

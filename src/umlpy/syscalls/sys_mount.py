@@ -214,8 +214,7 @@ def new_fs(t, ftype: str, src: str | None, ro: bool, opts: str):
         fs = registry.make_virtual(ftype, k, opts)
         if ro and not getattr(fs, "shared_instance", False):
             fs.read_only = True
-    # hostfs_show_options: the host directory
-    return fs, fs.host_root.decode(errors="replace") if ftype == "hostfs" else ""
+    return fs, fs.show_options()
 
 
 @syscall("umount2")

@@ -56,6 +56,11 @@ class Filesystem:
         return {"type": self.magic, "bsize": 4096, "blocks": 0, "bfree": 0,
                 "bavail": 0, "files": 0, "ffree": 0, "namelen": 255}
 
+    def show_options(self) -> str:
+        """The filesystem's own options /proc/mounts shows after the mount's
+        (s_op->show_options)."""
+        return ""
+
     def fsid(self) -> tuple[int, int]:
         """statfs's f_fsid, which fanotify's info records name the filesystem by."""
         return self.dev & 0x7FFFFFFF, 0
