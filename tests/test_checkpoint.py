@@ -169,6 +169,16 @@ def test_hostfs_mount_carried(tmp_path, mode):
 
 
 
+
+def test_ramfs_carried(tmp_path):
+    """A ramfs mount, its tree saved as a tmpfs's is: a file written before
+    the checkpoint is still there, and one appended to goes on at its
+    offset."""
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
+                          f"mount -t proc proc /proc && mount -t ramfs none /mnt && echo kept > /mnt/x && {PROG} count /mnt/f 40 && "
+                          "cat /mnt/x && grep ' /mnt ' /proc/mounts", "count", 40)
+    assert rest.endswith("file ok 40\nkept\nnone /mnt ramfs rw,relatime 0 0\n"), rest
+
 def test_hostfs_root_carried(tmp_path):
     """A host directory as the root (rootfstype=hostfs): a file on it
     appended to goes on at its offset after the restore, which boots the
@@ -935,7 +945,7 @@ def _forge_mount(**change):
     (_forge_mount(on=1), "path: not on mount 1"),
     (_forge_mount(fstype="rootfs", of=2), "of: not an integer in [0, 2)"),
     (_forge_mount(fstype="rootfs", of=0, root="/nowhere"), "root: not a directory of the filesystem"),
-    (_forge_mount(fstype="ramfs"), "fstype: 'ramfs' is not restored"),
+    (_forge_mount(fstype="nfs"), "fstype: 'nfs' is not restored"),
     (_forge_mount(fstype="hostfs", hostfs="/"), "mount says EPERM"),       # no hostfs= to confine it
 ])
 def test_forged_mount_refused(saved, tmp_path, forge, message):
@@ -1214,7 +1224,8 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
      "checkpoint: process 1 (t_ckpt): fd 3 (PipeFile) not supported"),
     (f"mount -t tmpfs none /mnt && mount --make-shared /mnt && exec {PROG} socket 20",
      "checkpoint: the mount on /mnt: a shared, slave, unbindable or detached mount not supported"),
-    (f"mount -t ramfs none /mnt && exec {PROG} socket 20", "checkpoint: the mount on /mnt: ramfs (a restore"),
+    (f"mount -t tmpfs none /mnt && mount --make-shared /mnt && exec {PROG} socket 20",
+     "checkpoint: the mount on /mnt: a shared, slave, unbindable or detached mount"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (a unix socket

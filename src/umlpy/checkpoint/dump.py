@@ -43,8 +43,9 @@ from umlpy.vfs.pipe import PipeFile, PipeInode
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
 SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "hostfs", "devtmpfs")     # what a boot mounts (a restore mounts again)
-RESTORED_MOUNTS = ("proc", "sysfs", "tmpfs", "devpts", "cgroup2", "mqueue", "hostfs")     # the virtual filesystems a restore makes again
-UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "tmpfs")   # where a bound unix socket's file, or a fifo, is found again
+TREE_FS = ("tmpfs", "ramfs")    # memory filesystems whose whole tree the image holds (checkpoint/tmpfstree.py)
+RESTORED_MOUNTS = ("proc", "sysfs", "devpts", "cgroup2", "mqueue", "hostfs", *TREE_FS)     # the virtual filesystems a restore makes again
+UNIX_BOUND_FS = ("ext2", "ext3", "ext4", *TREE_FS)   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -86,7 +87,7 @@ def _relinked_savable(d) -> bool:
     number (a disk's, or a tmpfs, whose tree keeps the numbers), in a
     directory that still has a name."""
     up = d.up()
-    return (hasattr(d.mount.fs, "iget") or d.mount.fstype == "tmpfs") and up.inode.nlink > 0 \
+    return (hasattr(d.mount.fs, "iget") or d.mount.fstype in TREE_FS) and up.inode.nlink > 0 \
         and up.mount is d.mount
 
 
@@ -110,7 +111,7 @@ def check_supported(k) -> None:
         if why is not None:
             raise Refused(f"the mount on {_path(k, m.mountpoint) if m.mountpoint else '(none)'}: {why}")
     for m in k.mounts.mounts[2:]:
-        i = tmpfstree.unsaved(m.fs) if m.fstype == "tmpfs" else None
+        i = tmpfstree.unsaved(m.fs) if m.fstype in TREE_FS else None
         if i is not None:
             raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
     why = pty.unsaved(k)
@@ -333,7 +334,7 @@ def _save_mounts(k, w) -> list:
         first = next(i for i, o in enumerate(table) if o.fs is m.fs)
         if first < n:
             e["of"] = first
-        elif m.fstype == "tmpfs":
+        elif m.fstype in TREE_FS:
             e.update(ro=bool(m.fs.read_only), tmpfs=tmpfstree.save(m.fs, w, f"tmpfs-{n - 2}.bin"))
         elif m.fstype == "hostfs":
             e.update(ro=bool(m.fs.read_only), hostfs=m.fs.data)

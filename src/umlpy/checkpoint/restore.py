@@ -28,7 +28,7 @@ from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers,
                                tmpfstree, unixsock, unlinked)
-from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, host_vmas
+from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, TREE_FS, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import registry
 from umlpy.fs.registry import DISK_TYPES
@@ -234,7 +234,7 @@ def _new_fs(k, m: image.Reader, fstype: str):
         fs = registry.make_virtual(fstype, k, m.str("hostfs")[:4096])
         fs.read_only = m.bool("ro")
         return fs
-    if fstype != "tmpfs":
+    if fstype not in TREE_FS:
         return registry.make_virtual(fstype, k)
     fs = tmpfstree.make(k, m.sub("tmpfs"))
     fs.read_only = m.bool("ro")
