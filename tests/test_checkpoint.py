@@ -467,6 +467,30 @@ def test_nested_epolls_carried(tmp_path):
     _forged_refused(image, tmp_path / "loop", loop, "makes a loop")
 
 
+
+def test_shared_and_unshared_fd_tables_carried(tmp_path):
+    """A child sharing its parent's fd table and filesystem context
+    (clone CLONE_FILES|CLONE_FS, no CLONE_VM) and a thread with its own
+    (unshare): after the restore the child sees the fd its parent opens
+    and the directory it moves to, and moves it back, and the thread keeps
+    its own cwd, umask and fds, as natively.  The image saves each table
+    once and names it by tid."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "tables", "3"],
+                            capture_output=True, text=True, timeout=60, cwd="/").stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["tables", "30"], "count", 2)
+    doc = json.loads((image / "manifest.json").read_text())
+    parent, kid = doc["processes"]
+    assert kid["files_of"] == 1 and kid["fs_of"] == 1 and "fds" not in kid and "cwd" not in kid
+    thread = parent["tasks"][1]
+    assert thread["cwd"] == "/dev" and thread["umask"] == 0o77 and len(thread["fds"]) == len(parent["fds"]) - 1
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    # forged: a table named by a tid restored after it
+    _forged_refused(image, tmp_path / "forged", lambda d: d["processes"][1].update(files_of=2),
+                    "files_of: no task restored before it has that tid")
+
 def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
     """A process with RLIMIT_CPU (soft 1 s) that used 0.8 s of CPU in two
     threads: after the restore its process, thread and getrusage CPU times

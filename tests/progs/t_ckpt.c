@@ -107,6 +107,12 @@
  *     to N, then says whether the process's, the thread's and getrusage's
  *     CPU times went on from where they were, and burns CPU until SIGXCPU
  *     comes, saying whether that was at about 1 s of CPU in all.
+ *   t_ckpt tables N: a child cloned with CLONE_FILES and CLONE_FS (no
+ *     CLONE_VM) and a thread that unshared its fd table and filesystem
+ *     context (its own cwd /dev, umask 077, one fd closed), both waiting
+ *     on pipes; counts to N, then opens a file and moves to /tmp, and asks
+ *     each what it sees (the child the new fd and /tmp, then moves the
+ *     shared cwd to /; the thread its own), then says where it is.
  *   t_ckpt nested N: epoll A watches epoll B (edge-triggered) and an
  *     eventfd; B watches epoll C and a pipe; C watches another pipe; all
  *     quiet while it counts to N, then each pipe written in turn and what
@@ -793,6 +799,68 @@ static int cputime(long n)
     getrlimit(RLIMIT_CPU, &rl);
     dprintf(1, "SIGXCPU: %s, at about 1 s of CPU in all: %s; soft limit now %ld\n", got_xcpu ? "yes" : "no",
             at >= 0.95 && at < 1.6 ? "yes" : "no", (long)rl.rlim_cur);
+    return 0;
+}
+
+/* tables: fd tables and filesystem contexts shared or not, as clone left them */
+static int tables_p[2], tables_q[2], tables_kept = -1;
+
+static const char *cwd_now(void)
+{
+    static char buf[256];
+    return getcwd(buf, sizeof buf) ? buf : "?";
+}
+
+static int tables_child(void *arg)
+{
+    char c;
+    (void)arg;
+    if (read(tables_p[0], &c, 1) != 1)
+        _exit(1);
+    int fd = c;
+    dprintf(1, "sharing child: fd %d %s, cwd %s\n", fd, fcntl(fd, F_GETFD) >= 0 ? "open" : "closed", cwd_now());
+    chdir("/");
+    _exit(0);
+}
+
+static void *tables_thread(void *arg)
+{
+    char c;
+    (void)arg;
+    if (unshare(CLONE_FILES | CLONE_FS) || chdir("/dev"))
+        return NULL;
+    umask(077);
+    close(tables_kept);
+    if (read(tables_q[0], &c, 1) != 1)
+        return NULL;
+    int fd = c;
+    mode_t m = umask(077);
+    dprintf(1, "unshared thread: fd %d %s, fd %d %s, cwd %s, umask %03o\n", tables_kept,
+            fcntl(tables_kept, F_GETFD) >= 0 ? "open" : "closed", fd, fcntl(fd, F_GETFD) >= 0 ? "open" : "closed",
+            cwd_now(), (unsigned)m);
+    return NULL;
+}
+
+static int tables(long n)
+{
+    pthread_t th;
+    static char stack[1 << 16];
+    if (pipe(tables_p) || pipe(tables_q) || (tables_kept = dup(0)) < 0)
+        return 1;
+    pid_t kid = clone(tables_child, stack + sizeof stack, CLONE_FILES | CLONE_FS | SIGCHLD, NULL);
+    if (kid < 0 || pthread_create(&th, NULL, tables_thread, NULL))
+        return 1;
+    count_ticks(n);
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    char c = fd;
+    chdir("/tmp");
+    write(tables_p[1], &c, 1);
+    int st;
+    waitpid(kid, &st, 0);
+    dprintf(1, "parent: cwd %s (the child's chdir), fd %d %s\n", cwd_now(), tables_kept,
+            fcntl(tables_kept, F_GETFD) >= 0 ? "open" : "closed");
+    write(tables_q[1], &c, 1);
+    pthread_join(th, NULL);
     return 0;
 }
 
@@ -2415,7 +2483,8 @@ int main(int argc, char **argv)
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
                  {"mlocked", mlocked}, {"ptpending", ptpending},
                  {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
-                 {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime}};
+                 {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
+                 {"tables", tables}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2446,6 +2515,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N\n");
     return 2;
 }

@@ -119,7 +119,6 @@ def check_supported(k) -> None:
         raise Refused(why)
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
-    fs_seen: set[int] = set()
     for p in k.procs.by_pid.values():
         if p.vfork_wq is not None:
             raise Busy(f"process {p.pid} ({p.comm.decode(errors='replace')}): a vfork child that has not "
@@ -133,7 +132,7 @@ def check_supported(k) -> None:
         if t.tid != p.pid:
             raise Refused(f"{who}: a process whose main thread has exited")
         for x in p.threads:
-            _check_task(k, x, t, who)
+            _check_task(k, x, who)
         if p.ptraced:
             raise Refused(f"{who}: ptrace")
         if not timers.savable(p):
@@ -156,25 +155,50 @@ def check_supported(k) -> None:
                for _s, _e, fm in mm.files.items):
             raise Refused(f"{who}: a mapping of a file with no name left that is not a regular file "
                           "or whose directory has no name either")
-        if t.files.users != len(p.threads) or id(t.fs) in fs_seen:
-            raise Refused(f"{who}: a shared fd table or filesystem context")
-        fs_seen.add(id(t.fs))
-        for fd, f in t.files.files.items():
-            mod = next((m for m in (inotify, pty, packetsock) if m.handles(f)), None)
-            if mod is not None:
-                why = mod.unsaved_file(k, f)
-                if why is not None:
-                    raise Refused(f"{who}: fd {fd}: {why}")
-                continue
-            if not _file_savable(f):
-                raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
-            what = unixsock.refusal(f, _file_savable, UNIX_BOUND_FS) if isinstance(f, UnixSocket) else None
-            if what is not None:
-                raise Refused(f"{who}: fd {fd}: {what}")
+        for fdt in {id(x.files): x.files for x in p.threads}.values():
+            _check_fds(k, fdt, who)
+    shares = Shares(k)
+    if any(fdt.users != n for fdt, n in shares.holders.values()):
+        raise Refused("an fd table held by a task the image does not carry")
     ipc.check(k)
     for why in (keyring.unsaved(k), cgroups.unsaved(k)):
         if why is not None:
             raise Refused(why)
+
+
+def _check_fds(k, fdt, who: str) -> None:
+    """Every open file of an fd table is one this version saves."""
+    for fd, f in fdt.files.items():
+        mod = next((m for m in (inotify, pty, packetsock) if m.handles(f)), None)
+        if mod is not None:
+            why = mod.unsaved_file(k, f)
+            if why is not None:
+                raise Refused(f"{who}: fd {fd}: {why}")
+            continue
+        if not _file_savable(f):
+            raise Refused(f"{who}: fd {fd} ({type(f).__name__})")
+        what = unixsock.refusal(f, _file_savable, UNIX_BOUND_FS) if isinstance(f, UnixSocket) else None
+        if what is not None:
+            raise Refused(f"{who}: fd {fd}: {what}")
+
+
+class Shares:
+    """Which task the image saves each fd table and filesystem context
+    with: the first that holds it, in the image's order (processes by pid,
+    each one's threads in order); the others name it by that task's tid,
+    as clone(CLONE_FILES), clone(CLONE_FS) and pthread_create share them."""
+
+    def __init__(self, k) -> None:
+        self.files: dict[int, int] = {}         # id(fd table) -> tid
+        self.fs: dict[int, int] = {}            # id(FsContext) -> tid
+        self.holders: dict[int, list] = {}      # id(fd table) -> [table, tasks holding it]
+        for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid):
+            if p.zombie:
+                continue
+            for x in p.threads:
+                self.files.setdefault(id(x.files), x.tid)
+                self.fs.setdefault(id(x.fs), x.tid)
+                self.holders.setdefault(id(x.files), [x.files, 0])[1] += 1
 
 
 def _check_identity(k, p, who: str) -> None:
@@ -238,15 +262,12 @@ def _shared_restorable(fm) -> bool:
     return _shared_file(fm) or ipc.is_segment_map(fm)
 
 
-def _check_task(k, x, leader, who: str) -> None:
+def _check_task(k, x, who: str) -> None:
     """One task of a process (its leader or a thread): stopped where a
-    checkpoint can take it, sharing the leader's fd table and filesystem
-    context (threads made by pthread_create do), nothing per-thread that
-    the image does not carry."""
+    checkpoint can take it, nothing per-thread that the image does not
+    carry."""
     if x.state not in (State.USER, State.BLOCKED) and not (x.state is State.STOPPED and x.proc.stopped):
         raise Refused(f"{who}: a task {x.state.value}")
-    if x.files is not leader.files or x.fs is not leader.fs:
-        raise Refused(f"{who}: a thread with its own fd table or filesystem context")
     if x.ptrace is not None:
         raise Refused(f"{who}: ptrace")
     if _timer_signal(x.sigq, x.proc):
@@ -554,6 +575,22 @@ def _save_mm(k, p, nameless: list) -> dict:
     return out
 
 
+def _save_context(k, x, shares: Shares, opens: dict, pipes: dict, leader=None) -> dict:
+    """A task's fd table and filesystem context: saved with it when it is
+    the first task to hold them (`fds`; `cwd`, `root`, `umask`), else
+    named by the tid of that task (`files_of`, `fs_of`); nothing for a
+    thread sharing its leader's."""
+    out: dict = {}
+    if leader is None or x.files is not leader.files:
+        first = shares.files[id(x.files)]
+        out.update({"fds": _save_fds(k, x, opens, pipes)} if first == x.tid else {"files_of": first})
+    if leader is None or x.fs is not leader.fs:
+        first = shares.fs[id(x.fs)]
+        out.update({"cwd": _path(k, x.fs.cwd), "root": _path(k, x.fs.root), "umask": x.fs.umask}
+                   if first == x.tid else {"fs_of": first})
+    return out
+
+
 def _save_fds(k, t, opens: dict, pipes: dict) -> list:
     """The fd table: each fd names an open file description of the
     machine-wide list (`opens`, shared by fork and dup as on Linux)."""
@@ -593,16 +630,15 @@ def _save_links(k, opens: dict, pipes: dict) -> None:
             e.update(inetsock.links(f, index))
 
 
-def _save_locks(k, opens: dict) -> None:
+def _save_locks(opens: dict, shares: Shares) -> None:
     """Each saved file's flock, OFD and record locks (filelocks.py), the
     record locks of an inode on the first of its descriptions."""
-    pid_of = {id(t.files): p.pid for p in k.procs.by_pid.values() if not p.zombie for t in p.threads}
     seen: set[int] = set()
     for _i, e, f in sorted(opens.values(), key=lambda x: x[0]):
         if e.get("kind") != "file":
             continue
         try:
-            held = filelocks.save(f, seen, pid_of)
+            held = filelocks.save(f, seen, shares.files)
         except KeyError:
             raise Refused(f"{e['path']}: a record lock of a process not saved") from None
         if held:
@@ -761,7 +797,7 @@ def _save_zombie(k, p) -> dict:
 
 
 def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.Saver, nameless: list,
-                  secc: seccompstate.Saver) -> dict:
+                  secc: seccompstate.Saver, shares: Shares) -> dict:
     if p.zombie:
         return _save_zombie(k, p)
     t = p.leader
@@ -777,11 +813,12 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.
                   "child_subreaper": p.child_subreaper, "pdeath_signal": p.pdeath_signal, "execed": p.execed,
                   "stopped": p.stopped, "stop_report": p.stop_report},
         "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
-        "cwd": _path(k, t.fs.cwd), "root": _path(k, t.fs.root), "umask": t.fs.umask,
         **timers.save_cpu(p), "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
-        "tasks": [_save_task(x, frozen, secc) for x in p.threads],
+        **_save_context(k, t, shares, opens, pipes),
+        "tasks": [{**_save_task(x, frozen, secc), **(_save_context(k, x, shares, opens, pipes, t) if x is not t else {})}
+                  for x in p.threads],
         "mm": _save_mm(k, p, nameless), "memory": blob, "vmas": vmas, "special": special,
-        "fds": _save_fds(k, t, opens, pipes), "ipc": ipc.save_process(p),
+        "ipc": ipc.save_process(p),
     }
 
 
@@ -802,11 +839,12 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         shanon = sharedanon.Saver()
         nameless: list = []
         secc = seccompstate.Saver()
-        procs = [_save_process(k, p, frozen, w, opens, pipes, shanon, nameless, secc)
+        shares = Shares(k)
+        procs = [_save_process(k, p, frozen, w, opens, pipes, shanon, nameless, secc, shares)
                  for p in sorted(k.procs.by_pid.values(), key=lambda p: p.pid)]
         _save_links(k, opens, pipes)
         unlinked_blob = unlinked.save_all(w, opens, lambda d: _path(k, d), nameless)
-        _save_locks(k, opens)
+        _save_locks(opens, shares)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w), "net": netstate.save(k),

@@ -4,8 +4,11 @@ belong to a process's fd table.
 
 Each saved description of a file carries `locks`: `["flock", type]` and
 `["ofd", start, end, type]` for those it holds, and, on the first saved
-description of each inode only, `["posix", pid, start, end, type]` for
-the record locks the saved processes' fd tables hold on it.  The restore
+description of each inode only, `["posix", table, pid, start, end, type]`
+for the record locks the saved processes' fd tables hold on it: the fd
+table named by the tid of the first task the image saves with it (a
+process's own table by its pid), pid the process that took the lock, as
+F_GETLK reports it.  The restore
 gives them back to the description made again and to the restored
 process's fd table, and refuses a set of locks that could not coexist (a
 write lock overlapping another owner's lock).  A lock held by anything
@@ -17,13 +20,14 @@ from __future__ import annotations
 from umlpy.checkpoint import image
 from umlpy.vfs import locks as L
 
-KINDS = {"flock": 2, "ofd": 4, "posix": 5}      # kind -> entry length
+KINDS = {"flock": 2, "ofd": 4, "posix": 6}      # kind -> entry length
+MAX_ID = 1 << 22        # PID_MAX_LIMIT: a table's tid, a lock's pid
 
 
-def save(f, seen: set[int], pid_of: dict[int, int]) -> list | None:
+def save(f, seen: set[int], table_of: dict[int, int]) -> list | None:
     """f's locks as entries (None: none); seen: the inodes whose POSIX
-    locks were saved already; pid_of: id(fd table) -> its process's pid.
-    KeyError: a record lock whose fd table is no saved process's."""
+    locks were saved already; table_of: id(fd table) -> the tid that
+    names it.  KeyError: a record lock whose fd table is no saved task's."""
     st = getattr(f.inode, "locks_state", None)
     if not st or not (st["flock"] or st["posix"]):
         return None
@@ -31,21 +35,14 @@ def save(f, seen: set[int], pid_of: dict[int, int]) -> list | None:
     out += [["ofd", lk.start, lk.end, lk.type] for lk in st["posix"] if lk.owner is f]
     if id(f.inode) not in seen:
         seen.add(id(f.inode))
-        out += [["posix", pid_of[id(lk.owner)], lk.start, lk.end, lk.type]
+        out += [["posix", table_of[id(lk.owner)], lk.pid, lk.start, lk.end, lk.type]
                 for lk in st["posix"] if not lk.ofd]
     return out or None
 
 
-def savable(f, pid_of: dict[int, int]) -> bool:
-    """Every lock on f's inode belongs to an open description (flock, OFD)
-    or to a saved process's fd table."""
-    st = getattr(f.inode, "locks_state", None)
-    return not st or all(lk.ofd or id(lk.owner) in pid_of for lk in st["posix"])
-
-
 def restore(f, o: image.Reader, tables: dict) -> None:
     """The locks of the entry o given back: to f (flock, OFD), or to the
-    fd table of the process each POSIX one names (tables: pid -> fd table)."""
+    fd table each POSIX one names (tables: tid -> fd table)."""
     v = o.doc.get("locks")
     if v is None:
         return
@@ -69,9 +66,9 @@ def restore(f, o: image.Reader, tables: dict) -> None:
             L._release_with(f)
         else:
             owner = tables.get(e[1])
-            if owner is None:
+            if owner is None or not 0 < e[2] < MAX_ID:
                 raise image.ImageError(f"manifest: {o.where}.locks: a record lock of no restored process")
-            st["posix"].append(L.Lock(owner, start, end, e[4], e[1]))
+            st["posix"].append(L.Lock(owner, start, end, e[5], e[2]))
     st["posix"].sort(key=lambda lk: lk.start)
     _check(f.inode, o.where)
 

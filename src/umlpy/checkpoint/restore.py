@@ -116,6 +116,7 @@ def _build(k, r: image.Reader) -> None:
     made: dict[int, object] = {}
     pipes: dict = {pp.int("id", 0, len(opens) + 1): [pp, None, None] for pp in r.list("pipes")}
     shared = (pipes, ipcs, ptys, unlinked.Restorer(r, opens))     # what _open makes an open description from
+    held: dict[int, Task] = {}      # the live tasks restored so far, by tid: whose tables later ones share
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _identity(k, t.proc, p, tasks)
@@ -125,16 +126,17 @@ def _build(k, r: image.Reader) -> None:
         if t.proc.zombie:
             _zombie(k, t, p.sub("zombie"), keys)
             continue
-        _process(k, t, p, keys, filters)
+        _process(k, t, p, keys, filters, held)
         _memory(k, t, p, shanon, shared[3], spaces[t.pid].filled if t.pid in spaces else None)
-        _fds(k, t, p, opens, made, shared)
-        _threads(k, t, p, keys, filters)
+        _fds(k, t, p, opens, made, shared, held)
+        held[t.tid] = t
+        _threads(k, t, p, keys, filters, (opens, made, shared, held))
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
         timers.restore_cpu(k, t, p)
         hostlimits.apply_all(t.proc)        # once its memory is back: the rebuild is not the guest's
     _links(k, init, opens, made, shared)
-    tables = {pid: t.files for pid, t in tasks.items() if not t.proc.zombie}
+    tables = {tid: x.files for tid, x in held.items()}
     for i, o in enumerate(opens):
         if o.has("locks"):
             filelocks.restore(made[i], o, tables)
@@ -323,7 +325,7 @@ def _zombie(k, t: Task, z: image.Reader, keys: dict) -> None:
     timers.link_queued(proc)        # (a zombie has no timers: no signal may name one)
 
 
-def _process(k, t: Task, p: image.Reader, keys: dict, filters: list) -> None:
+def _process(k, t: Task, p: image.Reader, keys: dict, filters: list, held: dict) -> None:
     proc = t.proc
     proc.exe_path = p.str("exe_path")
     proc.cmdline = [bytes.fromhex(a) for a in _strs(p, "cmdline")]
@@ -343,11 +345,28 @@ def _process(k, t: Task, p: image.Reader, keys: dict, filters: list) -> None:
         raise image.ImageError(f"manifest: {fl.where}.stop_report: not a stop or continue to report")
     for rl in p.list_of_ints("rlimits", 3, (0, 0, 0), (16, U64, U64)):
         proc.rlimits[rl[0]] = (rl[1], rl[2])
-    t.fs = FsContext(_lookup(k, t, p.path("root")), _lookup(k, t, p.path("cwd")), p.int("umask", 0, 0o1000))
+    t.fs = _fs_context(k, t, p, held)
     tasks_saved = p.list("tasks")
     if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
         raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
     _task(t, tasks_saved[0], keys, filters)
+
+
+def _held(e: image.Reader, key: str, held: dict) -> Task:
+    """The task restored before whose fd table or filesystem context the
+    entry e shares (`files_of`, `fs_of`: its tid)."""
+    x = held.get(e.int(key, 1, MAX_PID))
+    if x is None:
+        raise image.ImageError(f"manifest: {e.where}.{key}: no task restored before it has that tid")
+    return x
+
+
+def _fs_context(k, t: Task, e: image.Reader, held: dict) -> FsContext:
+    """A task's root, cwd and umask (checkpoint/dump.py's _save_context):
+    its own, or shared with a task restored before it."""
+    if e.has("fs_of"):
+        return _held(e, "fs_of", held).fs
+    return FsContext(_lookup(k, t, e.path("root")), _lookup(k, t, e.path("cwd")), e.int("umask", 0, 0o1000))
 
 
 def _task_common(t: Task, e: image.Reader, keys: dict) -> None:
@@ -399,10 +418,11 @@ def _sleep_on(t: Task, s: image.Reader) -> sys_time.SleepOn:
     return sys_time.SleepOn(t, clock.monotonic_ns() + s.int("left_ns", 0, 1 << 62), s.int("rem", 0, U64))
 
 
-def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list) -> None:
+def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list, fds: tuple) -> None:
     """The process's other threads: host threads cloned in its host
     process (as kernel/threads.py makes them), sharing its fd table and
-    filesystem context, each given its own saved state."""
+    filesystem context unless the entry says otherwise (its own, or
+    another task's: _fds' fds), each given its own saved state."""
     proc = leader.proc
     for e in p.list("tasks")[1:]:
         tid = e.int("tid", 1, MAX_PID)
@@ -416,6 +436,11 @@ def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list) -> Non
         k.procs.by_tid[tid] = x
         k.sched.add_task(x)
         _task(x, e, keys, filters)
+        if e.has("fds") or e.has("files_of"):
+            _fds(k, x, e, *fds)
+        if e.has("cwd") or e.has("fs_of"):
+            x.fs = _fs_context(k, x, e, fds[-1])
+        fds[-1][tid] = x
 
 
 def _sigq(p: image.Reader, key: str) -> dict:
@@ -680,7 +705,14 @@ def _mm(k, t: Task, m: image.Reader, nameless: unlinked.Restorer) -> Mm:
 
 
 # -- files --------------------------------------------------------------------
-def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, shared: tuple) -> None:
+def _fds(k, t: Task, p: image.Reader, opens: list, made: dict, shared: tuple, held: dict) -> None:
+    """A task's fd table (checkpoint/dump.py's _save_context): its own
+    fds, or the table of a task restored before it, shared."""
+    if p.has("files_of"):
+        other = _held(p, "files_of", held).files
+        t.files.release()
+        t.files = other.share()
+        return
     fdt = FdTable()
     for e in p.list("fds"):
         i = e.int("open", 0, len(opens))
