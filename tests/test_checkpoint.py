@@ -491,6 +491,21 @@ def test_shared_and_unshared_fd_tables_carried(tmp_path):
     _forged_refused(image, tmp_path / "forged", lambda d: d["processes"][1].update(files_of=2),
                     "files_of: no task restored before it has that tid")
 
+
+def test_process_whose_main_thread_exited_carried(tmp_path):
+    """A child whose main thread called pthread_exit, two threads left:
+    after the restore its pid is the same, the waiting thread wakes, a new
+    thread starts, and its exit status reaches its parent, as natively."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "leaderless", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["leaderless", "30"], "count", 2)
+    kid = json.loads((image / "manifest.json").read_text())["processes"][1]
+    assert kid["main_exited"] and len(kid["tasks"]) == 2 and kid["pid"] not in [x["tid"] for x in kid["tasks"]]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+
 def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
     """A process with RLIMIT_CPU (soft 1 s) that used 0.8 s of CPU in two
     threads: after the restore its process, thread and getrusage CPU times

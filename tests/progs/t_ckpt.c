@@ -113,6 +113,10 @@
  *     on pipes; counts to N, then opens a file and moves to /tmp, and asks
  *     each what it sees (the child the new fd and /tmp, then moves the
  *     shared cwd to /; the thread its own), then says where it is.
+ *   t_ckpt leaderless N: a child whose main thread called pthread_exit,
+ *     leaving a thread that counts to N and one waiting on a pipe; then
+ *     the counter wakes the waiter, starts a new thread, and exits the
+ *     process with 7, which the parent reports.
  *   t_ckpt nested N: epoll A watches epoll B (edge-triggered) and an
  *     eventfd; B watches epoll C and a pipe; C watches another pipe; all
  *     quiet while it counts to N, then each pipe written in turn and what
@@ -861,6 +865,57 @@ static int tables(long n)
             fcntl(tables_kept, F_GETFD) >= 0 ? "open" : "closed");
     write(tables_q[1], &c, 1);
     pthread_join(th, NULL);
+    return 0;
+}
+
+/* leaderless: a process whose main thread has exited */
+static int ll_pipe[2];
+static pid_t ll_pid;
+static pthread_t ll_waiter_th;
+
+static void *ll_waiter(void *arg)
+{
+    char c;
+    (void)arg;
+    if (read(ll_pipe[0], &c, 1) == 1)
+        dprintf(1, "waiter woke: pid %s\n", getpid() == ll_pid ? "the same" : "?");
+    return NULL;
+}
+
+static void *ll_late(void *arg)
+{
+    (void)arg;
+    dprintf(1, "a thread started after it runs\n");
+    return NULL;
+}
+
+static void *ll_counter(void *arg)
+{
+    pthread_t th;
+    count_ticks((long)arg);
+    dprintf(1, "counter: pid %s, its tid not the pid: %s\n", getpid() == ll_pid ? "the same" : "?",
+            syscall(SYS_gettid) != ll_pid ? "yes" : "no");
+    write(ll_pipe[1], "x", 1);
+    pthread_join(ll_waiter_th, NULL);
+    pthread_create(&th, NULL, ll_late, NULL);
+    pthread_join(th, NULL);
+    exit(7);
+}
+
+static int leaderless(long n)
+{
+    pid_t kid = fork();
+    if (kid == 0) {
+        pthread_t th;
+        ll_pid = getpid();
+        if (pipe(ll_pipe) || pthread_create(&ll_waiter_th, NULL, ll_waiter, NULL)
+            || pthread_create(&th, NULL, ll_counter, (void *)n))
+            _exit(1);
+        pthread_exit(NULL);
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    dprintf(1, "parent: the child exited with %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     return 0;
 }
 
@@ -2484,7 +2539,7 @@ int main(int argc, char **argv)
                  {"mlocked", mlocked}, {"ptpending", ptpending},
                  {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
-                 {"tables", tables}};
+                 {"tables", tables}, {"leaderless", leaderless}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2515,6 +2570,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N\n");
     return 2;
 }

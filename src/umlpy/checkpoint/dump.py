@@ -128,9 +128,6 @@ def check_supported(k) -> None:
         _check_identity(k, p, who)
         if p.zombie:
             continue
-        t = p.leader
-        if t.tid != p.pid:
-            raise Refused(f"{who}: a process whose main thread has exited")
         for x in p.threads:
             _check_task(k, x, who)
         if p.ptraced:
@@ -815,6 +812,7 @@ def _save_process(k, p, frozen, w, opens: dict, pipes: dict, shanon: sharedanon.
         "rlimits": [[r, s, h] for r, (s, h) in sorted(p.rlimits.items())],
         **timers.save_cpu(p), "itimers": timers.save_itimers(p), "posix_timers": timers.save_posix_timers(p), "next_timer_id": p.next_timer_id,
         **_save_context(k, t, shares, opens, pipes),
+        **({"main_exited": True} if t.tid != p.pid else {}),
         "tasks": [{**_save_task(x, frozen, secc), **(_save_context(k, x, shares, opens, pipes, t) if x is not t else {})}
                   for x in p.threads],
         "mm": _save_mm(k, p, nameless), "memory": blob, "vmas": vmas, "special": special,

@@ -134,6 +134,8 @@ def _build(k, r: image.Reader) -> None:
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
         timers.restore_cpu(k, t, p)
+        if _main_exited(p):
+            threads.exit_thread(k, t, 0)
         hostlimits.apply_all(t.proc)        # once its memory is back: the rebuild is not the guest's
     _links(k, init, opens, made, shared)
     tables = {tid: x.files for tid, x in held.items()}
@@ -347,9 +349,17 @@ def _process(k, t: Task, p: image.Reader, keys: dict, filters: list, held: dict)
         proc.rlimits[rl[0]] = (rl[1], rl[2])
     t.fs = _fs_context(k, t, p, held)
     tasks_saved = p.list("tasks")
-    if not tasks_saved or tasks_saved[0].int("tid", 1, MAX_PID) != proc.pid:
-        raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread")
-    _task(t, tasks_saved[0], keys, filters)
+    if not tasks_saved or (tasks_saved[0].int("tid", 1, MAX_PID) == proc.pid) == _main_exited(p):
+        raise image.ImageError(f"manifest: process {proc.pid}: its first task is not its main thread, "
+                               "or its main thread exited and is there")
+    if not _main_exited(p):
+        _task(t, tasks_saved[0], keys, filters)
+
+
+def _main_exited(p: image.Reader) -> bool:
+    """A process whose main thread exited before its other threads: its
+    tasks are those threads, the pid none of theirs (_threads)."""
+    return p.has("main_exited") and p.bool("main_exited")
 
 
 def _held(e: image.Reader, key: str, held: dict) -> Task:
@@ -422,9 +432,12 @@ def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list, fds: t
     """The process's other threads: host threads cloned in its host
     process (as kernel/threads.py makes them), sharing its fd table and
     filesystem context unless the entry says otherwise (its own, or
-    another task's: _fds' fds), each given its own saved state."""
+    another task's: _fds' fds), each given its own saved state.  Of a
+    process whose main thread had exited, every task is such a thread, and
+    the main thread, which its memory and threads were made through, then
+    exits as it had (threads.exit_thread), its pid staying the process's."""
     proc = leader.proc
-    for e in p.list("tasks")[1:]:
+    for e in p.list("tasks")[0 if _main_exited(p) else 1:]:
         tid = e.int("tid", 1, MAX_PID)
         if tid in k.procs.by_tid or tid in k.procs.by_pid:
             raise image.ImageError(f"manifest: {e.where}.tid: {tid} is taken")
