@@ -179,6 +179,23 @@ def test_ramfs_carried(tmp_path):
                           "cat /mnt/x && grep ' /mnt ' /proc/mounts", "count", 40)
     assert rest.endswith("file ok 40\nkept\nnone /mnt ramfs rw,relatime 0 0\n"), rest
 
+
+def test_tmpfs_on_dev_shm_carried(tmp_path):
+    """A tmpfs on /dev/shm (where POSIX shared memory and semaphores live),
+    a directory every boot's devtmpfs has: mounted again there, its files
+    kept; a mount on a directory the guest made in /dev stays refused."""
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
+                          f"mount -t tmpfs tmpfs /dev/shm && echo kept > /dev/shm/x && {PROG} count /dev/shm/f 40 && "
+                          "cat /dev/shm/x", "count", 40)
+    assert rest.endswith("file ok 40\nkept\n"), rest
+    (tmp_path / "mine").mkdir()
+    g = Guest(tmp_path / "mine", [f"initrd={CPIO}"], "-c",
+              f"mkdir /dev/mine && mount -t tmpfs none /dev/mine && exec {PROG} socket 20", init="/bin/sh")
+    g.wait_for("count 3\n")
+    r = g.checkpoint(tmp_path / "mine" / "img")
+    g.p.kill()
+    assert r.returncode != 0 and "a mount in /dev other than on /dev/shm or /dev/pts" in r.stderr, r.stderr
+
 def test_hostfs_root_carried(tmp_path):
     """A host directory as the root (rootfstype=hostfs): a file on it
     appended to goes on at its offset after the restore, which boots the

@@ -24,6 +24,7 @@ from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc,
                                tmpfstree, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
+from umlpy.fs import devtmpfs
 from umlpy.fs.registry import DISK_TYPES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk, ptracer, rusage
@@ -307,8 +308,9 @@ def _unrestorable(k, m, n: int) -> str | None:
     on = m.mountpoint.mount
     if on not in table[:n]:
         return "a mount on a mount made after it"
-    if on.fs is table[1].fs and not (m.fstype == "devpts" and on is table[1]):
-        return "a mount in /dev (its tree is not carried)"
+    if on.fs is table[1].fs and not (on is table[1] and m.mountpoint.up() is on.root
+                                     and (m.fstype == "devpts" or m.mountpoint.name in devtmpfs.BOOT_DIRS)):
+        return "a mount in /dev other than on /dev/shm or /dev/pts (its tree is not carried)"
     found = _inode_at(m.fs.root, m.root_path)     # by number: proc makes its inodes at each lookup
     if found is None or found.ino != m.root.inode.ino:
         return "a bind mount whose source is gone or was moved"

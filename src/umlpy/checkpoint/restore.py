@@ -30,7 +30,7 @@ from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc,
                                tmpfstree, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, TREE_FS, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
-from umlpy.fs import registry
+from umlpy.fs import devtmpfs, registry
 from umlpy.fs.registry import DISK_TYPES
 from umlpy.kernel import hostlimits, mlock, printk, threads
 from umlpy.kernel.errors import KernelError
@@ -171,11 +171,12 @@ def _mount(k, init: Task, m: image.Reader, made: list[Mount]) -> Mount:
     """One mount: a bind mount of what the mount `of` shows, or a new
     filesystem (_new_fs), showing the part `root` of it, hung where `path`
     leads, which must be on the mount `on` (a mount point of /dev only for
-    devpts)."""
+    devpts, or one of the directories every boot's devtmpfs has)."""
     fstype = m.str("fstype")
     at = _lookup(k, init, m.path("path"))
     on = m.int("on", 0, len(made))
-    if at.mount is not made[on] or (on == 1 and fstype != "devpts"):
+    if at.mount is not made[on] or (on == 1 and fstype != "devpts"
+                                    and not (at.up() is made[1].root and at.name in devtmpfs.BOOT_DIRS)):
         raise image.ImageError(f"manifest: {m.where}.path: not on mount {on}")
     source, flags, root = m.str("source")[:4096], m.int("flags", 0, 1 << 32), m.path("root")
     if m.has("of"):

@@ -65,6 +65,9 @@ def devtmpfs_instance() -> Tmpfs:
     return _instance
 
 
+BOOT_DIRS = (b"shm",)       # the directories a boot's devtmpfs has (and devpts' pts)
+
+
 def make_devtmpfs() -> Tmpfs:
     fs = Tmpfs(0o755)
     root = fs.root
@@ -73,7 +76,8 @@ def make_devtmpfs() -> Tmpfs:
     for name, ma, mi, mode in TTY_DEVICES:
         root.create(name.encode(), C.S_IFCHR | mode, 0, 0, structs.makedev(ma, mi))
     root.link(b"pts", devpts.devpts_instance().root)    # devpts, as if mounted at boot
-    root.create(b"shm", C.S_IFDIR | 0o1777, 0, 0)
+    for name in BOOT_DIRS:
+        root.create(name, C.S_IFDIR | 0o1777, 0, 0)
     for name, target in ((b"fd", b"/proc/self/fd"), (b"stdin", b"/proc/self/fd/0"),
                          (b"stdout", b"/proc/self/fd/1"), (b"stderr", b"/proc/self/fd/2")):
         root.symlink(name, target, 0, 0)
