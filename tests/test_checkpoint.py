@@ -523,6 +523,21 @@ def test_process_whose_main_thread_exited_carried(tmp_path):
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
     assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
+
+def test_pidfds_carried(tmp_path):
+    """pidfds of a running child, a zombie and a reaped one: after the
+    restore poll, pidfd_send_signal and waitid(P_PIDFD) answer for each as
+    natively, and the running one's becomes readable when it exits."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "pidfds", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pidfds", "30"], "count", 3)
+    files = json.loads((image / "manifest.json").read_text())["files"]
+    assert sorted(f["gone"] for f in files if f["kind"] == "pidfd") == [False, False, True]
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+
 def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
     """A process with RLIMIT_CPU (soft 1 s) that used 0.8 s of CPU in two
     threads: after the restore its process, thread and getrusage CPU times

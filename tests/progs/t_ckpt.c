@@ -117,6 +117,10 @@
  *     leaving a thread that counts to N and one waiting on a pipe; then
  *     the counter wakes the waiter, starts a new thread, and exits the
  *     process with 7, which the parent reports.
+ *   t_ckpt pidfds N: pidfds of a running child (waiting on a pipe), of a
+ *     zombie child and of a child already reaped; counts to N, then says
+ *     what poll, pidfd_send_signal and waitid(P_PIDFD) make of each, the
+ *     running one before and after it exits.
  *   t_ckpt nested N: epoll A watches epoll B (edge-triggered) and an
  *     eventfd; B watches epoll C and a pipe; C watches another pipe; all
  *     quiet while it counts to N, then each pipe written in turn and what
@@ -916,6 +920,65 @@ static int leaderless(long n)
     int st;
     waitpid(kid, &st, 0);
     dprintf(1, "parent: the child exited with %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return 0;
+}
+
+/* pidfds: pidfds of a live child, a zombie and a reaped one */
+static int pidfd_of(pid_t pid)
+{
+    return syscall(SYS_pidfd_open, pid, 0);
+}
+
+static const char *readable(int fd, int ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, ms) == 1 && p.revents & POLLIN ? "readable" : "not readable";
+}
+
+static const char *signal0(int fd)
+{
+    errno = 0;
+    return syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) == 0 ? "ok" : errno == ESRCH ? "ESRCH" : "?";
+}
+
+static int waited_status(int fd)
+{
+    siginfo_t si = {0};
+    return waitid(P_PIDFD, fd, &si, WEXITED) == 0 ? si.si_status : -1;
+}
+
+static int pidfds(long n)
+{
+    int p[2];
+    char c;
+    if (pipe(p))
+        return 1;
+    pid_t a = fork();
+    if (a == 0) {
+        close(p[1]);
+        read(p[0], &c, 1);
+        _exit(5);
+    }
+    close(p[0]);
+    pid_t b = fork();
+    if (b == 0)
+        _exit(2);
+    int fb = pidfd_of(b);
+    waitpid(b, NULL, 0);
+    pid_t z = fork();
+    if (z == 0)
+        _exit(3);
+    int fa = pidfd_of(a), fz = pidfd_of(z);
+    siginfo_t si;
+    waitid(P_PID, z, &si, WEXITED | WNOWAIT);       /* a zombie now */
+    if (fa < 0 || fb < 0 || fz < 0)
+        return 1;
+    count_ticks(n);
+    /* (a zombie's pidfd_send_signal is 0 on Linux 6.1, ESRCH on later ones: not asked) */
+    dprintf(1, "running: %s, signal %s; reaped: %s, signal %s; zombie: %s, status %d\n",
+            readable(fa, 0), signal0(fa), readable(fb, 0), signal0(fb), readable(fz, 0), waited_status(fz));
+    write(p[1], "x", 1);
+    dprintf(1, "the running one exited: %s, status %d\n", readable(fa, 5000), waited_status(fa));
     return 0;
 }
 
@@ -2539,7 +2602,8 @@ int main(int argc, char **argv)
                  {"mlocked", mlocked}, {"ptpending", ptpending},
                  {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
-                 {"tables", tables}, {"leaderless", leaderless}};
+                 {"tables", tables}, {"leaderless", leaderless},
+                 {"pidfds", pidfds}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2570,6 +2634,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N\n");
     return 2;
 }

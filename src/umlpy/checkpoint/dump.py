@@ -39,6 +39,7 @@ from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import lease
 from umlpy.vfs.locks import F_UNLCK
+from umlpy.vfs.pidfd import PidFile
 from umlpy.vfs.pipe import PipeFile, PipeInode
 
 SPECIAL = (b"[vvar]", b"[vvar_vclock]", b"[vdso]")     # the host's: moved, not copied
@@ -285,7 +286,7 @@ def _anon_savable(f) -> bool:
     them, checkpoint/unixsock.py)."""
     if isinstance(f, TimerFdFile):      # not one armed at an absolute time on a wall clock
         return f.cancel_steps is None and f.timer.follows is None
-    return isinstance(f, (EpollFile, EventFdFile, SignalFdFile)) or unixsock.savable(f) or inetsock.savable(f) \
+    return isinstance(f, (EpollFile, EventFdFile, SignalFdFile, PidFile)) or unixsock.savable(f) or inetsock.savable(f) \
         or netlinksock.savable(f) or packetsock.savable(f) or ipc.savable_file(f)
 
 
@@ -657,6 +658,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(kind="eventfd", count=f.count, semaphore=f.semaphore)
     elif isinstance(f, SignalFdFile):
         e.update(kind="signalfd", mask=f.mask, pid=f.proc.pid)     # the process whose signals it polls
+    elif isinstance(f, PidFile):       # its process, or its pid once reaped (signals are ESRCH)
+        e.update(kind="pidfd", pid=f.proc.pid, gone=k.procs.by_pid.get(f.proc.pid) is not f.proc)
     elif isinstance(f, EpollFile):
         e.update(kind="epoll", entries=[])      # filled by _save_links, once every file has its index
     elif isinstance(f, UnixSocket):

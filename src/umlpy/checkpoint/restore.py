@@ -51,6 +51,7 @@ from umlpy.vfs.dentry import Dentry, Mount
 from umlpy.vfs.fdtable import FdTable
 from umlpy.vfs.file import File
 from umlpy.vfs.perm import permission
+from umlpy.vfs.pidfd import PidFile
 from umlpy.vfs.pipe import Pipe, PipeFile
 
 U64 = 1 << 64
@@ -872,6 +873,16 @@ def _open_kind(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, pty
         if proc is None:
             raise image.ImageError(f"manifest: {o.where}.pid: no such process")
         return SignalFdFile(proc, o.int("mask", 0, U64) & ~S.UNBLOCKABLE, flags & (C.O_ACCMODE | C.O_NONBLOCK))
+    if kind == "pidfd":
+        pid = o.int("pid", 1, MAX_PID)
+        if o.bool("gone"):      # reaped: a process of that pid no table holds, done with
+            proc = Process(pid, None, Creds(), SigHand(), None)
+            proc.exited = True
+        else:
+            proc = k.procs.by_pid.get(pid)
+            if proc is None:
+                raise image.ImageError(f"manifest: {o.where}.pid: no such process")
+        return PidFile(proc, flags & C.O_NONBLOCK)
     if kind == "eventfd":
         return EventFdFile(o.int("count", 0, EVENTFD_MAX + 1), flags & (C.O_ACCMODE | C.O_NONBLOCK),
                            o.bool("semaphore"))
