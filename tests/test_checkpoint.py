@@ -423,15 +423,17 @@ def test_pending_timer_signals_carried(tmp_path):
 
 
 def test_o_path_descriptors_carried(tmp_path, disk):
-    """A directory and a file opened O_PATH: restored as places (fstat
-    works, read is EBADF, openat through the directory opens)."""
+    """A directory, a file and a symlink opened O_PATH: restored as places
+    (fstat works, read is EBADF, openat through the directory opens, the
+    symlink's is the link itself)."""
     image, first = checkpointed(tmp_path, [f"ubd0={disk}", "rw"], ["opath", "30"], "count", 1)
-    assert [f["kind"] for f in json.loads((image / "manifest.json").read_text())["files"]].count("path") == 2
+    assert [f["kind"] for f in json.loads((image / "manifest.json").read_text())["files"]].count("path") == 3
     r = restore(image)
     assert r.returncode == 0, r.stderr
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
     assert r.stdout.endswith("O_PATH: flags path path; fstat a file 1; read EBADF; "
-                             "openat through the directory reads\n"), r.stdout
+                             "openat through the directory reads\n"
+                             "O_PATH of a symlink: fstat a link, readlink busybox\n"), r.stdout
 
 
 

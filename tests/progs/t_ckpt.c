@@ -94,8 +94,9 @@
  *     and a one-shot one (30 ms, SIGRTMIN, value 9), both signals blocked
  *     and pending while it counts to N; then takes each (the periodic
  *     one's overrun counted), and the periodic one twice more.
- *   t_ckpt opath N: a directory and a file opened O_PATH; counts to N,
- *     then what the descriptors do (fstat, read, openat through one).
+ *   t_ckpt opath N: a directory, a file and a symlink (/bin/sh) opened
+ *     O_PATH; counts to N, then what the descriptors do (fstat, read,
+ *     openat through one, readlink of the symlink's).
  *   t_ckpt seccomp N: two stacked seccomp filters (getppid fails with
  *     ENOTTY, getpriority traps to a SIGSYS handler) and a child in strict
  *     mode blocked in a read of a pipe; counts to N, then says what the
@@ -986,7 +987,8 @@ static int pidfds(long n)
 static int opath(long n)
 {
     int dfd = open("/t", O_PATH | O_DIRECTORY), ffd = open("/t/bin/t_ckpt", O_PATH);
-    if (dfd < 0 || ffd < 0)
+    int lfd = open("/bin/sh", O_PATH | O_NOFOLLOW);     /* a symlink itself */
+    if (dfd < 0 || ffd < 0 || lfd < 0)
         return 1;
     count_ticks(n);
     struct stat st;
@@ -996,6 +998,10 @@ static int opath(long n)
             fcntl(dfd, F_GETFL) & O_PATH ? "path" : "?", fcntl(ffd, F_GETFL) & O_PATH ? "path" : "?",
             fstat(ffd, &st) == 0 && S_ISREG(st.st_mode), read(ffd, &c, 1) < 0 && errno == EBADF ? "EBADF" : "?",
             fd >= 0 && read(fd, &c, 1) == 1 ? "reads" : "fails");
+    char target[64] = "";
+    ssize_t tn = readlinkat(lfd, "", target, sizeof target - 1);
+    dprintf(1, "O_PATH of a symlink: fstat %s, readlink %s\n",
+            fstatat(lfd, "", &st, AT_EMPTY_PATH) == 0 && S_ISLNK(st.st_mode) ? "a link" : "?", tn > 0 ? target : "?");
     return 0;
 }
 

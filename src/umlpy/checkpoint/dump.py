@@ -226,9 +226,9 @@ def _file_savable(f) -> bool:
         return _pipe_savable(f)
     if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
-    if f.flags & C.O_PATH:      # a place only: found again by its path, no symlink (it would be followed)
+    if f.flags & C.O_PATH:      # a place only: found again by its path (a symlink's not followed)
         return f.dentry is not None and f.dentry.mount is not None and f.inode.nlink > 0 \
-            and f.inode.fmt != C.S_IFLNK and not _relinked(f.dentry)
+            and (f.inode.fmt != C.S_IFLNK or bool(f.flags & C.O_NOFOLLOW)) and not _relinked(f.dentry)
     return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
         and f.dentry is not None and f.dentry.mount is not None \
         and (f.inode.nlink > 0 and not _leased(f) and (not _relinked(f.dentry) or _relinked_savable(f.dentry))

@@ -504,21 +504,22 @@ def _strs(p: image.Reader, key: str) -> list[str]:
     return v
 
 
-def _lookup(k, t: Task, path: bytes):
+def _lookup(k, t: Task, path: bytes, follow: bool = True):
     try:
-        return namei.lookup(t, C.AT_FDCWD, path)
+        return namei.lookup(t, C.AT_FDCWD, path, follow)
     except KernelError as e:
         raise image.ImageError(f"{path.decode(errors='replace')}: {E.NAMES.get(e.errno, e.errno)} "
                                "(is the disk the one checkpointed?)") from None
 
 
-def _place(k, t: Task, o: image.Reader):
+def _place(k, t: Task, o: image.Reader, follow: bool = True):
     """The dentry of a file an entry names (checkpoint/dump.py's _place):
-    by its path, or, its name gone, its inode found by number in the
-    directory's filesystem under a dentry of the name it had that no
-    lookup finds, as a description opened by a name since unlinked is."""
+    by its path (a symlink there itself unless follow), or, its name gone,
+    its inode found by number in the directory's filesystem under a dentry
+    of the name it had that no lookup finds, as a description opened by a
+    name since unlinked is."""
     if not o.has("ino"):
-        return _lookup(k, t, o.path("path"))
+        return _lookup(k, t, o.path("path"), follow)
     parent = _lookup(k, t, o.path("dir"))
     ino, name = o.int("ino", 1, 1 << 62), o.filename("name")
     inode = _inode_by_number(parent.mount.fs, ino)
@@ -852,7 +853,7 @@ def _open_kind(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, pty
     if kind == "path":          # O_PATH: the place again, nothing opened
         if not flags & C.O_PATH:
             raise image.ImageError(f"manifest: {o.where}: a path description without O_PATH")
-        d = _place(k, t, o)
+        d = _place(k, t, o, follow=not flags & C.O_NOFOLLOW)      # O_PATH|O_NOFOLLOW: a symlink itself
         if flags & C.O_DIRECTORY and not d.inode.is_dir:
             raise image.ImageError(f"manifest: {o.where}: O_DIRECTORY on a file that is not a directory")
         return File(d, d.inode, flags & (C.O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW))
