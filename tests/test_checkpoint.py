@@ -540,6 +540,26 @@ def test_pidfds_carried(tmp_path):
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
     assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
+
+def test_memfds_carried(tmp_path):
+    """A sealed memfd open and mapped shared by a process and its child,
+    and a memfd only mappings hold (its fd closed, the kernel's file let
+    go, its pages saved as shared anonymous memory): after the restore
+    each write through a mapping is seen by the other process and by the
+    fd, and the seals hold, as natively."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "memfds", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["memfds", "30"], "count", 2)
+    doc = json.loads((image / "manifest.json").read_text())
+    saved = [e for e in doc["files"] if e.get("memfd") and "runs" in e]
+    saved += [e for p in doc["processes"] for e in p["mm"]["files"] if e.get("memfd") and "runs" in e]
+    assert [(bytes.fromhex(e["name"]), e["seals"]) for e in saved] == [(b"memfd:shared", 6)]
+    assert len(doc["shared_anon"]) == 1     # the one only mappings hold: its pages, by the host's inode
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+
 def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
     """A process with RLIMIT_CPU (soft 1 s) that used 0.8 s of CPU in two
     threads: after the restore its process, thread and getrusage CPU times

@@ -122,6 +122,11 @@
  *     zombie child and of a child already reaped; counts to N, then says
  *     what poll, pidfd_send_signal and waitid(P_PIDFD) make of each, the
  *     running one before and after it exits.
+ *   t_ckpt memfds N: a sealable memfd ("shared", sealed against shrinking
+ *     and growing) written and mapped shared by this process and by a
+ *     child, and a memfd only a mapping holds (its fd closed); counts to
+ *     N, then writes through the mappings and says what the other side,
+ *     a read of the fd and the seals see.
  *   t_ckpt nested N: epoll A watches epoll B (edge-triggered) and an
  *     eventfd; B watches epoll C and a pipe; C watches another pipe; all
  *     quiet while it counts to N, then each pipe written in turn and what
@@ -980,6 +985,43 @@ static int pidfds(long n)
             readable(fa, 0), signal0(fa), readable(fb, 0), signal0(fb), readable(fz, 0), waited_status(fz));
     write(p[1], "x", 1);
     dprintf(1, "the running one exited: %s, status %d\n", readable(fa, 5000), waited_status(fa));
+    return 0;
+}
+
+/* memfds: memfds open and mapped shared, and one only a mapping holds */
+static int memfds(long n)
+{
+    int p[2];
+    char c;
+    int fd = memfd_create("shared", MFD_ALLOW_SEALING), lone = memfd_create("lone", 0);
+    if (fd < 0 || lone < 0 || pipe(p) || write(fd, "hello", 5) != 5 || ftruncate(fd, 8192) || ftruncate(lone, 4096))
+        return 1;
+    char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *l = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lone, 0);
+    close(lone);
+    if (m == MAP_FAILED || l == MAP_FAILED || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+        return 1;
+    strcpy(l, "lone before");
+    pid_t kid = fork();
+    if (kid == 0) {
+        close(p[1]);
+        if (read(p[0], &c, 1) == 1)
+            dprintf(1, "child sees: %s / %s / %s\n", m, m + 4096, l);
+        strcpy(m + 100, "from the child");
+        _exit(0);
+    }
+    close(p[0]);
+    count_ticks(n);
+    strcpy(m + 4096, "after");
+    strcpy(l, "lone after");
+    write(p[1], "x", 1);
+    waitpid(kid, NULL, 0);
+    char buf[128] = "";
+    pread(fd, buf, sizeof buf - 1, 100);
+    errno = 0;
+    int tr = ftruncate(fd, 4096);
+    dprintf(1, "parent reads %s; seals %#x; shrinking %s\n", buf, fcntl(fd, F_GET_SEALS),
+            tr < 0 && errno == EPERM ? "EPERM" : "allowed");
     return 0;
 }
 
@@ -2609,7 +2651,7 @@ int main(int argc, char **argv)
                  {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
                  {"tables", tables}, {"leaderless", leaderless},
-                 {"pidfds", pidfds}};
+                 {"pidfds", pidfds}, {"memfds", memfds}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2640,6 +2682,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N\n");
     return 2;
 }

@@ -32,7 +32,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 from umlpy.net.inet.sock import InetSocket
 from umlpy.net.unix import UnixSocket
-from umlpy.syscalls import sys_time
+from umlpy.syscalls import sys_memfd, sys_time
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
@@ -96,7 +96,10 @@ def _relinked_savable(d) -> bool:
 def _place(k, d) -> dict:
     """Where a restore finds the file of dentry d: its path; or, _relinked,
     the directory it was in, its inode's number and the name it had (which
-    the restored description shows " (deleted)", as Linux does)."""
+    the restored description shows " (deleted)", as Linux does); nothing
+    for a memfd's, which unlinked.save_all makes a nameless file's entry."""
+    if sys_memfd.is_memfd(d):
+        return {}
     if _relinked(d):
         return {"dir": _path(k, d.up()), "ino": d.inode.ino, "name": d.name.hex()}
     return {"path": _path(k, d)}
@@ -226,6 +229,8 @@ def _file_savable(f) -> bool:
         return _pipe_savable(f)
     if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
+    if sys_memfd.is_memfd(f.dentry):       # carried with its contents and seals (checkpoint/unlinked.py)
+        return type(f).kind == "file" and not f.flags & C.O_PATH and not _leased(f) and not _locked(f)
     if f.flags & C.O_PATH:      # a place only: found again by its path (a symlink's not followed)
         return f.dentry is not None and f.dentry.mount is not None and f.inode.nlink > 0 \
             and (f.inode.fmt != C.S_IFLNK or bool(f.flags & C.O_NOFOLLOW)) and not _relinked(f.dentry)
@@ -251,6 +256,8 @@ def _shared_file(fm) -> bool:
     still has its name (on the disk, synced first, or a tmpfs, whose
     tree is saved), found again by that name."""
     d = fm.dentry
+    if sys_memfd.is_memfd(d):
+        return d.inode is fm.obj    # a memfd's, made again with its contents
     return d is not None and d.inode is fm.obj and d.inode.is_reg and d.inode.nlink > 0 and d.mount is not None \
         and (not _relinked(d) or _relinked_savable(d))
 
@@ -533,6 +540,9 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
         if perms[3] == "s" and name == sharedanon.HOST_NAME:
             vmas.append(shanon.vma(nonzero_pages(t, start, end, ino), start, end, prot, _off, ino))
             continue
+        if perms[3] == "s" and _mapped_only(t.proc.mm, start, end):
+            vmas.append(shanon.vma(nonzero_pages(t, start, end, ino), start, end, prot, _off, ino))
+            continue
         if perms[3] == "s":
             pieces = t.proc.mm.files.overlapping(start, end)
             if sum(min(e, end) - max(s, start) for s, e, _fm in pieces) != end - start \
@@ -554,6 +564,14 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
     return vmas, special
 
 
+def _mapped_only(mm, start: int, end: int) -> bool:
+    """A shared mapping of a memfd whose fds are all closed: the kernel let
+    the file go, the host's pages stay, so they are saved as shared
+    anonymous memory is (checkpoint/sharedanon.py), by the host's inode."""
+    pieces = mm.files.overlapping(start, end)
+    return len(pieces) == 1 and sys_memfd.is_memfd(pieces[0][2].dentry) and pieces[0][2].obj.freed
+
+
 def _save_mm(k, p, nameless: list) -> dict:
     """The mm's fields and file mappings; those of files with no name left
     also go to nameless, (entry, dentry), for unlinked.save_all."""
@@ -565,7 +583,8 @@ def _save_mm(k, p, nameless: list) -> dict:
            "ranges": [[s, e, int(c)] for s, e, c in mm.ranges], "files": files,
            "locked": [[s, e, fl] for s, e, fl in mm.locked.items], "def_locked": mm.def_locked}
     for s, e, fm in mm.files.items:
-        if fm.dentry is not None:
+        if fm.dentry is not None and not (sys_memfd.is_memfd(fm.dentry) and fm.obj.freed):
+            # (a memfd only a mapping holds: its memory is saved as shared anonymous memory)
             files.append({"start": s, "end": e, **_place(k, fm.dentry), "origin": fm.origin,
                           "shared": fm.shared, "maywrite": fm.maywrite})
             if fm.dentry.inode.nlink == 0:

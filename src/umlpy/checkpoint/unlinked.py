@@ -13,14 +13,19 @@ filesystem (the filesystem's own tmpfile, as O_TMPFILE), writes the
 runs, sets the size, and opens each description on it: what the
 programs read and write is as it was; the inode's number is new.  A
 disk's own copy of the old inode is an orphan the mount frees, as after
-a crash.  Refused (checkpoint/dump.py): a nameless file in a directory
-that has no name either, with locks or a lease, or mapped shared.
+a crash.  A memfd is such a file too, with `memfd` in place of `dir`
+and its `seals`, made again as memfd_create makes one (its name kept,
+"memfd:NAME") and mapped shared again where it was; the seals are set
+once its contents are written.  Refused (checkpoint/dump.py): a nameless
+file in a directory that has no name either, with locks or a lease, or
+mapped shared (but a memfd).
 """
 from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.checkpoint import image
 from umlpy.kernel.errors import KernelError
+from umlpy.syscalls import sys_memfd
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.inode import Inode
 
@@ -57,8 +62,12 @@ def save_all(w, opens: dict, path_of, maps: list) -> str | None:
     pos = 0
     with w.blob(BLOB) as out:
         for e, d, is_open in todo:
-            del e["path"]
-            e["dir"] = path_of(d.up())
+            e.pop("path", None)
+            memfd = sys_memfd.is_memfd(d)
+            if memfd:
+                e["memfd"] = True
+            else:
+                e["dir"] = path_of(d.up())
             if is_open:
                 e["kind"] = "unlinked"
             g = groups.get(id(d.inode))
@@ -77,6 +86,8 @@ def save_all(w, opens: dict, path_of, maps: list) -> str | None:
                     pos += n
             e.update(mode=i.mode, uid=i.uid, gid=i.gid, size=size, runs=runs,
                      linkable=bool(getattr(i, "linkable", False)))
+            if memfd:
+                e["seals"] = i.seals
             if d.name != b"#%d" % i.ino:      # the name it had (an O_TMPFILE's shows its new number)
                 e["name"] = d.name.hex()
     return BLOB
@@ -102,7 +113,7 @@ class Restorer:
         d = self.made.get(g)
         if d is None:
             d = self.made[g] = self._make(t, g, lookup)
-        if d.up() is not lookup(o.path("dir")):
+        if o.has("memfd") != sys_memfd.is_memfd(d) or not o.has("memfd") and d.up() is not lookup(o.path("dir")):
             raise image.ImageError(f"manifest: {o.where}.dir: not the directory of its group's file")
         return d
 
@@ -117,16 +128,26 @@ class Restorer:
         e = self.first.get(g)
         if e is None:
             raise image.ImageError(f"manifest: unlinked group {g}: no description carries its file")
-        parent = lookup(e.path("dir"))
         mode = e.int("mode", 0, 1 << 16)
         size = e.int("size", 0, MAX_SIZE + 1)
-        if not parent.inode.is_dir or mode & C.S_IFMT != C.S_IFREG:
-            raise image.ImageError(f"manifest: {e.where}: not a regular file in a directory")
-        try:
-            inode = parent.inode.tmpfile(mode & 0o7777, e.int("uid", 0, U32), e.int("gid", 0, U32))
-        except KernelError as err:
-            raise image.ImageError(f"manifest: {e.where}: cannot make it again (errno {err.errno})") from None
-        inode.linkable = e.bool("linkable")
+        if mode & C.S_IFMT != C.S_IFREG:
+            raise image.ImageError(f"manifest: {e.where}: not a regular file")
+        if e.has("memfd"):
+            name = e.hex("name", 255)
+            if not name.startswith(b"memfd:") or b"\0" in name:
+                raise image.ImageError(f"manifest: {e.where}.name: not a memfd's name")
+            made = sys_memfd.memfd_dentry(t.kernel, name, mode & 0o7777, e.int("uid", 0, U32), e.int("gid", 0, U32))
+            inode = made.inode
+            seals = e.int("seals", 0, sys_memfd.F_ALL_SEALS + 1)
+        else:
+            parent = lookup(e.path("dir"))
+            if not parent.inode.is_dir:
+                raise image.ImageError(f"manifest: {e.where}: not a regular file in a directory")
+            try:
+                inode = parent.inode.tmpfile(mode & 0o7777, e.int("uid", 0, U32), e.int("gid", 0, U32))
+            except KernelError as err:
+                raise image.ImageError(f"manifest: {e.where}: cannot make it again (errno {err.errno})") from None
+            inode.linkable = e.bool("linkable")
         blob = self.r.blob("unlinked_blob")
         try:
             for off, n, at in e.list_of_ints("runs", 3, (0, 1, 0), (size, size + 1, blob.size)):
@@ -136,5 +157,8 @@ class Restorer:
         finally:
             blob.close()
         inode.truncate(size)
+        if e.has("memfd"):
+            inode.seals = seals         # once its contents are in
+            return made
         name = e.filename("name") if e.has("name") else b"#%d" % inode.ino
         return Dentry(name, parent, inode, parent.mount)       # no lookup finds it: " (deleted)"

@@ -315,6 +315,12 @@ class TmpfsInode(Inode):
     def page_cache(self) -> MemFile | None:
         return self.data if self.is_reg else None
 
+    @property
+    def freed(self) -> bool:
+        """Evicted: no name and no open file left (a mapping may still show
+        the host pages, as a memfd mapped after its fd was closed)."""
+        return self._freed
+
     def evict(self) -> None:
         if self.data is not None:
             self.data.close()

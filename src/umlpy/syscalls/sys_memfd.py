@@ -54,17 +54,29 @@ def sys_memfd_create(t, uname, flags, *_):
         raise KernelError(E.EINVAL if e.errno == E.ENAMETOOLONG else e.errno) from None
     if flags & MFD_HUGETLB:
         raise KernelError(E.ENOSYS)
-    root = _memfd_root(t.kernel)
     creds = t.proc.creds
-    ino = TmpfsInode(root.inode.fs, C.S_IFREG | (0o666 if flags & MFD_NOEXEC_SEAL else 0o777),
+    d = memfd_dentry(t.kernel, b"memfd:" + name, 0o666 if flags & MFD_NOEXEC_SEAL else 0o777,
                      creds.fsuid, creds.fsgid)
-    ino.nlink = 0          # never linked anywhere: freed at last close
     if flags & MFD_NOEXEC_SEAL:
-        ino.seals = F_SEAL_EXEC
+        d.inode.seals = F_SEAL_EXEC
     elif flags & MFD_ALLOW_SEALING:
-        ino.seals = 0
-    f = RegularFile(Dentry(b"memfd:" + name, root, ino, None), ino, C.O_RDWR | C.O_LARGEFILE)
+        d.inode.seals = 0
+    f = RegularFile(d, d.inode, C.O_RDWR | C.O_LARGEFILE)
     return t.files.install(f, bool(flags & MFD_CLOEXEC))
+
+
+def memfd_dentry(kernel, name: bytes, perm: int, uid: int, gid: int) -> Dentry:
+    """A new memfd's file, named name (memfd:NAME), sealed against sealing
+    as tmpfs files are (a checkpoint's restore makes them again so too)."""
+    root = _memfd_root(kernel)
+    ino = TmpfsInode(root.inode.fs, C.S_IFREG | perm, uid, gid)
+    ino.nlink = 0          # never linked anywhere: freed at last close
+    return Dentry(name, root, ino, None)
+
+
+def is_memfd(d: Dentry | None) -> bool:
+    """Whether d is a memfd's file (on the internal tmpfs, in no mount)."""
+    return d is not None and _root is not None and d.mount is None and d.parent is _root
 
 
 def seals_fcntl(t, f, cmd: int, arg: int) -> int:
