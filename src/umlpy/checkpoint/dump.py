@@ -311,8 +311,8 @@ def _unrestorable(k, m, n: int) -> str | None:
     mounted again below the restoring boot's hostfs=), or
     ext2/ext3/ext4 on a ubd disk (its image is on the restored command line)."""
     table = k.mounts.mounts
-    if not m.attached or m.group or m.master is not None or m.unbindable or m.mountpoint is None:
-        return "a shared, slave, unbindable or detached mount"
+    if not m.attached or m.mountpoint is None:
+        return "a detached mount"
     on = m.mountpoint.mount
     if on not in table[:n]:
         return "a mount on a mount made after it"
@@ -346,7 +346,8 @@ def _inode_at(root, path: bytes):
 
 def _save_mounts(k, w) -> list:
     """Every mount past the root and /dev, in the order they were made (a
-    restore makes them again so): its type, source, mount point (`path`,
+    restore makes them again so, then their propagation, as the root's
+    and /dev's: _save_propagation): its type, source, mount point (`path`,
     and `on`: the number of the mount that mount point is on, 0 the root,
     1 /dev, 2 + i the i-th saved), the part of its filesystem it shows
     (`root`) and its flags (the MOUNT_ATTR_ bits); a bind mount names the
@@ -372,6 +373,14 @@ def _save_mounts(k, w) -> list:
                      nodelalloc=not getattr(m.fs, "delalloc_opt", True))
         out.append(e)
     return out
+
+
+def _save_propagation(k) -> list:
+    """Each mount's peer group (0: none), master (the number of a mount of
+    its master's group, -1: none) and whether it is unbindable, in the
+    table's order (the root, /dev, then `mounts`)."""
+    table = k.mounts.mounts
+    return [[m.group, table.index(m.master) if m.master is not None else -1, int(m.unbindable)] for m in table]
 
 
 def _leased(f) -> bool:
@@ -869,7 +878,8 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         _save_locks(opens, shares)
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
-            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w), "net": netstate.save(k),
+            "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),
+            "propagation": _save_propagation(k), "net": netstate.save(k),
             "console": {"session": k.console.session, "pgrp": k.console.pgrp}, "ptys": pty.save_all(k),
             "processes": procs,
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],

@@ -166,6 +166,21 @@ def _mounts(k, init: Task, r: image.Reader) -> None:
             made.append(_mount(k, init, m, made))
         except KernelError as e:
             raise image.ImageError(f"manifest: {m.where}: mount says {E.NAMES.get(e.errno, e.errno)}") from None
+    _propagation(r, made)
+
+
+def _propagation(r: image.Reader, made: list[Mount]) -> None:
+    """Every mount's peer group, master and unbindable flag, set once all
+    are made (so the restore's own mounts propagate nowhere): a master is
+    another mount, of a peer group, with none for the mount itself."""
+    saved = r.list_of_ints("propagation", 3, (0, -1, 0), (1 << 20, len(made), 2))
+    if len(saved) != len(made):
+        raise image.ImageError("manifest: propagation: not one entry per mount")
+    for n, (m, (group, master, unbindable)) in enumerate(zip(made, saved)):
+        if master >= 0 and (master == n or not saved[master][0]) or unbindable and group:
+            raise image.ImageError(f"manifest: propagation[{n}]: a master no peer group has, "
+                                   "or a shared unbindable mount")
+        m.group, m.master, m.unbindable = group, made[master] if master >= 0 else None, bool(unbindable)
 
 
 def _mount(k, init: Task, m: image.Reader, made: list[Mount]) -> Mount:
