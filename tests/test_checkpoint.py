@@ -1360,6 +1360,20 @@ def test_busybox_shell_loop_with_ctty(tmp_path):
     assert rest == "ctty\nok\ndone\n"
 
 
+
+def test_console_tty_and_line_files_carried(tmp_path):
+    """A shell in its own session on the console holding /dev/tty (as an
+    interactive shell does) and a second line's /dev/tty1 (con1=null, as
+    a getty holds its line): after the restore both write on, on the
+    restoring boot's lines, and the manifest names the line."""
+    loop = ('exec 9>/dev/tty 8<>/dev/tty1; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo tick $i; sleep 0.1; done; '
+            'echo via-tty >&9 && echo to-line >&8 && echo ok')
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}", "con1=null"], f"setsid -c sh -c '{loop}'; echo done", "tick", 40)
+    assert rest == "via-tty\nok\ndone\n"
+    files = json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]
+    assert sorted((f["line"], f["path"]) for f in files if f["kind"] == "line") == [("console", "/dev/tty"),
+                                                                                    ("tty1", "/dev/tty1")]
+
 def test_proc_and_sysfs_mounted_again(tmp_path):
     """/proc and /sys that init mounted are mounted again by the restore,
     where they were and with their flags: the shell reads them after."""

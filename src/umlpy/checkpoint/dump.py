@@ -20,7 +20,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers, ttylines,
                                tmpfstree, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -171,7 +171,7 @@ def check_supported(k) -> None:
 def _check_fds(k, fdt, who: str) -> None:
     """Every open file of an fd table is one this version saves."""
     for fd, f in fdt.files.items():
-        mod = next((m for m in (inotify, pty, packetsock) if m.handles(f)), None)
+        mod = next((m for m in (inotify, pty, packetsock, ttylines) if m.handles(f)), None)
         if mod is not None:
             why = mod.unsaved_file(k, f)
             if why is not None:
@@ -217,8 +217,8 @@ def _check_identity(k, p, who: str) -> None:
         raise Refused(f"{who}: a traced zombie")
     if p.ns is not k.init_ns or p.creds.user_ns is not None:
         raise Refused(f"{who}: namespaces")
-    if p.ctty is not None and p.ctty is not k.console and not pty.is_pty_slave(p.ctty):
-        raise Refused(f"{who}: a controlling tty other than the console or a pty")
+    if p.ctty is not None and not ttylines.is_line(p.ctty) and not pty.is_pty_slave(p.ctty):
+        raise Refused(f"{who}: a controlling tty other than a line (the console, con1-, ssl0-) or a pty")
     if _timer_signal(p.sigq, p) or _timer_signal(p.leader.sigq, p):
         raise Refused(f"{who}: a pending signal from a timer that is gone")
 
@@ -229,6 +229,8 @@ def _file_savable(f) -> bool:
         return _pipe_savable(f)
     if isinstance(f, ConsoleFile) or _anon_savable(f):
         return True
+    if ttylines.handles(f):
+        return ttylines.unsaved_file(None, f) is None
     if sys_memfd.is_memfd(f.dentry):       # carried with its contents and seals (checkpoint/unlinked.py)
         return type(f).kind == "file" and not f.flags & C.O_PATH and not _leased(f) and not _locked(f)
     if f.flags & C.O_PATH:      # a place only: found again by its path (a symlink's not followed)
@@ -700,6 +702,8 @@ def _save_open(k, f, pipes: dict) -> dict:
         e.update(packetsock.save(f))
     elif pty.handles(f):
         e.update(pty.save_file(k, f))
+    elif ttylines.handles(f):
+        e.update(ttylines.save_file(k, f))
     elif inotify.handles(f):
         e.update(inotify.save(k, f))
     elif isinstance(f, TimerFdFile):
@@ -804,7 +808,7 @@ def _save_identity(k, p) -> dict:
     return {
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
         "comm": p.comm.hex(), "exit_signal": p.exit_signal, "console_ctty": p.ctty is k.console,
-        **({"ctty_pty": p.ctty.pair.index} if pty.is_pty_slave(p.ctty) else {}),
+        **({"ctty_pty": p.ctty.pair.index} if pty.is_pty_slave(p.ctty) else {}), **ttylines.save_ctty(k, p),
         "creds": {"ids": [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
                   "groups": list(c.groups),
                   "caps": [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],
@@ -880,7 +884,8 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),
             "propagation": _save_propagation(k), "net": netstate.save(k),
-            "console": {"session": k.console.session, "pgrp": k.console.pgrp}, "ptys": pty.save_all(k),
+            "console": {"session": k.console.session, "pgrp": k.console.pgrp}, "lines": ttylines.save_all(k),
+            "ptys": pty.save_all(k),
             "processes": procs,
             "files": [e for _i, e, _f in sorted(opens.values(), key=lambda x: x[0])],
             "pipes": [{"id": i, "data": pp.buf.peek(len(pp.buf)).hex(), "size": pp.capacity}

@@ -26,7 +26,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers, ttylines,
                                tmpfstree, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, TREE_FS, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -150,6 +150,7 @@ def _build(k, r: image.Reader) -> None:
     sched.check_bandwidth(x for p in procs for x in tasks[p.int("pid", 1, MAX_PID)].proc.threads)
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
+    ttylines.restore_all(k, r)
     for p in procs:
         for t in tasks[p.int("pid", 1, MAX_PID)].proc.threads:
             if t.state not in (State.DEAD, State.STOPPED):
@@ -316,6 +317,7 @@ def _identity(k, proc: Process, p: image.Reader, tasks: dict) -> None:
     proc.comm = p.hex("comm", 16)
     proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
     proc.ctty = k.console if p.bool("console_ctty") else None
+    ttylines.restore_ctty(k, proc, p)
     proc.start_ns = k.uptime_ns()
     c = p.sub("creds")
     ids = c.ints("ids", 0, 1 << 32, 8)
@@ -904,6 +906,8 @@ def _open_kind(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, pty
                            o.bool("semaphore"))
     if kind in ("ptmx", "pts"):
         return pty.make_file(t, o, flags, ptys)
+    if kind == "line":
+        return ttylines.make_file(k, o, flags, lambda path: _lookup(k, t, path))
     if kind == "inotify":
         return inotify.make(k, t, o, flags)
     if kind == "timerfd":
