@@ -271,6 +271,15 @@ def test_nameless_files_carried(tmp_path, disk, where):
     assert r.returncode == 0, r.stdout
 
 
+def test_tmpfs_preallocated_file_carried(tmp_path, disk):
+    """A tmpfs file with 1 MiB reserved past its end by
+    fallocate(FALLOC_FL_KEEP_SIZE): after the restore its size and its
+    reserved blocks are as they were, and stay reserved when written into,
+    as natively."""
+    doc = restored_as_native(tmp_path, disk, "prealloc", "/tmp/p", 12)
+    tmpfs = next(m for m in doc["mounts"] if m["fstype"] == "tmpfs")["tmpfs"]
+    assert [i["prealloc_end"] for i in tmpfs["inodes"] if "prealloc_end" in i] == [1 << 20]
+
 @pytest.mark.parametrize("where", ["/relinked", "/tmp/relinked"])
 def test_file_by_a_gone_name_carried(tmp_path, disk, where):
     """A file opened and mapped by a name since unlinked, its inode named

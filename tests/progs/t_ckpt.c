@@ -127,6 +127,10 @@
  *     child, and a memfd only a mapping holds (its fd closed); counts to
  *     N, then writes through the mappings and says what the other side,
  *     a read of the fd and the seals see.
+ *   t_ckpt prealloc PATH N: PATH (a directory, made) holds f, 3 bytes with
+ *     1 MiB reserved past them by fallocate(FALLOC_FL_KEEP_SIZE); counts
+ *     to N, then says its size, whether the reserved blocks are counted,
+ *     and the size after a write into the reserved part.
  *   t_ckpt nested N: epoll A watches epoll B (edge-triggered) and an
  *     eventfd; B watches epoll C and a pipe; C watches another pipe; all
  *     quiet while it counts to N, then each pipe written in turn and what
@@ -1022,6 +1026,29 @@ static int memfds(long n)
     int tr = ftruncate(fd, 4096);
     dprintf(1, "parent reads %s; seals %#x; shrinking %s\n", buf, fcntl(fd, F_GET_SEALS),
             tr < 0 && errno == EPERM ? "EPERM" : "allowed");
+    return 0;
+}
+
+/* prealloc: a file with pages reserved past its end (fallocate KEEP_SIZE) */
+static int preallocated(const char *dir, int n)
+{
+    char path[256];
+    struct stat st;
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/f", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, "abc", 3) != 3 || fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20))
+        return 1;
+    close(fd);
+    count_ticks(n);
+    fd = open(path, O_RDWR);
+    if (fd < 0 || fstat(fd, &st))
+        return 1;
+    dprintf(1, "size %lld, 1 MiB reserved: %s\n", (long long)st.st_size, st.st_blocks >= 2048 ? "yes" : "no");
+    if (pwrite(fd, "z", 1, 4096) != 1 || fstat(fd, &st))
+        return 1;
+    dprintf(1, "after a write at 4096: size %lld, still reserved: %s\n", (long long)st.st_size,
+            st.st_blocks >= 2048 ? "yes" : "no");
     return 0;
 }
 
@@ -2659,6 +2686,8 @@ int main(int argc, char **argv)
         return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "prealloc"))
+        return preallocated(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nameless"))
         return nameless(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "relinked"))
@@ -2682,6 +2711,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | prealloc PATH N\n");
     return 2;
 }

@@ -1,11 +1,13 @@
 """tmpfs mounts in a checkpoint: a tmpfs's limits and its whole tree,
 every inode under its number (hard links are two entries naming one),
 with its attributes, a directory's entries, a symlink's target and a
-regular file's data as runs into a blob, holes left out (an open fifo's
+regular file's data as runs into a blob, holes left out, and the pages
+fallocate(FALLOC_FL_KEEP_SIZE) reserved past its end (an open fifo's
 pipe is saved with the files that hold it, which find the fifo again by
-its path).  What a tmpfs inode holds beyond that (seals, preallocated
-pages) makes checkpoint/dump.py refuse the machine; a manifest whose
-entries do not make one tree is refused by the restore.
+its path).  What a tmpfs inode holds beyond that (seals: only memfds
+have them, checkpoint/unlinked.py) makes checkpoint/dump.py refuse the
+machine; a manifest whose entries do not make one tree is refused by
+the restore.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def unsaved(fs):
     is none."""
     for i in inodes(fs):
         extra = set(vars(i)) - CARRIED
-        if "seals" in extra or i._prealloc_end \
+        if "seals" in extra \
                 or any(getattr(i, a) for a in extra if a in EMPTY_ATTRS) or extra - set(EMPTY_ATTRS) - {MARKS} \
                 or not all(isinstance(m, Watch) for m in getattr(i, MARKS, ())):
             return i
@@ -76,6 +78,8 @@ def save(fs, w, blob: str) -> dict:
             elif i.is_reg:
                 e["size"] = i.size()
                 e["runs"], pos = save_data(i.data, i.size(), out, pos)
+                if i._prealloc_end > i.size():
+                    e["prealloc_end"] = i._prealloc_end
             saved.append(e)
     return {"size": fs.size_limit, "nr_inodes": fs.inode_limit, "root": fs.root.ino, "inodes": saved,
             "data": blob}
@@ -148,6 +152,13 @@ def make(k, t: image.Reader) -> Tmpfs:
                 size = e.int("size", 0, 1 << 62)
                 load_data(i.write, e, size, blob)
                 i.truncate(size)
+                if e.has("prealloc_end"):       # reserved again, as fallocate(KEEP_SIZE) did
+                    end = e.int("prealloc_end", size + 1, 1 << 62)
+                    try:
+                        i.fallocate(C.FALLOC_FL_KEEP_SIZE, size, end - size)
+                    except KernelError as err:
+                        raise image.ImageError(f"manifest: {e.where}.prealloc_end: fallocate says "
+                                               f"{E.NAMES.get(err.errno, err.errno)}") from None
             for n, v in _pairs(e, "xattrs"):
                 i.xattrs = getattr(i, "xattrs", None) or {}
                 i.xattrs[bytes.fromhex(n)] = bytes.fromhex(v)
