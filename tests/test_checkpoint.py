@@ -325,6 +325,16 @@ def test_file_locks_carried(tmp_path, disk, where):
     assert sorted(k[0] for e in doc["files"] for k in e.get("locks", [])) == ["flock", "ofd", "posix"]
 
 
+
+@pytest.mark.parametrize("where", ["/leased", "/tmp/leased"])
+def test_lease_carried(tmp_path, disk, where):
+    """A read lease with F_SETSIG, on the disk (or a tmpfs): after the
+    restore F_GETLEASE reads it, a writer's open breaks it, its holder
+    gets the signal with the lease's fd, and the open works once the lease
+    is given up (what the program run natively prints)."""
+    doc = restored_as_native(tmp_path, disk, "leased", where, 12)
+    assert [k[0] for e in doc["files"] for k in e.get("locks", [])] == ["lease"]
+
 @pytest.mark.parametrize("where", ["/listed", "/tmp/listed"])
 def test_open_directory_carried(tmp_path, disk, where):
     """A directory on the disk (or on a tmpfs) open and listed in part: the

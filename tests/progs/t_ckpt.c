@@ -131,6 +131,11 @@
  *     1 MiB reserved past them by fallocate(FALLOC_FL_KEEP_SIZE); counts
  *     to N, then says its size, whether the reserved blocks are counted,
  *     and the size after a write into the reserved part.
+ *   t_ckpt leased PATH N: PATH (made) under a read lease with F_SETSIG
+ *     (SIGRTMIN+2, blocked); counts to N, then what F_GETLEASE says, a
+ *     child's non-blocking open for writing (EWOULDBLOCK, the lease
+ *     breaking), the break's signal, and the child's open once the lease
+ *     is given up.
  *   t_ckpt nested N: epoll A watches epoll B (edge-triggered) and an
  *     eventfd; B watches epoll C and a pipe; C watches another pipe; all
  *     quiet while it counts to N, then each pipe written in turn and what
@@ -1049,6 +1054,40 @@ static int preallocated(const char *dir, int n)
         return 1;
     dprintf(1, "after a write at 4096: size %lld, still reserved: %s\n", (long long)st.st_size,
             st.st_blocks >= 2048 ? "yes" : "no");
+    return 0;
+}
+
+/* leased: a read lease held over the restore, then broken */
+static int leased(const char *path, int n)
+{
+    int sig = SIGRTMIN + 2;
+    sigset_t set;
+    siginfo_t si;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int w = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (w < 0 || write(w, "leased", 6) != 6 || close(w))
+        return 1;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fcntl(fd, F_SETSIG, sig) || fcntl(fd, F_SETLEASE, F_RDLCK))
+        return 1;
+    count_ticks(n);
+    dprintf(1, "lease: %s\n", fcntl(fd, F_GETLEASE) == F_RDLCK ? "read" : "?");
+    pid_t kid = fork();
+    if (kid == 0) {
+        int r = open(path, O_WRONLY | O_NONBLOCK);
+        dprintf(1, "child's open for writing: %s\n", r < 0 && errno == EWOULDBLOCK ? "EWOULDBLOCK" : "opened");
+        _exit(0);
+    }
+    waitpid(kid, NULL, 0);
+    struct timespec ts = {5, 0};
+    int got = sigtimedwait(&set, &si, &ts);
+    dprintf(1, "break signal: %s, fd %s; lease now %s\n", got == sig ? "yes" : "no",
+            si.si_fd == fd ? "the lease's" : "?", fcntl(fd, F_GETLEASE) == F_UNLCK ? "to be given up" : "?");
+    fcntl(fd, F_SETLEASE, F_UNLCK);
+    int r = open(path, O_WRONLY | O_NONBLOCK);
+    dprintf(1, "given up: open for writing %s\n", r >= 0 ? "works" : strerror(errno));
     return 0;
 }
 
@@ -2686,6 +2725,8 @@ int main(int argc, char **argv)
         return unix_named(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "inotify"))
         return watched(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "leased"))
+        return leased(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "prealloc"))
         return preallocated(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nameless"))
@@ -2711,6 +2752,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | prealloc PATH N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | prealloc PATH N | leased PATH N\n");
     return 2;
 }

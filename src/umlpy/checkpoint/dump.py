@@ -238,7 +238,7 @@ def _file_savable(f) -> bool:
             and (f.inode.fmt != C.S_IFLNK or bool(f.flags & C.O_NOFOLLOW)) and not _relinked(f.dentry)
     return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
         and f.dentry is not None and f.dentry.mount is not None \
-        and (f.inode.nlink > 0 and not _leased(f) and (not _relinked(f.dentry) or _relinked_savable(f.dentry))
+        and (f.inode.nlink > 0 and not _lease_breaking(f) and (not _relinked(f.dentry) or _relinked_savable(f.dentry))
              or unlinked.savable(f) and not _locked(f))
 
 
@@ -386,9 +386,15 @@ def _save_propagation(k) -> list:
 
 
 def _leased(f) -> bool:
-    """Whether the file holds a lease (a regular file's locks are carried:
-    filelocks.py)."""
+    """Whether the file holds a lease (a regular file's are carried with
+    its locks, filelocks.py, unless being broken: _lease_breaking)."""
     return lease.getlease(f) != F_UNLCK
+
+
+def _lease_breaking(f) -> bool:
+    """Whether the file holds a lease an opener is breaking."""
+    le = lease.held(f)
+    return le is not None and le.breaking
 
 
 def _locked(f) -> bool:

@@ -172,6 +172,26 @@ def setlease(task, f, fd: int, ltype: int) -> int:
     return 0
 
 
+def held(f) -> Lease | None:
+    """The lease f holds, if any."""
+    c = _ctx.get(f.inode)
+    return None if c is None else next((lease for lease in c.leases if lease.file is f), None)
+
+
+def adopt(f, ltype: int, fd: int, pid: int) -> bool:
+    """A lease given back to f as a checkpoint's restore does (type, the fd
+    its break signal reports, the taker's pid), once every open of the
+    file is made again; False if no setlease could have given it (an open
+    or a lease it conflicts with)."""
+    c = _leases(f.inode)
+    if ltype not in (F_RDLCK, F_WRLCK) or held(f) is not None or _open_conflict(f, c, ltype) \
+            or any(ltype == F_WRLCK or lease.type == F_WRLCK for lease in c.leases):
+        return False
+    c.leases.append(Lease(f, ltype, fd, pid))
+    _drop_at_last_close(f, c)
+    return True
+
+
 def _drop_at_last_close(f, c: _Leases) -> None:
     """locks_remove_lease: the lease goes with the file's last close."""
     if getattr(f, "lease_hooked", False):
