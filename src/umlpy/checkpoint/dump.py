@@ -232,7 +232,7 @@ def _file_savable(f) -> bool:
     if ttylines.handles(f):
         return ttylines.unsaved_file(None, f) is None
     if sys_memfd.is_memfd(f.dentry):       # carried with its contents and seals (checkpoint/unlinked.py)
-        return type(f).kind == "file" and not f.flags & C.O_PATH and not _leased(f) and not _locked(f)
+        return type(f).kind == "file" and not f.flags & C.O_PATH and not _locked(f)
     if f.flags & C.O_PATH:      # a place only: found again by its path (a symlink's not followed)
         return f.dentry is not None and f.dentry.mount is not None and f.inode.nlink > 0 \
             and (f.inode.fmt != C.S_IFLNK or bool(f.flags & C.O_NOFOLLOW)) and not _relinked(f.dentry)
@@ -382,6 +382,8 @@ def _save_propagation(k) -> list:
     its master's group, -1: none) and whether it is unbindable, in the
     table's order (the root, /dev, then `mounts`)."""
     table = k.mounts.mounts
+    if any(m.master is not None and m.master not in table for m in table):
+        raise Refused("a slave mount whose master is not in the mount table")
     return [[m.group, table.index(m.master) if m.master is not None else -1, int(m.unbindable)] for m in table]
 
 

@@ -447,11 +447,11 @@ def _sleep_on(t: Task, s: image.Reader) -> sys_time.SleepOn:
     return sys_time.SleepOn(t, clock.monotonic_ns() + s.int("left_ns", 0, 1 << 62), s.int("rem", 0, U64))
 
 
-def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list, fds: tuple) -> None:
+def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list, fd_args: tuple) -> None:
     """The process's other threads: host threads cloned in its host
     process (as kernel/threads.py makes them), sharing its fd table and
     filesystem context unless the entry says otherwise (its own, or
-    another task's: _fds' fds), each given its own saved state.  Of a
+    another task's: fd_args are _fds' own), each given its own saved state.  Of a
     process whose main thread had exited, every task is such a thread, and
     the main thread, which its memory and threads were made through, then
     exits as it had (threads.exit_thread), its pid staying the process's."""
@@ -469,10 +469,10 @@ def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list, fds: t
         k.sched.add_task(x)
         _task(x, e, keys, filters)
         if e.has("fds") or e.has("files_of"):
-            _fds(k, x, e, *fds)
+            _fds(k, x, e, *fd_args)
         if e.has("cwd") or e.has("fs_of"):
-            x.fs = _fs_context(k, x, e, fds[-1])
-        fds[-1][tid] = x
+            x.fs = _fs_context(k, x, e, fd_args[-1])
+        fd_args[-1][tid] = x       # (held: later tasks may share its tables)
 
 
 def _sigq(p: image.Reader, key: str) -> dict:
