@@ -153,13 +153,13 @@ def test_hostfs_mount_carried(tmp_path, mode):
     restore refuses."""
     top = tmp_path / "host"
     (top / "sub").mkdir(parents=True)
-    rest = shell_restored_moved(tmp_path, top, f"mount none /mnt -t hostfs -o /sub && exec {PROG} {mode} /mnt/f 40")
+    rest = shell_restored_moved(tmp_path, top, f"mount none /mnt -t hostfs -o /sub && exec {PROG} {mode} /mnt/f 12")
     mounts = json.loads((tmp_path / "img" / "manifest.json").read_text())["mounts"]
     assert [(m["fstype"], m.get("hostfs")) for m in mounts] == [("hostfs", "/sub")]
     moved = tmp_path / "moved" / "sub" / "f"
     if mode == "count":
-        assert rest.startswith("offset ") and rest.endswith("file ok 40\n"), rest
-        assert moved.read_text() == "".join(f"count {i}\n" for i in range(1, 41))
+        assert rest.startswith("offset ") and rest.endswith("file ok 12\n"), rest
+        assert moved.read_text() == "".join(f"count {i}\n" for i in range(1, 13))
     else:
         assert rest == "read 8192: before after; seen read-only: before after\nmprotect Permission denied\n"
         data = moved.read_bytes()
@@ -175,9 +175,9 @@ def test_ramfs_carried(tmp_path):
     the checkpoint is still there, and one appended to goes on at its
     offset."""
     rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
-                          f"mount -t proc proc /proc && mount -t ramfs none /mnt && echo kept > /mnt/x && {PROG} count /mnt/f 40 && "
-                          "cat /mnt/x && grep ' /mnt ' /proc/mounts", "count", 40)
-    assert rest.endswith("file ok 40\nkept\nnone /mnt ramfs rw,relatime 0 0\n"), rest
+                          f"mount -t proc proc /proc && mount -t ramfs none /mnt && echo kept > /mnt/x && {PROG} count /mnt/f 12 && "
+                          "cat /mnt/x && grep ' /mnt ' /proc/mounts", "count", 12)
+    assert rest.endswith("file ok 12\nkept\nnone /mnt ramfs rw,relatime 0 0\n"), rest
 
 
 def test_tmpfs_on_dev_shm_carried(tmp_path):
@@ -186,9 +186,9 @@ def test_tmpfs_on_dev_shm_carried(tmp_path):
     kept (a mount on a directory the guest made in /dev stays refused:
     test_unsupported_refused_and_machine_goes_on)."""
     rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
-                          f"mount -t tmpfs tmpfs /dev/shm && echo kept > /dev/shm/x && {PROG} count /dev/shm/f 40 && "
-                          "cat /dev/shm/x", "count", 40)
-    assert rest.endswith("file ok 40\nkept\n"), rest
+                          f"mount -t tmpfs tmpfs /dev/shm && echo kept > /dev/shm/x && {PROG} count /dev/shm/f 12 && "
+                          "cat /dev/shm/x", "count", 12)
+    assert rest.endswith("file ok 12\nkept\n"), rest
 
 
 PROPAGATION = ("mount -t proc proc /proc && mount --make-rshared / && mount -t tmpfs t1 /mnt && mkdir /mnt/sub && "
@@ -209,9 +209,9 @@ def test_mount_propagation_carried(tmp_path):
     g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", PROPAGATION.format(count="true && "), init="/bin/sh")
     plain = g.finish()
     shutil.rmtree(tmp_path / "uml", ignore_errors=True)
-    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], PROPAGATION.format(count=f"{PROG} count /mnt/f 40 && "),
-                          "count", 40)
-    after = rest.split("file ok 40\n", 1)[1]
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], PROPAGATION.format(count=f"{PROG} count /mnt/f 12 && "),
+                          "count", 12)
+    after = rest.split("file ok 12\n", 1)[1]
     assert "propagated\npropagated\n" in plain and "shared:" in plain and "master:" in plain \
         and "unbindable" in plain, plain
     assert after == plain, (after, plain)
@@ -225,12 +225,12 @@ def test_hostfs_root_carried(tmp_path):
     (root / "dev").mkdir()
     shutil.copy2(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt", root / "t" / "bin")
     image, first = checkpointed(tmp_path, ["rootfstype=hostfs", f"hostfs={root}", "rw"],
-                                ["count", "/ckpt.log", "40"], "count", 1)
+                                ["count", "/ckpt.log", "12"], "count", 1)
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 41)), r.stdout + r.stderr
-    assert "file ok 40" in r.stdout
-    assert (root / "ckpt.log").read_text() == "".join(f"count {i}\n" for i in range(1, 41))
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert "file ok 12" in r.stdout
+    assert (root / "ckpt.log").read_text() == "".join(f"count {i}\n" for i in range(1, 13))
 
 def shell_restored_moved(tmp: Path, top: Path, script: str) -> str:
     """shell_restored with hostfs=TOP, TOP moved to tmp/moved between the
@@ -243,8 +243,8 @@ def shell_restored_moved(tmp: Path, top: Path, script: str) -> str:
     top.rename(tmp / "moved")
     r = restore(tmp / "img", f"hostfs={tmp / 'moved'}")
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 41)), r.stdout + r.stderr
-    return r.stdout.split("count 40\n", 1)[1]
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    return r.stdout.split("count 12\n", 1)[1]
 
 def restored_as_native(tmp_path: Path, disk: Path, mode: str, where: str, last: int) -> dict:
     """t_ckpt MODE PATH LAST (proc mounted, a tmpfs on /tmp) checkpointed at count 3 and
@@ -483,14 +483,14 @@ def test_seccomp_filters_and_strict_mode_carried(tmp_path):
     (as natively).  The image holds each filter once."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "seccomp", "3"],
                             capture_output=True, text=True, timeout=60).stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["seccomp", "30"], "count", 2)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["seccomp", "12"], "count", 2)
     doc = json.loads((image / "manifest.json").read_text())
     assert [f["prev"] for f in doc["seccomp_filters"]] == [-1, 0]
     assert [p["tasks"][0]["seccomp"] for p in doc["processes"]] == [{"mode": 2, "filter": 1}, {"mode": 1, "filter": -1}]
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
     # forged: a program seccomp(2) refuses (an opcode it does not take), a
     # strict task with a filter, a filter before itself
     for n, (forge, message) in enumerate((
@@ -510,11 +510,11 @@ def test_nested_epolls_carried(tmp_path):
     refused."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "nested", "3"],
                             capture_output=True, text=True, timeout=60).stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["nested", "30"], "count", 1)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["nested", "12"], "count", 1)
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
     def loop(d) -> None:
         files = d["files"]
@@ -535,7 +535,7 @@ def test_shared_and_unshared_fd_tables_carried(tmp_path):
     once and names it by tid."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "tables", "3"],
                             capture_output=True, text=True, timeout=60, cwd="/").stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["tables", "30"], "count", 2)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["tables", "12"], "count", 2)
     doc = json.loads((image / "manifest.json").read_text())
     parent, kid = doc["processes"]
     assert kid["files_of"] == 1 and kid["fs_of"] == 1 and "fds" not in kid and "cwd" not in kid
@@ -543,8 +543,8 @@ def test_shared_and_unshared_fd_tables_carried(tmp_path):
     assert thread["cwd"] == "/dev" and thread["umask"] == 0o77 and len(thread["fds"]) == len(parent["fds"]) - 1
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
     # forged: a table named by a tid restored after it
     _forged_refused(image, tmp_path / "forged", lambda d: d["processes"][1].update(files_of=2),
                     "files_of: no task restored before it has that tid")
@@ -556,13 +556,13 @@ def test_process_whose_main_thread_exited_carried(tmp_path):
     thread starts, and its exit status reaches its parent, as natively."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "leaderless", "3"],
                             capture_output=True, text=True, timeout=60).stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["leaderless", "30"], "count", 2)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["leaderless", "12"], "count", 2)
     kid = json.loads((image / "manifest.json").read_text())["processes"][1]
     assert kid["main_exited"] and len(kid["tasks"]) == 2 and kid["pid"] not in [x["tid"] for x in kid["tasks"]]
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
 
 def test_pidfds_carried(tmp_path):
@@ -571,13 +571,13 @@ def test_pidfds_carried(tmp_path):
     natively, and the running one's becomes readable when it exits."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "pidfds", "3"],
                             capture_output=True, text=True, timeout=60).stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pidfds", "30"], "count", 3)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["pidfds", "12"], "count", 3)
     files = json.loads((image / "manifest.json").read_text())["files"]
     assert sorted(f["gone"] for f in files if f["kind"] == "pidfd") == [False, False, True]
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
 
 def test_memfds_carried(tmp_path):
@@ -588,7 +588,7 @@ def test_memfds_carried(tmp_path):
     fd, and the seals hold, as natively."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "memfds", "3"],
                             capture_output=True, text=True, timeout=60).stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["memfds", "30"], "count", 2)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["memfds", "12"], "count", 2)
     doc = json.loads((image / "manifest.json").read_text())
     saved = [e for e in doc["files"] if e.get("memfd") and "runs" in e]
     saved += [e for p in doc["processes"] for e in p["mm"]["files"] if e.get("memfd") and "runs" in e]
@@ -596,8 +596,8 @@ def test_memfds_carried(tmp_path):
     assert len(doc["shared_anon"]) == 1     # the one only mappings hold: its pages, by the host's inode
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
 def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
     """A process with RLIMIT_CPU (soft 1 s) that used 0.8 s of CPU in two
@@ -609,13 +609,13 @@ def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
                          capture_output=True, text=True, timeout=60)
     native = run.stdout
     assert "in all: yes" in native, native
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["cputime", "30"], "count", 1)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["cputime", "12"], "count", 1)
     proc = json.loads((image / "manifest.json").read_text())["processes"][0]
     assert sum(proc["cpu"][:2]) >= 0.8e9 and sum(proc["tasks"][1]["cpu"][:2]) >= 0.2e9, proc["cpu"]
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout + r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout + r.stderr
 
 def test_io_signal_owners_carried(tmp_path):
     """A pipe with O_ASYNC, F_SETOWN and F_SETSIG, another owned by a
@@ -623,13 +623,13 @@ def test_io_signal_owners_carried(tmp_path):
     write brings the owner its signal with the pipe's fd (as natively)."""
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "sigio", "3"],
                             capture_output=True, text=True, timeout=60).stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["sigio", "30"], "count", 1)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["sigio", "12"], "count", 1)
     files = json.loads((image / "manifest.json").read_text())["files"]
     assert sum("async_fd" in f for f in files) == 1 and sum("owner" in f for f in files) == 2
     r = restore(image)
     assert r.returncode == 0, r.stderr
-    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
-    assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
 
 def test_wall_clock_timer_carried(tmp_path):
@@ -1385,9 +1385,9 @@ def test_console_tty_and_line_files_carried(tmp_path):
     interactive shell does) and a second line's /dev/tty1 (con1=null, as
     a getty holds its line): after the restore both write on, on the
     restoring boot's lines, and the manifest names the line."""
-    loop = ('exec 9>/dev/tty 8<>/dev/tty1; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo tick $i; sleep 0.1; done; '
+    loop = ('exec 9>/dev/tty 8<>/dev/tty1; i=0; while [ $i -lt 12 ]; do i=$((i+1)); echo tick $i; sleep 0.1; done; '
             'echo via-tty >&9 && echo to-line >&8 && echo ok')
-    rest = shell_restored(tmp_path, [f"initrd={CPIO}", "con1=null"], f"setsid -c sh -c '{loop}'; echo done", "tick", 40)
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}", "con1=null"], f"setsid -c sh -c '{loop}'; echo done", "tick", 12)
     assert rest == "via-tty\nok\ndone\n"
     files = json.loads((tmp_path / "img" / "manifest.json").read_text())["files"]
     assert sorted((f["line"], f["path"]) for f in files if f["kind"] == "line") == [("console", "/dev/tty"),
