@@ -559,7 +559,7 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
         if perms[3] == "s" and name == sharedanon.HOST_NAME:
             vmas.append(shanon.vma(nonzero_pages(t, start, end, ino), start, end, prot, _off, ino))
             continue
-        if perms[3] == "s" and _mapped_only(t.proc.mm, start, end):
+        if perms[3] == "s" and _mapped_only_range(t.proc.mm, start, end):
             vmas.append(shanon.vma(nonzero_pages(t, start, end, ino), start, end, prot, _off, ino))
             continue
         if perms[3] == "s":
@@ -583,12 +583,18 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
     return vmas, special
 
 
-def _mapped_only(mm, start: int, end: int) -> bool:
-    """A shared mapping of a memfd whose fds are all closed: the kernel let
-    the file go, the host's pages stay, so they are saved as shared
-    anonymous memory is (checkpoint/sharedanon.py), by the host's inode."""
+def _mapped_only(fm) -> bool:
+    """A mapping of a memfd whose fds are all closed: the kernel let the
+    file go, the host's pages stay, so they are saved as shared anonymous
+    memory is (checkpoint/sharedanon.py), by the host's inode, and the
+    mm's `files` leave it out."""
+    return sys_memfd.is_memfd(fm.dentry) and fm.obj.freed
+
+
+def _mapped_only_range(mm, start: int, end: int) -> bool:
+    """The host's shared mapping [start, end) is one _mapped_only one."""
     pieces = mm.files.overlapping(start, end)
-    return len(pieces) == 1 and sys_memfd.is_memfd(pieces[0][2].dentry) and pieces[0][2].obj.freed
+    return len(pieces) == 1 and _mapped_only(pieces[0][2])
 
 
 def _save_mm(k, p, nameless: list) -> dict:
@@ -602,8 +608,7 @@ def _save_mm(k, p, nameless: list) -> dict:
            "ranges": [[s, e, int(c)] for s, e, c in mm.ranges], "files": files,
            "locked": [[s, e, fl] for s, e, fl in mm.locked.items], "def_locked": mm.def_locked}
     for s, e, fm in mm.files.items:
-        if fm.dentry is not None and not (sys_memfd.is_memfd(fm.dentry) and fm.obj.freed):
-            # (a memfd only a mapping holds: its memory is saved as shared anonymous memory)
+        if fm.dentry is not None and not _mapped_only(fm):
             files.append({"start": s, "end": e, **_place(k, fm.dentry), "origin": fm.origin,
                           "shared": fm.shared, "maywrite": fm.maywrite})
             if fm.dentry.inode.nlink == 0:
