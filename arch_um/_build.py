@@ -55,6 +55,8 @@ ffibuilder.cdef(
     int umlpy_uffd_wp_register(int uffd, unsigned long start, unsigned long len);
     long umlpy_pagemap_written(int pagemap_fd, unsigned long start, unsigned long end, int protect,
                                unsigned long *out, long max, unsigned long *next);
+    unsigned long long umlpy_dirhash(const unsigned char *name, long len, int kind, int is_signed,
+                                     unsigned s0, unsigned s1, unsigned s2, unsigned s3);
     """
 )
 ffibuilder.set_source(

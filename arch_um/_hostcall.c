@@ -1200,3 +1200,114 @@ long umlpy_pagemap_written(int pagemap_fd, unsigned long start, unsigned long en
     *next = start;
     return n;
 }
+
+/* ext4's directory-name hashes (the on-disk format of dir_index: legacy,
+   half-MD4 and TEA over 32-bit words of the name, each byte read as a
+   signed or an unsigned char).  Pure computation: here because a lookup in
+   an indexed directory hashes its name, and in Python that alone cost more
+   than the rest of the lookup.  Returns major << 32 | minor, as computed,
+   before the index's masking (fs/ext4/dirhash.py does that). */
+static unsigned umlpy_rol(unsigned v, int s) { return v << s | v >> (32 - s); }
+
+static void umlpy_hashbuf(const unsigned char *msg, long len, int is_signed, unsigned *buf, int num)
+{
+    unsigned pad = (unsigned)len | (unsigned)len << 8, val;
+    pad |= pad << 16;
+    val = pad;
+    if (len > num * 4)
+        len = num * 4;
+    for (long i = 0; i < len; i++) {
+        int c = is_signed ? (int)(signed char)msg[i] : (int)msg[i];
+        val = (unsigned)c + (val << 8);
+        if (i % 4 == 3) {
+            *buf++ = val;
+            val = pad;
+            num--;
+        }
+    }
+    if (--num >= 0)
+        *buf++ = val;
+    while (--num >= 0)
+        *buf++ = pad;
+}
+
+#define UMLPY_F(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define UMLPY_G(x, y, z) (((x) & (y)) + (((x) ^ (y)) & (z)))
+#define UMLPY_H(x, y, z) ((x) ^ (y) ^ (z))
+#define UMLPY_STEP(f, a, b, c, d, x, s) (a += f(b, c, d) + (x), a = umlpy_rol(a, s))
+
+static void umlpy_half_md4(unsigned buf[4], const unsigned in[8])
+{
+    unsigned a = buf[0], b = buf[1], c = buf[2], d = buf[3];
+    const unsigned k2 = 0x5A827999u, k3 = 0x6ED9EBA1u;
+    UMLPY_STEP(UMLPY_F, a, b, c, d, in[0], 3);
+    UMLPY_STEP(UMLPY_F, d, a, b, c, in[1], 7);
+    UMLPY_STEP(UMLPY_F, c, d, a, b, in[2], 11);
+    UMLPY_STEP(UMLPY_F, b, c, d, a, in[3], 19);
+    UMLPY_STEP(UMLPY_F, a, b, c, d, in[4], 3);
+    UMLPY_STEP(UMLPY_F, d, a, b, c, in[5], 7);
+    UMLPY_STEP(UMLPY_F, c, d, a, b, in[6], 11);
+    UMLPY_STEP(UMLPY_F, b, c, d, a, in[7], 19);
+    UMLPY_STEP(UMLPY_G, a, b, c, d, in[1] + k2, 3);
+    UMLPY_STEP(UMLPY_G, d, a, b, c, in[3] + k2, 5);
+    UMLPY_STEP(UMLPY_G, c, d, a, b, in[5] + k2, 9);
+    UMLPY_STEP(UMLPY_G, b, c, d, a, in[7] + k2, 13);
+    UMLPY_STEP(UMLPY_G, a, b, c, d, in[0] + k2, 3);
+    UMLPY_STEP(UMLPY_G, d, a, b, c, in[2] + k2, 5);
+    UMLPY_STEP(UMLPY_G, c, d, a, b, in[4] + k2, 9);
+    UMLPY_STEP(UMLPY_G, b, c, d, a, in[6] + k2, 13);
+    UMLPY_STEP(UMLPY_H, a, b, c, d, in[3] + k3, 3);
+    UMLPY_STEP(UMLPY_H, d, a, b, c, in[7] + k3, 9);
+    UMLPY_STEP(UMLPY_H, c, d, a, b, in[2] + k3, 11);
+    UMLPY_STEP(UMLPY_H, b, c, d, a, in[6] + k3, 15);
+    UMLPY_STEP(UMLPY_H, a, b, c, d, in[1] + k3, 3);
+    UMLPY_STEP(UMLPY_H, d, a, b, c, in[5] + k3, 9);
+    UMLPY_STEP(UMLPY_H, c, d, a, b, in[0] + k3, 11);
+    UMLPY_STEP(UMLPY_H, b, c, d, a, in[4] + k3, 15);
+    buf[0] += a;
+    buf[1] += b;
+    buf[2] += c;
+    buf[3] += d;
+}
+
+static void umlpy_tea(unsigned buf[4], const unsigned in[4])
+{
+    unsigned sum = 0, b0 = buf[0], b1 = buf[1];
+    for (int n = 0; n < 16; n++) {
+        sum += 0x9E3779B9u;
+        b0 += ((b1 << 4) + in[0]) ^ (b1 + sum) ^ ((b1 >> 5) + in[1]);
+        b1 += ((b0 << 4) + in[2]) ^ (b0 + sum) ^ ((b0 >> 5) + in[3]);
+    }
+    buf[0] += b0;
+    buf[1] += b1;
+}
+
+unsigned long long umlpy_dirhash(const unsigned char *name, long len, int kind, int is_signed,
+                                 unsigned s0, unsigned s1, unsigned s2, unsigned s3)
+{
+    unsigned buf[4] = {s0, s1, s2, s3}, in[8];
+    if (kind == 0) {            /* legacy: dx_hack_hash, a byte at a time */
+        unsigned h0 = 0x12A3FE2Du, h1 = 0x37ABE8F9u, h;
+        for (long i = 0; i < len; i++) {
+            int c = is_signed ? (int)(signed char)name[i] : (int)name[i];
+            h = h1 + (h0 ^ (unsigned)(c * 7152373));
+            if (h & 0x80000000u)
+                h -= 0x7FFFFFFFu;
+            h1 = h0;
+            h0 = h;
+        }
+        return (unsigned long long)(h0 << 1) << 32;
+    }
+    for (long off = 0; off < len; off += kind == 1 ? 32 : 16) {
+        if (kind == 1) {
+            umlpy_hashbuf(name + off, len - off, is_signed, in, 8);
+            umlpy_half_md4(buf, in);
+        } else {
+            umlpy_hashbuf(name + off, len - off, is_signed, in, 4);
+            umlpy_tea(buf, in);
+        }
+    }
+    if (kind == 1)
+        return (unsigned long long)buf[1] << 32 | buf[2];
+    return (unsigned long long)buf[0] << 32 | buf[1];
+}

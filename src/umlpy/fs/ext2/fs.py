@@ -32,6 +32,11 @@ from umlpy.vfs.inode import Filesystem, now_ns
 FILEID_INO32_GEN, FILEID_INO32_GEN_PARENT = 1, 2
 
 
+# Ext2Inode._written of an inode allocated and not yet written: never equal
+# to a disk_key(), so the first write_inode always encodes it
+NEVER_WRITTEN: tuple = ()
+
+
 class Ext2Error(KernelError):
     """An image this driver will not mount (as asked); errno EINVAL."""
 
@@ -264,7 +269,7 @@ class Ext2Fs(Filesystem):
         ino = self.alloc.alloc_inode(parent.ino, mode & 0o170000 == 0o040000)
         inode = self.inode_class(self, ino, bytes(self.inode_size))
         inode._disk = self._slot(ino)
-        inode._written = None
+        inode._written = NEVER_WRITTEN
         inode.init_new(mode, uid, gid, parent)
         self.icache[ino] = inode
         return inode
@@ -282,8 +287,12 @@ class Ext2Fs(Filesystem):
         inode._written = inode.disk_key()
 
     def forget_inode(self, inode: Ext2Inode) -> None:
-        """The inode was freed: store its last state and give its number back."""
-        self.write_inode(inode)
+        """The inode was freed: store its last state and give its number back.
+        One made since the last commit and never written is not: its slot
+        still holds what it held as a free inode (zeros, or a freed inode's
+        last state), so a short-lived file costs no inode encoding at all."""
+        if inode._written is not NEVER_WRITTEN:
+            self.write_inode(inode)
         self.alloc.free_inode(inode.ino, inode.is_dir)
         if self.icache.get(inode.ino) is inode:
             del self.icache[inode.ino]

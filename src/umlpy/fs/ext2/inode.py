@@ -43,7 +43,6 @@ class Ext2Inode(Inode):
         self._disk = bytes(raw)            # the inode as the device has it now
         self._written: tuple | None = None  # disk_key() when _disk was last made from it
         self._raw = bytearray(raw)         # template: bytes we do not model survive
-        self._rec = L.InodeBase(raw[:L.GOOD_OLD_INODE_SIZE])
         self._dir: Directory | None = None
         self._mem: MemFile | None = None
         self.shared_mapped = False
@@ -60,23 +59,25 @@ class Ext2Inode(Inode):
         return v if v & 3 == 0 and v <= len(self._raw) - L.GOOD_OLD_INODE_SIZE else 0
 
     def _decode(self) -> None:
-        r, raw, ei = self._rec, self._raw, self.extra_isize
-        self.mode = r.mode
-        self.uid = r.uid | r.uid_high << 16
-        self.gid = r.gid | r.gid_high << 16
-        self.nlink = r.links_count
-        self.flags = r.flags
-        self.block = list(r.block)
-        self.file_acl = r.file_acl
-        self.dtime = r.dtime
-        self.generation = r.generation
-        self.atime = L.decode_time(r.atime, L.extra_get(raw, ei, "atime_extra"))
-        self.mtime = L.decode_time(r.mtime, L.extra_get(raw, ei, "mtime_extra"))
-        self.ctime = L.decode_time(r.ctime, L.extra_get(raw, ei, "ctime_extra"))
-        self._size = r.size | (r.size_high << 32 if self.is_reg else 0)
-        self.i_blocks = r.blocks
+        raw, ei = self._raw, self.extra_isize
+        mode, uid, size, atime, ctime, mtime, dtime, gid, links, blocks, flags = \
+            L.INODE_HEAD.unpack_from(raw, 0)
+        *block, self.generation, self.file_acl = L.INODE_MAP.unpack_from(raw, 40)
+        uid_high, gid_high = L.INODE_IDS_HIGH.unpack_from(raw, 120)
+        self.mode = mode
+        self.uid = uid | uid_high << 16
+        self.gid = gid | gid_high << 16
+        self.nlink = links
+        self.flags = flags
+        self.block = block
+        self.dtime = dtime
+        self.atime = L.decode_time(atime, L.extra_get(raw, ei, "atime_extra"))
+        self.mtime = L.decode_time(mtime, L.extra_get(raw, ei, "mtime_extra"))
+        self.ctime = L.decode_time(ctime, L.extra_get(raw, ei, "ctime_extra"))
+        self._size = size | (L.U32.unpack_from(raw, L.INODE_SIZE_HIGH_OFF)[0] << 32 if self.is_reg else 0)
+        self.i_blocks = blocks
         if self.fs.sb.feature_ro_compat & L.RO_COMPAT_HUGE_FILE:
-            self.i_blocks |= r.blocks_hi << 32
+            self.i_blocks |= L.U16.unpack_from(raw, L.INODE_BLOCKS_HI_OFF)[0] << 32
             if self.flags & L.FL_HUGE_FILE:
                 self.i_blocks *= self.fs.block_size // 512
         self.rdev = 0
@@ -84,30 +85,28 @@ class Ext2Inode(Inode):
             self.rdev = structs.makedev(*L.decode_rdev(self.block[0], self.block[1]))
 
     def encode(self) -> bytes:
-        """The inode as it should be on disk now."""
-        r, raw, ei = self._rec, self._raw, self.extra_isize
-        r.mode = self.mode & 0xFFFF
-        r.uid, r.uid_high = self.uid & 0xFFFF, (self.uid >> 16) & 0xFFFF
-        r.gid, r.gid_high = self.gid & 0xFFFF, (self.gid >> 16) & 0xFFFF
-        r.links_count = min(max(self.nlink, 0), 0xFFFF)
+        """The inode as it should be on disk now: the fields this code models
+        written over the bytes as last read or written (the rest kept)."""
+        raw, ei = self._raw, self.extra_isize
         size = self.disk_size()
-        r.size = size & 0xFFFFFFFF
+        a_lo, a_extra = L.encode_time(self.atime)
+        c_lo, c_extra = L.encode_time(self.ctime)
+        m_lo, m_extra = L.encode_time(self.mtime)
+        blocks = self.i_blocks
+        huge = self.flags & L.FL_HUGE_FILE      # i_blocks in fs blocks: the disk's words stay
+        L.INODE_HEAD.pack_into(
+            raw, 0, self.mode & 0xFFFF, self.uid & 0xFFFF, size & 0xFFFFFFFF, a_lo, c_lo, m_lo,
+            self.dtime & 0xFFFFFFFF, self.gid & 0xFFFF, min(max(self.nlink, 0), 0xFFFF),
+            L.U32.unpack_from(raw, 28)[0] if huge else blocks & 0xFFFFFFFF, self.flags)
+        L.INODE_MAP.pack_into(raw, 40, *self.block, self.generation, self.file_acl)
         if self.is_reg:
-            r.size_high = size >> 32
-        for name in ("atime", "mtime", "ctime"):
-            lo, extra = L.encode_time(getattr(self, name))
-            setattr(r, name, lo)
-            L.extra_set(raw, ei, name + "_extra", extra)
-        r.dtime = self.dtime & 0xFFFFFFFF
-        if not self.flags & L.FL_HUGE_FILE:
-            r.blocks = self.i_blocks & 0xFFFFFFFF
-            if self.fs.sb.feature_ro_compat & L.RO_COMPAT_HUGE_FILE:
-                r.blocks_hi = self.i_blocks >> 32
-        r.flags = self.flags
-        r.block = self.block
-        r.generation = self.generation
-        r.file_acl = self.file_acl
-        raw[:L.GOOD_OLD_INODE_SIZE] = r.pack()
+            L.U32.pack_into(raw, L.INODE_SIZE_HIGH_OFF, size >> 32)
+        if not huge and self.fs.sb.feature_ro_compat & L.RO_COMPAT_HUGE_FILE:
+            L.U16.pack_into(raw, L.INODE_BLOCKS_HI_OFF, blocks >> 32)
+        L.INODE_IDS_HIGH.pack_into(raw, 120, (self.uid >> 16) & 0xFFFF, (self.gid >> 16) & 0xFFFF)
+        L.extra_set(raw, ei, "atime_extra", a_extra)
+        L.extra_set(raw, ei, "ctime_extra", c_extra)
+        L.extra_set(raw, ei, "mtime_extra", m_extra)
         return bytes(raw)
 
     def disk_key(self) -> tuple:

@@ -236,18 +236,15 @@ class GroupDesc(Record):
     )
 
 
-class InodeBase(Record):
-    """The 128-byte inode every revision has (ext2_inode, Linux osd2)."""
-    SIZE = GOOD_OLD_INODE_SIZE
-    LAYOUT = (
-        ("mode", 0, "H"), ("uid", 2, "H"), ("size", 4, "I"), ("atime", 8, "I"),
-        ("ctime", 12, "I"), ("mtime", 16, "I"), ("dtime", 20, "I"), ("gid", 24, "H"),
-        ("links_count", 26, "H"), ("blocks", 28, "I"), ("flags", 32, "I"), ("osd1", 36, "I"),
-        ("block", 40, "15I"), ("generation", 100, "I"), ("file_acl", 104, "I"),
-        ("size_high", 108, "I"), ("faddr", 112, "I"), ("blocks_hi", 116, "H"),
-        ("file_acl_high", 118, "H"), ("uid_high", 120, "H"), ("gid_high", 122, "H"),
-        ("checksum_lo", 124, "H"), ("reserved2", 126, "H"),
-    )
+# The 128-byte inode every revision has (ext2_inode, Linux osd2), in the
+# pieces the inode code reads and writes; the words between them (osd1,
+# faddr, file_acl_high, the checksum, reserved) stay as the disk has them.
+INODE_HEAD = struct.Struct("<HHIIIIIHHII")  # at 0: mode uid size atime ctime mtime dtime gid
+                                            # links_count blocks flags
+INODE_MAP = struct.Struct("<15III")         # at 40: block[15] generation file_acl
+INODE_SIZE_HIGH_OFF = 108                   # u32
+INODE_BLOCKS_HI_OFF = 116                   # u16
+INODE_IDS_HIGH = struct.Struct("<HH")       # at 120: uid_high gid_high
 
 
 # Fields of large inodes, valid only up to 128 + i_extra_isize.

@@ -263,10 +263,11 @@ class Htree:
             raise self._bad_dx(f"Unimplemented hash depth: {levels:#06x}")
         return root, dirhash.effective_version(hv, self.d.sb_flags)
 
-    def _probe(self, h: int) -> list[_Frame]:
+    def _probe(self, h: int, root: bytearray | None = None) -> list[_Frame]:
         """Index blocks from the root down to the lowest, each `at` the entry whose range
-        holds hash h (Linux's dx_probe)."""
-        root = self._read(0, index=True)
+        holds hash h (Linux's dx_probe); root: block 0 as _root just read it."""
+        if root is None:
+            root = self._read(0, index=True)
         _, _, info_len, levels, _ = _ROOT_INFO.unpack_from(root, ROOT_INFO_OFF)
         base = ROOT_INFO_OFF + info_len
         limit = self.root_limit(info_len)
@@ -511,8 +512,9 @@ class Htree:
     def lookup(self, name: bytes) -> DxEntry | None:
         """The entry called name: the leaf the index picks, then the leaves that
         continue its hash."""
-        h = self.hash(name, self._root()[1])[0]
-        frames = self._probe(h)
+        root, version = self._root()
+        h = self.hash(name, version)[0]
+        frames = self._probe(h, root)
         while True:
             f = frames[-1]
             hit = self._find_in_leaf(f.entry(f.at)[1], name)
@@ -523,10 +525,11 @@ class Htree:
         """Add an entry (the caller knows the name is new): into the leaf the index
         picks, splitting that leaf, index nodes and the root as they fill.  ENOSPC
         when the index is full at its deepest level."""
-        version = self._root()[1]
+        root, version = self._root()
         h = self.hash(name, version)[0]
         while True:
-            frames = self._probe(h)
+            frames = self._probe(h, root)
+            root = None         # after a split, the path is read again
             low = frames[-1]
             lblk = low.entry(low.at)[1]
             buf = self._read(lblk, index=False)
