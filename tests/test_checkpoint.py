@@ -985,7 +985,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 7")
+    _refused(image, "checkpoint format version 99, this kernel reads version 8")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -1302,6 +1302,22 @@ def _forge_tcp(d) -> None:
     d["processes"][0]["fds"].append({"fd": 52, "cloexec": False, "open": me})
 
 
+def _forge_udp(**change):
+    """A UDP-Lite socket bound to port 5000 (a UDP one with protocol 17)."""
+    def forge(d) -> None:
+        d["files"].append({"kind": "inet", "flags": 2, "family": 2, "type": 2, "protocol": 136, "uid": 0,
+                           "opts": [], "ints": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
+                           "local": [bytes(10).hex() + "ffff7f000001", 5000], "remote": None,
+                           "saddr": None, "in_table": True, "error": 0, "sndbuf": 16384,
+                           "rcvbuf": 131072, "rcvlowat": 1, "ttl": -1, "tos": 0, "mcast_ttl": 1,
+                           "hops": -1, "mcast_hops": -1, "bound_dev": 0, "rcvbuf_locked": False,
+                           "listening": False, "bound_port": True, "bound_addr": True, "v6only": False,
+                           "shut": 0, "cork": 1, "drops": 0, "rxq": [], "pending": None,
+                           "pcslen": 0, "pcrlen": 0, "pcflag": 0, "peer": -1, **change})
+        d["processes"][0]["fds"].append({"fd": 52, "cloexec": False, "open": len(d["files"]) - 1})
+    return forge
+
+
 def _forge_accept_q(d) -> None:
     """A listener whose queue holds a connection an fd also holds."""
     _forge_tcp(d)
@@ -1324,6 +1340,10 @@ def _forge_accept_q(d) -> None:
     (_forge_timer, "timer_create says EINVAL"),
     (_forge_tcp, "peer: not the far end of a connection"),
     (_forge_accept_q, "a connection not accepted that is held elsewhere"),
+    (_forge_udp(pcslen=3), "a checksum coverage setsockopt refuses"),
+    (_forge_udp(protocol=17, pending=[bytes(16).hex(), [bytes(16).hex(), 53], "00" * 65508, 64, 0]),
+     "pending.data: more than a datagram holds"),
+    (_forge_udp(pending=[bytes(16).hex(), None, "00", 64, 0]), "a corked datagram with no addresses"),
     (_forge_locks, "locks: locks that conflict"),
     (_forge_nameless, "unlinked group 7: no description carries its file"),
     (_forge_relinked(b"x".hex(), 2), ".ino: no such file"),         # inode 2: the root, a directory
@@ -1334,7 +1354,9 @@ def _forge_accept_q(d) -> None:
 def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     """An epoll entry on no pollable file of the image (here itself), a
     timer on a clock timer_create refuses, a TCP connection that is its
-    own far end, a file by a gone name whose inode is a directory or whose
+    own far end, a UDP-Lite coverage setsockopt refuses, a corked
+    datagram too big for IPv4 or with no destination, a file by a gone
+    name whose inode is a directory or whose
     name has a slash, an inotify event named with a
     slash or a watch numbered past the next, a pty out of devpts's range,
     with canonical line ends past its buffer, a short window size, a c_line
@@ -1781,6 +1803,23 @@ def test_inet_sockets_on_loopback_carried(tmp_path):
     image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["inet", "30"], "count", 1)
     kinds = [e["kind"] for e in json.loads((image / "manifest.json").read_text())["files"]]
     assert kinds.count("inet") == 7
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert "".join(f"count {i}\n" for i in first) + r.stdout == want, r.stdout + r.stderr
+
+
+def test_corked_udp_udplite_and_tcp_cork_carried(tmp_path):
+    """The datagram UDP_CORK and MSG_MORE are building stays unsent over
+    the restore and leaves whole when the cork goes off; UDP-Lite's
+    coverages are kept (a datagram covering too little is dropped); and
+    TCP_CORK still holds a write back.  Output as the program's run
+    natively."""
+    want = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "corked", "12"],
+                          capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["corked", "12"], "count", 1)
+    socks = [e for e in json.loads((image / "manifest.json").read_text())["files"] if e["kind"] == "inet"]
+    assert [e["protocol"] for e in socks].count(136) == 2
+    assert any(e.get("pending") for e in socks)
     r = restore(image)
     assert r.returncode == 0, r.stderr
     assert "".join(f"count {i}\n" for i in first) + r.stdout == want, r.stdout + r.stderr

@@ -49,6 +49,9 @@
  *     bytes queued; a UDP socket on ::1 with two datagrams queued; counts
  *     to N, then accepts and reads everything, connects to the listener
  *     again, and half-closes.
+ *   t_ckpt corked N: a UDP datagram UDP_CORK and MSG_MORE are building, a
+ *     UDP-Lite pair with coverages and a datagram queued, TCP_CORK on a
+ *     connection; counts to N, then uncorks each and reports.
  *   t_ckpt nat N PORT: a TCP connection to 10.0.2.2:PORT (the host, through
  *     eth0=user), counts to N, then reads from it and says what it got.
  *   t_ckpt churn N: 8 MiB of pages written, dropped (MADV_DONTNEED),
@@ -2700,6 +2703,70 @@ static int packeted(long n)
     return 0;
 }
 
+/* A UDP datagram being built by UDP_CORK and MSG_MORE, a UDP-Lite pair with
+   checksum coverages set and a datagram queued, and a TCP connection with
+   TCP_CORK on; after counting to N, what each does: the corked datagram
+   not sent until UDP_CORK goes off, the coverages kept (a datagram covering
+   too little dropped), a TCP write held until TCP_CORK goes off. */
+static int corked(long n)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}, b = a, t = a;
+    socklen_t al = sizeof a, bl = sizeof b, tl = sizeof t;
+    int one = 1, zero = 0;
+    int ur = socket(AF_INET, SOCK_DGRAM, 0), us = socket(AF_INET, SOCK_DGRAM, 0);
+    int lr = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE), ls = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
+    int lst = socket(AF_INET, SOCK_STREAM, 0), cli = socket(AF_INET, SOCK_STREAM, 0);
+    if (lr < 0 || bind(ur, (struct sockaddr *)&a, sizeof a) || getsockname(ur, (struct sockaddr *)&a, &al)
+        || bind(lr, (struct sockaddr *)&b, sizeof b) || getsockname(lr, (struct sockaddr *)&b, &bl)
+        || bind(lst, (struct sockaddr *)&t, sizeof t) || listen(lst, 1) || getsockname(lst, (struct sockaddr *)&t, &tl)
+        || connect(cli, (struct sockaddr *)&t, sizeof t))
+        return 1;
+    int srv = accept(lst, NULL, NULL);
+    setsockopt(us, IPPROTO_UDP, 1 /* UDP_CORK */, &one, sizeof one);
+    sendto(us, "cor", 3, 0, (struct sockaddr *)&a, sizeof a);
+    send(us, "ked", 3, MSG_MORE);
+    int cov = 20, rcov = 12;
+    setsockopt(ls, IPPROTO_UDPLITE, 10 /* UDPLITE_SEND_CSCOV */, &cov, sizeof cov);
+    setsockopt(lr, IPPROTO_UDPLITE, 11 /* UDPLITE_RECV_CSCOV */, &rcov, sizeof rcov);
+    sendto(ls, "lite one", 8, 0, (struct sockaddr *)&b, sizeof b);
+    setsockopt(cli, IPPROTO_TCP, 3 /* TCP_CORK */, &one, sizeof one);
+    for (int i = 1; i <= n; i++) {
+        dprintf(1, "count %d\n", i);
+        tick();
+    }
+    char buf[64];
+    ssize_t r = recv(ur, buf, sizeof buf, MSG_DONTWAIT);
+    dprintf(1, "udp before uncork: %zd %s\n", r, r < 0 ? strerror(errno) : "");
+    setsockopt(us, IPPROTO_UDP, 1, &zero, sizeof zero);
+    r = recv(ur, buf, sizeof buf, MSG_DONTWAIT);
+    dprintf(1, "udp after uncork: %.*s\n", (int)(r > 0 ? r : 0), buf);
+    int v = 0;
+    socklen_t vl = sizeof v;
+    getsockopt(ls, IPPROTO_UDPLITE, 10, &v, &vl);
+    dprintf(1, "send coverage %d", v);
+    getsockopt(lr, IPPROTO_UDPLITE, 11, &v, &vl);
+    dprintf(1, ", receive coverage %d\n", v);
+    r = recv(lr, buf, sizeof buf, MSG_DONTWAIT);
+    dprintf(1, "udplite queued: %.*s\n", (int)(r > 0 ? r : 0), buf);
+    char big[30];
+    memset(big, 'x', sizeof big);
+    sendto(ls, big, sizeof big, 0, (struct sockaddr *)&b, sizeof b);     /* covers 20 >= 12: kept */
+    rcov = 24;
+    setsockopt(lr, IPPROTO_UDPLITE, 11, &rcov, sizeof rcov);
+    sendto(ls, big, sizeof big, 0, (struct sockaddr *)&b, sizeof b);     /* covers 20 < 24: dropped */
+    for (int i = 0; i < 2; i++) {
+        r = recv(lr, buf, sizeof buf, MSG_DONTWAIT);
+        dprintf(1, "udplite after: %zd %s\n", r, r < 0 ? strerror(errno) : "");
+    }
+    write(cli, "abc", 3);
+    r = recv(srv, buf, sizeof buf, MSG_DONTWAIT);
+    dprintf(1, "tcp while corked: %zd %s\n", r, r < 0 ? strerror(errno) : "");
+    setsockopt(cli, IPPROTO_TCP, 3, &zero, sizeof zero);
+    r = read(srv, buf, sizeof buf);
+    dprintf(1, "tcp after uncork: %.*s\n", (int)(r > 0 ? r : 0), buf);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* every mode but count takes one number: N, or MS */
@@ -2717,7 +2784,7 @@ int main(int argc, char **argv)
                  {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
                  {"tables", tables}, {"leaderless", leaderless},
-                 {"pidfds", pidfds}, {"memfds", memfds}};
+                 {"pidfds", pidfds}, {"memfds", memfds}, {"corked", corked}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2752,6 +2819,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | prealloc PATH N | leased PATH N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | prealloc PATH N | leased PATH N\n");
     return 2;
 }

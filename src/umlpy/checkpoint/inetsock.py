@@ -6,7 +6,9 @@ the port table (an accepted connection shares its listener's port without
 holding it, as Linux's established sockets do), a listener's backlog, a
 connection's state and the bytes queued towards it, with its far end (the
 peer socket, by its index in the image, as unix peers are), and a UDP
-socket's queued datagrams; a ping or raw socket's (net/inet/icmp.py)
+socket's queued datagrams, the datagram UDP_CORK or MSG_MORE is building
+(its source, destination, bytes, TTL and TOS), and a UDP-Lite socket's
+checksum coverage; a ping or raw socket's (net/inet/icmp.py)
 identifier (a ping socket's "port", in the ping table), filters
 (ICMP_FILTER, ICMP6_FILTER), IPV6_CHECKSUM and the replies queued, each
 with its source and TTL.  An echo request the NAT was answering is
@@ -15,7 +17,8 @@ the host or beyond) is restored reset, as after a network outage: its
 socket reports ECONNRESET.  A listener's connections not yet accepted are
 saved as connections no fd holds, and queued again.  Refused
 (checkpoint/dump.py): connects waiting for room in a full accept queue,
-corked data, filters.
+TCP data TCP_CORK or MSG_MORE holds back (at most 200 ms: a checkpoint
+taken again a moment later saves it sent), filters.
 """
 from __future__ import annotations
 
@@ -28,9 +31,10 @@ from umlpy.net.inet import addr as A
 from umlpy.net.inet import icmp
 from umlpy.net.inet import tcp as T
 from umlpy.net.inet.icmp import IcmpSocket
+from umlpy.net.inet.family import IPPROTO_UDPLITE
 from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW
 from umlpy.net.inet.tcp import LoopEnd, TcpSocket
-from umlpy.net.inet.udp import Datagram, UdpSocket
+from umlpy.net.inet.udp import MAX_V4_PAYLOAD, MAX_V6_PAYLOAD, UDP_HLEN, Datagram, UdpLiteSocket, UdpSocket
 from umlpy.kernel.errors import KernelError
 from umlpy.net.unix import truesize
 
@@ -51,8 +55,7 @@ def savable(f) -> bool:
             and f.state in TCP_STATES and f.sk_filter is None
     if isinstance(f, IcmpSocket):
         return f.sk_filter is None
-    # UDP-Lite's coverage has no place in the image yet: its sockets are not saved
-    return type(f) is UdpSocket and f.pending is None and f.sk_filter is None
+    return type(f) in (UdpSocket, UdpLiteSocket) and f.sk_filter is None
 
 
 def _ep(e) -> list | None:
@@ -79,8 +82,12 @@ def save(f) -> dict:
                  checksum_offset=f.checksum_offset, rfc2292_hoplimit=f.rfc2292_hoplimit, drops=f.queue.drops,
                  queue=[[d.data.hex(), d.sender.hex(), d.meta["ttl"]] for d in f.queue.q])
     else:
+        p = f.pending
         e.update(shut=f.shut, cork=f.cork, drops=f.drops,
-                 rxq=[[d.data.hex(), _ep(d.src), d.dst.hex(), d.ttl, d.tos] for d in f.rxq])
+                 rxq=[[d.data.hex(), _ep(d.src), d.dst.hex(), d.ttl, d.tos] for d in f.rxq],
+                 pending=None if p is None else [p[0].hex(), _ep(p[1]), bytes(p[2]).hex(), *p[3]])
+        if isinstance(f, UdpLiteSocket):
+            e.update(pcslen=f.pcslen, pcrlen=f.pcrlen, pcflag=f.pcflag)
     return e
 
 
@@ -122,7 +129,7 @@ def make(k, o: image.Reader, flags: int):
             raise image.ImageError(f"manifest: {o.where}.protocol: not an ICMP or raw socket's")
         s = IcmpSocket(k.net, o.int("uid", 0, U32), fam, stype, proto, flags & C.O_NONBLOCK)
     else:
-        cls = TcpSocket if stype == 1 else UdpSocket
+        cls = TcpSocket if stype == 1 else UdpLiteSocket if proto == IPPROTO_UDPLITE else UdpSocket
         s = cls(k.net, o.int("uid", 0, U32), fam, flags & C.O_NONBLOCK)
         if proto != s.protocol:
             raise image.ImageError(f"manifest: {o.where}.protocol: not the socket type's")
@@ -161,6 +168,7 @@ def _tcp(s: TcpSocket, o: image.Reader) -> None:
     if data:
         s.rx.append(data)
         s.net.sk_mem += len(data)
+    s.corking = bool(s.tcp_ints.get(T.TCP_CORK))      # held back from the fast path, as setsockopt does
     if o.bool("nat_reset"):         # its host connection did not survive the move
         s.error = E.ECONNRESET
         s.state, s.shut = T.CLOSE, T.SHUTDOWN_MASK
@@ -183,6 +191,21 @@ def _udp(s: UdpSocket, o: image.Reader) -> None:
         s.rxq.append(Datagram(data, src, dst, r.int("ttl", 0, 256), r.int("tos", 0, 256), size))
         s.rmem += size
         s.net.sk_mem += size
+    p = o.doc.get("pending")
+    if p is not None:
+        r = image.Reader({"src": p[0], "dst": p[1], "data": p[2], "ttl": p[3], "tos": p[4]}
+                         if isinstance(p, list) and len(p) == 5 else {}, f"{o.where}.pending")
+        src_ip, dst, data = r.hex("src", 16), _read_ep(r, "dst"), r.hex("data", MAX_V6_PAYLOAD)
+        if len(src_ip) != 16 or dst is None or s.local is None:
+            raise image.ImageError(f"manifest: {r.where}: a corked datagram with no addresses")
+        if len(data) > (MAX_V4_PAYLOAD if s.family == A.AF_INET else MAX_V6_PAYLOAD):
+            raise image.ImageError(f"manifest: {r.where}.data: more than a datagram holds")
+        s.pending = (src_ip, dst, bytearray(data), (r.int("ttl", 0, 256), r.int("tos", 0, 256)))
+    if isinstance(s, UdpLiteSocket):
+        s.pcflag = o.int("pcflag", 0, 4)
+        s.pcslen, s.pcrlen = o.int("pcslen", 0, 1 << 16), o.int("pcrlen", 0, 1 << 16)
+        if any(0 < v < UDP_HLEN for v in (s.pcslen, s.pcrlen)):
+            raise image.ImageError(f"manifest: {o.where}: a checksum coverage setsockopt refuses")
 
 
 def _icmp(s: IcmpSocket, o: image.Reader) -> None:
