@@ -181,14 +181,36 @@ def test_ramfs_carried(tmp_path):
 
 
 def test_tmpfs_on_dev_shm_carried(tmp_path):
-    """A tmpfs on /dev/shm (where POSIX shared memory and semaphores live),
-    a directory every boot's devtmpfs has: mounted again there, its files
-    kept (a mount on a directory the guest made in /dev stays refused:
-    test_unsupported_refused_and_machine_goes_on)."""
+    """A tmpfs on /dev/shm (where POSIX shared memory and semaphores live):
+    mounted again there, its files kept."""
     rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
                           f"mount -t tmpfs tmpfs /dev/shm && echo kept > /dev/shm/x && {PROG} count /dev/shm/f 12 && "
                           "cat /dev/shm/x", "count", 12)
     assert rest.endswith("file ok 12\nkept\n"), rest
+
+
+def test_dev_tree_carried(tmp_path):
+    """What the guest made and changed in /dev comes back: a directory
+    with a tmpfs mounted on it, a file in /dev/shm (no tmpfs there: the
+    devtmpfs's own, as shm_open makes it), a fifo held open, a symlink, a
+    node's mode, a node removed; the boot's nodes stay usable."""
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
+                          "mkdir /dev/mine && mount -t tmpfs none /dev/mine && echo inmine > /dev/mine/y && "
+                          "echo plain > /dev/shm/p && ln -s /dev/shm/p /dev/plink && chmod 600 /dev/tty0 && "
+                          f"rm /dev/full && mkfifo /dev/f && {PROG} count /dev/shm/f 12 3<>/dev/f && "
+                          "cat /dev/mine/y /dev/plink && ls -l /dev/tty0 | cut -c1-10 && test -p /dev/f && "
+                          "echo fifo && test ! -e /dev/full && echo gone && echo null > /dev/null && echo nulled",
+                          "count", 12)
+    assert rest.endswith("file ok 12\ninmine\nplain\ncrw-------\nfifo\ngone\nnulled\n"), rest
+    dev = json.loads((tmp_path / "img" / "manifest.json").read_text())["dev"]
+    assert len(dev["inodes"]) > 10
+
+
+def test_named_unix_socket_in_dev(tmp_path):
+    """A server's socket file in /dev (where syslogd binds /dev/log): its
+    path reaches the socket again after the restore."""
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], f"exec {PROG} unix /dev 20", "count", 20)
+    assert rest == UNIX_AFTER, rest
 
 
 PROPAGATION = ("mount -t proc proc /proc && mount --make-rshared / && mount -t tmpfs t1 /mnt && mkdir /mnt/sub && "
@@ -1367,22 +1389,17 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
 
 
 @pytest.mark.parametrize("script, refusal", [
-    (f"exec {PROG} unix /dev 20", "checkpoint: process 1 (t_ckpt): fd 3: a unix socket bound to a file a "
-     "restore does not find again not supported"),
     (f"echo x > /made; exec {PROG} socket 20", "checkpoint: changes to the initramfs root"),
     (f"mount -t tmpfs none /tmp && exec {PROG} unwatched 20",
      "checkpoint: process 1 (t_ckpt): fd 3: inotify watch 1 on an inode with no name (or on proc or sysfs) "
      "not supported"),
     (f"exec {PROG} hungup 20", "checkpoint: pty 0 whose master is closed not supported"),
-    (f"mkfifo /dev/f && exec {PROG} socket 20 3<>/dev/f",      # /dev is not carried
-     "checkpoint: process 1 (t_ckpt): fd 3 (PipeFile) not supported"),
-    (f"mkdir /dev/mine && mount -t tmpfs none /dev/mine && exec {PROG} socket 20",
-     "checkpoint: the mount on /dev/mine: a mount in /dev other than on /dev/shm or /dev/pts"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
-    """A machine holding what a checkpoint cannot save yet (a unix socket
-    bound in /dev, which a restore does not carry; an initramfs root the
-    guest changed, which a restore would unpack afresh) is refused, named, writes no image, and keeps running."""
+    """A machine holding what a checkpoint cannot save yet (an initramfs
+    root the guest changed, which a restore would unpack afresh; an
+    inotify watch on a nameless inode; a pty whose master is closed) is
+    refused, named, writes no image, and keeps running."""
     g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", script, init="/bin/sh")
     g.wait_for("count 2\n")
     r = g.checkpoint(tmp_path / "x")

@@ -24,7 +24,6 @@ from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc,
                                tmpfstree, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
-from umlpy.fs import devtmpfs
 from umlpy.fs.registry import DISK_TYPES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk, ptracer, rusage
@@ -47,7 +46,7 @@ SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "hostfs", "devtmpfs")     # what a boot mounts (a restore mounts again)
 TREE_FS = ("tmpfs", "ramfs")    # memory filesystems whose whole tree the image holds (checkpoint/tmpfstree.py)
 RESTORED_MOUNTS = ("proc", "sysfs", "devpts", "cgroup2", "mqueue", "hostfs", *TREE_FS)     # the virtual filesystems a restore makes again
-UNIX_BOUND_FS = ("ext2", "ext3", "ext4", *TREE_FS)   # where a bound unix socket's file, or a fifo, is found again
+UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "devtmpfs", *TREE_FS)   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
 SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
@@ -115,8 +114,8 @@ def check_supported(k) -> None:
         why = _unrestorable(k, m, n)
         if why is not None:
             raise Refused(f"the mount on {_path(k, m.mountpoint) if m.mountpoint else '(none)'}: {why}")
-    for m in k.mounts.mounts[2:]:
-        i = tmpfstree.unsaved(m.fs) if m.fstype in TREE_FS else None
+    for m in k.mounts.mounts[1:]:
+        i = tmpfstree.unsaved(m.fs) if m.fstype in (*TREE_FS, "devtmpfs") else None
         if i is not None:
             raise Refused(f"a tmpfs inode ({oct(i.mode)}) this version cannot save")
     why = pty.unsaved(k)
@@ -303,7 +302,7 @@ def _unrestorable(k, m, n: int) -> str | None:
     """Why the mount at index n of the table (past the root and /dev) is one
     a restore cannot make again in its order, None when it can: a plain
     mount (not shared, a slave nor unbindable) on a directory or file of a
-    mount before it (not of /dev, but devpts on /dev), showing a part of a
+    mount before it (/dev's tree is carried: _save_dev), showing a part of a
     filesystem a mount before it shows (a bind mount, of the root's and
     /dev's too), found again by its path in the filesystem, or a new one:
     proc (the initial pid namespace's), sysfs, a tmpfs (its tree is
@@ -318,9 +317,6 @@ def _unrestorable(k, m, n: int) -> str | None:
     on = m.mountpoint.mount
     if on not in table[:n]:
         return "a mount on a mount made after it"
-    if on.fs is table[1].fs and not (on is table[1] and m.mountpoint.up() is on.root
-                                     and (m.fstype == "devpts" or m.mountpoint.name in devtmpfs.BOOT_DIRS)):
-        return "a mount in /dev other than on /dev/shm or /dev/pts (its tree is not carried)"
     found = _inode_at(m.fs.root, m.root_path)     # by number: proc makes its inodes at each lookup
     if found is None or found.ino != m.root.inode.ino:
         return "a bind mount whose source is gone or was moved"
@@ -375,6 +371,15 @@ def _save_mounts(k, w) -> list:
                      nodelalloc=not getattr(m.fs, "delalloc_opt", True))
         out.append(e)
     return out
+
+
+def _save_dev(k, w) -> dict | None:
+    """/dev's tree (the devtmpfs mounted there at boot), as a tmpfs's,
+    whatever the guest made, removed or changed in it: directories other
+    mounts are on, /dev/shm's files, fifos, sockets' files, links, modes
+    (devpts' pts, linked in, is carried apart: checkpoint/pty.py)."""
+    m = k.mounts.mounts[1]
+    return tmpfstree.save(m.fs, w, "dev.bin") if m.fstype == "devtmpfs" else None
 
 
 def _save_propagation(k) -> list:
@@ -896,7 +901,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
         manifest = {
             "kernel": k.release, "cmdline": list(k.params.words), "created_ns": clock.realtime_ns(),
             "last_pid": k.procs.last_pid(k.init_ns.pid), "mounts": _save_mounts(k, w),
-            "propagation": _save_propagation(k), "net": netstate.save(k),
+            "propagation": _save_propagation(k), "dev": _save_dev(k, w), "net": netstate.save(k),
             "console": {"session": k.console.session, "pgrp": k.console.pgrp}, "lines": ttylines.save_all(k),
             "ptys": pty.save_all(k),
             "processes": procs,

@@ -90,6 +90,7 @@ def _build(k, r: image.Reader) -> None:
             pre.discard()
     init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root), adopt)
     k.set_xstate_sizes(ptrace.get_xstate(init.hpid))
+    _dev(k, r)
     _mounts(k, init, r)
     netstate.restore(k, r.sub("net"))
     netlinksock.restore_table(k, r)
@@ -170,6 +171,19 @@ def _mounts(k, init: Task, r: image.Reader) -> None:
     _propagation(r, made)
 
 
+def _dev(k, r: image.Reader) -> None:
+    """/dev's tree as saved (checkpoint/dump.py's _save_dev) in place of
+    the boot's, the boot's device nodes it lacks added (a disk the
+    restoring command line has and the saved machine had not)."""
+    if r.doc.get("dev") is None:
+        return
+    dev = k.mounts.mounts[1]
+    if dev.fstype != "devtmpfs":
+        raise image.ImageError("manifest: dev: this boot has no devtmpfs on /dev")
+    tmpfstree.make(k, r.sub("dev"), into=dev.fs)
+    devtmpfs.add_missing_nodes()
+
+
 def _propagation(r: image.Reader, made: list[Mount]) -> None:
     """Every mount's peer group, master and unbindable flag, set once all
     are made (so the restore's own mounts propagate nowhere): a master is
@@ -187,13 +201,11 @@ def _propagation(r: image.Reader, made: list[Mount]) -> None:
 def _mount(k, init: Task, m: image.Reader, made: list[Mount]) -> Mount:
     """One mount: a bind mount of what the mount `of` shows, or a new
     filesystem (_new_fs), showing the part `root` of it, hung where `path`
-    leads, which must be on the mount `on` (a mount point of /dev only for
-    devpts, or one of the directories every boot's devtmpfs has)."""
+    leads, which must be on the mount `on`."""
     fstype = m.str("fstype")
     at = _lookup(k, init, m.path("path"))
     on = m.int("on", 0, len(made))
-    if at.mount is not made[on] or (on == 1 and fstype != "devpts"
-                                    and not (at.up() is made[1].root and at.name in devtmpfs.BOOT_DIRS)):
+    if at.mount is not made[on]:
         raise image.ImageError(f"manifest: {m.where}.path: not on mount {on}")
     source, flags, root = m.str("source")[:4096], m.int("flags", 0, 1 << 32), m.path("root")
     if m.has("of"):

@@ -33,7 +33,8 @@ MARKS = "fsnotify_marks"     # inotify watches: saved with their instances (chec
 
 
 def inodes(fs):
-    """Every inode of a tmpfs tree once (hard links meet one)."""
+    """Every inode of a tmpfs tree once (hard links meet one), not going
+    into another filesystem's root linked in (devtmpfs's pts)."""
     seen: set[int] = set()
     todo = [fs.root]
     while todo:
@@ -43,7 +44,7 @@ def inodes(fs):
         seen.add(id(i))
         yield i
         if i.is_dir:
-            todo.extend(i.children.values())
+            todo.extend(c for c in i.children.values() if c.fs is fs)
 
 
 def unsaved(fs):
@@ -72,7 +73,7 @@ def save(fs, w, blob: str) -> dict:
             if i.fsflags:
                 e["fsflags"] = i.fsflags
             if i.is_dir:
-                e["entries"] = [[n.hex(), c.ino] for n, c in i.children.items()]
+                e["entries"] = [[n.hex(), c.ino] for n, c in i.children.items() if c.fs is fs]
             elif i.is_symlink:
                 e["target"] = i.target.hex()
             elif i.is_reg:
@@ -120,12 +121,23 @@ def load_data(write, e: image.Reader, size: int, blob) -> None:
 KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK)
 
 
-def make(k, t: image.Reader) -> Tmpfs:
+def make(k, t: image.Reader, into: Tmpfs | None = None) -> Tmpfs:
     """A tmpfs and its tree, as `save` wrote it: every
     inode under its number, linked where the entries say; a tree that is
     not one (a directory twice, a loop, an inode no entry reaches) is
-    refused."""
-    fs = Tmpfs(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
+    refused.  into: a tmpfs whose own tree this one replaces (the boot's
+    devtmpfs), keeping its limits and another filesystem's root linked in."""
+    if into is None:
+        fs = Tmpfs(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
+        foreign = {}
+    else:
+        fs = into
+        foreign = {n: c for n, c in fs.root.children.items() if c.fs is not fs}
+        for i in list(inodes(fs)):
+            if i is not fs.root:
+                i.evict()
+        fs.root.children.clear()
+        fs.root.dgen += 1           # a dentry cached of the old tree is looked up again
     root = t.int("root", 1, 1 << 62)
     made: dict[int, TmpfsInode] = {}
     entries: dict[int, list] = {}
@@ -170,6 +182,10 @@ def make(k, t: image.Reader) -> Tmpfs:
     finally:
         blob.close()
     _link_tree(fs, made, entries, t.where)
+    for name, c in foreign.items():
+        if name in fs.root.children:
+            raise image.ImageError(f"manifest: {t.where}: a bad entry {name!r}")
+        fs.root.children[name] = c
     fs._next_ino = max(made)
     return fs
 

@@ -42,6 +42,12 @@ def remove_node(name: str) -> None:
         _instance.root.unlink(name.encode())
 
 
+def add_missing_nodes() -> None:
+    """The drivers' nodes a tree made otherwise lacks (a restored /dev)."""
+    for node in _driver_nodes:
+        _mknod(*node)
+
+
 def instance() -> Tmpfs | None:
     return _instance
 
@@ -60,12 +66,8 @@ def devtmpfs_instance() -> Tmpfs:
     if _instance is None:
         _instance = make_devtmpfs()
         _instance.shared_instance = True
-        for node in _driver_nodes:
-            _mknod(*node)
+        add_missing_nodes()
     return _instance
-
-
-BOOT_DIRS = (b"shm",)       # the directories a boot's devtmpfs has (and devpts' pts)
 
 
 def make_devtmpfs() -> Tmpfs:
@@ -76,8 +78,7 @@ def make_devtmpfs() -> Tmpfs:
     for name, ma, mi, mode in TTY_DEVICES:
         root.create(name.encode(), C.S_IFCHR | mode, 0, 0, structs.makedev(ma, mi))
     root.link(b"pts", devpts.devpts_instance().root)    # devpts, as if mounted at boot
-    for name in BOOT_DIRS:
-        root.create(name, C.S_IFDIR | 0o1777, 0, 0)
+    root.create(b"shm", C.S_IFDIR | 0o1777, 0, 0)
     for name, target in ((b"fd", b"/proc/self/fd"), (b"stdin", b"/proc/self/fd/0"),
                          (b"stdout", b"/proc/self/fd/1"), (b"stderr", b"/proc/self/fd/2")):
         root.symlink(name, target, 0, 0)
