@@ -173,11 +173,12 @@ def test_hostfs_mount_carried(tmp_path, mode):
 def test_ramfs_carried(tmp_path):
     """A ramfs mount, its tree saved as a tmpfs's is: a file written before
     the checkpoint is still there, and one appended to goes on at its
-    offset."""
+    offset; still a ramfs (its magic), with the mode= it was mounted with."""
     rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
-                          f"mount -t proc proc /proc && mount -t ramfs none /mnt && echo kept > /mnt/x && {PROG} count /mnt/f 12 && "
-                          "cat /mnt/x && grep ' /mnt ' /proc/mounts", "count", 12)
-    assert rest.endswith("file ok 12\nkept\nnone /mnt ramfs rw,relatime 0 0\n"), rest
+                          "mount -t proc proc /proc && mount -t ramfs -o mode=750 none /mnt && echo kept > /mnt/x && "
+                          f"{PROG} count /mnt/f 12 && cat /mnt/x && grep ' /mnt ' /proc/mounts && stat -f -c %t /mnt",
+                          "count", 12)
+    assert rest.endswith("file ok 12\nkept\nnone /mnt ramfs rw,relatime,mode=750 0 0\n858458f6\n"), rest
 
 
 def test_tmpfs_on_dev_shm_carried(tmp_path):

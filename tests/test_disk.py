@@ -300,19 +300,32 @@ mount -t tmpfs -o size=10%,mode=1777 t /tmp/m && ls -ld /tmp/m | cut -c1-10; umo
 """
 
 
-def test_tmpfs_mount_options_and_space_match_linux(tmp_path):
-    """size=, nr_inodes=, mode=, uid=, gid= and df on a tmpfs: busybox in
-    the guest against busybox in a host mount namespace."""
+RAMFS_SCRIPT = r"""
+mkdir -p /tmp/r
+mount -t ramfs -o size=1k,mode=0700,nr_inodes=1,bogus=1 r /tmp/r && echo mounted
+stat -f -c '%t %s %S %b %f %a %c %d %l' /tmp/r; ls -ld /tmp/r | cut -c1-10
+dd if=/dev/zero of=/tmp/r/a bs=1k count=64 2>/dev/null; touch /tmp/r/b /tmp/r/c; stat -c '%n %A %s %b' /tmp/r/*
+grep ' /tmp/r ' /proc/mounts; umount /tmp/r
+mount -t ramfs -o mode=0x1 r /tmp/r 2>/dev/null; echo "bad mode: $?"
+mount -t ramfs r /tmp/r && grep ' /tmp/r ' /proc/mounts && ls -ld /tmp/r | cut -c1-10; umount /tmp/r
+"""
+
+
+@pytest.mark.parametrize("script", [TMPFS_SCRIPT, RAMFS_SCRIPT], ids=["tmpfs", "ramfs"])
+def test_tmpfs_mount_options_and_space_match_linux(tmp_path, script):
+    """size=, nr_inodes=, mode=, uid=, gid= and df on a tmpfs; mode= the
+    one option of a ramfs, its statfs and /proc/mounts: busybox in the
+    guest against busybox in a host mount namespace."""
     from conftest import BUSYBOX, CPIO
-    script = "PATH=/bin; " + TMPFS_SCRIPT
+    native_script, script = script, "PATH=/bin; " + script
     bb = tmp_path / "bin"
     bb.mkdir()
     for applet in ("sh", "mkdir", "mount", "umount", "ls", "cut", "stat", "df", "tail", "head", "dd",
-                   "touch", "sed", "rm", "echo"):
+                   "touch", "sed", "rm", "echo", "grep"):
         (bb / applet).symlink_to(BUSYBOX)
-    want = subprocess.run(["unshare", "-m", str(bb / "sh"), "-c", f"PATH={bb}; " + TMPFS_SCRIPT],
+    want = subprocess.run(["unshare", "-m", str(bb / "sh"), "-c", f"PATH={bb}; " + native_script],
                           capture_output=True)
-    if want.returncode != 0 or b"unknown option: 255" not in want.stdout:
+    if want.returncode != 0 or (b"unknown option: 255" if native_script is TMPFS_SCRIPT else b"mounted") not in want.stdout:
         pytest.skip(f"no mount namespace for the native side: {want.stderr.decode()[-300:]}")
     got = subprocess.run([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", "init=/bin/sh", "--", "-c",
                           "mount -t proc proc /proc; " + script], capture_output=True, timeout=120)

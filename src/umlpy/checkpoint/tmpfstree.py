@@ -121,14 +121,15 @@ def load_data(write, e: image.Reader, size: int, blob) -> None:
 KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK)
 
 
-def make(k, t: image.Reader, into: Tmpfs | None = None) -> Tmpfs:
+def make(k, t: image.Reader, into: Tmpfs | None = None, cls: type[Tmpfs] = Tmpfs) -> Tmpfs:
     """A tmpfs and its tree, as `save` wrote it: every
     inode under its number, linked where the entries say; a tree that is
     not one (a directory twice, a loop, an inode no entry reaches) is
     refused.  into: a tmpfs whose own tree this one replaces (the boot's
-    devtmpfs), keeping its limits and another filesystem's root linked in."""
+    devtmpfs), keeping its limits and another filesystem's root linked in;
+    cls: the filesystem to make (a ramfs)."""
     if into is None:
-        fs = Tmpfs(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
+        fs = cls(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
         foreign = {}
     else:
         fs = into

@@ -25,7 +25,8 @@ def make_virtual(fstype: str, kernel, options: str = ""):
     if fstype == "tmpfs":
         return Tmpfs.from_options(options, kernel.mem_budget.limit)
     if fstype == "ramfs":
-        return Tmpfs(0o755, total=kernel.mem_budget.limit)
+        from umlpy.fs.ramfs import Ramfs
+        return Ramfs.from_options(options, kernel.mem_budget.limit)
     if fstype == "devtmpfs":
         return devtmpfs_instance()
     if fstype == "devpts":
