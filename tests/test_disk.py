@@ -289,14 +289,16 @@ def test_shared_mapping_writes_reach_the_image_without_a_sync(img):
 TMPFS_SCRIPT = r"""
 mkdir -p /tmp/m
 mount -t tmpfs -o size=1m,mode=0750,uid=5,gid=6,nr_inodes=4 t /tmp/m
-ls -ldn /tmp/m | cut -d' ' -f1-4; stat -c '%s' /tmp/m
+ls -ldn /tmp/m | cut -d' ' -f1-4; stat -c '%s' /tmp/m; grep ' /tmp/m ' /proc/mounts
 df -k /tmp/m | tail -1
 dd if=/dev/zero of=/tmp/m/a bs=1k count=600 2>&1 | head -2; df -k /tmp/m | tail -1
-dd if=/dev/zero of=/tmp/m/b bs=1k count=600 2>&1 | head -2; ls -ln /tmp/m | cut -c1-10,30-
+dd if=/dev/zero of=/tmp/m/b bs=1k count=600 2>&1 | head -2; stat -c '%n %A %s' /tmp/m/*
 touch /tmp/m/c /tmp/m/d 2>&1 | sed 's/.*: //'; ls -1 /tmp/m; df -i /tmp/m | tail -1; stat -c '%s' /tmp/m
 rm /tmp/m/a /tmp/m/b; df -k /tmp/m | tail -1; umount /tmp/m
 mount -t tmpfs -o bogus=1 t /tmp/m 2>/dev/null; echo "unknown option: $?"
 mount -t tmpfs -o size=10%,mode=1777 t /tmp/m && ls -ld /tmp/m | cut -c1-10; umount /tmp/m
+mount -t tmpfs -o size=0,nr_inodes=0,mode=01777 t /tmp/m && grep ' /tmp/m ' /proc/mounts; umount /tmp/m
+mount -t tmpfs -o size=50% t /tmp/m && grep ' /tmp/m ' /proc/mounts; umount /tmp/m
 """
 
 

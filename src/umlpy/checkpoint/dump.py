@@ -24,7 +24,6 @@ from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc,
                                tmpfstree, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
-from umlpy.fs.ramfs import Ramfs
 from umlpy.fs.registry import DISK_TYPES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk, ptracer, rusage
@@ -364,8 +363,6 @@ def _save_mounts(k, w) -> list:
             e["of"] = first
         elif m.fstype in TREE_FS:
             e.update(ro=bool(m.fs.read_only), tmpfs=tmpfstree.save(m.fs, w, f"tmpfs-{n - 2}.bin"))
-            if isinstance(m.fs, Ramfs):
-                e["mode_opt"] = m.fs.mount_mode
         elif m.fstype == "hostfs":
             e.update(ro=bool(m.fs.read_only), hostfs=m.fs.data)
         elif m.fstype in DISK_TYPES:

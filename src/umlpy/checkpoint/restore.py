@@ -30,8 +30,9 @@ from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc,
                                tmpfstree, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, TREE_FS, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
-from umlpy.fs import devtmpfs, ramfs, registry
+from umlpy.fs import devtmpfs, registry
 from umlpy.fs.ramfs import Ramfs
+from umlpy.fs.tmpfs import Tmpfs
 from umlpy.fs.registry import DISK_TYPES
 from umlpy.kernel import hostlimits, mlock, printk, threads
 from umlpy.kernel.errors import KernelError
@@ -271,11 +272,7 @@ def _new_fs(k, m: image.Reader, fstype: str):
         return fs
     if fstype not in TREE_FS:
         return registry.make_virtual(fstype, k)
-    if fstype == "ramfs":
-        fs = tmpfstree.make(k, m.sub("tmpfs"), cls=Ramfs)
-        fs.mount_mode = m.int("mode_opt", 0, 0o10000) if m.has("mode_opt") else ramfs.DEFAULT_MODE
-    else:
-        fs = tmpfstree.make(k, m.sub("tmpfs"))
+    fs = tmpfstree.make(k, m.sub("tmpfs"), cls=Ramfs if fstype == "ramfs" else Tmpfs)
     fs.read_only = m.bool("ro")
     return fs
 

@@ -11,6 +11,8 @@ the restore.
 """
 from __future__ import annotations
 
+import re
+
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.checkpoint import image
@@ -83,7 +85,7 @@ def save(fs, w, blob: str) -> dict:
                     e["prealloc_end"] = i._prealloc_end
             saved.append(e)
     return {"size": fs.size_limit, "nr_inodes": fs.inode_limit, "root": fs.root.ino, "inodes": saved,
-            "data": blob}
+            "data": blob, "shown": fs.options_shown}
 
 
 def save_data(mem, size: int, out, pos: int) -> tuple[list, int]:
@@ -118,6 +120,7 @@ def load_data(write, e: image.Reader, size: int, blob) -> None:
             write(off + at, bytes(blob.read_at(pos + at, min(image.CHUNK, n - at))))
 
 
+SHOWN = re.compile(r"([a-z_]+=[0-9]+k?(,[a-z_]+=[0-9]+k?)*)?")
 KINDS = (C.S_IFDIR, C.S_IFREG, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK)
 
 
@@ -131,6 +134,10 @@ def make(k, t: image.Reader, into: Tmpfs | None = None, cls: type[Tmpfs] = Tmpfs
     if into is None:
         fs = cls(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
         foreign = {}
+        if t.has("shown"):          # the mount's options as /proc/mounts showed them
+            fs.options_shown = t.str("shown")
+            if len(fs.options_shown) > 256 or not SHOWN.fullmatch(fs.options_shown):
+                raise image.ImageError(f"manifest: {t.where}.shown: not options a tmpfs or ramfs shows")
     else:
         fs = into
         foreign = {n: c for n, c in fs.root.children.items() if c.fs is not fs}

@@ -21,11 +21,6 @@ class Ramfs(Tmpfs):
     name = "ramfs"
     magic = RAMFS_MAGIC
 
-    def __init__(self, mode: int = DEFAULT_MODE, uid: int = 0, gid: int = 0, size: int = 0,
-                 nr_inodes: int = 0, total: int = 1 << 32) -> None:
-        super().__init__(mode, uid, gid, 0, 0, total)
-        self.mount_mode = mode & 0o7777       # what mode= said, which /proc/mounts shows
-
     @classmethod
     def from_options(cls, data: str, mem_total: int) -> Ramfs:
         """ramfs_parse_param: mode= (octal), anything else ignored."""
@@ -37,12 +32,11 @@ class Ramfs(Tmpfs):
                     mode = _u32(val, 8) & 0o7777
                 except ValueError:
                     raise KernelError(E.EINVAL, "ramfs: Bad value for 'mode'") from None
-        return cls(mode, total=mem_total)
+        fs = cls(mode, total=mem_total)
+        fs.options_shown = f"mode={mode:o}" if mode != DEFAULT_MODE else ""
+        return fs
 
     def statfs(self) -> dict:
         st = Filesystem.statfs(self)        # simple_statfs: nothing counted
         st.update(bsize=C.PAGE_SIZE)
         return st
-
-    def show_options(self) -> str:
-        return f"mode={self.mount_mode:o}" if self.mount_mode != DEFAULT_MODE else ""

@@ -350,12 +350,14 @@ class Tmpfs(Filesystem):
         self.inodes = 0
         self.root = TmpfsInode(self, C.S_IFDIR | mode, uid, gid)
         self.exported: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # ino -> inode
+        self.options_shown = ""         # what /proc/mounts shows of the mount's options
 
     @classmethod
     def from_options(cls, data: str, mem_total: int) -> Tmpfs:
         """mount -t tmpfs -o mode=,uid=,gid=,size=,nr_inodes= as Linux's
         shmem_parse_one (sizes take k, m, g or % of memory)."""
         opts = {"mode": 0o1777, "uid": 0, "gid": 0, "size": mem_total // 2, "nr_inodes": 0}
+        given = set()
         for word in filter(None, data.split(",")):
             key, _, val = word.partition("=")
             try:
@@ -373,7 +375,13 @@ class Tmpfs(Filesystem):
                     raise KernelError(E.EINVAL, f"tmpfs: Unknown parameter '{key}'")
             except ValueError:
                 raise KernelError(E.EINVAL, f"tmpfs: Bad value for '{key}'") from None
-        return cls(opts["mode"], opts["uid"], opts["gid"], opts["size"], opts["nr_inodes"], mem_total)
+            given.add(key)
+        fs = cls(opts["mode"], opts["uid"], opts["gid"], opts["size"], opts["nr_inodes"], mem_total)
+        fs.options_shown = _shown(opts, given, mem_total)
+        return fs
+
+    def show_options(self) -> str:
+        return self.options_shown
 
     def capacity(self) -> int:
         """Bytes the filesystem may hold: size=, or else the machine's."""
@@ -419,6 +427,22 @@ class Tmpfs(Filesystem):
 # generic mount options the VFS handles, and tmpfs options that change nothing here
 _IGNORED = ("rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "sync",
             "async", "defaults", "huge", "mpol", "inode64", "inode32", "noswap", "quota", "silent")
+
+
+def _shown(opts: dict, given: set, mem_total: int) -> str:
+    """shmem_show_options: each option whose value is not the default (a
+    size or an inode count given differs from the default unless equal
+    to it; 0 is no limit and shows as 0)."""
+    out = []
+    pages = opts["size"] // C.PAGE_SIZE
+    if "size" in given and pages != mem_total // C.PAGE_SIZE // 2:
+        out.append(f"size={pages * (C.PAGE_SIZE // 1024)}k")
+    if "nr_inodes" in given:
+        out.append(f"nr_inodes={opts['nr_inodes']}")
+    if opts["mode"] != 0o1777:
+        out.append(f"mode={opts['mode']:03o}")
+    out += [f"{k}={opts[k]}" for k in ("uid", "gid") if opts[k]]
+    return ",".join(out)
 
 
 def _size(val: str, whole: int) -> int:
