@@ -144,7 +144,7 @@ def _change_type(t, tgt, flags: int) -> None:
     t.kernel.mounts.set_propagation(m, kind, bool(flags & MS.MS_REC))
 
 
-@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4; remount, remount of a bind; bind (MS_REC), move; shared/slave/private/unbindable, mounts propagate to peers and slaves (a propagated copy is not tucked under a mount already there)")
+@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), ramfs (mode=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4; remount, remount of a bind; bind (MS_REC), move; shared/slave/private/unbindable, mounts propagate to peers and slaves (a propagated copy is not tucked under a mount already there)")
 def sys_mount(t, source, target, fstype, flags, data, *_):
     need(t.proc.creds, CAP_SYS_ADMIN)
     flags &= 0xFFFFFFFF
