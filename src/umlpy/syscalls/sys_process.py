@@ -418,6 +418,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
         raise KernelError(E.EINVAL)
     ident = s32(ident)
     would_block = False
+    only = None         # P_PIDFD: the one process the pidfd names, whatever its number now names
     if idtype == C.P_ALL:
         pid = -1
     elif idtype == C.P_PID:
@@ -427,7 +428,8 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
     elif idtype == C.P_PIDFD:
         if ident < 0:
             raise KernelError(E.EINVAL)
-        pid = pidfd.process_of(t, ident).pid
+        only = pidfd.process_of(t, ident)
+        pid = only.pid
         # a PIDFD_NONBLOCK pidfd: nothing to report yet is EAGAIN (kernel_waitid)
         would_block = t.files.get(ident).nonblock and not options & C.WNOHANG
         options |= C.WNOHANG if would_block else 0
@@ -457,6 +459,8 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
         if ru:
             t.mem.write(ru, _child_usage(c).pack())
         return 0
+    if only is not None:
+        return do_wait(t, lambda p: [c for c in _wait_match(p, pid) if c is only], options, report)
     return do_wait(t, lambda p: _wait_match(p, pid), options, report)
 
 
