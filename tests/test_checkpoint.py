@@ -294,6 +294,18 @@ def test_nameless_files_carried(tmp_path, disk, where):
     assert r.returncode == 0, r.stdout
 
 
+@pytest.mark.parametrize("where", ["/sharedgone", "/tmp/sharedgone"])
+def test_shared_mapping_of_unlinked_file_carried(tmp_path, disk, where):
+    """A file unlinked while open and mapped MAP_SHARED by a parent and
+    its child (as Python's multiprocessing heap does), on the disk or a
+    tmpfs: after the restore both map one file again, which its fd reads
+    and writes (what the program run natively prints)."""
+    doc = restored_as_native(tmp_path, disk, "sharedgone", where, 12)
+    maps = [f for p in doc["processes"] if "mm" in p for f in p["mm"]["files"] if f.get("shared")]
+    assert len(maps) == 2 and len({f["group"] for f in maps}) == 1
+    r = subprocess.run(["e2fsck", "-fn", str(disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
 def test_tmpfs_preallocated_file_carried(tmp_path, disk):
     """A tmpfs file with 1 MiB reserved past its end by
     fallocate(FALLOC_FL_KEEP_SIZE): after the restore its size and its

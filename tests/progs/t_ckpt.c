@@ -58,6 +58,9 @@
  *     filled by read() from a pipe, a mapping moved and resized with
  *     mremap and the heap grown with sbrk, 400 changes every 100 ms and
  *     "count I" after each; then checks every page against its record.
+ *   t_ckpt sharedgone DIR N: a file unlinked while open and mapped
+ *     MAP_SHARED by a parent and its child; counts to N, then writes and
+ *     reads through the mapping and the fd.
  *   t_ckpt nameless DIR N: a file unlinked while open and an O_TMPFILE
  *     file in DIR, held over the restore, then read and one named by linkat.
  *   t_ckpt relinked DIR N: a file opened and mapped by a name that is gone
@@ -2252,6 +2255,49 @@ static int nameless(const char *dir, int n)
     return 0;
 }
 
+/* sharedgone DIR N: a file in DIR unlinked while open, sized and mapped
+   MAP_SHARED (as Python's multiprocessing heap makes its arenas), shared
+   with a child by fork; after counting to N, the child writes through the
+   mapping, the parent reads it there and through the fd, and writes
+   through the fd what the mapping then shows. */
+static int sharedgone(const char *dir, int n)
+{
+    char path[256];
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/arena", dir);
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    if (fd < 0 || unlink(path) || ftruncate(fd, 2 * 4096))
+        return 1;
+    char *m = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return 1;
+    strcpy(m, "before");
+    strcpy(m + 4096, "second page");
+    int go[2], done[2];
+    if (pipe(go) || pipe(done))
+        return 1;
+    pid_t c = fork();
+    if (c == 0) {
+        char b;
+        read(go[0], &b, 1);
+        strcpy(m + 100, "from the child");
+        write(done[1], "x", 1);
+        _exit(0);
+    }
+    count_ticks(n);
+    char buf[32] = "";
+    write(go[1], "x", 1);
+    read(done[0], buf, 1);
+    pread(fd, buf, 14, 100);
+    dprintf(1, "map: %s, %s, %s; fd reads %.14s\n", m, m + 100, m + 4096, buf);
+    pwrite(fd, "by pwrite", 10, 200);
+    struct stat st;
+    fstat(fd, &st);
+    dprintf(1, "map shows %s; size %ld, links %ld\n", m + 200, (long)st.st_size, (long)st.st_nlink);
+    waitpid(c, NULL, 0);
+    return 0;
+}
+
 /* relinked DIR N: DIR/first opened and mapped, linked as DIR/second, then
    unlinked, and a new DIR/first made: the descriptor and the mapping
    must keep the first inode over the restore, not find the new file */
@@ -2798,6 +2844,8 @@ int main(int argc, char **argv)
         return preallocated(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "nameless"))
         return nameless(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "sharedgone"))
+        return sharedgone(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "relinked"))
         return relinked(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "deletedmap"))
@@ -2819,6 +2867,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | prealloc PATH N | leased PATH N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | prealloc PATH N | leased PATH N\n");
     return 2;
 }

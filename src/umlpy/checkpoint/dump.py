@@ -255,10 +255,14 @@ def _pipe_savable(f) -> bool:
 def _shared_file(fm) -> bool:
     """A MAP_SHARED mapping a restore maps again: of a regular file that
     still has its name (on the disk, synced first, or a tmpfs, whose
-    tree is saved), found again by that name."""
+    tree is saved), found again by that name; or of one unlinked while an
+    fd holds it (Python's multiprocessing heap maps such files), made
+    again nameless with its contents (checkpoint/unlinked.py)."""
     d = fm.dentry
     if sys_memfd.is_memfd(d):
         return d.inode is fm.obj    # a memfd's, made again with its contents
+    if d is not None and d.inode is fm.obj and d.inode.nlink == 0:
+        return unlinked.dentry_savable(d) and d.inode.open_count > 0
     return d is not None and d.inode is fm.obj and d.inode.is_reg and d.inode.nlink > 0 and d.mount is not None \
         and (not _relinked(d) or _relinked_savable(d))
 

@@ -735,8 +735,6 @@ def _mm(k, t: Task, m: image.Reader, nameless: unlinked.Restorer) -> Mm:
     for fm in m.list("files"):
         s, e = fm.int("start", 0, TASK_SIZE), fm.int("end", 1, TASK_SIZE + 1)
         if fm.has("group"):     # a file with no name left, made again as the open ones are
-            if fm.bool("shared") and not fm.has("memfd"):
-                raise image.ImageError(f"manifest: {fm.where}: a shared mapping of a file with no name")
             d = nameless.dentry(t, fm, lambda path: _lookup(k, t, path))
         else:
             d = _place(k, t, fm)
