@@ -615,6 +615,21 @@ def test_pidfds_carried(tmp_path):
     assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
 
+def test_unlinked_semaphore_carried(tmp_path):
+    """A named semaphore sem_open made and sem_unlink removed, mapped by a
+    parent and a child that waits on it: its file has neither a name nor
+    an fd left, its pages are saved as shared anonymous memory, and the
+    parent's post after the restore wakes the child (as natively)."""
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "semaphore", "3"],
+                            capture_output=True, text=True, timeout=60).stdout
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["semaphore", "12"], "count", 2)
+    doc = json.loads((image / "manifest.json").read_text())
+    assert len(doc["shared_anon"]) == 1
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
+    assert r.stdout.split("count 12\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
+
 def test_memfds_carried(tmp_path):
     """A sealed memfd open and mapped shared by a process and its child,
     and a memfd only mappings hold (its fd closed, the kernel's file let

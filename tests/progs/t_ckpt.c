@@ -58,6 +58,8 @@
  *     filled by read() from a pipe, a mapping moved and resized with
  *     mremap and the heap grown with sbrk, 400 changes every 100 ms and
  *     "count I" after each; then checks every page against its record.
+ *   t_ckpt semaphore N: a named semaphore, unlinked, a child waits on;
+ *     counts to N, then posts it.
  *   t_ckpt sharedgone DIR N: a file unlinked while open and mapped
  *     MAP_SHARED by a parent and its child; counts to N, then writes and
  *     reads through the mapping and the fd.
@@ -259,6 +261,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -2298,6 +2301,32 @@ static int sharedgone(const char *dir, int n)
     return 0;
 }
 
+/* semaphore N: a named semaphore (sem_open, then sem_unlink: a file of
+   /dev/shm with neither a name nor an fd left, only the mappings) a
+   child waits on; after counting to N the parent posts it. */
+static int semaphore(long n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/t_ckpt.%d", getpid());
+    sem_t *s = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
+    if (s == SEM_FAILED || sem_unlink(name))
+        return 1;
+    pid_t c = fork();
+    if (c == 0) {
+        sem_wait(s);
+        dprintf(1, "child woke\n");
+        _exit(7);
+    }
+    count_ticks(n);
+    int v = -1, st = 0;
+    sem_getvalue(s, &v);
+    dprintf(1, "value before the post %d\n", v);
+    sem_post(s);
+    waitpid(c, &st, 0);
+    dprintf(1, "child status %d\n", WEXITSTATUS(st));
+    return 0;
+}
+
 /* relinked DIR N: DIR/first opened and mapped, linked as DIR/second, then
    unlinked, and a new DIR/first made: the descriptor and the mapping
    must keep the first inode over the restore, not find the new file */
@@ -2830,7 +2859,7 @@ int main(int argc, char **argv)
                  {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
                  {"tables", tables}, {"leaderless", leaderless},
-                 {"pidfds", pidfds}, {"memfds", memfds}, {"corked", corked}};
+                 {"pidfds", pidfds}, {"memfds", memfds}, {"corked", corked}, {"semaphore", semaphore}};
     self_path = argv[0];
     if (argc == 4 && !strcmp(argv[1], "count"))
         return count(argv[2], atoi(argv[3]));
@@ -2867,6 +2896,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | prealloc PATH N | leased PATH N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | semaphore N | prealloc PATH N | leased PATH N\n");
     return 2;
 }

@@ -268,9 +268,10 @@ def _shared_file(fm) -> bool:
 
 
 def _shared_restorable(fm) -> bool:
-    """A MAP_SHARED mapping a restore maps again: of a file (_shared_file)
-    or a SysV segment (checkpoint/ipc.py)."""
-    return _shared_file(fm) or ipc.is_segment_map(fm)
+    """A MAP_SHARED mapping a restore maps again: of a file (_shared_file),
+    a SysV segment (checkpoint/ipc.py), or pages no file holds any more
+    (_mapped_only)."""
+    return _shared_file(fm) or ipc.is_segment_map(fm) or _mapped_only(fm)
 
 
 def _check_task(k, x, who: str) -> None:
@@ -593,11 +594,17 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
 
 
 def _mapped_only(fm) -> bool:
-    """A mapping of a memfd whose fds are all closed: the kernel let the
-    file go, the host's pages stay, so they are saved as shared anonymous
-    memory is (checkpoint/sharedanon.py), by the host's inode, and the
-    mm's `files` leave it out."""
-    return sys_memfd.is_memfd(fm.dentry) and fm.obj.freed
+    """A mapping of a memfd whose fds are all closed, or a shared one of a
+    file with neither a name nor an fd left (a semaphore sem_open made
+    and sem_unlink removed): the kernel let the file go, the host's pages
+    stay, so they are saved as shared anonymous memory is
+    (checkpoint/sharedanon.py), by the host's inode, and the mm's `files`
+    leave it out."""
+    if sys_memfd.is_memfd(fm.dentry):
+        return fm.obj.freed
+    o = fm.obj
+    return fm.shared and fm.dentry is not None and o is not None and o.nlink == 0 \
+        and bool(getattr(o, "freed", False) or getattr(o, "_freed", False))
 
 
 def _mapped_only_range(mm, start: int, end: int) -> bool:
