@@ -194,17 +194,19 @@ def test_dev_tree_carried(tmp_path):
     """What the guest made and changed in /dev comes back: a directory
     with a tmpfs mounted on it, a file in /dev/shm (no tmpfs there: the
     devtmpfs's own, as shm_open makes it), a fifo held open, a symlink, a
-    node's mode, a node removed; the boot's nodes stay usable."""
+    node's mode, a node removed; the boot's nodes stay usable, and
+    /dev/null and /dev/urandom held open are opened again."""
     rest = shell_restored(tmp_path, [f"initrd={CPIO}"],
                           "mkdir /dev/mine && mount -t tmpfs none /dev/mine && echo inmine > /dev/mine/y && "
                           "echo plain > /dev/shm/p && ln -s /dev/shm/p /dev/plink && chmod 600 /dev/tty0 && "
-                          f"rm /dev/full && mkfifo /dev/f && {PROG} count /dev/shm/f 12 3<>/dev/f && "
+                          f"rm /dev/full && mkfifo /dev/f && {PROG} count /dev/shm/f 12 3<>/dev/f 4</dev/null 5</dev/urandom && "
                           "cat /dev/mine/y /dev/plink && ls -l /dev/tty0 | cut -c1-10 && test -p /dev/f && "
                           "echo fifo && test ! -e /dev/full && echo gone && echo null > /dev/null && echo nulled",
                           "count", 12)
     assert rest.endswith("file ok 12\ninmine\nplain\ncrw-------\nfifo\ngone\nnulled\n"), rest
-    dev = json.loads((tmp_path / "img" / "manifest.json").read_text())["dev"]
-    assert len(dev["inodes"]) > 10
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert len(doc["dev"]["inodes"]) > 10
+    assert {"/dev/null", "/dev/urandom", "/dev/f"} <= {e.get("path") for e in doc["files"]}
 
 
 def test_named_unix_socket_in_dev(tmp_path):
@@ -1615,6 +1617,49 @@ def test_debian_python_threads_carried(tmp_path, debian):
     assert r.returncode == 0, r.stderr
     assert out + r.stdout == want, r.stderr
 
+
+MULTIPROCESSING_PY = """
+import multiprocessing as mp, time
+def work(x):
+    s = 0
+    for k in range(100000):
+        s = (s * 31 + k + x) % 1000003
+        if k % 10000 == 0:
+            time.sleep(0.02)
+    return s
+if __name__ == "__main__":
+    ctx = mp.get_context("fork")
+    total = ctx.Value("i", 0)
+    with ctx.Pool(3) as pool:
+        print("started", flush=True)
+        res = pool.map(work, range(6), chunksize=1)
+    with total.get_lock():
+        total.value = sum(res) % 1000
+    print(res, total.value, flush=True)
+"""
+
+
+def test_debian_python_multiprocessing_carried(tmp_path, debian):
+    """Debian's python3 with a multiprocessing pool of three forked
+    workers (queues over pipes, SemLock semaphores: files sem_open made
+    and sem_unlink removed, mapped by every process) and a shared Value
+    (an arena: a file of /dev/shm unlinked while open, mapped shared),
+    checkpointed mid-run and restored: it finishes with the output of a
+    run never stopped (the host's python3 runs the same program)."""
+    want = subprocess.run(["python3", "-c", MULTIPROCESSING_PY], capture_output=True, text=True,
+                          timeout=120).stdout
+    g = Guest(tmp_path, [f"ubd0={tmp_path / 'g.cow'},{debian / 'root.img'}", "rw"],
+              "-c", f"exec python3 -c '{MULTIPROCESSING_PY}'", init="/bin/bash")
+    g.wait_for("started\n", timeout=120)
+    time.sleep(0.3)
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    out = g.finish()
+    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert len(doc["processes"]) >= 4 and doc.get("shared_anon"), out
+    r = restore(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert out + r.stdout == want, r.stdout + r.stderr[-3000:]
 
 N_PY_TASKS = 5      # the main thread and the four workers
 

@@ -25,6 +25,7 @@ from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc,
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs.registry import DISK_TYPES
+from umlpy.vfs.devices import MEM_DEVICES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.kernel import printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
@@ -46,6 +47,7 @@ SKIP = (b"[vsyscall]",)
 BOOT_MOUNTS = ("rootfs", "ext2", "ext3", "ext4", "hostfs", "devtmpfs")     # what a boot mounts (a restore mounts again)
 TREE_FS = ("tmpfs", "ramfs")    # memory filesystems whose whole tree the image holds (checkpoint/tmpfstree.py)
 RESTORED_MOUNTS = ("proc", "sysfs", "devpts", "cgroup2", "mqueue", "hostfs", *TREE_FS)     # the virtual filesystems a restore makes again
+MEM_FILES = tuple({cls for *_, cls in MEM_DEVICES})     # the memory devices' open files
 UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "devtmpfs", *TREE_FS)   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
@@ -235,6 +237,9 @@ def _file_savable(f) -> bool:
     if f.flags & C.O_PATH:      # a place only: found again by its path (a symlink's not followed)
         return f.dentry is not None and f.dentry.mount is not None and f.inode.nlink > 0 \
             and (f.inode.fmt != C.S_IFLNK or bool(f.flags & C.O_NOFOLLOW)) and not _relinked(f.dentry)
+    if isinstance(f, MEM_FILES):    # /dev/null, /dev/zero, ...: no state but flags, opened again by path
+        return f.dentry is not None and f.dentry.mount is not None and f.inode.nlink > 0 \
+            and not _relinked(f.dentry)
     return (type(f).kind == "file" and f.inode.is_reg or type(f).kind == "dir" and f.inode.is_dir) \
         and f.dentry is not None and f.dentry.mount is not None \
         and (f.inode.nlink > 0 and not _lease_breaking(f) and (not _relinked(f.dentry) or _relinked_savable(f.dentry))
