@@ -1598,24 +1598,32 @@ print(" ".join(map(str, out)), threading.active_count(), flush=True)
 """
 
 
-def test_debian_python_threads_carried(tmp_path, debian):
-    """Debian's python3 running four threads (a barrier, sleeps, the GIL's
-    condition variables, a Condition) checkpointed mid-run and restored
-    from the image: it finishes with the output of a run never stopped
-    (the host's python3 runs the same program)."""
-    want = subprocess.run(["python3", "-c", THREADED_PY], capture_output=True, text=True, timeout=120).stdout
+def debian_python_carried(tmp_path: Path, debian: Path, program: str) -> dict:
+    """Debian's python3 running PROGRAM checkpointed once it printed
+    "started" and restored from the image: it finishes with the output of
+    a run never stopped (the host's python3 runs the same program); the
+    manifest."""
+    want = subprocess.run(["python3", "-c", program], capture_output=True, text=True, timeout=120).stdout
     g = Guest(tmp_path, [f"ubd0={tmp_path / 'g.cow'},{debian / 'root.img'}", "rw"],
-              "-c", f"exec python3 -c '{THREADED_PY}'", init="/bin/bash")
+              "-c", f"exec python3 -c '{program}'", init="/bin/bash")
     g.wait_for("started\n", timeout=120)
     time.sleep(0.3)
     r = g.checkpoint(tmp_path / "img")
     assert r.returncode == 0, r.stderr
     out = g.finish()
-    proc = json.loads((tmp_path / "img" / "manifest.json").read_text())["processes"][0]
-    assert len(proc["tasks"]) == N_PY_TASKS, out
     r = restore(tmp_path / "img")
     assert r.returncode == 0, r.stderr
-    assert out + r.stdout == want, r.stderr
+    assert out + r.stdout == want, r.stdout + r.stderr[-3000:]
+    return json.loads((tmp_path / "img" / "manifest.json").read_text())
+
+
+def test_debian_python_threads_carried(tmp_path, debian):
+    """Debian's python3 running four threads (a barrier, sleeps, the GIL's
+    condition variables, a Condition) checkpointed mid-run and restored
+    from the image: it finishes with the output of a run never stopped
+    (the host's python3 runs the same program)."""
+    doc = debian_python_carried(tmp_path, debian, THREADED_PY)
+    assert len(doc["processes"][0]["tasks"]) == N_PY_TASKS
 
 
 MULTIPROCESSING_PY = """
@@ -1642,24 +1650,12 @@ if __name__ == "__main__":
 def test_debian_python_multiprocessing_carried(tmp_path, debian):
     """Debian's python3 with a multiprocessing pool of three forked
     workers (queues over pipes, SemLock semaphores: files sem_open made
-    and sem_unlink removed, mapped by every process) and a shared Value
-    (an arena: a file of /dev/shm unlinked while open, mapped shared),
-    checkpointed mid-run and restored: it finishes with the output of a
-    run never stopped (the host's python3 runs the same program)."""
-    want = subprocess.run(["python3", "-c", MULTIPROCESSING_PY], capture_output=True, text=True,
-                          timeout=120).stdout
-    g = Guest(tmp_path, [f"ubd0={tmp_path / 'g.cow'},{debian / 'root.img'}", "rw"],
-              "-c", f"exec python3 -c '{MULTIPROCESSING_PY}'", init="/bin/bash")
-    g.wait_for("started\n", timeout=120)
-    time.sleep(0.3)
-    r = g.checkpoint(tmp_path / "img")
-    assert r.returncode == 0, r.stderr
-    out = g.finish()
-    doc = json.loads((tmp_path / "img" / "manifest.json").read_text())
-    assert len(doc["processes"]) >= 4 and doc.get("shared_anon"), out
-    r = restore(tmp_path / "img")
-    assert r.returncode == 0, r.stderr
-    assert out + r.stdout == want, r.stdout + r.stderr[-3000:]
+    and sem_unlink removed, mapped by every process; /dev/null open in
+    each worker) and a shared Value (an arena: a file of /dev/shm
+    unlinked while open, mapped shared), checkpointed mid-run and
+    restored: it finishes with the output of a run never stopped."""
+    doc = debian_python_carried(tmp_path, debian, MULTIPROCESSING_PY)
+    assert len(doc["processes"]) >= 4 and doc.get("shared_anon")
 
 N_PY_TASKS = 5      # the main thread and the four workers
 
