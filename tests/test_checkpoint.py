@@ -721,8 +721,11 @@ def test_job_control_stops_carried(tmp_path):
     ends its call as it would have: the sleeper counts on, the reader and
     the poller get what was written while they were stopped (as the
     program run natively)."""
+    # natively in a process group of its own whose parent (pytest) is in
+    # its session: never an orphaned group, which SIGTSTP would not stop
+    # (a test run from a backgrounded shell is one)
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "stopped", "3"],
-                            capture_output=True, text=True, timeout=60).stdout
+                            capture_output=True, text=True, timeout=60, process_group=0).stdout
     image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["stopped", "30"], "count", 4)
     doc = json.loads((image / "manifest.json").read_text())
     kids = [p for p in doc["processes"] if p["pid"] != 1]
