@@ -8,11 +8,13 @@ sendto to the address the request came from, as uml_mconsole expects.
 """
 from __future__ import annotations
 
+import errno
 import os
 import select
 import socket
 import struct
 import tempfile
+import time
 
 MAGIC = 0xCAFEBABE
 VERSION = 2
@@ -78,17 +80,46 @@ def notify(path: str, kind: int, text: bytes) -> None:
         pass
 
 
+LIVENESS_S = 1.0        # how long a client waits in silence before it looks whether the machine is there
+
+
+def _serving(path: str) -> bool:
+    """Whether a socket is still bound at path: a datagram connect() finds
+    out without sending anything (ECONNREFUSED once its owner has gone,
+    even when a killed machine left the file behind)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+        except OSError:
+            pass
+    return True
+
+
 def request(path: str, text: str, timeout: float = 600.0) -> tuple[int, str]:
     """A client's request to the mconsole socket at path (what uml_mconsole
-    sends): (err, the reply's text, its packets joined)."""
+    sends): (err, the reply's text, its packets joined).  A machine that
+    goes away before it answers (killed, or halted by its own init) is an
+    error at once, not a wait for the timeout."""
     with tempfile.TemporaryDirectory() as d, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.bind(os.path.join(d, "client"))
-        s.settimeout(timeout)
         data = text.encode()[:DATA_MAX - 1]
         s.sendto(_REQ.pack(MAGIC, VERSION, len(data)) + data.ljust(DATA_MAX, b"\0"), path)
         parts, err = [], 0
+        deadline = time.monotonic() + timeout
         while True:
-            msg = s.recv(_REPLY.size + DATA_MAX + 1)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(errno.ETIMEDOUT, "no answer from the machine")
+            s.settimeout(min(left, LIVENESS_S))
+            try:
+                msg = s.recv(_REPLY.size + DATA_MAX + 1)
+            except TimeoutError:
+                if not _serving(path):
+                    raise ConnectionAbortedError(errno.ECONNABORTED,
+                                                 "the machine went away before it answered") from None
+                continue
             e, more, n = _REPLY.unpack_from(msg)
             err = err or e
             parts.append(msg[_REPLY.size:_REPLY.size + n].rstrip(b"\0"))

@@ -1632,6 +1632,38 @@ def test_debian_python_threads_carried(tmp_path, debian):
 N_PY_TASKS = 5      # the main thread and the four workers
 
 
+MULTIPROCESSING_PY = """
+import multiprocessing as mp, time
+def work(x):
+    s = 0
+    for k in range(100000):
+        s = (s * 31 + k + x) % 1000003
+        if k % 10000 == 0:
+            time.sleep(0.08)       # the pool runs 1.6 s: a checkpoint lands mid-run
+    return s
+if __name__ == "__main__":
+    ctx = mp.get_context("fork")
+    total = ctx.Value("i", 0)
+    with ctx.Pool(3) as pool:
+        print("started", flush=True)
+        res = pool.map(work, range(6), chunksize=1)
+    with total.get_lock():
+        total.value = sum(res) % 1000
+    print(res, total.value, flush=True)
+"""
+
+
+def test_debian_python_multiprocessing_carried(tmp_path, debian):
+    """Debian's python3 with a multiprocessing pool of three forked
+    workers (queues over pipes, SemLock semaphores: files sem_open made
+    and sem_unlink removed, mapped by every process; /dev/null open in
+    each worker) and a shared Value (an arena: a file of /dev/shm
+    unlinked while open, mapped shared), checkpointed mid-run and
+    restored: it finishes with the output of a run never stopped."""
+    doc = debian_python_carried(tmp_path, debian, MULTIPROCESSING_PY)
+    assert len(doc["processes"]) >= 4 and doc.get("shared_anon")
+
+
 @pytest.mark.parametrize("args, last_line, target_args", [
     (["count", "/ckpt.log", "40"], "file ok 40", []),
     (["dirty", "40"], "memory ok", []),

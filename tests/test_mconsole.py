@@ -4,6 +4,7 @@ remove of ubd disks, stop/go, cad, halt, and the notify socket."""
 from __future__ import annotations
 
 import re
+import signal
 import shutil
 import socket
 import struct
@@ -174,3 +175,44 @@ def test_notify_socket_hears_where_the_console_is(tmp_path, machine):
     assert data[16:16 + n].rstrip(b"\0") == str(m.sock).encode()
     m.mc("halt")
     m.finish()
+
+
+# init's last moments: a loop with no syscall (the kernel need not run for
+# it to end), then its exit
+SPIN_THEN_EXIT = "echo spinning; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
+
+
+def _asked_while_frozen(m: Machine, tmp_path: Path, then) -> subprocess.Popen:
+    """`umlpy checkpoint` sent while the machine's kernel is frozen (host
+    SIGSTOP) and its init has finished spinning and waits on it to exit;
+    then(m) before the kernel goes on."""
+    line = m.p.stdout.readline()
+    assert line == b"spinning\n", line
+    m.p.send_signal(signal.SIGSTOP)
+    time.sleep(2)           # the spin is over: init's exit_group waits on the frozen kernel
+    client = subprocess.Popen([str(UMLPY), "checkpoint", str(m.sock), str(tmp_path / "img")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)         # the request is in the machine's socket
+    then(m)
+    m.p.send_signal(signal.SIGCONT)
+    return client
+
+
+def test_request_taken_as_the_machine_halts_is_answered(machine, tmp_path):
+    """A checkpoint asked for just as init exits (the machine halts before
+    the command's turn comes) is answered with an error at once, not left
+    waiting for an answer that would never come."""
+    m = machine(SPIN_THEN_EXIT)
+    client = _asked_while_frozen(m, tmp_path, lambda m: None)
+    out, err = client.communicate(timeout=20)
+    assert client.returncode == 1 and "halted before it could answer" in err, (out, err)
+    assert m.finish()[2] == 0 and not (tmp_path / "img").exists()
+
+
+def test_machine_killed_before_it_answers(machine, tmp_path):
+    """A machine killed with a request in its socket: the client says it
+    went away, in a second or two, not after its ten-minute timeout."""
+    m = machine(SPIN_THEN_EXIT)
+    client = _asked_while_frozen(m, tmp_path, lambda m: (m.p.kill(), m.p.wait()))
+    out, err = client.communicate(timeout=20)
+    assert client.returncode == 1 and "went away before it answered" in err, (out, err)

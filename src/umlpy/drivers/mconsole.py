@@ -55,6 +55,9 @@ BUSY_WAIT_NS = 2_000_000_000    # how long a checkpoint waits for a vfork's chil
 BUSY_STEP_NS = 10_000_000       # and how often it looks again
 
 
+HALTED = "the machine halted before it could answer"
+
+
 class Later:
     """An answer given once work the event loop must do first is done:
     `run(reply)` runs from an idle hook and answers through reply(err, text)."""
@@ -68,10 +71,19 @@ class MConsole:
         self.k = kernel
         self.sock = host.McSocket(path)
         self.stopped = False
+        self._owed: list = []       # reply addresses of Later answers not yet given
         kernel.sched.watch_fd(self.sock.fd, 1, self.interrupt)    # EPOLLIN
         printk.pr_info(f"mconsole (version {host.VERSION}) initialized on {path}")
 
     def close(self) -> None:
+        """The machine halts: every request it took and has not answered
+        (a checkpoint whose turn never came, one still in the socket) is
+        told so, not left waiting for an answer that cannot come."""
+        for addr in self._owed:
+            self._reply(addr, 1, HALTED)
+        self._owed.clear()
+        for addr, _magic, _version, _text in self.sock.requests():
+            self._reply(addr, 1, HALTED)
         self.sock.close()
 
     # -- requests -------------------------------------------------------------
@@ -105,10 +117,16 @@ class MConsole:
         event of the last batch has been handled (no task's stop is then
         taken but not yet seen), and reply from there."""
         hooks = self.k.sched.idle_hooks
+        self._owed.append(addr)
+
+        def reply(err: int, text: str) -> None:
+            if addr in self._owed:
+                self._owed.remove(addr)
+            self._reply(addr, err, text)
 
         def hook() -> bool:
             hooks.remove(hook)
-            answer.run(lambda err, text: self._reply(addr, err, text))
+            answer.run(reply)
             return False
         hooks.append(hook)
 
