@@ -772,10 +772,36 @@ def test_sleep_keeps_its_remaining_time(tmp_path):
     """A task in nanosleep is saved with the time it has left (not its
     whole request), and wakes once after the restore."""
     restart = saved_midway(tmp_path, ["sleep", "2000"], "sleeping\n", "woke")["tasks"][0]["restart"]
-    assert restart["kind"] == "sleep" and 0 < restart["left_ns"] < 2_000_000_000
+    assert restart["kind"] == "block" and restart["block"]["kind"] == "sleep"
+    assert 0 < restart["block"]["left_ns"] < 2_000_000_000
     r = restore(tmp_path / "img")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "woke 0\n", r.stdout
+
+
+def test_relative_waits_keep_their_time_left(tmp_path):
+    """Four threads in 4 s waits, poll, select, a FUTEX_WAIT and
+    epoll_wait, checkpointed 2 s in: poll, epoll_wait and the futex wait
+    are saved as restart_syscall with what they had left, select with that
+    time written back to its timeout; after the restore each waits what it
+    had left, not its whole 4 s again, and ends as it would have."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "waits", "4000")
+    g.wait_for("waiting\n")
+    time.sleep(2)
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    assert g.finish() == "waiting\n"
+    tasks = json.loads((tmp_path / "img" / "manifest.json").read_text())["processes"][0]["tasks"]
+    blocks = {t["restart"]["block"]["kind"]: t["restart"]["block"]["left_ns"]
+              for t in tasks if t["restart"]["kind"] == "block"}
+    assert blocks.keys() == {"poll", "futex", "epoll"} and all(0 < n < 2_100_000_000 for n in blocks.values()), blocks
+    started = time.monotonic()
+    r = restore(tmp_path / "img")
+    took = time.monotonic() - started
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["epoll 0", "futex -1 Connection timed out", "poll 0",
+                                             "select 0 left 0"], r.stdout
+    assert max(blocks.values()) / 1e9 <= took < 3.6, took     # never early; not the whole 4 s again
 
 
 def test_interval_timer_keeps_its_remaining_time(tmp_path):
@@ -1040,7 +1066,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 8")
+    _refused(image, "checkpoint format version 99, this kernel reads version 9")
 
 
 def test_forged_thread_refused(saved, tmp_path):

@@ -19,6 +19,10 @@
  *   t_ckpt pairs N: socketpairs (stream, dgram, seqpacket) with data
  *     queued, read by a child after it counted to N.
  *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines.
+ *   t_ckpt waits MS: four threads wait MS milliseconds each, in poll, in
+ *     select, in a FUTEX_WAIT on a word nobody changes and in epoll_wait on
+ *     an empty epoll, and say how each ended (select: with the time its
+ *     timeout says is left).
  *   t_ckpt spin N: computes without syscalls (integer and floating-point
  *     state in registers), printing "spin I" every 2^22 steps up to N,
  *     then checks the floating-point sum.
@@ -522,6 +526,53 @@ static int sleep_once(long ms)
     dprintf(1, "sleeping\n");
     int r = nanosleep(&ts, NULL);
     dprintf(1, "woke %d\n", r);
+    return 0;
+}
+
+static void *poll_wait(void *arg)
+{
+    int r = poll(NULL, 0, (int)(long)arg);
+    dprintf(1, "poll %d\n", r);
+    return NULL;
+}
+
+static void *select_wait(void *arg)
+{
+    long ms = (long)arg;
+    struct timeval tv = {ms / 1000, ms % 1000 * 1000};
+    int r = select(0, NULL, NULL, NULL, &tv);
+    dprintf(1, "select %d left %ld\n", r, (long)tv.tv_sec * 1000000 + tv.tv_usec);
+    return NULL;
+}
+
+static void *futex_wait(void *arg)
+{
+    static int word;
+    long ms = (long)arg;
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    long r = syscall(SYS_futex, &word, 128 /* FUTEX_WAIT_PRIVATE */, 0, &ts, NULL, 0);
+    dprintf(1, "futex %ld %s\n", r, r ? strerror(errno) : "woken");
+    return NULL;
+}
+
+static void *epoll_waiting(void *arg)
+{
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    int r = epoll_wait(ep, &ev, 1, (int)(long)arg);
+    dprintf(1, "epoll %d\n", r);
+    return NULL;
+}
+
+static int waits(long ms)
+{
+    void *(*fns[])(void *) = {poll_wait, select_wait, futex_wait, epoll_waiting};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, fns[i], (void *)ms);
+    dprintf(1, "waiting\n");
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     return 0;
 }
 
@@ -2848,7 +2899,7 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(long);
-    } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"pending", pending}, {"spin", spin},
+    } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"waits", waits}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
                  {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},

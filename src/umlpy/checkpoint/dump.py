@@ -7,9 +7,10 @@ no task's stop is then half-taken), so every task is either in guest code
 (blocked in a syscall, or light in a seccomp notification: brought to a
 real stop).  A task caught in a syscall is saved as "make that syscall
 again" (rip back on the `syscall` instruction, rax the number, as a
-signal's restart does), a relative sleep as restart_syscall with the time
-it still has to sleep.  What this first version cannot save is refused
-before anything is written, naming it (EOPNOTSUPP).
+signal's restart does), a wait with a relative timeout as restart_syscall
+with the time it still has (checkpoint/restarts.py).  What this first
+version cannot save is refused before anything is written, naming it
+(EOPNOTSUPP).
 """
 from __future__ import annotations
 
@@ -20,24 +21,25 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers, ttylines,
-                               tmpfstree, unixsock, unlinked)
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate,
+                               packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
+                               ttylines, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
-from umlpy.fs.registry import DISK_TYPES
-from umlpy.vfs.devices import MEM_DEVICES
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
+from umlpy.fs.registry import DISK_TYPES
 from umlpy.kernel import printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 from umlpy.net.inet.sock import InetSocket
 from umlpy.net.unix import UnixSocket
-from umlpy.syscalls import sys_memfd, sys_time
+from umlpy.syscalls import sys_memfd
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_signal import SignalFdFile
 from umlpy.syscalls.sys_timer import TimerFdFile
 from umlpy.vfs import lease
+from umlpy.vfs.devices import MEM_DEVICES
 from umlpy.vfs.locks import F_UNLCK
 from umlpy.vfs.pidfd import PidFile
 from umlpy.vfs.pipe import PipeFile, PipeInode
@@ -51,7 +53,6 @@ MEM_FILES = tuple({cls for *_, cls in MEM_DEVICES})     # the memory devices' op
 UNIX_BOUND_FS = ("ext2", "ext3", "ext4", "devtmpfs", *TREE_FS)   # where a bound unix socket's file, or a fifo, is found again
 SYSCALL_INSN = b"\x0f\x05"
 RESTART_ERRORS = range(-E.ERESTART_RESTARTBLOCK, -E.ERESTARTSYS + 1)
-SLEEPS = {NR["nanosleep"]: 1, NR["clock_nanosleep"]: 3}     # the rem argument's index
 HELD = bytes(1 if b & ((PM_PRESENT | PM_SWAP) >> 56) else 0 for b in range(256))   # a pagemap entry's top byte
 HELD_RUN = re.compile(b"\x01+")
 PAGE = C.PAGE_SIZE
@@ -460,6 +461,7 @@ def freeze(k) -> dict[int, tuple[object, bool]]:
         out[t.hpid] = (regs, True)
     for t in k.sched.tasks.values():
         if t.state is State.BLOCKED:
+            restarts.write_back(t)
             ptrace.ensure_stopped(t.hpid)
             regs = ptrace.new_regs()
             ptrace.copy_regs(regs, t.regs)
@@ -609,7 +611,7 @@ def _mapped_only(fm) -> bool:
         return fm.obj.freed
     o = fm.obj
     return fm.shared and fm.dentry is not None and o is not None and o.nlink == 0 \
-        and bool(getattr(o, "freed", False) or getattr(o, "_freed", False))
+        and getattr(o, "freed", False)
 
 
 def _mapped_only_range(mm, start: int, end: int) -> bool:
@@ -773,29 +775,29 @@ def _save_sigq(sigq: dict) -> list:
 
 
 def _save_restart(t, regs) -> dict:
-    """How the task goes on: from its registers, or (a relative sleep) by
-    restart_syscall sleeping what is left."""
+    """How the task goes on: from its registers, or (a wait with a
+    relative timeout: checkpoint/restarts.py) by restart_syscall waiting
+    what is left."""
     b = t.block
-    nr = t.in_syscall
-    if t.state is State.BLOCKED and nr in SLEEPS and b is not None and b.restart == E.ERESTART_RESTARTBLOCK \
-            and isinstance(b.deadline, int):
-        regs.rax = NR["restart_syscall"]
-        return {"kind": "sleep", "left_ns": max(0, b.deadline - clock.monotonic_ns()),
-                "rem": t.block_args[SLEEPS[nr]]}
+    if t.state is State.BLOCKED and b is not None:
+        block = restarts.save(b.restart_fn)
+        if block is not None:
+            regs.rax = NR["restart_syscall"]
+            return {"kind": "block", "block": block}
     return {"kind": "regs"}
 
 
 def _save_stopped(t, regs) -> tuple[dict, object]:
     """A task in its process's group stop: SIGCONT ends the syscall it was
     leaving, if any, as it would have.  A restart by restart_syscall goes
-    on to a relative sleep's end (its time left kept, as a sleeping task's
+    on to a relative wait's end (its time left kept, as a blocked task's
     is); any other such wait is made again whole, as a blocked task's is
     (its registers say ERESTARTNOINTR)."""
     out = {"kind": "stopped", "in_syscall": t.in_syscall}
     if t.in_syscall >= 0 and _signed(regs.rax) == -E.ERESTART_RESTARTBLOCK:
-        fn = t.restart_fn
-        if isinstance(fn, sys_time.SleepOn):
-            out["sleep"] = {"left_ns": max(0, fn.deadline - clock.monotonic_ns()), "rem": fn.rem}
+        block = restarts.save(t.restart_fn)
+        if block is not None:
+            out["block"] = block
         else:
             saved = ptrace.new_regs()
             ptrace.copy_regs(saved, regs)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from arch_um import clock, ptrace
+from arch_um import ptrace
 from arch_um.memory import GuestMemory, TASK_SIZE
 from arch_um.ptrace import REG_NAMES
 from arch_um.stub import STUB_BASE, STUB_END
@@ -26,8 +26,9 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate, packetsock, pty, sched, seccompstate, sharedanon, timers, ttylines,
-                               tmpfstree, unixsock, unlinked)
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate,
+                               packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
+                               ttylines, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, TREE_FS, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import devtmpfs, registry
@@ -42,7 +43,7 @@ from umlpy.kernel.task import Creds, FsContext, Process, SchedState, SigAction, 
 from umlpy.kernel.timers import TIMERFD_CLOCKS
 from umlpy.net.inet.tcp import TcpSocket
 from umlpy.net.unix import UnixSocket
-from umlpy.syscalls import sys_epoll, sys_file, sys_time
+from umlpy.syscalls import sys_epoll, sys_file
 from umlpy.syscalls.sys_epoll import EpollFile
 from umlpy.syscalls.sys_eventfd import MAX as EVENTFD_MAX
 from umlpy.syscalls.sys_eventfd import EventFdFile
@@ -439,8 +440,8 @@ def _task(t: Task, e: image.Reader, keys: dict, filters: list) -> None:
     restart = e.sub("restart")
     kind = restart.str("kind")
     t.in_syscall = -1
-    if kind == "sleep":
-        t.restart_fn = _sleep_on(t, restart)
+    if kind == "block":
+        t.restart_fn = restarts.take(t, restart.sub("block"))
         t.regs.rax = NR["restart_syscall"]
     elif kind == "stopped":     # back in its process's group stop; SIGCONT ends it as it would have
         if not t.proc.stopped:
@@ -448,17 +449,11 @@ def _task(t: Task, e: image.Reader, keys: dict, filters: list) -> None:
         t.in_syscall = restart.int("in_syscall", -1, MAX_SYSCALL)
         t.state = State.STOPPED
         t.proc.stop_how[t] = ptrace.REGS_ALL
-        if restart.has("sleep"):     # restart_syscall goes on to the sleep's end
-            t.restart_fn = _sleep_on(t, restart.sub("sleep"))
+        if restart.has("block"):     # restart_syscall goes on to the wait's end
+            t.restart_fn = restarts.take(t, restart.sub("block"))
     elif kind != "regs":
         raise image.ImageError(f"manifest: {e.where}: restart kind {kind!r}")
     ptrace.set_xstate(t.hpid, e.hex("xstate", 1 << 16))
-
-
-def _sleep_on(t: Task, s: image.Reader) -> sys_time.SleepOn:
-    """restart_syscall's way on to a relative sleep's end: `left_ns` from
-    now, the time left stored at `rem` if a signal ends it early."""
-    return sys_time.SleepOn(t, clock.monotonic_ns() + s.int("left_ns", 0, 1 << 62), s.int("rem", 0, U64))
 
 
 def _threads(k, leader: Task, p: image.Reader, keys: dict, filters: list, fd_args: tuple) -> None:

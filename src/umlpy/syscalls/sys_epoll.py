@@ -279,8 +279,10 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     return 0
 
 
-def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None) -> int:
-    """end: the monotonic end time (sys_poll.end_time), 0 to poll once, None for no timeout."""
+def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None, unmasked: bool = False) -> int:
+    """end: the monotonic end time (sys_poll.end_time), 0 to poll once, None
+    for no timeout; unmasked: a wait under the task's own signal mask, which
+    a checkpoint may carry on by restart_syscall (EpollWaitOn)."""
     ep = _epoll(t, epfd)
     maxevents = s32(maxevents)
     if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
@@ -293,20 +295,33 @@ def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None) ->
             return len(got)
         if end is not None and clock.monotonic_ns() >= end:
             return 0
-        raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0,
-                    restart=E.ERESTARTNOHAND)
+        raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0, restart=E.ERESTARTNOHAND,
+                    restart_fn=EpollWaitOn(t, epfd, events, maxevents, end) if unmasked else None)
     return attempt()
+
+
+class EpollWaitOn:
+    """How a checkpoint carries an epoll_wait on to its end (a signal
+    restarts it as called, ERESTARTNOHAND; this goes with restart_syscall
+    only after a restore, so that the wait keeps its time left)."""
+    __slots__ = ("t", "epfd", "events", "maxevents", "end")
+
+    def __init__(self, t, epfd: int, events: int, maxevents: int, end: int | None) -> None:
+        self.t, self.epfd, self.events, self.maxevents, self.end = t, epfd, events, maxevents, end
+
+    def __call__(self) -> int:
+        return do_epoll_wait(self.t, self.epfd, self.events, self.maxevents, self.end, True)
 
 
 @syscall("epoll_wait")
 def sys_epoll_wait(t, epfd, events, maxevents, timeout, *_):
-    return do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout))
+    return do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout), True)
 
 
 @syscall("epoll_pwait")
 def sys_epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size):
     return wait_with_sigmask(t, sigmask, size,
-                             lambda: do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout)))
+                             lambda: do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout), not sigmask))
 
 
 @syscall("epoll_pwait2")

@@ -13,6 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.futex import BITSET_MATCH_ANY, Waiter, cas, pi_handover
+from umlpy.kernel.timekeeping import WallDeadline
 from umlpy.kernel.timers import after, monotonic_for, read_timespec
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
@@ -44,7 +45,8 @@ def _key(t, fx, addr: int, private: bool) -> tuple:
     return fx.key(t, addr, private)
 
 
-def _wait(t, fx, key, addr: int, val: int, deadline: int | None, bitset: int) -> int:
+def _wait(t, fx, key, addr: int, val: int, deadline: int | WallDeadline | None, bitset: int, private: bool,
+          relative: bool) -> int:
     if _word(t, addr) != val & 0xFFFFFFFF:
         raise KernelError(E.EAGAIN)
     w = fx.enqueue(key, t, bitset)
@@ -55,7 +57,7 @@ def _wait(t, fx, key, addr: int, val: int, deadline: int | None, bitset: int) ->
         raise Block(w.wq, deadline=deadline, retry=done, on_timeout=timed_out,
                     on_interrupt=lambda: fx.dequeue(w),
                     restart=E.ERESTARTSYS if deadline is None else E.ERESTART_RESTARTBLOCK,
-                    restart_fn=lambda: _wait(t, fx, key, addr, val, deadline, bitset))
+                    restart_fn=FutexWaitOn(t, addr, val, deadline, bitset, private, relative))
 
     def timed_out() -> int:
         fx.dequeue(w)
@@ -63,6 +65,26 @@ def _wait(t, fx, key, addr: int, val: int, deadline: int | None, bitset: int) ->
             return 0
         raise KernelError(E.ETIMEDOUT)
     return done()
+
+
+class FutexWaitOn:
+    """restart_syscall's way on with a timed futex wait a signal without
+    handler interrupted: the same word, value and bitset, to the same end
+    (futex_wait_restart's restart block, which looks the key up again),
+    which a checkpoint reads (relative: FUTEX_WAIT's timeout was a
+    duration, not a time)."""
+    __slots__ = ("t", "addr", "val", "deadline", "bitset", "private", "relative")
+
+    def __init__(self, t, addr: int, val: int, deadline: int | WallDeadline, bitset: int, private: bool,
+                 relative: bool) -> None:
+        self.t, self.addr, self.val, self.deadline = t, addr, val, deadline
+        self.bitset, self.private, self.relative = bitset, private, relative
+
+    def __call__(self) -> int:
+        t = self.t
+        fx = t.kernel.futexes
+        return _wait(t, fx, _key(t, fx, self.addr, self.private), self.addr, self.val, self.deadline,
+                     self.bitset, self.private, self.relative)
 
 
 def _wake_op(t, fx, k1, k2, addr2: int, n1: int, n2: int, op: int) -> int:
@@ -164,7 +186,7 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
             else:
                 deadline = monotonic_for(C.CLOCK_REALTIME if op & FUTEX_CLOCK_REALTIME
                                          else C.CLOCK_MONOTONIC, value, True)
-        return _wait(t, fx, key, addr, val, deadline, bitset)
+        return _wait(t, fx, key, addr, val, deadline, bitset, private, cmd == FUTEX_WAIT)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3 & 0xFFFFFFFF
         if not bitset:

@@ -103,8 +103,20 @@ def do_poll(t, addr: int, nfds: int, end: int | None, restartable: bool = False)
                 t.mem.write(addr, bytes(out))
             return ready, queues
         return None, queues
-    return _wait(check, end, lambda: check(True)[0],
-                 (lambda: do_poll(t, addr, nfds, end, True)) if restartable else None)
+    return _wait(check, end, lambda: check(True)[0], PollOn(t, addr, nfds, end) if restartable else None)
+
+
+class PollOn:
+    """restart_syscall's way on with a poll a signal without handler
+    interrupted: the same fds to the same end (do_restart_poll's restart
+    block), which a checkpoint reads."""
+    __slots__ = ("t", "addr", "nfds", "end")
+
+    def __init__(self, t, addr: int, nfds: int, end: int | None) -> None:
+        self.t, self.addr, self.nfds, self.end = t, addr, nfds, end
+
+    def __call__(self) -> int:
+        return do_poll(self.t, self.addr, self.nfds, self.end, True)
 
 
 def ms_end_time(timeout: int) -> int | None:

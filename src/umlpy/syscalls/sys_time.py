@@ -86,7 +86,7 @@ def sleep_until(t, deadline: int, rem: int, absolute: bool = False):
             t.mem.write(rem, structs.pack_timespec(max(0, deadline - clock.monotonic_ns())))
     raise Block(deadline=deadline, on_timeout=lambda: 0, on_interrupt=interrupted,
                 restart=E.ERESTARTNOHAND if absolute else E.ERESTART_RESTARTBLOCK,
-                restart_fn=SleepOn(t, deadline, rem))
+                restart_fn=None if absolute else SleepOn(t, deadline, rem))
 
 
 class SleepOn:

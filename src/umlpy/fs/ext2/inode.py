@@ -61,9 +61,9 @@ class Ext2Inode(Inode):
     def _decode(self) -> None:
         raw, ei = self._raw, self.extra_isize
         mode, uid, size, atime, ctime, mtime, dtime, gid, links, blocks, flags = \
-            L.INODE_HEAD.unpack_from(raw, 0)
-        *block, self.generation, self.file_acl = L.INODE_MAP.unpack_from(raw, 40)
-        uid_high, gid_high = L.INODE_IDS_HIGH.unpack_from(raw, 120)
+            L.INODE_HEAD.unpack_from(raw, L.INODE_HEAD_OFF)
+        *block, self.generation, self.file_acl = L.INODE_MAP.unpack_from(raw, L.INODE_MAP_OFF)
+        uid_high, gid_high = L.INODE_IDS_HIGH.unpack_from(raw, L.INODE_IDS_HIGH_OFF)
         self.mode = mode
         self.uid = uid | uid_high << 16
         self.gid = gid | gid_high << 16
@@ -95,15 +95,15 @@ class Ext2Inode(Inode):
         blocks = self.i_blocks
         huge = self.flags & L.FL_HUGE_FILE      # i_blocks in fs blocks: the disk's words stay
         L.INODE_HEAD.pack_into(
-            raw, 0, self.mode & 0xFFFF, self.uid & 0xFFFF, size & 0xFFFFFFFF, a_lo, c_lo, m_lo,
+            raw, L.INODE_HEAD_OFF, self.mode & 0xFFFF, self.uid & 0xFFFF, size & 0xFFFFFFFF, a_lo, c_lo, m_lo,
             self.dtime & 0xFFFFFFFF, self.gid & 0xFFFF, min(max(self.nlink, 0), 0xFFFF),
-            L.U32.unpack_from(raw, 28)[0] if huge else blocks & 0xFFFFFFFF, self.flags)
-        L.INODE_MAP.pack_into(raw, 40, *self.block, self.generation, self.file_acl)
+            L.U32.unpack_from(raw, L.INODE_BLOCKS_OFF)[0] if huge else blocks & 0xFFFFFFFF, self.flags)
+        L.INODE_MAP.pack_into(raw, L.INODE_MAP_OFF, *self.block, self.generation, self.file_acl)
         if self.is_reg:
             L.U32.pack_into(raw, L.INODE_SIZE_HIGH_OFF, size >> 32)
         if not huge and self.fs.sb.feature_ro_compat & L.RO_COMPAT_HUGE_FILE:
             L.U16.pack_into(raw, L.INODE_BLOCKS_HI_OFF, blocks >> 32)
-        L.INODE_IDS_HIGH.pack_into(raw, 120, (self.uid >> 16) & 0xFFFF, (self.gid >> 16) & 0xFFFF)
+        L.INODE_IDS_HIGH.pack_into(raw, L.INODE_IDS_HIGH_OFF, (self.uid >> 16) & 0xFFFF, (self.gid >> 16) & 0xFFFF)
         L.extra_set(raw, ei, "atime_extra", a_extra)
         L.extra_set(raw, ei, "ctime_extra", c_extra)
         L.extra_set(raw, ei, "mtime_extra", m_extra)
@@ -636,6 +636,12 @@ class Ext2Inode(Inode):
                     self._read_disk_into(off, buf)
             self._mem = mem
         return self._mem
+
+    @property
+    def freed(self) -> bool:
+        """Evicted: its blocks and number given back, no name and no open
+        file left (a shared mapping may still show its page cache)."""
+        return self._freed
 
     def page_cache(self) -> MemFile | None:
         """Reads copy from the memfile, kept coherent with writes (see memfile)."""

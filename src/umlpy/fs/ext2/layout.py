@@ -239,12 +239,15 @@ class GroupDesc(Record):
 # The 128-byte inode every revision has (ext2_inode, Linux osd2), in the
 # pieces the inode code reads and writes; the words between them (osd1,
 # faddr, file_acl_high, the checksum, reserved) stay as the disk has them.
-INODE_HEAD = struct.Struct("<HHIIIIIHHII")  # at 0: mode uid size atime ctime mtime dtime gid
-                                            # links_count blocks flags
-INODE_MAP = struct.Struct("<15III")         # at 40: block[15] generation file_acl
+INODE_HEAD = struct.Struct("<HHIIIIIHHII")  # mode uid size atime ctime mtime dtime gid
+INODE_HEAD_OFF = 0                          # links_count blocks flags
+INODE_BLOCKS_OFF = 28                       # u32 i_blocks (lo), inside the head
+INODE_MAP = struct.Struct("<15III")         # block[15] generation file_acl
+INODE_MAP_OFF = 40
 INODE_SIZE_HIGH_OFF = 108                   # u32
 INODE_BLOCKS_HI_OFF = 116                   # u16
-INODE_IDS_HIGH = struct.Struct("<HH")       # at 120: uid_high gid_high
+INODE_IDS_HIGH = struct.Struct("<HH")       # uid_high gid_high
+INODE_IDS_HIGH_OFF = 120
 
 
 # Fields of large inodes, valid only up to 128 + i_extra_isize.
