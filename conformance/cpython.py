@@ -56,6 +56,19 @@ MODULES = [
     "test_asyncio.test_locks", "test_asyncio.test_pep492", "test_asyncio.test_waitfor",
     "test_asyncio.test_runners", "test_asyncio.test_timeouts", "test_multiprocessing_fork",
     "test_multiprocessing_forkserver", "test_multiprocessing_spawn",
+    # added 2026-12-06
+    "test_importlib", "test_import", "test_unittest", "test_bz2", "test_lzma", "test_zlib", "test_filecmp",
+    "test_threadedtempfile", "test_runpy", "test_pkgutil", "test_modulefinder", "test_locale", "test__locale",
+    "test_utf8_mode", "test_c_locale_coercion", "test_repl", "test_pdb", "test_trace", "test_profile",
+    "test_cprofile", "test_atexit", "test_audit", "test_readline", "test_exceptions", "test_traceback",
+    "test_hashlib", "test_random", "test_datetime", "test_strftime", "test_strptime", "test_calendar",
+    "test_wsgiref", "test_urllib", "test_urllib2", "test_robotparser", "test_netrc", "test_mimetypes",
+    "test_gettext", "test_pydoc", "test_unicode_file", "test_univnewlines", "test_bufio", "test_memoryio",
+    "test_dbm", "test_dbm_ndbm", "test_crypt", "test_sys_settrace", "test_finalization", "test_weakref",
+    "test_tabnanny", "test_tokenize", "test_getpath", "test_fileutils", "test_embed", "test_regrtest",
+    "test_asyncio.test_futures", "test_asyncio.test_queues", "test_asyncio.test_context",
+    "test_asyncio.test_protocols", "test_asyncio.test_sslproto", "test_asyncio.test_buffered_proto",
+    "test_zipapp", "test_curses", "test_dtrace", "test_keyword", "test_lib2to3",
 ]
 GUEST_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp"
 # debootstrap's minbase writes no /etc/hosts: without one "localhost" goes to

@@ -295,15 +295,16 @@ def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None, un
             return len(got)
         if end is not None and clock.monotonic_ns() >= end:
             return 0
-        raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0, restart=E.ERESTARTNOHAND,
+        # any signal ends it, a stop too (signal(7): never restarted)
+        raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0, restart=E.EINTR,
                     restart_fn=EpollWaitOn(t, epfd, events, maxevents, end) if unmasked else None)
     return attempt()
 
 
 class EpollWaitOn:
-    """How a checkpoint carries an epoll_wait on to its end (a signal
-    restarts it as called, ERESTARTNOHAND; this goes with restart_syscall
-    only after a restore, so that the wait keeps its time left)."""
+    """How a checkpoint carries an epoll_wait on to its end (a signal ends
+    it with EINTR; this goes with restart_syscall only after a restore, so
+    that the wait keeps its time left)."""
     __slots__ = ("t", "epfd", "events", "maxevents", "end")
 
     def __init__(self, t, epfd: int, events: int, maxevents: int, end: int | None) -> None:

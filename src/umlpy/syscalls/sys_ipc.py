@@ -275,8 +275,8 @@ def do_semop(t, ident: int, sops: int, nsops: int, timeout: int) -> int:
             raise KernelError(E.EAGAIN)
         if deadline is not None and clock.monotonic_ns() >= deadline:
             raise KernelError(E.EAGAIN)
-        raise Block(s.wq, deadline=deadline, retry=attempt, on_timeout=attempt,
-                    restart=E.ERESTARTNOHAND)
+        # any signal ends it, a stop too (do_semtimedop: signal(7), never restarted)
+        raise Block(s.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.EINTR)
     return attempt()
 
 

@@ -157,7 +157,8 @@ def _wait(q: M.MQueue, wq, f: MqFile, deadline: int | None, attempt):
         raise KernelError(E.EAGAIN)
     if deadline is not None and clock.monotonic_ns() >= deadline:
         raise KernelError(E.ETIMEDOUT)
-    raise Block(wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTNOHAND)
+    # wq_sleep's ERESTARTSYS: SA_RESTART makes it again (signal(7)); its end time is absolute
+    raise Block(wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTSYS)
 
 
 def _deadline(t, uts: int) -> int | None:

@@ -144,7 +144,7 @@ def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
             return timed_out()
         t.sigwait = mask
         raise Block(deadline=deadline, retry=attempt, on_timeout=timed_out,
-                    on_interrupt=timed_out, restart=E.ERESTARTNOHAND)
+                    on_interrupt=timed_out, restart=E.EINTR)     # a stop too: never restarted
     return attempt()
 
 
