@@ -293,7 +293,9 @@ class Kernel:
                               "or rootfstype=hostfs")
         dev = self.root.child(b"dev")
         if dev is not None and dev.inode.is_dir:
-            self.mounts.mount(devtmpfs.devtmpfs_instance(), dev, "devtmpfs", "devtmpfs", MS.MOUNT_ATTR_NOSUID)
+            # devtmpfs_mount's flags without CONFIG_DEVTMPFS_SAFE (as UML 6.1 shows it: rw,relatime,mode=755)
+            fs = devtmpfs.devtmpfs_instance()
+            self.mounts.mount(fs, dev, "devtmpfs", "devtmpfs", MS.MNT_RELATIME, fs.show_options())
             printk.pr_info("devtmpfs: mounted")
         else:
             printk.pr_warn("devtmpfs: no /dev in the root filesystem, not mounted")
@@ -303,7 +305,8 @@ class Kernel:
         u = self._root_device()
         ro = p.read_only or u.dev.read_only
         fstype, fs = registry.mount_root(p.rootfstype, u.dev, ro, self.sched, p.rootflags or "")
-        m = self.mounts.mount(fs, None, "/dev/root", fstype, MS.MOUNT_ATTR_RDONLY if ro else 0)
+        # do_new_mount's default atime policy, relatime, as UML shows it ("/dev/root / ext4 ro,relatime")
+        m = self.mounts.mount(fs, None, "/dev/root", fstype, (MS.MOUNT_ATTR_RDONLY if ro else 0) | MS.MNT_RELATIME)
         self.root = m.root
         printk.pr_info(f"VFS: Mounted root ({fstype} filesystem) {'readonly' if ro else ''} "
                        f"on device {u.dev.major}:{u.dev.minor}.".replace("  ", " "))

@@ -72,6 +72,7 @@ def devtmpfs_instance() -> Tmpfs:
 
 def make_devtmpfs() -> Tmpfs:
     fs = Tmpfs(0o755)
+    fs.options_shown = "mode=755"       # devtmpfs_init's kernel mount options, as shmem_show_options shows them
     root = fs.root
     for name, ma, mi, mode, _cls in MEM_DEVICES:
         root.create(name.encode(), C.S_IFCHR | mode, 0, 0, structs.makedev(ma, mi))
