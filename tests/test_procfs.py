@@ -329,3 +329,31 @@ def test_pipe_max_size_is_a_limit_for_the_unprivileged():
                     "root's new pipe: 65536\nroot sets 64K: 65536\n"
                     "user's new pipe: 8192\nuser sets 64K: -1 EPERM\nuser sets 8K: 8192\ndone\n")
 
+
+
+def test_init_rlimits_are_linux_init_task_s():
+    """init's resource limits as Linux's INIT_RLIMITS leave them (what UML
+    shows in /proc/1/limits): RLIMIT_NPROC and RLIMIT_SIGPENDING half of
+    threads-max, RLIMIT_RTTIME unlimited."""
+    text = out("cat /proc/sys/kernel/threads-max; cat /proc/1/limits")
+    threads_max, *limits = text.splitlines()
+    half = int(threads_max) // 2
+    rows = [re.split(r"\s{2,}", line.strip()) for line in limits[1:]]
+    assert rows == [
+        ["Max cpu time", "unlimited", "unlimited", "seconds"],
+        ["Max file size", "unlimited", "unlimited", "bytes"],
+        ["Max data size", "unlimited", "unlimited", "bytes"],
+        ["Max stack size", "8388608", "unlimited", "bytes"],
+        ["Max core file size", "0", "unlimited", "bytes"],
+        ["Max resident set", "unlimited", "unlimited", "bytes"],
+        ["Max processes", str(half), str(half), "processes"],
+        ["Max open files", "1024", "4096", "files"],
+        ["Max locked memory", "8388608", "8388608", "bytes"],
+        ["Max address space", "unlimited", "unlimited", "bytes"],
+        ["Max file locks", "unlimited", "unlimited", "locks"],
+        ["Max pending signals", str(half), str(half), "signals"],
+        ["Max msgqueue size", "819200", "819200", "bytes"],
+        ["Max nice priority", "0", "0"],
+        ["Max realtime priority", "0", "0"],
+        ["Max realtime timeout", "unlimited", "unlimited", "us"],
+    ], rows

@@ -114,7 +114,7 @@ RLIM_INFINITY = (1 << 64) - 1
 # init at boot)
 DEFAULT_RLIMITS = {3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 7: (1024, 4096),
                    8: (8 << 20, 8 << 20),
-                   12: (819200, 819200), 13: (0, 0), 14: (0, 0), 15: (0, 0)}
+                   12: (819200, 819200), 13: (0, 0), 14: (0, 0)}     # RLIMIT_RTTIME (15): unlimited
 
 
 SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
