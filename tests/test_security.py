@@ -141,3 +141,40 @@ def test_task_limits_stop_a_fork_bomb():
     r = sh("mount -t proc proc /proc; (bomb() { bomb | bomb & }; bomb) 2>/dev/null & sleep 5; "
            "kill -9 -1 2>/dev/null; sleep 1; echo left $(ls -d /proc/[0-9]* | wc -l)", "mem=256M", timeout=120)
     assert r.stdout.endswith(b"left 4\n")
+
+
+# What t_protected printed on Linux 6.18 (Debian 12's host, run as root once
+# by hand: it sets the host's fs.protected_*, so the test does not run it
+# there): user 1001's outcomes (follow the link, hard-link the private file,
+# O_CREAT the file, O_CREAT the fifo) by level and sticky directory; the
+# owner's are all "ok"
+PROTECTED_ACTS = ("follow link", "hard link to another's private file", "O_CREAT of another's file",
+                  "O_CREAT of another's fifo")
+PROTECTED_OTHER = {
+    (0, "world"): "ok ok ok ok", (0, "group"): "ok ok ok ok",
+    (1, "world"): "EACCES EPERM EACCES EACCES", (1, "group"): "ok EPERM ok ok",
+    (2, "world"): "EACCES EPERM EACCES EACCES", (2, "group"): "ok EPERM EACCES EACCES",
+}
+
+
+def _protected_as_linux() -> str:
+    lines = []
+    for level in range(3):
+        lines.append(f"level {level}, sticky world-writable:")
+        lines += [f"  other {a}: {r}" for a, r in zip(PROTECTED_ACTS, PROTECTED_OTHER[level, "world"].split())]
+        lines += [f"  owner {a}: ok" for a in PROTECTED_ACTS]
+        lines.append(f"level {level}, sticky group-writable:")
+        lines += [f"  other {a}: {r}" for a, r in zip(PROTECTED_ACTS, PROTECTED_OTHER[level, "group"].split())]
+    lines += ["set protected_fifos: Invalid argument", "set protected_symlinks: Invalid argument", "done"]
+    return "\n".join(lines) + "\n"
+
+
+def test_protected_links_and_sticky_creates_as_linux():
+    """fs.protected_symlinks, _hardlinks, _fifos and _regular, each 0, 1
+    and 2: another user's symlink not followed and another's private file
+    not hard-linked in a sticky world-writable directory, nor another's
+    fifo or file opened with O_CREAT there (or, at 2, in a group-writable
+    sticky one); their owners unaffected; the sysctls root-only, 0 to 1 or 2."""
+    r = sh("mount -t proc proc /proc; mkdir -p /tmp/s; /t/bin/t_protected /tmp/s; "
+           "stat -c %a /proc/sys/fs/protected_symlinks")
+    assert r.stdout.decode() == _protected_as_linux() + "600\n"

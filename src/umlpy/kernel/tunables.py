@@ -8,7 +8,9 @@ is sched_rr_timeslice_ms, pipes are sized by pipe-max-size and
 pipe-user-pages-soft/hard.  core_pattern names the core files
 (syscalls/coredump.py); suid_dumpable is what a process that changed its
 ids becomes (kernel/cred.py); panic_on_oom and oom_kill_allocating_task
-steer the OOM killer (kernel/oom.py).
+steer the OOM killer (kernel/oom.py); protected_symlinks, _hardlinks,
+_fifos and _regular the path walk, link and open (vfs/perm.py; Linux's
+default for all four, 0, is what a kernel without distribution sysctls has).
 """
 from __future__ import annotations
 
@@ -78,6 +80,10 @@ class Tunables:
     unprivileged_bpf_disabled: int = 0      # 1: bpf(2) needs CAP_BPF for good; 2: until reset
     panic_on_oom: int = 0               # nonzero: out of memory panics instead of killing (kernel/oom.py)
     oom_kill_allocating_task: int = 0   # nonzero: the OOM killer takes the task that grew, not the biggest
+    protected_symlinks: int = 0         # 1: no following another's symlink in a sticky world-writable dir
+    protected_hardlinks: int = 0        # 1: no hard link to a file one may not read and write (vfs/perm.py)
+    protected_fifos: int = 0            # 1, 2: no O_CREAT open of another's fifo in a sticky dir
+    protected_regular: int = 0          # 1, 2: ... nor of another's regular file
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

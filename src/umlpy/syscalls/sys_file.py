@@ -19,8 +19,8 @@ from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
 from umlpy.vfs.inode import now_ns
-from umlpy.vfs.perm import (check_owner, check_settable, drop_sgid, kill_suid, new_inode_owner, owner_or_capable,
-                             permission)
+from umlpy.vfs.perm import (check_owner, check_settable, drop_sgid, kill_suid, may_create_in_sticky, may_linkat,
+                             new_inode_owner, owner_or_capable, permission)
 
 OPEN_FLAGS_KEPT = ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_TRUNC)
 
@@ -78,14 +78,17 @@ def open_walk(t, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Dentry
         return d, True
     if flags & C.O_EXCL:
         raise KernelError(E.EEXIST)
+    holder = parent.inode
     if d.inode.is_symlink:
         if flags & C.O_NOFOLLOW:
             raise KernelError(E.ELOOP)
         d = namei.lookup(t, dirfd, path, follow=True)
+        holder = d.up().inode           # the directory the link led to
     while d.mounted is not None:
         d = d.mounted.root
     if d.inode.is_dir:
         raise KernelError(E.EISDIR)
+    may_create_in_sticky(t.kernel.tunables, creds, holder, d.inode)
     return d, False
 
 
@@ -456,6 +459,7 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
     parent, name = new_name(t, newdir, newpath)
     if parent.inode.fs is not src.inode.fs:
         raise KernelError(E.EXDEV)
+    may_linkat(t.kernel.tunables, src.inode, t.proc.creds)
     if src.inode.get_fsflags() & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) or src.inode.is_dir:
         raise KernelError(E.EPERM)
     if src.inode.nlink == 0 and not getattr(src.inode, "linkable", False):

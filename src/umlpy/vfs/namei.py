@@ -8,7 +8,7 @@ from umlpy.abi.mount import MOUNT_ATTR_NOSYMFOLLOW
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.dentry import Dentry
-from umlpy.vfs.perm import permission
+from umlpy.vfs.perm import may_follow_link, permission
 
 MAXSYMLINKS = 40
 PATH_MAX = C.PATH_MAX
@@ -108,6 +108,7 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
             magic = getattr(nxt.inode, "magic_file", None)
             if nd is not None:
                 _check_link(nd, getattr(nxt.inode, "is_magic", False))
+            may_follow_link(task.kernel.tunables, creds, ino, nxt.inode)
             nxt = _magic(magic) if magic is not None else \
                 _walk(task, cur, nxt.inode.readlink(), True, budget)
         cur = nxt

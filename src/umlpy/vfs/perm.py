@@ -95,3 +95,50 @@ def kill_suid(inode, creds) -> None:
     if kill:
         inode.mode &= ~kill
         inode.touch(m=False)
+
+
+# fs.protected_* (fs/namei.c): the checks of a sticky world-writable
+# directory such as /tmp against links and files planted by another user
+
+_STICKY_OTHER_W = C.S_ISVTX | 0o002
+
+
+def may_follow_link(tunables, creds, dir_inode, link) -> None:
+    """may_follow_link: with protected_symlinks, a symlink in a sticky
+    world-writable directory is followed only by its owner or when the
+    directory's owner owns it too (EACCES)."""
+    if not tunables.protected_symlinks or creds.fsuid == link.uid:
+        return
+    if dir_inode.mode & _STICKY_OTHER_W != _STICKY_OTHER_W or dir_inode.uid == link.uid:
+        return
+    raise KernelError(E.EACCES)
+
+
+def may_linkat(tunables, inode, creds) -> None:
+    """may_linkat: with protected_hardlinks, only the owner (or CAP_FOWNER)
+    links a file that is not a safe source: a regular file, neither
+    setuid nor setgid-executable, that the linker may read and write (EPERM)."""
+    if not tunables.protected_hardlinks or owner_or_capable(inode, creds):
+        return
+    mode = inode.mode
+    if mode & C.S_IFMT == C.S_IFREG and not mode & C.S_ISUID and mode & (C.S_ISGID | 0o010) != (C.S_ISGID | 0o010):
+        try:
+            permission(inode, C.R_OK | C.W_OK, creds)
+            return
+        except KernelError:
+            pass
+    raise KernelError(E.EPERM)
+
+
+def may_create_in_sticky(tunables, creds, dir_inode, inode) -> None:
+    """may_create_in_sticky: with protected_fifos or protected_regular, an
+    O_CREAT open of an existing fifo or regular file in a sticky directory
+    that neither the opener nor the directory's owner owns is refused when
+    the directory is world-writable (or, at level 2, group-writable): EACCES."""
+    kind = inode.mode & C.S_IFMT
+    level = tunables.protected_fifos if kind == C.S_IFIFO else \
+        tunables.protected_regular if kind == C.S_IFREG else 0
+    if not level or not dir_inode.mode & C.S_ISVTX or inode.uid in (dir_inode.uid, creds.fsuid):
+        return
+    if dir_inode.mode & 0o002 or dir_inode.mode & 0o020 and level >= 2:
+        raise KernelError(E.EACCES)

@@ -347,7 +347,7 @@ def parse_ints(data: bytes) -> list[int]:
 
 
 def ints(get: Callable[[], list[int]], put: Callable[[list[int]], None],
-         lo: int | None = None, hi: int | None = None):
+         lo: int | None = None, hi: int | None = None, mode: int = 0o644):
     """A writable sysctl of integers, as proc_dointvec_minmax: shown
     tab-separated; a write sets as many as it gives, in order, each within
     [lo, hi] (else EINVAL and nothing changes)."""
@@ -360,7 +360,7 @@ def ints(get: Callable[[], list[int]], put: Callable[[list[int]], None],
         if not vals or any(lo is not None and v < lo or hi is not None and v > hi for v in vals):
             raise KernelError(E.EINVAL)
         put(vals + cur[len(vals):])
-    return rw(show, store)
+    return rw(show, store, mode=mode)
 
 
 def symlink(target: str):

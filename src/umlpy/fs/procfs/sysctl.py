@@ -35,14 +35,14 @@ def new_uuid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def int_sysctl(obj, attr: str, lo: int, hi: int = INT_MAX, changed=None):
+def int_sysctl(obj, attr: str, lo: int, hi: int = INT_MAX, changed=None, mode: int = 0o644):
     """An integer sysctl kept in obj.attr (proc_dointvec_minmax, as ints);
     changed() runs after a write."""
     def put(v: list[int]) -> None:
         setattr(obj, attr, v[0])
         if changed is not None:
             changed()
-    return ints(lambda: [getattr(obj, attr)], put, lo, hi)
+    return ints(lambda: [getattr(obj, attr)], put, lo, hi, mode)
 
 
 def _uts(kernel, attr: str):
@@ -217,6 +217,10 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "pipe-user-pages-hard": int_sysctl(k.tunables, "pipe_user_pages_hard", 0),
             "pipe-user-pages-soft": int_sysctl(k.tunables, "pipe_user_pages_soft", 0),
             "lease-break-time": int_sysctl(k.tunables, "lease_break_time", INT_MIN),
+            "protected_fifos": int_sysctl(k.tunables, "protected_fifos", 0, 2, mode=0o600),
+            "protected_hardlinks": int_sysctl(k.tunables, "protected_hardlinks", 0, 1, mode=0o600),
+            "protected_regular": int_sysctl(k.tunables, "protected_regular", 0, 2, mode=0o600),
+            "protected_symlinks": int_sysctl(k.tunables, "protected_symlinks", 0, 1, mode=0o600),
             "leases-enable": int_sysctl(k.tunables, "leases_enable", INT_MIN),
         },
     }
