@@ -19,10 +19,10 @@
  *   t_ckpt pairs N: socketpairs (stream, dgram, seqpacket) with data
  *     queued, read by a child after it counted to N.
  *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines.
- *   t_ckpt waits MS: four threads wait MS milliseconds each, in poll, in
- *     select, in a FUTEX_WAIT on a word nobody changes and in epoll_wait on
- *     an empty epoll, and say how each ended (select: with the time its
- *     timeout says is left).
+ *   t_ckpt waits MS: five threads wait MS milliseconds each, in poll, in
+ *     select, in a FUTEX_WAIT on a word nobody changes, in epoll_wait on
+ *     an empty epoll and in sigtimedwait for a SIGUSR1 nobody sends, and
+ *     say how each ended (select: with the time its timeout says is left).
  *   t_ckpt spin N: computes without syscalls (integer and floating-point
  *     state in registers), printing "spin I" every 2^22 steps up to N,
  *     then checks the floating-point sum.
@@ -564,14 +564,30 @@ static void *epoll_waiting(void *arg)
     return NULL;
 }
 
+static void *sigtimedwaiting(void *arg)
+{
+    long ms = (long)arg;
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    int r = sigtimedwait(&set, NULL, &ts);
+    dprintf(1, "sigtimedwait %d %s\n", r, r < 0 ? strerror(errno) : "");
+    return NULL;
+}
+
 static int waits(long ms)
 {
-    void *(*fns[])(void *) = {poll_wait, select_wait, futex_wait, epoll_waiting};
-    pthread_t th[4];
-    for (int i = 0; i < 4; i++)
+    void *(*fns[])(void *) = {poll_wait, select_wait, futex_wait, epoll_waiting, sigtimedwaiting};
+    pthread_t th[5];
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);     /* (every thread: sigtimedwait's) */
+    for (int i = 0; i < 5; i++)
         pthread_create(&th[i], NULL, fns[i], (void *)ms);
     dprintf(1, "waiting\n");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         pthread_join(th[i], NULL);
     return 0;
 }

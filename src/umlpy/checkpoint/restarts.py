@@ -8,8 +8,8 @@ timeout).  The image keeps that block with the time left instead of the
 end time (the restoring host's clocks are not the saving one's), so the
 wait ends when it would have, the time the machine spent saved left out,
 as a sleep's does.  An epoll_wait (and an epoll_pwait without a mask)
-goes on the same way, where Linux's would end with EINTR: here the
-checkpoint is not to be seen.  select, pselect6 and ppoll need no block: their
+and an rt_sigtimedwait go on the same way, where Linux's would end with
+EINTR: here the checkpoint is not to be seen.  select, pselect6 and ppoll need no block: their
 timeouts hold the time left once the freeze writes it back, as Linux's
 poll_select_finish does when a signal ends them.
 """
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from arch_um import clock
 from arch_um.memory import TASK_SIZE
+from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import image
 from umlpy.kernel.task import Task
 from umlpy.syscalls.sys_epoll import EP_MAX_EVENTS, EpollWaitOn
 from umlpy.syscalls.sys_futex import FutexWaitOn
 from umlpy.syscalls.sys_poll import PollOn
+from umlpy.syscalls.sys_signal import SigWaitOn
 from umlpy.syscalls.sys_time import SleepOn
 
 U32 = 1 << 32               # (the image's bounds are exclusive)
@@ -45,13 +47,15 @@ def save(fn: object) -> dict | None:
     if isinstance(fn, EpollWaitOn) and fn.end:
         return {"kind": "epoll", "left_ns": max(0, fn.end - now), "epfd": fn.epfd, "events": fn.events,
                 "maxevents": fn.maxevents}
+    if isinstance(fn, SigWaitOn):
+        return {"kind": "sigwait", "left_ns": max(0, fn.deadline - now), "mask": fn.mask, "info": fn.uinfo}
     if isinstance(fn, FutexWaitOn) and fn.relative and isinstance(fn.deadline, int):
         return {"kind": "futex", "left_ns": max(0, fn.deadline - now), "uaddr": fn.addr, "val": fn.val,
                 "bitset": fn.bitset, "private": fn.private}
     return None
 
 
-def take(t: Task, r: image.Reader) -> SleepOn | PollOn | EpollWaitOn | FutexWaitOn:
+def take(t: Task, r: image.Reader) -> SleepOn | PollOn | EpollWaitOn | FutexWaitOn | SigWaitOn:
     """The restart block an image's entry describes, ending its time left from now."""
     end = clock.monotonic_ns() + r.int("left_ns", 0, LEFT_MAX)
     kind = r.str("kind")
@@ -62,6 +66,8 @@ def take(t: Task, r: image.Reader) -> SleepOn | PollOn | EpollWaitOn | FutexWait
     if kind == "epoll":
         return EpollWaitOn(t, r.int("epfd", 0, FD_MAX), r.int("events", 0, TASK_SIZE),
                            r.int("maxevents", 1, EP_MAX_EVENTS + 1), end)
+    if kind == "sigwait":
+        return SigWaitOn(t, r.int("mask", 0, U64) & ~S.UNBLOCKABLE, r.int("info", 0, TASK_SIZE), end)
     if kind == "futex":
         return FutexWaitOn(t, r.int("uaddr", 0, TASK_SIZE), r.int("val", 0, U32), end,
                            r.int("bitset", 1, U32), r.bool("private"), True)

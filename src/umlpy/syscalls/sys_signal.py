@@ -126,9 +126,10 @@ def sys_sigaltstack(t, ss, oss, *_):
 def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
     _check_size(size)
     (mask,) = struct.unpack("<Q", t.mem.read(uset, 8))
-    mask &= ~S.UNBLOCKABLE
-    deadline = after(read_timespec(t, uts)) if uts else None
+    return do_sigtimedwait(t, mask & ~S.UNBLOCKABLE, uinfo, after(read_timespec(t, uts)) if uts else None)
 
+
+def do_sigtimedwait(t, mask: int, uinfo: int, deadline: int | None) -> int:
     def timed_out():
         t.sigwait = 0
         return -E.EAGAIN
@@ -144,8 +145,22 @@ def sys_rt_sigtimedwait(t, uset, uinfo, uts, size, *_):
             return timed_out()
         t.sigwait = mask
         raise Block(deadline=deadline, retry=attempt, on_timeout=timed_out,
-                    on_interrupt=timed_out, restart=E.EINTR)     # a stop too: never restarted
+                    on_interrupt=timed_out, restart=E.EINTR,     # a stop too: never restarted
+                    restart_fn=None if deadline is None else SigWaitOn(t, mask, uinfo, deadline))
     return attempt()
+
+
+class SigWaitOn:
+    """How a checkpoint carries an rt_sigtimedwait on to its end (a signal
+    ends it with EINTR; this goes with restart_syscall only after a
+    restore, so that the wait keeps its time left)."""
+    __slots__ = ("t", "mask", "uinfo", "deadline")
+
+    def __init__(self, t, mask: int, uinfo: int, deadline: int) -> None:
+        self.t, self.mask, self.uinfo, self.deadline = t, mask, uinfo, deadline
+
+    def __call__(self) -> int:
+        return do_sigtimedwait(self.t, self.mask, self.uinfo, self.deadline)
 
 
 # -- queued signals with data ----------------------------------------------------
