@@ -9,9 +9,9 @@ end time (the restoring host's clocks are not the saving one's), so the
 wait ends when it would have, the time the machine spent saved left out,
 as a sleep's does.  An epoll_wait (and an epoll_pwait without a mask)
 and an rt_sigtimedwait go on the same way, where Linux's would end with
-EINTR: here the checkpoint is not to be seen.  select, pselect6 and ppoll need no block: their
-timeouts hold the time left once the freeze writes it back, as Linux's
-poll_select_finish does when a signal ends them.
+EINTR: here the checkpoint is not to be seen.  select, pselect6 and ppoll
+need no block: their timeouts hold the time left once the freeze writes
+it back, as Linux's poll_select_finish does when a signal ends them.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def save(fn: object) -> dict | None:
         return {"kind": "sleep", "left_ns": max(0, fn.deadline - now), "rem": fn.rem}
     if isinstance(fn, PollOn) and fn.end:
         return {"kind": "poll", "left_ns": max(0, fn.end - now), "fds": fn.addr, "nfds": fn.nfds}
-    if isinstance(fn, EpollWaitOn) and fn.end:
+    if isinstance(fn, EpollWaitOn):
         return {"kind": "epoll", "left_ns": max(0, fn.end - now), "epfd": fn.epfd, "events": fn.events,
                 "maxevents": fn.maxevents}
     if isinstance(fn, SigWaitOn):

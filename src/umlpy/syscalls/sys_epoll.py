@@ -297,7 +297,8 @@ def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None, un
             return 0
         # any signal ends it, a stop too (signal(7): never restarted)
         raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0, restart=E.EINTR,
-                    restart_fn=EpollWaitOn(t, epfd, events, maxevents, end) if unmasked else None)
+                    # (a block only for a timed wait a checkpoint could carry: epoll_wait is hot)
+                    restart_fn=EpollWaitOn(t, epfd, events, maxevents, end) if unmasked and end else None)
     return attempt()
 
 
@@ -307,7 +308,7 @@ class EpollWaitOn:
     that the wait keeps its time left)."""
     __slots__ = ("t", "epfd", "events", "maxevents", "end")
 
-    def __init__(self, t, epfd: int, events: int, maxevents: int, end: int | None) -> None:
+    def __init__(self, t, epfd: int, events: int, maxevents: int, end: int) -> None:
         self.t, self.epfd, self.events, self.maxevents, self.end = t, epfd, events, maxevents, end
 
     def __call__(self) -> int:

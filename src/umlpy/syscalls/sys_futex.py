@@ -57,7 +57,9 @@ def _wait(t, fx, key, addr: int, val: int, deadline: int | WallDeadline | None, 
         raise Block(w.wq, deadline=deadline, retry=done, on_timeout=timed_out,
                     on_interrupt=lambda: fx.dequeue(w),
                     restart=E.ERESTARTSYS if deadline is None else E.ERESTART_RESTARTBLOCK,
-                    restart_fn=FutexWaitOn(t, addr, val, deadline, bitset, private, relative))
+                    # (only a timed wait restarts through restart_syscall: a futex wait is hot)
+                    restart_fn=(None if deadline is None else
+                                FutexWaitOn(t, addr, val, deadline, bitset, private, relative)))
 
     def timed_out() -> int:
         fx.dequeue(w)

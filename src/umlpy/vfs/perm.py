@@ -100,7 +100,7 @@ def kill_suid(inode, creds) -> None:
 # fs.protected_* (fs/namei.c): the checks of a sticky world-writable
 # directory such as /tmp against links and files planted by another user
 
-_STICKY_OTHER_W = C.S_ISVTX | 0o002
+_STICKY_OTHER_W = C.S_ISVTX | C.S_IWOTH
 
 
 def may_follow_link(tunables, creds, dir_inode, link) -> None:
@@ -121,7 +121,8 @@ def may_linkat(tunables, inode, creds) -> None:
     if not tunables.protected_hardlinks or owner_or_capable(inode, creds):
         return
     mode = inode.mode
-    if mode & C.S_IFMT == C.S_IFREG and not mode & C.S_ISUID and mode & (C.S_ISGID | 0o010) != (C.S_ISGID | 0o010):
+    setgid_exec = C.S_ISGID | C.S_IXGRP
+    if mode & C.S_IFMT == C.S_IFREG and not mode & C.S_ISUID and mode & setgid_exec != setgid_exec:
         try:
             permission(inode, C.R_OK | C.W_OK, creds)
             return
@@ -140,5 +141,5 @@ def may_create_in_sticky(tunables, creds, dir_inode, inode) -> None:
         tunables.protected_regular if kind == C.S_IFREG else 0
     if not level or not dir_inode.mode & C.S_ISVTX or inode.uid in (dir_inode.uid, creds.fsuid):
         return
-    if dir_inode.mode & 0o002 or dir_inode.mode & 0o020 and level >= 2:
+    if dir_inode.mode & C.S_IWOTH or dir_inode.mode & C.S_IWGRP and level >= 2:
         raise KernelError(E.EACCES)
