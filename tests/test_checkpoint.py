@@ -699,6 +699,90 @@ def test_wall_clock_timer_carried(tmp_path):
     assert r.stdout.split("count 30\n", 1)[1] == native.split("count 3\n", 1)[1], r.stdout
 
 
+def _clocks_native() -> str:
+    return subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "clocks", "3"],
+                          capture_output=True, text=True, timeout=60).stdout.split("count 3\n", 1)[1]
+
+
+def test_clocks_go_on_from_a_host_behind(tmp_path):
+    """A machine whose clocks read 11.6 days more than this host's (the
+    first image forged to say so: its restore gives the clocks offsets,
+    which a second checkpoint then finds), restored here with its offsets
+    forged away, as if saved on a host up that much longer: its monotonic
+    and boot clocks go on from where they stopped, never back, in the
+    vDSO as by the syscall; /proc/uptime agrees, and waits to an absolute
+    monotonic time take what they asked, as natively."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["clocks", "60"], "count", 1)
+    clock = json.loads((image / "manifest.json").read_text())["machine"]["clock"]
+    assert clock["mono_offset_ns"] == clock["boot_offset_ns"] == 0
+    ahead = 10**15
+
+    def forward(doc):
+        doc["machine"]["clock"]["mono_ns"] += ahead
+        doc["machine"]["clock"]["boot_ns"] += ahead
+    _rewrite(image, forward)
+    out = tmp_path / "out2.txt"
+    with open(out, "wb") as f:
+        p = subprocess.Popen([str(UMLPY), "restore", "--kernel", str(IMAGE), str(image)],
+                             stdout=f, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while f"count {first[-1] + 3}\n" not in out.read_text():
+            assert p.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        again = tmp_path / "img2"
+        r = subprocess.run([str(UMLPY), "checkpoint", "--uml-dir", str(tmp_path / "uml"), "ck", str(again)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    second = numbers(out.read_text(), "count")
+    clock = json.loads((again / "manifest.json").read_text())["machine"]["clock"]
+    assert ahead - 120 * 10**9 < clock["mono_offset_ns"] <= ahead, clock
+    assert ahead - 120 * 10**9 < clock["boot_offset_ns"] <= ahead, clock
+
+    def offsets_gone(doc):
+        doc["machine"]["clock"].update(mono_offset_ns=0, boot_offset_ns=0)
+    _rewrite(again, offsets_gone)
+    r = restore(again)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(second[-1] + 1, 61)), r.stdout + r.stderr
+    assert r.stdout.split("count 60\n", 1)[1] == _clocks_native(), r.stdout
+
+
+def test_clocks_on_the_same_host_are_the_host_s(tmp_path):
+    """Restored on the host it was saved on, the machine's clocks are the
+    host's still (no offset, no trap): they moved on by the time it spent
+    saved, and nothing went back."""
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["clocks", "30"], "count", 1)
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == _clocks_native(), r.stdout
+
+
+def test_machine_settings_carried(tmp_path):
+    """What the guest set of the machine itself: its host name, sysctls
+    (a root-only one, a string, one that bounds the pids) and its wall
+    clock (set to 2031) are as it left them after the restore, and init's
+    start time is what it was."""
+    script = ("mount -t proc proc /proc && hostname ckhost && echo 1 > /proc/sys/fs/protected_symlinks && "
+              "echo 'core.%p' > /proc/sys/kernel/core_pattern && echo 12345 > /proc/sys/kernel/pid_max && "
+              "date -s '2031-05-06 07:08:09' > /dev/null && s=$(awk '{print $22}' /proc/1/stat) && "
+              "i=1; while [ $i -le 30 ]; do echo n $i; i=$((i+1)); "
+              "usleep 100000; done; hostname; cat /proc/sys/fs/protected_symlinks /proc/sys/kernel/core_pattern "
+              "/proc/sys/kernel/pid_max; date +%Y; [ $s = $(awk '{print $22}' /proc/1/stat) ] && echo same start")
+    rest = shell_restored(tmp_path, [f"initrd={CPIO}"], script, "n", 30)
+    assert rest == "ckhost\n1\ncore.%p\n12345\n2031\nsame start\n", rest
+    sysctls = json.loads((tmp_path / "img" / "manifest.json").read_text())["machine"]["sysctls"]
+    assert bytes.fromhex(sysctls["kernel/hostname"]) == b"ckhost\n"
+    assert not any(p.startswith(("net/", "kernel/keys/", "fs/mqueue/")) or p in ("kernel/shmmax", "kernel/ns_last_pid")
+                   for p in sysctls)
+
+
 def test_mlocked_ranges_carried(tmp_path):
     """mlock'd and mlock2(MLOCK_ONFAULT)'d ranges: after the restore VmLck
     counts both, the first is resident whole (as the mlock faulted it
@@ -1068,7 +1152,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 9")
+    _refused(image, "checkpoint format version 99, this kernel reads version 10")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -1102,7 +1186,7 @@ def test_forged_shared_anonymous_mapping_refused(saved, tmp_path):
 def _forge_zombie(**change):
     """A zombie child of process 1 added to the image, changed so."""
     def forge(d) -> None:
-        keep = ("ppid", "pgid", "sid", "comm", "exit_signal", "console_ctty", "creds", "sigactions",
+        keep = ("ppid", "pgid", "sid", "comm", "start_ns", "exit_signal", "console_ctty", "creds", "sigactions",
                 "shared_pending", "shared_sigq", "keyrings", "cgroup")
         z = {key: d["processes"][1][key] for key in keep}
         z.update(pid=9, ppid=1, zombie={"status": 7 << 8, "usage": [1, 2, 3], "cusage": [0, 0, 0],
@@ -1177,6 +1261,20 @@ def test_forged_value_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d["processes"][0]["tasks"][0]["regs"].update(rip=-1))
     _refused(image, "processes[0].tasks[0].regs.rip: not an integer")
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: d["machine"]["sysctls"].update({"kernel/pid_max": b"7\n".hex()}),
+     "machine.sysctls: kernel/pid_max: value refused"),
+    (lambda d: d["machine"]["sysctls"].update({"net/ipv4/ip_forward": b"1\n".hex()}),
+     "'net/ipv4/ip_forward' is not a sysctl an image carries"),
+    (lambda d: d["machine"]["clock"]["ntp"].update(time_constant=99), "machine.clock.ntp.time_constant"),
+    (lambda d: d["processes"][1].update(start_ns=1 << 62), "processes[1].start_ns"),
+])
+def test_forged_machine_state_refused(saved, tmp_path, forge, message):
+    """Sysctls, the clocks' state and start times from the image are
+    checked as the guest's own writes would be, or against their bounds."""
+    _forged_refused(saved, tmp_path, forge, message)
 
 
 def _forge_ipc(objects=(), queues=(), sem_undo=()) -> object:

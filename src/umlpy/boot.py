@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from arch_um import clock, host, ptrace, umid
+from arch_um import host, ptrace, umid
 from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
 from arch_um import debugger
@@ -80,7 +80,7 @@ class Kernel:
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.vdso = Vdso()
         self.timekeeper = timekeeping.boot()
-        self.timekeeper.on_diverge = self._own_time
+        self.timekeeper.on_diverge = lambda: self.trap_time(wall=True)
         self.sched = Scheduler(self)
         printk.set_oops_hook(post_mortem if params.pdb else None)
         debugger.attach(self.hold_guests)       # pdb's stops hold the guests; breakpoint() stops
@@ -128,15 +128,16 @@ class Kernel:
     def root(self, d: Dentry) -> None:
         self.init_ns.mnt.root = d
 
-    def _own_time(self) -> None:
-        """The guest's wall clock leaves the host's: every address space's
-        vDSO time calls trap from now on (kernel/vdso.py)."""
+    def trap_time(self, wall: bool = False, clocks: bool = False) -> None:
+        """The guest's wall clock (with clocks: its monotonic and boot
+        clocks too) leaves the host's: every address space's vDSO time
+        calls for them trap from now on (kernel/vdso.py)."""
         spaces = {}
         for p in self.procs.by_pid.values():
             mm = p.mm
             if mm is not None and mm.mem is not None and not mm.mem.closed and vdso_base(mm.saved_auxv):
                 spaces[id(mm)] = (mm.mem, vdso_base(mm.saved_auxv))
-        self.vdso.ask_time(spaces.values())
+        self.vdso.trap_time(spaces.values(), wall, clocks)
 
     def hold_guests(self) -> None:
         """Stop every task running guest code (PTRACE_INTERRUPT; queued
@@ -155,9 +156,10 @@ class Kernel:
 
     def uptime_ns(self) -> int:
         """Linux's uptime is CLOCK_BOOTTIME, which guest code reads from the
-        host (its vDSO): the host's, so that /proc/uptime, sysinfo and the
-        start times in /proc agree with what clock_gettime says."""
-        return clock.boottime_ns()
+        host (its vDSO): the host's (after a restore that had to move it, the
+        guest's: kernel/timekeeping.py), so that /proc/uptime, sysinfo and
+        the start times in /proc agree with what clock_gettime says."""
+        return self.timekeeper.boottime_ns()
 
     def sync_all(self) -> None:
         self.mounts.sync_all()

@@ -158,6 +158,10 @@
  *   t_ckpt ptwall N: a POSIX timer on CLOCK_REALTIME set (TIMER_ABSTIME)
  *     to N/10 + 3 s from now; counts to N, says it is not due yet, then
  *     takes its signal and says it came no earlier than its time.
+ *   t_ckpt clocks N: counts to N reading the monotonic and boot clocks
+ *     (vDSO and syscall) at each count; then whether one ever went back,
+ *     whether /proc/uptime agrees with CLOCK_BOOTTIME, and whether waits
+ *     to an absolute monotonic time 200 ms ahead took those 200 ms.
  *   t_ckpt mlocked N: 64 KiB mlocked (one page written) and 32 KiB
  *     mlock2'd MLOCK_ONFAULT; counts to N, then VmLck, which pages are
  *     resident (mincore) and a munlock.
@@ -250,6 +254,7 @@
 #include <mqueue.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -261,6 +266,7 @@
 #include <net/if.h>
 #include <net/ethernet.h>
 #include <linux/rtnetlink.h>
+#include <linux/futex.h>
 #include <linux/keyctl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -1238,6 +1244,76 @@ static int ptwall(long n)
     dprintf(1, "wall timer: value %d, at its time or after: %s\n", si.si_value.sival_int,
             now.tv_sec > at.it_value.tv_sec || (now.tv_sec == at.it_value.tv_sec
                                                 && now.tv_nsec >= at.it_value.tv_nsec) ? "yes" : "no");
+    return 0;
+}
+
+static long long clock_ns(clockid_t c, int by_syscall)
+{
+    struct timespec ts;
+    if (by_syscall)
+        syscall(SYS_clock_gettime, c, &ts);
+    else
+        clock_gettime(c, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static const char *took_200ms(long long t0)
+{
+    long long ms = (clock_ns(CLOCK_MONOTONIC, 0) - t0) / 1000000;
+    return ms >= 195 && ms < 2000 ? "ok" : "wrong";
+}
+
+/* clocks N: counts to N a tick apart, reading the monotonic and boot
+   clocks (in the vDSO and by the syscall) at each count; then says
+   whether one ever went back, whether /proc/uptime agrees with
+   CLOCK_BOOTTIME, and whether waits until an absolute monotonic time
+   200 ms ahead (clock_nanosleep, a timerfd, FUTEX_WAIT_BITSET) took
+   those 200 ms */
+static int clocks(long n)
+{
+    static const clockid_t ids[] = {CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW};
+    long long last[8] = {0};
+    int back = 0;
+    for (long i = 1; i <= n; i++) {
+        for (int k = 0; k < 8; k++) {
+            long long v = clock_ns(ids[k % 4], k / 4);
+            if (v < last[k]) {
+                back++;
+                dprintf(1, "clock %d went back %lld ns\n", ids[k % 4], last[k] - v);
+            }
+            last[k] = v;
+        }
+        dprintf(1, "count %ld\n", i);
+        tick();
+    }
+    dprintf(1, "went back: %d\n", back);
+    char buf[64] = "";
+    int fd = open("/proc/uptime", O_RDONLY);
+    if (fd < 0 && !mount("proc", "/proc", "proc", 0, NULL))     /* as init, with nothing mounted */
+        fd = open("/proc/uptime", O_RDONLY);
+    if (fd >= 0) {
+        read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    double up = atof(buf), boot = clock_ns(CLOCK_BOOTTIME, 0) / 1e9;
+    dprintf(1, "uptime agrees: %s\n", up > boot - 1 && up <= boot ? "yes" : "no");
+    long long t0 = clock_ns(CLOCK_MONOTONIC, 0), at = t0 + 200000000;
+    struct timespec abs = {at / 1000000000, at % 1000000000};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &abs, NULL);
+    dprintf(1, "absolute sleep: %s\n", took_200ms(t0));
+    t0 = clock_ns(CLOCK_MONOTONIC, 0), at = t0 + 200000000;
+    struct itimerspec its = {{0, 0}, {at / 1000000000, at % 1000000000}};
+    int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+    uint64_t ticks;
+    timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+    read(tfd, &ticks, sizeof ticks);
+    dprintf(1, "absolute timerfd: %s\n", took_200ms(t0));
+    t0 = clock_ns(CLOCK_MONOTONIC, 0), at = t0 + 200000000;
+    struct timespec fabs = {at / 1000000000, at % 1000000000};
+    int word = 0;
+    long r = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &fabs, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    dprintf(1, "absolute futex wait: %ld %s\n", r, took_200ms(t0));
     return 0;
 }
 
@@ -2923,7 +2999,7 @@ int main(int argc, char **argv)
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
                  {"mlocked", mlocked}, {"ptpending", ptpending},
-                 {"ptwall", ptwall}, {"sigio", sigio}, {"opath", opath},
+                 {"ptwall", ptwall}, {"clocks", clocks}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
                  {"tables", tables}, {"leaderless", leaderless},
                  {"pidfds", pidfds}, {"memfds", memfds}, {"corked", corked}, {"semaphore", semaphore}};
@@ -2963,6 +3039,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | semaphore N | prealloc PATH N | leased PATH N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | clocks N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | semaphore N | prealloc PATH N | leased PATH N\n");
     return 2;
 }

@@ -21,8 +21,8 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate,
-                               packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, machine, netlinksock,
+                               netstate, packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
                                ttylines, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -843,7 +843,8 @@ def _save_identity(k, p) -> dict:
     c = p.creds
     return {
         "pid": p.pid, "ppid": p.parent.pid if p.parent else 0, "pgid": p.pgid, "sid": p.sid,
-        "comm": p.comm.hex(), "exit_signal": p.exit_signal, "console_ctty": p.ctty is k.console,
+        "comm": p.comm.hex(), "start_ns": p.start_ns, "exit_signal": p.exit_signal,
+        "console_ctty": p.ctty is k.console,
         **({"ctty_pty": p.ctty.pair.index} if pty.is_pty_slave(p.ctty) else {}), **ttylines.save_ctty(k, p),
         "creds": {"ids": [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
                   "groups": list(c.groups),
@@ -929,6 +930,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
             "netlink": netlinksock.save_table(k), "cgroups": cgroups.save(k),
             "cgroup_attrs": cgroups.save_attrs(k), "seccomp_filters": secc.filters,
+            "machine": machine.save(k),
         }
         if shanon.objects:
             manifest.update(shared_anon=shanon.save(w), shared_anon_blob=sharedanon.BLOB)

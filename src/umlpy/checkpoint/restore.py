@@ -26,8 +26,8 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
-from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, netlinksock, netstate,
-                               packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
+from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, machine, netlinksock,
+                               netstate, packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
                                ttylines, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, TREE_FS, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
@@ -84,6 +84,7 @@ def _build(k, r: image.Reader) -> None:
     pids = [p.int("pid", 1, MAX_PID) for p in procs]
     if len(set(pids)) != len(pids):
         raise image.ImageError("manifest: a pid twice")
+    machine.restore(k, r)
     pre, k.prebuilt = k.prebuilt, None
     adopt, spaces = None, {}
     if pre is not None:         # a migration's target, which made host processes as the pages came
@@ -155,6 +156,7 @@ def _build(k, r: image.Reader) -> None:
     console = r.sub("console")
     k.console.session, k.console.pgrp = console.int("session", 0, MAX_PID), console.int("pgrp", 0, MAX_PID)
     ttylines.restore_all(k, r)
+    machine.finish(k)
     for p in procs:
         for t in tasks[p.int("pid", 1, MAX_PID)].proc.threads:
             if t.state not in (State.DEAD, State.STOPPED):
@@ -333,7 +335,7 @@ def _identity(k, proc: Process, p: image.Reader, tasks: dict) -> None:
     proc.exit_signal = p.int("exit_signal", 0, S.NSIG + 1)
     proc.ctty = k.console if p.bool("console_ctty") else None
     ttylines.restore_ctty(k, proc, p)
-    proc.start_ns = k.uptime_ns()
+    proc.start_ns = p.int("start_ns", 0, k.uptime_ns() + 1)     # the machine's clocks are back already
     c = p.sub("creds")
     ids = c.ints("ids", 0, 1 << 32, 8)
     proc.creds = Creds(*ids, groups=tuple(c.ints("groups", 0, 1 << 32)),

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Callable
 
-from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import io_uring as U
@@ -23,7 +22,7 @@ from umlpy.abi.syscall_nr import NUMBERS
 from umlpy.io_uring.ring_file import IoUringFile
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.timers import KTIME_MAX, NS
+from umlpy.kernel.timers import KTIME_MAX, NS, after, monotonic_for
 from umlpy.net.socket import MSG_NOSIGNAL
 from umlpy.syscalls.sys_file import OPEN_HOW_SIZE_VER0, sys_fsync
 from umlpy.syscalls.sys_poll import file_revents
@@ -376,15 +375,12 @@ def _timeout_prep(t, ring, req: Req) -> None:
 def timeout_block(timeout_ns: int, flags: int) -> Block:
     """The wait of a TIMEOUT: until its time (relative, or absolute on
     the clock it names, as a monotonic deadline), then -ETIME."""
-    now = clock.monotonic_ns()
     if not flags & U.IORING_TIMEOUT_ABS:
-        deadline = now + timeout_ns
-    elif flags & U.IORING_TIMEOUT_REALTIME:
-        deadline = now + timeout_ns - clock.realtime_ns()
-    elif flags & U.IORING_TIMEOUT_BOOTTIME:
-        deadline = now + timeout_ns - clock.boottime_ns()
+        deadline = after(timeout_ns)
     else:
-        deadline = timeout_ns
+        clk = C.CLOCK_REALTIME if flags & U.IORING_TIMEOUT_REALTIME else \
+            C.CLOCK_BOOTTIME if flags & U.IORING_TIMEOUT_BOOTTIME else C.CLOCK_MONOTONIC
+        deadline = monotonic_for(clk, timeout_ns, True)
     return Block(deadline=deadline, on_timeout=lambda: -E.ETIME)
 
 

@@ -8,7 +8,11 @@ slewing (kernel/ntp.py: tick, frequency, PLL phase, adjtime(3)) move it a
 step as the guest clock passes each second, which is when Linux's
 timekeeper runs second_overflow.  The monotonic and boot clocks are the
 host's and never change (as Linux's settime leaves them), nor does NTP
-slew them here: they are read in the host's vDSO.
+slew them here: they are read in the host's vDSO.  Only a restore can
+move them: on a host whose clocks read less than the checkpointed
+machine's (another host, or this one rebooted) they would go back, so
+they get offsets there, as a time namespace's (`mono_offset`,
+`boot_offset`, checkpoint/machine.py), and from then on read by a trap.
 
 The wall clock is read in the vDSO too.  As long as the guest keeps the
 host's time its clock_gettime, gettimeofday and time answer there without
@@ -38,6 +42,7 @@ KTIME_SEC_MAX = ((1 << 63) - 1) // NS
 TIME_SETTOD_SEC_MAX = KTIME_SEC_MAX - 30 * 365 * 24 * 3600
 _SCALE = 32                     # the NTP code's fixed point (NTP_SCALE_SHIFT)
 _WALL = (C.CLOCK_REALTIME, C.CLOCK_REALTIME_COARSE)
+_MONOTONIC = (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_MONOTONIC_COARSE)
 _FOLLOWING = (C.CLOCK_REALTIME, C.CLOCK_TAI)
 
 
@@ -61,6 +66,8 @@ class Timekeeper:
         self.clock_set = WaitQueue("clock_was_set")
         self.diverged = False       # the guest's wall clock is no longer the host's
         self.on_diverge: Callable[[], None] | None = None
+        self.mono_offset = 0        # guest CLOCK_MONOTONIC (RAW, COARSE) - the host's, ns
+        self.boot_offset = 0        # guest CLOCK_BOOTTIME - the host's, ns
 
     # -- reading ---------------------------------------------------------------------
     def realtime_ns(self) -> int:
@@ -78,7 +85,24 @@ class Timekeeper:
         if clk == C.CLOCK_REALTIME_COARSE:
             self.realtime_ns()
             return clock.host_clock_ns(clk) + self.offset
+        if clk in _MONOTONIC:
+            return clock.host_clock_ns(clk) + self.mono_offset
+        if clk == C.CLOCK_BOOTTIME:
+            return clock.host_clock_ns(clk) + self.boot_offset
         return clock.host_clock_ns(clk)
+
+    def monotonic_ns(self) -> int:
+        """The guest's CLOCK_MONOTONIC."""
+        return clock.monotonic_ns() + self.mono_offset
+
+    def boottime_ns(self) -> int:
+        """The guest's CLOCK_BOOTTIME (its uptime)."""
+        return clock.boottime_ns() + self.boot_offset
+
+    def clocks_offset(self) -> bool:
+        """Whether the guest's monotonic or boot clock is not the host's
+        (then the vDSO cannot answer for it)."""
+        return bool(self.mono_offset or self.boot_offset)
 
     def base_offset(self, clk: int) -> int | None:
         """How far an absolute time on clock clk is from the host's wall
@@ -120,7 +144,7 @@ class Timekeeper:
     def set(self, value: int) -> None:
         """do_settimeofday64: the wall clock to value (ns, checked); EINVAL
         before the monotonic clock's time."""
-        if value < clock.monotonic_ns():
+        if value < self.monotonic_ns():
             raise KernelError(E.EINVAL)
         self.realtime_ns()
         self.offset = value - clock.realtime_ns()
@@ -131,7 +155,7 @@ class Timekeeper:
         by delta ns; EINVAL if it would go before the monotonic clock or
         past what it can be set to."""
         new = self.realtime_ns() + delta
-        if new < clock.monotonic_ns() or new // NS >= TIME_SETTOD_SEC_MAX:
+        if new < self.monotonic_ns() or new // NS >= TIME_SETTOD_SEC_MAX:
             raise KernelError(E.EINVAL)
         self.offset += delta
         self._stepped(new)

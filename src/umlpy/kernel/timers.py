@@ -66,9 +66,9 @@ def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
     if not absolute:
         return after(value_ns)
     base = _ALARM_BASE.get(clk, clk)
-    if base in (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_COARSE):
-        return value_ns
     tk = timekeeping.timekeeper()
+    if base in (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_COARSE):
+        return value_ns - tk.mono_offset        # the kernel's deadlines are on the host's clock
     deadline = clock.monotonic_ns() + (value_ns - tk.clock_ns(base))
     anchor = tk.base_offset(base)
     return deadline if anchor is None else timekeeping.WallDeadline(deadline, base, anchor)

@@ -15,8 +15,10 @@ The wall clock is the host's until the guest sets its own
 overwritten the same way, and clock_gettime traps for the wall clocks
 only (kernel/vdso_trampoline.py: its monotonic and boot clocks stay
 trap-free), in every new image and at once in every live address space
-(`ask_time`), so no reader goes on seeing the host's time.  Until then
-they cost no trap.
+(`trap_time`), so no reader goes on seeing the host's time.  Until then
+they cost no trap.  A restore that had to give the monotonic and boot
+clocks offsets (kernel/timekeeping.py) makes clock_gettime trap for
+every clock, the same way.
 """
 from __future__ import annotations
 
@@ -112,8 +114,10 @@ class Vdso:
     def __init__(self) -> None:
         self.patches: list[tuple[int, bytes]] | None = None
         self.time_patches: list[tuple[int, bytes]] = []
+        self.clock_patch: list[tuple[int, bytes]] = []     # clock_gettime trapping for every clock
         self.ehdr = b""                 # the host vDSO's ELF header, to know it again
         self.time_trapped = False       # the guest's wall clock is its own
+        self.clocks_trapped = False     # ... and its monotonic and boot clocks too
 
     def _find(self, mem, base: int) -> None:
         self.patches = []
@@ -134,21 +138,32 @@ class Vdso:
                     found.append((off, code))
                 else:
                     printk.pr_warn(f"vdso: no room for {name.decode()} in the host's vDSO: it answers for the host")
+        off, size = syms.get(CLOCK_GETTIME, (0, 0))
+        if size >= len(TIME_PATCHES[CLOCK_GETTIME]):
+            self.clock_patch = [(off, TIME_PATCHES[CLOCK_GETTIME])]
+
+    def _time_code(self) -> list[tuple[int, bytes]]:
+        """The time entries' patches as the guest's clocks stand (the
+        whole-entry trap last: it overwrites the wall trampoline's jump)."""
+        return (self.time_patches if self.time_trapped else []) + \
+            (self.clock_patch if self.clocks_trapped else [])
 
     def patch(self, mem, base: int) -> None:
         """Overwrite the entries in the vDSO mapped at base (a private copy
         of its page: the write breaks the sharing, as a debugger's would)."""
         if self.patches is None:
             self._find(mem, base)
-        for off, code in self.patches + (self.time_patches if self.time_trapped else []):
+        for off, code in self.patches + self._time_code():
             mem.poke(base + off, code)
 
-    def ask_time(self, spaces) -> None:
-        """From now on the time entries trap, in new images and in the
+    def trap_time(self, spaces, wall: bool = False, clocks: bool = False) -> None:
+        """From now on the time entries trap (for the wall clocks; with
+        clocks, clock_gettime for every clock), in new images and in the
         live address spaces given as (memory, vDSO base): one that unmapped
         or moved its vDSO has none there to patch (and its time is the
         host's: its own doing)."""
-        self.time_trapped = True
+        self.time_trapped |= wall
+        self.clocks_trapped |= clocks
         for mem, base in spaces:
             if self.patches is None:
                 self._find(mem, base)
@@ -156,7 +171,7 @@ class Vdso:
                 printk.pr_warn_ratelimited(f"vdso: no vDSO at {base:#x} in host pid {mem.pid}: its time is the host's")
                 continue
             try:
-                for off, code in self.time_patches:
+                for off, code in self._time_code():
                     mem.poke(base + off, code)
             except GuestFault:
                 pass        # gone meanwhile

@@ -1,7 +1,9 @@
 """Time: clocks, sleeping, setting the time, adjtimex, times.
 
 The monotonic and boot clocks are the host's (CLOCK_BOOTTIME too, and
-/proc/uptime follows it), read in the host's vDSO without a trap.  The
+/proc/uptime follows it), read in the host's vDSO without a trap, unless
+a restore gave them offsets (checkpoint/machine.py): then they trap too,
+and are answered here on the guest's clock.  The
 wall clocks (CLOCK_REALTIME, CLOCK_TAI) are the guest machine's own
 (kernel/timekeeping.py): the host's until a guest with CAP_SYS_TIME sets
 them, which moves only the guest's clock; from then on the vDSO's time

@@ -322,8 +322,12 @@ def ro(show: Show | str, size: int = 0, mode: int = 0o444):
 
 
 def rw(show: Show, store: Store, size: int = 0, mode: int = 0o644):
-    """A writable leaf for build_tree."""
-    return lambda fs, key: GenFile(fs, key, show, store, mode=mode, size=size)
+    """A writable leaf for build_tree; its show and store are kept on it
+    (a checkpoint reads and writes the sysctls through them)."""
+    def leaf(fs, key):
+        return GenFile(fs, key, show, store, mode=mode, size=size)
+    leaf.show, leaf.store = show, store
+    return leaf
 
 
 def parse_int(word: bytes) -> int:

@@ -7,6 +7,8 @@ once per boot, uuid is new at each read (both as Linux's random driver does).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
@@ -224,3 +226,19 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "leases-enable": int_sysctl(k.tunables, "leases_enable", INT_MIN),
         },
     }
+
+
+def writable(kernel) -> dict[str, tuple[Callable, Callable]]:
+    """Every sysctl in /proc/sys that root may write, by its path there
+    ("kernel/hostname"), as (show, store), each taking the task (None:
+    the init namespaces', no permission check)."""
+    out = {}
+
+    def walk(prefix: str, spec: Spec) -> None:
+        for name, v in spec.items():
+            if isinstance(v, dict):
+                walk(f"{prefix}{name}/", v)
+            elif getattr(v, "store", None) is not None:
+                out[prefix + name] = (v.show, v.store)
+    walk("", sys_tree(kernel, ""))
+    return out
