@@ -90,8 +90,8 @@ def take(t: Task, r: image.Reader) -> SleepOn | PollOn | EpollWaitOn | FutexWait
             fn.mask = r.int("mask", 0, U64) & ~S.UNBLOCKABLE
             set_sigmask(t, fn.mask)
         return fn
-    if kind == "sigwait":
-        return SigWaitOn(t, r.int("mask", 0, U64) & ~S.UNBLOCKABLE, r.int("info", 0, TASK_SIZE), end)
+    if kind == "sigwait":       # (its info pointer is written only at the end: EFAULT then, as Linux's)
+        return SigWaitOn(t, r.int("mask", 0, U64) & ~S.UNBLOCKABLE, r.int("info", 0, U64), end)
     if kind == "sem":
         return SemWaitOn(t, r.int("semid", 0, IPC_ID_MAX), r.int("sops", 0, TASK_SIZE),
                          r.int("nsops", 1, U32), end)

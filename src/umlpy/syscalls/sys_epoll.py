@@ -16,7 +16,7 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.sys_poll import ms_end_time, read_sigmask, timespec_end_time, wait_under
 from umlpy.syscalls.table import syscall
-from umlpy.syscalls.util import s32
+from umlpy.syscalls.util import access_ok, s32
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, File
 
@@ -284,10 +284,12 @@ def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None, ma
     for no timeout; mask: the temporary signal mask in force meanwhile
     (epoll_pwait's, epoll_pwait2's), which a checkpoint puts in force again
     for the wait it carries on by restart_syscall (EpollWaitOn)."""
-    ep = _epoll(t, epfd)
     maxevents = s32(maxevents)
     if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
         raise KernelError(E.EINVAL)
+    if not access_ok(events, maxevents * _EVENT.size):     # Linux's checks, in its order
+        raise KernelError(E.EFAULT)
+    ep = _epoll(t, epfd)
 
     def attempt():
         got = ep.ready(maxevents, True)
