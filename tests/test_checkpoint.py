@@ -798,24 +798,26 @@ def test_mlocked_ranges_carried(tmp_path):
 
 
 def test_job_control_stops_carried(tmp_path):
-    """Three children stopped by SIGSTOP or SIGTSTP (in a nanosleep, a
-    read and a poll with a timeout), their stops not yet waited for:
-    after the restore they are still stopped, waitpid(WUNTRACED) reports
-    each stop once, SIGCONT continues them (WCONTINUED sees it), and each
-    ends its call as it would have: the sleeper counts on, the reader and
-    the poller get what was written while they were stopped (as the
-    program run natively)."""
+    """Four children stopped by SIGSTOP or SIGTSTP (in a nanosleep, a
+    read, a poll with a timeout and a ppoll with a mask), their stops not
+    yet waited for: after the restore they are still stopped,
+    waitpid(WUNTRACED) reports each stop once, SIGCONT continues them
+    (WCONTINUED sees it), and each ends its call as it would have: the
+    sleeper counts on, the reader and the pollers get what was written
+    while they were stopped (as the program run natively), and the ppoll's
+    mask was not saved as its caller's own."""
     # natively in a process group of its own whose parent (pytest) is in
     # its session: never an orphaned group, which SIGTSTP would not stop
     # (a test run from a backgrounded shell is one)
     native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "stopped", "3"],
                             capture_output=True, text=True, timeout=60, process_group=0).stdout
-    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["stopped", "30"], "count", 4)
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["stopped", "30"], "count", 5)
     doc = json.loads((image / "manifest.json").read_text())
     kids = [p for p in doc["processes"] if p["pid"] != 1]
-    assert [p["flags"]["stopped"] for p in kids] == [True] * 3
-    assert [p["flags"]["stop_report"] for p in kids] == [19 << 8 | 0x7f, 20 << 8 | 0x7f, 19 << 8 | 0x7f]
-    assert [p["tasks"][0]["restart"]["kind"] for p in kids] == ["stopped"] * 3
+    assert [p["flags"]["stopped"] for p in kids] == [True] * 4
+    assert [p["flags"]["stop_report"] for p in kids] == [19 << 8 | 0x7f, 20 << 8 | 0x7f] + [19 << 8 | 0x7f] * 2
+    assert [p["tasks"][0]["restart"]["kind"] for p in kids] == ["stopped"] * 4
+    assert kids[3]["tasks"][0]["blocked"] == 0      # its own, not the ppoll's SIGUSR1
     r = restore(image)
     assert r.returncode == 0, r.stderr
     out = r.stdout
@@ -825,8 +827,9 @@ def test_job_control_stops_carried(tmp_path):
     tail = sorted(line for line in native.split("count 3\n", 1)[1].splitlines() if not line.startswith("sleeper"))
     assert sorted(line for line in out.split("count 30\n", 1)[1].splitlines() if not line.startswith("sleeper")) \
         == tail, out
-    assert tail == sorted(["stopped by 19 20 19", "continued 1 1 1", "reader got hello",
-                           "poller: 1 ready, got world", "exited 0 0 0"]), native
+    assert tail == sorted(["stopped by 19 20 19 19", "continued 1 1 1 1", "reader got hello",
+                           "poller: 1 ready, got world", "ppoller: 1 ready, got again, SIGUSR1 blocked 0",
+                           "exited 0 0 0 0"]), native
 
 
 def test_computing_task_interrupted_in_guest_code(tmp_path):
@@ -864,11 +867,15 @@ def test_sleep_keeps_its_remaining_time(tmp_path):
 
 
 def test_relative_waits_keep_their_time_left(tmp_path):
-    """Five threads in 4 s waits, poll, select, a FUTEX_WAIT, epoll_wait
-    and rt_sigtimedwait, checkpointed 2 s in: all but select are saved as
-    restart_syscall with what they had left, select with that time written
-    back to its timeout; after the restore each waits what it had left,
-    not its whole 4 s again, and ends as it would have."""
+    """Nine threads in 4 s waits, poll, select, a FUTEX_WAIT, epoll_wait,
+    rt_sigtimedwait, epoll_pwait with a mask, epoll_pwait2 without and
+    with one and semtimedop, checkpointed 2 s in: all but select are saved
+    as restart_syscall with what they had left, select with that time
+    written back to its timeout; after the restore each waits what it had
+    left, not its whole 4 s again, and ends as it would have.  The waits
+    with a mask wait under it again: the SIGUSR2 it blocks, sent before
+    the checkpoint, stays pending (the task's own mask lets it in) until
+    the wait ends, then its handler runs."""
     g = Guest(tmp_path, [f"initrd={CPIO}"], "waits", "4000")
     g.wait_for("waiting\n")
     time.sleep(2)
@@ -876,18 +883,25 @@ def test_relative_waits_keep_their_time_left(tmp_path):
     assert r.returncode == 0, r.stderr
     assert g.finish() == "waiting\n"
     tasks = json.loads((tmp_path / "img" / "manifest.json").read_text())["processes"][0]["tasks"]
-    blocks = {t["restart"]["block"]["kind"]: t["restart"]["block"]["left_ns"]
-              for t in tasks if t["restart"]["kind"] == "block"}
-    assert blocks.keys() == {"poll", "futex", "epoll", "sigwait"}, blocks
-    assert all(0 < n < 2_100_000_000 for n in blocks.values()), blocks
+    blocks = [t["restart"]["block"] for t in tasks if t["restart"]["kind"] == "block"]
+    assert sorted(b["kind"] for b in blocks) == ["epoll", "epoll", "epoll_masked", "epoll_masked", "futex", "poll",
+                                                 "sem", "sigwait"], blocks
+    assert all(0 < b["left_ns"] < 2_100_000_000 for b in blocks), blocks
+    usr2 = 1 << 11      # SIGUSR2's bit: in the waits' masks, not in their tasks' own
+    assert all(b["mask"] & usr2 for b in blocks if b["kind"] == "epoll_masked"), blocks
+    assert all(not t["blocked"] & usr2 and t["pending"] & usr2 for t in tasks
+               if t["restart"].get("block", {}).get("kind") == "epoll_masked"), tasks
     started = time.monotonic()
     r = restore(tmp_path / "img")
     took = time.monotonic() - started
     assert r.returncode == 0, r.stderr
-    assert sorted(r.stdout.splitlines()) == ["epoll 0", "futex -1 Connection timed out", "poll 0",
-                                             "select 0 left 0",
+    assert sorted(r.stdout.splitlines()) == ["epoll 0", "epoll_pwait 0 usr2 1", "epoll_pwait2 0",
+                                             "epoll_pwait2 mask 0 usr2 1", "futex -1 Connection timed out",
+                                             "poll 0", "select 0 left 0",
+                                             "semtimedop -1 Resource temporarily unavailable",
                                              "sigtimedwait -1 Resource temporarily unavailable"], r.stdout
-    assert max(blocks.values()) / 1e9 <= took < 3.6, took     # never early; not the whole 4 s again
+    left = max(b["left_ns"] for b in blocks) / 1e9
+    assert left <= took < 3.6, took     # never early; not the whole 4 s again
 
 
 def test_interval_timer_keeps_its_remaining_time(tmp_path):
@@ -1274,6 +1288,35 @@ def test_forged_value_refused(saved, tmp_path):
 def test_forged_machine_state_refused(saved, tmp_path, forge, message):
     """Sysctls, the clocks' state and start times from the image are
     checked as the guest's own writes would be, or against their bounds."""
+    _forged_refused(saved, tmp_path, forge, message)
+
+
+def _forge_block(**block) -> object:
+    """The first task restarting by restart_syscall into this wait."""
+    def forge(d):
+        d["processes"][0]["tasks"][0]["restart"] = {"kind": "block", "block": {"left_ns": 1, **block}}
+    return forge
+
+
+_EPOLL_BLOCK = {"kind": "epoll_masked", "epfd": 3, "events": 4096, "maxevents": 1, "mask": 0}
+_SEM_BLOCK = {"kind": "sem", "semid": 0, "sops": 4096, "nsops": 1}
+
+
+@pytest.mark.parametrize("forge, message", [
+    (_forge_block(**dict(_EPOLL_BLOCK, mask=1 << 64)), "block.mask: not an integer in [0, 18446744073709551616)"),
+    (_forge_block(**{k: v for k, v in _EPOLL_BLOCK.items() if k != "mask"}), "block.mask missing"),
+    (_forge_block(**dict(_EPOLL_BLOCK, maxevents=0)), "block.maxevents: not an integer in [1, "),
+    (_forge_block(**dict(_SEM_BLOCK, semid=-1)), "block.semid: not an integer in [0, 2147483648)"),
+    (_forge_block(**dict(_SEM_BLOCK, nsops=0)), "block.nsops: not an integer in [1, 4294967296)"),
+    (_forge_block(**dict(_SEM_BLOCK, sops=1 << 60)), "block.sops: not an integer in [0, "),
+    (_forge_block(**dict(_SEM_BLOCK, left_ns=1 << 62)), "block.left_ns: not an integer in [0, 4611686018427387904)"),
+    (_forge_block(**dict(_SEM_BLOCK, kind="semop")), "restart block kind 'semop'"),
+])
+def test_forged_restart_block_refused(saved, tmp_path, forge, message):
+    """A restart block out of its ranges: an epoll wait's mask past 64
+    bits or missing, no events; a semtimedop's negative id, no or
+    unreadable operations, more time left than any wait has; a kind no
+    wait has: refused before any guest runs."""
     _forged_refused(saved, tmp_path, forge, message)
 
 

@@ -19,10 +19,15 @@
  *   t_ckpt pairs N: socketpairs (stream, dgram, seqpacket) with data
  *     queued, read by a child after it counted to N.
  *   t_ckpt sleep MS: one nanosleep of MS milliseconds between two lines.
- *   t_ckpt waits MS: five threads wait MS milliseconds each, in poll, in
+ *   t_ckpt waits MS: nine threads wait MS milliseconds each, in poll, in
  *     select, in a FUTEX_WAIT on a word nobody changes, in epoll_wait on
- *     an empty epoll and in sigtimedwait for a SIGUSR1 nobody sends, and
- *     say how each ended (select: with the time its timeout says is left).
+ *     an empty epoll, in sigtimedwait for a SIGUSR1 nobody sends, in
+ *     epoll_pwait with a mask, in epoll_pwait2 without and with one and in
+ *     semtimedop waiting for zero on a semaphore at 1, and say how each
+ *     ended (select: with the time its timeout says is left).  0.3 s in,
+ *     the two waits with a mask, which blocks SIGUSR2, are sent SIGUSR2:
+ *     it stays pending until the wait ends, then its handler runs (each
+ *     says "usr2 1" if it ran by the time the call returned).
  *   t_ckpt spin N: computes without syscalls (integer and floating-point
  *     state in registers), printing "spin I" every 2^22 steps up to N,
  *     then checks the floating-point sum.
@@ -97,11 +102,13 @@
  *     word), "count I" every 100 ms up to N; then checks every word holds
  *     what was last written, and that 64 KiB mapped beside it (its address
  *     printed first), never written, reads as zeros.
- *   t_ckpt stopped N: three children stopped by signals (SIGSTOP in
+ *   t_ckpt stopped N: four children stopped by signals (SIGSTOP in
  *     nanosleep, SIGTSTP in a read of a pipe, SIGSTOP in a poll with a
- *     timeout) while the parent counts to N, their stops not waited for;
- *     then it reports the stops, continues them, reports that, writes
- *     the pipes and reports their exits; the sleeper counts on to 5.
+ *     timeout and in a ppoll whose mask blocks SIGUSR1) while the parent
+ *     counts to N, their stops not waited for; then it reports the stops,
+ *     continues them, reports that, writes the pipes and reports their
+ *     exits; the sleeper counts on to 5, the ppoll's caller says whether
+ *     its own mask blocks SIGUSR1 afterwards (it must not).
  *   t_ckpt ptpending N: a periodic POSIX timer (20 ms, SIGUSR2, value 7)
  *     and a one-shot one (30 ms, SIGRTMIN, value 9), both signals blocked
  *     and pending while it counts to N; then takes each (the periodic
@@ -577,23 +584,93 @@ static void *sigtimedwaiting(void *arg)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
-    int r = sigtimedwait(&set, NULL, &ts);
+    int r = sigtimedwait(&set, (siginfo_t *)-1L, &ts);     /* (written only if a signal comes) */
     dprintf(1, "sigtimedwait %d %s\n", r, r < 0 ? strerror(errno) : "");
+    return NULL;
+}
+
+static __thread volatile sig_atomic_t got_usr2;
+
+static void note_usr2(int sig)
+{
+    (void)sig;
+    got_usr2 = 1;
+}
+
+/* the thread's own mask with SIGUSR2 blocked too */
+static void usr2_blocked(sigset_t *set)
+{
+    pthread_sigmask(SIG_BLOCK, NULL, set);
+    sigaddset(set, SIGUSR2);
+}
+
+static void *epoll_pwaiting(void *arg)
+{
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    sigset_t set;
+    usr2_blocked(&set);
+    int r = epoll_pwait(ep, &ev, 1, (int)(long)arg, &set);
+    dprintf(1, "epoll_pwait %d usr2 %d%s%s\n", r, (int)got_usr2, r < 0 ? " " : "", r < 0 ? strerror(errno) : "");
+    return NULL;
+}
+
+static void *epoll_pwait2ing(void *arg)
+{
+    long ms = (long)arg;
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    long r = syscall(SYS_epoll_pwait2, ep, &ev, 1, &ts, NULL, 8);
+    dprintf(1, "epoll_pwait2 %ld\n", r);
+    return NULL;
+}
+
+static void *epoll_pwait2_masked(void *arg)
+{
+    long ms = (long)arg;
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    sigset_t set;
+    usr2_blocked(&set);
+    long r = syscall(SYS_epoll_pwait2, ep, &ev, 1, &ts, &set, 8);
+    dprintf(1, "epoll_pwait2 mask %ld usr2 %d%s%s\n", r, (int)got_usr2, r < 0 ? " " : "",
+            r < 0 ? strerror(errno) : "");
+    return NULL;
+}
+
+static void *semtimedwaiting(void *arg)
+{
+    long ms = (long)arg;
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    int sem = semget(IPC_PRIVATE, 1, 0600);
+    semctl(sem, 0, SETVAL, 1);
+    struct sembuf op = {0, 0, 0};           /* wait for zero */
+    int r = semtimedop(sem, &op, 1, &ts);
+    dprintf(1, "semtimedop %d %s\n", r, r < 0 ? strerror(errno) : "");
     return NULL;
 }
 
 static int waits(long ms)
 {
-    void *(*fns[])(void *) = {poll_wait, select_wait, futex_wait, epoll_waiting, sigtimedwaiting};
-    pthread_t th[5];
+    void *(*fns[])(void *) = {poll_wait, select_wait, futex_wait, epoll_waiting, sigtimedwaiting,
+                              epoll_pwaiting, epoll_pwait2ing, epoll_pwait2_masked, semtimedwaiting};
+    enum { N = sizeof fns / sizeof fns[0] };
+    pthread_t th[N];
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);     /* (every thread: sigtimedwait's) */
-    for (int i = 0; i < 5; i++)
+    signal(SIGUSR2, note_usr2);
+    for (int i = 0; i < N; i++)
         pthread_create(&th[i], NULL, fns[i], (void *)ms);
+    struct timespec nap = {0, 300 * 1000000};
+    nanosleep(&nap, NULL);                  /* (each thread in its wait) */
+    pthread_kill(th[5], SIGUSR2);
+    pthread_kill(th[7], SIGUSR2);
     dprintf(1, "waiting\n");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < N; i++)
         pthread_join(th[i], NULL);
     return 0;
 }
@@ -1672,11 +1749,11 @@ static int dirty(long n)
 /* stopped: children held in job-control stops across the checkpoint */
 static int stopped_children(long n)
 {
-    int in[2], ev[2];
-    if (pipe(in) || pipe(ev))
+    int in[2], ev[2], pm[2];
+    if (pipe(in) || pipe(ev) || pipe(pm))
         return 1;
-    pid_t kid[3];
-    for (int k = 0; k < 3; k++) {
+    pid_t kid[4];
+    for (int k = 0; k < 4; k++) {
         kid[k] = fork();
         if (kid[k] < 0)
             return 1;
@@ -1691,11 +1768,22 @@ static int stopped_children(long n)
         } else if (k == 1) {    /* stopped in read (ERESTARTSYS) */
             ssize_t got = read(in[0], buf, sizeof buf - 1);
             dprintf(1, "reader got %s\n", got > 0 ? buf : "nothing");
-        } else {                /* stopped in poll with a timeout (restart_syscall) */
+        } else if (k == 2) {    /* stopped in poll with a timeout (restart_syscall) */
             struct pollfd pfd = {ev[0], POLLIN, 0};
             int ready = poll(&pfd, 1, 60000);
             ssize_t got = ready == 1 ? read(ev[0], buf, sizeof buf - 1) : 0;
             dprintf(1, "poller: %d ready, got %s\n", ready, got > 0 ? buf : "nothing");
+        } else {                /* stopped in ppoll under a mask of its own (ERESTARTNOHAND) */
+            struct pollfd pfd = {pm[0], POLLIN, 0};
+            struct timespec ts = {60, 0};
+            sigset_t usr1, now;
+            sigemptyset(&usr1);
+            sigaddset(&usr1, SIGUSR1);
+            int ready = ppoll(&pfd, 1, &ts, &usr1);
+            ssize_t got = ready == 1 ? read(pm[0], buf, sizeof buf - 1) : 0;
+            sigprocmask(SIG_BLOCK, NULL, &now);
+            dprintf(1, "ppoller: %d ready, got %s, SIGUSR1 blocked %d\n", ready, got > 0 ? buf : "nothing",
+                    sigismember(&now, SIGUSR1));
         }
         _exit(0);
     }
@@ -1704,24 +1792,25 @@ static int stopped_children(long n)
     kill(kid[0], SIGSTOP);
     kill(kid[1], SIGTSTP);
     kill(kid[2], SIGSTOP);
+    kill(kid[3], SIGSTOP);
     for (int i = 1; i <= n; i++) {      /* the stops not waited for yet */
         dprintf(1, "count %d\n", i);
         tick();
     }
-    int st[3], code[3];
-    for (int k = 0; k < 3; k++)
+    int st[4], code[4];
+    for (int k = 0; k < 4; k++)
         st[k] = waitpid(kid[k], &code[k], WUNTRACED) == kid[k] && WIFSTOPPED(code[k]) ? WSTOPSIG(code[k]) : -1;
-    dprintf(1, "stopped by %d %d %d\n", st[0], st[1], st[2]);
-    for (int k = 0; k < 3; k++)
+    dprintf(1, "stopped by %d %d %d %d\n", st[0], st[1], st[2], st[3]);
+    for (int k = 0; k < 4; k++)
         kill(kid[k], SIGCONT);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         st[k] = waitpid(kid[k], &code[k], WCONTINUED) == kid[k] && WIFCONTINUED(code[k]);
-    dprintf(1, "continued %d %d %d\n", st[0], st[1], st[2]);
-    if (write(in[1], "hello", 5) != 5 || write(ev[1], "world", 5) != 5)
+    dprintf(1, "continued %d %d %d %d\n", st[0], st[1], st[2], st[3]);
+    if (write(in[1], "hello", 5) != 5 || write(ev[1], "world", 5) != 5 || write(pm[1], "again", 5) != 5)
         return 1;
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         st[k] = waitpid(kid[k], &code[k], 0) == kid[k] && WIFEXITED(code[k]) ? WEXITSTATUS(code[k]) : -1;
-    dprintf(1, "exited %d %d %d\n", st[0], st[1], st[2]);
+    dprintf(1, "exited %d %d %d %d\n", st[0], st[1], st[2], st[3]);
     return 0;
 }
 

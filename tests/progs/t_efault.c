@@ -50,7 +50,7 @@ static void res(const char *t, const char *what, long r)
         printf("%s %s: %ld\n", t, what, r);
 }
 
-static int pipefd[2], sock[2], filefd, dirfd_, epfd;
+static int pipefd[2], sock[2], filefd, dirfd_, epfd, idle_epfd;
 static char good[PG];
 
 /* ---- copies to and from bad addresses ---------------------------------- */
@@ -137,6 +137,8 @@ static void copies(const char *t, void *p, int readable)
     res(t, "select", syscall(SYS_select, 1, p, NULL, NULL, &(struct timeval){0, 0}));
     refill();
     res(t, "epoll_wait", syscall(SYS_epoll_wait, epfd, p, 1, 0));
+    /* nothing ready: the array must be user memory before the wait */
+    res(t, "epoll_wait idle", syscall(SYS_epoll_wait, idle_epfd, p, 1, 1));
     /* syscalls that only read from the address */
     res(t, "write pipe", write(pipefd[1], p, 4));
     if (readable)
@@ -386,6 +388,7 @@ int main(int argc, char **argv)
     epfd = epoll_create1(0);
     struct epoll_event ev = { EPOLLIN, { 0 } };
     epoll_ctl(epfd, EPOLL_CTL_ADD, pipefd[0], &ev);
+    idle_epfd = epoll_create1(0);
 
     char *ro = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(ro, 0, PG);

@@ -808,11 +808,13 @@ def _save_stopped(t, regs) -> tuple[dict, object]:
 
 def _task_common(t) -> dict:
     """What a live task and a zombie's main thread both keep (/proc shows
-    it until the reap): its tid and signals: its mask (the one to go back
-    to, when it sleeps in sigsuspend or a p-wait with a mask of the
-    call's), pending and queued signals; its scheduling attributes
-    (checkpoint/sched.py) and thread keyring (checkpoint/keyring.py)."""
-    blocked = t.saved_mask if t.state is State.BLOCKED and t.saved_mask is not None else t.blocked
+    it until the reap): its tid and signals: its mask (a live task's own,
+    the one to go back to, when it is in sigsuspend or a p-wait with a
+    mask of the call's: asleep, stopped there, or restored into an epoll
+    wait made again), pending and queued signals; its scheduling
+    attributes (checkpoint/sched.py) and thread keyring
+    (checkpoint/keyring.py)."""
+    blocked = t.saved_mask if t.state is not State.DEAD and t.saved_mask is not None else t.blocked
     return {"tid": t.tid, "blocked": blocked, "pending": t.pending, "sigq": _save_sigq(t.sigq),
             "sched": sched.save(t.sched), "thread_keyring": keyring.save_task(t)}
 

@@ -14,9 +14,9 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
-from umlpy.syscalls.sys_poll import ms_end_time, timespec_end_time, wait_with_sigmask
+from umlpy.syscalls.sys_poll import ms_end_time, read_sigmask, timespec_end_time, wait_under
 from umlpy.syscalls.table import syscall
-from umlpy.syscalls.util import s32
+from umlpy.syscalls.util import access_ok, s32
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, File
 
@@ -279,14 +279,17 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     return 0
 
 
-def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None, unmasked: bool = False) -> int:
+def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None, mask: int | None = None) -> int:
     """end: the monotonic end time (sys_poll.end_time), 0 to poll once, None
-    for no timeout; unmasked: a wait under the task's own signal mask, which
-    a checkpoint may carry on by restart_syscall (EpollWaitOn)."""
-    ep = _epoll(t, epfd)
+    for no timeout; mask: the temporary signal mask in force meanwhile
+    (epoll_pwait's, epoll_pwait2's), which a checkpoint puts in force again
+    for the wait it carries on by restart_syscall (EpollWaitOn)."""
     maxevents = s32(maxevents)
     if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
         raise KernelError(E.EINVAL)
+    if not access_ok(events, maxevents * _EVENT.size):     # Linux's checks, in its order
+        raise KernelError(E.EFAULT)
+    ep = _epoll(t, epfd)
 
     def attempt():
         got = ep.ready(maxevents, True)
@@ -298,35 +301,43 @@ def do_epoll_wait(t, epfd: int, events: int, maxevents: int, end: int | None, un
         # any signal ends it, a stop too (signal(7): never restarted)
         raise Block(ep.wq, deadline=end, retry=attempt, on_timeout=lambda: 0, restart=E.EINTR,
                     # (a block only for a timed wait a checkpoint could carry: epoll_wait is hot)
-                    restart_fn=EpollWaitOn(t, epfd, events, maxevents, end) if unmasked and end else None)
+                    restart_fn=EpollWaitOn(t, s32(epfd), events, maxevents, end, mask) if end else None)
     return attempt()
 
 
-class EpollWaitOn:
-    """How a checkpoint carries an epoll_wait on to its end (a signal ends
-    it with EINTR; this goes with restart_syscall only after a restore, so
-    that the wait keeps its time left)."""
-    __slots__ = ("t", "epfd", "events", "maxevents", "end")
+def epoll_pwait(t, epfd: int, events: int, maxevents: int, end: int | None, mask: int | None) -> int:
+    """An epoll wait under mask (if any), as epoll_pwait and epoll_pwait2 wait."""
+    if mask is None:
+        return do_epoll_wait(t, epfd, events, maxevents, end)
+    return wait_under(t, mask, lambda: do_epoll_wait(t, epfd, events, maxevents, end, mask))
 
-    def __init__(self, t, epfd: int, events: int, maxevents: int, end: int) -> None:
+
+class EpollWaitOn:
+    """How a checkpoint carries an epoll wait on to its end, under the
+    temporary signal mask it had if any (a signal ends the wait with
+    EINTR, never restarted: this goes with restart_syscall only after a
+    restore, so that the wait keeps its time left)."""
+    __slots__ = ("t", "epfd", "events", "maxevents", "end", "mask")
+
+    def __init__(self, t, epfd: int, events: int, maxevents: int, end: int, mask: int | None = None) -> None:
         self.t, self.epfd, self.events, self.maxevents, self.end = t, epfd, events, maxevents, end
+        self.mask = mask
 
     def __call__(self) -> int:
-        return do_epoll_wait(self.t, self.epfd, self.events, self.maxevents, self.end, True)
+        return epoll_pwait(self.t, self.epfd, self.events, self.maxevents, self.end, self.mask)
 
 
 @syscall("epoll_wait")
 def sys_epoll_wait(t, epfd, events, maxevents, timeout, *_):
-    return do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout), True)
+    return do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout))
 
 
 @syscall("epoll_pwait")
 def sys_epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size):
-    return wait_with_sigmask(t, sigmask, size,
-                             lambda: do_epoll_wait(t, epfd, events, maxevents, ms_end_time(timeout), not sigmask))
+    return epoll_pwait(t, epfd, events, maxevents, ms_end_time(timeout), read_sigmask(t, sigmask, size))
 
 
 @syscall("epoll_pwait2")
 def sys_epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, size):
     end = timespec_end_time(t, tsp)
-    return wait_with_sigmask(t, sigmask, size, lambda: do_epoll_wait(t, epfd, events, maxevents, end))
+    return epoll_pwait(t, epfd, events, maxevents, end, read_sigmask(t, sigmask, size))

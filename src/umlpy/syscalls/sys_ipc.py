@@ -229,18 +229,23 @@ def _undo(proc) -> dict:
     return proc.sem_undo
 
 
-def do_semop(t, ident: int, sops: int, nsops: int, timeout: int) -> int:
-    """semop/semtimedop, their checks in Linux's order (do_semtimedop)."""
+def do_semop(t, ident: int, sops: int, nsops: int, timeout: int, deadline: int | None = None) -> int:
+    """semop/semtimedop, their checks in Linux's order (do_semtimedop);
+    timeout: the guest's timespec (0 for none), or else deadline: the end
+    of a wait a checkpoint carries on (SemWaitOn), its timespec read when
+    it was first made."""
     nsops &= 0xFFFFFFFF
+    ident = s32(ident)
     ns = I.ipc_of(t.proc)
-    if nsops < 1 or s32(ident) < 0:
+    if nsops < 1 or ident < 0:
         raise KernelError(E.EINVAL)
     if nsops > ns.sem_ctls[2]:
         raise KernelError(E.E2BIG)
     raw = t.mem.read(sops, 6 * nsops)
     ops = [struct.unpack_from("<Hhh", raw, 6 * i) for i in range(nsops)]
-    deadline = after(read_timespec(t, timeout)) if timeout else None
-    s = ns.sem.get(s32(ident))
+    if timeout:
+        deadline = after(read_timespec(t, timeout))
+    s = ns.sem.get(ident)
     if max(num for num, _, _ in ops) >= len(s.values):
         raise KernelError(E.EFBIG)
     s.check(t.proc.creds, 6 if any(op for _, op, _ in ops) else 4)
@@ -276,8 +281,24 @@ def do_semop(t, ident: int, sops: int, nsops: int, timeout: int) -> int:
         if deadline is not None and clock.monotonic_ns() >= deadline:
             raise KernelError(E.EAGAIN)
         # any signal ends it, a stop too (do_semtimedop: signal(7), never restarted)
-        raise Block(s.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.EINTR)
+        raise Block(s.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.EINTR,
+                    # (a block only for a timed wait, which a checkpoint carries)
+                    restart_fn=None if deadline is None else SemWaitOn(t, ident, sops, nsops, deadline))
     return attempt()
+
+
+class SemWaitOn:
+    """How a checkpoint carries a semtimedop on to its end: the call made
+    again, its operations read again, to the same end (a signal ends the
+    wait with EINTR, never restarted: this goes with restart_syscall only
+    after a restore, so that the wait keeps its time left)."""
+    __slots__ = ("t", "ident", "sops", "nsops", "deadline")
+
+    def __init__(self, t, ident: int, sops: int, nsops: int, deadline: int) -> None:
+        self.t, self.ident, self.sops, self.nsops, self.deadline = t, ident, sops, nsops, deadline
+
+    def __call__(self) -> int:
+        return do_semop(self.t, self.ident, self.sops, self.nsops, 0, self.deadline)
 
 
 @syscall("semop")

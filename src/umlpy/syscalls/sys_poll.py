@@ -195,17 +195,39 @@ def _masked(t, wait) -> int:
     return result
 
 
-def wait_with_sigmask(t, mask_addr: int, size: int, wait) -> int:
-    """ppoll, pselect6, epoll_pwait: wait() with the guest's sigset at
-    mask_addr (if any) as the blocked mask meanwhile."""
+def read_sigmask(t, mask_addr: int, size: int) -> int | None:
+    """The temporary signal mask of a p-wait (ppoll, pselect6,
+    epoll_pwait, epoll_pwait2): the guest's sigset at mask_addr, None
+    without one (set_user_sigmask's checks)."""
     if not mask_addr:
-        return wait()
+        return None
     if size != 8:
         raise KernelError(E.EINVAL)
     (m,) = struct.unpack("<Q", t.mem.read(mask_addr, 8))
-    t.saved_mask = t.blocked
-    t.blocked = m & ~S.UNBLOCKABLE
+    return m & ~S.UNBLOCKABLE
+
+
+def set_sigmask(t, mask: int) -> None:
+    """A p-wait's temporary mask in force, the task's own kept to go back
+    to (set_user_sigmask).  One a restore put in force (a wait made again
+    after a checkpoint: checkpoint/restarts.py) already keeps it."""
+    if t.saved_mask is None:
+        t.saved_mask = t.blocked
+    t.blocked = mask
+
+
+def wait_under(t, mask: int | None, wait) -> int:
+    """wait() with mask (if any) as the blocked mask meanwhile."""
+    if mask is None:
+        return wait()
+    set_sigmask(t, mask)
     return _masked(t, wait)
+
+
+def wait_with_sigmask(t, mask_addr: int, size: int, wait) -> int:
+    """ppoll, pselect6, io_uring_enter: wait() with the guest's sigset at
+    mask_addr (if any) as the blocked mask meanwhile."""
+    return wait_under(t, read_sigmask(t, mask_addr, size), wait)
 
 
 @syscall("ppoll")
