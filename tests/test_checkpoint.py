@@ -2067,6 +2067,32 @@ def test_inet_sockets_on_loopback_carried(tmp_path):
     assert "".join(f"count {i}\n" for i in first) + r.stdout == want, r.stdout + r.stderr
 
 
+def test_tcp_bytes_held_back_carried(tmp_path):
+    """Bytes MSG_MORE holds back on a loopback connection (pushed at the
+    latest 200 ms later) are saved with the time they have left: a
+    checkpoint taken while some are held (--leave-running, again until
+    one is) restores to a run where every byte comes, in order, none
+    twice, as in the run that went on."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "tcpheld", "30")
+    g.wait_for("count 3\n")
+    held = None
+    for i in range(20):
+        image = tmp_path / f"img{i}"
+        r = g.checkpoint(image, "--leave-running")
+        assert r.returncode == 0, r.stderr
+        corked = [e for e in json.loads((image / "manifest.json").read_text())["files"] if e.get("corked")]
+        if corked:
+            held = image
+            assert 0 <= corked[0]["cork_left_ns"] <= 200_000_000
+            break
+    assert held is not None
+    want = "tcp bytes: 61 of 61, in order: yes\n"
+    assert g.finish().endswith(want)
+    r = restore(held)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith(want), r.stdout
+
+
 def test_corked_udp_udplite_and_tcp_cork_carried(tmp_path):
     """The datagram UDP_CORK and MSG_MORE are building stays unsent over
     the restore and leaves whole when the cork goes off; UDP-Lite's

@@ -165,6 +165,10 @@
  *   t_ckpt ptwall N: a POSIX timer on CLOCK_REALTIME set (TIMER_ABSTIME)
  *     to N/10 + 3 s from now; counts to N, says it is not due yet, then
  *     takes its signal and says it came no earlier than its time.
+ *   t_ckpt tcpheld N: a loopback TCP connection whose writer sends a
+ *     byte with MSG_MORE every 50 ms while it counts to N (held back, then
+ *     pushed by the 200 ms timer); then a last byte and whether the reader
+ *     got every byte, in order.
  *   t_ckpt clocks N: counts to N reading the monotonic and boot clocks
  *     (vDSO and syscall) at each count; then whether one ever went back,
  *     whether /proc/uptime agrees with CLOCK_BOOTTIME, and whether waits
@@ -1391,6 +1395,47 @@ static int clocks(long n)
     long r = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &fabs, NULL,
                      FUTEX_BITSET_MATCH_ANY);
     dprintf(1, "absolute futex wait: %ld %s\n", r, took_200ms(t0));
+    return 0;
+}
+
+/* tcpheld N: a loopback TCP connection whose writer sends a byte with
+   MSG_MORE every 50 ms (held back until a segment's worth or 200 ms) while
+   it counts to N, two bytes a count; then one byte without, and the reader
+   says whether every byte came, in order */
+static int tcpheld(long n)
+{
+    struct sockaddr_in t = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t tl = sizeof t;
+    int lst = socket(AF_INET, SOCK_STREAM, 0), cli = socket(AF_INET, SOCK_STREAM, 0);
+    if (bind(lst, (struct sockaddr *)&t, sizeof t) || listen(lst, 1) || getsockname(lst, (struct sockaddr *)&t, &tl)
+        || connect(cli, (struct sockaddr *)&t, sizeof t))
+        return 1;
+    int srv = accept(lst, NULL, NULL);
+    long sent = 0;
+    for (long i = 1; i <= n; i++) {
+        for (int k = 0; k < 2; k++) {
+            char c = 'a' + sent % 26;
+            struct timespec half = {0, 50 * 1000 * 1000};
+            send(cli, &c, 1, MSG_MORE);
+            sent++;
+            nanosleep(&half, NULL);
+        }
+        dprintf(1, "count %ld\n", i);
+    }
+    char c = '.', buf[4096];
+    send(cli, &c, 1, 0);
+    sent++;
+    long got = 0;
+    int in_order = 1;
+    while (got < sent) {
+        ssize_t r = recv(srv, buf, sizeof buf, 0);
+        if (r <= 0)
+            break;
+        for (ssize_t j = 0; j < r; j++, got++)
+            if (buf[j] != (got < sent - 1 ? 'a' + got % 26 : '.'))
+                in_order = 0;
+    }
+    dprintf(1, "tcp bytes: %ld of %ld, in order: %s\n", got, sent, in_order ? "yes" : "no");
     return 0;
 }
 
@@ -3088,7 +3133,7 @@ int main(int argc, char **argv)
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
                  {"mlocked", mlocked}, {"ptpending", ptpending},
-                 {"ptwall", ptwall}, {"clocks", clocks}, {"sigio", sigio}, {"opath", opath},
+                 {"ptwall", ptwall}, {"clocks", clocks}, {"tcpheld", tcpheld}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
                  {"tables", tables}, {"leaderless", leaderless},
                  {"pidfds", pidfds}, {"memfds", memfds}, {"corked", corked}, {"semaphore", semaphore}};
@@ -3128,6 +3173,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | clocks N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | semaphore N | prealloc PATH N | leased PATH N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | clocks N | tcpheld N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | semaphore N | prealloc PATH N | leased PATH N\n");
     return 2;
 }

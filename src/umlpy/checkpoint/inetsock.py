@@ -5,7 +5,9 @@ Saved: each socket's options and addresses, whether it holds its port in
 the port table (an accepted connection shares its listener's port without
 holding it, as Linux's established sockets do), a listener's backlog, a
 connection's state and the bytes queued towards it, with its far end (the
-peer socket, by its index in the image, as unix peers are), and a UDP
+peer socket, by its index in the image, as unix peers are), the bytes
+TCP_CORK or MSG_MORE holds back with the time left before they are
+pushed, and a UDP
 socket's queued datagrams, the datagram UDP_CORK or MSG_MORE is building
 (its source, destination, bytes, TTL and TOS), and a UDP-Lite socket's
 checksum coverage; a ping or raw socket's (net/inet/icmp.py)
@@ -17,13 +19,13 @@ the host or beyond) is restored reset, as after a network outage: its
 socket reports ECONNRESET.  A listener's connections not yet accepted are
 saved as connections no fd holds, and queued again.  Refused
 (checkpoint/dump.py): connects waiting for room in a full accept queue,
-TCP data TCP_CORK or MSG_MORE holds back (at most 200 ms: a checkpoint
-taken again a moment later saves it sent), filters.
+filters.
 """
 from __future__ import annotations
 
 from collections import deque
 
+from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.checkpoint import image, sockbase
@@ -51,8 +53,7 @@ _TCP_INTS = {"state": (0, 16), "sock_state": (0, 4), "shut": (0, 4), "backlog": 
 def savable(f) -> bool:
     """A TCP or UDP socket this module saves."""
     if isinstance(f, TcpSocket):
-        return not f.syn_q and f.listener is None and f.corked is None \
-            and f.state in TCP_STATES and f.sk_filter is None
+        return not f.syn_q and f.listener is None and f.state in TCP_STATES and f.sk_filter is None
     if isinstance(f, IcmpSocket):
         return f.sk_filter is None
     return type(f) in (UdpSocket, UdpLiteSocket) and f.sk_filter is None
@@ -77,6 +78,10 @@ def save(f) -> dict:
         e.update({k: getattr(f, k) for k in _TCP_INTS}, rx=f.rx.take(len(f.rx), peek=True).hex(),
                  far_closed=f.far_closed, fin_received=f.fin_received, nat_reset=nat,
                  tcp_ints=[[k, v] for k, v in sorted(f.tcp_ints.items())], congestion=f.congestion.hex())
+        if f.corked is not None:        # with the time its push has left
+            timer = f._cork_timer
+            e.update(corked=bytes(f.corked).hex(),
+                     cork_left_ns=0 if timer is None else max(0, timer.deadline - clock.monotonic_ns()))
     elif isinstance(f, IcmpSocket):
         e.update(shut=f.shut, icmp_filter=f.icmp_filter, icmp6_filter=f.icmp6_filter.hex(),
                  checksum_offset=f.checksum_offset, rfc2292_hoplimit=f.rfc2292_hoplimit, drops=f.queue.drops,
@@ -148,7 +153,7 @@ def make(k, o: image.Reader, flags: int):
         table.ports.setdefault(s.local[1], []).append(s)
         table.gen += 1
     if isinstance(s, TcpSocket):
-        _tcp(s, o)
+        _tcp(k, s, o)
     elif isinstance(s, IcmpSocket):
         _icmp(s, o)
     else:
@@ -156,7 +161,7 @@ def make(k, o: image.Reader, flags: int):
     return s
 
 
-def _tcp(s: TcpSocket, o: image.Reader) -> None:
+def _tcp(k, s: TcpSocket, o: image.Reader) -> None:
     for key, (lo, hi) in _TCP_INTS.items():
         setattr(s, key, o.int(key, lo, hi))
     if s.state not in TCP_STATES:
@@ -168,7 +173,14 @@ def _tcp(s: TcpSocket, o: image.Reader) -> None:
     if data:
         s.rx.append(data)
         s.net.sk_mem += len(data)
-    s.corking = bool(s.tcp_ints.get(T.TCP_CORK))      # held back from the fast path, as setsockopt does
+    if o.has("corked") and not o.bool("nat_reset"):     # held back, pushed when its time is up
+        s.corked = bytearray(o.hex("corked", T.LOOPBACK_MSS - 1))
+        if not s.corked:
+            raise image.ImageError(f"manifest: {o.where}.corked: empty")
+        left = o.int("cork_left_ns", 0, T.CORK_NS + 1)
+        s._cork_timer = k.sched.add_timer(clock.monotonic_ns() + left, s._cork_expired)
+    # held back from the fast path, as setsockopt does
+    s.corking = s.corked is not None or bool(s.tcp_ints.get(T.TCP_CORK))
     if o.bool("nat_reset"):         # its host connection did not survive the move
         s.error = E.ECONNRESET
         s.state, s.shut = T.CLOSE, T.SHUTDOWN_MASK
