@@ -24,7 +24,7 @@ from umlpy.drivers import n_tty
 from umlpy.drivers import termbits as TB
 from umlpy.drivers.pty import MASTER_LIMIT, PtmxFile, PtyPair, PtySlave
 from umlpy.drivers.tty import TtyFile
-from umlpy.fs.devpts import NR_PTYS, devpts_instance
+from umlpy.fs.devpts import NR_UNIX98_PTY_MAX, devpts_instance
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import namei
 
@@ -120,7 +120,7 @@ def make_all(k, init, r: image.Reader) -> Ptys:
     """Every saved pty made again under its index."""
     out = Ptys()
     for o in r.list("ptys") if r.has("ptys") else []:
-        index = o.int("index", 0, NR_PTYS)
+        index = o.int("index", 0, NR_UNIX98_PTY_MAX)
         if index in devpts_instance().ptys:
             raise image.ImageError(f"manifest: {o.where}.index: pty {index} twice")
         p = out[index] = PtyPair(k, init, index)
@@ -153,7 +153,7 @@ def make_all(k, init, r: image.Reader) -> Ptys:
 
 
 def _pair(ptys: Ptys, o: image.Reader, key: str = "pty") -> PtyPair:
-    p = ptys.get(o.int(key, 0, NR_PTYS))
+    p = ptys.get(o.int(key, 0, NR_UNIX98_PTY_MAX))
     if p is None:
         raise image.ImageError(f"manifest: {o.where}.{key}: no such pty")
     return p

@@ -20,7 +20,9 @@ from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 DEVPTS_MAGIC = 0x1CD1
 PTY_MAJOR = 136
-NR_PTYS = 4096          # /proc/sys/kernel/pty/max
+NR_PTYS = 4096          # /proc/sys/kernel/pty/max's default
+NR_UNIX98_PTY_MAX = 1 << 20     # the most it may be set to
+NR_RESERVE = 1024       # kernel.pty.reserve: kept from mounts outside the first mount namespace
 
 
 class PtsNode(Inode):
@@ -75,14 +77,18 @@ class DevptsFs(Filesystem):
         self.ptmx = Inode(self, C.S_IFCHR | 0o000, rdev=structs.makedev(5, 2))
         self.nodes: dict[int, Inode] = {}
         self.ptys: dict[int, object] = {}
+        self.limit = NR_PTYS        # kernel.pty.max
+        # kernel.pty.reserve: this one instance is the first mount
+        # namespace's, which may use all of max (devpts_new_index)
+        self.reserve = NR_RESERVE
 
     def alloc(self, pty, uid: int, gid: int, index: int | None = None) -> int:
         """A new pty: the lowest free index (or the one given, free: a
-        restore's), and its node."""
-        if index is None:
-            index = next((i for i in range(NR_PTYS) if i not in self.ptys), None)
-        if index is None or index in self.ptys:
+        restore's), and its node; ENOSPC with kernel.pty.max of them live."""
+        if len(self.ptys) >= self.limit or index in self.ptys:
             raise KernelError(E.ENOSPC)
+        if index is None:
+            index = next(i for i in range(len(self.ptys) + 1) if i not in self.ptys)
         self.ptys[index] = pty
         self.nodes[index] = PtsNode(self, C.S_IFCHR | 0o600, uid, gid, structs.makedev(PTY_MAJOR, index))
         self.root.touch()

@@ -22,7 +22,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.kernel import cred, printk, ptracer
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.hostas import HostAs
+from umlpy.kernel.hostas import HostAs, randomizes
 from umlpy.kernel.mm import FileMap, Mm
 from umlpy.kernel.process import Halt
 from umlpy.fs.binprm import Binprm, guarded, kernel_read, mount_has, open_exec
@@ -33,6 +33,7 @@ ELF_MAGIC = b"\x7fELF"
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
 ELF_ET_DYN_BASE = 0x555555554000
+BRK_RANDOM_PAGES = (32 << 20) // C.PAGE_SIZE    # x86-64's arch_randomize_brk range
 BINPRM_BUF_SIZE = 256       # what prepare_binprm reads first
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")
@@ -278,6 +279,17 @@ def _grow_stack(has: HostAs, sp: int) -> None:
     has.call("clock_gettime", C.CLOCK_MONOTONIC, sp & ~(C.PAGE_SIZE - 1))
 
 
+def setid_exec(t, img: Image) -> bool:
+    """Whether the exec honours the program's set-user-ID or set-group-ID
+    bit (bprm_fill_uid's checks): then the personality flags that would
+    weaken the new image (ADDR_NO_RANDOMIZE among them) go before it is
+    laid out, as Linux's per_clear does, so that setarch -R does not take
+    a set-user-ID program's ASLR away."""
+    mode = img.d.inode.mode
+    return bool(mode & C.S_ISUID or mode & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP) \
+        and not mount_has(img.d, MS.MOUNT_ATTR_NOSUID) and not t.proc.no_new_privs
+
+
 def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, int],
          execfn: bytes) -> None:
     """Map the image's program (and its interpreter) into the fresh stub
@@ -289,11 +301,11 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
     has = HostAs(t)
     lo, hi = _span(elf)
     bias = 0
+    randomized = randomizes(k, proc)
     if elf.type == ET_DYN:
         # a randomised load base, as Linux's (28 bits of pages), unless the
-        # process asked for ADDR_NO_RANDOMIZE (setarch -R)
-        rnd = 0 if proc.personality & C.ADDR_NO_RANDOMIZE else \
-            (int.from_bytes(clock.random_bytes(4), "little") & ((1 << 28) - 1)) << 12
+        # process asked for ADDR_NO_RANDOMIZE (setarch -R) or ASLR is off
+        rnd = (int.from_bytes(clock.random_bytes(4), "little") & ((1 << 28) - 1)) << 12 if randomized else 0
         bias = ELF_ET_DYN_BASE + rnd - lo
     top = _load_segments(has, elf, bias, mm, d)
     base = 0
@@ -307,6 +319,9 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
         base = region - ilo if ielf.type == ET_DYN else 0
         _load_segments(has, ielf, base, mm, idn)
         entry = base + ielf.entry
+    if randomized and k.tunables.randomize_va_space > 1:
+        # the heap a random number of pages past the program, within 32 MiB (arch_randomize_brk)
+        top += int.from_bytes(clock.random_bytes(4), "little") % BRK_RANDOM_PAGES * C.PAGE_SIZE
     mm.brk_start = mm.brk = top
     tracer = t.ptrace.tracer if t.ptrace is not None else None
     if isinstance(tracer, ptracer.KernelTracer):

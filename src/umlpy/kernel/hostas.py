@@ -72,6 +72,13 @@ def stub_auxv(mem: GuestMemory, rsp: int) -> dict[int, int]:
     return aux
 
 
+def randomizes(k, proc) -> bool:
+    """PF_RANDOMIZE for the image an exec makes: its layout is randomised
+    unless the process asked for none (ADDR_NO_RANDOMIZE: setarch -R) or
+    kernel.randomize_va_space is 0."""
+    return not proc.personality & C.ADDR_NO_RANDOMIZE and k.tunables.randomize_va_space != 0
+
+
 def exec_host(k, t) -> dict[int, int]:
     """Replace the task's host image by a fresh stub; returns the host auxv."""
     regs = t.regs
@@ -82,9 +89,10 @@ def exec_host(k, t) -> dict[int, int]:
     arr = (argv0 + 16) & ~7
     t.mem.poke(a, path + b"umlpy-stub\0")
     t.mem.poke(arr, struct.pack("<QQQ", argv0, 0, 0))
-    # setarch -R (gdb runs its inferiors so): the host lays out the new
-    # image's stack and mappings without randomisation too, as Linux would
-    norandom = t.proc.personality & C.ADDR_NO_RANDOMIZE
+    # setarch -R (gdb runs its inferiors so) or randomize_va_space 0: the
+    # host lays out the new image's stack and mappings without
+    # randomisation too, as Linux would
+    norandom = 0 if randomizes(k, t.proc) else C.ADDR_NO_RANDOMIZE
     if norandom != t.proc.host_personality and \
             ptrace.inject(t.hpid, regs, NR["personality"], norandom).result >= 0:
         t.proc.host_personality = norandom

@@ -10,7 +10,8 @@ pipe-user-pages-soft/hard.  core_pattern names the core files
 ids becomes (kernel/cred.py); panic_on_oom and oom_kill_allocating_task
 steer the OOM killer (kernel/oom.py); protected_symlinks, _hardlinks,
 _fifos and _regular the path walk, link and open (vfs/perm.py; Linux's
-default for all four, 0, is what a kernel without distribution sysctls has).
+default for all four, 0, is what a kernel without distribution sysctls has);
+randomize_va_space what an exec randomises (kernel/hostas.py, fs/exec.py).
 """
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ class Tunables:
     protected_hardlinks: int = 0        # 1: no hard link to a file one may not read and write (vfs/perm.py)
     protected_fifos: int = 0            # 1, 2: no O_CREAT open of another's fifo in a sticky dir
     protected_regular: int = 0          # 1, 2: ... nor of another's regular file
+    randomize_va_space: int = 2         # 0: no ASLR at exec; 1: stack, mmap, PIE base; 2: the heap too
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

@@ -194,6 +194,8 @@ def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
     threads.de_thread(k, t)
     futex.task_exit(k, t)
     t.clear_child_tid = 0
+    if kexec.setid_exec(t, img):
+        t.proc.personality &= ~C.PER_CLEAR_ON_SETID
     aux = hostas.exec_host(k, t)
     # the old image is gone: failures from here on kill the process
     try:

@@ -12,6 +12,7 @@ from typing import Callable
 from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
+from umlpy.fs.devpts import NR_UNIX98_PTY_MAX, devpts_instance
 from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
@@ -154,6 +155,16 @@ def _rr_timeslice(kernel):
     return rw(text(lambda: str(kernel.tunables.sched_rr_timeslice_ms)), store)
 
 
+def _pty() -> Spec:
+    """kernel.pty: the most ptys devpts gives (ENOSPC past it), those kept
+    from other mount namespaces' mounts, and how many are live."""
+    def attr(name: str):
+        return ints(lambda: [getattr(devpts_instance(), name)],
+                    lambda v: setattr(devpts_instance(), name, v[0]), 0, NR_UNIX98_PTY_MAX)
+    return {"max": attr("limit"), "nr": ro(text(lambda: str(len(devpts_instance().ptys)))),
+            "reserve": attr("reserve")}
+
+
 def sys_tree(kernel, boot_id: str) -> Spec:
     k = kernel
     return {
@@ -180,6 +191,8 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "panic": ro("0"),
             "pid_max": _tunable(k, "kernel/pid_max"),
             "printk": ro("4\t4\t1\t7"),
+            "pty": _pty(),
+            "randomize_va_space": int_sysctl(k.tunables, "randomize_va_space", INT_MIN),
             "random": {
                 "boot_id": ro(boot_id),
                 "entropy_avail": ro(str(ENTROPY_AVAIL)),
