@@ -1554,7 +1554,7 @@ def _forge_accept_q(d) -> None:
 
 @pytest.mark.parametrize("forge, message", [
     (_forge_epoll, "a bad entry for fd 7"),
-    (_forge_pty(index=4096), "ptys[0].index: not an integer in [0, 4096)"),
+    (_forge_pty(index=1 << 20), "ptys[0].index: not an integer in [0, 1048576)"),
     (_forge_pty(line_ends=[[3, 0]]), "ptys[0].line_ends: not a list of 2-integer lists"),   # past rbuf
     (_forge_pty(winsize="00"), "ptys[0].winsize: not 8 bytes"),
     (_forge_pty_termios, "termios.line: not an integer in [0, 256)"),
