@@ -29,6 +29,7 @@ from umlpy.abi.capability import SUID_DUMP_DISABLE, SUID_DUMP_ROOT
 from umlpy.kernel import printk, rusage
 from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.hostas import randomizes
 from umlpy.kernel.ipc import ShmSegment
 from umlpy.kernel.mm import (DUMP_ANON_PRIVATE, DUMP_ANON_SHARED, DUMP_ELF_HEADERS, DUMP_HUGETLB_PRIVATE,
                              DUMP_HUGETLB_SHARED, DUMP_MAPPED_PRIVATE, DUMP_MAPPED_SHARED, FileMap)
@@ -209,14 +210,14 @@ def _prstatus(t, sig: int, regs, leader: bool) -> bytes:
     return head + gregs + struct.pack("<i4x", 1)
 
 
-def _prpsinfo(proc) -> bytes:
+def _prpsinfo(k, proc) -> bytes:
     """struct elf_prpsinfo: state R (it is running its own death), flags,
     real ids, pids, the command and the start of its arguments."""
     lo, hi = proc.mm.arg_range
     args = proc.mm.mem.read_upto(lo, min(hi - lo, ELF_PRARGSZ - 1)) if hi > lo else b""
     args = args.rstrip(b"\0").replace(b"\0", b" ")
     flags = PF_DUMPCORE | PF_SIGNALED | (0 if proc.execed else PF_FORKNOEXEC) \
-        | (0 if proc.personality & C.ADDR_NO_RANDOMIZE else PF_RANDOMIZE)
+        | (PF_RANDOMIZE if randomizes(k, proc) else 0)
     vnr = _own_view(proc)
     parent = vnr(proc.parent.pid) if proc.parent is not None else 0
     nice = proc.leader.sched.nice
@@ -287,7 +288,7 @@ def _notes(k, t, sig: int, code: int, fields: tuple, segs: list[Seg]) -> bytes:
         regs, xstate = got
         out.append(note(b"CORE", NT_PRSTATUS, _prstatus(th, sig, regs, th is proc.leader)))
         if i == 0:
-            out.append(note(b"CORE", NT_PRPSINFO, _prpsinfo(proc)))
+            out.append(note(b"CORE", NT_PRPSINFO, _prpsinfo(k, proc)))
             out.append(note(b"CORE", NT_SIGINFO, pack_siginfo(sig, code, fields)))
             out.append(note(b"CORE", NT_AUXV, proc.mm.saved_auxv))
             out.append(note(b"CORE", NT_FILE, _file_note(proc, segs)))
