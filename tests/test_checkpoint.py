@@ -783,6 +783,23 @@ def test_machine_settings_carried(tmp_path):
                    for p in sysctls)
 
 
+def test_own_wall_clock_keeps_the_trampoline(tmp_path):
+    """A guest that set its wall clock, restored: its clock_gettime traps
+    for the wall clocks only, through the trampoline made from the host's
+    fresh vDSO (not from the restored one, whose entry is patched already:
+    every clock would trap then), and its time is its own."""
+    g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", "date -s '2031-05-06 07:08:09' > /dev/null && i=1; "
+              "while [ $i -le 20 ]; do echo n $i; i=$((i+1)); usleep 100000; done; date +%Y", init="/bin/sh")
+    g.wait_for("n 3\n")
+    r = g.checkpoint(tmp_path / "img")
+    assert r.returncode == 0, r.stderr
+    g.finish()
+    r = restore(tmp_path / "img", "loglevel=7")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith("n 20\n2031\n"), r.stdout
+    assert "vdso:" not in r.stderr, r.stderr
+
+
 def test_mlocked_ranges_carried(tmp_path):
     """mlock'd and mlock2(MLOCK_ONFAULT)'d ranges: after the restore VmLck
     counts both, the first is resident whole (as the mlock faulted it

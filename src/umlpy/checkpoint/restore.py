@@ -92,7 +92,9 @@ def _build(k, r: image.Reader) -> None:
             adopt, spaces = pre.take({pid for pid, p in zip(pids, procs) if not p.has("zombie")})
         else:                   # (made with the seccomp filter, which this boot does without)
             pre.discard()
-    init, _aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root), adopt)
+    init, aux = k.procs.spawn_init(FdTable(), FsContext(k.root, k.root), adopt)
+    if adopt is None and aux.get(C.AT_SYSINFO_EHDR):    # a fresh stub: the host's vDSO as it is
+        k.vdso.learn(init.mem, aux[C.AT_SYSINFO_EHDR])
     k.set_xstate_sizes(ptrace.get_xstate(init.hpid))
     _dev(k, r)
     _mounts(k, init, r)

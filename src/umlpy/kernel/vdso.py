@@ -142,6 +142,14 @@ class Vdso:
         if size >= len(TIME_PATCHES[CLOCK_GETTIME]):
             self.clock_patch = [(off, TIME_PATCHES[CLOCK_GETTIME])]
 
+    def learn(self, mem, base: int) -> None:
+        """Find the entries in a vDSO the host mapped and nothing patched
+        yet (a restore's first process, before its saved bytes come:
+        those may hold patches already, from which the trampoline cannot
+        be made again)."""
+        if self.patches is None:
+            self._find(mem, base)
+
     def _time_code(self) -> list[tuple[int, bytes]]:
         """The time entries' patches as the guest's clocks stand (the
         whole-entry trap last: it overwrites the wall trampoline's jump)."""
