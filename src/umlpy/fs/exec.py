@@ -285,9 +285,7 @@ def setid_exec(t, img: Image) -> bool:
     weaken the new image (ADDR_NO_RANDOMIZE among them) go before it is
     laid out, as Linux's per_clear does, so that setarch -R does not take
     a set-user-ID program's ASLR away."""
-    mode = img.d.inode.mode
-    return bool(mode & C.S_ISUID or mode & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP) \
-        and not mount_has(img.d, MS.MOUNT_ATTR_NOSUID) and not t.proc.no_new_privs
+    return bool(cred.exec_setid_bits(t.proc, img.d.inode, mount_has(img.d, MS.MOUNT_ATTR_NOSUID)))
 
 
 def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, int],

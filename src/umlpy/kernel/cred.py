@@ -198,6 +198,19 @@ def task_prctl(proc: Process, option: int, a2: int, a3: int, a4: int, a5: int) -
     return 0
 
 
+def setid_bits(mode: int) -> int:
+    """The set-ID bits of a file's mode that make an exec set-ID:
+    S_ISUID, and S_ISGID only with group execute (without it, S_ISGID
+    marks mandatory locking)."""
+    return mode & C.S_ISUID | (mode & C.S_ISGID if mode & C.S_IXGRP else 0)
+
+
+def exec_setid_bits(proc: Process, inode, nosuid: bool) -> int:
+    """bprm_fill_uid's first checks: the set-ID bits an exec of inode by
+    proc honours (none on a nosuid mount or under no_new_privs)."""
+    return 0 if nosuid or proc.no_new_privs else setid_bits(inode.mode)
+
+
 def exec_creds(proc: Process, inode, nosuid: bool, readable: bool, tracer: Process | None = None) -> bool:
     """Commit the credentials a program runs with (bprm_fill_uid and
     cap_bprm_creds_from_file, without file capabilities); answers whether
@@ -214,11 +227,11 @@ def exec_creds(proc: Process, inode, nosuid: bool, readable: bool, tracer: Proce
     """
     old = proc.creds
     new = old.copy()
-    if not nosuid and not proc.no_new_privs:
-        if inode.mode & C.S_ISUID:
-            new.euid = inode.uid
-        if inode.mode & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP:
-            new.egid = inode.gid
+    honoured = exec_setid_bits(proc, inode, nosuid)
+    if honoured & C.S_ISUID:
+        new.euid = inode.uid
+    if honoured & C.S_ISGID:
+        new.egid = inode.gid
     # root: the kernel id of uid 0 of the task's user namespace (none if unmapped)
     root = userns.to_kernel(old.user_ns, "uid_map", 0)
     legacy_root = not old.securebits & K.SECBIT_NOROOT and root is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.kernel.cred import capable, in_group
+from umlpy.kernel.cred import capable, in_group, setid_bits
 from umlpy.kernel.errors import KernelError
 
 
@@ -68,7 +68,7 @@ def new_inode_owner(task, dir_inode, mode: int, perms: int = 0o7777) -> tuple[in
     gid = creds.fsgid
     if dir_inode.mode & C.S_ISGID:
         gid = dir_inode.gid
-        if fmt != C.S_IFDIR and bits & (C.S_ISGID | C.S_IXGRP) == C.S_ISGID | C.S_IXGRP \
+        if fmt != C.S_IFDIR and setid_bits(bits) & C.S_ISGID \
                 and not (in_group(creds, gid) or capable(creds, K.CAP_FSETID)):
             bits &= ~C.S_ISGID
     bits = bits & ~task.fs.umask & perms
@@ -120,9 +120,7 @@ def may_linkat(tunables, inode, creds) -> None:
     setuid nor setgid-executable, that the linker may read and write (EPERM)."""
     if not tunables.protected_hardlinks or owner_or_capable(inode, creds):
         return
-    mode = inode.mode
-    setgid_exec = C.S_ISGID | C.S_IXGRP
-    if mode & C.S_IFMT == C.S_IFREG and not mode & C.S_ISUID and mode & setgid_exec != setgid_exec:
+    if inode.mode & C.S_IFMT == C.S_IFREG and not setid_bits(inode.mode):
         try:
             permission(inode, C.R_OK | C.W_OK, creds)
             return
