@@ -279,6 +279,12 @@ def _grow_stack(has: HostAs, sp: int) -> None:
     has.call("clock_gettime", C.CLOCK_MONOTONIC, sp & ~(C.PAGE_SIZE - 1))
 
 
+def random_pages(count: int) -> int:
+    """A random whole number of pages below count pages, in bytes (count
+    at most 2^32, as randomize_page's range)."""
+    return int.from_bytes(clock.random_bytes(4), "little") % count * C.PAGE_SIZE
+
+
 def setid_exec(t, img: Image) -> bool:
     """Whether the exec honours the program's set-user-ID or set-group-ID
     bit (bprm_fill_uid's checks): then the personality flags that would
@@ -303,7 +309,7 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
     if elf.type == ET_DYN:
         # a randomised load base, as Linux's (28 bits of pages), unless the
         # process asked for ADDR_NO_RANDOMIZE (setarch -R) or ASLR is off
-        rnd = (int.from_bytes(clock.random_bytes(4), "little") & ((1 << 28) - 1)) << 12 if randomized else 0
+        rnd = random_pages(1 << 28) if randomized else 0
         bias = ELF_ET_DYN_BASE + rnd - lo
     top = _load_segments(has, elf, bias, mm, d)
     base = 0
@@ -319,7 +325,7 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
         entry = base + ielf.entry
     if randomized and k.tunables.randomize_va_space > 1:
         # the heap a random number of pages past the program, within 32 MiB (arch_randomize_brk)
-        top += int.from_bytes(clock.random_bytes(4), "little") % BRK_RANDOM_PAGES * C.PAGE_SIZE
+        top += random_pages(BRK_RANDOM_PAGES)
     mm.brk_start = mm.brk = top
     tracer = t.ptrace.tracer if t.ptrace is not None else None
     if isinstance(tracer, ptracer.KernelTracer):

@@ -143,10 +143,10 @@ class Vdso:
             self.clock_patch = [(off, TIME_PATCHES[CLOCK_GETTIME])]
 
     def learn(self, mem, base: int) -> None:
-        """Find the entries in a vDSO the host mapped and nothing patched
-        yet (a restore's first process, before its saved bytes come:
-        those may hold patches already, from which the trampoline cannot
-        be made again)."""
+        """Find the entries, once, in the vDSO at base: one the host mapped
+        and nothing patched yet (a restore gives its first process's before
+        the saved bytes come: those may hold patches already, from which
+        the trampoline cannot be made again)."""
         if self.patches is None:
             self._find(mem, base)
 
@@ -159,8 +159,7 @@ class Vdso:
     def patch(self, mem, base: int) -> None:
         """Overwrite the entries in the vDSO mapped at base (a private copy
         of its page: the write breaks the sharing, as a debugger's would)."""
-        if self.patches is None:
-            self._find(mem, base)
+        self.learn(mem, base)
         for off, code in self.patches + self._time_code():
             mem.poke(base + off, code)
 
@@ -173,8 +172,7 @@ class Vdso:
         self.time_trapped |= wall
         self.clocks_trapped |= clocks
         for mem, base in spaces:
-            if self.patches is None:
-                self._find(mem, base)
+            self.learn(mem, base)
             if not self.ehdr or mem.read_upto(base, len(self.ehdr)) != self.ehdr:
                 printk.pr_warn_ratelimited(f"vdso: no vDSO at {base:#x} in host pid {mem.pid}: its time is the host's")
                 continue
