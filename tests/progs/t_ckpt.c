@@ -619,26 +619,25 @@ static void *epoll_pwaiting(void *arg)
     return NULL;
 }
 
+/* epoll_pwait2 on an empty epoll for ms, under set if any */
+static long epoll_pwait2_for(long ms, const sigset_t *set)
+{
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    struct epoll_event ev;
+    return syscall(SYS_epoll_pwait2, epoll_create1(0), &ev, 1, &ts, set, 8);
+}
+
 static void *epoll_pwait2ing(void *arg)
 {
-    long ms = (long)arg;
-    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
-    int ep = epoll_create1(0);
-    struct epoll_event ev;
-    long r = syscall(SYS_epoll_pwait2, ep, &ev, 1, &ts, NULL, 8);
-    dprintf(1, "epoll_pwait2 %ld\n", r);
+    dprintf(1, "epoll_pwait2 %ld\n", epoll_pwait2_for((long)arg, NULL));
     return NULL;
 }
 
 static void *epoll_pwait2_masked(void *arg)
 {
-    long ms = (long)arg;
-    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
-    int ep = epoll_create1(0);
-    struct epoll_event ev;
     sigset_t set;
     usr2_blocked(&set);
-    long r = syscall(SYS_epoll_pwait2, ep, &ev, 1, &ts, &set, 8);
+    long r = epoll_pwait2_for((long)arg, &set);
     dprintf(1, "epoll_pwait2 mask %ld usr2 %d%s%s\n", r, (int)got_usr2, r < 0 ? " " : "",
             r < 0 ? strerror(errno) : "");
     return NULL;
