@@ -664,6 +664,7 @@ def test_cpu_time_and_rlimit_cpu_carried(tmp_path):
     image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["cputime", "12"], "count", 1)
     proc = json.loads((image / "manifest.json").read_text())["processes"][0]
     assert sum(proc["cpu"][:2]) >= 0.8e9 and sum(proc["tasks"][1]["cpu"][:2]) >= 0.2e9, proc["cpu"]
+    assert proc["tasks"][0]["io"][1] >= len("count 1\n") and proc["tasks"][0]["io"][3] >= 1   # wchar, syscw
     r = restore(image)
     assert r.returncode == 0, r.stderr
     assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 13)), r.stdout + r.stderr
@@ -1183,7 +1184,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 10")
+    _refused(image, "checkpoint format version 99, this kernel reads version 11")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -1220,7 +1221,7 @@ def _forge_zombie(**change):
         keep = ("ppid", "pgid", "sid", "comm", "start_ns", "exit_signal", "console_ctty", "creds", "sigactions",
                 "shared_pending", "shared_sigq", "keyrings", "cgroup")
         z = {key: d["processes"][1][key] for key in keep}
-        z.update(pid=9, ppid=1, zombie={"status": 7 << 8, "usage": [1, 2, 3], "cusage": [0, 0, 0],
+        z.update(pid=9, ppid=1, zombie={"status": 7 << 8, "usage": [1, 2, 3], "cusage": [0, 0, 0], "io": [0] * 7,
                                         "task": {"tid": 9, "blocked": 0, "pending": 0, "sigq": [], "thread_keyring": 0,
                                                  "sched": d["processes"][1]["tasks"][0]["sched"]}})
         z.update(change)
@@ -1232,11 +1233,13 @@ def _forge_zombie(**change):
     (_forge_zombie(ppid=99), "process 9: no parent 99"),
     (_forge_zombie(ppid=0), "process 9: a zombie with no parent"),
     (_forge_zombie(zombie={"status": 0x17f}), "zombie.status: not an exit status"),
+    (_forge_zombie(zombie={"status": 0, "usage": [1, 2, 3], "cusage": [0, 0, 0], "io": [0, 0, 0, 0, 0, 0, -1]}),
+     "zombie.io: not a list of 7 integers"),
 ])
 def test_forged_zombie_refused(saved, tmp_path, forge, message):
     """A zombie whose parent is not in the image (or that has none, which
     nothing could reap) or whose status no exit gives: refused before any
-    guest runs."""
+    guest runs; so is I/O accounting below 0."""
     image = _copy(saved, tmp_path)
     _rewrite(image, forge)
     _refused(image, message)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import CPIO, PATH_ENV, sh
+from conftest import CPIO, PATH_ENV, ROOT, sh
 
 PROC = "mount -t proc proc /proc; "
 
@@ -248,6 +248,35 @@ def test_smaps_lists_every_mapping_with_its_counters():
            "grep -m1 '^Size:' /proc/self/smaps | awk '{print ($2 > 0)}'")
     maps, rss, size_ok = r.stdout.split()
     assert maps == rss and int(maps) > 3 and size_ok == b"1"
+
+
+def test_io_accounting_of_the_disk(tmp_path):
+    """/proc/PID/io's read_bytes and write_bytes and getrusage's
+    ru_inblock/ru_oublock for the ext4 disk: a cold read of a file reads at
+    least the file from the disk, a cached one nothing, one after
+    vm.drop_caches (write-only, 1 to 4) the file again (and it loses no
+    data not yet on the disk, no page a mapping holds or wrote), a
+    10 000-byte write
+    dirties three pages (24 blocks of 512 bytes), a child's write comes to
+    its parent with the wait: what Linux gives on a host ext4 file system
+    after drop_caches (t_ioac -disk)."""
+    r = sh("mount -t proc proc /proc; mkdir -p /mnt; mount /dev/ubda /mnt; "
+           "/t/bin/t_ioac -disk /mnt/t/bin/t_statx.pie /mnt/tmp; umount /mnt",
+           f"ubd0={tmp_path / 'cow'},{ROOT / 'rootfs' / 'busybox.img'}")
+    lines = r.stdout.decode().splitlines()
+    assert re.fullmatch(r"cold read of \d+ bytes: read_bytes at least the file", lines[0]), (r.stdout, r.stderr)
+    assert lines[1:] == ["cached read: read_bytes 0",
+                         "drop_caches read: EACCES",
+                         "drop_caches write: 0 EINVAL, 1 1",
+                         "read after drop_caches: read_bytes at least the file",
+                         "unsynced write after drop_caches: unsynced",
+                         "a mapped page after drop_caches: mapped-1",
+                         "an unmapped page after drop_caches: mapped-2",
+                         "write of 10000 bytes: write_bytes 12288, ru_oublock 24, cancelled 0",
+                         "ru_inblock at least the file",
+                         "unlinked before write-back: cancelled 12288",
+                         "child's write: wait4 ru_oublock 8, RUSAGE_CHILDREN ru_oublock 8",
+                         "done"], (r.stdout, r.stderr)
 
 
 def test_config_gz_tells_what_the_kernel_has():

@@ -9,7 +9,7 @@ from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.block.device import SECTOR, BlockDevice
-from umlpy.kernel import printk
+from umlpy.kernel import ioac, printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.file import PositionedFile
@@ -74,7 +74,10 @@ class BlockFile(PositionedFile):
 
     def pread(self, task, n: int, off: int) -> bytes:
         n = max(0, min(n, self.dev.size - off))
-        return self.dev.read(off, n) if n else b""
+        if not n:
+            return b""
+        ioac.disk_read(n)
+        return self.dev.read(off, n)
 
     def pwrite(self, task, data: bytes, off: int) -> int:
         """blkdev_write_iter: EPERM on a write-protected device, ENOSPC at its end."""
@@ -86,6 +89,7 @@ class BlockFile(PositionedFile):
             raise KernelError(E.ENOSPC)
         data = data[:self.dev.size - off]
         self.dev.write(off, data)
+        ioac.dirtied(off, len(data))
         return len(data)
 
     def lseek(self, off: int, whence: int) -> int:

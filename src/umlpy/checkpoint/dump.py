@@ -28,7 +28,7 @@ from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
 from umlpy.fs.registry import DISK_TYPES
-from umlpy.kernel import printk, ptracer, rusage
+from umlpy.kernel import ioac, printk, ptracer, rusage
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 from umlpy.net.inet.sock import InetSocket
@@ -830,7 +830,8 @@ def _save_task(t, frozen, secc: seccompstate.Saver) -> dict:
     return {**_task_common(t),
             "altstack": list(t.altstack), "clear_child_tid": t.clear_child_tid, "robust_list": t.robust_list,
             "regs": {n: getattr(regs, n) for n in ptrace.REG_NAMES}, "restart": restart,
-            "xstate": ptrace.get_xstate(t.hpid).hex(), "cpu": timers.save_task_cpu(t), **secc.task(t)}
+            "xstate": ptrace.get_xstate(t.hpid).hex(), "cpu": timers.save_task_cpu(t), "io": t.ioac.save(),
+            **secc.task(t)}
 
 
 def mem_blob(pid: int) -> str:
@@ -866,6 +867,7 @@ def _save_zombie(k, p) -> dict:
     u = p.usage if p.usage is not None else rusage.Usage()
     return {**_save_identity(k, p),
             "zombie": {"status": p.wait_status, "usage": timers.save_usage(u), "cusage": timers.save_usage(p.cusage),
+                       "io": ioac.whole(p).save(),
                        "task": _task_common(p.leader)}}
 
 

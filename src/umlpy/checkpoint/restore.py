@@ -361,6 +361,7 @@ def _zombie(k, t: Task, z: image.Reader, keys: dict) -> None:
     if proc.wait_status & 0x7f == 0x7f or proc.wait_status & 0x7f and proc.wait_status >> 8:
         raise image.ImageError(f"manifest: {z.where}.status: not an exit status")
     proc.usage, proc.cusage = timers.usage(z, "usage"), timers.usage(z, "cusage")
+    proc.dead_ioac = timers.io(z, "io")     # all of it: the parent's wait adds it
     _task_common(t, z.sub("task"), keys)
     timers.link_queued(proc)        # (a zombie has no timers: no signal may name one)
 
@@ -434,6 +435,7 @@ def _task(t: Task, e: image.Reader, keys: dict, filters: list) -> None:
     the host."""
     _task_common(t, e, keys)
     t.cpu_base = timers.usage(e, "cpu")
+    t.ioac = timers.io(e, "io")
     t.seccomp = seccompstate.take(filters, e)
     t.altstack = tuple(e.ints("altstack", 0, U64, 3))
     t.clear_child_tid = e.int("clear_child_tid", 0, TASK_SIZE)

@@ -13,7 +13,8 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.checkpoint import image
-from umlpy.kernel import cpulimit, rusage, timekeeping
+from umlpy.kernel import cpulimit, ioac, rusage, timekeeping
+from umlpy.kernel.ioac import IoAc
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.timers import monotonic_for
 from umlpy.syscalls import sys_timer
@@ -36,13 +37,20 @@ def save_usage(u: rusage.Usage) -> list[int]:
 
 def save_cpu(p) -> dict:
     """A live process's CPU time (its own, with its threads' that died)
-    and its waited-for children's, as getrusage reports them."""
-    return {"cpu": save_usage(rusage.own(p)), "cusage": save_usage(p.cusage)}
+    and its waited-for children's, as getrusage reports them; the I/O
+    accounting of its threads that ended and of those children."""
+    return {"cpu": save_usage(rusage.own(p)), "cusage": save_usage(p.cusage),
+            "io": p.dead_ioac.save(), "cio": p.child_ioac.save()}
 
 
 def save_task_cpu(t) -> list[int]:
     """A thread's own CPU time (RUSAGE_THREAD)."""
     return save_usage(rusage.of(t, rusage.RUSAGE_THREAD))
+
+
+def io(e: image.Reader, key: str) -> IoAc:
+    """I/O accounting saved by IoAc.save: counts, each below 2^64."""
+    return IoAc.load(e.ints(key, 0, U64, len(ioac.FIELDS)))
 
 
 def usage(e: image.Reader, key: str) -> rusage.Usage:
@@ -56,6 +64,7 @@ def restore_cpu(k, t, p: image.Reader) -> None:
     once its limits are back."""
     proc = t.proc
     proc.cpu_base, proc.cusage = usage(p, "cpu"), usage(p, "cusage")
+    proc.dead_ioac, proc.child_ioac = io(p, "io"), io(p, "cio")
     cpulimit.update(k, proc)
 
 

@@ -26,10 +26,12 @@ from arch_um import clock, ptrace
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.kernel import ioac
 from umlpy.kernel.errors import KernelError
 
 RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD = 0, -1, 1
 _RUSAGE_HEAD = struct.Struct("<5q")     # ru_utime, ru_stime (timevals), ru_maxrss
+_RUSAGE_LONGS = struct.Struct("<14q")   # ru_maxrss .. ru_nivcsw
 
 
 @dataclass
@@ -56,10 +58,11 @@ class Usage:
             self.utime, self.stime = utime, stime
         return Usage(self.utime, self.stime, sampled.maxrss)
 
-    def pack(self) -> bytes:
-        """struct rusage: two timevals and fourteen longs."""
+    def pack(self, blocks: tuple[int, int] = (0, 0)) -> bytes:
+        """struct rusage: two timevals and fourteen longs, ru_inblock and
+        ru_oublock among them (blocks: kernel/ioac.py's)."""
         return (structs.pack_timeval(self.utime) + structs.pack_timeval(self.stime)
-                + struct.pack("<q", self.maxrss) + bytes(13 * 8))
+                + _RUSAGE_LONGS.pack(self.maxrss, 0, 0, 0, 0, 0, 0, *blocks, 0, 0, 0, 0, 0))
 
 
 def own(proc) -> Usage:
@@ -95,6 +98,15 @@ def at_exit(proc, current) -> None:
 
 def waited(parent, child) -> None:
     parent.cusage = parent.cusage + own(child) + child.cusage
+
+
+def blocks(t, who: int) -> tuple[int, int]:
+    """getrusage's ru_inblock and ru_oublock: the process's threads',
+    its waited children's, or the thread's own."""
+    if who == RUSAGE_SELF:
+        return ioac.own_blocks(t.proc)
+    ac = t.proc.child_ioac if who == RUSAGE_CHILDREN else t.ioac
+    return ac.inblock, ac.oublock
 
 
 def of(t, who: int) -> Usage:

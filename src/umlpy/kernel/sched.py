@@ -21,7 +21,7 @@ from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS
-from umlpy.kernel import printk, ptracer, seccomp, strace, timekeeping, userfaultfd
+from umlpy.kernel import ioac, printk, ptracer, seccomp, strace, timekeeping, userfaultfd
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.task import State, Task
 from umlpy.kernel.timekeeping import WallDeadline
@@ -98,6 +98,7 @@ class Scheduler:
         self.current: Task | None = None     # the task whose syscall runs now
         self.oom = None                      # kernel/oom.OomKiller: samples while guests run
         set_wake_hook(self.wake)
+        ioac.attach(self)       # the disks charge the current task's reads
 
     # -- timers -------------------------------------------------------------
     def add_timer(self, deadline: int, fn: Callable[[], None]) -> Timer:

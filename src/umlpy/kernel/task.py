@@ -18,6 +18,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_FULL_SET, SUID_DUMP_USER
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.ioac import IoAc
 from umlpy.kernel.rusage import Usage
 from umlpy.kernel.wait import WaitQueue
 
@@ -225,6 +226,8 @@ class Process:
         self.cusage = Usage()       # of the children waited for
         self.prev_cputime = Usage()     # the user/system split last reported
         self.cpu_base = Usage()     # CPU time before a restore, which its new host process counts on from
+        self.dead_ioac = IoAc()     # the I/O of its threads that ended
+        self.child_ioac = IoAc()    # the I/O of the children waited for (theirs whole)
         self.ctty = None
         self.ns = parent.ns if parent else None     # nsproxy.NsProxy: init's is set at boot
         self.pidns = parent.pidns if parent else None   # the pid namespace its pid was made in
@@ -255,7 +258,7 @@ class Task:
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
                  "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
                  "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime",
-                 "ptrace", "nproc_exceeded", "seccomp", "cpu_base")
+                 "ptrace", "nproc_exceeded", "seccomp", "cpu_base", "ioac")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory, files: FdTable,
                  fs: FsContext, sched: SchedState) -> None:
@@ -267,6 +270,7 @@ class Task:
         self.sched = sched
         self.prev_cputime = Usage()     # the user/system split last reported (RUSAGE_THREAD)
         self.cpu_base = Usage()         # CPU time before a restore (as the process's)
+        self.ioac = IoAc()              # its reads and writes (kernel/ioac.py)
         self.regs = ptrace.new_regs()
         self.regs_dirty = False
         self.mem = mem

@@ -19,7 +19,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.abi import signals as S
-from umlpy.kernel import futex, ptracer, strace
+from umlpy.kernel import futex, ioac, ptracer, strace
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State, Task
 
@@ -126,6 +126,7 @@ def forget_thread(k, t: Task) -> None:
     proc = t.proc
     if t in proc.threads:
         proc.threads.remove(t)
+        ioac.thread_ended(t)
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
     k.procs.proc_flush(proc.pid, t.tid)

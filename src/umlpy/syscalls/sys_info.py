@@ -123,9 +123,10 @@ def sys_setrlimit(t, res, addr, *_):
     return sys_prlimit64(t, 0, res, addr, 0)
 
 
-@syscall("getrusage", status=PARTIAL, note="CPU times and peak RSS of the host processes; the counters zero")
+@syscall("getrusage", status=PARTIAL, note="CPU times and peak RSS of the host processes, ru_inblock and ru_oublock from the I/O accounting (kernel/ioac.py); the other counters zero")
 def sys_getrusage(t, who, addr, *_):
-    t.mem.write(addr, rusage.of(t, s32(who)).pack())
+    who = s32(who)
+    t.mem.write(addr, rusage.of(t, who).pack(rusage.blocks(t, who)))
     return 0
 
 

@@ -11,7 +11,7 @@ from umlpy.abi.capability import CAP_KILL, CAP_SYS_BOOT, CAP_SYS_TTY_CONFIG
 from umlpy.fs import exec as kexec
 from umlpy.fs.cgroupfs import cgroup_of_fd
 from umlpy.kernel import hostas
-from umlpy.kernel import futex, ipc, rusage, threads
+from umlpy.kernel import futex, ioac, ipc, rusage, threads
 from umlpy.kernel import cred, nsproxy, printk, ptracer
 from umlpy.kernel.errors import Block, KernelError, NoReturn
 from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
@@ -382,6 +382,7 @@ def do_wait(t, kids_of, options: int, report) -> int:
             tracee.ptrace.report = 0
         elif reap:
             rusage.waited(proc, c)
+            ioac.waited(proc, c)
             t.kernel.procs.reap(c)
         else:
             c.stop_report = 0
@@ -402,7 +403,7 @@ def sys_wait4(t, pid, status, options, ru, *_):
         if status:
             t.mem.write(status, struct.pack("<i", st if st != 0xffff else 0xffff))
         if ru:
-            t.mem.write(ru, _child_usage(c).pack())
+            t.mem.write(ru, _child_usage(c).pack(_child_blocks(c)))
         return nr
     pid = _wait_target(t, pid)
     return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report)
@@ -411,6 +412,12 @@ def sys_wait4(t, pid, status, options, ru, *_):
 def _child_usage(c) -> rusage.Usage:
     """What wait4 and waitid report: the child's and its children's (RUSAGE_BOTH)."""
     return rusage.own(c) + c.cusage
+
+
+def _child_blocks(c) -> tuple[int, int]:
+    """wait4's ru_inblock and ru_oublock: the child's and its children's."""
+    ac = ioac.whole(c)
+    return ac.inblock, ac.oublock
 
 
 @syscall("waitid")
@@ -459,7 +466,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
             info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, nr, c.creds.uid, val)
             t.mem.write(infop, info.ljust(128, b"\0"))
         if ru:
-            t.mem.write(ru, _child_usage(c).pack())
+            t.mem.write(ru, _child_usage(c).pack(_child_blocks(c)))
         return 0
     if only is not None:
         return do_wait(t, lambda p: [c for c in _wait_match(p, pid) if c is only], options, report)

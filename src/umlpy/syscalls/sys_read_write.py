@@ -90,7 +90,12 @@ def sys_read(t, fd, buf, count, *_):
     _user_buffer(buf, count)
 
     def read() -> int:
-        return _accessed(f, f.read_into(t, buf, min(count, MAX_RW_COUNT)))
+        try:
+            n = f.read_into(t, buf, min(count, MAX_RW_COUNT))
+        except KernelError:
+            t.ioac.syscr += 1       # vfs_read counts a call its file failed
+            raise
+        return _read_done(t, f, n)
     if f.rcvtimeo is None and not fanotify_asking():
         return read()       # the common case, without the wrappers' calls
     return file_permission(t, f, FAN_ACCESS_PERM, lambda: bounded(read, f.rcvtimeo))
@@ -100,6 +105,46 @@ def modified(f, n: int) -> int:
     """fsnotify_modify after a write that wrote something."""
     if n > 0:
         file_event(f, IN_MODIFY)
+    return n
+
+
+def _count(t, write: bool, n: int) -> None:
+    """A read or write call of the file API and the n bytes it moved,
+    counted as the task's (kernel/ioac.py: syscr, rchar or syscw, wchar)."""
+    ac = t.ioac
+    if write:
+        ac.syscw += 1
+        ac.wchar += n
+    else:
+        ac.syscr += 1
+        ac.rchar += n
+
+
+def _written(t, f, n: int) -> int:
+    """vfs_write's end: the call counted, fsnotify."""
+    _count(t, True, n)
+    return modified(f, n)
+
+
+def _read_done(t, f, n: int) -> int:
+    """vfs_read's end: the call counted, _accessed."""
+    _count(t, False, n)
+    return _accessed(f, n)
+
+
+def _vector_counted(t, write: bool, io) -> int:
+    """do_readv/do_writev and their positioned twins count every call,
+    refused ones too (a bad fd, a bad iovec), and what it moved
+    (kernel/ioac.py); a call that waits is counted when it is done."""
+    n = None
+    try:
+        n = io()
+    except (KernelError, GuestFault):
+        n = 0
+        raise
+    finally:
+        if n is not None:       # (None: it waits)
+            _count(t, write, n)
     return n
 
 
@@ -137,9 +182,17 @@ def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
     _user_buffer(buf, count)
     data = _write_source(t, f, [(buf, min(count, MAX_RW_COUNT))])
+
+    def write() -> int:
+        try:
+            n = write_vecs(t, f, data)
+        except KernelError:
+            t.ioac.syscw += 1       # vfs_write counts a call its file failed
+            raise
+        return _written(t, f, n)
     if f.sndtimeo is None:
-        return modified(f, write_vecs(t, f, data))      # the common case, without the wrapper
-    return bounded(lambda: modified(f, write_vecs(t, f, data)), f.sndtimeo)
+        return write()      # the common case, without the wrapper
+    return bounded(write, f.sndtimeo)
 
 
 RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND = 1, 2, 4, 8, 16
@@ -202,12 +255,12 @@ def rw_vecs(t, f, vecs: list[tuple[int, int]], off: int | None, flags: int, writ
 
 @syscall("readv")
 def sys_readv(t, fd, iov, cnt, *_):
-    return _vectored(t, _readable(t, fd), iov, cnt, None, 0, False)
+    return _vector_counted(t, False, lambda: _vectored(t, _readable(t, fd), iov, cnt, None, 0, False))
 
 
 @syscall("writev")
 def sys_writev(t, fd, iov, cnt, *_):
-    return _vectored(t, _writable(t, fd), iov, cnt, None, 0, True)
+    return _vector_counted(t, True, lambda: _vectored(t, _writable(t, fd), iov, cnt, None, 0, True))
 
 
 def _positioned(t, fd: int, off: int, write: bool):
@@ -232,7 +285,7 @@ def sys_pread64(t, fd, buf, count, off, *_):
     def io() -> int:
         data = f.pread(t, min(count, MAX_RW_COUNT), off)
         t.mem.write(buf, data)
-        return _accessed(f, len(data))
+        return _read_done(t, f, len(data))
     return file_permission(t, f, FAN_ACCESS_PERM, io)
 
 
@@ -250,32 +303,32 @@ def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:
 def sys_pwrite64(t, fd, buf, count, off, *_):
     f = _positioned(t, fd, off, True)
     _user_buffer(buf, count)
-    return modified(f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], off))
+    return _written(t, f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], off))
 
 
 @syscall("preadv")
 def sys_preadv(t, fd, iov, cnt, off, *_):
-    return _vectored(t, _positioned(t, fd, off, False), iov, cnt, off, 0, False)
+    return _vector_counted(t, False, lambda: _vectored(t, _positioned(t, fd, off, False), iov, cnt, off, 0, False))
 
 
 @syscall("pwritev")
 def sys_pwritev(t, fd, iov, cnt, off, *_):
-    return _vectored(t, _positioned(t, fd, off, True), iov, cnt, off, 0, True)
+    return _vector_counted(t, True, lambda: _vectored(t, _positioned(t, fd, off, True), iov, cnt, off, 0, True))
 
 
 @syscall("preadv2", note="RWF_NOWAIT on regular files, anonymous pipes and sockets; RWF_HIPRI has no polled I/O to ask for")
 def sys_preadv2(t, fd, iov, cnt, off, _off_high, flags):
     """preadv with RWF_ flags; offset -1 reads at the file position (readv)."""
     if s64(off) == -1:
-        return _vectored(t, _readable(t, fd), iov, cnt, None, flags, False)
-    return _vectored(t, _positioned(t, fd, off, False), iov, cnt, off, flags, False)
+        return _vector_counted(t, False, lambda: _vectored(t, _readable(t, fd), iov, cnt, None, flags, False))
+    return _vector_counted(t, False, lambda: _vectored(t, _positioned(t, fd, off, False), iov, cnt, off, flags, False))
 
 
 @syscall("pwritev2", note="as preadv2; RWF_APPEND, RWF_SYNC/RWF_DSYNC (the filesystem synced after the write)")
 def sys_pwritev2(t, fd, iov, cnt, off, _off_high, flags):
     if s64(off) == -1:
-        return _vectored(t, _writable(t, fd), iov, cnt, None, flags, True)
-    return _vectored(t, _positioned(t, fd, off, True), iov, cnt, off, flags, True)
+        return _vector_counted(t, True, lambda: _vectored(t, _writable(t, fd), iov, cnt, None, flags, True))
+    return _vector_counted(t, True, lambda: _vectored(t, _positioned(t, fd, off, True), iov, cnt, off, flags, True))
 
 
 @syscall("lseek")
@@ -294,12 +347,12 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
         raise KernelError(E.EINVAL)
     count = min(count, MAX_RW_COUNT, 1 << 20)
     data, off = _read_at(t, src, count, offp)
-    return write_settled(t, dst, data, lambda n: _transferred(src, dst, settle_source(t, src, data, n, offp, off)))
+    return write_settled(t, dst, data, lambda n: _transferred(t, src, dst, settle_source(t, src, data, n, offp, off)))
 
 
-def _transferred(src, dst, n: int) -> int:
+def _transferred(t, src, dst, n: int) -> int:
     """sendfile, copy_file_range: the source was read, the destination written."""
-    return modified(dst, _accessed(src, n))
+    return _written(t, dst, _read_done(t, src, n))
 
 
 def settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> int:
@@ -372,7 +425,7 @@ def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
     data, off = _read_at(t, src, min(n, COPY_CHUNK), offp_in)
     if not data:
         return 0
-    written = _transferred(src, dst, _write_at(t, dst, data, offp_out))
+    written = _transferred(t, src, dst, _write_at(t, dst, data, offp_out))
     if off is not None:
         t.mem.write(offp_in, struct.pack("<q", off + written))
     elif written < len(data):

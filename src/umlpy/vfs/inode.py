@@ -1,7 +1,7 @@
 """The inode and filesystem interfaces every filesystem implements."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
@@ -67,6 +67,11 @@ class Filesystem:
 
     def sync(self, durable: bool = True) -> None:
         """Write back what is dirty; durable: and have the device keep it."""
+
+    def drop_caches(self, in_use: Callable[[Inode], bool]) -> None:
+        """vm.drop_caches: let go of the cached copies of what is on a disk
+        (files' pages no mapping holds, per in_use; clean blocks).  A
+        filesystem whose memory is its only copy (tmpfs, procfs) keeps all."""
 
     # -- file handles (name_to_handle_at, open_by_handle_at): Linux's
     # export operations, which most pseudo filesystems do not have --------

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from typing import Callable
 
 from umlpy.block.device import BlockDevice
+from umlpy.kernel import ioac
 
 
 def runs(blocks: list[int]) -> list[tuple[int, int]]:
@@ -77,6 +78,7 @@ class BufferCache:
             self._bufs.move_to_end(blk)
             return buf
         buf = bytearray(self.dev.read(blk * self.bs, self.bs))
+        ioac.disk_read(self.bs)
         self._insert(blk, buf)
         return buf
 
@@ -86,6 +88,7 @@ class BufferCache:
         if missing:
             lo, hi = missing[0], missing[-1] + 1
             data = self.dev.read(lo * self.bs, (hi - lo) * self.bs)
+            ioac.disk_read(len(data))
             for b in missing:
                 i = (b - lo) * self.bs
                 self._insert(b, bytearray(data[i:i + self.bs]))
@@ -121,6 +124,13 @@ class BufferCache:
         if self.too_dirty is not None and len(self._dirty) > self.dirty_limit:
             self.too_dirty()
 
+    def drop_clean(self) -> None:
+        """drop_caches: every block that holds nothing the disk (or the
+        journal) lacks goes; the next get reads it again."""
+        keep = self._dirty | self.pinned | self._sealers.keys()
+        for blk in [b for b in self._bufs if b not in keep]:
+            del self._bufs[blk]
+
     def forget(self, blk: int) -> None:
         """blk was freed: its contents must never be written back."""
         self._sealers.pop(blk, None)
@@ -137,6 +147,7 @@ class BufferCache:
     def read_run_into(self, start: int, buf: memoryview) -> None:
         """read_run straight into buf (whole blocks), cached copies laid over."""
         self.dev.read_into(start * self.bs, buf)
+        ioac.disk_read(len(buf))
         if not self._bufs:
             return
         end = start + len(buf) // self.bs

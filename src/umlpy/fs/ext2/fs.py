@@ -286,6 +286,15 @@ class Ext2Fs(Filesystem):
             inode._disk = data
         inode._written = inode.disk_key()
 
+    def drop_caches(self, in_use) -> None:
+        """drop_pagecache_sb, then the disk's clean buffers."""
+        if self._unmounted:
+            return
+        for inode in list(self.icache.values()):
+            if inode._mem is not None and not in_use(inode):
+                inode.drop_page_cache()
+        self.bcache.drop_clean()
+
     def forget_inode(self, inode: Ext2Inode) -> None:
         """The inode was freed: store its last state and give its number back.
         One made since the last commit and never written is not: its slot

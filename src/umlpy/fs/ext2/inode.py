@@ -20,6 +20,7 @@ from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.bcache import extents, runs
 from umlpy.fs.ext2.dir import Directory
+from umlpy.kernel import ioac
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.fiemap import FIEMAP_EXTENT_MERGED, FiemapInfo
 from umlpy.vfs.inode import Inode, now_ns
@@ -524,6 +525,7 @@ class Ext2Inode(Inode):
         n = self._store(off, data)
         if n == 0:
             raise KernelError(E.ENOSPC)
+        ioac.dirtied(off, n)
         if off + n > self._size:
             self.set_size(off + n)
         if self._mem is not None:
@@ -646,6 +648,16 @@ class Ext2Inode(Inode):
     def page_cache(self) -> MemFile | None:
         """Reads copy from the memfile, kept coherent with writes (see memfile)."""
         return self.memfile() if self.is_reg and not self._freed else None
+
+    def drop_page_cache(self) -> None:
+        """drop_caches: the page cache let go (the caller made sure no
+        mapping holds it), what a shared mapping wrote written back first;
+        the next read goes to the disk."""
+        if self._mem is None or self._freed:
+            return
+        self.writeback()
+        self._mem.close()
+        self._mem = None
 
     def writeback(self) -> None:
         """Copy what the guest wrote through a shared mapping to the blocks."""

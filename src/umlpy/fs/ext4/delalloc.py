@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from arch_um import clock
 from umlpy.fs.ext2.bcache import runs
-from umlpy.kernel import printk
+from umlpy.kernel import ioac, printk
 
 if TYPE_CHECKING:
     from umlpy.fs.ext4.fs import Ext4Fs
@@ -89,12 +89,14 @@ class DelayedAlloc:
 
     def drop(self, inode: Ext4Inode, first: int = 0) -> None:
         """The delayed blocks from logical block first on are gone (truncate,
-        the inode freed): their reservation is given back."""
+        the inode freed): their reservation is given back, and their data
+        never written (cancelled_write_bytes, kernel/ioac.py)."""
         mine = inode.delayed
         if not mine:
             return
         gone = mine if first == 0 else {b for b in mine if b >= first}
         self.reserved -= len(gone)
+        ioac.cancelled(len(gone) * self.bs)
         if gone is mine:
             inode.delayed = set()
         else:

@@ -152,6 +152,12 @@ class Ext4Inode(Ext2Inode):
             da.flush(self)
         return self._write_disk(off, data)
 
+    def drop_page_cache(self) -> None:
+        """Never while delayed blocks have their data there alone (only
+        clean pages are dropped)."""
+        if not self.delayed:
+            super().drop_page_cache()
+
     def disk_size(self) -> int:
         """i_disksize: short of the delayed blocks (delalloc.py)."""
         return self.disksize if self.delayed else self._size

@@ -330,6 +330,15 @@ def rw(show: Show, store: Store, size: int = 0, mode: int = 0o644):
     return leaf
 
 
+def wo(store: Store):
+    """A write-only leaf (0200, as vm.drop_caches): sysctl_perm refuses
+    to open it for reading, root too (EACCES); nothing to show, so nothing
+    a checkpoint saves."""
+    def refuse(task) -> bytes:
+        raise KernelError(E.EACCES)
+    return lambda fs, key: GenFile(fs, key, refuse, store, mode=0o200)
+
+
 def parse_int(word: bytes) -> int:
     """One value as proc_dointvec reads it: an integer in C's notation (0x
     hex, 0 octal), else EINVAL; its range is the sysctl's to check."""

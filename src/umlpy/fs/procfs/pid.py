@@ -17,7 +17,7 @@ from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
-from umlpy.kernel import nsproxy, oom, userns
+from umlpy.kernel import ioac, nsproxy, oom, userns
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import DUMP_FILTER_MASK
 from umlpy.kernel.task import State
@@ -118,6 +118,14 @@ def _auxv(tg: Target, reader) -> bytes:
     tg.check_access(reader)
     p = tg.proc()
     return p.mm.saved_auxv if live(p) else b""
+
+
+def _io(tg: Target, reader) -> bytes:
+    """do_io_accounting: the process's reads and writes, its threads',
+    ended ones' and waited children's (kernel/ioac.py); under task/, the
+    thread's own."""
+    tg.check_access(reader)
+    return (ioac.whole(tg.proc()) if tg.tid is None else tg.task().ioac).text()
 
 
 def _comm(tg: Target, reader) -> bytes:
@@ -459,6 +467,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
     ("loginuid", _file(_const(NO_ID))),
     ("sessionid", _file(_const(NO_ID))),
+    ("io", _file(_io, 0o400)),
     ("uid_map", _id_map("uid_map")),
     ("gid_map", _id_map("gid_map")),
     ("projid_map", _id_map("projid_map")),

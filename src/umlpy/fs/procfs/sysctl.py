@@ -13,8 +13,10 @@ from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.fs.devpts import NR_UNIX98_PTY_MAX, devpts_instance
-from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text
+from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text, wo
+from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
+from umlpy.kernel.mm import mapped_anywhere
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
@@ -155,6 +157,30 @@ def _rr_timeslice(kernel):
     return rw(text(lambda: str(kernel.tunables.sched_rr_timeslice_ms)), store)
 
 
+def _drop_caches(kernel):
+    """vm.drop_caches (1 to 4, as proc_dointvec_minmax): 1 lets go of the
+    cached copies of what is on the disks (each file's pages that no
+    mapping holds, the clean blocks), as drop_pagecache_sb; 2 asks for
+    unused dentries and inodes (drop_slab), which the VFS keeps: they are
+    the kernel's own objects here, not a cache of a host's; 4 stops the
+    log line each write makes."""
+    quiet = [False]
+
+    def store(task, data: bytes) -> None:
+        v = (parse_ints(data) or [0])[0]
+        if not 1 <= v <= 4:
+            raise KernelError(E.EINVAL)
+        if v & 1:
+            def in_use(inode) -> bool:
+                return mapped_anywhere(kernel.procs, inode)
+            for fs in {id(m.fs): m.fs for m in kernel.mounts.mounts}.values():
+                fs.drop_caches(in_use)
+        if not quiet[0] and task is not None:
+            printk.pr_info(f"{task.proc.comm.decode(errors='replace')} ({task.proc.pid}): drop_caches: {v}")
+        quiet[0] |= bool(v & 4)
+    return wo(store)
+
+
 def _pty() -> Spec:
     """kernel.pty: the most ptys devpts gives (ENOSPC past it), those kept
     from other mount namespaces' mounts, and how many are live."""
@@ -208,6 +234,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         },
         "net": sys_net(k),
         "vm": {
+            "drop_caches": _drop_caches(k),
             "max_map_count": _tunable(k, "vm/max_map_count"),
             **_overcommit(k.mem_budget),
             "oom_kill_allocating_task": _tunable(k, "vm/oom_kill_allocating_task"),
