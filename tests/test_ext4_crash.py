@@ -143,10 +143,10 @@ class RecordingDevice(BlockDevice):
         self.data = bytearray(image)
         self.writes: list[tuple[int, bytes]] = []
 
-    def read(self, off: int, n: int) -> bytes:
+    def _read(self, off: int, n: int) -> bytes:
         return bytes(self.data[off:off + n])
 
-    def write(self, off: int, data: bytes) -> None:
+    def _write(self, off: int, data: bytes) -> None:
         self.check(off, len(data), True)
         self.data[off:off + len(data)] = data
         self.writes.append((off, bytes(data)))

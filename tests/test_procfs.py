@@ -279,6 +279,26 @@ def test_io_accounting_of_the_disk(tmp_path):
                          "done"], (r.stdout, r.stderr)
 
 
+def test_disk_stats(tmp_path):
+    """/sys/block/DISK/stat and /proc/diskstats count the disk's requests
+    as Linux's part_stat_show and diskstats_show print them (17 figures,
+    fields of 8): a 4 MiB file written and synced adds at least its 8192
+    sectors to the written ones, a flush, and busy time (io_ticks, which
+    LTP's tst_dev_bytes_written needs above 0 before it trusts the rest)."""
+    r = sh("mount -t proc proc /proc; mount -t sysfs sysfs /sys; mkdir -p /mnt; mount /dev/ubda /mnt; "
+           "cat /sys/block/ubda/stat; dd if=/dev/zero of=/mnt/tmp/x bs=1M count=4 2>/dev/null; sync; "
+           "cat /sys/block/ubda/stat; grep ' ubda ' /proc/diskstats; rm /mnt/tmp/x; umount /mnt",
+           f"ubd0={tmp_path / 'cow'},{ROOT / 'rootfs' / 'busybox.img'}")
+    before, after, proc = r.stdout.decode().splitlines()[:3]
+    assert re.fullmatch(r"( {0,7}\d+ ){16} {0,7}\d+", after), after
+    b, a = [int(v) for v in before.split()], [int(v) for v in after.split()]
+    assert len(a) == 17 and a[0] > 0 and a[2] > 0           # reads: the mount's
+    assert a[6] - b[6] >= 8192 and a[4] > b[4]             # written sectors, writes
+    assert a[9] > 0 and a[15] > b[15]                       # io_ticks, flushes
+    assert a[8] == 0 and a[1] == a[5] == 0                  # nothing in flight, no merges
+    assert proc.split()[:3] == ["98", "0", "ubda"] and [int(v) for v in proc.split()[3:]] == a
+
+
 def test_config_gz_tells_what_the_kernel_has():
     """/proc/config.gz (IKCONFIG_PROC): test suites read it to skip what the
     kernel lacks; it must say what umlpy has and what it does not."""

@@ -10,6 +10,7 @@ and the one BLKROSET sets, who has it open and who holds it exclusively.
 from __future__ import annotations
 
 from umlpy.abi import errno as E
+from umlpy.block.stats import READ, WRITE, DiskStats
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
@@ -34,24 +35,48 @@ class BlockDevice:
         self.openers = 0                # open files and mounts (disk_openers)
         self.holder: object | None = None   # an exclusive opener: a mount, an O_EXCL open
         self.mounted_fs = None
+        self.stats = DiskStats()
 
     @property
     def write_protected(self) -> bool:
         """bdev_read_only: the disk's flag or BLKROSET's."""
         return self.read_only or self.bdev_ro
 
+    # -- requests: counted (block/stats.py), then the driver's -------------------
     def read(self, off: int, n: int) -> bytes:
-        raise NotImplementedError
+        t0 = self.stats.start()
+        data = self._read(off, n)
+        self.stats.done(READ, n, t0)
+        return data
 
     def read_into(self, off: int, buf: memoryview) -> None:
         """read(), straight into buf: the page cache's fill (no bytes object
         between the host file and the pages, where the driver can)."""
-        buf[:] = self.read(off, len(buf))
+        t0 = self.stats.start()
+        self._read_into(off, buf)
+        self.stats.done(READ, len(buf), t0)
 
     def write(self, off: int, data: bytes) -> None:
-        raise NotImplementedError
+        t0 = self.stats.start()
+        self._write(off, data)
+        self.stats.done(WRITE, len(data), t0)
 
     def flush(self) -> None:
+        t0 = self.stats.start()
+        self._flush()
+        self.stats.flushed(t0)
+
+    # -- the driver's side ---------------------------------------------------------
+    def _read(self, off: int, n: int) -> bytes:
+        raise NotImplementedError
+
+    def _read_into(self, off: int, buf: memoryview) -> None:
+        buf[:] = self._read(off, len(buf))
+
+    def _write(self, off: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
         pass
 
     def check(self, off: int, n: int, write: bool) -> None:
@@ -121,21 +146,21 @@ class ImageDevice(BlockDevice):
         super().__init__(size, read_only)
         self.host = host
 
-    def read(self, off: int, n: int) -> bytes:
+    def _read(self, off: int, n: int) -> bytes:
         self.check(off, n, False)
         data = self.host.pread(n, off)
         return data if len(data) == n else data + bytes(n - len(data))
 
-    def read_into(self, off: int, buf: memoryview) -> None:
+    def _read_into(self, off: int, buf: memoryview) -> None:
         self.check(off, len(buf), False)
         got = self.host.readinto(buf, off)
         if got < len(buf):
             buf[got:] = bytes(len(buf) - got)
 
-    def write(self, off: int, data: bytes) -> None:
+    def _write(self, off: int, data: bytes) -> None:
         self.check(off, len(data), True)
         self.host.pwrite(data, off)
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         if not self.read_only:
             self.host.fsync()

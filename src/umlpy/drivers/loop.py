@@ -26,7 +26,7 @@ from umlpy.block.device import SECTOR, BlockDevice
 from umlpy.block.file import PAGE, BlockFile
 from umlpy.fs import devtmpfs
 from umlpy.fs.procfs.pid import path_of
-from umlpy.kernel import printk
+from umlpy.kernel import ioac, printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import Creds
@@ -149,22 +149,24 @@ class LoopDevice(BlockDevice):
         self.use_dio = False
 
     # -- the medium ---------------------------------------------------------------
-    def read(self, off: int, n: int) -> bytes:
+    def _read(self, off: int, n: int) -> bytes:
         """A read past the end of a backing file that shrank reads zeros
         (lo_read_simple zero-fills the rest of the request)."""
         self.check(off, n, False)
-        data = self.backing.pread(WORKER, n, self.offset + off)
+        with ioac.worker():
+            data = self.backing.pread(WORKER, n, self.offset + off)
         return data if len(data) == n else data + bytes(n - len(data))
 
-    def write(self, off: int, data: bytes) -> None:
+    def _write(self, off: int, data: bytes) -> None:
         self.check(off, len(data), True)
         pos = self.offset + off
-        done = self.backing.pwrite(WORKER, data, pos)
+        with ioac.worker():
+            done = self.backing.pwrite(WORKER, data, pos)
         if done != len(data):
             printk.pr_err_ratelimited(f"{self.name}: Write error at byte offset {pos}, length {len(data)}.")
             raise KernelError(E.EIO)
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         """REQ_PREFLUSH: the backing file's fsync."""
         if self.backing is not None:
             self.backing.fsync()

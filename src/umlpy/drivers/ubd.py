@@ -137,13 +137,13 @@ class CowDevice(BlockDevice):
         self._fill(first, memoryview(buf))
         return bytes(buf)
 
-    def read_into(self, off: int, buf: memoryview) -> None:
+    def _read_into(self, off: int, buf: memoryview) -> None:
         if off % SECTOR or len(buf) % SECTOR:
-            return super().read_into(off, buf)
+            return super()._read_into(off, buf)
         self.check(off, len(buf), False)
         self._fill(off // SECTOR, buf)
 
-    def read(self, off: int, n: int) -> bytes:
+    def _read(self, off: int, n: int) -> bytes:
         self.check(off, n, False)
         first = off // SECTOR
         last = (off + n + SECTOR - 1) // SECTOR
@@ -151,7 +151,7 @@ class CowDevice(BlockDevice):
         skip = off - first * SECTOR
         return data[skip:skip + n]
 
-    def write(self, off: int, data: bytes) -> None:
+    def _write(self, off: int, data: bytes) -> None:
         self.check(off, len(data), True)
         first = off // SECTOR
         last = (off + len(data) + SECTOR - 1) // SECTOR
@@ -181,7 +181,7 @@ class CowDevice(BlockDevice):
             bm[s >> 3] |= 1 << (s & 7)
             s += 1
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         if not self.read_only:
             self.cowf.fsync()
 

@@ -28,7 +28,6 @@ from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
 
 SYSFS_MAGIC = 0x62656572
 PAGE = 4096     # what stat says of an attribute's size
-STAT_FIELDS = 17
 
 
 def _attr(value: str | Callable[[], str]):
@@ -42,6 +41,12 @@ def _disk(kernel, name: str):
     raise KernelError(E.ENOENT)
 
 
+def stat_line(dev) -> str:
+    """A disk's `stat` (part_stat_show): its 17 figures (block/stats.py),
+    each right-aligned in a field of 8 (the 4th, 8th and 11th, ms, of 8 too)."""
+    return " ".join(f"{v:8d}" for v in dev.stats.fields())
+
+
 def _disk_attrs(kernel, name: str) -> Spec:
     """A disk's attributes (disk_attrs and the queue's), read from the disk
     of that name when opened."""
@@ -53,7 +58,7 @@ def _disk_attrs(kernel, name: str) -> Spec:
     spec: Spec = {
         "size": live(lambda d: d.size // 512), "ro": live(lambda d: int(d.read_only)),
         "removable": _attr("0"), "range": _attr(str(dev.minors)), "alignment_offset": _attr("0"),
-        "discard_alignment": _attr("0"), "stat": _attr(" ".join(["0"] * STAT_FIELDS)),
+        "discard_alignment": _attr("0"), "stat": _attr(lambda: stat_line(_disk(kernel, name))),
         "queue": {"logical_block_size": bsize, "physical_block_size": bsize, "hw_sector_size": bsize,
                   "minimum_io_size": bsize, "optimal_io_size": _attr("0"),
                   "read_ahead_kb": live(lambda d: d.readahead // 2)}}

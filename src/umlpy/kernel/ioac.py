@@ -22,6 +22,8 @@ apart (RUSAGE_CHILDREN).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 PAGE = 4096
 FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes")
 
@@ -99,6 +101,7 @@ def waited(parent, child) -> None:
 # the scheduler whose current task the block layer charges (set at boot:
 # the filesystems below the syscall do not see the task they work for)
 _sched = None
+_workers = 0        # kernel workers running (loop's): their I/O is no task's
 
 
 def attach(sched) -> None:
@@ -106,9 +109,27 @@ def attach(sched) -> None:
     _sched = sched
 
 
+def _charged():
+    """The task I/O is charged to now: the current one, unless a kernel
+    worker does the I/O for a device (a loop device's backing file: Linux's
+    loop worker thread, not the task, reads and writes it)."""
+    return _sched.current if _sched is not None and not _workers else None
+
+
+@contextmanager
+def worker():
+    """The I/O inside is a kernel worker's (see _charged)."""
+    global _workers
+    _workers += 1
+    try:
+        yield
+    finally:
+        _workers -= 1
+
+
 def disk_read(n: int) -> None:
     """A read of n bytes from a disk (task_io_account_read)."""
-    t = _sched.current if _sched is not None else None
+    t = _charged()
     if t is not None:
         t.ioac.read_bytes += n
 
@@ -116,7 +137,7 @@ def disk_read(n: int) -> None:
 def cancelled(n: int) -> None:
     """n bytes counted in write_bytes that will never reach the disk
     (task_io_account_cancelled_write)."""
-    t = _sched.current if _sched is not None else None
+    t = _charged()
     if t is not None:
         t.ioac.cancelled_write_bytes += n
 
@@ -126,6 +147,6 @@ def dirtied(off: int, n: int) -> None:
     pages it covers (task_io_account_write)."""
     if n <= 0:
         return
-    t = _sched.current if _sched is not None else None
+    t = _charged()
     if t is not None:
         t.ioac.write_bytes += ((off + n - 1) // PAGE - off // PAGE + 1) * PAGE

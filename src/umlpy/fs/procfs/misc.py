@@ -136,7 +136,9 @@ def devices(kernel) -> str:
 
 
 def diskstats(kernel) -> str:
-    return "".join(f"{d.major:4d} {d.minor:7d} {d.name}" + " 0" * 17 + "\n" for d in kernel.disks)
+    """diskstats_show: each disk's numbers, name and 17 figures (block/stats.py)."""
+    return "".join(f"{d.major:4d} {d.minor:7d} {d.name} " + " ".join(map(str, d.stats.fields())) + "\n"
+                   for d in kernel.disks)
 
 
 _LOCK_TYPES = {locks.F_WRLCK: "WRITE", locks.F_RDLCK: "READ"}
