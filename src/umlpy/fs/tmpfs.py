@@ -2,9 +2,12 @@
 
 Each regular file with data owns one host memory file (arch_um.hostfile),
 which is at once its storage and its page cache: guest mmap maps it.
-Space is counted in pages of file size (holes included) and inodes, against
-the mount's size= and nr_inodes= (by default half the machine's memory, as
-Linux); what is over the limit fails with ENOSPC.
+Space is counted in the pages files hold (a hole costs nothing, as
+shmem's blocks: the memfd's own allocated pages) and in inodes, against the
+mount's size= and nr_inodes= (by default half the machine's memory, as
+Linux); a write or fallocate that could go over the limit fails with
+ENOSPC.  Pages a guest's shared mapping fills are counted at the file's
+next write, truncate or fallocate (Linux refuses them at the fault).
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ class TmpfsInode(Inode):
         self.data: MemFile | None = None
         self._size = 0
         self._prealloc_end = 0      # fallocate(FALLOC_FL_KEEP_SIZE) reserved pages up to here
-        self._charged = 0           # what the filesystem counts for it: pages to the larger end
+        self._charged = 0           # what the filesystem counts for it: its memfd's pages
         self.target = b""
         self._freed = False
 
@@ -200,25 +203,58 @@ class TmpfsInode(Inode):
         return self.data.pread(min(n, self._size - off), off)
 
     def _resize(self, size: int, prealloc_end: int | None = None) -> None:
-        """A new size (and end of reserved pages): what is charged follows.
-        A size that does not grow frees the pages past it (shmem_setattr),
-        reserved ones too."""
+        """A new size (and end of reserved pages).  A size that does not
+        grow frees the pages past it (shmem_setattr), reserved ones too."""
         if prealloc_end is None:
             prealloc_end = self._prealloc_end if size > self._size else 0
-        charged = C.page_up(max(size, prealloc_end))
-        self.fs.charge_bytes(charged - self._charged)
-        self._charged, self._size, self._prealloc_end = charged, size, prealloc_end
+        self._size, self._prealloc_end = size, prealloc_end
+
+    def _settle(self) -> None:
+        """What the filesystem counts for this file: the pages its memfd
+        holds now."""
+        now = self.data.blocks() * 512 if self.data is not None else 0
+        self.fs.used += now - self._charged
+        self._charged = now
+
+    def _room(self, off: int, end: int) -> None:
+        """ENOSPC unless the pages of [off, end) not allocated yet fit in
+        what size= leaves (shmem_inode_acct_blocks); counted only near it."""
+        fs = self.fs
+        lo, hi = C.page_down(off), C.page_up(end)
+        if fs.size_limit and fs.used + (hi - lo) > fs.size_limit \
+                and fs.used + (hi - lo) - self._data_in(lo, hi) > fs.size_limit:
+            raise KernelError(E.ENOSPC)
+
+    def _data_in(self, lo: int, hi: int) -> int:
+        """Bytes of allocated pages between the page-aligned lo and hi
+        (SEEK_DATA/SEEK_HOLE on the memfd, below its end)."""
+        if self.data is None:
+            return 0
+        end, pos, n = min(hi, self.data.size()), lo, 0
+        while pos < end:
+            try:
+                d = self.data.seek(pos, C.SEEK_DATA)
+            except OSError:         # ENXIO: no data from pos on
+                break
+            if d >= end:
+                break
+            h = min(C.page_up(self.data.seek(d, C.SEEK_HOLE)), hi)
+            n += h - C.page_down(d)
+            pos = h
+        return n
 
     def write(self, off: int, data: bytes) -> int:
         if not data:
             return 0
         if self.seals & (WRITE_SEALS | F_SEAL_GROW):
             data = self._sealed_write(off, data)
+        self._room(off, off + len(data))
         if off + len(data) > self._size:
             self._resize(off + len(data))
         if self.data is None:
             self.data = MemFile("tmpfs")
         self.data.pwrite(data, off)
+        self._settle()
         self.touch()
         return len(data)
 
@@ -258,23 +294,27 @@ class TmpfsInode(Inode):
             if self.seals & WRITE_SEALS:
                 raise KernelError(E.EPERM)
             mf.fallocate(mode, off, n)
+            self._settle()
             return
         if self.seals & F_SEAL_GROW and off + n > self._size:
             raise KernelError(E.EPERM)
         # the pages are real host memory: no more than the filesystem holds
-        # (its size=, or the machine's memory), counting every file's size
+        # (its size=, or the machine's memory)
+        if C.page_up(n) > self.fs.capacity():
+            raise KernelError(E.ENOSPC)
+        self._room(off, off + n)
         old = (self._size, self._prealloc_end)
         if mode & C.FALLOC_FL_KEEP_SIZE:
             self._resize(self._size, max(self._prealloc_end, off + n))
         else:
             self._resize(max(self._size, off + n))
         try:
-            if C.page_up(n) > self.fs.capacity() or self.fs.used > self.fs.capacity():
-                raise KernelError(E.ENOSPC)
             mf.fallocate(mode, off, n)
-        except (KernelError, OSError) as e:
+        except OSError as e:
             self._resize(*old)
             raise KernelError(e.errno) from None
+        finally:
+            self._settle()
         if (self._size, self._prealloc_end) != old:
             self.touch()
 
@@ -299,6 +339,7 @@ class TmpfsInode(Inode):
         if self.data is None:
             self.data = MemFile("tmpfs")
         self.data.truncate(size)
+        self._settle()
         self.touch()
 
     def readlink(self) -> bytes:
@@ -327,7 +368,7 @@ class TmpfsInode(Inode):
             self.data = None
         if not self._freed:         # once: a freed inode gives back its space
             self._freed = True
-            self.fs.charge_bytes(-self._charged)
+            self.fs.used -= self._charged
             self._charged = 0
             self.fs.inodes -= 1
             self._size = 0
@@ -346,7 +387,7 @@ class Tmpfs(Filesystem):
         self.size_limit = size          # bytes; 0: no limit (statfs shows `total`)
         self.inode_limit = nr_inodes    # 0: no limit
         self.total = total
-        self.used = 0                   # bytes in pages of file size
+        self.used = 0                   # bytes in the pages files hold
         self.inodes = 0
         self.root = TmpfsInode(self, C.S_IFDIR | mode, uid, gid)
         self.exported: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # ino -> inode
@@ -386,11 +427,6 @@ class Tmpfs(Filesystem):
     def capacity(self) -> int:
         """Bytes the filesystem may hold: size=, or else the machine's."""
         return self.size_limit or self.total
-
-    def charge_bytes(self, n: int) -> None:
-        if n > 0 and self.size_limit and self.used + n > self.size_limit:
-            raise KernelError(E.ENOSPC)
-        self.used += n
 
     def charge_inode(self) -> None:
         if self.inode_limit and self.inodes >= self.inode_limit:
