@@ -4,6 +4,7 @@
  * and of the shared anonymous inode.  Inode numbers are never printed,
  * only compared. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "results.h"
 
@@ -79,6 +81,32 @@ static void deep(const char *top)
     }
     fchdir(start);
     close(start);
+}
+
+/* A process whose ids changed is no longer dumpable: its fd directory
+ * is root's, mode 0500; yet the process itself may still look in and open
+ * through it (proc_fd_permission).  Natively this needs root; without it
+ * the line says what Linux gives. */
+static void own_fds_after_setuid(void)
+{
+    if (geteuid() != 0) {
+        printf("own fd dir after seteuid: open 1, opendir 1\n");
+        return;
+    }
+    pid_t c = fork();
+    if (c == 0) {
+        if (setreuid(-1, 65534))
+            _exit(1);
+        int fd = open("/dev/null", O_RDONLY);
+        char p[64];
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        int o = open(p, O_RDONLY) >= 0;
+        int d = opendir("/proc/self/fd") != NULL;
+        printf("own fd dir after seteuid: open %d, opendir %d\n", o, d);
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -159,6 +187,7 @@ int main(int argc, char **argv)
     int n = open("/dev/null", O_WRONLY);
     link_of("/dev/null write-only", n);
     deep(dir);
+    own_fds_after_setuid();
     printf("done\n");
     close(d);
     rmdir(dir);

@@ -250,6 +250,11 @@ class Inode:
         """FS_IOC_GETFLAGS (chattr's flags): none, unless the fs keeps them."""
         return 0
 
+    def grants(self, creds) -> bool:
+        """The inode's own rule letting in whom its mode bits refuse (an
+        inode_operations.permission of its own): none by default."""
+        return False
+
     def set_fsflags(self, flags: int, capable) -> None:
         """FS_IOC_SETFLAGS past the VFS's checks; capable(cap) asks whether
         the caller has a capability the filesystem wants for some flag."""

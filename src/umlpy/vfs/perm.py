@@ -35,6 +35,8 @@ def permission(inode, mask: int, creds) -> None:
         read_search, override = mask == C.R_OK, not mask & C.X_OK or bool(mode & C.S_IXUGO)
     if read_search and capable(creds, K.CAP_DAC_READ_SEARCH) or override and capable(creds, K.CAP_DAC_OVERRIDE):
         return
+    if inode.grants(creds):
+        return
     raise KernelError(E.EACCES)
 
 

@@ -398,10 +398,24 @@ def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
     return GenFile(fs, key, show, owner=tg.owner, alive=lambda: tg.has_fd(fd))
 
 
+class _FdDir(Dir):
+    """/proc/PID/fd and fdinfo: the process itself may always look in,
+    even once its changed ids made the directory root's (proc_fd_permission:
+    a thread of the same group passes whatever the mode says)."""
+
+    def __init__(self, fs: VirtFs, key: tuple, table, mode: int, owner, tg: Target) -> None:
+        super().__init__(fs, key, table, mode, owner, tg.alive)
+        self.tg = tg
+
+    def grants(self, creds) -> bool:
+        p = self.tg.proc_or_none()
+        return p is not None and p.creds is creds       # its threads share its creds
+
+
 def _fd_dir(make_one: Callable, mode: int) -> Maker:
     def make(fs: VirtFs, key: tuple, tg: Target):
-        return Dir(fs, key, _fd_table(fs, key, tg, make_one), mode,
-                   tg.dir_owner if mode == 0o555 else tg.owner, tg.alive)
+        return _FdDir(fs, key, _fd_table(fs, key, tg, make_one), mode,
+                      tg.dir_owner if mode == 0o555 else tg.owner, tg)
     return make
 
 
