@@ -443,10 +443,14 @@ class Ext2Inode(Inode):
         return size
 
     def fiemap(self, fi: FiemapInfo, start: int, length: int) -> None:
-        """ext2_fiemap: the length (not the end) cut to i_size, as Linux's,
-        then iomap's walk of the block map."""
+        """ext2_fiemap: the request checked as given (a zero length is
+        EINVAL, unknown flags EBADR), then its length (not its end) cut to
+        i_size, as Linux's (6.18: an empty file maps nothing), and iomap's
+        walk of the block map."""
         limit = self.fs.max_file_size
-        self._fiemap_indirect(fi, start, fi.prep(start, min(length, self._size), limit), limit)
+        length = min(fi.prep(start, length, limit), self._size)
+        if length:
+            self._fiemap_indirect(fi, start, length, limit)
 
     def _fiemap_indirect(self, fi: FiemapInfo, start: int, length: int, limit: int) -> None:
         """Report [start, start + length) of a block-mapped file as
