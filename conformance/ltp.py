@@ -88,7 +88,7 @@ def build(tarball: Path, jobs: int) -> None:
     sh(f"cp -a {deb / 'tree'} {stage} && cp -a {inst / 'opt' / 'ltp'} {stage / 'opt' / 'ltp'}")
     shutil.copy(ROOT / "conformance" / "ltp-init.sh", stage / "opt" / "ltp" / "umlpy-init.sh")
     (stage / "tmp").chmod(0o1777)
-    sh(f"mke2fs -q -F -t ext2 -d {stage} {IMAGE}.tmp 4G && mv {IMAGE}.tmp {IMAGE}")
+    sh(f"mke2fs -q -F -t ext4 -d {stage} {IMAGE}.tmp 4G && mv {IMAGE}.tmp {IMAGE}")
     shutil.rmtree(stage)
     print(f"image: {IMAGE}")
 

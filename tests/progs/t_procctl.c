@@ -166,6 +166,34 @@ static void tsc(void)
     report("rdtsc with the TSC off", c);
 }
 
+/* -- arch_prctl(ARCH_SET_CPUID) ------------------------------------------------- */
+static void cpuid_faulting(void)
+{
+    long on = syscall(SYS_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, 0);
+    long bad = syscall(SYS_arch_prctl, 0x1012 /* ARCH_SET_CPUID */, 0);
+    int e = errno;
+    if (bad != 0) {             /* a CPU without CPUID faulting: ENODEV, and CPUID stays on */
+        printf("ARCH_GET_CPUID %ld; ARCH_SET_CPUID 0 %s\n", on, strerrorname_np(e));
+        return;
+    }
+    syscall(SYS_arch_prctl, 0x1012, 1);
+    printf("ARCH_GET_CPUID %ld; ARCH_SET_CPUID 0 ok\n", on);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit none = {0, 0};
+        setrlimit(RLIMIT_CORE, &none);
+        syscall(SYS_arch_prctl, 0x1012, 0);
+        printf("child: ARCH_GET_CPUID %ld\n", syscall(SYS_arch_prctl, 0x1011, 0));
+        fflush(stdout);
+        unsigned a = 0, b, cc = 0, d;
+        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(cc), "=d"(d));
+        printf("cpuid ran\n");
+        _exit(0);
+    }
+    report("cpuid with CPUID faulting on", c);
+}
+
 /* -- setpgid ------------------------------------------------------------------ */
 static pid_t thread_tid;
 static volatile int thread_stop;
@@ -518,6 +546,7 @@ int main(int argc, char **argv)
     chdir(dir);
     personalities();
     tsc();
+    cpuid_faulting();
     pgids();
     signals();
     waits();

@@ -515,10 +515,19 @@ def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
     return 0
 
 
-@syscall("arch_prctl", status=PARTIAL, note="FS/GS bases")
+ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
+
+
+@syscall("arch_prctl", status=PARTIAL, note="FS/GS bases; CPUID faulting (the host's, per thread)")
 def sys_arch_prctl(t, code, addr, *_):
     regs = t.regs
     code = s32(code)
+    if code in (ARCH_GET_CPUID, ARCH_SET_CPUID):
+        # CPUID faulting is the host CPU's per-thread switch, as rdtsc's
+        # (PR_SET_TSC): the thread's host thread flips and reports it (fork
+        # and clone keep it, exec clears it, as Linux's), ENODEV on a CPU
+        # without it; a CPUID then is the host's SIGSEGV, the guest's
+        return hostas.HostAs(t).checked("arch_prctl", code, addr if code == ARCH_SET_CPUID else 0)
     if code in (C.ARCH_SET_FS, C.ARCH_SET_GS) and addr >= TASK_SIZE_MAX:
         raise KernelError(E.EPERM)      # a kernel-half or non-canonical base, as Linux
     if code == C.ARCH_SET_FS:
