@@ -583,6 +583,56 @@ static void perm_events(void)
 }
 
 /* run path (a copy of this program, or a script it interprets) in a child */
+/* FAN_REPORT_PIDFD: each event ends with a pidfd record, a pidfd for the
+   event's process; FAN_NOPIDFD once that process was reaped */
+static int fdinfo_pid(int fd)
+{
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(p, "r");
+    int pid = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Pid:", 4))
+            pid = atoi(line + 4);
+    if (f)
+        fclose(f);
+    return pid;
+}
+
+static void pidfd_events(void)
+{
+    printf("-- pidfd\n");
+    res("pidfd|tid", fanotify_init(FAN_REPORT_PIDFD | FAN_REPORT_TID, O_RDONLY));
+    int g = fanotify_init(FAN_REPORT_PIDFD | FAN_NONBLOCK, O_RDONLY);
+    fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN, AT_FDCWD, at("f"));
+    open_close(at("f"));
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        close(g);
+        open_close(at("f"));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);        /* reaped before the read: no pidfd */
+    char buf[4096];
+    ssize_t n = read(g, buf, sizeof buf);
+    for (char *p = buf; n > 0 && p < buf + n;) {
+        struct fanotify_event_metadata *m = (void *)p;
+        struct fanotify_event_info_pidfd *i = (void *)(p + m->metadata_len);
+        int self = m->pid == getpid();
+        printf("event of %s: len %u, info type %d len %d, pidfd %s\n", self ? "self" : "the child",
+               m->event_len, i->hdr.info_type, i->hdr.len,
+               i->pidfd == FAN_NOPIDFD ? "FAN_NOPIDFD" : i->pidfd < 0 ? "error"
+               : fdinfo_pid(i->pidfd) == m->pid && fcntl(i->pidfd, F_GETFD) == FD_CLOEXEC ? "ours, cloexec" : "wrong");
+        if (i->pidfd >= 0)
+            close(i->pidfd);
+        if (m->fd >= 0)
+            close(m->fd);
+        p += m->event_len;
+    }
+    close(g);
+}
+
 static void run(const char *label, const char *path)
 {
     pid_t c = fork();
@@ -722,6 +772,7 @@ int main(int argc, char **argv)
     overflow();
     perm_events();
     exec_events();
+    pidfd_events();
     printf("done\n");
     return 0;
 }

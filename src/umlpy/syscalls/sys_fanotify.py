@@ -4,9 +4,9 @@ The group, its marks and events are vfs/fanotify.py; here are the checks
 of the two syscalls in Linux's order and the file a listener reads
 events from and writes permission answers to.  Without CAP_SYS_ADMIN a
 group may only be a notification group in a FID mode (no fds, no pids
-but the reader's own, inode marks only), as 6.1 allows.  No
-FAN_REPORT_PIDFD (EINVAL) and no FAN_ENABLE_AUDIT (EINVAL, as a kernel
-without CONFIG_AUDITSYSCALL).  execve does not report its opens yet, so
+but the reader's own, inode marks only), as 6.1 allows.  FAN_REPORT_PIDFD
+adds a pidfd record to each event (not with FAN_REPORT_TID).  No
+FAN_ENABLE_AUDIT (EINVAL, as a kernel without CONFIG_AUDITSYSCALL).  execve does not report its opens yet, so
 marks for FAN_OPEN_EXEC and FAN_OPEN_EXEC_PERM are taken and never fire.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ class FanotifyFile(File):
         self.group = F.Group(kernel, flags, f_flags, user, queue, limit)
 
     def read(self, task, n: int) -> bytes:
-        return self.group.queue.read(self.nonblock, n, F.Event.size, lambda ev: self.group.report(task, ev))
+        return self.group.queue.read(self.nonblock, n, self.group.event_size, lambda ev: self.group.report(task, ev))
 
     def write(self, task, data: bytes) -> int:
         """fanotify_write: one struct fanotify_response answers the
@@ -74,7 +74,7 @@ class FanotifyFile(File):
 
     def ioctl(self, task, req: int, arg: int) -> int:
         if req == N.FIONREAD:
-            task.mem.write(arg, struct.pack("<i", self.group.queue.nbytes(F.Event.size)))
+            task.mem.write(arg, struct.pack("<i", self.group.queue.nbytes(self.group.event_size)))
             return 0
         raise KernelError(E.ENOTTY)
 
@@ -100,7 +100,7 @@ class FanotifyFile(File):
 
 
 @syscall("fanotify_init", status=PARTIAL,
-         note="6.1's classes, FID modes and limits (fs.fanotify.*); no FAN_REPORT_PIDFD, no FAN_ENABLE_AUDIT")
+         note="6.1's classes, FID modes, FAN_REPORT_PIDFD and limits (fs.fanotify.*); no FAN_ENABLE_AUDIT")
 def sys_fanotify_init(t, flags, event_f_flags, *_):
     flags &= 0xFFFFFFFF
     event_f_flags &= 0xFFFFFFFF
@@ -109,8 +109,10 @@ def sys_fanotify_init(t, flags, event_f_flags, *_):
         if flags & ADMIN_INIT_FLAGS or not fid_mode:
             raise KernelError(E.EPERM)
         flags |= F.FANOTIFY_UNPRIV
-    if flags & ~(ADMIN_INIT_FLAGS | USER_INIT_FLAGS | F.FANOTIFY_UNPRIV) or flags & F.FAN_REPORT_PIDFD:
+    if flags & ~(ADMIN_INIT_FLAGS | USER_INIT_FLAGS | F.FANOTIFY_UNPRIV):
         raise KernelError(E.EINVAL)
+    if flags & F.FAN_REPORT_PIDFD and flags & F.FAN_REPORT_TID:
+        raise KernelError(E.EINVAL)     # pidfds name processes, not threads
     if event_f_flags & ~EVENT_F_BITS or event_f_flags & C.O_ACCMODE == C.O_ACCMODE:
         raise KernelError(E.EINVAL)
     if fid_mode and flags & F.CLASS_BITS:

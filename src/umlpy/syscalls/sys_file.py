@@ -15,6 +15,7 @@ from umlpy.syscalls.util import read_path, s32, s64
 from umlpy.vfs import fanotify
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import lease, namei
+from umlpy.vfs.dentry import want_write
 from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
@@ -32,11 +33,6 @@ def path_and_at(name: str, do) -> None:
     syscall(name + "at")(lambda t, dirfd, path, a, b, *_: do(t, s32(dirfd), read_path(t, path), a, b))
 
 
-def _check_writable_fs(d) -> None:
-    if d.inode.fs.read_only or (d.mount is not None and d.mount.has(MS.MOUNT_ATTR_RDONLY)):
-        raise KernelError(E.EROFS)
-
-
 def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
     """Where a new name goes (Linux's filename_create + may_create):
     the parent dentry and the name, which must not exist yet."""
@@ -45,7 +41,7 @@ def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
         raise KernelError(E.EEXIST)
     if trailing and not trailing_ok:
         raise KernelError(E.ENOENT)
-    _check_writable_fs(parent)
+    want_write(parent)
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     return parent, name
 
@@ -70,7 +66,7 @@ def open_walk(t, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Dentry
     permission(parent.inode, C.X_OK, creds)
     d = parent.child(name)
     if d is None:
-        _check_writable_fs(parent)
+        want_write(parent)
         permission(parent.inode, C.W_OK, creds)
         d = parent.instantiate(name, parent.inode.create(
             name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
@@ -143,7 +139,7 @@ def dentry_open(t, d, flags: int, created: bool = False):
         want = open_access(flags)
         permission(inode, want, creds)
         if want & C.W_OK and fmt in (C.S_IFREG, C.S_IFDIR):
-            _check_writable_fs(d)
+            want_write(d)
             get_write_access(inode)
             if inode.get_fsflags() & C.FS_APPEND_FL and (not flags & C.O_APPEND or flags & C.O_TRUNC):
                 raise KernelError(E.EPERM)      # may_open: append-only without O_APPEND (immutable: permission)
@@ -177,7 +173,7 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
         raise KernelError(E.ENOTDIR)
     creds = t.proc.creds
     permission(d.inode, C.W_OK | C.X_OK, creds)
-    _check_writable_fs(d)
+    want_write(d)
     inode = d.inode.tmpfile(*new_inode_owner(t, d.inode, mode & 0o7777))
     inode.linkable = not flags & C.O_EXCL
     f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
@@ -295,7 +291,7 @@ path_and_at("mkdir", do_mkdir)
 
 def _may_delete(t, parent, victim) -> None:
     creds = t.proc.creds
-    _check_writable_fs(parent)
+    want_write(parent)
     permission(parent.inode, C.W_OK | C.X_OK, creds)
     if parent.inode.get_fsflags() & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)      # an append-only directory loses no name
@@ -525,7 +521,7 @@ def _writable_target(target) -> None:
     before any check of who may change the inode (notify_change)."""
     inode, d = _target(target)
     if d is not None:
-        _check_writable_fs(d)
+        want_write(d)
     elif inode.fs.read_only:
         raise KernelError(E.EROFS)
 
@@ -651,7 +647,7 @@ def sys_truncate(t, path, length, *_):
         raise KernelError(E.EISDIR)
     if not inode.is_reg:
         raise KernelError(E.EINVAL)
-    _check_writable_fs(d)
+    want_write(d)
     permission(inode, C.W_OK, t.proc.creds)     # immutable: EPERM, before the mode bits
     if inode.get_fsflags() & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from umlpy.abi import errno as E
+from umlpy.abi.mount import MOUNT_ATTR_RDONLY
+from umlpy.kernel.errors import KernelError
+
 if TYPE_CHECKING:
     from umlpy.vfs.inode import Filesystem, Inode
 
@@ -39,6 +43,12 @@ class Mount:
 
     def has(self, bit: int) -> bool:
         return bool(self.flags & bit)
+
+
+def want_write(d: Dentry) -> None:
+    """mnt_want_write: EROFS on a read-only mount or filesystem."""
+    if d.inode.fs.read_only or (d.mount is not None and d.mount.has(MOUNT_ATTR_RDONLY)):
+        raise KernelError(E.EROFS)
 
 
 class Dentry:

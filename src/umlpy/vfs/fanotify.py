@@ -38,6 +38,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
+from umlpy.vfs.dentry import want_write
 
 # event bits (the same values as fsnotify's FS_*)
 FAN_ACCESS = 0x1
@@ -115,7 +116,9 @@ METADATA = struct.Struct("<IBBHQii")      # struct fanotify_event_metadata
 RESPONSE = struct.Struct("<iI")           # struct fanotify_response
 _INFO_HDR = struct.Struct("<BBHii")       # info header, then the fsid
 _HANDLE = struct.Struct("<Ii")            # struct file_handle: handle_bytes, handle_type
-INFO_FID, INFO_DFID_NAME, INFO_DFID = 1, 2, 3
+INFO_FID, INFO_DFID_NAME, INFO_DFID, INFO_PIDFD = 1, 2, 3, 4
+_PIDFD_INFO = struct.Struct("<BBHi")      # struct fanotify_event_info_pidfd
+FAN_NOPIDFD, FAN_EPIDFD = -1, -2
 INFO_OLD_DFID_NAME, INFO_NEW_DFID_NAME = 10, 12
 UNLIMITED_EVENTS = 1 << 18      # FAN_UNLIMITED_QUEUE: Linux's limit is memory; ours a count
 
@@ -338,12 +341,34 @@ class Group:
         pid = self.kernel.procs.vnr(task.proc, ev.pid)     # as the reader's pid namespace sees it
         if self.flags & FANOTIFY_UNPRIV and ev.pid != task.proc.pid:
             pid = 0     # an unprivileged listener learns only its own pid
-        out = METADATA.pack(ev.size(), METADATA_VERSION, 0, METADATA.size, ev.mask & OUTGOING, fd, pid) + ev.info
+        info = ev.info + (self._pidfd_record(task, ev.pid, pid) if self.flags & FAN_REPORT_PIDFD else b"")
+        out = METADATA.pack(METADATA.size + len(info), METADATA_VERSION, 0, METADATA.size, ev.mask & OUTGOING,
+                            fd, pid) + info
         if ev.mask & PERM_EVENTS:
             ev.fd = fd
             ev.state = P_REPORTED
             self.access.append(ev)
         return out
+
+
+    def event_size(self, ev: Event) -> int:
+        """fanotify_event_len: what reading ev takes (a pidfd record with it
+        in FAN_REPORT_PIDFD mode)."""
+        return ev.size() + (_PIDFD_INFO.size if self.flags & FAN_REPORT_PIDFD else 0)
+
+    def _pidfd_record(self, task, gpid: int, pid: int) -> bytes:
+        """The last info record of a FAN_REPORT_PIDFD group: a pidfd for the
+        event's process, opened in the reader's table, FAN_NOPIDFD when the
+        reader does not see the pid or the process was reaped already."""
+        from umlpy.vfs import pidfd as pidfds     # (pidfd's file imports fsnotify, which imports this)
+        proc = self.kernel.procs.by_pid.get(gpid)
+        pidfd = FAN_NOPIDFD
+        if pid and proc is not None:
+            try:
+                pidfd = pidfds.install(task, proc)
+            except KernelError:
+                pidfd = FAN_EPIDFD
+        return _PIDFD_INFO.pack(INFO_PIDFD, 0, _PIDFD_INFO.size, pidfd)
 
 
 def _merge_key(ev: Event):
@@ -357,6 +382,8 @@ def _merge_key(ev: Event):
 def _open_for_listener(task, d, f_flags: int) -> int:
     """create_fd: the object opened as dentry_open does (no permission
     check, no events of its own), installed in the reader's table."""
+    if f_flags & C.O_ACCMODE != C.O_RDONLY and d.inode.mode & C.S_IFMT in (C.S_IFREG, C.S_IFDIR, C.S_IFLNK):
+        want_write(d)       # do_dentry_open's mnt_want_write: EROFS on a read-only mount
     f = d.inode.open_file(d, f_flags & ~C.O_CLOEXEC, task)
     f.nonotify = True
     return task.files.install(f, bool(f_flags & C.O_CLOEXEC))

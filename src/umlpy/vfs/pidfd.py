@@ -20,6 +20,15 @@ class PidFile(File):
     def poll(self) -> int:
         return POLLIN if self.proc.exited else 0
 
+    def fdinfo_in(self, procfs) -> bytes:
+        """pidfd_show_fdinfo: the pid as the procfs instance's namespace
+        numbers it, then in each namespace below (-1 once it was reaped,
+        0 where the instance cannot see it)."""
+        pid = self.proc.pid
+        nr = procfs.vnr(pid) if procfs.kernel.procs.by_pid.get(pid) is self.proc else -1
+        nrs = procfs.kernel.procs.pidmap.levels(procfs.pidns, pid) if nr > 0 else [nr]
+        return (f"Pid:\t{nr}\nNSpid:\t" + "\t".join(map(str, nrs)) + "\n").encode()
+
     def poll_queues(self) -> list:
         return [self.proc.exit_wq]
 

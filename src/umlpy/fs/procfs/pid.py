@@ -394,7 +394,10 @@ def _fdinfo_file(fs: VirtFs, key: tuple, tg: Target, fd: int) -> GenFile:
         ino = f.inode.ino if f.inode is not None else 0
         head = f"pos:\t{f.pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n".encode()
         extra = getattr(f, "fdinfo", None)      # show_fdinfo of the file's kind
-        return head + extra() if extra is not None else head
+        if extra is not None:
+            return head + extra()
+        extra = getattr(f, "fdinfo_in", None)   # one that names pids: as this instance numbers them
+        return head + extra(fs) if extra is not None else head
     return GenFile(fs, key, show, owner=tg.owner, alive=lambda: tg.has_fd(fd))
 
 
