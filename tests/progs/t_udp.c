@@ -758,6 +758,40 @@ static void t_cork(void)
     close(w);
 }
 
+/* multicast membership on lo (ifindex 1): the bookkeeping and its errors */
+static void t_groups(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ip_mreqn m = {.imr_ifindex = 1};
+    inet_pton(AF_INET, "224.1.2.3", &m.imr_multiaddr);
+    say("join: %s", rs(setsockopt(s, SOL_IP, IP_ADD_MEMBERSHIP, &m, sizeof m)));
+    say("join again: %s", rs(setsockopt(s, SOL_IP, IP_ADD_MEMBERSHIP, &m, sizeof m)));
+    say("drop: %s", rs(setsockopt(s, SOL_IP, IP_DROP_MEMBERSHIP, &m, sizeof m)));
+    say("drop again: %s", rs(setsockopt(s, SOL_IP, IP_DROP_MEMBERSHIP, &m, sizeof m)));
+    say("short: %s", rs(setsockopt(s, SOL_IP, IP_ADD_MEMBERSHIP, &m, 4)));
+    struct ip_mreqn u = m;
+    inet_pton(AF_INET, "10.1.2.3", &u.imr_multiaddr);
+    say("unicast group: %s", rs(setsockopt(s, SOL_IP, IP_ADD_MEMBERSHIP, &u, sizeof u)));
+    u = m;
+    u.imr_ifindex = 9999;
+    say("no such interface: %s", rs(setsockopt(s, SOL_IP, IP_ADD_MEMBERSHIP, &u, sizeof u)));
+    struct group_req g = {.gr_interface = 1};
+    struct sockaddr_in *ga = (struct sockaddr_in *)&g.gr_group;
+    ga->sin_family = AF_INET;
+    inet_pton(AF_INET, "224.4.5.6", &ga->sin_addr);
+    say("MCAST_JOIN_GROUP: %s", rs(setsockopt(s, SOL_IP, MCAST_JOIN_GROUP, &g, sizeof g)));
+    say("MCAST_LEAVE_GROUP: %s", rs(setsockopt(s, SOL_IP, MCAST_LEAVE_GROUP, &g, sizeof g)));
+    say("MCAST_LEAVE_GROUP again: %s", rs(setsockopt(s, SOL_IP, MCAST_LEAVE_GROUP, &g, sizeof g)));
+    int n = 0, r = 0;
+    for (int i = 0; i < 30 && r == 0; i++) {
+        m.imr_multiaddr.s_addr = htonl(0xE0010100 + i);
+        r = setsockopt(s, SOL_IP, IP_ADD_MEMBERSHIP, &m, sizeof m);
+        n += r == 0;
+    }
+    say("joined %d, then: %s", n, rs(r));
+    close(s);
+}
+
 static void passes(void)
 {
     t_basics();
@@ -777,6 +811,8 @@ int main(void)
     P = "dual";          /* v6 sockets meeting v4 ones */
     fam = AF_INET6;
     t_dualstack();
+    P = "v4";
+    t_groups();
     printf("done\n");
     return 0;
 }

@@ -10,6 +10,7 @@ import struct
 
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_NET_BIND_SERVICE, CAP_NET_RAW
+from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import addr as A
 from umlpy.net.netdev import net_capable
@@ -26,6 +27,9 @@ IP_PKTINFO, IP_MTU_DISCOVER, IP_RECVERR, IP_RECVTTL, IP_RECVTOS, IP_MTU = 8, 10,
 IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT = 15, 19, 24
 IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP = 32, 33, 34
 IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_ALL = 35, 36, 49
+MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP = 42, 45      # both levels
+GROUP_REQ_SIZE = 136                # struct group_req: gr_interface, padding, sockaddr_storage
+IGMP_MAX_MEMBERSHIPS = 20           # net.ipv4.igmp_max_memberships (ENOBUFS past it)
 IP_PMTUDISC_WANT, IP_PMTUDISC_PROBE, IP_PMTUDISC_OMIT = 1, 3, 5
 # IPPROTO_IPV6
 IPV6_ADDRFORM, IPV6_UNICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS = 1, 16, 17, 18
@@ -33,6 +37,8 @@ IPV6_MULTICAST_LOOP, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP = 19, 20, 21
 IPV6_MTU_DISCOVER, IPV6_MTU, IPV6_RECVERR, IPV6_V6ONLY = 23, 24, 25, 26
 IPV6_RECVPKTINFO, IPV6_PKTINFO, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 49, 50, 51, 52
 IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_FREEBIND = 66, 67, 78
+
+_said_multicast = False
 
 # options that are plain ints: (level, name) -> (default, low, high)
 _IP_INTS = {
@@ -74,6 +80,7 @@ class InetSocket(Socket):
         self.mcast_hops = -1
         self.ints: dict[tuple[int, int], int] = {}
         self.bound_dev = 0                  # SO_BINDTODEVICE's ifindex
+        self.groups: set[tuple[bytes, int]] = set()     # multicast (group ip16, ifindex) joined
         self._route: tuple | None = None
         self.net.inet_sockets.add(self)
 
@@ -274,6 +281,56 @@ class InetSocket(Socket):
             raise KernelError(E.ENOPROTOOPT)
         return struct.pack("<i", v)
 
+    def _membership(self, level: int, opt: int, raw: bytes) -> None:
+        """The multicast groups the socket joined, per interface, as
+        ip_mc_join_group and ipv6_sock_mc_join keep them: EINVAL for what
+        is not a multicast group, ENODEV for no such interface, EADDRINUSE
+        for a group joined already, ENOBUFS past igmp_max_memberships,
+        EADDRNOTAVAIL to leave one not joined; an accepted socket joined
+        none.  Nothing sent to a group is delivered here (no multicast
+        forwarding, not even on lo): the first join says so in the log."""
+        join = opt in (IP_ADD_MEMBERSHIP, MCAST_JOIN_GROUP, IPV6_JOIN_GROUP)
+        if opt in (MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP):
+            if len(raw) < GROUP_REQ_SIZE:
+                raise KernelError(E.EINVAL)
+            ifindex, fam = struct.unpack_from("<I4xH", raw)
+            if fam != (A.AF_INET if level == SOL_IP else A.AF_INET6):
+                raise KernelError(E.EINVAL if level == SOL_IP else E.EADDRNOTAVAIL)
+            group = A.MAPPED + raw[12:16] if level == SOL_IP else bytes(raw[16:32])
+        elif level == SOL_IP:               # struct ip_mreq, or ip_mreqn with an ifindex
+            if len(raw) < 8:
+                raise KernelError(E.EINVAL)
+            group = A.MAPPED + raw[0:4]
+            ifindex = struct.unpack_from("<i", raw, 8)[0] if len(raw) >= 12 else 0
+        else:                               # struct ipv6_mreq
+            if len(raw) < 20:
+                raise KernelError(E.EINVAL)
+            group, ifindex = bytes(raw[0:16]), struct.unpack_from("<i", raw, 16)[0]
+        if not A.is_multicast(group):
+            raise KernelError(E.EINVAL)
+        if ifindex:
+            self.net.by_index(ifindex)      # ENODEV
+        else:                               # the device the group's route leaves by
+            try:
+                ifindex = self.net.lookup(*A.family_bytes(group)).ifindex
+            except KernelError:
+                raise KernelError(E.ENODEV) from None
+        key = (group, ifindex)
+        if not join:
+            if key not in self.groups:
+                raise KernelError(E.EADDRNOTAVAIL)
+            self.groups.discard(key)
+            return
+        if key in self.groups:
+            raise KernelError(E.EADDRINUSE)
+        if len(self.groups) >= IGMP_MAX_MEMBERSHIPS:
+            raise KernelError(E.ENOBUFS)
+        self.groups.add(key)
+        global _said_multicast
+        if not _said_multicast:
+            _said_multicast = True
+            printk.pr_notice("inet: multicast groups are joined, nothing is delivered to them")
+
     def path_mtu(self) -> int:
         if self.remote is None:
             raise KernelError(E.ENOTCONN)
@@ -284,12 +341,13 @@ class InetSocket(Socket):
         if level == SOL_IPV6 and self.family != A.AF_INET6:
             raise self.other_level(False)
         key = (level, opt)
-        if level == SOL_IP and opt in (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF,
-                                       IP_OPTIONS):
+        if opt in (MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP) or (level == SOL_IP and opt in (
+                IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP)) or (level == SOL_IPV6 and opt in (
+                IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP)):
+            return self._membership(level, opt, raw)
+        if level == SOL_IP and opt in (IP_MULTICAST_IF, IP_OPTIONS):
             if opt == IP_OPTIONS and raw:
                 raise KernelError(E.EINVAL)
-            return          # multicast groups: nothing arrives on them here
-        if level == SOL_IPV6 and opt in (IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP):
             return
         if not raw:
             raise KernelError(E.EINVAL)
