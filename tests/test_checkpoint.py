@@ -1534,7 +1534,7 @@ def _forge_tcp(d) -> None:
     """A TCP connection whose far end is itself."""
     me = len(d["files"])
     d["files"].append({"kind": "inet", "flags": 2, "family": 2, "type": 1, "protocol": 6, "uid": 0,
-                       "opts": [], "ints": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
+                       "opts": [], "ints": [], "groups": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
                        "local": [bytes(10).hex() + "ffff7f000001", 5000], "remote": None, "saddr": None,
                        "in_table": False, "error": 0, "sndbuf": 16384, "rcvbuf": 131072, "rcvlowat": 1,
                        "ttl": -1, "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0,
@@ -1550,7 +1550,7 @@ def _forge_udp(**change):
     """A UDP-Lite socket bound to port 5000 (a UDP one with protocol 17)."""
     def forge(d) -> None:
         d["files"].append({"kind": "inet", "flags": 2, "family": 2, "type": 2, "protocol": 136, "uid": 0,
-                           "opts": [], "ints": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
+                           "opts": [], "ints": [], "groups": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
                            "local": [bytes(10).hex() + "ffff7f000001", 5000], "remote": None,
                            "saddr": None, "in_table": True, "error": 0, "sndbuf": 16384,
                            "rcvbuf": 131072, "rcvlowat": 1, "ttl": -1, "tos": 0, "mcast_ttl": 1,
@@ -1588,6 +1588,7 @@ def _forge_accept_q(d) -> None:
     (_forge_udp(protocol=17, pending=[bytes(16).hex(), [bytes(16).hex(), 53], "00" * 65508, 64, 0]),
      "pending.data: more than a datagram holds"),
     (_forge_udp(pending=[bytes(16).hex(), None, "00", 64, 0]), "a corked datagram with no addresses"),
+    (_forge_udp(groups=[[bytes(10).hex() + "ffff0a000001", 1]]), "groups[0]: not a multicast group"),
     (_forge_locks, "locks: locks that conflict"),
     (_forge_nameless, "unlinked group 7: no description carries its file"),
     (_forge_relinked(b"x".hex(), 2), ".ino: no such file"),         # inode 2: the root, a directory
@@ -2300,7 +2301,7 @@ def _netlink_file(**change) -> dict:
 
 
 def _ping_file(**change) -> dict:
-    return {"kind": "inet", "flags": 2, "family": 2, "type": 2, "protocol": 1, "uid": 0, "opts": [], "ints": [],
+    return {"kind": "inet", "flags": 2, "family": 2, "type": 2, "protocol": 1, "uid": 0, "opts": [], "ints": [], "groups": [],
             "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "local": None, "remote": None, "saddr": None,
             "in_table": False, "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvlowat": 1, "ttl": -1,
             "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0, "rcvbuf_locked": False,

@@ -34,7 +34,7 @@ from umlpy.net.inet import icmp
 from umlpy.net.inet import tcp as T
 from umlpy.net.inet.icmp import IcmpSocket
 from umlpy.net.inet.family import IPPROTO_UDPLITE
-from umlpy.net.inet.sock import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW
+from umlpy.net.inet.sock import IGMP_MAX_MEMBERSHIPS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_RAW
 from umlpy.net.inet.tcp import LoopEnd, TcpSocket
 from umlpy.net.inet.udp import MAX_V4_PAYLOAD, MAX_V6_PAYLOAD, UDP_HLEN, Datagram, UdpLiteSocket, UdpSocket
 from umlpy.kernel.errors import KernelError
@@ -72,6 +72,7 @@ def save(f) -> dict:
          "local": _ep(f.local), "remote": _ep(f.remote),
          "saddr": None if f.saddr is None else f.saddr.hex(), "in_table": _in_table(f),
          "ints": [[lvl, opt, v] for (lvl, opt), v in sorted(f.ints.items())],
+         "groups": [[g.hex(), ifindex] for g, ifindex in sorted(f.groups)],
          **{k: getattr(f, k) for k in _BASE_INTS}, **{k: getattr(f, k) for k in _BASE_BOOLS}}
     if isinstance(f, TcpSocket):
         nat = f.ep is not None and not isinstance(f.ep, LoopEnd)
@@ -122,6 +123,28 @@ def _read_ep(o: image.Reader, key: str):
     return ip, v[1]
 
 
+def _groups(o: image.Reader) -> set[tuple[bytes, int]]:
+    """The multicast groups joined: each a multicast address and an
+    interface index, no more than a socket may join."""
+    v = o.doc.get("groups")
+    if not isinstance(v, list) or len(v) > IGMP_MAX_MEMBERSHIPS:
+        raise image.ImageError(f"manifest: {o.where}.groups: not a list of at most {IGMP_MAX_MEMBERSHIPS}")
+    out = set()
+    for i, g in enumerate(v):
+        where = f"manifest: {o.where}.groups[{i}]"
+        if not (isinstance(g, list) and len(g) == 2 and isinstance(g[0], str) and type(g[1]) is int
+                and 0 < g[1] < U32):
+            raise image.ImageError(f"{where}: not an [address, ifindex]")
+        try:
+            ip = bytes.fromhex(g[0])
+        except ValueError:
+            ip = b""
+        if len(ip) != 16 or not A.is_multicast(ip):
+            raise image.ImageError(f"{where}: not a multicast group")
+        out.add((ip, g[1]))
+    return out
+
+
 def make(k, o: image.Reader, flags: int):
     """The socket with what it held, holding its port again; its far end
     comes with `link`."""
@@ -144,6 +167,7 @@ def make(k, o: image.Reader, flags: int):
         setattr(s, key, o.bool(key))
     sockbase.make(s, o)
     s.ints = {(lvl, opt): v for lvl, opt, v in o.list_of_ints("ints", 3, (0, 0, -U32), (U32, U32, U32))}
+    s.groups = _groups(o)
     s.local, s.remote = _read_ep(o, "local"), _read_ep(o, "remote")
     s.saddr = None if o.doc.get("saddr") is None else o.hex("saddr", 16)
     if o.bool("in_table"):
