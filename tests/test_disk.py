@@ -296,7 +296,9 @@ dd if=/dev/zero of=/tmp/m/b bs=1k count=600 2>&1 | head -2; stat -c '%n %A %s' /
 touch /tmp/m/c /tmp/m/d 2>&1 | sed 's/.*: //'; ls -1 /tmp/m; df -i /tmp/m | tail -1; stat -c '%s' /tmp/m
 rm /tmp/m/a /tmp/m/b; df -k /tmp/m | tail -1
 truncate -s 10G /tmp/m/s; dd if=/dev/zero of=/tmp/m/t bs=1 count=7 seek=4400000000 2>&1 | tail -1
-stat -c '%n %s %b' /tmp/m/s /tmp/m/t; df -k /tmp/m | tail -1; rm /tmp/m/s /tmp/m/t; umount /tmp/m
+stat -c '%n %s %b' /tmp/m/s /tmp/m/t; df -k /tmp/m | tail -1; rm /tmp/m/s /tmp/m/t
+fallocate -l 256k /tmp/m/r; dd if=/dev/zero of=/tmp/m/fill bs=4k 2>&1 | tail -1; df -k /tmp/m | tail -1
+dd if=/dev/zero of=/tmp/m/r bs=4k count=64 conv=notrunc 2>&1 | tail -1; rm /tmp/m/r /tmp/m/fill; umount /tmp/m
 mount -t tmpfs -o bogus=1 t /tmp/m 2>/dev/null; echo "unknown option: $?"
 mount -t tmpfs -o size=10%,mode=1777 t /tmp/m && ls -ld /tmp/m | cut -c1-10; umount /tmp/m
 mount -t tmpfs -o size=0,nr_inodes=0,mode=01777 t /tmp/m && grep ' /tmp/m ' /proc/mounts; umount /tmp/m
@@ -318,7 +320,8 @@ mount -t ramfs r /tmp/r && grep ' /tmp/r ' /proc/mounts && ls -ld /tmp/r | cut -
 @pytest.mark.parametrize("script", [TMPFS_SCRIPT, RAMFS_SCRIPT], ids=["tmpfs", "ramfs"])
 def test_tmpfs_mount_options_and_space_match_linux(tmp_path, script):
     """size=, nr_inodes=, mode=, uid=, gid= and df on a tmpfs (a sparse
-    file costs only the pages it holds: 10 GiB ones fit in 1 MiB); mode= the
+    file costs only the pages it holds: 10 GiB ones fit in 1 MiB; what
+    fallocate reserved takes a write once the tmpfs is full); mode= the
     one option of a ramfs, its statfs and /proc/mounts: busybox in the
     guest against busybox in a host mount namespace."""
     from conftest import BUSYBOX, CPIO
@@ -326,7 +329,7 @@ def test_tmpfs_mount_options_and_space_match_linux(tmp_path, script):
     bb = tmp_path / "bin"
     bb.mkdir()
     for applet in ("sh", "mkdir", "mount", "umount", "ls", "cut", "stat", "df", "tail", "head", "dd",
-                   "touch", "sed", "rm", "echo", "grep", "truncate"):
+                   "touch", "sed", "rm", "echo", "grep", "truncate", "fallocate"):
         (bb / applet).symlink_to(BUSYBOX)
     want = subprocess.run(["unshare", "-m", str(bb / "sh"), "-c", f"PATH={bb}; " + native_script],
                           capture_output=True)

@@ -26,7 +26,7 @@ from umlpy.syscalls.sys_inotify import Watch
 # checkpoint/unixsock.py saves and attaches again), and what else it may hold while
 # empty; anything more is refused
 CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
-                     "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged",
+                     "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged", "_falloc",
                      "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped",
                      "socket", "fsflags",
                      "locks_state"))     # held by open descriptions, whose entries carry them (filelocks.py)

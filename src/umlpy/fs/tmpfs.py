@@ -49,6 +49,7 @@ class TmpfsInode(Inode):
         self._size = 0
         self._prealloc_end = 0      # fallocate(FALLOC_FL_KEEP_SIZE) reserved pages up to here
         self._charged = 0           # what the filesystem counts for it: its memfd's pages
+        self._falloc: list[tuple[int, int]] = []     # page spans fallocate reserved
         self.target = b""
         self._freed = False
 
@@ -226,22 +227,45 @@ class TmpfsInode(Inode):
             raise KernelError(E.ENOSPC)
 
     def _data_in(self, lo: int, hi: int) -> int:
-        """Bytes of allocated pages between the page-aligned lo and hi
-        (SEEK_DATA/SEEK_HOLE on the memfd, below its end)."""
-        if self.data is None:
-            return 0
-        end, pos, n = min(hi, self.data.size()), lo, 0
-        while pos < end:
-            try:
-                d = self.data.seek(pos, C.SEEK_DATA)
-            except OSError:         # ENXIO: no data from pos on
-                break
-            if d >= end:
-                break
-            h = min(C.page_up(self.data.seek(d, C.SEEK_HOLE)), hi)
-            n += h - C.page_down(d)
-            pos = h
+        """Bytes of allocated pages between the page-aligned lo and hi:
+        those SEEK_DATA finds on the memfd (below its end) and those
+        fallocate reserved, which shmem shows as holes until written."""
+        spans = [(max(a, lo), min(b, hi)) for a, b in self._falloc if a < hi and b > lo]
+        if self.data is not None:
+            end, pos = min(hi, self.data.size()), lo
+            while pos < end:
+                try:
+                    d = self.data.seek(pos, C.SEEK_DATA)
+                except OSError:         # ENXIO: no data from pos on
+                    break
+                if d >= end:
+                    break
+                h = min(C.page_up(self.data.seek(d, C.SEEK_HOLE)), hi)
+                spans.append((C.page_down(d), h))
+                pos = h
+        n, reach = 0, lo
+        for a, b in sorted(spans):
+            a = max(a, reach)
+            if b > a:
+                n += b - a
+                reach = b
         return n
+
+    def _reserved(self, lo: int, hi: int, keep: bool) -> None:
+        """The page-aligned [lo, hi) added to what fallocate reserved
+        (keep), or taken from it (a punch, a truncate)."""
+        out = []
+        for a, b in self._falloc:
+            if b <= lo or a >= hi:
+                out.append((a, b))
+                continue
+            if keep:
+                lo, hi = min(a, lo), max(b, hi)
+            else:
+                out += [(x, y) for x, y in ((a, lo), (hi, b)) if x < y]
+        if keep:
+            out.append((lo, hi))
+        self._falloc = sorted(out)
 
     def write(self, off: int, data: bytes) -> int:
         if not data:
@@ -294,6 +318,7 @@ class TmpfsInode(Inode):
             if self.seals & WRITE_SEALS:
                 raise KernelError(E.EPERM)
             mf.fallocate(mode, off, n)
+            self._reserved(C.page_up(off), C.page_down(off + n), False)
             self._settle()
             return
         if self.seals & F_SEAL_GROW and off + n > self._size:
@@ -310,6 +335,7 @@ class TmpfsInode(Inode):
             self._resize(max(self._size, off + n))
         try:
             mf.fallocate(mode, off, n)
+            self._reserved(C.page_down(off), C.page_up(off + n), True)
         except OSError as e:
             self._resize(*old)
             raise KernelError(e.errno) from None
@@ -335,10 +361,13 @@ class TmpfsInode(Inode):
         if self.is_dir:
             raise KernelError(E.EISDIR)
         self.check_resize(size)
+        shrinks = size <= self._size
         self._resize(size)
         if self.data is None:
             self.data = MemFile("tmpfs")
         self.data.truncate(size)
+        if shrinks:         # the pages past it go, reserved ones too
+            self._reserved(C.page_up(size), 1 << 63, False)
         self._settle()
         self.touch()
 
