@@ -95,11 +95,16 @@ class BufferCache:
         return [self.get(b) for b in range(start, start + count)]
 
     def zeroed(self, blk: int) -> bytearray:
-        """A freshly allocated block: zeros, dirty, without reading the device."""
+        """A freshly allocated block: zeros, dirty, without reading the
+        device.  Dirty before the cache may shrink: callers fill the buffer
+        without marking it again, so it must never be the one let go."""
         buf = bytearray(self.bs)
         self._sealers.pop(blk, None)
-        self._insert(blk, buf)
+        self._bufs[blk] = buf
+        self._bufs.move_to_end(blk)
         self._note_dirty(blk)
+        if len(self._bufs) > self.limit:
+            self._shrink()
         return buf
 
     def set_sealer(self, blk: int, seal: Callable[[bytearray], None]) -> None:
