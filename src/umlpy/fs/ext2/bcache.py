@@ -23,8 +23,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable
 
+from umlpy.abi import errno as E
 from umlpy.block.device import BlockDevice
 from umlpy.kernel import ioac
+from umlpy.kernel.errors import KernelError
 
 
 def runs(blocks: list[int]) -> list[tuple[int, int]]:
@@ -122,6 +124,10 @@ class BufferCache:
     def mark_dirty(self, blk: int, buf: bytearray | None = None) -> None:
         if buf is not None and self._bufs.get(blk) is not buf:
             self._bufs[blk] = buf      # it was evicted while the caller held it
+        elif buf is None and blk not in self._bufs:
+            # a change to a buffer the cache let go, which it cannot write:
+            # one EIO now, not a commit that fails for ever after
+            raise KernelError(E.EIO, f"block {blk} changed after the buffer cache dropped it")
         self._note_dirty(blk)
 
     def _note_dirty(self, blk: int) -> None:
