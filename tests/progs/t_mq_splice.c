@@ -68,6 +68,19 @@ int main(int argc, char **argv)
     ssize_t r = copy_file_range(fa, &oin, fb, NULL, 6, 0);
     pread(fb, buf, 16, 0);
     printf("copy_file_range: %zd off_in=%lld %.6s\n", r, (long long)oin, buf);
+    /* generic_copy_file_checks: overlap in one file, a wrapping range, past the largest file */
+    loff_t i0 = 0, o0 = 4;
+    r = copy_file_range(fa, &i0, fa, &o0, 8, 0);
+    printf("overlapping copy: %zd %s\n", r, r < 0 ? strerrorname_np(errno) : "");
+    o0 = 1;
+    r = copy_file_range(fa, NULL, fb, &o0, (size_t)-1, 0);
+    printf("wrapping length: %zd %s\n", r, r < 0 ? strerrorname_np(errno) : "");
+    i0 = 0, o0 = 0x7fffffffffffffffLL;
+    r = copy_file_range(fa, &i0, fb, &o0, 4, 0);
+    printf("past the largest file: %zd %s\n", r, r < 0 ? strerrorname_np(errno) : "");
+    i0 = 100, o0 = 0;
+    printf("from past the end: %zd, file position %lld\n", copy_file_range(fa, &i0, fb, &o0, 4, 0),
+           (long long)lseek(fb, 0, SEEK_CUR));
     int p[2], p2[2];
     pipe(p);
     pipe(p2);

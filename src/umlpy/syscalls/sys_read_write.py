@@ -15,6 +15,7 @@ from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.fanotify import FAN_ACCESS_PERM, file_permission
 from umlpy.vfs.fanotify import asking as fanotify_asking
 from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
+from umlpy.vfs.file import MAX_LFS_FILESIZE, exceed_fsize, file_size_limit, verify_area
 from umlpy.vfs.pipe import PipeFile
 
 
@@ -195,6 +196,7 @@ def sys_write(t, fd, buf, count, *_):
     return bounded(write, f.sndtimeo)
 
 
+U64_MASK = (1 << 64) - 1
 RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND = 1, 2, 4, 8, 16
 RWF_SUPPORTED = 0x1F
 
@@ -405,15 +407,33 @@ def _read_at(t, f, n: int, offp: int) -> tuple[bytes, int | None]:
     return f.read(t, n), None
 
 
-def _write_at(t, f, data: bytes, offp: int) -> int:
-    if offp:
-        (off,) = struct.unpack("<q", t.mem.read(offp, 8))
-        if off < 0:
-            raise KernelError(E.EINVAL)
-        n = f.pwrite(t, data, off)
-        t.mem.write(offp, struct.pack("<q", off + n))
-        return n
-    return f.write(t, data)
+def _copy_checks(t, src, dst, pos_in: int, pos_out: int, count: int) -> int:
+    """generic_copy_file_checks after the files' own: ranges whose end
+    would wrap are EOVERFLOW; the count is cut to the source's end, then
+    to the writer's RLIMIT_FSIZE and the destination filesystem's largest
+    file (EFBIG at or past them, SIGXFSZ for the limit); a copy within one
+    file whose ranges overlap is EINVAL."""
+    if (pos_in & U64_MASK) + count > U64_MASK or (pos_out & U64_MASK) + count > U64_MASK:
+        raise KernelError(E.EOVERFLOW)
+    size = src.inode.size()
+    count = 0 if pos_in >= size else min(count, size - pos_in)
+    limit = file_size_limit(t)
+    if limit != C.RLIM_INFINITY:
+        if pos_out >= limit:
+            raise exceed_fsize(t)
+        count = min(count, limit - pos_out)
+    top = getattr(dst.inode.fs, "max_file_size", MAX_LFS_FILESIZE)
+    if pos_out >= top:
+        raise KernelError(E.EFBIG)
+    count = min(count, top - pos_out)
+    if src.inode is dst.inode and pos_out + count > pos_in and pos_out < pos_in + count:
+        raise KernelError(E.EINVAL)
+    return count
+
+
+def _offset(t, offp: int, f) -> int:
+    """A copy's position: *offp, or the file's own."""
+    return struct.unpack("<q", t.mem.read(offp, 8))[0] if offp else f.pos
 
 
 @syscall("copy_file_range", status=PARTIAL, note="copies through the kernel")
@@ -422,12 +442,17 @@ def sys_copy_file_range(t, fd_in, offp_in, fd_out, offp_out, n, flags):
         raise KernelError(E.EINVAL)
     src, dst = t.files.get(s32(fd_in)), t.files.get(s32(fd_out))
     rw_checks(src, dst)
-    data, off = _read_at(t, src, min(n, COPY_CHUNK), offp_in)
+    pos_in, pos_out = _offset(t, offp_in, src), _offset(t, offp_out, dst)
+    count = _copy_checks(t, src, dst, pos_in, pos_out, n & U64_MASK)
+    verify_area(pos_in, count)
+    verify_area(pos_out, count)
+    data = src.pread(t, min(count, COPY_CHUNK), pos_in) if count else b""
     if not data:
         return 0
-    written = _transferred(t, src, dst, _write_at(t, dst, data, offp_out))
-    if off is not None:
-        t.mem.write(offp_in, struct.pack("<q", off + written))
-    elif written < len(data):
-        src.lseek(written - len(data), 1)
+    written = _transferred(t, src, dst, dst.pwrite(t, data, pos_out))
+    for offp, f, pos in ((offp_in, src, pos_in), (offp_out, dst, pos_out)):
+        if offp:
+            t.mem.write(offp, struct.pack("<q", pos + written))
+        else:
+            f.pos = pos + written
     return written
