@@ -754,6 +754,16 @@ static void t_cork(void)
     readable(r, 1000);
     say("recv uncorked: %s", rs(recv(r, buf, sizeof buf, MSG_DONTWAIT)));
     say("MSG_ERRQUEUE: %s", rs(recv(r, buf, sizeof buf, MSG_ERRQUEUE)));
+    /* after plain sends (a connected socket's short path), MSG_MORE still corks */
+    for (int i = 0; i < 2; i++) {
+        send(w, "p", 1, 0);
+        readable(r, 1000);
+        recv(r, buf, sizeof buf, MSG_DONTWAIT);
+    }
+    say("send MSG_MORE after plain ones: %s", rs(send(w, "0123456789abcdef", 16, MSG_MORE)));
+    say("send plain: %s", rs(send(w, "!", 1, 0)));
+    readable(r, 1000);
+    say("recv one datagram: %s", rs(recv(r, buf, sizeof buf, MSG_DONTWAIT)));
     close(r);
     close(w);
 }

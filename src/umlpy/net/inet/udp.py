@@ -208,6 +208,7 @@ class UdpSocket(InetSocket):
         ip = self.send_ctl(cmsgs, A.is_v4(dst[0]))
         if self.cork or flags & MSG_MORE:
             self.pending = (src_ip, dst, bytearray(payload), ip)
+            self._fast = None       # the next send joins this datagram: not the short path
             return len(payload)
         self._xmit(src_ip, dst, payload, ip)
         return len(payload)
