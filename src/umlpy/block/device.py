@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from umlpy.abi import errno as E
 from umlpy.block.stats import READ, WRITE, DiskStats
-from umlpy.kernel import printk
+from umlpy.kernel import ioac, printk
 from umlpy.kernel.errors import KernelError
 
 SECTOR = 512
@@ -42,11 +42,13 @@ class BlockDevice:
         """bdev_read_only: the disk's flag or BLKROSET's."""
         return self.read_only or self.bdev_ro
 
-    # -- requests: counted (block/stats.py), then the driver's -------------------
+    # -- requests: counted (block/stats.py; a read also as the current
+    # task's read_bytes, as submit_bio charges it), then the driver's ----------
     def read(self, off: int, n: int) -> bytes:
         t0 = self.stats.start()
         data = self._read(off, n)
         self.stats.done(READ, n, t0)
+        ioac.disk_read(n)
         return data
 
     def read_into(self, off: int, buf: memoryview) -> None:
@@ -55,6 +57,7 @@ class BlockDevice:
         t0 = self.stats.start()
         self._read_into(off, buf)
         self.stats.done(READ, len(buf), t0)
+        ioac.disk_read(len(buf))
 
     def write(self, off: int, data: bytes) -> None:
         t0 = self.stats.start()

@@ -74,10 +74,7 @@ class BlockFile(PositionedFile):
 
     def pread(self, task, n: int, off: int) -> bytes:
         n = max(0, min(n, self.dev.size - off))
-        if not n:
-            return b""
-        ioac.disk_read(n)
-        return self.dev.read(off, n)
+        return self.dev.read(off, n) if n else b""
 
     def pwrite(self, task, data: bytes, off: int) -> int:
         """blkdev_write_iter: EPERM on a write-protected device, ENOSPC at its end."""

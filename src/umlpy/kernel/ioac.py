@@ -6,8 +6,8 @@ io_counters, iotop and LTP's readahead02 read it.  As Linux's:
   calls of the file API (read, readv, pread, sendfile, copy_file_range and
   their write twins; never recvfrom or splice), bytes only when some moved;
 - `read_bytes` is what the task made the block layer read from a disk
-  (metadata and file data both), charged to the task whose syscall runs
-  (`current`), as submit_bio charges it;
+  (metadata and file data both): block/device.py charges each read to
+  the task whose syscall runs (`current`), as submit_bio charges it;
 - `write_bytes` is what a buffered write to a disk-backed file dirtied, in
   whole pages: the ext2 and ext4 drivers write through (or, with delayed
   allocation, hold data only until the next commit), so every write

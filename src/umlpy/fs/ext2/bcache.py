@@ -25,7 +25,6 @@ from typing import Callable
 
 from umlpy.abi import errno as E
 from umlpy.block.device import BlockDevice
-from umlpy.kernel import ioac
 from umlpy.kernel.errors import KernelError
 
 
@@ -80,7 +79,6 @@ class BufferCache:
             self._bufs.move_to_end(blk)
             return buf
         buf = bytearray(self.dev.read(blk * self.bs, self.bs))
-        ioac.disk_read(self.bs)
         self._insert(blk, buf)
         return buf
 
@@ -90,7 +88,6 @@ class BufferCache:
         if missing:
             lo, hi = missing[0], missing[-1] + 1
             data = self.dev.read(lo * self.bs, (hi - lo) * self.bs)
-            ioac.disk_read(len(data))
             for b in missing:
                 i = (b - lo) * self.bs
                 self._insert(b, bytearray(data[i:i + self.bs]))
@@ -158,7 +155,6 @@ class BufferCache:
     def read_run_into(self, start: int, buf: memoryview) -> None:
         """read_run straight into buf (whole blocks), cached copies laid over."""
         self.dev.read_into(start * self.bs, buf)
-        ioac.disk_read(len(buf))
         if not self._bufs:
             return
         end = start + len(buf) // self.bs
