@@ -273,20 +273,24 @@ def exceed_fsize(task) -> KernelError:
     return KernelError(E.EFBIG)
 
 
-def _write_limit(task, off: int, data: bytes) -> bytes:
-    """generic_write_check_limits: a write that starts at or past the
-    writer's RLIMIT_FSIZE fails (SIGXFSZ, EFBIG), one that would cross it
-    stops there; likewise, without the signal, at the largest offset."""
-    if not data:
-        return data
+def write_check_limits(task, off: int, n: int, top: int = MAX_LFS_FILESIZE) -> int:
+    """generic_write_check_limits: n bytes at off that start at or past the
+    writer's RLIMIT_FSIZE fail (SIGXFSZ, EFBIG), ones that would cross it
+    stop there; likewise, without the signal, at top (the filesystem's
+    largest file).  Returns how many may be written."""
     limit = file_size_limit(task)
     if limit != C.RLIM_INFINITY:
         if off >= limit:
             raise exceed_fsize(task)
-        data = data[:limit - off]
-    if off >= MAX_LFS_FILESIZE:
+        n = min(n, limit - off)
+    if off >= top:
         raise KernelError(E.EFBIG)
-    return data[:MAX_LFS_FILESIZE - off]
+    return min(n, top - off)
+
+
+def _write_limit(task, off: int, data: bytes) -> bytes:
+    """The part of data a write at off may write (write_check_limits)."""
+    return data[:write_check_limits(task, off, len(data))] if data else data
 
 
 class RegularFile(File):
