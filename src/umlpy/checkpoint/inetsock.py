@@ -107,20 +107,24 @@ def links(f, index) -> dict:
     return e
 
 
-def _read_ep(o: image.Reader, key: str):
-    v = o.doc.get(key)
-    if v is None:
-        return None
+def _addr_pair(v, lo: int, hi: int, where: str, what: str) -> tuple[bytes, int]:
+    """An image's [16-byte address as hex, an integer in [lo, hi)]: an
+    endpoint's port, a multicast group's interface."""
     if not (isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and type(v[1]) is int
-            and 0 <= v[1] < 1 << 16):
-        raise image.ImageError(f"manifest: {o.where}.{key}: not an [address, port]")
+            and lo <= v[1] < hi):
+        raise image.ImageError(f"{where}: not an [address, {what}]")
     try:
         ip = bytes.fromhex(v[0])
     except ValueError:
         ip = b""
     if len(ip) != 16:
-        raise image.ImageError(f"manifest: {o.where}.{key}: not an address")
+        raise image.ImageError(f"{where}: not an address")
     return ip, v[1]
+
+
+def _read_ep(o: image.Reader, key: str):
+    v = o.doc.get(key)
+    return None if v is None else _addr_pair(v, 0, 1 << 16, f"manifest: {o.where}.{key}", "port")
 
 
 def _groups(o: image.Reader) -> set[tuple[bytes, int]]:
@@ -132,16 +136,10 @@ def _groups(o: image.Reader) -> set[tuple[bytes, int]]:
     out = set()
     for i, g in enumerate(v):
         where = f"manifest: {o.where}.groups[{i}]"
-        if not (isinstance(g, list) and len(g) == 2 and isinstance(g[0], str) and type(g[1]) is int
-                and 0 < g[1] < U32):
-            raise image.ImageError(f"{where}: not an [address, ifindex]")
-        try:
-            ip = bytes.fromhex(g[0])
-        except ValueError:
-            ip = b""
-        if len(ip) != 16 or not A.is_multicast(ip):
+        ip, ifindex = _addr_pair(g, 1, U32, where, "ifindex")
+        if not A.is_multicast(ip):
             raise image.ImageError(f"{where}: not a multicast group")
-        out.add((ip, g[1]))
+        out.add((ip, ifindex))
     return out
 
 
