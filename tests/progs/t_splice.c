@@ -4,8 +4,10 @@
  * fd, /dev/null and /dev/zero), that a splice from an empty pipe into a
  * file that cannot take it fails at once instead of waiting, and vmsplice
  * both ways: into a pipe until it is full (then EAGAIN with
- * SPLICE_F_NONBLOCK), out of a pipe into memory, and its errors.  Works in
- * ARGV1/splice. */
+ * SPLICE_F_NONBLOCK), out of a pipe into memory, and its errors.  A splice
+ * or sendfile into a full non-blocking socket is EAGAIN and takes nothing
+ * from its source (Go's io.Copy between two TCP connections waits for
+ * room and splices the same bytes again).  Works in ARGV1/splice. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +17,8 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -163,6 +167,43 @@ static void vmsplice_tests(void)
     free(many);
 }
 
+static void into_a_full_socket(void)
+{
+    int sv[2], p[2], avail = -1;
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv);
+    pipe(p);
+    char chunk[4096], msg[100], back[100];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < (int)sizeof msg; i++)
+        msg[i] = 'a' + i % 26;
+    long filled = 0, w;
+    while ((w = write(sv[0], chunk, sizeof chunk)) > 0)
+        filled += w;
+    res("fill the socket", w);
+    write(p[1], msg, sizeof msg);
+    res("splice a pipe into the full socket", splice(p[0], NULL, sv[0], NULL, sizeof msg, SPLICE_F_NONBLOCK));
+    ioctl(p[0], FIONREAD, &avail);
+    printf("the pipe still holds %d\n", avail);
+    int fd = open("file", O_RDONLY);
+    res("sendfile into the full socket", sendfile(sv[0], fd, NULL, 10));
+    printf("file position after it %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+    off_t off = 3;
+    res("sendfile at an offset into the full socket", sendfile(sv[0], fd, &off, 10));
+    printf("offset after it %ld\n", (long)off);
+    long drained = 0, r;
+    while ((r = read(sv[1], chunk, sizeof chunk)) > 0)
+        drained += r;
+    printf("drained all that was written: %d\n", drained == filled);
+    res("splice again", splice(p[0], NULL, sv[0], NULL, sizeof msg, SPLICE_F_NONBLOCK));
+    res("read it", read(sv[1], back, sizeof back));
+    printf("the same bytes: %d\n", memcmp(back, msg, sizeof msg) == 0);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(int argc, char **argv)
 {
     char dir[4096], cmd[4200];
@@ -179,6 +220,7 @@ int main(int argc, char **argv)
     close(fd);
     splice_errors();
     vmsplice_tests();
+    into_a_full_socket();
     chdir("/");
     system(cmd);
     printf("done\n");

@@ -740,7 +740,8 @@ static void t_data(void)
     n = readv(s, rv, 2);
     say("readv: %s [%.4s][%.6s]", rs(n), r1, r2);
 
-    /* sendmsg/recvmsg, recvfrom: TCP gives no address */
+    /* sendmsg/recvmsg, recvfrom: TCP gives no address; MSG_CMSG_CLOEXEC is
+     * echoed in msg_flags */
     struct iovec mv[2] = {{"send", 4}, {"msg", 3}};
     struct msghdr m = {.msg_iov = mv, .msg_iovlen = 2};
     n = sendmsg(c, &m, 0);
@@ -750,7 +751,7 @@ static void t_data(void)
     memset(&from, 0, sizeof from);
     struct iovec iv = {buf, sizeof buf};
     struct msghdr rm = {.msg_name = &from.ss, .msg_namelen = sizeof from.ss, .msg_iov = &iv, .msg_iovlen = 1};
-    n = recvmsg(s, &rm, 0);
+    n = recvmsg(s, &rm, MSG_CMSG_CLOEXEC);     /* msg_flags echoes it */
     say("recvmsg: %s %.*s namelen=%u flags=0x%x", rs(n), (int)n, buf, rm.msg_namelen, rm.msg_flags);
     write(c, "xy", 2);
     wait_inq(s, 2);

@@ -374,27 +374,26 @@ def settle_source(t, src, data: bytes, n: int, offp: int, off: int | None) -> in
 def write_settled(t, dst, data: bytes, settle) -> int:
     """Write data taken from a source (sendfile, splice); settle(n) squares
     the source with the n bytes written, however the write ends: at once,
-    after waiting for room, or cut short by a signal or by death (then
-    nothing taken is lost: a restarted call copies it again)."""
+    after waiting for room, refused (EAGAIN from a full non-blocking
+    socket, EPIPE), or cut short by a signal or by death.  Nothing taken
+    is lost: what was not written goes back, and a later call copies it."""
+    again = lambda: dst.write(t, data)      # noqa: E731
+    return _write_then_settle(again if data else (lambda: 0), settle, again)
+
+
+def _write_then_settle(write, settle, again) -> int:
     try:
-        return settle(dst.write(t, data) if data else 0)
+        n = write()
     except Block as b:
-        _settle_on_wake(b, settle, lambda: dst.write(t, data))
+        inner = b.retry or again        # a plain block: the write again, not the whole call
+        done = b.interrupted_result
+        b.retry = lambda: _write_then_settle(inner, settle, again)
+        b.on_interrupt = lambda: settle(done or 0)
         raise
-
-
-def _settle_on_wake(b: Block, settle, again) -> None:
-    inner = b.retry or again        # a plain block: the write again, not the whole call
-    done = b.interrupted_result
-
-    def retry() -> int:
-        try:
-            return settle(inner())
-        except Block as b2:
-            _settle_on_wake(b2, settle, again)
-            raise
-    b.retry = retry
-    b.on_interrupt = lambda: settle(done or 0)
+    except KernelError:
+        settle(0)
+        raise
+    return settle(n)
 
 
 def _read_at(t, f, n: int, offp: int) -> tuple[bytes, int | None]:

@@ -288,7 +288,8 @@ def do_recvmsg(t, fd: int, msg: int, flags: int) -> int:
         namelen = len(data)
     t.mem.write(msg + 8, struct.pack("<I", namelen))
     t.mem.write(msg + 40, struct.pack("<Q", len(cm)))
-    t.mem.write(msg + 48, struct.pack("<i", r.flags | mflags))
+    # ____sys_recvmsg starts msg_flags from the call's MSG_CMSG_CLOEXEC
+    t.mem.write(msg + 48, struct.pack("<i", r.flags | mflags | (flags & MSG_CMSG_CLOEXEC)))
     return r.full_len if flags & MSG_TRUNC else len(r.data)
 
 
