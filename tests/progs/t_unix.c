@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -307,6 +308,28 @@ int main(int argc, char **argv)
         printf(", then recv: %zd %s\n", k, k < 0 ? strerrorname_np(errno) : "");
         close(fp[0]);
         close(fp[1]);
+    }
+    /* a stream writer waiting for room with an edge-triggered epoll is
+       told when its reader drains the socket (unix_write_space) */
+    {
+        int wp[2];
+        static char chunk[5 << 20];
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, wp);
+        int ep = epoll_create1(0);
+        struct epoll_event ev = {.events = EPOLLOUT | EPOLLET, .data.u32 = 7};
+        epoll_ctl(ep, EPOLL_CTL_ADD, wp[0], &ev);
+        printf("writable at first: %d\n", epoll_wait(ep, &ev, 1, 0));
+        ssize_t w, total = 0;
+        while ((w = write(wp[0], chunk, sizeof chunk)) > 0)
+            total += w;
+        printf("full: %s, events then: %d\n", en(w), epoll_wait(ep, &ev, 1, 0));
+        while ((w = read(wp[1], chunk, sizeof chunk)) > 0)
+            total -= w;
+        int k = epoll_wait(ep, &ev, 1, 1000);
+        printf("drained: %d left, events %d out=%d\n", (int)total, k, k == 1 && (ev.events & EPOLLOUT));
+        close(ep);
+        close(wp[0]);
+        close(wp[1]);
     }
     printf("done\n");
     return 0;

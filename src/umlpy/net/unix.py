@@ -465,6 +465,10 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
                 keep.append((off - len(chunk), m))
         s.stream_meta = keep
         s.wake()
+        if s.peer is not None:
+            # the writer's own POLLOUT watchers (epoll, poll): Linux's
+            # unix_write_space as the skbs it sent are freed
+            s.peer.wake()
         return Received(chunk, files, creds, sender, full_len=len(chunk))
     if s.error:
         err, s.error = s.error, 0
