@@ -190,6 +190,18 @@ static void into_a_full_socket(void)
     off_t off = 3;
     res("sendfile at an offset into the full socket", sendfile(sv[0], fd, &off, 10));
     printf("offset after it %ld\n", (long)off);
+    /* a pipe has no splice_read: sendfile from one is EINVAL, full or
+       empty (Go's io.Copy from a pipe into TCP tries it first) */
+    res("sendfile from a pipe with data", sendfile(sv[0], p[0], NULL, 10));
+    int e[2];
+    pipe2(e, O_NONBLOCK);
+    res("sendfile from an empty non-blocking pipe", sendfile(sv[0], e[0], NULL, 10));
+    int efd = eventfd(0, 0);
+    res("sendfile from an eventfd", sendfile(sv[0], efd, NULL, 8));
+    res("sendfile from a file into an eventfd", sendfile(efd, fd, NULL, 8));
+    close(efd);
+    close(e[0]);
+    close(e[1]);
     long drained = 0, r;
     while ((r = read(sv[1], chunk, sizeof chunk)) > 0)
         drained += r;

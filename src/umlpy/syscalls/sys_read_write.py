@@ -347,6 +347,11 @@ def sys_sendfile(t, out_fd, in_fd, offp, count, *_):
     dst = _writable(t, out_fd)
     if dst.flags & 0o2000 and dst.inode is not None and dst.inode.is_reg:   # O_APPEND
         raise KernelError(E.EINVAL)
+    if not src.splice_read or not (dst.splice_write or isinstance(dst, PipeFile)):
+        # do_splice_read / do_splice_from: a pipe, an eventfd or a
+        # directory has no f_op to move data with (splice into a pipe
+        # needs none)
+        raise KernelError(E.EINVAL)
     count = min(count, MAX_RW_COUNT, 1 << 20)
     data, off = _read_at(t, src, count, offp)
     return write_settled(t, dst, data, lambda n: _transferred(t, src, dst, settle_source(t, src, data, n, offp, off)))
