@@ -1,11 +1,14 @@
 /* ptrace(2) event stops and the newer requests: PTRACE_EVENT_FORK, VFORK,
    VFORK_DONE, CLONE, EXEC, EXIT with their wait statuses and
    PTRACE_GETEVENTMSG, auto-attached children, waitid's CLD_TRAPPED,
+   a traced thread waited for by its tid (its first stop, then its exit,
+   reaped by the tracer before its process's),
    PTRACE_SINGLESTEP (a count of steps over a tiny loop and a syscall),
    PTRACE_SYSEMU, and PTRACE_SEIZE with INTERRUPT and LISTEN.
    Deterministic output: only the tracer prints. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -157,6 +160,33 @@ static void clone_events(void)
     wait_show(c, "end");
 }
 
+static void *thread_fn(void *arg) { return arg; }
+
+static void threader(void)
+{
+    pthread_t th;
+    pthread_create(&th, NULL, thread_fn, NULL);
+    pthread_join(th, NULL);
+}
+
+/* gdb's way with a new thread: waitpid(tid, __WALL) at once, which waits
+   for its first stop; its exit is reported by its tid too */
+static void thread_events(void)
+{
+    pid_t c = traced_child(threader, PTRACE_O_TRACECLONE);
+    ptrace(PTRACE_CONT, c, 0, 0);
+    wait_show(c, "thread clone event");
+    pid_t g = (pid_t)eventmsg(c);
+    wait_show(g, "thread start, by its tid");
+    int st;
+    printf("again with WNOHANG: %d\n", (int)waitpid(g, &st, __WALL | WNOHANG));
+    ptrace(PTRACE_CONT, g, 0, 0);
+    ptrace(PTRACE_CONT, c, 0, 0);
+    wait_show(g, "thread end, by its tid");
+    wait_show(c, "end");
+    printf("then: %ld\n", rc(waitpid(-1, &st, __WALL)));
+}
+
 static void execer(void)
 {
     execl("/proc/self/exe", "t_ptrace_events", "exit", (char *)NULL);
@@ -290,6 +320,7 @@ int main(int argc, char **argv)
     fork_events();
     vfork_events();
     clone_events();
+    thread_events();
     exec_events();
     single_step();
     sysemu();

@@ -46,6 +46,7 @@ class Ptrace:
     sysemu: bool = False        # restarted by SYSEMU: a syscall stops at entry and is not run
     trap_stop: bool = False     # JOBCTL_TRAP_STOP/NOTIFY: a PTRACE_EVENT_STOP is due
     listening: bool = False     # PTRACE_LISTEN: stopped, but in no ptrace-stop for the tracer
+    exited: bool = False        # a thread that ended, its tracer's zombie until waited for
 
 
 class KernelTracer:
@@ -394,18 +395,40 @@ def detach(k, t: Task, sig: int) -> None:
 def tracer_exit(k, proc: Process) -> None:
     """exit_ptrace: the dying process's tracees go free (EXITKILL: killed)."""
     for t in list(proc.ptraced):
-        if t.ptrace.options & P.O_EXITKILL and not t.proc.exited:
+        if t.ptrace.exited:         # a thread's zombie nobody will reap now
+            unlink(t)
+            k.procs.free_tid(t.tid)
+        elif t.ptrace.options & P.O_EXITKILL and not t.proc.exited:
             unlink(t)
             k.procs.kill_process(t.proc, S.SIGKILL)
         else:
             detach(k, t, 0)
 
 
-def thread_gone(t: Task) -> None:
-    """A thread ends while its process goes on: a kernel tracer lets go of it."""
+def thread_exited(k, t: Task, status: int) -> None:
+    """A traced thread ends by exit(2) while its process goes on: it stays
+    its guest tracer's until waited for, which reports its exit status and
+    reaps it (exit_notify for a ptraced thread: SIGCHLD to the tracer, a
+    zombie that wait finds by its tid or with -1)."""
     pt = t.ptrace
-    if pt is not None and isinstance(pt.tracer, KernelTracer):
-        unlink(t)
+    if pt is None or isinstance(pt.tracer, KernelTracer) or pt.tracer.exited:
+        return
+    pt.report, pt.exited, pt.resume = status, True, None
+    tracer = pt.tracer
+    tracer.child_wq.wake_all()
+    k.signals.send_proc(tracer, S.SIGCHLD, C.CLD_EXITED,
+                        (k.procs.vnr(tracer, t.tid), t.proc.creds.uid, (status >> 8) & 0xff))
+
+
+def thread_gone(t: Task) -> None:
+    """A thread ends while its process goes on: a kernel tracer lets go of
+    it, and so does a guest tracer that has no exit to be told of (the
+    thread was killed by an exec)."""
+    pt = t.ptrace
+    if pt is None or pt.exited:
+        return
+    unlink(t)
+    if isinstance(pt.tracer, KernelTracer):
         pt.tracer.gone(t)
 
 

@@ -130,7 +130,8 @@ def forget_thread(k, t: Task) -> None:
     proc.stop_how.pop(t, None)
     k.procs.by_tid.pop(t.tid, None)
     k.procs.proc_flush(proc.pid, t.tid)
-    k.procs.free_tid(t.tid)
+    if t.ptrace is None:        # a traced one keeps its tid until its tracer reaps it
+        k.procs.free_tid(t.tid)
     k.keys.drop_thread(t)
     drop_own_mem(t)
     t.files.release()
@@ -152,6 +153,7 @@ def exit_thread(k, t: Task, code: int) -> bool:
         return False
     if strace.tracer is not None:
         strace.tracer.exited(t, (code & 0xff) << 8)
+    ptracer.thread_exited(k, t, (code & 0xff) << 8)
     clear_tid(k, t)
     forget_thread(k, t)
     # leave the host for real: this host thread runs exit(2) itself

@@ -18,7 +18,7 @@ from umlpy.kernel.nsproxy import MAX_PID_NS_LEVEL
 from umlpy.kernel.tunables import INT_MAX
 from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
-from umlpy.kernel.task import SIG_DEFAULT, SigAction, State
+from umlpy.kernel.task import SIG_DEFAULT, SigAction, State, Task
 from umlpy.vfs import pidfd
 from umlpy.syscalls import sys_seccomp
 from umlpy.syscalls.sys_timer import delete_posix_timers
@@ -328,12 +328,14 @@ def _wait_target(t, pid: int) -> int | None:
 
 
 def _wait_match(proc, pid: int | None):
-    """The children and tracees (the ptraced list) wait's pid selects."""
+    """The children and tracees (the ptraced list) wait's pid selects: a
+    process, or one traced thread by its tid (then the Task itself)."""
     if pid is None:
         return []
     kids = proc.children + [tr.proc for tr in proc.ptraced if tr.proc not in proc.children]
     if pid > 0:
-        return [c for c in kids if c.pid == pid]
+        return [c for c in kids if c.pid == pid] or \
+            [tr for tr in proc.ptraced if tr.tid == pid and tr.tid != tr.proc.pid]
     if pid == 0:
         return [c for c in kids if c.pgid == proc.pgid]
     if pid == -1:
@@ -341,12 +343,19 @@ def _wait_match(proc, pid: int | None):
     return [c for c in kids if c.pgid == -pid]
 
 
+def _reportable(pt) -> bool:
+    """A tracee's stop, or its end (whose status may be 0), not yet reported."""
+    return bool(pt.report) or pt.exited
+
+
 def _find_waitable(t, kids, options: int):
     """(child, status, reap, tracee) of the first reportable child or
     ptrace-stopped tracee (reported without WUNTRACED), or None."""
     for c in kids:
-        tracee = next((tr for tr in c.threads if tr.ptrace is not None and tr.ptrace.tracer is t.proc
-                       and tr.ptrace.report), None)
+        if isinstance(c, Task):     # one traced thread, asked for by its tid
+            return (c.proc, c.ptrace.report, False, c) if _reportable(c.ptrace) else None
+        # the tracees of c, those that ended included
+        tracee = next((tr for tr in t.proc.ptraced if tr.proc is c and _reportable(tr.ptrace)), None)
         if tracee is not None:
             return c, tracee.ptrace.report, False, tracee
         tracer = ptracer.traced_zombie(c) if c.zombie else None
@@ -378,6 +387,9 @@ def do_wait(t, kids_of, options: int, report) -> int:
     if not options & C.WNOWAIT:
         if tracee is not None and reap:
             ptracer.detach(t.kernel, tracee, 0)     # now its parent's to reap
+        elif tracee is not None and tracee.ptrace.exited:
+            ptracer.unlink(tracee)      # a thread's zombie, reaped
+            t.kernel.procs.free_tid(tracee.tid)
         elif tracee is not None:
             tracee.ptrace.report = 0
         elif reap:
