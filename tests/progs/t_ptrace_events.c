@@ -147,19 +147,6 @@ static void cloner(void)
     waitpid(g, NULL, __WALL);
 }
 
-static void clone_events(void)
-{
-    pid_t c = traced_child(cloner, PTRACE_O_TRACECLONE);
-    ptrace(PTRACE_CONT, c, 0, 0);
-    wait_show(c, "clone event");
-    pid_t g = (pid_t)eventmsg(c);
-    wait_show(g, "clone child start");
-    ptrace(PTRACE_CONT, g, 0, 0);
-    wait_show(g, "clone child end");
-    ptrace(PTRACE_CONT, c, 0, 0);
-    wait_show(c, "end");
-}
-
 static void *thread_fn(void *arg) { return arg; }
 
 static void threader(void)
@@ -169,20 +156,25 @@ static void threader(void)
     pthread_join(th, NULL);
 }
 
-/* gdb's way with a new thread: waitpid(tid, __WALL) at once, which waits
-   for its first stop; its exit is reported by its tid too */
-static void thread_events(void)
+/* a clone without exit signal, or a thread; the new task waited for by
+   its tid at once, as gdb does (the wait lasts until its first stop) and
+   its end by its tid too */
+static void clone_events(void (*body)(void), const char *what)
 {
-    pid_t c = traced_child(threader, PTRACE_O_TRACECLONE);
+    char msg[64];
+    pid_t c = traced_child(body, PTRACE_O_TRACECLONE);
     ptrace(PTRACE_CONT, c, 0, 0);
-    wait_show(c, "thread clone event");
+    snprintf(msg, sizeof msg, "%s event", what);
+    wait_show(c, msg);
     pid_t g = (pid_t)eventmsg(c);
-    wait_show(g, "thread start, by its tid");
+    snprintf(msg, sizeof msg, "%s start", what);
+    wait_show(g, msg);
     int st;
     printf("again with WNOHANG: %d\n", (int)waitpid(g, &st, __WALL | WNOHANG));
     ptrace(PTRACE_CONT, g, 0, 0);
+    snprintf(msg, sizeof msg, "%s end", what);
+    wait_show(g, msg);
     ptrace(PTRACE_CONT, c, 0, 0);
-    wait_show(g, "thread end, by its tid");
     wait_show(c, "end");
     printf("then: %ld\n", rc(waitpid(-1, &st, __WALL)));
 }
@@ -319,8 +311,8 @@ int main(int argc, char **argv)
     signal(SIGCHLD, SIG_DFL);
     fork_events();
     vfork_events();
-    clone_events();
-    thread_events();
+    clone_events(cloner, "clone child");
+    clone_events(threader, "thread");
     exec_events();
     single_step();
     sysemu();
