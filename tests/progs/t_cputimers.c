@@ -1,10 +1,13 @@
 /* Timers on CPU-time clocks: POSIX timers on the process's, the thread's
  * and a pid's CPU clock, and ITIMER_VIRTUAL / ITIMER_PROF.  Each expires
  * only once the clock has run its value (never on a sleeping process) and
- * reports what is left on that clock.  Prints only what Linux makes
+ * reports what is left on that clock.  A process's ITIMER_PROF signal goes
+ * to the thread using the CPU, not to one asleep (a profiler's samples are
+ * of what ran).  Prints only what Linux makes
  * certain, so a native run and a guest run compare equal. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,6 +128,47 @@ static void itimer(const char *name, int which, int sig)
            cur.it_value.tv_sec == 0 && cur.it_value.tv_usec == 0);
 }
 
+static volatile int spin_tid, prof_to_spinner, prof_elsewhere, spinning = 1;
+
+static void on_prof(int sig)
+{
+    (void)sig;
+    if (gettid() == spin_tid)
+        prof_to_spinner++;
+    else
+        prof_elsewhere++;
+}
+
+static void *spinner(void *arg)
+{
+    spin_tid = gettid();
+    while (spinning)
+        ;
+    return arg;
+}
+
+static void prof_goes_to_the_busy_thread(void)
+{
+    struct sigaction sa = {.sa_handler = on_prof, .sa_flags = SA_RESTART}, old;
+    sigaction(SIGPROF, &sa, &old);
+    pthread_t th;
+    pthread_create(&th, NULL, spinner, NULL);
+    struct itimerval it = {{0, 10000}, {0, 10000}}, off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_PROF, &it, NULL);
+    /* 20 samples, however loaded the machine (10 s at most) */
+    for (int i = 0; i < 1000 && prof_to_spinner + prof_elsewhere < 20; i++) {
+        struct timespec ts = {0, 10000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    setitimer(ITIMER_PROF, &off, NULL);
+    spinning = 0;
+    pthread_join(th, NULL);
+    sigaction(SIGPROF, &old, NULL);
+    printf("ITIMER_PROF of a busy thread and a sleeping one: samples %d, most to the busy one %d\n",
+           prof_to_spinner + prof_elsewhere >= 20, prof_to_spinner > 4 * prof_elsewhere);
+}
+
 int main(void)
 {
     struct sigaction sa = {.sa_sigaction = on_sig, .sa_flags = SA_SIGINFO | SA_RESTART};
@@ -143,6 +187,7 @@ int main(void)
     sigev_none();
     itimer("ITIMER_VIRTUAL", ITIMER_VIRTUAL, SIGVTALRM);
     itimer("ITIMER_PROF", ITIMER_PROF, SIGPROF);
+    prof_goes_to_the_busy_thread();
 
     /* errors: no such process's clock, a bad clock id */
     timer_t tid;

@@ -192,9 +192,12 @@ class Signals:
         self.k = kernel
 
     # -- generation -----------------------------------------------------------
-    def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = (), force: bool = False) -> bool:
+    def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = (), force: bool = False,
+                  prefer: Task | None = None) -> bool:
         """Generate sig for the process; False if it was dropped (ignored;
-        force: sent from outside its pid namespace, see init_ignores)."""
+        force: sent from outside its pid namespace, see init_ignores).  The
+        thread woken for it is prefer if that one takes it, else the first
+        that does (complete_signal)."""
         if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(proc.leader, sig, force):
             return False
         if not self._prepare(proc, sig) or self._ignored(proc, proc.leader, sig):
@@ -202,7 +205,7 @@ class Signals:
         _enqueue(proc, sig, code, fields)
         proc.shared_pending |= S.sigbit(sig)
         proc.signal_wq.wake_all()
-        for t in proc.threads:
+        for t in proc.threads if prefer is None else (prefer, *proc.threads):
             if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
                 self._notify(t, sig)
                 break

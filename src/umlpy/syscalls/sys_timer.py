@@ -67,12 +67,27 @@ class CpuTimer(IntervalTimer):
         super().__init__(t.kernel.sched, self._fire, CpuClock(t.proc, which))
         self.k = t.kernel
         self.sig = sig
+        self.used: dict = {}        # each thread's CPU time at the last expiry
 
     def _fire(self) -> None:
-        self.k.signals.send_proc(self.cpu.owner, self.sig, C.SI_KERNEL)
+        self.k.signals.send_proc(self.cpu.owner, self.sig, C.SI_KERNEL, prefer=self._busiest())
         if self.interval:
             self.deadline = ktime_add_safe(self.deadline, self.interval)
             self.restart()
+
+    def _busiest(self):
+        """The thread an expiry goes to first: Linux sends it from the tick
+        of the thread that is running (it wakes that one), a thread using
+        the CPU; here the one that used most since the last expiry.  A
+        profiler counts on it (Go's drops a setitimer SIGPROF that reaches
+        a thread with a timer of its own)."""
+        best, most, now = None, -1, {}
+        for t in self.cpu.owner.threads:
+            ns = now[t] = clock.host_thread_cpu_ns(t.hpid, clock.CPUCLOCK_SCHED)
+            if ns - self.used.get(t, 0) > most:
+                best, most = t, ns - self.used.get(t, 0)
+        self.used = now
+        return best
 
     def set(self, value: int, interval: int) -> None:
         self.arm(ktime_add_safe(self.now(), value) if value else None, interval if value else 0)
