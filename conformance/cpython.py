@@ -15,20 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("UMLPY_CACHE", Path.home() / ".cache" / "umlpy"))
+from debian_boot import CACHE, ROOT, boot, status
+
 DEBIAN = CACHE / "debian"
 OUT = CACHE / "cpython"
-UML_BIN = Path("/usr/bin/linux.uml")
-SHIM = CACHE / "ltp" / "uml_shim.so"        # conformance/ltp.py builds it
 MEM = "1024M"
 # the modules that exercise the kernel: processes, signals, files, sockets,
 # terminals, time, memory, threads; and a few pure ones as a baseline
@@ -70,72 +64,18 @@ MODULES = [
     "test_asyncio.test_protocols", "test_asyncio.test_sslproto", "test_asyncio.test_buffered_proto",
     "test_zipapp", "test_curses", "test_dtrace", "test_keyword", "test_lib2to3",
 ]
-GUEST_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp"
-# debootstrap's minbase writes no /etc/hosts: without one "localhost" goes to
-# DNS and fails, and test_socket, asyncio's and the network modules' servers
-# never start (on both sides); each side gets this one
-HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
-PREP = "mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; " \
-       "mkdir -p /dev/pts /dev/shm; mount -t devpts pts /dev/pts; mount -t tmpfs shm /dev/shm; " \
-       f"mount -o remount,rw /; printf '{HOSTS}' > /etc/hosts; " \
-       "ip link set lo up 2>/dev/null; hostname localhost; "
-
-
-def guest_script(module: str, timeout: int) -> str:
-    return (PREP + f"cd /tmp && timeout -k 5 {timeout} python3 -m test -q {module} > /tmp/out 2>&1; "
-            "echo @@RC=$?; cat /tmp/out; echo @@END; sync")
-
-
 def run_one(kernel: str, module: str, timeout: int) -> tuple[str, str]:
     """(verdict, log) for one module."""
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"cpy-{kernel}-") as work:
-        if kernel == "native":
-            # a mount namespace of its own gives the chroot /proc, /dev and
-            # /dev/shm without touching the host's mounts
-            tree = DEBIAN / "tree"
-            # the tree's /etc with HOSTS, over it (the cached tree stays as built)
-            shutil.copytree(tree / "etc", f"{work}/etc", symlinks=True)
-            Path(f"{work}/etc/hosts").write_text(HOSTS)
-            cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   f"mount -t proc proc {tree}/proc && mount --rbind /dev {tree}/dev && "
-                   f"mount -t sysfs sys {tree}/sys && mount -t tmpfs shm {tree}/dev/shm && "
-                   f"mount --bind {work}/etc {tree}/etc && "
-                   f"exec chroot {tree} /bin/sh -c 'cd /tmp && timeout -k 5 {timeout} "
-                   f"python3 -m test -q {module} 2>&1; echo @@RC=$?'"]
-            env = dict(os.environ, HOME="/root", LANG="C.UTF-8", TMPDIR="/tmp")
-        else:
-            cow = f"{work}/root.cow"
-            common = [f"ubd0={cow},{DEBIAN / 'root.img'}", "root=/dev/ubda", "rw", f"mem={MEM}", "quiet",
-                      "init=/bin/sh"]
-            script = guest_script(module, timeout)
-            if kernel == "umlpy":
-                cmd = [str(ROOT / ".venv" / "bin" / "umlpy"), str(OUT / "linux-um"), *common, "--",
-                       "-c", f"export {GUEST_ENV}; {script}"]
-            else:
-                # UML passes init's arguments as kernel command-line words,
-                # split at spaces: the script goes on a second disk, padded
-                # with newlines to whole sectors (a ubd is read in them)
-                text = f"export {GUEST_ENV}; {script}\n".encode()
-                (Path(work) / "s").write_bytes(text + b"\n" * (-len(text) % 4096))
-                cmd = ["env", f"LD_PRELOAD={SHIM}", str(UML_BIN), f"uml_dir={work}", f"umid=cpy{os.getpid()}",
-                       "con0=fd:0,fd:1", "con=null", f"ubd1={work}/s", *common[:-1],
-                       "init=/bin/sh", "/dev/ubdb"]
-            env = None
-        try:
-            # stdin: /dev/null; a pipe closed at once hangs up UML's console, and init with it
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout + 120,
-                               env=env)
-            out = p.stdout.decode(errors="replace").replace("\r", "")
-        except subprocess.TimeoutExpired as e:
-            out = (e.stdout or b"").decode(errors="replace") + "\n@@HANG"
-    rc = None
-    for line in out.splitlines():
-        if line.startswith("@@RC="):
-            rc = int(line[5:])
+    # the output kept in a file and shown at the end: the console does not
+    # interleave it with the kernel's
+    out = boot(kernel, DEBIAN / "tree", DEBIAN / "root.img", OUT / "linux-um",
+               f"timeout -k 5 {timeout} python3 -m test -q {module} > /tmp/.out 2>&1; r=$?; cat /tmp/.out; "
+               "(exit $r)", timeout + 120, MEM)
+    rc = status(out)
     if "Tests result: SUCCESS" in out:
         verdict = "pass"
-    elif "@@HANG" in out or rc in (124, 137):
+    elif out.endswith("@@HANG") or rc in (124, 137):
         verdict = "timeout"
     elif "NO TESTS RAN" in out:
         verdict = "skip"

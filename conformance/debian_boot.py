@@ -1,0 +1,88 @@
+"""One command in a Debian tree, the same way on three kernels: natively (a
+chroot of the tree in a mount namespace of its own), in umlpy and in UML,
+each booting the tree's ext4 image over a fresh COW file with the command
+as init.  The language suites (cpython.py, golang.py) share it, so that
+their verdicts differ only by kernel.
+
+The guest side mounts /proc, /sys, /dev, /dev/pts and /dev/shm, writes an
+/etc/hosts (debootstrap's minbase writes none, so "localhost" would go to
+DNS and every server test fail on all three sides) and brings lo up; the
+native side gets the same through its mount namespace.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("UMLPY_CACHE", Path.home() / ".cache" / "umlpy"))
+UML_BIN = Path("/usr/bin/linux.uml")
+SHIM = CACHE / "ltp" / "uml_shim.so"        # conformance/ltp.py builds it
+GUEST_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp"
+HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+PREP = "mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; " \
+       "mkdir -p /dev/pts /dev/shm; mount -t devpts pts /dev/pts; mount -t tmpfs shm /dev/shm; " \
+       f"mount -o remount,rw /; printf '{HOSTS}' > /etc/hosts; " \
+       "ip link set lo up 2>/dev/null; hostname localhost; "
+
+
+def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str, timeout: int,
+         mem: str = "1024M", overlay: bool = False) -> str:
+    """The console output of `command` run by /bin/sh in /tmp, followed by
+    a line @@RC=<its status>; "@@HANG" at the end if the whole run passed
+    timeout (the command should bound itself below that).  Natively the
+    command writes into the tree itself, or with `overlay` into an
+    overlayfs over it that goes at the end (as a COW file does)."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix=f"deb-{kernel}-") as work:
+        script = f"cd /tmp && {command}; echo @@RC=$?"
+        if kernel == "native":
+            # the tree's /etc with HOSTS, over it (the cached tree stays as built)
+            shutil.copytree(tree / "etc", f"{work}/etc", symlinks=True)
+            Path(f"{work}/etc/hosts").write_text(HOSTS)
+            root, mounts = tree, ""
+            if overlay:
+                root = Path(work) / "root"
+                for d in ("root", "up", "wk"):
+                    (Path(work) / d).mkdir()
+                mounts = f"mount -t overlay ov -o lowerdir={tree},upperdir={work}/up,workdir={work}/wk {root} && "
+            cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   mounts + f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev && "
+                   f"mount -t sysfs sys {root}/sys && mount -t tmpfs shm {root}/dev/shm && "
+                   f"mount --bind {work}/etc {root}/etc && "
+                   f"exec chroot {root} /bin/sh -c {shlex.quote(script)}"]
+            env = dict(os.environ, HOME="/root", LANG="C.UTF-8", TMPDIR="/tmp")
+        else:
+            cow = f"{work}/root.cow"
+            common = [f"ubd0={cow},{image}", "root=/dev/ubda", "rw", f"mem={mem}", "quiet"]
+            text = f"export {GUEST_ENV}; {PREP}{script}; sync"
+            if kernel == "umlpy":
+                cmd = [str(ROOT / ".venv" / "bin" / "umlpy"), str(kernel_image), *common, "init=/bin/sh",
+                       "--", "-c", text]
+            else:
+                # UML passes init's arguments as kernel command-line words,
+                # split at spaces: the script goes on a second disk, padded
+                # with newlines to whole sectors (a ubd is read in them)
+                data = (text + "\n").encode()
+                (Path(work) / "s").write_bytes(data + b"\n" * (-len(data) % 4096))
+                cmd = ["env", f"LD_PRELOAD={SHIM}", str(UML_BIN), f"uml_dir={work}", f"umid=deb{os.getpid()}",
+                       "con0=fd:0,fd:1", "con=null", f"ubd1={work}/s", *common, "init=/bin/sh", "/dev/ubdb"]
+            env = None
+        try:
+            # stdin: /dev/null; a pipe closed at once hangs up UML's console, and init with it
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=env)
+            return p.stdout.decode(errors="replace").replace("\r", "")
+        except subprocess.TimeoutExpired as e:
+            return (e.stdout or b"").decode(errors="replace") + "\n@@HANG"
+
+
+def status(out: str) -> int | None:
+    """The command's exit status from boot()'s output, None if it never ended."""
+    rc = None
+    for line in out.splitlines():
+        if line.startswith("@@RC="):
+            rc = int(line[5:])
+    return rc
