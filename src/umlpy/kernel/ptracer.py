@@ -395,9 +395,8 @@ def detach(k, t: Task, sig: int) -> None:
 def tracer_exit(k, proc: Process) -> None:
     """exit_ptrace: the dying process's tracees go free (EXITKILL: killed)."""
     for t in list(proc.ptraced):
-        if t.ptrace.exited:         # a thread's zombie nobody will reap now
-            unlink(t)
-            k.procs.free_tid(t.tid)
+        if t.ptrace.exited:         # a thread's zombie nobody will wait for now
+            reap_thread(k, t)
         elif t.ptrace.options & P.O_EXITKILL and not t.proc.exited:
             unlink(t)
             k.procs.kill_process(t.proc, S.SIGKILL)
@@ -418,6 +417,13 @@ def thread_exited(k, t: Task, status: int) -> None:
     tracer.child_wq.wake_all()
     k.signals.send_proc(tracer, S.SIGCHLD, C.CLD_EXITED,
                         (k.procs.vnr(tracer, t.tid), t.proc.creds.uid, (status >> 8) & 0xff))
+
+
+def reap_thread(k, t: Task) -> None:
+    """A traced thread's zombie goes: off its tracer's list, its tid given
+    back (kept until now, see threads.forget_thread)."""
+    unlink(t)
+    k.procs.free_tid(t.tid)
 
 
 def thread_gone(t: Task) -> None:

@@ -388,8 +388,7 @@ def do_wait(t, kids_of, options: int, report) -> int:
         if tracee is not None and reap:
             ptracer.detach(t.kernel, tracee, 0)     # now its parent's to reap
         elif tracee is not None and tracee.ptrace.exited:
-            ptracer.unlink(tracee)      # a thread's zombie, reaped
-            t.kernel.procs.free_tid(tracee.tid)
+            ptracer.reap_thread(t.kernel, tracee)
         elif tracee is not None:
             tracee.ptrace.report = 0
         elif reap:
