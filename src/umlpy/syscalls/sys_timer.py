@@ -81,11 +81,16 @@ class CpuTimer(IntervalTimer):
         the CPU; here the one that used most since the last expiry.  A
         profiler counts on it (Go's drops a setitimer SIGPROF that reaches
         a thread with a timer of its own)."""
+        threads = self.cpu.owner.threads
+        if len(threads) == 1:       # no choice: no host reads (a profiled single-threaded program)
+            self.used = {}
+            return threads[0]
         best, most, now = None, -1, {}
-        for t in self.cpu.owner.threads:
+        for t in threads:
             ns = now[t] = clock.host_thread_cpu_ns(t.hpid, clock.CPUCLOCK_SCHED)
-            if ns - self.used.get(t, 0) > most:
-                best, most = t, ns - self.used.get(t, 0)
+            used = ns - self.used.get(t, 0)
+            if used > most:
+                best, most = t, used
         self.used = now
         return best
 
