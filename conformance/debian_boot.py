@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,6 @@ def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str,
     timeout (the command should bound itself below that).  Natively the
     command writes into the tree itself, or with `overlay` into an
     overlayfs over it that goes at the end (as a COW file does)."""
-    import tempfile
     with tempfile.TemporaryDirectory(prefix=f"deb-{kernel}-") as work:
         script = f"cd /tmp && {command}; echo @@RC=$?"
         if kernel == "native":

@@ -61,10 +61,14 @@ def build() -> None:
         for deb in (tree / "var" / "cache" / "apt" / "archives").glob("*.deb"):
             deb.unlink()
     (tree / "etc" / "hosts").write_text(HOSTS)
-    img = GO / "root.img"
-    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), f"{img}.tmp", "4G"], check=True)
-    (GO / "root.img.tmp").rename(img)
+    img, tmp = GO / "root.img", GO / "root.img.tmp"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(tmp), "4G"], check=True)
+    tmp.rename(img)
     print(img)
+
+
+# go test's line for each package: "ok  \tPKG 1.2s", "FAIL\tPKG 3.4s", "?   \tPKG [no test files]"
+SUMMARY = re.compile(r"^(ok|FAIL|\?)\s+(\S+)")
 
 
 def verdicts(out: str, packages: list[str]) -> dict[str, str]:
@@ -72,7 +76,7 @@ def verdicts(out: str, packages: list[str]) -> dict[str, str]:
     that printed none (the run stopped before it) is "crash"."""
     res: dict[str, str] = {}
     for line in out.splitlines():
-        m = re.match(r"^(ok|FAIL|\?)\s+(\S+)", line)
+        m = SUMMARY.match(line)
         if m and m.group(2) in packages:
             res[m.group(2)] = {"ok": "pass", "FAIL": "fail", "?": "skip"}[m.group(1)]
     for p in packages:
@@ -88,8 +92,9 @@ def _section(out: str, package: str) -> str:
     the previous package's summary line to its own."""
     lines, start = out.splitlines(), 0
     for i, line in enumerate(lines):
-        if re.match(r"^(ok|FAIL|\?)\s+\S+", line):
-            if line.split()[1] == package:
+        m = SUMMARY.match(line)
+        if m:
+            if m.group(2) == package:
                 return "\n".join(lines[start:i + 1])
             start = i + 1
     return ""
