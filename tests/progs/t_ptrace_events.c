@@ -2,7 +2,8 @@
    VFORK_DONE, CLONE, EXEC, EXIT with their wait statuses and
    PTRACE_GETEVENTMSG, auto-attached children, waitid's CLD_TRAPPED,
    a traced thread waited for by its tid (its first stop, then its exit,
-   reaped by the tracer before its process's),
+   reaped by the tracer before its process's; or its end by another
+   thread's exec), a wait for a process's pid that reports its leader alone,
    PTRACE_SINGLESTEP (a count of steps over a tiny loop and a syscall),
    PTRACE_SYSEMU, and PTRACE_SEIZE with INTERRUPT and LISTEN.
    Deterministic output: only the tracer prints. */
@@ -167,9 +168,14 @@ static void clone_events(void (*body)(void), const char *what)
     snprintf(msg, sizeof msg, "%s event", what);
     wait_show(c, msg);
     pid_t g = (pid_t)eventmsg(c);
+    /* once g's first stop is there to report (WNOWAIT leaves it), a wait
+       for c's pid names c alone: its report was taken, g's is not c's */
+    siginfo_t si;
+    waitid(P_PID, g, &si, WSTOPPED | WNOWAIT | __WALL);
+    int st;
+    printf("wait for the leader: %d\n", (int)waitpid(c, &st, __WALL | WNOHANG));
     snprintf(msg, sizeof msg, "%s start", what);
     wait_show(g, msg);
-    int st;
     printf("again with WNOHANG: %d\n", (int)waitpid(g, &st, __WALL | WNOHANG));
     ptrace(PTRACE_CONT, g, 0, 0);
     snprintf(msg, sizeof msg, "%s end", what);
@@ -198,6 +204,41 @@ static void exec_events(void)
     wait_show(c, "legacy exec");
     ptrace(PTRACE_CONT, c, 0, 0);
     wait_show(c, "end");
+}
+
+static void *sleeper(void *arg)
+{
+    for (;;)
+        pause();
+    return arg;
+}
+
+static void threaded_execer(void)
+{
+    pthread_t th;
+    pthread_create(&th, NULL, sleeper, NULL);
+    execer();
+}
+
+/* an exec in a traced process with a second thread: the thread dies of it
+   and its tracer hears of its end (exited 0, as do_group_exit has it
+   during an exec), which it reaps before the exec goes on */
+static void exec_with_a_thread(void)
+{
+    pid_t c = traced_child(threaded_execer, PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
+    ptrace(PTRACE_CONT, c, 0, 0);
+    wait_show(c, "clone event");
+    pid_t g = (pid_t)eventmsg(c);
+    wait_show(g, "thread start");
+    ptrace(PTRACE_CONT, g, 0, 0);
+    ptrace(PTRACE_CONT, c, 0, 0);
+    wait_show(g, "thread killed by the exec");
+    wait_show(c, "exec event");
+    printf("exec msg is the pid %d\n", (pid_t)eventmsg(c) == c);
+    ptrace(PTRACE_CONT, c, 0, 0);
+    wait_show(c, "end");
+    int st;
+    printf("then: %ld\n", rc(waitpid(-1, &st, __WALL)));
 }
 
 /* -- single-stepping and SYSEMU ---------------------------------------------- */
@@ -314,6 +355,7 @@ int main(int argc, char **argv)
     clone_events(cloner, "clone child");
     clone_events(threader, "thread");
     exec_events();
+    exec_with_a_thread();
     single_step();
     sysemu();
     seize_interrupt_listen();

@@ -429,7 +429,7 @@ def reap_thread(k, t: Task) -> None:
 def thread_gone(t: Task) -> None:
     """A thread ends while its process goes on: a kernel tracer lets go of
     it, and so does a guest tracer that has no exit to be told of (the
-    thread was killed by an exec)."""
+    leader whose tid an exec from another thread takes)."""
     pt = t.ptrace
     if pt is None or pt.exited:
         return

@@ -186,6 +186,11 @@ def de_thread(k, t: Task) -> None:
     hpid = r.result
     ptrace.wait_pid(hpid)
     for x in others:
+        if x.tid != proc.pid:
+            # killed by the exec, it ends as any thread for its tracer, with
+            # the status 0 of do_group_exit during an exec; the leader whose
+            # tid the caller takes goes silently, as Linux releases it
+            ptracer.thread_exited(k, x, 0)
         forget_thread(k, x)
         k.sched.tasks.pop(x.hpid, None)
     old = t.hpid

@@ -348,14 +348,17 @@ def _reportable(pt) -> bool:
     return bool(pt.report) or pt.exited
 
 
-def _find_waitable(t, kids, options: int):
+def _find_waitable(t, kids, options: int, by_pid: bool = False):
     """(child, status, reap, tracee) of the first reportable child or
-    ptrace-stopped tracee (reported without WUNTRACED), or None."""
+    ptrace-stopped tracee (reported without WUNTRACED), or None.  by_pid:
+    the wait named a process by its pid, which is its leader's tid alone
+    (Linux's eligible_pid: another thread's stop is not reported then)."""
     for c in kids:
         if isinstance(c, Task):     # one traced thread, asked for by its tid
             return (c.proc, c.ptrace.report, False, c) if _reportable(c.ptrace) else None
         # the tracees of c, those that ended included
-        tracee = next((tr for tr in t.proc.ptraced if tr.proc is c and _reportable(tr.ptrace)), None)
+        tracee = next((tr for tr in t.proc.ptraced if tr.proc is c and _reportable(tr.ptrace)
+                       and not (by_pid and tr.tid != c.pid)), None)
         if tracee is not None:
             return c, tracee.ptrace.report, False, tracee
         tracer = ptracer.traced_zombie(c) if c.zombie else None
@@ -372,12 +375,12 @@ def _find_waitable(t, kids, options: int):
     return None
 
 
-def do_wait(t, kids_of, options: int, report) -> int:
+def do_wait(t, kids_of, options: int, report, by_pid: bool = False) -> int:
     proc = t.proc
     kids = kids_of(proc)
     if not kids:
         raise KernelError(E.ECHILD)
-    found = _find_waitable(t, kids, options)
+    found = _find_waitable(t, kids, options, by_pid)
     if found is None:
         if options & C.WNOHANG:
             return report(None, 0, 0)
@@ -417,7 +420,7 @@ def sys_wait4(t, pid, status, options, ru, *_):
             t.mem.write(ru, _child_usage(c).pack(_child_blocks(c)))
         return nr
     pid = _wait_target(t, pid)
-    return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report)
+    return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report, pid is not None and pid > 0)
 
 
 def _child_usage(c) -> rusage.Usage:
@@ -480,8 +483,8 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
             t.mem.write(ru, _child_usage(c).pack(_child_blocks(c)))
         return 0
     if only is not None:
-        return do_wait(t, lambda p: [c for c in _wait_match(p, pid) if c is only], options, report)
-    return do_wait(t, lambda p: _wait_match(p, pid), options, report)
+        return do_wait(t, lambda p: [c for c in _wait_match(p, pid) if c is only], options, report, True)
+    return do_wait(t, lambda p: _wait_match(p, pid), options, report, pid is not None and pid > 0)
 
 
 @syscall("getpid")
