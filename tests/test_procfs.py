@@ -250,6 +250,32 @@ def test_smaps_lists_every_mapping_with_its_counters():
     assert maps == rss and int(maps) > 3 and size_ok == b"1"
 
 
+def test_smaps_rollup_adds_up_smaps():
+    """psutil's memory_full_info reads smaps_rollup: its counters are the
+    sums of smaps (of a sleeping process, whose pages do not change), its
+    header spans the mappings without the vsyscall gate, and its lines
+    come in Linux 6.1's order."""
+    text = out("sleep 30 & p=$!; sleep 1; cat /proc/$p/smaps_rollup; echo ==; cat /proc/$p/smaps; echo ==; "
+               "cat /proc/$p/maps; kill $p; true")
+    rollup, smaps, maps = text.split("==\n")
+    head, *rows = rollup.splitlines()
+    first, last = maps.splitlines()[0], [m for m in maps.splitlines() if "[vsyscall]" not in m][-1]
+    assert head.split()[0] == first.split("-")[0] + "-" + last.split()[0].split("-")[1]
+    assert head.split()[1:] == ["---p", "00000000", "00:00", "0", "[rollup]"] and head.index("[rollup]") == 73
+    fields = dict((k, int(v.split()[0])) for k, v in (row.split(":") for row in rows))
+    assert list(fields) == ["Rss", "Pss", "Pss_Dirty", "Pss_Anon", "Pss_File", "Pss_Shmem", "Shared_Clean",
+                            "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced", "Anonymous",
+                            "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb",
+                            "Private_Hugetlb", "Swap", "SwapPss", "Locked"]
+    assert all(re.fullmatch(r"[A-Za-z_]+: +\d+ kB", row) and len(row) == 27 for row in rows)
+
+    def total(name: str) -> int:
+        return sum(int(line.split()[1]) for line in smaps.splitlines() if line.startswith(name + ":"))
+    # Pss moves with the readers that share busybox's pages: Rss does not
+    assert fields["Rss"] == total("Rss") > 0 and fields["Pss"] > 0
+    assert fields["Pss_Anon"] + fields["Pss_File"] + fields["Pss_Shmem"] == fields["Pss"]
+
+
 def test_io_accounting_of_the_disk(tmp_path):
     """/proc/PID/io's read_bytes and write_bytes and getrusage's
     ru_inblock/ru_oublock for the ext4 disk: a cold read of a file reads at

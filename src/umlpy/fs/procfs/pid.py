@@ -470,6 +470,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("statm", _file(lambda tg, r: pidstat.statm_text(tg))),
     ("maps", _file(maps.maps_text)),
     ("smaps", _file(maps.smaps_text)),
+    ("smaps_rollup", _file(maps.smaps_rollup_text)),
     ("mem", pidmem.MemInode),
     ("pagemap", pagemap.PagemapInode),
     ("cwd", _link(_cwd)),
