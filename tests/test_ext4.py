@@ -494,21 +494,35 @@ def test_guest_corrupt_extent_block_is_an_error(tmp_path: Path) -> None:
     assert b"Traceback" not in r.stderr and b"checksum" in r.stderr
 
 
-def test_ext4_root_is_detected_and_boots(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fstype", ["ext4", "ext3"])
+def test_ext4_root_is_detected_and_boots(tmp_path: Path, fstype: str) -> None:
+    """Without rootfstype= each type is tried silently (MS_SILENT), ext3
+    first as in Linux, so that an ext3 root is journalled (not taken by
+    ext2's driver) and a quiet boot of an ext4 root prints the command's
+    output alone; a mount -t ext3 of an image without a journal is
+    refused, silently too (busybox mounts with MS_SILENT, and ext4 would
+    take the image)."""
     tree = tmp_path / "tree"
-    for d in ("bin", "dev", "proc", "tmp"):
+    for d in ("bin", "dev", "proc", "tmp", "mnt"):
         (tree / d).mkdir(parents=True)
     shutil.copy(BUSYBOX, tree / "bin" / "busybox")
-    for name in ("sh", "echo", "cat", "mount", "grep"):
+    for name in ("sh", "echo", "cat", "mount", "grep", "dmesg"):
         (tree / "bin" / name).symlink_to("busybox")
-    path = mkfs(tmp_path / "root.img", "32M", src=tree)
-    r = subprocess.run([str(UMLPY), str(IMAGE), f"ubd0={path}", "rw", "quiet", PATH_ENV,
+    path = mkfs(tmp_path / "root.img", "32M", fstype=fstype, src=tree)
+    e2 = mkfs(tmp_path / "e2.img", "8M", fstype="ext2")
+    r = subprocess.run([str(UMLPY), str(IMAGE), f"ubd0={path}", f"ubd1={e2}", "rw", "quiet", PATH_ENV,
                         "init=/bin/sh", "--", "-c",
-                        "mount -t proc proc /proc; grep ' / ' /proc/mounts; echo x > /tmp/y; cat /tmp/y"],
+                        "mount -t proc proc /proc; grep ' / ' /proc/mounts; echo x > /tmp/y; cat /tmp/y; "
+                        "mount -t ext3 /dev/ubdb /mnt 2>/dev/null || echo refused; dmesg -c > /tmp/log"],
                        capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert b"/dev/root / ext4 rw" in r.stdout and r.stdout.endswith(b"x\n"), r.stdout + r.stderr
+    assert r.stdout.startswith(f"/dev/root / {fstype} rw".encode()), r.stdout + r.stderr
+    assert r.stdout.endswith(b"x\nrefused\n") and b"couldn't" not in r.stderr, r.stdout + r.stderr
     fsck(path)
     assert debugfs(path, "cat /tmp/y") == b"x\n"
+    log = debugfs(path, "cat /tmp/log").decode()
+    assert ("mounting ext3 file system using the ext4 subsystem" in log) == (fstype == "ext3")
+    assert "EXT4-fs (ubda): mounted filesystem with ordered data mode. Quota mode: none." in log
+    assert "couldn't" not in log
 
 
 def test_xattr_blocks_are_checksummed(tmp_path: Path) -> None:

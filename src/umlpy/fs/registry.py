@@ -69,7 +69,7 @@ def ext4_options(options: str) -> tuple[int, bool]:
     return secs, delalloc
 
 
-def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None):
+def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None, silent: bool = False):
     """ext2 by fs/ext2's driver; ext3 and ext4 by fs/ext4's, which also
     mounts ext2 images, as Linux's ext4 driver does.  A journal that needs
     recovery is replayed at mount (either driver); ext3/ext4 journal their
@@ -79,7 +79,8 @@ def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None)
     The mount holds the device open and claimed (blkdev_get_by_path with
     FMODE_EXCL): EBUSY while mounted or opened O_EXCL, EACCES for a
     read-write mount of a write-protected device; its files' st_dev is the
-    device's number."""
+    device's number.  silent: MS_SILENT, a probe's refusals not logged
+    where another type is to take the image."""
     if fstype not in DISK_TYPES:
         raise KernelError(E.ENODEV)
     if dev.mounted_fs is not None:
@@ -93,7 +94,7 @@ def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None)
             fs = mount_ext2(dev, read_only)
         else:
             from umlpy.fs.ext4 import mount_ext4
-            fs = mount_ext4(dev, read_only, fstype, sched, *ext4_options(options))
+            fs = mount_ext4(dev, read_only, fstype, sched, *ext4_options(options), silent=silent)
     except BaseException:
         dev.release(holder=MOUNT_HOLDER)
         raise
@@ -105,19 +106,26 @@ def mount_disk(fstype: str, dev, read_only: bool, options: str = "", sched=None)
 
 
 
+# the root mount's order: Linux's fs/Makefile builds ext4 (which registers
+# ext3 first) before ext2 "so that clean ext3 root fs's do NOT mount using
+# the ext2 driver, which doesn't know about journalling"; ext2 images stay
+# with ext2's driver, ahead of ext4's
+ROOT_PROBE = ("ext3", "ext2", "ext4")
+
+
 def mount_root(fstype: str | None, dev, read_only: bool, sched=None, options: str = ""):
     """(type, filesystem) of the root: rootfstype= if given, else each disk
     type in turn, as Linux's mount_block_root tries every block filesystem
-    and goes on past the ones that refuse the image with EINVAL; options
-    are rootflags=."""
+    (MS_SILENT) and goes on past the ones that refuse the image with
+    EINVAL; options are rootflags=."""
     if fstype:
         check_known(fstype)
         return fstype, mount_disk(fstype, dev, read_only, options, sched=sched)
-    for i, name in enumerate(DISK_TYPES):
+    for i, name in enumerate(ROOT_PROBE):
         try:
-            return name, mount_disk(name, dev, read_only, options, sched=sched)
+            return name, mount_disk(name, dev, read_only, options, sched=sched, silent=True)
         except KernelError as e:
-            if e.errno != E.EINVAL or i == len(DISK_TYPES) - 1:
+            if e.errno != E.EINVAL or i == len(ROOT_PROBE) - 1:
                 raise
     raise KernelError(E.ENODEV)
 

@@ -188,16 +188,18 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
     if tgt.mount is not None and not _in_ns(t, tgt.mount):
         raise KernelError(E.EINVAL)     # do_add_mount: only in the caller's namespace
-    fs, fs_opts = new_fs(t, ftype, src if source else None, bool(flags & MS.MS_RDONLY), opts)
+    fs, fs_opts = new_fs(t, ftype, src if source else None, bool(flags & MS.MS_RDONLY), opts,
+                         bool(flags & MS.MS_SILENT))
     if tgt.parent is None and tgt.mount is not None and tgt.mount.fs is fs:
         raise KernelError(E.EBUSY)      # do_add_mount: the same filesystem on the same place
     t.kernel.mounts.mount(fs, tgt, src, ftype, MS.from_ms(flags), fs_opts)
     return 0
 
 
-def new_fs(t, ftype: str, src: str | None, ro: bool, opts: str):
+def new_fs(t, ftype: str, src: str | None, ro: bool, opts: str, silent: bool = False):
     """vfs_get_tree: a filesystem of a known type from its source and
-    options; (fs, the options it shows after the mount's)."""
+    options; (fs, the options it shows after the mount's).  silent:
+    MS_SILENT (a caller probing types, as busybox mount without -t)."""
     k = t.kernel
     k.mounts.reap()
     if ftype in registry.DISK_TYPES:
@@ -209,7 +211,7 @@ def new_fs(t, ftype: str, src: str | None, ro: bool, opts: str):
         dev = devices.block_device(d.inode.rdev)
         if dev.mounted_fs is not None and dev.mounted_fs.name == ftype:
             return dev.mounted_fs, ""   # sget: the superblock the device already has
-        fs = registry.mount_disk(ftype, dev, ro, opts, k.sched)
+        fs = registry.mount_disk(ftype, dev, ro, opts, k.sched, silent=silent)
     else:
         fs = registry.make_virtual(ftype, k, opts)
         if ro and not getattr(fs, "shared_instance", False):

@@ -66,9 +66,10 @@ class Ext4Fs(Ext2Fs):
 
     def __init__(self, dev: BlockDevice, read_only: bool, name: str = "ext4",
                  sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S,
-                 delalloc: bool = True) -> None:
+                 delalloc: bool = True, silent: bool = False) -> None:
         self.name = name
         self.devname = dev.name
+        self.silent = silent                # MS_SILENT: a probe, as the root mount's
         self.verified: set[int] = set()     # blocks whose checksum was checked or written here
         self.sched = sched                  # the commit interval's timers (none: commit points only)
         self.commit_s = commit_s
@@ -79,14 +80,21 @@ class Ext4Fs(Ext2Fs):
         self.orphans: Orphans
         super().__init__(dev, read_only)
         self.orphans.cleanup()
+        # __ext4_fill_super's last word (6.1's wording; data=ordered is the only mode here)
+        self.msg("mounted filesystem " + ("with ordered data mode" if self.jnl is not None else "without journal")
+                 + ". Quota mode: none.")
 
     def msg(self, text: str, level: Callable[[str], None] = printk.pr_info) -> None:
         """ext4_msg: one log line naming the device."""
         level(f"EXT4-fs ({self.devname}): {text}")
 
     # -- mount-time checks --------------------------------------------------------------
-    def _refuse(self, msg: str, errno: int = E.EINVAL) -> KernelError:
-        self.msg(f"couldn't mount as {self.name}: {msg}", printk.pr_err)
+    def _refuse(self, msg: str, errno: int = E.EINVAL, logged: str | None = None,
+                quiet: bool = False) -> KernelError:
+        """The error that refuses the mount, logged as `logged` (Linux's
+        words) or as msg, or not at all when quiet."""
+        if not quiet:
+            self.msg(logged or f"couldn't mount as {self.name}: {msg}", printk.pr_err)
         if errno == E.EINVAL:
             return Ext2Error(f"{self.name}: {msg}")
         return KernelError(errno, f"{self.name}: {msg}")
@@ -105,11 +113,17 @@ class Ext4Fs(Ext2Fs):
         bad_in = sb.feature_incompat & ~incompat
         bad_ro = self._unknown_ro_compat(sb)
         ro_names = L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
+        if self.name == "ext3":
+            self._accept_as_ext3(sb, read_only, bad_in, bad_ro)
         if bad_in:
             names = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in) + ro_names
-            raise self._refuse("unsupported features: " + ", ".join(names))
+            raise self._refuse("unsupported features: " + ", ".join(names),
+                               logged=f"Couldn't mount because of unsupported optional features ({bad_in:x}): "
+                               + ", ".join(names))
         if bad_ro and not read_only:
-            raise self._refuse("read-only mount only, unsupported features: " + ", ".join(ro_names))
+            raise self._refuse("read-only mount only, unsupported features: " + ", ".join(ro_names),
+                               logged=f"couldn't mount RDWR because of unsupported optional features "
+                               f"({bad_ro:x}): " + ", ".join(ro_names))
         if sb.feature_incompat & X.INCOMPAT_64BIT:
             ds = sb.desc_size
             if not X.DESC_SIZE_MIN_64BIT <= ds <= X.DESC_SIZE_MAX or ds & (ds - 1):
@@ -117,6 +131,23 @@ class Ext4Fs(Ext2Fs):
         self.group_csum = self.metadata_csum or bool(sb.feature_ro_compat & X.RO_COMPAT_GDT_CSUM)
         self.csum_seed = csum.fs_seed(sb) if self.metadata_csum else 0
         self.has_extents = bool(sb.feature_incompat & X.INCOMPAT_EXTENTS)
+
+    def _accept_as_ext3(self, sb: L.Superblock, read_only: bool, bad_in: int, bad_ro: int) -> None:
+        """ext3_feature_set_ok: a journal, no incompat feature ext3 lacks,
+        none of its unknown ro_compat ones read-write.  A probe (MS_SILENT,
+        the root mount trying each type) is refused quietly when the
+        image is ext4's to mount, as __ext4_fill_super does."""
+        if sb.feature_compat & X.COMPAT_HAS_JOURNAL and not bad_in and (read_only or not bad_ro):
+            self.msg("mounting ext3 file system using the ext4 subsystem")
+            return
+        ext4_in, ext4_ro = SUPPORTED["ext4"]
+        ext4_ok = not sb.feature_incompat & ~ext4_in and (read_only or not sb.feature_ro_compat & ~ext4_ro)
+        why = L.feature_names(L.INCOMPAT_NAMES, "I", bad_in)
+        why += [] if read_only else L.feature_names(L.RO_COMPAT_NAMES, "R", bad_ro)
+        why += [] if sb.feature_compat & X.COMPAT_HAS_JOURNAL else ["no journal"]
+        raise self._refuse("unsupported features: " + ", ".join(why),
+                           logged="couldn't mount as ext3 due to feature incompatibilities",
+                           quiet=self.silent and ext4_ok)
 
     def _unknown_ro_compat(self, sb: L.Superblock) -> int:
         return sb.feature_ro_compat & ~SUPPORTED[self.name][1]
@@ -410,5 +441,5 @@ class Ext4Fs(Ext2Fs):
 
 def mount_ext4(dev: BlockDevice, read_only: bool, name: str = "ext4",
                sched: Scheduler | None = None, commit_s: int = DEFAULT_COMMIT_S,
-               delalloc: bool = True) -> Ext4Fs:
-    return Ext4Fs(dev, read_only, name, sched, commit_s, delalloc)
+               delalloc: bool = True, silent: bool = False) -> Ext4Fs:
+    return Ext4Fs(dev, read_only, name, sched, commit_s, delalloc, silent)
