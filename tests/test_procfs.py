@@ -391,6 +391,22 @@ def test_dmesg_reads_the_kernel_log_and_dmesg_restrict_guards_it():
     assert lines[-1] == "0"
 
 
+def test_dev_kmsg_reads_and_writes_the_log():
+    """/dev/kmsg (tests/progs/t_kmsg.c): records one a read, user space's
+    lines logged, seeks and poll; syslog(2) shows the lines written there.
+    Its node is root's, mode 0644, as Linux's devtmpfs makes it; a reader
+    needs what dmesg needs (kernel.dmesg_restrict)."""
+    as_user = "su user -s /bin/sh -c "
+    text = out("/t/bin/t_kmsg; echo rc=$?; dmesg | grep -c '] t_kmsg s[a]ys hello'; ls -l /dev/kmsg; "
+               f"{as_user}'cat /dev/kmsg' 2>&1 | grep -c 'Operation not permitted'; "
+               "echo 0 > /proc/sys/kernel/dmesg_restrict; "
+               f"{as_user}'dd if=/dev/kmsg bs=8192 count=1 2>/dev/null' | grep -c 'Linux version'")
+    assert "FAIL" not in text and "rc=0" in text, text
+    after = text.split("rc=0")[1].split()
+    assert after[0] == "1" and after[1] == "crw-r--r--" and after[5:7] == ["1,", "11"], text
+    assert after[-2:] == ["1", "1"], text
+
+
 def test_pipe_max_size_is_a_limit_for_the_unprivileged():
     """/proc/sys/fs/pipe-max-size takes what round_pipe_size makes of a
     value (a page at least, past 2^31 EINVAL); new pipes of users without

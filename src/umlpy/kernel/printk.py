@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import traceback
 from collections import deque
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from arch_um import clock
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYSLOG
+from umlpy.kernel.cred import capable
 from umlpy.kernel.wait import WaitQueue
 
 EMERG, ALERT, CRIT, ERR, WARNING, NOTICE, INFO, DEBUG = range(8)
@@ -17,42 +19,68 @@ LOG_BUF_LEN = 1 << 17               # CONFIG_LOG_BUF_SHIFT=17
 MINIMUM_CONSOLE_LOGLEVEL = 1
 
 
-class Log:
-    """The ring buffer syslog(2) reads (dmesg), and the console's level.
+class Record(NamedTuple):
+    """One message: its priority (facility << 3 | level: 0 for the
+    kernel's own, LOG_USER's for what user space writes to /dev/kmsg), its
+    time since boot and its text."""
+    prio: int
+    t_ns: int
+    text: str
 
-    Records are "<level>[time] text\n" as syslog(2) returns them, numbered:
-    the buffer keeps the newest LOG_BUF_LEN bytes; `read_seq` is where the
-    consuming reader (SYSLOG_ACTION_READ) is, `clear_seq` where a clear
-    left READ_ALL's start."""
+    def syslog(self) -> bytes:
+        """The record as syslog(2) returns it: "<prio>[time] text\n"."""
+        return f"<{self.prio}>{stamp(self.t_ns)} {self.text}\n".encode(errors="replace")
+
+
+def stamp(t_ns: int) -> str:
+    return f"[{t_ns // 10**9:5d}.{(t_ns % 10**9) // 1000:06d}]"
+
+
+class Log:
+    """The ring buffer syslog(2) and /dev/kmsg read (dmesg), and the
+    console's level.
+
+    Records are numbered from 0 at boot: the buffer keeps the newest
+    LOG_BUF_LEN bytes of them as syslog(2) shows them; `read_seq` is where
+    the consuming reader (SYSLOG_ACTION_READ) is, `clear_seq` where a
+    clear left READ_ALL's start (and /dev/kmsg's SEEK_DATA)."""
 
     def __init__(self, write) -> None:
         self._write = write
         self.console_loglevel = 8   # everything but what needs `debug`
         self.saved_loglevel = -1    # SYSLOG_ACTION_CONSOLE_OFF's, for CONSOLE_ON
         self.t0 = clock.monotonic_ns()
-        self.records: deque[bytes] = deque()
+        self.records: deque[tuple[Record, bytes]] = deque()     # and its syslog(2) form
         self.size = 0
         self.first_seq = self.next_seq = self.read_seq = self.clear_seq = 0
         self.wq = WaitQueue("syslog")
 
     def printk(self, level: int, msg: str) -> None:
-        t = clock.monotonic_ns() - self.t0
-        line = f"[{t // 10**9:5d}.{(t % 10**9) // 1000:06d}] {msg}"
-        rec = f"<{level}>{line}\n".encode(errors="replace")
-        self.records.append(rec)
-        self.size += len(rec)
+        self.emit(level, msg)
+
+    def emit(self, prio: int, msg: str) -> None:
+        """Log msg at prio (a level, with a facility above it for user
+        space's); the console shows it if its level is below the console's."""
+        rec = Record(prio, clock.monotonic_ns() - self.t0, msg)
+        raw = rec.syslog()
+        self.records.append((rec, raw))
+        self.size += len(raw)
         self.next_seq += 1
         while self.size > LOG_BUF_LEN:
-            self.size -= len(self.records.popleft())
+            self.size -= len(self.records.popleft()[1])
             self.first_seq += 1
         self.wq.wake_all()
-        if level < self.console_loglevel:
-            self._write(line + "\n")
+        if prio & 7 < self.console_loglevel:
+            self._write(f"{stamp(rec.t_ns)} {msg}\n")
+
+    def record(self, seq: int) -> Record:
+        """Record seq, which must be held (first_seq <= seq < next_seq)."""
+        return self.records[seq - self.first_seq][0]
 
     def since(self, seq: int) -> list[bytes]:
-        """The records from seq on (those still held)."""
+        """The records from seq on (those still held), as syslog(2) shows them."""
         skip = max(seq, self.first_seq) - self.first_seq
-        return list(self.records)[skip:]
+        return [raw for _, raw in list(self.records)[skip:]]
 
     def take(self, n: int) -> bytes:
         """SYSLOG_ACTION_READ: whole records from read_seq, at most n bytes."""
@@ -85,6 +113,15 @@ class Log:
         for line in traceback.format_exception(exc):
             for sub in line.rstrip("\n").split("\n"):
                 self.printk(ALERT, "  " + sub)
+
+
+def syslog_allowed(creds, dmesg_restrict: int, open_to_all: bool) -> bool:
+    """check_syslog_permissions: what is open to all (reading the whole
+    buffer, its size) is unless kernel.dmesg_restrict; the rest needs
+    CAP_SYSLOG (or CAP_SYS_ADMIN, which Linux still accepts)."""
+    if open_to_all and not dmesg_restrict:
+        return True
+    return capable(creds, CAP_SYSLOG) or capable(creds, CAP_SYS_ADMIN)
 
 
 _log: Log | None = None
@@ -131,9 +168,10 @@ class RateLimit:
     guest that can make the kernel log in a loop must not flood the host's
     stderr (nor the ring buffer)."""
 
-    def __init__(self, interval_ns: int = 5 * 10**9, burst: int = 10) -> None:
+    def __init__(self, interval_ns: int = 5 * 10**9, burst: int = 10, on_release: bool = False) -> None:
         self.interval_ns = interval_ns
         self.burst = burst
+        self.on_release = on_release    # RATELIMIT_MSG_ON_RELEASE: the count is told by release()
         self.begin = 0
         self.printed = 0
         self.missed = 0
@@ -141,14 +179,21 @@ class RateLimit:
     def __call__(self, name: str) -> bool:
         now = clock.monotonic_ns()
         if now - self.begin >= self.interval_ns:
-            if self.missed:
+            if self.missed and not self.on_release:
                 printk(WARNING, f"{name}: {self.missed} callbacks suppressed")
-            self.begin, self.printed, self.missed = now, 0, 0
+                self.missed = 0
+            self.begin, self.printed = now, 0
         if self.printed < self.burst:
             self.printed += 1
             return True
         self.missed += 1
         return False
+
+    def release(self, name: str) -> None:
+        """ratelimit_state_exit: what was suppressed, told once at the end."""
+        if self.missed:
+            printk(WARNING, f"{name}: {self.missed} output lines suppressed due to ratelimiting")
+            self.missed = 0
 
 
 _info_limit = RateLimit()

@@ -8,7 +8,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
-from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_SYSLOG
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.kernel import cpulimit, hostlimits, oom, printk, rusage
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
@@ -175,8 +175,8 @@ def _syslog_allowed(t, action: int) -> None:
     """check_syslog_permissions: reading the whole buffer or its size is
     open to all unless kernel.dmesg_restrict; everything else needs
     CAP_SYSLOG (CAP_SYS_ADMIN too, as Linux still accepts it)."""
-    restricted = t.kernel.dmesg_restrict or action not in (SYSLOG_READ_ALL, SYSLOG_SIZE_BUFFER)
-    if restricted and not (capable(t.proc.creds, CAP_SYSLOG) or capable(t.proc.creds, CAP_SYS_ADMIN)):
+    if not printk.syslog_allowed(t.proc.creds, t.kernel.dmesg_restrict,
+                                 action in (SYSLOG_READ_ALL, SYSLOG_SIZE_BUFFER)):
         raise KernelError(E.EPERM)
 
 

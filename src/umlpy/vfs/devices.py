@@ -8,9 +8,11 @@ from arch_um import clock
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import structs
-from umlpy.kernel.errors import KernelError
+from umlpy.abi import consts as C
+from umlpy.kernel import printk
+from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.uaccess import COPY_CHUNK
-from umlpy.vfs.file import File
+from umlpy.vfs.file import POLLERR, POLLIN, POLLPRI, POLLRDNORM, File
 
 MISC_MAJOR = 10     # character devices of the misc class (loop-control)
 
@@ -83,6 +85,11 @@ class DevFile(File):
     """A seekable char device whose reads and writes ignore the position."""
     kind = "chr"
     chunked_write = True
+
+    @classmethod
+    def open_dev(cls, dentry, inode, flags: int, task) -> File:
+        """The device's open (register_char's opener)."""
+        return cls(dentry, inode, flags)
 
     def read_into(self, task, addr: int, n: int) -> int:
         """Endless sources (/dev/zero, /dev/urandom) stream into the guest a
@@ -164,6 +171,100 @@ RNDGETENTCNT = 0x80045200
 ENTROPY_AVAIL = 256
 
 
+LOG_LINE_MAX = 1024 - 32        # what one write to /dev/kmsg may log (CONSOLE_LOG_MAX - PREFIX_MAX)
+DEFAULT_MESSAGE_LOGLEVEL = 4    # a line written without "<N>" is a warning
+LOG_USER = 1                    # and comes from the user facility
+
+
+class KmsgFile(DevFile):
+    """/dev/kmsg: the kernel log one record a read, from the oldest held,
+    as systemd-journald and util-linux's dmesg read it ("prio,seq,usec,-;
+    text", unprintable bytes as \\xNN); a write logs one line from user
+    space (devkmsg_write), ten lines in five seconds per open file."""
+
+    def __init__(self, dentry, inode, flags: int, log: printk.Log) -> None:
+        super().__init__(dentry, inode, flags)
+        self.log = log
+        self.seq = log.first_seq
+        self.limit = printk.RateLimit(on_release=True)
+        self.comm = ""
+
+    @classmethod
+    def open_dev(cls, dentry, inode, flags: int, task) -> KmsgFile:
+        """devkmsg_open: a reader needs what syslog(2)'s READ_ALL needs."""
+        if flags & C.O_ACCMODE != C.O_WRONLY and \
+                not printk.syslog_allowed(task.proc.creds, task.kernel.dmesg_restrict, True):
+            raise KernelError(E.EPERM)
+        return cls(dentry, inode, flags, task.kernel.log)
+
+    def read(self, task, n: int) -> bytes:
+        log = self.log
+        if self.seq >= log.next_seq:
+            if self.nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Block(log.wq)
+        if self.seq < log.first_seq:        # overwritten since: told once, then the oldest held
+            self.seq = log.first_seq
+            raise KernelError(E.EPIPE)
+        rec = log.record(self.seq)
+        text = (f"{rec.prio},{self.seq},{rec.t_ns // 1000},-;".encode()
+                + _escaped(rec.text.encode(errors="replace")) + b"\n")
+        self.seq += 1           # even when the buffer is too small for it, as Linux
+        if len(text) > n:
+            raise KernelError(E.EINVAL)
+        return text
+
+    def write(self, task, data: bytes) -> int:
+        if len(data) > LOG_LINE_MAX:
+            raise KernelError(E.EINVAL)
+        self.comm = task.proc.comm
+        if not self.limit(self.comm):
+            return len(data)
+        line = bytes(data).split(b"\0", 1)[0]
+        facility, level = LOG_USER, DEFAULT_MESSAGE_LOGLEVEL
+        if line[:1] == b"<" and b">" in line[1:12] and line[1:line.index(b">")].isdigit():
+            prio = int(line[1:line.index(b">")])
+            level, facility = prio & 7, (prio >> 3) or LOG_USER
+            line = line[line.index(b">") + 1:]
+        if line.endswith(b"\n"):
+            line = line[:-1]
+        self.log.emit(facility << 3 | level, line.decode(errors="replace"))
+        return len(data)
+
+    def lseek(self, off: int, whence: int) -> int:
+        if off:
+            raise KernelError(E.ESPIPE)
+        if whence == C.SEEK_SET:
+            self.seq = self.log.first_seq
+        elif whence == C.SEEK_DATA:         # where the last clear (dmesg -c) left the log
+            self.seq = self.log.clear_seq
+        elif whence == C.SEEK_END:
+            self.seq = self.log.next_seq
+        else:
+            raise KernelError(E.EINVAL)
+        return 0
+
+    def poll(self) -> int:
+        if self.seq >= self.log.next_seq:
+            return 0
+        if self.seq < self.log.first_seq:
+            return POLLIN | POLLRDNORM | POLLERR | POLLPRI
+        return POLLIN | POLLRDNORM
+
+    def poll_queues(self) -> list:
+        return [self.log.wq]
+
+    def put(self) -> None:
+        super().put()
+        if self.refs == 0:
+            self.limit.release(self.comm)
+
+
+def _escaped(text: bytes) -> bytes:
+    """msg_add_ext_text: control bytes, bytes past ASCII and the backslash as \\xNN."""
+    return b"".join(b"\\x%02x" % c if c < 32 or c >= 127 or c == 92 else bytes((c,)) for c in text)
+
+
 # (name, major, minor, mode, File class): Linux's mem devices
 MEM_DEVICES = [
     ("null", 1, 3, 0o666, NullFile),
@@ -171,7 +272,8 @@ MEM_DEVICES = [
     ("full", 1, 7, 0o666, FullFile),
     ("random", 1, 8, 0o666, RandomFile),
     ("urandom", 1, 9, 0o666, RandomFile),
+    ("kmsg", 1, 11, 0o644, KmsgFile),
 ]
 
 for _name, _ma, _mi, _mode, _cls in MEM_DEVICES:
-    register_char(_ma, _mi, lambda d, i, fl, t, cls=_cls: cls(d, i, fl))
+    register_char(_ma, _mi, _cls.open_dev)
