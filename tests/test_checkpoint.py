@@ -2034,10 +2034,11 @@ def test_network_configuration_carried(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     show = "ip addr show eth0 | grep -v valid_lft; ip route; ip link show lo | head -1; " \
-           "cat /proc/sys/net/ipv4/ip_local_port_range"
+           "cat /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/ipv4/ip_unprivileged_port_start"
     script = ("mount -t proc proc /proc; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; "
               "ip addr add 10.0.2.99/24 dev eth0; ip route add default via 10.0.2.2; ip link set lo mtu 1234; "
-              f"echo '40000 50000' > /proc/sys/net/ipv4/ip_local_port_range; {show}; echo ===; "
+              f"echo '40000 50000' > /proc/sys/net/ipv4/ip_local_port_range; "
+              f"echo 80 > /proc/sys/net/ipv4/ip_unprivileged_port_start; {show}; echo ===; "
               "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo count $i; sleep 0.1; done; "
               f"{show}; wget -q -O - http://10.0.2.2:{server.server_port}/x.txt")
     try:
@@ -2045,7 +2046,7 @@ def test_network_configuration_carried(tmp_path):
     finally:
         server.shutdown()
     before = (tmp_path / "out1.txt").read_text().split("===\n")[0]
-    assert "inet 10.0.2.99/24" in before and "mtu 1234" in before and "40000\t50000" in before, before
+    assert "inet 10.0.2.99/24" in before and "mtu 1234" in before and "40000\t50000\n80\n" in before, before
     assert rest == before + "hello from the host\n"
 
 

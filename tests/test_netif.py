@@ -281,6 +281,21 @@ sh: can't create /proc/sys/net/ipv4/ip_local_port_range: Permission denied
 """
 
 
+def test_unprivileged_port_start():
+    """net.ipv4.ip_unprivileged_port_start: the first port a user without
+    CAP_NET_BIND_SERVICE may bind (1024, as Linux), 0 for all; it may not
+    reach into ip_local_port_range, whose start may not go below it."""
+    nc = "su user -s /bin/sh -c 'timeout 1 nc -l -p {} 127.0.0.1' 2>&1; echo rc=$?; "
+    got = guest("cd /proc/sys/net/ipv4; cat ip_unprivileged_port_start; " + nc.format(80)
+                + "echo 80 > ip_unprivileged_port_start; " + nc.format(80) + nc.format(79)
+                + "(echo 40000 > ip_unprivileged_port_start) 2>/dev/null || echo refused; "
+                "(echo 79 > ip_local_port_range) 2>/dev/null || echo refused; "
+                "echo 0 > ip_unprivileged_port_start; echo 79 > ip_local_port_range; "
+                "cat ip_unprivileged_port_start ip_local_port_range")
+    assert got == ("1024\nnc: bind: Permission denied\nrc=1\nTerminated\nrc=143\n"
+                   "nc: bind: Permission denied\nrc=1\nrefused\nrefused\n0\n79\t60999\n"), got
+
+
 def test_getifaddrs_netlink_and_ioctls(netns):
     """t_ifaddrs as root (ending as uid 1000); netlink's refusal of other
     protocols is logged once each."""

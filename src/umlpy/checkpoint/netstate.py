@@ -40,6 +40,7 @@ def save(k) -> dict:
                     "gateway": _addr_bytes(r.gateway), "prefsrc": _addr_bytes(r.prefsrc)} for r in net.routes],
         "conf_all": dict(net.conf_all), "conf_default": dict(net.conf_default),
         "local_port_range": list(net.local_port_range), "ping_group_range": list(net.ping_group_range),
+        "unprivileged_port_start": net.prot_sock,
     }
 
 
@@ -113,4 +114,5 @@ def restore(k, r: image.Reader) -> None:
     lo_port, hi_port = r.ints("local_port_range", 1, 1 << 16, 2)
     g0, g1 = r.ints("ping_group_range", 0, U32, 2)
     net.local_port_range, net.ping_group_range = (lo_port, hi_port), (g0, g1)
+    net.prot_sock = r.int("unprivileged_port_start", 0, 1 << 16)
     net.touch()

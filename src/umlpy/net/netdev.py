@@ -259,6 +259,7 @@ class NetStack:
         # works for unprivileged users as on distributions that widen it)
         self.local_port_range = (32768, 60999)
         self.ping_group_range = (0, 2147483647)
+        self.prot_sock = 1024           # ip_unprivileged_port_start: ports below need CAP_NET_BIND_SERVICE
         # the key that hashes kernel object addresses (%pK) in /proc/net
         self.ptr_key = int.from_bytes(clock.random_bytes(4), "little")
         self.next_index = 1

@@ -371,19 +371,34 @@ def _pair(kernel, attr: str, check) -> tuple:
             raise KernelError(E.EINVAL)
         net = _stack(kernel, task)
         new = tuple(vals) + getattr(net, attr)[len(vals):]
-        setattr(net, attr, check(*new))
+        setattr(net, attr, check(net, *new))
     return show, store
 
 
-def _port_range(lo: int, hi: int) -> tuple[int, int]:
-    """ipv4_local_port_range: within 1..65535, ordered, above the
-    privileged ports (ip_unprivileged_port_start, 1024)."""
-    if not (1 <= lo <= 65535 and 1 <= hi <= 65535) or hi < lo or lo < 1024:
+def _port_range(net, lo: int, hi: int) -> tuple[int, int]:
+    """ipv4_local_port_range: within 1..65535, ordered, not below the
+    privileged ports (ip_unprivileged_port_start)."""
+    if not (1 <= lo <= 65535 and 1 <= hi <= 65535) or hi < lo or lo < net.prot_sock:
         raise KernelError(E.EINVAL)
     return lo, hi
 
 
-def _ping_range(lo: int, hi: int) -> tuple[int, int]:
+def _prot_sock(kernel) -> tuple:
+    """ip_unprivileged_port_start (ipv4_privileged_ports): 0..65535, not
+    into the local port range."""
+    def show(task) -> bytes:
+        return f"{_stack(kernel, task).prot_sock}\n".encode()
+
+    def store(task, data: bytes) -> None:
+        vals = parse_ints(data)
+        net = _stack(kernel, task)
+        if not vals or not 0 <= vals[0] <= 65535 or vals[0] > net.local_port_range[0]:
+            raise KernelError(E.EINVAL)
+        net.prot_sock = vals[0]
+    return show, store
+
+
+def _ping_range(net, lo: int, hi: int) -> tuple[int, int]:
     """ipv4_ping_group_range: gids; a reversed range means nobody (1 0)."""
     if not (0 <= lo <= 0x7FFFFFFF and 0 <= hi <= 0x7FFFFFFF):
         raise KernelError(E.EINVAL)
@@ -442,6 +457,7 @@ def sys_net(kernel) -> Spec:
             "conf": _conf_dir(kernel),
             "ip_forward": ro("0"),
             "ip_local_port_range": rw(port_show, port_store),
+            "ip_unprivileged_port_start": rw(*_prot_sock(kernel)),
             "ping_group_range": rw(ping_show, ping_store),
         },
     }

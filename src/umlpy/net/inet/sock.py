@@ -134,7 +134,7 @@ class InetSocket(Socket):
         self.check_local(ip16)
         if self.local is not None:
             raise KernelError(E.EINVAL)
-        if 0 < port < 1024 and not _may_bind_low(t):
+        if 0 < port < self.net.prot_sock and not _may_bind_low(t):
             raise KernelError(E.EACCES)
         if self.family == A.AF_INET and ip16 == A.ANY6:
             ip16 = A.ANY4
@@ -438,5 +438,5 @@ class InetSocket(Socket):
 
 
 def _may_bind_low(t) -> bool:
-    """Ports below 1024 need CAP_NET_BIND_SERVICE (ip_unprivileged_port_start)."""
+    """Ports below ip_unprivileged_port_start need CAP_NET_BIND_SERVICE."""
     return net_capable(t, CAP_NET_BIND_SERVICE)
