@@ -1184,7 +1184,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 11")
+    _refused(image, "checkpoint format version 99, this kernel reads version 12")
 
 
 def test_forged_thread_refused(saved, tmp_path):
