@@ -96,6 +96,18 @@ static void t_basics(void)
         say("IPV6_UNICAST_HOPS=%s IPV6_V6ONLY=%s IPV6_RECVPKTINFO=%s IPV6_MULTICAST_HOPS=%s", geti(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS),
             geti(s, IPPROTO_IPV6, IPV6_V6ONLY), geti(s, IPPROTO_IPV6, IPV6_RECVPKTINFO),
             geti(s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS));
+    if (fam == AF_INET6) {
+        /* IPV6_RTHDR: none set reads empty, an empty one removes none, a bad
+           length and a type-0 header (deprecated everywhere) are EINVAL */
+        unsigned char rt[24] = {0, 2, 0, 1};
+        socklen_t rl = sizeof rt;
+        r = getsockopt(s, IPPROTO_IPV6, IPV6_RTHDR, rt, &rl);
+        say("IPV6_RTHDR unset: %s len %u", rs(r), (unsigned)rl);
+        say("IPV6_RTHDR empty: %s", rs(setsockopt(s, IPPROTO_IPV6, IPV6_RTHDR, rt, 0)));
+        say("IPV6_RTHDR 12 bytes: %s", rs(setsockopt(s, IPPROTO_IPV6, IPV6_RTHDR, rt, 12)));
+        say("IPV6_RTHDR hdrlen past it: %s", rs(setsockopt(s, IPPROTO_IPV6, IPV6_RTHDR, rt, 16)));
+        say("IPV6_RTHDR type 0: %s", rs(setsockopt(s, IPPROTO_IPV6, IPV6_RTHDR, rt, 24)));
+    }
     r = getsockopt(s, SOL_SOCKET, 9999, &r, &(socklen_t){4});
     say("getsockopt SOL_SOCKET/9999: %s", rs(r));
     r = getsockopt(s, IPPROTO_UDP, 9999, &r, &(socklen_t){4});

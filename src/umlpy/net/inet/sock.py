@@ -36,9 +36,10 @@ IPV6_ADDRFORM, IPV6_UNICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS = 1, 16
 IPV6_MULTICAST_LOOP, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP = 19, 20, 21
 IPV6_MTU_DISCOVER, IPV6_MTU, IPV6_RECVERR, IPV6_V6ONLY = 23, 24, 25, 26
 IPV6_RECVPKTINFO, IPV6_PKTINFO, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 49, 50, 51, 52
-IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_FREEBIND = 66, 67, 78
+IPV6_RTHDR, IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_FREEBIND = 57, 66, 67, 78
 
 _said_multicast = False
+_said_rthdr = False
 
 # options that are plain ints: (level, name) -> (default, low, high)
 _IP_INTS = {
@@ -277,6 +278,8 @@ class InetSocket(Socket):
                 v = self.tos
             elif opt == IPV6_MTU:
                 v = self.path_mtu()
+            elif opt == IPV6_RTHDR:
+                return b""          # no sticky routing header: none can be set
         if v is None:
             raise KernelError(E.ENOPROTOOPT)
         return struct.pack("<i", v)
@@ -345,6 +348,8 @@ class InetSocket(Socket):
                 IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP)) or (level == SOL_IPV6 and opt in (
                 IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP)):
             return self._membership(level, opt, raw)
+        if level == SOL_IPV6 and opt == IPV6_RTHDR:
+            return _routing_header(raw)
         if level == SOL_IP and opt in (IP_MULTICAST_IF, IP_OPTIONS):
             if opt == IP_OPTIONS and raw:
                 raise KernelError(E.EINVAL)
@@ -435,6 +440,22 @@ class InetSocket(Socket):
     def release_addr(self) -> None:
         self.table().unbind(self)
         self.net.inet_sockets.discard(self)
+
+
+def _routing_header(raw: bytes) -> None:
+    """IPV6_RTHDR (ipv6_set_opt_hdr): an empty one removes none; one of a
+    bad length is EINVAL, and so is every routing type, as in a Linux
+    without MIP6 and RPL (6.1 takes no other): the stack here sends no
+    IPv6 extension headers (one log line)."""
+    global _said_rthdr
+    if not raw:
+        return
+    if len(raw) < 8 or len(raw) & 7 or len(raw) > 8 * 255 or (raw[1] + 1) * 8 > len(raw):
+        raise KernelError(E.EINVAL)
+    if not _said_rthdr:
+        _said_rthdr = True
+        printk.pr_notice(f"inet6: IPV6_RTHDR type {raw[2]} not supported (no routing headers)")
+    raise KernelError(E.EINVAL)
 
 
 def _may_bind_low(t) -> bool:
