@@ -1,4 +1,4 @@
-/* getdents64 with a small buffer, d_type, rewind, ENOTEMPTY, unlink+reread.
+/* getdents64 (and the old getdents) with a small buffer, d_type, rewind, ENOTEMPTY, unlink+reread.
  * Works in ARGV1/gd (removed first if left over). */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -66,6 +66,40 @@ static int readall(int fd, size_t bufsz)
             if (nent < 200) {
                 snprintf(ents[nent].name, sizeof ents[nent].name, "%s", d->d_name);
                 ents[nent].type = tchar(d->d_type);
+                nent++;
+            }
+            off += d->d_reclen;
+        }
+    }
+}
+
+/* The same with the old getdents: struct linux_dirent (no d_type field:
+   it is the record's last byte, after the name's NUL). */
+struct linux_dirent {
+    unsigned long d_ino;
+    unsigned long d_off;
+    unsigned short d_reclen;
+    char d_name[];
+};
+
+static int readall_old(int fd, size_t bufsz)
+{
+    char buf[4096] __attribute__((aligned(8)));
+    nent = ncalls = 0;
+    for (;;) {
+        long n = syscall(SYS_getdents, fd, buf, bufsz);
+        ncalls++;
+        if (n <= 0)
+            return n < 0 ? -1 : 0;
+        for (long off = 0; off < n;) {
+            struct linux_dirent *d = (struct linux_dirent *)(buf + off);
+            if (d->d_reclen == 0 || d->d_reclen % 8 || off + d->d_reclen > n) {
+                printf("bad d_reclen\n");
+                return -1;
+            }
+            if (nent < 200) {
+                snprintf(ents[nent].name, sizeof ents[nent].name, "%s", d->d_name);
+                ents[nent].type = tchar(buf[off + d->d_reclen - 1]);
                 nent++;
             }
             off += d->d_reclen;
@@ -170,6 +204,14 @@ int main(int argc, char **argv)
     res("getdents64 on a regular file", syscall(SYS_getdents64, ffd, p, sizeof p));
     close(ffd);
     res("getdents64 on a bad fd", syscall(SYS_getdents64, 9999, p, sizeof p));
+
+    /* the old getdents */
+    lseek(dfd, 0, SEEK_SET);
+    if (readall_old(dfd, 256) != 0)
+        printf("getdents: %s\n", en(errno));
+    list("gd by the old getdents");
+    lseek(dfd, 0, SEEK_SET);
+    res("getdents with 8-byte buffer", syscall(SYS_getdents, dfd, p, 8));
     res("open(file, O_DIRECTORY)", open("gd/file01", O_RDONLY | O_DIRECTORY));
 
     /* subdirectory contents */

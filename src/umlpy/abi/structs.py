@@ -4,6 +4,7 @@ import struct
 _STAT = struct.Struct("<QQQIIIiQqqqqqqqqq24x")
 _TIMESPEC = struct.Struct("<qq")
 _DIRENT64_HDR = struct.Struct("<QqHB")
+_DIRENT_HDR = struct.Struct("<QqH")
 _STATX_HEAD = struct.Struct("<IIQIIIHHQQQQ")
 _STATX_TS = struct.Struct("<qIi")
 NS = 10**9
@@ -60,6 +61,14 @@ def pack_dirent64(ino: int, off: int, dtype: int, name: bytes) -> bytes:
     reclen = (19 + len(name) + 1 + 7) & ~7
     rec = _DIRENT64_HDR.pack(ino, off, reclen, dtype) + name
     return rec + b"\0" * (reclen - len(rec))
+
+
+def pack_dirent(ino: int, off: int, dtype: int, name: bytes) -> bytes:
+    """struct linux_dirent of the old getdents(2): d_type in the record's
+    last byte, after the name's NUL and the padding (filldir)."""
+    reclen = (18 + len(name) + 2 + 7) & ~7
+    rec = _DIRENT_HDR.pack(ino, off, reclen) + name
+    return rec + b"\0" * (reclen - len(rec) - 1) + bytes((dtype,))
 
 
 def pack_utsname(fields: list[str]) -> bytes:

@@ -11,7 +11,7 @@ from umlpy.abi import structs
 from umlpy.kernel import cred, userns
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import read_path, s32, s64
+from umlpy.syscalls.util import read_path, s32, s64, u32
 from umlpy.vfs import fanotify
 from umlpy.vfs import fsnotify as N
 from umlpy.vfs import lease, namei
@@ -805,12 +805,22 @@ def sys_faccessat2(t, dirfd, path, mode, flags, *_):
 
 @syscall("getdents64")
 def sys_getdents64(t, fd, buf, count, *_):
+    return do_getdents(t, fd, buf, count, structs.pack_dirent64)
+
+
+@syscall("getdents")
+def sys_getdents(t, fd, buf, count, *_):
+    """The old getdents (struct linux_dirent), which x86-64 still has."""
+    return do_getdents(t, fd, buf, count, structs.pack_dirent)
+
+
+def do_getdents(t, fd: int, buf: int, count: int, pack) -> int:
     f = t.files.get(s32(fd))
     if f.inode is None or not f.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     if f.inode.nlink == 0:
         raise KernelError(E.ENOENT)     # iterate_dir: IS_DEADDIR, a directory removed while open
-    data = f.getdents(count)
+    data = f.getdents(u32(count), pack)
     t.mem.write(buf, data)
     if data:
         touch_atime(f)

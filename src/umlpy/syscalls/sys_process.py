@@ -41,7 +41,7 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID and CLONE_NEWNET the only namespaces")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUSER, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID and CLONE_NEWNET the only namespaces")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:

@@ -132,7 +132,7 @@ class File:
                 return fiemap.ioctl_fiemap(task, self.inode, arg)
         raise KernelError(E.ENOTTY)
 
-    def getdents(self, bufsize: int) -> bytes:
+    def getdents(self, bufsize: int, pack=structs.pack_dirent64) -> bytes:
         raise KernelError(E.ENOTDIR)
 
     def fsync(self) -> None:
@@ -430,8 +430,9 @@ class DirFile(File):
             self._snapshot = None
         return self.pos
 
-    def getdents(self, bufsize: int) -> bytes:
-        """Entries from self.pos on, as many as fit; d_off (and the new position)
+    def getdents(self, bufsize: int, pack=structs.pack_dirent64) -> bytes:
+        """Entries from self.pos on, as many as fit (each a record as pack
+        makes it: linux_dirent64, or the old getdents' linux_dirent); d_off (and the new position)
         is the position after each.  A filesystem with its own positions
         (Inode.readdir) is asked from the position every time, as Linux's
         iterate_shared; the others are listed once (at position 0) and the
@@ -448,7 +449,7 @@ class DirFile(File):
         out = []
         used = 0
         for name, ino, dtype, nxt in it:
-            rec = structs.pack_dirent64(ino, nxt, dtype, name)
+            rec = pack(ino, nxt, dtype, name)
             if used + len(rec) > bufsize:
                 if not out:
                     raise KernelError(E.EINVAL)

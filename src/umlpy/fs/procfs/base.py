@@ -13,6 +13,7 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.abi import structs
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.file import DirFile, File
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
@@ -267,9 +268,9 @@ class ListingFile(DirFile):
     fds): the VFS keeps positive dentries and has no revalidation."""
     has_fsync = False       # procfs and sysfs directories have no fsync
 
-    def getdents(self, bufsize: int) -> bytes:
+    def getdents(self, bufsize: int, pack=structs.pack_dirent64) -> bytes:
         fresh = self._snapshot is None or self.pos == 0
-        out = super().getdents(bufsize)
+        out = super().getdents(bufsize, pack)
         if fresh:
             names = {e[0] for e in self._snapshot}
             self.inode.forget_except(names)
