@@ -15,6 +15,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_inotify,
     sys_io_uring,
     sys_ipc,
+    sys_kcmp,
     sys_keys,
     sys_memfd,
     sys_mmap,
