@@ -77,6 +77,7 @@ class Kernel:
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
         self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit))
+        self.aio_nr = 0         # AIO events the live contexts asked for (fs.aio-nr; syscalls/sys_aio.py)
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.vdso = Vdso()
         self.timekeeper = timekeeping.boot()

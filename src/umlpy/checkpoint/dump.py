@@ -146,6 +146,8 @@ def check_supported(k) -> None:
         mm = p.mm
         if mm is None or mm.users != 1 or mm.uffd is not None:
             raise Refused(f"{who}: a shared or userfaultfd address space")
+        if mm.aio:
+            raise Refused(f"{who}: AIO contexts (io_setup)")
         if any(fm.shared and fm.obj is not None and not _shared_restorable(fm) for _s, _e, fm in mm.files.items):
             raise Refused(f"{who}: a shared mapping of a file with no name")
         if any(fm.dentry is not None and _relinked(fm.dentry) and not _relinked_savable(fm.dentry)

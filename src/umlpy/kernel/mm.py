@@ -216,6 +216,7 @@ class Mm:
         # last put is the close event fsnotify reports
         self.held: list = []
         self.uffd = None        # userfaultfd's registrations and armed pages (kernel/userfaultfd.MmUffd)
+        self.aio: dict = {}     # AIO contexts by ring address (syscalls/sys_aio.py): not inherited
         self.map_count = FRESH_VMAS     # VMAs at the last count (or a bound of them)
         self.map_changes = 0            # mapping changes since
         self.dump_filter = DUMP_FILTER_DEFAULT  # coredump_filter: fork and exec keep it (MMF_INIT_MASK)
@@ -360,6 +361,9 @@ class Mm:
         held, self.held = self.held, []
         for f in held:
             f.put()
+        for ctx in list(self.aio.values()):
+            ctx.kill()              # exit_aio
+        self.aio = {}
         self.uffd = None
         self.files = Intervals()
         self.locked = Intervals()

@@ -28,7 +28,8 @@ class SharedPages:
 
     file_offset = 0     # the mmap offset of the file its first byte is at
 
-    def __init__(self, name: str, size: int) -> None:
+    def __init__(self, name: str, size: int, maps_name: bytes | None = None) -> None:
+        self.maps_name = maps_name      # what /proc/PID/maps calls a mapping of it (None: the host's)
         self.size = size
         self.mem = MemFile(name)
         self.mem.truncate(size)

@@ -86,6 +86,7 @@ class Tunables:
     protected_fifos: int = 0            # 1, 2: no O_CREAT open of another's fifo in a sticky dir
     protected_regular: int = 0          # 1, 2: ... nor of another's regular file
     randomize_va_space: int = 2         # 0: no ASLR at exec; 1: stack, mmap, PIE base; 2: the heap too
+    aio_max_nr: int = 0x10000           # AIO events all contexts may ask for (io_setup: EAGAIN past it)
 
     def rr_timeslice_ns(self) -> int:
         """SCHED_RR's quantum as the scheduler keeps it: whole jiffies

@@ -75,8 +75,14 @@ def _charged(flags: int, prot: int, anon: bool) -> bool:
 def sys_mmap(t, addr, length, prot, flags, fd, off):
     if off & (C.PAGE_SIZE - 1):
         raise KernelError(E.EINVAL)
-    anon = bool(flags & C.MAP_ANONYMOUS)
-    f = None if anon else t.files.get(s32(fd))     # EBADF comes first
+    f = None if flags & C.MAP_ANONYMOUS else t.files.get(s32(fd))     # EBADF comes first
+    return do_mmap(t, addr, length, prot, flags, f, off)
+
+
+def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> int:
+    """mmap of f (None: anonymous memory) for the task: the syscall's, and
+    the kernel's own (io_setup's ring) on a file it holds."""
+    anon = f is None
     if length == 0:
         raise KernelError(E.EINVAL)
     size = C.page_up(length)

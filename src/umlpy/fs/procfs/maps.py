@@ -83,6 +83,13 @@ def _mapped_file(proc, start: int) -> tuple[tuple[int, int], int, bytes, int] | 
     return dev_numbers(d.inode.fs), d.inode.ino, name, start - fm.origin
 
 
+def _kernel_pages_name(proc, start: int) -> bytes | None:
+    """The name Linux shows for a mapping of kernel pages that has one
+    (an AIO ring's "/[aio] (deleted)"), rather than the host's memfd's."""
+    fm = proc.mm.files.at(start) if proc.mm is not None else None
+    return getattr(getattr(fm, "obj", None), "maps_name", None)
+
+
 def _parse(proc, host: list[procinfo.HostVma], files: dict) -> list[Vma]:
     out = []
     for start, end, perms, offset, hino, name in host:
@@ -96,8 +103,11 @@ def _parse(proc, host: list[procinfo.HostVma], files: dict) -> list[Vma]:
                 known = found[:3]
                 if not name:    # a private file mapping the host holds as anonymous memory (a restore's copy)
                     v.offset = found[3]
+        kernel_name = _kernel_pages_name(proc, start) if known is None and name.startswith(b"/memfd:") else None
         if known is not None:
             v.dev, v.ino, v.name = known
+        elif kernel_name is not None:
+            v.name = kernel_name
         elif name.startswith(_KEPT_PREFIXES):
             v.name = name
         out.append(v)

@@ -243,6 +243,8 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "unprivileged_userfaultfd": _tunable(k, "vm/unprivileged_userfaultfd"),
         },
         "fs": {
+            "aio-max-nr": int_sysctl(k.tunables, "aio_max_nr", 0, ULONG_MAX),
+            "aio-nr": ro(text(lambda: str(k.aio_nr))),
             "file-max": ro(str(FILE_MAX)),
             "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
             "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED)),
