@@ -81,7 +81,13 @@ class HostSocket:
 
 
 class TcpConn(HostSocket):
-    """A TCP connection: one the kernel started (connect) or accepted."""
+    """A TCP connection: one the kernel started (connect) or accepted.
+    Urgent data from the far side stays in line (SO_OOBINLINE), so the
+    guest gets its byte as data rather than losing it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
 
     @classmethod
     def connect(cls, ip: bytes, port: int) -> TcpConn:
@@ -104,10 +110,11 @@ class TcpConn(HostSocket):
         """0 once connected, else the connect's errno (SO_ERROR)."""
         return self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
-    def send(self, data) -> int:
-        """Bytes the host took (0 when its buffer is full)."""
+    def send(self, data, urgent: bool = False) -> int:
+        """Bytes the host took (0 when its buffer is full); urgent: the
+        last of them is urgent data (MSG_OOB)."""
         try:
-            return self.sock.send(data, socket.MSG_NOSIGNAL)
+            return self.sock.send(data, socket.MSG_NOSIGNAL | (socket.MSG_OOB if urgent else 0))
         except (BlockingIOError, InterruptedError):
             return 0
 

@@ -1178,6 +1178,110 @@ static void t_cork(void)
     close(s);
 }
 
+/* urgent data: the mark, SIOCATMARK, POLLPRI and select's exceptions,
+   recv MSG_OOB once (msg_flags MSG_OOB), reads that stop at the mark and
+   pass over the urgent byte, SO_OOBINLINE, MSG_PEEK at the mark, a newer
+   urgent byte taking an unread one's place, SIGURG to the F_SETOWN owner */
+static volatile sig_atomic_t sigurgs;
+static void on_urg(int s) { (void)s; sigurgs++; }
+
+static int atmark(int fd)
+{
+    int m = -1;
+    ioctl(fd, SIOCATMARK, &m);
+    return m;
+}
+
+static const char *oob(int fd, int flags)
+{
+    static char b[64];
+    char c = 0;
+    struct iovec iv = {&c, 1};
+    struct msghdr mh = {.msg_iov = &iv, .msg_iovlen = 1};
+    long r = recvmsg(fd, &mh, MSG_OOB | MSG_DONTWAIT | flags);
+    if (r < 0)
+        snprintf(b, sizeof b, "%s", en(r));
+    else
+        snprintf(b, sizeof b, "%ld '%c' oob-flag=%d", r, r ? c : '-', !!(mh.msg_flags & MSG_OOB));
+    return b;
+}
+
+static const char *rd(int fd, int flags)
+{
+    static char b[64];
+    char buf[32];
+    long r = recv(fd, buf, sizeof buf, MSG_DONTWAIT | flags);
+    if (r < 0)
+        snprintf(b, sizeof b, "%s", en(r));
+    else
+        snprintf(b, sizeof b, "'%.*s'", (int)r, buf);
+    return b;
+}
+
+static int excepted(int fd)
+{
+    fd_set e;
+    FD_ZERO(&e);
+    FD_SET(fd, &e);
+    struct timeval tv = {0, 0};
+    return select(fd + 1, NULL, NULL, &e, &tv) == 1;
+}
+
+static void t_urgent(void)
+{
+    int c, s, one = 1;
+    pair(&c, &s);
+    signal(SIGURG, on_urg);
+    fcntl(s, F_SETOWN, getpid());
+    sigurgs = 0;
+    send(c, "ab", 2, 0);
+    say("send MSG_OOB: %s", rs(send(c, "cd", 2, MSG_OOB)));
+    send(c, "ef", 2, 0);
+    wait_inq(s, 6);
+    say("urgent: %s", emask(s));
+    say("select exception %d", excepted(s));
+    say("at mark %d", atmark(s));
+    say("SIGURG %d", (int)sigurgs);
+    say("read stops at the mark: %s", rd(s, 0));
+    say("at mark %d", atmark(s));
+    say("peek at the mark: %s", rd(s, MSG_PEEK));
+    say("recv MSG_OOB peek: %s", oob(s, MSG_PEEK));
+    say("recv MSG_OOB: %s", oob(s, 0));
+    say("recv MSG_OOB again: %s", oob(s, 0));
+    say("after: %s", emask(s));
+    say("then a read passes over it: %s", rd(s, 0));
+    say("at mark %d", atmark(s));
+
+    /* a plain read at the mark ends the urgent data */
+    send(c, "x", 1, MSG_OOB);
+    send(c, "yz", 2, 0);
+    wait_inq(s, 3);
+    say("read at the mark: %s", rd(s, 0));
+    say("then MSG_OOB: %s", oob(s, 0));
+
+    /* a newer urgent byte takes the place of one never read */
+    send(c, "1", 1, MSG_OOB);
+    send(c, "2", 1, MSG_OOB);
+    wait_inq(s, 1);
+    say("two urgent bytes: MSG_OOB %s", oob(s, 0));
+    say("read %s", rd(s, 0));
+
+    /* SO_OOBINLINE: the urgent byte stays in the stream */
+    setsockopt(s, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
+    send(c, "gh", 2, MSG_OOB);
+    send(c, "i", 1, 0);
+    wait_inq(s, 3);
+    say("inline: %s", emask(s));
+    say("MSG_OOB %s", oob(s, 0));
+    say("read %s", rd(s, 0));
+    say("at mark %d", atmark(s));
+    say("read %s", rd(s, 0));
+    say("SIGURG to the owner: %d", (int)sigurgs);
+    signal(SIGURG, SIG_DFL);
+    close(c);
+    close(s);
+}
+
 static void passes(void)
 {
     t_create();
@@ -1187,6 +1291,7 @@ static void passes(void)
     t_data();
     t_shutdown();
     t_cork();
+    t_urgent();
     t_bulk(scratch);
 }
 

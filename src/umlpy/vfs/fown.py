@@ -60,16 +60,21 @@ class FileOwner:
 
     def send(self, fd: int, reason: int) -> None:
         """send_sigio: F_SETSIG's signal with the fd and band, or SIGIO."""
+        if self.signum:
+            self._signal(self.signum, reason, ("raw", struct.pack("<qi", _BAND[reason], fd)))
+        else:
+            self._signal(S.SIGIO, C.SI_KERNEL, ())
+
+    def send_urg(self) -> None:
+        """send_sigurg: SIGURG (whatever F_SETSIG says)."""
+        self._signal(S.SIGURG, C.SI_KERNEL, ())
+
+    def _signal(self, sig: int, code: int, fields: tuple) -> None:
+        """sig to each task or process the owner names that sigio_perm lets it reach."""
         signals = self.kernel.signals
         for x in self._alive():
-            proc = x if self.type != F_OWNER_TID else x.proc
-            if not self._may_signal(proc):
+            if not self._may_signal(x if self.type != F_OWNER_TID else x.proc):
                 continue
-            if self.signum:
-                sig, code = self.signum, reason
-                fields: tuple = ("raw", struct.pack("<qi", _BAND[reason], fd))
-            else:
-                sig, code, fields = S.SIGIO, C.SI_KERNEL, ()
             if self.type == F_OWNER_TID:
                 signals.send_task(x, sig, code, fields)
             else:

@@ -10,6 +10,7 @@ place.
 What a socket calls on its endpoint:
   room() -> int            bytes push() may take now; 0: wait on `wq`
   push(data)               send len(data) <= room() bytes
+  mark_urgent()            the last byte pushed is urgent (send with MSG_OOB)
   fin()                    no more data from this side (SHUT_WR or close)
   close(reset)             the socket is gone; reset=True sends RST (SO_LINGER
                            of 0, or closing with unread data)
@@ -23,6 +24,7 @@ poll, select and epoll watch only the socket's own queue.
 What an endpoint calls on its socket (TcpSocket methods):
   rx_room() -> int         how much deliver() may hand over now
   deliver(data)            bytes arrived (len(data) <= rx_room())
+  deliver_urgent()         the last byte delivered is urgent data
   deliver_fin()            the far side sent FIN
   deliver_reset()          the far side reset the connection (ECONNRESET)
   connect_done(err)        a pending connect finished: 0, or ECONNREFUSED,
@@ -63,6 +65,10 @@ class Endpoint:
         raise NotImplementedError
 
     def push(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def mark_urgent(self) -> None:
+        """The last byte pushed is urgent data (MSG_OOB)."""
         raise NotImplementedError
 
     def fin(self) -> None:

@@ -28,7 +28,7 @@ from umlpy.net.netdev import SockInfo
 from umlpy.net.socket import (MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
                               MSG_WAITALL, RCVSHUTDOWN, SNDSHUTDOWN,
                               Received, int_opt)
-from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
+from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM
 
 POLLRDHUP = 0x2000
 SHUTDOWN_MASK = RCVSHUTDOWN | SNDSHUTDOWN
@@ -49,6 +49,7 @@ TCP_QUICKACK, TCP_CONGESTION, TCP_USER_TIMEOUT, TCP_FASTOPEN = 12, 13, 18, 23
 TCP_NOTSENT_LOWAT, TCP_FASTOPEN_CONNECT = 25, 30
 MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT, MAX_TCP_SYNCNT = 32767, 32767, 127, 127
 SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK = 0x541B, 0x5411, 0x894B, 0x8905
+URG_VALID, URG_READ = 0x100, 0x400      # tp->urg_data's states above the urgent byte
 
 # option name -> (default, low, high); values outside are EINVAL
 _TCP_INTS = {TCP_NODELAY: (0, None, None), TCP_CORK: (0, None, None),
@@ -76,6 +77,9 @@ class LoopEnd(Endpoint):
 
     def push(self, data: bytes) -> None:
         self.peer.deliver(data)
+
+    def mark_urgent(self) -> None:
+        self.peer.deliver_urgent()
 
     def fin(self) -> None:
         self.peer.deliver_fin()
@@ -117,6 +121,8 @@ class TcpSocket(InetSocket):
         self._cork_timer = None
         self.congestion = b"cubic"
         self.bytes_received = self.bytes_acked = 0
+        self.urg_data = 0           # URG_VALID | the urgent byte, URG_READ once read, 0: none
+        self.urg_seq = 0            # where the urgent byte is, counted as bytes_received
 
     def table(self) -> PortTable:
         return table(self.net)
@@ -143,6 +149,57 @@ class TcpSocket(InetSocket):
         self.net.budget.used += len(data)
         self.bytes_received += len(data)
         self.wake()
+
+    def deliver_urgent(self) -> None:
+        """tcp_check_urg and tcp_urg: the last byte delivered is urgent
+        data.  An urgent byte not read yet that a read stands at goes (it
+        was never in the stream; a newer one takes its place), one farther
+        on stays as plain data; the socket's owner gets SIGURG (poll's
+        POLLPRI, select's exceptional condition)."""
+        if not self.rx:
+            return
+        copied = self.bytes_received - len(self.rx)
+        new_seq = self.bytes_received - 1
+        if self.urg_data and self.urg_seq == copied and copied != new_seq and not self.opt("SO_OOBINLINE"):
+            self.rx.discard(1)
+            self.net.budget.used -= 1
+        self.urg_seq = new_seq
+        self.urg_data = URG_VALID | self.rx.chunks[-1][-1]
+        if self.owner is not None:
+            self.owner.send_urg()
+        self.wake()
+
+    def _mark(self, n: int, flags: int) -> tuple[int, int]:
+        """tcp_recvmsg at urgent data: (how much this read may take, bytes
+        a peek skips).  A read stops at the urgent byte; one that starts
+        there passes over it (unless SO_OOBINLINE), which ends the urgent
+        data (recv MSG_OOB then says EINVAL)."""
+        off = self.urg_seq - (self.bytes_received - len(self.rx))
+        if not 0 <= off < len(self.rx):
+            return n, 0
+        if off:
+            return min(n, off), 0
+        if self.opt("SO_OOBINLINE"):
+            return n, 0
+        if flags & MSG_PEEK:
+            return n, 1
+        self.rx.discard(1)
+        self.net.budget.used -= 1
+        self.urg_data = 0
+        return n, 0
+
+    def _recv_urgent(self, n: int, flags: int) -> Received:
+        """tcp_recv_urg: the urgent byte, once, never waiting."""
+        if self.opt("SO_OOBINLINE") or not self.urg_data & URG_VALID:
+            raise KernelError(E.EINVAL)
+        if self.state == CLOSE and not self.fin_received:
+            raise KernelError(E.ENOTCONN)
+        byte = bytes((self.urg_data & 0xFF,))
+        if not flags & MSG_PEEK:
+            self.urg_data = URG_READ
+        if n <= 0:
+            return Received(b"", flags=MSG_OOB | MSG_TRUNC)
+        return Received(b"" if flags & MSG_TRUNC else byte, flags=MSG_OOB, full_len=1)
 
     def deliver_fin(self) -> None:
         """The far side's FIN: CLOSE_WAIT, or for a socket that sent its
@@ -205,7 +262,13 @@ class TcpSocket(InetSocket):
         if self.shut & RCVSHUTDOWN:
             ev |= POLLIN | POLLRDNORM | POLLRDHUP
         if st != SYN_SENT:
-            if self.rx and len(self.rx) >= self.rcvlowat:   # tcp_stream_is_readable
+            target = self.rcvlowat
+            if self.urg_data:
+                if self.urg_data & URG_VALID:
+                    ev |= POLLPRI
+                if self.urg_seq == self.bytes_received - len(self.rx) and not self.opt("SO_OOBINLINE"):
+                    target += 1     # the urgent byte a read would pass over is not data
+            if self.rx and len(self.rx) >= target:   # tcp_stream_is_readable
                 ev |= POLLIN | POLLRDNORM
             if self.shut & SNDSHUTDOWN or self.ep is None or self.writable():
                 ev |= POLLOUT | POLLWRNORM
@@ -404,13 +467,20 @@ class TcpSocket(InetSocket):
             ep.push(data if type(data) is bytes else data[0:n])
             self.bytes_acked += n
             return n
-        if flags & MSG_OOB and self.state in (ESTABLISHED, CLOSE_WAIT):
-            flags &= ~MSG_OOB       # urgent data goes in line here
         if n == 0 and not flags & MSG_MORE:
             self.uncork()
         return self._send(t, data, flags, 0)
 
     def _send(self, t, data, flags: int, done: int) -> int:
+        """_send_loop, then for MSG_OOB the last byte sent marked urgent
+        (tcp_push's tcp_mark_urg), what was held pushed first."""
+        n = self._send_loop(t, data, flags, done)
+        if flags & MSG_OOB and n > 0 and self.ep is not None:
+            self.uncork()
+            self.ep.mark_urgent()
+        return n
+
+    def _send_loop(self, t, data, flags: int, done: int) -> int:
         nonblock = self.nonblock or flags & MSG_DONTWAIT
         while True:
             if self.state == SYN_SENT:
@@ -495,19 +565,23 @@ class TcpSocket(InetSocket):
 
     def recvmsg(self, t, n: int, flags: int) -> Received:
         rx = self.rx
-        if not flags and rx.size >= self.rcvlowat and n > 0:
+        if not flags and rx.size >= self.rcvlowat and n > 0 and not self.urg_data:
             return self._take(n, 0)     # the common case: data waiting for a plain read
         if flags & MSG_ERRQUEUE:
             raise KernelError(E.EAGAIN)         # inet_recv_error: nothing is ever queued
-        if flags & MSG_OOB:
-            raise KernelError(E.EINVAL)
         if self.state == LISTEN:
             raise KernelError(E.ENOTCONN)
+        if flags & MSG_OOB:
+            return self._recv_urgent(n, flags)
+        skip = 0
+        if self.urg_data:
+            n, skip = self._mark(n, flags)
         nonblock = self.nonblock or flags & MSG_DONTWAIT
         gone = self.shut & RCVSHUTDOWN or self.state == CLOSE
         target = n if flags & MSG_WAITALL else min(n, self.rcvlowat)   # sock_rcvlowat
-        if rx and n > 0 and (len(rx) >= target or gone or self.error or nonblock):
-            return self._take(n, flags)
+        avail = len(rx) - skip
+        if avail > 0 and n > 0 and (avail >= target or gone or self.error or nonblock):
+            return self._take(n, flags, skip)
         if n == 0 and rx or self.fin_received:
             return Received(b"")
         if self.error:
@@ -522,17 +596,20 @@ class TcpSocket(InetSocket):
         raise Block(self.wq)
 
     def read(self, task, n: int) -> bytes:
-        if self.rx.size >= self.rcvlowat and n > 0:
+        if self.rx.size >= self.rcvlowat and n > 0 and not self.urg_data:
             return self._consume(n)     # read(2) with data waiting: recvmsg's fast path, no Received
         return self.recvmsg(task, n, 0).data
 
-    def _take(self, n: int, flags: int) -> Received:
-        """Up to n queued bytes: left queued by MSG_PEEK, thrown away by
-        MSG_TRUNC (its length returned), otherwise read."""
+    def _take(self, n: int, flags: int, skip: int = 0) -> Received:
+        """Up to n queued bytes (after skip, an urgent byte a peek passes
+        over): left queued by MSG_PEEK, thrown away by MSG_TRUNC (its
+        length returned), otherwise read."""
         if flags & MSG_PEEK:
-            chunk = self.rx.take(n, True)
+            chunk = self.rx.take(n + skip, True)[skip:]
             return Received(chunk, full_len=len(chunk))
         chunk = self._consume(n)
+        if self.urg_data and self.bytes_received - len(self.rx) > self.urg_seq:
+            self.urg_data = 0       # read past it (SO_OOBINLINE)
         return Received(b"" if flags & MSG_TRUNC else chunk, full_len=len(chunk))
 
     def _consume(self, n: int) -> bytes:
@@ -636,7 +713,8 @@ class TcpSocket(InetSocket):
             task.mem.write(arg, struct.pack("<i", v))
             return 0
         if req == SIOCATMARK:
-            task.mem.write(arg, struct.pack("<i", 0))
+            at = bool(self.urg_data) and self.urg_seq == self.bytes_received - len(self.rx)
+            task.mem.write(arg, struct.pack("<i", int(at)))
             return 0
         return super().ioctl(task, req, arg)
 

@@ -40,6 +40,7 @@ class HostConn(Endpoint):
         self.sock = sock            # the TcpSocket; None once it has closed (an orphan)
         self.connecting = connecting
         self.tx = bytearray()
+        self.urg_end: int | None = None     # the urgent byte is tx[urg_end - 1] (MSG_OOB)
         self.fin_wanted = False     # the guest sent FIN: pass it on once tx is sent
         self.fin_sent = False
         self.rx_eof = False         # the host side sent FIN
@@ -57,6 +58,12 @@ class HostConn(Endpoint):
 
     def push(self, data: bytes) -> None:
         self.tx += data
+        self._flush()
+        self._update()
+
+    def mark_urgent(self) -> None:
+        """The last byte pushed goes out as the host connection's urgent data."""
+        self.urg_end = len(self.tx)
         self._flush()
         self._update()
 
@@ -171,14 +178,18 @@ class HostConn(Endpoint):
             return
         sent = False
         while self.tx:
+            urg = self.urg_end
+            end = urg if urg is not None and urg <= WRITE_CHUNK else WRITE_CHUNK
             try:
-                n = self.conn.send(bytes(self.tx[:WRITE_CHUNK]))
+                n = self.conn.send(bytes(self.tx[:end]), urgent=end == urg)
             except OSError:
                 self._reset()
                 return
             if n == 0:
                 break
             del self.tx[:n]
+            if urg is not None:
+                self.urg_end = urg - n if urg > n else None
             sent = True
         if sent:
             self.wq.wake_all()
