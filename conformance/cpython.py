@@ -7,14 +7,18 @@ module runs with `python3 -m test` in a fresh boot over a fresh COW disk,
 with a deadline; a module passes when regrtest says "Tests result: SUCCESS".
 
   cpython.py run [--kernel native|umlpy|uml ...] [--modules m1,m2]
+  cpython.py whole [--kernel ...]   the whole suite in one boot (-j2)
   cpython.py report          the table in docs/conformance.md's CPython part
 
-Results: $UMLPY_CACHE/cpython/<kernel>.json and a log per module.
+Results: $UMLPY_CACHE/cpython/<kernel>.json and a log per module;
+`whole`: whole-<kernel>.json (regrtest's failed and skipped modules, its
+result, the time) and whole-<kernel>.log.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -103,6 +107,32 @@ def run(kernels: list[str], modules: list[str], timeout: int) -> None:
             print(f"{kernel:6s} {m:36s} {verdict}", flush=True)
 
 
+WHOLE_TIMEOUT = 4 * 3600
+
+
+def _listed(out: str, heading: str) -> list[str]:
+    """The module names regrtest lists under "N tests <heading>:"."""
+    m = re.search(rf"^\d+ tests? {heading}:\n((?:    .*\n)+)", out, re.M)
+    return sorted(m.group(1).split()) if m else []
+
+
+def whole(kernels: list[str]) -> None:
+    """regrtest's whole default selection, two workers, 15 minutes a module."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "linux-um", OUT / "linux-um")
+    for kernel in kernels:
+        t0 = time.monotonic()
+        out = boot(kernel, DEBIAN / "tree", DEBIAN / "root.img", OUT / "linux-um",
+                   "python3 -m test -j2 --timeout 900 > /tmp/.out 2>&1; r=$?; tail -c 200000 /tmp/.out; "
+                   "(exit $r)", WHOLE_TIMEOUT, "2048M", overlay=True)
+        res = {"failed": _listed(out, "failed"), "skipped": _listed(out, "skipped"),
+               "result": (re.findall(r"^Tests result: (.*)$", out, re.M) or ["none (it did not end)"])[-1],
+               "secs": round(time.monotonic() - t0)}
+        (OUT / f"whole-{kernel}.log").write_text(out)
+        (OUT / f"whole-{kernel}.json").write_text(json.dumps(res, indent=1))
+        print(f"{kernel:6s} {res['result']}: failed {' '.join(res['failed']) or 'none'}", flush=True)
+
+
 def report() -> str:
     res = {k: json.loads((OUT / f"{k}.json").read_text()) if (OUT / f"{k}.json").exists() else {}
            for k in ("native", "uml", "umlpy")}
@@ -125,10 +155,14 @@ def main() -> None:
     r.add_argument("--kernel", action="append", choices=("native", "umlpy", "uml"))
     r.add_argument("--modules", help="comma-separated (default: the built-in list)")
     r.add_argument("--timeout", type=int, default=600)
+    w = sub.add_parser("whole")
+    w.add_argument("--kernel", action="append", choices=("native", "umlpy", "uml"))
     sub.add_parser("report")
     a = ap.parse_args()
     if a.cmd == "run":
         run(a.kernel or ["native", "umlpy", "uml"], a.modules.split(",") if a.modules else MODULES, a.timeout)
+    elif a.cmd == "whole":
+        whole(a.kernel or ["native", "umlpy", "uml"])
     else:
         sys.stdout.write(report())
 
