@@ -8,6 +8,7 @@ import errno
 import fcntl
 import mmap
 import os
+import resource
 import stat
 import struct
 from collections.abc import Iterator
@@ -38,14 +39,42 @@ def _vm_write(pid: int, m: mmap.mmap, off: int, remote: int, n: int) -> int:
     return r if r >= 0 else -1
 
 
+class HostFdsExhausted(OSError):
+    """No memory file may be made: the guest's objects hold the host fds
+    the kernel may give them (the kernel keeps a reserve for its own)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.ENFILE, "the host fds for guest memory files are all in use")
+
+
+RESERVE_MIN = 1024
+_budget = 0         # memory files there may be at once (set at the first, after boot raised the limit)
+_live = 0
+
+
+def memfile_budget() -> int:
+    """The fd limit less a reserve for the kernel's own fds (processes'
+    /proc/PID/mem, host sockets, disks): an eighth, at least RESERVE_MIN."""
+    global _budget
+    if not _budget:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        _budget = max(64, soft - max(RESERVE_MIN, soft // 8))
+    return _budget
+
+
 class MemFile:
     __slots__ = ("fd", "_map", "_map_len", "_ptr")
 
     def __init__(self, name: str = "umlpy", data: bytes = b"") -> None:
-        self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        global _live
+        self.fd = -1
         self._map = None
         self._map_len = 0
         self._ptr = None        # the whole-file mapping as a C pointer, while it is kept
+        if _live >= (_budget or memfile_budget()):
+            raise HostFdsExhausted()
+        self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        _live += 1
         if data:
             os.pwrite(self.fd, data, 0)
 
@@ -126,10 +155,12 @@ class MemFile:
         return os.lseek(self.fd, off, whence)
 
     def close(self) -> None:
+        global _live
         self._unmap()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+            _live -= 1
 
     def __del__(self) -> None:
         try:

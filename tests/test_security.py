@@ -143,6 +143,23 @@ def test_task_limits_stop_a_fork_bomb():
     assert r.stdout.endswith(b"left 4\n")
 
 
+def test_memory_files_past_the_host_fd_budget_are_enfile():
+    """Each tmpfs file with data (memfd, SysV segment, AIO ring...) holds a
+    host fd of the kernel: a guest making them without end (as an
+    unprivileged user, in /tmp) gets ENFILE once the kernel's budget is
+    spent, and the kernel, which keeps a reserve for its own fds, goes on:
+    programs still start, files freed give room again.  umlpy runs with
+    a 2048-fd limit here (a budget of 1024)."""
+    r = boot("quiet", "init=/bin/sh", "PATH=/bin:/sbin:/usr/bin:/usr/sbin", prefix=["prlimit", "--nofile=2048:2048"],
+             init_args=["-c", "mount -t tmpfs -o mode=1777 t /tmp; su user -s /bin/sh -c '"
+                        "i=0; while [ $i -lt 3000 ]; do echo x > /tmp/f$i 2>/dev/null || break; i=$((i+1)); done; "
+                        "echo stopped under 1024: $((i < 1024)); cat /tmp/f5; rm /tmp/f1*; echo y > /tmp/again; "
+                        "cat /tmp/again'; ls / > /dev/null && echo still-running"], timeout=300)
+    assert r.stdout.decode() == "stopped under 1024: 1\nx\ny\nstill-running\n", r.stdout + r.stderr[-2000:]
+    assert b"no host fd left for guest memory files: ENFILE" in r.stderr
+    assert b"Oops" not in r.stderr
+
+
 # What t_protected printed on Linux 6.18 (Debian 12's host, run as root once
 # by hand: it sets the host's fs.protected_*, so the test does not run it
 # there): user 1001's outcomes (follow the link, hard-link the private file,

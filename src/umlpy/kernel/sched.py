@@ -17,6 +17,7 @@ from typing import Callable
 from arch_um import clock, ptrace
 from arch_um.clock import monotonic_ns
 from arch_um.events import EV_TASK, EVENT_HEAD, EVENT_SIZE, NO_DEADLINE, EventLoop
+from arch_um.hostfile import HostFdsExhausted
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
@@ -335,6 +336,11 @@ class Scheduler:
             return
         except (NoReturn, ptrace.TaskGone):
             return
+        except HostFdsExhausted:
+            # the guest's memory files took every host fd they may have:
+            # file-max reached, as Linux's ENFILE says (not a kernel bug)
+            printk.pr_warn_ratelimited("umlpy: no host fd left for guest memory files: ENFILE")
+            ret = -E.ENFILE
         except Exception as exc:   # a kernel bug: oops, fail the syscall, keep going
             printk.oops(f"syscall {name or t.in_syscall} of task {t.tid}", exc)
             ret = -(E.ENOMEM if isinstance(exc, MemoryError) else E.EINVAL)
