@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from arch_um.hostfile import MemFile
+from arch_um.hostfile import HostFdsExhausted, MemFile
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
@@ -525,7 +525,10 @@ class Ext2Inode(Inode):
         if off + len(data) > limit:
             data = data[:limit - off]
         if self._mem is None and self._size == 0:
-            self._mem = MemFile("ext2")    # a file written here has its page cache from the start
+            try:
+                self._mem = MemFile("ext2")    # a file written here has its page cache from the start
+            except HostFdsExhausted:
+                pass                # no host fd to spare: it goes to the disk only
         n = self._store(off, data)
         if n == 0:
             raise KernelError(E.ENOSPC)
