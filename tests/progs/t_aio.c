@@ -60,8 +60,17 @@ static long submit1(aio_context_t c, struct iocb *i)
     return io_submit(c, 1, &p);
 }
 
+static int by_data(const void *a, const void *b)
+{
+    const struct io_event *x = a, *y = b;
+    return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* the events in the order of their data: fsyncs complete from a workqueue
+   on Linux, in any order */
 static void show(struct io_event *e, long n)
 {
+    qsort(e, n, sizeof *e, by_data);
     for (long i = 0; i < n; i++)
         printf("  event data=%llu res=%lld res2=%lld obj-ok=%d\n", (unsigned long long)e[i].data,
                (long long)e[i].res, (long long)e[i].res2, e[i].obj != 0);

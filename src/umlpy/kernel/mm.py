@@ -217,6 +217,7 @@ class Mm:
         self.held: list = []
         self.uffd = None        # userfaultfd's registrations and armed pages (kernel/userfaultfd.MmUffd)
         self.aio: dict = {}     # AIO contexts by ring address (syscalls/sys_aio.py): not inherited
+        self.aio_next = 0       # the next context's id (ring->id)
         self.map_count = FRESH_VMAS     # VMAs at the last count (or a bound of them)
         self.map_changes = 0            # mapping changes since
         self.dump_filter = DUMP_FILTER_DEFAULT  # coredump_filter: fork and exec keep it (MMF_INIT_MASK)

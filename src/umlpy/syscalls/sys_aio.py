@@ -222,7 +222,7 @@ def sys_io_setup(t, nr_events, ctxp, *_):
     if _fail(addr):
         raise KernelError(-addr)
     mm = t.proc.mm
-    ident = next(i for i in range(len(mm.aio) + 1) if i not in {c.ident for c in mm.aio.values()})
+    ident, mm.aio_next = mm.aio_next, (mm.aio_next + 1) & 0xFFFFFFFF
     ctx = mm.aio[addr] = AioContext(k, ident, max_reqs, (size - RING.size) // EVENT.size, pages, addr)
     try:
         t.mem.write(ctxp, struct.pack("<Q", addr))
