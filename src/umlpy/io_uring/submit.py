@@ -24,6 +24,7 @@ from umlpy.io_uring.ops import OPS, Req, unsupported
 from umlpy.io_uring.ring_file import IoUringFile
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import State
+from umlpy.syscalls.util import result_or_errno
 
 LINK_FLAGS = U.IOSQE_IO_LINK | U.IOSQE_IO_HARDLINK
 # requests (and drained chains) a ring may have waiting, per CQ entry: what
@@ -118,23 +119,12 @@ def run_chain(t, ring: IoUringFile, chain: list[Req]) -> None:
         return
     for i, req in enumerate(chain):
         try:
-            res = _result(lambda: OPS[req.opcode].issue(t, ring, req))
+            res = result_or_errno(lambda: OPS[req.opcode].issue(t, ring, req))
         except Block as b:
             Parked(t, ring, req, chain[i + 1:], b)
             return
         if not complete(ring, req, res, chain[i + 1:]):
             return
-
-
-def _result(attempt) -> int:
-    """What an issue (or its retry) gives the CQE: its result, or -errno
-    (a bad guest address met on the way is EFAULT, as in the syscall)."""
-    try:
-        return attempt()
-    except KernelError as e:
-        return -e.errno
-    except GuestFault:
-        return -E.EFAULT
 
 
 def complete(ring: IoUringFile, req: Req, res: int, rest: list[Req]) -> bool:
@@ -272,7 +262,7 @@ class Parked:
             self.aborted()
             return
         try:
-            res = _result(attempt)
+            res = result_or_errno(attempt)
         except Block as b:
             self._arm(b)
             return

@@ -35,7 +35,7 @@ from umlpy.syscalls.sys_mmap import _fail, do_mmap, sys_munmap
 from umlpy.syscalls.sys_poll import file_revents, read_sigmask, timespec_end_time, wait_under
 from umlpy.syscalls.sys_read_write import RWF_SUPPORTED, rw_vecs
 from umlpy.syscalls.table import PARTIAL, syscall
-from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, u32
+from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, result_or_errno, s32, s64, u32
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import POLLERR, POLLHUP, File
 
@@ -134,7 +134,7 @@ class AioRequest:
 
     def run(self) -> None:
         try:
-            res = _result(self.attempt)
+            res = result_or_errno(self.attempt)
         except Block as b:
             self.park(b)
             return
@@ -179,15 +179,6 @@ class AioRequest:
         """aio_poll_cancel: the poll completes with what is ready now."""
         self.drop()
         self.ctx.post(self.obj, self.data, mask, self.eventfd)
-
-
-def _result(attempt) -> int:
-    try:
-        return attempt()
-    except KernelError as e:
-        return -e.errno
-    except GuestFault:
-        return -E.EFAULT
 
 
 def _lookup(t, ctx_id: int) -> AioContext:

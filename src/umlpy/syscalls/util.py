@@ -143,3 +143,16 @@ def install_pair(t, a, b, cloexec: bool, addr: int) -> int:
         fdt.close(fb)
         raise
     return 0
+
+
+def result_or_errno(attempt) -> int:
+    """attempt()'s result, or -errno for a KernelError (EFAULT for a bad
+    guest address met on the way, as in the syscall): what an operation
+    done on a task's behalf outside its syscall posts (io_uring's CQE,
+    an AIO io_event)."""
+    try:
+        return attempt()
+    except KernelError as e:
+        return -e.errno
+    except GuestFault:
+        return -E.EFAULT
