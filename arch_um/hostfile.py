@@ -40,11 +40,12 @@ def _vm_write(pid: int, m: mmap.mmap, off: int, remote: int, n: int) -> int:
 
 
 class HostFdsExhausted(OSError):
-    """No memory file may be made: the guest's objects hold the host fds
-    the kernel may give them (the kernel keeps a reserve for its own)."""
+    """No host fd may be taken for a guest's object (a memory file, a NAT
+    socket): they hold all the kernel may give them (it keeps a reserve
+    for its own)."""
 
     def __init__(self) -> None:
-        super().__init__(errno.ENFILE, "the host fds for guest memory files are all in use")
+        super().__init__(errno.ENFILE, "the host fds for guest objects are all in use")
 
 
 RESERVE_MIN = 1024
@@ -52,9 +53,9 @@ _budget = 0         # memory files there may be at once (set at the first, after
 _live = 0
 
 
-def memfile_budget() -> int:
+def guest_fd_budget() -> int:
     """The fd limit less a reserve for the kernel's own fds (processes'
-    /proc/PID/mem, host sockets, disks): an eighth, at least RESERVE_MIN."""
+    /proc/PID/mem, disks, hostfs directories): an eighth, at least RESERVE_MIN."""
     global _budget
     if not _budget:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -62,19 +63,33 @@ def memfile_budget() -> int:
     return _budget
 
 
+def take_guest_fd() -> None:
+    """Count one more host fd held for a guest's object, or refuse it."""
+    global _live
+    if _live >= (_budget or guest_fd_budget()):
+        raise HostFdsExhausted()
+    _live += 1
+
+
+def give_guest_fd() -> None:
+    global _live
+    _live -= 1
+
+
 class MemFile:
     __slots__ = ("fd", "_map", "_map_len", "_ptr")
 
     def __init__(self, name: str = "umlpy", data: bytes = b"") -> None:
-        global _live
         self.fd = -1
         self._map = None
         self._map_len = 0
         self._ptr = None        # the whole-file mapping as a C pointer, while it is kept
-        if _live >= (_budget or memfile_budget()):
-            raise HostFdsExhausted()
-        self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
-        _live += 1
+        take_guest_fd()
+        try:
+            self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        except OSError:
+            give_guest_fd()
+            raise
         if data:
             os.pwrite(self.fd, data, 0)
 
@@ -155,12 +170,11 @@ class MemFile:
         return os.lseek(self.fd, off, whence)
 
     def close(self) -> None:
-        global _live
         self._unmap()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-            _live -= 1
+            give_guest_fd()
 
     def __del__(self) -> None:
         try:

@@ -18,6 +18,8 @@ import socket
 import struct
 import termios
 
+from arch_um.hostfile import HostFdsExhausted, give_guest_fd, take_guest_fd
+
 _LINGER_RESET = struct.pack("ii", 1, 0)
 _CLOEXEC_NB = socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
 MAX_DGRAM = 65535
@@ -58,9 +60,16 @@ def _recv_datagram(sock: socket.socket) -> tuple[bytes, tuple] | None:
 
 
 class HostSocket:
-    """One host socket; `fd` is what the kernel watches."""
+    """One host socket; `fd` is what the kernel watches.  Each counts
+    against the host fds guest objects may hold (arch_um/hostfile.py)."""
 
     def __init__(self, sock: socket.socket) -> None:
+        self.fd = -1
+        try:
+            take_guest_fd()
+        except HostFdsExhausted:
+            sock.close()
+            raise
         self.sock = sock
         self.fd = sock.fileno()
 
@@ -75,6 +84,11 @@ class HostSocket:
                 pass
         self.sock.close()
         self.fd = -1
+        give_guest_fd()
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            self.close()
 
     def name(self) -> tuple[bytes, int]:
         return _packed(self.sock.getsockname())
