@@ -177,7 +177,10 @@ class TcpListener(HostSocket):
         s.setblocking(False)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         ip, port = _packed(peer)
-        return TcpConn(s), ip, port
+        try:
+            return TcpConn(s), ip, port
+        except HostFdsExhausted:
+            return None         # closed at once: the host's client sees the connection end
 
 
 class Udp(HostSocket):
