@@ -48,14 +48,15 @@ class HostFdsExhausted(OSError):
         super().__init__(errno.ENFILE, "the host fds for guest objects are all in use")
 
 
-RESERVE_MIN = 1024
+RESERVE_MIN = 32
 _budget = 0         # memory files there may be at once (set at the first, after boot raised the limit)
 _live = 0
 
 
 def guest_fd_budget() -> int:
     """The fd limit less a reserve for the kernel's own fds (processes'
-    /proc/PID/mem, disks, hostfs directories): an eighth, at least RESERVE_MIN."""
+    /proc/PID/mem, disks, hostfs directories, its event loop): an eighth,
+    at least RESERVE_MIN."""
     global _budget
     if not _budget:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]

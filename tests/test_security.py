@@ -149,13 +149,13 @@ def test_memory_files_past_the_host_fd_budget_are_enfile():
     unprivileged user, in /tmp) gets ENFILE once the kernel's budget is
     spent, and the kernel, which keeps a reserve for its own fds, goes on:
     programs still start, files freed give room again.  umlpy runs with
-    a 2048-fd limit here (a budget of 1024)."""
+    a 2048-fd limit here (a budget of 1792, the initramfs's files in it)."""
     r = boot("quiet", "init=/bin/sh", "PATH=/bin:/sbin:/usr/bin:/usr/sbin", prefix=["prlimit", "--nofile=2048:2048"],
              init_args=["-c", "mount -t tmpfs -o mode=1777 t /tmp; su user -s /bin/sh -c '"
                         "i=0; while [ $i -lt 3000 ]; do echo x > /tmp/f$i 2>/dev/null || break; i=$((i+1)); done; "
-                        "echo stopped under 1024: $((i < 1024)); cat /tmp/f5; rm /tmp/f1*; echo y > /tmp/again; "
+                        "echo stopped under 1792: $((i < 1792)); cat /tmp/f5; rm /tmp/f1*; echo y > /tmp/again; "
                         "cat /tmp/again'; ls / > /dev/null && echo still-running"], timeout=300)
-    assert r.stdout.decode() == "stopped under 1024: 1\nx\ny\nstill-running\n", r.stdout + r.stderr[-2000:]
+    assert r.stdout.decode() == "stopped under 1792: 1\nx\ny\nstill-running\n", r.stdout + r.stderr[-2000:]
     assert b"no host fd left for guest memory files: ENFILE" in r.stderr
     assert b"Oops" not in r.stderr
 

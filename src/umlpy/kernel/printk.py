@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import traceback
 from collections import deque
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from arch_um import clock
 from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYSLOG
@@ -19,19 +19,6 @@ LOG_BUF_LEN = 1 << 17               # CONFIG_LOG_BUF_SHIFT=17
 MINIMUM_CONSOLE_LOGLEVEL = 1
 
 
-class Record(NamedTuple):
-    """One message: its priority (facility << 3 | level: 0 for the
-    kernel's own, LOG_USER's for what user space writes to /dev/kmsg), its
-    time since boot and its text."""
-    prio: int
-    t_ns: int
-    text: str
-
-    def syslog(self) -> bytes:
-        """The record as syslog(2) returns it: "<prio>[time] text\n"."""
-        return f"<{self.prio}>{stamp(self.t_ns)} {self.text}\n".encode(errors="replace")
-
-
 def stamp(t_ns: int) -> str:
     return f"[{t_ns // 10**9:5d}.{(t_ns % 10**9) // 1000:06d}]"
 
@@ -40,17 +27,21 @@ class Log:
     """The ring buffer syslog(2) and /dev/kmsg read (dmesg), and the
     console's level.
 
-    Records are numbered from 0 at boot: the buffer keeps the newest
-    LOG_BUF_LEN bytes of them as syslog(2) shows them; `read_seq` is where
-    the consuming reader (SYSLOG_ACTION_READ) is, `clear_seq` where a
-    clear left READ_ALL's start (and /dev/kmsg's SEEK_DATA)."""
+    Records are numbered from 0 at boot, each (priority, time since boot,
+    text) with its syslog(2) form ("<prio>[time] text\n"); the priority is
+    facility << 3 | level (0 for the kernel's own, LOG_USER's for what
+    user space writes to /dev/kmsg).  Plain tuples: the kernel's object
+    census (SysRq-m) does not count a full ring as a leak.  The buffer
+    keeps the newest LOG_BUF_LEN bytes of them; `read_seq` is where the
+    consuming reader (SYSLOG_ACTION_READ) is, `clear_seq` where a clear
+    left READ_ALL's start (and /dev/kmsg's SEEK_DATA)."""
 
     def __init__(self, write) -> None:
         self._write = write
         self.console_loglevel = 8   # everything but what needs `debug`
         self.saved_loglevel = -1    # SYSLOG_ACTION_CONSOLE_OFF's, for CONSOLE_ON
         self.t0 = clock.monotonic_ns()
-        self.records: deque[tuple[Record, bytes]] = deque()     # and its syslog(2) form
+        self.records: deque[tuple[tuple[int, int, str], bytes]] = deque()
         self.size = 0
         self.first_seq = self.next_seq = self.read_seq = self.clear_seq = 0
         self.wq = WaitQueue("syslog")
@@ -61,9 +52,9 @@ class Log:
     def emit(self, prio: int, msg: str) -> None:
         """Log msg at prio (a level, with a facility above it for user
         space's); the console shows it if its level is below the console's."""
-        rec = Record(prio, clock.monotonic_ns() - self.t0, msg)
-        raw = rec.syslog()
-        self.records.append((rec, raw))
+        t_ns = clock.monotonic_ns() - self.t0
+        raw = f"<{prio}>{stamp(t_ns)} {msg}\n".encode(errors="replace")
+        self.records.append(((prio, t_ns, msg), raw))
         self.size += len(raw)
         self.next_seq += 1
         while self.size > LOG_BUF_LEN:
@@ -71,10 +62,10 @@ class Log:
             self.first_seq += 1
         self.wq.wake_all()
         if prio & 7 < self.console_loglevel:
-            self._write(f"{stamp(rec.t_ns)} {msg}\n")
+            self._write(f"{stamp(t_ns)} {msg}\n")
 
-    def record(self, seq: int) -> Record:
-        """Record seq, which must be held (first_seq <= seq < next_seq)."""
+    def record(self, seq: int) -> tuple[int, int, str]:
+        """(prio, time, text) of record seq, which must be held (first_seq <= seq < next_seq)."""
         return self.records[seq - self.first_seq][0]
 
     def since(self, seq: int) -> list[bytes]:

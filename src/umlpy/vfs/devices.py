@@ -206,9 +206,8 @@ class KmsgFile(DevFile):
         if self.seq < log.first_seq:        # overwritten since: told once, then the oldest held
             self.seq = log.first_seq
             raise KernelError(E.EPIPE)
-        rec = log.record(self.seq)
-        text = (f"{rec.prio},{self.seq},{rec.t_ns // 1000},-;".encode()
-                + _escaped(rec.text.encode(errors="replace")) + b"\n")
+        prio, t_ns, msg = log.record(self.seq)
+        text = f"{prio},{self.seq},{t_ns // 1000},-;".encode() + _escaped(msg.encode(errors="replace")) + b"\n"
         self.seq += 1           # even when the buffer is too small for it, as Linux
         if len(text) > n:
             raise KernelError(E.EINVAL)
