@@ -25,7 +25,7 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timers import KTIME_MAX, NS, after, monotonic_for
 from umlpy.net.socket import MSG_NOSIGNAL
 from umlpy.syscalls.sys_file import OPEN_HOW_SIZE_VER0, sys_fsync
-from umlpy.syscalls.sys_poll import file_revents
+from umlpy.syscalls.sys_poll import ready_or_block
 from umlpy.syscalls.sys_read_write import rw_vecs
 from umlpy.syscalls.sys_socket import SOCK_CLOEXEC, SOCK_NONBLOCK, sys_recvfrom, sys_recvmsg, sys_sendmsg, sys_sendto
 from umlpy.syscalls.table import Table
@@ -322,11 +322,7 @@ def _poll_add_prep(t, ring, req: Req) -> None:
 def _poll_add(t, ring, req: Req) -> int:
     """One-shot poll: the file's ready events among those asked (ERR and
     HUP always), or a wait on the file's queues until there are some."""
-    f = _file(t, req)
-    mask = file_revents(f, req.op_flags & 0xFFFF)
-    if mask:
-        return mask
-    raise Block(*f.poll_queues())
+    return ready_or_block(_file(t, req), req.op_flags & 0xFFFF)
 
 
 def _poll_remove_prep(t, ring, req: Req) -> None:

@@ -22,6 +22,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import io_uring as U
 from umlpy.io_uring.ops import OPS, Req, unsupported
 from umlpy.io_uring.ring_file import IoUringFile
+from umlpy.kernel import parked
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.task import State
 from umlpy.syscalls.util import result_or_errno
@@ -155,105 +156,32 @@ def _undrain(ring: IoUringFile) -> None:
         run_chain(t, ring, chain)
 
 
-class _Hub:
-    """Every parked request waiting on one wait queue, behind one watcher
-    of it: many requests on one pipe cost the queue one entry, and each
-    request comes and goes in O(1) (a WaitQueue's watchers are a list)."""
-
-    def __init__(self, q) -> None:
-        self.q = q
-        self.parked: dict = {}
-        q.watch(self.woken)
-
-    def woken(self) -> None:
-        parked, self.parked = self.parked, {}
-        self.q.unwatch(self.woken)
-        del _hubs[self.q]
-        for p in parked:
-            p.woken()
-
-
-_hubs: dict = {}        # WaitQueue -> its _Hub, while it has parked requests
-
-
-def _watch(q, p) -> None:
-    hub = _hubs.get(q)
-    if hub is None:
-        hub = _hubs[q] = _Hub(q)
-    hub.parked[p] = None
-
-
-def _unwatch(q, p) -> None:
-    hub = _hubs.get(q)
-    if hub is not None:
-        hub.parked.pop(p, None)
-        if not hub.parked:
-            q.unwatch(hub.woken)
-            del _hubs[q]
-
-
-class Parked:
-    """A request waiting for its file.  It watches the queues its issue
-    blocked on; a wake tries it again from the event loop (not inside the
-    waker, which may be in the middle of its own work), on behalf of the
-    same task.  The task's death or the ring's release cancels it."""
+class Parked(parked.Parked):
+    """A request waiting for its file, and the rest of its chain.  The
+    task's death or the ring's release cancels it."""
 
     def __init__(self, t, ring: IoUringFile, req: Req, rest: list[Req], block: Block) -> None:
-        self.t = t
+        super().__init__(t)
         self.ring = ring
         self.req = req
         self.rest = rest
-        self.timer = None
-        self.queues: tuple = ()
         ring.waiting.add(self)
-        self._arm(block)
-
-    def _arm(self, b: Block) -> None:
-        self.block = b
-        self.queues = tuple(dict.fromkeys(b.queues))
-        for q in self.queues:
-            _watch(q, self)
-        sched = self.t.kernel.sched
-        if b.deadline is not None:
-            self.timer = sched.add_timer(b.deadline, self._timed_out)
-
-    def _disarm(self) -> None:
-        for q in self.queues:
-            _unwatch(q, self)
-        self.queues = ()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def woken(self) -> None:
-        if not self.queues:
-            return                  # already woken: one retry is on its way
-        self._disarm()
-        self.timer = self.t.kernel.sched.add_timer(0, self._retry)
+        self.arm(block)
 
     def rearm(self, b: Block) -> None:
         """TIMEOUT_REMOVE's update: the same request, a new wait."""
-        self._disarm()
-        self._arm(b)
+        self.disarm()
+        self.arm(b)
 
     def counted(self) -> None:
         """A TIMEOUT's count was reached: it completes 0."""
-        self._disarm()
-        self._finish(lambda: 0)
+        self.disarm()
+        self.finish(lambda: 0)
 
-    def _timed_out(self) -> None:
-        self.timer = None
-        self._disarm()
-        on_timeout = self.block.on_timeout
-        self._finish(lambda: on_timeout() if on_timeout else -E.EAGAIN)
+    def reissue(self) -> int:
+        return OPS[self.req.opcode].issue(self.t, self.ring, self.req)
 
-    def _retry(self) -> None:
-        self.timer = None
-        retry = self.block.retry
-        self._finish(retry if retry is not None else
-                     (lambda: OPS[self.req.opcode].issue(self.t, self.ring, self.req)))
-
-    def _finish(self, attempt) -> None:
+    def finish(self, attempt) -> None:
         if self.ring.dead:
             self.cancel()
             return
@@ -264,7 +192,7 @@ class Parked:
         try:
             res = result_or_errno(attempt)
         except Block as b:
-            self._arm(b)
+            self.arm(b)
             return
         self._forget()
         if complete(self.ring, self.req, res, self.rest) and self.rest:
@@ -277,7 +205,7 @@ class Parked:
 
     def cancel(self) -> None:
         """Drop it without a CQE (its ring is gone)."""
-        self._disarm()
+        self.disarm()
         self._forget()
 
     def aborted(self) -> None:

@@ -27,12 +27,13 @@ from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.parked import Parked
 from umlpy.kernel.sharedpages import SharedPages
 from umlpy.kernel.task import State
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.sys_eventfd import EventFdFile
 from umlpy.syscalls.sys_mmap import _fail, do_mmap, sys_munmap
-from umlpy.syscalls.sys_poll import file_revents, read_sigmask, timespec_end_time, wait_under
+from umlpy.syscalls.sys_poll import file_revents, read_sigmask, ready_or_block, timespec_end_time, wait_under
 from umlpy.syscalls.sys_read_write import RWF_SUPPORTED, rw_vecs
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, result_or_errno, s32, s64, u32
@@ -122,63 +123,47 @@ class AioContext:
         self.wq.wake_all()
 
 
-class AioRequest:
-    """A request that had to wait: it watches the queues its attempt
-    blocked on and tries again, from the event loop, when one wakes."""
+class AioRequest(Parked):
+    """A request, run at once or, if it has to wait, parked until it can."""
 
     def __init__(self, ctx: AioContext, t, obj: int, data: int, eventfd, attempt, poll: bool) -> None:
-        self.ctx, self.t, self.obj, self.data, self.eventfd = ctx, t, obj, data, eventfd
+        super().__init__(t)
+        self.ctx, self.obj, self.data, self.eventfd = ctx, obj, data, eventfd
         self.attempt, self.poll = attempt, poll
-        self.queues: tuple = ()
-        self.timer = None
 
-    def run(self) -> None:
-        try:
-            res = result_or_errno(self.attempt)
-        except Block as b:
-            self.park(b)
-            return
-        self.ctx.waiting.pop(self.obj, None)
-        self.ctx.post(self.obj, self.data, res, self.eventfd)
+    def reissue(self) -> int:
+        return self.attempt()
 
-    def park(self, b: Block) -> None:
-        if b.retry is not None:
-            self.attempt = b.retry      # what a partial transfer has left to do
-        self.ctx.waiting[self.obj] = self
-        self.queues = tuple(dict.fromkeys(b.queues))
-        for q in self.queues:
-            q.watch(self.woken)
-
-    def woken(self) -> None:
-        if self.queues:
-            self.unwatch()
-            self.timer = self.t.kernel.sched.add_timer(0, self.retry)
-
-    def retry(self) -> None:
-        self.timer = None
+    def finish(self, attempt) -> None:
         if self.ctx.dead:
             return
         if self.t.state is State.DEAD:
             self.drop()         # its submitter went: nobody's table to finish in
             return
-        self.run()
-
-    def unwatch(self) -> None:
-        for q in self.queues:
-            q.unwatch(self.woken)
-        self.queues = ()
+        try:
+            res = result_or_errno(attempt)
+        except Block as b:
+            if b.retry is not None:
+                self.attempt = b.retry      # what a partial transfer has left to do
+            self.ctx.waiting[self.obj] = self
+            self.arm(b)
+            return
+        self.ctx.waiting.pop(self.obj, None)
+        self.ctx.post(self.obj, self.data, res, self.eventfd)
 
     def drop(self) -> None:
-        self.unwatch()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.disarm()
         self.ctx.waiting.pop(self.obj, None)
 
-    def cancel(self, mask: int) -> None:
-        """aio_poll_cancel: the poll completes with what is ready now."""
+    def cancel(self) -> None:
+        """aio_poll_cancel: the poll completes with what is ready now
+        (nothing, unless a wake-up is on its way)."""
         self.drop()
-        self.ctx.post(self.obj, self.data, mask, self.eventfd)
+        try:
+            res = result_or_errno(self.attempt)
+        except Block:
+            res = 0
+        self.ctx.post(self.obj, self.data, res, self.eventfd)
 
 
 def _lookup(t, ctx_id: int) -> AioContext:
@@ -276,7 +261,7 @@ def _submit_one(t, ctx: AioContext, obj: int) -> None:
     t.mem.write(obj + 8, struct.pack("<I", KIOCB_KEY))
     f = t.files.get(s32(fd))
     attempt = _prepare(t, f, opcode, rw_flags, buf, nbytes, s64(off))
-    AioRequest(ctx, t, obj, data, eventfd, attempt, opcode == IOCB_CMD_POLL).run()
+    AioRequest(ctx, t, obj, data, eventfd, attempt, opcode == IOCB_CMD_POLL).finish(attempt)
 
 
 def _prepare(t, f, opcode: int, rw_flags: int, buf: int, nbytes: int, off: int):
@@ -307,20 +292,13 @@ def _prepare(t, f, opcode: int, rw_flags: int, buf: int, nbytes: int, off: int):
             raise KernelError(E.EINVAL)
         events = buf | POLLERR | POLLHUP
 
-        def poll() -> int:
-            """Ready at once: what is ready among the events asked; after a
-            wait, the whole of what the wake says (aio_poll_wake's key),
-            once it includes one of them."""
-            mask = file_revents(f, events)
-            if mask:
-                return mask
-            raise Block(*f.poll_queues(), retry=woken)
-
         def woken() -> int:
+            """After a wait, the whole of what the wake says (aio_poll_wake's
+            key), once it includes one of the events asked."""
             if file_revents(f, events):
                 return file_revents(f, 0xFFFF)
             raise Block(*f.poll_queues(), retry=woken)
-        return poll
+        return lambda: ready_or_block(f, events, retry=woken)
     raise KernelError(E.EINVAL)
 
 
@@ -377,5 +355,5 @@ def sys_io_cancel(t, ctx_id, iocb, result, *_):
     req = ctx.waiting.get(iocb)
     if req is None or not req.poll:
         raise KernelError(E.EINVAL)
-    req.cancel(0)
+    req.cancel()
     raise KernelError(E.EINPROGRESS)    # the event comes through the ring

@@ -50,6 +50,15 @@ def file_revents(f, events: int) -> int:
     return ev & (events | POLLERR | POLLHUP)
 
 
+def ready_or_block(f, events: int, retry=None) -> int:
+    """One-shot poll of one file (io_uring's POLL_ADD, AIO's IOCB_CMD_POLL):
+    its ready events among those asked, or a wait on its queues."""
+    mask = file_revents(f, events)
+    if mask:
+        return mask
+    raise Block(*f.poll_queues(), retry=retry)
+
+
 def end_time(sec: int, nsec: int) -> int:
     """Linux's poll_select_set_timeout: the monotonic time a timeout of
     (sec, nsec) ends, 0 for a zero timeout (poll once); EINVAL for an

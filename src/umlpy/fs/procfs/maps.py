@@ -70,24 +70,16 @@ def _guest_files(proc) -> dict[int, tuple[tuple[int, int], int, bytes]]:
     return out
 
 
-def _mapped_file(proc, start: int) -> tuple[tuple[int, int], int, bytes, int] | None:
+def _mapped_file(proc, fm, start: int) -> tuple[tuple[int, int], int, bytes, int] | None:
     """The guest file a mapping at start was made of (mmap's record of it,
-    Linux's vm_file), and its offset there: a shared library, a file since
-    closed; None for a SysV segment or /dev/zero, which keep the host's
-    name."""
-    fm = proc.mm.files.at(start) if proc.mm is not None else None
+    fm: Linux's vm_file), and its offset there: a shared library, a file
+    since closed; None for a SysV segment or /dev/zero, which keep the
+    host's name."""
     d = getattr(fm, "dentry", None)
     if d is None or d.inode is not fm.obj:
         return None
     name = d.path(proc.fs.root) + (b" (deleted)" if d.unlinked() else b"")
     return dev_numbers(d.inode.fs), d.inode.ino, name, start - fm.origin
-
-
-def _kernel_pages_name(proc, start: int) -> bytes | None:
-    """The name Linux shows for a mapping of kernel pages that has one
-    (an AIO ring's "/[aio] (deleted)"), rather than the host's memfd's."""
-    fm = proc.mm.files.at(start) if proc.mm is not None else None
-    return getattr(getattr(fm, "obj", None), "maps_name", None)
 
 
 def _parse(proc, host: list[procinfo.HostVma], files: dict) -> list[Vma]:
@@ -96,14 +88,18 @@ def _parse(proc, host: list[procinfo.HostVma], files: dict) -> list[Vma]:
         if start < STUB_END and end > STUB_BASE:
             continue
         v = Vma(start, end, perms, offset)
-        known = files.get(hino) if name.startswith(b"/memfd:") else None
-        if known is None and (name.startswith(b"/memfd:") or not name):
-            found = _mapped_file(proc, start)
+        memfd = name.startswith(b"/memfd:")
+        known = files.get(hino) if memfd else None
+        kernel_name = None
+        if known is None and (memfd or not name):
+            fm = proc.mm.files.at(start) if proc.mm is not None else None
+            found = _mapped_file(proc, fm, start)
             if found is not None:
                 known = found[:3]
                 if not name:    # a private file mapping the host holds as anonymous memory (a restore's copy)
                     v.offset = found[3]
-        kernel_name = _kernel_pages_name(proc, start) if known is None and name.startswith(b"/memfd:") else None
+            elif memfd:         # kernel pages with a name of their own (an AIO ring's "/[aio] (deleted)")
+                kernel_name = getattr(getattr(fm, "obj", None), "maps_name", None)
         if known is not None:
             v.dev, v.ino, v.name = known
         elif kernel_name is not None:
@@ -230,6 +226,16 @@ def _resident(proc, v: Vma, host: dict[int, procinfo.SmapsVma]) -> tuple[int, in
     return kb, kb * whole[1] // whole[0] if whole[0] else kb
 
 
+def _counted(proc, vmas: list[Vma]):
+    """Each vma with its (Rss, Pss, locked, dontdump)."""
+    host = procinfo.task_smaps(proc.threads[0].hpid) if proc.threads else {}
+    for v in vmas:
+        r, p = _resident(proc, v, host)
+        locked = proc.mm.locked.at(v.start) is not None
+        dontdump = any("dd" in h.flags for s, h in host.items() if s <= v.start < h.end)
+        yield v, r, p, locked, dontdump
+
+
 def smaps_text(tg: Target, reader) -> bytes:
     """maps, each mapping followed by its counters: Size from the kernel's
     view, Rss and Pss from the host's page tables, Locked (Linux's Pss of
@@ -237,12 +243,8 @@ def smaps_text(tg: Target, reader) -> bytes:
     tracked (0)."""
     tg.check_access(reader)
     proc = tg.proc()
-    host = procinfo.task_smaps(proc.threads[0].hpid) if proc.threads else {}
     out = []
-    for v in vmas_of(proc):
-        r, p = _resident(proc, v, host)
-        locked = proc.mm.locked.at(v.start) is not None
-        dontdump = any("dd" in h.flags for s, h in host.items() if s <= v.start < h.end)
+    for v, r, p, locked, dontdump in _counted(proc, vmas_of(proc)):
         out.append(v.line())
         out.append((f"Size:           {(v.end - v.start) >> 10:8d} kB\n"
                     f"KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n"
@@ -265,20 +267,18 @@ def smaps_rollup_text(tg: Target, reader) -> bytes:
     vmas = [v for v in vmas_of(proc) if v.name != b"[vsyscall]"]     # the gate vma is not the mm's
     if not vmas:
         return b""
-    host = procinfo.task_smaps(proc.threads[0].hpid) if proc.threads else {}
-    rss = pss = locked = 0
+    rss = pss = locked_pss = 0
     kinds = dict.fromkeys(_ROLLUP_KINDS, 0)
-    for v in vmas:
-        r, p = _resident(proc, v, host)
+    for v, r, p, locked, _dontdump in _counted(proc, vmas):
         rss += r
         pss += p
-        if proc.mm.locked.at(v.start) is not None:
-            locked += p
+        if locked:
+            locked_pss += p
         shared_anon = v.perms[3] == "s" and (v.name.startswith((b"/dev/zero", b"/SYSV")) or not v.ino)
         kinds["Pss_Shmem" if shared_anon else "Pss_File" if v.ino else "Pss_Anon"] += p
     head = Vma(vmas[0].start, vmas[-1].end, "---p", name=b"[rollup]").line()
     rows = [("Rss", rss), ("Pss", pss), (_SMAPS_ZERO[0], 0), *kinds.items(),
-            *((k, 0) for k in _SMAPS_ZERO[1:]), ("Locked", locked)]
+            *((k, 0) for k in _SMAPS_ZERO[1:]), ("Locked", locked_pss)]
     return head + "".join(f"{(k + ':'):<16}{n:8d} kB\n" for k, n in rows).encode()
 
 

@@ -150,6 +150,12 @@ class TcpSocket(InetSocket):
         self.bytes_received += len(data)
         self.wake()
 
+    @property
+    def copied(self) -> int:
+        """Bytes of the stream read so far (Linux's copied_seq): where a
+        read stands, against which urgent data's place is measured."""
+        return self.bytes_received - len(self.rx)
+
     def deliver_urgent(self) -> None:
         """tcp_check_urg and tcp_urg: the last byte delivered is urgent
         data.  An urgent byte not read yet that a read stands at goes (it
@@ -158,7 +164,7 @@ class TcpSocket(InetSocket):
         POLLPRI, select's exceptional condition)."""
         if not self.rx:
             return
-        copied = self.bytes_received - len(self.rx)
+        copied = self.copied
         new_seq = self.bytes_received - 1
         if self.urg_data and self.urg_seq == copied and copied != new_seq and not self.opt("SO_OOBINLINE"):
             self.rx.discard(1)
@@ -174,7 +180,7 @@ class TcpSocket(InetSocket):
         a peek skips).  A read stops at the urgent byte; one that starts
         there passes over it (unless SO_OOBINLINE), which ends the urgent
         data (recv MSG_OOB then says EINVAL)."""
-        off = self.urg_seq - (self.bytes_received - len(self.rx))
+        off = self.urg_seq - self.copied
         if not 0 <= off < len(self.rx):
             return n, 0
         if off:
@@ -266,7 +272,7 @@ class TcpSocket(InetSocket):
             if self.urg_data:
                 if self.urg_data & URG_VALID:
                     ev |= POLLPRI
-                if self.urg_seq == self.bytes_received - len(self.rx) and not self.opt("SO_OOBINLINE"):
+                if self.urg_seq == self.copied and not self.opt("SO_OOBINLINE"):
                     target += 1     # the urgent byte a read would pass over is not data
             if self.rx and len(self.rx) >= target:   # tcp_stream_is_readable
                 ev |= POLLIN | POLLRDNORM
@@ -608,7 +614,7 @@ class TcpSocket(InetSocket):
             chunk = self.rx.take(n + skip, True)[skip:]
             return Received(chunk, full_len=len(chunk))
         chunk = self._consume(n)
-        if self.urg_data and self.bytes_received - len(self.rx) > self.urg_seq:
+        if self.urg_data and self.copied > self.urg_seq:
             self.urg_data = 0       # read past it (SO_OOBINLINE)
         return Received(b"" if flags & MSG_TRUNC else chunk, full_len=len(chunk))
 
@@ -713,7 +719,7 @@ class TcpSocket(InetSocket):
             task.mem.write(arg, struct.pack("<i", v))
             return 0
         if req == SIOCATMARK:
-            at = bool(self.urg_data) and self.urg_seq == self.bytes_received - len(self.rx)
+            at = bool(self.urg_data) and self.urg_seq == self.copied
             task.mem.write(arg, struct.pack("<i", int(at)))
             return 0
         return super().ioctl(task, req, arg)
