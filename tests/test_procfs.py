@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import CPIO, PATH_ENV, ROOT, sh
 
 PROC = "mount -t proc proc /proc; "
@@ -303,6 +305,23 @@ def test_io_accounting_of_the_disk(tmp_path):
                          "unlinked before write-back: cancelled 12288",
                          "child's write: wait4 ru_oublock 8, RUSAGE_CHILDREN ru_oublock 8",
                          "done"], (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("where", ["ext4", "tmpfs"])
+def test_drop_caches_evicts_evictable_fanotify_marks(where, tmp_path):
+    """vm.drop_caches' 2 evicts the inodes nothing holds: an evictable
+    fanotify mark (FAN_MARK_EVICTABLE, which does not hold its inode) goes
+    with its inode on a disk; one on an open file or the cwd stays, as does
+    an ordinary mark, and on tmpfs, whose dentries are pinned, all stay
+    (LTP fanotify10, fanotify23)."""
+    mount = "mount /dev/ubda /mnt" if where == "ext4" else "mount -t tmpfs t /mnt"
+    r = sh(f"mount -t proc proc /proc; mkdir -p /mnt; {mount}; /t/bin/t_fanotify /mnt evict",
+           f"ubd0={tmp_path / 'cow'},{ROOT / 'rootfs' / 'busybox.img'}")
+    evicted = "-1 ENOENT" if where == "ext4" else "0"
+    assert r.stdout.decode().splitlines() == [
+        "evictable mark on f: 0", "evictable mark on open g: 0", "evictable mark on the cwd: 0", "mark on h: 0",
+        "drop_caches 2: 1", f"remove f's (evicted): {evicted}", "remove g's (held open): 0",
+        "remove the cwd's (held): 0", "remove h's (pins h): 0", "done"], (r.stdout, r.stderr[-3000:])
 
 
 def test_disk_stats(tmp_path):

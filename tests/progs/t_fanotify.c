@@ -276,6 +276,45 @@ static void mark_errors(void)
     close(fg);
 }
 
+static void print_marks(int g)
+{
+    /* the marks' masks from fdinfo, without the object's numbers */
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/self/fdinfo/%d", g);
+    FILE *f = fopen(p, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *m = strstr(line, "mflags:"), *h = strstr(line, " fhandle-bytes:");
+        unsigned type = 0;
+        if (!m)
+            continue;
+        if (h) {    /* the handle's bytes are the object's numbers: its type only */
+            *h = 0;
+            sscanf(h + 1, "fhandle-bytes:%*x fhandle-type:%x", &type);
+        }
+        printf("  %.*s, handle type %u\n", (int)strcspn(m, "\n"), m, type);
+    }
+    if (f)
+        fclose(f);
+}
+
+static void parent_ignore(void)
+{
+    /* a parent's mark that does not watch children takes no part in its
+       children's events: a child's modify leaves its ignore mask alone */
+    printf("parent ignore mask and a child's modify:\n");
+    int g = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
+    fanotify_mark(g, FAN_MARK_ADD, FAN_MODIFY | FAN_CLOSE_NOWRITE, AT_FDCWD, at("h"));
+    fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_CLOSE_NOWRITE, AT_FDCWD, dir);
+    touch(at("h"));
+    print_marks(g);
+    dump(g, 0);
+    fanotify_mark(g, FAN_MARK_ADD, FAN_EVENT_ON_CHILD | FAN_OPEN, AT_FDCWD, dir);
+    touch(at("h"));     /* now it watches children: the modify clears it */
+    print_marks(g);
+    dump(g, 0);
+    close(g);
+}
+
 static void inode_events(void)
 {
     printf("-- inode marks\n");
@@ -344,6 +383,7 @@ static void inode_events(void)
     printf("after modify:\n");
     dump(g, 0);
     close(g);
+    parent_ignore();
 }
 
 static void mount_events(unsigned kind, const char *what)
@@ -750,6 +790,33 @@ static int wedge(void)
     return 0;
 }
 
+/* FAN_MARK_EVICTABLE: an inode mark that does not hold its inode goes when
+   vm.drop_caches evicts the inode, unless something else holds it */
+static int evict(void)
+{
+    int g = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+    int held = open(at("g"), O_RDONLY);
+    mkdir(at("cwd"), 0755);
+    if (chdir(at("cwd")) != 0)
+        printf("chdir: %s\n", en(errno));
+    res("evictable mark on f", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_EVICTABLE, FAN_OPEN, AT_FDCWD, at("f")));
+    res("evictable mark on open g", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_EVICTABLE, FAN_OPEN, AT_FDCWD, at("g")));
+    res("evictable mark on the cwd", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_EVICTABLE, FAN_OPEN | FAN_ONDIR,
+                                                   AT_FDCWD, at("cwd")));
+    res("mark on h", fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN, AT_FDCWD, at("h")));
+    int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+    res("drop_caches 2", write(dc, "2", 1));
+    close(dc);
+    res("remove f's (evicted)", fanotify_mark(g, FAN_MARK_REMOVE, FAN_OPEN, AT_FDCWD, at("f")));
+    res("remove g's (held open)", fanotify_mark(g, FAN_MARK_REMOVE, FAN_OPEN, AT_FDCWD, at("g")));
+    res("remove the cwd's (held)", fanotify_mark(g, FAN_MARK_REMOVE, FAN_OPEN | FAN_ONDIR, AT_FDCWD, at("cwd")));
+    res("remove h's (pins h)", fanotify_mark(g, FAN_MARK_REMOVE, FAN_OPEN, AT_FDCWD, at("h")));
+    close(held);
+    close(g);
+    printf("done\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "exit"))
@@ -763,6 +830,8 @@ int main(int argc, char **argv)
     touch(at("h"));
     if (argc > 2 && !strcmp(argv[2], "wedge"))
         return wedge();
+    if (argc > 2 && !strcmp(argv[2], "evict"))
+        return evict();
     init_errors();
     mark_errors();
     inode_events();

@@ -264,8 +264,12 @@ static void more(const char *scratch)
         unsigned wd, mask, ignored;
         char *p = strstr(line, "inotify wd:");
         if (p && sscanf(p, "inotify wd:%x", &wd) == 1 && (p = strstr(line, " mask:")) &&
-            sscanf(p, " mask:%x ignored_mask:%x", &mask, &ignored) == 2)
-            printf("  wd %u mask %x ignored %x\n", wd, mask, ignored);
+            sscanf(p, " mask:%x ignored_mask:%x", &mask, &ignored) == 2) {
+            unsigned type = 0;
+            if ((p = strstr(line, "fhandle-type:")))
+                sscanf(p, "fhandle-type:%x", &type);
+            printf("  wd %u mask %x ignored %x, handle type %u\n", wd, mask, ignored, type);
+        }
     }
     if (fi)
         fclose(fi);

@@ -51,6 +51,10 @@ FS_APPEND_FL = 0x20
 FS_NODUMP_FL = 0x40
 FS_NOATIME_FL = 0x80
 
+# file handles (linux/exportfs.h's fid types)
+FILEID_INO32_GEN = 1
+FILEID_INO32_GEN_PARENT = 2
+FILEID_INVALID = 0xFF
 # fallocate(2) modes
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02

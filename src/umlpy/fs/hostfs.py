@@ -295,10 +295,10 @@ class HostfsInode(Inode):
 
 
 class Hostfs(Filesystem):
-    blksize = 1024          # UML hostfs' s_blocksize
     name = "hostfs"
     magic = HOSTFS_SUPER_MAGIC
     blksize = 1024      # hostfs_fill_sb's s_blocksize
+    inodes_reclaimable = True
 
     def __init__(self, tree: hostdir.HostTree, append: bool, data: str) -> None:
         super().__init__()

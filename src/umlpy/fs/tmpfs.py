@@ -23,7 +23,6 @@ from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 TMPFS_MAGIC = 0x01021994
-FILEID_INO32_GEN = 1
 BOGO_DIRENT_SIZE = 20
 F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = \
     0x1, 0x2, 0x4, 0x8, 0x10, 0x20
@@ -475,7 +474,7 @@ class Tmpfs(Filesystem):
         here), then the 64-bit inode number in two halves.  The inode is
         remembered while it lives, for fh_to_inode."""
         self.exported[inode.ino] = inode
-        return FILEID_INO32_GEN, struct.pack("<III", 0, inode.ino & 0xFFFFFFFF, inode.ino >> 32)
+        return C.FILEID_INO32_GEN, struct.pack("<III", 0, inode.ino & 0xFFFFFFFF, inode.ino >> 32)
 
     def fh_to_inode(self, fh_type: int, fh: bytes) -> Inode:
         """shmem_fh_to_dentry: any handle type; a live inode with that number

@@ -48,6 +48,7 @@ INT_BOUNDS = {
     "vm/unprivileged_userfaultfd": ("unprivileged_userfaultfd", 0, 1),
     "vm/panic_on_oom": ("panic_on_oom", INT_MIN, INT_MAX),
     "vm/oom_kill_allocating_task": ("oom_kill_allocating_task", INT_MIN, INT_MAX),
+    "vm/vfs_cache_pressure": ("vfs_cache_pressure", 0, INT_MAX),
     "fs/nr_open": ("nr_open", NR_OPEN_MIN, NR_OPEN_MAX),
     "fs/inotify/max_user_instances": ("inotify_max_user_instances", 0, INT_MAX),
     "fs/inotify/max_user_watches": ("inotify_max_user_watches", 0, INT_MAX),
@@ -86,6 +87,9 @@ class Tunables:
     protected_fifos: int = 0            # 1, 2: no O_CREAT open of another's fifo in a sticky dir
     protected_regular: int = 0          # 1, 2: ... nor of another's regular file
     randomize_va_space: int = 2         # 0: no ASLR at exec; 1: stack, mmap, PIE base; 2: the heap too
+    # reclaim's weight of dentries and inodes against page cache; the VFS
+    # lets them go only at drop_caches (no memory pressure reclaims them)
+    vfs_cache_pressure: int = 100
     aio_max_nr: int = 0x10000           # AIO events all contexts may ask for (io_setup: EAGAIN past it)
 
     def rr_timeslice_ns(self) -> int:

@@ -83,7 +83,7 @@ class FanotifyFile(File):
 
     def fdinfo(self) -> bytes:
         """fanotify_show_fdinfo: the group's flags, then one line per mark
-        (inode marks without the file handle, as inotify's)."""
+        (an inode mark's ends with its file handle)."""
         g = self.group
         out = [f"fanotify flags:{g.flags & (ADMIN_INIT_FLAGS | USER_INIT_FLAGS):x} event-flags:{g.f_flags:x}\n"]
         for m in reversed(g.marks):
@@ -91,7 +91,7 @@ class FanotifyFile(File):
                 (F.FAN_MARK_EVICTABLE if m.flags & F.MF_EVICTABLE else 0)
             tail = f"mflags:{mflags:x} mask:{m.mask:x} ignored_mask:{m.ignore:x}\n"
             if m.kind == F.T_INODE:
-                out.append(f"fanotify ino:{m.obj.ino:x} sdev:{kdev(m.obj):x} {tail}")
+                out.append(f"fanotify ino:{m.obj.ino:x} sdev:{kdev(m.obj):x} {tail[:-1]} {N.mark_fhandle(m.obj)}\n")
             elif m.kind == F.T_MOUNT:
                 out.append(f"fanotify mnt_id:{m.obj.mnt_id:x} {tail}")
             else:
@@ -223,7 +223,7 @@ def _remove_mark(group: F.Group, obj, mask: int, flags: int, umask: int) -> None
 
 
 @syscall("fanotify_mark", status=PARTIAL,
-         note="inode, mount and filesystem marks with 6.1's checks; FAN_MARK_EVICTABLE marks stay; "
+         note="inode, mount and filesystem marks with 6.1's checks; FAN_MARK_EVICTABLE marks go at drop_caches' inode eviction; "
               "exec reports no FAN_OPEN_EXEC(_PERM) yet")
 def sys_fanotify_mark(t, fanotify_fd, flags, mask, dirfd, path, *_):
     flags &= 0xFFFFFFFF

@@ -23,7 +23,6 @@ from umlpy.vfs import namei
 from umlpy.vfs.dentry import Dentry
 
 MAX_HANDLE_SZ = 128
-FILEID_INVALID = 0xFF
 _HEAD = struct.Struct("<Ii")        # struct file_handle: handle_bytes, handle_type
 
 
@@ -51,7 +50,7 @@ def sys_name_to_handle_at(t, dirfd, path, handle, mnt_id, flags, *_):
     t.mem.write(mnt_id, struct.pack("<i", mount.mnt_id))     # mountinfo's and statx's number
     if len(fh) > room:
         # the size it takes, so that the caller can ask again (only the header is stored)
-        t.mem.write(handle, _HEAD.pack(len(fh), FILEID_INVALID))
+        t.mem.write(handle, _HEAD.pack(len(fh), C.FILEID_INVALID))
         raise KernelError(E.EOVERFLOW)
     t.mem.write(handle, _HEAD.pack(len(fh), fh_type) + fh)
     return 0

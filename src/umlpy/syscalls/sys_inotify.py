@@ -131,10 +131,9 @@ class InotifyFile(File):
         self.owned.discard(self)
 
     def fdinfo(self) -> bytes:
-        """One line per watch, as Linux's inotify_fdinfo (without the file
-        handle, which Linux too leaves out where it cannot encode one)."""
+        """One line per watch, as Linux's inotify_fdinfo."""
         return b"".join(f"inotify wd:{w.wd:x} ino:{w.inode.ino:x} sdev:{kdev(w.inode):x} "
-                        f"mask:{w.user_mask():x} ignored_mask:0\n".encode()
+                        f"mask:{w.user_mask():x} ignored_mask:0 {N.mark_fhandle(w.inode)}\n".encode()
                         for w in reversed(self.watches.values()))    # newest first, as the group's list
 
 

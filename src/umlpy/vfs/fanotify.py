@@ -500,6 +500,13 @@ def _group_mask(group: Group, mask: int, marks: list[tuple[int, Mark]], dentry, 
     return test & OUTGOING & ~EVENT_FLAGS, match     # no FAN_ONDIR without a FID mode
 
 
+def _watches_children(m: Mark) -> bool:
+    """fsnotify_iter_select_report_types: a mark on the parent of the
+    event's object takes part only if it watches children, in its mask
+    or (with FAN_MARK_IGNORE's flags) in its ignore mask."""
+    return bool(m.mask & FAN_EVENT_ON_CHILD or m.flags & MF_HAS_IGNORE_FLAGS and m.ignore & FAN_EVENT_ON_CHILD)
+
+
 def _deliver(mask: int, objs: list[tuple[int, object]], data, dentry=None, dir_inode=None,
              name: bytes = b"", moved=None) -> list[tuple[Group, Event]]:
     """fsnotify(): every group with marks on these objects, highest
@@ -508,6 +515,8 @@ def _deliver(mask: int, objs: list[tuple[int, object]], data, dentry=None, dir_i
     by_group: dict[Group, list[tuple[int, Mark]]] = {}
     for typ, obj in objs:
         for m in _marks(obj):
+            if typ == T_PARENT and not _watches_children(m):
+                continue        # not this event's mark at all: its ignore mask stays
             by_group.setdefault(m.group, []).append((typ, m))
     pending = []
     for group in sorted(by_group, key=lambda g: (-g.priority, g.seq)):
@@ -640,3 +649,24 @@ def unmount(fs) -> None:
     for g in list(_live_groups):
         for m in [m for m in g.marks if m.kind == T_INODE and m.obj.fs is fs]:
             m.detach()
+
+
+def queued_dentries() -> list:
+    """What the events waiting to be read, or to be answered, will open:
+    each holds its object (vfs/evict.py)."""
+    return [ev.dentry for g in _live_groups for ev in (*g.queue.events, *g.access)
+            if getattr(ev, "dentry", None) is not None]
+
+
+def pins(inode) -> bool:
+    """Does a mark on inode hold it (any mark not FAN_MARK_EVICTABLE)?"""
+    return any(not m.flags & MF_EVICTABLE for m in _marks(inode))
+
+
+def evict_marks(evictable) -> None:
+    """The evictable inode marks of the inodes evicted (evictable(inode))
+    go with them, as fsnotify_inode_delete at an inode's eviction."""
+    for g in list(_live_groups):
+        for m in [m for m in g.marks if m.kind == T_INODE and m.flags & MF_EVICTABLE]:
+            if evictable(m.obj):
+                m.detach()

@@ -24,9 +24,11 @@ both inotify and fanotify instances read from.
 """
 from __future__ import annotations
 
+import struct
 from collections import deque
 from typing import Callable
 
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
@@ -139,6 +141,17 @@ class EventQueue:
 def next_cookie() -> int:
     _cookie[0] = (_cookie[0] + 1) & 0xFFFFFFFF or 1
     return _cookie[0]
+
+
+def mark_fhandle(inode) -> str:
+    """show_mark_fhandle: the file handle an inode mark's fdinfo line ends
+    with; a filesystem without export operations of its own gets 6.1's
+    default encoding (export_encode_fh: the inode number and generation)."""
+    fh = inode.fs.encode_fh(inode)
+    if fh is None:
+        fh = C.FILEID_INO32_GEN, struct.pack("<II", inode.ino & 0xFFFFFFFF, getattr(inode, "generation", 0))
+    typ, raw = fh
+    return f"fhandle-bytes:{len(raw):x} fhandle-type:{typ:x} f_handle:{raw.hex()}"
 
 
 def marks(inode) -> list:

@@ -41,6 +41,10 @@ class Filesystem:
     blksize = 4096          # st_blksize: the superblock's block size (PAGE_SIZE for most)
     mgtime = False          # FS_MGTIME: statx leaves out m/ctime unless asked (Linux 6.13+)
     notify_perm = True      # not FS_DISALLOW_NOTIFY_PERM: fanotify may ask about opens here
+    # its unused inodes can be let go and read again (a disk's, a host's):
+    # drop_caches evicts them (vfs/evict.py); a filesystem whose memory is
+    # the only copy pins every dentry, as Linux's tmpfs does
+    inodes_reclaimable = False
 
     def __init__(self) -> None:
         self.dev = anon_dev()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 
 from umlpy.abi import errno as E
+from umlpy.abi.consts import FILEID_INO32_GEN, FILEID_INO32_GEN_PARENT
 from umlpy.block.device import BlockDevice
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2.alloc import Allocator
@@ -27,9 +28,6 @@ from umlpy.fs.ext2.xattr import block_header
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, now_ns
-
-
-FILEID_INO32_GEN, FILEID_INO32_GEN_PARENT = 1, 2
 
 
 # Ext2Inode._written of an inode allocated and not yet written: never equal
@@ -91,6 +89,7 @@ class Ext2Fs(Filesystem):
     name = "ext2"
     magic = L.MAGIC
     direct_io = True
+    inodes_reclaimable = True
     superblock_class: type[L.Superblock] = L.Superblock
     allocator_class: type[Allocator] = Allocator
     dir_class: type[Directory] = DirIndex

@@ -22,6 +22,7 @@ from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, INT_MIN, \
     RR_TIMESLICE_MS, ULONG_MAX
+from umlpy.vfs import evict
 from umlpy.vfs.fsnotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 from umlpy.vfs.devices import ENTROPY_AVAIL
 from umlpy.vfs.pipe import round_pipe_size
@@ -160,10 +161,10 @@ def _rr_timeslice(kernel):
 def _drop_caches(kernel):
     """vm.drop_caches (1 to 4, as proc_dointvec_minmax): 1 lets go of the
     cached copies of what is on the disks (each file's pages that no
-    mapping holds, the clean blocks), as drop_pagecache_sb; 2 asks for
-    unused dentries and inodes (drop_slab), which the VFS keeps: they are
-    the kernel's own objects here, not a cache of a host's; 4 stops the
-    log line each write makes."""
+    mapping holds, the clean blocks), as drop_pagecache_sb; 2 evicts the
+    unused inodes (drop_slab), which here means what an eviction shows:
+    their evictable fanotify marks go (vfs/evict.py); 4 stops the log
+    line each write makes."""
     quiet = [False]
 
     def store(task, data: bytes) -> None:
@@ -175,6 +176,8 @@ def _drop_caches(kernel):
                 return mapped_anywhere(kernel.procs, inode)
             for fs in {id(m.fs): m.fs for m in kernel.mounts.mounts}.values():
                 fs.drop_caches(in_use)
+        if v & 2:
+            evict.drop_unused_inodes(kernel)
         if not quiet[0] and task is not None:
             printk.pr_info(f"{task.proc.comm.decode(errors='replace')} ({task.proc.pid}): drop_caches: {v}")
         quiet[0] |= bool(v & 4)
@@ -241,6 +244,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "panic_on_oom": _tunable(k, "vm/panic_on_oom"),
             "swappiness": ro("60"),
             "unprivileged_userfaultfd": _tunable(k, "vm/unprivileged_userfaultfd"),
+            "vfs_cache_pressure": _tunable(k, "vm/vfs_cache_pressure"),
         },
         "fs": {
             "aio-max-nr": int_sysctl(k.tunables, "aio_max_nr", 0, ULONG_MAX),
