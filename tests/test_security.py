@@ -143,6 +143,18 @@ def test_task_limits_stop_a_fork_bomb():
     assert r.stdout.endswith(b"left 4\n")
 
 
+def test_unix_sockets_sent_through_themselves_are_collected():
+    """A socket pair sent through itself and closed is held only by its
+    own queue: 20 000 of them (a loop any user can run, each a few KiB of
+    the kernel's memory) are collected as Linux's unix_gc collects them,
+    and /proc/net/unix is back where it was (t_inflight; the per-user
+    bound on files in flight is in the differential t_inflight)."""
+    r = sh("mount -t proc proc /proc; /t/bin/t_inflight cycles 20000; "
+           "su user -s /bin/sh -c '/t/bin/t_inflight cycles 3000'", timeout=300)
+    assert r.stdout.decode() == ("cycles made: 20000 of 20000\nunix sockets left: 0\n"
+                                 "cycles made: 3000 of 3000\nunix sockets left: 0\n"), r.stderr[-2000:]
+
+
 def test_memory_files_past_the_host_fd_budget_are_enfile():
     """Each tmpfs file with data (memfd, SysV segment, AIO ring...) holds a
     host fd of the kernel: a guest making them without end (as an

@@ -32,6 +32,7 @@ from umlpy.drivers.loop import Loop
 from umlpy.net import ipconfig
 from umlpy.net.netdev import NetStack
 from umlpy.net.slirp import eth as slirp_eth
+from umlpy.net.unix_gc import Inflight
 from umlpy.fs import devtmpfs, registry
 from umlpy.fs.hostfs import mount_hostfs
 from umlpy.fs.tmpfs import Tmpfs
@@ -79,6 +80,7 @@ class Kernel:
         self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit))
         self.aio_nr = 0         # AIO events the live contexts asked for (fs.aio-nr; syscalls/sys_aio.py)
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
+        self.unix_inflight = Inflight()         # files in flight in unix sockets (net/unix_gc.py)
         self.vdso = Vdso()
         self.timekeeper = timekeeping.boot()
         self.timekeeper.on_diverge = lambda: self.trap_time(wall=True)

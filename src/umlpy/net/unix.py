@@ -26,6 +26,7 @@ from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                               SHUT_WR, SNDSHUTDOWN, SO, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
                               SOL_SOCKET, Received, Socket, int_opt, register_family)
 from umlpy.net.sockios import SIOCATMARK, SIOCINQ, SIOCOUTQ
+from umlpy.net.unix_gc import Inflight
 from umlpy.vfs import namei
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRBAND, POLLWRNORM
 from umlpy.vfs.fown import POLL_HUP, POLL_IN
@@ -49,6 +50,22 @@ class Message:
     charged_to: UnixSocket | None = None          # the sending socket, until received
     size: int = 0                                 # what it costs that socket (truesize)
     span: int | None = None                       # a stream's: bytes of the skb the files ride with
+    ledger: Inflight | None = None                # where its files count as in flight, and for whom
+    uid: int = 0
+
+    def charge(self, ledger: Inflight, uid: int) -> None:
+        """Its files are in flight, sent by the user uid (unix_attach_fds)."""
+        if self.files:
+            ledger.attach(uid, self.files)
+            self.ledger, self.uid = ledger, uid
+
+    def take_files(self) -> list:
+        """Its files leave the queue, received or dropped (unix_detach_fds)."""
+        files, self.files = self.files, []
+        if self.ledger is not None:
+            self.ledger.detach(self.uid, files)
+            self.ledger = None
+        return files
 
 
 MAX_DGRAM_QLEN = 10         # net.unix.max_dgram_qlen
@@ -71,6 +88,7 @@ class UnixSocket(Socket):
     """Datagrams are taken whole (_send_message), streams as they fit."""
     family = AF_UNIX
     runs_sk_filter = True   # datagrams and records are filtered; streams never are, as on Linux
+    inflight = 0            # messages in queues that carry it (net/unix_gc.py)
 
     def __init__(self, t, stype: int, flags: int) -> None:
         super().__init__(stype, 0, flags)
@@ -78,6 +96,7 @@ class UnixSocket(Socket):
         self.registry: dict = net_of(t).unix_sockets
         self.registry[self] = None
         self.net = net_of(t)                      # its sk_mem bounds what all sockets queue
+        self.ledger: Inflight = t.kernel.unix_inflight
         self.peer: UnixSocket | None = None
         # a stream's far end, kept after it closes: its bytes still queued
         # here are named after it (recvmsg's address)
@@ -171,11 +190,11 @@ class UnixSocket(Socket):
                 peer.kill_fasync(POLL_HUP)
         for m in self.msgs:
             _received(m)
-            for f in m.files:
+            for f in m.take_files():
                 f.put()
         self.msgs.clear()
         for _, m in self.stream_meta:
-            for f in m.files:
+            for f in m.take_files():
                 f.put()
         self.net.sk_mem -= len(self.stream)
         self.stream.clear()
@@ -184,6 +203,8 @@ class UnixSocket(Socket):
         if self.bound_inode is not None:
             self.bound_inode.socket = None
         self.wake()
+        if self.ledger.sockets:
+            self.ledger.collect()
 
 
     # -- the proto_ops (net/socket.py) --------------------------------------------
@@ -307,18 +328,20 @@ def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, 
     if s.sk_shutdown() & SNDSHUTDOWN:
         _epipe(task, s, flags)
     creds = _creds(task)
+    if files:
+        s.ledger.check(task)
     if s.stype == SOCK_DGRAM:
         target = dest or s.peer
         if target is None:
             raise KernelError(E.ENOTCONN if dest is None else E.ECONNREFUSED)
         if target.refs <= 0 and target.bound_inode is None and target.name is None:
             raise KernelError(E.ECONNREFUSED)
-        return _send_message(s, target, data, files, creds, nonblock)
+        return _send_message(s, target, data, files, creds, nonblock, task.proc.creds.uid)
     peer = s.peer
     if peer is None or peer.shut & RCVSHUTDOWN:
         _epipe(task, s, flags)
     if s.stype == SOCK_SEQPACKET:
-        return _send_message(s, peer, data, files, creds, nonblock)
+        return _send_message(s, peer, data, files, creds, nonblock, task.proc.creds.uid)
     return _send_stream(task, s, peer, data, flags, files, creds, 0, nonblock)
 
 
@@ -330,7 +353,7 @@ def check_size(s: UnixSocket, n: int) -> None:
 
 
 def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, creds,
-                  nonblock) -> int:
+                  nonblock, uid: int) -> int:
     """One datagram or seqpacket record, whole, onto the receiver's queue,
     charged to the sender's send buffer until it is received."""
     check_size(s, len(data))
@@ -349,6 +372,7 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
         raise Block(s.wq, target.wq)
     data = data[:]          # a UserBuf's bytes, now that the datagram goes
     m = Message(data, [f.get() for f in files], creds, s.name, s, size)
+    m.charge(s.ledger, uid)
     s.wmem += m.size
     net.sk_mem += m.size
     target.msgs.append(m)
@@ -373,7 +397,9 @@ def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, don
         # which unix_stream_sendmsg cuts at half the send buffer and
         # SKB_MAX_HEAD plus 32 KiB of pages
         span = min(len(data) - done, (s.sndbuf >> 1) - 64, SKB_STREAM_MAX)
-        peer.stream_meta.append((len(peer.stream), Message(b"", [f.get() for f in files], creds, span=span)))
+        m = Message(b"", [f.get() for f in files], creds, span=span)
+        m.charge(s.ledger, task.proc.creds.uid)
+        peer.stream_meta.append((len(peer.stream), m))
     while done < len(data):
         if s.peer is not peer or peer.shut & RCVSHUTDOWN:
             if done:
@@ -431,7 +457,7 @@ def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
     if not flags & MSG_PEEK:
         s.msgs.popleft()
         _received(m)
-        out.files = m.files
+        out.files = m.take_files()
         s.wake()
     else:       # a peek gets copies of the files (scm_fp_dup)
         out.files = [f.get() for f in m.files]
@@ -460,7 +486,7 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
         files, keep = [], []
         for off, m in s.stream_meta:
             if off < len(chunk):
-                files += m.files
+                files += m.take_files()
             else:
                 keep.append((off - len(chunk), m))
         s.stream_meta = keep

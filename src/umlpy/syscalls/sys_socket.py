@@ -253,15 +253,20 @@ def _build_cmsgs(t, s: Socket, r: N.Received, ctllen: int, flags: int) -> tuple[
         pid = t.kernel.procs.vnr(t.proc, pid)      # as the receiver's pid namespace sees it
         out += _cmsg(SOL_SOCKET, SCM_CREDENTIALS, struct.pack("<iII", pid, uid, gid))
     if r.files:
-        room = (ctllen - len(out) - _CMSGHDR.size) // 4
-        take = r.files[:max(0, room)]
-        for f in r.files[len(take):]:
-            f.put()
+        # scm_detach_fds: as many as fit in the buffer and the fd table
+        # (RLIMIT_NOFILE); the rest are closed and the message says so
+        room = max(0, (ctllen - len(out) - _CMSGHDR.size) // 4)
+        fds = []
+        for f in r.files[:room]:
+            try:
+                fds.append(t.files.install(f, bool(flags & MSG_CMSG_CLOEXEC)))
+            except KernelError:
+                break
+        for f in r.files:
+            f.put()     # the queue's reference; the fd table holds its own now
+        if len(fds) < len(r.files):
             mflags |= MSG_CTRUNC
-        if take:
-            fds = [t.files.install(f, bool(flags & MSG_CMSG_CLOEXEC)) for f in take]
-            for f in take:
-                f.put()     # the queue's reference; the fd table holds its own now
+        if fds:
             out += _cmsg(SOL_SOCKET, SCM_RIGHTS, struct.pack(f"<{len(fds)}i", *fds))
     if len(out) > ctllen:
         out = out[:ctllen]
