@@ -16,7 +16,7 @@ import re
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.checkpoint import image
-from umlpy.fs.tmpfs import FL_USER_MODIFIABLE, Tmpfs, TmpfsInode
+from umlpy.fs.tmpfs import FL_USER_MODIFIABLE, Tmpfs, TmpfsInode, xattr_space
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_inotify import Watch
 
@@ -27,6 +27,7 @@ from umlpy.syscalls.sys_inotify import Watch
 # empty; anything more is refused
 CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
                      "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged", "_falloc",
+                     "_xattr_space",
                      "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped",
                      "socket", "fsflags",
                      "locks_state"))     # held by open descriptions, whose entries carry them (filelocks.py)
@@ -181,7 +182,10 @@ def make(k, t: image.Reader, into: Tmpfs | None = None, cls: type[Tmpfs] = Tmpfs
                                                f"{E.NAMES.get(err.errno, err.errno)}") from None
             for n, v in _pairs(e, "xattrs"):
                 i.xattrs = getattr(i, "xattrs", None) or {}
-                i.xattrs[bytes.fromhex(n)] = bytes.fromhex(v)
+                name, value = bytes.fromhex(n), bytes.fromhex(v)
+                i.xattrs[name] = value
+                i._xattr_space += xattr_space(name, value)
+                fs.xattr_bytes += xattr_space(name, value)
             if e.has("fsflags"):
                 i.fsflags = e.int("fsflags", 0, FL_USER_MODIFIABLE)
                 if i.fsflags & ~FL_USER_MODIFIABLE:

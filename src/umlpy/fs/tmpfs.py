@@ -24,6 +24,8 @@ from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 TMPFS_MAGIC = 0x01021994
 BOGO_DIRENT_SIZE = 20
+BOGO_INODE_SIZE = 1024      # what an inode takes of the inode space (nr_inodes x this)
+SIMPLE_XATTR_SIZE = 48      # struct simple_xattr, before its name and value
 F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = \
     0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 WRITE_SEALS = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
@@ -51,6 +53,7 @@ class TmpfsInode(Inode):
         self._falloc: list[tuple[int, int]] = []     # page spans fallocate reserved
         self.target = b""
         self._freed = False
+        self._xattr_space = 0       # what its xattrs take of the inode space
 
     # -- attributes -------------------------------------------------------
     def size(self) -> int:
@@ -375,6 +378,28 @@ class TmpfsInode(Inode):
             raise KernelError(E.EINVAL)
         return self.target
 
+    # -- extended attributes: in memory, their space taken from the inode
+    # space of a mount with an inode limit (as shmem since Linux 6.6, whose
+    # user.* xattrs this tmpfs has too), so that they cannot grow the
+    # kernel without bound ----------------------------------------------
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        old = (getattr(self, "xattrs", None) or {}).get(name)
+        delta = xattr_space(name, value) - (xattr_space(name, old) if old is not None else 0)
+        self.fs.charge_space(delta)
+        try:
+            super().setxattr(name, value, flags)
+        except KernelError:
+            self.fs.charge_space(-delta)
+            raise
+        self._xattr_space += delta
+
+    def removexattr(self, name: bytes) -> None:
+        old = (getattr(self, "xattrs", None) or {}).get(name)
+        super().removexattr(name)
+        delta = xattr_space(name, old)
+        self.fs.charge_space(-delta)
+        self._xattr_space -= delta
+
     def memfile(self) -> MemFile:
         if self.data is None:
             self.data = MemFile("tmpfs")
@@ -399,6 +424,8 @@ class TmpfsInode(Inode):
             self.fs.used -= self._charged
             self._charged = 0
             self.fs.inodes -= 1
+            self.fs.charge_space(-self._xattr_space)
+            self._xattr_space = 0
             self._size = 0
 
 
@@ -417,6 +444,7 @@ class Tmpfs(Filesystem):
         self.total = total
         self.used = 0                   # bytes in the pages files hold
         self.inodes = 0
+        self.xattr_bytes = 0            # bytes the xattrs take (simple_xattr_space)
         self.root = TmpfsInode(self, C.S_IFDIR | mode, uid, gid)
         self.exported: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # ino -> inode
         self.options_shown = ""         # what /proc/mounts shows of the mount's options
@@ -425,7 +453,8 @@ class Tmpfs(Filesystem):
     def from_options(cls, data: str, mem_total: int) -> Tmpfs:
         """mount -t tmpfs -o mode=,uid=,gid=,size=,nr_inodes= as Linux's
         shmem_parse_one (sizes take k, m, g or % of memory)."""
-        opts = {"mode": 0o1777, "uid": 0, "gid": 0, "size": mem_total // 2, "nr_inodes": 0}
+        opts = {"mode": 0o1777, "uid": 0, "gid": 0, "size": mem_total // 2,
+                "nr_inodes": _default_inodes(mem_total)}
         given = set()
         for word in filter(None, data.split(",")):
             key, _, val = word.partition("=")
@@ -456,17 +485,33 @@ class Tmpfs(Filesystem):
         """Bytes the filesystem may hold: size=, or else the machine's."""
         return self.size_limit or self.total
 
+    def _ispace_left(self) -> int:
+        """shmem's free_ispace: the inode space (nr_inodes x BOGO_INODE_SIZE)
+        that inodes and xattrs have not taken (no limit: nr_inodes=0, or a
+        kernel mount's)."""
+        return self.inode_limit * BOGO_INODE_SIZE - self.inodes * BOGO_INODE_SIZE - self.xattr_bytes
+
     def charge_inode(self) -> None:
-        if self.inode_limit and self.inodes >= self.inode_limit:
+        if self.inode_limit and self._ispace_left() < BOGO_INODE_SIZE:
             raise KernelError(E.ENOSPC)
         self.inodes += 1
+
+    def charge_space(self, n: int) -> None:
+        """Xattr bytes taken (n > 0: ENOSPC past the inode space) or given back."""
+        if n > 0 and self.inode_limit and self._ispace_left() < n:
+            raise KernelError(E.ENOSPC)
+        self.xattr_bytes += n
 
     def statfs(self) -> dict:
         st = super().statfs()
         blocks = (self.size_limit or self.total) // C.PAGE_SIZE
         free = max(0, blocks - self.used // C.PAGE_SIZE)
-        files = self.inode_limit or max(self.inodes, (self.total // C.PAGE_SIZE) // 2)
-        st.update(blocks=blocks, bfree=free, bavail=free, files=files, ffree=max(0, files - self.inodes))
+        if self.inode_limit:
+            files, ffree = self.inode_limit, max(0, self._ispace_left() // BOGO_INODE_SIZE)
+        else:
+            files = max(self.inodes, _default_inodes(self.total))
+            ffree = files - self.inodes
+        st.update(blocks=blocks, bfree=free, bavail=free, files=files, ffree=ffree)
         return st
 
     def encode_fh(self, inode: Inode) -> tuple[int, bytes]:
@@ -501,12 +546,22 @@ def _shown(opts: dict, given: set, mem_total: int) -> str:
     pages = opts["size"] // C.PAGE_SIZE
     if "size" in given and pages != mem_total // C.PAGE_SIZE // 2:
         out.append(f"size={pages * (C.PAGE_SIZE // 1024)}k")
-    if "nr_inodes" in given:
+    if opts["nr_inodes"] != _default_inodes(mem_total):
         out.append(f"nr_inodes={opts['nr_inodes']}")
     if opts["mode"] != 0o1777:
         out.append(f"mode={opts['mode']:03o}")
     out += [f"{k}={opts[k]}" for k in ("uid", "gid") if opts[k]]
     return ",".join(out)
+
+
+def _default_inodes(mem_total: int) -> int:
+    """shmem_default_max_inodes: half the machine's pages."""
+    return mem_total // C.PAGE_SIZE // 2
+
+
+def xattr_space(name: bytes, value: bytes) -> int:
+    """simple_xattr_space: what one xattr takes."""
+    return SIMPLE_XATTR_SIZE + len(name) + 1 + len(value)
 
 
 def _size(val: str, whole: int) -> int:
