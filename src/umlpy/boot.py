@@ -49,7 +49,7 @@ from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals, frame_xstate_size
 from umlpy.kernel.strace import start as strace_start
 from umlpy.kernel.task import FsContext, State
-from umlpy.kernel.tunables import Tunables, max_threads_for
+from umlpy.kernel.tunables import Tunables, max_threads_for, max_user_watches_for
 from umlpy.kernel.vdso import Vdso
 from umlpy.kernel.vdso import base_of as vdso_base
 from umlpy.vfs import devices
@@ -77,7 +77,9 @@ class Kernel:
             self.log.console_loglevel = printk.NOTICE
         printk.set_log(self.log)
         self.mem_budget = MemBudget(params.mem)
-        self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit))
+        self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit),
+                                 epoll_max_user_watches=max_user_watches_for(self.mem_budget.limit))
+        self.epoll_watches: dict[int, int] = {}     # epoll watches per user (syscalls/sys_epoll.py)
         self.aio_nr = 0         # AIO events the live contexts asked for (fs.aio-nr; syscalls/sys_aio.py)
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.unix_inflight = Inflight()         # files in flight in unix sockets (net/unix_gc.py)

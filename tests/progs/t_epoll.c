@@ -253,6 +253,24 @@ int main(int argc, char **argv)
         printf("ET pipe: emptied: %d (write end %d events %#x)\n", n, got[0].data.fd == pf[1], got[0].events);
         close(e); close(pf[0]); close(pf[1]);
     }
+    /* a readable file watched by four epolls, then closed: every epoll
+       drops it (none reports the dead file's readiness) */
+    {
+        int e4[4], ef = eventfd(1, 0);
+        for (int i = 0; i < 4; i++) {
+            e4[i] = epoll_create1(0);
+            struct epoll_event ee = {.events = EPOLLIN};
+            epoll_ctl(e4[i], EPOLL_CTL_ADD, ef, &ee);
+        }
+        close(ef);
+        printf("closed file in four epolls:");
+        for (int i = 0; i < 4; i++) {
+            struct epoll_event got[2];
+            printf(" %d", epoll_wait(e4[i], got, 2, 0));
+            close(e4[i]);
+        }
+        printf("\n");
+    }
     printf("done\n");
     return 0;
 }

@@ -800,7 +800,7 @@ def _links(k, init: Task, opens: list, made: dict, shared: tuple) -> None:
             if f is None or f is ep or not f.can_poll() or (fd, id(f)) in ep.entries:
                 raise image.ImageError(f"manifest: {o.where}.entries: a bad entry for fd {fd}")
             try:
-                e = sys_epoll.attach(ep, fd, f, events, data)
+                e = sys_epoll.attach(ep, fd, f, events, data, k.tunables.epoll_max_user_watches)
             except KernelError:
                 raise image.ImageError(f"manifest: {o.where}.entries: fd {fd} makes a loop, or epolls "
                                        "nested deeper or watched more than epoll_ctl allows") from None

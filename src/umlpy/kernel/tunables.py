@@ -39,6 +39,16 @@ def max_threads_for(mem: int) -> int:
     return max(MIN_THREADS, min(MAX_THREADS, mem // (THREAD_SIZE * 8)))
 
 
+EP_ITEM_COST = 184               # an epitem and its eppoll_entry (x86-64, Linux 6.1)
+LONG_MAX = (1 << 63) - 1
+
+
+def max_user_watches_for(mem: int) -> int:
+    """eventpoll_init: the epoll watches a user may hold, as many as fill
+    4% of the machine's memory (mem= bytes)."""
+    return (mem // 4096 // 25 * 4096) // EP_ITEM_COST
+
+
 # name -> (attribute, lowest, highest): proc_dointvec_minmax's bounds
 INT_BOUNDS = {
     "kernel/pid_max": ("pid_max", RESERVED_PIDS + 1, PID_MAX_LIMIT),
@@ -55,6 +65,7 @@ INT_BOUNDS = {
     "fs/fanotify/max_queued_events": ("fanotify_max_queued_events", 0, INT_MAX),
     "fs/fanotify/max_user_groups": ("fanotify_max_user_groups", 0, INT_MAX),
     "fs/fanotify/max_user_marks": ("fanotify_max_user_marks", 0, INT_MAX),
+    "fs/epoll/max_user_watches": ("epoll_max_user_watches", 0, LONG_MAX),
 }
 
 
@@ -78,6 +89,7 @@ class Tunables:
     fanotify_max_queued_events: int = 16384  # a new fanotify group's queue (then FAN_Q_OVERFLOW)
     fanotify_max_user_groups: int = 128     # fanotify groups a user may hold (EMFILE past it)
     fanotify_max_user_marks: int = 8192     # their marks (ENOSPC); Linux's floor
+    epoll_max_user_watches: int = 0x7FFFFFFF  # set at boot from mem=: a user's epoll watches (ENOSPC past it)
     io_uring_disabled: int = 0          # 1: io_uring_setup only with CAP_SYS_ADMIN, 2: by nobody (EPERM)
     unprivileged_bpf_disabled: int = 0      # 1: bpf(2) needs CAP_BPF for good; 2: until reset
     panic_on_oom: int = 0               # nonzero: out of memory panics instead of killing (kernel/oom.py)

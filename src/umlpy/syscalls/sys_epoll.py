@@ -31,7 +31,7 @@ _EVENT = struct.Struct("<IQ")    # packed struct epoll_event on x86-64
 
 
 class Entry:
-    __slots__ = ("fd", "file", "events", "data", "changed", "disabled", "queues", "ep", "callback")
+    __slots__ = ("fd", "file", "events", "data", "changed", "disabled", "queues", "ep", "callback", "charged")
 
     def __init__(self, ep, fd: int, file: File, events: int, data: int) -> None:
         self.ep = ep
@@ -50,6 +50,7 @@ class Entry:
             file.on_last_close = []
         file.on_last_close.append(self.forget)
         _refs(file).append(self)
+        self.charged = ep.charge(1)
 
     def forget(self) -> None:
         """The file's last fd is closed: Linux removes it from every epoll."""
@@ -78,6 +79,8 @@ class Entry:
         refs = _refs(self.file)
         if self in refs:
             refs.remove(self)
+        if self.charged:
+            self.charged = self.ep.charge(-1)
 
 
 def _refs(file: File) -> list[Entry]:
@@ -91,10 +94,28 @@ def _refs(file: File) -> list[Entry]:
 class EpollFile(File):
     kind = "[eventpoll]"
 
-    def __init__(self, flags: int) -> None:
+    def __init__(self, flags: int, watches: dict | None = None, uid: int = 0) -> None:
         super().__init__(None, anon_inode(), flags)
         self.entries: dict[tuple[int, int], Entry] = {}   # (fd, id(file)) -> entry
         self.wq = WaitQueue("epoll")
+        self.watches, self.uid = watches, uid   # the kernel's count per user, and its creator's
+
+    def check_room(self, limit: int) -> None:
+        """ep_insert: a user holds at most fs.epoll.max_user_watches."""
+        if self.watches is not None and self.watches.get(self.uid, 0) >= limit:
+            raise KernelError(E.ENOSPC)
+
+    def charge(self, n: int) -> bool:
+        """One more watch of its creator's (n=1) or one fewer (n=-1);
+        whether it is counted."""
+        if self.watches is None:
+            return False
+        left = self.watches.get(self.uid, 0) + n
+        if left > 0:
+            self.watches[self.uid] = left
+        else:
+            self.watches.pop(self.uid, None)
+        return n > 0
 
     def ready(self, maxevents: int, consume: bool) -> list[tuple[int, int]]:
         """Ready events, at most maxevents.  Reported entries move to the end
@@ -149,7 +170,8 @@ def _epoll(t, fd: int) -> EpollFile:
 def sys_epoll_create1(t, flags, *_):
     if flags & ~C.O_CLOEXEC:
         raise KernelError(E.EINVAL)
-    return t.files.install(EpollFile(C.O_RDWR), bool(flags & C.O_CLOEXEC))
+    return t.files.install(EpollFile(C.O_RDWR, t.kernel.epoll_watches, t.proc.creds.uid),
+                           bool(flags & C.O_CLOEXEC))
 
 
 @syscall("epoll_create")
@@ -222,11 +244,12 @@ def _reverse_path_check(files: list) -> bool:
     return all(paths(_refs(f), 0, [0] * len(PATH_LIMITS)) for f in files)
 
 
-def attach(ep: EpollFile, fd: int, f: File, events: int, data: int) -> Entry:
+def attach(ep: EpollFile, fd: int, f: File, events: int, data: int, limit: int) -> Entry:
     """ep_insert: a new entry of ep on f (by fd), once the graph it makes
-    passes Linux's checks (ELOOP for a loop or nesting too deep, EINVAL for
-    too many wakeup paths).  An epoll_ctl, and a restore's interest
-    lists (checkpoint/restore.py), come through here."""
+    passes Linux's checks (ELOOP for a loop or nesting too deep, ENOSPC
+    past the user's max_user_watches, EINVAL for too many wakeup paths).
+    An epoll_ctl, and a restore's interest lists (checkpoint/restore.py),
+    come through here."""
     key = (fd, id(f))
     files: list = []
     full_check = bool(_refs(ep)) or isinstance(f, EpollFile)   # a graph, not a plain epoll
@@ -235,6 +258,7 @@ def attach(ep: EpollFile, fd: int, f: File, events: int, data: int) -> Entry:
             raise KernelError(E.ELOOP)
     elif full_check:
         files.append(f)
+    ep.check_room(limit)
     e = ep.entries[key] = Entry(ep, fd, f, events, data)
     if full_check and not _reverse_path_check(files):
         del ep.entries[key]
@@ -259,7 +283,7 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
     if op == EPOLL_CTL_ADD:
         if key in ep.entries:
             raise KernelError(E.EEXIST)
-        attach(ep, fd, f, events | POLLERR | POLLHUP, data)
+        attach(ep, fd, f, events | POLLERR | POLLHUP, data, t.kernel.tunables.epoll_max_user_watches)
         ep.wq.wake_all()
     elif op == EPOLL_CTL_MOD:
         e = ep.entries.get(key)

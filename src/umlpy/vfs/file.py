@@ -171,8 +171,10 @@ class File:
     def put(self) -> None:
         self.refs -= 1
         if self.refs == 0:
-            for forget in getattr(self, "on_last_close", ()):
-                forget()       # epoll entries watching this file go with it
+            # epoll entries watching this file go with it (each takes its
+            # own hook off the list: the loop walks a copy)
+            for forget in list(getattr(self, "on_last_close", ())):
+                forget()
             if not self.flags & C.O_PATH:
                 fsnotify.file_event(self, fsnotify.IN_CLOSE_WRITE if self.writable else fsnotify.IN_CLOSE_NOWRITE)
             self.release()

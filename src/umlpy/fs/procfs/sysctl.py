@@ -254,6 +254,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED)),
                         "max_user_instances": _tunable(k, "fs/inotify/max_user_instances"),
                         "max_user_watches": _tunable(k, "fs/inotify/max_user_watches")},
+            "epoll": {"max_user_watches": _tunable(k, "fs/epoll/max_user_watches")},
             "fanotify": {"max_queued_events": _tunable(k, "fs/fanotify/max_queued_events"),
                          "max_user_groups": _tunable(k, "fs/fanotify/max_user_groups"),
                          "max_user_marks": _tunable(k, "fs/fanotify/max_user_marks")},
