@@ -31,12 +31,16 @@ PREP = "mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev
 
 
 def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str, timeout: int,
-         mem: str = "1024M", overlay: bool = False) -> str:
+         mem: str = "1024M", overlay: bool = False, log: Path | None = None,
+         stderr: Path | None = None) -> str:
     """The console output of `command` run by /bin/sh in /tmp, followed by
     a line @@RC=<its status>; "@@HANG" at the end if the whole run passed
     timeout (the command should bound itself below that).  Natively the
     command writes into the tree itself, or with `overlay` into an
-    overlayfs over it that goes at the end (as a COW file does)."""
+    overlayfs over it that goes at the end (as a COW file does).  With
+    `log`, the output goes to that file as it comes (a long run can be
+    followed); with `stderr`, the kernel's own log (the emulator's stderr)
+    goes to that file, where an oops or a traceback would show."""
     with tempfile.TemporaryDirectory(prefix=f"deb-{kernel}-") as work:
         script = f"cd /tmp && {command}; echo @@RC=$?"
         if kernel == "native":
@@ -71,12 +75,22 @@ def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str,
                 cmd = ["env", f"LD_PRELOAD={SHIM}", str(UML_BIN), f"uml_dir={work}", f"umid=deb{os.getpid()}",
                        "con0=fd:0,fd:1", "con=null", f"ubd1={work}/s", *common, "init=/bin/sh", "/dev/ubdb"]
             env = None
+        out_f = open(log, "wb") if log is not None else None
+        err_f = open(stderr, "wb") if stderr is not None else None
         try:
             # stdin: /dev/null; a pipe closed at once hangs up UML's console, and init with it
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=env)
-            return p.stdout.decode(errors="replace").replace("\r", "")
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, timeout=timeout, env=env,
+                               stdout=out_f or subprocess.PIPE, stderr=err_f or subprocess.PIPE)
+            out, hang = p.stdout, ""
         except subprocess.TimeoutExpired as e:
-            return (e.stdout or b"").decode(errors="replace") + "\n@@HANG"
+            out, hang = e.stdout, "\n@@HANG"
+        finally:
+            for f in (out_f, err_f):
+                if f is not None:
+                    f.close()
+        if log is not None:
+            out = log.read_bytes()
+        return (out or b"").decode(errors="replace").replace("\r", "") + hang
 
 
 def status(out: str) -> int | None:
