@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,33 @@ PREP = "mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev
        "mkdir -p /dev/pts /dev/shm; mount -t devpts pts /dev/pts; mount -t tmpfs shm /dev/shm; " \
        f"mount -o remount,rw /; printf '{HOSTS}' > /etc/hosts; " \
        "ip link set lo up 2>/dev/null; hostname localhost; "
+
+
+def derived_image(out: Path, packages: str, ready: str) -> Path:
+    """out/tree and out/root.img: the Debian tree of rootfs/debian.sh with
+    packages added by apt-get in a chroot (needs root and Debian's
+    mirrors), skipped when `ready` (a path in the tree) says they are
+    there; the image is ext4, as Debian's installer makes it."""
+    tree, debian = out / "tree", CACHE / "debian" / "tree"
+    if not (debian / "usr").is_dir():
+        sys.exit(f"{out.name}: no Debian tree: run rootfs/debian.sh first")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (tree / ready.lstrip("/")).exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(debian), str(tree)], check=True)
+        shutil.copy("/etc/resolv.conf", tree / "etc" / "resolv.conf")
+        # apt in the chroot wants /proc; a mount namespace keeps it off the host
+        subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        f"mount -t proc proc {tree}/proc && chroot {tree} sh -c "
+                        "'apt-get update -qq && apt-get install -y -qq --no-install-recommends "
+                        f"{packages}'"], check=True, stdout=subprocess.DEVNULL)
+        for deb in (tree / "var" / "cache" / "apt" / "archives").glob("*.deb"):
+            deb.unlink()
+    (tree / "etc" / "hosts").write_text(HOSTS)
+    img, tmp = out / "root.img", out / "root.img.tmp"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(tmp), "4G"], check=True)
+    tmp.rename(img)
+    return img
 
 
 def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str, timeout: int,

@@ -37,12 +37,10 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
 
-from debian_boot import CACHE, GUEST_ENV, HOSTS, ROOT, boot, status
+from debian_boot import CACHE, GUEST_ENV, ROOT, boot, derived_image, status
 
-DEBIAN = CACHE / "debian"
 OUT = CACHE / "glib"
 TESTS_DIR = "/usr/share/installed-tests/glib"
 MEM = "2048M"
@@ -50,27 +48,8 @@ PACKAGES = "libglib2.0-tests dbus shared-mime-info"
 
 
 def build() -> None:
-    """$OUT/tree and $OUT/root.img from the Debian tree (rootfs/debian.sh)."""
-    tree = OUT / "tree"
-    if not (DEBIAN / "tree" / "usr").is_dir():
-        sys.exit("glib.py: no Debian tree: run rootfs/debian.sh first")
-    OUT.mkdir(parents=True, exist_ok=True)
-    if not (tree / TESTS_DIR.lstrip("/")).is_dir():
-        shutil.rmtree(tree, ignore_errors=True)
-        subprocess.run(["cp", "-a", str(DEBIAN / "tree"), str(tree)], check=True)
-        shutil.copy("/etc/resolv.conf", tree / "etc" / "resolv.conf")
-        # apt in the chroot wants /proc; a mount namespace keeps it off the host
-        subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                        f"mount -t proc proc {tree}/proc && chroot {tree} sh -c "
-                        "'apt-get update -qq && apt-get install -y -qq --no-install-recommends "
-                        f"{PACKAGES}'"], check=True, stdout=subprocess.DEVNULL)
-        for deb in (tree / "var" / "cache" / "apt" / "archives").glob("*.deb"):
-            deb.unlink()
-    (tree / "etc" / "hosts").write_text(HOSTS)
-    img, tmp = OUT / "root.img", OUT / "root.img.tmp"
-    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(tmp), "4G"], check=True)
-    tmp.rename(img)
-    print(img)
+    """$OUT/tree and $OUT/root.img: the Debian tree plus GLib's tests."""
+    print(derived_image(OUT, PACKAGES, TESTS_DIR))
 
 
 def all_tests() -> list[str]:

@@ -23,12 +23,10 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
 
-from debian_boot import CACHE, HOSTS, ROOT, boot, status
+from debian_boot import CACHE, ROOT, boot, derived_image, status
 
-DEBIAN = CACHE / "debian"
 GO = CACHE / "go"
 OUT = CACHE / "golang"
 MEM = "2048M"
@@ -44,27 +42,8 @@ PACKAGES = [
 
 
 def build() -> None:
-    """$GO/tree and $GO/root.img from the Debian tree (rootfs/debian.sh)."""
-    tree = GO / "tree"
-    if not (DEBIAN / "tree" / "usr").is_dir():
-        sys.exit("golang.py: no Debian tree: run rootfs/debian.sh first")
-    GO.mkdir(parents=True, exist_ok=True)
-    if not (tree / "usr" / "bin" / "go").exists():
-        shutil.rmtree(tree, ignore_errors=True)
-        subprocess.run(["cp", "-a", str(DEBIAN / "tree"), str(tree)], check=True)
-        shutil.copy("/etc/resolv.conf", tree / "etc" / "resolv.conf")
-        # apt in the chroot wants /proc; a mount namespace keeps it off the host
-        subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                        f"mount -t proc proc {tree}/proc && chroot {tree} sh -c "
-                        "'apt-get update -qq && apt-get install -y -qq --no-install-recommends "
-                        "golang-go tzdata ca-certificates'"], check=True, stdout=subprocess.DEVNULL)
-        for deb in (tree / "var" / "cache" / "apt" / "archives").glob("*.deb"):
-            deb.unlink()
-    (tree / "etc" / "hosts").write_text(HOSTS)
-    img, tmp = GO / "root.img", GO / "root.img.tmp"
-    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(tmp), "4G"], check=True)
-    tmp.rename(img)
-    print(img)
+    """$GO/tree and $GO/root.img: the Debian tree plus Go."""
+    print(derived_image(GO, "golang-go tzdata ca-certificates", "/usr/bin/go"))
 
 
 # go test's line for each package: "ok  \tPKG 1.2s", "FAIL\tPKG 3.4s", "?   \tPKG [no test files]"

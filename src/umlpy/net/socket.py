@@ -165,6 +165,8 @@ class Socket(File):
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992
     runs_sk_filter = False  # whether the family runs SO_ATTACH_BPF's program (unix, UDP)
+    peercred: tuple[int, int, int] | None = None    # (pid, uid, gid): a unix peer's, none elsewhere
+    passcred = False        # SO_PASSCRED (only unix sockets act on it)
 
     def __init__(self, stype: int, protocol: int, flags: int) -> None:
         super().__init__(None, sock_inode(), C.O_RDWR | (flags & C.O_NONBLOCK))
@@ -251,6 +253,11 @@ class Socket(File):
             return _LINGER.pack(*self.linger)
         if opt == SO["SO_ERROR"]:
             return struct.pack("<i", self.take_error())
+        if opt == SO["SO_PEERCRED"]:
+            pid, uid, gid = self.peercred or (0, 0xFFFFFFFF, 0xFFFFFFFF)      # cred_to_ucred: none is -1
+            return struct.pack("<iII", t.kernel.procs.vnr(t.proc, pid) if pid else 0, uid, gid)
+        if opt == SO["SO_PASSCRED"]:
+            return struct.pack("<i", int(self.passcred))
         if opt == SO["SO_PEERNAME"]:
             try:
                 addr = self.getname(t, 2)
@@ -275,6 +282,9 @@ class Socket(File):
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
         if level != SOL_SOCKET:
             raise KernelError(E.EOPNOTSUPP)
+        if opt == SO["SO_PASSCRED"]:
+            self.passcred = bool(int_opt(raw))
+            return
         if opt in (SO["SO_RCVTIMEO"], SO["SO_SNDTIMEO"]):
             timeout = set_timeout(raw)
             if opt == SO["SO_RCVTIMEO"]:

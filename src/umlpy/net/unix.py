@@ -24,7 +24,7 @@ from umlpy.net.netdev import net_of
 from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                               MSG_PEEK, MSG_TRUNC, MSG_WAITALL, RCVSHUTDOWN, SHUT_RD, SHUT_RDWR,
                               SHUT_WR, SNDSHUTDOWN, SO, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
-                              SOL_SOCKET, Received, Socket, int_opt, register_family)
+                              SOL_SOCKET, Received, Socket, register_family)
 from umlpy.net.sockios import SIOCATMARK, SIOCINQ, SIOCOUTQ
 from umlpy.net.unix_gc import Inflight
 from umlpy.vfs import namei
@@ -69,8 +69,17 @@ class Message:
 
 
 MAX_DGRAM_QLEN = 10         # net.unix.max_dgram_qlen
-SKB_STREAM_MAX = 3776 + 32768   # SKB_MAX_HEAD(0) + UNIX_SKB_FRAGS_SZ: a stream send's largest skb
+SKB_MAX_HEAD = 3776         # SKB_MAX_HEAD(0): a stream skb's bytes in its head, the rest in pages
+SKB_STREAM_MAX = SKB_MAX_HEAD + 32768   # + UNIX_SKB_FRAGS_SZ: a stream send's largest skb
 SKB_SMALL_HEAD, SKB_HEAD_MAX, SKB_OVERHEAD, SKB_SHINFO = 512, 16384, 256, 320
+
+
+def stream_truesize(n: int) -> int:
+    """What a stream skb of n bytes costs its sender (unix_stream_sendmsg's
+    head of up to SKB_MAX_HEAD bytes, the rest in whole pages)."""
+    paged = min(n, (max(0, n - SKB_MAX_HEAD) + 4095) // 4096 * 4096)
+    head = n - paged
+    return max(SKB_SMALL_HEAD, 1 << (head + SKB_SHINFO - 1).bit_length()) + SKB_OVERHEAD + paged
 
 
 def truesize(n: int) -> int:
@@ -108,6 +117,8 @@ class UnixSocket(Socket):
         self.backlog = 0
         self.pending: deque[UnixSocket] = deque()
         self.stream = bytearray()                  # SOCK_STREAM receive buffer
+        # its skbs: [bytes not read yet, truesize, the sender charged for it]
+        self.stream_skbs: deque[list] = deque()
         self.stream_meta: list[tuple[int, Message]] = []   # (offset, message with files/creds)
         self.msgs: deque[Message] = deque()        # DGRAM/SEQPACKET receive queue
         self.shut = 0
@@ -123,9 +134,19 @@ class UnixSocket(Socket):
     def has_data(self) -> bool:
         return bool(self.stream) if self.stype == SOCK_STREAM else bool(self.msgs)
 
-    def room(self, n: int) -> bool:
-        """Would n more bytes fit in this (receiving) stream socket?"""
-        return len(self.stream) + n <= self.rcvbuf or not self.stream
+    def consumed(self, n: int) -> None:
+        """n bytes read off the stream: the skbs emptied stop costing their
+        senders (their POLLOUT may come back)."""
+        q = self.stream_skbs
+        while n and q:
+            rec = q[0]
+            take = min(n, rec[0])
+            rec[0] -= take
+            n -= take
+            if not rec[0]:
+                q.popleft()
+                rec[2].wmem -= rec[1]
+                rec[2].wake()
 
     def may_send(self, target: UnixSocket) -> bool:
         """A datagram or record may go from here to target: this socket's
@@ -166,7 +187,7 @@ class UnixSocket(Socket):
             ev |= POLLHUP
         peer = self.peer
         if self.stype == SOCK_STREAM:
-            writable = peer is None or peer.room(1)
+            writable = self.wmem * 4 <= self.sndbuf     # unix_writable
         else:
             writable = self._writable(peer)
         if writable:
@@ -197,6 +218,7 @@ class UnixSocket(Socket):
             for f in m.take_files():
                 f.put()
         self.net.sk_mem -= len(self.stream)
+        self.consumed(len(self.stream))
         self.stream.clear()
         if self.name is not None and self.name.startswith(b"\0"):
             self.net.unix_abstract.pop(self.name, None)
@@ -267,7 +289,7 @@ class UnixSocket(Socket):
             else:
                 v = len(self.msgs[0].data) if self.msgs else 0
         elif req == SIOCOUTQ:
-            v = self.wmem if self.stype != SOCK_STREAM else len(self.peer.stream) if self.peer is not None else 0
+            v = self.wmem       # unix_outq_len: what it sent that is not read yet, in truesize
         elif req == SIOCATMARK:
             v = 0
         else:
@@ -276,21 +298,9 @@ class UnixSocket(Socket):
         return 0
 
     def getsockopt(self, t, level: int, opt: int, cap: int, arg) -> bytes:
-        if level == SOL_SOCKET:
-            if opt == SO["SO_PEERCRED"]:
-                pid, uid, gid = self.peercred or (0, NO_ID, NO_ID)      # cred_to_ucred
-                return struct.pack("<iII", t.kernel.procs.vnr(t.proc, pid), uid, gid)
-            if opt == SO["SO_PASSCRED"]:
-                return struct.pack("<i", int(self.passcred))
-            if opt == SO["SO_ACCEPTCONN"]:
-                return struct.pack("<i", int(self.listening))
+        if level == SOL_SOCKET and opt == SO["SO_ACCEPTCONN"]:
+            return struct.pack("<i", int(self.listening))
         return super().getsockopt(t, level, opt, cap, arg)
-
-    def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
-        if level == SOL_SOCKET and opt == SO["SO_PASSCRED"]:
-            self.passcred = bool(int_opt(raw))
-        else:
-            super().setsockopt(t, level, opt, raw)
 
 
 def abstract_bind(name: bytes, s: UnixSocket) -> None:
@@ -405,19 +415,24 @@ def _send_stream(task, s, peer, data: bytes, flags: int, files: list, creds, don
             if done:
                 return done
             _epipe(task, s, flags)
-        space = peer.rcvbuf - len(peer.stream)
+        # an skb at a time, while the sender's skbs not read yet cost less
+        # than its send buffer (sock_alloc_send_pskb)
+        space = min(len(data) - done, (s.sndbuf >> 1) - 64, SKB_STREAM_MAX)
         net = peer.net
         if peer.stream:     # the kernel-wide bound (net.sk_mem); an empty buffer always takes some
             space = min(space, net.sk_mem_limit - net.sk_mem)
-        if space <= 0:
+        if space <= 0 or s.wmem >= s.sndbuf:
             if nonblock:
                 if done:
                     return done
                 raise KernelError(E.EAGAIN)
             d = done
-            raise Block(peer.wq, retry=lambda: _send_stream(task, s, peer, data, flags, [], creds, d, nonblock),
+            raise Block(s.wq, peer.wq, retry=lambda: _send_stream(task, s, peer, data, flags, [], creds, d, nonblock),
                         interrupted_result=(d or None))
         chunk = data[done:done + space]
+        cost = stream_truesize(len(chunk))
+        s.wmem += cost
+        peer.stream_skbs.append([len(chunk), cost, s])
         peer.stream += chunk
         net.sk_mem += len(chunk)
         done += len(chunk)
@@ -483,6 +498,7 @@ def _recv_stream(s, n: int, flags: int, nonblock) -> Received:
             return Received(chunk, peeked, creds, sender, full_len=len(chunk))
         del s.stream[:len(chunk)]
         s.net.sk_mem -= len(chunk)
+        s.consumed(len(chunk))
         files, keep = [], []
         for off, m in s.stream_meta:
             if off < len(chunk):
@@ -534,6 +550,7 @@ def unrecv(s: UnixSocket, r: Received) -> None:
         return
     s.stream[:0] = r.data
     s.net.sk_mem += len(r.data)
+    s.stream_skbs.appendleft([len(r.data), 0, s])     # back unread, charged to nobody
     s.stream_meta = [(off + len(r.data), m) for off, m in s.stream_meta]
     if r.files:
         s.stream_meta.insert(0, (0, Message(b"", r.files, r.creds)))

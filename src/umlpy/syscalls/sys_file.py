@@ -61,24 +61,21 @@ def open_walk(t, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Dentry
     if not flags & C.O_CREAT:
         return namei.lookup(t, dirfd, path, follow=not flags & C.O_NOFOLLOW), False
     parent, name, trailing = namei.lookup_parent(t, dirfd, path)
-    if trailing or name in (b".", b".."):
-        raise KernelError(E.EISDIR)
-    permission(parent.inode, C.X_OK, creds)
-    d = parent.child(name)
+    d = _lookup_open(t, parent, name, trailing, mode)
     if d is None:
-        want_write(parent)
-        permission(parent.inode, C.W_OK, creds)
-        d = parent.instantiate(name, parent.inode.create(
-            name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
-        N.name_event(parent.inode, N.IN_CREATE, name, d.inode)
-        return d, True
+        return parent.child(name), True
     if flags & C.O_EXCL:
         raise KernelError(E.EEXIST)
     holder = parent.inode
     if d.inode.is_symlink:
         if flags & C.O_NOFOLLOW:
             raise KernelError(E.ELOOP)
-        d = namei.lookup(t, dirfd, path, follow=True)
+        try:
+            d = namei.lookup(t, dirfd, path, follow=True)
+        except KernelError as e:
+            if e.errno != E.ENOENT:
+                raise
+            return _create_through_link(t, parent, d, mode)
         holder = d.up().inode           # the directory the link led to
     while d.mounted is not None:
         d = d.mounted.root
@@ -86,6 +83,39 @@ def open_walk(t, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Dentry
         raise KernelError(E.EISDIR)
     may_create_in_sticky(t.kernel.tunables, creds, holder, d.inode)
     return d, False
+
+
+def _lookup_open(t, parent: Dentry, name: bytes, trailing: bool, mode: int) -> Dentry | None:
+    """lookup_open with O_CREAT: the name's dentry in parent, or None when
+    it was missing and is made now (a regular file, IN_CREATE)."""
+    if trailing or name in (b".", b".."):
+        raise KernelError(E.EISDIR)
+    permission(parent.inode, C.X_OK, t.proc.creds)
+    d = parent.child(name)
+    if d is not None:
+        return d
+    want_write(parent)
+    permission(parent.inode, C.W_OK, t.proc.creds)
+    d = parent.instantiate(name, parent.inode.create(
+        name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
+    N.name_event(parent.inode, N.IN_CREATE, name, d.inode)
+    return None
+
+
+def _create_through_link(t, parent: Dentry, link: Dentry, mode: int) -> tuple[Dentry, bool]:
+    """O_CREAT through a dangling trailing symlink (open_last_lookups on
+    the link's body, from the link's directory): the name the last link
+    names is made, if its directory exists (else ENOENT)."""
+    budget = [namei.MAXSYMLINKS]
+    while True:
+        if namei.may_step_into(t, parent, link, budget) is not None:
+            raise KernelError(E.ENOENT)     # a magic link to nothing
+        parent, name, trailing = namei.parent_at(t, parent, link.inode.readlink(), budget)
+        link = _lookup_open(t, parent, name, trailing, mode)
+        if link is None:
+            return parent.child(name), True
+        if not link.inode.is_symlink:
+            raise KernelError(E.ENOENT)     # made meanwhile: the walk said it was missing
 
 
 def open_dentry(t, d, flags: int, created: bool = False) -> int:

@@ -67,7 +67,13 @@ def _new(t, domain: int, stype: int, proto: int) -> tuple[Socket, bool]:
     kind = stype & SOCK_TYPE_MASK
     if not 0 < kind < SOCK_MAX:
         raise KernelError(E.EINVAL)
-    return make(t, kind, s32(proto), stype & SOCK_NONBLOCK), bool(stype & SOCK_CLOEXEC)
+    return _owned(t, make(t, kind, s32(proto), stype & SOCK_NONBLOCK)), bool(stype & SOCK_CLOEXEC)
+
+
+def _owned(t, s: Socket) -> Socket:
+    """sock_alloc: the socket's inode is its creator's (fsuid, fsgid)."""
+    s.inode.uid, s.inode.gid = t.proc.creds.fsuid, t.proc.creds.fsgid
+    return s
 
 
 @syscall("socket", status=PARTIAL, note="AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (NETLINK_ROUTE), AF_PACKET on eth0; others EAFNOSUPPORT")
@@ -137,7 +143,7 @@ def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
     if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
         raise KernelError(E.EINVAL)
     s = _sock(t, fd)
-    new = s.accept(t, flags)
+    new = _owned(t, s.accept(t, flags))
     new.flags = C.O_RDWR | (flags & SOCK_NONBLOCK)
     if addr:
         try:

@@ -102,19 +102,27 @@ def _walk(task, cur: Dentry, path: bytes, follow: bool, budget: list[int]) -> De
                 raise KernelError(E.EXDEV)
             nxt = _follow_mounts(nxt)
         if nxt.inode.mode & _S_IFMT == _S_IFLNK and (i < n - 1 or follow or must_dir):
-            budget[0] -= 1
-            if budget[0] < 0 or nxt.mount is not None and nxt.mount.has(MOUNT_ATTR_NOSYMFOLLOW):
-                raise KernelError(E.ELOOP)      # too many, or on a nosymfollow mount
-            magic = getattr(nxt.inode, "magic_file", None)
-            if nd is not None:
-                _check_link(nd, getattr(nxt.inode, "is_magic", False))
-            may_follow_link(task.kernel.tunables, creds, ino, nxt.inode)
+            magic = may_step_into(task, cur, nxt, budget)
             nxt = _magic(magic) if magic is not None else \
                 _walk(task, cur, nxt.inode.readlink(), True, budget)
         cur = nxt
     if must_dir and cur.inode.mode & _S_IFMT != _S_IFDIR:
         raise KernelError(E.ENOTDIR)
     return cur
+
+
+def may_step_into(task, parent: Dentry, link: Dentry, budget: list[int]):
+    """pick_link's checks before a symlink is followed: the budget of 40
+    links a walk, no nosymfollow mount, a scoped walk's rules, protected
+    symlinks.  The magic link's file getter, or None for a plain link."""
+    budget[0] -= 1
+    if budget[0] < 0 or link.mount is not None and link.mount.has(MOUNT_ATTR_NOSYMFOLLOW):
+        raise KernelError(E.ELOOP)      # too many, or on a nosymfollow mount
+    nd: Scope | None = task.nd
+    if nd is not None:
+        _check_link(nd, getattr(link.inode, "is_magic", False))
+    may_follow_link(task.kernel.tunables, task.proc.creds, parent.inode, link.inode)
+    return getattr(link.inode, "magic_file", None)
 
 
 def _check_link(nd: Scope, magic: bool) -> None:
@@ -162,6 +170,15 @@ def lookup_parent(task, dirfd: int, path: bytes) -> tuple[Dentry, bytes, bool]:
     """(parent directory, last component, trailing slash) for creating ops."""
     if not path:
         raise KernelError(E.ENOENT)
+    return parent_at(task, start_of(task, dirfd, path), path, [MAXSYMLINKS])
+
+
+def parent_at(task, start: Dentry, path: bytes, budget: list[int]) -> tuple[Dentry, bytes, bool]:
+    """lookup_parent from a directory (a relative path's start) with what is
+    left of a walk's symlink budget: an open following a trailing symlink
+    walks the link's body from the link's directory."""
+    if not path:
+        raise KernelError(E.ENOENT)
     if len(path) >= PATH_MAX:
         raise KernelError(E.ENAMETOOLONG)
     stripped = path.rstrip(b"/")
@@ -170,9 +187,9 @@ def lookup_parent(task, dirfd: int, path: bytes) -> tuple[Dentry, bytes, bool]:
         return task.fs.root, b".", trailing
     head, _, last = stripped.rpartition(b"/")
     if b"/" in stripped:
-        parent = _walk(task, start_of(task, dirfd, path), head or b"/", True, [MAXSYMLINKS])
+        parent = _walk(task, start, head or b"/", True, budget)
     else:
-        parent = start_of(task, dirfd, path)
+        parent = task.fs.root if path.startswith(b"/") else start
     if not parent.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     if len(last) > NAME_MAX:

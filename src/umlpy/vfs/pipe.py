@@ -47,7 +47,9 @@ class PipeFs(Filesystem):
 
 class PipeInode(Inode):
     def __init__(self, fs: PipeFs, pipe: Pipe) -> None:
-        super().__init__(fs, C.S_IFIFO | 0o600)
+        # get_pipe_inode: its creator's (fsuid, fsgid), mode 0600: the
+        # owner may open it again through /proc/PID/fd (/dev/stdout)
+        super().__init__(fs, C.S_IFIFO | 0o600, *pipe.owner)
         self.pipe = pipe
 
     def size(self) -> int:
@@ -72,6 +74,7 @@ class Pipe:
         self.tunables = tun = task.kernel.tunables
         self.ledger = task.kernel.pipe_pages     # pages of pipe buffers each (real) user holds
         self.user = creds.uid
+        self.owner = (creds.fsuid, creds.fsgid)     # an anonymous pipe's inode's
         pages = PIPE_DEF_BUFFERS
         if pages * PIPE_BUF > tun.pipe_max_size and not capable(creds, K.CAP_SYS_RESOURCE):
             pages = tun.pipe_max_size // PIPE_BUF
