@@ -139,10 +139,10 @@ def suffix(cases: bool, user: int | None) -> str:
 def run(kernels: list[str], tests: list[str], timeout: int, deadline: int, tag: str, cases: bool,
         user: int | None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    # the kernel as it is now: rebuilding ./linux-um meanwhile changes nothing here
-    kimage = OUT / "linux-um"
-    if not kimage.exists():
-        shutil.copy(ROOT / "linux-um", kimage)
+    # the kernel as it is now, a copy per run (runs side by side each keep
+    # theirs): rebuilding ./linux-um meanwhile changes nothing here
+    kimage = OUT / f"linux-um-{tag or 'run'}"
+    shutil.copy(ROOT / "linux-um", kimage)
     cmd = guest_script(tests, timeout, cases, user)
     for kernel in kernels:
         name = kernel + (f"-{tag}" if tag else "")
