@@ -324,6 +324,28 @@ def test_drop_caches_evicts_evictable_fanotify_marks(where, tmp_path):
         "remove the cwd's (held): 0", "remove h's (pins h): 0", "done"], (r.stdout, r.stderr[-3000:])
 
 
+def test_vmstat(tmp_path):
+    """/proc/vmstat (procps' vmstat, sar and psutil read it): Linux 6.1's
+    123 names in its order (UML's), the free and anonymous pages as
+    meminfo has them, the disks' reads in pgpgin, drop_caches' writes and
+    the dirty thresholds."""
+    r = sh("mount -t proc proc /proc; mkdir -p /mnt; mount /dev/ubda /mnt; cat /proc/vmstat > /v1; "
+           "cat /mnt/bin/busybox > /dev/null; echo 3 > /proc/sys/vm/drop_caches; cat /proc/vmstat; "
+           "echo @@; cat /v1; echo @@; grep -E 'MemFree' /proc/meminfo",
+           f"ubd0={tmp_path / 'cow'},{ROOT / 'rootfs' / 'busybox.img'}")
+    after, before, meminfo = r.stdout.decode().split("@@\n")
+    v = dict(line.split() for line in after.splitlines())
+    v0 = dict(line.split() for line in before.splitlines())
+    names = [line.split()[0] for line in after.splitlines()]
+    assert len(names) == 123 and names[0] == "nr_free_pages" and names[-1] == "nr_unstable", names
+    assert names.index("pgpgin") < names.index("drop_pagecache") < names.index("oom_kill")
+    assert int(v["pgpgin"]) - int(v0["pgpgin"]) >= 1000, (v["pgpgin"], v0["pgpgin"])     # busybox: 1+ MB read
+    assert (v["drop_pagecache"], v["drop_slab"], v0["drop_pagecache"]) == ("1", "1", "0")
+    free_kb = int(meminfo.split()[1])
+    assert abs(int(v["nr_free_pages"]) * 4 - free_kb) < 4096
+    assert int(v["nr_dirty_threshold"]) == int(v["nr_free_pages"]) * 20 // 100
+
+
 def test_disk_stats(tmp_path):
     """/sys/block/DISK/stat and /proc/diskstats count the disk's requests
     as Linux's part_stat_show and diskstats_show print them (17 figures,

@@ -83,6 +83,8 @@ class Kernel:
         self.aio_nr = 0         # AIO events the live contexts asked for (fs.aio-nr; syscalls/sys_aio.py)
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
         self.unix_inflight = Inflight()         # files in flight in unix sockets (net/unix_gc.py)
+        # the events /proc/vmstat counts that the kernel has (the rest are 0)
+        self.vm_events = {"drop_pagecache": 0, "drop_slab": 0, "oom_kill": 0}
         self.vdso = Vdso()
         self.timekeeper = timekeeping.boot()
         self.timekeeper.on_diverge = lambda: self.trap_time(wall=True)

@@ -236,6 +236,7 @@ class OomKiller:
                       f"anon-rss:{anon}kB, file-rss:{file}kB, shmem-rss:{shmem}kB, UID:{p.creds.uid} "
                       f"pgtables:{st.get('VmPTE', 0)}kB oom_score_adj:{p.oom_score_adj}")
         self.k.signals.send_proc(p, S.SIGKILL, C.SI_KERNEL, force=True)     # SEND_SIG_PRIV
+        self.k.vm_events["oom_kill"] += 1
         self.victims.append((p, clock.monotonic_ns() + REAP_WAIT_NS))
         # the host frees the killed process's pages as it goes, as the reaper
         printk.pr_info(f"oom_reaper: reaped process {p.pid} ({name}), now anon-rss:0kB, "

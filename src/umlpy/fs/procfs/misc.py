@@ -56,6 +56,54 @@ def meminfo(kernel) -> str:
     return "".join(lines)
 
 
+# /proc/vmstat's names, in Linux 6.1's order (UML's build: no NUMA, no
+# THP, no swap devices)
+_VMSTAT = """nr_free_pages nr_zone_inactive_anon nr_zone_active_anon nr_zone_inactive_file
+nr_zone_active_file nr_zone_unevictable nr_zone_write_pending nr_mlock nr_bounce nr_zspages
+nr_free_cma nr_inactive_anon nr_active_anon nr_inactive_file nr_active_file nr_unevictable
+nr_slab_reclaimable nr_slab_unreclaimable nr_isolated_anon nr_isolated_file workingset_nodes
+workingset_refault_anon workingset_refault_file workingset_activate_anon workingset_activate_file
+workingset_restore_anon workingset_restore_file workingset_nodereclaim nr_anon_pages nr_mapped
+nr_file_pages nr_dirty nr_writeback nr_writeback_temp nr_shmem nr_shmem_hugepages
+nr_shmem_pmdmapped nr_file_hugepages nr_file_pmdmapped nr_anon_transparent_hugepages
+nr_vmscan_write nr_vmscan_immediate_reclaim nr_dirtied nr_written nr_throttled_written
+nr_kernel_misc_reclaimable nr_foll_pin_acquired nr_foll_pin_released nr_kernel_stack
+nr_page_table_pages nr_sec_page_table_pages nr_swapcached nr_dirty_threshold
+nr_dirty_background_threshold pgpgin pgpgout pswpin pswpout pgalloc_normal pgalloc_movable
+allocstall_normal allocstall_movable pgskip_normal pgskip_movable pgfree pgactivate pgdeactivate
+pglazyfree pgfault pgmajfault pglazyfreed pgrefill pgreuse pgsteal_kswapd pgsteal_direct
+pgdemote_kswapd pgdemote_direct pgscan_kswapd pgscan_direct pgscan_direct_throttle pgscan_anon
+pgscan_file pgsteal_anon pgsteal_file pginodesteal slabs_scanned kswapd_inodesteal
+kswapd_low_wmark_hit_quickly kswapd_high_wmark_hit_quickly pageoutrun pgrotated drop_pagecache
+drop_slab oom_kill pgmigrate_success pgmigrate_fail thp_migration_success thp_migration_fail
+thp_migration_split compact_migrate_scanned compact_free_scanned compact_isolated compact_stall
+compact_fail compact_success compact_daemon_wake compact_daemon_migrate_scanned
+compact_daemon_free_scanned unevictable_pgs_culled unevictable_pgs_scanned unevictable_pgs_rescued
+unevictable_pgs_mlocked unevictable_pgs_munlocked unevictable_pgs_cleared unevictable_pgs_stranded
+balloon_inflate balloon_deflate balloon_migrate swap_ra swap_ra_hit zswpin zswpout
+nr_unstable""".split()
+DIRTY_RATIO, DIRTY_BACKGROUND_RATIO = 20, 10     # vm.dirty_ratio, vm.dirty_background_ratio
+
+
+def vmstat(kernel) -> str:
+    """/proc/vmstat with what the kernel counts, as meminfo: free and
+    anonymous pages, shmem, the disks' reads and writes (pgpgin/pgpgout,
+    in KiB), the dirty thresholds from the free memory (global_dirty_limits),
+    drop_caches' writes and the OOM killer's kills; the rest 0."""
+    b = kernel.mem_budget
+    total = b.limit >> 12
+    anon, shmem = (n >> 12 for n in oom.usage(kernel))
+    free = max(0, total - anon - shmem)
+    sectors = [d.stats.fields() for d in kernel.disks]
+    vals = {"nr_free_pages": free, "nr_zone_active_anon": anon + shmem, "nr_active_anon": anon + shmem,
+            "nr_anon_pages": anon, "nr_shmem": shmem, "nr_file_pages": shmem,
+            "nr_dirty_threshold": free * DIRTY_RATIO // 100,
+            "nr_dirty_background_threshold": free * DIRTY_BACKGROUND_RATIO // 100,
+            "pgpgin": sum(f[2] for f in sectors) // 2, "pgpgout": sum(f[6] for f in sectors) // 2,
+            **kernel.vm_events}
+    return "".join(f"{name} {vals.get(name, 0)}\n" for name in _VMSTAT)
+
+
 def cpuinfo() -> str:
     """The host CPU's description, as the one processor the guest has."""
     block = procinfo.cpuinfo().decode(errors="replace").split("\n\n")[0]
@@ -192,6 +240,7 @@ def global_files(kernel) -> Spec:
         "swaps": ro("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
         "sysvipc": sysvipc_files(k),
         "uptime": ro(text(lambda: uptime(k))),
+        "vmstat": ro(text(lambda: vmstat(k))),
         "version": ro(text(lambda: f"Linux version {k.release} (umlpy {k.version}) "
                                    f"{k.version_string}")),
     }

@@ -172,11 +172,14 @@ def _drop_caches(kernel):
         if not 1 <= v <= 4:
             raise KernelError(E.EINVAL)
         if v & 1:
+            kernel.vm_events["drop_pagecache"] += 1
+
             def in_use(inode) -> bool:
                 return mapped_anywhere(kernel.procs, inode)
             for fs in {id(m.fs): m.fs for m in kernel.mounts.mounts}.values():
                 fs.drop_caches(in_use)
         if v & 2:
+            kernel.vm_events["drop_slab"] += 1
             evict.drop_unused_inodes(kernel)
         if not quiet[0] and task is not None:
             printk.pr_info(f"{task.proc.comm.decode(errors='replace')} ({task.proc.pid}): drop_caches: {v}")
