@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CPIO, IMAGE, ROOT, UMLPY
+from hostview import descendants
 
 pytestmark = pytest.mark.skipif(shutil.which("uml_mconsole") is None, reason="uml_mconsole (uml-utilities) missing")
 
@@ -182,6 +183,28 @@ def test_notify_socket_hears_where_the_console_is(tmp_path, machine):
 SPIN_THEN_EXIT = "echo spinning; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
 
 
+def _wait_guests_still(pid: int, timeout: float = 60) -> None:
+    """Until the guest processes under the kernel pid have used no CPU for
+    half a second (on a loaded host the spin outlasts any fixed sleep)."""
+    def cpu() -> int:
+        total = 0
+        for p in descendants(pid):
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(") ", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])      # utime, stime
+        return total
+    end, last = time.monotonic() + timeout, -1
+    while time.monotonic() < end:
+        now = cpu()
+        if now == last:
+            return
+        last = now
+        time.sleep(0.5)
+    raise AssertionError("the guest kept running")
+
+
 def _asked_while_frozen(m: Machine, tmp_path: Path, then) -> subprocess.Popen:
     """`umlpy checkpoint` sent while the machine's kernel is frozen (host
     SIGSTOP) and its init has finished spinning and waits on it to exit;
@@ -189,7 +212,7 @@ def _asked_while_frozen(m: Machine, tmp_path: Path, then) -> subprocess.Popen:
     line = m.p.stdout.readline()
     assert line == b"spinning\n", line
     m.p.send_signal(signal.SIGSTOP)
-    time.sleep(2)           # the spin is over: init's exit_group waits on the frozen kernel
+    _wait_guests_still(m.p.pid)     # the spin is over: init's exit_group waits on the frozen kernel
     client = subprocess.Popen([str(UMLPY), "checkpoint", str(m.sock), str(tmp_path / "img")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)         # the request is in the machine's socket
