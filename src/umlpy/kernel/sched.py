@@ -24,6 +24,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.syscall_nr import NUMBERS
 from umlpy.kernel import ioac, printk, ptracer, seccomp, strace, timekeeping, userfaultfd
 from umlpy.kernel.errors import Block, KernelError, NoReturn
+from umlpy.kernel.signal import release_enroute, takeable
 from umlpy.kernel.task import State, Task
 from umlpy.kernel.timekeeping import WallDeadline
 from umlpy.kernel.wait import set_wake_hook
@@ -374,7 +375,7 @@ class Scheduler:
             if not self._stopped(t) or ptracer.syscall_exit(self.k, t, how):
                 return
         proc = t.proc
-        if (t.pending | proc.shared_pending) & ~t.blocked or proc.stopped \
+        if (t.pending | takeable(t)) & ~t.blocked or proc.stopped \
                 or (t.ptrace is not None and (t.ptrace.inject is not None or t.ptrace.trap_stop)) \
                 or (ret is not None and _RESTART_LO <= ret <= _RESTART_HI):
             if not self._stopped(t):            # a signal frame takes all its registers
@@ -384,6 +385,7 @@ class Scheduler:
                 return
         t.regs_dirty = False
         t.in_syscall = -1
+        release_enroute(t)
         t.state = State.USER
         oom = self.oom
         if oom is not None and oom.timer is None:

@@ -174,6 +174,28 @@ def init_ignores(t: Task, sig: int, force: bool = False) -> bool:
         and not t.blocked & S.sigbit(sig) and not (force and sig in (S.SIGKILL, S.SIGSTOP))
 
 
+def takeable(t: Task) -> int:
+    """The process's pending signals t may take now.  Linux sends a CPU
+    timer's signal from the tick of the thread that is running, which
+    takes it on its return to user mode before a sibling could; here that
+    thread's interrupt stop takes a while, and a sibling passing a
+    delivery point meanwhile (a sleeper's periodic wake) must not take the
+    signal first.  The claim ends at the thread's next resume
+    (release_enroute)."""
+    proc = t.proc
+    en = proc.enroute
+    if en is None or en[0] is t or en[0].state is not State.USER:
+        return proc.shared_pending
+    return proc.shared_pending & ~en[1]
+
+
+def release_enroute(t: Task) -> None:
+    """t resumes guest code: it had its chance at a signal sent its way."""
+    en = t.proc.enroute
+    if en is not None and en[0] is t:
+        t.proc.enroute = None
+
+
 def discard(proc, mask: int) -> None:
     """Forget pending signals of mask, process-wide and in every thread."""
     for owner in [proc, *proc.threads]:
@@ -207,6 +229,8 @@ class Signals:
         proc.signal_wq.wake_all()
         for t in proc.threads if prefer is None else (prefer, *proc.threads):
             if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
+                if t is prefer and t.state is State.USER:
+                    proc.enroute = (t, S.sigbit(sig))
                 self._notify(t, sig)
                 break
         return True
@@ -264,7 +288,7 @@ class Signals:
 
     def interrupts(self, t: Task) -> bool:
         """Does a pending signal end this task's wait?"""
-        pend = (t.pending | t.proc.shared_pending) & ~t.blocked
+        pend = (t.pending | takeable(t)) & ~t.blocked
         if not pend:
             return False
         acts = t.proc.sighand.actions
@@ -310,7 +334,7 @@ class Signals:
         timer (and gets its overrun count), and a SIGALRM from the process
         queue restarts a periodic ITIMER_REAL."""
         for owner in (t, t.proc):
-            pend = (owner.pending if owner is t else owner.shared_pending) & mask
+            pend = (owner.pending if owner is t else takeable(t)) & mask
             if pend:
                 sig = (pend & -pend).bit_length()
                 q = owner.sigq.get(sig)

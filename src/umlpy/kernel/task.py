@@ -195,6 +195,7 @@ class Process:
         self.environ: list[bytes] = []
         self.shared_pending: int = 0
         self.sigq: dict = {}                    # shared sig -> deque of (si_code, fields)
+        self.enroute: tuple | None = None       # (thread, sigbit): see signal.takeable
         self.stop_how: dict = {}                # stopped task -> how to resume
         self.zombie = False
         self.exited = False

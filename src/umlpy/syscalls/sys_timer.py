@@ -81,20 +81,25 @@ class CpuTimer(IntervalTimer):
         the CPU; here the one that used most since the last expiry.  A
         profiler counts on it (Go's drops a setitimer SIGPROF that reaches
         a thread with a timer of its own)."""
-        threads = self.cpu.owner.threads
-        if len(threads) == 1:       # no choice: no host reads (a profiled single-threaded program)
-            self.used = {}
-            return threads[0]
-        best, most, now = None, -1, {}
-        for t in threads:
-            ns = now[t] = clock.host_thread_cpu_ns(t.hpid, clock.CPUCLOCK_SCHED)
+        best, most, now = self.cpu.owner.threads[0], -1, self._thread_times()
+        for t, ns in now.items():
             used = ns - self.used.get(t, 0)
             if used > most:
                 best, most = t, used
         self.used = now
         return best
 
+    def _thread_times(self) -> dict:
+        """Each thread's CPU time now; nothing for a single thread, which
+        has no choice to make (no host reads for a profiled single-threaded
+        program)."""
+        threads = self.cpu.owner.threads
+        if len(threads) == 1:
+            return {}
+        return {t: clock.host_thread_cpu_ns(t.hpid, clock.CPUCLOCK_SCHED) for t in threads}
+
     def set(self, value: int, interval: int) -> None:
+        self.used = self._thread_times()    # the first expiry weighs the use since now, not each thread's life
         self.arm(ktime_add_safe(self.now(), value) if value else None, interval if value else 0)
 
     def remaining(self) -> int:
