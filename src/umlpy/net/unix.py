@@ -74,12 +74,18 @@ SKB_STREAM_MAX = SKB_MAX_HEAD + 32768   # + UNIX_SKB_FRAGS_SZ: a stream send's l
 SKB_SMALL_HEAD, SKB_HEAD_MAX, SKB_OVERHEAD, SKB_SHINFO = 512, 16384, 256, 320
 
 
+def _head_cost(head: int) -> int:
+    """An skb with a linear head of that many bytes: the head from a
+    power-of-two kmalloc cache with the shared info behind it, and the
+    sk_buff itself."""
+    return max(SKB_SMALL_HEAD, 1 << (head + SKB_SHINFO - 1).bit_length()) + SKB_OVERHEAD
+
+
 def stream_truesize(n: int) -> int:
     """What a stream skb of n bytes costs its sender (unix_stream_sendmsg's
     head of up to SKB_MAX_HEAD bytes, the rest in whole pages)."""
     paged = min(n, (max(0, n - SKB_MAX_HEAD) + 4095) // 4096 * 4096)
-    head = n - paged
-    return max(SKB_SMALL_HEAD, 1 << (head + SKB_SHINFO - 1).bit_length()) + SKB_OVERHEAD + paged
+    return _head_cost(n - paged) + paged
 
 
 def truesize(n: int) -> int:
@@ -88,7 +94,7 @@ def truesize(n: int) -> int:
     many small datagrams fill a buffer long before their bytes do, so a
     socket holds a few hundred of them, not hundreds of thousands."""
     if n + SKB_SHINFO <= SKB_HEAD_MAX:
-        return max(SKB_SMALL_HEAD, 1 << (n + SKB_SHINFO - 1).bit_length()) + SKB_OVERHEAD
+        return _head_cost(n)
     rest = n - (SKB_HEAD_MAX - SKB_SHINFO)
     return SKB_HEAD_MAX + SKB_OVERHEAD + (rest + 4095) // 4096 * 4096
 
@@ -339,19 +345,19 @@ def send(task, s: UnixSocket, data: bytes, flags: int, dest: UnixSocket | None, 
         _epipe(task, s, flags)
     creds = _creds(task)
     if files:
-        s.ledger.check(task)
+        s.ledger.before_send(task)
     if s.stype == SOCK_DGRAM:
         target = dest or s.peer
         if target is None:
             raise KernelError(E.ENOTCONN if dest is None else E.ECONNREFUSED)
         if target.refs <= 0 and target.bound_inode is None and target.name is None:
             raise KernelError(E.ECONNREFUSED)
-        return _send_message(s, target, data, files, creds, nonblock, task.proc.creds.uid)
+        return _send_message(task, s, target, data, files, creds, nonblock)
     peer = s.peer
     if peer is None or peer.shut & RCVSHUTDOWN:
         _epipe(task, s, flags)
     if s.stype == SOCK_SEQPACKET:
-        return _send_message(s, peer, data, files, creds, nonblock, task.proc.creds.uid)
+        return _send_message(task, s, peer, data, files, creds, nonblock)
     return _send_stream(task, s, peer, data, flags, files, creds, 0, nonblock)
 
 
@@ -362,8 +368,7 @@ def check_size(s: UnixSocket, n: int) -> None:
         raise KernelError(E.EMSGSIZE)
 
 
-def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, creds,
-                  nonblock, uid: int) -> int:
+def _send_message(task, s: UnixSocket, target: UnixSocket, data: bytes, files: list, creds, nonblock) -> int:
     """One datagram or seqpacket record, whole, onto the receiver's queue,
     charged to the sender's send buffer until it is received."""
     check_size(s, len(data))
@@ -382,7 +387,7 @@ def _send_message(s: UnixSocket, target: UnixSocket, data: bytes, files: list, c
         raise Block(s.wq, target.wq)
     data = data[:]          # a UserBuf's bytes, now that the datagram goes
     m = Message(data, [f.get() for f in files], creds, s.name, s, size)
-    m.charge(s.ledger, uid)
+    m.charge(s.ledger, task.proc.creds.uid)
     s.wmem += m.size
     net.sk_mem += m.size
     target.msgs.append(m)

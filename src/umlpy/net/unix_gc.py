@@ -39,14 +39,15 @@ class Inflight:
         self.sockets: dict = {}         # unix socket -> None, while one is in flight
         self.collecting = False
 
-    def check(self, t) -> None:
-        """too_many_unix_fds, before a send that carries files."""
+    def before_send(self, t) -> None:
+        """A send that carries files: a collection first once many sockets
+        are in flight (wait_for_unix_gc), then too_many_unix_fds."""
+        if len(self.sockets) > GC_TRIGGER:
+            self.collect()
         creds = t.proc.creds
         if self.by_user.get(creds.uid, 0) > t.proc.rlimit(C.RLIMIT_NOFILE)[0] \
                 and not capable(creds, K.CAP_SYS_RESOURCE) and not capable(creds, K.CAP_SYS_ADMIN):
             raise KernelError(E.ETOOMANYREFS)
-        if len(self.sockets) > GC_TRIGGER:
-            self.collect()
 
     def attach(self, uid: int, files: list) -> None:
         """unix_inflight: files now ride in a queued message."""

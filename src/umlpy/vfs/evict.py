@@ -8,7 +8,8 @@ vm.drop_caches' 2 (drop_slab) evicts in that sense: every inode of a
 filesystem whose inodes can be read again that nothing holds loses its
 evictable marks.
 
-What holds an inode, as Linux's reference counts would: an open file, a
+What holds an inode, as Linux's reference counts would: an open file (a
+loop device's backing file too), a
 mapping or a running program, a cwd or root, a mount or mount point, a
 mark that is not evictable (inotify's, dnotify's, fanotify's), a queued
 fanotify event; and a directory is held by any held dentry below it.
@@ -34,7 +35,7 @@ def _held(kernel) -> set[int]:
                 dentries.append(getattr(fm, "dentry", None))
         for t in p.threads:
             dentries += (t.fs.root, t.fs.cwd)
-            dentries += (f.dentry for f in t.files.files.values())
+    dentries += (f.dentry for f in kernel.open_files())
     for m in kernel.mounts.mounts:
         dentries += (m.root, m.mountpoint)
     dentries += fanotify.queued_dentries()
