@@ -183,26 +183,41 @@ def test_notify_socket_hears_where_the_console_is(tmp_path, machine):
 SPIN_THEN_EXIT = "echo spinning; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
 
 
-def _wait_guests_still(pid: int, timeout: float = 60) -> None:
-    """Until the guest processes under the kernel pid have used no CPU for
-    half a second (on a loaded host the spin outlasts any fixed sleep)."""
-    def cpu() -> int:
-        total = 0
-        for p in descendants(pid):
-            try:
-                fields = Path(f"/proc/{p}/stat").read_text().rsplit(") ", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])      # utime, stime
-        return total
-    end, last = time.monotonic() + timeout, -1
+EXIT_CALLS = ("60", "231")     # exit, exit_group
+
+
+def _guest_syscalls(pid: int) -> list[str]:
+    """The syscall each guest process under the kernel pid waits in
+    (/proc/PID/syscall's number: a task stopped in one, at a ptrace stop
+    or a seccomp notification alike), "running" for one in user mode."""
+    out = []
+    for p in descendants(pid):
+        try:
+            out.append(Path(f"/proc/{p}/syscall").read_text().split(" ", 1)[0].strip())
+        except OSError:
+            continue
+    return out
+
+
+def _freeze_in_exit(m: Machine, timeout: float = 60) -> None:
+    """Freeze the kernel (host SIGSTOP) with init waiting on it in its
+    exit.  The kernel may freeze after it printed the echo before
+    "spinning" but before it answered the write: then it goes on a moment,
+    and is frozen again.  (On a loaded host the spin outlasts any fixed
+    sleep, and a spinner goes unscheduled for as long as any CPU-time
+    sample.)"""
+    end = time.monotonic() + timeout
+    m.p.send_signal(signal.SIGSTOP)
     while time.monotonic() < end:
-        now = cpu()
-        if now == last:
+        calls = _guest_syscalls(m.p.pid)
+        if any(nr in EXIT_CALLS for nr in calls):
             return
-        last = now
-        time.sleep(0.5)
-    raise AssertionError("the guest kept running")
+        if any(nr.isdigit() for nr in calls):     # in another call (the echo's write): let it through
+            m.p.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+            m.p.send_signal(signal.SIGSTOP)
+        time.sleep(0.1)
+    raise AssertionError(f"the guest never reached its exit: {_guest_syscalls(m.p.pid)}")
 
 
 def _asked_while_frozen(m: Machine, tmp_path: Path, then) -> subprocess.Popen:
@@ -211,8 +226,7 @@ def _asked_while_frozen(m: Machine, tmp_path: Path, then) -> subprocess.Popen:
     then(m) before the kernel goes on."""
     line = m.p.stdout.readline()
     assert line == b"spinning\n", line
-    m.p.send_signal(signal.SIGSTOP)
-    _wait_guests_still(m.p.pid)     # the spin is over: init's exit_group waits on the frozen kernel
+    _freeze_in_exit(m)
     client = subprocess.Popen([str(UMLPY), "checkpoint", str(m.sock), str(tmp_path / "img")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)         # the request is in the machine's socket
