@@ -25,7 +25,7 @@ def test_log_goes_to_stderr_in_linux_shape():
     log = r.stderr.decode()
     assert "Linux version" in log and "umlpy" in log
     assert "Command line:" in log
-    assert "Memory: 262144K available" in log
+    assert "Memory: 245944K/262144K available (16200K reserved)" in log
     assert "Trying to unpack rootfs image as initramfs" in log
     assert "Run /bin/sh as init process" in log
     assert "Attempted to kill init! exitcode=0x00000000" in log
@@ -124,7 +124,7 @@ def test_misspelt_uml_option_is_reported():
 
 def test_mem_parameter():
     r = boot("mem=64M", "init=/bin/sh", init_args=["-c", "true"])
-    assert b"Memory: 65536K available" in r.stderr
+    assert b"Memory: 53268K/65536K available" in r.stderr
 
 
 def test_mem_limit_refuses_mappings():

@@ -41,7 +41,7 @@ from umlpy.kernel import cmdline, printk, timekeeping
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
 from umlpy.kernel.keys import KeyService
-from umlpy.kernel.mm import MemBudget
+from umlpy.kernel.mm import MemBudget, totalram
 from umlpy.kernel.oom import OomKiller
 from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
@@ -76,7 +76,7 @@ class Kernel:
         elif params.quiet:
             self.log.console_loglevel = printk.NOTICE
         printk.set_log(self.log)
-        self.mem_budget = MemBudget(params.mem)
+        self.mem_budget = MemBudget(totalram(params.mem))
         self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit),
                                  epoll_max_user_watches=max_user_watches_for(self.mem_budget.limit))
         self.epoll_watches: dict[int, int] = {}     # epoll watches per user (syscalls/sys_epoll.py)
@@ -115,7 +115,7 @@ class Kernel:
         self.mconsole = None
         self.exec_hooks: list = []      # called with each task that exec'd (the gdb server's)
         self.net = NetStack()       # the init network namespace's
-        self.net.sk_mem_limit = max(8 << 20, params.mem // 8)
+        self.net.sk_mem_limit = max(8 << 20, self.mem_budget.limit // 8)
         self.init_ns.net.stack = self.net
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
@@ -258,7 +258,8 @@ class Kernel:
         p = self.params
         printk.pr_notice(f"Linux version {self.release} (umlpy {self.version}) {self.version_string}")
         printk.pr_info("Command line: " + " ".join(p.words))
-        printk.pr_info(f"Memory: {p.mem >> 10}K available")
+        total = self.mem_budget.limit >> 10
+        printk.pr_info(f"Memory: {total}K/{p.mem >> 10}K available ({(p.mem >> 10) - total}K reserved)")
         for w in p.warnings:
             printk.pr_warn(w)
         for w, what in p.unsupported:

@@ -35,7 +35,7 @@ MIN_THREADS, MAX_THREADS = 20, 0x3FFFFFFF    # FUTEX_TID_MASK
 
 def max_threads_for(mem: int) -> int:
     """set_max_threads: the threads whose kernel stacks would take an
-    eighth of the machine's memory (mem= bytes), within Linux's bounds."""
+    eighth of the machine's RAM (totalram bytes), within Linux's bounds."""
     return max(MIN_THREADS, min(MAX_THREADS, mem // (THREAD_SIZE * 8)))
 
 
@@ -45,7 +45,7 @@ LONG_MAX = (1 << 63) - 1
 
 def max_user_watches_for(mem: int) -> int:
     """eventpoll_init: the epoll watches a user may hold, as many as fill
-    4% of the machine's memory (mem= bytes)."""
+    4% of the machine's RAM (totalram bytes)."""
     return (mem // 4096 // 25 * 4096) // EP_ITEM_COST
 
 
