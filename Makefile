@@ -32,12 +32,15 @@ run: all
 PTRACE_SUBSET := tests/test_trap.py tests/test_differential.py -k \
 	't_forkwait or t_pipe or t_signals or t_threads or t_futex or t_clone or t_mmap or t_epoll or t_unix or t_tcp or t_rtsig or t_sigact or t_efault or t_ptrace or t_uffd or t_trapmix or fast or names'
 
+# a test worker per CPU (pytest-xdist): a guest and its kernel take
+# turns on one CPU more than they run side by side, so two workers on two
+# CPUs halve the suite's time
 test: all
-	$(PY) -m pytest -q $(PYTEST_ARGS)
-	UMLPY_TEST_TRAP=ptrace $(PY) -m pytest -q $(PTRACE_SUBSET)
+	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
+	UMLPY_TEST_TRAP=ptrace $(PY) -m pytest -q -n auto $(PTRACE_SUBSET)
 
 test-ptrace: all
-	UMLPY_TEST_TRAP=ptrace $(PY) -m pytest -q $(PTRACE_SUBSET)
+	UMLPY_TEST_TRAP=ptrace $(PY) -m pytest -q -n auto $(PTRACE_SUBSET)
 
 bench: all
 	$(PY) bench/run.py
