@@ -1,7 +1,8 @@
 """One command in a Debian tree, the same way on three kernels: natively (a
 chroot of the tree in a mount namespace of its own), in umlpy and in UML,
 each booting the tree's ext4 image over a fresh COW file with the command
-as init.  The language suites (cpython.py, golang.py) share it, so that
+as init.  The suites (cpython.py, golang.py, glib.py, numpy_suite.py)
+share it, so that
 their verdicts differ only by kernel.
 
 The guest side mounts /proc, /sys, /dev, /dev/pts and /dev/shm, writes an
@@ -11,6 +12,7 @@ native side gets the same through its mount namespace.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import shutil
@@ -128,3 +130,16 @@ def status(out: str) -> int | None:
         if line.startswith("@@RC="):
             rc = int(line[5:])
     return rc
+
+
+def suite_cli(doc: str, kernels: tuple[str, ...]) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """A suite runner's command line, `build`, `run [--kernel K ...]` and
+    `report`: the parser and its `run` subcommand's, for the runner's own
+    options."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build")
+    r = sub.add_parser("run")
+    r.add_argument("--kernel", action="append", choices=kernels)
+    sub.add_parser("report")
+    return ap, r

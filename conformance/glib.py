@@ -33,13 +33,12 @@ oops or a traceback would be) in <kernel>[-<tag>].stderr.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
 import sys
 
-from debian_boot import CACHE, GUEST_ENV, ROOT, boot, derived_image, status
+from debian_boot import CACHE, GUEST_ENV, ROOT, boot, derived_image, status, suite_cli
 
 OUT = CACHE / "glib"
 TESTS_DIR = "/usr/share/installed-tests/glib"
@@ -187,18 +186,13 @@ def report() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build")
-    r = sub.add_parser("run")
-    r.add_argument("--kernel", action="append", choices=("native", "umlpy"))
+    ap, r = suite_cli(__doc__, ("native", "umlpy"))
     r.add_argument("--tests", help="comma-separated (default: every .test file)")
     r.add_argument("--timeout", type=int, default=300, help="seconds per test")
     r.add_argument("--deadline", type=int, default=4 * 3600, help="seconds for the whole run")
     r.add_argument("--tag", default="", help="names this run's log files (runs of parts of the list side by side)")
     r.add_argument("--cases", action="store_true", help="each GTest case by itself (as test/case)")
     r.add_argument("--user", type=int, help="run the tests as this uid (65534: nobody) rather than root")
-    sub.add_parser("report")
     a = ap.parse_args()
     if a.cmd == "build":
         build()

@@ -19,13 +19,12 @@ $UMLPY_CACHE/golang/<kernel>.json, and the whole output in <kernel>.log.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
 import sys
 
-from debian_boot import CACHE, ROOT, boot, derived_image, status
+from debian_boot import CACHE, ROOT, boot, derived_image, status, suite_cli
 
 GO = CACHE / "go"
 OUT = CACHE / "golang"
@@ -114,15 +113,10 @@ def report() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build")
-    r = sub.add_parser("run")
-    r.add_argument("--kernel", action="append", choices=("native", "umlpy", "uml"))
+    ap, r = suite_cli(__doc__, ("native", "umlpy", "uml"))
     r.add_argument("--packages", help="comma-separated (default: the built-in list)")
     r.add_argument("--timeout", type=int, default=600, help="seconds per package")
     r.add_argument("--deadline", type=int, default=5400, help="seconds for the whole run")
-    sub.add_parser("report")
     a = ap.parse_args()
     if a.cmd == "build":
         build()
