@@ -18,6 +18,7 @@ from arch_um.stub import Stub
 from umlpy import kconfig, syscalls
 from umlpy.checkpoint import restore as checkpoint_restore
 from umlpy.abi import consts as C
+from umlpy.abi.capability import CAP_SYS_ADMIN
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.drivers import console as console_drv
@@ -49,13 +50,15 @@ from umlpy.kernel.sched import Scheduler
 from umlpy.kernel.signal import Signals, frame_xstate_size
 from umlpy.kernel.strace import start as strace_start
 from umlpy.kernel.task import FsContext, State
-from umlpy.kernel.tunables import Tunables, max_threads_for, max_user_watches_for
+from umlpy.kernel.cred import capable
+from umlpy.kernel.tunables import Tunables, max_files_for, max_threads_for, max_user_watches_for
 from umlpy.kernel.vdso import Vdso
 from umlpy.kernel.vdso import base_of as vdso_base
 from umlpy.vfs import devices
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.inode import now_ns as inode_clock
 from umlpy.vfs.fdtable import FdTable
+from umlpy.vfs.file import files_stat
 from umlpy.vfs.mounts import MountTable
 
 DEFAULT_INITS = [b"/sbin/init", b"/etc/init", b"/bin/init", b"/bin/sh"]
@@ -79,6 +82,8 @@ class Kernel:
         self.mem_budget = MemBudget(totalram(params.mem))
         self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit),
                                  epoll_max_user_watches=max_user_watches_for(self.mem_budget.limit))
+        files_stat.max = max_files_for(self.mem_budget.limit)
+        files_stat.privileged = self._may_pass_file_max
         self.epoll_watches: dict[int, int] = {}     # epoll watches per user (syscalls/sys_epoll.py)
         self.aio_nr = 0         # AIO events the live contexts asked for (fs.aio-nr; syscalls/sys_aio.py)
         self.pipe_pages: dict[int, int] = {}    # pipe buffer pages per real uid (vfs/pipe.py)
@@ -125,6 +130,12 @@ class Kernel:
         # host paths (disk images) an unprivileged guest user need not see
         self.dmesg_restrict = 1
         self.initramfs_unpacked_ns: int | None = None
+
+    def _may_pass_file_max(self) -> bool:
+        """alloc_empty_file's capable(CAP_SYS_ADMIN), of the task whose
+        call the kernel runs (none at boot: the kernel's own files)."""
+        t = self.sched.current
+        return t is None or capable(t.proc.creds, CAP_SYS_ADMIN)
 
     @property
     def root(self) -> Dentry | None:

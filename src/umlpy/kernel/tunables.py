@@ -39,6 +39,16 @@ def max_threads_for(mem: int) -> int:
     return max(MIN_THREADS, min(MAX_THREADS, mem // (THREAD_SIZE * 8)))
 
 
+NR_FILE = 8192          # file-max's floor (fs.h)
+
+
+def max_files_for(mem: int) -> int:
+    """files_maxfiles_init: a file for every 10 KiB of the machine's RAM
+    (totalram bytes) less what the kernel had taken when it ran, which
+    here is nothing; at least NR_FILE (UML 6.1, mem=256M: 22 980)."""
+    return max(mem // 4096 * (4096 // 1024) // 10, NR_FILE)
+
+
 EP_ITEM_COST = 184               # an epitem and its eppoll_entry (x86-64, Linux 6.1)
 LONG_MAX = (1 << 63) - 1
 

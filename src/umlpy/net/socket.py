@@ -191,11 +191,6 @@ class Socket(File):
     def wake(self) -> None:
         self.wq.wake_all()
 
-    def put_ref(self) -> None:
-        """Drop a socket no fd holds (a refused accept, a failed install)."""
-        self.refs = max(self.refs, 1)
-        self.put()
-
     def take_error(self) -> int:
         err, self.error = self.error, 0
         return err

@@ -203,7 +203,7 @@ class UnixSocket(Socket):
     def release(self) -> None:
         self.registry.pop(self, None)
         for s in self.pending:
-            s.put_ref()
+            s.put_unused()
         self.pending.clear()
         peer = self.peer
         if peer is not None:

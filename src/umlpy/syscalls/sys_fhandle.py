@@ -84,4 +84,6 @@ def sys_open_by_handle_at(t, mountdirfd, handle, flags, *_):
     if mount is None:
         raise KernelError(E.ESTALE)
     inode = mount.fs.fh_to_inode(fh_type, fh[:size & ~3])
-    return open_dentry(t, _dentry_of(mount, inode), s32(flags))
+    d = _dentry_of(mount, inode)
+    t.files.reserve()       # do_handle_open: the handle's errors first, then EMFILE
+    return open_dentry(t, d, s32(flags))

@@ -47,6 +47,7 @@ def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
 
 
 def do_open(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
+    t.files.reserve()       # EMFILE before the walk creates or truncates anything
     if flags & C.O_TMPFILE == C.O_TMPFILE:
         return _open_tmpfile(t, dirfd, path, flags, mode)
     d, created = open_walk(t, dirfd, path, flags, mode)

@@ -86,7 +86,7 @@ def sys_socket(t, domain, stype, proto, *_):
 def sys_socketpair(t, domain, stype, proto, sv, *_):
     a, cloexec = _new(t, domain, stype, proto)
     if not isinstance(a, U.UnixSocket):
-        a.put_ref()
+        a.put_unused()
         raise KernelError(E.EOPNOTSUPP)
     b, _ = _new(t, domain, stype, proto)
     U.connect_pair(a, b)
@@ -143,13 +143,14 @@ def _accept(t, fd: int, addr: int, lenp: int, flags: int) -> int:
     if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
         raise KernelError(E.EINVAL)
     s = _sock(t, fd)
+    t.files.reserve()       # do_accept: EMFILE leaves the connection queued
     new = _owned(t, s.accept(t, flags))
     new.flags = C.O_RDWR | (flags & SOCK_NONBLOCK)
     if addr:
         try:
             _write_addr(t, addr, lenp, new.getname(t, 2))
         except (GuestFault, KernelError):
-            new.put_ref()    # Linux drops the new connection with the fd it did not install
+            new.put_unused()    # Linux drops the new connection with the fd it did not install
             raise
     return t.files.install(new, bool(flags & SOCK_CLOEXEC))
 

@@ -130,7 +130,11 @@ def install_pair(t, a, b, cloexec: bool, addr: int) -> int:
     """pipe(2) and socketpair(2): two new fds stored at addr as int[2]; if
     either install or the store fails, neither fd is left behind."""
     fdt = t.files
-    fa = fdt.install(a, cloexec)
+    try:
+        fa = fdt.install(a, cloexec)
+    except KernelError:
+        b.put_unused()      # a went with the failed install
+        raise
     try:
         fb = fdt.install(b, cloexec)
     except KernelError:

@@ -13,7 +13,7 @@ from umlpy.abi import errno as E
 from umlpy.abi.consts import O_PATH, S_IFDIR, S_IFMT
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs import dnotify, locks
-from umlpy.vfs.file import File
+from umlpy.vfs.file import File, files_stat
 
 NR_OPEN_DEFAULT = 1024
 _SHIFT = 6
@@ -139,9 +139,26 @@ class FdTable:
         return fd
 
     def install(self, file: File, cloexec: bool = False, minfd: int = 0) -> int:
-        fd = self.check_room(minfd)
+        """A descriptor for file.  A new file (no reference yet: made for
+        this descriptor) that gets none, EMFILE or ENFILE, is released as
+        Linux's error paths fput it, so that nothing it holds (an unlinked
+        inode's blocks, a pipe's pages, a connection) outlives the call."""
+        try:
+            fd = self.check_room(minfd)
+            if not file.refs:
+                files_stat.check()
+        except KernelError:
+            if not file.refs:
+                file.put_unused()
+            raise
         self.install_at(fd, file, cloexec)
         return fd
+
+    def reserve(self) -> None:
+        """get_unused_fd_flags before a call makes its file (open, accept):
+        EMFILE, or ENFILE past file-max, before anything is done."""
+        self.check_room()
+        files_stat.check()
 
     def install_at(self, fd: int, file: File, cloexec: bool) -> None:
         old = self.files.get(fd)

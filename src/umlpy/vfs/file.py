@@ -9,12 +9,41 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi import structs
-from umlpy.kernel import userfaultfd
+from umlpy.kernel import printk, userfaultfd
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.tunables import NR_FILE
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.vfs import fiemap, fsnotify
 from umlpy.vfs.perm import check_owner, kill_suid
+
+class FilesStat:
+    """fs.file-nr and fs.file-max: the open file descriptions alive (a
+    file counts from the first reference an fd table, a queue or a
+    mapping takes to the release of the last), and the most a task
+    without CAP_SYS_ADMIN may make (alloc_empty_file's ENFILE).  Without
+    the bound a guest user's processes, each under its RLIMIT_NOFILE,
+    could together hold millions of files in the kernel's memory."""
+
+    def __init__(self) -> None:
+        self.nr = 0
+        self.max = NR_FILE     # set at boot from mem= (kernel/tunables.max_files_for)
+        self.reported = -1      # the count at the last log line (Linux's old_max)
+        # whether the task in the kernel may pass file-max (set at boot:
+        # CAP_SYS_ADMIN of the current task's creds)
+        self.privileged = lambda: True
+
+    def check(self) -> None:
+        """ENFILE for a new file past file-max, with Linux's log line
+        each time the count passes the last one reported."""
+        if self.nr >= self.max and not self.privileged():
+            if self.nr > self.reported:
+                printk.pr_info(f"VFS: file-max limit {self.max} reached")
+                self.reported = self.nr
+            raise KernelError(E.ENFILE)
+
+
+files_stat = FilesStat()
 
 POLLIN = 0x001
 POLLPRI = 0x002
@@ -165,12 +194,23 @@ class File:
         return []
 
     def get(self) -> File:
+        if not self.refs:
+            files_stat.nr += 1
         self.refs += 1
         return self
+
+    def put_unused(self) -> None:
+        """fput of a file made for a descriptor or a queue that did not
+        take it (a refused accept, a failed install): released as a
+        closed one is."""
+        if not self.refs:
+            self.get()
+        self.put()
 
     def put(self) -> None:
         self.refs -= 1
         if self.refs == 0:
+            files_stat.nr -= 1
             # epoll entries watching this file go with it (each takes its
             # own hook off the list: the loop walks a copy)
             for forget in list(getattr(self, "on_last_close", ())):

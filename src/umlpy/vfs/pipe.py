@@ -308,10 +308,3 @@ def open_fifo(dentry, inode, flags: int, task) -> File:
     return wait()
 
 
-def _put_unused(self) -> None:
-    self.refs = 1
-    self.put()
-
-
-PipeFile.put_unused = _put_unused
-

@@ -21,15 +21,15 @@ from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
 from umlpy.kernel.tunables import CORENAME_MAX_SIZE, INT_BOUNDS, INT_MAX, INT_MIN, \
-    RR_TIMESLICE_MS, ULONG_MAX
+    LONG_MAX, RR_TIMESLICE_MS, ULONG_MAX
 from umlpy.vfs import evict
 from umlpy.vfs.fsnotify import MAX_QUEUED as INOTIFY_MAX_QUEUED
 from umlpy.vfs.devices import ENTROPY_AVAIL
+from umlpy.vfs.file import files_stat
 from umlpy.vfs.pipe import round_pipe_size
 
 UTS_LEN = 64
 NGROUPS_MAX = 65536
-FILE_MAX = 9223372036854775807      # Linux's default: no limit but memory
 
 
 def new_uuid() -> str:
@@ -78,11 +78,6 @@ def _pipe_max_size(kernel):
             raise KernelError(E.EINVAL)
         t.pipe_max_size = size
     return rw(lambda task: f"{t.pipe_max_size}\n".encode(), store)
-
-
-def _open_files(kernel) -> int:
-    return len({id(f) for p in kernel.procs.by_pid.values() for t in p.threads
-                for f in t.files.files.values()})
 
 
 def _tunable(kernel, name: str):
@@ -252,8 +247,8 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "fs": {
             "aio-max-nr": int_sysctl(k.tunables, "aio_max_nr", 0, ULONG_MAX),
             "aio-nr": ro(text(lambda: str(k.aio_nr))),
-            "file-max": ro(str(FILE_MAX)),
-            "file-nr": ro(text(lambda: f"{_open_files(k)}\t0\t{FILE_MAX}")),
+            "file-max": int_sysctl(files_stat, "max", 0, LONG_MAX),     # proc_doulongvec_minmax
+            "file-nr": ro(text(lambda: f"{files_stat.nr}\t0\t{files_stat.max}")),
             "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED)),
                         "max_user_instances": _tunable(k, "fs/inotify/max_user_instances"),
                         "max_user_watches": _tunable(k, "fs/inotify/max_user_watches")},

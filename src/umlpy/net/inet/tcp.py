@@ -449,7 +449,7 @@ class TcpSocket(InetSocket):
         while self.accept_q:
             child = self.accept_q.popleft()
             child.abort()
-            child.put_ref()
+            child.put_unused()
         while self.syn_q:
             c = self.syn_q.popleft()
             c.listener = None
