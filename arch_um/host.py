@@ -70,6 +70,13 @@ def set_host_limit(hpid: int, res: int, soft: int, hard: int) -> None:
         pass        # the host process is gone
 
 
+def refcount(obj) -> int:
+    """The references the interpreter counts to obj, as its caller sees
+    them (its own variables included, this call's argument not): what
+    the kernel's caches take for "nothing else holds it"."""
+    return sys.getrefcount(obj) - 2
+
+
 def host_pid() -> int:
     return os.getpid()
 

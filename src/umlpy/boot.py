@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from arch_um import host, ptrace, umid
+from arch_um import clock, host, ptrace, umid
 from arch_um import mconsole as host_mc
 from arch_um.console import HostChannel, write_log
 from arch_um import debugger
@@ -42,7 +42,7 @@ from umlpy.kernel import cmdline, printk, timekeeping
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
 from umlpy.kernel.keys import KeyService
-from umlpy.kernel.mm import MemBudget, totalram
+from umlpy.kernel.mm import MemBudget, mapped_ids, totalram
 from umlpy.kernel.oom import OomKiller
 from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
@@ -51,10 +51,10 @@ from umlpy.kernel.signal import Signals, frame_xstate_size
 from umlpy.kernel.strace import start as strace_start
 from umlpy.kernel.task import FsContext, State
 from umlpy.kernel.cred import capable
-from umlpy.kernel.tunables import Tunables, max_files_for, max_threads_for, max_user_watches_for
+from umlpy.kernel.tunables import Tunables, icache_limit_for, max_files_for, max_threads_for, max_user_watches_for
 from umlpy.kernel.vdso import Vdso
 from umlpy.kernel.vdso import base_of as vdso_base
-from umlpy.vfs import devices
+from umlpy.vfs import devices, evict, pagecache
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.inode import now_ns as inode_clock
 from umlpy.vfs.fdtable import FdTable
@@ -82,6 +82,10 @@ class Kernel:
         self.mem_budget = MemBudget(totalram(params.mem))
         self.tunables = Tunables(threads_max=max_threads_for(self.mem_budget.limit),
                                  epoll_max_user_watches=max_user_watches_for(self.mem_budget.limit))
+        pagecache.cache.budget = self.mem_budget.limit // 2
+        pagecache.cache.mapped_ids = lambda: mapped_ids(self.procs)
+        evict.icache_limit = icache_limit_for(self.mem_budget.limit)
+        evict.schedule = lambda: self.sched.add_timer(clock.monotonic_ns(), lambda: evict.shrink_caches(self))
         files_stat.max = max_files_for(self.mem_budget.limit)
         files_stat.privileged = self._may_pass_file_max
         self.epoll_watches: dict[int, int] = {}     # epoll watches per user (syscalls/sys_epoll.py)

@@ -135,6 +135,19 @@ class FileMap:
         return FileMap(self.obj, self.origin + delta, self.shared, self.maywrite, self.dentry)
 
 
+def mapped_ids(procs) -> set[int]:
+    """The ids of every object (inode, memory file) an address space maps."""
+    ids: set[int] = set()
+    seen: set[int] = set()
+    for p in procs.by_pid.values():
+        mm = p.mm
+        if mm is None or id(mm) in seen:
+            continue
+        seen.add(id(mm))
+        ids.update(id(fm.obj) for _s, _e, fm in mm.files.items)
+    return ids
+
+
 def mapped_anywhere(procs, obj, writable: bool = False) -> bool:
     """Does any address space map obj (a guest inode, or an object with a
     memfile()): with writable, shared with write access (VM_SHARED and

@@ -49,6 +49,16 @@ def max_files_for(mem: int) -> int:
     return max(mem // 4096 * (4096 // 1024) // 10, NR_FILE)
 
 
+INODE_COST = 4096        # bytes a cached disk inode and its dentry take of the kernel, about
+
+
+def icache_limit_for(mem: int) -> int:
+    """The inodes one disk filesystem may cache before the kernel lets go
+    of those nothing holds (vfs/evict.py): as many as fill a quarter of
+    the machine's RAM (totalram bytes), at least NR_FILE."""
+    return max(mem // 4 // INODE_COST, NR_FILE)
+
+
 EP_ITEM_COST = 184               # an epitem and its eppoll_entry (x86-64, Linux 6.1)
 LONG_MAX = (1 << 63) - 1
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 
+from arch_um import host
 from umlpy.abi import errno as E
 from umlpy.abi.consts import FILEID_INO32_GEN, FILEID_INO32_GEN_PARENT
 from umlpy.block.device import BlockDevice
@@ -25,6 +26,7 @@ from umlpy.fs.ext2.dir import DirIndex, Directory
 from umlpy.fs.ext2.inode import Ext2Inode
 from umlpy.fs.ext2.journal import replay_journal
 from umlpy.fs.ext2.xattr import block_header
+from umlpy.vfs import evict, pagecache
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.inode import Filesystem, now_ns
@@ -145,6 +147,7 @@ class Ext2Fs(Filesystem):
         self.max_file_size = self._max_file_size()
         self.new_extra_isize = self._choose_extra_isize()
         self.icache: dict[int, Ext2Inode] = {}
+        self._icache_high = evict.icache_limit     # past it, a shrink is due
 
     def _recover(self) -> None:
         """Replay the journal (ext4_load_journal), read what it left, and
@@ -262,7 +265,31 @@ class Ext2Fs(Filesystem):
         if inode.nlink == 0 and (inode.mode == 0 or inode.dtime):
             raise KernelError(E.ESTALE, f"ext2: deleted inode {ino} referenced")
         self.icache[ino] = inode
+        if len(self.icache) > self._icache_high:
+            evict.pressure()
         return inode
+
+    def shrink_icache(self, keep: set[int]) -> None:
+        """Evict the cached inodes that nothing but the cache holds (vfs/
+        evict.py): clean (their bytes in the inode table), linked, with no
+        page cache (vfs/pagecache.py lets those go) nor other state of
+        their own; keep: the ids of those a dentry or a user holds, whose
+        caches stay as they are.  If most are held, the next shrink waits
+        until the cache has grown by half the limit again."""
+        if self._unmounted:
+            return
+        root = L.ROOT_INO
+        for ino in list(self.icache):
+            inode = self.icache[ino]
+            if ino == root or id(inode) in keep or not inode.evictable():
+                continue
+            if not self.read_only:
+                self.write_inode(inode)
+            inode.drop_parsed()     # a directory's parsed blocks refer back to it
+            if host.refcount(inode) == 2:       # the cache and this variable
+                del self.icache[ino]
+        inode = None
+        self._icache_high = max(evict.icache_limit, len(self.icache) + evict.icache_limit // 2)
 
     def new_inode(self, parent: Ext2Inode, mode: int, uid: int, gid: int) -> Ext2Inode:
         ino = self.alloc.alloc_inode(parent.ino, mode & 0o170000 == 0o040000)
@@ -271,6 +298,8 @@ class Ext2Fs(Filesystem):
         inode._written = NEVER_WRITTEN
         inode.init_new(mode, uid, gid, parent)
         self.icache[ino] = inode
+        if len(self.icache) > self._icache_high:
+            evict.pressure()
         return inode
 
     def write_inode(self, inode: Ext2Inode) -> None:
@@ -461,6 +490,7 @@ class Ext2Fs(Filesystem):
             if inode._mem is not None:
                 inode._mem.close()
                 inode._mem = None
+                pagecache.cache.forget(inode)
         self._unmounted = True
         self.read_only = True
 

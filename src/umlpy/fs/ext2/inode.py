@@ -20,6 +20,7 @@ from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.bcache import extents, runs
 from umlpy.fs.ext2.dir import Directory
+from umlpy.vfs import pagecache
 from umlpy.kernel import ioac
 from umlpy.kernel.errors import KernelError
 from umlpy.vfs.fiemap import FIEMAP_EXTENT_MERGED, FiemapInfo
@@ -537,8 +538,17 @@ class Ext2Inode(Inode):
             self.set_size(off + n)
         if self._mem is not None:
             self._mem.pwrite(bytes(data[:n]), off)
+            self._cache_used()
         self.touch()
         return n
+
+    def _cache_used(self) -> None:
+        """The page cache was used: counted against the budget, or let go
+        when the file has outgrown it (the writes go to the disk alone)."""
+        if pagecache.cache.may_cache(self._size):
+            pagecache.cache.used(self, self._size)
+        elif id(self) not in pagecache.cache.mapped_ids():
+            self.drop_page_cache()
 
     def _store(self, off: int, data: bytes) -> int:
         """Where write() puts data besides the page cache: on the disk, at
@@ -644,6 +654,7 @@ class Ext2Inode(Inode):
                 with mem.window(off, min(step, self._size - off)) as buf:
                     self._read_disk_into(off, buf)
             self._mem = mem
+        pagecache.cache.used(self, self._size)
         return self._mem
 
     @property
@@ -654,7 +665,14 @@ class Ext2Inode(Inode):
 
     def page_cache(self) -> MemFile | None:
         """Reads copy from the memfile, kept coherent with writes (see memfile)."""
-        return self.memfile() if self.is_reg and not self._freed else None
+        if not self.is_reg or self._freed:
+            return None
+        if not pagecache.cache.may_cache(self._size):
+            if self._mem is not None:
+                self._cache_used()      # let go, unless mapped or holding delayed data
+            if self._mem is None:
+                return None     # a file past the page cache's budget is read through the buffer cache
+        return self.memfile()
 
     def drop_page_cache(self) -> None:
         """drop_caches: the page cache let go (the caller made sure no
@@ -665,6 +683,7 @@ class Ext2Inode(Inode):
         self.writeback()
         self._mem.close()
         self._mem = None
+        pagecache.cache.forget(self)
 
     def writeback(self) -> None:
         """Copy what the guest wrote through a shared mapping to the blocks."""
@@ -686,6 +705,15 @@ class Ext2Inode(Inode):
         if changed:
             self.touch()
 
+    def evictable(self) -> bool:
+        """Whether the cache may let this inode go when nothing holds it:
+        linked, its page cache gone, nothing of its own outside its bytes."""
+        return self.nlink > 0 and not self._freed and self._mem is None
+
+    def drop_parsed(self) -> None:
+        """Let go of what is parsed from the disk (a directory's blocks)."""
+        self._dir = None
+
     def evict(self) -> None:
         if self._freed:
             return
@@ -702,6 +730,7 @@ class Ext2Inode(Inode):
         if self._mem is not None:
             self._mem.close()
             self._mem = None
+            pagecache.cache.forget(self)
         if fs.read_only:
             return
         if self._has_blocks():

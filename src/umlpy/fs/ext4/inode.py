@@ -152,6 +152,10 @@ class Ext4Inode(Ext2Inode):
             da.flush(self)
         return self._write_disk(off, data)
 
+    def evictable(self) -> bool:
+        """Nor delayed blocks, nor a slot in the orphan file."""
+        return super().evictable() and not self.delayed and self.orphan_slot is None
+
     def drop_page_cache(self) -> None:
         """Never while delayed blocks have their data there alone (only
         clean pages are dropped)."""

@@ -3,8 +3,9 @@
 Memory: MemTotal is `mem=`, MemFree what the guest's processes do not hold
 on the host (their anonymous and shmem pages, kernel/oom.usage);
 CommitLimit and Committed_AS are the commit accounting's (kernel/mm.py).
-umlpy keeps no page cache of its own, so Buffers, Cached and the other
-counters are zero.
+Cached is the disk filesystems' page cache (vfs/pagecache.py, host
+memory beside the guest's, so MemFree does not count it); Buffers and the
+other counters are zero.
 CPU time: user time is what the guests' host processes ran, system time
 what the kernel itself ran, the rest of the uptime is idle.
 """
@@ -19,7 +20,7 @@ from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
 from umlpy.kernel import oom, timekeeping
 from umlpy.kernel.task import State
 from umlpy.vfs import devices as dev_registry
-from umlpy.vfs import lease, locks
+from umlpy.vfs import lease, locks, pagecache
 from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
 
 VMALLOC_TOTAL_KB = 34359738367
@@ -45,6 +46,7 @@ def meminfo(kernel) -> str:
     used = min(anon + shmem, total)
     vals = {"MemTotal": total, "MemFree": total - used, "MemAvailable": total - used,
             "Active": used, "Active(anon)": used, "AnonPages": anon, "Shmem": shmem,
+            "Cached": pagecache.cache.total >> 10,
             "SwapTotal": b.swap >> 10, "SwapFree": b.swap >> 10,
             "CommitLimit": b.commit_limit() >> 10, "Committed_AS": b.used >> 10,
             "VmallocTotal": VMALLOC_TOTAL_KB,

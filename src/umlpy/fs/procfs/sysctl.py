@@ -247,6 +247,12 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "fs": {
             "aio-max-nr": int_sysctl(k.tunables, "aio_max_nr", 0, ULONG_MAX),
             "aio-nr": ro(text(lambda: str(k.aio_nr))),
+            # dentry-state: nr_dentry, nr_unused, age_limit, want_pages,
+            # nr_negative, dummy; inode-nr and inode-state: nr_inodes, nr_unused
+            # (umlpy keeps no unused or negative dentries on a list: 0)
+            "dentry-state": ro(text(lambda: "%d\t0\t45\t0\t0\t0" % evict.cache_counts(k)[0])),
+            "inode-nr": ro(text(lambda: "%d\t0" % evict.cache_counts(k)[1])),
+            "inode-state": ro(text(lambda: "%d\t0\t0\t0\t0\t0\t0" % evict.cache_counts(k)[1])),
             "file-max": int_sysctl(files_stat, "max", 0, LONG_MAX),     # proc_doulongvec_minmax
             "file-nr": ro(text(lambda: f"{files_stat.nr}\t0\t{files_stat.max}")),
             "inotify": {"max_queued_events": ro(str(INOTIFY_MAX_QUEUED)),
