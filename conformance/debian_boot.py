@@ -33,11 +33,12 @@ PREP = "mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev
        "ip link set lo up 2>/dev/null; hostname localhost; "
 
 
-def derived_image(out: Path, packages: str, ready: str) -> Path:
+def derived_image(out: Path, packages: str, ready: str, extra: tuple[Path, str] | None = None) -> Path:
     """out/tree and out/root.img: the Debian tree of rootfs/debian.sh with
     packages added by apt-get in a chroot (needs root and Debian's
     mirrors), skipped when `ready` (a path in the tree) says they are
-    there; the image is ext4, as Debian's installer makes it."""
+    there; extra (a directory, where in the tree) copied in; the image is
+    ext4, as Debian's installer makes it."""
     tree, debian = out / "tree", CACHE / "debian" / "tree"
     if not (debian / "usr").is_dir():
         sys.exit(f"{out.name}: no Debian tree: run rootfs/debian.sh first")
@@ -54,6 +55,8 @@ def derived_image(out: Path, packages: str, ready: str) -> Path:
         for deb in (tree / "var" / "cache" / "apt" / "archives").glob("*.deb"):
             deb.unlink()
     (tree / "etc" / "hosts").write_text(HOSTS)
+    if extra is not None:
+        shutil.copytree(extra[0], tree / extra[1].lstrip("/"), dirs_exist_ok=True)
     img, tmp = out / "root.img", out / "root.img.tmp"
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(tmp), "4G"], check=True)
     tmp.rename(img)
