@@ -17,6 +17,7 @@ from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.vfs import fiemap, fsnotify
 from umlpy.vfs.perm import check_owner, kill_suid
 
+
 class FilesStat:
     """fs.file-nr and fs.file-max: the open file descriptions alive (a
     file counts from the first reference an fd table, a queue or a

@@ -306,5 +306,3 @@ def open_fifo(dentry, inode, flags: int, task) -> File:
             return f
         raise Block(p.open_wq, retry=wait, on_interrupt=lambda: f.put_unused())
     return wait()
-
-

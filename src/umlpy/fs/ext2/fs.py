@@ -264,7 +264,11 @@ class Ext2Fs(Filesystem):
         inode = self.inode_class(self, ino, self._slot(ino))
         if inode.nlink == 0 and (inode.mode == 0 or inode.dtime):
             raise KernelError(E.ESTALE, f"ext2: deleted inode {ino} referenced")
-        self.icache[ino] = inode
+        return self.cache_inode(inode)
+
+    def cache_inode(self, inode: Ext2Inode) -> Ext2Inode:
+        """inode into the inode cache; past its bound, a shrink is due."""
+        self.icache[inode.ino] = inode
         if len(self.icache) > self._icache_high:
             evict.pressure()
         return inode
@@ -297,10 +301,7 @@ class Ext2Fs(Filesystem):
         inode._disk = self._slot(ino)
         inode._written = NEVER_WRITTEN
         inode.init_new(mode, uid, gid, parent)
-        self.icache[ino] = inode
-        if len(self.icache) > self._icache_high:
-            evict.pressure()
-        return inode
+        return self.cache_inode(inode)
 
     def write_inode(self, inode: Ext2Inode) -> None:
         if inode._written is not None and inode.disk_key() == inode._written:

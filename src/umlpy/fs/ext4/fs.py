@@ -380,7 +380,7 @@ class Ext4Fs(Ext2Fs):
             inode = self.inode_class(self, ino, self._checked_slot(ino))
             if inode.mode == 0:
                 raise KernelError(E.ESTALE, "deleted inode")
-            self.icache[ino] = inode
+            self.cache_inode(inode)
         return inode    # type: ignore[return-value]
 
     def inode_bytes(self, inode: Ext4Inode) -> bytes:   # type: ignore[override]
