@@ -26,6 +26,8 @@ def test_log_goes_to_stderr_in_linux_shape():
     assert "Linux version" in log and "umlpy" in log
     assert "Command line:" in log
     assert "Memory: 245944K/262144K available (16200K reserved)" in log
+    assert "LSM: Security Framework initializing" in log
+    assert "landlock: Up and running." in log
     assert "Trying to unpack rootfs image as initramfs" in log
     assert "Run /bin/sh as init process" in log
     assert "Attempted to kill init! exitcode=0x00000000" in log
@@ -38,6 +40,15 @@ def test_quiet_keeps_warnings_and_errors_only():
     assert "Linux version" not in log
     assert "did you mean \"ubd\"" in log         # a warning stays
     assert "Kernel panic" in log                 # emergencies stay
+
+
+def test_lsm_without_landlock_turns_it_off():
+    """lsm= that leaves landlock out: no "Up and running", and its
+    syscalls are EOPNOTSUPP, as a Linux booted so answers."""
+    r = boot("lsm=capability,yama", "init=/bin/sh",
+             init_args=["-c", "mkdir -p /tmp/s; /t/bin/t_landlock /tmp/s"])
+    assert r.stdout == b"no landlock: EOPNOTSUPP\n"
+    assert b"landlock: Up and running." not in r.stderr
 
 
 def test_loglevel():

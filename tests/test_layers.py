@@ -7,10 +7,12 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "umlpy"
 # each package, and the packages above it that it must not import
 ABOVE = {
-    "kernel": ("vfs", "fs", "syscalls", "io_uring", "drivers", "debug", "net", "block", "checkpoint", "boot"),
+    "kernel": ("security", "vfs", "fs", "syscalls", "io_uring", "drivers", "debug", "net", "block", "checkpoint",
+               "boot"),
+    "security": ("vfs", "fs", "syscalls", "io_uring", "drivers", "debug", "net", "block", "checkpoint", "boot"),
     "vfs": ("fs", "syscalls", "io_uring", "drivers", "debug", "checkpoint", "boot"),
     "bpf": ("fs", "syscalls", "io_uring", "drivers", "debug", "net", "block", "checkpoint", "boot"),
-    "abi": ("kernel", "vfs", "fs", "syscalls", "io_uring", "drivers", "debug", "net", "block", "checkpoint",
+    "abi": ("kernel", "security", "vfs", "fs", "syscalls", "io_uring", "drivers", "debug", "net", "block", "checkpoint",
             "boot"),
 }
 

@@ -224,6 +224,17 @@ def test_protected_links_and_sticky_creates_as_linux():
     assert r.stdout.decode() == _protected_as_linux() + "600\n"
 
 
+def test_landlock_rules_pin_no_more_inodes_than_file_max():
+    """Each Landlock rule holds its inode out of the caches' reach, as an
+    open file does: a guest user adding rules without end is stopped with
+    ENOMEM at fs.file-max rules alive (Linux's memcg would stop it), and
+    gets them back when the ruleset is gone."""
+    r = sh("mount -t proc proc /proc; echo 150 > /proc/sys/fs/file-max; mkdir -m 777 /tmp/s; "
+           "su user -s /bin/sh -c '/t/bin/t_landlock /tmp/s pin 400'")
+    assert r.stdout.decode() == "round 0: 150 rules, then ENOMEM\nround 1: 150 rules, then ENOMEM\n", \
+        r.stderr[-2000:]
+
+
 def test_open_files_stop_at_file_max():
     """fs.file-max (a file per 10 KiB of RAM, as files_maxfiles_init: 24 594
     for mem=256M; UML 6.1's 22 980) binds every task without

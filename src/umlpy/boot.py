@@ -275,6 +275,9 @@ class Kernel:
         printk.pr_info("Command line: " + " ".join(p.words))
         total = self.mem_budget.limit >> 10
         printk.pr_info(f"Memory: {total}K/{p.mem >> 10}K available ({(p.mem >> 10) - total}K reserved)")
+        printk.pr_info("LSM: Security Framework initializing")
+        if p.lsm_enabled("landlock"):
+            printk.pr_info("landlock: Up and running.")
         for w in p.warnings:
             printk.pr_warn(w)
         for w, what in p.unsupported:

@@ -208,6 +208,8 @@
  *     closed (a hung-up pty, which a checkpoint refuses).
  *   t_ckpt unwatched N: counts to N holding an inotify watch on a file
  *     it unlinked (open elsewhere, so its inode lives on without a name).
+ *   t_ckpt landlocked N: counts to N in a Landlock domain (which a
+ *     checkpoint refuses: a restore would drop the sandbox).
  *   t_ckpt zombie N: with SIGCHLD blocked, a child in its own process group
  *     exits with 7, another computes a little and is killed by SIGTERM;
  *     neither is reaped.  Counts to N, then takes the pending SIGCHLD,
@@ -2243,6 +2245,17 @@ static int unwatched(long n)
     return 0;
 }
 
+static int landlocked(long n)
+{
+    uint64_t handled = 1 << 2;      /* LANDLOCK_ACCESS_FS_READ_FILE */
+    int rs = syscall(444, &handled, sizeof handled, 0);     /* landlock_create_ruleset */
+    if (rs < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(446, rs, 0) < 0)
+        return 1;
+    close(rs);
+    counting(n);
+    return 0;
+}
+
 static void shown(const char *what, const char *s, size_t n)
 {
     char out[8192];
@@ -3127,7 +3140,7 @@ int main(int argc, char **argv)
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"waits", waits}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
-                 {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"pty", pty_session},
+                 {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"landlocked", landlocked}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},

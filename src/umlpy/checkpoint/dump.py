@@ -290,6 +290,9 @@ def _check_task(k, x, who: str) -> None:
         raise Refused(f"{who}: a task {x.state.value}")
     if x.ptrace is not None:
         raise Refused(f"{who}: ptrace")
+    if x.landlock is not None:
+        # a restore without it would let the sandboxed code out
+        raise Refused(f"{who}: a Landlock domain")
     if _timer_signal(x.sigq, x.proc):
         raise Refused(f"{who}: a pending signal from a timer that is gone")
 

@@ -21,6 +21,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.security import landlock
 from umlpy.vfs import fanotify, fsnotify
 from umlpy.vfs.perm import permission
 
@@ -89,6 +90,7 @@ def open_exec(t, bprm: Binprm, d, then: Callable[[object], R], report: bool = Tr
     if not ino.is_reg or mount_has(d, MS.MOUNT_ATTR_NOEXEC):
         raise KernelError(E.EACCES)
     permission(ino, C.X_OK, t.proc.creds)
+    landlock.check_exec(t, d)
 
     def opened() -> R:
         f = ino.open_file(d, OPEN_EXEC_FLAGS, t).get()

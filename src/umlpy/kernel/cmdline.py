@@ -44,6 +44,8 @@ PARAMS: dict[str, str] = {
     "umlpy_cpu=": "umlpy_cpu=<n>: the host CPU to pin the kernel and guests to",
     "seccomp=": ("seccomp=on|off: guests trap through seccomp (on, the default: user notifications and "
                  "ptrace stops) or through ptrace alone (off), as UML's seccomp= chooses its mode"),
+    "lsm=": ("lsm=<list>: the security modules to enable, as Linux's lsm= (capability is always on; "
+             "landlock, the default, is off when the list leaves it out: its syscalls are then EOPNOTSUPP)"),
     "hostfs=": "hostfs=<dir>[,append]: allow hostfs mounts of this host directory and below (hostfs=/: the whole host; without it none); append: host files opened O_APPEND",
     "mconsole=": "mconsole=notify:<socket>: tell that host socket where the management console listens",
     "eth0=": "eth0=user[,hostfwd=tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport...][,restrict=on][,hostdns=addr[:port]]: user-mode networking (QEMU's -netdev user; eth0=slirp,... is taken as eth0=user)",
@@ -83,6 +85,7 @@ class BootParams:
     hostname: str = "umlpy"
     cpu: int | None = None
     seccomp: bool = True
+    lsm: str | None = None            # lsm=: the security modules on (None: every one, Landlock)
     ubd: list[tuple[str, str]] = field(default_factory=list)
     mconsole_notify: str | None = None
     hostfs_root: str | None = None
@@ -98,6 +101,10 @@ class BootParams:
     init_env: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unsupported: list[tuple[str, str]] = field(default_factory=list)     # (word, what it is in UML)
+
+    def lsm_enabled(self, name: str) -> bool:
+        """Whether lsm= (if given) names this security module."""
+        return self.lsm is None or name in self.lsm.split(",")
 
 
 def parse_size(text: str) -> int:
@@ -190,6 +197,8 @@ def parse(words: list[str]) -> BootParams:
                 p.warnings.append(f"umlpy_cpu={value}: not a number")
         elif name == "seccomp" and value in ("on", "off"):
             p.seccomp = value == "on"
+        elif name == "lsm":
+            p.lsm = value
         elif re.fullmatch(r"ubd([0-9]+|[a-z])[a-z]*", name):
             p.ubd.append((name, value))
         elif name == "mconsole" and value.startswith("notify:"):

@@ -20,7 +20,7 @@ from umlpy.kernel import userns
 from umlpy.kernel.errors import KernelError
 
 if TYPE_CHECKING:
-    from umlpy.kernel.task import Creds, Process
+    from umlpy.kernel.task import Creds, Process, Task
 
 PRCTL_OPTIONS = (K.PR_CAPBSET_READ, K.PR_CAPBSET_DROP, K.PR_GET_SECUREBITS, K.PR_SET_SECUREBITS,
                  K.PR_GET_KEEPCAPS, K.PR_SET_KEEPCAPS, K.PR_CAP_AMBIENT)
@@ -49,20 +49,29 @@ def need(creds: Creds, cap: int, errno: int = E.EPERM) -> None:
         raise KernelError(errno)
 
 
-def ptrace_may_access(caller, target, fscreds: bool) -> bool:
-    """__ptrace_may_access for a process over another (procfs, pidfd_getfd,
+def ptrace_may_access(caller: Task, target: Process, fscreds: bool, target_task: Task | None = None) -> bool:
+    """__ptrace_may_access for a task over a process (procfs, pidfd_getfd,
     process_vm_*, ...): its own thread group; or the caller's fs ids
     (FSCREDS) or real ids (REALCREDS) are every real, effective and saved
-    id of a dumpable target; or the caller has CAP_SYS_PTRACE."""
-    if caller is target:
+    id of a dumpable target; or the caller has CAP_SYS_PTRACE.  Then a
+    landlocked caller reaches only its domain and those nested in it
+    (target_task's, else the target's leader's)."""
+    cp = caller.proc
+    if cp is target:
         return True
-    c, tc = caller.creds, target.creds
-    if capable(c, K.CAP_SYS_PTRACE):
+    c, tc = cp.creds, target.creds
+    if not capable(c, K.CAP_SYS_PTRACE):
+        uid, gid = (c.fsuid, c.fsgid) if fscreds else (c.uid, c.gid)
+        if {tc.uid, tc.euid, tc.suid} != {uid} or {tc.gid, tc.egid, tc.sgid} != {gid}:
+            return False
+        if target.mm is not None and target.dumpable != K.SUID_DUMP_USER:
+            return False
+    dom = caller.landlock
+    if dom is None:
         return True
-    uid, gid = (c.fsuid, c.fsgid) if fscreds else (c.uid, c.gid)
-    if {tc.uid, tc.euid, tc.suid} != {uid} or {tc.gid, tc.egid, tc.sgid} != {gid}:
-        return False
-    return target.mm is None or target.dumpable == K.SUID_DUMP_USER
+    if target_task is None:
+        target_task = target.threads[0] if target.threads else None
+    return dom.covers(target_task.landlock if target_task is not None else None)
 
 
 def in_group(creds: Creds, gid: int) -> bool:

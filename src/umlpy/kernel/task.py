@@ -259,7 +259,7 @@ class Task:
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
                  "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
                  "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime",
-                 "ptrace", "nproc_exceeded", "seccomp", "cpu_base", "ioac")
+                 "ptrace", "nproc_exceeded", "seccomp", "landlock", "cpu_base", "ioac")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory, files: FdTable,
                  fs: FsContext, sched: SchedState) -> None:
@@ -296,6 +296,7 @@ class Task:
         self.ptrace = None          # ptracer.Ptrace while a guest tracer traces it
         self.nproc_exceeded = False     # PF_NPROC_EXCEEDED: a set*uid went over RLIMIT_NPROC
         self.seccomp = None             # kernel/seccomp.Seccomp, once a mode is set
+        self.landlock = None            # security/landlock.Domain, once restrict_self made one
 
     @property
     def pid(self) -> int:

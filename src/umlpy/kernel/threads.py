@@ -30,11 +30,12 @@ def inherit_task(child: Task, parent: Task, flags: int, stack: int, ptid: int, c
                  tls: int) -> None:
     """What a new task (thread or process) takes from the one that cloned
     it: its registers (returning 0, on the new stack and TLS), its signal
-    mask, its seccomp filters, and the tid words clone was asked to write
+    mask, its seccomp filters and Landlock domain, and the tid words clone was asked to write
     or clear."""
     ptrace.copy_regs(child.regs, parent.regs)
     child.regs.rax = 0
     child.seccomp = parent.seccomp
+    child.landlock = parent.landlock
     if stack:
         child.regs.rsp = stack
     if flags & C.CLONE_SETTLS:

@@ -27,6 +27,7 @@ from umlpy.net.socket import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                               SOL_SOCKET, Received, Socket, register_family)
 from umlpy.net.sockios import SIOCATMARK, SIOCINQ, SIOCOUTQ
 from umlpy.net.unix_gc import Inflight
+from umlpy.security import landlock
 from umlpy.vfs import namei
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRBAND, POLLWRNORM
 from umlpy.vfs.fown import POLL_HUP, POLL_IN
@@ -691,6 +692,7 @@ def _bind(t, s: UnixSocket, raw: bytes) -> None:
         raise KernelError(E.EADDRINUSE)
     if s.name is not None:
         raise KernelError(E.EINVAL)
+    landlock.check_make(t, parent, C.S_IFSOCK)      # security_path_mknod
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     ino = parent.inode.create(last, *new_inode_owner(t, parent.inode, C.S_IFSOCK | 0o777))
     ino.socket = s

@@ -17,6 +17,7 @@ from umlpy.syscalls import (  # noqa: F401
     sys_io_uring,
     sys_ipc,
     sys_kcmp,
+    sys_landlock,
     sys_keys,
     sys_memfd,
     sys_mmap,

@@ -10,6 +10,7 @@ from umlpy.abi import mount as MS
 from umlpy.abi import structs
 from umlpy.kernel import cred, userns
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.security import landlock
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64, u32
 from umlpy.vfs import fanotify
@@ -33,15 +34,19 @@ def path_and_at(name: str, do) -> None:
     syscall(name + "at")(lambda t, dirfd, path, a, b, *_: do(t, s32(dirfd), read_path(t, path), a, b))
 
 
-def new_name(t, dirfd: int, path: bytes, trailing_ok: bool = False):
-    """Where a new name goes (Linux's filename_create + may_create):
-    the parent dentry and the name, which must not exist yet."""
+def new_name(t, dirfd: int, path: bytes, mode: int | None, trailing_ok: bool = False):
+    """Where a new name goes (Linux's filename_create, the
+    security_path_* hook for a new inode of this mode, and may_create):
+    the parent dentry and the name, which must not exist yet.  No mode: a
+    link, whose hook is Landlock's refer check."""
     parent, name, trailing = namei.lookup_parent(t, dirfd, path)
     if name in (b".", b"..") or parent.child(name) is not None:
         raise KernelError(E.EEXIST)
     if trailing and not trailing_ok:
         raise KernelError(E.ENOENT)
     want_write(parent)
+    if mode is not None:
+        landlock.check_make(t, parent, mode)
     permission(parent.inode, C.W_OK | C.X_OK, t.proc.creds)
     return parent, name
 
@@ -96,6 +101,7 @@ def _lookup_open(t, parent: Dentry, name: bytes, trailing: bool, mode: int) -> D
     if d is not None:
         return d
     want_write(parent)
+    landlock.check_make(t, parent, C.S_IFREG)     # may_o_create's security_path_mknod
     permission(parent.inode, C.W_OK, t.proc.creds)
     d = parent.instantiate(name, parent.inode.create(
         name, *new_inode_owner(t, parent.inode, C.S_IFREG | mode & 0o7777)))
@@ -177,7 +183,8 @@ def dentry_open(t, d, flags: int, created: bool = False):
         if flags & C.O_NOATIME and not owner_or_capable(inode, creds):
             raise KernelError(E.EPERM)          # may_open: only the owner may open without atime updates
         lease.break_lease(t, inode, flags)      # do_dentry_open: may wait for the holders
-    # security_file_open: fanotify's listeners may say no (and make us wait)
+    # security_file_open: Landlock, then fanotify's listeners may say no (and make us wait)
+    landlock.check_open(t, d, flags)
     return fanotify.permission(t, d, fanotify.FAN_OPEN_PERM, lambda: _open_allowed(t, d, flags, created))
 
 
@@ -207,8 +214,9 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     want_write(d)
     inode = d.inode.tmpfile(*new_inode_owner(t, d.inode, mode & 0o7777))
     inode.linkable = not flags & C.O_EXCL
-    f = inode.open_file(Dentry(b"#%d" % inode.ino, d, inode, d.mount),
-                        flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
+    named = Dentry(b"#%d" % inode.ino, d, inode, d.mount)
+    landlock.check_open(t, named, flags)
+    f = inode.open_file(named, flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)
     return t.files.install(f, bool(flags & C.O_CLOEXEC))
 
 
@@ -299,7 +307,7 @@ def do_mknod(t, dirfd: int, path: bytes, mode: int, dev: int) -> int:
     creds = t.proc.creds
     if fmt in (C.S_IFCHR, C.S_IFBLK):
         cred.need(creds, K.CAP_MKNOD)
-    parent, name = new_name(t, dirfd, path)
+    parent, name = new_name(t, dirfd, path, fmt)
     rdev = structs.makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)) \
         if fmt in (C.S_IFCHR, C.S_IFBLK) else 0
     made = parent.inode.create(name, *new_inode_owner(t, parent.inode, fmt | mode & 0o7777), rdev)
@@ -311,7 +319,7 @@ path_and_at("mknod", do_mknod)
 
 
 def do_mkdir(t, dirfd: int, path: bytes, mode: int, _unused: int = 0) -> int:
-    parent, name = new_name(t, dirfd, path, trailing_ok=True)
+    parent, name = new_name(t, dirfd, path, C.S_IFDIR, trailing_ok=True)
     made = parent.inode.create(name, *new_inode_owner(t, parent.inode, C.S_IFDIR | mode & 0o1777, 0o1777))
     N.name_event(parent.inode, N.IN_CREATE, name, made)
     return 0
@@ -349,6 +357,7 @@ def do_unlink(t, dirfd: int, path: bytes, rmdir: bool) -> int:
         raise KernelError(E.ENOENT)
     if not rmdir and trailing and not victim.inode.is_dir:
         raise KernelError(E.ENOTDIR)
+    landlock.check_remove(t, parent, victim)
     _may_delete(t, parent, victim)
     if rmdir:
         if not victim.inode.is_dir:
@@ -410,6 +419,7 @@ def do_rename(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags
     if op.inode.fs is not np.inode.fs or op.mount is not np.mount:
         raise KernelError(E.EXDEV)
     dst = np.child(nn)
+    landlock.check_refer(t, src, op, np, dst, True, bool(flags & C.RENAME_EXCHANGE))
     _may_delete(t, op, src)
     # the name replaced is deleted (may_delete), a new one created (may_create)
     if dst is None:
@@ -483,10 +493,11 @@ def do_link(t, olddir: int, oldpath: bytes, newdir: int, newpath: bytes, flags: 
     src = namei.lookup(t, olddir, oldpath, follow=bool(flags & C.AT_SYMLINK_FOLLOW),
                        empty_ok=bool(flags & C.AT_EMPTY_PATH))
     # the new name first (filename_create: EEXIST, EROFS...), then vfs_link's checks
-    parent, name = new_name(t, newdir, newpath)
-    if parent.inode.fs is not src.inode.fs:
+    parent, name = new_name(t, newdir, newpath, None)
+    if parent.inode.fs is not src.inode.fs or parent.mount is not src.mount:
         raise KernelError(E.EXDEV)
     may_linkat(t.kernel.tunables, src.inode, t.proc.creds)
+    landlock.check_refer(t, src, src.parent, parent, None, False, False)
     if src.inode.get_fsflags() & (C.FS_APPEND_FL | C.FS_IMMUTABLE_FL) or src.inode.is_dir:
         raise KernelError(E.EPERM)
     if src.inode.nlink == 0 and not getattr(src.inode, "linkable", False):
@@ -511,7 +522,7 @@ def sys_linkat(t, od, old, nd, new, flags, *_):
 def do_symlink(t, target: bytes, dirfd: int, path: bytes) -> int:
     if not target:
         raise KernelError(E.ENOENT)
-    parent, name = new_name(t, dirfd, path)
+    parent, name = new_name(t, dirfd, path, C.S_IFLNK)
     _, uid, gid = new_inode_owner(t, parent.inode, C.S_IFLNK | 0o777)
     made = parent.inode.symlink(name, target, uid, gid)
     N.name_event(parent.inode, N.IN_CREATE, name, made)

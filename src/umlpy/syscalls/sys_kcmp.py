@@ -64,8 +64,8 @@ def sys_kcmp(t, pid1, pid2, kind, idx1, idx2, *_):
     t1, t2 = procs.find_task(t.proc, s32(pid1)), procs.find_task(t.proc, s32(pid2))
     if t1 is None or t2 is None:
         raise KernelError(E.ESRCH)
-    if not cred.ptrace_may_access(t.proc, t1.proc, fscreds=False) or \
-            not cred.ptrace_may_access(t.proc, t2.proc, fscreds=False):
+    if not cred.ptrace_may_access(t, t1.proc, fscreds=False, target_task=t1) or \
+            not cred.ptrace_may_access(t, t2.proc, fscreds=False, target_task=t2):
         raise KernelError(E.EPERM)
     kind = s32(kind)
     if kind == KCMP_FILE:

@@ -10,6 +10,7 @@ from umlpy.fs import registry
 from umlpy.kernel import printk
 from umlpy.kernel.cred import need
 from umlpy.kernel.errors import KernelError
+from umlpy.security import landlock
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_cstr, read_path, s32
 from umlpy.vfs import devices, namei
@@ -151,6 +152,7 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     if flags & 0xFFFF0000 == MS.MS_MGC_VAL:
         flags &= 0xFFFF
     tgt = namei.lookup(t, C.AT_FDCWD, read_path(t, target))
+    landlock.check_topology(t)      # security_sb_mount
     if flags & (MS.MS_REMOUNT | MS.MS_BIND) == MS.MS_REMOUNT | MS.MS_BIND:
         m = mount_root_of(tgt)
         if not _in_ns(t, m):
@@ -229,6 +231,7 @@ def sys_umount2(t, target, flags, *_):
     m = mount_root_of(d)
     if not _in_ns(t, m):
         raise KernelError(E.EINVAL)
+    landlock.check_topology(t)      # security_sb_umount
     if flags & MS.MNT_EXPIRE:
         # the first call marks the mount, a second one with nobody using it in between unmounts it
         if m is t.fs.root.mount or flags & (MS.MNT_FORCE | MS.MNT_DETACH):
@@ -260,6 +263,7 @@ def sys_pivot_root(t, new_root, put_old, *_):
     need(t.proc.creds, CAP_SYS_ADMIN)
     new = namei.lookup(t, C.AT_FDCWD, read_path(t, new_root))
     old = namei.lookup(t, C.AT_FDCWD, read_path(t, put_old))
+    landlock.check_topology(t)      # security_sb_pivotroot
     if not new.inode.is_dir or not old.inode.is_dir:
         raise KernelError(E.ENOTDIR)
     root = t.fs.root
@@ -407,6 +411,7 @@ def sys_move_mount(t, from_dfd, from_path, to_dfd, to_path, flags, *_):
     dst = namei.lookup(t, s32(to_dfd), read_path(t, to_path),
                        follow=bool(flags & MS.MOVE_MOUNT_T_SYMLINKS),
                        empty_ok=bool(flags & MS.MOVE_MOUNT_T_EMPTY_PATH))
+    landlock.check_topology(t)      # security_move_mount
     _move(t, src, dst)
     return 0
 

@@ -27,7 +27,7 @@ def sys_setns(t, fd, nstype, *_):
         other = f.proc
         if other.exited:
             raise KernelError(E.ESRCH)
-        if not ptrace_may_access(t.proc, other, fscreds=False):
+        if not ptrace_may_access(t, other, fscreds=False):
             raise KernelError(E.EPERM)
         targets = [other.pidns if kind == "pid" else other.ns.of(kind)     # its own pid namespace
                    for kind, (flag, _) in nsproxy.KINDS.items() if nstype & flag]

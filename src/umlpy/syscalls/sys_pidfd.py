@@ -59,7 +59,7 @@ def sys_pidfd_getfd(t, fd, targetfd, flags, *_):
     proc = pidfd.process_of(t, s32(fd))
     if proc.exited:
         raise KernelError(E.ESRCH)
-    if not cred.ptrace_may_access(t.proc, proc, fscreds=False):
+    if not cred.ptrace_may_access(t, proc, fscreds=False):
         raise KernelError(E.EPERM)
     f = proc.fdtable.get_raw(s32(targetfd))
     return t.files.install(f, True)

@@ -522,7 +522,7 @@ def sys_get_robust_list(t, tid, head_ptr, len_ptr, *_):
     target = t if s32(tid) == 0 else t.kernel.procs.find_task(t.proc, s32(tid))
     if target is None:
         raise KernelError(E.ESRCH)
-    if not cred.ptrace_may_access(t.proc, target.proc, fscreds=False):
+    if not cred.ptrace_may_access(t, target.proc, fscreds=False, target_task=target):
         raise KernelError(E.EPERM)
     t.mem.write(len_ptr, struct.pack("<Q", C.ROBUST_LIST_HEAD_SIZE))     # put_user: NULL is EFAULT
     t.mem.write(head_ptr, struct.pack("<Q", target.robust_list))

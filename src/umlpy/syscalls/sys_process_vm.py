@@ -57,7 +57,7 @@ def _process_vm_rw(t, pid, lvec, liovcnt, rvec, riovcnt, flags, write: bool) -> 
     target = t.kernel.procs.find_task(t.proc, s32(pid))
     if target is None or target.proc.exited or target.proc.mm is None or target.mem is None:
         raise KernelError(E.ESRCH)
-    if not ptrace_may_access(t.proc, target.proc, fscreds=False):
+    if not ptrace_may_access(t, target.proc, fscreds=False, target_task=target):
         raise KernelError(E.EPERM)
     if write:
         done, fault = _copy(t.mem, local, target.mem, remote)

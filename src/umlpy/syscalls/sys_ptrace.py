@@ -22,6 +22,7 @@ from umlpy.kernel.cred import ptrace_may_access
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.signal import pack_siginfo, user_siginfo
 from umlpy.kernel.task import State
+from umlpy.security import landlock
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import put_u64, s32
 
@@ -44,6 +45,9 @@ def _traceme(t) -> int:
     parent = t.proc.parent
     if t.ptrace is not None or parent is None or parent.exited:
         raise KernelError(E.EPERM)
+    tracer = parent.threads[0] if parent.threads else None
+    if tracer is not None and not landlock.may_ptrace(tracer.landlock, t.landlock):
+        raise KernelError(E.EPERM)      # security_ptrace_traceme
     ptracer.link(t, parent)
     return 0
 
@@ -58,7 +62,7 @@ def _attach(t, pid: int, seize: bool, addr: int, flags: int) -> int:
     if target is None or target.state is State.DEAD:
         raise KernelError(E.ESRCH)
     if target.proc is t.proc or target.ptrace is not None or target.proc.exited \
-            or not ptrace_may_access(t.proc, target.proc, fscreds=False):
+            or not ptrace_may_access(t, target.proc, fscreds=False, target_task=target):
         raise KernelError(E.EPERM)
     ptracer.link(target, t.proc, seize, flags if seize else 0)
     ptracer.attach_stopped(t.kernel, target)

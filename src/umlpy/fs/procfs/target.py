@@ -97,7 +97,7 @@ class Target:
 
     def check_access(self, reader) -> None:
         """ptrace_may_access(READ, FSCREDS), EACCES if refused."""
-        if reader is not None and not ptrace_may_access(reader.proc, self.proc(), fscreds=True):
+        if reader is not None and not ptrace_may_access(reader, self.proc(), fscreds=True):
             raise KernelError(E.EACCES)
 
 
