@@ -1618,12 +1618,14 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
      "not supported"),
     (f"exec {PROG} hungup 20", "checkpoint: pty 0 whose master is closed not supported"),
     (f"exec {PROG} landlocked 20", "checkpoint: process 1 (t_ckpt): a Landlock domain not supported"),
+    (f"mount -t tmpfs none /tmp && exec {PROG} accounting 20",
+     "checkpoint: process accounting (acct), whose file a restore would not write again not supported"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (an initramfs
     root the guest changed, which a restore would unpack afresh; an
     inotify watch on a nameless inode; a pty whose master is closed; a
-    Landlock sandbox, which a restore would drop) is refused, named,
+    Landlock sandbox, which a restore would drop; process accounting) is refused, named,
     writes no image, and keeps running."""
     g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", script, init="/bin/sh")
     g.wait_for("count 2\n")

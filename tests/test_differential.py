@@ -12,7 +12,7 @@ import pytest
 
 from conftest import BUSYBOX, PATH_ENV, PROGS, ROOT, TREE, boot, native, sh, user_xattrs_work
 
-C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring", "t_mounts", "t_pidns", "t_netns", "t_cgroup", "t_ptrace", "t_ptrace_events", "t_userns", "t_strace", "t_pathread", "t_procmem", "t_netcaps", "t_memlimits", "t_chattr", "t_sigxstate", "t_seccomp", "t_pidfdreuse", "t_stopintr", "t_ioac", "t_kcmp", "t_aio", "t_inflight", "t_xattrspace", "t_glibfound", "t_emfile", "t_landlock", "t_landlock_mnt"]
+C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring", "t_mounts", "t_pidns", "t_netns", "t_cgroup", "t_ptrace", "t_ptrace_events", "t_userns", "t_strace", "t_pathread", "t_procmem", "t_netcaps", "t_memlimits", "t_chattr", "t_sigxstate", "t_seccomp", "t_pidfdreuse", "t_stopintr", "t_ioac", "t_kcmp", "t_aio", "t_inflight", "t_xattrspace", "t_glibfound", "t_emfile", "t_landlock", "t_landlock_mnt", "t_acct"]
 NEEDS_PROC = {"t_landlock", "t_glibfound", "t_ioac", "t_pidfdreuse", "t_procmem", "t_seccomp", "t_netcaps", "t_bpf", "t_cgroup", "t_fanotify", "t_io_uring", "t_keys", "t_mounts", "t_netns", "t_ns", "t_openat2", "t_pidns", "t_ptrace", "t_ptrace_events", "t_userns"}   # read /proc: the guest mounts it first
 NATIVE_NEEDS_ROOT = {
     "t_pring": "packet sockets",
@@ -26,12 +26,13 @@ NATIVE_NEEDS_ROOT = {
     "t_chattr": "CAP_LINUX_IMMUTABLE, and a tmpfs of its own",
     "t_xattrspace": "a tmpfs mount of its own",
     "t_landlock_mnt": "a mount namespace of its own",
+    "t_acct": "CAP_SYS_PACCT, in a pid namespace of its own (whose accounting is its own)",
 }
 BATTERIES = sorted(p.stem for p in (ROOT / "tests" / "shell").glob("battery_*.sh"))
 
 
 def _native_cmd(prog: str, scratch) -> list[str]:
-    """t_pidfdreuse runs natively in a pid namespace of its own (root).
+    """t_pidfdreuse and t_acct run natively in a pid namespace of their own (root).
     t_pring needs root (CAP_NET_RAW) for its packet sockets.  t_icmp needs ping sockets, which the host's default
     net.ipv4.ping_group_range ("1 0") refuses even to root: natively it runs
     in a network namespace of its own that allows them, as the guest does
@@ -48,10 +49,11 @@ def _native_cmd(prog: str, scratch) -> list[str]:
         # on a tmpfs of its own (a mount namespace's), as the guest's /tmp/s
         # is: whatever the host's scratch filesystem keeps of chattr flags
         return ["unshare", "-m", "sh", "-c", "mount -t tmpfs t \"$1\" && exec \"$0\" \"$1\"", *cmd]
-    if prog == "t_pidfdreuse":
+    if prog in ("t_pidfdreuse", "t_acct"):
         if os.geteuid() != 0 or shutil.which("unshare") is None:
-            pytest.skip("t_pidfdreuse's native side needs root for a pid namespace of its own")
-        # there the pid it frees is surely the one its next fork gets
+            pytest.skip(f"{prog}'s native side needs root for a pid namespace of its own")
+        # there the pid it frees is surely the one its next fork gets; there
+        # process accounting sees only its own processes
         return ["unshare", "-p", "-f", "--mount-proc", *cmd]
     if prog != "t_icmp":
         return cmd

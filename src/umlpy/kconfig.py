@@ -32,10 +32,10 @@ _BUILT_IN = (
 # what it does not have (the options test suites ask about)
 _NOT_SET = (
     "MODULES", "SWAP", "NUMA",
-    "TIME_NS", "BSD_PROCESS_ACCT_V3", "QUOTA",
+    "TIME_NS", "QUOTA",
     "QFMT_V2", "HUGETLBFS", "HUGETLB_PAGE", "BLK_DEV_RAM", "MANDATORY_FILE_LOCKING",
     "FS_VERITY", "MEMORY_FAILURE", "KSM", "TRANSPARENT_HUGEPAGE", "CHECKPOINT_RESTORE",
-    "TRACING", "FTRACE", "KPROBES", "AUDIT", "SECURITY", "SECURITY_SELINUX", "KVM",
+    "TRACING", "FTRACE", "KPROBES", "AUDIT", "SECURITY_SELINUX", "SECURITY_APPARMOR", "KVM",
     "NETFILTER", "TLS", "RDS", "SCTP", "XFS_FS", "BTRFS_FS", "VFAT_FS", "FUSE_FS", "OVERLAY_FS",
     "TMPFS_XATTR", "PREEMPT_RT", "UCLAMP_TASK", "RT_GROUP_SCHED",
     "BPF_JIT", "BPF_UNPRIV_DEFAULT_OFF", "XTERM_CHAN", "LEGACY_PTYS",
@@ -45,8 +45,9 @@ _SYSCALLS = {
     "AIO": "io_setup", "KEYS": "add_key", "FANOTIFY": "fanotify_init",
     "FANOTIFY_ACCESS_PERMISSIONS": "fanotify_init",
     "USERFAULTFD": "userfaultfd", "IO_URING": "io_uring_setup", "BPF_SYSCALL": "bpf",
-    "PERF_EVENTS": "perf_event_open", "BSD_PROCESS_ACCT": "acct",
+    "PERF_EVENTS": "perf_event_open", "BSD_PROCESS_ACCT": "acct", "BSD_PROCESS_ACCT_V3": "acct",
     "SECCOMP": "seccomp", "SECCOMP_FILTER": "seccomp",
+    "SECURITY": "landlock_create_ruleset", "SECURITY_LANDLOCK": "landlock_create_ruleset",
 }
 # filesystem options: set exactly when the type is registered
 _FILESYSTEMS = {"EXT2_FS": "ext2", "EXT3_FS": "ext3", "EXT4_FS": "ext4", "TMPFS": "tmpfs",

@@ -210,6 +210,8 @@
  *     it unlinked (open elsewhere, so its inode lives on without a name).
  *   t_ckpt landlocked N: counts to N in a Landlock domain (which a
  *     checkpoint refuses: a restore would drop the sandbox).
+ *   t_ckpt accounting N: counts to N with process accounting on, into
+ *     /tmp/pacct (refused too).
  *   t_ckpt zombie N: with SIGCHLD blocked, a child in its own process group
  *     exits with 7, another computes a little and is killed by SIGTERM;
  *     neither is reaped.  Counts to N, then takes the pending SIGCHLD,
@@ -2256,6 +2258,15 @@ static int landlocked(long n)
     return 0;
 }
 
+static int accounting(long n)
+{
+    close(open("/tmp/pacct", O_CREAT | O_WRONLY, 0644));
+    if (syscall(SYS_acct, "/tmp/pacct") < 0)
+        return 1;
+    counting(n);
+    return 0;
+}
+
 static void shown(const char *what, const char *s, size_t n)
 {
     char out[8192];
@@ -3140,7 +3151,7 @@ int main(int argc, char **argv)
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"waits", waits}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
-                 {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"landlocked", landlocked}, {"pty", pty_session},
+                 {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"landlocked", landlocked}, {"accounting", accounting}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},

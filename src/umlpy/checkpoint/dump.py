@@ -126,6 +126,8 @@ def check_supported(k) -> None:
         raise Refused(why)
     if k.initramfs_unpacked_ns is not None and _changed_since(k.root.inode, k.initramfs_unpacked_ns):
         raise Refused("changes to the initramfs root (a restore unpacks the cpio again)")
+    if k.init_ns.pid.acct is not None:
+        raise Refused("process accounting (acct), whose file a restore would not write again")
     for p in k.procs.by_pid.values():
         if p.vfork_wq is not None:
             raise Busy(f"process {p.pid} ({p.comm.decode(errors='replace')}): a vfork child that has not "

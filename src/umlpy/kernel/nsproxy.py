@@ -123,6 +123,7 @@ class PidNamespace(Namespace):
         self.reaper = None          # its init: the Process numbered 1 here (child_reaper)
         self.adding = True          # PIDNS_ADDING: cleared when its init dies
         self.procfs = None          # the procfs mounted in it (fs/procfs), once mounted
+        self.acct = None            # its process accounting (syscalls/sys_acct.Accounting), once acct(2) on
 
     def contains(self, other: PidNamespace) -> bool:
         """Whether other is this namespace or one below it (what it sees)."""

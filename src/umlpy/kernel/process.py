@@ -326,6 +326,11 @@ class Procs:
             for t in proc.threads:
                 guard(strace.tracer.exited, t, wait_status)
         guard(rusage.at_exit, proc, k.sched.current)     # while its host process is still there
+        ns = proc.pidns
+        while ns is not None:                # acct_process: each namespace's accounting, up
+            if ns.acct is not None:
+                guard(ns.acct.account, proc, wait_status, ns)
+            ns = ns.parent
         for t in proc.threads:               # all leave the queues before any is
             guard(k.futexes.forget, t)       # handed a lock or woken
         for t in proc.threads:

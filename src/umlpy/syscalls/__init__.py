@@ -1,5 +1,6 @@
 """Syscall families, one module each; importing this fills the table."""
 from umlpy.syscalls import (  # noqa: F401
+    sys_acct,
     sys_aio,
     sys_bpf,
     sys_cred,
