@@ -39,6 +39,7 @@ ffibuilder.cdef(
     int umlpy_signalfd_read(int fd);
     int umlpy_spawn(const char *path, int options, const int *fast, int nfast, unsigned long stub_ip);
     int umlpy_interrupt(int pid);
+    int umlpy_detach(int pid);
     int umlpy_timers_init(void);
     void umlpy_timers_stop(void);
     long umlpy_vm_write(int pid, const void *local, unsigned long remote, long len);

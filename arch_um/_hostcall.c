@@ -1053,6 +1053,14 @@ int umlpy_interrupt(int pid)
     return ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 ? -errno : 0;
 }
 
+/* Let go of a stopped tracee, which goes on with no tracer: a thread
+   stopped at the seccomp stop of its own exit, which then exits and is
+   reaped by its host process, not left a traced zombie. */
+int umlpy_detach(int pid)
+{
+    return ptrace(PTRACE_DETACH, pid, 0, 0) < 0 ? -errno : 0;
+}
+
 /* The siginfo of a signal-delivery stop (for faults: si_code, si_addr). */
 int umlpy_getsiginfo(int pid, int *code, unsigned long *addr)
 {

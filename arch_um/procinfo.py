@@ -18,6 +18,15 @@ def _read(path: str, limit: int = 1 << 20) -> bytes | None:
         return None
 
 
+def thread_count(hpid: int) -> int:
+    """How many host threads the host process hpid has (zombies among
+    them), 0 if it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{hpid}/task"))
+    except OSError:
+        return 0
+
+
 def task_maps(hpid: int) -> bytes | None:
     """The host's /proc/<hpid>/maps of a guest task's host process."""
     return _read(f"/proc/{hpid}/maps", 16 << 20)

@@ -33,6 +33,7 @@ EVENT_FORK = 1
 EVENT_VFORK = 2
 EVENT_CLONE = 3
 EVENT_EXEC = 4
+EVENT_SECCOMP = 7
 EVENT_STOP = 128
 
 # how a resume writes registers back
@@ -291,6 +292,13 @@ def cmpxchg(pid: int, regs, addr: int, expected: int, new: int) -> int | None:
 def interrupt(pid: int) -> None:
     """Stop a running tracee (it reports PTRACE_EVENT_STOP)."""
     lib.umlpy_interrupt(pid)
+
+
+def detach(pid: int) -> None:
+    """Let a stopped tracee go on untraced (PTRACE_DETACH): an exiting
+    thread stopped at its exit syscall's seccomp stop runs it and is gone."""
+    lib.umlpy_detach(pid)
+    forget(pid)
 
 
 def stop_for_dump(pid: int, regs) -> bool:

@@ -2,7 +2,9 @@
 # A minimal Debian 12 root (debootstrap --variant=minbase, plus netbase, python3,
 # CPython's regression tests (libpython3.11-testsuite), strace and gdb for
 # the guest's ptrace, and make, gcc and libc6-dev for the whole-program bench
-# figure, a make -j1 build) as
+# figure, a make -j1 build; systemd as /sbin/init, with dbus and procps, and
+# root without a password, so that the image boots as a stock one does, to a
+# login prompt) as
 # an ext4 image (mke2fs -t ext4 defaults), for the Debian-userland tests.  Needs root (debootstrap
 # makes device nodes and chowns) and Debian's mirror; the result is cached
 # outside the repository, so it is built once per machine:
@@ -11,10 +13,11 @@
 set -euo pipefail
 CACHE=${UMLPY_CACHE:-$HOME/.cache/umlpy}/debian
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-STAMP=6     # bump when the image recipe changes: the tree is kept, the image remade
+STAMP=7     # bump when the image recipe changes: the tree is kept, the image remade
 # (a tree without a package the recipe has since gained is topped up below)
 if [ -f "$CACHE/root.img" ] && [ -d "$CACHE/tree/usr" ] && [ "$(cat "$CACHE/stamp" 2>/dev/null)" = $STAMP ] \
-        && [ -x "$CACHE/tree/usr/bin/gdb" ] && [ -x "$CACHE/tree/usr/bin/gcc" ]; then
+        && [ -x "$CACHE/tree/usr/bin/gdb" ] && [ -x "$CACHE/tree/usr/bin/gcc" ] \
+        && [ -x "$CACHE/tree/lib/systemd/systemd" ]; then
     echo "$CACHE"
     exit 0
 fi
@@ -55,6 +58,14 @@ if [ ! -f "$CACHE/tree/etc/services" ]; then
     chroot "$CACHE/tree" apt-get install -y -qq netbase > "$CACHE/apt.log" 2>&1 \
         || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
     rm -rf "$CACHE/tree/var/cache/apt/archives/"*.deb
+fi
+# systemd as init (a stock Debian's /sbin/init), dbus for logind, procps;
+# root may log in on the console without a password
+if [ ! -x "$CACHE/tree/lib/systemd/systemd" ] || [ ! -x "$CACHE/tree/usr/bin/dbus-daemon" ]; then
+    chroot "$CACHE/tree" apt-get install -y -qq --no-install-recommends systemd-sysv dbus procps \
+        > "$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
+    rm -rf "$CACHE/tree/var/cache/apt/archives/"*.deb
+    chroot "$CACHE/tree" passwd -d root > /dev/null
 fi
 # mke2fs -d keeps whole seconds only: cut the tree's times to match, so that
 # `ls --time-style=full-iso` reads the same in the chroot and in the guest

@@ -138,8 +138,16 @@ def test_serial_fd_and_console_file(tmp_path):
 
 
 def test_defaults_when_unconfigured():
-    r = sh("ls /dev/tty1 /dev/ttyS0 2>&1; echo end")
-    assert r.stdout.decode().count("No such file") == 2
+    """Serial lines have no default.  Without con1= (or con=), /dev/tty1 is
+    the console's own terminal, as a PC's first VT is the console after
+    boot: what a getty writes there reaches umlpy's terminal; con1=none
+    leaves it out, as UML's default does."""
+    r = sh("ls /dev/ttyS0 2>&1; echo on-tty1 > /dev/tty1; ls -l /dev/tty1 | awk '{print $1, $5, $6, $NF}'; "
+           "echo end")
+    assert r.stdout.decode() == ("ls: /dev/ttyS0: No such file or directory\non-tty1\n"
+                                 "crw--w---- 4, 1 /dev/tty1\nend\n"), r.stdout
+    r = sh("ls /dev/tty1 2>&1; echo end", "con1=none")
+    assert r.stdout.decode() == "ls: /dev/tty1: No such file or directory\nend\n"
     r = sh("ls /dev/ttyS63 /dev/tty15; ls /dev/ttyS64 /dev/tty16 2>&1 | grep -c 'No such'", "ssl=null", "con1=null",
            "con15=null")
     assert sorted(r.stdout.decode().split()) == ["/dev/tty15", "/dev/ttyS63", "2"]

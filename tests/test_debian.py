@@ -377,3 +377,51 @@ try:
 except OSError as e:
     print("after the peer closed with unread data:", type(e).__name__)
 ''' + "PY\n")
+
+
+def _read_until(fd: int, want: bytes, seen: bytearray, timeout: float) -> bool:
+    """Read fd into seen until want shows in it (True) or timeout passes."""
+    import select
+    import time
+    deadline = time.monotonic() + timeout
+    while want not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return False
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return want in seen
+        seen += chunk
+    return True
+
+
+def test_debian_boots_with_systemd_to_a_login_on_the_terminal(debian, tmp_path):
+    """The image's own init, systemd 252 as a stock Debian 12 has it: every
+    unit starts (logind listens for uevents on a netlink socket with a
+    classic BPF filter, services name their processes with PR_SET_MM, a
+    private network's lo takes systemd's addresses before it goes up), and
+    getty@tty1's login prompt shows on umlpy's own terminal (tty1 is the
+    console's without con1=).  root logs in, the system is running with no
+    failed unit, and poweroff ends umlpy with status 0."""
+    log = open(tmp_path / "log", "wb")
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"ubd0={tmp_path / 'g.cow'},{debian / 'root.img'}", "rw",
+                          "mem=512M"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    seen = bytearray()
+    try:
+        assert _read_until(p.stdout.fileno(), b"login: ", seen, 180), seen.decode(errors="replace")[-3000:]
+        p.stdin.write(b"root\n")
+        p.stdin.flush()
+        assert _read_until(p.stdout.fileno(), b"# ", seen, 60), seen.decode(errors="replace")[-3000:]
+        p.stdin.write(b"systemctl is-system-running --wait; systemctl --failed --no-legend --plain | wc -l; "
+                      b"cat /proc/$(pidof systemd-journald)/cmdline; echo; poweroff\n")
+        p.stdin.flush()
+        _read_until(p.stdout.fileno(), b"\0never", seen, 120)
+        assert p.wait(timeout=60) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+    text = seen.decode(errors="replace").replace("\r", "")
+    assert "FAILED" not in text, text[max(0, text.find("FAILED") - 1500):text.find("FAILED") + 500]
+    assert "running\n0\n/lib/systemd/systemd-journald\0\n" in text, text[-3000:]

@@ -62,10 +62,38 @@ def test_no_host_call_sets_a_host_clock():
 
 def test_unsupported_syscall_is_enosys_and_logged_once():
     r = boot("init=/bin/sh", init_args=["-c", "/t/bin/t_enosys; /t/bin/t_enosys"])
-    assert r.stdout == b"acct: -1 ENOSYS\nsyscall 999: -1 ENOSYS\ndone\n" * 2
+    assert r.stdout == b"kexec_load: -1 ENOSYS\nsyscall 999: -1 ENOSYS\ndone\n" * 2
     log = r.stderr.decode()
-    assert log.count("unsupported syscall acct") == 1
+    assert log.count("unsupported syscall kexec_load") == 1
     assert log.count("unsupported syscall syscall_999") == 1
+
+
+def _host_threads(pid: int) -> int:
+    """The host threads of pid's descendants (the guests' host processes)."""
+    out = subprocess.run(["ps", "-L", "-o", "lwp=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return len(out.split())
+
+
+@pytest.mark.parametrize("trap", [[], ["seccomp=off"]], ids=["seccomp", "ptrace"])
+def test_exited_threads_leave_the_host_and_exec_goes_on(trap):
+    """A process makes and joins 50 threads, then execs.  Each thread's
+    host thread must leave the host when it exits: on the seccomp path it
+    used to stay stopped at its exit's seccomp stop, so they piled up (a
+    server making threads would exhaust the host's), and the host's execve
+    then waited for the kernel to reap them while the kernel waited for the
+    execve: the whole machine stopped, mconsole and SIGTERM included."""
+    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"initrd={CPIO}", "quiet", *trap, "init=/bin/sh", "--", "-c",
+                          "/t/bin/t_threadexec 3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline() == b"joined\n"
+        time.sleep(0.5)
+        assert _host_threads(p.pid) < 10
+        assert p.stdout.readline() == b"exec ok\n"
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def test_sigkill_of_the_kernel_kills_every_guest():

@@ -25,10 +25,11 @@ class Prog:
         self.prog_type, self.code, self.maps = prog_type, code, maps
 
     def run_on_packet(self, data: bytes, protocol: int = 0, pkt_type: int = 0) -> int:
-        """A socket filter's verdict on a packet: its r0 (0 drops it)."""
+        """A socket filter's verdict on a packet: its r0 (0 drops it).
+        protocol: its ETH_P_*, which __sk_buff holds in network order."""
         ctx = bytearray(B.SK_BUFF_SIZE)
         struct.pack_into("<III", ctx, 0, len(data), pkt_type, 0)
-        struct.pack_into("<I", ctx, 16, protocol)
+        struct.pack_into("<I", ctx, 16, (protocol & 0xFF) << 8 | protocol >> 8)
         return interp.run(self.code, self.maps, ctx, data)
 
 

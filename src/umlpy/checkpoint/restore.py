@@ -376,6 +376,10 @@ def _process(k, t: Task, p: image.Reader, keys: dict, filters: list, held: dict)
     proc.oom_score_adj = fl.int("oom_score_adj", -1000, 1001)
     proc.oom_score_adj_min = fl.int("oom_score_adj_min", -1000, 1001)
     proc.ioprio = fl.int("ioprio", 0, 1 << 16)
+    proc.loginuid = fl.int("loginuid", 0, 1 << 32)
+    proc.sessionid = fl.int("sessionid", 0, 1 << 32)
+    if proc.sessionid != 0xFFFFFFFF:        # sessions made after the restore get new ids
+        k.procs.audit_sessions = max(k.procs.audit_sessions, proc.sessionid)
     proc.dumpable = fl.int("dumpable", 0, 3)
     proc.pdeath_signal = fl.int("pdeath_signal", 0, S.NSIG + 1)
     proc.no_new_privs, proc.child_subreaper, proc.execed = \

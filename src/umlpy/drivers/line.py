@@ -17,6 +17,13 @@ else SSL_CHAN.  UML's Kconfig has CON_CHAN "xterm" and SSL_CHAN "pty";
 umlpy is built with both "none" (UML_CONSOLE_DEFAULTS), since neither
 channel exists on a headless host: only lines the command line (or a
 later mconsole `config`) names get a device.
+
+But for tty1: with no con1= (nor con=), /dev/tty1 is the console's own
+terminal, as on a PC, where /dev/console and /dev/tty0 name the foreground
+virtual terminal and that is tty1 after boot.  A stock image's getty on
+tty1 (systemd's getty@tty1, sysvinit's inittab) then gives its login
+prompt on the terminal umlpy runs in, where UML would leave it on a host
+pts nobody watches.
 """
 from __future__ import annotations
 
@@ -181,6 +188,14 @@ class Lines:
                 spec = default_spec(params, kind, n)
                 if spec != "none":
                     self.add(kind, n, spec)
+                elif (kind, n) == ("con", 1) and n not in own and params.con_default is None:
+                    self._first_vt()
+
+    def _first_vt(self) -> None:
+        """/dev/tty1 as the console's terminal (the foreground VT)."""
+        console = self.lines[("con", 0)]
+        devices.register_char(TTY_MAJOR, 1, lambda d, i, fl, t: open_tty(d, i, fl, t, console))
+        devtmpfs.add_char_node("tty1", TTY_MAJOR, 1, 0o620)
 
     def add(self, kind: str, n: int, spec: str) -> None:
         who_kind, node, base = _KINDS[kind]

@@ -27,7 +27,8 @@ PARAMS: dict[str, str] = {
     "pdb": "pdb: a kernel oops stops in the host's pdb on its traceback, the guest frozen (umlpy --pdb)",
     "conN=": ("con<N>=<in>[,<out>]: virtual console N's channel (N 0-15; /dev/ttyN, con0 is /dev/console): "
               "fd:<n>, null, pts, port:<port> (127.0.0.1, raw TCP), file:<path> (output), none; "
-              "pty and xterm are null here (default con0=fd:0,fd:1, others none)"),
+              "pty and xterm are null here (default con0=fd:0,fd:1, others none, tty1 the console's own "
+              "terminal unless con1= or con= names a channel)"),
     "con=": "con=<spec>: channel for every console without its own con<N>=",
     "sslN=": "ssl<N>=<in>[,<out>]: serial line N's channel (N 0-63; /dev/ttyS<N>), as con<N>= (default none)",
     "ssl=": "ssl=<spec>: channel for every serial line without its own ssl<N>=",

@@ -246,6 +246,7 @@ class Mm:
         self.map_changes = 0            # mapping changes since
         self.dump_filter = DUMP_FILTER_DEFAULT  # coredump_filter: fork and exec keep it (MMF_INIT_MASK)
         self.saved_auxv = b""           # the auxv exec gave (a core's NT_AUXV)
+        self.layout_set: dict[str, int] = {}    # start/end of code and data as PR_SET_MM moved them
 
     def _host_vmas(self) -> list[tuple[int, int]]:
         """The guest's VMAs as the host has them (the stub's and the
@@ -368,6 +369,7 @@ class Mm:
         n.start_stack = self.start_stack
         n.arg_range, n.env_range = self.arg_range, self.env_range
         n.dump_filter, n.saved_auxv = self.dump_filter, self.saved_auxv
+        n.layout_set = self.layout_set
         if self.exe is not None:
             n.set_exe(self.exe)
         n.held = [f.get() for f in self.held]

@@ -48,6 +48,12 @@ class Procs:
         self._last = 0
         self.pidmap = PidMap(lambda nr: nr in self.by_pid or nr in self.by_tid)
         self.cgroup_root = Cgroup("", None)
+        self.audit_sessions = 0     # the last audit session id given
+
+    def new_audit_session(self) -> int:
+        """audit_set_loginuid's next session id, never AUDIT_SID_UNSET."""
+        self.audit_sessions = self.audit_sessions % 0xFFFFFFFE + 1
+        return self.audit_sessions
 
     def alloc_pid(self) -> int:
         """The next free pid after the last one given (idr_alloc_cyclic):

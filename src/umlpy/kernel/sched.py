@@ -232,6 +232,13 @@ class Scheduler:
                 self.k.procs.task_died_on_host(t, sig or S.SIGKILL)
             return
         if t.state is State.DEAD:
+            if st >> 16 == ptrace.EVENT_SECCOMP:
+                # a thread that left by exit(2) (threads.exit_thread), stopped
+                # at the seccomp stop of the stub's exit: let it go untraced,
+                # so that it runs it and its host process reaps it (a traced
+                # zombie thread would hold up a later host execve for good)
+                del self.tasks[t.hpid]
+                ptrace.detach(t.hpid)
             return      # killed: only its host exit is still to come
         if not has_regs and ptrace.converted(t.hpid, t.regs):
             return      # held in a notification, now also stopped: the kernel goes on with it

@@ -230,6 +230,10 @@ class Process:
         self.dead_ioac = IoAc()     # the I/O of its threads that ended
         self.child_ioac = IoAc()    # the I/O of the children waited for (theirs whole)
         self.ctty = None
+        # the audit login uid and session (/proc/PID/loginuid, sessionid): a
+        # fork's are its parent's; -1 until a login (pam_loginuid) sets them
+        self.loginuid = parent.loginuid if parent else AUDIT_UNSET
+        self.sessionid = parent.sessionid if parent else AUDIT_UNSET
         self.ns = parent.ns if parent else None     # nsproxy.NsProxy: init's is set at boot
         self.pidns = parent.pidns if parent else None   # the pid namespace its pid was made in
         self.cgroup = parent.cgroup if parent else None  # kernel/cgroup.Cgroup: init's is the root
@@ -252,6 +256,9 @@ class Process:
     def fs(self) -> FsContext:
         """Likewise the leader's root, cwd and umask; a syscall uses Task.fs."""
         return self.threads[0].fs
+
+
+AUDIT_UNSET = 0xFFFFFFFF     # AUDIT_UID_UNSET and AUDIT_SID_UNSET
 
 
 class Task:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from arch_um import host, ptrace
+from arch_um import host, procinfo, ptrace
 from arch_um.memory import GuestFault, GuestMemory
 from arch_um.stub import STUB_SYSCALL
 from umlpy.abi import consts as C
@@ -175,12 +175,15 @@ def de_thread(k, t: Task) -> None:
     The host would do the same to its threads, but renumbers the caller
     under ptrace; instead the caller moves to a fresh host process that
     shares its memory until the exec that follows, and the old host process
-    is killed whole.
+    is killed whole.  So too when the guest's other threads have all gone
+    but one's host thread has not yet (exit_thread's, until the loop lets
+    it go): the host's own de_thread would wait for the kernel to reap it,
+    while the kernel waits for the exec.
     """
     proc = t.proc
     others = [x for x in proc.threads if x is not t]
-    if not others and t.tid == proc.pid:
-        return
+    if not others and t.tid == proc.pid and procinfo.thread_count(t.hpid) <= 1:
+        return      # (a host thread of one that exited may still be on its way out: see below)
     r = ptrace.inject(t.hpid, t.regs, NR["clone"], C.CLONE_VM | C.CLONE_PARENT | S.SIGCHLD, 0, 0, 0, 0)
     if r.fault or r.result < 0:
         raise KernelError(-r.result if r.result < 0 else E.EAGAIN, "host clone for exec failed")

@@ -351,9 +351,13 @@ class NetStack:
         for a in dev.addrs:
             self._add_kernel_routes(dev, a)
         if dev.type == ARPHRD_LOOPBACK:
-            if not any(a.family == AF_INET for a in dev.addrs):     # inetdev_event's NETDEV_UP
-                self.add_addr(dev, IfAddr(AF_INET, LOOP4, 8, RT_SCOPE_HOST, "lo"))
-            self.add_addr(dev, IfAddr(AF_INET6, LOOP6, 128, RT_SCOPE_HOST, prefix_route=False))
+            # inetdev_event's and addrconf's NETDEV_UP: 127.0.0.1/8 and ::1,
+            # whose EEXIST they ignore (systemd adds both before the up)
+            for new in (IfAddr(AF_INET, LOOP4, 8, RT_SCOPE_HOST, "lo"),
+                        IfAddr(AF_INET6, LOOP6, 128, RT_SCOPE_HOST, prefix_route=False)):
+                if not any(x.family == new.family and x.addr == new.addr and x.prefixlen == new.prefixlen
+                           for x in dev.addrs):
+                    self.add_addr(dev, new)
         elif dev.type == ARPHRD_ETHER and len(dev.hwaddr) == 6:
             self.insert_route(Route(AF_INET6, MCAST6, 8, dev.index, metric=IP6_RT_PRIO_ADDRCONF,
                                   table=RT_TABLE_LOCAL, type=RTN_MULTICAST))

@@ -1,9 +1,13 @@
 """AF_NETLINK sockets (SOCK_RAW and SOCK_DGRAM): datagrams between guest
 programs and the kernel, as Linux's af_netlink.
 
-Only NETLINK_ROUTE has a kernel side (net/rtnetlink.py); a socket of any
-other protocol is refused with EPROTONOSUPPORT, which is what udev-less
-tools (busybox mdev, ss without sock_diag) are ready for.
+NETLINK_ROUTE has a kernel side (net/rtnetlink.py).  NETLINK_KOBJECT_UEVENT
+sockets are what udev's and systemd's device monitors listen on (logind
+will not start without one): they join group 1, the kernel's uevents, and
+group 2, udevd's; this kernel's devices are made at boot, so the kernel
+sends none.  A socket of any other protocol is refused with
+EPROTONOSUPPORT, which is what tools without it (ss without sock_diag,
+journald's audit socket) are ready for.
 
 A socket is addressed by a port id: bind with nl_pid 0, a send or a
 connect before any bind, picks the process's pid, or a negative number
@@ -21,7 +25,7 @@ import struct
 from collections import deque
 
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_NET_ADMIN
+from umlpy.abi.capability import CAP_NET_ADMIN, CAP_SYS_ADMIN
 from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
@@ -117,6 +121,7 @@ def _ffs(x: int) -> int:
 
 class NetlinkSocket(Socket):
     family = AF_NETLINK
+    runs_sk_filter = True   # every datagram, the kernel's answers too (netlink_unicast, do_one_broadcast)
 
     def __init__(self, t, stype: int, protocol: int, flags: int) -> None:
         super().__init__(stype, protocol, flags)
@@ -162,6 +167,10 @@ class NetlinkSocket(Socket):
         receive buffer is overfull, what comes is dropped and the reader
         told ENOBUFS (netlink_overrun): a program that sends requests and
         never reads cannot make the kernel hold more."""
+        kept = self.filtered(data)
+        if kept is None:
+            return
+        data = kept
         if self.queued > self.rcvbuf:
             if "no_enobufs" not in self.opt_flags:
                 self.error = E.ENOBUFS
@@ -292,7 +301,10 @@ class NetlinkSocket(Socket):
             if mflags & NL.NLM_F_REQUEST and mtype >= NL.NLMSG_MIN_TYPE:
                 self.table.origin = (seq, self.portid)
                 try:
-                    rtnetlink.request(self, t, msg, self.is_admin(t, explicit_dst))
+                    if self.protocol == NL.NETLINK_KOBJECT_UEVENT:
+                        self._uevent_input(t, msg)
+                    else:
+                        rtnetlink.request(self, t, msg, self.is_admin(t, explicit_dst))
                 except DumpStarted:
                     off += NL.align(mlen)
                     continue
@@ -305,6 +317,13 @@ class NetlinkSocket(Socket):
             if mflags & NL.NLM_F_ACK or err:
                 self._ack(msg, err, text)
             off += NL.align(mlen)
+
+    def _uevent_input(self, t, msg: bytes) -> None:
+        """uevent_net_rcv_skb: an admin's message goes out to the uevent
+        listeners of its network namespace as if the kernel had sent it."""
+        if not capable(t.proc.creds, CAP_SYS_ADMIN):
+            raise ExtAck(E.EPERM, "missing CAP_SYS_ADMIN capability")
+        broadcast(self.net, NL.NETLINK_KOBJECT_UEVENT, NL.UEVENT_KERNEL_GROUP, msg[NL.NLMSGHDR.size:])
 
     def _ack(self, msg: bytes, err: int, text: str) -> None:
         """netlink_ack: the error (0 for success) and the request, whole
@@ -394,12 +413,13 @@ class NetlinkSocket(Socket):
 
 
 def _new(t, stype: int, protocol: int, flags: int) -> NetlinkSocket:
-    """netlink_create: raw or datagram sockets; NETLINK_ROUTE only."""
+    """netlink_create: raw or datagram sockets; NETLINK_ROUTE and
+    NETLINK_KOBJECT_UEVENT only."""
     if stype not in (SOCK_RAW, SOCK_DGRAM):
         raise KernelError(E.ESOCKTNOSUPPORT)
     if not 0 <= protocol < NL.MAX_LINKS:
         raise KernelError(E.EPROTONOSUPPORT)
-    if protocol != NL.NETLINK_ROUTE:
+    if protocol not in (NL.NETLINK_ROUTE, NL.NETLINK_KOBJECT_UEVENT):
         if protocol not in _logged_protocols:
             _logged_protocols.add(protocol)
             printk.pr_notice(f"netlink: protocol {protocol} not supported")

@@ -7,6 +7,8 @@ import struct
 
 # -- netlink.h ------------------------------------------------------------------
 NETLINK_ROUTE = 0
+NETLINK_KOBJECT_UEVENT = 15
+UEVENT_KERNEL_GROUP = 1      # the kernel's own uevents (udev re-sends on group 2)
 MAX_LINKS = 32
 SOL_NETLINK = 270
 

@@ -34,7 +34,7 @@ from umlpy.net import packet_ring as R
 from umlpy.net.dgram import Datagram, RecvQueue
 from umlpy.net.netdev import net_capable, net_of
 from umlpy.net.socket import (AF_PACKET, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_PEEK, MSG_TRUNC, SO,
-                              SOCK_DGRAM, SOCK_RAW, Received, Socket, int_opt, register_family)
+                              SOCK_DGRAM, SOCK_FPROG, SOCK_RAW, Received, Socket, int_opt, register_family)
 from umlpy.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
 MSG_CMSG_COMPAT = 0x80000000
@@ -51,7 +51,6 @@ VLAN_HLEN = 4
 BPF_MAXINSNS = 4096
 _SLL = struct.Struct("<HHiHBB8s")          # sll_protocol is big-endian: swapped by hand
 _AUX = struct.Struct("<IIIHHHH")
-_FPROG = struct.Struct("<H6xQ")
 _MREQ_MIN = 8
 
 _sockets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # NetStack -> set
@@ -459,9 +458,9 @@ class PacketSocket(Socket):
 
     def set_special(self, t, opt: int, raw: bytes) -> None:
         if opt == SO["SO_ATTACH_FILTER"]:
-            if len(raw) != _FPROG.size:
+            if len(raw) != SOCK_FPROG.size:
                 raise KernelError(E.EINVAL)
-            count, prog = _FPROG.unpack(raw)
+            count, prog = SOCK_FPROG.unpack(raw)
             if not 0 < count <= BPF_MAXINSNS:
                 raise KernelError(E.EINVAL)
             t.mem.read(prog, count * 8)       # EFAULT, as sk_attach_filter's copy

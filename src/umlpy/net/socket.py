@@ -19,6 +19,8 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.bpf import BPF_PROG_TYPE_SOCKET_FILTER, SO_ATTACH_BPF
 from umlpy.abi.capability import CAP_NET_ADMIN
+from umlpy.bpf import classic
+from umlpy.bpf.classic import SocketFilter
 from umlpy.bpf.prog import Prog, ProgFile
 from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
@@ -28,6 +30,7 @@ from umlpy.vfs.file import File
 from umlpy.vfs.inode import Filesystem, Inode
 
 AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET = 0, 1, 2, 10, 16, 17
+SOCK_FPROG = struct.Struct("<H6xQ")     # struct sock_fprog: len, (pad), filter
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
 SOL_SOCKET = 1
 SOMAXCONN = 4096
@@ -47,6 +50,17 @@ SO = dict(SO_DEBUG=1, SO_REUSEADDR=2, SO_TYPE=3, SO_ERROR=4, SO_DONTROUTE=5, SO_
           SO_RCVBUFFORCE=33, SO_PASSSEC=34, SO_TIMESTAMPNS=35, SO_MARK=36, SO_PROTOCOL=38,
           SO_DOMAIN=39, SO_RXQ_OVFL=40, SO_BUSY_POLL=46, SO_INCOMING_CPU=49, SO_COOKIE=57,
           SO_BINDTOIFINDEX=62)
+
+
+def attach_filter(t, raw: bytes) -> SocketFilter:
+    """SO_ATTACH_FILTER: a struct sock_fprog of a classic program
+    (sk_attach_filter: EINVAL for a bad length or program, EFAULT)."""
+    if len(raw) < SOCK_FPROG.size:
+        raise KernelError(E.EINVAL)
+    count, addr = SOCK_FPROG.unpack_from(raw)
+    if not 0 < count <= classic.MAXINSNS or not addr:
+        raise KernelError(E.EINVAL)
+    return classic.SocketFilter(classic.decode(t.mem.read(addr, count * classic.INSN.size), socket=True))
 
 
 def attach_bpf(t, raw: bytes) -> Prog:
@@ -164,7 +178,7 @@ class Socket(File):
     has_fasync = True       # which families signal what: their code (unix.py)
     family = AF_UNSPEC
     default_sndbuf = default_rcvbuf = 212992
-    runs_sk_filter = False  # whether the family runs SO_ATTACH_BPF's program (unix, UDP)
+    runs_sk_filter = False  # whether the family runs a filter's program (unix, UDP, netlink)
     peercred: tuple[int, int, int] | None = None    # (pid, uid, gid): a unix peer's, none elsewhere
     passcred = False        # SO_PASSCRED (only unix sockets act on it)
 
@@ -183,7 +197,7 @@ class Socket(File):
         self.listening = False
         self.rcvbuf_locked = False            # SOCK_RCVBUF_LOCK: no autotuning past SO_RCVBUF
         self.rcvlowat = 1                     # SO_RCVLOWAT, kept apart: streams read it on every call
-        self.sk_filter: Prog | None = None    # SO_ATTACH_BPF's program
+        self.sk_filter: Prog | SocketFilter | None = None   # SO_ATTACH_BPF's or SO_ATTACH_FILTER's
 
     def poll_queues(self) -> list:
         return [self.wq]
@@ -313,12 +327,12 @@ class Socket(File):
             self.wake()
         elif opt == SO["SO_SNDLOWAT"]:
             raise KernelError(E.ENOPROTOOPT)
-        elif opt == SO_ATTACH_BPF:
+        elif opt == SO_ATTACH_BPF or opt == SO["SO_ATTACH_FILTER"] and self.runs_sk_filter:
             if not self.runs_sk_filter:
                 printk.printk(printk.INFO, f"SO_ATTACH_BPF: not run on this socket kind "
                               f"(family {self.family}, type {self.stype})")
                 raise KernelError(E.ENOPROTOOPT)
-            self.sk_filter = attach_bpf(t, raw)
+            self.sk_filter = attach_bpf(t, raw) if opt == SO_ATTACH_BPF else attach_filter(t, raw)
         elif opt == SO["SO_DETACH_FILTER"] and self.sk_filter is not None:
             self.sk_filter = None
         elif opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"], SO["SO_MARK"],
@@ -344,7 +358,7 @@ class Socket(File):
         prog = self.sk_filter
         if prog is None:
             return data
-        n = prog.run_on_packet(bytes(data), (protocol & 0xFF) << 8 | protocol >> 8)
+        n = prog.run_on_packet(bytes(data), protocol)
         if not n:
             return None
         return data[:max(n, cap)] if n < len(data) else data

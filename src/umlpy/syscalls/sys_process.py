@@ -20,7 +20,7 @@ from umlpy.kernel.process import Halt, status_exited
 from umlpy.kernel.signal import queue_info
 from umlpy.kernel.task import SIG_DEFAULT, SigAction, State, Task
 from umlpy.vfs import pidfd
-from umlpy.syscalls import sys_seccomp
+from umlpy.syscalls import prctl_mm, sys_seccomp
 from umlpy.syscalls.sys_timer import delete_posix_timers
 from umlpy.syscalls.table import PARTIAL, syscall, unsupported
 from umlpy.syscalls.util import TASK_SIZE_MAX, access_ok, put_u64, read_cstr, read_path, s32, u32
@@ -565,7 +565,8 @@ PR_TSC_ENABLE, PR_TSC_SIGSEGV = 1, 2
 
 @syscall("prctl", status=PARTIAL, note="names, pdeath signal, child subreaper, dumpable, no_new_privs, "
                                          "capability bounding and ambient sets, keep-caps, securebits, "
-                                         "timer slack (kept, not applied), TSC (the host's, per thread)")
+                                         "timer slack (kept, not applied), TSC (the host's, per thread), "
+                                         "PR_SET_MM's code, data, stack, argv and environment fields")
 def sys_prctl(t, option, a2, a3, a4, a5, *_):
     proc = t.proc
     option = s32(option)
@@ -611,6 +612,8 @@ def sys_prctl(t, option, a2, a3, a4, a5, *_):
         if a2 | a3 | a4 | a5:
             raise KernelError(E.EINVAL)
         return int(proc.no_new_privs)
+    if option == prctl_mm.PR_SET_MM:
+        return prctl_mm.set_mm(t, a2, a3, a4, a5)
     if option in (C.PR_GET_SECCOMP, C.PR_SET_SECCOMP):
         return sys_seccomp.prctl(t, option, a2, a3)
     if option == C.PR_SET_TIMERSLACK:

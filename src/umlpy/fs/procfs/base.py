@@ -15,7 +15,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel.errors import KernelError
-from umlpy.vfs.file import DirFile, File
+from umlpy.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, DirFile, File
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 Show = Callable[[object], bytes]              # (reading task) -> content
@@ -106,23 +106,28 @@ class VNode(Inode):
 class GenFile(VNode):
     """A regular file whose content is generated at open (lazy: at the first
     read, so that its checks refuse the read, not the open); writable only
-    when it has a `store`, as Linux's files without a write method."""
+    when it has a `store`, as Linux's files without a write method.
+    pollable: poll and epoll take it, always ready, as proc_reg_poll and
+    proc_sys_poll answer for /proc's own files and /proc/sys (systemd
+    watches /proc/swaps and the hostname so); /proc/PID's files have no
+    poll (epoll_ctl: EPERM)."""
 
     def __init__(self, fs: VirtFs, key: object, show: Show, store: Store | None = None,
                  mode: int | None = None, owner: Owner | None = None, size: int = 0,
-                 alive: Callable[[], bool] | None = None, lazy: bool = False) -> None:
+                 alive: Callable[[], bool] | None = None, lazy: bool = False, pollable: bool = False) -> None:
         if mode is None:
             mode = 0o644 if store is not None else 0o444
         super().__init__(fs, key, C.S_IFREG | mode, owner, alive)
         self.show = show
         self.store = store
         self.lazy = lazy
+        self.pollable = pollable
         self._size = size     # procfs says 0, sysfs a page
 
     @property
     def seq_class(self) -> type:
         """What an open of it is (SeqFile, or a subclass that adds poll)."""
-        return SeqFile
+        return PolledSeqFile if self.pollable else SeqFile
 
     def size(self) -> int:
         self.check_alive()
@@ -189,6 +194,15 @@ class SeqFile(File):
             self.stale = True
         self.pos = new
         return new
+
+
+class PolledSeqFile(SeqFile):
+    """An open generated file that poll and epoll take: always readable
+    and writable (DEFAULT_POLLMASK); what it shows changes no wait queue."""
+    pollable = True
+
+    def poll(self) -> int:
+        return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
 
 
 class Link(VNode):
@@ -319,14 +333,14 @@ def build_tree(fs: VirtFs, key: str, spec: Spec, mode: int = 0o555) -> Dir:
 def ro(show: Show | str, size: int = 0, mode: int = 0o444):
     """A read-only leaf for build_tree."""
     s = text(show) if isinstance(show, str) else show
-    return lambda fs, key: GenFile(fs, key, s, mode=mode, size=size)
+    return lambda fs, key: GenFile(fs, key, s, mode=mode, size=size, pollable=True)
 
 
 def rw(show: Show, store: Store, size: int = 0, mode: int = 0o644):
     """A writable leaf for build_tree; its show and store are kept on it
     (a checkpoint reads and writes the sysctls through them)."""
     def leaf(fs, key):
-        return GenFile(fs, key, show, store, mode=mode, size=size)
+        return GenFile(fs, key, show, store, mode=mode, size=size, pollable=True)
     leaf.show, leaf.store = show, store
     return leaf
 

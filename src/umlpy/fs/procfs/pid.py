@@ -12,7 +12,8 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE
+from umlpy.abi.capability import (CAP_AUDIT_CONTROL, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_NICE,
+                                  CAP_SYS_RESOURCE)
 from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
 from umlpy.fs.procfs.target import Target, live
@@ -20,12 +21,11 @@ from umlpy.kernel.cred import capable
 from umlpy.kernel import ioac, nsproxy, oom, userns
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.mm import DUMP_FILTER_MASK
-from umlpy.kernel.task import State
+from umlpy.kernel.task import AUDIT_UNSET, State
 from umlpy.vfs import namei, nsfs
 from umlpy.vfs.pipe import PipeInode
 
 TASK_COMM_LEN = 16
-NO_ID = "4294967295"     # (uid_t)-1: loginuid and sessionid never set
 
 
 def reader_root(reader):
@@ -137,6 +137,25 @@ def _set_comm(tg: Target, writer, data: bytes) -> None:
     if writer is not None and writer.proc is not p:
         raise KernelError(E.EINVAL)       # only a thread of the process itself
     p.comm = data[:TASK_COMM_LEN - 1]
+
+
+def _set_loginuid(tg: Target, writer, data: bytes) -> None:
+    """proc_loginuid_write and audit_set_loginuid: a process sets its own
+    login uid, once without privilege and again only with
+    CAP_AUDIT_CONTROL; a valid uid starts a new audit session."""
+    p = tg.proc()
+    if writer is None or writer.proc is not p:
+        raise KernelError(E.EPERM)
+    try:
+        uid = int(data.strip() or b"x", 10)
+    except ValueError:
+        raise KernelError(E.EINVAL) from None
+    if not 0 <= uid <= AUDIT_UNSET:
+        raise KernelError(E.EINVAL)
+    if p.loginuid != AUDIT_UNSET and not capable(p.creds, CAP_AUDIT_CONTROL):
+        raise KernelError(E.EPERM)
+    p.loginuid = uid
+    p.sessionid = tg.fs.kernel.procs.new_audit_session() if uid != AUDIT_UNSET else AUDIT_UNSET
 
 
 def _oom_score(tg: Target, reader) -> bytes:
@@ -483,8 +502,8 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("oom_adj", _file(_oom_adj, 0o644, _set_oom_adj)),
     ("oom_score", _file(_oom_score)),
     ("oom_score_adj", _file(_oom_score_adj, 0o644, _set_oom_score_adj)),
-    ("loginuid", _file(_const(NO_ID))),
-    ("sessionid", _file(_const(NO_ID))),
+    ("loginuid", _file(lambda tg, r: b"%d" % tg.proc().loginuid, 0o644, _set_loginuid)),
+    ("sessionid", _file(lambda tg, r: b"%d" % tg.proc().sessionid)),
     ("io", _file(_io, 0o400)),
     ("uid_map", _id_map("uid_map")),
     ("gid_map", _id_map("gid_map")),

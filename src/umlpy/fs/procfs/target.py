@@ -140,7 +140,7 @@ def tpgid(proc, vnr) -> int:
 def layout(proc) -> dict[str, int]:
     """start/end of code and data as Linux's mm keeps them: the ELF's
     ranges below the brk (read-only ones are code, charged writable ones
-    data); zeros without an address space."""
+    data), or what prctl(PR_SET_MM) set; zeros without an address space."""
     out = {"start_code": 0, "end_code": 0, "start_data": 0, "end_data": 0}
     if not live(proc):
         return out
@@ -151,6 +151,7 @@ def layout(proc) -> dict[str, int]:
         out["start_code"], out["end_code"] = code[0][0], code[-1][1]
     if data:
         out["start_data"], out["end_data"] = data[0][0], data[-1][1]
+    out.update(mm.layout_set)       # where prctl(PR_SET_MM) moved them
     return out
 
 
