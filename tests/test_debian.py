@@ -395,17 +395,32 @@ def _read_until(fd: int, want: bytes, seen: bytearray, timeout: float) -> bool:
     return True
 
 
-def test_debian_boots_with_systemd_to_a_login_on_the_terminal(debian, tmp_path):
+@pytest.mark.parametrize("host_user", ["invoker", "nobody"])
+def test_debian_boots_with_systemd_to_a_login_on_the_terminal(debian, tmp_path, host_user):
     """The image's own init, systemd 252 as a stock Debian 12 has it: every
     unit starts (logind listens for uevents on a netlink socket with a
     classic BPF filter, services name their processes with PR_SET_MM, a
     private network's lo takes systemd's addresses before it goes up), and
     getty@tty1's login prompt shows on umlpy's own terminal (tty1 is the
     console's without con1=).  root logs in, the system is running with no
-    failed unit, and poweroff ends umlpy with status 0."""
+    failed unit, and poweroff ends umlpy with status 0.  Also as the
+    unprivileged host user nobody, on a base image it may only read."""
+    base, work, prefix, env = debian / "root.img", tmp_path, [], None
+    if host_user == "nobody":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to switch to another host user")
+        prefix = as_nobody()
+        work = tmp_path / "nobody"
+        work.mkdir()
+        base = work / "base.img"
+        subprocess.run(["cp", "--sparse=always", str(debian / "root.img"), str(base)], check=True)
+        base.chmod(0o444)
+        os.chown(work, 65534, 65534)
+        make_traversable(work)
+        env = {"HOME": str(work), "PATH": "/usr/bin:/bin"}
     log = open(tmp_path / "log", "wb")
-    p = subprocess.Popen([str(UMLPY), str(IMAGE), f"ubd0={tmp_path / 'g.cow'},{debian / 'root.img'}", "rw",
-                          "mem=512M"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    p = subprocess.Popen(prefix + [str(UMLPY), str(IMAGE), f"ubd0={work / 'g.cow'},{base}", "rw", "mem=512M"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd="/", env=env)
     seen = bytearray()
     try:
         assert _read_until(p.stdout.fileno(), b"login: ", seen, 180), seen.decode(errors="replace")[-3000:]
