@@ -180,9 +180,10 @@ def test_debian_df_counts_what_is_written(debian, tmp_path):
     assert blk2 == blk0 and ino2 == ino0
 
 
-def test_debian_boots_for_an_unprivileged_host_user(debian, tmp_path):
-    """The Debian guest as uid 65534 on the host: root inside, threads,
-    su and a COW overlay on a base image that user may only read."""
+def _as_nobody_on_a_read_only_base(debian: Path, tmp_path: Path) -> tuple[list[str], Path, Path, dict]:
+    """For a boot as the host user nobody (skipped unless root): the command
+    prefix, a work directory nobody owns (the COW goes there), a copy of the
+    image that nobody may only read, and the environment to run with."""
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to another host user")
     prefix = as_nobody()
@@ -193,11 +194,18 @@ def test_debian_boots_for_an_unprivileged_host_user(debian, tmp_path):
     base.chmod(0o444)
     os.chown(work, 65534, 65534)
     make_traversable(work)
+    return prefix, work, base, {"HOME": str(work), "PATH": "/usr/bin:/bin"}
+
+
+def test_debian_boots_for_an_unprivileged_host_user(debian, tmp_path):
+    """The Debian guest as uid 65534 on the host: root inside, threads,
+    su and a COW overlay on a base image that user may only read."""
+    prefix, work, base, env = _as_nobody_on_a_read_only_base(debian, tmp_path)
     script = ("mount -t proc proc /proc; id -u; python3 -c 'import threading; t = threading.Thread(target=print, "
               "args=(\"thread ok\",)); t.start(); t.join()'; su -s /bin/sh nobody -c 'id -un'")
     r = subprocess.run(prefix + [str(UMLPY), str(IMAGE), "quiet", f"ubd0={work / 'g.cow'},{base}", "rw",
                                  "init=/bin/bash", "--", "-c", script],
-                       capture_output=True, timeout=300, cwd="/", env={"HOME": str(work), "PATH": "/usr/bin:/bin"})
+                       capture_output=True, timeout=300, cwd="/", env=env)
     assert r.stdout == b"0\nthread ok\nnobody\n", r.stderr.decode()[-2000:]
     assert (work / "g.cow").stat().st_uid == 65534
 
@@ -405,19 +413,10 @@ def test_debian_boots_with_systemd_to_a_login_on_the_terminal(debian, tmp_path, 
     console's without con1=).  root logs in, the system is running with no
     failed unit, and poweroff ends umlpy with status 0.  Also as the
     unprivileged host user nobody, on a base image it may only read."""
-    base, work, prefix, env = debian / "root.img", tmp_path, [], None
     if host_user == "nobody":
-        if os.geteuid() != 0:
-            pytest.skip("needs root to switch to another host user")
-        prefix = as_nobody()
-        work = tmp_path / "nobody"
-        work.mkdir()
-        base = work / "base.img"
-        subprocess.run(["cp", "--sparse=always", str(debian / "root.img"), str(base)], check=True)
-        base.chmod(0o444)
-        os.chown(work, 65534, 65534)
-        make_traversable(work)
-        env = {"HOME": str(work), "PATH": "/usr/bin:/bin"}
+        prefix, work, base, env = _as_nobody_on_a_read_only_base(debian, tmp_path)
+    else:
+        prefix, work, base, env = [], tmp_path, debian / "root.img", None
     log = open(tmp_path / "log", "wb")
     p = subprocess.Popen(prefix + [str(UMLPY), str(IMAGE), f"ubd0={work / 'g.cow'},{base}", "rw", "mem=512M"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd="/", env=env)

@@ -131,10 +131,10 @@ def _open(t, path: bytes):
     file (EACCES otherwise, after the open's own errors)."""
     flags = C.O_WRONLY | C.O_APPEND | C.O_LARGEFILE
     d, _ = open_walk(t, C.AT_FDCWD, path, flags, 0)
-    if d.inode.fmt not in (C.S_IFREG, C.S_IFDIR, C.S_IFIFO):
-        raise KernelError(E.EACCES)     # a device is not opened at all: nothing would take it
-    if d.inode.fmt == C.S_IFIFO:
-        raise KernelError(E.EACCES)     # (Linux's open would first wait for a reader)
+    if d.inode.fmt not in (C.S_IFREG, C.S_IFDIR):
+        # not opened at all: a device's open could act, a fifo's would wait
+        # for a reader (Linux opens first); EISDIR comes from the open below
+        raise KernelError(E.EACCES)
     try:
         f = dentry_open(t, d, flags)
     except Block as b:
