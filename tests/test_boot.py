@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import CPIO, IMAGE, PROGS, UMLPY, boot, copy_image, native, sh
+from conftest import CPIO, IMAGE, PATH_ENV, PROGS, TRAP_PARAMS, UMLPY, boot, copy_image, native, sh
 
 LOG_LINE = re.compile(rb"^\[\s*\d+\.\d{6}\] ")
 
@@ -222,6 +222,28 @@ def test_umlpy_build_makes_a_bootable_image(tmp_path):
     r = boot("init=/bin/sh", image=out, init_args=["-c", "echo built"])
     assert r.stdout == b"built\n"
     assert b"Linux version" not in r.stderr    # the baked-in `quiet`
+
+
+def test_a_running_kernel_outlives_its_image_file(tmp_path):
+    """The image is read whole at boot, as Linux's is: a rebuild of the
+    file while a guest runs leaves the running kernel's later imports (here
+    the netdevice ioctls, imported at first use) as they were."""
+    image = tmp_path / "linux-um"
+    copy_image(IMAGE, image)
+    cmd = [str(UMLPY), str(image), f"initrd={CPIO}", *TRAP_PARAMS, "quiet", "init=/bin/sh", PATH_ENV,
+           "--", "-c", "mount -t proc p /proc; echo ready; read go; ifconfig lo | head -1; echo done"]
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as p:
+        try:
+            assert p.stdout.readline() == b"ready\n"
+            junk = tmp_path / "junk"
+            junk.write_bytes(b"#!/bin/false\nnot a zip any more\n")
+            os.replace(junk, image)
+            out, err = p.communicate(b"go\n", timeout=60)
+        finally:
+            p.kill()
+    assert out.split(b"\n")[0].startswith(b"lo ") and out.endswith(b"done\n"), out
+    assert b"Oops" not in err, err.decode(errors="replace")
 
 
 def test_uname_names_umlpy():

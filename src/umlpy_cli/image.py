@@ -94,8 +94,103 @@ def read_config(image: str) -> dict:
         raise SystemExit(f"umlpy: {image}: not a umlpy kernel image ({e})") from None
 
 
+class ImageDir:
+    """One directory of a kernel image held in memory, as a path entry
+    finder (sys.path_importer_cache): the root and each package's directory.
+
+    Linux reads its whole image into memory at boot, and a running UML
+    keeps the ELF file it was started from.  zipimport instead reopens the
+    image file by name for every module it imports later, at offsets read
+    at boot, and the kernel imports many modules at first use (a family's
+    sockets, a filesystem's driver): rebuilding `./linux-um` while it ran
+    made those imports fail ("bad local file header") as oopses.  So the
+    image's bytes are read once, at load, and every import comes from them."""
+
+    def __init__(self, z: zipfile.ZipFile, names: frozenset[str], root: str, prefix: str) -> None:
+        self.z, self.names, self.root, self.prefix = z, names, root, prefix
+
+    def _entry(self, fullname: str) -> tuple[str, bool] | None:
+        base = self.prefix + fullname.rpartition(".")[2]
+        if base + "/__init__.py" in self.names:
+            return base + "/__init__.py", True
+        if base + ".py" in self.names:
+            return base + ".py", False
+        return None
+
+    def find_spec(self, fullname: str, target=None):
+        import importlib.util
+        found = self._entry(fullname)
+        if found is None:
+            return None
+        entry, pkg = found
+        spec = importlib.util.spec_from_loader(fullname, ImageLoader(self.z, entry),
+                                               origin=os.path.join(self.root, entry), is_package=pkg)
+        if pkg:
+            where = os.path.join(self.root, entry.rpartition("/")[0])
+            spec.submodule_search_locations = [where]
+            sys.path_importer_cache[where] = ImageDir(self.z, self.names, self.root,
+                                                      entry.rpartition("/")[0] + "/")
+        spec.has_location = True
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
+
+    def iter_modules(self, prefix: str = ""):
+        """pkgutil's walk over the image (boot.preload)."""
+        seen = set()
+        for name in sorted(self.names):
+            if not name.startswith(self.prefix) or not name.endswith(".py"):
+                continue
+            head, sep, rest = name[len(self.prefix):].partition("/")
+            if sep and rest == "__init__.py" and head not in seen:
+                seen.add(head)
+                yield prefix + head, True
+            elif not sep and head != "__init__.py" and head[:-3] not in seen:
+                seen.add(head[:-3])
+                yield prefix + head[:-3], False
+
+
+class ImageLoader:
+    """A module of the image: its bytecode when built by this Python, else
+    its source compiled (as zipimport would)."""
+
+    def __init__(self, z: zipfile.ZipFile, entry: str) -> None:
+        self.z, self.entry = z, entry
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module) -> None:
+        import importlib.util
+        import marshal
+        pyc = self.z.read(self.entry + "c")
+        if pyc[:4] == importlib.util.MAGIC_NUMBER:
+            code = marshal.loads(pyc[16:])
+        else:
+            code = compile(self.get_source(module.__name__), module.__spec__.origin, "exec",
+                           dont_inherit=True)
+        exec(code, module.__dict__)
+
+    def get_source(self, fullname: str) -> str:
+        """Tracebacks' lines when the source tree the image names is gone."""
+        return self.z.read(self.entry).decode()
+
+    def is_package(self, fullname: str) -> bool:
+        return self.entry.endswith("/__init__.py")
+
+
 def load_kernel(image: str):
-    sys.path.insert(0, os.path.abspath(image))
+    import io
+    root = os.path.abspath(image)
+    with open(root, "rb") as f:
+        z = zipfile.ZipFile(io.BytesIO(f.read()))
+    names = frozenset(z.namelist())
+    for key in [k for k in sys.path_importer_cache if k == root or k.startswith(root + os.sep)]:
+        del sys.path_importer_cache[key]
+    sys.path_importer_cache[root] = ImageDir(z, names, root, "")
+    if root not in sys.path:
+        sys.path.insert(0, root)
     for name in [m for m in sys.modules if m == "umlpy" or m.startswith("umlpy.")]:
         del sys.modules[name]
     import umlpy.boot

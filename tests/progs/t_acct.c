@@ -104,6 +104,31 @@ int main(int argc, char **argv)
     }
     printf("records of ours: %d, record size %zu\n", n, sizeof(r));
     close(fd);
+
+    /* the file at its filesystem's largest size less 10 bytes (the largest
+       ftruncate takes): the next record is cut there, the one after lost */
+    fd = open(file, O_WRONLY);
+    off_t lo = 0, hi = 0x7fffffffffffffffLL;
+    while (lo < hi) {
+        off_t mid = lo + (hi - lo) / 2 + 1;
+        if (ftruncate(fd, mid) == 0)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    said("ftruncate near the top", ftruncate(fd, lo - 10));
+    close(fd);
+    said("acct(file at the top)", acct_(file));
+    for (int i = 0; i < 2; i++) {
+        pid_t k = fork();
+        if (k == 0)
+            _exit(0);
+        waitpid(k, NULL, 0);
+    }
+    said("acct(NULL) at the top", acct_(NULL));
+    struct stat st;
+    said("stat", stat(file, &st));
+    printf("grew by %lld\n", (long long)(st.st_size - (lo - 10)));
     unlink(file);
     printf("done\n");
     return 0;

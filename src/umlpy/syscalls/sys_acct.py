@@ -21,6 +21,7 @@ from umlpy.syscalls.sys_file import dentry_open, open_walk
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import read_path
 from umlpy.vfs import fsnotify as N
+from umlpy.vfs.file import max_bytes
 
 AHZ = 100                           # ACCT_HZ: USER_HZ
 ACCT_VERSION = 3
@@ -119,8 +120,12 @@ class Accounting:
                           encode_comp_t(_ahz(usage.utime)), encode_comp_t(_ahz(usage.stime)),
                           encode_comp_t(vm_kb), 0, 0, 0, 0, 0, proc.comm[:15])
         inode = self.file.inode
+        end = inode.size()                      # opened O_APPEND: the end, whoever wrote last
+        top = max_bytes(inode)
+        if end >= top:
+            return      # EFBIG (generic_write_check_limits; acct lifts RLIMIT_FSIZE): the record is lost
         try:
-            inode.write(inode.size(), rec)      # opened O_APPEND: the end, whoever wrote last
+            inode.write(end, rec[:top - end])
         except KernelError:
             return                              # a full or read-only disk loses the record, as Linux's
         N.file_event(self.file, N.IN_MODIFY)

@@ -19,7 +19,7 @@ from umlpy.vfs import lease, namei
 from umlpy.vfs.dentry import want_write
 from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.dentry import Dentry
-from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access
+from umlpy.vfs.file import MAX_LFS_FILESIZE, File, exceed_fsize, file_size_limit, get_write_access, max_bytes
 from umlpy.vfs.inode import now_ns
 from umlpy.vfs.perm import (check_owner, check_settable, drop_sgid, kill_suid, may_create_in_sticky, may_linkat,
                              new_inode_owner, owner_or_capable, permission)
@@ -1061,7 +1061,7 @@ def sys_fallocate(t, fd, mode, off, length, *_):
     if inode is None or not inode.is_reg:
         raise KernelError(E.ESPIPE if inode is not None and inode.fmt == C.S_IFIFO else
                           E.EISDIR if inode is not None and inode.is_dir else E.ENODEV)
-    if off + length > getattr(inode.fs, "max_file_size", MAX_LFS_FILESIZE):    # s_maxbytes
+    if off + length > max_bytes(inode):
         raise KernelError(E.EFBIG)
     # inode_newsize_ok, where the filesystems call it: growing allocations
     if not mode & (C.FALLOC_FL_KEEP_SIZE | C.FALLOC_FL_COLLAPSE_RANGE | C.FALLOC_FL_INSERT_RANGE):

@@ -15,7 +15,7 @@ from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.fanotify import FAN_ACCESS_PERM, file_permission
 from umlpy.vfs.fanotify import asking as fanotify_asking
 from umlpy.vfs.fsnotify import IN_ACCESS, IN_MODIFY, file_event
-from umlpy.vfs.file import MAX_LFS_FILESIZE, verify_area, write_check_limits
+from umlpy.vfs.file import max_bytes, verify_area, write_check_limits
 from umlpy.vfs.pipe import PipeFile
 
 
@@ -421,7 +421,7 @@ def _copy_checks(t, src, dst, pos_in: int, pos_out: int, count: int) -> int:
         raise KernelError(E.EOVERFLOW)
     size = src.inode.size()
     count = 0 if pos_in >= size else min(count, size - pos_in)
-    count = write_check_limits(t, pos_out, count, getattr(dst.inode.fs, "max_file_size", MAX_LFS_FILESIZE))
+    count = write_check_limits(t, pos_out, count, max_bytes(dst.inode))
     if src.inode is dst.inode and pos_out + count > pos_in and pos_out < pos_in + count:
         raise KernelError(E.EINVAL)
     return count

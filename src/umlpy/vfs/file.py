@@ -305,6 +305,11 @@ def verify_area(pos: int, n: int) -> None:
         raise KernelError(E.EINVAL)
 
 
+def max_bytes(inode) -> int:
+    """The largest file inode's filesystem holds (s_maxbytes)."""
+    return getattr(inode.fs, "max_file_size", MAX_LFS_FILESIZE)
+
+
 def file_size_limit(task) -> int:
     """The writer's RLIMIT_FSIZE (RLIM_INFINITY: none)."""
     return task.proc.rlimit(C.RLIMIT_FSIZE)[0]
