@@ -1620,12 +1620,14 @@ def test_forged_epoll_timer_and_socket_refused(saved, tmp_path, forge, message):
     (f"exec {PROG} landlocked 20", "checkpoint: process 1 (t_ckpt): a Landlock domain not supported"),
     (f"mount -t tmpfs none /tmp && exec {PROG} accounting 20",
      "checkpoint: process accounting (acct), whose file a restore would not write again not supported"),
+    (f"exec {PROG} pfilter 20", "a packet socket with a socket filter not supported"),
 ])
 def test_unsupported_refused_and_machine_goes_on(tmp_path, script, refusal):
     """A machine holding what a checkpoint cannot save yet (an initramfs
     root the guest changed, which a restore would unpack afresh; an
     inotify watch on a nameless inode; a pty whose master is closed; a
-    Landlock sandbox, which a restore would drop; process accounting) is refused, named,
+    Landlock sandbox, which a restore would drop; process accounting; a
+    packet socket's filter, which is not saved) is refused, named,
     writes no image, and keeps running."""
     g = Guest(tmp_path, [f"initrd={CPIO}"], "-c", script, init="/bin/sh")
     g.wait_for("count 2\n")
@@ -2404,7 +2406,7 @@ def _packet_file(**change) -> dict:
     return {"kind": "packet", "flags": 2, "type": 2, "protocol": 8, "proto_be": 8, "ifindex": 1, "version": 0,
             "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [],
             "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "auxdata": False, "origdev": False,
-            "ignore_outgoing": False, "loss": False, "tx_has_off": False, "qdisc_bypass": False, "filter": False,
+            "ignore_outgoing": False, "loss": False, "tx_has_off": False, "qdisc_bypass": False,
             "reserve": 0, "tstamp": 0, "copy_thresh": 0, "tp_packets": 0, "tp_drops": 0, "queue": [], "drops": 0,
             **change}
 

@@ -40,3 +40,30 @@ def test_hostile_ring_headers_do_not_hurt_the_kernel():
         "hostile v1: survived", "hostile v2: survived", "hostile v3: survived", "done"], \
         r.stderr.decode()[-2000:]
     assert b"Oops" not in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_socket_filters_run_on_packet_sockets():
+    """SO_ATTACH_FILTER on a packet socket runs (packet_rcv's run_filter):
+    0 drops, a smaller count cuts the copy (auxdata's tp_len stays the
+    packet's), a program chooses by the UDP source port, a load past the
+    end drops; detaching lets everything through again."""
+    r = sh(f"{UP}{T} filter", "eth0=user")
+    assert r.stdout.decode().splitlines() == [
+        "bind eth0: 0", "auxdata: 0", "detach with none: -1 ENOENT",
+        "no filter: got 328 sport 67 tp_len>240 1 tp_snaplen 328",
+        "attach drop: 0", "drop all: nothing",
+        "attach keep 40: 0", "keep 40: got 40 sport 67 tp_len>240 1 tp_snaplen 40",
+        "attach port 68: 0", "source port 68: nothing",
+        "attach port 67: 0", "source port 67: got 328 sport 67 tp_len>240 1 tp_snaplen 328",
+        "attach past the end: 0", "load past the end: nothing",
+        "detach: 0", "detach again: -1 ENOENT",
+        "detached: got 328 sport 67 tp_len>240 1 tp_snaplen 328", "done"], r.stderr.decode()[-2000:]
+    assert b"Oops" not in r.stderr
+
+
+def test_rx_ring_frame_cut_by_a_socket_filter():
+    r = sh(f"{UP}{T} rx 2 cut", "eth0=user")
+    out = r.stdout.decode().splitlines()
+    assert out[6:8] == ["frame: status 1 mac 80 net 80 len=snaplen 0 len>240 1", "cut: snaplen 40"], \
+        r.stderr.decode()[-2000:]
+    assert out[-1] == "done"

@@ -212,6 +212,8 @@
  *     checkpoint refuses: a restore would drop the sandbox).
  *   t_ckpt accounting N: counts to N with process accounting on, into
  *     /tmp/pacct (refused too).
+ *   t_ckpt pfilter N: counts to N holding a packet socket with a socket
+ *     filter (refused too: the program is not saved).
  *   t_ckpt zombie N: with SIGCHLD blocked, a child in its own process group
  *     exits with 7, another computes a little and is killed by SIGTERM;
  *     neither is reaped.  Counts to N, then takes the pending SIGCHLD,
@@ -2267,6 +2269,17 @@ static int accounting(long n)
     return 0;
 }
 
+static int pfilter(long n)
+{
+    struct sock_filter all[] = { BPF_STMT(BPF_RET | BPF_K, 0xffff) };
+    struct sock_fprog prog = { 1, all };
+    int fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP));
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+        return 1;
+    counting(n);
+    return 0;
+}
+
 static void shown(const char *what, const char *s, size_t n)
 {
     char out[8192];
@@ -3151,7 +3164,7 @@ int main(int argc, char **argv)
     } modes[] = {{"pipe", piped}, {"sleep", sleep_once}, {"waits", waits}, {"pending", pending}, {"spin", spin},
                  {"pairs", pairs}, {"epoll", epolled}, {"ptimer", ptimer}, {"fds", fds},
                  {"itimer", itimer}, {"socket", socket_held}, {"threads", threaded}, {"dirty", dirty}, {"inet", inet},
-                 {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"landlocked", landlocked}, {"accounting", accounting}, {"pty", pty_session},
+                 {"sysv", sysv}, {"mqueue", mqueued}, {"unwatched", unwatched}, {"landlocked", landlocked}, {"accounting", accounting}, {"pfilter", pfilter}, {"pty", pty_session},
                  {"hungup", hungup}, {"shanon", shanon}, {"vfork", vforked}, {"zombie", zombies},
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},

@@ -8,11 +8,16 @@
  *   t_pring rx V       guest only, eth0=user: a DHCP discover sent through
  *                      a TX ring comes back as the DHCP server's offer in
  *                      the RX ring (V = 1, 2 or 3); prints its headers.
+ *   t_pring rx V cut   the same through a socket filter that keeps 40 bytes.
+ *   t_pring filter     guest only, eth0=user: discovers sent on a plain
+ *                      socket, the offers read through socket filters that
+ *                      drop, cut, or choose by the UDP source port.
  *   t_pring hostile    guest only: corrupt every header the guest can, send
  *                      garbage from a TX ring; the kernel must go on.
  * Last line done. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -292,12 +297,22 @@ static size_t discover(unsigned char *p)
     return n;
 }
 
-static int rx(int v)
+static int attach(int fd, struct sock_filter *code, unsigned short len)
+{
+    struct sock_fprog prog = { len, code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+static struct sock_filter keep40[] = { BPF_STMT(BPF_RET | BPF_K, 40) };
+
+static int rx(int v, int cut)
 {
     int version = v - 1, fd = packet_socket(SOCK_DGRAM, htons(ETH_P_IP));
     struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
                              .sll_ifindex = (int)if_nametoindex("eth0") };
     res("bind eth0", bind(fd, (struct sockaddr *)&a, sizeof a));
+    if (cut && attach(fd, keep40, 1))
+        return res("attach", -1), 1;
     res("version", setint(fd, PACKET_VERSION, version));
     if (version == TPACKET_V3)
         ring3("rx", fd, PACKET_RX_RING, PG, 4, 2048, 8, 20, 0);
@@ -351,6 +366,8 @@ static int rx(int v)
         }
         printf("frame: status %lu mac %u net %u len=snaplen %d len>240 %d\n", status, mac, net,
                len == snap, len > 240);
+        if (cut)
+            printf("cut: snaplen %u\n", snap);
         struct sockaddr_ll *sll = (void *)(f + TPACKET_ALIGN(version == TPACKET_V1 ?
                                   sizeof(struct tpacket_hdr) : sizeof(struct tpacket2_hdr)));
         printf("sll: family %u protocol %#x ifindex ok %d halen %u\n", sll->sll_family,
@@ -362,6 +379,71 @@ static int rx(int v)
     socklen_t sl = sizeof st;
     getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl);
     printf("stats: len %u packets %u drops %u\n", sl, st.tp_packets, st.tp_drops);
+    printf("done\n");
+    return 0;
+}
+
+/* one discover out, then what the socket's filter lets through within 2 s */
+static void through(const char *what, int fd, const struct sockaddr_ll *to)
+{
+    unsigned char pkt[512], buf[1024], ctl[256];
+    size_t n = discover(pkt);
+    sendto(fd, pkt, n, 0, (const struct sockaddr *)to, sizeof *to);
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (poll(&p, 1, 2000) != 1) {
+        printf("%s: nothing\n", what);
+        return;
+    }
+    struct iovec iov = { buf, sizeof buf };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+    long got = recvmsg(fd, &m, MSG_TRUNC);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    struct tpacket_auxdata aux = { 0 };
+    if (c && c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA)
+        memcpy(&aux, CMSG_DATA(c), sizeof aux);
+    printf("%s: got %ld sport %u tp_len>240 %d tp_snaplen %u\n", what, got,
+           got >= 22 ? (buf[20] << 8) | buf[21] : 0, aux.tp_len > 240, aux.tp_snaplen);
+}
+
+static int filters(void)
+{
+    int fd = packet_socket(SOCK_DGRAM, htons(ETH_P_IP)), one = 1;
+    struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+                             .sll_ifindex = (int)if_nametoindex("eth0") };
+    res("bind eth0", bind(fd, (struct sockaddr *)&a, sizeof a));
+    res("auxdata", setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one));
+    struct sockaddr_ll to = a;
+    to.sll_halen = 6;
+    memset(to.sll_addr, 0xff, 6);
+    struct sock_filter none[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+    struct sock_filter port[] = {
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),       /* the port, set below */
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_filter past[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 100000),       /* past the end: the program ends, 0 */
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),
+    };
+    res("detach with none", setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &one, sizeof one));
+    through("no filter", fd, &to);
+    res("attach drop", attach(fd, none, 1));
+    through("drop all", fd, &to);
+    res("attach keep 40", attach(fd, keep40, 1));
+    through("keep 40", fd, &to);
+    port[1].k = 68;
+    res("attach port 68", attach(fd, port, 4));
+    through("source port 68", fd, &to);
+    port[1].k = 67;
+    res("attach port 67", attach(fd, port, 4));
+    through("source port 67", fd, &to);
+    res("attach past the end", attach(fd, past, 2));
+    through("load past the end", fd, &to);
+    res("detach", setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &one, sizeof one));
+    res("detach again", setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &one, sizeof one));
+    through("detached", fd, &to);
+    close(fd);
     printf("done\n");
     return 0;
 }
@@ -423,7 +505,9 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc >= 3 && !strcmp(argv[1], "rx"))
-        return rx(atoi(argv[2]));
+        return rx(atoi(argv[2]), argc > 3 && !strcmp(argv[3], "cut"));
+    if (argc >= 2 && !strcmp(argv[1], "filter"))
+        return filters();
     if (argc >= 2 && !strcmp(argv[1], "hostile"))
         return hostile();
     options();

@@ -6,14 +6,13 @@ it was made with and the one it listens for (bind may change it), the
 device it is bound to (0: all; the restoring boot makes the same
 devices from the same command line, checkpoint/netstate.py), the
 SOL_PACKET options (PACKET_AUXDATA, ORIGDEV, IGNORE_OUTGOING, VERSION,
-RESERVE, LOSS, TIMESTAMP, COPY_THRESH, TX_HAS_OFF, QDISC_BYPASS), whether
-a socket filter is attached (this kernel checks SO_ATTACH_FILTER's
-program and keeps only that there is one: nothing but DHCP replies ever
-arrives), the PACKET_STATISTICS counts, and the packets queued, each
-with its sockaddr_ll.  A DHCP request the NAT was answering is
+RESERVE, LOSS, TIMESTAMP, COPY_THRESH, TX_HAS_OFF, QDISC_BYPASS), the
+PACKET_STATISTICS counts, and the packets queued, each with its
+sockaddr_ll.  A DHCP request the NAT was answering is
 forgotten: its reply never comes, as a packet lost, and the client
 sends again.  A socket with PACKET_RX_RING or PACKET_TX_RING rings
-(memory mapped by the guest) is refused at the checkpoint.
+(memory mapped by the guest) or a socket filter is refused at the
+checkpoint, as other families' sockets with filters are.
 """
 from __future__ import annotations
 
@@ -27,7 +26,7 @@ from umlpy.net.socket import AF_PACKET, SOCK_DGRAM, SOCK_RAW
 U32 = 1 << 32
 S32 = (-(1 << 31), 1 << 31)
 MAX_PACKET = 1 << 16
-_BOOLS = ("auxdata", "origdev", "ignore_outgoing", "loss", "tx_has_off", "qdisc_bypass", "filter")
+_BOOLS = ("auxdata", "origdev", "ignore_outgoing", "loss", "tx_has_off", "qdisc_bypass")
 _INTS = {"reserve": (0, 1 << 31), "tstamp": S32, "copy_thresh": S32, "tp_packets": (0, U32),
          "tp_drops": (0, U32)}
 
@@ -44,6 +43,8 @@ def unsaved_file(k, f: PacketSocket) -> str | None:
     """Why this packet socket cannot be saved, or None."""
     if f.pages is not None or f.rx is not None or f.tx is not None:
         return "a packet socket with mmap rings"
+    if f.sk_filter is not None:
+        return "a packet socket with a socket filter"
     return None
 
 

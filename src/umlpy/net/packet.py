@@ -8,9 +8,12 @@ kernel has no packets otherwise (it networks at socket level), so:
 what a packet socket sends on eth0 goes to the user-mode network's link
 (`nat.link_send`: its DHCP server), and what such a socket receives is
 what that link sends back (`deliver`): the DHCP server's IPv4/UDP
-replies to the client port, nothing else.  SO_ATTACH_FILTER is taken
-(and the program checked for size) but not run: nothing else arrives.
-Packet sockets need CAP_NET_RAW, as on Linux.
+replies to the client port, nothing else.  A socket filter
+(SO_ATTACH_FILTER, SO_ATTACH_BPF) runs on each as packet_rcv's run_filter
+does: over the frame from its link header (SOCK_RAW) or its network header
+(SOCK_DGRAM); 0 drops the packet, less than its length cuts the copy
+(the length the socket reports stays the packet's).  Packet sockets need
+CAP_NET_RAW, as on Linux.
 
 PACKET_RX_RING and PACKET_TX_RING (net/packet_ring.py) give a socket
 mmap rings: received packets go into the RX ring instead of the queue
@@ -34,7 +37,7 @@ from umlpy.net import packet_ring as R
 from umlpy.net.dgram import Datagram, RecvQueue
 from umlpy.net.netdev import net_capable, net_of
 from umlpy.net.socket import (AF_PACKET, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_PEEK, MSG_TRUNC, SO,
-                              SOCK_DGRAM, SOCK_FPROG, SOCK_RAW, Received, Socket, int_opt, register_family)
+                              SOCK_DGRAM, SOCK_RAW, Received, Socket, int_opt, register_family)
 from umlpy.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
 MSG_CMSG_COMPAT = 0x80000000
@@ -48,7 +51,6 @@ PACKET_HOST, PACKET_BROADCAST = 0, 1
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 ETH_HLEN = 14
 VLAN_HLEN = 4
-BPF_MAXINSNS = 4096
 _SLL = struct.Struct("<HHiHBB8s")          # sll_protocol is big-endian: swapped by hand
 _AUX = struct.Struct("<IIIHHHH")
 _MREQ_MIN = 8
@@ -85,6 +87,7 @@ def _unsupported(what: str, err: int) -> KernelError:
 
 class PacketSocket(Socket):
     family = AF_PACKET
+    runs_sk_filter = True
 
     def __init__(self, net, stype: int, protocol: int, flags: int) -> None:
         super().__init__(stype, protocol, flags)
@@ -95,7 +98,6 @@ class PacketSocket(Socket):
         self.auxdata = False
         self.origdev = False
         self.ignore_outgoing = False
-        self.filter = False
         self.version = R.TPACKET_V1
         self.reserve = 0                      # PACKET_RESERVE: room before each frame's data
         self.loss = False                     # PACKET_LOSS: skip bad TX frames
@@ -120,16 +122,19 @@ class PacketSocket(Socket):
         into the RX ring when there is one (tpacket_rcv), else the queue."""
         maclen = ETH_HLEN if self.stype == SOCK_RAW else 0
         data = frame[ETH_HLEN - maclen:]
+        kept = self.filtered(data, 0, ETH_P_IP)      # run_filter: dropped (not counted), or cut
+        if kept is None:
+            return
         if self.rx is None:
             sender = sockaddr_ll(_swap16(ETH_P_IP), dev.index, dev, pkttype, src_mac).ljust(_SLL.size, b"\0")
-            self._queue(data, sender)
+            self._queue(kept, sender, len(data))
             return
         sll = sockaddr_ll(_swap16(ETH_P_IP), dev.index, dev, pkttype, src_mac)
         rxhash = hash((frame[26:34], frame[23:24])) & 0xFFFFFFFF    # a flow's addresses, randomly seeded
-        self._ring_receive(R.Received(data, maclen, sll, rxhash))
+        self._ring_receive(R.Received(kept, maclen, sll, rxhash, len(data)))
 
-    def _queue(self, data: bytes, sender: bytes) -> None:
-        if self.queue.push(self, Datagram(data, sender, {"len": len(data)})):
+    def _queue(self, data: bytes, sender: bytes, length: int) -> None:
+        if self.queue.push(self, Datagram(data, sender, {"len": length})):
             self.tp_packets += 1
         else:
             self.tp_drops += 1
@@ -172,7 +177,7 @@ class PacketSocket(Socket):
         self.tp_packets += 1
         if copy:
             status |= R.TP_STATUS_COPY
-            self.queue.push(self, Datagram(pkt.data, bytes(_SLL.size), {"len": len(pkt.data)}))
+            self.queue.push(self, Datagram(pkt.data, bytes(_SLL.size), {"len": pkt.length}))
         ring.fill(off, pkt, macoff, netoff, snaplen, status, timekeeping.realtime_ns())
         if not blocks:
             self.wake()
@@ -304,7 +309,7 @@ class PacketSocket(Socket):
         if self.auxdata:
             net_off = ETH_HLEN if self.stype == SOCK_RAW else 0
             r.add_cmsg(SOL_PACKET, PACKET_AUXDATA,
-                            _AUX.pack(R.TP_STATUS_USER, dg.meta["len"], len(r.data), 0, net_off, 0, 0))
+                            _AUX.pack(R.TP_STATUS_USER, dg.meta["len"], len(dg.data), 0, net_off, 0, 0))
         return r
 
     # -- options ------------------------------------------------------------------
@@ -457,19 +462,7 @@ class PacketSocket(Socket):
         self.rx, self.tx, self.pages = rx, tx, new_pages
 
     def set_special(self, t, opt: int, raw: bytes) -> None:
-        if opt == SO["SO_ATTACH_FILTER"]:
-            if len(raw) != SOCK_FPROG.size:
-                raise KernelError(E.EINVAL)
-            count, prog = SOCK_FPROG.unpack(raw)
-            if not 0 < count <= BPF_MAXINSNS:
-                raise KernelError(E.EINVAL)
-            t.mem.read(prog, count * 8)       # EFAULT, as sk_attach_filter's copy
-            self.filter = True
-        elif opt == SO["SO_DETACH_FILTER"]:
-            if not self.filter:
-                raise KernelError(E.ENOENT)
-            self.filter = False
-        elif opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"]):
+        if opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"]):
             # checked only: packet_rcv does not look at it, bind() chooses the device
             self.net.device_option(raw, opt == SO["SO_BINDTODEVICE"])
         else:

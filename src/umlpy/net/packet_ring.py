@@ -153,6 +153,7 @@ class Received:
     maclen: int
     sll: bytes          # sll_family .. sll_addr, as long as the address
     rxhash: int
+    length: int         # the packet's own (tp_len), data being what a socket filter kept of it
 
 
 class Ring:
@@ -220,13 +221,13 @@ class Ring:
         sec, nsec = divmod(ts, 10**9)
         pages.write(off + macoff, pkt.data[:snaplen])
         if self.version == TPACKET_V1:
-            pages.write(off + 8, _H1.pack(len(pkt.data), snaplen, macoff, netoff, sec & UINT_MAX,
+            pages.write(off + 8, _H1.pack(pkt.length, snaplen, macoff, netoff, sec & UINT_MAX,
                                           nsec // 1000))
         elif self.version == TPACKET_V2:
-            pages.write(off + 4, _H2.pack(len(pkt.data), snaplen, macoff, netoff, sec & UINT_MAX,
+            pages.write(off + 4, _H2.pack(pkt.length, snaplen, macoff, netoff, sec & UINT_MAX,
                                           nsec, 0, 0))
         else:
-            pages.write(off + 4, _H3.pack(sec & UINT_MAX, nsec, snaplen, len(pkt.data)))
+            pages.write(off + 4, _H3.pack(sec & UINT_MAX, nsec, snaplen, pkt.length))
             pages.write(off + 24, _H3_TAIL.pack(macoff, netoff, pkt.rxhash, 0, 0, 0))
         pages.write(off + tpacket_align(HDR_SIZE[self.version]), pkt.sll)
         self.set_status(off, status)
