@@ -198,6 +198,24 @@ def test_epoll_watches_stop_at_max_user_watches():
     assert r.stdout.decode() == "54739\n" + run + run, r.stderr[-2000:]
 
 
+def test_shmem_no_process_maps_is_bounded_by_mem():
+    """Pages of memfds, tmpfs files and SysV segments are host memory the
+    guest need not map (a memfd filled by write(2) held 1.5 GB of the
+    host's in a guest of mem=256M, as an unprivileged user).  They are the
+    machine's shmem, in its RAM as on Linux: a write past it is ENOMEM;
+    /proc/meminfo's Shmem counts them, those a mapping filled once it is
+    gone too; closing or removing gives them back."""
+    r = sh("mount -t proc proc /proc; /t/bin/t_shmem memfd; /t/bin/t_shmem mapped 64; "
+           "/t/bin/t_shmem sysv 32 3; su user -s /bin/sh -c '/t/bin/t_shmem memfd; /t/bin/t_shmem mapped 64'",
+           "mem=256M", timeout=300)
+    fill = ("write stopped: ENOMEM, within MemTotal: 1\nShmem counts it: 1\n"
+            "after close, Shmem under 16 MB: 1\ndone\n")
+    mapped = "unmapped, Shmem grew by its size: 1\nclosed, Shmem back: 1\ndone\n"
+    sysv = "detached, Shmem grew by theirs: 1\nremoved, Shmem back: 1\ndone\n"
+    assert r.stdout.decode() == fill + mapped + sysv + fill + mapped, r.stderr[-2000:]
+    assert b"shmem: out of memory" in r.stderr and b"Oops" not in r.stderr
+
+
 def test_memory_files_past_the_host_fd_budget_are_enfile():
     """Each tmpfs file with data (memfd, SysV segment, AIO ring...) holds a
     host fd of the kernel: a guest making them without end (as an

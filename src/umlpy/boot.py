@@ -322,7 +322,7 @@ class Kernel:
         dev = self.root.child(b"dev")
         if dev is not None and dev.inode.is_dir:
             # devtmpfs_mount's flags without CONFIG_DEVTMPFS_SAFE (as UML 6.1 shows it: rw,relatime,mode=755)
-            fs = devtmpfs.devtmpfs_instance()
+            fs = devtmpfs.devtmpfs_instance(self.mem_budget.shmem)
             self.mounts.mount(fs, dev, "devtmpfs", "devtmpfs", MS.MNT_RELATIME, fs.show_options())
             printk.pr_info("devtmpfs: mounted")
         else:
@@ -365,7 +365,7 @@ class Kernel:
 
     def _root_initramfs(self) -> None:
         p = self.params
-        fs = Tmpfs(0o755, total=self.mem_budget.limit)
+        fs = Tmpfs(self.mem_budget.shmem, 0o755)
         m = self.mounts.mount(fs, None, "rootfs", "rootfs")
         self.root = m.root
         printk.pr_info("Trying to unpack rootfs image as initramfs...")
@@ -374,7 +374,7 @@ class Kernel:
         except OSError as e:
             raise KernelError(E.ENOENT, f"Initramfs unpacking failed: {p.initrd}: {e.strerror}") from e
         try:
-            n = cpio.unpack(data, fs.root)
+            n = self.mem_budget.shmem.unpack(lambda: cpio.unpack(data, fs.root))
         except cpio.CpioError as e:
             raise KernelError(E.EINVAL, f"Initramfs unpacking failed: {e}") from e
         printk.pr_info(f"Freeing initrd memory: {len(data) >> 10}K ({n} entries)")

@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "meminfo.h"
 
 #define HOG_CAP_MB 512
 
@@ -89,20 +90,6 @@ static void status(const char *name, int st)
         printf("%s: killed by signal %d\n", name, WTERMSIG(st));
     else
         printf("%s: exit %d\n", name, WEXITSTATUS(st));
-}
-
-static long meminfo_kb(const char *key)
-{
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    FILE *f = fopen("/proc/meminfo", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':')
-            v = atol(line + n + 1);
-    if (f)
-        fclose(f);
-    return v;
 }
 
 static void try_map(const char *what, long kb)

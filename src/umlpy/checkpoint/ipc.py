@@ -197,7 +197,7 @@ def restore(k, r: image.Reader) -> Restored:
     semctls = sc.ints("sem_ctls", -INT_MAX - 1, INT_MAX + 1, 3)
     blob = e.blob("data")
     try:
-        _space_back(sv.shm, e.sub("shm"), SHM_MODE, lambda o, kw: _shm(sv, o, kw, blob))
+        _space_back(sv.shm, e.sub("shm"), SHM_MODE, lambda o, kw: _shm(k, sv, o, kw, blob))
         _space_back(sv.sem, e.sub("sem"), 0o777, _sem)
         _space_back(sv.msg, e.sub("msg"), 0o777, lambda o, kw: _msg(o, kw, blob))
         sv.sem_ctls = semctls + [sv.sem.limit]
@@ -242,14 +242,15 @@ def _space_back(space: I.IpcSpace, e: image.Reader, modes: int, make) -> None:
             space.by_key[obj.key] = obj
 
 
-def _shm(sv: I.Ipc, o: image.Reader, kw: dict, blob) -> I.ShmSegment:
+def _shm(k, sv: I.Ipc, o: image.Reader, kw: dict, blob) -> I.ShmSegment:
     """A segment, its memfd made (as shmget makes it) and filled; removed
     (SHM_DEST) only while attached, with its key gone; SHM_LOCKED only
     with the user it charged."""
     seg = I.ShmSegment(**kw, size=o.int("size", I.SHMMIN, I.MAX_LFS_FILESIZE + 1), ns=sv,
                        cpid=o.int("cpid", 0, MAX_PID), lpid=o.int("lpid", 0, MAX_PID),
                        atime=o.int("atime", *S64), dtime=o.int("dtime", *S64),
-                       nattch=o.int("nattch", 0, 1 << 31), lock_uid=o.int("locked_by", -1, NO_ID))
+                       nattch=o.int("nattch", 0, 1 << 31), lock_uid=o.int("locked_by", -1, NO_ID),
+                       pool=k.mem_budget.shmem)
     if seg.mode & I.SHM_DEST and (seg.key != I.IPC_PRIVATE or not seg.nattch) \
             or bool(seg.mode & I.SHM_LOCKED) != (seg.lock_uid >= 0):
         raise image.ImageError(f"manifest: {o.where}: a removed segment not attached, or a bad lock")
@@ -257,6 +258,7 @@ def _shm(sv: I.Ipc, o: image.Reader, kw: dict, blob) -> I.ShmSegment:
     seg.mem = MemFile("SYSV%08x" % (seg.key & 0xFFFFFFFF))
     seg.mem.truncate(size)
     tmpfstree.load_data(lambda off, data: seg.mem.pwrite(data, off), o, size, blob)
+    seg.settle_shmem()
     sv.shm_tot += seg.pages
     if seg.lock_uid >= 0:
         sv.shm_locked[seg.lock_uid] = sv.shm_locked.get(seg.lock_uid, 0) + seg.pages

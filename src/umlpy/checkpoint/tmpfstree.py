@@ -133,7 +133,7 @@ def make(k, t: image.Reader, into: Tmpfs | None = None, cls: type[Tmpfs] = Tmpfs
     devtmpfs), keeping its limits and another filesystem's root linked in;
     cls: the filesystem to make (a ramfs)."""
     if into is None:
-        fs = cls(0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62), k.mem_budget.limit)
+        fs = cls(k.mem_budget.shmem, 0o1777, 0, 0, t.int("size", 0, 1 << 62), t.int("nr_inodes", 0, 1 << 62))
         foreign = {}
         if t.has("shown"):          # the mount's options as /proc/mounts showed them
             fs.options_shown = t.str("shown")

@@ -5,6 +5,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import structs
 from umlpy.fs import devpts
 from umlpy.fs.tmpfs import Tmpfs
+from umlpy.kernel.shmem import ShmemPool
 from umlpy.vfs.devices import MEM_DEVICES
 
 TTY_DEVICES = [("console", 5, 1, 0o600), ("tty", 5, 0, 0o666), ("tty0", 4, 0, 0o620), ("ptmx", 5, 2, 0o666)]
@@ -60,18 +61,19 @@ def reset() -> None:
     devpts.reset()
 
 
-def devtmpfs_instance() -> Tmpfs:
-    """devtmpfs is one filesystem however often it is mounted, as Linux's."""
+def devtmpfs_instance(pool: ShmemPool) -> Tmpfs:
+    """devtmpfs is one filesystem however often it is mounted, as Linux's
+    (the machine's: what its files hold is the machine's shmem)."""
     global _instance
     if _instance is None:
-        _instance = make_devtmpfs()
+        _instance = make_devtmpfs(pool)
         _instance.shared_instance = True
         add_missing_nodes()
     return _instance
 
 
-def make_devtmpfs() -> Tmpfs:
-    fs = Tmpfs(0o755)
+def make_devtmpfs(pool: ShmemPool) -> Tmpfs:
+    fs = Tmpfs(pool, 0o755)
     fs.options_shown = "mode=755"       # devtmpfs_init's kernel mount options, as shmem_show_options shows them
     root = fs.root
     for name, ma, mi, mode, _cls in MEM_DEVICES:

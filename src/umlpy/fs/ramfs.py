@@ -3,7 +3,8 @@
 What tells it from a tmpfs, as Linux's fs/ramfs shows it: its magic
 (RAMFS_MAGIC), a statfs that counts nothing (simple_statfs: no blocks, no
 inodes), mode= as its only option (others ignored, as ramfs always has),
-shown in /proc/mounts when it is not the default 0755.
+shown in /proc/mounts when it is not the default 0755.  Its pages count
+in the machine's shmem (kernel/shmem.py), as Linux's take from its RAM.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class Ramfs(Tmpfs):
     magic = RAMFS_MAGIC
 
     @classmethod
-    def from_options(cls, data: str, mem_total: int) -> Ramfs:
+    def from_options(cls, data: str, pool) -> Ramfs:
         """ramfs_parse_param: mode= (octal), anything else ignored."""
         mode = DEFAULT_MODE
         for word in filter(None, data.split(",")):
@@ -32,7 +33,7 @@ class Ramfs(Tmpfs):
                     mode = _u32(val, 8) & 0o7777
                 except ValueError:
                     raise KernelError(E.EINVAL, "ramfs: Bad value for 'mode'") from None
-        fs = cls(mode, total=mem_total)
+        fs = cls(pool, mode)
         fs.options_shown = f"mode={mode:o}" if mode != DEFAULT_MODE else ""
         return fs
 

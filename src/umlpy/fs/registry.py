@@ -23,12 +23,12 @@ def make_virtual(fstype: str, kernel, options: str = ""):
     from umlpy.fs.devtmpfs import devtmpfs_instance
     from umlpy.fs.tmpfs import Tmpfs
     if fstype == "tmpfs":
-        return Tmpfs.from_options(options, kernel.mem_budget.limit)
+        return Tmpfs.from_options(options, kernel.mem_budget.shmem)
     if fstype == "ramfs":
         from umlpy.fs.ramfs import Ramfs
-        return Ramfs.from_options(options, kernel.mem_budget.limit)
+        return Ramfs.from_options(options, kernel.mem_budget.shmem)
     if fstype == "devtmpfs":
-        return devtmpfs_instance()
+        return devtmpfs_instance(kernel.mem_budget.shmem)
     if fstype == "devpts":
         from umlpy.fs.devpts import devpts_instance
         return devpts_instance()

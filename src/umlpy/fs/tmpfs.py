@@ -6,8 +6,11 @@ Space is counted in the pages files hold (a hole costs nothing, as
 shmem's blocks: the memfd's own allocated pages) and in inodes, against the
 mount's size= and nr_inodes= (by default half the machine's memory, as
 Linux); a write or fallocate that could go over the limit fails with
-ENOSPC.  Pages a guest's shared mapping fills are counted at the file's
-next write, truncate or fallocate (Linux refuses them at the fault).
+ENOSPC.  Pages a guest's shared mapping fills are counted when the mapping
+goes or at the file's next write, truncate or fallocate (Linux refuses
+them at the fault).  Every tmpfs of the machine (the memfds' and
+devtmpfs too) also counts in its shmem (kernel/shmem.py): past the
+machine's RAM a write or fallocate is ENOMEM.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from umlpy.abi import errno as E
 from umlpy.kernel.cmdline import parse_size
 from umlpy.kernel.cred import NO_ID
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.shmem import ShmemPool
 from umlpy.vfs.inode import Filesystem, Inode, dtype_of
 
 TMPFS_MAGIC = 0x01021994
@@ -213,20 +217,36 @@ class TmpfsInode(Inode):
         self._size, self._prealloc_end = size, prealloc_end
 
     def _settle(self) -> None:
-        """What the filesystem counts for this file: the pages its memfd
-        holds now."""
+        """What the filesystem (and the machine's shmem) counts for this
+        file: the pages its memfd holds now."""
         now = self.data.blocks() * 512 if self.data is not None else 0
-        self.fs.used += now - self._charged
-        self._charged = now
+        delta, self._charged = now - self._charged, now
+        self.fs.used += delta
+        if delta and self.fs.pool is not None:
+            self.fs.pool.counted(self, delta)
+
+    settle_shmem = _settle          # a mapping of it went (kernel/mm.settle_shmem)
+
+    @property
+    def shmem_bytes(self) -> int:
+        return self._charged
 
     def _room(self, off: int, end: int) -> None:
         """ENOSPC unless the pages of [off, end) not allocated yet fit in
-        what size= leaves (shmem_inode_acct_blocks); counted only near it."""
-        fs = self.fs
+        what size= leaves (shmem_inode_acct_blocks), then ENOMEM unless they
+        fit in the machine's RAM; counted only near either."""
+        fs, pool = self.fs, self.fs.pool
         lo, hi = C.page_down(off), C.page_up(end)
-        if fs.size_limit and fs.used + (hi - lo) > fs.size_limit \
-                and fs.used + (hi - lo) - self._data_in(lo, hi) > fs.size_limit:
+        over = fs.size_limit and fs.used + (hi - lo) > fs.size_limit
+        short = pool is not None and not pool.room(hi - lo)
+        if not (over or short):
+            return
+        new = hi - lo - self._data_in(lo, hi)
+        if over and fs.used + new > fs.size_limit:
             raise KernelError(E.ENOSPC)
+        if short and not pool.room(new):
+            pool.refuse()
+            raise KernelError(E.ENOMEM)
 
     def _data_in(self, lo: int, hi: int) -> int:
         """Bytes of allocated pages between the page-aligned lo and hi:
@@ -422,7 +442,9 @@ class TmpfsInode(Inode):
         if not self._freed:         # once: a freed inode gives back its space
             self._freed = True
             self.fs.used -= self._charged
-            self._charged = 0
+            charged, self._charged = self._charged, 0
+            if charged and self.fs.pool is not None:
+                self.fs.pool.counted(self, -charged)
             self.fs.inodes -= 1
             self.fs.charge_space(-self._xattr_space)
             self._xattr_space = 0
@@ -436,12 +458,13 @@ class Tmpfs(Filesystem):
     statx_attributes = 0x20 | 0x10 | 0x40     # append, immutable, nodump (shmem_getattr)
     mgtime = True
 
-    def __init__(self, mode: int = 0o1777, uid: int = 0, gid: int = 0, size: int = 0,
-                 nr_inodes: int = 0, total: int = 1 << 32) -> None:
+    def __init__(self, pool: ShmemPool | None, mode: int = 0o1777, uid: int = 0, gid: int = 0,
+                 size: int = 0, nr_inodes: int = 0) -> None:
         super().__init__()
+        self.pool = pool                # the machine's shmem (None: a filesystem of no machine, a unit test's)
         self.size_limit = size          # bytes; 0: no limit (statfs shows `total`)
         self.inode_limit = nr_inodes    # 0: no limit
-        self.total = total
+        self.total = pool.limit if pool is not None else 1 << 32
         self.used = 0                   # bytes in the pages files hold
         self.inodes = 0
         self.xattr_bytes = 0            # bytes the xattrs take (simple_xattr_space)
@@ -450,9 +473,10 @@ class Tmpfs(Filesystem):
         self.options_shown = ""         # what /proc/mounts shows of the mount's options
 
     @classmethod
-    def from_options(cls, data: str, mem_total: int) -> Tmpfs:
+    def from_options(cls, data: str, pool: ShmemPool) -> Tmpfs:
         """mount -t tmpfs -o mode=,uid=,gid=,size=,nr_inodes= as Linux's
         shmem_parse_one (sizes take k, m, g or % of memory)."""
+        mem_total = pool.limit
         opts = {"mode": 0o1777, "uid": 0, "gid": 0, "size": mem_total // 2,
                 "nr_inodes": _default_inodes(mem_total)}
         given = set()
@@ -474,7 +498,7 @@ class Tmpfs(Filesystem):
             except ValueError:
                 raise KernelError(E.EINVAL, f"tmpfs: Bad value for '{key}'") from None
             given.add(key)
-        fs = cls(opts["mode"], opts["uid"], opts["gid"], opts["size"], opts["nr_inodes"], mem_total)
+        fs = cls(pool, opts["mode"], opts["uid"], opts["gid"], opts["size"], opts["nr_inodes"])
         fs.options_shown = _shown(opts, given, mem_total)
         return fs
 

@@ -23,6 +23,7 @@ from umlpy.abi.capability import CAP_IPC_OWNER, CAP_SYS_ADMIN
 from umlpy.kernel import timekeeping
 from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.shmem import ShmemPool
 from umlpy.kernel.wait import WaitQueue
 
 IPC_PRIVATE = 0
@@ -102,10 +103,14 @@ class IpcObject:
             raise KernelError(E.EPERM)
 
 
-@dataclass
+@dataclass(eq=False)
 class ShmSegment(IpcObject):
+    __eq__ = object.__eq__      # one segment is itself only (a shmem holder: kernel/shmem.py)
+    __hash__ = object.__hash__
     size: int = 0
     mem: MemFile | None = None
+    pool: ShmemPool | None = field(default=None, repr=False)   # the machine's shmem
+    charged: int = 0            # bytes of its pages the pool counts
     nattch: int = 0
     cpid: int = 0
     lpid: int = 0
@@ -134,6 +139,18 @@ class ShmSegment(IpcObject):
     def rss_pages(self) -> int:
         """Pages of the segment in memory (its memfd's, as shmem counts them)."""
         return self.mem.blocks() * 512 // C.PAGE_SIZE if self.mem is not None else 0
+
+    @property
+    def shmem_bytes(self) -> int:
+        return self.charged
+
+    def settle_shmem(self) -> None:
+        """Count again the pages its mappings' faults filled (a detach, the
+        segment's end)."""
+        now = self.rss_pages() * C.PAGE_SIZE
+        delta, self.charged = now - self.charged, now
+        if delta and self.pool is not None:
+            self.pool.counted(self, delta)
 
 
 @dataclass
@@ -281,6 +298,7 @@ class Ipc:
         if seg.mem is not None:
             seg.mem.close()
             seg.mem = None
+        seg.settle_shmem()
 
     def remove_shm(self, seg: ShmSegment) -> None:
         """IPC_RMID: gone now if nothing has it attached, else marked

@@ -29,6 +29,7 @@ from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import errno as E
 from umlpy.abi.consts import PAGE_SIZE
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.shmem import ShmemPool
 
 # mappings a fresh image has before the loader's (stack, vDSO, vvar), over-counted
 FRESH_VMAS = 16
@@ -135,6 +136,18 @@ class FileMap:
         return FileMap(self.obj, self.origin + delta, self.shared, self.maywrite, self.dentry)
 
 
+def settle_shmem(gone: list) -> None:
+    """Mappings went: the shmem holders among what they showed (tmpfs
+    files, SysV segments) count the pages their faults filled
+    (kernel/shmem.py), once each."""
+    seen: set[int] = set()
+    for _s, _e, fm in gone:
+        obj = fm.obj
+        if id(obj) not in seen and hasattr(obj, "settle_shmem"):
+            seen.add(id(obj))
+            obj.settle_shmem()
+
+
 def mapped_ids(procs) -> set[int]:
     """The ids of every object (inode, memory file) an address space maps."""
     ids: set[int] = set()
@@ -189,6 +202,7 @@ class MemBudget:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit              # MemTotal
+        self.shmem = ShmemPool(limit)   # tmpfs, memfd and SysV pages (kernel/shmem.py)
         self.swap = 0                   # SwapTotal: umlpy has no swap
         self.used = 0                   # Committed_AS
         self.overcommit_memory = OVERCOMMIT_GUESS
@@ -347,7 +361,9 @@ class Mm:
             j += 1
         self.ranges[i:j] = keep
         self.starts[i:j] = [r[0] for r in keep]
+        gone = self.files.overlapping(start, end)
         self.files.clear(start, end)
+        settle_shmem(gone)
         self.locked.clear(start, end)
         if self.uffd is not None:
             self.uffd.forget(start, end)
@@ -392,7 +408,8 @@ class Mm:
             ctx.kill()              # exit_aio
         self.aio = {}
         self.uffd = None
-        self.files = Intervals()
+        gone, self.files = self.files.items, Intervals()
+        settle_shmem(gone)
         self.locked = Intervals()
         self.budget.uncharge(self.charged)
         self.charged = 0

@@ -7,7 +7,8 @@ own, on a timer: while some guest task runs, a sample sums what its
 processes hold as the host counts it (anonymous and shmem pages, each
 shared page once: the proportional sizes of smaps_rollup; the page cache
 of a mapped disk file is a kernel memfd, so it counts as shmem while
-mapped, where Linux would reclaim it).  A cheap bound
+mapped, where Linux would reclaim it), and the shmem no process maps
+(kernel/shmem.py: a memfd filled by write(2), a detached SysV segment).  A cheap bound
 first (the resident sizes of statm, O(1) per process) spares the exact sum
 while the guest is well below `mem=`.  The interval shrinks with the
 headroom (the time a guest touching TOUCH_RATE needs to reach `mem=`,
@@ -29,6 +30,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.consts import PAGE_SIZE
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import mapped_ids
 from umlpy.kernel.process import Halt
 from umlpy.kernel.task import State
 
@@ -54,23 +56,25 @@ def _spaces(k):
 
 
 def usage(k) -> tuple[int, int]:
-    """(anonymous, shmem) bytes the guest's processes hold on the host."""
+    """(anonymous, shmem) bytes the guest holds on the host: its processes'
+    (each shared page once), and the pages of tmpfs files, memfds and SysV
+    segments no process maps (kernel/shmem.py)."""
     anon = shmem = 0
     for _p, hpid in _spaces(k):
         r = procinfo.task_rollup(hpid) or {}
         anon += r.get("Pss_Anon", 0)
         shmem += r.get("Pss_Shmem", 0)
-    return anon << 10, shmem << 10
+    return anon << 10, (shmem << 10) + k.mem_budget.shmem.unmapped(mapped_ids(k.procs))
 
 
 def _resident_bound(k) -> int:
     """A cheap upper bound of usage(): every resident page, shared ones as
-    often as they are mapped, file pages too."""
+    often as they are mapped, file pages too, and all of shmem."""
     pages = 0
     for _p, hpid in _spaces(k):
         st = procinfo.task_statm(hpid)
         pages += st[1] if st else 0
-    return pages * PAGE_SIZE
+    return pages * PAGE_SIZE + k.mem_budget.shmem.in_ram()
 
 
 def cdiv(a: int, b: int) -> int:

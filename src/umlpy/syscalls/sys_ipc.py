@@ -63,7 +63,7 @@ def sys_shmget(t, key, size, flags, *_):
             raise KernelError(E.EINVAL)     # no huge pages (no hstate)
 
     def make(kw) -> I.ShmSegment:
-        seg = I.ShmSegment(**kw, size=size, cpid=t.proc.pid, ns=ns)
+        seg = I.ShmSegment(**kw, size=size, cpid=t.proc.pid, ns=ns, pool=t.kernel.mem_budget.shmem)
         seg.mem = MemFile("SYSV%08x" % (key & 0xFFFFFFFF))
         # whole pages, but never past the largest file size (a segment of
         # nearly 2^63 bytes passes newseg's checks, as on Linux)

@@ -8,6 +8,8 @@ writable shared mapping exists anywhere (mapping_deny_writable: EBUSY).
 """
 from __future__ import annotations
 
+import weakref
+
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.tmpfs import (F_SEAL_EXEC, F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK,
@@ -26,17 +28,18 @@ MFD_NAME_MAX_LEN = 255 - len("memfd:")
 F_ALL_SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC
 F_ADD_SEALS, F_GET_SEALS = 1033, 1034
 
-_root: Dentry | None = None
+_roots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()    # kernel -> Dentry
 
 
 def _memfd_root(kernel) -> Dentry:
     """The root of the internal tmpfs memfds live in (Linux's shm_mnt, as
-    big as the machine): /proc/PID/fd shows a memfd as /memfd:NAME (deleted)."""
-    global _root
-    if _root is None:
-        fs = Tmpfs(total=kernel.mem_budget.limit)
-        _root = Dentry(b"/", None, fs.root, None)
-    return _root
+    big as the machine, one per boot): /proc/PID/fd shows a memfd as
+    /memfd:NAME (deleted)."""
+    root = _roots.get(kernel)
+    if root is None:
+        fs = Tmpfs(kernel.mem_budget.shmem)
+        root = _roots[kernel] = Dentry(b"/", None, fs.root, None)
+    return root
 
 
 @syscall("memfd_create", status=PARTIAL, note="MFD_HUGETLB: ENOSYS (no hugetlbfs, as a Linux built without it)")
@@ -76,7 +79,7 @@ def memfd_dentry(kernel, name: bytes, perm: int, uid: int, gid: int) -> Dentry:
 
 def is_memfd(d: Dentry | None) -> bool:
     """Whether d is a memfd's file (on the internal tmpfs, in no mount)."""
-    return d is not None and _root is not None and d.mount is None and d.parent is _root
+    return d is not None and d.mount is None and any(d.parent is r for r in _roots.values())
 
 
 def seals_fcntl(t, f, cmd: int, arg: int) -> int:

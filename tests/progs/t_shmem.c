@@ -1,0 +1,97 @@
+/* Shmem the guest holds without mapping it, bounded by its memory (guest
+   only; the machine's mem= is the bound, so the figures are relative):
+     t_shmem memfd        a memfd filled with write(2) stops with ENOMEM
+                          before it holds mem= (MemTotal), and closing it
+                          gives the memory back;
+     t_shmem mapped MB    a memfd of MB filled through a shared mapping,
+                          then unmapped (its fd kept): /proc/meminfo's
+                          Shmem counts it, and closing it gives it back;
+     t_shmem sysv MB N    N SysV segments of MB each, attached, filled and
+                          detached: Shmem counts them; IPC_RMID gives them
+                          back.
+   Last line done. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+#include "meminfo.h"
+#include "results.h"
+
+static int memfd(void)
+{
+    static char buf[1 << 20];
+    long total_mb = meminfo_kb("MemTotal") >> 10, mb = 0;
+    memset(buf, 'x', sizeof buf);
+    int fd = memfd_create("fill", 0);
+    for (;;) {
+        if (write(fd, buf, sizeof buf) != sizeof buf)
+            break;
+        if (++mb > 4 * total_mb)
+            break;
+    }
+    printf("write stopped: %s, within MemTotal: %d\n", en(errno), mb <= total_mb);
+    long shmem = meminfo_kb("Shmem") >> 10;
+    printf("Shmem counts it: %d\n", shmem + 16 >= mb);
+    close(fd);
+    printf("after close, Shmem under 16 MB: %d\n", meminfo_kb("Shmem") < 16 << 10);
+    return 0;
+}
+
+static int mapped(long mb)
+{
+    long before = meminfo_kb("Shmem");
+    int fd = memfd_create("mapped", 0);
+    size_t len = (size_t)mb << 20;
+    if (ftruncate(fd, len))
+        return res("ftruncate", -1), 1;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return res("mmap", -1), 1;
+    for (size_t i = 0; i < len; i += 4096)
+        p[i] = 1;
+    munmap(p, len);
+    long grown = (meminfo_kb("Shmem") - before) >> 10;
+    printf("unmapped, Shmem grew by its size: %d\n", grown >= mb - 1 && grown <= mb + 1);
+    close(fd);
+    printf("closed, Shmem back: %d\n", (meminfo_kb("Shmem") - before) >> 10 < 1);
+    return 0;
+}
+
+static int sysv(long mb, int n)
+{
+    long before = meminfo_kb("Shmem");
+    int ids[64];
+    size_t len = (size_t)mb << 20;
+    for (int i = 0; i < n && i < 64; i++) {
+        ids[i] = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
+        char *p = shmat(ids[i], NULL, 0);
+        if (ids[i] < 0 || p == (void *)-1)
+            return res("shmget/shmat", -1), 1;
+        memset(p, 1, len);
+        shmdt(p);
+    }
+    long grown = (meminfo_kb("Shmem") - before) >> 10;
+    printf("detached, Shmem grew by theirs: %d\n", grown >= n * mb - 1 && grown <= n * mb + 1);
+    for (int i = 0; i < n && i < 64; i++)
+        shmctl(ids[i], IPC_RMID, NULL);
+    printf("removed, Shmem back: %d\n", (meminfo_kb("Shmem") - before) >> 10 < 1);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int r = 1;
+    if (argc > 1 && !strcmp(argv[1], "memfd"))
+        r = memfd();
+    else if (argc > 2 && !strcmp(argv[1], "mapped"))
+        r = mapped(atol(argv[2]));
+    else if (argc > 3 && !strcmp(argv[1], "sysv"))
+        r = sysv(atol(argv[2]), atoi(argv[3]));
+    printf("done\n");
+    return r;
+}
