@@ -205,7 +205,10 @@ def test_shmem_no_process_maps_is_bounded_by_mem():
     machine's shmem, in its RAM as on Linux: a write past it is ENOMEM;
     /proc/meminfo's Shmem counts them, those a mapping filled once it is
     gone too; closing or removing gives them back."""
-    r = sh("mount -t proc proc /proc; /t/bin/t_shmem memfd; /t/bin/t_shmem mapped 64; "
+    # a full machine is out of memory, as on Linux: the OOM killer takes
+    # the sleep set up as its victim, never the test
+    r = sh("mount -t proc proc /proc; sleep 1000 & echo 1000 > /proc/$!/oom_score_adj; "
+           "echo -1000 > /proc/self/oom_score_adj; /t/bin/t_shmem memfd; /t/bin/t_shmem mapped 64; "
            "/t/bin/t_shmem sysv 32 3; su user -s /bin/sh -c '/t/bin/t_shmem memfd; /t/bin/t_shmem mapped 64'",
            "mem=256M", timeout=300)
     fill = ("write stopped: ENOMEM, within MemTotal: 1\nShmem counts it: 1\n"
@@ -214,6 +217,20 @@ def test_shmem_no_process_maps_is_bounded_by_mem():
     sysv = "detached, Shmem grew by theirs: 1\nremoved, Shmem back: 1\ndone\n"
     assert r.stdout.decode() == fill + mapped + sysv + fill + mapped, r.stderr[-2000:]
     assert b"shmem: out of memory" in r.stderr and b"Oops" not in r.stderr
+
+
+def test_sysv_messages_are_bounded_by_mem():
+    """SysV messages are kernel memory (Python objects here): root may let
+    a queue hold 1 GiB and msgmax 64 KiB, and 32 000 queues, which grew the
+    kernel without bound.  Each message is charged at what Linux's
+    alloc_msg allocates: msgsnd is ENOMEM past RAM, Slab shows them,
+    IPC_RMID gives them back."""
+    r = sh("mount -t proc proc /proc; sleep 1000 & echo 1000 > /proc/$!/oom_score_adj; "
+           "echo -1000 > /proc/self/oom_score_adj; echo 65536 > /proc/sys/kernel/msgmax; /t/bin/t_shmem msg",
+           "mem=256M", timeout=300)
+    assert r.stdout.decode() == ("msgsnd stopped: ENOMEM, within MemTotal: 1\nSlab counts them: 1\n"
+                                 "removed, Slab back: 1\ndone\n"), r.stderr[-2000:]
+    assert b"Oops" not in r.stderr
 
 
 def test_memory_files_past_the_host_fd_budget_are_enfile():

@@ -8,7 +8,11 @@
                           Shmem counts it, and closing it gives it back;
      t_shmem sysv MB N    N SysV segments of MB each, attached, filled and
                           detached: Shmem counts them; IPC_RMID gives them
-                          back.
+                          back;
+     t_shmem msg          (root) SysV queues with room for 1 GiB each,
+                          filled with 64 KiB messages: msgsnd stops with
+                          ENOMEM before they hold MemTotal, Slab counts
+                          them, IPC_RMID gives them back.
    Last line done. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/shm.h>
 #include <unistd.h>
 #include "meminfo.h"
@@ -82,6 +87,33 @@ static int sysv(long mb, int n)
     return 0;
 }
 
+static int msg(void)
+{
+    static struct { long type; char text[65536]; } m = { 1 };
+    long total_kb = meminfo_kb("MemTotal"), sent_kb = 0;
+    int ids[4096], n = 0;
+    for (;;) {
+        if (n == 4096)
+            return printf("out of queues\n"), 1;
+        int q = ids[n++] = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+        struct msqid_ds ds;
+        msgctl(q, IPC_STAT, &ds);
+        ds.msg_qbytes = 1 << 30;
+        if (q < 0 || msgctl(q, IPC_SET, &ds))
+            return res("msgget/IPC_SET", -1), 1;
+        while (msgsnd(q, &m, sizeof m.text, IPC_NOWAIT) == 0)
+            sent_kb += sizeof m.text >> 10;
+        if (errno != EAGAIN)
+            break;
+    }
+    printf("msgsnd stopped: %s, within MemTotal: %d\n", en(errno), sent_kb <= total_kb);
+    printf("Slab counts them: %d\n", meminfo_kb("Slab") >= sent_kb);
+    for (int i = 0; i < n; i++)
+        msgctl(ids[i], IPC_RMID, NULL);
+    printf("removed, Slab back: %d\n", meminfo_kb("Slab") < 1024);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -90,6 +122,8 @@ int main(int argc, char **argv)
         r = memfd();
     else if (argc > 2 && !strcmp(argv[1], "mapped"))
         r = mapped(atol(argv[2]));
+    else if (argc > 1 && !strcmp(argv[1], "msg"))
+        r = msg();
     else if (argc > 3 && !strcmp(argv[1], "sysv"))
         r = sysv(atol(argv[2]), atoi(argv[3]));
     printf("done\n");

@@ -199,7 +199,7 @@ def restore(k, r: image.Reader) -> Restored:
     try:
         _space_back(sv.shm, e.sub("shm"), SHM_MODE, lambda o, kw: _shm(k, sv, o, kw, blob))
         _space_back(sv.sem, e.sub("sem"), 0o777, _sem)
-        _space_back(sv.msg, e.sub("msg"), 0o777, lambda o, kw: _msg(o, kw, blob))
+        _space_back(sv.msg, e.sub("msg"), 0o777, lambda o, kw: _msg(k, o, kw, blob))
         sv.sem_ctls = semctls + [sv.sem.limit]
         sv.used_sems = sum(len(s.values) for s in sv.sem.by_index.values())
         _mq_back(ns.mq, e.sub("mq"), blob, done)
@@ -274,13 +274,18 @@ def _sem(o: image.Reader, kw: dict) -> I.SemSet:
     return I.SemSet(**kw, values=values, pids=pids, otime=o.int("otime", *S64))
 
 
-def _msg(o: image.Reader, kw: dict, blob) -> I.MsgQueue:
-    """A queue and its messages in order, each of a type msgsnd takes (>= 1)."""
-    q = I.MsgQueue(**kw, qbytes=o.int("qbytes", 0, U64), lspid=o.int("lspid", 0, MAX_PID),
-                   lrpid=o.int("lrpid", 0, MAX_PID), stime=o.int("stime", *S64), rtime=o.int("rtime", *S64))
-    q.msgs = _data(o, "msgs", INT_MAX, blob)
-    if any(t < 1 for t, _m in q.msgs):
-        raise image.ImageError(f"manifest: {o.where}.msgs: a message of type 0")
+def _msg(k, o: image.Reader, kw: dict, blob) -> I.MsgQueue:
+    """A queue and its messages in order, each of a type msgsnd takes (>= 1),
+    charged as msgsnd charges them."""
+    q = I.msg_queue(k.mem_budget, **kw, qbytes=o.int("qbytes", 0, U64), lspid=o.int("lspid", 0, MAX_PID),
+                    lrpid=o.int("lrpid", 0, MAX_PID), stime=o.int("stime", *S64), rtime=o.int("rtime", *S64))
+    for t, m in _data(o, "msgs", INT_MAX, blob):
+        if t < 1:
+            raise image.ImageError(f"manifest: {o.where}.msgs: a message of type 0")
+        try:
+            q.push(t, m)
+        except KernelError:
+            raise image.ImageError(f"manifest: {o.where}.msgs: more than the machine's memory") from None
     return q
 
 

@@ -23,6 +23,7 @@ from umlpy.abi.capability import CAP_IPC_OWNER, CAP_SYS_ADMIN
 from umlpy.kernel import timekeeping
 from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import Charge, MemBudget, kmalloc_size
 from umlpy.kernel.shmem import ShmemPool
 from umlpy.kernel.wait import WaitQueue
 
@@ -168,10 +169,50 @@ class MsgQueue(IpcObject):
     lrpid: int = 0
     stime: int = 0
     rtime: int = 0
+    cbytes: int = 0             # the text queued (msg_cbytes), counted as messages come and go
+    charge: Charge | None = field(default=None, repr=False)     # what its messages take of RAM
 
-    @property
-    def cbytes(self) -> int:
-        return sum(len(m) for _, m in self.msgs)
+    def push(self, mtype: int, text: bytes) -> None:
+        """A message in, charged as Linux's alloc_msg allocates it (ENOMEM
+        past RAM)."""
+        if self.charge is not None:
+            self.charge.add(msg_cost(len(text)))
+        self.msgs.append((mtype, text))
+        self.cbytes += len(text)
+
+    def take(self, i: int) -> tuple[int, bytes]:
+        ty, text = self.msgs.pop(i)
+        self.cbytes -= len(text)
+        if self.charge is not None:
+            self.charge.sub(msg_cost(len(text)))
+        return ty, text
+
+    def free(self) -> None:
+        """freeque: removed, its messages go."""
+        self.msgs.clear()
+        self.cbytes = 0
+        if self.charge is not None:
+            self.charge.drop()
+
+
+def msg_queue(budget: MemBudget, **kw) -> MsgQueue:
+    q = MsgQueue(**kw)
+    q.charge = Charge(budget, q)
+    return q
+
+
+DATALEN_MSG, DATALEN_SEG = C.PAGE_SIZE - 48, C.PAGE_SIZE - 8     # after struct msg_msg, msg_msgseg
+
+
+def msg_cost(n: int) -> int:
+    """What alloc_msg allocates for n bytes of text: a msg_msg with the
+    first part, a msg_msgseg with each further page's."""
+    cost = kmalloc_size(48 + min(n, DATALEN_MSG))
+    n -= DATALEN_MSG
+    while n > 0:
+        cost += kmalloc_size(8 + min(n, DATALEN_SEG))
+        n -= DATALEN_SEG
+    return cost
 
 
 class IpcSpace:

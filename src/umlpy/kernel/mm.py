@@ -21,6 +21,7 @@ locked_vm, its limit and what /proc shows are Linux's.
 from __future__ import annotations
 
 import bisect
+import weakref
 from dataclasses import dataclass
 
 from arch_um import procinfo
@@ -203,6 +204,7 @@ class MemBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit              # MemTotal
         self.shmem = ShmemPool(limit)   # tmpfs, memfd and SysV pages (kernel/shmem.py)
+        self.kmem = 0                   # kernel memory for guests' objects (Charge): Slab
         self.swap = 0                   # SwapTotal: umlpy has no swap
         self.used = 0                   # Committed_AS
         self.overcommit_memory = OVERCOMMIT_GUESS
@@ -230,6 +232,51 @@ class MemBudget:
 
     def uncharge(self, n: int) -> None:
         self.used -= n
+
+    def kmem_charge(self, n: int) -> None:
+        """n bytes of kernel memory for a guest's object: ENOMEM when they
+        do not fit in RAM beside shmem, as Linux's allocation fails."""
+        if self.kmem + n + self.shmem.in_ram() > self.limit:
+            raise KernelError(E.ENOMEM)
+        self.kmem += n
+
+
+class Charge:
+    """The kernel memory one guest object holds (a SysV queue's messages):
+    charged to its machine as it grows, given back as it shrinks and, at
+    the latest, when the object is collected (a namespace that went).
+
+    The kernel's Python objects are host memory; those a guest can make
+    without end are charged at what Linux's allocations for them take
+    (kmalloc's sizes), so that they stop where Linux's would, at RAM."""
+
+    __slots__ = ("budget", "n", "__weakref__")
+
+    def __init__(self, budget: MemBudget, owner: object) -> None:
+        self.budget, self.n = budget, 0
+        weakref.finalize(owner, self.drop)
+
+    def add(self, n: int) -> None:
+        self.budget.kmem_charge(n)
+        self.n += n
+
+    def sub(self, n: int) -> None:
+        self.n -= n
+        self.budget.kmem -= n
+
+    def drop(self) -> None:
+        self.budget.kmem -= self.n
+        self.n = 0
+
+
+_KMALLOC = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096)
+
+
+def kmalloc_size(n: int) -> int:
+    """What kmalloc(n) takes: its size class (a page multiple past 4 KiB)."""
+    if n > 4096:
+        return (n + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+    return _KMALLOC[bisect.bisect_left(_KMALLOC, n)]
 
 
 class Mm:

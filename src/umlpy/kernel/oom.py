@@ -180,9 +180,9 @@ class OomKiller:
         if not any(t.state is State.USER for t in k.sched.tasks.values()):
             return      # re-armed when one runs again
         limit = k.mem_budget.limit
-        used = _resident_bound(k)
+        used = _resident_bound(k) + k.mem_budget.kmem
         if used >= limit:
-            used = sum(usage(k))
+            used = sum(usage(k)) + k.mem_budget.kmem
             if used >= limit:
                 self.out_of_memory()
         self.headroom = max(0, limit - used)

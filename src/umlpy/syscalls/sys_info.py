@@ -136,7 +136,7 @@ def sys_sysinfo(t, addr, *_):
     up = k.uptime_ns() // 10**9
     total = k.mem_budget.limit
     anon, shmem = oom.usage(k)
-    free = max(0, total - anon - shmem)
+    free = max(0, total - anon - shmem - k.mem_budget.kmem)
     data = struct.pack("<q3Q6QH6xQQI", up, 0, 0, 0, total, free, shmem, 0, 0, 0,
                        len(k.procs.by_pid), 0, 0, 1)
     t.mem.write(addr, data.ljust(112, b"\0"))

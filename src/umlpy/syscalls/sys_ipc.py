@@ -390,7 +390,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
 def sys_msgget(t, key, flags, *_):
     ns = I.ipc_of(t.proc)
     return ns.msg.lookup_or_create(s32(key), s32(flags), t.proc.creds,
-                                   lambda kw: I.MsgQueue(**kw, qbytes=ns.msg_ctlmnb)).id
+                                   lambda kw: I.msg_queue(t.kernel.mem_budget, **kw, qbytes=ns.msg_ctlmnb)).id
 
 
 @syscall("msgsnd")
@@ -411,7 +411,7 @@ def sys_msgsnd(t, ident, msgp, size, flags, *_):
             if flags & I.IPC_NOWAIT:
                 raise KernelError(E.EAGAIN)
             raise Block(q.wq, retry=attempt, restart=E.ERESTARTNOHAND)
-        q.msgs.append((mtype, text))
+        q.push(mtype, text)
         q.lspid, q.stime = t.proc.pid, timekeeping.realtime_ns()
         q.wq.wake_all()
         return 0
@@ -467,7 +467,7 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
             if len(text) > copy_max:
                 raise KernelError(E.EINVAL)
         else:
-            del q.msgs[i]
+            q.take(i)
             q.lrpid, q.rtime = t.proc.pid, timekeeping.realtime_ns()
             q.wq.wake_all()
         t.mem.write(msgp, struct.pack("<q", ty) + text[:size])
@@ -515,5 +515,6 @@ def sys_msgctl(t, ident, cmd, buf, *_):
         q = space.get(ident)
         q.may_change(creds)
         space.remove(q)
+        q.free()
         return 0
     raise KernelError(E.EINVAL)

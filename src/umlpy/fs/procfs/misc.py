@@ -1,7 +1,9 @@
 """The machine-wide files at the top of /proc, in Linux 6.1's formats.
 
-Memory: MemTotal is `mem=`, MemFree what the guest's processes do not hold
-on the host (their anonymous and shmem pages, kernel/oom.usage);
+Memory: MemTotal is `mem=`, MemFree what the guest does not hold on the
+host (its processes' anonymous and shmem pages and the shmem no process
+maps, kernel/oom.usage) nor the kernel for its objects (Slab,
+SUnreclaim: kernel/mm.Charge);
 CommitLimit and Committed_AS are the commit accounting's (kernel/mm.py).
 Cached is the disk filesystems' page cache (vfs/pagecache.py, host
 memory beside the guest's, so MemFree does not count it); Buffers and the
@@ -43,9 +45,12 @@ def meminfo(kernel) -> str:
     b = kernel.mem_budget
     total = b.limit >> 10
     anon, shmem = (n >> 10 for n in oom.usage(kernel))
-    used = min(anon + shmem, total)
-    vals = {"MemTotal": total, "MemFree": total - used, "MemAvailable": total - used,
-            "Active": used, "Active(anon)": used, "AnonPages": anon, "Shmem": shmem,
+    slab = b.kmem >> 10
+    active = min(anon + shmem, total)
+    free = max(0, total - active - slab)
+    vals = {"MemTotal": total, "MemFree": free, "MemAvailable": free,
+            "Active": active, "Active(anon)": active, "AnonPages": anon, "Shmem": shmem,
+            "Slab": slab, "SUnreclaim": slab,
             "Cached": pagecache.cache.total >> 10,
             "SwapTotal": b.swap >> 10, "SwapFree": b.swap >> 10,
             "CommitLimit": b.commit_limit() >> 10, "Committed_AS": b.used >> 10,
@@ -95,10 +100,12 @@ def vmstat(kernel) -> str:
     b = kernel.mem_budget
     total = b.limit >> 12
     anon, shmem = (n >> 12 for n in oom.usage(kernel))
-    free = max(0, total - anon - shmem)
+    slab = b.kmem >> 12
+    free = max(0, total - anon - shmem - slab)
     sectors = [d.stats.fields() for d in kernel.disks]
     vals = {"nr_free_pages": free, "nr_zone_active_anon": anon + shmem, "nr_active_anon": anon + shmem,
             "nr_anon_pages": anon, "nr_shmem": shmem, "nr_file_pages": shmem,
+            "nr_slab_unreclaimable": slab,
             "nr_dirty_threshold": free * DIRTY_RATIO // 100,
             "nr_dirty_background_threshold": free * DIRTY_BACKGROUND_RATIO // 100,
             "pgpgin": sum(f[2] for f in sectors) // 2, "pgpgout": sum(f[6] for f in sectors) // 2,
