@@ -233,6 +233,16 @@ def test_sysv_messages_are_bounded_by_mem():
     assert b"Oops" not in r.stderr
 
 
+def test_big_pipes_are_bounded_by_mem():
+    """With CAP_SYS_RESOURCE (and pipe-max-size raised) a pipe may hold
+    2 GiB, kernel memory here: the slots past the default 16 are charged to
+    RAM (Slab), ENOMEM past it, given back at the last close."""
+    r = sh("mount -t proc proc /proc; echo 1073741824 > /proc/sys/fs/pipe-max-size; /t/bin/t_shmem pipe",
+           "mem=256M")
+    assert r.stdout.decode() == ("64 MiB: ok\nSlab counts it: 1\n1 GiB: ENOMEM\nsize kept: 1\n"
+                                 "closed, Slab back: 1\ndone\n"), r.stderr[-2000:]
+
+
 def test_memory_files_past_the_host_fd_budget_are_enfile():
     """Each tmpfs file with data (memfd, SysV segment, AIO ring...) holds a
     host fd of the kernel: a guest making them without end (as an

@@ -12,10 +12,13 @@
      t_shmem msg          (root) SysV queues with room for 1 GiB each,
                           filled with 64 KiB messages: msgsnd stops with
                           ENOMEM before they hold MemTotal, Slab counts
-                          them, IPC_RMID gives them back.
+                          them, IPC_RMID gives them back;
+     t_shmem pipe         (root) F_SETPIPE_SZ of 64 MiB is charged (Slab),
+                          of 1 GiB is ENOMEM; closing gives it back.
    Last line done. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +117,22 @@ static int msg(void)
     return 0;
 }
 
+static int pipes(void)
+{
+    int p[2];
+    if (pipe(p))
+        return res("pipe", -1), 1;
+    long before = meminfo_kb("Slab");
+    printf("64 MiB: %s\n", fcntl(p[0], F_SETPIPE_SZ, 64 << 20) < 0 ? en(errno) : "ok");
+    printf("Slab counts it: %d\n", meminfo_kb("Slab") - before >= (63 << 10));
+    printf("1 GiB: %s\n", fcntl(p[0], F_SETPIPE_SZ, 1 << 30) < 0 ? en(errno) : "ok");
+    printf("size kept: %d\n", fcntl(p[0], F_GETPIPE_SZ) == 64 << 20);
+    close(p[0]);
+    close(p[1]);
+    printf("closed, Slab back: %d\n", meminfo_kb("Slab") - before < 1024);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -122,6 +141,8 @@ int main(int argc, char **argv)
         r = memfd();
     else if (argc > 2 && !strcmp(argv[1], "mapped"))
         r = mapped(atol(argv[2]));
+    else if (argc > 1 && !strcmp(argv[1], "pipe"))
+        r = pipes();
     else if (argc > 1 && !strcmp(argv[1], "msg"))
         r = msg();
     else if (argc > 3 && !strcmp(argv[1], "sysv"))
