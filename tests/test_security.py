@@ -198,6 +198,13 @@ def test_epoll_watches_stop_at_max_user_watches():
     assert r.stdout.decode() == "54739\n" + run + run, r.stderr[-2000:]
 
 
+# A machine whose RAM a test fills is out of memory, as Linux's would be:
+# the OOM killer takes these sleeps, one a sample (10 ms at least), never
+# the test (oom_score_adj -1000), which gives the memory back well before
+# the last is gone (none left: "no killable processes", a panic).
+VICTIMS = "for i in $(seq 20); do sleep 1000 & echo 1000 > /proc/$!/oom_score_adj; done; "
+
+
 def test_shmem_no_process_maps_is_bounded_by_mem():
     """Pages of memfds, tmpfs files and SysV segments are host memory the
     guest need not map (a memfd filled by write(2) held 1.5 GB of the
@@ -205,9 +212,7 @@ def test_shmem_no_process_maps_is_bounded_by_mem():
     machine's shmem, in its RAM as on Linux: a write past it is ENOMEM;
     /proc/meminfo's Shmem counts them, those a mapping filled once it is
     gone too; closing or removing gives them back."""
-    # a full machine is out of memory, as on Linux: the OOM killer takes
-    # the sleep set up as its victim, never the test
-    r = sh("mount -t proc proc /proc; sleep 1000 & echo 1000 > /proc/$!/oom_score_adj; "
+    r = sh("mount -t proc proc /proc; " + VICTIMS +
            "echo -1000 > /proc/self/oom_score_adj; /t/bin/t_shmem memfd; /t/bin/t_shmem mapped 64; "
            "/t/bin/t_shmem sysv 32 3; su user -s /bin/sh -c '/t/bin/t_shmem memfd; /t/bin/t_shmem mapped 64'",
            "mem=256M", timeout=300)
@@ -225,11 +230,23 @@ def test_sysv_messages_are_bounded_by_mem():
     kernel without bound.  Each message is charged at what Linux's
     alloc_msg allocates: msgsnd is ENOMEM past RAM, Slab shows them,
     IPC_RMID gives them back."""
-    r = sh("mount -t proc proc /proc; sleep 1000 & echo 1000 > /proc/$!/oom_score_adj; "
+    r = sh("mount -t proc proc /proc; " + VICTIMS +
            "echo -1000 > /proc/self/oom_score_adj; echo 65536 > /proc/sys/kernel/msgmax; /t/bin/t_shmem msg",
            "mem=256M", timeout=300)
     assert r.stdout.decode() == ("msgsnd stopped: ENOMEM, within MemTotal: 1\nSlab counts them: 1\n"
                                  "removed, Slab back: 1\ndone\n"), r.stderr[-2000:]
+    assert b"Oops" not in r.stderr
+
+
+def test_posix_messages_are_bounded_by_mem():
+    """POSIX queue messages too (root may lift RLIMIT_MSGQUEUE and raise
+    msg_max and msgsize_max to 65 536 and 16 MiB): mq_send is ENOMEM past
+    RAM, as load_msg's allocation fails; unlinking gives them back."""
+    r = sh("mount -t proc proc /proc; " + VICTIMS +
+           "echo -1000 > /proc/self/oom_score_adj; echo 1024 > /proc/sys/fs/mqueue/msg_max; "
+           "echo 1048576 > /proc/sys/fs/mqueue/msgsize_max; /t/bin/t_shmem mq", "mem=256M", timeout=300)
+    assert r.stdout.decode() == ("mq_send stopped: ENOMEM, within MemTotal: 1\nSlab counts them: 1\n"
+                                 "unlinked, Slab back: 1\ndone\n"), r.stderr[-2000:]
     assert b"Oops" not in r.stderr
 
 

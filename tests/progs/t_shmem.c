@@ -13,17 +13,23 @@
                           filled with 64 KiB messages: msgsnd stops with
                           ENOMEM before they hold MemTotal, Slab counts
                           them, IPC_RMID gives them back;
+     t_shmem mq           (root) POSIX queues of 1024 messages of 1 MiB
+                          (RLIMIT_MSGQUEUE lifted) filled: mq_send stops
+                          with ENOMEM before they hold MemTotal, Slab
+                          counts them, mq_unlink gives them back;
      t_shmem pipe         (root) F_SETPIPE_SZ of 64 MiB is charged (Slab),
                           of 1 GiB is ENOMEM; closing gives it back.
    Last line done. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <mqueue.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <unistd.h>
 #include "meminfo.h"
@@ -117,6 +123,36 @@ static int msg(void)
     return 0;
 }
 
+static int mqs(void)
+{
+    static char buf[1 << 20];
+    struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
+    long total_kb = meminfo_kb("MemTotal"), sent_kb = 0;
+    char name[32];
+    int n = 0;
+    setrlimit(RLIMIT_MSGQUEUE, &r);
+    for (;; n++) {
+        struct mq_attr a = { 0, 1024, sizeof buf, 0 };
+        snprintf(name, sizeof name, "/t_shmem%d", n);
+        mqd_t q = mq_open(name, O_CREAT | O_RDWR | O_NONBLOCK, 0600, &a);
+        if (q < 0)
+            return res("mq_open", -1), 1;
+        while (mq_send(q, buf, sizeof buf, 0) == 0)
+            sent_kb += sizeof buf >> 10;
+        mq_close(q);
+        if (errno != EAGAIN)
+            break;
+    }
+    printf("mq_send stopped: %s, within MemTotal: %d\n", en(errno), sent_kb <= total_kb);
+    printf("Slab counts them: %d\n", meminfo_kb("Slab") >= sent_kb);
+    for (int i = 0; i <= n; i++) {
+        snprintf(name, sizeof name, "/t_shmem%d", i);
+        mq_unlink(name);
+    }
+    printf("unlinked, Slab back: %d\n", meminfo_kb("Slab") < 1024);
+    return 0;
+}
+
 static int pipes(void)
 {
     int p[2];
@@ -141,6 +177,8 @@ int main(int argc, char **argv)
         r = memfd();
     else if (argc > 2 && !strcmp(argv[1], "mapped"))
         r = mapped(atol(argv[2]));
+    else if (argc > 1 && !strcmp(argv[1], "mq"))
+        r = mqs();
     else if (argc > 1 && !strcmp(argv[1], "pipe"))
         r = pipes();
     else if (argc > 1 && !strcmp(argv[1], "msg"))

@@ -309,6 +309,11 @@ def _mq_back(mq: M.MqNamespace, e: image.Reader, blob, done: Restored) -> None:
         prios = [p for p, _d in msgs]
         if len(msgs) > q.maxmsg or any(p >= M.MQ_PRIO_MAX for p in prios) or prios != sorted(prios, reverse=True):
             raise image.ImageError(f"manifest: {o.where}.msgs: more than maxmsg, or priorities out of order")
+        try:
+            for _p, d in msgs:
+                q.kmem.add(I.msg_cost(len(d)))
+        except KernelError:
+            raise image.ImageError(f"manifest: {o.where}.msgs: more than the machine's memory") from None
         q.msgs = [(-p, i + 1, d) for i, (p, d) in enumerate(msgs)]
         q.seq = len(msgs)
         q.unlinked = o.bool("unlinked")

@@ -20,6 +20,8 @@ import bisect
 import struct
 from dataclasses import dataclass
 
+from umlpy.kernel.ipc import msg_cost
+from umlpy.kernel.mm import Charge
 from umlpy.kernel.wait import WaitQueue
 
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
@@ -74,6 +76,9 @@ class MQueue:
         self.unlinked = False
         self.opened = 0             # open descriptions (the inode lives while one is)
         self.charged = (uid, self.bytes())
+        # its messages in the machine's RAM, as load_msg allocates them: root
+        # may raise RLIMIT_MSGQUEUE, the queue count and sizes past any RAM
+        self.kmem = Charge(ns.signals.k.mem_budget, self)
 
     def bytes(self) -> int:
         """What the queue charges its creator's RLIMIT_MSGQUEUE."""
@@ -83,6 +88,7 @@ class MQueue:
     def push(self, sender, prio: int, data: bytes) -> None:
         """A message arrives: a waiting receiver gets it, or (the queue was
         empty) the registered process is told."""
+        self.kmem.add(msg_cost(len(data)))      # ENOMEM past RAM
         self.seq += 1
         bisect.insort(self.msgs, (-prio, self.seq, data))
         if self.readers.waiters:
@@ -93,6 +99,7 @@ class MQueue:
 
     def pop(self) -> tuple[int, bytes]:
         negprio, _, data = self.msgs.pop(0)
+        self.kmem.sub(msg_cost(len(data)))
         self.writers.wake_all()
         self.pollq.wake_all()
         return -negprio, data
@@ -157,6 +164,8 @@ class MqNamespace:
             self.count -= 1
             q.charged = (uid, 0)
             q.unregister()
+            q.msgs.clear()
+            q.kmem.drop()
 
 
 def mq_of(proc) -> MqNamespace:
