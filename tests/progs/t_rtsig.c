@@ -1,9 +1,15 @@
 /* Real-time signals queue (each instance with its value, in order); standard
-   signals do not.  Deterministic output. */
+   signals do not.  RLIMIT_SIGPENDING bounds a user's queue, kill()'s
+   real-time signals too (as a user no other process runs as, when root).
+   Deterministic output. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int vals[16], nvals, usr1;
@@ -51,6 +57,36 @@ int main(void)
     siginfo_t si;
     int a = sigwaitinfo(&set, &si), b = sigwaitinfo(&set, &si);
     printf("sigwaitinfo twice: %d %d value=%d\n", a - SIGRTMIN, b - SIGRTMIN, si.si_value.sival_int);
+    fflush(stdout);
+    pid_t kid = fork();
+    if (kid == 0) {
+        if (getuid() == 0 && setuid(43210))
+            _exit(1);
+        struct rlimit r = { 10, 10 };
+        setrlimit(RLIMIT_SIGPENDING, &r);
+        int kills = 0;
+        for (int i = 0; i < 50; i++)
+            kills += kill(getpid(), SIGRTMIN) == 0;
+        int q = sigqueue(getpid(), SIGRTMIN, v);
+        printf("past the limit: kill ok %d, sigqueue %s", kills, q ? strerror(errno) : "ok");
+        q = syscall(SYS_tgkill, getpid(), gettid(), SIGRTMIN);
+        printf(", tgkill %s", q ? strerror(errno) : "ok");
+        syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1);
+        struct timespec zero = {0, 0};
+        sigset_t rt;
+        sigemptyset(&rt);
+        sigaddset(&rt, SIGRTMIN);
+        int n = 0;
+        while (sigtimedwait(&rt, &si, &zero) == SIGRTMIN)
+            n++;
+        sigemptyset(&rt);
+        sigaddset(&rt, SIGUSR1);
+        int got = sigtimedwait(&rt, &si, &zero);
+        printf(", queued %d; a tgkill'ed SIGUSR1: %d, code %d, pid %d\n", n, got == SIGUSR1, si.si_code,
+               si.si_pid);
+        _exit(0);
+    }
+    waitpid(kid, NULL, 0);
     printf("done\n");
     return 0;
 }

@@ -61,7 +61,7 @@ class IpcObject:
     seq: int = 0
     index: int = 0
     deleted: bool = False
-    ctime: int = field(default_factory=timekeeping.realtime_ns)
+    ctime: int = field(default_factory=timekeeping.realtime_seconds_ns)
     wq: WaitQueue = field(default_factory=lambda: WaitQueue("ipc"))
 
     @property
@@ -363,7 +363,7 @@ def detach(proc, addr: int, seg) -> None:
     del proc.shm_attach[addr]
     seg.nattch -= 1
     seg.lpid = proc.pid
-    seg.dtime = timekeeping.realtime_ns()
+    seg.dtime = timekeeping.realtime_seconds_ns()
     if seg.mode & SHM_DEST and seg.nattch == 0:
         seg.ns.destroy_shm(seg)
 

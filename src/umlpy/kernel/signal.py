@@ -141,15 +141,19 @@ def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
 MIN_COREDUMP = 4096     # the ELF format's: a smaller RLIMIT_CORE writes nothing
 
 
-def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, tuple]:
-    """RLIMIT_SIGPENDING, as Linux's __send_signal: a user's processes hold
-    at most that many queued signals (counted against the receiving
-    process's limit).  kill's and the kernel's signals (si_code >= 0) queue
-    regardless; past the limit, a real-time signal sent with data
-    (sigqueue, tgkill) is refused with EAGAIN, and a standard one is sent
-    without its information (it arrives as SI_USER from pid 0).  Returns
-    the si_code and fields to send."""
-    if code >= 0:
+def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, tuple] | None:
+    """RLIMIT_SIGPENDING, as Linux's __send_signal_locked: a user's
+    processes hold at most that many queued signals (counted against the
+    receiving process's limit).  kill's and the kernel's standard signals
+    (si_code >= 0) queue regardless, real-time ones never: past the limit,
+    one sent with data (sigqueue, tgkill) is refused with EAGAIN, one from
+    kill is pending without a queued entry (None: its information is
+    lost, and however often it is sent it is taken once), and a standard
+    one is sent without its information (it arrives as SI_USER from pid
+    0).  Returns the si_code and fields to send.  (A real-time signal
+    kill()ed to a process blocking it queued without end: an unprivileged
+    guest grew the kernel by its entries.)"""
+    if code >= 0 and sig < S.SIGRTMIN:
         return code, fields
     uid = proc.creds.uid
     queued = sum(len(q) for p in kernel.procs.by_pid.values() if p.creds.uid == uid and not p.exited
@@ -157,7 +161,9 @@ def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, t
     if queued < proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
         return code, fields
     if sig >= S.SIGRTMIN:
-        raise KernelError(E.EAGAIN)
+        if code != C.SI_USER:
+            raise KernelError(E.EAGAIN)
+        return None
     return C.SI_USER, (0, 0)
 
 
@@ -215,16 +221,18 @@ class Signals:
 
     # -- generation -----------------------------------------------------------
     def send_proc(self, proc, sig: int, code: int = C.SI_USER, fields: tuple = (), force: bool = False,
-                  prefer: Task | None = None) -> bool:
+                  prefer: Task | None = None, entry: bool = True) -> bool:
         """Generate sig for the process; False if it was dropped (ignored;
         force: sent from outside its pid namespace, see init_ignores).  The
         thread woken for it is prefer if that one takes it, else the first
-        that does (complete_signal)."""
+        that does (complete_signal).  entry False: pending without a queued
+        entry (queue_info's None)."""
         if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(proc.leader, sig, force):
             return False
         if not self._prepare(proc, sig) or self._ignored(proc, proc.leader, sig):
             return False
-        _enqueue(proc, sig, code, fields)
+        if entry:
+            _enqueue(proc, sig, code, fields)
         proc.shared_pending |= S.sigbit(sig)
         proc.signal_wq.wake_all()
         for t in proc.threads if prefer is None else (prefer, *proc.threads):
@@ -235,14 +243,16 @@ class Signals:
                 break
         return True
 
-    def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = (), force: bool = False) -> bool:
+    def send_task(self, t: Task, sig: int, code: int = C.SI_TKILL, fields: tuple = (), force: bool = False,
+                  entry: bool = True) -> bool:
         """Generate sig for one thread; False if it was dropped (as send_proc)."""
         proc = t.proc
         if proc.exited or not 1 <= sig <= S.NSIG or init_ignores(t, sig, force):
             return False
         if not self._prepare(proc, sig) or self._ignored(proc, t, sig):
             return False
-        _enqueue(t, sig, code, fields)
+        if entry:
+            _enqueue(t, sig, code, fields)
         t.pending |= S.sigbit(sig)
         proc.signal_wq.wake_all()
         if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
@@ -338,7 +348,8 @@ class Signals:
             if pend:
                 sig = (pend & -pend).bit_length()
                 q = owner.sigq.get(sig)
-                code, fields = q.popleft() if q else (C.SI_KERNEL, ())
+                # no entry: pending past RLIMIT_SIGPENDING (collect_signal's zeroed info)
+                code, fields = q.popleft() if q else (C.SI_USER, (0, 0))
                 if not q:
                     owner.sigq.pop(sig, None)
                     if owner is t:

@@ -232,5 +232,13 @@ def boot() -> Timekeeper:
 
 
 def realtime_ns() -> int:
-    """The guest's CLOCK_REALTIME (file times, IPC times, ...)."""
+    """The guest's CLOCK_REALTIME (file times, ...)."""
     return _tk.realtime_ns()
+
+
+def realtime_seconds_ns() -> int:
+    """ktime_get_real_seconds (SysV IPC's times): the coarse wall clock,
+    which the guest's time() reads too.  The exact clock can be a tick
+    past it at a second's turn, and a msgget followed by time() then saw
+    a creation time after the time read (LTP's msgctl01)."""
+    return _tk.clock_ns(C.CLOCK_REALTIME_COARSE)

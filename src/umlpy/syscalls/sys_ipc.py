@@ -113,7 +113,7 @@ def sys_shmat(t, ident, addr, flags, *_):
     _attachments(t.proc)[r] = seg
     seg.nattch += 1
     seg.lpid = t.proc.pid
-    seg.atime = timekeeping.realtime_ns()
+    seg.atime = timekeeping.realtime_seconds_ns()
     mlock.after_map(t, r, r + size, 0)
     return r
 
@@ -184,7 +184,7 @@ def sys_shmctl(t, ident, cmd, buf, *_):
         seg = space.get(ident)
         seg.may_change(creds)
         seg.set_perm(raw)
-        seg.ctime = timekeeping.realtime_ns()
+        seg.ctime = timekeeping.realtime_seconds_ns()
         return 0
     if cmd == I.IPC_RMID:
         seg = space.get(ident)
@@ -271,7 +271,7 @@ def do_semop(t, ident: int, sops: int, nsops: int, timeout: int, deadline: int |
             s.pids[num] = t.proc.pid
             if flg & SEM_UNDO and op:
                 undo[(s.id, num)] = undo.get((s.id, num), 0) - op
-        s.otime = timekeeping.realtime_ns()
+        s.otime = timekeeping.realtime_seconds_ns()
         s.wq.wake_all()
         return 0
 
@@ -335,7 +335,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         s = space.get(ident)
         s.may_change(creds)
         s.set_perm(raw)
-        s.ctime = timekeeping.realtime_ns()
+        s.ctime = timekeeping.realtime_seconds_ns()
         return 0
     if cmd == I.IPC_RMID:
         s = space.get(ident)
@@ -379,7 +379,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
             return len(s.wq.waiters)
     else:
         raise KernelError(E.EINVAL)
-    s.ctime = timekeeping.realtime_ns()
+    s.ctime = timekeeping.realtime_seconds_ns()
     s.wq.wake_all()
     return 0
 
@@ -412,7 +412,7 @@ def sys_msgsnd(t, ident, msgp, size, flags, *_):
                 raise KernelError(E.EAGAIN)
             raise Block(q.wq, retry=attempt, restart=E.ERESTARTNOHAND)
         q.push(mtype, text)
-        q.lspid, q.stime = t.proc.pid, timekeeping.realtime_ns()
+        q.lspid, q.stime = t.proc.pid, timekeeping.realtime_seconds_ns()
         q.wq.wake_all()
         return 0
     return attempt()
@@ -468,7 +468,7 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
                 raise KernelError(E.EINVAL)
         else:
             q.take(i)
-            q.lrpid, q.rtime = t.proc.pid, timekeeping.realtime_ns()
+            q.lrpid, q.rtime = t.proc.pid, timekeeping.realtime_seconds_ns()
             q.wq.wake_all()
         t.mem.write(msgp, struct.pack("<q", ty) + text[:size])
         return min(len(text), size)
@@ -508,7 +508,7 @@ def sys_msgctl(t, ident, cmd, buf, *_):
             need(creds, CAP_SYS_RESOURCE)
         q.set_perm(raw)
         q.qbytes = qbytes
-        q.ctime = timekeeping.realtime_ns()
+        q.ctime = timekeeping.realtime_seconds_ns()
         q.wq.wake_all()
         return 0
     if cmd == I.IPC_RMID:

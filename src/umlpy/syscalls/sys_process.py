@@ -741,11 +741,12 @@ def deliver_checked(t, proc, sig: int, info: tuple[int, tuple] | None = None, ta
     outside = _from_ancestor_ns(t, proc)
     if outside and code in (C.SI_USER, C.SI_TKILL, C.SI_QUEUE) and fields:
         fields = _hide_sender(fields)
-    code, fields = queue_info(t.kernel, proc, sig, code, fields)
+    queued = queue_info(t.kernel, proc, sig, code, fields)
+    code, fields = queued or (code, fields)
     if task is None:
-        t.kernel.signals.send_proc(proc, sig, code, fields, force=outside)
+        t.kernel.signals.send_proc(proc, sig, code, fields, force=outside, entry=queued is not None)
     else:
-        t.kernel.signals.send_task(task, sig, code, fields, force=outside)
+        t.kernel.signals.send_task(task, sig, code, fields, force=outside, entry=queued is not None)
 
 
 def _sender(t, target) -> tuple[int, int]:
@@ -794,7 +795,9 @@ def sys_kill(t, pid, sig, *_):
         raise KernelError(E.EPERM)
     if sig:
         for p in allowed:
-            t.kernel.signals.send_proc(p, sig, C.SI_USER, _sender(t, p), force=_from_ancestor_ns(t, p))
+            queued = queue_info(t.kernel, p, sig, C.SI_USER, _sender(t, p))
+            t.kernel.signals.send_proc(p, sig, *(queued or (C.SI_USER, ())), force=_from_ancestor_ns(t, p),
+                                       entry=queued is not None)
     return 0
 
 
