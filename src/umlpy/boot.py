@@ -104,7 +104,7 @@ class Kernel:
         self.signals = Signals(self)
         self.oom = OomKiller(self)
         self.dump_core = coredump.do_coredump      # kernel/signal.py's way to the core writer
-        self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals)
+        self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals, self.tunables.threads_max)
         self.procs = Procs(self)
         self.futexes = Futexes()
         self.keys = KeyService()

@@ -23,12 +23,12 @@ setns(2) calls `setns`.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_FULL_SET, CAP_SYS_ADMIN, CAP_SYS_CHROOT
-from umlpy.kernel import ipc, mqueue, printk, userns
+from umlpy.kernel import ipc, mqueue, printk, ucount, userns
 from umlpy.kernel.cred import commit, need
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
@@ -150,6 +150,7 @@ class UserNamespace(Namespace):
         self.gid_map: tuple | None = None
         self.projid_map: tuple | None = None
         self.setgroups_allowed = True
+        ucount.setup(self, ucount.INT_MAX)      # /proc/sys/user here: no limit until its root sets one
 
 
 def user_creds(creds, ns: Namespace):
@@ -169,10 +170,14 @@ def _new_user_ns(proc, ns: NsProxy) -> UserNamespace:
     creds = proc.creds
     if userns.level(creds.user_ns) >= MAX_USER_NS_LEVEL:
         raise KernelError(E.ENOSPC)
+    chain = ucount.charge(ns.user, creds.euid, "user")     # max_user_namespaces (ENOSPC)
     if userns.from_kernel(creds.user_ns, "uid_map", creds.euid) is None \
             or userns.from_kernel(creds.user_ns, "gid_map", creds.egid) is None:
+        ucount.undo(chain, "user")
         raise KernelError(E.EPERM)
-    return UserNamespace(ns.uts.inums, ns.user, creds)
+    made = UserNamespace(ns.uts.inums, ns.user, creds)
+    ucount.held(made, chain, "user")
+    return made
 
 
 class NetNamespace(Namespace):
@@ -210,10 +215,13 @@ class NsProxy(NamedTuple):
         return getattr(self, kind)
 
 
-def init_nsproxy(hostname: str, signals) -> NsProxy:
-    """The boot namespaces, one of each kind, owned by the init user namespace."""
+def init_nsproxy(hostname: str, signals, threads_max: int) -> NsProxy:
+    """The boot namespaces, one of each kind, owned by the init user
+    namespace (whose /proc/sys/user limits are half of threads-max, as
+    fork_init sets them)."""
     fs = InodeNumbers()
     user = Namespace(fs, "user", None, KINDS["user"][1])
+    ucount.setup(user, threads_max // 2)
     return NsProxy(
         uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
         ipc=IpcNamespace(fs, user, signals, KINDS["ipc"][1]),
@@ -254,23 +262,41 @@ def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
         raise KernelError(E.EPERM)      # the others: CAP_SYS_ADMIN in the user namespace they belong to
     _refuse_unbuilt(flags)
     fs = ns.uts.inums
+    euid = proc.creds.euid
     if flags & C.CLONE_NEWUTS:
-        ns = ns._replace(uts=UtsNamespace(fs, ns.user, ns.uts.hostname, ns.uts.domainname))
+        ns = ns._replace(uts=_counted(ns.user, euid, "uts", lambda: UtsNamespace(fs, ns.user, ns.uts.hostname,
+                                                                                 ns.uts.domainname)))
     if flags & C.CLONE_NEWIPC:
-        ns = ns._replace(ipc=IpcNamespace(fs, ns.user, kernel.signals))
+        ns = ns._replace(ipc=_counted(ns.user, euid, "ipc", lambda: IpcNamespace(fs, ns.user, kernel.signals)))
     if flags & C.CLONE_NEWPID:
-        ns = ns._replace(pid=_new_pid_ns(proc, ns))
+        _check_new_pid_ns(proc, ns)
+        ns = ns._replace(pid=_counted(ns.user, euid, "pid", lambda: PidNamespace(fs, ns.user, ns.pid)))
     if flags & C.CLONE_NEWNET:
-        ns = ns._replace(net=NetNamespace(fs, ns.user, kernel.new_net_stack()))
+        ns = ns._replace(net=_counted(ns.user, euid, "net",
+                                      lambda: NetNamespace(fs, ns.user, kernel.new_net_stack())))
     if flags & C.CLONE_NEWNS:      # last: the only one with something to undo
-        mnt = MntNamespace(fs, ns.user)
+        mnt = _counted(ns.user, euid, "mnt", lambda: MntNamespace(fs, ns.user))
         mnt.copies = kernel.mounts.copy_tree(ns.mnt.root.mount)
         mnt.root = mnt.copies[ns.mnt.root.mount].root
         ns = ns._replace(mnt=mnt)
     return ns
 
 
-def _new_pid_ns(proc, ns: NsProxy) -> PidNamespace:
+def _counted(owner: Namespace, euid: int, kind: str, make: Callable[[], Namespace]) -> Namespace:
+    """A new namespace, counted for its maker in the user namespace owning
+    it before it is made (inc_<kind>_namespaces: ENOSPC past
+    /proc/sys/user's limit)."""
+    chain = ucount.charge(owner, euid, kind)
+    try:
+        ns = make()
+    except BaseException:
+        ucount.undo(chain, kind)
+        raise
+    ucount.held(ns, chain, kind)
+    return ns
+
+
+def _check_new_pid_ns(proc, ns: NsProxy) -> None:
     """copy_pid_ns: a child of the process's own namespace (EINVAL if an
     unshare or setns already chose another for its children), at most
     MAX_PID_NS_LEVEL deep (ENOSPC)."""
@@ -278,7 +304,6 @@ def _new_pid_ns(proc, ns: NsProxy) -> PidNamespace:
         raise KernelError(E.EINVAL)
     if ns.pid.level >= MAX_PID_NS_LEVEL:
         raise KernelError(E.ENOSPC)
-    return PidNamespace(ns.uts.inums, ns.user, ns.pid)
 
 
 

@@ -1,6 +1,7 @@
 """/proc/sys: the sysctls tools and libcs read; the UTS names (as
 sethostname(2) would set them), the key quotas, the IPC limits (ipcfiles)
-and the limits the kernel honours (kernel/tunables.py) can be written, by root.
+and the limits the kernel honours (kernel/tunables.py) can be written, by root;
+/proc/sys/user's, each user namespace's own, by its root.
 
 Other values are umlpy's fixed limits and Linux's defaults; boot_id is made
 once per boot, uuid is new at each read (both as Linux's random driver does).
@@ -11,10 +12,10 @@ from typing import Callable
 
 from arch_um import clock
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
+from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.fs.devpts import NR_UNIX98_PTY_MAX, devpts_instance
-from umlpy.fs.procfs.base import Spec, ints, parse_ints, ro, rw, text, wo
-from umlpy.kernel import printk
+from umlpy.fs.procfs.base import GenFile, Spec, ints, parse_ints, ro, rw, text, wo
+from umlpy.kernel import printk, ucount, userns
 from umlpy.kernel.cred import capable
 from umlpy.kernel.mm import mapped_anywhere
 from umlpy.kernel.errors import KernelError
@@ -78,6 +79,39 @@ def _pipe_max_size(kernel):
             raise KernelError(E.EINVAL)
         t.pipe_max_size = size
     return rw(lambda task: f"{t.pipe_max_size}\n".encode(), store)
+
+
+class _UserNsFile(GenFile):
+    """A /proc/sys/user file: a limit of the opener's user namespace,
+    writable by whoever has CAP_SYS_RESOURCE there, its root included
+    (set_permissions), read-only to the rest, uid 0 too: its mode bits
+    are 0444 and the capability grants the write."""
+
+    def grants(self, creds) -> bool:
+        return userns.ns_capable(creds, creds.user_ns, CAP_SYS_RESOURCE)
+
+
+def _user_limits(kernel) -> dict:
+    """/proc/sys/user/max_<kind>_namespaces (kernel/ucount.py), 0..INT_MAX."""
+    def table(task):
+        c = task.proc.creds if task is not None else None
+        return (c.user_ns if c is not None and c.user_ns is not None else kernel.init_ns.user).ucount_max
+
+    def leaf(kind: str):
+        def show(task) -> bytes:
+            return f"{table(task)[kind]}\n".encode()
+
+        def store(task, data: bytes) -> None:
+            vals = parse_ints(data)
+            if not vals or not 0 <= vals[0] <= INT_MAX:
+                raise KernelError(E.EINVAL)
+            table(task)[kind] = vals[0]
+
+        def make(fs, key):
+            return _UserNsFile(fs, key, show, store, mode=0o444, pollable=True)
+        make.show, make.store = show, store
+        return make
+    return {f"max_{kind}_namespaces": leaf(kind) for kind in ucount.KINDS}
 
 
 def _tunable(kernel, name: str):
@@ -244,6 +278,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
             "unprivileged_userfaultfd": _tunable(k, "vm/unprivileged_userfaultfd"),
             "vfs_cache_pressure": _tunable(k, "vm/vfs_cache_pressure"),
         },
+        "user": _user_limits(k),
         "fs": {
             "aio-max-nr": int_sysctl(k.tunables, "aio_max_nr", 0, ULONG_MAX),
             "aio-nr": ro(text(lambda: str(k.aio_nr))),

@@ -1,0 +1,56 @@
+"""How many namespaces each user made, per user namespace (Linux's
+ucounts, kernel/ucount.c), against the limits of /proc/sys/user.
+
+Every user namespace has its own limits (max_user_namespaces,
+max_mnt_namespaces, ...): the initial one's are half of threads-max, a new
+one's INT_MAX, and its root (CAP_SYS_RESOURCE there) may lower them.  A new
+namespace counts for the user that makes it in the user namespace that
+owns it, then for that namespace's creator in its parent, and so on up to
+the initial one (inc_ucount); past any level's limit it is ENOSPC.  A
+namespace gives its counts back when it goes (here: when nothing holds
+its object any more).  Without this a guest's users made namespaces
+without end, each a copy of a mount tree or a network stack in the
+kernel's memory.
+"""
+from __future__ import annotations
+
+import weakref
+
+from umlpy.abi import errno as E
+from umlpy.kernel.errors import KernelError
+
+INT_MAX = (1 << 31) - 1
+KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")     # max_<kind>_namespaces
+
+
+def setup(userns, limit: int) -> None:
+    """A user namespace's limits (all `limit`) and counts (none yet)."""
+    userns.ucount_max = dict.fromkeys(KINDS, limit)
+    userns.ucounts = {}
+
+
+def charge(userns, uid: int, kind: str) -> list[dict]:
+    """Count a namespace about to be made for uid in userns and up the
+    chain of creators (ENOSPC past a limit, nothing counted); give the
+    result to `held` once it is made, or to `undo` if it is not."""
+    done: list[dict] = []
+    ns = userns
+    while ns is not None:
+        counts = ns.ucounts.setdefault(uid, {})
+        if counts.get(kind, 0) >= ns.ucount_max[kind]:
+            undo(done, kind)
+            raise KernelError(E.ENOSPC)
+        counts[kind] = counts.get(kind, 0) + 1
+        done.append(counts)
+        uid, ns = getattr(ns, "owner_uid", 0), getattr(ns, "parent", None)
+    return done
+
+
+def undo(chain: list[dict], kind: str) -> None:
+    for counts in chain:
+        counts[kind] -= 1
+
+
+def held(ns, chain: list[dict], kind: str) -> None:
+    """ns is made: its counts go with it."""
+    weakref.finalize(ns, undo, chain, kind)
