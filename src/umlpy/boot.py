@@ -104,7 +104,7 @@ class Kernel:
         self.signals = Signals(self)
         self.oom = OomKiller(self)
         self.dump_core = coredump.do_coredump      # kernel/signal.py's way to the core writer
-        self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals, self.tunables.threads_max)
+        self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals, self.tunables)
         self.procs = Procs(self)
         self.futexes = Futexes()
         self.keys = KeyService()
@@ -129,7 +129,6 @@ class Kernel:
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
         self.inotify_instances: dict[int, set] = {}     # uid -> its live inotify instances
-        self.fanotify_users: dict = {}      # euid -> its fanotify groups and marks (vfs/fanotify.User)
         # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
         # host paths (disk images) an unprivileged guest user need not see
         self.dmesg_restrict = 1

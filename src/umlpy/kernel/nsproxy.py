@@ -150,7 +150,7 @@ class UserNamespace(Namespace):
         self.gid_map: tuple | None = None
         self.projid_map: tuple | None = None
         self.setgroups_allowed = True
-        ucount.setup(self, ucount.INT_MAX)      # /proc/sys/user here: no limit until its root sets one
+        ucount.setup(self)      # /proc/sys/user here: no limit until its root sets one
 
 
 def user_creds(creds, ns: Namespace):
@@ -170,13 +170,13 @@ def _new_user_ns(proc, ns: NsProxy) -> UserNamespace:
     creds = proc.creds
     if userns.level(creds.user_ns) >= MAX_USER_NS_LEVEL:
         raise KernelError(E.ENOSPC)
-    chain = ucount.charge(ns.user, creds.euid, "user")     # max_user_namespaces (ENOSPC)
+    chain = ucount.charge(ns.user, creds.euid, "user_namespaces")     # ENOSPC
     if userns.from_kernel(creds.user_ns, "uid_map", creds.euid) is None \
             or userns.from_kernel(creds.user_ns, "gid_map", creds.egid) is None:
-        ucount.undo(chain, "user")
+        ucount.undo(chain, "user_namespaces")
         raise KernelError(E.EPERM)
     made = UserNamespace(ns.uts.inums, ns.user, creds)
-    ucount.held(made, chain, "user")
+    ucount.held(made, chain, "user_namespaces")
     return made
 
 
@@ -215,13 +215,13 @@ class NsProxy(NamedTuple):
         return getattr(self, kind)
 
 
-def init_nsproxy(hostname: str, signals, threads_max: int) -> NsProxy:
+def init_nsproxy(hostname: str, signals, tunables) -> NsProxy:
     """The boot namespaces, one of each kind, owned by the init user
     namespace (whose /proc/sys/user limits are half of threads-max, as
     fork_init sets them)."""
     fs = InodeNumbers()
     user = Namespace(fs, "user", None, KINDS["user"][1])
-    ucount.setup(user, threads_max // 2)
+    ucount.setup(user, tunables)
     return NsProxy(
         uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
         ipc=IpcNamespace(fs, user, signals, KINDS["ipc"][1]),
@@ -286,6 +286,7 @@ def _counted(owner: Namespace, euid: int, kind: str, make: Callable[[], Namespac
     """A new namespace, counted for its maker in the user namespace owning
     it before it is made (inc_<kind>_namespaces: ENOSPC past
     /proc/sys/user's limit)."""
+    kind += "_namespaces"
     chain = ucount.charge(owner, euid, kind)
     try:
         ns = make()

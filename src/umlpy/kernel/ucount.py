@@ -8,7 +8,8 @@ namespace counts for the user that makes it in the user namespace that
 owns it, then for that namespace's creator in its parent, and so on up to
 the initial one (inc_ucount); past any level's limit it is ENOSPC.  A
 namespace gives its counts back when it goes (here: when nothing holds
-its object any more).  Without this a guest's users made namespaces
+its object any more).  fanotify's groups and marks are counted the same
+way (max_fanotify_groups, max_fanotify_marks).  Without this a guest's users made namespaces
 without end, each a copy of a mount tree or a network stack in the
 kernel's memory.
 """
@@ -20,12 +21,36 @@ from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 
 INT_MAX = (1 << 31) - 1
-KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")     # max_<kind>_namespaces
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
+# /proc/sys/user/max_<kind>; the fanotify ones of the initial namespace are
+# /proc/sys/fs/fanotify's max_user_groups and max_user_marks (one value)
+KINDS = tuple(f"{n}_namespaces" for n in NAMESPACES) + ("fanotify_groups", "fanotify_marks")
+_FS = {"fanotify_groups": "fanotify_max_user_groups", "fanotify_marks": "fanotify_max_user_marks"}
 
 
-def setup(userns, limit: int) -> None:
-    """A user namespace's limits (all `limit`) and counts (none yet)."""
-    userns.ucount_max = dict.fromkeys(KINDS, limit)
+class _InitLimits(dict):
+    """The initial user namespace's limits: half of threads-max for
+    namespaces, the fs tunables' for fanotify."""
+
+    def __init__(self, limit: int, tunables) -> None:
+        super().__init__((k, limit) for k in KINDS if k not in _FS)
+        self.tunables = tunables
+
+    def __getitem__(self, kind: str) -> int:
+        return getattr(self.tunables, _FS[kind]) if kind in _FS else super().__getitem__(kind)
+
+    def __setitem__(self, kind: str, value: int) -> None:
+        if kind in _FS:
+            setattr(self.tunables, _FS[kind], value)
+        else:
+            super().__setitem__(kind, value)
+
+
+def setup(userns, tunables=None) -> None:
+    """A user namespace's limits (the initial one's, given the tunables;
+    else INT_MAX) and counts (none yet)."""
+    userns.ucount_max = _InitLimits(tunables.threads_max // 2, tunables) if tunables is not None \
+        else dict.fromkeys(KINDS, INT_MAX)
     userns.ucounts = {}
 
 

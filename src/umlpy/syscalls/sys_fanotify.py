@@ -16,6 +16,7 @@ import struct
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import ucount
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_inotify import kdev
@@ -48,11 +49,11 @@ class FanotifyFile(File):
     kind = "[fanotify]"
     has_fasync = True
 
-    def __init__(self, kernel, flags: int, f_flags: int, user: F.User) -> None:
+    def __init__(self, kernel, flags: int, f_flags: int, owner: tuple, chain: list) -> None:
         super().__init__(None, anon_inode(), C.O_RDWR | (C.O_NONBLOCK if flags & F.FAN_NONBLOCK else 0))
         limit = F.UNLIMITED_EVENTS if flags & F.FAN_UNLIMITED_QUEUE else kernel.tunables.fanotify_max_queued_events
         queue = N.EventQueue("fanotify", lambda: self.kill_fasync(POLL_IN))
-        self.group = F.Group(kernel, flags, f_flags, user, queue, limit)
+        self.group = F.Group(kernel, flags, f_flags, owner, chain, queue, limit)
 
     def read(self, task, n: int) -> bytes:
         return self.group.queue.read(self.nonblock, n, self.group.event_size, lambda ev: self.group.report(task, ev))
@@ -122,13 +123,17 @@ def sys_fanotify_init(t, flags, event_f_flags, *_):
     if fid_mode & F.FAN_REPORT_TARGET_FID and fid_mode & (F.FAN_REPORT_NAME | F.FAN_REPORT_FID) != \
             F.FAN_REPORT_NAME | F.FAN_REPORT_FID:
         raise KernelError(E.EINVAL)
-    user = t.kernel.fanotify_users.setdefault(t.proc.creds.euid, F.User())
-    if user.groups >= t.kernel.tunables.fanotify_max_user_groups:
-        raise KernelError(E.EMFILE)     # fs.fanotify.max_user_groups
+    # max_fanotify_groups of the caller's user namespace and those above
+    # (/proc/sys/fs/fanotify/max_user_groups the initial one's)
+    owner = (t.proc.creds.user_ns or t.kernel.init_ns.user, t.proc.creds.euid)
+    try:
+        chain = ucount.charge(*owner, "fanotify_groups")
+    except KernelError:
+        raise KernelError(E.EMFILE) from None
     if flags & F.CLASS_BITS == F.CLASS_BITS:
+        ucount.undo(chain, "fanotify_groups")
         raise KernelError(E.EINVAL)
-    user.groups += 1
-    f = FanotifyFile(t.kernel, flags, event_f_flags | C.O_LARGEFILE, user)
+    f = FanotifyFile(t.kernel, flags, event_f_flags | C.O_LARGEFILE, owner, chain)
     try:
         return t.files.install(f, bool(flags & F.FAN_CLOEXEC))
     except KernelError:
@@ -174,15 +179,13 @@ def _check_object(group: F.Group, d, inode, mask: int, flags: int, mark_type: in
 
 
 def _add_mark(t, group: F.Group, obj, kind: int, mask: int, flags: int) -> None:
-    """fanotify_add_mark: a new mark (counted against the user's
-    fs.fanotify.max_user_marks) or more bits in the one there."""
+    """fanotify_add_mark: a new mark (counted against max_fanotify_marks,
+    as the group's maker) or more bits in the one there."""
     ignore = flags & MARK_IGNORE_BITS
     m = group.find_mark(obj)
     if m is None:
         if not group.flags & F.FAN_UNLIMITED_MARKS:
-            if group.user.marks >= t.kernel.tunables.fanotify_max_user_marks:
-                raise KernelError(E.ENOSPC)
-            group.user.marks += 1
+            ucount.charge(*group.owner, "fanotify_marks")      # max_fanotify_marks: ENOSPC
         m = F.Mark(group, obj, kind)
         if flags & F.FAN_MARK_EVICTABLE:
             m.flags |= F.MF_EVICTABLE

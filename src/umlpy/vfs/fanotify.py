@@ -36,6 +36,7 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.kernel import ucount
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.dentry import want_write
@@ -179,7 +180,7 @@ class Mark:
         if self in self.group.marks:
             self.group.marks.remove(self)
             if not self.group.flags & FAN_UNLIMITED_MARKS:
-                self.group.user.marks -= 1
+                ucount.undo(self.group.chain, "fanotify_marks")
 
     def set_masks(self, mask: int, ignore: int) -> None:
         """New masks, keeping the count of marks with permission events."""
@@ -191,14 +192,6 @@ def _applicable(mask: int, ondir: bool, typ: int) -> bool:
     """fsnotify_mask_applicable: directories need FAN_ONDIR, a child seen
     through its parent's mark needs FAN_EVENT_ON_CHILD."""
     return (not ondir or bool(mask & FAN_ONDIR)) and (typ != T_PARENT or bool(mask & FAN_EVENT_ON_CHILD))
-
-
-class User:
-    """One user's groups and marks (fanotify's ucounts)."""
-    __slots__ = ("groups", "marks")
-
-    def __init__(self) -> None:
-        self.groups = self.marks = 0
 
 
 class Event:
@@ -221,12 +214,14 @@ class Group:
     """An fanotify instance: its flags, marks, notification queue and the
     permission events its listener has read and not yet answered."""
 
-    def __init__(self, kernel, flags: int, f_flags: int, user: User, queue, max_events: int) -> None:
+    def __init__(self, kernel, flags: int, f_flags: int, owner: tuple, chain: list, queue,
+                 max_events: int) -> None:
         self.kernel = kernel
         self.flags = flags
         self.f_flags = f_flags
         self.priority = 2 if flags & FAN_CLASS_PRE_CONTENT else 1 if flags & FAN_CLASS_CONTENT else 0
-        self.user = user
+        self.owner = owner              # (user namespace, euid) of its maker: its marks count there
+        self.chain = chain              # their counts, up the user namespaces (kernel/ucount.py)
         self.queue = queue              # fsnotify.EventQueue
         self.max_events = max_events
         self.marks: list[Mark] = []
@@ -320,7 +315,7 @@ class Group:
         self.merge_index.clear()
         for m in list(self.marks):
             m.detach()
-        self.user.groups -= 1
+        ucount.undo(self.chain, "fanotify_groups")
         _live_groups.discard(self)
 
     # -- reading --------------------------------------------------------------

@@ -92,7 +92,7 @@ class _UserNsFile(GenFile):
 
 
 def _user_limits(kernel) -> dict:
-    """/proc/sys/user/max_<kind>_namespaces (kernel/ucount.py), 0..INT_MAX."""
+    """/proc/sys/user/max_<kind> (kernel/ucount.py), 0..INT_MAX."""
     def table(task):
         c = task.proc.creds if task is not None else None
         return (c.user_ns if c is not None and c.user_ns is not None else kernel.init_ns.user).ucount_max
@@ -111,7 +111,7 @@ def _user_limits(kernel) -> dict:
             return _UserNsFile(fs, key, show, store, mode=0o444, pollable=True)
         make.show, make.store = show, store
         return make
-    return {f"max_{kind}_namespaces": leaf(kind) for kind in ucount.KINDS}
+    return {f"max_{kind}": leaf(kind) for kind in ucount.KINDS}
 
 
 def _tunable(kernel, name: str):
