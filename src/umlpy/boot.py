@@ -128,7 +128,6 @@ class Kernel:
         self.init_ns.net.stack = self.net
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
-        self.inotify_instances: dict[int, set] = {}     # uid -> its live inotify instances
         # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names
         # host paths (disk images) an unprivileged guest user need not see
         self.dmesg_restrict = 1

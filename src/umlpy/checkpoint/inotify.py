@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from umlpy.abi import consts as C
 from umlpy.checkpoint import image
+from umlpy.kernel import ucount
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls import sys_inotify as I
 from umlpy.vfs import fsnotify as N
@@ -73,7 +74,7 @@ def unsaved_file(k, f) -> str | None:
 
 def save(k, f) -> dict:
     """What one instance holds (checked by unsaved first)."""
-    uid = next((u for u, s in k.inotify_instances.items() if f in s), 0)
+    uid = f.creator[1]
     events, overflow = [], -1
     for i, ev in enumerate(f.events.events):
         wd, mask, cookie, name = I.unpack_event(ev)
@@ -107,8 +108,12 @@ def _event(o: image.Reader, e) -> bytes:
 def make(k, t, o: image.Reader, flags: int) -> I.InotifyFile:
     """The instance again: its watches on the inodes found by their paths
     (with their numbers), the next number, the unread events."""
-    owned = k.inotify_instances.setdefault(o.int("uid", 0, U32), set())
-    f = I.InotifyFile(flags & C.O_NONBLOCK, owned)
+    owner = (k.init_ns.user, o.int("uid", 0, U32))
+    try:
+        chain = ucount.charge(*owner, "inotify_instances")
+    except KernelError:
+        raise image.ImageError(f"manifest: {o.where}: past max_inotify_instances") from None
+    f = I.InotifyFile(flags & C.O_NONBLOCK, owner, chain)
     f.next_wd = o.int("next_wd", 1, WD_TOP)
     for e in o.list("watches"):
         wd, mask = e.int("wd", 1, f.next_wd), e.int("mask", 0, U32)
@@ -122,6 +127,10 @@ def make(k, t, o: image.Reader, flags: int) -> I.InotifyFile:
                                    f"it up again (errno {err.errno})") from None
         if any(getattr(m, "inst", None) is f for m in N.marks(inode)):
             raise image.ImageError(f"manifest: {e.where}: a second watch on one inode")
+        try:
+            ucount.charge(*owner, "inotify_watches")
+        except KernelError:
+            raise image.ImageError(f"manifest: {e.where}: past max_inotify_watches") from None
         w = f.watches[wd] = I.Watch(f, wd, inode)
         w.set(mask, False)
         N.add_mark(inode, w)

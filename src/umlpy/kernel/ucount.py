@@ -8,8 +8,9 @@ namespace counts for the user that makes it in the user namespace that
 owns it, then for that namespace's creator in its parent, and so on up to
 the initial one (inc_ucount); past any level's limit it is ENOSPC.  A
 namespace gives its counts back when it goes (here: when nothing holds
-its object any more).  fanotify's groups and marks are counted the same
-way (max_fanotify_groups, max_fanotify_marks).  Without this a guest's users made namespaces
+its object any more).  fanotify's groups and marks and inotify's
+instances and watches are counted the same way (max_fanotify_groups,
+max_fanotify_marks, max_inotify_instances, max_inotify_watches).  Without this a guest's users made namespaces
 without end, each a copy of a mount tree or a network stack in the
 kernel's memory.
 """
@@ -22,15 +23,17 @@ from umlpy.kernel.errors import KernelError
 
 INT_MAX = (1 << 31) - 1
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
-# /proc/sys/user/max_<kind>; the fanotify ones of the initial namespace are
-# /proc/sys/fs/fanotify's max_user_groups and max_user_marks (one value)
-KINDS = tuple(f"{n}_namespaces" for n in NAMESPACES) + ("fanotify_groups", "fanotify_marks")
-_FS = {"fanotify_groups": "fanotify_max_user_groups", "fanotify_marks": "fanotify_max_user_marks"}
+# /proc/sys/user/max_<kind>; the fanotify and inotify ones of the initial
+# namespace are /proc/sys/fs's max_user_* (one value each)
+KINDS = tuple(f"{n}_namespaces" for n in NAMESPACES) + \
+    ("fanotify_groups", "fanotify_marks", "inotify_instances", "inotify_watches")
+_FS = {"fanotify_groups": "fanotify_max_user_groups", "fanotify_marks": "fanotify_max_user_marks",
+       "inotify_instances": "inotify_max_user_instances", "inotify_watches": "inotify_max_user_watches"}
 
 
 class _InitLimits(dict):
     """The initial user namespace's limits: half of threads-max for
-    namespaces, the fs tunables' for fanotify."""
+    namespaces, the fs tunables' for fanotify and inotify."""
 
     def __init__(self, limit: int, tunables) -> None:
         super().__init__((k, limit) for k in KINDS if k not in _FS)

@@ -185,7 +185,7 @@ def _add_mark(t, group: F.Group, obj, kind: int, mask: int, flags: int) -> None:
     m = group.find_mark(obj)
     if m is None:
         if not group.flags & F.FAN_UNLIMITED_MARKS:
-            ucount.charge(*group.owner, "fanotify_marks")      # max_fanotify_marks: ENOSPC
+            ucount.charge(*group.creator, "fanotify_marks")      # max_fanotify_marks: ENOSPC
         m = F.Mark(group, obj, kind)
         if flags & F.FAN_MARK_EVICTABLE:
             m.flags |= F.MF_EVICTABLE

@@ -6,6 +6,7 @@ import struct
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
+from umlpy.kernel import ucount
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_stat import dev_of
 from umlpy.syscalls.table import syscall
@@ -81,7 +82,8 @@ class Watch:
 
     def destroy(self) -> None:
         """The mark goes (rm_watch, IN_ONESHOT, the inode's end): IN_IGNORED."""
-        self.inst.watches.pop(self.wd, None)
+        if self.inst.watches.pop(self.wd, None) is not None:
+            ucount.undo(self.inst.chain, "inotify_watches")
         N.remove_mark(self.inode, self)
         self.inst.queue(self.wd, N.IN_IGNORED, 0, b"")
 
@@ -90,10 +92,10 @@ class InotifyFile(File):
     kind = "inotify"
     has_fasync = True
 
-    def __init__(self, flags: int, owned: set) -> None:
+    def __init__(self, flags: int, owner: tuple, chain: list) -> None:
         super().__init__(None, anon_inode(), C.O_RDONLY | (flags & C.O_NONBLOCK))
-        self.owned = owned          # the instances of the creating user (inotify's ucounts)
-        owned.add(self)
+        self.creator = owner        # (user namespace, euid) of its maker: its watches count there
+        self.chain = chain          # their counts up the user namespaces (kernel/ucount.py)
         self.watches: dict[int, Watch] = {}
         self.events = N.EventQueue("inotify", lambda: self.kill_fasync(POLL_IN))
         self.next_wd = 1
@@ -125,10 +127,14 @@ class InotifyFile(File):
         raise KernelError(E.ENOTTY)
 
     def release(self) -> None:
+        if self.chain is None:
+            return          # given back already
         for w in self.watches.values():
             N.remove_mark(w.inode, w)
+            ucount.undo(self.chain, "inotify_watches")
         self.watches.clear()
-        self.owned.discard(self)
+        ucount.undo(self.chain, "inotify_instances")
+        self.chain = None
 
     def fdinfo(self) -> bytes:
         """One line per watch, as Linux's inotify_fdinfo."""
@@ -148,14 +154,18 @@ def _inst(t, fd: int) -> InotifyFile:
 def sys_inotify_init1(t, flags, *_):
     if flags & ~(C.O_CLOEXEC | C.O_NONBLOCK):
         raise KernelError(E.EINVAL)
-    owned = t.kernel.inotify_instances.setdefault(t.proc.creds.uid, set())
-    if len(owned) >= t.kernel.tunables.inotify_max_user_instances:
-        raise KernelError(E.EMFILE)     # fs.inotify.max_user_instances
-    f = InotifyFile(flags, owned)
+    # max_inotify_instances of the caller's user namespace and those above
+    # (/proc/sys/fs/inotify/max_user_instances the initial one's)
+    owner = (t.proc.creds.user_ns or t.kernel.init_ns.user, t.proc.creds.euid)
+    try:
+        chain = ucount.charge(*owner, "inotify_instances")
+    except KernelError:
+        raise KernelError(E.EMFILE) from None
+    f = InotifyFile(flags, owner, chain)
     try:
         return t.files.install(f, bool(flags & C.O_CLOEXEC))
     except KernelError:
-        owned.discard(f)
+        f.release()
         raise
 
 
@@ -181,8 +191,7 @@ def sys_inotify_add_watch(t, fd, path, mask, *_):
                 raise KernelError(E.EEXIST)
             w.set(mask, bool(mask & N.IN_MASK_ADD))
             return w.wd
-    if sum(len(i.watches) for i in inst.owned) >= t.kernel.tunables.inotify_max_user_watches:
-        raise KernelError(E.ENOSPC)     # fs.inotify.max_user_watches
+    ucount.charge(*inst.creator, "inotify_watches")     # max_inotify_watches: ENOSPC
     w = Watch(inst, inst.next_wd, inode)
     w.set(mask, False)
     inst.next_wd += 1

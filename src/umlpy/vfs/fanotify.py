@@ -220,7 +220,7 @@ class Group:
         self.flags = flags
         self.f_flags = f_flags
         self.priority = 2 if flags & FAN_CLASS_PRE_CONTENT else 1 if flags & FAN_CLASS_CONTENT else 0
-        self.owner = owner              # (user namespace, euid) of its maker: its marks count there
+        self.creator = owner            # (user namespace, euid) of its maker: its marks count there
         self.chain = chain              # their counts, up the user namespaces (kernel/ucount.py)
         self.queue = queue              # fsnotify.EventQueue
         self.max_events = max_events
