@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int vals[16], nvals, usr1;
@@ -84,6 +85,22 @@ int main(void)
         int got = sigtimedwait(&rt, &si, &zero);
         printf(", queued %d; a tgkill'ed SIGUSR1: %d, code %d, pid %d\n", n, got == SIGUSR1, si.si_code,
                si.si_pid);
+        /* each POSIX timer holds one of the user's pending signals */
+        timer_t ids[64];
+        int timers = 0;
+        while (timers < 64 && timer_create(CLOCK_MONOTONIC, NULL, &ids[timers]) == 0)
+            timers++;
+        printf("timers: %d, then %s", timers, strerror(errno));
+        for (int i = 0; i < 5 && i < timers; i++)
+            timer_delete(ids[i]);
+        for (int i = 0; i < 10; i++)
+            kill(getpid(), SIGRTMIN);
+        sigemptyset(&rt);
+        sigaddset(&rt, SIGRTMIN);
+        n = 0;
+        while (sigtimedwait(&rt, &si, &zero) == SIGRTMIN)
+            n++;
+        printf("; with 5 deleted, kill queues %d\n", n);
         _exit(0);
     }
     waitpid(kid, NULL, 0);

@@ -155,16 +155,27 @@ def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, t
     guest grew the kernel by its entries.)"""
     if code >= 0 and sig < S.SIGRTMIN:
         return code, fields
-    uid = proc.creds.uid
-    queued = sum(len(q) for p in kernel.procs.by_pid.values() if p.creds.uid == uid and not p.exited
-                 for owner in (p, *p.threads) for q in owner.sigq.values())
-    if queued < proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+    if sigpending_held(kernel, proc.creds.uid) < proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
         return code, fields
     if sig >= S.SIGRTMIN:
         if code != C.SI_USER:
             raise KernelError(E.EAGAIN)
         return None
     return C.SI_USER, (0, 0)
+
+
+def sigpending_held(kernel, uid: int) -> int:
+    """What a user's live processes hold of RLIMIT_SIGPENDING (its
+    ucount): their queued signals, and one for each POSIX timer, whose
+    signal timer_create preallocated (SIGQUEUE_PREALLOC), queued or not."""
+    n = 0
+    for p in kernel.procs.by_pid.values():
+        if p.creds.uid == uid and not p.exited:
+            n += sum(type(key) is int for key in p.timers)      # POSIX timers by id; itimers by name
+            for owner in (p, *p.threads):
+                for q in owner.sigq.values():
+                    n += sum(f[:1] != ("timer",) for _c, f in q)
+    return n
 
 
 def init_ignores(t: Task, sig: int, force: bool = False) -> bool:

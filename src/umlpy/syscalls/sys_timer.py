@@ -8,10 +8,11 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_WAKE_ALARM
-from umlpy.kernel import cpulimit, timekeeping
+from umlpy.kernel import timekeeping
 from umlpy.kernel.cpuclock import CLOCKFD, CpuClock
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.signal import sigpending_held
 from umlpy.kernel.timers import (ALARM_CLOCKS, JIFFY_NS, TIMERFD_CLOCKS, IntervalTimer, after, check_timer_clock,
                                  ktime_add_safe, monotonic_for,
                                  pack_itimerspec, pack_itimerval, unpack_itimerspec, unpack_itimerval)
@@ -287,9 +288,8 @@ def sys_timer_create(t, clk, sevp, idp, *_):
     clk = s32(clk)
     cpu = timer_clock(t, clk)
     proc = t.proc
-    itimers = sum(key in proc.timers for key in (*ITIMER_KEYS, cpulimit.KEY))
-    if len(proc.timers) - itimers >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
-        raise KernelError(E.EAGAIN)     # each timer holds a queued signal: RLIMIT_SIGPENDING
+    if sigpending_held(t.kernel, proc.creds.uid) >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+        raise KernelError(E.EAGAIN)     # each timer holds a queued signal: the user's RLIMIT_SIGPENDING
     tid = proc.next_timer_id
     while tid in proc.timers:           # ids go round (posix_timer_add), skipping live ones
         tid = (tid + 1) & INT_MAX
