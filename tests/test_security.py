@@ -250,6 +250,18 @@ def test_posix_messages_are_bounded_by_mem():
     assert b"Oops" not in r.stderr
 
 
+def test_queued_notification_events_are_charged():
+    """inotify and fanotify events are kernel memory: a queue holds up to
+    16 384 (fanotify with FAN_UNLIMITED_QUEUE, root raising the limits: no
+    end), so each is charged to RAM (Slab) while queued, an event that
+    does not fit being lost as the queue's overflow; reading gives them
+    back."""
+    r = sh("mount -t proc proc /proc; mount -t tmpfs t /tmp; chmod 1777 /tmp; /t/bin/t_shmem events /tmp; "
+           "su user -s /bin/sh -c '/t/bin/t_shmem events /tmp'")
+    once = "16000 events queued, Slab grew by at least 512 kB: 1\nread 16000, Slab back: 1\ndone\n"
+    assert r.stdout.decode() == once + once, r.stderr[-2000:]
+
+
 def test_big_pipes_are_bounded_by_mem():
     """With CAP_SYS_RESOURCE (and pipe-max-size raised) a pipe may hold
     2 GiB, kernel memory here: the slots past the default 16 are charged to

@@ -17,6 +17,8 @@
                           (RLIMIT_MSGQUEUE lifted) filled: mq_send stops
                           with ENOMEM before they hold MemTotal, Slab
                           counts them, mq_unlink gives them back;
+     t_shmem events DIR   inotify events queued and not read are charged
+                          (Slab), and given back as they are read;
      t_shmem pipe         (root) F_SETPIPE_SZ of 64 MiB is charged (Slab),
                           of 1 GiB is ENOMEM; closing gives it back.
    Last line done. */
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/resource.h>
@@ -153,6 +156,32 @@ static int mqs(void)
     return 0;
 }
 
+static int events(const char *dir)
+{
+    char path[4096];
+    static char buf[1 << 16];
+    int fd = inotify_init1(IN_NONBLOCK);
+    if (fd < 0 || inotify_add_watch(fd, dir, IN_OPEN | IN_CLOSE) < 0)
+        return res("inotify", -1), 1;
+    snprintf(path, sizeof path, "%s/f", dir);
+    close(open(path, O_CREAT | O_WRONLY, 0600));
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    long before = meminfo_kb("Slab");
+    for (int i = 0; i < 8000; i++)      /* two events each, none merged (they alternate) */
+        close(open(path, O_RDONLY));
+    long grown = meminfo_kb("Slab") - before;
+    printf("16000 events queued, Slab grew by at least 512 kB: %d\n", grown >= 512);
+    long got = 0, n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (char *p = buf; p < buf + n; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
+            got++;
+    printf("read %ld, Slab back: %d\n", got, meminfo_kb("Slab") - before < 64);
+    close(fd);
+    unlink(path);
+    return 0;
+}
+
 static int pipes(void)
 {
     int p[2];
@@ -179,6 +208,8 @@ int main(int argc, char **argv)
         r = mapped(atol(argv[2]));
     else if (argc > 1 && !strcmp(argv[1], "mq"))
         r = mqs();
+    else if (argc > 2 && !strcmp(argv[1], "events"))
+        r = events(argv[2]);
     else if (argc > 1 && !strcmp(argv[1], "pipe"))
         r = pipes();
     else if (argc > 1 && !strcmp(argv[1], "msg"))

@@ -113,7 +113,7 @@ def make(k, t, o: image.Reader, flags: int) -> I.InotifyFile:
         chain = ucount.charge(*owner, "inotify_instances")
     except KernelError:
         raise image.ImageError(f"manifest: {o.where}: past max_inotify_instances") from None
-    f = I.InotifyFile(flags & C.O_NONBLOCK, owner, chain)
+    f = I.InotifyFile(flags & C.O_NONBLOCK, owner, chain, k.mem_budget)
     f.next_wd = o.int("next_wd", 1, WD_TOP)
     for e in o.list("watches"):
         wd, mask = e.int("wd", 1, f.next_wd), e.int("mask", 0, U32)
@@ -137,10 +137,12 @@ def make(k, t, o: image.Reader, flags: int) -> I.InotifyFile:
     events = o.doc.get("events")
     if not isinstance(events, list) or len(events) > N.MAX_QUEUED + 1:
         raise image.ImageError(f"manifest: {o.where}.events: not a list of at most {N.MAX_QUEUED + 1} events")
-    f.events.events.extend(_event(o, e) for e in events)
+    queued = [_event(o, e) for e in events]
     at = o.int("overflow", -1, len(events))
-    if at >= 0:
-        if f.events.events[at] != I.overflow_event():
-            raise image.ImageError(f"manifest: {o.where}.overflow: not an overflow event")
-        f.events.overflow = f.events.events[at]
+    if at >= 0 and queued[at] != I.overflow_event():
+        raise image.ImageError(f"manifest: {o.where}.overflow: not an overflow event")
+    try:
+        f.events.adopt(queued, at)
+    except KernelError:
+        raise image.ImageError(f"manifest: {o.where}.events: more than the machine's memory") from None
     return f

@@ -17,6 +17,7 @@ from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel import ucount
+from umlpy.kernel.mm import kmalloc_size
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_inotify import kdev
@@ -52,7 +53,9 @@ class FanotifyFile(File):
     def __init__(self, kernel, flags: int, f_flags: int, owner: tuple, chain: list) -> None:
         super().__init__(None, anon_inode(), C.O_RDWR | (C.O_NONBLOCK if flags & F.FAN_NONBLOCK else 0))
         limit = F.UNLIMITED_EVENTS if flags & F.FAN_UNLIMITED_QUEUE else kernel.tunables.fanotify_max_queued_events
-        queue = N.EventQueue("fanotify", lambda: self.kill_fasync(POLL_IN))
+        # an event as fanotify_event holds it, with its info records
+        queue = N.EventQueue("fanotify", lambda: self.kill_fasync(POLL_IN), kernel.mem_budget,
+                             lambda ev: kmalloc_size(32 + ev.size()))
         self.group = F.Group(kernel, flags, f_flags, owner, chain, queue, limit)
 
     def read(self, task, n: int) -> bytes:

@@ -7,6 +7,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.kernel import ucount
+from umlpy.kernel.mm import kmalloc_size
 from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.sys_stat import dev_of
 from umlpy.syscalls.table import syscall
@@ -92,12 +93,14 @@ class InotifyFile(File):
     kind = "inotify"
     has_fasync = True
 
-    def __init__(self, flags: int, owner: tuple, chain: list) -> None:
+    def __init__(self, flags: int, owner: tuple, chain: list, budget) -> None:
         super().__init__(None, anon_inode(), C.O_RDONLY | (flags & C.O_NONBLOCK))
         self.creator = owner        # (user namespace, euid) of its maker: its watches count there
         self.chain = chain          # their counts up the user namespaces (kernel/ucount.py)
         self.watches: dict[int, Watch] = {}
-        self.events = N.EventQueue("inotify", lambda: self.kill_fasync(POLL_IN))
+        # an event as inotify_event_info holds it, with its name
+        self.events = N.EventQueue("inotify", lambda: self.kill_fasync(POLL_IN), budget,
+                                   lambda ev: kmalloc_size(24 + len(ev)))
         self.next_wd = 1
 
     def queue(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
@@ -161,7 +164,7 @@ def sys_inotify_init1(t, flags, *_):
         chain = ucount.charge(*owner, "inotify_instances")
     except KernelError:
         raise KernelError(E.EMFILE) from None
-    f = InotifyFile(flags, owner, chain)
+    f = InotifyFile(flags, owner, chain, t.kernel.mem_budget)
     try:
         return t.files.install(f, bool(flags & C.O_CLOEXEC))
     except KernelError:

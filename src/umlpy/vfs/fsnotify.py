@@ -31,6 +31,7 @@ from typing import Callable
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.mm import Charge
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs import fanotify
 
@@ -71,27 +72,38 @@ class EventQueue:
     around it): events wait in order; a full queue takes one overflow
     event, counted in the queue, and drops the rest until a reader takes
     the overflow event; readers wait on wq, and on_ready (the file's
-    O_ASYNC signal) runs for each event queued."""
+    O_ASYNC signal) runs for each event queued.  Queued events are kernel
+    memory: each is charged to the machine's RAM at cost(event)
+    (kernel/mm.Charge), and one that does not fit is lost as the queue's
+    overflow, as an event Linux cannot allocate (fanotify's unlimited
+    queue, root raising the limits)."""
 
-    def __init__(self, name: str, on_ready: Callable[[], None]) -> None:
+    def __init__(self, name: str, on_ready: Callable[[], None], budget, cost: Callable[[object], int]) -> None:
         self.events: deque = deque()
         self.overflow = None        # the overflow event while it is queued
         self.wq = WaitQueue(name)
         self.on_ready = on_ready
+        self.charge = Charge(budget, self)
+        self.cost = cost
 
     def add(self, ev, limit: int, make_overflow: Callable[[], object],
             merge: Callable[[object], bool] | None = None) -> int:
         """Queue ev: 0 queued, 1 merged into a queued event, 2 dropped
         (the queue is full; its one overflow event is queued)."""
-        if len(self.events) >= limit:
-            if self.overflow is None:
-                self.overflow = make_overflow()
-                self._append(self.overflow)
-            return 2
-        if self.events and merge is not None and merge(ev):
-            return 1
-        self._append(ev)
-        return 0
+        if len(self.events) < limit:
+            if self.events and merge is not None and merge(ev):
+                return 1
+            try:
+                self.charge.add(self.cost(ev))
+            except KernelError:
+                pass            # ENOMEM: lost, as past the limit
+            else:
+                self._append(ev)
+                return 0
+        if self.overflow is None:
+            self.overflow = make_overflow()     # preallocated, as the group's: never charged
+            self._append(self.overflow)
+        return 2
 
     def _append(self, ev) -> None:
         self.events.append(ev)
@@ -102,11 +114,23 @@ class EventQueue:
         ev = self.events.popleft()
         if ev is self.overflow:
             self.overflow = None
+        else:
+            self.charge.sub(self.cost(ev))
         return ev
 
     def remove(self, ev) -> None:
         """An event leaves the queue unread (a cancelled permission event)."""
         self.events.remove(ev)
+        self.charge.sub(self.cost(ev))
+
+    def adopt(self, events: list, overflow: int) -> None:
+        """A restore's queue: events in order, the one at index overflow
+        (-1: none) the overflow event; charged as queued ones (ENOMEM)."""
+        for i, ev in enumerate(events):
+            if i != overflow:
+                self.charge.add(self.cost(ev))
+            self.events.append(ev)
+        self.overflow = events[overflow] if overflow >= 0 else None
 
     def nbytes(self, size_of: Callable[[object], int]) -> int:
         """FIONREAD: what reading every queued event would return."""
