@@ -250,7 +250,7 @@ class Charge:
     without end are charged at what Linux's allocations for them take
     (kmalloc's sizes), so that they stop where Linux's would, at RAM."""
 
-    __slots__ = ("budget", "n", "__weakref__")
+    __slots__ = ("budget", "n")
 
     def __init__(self, budget: MemBudget, owner: object) -> None:
         self.budget, self.n = budget, 0
