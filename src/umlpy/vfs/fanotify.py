@@ -304,7 +304,9 @@ class Group:
 
     def release(self) -> None:
         """fanotify_release: no more events; every permission event,
-        read or not, is allowed; the marks go."""
+        read or not, is allowed; the marks go (once: the counts go back once)."""
+        if self.shutdown:
+            return
         self.shutdown = True
         for ev in list(self.access):
             self.finish(ev, FAN_ALLOW)
