@@ -218,6 +218,9 @@ def sys_mprotect(t, addr, length, prot, *_):
     return r
 
 
+MREMAP_DONTUNMAP = 4
+
+
 @syscall("mremap", status=PARTIAL, note="anonymous and file mappings; accounting approximate")
 def sys_mremap(t, old, old_size, new_size, flags, new, *_):
     if old & (C.PAGE_SIZE - 1):
@@ -240,7 +243,14 @@ def sys_mremap(t, old, old_size, new_size, flags, new, *_):
         charged = any(c for s, e, c in mm.ranges if s < old_end and e > old)
         files = mm.files.overlapping(old, old_end)
         new_end = r + C.page_up(new_size)
-        mm.remove(old, old_end)
+        if flags & MREMAP_DONTUNMAP:
+            # the old range stays mapped, emptied (its userfaultfd
+            # registration too: its pages are missing again), and loses
+            # VM_LOCKED, as move_vma leaves it; the new one is charged beside it
+            mm.locked.clear(old, old_end)
+            userfaultfd.dropped(t, old, old_end)
+        else:
+            mm.remove(old, old_end)
         mm.add(r, new_end, charged)
         if files:
             mm.files.set(r, new_end, files[0][2].moved(r - old))
