@@ -10,9 +10,9 @@ the initial one (inc_ucount); past any level's limit it is ENOSPC.  A
 namespace gives its counts back when it goes (here: when nothing holds
 its object any more).  fanotify's groups and marks and inotify's
 instances and watches are counted the same way (max_fanotify_groups,
-max_fanotify_marks, max_inotify_instances, max_inotify_watches).  Without this a guest's users made namespaces
-without end, each a copy of a mount tree or a network stack in the
-kernel's memory.
+max_fanotify_marks, max_inotify_instances, max_inotify_watches).
+Without this a guest's users made namespaces without end, each a copy of
+a mount tree or a network stack in the kernel's memory.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import weakref
 
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.tunables import INT_MAX
 
-INT_MAX = (1 << 31) - 1
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 # /proc/sys/user/max_<kind>; the fanotify and inotify ones of the initial
 # namespace are /proc/sys/fs's max_user_* (one value each)
@@ -47,6 +47,12 @@ class _InitLimits(dict):
             setattr(self.tunables, _FS[kind], value)
         else:
             super().__setitem__(kind, value)
+
+
+def user_ns(kernel, creds):
+    """The user namespace of creds (theirs is None for the initial one),
+    where what they make is counted."""
+    return creds.user_ns if creds.user_ns is not None else kernel.init_ns.user
 
 
 def setup(userns, tunables=None) -> None:

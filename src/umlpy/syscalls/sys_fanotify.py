@@ -128,7 +128,7 @@ def sys_fanotify_init(t, flags, event_f_flags, *_):
         raise KernelError(E.EINVAL)
     # max_fanotify_groups of the caller's user namespace and those above
     # (/proc/sys/fs/fanotify/max_user_groups the initial one's)
-    owner = (t.proc.creds.user_ns or t.kernel.init_ns.user, t.proc.creds.euid)
+    owner = (ucount.user_ns(t.kernel, t.proc.creds), t.proc.creds.euid)
     try:
         chain = ucount.charge(*owner, "fanotify_groups")
     except KernelError:

@@ -159,7 +159,7 @@ def sys_inotify_init1(t, flags, *_):
         raise KernelError(E.EINVAL)
     # max_inotify_instances of the caller's user namespace and those above
     # (/proc/sys/fs/inotify/max_user_instances the initial one's)
-    owner = (t.proc.creds.user_ns or t.kernel.init_ns.user, t.proc.creds.euid)
+    owner = (ucount.user_ns(t.kernel, t.proc.creds), t.proc.creds.euid)
     try:
         chain = ucount.charge(*owner, "inotify_instances")
     except KernelError:

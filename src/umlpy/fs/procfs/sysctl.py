@@ -94,8 +94,7 @@ class _UserNsFile(GenFile):
 def _user_limits(kernel) -> dict:
     """/proc/sys/user/max_<kind> (kernel/ucount.py), 0..INT_MAX."""
     def table(task):
-        c = task.proc.creds if task is not None else None
-        return (c.user_ns if c is not None and c.user_ns is not None else kernel.init_ns.user).ucount_max
+        return (ucount.user_ns(kernel, task.proc.creds) if task is not None else kernel.init_ns.user).ucount_max
 
     def leaf(kind: str):
         def show(task) -> bytes:
