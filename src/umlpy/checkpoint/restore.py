@@ -832,8 +832,12 @@ def _pipe_end(k, t: Task, o: image.Reader, kind: str, flags: int, pipes: dict) -
             raise image.ImageError(f"manifest: {pp.where}.size: F_SETPIPE_SZ says "
                                    f"{E.NAMES.get(e.errno, e.errno)}") from None
         data = pp.hex("data", 1 << 31)
-        if pipe.buf.write(data, True) != len(data):
-            raise image.ImageError(f"manifest: {pp.where}: more bytes than the pipe holds")
+        try:
+            held = pipe.buf.write(data, True)
+        except KernelError:         # ENOMEM: not a page of it fits in RAM
+            held = 0
+        if held != len(data):
+            raise image.ImageError(f"manifest: {pp.where}: more bytes than the pipe holds in RAM")
     if kind == "pipe":
         if fifo is not None:
             raise image.ImageError(f"manifest: {o.where}: a fifo's pipe as an anonymous one")

@@ -256,8 +256,13 @@ class Charge:
         self.budget, self.n = budget, 0
         weakref.finalize(owner, self.drop)
 
-    def add(self, n: int) -> None:
-        self.budget.kmem_charge(n)
+    def add(self, n: int, force: bool = False) -> None:
+        """ENOMEM past RAM, unless force: bytes held a moment ago given back
+        (what a reader took and could not use)."""
+        if force:
+            self.budget.kmem += n
+        else:
+            self.budget.kmem_charge(n)
         self.n += n
 
     def sub(self, n: int) -> None:

@@ -14,7 +14,6 @@ from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.mm import Charge
 from umlpy.kernel.wait import WaitQueue
 from umlpy.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, File
 from umlpy.vfs.fown import POLL_IN, POLL_OUT
@@ -86,11 +85,9 @@ class Pipe:
             raise KernelError(E.ENFILE)
         self.charged = 0       # pages on the ledger: the buffer's slots until free()
         self._account(pages)
-        self.budget = task.kernel.mem_budget
-        self.kmem: Charge | None = None     # the slots past the default size, in RAM (set_size)
         self.inode: PipeInode | None = None     # an anonymous pipe's one inode, both ends'
         self.async_files: list[PipeFile] = []   # ends with O_ASYNC on (fasync_readers/writers)
-        self.buf = PipeBuffer(pages)
+        self.buf = PipeBuffer(pages, task.kernel.mem_budget, self)
         self.readers = 0
         self.writers = 0
         self.r_counter = 0
@@ -125,31 +122,15 @@ class Pipe:
             raise KernelError(E.EPERM)
         if pages < self.buf.used:
             raise KernelError(E.EBUSY)
-        self._charge_slots(pages)
         self._account(pages)
         self.buf.slots = pages
         self.wake_all()
         return size
 
-    def _charge_slots(self, pages: int) -> None:
-        """Slots past the default size are charged to the machine's RAM
-        (kernel/mm.Charge), ENOMEM past it: with CAP_SYS_RESOURCE a pipe may
-        hold 2 GiB, kernel memory here, where Linux's pages would fill RAM."""
-        extra = max(0, pages - PIPE_DEF_BUFFERS) * PIPE_BUF
-        if self.kmem is None:
-            if not extra:
-                return
-            self.kmem = Charge(self.budget, self)
-        if extra > self.kmem.n:
-            self.kmem.add(extra - self.kmem.n)
-        else:
-            self.kmem.sub(self.kmem.n - extra)
-
     def free(self) -> None:
         """The last end went (free_pipe_info): the user gets its pages back."""
         self._account(0)
-        if self.kmem is not None:
-            self.kmem.drop()
+        self.buf.clear()
 
     def wake_all(self) -> None:
         self.rq.wake_all()
@@ -232,7 +213,12 @@ class PipeFile(File):
                 return done
             # a continuing write takes new slots only: copy no more of a
             # big guest buffer (a UserBuf) than they hold
-            n = p.buf.write(data[done:done + p.buf.room()] if done else data, first=not done)
+            try:
+                n = p.buf.write(data[done:done + p.buf.room()] if done else data, first=not done)
+            except KernelError:     # ENOMEM: no page for the next slot
+                if done:
+                    return done
+                raise
             if n:
                 done += n
                 p.rq.wake_all()

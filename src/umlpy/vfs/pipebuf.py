@@ -7,10 +7,20 @@ waits), as programs and LTP's epoll_wait06 see on Linux.  A write first
 tops up the last slot with the part of it that is not a whole number of
 pages (pipe_write's merge), then takes new slots a page at a time; that
 makes a write of up to PIPE_BUF bytes atomic by itself.
+
+The slots' pages are kernel memory in the machine's RAM (kernel/mm.Charge),
+taken as they fill and given back as they are read, as Linux's pipe_write
+allocates a page per slot: a guest filling many pipes, or a big one, meets
+ENOMEM at `mem=` rather than taking host memory without end.  A pipe's
+first slot is not charged (Linux keeps a page cached per pipe too), so a
+ping-pong through an empty pipe never touches the budget.
 """
 from __future__ import annotations
 
 from collections import deque
+
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import Charge, MemBudget
 
 PAGE = 4096
 
@@ -28,10 +38,20 @@ class PipeBuffer:
     """The bytes queued in a pipe, in slots.  Queueing never goes past
     `slots` slots except for what a reader gives back (see unread)."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, budget: MemBudget, owner: object) -> None:
         self.slots = slots
         self._q: deque[_Slot] = deque()
         self._len = 0
+        self._budget = budget
+        self._owner = owner         # what the charge is given back with at the latest
+        self._kmem: Charge | None = None    # one page per slot past the first
+
+    def _charge_page(self, force: bool = False) -> None:
+        """The next slot past the first is taken: its page in RAM (ENOMEM
+        past it, unless force: bytes given back that were just held)."""
+        if self._kmem is None:
+            self._kmem = Charge(self._budget, self._owner)
+        self._kmem.add(PAGE, force)
 
     def __len__(self) -> int:
         return self._len
@@ -63,10 +83,16 @@ class PipeBuffer:
             if last.merge and last.offset + len(last.data) + tail <= PAGE:
                 last.data += data[:tail]
                 done = tail
-        while done < len(data) and not self.full:
-            piece = data[done:done + PAGE]
-            self._q.append(_Slot(piece, merge))
-            done += len(piece)
+        try:
+            while done < len(data) and not self.full:
+                if self._q:
+                    self._charge_page()
+                piece = data[done:done + PAGE]
+                self._q.append(_Slot(piece, merge))
+                done += len(piece)
+        except KernelError:
+            if not done:
+                raise
         self._len += done
         return done
 
@@ -89,6 +115,8 @@ class PipeBuffer:
             s.offset += k
             if not s.data:
                 self._q.popleft()
+                if self._q and self._kmem is not None:
+                    self._kmem.sub(PAGE)
         self._len -= len(out)
         return bytes(out)
 
@@ -96,9 +124,14 @@ class PipeBuffer:
         """Give back bytes just taken and not used (a splice whose
         destination took less): they go in front, in slots of their own."""
         for i in range(len(data) - (len(data) - 1) % PAGE - 1, -1, -PAGE):
+            if self._q:
+                self._charge_page(force=True)
             self._q.appendleft(_Slot(data[i:i + PAGE], False))
         self._len += len(data)
 
     def clear(self) -> None:
+        """Everything goes (a pty flushed, the pipe freed): its pages too."""
         self._q.clear()
         self._len = 0
+        if self._kmem is not None:
+            self._kmem.drop()
