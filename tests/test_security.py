@@ -278,6 +278,15 @@ def test_pipes_are_bounded_by_mem():
         "closed, Slab back: 1\ndone\n"), r.stderr[-2000:]
 
 
+def test_keys_are_bounded_by_mem():
+    """Root may raise its key quotas (and own keys as any number of uids):
+    keys are kernel memory, charged to RAM (Slab), add_key ENOMEM past it."""
+    r = sh("mount -t proc proc /proc; " + VICTIMS + "echo -1000 > /proc/self/oom_score_adj; "
+           "/t/bin/t_shmem keys", "mem=256M")
+    assert r.stdout.decode() == ("add_key stopped: ENOMEM, within MemTotal: 1\nSlab counts them: 1\n"
+                                 "cleared, Slab back: 1\ndone\n"), r.stderr[-2000:]
+
+
 def test_memory_files_past_the_host_fd_budget_are_enfile():
     """Each tmpfs file with data (memfd, SysV segment, AIO ring...) holds a
     host fd of the kernel: a guest making them without end (as an

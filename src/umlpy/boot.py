@@ -107,7 +107,7 @@ class Kernel:
         self.init_ns = nsproxy.init_nsproxy(params.hostname, self.signals, self.tunables)
         self.procs = Procs(self)
         self.futexes = Futexes()
-        self.keys = KeyService()
+        self.keys = KeyService(self.mem_budget)
         self.stub = Stub()
         self.mounts = MountTable()
         self.mounts.busy_check = self._mount_busy

@@ -22,6 +22,10 @@
      t_shmem pipe         (root) a pipe of 1 GiB (F_SETPIPE_SZ) filled: the
                           writes stop with ENOMEM before MemTotal, Slab
                           counts its pages, closing gives them back;
+     t_shmem keys         (root) user keys of 32 KiB, root's key limits
+                          raised: add_key stops with ENOMEM before they
+                          hold MemTotal; clearing their keyring gives it
+                          back;
      t_shmem pipes        (root) pipes of the default size filled, as many
                           as can be made: a write stops with ENOMEM before
                           they hold MemTotal; closing gives it back.
@@ -38,6 +42,8 @@
 #include <sys/msg.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
+#include <linux/keyctl.h>
 #include <unistd.h>
 #include "meminfo.h"
 #include "results.h"
@@ -219,6 +225,37 @@ static int pipes(void)
     return 0;
 }
 
+/* (root) user keys of 32 KiB with root's key limits raised, until add_key
+   fails; then the keyring cleared */
+static int keys(void)
+{
+    static char payload[32767];
+    char desc[32];
+    FILE *f = fopen("/proc/sys/kernel/keys/root_maxbytes", "w");
+    if (f)
+        fprintf(f, "2000000000\n"), fclose(f);
+    f = fopen("/proc/sys/kernel/keys/root_maxkeys", "w");
+    if (f)
+        fprintf(f, "1000000\n"), fclose(f);
+    long ring = syscall(SYS_add_key, "keyring", "t_shmem", NULL, 0, KEY_SPEC_PROCESS_KEYRING);
+    if (ring < 0)
+        return res("keyring", -1), 1;
+    long total_kb = meminfo_kb("MemTotal"), before = meminfo_kb("Slab"), n = 0;
+    memset(payload, 'k', sizeof payload);
+    for (;;) {
+        snprintf(desc, sizeof desc, "k%ld", n);
+        if (syscall(SYS_add_key, "user", desc, payload, sizeof payload, ring) < 0)
+            break;
+        if (++n * 32 > 4 * total_kb)
+            break;
+    }
+    printf("add_key stopped: %s, within MemTotal: %d\n", en(errno), n * 32 <= total_kb);
+    printf("Slab counts them: %d\n", meminfo_kb("Slab") - before >= n * 32);
+    syscall(SYS_keyctl, KEYCTL_CLEAR, ring);
+    printf("cleared, Slab back: %d\n", meminfo_kb("Slab") - before < 1024);
+    return 0;
+}
+
 /* (root) pipes of the default size, each filled, until a write finds no
    memory or no pipe can be made */
 static int many_pipes(void)
@@ -260,6 +297,8 @@ int main(int argc, char **argv)
         r = events(argv[2]);
     else if (argc > 1 && !strcmp(argv[1], "pipe"))
         r = pipes();
+    else if (argc > 1 && !strcmp(argv[1], "keys"))
+        r = keys();
     else if (argc > 1 && !strcmp(argv[1], "pipes"))
         r = many_pipes();
     else if (argc > 1 && !strcmp(argv[1], "msg"))

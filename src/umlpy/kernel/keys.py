@@ -13,7 +13,11 @@ them.
 
 Quotas are key.c's: a key costs its description + 1 plus its payload, and
 every link 4 bytes charged to the keyring's owner; root has limits of its
-own.  Serials are random positive 31-bit numbers, as Linux's.
+own.  Serials are random positive 31-bit numbers, as Linux's.  Root's
+limits can be raised and root can own keys as any number of uids, so
+every key is also kernel memory charged to the machine's RAM
+(kernel/mm.Charge): struct key and its quota bytes, ENOMEM past it, as
+key_alloc's allocations fail.
 
 The user and user-session keyrings of a uid are found by name in the
 .user_reg keyring, as Linux 6.1's user namespace keeps them; root's exist
@@ -34,6 +38,7 @@ from umlpy.abi.capability import CAP_SYS_ADMIN
 from umlpy.kernel import timekeeping
 from umlpy.kernel.cred import capable, in_group
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import Charge, MemBudget
 from umlpy.kernel.task import Creds, KeyCred
 
 # permission masks: possessor, user, group, other
@@ -62,6 +67,7 @@ SEARCH_MAX_DEPTH = 6            # KEYRING_SEARCH_MAX_DEPTH
 NEGATIVE_TIMEOUT = 60           # seconds a key request_key failed to construct stays negative
 USER_PAYLOAD_MAX = 32767
 OVERFLOW_ID = 65534             # how an invalid gid shows (from_kgid_munged)
+KEY_OBJ = 256                   # what the key_jar slab takes for a struct key
 
 
 class KeyType:
@@ -279,7 +285,8 @@ class KeyService:
     """The kernel's keys: the serial tree, the quota records, the limits of
     /proc/sys/kernel/keys and the user keyring register."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: MemBudget) -> None:
+        self.kmem = Charge(budget, self)
         self.keys: dict[int, Key] = {}
         self.users: dict[int, KeyUser] = {0: KeyUser(0)}
         self.maxkeys, self.maxbytes = 200, 20000
@@ -316,6 +323,11 @@ class KeyService:
         if not overrun and (u.nkeys + 1 > maxkeys or u.nbytes + len(desc) + 1 > maxbytes):
             self._drop_user(u)
             raise KernelError(E.EDQUOT)
+        try:
+            self.kmem.add(KEY_OBJ + len(desc) + 1)
+        except KernelError:
+            self._drop_user(u)
+            raise
         key = Key(ktype, desc, uid, gid, perm, u)
         u.nkeys += 1
         u.nbytes += key.quotalen
@@ -338,6 +350,10 @@ class KeyService:
         u = key.user
         if delta > 0 and u.nbytes + delta > self.limits(u.uid)[1]:
             raise KernelError(E.EDQUOT)
+        if delta > 0:
+            self.kmem.add(delta)
+        else:
+            self.kmem.sub(-delta)
         u.nbytes += delta
         key.quotalen += delta
         key.datalen = datalen
@@ -358,6 +374,7 @@ class KeyService:
         u = key.user
         u.nkeys -= 1
         u.nbytes -= key.quotalen
+        self.kmem.sub(KEY_OBJ + key.quotalen)
         self._drop_user(u)
         links, key.links = key.links, None
         for k in (links or {}).values():
