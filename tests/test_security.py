@@ -287,6 +287,20 @@ def test_keys_are_bounded_by_mem():
                                  "cleared, Slab back: 1\ndone\n"), r.stderr[-2000:]
 
 
+def test_epoll_watches_are_bounded_by_mem():
+    """Root may raise max_user_watches (and watch as any number of uids):
+    each watch's epitem is kernel memory charged to RAM.  A child adds
+    watches without end: epoll_ctl's ENOMEM, or the OOM killer takes it
+    first (RAM full of kernel objects kills, as Linux's does); either way
+    its end gives the memory back."""
+    r = sh("mount -t proc proc /proc; echo -1000 > /proc/self/oom_score_adj; /t/bin/t_shmem watches",
+           "mem=64M")
+    out = r.stdout.decode()
+    assert out.startswith(("epoll_ctl stopped: ENOMEM, within MemTotal: 1\n",
+                           "the OOM killer took the filler\n")), r.stderr[-2000:]
+    assert out.endswith("gone, Slab back: 1\ndone\n"), r.stderr[-2000:]
+
+
 def test_memory_files_past_the_host_fd_budget_are_enfile():
     """Each tmpfs file with data (memfd, SysV segment, AIO ring...) holds a
     host fd of the kernel: a guest making them without end (as an

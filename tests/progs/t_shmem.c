@@ -26,6 +26,10 @@
                           raised: add_key stops with ENOMEM before they
                           hold MemTotal; clearing their keyring gives it
                           back;
+     t_shmem watches      (root) epoll watches, max_user_watches raised,
+                          made by a child: epoll_ctl stops with ENOMEM
+                          before they hold MemTotal, or the OOM killer
+                          takes the child; its end gives them back;
      t_shmem pipes        (root) pipes of the default size filled, as many
                           as can be made: a write stops with ENOMEM before
                           they hold MemTotal; closing gives it back.
@@ -37,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
@@ -44,6 +49,8 @@
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <linux/keyctl.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 #include "meminfo.h"
 #include "results.h"
@@ -256,6 +263,65 @@ static int keys(void)
     return 0;
 }
 
+/* (root) epoll watches, max_user_watches raised: 512 fds in each of as many
+   epolls as it takes, until epoll_ctl fails, in a child the OOM killer
+   prefers (a machine whose RAM is full of kernel objects kills, as Linux's
+   does, where an allocation would not fail first) */
+static int watches(void)
+{
+    FILE *f = fopen("/proc/sys/fs/epoll/max_user_watches", "w");
+    if (f)
+        fprintf(f, "100000000\n"), fclose(f);
+    long total_kb = meminfo_kb("MemTotal"), before = meminfo_kb("Slab");
+    int out[2];
+    if (pipe(out))
+        return res("pipe", -1), 1;
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit rl = {60000, 60000};
+        setrlimit(RLIMIT_NOFILE, &rl);
+        f = fopen("/proc/self/oom_score_adj", "w");
+        if (f)
+            fprintf(f, "1000\n"), fclose(f);
+        int fds[512];
+        for (int i = 0; i < 512; i += 2)
+            if (pipe(fds + i))
+                _exit(1);
+        long n = 0;
+        int failed = 0, eps = 0;
+        while (!failed && eps < 20000) {
+            int ep = epoll_create1(0);
+            if (ep < 0)
+                break;
+            eps++;
+            for (int i = 0; i < 512; i++) {
+                struct epoll_event ev = {.events = EPOLLIN};
+                if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+                    failed = errno;
+                    break;
+                }
+                n++;
+            }
+        }
+        /* an epitem and its eppoll_entry: 184 bytes (Linux 6.1, x86-64) */
+        dprintf(out[1], "epoll_ctl stopped: %s, within MemTotal: %d\n", en(failed),
+                n * 184 / 1024 <= total_kb);
+        _exit(0);
+    }
+    close(out[1]);
+    int st;
+    char line[256] = "";
+    ssize_t k = read(out[0], line, sizeof line - 1);
+    line[k > 0 ? k : 0] = 0;
+    waitpid(c, &st, 0);
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+        printf("the OOM killer took the filler\n");
+    else
+        printf("%s", line);
+    printf("gone, Slab back: %d\n", meminfo_kb("Slab") - before < 1024);
+    return 0;
+}
+
 /* (root) pipes of the default size, each filled, until a write finds no
    memory or no pipe can be made */
 static int many_pipes(void)
@@ -299,6 +365,8 @@ int main(int argc, char **argv)
         r = pipes();
     else if (argc > 1 && !strcmp(argv[1], "keys"))
         r = keys();
+    else if (argc > 1 && !strcmp(argv[1], "watches"))
+        r = watches();
     else if (argc > 1 && !strcmp(argv[1], "pipes"))
         r = many_pipes();
     else if (argc > 1 && !strcmp(argv[1], "msg"))

@@ -906,7 +906,7 @@ def _open_kind(k, t: Task, o: image.Reader, pipes: dict, ipcs: ipc.Restored, pty
     if kind == "packet":
         return packetsock.make(k, o, flags)
     if kind == "epoll":
-        return EpollFile(flags & C.O_ACCMODE)       # its interest list once every file is open (_links)
+        return EpollFile(flags & C.O_ACCMODE, k.mem_budget)       # its interest list once every file is open (_links)
     if kind == "signalfd":
         proc = k.procs.by_pid.get(o.int("pid", 1, MAX_PID))
         if proc is None:

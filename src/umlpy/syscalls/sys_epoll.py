@@ -13,6 +13,8 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.mm import Charge, MemBudget
+from umlpy.kernel.tunables import EP_ITEM_COST
 from umlpy.kernel.wait import WaitQueue
 from umlpy.syscalls.sys_poll import ms_end_time, read_sigmask, timespec_end_time, wait_under
 from umlpy.syscalls.table import syscall
@@ -41,6 +43,7 @@ class Entry:
         self.data = data
         self.changed = True
         self.disabled = False
+        self.charged = ep.charge(1)        # first: ENOMEM leaves nothing registered
         self.queues = file.poll_queues()
         exclusive = bool(events & EPOLLEXCLUSIVE)
         self.callback = self.on_wake_exclusive if exclusive else self.on_wake
@@ -50,7 +53,6 @@ class Entry:
             file.on_last_close = []
         file.on_last_close.append(self.forget)
         _refs(file).append(self)
-        self.charged = ep.charge(1)
 
     def forget(self) -> None:
         """The file's last fd is closed: Linux removes it from every epoll."""
@@ -94,11 +96,14 @@ def _refs(file: File) -> list[Entry]:
 class EpollFile(File):
     kind = "[eventpoll]"
 
-    def __init__(self, flags: int, watches: dict | None = None, uid: int = 0) -> None:
+    def __init__(self, flags: int, budget: MemBudget, watches: dict | None = None, uid: int = 0) -> None:
         super().__init__(None, anon_inode(), flags)
         self.entries: dict[tuple[int, int], Entry] = {}   # (fd, id(file)) -> entry
         self.wq = WaitQueue("epoll")
         self.watches, self.uid = watches, uid   # the kernel's count per user, and its creator's
+        # the entries' epitems in RAM: root may watch as many uids, each up
+        # to max_user_watches (4% of RAM)
+        self.kmem = Charge(budget, self)
 
     def check_room(self, limit: int) -> None:
         """ep_insert: a user holds at most fs.epoll.max_user_watches."""
@@ -106,10 +111,14 @@ class EpollFile(File):
             raise KernelError(E.ENOSPC)
 
     def charge(self, n: int) -> bool:
-        """One more watch of its creator's (n=1) or one fewer (n=-1);
-        whether it is counted."""
+        """One more watch of its creator's (n=1: ENOMEM past RAM) or one
+        fewer (n=-1); whether it is counted."""
+        if n > 0:
+            self.kmem.add(EP_ITEM_COST)
+        else:
+            self.kmem.sub(EP_ITEM_COST)
         if self.watches is None:
-            return False
+            return n > 0
         left = self.watches.get(self.uid, 0) + n
         if left > 0:
             self.watches[self.uid] = left
@@ -170,7 +179,7 @@ def _epoll(t, fd: int) -> EpollFile:
 def sys_epoll_create1(t, flags, *_):
     if flags & ~C.O_CLOEXEC:
         raise KernelError(E.EINVAL)
-    return t.files.install(EpollFile(C.O_RDWR, t.kernel.epoll_watches, t.proc.creds.uid),
+    return t.files.install(EpollFile(C.O_RDWR, t.kernel.mem_budget, t.kernel.epoll_watches, t.proc.creds.uid),
                            bool(flags & C.O_CLOEXEC))
 
 
