@@ -9,6 +9,7 @@ from umlpy.bpf import interp
 from umlpy.bpf.maps import ArrayMap
 from umlpy.bpf.prog import load
 from umlpy.bpf.verifier import VerifyError
+from umlpy.kernel.mm import MemBudget
 
 
 def insn(code, dst=0, src=0, off=0, imm=0):
@@ -18,6 +19,7 @@ def insn(code, dst=0, src=0, off=0, imm=0):
 
 MOV64_IMM = B.BPF_ALU64 | B.BPF_MOV | B.BPF_K
 EXIT = insn(B.BPF_JMP | B.BPF_EXIT)
+RAM = MemBudget(256 << 20)       # the machine the maps here are charged to
 
 
 def decoded(raw: bytes) -> list:
@@ -54,7 +56,7 @@ def test_stack_is_bounded_on_both_sides():
 
 
 def test_map_values_cannot_be_left_through_pointer_arithmetic():
-    m = ArrayMap(4, 8, 2, 0)
+    m = ArrayMap(4, 8, 2, 0, RAM)
     lookup = (insn(B.BPF_LD | B.BPF_IMM | B.BPF_DW, 1, imm=0) + insn(0, imm=interp.MAP_HI) +
               insn(B.BPF_ALU64 | B.BPF_MOV | B.BPF_X, 2, 10) +
               insn(B.BPF_ALU64 | B.BPF_ADD | B.BPF_K, 2, imm=-4) +
@@ -95,15 +97,18 @@ def test_unprivileged_pointer_leak_refused():
     assert e.value.errno == E.EACCES
 
 
-def test_maps_share_a_bounded_budget():
-    from umlpy.bpf.maps import BPF_MEM_LIMIT, HashMap
+def test_maps_are_charged_to_ram():
+    from umlpy.bpf.maps import HashMap
     from umlpy.kernel.errors import KernelError
-    big = HashMap(8, 1 << 21, BPF_MEM_LIMIT // (1 << 21) - 8, 0)   # charged, not allocated
+    ram = MemBudget(64 << 20)
+    big = HashMap(8, 1 << 21, 24, 0, ram)           # 48 MiB charged, not allocated
+    assert ram.kmem >= 48 << 20
     with pytest.raises(KernelError) as e:
-        HashMap(8, 1 << 21, 16, 0)
+        HashMap(8, 1 << 21, 16, 0, ram)
     assert e.value.errno == E.ENOMEM
-    del big                                                        # freed: uncharged
-    HashMap(8, 1 << 21, 16, 0)
+    del big                                         # freed: uncharged
+    assert ram.kmem == 0
+    HashMap(8, 1 << 21, 16, 0, ram)
 
 
 def test_byte_swaps_and_their_known_values():
@@ -166,7 +171,7 @@ def test_random_programs_are_refused_or_run_cleanly(monkeypatch):
     from umlpy.kernel.errors import KernelError
     faults = []
     monkeypatch.setattr(interp.printk, "printk", lambda level, msg: faults.append(msg))
-    maps = {3: ArrayMap(4, 8, 4, 0), 4: HashMap(4, 16, 4, 0), 5: RingBufMap(0, 0, 4096, 0)}
+    maps = {3: ArrayMap(4, 8, 4, 0, RAM), 4: HashMap(4, 16, 4, 0, RAM), 5: RingBufMap(0, 0, 4096, 0, RAM)}
 
     def map_of_fd(fd):
         if fd not in maps:

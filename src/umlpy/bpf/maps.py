@@ -7,27 +7,21 @@ so a program's stores land in the map itself, as Linux's pointers do.
 """
 from __future__ import annotations
 
-import weakref
 from collections import deque
 
 from umlpy.abi import bpf as B
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.mm import Charge, MemBudget
 from umlpy.vfs.anon import anon_inode
 from umlpy.vfs.file import File
 
 PAGE_SIZE = 4096
 KMALLOC_MAX_SIZE = 1 << 22       # a value no bigger than one kmalloc
 HTAB_ELEM_OVERHEAD = 128         # what a hash element costs beside its key and value
-BPF_MEM_LIMIT = 256 << 20        # what all maps together may hold (ENOMEM past it)
-_charged = [0]
 _last_id = [0]                   # map ids, from 1 (Linux's idr, never reused here)
 _CREATE_FLAGS = B.BPF_F_NUMA_NODE | B.BPF_F_RDONLY | B.BPF_F_WRONLY | \
     B.BPF_F_RDONLY_PROG | B.BPF_F_WRONLY_PROG
-
-
-def _uncharge(n: int) -> None:
-    _charged[0] -= n
 
 
 def _round8(n: int) -> int:
@@ -40,14 +34,11 @@ class Map:
     extra_flags = 0
 
     def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int,
-                 footprint: int) -> None:
-        """footprint: the most memory the map will hold, charged to the
-        kernel-wide budget (as Linux charges the memory cgroup) until the
-        map is freed."""
-        if _charged[0] + footprint > BPF_MEM_LIMIT:
-            raise KernelError(E.ENOMEM)
-        _charged[0] += footprint
-        weakref.finalize(self, _uncharge, footprint)
+                 budget: MemBudget, footprint: int) -> None:
+        """footprint: the most memory the map will hold (Linux allocates it
+        up front), charged to the machine's RAM until the map is freed:
+        ENOMEM past it."""
+        Charge(budget, self).add(footprint)
         self.footprint = footprint
         _last_id[0] += 1
         self.id = _last_id[0]
@@ -72,13 +63,14 @@ class ArrayMap(Map):
     deleted."""
     map_type = B.BPF_MAP_TYPE_ARRAY
 
-    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int) -> None:
+    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int,
+                 budget: MemBudget) -> None:
         if key_size != 4 or not value_size or not max_entries:
             raise KernelError(E.EINVAL)
         if value_size >= KMALLOC_MAX_SIZE:
             raise KernelError(E.E2BIG)
         self.elem_size = _round8(value_size)
-        super().__init__(key_size, value_size, max_entries, flags, self.elem_size * max_entries)
+        super().__init__(key_size, value_size, max_entries, flags, budget, self.elem_size * max_entries)
         self.storage = bytearray(self.elem_size * max_entries)
 
     def _index(self, key: bytes) -> int:
@@ -117,12 +109,13 @@ class HashMap(Map):
     map_type = B.BPF_MAP_TYPE_HASH
     extra_flags = B.BPF_F_NO_PREALLOC | B.BPF_F_ZERO_SEED
 
-    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int) -> None:
+    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int,
+                 budget: MemBudget) -> None:
         if not key_size or not value_size or not max_entries:
             raise KernelError(E.EINVAL)
         if key_size > B.MAX_BPF_STACK or value_size >= KMALLOC_MAX_SIZE:
             raise KernelError(E.E2BIG)
-        super().__init__(key_size, value_size, max_entries, flags,
+        super().__init__(key_size, value_size, max_entries, flags, budget,
                          (_round8(key_size) + _round8(value_size) + HTAB_ELEM_OVERHEAD) * max_entries)
         self.values: dict[bytes, bytearray] = {}
 
@@ -168,11 +161,12 @@ class RingBufMap(Map):
     Linux's does when nobody consumes."""
     map_type = B.BPF_MAP_TYPE_RINGBUF
 
-    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int) -> None:
+    def __init__(self, key_size: int, value_size: int, max_entries: int, flags: int,
+                 budget: MemBudget) -> None:
         if key_size or value_size or max_entries & (max_entries - 1) or \
                 max_entries % PAGE_SIZE or not max_entries:
             raise KernelError(E.EINVAL)
-        super().__init__(key_size, value_size, max_entries, flags, max_entries)
+        super().__init__(key_size, value_size, max_entries, flags, budget, max_entries)
         self.records: deque[bytes] = deque()
         self.used = 0                  # bytes reserved or submitted, headers included
         self.produced = 0              # the producer position
@@ -204,7 +198,8 @@ class RingBufMap(Map):
 MAP_TYPES: dict[int, type[Map]] = {m.map_type: m for m in (ArrayMap, HashMap, RingBufMap)}
 
 
-def create(map_type: int, key_size: int, value_size: int, max_entries: int, flags: int) -> Map:
+def create(map_type: int, key_size: int, value_size: int, max_entries: int, flags: int,
+           budget: MemBudget) -> Map:
     """map_create's checks, then the type's own (EINVAL for a type this
     kernel lacks, as for one not built in)."""
     cls = MAP_TYPES.get(map_type)
@@ -212,7 +207,7 @@ def create(map_type: int, key_size: int, value_size: int, max_entries: int, flag
         raise KernelError(E.EINVAL)
     if flags & B.BPF_F_RDONLY and flags & B.BPF_F_WRONLY:
         raise KernelError(E.EINVAL)
-    return cls(key_size, value_size, max_entries, flags)
+    return cls(key_size, value_size, max_entries, flags, budget)
 
 
 class MapFile(File):

@@ -60,7 +60,7 @@ def map_create(t, attr: bytes) -> int:
     name = name.split(b"\0", 1)
     if len(name) < 2 or not all(c == 0x5F or c == 0x2E or chr(c).isalnum() for c in name[0]):
         raise KernelError(E.EINVAL)         # bpf_obj_name_cpy: [A-Za-z0-9_.], ended within 16 bytes
-    m = bpf_maps.create(mtype, ksize, vsize, entries, flags)
+    m = bpf_maps.create(mtype, ksize, vsize, entries, flags, t.kernel.mem_budget)
     return t.files.install(bpf_maps.MapFile(m, C.O_RDWR), True)
 
 
