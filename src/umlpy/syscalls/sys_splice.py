@@ -117,11 +117,20 @@ def sys_splice(t, fd_in, offp_in, fd_out, offp_out, n, flags):
         data = src.read(t, n) if off_in is None else src.pread(t, n, off_in)
         if not data:
             return 0
-        k = dst.write(t, data)      # there is room for all of it: no wait
-        if off_in is not None:
-            t.mem.write(offp_in, struct.pack("<q", off_in + k))
-        return modified(dst, k)
+        # there are slots for all of it (no wait), but their pages may not
+        # fit in RAM (ENOMEM, or less written): the source keeps the rest
+        return modified(dst, write_settled(t, dst, data,
+                                           lambda k: _give_back(t, src, data, k, offp_in, off_in)))
     raise KernelError(E.EINVAL)
+
+
+def _give_back(t, src, data: bytes, k: int, offp: int, off: int | None) -> int:
+    """k bytes of data read from src went into a pipe: src's offset moves by
+    k (a file read at its position gets the rest back; a socket's bytes
+    cannot go back, as Linux's pages once taken)."""
+    if off is None and k < len(data) and not src.positional:
+        return k
+    return settle_source(t, src, data, k, offp, off)
 
 
 def _from_pipe(t, ipipe: PipeFile, dst, n: int, off: int | None, offp: int) -> int:
