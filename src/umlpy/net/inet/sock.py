@@ -14,7 +14,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import addr as A
 from umlpy.net.netdev import net_capable
-from umlpy.net.socket import SO, SOL_SOCKET, Socket, int_opt
+from umlpy.net.socket import SO, SOCK_RAW, SOL_SOCKET, Socket, int_opt
 
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 0, 1, 6, 17
 IPPROTO_IPV6, IPPROTO_ICMPV6, IPPROTO_RAW = 41, 58, 255
@@ -200,6 +200,34 @@ class InetSocket(Socket):
     def connected_for_peer(self) -> bool:
         return True
 
+    def established(self) -> bool | None:
+        """sk_state == TCP_ESTABLISHED, as IPV6_ADDRFORM asks it; None for a
+        protocol the option does not apply to (ping sockets)."""
+        return None
+
+    def addrform_busy(self) -> bool:
+        """Something of the IPv6 form is in flight (a corked datagram)."""
+        return False
+
+    def _addrform(self, raw: bytes) -> None:
+        """IPV6_ADDRFORM (do_ipv6_setsockopt): a connected TCP or UDP socket
+        whose peer is a v4-mapped address becomes an AF_INET socket (its
+        IPv6 multicast groups left); its addresses are kept as they are,
+        v4-mapped inside, and shown as sockaddr_in from then on."""
+        if len(raw) < 4 or int_opt(raw) != A.AF_INET:
+            raise KernelError(E.EINVAL)
+        up = self.established()
+        if up is None or self.stype == SOCK_RAW:
+            raise KernelError(E.ENOPROTOOPT)
+        if self.addrform_busy():
+            raise KernelError(E.EBUSY)
+        if not up:
+            raise KernelError(E.ENOTCONN)
+        if self.v6only or self.remote is None or not A.is_v4(self.remote[0]):
+            raise KernelError(E.EADDRNOTAVAIL)
+        self.groups = {g for g in self.groups if A.is_v4(g[0])}
+        self.family = A.AF_INET
+
     def set_special(self, t, opt: int, raw: bytes) -> None:
         """SO_BINDTODEVICE / SO_BINDTOIFINDEX (sock_bindtoindex): the device
         must exist; changing an existing binding needs CAP_NET_RAW.  Kept
@@ -280,6 +308,13 @@ class InetSocket(Socket):
                 v = self.path_mtu()
             elif opt == IPV6_RTHDR:
                 return b""          # no sticky routing header: none can be set
+            elif opt == IPV6_ADDRFORM:
+                up = self.established()
+                if up is None:
+                    raise KernelError(E.ENOPROTOOPT)
+                if not up:
+                    raise KernelError(E.ENOTCONN)
+                v = self.family
         if v is None:
             raise KernelError(E.ENOPROTOOPT)
         return struct.pack("<i", v)
@@ -350,6 +385,8 @@ class InetSocket(Socket):
             return self._membership(level, opt, raw)
         if level == SOL_IPV6 and opt == IPV6_RTHDR:
             return _routing_header(raw)
+        if level == SOL_IPV6 and opt == IPV6_ADDRFORM:
+            return self._addrform(raw)
         if level == SOL_IP and opt in (IP_MULTICAST_IF, IP_OPTIONS):
             if opt == IP_OPTIONS and raw:
                 raise KernelError(E.EINVAL)

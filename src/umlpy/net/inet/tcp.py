@@ -782,6 +782,9 @@ class TcpSocket(InetSocket):
         """getpeername: ENOTCONN unless connected (tcp's inet_getname)."""
         return self.state not in (CLOSE, LISTEN, SYN_SENT)
 
+    def established(self) -> bool:
+        return self.state == ESTABLISHED
+
     def info(self) -> SockInfo:
         listening = self.state == LISTEN
         local = self.local or (A.wildcard(self.family), 0)

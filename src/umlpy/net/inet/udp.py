@@ -169,6 +169,12 @@ class UdpSocket(InetSocket):
     def connected_for_peer(self) -> bool:
         return self.remote is not None and self.remote[1] != 0
 
+    def established(self) -> bool:
+        return self.remote is not None
+
+    def addrform_busy(self) -> bool:
+        return self.pending is not None
+
     # -- sending --------------------------------------------------------------------
     def check_size(self, n: int) -> None:
         if n > (MAX_V4_PAYLOAD if self.family == A.AF_INET else MAX_V6_PAYLOAD):
