@@ -565,3 +565,40 @@ def test_statx_btime(tmp_path: Path, src: Path) -> None:
     assert lines["/mnt/hello"] == "btime " + _crtime(path, "/hello")
     assert lines["/mnt/new"] == "btime " + _crtime(path, "/new")
     assert lines["/tmp/s/hello"] == lines["/tmp/e/hello"] == lines["/tmp"] == "no btime"
+
+
+def _corrupt(path: Path) -> int:
+    """d/bad a directory with a bogus mode, d/link an entry naming inode 1
+    (fanotify22's corruption); returns d/bad's inode number."""
+    debugfs(path, "mkdir d", write=True)
+    debugfs(path, "mkdir d/bad", write=True)
+    ino = int(re.search(rb"Inode: (\d+)", debugfs(path, "stat d/bad")).group(1))
+    debugfs(path, "sif d/bad mode 0xff", write=True)
+    debugfs(path, "ln <1> d/link", write=True)
+    return ino
+
+
+def test_errors_reach_fanotify_and_abort_stops_writes(tmp_path: Path) -> None:
+    """ext4's errors about its own corruption are FAN_FS_ERROR events for a
+    filesystem mark (the first error's object and code, later ones
+    counted), as ext4_error_inode and fsnotify_sb_error make them;
+    remount,abort reports ESHUTDOWN about no inode and keeps the
+    filesystem read-only.  ext2 answers the same lookups EINVAL, as
+    ext2_get_inode does."""
+    e4 = mkfs(tmp_path / "e4.img", "8M")
+    bad = _corrupt(e4)
+    e2 = mkfs(tmp_path / "e2.img", "8M", fstype="ext2")
+    _corrupt(e2)
+    r = sh(f"mkdir /m /m2; mount -t ext4 /dev/ubdb /m && /t/bin/t_fserror /m {bad}; "
+           "mount -t ext2 /dev/ubdc /m2 && cat /m2/d/link", f"ubd1={e4}", f"ubd2={e2}")
+    assert r.stdout.decode() == (
+        "inode mark: EINVAL\nmount mark: EINVAL\nfilesystem mark, no FID: EINVAL\nfilesystem mark: 0\n"
+        "open d/bad: EUCLEAN\n"
+        "  event mask 0x8000 fd -1, fid type 1 bytes 8 len 28 (the bad inode's), error EUCLEAN count 1 (len 12)\n"
+        "open d/link: EUCLEAN\nopen d/bad: EUCLEAN\n"
+        "  event mask 0x8000 fd -1, fid type 1 bytes 8 len 28 (the directory's), error EUCLEAN count 2 (len 12)\n"
+        "remount abort: 0\n"
+        "  event mask 0x8000 fd -1, fid type 255 bytes 0 len 20, error ESHUTDOWN count 1 (len 12)\n"
+        "remount rw: EROFS\ncreate: EROFS\ndone\n"
+        "cat: can't open '/m2/d/link': Invalid argument\n"), r.stderr.decode()[-3000:]
+    assert b"iget: bogus i_mode (377)" in r.stderr and b"Abort forced by user" in r.stderr

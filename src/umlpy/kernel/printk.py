@@ -150,6 +150,10 @@ def pr_err(msg: str) -> None:
     printk(ERR, msg)
 
 
+def pr_crit(msg: str) -> None:
+    printk(CRIT, msg)
+
+
 def pr_emerg(msg: str) -> None:
     printk(EMERG, msg)
 

@@ -18,8 +18,12 @@ from umlpy.vfs.file import File
 from umlpy.vfs.mounts import DetachedMountFile
 
 
-def _remount(t, m, flags: int) -> None:
-    """do_remount: the filesystem read-only or read-write, then the mount's own flags."""
+def _remount(t, m, flags: int, options: str) -> None:
+    """do_remount: the options that change the filesystem (ext4's abort),
+    the filesystem read-only or read-write, then the mount's own flags."""
+    remount_options = getattr(m.fs, "remount_options", None)
+    if remount_options is not None and options:
+        remount_options(options)
     reconfigure(t, m.fs, bool(flags & MS.MS_RDONLY))
     _set_mount_flags(t, m, flags)
 
@@ -163,7 +167,7 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
         m = mount_root_of(tgt)
         if not _in_ns(t, m):
             raise KernelError(E.EINVAL)
-        _remount(t, m, flags)
+        _remount(t, m, flags, read_cstr(t, data, 4096).decode(errors="replace") if data else "")
         return 0
     if getattr(tgt.inode, "magic_file", None) is not None:
         raise KernelError(E.ENOENT)     # nothing mounts on a /proc/PID/fd/N entry

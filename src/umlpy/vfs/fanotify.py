@@ -117,7 +117,9 @@ METADATA = struct.Struct("<IBBHQii")      # struct fanotify_event_metadata
 RESPONSE = struct.Struct("<iI")           # struct fanotify_response
 _INFO_HDR = struct.Struct("<BBHii")       # info header, then the fsid
 _HANDLE = struct.Struct("<Ii")            # struct file_handle: handle_bytes, handle_type
-INFO_FID, INFO_DFID_NAME, INFO_DFID, INFO_PIDFD = 1, 2, 3, 4
+INFO_FID, INFO_DFID_NAME, INFO_DFID, INFO_PIDFD, INFO_ERROR = 1, 2, 3, 4, 5
+_ERROR_INFO = struct.Struct("<BBHiI")     # struct fanotify_event_info_error
+FILEID_INVALID = 0xFF           # the handle type of an error about no inode
 _PIDFD_INFO = struct.Struct("<BBHi")      # struct fanotify_event_info_pidfd
 FAN_NOPIDFD, FAN_EPIDFD = -1, -2
 INFO_OLD_DFID_NAME, INFO_NEW_DFID_NAME = 10, 12
@@ -209,6 +211,28 @@ class Event:
     def size(self) -> int:
         return METADATA.size + len(self.info)
 
+    def merge(self, new: Event) -> None:
+        self.mask |= new.mask
+
+
+class ErrorEvent(Event):
+    """FAN_FS_ERROR (fanotify_error_event): the first error's code and
+    object, and how many errors came while it waited to be read."""
+    __slots__ = ("error", "count")
+
+    def __init__(self, pid: int, key, info: bytes, error: int) -> None:
+        super().__init__(FAN_FS_ERROR, pid, key, None, info)
+        self.error, self.count = error, 1
+
+    def size(self) -> int:
+        return super().size() + _ERROR_INFO.size
+
+    def merge(self, new: Event) -> None:
+        self.count += 1
+
+    def record(self) -> bytes:
+        return _ERROR_INFO.pack(INFO_ERROR, 0, _ERROR_INFO.size, self.error, self.count)
+
 
 class Group:
     """An fanotify instance: its flags, marks, notification queue and the
@@ -259,7 +283,7 @@ class Group:
             old = self.merge_index.get(k)
             if old is None:
                 return False
-            old.mask |= new.mask
+            old.merge(new)
             return True
         r = self.queue.add(ev, self.max_events, lambda: Event(FAN_Q_OVERFLOW, 0, None),
                            merge if k is not None else None)
@@ -339,6 +363,8 @@ class Group:
         if self.flags & FANOTIFY_UNPRIV and ev.pid != task.proc.pid:
             pid = 0     # an unprivileged listener learns only its own pid
         info = ev.info + (self._pidfd_record(task, ev.pid, pid) if self.flags & FAN_REPORT_PIDFD else b"")
+        if isinstance(ev, ErrorEvent):
+            info += ev.record()
         out = METADATA.pack(METADATA.size + len(info), METADATA_VERSION, 0, METADATA.size, ev.mask & OUTGOING,
                             fd, pid) + info
         if ev.mask & PERM_EVENTS:
@@ -370,9 +396,12 @@ class Group:
 
 def _merge_key(ev: Event):
     """fanotify_should_merge: the same object from the same pid, alike in
-    FAN_ONDIR and FAN_RENAME (permission events never merge)."""
+    FAN_ONDIR and FAN_RENAME (permission events never merge); an error
+    with the one queued for its filesystem, whoever caused them."""
     if ev.key is None:
         return None
+    if isinstance(ev, ErrorEvent):
+        return ev.key
     return ev.key, ev.pid, ev.mask & FAN_ONDIR, ev.mask & FAN_RENAME
 
 
@@ -578,6 +607,20 @@ def _child_objs(d, inode, mask: int, path: bool):
     if interested or needed:
         return mask, objs, parent, d.name
     return mask, objs, None, b""
+
+
+def error_event(fs, inode, error: int) -> None:
+    """fsnotify_sb_error: a filesystem found itself corrupt (or was
+    aborted): FAN_FS_ERROR to the groups with a filesystem mark on it
+    asking for it, naming the inode it is about, or no inode (a handle of
+    type FILEID_INVALID and no bytes)."""
+    if not _counts["marks"]:
+        return
+    fh = fs.encode_fh(inode) if inode is not None else None
+    info = _record(INFO_FID, fs.fsid(), fh or (FILEID_INVALID, b""))
+    for m in list(_marks(fs)):
+        if m.mask & FAN_FS_ERROR and not m.ignore & FAN_FS_ERROR:
+            m.group.insert(ErrorEvent(m.group.current_pid(), ("error", fs), info, error))
 
 
 def marking() -> bool:

@@ -274,6 +274,12 @@ def gone(inode) -> None:
     fanotify.forget(inode)
 
 
+def sb_error(fs, inode, error: int) -> None:
+    """fsnotify_sb_error: the filesystem reports an error (its own
+    corruption, an abort), about inode or about no inode in particular."""
+    fanotify.error_event(fs, inode, error)
+
+
 def unmount(fs) -> None:
     """The filesystem's last mount went (fsnotify_sb_delete): every watched
     inode of it reports IN_UNMOUNT, then its marks go; newest inode first,

@@ -266,6 +266,21 @@ class Ext2Fs(Filesystem):
             raise KernelError(E.ESTALE, f"ext2: deleted inode {ino} referenced")
         return self.cache_inode(inode)
 
+    def valid_inum(self, ino: int) -> bool:
+        """A number a directory entry may hold: the root's, or past the
+        reserved inodes and within the table (ext2/ext4_valid_inum)."""
+        return ino == L.ROOT_INO or self.sb.first_inode <= ino <= self.sb.inodes_count
+
+    def lookup_error(self, dir_inode: Ext2Inode, ino: int, deleted: bool) -> KernelError:
+        """ext2_lookup: an entry naming a freed inode is EIO, one naming a
+        reserved or out-of-range number EINVAL (ext2_get_inode's); each
+        with ext2_error's line."""
+        if deleted:
+            printk.pr_err(f"EXT2-fs ({self.device.name}): error: ext2_lookup: deleted inode referenced: {ino}")
+            return KernelError(E.EIO)
+        printk.pr_err(f"EXT2-fs ({self.device.name}): error: ext2_get_inode: bad inode number: {ino}")
+        return KernelError(E.EINVAL)
+
     def cache_inode(self, inode: Ext2Inode) -> Ext2Inode:
         """inode into the inode cache; past its bound, a shrink is due."""
         self.icache[inode.ino] = inode

@@ -191,7 +191,17 @@ class Ext2Inode(Inode):
 
     def lookup(self, name: bytes) -> Inode | None:
         e = self._dirx().get(name)
-        return None if e is None else self.fs.iget(e.ino)
+        if e is None:
+            return None
+        fs = self.fs
+        if not fs.valid_inum(e.ino):
+            raise fs.lookup_error(self, e.ino, False)
+        try:
+            return fs.iget(e.ino)
+        except KernelError as err:
+            if err.errno == E.ESTALE:
+                raise fs.lookup_error(self, e.ino, True) from None
+            raise
 
     def entries(self) -> list[tuple[bytes, int, int]]:
         return self._dirx().listing()

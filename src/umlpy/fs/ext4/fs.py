@@ -31,8 +31,9 @@ the buffer cache.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
+from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.block.device import BlockDevice
 from umlpy.fs.ext2 import layout as L
@@ -49,12 +50,23 @@ from umlpy.fs.ext4.orphan import Orphans
 from umlpy.fs.jbd2 import Journal
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+from umlpy.vfs import fsnotify
 
 if TYPE_CHECKING:
     from umlpy.kernel.sched import Scheduler
 
 SUPPORTED = {"ext3": (X.INCOMPAT_EXT3, X.RO_COMPAT_EXT3),
              "ext4": (X.INCOMPAT_EXT4, X.RO_COMPAT_EXT4)}
+
+
+_FILE_TYPES = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK)
+
+
+class _Named(NamedTuple):
+    """An inode as a file handle names it, for an error about one that
+    cannot be loaded."""
+    ino: int
+    generation: int
 
 
 class Ext4Fs(Ext2Fs):
@@ -69,6 +81,7 @@ class Ext4Fs(Ext2Fs):
                  delalloc: bool = True, silent: bool = False) -> None:
         self.name = name
         self.devname = dev.name
+        self.aborted = False                # remount,abort: read-only until mounted again
         self.silent = silent                # MS_SILENT: a probe, as the root mount's
         self.verified: set[int] = set()     # blocks whose checksum was checked or written here
         self.sched = sched                  # the commit interval's timers (none: commit points only)
@@ -278,7 +291,10 @@ class Ext4Fs(Ext2Fs):
         self.device.flush()
 
     def set_read_only(self, ro: bool) -> None:
-        """ext4_remount: read-write again only once the orphans are dealt with."""
+        """ext4_remount: read-write again only once the orphans are dealt
+        with, never after an abort (EROFS)."""
+        if not ro and self.aborted:
+            raise KernelError(E.EROFS)
         if not ro and self.read_only and self.orphans.unprocessed():
             self.msg("Couldn't remount RDWR because of unprocessed orphan inode list.  "
                      "Please umount/remount instead", printk.pr_warn)
@@ -293,10 +309,34 @@ class Ext4Fs(Ext2Fs):
     def itable_blocks(self) -> int:
         return -(-self.sb.inodes_per_group * self.inode_size // self.block_size)
 
-    def error(self, msg: str, errno: int = E.EUCLEAN) -> KernelError:
-        """A corrupt structure found: one log line, and the error for the syscall."""
+    def error(self, msg: str, errno: int = E.EUCLEAN, inode=None) -> KernelError:
+        """A corrupt structure found (__ext4_error, ext4_error_inode): one
+        log line, FAN_FS_ERROR to whoever watches the filesystem (about
+        inode, when the error is one's: anything with its number and
+        generation), and the error for the syscall."""
         printk.pr_err(f"EXT4-fs error (device {self.devname}): {msg}")
+        fsnotify.sb_error(self, inode, errno)
         return KernelError(errno, f"{self.name}: {msg}")
+
+    def lookup_error(self, dir_inode, ino: int, deleted: bool) -> KernelError:   # type: ignore[override]
+        """ext4_lookup: an entry naming a reserved, out-of-range or freed
+        inode is the directory's corruption (EFSCORRUPTED)."""
+        what = "deleted inode referenced" if deleted else "bad inode number"
+        return self.error(f"ext4_lookup: inode #{dir_inode.ino}: {what}: {ino}", inode=dir_inode)
+
+    def abort(self) -> None:
+        """mount -o remount,abort (ext4_abort): an error of no inode
+        (ESHUTDOWN), and the filesystem read-only until it is mounted
+        again."""
+        self.error("ext4_reconfigure: Abort forced by user", E.ESHUTDOWN)
+        self.aborted = True
+        self.msg("Remounting filesystem read-only", printk.pr_crit)
+        super().set_read_only(True)
+
+    def remount_options(self, options: str) -> None:
+        """The options a remount gives that change the filesystem itself."""
+        if "abort" in options.split(","):
+            self.abort()
 
     # -- bitmaps ------------------------------------------------------------------------
     def block_bitmap(self, g: int) -> bytearray:
@@ -369,7 +409,12 @@ class Ext4Fs(Ext2Fs):
 
     def iget(self, ino: int) -> Ext4Inode:
         if ino not in self.icache and 1 <= ino <= self.sb.inodes_count:
-            self._checked_slot(ino)
+            raw = self._checked_slot(ino)
+            mode, links = L.INODE_HEAD.unpack_from(raw, L.INODE_HEAD_OFF)[0:9:8]
+            if links and mode & C.S_IFMT not in _FILE_TYPES and ino != X.BOOT_LOADER_INO:
+                gen = L.U32.unpack_from(raw, 100)[0]
+                raise self.error(f"__ext4_iget: inode #{ino}: iget: bogus i_mode ({mode:o})",
+                                 inode=_Named(ino, gen))
         return super().iget(ino)    # type: ignore[return-value]
 
     def orphan_iget(self, ino: int) -> Ext4Inode:

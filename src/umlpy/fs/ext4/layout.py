@@ -69,6 +69,7 @@ FL_DAX_MUT_EXCL = FL_VERITY | FL_ENCRYPT | FL_JOURNAL_DATA | FL_INLINE_DATA
 # inode fields past the 128 bytes
 INODE_CSUM_HI = 0x82            # i_checksum_hi, inside i_extra_isize >= 4
 INODE_CSUM_LO = 0x7C
+BOOT_LOADER_INO = 5             # EXT4_BOOT_LOADER_INO: any mode is fine for it
 
 
 class Wide:
