@@ -567,6 +567,20 @@ def test_statx_btime(tmp_path: Path, src: Path) -> None:
     assert lines["/tmp/s/hello"] == lines["/tmp/e/hello"] == lines["/tmp"] == "no btime"
 
 
+def test_statx_dioalign(tmp_path: Path, src: Path) -> None:
+    """STATX_DIOALIGN as Linux 6.1 answers it: an ext4 regular file's and a
+    block device's are their disk queue's (DMA alignment 512, logical
+    block size 512); directories, ext2 and tmpfs say nothing."""
+    path = mkfs(tmp_path / "fs.img", "64M", src=src)
+    e2 = mkfs(tmp_path / "e2.img", "16M", fstype="ext2", src=src)
+    r = sh("mount -t ext4 /dev/ubdb /mnt && mkdir /tmp/e && mount -t ext2 /dev/ubdc /tmp/e && "
+           "/t/bin/t_btime -d /mnt/hello /mnt /dev/ubdb /tmp/e/hello /tmp && mount -t sysfs s /sys && "
+           "cat /sys/block/ubdb/queue/dma_alignment",
+           f"ubdb={path}", f"ubdc={e2}")
+    assert r.stdout.decode() == ("/mnt/hello dioalign 512 512\n/mnt no dioalign\n/dev/ubdb dioalign 512 512\n"
+                                 "/tmp/e/hello no dioalign\n/tmp no dioalign\ndone\n511\n"), r.stderr.decode()[-2000:]
+
+
 def _corrupt(path: Path) -> int:
     """d/bad a directory with a bogus mode, d/link an entry naming inode 1
     (fanotify22's corruption); returns d/bad's inode number."""

@@ -31,16 +31,17 @@ def pack_stat(dev: int, ino: int, nlink: int, mode: int, uid: int, gid: int, rde
 
 STATX_BASIC_STATS = 0x7ff
 STATX_BTIME = 0x800
+STATX_DIOALIGN = 0x2000
 
 
 def pack_statx(mask: int, dev: int, ino: int, nlink: int, mode: int, uid: int, gid: int,
                rdev: int, size: int, blksize: int, blocks: int, atime: int, btime: int,
                ctime: int, mtime: int, attributes: int = 0, attributes_mask: int = 0,
-               mnt_id: int = 0) -> bytes:
+               mnt_id: int = 0, dio_align: tuple[int, int] = (0, 0)) -> bytes:
     head = _STATX_HEAD.pack(mask, blksize, attributes, nlink, uid, gid, mode, 0, ino, size, blocks,
                             attributes_mask)
     ts = b"".join(_STATX_TS.pack(t // 10**9, t % 10**9, 0) for t in (atime, btime, ctime, mtime))
-    devs = struct.pack("<IIIIQ", major(rdev), minor(rdev), major(dev), minor(dev), mnt_id)
+    devs = struct.pack("<IIIIQII", major(rdev), minor(rdev), major(dev), minor(dev), mnt_id, *dio_align)
     out = head + ts + devs
     return out + b"\0" * (256 - len(out))
 

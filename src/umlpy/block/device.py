@@ -15,6 +15,7 @@ from umlpy.kernel import ioac, printk
 from umlpy.kernel.errors import KernelError
 
 SECTOR = 512
+DMA_ALIGN = 512         # a queue's dma_alignment + 1 (blk_set_default_limits: 511), statx's dio_mem_align
 MOUNT_HOLDER = "mount"      # what a mount claims its disk as (blkdev_get's holder)
 
 

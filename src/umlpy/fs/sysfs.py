@@ -20,6 +20,7 @@ from typing import Callable
 
 from umlpy.abi import errno as E
 from umlpy.abi.userfaultfd import USERFAULTFD_MINOR
+from umlpy.block.device import DMA_ALIGN
 from umlpy.drivers.loop import LOOP_CTRL_MINOR
 from umlpy.fs.devtmpfs import TTY_DEVICES
 from umlpy.fs.procfs.base import Dir, Spec, VirtFs, ro, symlink, text
@@ -61,6 +62,7 @@ def _disk_attrs(kernel, name: str) -> Spec:
         "discard_alignment": _attr("0"), "stat": _attr(lambda: stat_line(_disk(kernel, name))),
         "queue": {"logical_block_size": bsize, "physical_block_size": bsize, "hw_sector_size": bsize,
                   "minimum_io_size": bsize, "optimal_io_size": _attr("0"),
+                  "dma_alignment": _attr(str(DMA_ALIGN - 1)),
                   "read_ahead_kb": live(lambda d: d.readahead // 2)}}
     for group, attrs in dev.sysfs_groups().items():
         spec[group] = {a: ro(lambda task, g=group, a=a: text(

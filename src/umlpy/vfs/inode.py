@@ -166,6 +166,12 @@ class Inode:
         if a:
             self.atime = t
 
+    def dio_alignment(self) -> tuple[int, int] | None:
+        """statx's STATX_DIOALIGN (memory, file offset) for direct I/O on
+        this file: None when the filesystem does not say (most), (0, 0)
+        when it says direct I/O cannot be done here."""
+        return None
+
     def btime(self) -> int | None:
         """The birth time in ns for statx (STATX_BTIME), None when the filesystem
         keeps none for this inode: then the mask leaves it out, as Linux's."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
+from umlpy.block.device import DMA_ALIGN
 from umlpy.fs.ext2 import layout as L
 from umlpy.fs.ext2 import xattr
 from umlpy.fs.ext2.bcache import runs
@@ -56,6 +57,16 @@ class Ext4Inode(Ext2Inode):
         self.disksize = 0                   # i_disksize while there are delayed blocks
         super().__init__(fs, ino, raw)
         self.fs: Ext4Fs = fs
+
+    def dio_alignment(self) -> tuple[int, int] | None:
+        """ext4_getattr: a regular file's direct I/O goes by its disk's
+        queue (its DMA alignment, 512, and its logical block size), except
+        an inline file's, which has none (ext4_dio_alignment)."""
+        if not self.is_reg:
+            return None
+        if self.is_inline:
+            return 0, 0
+        return DMA_ALIGN, self.fs.device.block_size
 
     def csum_seed(self) -> int:
         """ei->i_csum_seed: the filesystem's seed, this inode's number and generation."""
