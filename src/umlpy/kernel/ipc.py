@@ -226,6 +226,7 @@ class IpcSpace:
         self.by_index: dict[int, IpcObject] = {}
         self.by_key: dict[int, IpcObject] = {}
         self.limit = limit          # the *mni sysctl
+        self.next_id = -1           # the *_next_id sysctl: the id the next object asks for
         self._next = 0              # the idr's idr_next
         self._seq = 0
         self._last = -1
@@ -282,11 +283,20 @@ class IpcSpace:
             raise KernelError(E.ENOSPC)
         o = make(dict(key=key, uid=creds.euid, gid=creds.egid, cuid=creds.euid, cgid=creds.egid,
                       mode=flags & 0o777))
-        index = self._alloc_index()
-        if index <= self._last:
-            self._seq = (self._seq + 1) % (IPCID_SEQ_MAX + 1)
-        self._last = index
-        o.index, o.seq = index, self._seq
+        wanted, self.next_id = self.next_id, -1
+        if wanted >= 0:
+            # ipc_idr_alloc with next_id (checkpoint/restore): its sequence
+            # number, the first free index from its own
+            index = next((i for i in range(wanted % IPCMNI, IPCMNI) if i not in self.by_index), None)
+            if index is None:
+                raise KernelError(E.ENOSPC)
+            o.index, o.seq = index, wanted // SEQ_MULTIPLIER
+        else:
+            index = self._alloc_index()
+            if index <= self._last:
+                self._seq = (self._seq + 1) % (IPCID_SEQ_MAX + 1)
+            self._last = index
+            o.index, o.seq = index, self._seq
         self.by_index[index] = o
         if key != IPC_PRIVATE:
             self.by_key[key] = o

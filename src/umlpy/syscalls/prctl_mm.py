@@ -5,18 +5,20 @@ name in /proc/PID/cmdline and ps.  The fields are checked together as
 validate_prctl_map_addr checks them, then committed; /proc shows them
 (procfs/target.layout, pid.py's cmdline and environ).
 
-Not done here, each EINVAL with a log line: PR_SET_MM_START_BRK and BRK
-(which would move the heap the brk syscall grows), EXE_FILE and AUXV;
-PR_SET_MM_MAP and MAP_SIZE are CONFIG_CHECKPOINT_RESTORE's, which this
-kernel is built without."""
+PR_SET_MM_MAP sets every field at once (CRIU's restore), PR_SET_MM_MAP_SIZE
+tells its struct's size, PR_SET_MM_AUXV replaces what /proc/PID/auxv
+shows.  Not done here, EINVAL with a log line: PR_SET_MM_EXE_FILE (and
+PR_SET_MM_MAP's exe_fd), which would change /proc/PID/exe."""
 from __future__ import annotations
+
+import struct
 
 from arch_um.memory import TASK_SIZE
 from umlpy.abi import capability as K
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.target import layout
-from umlpy.kernel import printk
+from umlpy.kernel import printk, userns
 from umlpy.kernel.cred import need
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.userfaultfd import MMAP_MIN_ADDR
@@ -27,8 +29,13 @@ PR_SET_MM = 35
 _FIELDS = {START_CODE: "start_code", END_CODE: "end_code", START_DATA: "start_data", END_DATA: "end_data",
            START_STACK: "start_stack", ARG_START: "arg_start", ARG_END: "arg_end",
            ENV_START: "env_start", ENV_END: "env_end"}
+_FIELDS.update({START_BRK: "start_brk", BRK: "brk"})
 _NEEDS_VMA = (START_STACK, ARG_START, ARG_END, ENV_START, ENV_END)
-_NOT_DONE = {START_BRK: "START_BRK", BRK: "BRK", AUXV: "AUXV", EXE_FILE: "EXE_FILE"}
+# struct prctl_mm_map: eleven addresses, auxv pointer, auxv_size, exe_fd
+_MM_MAP = struct.Struct("<11QQII")
+_MAP_KEYS = ("start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack",
+             "arg_start", "arg_end", "env_start", "env_end")
+AT_VECTOR_SIZE = 2 * (2 + 20 + 1 + 3)      # mm->saved_auxv's longs (AT_VECTOR_SIZE_ARCH 3 on x86-64)
 
 
 def _current(proc) -> dict[str, int]:
@@ -56,22 +63,83 @@ def _valid(t, m: dict[str, int]) -> bool:
 def set_mm(t, opt: int, addr: int, a4: int, a5: int) -> int:
     if a5 or (a4 and opt not in (AUXV, MAP, MAP_SIZE)):
         raise KernelError(E.EINVAL)
+    if opt in (MAP, MAP_SIZE):
+        return _set_map(t, opt, addr, a4)
     need(t.proc.creds, K.CAP_SYS_RESOURCE)
-    if opt in _NOT_DONE:
-        printk.pr_notice(f"prctl PR_SET_MM_{_NOT_DONE[opt]} not supported")
+    if opt == EXE_FILE:
+        printk.pr_notice("prctl PR_SET_MM_EXE_FILE not supported")
         raise KernelError(E.EINVAL)
+    if opt == AUXV:
+        _set_auxv(t, addr, a4)
+        return 0
     if opt not in _FIELDS or not MMAP_MIN_ADDR <= addr < TASK_SIZE:
         raise KernelError(E.EINVAL)
     proc = t.proc
-    mm = proc.mm
     m = _current(proc)
     m[_FIELDS[opt]] = addr
     if not _valid(t, m):
         raise KernelError(E.EINVAL)
-    if opt in _NEEDS_VMA and not any(e > addr for _s, e, _c in mm.ranges):
+    if opt in _NEEDS_VMA and not any(e > addr for _s, e, _c in proc.mm.ranges):
         raise KernelError(E.EFAULT)     # find_vma: no mapping at or above addr
+    _commit(proc.mm, m)
+    return 0
+
+
+def _commit(mm, m: dict[str, int]) -> None:
     mm.start_stack = m["start_stack"]
+    mm.brk_start, mm.brk = m["start_brk"], m["brk"]
     mm.arg_range = (m["arg_start"], m["arg_end"])
     mm.env_range = (m["env_start"], m["env_end"])
     mm.layout_set = {k: m[k] for k in ("start_code", "end_code", "start_data", "end_data")}
+
+
+def _auxv_from(t, addr: int, n: int) -> bytes:
+    """prctl_set_auxv's copy: at most mm->saved_auxv's size (EINVAL), its
+    last pair always AT_NULL; what /proc/PID/auxv shows, up to the first
+    AT_NULL."""
+    size = AT_VECTOR_SIZE * 8
+    if n > size:
+        raise KernelError(E.EINVAL)
+    words = bytearray(t.proc.mm.saved_auxv[:size].ljust(size, b"\0"))
+    words[:n] = t.mem.read(addr, n)
+    words[size - 16:] = bytes(16)
+    for i in range(0, size, 16):
+        if not int.from_bytes(words[i:i + 8], "little"):
+            return bytes(words[:i + 16])
+    return bytes(words)
+
+
+def _set_auxv(t, addr: int, n: int) -> None:
+    t.proc.mm.saved_auxv = _auxv_from(t, addr, n)
+
+
+def _set_map(t, opt: int, addr: int, size: int) -> int:
+    """prctl_set_mm_map: the size of struct prctl_mm_map, or all of its
+    fields checked together (validate_prctl_map_addr) and set; an exe_fd
+    needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in the caller's user
+    namespace."""
+    if opt == MAP_SIZE:
+        t.mem.write(addr, struct.pack("<I", _MM_MAP.size))
+        return 0
+    if size != _MM_MAP.size:
+        raise KernelError(E.EINVAL)
+    *vals, auxv, auxv_size, exe_fd = _MM_MAP.unpack(t.mem.read(addr, _MM_MAP.size))
+    m = dict(zip(_MAP_KEYS, vals))
+    if not _valid(t, m):
+        raise KernelError(E.EINVAL)
+    saved = None
+    if auxv_size:
+        if not auxv or auxv_size > AT_VECTOR_SIZE * 8:
+            raise KernelError(E.EINVAL)
+        saved = _auxv_from(t, auxv, auxv_size)
+    if exe_fd != 0xFFFFFFFF:
+        creds = t.proc.creds
+        if not (userns.ns_capable(creds, creds.user_ns, K.CAP_CHECKPOINT_RESTORE)
+                or userns.ns_capable(creds, creds.user_ns, K.CAP_SYS_ADMIN)):
+            raise KernelError(E.EPERM)
+        printk.pr_notice("prctl PR_SET_MM_MAP with an exe_fd not supported")
+        raise KernelError(E.EINVAL)
+    _commit(t.proc.mm, m)
+    if saved is not None:
+        t.proc.mm.saved_auxv = saved
     return 0

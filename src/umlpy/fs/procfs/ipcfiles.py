@@ -1,5 +1,6 @@
 """/proc/sysvipc and the IPC sysctls: /proc/sys/kernel/{shmmax, shmall,
-shmmni, msgmax, msgmnb, msgmni, sem} and /proc/sys/fs/mqueue.
+shmmni, msgmax, msgmnb, msgmni, sem, msg_next_id, sem_next_id,
+shm_next_id} and /proc/sys/fs/mqueue.
 
 The sysctls show and set the IPC namespace (kernel/ipc.py,
 kernel/mqueue.py) of the task reading or writing them, as Linux's ipc
@@ -9,9 +10,14 @@ columns.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from umlpy.abi import errno as E
-from umlpy.fs.procfs.base import Spec, ints, ro
+from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
+from umlpy.fs.procfs.base import GenFile, Spec, ints, parse_ints, ro
 from umlpy.kernel import ipc as I
+from umlpy.kernel import userns
+from umlpy.kernel.nsproxy import UserNamespace
 from umlpy.kernel import mqueue as M
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.tunables import INT_MAX
@@ -71,6 +77,41 @@ def _attr(get_obj, name: str, lo: int, hi: int):
     return ints(lambda: [getattr(get_obj(), name)], lambda v: setattr(get_obj(), name, v[0]), lo, hi)
 
 
+class _NextIdFile(GenFile):
+    """/proc/sys/kernel/{msg,sem,shm}_next_id: mode 0444, writable with
+    CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the user namespace owning
+    the writer's IPC namespace (ipc_permissions)."""
+
+    user_ns: Callable[[], object]     # the user namespace owning the writer's IPC namespace
+
+    def grants(self, creds) -> bool:
+        owner = self.user_ns()
+        return userns.ns_capable(creds, owner, CAP_SYS_ADMIN) or \
+            userns.ns_capable(creds, owner, CAP_CHECKPOINT_RESTORE)
+
+
+def _user_ns(owner):
+    """A namespace's owner as the capability checks name it (None: the initial one)."""
+    return owner if isinstance(owner, UserNamespace) else None
+
+
+def _next_id(kernel, kind: str):
+    """The id the next object of a kind gets (0..INT_MAX; -1 once used)."""
+    def space():
+        return getattr(_ipc_ns(kernel).sysv, kind)
+
+    def store(task, data: bytes) -> None:
+        vals = parse_ints(data)
+        if not vals or not 0 <= vals[0] <= INT_MAX:
+            raise KernelError(E.EINVAL)
+        space().next_id = vals[0]
+    def make(fs, key) -> _NextIdFile:
+        f = _NextIdFile(fs, key, lambda task: f"{space().next_id}\n".encode(), store, mode=0o444)
+        f.user_ns = lambda: _user_ns(_ipc_ns(kernel).owner)
+        return f
+    return make
+
+
 def kernel_sysctls(kernel) -> Spec:
     """The SysV IPC entries of /proc/sys/kernel."""
     ns = lambda: _ipc_ns(kernel).sysv      # noqa: E731
@@ -90,6 +131,9 @@ def kernel_sysctls(kernel) -> Spec:
         "shmall": _attr(ns, "shm_ctlall", 0, I.ULONG_MAX),
         "shmmax": _attr(ns, "shm_ctlmax", 0, I.ULONG_MAX),
         "shmmni": _attr(lambda: ns().shm, "limit", 0, I.IPCMNI),
+        "msg_next_id": _next_id(kernel, "msg"),
+        "sem_next_id": _next_id(kernel, "sem"),
+        "shm_next_id": _next_id(kernel, "shm"),
     }
 
 

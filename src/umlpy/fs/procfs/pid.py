@@ -12,8 +12,8 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import (CAP_AUDIT_CONTROL, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_NICE,
-                                  CAP_SYS_RESOURCE)
+from umlpy.abi.capability import (CAP_AUDIT_CONTROL, CAP_CHECKPOINT_RESTORE, CAP_SETGID, CAP_SETUID,
+                                  CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE)
 from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
 from umlpy.fs.procfs.target import Target, live
@@ -244,7 +244,8 @@ def _exe(tg: Target, reader) -> bytes:
 
 
 class _ExeFile:
-    """What following /proc/PID/exe reaches: the program's own file."""
+    """What following /proc/PID/exe (or a map_files link) reaches: the
+    program's own file, or the mapped one."""
     __slots__ = ("inode", "dentry")
 
     def __init__(self, inode, dentry) -> None:
@@ -441,6 +442,42 @@ def _fd_dir(make_one: Callable, mode: int) -> Maker:
     return make
 
 
+def _map_files_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
+    """/proc/PID/map_files (checkpoint/restore): a link per file mapping,
+    named by its range as maps shows it, reading the file's path; listing
+    needs ptrace read access, following (to the mapped file itself) also
+    CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the initial user namespace
+    (proc_map_files_get_link)."""
+    def table():
+        reader = fs.current()
+        tg.check_access(reader)
+        p = tg.proc_or_none()
+        if p is None or p.exited:
+            return {}
+        return {f"{v.start:x}-{v.end:x}".encode(): (lambda v=v: _map_file_link(fs, (*key, v.start), tg, v))
+                for v in maps.vmas_of(p) if v.ino}
+    return Dir(fs, key, table, 0o500, tg.owner, tg.alive)
+
+
+def _map_file_link(fs: VirtFs, key: tuple, tg: Target, v: maps.Vma) -> Link:
+    # the mapped file's open mode (f_mode): read, and write for a shared writable mapping
+    mode = 0o400 | (0o200 if v.perms[1] == "w" and v.perms[3] == "s" else 0)
+
+    def magic():
+        reader = fs.current()
+        tg.check_access(reader)
+        creds = reader.proc.creds if reader is not None else None
+        if creds is not None and not (userns.ns_capable(creds, None, CAP_SYS_ADMIN)
+                                      or userns.ns_capable(creds, None, CAP_CHECKPOINT_RESTORE)):
+            raise KernelError(E.EPERM)
+        p = _not_exited(tg)
+        for s, e, fm in p.mm.files.items:
+            if s <= v.start < e and fm.dentry is not None:
+                return _ExeFile(fm.dentry.inode, fm.dentry)
+        raise KernelError(E.ENOENT)
+    return Link(fs, key, lambda: v.name, tg.owner, mode, alive=tg.alive, magic=magic, size=64)
+
+
 def _ns_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
     """/proc/PID/ns: a magic link per namespace kind, reading `uts:[INO]`
     and opening the namespace (for setns and the NS_GET_* ioctls); both
@@ -475,6 +512,7 @@ def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
 ENTRIES: list[tuple[str, Maker]] = [
     ("task", _task_dir),
     ("fd", _fd_dir(_fd_link, 0o500)),
+    ("map_files", _map_files_dir),
     ("fdinfo", _fd_dir(_fdinfo_file, 0o555)),
     ("ns", _ns_dir),
     ("net", lambda fs, key, tg: fs.net_dir),
@@ -512,7 +550,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("timerslack_ns", _file(_timerslack, 0o666, _set_timerslack, lazy=True)),
     ("coredump_filter", _file(_coredump_filter, 0o644, _set_coredump_filter)),
 ]
-TGID_ONLY = {"task", "timerslack_ns", "coredump_filter"}     # not in /proc/PID/task/TID
+TGID_ONLY = {"task", "map_files", "timerslack_ns", "coredump_filter"}     # not in /proc/PID/task/TID
 
 
 class TgidDir(Dir):
