@@ -133,6 +133,18 @@ static inline addr_t name_of(int fd, int peer)
 static inline addr_t sockname(int fd) { return name_of(fd, 0); }
 static inline addr_t peername(int fd) { return name_of(fd, 1); }
 
+/* a TCP listener on [::] (dual stack), its port in *port */
+static inline int listen_any6(int *port)
+{
+    int l = socket(AF_INET6, SOCK_STREAM, 0);
+    addr_t any = mk(AF_INET6, "::", 0);
+    bind(l, (void *)&any.ss, any.len);
+    listen(l, 4);
+    addr_t la = sockname(l);
+    *port = port_of(&la);
+    return l;
+}
+
 /* ---- waiting and poll masks -------------------------------------------- */
 
 /* wait (at most 3 s) until fd has one of ev */

@@ -46,12 +46,8 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     P = "t";
-    int l = socket(AF_INET6, SOCK_STREAM, 0);
-    addr_t a = mk(AF_INET6, "::", 0);
-    bind(l, (void *)&a.ss, a.len);
-    listen(l, 4);
-    addr_t ln = sockname(l);
-    int port = port_of(&ln);
+    int port;
+    int l = listen_any6(&port);
     say("listener: get %s, set %s", gsn(l, IPPROTO_IPV6, IPV6_ADDRFORM), form(l, &v4, sizeof v4));
     int c = socket(AF_INET, SOCK_STREAM, 0);
     addr_t to4 = mk(AF_INET, "127.0.0.1", port);

@@ -431,12 +431,9 @@ static void t_bind(void)
 static void t_dualstack(void)
 {
     /* v6 listener on :: (dual stack by default) reached from v4 */
-    int l = socket(AF_INET6, SOCK_STREAM, 0);
-    addr_t any = mk(AF_INET6, "::", 0);
-    bind(l, (void *)&any.ss, any.len);
-    listen(l, 4);
+    int port;
+    int l = listen_any6(&port);
     addr_t la = sockname(l);
-    int port = port_of(&la);
     say("listener on [::]: addr=%s", txt(&la));
     int c = socket(AF_INET, SOCK_STREAM, 0);
     addr_t to4 = mk(AF_INET, "127.0.0.1", port);
@@ -503,6 +500,7 @@ static void t_dualstack(void)
     /* a v6only listener on :: is not reachable through 127.0.0.1 */
     l = socket(AF_INET6, SOCK_STREAM, 0);
     r = seti(l, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    addr_t any = mk(AF_INET6, "::", 0);
     bind(l, (void *)&any.ss, any.len);
     listen(l, 4);
     la = sockname(l);
