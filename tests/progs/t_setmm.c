@@ -1,7 +1,8 @@
 /* prctl(PR_SET_MM): a privileged process moves its argv (as systemd
    names its services' processes) and /proc/self/cmdline follows; the
    checks (CAP_SYS_RESOURCE, the address space, the order of the pairs,
-   extra arguments) and what is not done (the heap, the exe file). */
+   extra arguments), the heap's start past its end, PR_SET_MM_MAP_SIZE, and
+   what is not done (the exe file). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +36,11 @@ int main(void)
     set("past the address space", PR_SET_MM_ARG_START, 1UL << 50, 0);
     set("a fourth argument", PR_SET_MM_ARG_START, (unsigned long)nn, 1);
     set("end before start", PR_SET_MM_ARG_END, (unsigned long)nn - 4096, 0);
-    set("start_brk", PR_SET_MM_START_BRK, (unsigned long)nn, 0);
-    set("map_size", PR_SET_MM_MAP_SIZE, (unsigned long)buf, 0);
+    set("start_brk past brk", PR_SET_MM_START_BRK, (unsigned long)nn, 0);
+    unsigned int size = 0;
+    set("map_size", PR_SET_MM_MAP_SIZE, (unsigned long)&size, 0);
+    printf("struct prctl_mm_map: %u bytes\n", size);
+    set("exe_file", PR_SET_MM_EXE_FILE, 0, 0);
     set("option 99", 99, (unsigned long)nn, 0);
     pid_t pid = fork();
     if (pid == 0) {
