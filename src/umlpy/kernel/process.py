@@ -216,10 +216,12 @@ class Procs:
         if ns.mnt is not caller.ns.mnt:
             nsproxy.put_mounts(self.k, ns.mnt)
 
-    def fork(self, t: Task, flags: int, child_stack: int, ptid: int, ctid: int, tls: int,
+    def fork(self, t: Task, flags: int, exit_signal: int, child_stack: int, ptid: int, ctid: int, tls: int,
              born: Callable[[Process], None] | None = None, set_tid: tuple[int, ...] = (),
              cgroup: Cgroup | None = None) -> int:
-        """clone/fork/vfork; born(child) runs once the child exists, before a
+        """clone/fork/vfork (flags without the exit signal, which clone(2)
+        has in their low byte and clone3 in a field of its own, where that
+        byte holds CLONE_NEWTIME); born(child) runs once the child exists, before a
         vfork parent waits (CLONE_PIDFD installs the parent's pidfd there);
         set_tid: the child's pids clone3 asks for (PidMap.reserve); cgroup:
         the group it starts in (CLONE_INTO_CGROUP), else the caller's."""
@@ -227,7 +229,7 @@ class Procs:
         caller = t.proc
         self.check_new_task(t)
         sched = t.sched.forked()
-        ns = nsproxy.copy_namespaces(k, caller, flags & ~C.CSIGNAL)     # clone's low byte: the exit signal
+        ns = nsproxy.copy_namespaces(k, caller, flags)
         try:
             nrs = self.reserve_pid(t, ns.pid, set_tid)
         except KernelError:
@@ -261,7 +263,7 @@ class Procs:
         proc.pgid, proc.sid = caller.pgid, caller.sid
         proc.comm, proc.exe_path = caller.comm, caller.exe_path
         proc.cmdline, proc.environ = caller.cmdline, caller.environ
-        proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else flags & C.CSIGNAL
+        proc.exit_signal = caller.exit_signal if flags & C.CLONE_PARENT else exit_signal
         proc.ns = ns
         proc.pidns = ns.pid
         proc.cgroup = cgroup or caller.cgroup
@@ -292,7 +294,7 @@ class Procs:
         proc.threads.append(child)
         self.by_pid[pid] = proc
         k.sched.add_task(child)
-        event = ptracer.clone_event(t, flags)
+        event = ptracer.clone_event(t, flags, exit_signal)
         ptracer.start_child(k, t, child, flags, event)
         if born is not None:
             born(proc)

@@ -148,13 +148,13 @@ def exit_event(k, t: Task, status: int, then: Callable[[], None]) -> None:
     event_stop(k, t, P.EVENT_EXIT, status, lambda _: then())
 
 
-def clone_event(t: Task, flags: int) -> int:
+def clone_event(t: Task, flags: int, exit_signal: int) -> int:
     """The event a clone reports (kernel_clone's trace), 0 if none."""
     if t.ptrace is None or flags & C.CLONE_UNTRACED:
         return 0
     if flags & C.CLONE_VFORK:
         event = P.EVENT_VFORK
-    elif flags & C.CSIGNAL == S.SIGCHLD:
+    elif exit_signal == S.SIGCHLD:
         event = P.EVENT_FORK
     else:
         event = P.EVENT_CLONE

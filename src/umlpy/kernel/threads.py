@@ -69,7 +69,7 @@ def host_thread(t: Task) -> int:
     return r.result
 
 
-def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int,
+def clone_thread(k, t: Task, flags: int, exit_signal: int, stack: int, ptid: int, ctid: int, tls: int,
                  set_tid: tuple[int, ...] = ()) -> int:
     """A new thread of t's process; without CLONE_FILES or CLONE_FS it has
     its own copy of t's fd table or root, cwd and umask (set_tid: clone3's)."""
@@ -94,7 +94,7 @@ def clone_thread(k, t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: 
     proc.threads.append(child)
     k.procs.by_tid[tid] = child
     k.sched.add_task(child)
-    event = ptracer.clone_event(t, flags)
+    event = ptracer.clone_event(t, flags, exit_signal)
     ptracer.start_child(k, t, child, flags, event)
     vtid = k.procs.vnr(proc, tid)
     if not event:

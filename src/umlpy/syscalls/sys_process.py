@@ -33,12 +33,12 @@ unsupported("rseq", "glibc copes with ENOSYS (restartable sequences)")
 
 @syscall("fork")
 def sys_fork(t, *_):
-    return t.kernel.procs.fork(t, S.SIGCHLD, 0, 0, 0, 0)
+    return t.kernel.procs.fork(t, 0, S.SIGCHLD, 0, 0, 0, 0)
 
 
 @syscall("vfork")
 def sys_vfork(t, *_):
-    return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK | S.SIGCHLD, 0, 0, 0, 0)
+    return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK, S.SIGCHLD, 0, 0, 0, 0)
 
 
 @syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUSER, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID and CLONE_NEWNET the only namespaces")
@@ -46,7 +46,8 @@ def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
         raise KernelError(E.EINVAL)     # clone(2) returns the pidfd through ptid
-    return do_clone(t, flags, stack, ptid, ctid, tls, ptid if flags & C.CLONE_PIDFD else 0)
+    return do_clone(t, flags & ~C.CSIGNAL, flags & C.CSIGNAL, stack, ptid, ctid, tls,
+                    ptid if flags & C.CLONE_PIDFD else 0)
 
 
 def _check_clone(t, flags: int, tls: int) -> None:
@@ -72,20 +73,21 @@ def _check_clone(t, flags: int, tls: int) -> None:
         raise KernelError(E.EINVAL)     # a new user namespace shares neither fs context nor thread group
     if flags & C.CLONE_NEWNS and flags & C.CLONE_FS:
         raise KernelError(E.EINVAL)     # a new mount tree cannot share root and cwd
-    if flags & C.CLONE_THREAD and flags & ~C.CSIGNAL & nsproxy.ALL_NEW:
+    if flags & C.CLONE_THREAD and flags & nsproxy.ALL_NEW:
         printk.pr_notice(f"clone flags {flags:#x}: namespaces of a thread not supported")
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_SETTLS and tls >= TASK_SIZE_MAX:
         raise KernelError(E.EPERM)
 
 
-def do_clone(t, flags: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int,
+def do_clone(t, flags: int, exit_signal: int, stack: int, ptid: int, ctid: int, tls: int, pidfd_at: int,
              set_tid: tuple[int, ...] = (), cgroup=None) -> int:
+    """kernel_clone: flags without the exit signal (Procs.fork)."""
     _check_clone(t, flags, tls)
     if flags & C.CLONE_THREAD:
-        return threads.clone_thread(t.kernel, t, flags, stack, ptid, ctid, tls, set_tid)
+        return threads.clone_thread(t.kernel, t, flags, exit_signal, stack, ptid, ctid, tls, set_tid)
     born = (lambda child: pidfd.install_at_user(t, child, pidfd_at)) if pidfd_at else None
-    return t.kernel.procs.fork(t, flags, stack, ptid, ctid, tls, born, set_tid, cgroup)
+    return t.kernel.procs.fork(t, flags, exit_signal, stack, ptid, ctid, tls, born, set_tid, cgroup)
 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
@@ -145,7 +147,7 @@ def sys_clone3(t, uargs, size, *_):
     set_tid_at, set_tid_size, cgroup = struct.unpack("<3Q", extra[:24].ljust(24, b"\0"))
     if set_tid_size > MAX_PID_NS_LEVEL or bool(set_tid_at) != bool(set_tid_size):
         raise KernelError(E.EINVAL)
-    if exit_signal > S.NSIG or (flags & 0xFF):
+    if exit_signal > S.NSIG or flags & (C.CLONE_DETACHED | (C.CSIGNAL & ~C.CLONE_NEWTIME)):
         raise KernelError(E.EINVAL)
     if flags & C.CLONE_INTO_CGROUP and (cgroup > INT_MAX or size < CLONE_ARGS_SIZE_VER2):
         raise KernelError(E.EINVAL)
@@ -154,7 +156,7 @@ def sys_clone3(t, uargs, size, *_):
         raise KernelError(E.EINVAL)     # clone3_stack_valid
     into = cgroup_of_fd(t, cgroup) if flags & C.CLONE_INTO_CGROUP else None
     top = stack + stack_size if stack else 0
-    return do_clone(t, (flags & ~C.CLONE_INTO_CGROUP) | exit_signal, top, parent_tid, child_tid, tls,
+    return do_clone(t, flags & ~C.CLONE_INTO_CGROUP, exit_signal, top, parent_tid, child_tid, tls,
                     pidfd if flags & C.CLONE_PIDFD else 0, set_tid, into)
 
 
