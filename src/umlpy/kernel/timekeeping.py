@@ -38,7 +38,8 @@ from umlpy.kernel.ntp import Ntp
 from umlpy.kernel.wait import WaitQueue
 
 NS = 10**9
-KTIME_SEC_MAX = ((1 << 63) - 1) // NS
+KTIME_MAX = (1 << 63) - 1           # Linux's "never": timer values saturate here
+KTIME_SEC_MAX = KTIME_MAX // NS
 TIME_SETTOD_SEC_MAX = KTIME_SEC_MAX - 30 * 365 * 24 * 3600
 _SCALE = 32                     # the NTP code's fixed point (NTP_SCALE_SHIFT)
 _WALL = (C.CLOCK_REALTIME, C.CLOCK_REALTIME_COARSE)

@@ -15,13 +15,11 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import Block, KernelError
+from umlpy.kernel.timekeeping import KTIME_MAX, KTIME_SEC_MAX, NS
 
 if TYPE_CHECKING:
     from umlpy.kernel.cpuclock import CpuClock
 
-NS = 10**9
-KTIME_MAX = (1 << 63) - 1           # Linux's "never": timer values saturate here
-KTIME_SEC_MAX = KTIME_MAX // NS
 JIFFY_NS = NS // 100                # one tick of the guest's HZ (100, as UML's)
 _TIMESPEC = struct.Struct("<qq")
 _ITIMERSPEC = struct.Struct("<qqqq")   # it_interval, it_value (timespecs)
