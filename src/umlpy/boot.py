@@ -38,7 +38,7 @@ from umlpy.fs import devtmpfs, registry
 from umlpy.fs.hostfs import mount_hostfs
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.block.genhd import Disks
-from umlpy.kernel import cmdline, printk, timekeeping
+from umlpy.kernel import cmdline, printk, timekeeping, timens
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.futex import Futexes
 from umlpy.kernel.keys import KeyService
@@ -53,7 +53,7 @@ from umlpy.kernel.task import FsContext, State
 from umlpy.kernel.cred import capable
 from umlpy.kernel.tunables import Tunables, icache_limit_for, max_files_for, max_threads_for, max_user_watches_for
 from umlpy.kernel.vdso import Vdso
-from umlpy.kernel.vdso import base_of as vdso_base
+from umlpy.kernel.vdso import space_of as vdso_space
 from umlpy.vfs import devices, evict, pagecache
 from umlpy.vfs.dentry import Dentry
 from umlpy.vfs.inode import now_ns as inode_clock
@@ -154,9 +154,9 @@ class Kernel:
         calls for them trap from now on (kernel/vdso.py)."""
         spaces = {}
         for p in self.procs.by_pid.values():
-            mm = p.mm
-            if mm is not None and mm.mem is not None and not mm.mem.closed and vdso_base(mm.saved_auxv):
-                spaces[id(mm)] = (mm.mem, vdso_base(mm.saved_auxv))
+            space = vdso_space(p.mm)
+            if space is not None:
+                spaces[id(p.mm)] = (*space, timens.traps(p.ns.time))
         self.vdso.trap_time(spaces.values(), wall, clocks)
 
     def hold_guests(self) -> None:

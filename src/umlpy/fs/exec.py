@@ -20,7 +20,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
-from umlpy.kernel import cred, printk, ptracer
+from umlpy.kernel import cred, printk, ptracer, timens
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs, randomizes
 from umlpy.kernel.mm import FileMap, Mm
@@ -346,7 +346,7 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
             (C.AT_GID, creds.gid), (C.AT_EGID, creds.egid), (C.AT_SECURE, int(secure)),
             (C.AT_HWCAP2, host_aux.get(C.AT_HWCAP2, 0))]
     if auxv[0][1]:
-        k.vdso.patch(t.mem, auxv[0][1])
+        k.vdso.patch(t.mem, auxv[0][1], timens.traps(proc.ns.time))
     else:
         auxv = auxv[1:]
     stack_top = (t.regs.rsp - 256) & ~15

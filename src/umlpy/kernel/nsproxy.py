@@ -5,21 +5,25 @@ Every type has its init namespace, the one every process starts in; umlpy
 makes new ones of the types it builds (UTS: hostname and domain name; IPC:
 the System V tables and POSIX message queues; mount: a copy of the mount
 tree, private from then on; user: kernel/userns.py's id maps, the
-creator's capabilities there and none outside).  The others (cgroup, time)
-have only their init namespace: asking for a new one is EINVAL, as a Linux
-built without them answers.  A network namespace is a whole network
+creator's capabilities there and none outside).  cgroup has only its init
+namespace: asking for a new one is EINVAL, as a Linux built without them
+answers.  A network namespace is a whole network
 stack (net/netdev.NetStack), which the kernel object makes for it
 (`new_net_stack`: this layer does not build stacks).  PID namespaces (kernel/pidns.py numbers the
 tasks in them) are made here too: an nsproxy's `pid` is the namespace the
 process's children are made in (pid_for_children); its own is
-Process.pidns.  A process holds an NsProxy that fork shares
+Process.pidns.  Time namespaces (kernel/timens.py: the clock offsets)
+have both in the nsproxy, as Linux's: `time`, the process's own, and
+`time_for_children`, which unshare(CLONE_NEWTIME) makes new and which a
+child enters when forked (`copy_namespaces`) or the process itself when
+it execs (`exec_namespaces`).  A process holds an NsProxy that fork shares
 and unshare/setns replace, so changing it never touches another process's
 view.  Namespaces belong to the whole process here (Linux: to each thread).
 
 clone(2) calls `copy_namespaces` and the mount table's `enter`; unshare(2) (in
 syscalls/sys_process.py, beside its other flags) `unshare`, then gives the
 task its own fs context (CLONE_NEWNS implies CLONE_FS) and calls `enter`;
-setns(2) calls `setns`.
+setns(2) calls `setns`; execve `exec_namespaces`.
 """
 from __future__ import annotations
 
@@ -28,14 +32,14 @@ from typing import Callable, NamedTuple
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_FULL_SET, CAP_SYS_ADMIN, CAP_SYS_CHROOT
-from umlpy.kernel import ipc, mqueue, printk, ucount, userns
+from umlpy.kernel import ipc, mqueue, printk, timens, ucount, userns
 from umlpy.kernel.cred import commit, need
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State
 
 ALL_NEW = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWUSER
            | C.CLONE_NEWPID | C.CLONE_NEWNET | C.CLONE_NEWTIME)
-BUILT = C.CLONE_NEWUTS | C.CLONE_NEWIPC | C.CLONE_NEWNS | C.CLONE_NEWPID | C.CLONE_NEWNET | C.CLONE_NEWUSER   # the types umlpy makes new namespaces of
+BUILT = ALL_NEW & ~C.CLONE_NEWCGROUP     # the types umlpy makes new namespaces of
 
 # kind -> (CLONE_NEW* flag, the init namespace's inode number as Linux's
 # PROC_*_INIT_INO; net and mnt get theirs from the dynamic range)
@@ -49,10 +53,11 @@ KINDS: dict[str, tuple[int, int | None]] = {
     "cgroup": (C.CLONE_NEWCGROUP, 0xEFFFFFFB),
     "time": (C.CLONE_NEWTIME, 0xEFFFFFFA),
 }
-# /proc/PID/ns entries in Linux's order: name -> the kind it shows
+# /proc/PID/ns entries in Linux's order: name -> the NsProxy field it shows
+# (but "pid": the process's own, Process.pidns)
 PROC_ENTRIES = {"net": "net", "uts": "uts", "ipc": "ipc", "pid": "pid", "pid_for_children": "pid",
                 "user": "user", "mnt": "mnt", "cgroup": "cgroup", "time": "time",
-                "time_for_children": "time"}
+                "time_for_children": "time_for_children"}
 
 PROC_DYNAMIC_FIRST = 0xF0000000
 
@@ -199,6 +204,20 @@ class MntNamespace(Namespace):
         self.copies: dict = {}
 
 
+class TimeNamespace(Namespace):
+    """A time namespace: how far its processes' monotonic and boot clocks
+    read ahead of the machine's, each as (seconds, nanoseconds) the way
+    /proc/PID/timens_offsets took it (kernel/timens.py), a new one's
+    copied from the namespace it was made from; fixed (frozen) once a
+    process is in it, the init namespace's (0) from the start."""
+
+    def __init__(self, inums: InodeNumbers, owner: Namespace | None, copy_of: TimeNamespace | None = None,
+                 ino: int | None = None) -> None:
+        super().__init__(inums, "time", owner, ino)
+        self.monotonic, self.boottime = (copy_of.monotonic, copy_of.boottime) if copy_of else ((0, 0), (0, 0))
+        self.frozen = copy_of is None
+
+
 class NsProxy(NamedTuple):
     """The namespaces of a process, one of each kind; immutable, so fork
     shares it and a change makes a new one (Linux's copy-on-write nsproxy)."""
@@ -209,7 +228,8 @@ class NsProxy(NamedTuple):
     pid: PidNamespace
     user: Namespace
     cgroup: Namespace
-    time: Namespace
+    time: TimeNamespace
+    time_for_children: TimeNamespace
 
     def of(self, kind: str) -> Namespace:
         return getattr(self, kind)
@@ -222,35 +242,69 @@ def init_nsproxy(hostname: str, signals, tunables) -> NsProxy:
     fs = InodeNumbers()
     user = Namespace(fs, "user", None, KINDS["user"][1])
     ucount.setup(user, tunables)
+    time = TimeNamespace(fs, user, ino=KINDS["time"][1])
     return NsProxy(
         uts=UtsNamespace(fs, user, hostname, "(none)", KINDS["uts"][1]),
         ipc=IpcNamespace(fs, user, signals, KINDS["ipc"][1]),
         net=NetNamespace(fs, user, None), mnt=MntNamespace(fs, user),
         pid=PidNamespace(fs, user, None, KINDS["pid"][1]), user=user,
         cgroup=Namespace(fs, "cgroup", user, KINDS["cgroup"][1]),
-        time=Namespace(fs, "time", user, KINDS["time"][1]))
+        time=time, time_for_children=time)
 
 
 def _refuse_unbuilt(flags: int) -> None:
     """Types with only their init namespace: EINVAL, as Linux without them."""
     missing = flags & ALL_NEW & ~BUILT
     if missing:
-        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID, network and user)")
+        printk.pr_notice(f"namespaces {missing:#x} not supported (only UTS, IPC, mount, PID, network, user and time)")
         raise KernelError(E.EINVAL)
+
+
+def _live_threads(proc) -> int:
+    return sum(t.state is not State.DEAD for t in proc.threads)
 
 
 def _single_threaded(proc) -> None:
     """Namespaces are the process's here, not each thread's as in Linux: a
     thread may not move alone (EINVAL rather than moving its siblings)."""
-    if sum(t.state is not State.DEAD for t in proc.threads) > 1:
+    if _live_threads(proc) > 1:
         printk.pr_notice("namespaces of one thread of a multithreaded process not supported")
         raise KernelError(E.EINVAL)
 
 
 def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
+    """clone: the child's nsproxy (`create_namespaces`), in which a child
+    that does not share the caller's address space is in the caller's
+    time_for_children (timens_on_fork); one that does (its vDSO too) stays
+    in the caller's time namespace until it execs (`exec_namespaces`), as
+    current Linux has it, where vfork, posix_spawn and threads work after
+    unshare(CLONE_NEWTIME) (6.1 refused them with EINVAL)."""
+    ns = create_namespaces(kernel, proc, flags)
+    return ns if flags & C.CLONE_VM else _timens_on_fork(ns)
+
+
+def _timens_on_fork(ns: NsProxy) -> NsProxy:
+    """timens_on_fork: the nsproxy's own time namespace becomes its
+    time_for_children, whose offsets are fixed from now on (the vDSO of
+    the process entering it is the caller's to set: timens.commit)."""
+    if ns.time is ns.time_for_children:
+        return ns
+    ns.time_for_children.frozen = True
+    return ns._replace(time=ns.time_for_children)
+
+
+def exec_namespaces(proc) -> None:
+    """exec_task_namespaces: a process exec'ing after unshare(CLONE_NEWTIME),
+    or a CLONE_VM child (vfork) of such a one, enters its time_for_children;
+    the new image's vDSO is made for it (fs/exec.py)."""
+    proc.ns = _timens_on_fork(proc.ns)
+
+
+def create_namespaces(kernel, proc, flags: int) -> NsProxy:
     """clone/unshare: the nsproxy with new namespaces for the CLONE_NEW*
     flags (copies of the caller's, as copy_utsname, copy_ipcs and
-    copy_mnt_ns make).  A new mount namespace's processes are moved into
+    copy_mnt_ns make; a new time namespace is the time_for_children, a copy
+    of the one before).  A new mount namespace's processes are moved into
     it by the mount table's `enter`.  Privilege first, then the types not built
     (EPERM before EINVAL, as Linux's create_new_namespaces)."""
     ns: NsProxy = proc.ns
@@ -274,6 +328,9 @@ def copy_namespaces(kernel, proc, flags: int) -> NsProxy:
     if flags & C.CLONE_NEWNET:
         ns = ns._replace(net=_counted(ns.user, euid, "net",
                                       lambda: NetNamespace(fs, ns.user, kernel.new_net_stack())))
+    if flags & C.CLONE_NEWTIME:
+        ns = ns._replace(time_for_children=_counted(ns.user, euid, "time",
+                                                    lambda: TimeNamespace(fs, ns.user, ns.time_for_children)))
     if flags & C.CLONE_NEWNS:      # last: the only one with something to undo
         mnt = _counted(ns.user, euid, "mnt", lambda: MntNamespace(fs, ns.user))
         mnt.copies = kernel.mounts.copy_tree(ns.mnt.root.mount)
@@ -323,21 +380,25 @@ def put_mounts(kernel, mnt: MntNamespace, leaving=None) -> None:
 def _switch(kernel, proc, ns: NsProxy) -> None:
     """Make ns the process's.  Leaving an IPC namespace ends the SEM_UNDO
     adjustments made in it (exit_sem, as unshare and setns do); a mount
-    namespace left by its last process goes."""
+    namespace left by its last process goes; entering a time namespace
+    fixes its offsets and sets the process's vDSO for it."""
     old = proc.ns
     if ns.ipc is not old.ipc:
         ipc.exit_sem(proc)
     proc.ns = ns
     if ns.mnt is not old.mnt:
         put_mounts(kernel, old.mnt)
+    if ns.time is not old.time:
+        timens.commit(kernel, proc)
 
 
 def unshare(kernel, proc, flags: int) -> NsProxy:
     """The CLONE_NEW* part of unshare(2), before anything changes: the
-    namespaces the process is to enter (`enter`), made new."""
+    namespaces the process is to enter (`enter`), made new (a time
+    namespace only for its children)."""
     if flags & ALL_NEW:
         _single_threaded(proc)
-    return copy_namespaces(kernel, proc, flags)
+    return create_namespaces(kernel, proc, flags)
 
 
 def enter(kernel, t, ns: NsProxy) -> None:
@@ -377,16 +438,27 @@ def _may_install(kernel, t, target: Namespace) -> None:
         need(creds, CAP_SYS_CHROOT)
     if kind == "pid" and not proc.pidns.contains(target):
         raise KernelError(E.EINVAL)     # pidns_install: only one's own namespace or one below it
+    if kind == "time":
+        if _live_threads(proc) > 1 or proc.mm.users > 1:
+            raise KernelError(E.EUSERS)     # timens_install: !current_is_single_threaded()
+        if not userns.ns_capable(creds, target.owner, CAP_SYS_ADMIN) \
+                or not userns.ns_capable(creds, creds.user_ns, CAP_SYS_ADMIN):
+            raise KernelError(E.EPERM)
+        return
     need(creds, CAP_SYS_ADMIN)
 
 
 def setns(kernel, t, targets: list[Namespace]) -> None:
-    """setns(2): join every target (all checked first: all or none)."""
+    """setns(2): join every target (all checked first: all or none).  A
+    time namespace becomes the process's own and its children's."""
     proc = t.proc
-    _single_threaded(proc)
+    if any(target.kind != "time" for target in targets):
+        _single_threaded(proc)      # the time namespace's own check is Linux's (EUSERS)
     for target in targets:
         _may_install(kernel, t, target)
     ns = proc.ns._replace(**{target.kind: target for target in targets})
+    if any(target.kind == "time" for target in targets):
+        ns = ns._replace(time_for_children=ns.time)
     if any(target.kind == "mnt" for target in targets):
         t.fs.root = t.fs.cwd = ns.mnt.root     # mntns_install: the namespace's root
     if ns.user is not proc.ns.user:

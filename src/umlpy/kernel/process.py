@@ -17,7 +17,7 @@ from umlpy.abi import signals as S
 from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
-from umlpy.kernel import jobctl, nsproxy, printk, ptracer, strace, trapset
+from umlpy.kernel import jobctl, nsproxy, printk, ptracer, strace, timens, trapset
 from umlpy.kernel.cred import capable
 from umlpy.kernel.cgroup import Cgroup
 from umlpy.kernel.pidns import PidMap, Reservation
@@ -285,6 +285,8 @@ class Procs:
         mem = GuestMemory(chpid)
         if not shared:
             mm.mem = mem
+        if ns.time is not caller.ns.time:
+            timens.commit(k, proc)      # its vDSO, a copy of the caller's, answers for its time namespace
         child = Task(pid, proc, chpid, mem, fdt, fs, sched)
         child.kernel = k
         proc.host_tgid = chpid

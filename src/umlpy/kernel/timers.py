@@ -16,9 +16,11 @@ from umlpy.abi import errno as E
 from umlpy.kernel import timekeeping
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timekeeping import KTIME_MAX, KTIME_SEC_MAX, NS
+from umlpy.kernel.timens import to_host
 
 if TYPE_CHECKING:
     from umlpy.kernel.cpuclock import CpuClock
+    from umlpy.kernel.nsproxy import TimeNamespace
 
 JIFFY_NS = NS // 100                # one tick of the guest's HZ (100, as UML's)
 _TIMESPEC = struct.Struct("<qq")
@@ -57,12 +59,16 @@ def after(value_ns: int) -> int:
 _ALARM_BASE = {8: C.CLOCK_REALTIME, 9: C.CLOCK_BOOTTIME}     # the *_ALARM clocks
 
 
-def monotonic_for(clk: int, value_ns: int, absolute: bool) -> int:
+def monotonic_for(clk: int, value_ns: int, absolute: bool, timens: TimeNamespace | None = None) -> int:
     """A deadline on the monotonic clock for a value on clock clk (an
     absolute one on a wall clock as that clock reads now: see
-    IntervalTimer.follow for one that follows its changes)."""
+    IntervalTimer.follow for one that follows its changes).  timens: the
+    time namespace of the task that gave an absolute time, in which its
+    monotonic and boot clocks read (timens_ktime_to_host)."""
     if not absolute:
         return after(value_ns)
+    if timens is not None:
+        value_ns = to_host(timens, clk, value_ns)
     base = _ALARM_BASE.get(clk, clk)
     tk = timekeeping.timekeeper()
     if base in (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_COARSE):

@@ -19,6 +19,11 @@ trap-free), in every new image and at once in every live address space
 they cost no trap.  A restore that had to give the monotonic and boot
 clocks offsets (kernel/timekeeping.py) makes clock_gettime trap for
 every clock, the same way.
+
+So does the vDSO of a process in a time namespace whose offsets are not
+zero (kernel/timens.py): that is its own address space's, set when it
+enters the namespace (a fork or exec into it, setns: `set_clocks`) and at
+each exec (`patch`), and put back when it leaves for one without offsets.
 """
 from __future__ import annotations
 
@@ -107,6 +112,15 @@ def base_of(auxv: bytes) -> int:
     return 0
 
 
+def space_of(mm) -> tuple | None:
+    """(memory, vDSO base) of a live address space that exec gave a vDSO;
+    None for one without (gone, or exec'd without the host's vDSO)."""
+    if mm is None or mm.mem is None or mm.mem.closed:
+        return None
+    base = base_of(mm.saved_auxv)
+    return (mm.mem, base) if base else None
+
+
 class Vdso:
     """Where the patched entries lie in the host's vDSO, found in the first
     image seen (every host process has the same vDSO)."""
@@ -115,6 +129,7 @@ class Vdso:
         self.patches: list[tuple[int, bytes]] | None = None
         self.time_patches: list[tuple[int, bytes]] = []
         self.clock_patch: list[tuple[int, bytes]] = []     # clock_gettime trapping for every clock
+        self.clock_entry: list[tuple[int, bytes]] = []     # the bytes that patch overwrites, as the host has them
         self.ehdr = b""                 # the host vDSO's ELF header, to know it again
         self.time_trapped = False       # the guest's wall clock is its own
         self.clocks_trapped = False     # ... and its monotonic and boot clocks too
@@ -139,8 +154,10 @@ class Vdso:
                 else:
                     printk.pr_warn(f"vdso: no room for {name.decode()} in the host's vDSO: it answers for the host")
         off, size = syms.get(CLOCK_GETTIME, (0, 0))
-        if size >= len(TIME_PATCHES[CLOCK_GETTIME]):
-            self.clock_patch = [(off, TIME_PATCHES[CLOCK_GETTIME])]
+        trap = TIME_PATCHES[CLOCK_GETTIME]
+        if size >= len(trap):
+            self.clock_patch = [(off, trap)]
+            self.clock_entry = [(off, image[off:off + len(trap)])]
 
     def learn(self, mem, base: int) -> None:
         """Find the entries, once, in the vDSO at base: one the host mapped
@@ -150,34 +167,44 @@ class Vdso:
         if self.patches is None:
             self._find(mem, base)
 
-    def _time_code(self) -> list[tuple[int, bytes]]:
-        """The time entries' patches as the guest's clocks stand (the
-        whole-entry trap last: it overwrites the wall trampoline's jump)."""
-        return (self.time_patches if self.time_trapped else []) + \
-            (self.clock_patch if self.clocks_trapped else [])
+    def _time_code(self, own: bool, undo: bool) -> list[tuple[int, bytes]]:
+        """The time entries as the guest's clocks stand and as the space's
+        time namespace needs (own: clock_gettime traps for every clock):
+        the wall trampoline (or, undo, the host's entry back over a
+        whole-entry trap that may be there), then the whole-entry trap
+        (last: it overwrites the trampoline's jump)."""
+        return (self.time_patches if self.time_trapped else self.clock_entry if undo else []) + \
+            (self.clock_patch if self.clocks_trapped or own else [])
 
-    def patch(self, mem, base: int) -> None:
+    def patch(self, mem, base: int, own: bool) -> None:
         """Overwrite the entries in the vDSO mapped at base (a private copy
-        of its page: the write breaks the sharing, as a debugger's would)."""
+        of its page: the write breaks the sharing, as a debugger's would);
+        own: its clock_gettime traps for every clock (the process's time
+        namespace has offsets)."""
         self.learn(mem, base)
-        for off, code in self.patches + self._time_code():
+        for off, code in self.patches + self._time_code(own, undo=False):
             mem.poke(base + off, code)
 
     def trap_time(self, spaces, wall: bool = False, clocks: bool = False) -> None:
         """From now on the time entries trap (for the wall clocks; with
         clocks, clock_gettime for every clock), in new images and in the
-        live address spaces given as (memory, vDSO base): one that unmapped
-        or moved its vDSO has none there to patch (and its time is the
-        host's: its own doing)."""
+        live address spaces given as (memory, vDSO base, own: as `patch`)."""
         self.time_trapped |= wall
         self.clocks_trapped |= clocks
-        for mem, base in spaces:
-            self.learn(mem, base)
-            if not self.ehdr or mem.read_upto(base, len(self.ehdr)) != self.ehdr:
-                printk.pr_warn_ratelimited(f"vdso: no vDSO at {base:#x} in host pid {mem.pid}: its time is the host's")
-                continue
-            try:
-                for off, code in self._time_code():
-                    mem.poke(base + off, code)
-            except GuestFault:
-                pass        # gone meanwhile
+        for mem, base, own in spaces:
+            self.set_clocks(mem, base, own)
+
+    def set_clocks(self, mem, base: int, own: bool) -> None:
+        """The time entries of the live address space whose vDSO is at base
+        as the guest's clocks stand, with clock_gettime trapping for every
+        clock if own (as `patch`): one that unmapped or moved its vDSO has
+        none there to patch (and its time is the host's: its own doing)."""
+        self.learn(mem, base)
+        if not self.ehdr or mem.read_upto(base, len(self.ehdr)) != self.ehdr:
+            printk.pr_warn_ratelimited(f"vdso: no vDSO at {base:#x} in host pid {mem.pid}: its time is the host's")
+            return
+        try:
+            for off, code in self._time_code(own, undo=True):
+                mem.poke(base + off, code)
+        except GuestFault:
+            pass        # gone meanwhile

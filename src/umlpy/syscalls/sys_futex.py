@@ -187,7 +187,7 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
                 deadline = after(value)
             else:
                 deadline = monotonic_for(C.CLOCK_REALTIME if op & FUTEX_CLOCK_REALTIME
-                                         else C.CLOCK_MONOTONIC, value, True)
+                                         else C.CLOCK_MONOTONIC, value, True, t.proc.ns.time)
         return _wait(t, fx, key, addr, val, deadline, bitset, private, cmd == FUTEX_WAIT)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3 & 0xFFFFFFFF
@@ -209,7 +209,8 @@ def sys_futex(t, addr, op, val, utime, addr2, val3):
         if utime and cmd != FUTEX_TRYLOCK_PI:
             value = read_timespec(t, utime)     # absolute: CLOCK_REALTIME for LOCK_PI, as Linux
             realtime = cmd == FUTEX_LOCK_PI or op & FUTEX_CLOCK_REALTIME
-            deadline = monotonic_for(C.CLOCK_REALTIME if realtime else C.CLOCK_MONOTONIC, value, True)
+            deadline = monotonic_for(C.CLOCK_REALTIME if realtime else C.CLOCK_MONOTONIC, value, True,
+                                     t.proc.ns.time)
         return _lock_pi(t, fx, key, addr, deadline, cmd == FUTEX_TRYLOCK_PI)
     if cmd == FUTEX_UNLOCK_PI:
         return _unlock_pi(t, fx, key, addr)
@@ -238,7 +239,7 @@ def sys_futex_waitv(t, waiters, nr, flags, timeout, clockid, *_):
         clk = s32(clockid)
         if clk not in (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC):
             raise KernelError(E.EINVAL)
-        deadline = monotonic_for(clk, read_timespec(t, timeout), True)
+        deadline = monotonic_for(clk, read_timespec(t, timeout), True, t.proc.ns.time)
     fx = t.kernel.futexes
     raw = t.mem.read(waiters, nr * _WAITV.size)
     words = []

@@ -9,7 +9,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from umlpy.kernel import cpulimit, hostlimits, oom, printk, rusage
+from umlpy.kernel import cpulimit, hostlimits, oom, printk, rusage, timens
 from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -133,7 +133,7 @@ def sys_getrusage(t, who, addr, *_):
 @syscall("sysinfo")
 def sys_sysinfo(t, addr, *_):
     k = t.kernel
-    up = k.uptime_ns() // 10**9
+    up = -(-(k.uptime_ns() + timens.offset_of(t, C.CLOCK_BOOTTIME)) // 10**9)    # a second begun counts
     total = k.mem_budget.limit
     anon, shmem = oom.usage(k)
     free = max(0, total - anon - shmem - k.mem_budget.kmem)

@@ -12,7 +12,7 @@ from umlpy.vfs import nsfs
 from umlpy.vfs.pidfd import PidFile
 
 
-@syscall("setns", status=PARTIAL, note="nsfs files and pidfds; only UTS, IPC, mount, PID, network and user namespaces besides init's")
+@syscall("setns", status=PARTIAL, note="nsfs files and pidfds; only UTS, IPC, mount, PID, network, user and time namespaces besides init's")
 def sys_setns(t, fd, nstype, *_):
     f = t.files.get(s32(fd))
     nstype = s32(nstype)

@@ -41,7 +41,7 @@ def sys_vfork(t, *_):
     return t.kernel.procs.fork(t, C.CLONE_VM | C.CLONE_VFORK, S.SIGCHLD, 0, 0, 0, 0)
 
 
-@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUSER, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID and CLONE_NEWNET the only namespaces")
+@syscall("clone", status=PARTIAL, note="processes (CLONE_VM shares the address space) and threads; CLONE_NEWUSER, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID and CLONE_NEWNET the only namespaces (time namespaces: clone3 and unshare, as Linux)")
 def sys_clone(t, flags, stack, ptid, ctid, tls, *_):
     flags = u32(flags)          # clone(2) takes the flags and exit signal as an int
     if flags & C.CLONE_PIDFD and flags & C.CLONE_PARENT_SETTID:
@@ -92,16 +92,17 @@ def do_clone(t, flags: int, exit_signal: int, stack: int, ptid: int, ctid: int, 
 
 @syscall("unshare", status=PARTIAL, note="fd table, fs context, SysV semaphore undo list; "
          "CLONE_THREAD, CLONE_SIGHAND, CLONE_VM when there is nothing to unshare; UTS, IPC, mount, "
-         "PID, network and user namespaces of a single-threaded process; the other namespaces EINVAL")
+         "PID, network, user and time namespaces of a single-threaded process; cgroup namespaces EINVAL")
 def sys_unshare(t, flags, *_):
     """ksys_unshare: the caller's own copy of its fd table (CLONE_FILES) and
     root, cwd and umask (CLONE_FS); CLONE_SYSVSEM gives up its semaphore
     undo list.  The thread group, handlers and address space can only be
     "unshared" when nobody shares them (as Linux, which does nothing more).
-    New UTS, IPC, mount, PID, network and user namespaces are kernel/nsproxy.py's, made before
-    anything changes (EPERM first); the other types are EINVAL, as a Linux
-    built without them.  A new mount namespace implies CLONE_FS: the task's
-    own root and cwd move into the copied tree."""
+    New UTS, IPC, mount, PID, network, user and time namespaces are
+    kernel/nsproxy.py's, made before anything changes (EPERM first); a
+    cgroup namespace is EINVAL, as a Linux built without them.  A new
+    mount namespace implies CLONE_FS: the task's own root and cwd move
+    into the copied tree."""
     flags &= 0xFFFFFFFFFFFFFFFF
     if flags & C.CLONE_NEWUSER:
         flags |= C.CLONE_THREAD | C.CLONE_FS
@@ -133,7 +134,7 @@ def sys_unshare(t, flags, *_):
 CLONE_ARGS_SIZE_VER2 = 88     # struct clone_args up to its cgroup field
 
 
-@syscall("clone3", status=PARTIAL, note="as clone, with set_tid and CLONE_INTO_CGROUP")
+@syscall("clone3", status=PARTIAL, note="as clone, with set_tid, CLONE_INTO_CGROUP and CLONE_NEWTIME")
 def sys_clone3(t, uargs, size, *_):
     if size < 64:
         raise KernelError(E.EINVAL)
@@ -200,6 +201,7 @@ def _replace_image(t, bprm, img, path: bytes, envp: list[bytes]) -> None:
         t.proc.personality &= ~C.PER_CLEAR_ON_SETID
     aux = hostas.exec_host(k, t)
     # the old image is gone: failures from here on kill the process
+    nsproxy.exec_namespaces(t.proc)
     try:
         kexec.load(k, t, img, bprm, envp, aux, path)
     except KernelError as e:

@@ -2,9 +2,11 @@
 
 The monotonic and boot clocks are the host's (CLOCK_BOOTTIME too, and
 /proc/uptime follows it), read in the host's vDSO without a trap, unless
-a restore gave them offsets (checkpoint/machine.py): then they trap too,
-and are answered here on the guest's clock.  The
-wall clocks (CLOCK_REALTIME, CLOCK_TAI) are the guest machine's own
+a restore gave them offsets (checkpoint/machine.py) or the reader is in
+a time namespace with offsets of its own (kernel/timens.py): then they
+trap too, and are answered here on the guest's clock (plus the
+namespace's offsets, which absolute times given to clock_nanosleep and
+the timers lose again: timers.monotonic_for).  The wall clocks (CLOCK_REALTIME, CLOCK_TAI) are the guest machine's own
 (kernel/timekeeping.py): the host's until a guest with CAP_SYS_TIME sets
 them, which moves only the guest's clock; from then on the vDSO's time
 calls trap and are answered here.  adjtimex works on the guest's NTP
@@ -23,7 +25,7 @@ from umlpy.abi import errno as E
 from umlpy.abi import structs
 from umlpy.abi import timex as X
 from umlpy.abi.capability import CAP_SYS_TIME
-from umlpy.kernel import cpuclock, cred, rusage, timekeeping
+from umlpy.kernel import cpuclock, cred, rusage, timekeeping, timens
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.kernel.timekeeping import settod_check
 from umlpy.kernel.timers import NS, after, monotonic_for, read_timespec
@@ -38,8 +40,10 @@ _ALARMS = (C.CLOCK_REALTIME_ALARM, C.CLOCK_BOOTTIME_ALARM)
 
 
 def clock_now(t, clk: int) -> int:
+    """Clock clk as t reads it (its monotonic and boot clocks in its time
+    namespace)."""
     if clk in _VDSO:
-        return timekeeping.timekeeper().clock_ns(clk)
+        return timekeeping.timekeeper().clock_ns(clk) + timens.offset_of(t, clk)
     return cpuclock.cpu_time(cpuclock.owner_of(t, clk, gettime=True), cpuclock.which_of(clk))
 
 
@@ -137,7 +141,7 @@ def sys_clock_nanosleep(t, clk, flags, req, rem, *_):
     if clk in _SLEEPABLE:
         ns = read_timespec(t, req)
         if absolute:        # on a wall clock, it follows the clock's changes (kernel/sched.py)
-            return sleep_until(t, monotonic_for(clk, ns, True), 0, absolute=True)
+            return sleep_until(t, monotonic_for(clk, ns, True, t.proc.ns.time), 0, absolute=True)
         return sleep_until(t, after(ns), rem)
     if clk in _VDSO or clk in (C.CLOCK_THREAD_CPUTIME_ID, *_ALARMS) \
             or (clk < 0 and clk & 7 == cpuclock.CLOCKFD):

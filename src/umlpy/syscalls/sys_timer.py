@@ -345,7 +345,7 @@ def sys_timer_settime(t, tid, flags, new, old, *_):
     if value and tm.cpu is not None:
         tm.set(value if absolute else ktime_add_safe(tm.now(), value), interval)
     elif value:
-        tm.set(monotonic_for(tm.clk, value, absolute), interval)
+        tm.set(monotonic_for(tm.clk, value, absolute, t.proc.ns.time), interval)
     else:
         tm.set(None, 0)     # disarmed: the interval goes too (common_timer_set)
     return 0
@@ -482,7 +482,7 @@ def sys_timerfd_settime(t, fd, flags, new, old, *_):
     f.ticks = 0
     absolute = bool(flags & TFD_TIMER_ABSTIME)
     f.setup_cancel(absolute and bool(flags & TFD_TIMER_CANCEL_ON_SET) and f.clk in (C.CLOCK_REALTIME, C.CLOCK_REALTIME_ALARM))
-    f.timer.arm(monotonic_for(f.clk, value, absolute) if value else None, interval)
+    f.timer.arm(monotonic_for(f.clk, value, absolute, t.proc.ns.time) if value else None, interval)
     return 0
 
 

@@ -14,12 +14,13 @@ what the kernel itself ran, the rest of the uptime is idle.
 from __future__ import annotations
 
 from arch_um import clock, procinfo
+from umlpy.abi import consts as C
 from umlpy.abi import structs
 from umlpy.fs import registry
 from umlpy.fs.procfs.base import Spec, ro, symlink, text
 from umlpy.fs.procfs.ipcfiles import sysvipc_files
 from umlpy.fs.procfs.target import NS_PER_TICK, CONSOLE_TTY
-from umlpy.kernel import oom, timekeeping
+from umlpy.kernel import oom, timekeeping, timens
 from umlpy.kernel.task import State
 from umlpy.vfs import devices as dev_registry
 from umlpy.vfs import lease, locks, pagecache
@@ -161,9 +162,11 @@ def _centis(ticks: int) -> str:
     return f"{ticks // 100}.{ticks % 100:02d}"    # USER_HZ is 100
 
 
-def uptime(kernel) -> str:
+def uptime(kernel, reader) -> str:
+    """The uptime in the reader's time namespace, the idle time the machine's."""
     _, _, idle = cpu_ticks(kernel)
-    return f"{_centis(kernel.uptime_ns() // NS_PER_TICK)} {_centis(idle)}\n"
+    up = kernel.uptime_ns() + timens.offset_of(reader, C.CLOCK_BOOTTIME)
+    return f"{_centis(up // NS_PER_TICK)} {_centis(idle)}\n"
 
 
 def loadavg(kernel) -> str:
@@ -248,7 +251,7 @@ def global_files(kernel) -> Spec:
         "stat": ro(text(lambda: stat(k))),
         "swaps": ro("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
         "sysvipc": sysvipc_files(k),
-        "uptime": ro(text(lambda: uptime(k))),
+        "uptime": ro(lambda task: uptime(k, task).encode()),
         "vmstat": ro(text(lambda: vmstat(k))),
         "version": ro(text(lambda: f"Linux version {k.release} (umlpy {k.version}) "
                                    f"{k.version_string}")),

@@ -523,7 +523,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("limits", _file(lambda tg, r: pidstat.limits_text(tg))),
     ("comm", _file(_comm, 0o644, _set_comm)),
     ("cmdline", _file(_cmdline)),
-    ("stat", _file(lambda tg, r: pidstat.stat_text(tg))),
+    ("stat", _file(pidstat.stat_text)),
     ("statm", _file(lambda tg, r: pidstat.statm_text(tg))),
     ("maps", _file(maps.maps_text)),
     ("smaps", _file(maps.smaps_text)),

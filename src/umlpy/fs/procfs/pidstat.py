@@ -10,7 +10,7 @@ from __future__ import annotations
 from umlpy.abi import consts as C
 from umlpy.fs.procfs.target import (MemUse, NS_PER_TICK, STATE_NAMES, Target, layout, live, nthreads,
                                     state_letter, tpgid, tty_nr)
-from umlpy.kernel import rusage, userns
+from umlpy.kernel import rusage, timens, userns
 from umlpy.kernel.task import RLIM_INFINITY
 
 PF_RANDOMIZE = 0x00400000     # the flags word of an ordinary user process
@@ -29,7 +29,10 @@ def _sigbits(proc) -> tuple[int, int]:
     return ign, catch
 
 
-def stat_text(tg: Target) -> bytes:
+def stat_text(tg: Target, reader) -> bytes:
+    """The start time is on the boot clock of the reader's time namespace
+    (an unsigned 64-bit count: one from before a negative offset's zero
+    wraps, as Linux's)."""
     proc = tg.proc()
     task = tg.task()
     mm = proc.mm
@@ -48,7 +51,7 @@ def stat_text(tg: Target) -> bytes:
         PF_RANDOMIZE, 0, 0, 0, 0,               # flags, minflt, cminflt, majflt, cmajflt
         *(ns // NS_PER_TICK for ns in (own.utime, own.stime, proc.cusage.utime, proc.cusage.stime)),
         task.sched.prio(), task.sched.nice, nthreads(proc), 0,    # priority, nice, num_threads, itrealvalue
-        proc.start_ns // NS_PER_TICK,
+        (proc.start_ns + timens.offset_of(reader, C.CLOCK_BOOTTIME)) % (1 << 64) // NS_PER_TICK,
         mem.size * C.PAGE_SIZE, mem.resident, proc.rlimit(C.RLIMIT_RSS)[0],
         lay["start_code"], lay["end_code"], mm.start_stack if is_live else 0,
         0, 0,                                   # kstkesp, kstkeip
