@@ -25,7 +25,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from umlpy.abi import consts as C
-from umlpy.kernel.timekeeping import KTIME_MAX, NS
+from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_TIME
+from umlpy.kernel import timekeeping, userns
+from umlpy.kernel.errors import KernelError
+from umlpy.kernel.timekeeping import KTIME_MAX, KTIME_SEC_MAX, NS
 from umlpy.kernel.vdso import space_of
 
 if TYPE_CHECKING:
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
 
 MONOTONIC_CLOCKS = (C.CLOCK_MONOTONIC, C.CLOCK_MONOTONIC_RAW, C.CLOCK_MONOTONIC_COARSE)
 BOOT_CLOCKS = (C.CLOCK_BOOTTIME, C.CLOCK_BOOTTIME_ALARM)
+# the clocks an offset is written for (/proc/PID/timens_offsets), by name
+OFFSET_CLOCKS = {"monotonic": C.CLOCK_MONOTONIC, "boottime": C.CLOCK_BOOTTIME}
 
 
 def _ns(ts: tuple[int, int]) -> int:
@@ -84,3 +90,34 @@ def commit(kernel, proc) -> None:
     space = space_of(proc.mm)
     if space is not None:
         kernel.vdso.set_clocks(*space, traps(ns))
+
+
+def show_offsets(ns: TimeNamespace) -> bytes:
+    """/proc/PID/timens_offsets: the offsets of the process's
+    time_for_children namespace (proc_timens_show_offsets)."""
+    return b"".join(b"%-10s %10d %9d\n" % (name.encode(), *getattr(ns, name)) for name in OFFSET_CLOCKS)
+
+
+def set_offsets(creds, ns: TimeNamespace, offsets: list[tuple[int, int, int]]) -> None:
+    """proc_timens_set_offset: (clock, sec, nsec) each; EPERM without
+    CAP_SYS_TIME in the user namespace owning ns (for the writer's
+    credentials as it opened the file), ERANGE for an offset that puts the
+    clock before 0 or past half of what a ktime holds, EACCES once a
+    process has entered ns.  All or none are set."""
+    if not userns.ns_capable(creds, ns.owner, CAP_SYS_TIME):
+        raise KernelError(E.EPERM)
+    tk = timekeeping.timekeeper()
+    for clk, sec, nsec in offsets:
+        now = tk.monotonic_ns() if clk == C.CLOCK_MONOTONIC else tk.boottime_ns()
+        if not -KTIME_SEC_MAX <= sec <= KTIME_SEC_MAX:
+            raise KernelError(E.ERANGE)
+        total = now // NS + sec + (now % NS + nsec) // NS      # timespec64_add, normalised
+        if not 0 <= total <= KTIME_SEC_MAX // 2:
+            raise KernelError(E.ERANGE)
+    if ns.frozen:
+        raise KernelError(E.EACCES)
+    for clk, sec, nsec in offsets:
+        if clk == C.CLOCK_MONOTONIC:
+            ns.monotonic = (sec, nsec)
+        else:
+            ns.boottime = (sec, nsec)

@@ -14,7 +14,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.capability import (CAP_AUDIT_CONTROL, CAP_CHECKPOINT_RESTORE, CAP_SETGID, CAP_SETUID,
                                   CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE)
-from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat
+from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat, timens
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
@@ -521,6 +521,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("status", _file(_status)),
     ("personality", _file(_personality, 0o400)),
     ("limits", _file(lambda tg, r: pidstat.limits_text(tg))),
+    ("timens_offsets", timens.OffsetsInode),
     ("comm", _file(_comm, 0o644, _set_comm)),
     ("cmdline", _file(_cmdline)),
     ("stat", _file(pidstat.stat_text)),
@@ -550,7 +551,7 @@ ENTRIES: list[tuple[str, Maker]] = [
     ("timerslack_ns", _file(_timerslack, 0o666, _set_timerslack, lazy=True)),
     ("coredump_filter", _file(_coredump_filter, 0o644, _set_coredump_filter)),
 ]
-TGID_ONLY = {"task", "map_files", "timerslack_ns", "coredump_filter"}     # not in /proc/PID/task/TID
+TGID_ONLY = {"task", "map_files", "timens_offsets", "timerslack_ns", "coredump_filter"}     # not in /proc/PID/task/TID
 
 
 class TgidDir(Dir):
