@@ -27,7 +27,7 @@ _BUILT_IN = (
     "STDIO_CONSOLE", "SSL", "FD_CHAN", "NULL_CHAN", "PORT_CHAN", "PTY_CHAN",
     "NET", "INET", "IPV6", "UNIX", "PACKET", "BINFMT_ELF", "BINFMT_SCRIPT", "FHANDLE",
     "CROSS_MEMORY_ATTACH", "BLK_DEV_INITRD", "BLK_DEV_LOOP", "BLOCK_LEGACY_AUTOLOAD",
-    "NAMESPACES", "UTS_NS", "IPC_NS", "MNT_NS", "PID_NS", "NET_NS", "USER_NS", "CGROUPS",
+    "NAMESPACES", "UTS_NS", "IPC_NS", "MNT_NS", "PID_NS", "NET_NS", "USER_NS", "TIME_NS", "CGROUPS",
     # ns_last_pid, clone3's set_tid, msgrcv's MSG_COPY, /proc/sys/kernel/*_next_id,
     # PR_SET_MM_MAP, /proc/PID/map_files (not PR_SET_MM_EXE_FILE)
     "CHECKPOINT_RESTORE",
@@ -35,7 +35,7 @@ _BUILT_IN = (
 # what it does not have (the options test suites ask about)
 _NOT_SET = (
     "MODULES", "SWAP", "NUMA",
-    "TIME_NS", "QUOTA",
+    "QUOTA",
     "QFMT_V2", "HUGETLBFS", "HUGETLB_PAGE", "BLK_DEV_RAM", "MANDATORY_FILE_LOCKING",
     "FS_VERITY", "MEMORY_FAILURE", "KSM", "TRANSPARENT_HUGEPAGE",
     "TRACING", "FTRACE", "KPROBES", "AUDIT", "SECURITY_SELINUX", "SECURITY_APPARMOR", "KVM",
