@@ -10,6 +10,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import re
 import shutil
 import socket
@@ -765,6 +766,29 @@ def test_clocks_on_the_same_host_are_the_host_s(tmp_path):
     assert r.stdout.split("count 30\n", 1)[1] == _clocks_native(), r.stdout
 
 
+def test_time_namespace_carried(tmp_path):
+    """A child in a time namespace with offsets (its parent, init, made
+    it): the image has the namespace (number, offsets, frozen) and who is
+    in it; restored, the child's clocks go on in it, through the vDSO as
+    by the syscall, waits to an absolute monotonic time take what they
+    asked, and its namespace, offsets file and offsets are as before (as
+    natively, where it needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("t_ckpt timens needs root natively (a time namespace)")
+    native = subprocess.run([str(ROOT / "rootfs" / "cache" / "progs" / "t_ckpt"), "timens", "3"],
+                            capture_output=True, text=True, timeout=60).stdout.split("count 3\n", 1)[1]
+    image, first = checkpointed(tmp_path, [f"initrd={CPIO}"], ["timens", "30"], "count", 2)
+    doc = json.loads((image / "manifest.json").read_text())
+    [ns] = doc["time_namespaces"]
+    assert (ns["monotonic"], ns["boottime"], ns["frozen"], ns["maker"]) == ([1000, 0], [2000, 0], True, 0), ns
+    init, child = sorted(doc["processes"], key=lambda p: p["pid"])
+    assert init["timens"] == [0xEFFFFFFA, ns["ino"]] and child["timens"] == [ns["ino"]] * 2
+    r = restore(image)
+    assert r.returncode == 0, r.stderr
+    assert numbers(r.stdout, "count") == list(range(first[-1] + 1, 31)), r.stdout + r.stderr
+    assert r.stdout.split("count 30\n", 1)[1] == native, r.stdout
+
+
 def test_machine_settings_carried(tmp_path):
     """What the guest set of the machine itself: its host name, sysctls
     (a root-only one, a string, one that bounds the pids) and its wall
@@ -1184,7 +1208,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 12")
+    _refused(image, "checkpoint format version 99, this kernel reads version 13")
 
 
 def test_forged_thread_refused(saved, tmp_path):

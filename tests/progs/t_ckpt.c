@@ -173,6 +173,11 @@
  *     (vDSO and syscall) at each count; then whether one ever went back,
  *     whether /proc/uptime agrees with CLOCK_BOOTTIME, and whether waits
  *     to an absolute monotonic time 200 ms ahead took those 200 ms.
+ *   t_ckpt timens N: (as root) a time namespace for its children, its
+ *     monotonic clock 1000 s and boot clock 2000 s ahead; a child in it
+ *     runs `clocks N` there, then says whether it is in the same
+ *     namespace, its offsets file, whether they are frozen still and
+ *     whether its clocks are the outer ones plus the offsets.
  *   t_ckpt mlocked N: 64 KiB mlocked (one page written) and 32 KiB
  *     mlock2'd MLOCK_ONFAULT; counts to N, then VmLck, which pages are
  *     resident (mincore) and a munlock.
@@ -1401,6 +1406,47 @@ static int clocks(long n)
                      FUTEX_BITSET_MATCH_ANY);
     dprintf(1, "absolute futex wait: %ld %s\n", r, took_200ms(t0));
     return 0;
+}
+
+/* timens N: see the usage at the top */
+static int timens(long n)
+{
+    static const char offsets[] = "monotonic 1000 0\nboottime 2000 0\n";
+    const long long ns = 1000000000LL;
+    if (access("/proc/self", F_OK))
+        mount("proc", "/proc", "proc", 0, NULL);        /* as init, with nothing mounted */
+    if (unshare(0x80 /* CLONE_NEWTIME */))
+        return 1;
+    int fd = open("/proc/self/timens_offsets", O_WRONLY);
+    if (fd < 0 || write(fd, offsets, sizeof offsets - 1) != sizeof offsets - 1)
+        return 1;
+    close(fd);
+    pid_t c = fork();
+    if (c == 0) {
+        struct stat before, after;
+        stat("/proc/self/ns/time", &before);
+        clocks(n);
+        stat("/proc/self/ns/time", &after);
+        dprintf(1, "same namespace: %s\n", before.st_ino == after.st_ino ? "yes" : "no");
+        char buf[128] = "";
+        fd = open("/proc/self/timens_offsets", O_RDWR);
+        read(fd, buf, sizeof buf - 1);
+        dprintf(1, "offsets:\n%s", buf);
+        lseek(fd, 0, SEEK_SET);         /* a write is taken at offset 0 only */
+        dprintf(1, "frozen: %s\n", write(fd, "monotonic 1 0", 13) < 0 && errno == EACCES ? "yes" : "no");
+        char parent[64];
+        snprintf(parent, sizeof parent, "/proc/%d/ns/time", getppid());
+        int outer = open(parent, O_RDONLY);     /* (an open namespace is not carried) */
+        long long m = clock_ns(CLOCK_MONOTONIC, 0), b = clock_ns(CLOCK_BOOTTIME, 1);
+        setns(outer, 0x80);
+        long long m0 = clock_ns(CLOCK_MONOTONIC, 0), b0 = clock_ns(CLOCK_BOOTTIME, 1);
+        m -= 1000 * ns;
+        b -= 2000 * ns;
+        dprintf(1, "offsets applied: %s\n", m <= m0 && m0 < m + ns && b <= b0 && b0 < b + ns ? "yes" : "no");
+        _exit(0);
+    }
+    int st;
+    return waitpid(c, &st, 0) == c && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
 /* tcpheld N: a loopback TCP connection whose writer sends a byte with
@@ -3169,7 +3215,7 @@ int main(int argc, char **argv)
                  {"churn", churn}, {"sched", scheduled}, {"keys", keyed}, {"netsock", netsocks},
                  {"packet", packeted}, {"spawner", spawner}, {"kid", kid}, {"stopped", stopped_children},
                  {"mlocked", mlocked}, {"ptpending", ptpending},
-                 {"ptwall", ptwall}, {"clocks", clocks}, {"tcpheld", tcpheld}, {"sigio", sigio}, {"opath", opath},
+                 {"ptwall", ptwall}, {"clocks", clocks}, {"timens", timens}, {"tcpheld", tcpheld}, {"sigio", sigio}, {"opath", opath},
                  {"seccomp", seccomped}, {"nested", nested}, {"cputime", cputime},
                  {"tables", tables}, {"leaderless", leaderless},
                  {"pidfds", pidfds}, {"memfds", memfds}, {"corked", corked}, {"semaphore", semaphore}};
@@ -3209,6 +3255,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc == 3 && i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(argv[1], modes[i].name))
             return modes[i].run(atol(argv[2]));
-    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | clocks N | tcpheld N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | semaphore N | prealloc PATH N | leased PATH N\n");
+    fprintf(stderr, "usage: t_ckpt count FILE N | mapped FILE N | fifo PATH N | dir PATH N | locks PATH N | nameless DIR N | sharedgone DIR N | unix DIR N | pipe N | socket N | sleep MS | spin N | pending MS | itimer MS | fds MS | ptimer MS | epoll MS | pairs N | threads N | dirty N [MIB] | inet N | nat N PORT | sysv N | mqueue N | inotify DIR N | unwatched N | pty N | hungup N | shanon N | vfork N | zombie N | churn N | sched N | keys N | netsock N | packet N | spawner N | stopped N | mlocked N | ptpending N | ptwall N | clocks N | timens N | tcpheld N | sigio N | opath N | seccomp N | nested N | cputime N | tables N | leaderless N | pidfds N | memfds N | corked N | semaphore N | prealloc PATH N | leased PATH N\n");
     return 2;
 }

@@ -22,8 +22,8 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, machine, netlinksock,
-                               netstate, packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
-                               ttylines, unixsock, unlinked)
+                               netstate, packetsock, pty, restarts, sched, seccompstate, sharedanon, timensstate,
+                               timers, tmpfstree, ttylines, unixsock, unlinked)
 from umlpy.drivers.console import ConsoleFile
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs.procfs.pagemap import PM_PRESENT, PM_SWAP
@@ -211,9 +211,10 @@ class Shares:
 
 def _check_identity(k, p, who: str) -> None:
     """What a process and a zombie both carry (_save_identity): in the
-    initial namespaces, no timer's signal pending, the console or a pty as
-    its controlling tty (its keyrings and control group are checked
-    machine-wide: checkpoint/keyring.py, cgroups.py).  A zombie
+    initial namespaces but time namespaces of the initial user namespace
+    (checkpoint/timensstate.py), no timer's signal pending, the console or
+    a pty as its controlling tty (its keyrings and control group are
+    checked machine-wide: checkpoint/keyring.py, cgroups.py).  A zombie
     is saved whole (its status and rusage) unless a tracer other than its
     parent is still to reap it; a process caught half-way through its exit
     cannot be (the event loop never leaves one so)."""
@@ -221,8 +222,11 @@ def _check_identity(k, p, who: str) -> None:
         raise Refused(f"{who}: a process in the middle of its exit")
     if p.zombie and (p.parent is None or ptracer.traced_zombie(p) is not None):
         raise Refused(f"{who}: a traced zombie")
-    if p.ns is not k.init_ns or p.creds.user_ns is not None:
+    if timensstate.without(k, p.ns) != k.init_ns or p.creds.user_ns is not None:
         raise Refused(f"{who}: namespaces")
+    why = timensstate.unsaved(k, p)
+    if why is not None:
+        raise Refused(f"{who}: {why}")
     if p.ctty is not None and not ttylines.is_line(p.ctty) and not pty.is_pty_slave(p.ctty):
         raise Refused(f"{who}: a controlling tty other than a line (the console, con1-, ssl0-) or a pty")
     if _timer_signal(p.sigq, p) or _timer_signal(p.leader.sigq, p):
@@ -863,6 +867,7 @@ def _save_identity(k, p) -> dict:
         "sigactions": [list(a) for a in p.sighand.actions],
         "shared_pending": p.shared_pending, "shared_sigq": _save_sigq(p.sigq),
         "keyrings": keyring.save_process(p), "cgroup": cgroups.save_process(p),
+        **timensstate.save_process(k, p),
     }
 
 
@@ -942,6 +947,7 @@ def save(k, make_writer) -> tuple[dict, object, int, int]:
             "ipc": ipc.save(k, w, opens), "keys": keyring.save(k),
             "netlink": netlinksock.save_table(k), "cgroups": cgroups.save(k),
             "cgroup_attrs": cgroups.save_attrs(k), "seccomp_filters": secc.filters,
+            "time_namespaces": timensstate.save(k),
             "machine": machine.save(k),
         }
         if shanon.objects:

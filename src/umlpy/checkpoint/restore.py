@@ -27,8 +27,8 @@ from umlpy.abi import signals as S
 from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.checkpoint import (cgroups, filelocks, image, inetsock, inotify, ipc, keyring, machine, netlinksock,
-                               netstate, packetsock, pty, restarts, sched, seccompstate, sharedanon, timers, tmpfstree,
-                               ttylines, unixsock, unlinked)
+                               netstate, packetsock, pty, restarts, sched, seccompstate, sharedanon, timensstate,
+                               timers, tmpfstree, ttylines, unixsock, unlinked)
 from umlpy.checkpoint.dump import RESTORED_MOUNTS, SPECIAL, TREE_FS, host_vmas
 from umlpy.drivers.ubd import UBD_MAJOR
 from umlpy.fs import devtmpfs, registry
@@ -107,6 +107,7 @@ def _build(k, r: image.Reader) -> None:
     groups = cgroups.make(k, r)
     cgroups.restore_attrs(k, r)
     filters = seccompstate.make(r)
+    times = timensstate.make(k, r)
     tasks = {1: init}
     for p in procs[1:]:
         pid = p.int("pid", 1, MAX_PID)
@@ -128,6 +129,7 @@ def _build(k, r: image.Reader) -> None:
     for p in procs:
         t = tasks[p.int("pid", 1, MAX_PID)]
         _identity(k, t.proc, p, tasks)
+        timensstate.restore_process(t.proc, p, times)
         keyring.restore_process(t.proc, p, keys)
         cgroups.restore_process(t.proc, p, groups)
         pty.restore_ctty(t.proc, p, ptys)

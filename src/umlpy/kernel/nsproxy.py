@@ -74,6 +74,14 @@ class InodeNumbers:
         self._next += 1
         return n
 
+    def given(self, n: int) -> bool:
+        """A number a restore gives again (in increasing order): whether
+        it is still free; the next new namespace's comes after it."""
+        if n < self._next:
+            return False
+        self._next = n + 1
+        return True
+
 
 class Namespace:
     """One namespace: its type, number and the user namespace owning it
@@ -86,6 +94,7 @@ class Namespace:
         self.inums = inums
         self.ino = ino if ino is not None else inums.take()
         self.inode = None       # its nsfs inode, made when first opened (vfs/nsfs.py)
+        self.maker: int | None = None   # the euid it counts for in its owner's ucounts (a restore counts it again)
 
     def name(self) -> str:
         """What /proc/PID/ns/X reads: `uts:[4026531838]`."""
@@ -351,6 +360,7 @@ def _counted(owner: Namespace, euid: int, kind: str, make: Callable[[], Namespac
         ucount.undo(chain, kind)
         raise
     ucount.held(ns, chain, kind)
+    ns.maker = euid
     return ns
 
 
