@@ -17,7 +17,6 @@ from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.fs.procfs.base import GenFile, Spec, ints, parse_ints, ro
 from umlpy.kernel import ipc as I
 from umlpy.kernel import userns
-from umlpy.kernel.nsproxy import UserNamespace
 from umlpy.kernel import mqueue as M
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.tunables import INT_MAX
@@ -90,11 +89,6 @@ class _NextIdFile(GenFile):
             userns.ns_capable(creds, owner, CAP_CHECKPOINT_RESTORE)
 
 
-def _user_ns(owner):
-    """A namespace's owner as the capability checks name it (None: the initial one)."""
-    return owner if isinstance(owner, UserNamespace) else None
-
-
 def _next_id(kernel, kind: str):
     """The id the next object of a kind gets (0..INT_MAX; -1 once used)."""
     def space():
@@ -107,7 +101,7 @@ def _next_id(kernel, kind: str):
         space().next_id = vals[0]
     def make(fs, key) -> _NextIdFile:
         f = _NextIdFile(fs, key, lambda task: f"{space().next_id}\n".encode(), store, mode=0o444)
-        f.user_ns = lambda: _user_ns(_ipc_ns(kernel).owner)
+        f.user_ns = lambda: _ipc_ns(kernel).owner
         return f
     return make
 
