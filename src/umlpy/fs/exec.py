@@ -52,7 +52,7 @@ class Phdr:
 
 @dataclass
 class Elf:
-    inode: object
+    inode: object           # what its segments map (the file's mapped_inode)
     type: int
     entry: int
     phoff: int
@@ -79,7 +79,7 @@ def read_elf(t, f, head: bytes, then: Callable[[Elf], R], main: bool = True) -> 
             raise KernelError(E.ENOEXEC)
         phdrs = [Phdr(ptype, flags, off, vaddr, filesz, memsz)
                  for ptype, flags, off, vaddr, _pa, filesz, memsz, _al in _PHDR.iter_unpack(raw)]
-        elf = Elf(f.inode, etype, entry, phoff, phnum, phdrs, None)
+        elf = Elf(f.mapped_inode(), etype, entry, phoff, phnum, phdrs, None)
         interp = next((p for p in phdrs if p.type == PT_INTERP), None) if main else None
         if interp is None:
             return then(elf)

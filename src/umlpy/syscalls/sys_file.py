@@ -170,8 +170,9 @@ def dentry_open(t, d, flags: int, created: bool = False):
         raise KernelError(E.ELOOP)
     if fmt == C.S_IFDIR and (acc != C.O_RDONLY or flags & C.O_TRUNC):
         raise KernelError(E.EISDIR)
-    if fmt in (C.S_IFBLK, C.S_IFCHR) and d.mount is not None and d.mount.has(MS.MOUNT_ATTR_NODEV):
-        raise KernelError(E.EACCES)         # may_open_dev
+    if fmt in (C.S_IFBLK, C.S_IFCHR) and (d.mount is not None and d.mount.has(MS.MOUNT_ATTR_NODEV)
+                                          or inode.fs.user_ns is not None):
+        raise KernelError(E.EACCES)         # may_open_dev (SB_I_NODEV: a user namespace's filesystem)
     if not created:
         want = open_access(flags)
         permission(inode, want, creds)

@@ -105,7 +105,7 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
     hoff = off              # where the mapping starts in the host file
     fmap = None
     if f is not None:
-        inode = f.inode
+        inode = f.mapped_inode()
         pages = f.mmap_pages(off, size)
         # do_mmap's order: the file's access mode, noexec, then whether the
         # file can be mapped at all (f_op->mmap: ENODEV)

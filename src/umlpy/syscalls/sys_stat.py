@@ -22,9 +22,9 @@ def stat_bytes(t, inode) -> bytes:
     uid, gid = inode.uid, inode.gid
     if c.user_ns is not None:       # the initial namespace's ids are as they are
         uid, gid = userns.uid_of(c, uid), userns.gid_of(c, gid)
-    fs = inode.fs
-    return structs.pack_stat(fs.dev, inode.ino, inode.nlink, inode.mode, uid, gid, inode.rdev, inode.size(),
-                             fs.blksize, inode.blocks(), inode.atime, inode.mtime, inode.ctime)
+    dev, blksize = inode.stat_fs()
+    return structs.pack_stat(dev, inode.ino, inode.nlink, inode.mode, uid, gid, inode.rdev, inode.size(),
+                             blksize, inode.blocks(), inode.atime, inode.mtime, inode.ctime)
 
 
 def _target(t, dirfd: int, path: int, flags: int):
@@ -97,10 +97,11 @@ def sys_statx(t, dirfd, path, flags, mask, buf, *_):
     dio = _dio_alignment(ino) if mask & structs.STATX_DIOALIGN else None
     if dio is not None:
         got |= structs.STATX_DIOALIGN
+    dev, blksize = ino.stat_fs()
     t.mem.write(buf, structs.pack_statx(
-        got, dev_of(ino), ino.ino, ino.nlink, ino.mode, userns.uid_of(t.proc.creds, ino.uid),
+        got, dev, ino.ino, ino.nlink, ino.mode, userns.uid_of(t.proc.creds, ino.uid),
         userns.gid_of(t.proc.creds, ino.gid), ino.rdev, ino.size(),
-        ino.fs.blksize, ino.blocks(), ino.atime, btime or 0, ctime, mtime,
+        blksize, ino.blocks(), ino.atime, btime or 0, ctime, mtime,
         attrs, ino.fs.statx_attributes | STATX_ATTR_AUTOMOUNT | STATX_ATTR_MOUNT_ROOT | STATX_ATTR_DAX,
         mnt.mnt_id if mnt is not None else 0, dio or (0, 0)))
     return 0

@@ -178,6 +178,12 @@ class File:
         None maps the inode as every file."""
         return None
 
+    def mapped_inode(self):
+        """The inode whose pages a mapping of this file shows (a program's
+        segments too): the file's own, but a stacked filesystem's file maps
+        its layer's (overlayfs's ovl_mmap puts the real file in the vma)."""
+        return self.inode
+
     # whether the file has a poll of its own (file_can_poll): None decides
     # by the inode, regular files and directories not, everything else yes
     pollable: bool | None = None

@@ -45,6 +45,12 @@ class Filesystem:
     # drop_caches evicts them (vfs/evict.py); a filesystem whose memory is
     # the only copy pins every dentry, as Linux's tmpfs does
     inodes_reclaimable = False
+    uuid = bytes(16)        # s_uuid: a disk's, null for the others (overlayfs names its layers by it)
+    # s_user_ns: the user namespace that mounted it (None: the initial
+    # one); a user namespace's filesystem is SB_I_NODEV, its device nodes
+    # cannot be opened
+    user_ns = None
+    stack_depth = 0         # s_stack_depth: how many stacked filesystems (overlays) lie below
 
     def __init__(self) -> None:
         self.dev = anon_dev()
@@ -171,6 +177,13 @@ class Inode:
         this file: None when the filesystem does not say (most), (0, 0)
         when it says direct I/O cannot be done here."""
         return None
+
+    def stat_fs(self) -> tuple[int, int]:
+        """(st_dev, st_blksize) as getattr reports them: the filesystem's
+        device and block size; a stacked filesystem's file reports those of
+        the layer it comes from (overlayfs's ovl_getattr)."""
+        fs = self.fs
+        return fs.dev, fs.blksize
 
     def btime(self) -> int | None:
         """The birth time in ns for statx (STATX_BTIME), None when the filesystem

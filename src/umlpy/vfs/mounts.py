@@ -76,12 +76,27 @@ class MountTable:
         self.singletons: dict[str, object] = {}    # devtmpfs: one instance
         self.busy_check: Callable[[Mount], bool] = lambda m: False
         self.orphans: list[Mount] = []     # detached, their filesystem still in use
+        self.held: dict[int, int] = {}     # id(fs) -> kernel users holding it besides its mounts
         self.mount_max = MOUNT_MAX      # fs.mount-max (root may change it)
         # mount events (touch_mnt_namespace): a poll of /proc/PID/mounts or
         # mountinfo says POLLPRI|POLLERR once after each (one count for all
         # namespaces: a reader may hear of another namespace's mount too)
         self.event = 0
         self.changed = WaitQueue("mount table")
+
+    def hold(self, fs) -> None:
+        """A kernel user of fs besides its mounts (an overlay's layers,
+        which Linux holds through private clones of their mounts): the
+        filesystem outlives its last umount, as after a lazy one, until
+        every hold is released."""
+        self.held[id(fs)] = self.held.get(id(fs), 0) + 1
+
+    def release(self, fs) -> None:
+        n = self.held.pop(id(fs)) - 1
+        if n:
+            self.held[id(fs)] = n
+        else:
+            self.reap()
 
     def touch(self) -> None:
         """A mount, unmount, move or remount happened."""
@@ -347,8 +362,8 @@ class MountTable:
         fsnotify.fanotify.forget(m)
         if any(o.fs is m.fs for o in self.mounts):
             return
-        if self.busy_check(m):
-            self.orphans.append(m)      # a lazy umount: its open files keep the filesystem
+        if self.busy_check(m) or id(m.fs) in self.held:
+            self.orphans.append(m)      # a lazy umount, or an overlay's layer: kept while in use
             return
         if not getattr(m.fs, "shared_instance", False):
             fsnotify.unmount(m.fs)
@@ -360,7 +375,7 @@ class MountTable:
         for m in list(self.orphans):
             if any(o.fs is m.fs for o in self.mounts):
                 self.orphans.remove(m)
-            elif not self.busy_check(m):
+            elif not self.busy_check(m) and id(m.fs) not in self.held:
                 self.orphans.remove(m)
                 self._release_unless_mounted(m)
 
@@ -416,8 +431,8 @@ class MountTable:
     def unmount_all(self) -> None:
         released: set[int] = set()
         for m in reversed(self.orphans + self.mounts):
-            if id(m.fs) in released:
-                continue        # another namespace's copy of a mount
+            if id(m.fs) in released or m not in self.orphans and m not in self.mounts:
+                continue        # another namespace's copy of a mount; a layer its overlay let go
             released.add(id(m.fs))
             try:
                 self._release(m)

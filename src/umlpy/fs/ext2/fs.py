@@ -119,6 +119,11 @@ class Ext2Fs(Filesystem):
         if not read_only:
             self._mark_mounted()
 
+    @property
+    def uuid(self) -> bytes:
+        """s_uuid: the superblock's."""
+        return self.sb.uuid
+
     def _read_super(self, dev: BlockDevice, read_only: bool) -> L.Superblock:
         if dev.size < L.SUPERBLOCK_OFFSET + L.SUPERBLOCK_SIZE:
             raise Ext2Error("ext2: device too small")
