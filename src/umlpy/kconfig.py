@@ -54,7 +54,7 @@ _SYSCALLS = {
 }
 # filesystem options: set exactly when the type is registered
 _FILESYSTEMS = {"EXT2_FS": "ext2", "EXT3_FS": "ext3", "EXT4_FS": "ext4", "TMPFS": "tmpfs",
-                "HOSTFS": "hostfs"}
+                "HOSTFS": "hostfs", "OVERLAY_FS": "overlay"}
 
 
 def options() -> dict[str, bool]:

@@ -8,7 +8,7 @@ from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 
 DISK_TYPES = ("ext2", "ext3", "ext4")
-VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "cgroup2", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs")
+VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "cgroup2", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs", "overlay")
 NOT_YET = ("cgroup", "debugfs", "securityfs")
 
 
@@ -19,7 +19,8 @@ def types() -> tuple[str, ...]:
 
 def make_virtual(fstype: str, kernel, options: str = ""):
     """A filesystem without a device; proc and sysfs show `kernel`; hostfs
-    takes its host directory from options, under the kernel's hostfs=."""
+    takes its host directory from options, under the kernel's hostfs=;
+    overlay its layers, as the mounting task names them."""
     from umlpy.fs.devtmpfs import devtmpfs_instance
     from umlpy.fs.tmpfs import Tmpfs
     if fstype == "tmpfs":
@@ -43,6 +44,9 @@ def make_virtual(fstype: str, kernel, options: str = ""):
         from umlpy.fs.hostfs import mount_hostfs
         p = kernel.params
         return mount_hostfs(options, p.hostfs_root, p.hostfs_append)
+    if fstype == "overlay":
+        from umlpy.fs.overlayfs import mount_overlay
+        return mount_overlay(kernel, options)
     if fstype == "sysfs":
         from umlpy.fs.sysfs import sysfs_instance
         return sysfs_instance(kernel)
