@@ -94,11 +94,26 @@ def commit(proc: Process, new: Creds) -> None:
     from umlpy.kernel import keys      # it uses these rules itself
     old = proc.creds
     if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid, new.fsgid) \
-            or new.cap_permitted & ~old.cap_permitted:
+            or _caps_gained(old, new):
         proc.dumpable = suid_dumpable(proc)
         proc.pdeath_signal = 0
     keys.fsid_changed(proc, old, new)
     proc.creds = new
+
+
+def _caps_gained(old: Creds, new: Creds) -> bool:
+    """!cred_cap_issubset: new holds capabilities old did not; those in a
+    user namespace below old's, made by old's euid, do not count (entering
+    a new user namespace keeps the process dumpable)."""
+    if new.user_ns is old.user_ns:
+        return bool(new.cap_permitted & ~old.cap_permitted)
+    ns = new.user_ns
+    while ns is not None:
+        parent = ns.parent if userns.level(ns.parent) else None
+        if parent is old.user_ns and ns.owner_uid == old.euid:
+            return False
+        ns = parent
+    return True
 
 
 def fix_setuid(new: Creds, old: Creds) -> None:
