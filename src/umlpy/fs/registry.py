@@ -10,6 +10,10 @@ from umlpy.kernel.errors import KernelError
 DISK_TYPES = ("ext2", "ext3", "ext4")
 VIRTUAL_TYPES = ("sysfs", "tmpfs", "proc", "cgroup2", "devtmpfs", "ramfs", "mqueue", "devpts", "hostfs", "overlay")
 NOT_YET = ("cgroup", "debugfs", "securityfs")
+# FS_USERNS_MOUNT types a user namespace's root may mount here (Linux has
+# more: tmpfs, ramfs, proc, sysfs, ... need CAP_SYS_ADMIN in the initial
+# namespace here)
+USERNS_TYPES = ("overlay",)
 
 
 def types() -> tuple[str, ...]:

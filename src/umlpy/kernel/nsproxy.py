@@ -342,7 +342,7 @@ def create_namespaces(kernel, proc, flags: int) -> NsProxy:
                                                     lambda: TimeNamespace(fs, ns.user, ns.time_for_children)))
     if flags & C.CLONE_NEWNS:      # last: the only one with something to undo
         mnt = _counted(ns.user, euid, "mnt", lambda: MntNamespace(fs, ns.user))
-        mnt.copies = kernel.mounts.copy_tree(ns.mnt.root.mount)
+        mnt.copies = kernel.mounts.copy_tree(ns.mnt.root.mount, to_slave=mnt.owner is not ns.mnt.owner)
         mnt.root = mnt.copies[ns.mnt.root.mount].root
         ns = ns._replace(mnt=mnt)
     return ns

@@ -7,8 +7,8 @@ from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.abi.capability import CAP_SYS_ADMIN
 from umlpy.fs import registry
-from umlpy.kernel import printk
-from umlpy.kernel.cred import need
+from umlpy.kernel import printk, userns
+from umlpy.kernel.cred import capable, need
 from umlpy.kernel.errors import KernelError
 from umlpy.security import landlock
 from umlpy.syscalls.table import PARTIAL, syscall
@@ -149,14 +149,30 @@ def _change_type(t, tgt, flags: int) -> None:
     t.kernel.mounts.set_propagation(m, kind, bool(flags & MS.MS_REC))
 
 
+def _may_mount(t) -> bool:
+    """may_mount: CAP_SYS_ADMIN over the caller's mount namespace (EPERM
+    without).  True: in the initial user namespace, for every kind of
+    mount; False: only in the user namespace owning the mount namespace,
+    where only new mounts of the types that allow it (FS_USERNS_MOUNT,
+    overlay alone here) are made and unmade."""
+    creds = t.proc.creds
+    if capable(creds, CAP_SYS_ADMIN):
+        return True
+    if not userns.ns_capable(creds, t.proc.ns.mnt.owner, CAP_SYS_ADMIN):
+        raise KernelError(E.EPERM)
+    return False
+
+
 @syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), ramfs (mode=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4; remount, remount of a bind; bind (MS_REC), move; shared/slave/private/unbindable, mounts propagate to peers and slaves (a propagated copy is not tucked under a mount already there)")
 def sys_mount(t, source, target, fstype, flags, data, *_):
-    need(t.proc.creds, CAP_SYS_ADMIN)
+    anything = _may_mount(t)
     flags &= 0xFFFFFFFF
     if flags & 0xFFFF0000 == MS.MS_MGC_VAL:
         flags &= 0xFFFF
     tgt = namei.lookup(t, C.AT_FDCWD, read_path(t, target))
     landlock.check_topology(t)      # security_sb_mount
+    if not anything and flags & (MS.MS_REMOUNT | MS.MS_BIND | MS.MS_PROPAGATION | MS.MS_MOVE):
+        raise KernelError(E.EPERM)      # Linux allows these too, with mount locking not built here
     if flags & (MS.MS_REMOUNT | MS.MS_BIND) == MS.MS_REMOUNT | MS.MS_BIND:
         m = mount_root_of(tgt)
         if not _in_ns(t, m):
@@ -191,6 +207,8 @@ def sys_mount(t, source, target, fstype, flags, data, *_):
     ftype = read_cstr(t, fstype, 256).decode(errors="replace")
     src = read_cstr(t, source, 4096).decode(errors="replace") if source else "none"
     registry.check_known(ftype)
+    if not anything and ftype not in registry.USERNS_TYPES:
+        raise KernelError(E.EPERM)      # mount_capable
     opts = read_cstr(t, data, 4096).decode(errors="replace") if data else ""
     if tgt.mount is not None and not _in_ns(t, tgt.mount):
         raise KernelError(E.EINVAL)     # do_add_mount: only in the caller's namespace
@@ -227,7 +245,7 @@ def new_fs(t, ftype: str, src: str | None, ro: bool, opts: str, silent: bool = F
 
 @syscall("umount2")
 def sys_umount2(t, target, flags, *_):
-    need(t.proc.creds, CAP_SYS_ADMIN)
+    anything = _may_mount(t)
     if flags & ~(MS.MNT_FORCE | MS.MNT_DETACH | MS.MNT_EXPIRE | MS.UMOUNT_NOFOLLOW):
         raise KernelError(E.EINVAL)
     d = namei.lookup(t, C.AT_FDCWD, read_path(t, target), follow=not flags & MS.UMOUNT_NOFOLLOW,
@@ -235,6 +253,8 @@ def sys_umount2(t, target, flags, *_):
     m = mount_root_of(d)
     if not _in_ns(t, m):
         raise KernelError(E.EINVAL)
+    if not anything and m.fs.user_ns is None:
+        raise KernelError(E.EPERM)      # MNT_LOCKED: not mounted from a user namespace
     landlock.check_topology(t)      # security_sb_umount
     if flags & MS.MNT_EXPIRE:
         # the first call marks the mount, a second one with nobody using it in between unmounts it

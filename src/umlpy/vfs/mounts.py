@@ -392,13 +392,17 @@ class MountTable:
         # parents first: pivot_root hangs an older mount below a newer one
         return [m for _, m in sorted(out, key=lambda dm: dm[0])]
 
-    def copy_tree(self, top: Mount) -> dict[Mount, Mount]:
+    def copy_tree(self, top: Mount, to_slave: bool = False) -> dict[Mount, Mount]:
         """copy_tree for a new mount namespace: a copy of every mount under
         top, on copies of their mount points; old mount -> copy.  Copies of
-        shared mounts are their peers (CL_COPY_ALL without CL_SLAVE)."""
+        shared mounts are their peers (CL_COPY_ALL), or, for a namespace of
+        a new user namespace (to_slave: CL_SHARED_TO_SLAVE), their slaves:
+        what is mounted there never propagates back."""
         new = self.clone_tree(top, top.root, True, copy_all=True)
         for old, c in new.items():
             c.attached, c.unbindable = True, old.unbindable
+            if to_slave and old.group:
+                c.group, c.master = 0, old
             self.mounts.append(c)
         return new
 
