@@ -95,8 +95,8 @@ def _check_owner_mapped(ofs, lower) -> None:
     with them, the caller could not have made)."""
     task = ofs.current()
     ns = task.proc.creds.user_ns if task is not None else None
-    if ns is not None and (userns.from_kernel(ns, "uid", lower.uid) is None
-                           or userns.from_kernel(ns, "gid", lower.gid) is None):
+    if ns is not None and (userns.from_kernel(ns, "uid_map", lower.uid) is None
+                           or userns.from_kernel(ns, "gid_map", lower.gid) is None):
         raise KernelError(E.EOVERFLOW)
 
 

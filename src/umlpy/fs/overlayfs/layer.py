@@ -38,8 +38,8 @@ _temp_id = [0]
 def may(ofs: OvlFs, real, mask: int) -> None:
     """inode_permission of a layer inode with the mounter's credentials."""
     ns = ofs.user_ns
-    if ns is not None and userns.from_kernel(ns, "uid", real.uid) is not None \
-            and userns.from_kernel(ns, "gid", real.gid) is not None:
+    if ns is not None and userns.from_kernel(ns, "uid_map", real.uid) is not None \
+            and userns.from_kernel(ns, "gid_map", real.gid) is not None:
         if mask & C.W_OK and real.get_fsflags() & C.FS_IMMUTABLE_FL:
             raise KernelError(E.EPERM)
         return

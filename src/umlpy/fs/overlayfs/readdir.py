@@ -22,7 +22,7 @@ from umlpy.abi import errno as E
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.overlayfs import layer as R
 from umlpy.fs.overlayfs import lookup
-from umlpy.fs.overlayfs.marks import is_whiteout
+from umlpy.fs.overlayfs.marks import OPAQUE, is_whiteout
 
 if TYPE_CHECKING:
     from umlpy.fs.overlayfs.inode import OvlInode
@@ -100,7 +100,11 @@ def check_empty(d: OvlInode) -> list[bytes]:
 
 
 def clear_whiteouts(d: OvlInode | None, names: list[bytes]) -> None:
-    """ovl_clear_empty's effect: the upper directory's whiteouts removed,
-    so that it can go."""
+    """ovl_clear_empty's effect on a directory about to go: marked opaque
+    (EIO on an upper layer without xattrs), its upper directory's
+    whiteouts removed."""
+    if not names:
+        return
+    d.fs.xattrs.check_set(d.upper, OPAQUE, b"y", E.EIO)
     for name in names:
         R.cleanup(d.fs, d.upper, name)
