@@ -12,8 +12,8 @@ import pytest
 
 from conftest import BUSYBOX, PATH_ENV, PROGS, ROOT, TREE, boot, native, sh, user_xattrs_work
 
-C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring", "t_mounts", "t_pidns", "t_netns", "t_cgroup", "t_ptrace", "t_ptrace_events", "t_userns", "t_strace", "t_pathread", "t_procmem", "t_netcaps", "t_memlimits", "t_chattr", "t_sigxstate", "t_seccomp", "t_pidfdreuse", "t_stopintr", "t_ioac", "t_kcmp", "t_aio", "t_inflight", "t_xattrspace", "t_glibfound", "t_emfile", "t_landlock", "t_landlock_mnt", "t_acct", "t_sockfilter", "t_ucount", "t_crtools", "t_timens"]
-NEEDS_PROC = {"t_crtools", "t_landlock", "t_glibfound", "t_ioac", "t_pidfdreuse", "t_procmem", "t_seccomp", "t_netcaps", "t_bpf", "t_cgroup", "t_fanotify", "t_io_uring", "t_keys", "t_mounts", "t_netns", "t_ns", "t_openat2", "t_pidns", "t_ptrace", "t_ptrace_events", "t_userns", "t_timens"}   # read /proc: the guest mounts it first
+C_PROGRAMS = ["t_forkwait", "t_pipe", "t_dupfcntl", "t_getdents", "t_stat", "t_cloexec", "t_misc", "t_timers", "t_epoll", "t_unix", "t_futex", "t_sysv", "t_inotify", "t_signals", "t_threads", "t_mq_splice", "t_rtsig", "t_select_shm", "t_misc7", "t_locks", "t_clone", "t_mmap", "t_xattr", "t_sched", "t_caps", "t_tmpfile", "t_efault", "t_fdalloc", "t_timelimits", "t_argrange", "t_tcp", "t_udp", "t_icmp", "t_openat2", "t_oldcalls", "t_sigact", "t_clocks", "t_keys", "t_procctl", "t_mlock", "t_vmaccess", "t_ipclimits", "t_fown", "t_sgid", "t_memfd", "t_procfd", "t_sparse", "t_bigids", "t_sockerr", "t_statx", "t_ns", "t_rwvec", "t_splice", "t_fileerr", "t_pipesize", "t_fhandle", "t_lease", "t_cputimers", "t_pring", "t_fanotify", "t_bpf", "t_uffd", "t_io_uring", "t_mounts", "t_pidns", "t_netns", "t_cgroup", "t_ptrace", "t_ptrace_events", "t_userns", "t_strace", "t_pathread", "t_procmem", "t_netcaps", "t_memlimits", "t_chattr", "t_sigxstate", "t_seccomp", "t_pidfdreuse", "t_stopintr", "t_ioac", "t_kcmp", "t_aio", "t_inflight", "t_xattrspace", "t_glibfound", "t_emfile", "t_landlock", "t_landlock_mnt", "t_acct", "t_sockfilter", "t_ucount", "t_crtools", "t_timens", "t_overlay"]
+NEEDS_PROC = {"t_overlay", "t_crtools", "t_landlock", "t_glibfound", "t_ioac", "t_pidfdreuse", "t_procmem", "t_seccomp", "t_netcaps", "t_bpf", "t_cgroup", "t_fanotify", "t_io_uring", "t_keys", "t_mounts", "t_netns", "t_ns", "t_openat2", "t_pidns", "t_ptrace", "t_ptrace_events", "t_userns", "t_timens"}   # read /proc: the guest mounts it first
 NATIVE_NEEDS_ROOT = {
     "t_pring": "packet sockets",
     "t_fanotify": "CAP_SYS_ADMIN for fanotify groups",
@@ -25,6 +25,7 @@ NATIVE_NEEDS_ROOT = {
     "t_netcaps": "a network namespace of its own (the host may refuse unprivileged user namespaces)",
     "t_chattr": "CAP_LINUX_IMMUTABLE, and a tmpfs of its own",
     "t_xattrspace": "a tmpfs mount of its own",
+    "t_overlay": "tmpfs and overlay mounts of its own, trusted.* xattrs, device nodes",
     "t_landlock_mnt": "a mount namespace of its own",
     "t_acct": "CAP_SYS_PACCT, in a pid namespace of its own (whose accounting is its own)",
     "t_crtools": "an IPC namespace of its own, and CAP_CHECKPOINT_RESTORE",
@@ -42,7 +43,7 @@ def _native_cmd(prog: str, scratch) -> list[str]:
     cmd = [str(PROGS / prog), str(scratch)]
     if prog in NATIVE_NEEDS_ROOT and os.geteuid() != 0:
         pytest.skip(f"{prog}'s native side needs root: {NATIVE_NEEDS_ROOT[prog]}")
-    if prog in ("t_cgroup", "t_xattrspace"):
+    if prog in ("t_cgroup", "t_xattrspace", "t_overlay"):
         if os.geteuid() != 0 or shutil.which("unshare") is None:
             pytest.skip(f"{prog}'s native side needs root to mount")
         # in a mount namespace of its own: the mount it makes goes with it
