@@ -605,6 +605,8 @@ static void userns_mount(void)
     mkdir("un/l/d", 0755);
     put("un/l/d/x", "x");
     mknod("un/l/null", S_IFCHR | 0666, makedev(1, 3));
+    put("un/l/roots", "root's");
+    chmod("un/l/roots", 0666);
     mkdir("un/u", 0755);
     mkdir("un/w", 0755);
     mkdir("un/m", 0755);
@@ -627,6 +629,7 @@ static void userns_mount(void)
         res("userns unlink m/d/x", unlink("m/d/x"));
         res("userns rmdir m/d (no xattrs)", rmdir("m/d"));
         res("userns open a device", open("m/null", O_RDONLY));
+        res("userns write root's file (copy-up)", open("m/roots", O_WRONLY));
         res("userns umount", umount("m"));
         res("userns mount userxattr", ovl("lowerdir=l,upperdir=u,workdir=w,userxattr"));
         res("userns rmdir m/d", rmdir("m/d"));
