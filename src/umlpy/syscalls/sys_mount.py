@@ -163,7 +163,7 @@ def _may_mount(t) -> bool:
     return False
 
 
-@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), ramfs (mode=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4; remount, remount of a bind; bind (MS_REC), move; shared/slave/private/unbindable, mounts propagate to peers and slaves (a propagated copy is not tucked under a mount already there)")
+@syscall("mount", status=PARTIAL, note="tmpfs (size=, nr_inodes=, mode=, uid=, gid=), ramfs (mode=), devtmpfs, proc, sysfs, hostfs (data: a host dir below hostfs=, refused without it), ext2/ext3/ext4, overlay (lowerdir=, upperdir=, workdir=, userxattr, uuid=, default_permissions; redirect_dir, index, xino, metacopy off; also from a user namespace, the only such mount); remount, remount of a bind; bind (MS_REC), move; shared/slave/private/unbindable, mounts propagate to peers and slaves (a propagated copy is not tucked under a mount already there)")
 def sys_mount(t, source, target, fstype, flags, data, *_):
     anything = _may_mount(t)
     flags &= 0xFFFFFFFF
