@@ -118,6 +118,15 @@ class OvlFs(Filesystem):
         if self.upper is not None:
             self.upper.fs.sync(durable)
 
+    def set_read_only(self, ro: bool) -> None:
+        """ovl_remount: read-write only with an upper layer and W/work
+        (EROFS); going read-only syncs the upper layer first."""
+        if not ro and (self.upper is None or self.workdir is None):
+            raise KernelError(E.EROFS)
+        if ro and not self.read_only:
+            self.sync()
+        self.read_only = ro
+
     def shrink_icache(self, keep: set[int]) -> None:
         """Nothing: overlay inodes are cached weakly and go with the last
         dentry (or file, or mark) holding them; vfs/evict.py prunes the
