@@ -65,7 +65,7 @@ class OvlInode(Inode):
         self.dead = False           # its name went through the overlay (its nlink reads 0)
         self.files: weakref.WeakSet = weakref.WeakSet()     # its open files (they follow a copy-up)
         self.held: list = []        # layer inodes kept alive past their last name (layer.hold)
-        weakref.finalize(self, _release, self.held)
+        weakref.finalize(self, _release, self.held).atexit = False
         real = self.real()
         self.dir_ino = fs.next_ino() if real.is_dir and not fs.samefs else 0
         xa = fs.xattrs

@@ -76,7 +76,6 @@ class OvlFs(Filesystem):
         self.can_decode = capable(creds, K.CAP_DAC_READ_SEARCH)
         self.user_ns = creds.user_ns
         self.upper: Layer | None = None
-        self.upper_mount = None
         self.upper_dentry = None
         self.workbase_dentry = None
         self.lowers: list[Layer] = []
@@ -133,10 +132,10 @@ class OvlFs(Filesystem):
         dentries."""
 
     def want_write(self) -> None:
-        """ovl_want_write: the upper layer's mount and filesystem writable."""
-        if self.upper is None or self.workdir is None:
-            raise KernelError(E.EROFS)
-        if self.upper.fs.read_only or self.upper_mount.has(MOUNT_ATTR_RDONLY):
+        """ovl_want_write: the upper layer writable (its filesystem: the
+        overlay's private clone of its mount keeps the flags it had when
+        mounted)."""
+        if self.upper is None or self.workdir is None or self.upper.fs.read_only:
             raise KernelError(E.EROFS)
 
     def next_ino(self) -> int:
@@ -200,7 +199,6 @@ class OvlFs(Filesystem):
         self._namelen(d.inode)
         self._trap(d.inode, "upperdir")
         self.upper = Layer(d.inode, d.inode.fs, 0)
-        self.upper_mount = d.mount
         self._hold(d.inode.fs)
         self._mark_in_use(d.inode, "upperdir")
         self.upper_dentry = d
@@ -209,7 +207,7 @@ class OvlFs(Filesystem):
         """ovl_get_workdir: W on the upper layer's mount, neither inside
         the other; then W/work."""
         d = resolve(t, options.unescape(self.cfg.workdir))
-        if d.mount is not self.upper_mount:
+        if d.mount is not self.upper_dentry.mount:
             raise refuse("workdir and upperdir must reside under the same mount")
         if d.inode is self.upper.root or _below(d, self.upper_dentry) or _below(self.upper_dentry, d):
             raise refuse("workdir and upperdir must be separate subtrees")
