@@ -512,6 +512,26 @@ static void data_paths(void)
     close(in);
     close(out);
     show("m/sent");
+    int pp[2];
+    pipe(pp);
+    in = open("m/hl2", O_RDONLY);
+    res("splice", splice(in, NULL, pp[1], NULL, 100, 0));
+    char sp[16] = {0};
+    read(pp[0], sp, sizeof sp - 1);
+    printf("spliced: [%s]\n", sp);
+    close(pp[0]);
+    close(pp[1]);
+    /* a file open for reading follows the copy-up another open makes */
+    int rd = open("m/deep/er/f", O_RDONLY);
+    put("m/deep/er/f", "rewritten");
+    char rb[16] = {0};
+    pread(rd, rb, sizeof rb - 1, 0);
+    printf("read after copy-up: [%s]\n", rb);
+    struct stat rs;
+    fstat(rd, &rs);
+    printf("fstat after copy-up: size %ld\n", (long)rs.st_size);
+    close(rd);
+    close(in);
     /* O_TMPFILE, then linked in */
     fd = open("m/d", O_TMPFILE | O_RDWR, 0600);
     fdres("O_TMPFILE", fd);
