@@ -71,7 +71,7 @@ class OvlFs(Filesystem):
         self.cfg = cfg
         self.mounts = mounts
         self.current = current      # the task whose call the kernel runs (copy-up's owner check)
-        self.creds = creds          # the mounter's (creator_cred): owner of what the overlay makes itself
+        self.creds = creds.copy()   # the mounter's (creator_cred): owns what the overlay makes, bounds what it does
         self.xattrs = Private(cfg.userxattr, capable(creds, K.CAP_SYS_ADMIN))
         self.can_decode = capable(creds, K.CAP_DAC_READ_SEARCH)
         self.user_ns = creds.user_ns
