@@ -148,6 +148,10 @@ class OvlInode(Inode):
     def btime(self) -> int | None:
         return self.real().btime()
 
+    def dio_alignment(self) -> tuple[int, int] | None:
+        """ovl_getattr asks the real file's filesystem (STATX_DIOALIGN too)."""
+        return self.real().dio_alignment()
+
     def check_chmod(self, mode: int) -> None:
         self.real().check_chmod(mode)
 
