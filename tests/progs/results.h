@@ -31,6 +31,17 @@ static inline void fdres(const char *what, int r)
         printf("%s: base+%d\n", what, r - base);
 }
 
+/* A child just forked waits until its parent closes the pipe's write end
+ * (or exits), then exits. */
+#include <unistd.h>
+static inline void wait_then_exit(int p[2])
+{
+    char ch;
+    close(p[1]);
+    read(p[0], &ch, 1);
+    _exit(0);
+}
+
 /* The guest's init shell mounts nothing: a program that reads /proc mounts
  * it where it is missing (natively it is always there). */
 #include <sys/mount.h>

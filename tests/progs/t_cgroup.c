@@ -96,12 +96,8 @@ int main(int argc, char **argv)
     int p[2];
     pipe(p);
     pid_t c = syscall(SYS_clone3, &a, sizeof a);
-    if (c == 0) {
-        char ch;
-        close(p[1]);
-        read(p[0], &ch, 1);
-        _exit(0);
-    }
+    if (c == 0)
+        wait_then_exit(p);
     close(p[0]);
     printf("clone3 into the group: %s\n", c > 0 ? "ok" : en(errno));
     procs_of("group procs after CLONE_INTO_CGROUP", "t_cgroup/cgroup.procs", c);

@@ -380,12 +380,8 @@ static void by_pidfd(void)
     pipe(p);
     unsigned long children = ino_of("/proc/self/ns/time_for_children");
     pid_t c = fork();
-    if (c == 0) {
-        char ch;
-        close(p[1]);
-        read(p[0], &ch, 1);
-        _exit(0);
-    }
+    if (c == 0)
+        wait_then_exit(p);
     close(p[0]);
     int pfd = syscall(SYS_pidfd_open, c, 0);
     res("setns by pidfd, CLONE_NEWTIME", setns(pfd, CLONE_NEWTIME));

@@ -55,17 +55,17 @@ class Config:
     userxattr: bool = False
 
 
-def split_options(data: str) -> list[str]:
-    """ovl_next_opt: the options between commas; a backslash keeps the
-    next character (a comma too) in the option, and stays in it."""
+def _split(text: str, sep: str, unescape: bool) -> list[str]:
+    """The pieces of text between separators that no backslash escapes;
+    unescape: each backslash goes and keeps the character after it."""
     out, cur, i = [], [], 0
-    while i < len(data):
-        ch = data[i]
+    while i < len(text):
+        ch = text[i]
         if ch == "\\":
-            cur.append(data[i:i + 2])
+            cur.append(text[i + 1:i + 2] if unescape else text[i:i + 2])
             i += 2
             continue
-        if ch == ",":
+        if ch == sep:
             out.append("".join(cur))
             cur = []
         else:
@@ -73,6 +73,12 @@ def split_options(data: str) -> list[str]:
         i += 1
     out.append("".join(cur))
     return out
+
+
+def split_options(data: str) -> list[str]:
+    """ovl_next_opt: the options between commas; a backslash keeps the
+    next character (a comma too) in the option, and stays in it."""
+    return _split(data, ",", False)
 
 
 def parse(data: str) -> Config:
@@ -122,21 +128,7 @@ def unescape(s: str) -> str:
 def split_lowerdirs(lowerdir: str) -> list[str]:
     """ovl_split_lowerdirs: the layers between unescaped colons, top
     first, unescaped; EINVAL past OVL_MAX_STACK."""
-    out, cur, i = [], [], 0
-    while i < len(lowerdir):
-        ch = lowerdir[i]
-        if ch == "\\":
-            if i + 1 < len(lowerdir):
-                cur.append(lowerdir[i + 1])
-            i += 2
-            continue
-        if ch == ":":
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-        i += 1
-    out.append("".join(cur))
+    out = _split(lowerdir, ":", True)
     if len(out) > OVL_MAX_STACK:
         raise refuse(f"too many lower directories, limit is {OVL_MAX_STACK}")
     return out
