@@ -14,10 +14,10 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import ptrace as P
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import cpulimit, futex, hostas, ipc, rusage, threads
-from umlpy.kernel import jobctl, nsproxy, printk, ptracer, strace, timens, trapset
+from umlpy.kernel import jobctl, nsproxy, printk, ptracer, strace, timens, trapset, userns
 from umlpy.kernel.cred import capable
 from umlpy.kernel.cgroup import Cgroup
 from umlpy.kernel.pidns import PidMap, Reservation
@@ -119,7 +119,7 @@ class Procs:
         anything is made (set_tid: clone3's, for a caller with
         CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: checkpoint_restore_ns_capable)."""
         c = t.proc.creds
-        may = capable(c, CAP_SYS_ADMIN) or capable(c, CAP_CHECKPOINT_RESTORE)
+        may = userns.checkpoint_restore_capable(c, None)     # in the init namespace
         return self.pidmap.reserve(ns, self.k.tunables.pid_max, set_tid, may)
 
     def alloc_task_pid(self, r: Reservation) -> int:

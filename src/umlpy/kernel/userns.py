@@ -10,6 +10,7 @@ namespace whose map is not written yet maps nothing.
 from __future__ import annotations
 
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.kernel.errors import KernelError
 
 OVERFLOW_ID = 65534     # /proc/sys/kernel/overflow{u,g}id: what an unmapped id shows as
@@ -65,6 +66,12 @@ def gid_of(creds, kid: int) -> int:
 
 def level(ns) -> int:
     return getattr(ns, "level", 0) if ns is not None else 0
+
+
+def checkpoint_restore_capable(creds, ns) -> bool:
+    """checkpoint_restore_ns_capable: CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE
+    in ns (None: the init namespace)."""
+    return ns_capable(creds, ns, CAP_SYS_ADMIN) or ns_capable(creds, ns, CAP_CHECKPOINT_RESTORE)
 
 
 def ns_capable(creds, ns, cap: int) -> bool:

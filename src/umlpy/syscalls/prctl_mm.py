@@ -28,8 +28,7 @@ PR_SET_MM = 35
  ENV_START, ENV_END, AUXV, EXE_FILE, MAP, MAP_SIZE) = range(1, 16)
 _FIELDS = {START_CODE: "start_code", END_CODE: "end_code", START_DATA: "start_data", END_DATA: "end_data",
            START_STACK: "start_stack", ARG_START: "arg_start", ARG_END: "arg_end",
-           ENV_START: "env_start", ENV_END: "env_end"}
-_FIELDS.update({START_BRK: "start_brk", BRK: "brk"})
+           ENV_START: "env_start", ENV_END: "env_end", START_BRK: "start_brk", BRK: "brk"}
 _NEEDS_VMA = (START_STACK, ARG_START, ARG_END, ENV_START, ENV_END)
 # struct prctl_mm_map: eleven addresses, auxv pointer, auxv_size, exe_fd
 _MM_MAP = struct.Struct("<11QQII")
@@ -70,7 +69,7 @@ def set_mm(t, opt: int, addr: int, a4: int, a5: int) -> int:
         printk.pr_notice("prctl PR_SET_MM_EXE_FILE not supported")
         raise KernelError(E.EINVAL)
     if opt == AUXV:
-        _set_auxv(t, addr, a4)
+        t.proc.mm.saved_auxv = _auxv_from(t, addr, a4)
         return 0
     if opt not in _FIELDS or not MMAP_MIN_ADDR <= addr < TASK_SIZE:
         raise KernelError(E.EINVAL)
@@ -109,10 +108,6 @@ def _auxv_from(t, addr: int, n: int) -> bytes:
     return bytes(words)
 
 
-def _set_auxv(t, addr: int, n: int) -> None:
-    t.proc.mm.saved_auxv = _auxv_from(t, addr, n)
-
-
 def _set_map(t, opt: int, addr: int, size: int) -> int:
     """prctl_set_mm_map: the size of struct prctl_mm_map, or all of its
     fields checked together (validate_prctl_map_addr) and set; an exe_fd
@@ -133,9 +128,7 @@ def _set_map(t, opt: int, addr: int, size: int) -> int:
             raise KernelError(E.EINVAL)
         saved = _auxv_from(t, auxv, auxv_size)
     if exe_fd != 0xFFFFFFFF:
-        creds = t.proc.creds
-        if not (userns.ns_capable(creds, creds.user_ns, K.CAP_CHECKPOINT_RESTORE)
-                or userns.ns_capable(creds, creds.user_ns, K.CAP_SYS_ADMIN)):
+        if not userns.checkpoint_restore_capable(t.proc.creds, t.proc.creds.user_ns):
             raise KernelError(E.EPERM)
         printk.pr_notice("prctl PR_SET_MM_MAP with an exe_fd not supported")
         raise KernelError(E.EINVAL)

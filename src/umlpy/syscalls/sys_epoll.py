@@ -43,7 +43,8 @@ class Entry:
         self.data = data
         self.changed = True
         self.disabled = False
-        self.charged = ep.charge(1)        # first: ENOMEM leaves nothing registered
+        ep.charge(1)        # first: ENOMEM leaves nothing registered
+        self.charged = True
         self.queues = file.poll_queues()
         exclusive = bool(events & EPOLLEXCLUSIVE)
         self.callback = self.on_wake_exclusive if exclusive else self.on_wake
@@ -82,7 +83,8 @@ class Entry:
         if self in refs:
             refs.remove(self)
         if self.charged:
-            self.charged = self.ep.charge(-1)
+            self.charged = False
+            self.ep.charge(-1)
 
 
 def _refs(file: File) -> list[Entry]:
@@ -110,21 +112,20 @@ class EpollFile(File):
         if self.watches is not None and self.watches.get(self.uid, 0) >= limit:
             raise KernelError(E.ENOSPC)
 
-    def charge(self, n: int) -> bool:
+    def charge(self, n: int) -> None:
         """One more watch of its creator's (n=1: ENOMEM past RAM) or one
-        fewer (n=-1); whether it is counted."""
+        fewer (n=-1)."""
         if n > 0:
             self.kmem.add(EP_ITEM_COST)
         else:
             self.kmem.sub(EP_ITEM_COST)
         if self.watches is None:
-            return n > 0
+            return
         left = self.watches.get(self.uid, 0) + n
         if left > 0:
             self.watches[self.uid] = left
         else:
             self.watches.pop(self.uid, None)
-        return n > 0
 
     def ready(self, maxevents: int, consume: bool) -> list[tuple[int, int]]:
         """Ready events, at most maxevents.  Reported entries move to the end

@@ -214,6 +214,10 @@ class Event:
     def merge(self, new: Event) -> None:
         self.mask |= new.mask
 
+    def record(self) -> bytes:
+        """The info record that comes last (an error's)."""
+        return b""
+
 
 class ErrorEvent(Event):
     """FAN_FS_ERROR (fanotify_error_event): the first error's code and
@@ -363,8 +367,7 @@ class Group:
         if self.flags & FANOTIFY_UNPRIV and ev.pid != task.proc.pid:
             pid = 0     # an unprivileged listener learns only its own pid
         info = ev.info + (self._pidfd_record(task, ev.pid, pid) if self.flags & FAN_REPORT_PIDFD else b"")
-        if isinstance(ev, ErrorEvent):
-            info += ev.record()
+        info += ev.record()
         out = METADATA.pack(METADATA.size + len(info), METADATA_VERSION, 0, METADATA.size, ev.mask & OUTGOING,
                             fd, pid) + info
         if ev.mask & PERM_EVENTS:

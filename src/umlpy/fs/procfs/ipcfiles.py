@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Callable
 
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from umlpy.fs.procfs.base import GenFile, Spec, ints, parse_ints, ro
 from umlpy.kernel import ipc as I
 from umlpy.kernel import userns
@@ -84,9 +83,7 @@ class _NextIdFile(GenFile):
     user_ns: Callable[[], object]     # the user namespace owning the writer's IPC namespace
 
     def grants(self, creds) -> bool:
-        owner = self.user_ns()
-        return userns.ns_capable(creds, owner, CAP_SYS_ADMIN) or \
-            userns.ns_capable(creds, owner, CAP_CHECKPOINT_RESTORE)
+        return userns.checkpoint_restore_capable(creds, self.user_ns())
 
 
 def _next_id(kernel, kind: str):

@@ -12,7 +12,7 @@ from typing import Callable
 
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
-from umlpy.abi.capability import (CAP_AUDIT_CONTROL, CAP_CHECKPOINT_RESTORE, CAP_SETGID, CAP_SETUID,
+from umlpy.abi.capability import (CAP_AUDIT_CONTROL, CAP_SETGID, CAP_SETUID,
                                   CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE)
 from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat, timens
 from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
@@ -467,8 +467,7 @@ def _map_file_link(fs: VirtFs, key: tuple, tg: Target, v: maps.Vma) -> Link:
         reader = fs.current()
         tg.check_access(reader)
         creds = reader.proc.creds if reader is not None else None
-        if creds is not None and not (userns.ns_capable(creds, None, CAP_SYS_ADMIN)
-                                      or userns.ns_capable(creds, None, CAP_CHECKPOINT_RESTORE)):
+        if creds is not None and not userns.checkpoint_restore_capable(creds, None):
             raise KernelError(E.EPERM)
         p = _not_exited(tg)
         for s, e, fm in p.mm.files.items:

@@ -12,7 +12,7 @@ from typing import Callable
 
 from arch_um import clock
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from umlpy.fs.devpts import NR_UNIX98_PTY_MAX, devpts_instance
 from umlpy.fs.procfs.base import GenFile, Spec, ints, parse_ints, ro, rw, text, wo
 from umlpy.kernel import printk, ucount, userns
@@ -145,7 +145,7 @@ def _ns_last_pid(kernel):
 
     def store(task, data: bytes) -> None:
         c = task.proc.creds if task is not None else None
-        if c is not None and not (capable(c, CAP_SYS_ADMIN) or capable(c, CAP_CHECKPOINT_RESTORE)):
+        if c is not None and not userns.checkpoint_restore_capable(c, None):     # in the init namespace
             raise KernelError(E.EPERM)
         vals = parse_ints(data)
         if not vals or not 0 <= vals[0] < kernel.tunables.pid_max:
