@@ -28,6 +28,16 @@ def test_fd_allocation_does_not_slow_down_as_the_table_fills():
     assert last < 8 * first, (first, last)
 
 
+def test_a_flood_of_trapping_threads_holds_up_no_fork_exec_or_signal():
+    """200 threads calling getppid without pause while the main thread
+    forks, execs and takes timer signals: it finishes.  Notifications
+    alone filled every turn of the trap loop and the stops a fork, an exec
+    or a signal needs waited behind them for good (LTP's hackbench02 could
+    not be killed)."""
+    r = sh("/t/bin/t_trapflood 200", timeout=90)
+    assert r.stdout.decode().split()[-1:] == ["done"], r.stdout + r.stderr
+
+
 def _until(stream, marker: bytes) -> bytes:
     out = b""
     while not out.endswith(marker):
