@@ -581,6 +581,56 @@ def test_statx_dioalign(tmp_path: Path, src: Path) -> None:
                                  "/tmp/e/hello no dioalign\n/tmp no dioalign\ndone\n511\n"), r.stderr.decode()[-2000:]
 
 
+_ODIRECT = """open file: 0
+open directory: EINVAL
+open /dev/null: EINVAL
+open proc file: EINVAL
+write 8192: 8192
+write 1: EINVAL
+write 4096 from buf+1: EINVAL
+write 0 from buf+1: 0
+pwrite 4096 at 100: EINVAL
+pwrite 512 at 512: 512
+lseek 0: 0
+read 4096: 4096
+read 1: EINVAL
+read 4096 into buf+8: EINVAL
+pread 4096 at 4096: 4096
+pread 4096 at 4095: EINVAL
+pread 1 at the end: 0
+pread 7 past the end: 0
+preadv aligned: 1536
+preadv one short iovec: EINVAL
+pwritev aligned: 1536
+pwritev one short iovec: EINVAL
+setfl file: 1
+setfl /dev/null: EINVAL
+setfl pipe: 1
+setfl eventfd: EINVAL
+"""
+
+
+def test_o_direct_opens_and_alignment(tmp_path: Path) -> None:
+    """O_DIRECT as Linux takes it (t_odirect): an ext4 file opens with it,
+    its directory, /dev/null and a proc file do not (EINVAL, F_SETFL too),
+    and a transfer's position, buffer and length must be multiples of the
+    disk's logical block size; a block device's the same.  Natively too
+    when the host's temporary directory is on ext4 (before, every O_DIRECT
+    transfer was taken as a buffered one: LTP dio04 and dio10)."""
+    path = mkfs(tmp_path / "fs.img", "64M")
+    r = sh("mount -t proc p /proc && mount -t ext4 /dev/ubdb /mnt && /t/bin/t_odirect /mnt /dev/ubdb",
+           f"ubdb={path}")
+    assert r.stdout.decode() == _ODIRECT + ("open device: 0\ndevice pread 4096: 4096\n"
+                                            "device pread 4096 at 256: EINVAL\ndevice pread 100: EINVAL\n"
+                                            "done\n"), r.stderr.decode()[-2000:]
+    host = tmp_path / "native"
+    host.mkdir()
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(host)], capture_output=True, text=True).stdout.strip()
+    if fstype == "ext2/ext3":       # stat's name for ext4 too
+        out = subprocess.run([str(PROGS / "t_odirect"), str(host)], capture_output=True, text=True).stdout
+        assert out == _ODIRECT + "done\n"
+
+
 def _corrupt(path: Path) -> int:
     """d/bad a directory with a bogus mode, d/link an entry naming inode 1
     (fanotify22's corruption); returns d/bad's inode number."""

@@ -11,7 +11,7 @@ from umlpy.syscalls.sys_read_write import FICLONE, FICLONERANGE, FIDEDUPERANGE, 
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import install_pair, s32
 from umlpy.abi import signals as S
-from umlpy.vfs import dnotify, lease, locks
+from umlpy.vfs import directio, dnotify, lease, locks
 from umlpy.vfs.fown import F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, owner_of
 from umlpy.vfs.pipe import Pipe, PipeFile
 
@@ -100,6 +100,10 @@ def _setfl(f, fd: int, arg: int) -> None:
     fasync keeps it off (as Linux 6.18 does)."""
     if (arg ^ f.flags) & C.O_APPEND and f.inode is not None and f.inode.get_fsflags() & C.FS_APPEND_FL:
         raise KernelError(E.EPERM)      # an append-only file stays O_APPEND
+    if arg & C.O_DIRECT:
+        if f.inode is None:
+            raise KernelError(E.EINVAL)     # an anonymous inode's file: no direct I/O
+        directio.check_open(f.inode, arg)
     if not f.has_fasync:
         arg &= ~C.O_ASYNC
     elif (arg ^ f.flags) & C.O_ASYNC:

@@ -15,7 +15,7 @@ from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import read_path, s32, s64, u32
 from umlpy.vfs import fanotify
 from umlpy.vfs import fsnotify as N
-from umlpy.vfs import lease, namei
+from umlpy.vfs import directio, lease, namei
 from umlpy.vfs.dentry import want_write
 from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.dentry import Dentry
@@ -193,6 +193,7 @@ def _open_allowed(t, d, flags: int, created: bool):
     """dentry_open once the open is allowed: O_TRUNC, then the inode's own
     open (which may wait)."""
     inode = d.inode
+    directio.check_open(inode, flags)
     if flags & C.O_TRUNC and inode.is_reg and not created:
         kill_suid(inode, t.proc.creds)
         inode.truncate(0)
@@ -215,6 +216,7 @@ def _open_tmpfile(t, dirfd: int, path: bytes, flags: int, mode: int) -> int:
     want_write(d)
     inode = d.inode.tmpfile(*new_inode_owner(t, d.inode, mode & 0o7777))
     inode.linkable = not flags & C.O_EXCL
+    directio.check_open(inode, flags)
     named = Dentry(b"#%d" % inode.ino, d, inode, d.mount)
     landlock.check_open(t, named, flags)
     f = inode.open_file(named, flags & OPEN_FLAGS_KEPT & ~C.O_TMPFILE, t)

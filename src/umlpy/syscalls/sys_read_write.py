@@ -11,6 +11,7 @@ from umlpy.kernel.timers import bounded
 from umlpy.kernel.uaccess import COPY_CHUNK, UserBuf, write_in_pieces
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import MAX_RW_COUNT, access_ok, read_iovecs, s32, s64, scatter, user_data
+from umlpy.vfs import directio
 from umlpy.vfs.atime import touch_atime
 from umlpy.vfs.fanotify import FAN_ACCESS_PERM, file_permission
 from umlpy.vfs.fanotify import asking as fanotify_asking
@@ -92,6 +93,8 @@ def sys_read(t, fd, buf, count, *_):
 
     def read() -> int:
         try:
+            if f.flags & C.O_DIRECT:
+                directio.check_transfer(f, None, ((buf, count),), False)
             n = f.read_into(t, buf, min(count, MAX_RW_COUNT))
         except KernelError:
             t.ioac.syscr += 1       # vfs_read counts a call its file failed
@@ -182,6 +185,8 @@ def _accessed(f, n: int) -> int:
 def sys_write(t, fd, buf, count, *_):
     f = _writable(t, fd)
     _user_buffer(buf, count)
+    if f.flags & C.O_DIRECT:
+        directio.check_transfer(f, None, ((buf, count),), True)
     data = _write_source(t, f, [(buf, min(count, MAX_RW_COUNT))])
 
     def write() -> int:
@@ -230,6 +235,7 @@ def rw_vecs(t, f, vecs: list[tuple[int, int]], off: int | None, flags: int, writ
     caller): the RWF_ flags, then the I/O at off (None: at the file
     position).  readv/writev and io_uring's read and write requests."""
     extra = _rw_flags(f, flags)
+    directio.check_transfer(f, off, vecs, write)
     total = sum(n for _, n in vecs)
     if write:
         data = _write_source(t, f, vecs) if off is None else b""
@@ -285,6 +291,7 @@ def sys_pread64(t, fd, buf, count, off, *_):
     _user_buffer(buf, count)
 
     def io() -> int:
+        directio.check_transfer(f, off, ((buf, count),), False)
         data = f.pread(t, min(count, MAX_RW_COUNT), off)
         t.mem.write(buf, data)
         return _read_done(t, f, len(data))
@@ -305,6 +312,7 @@ def _pwrite_vecs(t, f, vecs: list[tuple[int, int]], off: int) -> int:
 def sys_pwrite64(t, fd, buf, count, off, *_):
     f = _positioned(t, fd, off, True)
     _user_buffer(buf, count)
+    directio.check_transfer(f, off, ((buf, count),), True)
     return _written(t, f, _pwrite_vecs(t, f, [(buf, min(count, MAX_RW_COUNT))], off))
 
 

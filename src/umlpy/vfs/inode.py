@@ -172,6 +172,12 @@ class Inode:
         if a:
             self.atime = t
 
+    def direct_io(self) -> int | None:
+        """What O_DIRECT transfers of this file must align to (vfs/directio):
+        None when its filesystem has no direct I/O for it (most: an O_DIRECT
+        open is EINVAL), 0 when they go buffered unchecked."""
+        return None
+
     def dio_alignment(self) -> tuple[int, int] | None:
         """statx's STATX_DIOALIGN (memory, file offset) for direct I/O on
         this file: None when the filesystem does not say (most), (0, 0)

@@ -416,6 +416,12 @@ class Ext2Inode(Inode):
         newdir.touch()
 
     # -- data -------------------------------------------------------------------
+    def direct_io(self) -> int | None:
+        """ext2's address space, with its direct_IO, serves regular files
+        and directories; blockdev_direct_IO settles for the disk's logical
+        block size when the filesystem's is not met."""
+        return self.fs.device.block_size if self.is_reg or self.is_dir else None
+
     def _check_data(self) -> None:
         if self.is_dir:
             raise KernelError(E.EISDIR)

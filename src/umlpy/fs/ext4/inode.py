@@ -58,15 +58,21 @@ class Ext4Inode(Ext2Inode):
         super().__init__(fs, ino, raw)
         self.fs: Ext4Fs = fs
 
+    def direct_io(self) -> int | None:
+        """Regular files only (ext4's directories have no direct_IO); an
+        inline file's transfers go buffered (ext4_should_use_dio)."""
+        if not self.is_reg:
+            return None
+        return 0 if self.is_inline else self.fs.device.block_size
+
     def dio_alignment(self) -> tuple[int, int] | None:
         """ext4_getattr: a regular file's direct I/O goes by its disk's
         queue (its DMA alignment, 512, and its logical block size), except
         an inline file's, which has none (ext4_dio_alignment)."""
-        if not self.is_reg:
+        align = self.direct_io()
+        if align is None:
             return None
-        if self.is_inline:
-            return 0, 0
-        return DMA_ALIGN, self.fs.device.block_size
+        return (DMA_ALIGN, align) if align else (0, 0)
 
     def csum_seed(self) -> int:
         """ei->i_csum_seed: the filesystem's seed, this inode's number and generation."""

@@ -148,6 +148,11 @@ class OvlInode(Inode):
     def btime(self) -> int | None:
         return self.real().btime()
 
+    def direct_io(self) -> int | None:
+        """ovl_open opens the real file with the caller's flags: its rules
+        (for regular files: only they have overlay's direct_IO)."""
+        return self.real().direct_io() if self.is_reg else None
+
     def dio_alignment(self) -> tuple[int, int] | None:
         """ovl_getattr asks the real file's filesystem (STATX_DIOALIGN too)."""
         return self.real().dio_alignment()
