@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/personality.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -223,6 +224,22 @@ int main(int argc, char **argv)
     if (c == 0) {
         printf("child: getevents %ld\n", io_getevents(ctx, 0, 1, ev, &zero));
         printf("child: destroy %ld\n", io_destroy(ctx));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    /* READ_IMPLIES_EXEC leaves the ring's mapping as it is: aio's
+       filesystem is mounted noexec (CVE-2016-10044) */
+    c = fork();
+    if (c == 0) {
+        aio_context_t rie = 0;
+        char line[512], perms[8] = "?";
+        personality(READ_IMPLIES_EXEC);
+        io_setup(1, &rie);
+        FILE *maps = fopen("/proc/self/maps", "r");
+        while (maps && fgets(line, sizeof line, maps))
+            if (strstr(line, "[aio]"))
+                sscanf(line, "%*x-%*x %7s", perms);
+        printf("READ_IMPLIES_EXEC ring: %s\n", perms);
         _exit(0);
     }
     waitpid(c, NULL, 0);

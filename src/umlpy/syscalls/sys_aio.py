@@ -57,6 +57,7 @@ POSSIBLE_CPUS = 1               # the guest's (ioctx_alloc sizes rings by them)
 class AioRingFile(File):
     """The anonymous file behind a ring's mapping ("[aio]")."""
     kind = "[aio]"
+    noexec_fs = True        # aio's pseudo-filesystem is mounted noexec
 
     def __init__(self, pages: SharedPages) -> None:
         super().__init__(None, anon_inode(), C.O_RDWR)

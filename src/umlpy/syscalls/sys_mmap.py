@@ -79,6 +79,13 @@ def sys_mmap(t, addr, length, prot, flags, fd, off):
     return do_mmap(t, addr, length, prot, flags, f, off)
 
 
+def _path_noexec(f) -> bool:
+    """path_noexec: the file's mount is noexec, or its filesystem is one the
+    kernel mounted so (aio's ring: READ_IMPLIES_EXEC must not make it
+    executable, CVE-2016-10044)."""
+    return f.noexec_fs or f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC)
+
+
 def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> int:
     """mmap of f (None: anonymous memory) for the task: the syscall's, and
     the kernel's own (io_setup's ring) on a file it holds."""
@@ -116,8 +123,8 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
             raise KernelError(E.EACCES)     # no shared writable view of an append-only file
         if not f.readable:
             raise KernelError(E.EACCES)
-        if prot & C.PROT_EXEC and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC):
-            raise KernelError(E.EPERM)      # path_noexec
+        if prot & C.PROT_EXEC and _path_noexec(f):
+            raise KernelError(E.EPERM)
         if pages is None and (inode is None or not (inode.is_reg or inode.fmt == C.S_IFCHR)):
             raise KernelError(E.ENODEV)
         # VM_MAYWRITE: a shared mapping of a file not open for writing
@@ -148,8 +155,7 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
                 # back: a disk filesystem copies it back on msync, munmap,
                 # exit and every sync
                 inode.shared_mapped = True
-    if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC \
-            and not (tfd >= 0 and f.dentry is not None and mount_has(f.dentry, MS.MOUNT_ATTR_NOEXEC)):
+    if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC and not (f is not None and _path_noexec(f)):
         prot |= C.PROT_EXEC
     charged = _charged(flags, prot, anon)
     if charged:

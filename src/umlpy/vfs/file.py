@@ -59,6 +59,7 @@ POLLWRBAND = 0x200
 
 class File:
     kind = "file"
+    noexec_fs = False       # on a filesystem the kernel mounted noexec (sys_mmap's path_noexec)
     lazy_write = False      # write() takes a UserBuf: it only slices what it is given
     chunked_write = False   # write() never waits: a big write may go in pieces
     nowait_ok = False       # FMODE_NOWAIT: takes RWF_NOWAIT (preadv2/pwritev2)

@@ -18,6 +18,7 @@ from umlpy.fs.procfs.base import GenFile, Spec, ints, parse_ints, ro, rw, text, 
 from umlpy.kernel import printk, ucount, userns
 from umlpy.kernel.cred import capable
 from umlpy.kernel.mm import mapped_anywhere
+from umlpy.kernel.userfaultfd import MMAP_MIN_ADDR
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
@@ -270,6 +271,9 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "vm": {
             "drop_caches": _drop_caches(k),
             "max_map_count": _tunable(k, "vm/max_map_count"),
+            # the lowest address umlpy lets a guest map (a host whose own
+            # floor is higher refuses more): read-only, as umlpy cannot move the host's
+            "mmap_min_addr": ro(str(MMAP_MIN_ADDR)),
             **_overcommit(k.mem_budget),
             "oom_kill_allocating_task": _tunable(k, "vm/oom_kill_allocating_task"),
             "panic_on_oom": _tunable(k, "vm/panic_on_oom"),
