@@ -194,3 +194,16 @@ def test_partition_tables_are_not_scanned():
     r = sh(script, "loglevel=6")
     assert r.stdout.decode() == " img 1\n blank 1\n-P img 1\n-P blank 0\n", r.stderr.decode()[-2000:]
     assert r.stderr.count(b"loop0: partition tables are not supported yet") == 2    # at LOOP_SET_STATUS, BLKRRPART
+
+
+def test_binding_and_unbinding_send_change_uevents():
+    """A NETLINK_KOBJECT_UEVENT listener hears a loop device bound and
+    unbound (t_uevent): a "change" of the disk each, with its variables as
+    Linux 6.1 sends them (LTP uevent01), numbered one after the other as
+    /sys/kernel/uevent_seqnum counts them.  (Linux 6.18 sends the second at
+    the device's last close, so this is not compared with the host.)"""
+    r = sh("mount -t proc p /proc; mount -t sysfs s /sys; mkdir -p /tmp/u; /t/bin/t_uevent /tmp/u")
+    event = ("change@/devices/virtual/block/loop0: ACTION=change DEVPATH=/devices/virtual/block/loop0 "
+             "SUBSYSTEM=block MAJOR=7 MINOR=0 DEVNAME=loop0 DEVTYPE=disk\n")
+    assert r.stdout.decode() == event * 2 + "sequence follows: 1\nuevent_seqnum is the last: 1\ndone\n", \
+        r.stderr.decode()[-2000:]

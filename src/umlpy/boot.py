@@ -30,7 +30,8 @@ from umlpy.fs import cpio
 from umlpy.fs import exec as exec_
 from umlpy.drivers import ubd as ubd_drv
 from umlpy.drivers.loop import Loop
-from umlpy.net import ipconfig
+from umlpy.net import ipconfig, netlink
+from umlpy.net.netlink_abi import NETLINK_KOBJECT_UEVENT, UEVENT_KERNEL_GROUP
 from umlpy.net.netdev import NetStack
 from umlpy.net.slirp import eth as slirp_eth
 from umlpy.net.unix_gc import Inflight
@@ -44,6 +45,7 @@ from umlpy.kernel.futex import Futexes
 from umlpy.kernel.keys import KeyService
 from umlpy.kernel.mm import MemBudget, mapped_ids, totalram
 from umlpy.kernel.oom import OomKiller
+from umlpy.kernel.uevent import Uevents
 from umlpy.kernel import nsproxy
 from umlpy.kernel.process import Halt, Procs
 from umlpy.kernel.sched import Scheduler
@@ -126,6 +128,9 @@ class Kernel:
         self.net = NetStack()       # the init network namespace's
         self.net.sk_mem_limit = max(8 << 20, self.mem_budget.limit // 8)
         self.init_ns.net.stack = self.net
+        self.uevents = Uevents()
+        self.uevents.deliver = lambda data: netlink.broadcast(self.net, NETLINK_KOBJECT_UEVENT,
+                                                              UEVENT_KERNEL_GROUP, data)
         self.cad_enabled = True         # Ctrl-Alt-Del reboots until init says CAD_OFF
         self.kconfig_gz = kconfig.gz(self.release)      # /proc/config.gz
         # syslog(2) for CAP_SYSLOG only, as Debian's kernels: the log names

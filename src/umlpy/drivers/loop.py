@@ -30,6 +30,7 @@ from umlpy.kernel import ioac, printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import Creds
+from umlpy.kernel.uevent import device_env
 from umlpy.vfs import devices
 from umlpy.vfs.devices import MISC_MAJOR
 from umlpy.vfs.file import File
@@ -272,7 +273,13 @@ class LoopDevice(BlockDevice):
         self.driver.kernel.disks.changed()
         if self.flags & LO_FLAGS_PARTSCAN:
             self.scan_partitions()
+        self._changed()
         return 0
+
+    def _changed(self) -> None:
+        """The "change" uevent of a bind or an unbind."""
+        self.driver.kernel.uevents.send("change", "/devices/" + self.sysfs_dir, "block",
+                                        device_env(self.name, self.major, self.minor, "block"))
 
     def _clr_fd(self) -> None:
         """__loop_clr_fd: back to unbound; the disk's ro flag stays."""
@@ -286,6 +293,7 @@ class LoopDevice(BlockDevice):
         self.use_dio = False
         self.state = UNBOUND
         self.driver.kernel.disks.changed()
+        self._changed()
         f.put()
 
     def clr_fd(self) -> int:

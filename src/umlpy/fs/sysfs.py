@@ -21,6 +21,7 @@ from typing import Callable
 from umlpy.abi import errno as E
 from umlpy.abi.userfaultfd import USERFAULTFD_MINOR
 from umlpy.block.device import DMA_ALIGN
+from umlpy.kernel.uevent import device_env
 from umlpy.drivers.loop import LOOP_CTRL_MINOR
 from umlpy.fs.devtmpfs import TTY_DEVICES
 from umlpy.fs.procfs.base import Dir, Spec, VirtFs, ro, symlink, text
@@ -72,9 +73,7 @@ def _disk_attrs(kernel, name: str) -> Spec:
 
 def _device(name: str, major: int, minor: int, subsystem: str, up: int, extra: Spec) -> Spec:
     """A device directory `up` levels below /sys."""
-    uevent = f"MAJOR={major}\nMINOR={minor}\nDEVNAME={name}"
-    if subsystem == "block":
-        uevent += "\nDEVTYPE=disk"
+    uevent = "\n".join(device_env(name, major, minor, subsystem))
     spec: Spec = {"dev": _attr(f"{major}:{minor}"), "uevent": _attr(uevent),
                   "subsystem": symlink("../" * up + f"class/{subsystem}")}
     spec.update(extra)
@@ -105,7 +104,8 @@ def _put(tree: Spec, path: str, leaf) -> None:
 def sysfs_spec(kernel) -> Spec:
     tree: Spec = {"block": {}, "bus": {}, "class": {"block": {}, "mem": {}, "misc": {}, "tty": {}},
                   "dev": {"block": {}, "char": {}}, "devices": {}, "firmware": {},
-                  "fs": {"cgroup": {}}, "kernel": {}, "module": {}, "power": {}}
+                  "fs": {"cgroup": {}}, "kernel": {"uevent_seqnum": _attr(lambda: str(kernel.uevents.seqnum))},
+                  "module": {}, "power": {}}
     for subsystem, name, ma, mi, path, attrs in _devices(kernel):
         up = path.count("/") + 2
         _put(tree, f"devices/{path}", _device(name, ma, mi, subsystem, up, attrs))

@@ -4,8 +4,8 @@ programs and the kernel, as Linux's af_netlink.
 NETLINK_ROUTE has a kernel side (net/rtnetlink.py).  NETLINK_KOBJECT_UEVENT
 sockets are what udev's and systemd's device monitors listen on (logind
 will not start without one): they join group 1, the kernel's uevents, and
-group 2, udevd's; this kernel's devices are made at boot, so the kernel
-sends none.  A socket of any other protocol is refused with
+group 2, udevd's; the kernel's own come from kernel/uevent.py (a loop
+device bound or unbound).  A socket of any other protocol is refused with
 EPROTONOSUPPORT, which is what tools without it (ss without sock_diag,
 journald's audit socket) are ready for.
 
