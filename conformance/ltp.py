@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("UMLPY_CACHE", Path.home() / ".cache" / "umlpy"))
@@ -186,9 +187,14 @@ def say(out: Path, line: str, quiet: bool) -> None:
 
 
 def boot(kernel: str, tests: list[tuple[str, str]], timeout: int, out: Path,
-         results: dict, quiet: bool, save) -> int:
+         results: dict, quiet: bool, save,
+         command: Callable[[Path, Path], list[str]], verdict: Callable[[int], str] = status_of) -> int:
     """One boot running tests in order; returns how many it got through.
 
+    command(work, listfile) is the boot's command line (work: a scratch
+    directory for its COW file, listfile: the tests, one "name command" a
+    line, for the init script); verdict maps a test's exit status to its
+    status.  conformance/posix.py boots the Open POSIX suite through here.
     A test whose END marker never comes is a hang (silence past its deadline)
     or a crash (the kernel exited mid-test); either way it counts as done."""
     work = Path(tempfile.mkdtemp(prefix=f"ltp-{kernel}-"))
@@ -196,8 +202,7 @@ def boot(kernel: str, tests: list[tuple[str, str]], timeout: int, out: Path,
         listfile = work / "list"
         data = "".join(f"{n} {c}\n" for n, c in tests).encode() + b"@@END\n"
         listfile.write_bytes(data + b"\0" * (-len(data) % 4096))
-        cow = work / "root.cow"
-        cmd = kernel_cmd(kernel, cow, listfile, timeout, work, out)
+        cmd = command(work, listfile)
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True, cwd=work)
         done = 0
@@ -225,7 +230,7 @@ def boot(kernel: str, tests: list[tuple[str, str]], timeout: int, out: Path,
                         cur, t0, buf = text.split()[1], now, []
                     elif text.startswith("@@LTP-END ") and cur is not None:
                         _, name, rc, secs = text.split()[:4]
-                        results[name] = {"rc": int(rc), "status": status_of(int(rc)), "secs": int(secs)}
+                        results[name] = {"rc": int(rc), "status": verdict(int(rc)), "secs": int(secs)}
                         (out / "logs" / f"{name}.log").write_bytes(b"\n".join(buf) + b"\n")
                         cur, done = None, done + 1
                         save()
@@ -247,10 +252,10 @@ def boot(kernel: str, tests: list[tuple[str, str]], timeout: int, out: Path,
         p.wait()
         if cur is not None:
             hung = p.returncode == -signal.SIGKILL and not finished
-            verdict = "hang" if hung else "crash"
-            results[cur] = {"rc": None, "status": verdict, "secs": int(time.monotonic() - t0)}
+            ended = "hang" if hung else "crash"
+            results[cur] = {"rc": None, "status": ended, "secs": int(time.monotonic() - t0)}
             (out / "logs" / f"{cur}.log").write_bytes(b"\n".join(buf + boot_log[-50:]) + b"\n")
-            say(out, f"{kernel} {cur:34s} {verdict} (kernel exit {p.returncode})", quiet)
+            say(out, f"{kernel} {cur:34s} {ended} (kernel exit {p.returncode})", quiet)
             done += 1
         elif not finished and done == 0:
             (out / "boot-failure.log").write_bytes(b"\n".join(boot_log) + pending)
@@ -283,7 +288,8 @@ def run(kernel: str, pattern: str | None, timeout: int, fresh: bool, quiet: bool
         rfile.write_text(json.dumps(results, indent=1, sort_keys=True))
     i = failures = 0
     while i < len(todo):
-        n = boot(kernel, todo[i:], timeout, out, results, quiet, save)
+        n = boot(kernel, todo[i:], timeout, out, results, quiet, save,
+                 lambda work, listfile: kernel_cmd(kernel, work / "root.cow", listfile, timeout, work, out))
         save()
         if n == 0:
             failures += 1
