@@ -6,6 +6,14 @@ by what backs the page (the host's device, inode and offset of the shared
 mapping), so waiters and wakers in different processes meet, as Linux's
 get_futex_key does.  The kernel is single-threaded, so "compare the word,
 then sleep" is atomic with respect to every FUTEX_WAKE.
+
+A queue serves its waiters in priority order, first come first served
+among equals, as Linux's: a FUTEX_WAIT queue is a plist ordered by
+min(normal_prio, MAX_RT_PRIO) (futex_queue), so real-time waiters go first,
+the higher priority first, and the others in arrival order; a PI futex's
+waiters are an rt_mutex's, ordered by priority, nice included.  POSIX asks
+it of semaphores and mutexes under SCHED_FIFO/SCHED_RR (sem_post, the
+Open POSIX suite's sem_post 8-1).
 """
 from __future__ import annotations
 
@@ -14,21 +22,32 @@ import struct
 from arch_um import procinfo, ptrace
 from arch_um.memory import GuestFault
 from umlpy.abi import consts as C
+from umlpy.kernel.task import MAX_RT_PRIO
 from umlpy.kernel.wait import WaitQueue
 
 BITSET_MATCH_ANY = 0xFFFFFFFF
 
 
 class Waiter:
-    __slots__ = ("task", "bitset", "woken", "wq", "key", "addr")
+    __slots__ = ("task", "bitset", "woken", "wq", "key", "addr", "prio")
 
-    def __init__(self, task, bitset: int, key, addr: int = 0) -> None:
+    def __init__(self, task, bitset: int, key, prio: int, addr: int = 0) -> None:
         self.task = task
         self.bitset = bitset
         self.woken = False
         self.wq = WaitQueue("futex")
         self.key = key
+        self.prio = prio        # its place in the queue, fixed when it queued, as Linux's plist node
         self.addr = addr        # the word in the waiter's own address space (PI)
+
+
+def _insert(q: list[Waiter], w: Waiter) -> None:
+    """w behind every waiter of its priority or a higher one (a lower
+    number): plist_add's place."""
+    i = len(q)
+    while i and q[i - 1].prio > w.prio:
+        i -= 1
+    q.insert(i, w)
 
 
 def _unqueue(table: dict, w: Waiter) -> None:
@@ -42,7 +61,7 @@ def _unqueue(table: dict, w: Waiter) -> None:
 class Futexes:
     def __init__(self) -> None:
         self.queues: dict[tuple, list[Waiter]] = {}
-        self.pi: dict[tuple, list[Waiter]] = {}     # FUTEX_LOCK_PI waiters, first served first
+        self.pi: dict[tuple, list[Waiter]] = {}     # FUTEX_LOCK_PI waiters, the next owner first
 
     @staticmethod
     def key(t, addr: int, private: bool) -> tuple:
@@ -62,8 +81,13 @@ class Futexes:
                     del table[key]
 
     def enqueue(self, key: tuple, task, bitset: int) -> Waiter:
-        w = Waiter(task, bitset, key)
-        self.queues.setdefault(key, []).append(w)
+        w = Waiter(task, bitset, key, min(task.sched.normal_prio(), MAX_RT_PRIO))
+        _insert(self.queues.setdefault(key, []), w)
+        return w
+
+    def enqueue_pi(self, key: tuple, task, addr: int) -> Waiter:
+        w = Waiter(task, BITSET_MATCH_ANY, key, task.sched.normal_prio(), addr)
+        _insert(self.pi.setdefault(key, []), w)
         return w
 
     def dequeue(self, w: Waiter) -> None:
@@ -97,7 +121,7 @@ class Futexes:
         while q and moved < nmove:
             w = q.pop(0)
             w.key = key2
-            self.queues.setdefault(key2, []).append(w)
+            _insert(self.queues.setdefault(key2, []), w)
             moved += 1
         if q is not None and not q:
             self.queues.pop(key, None)

@@ -119,6 +119,7 @@ DEFAULT_RLIMITS = {3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 7: (1024,
 
 
 SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
+MAX_RT_PRIO = 100       # the first priority that is not real-time (Linux's prio.h)
 DEFAULT_TIMER_SLACK_NS = 50_000
 
 
@@ -129,9 +130,10 @@ class SchedState:
     reset-on-fork flag and the timer slack.
 
     They are the kernel's bookkeeping: guest threads are host threads, which
-    the host schedules as it likes, so a real-time priority orders nothing
-    (as on an idle machine) and a timer slack delays no timer.  They are
-    what the sched_* calls, getpriority and /proc report."""
+    the host schedules as it likes, so a real-time priority preempts
+    nothing (as on an idle machine) and a timer slack delays no timer.  They
+    are what the sched_* calls, getpriority and /proc report, and the order
+    futex queues serve their waiters in (normal_prio, kernel/futex.py)."""
     policy: int = SCHED_NORMAL
     nice: int = 0
     rt_priority: int = 0
@@ -159,6 +161,17 @@ class SchedState:
         if n.policy == SCHED_DEADLINE:
             raise KernelError(E.EAGAIN)
         return n
+
+    def normal_prio(self) -> int:
+        """Linux's normal_prio, the order its wait queues that care serve
+        waiters in (lower first): -1 for deadline, MAX_RT_PRIO - 1 -
+        rt_priority for the real-time policies, 120 + nice for the fair
+        ones."""
+        if self.policy == SCHED_DEADLINE:
+            return -1
+        if self.policy in (SCHED_FIFO, SCHED_RR):
+            return MAX_RT_PRIO - 1 - self.rt_priority
+        return MAX_RT_PRIO + 20 + self.nice
 
     def prio(self) -> int:
         """task_prio, /proc/PID/stat's priority field: 20 + nice for the fair

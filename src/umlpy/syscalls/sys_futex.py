@@ -143,8 +143,7 @@ def _lock_pi(t, fx, key, addr: int, deadline: int | None, trylock: bool) -> int:
                 continue
             break
         if w is None:
-            w = Waiter(t, BITSET_MATCH_ANY, key, addr)
-            fx.pi.setdefault(key, []).append(w)
+            w = fx.enqueue_pi(key, t, addr)
         raise Block(w.wq, deadline=deadline, retry=attempt, on_timeout=timed_out,
                     on_interrupt=lambda: fx.dequeue_pi(w), restart=E.ERESTARTNOINTR)
 

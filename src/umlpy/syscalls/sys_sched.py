@@ -19,14 +19,13 @@ from umlpy.abi import structs
 from umlpy.abi.syscall_nr import NAMES
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.task import (SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL,
-                               SCHED_RR, SchedState)
+from umlpy.kernel.task import (MAX_RT_PRIO, SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE,
+                               SCHED_NORMAL, SCHED_RR, SchedState)
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import put_u32, s32
 
 SCHED_RESET_ON_FORK = 0x40000000
 SETPARAM_POLICY = -1
-MAX_RT_PRIO = 100
 VALID_POLICIES = (SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE)
 RT_POLICIES = (SCHED_FIFO, SCHED_RR)
 FAIR_POLICIES = (SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE)
