@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/times.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,6 +171,34 @@ static void prof_goes_to_the_busy_thread(void)
            prof_to_spinner + prof_elsewhere >= 20, prof_to_spinner > 4 * prof_elsewhere);
 }
 
+/* a child spins until times() gives it a tick; its parent's tms_cutime and
+   tms_cstime, once it is waited for, are never less than what it was told
+   (the split between user and system time never goes back: Open POSIX
+   fork 8-1).  The first child this program forks. */
+static void child_times(void)
+{
+    int p[2];
+    struct tms seen, after;
+    if (pipe(p) < 0)
+        return;
+    pid_t c = fork();
+    if (c == 0) {
+        do
+            times(&seen);
+        while (seen.tms_utime + seen.tms_stime <= 0);
+        write(p[1], &seen, sizeof seen);
+        _exit(0);
+    }
+    if (read(p[0], &seen, sizeof seen) != sizeof seen)
+        return;
+    waitpid(c, NULL, 0);
+    times(&after);
+    printf("a child's times in its parent's: %s\n",
+           after.tms_cutime >= seen.tms_utime && after.tms_cstime >= seen.tms_stime ? "none less" : "less");
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     struct sigaction sa = {.sa_sigaction = on_sig, .sa_flags = SA_SIGINFO | SA_RESTART};
@@ -177,6 +207,7 @@ int main(void)
     sigaction(SIGVTALRM, &sa, NULL);
     sigaction(SIGPROF, &sa, NULL);
 
+    child_times();
     clockid_t pidclk;
     clock_getcpuclockid(getpid(), &pidclk);
     one_shot("process", CLOCK_PROCESS_CPUTIME_ID, 0);

@@ -89,7 +89,12 @@ def at_exit(proc, current) -> None:
             buf = (current.regs.rsp - 4096) & ~15
             if HostAs(current).call("getrusage", RUSAGE_SELF, buf) == 0:
                 us, uus, ss, sus, maxrss = _RUSAGE_HEAD.unpack(current.mem.read(buf, _RUSAGE_HEAD.size))
-                proc.usage = Usage(us * 10**9 + uus * 1000, ss * 10**9 + sus * 1000, maxrss) + proc.cpu_base
+                # the host split its total its own way; the split must not
+                # go back from what the process was told (its times(),
+                # getrusage): the total through the process's own
+                # cputime_adjust, as Linux's wait_task_zombie does
+                host = Usage(us * 10**9 + uus * 1000, ss * 10**9 + sus * 1000, maxrss)
+                proc.usage = proc.prev_cputime.adjust(host, host.utime + host.stime) + proc.cpu_base
                 return
         except (KernelError, GuestFault, ptrace.HostError):
             pass
