@@ -1,7 +1,8 @@
-"""fallocate, FIEMAP, SEEK_DATA/SEEK_HOLE and the inode flags on ext4 (and FIEMAP on ext2).
+"""fallocate, FIEMAP, SEEK_DATA/SEEK_HOLE and the inode flags on ext4 (and FIEMAP on ext2);
+shared file mappings' times and page tails on ext4.
 
-t_falloc runs natively on a host ext4 directory and in the guest on an
-ext4 image, and must print the same; module tests drive the inodes for
+t_falloc and t_mmapfile run natively on a host ext4 directory and in the
+guest on an ext4 image, and must print the same; module tests drive the inodes for
 what a native run cannot show (ENOSPC, block-mapped files, 6.1's answers
 where newer kernels differ), each ending with `e2fsck -fn` clean.
 """
@@ -37,8 +38,8 @@ def fstype(path: Path) -> str:
 PINNED = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
 
 
-def native_on_ext4(tmp: Path) -> bytes:
-    """t_falloc on a host ext4 directory: as root a fresh loop-mounted image
+def native_on_ext4(tmp: Path, prog: str = "t_falloc") -> bytes:
+    """prog (t_falloc) on a host ext4 directory: as root a fresh loop-mounted image
     made like the guest's, else the scratch area when it is ext4.
 
     A fresh image first, pinned (PINNED): on a long-lived, busy filesystem,
@@ -51,11 +52,11 @@ def native_on_ext4(tmp: Path) -> bytes:
             img = mkfs(tmp / "host.img", "128M", "-b", "4096")
             if subprocess.run(["mount", "-o", "loop", str(img), str(d)], capture_output=True).returncode == 0:
                 try:
-                    return native(PINNED + [str(PROGS / "t_falloc"), str(d)])
+                    return native(PINNED + [str(PROGS / prog), str(d)])
                 finally:
                     subprocess.run(["umount", str(d)], check=True)
         if fstype(d) == "ext4":
-            return native(PINNED + [str(PROGS / "t_falloc"), str(d)])
+            return native(PINNED + [str(PROGS / prog), str(d)])
         pytest.skip("no fresh ext4 loop mount (needs root) and the host's scratch directory is not ext4")
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -66,6 +67,17 @@ def test_t_falloc_matches_native_ext4(tmp_path: Path) -> None:
     assert want.endswith(b"done\n") and b"no ext4" not in want, want
     img = mkfs(tmp_path / "g.img", "128M", "-b", "4096")
     got = sh("mount -t ext4 /dev/ubdb /mnt && /t/bin/t_falloc /mnt; umount /mnt", f"ubdb={img}")
+    assert got.stdout.decode() == want.decode()
+    assert b"Traceback" not in got.stderr
+    fsck(img)
+
+
+def test_t_mmapfile_matches_native_ext4(tmp_path: Path) -> None:
+    """mmap's atime, a mapping's write's mtime, the zeroed tail past the end."""
+    want = native_on_ext4(tmp_path, "t_mmapfile")
+    assert want.endswith(b"done\n"), want
+    img = mkfs(tmp_path / "g.img", "128M", "-b", "4096")
+    got = sh("mount -t ext4 /dev/ubdb /mnt && /t/bin/t_mmapfile /mnt; umount /mnt", f"ubdb={img}")
     assert got.stdout.decode() == want.decode()
     assert b"Traceback" not in got.stderr
     fsck(img)

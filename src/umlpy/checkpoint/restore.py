@@ -681,7 +681,7 @@ def _map_shared(t: Task, has: HostAs, mm: Mm, start: int, end: int, prot: int, v
         raise image.ImageError(f"manifest: {v.where}: a bad shared file mapping")
     has.map_shared(inode.memfile().fd, fm.maywrite, start, end - start, prot, off)
     if fm.maywrite and not seg:
-        inode.shared_mapped = True
+        inode.map_shared()
 
 
 def _move_vdso(t: Task, has: HostAs, saved: image.Reader) -> None:

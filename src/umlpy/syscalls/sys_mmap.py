@@ -24,6 +24,7 @@ from umlpy.kernel.ipc import ShmSegment
 from umlpy.kernel.mm import MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, VM_LOCKED, VM_LOCKONFAULT, FileMap, Mm
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
+from umlpy.vfs.atime import touch_atime
 
 
 def _inject(t, name: str, *args: int) -> int:
@@ -111,6 +112,7 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
     tfd = -1
     hoff = off              # where the mapping starts in the host file
     fmap = None
+    accessed = False        # a file's pages mapped: f_op->mmap's file_accessed once it is
     if f is not None:
         inode = f.mapped_inode()
         pages = f.mmap_pages(off, size)
@@ -151,10 +153,8 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
             host_rw = shared and maywrite
             tfd = has.open_kernel_fd(inode.memfile().fd, C.O_RDWR if host_rw else C.O_RDONLY)
             if host_rw:
-                # the guest may write the page cache behind the filesystem's
-                # back: a disk filesystem copies it back on msync, munmap,
-                # exit and every sync
-                inode.shared_mapped = True
+                inode.map_shared()
+            accessed = True
     if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC and not (f is not None and _path_noexec(f)):
         prot |= C.PROT_EXEC
     charged = _charged(flags, prot, anon)
@@ -169,6 +169,8 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
             has.call("close", tfd)
     if _fail(r):
         return r
+    if accessed:
+        touch_atime(f)      # generic_file_mmap, ext4_file_mmap, shmem_mmap
     mm.add(r, r + size, charged)
     if fmap is not None:
         mm.files.set(r, r + size, fmap.moved(r))

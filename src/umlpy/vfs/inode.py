@@ -246,6 +246,12 @@ class Inode:
         """The host memory file holding this inode's pages, for mmap."""
         raise KernelError(E.ENODEV)
 
+    def map_shared(self) -> None:
+        """A shared mapping that may write was made of memfile(): the guest
+        may write the pages behind the filesystem's back, so a disk
+        filesystem copies them back on msync, munmap, exit and every sync."""
+        self.shared_mapped = True
+
     # -- extended attributes: kept in memory (tmpfs); disk filesystems
     # override what they store --------------------------------------------
     def getxattr(self, name: bytes) -> bytes:

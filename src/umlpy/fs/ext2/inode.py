@@ -718,8 +718,20 @@ class Ext2Inode(Inode):
                 a = first * bs
                 self._write_disk(base + a, mem[a:min(a + k * bs, n)])
             changed = True
+        self._zero_tail()
         if changed:
             self.touch()
+
+    def _zero_tail(self) -> None:
+        """The page that straddles the end of the file is zeroed past it at
+        every write-back, as Linux's writepage does (block_write_full_page,
+        ext4_bio_write_page): what a mapping wrote there is never written
+        out, and a later mapping reads zeros (POSIX mmap).  The host's
+        memfd, tmpfs, keeps those bytes until it is cut short: a byte
+        longer, then back, and its truncate zeroes them."""
+        if self._size % C.PAGE_SIZE:
+            self._mem.truncate(self._size + 1)
+            self._mem.truncate(self._size)
 
     def evictable(self) -> bool:
         """Whether the cache may let this inode go when nothing holds it:

@@ -67,8 +67,9 @@ class DelayedAlloc:
     def delay(self, inode: Ext4Inode, off: int, n: int) -> bool:
         """Take a write of n bytes at off without allocating (its data goes
         to the page cache alone); False: it must allocate now (a block in
-        the range is mapped, or the disk is too full to promise more)."""
-        if inode._mem is None or inode.is_inline or n <= 0:
+        the range is mapped, the file has a shared writable mapping
+        (Ext4Inode.map_shared), or the disk is too full to promise more)."""
+        if inode._mem is None or inode.is_inline or n <= 0 or inode.shared_mapped:
             return False
         bs = self.bs
         lo, hi = off // bs, (off + n + bs - 1) // bs

@@ -193,6 +193,16 @@ class Ext4Inode(Ext2Inode):
         self._flush_delayed()
         super().writeback()
 
+    def map_shared(self) -> None:
+        """The delayed blocks get theirs first, and no write delays more
+        while the file is mapped (delalloc.delay): a write-back finds what
+        the mapping wrote by comparing the pages with the blocks, and
+        delayed data has no blocks to differ from, so a write through the
+        mapping to them changed no mtime (the Open POSIX suite's mmap
+        14-1)."""
+        self._flush_delayed()
+        super().map_shared()
+
     def _trim_to(self, size: int) -> None:
         if self.fs.delalloc is not None:
             self.fs.delalloc.drop(self, -(-size // self.fs.block_size))
