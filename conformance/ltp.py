@@ -69,8 +69,8 @@ BUILD_TOOLS = {"autoconf": "autoconf", "aclocal": "automake", "m4": "m4", "pkg-c
 # the source directories whose tests a runtest list runs (syscalls first:
 # other lists, cve's above all, also run syscall tests)
 LIST_DIRS = {
-    "syscalls": ["testcases/kernel/syscalls"],
-    "mm": ["testcases/kernel/mem"],
+    "syscalls": ["testcases/kernel/syscalls", "testcases/lib"],
+    "mm": ["testcases/kernel/mem", "testcases/kernel/security"],
     "pty": ["testcases/kernel/pty"],
     "sched": ["testcases/kernel/sched"],
     "nptl": ["testcases/kernel/sched"],
@@ -78,7 +78,9 @@ LIST_DIRS = {
     "fs": ["testcases/kernel/fs"],
     "fs_perms_simple": ["testcases/kernel/fs"],
     "dio": ["testcases/kernel/io"],
-    "cve": ["testcases/cve"],
+    "cve": ["testcases/cve", "testcases/kernel/security", "testcases/kernel/sound", "testcases/network/packet",
+            "testcases/network/sctp", "testcases/network/sockets", "testcases/network/can/cve",
+            "testcases/kernel/controllers/cgroup", "testcases/network/iptables", "testcases/commands/keyctl"],
     "math": ["testcases/misc/math"],
     "watchqueue": ["testcases/kernel/watchqueue"],
     "crypto": ["testcases/kernel/crypto"],
