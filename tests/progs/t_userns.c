@@ -1,6 +1,8 @@
 /* User namespaces: a new one has no maps (ids read as the overflow id),
    full capabilities inside and none over the init namespace's resources;
-   NS_GET_* on user namespace fds.  Run as root.  Deterministic output. */
+   NS_GET_* on user namespace fds; a parent's several-extent map of a child namespace goes through
+   its own map (CVE-2018-18955, LTP userns08).  Run as root.  Deterministic
+   output. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -8,8 +10,11 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <grp.h>
@@ -48,7 +53,7 @@ static void status_ids(void)
 
 static void show(const char *path)
 {
-    char line[64];
+    char line[512];
     int m = open(path, O_RDONLY);
     int n = read(m, line, sizeof line - 1);
     line[n > 0 ? n : 0] = 0;
@@ -56,8 +61,80 @@ static void show(const char *path)
     close(m);
 }
 
+static void put_pid(const char *what, pid_t pid, const char *file, const char *data)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    put(what, path, data);
+}
+
+static void post(int fd)
+{
+    if (write(fd, "x", 1) != 1)
+        _exit(9);
+}
+
+static void await(int fd)
+{
+    char c;
+    if (read(fd, &c, 1) != 1)
+        _exit(9);
+}
+
+/* LTP userns08: level 1 (made by euid 100000, mapped 0 100000 1000) maps
+   level 2 with six extents over its ids 0..994; they are its ids, kernel
+   100000.., so level 2's root may not write root's 0700 file */
+static void several_extents(void)
+{
+    const char *over5 = "0 0 1\n1 1 1\n2 2 1\n3 3 1\n4 4 1\n5 5 990";
+    int ready[2], go[2];
+    int f = open("/tmp/t_userns_restricted", O_CREAT | O_WRONLY | O_TRUNC, 0700);
+    close(f);
+    if (pipe(ready) || pipe(go))
+        return;
+    fflush(stdout);
+    pid_t a = fork();
+    if (a == 0) {
+        if (setegid(100000) || seteuid(100000))
+            _exit(9);
+        res("level 1 unshare", unshare(CLONE_NEWUSER));
+        post(ready[1]);
+        await(go[0]);
+        res("level 1 setgid(0)", setgid(0));
+        res("level 1 setuid(0)", setuid(0));
+        fflush(stdout);
+        pid_t b = fork();
+        if (b == 0) {
+            res("level 2 unshare", unshare(CLONE_NEWUSER));
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+            post(ready[1]);
+            await(go[0]);
+            show("/proc/self/uid_map");
+            res("level 2 opens root's 0700 file to write", open("/tmp/t_userns_restricted", O_WRONLY));
+            exit(0);
+        }
+        await(ready[0]);
+        put_pid("level 2 setgroups deny", b, "setgroups", "deny");
+        put_pid("level 2 uid_map, six extents", b, "uid_map", over5);
+        put_pid("level 2 gid_map, six extents", b, "gid_map", over5);
+        post(go[1]);
+        waitpid(b, NULL, 0);
+        exit(0);
+    }
+    await(ready[0]);
+    put_pid("level 1 setgroups deny", a, "setgroups", "deny");
+    put_pid("level 1 uid_map", a, "uid_map", "0 100000 1000");
+    put_pid("level 1 gid_map", a, "gid_map", "0 100000 1000");
+    post(go[1]);
+    waitpid(a, NULL, 0);
+    close(ready[0]); close(ready[1]); close(go[0]); close(go[1]);
+    unlink("/tmp/t_userns_restricted");
+}
+
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    several_extents();
     struct stat before, after, st;
     int fd = open("/proc/self/ns/user", O_RDONLY);
     fstat(fd, &before);

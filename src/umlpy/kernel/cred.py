@@ -116,39 +116,51 @@ def _caps_gained(old: Creds, new: Creds) -> bool:
     return True
 
 
+def ns_root(creds: Creds) -> int | None:
+    """make_kuid(user_ns, 0): the kernel id that counts as root for the
+    capability rules of a task in creds' user namespace (its uid 0 there,
+    not the machine's: none if the namespace does not map 0)."""
+    return userns.to_kernel(creds.user_ns, "uid_map", 0)
+
+
 def fix_setuid(new: Creds, old: Creds) -> None:
     """Capabilities follow a change of real/effective/saved uid (cap_emulate_setxuid):
-    leaving uid 0 altogether drops them (permitted kept with PR_SET_KEEPCAPS),
-    euid leaving 0 clears the effective set and euid becoming 0 refills it."""
+    leaving root (its user namespace's) altogether drops them (permitted kept
+    with PR_SET_KEEPCAPS), euid leaving root clears the effective set and
+    euid becoming root refills it."""
     if old.securebits & K.SECBIT_NO_SETUID_FIXUP:
         return
-    if 0 in (old.uid, old.euid, old.suid) and 0 not in (new.uid, new.euid, new.suid):
+    root = ns_root(old)
+    if root in (old.uid, old.euid, old.suid) and root not in (new.uid, new.euid, new.suid):
         if not old.securebits & K.SECBIT_KEEP_CAPS:
             new.cap_permitted = new.cap_effective = 0
         new.cap_ambient = 0     # setresuid to non-root then exec must drop everything
-    if old.euid == 0 and new.euid != 0:
+    if old.euid == root and new.euid != root:
         new.cap_effective = 0
-    if old.euid != 0 and new.euid == 0:
+    if old.euid != root and new.euid == root:
         new.cap_effective = new.cap_permitted
 
 
 def fix_setfsuid(new: Creds, old: Creds) -> None:
-    """The file-system capabilities follow fsuid leaving or returning to 0."""
+    """The file-system capabilities follow fsuid leaving or returning to
+    root (its user namespace's)."""
     if old.securebits & K.SECBIT_NO_SETUID_FIXUP:
         return
-    if old.fsuid == 0 and new.fsuid != 0:
+    root = ns_root(old)
+    if old.fsuid == root and new.fsuid != root:
         new.cap_effective &= ~K.CAP_FS_MASK
-    elif old.fsuid != 0 and new.fsuid == 0:
+    elif old.fsuid != root and new.fsuid == root:
         new.cap_effective |= new.cap_permitted & K.CAP_FS_MASK
 
 
 def access_creds(creds: Creds) -> Creds:
     """What access(2) checks with (access_override_creds): the real ids, and
-    the permitted capabilities only if the real uid is root."""
+    the permitted capabilities only if the real uid is root (its user
+    namespace's)."""
     c = creds.copy()
     c.fsuid, c.fsgid = c.uid, c.gid
     if not c.securebits & K.SECBIT_NO_SETUID_FIXUP:
-        c.cap_effective = c.cap_permitted if c.uid == 0 else 0
+        c.cap_effective = c.cap_permitted if c.uid == ns_root(c) else 0
     return c
 
 
@@ -256,8 +268,7 @@ def exec_creds(proc: Process, inode, nosuid: bool, readable: bool, tracer: Proce
         new.euid = inode.uid
     if honoured & C.S_ISGID:
         new.egid = inode.gid
-    # root: the kernel id of uid 0 of the task's user namespace (none if unmapped)
-    root = userns.to_kernel(old.user_ns, "uid_map", 0)
+    root = ns_root(old)
     legacy_root = not old.securebits & K.SECBIT_NOROOT and root is not None
     new.cap_permitted = old.cap_bset | old.cap_inheritable if legacy_root and root in (new.uid, new.euid) else 0
     effective = legacy_root and new.euid == root
