@@ -1,6 +1,7 @@
 /* User namespaces: a new one has no maps (ids read as the overflow id),
    full capabilities inside and none over the init namespace's resources;
-   NS_GET_* on user namespace fds; a parent's several-extent map of a child namespace goes through
+   NS_GET_* on user namespace fds; nesting 33 deep (each level mapping
+   itself); a parent's several-extent map of a child namespace goes through
    its own map (CVE-2018-18955, LTP userns08).  Run as root.  Deterministic
    output. */
 #define _GNU_SOURCE
@@ -81,6 +82,37 @@ static void await(int fd)
         _exit(9);
 }
 
+/* each level maps itself (uid and gid 0 of the level above) and makes the
+   next: Linux stops at 33 below the init namespace (level > 32: ENOSPC) */
+static void nest(void)
+{
+    fflush(stdout);
+    pid_t p = fork();
+    if (p == 0) {
+        int n = 0;
+        for (; n < 40; n++) {
+            if (unshare(CLONE_NEWUSER) < 0)
+                break;
+            int m = open("/proc/self/setgroups", O_WRONLY);
+            int ok = write(m, "deny", 4) == 4;
+            close(m);
+            m = open("/proc/self/uid_map", O_WRONLY);
+            ok &= write(m, "0 0 1", 5) == 5;
+            close(m);
+            m = open("/proc/self/gid_map", O_WRONLY);
+            ok &= write(m, "0 0 1", 5) == 5;
+            close(m);
+            if (!ok) {
+                printf("mapping level %d failed: %s\n", n + 1, strerror(errno));
+                break;
+            }
+        }
+        printf("mapped nesting stops at %d: %s\n", n, strerror(errno));
+        exit(0);
+    }
+    waitpid(p, NULL, 0);
+}
+
 /* LTP userns08: level 1 (made by euid 100000, mapped 0 100000 1000) maps
    level 2 with six extents over its ids 0..994; they are its ids, kernel
    100000.., so level 2's root may not write root's 0700 file */
@@ -134,6 +166,7 @@ static void several_extents(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    nest();
     several_extents();
     struct stat before, after, st;
     int fd = open("/proc/self/ns/user", O_RDONLY);

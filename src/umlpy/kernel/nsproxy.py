@@ -179,10 +179,12 @@ def user_creds(creds, ns: Namespace):
 
 
 def _new_user_ns(proc, ns: NsProxy) -> UserNamespace:
-    """create_user_ns: at most MAX_USER_NS_LEVEL deep (ENOSPC), by a task
-    whose effective ids its namespace maps (EPERM).  No privilege needed."""
+    """create_user_ns: made in a namespace at most MAX_USER_NS_LEVEL deep
+    (ENOSPC: Linux's `parent_ns->level > 32`, so the deepest is 33 below the
+    init namespace), by a task whose effective ids its namespace maps
+    (EPERM).  No privilege needed."""
     creds = proc.creds
-    if userns.level(creds.user_ns) >= MAX_USER_NS_LEVEL:
+    if userns.level(creds.user_ns) > MAX_USER_NS_LEVEL:
         raise KernelError(E.ENOSPC)
     chain = ucount.charge(ns.user, creds.euid, "user_namespaces")     # ENOSPC
     if userns.from_kernel(creds.user_ns, "uid_map", creds.euid) is None \
