@@ -20,6 +20,10 @@ import bisect
 import struct
 from dataclasses import dataclass
 
+from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_RESOURCE
+from umlpy.kernel.cred import capable
+from umlpy.kernel.errors import KernelError
 from umlpy.kernel.ipc import msg_cost
 from umlpy.kernel.mm import Charge
 from umlpy.kernel.wait import WaitQueue
@@ -139,6 +143,28 @@ class MqNamespace:
         self.msgsize_max = DFLT_MSGSIZEMAX
         self.msg_default = DFLT_MSG
         self.msgsize_default = DFLT_MSGSIZE
+
+    def create(self, name: bytes, creds, mode: int, attr: tuple[int, int] | None, rlimit: int) -> MQueue:
+        """mqueue_create_attr and mqueue_get_inode, for mq_open(O_CREAT) and
+        for a file made in a mounted mqueue (no attributes: the defaults):
+        room among queues_max (ENOSPC, unless CAP_SYS_RESOURCE), maxmsg and
+        msgsize within the sysctls (the hard limits for CAP_SYS_RESOURCE),
+        the creator's RLIMIT_MSGQUEUE (EMFILE); owned by its fsuid and fsgid."""
+        if self.count >= self.queues_max and not capable(creds, CAP_SYS_RESOURCE):
+            raise KernelError(E.ENOSPC)
+        maxmsg, msgsize = attr if attr is not None else (self.msg_default, self.msgsize_default)
+        if maxmsg <= 0 or msgsize <= 0:
+            raise KernelError(E.EINVAL)
+        if capable(creds, CAP_SYS_RESOURCE):
+            if maxmsg > HARD_MSGMAX or msgsize > HARD_MSGSIZEMAX:
+                raise KernelError(E.EINVAL)
+        elif maxmsg > self.msg_max or msgsize > self.msgsize_max:
+            raise KernelError(E.EINVAL)
+        q = MQueue(self, name, maxmsg, msgsize, mode, creds.fsuid, creds.fsgid)
+        if not self.charge(q, rlimit):
+            raise KernelError(E.EMFILE)
+        self.queues[name] = q
+        return q
 
     def charge(self, q: MQueue, limit: int) -> bool:
         uid, n = q.charged

@@ -8,7 +8,7 @@ from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-from umlpy.abi.capability import CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SYS_RESOURCE
+from umlpy.abi.capability import CAP_DAC_OVERRIDE, CAP_FOWNER
 from umlpy.kernel import mqueue as M
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import Block, KernelError
@@ -79,28 +79,13 @@ def _may(q: M.MQueue, creds, want: int) -> bool:
 
 
 def _create(t, ns: M.MqNamespace, name: bytes, mode: int, uattr: int) -> M.MQueue:
-    """mqueue_create_attr and mqueue_get_inode: room among queues_max
-    (unless CAP_SYS_RESOURCE), attributes within the sysctls (the hard
-    limits for CAP_SYS_RESOURCE), the creator's RLIMIT_MSGQUEUE (EMFILE)."""
-    proc = t.proc
-    creds = proc.creds
-    if ns.count >= ns.queues_max and not capable(creds, CAP_SYS_RESOURCE):
-        raise KernelError(E.ENOSPC)
-    maxmsg, msgsize = ns.msg_default, ns.msgsize_default
+    """A new queue with the attributes at uattr (none: the namespace's
+    defaults), its mode less the umask."""
+    attr = None
     if uattr:
         _fl, maxmsg, msgsize, _cur = _ATTR.unpack(t.mem.read(uattr, _ATTR.size))
-    if maxmsg <= 0 or msgsize <= 0:
-        raise KernelError(E.EINVAL)
-    if capable(creds, CAP_SYS_RESOURCE):
-        if maxmsg > M.HARD_MSGMAX or msgsize > M.HARD_MSGSIZEMAX:
-            raise KernelError(E.EINVAL)
-    elif maxmsg > ns.msg_max or msgsize > ns.msgsize_max:
-        raise KernelError(E.EINVAL)
-    q = M.MQueue(ns, name, maxmsg, msgsize, mode & 0o777 & ~t.fs.umask, creds.fsuid, creds.fsgid)
-    if not ns.charge(q, proc.rlimit(C.RLIMIT_MSGQUEUE)[0]):
-        raise KernelError(E.EMFILE)
-    ns.queues[name] = q
-    return q
+        attr = (maxmsg, msgsize)
+    return ns.create(name, t.proc.creds, mode & 0o777 & ~t.fs.umask, attr, t.proc.rlimit(C.RLIMIT_MSGQUEUE)[0])
 
 
 @syscall("mq_open")
