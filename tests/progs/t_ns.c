@@ -1,6 +1,7 @@
 /* Namespaces: unshare/clone of UTS, IPC and mount namespaces, /proc/PID/ns links
-   (inode numbers hidden, compared), the NS_GET_* ioctls, setns.  Run as root
-   (it never changes the caller's own namespaces' names). */
+   (inode numbers hidden, compared), the NS_GET_* ioctls, setns; an mqueue
+   mount shows the mounter's IPC namespace (LTP mqns_03, mqns_04).  Run as
+   root (it never changes the caller's own namespaces' names). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <mqueue.h>
@@ -245,6 +246,83 @@ static int exists(const char *p)
     return stat(p, &st) == 0;
 }
 
+static void join(const char *a, const char *b, char out[1024])
+{
+    snprintf(out, 1024, "%.500s/%s", a, b);
+}
+
+/* an mqueue mount made in a new IPC namespace shows that namespace's
+   queues, to its processes and to the parent's (sharing the mount
+   namespace); a file made in it is a queue with the default attributes,
+   until the namespace goes (EACCES) */
+static void mqueue_mount(const char *dir)
+{
+    char m[1024], q1[1024], q2[1024], q3[1024];
+    join(dir, "mq", m);
+    join(m, "t_ns_mq1", q1);
+    join(m, "t_ns_mq2", q2);
+    join(m, "t_ns_mq3", q3);
+    mkdir(m, 0755);
+    fflush(stdout);
+    pid_t p = fork();
+    if (p == 0) {       /* a mount namespace of its own: the host's is left alone */
+        unshare(CLONE_NEWNS);
+        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        int ready[2], go[2];
+        if (pipe(ready) || pipe(go))
+            _exit(1);
+        pid_t c = fork();
+        if (c == 0) {
+            char ch;
+            res("unshare NEWIPC", unshare(CLONE_NEWIPC));
+            mqd_t q = mq_open("/t_ns_mq1", O_CREAT | O_EXCL | O_RDWR, 0777, NULL);
+            res("mq_open MQ1", q == (mqd_t)-1 ? -1 : 0);
+            mq_close(q);
+            res("mount mqueue", mount("mqueue", m, "mqueue", 0, NULL));
+            printf("MQ1 at first mount %d\n", exists(q1));
+            int fd = creat(q2, 0755);
+            res("creat MQ2 in the mount", fd < 0 ? -1 : 0);
+            close(fd);
+            struct stat st;
+            stat(q2, &st);
+            printf("MQ2 mode %o\n", st.st_mode);
+            struct mq_attr a;
+            q = mq_open("/t_ns_mq2", O_RDONLY);
+            res("mq_open MQ2", q == (mqd_t)-1 ? -1 : 0);
+            mq_getattr(q, &a);
+            printf("MQ2 maxmsg %ld msgsize %ld\n", a.mq_maxmsg, a.mq_msgsize);
+            mq_close(q);
+            res("umount", umount(m));
+            res("mount again", mount("mqueue", m, "mqueue", 0, NULL));
+            printf("MQ1 %d MQ2 %d at second mount\n", exists(q1), exists(q2));
+            res("mq_unlink MQ2", mq_unlink("/t_ns_mq2"));
+            printf("MQ2 after mq_unlink %d\n", exists(q2));
+            fflush(stdout);
+            if (write(ready[1], "x", 1) != 1 || read(go[0], &ch, 1) != 1)
+                _exit(1);
+            _exit(0);
+        }
+        char ch;
+        if (read(ready[0], &ch, 1) != 1)
+            _exit(1);
+        printf("parent: MQ1 in the child's mount %d\n", exists(q1));
+        mqd_t q = mq_open("/t_ns_mq1", O_RDONLY);
+        res("parent: mq_open MQ1 in its own namespace", q == (mqd_t)-1 ? -1 : 0);
+        if (write(go[1], "x", 1) != 1)
+            _exit(1);
+        wait_child(c);
+        printf("parent: MQ1 after the child went %d\n", exists(q1));
+        int fd = creat(q3, 0755);
+        res("parent: creat MQ3 once the namespace is gone", fd);
+        if (fd >= 0)
+            close(fd);
+        res("parent: umount", umount(m));
+        _exit(0);
+    }
+    wait_child(p);
+    rmdir(m);
+}
+
 /* mount namespaces: a copy of the tree, private afterwards (made private
    explicitly: a native root mount may be shared) */
 static void mnt(const char *dir)
@@ -410,6 +488,7 @@ int main(int argc, char **argv)
     uts();
     ipc();
     ipc_more();
+    mqueue_mount(dir);
     mnt(dir);
     pivot(dir);
     unprivileged();

@@ -24,6 +24,7 @@ def types() -> tuple[str, ...]:
 def make_virtual(fstype: str, kernel, options: str = ""):
     """A filesystem without a device; proc and sysfs show `kernel`; hostfs
     takes its host directory from options, under the kernel's hostfs=;
+    mqueue shows the mounting task's IPC namespace's queues;
     overlay its layers, as the mounting task names them."""
     from umlpy.fs.devtmpfs import devtmpfs_instance
     from umlpy.fs.tmpfs import Tmpfs
@@ -43,7 +44,8 @@ def make_virtual(fstype: str, kernel, options: str = ""):
         return procfs_instance(kernel, t.proc.pidns if t is not None else None)
     if fstype == "mqueue":
         from umlpy.fs.mqueuefs import mqueue_instance
-        return mqueue_instance(kernel)
+        t = kernel.sched.current     # the mounter: its IPC namespace's queues
+        return mqueue_instance(kernel, t.proc.ns.ipc if t is not None else kernel.init_ns.ipc)
     if fstype == "hostfs":
         from umlpy.fs.hostfs import mount_hostfs
         p = kernel.params

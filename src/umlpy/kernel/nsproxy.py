@@ -117,6 +117,7 @@ class IpcNamespace(Namespace):
         super().__init__(inums, "ipc", owner, ino)
         self.sysv = ipc.Ipc()
         self.mq = mqueue.MqNamespace(signals)
+        self.mqueuefs = None        # its mqueue superblock (fs/mqueuefs.py), once mounted
 
 
 MAX_PID_NS_LEVEL = 32
