@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import weakref
 
+from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.fs.procfs.base import Dir, GenFile, SeqFile, VirtFs
@@ -20,6 +21,7 @@ from umlpy.kernel.mqueue import MQueue, MqNamespace, status_line
 from umlpy.vfs.file import File
 
 MQUEUE_MAGIC = 0x19800202
+GC_INTERVAL_NS = 1_000_000_000
 
 
 class MqueueFs(VirtFs):
@@ -33,6 +35,7 @@ class MqueueFs(VirtFs):
         # s_fs_info: the namespace, not kept alive by a mount of it (free_ipc_ns
         # clears it; the queues' files stay, none can be made)
         self.ipc = weakref.ref(ipc)
+        self._collected = -GC_INTERVAL_NS     # when namespace_gone last ran the cycle collector
         self.root = MqueueDir(self, "root", self._table, 0o1777)
 
     def namespace_gone(self) -> bool:
@@ -40,14 +43,18 @@ class MqueueFs(VirtFs):
         Its life is its Python object's (ucount's finalizers count on that
         too); without a live process in it, what still holds it may be
         reference cycles (a reaped process and its tasks) that only the
-        cycle collector frees, so it runs first."""
+        cycle collector frees, so it runs first: at most once a second, as
+        a guest may ask in a loop and a collection stalls every guest."""
         ipc = self.ipc()
         if ipc is None:
             return True
         if any(p.ns.ipc is ipc for p in self.kernel.procs.by_pid.values() if not p.exited):
             return False
         del ipc
-        gc.collect()
+        now = clock.monotonic_ns()
+        if now - self._collected >= GC_INTERVAL_NS:
+            self._collected = now
+            gc.collect()
         return self.ipc() is None
 
     def _table(self) -> dict:
