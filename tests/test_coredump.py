@@ -28,6 +28,7 @@ umask 0277: signal 6 core 0; size 0
 core_pattern dump-%e-%s-%%-%c-%z.x: signal 6 core 1; found; mode 600, x86-64 ELF core anon-private yes \
 anon-shared yes file-private no file-shared no dontdump no dodump yes elf-headers yes
 core_pattern nodir/core: signal 6 core 0
+core_uses_pid 1: signal 6 core 1; core.PID found, core not found
 two threads: signal 6 core 1
 """
 

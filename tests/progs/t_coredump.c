@@ -130,6 +130,8 @@ static void *spin(void *arg)
 
 /* a child that aborts (with a second thread, spinning in guest code);
    returns its wait status */
+static pid_t last_child;
+
 static int crash(int threads)
 {
     fflush(stdout);
@@ -144,6 +146,7 @@ static int crash(int threads)
     }
     int st;
     waitpid(c, &st, 0);
+    last_child = c;
     return st;
 }
 
@@ -262,12 +265,23 @@ static void dumps(const char *dir)
     printf("core_pattern nodir/core: ");
     status(crash(0));
     printf("\n");
+    /* kernel.core_uses_pid: ".PID" after a name whose pattern has no %p */
+    put("/proc/sys/kernel/core_pattern", "core");
+    put("/proc/sys/kernel/core_uses_pid", "1");
+    printf("core_uses_pid 1: ");
+    status(crash(0));
+    char named[64];
+    snprintf(named, sizeof named, "core.%d", (int)last_child);
+    printf("; core.PID %s, core %s\n", access(named, F_OK) ? "not found" : "found",
+           access("core", F_OK) ? "not found" : "found");
+    unlink(named);
     put("/proc/sys/kernel/core_pattern", "core-thr.%p");
 
     printf("two threads: ");
     int st = crash(1);
     status(st);
     printf("\n");
+    put("/proc/sys/kernel/core_uses_pid", "0");
     put("/proc/sys/kernel/core_pattern", "core");
     system("mv core-thr.* core.threads 2>/dev/null");
 }

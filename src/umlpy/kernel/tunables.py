@@ -97,6 +97,7 @@ class Tunables:
     unprivileged_userfaultfd: int = 0   # 1: userfaultfd handles kernel faults without CAP_SYS_PTRACE
     nr_open: int = NR_OPEN_DEFAULT
     core_pattern: bytes = b"core"
+    core_uses_pid: int = 0              # non-zero: ".PID" after a core name whose pattern has no %p
     suid_dumpable: int = 0              # SUID_DUMP_DISABLE; 1 user, 2 root
     sched_rr_timeslice_ms: int = RR_TIMESLICE_MS
     pipe_max_size: int = 1 << 20        # an unprivileged pipe's largest size

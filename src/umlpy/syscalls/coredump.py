@@ -89,7 +89,8 @@ def format_corename(pattern: bytes, t, sig: int, limit: int) -> bytes:
     pattern: %p/%P pid, %i/%I tid, %u/%g real ids, %d dumpability, %s the
     signal, %t the time, %h the host name, %e the command, %f and %E the
     executable (basename; path with '!' for '/'), %c RLIMIT_CORE, %%; other
-    specifiers and a lone trailing % give nothing."""
+    specifiers and a lone trailing % give nothing; kernel.core_uses_pid
+    adds ".PID" to a name whose pattern has no %p."""
     proc = t.proc
     exe = proc.exe_path.encode()
     values = {
@@ -104,14 +105,19 @@ def format_corename(pattern: bytes, t, sig: int, limit: int) -> bytes:
     }
     out = []
     i = 0
+    pid_in_pattern = False
     while i < len(pattern):
         c = pattern[i:i + 1]
         if c == b"%":
-            out.append(values.get(pattern[i + 1:i + 2], b""))
+            spec = pattern[i + 1:i + 2]
+            pid_in_pattern |= spec == b"p"
+            out.append(values.get(spec, b""))
             i += 2
         else:
             out.append(c)
             i += 1
+    if t.kernel.tunables.core_uses_pid and not pid_in_pattern:
+        out.append(b"." + values[b"p"])
     return b"".join(out)
 
 

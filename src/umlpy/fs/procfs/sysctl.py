@@ -232,6 +232,7 @@ def sys_tree(kernel, boot_id: str) -> Spec:
         "kernel": {
             "cap_last_cap": ro("40"),
             "core_pattern": _core_pattern(k),
+            "core_uses_pid": int_sysctl(k.tunables, "core_uses_pid", INT_MIN),
             "dmesg_restrict": int_sysctl(k, "dmesg_restrict", 0, 1),
             "domainname": _uts(k, "domainname"),
             "hostname": _uts(k, "hostname"),
