@@ -541,3 +541,23 @@ def test_an_ethernet_device_in_the_stack():
     with pytest.raises(KernelError) as e:
         net.route(D.AF_INET, bytes([8, 8, 8, 8]))
     assert e.value.errno == E.ENETUNREACH
+
+
+SYS_LO = "cd /sys/class/net/lo && for f in " + " ".join(
+    ["addr_len", "address", "broadcast", "carrier", "dev_id", "flags", "ifindex", "iflink", "mtu",
+     "operstate", "tx_queue_len", "type", "uevent"]) + "; do echo \"$f: $(cat $f 2>&1 | tr '\\n' ' ')\"; done"
+
+
+def test_sys_class_net():
+    """/sys/class/net as scripts and psutil read it: lo's attributes are the
+    host's own lo's; eth0=user's follow its state (carrier EINVAL while it
+    is down, as carrier_show), flags without RUNNING and LOWER_UP, and
+    statistics/ counts what went through."""
+    got = guest("mount -t sysfs s /sys; " + SYS_LO)
+    want = subprocess.run(["sh", "-c", SYS_LO], capture_output=True, text=True).stdout
+    assert got == want and "flags: 0x9 " in got, (got, want)
+    got = guest("mount -t sysfs s /sys; ls -1 /sys/class/net; readlink /sys/class/net/eth0; cd /sys/class/net/eth0; "
+                "cat address operstate flags; cat carrier; ip link set eth0 up; cat operstate flags carrier; "
+                "ls statistics | wc -l", "eth0=user")
+    assert got == ("eth0\nlo\n../../devices/virtual/net/eth0\n52:54:00:12:34:56\ndown\n0x1002\n"
+                   "cat: read error: Invalid argument\nup\n0x1003\n1\n24\n"), got

@@ -7,12 +7,15 @@ reached from /sys/block, /sys/class/<subsystem> and /sys/dev/{block,char}/
 MAJ:MIN by symlinks as in Linux; busybox `mdev -s` walks /sys/dev (older
 ones /sys/block and /sys/class) and creates the nodes.  A disk has its
 size, ro flag and queue limits, and what its driver adds (loop's `loop/`
-while bound).  Plus the few attributes tools read: cpu online masks and
-transparent hugepage modes.
+while bound).  The initial network namespace's devices are under
+/sys/class/net (mtu, address, flags, operstate, statistics/...: what
+scripts and psutil read; Linux shows the mounter's namespace's, umlpy's
+one sysfs the initial one's).  Plus the few attributes tools read: cpu
+online masks and transparent hugepage modes.
 
-Disks come and go (loop devices, hot-plugged ubds), so the tree is made
-again whenever they change; a disk's attributes find their disk by name
-when read.
+Disks and network devices come and go (loop devices, hot-plugged ubds),
+so the tree is made again whenever they change; a disk's attributes find
+their disk by name, a network device's by index, when read.
 """
 from __future__ import annotations
 
@@ -24,8 +27,9 @@ from umlpy.block.device import DMA_ALIGN
 from umlpy.kernel.uevent import device_env
 from umlpy.drivers.loop import LOOP_CTRL_MINOR
 from umlpy.fs.devtmpfs import TTY_DEVICES
-from umlpy.fs.procfs.base import Dir, Spec, VirtFs, ro, symlink, text
+from umlpy.fs.procfs.base import Dir, GenFile, Spec, VirtFs, ro, symlink, text
 from umlpy.kernel.errors import KernelError
+from umlpy.net.netdev import IF_OPER_DOWN, IF_OPER_UP, IFF_LOWER_UP, IFF_RUNNING
 from umlpy.vfs.devices import MEM_DEVICES, MISC_MAJOR
 
 SYSFS_MAGIC = 0x62656572
@@ -33,7 +37,11 @@ PAGE = 4096     # what stat says of an attribute's size
 
 
 def _attr(value: str | Callable[[], str]):
-    return ro(text(value), size=PAGE)
+    """A read-only attribute, shown at the first read as sysfs shows one
+    (an attribute that fails, a down device's carrier, fails the read, not
+    the open)."""
+    show = text(value)
+    return lambda fs, key: GenFile(fs, key, show, mode=0o444, size=PAGE, pollable=True, lazy=True)
 
 
 def _disk(kernel, name: str):
@@ -94,6 +102,48 @@ def _devices(kernel) -> list[tuple[str, str, int, int, str, Spec]]:
     return out
 
 
+_OPERSTATE = {IF_OPER_DOWN: "down", IF_OPER_UP: "up"}
+# statistics/ counts only packets and bytes (as /proc/net/dev): the rest read 0
+_ZERO_STATS = ("collisions", "multicast", "rx_compressed", "rx_crc_errors", "rx_dropped", "rx_errors",
+               "rx_fifo_errors", "rx_frame_errors", "rx_length_errors", "rx_missed_errors", "rx_nohandler",
+               "rx_over_errors", "tx_aborted_errors", "tx_carrier_errors", "tx_compressed", "tx_dropped",
+               "tx_errors", "tx_fifo_errors", "tx_heartbeat_errors", "tx_window_errors")
+
+
+def _netdev(kernel, index: int):
+    dev = kernel.net.devices.get(index)
+    if dev is None:
+        raise KernelError(E.ENOENT)     # gone since the directory was listed
+    return dev
+
+
+def _carrier(dev) -> str:
+    if not dev.up:
+        raise KernelError(E.EINVAL)     # carrier_show: netif_running, else EINVAL
+    return "1"
+
+
+def _netdev_attrs(kernel, index: int, name: str) -> Spec:
+    """/sys/class/net/NAME (net-sysfs.c's attributes umlpy's devices have),
+    read live from the device; `flags` is dev->flags, without the
+    RUNNING and LOWER_UP that dev_get_flags (ip, SIOCGIFFLAGS) adds."""
+    def live(get: Callable) -> Callable:
+        return _attr(lambda: str(get(_netdev(kernel, index))))
+
+    def hexbytes(b: bytes) -> str:
+        return ":".join(f"{x:02x}" for x in b)
+    stats = {k: live(lambda d, k=k: getattr(d.stats, k)) for k in ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")}
+    stats.update({k: _attr("0") for k in _ZERO_STATS})
+    return {"addr_len": live(lambda d: len(d.hwaddr)), "address": live(lambda d: hexbytes(d.hwaddr)),
+            "broadcast": live(lambda d: hexbytes(d.hw_broadcast)), "carrier": live(_carrier),
+            "dev_id": _attr("0x0"), "flags": live(lambda d: f"{d.flags & ~(IFF_RUNNING | IFF_LOWER_UP):#x}"), "ifindex": _attr(str(index)),
+            "iflink": _attr(str(index)), "mtu": live(lambda d: d.mtu),
+            "operstate": live(lambda d: _OPERSTATE.get(d.operstate, "unknown")),
+            "tx_queue_len": live(lambda d: d.txqlen), "type": live(lambda d: d.type),
+            "uevent": _attr(f"INTERFACE={name}\nIFINDEX={index}"),
+            "subsystem": symlink("../../../../class/net"), "statistics": stats}
+
+
 def _put(tree: Spec, path: str, leaf) -> None:
     *dirs, last = path.split("/")
     for d in dirs:
@@ -102,7 +152,7 @@ def _put(tree: Spec, path: str, leaf) -> None:
 
 
 def sysfs_spec(kernel) -> Spec:
-    tree: Spec = {"block": {}, "bus": {}, "class": {"block": {}, "mem": {}, "misc": {}, "tty": {}},
+    tree: Spec = {"block": {}, "bus": {}, "class": {"block": {}, "mem": {}, "misc": {}, "net": {}, "tty": {}},
                   "dev": {"block": {}, "char": {}}, "devices": {}, "firmware": {},
                   "fs": {"cgroup": {}}, "kernel": {"uevent_seqnum": _attr(lambda: str(kernel.uevents.seqnum))},
                   "module": {}, "power": {}}
@@ -114,6 +164,9 @@ def sysfs_spec(kernel) -> Spec:
         _put(tree, f"dev/{kind}/{ma}:{mi}", symlink(f"../../devices/{path}"))
         if subsystem == "block":
             _put(tree, f"block/{name}", symlink(f"../devices/{path}"))
+    for dev in sorted(kernel.net.devices.values(), key=lambda d: d.index):
+        _put(tree, f"devices/virtual/net/{dev.name}", _netdev_attrs(kernel, dev.index, dev.name))
+        _put(tree, f"class/net/{dev.name}", symlink(f"../../devices/virtual/net/{dev.name}"))
     cpus = {"online": _attr("0"), "possible": _attr("0"), "present": _attr("0"),
             "offline": _attr("\n"), "kernel_max": _attr("0"), "cpu0": {}}
     _put(tree, "devices/system/cpu", cpus)
@@ -157,12 +210,13 @@ class SysFs(VirtFs):
 
     def __init__(self, kernel) -> None:
         super().__init__(kernel)
-        self._spec: tuple[int, Spec] | None = None
+        self._spec: tuple[tuple, Spec] | None = None
         self.root = LiveDir(self, "", self.spec)
 
     def spec(self) -> Spec:
-        """The tree as the disks are now (made again after they change)."""
-        gen = self.kernel.disks.generation
+        """The tree as the disks and the network devices are now (made
+        again after they change)."""
+        gen = (self.kernel.disks.generation, tuple((i, d.name) for i, d in self.kernel.net.devices.items()))
         if self._spec is None or self._spec[0] != gen:
             self._spec = (gen, sysfs_spec(self.kernel))
         return self._spec[1]
