@@ -10,14 +10,7 @@
 # then @@LTP-DONE.  Exit status 124/137 come from timeout(1).
 export PATH=/opt/ltp/testcases/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LTPROOT=/opt/ltp TMPDIR=/tmp LANG=C
-mount -t proc proc /proc 2>/dev/null
-mount -t sysfs sysfs /sys 2>/dev/null
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/shm /dev/pts /dev/mqueue
-mount -t tmpfs shm /dev/shm 2>/dev/null
-mount -t devpts devpts /dev/pts 2>/dev/null
-mount -t mqueue mqueue /dev/mqueue 2>/dev/null
-mount -o remount,rw / 2>/dev/null
+. "${0%/*}/guest-mounts.sh"
 [ -b /dev/ubdb ] || mknod /dev/ubdb b 98 16
 hostname ltp
 ulimit -c 0

@@ -123,6 +123,7 @@ def build(tarball: Path, jobs: int) -> None:
     shutil.rmtree(stage, ignore_errors=True)
     sh(f"cp -a {deb / 'tree'} {stage} && cp -a {inst / 'opt' / 'ltp'} {stage / 'opt' / 'ltp'}")
     shutil.copy(ROOT / "conformance" / "ltp-init.sh", stage / "opt" / "ltp" / "umlpy-init.sh")
+    shutil.copy(ROOT / "conformance" / "guest-mounts.sh", stage / "opt" / "ltp" / "guest-mounts.sh")
     (stage / "tmp").chmod(0o1777)
     sh(f"mke2fs -q -F -t ext4 -d {stage} {IMAGE}.tmp 4G && mv {IMAGE}.tmp {IMAGE}")
     shutil.rmtree(stage)

@@ -89,6 +89,7 @@ def build(tarball: Path, jobs: int) -> None:
     ltp.sh(f"cp -a {deb / 'tree'} {TREE} && mkdir -p {TREE / 'opt' / 'posix' / 'conformance'} && "
            f"cp -a {SRC / INTERFACES} {TREE / 'opt' / 'posix' / INTERFACES}")
     shutil.copy(ROOT / "conformance" / "posix-init.sh", TREE / "opt" / "posix" / "umlpy-init.sh")
+    shutil.copy(ROOT / "conformance" / "guest-mounts.sh", TREE / "opt" / "posix" / "guest-mounts.sh")
     (TREE / "tmp").chmod(0o1777)
     ltp.sh(f"mke2fs -q -F -t ext4 -d {TREE} {IMAGE}.tmp 4G && mv {IMAGE}.tmp {IMAGE}")
     print(f"{len(tests)} tests; image: {IMAGE}; native tree: {TREE}")
