@@ -585,6 +585,7 @@ _ODIRECT = """open file: 0
 open directory: EINVAL
 open /dev/null: EINVAL
 open proc file: EINVAL
+open fifo: EINVAL
 write 8192: 8192
 write 1: EINVAL
 write 4096 from buf+1: EINVAL

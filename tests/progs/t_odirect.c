@@ -1,6 +1,6 @@
 /* t_odirect DIR [DEV]: O_DIRECT as Linux's ext4 (DIR on it) and block
  * devices (DEV, read-only) take it.  Which files open O_DIRECT (a regular
- * file; not the directory, /dev/null or a proc file), F_SETFL's O_DIRECT
+ * file; not the directory, /dev/null, a proc file or a FIFO), F_SETFL's O_DIRECT
  * (a pipe's packet mode is allowed), and the transfers: the position and
  * each buffer's address and length multiples of the disk's logical block
  * size (512), else EINVAL; nothing to move, and a read from the end of the
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -50,6 +51,11 @@ int main(int argc, char **argv)
     opened("open directory", argv[1], O_RDONLY);
     opened("open /dev/null", "/dev/null", O_RDONLY);
     opened("open proc file", "/proc/self/status", O_RDONLY);
+    char fifo[4200];
+    snprintf(fifo, sizeof fifo, "%s/fifo", argv[1]);
+    mkfifo(fifo, 0600);
+    opened("open fifo", fifo, O_RDWR);
+    unlink(fifo);
 
     said("write 8192", write(fd, buf, 8192));
     said("write 1", write(fd, buf, 1));

@@ -103,7 +103,8 @@ def _setfl(f, fd: int, arg: int) -> None:
     if arg & C.O_DIRECT:
         if f.inode is None:
             raise KernelError(E.EINVAL)     # an anonymous inode's file: no direct I/O
-        directio.check_open(f.inode, arg)
+        if f.inode.fmt != C.S_IFIFO:        # a pipe's O_DIRECT is its packet mode
+            directio.check_open(f.inode, arg)
     if not f.has_fasync:
         arg &= ~C.O_ASYNC
     elif (arg ^ f.flags) & C.O_ASYNC:
