@@ -136,8 +136,8 @@ def _netdev_attrs(kernel, index: int, name: str) -> Spec:
     stats.update({k: _attr("0") for k in _ZERO_STATS})
     return {"addr_len": live(lambda d: len(d.hwaddr)), "address": live(lambda d: hexbytes(d.hwaddr)),
             "broadcast": live(lambda d: hexbytes(d.hw_broadcast)), "carrier": live(_carrier),
-            "dev_id": _attr("0x0"), "flags": live(lambda d: f"{d.flags & ~(IFF_RUNNING | IFF_LOWER_UP):#x}"), "ifindex": _attr(str(index)),
-            "iflink": _attr(str(index)), "mtu": live(lambda d: d.mtu),
+            "dev_id": _attr("0x0"), "flags": live(lambda d: f"{d.flags & ~(IFF_RUNNING | IFF_LOWER_UP):#x}"),
+            "ifindex": _attr(str(index)), "iflink": _attr(str(index)), "mtu": live(lambda d: d.mtu),
             "operstate": live(lambda d: _OPERSTATE.get(d.operstate, "unknown")),
             "tx_queue_len": live(lambda d: d.txqlen), "type": live(lambda d: d.type),
             "uevent": _attr(f"INTERFACE={name}\nIFINDEX={index}"),
@@ -210,13 +210,13 @@ class SysFs(VirtFs):
 
     def __init__(self, kernel) -> None:
         super().__init__(kernel)
-        self._spec: tuple[tuple, Spec] | None = None
+        self._spec: tuple[tuple[int, int], Spec] | None = None
         self.root = LiveDir(self, "", self.spec)
 
     def spec(self) -> Spec:
         """The tree as the disks and the network devices are now (made
         again after they change)."""
-        gen = (self.kernel.disks.generation, tuple((i, d.name) for i, d in self.kernel.net.devices.items()))
+        gen = (self.kernel.disks.generation, self.kernel.net.gen)
         if self._spec is None or self._spec[0] != gen:
             self._spec = (gen, sysfs_spec(self.kernel))
         return self._spec[1]

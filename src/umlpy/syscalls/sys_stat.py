@@ -9,7 +9,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.syscalls.table import syscall
 from umlpy.syscalls.util import read_path, s32
 from umlpy.kernel import userns
-from umlpy.vfs import devices, namei
+from umlpy.vfs import directio, namei
 
 
 def dev_of(inode) -> int:
@@ -111,9 +111,6 @@ def _dio_alignment(ino) -> tuple[int, int] | None:
     """STATX_DIOALIGN: the filesystem's answer for its files; a block
     device's own queue for a device node (bdev_statx_dioalign)."""
     if ino.fmt == C.S_IFBLK:
-        try:
-            dev = devices.block_device(ino.rdev)
-        except KernelError:
-            return None
-        return DMA_ALIGN, dev.block_size
+        align = directio.alignment(ino)
+        return None if align is None else (DMA_ALIGN, align)
     return ino.dio_alignment()
