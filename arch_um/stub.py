@@ -9,7 +9,13 @@ and kept in a memfd that tracees exec as /proc/<kernel>/fd/N.
 import os
 import struct
 
-STUB_BASE = 0x100000000000  # below PIE and mmap bases, above non-PIE
+# The page sits below the guest's vm.mmap_min_addr (kernel/mm.py), where no
+# guest mapping may go, as UML's stub sits above its TASK_SIZE: the guest's
+# address space has no hole in it (sanitizers' shadow ranges, stack_clash's
+# fill of every gap, one reservation of terabytes all cross the middle).
+# 64 KiB is the highest mmap_min_addr hosts set (Debian 12 has 4096), so the
+# host lets the stub's exec map it.
+STUB_BASE = 0x10000
 _CODE_OFF = 64 + 56          # ELF header + one program header
 STUB_SYSCALL = STUB_BASE + _CODE_OFF  # `syscall; int3`
 STUB_CMPXCHG = STUB_SYSCALL + 3       # `lock cmpxchg [rdi], esi; int3`

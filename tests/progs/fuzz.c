@@ -350,7 +350,7 @@ static const uint64_t bad_ptrs[] = {
     0xffffffffff600000, 0xfffffffffffff000, 0xffffffffffffffff,     /* kernel half, vsyscall */
     0x0000800000000000, 0x8000000000000000, 0x7fffffffffffffff,     /* non-canonical */
     0x00007ffffffff000, 0x00007fffffffffff,                          /* TASK_SIZE edge */
-    0x100000000000, 0x100000000800, 0x100000000ff8,                  /* the stub page */
+    0x10000, 0x10800, 0x10ff8, 0x100000000000,                        /* the stub page; its old place */
 };
 
 /* paths: everything relative lands in the scratch directory; nothing here
@@ -567,7 +567,7 @@ static uint64_t gen_mm_addr(void)
     if (chance(85))
         return A(MM_PG) + below(MM_PAGES) * PAGE + (chance(90) ? 0 : below(PAGE));
     return PICK(((const uint64_t[]){0, 0x1000, 0xffff800000000000, 0x0000800000000000,
-                                    0x8000000000000000, 0x7ffffffff000, 0x100000000000,
+                                    0x8000000000000000, 0x7ffffffff000, 0x10000,
                                     0xffffffffff600000, -4096UL}));
 }
 

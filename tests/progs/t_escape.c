@@ -1,5 +1,5 @@
 /* Guest-only: attacks on the kernel's injection stub, the page at
- * 0x100000000000 through which the kernel makes host syscalls in this
+ * 0x10000 (below vm.mmap_min_addr) through which the kernel makes host syscalls in this
  * process.  Nothing here may reach the host: each attack either fails with
  * Linux's error or runs as an ordinary guest syscall.  argv[1] is a host
  * path that a successful escape would create (the test checks it is not
@@ -25,7 +25,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define STUB_BASE 0x100000000000UL
+#define STUB_BASE 0x10000UL
 #define STUB_CODE (STUB_BASE + 120)
 #define STUB_SCRATCH (STUB_BASE + 0x800)
 #define PG 4096

@@ -59,7 +59,7 @@ from umlpy.vfs.pipe import Pipe, PipeFile
 
 U64 = 1 << 64
 PAGE = C.PAGE_SIZE
-TEMP = STUB_END + (1 << 32)     # where the vDSO block waits while it moves
+TEMP = 0x100100000000           # where the vDSO block waits while it moves: where programs rarely map
 MAX_PID = 1 << 22
 MAX_SYSCALL = 1024
 SIGINFO_UNION = 128 - 16        # siginfo's bytes after signo, errno, code

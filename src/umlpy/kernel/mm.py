@@ -28,7 +28,9 @@ from arch_um import procinfo
 from arch_um.memory import TASK_SIZE
 from arch_um.stub import STUB_BASE, STUB_END
 from umlpy.abi import errno as E
+from umlpy.abi.capability import CAP_SYS_RAWIO
 from umlpy.abi.consts import PAGE_SIZE
+from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.shmem import ShmemPool
 
@@ -180,6 +182,9 @@ def mapped_anywhere(procs, obj, writable: bool = False) -> bool:
 
 
 OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS, OVERCOMMIT_NEVER = 0, 1, 2
+# vm.mmap_min_addr: the trap stub's page lies below it (arch_um/stub.py), so
+# the guest's user range above it is whole
+MMAP_MIN_ADDR = STUB_END
 KERNEL_IMAGE = 10_957 << 10     # a 6.1 kernel's code, data, init and bss (UML's "Memory:" boot line)
 
 
@@ -381,6 +386,19 @@ class Mm:
             raise KernelError(E.ENOMEM)
         if start < STUB_END and end > STUB_BASE:
             raise KernelError(E.EINVAL)
+
+    @staticmethod
+    def check_fixed(creds, start: int, length: int) -> None:
+        """A mapping asked for at start (MAP_FIXED, shmat's address,
+        mremap's MREMAP_FIXED), in get_unmapped_area's order: past the
+        user range ENOMEM, then below vm.mmap_min_addr EPERM unless
+        CAP_SYS_RAWIO allows it (security_mmap_addr), the stub's page
+        always."""
+        end = start + length
+        if start < 0 or end > TASK_SIZE or end < start:
+            raise KernelError(E.ENOMEM)
+        if start < MMAP_MIN_ADDR and not capable(creds, CAP_SYS_RAWIO) or start < STUB_END and end > STUB_BASE:
+            raise KernelError(E.EPERM)
 
     def add(self, start: int, end: int, charged: bool) -> None:
         self.map_changes += 1

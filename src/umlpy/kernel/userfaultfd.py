@@ -41,12 +41,11 @@ from umlpy.abi import userfaultfd as U
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.kernel import printk
 from umlpy.kernel.errors import Block, KernelError
-from umlpy.kernel.mm import Intervals
+from umlpy.kernel.mm import MMAP_MIN_ADDR, Intervals
 from umlpy.kernel.task import State
 from umlpy.kernel.wait import WaitQueue
 
 PAGE = C.PAGE_SIZE
-MMAP_MIN_ADDR = 4096            # vm.mmap_min_addr, which validate_range honours
 TASK_SIZE = 0x7FFFFFFFF000
 # what this kernel offers: the fault's thread id, the exact address, SIGBUS
 # instead of a message; no WP or MINOR (no arch support, as UML), no

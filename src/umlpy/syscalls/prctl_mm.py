@@ -21,7 +21,7 @@ from umlpy.fs.procfs.target import layout
 from umlpy.kernel import printk, userns
 from umlpy.kernel.cred import need
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.userfaultfd import MMAP_MIN_ADDR
+from umlpy.kernel.mm import MMAP_MIN_ADDR
 
 PR_SET_MM = 35
 (START_CODE, END_CODE, START_DATA, END_DATA, START_STACK, START_BRK, BRK, ARG_START, ARG_END,

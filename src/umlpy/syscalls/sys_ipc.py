@@ -95,7 +95,7 @@ def sys_shmat(t, ident, addr, flags, *_):
     seg.check(t.proc.creds, 4 if flags & SHM_RDONLY else 6)
     size = C.page_up(seg.size)
     if addr:
-        Mm.check_range(addr, size)
+        Mm.check_fixed(t.proc.creds, addr, size)
     prot = C.PROT_READ | (0 if flags & SHM_RDONLY else C.PROT_WRITE) | (C.PROT_EXEC if flags & SHM_EXEC else 0)
     mflags = C.MAP_SHARED | (C.MAP_FIXED if addr and flags & SHM_REMAP else
                              C.MAP_FIXED_NOREPLACE if addr else 0)

@@ -21,7 +21,8 @@ from umlpy.kernel.errors import KernelError
 from umlpy.fs.binprm import mount_has
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.ipc import ShmSegment
-from umlpy.kernel.mm import MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, VM_LOCKED, VM_LOCKONFAULT, FileMap, Mm
+from umlpy.kernel.mm import (MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, OVERCOMMIT_NEVER, VM_LOCKED, VM_LOCKONFAULT,
+                             FileMap, Mm)
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
 from umlpy.vfs.atime import touch_atime
@@ -65,7 +66,13 @@ def sys_brk(t, addr, *_):
     return addr
 
 
-def _charged(flags: int, prot: int, anon: bool) -> bool:
+def _charged(flags: int, prot: int, anon: bool, overcommit: int) -> bool:
+    """accountable_mapping: private writable memory, and shared anonymous
+    memory (shmem's pages), unless MAP_NORESERVE made it VM_NORESERVE,
+    which it does in every overcommit mode but "never" (ASan's terabytes
+    of shadow are asked for so)."""
+    if flags & C.MAP_NORESERVE and overcommit != OVERCOMMIT_NEVER:
+        return False
     if flags & C.MAP_TYPE == C.MAP_PRIVATE:
         return bool(prot & C.PROT_WRITE)
     return anon
@@ -102,7 +109,7 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
     if flags & (C.MAP_FIXED | C.MAP_FIXED_NOREPLACE):
         if addr & (C.PAGE_SIZE - 1):
             raise KernelError(E.EINVAL)
-        Mm.check_range(addr, size)
+        Mm.check_fixed(t.proc.creds, addr, size)
     mm = t.proc.mm
     lock = VM_LOCKED if flags & C.MAP_LOCKED else 0
     if lock and not mlock.can_do_mlock(t.proc):
@@ -157,7 +164,7 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
             accessed = True
     if prot & C.PROT_READ and t.proc.personality & C.READ_IMPLIES_EXEC and not (f is not None and _path_noexec(f)):
         prot |= C.PROT_EXEC
-    charged = _charged(flags, prot, anon)
+    charged = _charged(flags, prot, anon, mm.budget.overcommit_memory)
     if charged:
         mm.budget.charge(size)
         mm.budget.uncharge(size)
@@ -236,19 +243,21 @@ def sys_mremap(t, old, old_size, new_size, flags, new, *_):
     old_end = old + C.page_up(old_size)
     Mm.check_range(old, old_end - old)
     if flags & C.MREMAP_FIXED:
-        Mm.check_range(new, C.page_up(new_size))
+        Mm.check_fixed(t.proc.creds, new, C.page_up(new_size))
     mm = t.proc.mm
     grow = C.page_up(new_size) - C.page_up(old_size)
     locked = mm.locked.overlapping(old, old_end)
+    # VM_ACCOUNT: what mmap committed grows committed (vma_to_resize)
+    charged = any(c for s, e, c in mm.ranges if s < old_end and e > old)
     if grow > 0:
         if locked:
             mlock.future_check(t.proc, VM_LOCKED, grow)
-        mm.budget.charge(grow)
-        mm.budget.uncharge(grow)
+        if charged:
+            mm.budget.charge(grow)
+            mm.budget.uncharge(grow)
     mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MOVE)
     r = _inject(t, "mremap", old, old_size, new_size, flags, new)
     if not _fail(r):
-        charged = any(c for s, e, c in mm.ranges if s < old_end and e > old)
         files = mm.files.overlapping(old, old_end)
         new_end = r + C.page_up(new_size)
         if flags & MREMAP_DONTUNMAP:

@@ -17,8 +17,7 @@ from umlpy.fs.devpts import NR_UNIX98_PTY_MAX, devpts_instance
 from umlpy.fs.procfs.base import GenFile, Spec, ints, parse_ints, ro, rw, text, wo
 from umlpy.kernel import printk, ucount, userns
 from umlpy.kernel.cred import capable
-from umlpy.kernel.mm import mapped_anywhere
-from umlpy.kernel.userfaultfd import MMAP_MIN_ADDR
+from umlpy.kernel.mm import MMAP_MIN_ADDR, mapped_anywhere
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.procfs.ipcfiles import kernel_sysctls, mqueue_sysctls
 from umlpy.fs.procfs.net import sys_net
