@@ -129,6 +129,20 @@ def copy_image(src: Path | str, dst: Path | str) -> Path:
     return Path(dst)
 
 
+def install_with_libs(prog: Path, root: Path, dest: str) -> None:
+    """Copy the host program prog into the tree root at dest, with the
+    shared libraries (and loader) ldd names for it at their own paths."""
+    target = root / dest.lstrip("/")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(prog, target)
+    libs = subprocess.run(["ldd", str(prog)], capture_output=True, text=True).stdout
+    for word in libs.split():
+        if word.startswith("/"):
+            dst = root / word.lstrip("/")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(word).resolve(), dst)
+
+
 def native(args: list[str], cwd: Path | None = None, env: dict | None = None) -> bytes:
     return subprocess.run(args, capture_output=True, timeout=120, cwd=cwd,
                           env=env if env is not None else {"PATH": os.environ.get("PATH", "/bin")}).stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGE, TREE, UMLPY
+from conftest import IMAGE, TREE, UMLPY, install_with_libs
 
 PYTHON = Path("/usr/bin/python3.11")
 
@@ -36,14 +36,7 @@ def python_disk(tmp_path_factory) -> Path:
         pytest.skip(f"{PYTHON} (Debian's python3.11) is not installed")
     root = tmp_path_factory.mktemp("pyroot") / "tree"
     shutil.copytree(TREE, root, symlinks=True)
-    (root / "usr" / "bin").mkdir(parents=True, exist_ok=True)
-    shutil.copy(PYTHON, root / "usr" / "bin")
-    libs = subprocess.run(["ldd", str(PYTHON)], capture_output=True, text=True).stdout
-    for word in libs.split():
-        if word.startswith("/"):
-            dst = root / word.lstrip("/")
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(Path(word).resolve(), dst)
+    install_with_libs(PYTHON, root, "/usr/bin")
     shutil.copytree("/usr/lib/python3.11", root / "usr/lib/python3.11", symlinks=True,
                     ignore=shutil.ignore_patterns("test", "__pycache__", "idlelib", "tkinter",
                                                   "ensurepip", "lib2to3", "site-packages", "dist-packages"))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGE, TREE, UMLPY, sh
+from conftest import IMAGE, TREE, UMLPY, install_with_libs, sh
 
 SRC = Path(__file__).parent / "sanitized"
 RUNS = [("asan", "clean"), ("asan", "overflow"), ("asan", "leak"), ("tsan", "")]
@@ -39,15 +39,8 @@ def sanitized(tmp_path_factory) -> tuple[Path, Path]:
             pytest.skip(f"the host's gcc cannot build a {name} program: {r.stderr[-500:]}")
     root = base / "tree"
     shutil.copytree(TREE, root, symlinks=True)
-    (root / "s").mkdir()
     for prog in bindir.iterdir():
-        shutil.copy(prog, root / "s")
-        libs = subprocess.run(["ldd", str(prog)], capture_output=True, text=True).stdout
-        for word in libs.split():
-            if word.startswith("/"):
-                dst = root / word.lstrip("/")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(Path(word).resolve(), dst)
+        install_with_libs(prog, root, "/s")
     img = base / "s.img"
     used = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", str(root), str(img), f"{max(64, used * 3 // 2 >> 20)}M"],
