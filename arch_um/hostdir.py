@@ -239,6 +239,14 @@ class HostFd:
     def fstat(self) -> os.stat_result:
         return os.fstat(self.fd)
 
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def seek(self, off: int, whence: int) -> int:
+        """lseek SEEK_DATA/SEEK_HOLE: where the host file has data (a core
+        dump of its mapping skips the holes)."""
+        return os.lseek(self.fd, off, whence)
+
     def fsync(self) -> None:
         os.fsync(self.fd)
 

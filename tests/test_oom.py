@@ -122,6 +122,28 @@ def test_touching_without_syscalls_is_caught():
     assert b"Out of memory: Killed process" in r.stderr
 
 
+@pytest.mark.parametrize("user", ["root", "user"])
+def test_host_side_faulting_stops_at_mem(user):
+    """The calls that have the host fault memory in for the guest, in one
+    injected call the kernel waits on (MADV_POPULATE_WRITE, MAP_POPULATE,
+    mlock), over 4 GiB of MAP_NORESERVE memory in a 64M guest: the kernel
+    faults in pieces and stops at mem= (the OOM killer takes the caller, as
+    Linux's when the faulting finds no memory); before, the host faulted
+    all of it in, past mem= and the OOM timer, while the kernel waited."""
+    hows = ["madvise", "map"] + (["mlock"] if user == "root" else [])
+    run = "{}" if user == "root" else "su user -s /bin/sh -c '{}'"
+    script = "".join(run.format(f"/t/bin/t_oom populate {how}") + f"; echo {how} $?; " for how in hows)
+    r = _loud(script, "mem=64M")
+    out, log = r.stdout.decode(), r.stderr.decode()
+    for how in hows:
+        assert f"{how} 137\n" in out, (out, log[-3000:])
+    assert "populate" not in out, out       # killed inside the call, never back from it
+    assert log.count("t_oom invoked oom-killer") == len(hows), log[-3000:]
+    # what each held when killed: about mem=, not the 4 GiB asked for
+    held = [int(kb) for kb in re.findall(r"Killed process \d+ \(t_oom\) total-vm:\d+kB, anon-rss:(\d+)kB", log)]
+    assert len(held) == len(hows) and max(held) < 96 << 10, held
+
+
 MEMCG_LIMIT = 64 << 20          # the guest's mem=64M
 KILLED = (r"Killed process (\d+) \(t_oomkill\) total-vm:\d+kB, anon-rss:\d+kB, file-rss:(\d+)kB, "
           r"shmem-rss:(\d+)kB, UID:0 pgtables:\d+kB oom_score_adj:(-?\d+)")

@@ -3,7 +3,10 @@
      map MB          mmap MB of private writable memory, untouched: ok or the errno
      hold MB TOUCH   map MB, touch TOUCH MiB of it, say "ready", then sleep
      hog             touch fresh memory, a MiB at a time, until killed
-     unpriv          oom_score_adj as root, then as nobody (CAP_SYS_RESOURCE gone) */
+     unpriv          oom_score_adj as root, then as nobody (CAP_SYS_RESOURCE gone)
+     populate HOW    fault in 4 GiB of MAP_NORESERVE memory at once, HOW being
+                     madvise (MADV_POPULATE_WRITE), map (MAP_POPULATE) or mlock:
+                     the host does the faulting, the kernel must stop it at mem= */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +64,15 @@ int main(int argc, char **argv)
             memset(p, 1, 1 << 20);
         }
     }
+    if (!strcmp(cmd, "populate") && argc > 2) {
+        size_t size = 4UL << 30;
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (!strcmp(argv[2], "map") ? MAP_POPULATE : 0);
+        char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+        long r = p == MAP_FAILED ? -1 : !strcmp(argv[2], "madvise") ? madvise(p, size, MADV_POPULATE_WRITE)
+                 : !strcmp(argv[2], "mlock") ? mlock(p, size) : 0;
+        printf("populate %s: %ld %s\n", argv[2], r, r ? strerrorname_np(errno) : "");
+        return 0;
+    }
     if (!strcmp(cmd, "unpriv")) {
         set_adj("100");         /* privileged: 100 is also the new floor */
         if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)
@@ -72,6 +84,6 @@ int main(int argc, char **argv)
         set_adj("2000");
         return 0;
     }
-    fprintf(stderr, "usage: t_oom map MB | hold MB TOUCH | hog | unpriv\n");
+    fprintf(stderr, "usage: t_oom map MB | hold MB TOUCH | hog | unpriv | populate madvise|map|mlock\n");
     return 2;
 }

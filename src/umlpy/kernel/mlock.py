@@ -23,12 +23,11 @@ from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_IPC_LOCK
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
-from umlpy.kernel.hostas import HostAs
+from umlpy.kernel import oom
 from umlpy.kernel.mm import VM_LOCKED, VM_LOCKONFAULT
 
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 MLOCK_ONFAULT = 1
-MADV_POPULATE_READ, MADV_POPULATE_WRITE = 22, 23
 _SPECIAL = (b"[vvar",)      # VM_PFNMAP: never locked, never populated
 
 
@@ -61,7 +60,6 @@ def populate(t, start: int, end: int) -> bool:
     PROT_NONE mapping (which stays locked, as Linux's), a page beyond the
     end of a mapped file."""
     mm = t.proc.mm
-    has = HostAs(t)
     ok = True
     for s, e, perms, special in guest_vmas(t):
         lo, hi = max(s, start), min(e, end)
@@ -73,8 +71,8 @@ def populate(t, start: int, end: int) -> bool:
             if perms[:3] == "---":
                 ok = False
                 continue
-            advice = MADV_POPULATE_WRITE if "w" in perms else MADV_POPULATE_READ
-            if has.call("madvise", a, b - a, advice) == -E.EFAULT:
+            advice = C.MADV_POPULATE_WRITE if perms[1] == "w" and perms[3] == "p" else C.MADV_POPULATE_READ
+            if oom.populate(t, a, b - a, advice) == -E.EFAULT:
                 ok = False
     return ok
 

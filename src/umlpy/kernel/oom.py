@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from arch_um import clock, procinfo
 from umlpy.abi import consts as C
+from umlpy.abi import errno as E
 from umlpy.abi import signals as S
 from umlpy.abi.consts import PAGE_SIZE
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
+from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import mapped_ids
 from umlpy.kernel.process import Halt
 from umlpy.kernel.task import State
@@ -40,6 +42,7 @@ MIN_WAIT_NS = 10_000_000
 MAX_WAIT_NS = 250_000_000
 REAP_WAIT_NS = 1_000_000_000     # a victim not gone by then is passed over, as the oom_reaper's give-up
 TOUCH_RATE = 4              # bytes a guest may touch per ns (4 GB/s): sets the interval
+POPULATE_MIN = 1 << 20      # populate()'s smallest piece
 PAGE_KB = PAGE_SIZE >> 10
 GFP = "gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0"
 
@@ -174,18 +177,25 @@ class OomKiller:
         wait = min(MAX_WAIT_NS, max(MIN_WAIT_NS, self.headroom // TOUCH_RATE))
         self.timer = self.k.sched.add_timer(clock.monotonic_ns() + wait, self._sample)
 
+    def room(self) -> int:
+        """What the guest may still take before `mem=`, measured now (the
+        cheap bound first); at most 0 when it is out of memory."""
+        k = self.k
+        limit = k.mem_budget.limit
+        used = _resident_bound(k) + k.mem_budget.kmem
+        if used >= limit:
+            used = sum(usage(k)) + k.mem_budget.kmem
+        return limit - used
+
     def _sample(self) -> None:
         self.timer = None
         k = self.k
         if not any(t.state is State.USER for t in k.sched.tasks.values()):
             return      # re-armed when one runs again
-        limit = k.mem_budget.limit
-        used = _resident_bound(k) + k.mem_budget.kmem
-        if used >= limit:
-            used = sum(usage(k)) + k.mem_budget.kmem
-            if used >= limit:
-                self.out_of_memory()
-        self.headroom = max(0, limit - used)
+        room = self.room()
+        if room <= 0:
+            self.out_of_memory()
+        self.headroom = max(0, room)
         self.arm()
 
     def _allocating(self):
@@ -199,13 +209,15 @@ class OomKiller:
                     best, most = p, anon
         return best
 
-    def out_of_memory(self) -> None:
+    def out_of_memory(self, cur=None) -> None:
+        """cur: the process whose allocation failed, when the kernel knows
+        it (populate()); else the likeliest one running."""
         k = self.k
         now = clock.monotonic_ns()
         self.victims = [(v, until) for v, until in self.victims if not v.exited and now < until]
         if self.victims:
             return      # its memory is on the way out (unless stuck: the reaper's MMF_OOM_SKIP)
-        cur = self._allocating()
+        cur = cur or self._allocating()
         comm = cur.comm.decode(errors="replace") if cur is not None else "swapper"
         adj = cur.oom_score_adj if cur is not None else 0
         printk.pr_warn(f"{comm} invoked oom-killer: {GFP}, oom_score_adj={adj}")
@@ -245,3 +257,28 @@ class OomKiller:
         # the host frees the killed process's pages as it goes, as the reaper
         printk.pr_info(f"oom_reaper: reaped process {p.pid} ({name}), now anon-rss:0kB, "
                        "file-rss:0kB, shmem-rss:0kB")
+
+
+def populate(t, start: int, length: int, advice: int) -> int:
+    """Fault [start, start + length) in on the host (MADV_POPULATE_READ or
+    _WRITE: madvise's own, MAP_POPULATE's, mlock's), in pieces no larger
+    than what `mem=` still has room for, measured before each: one
+    injected call would fault in all the range holds while the kernel waits
+    on it, past `mem=` and the sampling above (a MAP_NORESERVE terabyte,
+    or a sparse file's page cache).  Out of room, the OOM killer acts and
+    the answer is ENOMEM, as Linux's populate meets VM_FAULT_OOM; else the
+    host's (0, or its error for the first piece that failed)."""
+    oom = t.kernel.sched.oom
+    has = HostAs(t)
+    pos, end = start, start + length
+    while pos < end:
+        room = oom.room() if oom is not None else end - pos
+        if room <= 0:
+            oom.out_of_memory(t.proc)
+            return -E.ENOMEM
+        n = min(end - pos, max(POPULATE_MIN, room & ~(PAGE_SIZE - 1)))
+        r = has.call("madvise", pos, n, advice)
+        if r < 0:
+            return r
+        pos += n
+    return 0

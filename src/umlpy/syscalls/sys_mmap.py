@@ -15,7 +15,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import mount as MS
 from umlpy.abi.syscall_nr import NAMES
-from umlpy.kernel import ipc, mlock, userfaultfd
+from umlpy.kernel import ipc, mlock, oom, userfaultfd
 from umlpy.fs.tmpfs import WRITE_SEALS
 from umlpy.kernel.errors import KernelError
 from umlpy.fs.binprm import mount_has
@@ -170,7 +170,7 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
         mm.budget.uncharge(size)
     try:
         mm.check_map_count(t.kernel.tunables.max_map_count, MAP_MAP)
-        r = has.call("mmap", addr, size, prot, flags & ~C.MAP_LOCKED, tfd, hoff if tfd >= 0 else 0)
+        r = has.call("mmap", addr, size, prot, flags & ~(C.MAP_LOCKED | C.MAP_POPULATE), tfd, hoff if tfd >= 0 else 0)
     finally:
         if tfd >= 0:
             has.call("close", tfd)
@@ -183,7 +183,18 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
         mm.files.set(r, r + size, fmap.moved(r))
     ipc.detach_unmapped(t.proc, r, r + size)
     mlock.after_map(t, r, r + size, lock)
+    if flags & C.MAP_POPULATE and not flags & C.MAP_NONBLOCK and not lock | mm.def_locked:
+        _populate(t, r, size, prot, mtype == C.MAP_PRIVATE)
     return r
+
+
+def _populate(t, start: int, size: int, prot: int, private: bool) -> None:
+    """MAP_POPULATE's mm_populate: a private writable mapping faulted in for
+    writing (COW broken), others for reading, PROT_NONE not at all; what it
+    meets is not mmap's failure."""
+    if prot & (C.PROT_READ | C.PROT_WRITE | C.PROT_EXEC):
+        write = private and prot & C.PROT_WRITE
+        oom.populate(t, start, size, C.MADV_POPULATE_WRITE if write else C.MADV_POPULATE_READ)
 
 
 @syscall("munmap")
@@ -304,6 +315,8 @@ def sys_madvise(t, addr, length, advice, *_):
             if locked[0][0] > addr:
                 _inject(t, "madvise", addr, locked[0][0] - addr, advice)
             raise KernelError(E.EINVAL)
+    if advice in (C.MADV_POPULATE_READ, C.MADV_POPULATE_WRITE):
+        return oom.populate(t, addr, size, advice)
     r = _inject(t, "madvise", addr, length, advice)
     if advice == MADV_DONTNEED and not _fail(r):
         userfaultfd.dropped(t, addr, addr + size)     # missing again, for a userfaultfd
@@ -401,12 +414,13 @@ def sys_remap_file_pages(t, start, size, prot, pgoff, flags, *_):
     prot = sum(bit for c, bit in zip(p, (C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC)) if c != "-")
     tfd = has.open_kernel_fd(memfile.fd, C.O_RDWR if first.maywrite else C.O_RDONLY)
     try:
-        r = has.call("mmap", start, size, prot,
-                     C.MAP_SHARED | C.MAP_FIXED | C.MAP_POPULATE | (flags & C.MAP_NONBLOCK), tfd, off)
+        r = has.call("mmap", start, size, prot, C.MAP_SHARED | C.MAP_FIXED, tfd, off)
     finally:
         has.call("close", tfd)
     if _fail(r):
         return r
     mm.files.set(start, end, FileMap(obj, start - off, True, first.maywrite, first.dentry))
     mlock.populate(t, start, end)
+    if not flags & C.MAP_NONBLOCK:
+        _populate(t, start, size, prot, False)
     return 0
