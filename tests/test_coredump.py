@@ -107,3 +107,15 @@ def test_core_files(scratch):
         # (a binutils built 32-bit decodes no NT_FILE: its names are checked above)
         assert out.returncode == 0 and "NT_PRSTATUS" in out.stdout and "NT_FILE" in out.stdout
         assert "NT_X86_XSTATE" in out.stdout and "Warning" not in out.stderr
+
+
+def test_core_of_a_program_on_hostfs(scratch):
+    """A program on a hostfs mount dumps as one on the guest's own disk: its
+    mappings of the host file are read for the core (the core's writer once
+    met a host file where it expected a kernel memfd: an oops)."""
+    shutil.copy(PROGS / "t_coredump", scratch)
+    r = sh(f"mount -t proc proc /proc; mount none /mnt -t hostfs -o {scratch}; mkdir -p /tmp/a /tmp/b; "
+           "/t/bin/t_coredump dump /tmp/a > /tmp/own; /mnt/t_coredump dump /tmp/b > /tmp/host; "
+           "cmp /tmp/own /tmp/host && echo same; cat /tmp/host", "hostfs=/")
+    assert b"Oops" not in r.stderr, r.stderr.decode()[-3000:]
+    assert r.stdout.decode().startswith("same\n"), r.stdout.decode()
