@@ -104,16 +104,22 @@ class GuestMemory:
         strncpy_from_user reads it: at most limit bytes, never a byte past
         the NUL's page.  First CSTR_FIRST bytes (copying a whole page
         costs a third more than a short read), then the rest of the page,
-        then a page at a time: a short name costs one host call.  None: no NUL
-        in the first limit bytes; GuestFault: an unreadable byte came
-        before the NUL."""
+        then twice as many pages each time, up to the bounce buffer (a copy
+        stops at the first unreadable page, so reading ahead faults
+        nothing): a short name costs one host call, an argument of 128 KiB
+        six.  None: no NUL in the first limit bytes; GuestFault: an
+        unreadable byte came before the NUL."""
         parts: list[bytes] = []
         chunk = CSTR_FIRST
         while limit > 0:
             if not 0 <= addr < TASK_SIZE:
                 raise GuestFault(addr)
-            n = min(PAGE_SIZE - (addr & (PAGE_SIZE - 1)), limit, chunk)
-            chunk = PAGE_SIZE
+            if chunk < PAGE_SIZE:
+                n = min(PAGE_SIZE - (addr & (PAGE_SIZE - 1)), limit, chunk)
+                chunk = PAGE_SIZE
+            else:
+                n = min(chunk - (addr & (PAGE_SIZE - 1)), limit, TASK_SIZE - addr)
+                chunk = min(2 * chunk, _BUF_SIZE)
             got = _vm_read(self.pid, _BUF, addr, n)
             if got <= 0:
                 raise GuestFault(addr)

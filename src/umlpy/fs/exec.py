@@ -234,10 +234,13 @@ def _interpreter(t, bprm: Binprm, img: Image, then: Callable[[Image], R]) -> R:
 
 
 def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple[int, int]],
-                execfn: bytes) -> tuple[int, bytes, int, int, bytes]:
-    """The initial stack below `top`: (sp, bytes from sp to top, argv start,
-    env start, the auxv as stored, up to AT_NULL: mm->saved_auxv)."""
-    strings = b"".join(a + b"\0" for a in argv) + b"".join(e + b"\0" for e in envp) + execfn + b"\0"
+                execfn: bytes) -> tuple[int, bytes, bytes, int, int, bytes]:
+    """The initial stack below `top`: (sp, the bytes from sp to the strings,
+    the strings up to top, argv start, env start, the auxv as stored, up to
+    AT_NULL: mm->saved_auxv).  The strings stay apart from the rest: joined,
+    megabytes of arguments would be copied into fresh memory once more (each
+    new page of it a host page fault)."""
+    strings = b"\0".join([*argv, *envp, execfn, b""])     # each with its NUL, in one copy
     str_base = top - len(strings)
     info = (str_base - 32) & ~15
     rand_addr, plat_addr = info, info + 16
@@ -253,16 +256,13 @@ def build_stack(top: int, argv: list[bytes], envp: list[bytes], auxv: list[tuple
     for k, v in full_aux:
         vec += [k, v]
     sp = (info - 8 * len(vec)) & ~15
-    out = bytearray(top - sp)
-    struct.pack_into(f"<{len(vec)}Q", out, 0, *vec)
-    out[rand_addr - sp:rand_addr - sp + 16] = clock.random_bytes(16)
-    out[plat_addr - sp:plat_addr - sp + 7] = b"x86_64\0"
-    out[str_base - sp:] = strings
+    head = bytearray(str_base - sp)
+    struct.pack_into(f"<{len(vec)}Q", head, 0, *vec)
+    head[rand_addr - sp:rand_addr - sp + 16] = clock.random_bytes(16)
+    head[plat_addr - sp:plat_addr - sp + 7] = b"x86_64\0"
     aux_off = 8 * (len(vec) - 2 * len(full_aux))
-    return (sp, bytes(out), str_base, str_base + sum(len(a) + 1 for a in argv),
-            bytes(out[aux_off:aux_off + 16 * len(full_aux)]))
-
-
+    return (sp, bytes(head), strings, str_base, str_base + sum(len(a) + 1 for a in argv),
+            bytes(head[aux_off:aux_off + 16 * len(full_aux)]))
 
 
 # what the host leaves below a fresh image's stack pointer for sure: its
@@ -350,10 +350,11 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
     else:
         auxv = auxv[1:]
     stack_top = (t.regs.rsp - 256) & ~15
-    sp, blob, argstart, envstart, mm.saved_auxv = build_stack(stack_top, argv, envp, auxv, execfn)
-    if len(blob) > STACK_ROOM:
+    sp, head, strings, argstart, envstart, mm.saved_auxv = build_stack(stack_top, argv, envp, auxv, execfn)
+    if stack_top - sp > STACK_ROOM:
         _grow_stack(has, sp)
-    t.mem.write(sp, blob)
+    t.mem.write(sp, head)
+    t.mem.write(argstart, strings)
     mm.start_stack = sp
     mm.arg_range = (argstart, envstart)
     mm.env_range = (envstart, envstart + sum(len(e) + 1 for e in envp))

@@ -248,6 +248,39 @@ def _pointers(t, addr: int, most: int) -> list[int]:
     return out
 
 
+_STRINGS_GAP = 1 << 16     # strings this close are read with their neighbours
+
+
+def _strings_near(t, ptrs: list[int], most: int) -> dict[int, bytes]:
+    """The strings at ptrs that lie together (a caller's argv and envp are
+    one block on its stack, or one buffer), each run of them read in one
+    copy up to the end of the page after the last one's: addr -> string, for those
+    whose NUL the copy held within MAX_ARG_STRLEN bytes (the rest, and
+    those past an unreadable byte, are read alone, string by string, as
+    copy_strings reads them).  most bounds a run's span (execve's own
+    limit on the strings' bytes, which also ends the reading: execve's
+    E2BIG comes when the strings pass it)."""
+    found: dict[int, bytes] = {}
+    order = sorted(set(ptrs))
+    i, n = 0, len(order)
+    total = 0
+    while i < n and total <= most:
+        start = i
+        first = last = order[i]
+        i += 1
+        while i < n and order[i] - last <= _STRINGS_GAP and order[i] - first < most:
+            last = order[i]
+            i += 1
+        blob = t.mem.read_upto(first, C.page_up(last + 1) + C.PAGE_SIZE - first)
+        for p in order[start:i]:
+            off = p - first
+            end = blob.find(b"\0", off, off + MAX_ARG_STRLEN)
+            if end >= 0:
+                found[p] = blob[off:end]
+                total += end - off + 1
+    return found
+
+
 def read_exec_strings(t, argv: int, envp: int, filename: bytes) -> tuple[list[bytes], list[bytes]]:
     """argv and envp as execve copies them (bprm_stack_limits, copy_strings):
     a quarter of RLIMIT_STACK (at least ARG_MAX, at most 3/4 of 8 MiB)
@@ -261,12 +294,15 @@ def read_exec_strings(t, argv: int, envp: int, filename: bytes) -> tuple[list[by
     if room < 0:
         raise KernelError(E.E2BIG)
     out: tuple[list[bytes], list[bytes]] = ([], [])
+    near = _strings_near(t, aptr + eptr, limit)
     for ptrs, strings in ((eptr, out[1]), (aptr, out[0])):
         for p in ptrs:
-            try:
-                s = read_cstr(t, p, MAX_ARG_STRLEN)
-            except KernelError as e:        # no NUL in MAX_ARG_STRLEN bytes: too long
-                raise KernelError(E.E2BIG if e.errno == E.ENAMETOOLONG else e.errno) from None
+            s = near.get(p)
+            if s is None:
+                try:
+                    s = near[p] = read_cstr(t, p, MAX_ARG_STRLEN)
+                except KernelError as e:        # no NUL in MAX_ARG_STRLEN bytes: too long
+                    raise KernelError(E.E2BIG if e.errno == E.ENAMETOOLONG else e.errno) from None
             room -= len(s) + 1
             if room < 0:
                 raise KernelError(E.E2BIG)
