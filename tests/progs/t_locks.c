@@ -71,6 +71,54 @@ static void proc_locks(const char *path)
     unlink(p3);
 }
 
+/* what another process's F_GETLK finds of ours: one lock where ours of a
+   type overlap or border (posix_lock_inode merges them), pieces where a
+   lock of another type cuts one */
+static void seen(int fd, const char *what)
+{
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        struct flock fl;
+        for (off_t at = 0; at < 40; at = fl.l_len ? fl.l_start + fl.l_len : 40) {
+            lk(fd, F_GETLK, F_WRLCK, at, 0, &fl);
+            if (fl.l_type == F_UNLCK)
+                break;
+            printf("  %s: %s [%ld, +%ld)\n", what, fl.l_type == F_RDLCK ? "read" : "write",
+                   (long)fl.l_start, (long)fl.l_len);
+        }
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    lk(fd, F_SETLK, F_UNLCK, 0, 0, NULL);
+}
+
+static void merging(int fd)
+{
+    lk(fd, F_SETLK, F_WRLCK, 0, 1, NULL);
+    lk(fd, F_SETLK, F_WRLCK, 1, 1, NULL);
+    seen(fd, "adjacent");
+    lk(fd, F_SETLK, F_WRLCK, 5, 5, NULL);
+    lk(fd, F_SETLK, F_WRLCK, 3, 4, NULL);
+    lk(fd, F_SETLK, F_WRLCK, 20, 2, NULL);
+    seen(fd, "overlapping");
+    lk(fd, F_SETLK, F_RDLCK, 0, 10, NULL);
+    lk(fd, F_SETLK, F_WRLCK, 4, 2, NULL);
+    seen(fd, "a write inside a read");
+    lk(fd, F_SETLK, F_WRLCK, 0, 10, NULL);
+    lk(fd, F_SETLK, F_RDLCK, 10, 5, NULL);
+    lk(fd, F_SETLK, F_WRLCK, 15, 5, NULL);
+    seen(fd, "bordering types");
+    lk(fd, F_SETLK, F_WRLCK, 20, 0, NULL);
+    lk(fd, F_SETLK, F_WRLCK, 10, 10, NULL);
+    seen(fd, "to the end");
+    lk(fd, F_SETLK, F_WRLCK, 0, 30, NULL);
+    lk(fd, F_SETLK, F_UNLCK, 10, 5, NULL);
+    lk(fd, F_SETLK, F_WRLCK, 12, 2, NULL);
+    seen(fd, "a hole, partly filled");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -152,6 +200,7 @@ int main(int argc, char **argv)
     printf("setlk [6,7) still held: %d %s\n", r, en(r));
     lk(fd, F_SETLK, F_UNLCK, 5, 1, NULL);
     waitpid(c, NULL, 0);
+    merging(fd);
     proc_locks(path);
     unlink(path);
     printf("done\n");

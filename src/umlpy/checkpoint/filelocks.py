@@ -38,11 +38,11 @@ def save(f, seen: set[int], table_of: dict[int, int]) -> list | None:
     if not st or not (st["flock"] or st["posix"]):
         return out or None
     out += [["flock", lk.type] for lk in st["flock"] if lk.owner is f]
-    out += [["ofd", lk.start, lk.end, lk.type] for lk in st["posix"] if lk.owner is f]
+    out += [["ofd", lk.start, lk.end, lk.type] for lk in st["posix"].of(f)]
     if id(f.inode) not in seen:
         seen.add(id(f.inode))
         out += [["posix", table_of[id(lk.owner)], lk.pid, lk.start, lk.end, lk.type]
-                for lk in st["posix"] if not lk.ofd]
+                for lk in st["posix"].all() if not lk.ofd]
     return out or None
 
 
@@ -72,14 +72,13 @@ def restore(f, o: image.Reader, tables: dict) -> None:
         if not 0 <= start <= end <= L.OFFSET_MAX:
             raise bad
         if e[0] == "ofd":
-            st["posix"].append(L.Lock(f, start, end, e[3], 0))
+            st["posix"].add(L.Lock(f, start, end, e[3], 0))
             L._release_with(f)
         else:
             owner = tables.get(e[1])
             if owner is None or not 0 < e[2] < MAX_ID:
                 raise image.ImageError(f"manifest: {o.where}.locks: a record lock of no restored process")
-            st["posix"].append(L.Lock(owner, start, end, e[5], e[2]))
-    st["posix"].sort(key=lambda lk: lk.start)
+            st["posix"].add(L.Lock(owner, start, end, e[5], e[2]))
     _check(f.inode, o.where)
 
 
@@ -88,7 +87,7 @@ def _check(inode, where: str) -> None:
     have let them be)."""
     st = inode.locks_state
     for kind, overlap in (("flock", lambda a, b: True), ("posix", lambda a, b: a.start <= b.end and b.start <= a.end)):
-        held = st[kind]
+        held = st[kind] if kind == "flock" else st[kind].all()
         for i, a in enumerate(held):
             for b in held[i + 1:]:
                 if a.owner is not b.owner and L._conflicts(a.type, b.type) and overlap(a, b):

@@ -7,6 +7,7 @@ inode's lock queue and re-checks when any lock on the inode goes away.
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 from weakref import WeakSet
 
@@ -39,10 +40,105 @@ class Lock:
         return hasattr(self.owner, "inode")
 
 
+def _start(lk: Lock) -> int:
+    return lk.start
+
+
+def _end(lk: Lock) -> int:
+    return lk.end
+
+
+class PosixLocks:
+    """An inode's record locks (POSIX and OFD), by owner: each owner's are
+    disjoint and kept in order, so that what a range touches is found by
+    bisection, and a lock call costs what it touches, not what the inode
+    holds (Linux walks the inode's whole list)."""
+
+    __slots__ = ("owners",)
+
+    def __init__(self) -> None:
+        self.owners: dict[int, list[Lock]] = {}     # id(owner) -> its locks by start
+
+    def __bool__(self) -> bool:
+        return bool(self.owners)
+
+    def all(self) -> list[Lock]:
+        """Every lock, in order of start."""
+        return sorted((lk for held in self.owners.values() for lk in held), key=_start)
+
+    def of(self, owner) -> list[Lock]:
+        return self.owners.get(id(owner), [])
+
+    @staticmethod
+    def _touching(held: list[Lock], s: int, e: int) -> tuple[int, int]:
+        """The slice of held (disjoint, in order) that meets [s, e]."""
+        return bisect.bisect_left(held, s, key=_end), bisect.bisect_right(held, e, key=_start)
+
+    def add(self, lk: Lock) -> None:
+        """Take lk as it is (a restored image's, checked apart)."""
+        held = self.owners.setdefault(id(lk.owner), [])
+        held.insert(bisect.bisect_right(held, lk.start, key=_start), lk)
+
+    def holds(self, lk: Lock) -> bool:
+        held = self.of(lk.owner)
+        i = bisect.bisect_left(held, lk.start, key=_start)
+        return i < len(held) and held[i] is lk
+
+    def drop(self, owner) -> bool:
+        """The owner's locks go; whether it had any."""
+        return self.owners.pop(id(owner), None) is not None
+
+    def blocker(self, owner, s: int, e: int, ltype: int) -> Lock | None:
+        """The lock of another owner that conflicts with [s, e] of ltype
+        and starts first, or None."""
+        found = None
+        for key, held in self.owners.items():
+            if key == id(owner):
+                continue
+            i, j = self._touching(held, s, e)
+            for lk in held[i:j]:
+                if _conflicts(lk.type, ltype):
+                    if found is None or lk.start < found.start:
+                        found = lk
+                    break
+        return found
+
+    def set(self, owner, pid: int, s: int, e: int, ltype: int) -> None:
+        """posix_lock_inode's change of the owner's locks: [s, e] becomes
+        ltype (F_UNLCK: none), locks of the same type it overlaps or
+        borders merged into one, the parts of others outside it kept."""
+        held = self.owners.setdefault(id(owner), [])
+        # a same-type neighbour may end right before s or start right after e
+        i, j = self._touching(held, s - 1, e + 1)
+        out: list[Lock] = []
+        merged: Lock | None = None
+        for lk in held[i:j]:
+            if lk.type == ltype:            # overlapping or adjacent: one lock
+                s, e = min(s, lk.start), max(e, lk.end)
+                if merged is None:
+                    merged = lk     # the first keeps its place in /proc/locks, as Linux's
+            elif lk.end < s or lk.start > e:
+                out.append(lk)      # another type only bordering: untouched
+            else:
+                if lk.start < s:    # the parts of the old lock outside the new range stay
+                    out.append(Lock(owner, lk.start, s - 1, lk.type, lk.pid))
+                if lk.end > e:
+                    out.append(Lock(owner, e + 1, lk.end, lk.type, lk.pid))
+        if ltype != F_UNLCK:
+            if merged is None:
+                merged = Lock(owner, s, e, ltype, pid)
+            merged.start, merged.end = s, e
+            out.append(merged)
+        out.sort(key=_start)
+        held[i:j] = out
+        if not held:
+            del self.owners[id(owner)]
+
+
 def _state(inode):
     st = getattr(inode, "locks_state", None)
     if st is None:
-        st = inode.locks_state = {"flock": [], "posix": [], "wq": WaitQueue("file lock")}
+        st = inode.locks_state = {"flock": [], "posix": PosixLocks(), "wq": WaitQueue("file lock")}
         _holders.add(inode)
     return st
 
@@ -54,7 +150,7 @@ def listing() -> list[tuple[int, object, str, Lock]]:
     for inode in list(_holders):
         st = inode.locks_state
         out += [(lk.serial, inode, "FLOCK", lk) for lk in st["flock"]]
-        out += [(lk.serial, inode, "OFDLCK" if lk.ofd else "POSIX", lk) for lk in st["posix"]]
+        out += [(lk.serial, inode, "OFDLCK" if lk.ofd else "POSIX", lk) for lk in st["posix"].all()]
     return out
 
 
@@ -103,8 +199,8 @@ def _drop_file_locks(file) -> None:
     st = getattr(file.inode, "locks_state", None)
     if st is None:
         return
-    for kind in ("flock", "posix"):
-        st[kind] = [lk for lk in st[kind] if lk.owner is not file]
+    st["flock"] = [lk for lk in st["flock"] if lk.owner is not file]
+    st["posix"].drop(file)
     st["wq"].wake_all()
 
 
@@ -129,10 +225,7 @@ def _range(file, whence: int, start: int, length: int) -> tuple[int, int]:
 def getlk(file, owner, ltype: int, whence: int, start: int, length: int):
     """The first lock that would block this one, or None."""
     s, e = _range(file, whence, start, length)
-    for lk in _state(file.inode)["posix"]:
-        if lk.owner is not owner and lk.start <= e and s <= lk.end and _conflicts(lk.type, ltype):
-            return lk
-    return None
+    return _state(file.inode)["posix"].blocker(owner, s, e, ltype)
 
 
 # POSIX lock owners (fd tables) waiting in F_SETLKW: owner -> (the lock it
@@ -148,7 +241,7 @@ def _waits_for(lk: Lock) -> Lock | None:
     if entry is None or entry[0] is not lk.owner:
         return None
     blocker, inode = entry[1], entry[2]
-    return blocker if blocker in _state(inode)["posix"] else None
+    return blocker if _state(inode)["posix"].holds(blocker) else None
 
 
 def _deadlock(owner, blocker: Lock) -> bool:
@@ -180,8 +273,7 @@ def setlk(file, owner, pid: int, ltype: int, whence: int, start: int, length: in
     posix = owner is not file
 
     def attempt() -> int:
-        blocker = getlk(file, owner, ltype, 0, s, e - s + 1 if e < OFFSET_MAX else 0) \
-            if ltype != F_UNLCK else None
+        blocker = st["posix"].blocker(owner, s, e, ltype) if ltype != F_UNLCK else None
         if posix:
             _stop_waiting(owner)
         if blocker is not None:
@@ -192,18 +284,7 @@ def setlk(file, owner, pid: int, ltype: int, whence: int, start: int, length: in
                     raise KernelError(E.EDEADLK)
                 _waiting[id(owner)] = (owner, blocker, file.inode)
             raise Block(st["wq"], retry=attempt, on_interrupt=lambda: _stop_waiting(owner) if posix else None)
-        kept = []
-        for lk in st["posix"]:
-            if lk.owner is not owner or lk.end < s or lk.start > e:
-                kept.append(lk)
-                continue
-            if lk.start < s:        # the parts of our old lock outside the new range stay
-                kept.append(Lock(owner, lk.start, s - 1, lk.type, lk.pid))
-            if lk.end > e:
-                kept.append(Lock(owner, e + 1, lk.end, lk.type, lk.pid))
-        if ltype != F_UNLCK:
-            kept.append(Lock(owner, s, e, ltype, pid))
-        st["posix"] = sorted(kept, key=lambda lk: lk.start)
+        st["posix"].set(owner, pid, s, e, ltype)
         st["wq"].wake_all()
         if owner is file:
             _release_with(file)
@@ -217,7 +298,5 @@ def release_posix(owner, inode) -> None:
     st = getattr(inode, "locks_state", None)
     if st is None:
         return
-    before = len(st["posix"])
-    st["posix"] = [lk for lk in st["posix"] if lk.owner is not owner]
-    if len(st["posix"]) != before:
+    if st["posix"].drop(owner):
         st["wq"].wake_all()
