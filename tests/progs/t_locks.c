@@ -96,27 +96,20 @@ static void seen(int fd, const char *what)
 
 static void merging(int fd)
 {
-    lk(fd, F_SETLK, F_WRLCK, 0, 1, NULL);
-    lk(fd, F_SETLK, F_WRLCK, 1, 1, NULL);
-    seen(fd, "adjacent");
-    lk(fd, F_SETLK, F_WRLCK, 5, 5, NULL);
-    lk(fd, F_SETLK, F_WRLCK, 3, 4, NULL);
-    lk(fd, F_SETLK, F_WRLCK, 20, 2, NULL);
-    seen(fd, "overlapping");
-    lk(fd, F_SETLK, F_RDLCK, 0, 10, NULL);
-    lk(fd, F_SETLK, F_WRLCK, 4, 2, NULL);
-    seen(fd, "a write inside a read");
-    lk(fd, F_SETLK, F_WRLCK, 0, 10, NULL);
-    lk(fd, F_SETLK, F_RDLCK, 10, 5, NULL);
-    lk(fd, F_SETLK, F_WRLCK, 15, 5, NULL);
-    seen(fd, "bordering types");
-    lk(fd, F_SETLK, F_WRLCK, 20, 0, NULL);
-    lk(fd, F_SETLK, F_WRLCK, 10, 10, NULL);
-    seen(fd, "to the end");
-    lk(fd, F_SETLK, F_WRLCK, 0, 30, NULL);
-    lk(fd, F_SETLK, F_UNLCK, 10, 5, NULL);
-    lk(fd, F_SETLK, F_WRLCK, 12, 2, NULL);
-    seen(fd, "a hole, partly filled");
+    /* each case: its locks, taken in order (type, start, length), then seen */
+    static const struct { const char *what; short l[3][3]; } cases[] = {
+        {"adjacent", {{F_WRLCK, 0, 1}, {F_WRLCK, 1, 1}}},
+        {"overlapping", {{F_WRLCK, 5, 5}, {F_WRLCK, 3, 4}, {F_WRLCK, 20, 2}}},
+        {"a write inside a read", {{F_RDLCK, 0, 10}, {F_WRLCK, 4, 2}}},
+        {"bordering types", {{F_WRLCK, 0, 10}, {F_RDLCK, 10, 5}, {F_WRLCK, 15, 5}}},
+        {"to the end", {{F_WRLCK, 20, 0}, {F_WRLCK, 10, 10}}},
+        {"a hole, partly filled", {{F_WRLCK, 0, 30}, {F_UNLCK, 10, 5}, {F_WRLCK, 12, 2}}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int j = 0; j < 3 && cases[i].l[j][0] | cases[i].l[j][1] | cases[i].l[j][2]; j++)
+            lk(fd, F_SETLK, cases[i].l[j][0], cases[i].l[j][1], cases[i].l[j][2], NULL);
+        seen(fd, cases[i].what);
+    }
 }
 
 int main(int argc, char **argv)
