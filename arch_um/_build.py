@@ -48,6 +48,7 @@ ffibuilder.cdef(
     long umlpy_debugreg(int pid, int idx, int set, unsigned long value, unsigned long *out);
     int umlpy_renameat2(int olddir, const char *old, int newdir, const char *new, unsigned int flags);
     int umlpy_fchmodat_nofollow(int dirfd, const char *name, unsigned int mode);
+    long umlpy_resident_sum(const int *pids, int n);
     int umlpy_openat2(int dirfd, const char *path, unsigned long long flags,
                       unsigned long long mode, unsigned long long resolve);
     int umlpy_fallocate(int fd, int mode, long long off, long long len);

@@ -43,6 +43,7 @@ MAX_WAIT_NS = 250_000_000
 REAP_WAIT_NS = 1_000_000_000     # a victim not gone by then is passed over, as the oom_reaper's give-up
 TOUCH_RATE = 4              # bytes a guest may touch per ns (4 GB/s): sets the interval
 POPULATE_MIN = 1 << 20      # populate()'s smallest piece
+SAMPLE_SHARE = 10           # a sample every 10 times what it costs, at most
 PAGE_KB = PAGE_SIZE >> 10
 GFP = "gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0"
 
@@ -73,10 +74,7 @@ def usage(k) -> tuple[int, int]:
 def _resident_bound(k) -> int:
     """A cheap upper bound of usage(): every resident page, shared ones as
     often as they are mapped, file pages too, and all of shmem."""
-    pages = 0
-    for _p, hpid in _spaces(k):
-        st = procinfo.task_statm(hpid)
-        pages += st[1] if st else 0
+    pages = procinfo.resident_pages([hpid for _p, hpid in _spaces(k)])
     return pages * PAGE_SIZE + k.mem_budget.shmem.in_ram()
 
 
@@ -161,6 +159,7 @@ class OomKiller:
         self.k = k
         self.timer = None
         self.headroom = k.mem_budget.limit
+        self.cost = 0               # what the last sample took, ns
         self.victims: list = []     # (process, until): killed, not yet gone: no second kill meanwhile
         self.legacy_warned = False
         k.sched.oom = self
@@ -173,9 +172,13 @@ class OomKiller:
                            f"is deprecated, please use /proc/{target.pid}/oom_score_adj instead.")
 
     def arm(self) -> None:
-        """A guest task runs: sample within the time it could take to fill the headroom."""
+        """A guest task runs: sample within the time it could take to fill
+        the headroom, but never spend more than a 1/SAMPLE_SHARE of the
+        kernel's time sampling (a sample reads every process's counters:
+        thousands of processes would have the kernel do little else)."""
         wait = min(MAX_WAIT_NS, max(MIN_WAIT_NS, self.headroom // TOUCH_RATE))
-        self.timer = self.k.sched.add_timer(clock.monotonic_ns() + wait, self._sample)
+        self.timer = self.k.sched.add_timer(clock.monotonic_ns() + max(wait, SAMPLE_SHARE * self.cost),
+                                            self._sample)
 
     def room(self) -> int:
         """What the guest may still take before `mem=`, measured now (the
@@ -192,10 +195,12 @@ class OomKiller:
         k = self.k
         if not any(t.state is State.USER for t in k.sched.tasks.values()):
             return      # re-armed when one runs again
+        began = clock.monotonic_ns()
         room = self.room()
         if room <= 0:
             self.out_of_memory()
         self.headroom = max(0, room)
+        self.cost = clock.monotonic_ns() - began
         self.arm()
 
     def _allocating(self):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 from umlpy.abi import errno as E
-from umlpy.fs.procfs.base import Dir, Link, VirtFs, build_nodes, build_tree, static_table
+from umlpy.fs.procfs.base import Dir, Link, VirtFs, build_nodes, build_tree, number, static_table
 from umlpy.fs.procfs.misc import global_files
 from umlpy.fs.procfs.net import net_files
 from umlpy.fs.procfs.pid import pid_dir
@@ -39,7 +39,7 @@ class ProcFs(VirtFs):
         nodes[b"self"] = Link(self, "/self", self._self)
         nodes[b"thread-self"] = Link(self, "/thread-self", self._thread_self)
         self._fixed = static_table(nodes)()
-        self.root = Dir(self, "/", self._table)
+        self.root = Dir(self, "/", self._table, find=self._find)
 
     def ino_for(self, key: object) -> int:
         """Inode numbers of /proc/PID files are kept per pid and thread, so
@@ -91,6 +91,16 @@ class ProcFs(VirtFs):
     def _thread_self(self) -> bytes:
         t = self._caller()
         return f"{self.vnr(t.pid)}/task/{self.vnr(t.tid)}".encode()
+
+    def _find(self, name: bytes):
+        make = self._fixed.get(name)
+        if make is not None:
+            return make
+        nr = number(name)
+        pid = self.kernel.procs.pidmap.find(self.pidns, nr) if nr else 0
+        if not pid or pid not in self.kernel.procs.by_pid or self.vnr(pid) != nr:
+            return None
+        return lambda: pid_dir(self, pid)
 
     def _table(self) -> dict:
         table = dict(self._fixed)

@@ -236,13 +236,18 @@ class Dir(VNode):
     order); a child inode, once made, is kept for the next lookup."""
 
     def __init__(self, fs: VirtFs, key: object, table: Table, mode: int = 0o555,
-                 owner: Owner | None = None, alive: Callable[[], bool] | None = None) -> None:
+                 owner: Owner | None = None, alive: Callable[[], bool] | None = None,
+                 find: Callable[[bytes], Callable | None] | None = None) -> None:
         super().__init__(fs, key, C.S_IFDIR | mode, owner, alive)
         self.table = table
+        # find(name): the table's entry for one name, without making the
+        # table (/proc's pids, a process's fds: a lookup costing the whole
+        # table made a read of every /proc/PID/stat quadratic)
+        self.find = find
         self._made: dict[bytes, Inode] = {}
 
     def lookup(self, name: bytes) -> Inode | None:
-        make = self.table().get(name)
+        make = self.find(name) if self.find is not None else self.table().get(name)
         if make is None:
             self._made.pop(name, None)
             return None
@@ -294,6 +299,14 @@ class ListingFile(DirFile):
                              if n not in names and n not in (b".", b"..") and d.mounted is None]:
                     del kids[name]
         return out
+
+
+def number(name: bytes) -> int | None:
+    """A directory entry's name as /proc reads a pid or an fd (name_to_int):
+    decimal digits, no leading zero but in "0" itself; else None."""
+    if not name.isdigit() or len(name) > 1 and name[0] == 0x30 or len(name) > 10:
+        return None
+    return int(name)
 
 
 def static_table(nodes: dict[bytes, Inode]) -> Table:

@@ -15,7 +15,7 @@ from umlpy.abi import errno as E
 from umlpy.abi.capability import (CAP_AUDIT_CONTROL, CAP_SETGID, CAP_SETUID,
                                   CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE)
 from umlpy.fs.procfs import maps, mounts, pagemap, pidmem, pidstat, timens
-from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, parse_int
+from umlpy.fs.procfs.base import Dir, GenFile, Link, ListingFile, VirtFs, number, parse_int
 from umlpy.fs.procfs.target import Target, live
 from umlpy.kernel.cred import capable
 from umlpy.kernel import ioac, nsproxy, oom, userns
@@ -371,14 +371,22 @@ def _const(value: str) -> Callable:
     return lambda tg, reader: b
 
 
-def _fd_table(fs: VirtFs, key: tuple, tg: Target, make_one: Callable) -> Callable:
+def _fd_table(fs: VirtFs, key: tuple, tg: Target, make_one: Callable) -> tuple[Callable, Callable]:
+    """The fd directory's table, and its lookup of one fd."""
     def table():
         p = tg.proc_or_none()
         if p is None or p.exited:
             return {}
         return {str(fd).encode(): (lambda fd=fd: make_one(fs, (*key, fd), tg, fd))
                 for fd in sorted(p.fdtable.files)}
-    return table
+
+    def find(name: bytes):
+        p = tg.proc_or_none()
+        fd = number(name)
+        if p is None or p.exited or fd not in p.fdtable.files:
+            return None
+        return lambda: make_one(fs, (*key, fd), tg, fd)
+    return table, find
 
 
 def _fd_link(fs: VirtFs, key: tuple, tg: Target, fd: int) -> Link:
@@ -426,8 +434,8 @@ class _FdDir(Dir):
     even once its changed ids made the directory root's (proc_fd_permission:
     a thread of the same group passes whatever the mode says)."""
 
-    def __init__(self, fs: VirtFs, key: tuple, table, mode: int, owner, tg: Target) -> None:
-        super().__init__(fs, key, table, mode, owner, tg.alive)
+    def __init__(self, fs: VirtFs, key: tuple, table, find, mode: int, owner, tg: Target) -> None:
+        super().__init__(fs, key, table, mode, owner, tg.alive, find)
         self.tg = tg
 
     def grants(self, creds) -> bool:
@@ -437,7 +445,7 @@ class _FdDir(Dir):
 
 def _fd_dir(make_one: Callable, mode: int) -> Maker:
     def make(fs: VirtFs, key: tuple, tg: Target):
-        return _FdDir(fs, key, _fd_table(fs, key, tg, make_one), mode,
+        return _FdDir(fs, key, *_fd_table(fs, key, tg, make_one), mode,
                       tg.dir_owner if mode == 0o555 else tg.owner, tg)
     return make
 
@@ -504,7 +512,16 @@ def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
             return {}
         tids = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
         return {str(fs.vnr(tid)).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
-    return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)
+
+    def find(name: bytes):
+        p = tg.proc_or_none()
+        nr = number(name)
+        tid = fs.kernel.procs.pidmap.find(fs.pidns, nr) if p is not None and nr else 0
+        if not tid or fs.vnr(tid) != nr:
+            return None
+        live = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
+        return (lambda: pid_dir(fs, tg.pid, tid)) if tid in live else None
+    return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive, find)
 
 
 # name -> maker, in Linux's listing order; "task" only in a process's directory
@@ -574,11 +591,15 @@ def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
     key = ("pid", pid, tid)
     entries = ENTRIES if tid is None else [e for e in ENTRIES if e[0] not in TGID_ONLY]
 
+    makers: dict = {}
+
     def table():
         if tg.proc_or_none() is None:
             return {}
-        return {name.encode(): (lambda name=name, make=make: make(fs, (*key, name), tg))
-                for name, make in entries}
+        if not makers:      # once, at the first look inside (a listing of /proc makes thousands of these)
+            makers.update((name.encode(), lambda name=name, make=make: make(fs, (*key, name), tg))
+                          for name, make in entries)
+        return makers
     if tid is None:
         return TgidDir(fs, key, table, tg)
     return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)
