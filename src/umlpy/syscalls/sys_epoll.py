@@ -1,9 +1,13 @@
 """epoll: an interest list over any guest fd, level- or edge-triggered.
 
 Each entry watches the wait queues its file announces changes on
-(File.poll_queues); a wake marks the entry as changed, which is what edge
-triggering reports, and wakes the epoll's own queue, so epoll files nest
-and can themselves be polled.
+(File.poll_queues); a wake puts the entry on the epoll's ready list (Linux's
+rdllist) and wakes the epoll's own queue, so epoll files nest and can
+themselves be polled.  epoll_wait polls only the ready list's entries: one
+found not ready leaves it until its next wake, a level-triggered one that
+reported goes back to its tail, an edge-triggered one waits for its next
+wake.  (It polled every entry at every wait: 36 ms a wait with 50 000
+registered.)  A file with no queues is always ready and stays listed.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ _EVENT = struct.Struct("<IQ")    # packed struct epoll_event on x86-64
 
 
 class Entry:
-    __slots__ = ("fd", "file", "events", "data", "changed", "disabled", "queues", "ep", "callback", "charged")
+    __slots__ = ("fd", "file", "events", "data", "disabled", "queues", "ep", "callback", "charged")
 
     def __init__(self, ep, fd: int, file: File, events: int, data: int) -> None:
         self.ep = ep
@@ -41,7 +45,6 @@ class Entry:
         self.file = file
         self.events = events
         self.data = data
-        self.changed = True
         self.disabled = False
         ep.charge(1)        # first: ENOMEM leaves nothing registered
         self.charged = True
@@ -54,6 +57,20 @@ class Entry:
             file.on_last_close = []
         file.on_last_close.append(self.forget)
         _refs(file).append(self)
+        ep.rdl[self] = None         # ep_insert polls it: the next wait does
+
+    @property
+    def changed(self) -> bool:
+        """On the ready list: woken since it was last found not ready (what
+        a checkpoint keeps)."""
+        return self in self.ep.rdl
+
+    @changed.setter
+    def changed(self, on: bool) -> None:
+        if on:
+            self.ep.rdl[self] = None
+        else:
+            self.ep.rdl.pop(self, None)
 
     def forget(self) -> None:
         """The file's last fd is closed: Linux removes it from every epoll."""
@@ -61,19 +78,20 @@ class Entry:
         self.drop()
 
     def on_wake(self) -> None:
-        self.changed = True
+        self.ep.rdl[self] = None
         self.ep.wq.wake_all()
 
     def on_wake_exclusive(self) -> bool:
         """True when this wake reached a task waiting in epoll_wait for
         events the entry wants: the wake then stops here (ep_poll_callback's
         ewake), so one event wakes one of many exclusive waiters."""
-        self.changed = True
+        self.ep.rdl[self] = None
         woke = bool(self.ep.wq.waiters) and bool(self.file.poll() & self.events & EPOLL_EVENTS)
         self.ep.wq.wake_all()
         return woke
 
     def drop(self) -> None:
+        self.ep.rdl.pop(self, None)
         for q in self.queues:
             q.unwatch(self.callback)
         hooks = getattr(self.file, "on_last_close", [])
@@ -101,6 +119,7 @@ class EpollFile(File):
     def __init__(self, flags: int, budget: MemBudget, watches: dict | None = None, uid: int = 0) -> None:
         super().__init__(None, anon_inode(), flags)
         self.entries: dict[tuple[int, int], Entry] = {}   # (fd, id(file)) -> entry
+        self.rdl: dict[Entry, None] = {}    # the ready list, in order: entries woken since last found idle
         self.wq = WaitQueue("epoll")
         self.watches, self.uid = watches, uid   # the kernel's count per user, and its creator's
         # the entries' epitems in RAM: root may watch as many uids, each up
@@ -128,33 +147,26 @@ class EpollFile(File):
             self.watches.pop(self.uid, None)
 
     def ready(self, maxevents: int, consume: bool) -> list[tuple[int, int]]:
-        """Ready events, at most maxevents.  Reported entries move to the end
-        of the list, as ep_send_events puts level-triggered ones back at the
-        tail of the ready list: more ready fds than maxevents take turns."""
-        out = []
-        reported = []
-        for key, e in list(self.entries.items()):
+        """Ready events, at most maxevents, from the ready list (consume:
+        epoll_wait's ep_send_events; else a poll of the epoll itself).
+        Reported level-triggered entries go back to the list's tail, so
+        more ready fds than maxevents take turns."""
+        out: list[tuple[int, int]] = []
+        rdl = self.rdl
+        for e in list(rdl):
             if len(out) >= maxevents:
                 break
-            if e.disabled:
-                continue
-            if e.events & EPOLLET and not e.changed:
-                continue
-            rev = e.file.poll() & (e.events | POLLERR | POLLHUP) & EPOLL_EVENTS
+            rev = 0 if e.disabled else e.file.poll() & (e.events | POLLERR | POLLHUP) & EPOLL_EVENTS
             if not rev:
-                if e.events & EPOLLET:
-                    e.changed = False
+                del rdl[e]          # until its next wake
                 continue
             out.append((rev, e.data))
             if consume:
-                reported.append(key)
-                if e.events & EPOLLET:
-                    e.changed = False
+                del rdl[e]
                 if e.events & EPOLLONESHOT:
                     e.disabled = True
-        if len(out) >= maxevents and len(reported) < len(self.entries):
-            for key in reported:
-                self.entries[key] = self.entries.pop(key)
+                elif not e.events & EPOLLET:
+                    rdl[e] = None   # level-triggered: polled again at the next wait
         return out
 
     def poll(self) -> int:
@@ -167,6 +179,7 @@ class EpollFile(File):
         for e in self.entries.values():
             e.drop()
         self.entries.clear()
+        self.rdl.clear()
 
 
 def _epoll(t, fd: int) -> EpollFile:
@@ -301,7 +314,8 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
             raise KernelError(E.ENOENT)
         if e.events & EPOLLEXCLUSIVE:
             raise KernelError(E.EINVAL)
-        e.events, e.data, e.disabled, e.changed = events | POLLERR | POLLHUP, data, False, True
+        e.events, e.data, e.disabled = events | POLLERR | POLLHUP, data, False
+        ep.rdl[e] = None            # ep_modify polls it again
         ep.wq.wake_all()
     elif op == EPOLL_CTL_DEL:
         e = ep.entries.pop(key, None)
