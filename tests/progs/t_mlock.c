@@ -167,6 +167,21 @@ int main(int argc, char **argv)
     base = vmlck();
     printf("VmLck at start: %ld\n", base);
 
+    /* mlock and MAP_POPULATE fault in a write-only shared range (Linux
+     * forces the fault; LTP's mlock201) and a private one */
+    char *wo = mmap(NULL, 4 * PG, PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int locked = mlock(wo, 3 * PG);
+    printf("write-only shared: mlock %d, present %d\n", locked, present(wo, 4));
+    munlock(wo, 4 * PG);
+    munmap(wo, 4 * PG);
+    wo = mmap(NULL, 4 * PG, PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    printf("write-only shared, MAP_POPULATE: present %d\n", present(wo, 4));
+    munmap(wo, 4 * PG);
+    wo = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    printf("private, MAP_POPULATE: present %d\n", present(wo, 4));
+    munmap(wo, 4 * PG);
+    base = vmlck();
+
     /* mlock rounds out to pages and splits the vma */
     char *a = (char *)map(8, 0);
     sp("mlock of 2 pages + 2 bytes from page 2 + 100", mlock(a + 2 * PG + 100, 2 * PG + 2), a, 8);

@@ -71,7 +71,11 @@ def populate(t, start: int, end: int) -> bool:
             if perms[:3] == "---":
                 ok = False
                 continue
-            advice = C.MADV_POPULATE_WRITE if perms[1] == "w" and perms[3] == "p" else C.MADV_POPULATE_READ
+            # Linux faults a private writable range for writing (COW broken),
+            # others for reading with FOLL_FORCE, which the host's populate
+            # lacks: a write-only shared range is faulted for writing
+            write = perms[1] == "w" and (perms[3] == "p" or perms[0] != "r")
+            advice = C.MADV_POPULATE_WRITE if write else C.MADV_POPULATE_READ
             if oom.populate(t, a, b - a, advice) == -E.EFAULT:
                 ok = False
     return ok

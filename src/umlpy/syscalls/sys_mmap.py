@@ -190,10 +190,11 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
 
 def _populate(t, start: int, size: int, prot: int, private: bool) -> None:
     """MAP_POPULATE's mm_populate: a private writable mapping faulted in for
-    writing (COW broken), others for reading, PROT_NONE not at all; what it
+    writing (COW broken), others for reading (a write-only one for writing:
+    the host's populate has no FOLL_FORCE), PROT_NONE not at all; what it
     meets is not mmap's failure."""
     if prot & (C.PROT_READ | C.PROT_WRITE | C.PROT_EXEC):
-        write = private and prot & C.PROT_WRITE
+        write = prot & C.PROT_WRITE and (private or not prot & C.PROT_READ)
         oom.populate(t, start, size, C.MADV_POPULATE_WRITE if write else C.MADV_POPULATE_READ)
 
 
