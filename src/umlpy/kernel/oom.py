@@ -43,7 +43,7 @@ MAX_WAIT_NS = 250_000_000
 REAP_WAIT_NS = 1_000_000_000     # a victim not gone by then is passed over, as the oom_reaper's give-up
 TOUCH_RATE = 4              # bytes a guest may touch per ns (4 GB/s): sets the interval
 POPULATE_MIN = 1 << 20      # populate()'s smallest piece
-SAMPLE_SHARE = 10           # a sample every 10 times what it costs, at most
+SAMPLE_SHARE = 3            # a sample every 3 times its CPU cost at most: the timer takes at most a quarter of the kernel
 PAGE_KB = PAGE_SIZE >> 10
 GFP = "gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0"
 
@@ -159,7 +159,7 @@ class OomKiller:
         self.k = k
         self.timer = None
         self.headroom = k.mem_budget.limit
-        self.cost = 0               # what the last sample took, ns
+        self.cost = 0               # the kernel's CPU time the last sample took, ns
         self.victims: list = []     # (process, until): killed, not yet gone: no second kill meanwhile
         self.legacy_warned = False
         k.sched.oom = self
@@ -173,9 +173,11 @@ class OomKiller:
 
     def arm(self) -> None:
         """A guest task runs: sample within the time it could take to fill
-        the headroom, but never spend more than a 1/SAMPLE_SHARE of the
-        kernel's time sampling (a sample reads every process's counters:
-        thousands of processes would have the kernel do little else)."""
+        the headroom, but no sooner than SAMPLE_SHARE times the kernel CPU
+        the last sample took (a sample reads every process's counters:
+        thousands of processes would have the kernel do little else; CPU
+        time, not elapsed: a loaded host's delays must not space samples
+        out, or a fast toucher overshoots mem= and the wrong victim dies)."""
         wait = min(MAX_WAIT_NS, max(MIN_WAIT_NS, self.headroom // TOUCH_RATE))
         self.timer = self.k.sched.add_timer(clock.monotonic_ns() + max(wait, SAMPLE_SHARE * self.cost),
                                             self._sample)
@@ -195,12 +197,12 @@ class OomKiller:
         k = self.k
         if not any(t.state is State.USER for t in k.sched.tasks.values()):
             return      # re-armed when one runs again
-        began = clock.monotonic_ns()
+        began = clock.process_cpu_ns()      # the kernel's CPU, not a loaded host's delays
         room = self.room()
         if room <= 0:
             self.out_of_memory()
         self.headroom = max(0, room)
-        self.cost = clock.monotonic_ns() - began
+        self.cost = clock.process_cpu_ns() - began
         self.arm()
 
     def _allocating(self):
