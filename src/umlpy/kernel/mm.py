@@ -380,12 +380,13 @@ class Mm:
                 fs.sync(durable)
 
     @staticmethod
-    def check_range(start: int, length: int) -> None:
+    def check_range(start: int, length: int, stub_errno: int = E.EINVAL) -> None:
+        """Past the user range ENOMEM; touching the stub's page stub_errno."""
         end = start + length
         if start < 0 or end > TASK_SIZE or end < start:
             raise KernelError(E.ENOMEM)
         if start < STUB_END and end > STUB_BASE:
-            raise KernelError(E.EINVAL)
+            raise KernelError(stub_errno)
 
     @staticmethod
     def check_fixed(creds, start: int, length: int) -> None:
@@ -394,10 +395,8 @@ class Mm:
         user range ENOMEM, then below vm.mmap_min_addr EPERM unless
         CAP_SYS_RAWIO allows it (security_mmap_addr), the stub's page
         always."""
-        end = start + length
-        if start < 0 or end > TASK_SIZE or end < start:
-            raise KernelError(E.ENOMEM)
-        if start < MMAP_MIN_ADDR and not capable(creds, CAP_SYS_RAWIO) or start < STUB_END and end > STUB_BASE:
+        Mm.check_range(start, length, E.EPERM)
+        if start < MMAP_MIN_ADDR and not capable(creds, CAP_SYS_RAWIO):
             raise KernelError(E.EPERM)
 
     def add(self, start: int, end: int, charged: bool) -> None:

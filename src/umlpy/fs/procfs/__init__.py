@@ -92,15 +92,19 @@ class ProcFs(VirtFs):
         t = self._caller()
         return f"{self.vnr(t.pid)}/task/{self.vnr(t.tid)}".encode()
 
+    def global_of(self, name: bytes) -> int:
+        """The global pid (or tid) a directory name of this instance
+        numbers, 0 if it names none its pid namespace sees."""
+        nr = number(name)
+        g = self.kernel.procs.pidmap.find(self.pidns, nr) if nr else 0
+        return g if g and self.vnr(g) == nr else 0
+
     def _find(self, name: bytes):
         make = self._fixed.get(name)
         if make is not None:
             return make
-        nr = number(name)
-        pid = self.kernel.procs.pidmap.find(self.pidns, nr) if nr else 0
-        if not pid or pid not in self.kernel.procs.by_pid or self.vnr(pid) != nr:
-            return None
-        return lambda: pid_dir(self, pid)
+        pid = self.global_of(name)
+        return (lambda: pid_dir(self, pid)) if pid in self.kernel.procs.by_pid else None
 
     def _table(self) -> dict:
         table = dict(self._fixed)

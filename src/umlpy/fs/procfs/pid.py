@@ -506,21 +506,19 @@ def _ns_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
 
 
 def _task_dir(fs: VirtFs, key: tuple, tg: Target) -> Dir:
-    def table():
+    def tids() -> list[int]:
+        """The threads listed (a zombie leader's process: its pid)."""
         p = tg.proc_or_none()
         if p is None:
-            return {}
-        tids = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
-        return {str(fs.vnr(tid)).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids}
+            return []
+        return [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
+
+    def table():
+        return {str(fs.vnr(tid)).encode(): (lambda tid=tid: pid_dir(fs, tg.pid, tid)) for tid in tids()}
 
     def find(name: bytes):
-        p = tg.proc_or_none()
-        nr = number(name)
-        tid = fs.kernel.procs.pidmap.find(fs.pidns, nr) if p is not None and nr else 0
-        if not tid or fs.vnr(tid) != nr:
-            return None
-        live = [t.tid for t in p.threads if t.state is not State.DEAD] or [p.pid]
-        return (lambda: pid_dir(fs, tg.pid, tid)) if tid in live else None
+        tid = fs.global_of(name)
+        return (lambda: pid_dir(fs, tg.pid, tid)) if tid and tid in tids() else None
     return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive, find)
 
 
