@@ -35,7 +35,7 @@ from umlpy.fs import devtmpfs, registry
 from umlpy.fs.ramfs import Ramfs
 from umlpy.fs.tmpfs import Tmpfs
 from umlpy.fs.registry import DISK_TYPES
-from umlpy.kernel import hostlimits, mlock, printk, threads
+from umlpy.kernel import hostlimits, mlock, printk, signal, threads
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.mm import VM_LOCKED, VM_LOCKONFAULT, FileMap, Intervals, Mm
@@ -144,6 +144,7 @@ def _build(k, r: image.Reader) -> None:
         timers.restore_itimers(t, p)
         timers.restore_posix_timers(t, p)
         timers.restore_cpu(k, t, p)
+        t.proc.charge_sigpending(signal.held_by(t.proc) - t.proc.sig_held)
         if _main_exited(p):
             threads.exit_thread(k, t, 0)
         hostlimits.apply_all(t.proc)        # once its memory is back: the rebuild is not the guest's
@@ -306,6 +307,7 @@ def _bare_task(k, init: Task, pid: int, hpid: int, mem: GuestMemory | None) -> T
     a zombie's (hpid 0, no memory) is dead already, and the scheduler never
     sees it, as it no longer sees a zombie's host process."""
     proc = Process(pid, None, Creds(), SigHand(), None)
+    proc.sig_counts = k.procs.sigpending
     proc.ns, proc.pidns, proc.cgroup = init.proc.ns, init.proc.pidns, init.proc.cgroup
     t = Task(pid, proc, hpid, mem, FdTable(), FsContext(k.root, k.root), SchedState())
     t.kernel = k

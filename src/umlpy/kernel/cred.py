@@ -98,7 +98,10 @@ def commit(proc: Process, new: Creds) -> None:
         proc.dumpable = suid_dumpable(proc)
         proc.pdeath_signal = 0
     keys.fsid_changed(proc, old, new)
+    held = proc.sig_held if old.uid != new.uid else 0
+    proc.charge_sigpending(-held)       # RLIMIT_SIGPENDING's count follows the real uid
     proc.creds = new
+    proc.charge_sigpending(held)
 
 
 def _caps_gained(old: Creds, new: Creds) -> bool:

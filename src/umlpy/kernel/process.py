@@ -49,6 +49,7 @@ class Procs:
         self.pidmap = PidMap(lambda nr: nr in self.by_pid or nr in self.by_tid)
         self.cgroup_root = Cgroup("", None)
         self.audit_sessions = 0     # the last audit session id given
+        self.sigpending: dict[int, int] = {}    # RLIMIT_SIGPENDING's count per real uid (Process.charge_sigpending)
 
     def new_audit_session(self) -> int:
         """audit_set_loginuid's next session id, never AUDIT_SID_UNSET."""
@@ -149,6 +150,7 @@ class Procs:
                            "guests trap through ptrace alone")
         pid = self.alloc_pid()
         proc = Process(pid, None, Creds(), SigHand(), None)
+        proc.sig_counts = self.sigpending
         # init's RLIMIT_NPROC and RLIMIT_SIGPENDING: half of threads-max (fork_init)
         half = k.tunables.threads_max // 2
         proc.rlimits[C.RLIMIT_NPROC] = proc.rlimits[C.RLIMIT_SIGPENDING] = (half, half)
@@ -260,6 +262,7 @@ class Procs:
         parent = caller.parent if flags & C.CLONE_PARENT else caller
         creds = nsproxy.user_creds(caller.creds, ns.user) if ns.user is not caller.ns.user else caller.creds.copy()
         proc = Process(pid, parent, creds, caller.sighand.copy(), mm)
+        proc.sig_counts = caller.sig_counts
         proc.pgid, proc.sid = caller.pgid, caller.sid
         proc.comm, proc.exe_path = caller.comm, caller.exe_path
         proc.cmdline, proc.environ = caller.cmdline, caller.environ
@@ -330,6 +333,7 @@ class Procs:
         if proc.exited:
             return
         k = self.k
+        proc.charge_sigpending(-proc.sig_held)     # its queues and timers go with it
         proc.exited = True
         guard = self._guard(proc)
         if strace.tracer is not None:

@@ -126,16 +126,52 @@ def user_siginfo(info: bytes) -> tuple[int, int, tuple]:
     return signo, code, ("raw", info[16:KERNEL_SIGINFO_SIZE], errno)
 
 
-def _enqueue(owner, sig: int, code: int, fields: tuple) -> None:
-    """Queue a signal's data on a task or process: standard signals are
-    pending once (the first siginfo stays), real-time ones queue up, and
-    so does a POSIX timer's, whose preallocated entry Linux's
-    send_sigqueue always adds (the timer queues it at most once)."""
+def _enqueue(proc, owner, sig: int, code: int, fields: tuple) -> None:
+    """Queue a signal's data on a task or process (owner, of proc):
+    standard signals are pending once (the first siginfo stays), real-time
+    ones queue up, and so does a POSIX timer's, whose preallocated entry
+    Linux's send_sigqueue always adds (the timer queues it at most once;
+    the timer, not its entry, counts for RLIMIT_SIGPENDING)."""
+    timer = fields[:1] == ("timer",)
     q = owner.sigq.get(sig)
     if q is None:
         owner.sigq[sig] = deque([(code, fields)])
-    elif sig >= S.SIGRTMIN or fields[:1] == ("timer",):
+    elif sig >= S.SIGRTMIN or timer:
         q.append((code, fields))
+    else:
+        return
+    if not timer and _counted(proc, owner):
+        proc.charge_sigpending(1)
+
+
+def _counted(proc, owner) -> bool:
+    """Is owner's queue counted: the process's (until its exit), or a live
+    thread's (a dead one gave its count back when it went, forget_thread)?"""
+    return owner is proc or owner.state is not State.DEAD
+
+
+def _uncharge(proc, owner, entries) -> None:
+    """Entries left owner's queue: give back what they held."""
+    n = sum(f[:1] != ("timer",) for _c, f in entries)
+    if n and _counted(proc, owner):
+        proc.charge_sigpending(-n)
+
+
+def forget_queue(t: Task) -> None:
+    """A thread goes (forget_thread): what its queue held is given back,
+    as Linux's exit flushes a task's pending queue."""
+    for q in t.sigq.values():
+        _uncharge(t.proc, t, q)
+
+
+def held_by(proc) -> int:
+    """What proc's queues and timers hold of RLIMIT_SIGPENDING, counted
+    from them (for a restored process; charge_sigpending keeps the count)."""
+    n = sum(type(key) is int for key in proc.timers)      # POSIX timers by id; itimers by name
+    for owner in (proc, *proc.threads):
+        for q in owner.sigq.values():
+            n += sum(f[:1] != ("timer",) for _c, f in q)
+    return n
 
 
 MIN_COREDUMP = 4096     # the ELF format's: a smaller RLIMIT_CORE writes nothing
@@ -155,7 +191,7 @@ def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, t
     guest grew the kernel by its entries.)"""
     if code >= 0 and sig < S.SIGRTMIN:
         return code, fields
-    if sigpending_held(kernel, proc.creds.uid) < proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+    if sigpending_held(proc) < proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
         return code, fields
     if sig >= S.SIGRTMIN:
         if code != C.SI_USER:
@@ -164,18 +200,12 @@ def queue_info(kernel, proc, sig: int, code: int, fields: tuple) -> tuple[int, t
     return C.SI_USER, (0, 0)
 
 
-def sigpending_held(kernel, uid: int) -> int:
-    """What a user's live processes hold of RLIMIT_SIGPENDING (its
-    ucount): their queued signals, and one for each POSIX timer, whose
-    signal timer_create preallocated (SIGQUEUE_PREALLOC), queued or not."""
-    n = 0
-    for p in kernel.procs.by_pid.values():
-        if p.creds.uid == uid and not p.exited:
-            n += sum(type(key) is int for key in p.timers)      # POSIX timers by id; itimers by name
-            for owner in (p, *p.threads):
-                for q in owner.sigq.values():
-                    n += sum(f[:1] != ("timer",) for _c, f in q)
-    return n
+def sigpending_held(proc) -> int:
+    """What the user of proc (its real uid) holds of RLIMIT_SIGPENDING
+    over its live processes (its ucount): their queued signals, and one
+    for each POSIX timer, whose signal timer_create preallocated
+    (SIGQUEUE_PREALLOC), queued or not."""
+    return proc.sig_counts.get(proc.creds.uid, 0)
 
 
 def init_ignores(t: Task, sig: int, force: bool = False) -> bool:
@@ -221,7 +251,9 @@ def discard(proc, mask: int) -> None:
         else:
             owner.pending &= ~mask
         for sig in [s for s in owner.sigq if S.sigbit(s) & mask]:
-            for _, fields in owner.sigq.pop(sig):
+            q = owner.sigq.pop(sig)
+            _uncharge(proc, owner, q)
+            for _, fields in q:
                 if fields[:1] == ("timer",):
                     fields[1].flushed()
 
@@ -243,7 +275,7 @@ class Signals:
         if not self._prepare(proc, sig) or self._ignored(proc, proc.leader, sig):
             return False
         if entry:
-            _enqueue(proc, sig, code, fields)
+            _enqueue(proc, proc, sig, code, fields)
         proc.shared_pending |= S.sigbit(sig)
         proc.signal_wq.wake_all()
         for t in proc.threads if prefer is None else (prefer, *proc.threads):
@@ -263,7 +295,7 @@ class Signals:
         if not self._prepare(proc, sig) or self._ignored(proc, t, sig):
             return False
         if entry:
-            _enqueue(t, sig, code, fields)
+            _enqueue(proc, t, sig, code, fields)
         t.pending |= S.sigbit(sig)
         proc.signal_wq.wake_all()
         if not t.blocked & S.sigbit(sig) or t.sigwait & S.sigbit(sig):
@@ -339,7 +371,7 @@ class Signals:
             t.blocked &= ~bit
         if acts[sig].handler == C.SIG_DFL:
             t.proc.unkillable = False       # a fault init does not handle ends it, as Linux
-        _enqueue(t, sig, code, fields)
+        _enqueue(t.proc, t, sig, code, fields)
         t.pending |= bit
 
     def force_sigsegv(self, t: Task, sig: int) -> None:
@@ -359,8 +391,11 @@ class Signals:
             if pend:
                 sig = (pend & -pend).bit_length()
                 q = owner.sigq.get(sig)
-                # no entry: pending past RLIMIT_SIGPENDING (collect_signal's zeroed info)
-                code, fields = q.popleft() if q else (C.SI_USER, (0, 0))
+                if q:
+                    code, fields = q.popleft()
+                    _uncharge(t.proc, owner, ((code, fields),))
+                else:   # pending past RLIMIT_SIGPENDING: collect_signal's zeroed info
+                    code, fields = C.SI_USER, (0, 0)
                 if not q:
                     owner.sigq.pop(sig, None)
                     if owner is t:

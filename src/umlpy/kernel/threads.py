@@ -19,7 +19,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.syscall_nr import NUMBERS as NR
 from umlpy.abi import signals as S
-from umlpy.kernel import futex, ioac, ptracer, strace
+from umlpy.kernel import futex, ioac, ptracer, signal, strace
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.task import State, Task
 
@@ -123,8 +123,10 @@ def forget_thread(k, t: Task) -> None:
     ptracer.thread_gone(t)
     if t.state is State.BLOCKED:
         k.sched.cancel_wait(t)
-    t.state = State.DEAD
     proc = t.proc
+    if t in proc.threads:
+        signal.forget_queue(t)
+    t.state = State.DEAD
     if t in proc.threads:
         proc.threads.remove(t)
         ioac.thread_ended(t)

@@ -280,6 +280,7 @@ def delete_posix_timers(proc) -> None:
     """exec: POSIX timers go (Linux's exit_itimers); itimers and alarm stay."""
     for tid in [tid for tid, tm in proc.timers.items() if isinstance(tm, PosixTimer)]:
         proc.timers.pop(tid).delete()
+        proc.charge_sigpending(-1)
 
 
 @syscall("timer_create")
@@ -288,7 +289,7 @@ def sys_timer_create(t, clk, sevp, idp, *_):
     clk = s32(clk)
     cpu = timer_clock(t, clk)
     proc = t.proc
-    if sigpending_held(t.kernel, proc.creds.uid) >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
+    if sigpending_held(proc) >= proc.rlimit(C.RLIMIT_SIGPENDING)[0]:
         raise KernelError(E.EAGAIN)     # each timer holds a queued signal: the user's RLIMIT_SIGPENDING
     tid = proc.next_timer_id
     while tid in proc.timers:           # ids go round (posix_timer_add), skipping live ones
@@ -301,6 +302,7 @@ def sys_timer_create(t, clk, sevp, idp, *_):
     notify, target = timer_event(t, clk, notify, signo, target_tid)
     t.mem.write(idp, struct.pack("<i", tid))
     proc.timers[tid] = PosixTimer(t, tid, clk, notify, signo, value, target, cpu)
+    proc.charge_sigpending(1)
     return 0
 
 
@@ -367,6 +369,7 @@ def sys_timer_delete(t, tid, *_):
     tm = _posix(t, tid)
     tm.delete()
     del t.proc.timers[tm.id]
+    t.proc.charge_sigpending(-1)
     return 0
 
 
