@@ -62,6 +62,15 @@ class Notify:
             self.sock.deliver(self.cookie[:-1] + bytes([what]))
 
 
+class Receiver:
+    """An mq_timedreceive asleep, and the message a sender handed it."""
+    __slots__ = ("wq", "got")
+
+    def __init__(self) -> None:
+        self.wq = WaitQueue("mqueue receive")
+        self.got: tuple[int, bytes] | None = None
+
+
 class MQueue:
     def __init__(self, ns: MqNamespace, name: bytes, maxmsg: int, msgsize: int, mode: int,
                  uid: int, gid: int) -> None:
@@ -73,7 +82,9 @@ class MQueue:
         self.uid, self.gid = uid, gid
         self.msgs: list[tuple[int, int, bytes]] = []    # (-prio, seq, data): sorted
         self.seq = 0
-        self.readers = WaitQueue("mqueue receive")     # blocked in mq_timedreceive
+        # blocked in mq_timedreceive, in the order they came: a message goes
+        # straight to the first (pipelined_send), never to all of them
+        self.readers: dict[Receiver, None] = {}
         self.writers = WaitQueue("mqueue send")        # blocked in mq_timedsend
         self.pollq = WaitQueue("mqueue poll")          # poll, select, epoll
         self.notify: Notify | None = None
@@ -90,14 +101,20 @@ class MQueue:
         return self.maxmsg * self.msgsize + tree
 
     def push(self, sender, prio: int, data: bytes) -> None:
-        """A message arrives: a waiting receiver gets it, or (the queue was
-        empty) the registered process is told."""
-        self.kmem.add(msg_cost(len(data)))      # ENOMEM past RAM
+        """A message arrives: the first receiver asleep gets it as it is
+        (the queue stays empty), or it is queued and (the queue was empty)
+        the registered process is told."""
+        self.kmem.add(msg_cost(len(data)))      # ENOMEM past RAM, as load_msg's allocation
+        if self.readers:
+            self.kmem.sub(msg_cost(len(data)))  # the receiver's own from here
+            r = next(iter(self.readers))
+            del self.readers[r]
+            r.got = (prio, data)
+            r.wq.wake_all()
+            return
         self.seq += 1
         bisect.insort(self.msgs, (-prio, self.seq, data))
-        if self.readers.waiters:
-            self.readers.wake_all()
-        elif len(self.msgs) == 1 and self.notify is not None:
+        if len(self.msgs) == 1 and self.notify is not None:
             self._notify(sender)
         self.pollq.wake_all()
 

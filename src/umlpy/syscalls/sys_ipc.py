@@ -253,35 +253,38 @@ def do_semop(t, ident: int, sops: int, nsops: int, timeout: int, deadline: int |
     def attempt() -> int:
         if s.deleted:
             raise KernelError(E.EIDRM)
-        vals = list(s.values)
+        values = s.values
+        vals: dict[int, int] = {}       # the values the operations make, applied in order
         for num, op, flg in ops:
+            v = vals.get(num, values[num])
             if op > 0:
-                if vals[num] + op > I.SEMVMX:
+                if v + op > I.SEMVMX:
                     raise KernelError(E.ERANGE)
-                vals[num] += op
+                vals[num] = v + op
             elif op < 0:
-                if vals[num] + op < 0:
-                    return block(flg)
-                vals[num] += op
-            elif vals[num] != 0:
-                return block(flg)
-        s.values = vals
+                if v + op < 0:
+                    return block(num, op, flg)
+                vals[num] = v + op
+            elif v != 0:
+                return block(num, op, flg)
         undo = _undo(t.proc)
         for num, op, flg in ops:
             s.pids[num] = t.proc.pid
             if flg & SEM_UNDO and op:
                 undo[(s.id, num)] = undo.get((s.id, num), 0) - op
+        for num, v in vals.items():
+            s.set_value(num, v)
         s.otime = timekeeping.realtime_seconds_ns()
-        s.wq.wake_all()
         return 0
 
-    def block(flg: int) -> int:
+    def block(num: int, op: int, flg: int) -> int:
         if flg & I.IPC_NOWAIT:
             raise KernelError(E.EAGAIN)
         if deadline is not None and clock.monotonic_ns() >= deadline:
             raise KernelError(E.EAGAIN)
         # any signal ends it, a stop too (do_semtimedop: signal(7), never restarted)
-        raise Block(s.wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.EINTR,
+        raise Block(s.wait_queue(num, op == 0), deadline=deadline, retry=attempt, on_timeout=attempt,
+                    restart=E.EINTR,
                     # (a block only for a timed wait, which a checkpoint carries)
                     restart_fn=None if deadline is None else SemWaitOn(t, ident, sops, nsops, deadline))
     return attempt()
@@ -352,7 +355,7 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         if not 0 <= num < len(s.values):
             raise KernelError(E.EINVAL)
         s.check(creds, 2)
-        s.values[num] = v
+        s.set_value(num, v)
         s.pids[num] = t.proc.pid        # the last process to change it
         I.forget_undo(t.kernel.procs, ns, s.id, num)
     elif cmd in (GETVAL, GETPID, GETNCNT, GETZCNT, GETALL, SETALL):    # semctl_main
@@ -366,7 +369,8 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
             vals = list(struct.unpack(f"<{n}H", t.mem.read(arg, 2 * n)))
             if any(v > I.SEMVMX for v in vals):
                 raise KernelError(E.ERANGE)
-            s.values = vals
+            for i, v in enumerate(vals):
+                s.set_value(i, v)
             s.pids = [t.proc.pid] * n
             I.forget_undo(t.kernel.procs, ns, s.id)
         elif not 0 <= num < n:
@@ -376,11 +380,10 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         elif cmd == GETPID:
             return t.kernel.procs.vnr(t.proc, s.pids[num])
         else:
-            return len(s.wq.waiters)
+            return s.waiting(num, cmd == GETZCNT)
     else:
         raise KernelError(E.EINVAL)
     s.ctime = timekeeping.realtime_seconds_ns()
-    s.wq.wake_all()
     return 0
 
 
@@ -410,10 +413,10 @@ def sys_msgsnd(t, ident, msgp, size, flags, *_):
         if q.cbytes + len(text) > q.qbytes or len(q.msgs) + 1 > q.qbytes:
             if flags & I.IPC_NOWAIT:
                 raise KernelError(E.EAGAIN)
-            raise Block(q.wq, retry=attempt, restart=E.ERESTARTNOHAND)
-        q.push(mtype, text)
+            raise Block(q.senders, retry=attempt, restart=E.ERESTARTNOHAND)
         q.lspid, q.stime = t.proc.pid, timekeeping.realtime_seconds_ns()
-        q.wq.wake_all()
+        if not q.hand_over(mtype, text, t.proc.pid):
+            q.push(mtype, text)
         return 0
     return attempt()
 
@@ -451,25 +454,33 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
         copy_max = min(size, ns.msg_ctlmax)
     q = ns.msg.get(s32(ident))
     q.check(t.proc.creds, 4)
+    me = I.MsgReceiver(mtype, bool(flags & MSG_EXCEPT), size, bool(flags & MSG_NOERROR))
 
     def attempt() -> int:
-        if q.deleted:
+        if me.got is not None:          # a sender handed it over while it slept
+            ty, text = me.got
+        elif me.err:
+            raise KernelError(me.err)
+        elif q.deleted:
             raise KernelError(E.EIDRM)
-        i = _pick(q.msgs, mtype, flags)
-        if i is None:
-            if flags & I.IPC_NOWAIT:
-                raise KernelError(E.ENOMSG)
-            raise Block(q.wq, retry=attempt, restart=E.ERESTARTNOHAND)
-        ty, text = q.msgs[i]
-        if len(text) > size and not flags & MSG_NOERROR:
-            raise KernelError(E.E2BIG)
-        if flags & MSG_COPY:
-            if len(text) > copy_max:
-                raise KernelError(E.EINVAL)
         else:
-            q.take(i)
-            q.lrpid, q.rtime = t.proc.pid, timekeeping.realtime_seconds_ns()
-            q.wq.wake_all()
+            i = _pick(q.msgs, mtype, flags)
+            if i is None:
+                if flags & I.IPC_NOWAIT:
+                    raise KernelError(E.ENOMSG)
+                q.sleep(me)
+                raise Block(me.wq, retry=attempt, restart=E.ERESTARTNOHAND,
+                            on_interrupt=lambda: q.wake_up(me))
+            ty, text = q.msgs[i]
+            if len(text) > size and not flags & MSG_NOERROR:
+                raise KernelError(E.E2BIG)
+            if flags & MSG_COPY:
+                if len(text) > copy_max:
+                    raise KernelError(E.EINVAL)
+            else:
+                q.take(i)
+                q.lrpid, q.rtime = t.proc.pid, timekeeping.realtime_seconds_ns()
+                q.senders.wake_all()
         t.mem.write(msgp, struct.pack("<q", ty) + text[:size])
         return min(len(text), size)
     return attempt()
@@ -509,7 +520,7 @@ def sys_msgctl(t, ident, cmd, buf, *_):
         q.set_perm(raw)
         q.qbytes = qbytes
         q.ctime = timekeeping.realtime_seconds_ns()
-        q.wq.wake_all()
+        q.senders.wake_all()
         return 0
     if cmd == I.IPC_RMID:
         q = space.get(ident)

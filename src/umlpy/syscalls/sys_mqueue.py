@@ -136,14 +136,22 @@ def _mq(t, fd: int) -> MqFile:
     return f
 
 
-def _wait(q: M.MQueue, wq, f: MqFile, deadline: int | None, attempt):
-    """The queue is full (send) or empty (receive): fail or park."""
+def _wait(wq, f: MqFile, deadline: int | None, attempt, receiver: tuple | None = None):
+    """The queue is full (send) or empty (receive): fail or park (a
+    receiver: (its queue's receivers, itself), among the receivers while
+    it sleeps)."""
     if f.nonblock:
         raise KernelError(E.EAGAIN)
     if deadline is not None and clock.monotonic_ns() >= deadline:
         raise KernelError(E.ETIMEDOUT)
+    leave = None
+    if receiver is not None:
+        readers, me = receiver
+        readers[me] = None
+        leave = lambda: readers.pop(me, None)     # noqa: E731
     # wq_sleep's ERESTARTSYS: SA_RESTART makes it again (signal(7)); its end time is absolute
-    raise Block(wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTSYS)
+    raise Block(wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTSYS,
+                on_interrupt=leave)
 
 
 def _deadline(t, uts: int) -> int | None:
@@ -171,7 +179,7 @@ def sys_mq_timedsend(t, fd, ptr, n, prio, uts, *_):
         if len(q.msgs) < q.maxmsg:
             q.push(t.proc, prio & 0xFFFFFFFF, data)
             return 0
-        return _wait(q, q.writers, f, deadline, attempt)
+        return _wait(q.writers, f, deadline, attempt)
     return attempt()
 
 
@@ -185,10 +193,16 @@ def sys_mq_timedreceive(t, fd, ptr, n, uprio, uts, *_):
     if n < q.msgsize:
         raise KernelError(E.EMSGSIZE)
 
+    me = M.Receiver()
+
     def attempt() -> int:
-        if not q.msgs:
-            return _wait(q, q.readers, f, deadline, attempt)
-        prio, data = q.pop()        # a copy that faults loses it, as Linux's
+        q.readers.pop(me, None)     # (a timeout, or a wake-up for nothing)
+        if me.got is not None:      # a sender handed it over while it slept
+            prio, data = me.got
+        elif not q.msgs:
+            return _wait(me.wq, f, deadline, attempt, (q.readers, me))
+        else:
+            prio, data = q.pop()    # a copy that faults loses it, as Linux's
         t.mem.write(ptr, data)
         if uprio:
             t.mem.write(uprio, struct.pack("<I", prio))
