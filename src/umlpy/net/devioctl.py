@@ -18,7 +18,7 @@ import struct
 from umlpy.abi import errno as E
 from umlpy.abi.capability import CAP_NET_ADMIN
 from umlpy.kernel.errors import KernelError
-from umlpy.net import fib
+from umlpy.net import ethtool, fib
 from umlpy.net import rtnetlink
 from umlpy.net import sockios as S
 from umlpy.net.netdev import (net_capable, AF_INET, AF_INET6, IFF_BROADCAST, IFF_POINTOPOINT, IFF_UP,
@@ -88,6 +88,9 @@ def dev_ioctl(t, req: int, arg: int, family: int = AF_UNSPEC) -> int:
         _admin(t)
         _dev_set(t, net, net.by_name(name), req, ifr)
         return 0
+    if req == S.SIOCETHTOOL:
+        (data,) = struct.unpack_from("<Q", ifr, S.IFR_DATA)
+        return ethtool.ethtool(t, net, name, data)
     if req == S.SIOCWANDEV or S.SIOCDEVPRIVATE <= req <= S.SIOCDEVPRIVATE + 15:
         net.by_name(name)
         raise KernelError(E.EOPNOTSUPP)     # no driver with private ioctls

@@ -65,14 +65,19 @@ class ProcFs(VirtFs):
             task = node.made(b"task") if node is not None else None
             if task is not None:
                 task.forget(str(self.vnr(tid)).encode())
-            self._pid_inos.get(pid, {}).pop(tid, None)
+            self.root.forget(str(self.vnr(tid)).encode())      # /proc/TID
+            inos = self._pid_inos.get(pid, {})
+            inos.pop(tid, None)
+            inos.pop(("tgid", tid), None)
         for m in mounts:
             if m.fs is self:
                 d = m.root.children.get(name)
                 if tid is None:
                     m.root.forget(name)
-                elif d is not None and (task := d.children.get(b"task")) is not None:
-                    task.forget(str(self.vnr(tid)).encode())
+                else:
+                    m.root.forget(str(self.vnr(tid)).encode())
+                    if d is not None and (task := d.children.get(b"task")) is not None:
+                        task.forget(str(self.vnr(tid)).encode())
 
     def _caller(self):
         t = self.current()
@@ -104,7 +109,13 @@ class ProcFs(VirtFs):
         if make is not None:
             return make
         pid = self.global_of(name)
-        return (lambda: pid_dir(self, pid)) if pid in self.kernel.procs.by_pid else None
+        procs = self.kernel.procs
+        if pid in procs.by_pid:
+            return lambda: pid_dir(self, pid)
+        t = procs.by_tid.get(pid)       # a thread's own number: found, never listed
+        if t is not None and not t.proc.exited:
+            return lambda: pid_dir(self, t.proc.pid, pid, whole=True)
+        return None
 
     def _table(self) -> dict:
         table = dict(self._fixed)

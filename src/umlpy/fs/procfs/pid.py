@@ -125,7 +125,7 @@ def _io(tg: Target, reader) -> bytes:
     ended ones' and waited children's (kernel/ioac.py); under task/, the
     thread's own."""
     tg.check_access(reader)
-    return (ioac.whole(tg.proc()) if tg.tid is None else tg.task().ioac).text()
+    return (ioac.whole(tg.proc()) if tg.whole else tg.task().ioac).text()
 
 
 def _comm(tg: Target, reader) -> bytes:
@@ -583,11 +583,13 @@ class TgidDir(Dir):
         return f
 
 
-def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
-    """/proc/PID (tid None) or /proc/PID/task/TID."""
-    tg = Target(fs, pid, tid)
-    key = ("pid", pid, tid)
-    entries = ENTRIES if tid is None else [e for e in ENTRIES if e[0] not in TGID_ONLY]
+def pid_dir(fs: VirtFs, pid: int, tid: int | None = None, whole: bool = False) -> Dir:
+    """/proc/PID (tid None), /proc/PID/task/TID, or (whole) /proc/TID: a
+    thread's own number looked up in /proc, a directory as its process's
+    whose files name the thread (proc_pid_lookup finds any task)."""
+    tg = Target(fs, pid, tid, whole or tid is None)
+    key = ("pid", pid, ("tgid", tid) if whole else tid)
+    entries = ENTRIES if tg.whole else [e for e in ENTRIES if e[0] not in TGID_ONLY]
 
     makers: dict = {}
 
@@ -598,6 +600,6 @@ def pid_dir(fs: VirtFs, pid: int, tid: int | None = None) -> Dir:
             makers.update((name.encode(), lambda name=name, make=make: make(fs, (*key, name), tg))
                           for name, make in entries)
         return makers
-    if tid is None:
+    if tg.whole:
         return TgidDir(fs, key, table, tg)
     return Dir(fs, key, table, 0o555, tg.dir_owner, tg.alive)

@@ -42,11 +42,14 @@ def find_thread(kernel, tid: int):
 class Target:
     """A pid (and, under task/, a tid), resolved at each use."""
 
-    def __init__(self, fs, pid: int, tid: int | None = None) -> None:
+    def __init__(self, fs, pid: int, tid: int | None = None, whole: bool | None = None) -> None:
         self.fs = fs            # the procfs: its mount ids and kept values
         self.kernel = fs.kernel
         self.pid = pid
         self.tid = tid
+        # the files speak for the whole process: /proc/PID, and /proc/TID
+        # (a thread's own number, which a lookup finds but no listing shows)
+        self.whole = tid is None if whole is None else whole
 
     def proc_or_none(self):
         p = self.kernel.procs.by_pid.get(self.pid)
@@ -78,7 +81,7 @@ class Target:
     def tasks(self) -> list:
         """The threads a file sums over: all of them for /proc/PID."""
         p = self.proc()
-        return list(p.threads) if self.tid is None else [self.task()]
+        return list(p.threads) if self.whole else [self.task()]
 
     def owner(self) -> tuple[int, int]:
         """Linux's task_dump_owner: the effective ids (root once gone, or
