@@ -754,7 +754,7 @@ def _mm(k, t: Task, m: image.Reader, nameless: unlinked.Restorer) -> Mm:
         i = m.int("exe_map", 0, len(made))
         mm.set_exe(made[i].inode)
     elif t.proc.exe_path.startswith("/"):
-        mm.set_exe(_lookup(k, t, t.proc.exe_path.encode("utf-8", "surrogateescape")).inode)
+        mm.set_exe(_lookup(k, t, t.proc.exe_bytes).inode)
     return mm
 
 

@@ -382,7 +382,7 @@ class GdbServer(ptracer.KernelTracer):
                 return b"E00"
             data = self._regs().target_xml()
         elif obj == b"exec-file":
-            data = self.proc.exe_path.encode() if self.proc is not None else b""
+            data = self.proc.exe_bytes if self.proc is not None else b""
         elif obj == b"siginfo":
             t = self._stopped_thread()
             if t.ptrace.info is None:

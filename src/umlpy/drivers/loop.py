@@ -423,7 +423,7 @@ class LoopDevice(BlockDevice):
         if self.state != BOUND:
             return {}
         flag = lambda bit: lambda task: str(int(bool(self.flags & bit)))    # noqa: E731
-        return {"loop": {"backing_file": lambda task: path_of(self.backing.dentry, task).decode(errors="replace"),
+        return {"loop": {"backing_file": lambda task: path_of(self.backing.dentry, task),
                          "offset": lambda task: str(self.offset),
                          "sizelimit": lambda task: str(self.sizelimit),
                          "autoclear": flag(LO_FLAGS_AUTOCLEAR), "partscan": flag(LO_FLAGS_PARTSCAN),

@@ -376,7 +376,7 @@ def load(k, t, img: Image, bprm: Binprm, envp: list[bytes], host_aux: dict[int, 
         if old.mem is not None and old.mem.closed:
             old.mem = None      # it was this task's handle, closed with the old image
         old.release()
-    proc.exe_path = d.path(t.fs.root).decode(errors="replace")
+    proc.exe_path = d.path(t.fs.root).decode("utf-8", "surrogateescape")    # any bytes, kept
     proc.comm = execfn.rsplit(b"/", 1)[-1][:15]
     proc.cmdline = list(argv)
     proc.environ = list(envp)

@@ -91,6 +91,7 @@ class Scheduler:
         self.loop = EventLoop()
         self.tasks: dict[int, Task] = {}     # host pid -> task
         self.runq: deque[Task] = deque()
+        self.switches = 0       # the tasks' waits: /proc/stat's ctxt
         self._timers: list[tuple[int, int, Timer]] = []
         self._seq = itertools.count()
         self._cancelled = 0                  # cancelled timers still in the heap
@@ -415,6 +416,8 @@ class Scheduler:
     # -- blocking -------------------------------------------------------------
     def _park(self, t: Task, b: Block) -> None:
         t.state = State.BLOCKED
+        t.nvcsw += 1        # a voluntary context switch, as schedule() from a sleep counts it
+        self.switches += 1
         t.block = b
         t.wake_reason = WAKE_NORMAL
         for q in b.queues:

@@ -253,6 +253,12 @@ class Process:
         self.pidns = parent.pidns if parent else None   # the pid namespace its pid was made in
         self.cgroup = parent.cgroup if parent else None  # kernel/cgroup.Cgroup: init's is the root
 
+    @property
+    def exe_bytes(self) -> bytes:
+        """The program's path as the bytes it was named by (exe_path keeps
+        bytes that are not UTF-8 as surrogates)."""
+        return self.exe_path.encode("utf-8", "surrogateescape")
+
     def charge_sigpending(self, n: int) -> None:
         """Count n more (or fewer) of what a live process holds of
         RLIMIT_SIGPENDING, its queued signals (a POSIX timer's own entry
@@ -299,7 +305,7 @@ class Task:
                  "pending", "block", "block_args", "timer", "wake_reason", "saved_mask",
                  "altstack", "clear_child_tid", "robust_list", "in_syscall", "restart_fn", "kernel",
                  "sigwait", "sigq", "thread_keyring", "nd", "files", "fs", "sched", "prev_cputime",
-                 "ptrace", "nproc_exceeded", "seccomp", "landlock", "cpu_base", "ioac")
+                 "ptrace", "nproc_exceeded", "seccomp", "landlock", "cpu_base", "ioac", "nvcsw")
 
     def __init__(self, tid: int, proc: Process, hpid: int, mem: GuestMemory, files: FdTable,
                  fs: FsContext, sched: SchedState) -> None:
@@ -330,6 +336,7 @@ class Task:
         self.restart_fn = None
         self.kernel = None
         self.sigwait = 0            # signals rt_sigtimedwait is waiting for
+        self.nvcsw = 0              # its waits in the kernel: voluntary context switches
         self.sigq: dict = {}        # thread-directed sig -> deque of (si_code, fields)
         self.thread_keyring: Key | None = None
         self.nd = None              # an openat2's RESOLVE_* scope while it walks (namei.Scope)

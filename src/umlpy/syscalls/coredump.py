@@ -92,7 +92,7 @@ def format_corename(pattern: bytes, t, sig: int, limit: int) -> bytes:
     specifiers and a lone trailing % give nothing; kernel.core_uses_pid
     adds ".PID" to a name whose pattern has no %p."""
     proc = t.proc
-    exe = proc.exe_path.encode()
+    exe = proc.exe_bytes
     values = {
         # %p and %i as the process's own pid namespace numbers it, %P and %I the global ones
         b"p": b"%d" % t.kernel.procs.vnr(proc, proc.pid), b"P": b"%d" % proc.pid,

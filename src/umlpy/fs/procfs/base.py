@@ -320,7 +320,7 @@ def text(value: str | bytes | Callable[[], str | bytes]) -> Show:
     as Linux prints attributes (an empty value stays empty)."""
     def show(task) -> bytes:
         v = value() if callable(value) else value
-        b = v.encode() if isinstance(v, str) else v
+        b = v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v     # names' raw bytes
         return b + b"\n" if b and not b.endswith(b"\n") else b
     return show
 

@@ -51,8 +51,8 @@ def _guest_files(proc) -> dict[int, tuple[tuple[int, int], int, bytes]]:
     found: list[tuple[object, bytes]] = []
     if proc.exe_path:
         try:
-            d = namei.lookup(task, C.AT_FDCWD, proc.exe_path.encode())
-            found.append((d.inode, proc.exe_path.encode()))
+            d = namei.lookup(task, C.AT_FDCWD, proc.exe_bytes)
+            found.append((d.inode, proc.exe_bytes))
         except KernelError:
             pass
     for f in proc.fdtable.files.values():
@@ -293,9 +293,11 @@ def vm_sizes(proc) -> dict[str, int]:
     vmas = vmas_of(proc)
     if not vmas:
         return {}
-    exe = proc.exe_path.encode()
+    exe = proc.exe_bytes
     pages = {"size": 0, "stack": 0, "exe": 0, "lib": 0, "data": 0, "locked": proc.mm.locked_pages}
     for v in vmas:
+        if v.name == b"[vsyscall]":
+            continue        # the gate area, no vma: total_vm leaves it out (statm did)
         n = (v.end - v.start) // C.PAGE_SIZE
         pages["size"] += n
         if v.name == b"[stack]":

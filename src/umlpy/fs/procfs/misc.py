@@ -152,7 +152,10 @@ def stat(kernel) -> str:
     user, system, idle = cpu_ticks(kernel)
     cpu = f"{user} 0 {system} {idle} 0 0 0 0 0 0"
     btime = (timekeeping.realtime_ns() - kernel.uptime_ns()) // 10**9
-    return (f"cpu  {cpu}\ncpu0 {cpu}\nintr 0\nctxt 0\nbtime {btime}\n"
+    # the timer's ticks as the interrupts (UML's timer is IRQ 0); the
+    # switches the scheduler made, a task's wait each (nr_switches)
+    ticks = kernel.uptime_ns() // NS_PER_TICK
+    return (f"cpu  {cpu}\ncpu0 {cpu}\nintr {ticks} {ticks}\nctxt {kernel.sched.switches}\nbtime {btime}\n"
             f"processes {max(kernel.procs.by_pid, default=0)}\n"
             f"procs_running {_running(kernel)}\nprocs_blocked 0\n"
             "softirq 0 0 0 0 0 0 0 0 0 0 0\n")

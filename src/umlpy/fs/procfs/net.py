@@ -219,7 +219,7 @@ class Net:
                     f"{SO_ACCEPTCON if s.listening else 0:08X} {s.stype:04X} {state:02X} "
                     f"{s.inode.ino if attached else 0:5d}")
             if s.name:
-                name = s.name.decode(errors="replace")
+                name = s.name.decode("utf-8", "surrogateescape")
                 line += " " + ("@" + name[1:].replace("\0", "@") if s.name.startswith(b"\0") else name)
             lines.append(line + "\n")
         return "".join(lines)

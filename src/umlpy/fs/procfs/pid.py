@@ -240,7 +240,7 @@ def _exe(tg: Target, reader) -> bytes:
         raise KernelError(E.ENOENT)
     exe = p.mm.exe if p.mm is not None else None
     # the program's file unlinked while it runs: d_path's mark
-    return p.exe_path.encode() + (b" (deleted)" if exe is not None and exe.nlink == 0 else b"")
+    return p.exe_bytes + (b" (deleted)" if exe is not None and exe.nlink == 0 else b"")
 
 
 class _ExeFile:
@@ -268,7 +268,7 @@ def _exe_link(fs: VirtFs, key: tuple, tg: Target) -> Link:
         for _s, _e, fm in p.mm.files.items:
             if fm.obj is exe and fm.dentry is not None and fm.dentry.inode is exe:
                 return _ExeFile(exe, fm.dentry)
-        d = namei.lookup(reader, C.AT_FDCWD, p.exe_path.encode())
+        d = namei.lookup(reader, C.AT_FDCWD, p.exe_bytes)
         return _ExeFile(d.inode, d)
     return Link(fs, key, lambda: _exe(tg, fs.current()), tg.owner, alive=tg.alive, magic=magic)
 

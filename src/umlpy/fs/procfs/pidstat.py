@@ -7,6 +7,7 @@ process: page-fault and context-switch counts and wchan are zeros.  CPU times ar
 """
 from __future__ import annotations
 
+from arch_um import procinfo
 from umlpy.abi import consts as C
 from umlpy.fs.procfs.target import (MemUse, NS_PER_TICK, STATE_NAMES, Target, layout, live, nthreads,
                                     state_letter, tpgid, tty_nr)
@@ -122,7 +123,8 @@ def status_text(tg: Target, vm: dict[str, int] | None = None, viewer_ns=None) ->
         f"Seccomp_filters:\t{sc.filter.count() if sc is not None and sc.filter is not None else 0}",
         "Speculation_Store_Bypass:\tnot vulnerable", "SpeculationIndirectBranch:\tnot affected",
         "Cpus_allowed:\t1", "Cpus_allowed_list:\t0", "Mems_allowed:\t00000001", "Mems_allowed_list:\t0",
-        "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0",
+        f"voluntary_ctxt_switches:\t{task.nvcsw}",
+        f"nonvoluntary_ctxt_switches:\t{procinfo.involuntary_switches(task.hpid) if task.mem is not None else 0}",
     ]
     return b"Name:\t" + _escape_comm(proc.comm) + b"\n" + "\n".join(lines).encode() + b"\n"
 
