@@ -409,6 +409,11 @@ class Mm:
         self.starts.insert(i, start)
         self.ranges.insert(i, (start, end, charged))
 
+    def charged_at(self, addr: int) -> bool:
+        """Is the mapping at addr committed (Linux's VM_ACCOUNT)?"""
+        i = bisect.bisect_right(self.starts, addr) - 1
+        return i >= 0 and addr < self.ranges[i][1] and self.ranges[i][2]
+
     def remove(self, start: int, end: int) -> None:
         i = max(0, bisect.bisect_right(self.starts, start) - 1)
         keep: list[tuple[int, int, bool]] = []

@@ -207,12 +207,27 @@ _SMAPS_ZERO = ("Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Pr
                "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss")
 
 
-def _vmflags(perms: str, locked: bool, dontdump: bool) -> str:
-    """The VmFlags the permissions imply (rd, wr, ex, sh), lo for an
-    mlocked range and dd for one left out of core dumps (MADV_DONTDUMP,
-    which the host keeps)."""
+def _vmflags(v: Vma, locked: bool, dontdump: bool, charged: bool) -> str:
+    """show_smap_vma_flags for what the kernel knows of v, in Linux's order,
+    each followed by a space: what the permissions give (rd wr ex sh), what
+    mprotect may give (mr mw me; ms shared), the stack's gd, mlock's lo,
+    private writable memory accounted (ac) or not (nr: MAP_NORESERVE), and
+    dd for a range left out of core dumps (MADV_DONTDUMP, which the host
+    keeps)."""
+    perms = v.perms
+    shared = perms[3] == "s"
     flags = [f for c, f in zip(perms, ("rd", "wr", "ex", "sh")) if c not in "-p"]
-    return " ".join(flags + ["lo"] * locked + ["dd"] * dontdump)
+    flags += ["mr", "mw", "me", "ms"] if shared else ["mr", "mw", "me"]
+    stack = v.name == b"[stack]"
+    if stack:
+        flags.append("gd")
+    if locked:
+        flags.append("lo")
+    if not shared and perms[1] == "w":
+        flags.append("ac" if charged or stack else "nr")     # (exec's stack is always accounted)
+    if dontdump:
+        flags.append("dd")
+    return "".join(f + " " for f in flags)
 
 
 def _resident(proc, v: Vma, own: procinfo.SmapsVma | None, own_start: int) -> tuple[int, int]:
@@ -239,7 +254,7 @@ def _counted(proc, vmas: list[Vma]):
         r, p = _resident(proc, v, own, starts[i] if own is not None else 0)
         locked = proc.mm.locked.at(v.start) is not None
         dontdump = own is not None and "dd" in own.flags
-        yield v, r, p, locked, dontdump
+        yield v, r, p, locked, dontdump, proc.mm.charged_at(v.start)
 
 
 def smaps_text(tg: Target, reader) -> bytes:
@@ -250,14 +265,14 @@ def smaps_text(tg: Target, reader) -> bytes:
     tg.check_access(reader)
     proc = tg.proc()
     out = []
-    for v, r, p, locked, dontdump in _counted(proc, vmas_of(proc)):
+    for v, r, p, locked, dontdump, charged in _counted(proc, vmas_of(proc)):
         out.append(v.line())
         out.append((f"Size:           {(v.end - v.start) >> 10:8d} kB\n"
                     f"KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n"
                     f"Rss:            {r:8d} kB\nPss:            {p:8d} kB\n"
                     + "".join(f"{(k + ':'):<16}{0:8d} kB\n" for k in _SMAPS_ZERO)
                     + f"Locked:         {p if locked else 0:8d} kB\n"
-                    + "THPeligible:    0\nVmFlags: " + _vmflags(v.perms, locked, dontdump) + "\n").encode())
+                    + "THPeligible:    0\nVmFlags: " + _vmflags(v, locked, dontdump, charged) + "\n").encode())
     return b"".join(out)
 
 
@@ -275,7 +290,7 @@ def smaps_rollup_text(tg: Target, reader) -> bytes:
         return b""
     rss = pss = locked_pss = 0
     kinds = dict.fromkeys(_ROLLUP_KINDS, 0)
-    for v, r, p, locked, _dontdump in _counted(proc, vmas):
+    for v, r, p, locked, _dontdump, _charged in _counted(proc, vmas):
         rss += r
         pss += p
         if locked:
