@@ -194,6 +194,14 @@ def task_mem_status(hpid: int) -> dict[str, int] | None:
                       (b"VmSize", b"RssAnon", b"RssFile", b"RssShmem", b"VmPTE", b"VmSwap"))
 
 
+def involuntary_switches(hpid: int) -> int:
+    """How often the host took the CPU from host thread hpid while it
+    could run (its nonvoluntary_ctxt_switches): preemptions of its guest
+    code, which the guest counts as its own; 0 if it is gone."""
+    got = _kb_fields(_read(f"/proc/{hpid}/status"), (b"nonvoluntary_ctxt_switches",))
+    return got.get("nonvoluntary_ctxt_switches", 0) if got else 0
+
+
 def task_rollup(hpid: int) -> dict[str, int] | None:
     """Its proportional set sizes from /proc/<hpid>/smaps_rollup, in kB:
     summed over processes, a page shared by several counts once (a walk of
