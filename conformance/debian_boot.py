@@ -1,7 +1,7 @@
 """One command in a Debian tree, the same way on three kernels: natively (a
 chroot of the tree in a mount namespace of its own), in umlpy and in UML,
 each booting the tree's ext4 image over a fresh COW file with the command
-as init.  The suites (cpython.py, golang.py, glib.py, numpy_suite.py)
+as init.  The suites (cpython.py, golang.py, glib.py, pytest_suites.py)
 share it, so that
 their verdicts differ only by kernel.
 
@@ -135,14 +135,16 @@ def status(out: str) -> int | None:
     return rc
 
 
-def suite_cli(doc: str, kernels: tuple[str, ...]) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+def suite_cli(doc: str, kernels: tuple[str, ...], suites: dict | None = None
+              ) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """A suite runner's command line, `build`, `run [--kernel K ...]` and
-    `report`: the parser and its `run` subcommand's, for the runner's own
-    options."""
+    `report`, each naming one of `suites` first if the runner has several:
+    the parser and its `run` subcommand's, for the runner's own options."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build")
-    r = sub.add_parser("run")
-    r.add_argument("--kernel", action="append", choices=kernels)
-    sub.add_parser("report")
-    return ap, r
+    cmds = [sub.add_parser(c) for c in ("build", "run", "report")]
+    if suites:
+        for c in cmds:
+            c.add_argument("suite", choices=sorted(suites))
+    cmds[1].add_argument("--kernel", action="append", choices=kernels)
+    return ap, cmds[1]

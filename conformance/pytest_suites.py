@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Python test suites Debian 12 ships with its packages, run by pytest in
+the Debian guest: natively (a chroot of the same tree, over an overlay),
+in umlpy and in UML.  Each suite has an image of its own (the tree of
+rootfs/debian.sh plus its packages) and one boot per kernel.
+
+- numpy (python3-numpy 1.24): the kernel through memory more than files:
+  large anonymous mappings and calloc of fresh pages, madvise, mremap for
+  growing arrays, memmap'd files, floating-point exceptions delivered as
+  signals, threads and fork, /proc/meminfo (requires_memory).  Run with
+  `-m "not slow"` (numpy.test()'s default).  The f2py, distutils and
+  limited-API tests compile C and Fortran, for which the image has no
+  compiler: they fail or error on every side alike.
+- psutil (5.9.4): /proc and /sys as a process monitor reads them (every
+  field of stat, status, statm, smaps, io, limits, fd, net/*, meminfo,
+  cpuinfo, diskstats), each checked against what the tests make or what
+  ps, free and friends print; rlimits, nice, ionice, affinity, signals.
+- trio (0.22): the event loop on epoll and signals: sockets of every
+  family and their errors, socketpair, subprocesses with pidfds and
+  SIGCHLD, threads waking the loop, signal wakeup fds, KI protection.
+
+  pytest_suites.py build SUITE     its image
+  pytest_suites.py run SUITE [--kernel native|umlpy|uml ...] [--mem 2048M]
+  pytest_suites.py report SUITE    the tests whose outcome differs
+
+Results: $UMLPY_CACHE/<suite>/<kernel>.json (each test's outcome), the
+whole output in <kernel>.log, the kernel's own log in <kernel>.stderr.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+from debian_boot import CACHE, ROOT, boot, derived_image, status, suite_cli
+
+# suite -> (its packages, a path that says they are installed, pytest's target and options)
+SUITES = {
+    "numpy": ("python3-numpy python3-pytest python3-hypothesis python3-distutils python3-typing-extensions",
+              "/usr/lib/python3/dist-packages/numpy/core/tests", "-m 'not slow' --pyargs numpy"),
+    "psutil": ("python3-psutil python3-pytest procps", "/usr/lib/python3/dist-packages/psutil/tests",
+               "--pyargs psutil.tests"),
+    # (its SSL and code-generation tests want pyOpenSSL and astor, which
+    # the image has not: left out, as on every side)
+    "trio": ("python3-trio python3-pytest python3-trustme", "/usr/lib/python3/dist-packages/trio/_core/tests",
+             "--continue-on-collection-errors --pyargs trio"),
+}
+
+
+def command(suite: str) -> str:
+    """Each test's outcome on its own line (pytest -v; -rA's summary of
+    numpy's 27 000 tests is quadratic in pytest)."""
+    return (f"python3 -m pytest -v --color=no -p no:cacheprovider {SUITES[suite][2]} 2>&1 "
+            "| grep -a -E '::.* (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)( +\\[ *[0-9]+%\\])?$|^=+ .* in [0-9.]+s'")
+
+
+OUTCOME = re.compile(r"^(\S.*?::.*?) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)(?: +\[ *\d+%\])?$", re.M)
+
+
+def outcomes(out: str) -> dict[str, str]:
+    """Each test's outcome (a test that failed in its teardown as well
+    keeps its first)."""
+    res: dict[str, str] = {}
+    for m in OUTCOME.finditer(out):
+        res.setdefault(m.group(1), m.group(2))
+    return res
+
+
+def run(suite: str, kernels: list[str], mem: str, deadline: int) -> None:
+    out_dir = CACHE / suite
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kimage = out_dir / "linux-um-run"   # the kernel as it is now: rebuilding ./linux-um meanwhile changes nothing
+    shutil.copy(ROOT / "linux-um", kimage)
+    for kernel in kernels:
+        out = boot(kernel, out_dir / "tree", out_dir / "root.img", kimage, command(suite), deadline, mem,
+                   overlay=True, log=out_dir / f"{kernel}.log", stderr=out_dir / f"{kernel}.stderr")
+        res = outcomes(out)
+        (out_dir / f"{kernel}.json").write_text(json.dumps(res, indent=1, sort_keys=True))
+        counts = {v: list(res.values()).count(v) for v in sorted(set(res.values()))}
+        print(f"{kernel}: {counts}" + ("" if status(out) is not None else " (the run did not end)"), flush=True)
+
+
+def report(suite: str) -> str:
+    out_dir = CACHE / suite
+    res = {k: json.loads((out_dir / f"{k}.json").read_text()) for k in ("native", "umlpy", "uml")
+           if (out_dir / f"{k}.json").exists()}
+    named = sorted({t for r in res.values() for t in r})
+    lines = ["| test | " + " | ".join(res) + " |", "|---|" + "---|" * len(res)]
+    for t in named:
+        row = [r.get(t, "-") for r in res.values()]
+        if len(set(row)) > 1:
+            lines.append(f"| {t} | " + " | ".join(row) + " |")
+    for k, r in res.items():
+        counts = {v: list(r.values()).count(v) for v in sorted(set(r.values()))}
+        lines.append(f"\n{k}: " + ", ".join(f"{n} {v.lower()}" for v, n in counts.items()))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap, r = suite_cli(__doc__, ("native", "umlpy", "uml"), SUITES)
+    r.add_argument("--mem", default="2048M")
+    r.add_argument("--deadline", type=int, default=3600, help="seconds for the whole run")
+    a = ap.parse_args()
+    if a.cmd == "build":
+        packages, ready, _ = SUITES[a.suite]
+        print(derived_image(CACHE / a.suite, packages, ready))
+    elif a.cmd == "run":
+        run(a.suite, a.kernel or ["native", "umlpy"], a.mem, a.deadline)
+    else:
+        print(report(a.suite))
+
+
+if __name__ == "__main__":
+    main()
