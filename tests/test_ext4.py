@@ -476,6 +476,18 @@ def test_guest_chattr_flags_as_native(tmp_path: Path, scratch: Path) -> None:
     fsck(path)
 
 
+def test_a_mapped_unlinked_file_keeps_its_inode(tmp_path: Path, scratch: Path) -> None:
+    """t_mapunlink on ext4 as natively: a file mapped, unlinked and closed
+    stays allocated (its number not given again) until its last
+    unmapping, and the image is clean afterwards (the orphan freed)."""
+    want = subprocess.run([str(PROGS / "t_mapunlink"), str(scratch)], capture_output=True, timeout=60).stdout
+    assert want.endswith(b"done\n")
+    path = mkfs(tmp_path / "m.img", "32M")
+    r = sh("mount -t ext4 /dev/ubdb /mnt && /t/bin/t_mapunlink /mnt && umount /mnt", f"ubdb={path}")
+    assert r.stdout == want, r.stderr
+    fsck(path)
+
+
 def test_guest_corrupt_extent_block_is_an_error(tmp_path: Path) -> None:
     path = mkfs(tmp_path / "root.img", "32M", "-b", "1024", "-O", "^has_journal")
     fs = mount(path)

@@ -614,15 +614,15 @@ def _save_memory(t, out, shanon: sharedanon.Saver) -> tuple[list, dict]:
 def _mapped_only(fm) -> bool:
     """A mapping of a memfd whose fds are all closed, or a shared one of a
     file with neither a name nor an fd left (a semaphore sem_open made
-    and sem_unlink removed): the kernel let the file go, the host's pages
-    stay, so they are saved as shared anonymous memory is
+    and sem_unlink removed): only mappings hold the file, and the host's
+    pages are all of it, so they are saved as shared anonymous memory is
     (checkpoint/sharedanon.py), by the host's inode, and the mm's `files`
     leave it out."""
-    if sys_memfd.is_memfd(fm.dentry):
-        return fm.obj.freed
     o = fm.obj
+    if sys_memfd.is_memfd(fm.dentry):
+        return o.freed or o.open_count == 0
     return fm.shared and fm.dentry is not None and o is not None and o.nlink == 0 \
-        and getattr(o, "freed", False)
+        and (getattr(o, "freed", False) or getattr(o, "open_count", 1) == 0)
 
 
 def _mapped_only_range(mm, start: int, end: int) -> bool:

@@ -338,7 +338,7 @@ def restore_process(k, t, mm, p: image.Reader) -> None:
         if s % C.PAGE_SIZE or end % C.PAGE_SIZE or end <= s or (s - origin) % C.PAGE_SIZE or s < origin \
                 or end - origin > seg.pages * C.PAGE_SIZE:
             raise image.ImageError(f"manifest: {e.where}.maps: {s:#x}-{end:#x} is not inside segment {ident}")
-        mm.files.set(s, end, FileMap(seg, origin, True, bool(maywrite)))
+        mm.map_file(s, end, FileMap(seg, origin, True, bool(maywrite)))
     attached = {}
     for addr, ident in e.list_of_ints("attached", 2, (0, 0), (TASK_SIZE, 1 << 31)):
         if addr % C.PAGE_SIZE or addr in attached:

@@ -747,7 +747,7 @@ def _mm(k, t: Task, m: image.Reader, nameless: unlinked.Restorer) -> Mm:
             d = nameless.dentry(t, fm, lambda path: _lookup(k, t, path))
         else:
             d = _place(k, t, fm)
-        mm.files.set(s, e, FileMap(d.inode, fm.int("origin", -TASK_SIZE, TASK_SIZE), fm.bool("shared"),
+        mm.map_file(s, e, FileMap(d.inode, fm.int("origin", -TASK_SIZE, TASK_SIZE), fm.bool("shared"),
                                    fm.bool("maywrite"), d))
         made.append(d)
     if m.has("exe_map"):        # a program with no name left: the file of that mapping

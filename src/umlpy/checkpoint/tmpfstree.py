@@ -28,7 +28,7 @@ from umlpy.syscalls.sys_inotify import Watch
 CARRIED = frozenset(("fs", "ino", "mode", "uid", "gid", "rdev", "nlink", "atime", "mtime", "ctime",
                      "open_count", "pipe", "children", "data", "_size", "_prealloc_end", "_charged", "_falloc",
                      "_xattr_space",
-                     "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped",
+                     "target", "_freed", "xattrs", "writecount", "readcount", "dgen", "shared_mapped", "mapped_bytes",
                      "socket", "fsflags",
                      "locks_state"))     # held by open descriptions, whose entries carry them (filelocks.py)
 EMPTY_ATTRS = ("linkable",)

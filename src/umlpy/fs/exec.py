@@ -124,7 +124,7 @@ def _load_segments(has: HostAs, elf: Elf, bias: int, mm, dentry) -> int:
                 has.checked("mmap", start, C.page_up(file_end) - start, prot,
                             C.MAP_PRIVATE | C.MAP_FIXED, tfd, C.page_down(ph.offset))
                 mm.add(start, C.page_up(file_end), bool(prot & C.PROT_WRITE))
-                mm.files.set(start, C.page_up(file_end),
+                mm.map_file(start, C.page_up(file_end),
                              FileMap(elf.inode, start - C.page_down(ph.offset), False, True, dentry))
             if ph.memsz > ph.filesz:
                 if ph.filesz and file_end % C.PAGE_SIZE:

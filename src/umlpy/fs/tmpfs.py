@@ -128,7 +128,7 @@ class TmpfsInode(Inode):
     def _drop(self, inode: TmpfsInode) -> None:
         inode.nlink = 0 if inode.is_dir else inode.nlink - 1
         inode.touch(m=False)
-        if inode.nlink == 0 and inode.open_count == 0:
+        if inode.nlink == 0 and not inode.in_use:
             inode.evict()
 
     def unlink(self, name: bytes) -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import bisect
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from arch_um import procinfo
@@ -137,6 +139,30 @@ class FileMap:
 
     def moved(self, delta: int) -> FileMap:
         return FileMap(self.obj, self.origin + delta, self.shared, self.maywrite, self.dentry)
+
+
+def _count_mapped(pieces, sign: int) -> None:
+    """Tell the inodes among what pieces of mappings show (vfs Inode.mapped;
+    a SysV segment or /dev/zero has no such count) that sign * their
+    bytes more of address spaces map them."""
+    for s, e, fm in pieces:
+        mapped = getattr(fm.obj, "mapped", None)
+        if mapped is not None:
+            mapped(sign * (e - s))
+
+
+@contextmanager
+def kept_mapped(obj) -> Iterator[None]:
+    """obj counts as mapped while a mapping of it moves (mremap): its
+    unmapping from the old place would free an unlinked file midway."""
+    mapped = getattr(obj, "mapped", None)
+    if mapped is not None:
+        mapped(1)
+    try:
+        yield
+    finally:
+        if mapped is not None:
+            mapped(-1)
 
 
 def settle_shmem(gone: list) -> None:
@@ -414,6 +440,16 @@ class Mm:
         i = bisect.bisect_right(self.starts, addr) - 1
         return i >= 0 and addr < self.ranges[i][1] and self.ranges[i][2]
 
+    def map_file(self, start: int, end: int, fm: FileMap) -> None:
+        """[start, end) shows fm (what it showed before is gone)."""
+        if start >= end:
+            return
+        _count_mapped(((start, end, fm),), 1)      # first: the file may be what goes
+        gone = self.files.clear(start, end)
+        settle_shmem(gone)
+        _count_mapped(gone, -1)
+        self.files.set(start, end, fm)
+
     def remove(self, start: int, end: int) -> None:
         i = max(0, bisect.bisect_right(self.starts, start) - 1)
         keep: list[tuple[int, int, bool]] = []
@@ -435,9 +471,9 @@ class Mm:
             j += 1
         self.ranges[i:j] = keep
         self.starts[i:j] = [r[0] for r in keep]
-        gone = self.files.overlapping(start, end)
-        self.files.clear(start, end)
+        gone = self.files.clear(start, end)
         settle_shmem(gone)
+        _count_mapped(gone, -1)
         self.locked.clear(start, end)
         if self.uffd is not None:
             self.uffd.forget(start, end)
@@ -465,6 +501,7 @@ class Mm:
         n.held = [f.get() for f in self.held]
         n.uffd = self.uffd.forked(n) if self.uffd is not None else None
         n.files = self.files.copy()     # locks are not inherited (VM_LOCKED is cleared)
+        _count_mapped(n.files.items, 1)
         return n
 
     def release(self) -> None:
@@ -484,6 +521,7 @@ class Mm:
         self.uffd = None
         gone, self.files = self.files.items, Intervals()
         settle_shmem(gone)
+        _count_mapped(gone, -1)
         self.locked = Intervals()
         self.budget.uncharge(self.charged)
         self.charged = 0

@@ -372,7 +372,7 @@ def do_unlink(t, dirfd: int, path: bytes, rmdir: bool) -> int:
     ino = victim.inode
     if not ino.is_dir:
         N.inode_event(ino, N.IN_ATTRIB)    # its link count changed
-    if ino.is_dir or (ino.nlink == 0 and ino.open_count == 0):
+    if ino.is_dir or (ino.nlink == 0 and not ino.in_use):
         N.gone(ino)                        # else at its last close
     N.name_event(parent.inode, N.IN_DELETE, name, ino)
     return 0

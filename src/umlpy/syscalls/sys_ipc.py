@@ -109,7 +109,7 @@ def sys_shmat(t, ident, addr, flags, *_):
         raise KernelError(E.EINVAL if -r == E.EEXIST else -r)
     mm = t.proc.mm
     mm.add(r, r + size, False)
-    mm.files.set(r, r + size, FileMap(seg, r, True, not flags & SHM_RDONLY))
+    mm.map_file(r, r + size, FileMap(seg, r, True, not flags & SHM_RDONLY))
     _attachments(t.proc)[r] = seg
     seg.nattch += 1
     seg.lpid = t.proc.pid

@@ -21,7 +21,7 @@ from umlpy.kernel.errors import KernelError
 from umlpy.fs.binprm import mount_has
 from umlpy.kernel.hostas import HostAs
 from umlpy.kernel.ipc import ShmSegment
-from umlpy.kernel.mm import (MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, OVERCOMMIT_NEVER, VM_LOCKED, VM_LOCKONFAULT,
+from umlpy.kernel.mm import (kept_mapped, MAP_HOLE, MAP_MAP, MAP_MOVE, MAP_SPLIT, OVERCOMMIT_NEVER, VM_LOCKED, VM_LOCKONFAULT,
                              FileMap, Mm)
 from umlpy.syscalls.table import PARTIAL, syscall
 from umlpy.syscalls.util import s32
@@ -180,7 +180,7 @@ def do_mmap(t, addr: int, length: int, prot: int, flags: int, f, off: int) -> in
         touch_atime(f)      # generic_file_mmap, ext4_file_mmap, shmem_mmap
     mm.add(r, r + size, charged)
     if fmap is not None:
-        mm.files.set(r, r + size, fmap.moved(r))
+        mm.map_file(r, r + size, fmap.moved(r))
     ipc.detach_unmapped(t.proc, r, r + size)
     mlock.after_map(t, r, r + size, lock)
     if flags & C.MAP_POPULATE and not flags & C.MAP_NONBLOCK and not lock | mm.def_locked:
@@ -271,23 +271,30 @@ def sys_mremap(t, old, old_size, new_size, flags, new, *_):
     r = _inject(t, "mremap", old, old_size, new_size, flags, new)
     if not _fail(r):
         files = mm.files.overlapping(old, old_end)
-        new_end = r + C.page_up(new_size)
-        if flags & MREMAP_DONTUNMAP:
-            # the old range stays mapped, emptied (its userfaultfd
-            # registration too: its pages are missing again), and loses
-            # VM_LOCKED, as move_vma leaves it; the new one is charged beside it
-            mm.locked.clear(old, old_end)
-            userfaultfd.dropped(t, old, old_end)
-        else:
-            mm.remove(old, old_end)
-        mm.add(r, new_end, charged)
-        if files:
-            mm.files.set(r, new_end, files[0][2].moved(r - old))
-        if locked:
-            mm.locked.set(r, new_end, locked[0][2])
-            if grow > 0:
-                mlock.populate(t, new_end - grow, new_end)
+        with kept_mapped(files[0][2].obj if files else None):
+            _moved(t, mm, old, old_end, r, r + C.page_up(new_size), flags, charged, files, locked, grow)
     return r
+
+
+def _moved(t, mm, old: int, old_end: int, r: int, new_end: int, flags: int, charged: bool, files: list,
+           locked: list, grow: int) -> None:
+    """The kernel's side of a done mremap: the old range's bookkeeping to
+    the new one."""
+    if flags & MREMAP_DONTUNMAP:
+        # the old range stays mapped, emptied (its userfaultfd
+        # registration too: its pages are missing again), and loses
+        # VM_LOCKED, as move_vma leaves it; the new one is charged beside it
+        mm.locked.clear(old, old_end)
+        userfaultfd.dropped(t, old, old_end)
+    else:
+        mm.remove(old, old_end)
+    mm.add(r, new_end, charged)
+    if files:
+        mm.map_file(r, new_end, files[0][2].moved(r - old))
+    if locked:
+        mm.locked.set(r, new_end, locked[0][2])
+        if grow > 0:
+            mlock.populate(t, new_end - grow, new_end)
 
 
 # what madvise takes in Linux 6.1 built without KSM, THP and memory-failure
@@ -420,7 +427,7 @@ def sys_remap_file_pages(t, start, size, prot, pgoff, flags, *_):
         has.call("close", tfd)
     if _fail(r):
         return r
-    mm.files.set(start, end, FileMap(obj, start - off, True, first.maywrite, first.dentry))
+    mm.map_file(start, end, FileMap(obj, start - off, True, first.maywrite, first.dentry))
     mlock.populate(t, start, end)
     if not flags & C.MAP_NONBLOCK:
         _populate(t, start, size, prot, False)

@@ -233,7 +233,7 @@ class File:
                     inode.writecount -= 1
                 elif self.reader:
                     inode.readcount -= 1
-                if inode.open_count == 0 and inode.nlink == 0:
+                if inode.nlink == 0 and not inode.in_use:
                     fsnotify.gone(inode)
                     inode.evict()
 

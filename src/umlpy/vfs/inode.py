@@ -98,6 +98,8 @@ class Filesystem:
 class Inode:
     """Default behaviour: what a non-directory, non-file inode answers."""
 
+    mapped_bytes = 0    # of address spaces mapping it (kernel/mm.py; set per inode once mapped)
+
     # i_writecount: > 0, files open for writing; < 0, address spaces running
     # it as their program (which refuse each other: ETXTBSY)
     writecount = 0
@@ -307,6 +309,23 @@ class Inode:
 
     def evict(self) -> None:
         """Last link and last open file gone: free the data."""
+
+    @property
+    def in_use(self) -> bool:
+        """Open, or mapped: a mapping keeps its file as an open file does
+        (Linux's vma holds vm_file), so an unlinked inode is freed, and its
+        number given again, only once it is neither."""
+        return self.open_count > 0 or self.mapped_bytes > 0
+
+    def mapped(self, n: int) -> None:
+        """n bytes more (fewer, negative) of address spaces map it (kernel/
+        mm.py, at each map, unmap, fork and teardown); the last unmapping
+        of an unlinked inode no file holds frees it, as a last close does."""
+        self.mapped_bytes += n
+        if n < 0 and self.nlink == 0 and not self.in_use:
+            from umlpy.vfs import fsnotify      # (it imports the file layer, which imports this)
+            fsnotify.gone(self)
+            self.evict()
 
     def open_file(self, dentry, flags: int, task) -> File:
         fmt = self.mode & C.S_IFMT

@@ -334,7 +334,7 @@ class Ext2Inode(Inode):
     def _drop(self, inode: Ext2Inode) -> None:
         inode.nlink = 0 if inode.is_dir else inode.nlink - 1
         inode.touch(m=False)
-        if inode.nlink <= 0 and inode.open_count == 0:
+        if inode.nlink <= 0 and not inode.in_use:
             inode.release()
 
     def unlink(self, name: bytes) -> None:

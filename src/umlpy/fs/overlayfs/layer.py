@@ -125,6 +125,6 @@ def let_go(real) -> None:
     """The hold's end: an inode left without names is freed now, as at
     the last close of a file (File.put)."""
     real.open_count -= 1
-    if real.open_count == 0 and real.nlink == 0:
+    if real.nlink == 0 and not real.in_use:
         fsnotify.gone(real)
         real.evict()
