@@ -206,9 +206,9 @@ def lent_to_debugger() -> Iterator[None]:
         fd, cooked = ch._saved
         try:
             raw.append((fd, termios.tcgetattr(fd)))
-            termios.tcsetattr(fd, termios.TCSADRAIN, cooked)
         except (OSError, termios.error):
-            pass
+            continue
+        _drained_set(fd, cooked)
     held = set(_RAW)
     _RAW.clear()        # log lines need no carriage return meanwhile
     flags = [(fd, fl) for ch in live for fd, fl in ch._flags]
@@ -220,11 +220,24 @@ def lent_to_debugger() -> Iterator[None]:
         for fd, fl in flags:
             _set_flags(fd, fl | os.O_NONBLOCK)
         for fd, attrs in raw:
-            try:
-                termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
-            except (OSError, termios.error):
-                pass
+            _drained_set(fd, attrs)
         _RAW.update(held)
+
+
+def _drained_set(fd: int, attrs: list) -> None:
+    """tcsetattr after the output drained, again when a signal cut the
+    drain short (EINTR: termios does not retry, and the tick or a timer's
+    SIGALRM, unblocked as pdb let go, came while a slow reader kept the
+    output waiting: the terminal stayed cooked under the guest)."""
+    while True:
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
+            return
+        except termios.error as e:
+            if e.args[0] != errno.EINTR:
+                return
+        except OSError:
+            return
 
 
 def _set_flags(fd: int, flags: int) -> None:
