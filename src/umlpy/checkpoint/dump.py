@@ -620,9 +620,9 @@ def _mapped_only(fm) -> bool:
     leave it out."""
     o = fm.obj
     if sys_memfd.is_memfd(fm.dentry):
-        return o.freed or o.open_count == 0
+        return o.open_count == 0
     return fm.shared and fm.dentry is not None and o is not None and o.nlink == 0 \
-        and (getattr(o, "freed", False) or getattr(o, "open_count", 1) == 0)
+        and getattr(o, "open_count", 1) == 0
 
 
 def _mapped_only_range(mm, start: int, end: int) -> bool:

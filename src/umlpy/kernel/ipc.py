@@ -256,7 +256,7 @@ class MsgQueue(IpcObject):
         else:
             self.others.append(r)
 
-    def wake_up(self, r: MsgReceiver) -> None:
+    def leave(self, r: MsgReceiver) -> None:
         """r leaves the receivers (handed a message, or a signal ended its sleep)."""
         if r.exact:
             lst = self.by_type.get(r.mtype)
@@ -280,7 +280,7 @@ class MsgQueue(IpcObject):
         mtype gets it (True: it is not queued); one whose buffer is too
         small (without MSG_NOERROR) is woken with E2BIG on the way."""
         while (r := self._first_taker(mtype)) is not None:
-            self.wake_up(r)
+            self.leave(r)
             if len(text) > r.size and not r.noerror:
                 r.err = E.E2BIG
                 r.wq.wake_all()

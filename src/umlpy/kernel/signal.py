@@ -150,9 +150,15 @@ def _counted(proc, owner) -> bool:
     return owner is proc or owner.state is not State.DEAD
 
 
+def _held(entries) -> int:
+    """What queued entries hold of RLIMIT_SIGPENDING: a POSIX timer's own
+    entry nothing (the timer holds its one)."""
+    return sum(f[:1] != ("timer",) for _c, f in entries)
+
+
 def _uncharge(proc, owner, entries) -> None:
     """Entries left owner's queue: give back what they held."""
-    n = sum(f[:1] != ("timer",) for _c, f in entries)
+    n = _held(entries)
     if n and _counted(proc, owner):
         proc.charge_sigpending(-n)
 
@@ -170,7 +176,7 @@ def held_by(proc) -> int:
     n = sum(type(key) is int for key in proc.timers)      # POSIX timers by id; itimers by name
     for owner in (proc, *proc.threads):
         for q in owner.sigq.values():
-            n += sum(f[:1] != ("timer",) for _c, f in q)
+            n += _held(q)
     return n
 
 

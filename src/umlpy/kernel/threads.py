@@ -124,10 +124,11 @@ def forget_thread(k, t: Task) -> None:
     if t.state is State.BLOCKED:
         k.sched.cancel_wait(t)
     proc = t.proc
-    if t in proc.threads:
-        signal.forget_queue(t)
+    member = t in proc.threads
+    if member:
+        signal.forget_queue(t)      # while it is live: its queue's count goes back
     t.state = State.DEAD
-    if t in proc.threads:
+    if member:
         proc.threads.remove(t)
         ioac.thread_ended(t)
     proc.stop_how.pop(t, None)

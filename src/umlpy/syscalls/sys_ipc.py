@@ -470,7 +470,7 @@ def sys_msgrcv(t, ident, msgp, size, mtype, flags, *_):
                     raise KernelError(E.ENOMSG)
                 q.sleep(me)
                 raise Block(me.wq, retry=attempt, restart=E.ERESTARTNOHAND,
-                            on_interrupt=lambda: q.wake_up(me))
+                            on_interrupt=lambda: q.leave(me))
             ty, text = q.msgs[i]
             if len(text) > size and not flags & MSG_NOERROR:
                 raise KernelError(E.E2BIG)

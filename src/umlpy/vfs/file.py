@@ -18,6 +18,15 @@ from umlpy.vfs import fiemap, fsnotify
 from umlpy.vfs.perm import check_owner, kill_suid
 
 
+
+def free_unused(inode) -> None:
+    """An unlinked inode no file holds open and no address space maps any
+    more is freed (inotify told first): at a last close (File.put), a last
+    unmapping (Inode.mapped), an overlay's last hold (let_go)."""
+    if inode.nlink == 0 and not inode.in_use:
+        fsnotify.gone(inode)
+        inode.evict()
+
 class FilesStat:
     """fs.file-nr and fs.file-max: the open file descriptions alive (a
     file counts from the first reference an fd table, a queue or a
@@ -233,9 +242,7 @@ class File:
                     inode.writecount -= 1
                 elif self.reader:
                     inode.readcount -= 1
-                if inode.nlink == 0 and not inode.in_use:
-                    fsnotify.gone(inode)
-                    inode.evict()
+                free_unused(inode)
 
     def fasync(self, fd: int, on: bool) -> None:
         """O_ASYNC turned on or off through fd (fasync_helper: the fd is

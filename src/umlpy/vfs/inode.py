@@ -322,10 +322,8 @@ class Inode:
         mm.py, at each map, unmap, fork and teardown); the last unmapping
         of an unlinked inode no file holds frees it, as a last close does."""
         self.mapped_bytes += n
-        if n < 0 and self.nlink == 0 and not self.in_use:
-            from umlpy.vfs import fsnotify      # (it imports the file layer, which imports this)
-            fsnotify.gone(self)
-            self.evict()
+        if n < 0:
+            F.free_unused(self)
 
     def open_file(self, dentry, flags: int, task) -> File:
         fmt = self.mode & C.S_IFMT

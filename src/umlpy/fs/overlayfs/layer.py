@@ -25,7 +25,7 @@ from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.kernel import printk, userns
 from umlpy.kernel.errors import KernelError
-from umlpy.vfs import fsnotify
+from umlpy.vfs.file import free_unused
 from umlpy.vfs.perm import permission
 from umlpy.fs.overlayfs.options import log
 
@@ -125,6 +125,4 @@ def let_go(real) -> None:
     """The hold's end: an inode left without names is freed now, as at
     the last close of a file (File.put)."""
     real.open_count -= 1
-    if real.nlink == 0 and not real.in_use:
-        fsnotify.gone(real)
-        real.evict()
+    free_unused(real)

@@ -57,6 +57,7 @@ class ProcFs(VirtFs):
         ended: its /proc dentries, inodes and inode numbers go, or /proc
         would keep some for every process that was ever looked at."""
         name = str(self.vnr(pid)).encode()
+        tname = str(self.vnr(tid)).encode() if tid is not None else b""
         node = self.root.made(name)
         if tid is None:
             self.root.forget(name)
@@ -64,8 +65,8 @@ class ProcFs(VirtFs):
         else:
             task = node.made(b"task") if node is not None else None
             if task is not None:
-                task.forget(str(self.vnr(tid)).encode())
-            self.root.forget(str(self.vnr(tid)).encode())      # /proc/TID
+                task.forget(tname)
+            self.root.forget(tname)      # /proc/TID
             inos = self._pid_inos.get(pid, {})
             inos.pop(tid, None)
             inos.pop(("tgid", tid), None)
@@ -75,9 +76,9 @@ class ProcFs(VirtFs):
                 if tid is None:
                     m.root.forget(name)
                 else:
-                    m.root.forget(str(self.vnr(tid)).encode())
+                    m.root.forget(tname)
                     if d is not None and (task := d.children.get(b"task")) is not None:
-                        task.forget(str(self.vnr(tid)).encode())
+                        task.forget(tname)
 
     def _caller(self):
         t = self.current()
