@@ -120,14 +120,17 @@ class Accounting:
                           encode_comp_t(_ahz(usage.utime)), encode_comp_t(_ahz(usage.stime)),
                           encode_comp_t(vm_kb), 0, 0, 0, 0, 0, proc.comm[:15])
         inode = self.file.inode
-        end = inode.size()                      # opened O_APPEND: the end, whoever wrote last
-        top = max_bytes(inode)
-        if end >= top:
-            return      # EFBIG (generic_write_check_limits; acct lifts RLIMIT_FSIZE): the record is lost
         try:
+            end = inode.size()                  # opened O_APPEND: the end, whoever wrote last
+            top = max_bytes(inode)
+            if end >= top:
+                return  # EFBIG (generic_write_check_limits; acct lifts RLIMIT_FSIZE): the record is lost
             inode.write(end, rec[:top - end])
         except KernelError:
-            return                              # a full or read-only disk loses the record, as Linux's
+            # a full or read-only disk, or a /proc file whose process is
+            # gone (an oops before), loses the record: Linux's
+            # __kernel_write's errors are not looked at
+            return
         N.file_event(self.file, N.IN_MODIFY)
 
 
