@@ -18,6 +18,14 @@ rootfs/debian.sh plus its packages) and one boot per kernel.
 - trio (0.22): the event loop on epoll and signals: sockets of every
   family and their errors, socketpair, subprocesses with pidfds and
   SIGCHLD, threads waking the loop, signal wakeup fds, KI protection.
+- tornado (6.2): an IOLoop on epoll under asyncio: TCP clients and servers
+  with their timeouts and closes, HTTP/1.1 both ways, the resolvers,
+  subprocesses and SIGCHLD, autoreload's re-exec.
+- twisted (22.4): reactors on epoll, poll and select; TCP, UDP,
+  multicast and unix sockets with fd passing and credentials; processes
+  on ptys and pipes with their fds remapped; inotify; file locks; conch's
+  ptys.  Run by its own runner, trial (under pytest a test that waits
+  for good waits for good: trial gives each 120 s).
 
   pytest_suites.py build SUITE     its image
   pytest_suites.py run SUITE [--kernel native|umlpy|uml ...] [--mem 2048M]
@@ -44,17 +52,29 @@ SUITES = {
     # the image has not: left out, as on every side)
     "trio": ("python3-trio python3-pytest python3-trustme", "/usr/lib/python3/dist-packages/trio/_core/tests",
              "--continue-on-collection-errors --pyargs trio"),
+    "tornado": ("python3-tornado python3-pytest", "/usr/lib/python3/dist-packages/tornado/test",
+                "--pyargs tornado.test"),
+    "twisted": ("python3-twisted python3-hypothesis", "/usr/lib/python3/dist-packages/twisted/test", "twisted"),
 }
+# the suites trial runs rather than pytest
+TRIAL = {"twisted"}
+# trial's verdicts as pytest names them
+TRIAL_VERDICTS = {"OK": "PASSED", "FAILURE": "FAILED", "ERROR": "ERROR", "SKIPPED": "SKIPPED",
+                  "TODO": "XFAIL", "SUCCESS!?!": "XPASS"}
 
 
 def command(suite: str) -> str:
     """Each test's outcome on its own line (pytest -v; -rA's summary of
-    numpy's 27 000 tests is quadratic in pytest)."""
+    numpy's 27 000 tests is quadratic in pytest; trial's bwverbose)."""
+    if suite in TRIAL:
+        return (f"python3 -m twisted.trial --reporter=bwverbose {SUITES[suite][2]} 2>&1 "
+                "| grep -a -E ' \\.\\.\\. .*\\[[A-Z!?]+\\]$|^(PASSED|FAILED) '")
     return (f"python3 -m pytest -v --color=no -p no:cacheprovider {SUITES[suite][2]} 2>&1 "
             "| grep -a -E '::.* (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)( +\\[ *[0-9]+%\\])?$|^=+ .* in [0-9.]+s'")
 
 
 OUTCOME = re.compile(r"^(\S.*?::.*?) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)(?: +\[ *\d+%\])?$", re.M)
+TRIAL_OUTCOME = re.compile(r"^(\S+) \.\.\. .*?\[(OK|FAILURE|ERROR|SKIPPED|TODO|SUCCESS!\?!)\]", re.M)
 
 
 def outcomes(out: str) -> dict[str, str]:
@@ -63,6 +83,8 @@ def outcomes(out: str) -> dict[str, str]:
     res: dict[str, str] = {}
     for m in OUTCOME.finditer(out):
         res.setdefault(m.group(1), m.group(2))
+    for m in TRIAL_OUTCOME.finditer(out):
+        res.setdefault(m.group(1), TRIAL_VERDICTS[m.group(2)])
     return res
 
 

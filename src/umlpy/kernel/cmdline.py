@@ -126,6 +126,19 @@ def _misspelt(name: str) -> str | None:
     return close[0] if close else None
 
 
+# words without a value: the field each sets and to what
+_FLAGS = {"quiet": ("quiet", True), "debug": ("loglevel", 10), "pdb": ("pdb", True),
+          "ro": ("read_only", True), "rw": ("read_only", False), "noreboot": ("noreboot", True),
+          "strace": ("strace", "")}
+# name=value taken as it is written: the field it sets
+_STRINGS = {"initrd": "initrd", "restore": "restore", "init": "init", "con": "con_default",
+            "ssl": "ssl_default", "umid": "umid", "uml_dir": "uml_dir", "root": "root",
+            "rootfstype": "rootfstype", "rootflags": "rootflags", "hostname": "hostname", "lsm": "lsm"}
+# name=number: the field, how it is read, and what it is not when it cannot be
+_NUMBERS = {"mem": ("mem", parse_size, "a size"), "loglevel": ("loglevel", int, "a number"),
+            "umlpy_cpu": ("cpu", int, "a number")}
+
+
 def parse(words: list[str]) -> BootParams:
     p = BootParams(words=list(words))
     after_dashes = False
@@ -138,68 +151,26 @@ def parse(words: list[str]) -> BootParams:
             continue
         name, eq, value = w.partition("=")
         if not eq:
-            if w == "quiet":
-                p.quiet = True
-            elif w == "debug":
-                p.loglevel = 10
-            elif w == "pdb":
-                p.pdb = True
-            elif w == "ro":
-                p.read_only = True
-            elif w == "rw":
-                p.read_only = False
-            elif w == "noreboot":
-                p.noreboot = True
-            elif w == "strace":
-                p.strace = ""
+            if w in _FLAGS:
+                setattr(p, *_FLAGS[w])
             elif not _unsupported(p, w):
                 p.init_argv.append(w)
             continue
-        if name == "initrd":
-            p.initrd = value
-        elif name == "restore":
-            p.restore = value
-        elif name == "init":
-            p.init = value
-        elif name == "mem":
+        if name in _STRINGS:
+            setattr(p, _STRINGS[name], value)
+        elif name in _NUMBERS:
+            attr, parse_value, what = _NUMBERS[name]
             try:
-                p.mem = parse_size(value)
+                setattr(p, attr, parse_value(value))
             except ValueError:
-                p.warnings.append(f"mem={value}: not a size, using {p.mem >> 20}M")
-        elif name == "loglevel":
-            try:
-                p.loglevel = int(value)
-            except ValueError:
-                p.warnings.append(f"loglevel={value}: not a number")
+                p.warnings.append(f"{name}={value}: not {what}"
+                                  + (f", using {p.mem >> 20}M" if name == "mem" else ""))
         elif re.fullmatch(r"con\d+", name):
             p.consoles[int(name[3:])] = value
-        elif name == "con":
-            p.con_default = value
         elif re.fullmatch(r"ssl\d+", name):
             p.serial[int(name[3:])] = value
-        elif name == "ssl":
-            p.ssl_default = value
-        elif name == "umid":
-            p.umid = value
-        elif name == "uml_dir":
-            p.uml_dir = value
-        elif name == "root":
-            p.root = value
-        elif name == "rootfstype":
-            p.rootfstype = value
-        elif name == "rootflags":
-            p.rootflags = value
-        elif name == "hostname":
-            p.hostname = value
-        elif name == "umlpy_cpu":
-            try:
-                p.cpu = int(value)
-            except ValueError:
-                p.warnings.append(f"umlpy_cpu={value}: not a number")
         elif name == "seccomp" and value in ("on", "off"):
             p.seccomp = value == "on"
-        elif name == "lsm":
-            p.lsm = value
         elif re.fullmatch(r"ubd([0-9]+|[a-z])[a-z]*", name):
             p.ubd.append((name, value))
         elif name == "mconsole" and value.startswith("notify:"):

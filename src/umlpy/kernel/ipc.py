@@ -72,12 +72,13 @@ class IpcObject:
                           0, self.seq & 0xFFFF, 0, 0, 0)
 
     def set_perm(self, raw: bytes) -> None:
-        """IPC_SET: owner and mode from the guest's ipc64_perm (ipc_update_perm);
-        (uid_t)-1 is no uid, so EINVAL."""
+        """IPC_SET: owner and mode from the guest's ipc64_perm (ipc_update_perm),
+        and the change time; (uid_t)-1 is no uid, so EINVAL."""
         uid, gid, mode = struct.unpack_from("<4xII8xH", raw)
         if NO_ID in (uid, gid):
             raise KernelError(E.EINVAL)
         self.uid, self.gid, self.mode = uid, gid, (self.mode & ~0o777) | (mode & 0o777)
+        self.ctime = timekeeping.realtime_seconds_ns()
 
     def may(self, creds, want: int) -> bool:
         """ipcperms: want 4 read, 2 write."""

@@ -46,6 +46,14 @@ def _stat_target(space: I.IpcSpace, ident: int, cmd: int, stat_cmds: tuple[int, 
     return o
 
 
+def _owned(space: I.IpcSpace, ident: int, creds) -> I.IpcObject:
+    """IPC_SET and IPC_RMID: the object by id, if creds own or created it
+    or have CAP_SYS_ADMIN (ipcctl_obtain_check), else EPERM."""
+    o = space.get(ident)
+    o.may_change(creds)
+    return o
+
+
 # -- shared memory -------------------------------------------------------------
 
 @syscall("shmget")
@@ -181,15 +189,10 @@ def sys_shmctl(t, ident, cmd, buf, *_):
         return 0 if cmd == I.IPC_STAT else seg.id
     if cmd == I.IPC_SET:
         raw = t.mem.read(buf, 48)
-        seg = space.get(ident)
-        seg.may_change(creds)
-        seg.set_perm(raw)
-        seg.ctime = timekeeping.realtime_seconds_ns()
+        _owned(space, ident, creds).set_perm(raw)
         return 0
     if cmd == I.IPC_RMID:
-        seg = space.get(ident)
-        seg.may_change(creds)
-        ns.remove_shm(seg)
+        ns.remove_shm(_owned(space, ident, creds))
         return 0
     if cmd in (SHM_LOCK, SHM_UNLOCK):
         _shm_lock(t, ns, space.get(ident), cmd)
@@ -335,14 +338,10 @@ def sys_semctl(t, ident, num, cmd, arg, *_):
         return 0 if cmd == I.IPC_STAT else s.id
     if cmd == I.IPC_SET:
         raw = t.mem.read(arg, 48)
-        s = space.get(ident)
-        s.may_change(creds)
-        s.set_perm(raw)
-        s.ctime = timekeeping.realtime_seconds_ns()
+        _owned(space, ident, creds).set_perm(raw)
         return 0
     if cmd == I.IPC_RMID:
-        s = space.get(ident)
-        s.may_change(creds)
+        s = _owned(space, ident, creds)
         space.remove(s)
         ns.used_sems -= len(s.values)
         I.forget_undo(t.kernel.procs, ns, s.id)
@@ -512,19 +511,16 @@ def sys_msgctl(t, ident, cmd, buf, *_):
         return 0 if cmd == I.IPC_STAT else q.id
     if cmd == I.IPC_SET:
         raw = t.mem.read(buf, 96)
-        q = space.get(ident)
-        q.may_change(creds)
+        q = _owned(space, ident, creds)
         (qbytes,) = struct.unpack_from("<Q", raw, 88)
         if qbytes > ns.msg_ctlmnb:
             need(creds, CAP_SYS_RESOURCE)
         q.set_perm(raw)
         q.qbytes = qbytes
-        q.ctime = timekeeping.realtime_seconds_ns()
         q.senders.wake_all()
         return 0
     if cmd == I.IPC_RMID:
-        q = space.get(ident)
-        q.may_change(creds)
+        q = _owned(space, ident, creds)
         space.remove(q)
         q.free()
         return 0
