@@ -54,7 +54,8 @@ SUITES = {
              "--continue-on-collection-errors --pyargs trio"),
     "tornado": ("python3-tornado python3-pytest", "/usr/lib/python3/dist-packages/tornado/test",
                 "--pyargs tornado.test"),
-    "twisted": ("python3-twisted python3-hypothesis", "/usr/lib/python3/dist-packages/twisted/test", "twisted"),
+    "twisted": ("python3-twisted python3-hypothesis", "/usr/lib/python3/dist-packages/twisted/test",
+                "twisted.internet twisted.python"),
 }
 # the suites trial runs rather than pytest
 TRIAL = {"twisted"}

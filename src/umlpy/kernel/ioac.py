@@ -91,6 +91,7 @@ def thread_ended(t) -> None:
     """__exit_signal: the thread's figures stay with its process."""
     t.proc.dead_ioac.add(t.ioac)
     t.ioac = IoAc()
+    t.proc.dead_nvcsw += t.nvcsw
 
 
 def waited(parent, child) -> None:

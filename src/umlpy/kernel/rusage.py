@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from arch_um import clock, ptrace
+from arch_um import clock, procinfo, ptrace
 from arch_um.memory import GuestFault
 from umlpy.abi import errno as E
 from umlpy.abi import structs
@@ -58,11 +58,12 @@ class Usage:
             self.utime, self.stime = utime, stime
         return Usage(self.utime, self.stime, sampled.maxrss)
 
-    def pack(self, blocks: tuple[int, int] = (0, 0)) -> bytes:
+    def pack(self, blocks: tuple[int, int] = (0, 0), switches: tuple[int, int] = (0, 0)) -> bytes:
         """struct rusage: two timevals and fourteen longs, ru_inblock and
-        ru_oublock among them (blocks: kernel/ioac.py's)."""
+        ru_oublock among them (blocks: kernel/ioac.py's), ru_nvcsw and
+        ru_nivcsw the last two (switches: this module's)."""
         return (structs.pack_timeval(self.utime) + structs.pack_timeval(self.stime)
-                + _RUSAGE_LONGS.pack(self.maxrss, 0, 0, 0, 0, 0, 0, *blocks, 0, 0, 0, 0, 0))
+                + _RUSAGE_LONGS.pack(self.maxrss, 0, 0, 0, 0, 0, 0, *blocks, 0, 0, 0, *switches))
 
 
 def own(proc) -> Usage:
@@ -88,7 +89,10 @@ def at_exit(proc, current) -> None:
             ptrace.ensure_stopped(current.hpid)     # its stack pointer is read below
             buf = (current.regs.rsp - 4096) & ~15
             if HostAs(current).call("getrusage", RUSAGE_SELF, buf) == 0:
-                us, uus, ss, sus, maxrss = _RUSAGE_HEAD.unpack(current.mem.read(buf, _RUSAGE_HEAD.size))
+                raw = current.mem.read(buf, _RUSAGE_HEAD.size + _RUSAGE_LONGS.size - 8)
+                us, uus, ss, sus, maxrss = _RUSAGE_HEAD.unpack_from(raw)
+                # its host threads' preemptions, the gone ones' too
+                proc.switches = (_voluntary(proc), _RUSAGE_LONGS.unpack_from(raw, _RUSAGE_HEAD.size - 8)[13])
                 # the host split its total its own way; the split must not
                 # go back from what the process was told (its times(),
                 # getrusage): the total through the process's own
@@ -99,10 +103,46 @@ def at_exit(proc, current) -> None:
         except (KernelError, GuestFault, ptrace.HostError):
             pass
     proc.usage = own(proc)
+    proc.switches = own_switches(proc)
 
 
 def waited(parent, child) -> None:
     parent.cusage = parent.cusage + own(child) + child.cusage
+    parent.child_switches = _sum(parent.child_switches, own_switches(child), child.child_switches)
+
+
+def _sum(*pairs: tuple[int, int]) -> tuple[int, int]:
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+
+def _involuntary(t) -> int:
+    return procinfo.involuntary_switches(t.hpid) if t.mem is not None else 0
+
+
+def _voluntary(proc) -> int:
+    return proc.dead_nvcsw + sum(t.nvcsw for t in proc.threads)
+
+
+def own_switches(proc) -> tuple[int, int]:
+    """A process's context switches (getrusage's ru_nvcsw, ru_nivcsw):
+    sampled at its death, else its live threads' and those of the threads
+    that ended (of the involuntary ones, only the host's count of the
+    whole process at its death has those)."""
+    if proc.switches is not None:
+        return proc.switches
+    return _voluntary(proc), sum(_involuntary(t) for t in proc.threads)
+
+
+def switches(t, who: int) -> tuple[int, int]:
+    """getrusage's ru_nvcsw and ru_nivcsw: the voluntary ones are the
+    task's waits in the kernel (kernel/sched.py counts them, as schedule()
+    from a sleep), the involuntary ones the host's preemptions of its
+    guest code; the process's, its waited children's or the thread's."""
+    if who == RUSAGE_SELF:
+        return own_switches(t.proc)
+    if who == RUSAGE_CHILDREN:
+        return t.proc.child_switches
+    return t.nvcsw, _involuntary(t)
 
 
 def blocks(t, who: int) -> tuple[int, int]:

@@ -244,6 +244,9 @@ class Process:
         self.cpu_base = Usage()     # CPU time before a restore, which its new host process counts on from
         self.dead_ioac = IoAc()     # the I/O of its threads that ended
         self.child_ioac = IoAc()    # the I/O of the children waited for (theirs whole)
+        self.dead_nvcsw = 0         # voluntary context switches of its threads that ended (rusage.py)
+        self.child_switches = (0, 0)    # those of the children waited for, theirs whole
+        self.switches: tuple[int, int] | None = None    # sampled at death
         self.ctty = None
         # the audit login uid and session (/proc/PID/loginuid, sessionid): a
         # fork's are its parent's; -1 until a login (pam_loginuid) sets them

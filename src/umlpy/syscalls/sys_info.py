@@ -123,10 +123,10 @@ def sys_setrlimit(t, res, addr, *_):
     return sys_prlimit64(t, 0, res, addr, 0)
 
 
-@syscall("getrusage", status=PARTIAL, note="CPU times and peak RSS of the host processes, ru_inblock and ru_oublock from the I/O accounting (kernel/ioac.py); the other counters zero")
+@syscall("getrusage", status=PARTIAL, note="CPU times and peak RSS of the host processes, ru_inblock and ru_oublock from the I/O accounting (kernel/ioac.py), ru_nvcsw from the kernel's waits and ru_nivcsw from the host's preemptions (kernel/rusage.py); the other counters zero")
 def sys_getrusage(t, who, addr, *_):
     who = s32(who)
-    t.mem.write(addr, rusage.of(t, who).pack(rusage.blocks(t, who)))
+    t.mem.write(addr, rusage.of(t, who).pack(rusage.blocks(t, who), rusage.switches(t, who)))
     return 0
 
 
