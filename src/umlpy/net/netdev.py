@@ -310,7 +310,7 @@ class NetStack:
         """The device index a SO_BINDTODEVICE (a name) or SO_BINDTOIFINDEX
         (an int) value names: 0 for none, ENODEV for no such device."""
         if by_name:
-            name = raw[:16].split(b"\0", 1)[0].decode(errors="replace")
+            name = raw[:15].split(b"\0", 1)[0].decode(errors="replace")     # IFNAMSIZ - 1
             return self.by_name(name).index if name else 0
         if len(raw) < 4:
             raise KernelError(E.EINVAL)
@@ -513,6 +513,11 @@ class NetStack:
             got = self._local[family] = frozenset(
                 a.addr for d in self.devices.values() if d.up for a in d.addrs if a.family == family)
         return got
+
+    def device_with(self, family: int, addr: bytes) -> NetDevice | None:
+        """The device that has this address, if one has."""
+        return next((d for d in self.devices.values() for a in d.addrs
+                     if a.family == family and a.addr == addr), None)
 
     def is_local(self, family: int, addr: bytes) -> bool:
         """An address of this machine: one a local route covers (127/8, and

@@ -291,6 +291,8 @@ class Socket(File):
     def setsockopt(self, t, level: int, opt: int, raw: bytes) -> None:
         if level != SOL_SOCKET:
             raise KernelError(E.EOPNOTSUPP)
+        if opt == SO["SO_BINDTODEVICE"]:       # a name of any length, before the int check
+            return self.set_special(t, opt, raw)
         if opt == SO["SO_PASSCRED"]:
             self.passcred = bool(int_opt(raw))
             return
@@ -335,8 +337,7 @@ class Socket(File):
             self.sk_filter = attach_bpf(t, raw) if opt == SO_ATTACH_BPF else attach_filter(t, raw)
         elif opt == SO["SO_DETACH_FILTER"] and self.sk_filter is not None:
             self.sk_filter = None
-        elif opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"], SO["SO_MARK"],
-                     SO["SO_ATTACH_FILTER"], SO["SO_DETACH_FILTER"]):
+        elif opt in (SO["SO_BINDTOIFINDEX"], SO["SO_MARK"], SO["SO_ATTACH_FILTER"], SO["SO_DETACH_FILTER"]):
             self.set_special(t, opt, raw)
         else:
             raise KernelError(E.ENOPROTOOPT)

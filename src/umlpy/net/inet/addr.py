@@ -43,6 +43,13 @@ def is_multicast(ip16: bytes) -> bool:
     return (is_v4(ip16) and ip16[12] >= 224 and ip16[12] < 240) or ip16[0] == 0xFF
 
 
+def needs_scope(ip16: bytes) -> bool:
+    """__ipv6_addr_needs_scope_id: a link-local unicast address (fe80::/10)
+    or an interface- or link-local multicast one means nothing without
+    the interface it is on (a sockaddr_in6's sin6_scope_id)."""
+    return (ip16[0] == 0xFE and ip16[1] & 0xC0 == 0x80) or (ip16[0] == 0xFF and ip16[1] & 0x0F in (1, 2))
+
+
 def wildcard(family: int) -> bytes:
     """INADDR_ANY or in6addr_any, as a socket of this family is bound to it."""
     return ANY4 if family == AF_INET else ANY6

@@ -81,6 +81,7 @@ class InetSocket(Socket):
         self.mcast_hops = -1
         self.ints: dict[tuple[int, int], int] = {}
         self.bound_dev = 0                  # SO_BINDTODEVICE's ifindex
+        self.mc_index, self.mc_addr = 0, bytes(4)   # IP_MULTICAST_IF: the interface, its address
         self.groups: set[tuple[bytes, int]] = set()     # multicast (group ip16, ifindex) joined
         self._route: tuple | None = None
         self.net.inet_sockets.add(self)
@@ -93,6 +94,26 @@ class InetSocket(Socket):
         """A bind of a v4-mapped address to a v6-only socket is EINVAL; a
         connect or send there ENETUNREACH (dest())."""
         return A.parse_sockaddr(self.family, raw, self.v6only and binding)[0]
+
+    def parse_connect(self, raw: bytes) -> A.Endpoint:
+        """A connect's address; one that needs an interface (link-local)
+        binds the socket to its sin6_scope_id, which must agree with a
+        device it is bound to already (EINVAL), and without either is
+        EINVAL (tcp_v6_connect, __ip6_datagram_connect)."""
+        ep, scope = A.parse_sockaddr(self.family, raw)
+        if self.family == A.AF_INET6 and A.needs_scope(ep[0]):
+            if scope:
+                if self.bound_dev and self.bound_dev != scope:
+                    raise KernelError(E.EINVAL)
+                self.bound_dev = scope
+            if not self.bound_dev:
+                raise KernelError(E.EINVAL)
+        return ep
+
+    def scope_of(self, ip16: bytes) -> int:
+        """The sin6_scope_id a name of this socket shows: its device, for
+        an address that needs one (ipv6_iface_scope_id)."""
+        return self.bound_dev if self.family == A.AF_INET6 and A.needs_scope(ip16) else 0
 
     def other_level(self, getting: bool) -> KernelError:
         """A level neither IP nor this protocol's: ip_getsockopt answers
@@ -114,10 +135,14 @@ class InetSocket(Socket):
                         return True
         return False
 
+    def _freebind(self) -> bool:
+        """IP_FREEBIND, IPV6_FREEBIND or IP_TRANSPARENT: any address binds."""
+        return bool(self.ints.get((SOL_IP, IP_FREEBIND)) or self.ints.get((SOL_IPV6, IPV6_FREEBIND))
+                    or self.ints.get((SOL_IP, IP_TRANSPARENT)))
+
     def check_local(self, ip16: bytes) -> None:
         """A bind address must be ours (or a wildcard, or multicast for datagrams)."""
-        if A.is_any(ip16) or self.ints.get((SOL_IP, IP_FREEBIND)) or \
-                self.ints.get((SOL_IPV6, IPV6_FREEBIND)) or self.ints.get((SOL_IP, IP_TRANSPARENT)):
+        if A.is_any(ip16) or self._freebind():
             return
         fam, ip = A.family_bytes(ip16)
         if self.net.is_local(fam, ip) or (A.is_multicast(ip16) and self.stype != 1):
@@ -131,17 +156,41 @@ class InetSocket(Socket):
             if raw[4:8] != bytes(4):
                 raise KernelError(E.EAFNOSUPPORT)
             raw = struct.pack("<H", A.AF_INET) + raw[2:]
-        ip16, port = self.parse(raw, binding=True)
-        self.check_local(ip16)
-        if self.local is not None:
-            raise KernelError(E.EINVAL)
+        (ip16, port), scope = A.parse_sockaddr(self.family, raw, self.v6only)
+        if self.family == A.AF_INET6 and self.stype == 1 and A.is_multicast(ip16) and not A.is_v4(ip16):
+            raise KernelError(E.EINVAL)     # __inet6_bind: no stream socket on a group
+        if self.family == A.AF_INET:
+            self.check_local(ip16)      # __inet_bind: the address first
         if 0 < port < self.net.prot_sock and not _may_bind_low(t):
             raise KernelError(E.EACCES)
+        if self.local is not None:
+            raise KernelError(E.EINVAL)
+        if self.family == A.AF_INET6:   # __inet6_bind: the address after the double bind
+            self._bind_scope(ip16, scope)
+            self.check_local(ip16)
         if self.family == A.AF_INET and ip16 == A.ANY6:
             ip16 = A.ANY4
         self.table().bind(self, ip16, port)
         self.bound_port = port != 0
         self.bound_addr = not A.is_any(ip16)
+
+    def _bind_scope(self, ip16: bytes, scope: int) -> None:
+        """__inet6_bind: a link-local address binds the socket to the device
+        its sin6_scope_id names (EINVAL with none given nor bound), a bound
+        device must exist (ENODEV), and a link-local address must be that
+        device's (EADDRNOTAVAIL)."""
+        if A.is_any(ip16) or A.is_v4(ip16):
+            return
+        if A.needs_scope(ip16):
+            if scope:
+                self.bound_dev = scope
+            if not self.bound_dev:
+                raise KernelError(E.EINVAL)
+        if self.bound_dev:
+            dev = self.net.by_index(self.bound_dev)
+            if A.needs_scope(ip16) and not A.is_multicast(ip16) and not self._freebind() \
+                    and not any(a.family == A.AF_INET6 and a.addr == ip16 for a in dev.addrs):
+                raise KernelError(E.EADDRNOTAVAIL)
 
     def autobind(self) -> None:
         """An unbound socket that sends or connects gets an ephemeral port
@@ -192,10 +241,11 @@ class InetSocket(Socket):
         if peer:
             if self.remote is None or (peer == 1 and not self.connected_for_peer()):
                 raise KernelError(E.ENOTCONN)
-            return A.sockaddr(self.family, self.remote)
+            return A.sockaddr(self.family, self.remote, self.scope_of(self.remote[0]))
         if self.local is None and self.saddr is not None:
-            return A.sockaddr(self.family, (self.saddr, 0))
-        return A.sockaddr(self.family, self.local)
+            return A.sockaddr(self.family, (self.saddr, 0), self.scope_of(self.saddr))
+        ep = self.local
+        return A.sockaddr(self.family, ep, self.scope_of(ep[0]) if ep is not None else 0)
 
     def connected_for_peer(self) -> bool:
         return True
@@ -291,6 +341,8 @@ class InetSocket(Socket):
                 v = self.tos
             elif opt == IP_MULTICAST_TTL:
                 v = self.mcast_ttl
+            elif opt == IP_MULTICAST_IF:
+                return self.mc_addr
             elif opt == IP_OPTIONS:
                 return b""
             elif opt == IP_MTU:
@@ -325,8 +377,9 @@ class InetSocket(Socket):
         is not a multicast group, ENODEV for no such interface, EADDRINUSE
         for a group joined already, ENOBUFS past igmp_max_memberships,
         EADDRNOTAVAIL to leave one not joined; an accepted socket joined
-        none.  Nothing sent to a group is delivered here (no multicast
-        forwarding, not even on lo): the first join says so in the log."""
+        none.  What the machine's own sockets send to a group is delivered
+        to its sockets (udp.py, multicast loopback); nothing comes from
+        outside: the first join says so in the log."""
         join = opt in (IP_ADD_MEMBERSHIP, MCAST_JOIN_GROUP, IPV6_JOIN_GROUP)
         if opt in (MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP):
             if len(raw) < GROUP_REQ_SIZE:
@@ -367,7 +420,55 @@ class InetSocket(Socket):
         global _said_multicast
         if not _said_multicast:
             _said_multicast = True
-            printk.pr_notice("inet: multicast groups are joined, nothing is delivered to them")
+            printk.pr_notice("inet: multicast groups are joined; only the guest's own datagrams reach them")
+
+    def _multicast_if(self, raw: bytes) -> None:
+        """IP_MULTICAST_IF (do_ip_setsockopt): where the socket's multicast
+        leaves, from a struct ip_mreqn (an index, else the address), an
+        ip_mreq (its interface address) or an in_addr; INADDR_ANY with no
+        index undoes it.  Not for stream sockets (EINVAL); an address or
+        index of no device is EADDRNOTAVAIL, one other than a bound
+        device's EINVAL."""
+        if self.stype == 1 or len(raw) < 4:
+            raise KernelError(E.EINVAL)
+        if len(raw) >= 12:
+            addr, index = bytes(raw[4:8]), struct.unpack_from("<i", raw, 8)[0]
+        else:
+            addr, index = bytes(raw[4:8] if len(raw) >= 8 else raw[:4]), 0
+        if not index:
+            if addr == bytes(4):
+                self.mc_index, self.mc_addr = 0, addr
+                return
+            dev = self.net.device_with(A.AF_INET, addr)
+        else:
+            dev = self.net.devices.get(index)
+        if dev is None:
+            raise KernelError(E.EADDRNOTAVAIL)
+        if self.bound_dev and dev.index != self.bound_dev:
+            raise KernelError(E.EINVAL)
+        self.mc_index, self.mc_addr = dev.index, addr
+
+    def multicast_out(self, group: bytes) -> int:
+        """The interface a datagram to a group leaves by: IP_MULTICAST_IF's
+        (IPV6_MULTICAST_IF's), the bound device, else the group's route's
+        (ENETUNREACH without one)."""
+        if A.is_v4(group):
+            index = self.mc_index
+        else:
+            index = self.ints.get((SOL_IPV6, IPV6_MULTICAST_IF), 0)
+        if index or self.bound_dev:
+            return index or self.bound_dev
+        try:
+            return self.net.lookup(*A.family_bytes(group)).ifindex
+        except KernelError:
+            raise KernelError(E.ENETUNREACH) from None
+
+    def takes_multicast(self, group: bytes, ifindex: int) -> bool:
+        """ip_mc_sf_allow: a socket that joined the group on that interface
+        takes it, any other only with IP_MULTICAST_ALL (the default, and
+        always for IPv6 here)."""
+        return (group, ifindex) in self.groups or not A.is_v4(group) or \
+            bool(self.ints.get((SOL_IP, IP_MULTICAST_ALL), 1))
 
     def path_mtu(self) -> int:
         if self.remote is None:
@@ -387,8 +488,10 @@ class InetSocket(Socket):
             return _routing_header(raw)
         if level == SOL_IPV6 and opt == IPV6_ADDRFORM:
             return self._addrform(raw)
-        if level == SOL_IP and opt in (IP_MULTICAST_IF, IP_OPTIONS):
-            if opt == IP_OPTIONS and raw:
+        if level == SOL_IP and opt == IP_MULTICAST_IF:
+            return self._multicast_if(raw)
+        if level == SOL_IP and opt == IP_OPTIONS:
+            if raw:
                 raise KernelError(E.EINVAL)
             return
         if not raw:

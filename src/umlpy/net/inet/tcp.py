@@ -293,7 +293,7 @@ class TcpSocket(InetSocket):
             return self._wait_connect(E.EALREADY)
         if self.state != CLOSE:
             raise KernelError(E.EISCONN if self.state != LISTEN else E.EINVAL)
-        dst_ip, port = self.parse(raw)
+        dst_ip, port = self.parse_connect(raw)
         dst = (self.dest(dst_ip), port)
         src_ip = self.source_for(dst[0])
         self.autobind()
@@ -375,6 +375,8 @@ class TcpSocket(InetSocket):
         """The handshake on loopback: a new socket for the listener's accept
         queue, joined to the client through two LoopEnds."""
         server = self._child()
+        if not server.bound_dev and A.needs_scope(client.local[0]):
+            server.bound_dev = client.bound_dev     # tcp_v6_init_req: the SYN's interface
         server.local = (client.remote[0], self.local[1])
         server.remote = client.local
         client.ep, server.ep = LoopEnd(server), LoopEnd(client)
@@ -395,6 +397,7 @@ class TcpSocket(InetSocket):
         s.sndbuf, s.rcvbuf, s.rcvbuf_locked = self.sndbuf, self.rcvbuf, self.rcvbuf_locked
         s.linger, s.ttl, s.tos, s.hops, s.v6only = self.linger, self.ttl, self.tos, self.hops, self.v6only
         s.rcvtimeo, s.sndtimeo = self.rcvtimeo, self.sndtimeo
+        s.bound_dev = self.bound_dev
         s.sock_state = SS_CONNECTED
         return s
 

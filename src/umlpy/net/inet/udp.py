@@ -18,10 +18,10 @@ from umlpy.kernel.errors import Block, KernelError
 from umlpy.net.inet import addr as A
 from umlpy.net.inet import ports
 from umlpy.net.inet.ports import PortTable
-from umlpy.net.inet.sock import (DEFAULT_TTL, IP_PKTINFO, IP_RECVTOS, IP_RECVTTL, IP_TOS, IP_TTL,
-                                 IPPROTO_UDP, IPV6_HOPLIMIT, IPV6_PKTINFO, IPV6_RECVHOPLIMIT,
-                                 IPV6_RECVPKTINFO, IPV6_RECVTCLASS, IPV6_TCLASS, SOL_IP, SOL_IPV6,
-                                 InetSocket)
+from umlpy.net.inet.sock import (DEFAULT_TTL, IP_MULTICAST_LOOP, IP_PKTINFO, IP_RECVTOS, IP_RECVTTL,
+                                 IP_TOS, IP_TTL, IPPROTO_UDP, IPV6_HOPLIMIT, IPV6_MULTICAST_LOOP,
+                                 IPV6_PKTINFO, IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO, IPV6_RECVTCLASS,
+                                 IPV6_TCLASS, SOL_IP, SOL_IPV6, InetSocket)
 from umlpy.net.netdev import SockInfo
 from umlpy.net.socket import (MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, RCVSHUTDOWN,
                               SNDSHUTDOWN, Received, int_opt)
@@ -37,6 +37,8 @@ POLLRDHUP = 0x2000
 SHUTDOWN_MASK = RCVSHUTDOWN | SNDSHUTDOWN
 UDP_CORK, UDP_SEGMENT, UDP_GRO = 1, 103, 104
 IPPROTO_UDPLITE = 136
+# the groups every interface is in: 224.0.0.1 and ff02::1
+ALL_HOSTS = (A.MAPPED + bytes((224, 0, 0, 1)), bytes((0xFF, 2)) + bytes(13) + b"\1")
 UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV = 10, 11
 MAX_V4_PAYLOAD, MAX_V6_PAYLOAD = 65507, 65527
 SIOCINQ, SIOCOUTQ = 0x541B, 0x5411
@@ -147,7 +149,7 @@ class UdpSocket(InetSocket):
         else:
             if fam == 0 and self.family == A.AF_INET and len(raw) >= A.SIN_LEN:
                 raw = struct.pack("<H", A.AF_INET) + raw[2:]
-            ip, port = self.parse(raw)
+            ip, port = self.parse_connect(raw) if connecting else self.parse(raw)
         ip = self.dest(ip)
         if self.is_broadcast(ip) and not self.opt("SO_BROADCAST"):
             raise KernelError(E.EACCES)
@@ -209,7 +211,7 @@ class UdpSocket(InetSocket):
         if self.local[0] not in (A.ANY4, A.ANY6):
             src_ip = self.local[0]          # bound or connected: its own address
         payload = data if type(data) is bytes else bytes(data[:])
-        if not local and self.net.nat is None:
+        if not local and self.net.nat is None and not A.is_multicast(dst[0]):
             raise KernelError(E.ENETUNREACH)
         ip = self.send_ctl(cmsgs, A.is_v4(dst[0]))
         if self.cork or flags & MSG_MORE:
@@ -221,12 +223,37 @@ class UdpSocket(InetSocket):
 
     def _xmit(self, src_ip: bytes, dst: A.Endpoint, payload: bytes, ip: tuple[int, int]) -> None:
         """Send one datagram; ip is its (hop limit, tos) from send_ctl."""
-        if self.route_to(dst[0])[1]:
+        if A.is_multicast(dst[0]):
+            self._multicast(payload, (src_ip, self.local[1]), dst, ip)
+        elif self.route_to(dst[0])[1]:
             self._loop_send(payload, (src_ip, self.local[1]), dst, ip)
         elif self.net.nat is not None:
             self.net.nat.udp_send(self, (src_ip, self.local[1]), dst, payload)
         else:
             raise KernelError(E.ENETUNREACH)
+
+    def _multicast(self, data: bytes, src: A.Endpoint, dst: A.Endpoint, ip: tuple[int, int]) -> None:
+        """A datagram to a group: with IP_MULTICAST_LOOP (IPV6_MULTICAST_LOOP),
+        on by default, a copy for each of the machine's sockets on its port
+        that takes the group (__udp4_lib_mcast_deliver), if some socket
+        joined it on the interface it leaves by (ip_check_mc_rcu; the
+        all-hosts groups are always joined).  Nothing leaves the machine:
+        the user-mode network has no one to carry it to."""
+        group, port = dst
+        ifindex = self.multicast_out(group)
+        v4 = A.is_v4(group)
+        if not self.ints.get((SOL_IP, IP_MULTICAST_LOOP) if v4 else (SOL_IPV6, IPV6_MULTICAST_LOOP), 1):
+            return
+        takers = [s for s in ports.table(self.net, self.proto_name).ports.get(port, ())
+                  if ports.covers(s, group) and s.remote in (None, src)
+                  and s.bound_dev in (0, ifindex) and s.takes_multicast(group, ifindex)]
+        if not takers:
+            return
+        if group not in ALL_HOSTS and not any((group, ifindex) in s.groups for s in self.net.inet_sockets):
+            return
+        ttl, tos = ip
+        for s in takers:
+            s.deliver_datagram(data, src, group, ttl, tos)
 
     # -- corking: MSG_MORE and UDP_CORK build one datagram from many sends -------
     def _append(self, data, flags: int) -> int:
@@ -267,6 +294,14 @@ class UdpSocket(InetSocket):
             and ip == self.send_ctl([], A.is_v4(dst[0])) and self.ip_proto == IPPROTO_UDP else None
 
     # -- receiving -----------------------------------------------------------------
+    def _arrival_scope(self, d) -> int:
+        """A link-local sender's sin6_scope_id: the interface it came in on
+        (inet6_iif), here the one that has the address it was sent to."""
+        if self.family != A.AF_INET6 or not A.needs_scope(d.src[0]):
+            return 0
+        dev = self.net.device_with(A.AF_INET6, d.dst)
+        return dev.index if dev is not None else self.bound_dev
+
     def recvmsg(self, t, n: int, flags: int) -> Received:
         if flags & MSG_ERRQUEUE:
             raise KernelError(E.EAGAIN)         # ip_recv_error: no ICMP errors are queued
@@ -281,8 +316,8 @@ class UdpSocket(InetSocket):
                 return Received(b"")
             raise Block(self.wq)
         d = self.rxq[0]
-        if self._name[0] != d.src:      # a peer's name, made once
-            self._name = (d.src, A.sockaddr(self.family, d.src))
+        if self._name[0] != (d.src, d.dst):      # a peer's name, made once
+            self._name = ((d.src, d.dst), A.sockaddr(self.family, d.src, self._arrival_scope(d)))
         out = Received(d.data[:n] if len(d.data) > n else d.data, sender=self._name[1],
                        full_len=len(d.data))
         if len(d.data) > n:
