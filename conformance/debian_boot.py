@@ -65,7 +65,7 @@ def derived_image(out: Path, packages: str, ready: str, extra: tuple[Path, str] 
 
 def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str, timeout: int,
          mem: str = "1024M", overlay: bool = False, log: Path | None = None,
-         stderr: Path | None = None) -> str:
+         stderr: Path | None = None, umlpy_args: tuple[str, ...] = ()) -> str:
     """The console output of `command` run by /bin/sh in /tmp, followed by
     a line @@RC=<its status>; "@@HANG" at the end if the whole run passed
     timeout (the command should bound itself below that).  Natively the
@@ -73,7 +73,9 @@ def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str,
     overlayfs over it that goes at the end (as a COW file does).  With
     `log`, the output goes to that file as it comes (a long run can be
     followed); with `stderr`, the kernel's own log (the emulator's stderr)
-    goes to that file, where an oops or a traceback would show."""
+    goes to that file, where an oops or a traceback would show;
+    `umlpy_args`, more kernel parameters for umlpy (a network, where the
+    native side has the host's)."""
     with tempfile.TemporaryDirectory(prefix=f"deb-{kernel}-") as work:
         script = f"cd /tmp && {command}; echo @@RC=$?"
         if kernel == "native":
@@ -97,8 +99,8 @@ def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str,
             common = [f"ubd0={cow},{image}", "root=/dev/ubda", "rw", f"mem={mem}", "quiet"]
             text = f"export {GUEST_ENV}; {PREP}{script}; sync"
             if kernel == "umlpy":
-                cmd = [str(ROOT / ".venv" / "bin" / "umlpy"), str(kernel_image), *common, "init=/bin/sh",
-                       "--", "-c", text]
+                cmd = [str(ROOT / ".venv" / "bin" / "umlpy"), str(kernel_image), *common, *umlpy_args,
+                       "init=/bin/sh", "--", "-c", text]
             else:
                 # UML passes init's arguments as kernel command-line words,
                 # split at spaces: the script goes on a second disk, padded

@@ -55,10 +55,14 @@ SUITES = {
     "tornado": ("python3-tornado python3-pytest", "/usr/lib/python3/dist-packages/tornado/test",
                 "--pyargs tornado.test"),
     "twisted": ("python3-twisted python3-hypothesis", "/usr/lib/python3/dist-packages/twisted/test",
-                "twisted.internet twisted.python"),
+                "twisted.internet twisted.python twisted.test"),
 }
 # the suites trial runs rather than pytest
 TRIAL = {"twisted"}
+# the suites whose tests want an interface with addresses and a default
+# route, as the native side has the host's (IPv6 link-local, multicast):
+# umlpy boots with user-mode networking for them
+NETWORKED = {"twisted"}
 # trial's verdicts as pytest names them
 TRIAL_VERDICTS = {"OK": "PASSED", "FAILURE": "FAILED", "ERROR": "ERROR", "SKIPPED": "SKIPPED",
                   "TODO": "XFAIL", "SUCCESS!?!": "XPASS"}
@@ -96,7 +100,8 @@ def run(suite: str, kernels: list[str], mem: str, deadline: int) -> None:
     shutil.copy(ROOT / "linux-um", kimage)
     for kernel in kernels:
         out = boot(kernel, out_dir / "tree", out_dir / "root.img", kimage, command(suite), deadline, mem,
-                   overlay=True, log=out_dir / f"{kernel}.log", stderr=out_dir / f"{kernel}.stderr")
+                   overlay=True, log=out_dir / f"{kernel}.log", stderr=out_dir / f"{kernel}.stderr",
+                   umlpy_args=("eth0=user", "ip=dhcp") if suite in NETWORKED else ())
         res = outcomes(out)
         (out_dir / f"{kernel}.json").write_text(json.dumps(res, indent=1, sort_keys=True))
         counts = {v: list(res.values()).count(v) for v in sorted(set(res.values()))}

@@ -23,6 +23,8 @@ import pytest
 
 from conftest import CPIO, IMAGE, ROOT, TRAP_PARAMS, UMLPY
 
+from umlpy.checkpoint.image import VERSION as IMAGE_VERSION
+
 DISK = ROOT / "rootfs" / "busybox.img"
 PROG = "/t/bin/t_ckpt"
 
@@ -1208,7 +1210,7 @@ def test_corrupted_manifest_refused(saved, tmp_path):
 def test_wrong_version_refused(saved, tmp_path):
     image = _copy(saved, tmp_path)
     _rewrite(image, lambda d: d.update(version=99))
-    _refused(image, "checkpoint format version 99, this kernel reads version 13")
+    _refused(image, f"checkpoint format version 99, this kernel reads version {IMAGE_VERSION}")
 
 
 def test_forged_thread_refused(saved, tmp_path):
@@ -1561,7 +1563,7 @@ def _forge_tcp(d) -> None:
                        "opts": [], "ints": [], "groups": [], "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None,
                        "local": [bytes(10).hex() + "ffff7f000001", 5000], "remote": None, "saddr": None,
                        "in_table": False, "error": 0, "sndbuf": 16384, "rcvbuf": 131072, "rcvlowat": 1,
-                       "ttl": -1, "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0,
+                       "ttl": -1, "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0, "mc_index": 0, "mc_addr": "00000000",
                        "rcvbuf_locked": False, "listening": False, "bound_port": True, "bound_addr": True,
                        "v6only": False, "state": 1, "sock_state": 3, "shut": 0, "backlog": 0, "maxseg": 0,
                        "bytes_received": 0, "bytes_acked": 0, "rx": "", "far_closed": False,
@@ -1578,7 +1580,7 @@ def _forge_udp(**change):
                            "local": [bytes(10).hex() + "ffff7f000001", 5000], "remote": None,
                            "saddr": None, "in_table": True, "error": 0, "sndbuf": 16384,
                            "rcvbuf": 131072, "rcvlowat": 1, "ttl": -1, "tos": 0, "mcast_ttl": 1,
-                           "hops": -1, "mcast_hops": -1, "bound_dev": 0, "rcvbuf_locked": False,
+                           "hops": -1, "mcast_hops": -1, "bound_dev": 0, "mc_index": 0, "mc_addr": "00000000", "rcvbuf_locked": False,
                            "listening": False, "bound_port": True, "bound_addr": True, "v6only": False,
                            "shut": 0, "cork": 1, "drops": 0, "rxq": [], "pending": None,
                            "pcslen": 0, "pcrlen": 0, "pcflag": 0, "peer": -1, **change})
@@ -2335,7 +2337,7 @@ def _ping_file(**change) -> dict:
     return {"kind": "inet", "flags": 2, "family": 2, "type": 2, "protocol": 1, "uid": 0, "opts": [], "ints": [], "groups": [],
             "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "local": None, "remote": None, "saddr": None,
             "in_table": False, "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvlowat": 1, "ttl": -1,
-            "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0, "rcvbuf_locked": False,
+            "tos": 0, "mcast_ttl": 1, "hops": -1, "mcast_hops": -1, "bound_dev": 0, "mc_index": 0, "mc_addr": "00000000", "rcvbuf_locked": False,
             "listening": False, "bound_port": False, "bound_addr": False, "v6only": False, "shut": 0,
             "icmp_filter": 0, "icmp6_filter": "00" * 32, "checksum_offset": -1, "rfc2292_hoplimit": 0,
             "drops": 0, "queue": [], "peer": -1, **change}

@@ -44,7 +44,7 @@ U32 = 1 << 32
 MAX_QUEUED = 1 << 26        # bytes of one queue a restore takes
 TCP_STATES = (T.ESTABLISHED, T.FIN_WAIT1, T.FIN_WAIT2, T.CLOSE, T.CLOSE_WAIT, T.LAST_ACK, T.LISTEN, T.CLOSING)
 _BASE_INTS = {"uid": (0, U32), "ttl": (-1, 256), "tos": (0, 256), "mcast_ttl": (0, 256), "hops": (-1, 256),
-              "mcast_hops": (-1, 256), "bound_dev": (0, U32)}
+              "mcast_hops": (-1, 256), "bound_dev": (0, U32), "mc_index": (0, U32)}
 _BASE_BOOLS = ("listening", "bound_port", "bound_addr", "v6only")
 _TCP_INTS = {"state": (0, 16), "sock_state": (0, 4), "shut": (0, 4), "backlog": (0, U32), "maxseg": (0, U32),
              "bytes_received": (0, 1 << 63), "bytes_acked": (0, 1 << 63)}
@@ -72,7 +72,7 @@ def save(f) -> dict:
          "local": _ep(f.local), "remote": _ep(f.remote),
          "saddr": None if f.saddr is None else f.saddr.hex(), "in_table": _in_table(f),
          "ints": [[lvl, opt, v] for (lvl, opt), v in sorted(f.ints.items())],
-         "groups": [[g.hex(), ifindex] for g, ifindex in sorted(f.groups)],
+         "groups": [[g.hex(), ifindex] for g, ifindex in sorted(f.groups)], "mc_addr": f.mc_addr.hex(),
          **{k: getattr(f, k) for k in _BASE_INTS}, **{k: getattr(f, k) for k in _BASE_BOOLS}}
     if isinstance(f, TcpSocket):
         nat = f.ep is not None and not isinstance(f.ep, LoopEnd)
@@ -166,6 +166,7 @@ def make(k, o: image.Reader, flags: int):
     sockbase.make(s, o)
     s.ints = {(lvl, opt): v for lvl, opt, v in o.list_of_ints("ints", 3, (0, 0, -U32), (U32, U32, U32))}
     s.groups = _groups(o)
+    s.mc_addr = o.hex("mc_addr", 4).rjust(4, b"\0")
     s.local, s.remote = _read_ep(o, "local"), _read_ep(o, "remote")
     s.saddr = None if o.doc.get("saddr") is None else o.hex("saddr", 16)
     if o.bool("in_table"):

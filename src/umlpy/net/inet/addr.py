@@ -84,7 +84,7 @@ def from_text(s: str) -> bytes:
     return mapped(ipaddress.IPv4Address(s).packed)
 
 
-def parse_sockaddr(family: int, raw: bytes, v6only: bool = False) -> tuple[Endpoint, int]:
+def parse_sockaddr(family: int, raw: bytes) -> tuple[Endpoint, int]:
     """A guest's sockaddr_in/sockaddr_in6 for a socket of this family:
     (endpoint, scope_id).  As inet_bind/inet6_bind: a short address is
     EINVAL; a wrong family EAFNOSUPPORT."""
@@ -106,8 +106,6 @@ def parse_sockaddr(family: int, raw: bytes, v6only: bool = False) -> tuple[Endpo
         raise KernelError(E.EAFNOSUPPORT)
     port, _flow, ip = struct.unpack_from("!HI16s", raw, 2)
     scope = struct.unpack_from("<I", raw, 24)[0] if len(raw) >= SIN6_LEN else 0
-    if v6only and is_v4(ip):
-        raise KernelError(E.EINVAL)
     return (ip, port), scope
 
 

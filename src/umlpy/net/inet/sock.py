@@ -90,10 +90,10 @@ class InetSocket(Socket):
     def table(self):
         raise NotImplementedError
 
-    def parse(self, raw: bytes, binding: bool = False) -> A.Endpoint:
-        """A bind of a v4-mapped address to a v6-only socket is EINVAL; a
-        connect or send there ENETUNREACH (dest())."""
-        return A.parse_sockaddr(self.family, raw, self.v6only and binding)[0]
+    def parse(self, raw: bytes) -> A.Endpoint:
+        """A connect or send to a v4-mapped address from a v6-only socket
+        is ENETUNREACH (dest())."""
+        return A.parse_sockaddr(self.family, raw)[0]
 
     def parse_connect(self, raw: bytes) -> A.Endpoint:
         """A connect's address; one that needs an interface (link-local)
@@ -156,7 +156,7 @@ class InetSocket(Socket):
             if raw[4:8] != bytes(4):
                 raise KernelError(E.EAFNOSUPPORT)
             raw = struct.pack("<H", A.AF_INET) + raw[2:]
-        (ip16, port), scope = A.parse_sockaddr(self.family, raw, self.v6only)
+        (ip16, port), scope = A.parse_sockaddr(self.family, raw)
         if self.family == A.AF_INET6 and self.stype == 1 and A.is_multicast(ip16) and not A.is_v4(ip16):
             raise KernelError(E.EINVAL)     # __inet6_bind: no stream socket on a group
         if self.family == A.AF_INET:
@@ -166,6 +166,8 @@ class InetSocket(Socket):
         if self.local is not None:
             raise KernelError(E.EINVAL)
         if self.family == A.AF_INET6:   # __inet6_bind: the address after the double bind
+            if self.v6only and A.is_v4(ip16):
+                raise KernelError(E.EINVAL)     # a v4-mapped address on a v6-only socket
             self._bind_scope(ip16, scope)
             self.check_local(ip16)
         if self.family == A.AF_INET and ip16 == A.ANY6:
