@@ -89,7 +89,10 @@ def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str,
                     (Path(work) / d).mkdir()
                 mounts = f"mount -t overlay ov -o lowerdir={tree},upperdir={work}/up,workdir={work}/wk {root} && "
             cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   # the host's /dev, read-only: a suite run as root chmod'ed
+                   # the host's /dev/null through it (twisted's, 0555)
                    mounts + f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev && "
+                   f"mount -o remount,bind,ro {root}/dev && "
                    f"mount -t sysfs sys {root}/sys && mount -t tmpfs shm {root}/dev/shm && "
                    f"mount --bind {work}/etc {root}/etc && "
                    f"exec chroot {root} /bin/sh -c {shlex.quote(script)}"]

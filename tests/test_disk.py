@@ -302,8 +302,10 @@ dd if=/dev/zero of=/tmp/m/r bs=4k count=64 conv=notrunc 2>&1 | tail -1; rm /tmp/
 mount -t tmpfs -o bogus=1 t /tmp/m 2>/dev/null; echo "unknown option: $?"
 mount -t tmpfs -o size=10%,mode=1777 t /tmp/m && ls -ld /tmp/m | cut -c1-10; umount /tmp/m
 mount -t tmpfs -o size=0,nr_inodes=0,mode=01777 t /tmp/m && grep ' /tmp/m ' /proc/mounts; umount /tmp/m
-mount -t tmpfs -o size=50% t /tmp/m && grep ' /tmp/m ' /proc/mounts; umount /tmp/m
+mount -t tmpfs -o size=50% t /tmp/m && grep ' /tmp/m ' /proc/mounts | sed 's/,size=[0-9]*k//'; umount /tmp/m
 """
+# (the last line: half of an odd count of pages, rounded up, is not the
+# default, so Linux shows it, in the host's size: that part is cut)
 
 
 RAMFS_SCRIPT = r"""

@@ -450,6 +450,20 @@ class InetSocket(Socket):
             raise KernelError(E.EINVAL)
         self.mc_index, self.mc_addr = dev.index, addr
 
+    def _multicast_if6(self, raw: bytes) -> None:
+        """IPV6_MULTICAST_IF (do_ipv6_setsockopt): not for stream sockets
+        (ENOPROTOOPT); an index of no device is ENODEV, one other than a
+        bound device's EINVAL."""
+        if self.stype == 1:
+            raise KernelError(E.ENOPROTOOPT)
+        if len(raw) < 4:
+            raise KernelError(E.EINVAL)
+        index = int_opt(raw)
+        if index:
+            self.net.by_index(index)
+            if self.bound_dev and self.bound_dev != index:
+                raise KernelError(E.EINVAL)
+
     def multicast_out(self, group: bytes) -> int:
         """The interface a datagram to a group leaves by: IP_MULTICAST_IF's
         (IPV6_MULTICAST_IF's), the bound device, else the group's route's
@@ -492,6 +506,8 @@ class InetSocket(Socket):
             return self._addrform(raw)
         if level == SOL_IP and opt == IP_MULTICAST_IF:
             return self._multicast_if(raw)
+        if level == SOL_IPV6 and opt == IPV6_MULTICAST_IF:
+            self._multicast_if6(raw)        # then kept as a plain int
         if level == SOL_IP and opt == IP_OPTIONS:
             if raw:
                 raise KernelError(E.EINVAL)
