@@ -215,8 +215,13 @@ static void cpu_clocks(void)
            now(CLOCK_PROCESS_CPUTIME_ID) >= ts_ns(abs));
     show("main thread names a non-leader tid as a process", PROCESS_CLOCK(other_tid, SCHED));
     res("getres the other thread's clock", syscall(SYS_clock_getres, tc, &rs));
+    /* the threads' clocks first: the spinner's time between the reads
+       only adds to the process's (read in one expression, the order was
+       the compiler's, and a main thread preempted between the reads on a
+       loaded host saw the spinner outrun the slack) */
+    long long t_other = now(tc), t_mine = now(CLOCK_THREAD_CPUTIME_ID);
     printf("process >= main thread + other thread: %d\n",
-           now(CLOCK_PROCESS_CPUTIME_ID) >= now(CLOCK_THREAD_CPUTIME_ID) + now(tc) - 5 * MS);
+           now(CLOCK_PROCESS_CPUTIME_ID) >= t_mine + t_other - 5 * MS);
     __atomic_store_n(&spin_stop, 1, __ATOMIC_SEQ_CST);
     long long tdone = now(tc);
     pthread_join(th, NULL);
