@@ -166,7 +166,9 @@ def make(k, o: image.Reader, flags: int):
     sockbase.make(s, o)
     s.ints = {(lvl, opt): v for lvl, opt, v in o.list_of_ints("ints", 3, (0, 0, -U32), (U32, U32, U32))}
     s.groups = _groups(o)
-    s.mc_addr = o.hex("mc_addr", 4).rjust(4, b"\0")
+    s.mc_addr = o.hex("mc_addr", 4)
+    if len(s.mc_addr) != 4:
+        raise image.ImageError(f"manifest: {o.where}.mc_addr: not an IPv4 address")
     s.local, s.remote = _read_ep(o, "local"), _read_ep(o, "remote")
     s.saddr = None if o.doc.get("saddr") is None else o.hex("saddr", 16)
     if o.bool("in_table"):

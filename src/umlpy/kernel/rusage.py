@@ -108,11 +108,15 @@ def at_exit(proc, current) -> None:
 
 def waited(parent, child) -> None:
     parent.cusage = parent.cusage + own(child) + child.cusage
-    parent.child_switches = _sum(parent.child_switches, own_switches(child), child.child_switches)
+    nv, niv = with_children(child)
+    parent.child_switches = (parent.child_switches[0] + nv, parent.child_switches[1] + niv)
 
 
-def _sum(*pairs: tuple[int, int]) -> tuple[int, int]:
-    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+def with_children(proc) -> tuple[int, int]:
+    """A process's context switches and its waited children's (wait4's
+    RUSAGE_BOTH; what its parent's wait adds to the parent's children's)."""
+    (nv, niv), (cnv, cniv) = own_switches(proc), proc.child_switches
+    return nv + cnv, niv + cniv
 
 
 def _involuntary(t) -> int:

@@ -113,6 +113,9 @@ class NetDevice:
     def up(self) -> bool:
         return bool(self.flags & IFF_UP)
 
+    def has_addr(self, family: int, addr: bytes) -> bool:
+        return any(a.family == family and a.addr == addr for a in self.addrs)
+
     @property
     def hw_broadcast(self) -> bytes:
         return bytes(len(self.hwaddr)) if self.type == ARPHRD_LOOPBACK else b"\xff" * len(self.hwaddr)
@@ -516,8 +519,7 @@ class NetStack:
 
     def device_with(self, family: int, addr: bytes) -> NetDevice | None:
         """The device that has this address, if one has."""
-        return next((d for d in self.devices.values() for a in d.addrs
-                     if a.family == family and a.addr == addr), None)
+        return next((d for d in self.devices.values() if d.has_addr(family, addr)), None)
 
     def is_local(self, family: int, addr: bytes) -> bool:
         """An address of this machine: one a local route covers (127/8, and

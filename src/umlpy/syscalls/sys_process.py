@@ -457,7 +457,7 @@ def sys_wait4(t, pid, status, options, ru, *_):
         if status:
             t.mem.write(status, struct.pack("<i", st if st != 0xffff else 0xffff))
         if ru:
-            t.mem.write(ru, _child_usage(c).pack(_child_blocks(c), _child_switches(c)))
+            t.mem.write(ru, _child_usage(c).pack(_child_blocks(c), rusage.with_children(c)))
         return nr
     pid = _wait_target(t, pid)
     return do_wait(t, lambda p: _wait_match(p, pid), options | C.WEXITED, report, pid is not None and pid > 0)
@@ -466,12 +466,6 @@ def sys_wait4(t, pid, status, options, ru, *_):
 def _child_usage(c) -> rusage.Usage:
     """What wait4 and waitid report: the child's and its children's (RUSAGE_BOTH)."""
     return rusage.own(c) + c.cusage
-
-
-def _child_switches(c) -> tuple[int, int]:
-    """wait4's ru_nvcsw and ru_nivcsw: the child's and its children's."""
-    nv, niv = rusage.own_switches(c)
-    return nv + c.child_switches[0], niv + c.child_switches[1]
 
 
 def _child_blocks(c) -> tuple[int, int]:
@@ -526,7 +520,7 @@ def sys_waitid(t, idtype, ident, infop, options, ru, *_):
             info = struct.pack("<iii4xiIi", S.SIGCHLD, 0, code, nr, c.creds.uid, val)
             t.mem.write(infop, info.ljust(128, b"\0"))
         if ru:
-            t.mem.write(ru, _child_usage(c).pack(_child_blocks(c), _child_switches(c)))
+            t.mem.write(ru, _child_usage(c).pack(_child_blocks(c), rusage.with_children(c)))
         return 0
     if only is not None:
         return do_wait(t, lambda p: [c for c in _wait_match(p, pid) if c is only], options, report, True)

@@ -18,7 +18,6 @@ from umlpy.vfs import fiemap, fsnotify
 from umlpy.vfs.perm import check_owner, kill_suid
 
 
-
 def free_unused(inode) -> None:
     """An unlinked inode no file holds open and no address space maps any
     more is freed (inotify told first): at a last close (File.put), a last
@@ -26,6 +25,7 @@ def free_unused(inode) -> None:
     if inode.nlink == 0 and not inode.in_use:
         fsnotify.gone(inode)
         inode.evict()
+
 
 class FilesStat:
     """fs.file-nr and fs.file-max: the open file descriptions alive (a

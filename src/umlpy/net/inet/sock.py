@@ -191,7 +191,7 @@ class InetSocket(Socket):
         if self.bound_dev:
             dev = self.net.by_index(self.bound_dev)
             if A.needs_scope(ip16) and not A.is_multicast(ip16) and not self._freebind() \
-                    and not any(a.family == A.AF_INET6 and a.addr == ip16 for a in dev.addrs):
+                    and not dev.has_addr(A.AF_INET6, ip16):
                 raise KernelError(E.EADDRNOTAVAIL)
 
     def autobind(self) -> None:
