@@ -13,6 +13,7 @@ native side gets the same through its mount namespace.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -56,7 +57,7 @@ def derived_image(out: Path, packages: str, ready: str, extra: tuple[Path, str] 
             deb.unlink()
     (tree / "etc" / "hosts").write_text(HOSTS)
     if extra is not None:
-        shutil.copytree(extra[0], tree / extra[1].lstrip("/"), dirs_exist_ok=True)
+        shutil.copytree(extra[0], tree / extra[1].lstrip("/"), symlinks=True, dirs_exist_ok=True)
     img, tmp = out / "root.img", out / "root.img.tmp"
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(tmp), "4G"], check=True)
     tmp.rename(img)
@@ -96,7 +97,7 @@ def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str,
                    f"mount -t sysfs sys {root}/sys && mount -t tmpfs shm {root}/dev/shm && "
                    f"mount --bind {work}/etc {root}/etc && "
                    f"exec chroot {root} /bin/sh -c {shlex.quote(script)}"]
-            env = dict(os.environ, HOME="/root", LANG="C.UTF-8", TMPDIR="/tmp")
+            env = dict(kv.split("=", 1) for kv in GUEST_ENV.split())     # the guest's, not the host's
         else:
             cow = f"{work}/root.cow"
             common = [f"ubd0={cow},{image}", "root=/dev/ubda", "rw", f"mem={mem}", "quiet"]
@@ -138,6 +139,31 @@ def status(out: str) -> int | None:
         if line.startswith("@@RC="):
             rc = int(line[5:])
     return rc
+
+
+def _counts(res: dict[str, str]) -> str:
+    values = list(res.values())
+    return ", ".join(f"{values.count(v)} {v.lower()}" for v in sorted(set(values)))
+
+
+def save_outcomes(out_dir: Path, kernel: str, res: dict[str, str], ended: bool) -> None:
+    """A run's outcome per test into out_dir/<kernel>.json, and a line of counts."""
+    (out_dir / f"{kernel}.json").write_text(json.dumps(res, indent=1, sort_keys=True))
+    print(f"{kernel}: {_counts(res)}" + ("" if ended else " (the run did not end)"), flush=True)
+
+
+def differing(out_dir: Path) -> str:
+    """The tests whose outcome differs between the kernels run (a table),
+    then each kernel's counts."""
+    res = {k: json.loads((out_dir / f"{k}.json").read_text()) for k in ("native", "umlpy", "uml")
+           if (out_dir / f"{k}.json").exists()}
+    lines = ["| test | " + " | ".join(res) + " |", "|---|" + "---|" * len(res)]
+    for t in sorted({t for r in res.values() for t in r}):
+        row = [r.get(t, "-") for r in res.values()]
+        if len(set(row)) > 1:
+            lines.append(f"| {t} | " + " | ".join(row) + " |")
+    lines += [f"\n{k}: {_counts(r)}" for k, r in res.items()]
+    return "\n".join(lines)
 
 
 def suite_cli(doc: str, kernels: tuple[str, ...], suites: dict | None = None

@@ -26,6 +26,14 @@ rootfs/debian.sh plus its packages) and one boot per kernel.
   on ptys and pipes with their fds remapped; inotify; file locks; conch's
   ptys.  Run by its own runner, trial (under pytest a test that waits
   for good waits for good: trial gives each 120 s).
+- zmq (pyzmq 24, libzmq 4.3): libzmq's I/O threads on epoll and
+  eventfds, TCP, IPC (unix) and inproc transports, zmq_poll, monitors,
+  devices in threads and processes, tornado and asyncio integration.
+- cherrypy (CherryPy 18 and its server, cheroot 9): threaded HTTP servers
+  on TCP and unix sockets, keep-alive and pipelining, timeouts, SSL,
+  sessions in files with locks, the autoreloader's re-exec.
+- greenlet (2.0): stack switching in and across threads, the GC of
+  suspended frames.
 
   pytest_suites.py build SUITE     its image
   pytest_suites.py run SUITE [--kernel native|umlpy|uml ...] [--mem 2048M]
@@ -36,11 +44,10 @@ whole output in <kernel>.log, the kernel's own log in <kernel>.stderr.
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 
-from debian_boot import CACHE, ROOT, boot, derived_image, status, suite_cli
+from debian_boot import CACHE, ROOT, boot, derived_image, differing, save_outcomes, status, suite_cli
 
 # suite -> (its packages, a path that says they are installed, pytest's target and options)
 SUITES = {
@@ -56,6 +63,15 @@ SUITES = {
                 "--pyargs tornado.test"),
     "twisted": ("python3-twisted python3-hypothesis", "/usr/lib/python3/dist-packages/twisted/test",
                 "twisted.internet twisted.python twisted.test"),
+    "zmq": ("python3-zmq python3-pytest python3-tornado", "/usr/lib/python3/dist-packages/zmq/tests",
+            "--pyargs zmq.tests"),
+    "cherrypy": ("python3-cherrypy3 python3-pytest python3-requests python3-requests-toolbelt "
+                 "python3-jaraco.text python3-objgraph python3-path python3-pytest-mock python3-requests-unixsocket "
+                 "python3-trustme python3-portend python3-openssl python3-distutils",
+                 "/usr/lib/python3/dist-packages/cherrypy/test",
+                 "--pyargs cheroot.test cherrypy.test"),
+    "greenlet": ("python3-greenlet python3-pytest python3-psutil python3-objgraph", "/usr/lib/python3/dist-packages/greenlet/tests",
+                 "--pyargs greenlet.tests"),
 }
 # the suites trial runs rather than pytest
 TRIAL = {"twisted"}
@@ -102,26 +118,7 @@ def run(suite: str, kernels: list[str], mem: str, deadline: int) -> None:
         out = boot(kernel, out_dir / "tree", out_dir / "root.img", kimage, command(suite), deadline, mem,
                    overlay=True, log=out_dir / f"{kernel}.log", stderr=out_dir / f"{kernel}.stderr",
                    umlpy_args=("eth0=user", "ip=dhcp") if suite in NETWORKED else ())
-        res = outcomes(out)
-        (out_dir / f"{kernel}.json").write_text(json.dumps(res, indent=1, sort_keys=True))
-        counts = {v: list(res.values()).count(v) for v in sorted(set(res.values()))}
-        print(f"{kernel}: {counts}" + ("" if status(out) is not None else " (the run did not end)"), flush=True)
-
-
-def report(suite: str) -> str:
-    out_dir = CACHE / suite
-    res = {k: json.loads((out_dir / f"{k}.json").read_text()) for k in ("native", "umlpy", "uml")
-           if (out_dir / f"{k}.json").exists()}
-    named = sorted({t for r in res.values() for t in r})
-    lines = ["| test | " + " | ".join(res) + " |", "|---|" + "---|" * len(res)]
-    for t in named:
-        row = [r.get(t, "-") for r in res.values()]
-        if len(set(row)) > 1:
-            lines.append(f"| {t} | " + " | ".join(row) + " |")
-    for k, r in res.items():
-        counts = {v: list(r.values()).count(v) for v in sorted(set(r.values()))}
-        lines.append(f"\n{k}: " + ", ".join(f"{n} {v.lower()}" for v, n in counts.items()))
-    return "\n".join(lines)
+        save_outcomes(out_dir, kernel, outcomes(out), status(out) is not None)
 
 
 def main() -> None:
@@ -135,7 +132,7 @@ def main() -> None:
     elif a.cmd == "run":
         run(a.suite, a.kernel or ["native", "umlpy"], a.mem, a.deadline)
     else:
-        print(report(a.suite))
+        print(differing(CACHE / a.suite))
 
 
 if __name__ == "__main__":

@@ -1428,7 +1428,7 @@ def _sock(**more) -> dict:
     return {"kind": "unix", "flags": 2, "type": 1, "shut": 0, "peer_shut": 0, "passcred": False,
             "peercred": None, "connected_once": True, "gone_peer": False, "error": 0, "sndbuf": 4096,
             "rcvbuf": 4096, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [], "linger": [0, 0],
-            "rcvtimeo": None, "sndtimeo": None, "stream": "", "stream_creds": [], "msgs": [],
+            "rcvtimeo": None, "sndtimeo": None, "bound_dev": 0, "stream": "", "stream_creds": [], "msgs": [],
             "peer": -1, "charged_to": [], **more}
 
 
@@ -2328,7 +2328,7 @@ def test_ping_raw_and_netlink_sockets_carried(tmp_path):
 def _netlink_file(**change) -> dict:
     return {"kind": "netlink", "flags": 2, "type": 3, "protocol": 0, "error": 0, "sndbuf": 212992,
             "rcvbuf": 212992, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [], "linger": [0, 0],
-            "rcvtimeo": None, "sndtimeo": None, "portid": 1, "bound": True, "groups": 0, "dst_portid": 0,
+            "rcvtimeo": None, "sndtimeo": None, "bound_dev": 0, "portid": 1, "bound": True, "groups": 0, "dst_portid": 0,
             "dst_group": 0, "opener_admin": True, "passcred": False, "opt_flags": [], "max_recvmsg_len": 0,
             "queue": [], "dump": None, "dump_seq": 0, "dump_err": 0, **change}
 
@@ -2431,7 +2431,7 @@ def test_packet_socket_carried(tmp_path):
 def _packet_file(**change) -> dict:
     return {"kind": "packet", "flags": 2, "type": 2, "protocol": 8, "proto_be": 8, "ifindex": 1, "version": 0,
             "error": 0, "sndbuf": 212992, "rcvbuf": 212992, "rcvbuf_locked": False, "rcvlowat": 1, "opts": [],
-            "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "auxdata": False, "origdev": False,
+            "linger": [0, 0], "rcvtimeo": None, "sndtimeo": None, "bound_dev": 0, "auxdata": False, "origdev": False,
             "ignore_outgoing": False, "loss": False, "tx_has_off": False, "qdisc_bypass": False,
             "reserve": 0, "tstamp": 0, "copy_thresh": 0, "tp_packets": 0, "tp_drops": 0, "queue": [], "drops": 0,
             **change}

@@ -21,7 +21,7 @@ import crc32c
 from arch_um import imagedir
 
 FORMAT = "umlpy-checkpoint"
-VERSION = 14
+VERSION = 15
 MANIFEST = "manifest.json"
 DIGEST = "manifest.sha256"
 MAX_MANIFEST = 64 << 20

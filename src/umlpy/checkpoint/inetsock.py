@@ -44,7 +44,7 @@ U32 = 1 << 32
 MAX_QUEUED = 1 << 26        # bytes of one queue a restore takes
 TCP_STATES = (T.ESTABLISHED, T.FIN_WAIT1, T.FIN_WAIT2, T.CLOSE, T.CLOSE_WAIT, T.LAST_ACK, T.LISTEN, T.CLOSING)
 _BASE_INTS = {"uid": (0, U32), "ttl": (-1, 256), "tos": (0, 256), "mcast_ttl": (0, 256), "hops": (-1, 256),
-              "mcast_hops": (-1, 256), "bound_dev": (0, U32), "mc_index": (0, U32)}
+              "mcast_hops": (-1, 256), "mc_index": (0, U32)}
 _BASE_BOOLS = ("listening", "bound_port", "bound_addr", "v6only")
 _TCP_INTS = {"state": (0, 16), "sock_state": (0, 4), "shut": (0, 4), "backlog": (0, U32), "maxseg": (0, U32),
              "bytes_received": (0, 1 << 63), "bytes_acked": (0, 1 << 63)}

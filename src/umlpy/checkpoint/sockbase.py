@@ -1,6 +1,6 @@
 """What every socket of a checkpoint carries, whatever its family
 (net/socket.Socket): its pending error, buffer sizes, SO_RCVLOWAT, the
-plain SO_ options set, SO_LINGER and the timeouts, under the same keys
+plain SO_ options set, SO_LINGER, the timeouts and the bound device, under the same keys
 in every family's entry (checkpoint/unixsock.py, inetsock.py, netlinksock.py)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ U32 = 1 << 32
 def save(f) -> dict:
     return {"error": f.error, "sndbuf": f.sndbuf, "rcvbuf": f.rcvbuf, "rcvbuf_locked": f.rcvbuf_locked,
             "rcvlowat": f.rcvlowat, "opts": [[k, v] for k, v in sorted(f.opts.items())],
-            "linger": list(f.linger), "rcvtimeo": f.rcvtimeo, "sndtimeo": f.sndtimeo}
+            "linger": list(f.linger), "rcvtimeo": f.rcvtimeo, "sndtimeo": f.sndtimeo, "bound_dev": f.bound_dev}
 
 
 def make(s, o: image.Reader) -> None:
@@ -26,6 +26,7 @@ def make(s, o: image.Reader) -> None:
     s.linger = tuple(o.ints("linger", 0, U32, 2))
     s.rcvtimeo = None if o.doc.get("rcvtimeo") is None else o.int("rcvtimeo", 0, 1 << 62)
     s.sndtimeo = None if o.doc.get("sndtimeo") is None else o.int("sndtimeo", 0, 1 << 62)
+    s.bound_dev = o.int("bound_dev", 0, 1 << 31)
 
 
 def requeue(s, queue: dgram.RecvQueue, data: bytes, sender: bytes, meta: dict) -> None:

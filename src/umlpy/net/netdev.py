@@ -310,17 +310,15 @@ class NetStack:
         raise KernelError(E.ENODEV)
 
     def device_option(self, raw: bytes, by_name: bool) -> int:
-        """The device index a SO_BINDTODEVICE (a name) or SO_BINDTOIFINDEX
-        (an int) value names: 0 for none, ENODEV for no such device."""
+        """The device index a SO_BINDTODEVICE (a name: ENODEV for no such
+        device) or SO_BINDTOIFINDEX (an int, taken as it is, as
+        sock_bindtoindex takes it) value names; 0 for none."""
         if by_name:
             name = raw[:15].split(b"\0", 1)[0].decode(errors="replace")     # IFNAMSIZ - 1
             return self.by_name(name).index if name else 0
         if len(raw) < 4:
             raise KernelError(E.EINVAL)
-        index = int.from_bytes(raw[:4], "little", signed=True)
-        if index:
-            self.by_index(index)
-        return index
+        return int.from_bytes(raw[:4], "little", signed=True)
 
     def by_index(self, index: int) -> NetDevice:
         d = self.devices.get(index)

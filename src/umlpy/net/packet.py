@@ -36,7 +36,7 @@ from umlpy.net import netdev
 from umlpy.net import packet_ring as R
 from umlpy.net.dgram import Datagram, RecvQueue
 from umlpy.net.netdev import net_capable, net_of
-from umlpy.net.socket import (AF_PACKET, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_PEEK, MSG_TRUNC, SO,
+from umlpy.net.socket import (AF_PACKET, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_PEEK, MSG_TRUNC,
                               SOCK_DGRAM, SOCK_RAW, Received, Socket, int_opt, register_family)
 from umlpy.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 
@@ -460,13 +460,6 @@ class PacketSocket(Socket):
                     ring.moved(new_pages, base)
                 base += ring.req.size
         self.rx, self.tx, self.pages = rx, tx, new_pages
-
-    def set_special(self, t, opt: int, raw: bytes) -> None:
-        if opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"]):
-            # checked only: packet_rcv does not look at it, bind() chooses the device
-            self.net.device_option(raw, opt == SO["SO_BINDTODEVICE"])
-        else:
-            super().set_special(t, opt, raw)
 
 
 def deliver(net, dev: netdev.NetDevice, ip_packet: bytes, dst_mac: bytes, src_mac: bytes) -> None:

@@ -18,7 +18,7 @@ from typing import Callable
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.bpf import BPF_PROG_TYPE_SOCKET_FILTER, SO_ATTACH_BPF
-from umlpy.abi.capability import CAP_NET_ADMIN
+from umlpy.abi.capability import CAP_NET_ADMIN, CAP_NET_RAW
 from umlpy.bpf import classic
 from umlpy.bpf.classic import SocketFilter
 from umlpy.bpf.prog import Prog, ProgFile
@@ -26,6 +26,8 @@ from umlpy.kernel import printk
 from umlpy.kernel.cred import capable
 from umlpy.kernel.errors import KernelError
 from umlpy.kernel.wait import WaitQueue
+from umlpy.net.netdev import net_capable
+from umlpy.net.sockios import IFNAMSIZ
 from umlpy.vfs.file import File
 from umlpy.vfs.inode import Filesystem, Inode
 
@@ -136,7 +138,7 @@ _PLAIN = {SO["SO_REUSEADDR"]: 0, SO["SO_REUSEPORT"]: 0, SO["SO_KEEPALIVE"]: 0,
           SO["SO_PRIORITY"]: 0, SO["SO_RCVLOWAT"]: 1, SO["SO_TIMESTAMP"]: 0,
           SO["SO_TIMESTAMPNS"]: 0, SO["SO_DEBUG"]: 0, SO["SO_RXQ_OVFL"]: 0,
           SO["SO_BUSY_POLL"]: 0, SO["SO_NO_CHECK"]: 0, SO["SO_PASSSEC"]: 0,
-          SO["SO_PASSCRED"]: 0}
+          SO["SO_PASSCRED"]: 0, SO["SO_MARK"]: 0}
 _BOOLS = {SO["SO_REUSEADDR"], SO["SO_REUSEPORT"], SO["SO_KEEPALIVE"], SO["SO_BROADCAST"],
           SO["SO_OOBINLINE"], SO["SO_DONTROUTE"], SO["SO_TIMESTAMP"], SO["SO_TIMESTAMPNS"],
           SO["SO_DEBUG"], SO["SO_RXQ_OVFL"], SO["SO_NO_CHECK"], SO["SO_PASSSEC"],
@@ -198,6 +200,7 @@ class Socket(File):
         self.rcvbuf_locked = False            # SOCK_RCVBUF_LOCK: no autotuning past SO_RCVBUF
         self.rcvlowat = 1                     # SO_RCVLOWAT, kept apart: streams read it on every call
         self.sk_filter: Prog | SocketFilter | None = None   # SO_ATTACH_BPF's or SO_ATTACH_FILTER's
+        self.bound_dev = 0                    # SO_BINDTODEVICE's ifindex (sk_bound_dev_if), on any socket
 
     def poll_queues(self) -> list:
         return [self.wq]
@@ -278,13 +281,20 @@ class Socket(File):
         v = {SO["SO_TYPE"]: self.stype, SO["SO_DOMAIN"]: self.family,
              SO["SO_PROTOCOL"]: self.protocol, SO["SO_SNDBUF"]: self.sndbuf,
              SO["SO_RCVBUF"]: self.rcvbuf, SO["SO_ACCEPTCONN"]: int(self.listening),
-             SO["SO_SNDLOWAT"]: 1, SO["SO_MARK"]: 0, SO["SO_INCOMING_CPU"]: -1,
-             SO["SO_BINDTOIFINDEX"]: 0}.get(opt)
+             SO["SO_SNDLOWAT"]: 1, SO["SO_INCOMING_CPU"]: -1,
+             SO["SO_BINDTOIFINDEX"]: self.bound_dev}.get(opt)
         if v is None:
             if opt == SO["SO_COOKIE"]:
                 return struct.pack("<Q", id(self))
-            if opt == SO["SO_BINDTODEVICE"]:
-                return b""
+            if opt == SO["SO_BINDTODEVICE"]:      # sock_getbindtodevice: the name and its NUL
+                if not self.bound_dev:
+                    return b""
+                if cap < IFNAMSIZ:
+                    raise KernelError(E.EINVAL)
+                dev = self.net.devices.get(self.bound_dev)
+                if dev is None:
+                    raise KernelError(E.ENODEV)     # an index bound that names no device
+                return dev.name.encode() + b"\0"
             raise KernelError(E.ENOPROTOOPT)
         return struct.pack("<i", v)
 
@@ -292,7 +302,7 @@ class Socket(File):
         if level != SOL_SOCKET:
             raise KernelError(E.EOPNOTSUPP)
         if opt == SO["SO_BINDTODEVICE"]:       # a name of any length, before the int check
-            return self.set_special(t, opt, raw)
+            return self._bind_device(t, self.net.device_option(raw, True))
         if opt == SO["SO_PASSCRED"]:
             self.passcred = bool(int_opt(raw))
             return
@@ -314,6 +324,9 @@ class Socket(File):
             if opt == SO["SO_RCVLOWAT"]:
                 v = max(v, 1) if v >= 0 else 0x7FFFFFFF
                 self.rcvlowat = v
+            elif (opt == SO["SO_MARK"] or opt == SO["SO_PRIORITY"] and not 0 <= v <= 6) and \
+                    not (net_capable(t, CAP_NET_RAW) or net_capable(t, CAP_NET_ADMIN)):
+                raise KernelError(E.EPERM)      # a mark, or a priority past TC_PRIO_INTERACTIVE
             self.opts[opt] = int(bool(v)) if opt in _BOOLS else v
         elif opt in (SO["SO_SNDBUFFORCE"], SO["SO_RCVBUFFORCE"]) and \
                 not capable(t.proc.creds, CAP_NET_ADMIN):
@@ -337,19 +350,26 @@ class Socket(File):
             self.sk_filter = attach_bpf(t, raw) if opt == SO_ATTACH_BPF else attach_filter(t, raw)
         elif opt == SO["SO_DETACH_FILTER"] and self.sk_filter is not None:
             self.sk_filter = None
-        elif opt in (SO["SO_BINDTOIFINDEX"], SO["SO_MARK"], SO["SO_ATTACH_FILTER"], SO["SO_DETACH_FILTER"]):
-            self.set_special(t, opt, raw)
+        elif opt == SO["SO_BINDTOIFINDEX"]:
+            self._bind_device(t, self.net.device_option(raw, False))
+        elif opt in (SO["SO_ATTACH_FILTER"], SO["SO_DETACH_FILTER"]):
+            raise KernelError(E.ENOENT if opt == SO["SO_DETACH_FILTER"] else E.ENOPROTOOPT)
         else:
             raise KernelError(E.ENOPROTOOPT)
+
+    def _bind_device(self, t, index: int) -> None:
+        """sock_bindtoindex: any socket keeps its device, the families that
+        route by it look at it; changing an existing binding needs
+        CAP_NET_RAW; a negative index is EINVAL after that."""
+        if self.bound_dev and not net_capable(t, CAP_NET_RAW):
+            raise KernelError(E.EPERM)
+        if index < 0:
+            raise KernelError(E.EINVAL)
+        self.bound_dev = index
 
     def mmap_pages(self, off: int, size: int):
         """sock_no_mmap: a family without mmap (all but packet sockets)."""
         raise KernelError(E.ENODEV)
-
-    def set_special(self, t, opt: int, raw: bytes) -> None:
-        """Options a family gives meaning to (device binding, filters);
-        detaching when no filter is attached: ENOENT (sk_detach_filter)."""
-        raise KernelError(E.ENOENT if opt == SO["SO_DETACH_FILTER"] else E.ENOPROTOOPT)
 
     def filtered(self, data: bytes, cap: int = 1, protocol: int = 0) -> bytes | None:
         """sk_filter_trim_cap(sk, skb, cap) on a packet for this socket (data

@@ -9,12 +9,12 @@ from __future__ import annotations
 import struct
 
 from umlpy.abi import errno as E
-from umlpy.abi.capability import CAP_NET_BIND_SERVICE, CAP_NET_RAW
+from umlpy.abi.capability import CAP_NET_BIND_SERVICE
 from umlpy.kernel import printk
 from umlpy.kernel.errors import KernelError
 from umlpy.net.inet import addr as A
 from umlpy.net.netdev import net_capable
-from umlpy.net.socket import SO, SOCK_RAW, SOL_SOCKET, Socket, int_opt
+from umlpy.net.socket import SOCK_RAW, SOL_SOCKET, Socket, int_opt
 
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 0, 1, 6, 17
 IPPROTO_IPV6, IPPROTO_ICMPV6, IPPROTO_RAW = 41, 58, 255
@@ -80,7 +80,6 @@ class InetSocket(Socket):
         self.hops = -1
         self.mcast_hops = -1
         self.ints: dict[tuple[int, int], int] = {}
-        self.bound_dev = 0                  # SO_BINDTODEVICE's ifindex
         self.mc_index, self.mc_addr = 0, bytes(4)   # IP_MULTICAST_IF: the interface, its address
         self.groups: set[tuple[bytes, int]] = set()     # multicast (group ip16, ifindex) joined
         self._route: tuple | None = None
@@ -280,20 +279,6 @@ class InetSocket(Socket):
         self.groups = {g for g in self.groups if A.is_v4(g[0])}
         self.family = A.AF_INET
 
-    def set_special(self, t, opt: int, raw: bytes) -> None:
-        """SO_BINDTODEVICE / SO_BINDTOIFINDEX (sock_bindtoindex): the device
-        must exist; changing an existing binding needs CAP_NET_RAW.  Kept
-        and reported; with one outside interface, routing needs nothing
-        more (udhcpc binds its DHCP sockets to eth0)."""
-        if opt in (SO["SO_BINDTODEVICE"], SO["SO_BINDTOIFINDEX"]):
-            index = self.net.device_option(raw, opt == SO["SO_BINDTODEVICE"])
-        else:
-            super().set_special(t, opt, raw)
-            return
-        if self.bound_dev and not net_capable(t, CAP_NET_RAW):
-            raise KernelError(E.EPERM)
-        self.bound_dev = index
-
     # -- options ------------------------------------------------------------------
     proto_levels: tuple[int, ...] = ()      # the levels of the protocol's own options
 
@@ -302,11 +287,6 @@ class InetSocket(Socket):
         IP/IPv6, the protocol's own; anything else is the IP layer's
         answer (other_level)."""
         if level == SOL_SOCKET:
-            if opt == SO["SO_BINDTODEVICE"]:
-                dev = self.net.devices.get(self.bound_dev)
-                return dev.name.encode() + b"\0" if dev is not None else b""
-            if opt == SO["SO_BINDTOIFINDEX"]:
-                return struct.pack("<i", self.bound_dev)
             return super().getsockopt(t, level, opt, cap, arg)
         if level in (SOL_IP, SOL_IPV6):
             return self.ip_getsockopt(level, opt)

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Node.js's own tests (test/parallel of Debian 12's nodejs source) in the
+Debian guest: natively (a chroot of the same tree, over an overlay), in
+umlpy and in UML.
+
+Node leans on the kernel through libuv: epoll for every socket, pipe and
+timer, a thread pool for file calls, signalfd-less signal handling through
+a self-pipe, fork+exec with CLONE_VFORK and pipes or socketpairs to each
+child, IPC channels passing fds over unix sockets, worker threads, inotify
+for fs.watch, sendfile and copy_file_range in fs.copyFile.  Each test is a
+script of its own that tools/test.py runs in a fresh node.
+
+  nodejs.py build            the image: the Debian tree of rootfs/debian.sh
+                             plus nodejs, and the tests of its source
+                             package (Debian's patches applied) as /opt/node
+  nodejs.py run [--kernel native|umlpy|uml ...] [--tests GLOB ...]
+  nodejs.py report           the tests whose outcome differs
+
+The run is tools/test.py's, one test at a time (-j1: the guest has one
+CPU) with its TAP output; umlpy boots with user-mode networking, as the
+native side has the host's network (the DNS tests want a name server that
+can be reached, the link-local ones an interface with such an address).  Results: $UMLPY_CACHE/nodejs/<kernel>.json (each
+test's outcome), the whole output in <kernel>.log.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from debian_boot import CACHE, ROOT, boot, derived_image, differing, save_outcomes, status, suite_cli
+
+OUT = CACHE / "nodejs"
+SRC = OUT / "src"
+MEM = "2048M"
+# the families that reach the kernel most (files, processes, sockets,
+# signals, workers, the event loop's timers and pipes)
+TESTS = ["parallel/test-fs-*", "parallel/test-child-process-*", "parallel/test-net-*",
+         "parallel/test-dgram-*", "parallel/test-process-*", "parallel/test-pipe-*",
+         "parallel/test-signal-*", "parallel/test-os-*", "parallel/test-worker-*",
+         "parallel/test-cluster-*", "parallel/test-stdio-*", "parallel/test-stdout-*",
+         "parallel/test-timers-*", "parallel/test-http-server-*", "parallel/test-dns-*"]
+# Debian's apt sources, for the source package (the host's own lists are
+# left alone: apt-get keeps these under OUT)
+DEB_SRC = """Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+def fetch_source() -> None:
+    """SRC: nodejs's source package as Debian 12 has it, patches applied."""
+    if (SRC / "test" / "parallel").is_dir():
+        return
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        (work / "lists" / "partial").mkdir(parents=True)
+        (work / "src.sources").write_text(DEB_SRC)
+        opts = ["-o", f"Dir::Etc::SourceList={work / 'src.sources'}", "-o", "Dir::Etc::SourceParts=/nonexistent",
+                "-o", f"Dir::State::Lists={work / 'lists'}", "-qq"]
+        subprocess.run(["apt-get", *opts, "update"], check=True)
+        subprocess.run(["apt-get", *opts, "source", "--download-only", "nodejs"], check=True, cwd=work,
+                       stdout=subprocess.DEVNULL)
+        dsc = next(work.glob("nodejs_*.dsc"))
+        subprocess.run(["dpkg-source", "-x", str(dsc), str(work / "src")], check=True, stdout=subprocess.DEVNULL)
+        shutil.rmtree(SRC, ignore_errors=True)
+        OUT.mkdir(parents=True, exist_ok=True)
+        shutil.move(work / "src", SRC)
+
+
+def build() -> None:
+    """OUT/tree and OUT/root.img: the Debian tree, nodejs, /opt/node."""
+    fetch_source()
+    with tempfile.TemporaryDirectory() as d:
+        opt = Path(d)
+        shutil.copytree(SRC / "test", opt / "test", symlinks=True)
+        shutil.copytree(SRC / "tools", opt / "tools", symlinks=True)
+        (opt / "node").symlink_to("/usr/bin/node")      # Debian's test.py runs ./node whatever --shell says
+        shutil.rmtree(OUT / "tree" / "opt" / "node", ignore_errors=True)     # the tests as fetched, not as run
+        print(derived_image(OUT, "nodejs python3 openssl", "/usr/bin/node", extra=(opt, "/opt/node")))
+
+
+def command(tests: list[str]) -> str:
+    return ("cd /opt/node && python3 tools/test.py -j1 --progress=tap --timeout=120 "
+            + " ".join(f"'{t}'" for t in tests) + " 2>&1 | grep -a -E '^(not )?ok [0-9]+ '")
+
+
+# TAP: "ok 12 parallel/test-fs-access", "ok 13 parallel/test-x # skip why", "not ok 14 parallel/test-y"
+TAP = re.compile(r"^(not )?ok \d+ (\S+)(?: # (skip|SKIP|TODO)\b)?", re.M)
+
+
+def outcomes(out: str) -> dict[str, str]:
+    res: dict[str, str] = {}
+    for m in TAP.finditer(out):
+        res[m.group(2)] = "skip" if m.group(3) else "fail" if m.group(1) else "pass"
+    return res
+
+
+def run(kernels: list[str], tests: list[str], deadline: int) -> None:
+    kimage = OUT / "linux-um-run"   # the kernel as it is now: rebuilding ./linux-um meanwhile changes nothing
+    shutil.copy(ROOT / "linux-um", kimage)
+    for kernel in kernels:
+        out = boot(kernel, OUT / "tree", OUT / "root.img", kimage, command(tests), deadline, MEM,
+                   overlay=True, log=OUT / f"{kernel}.log", stderr=OUT / f"{kernel}.stderr",
+                   umlpy_args=("eth0=user", "ip=dhcp"))
+        save_outcomes(OUT, kernel, outcomes(out), status(out) is not None)
+
+
+def main() -> None:
+    ap, r = suite_cli(__doc__, ("native", "umlpy", "uml"))
+    r.add_argument("--tests", action="append", help="tools/test.py's patterns (default: TESTS)")
+    r.add_argument("--deadline", type=int, default=4 * 3600, help="seconds for the whole run")
+    a = ap.parse_args()
+    if a.cmd == "build":
+        build()
+    elif a.cmd == "run":
+        run(a.kernel or ["native", "umlpy"], a.tests or TESTS, a.deadline)
+    else:
+        print(differing(OUT))
+
+
+if __name__ == "__main__":
+    main()
