@@ -64,6 +64,38 @@ def derived_image(out: Path, packages: str, ready: str, extra: tuple[Path, str] 
     return img
 
 
+# Debian's source packages, which the host's apt lists may not cover (they
+# are fetched with lists of their own under a temporary directory)
+DEB_SRC = """Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+def debian_source(package: str, dest: Path) -> Path:
+    """dest: Debian 12's source of `package` with Debian's patches applied
+    (apt-get source and dpkg-source, needing Debian's mirrors), unless
+    already there."""
+    if dest.is_dir():
+        return dest
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        (work / "lists" / "partial").mkdir(parents=True)
+        (work / "src.sources").write_text(DEB_SRC)
+        opts = ["-o", f"Dir::Etc::SourceList={work / 'src.sources'}", "-o", "Dir::Etc::SourceParts=/nonexistent",
+                "-o", f"Dir::State::Lists={work / 'lists'}", "-qq"]
+        subprocess.run(["apt-get", *opts, "update"], check=True)
+        subprocess.run(["apt-get", *opts, "source", "--download-only", package], check=True, cwd=work,
+                       stdout=subprocess.DEVNULL)
+        dsc = next(work.glob(f"{package}_*.dsc"))
+        subprocess.run(["dpkg-source", "-x", str(dsc), str(work / "src")], check=True, stdout=subprocess.DEVNULL)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(work / "src", dest)
+    return dest
+
+
 def boot(kernel: str, tree: Path, image: Path, kernel_image: Path, command: str, timeout: int,
          mem: str = "1024M", overlay: bool = False, log: Path | None = None,
          stderr: Path | None = None, umlpy_args: tuple[str, ...] = ()) -> str:

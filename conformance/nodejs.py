@@ -19,18 +19,18 @@ script of its own that tools/test.py runs in a fresh node.
 The run is tools/test.py's, one test at a time (-j1: the guest has one
 CPU) with its TAP output; umlpy boots with user-mode networking, as the
 native side has the host's network (the DNS tests want a name server that
-can be reached, the link-local ones an interface with such an address).  Results: $UMLPY_CACHE/nodejs/<kernel>.json (each
-test's outcome), the whole output in <kernel>.log.
+can be reached, the link-local ones an interface with such an address).
+Results: $UMLPY_CACHE/nodejs/<kernel>.json (each test's outcome), the
+whole output in <kernel>.log.
 """
 from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-from debian_boot import CACHE, ROOT, boot, derived_image, differing, save_outcomes, status, suite_cli
+from debian_boot import CACHE, ROOT, boot, debian_source, derived_image, differing, save_outcomes, status, suite_cli
 
 OUT = CACHE / "nodejs"
 SRC = OUT / "src"
@@ -42,39 +42,9 @@ TESTS = ["parallel/test-fs-*", "parallel/test-child-process-*", "parallel/test-n
          "parallel/test-signal-*", "parallel/test-os-*", "parallel/test-worker-*",
          "parallel/test-cluster-*", "parallel/test-stdio-*", "parallel/test-stdout-*",
          "parallel/test-timers-*", "parallel/test-http-server-*", "parallel/test-dns-*"]
-# Debian's apt sources, for the source package (the host's own lists are
-# left alone: apt-get keeps these under OUT)
-DEB_SRC = """Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-"""
-
-
-def fetch_source() -> None:
-    """SRC: nodejs's source package as Debian 12 has it, patches applied."""
-    if (SRC / "test" / "parallel").is_dir():
-        return
-    with tempfile.TemporaryDirectory() as d:
-        work = Path(d)
-        (work / "lists" / "partial").mkdir(parents=True)
-        (work / "src.sources").write_text(DEB_SRC)
-        opts = ["-o", f"Dir::Etc::SourceList={work / 'src.sources'}", "-o", "Dir::Etc::SourceParts=/nonexistent",
-                "-o", f"Dir::State::Lists={work / 'lists'}", "-qq"]
-        subprocess.run(["apt-get", *opts, "update"], check=True)
-        subprocess.run(["apt-get", *opts, "source", "--download-only", "nodejs"], check=True, cwd=work,
-                       stdout=subprocess.DEVNULL)
-        dsc = next(work.glob("nodejs_*.dsc"))
-        subprocess.run(["dpkg-source", "-x", str(dsc), str(work / "src")], check=True, stdout=subprocess.DEVNULL)
-        shutil.rmtree(SRC, ignore_errors=True)
-        OUT.mkdir(parents=True, exist_ok=True)
-        shutil.move(work / "src", SRC)
-
-
 def build() -> None:
     """OUT/tree and OUT/root.img: the Debian tree, nodejs, /opt/node."""
-    fetch_source()
+    debian_source("nodejs", SRC)
     with tempfile.TemporaryDirectory() as d:
         opt = Path(d)
         shutil.copytree(SRC / "test", opt / "test", symlinks=True)

@@ -4,7 +4,8 @@
    a message goes to the first receiver asleep that takes its type
    (MSG_EXCEPT and negative types too), a receive wakes a sender waiting
    for room, and IPC_RMID ends every wait with EIDRM; a POSIX message
-   queue's message goes to the receiver asleep longest.  Deterministic
+   queue's message goes to the receiver of the highest priority (the
+   lowest niceness), asleep longest among equals.  Deterministic
    output. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,6 +72,37 @@ static void waiting_receivers(int q, int want)
     (void)q;
     (void)want;
     usleep(100000);
+}
+
+/* three receivers asleep on mq, the i-th at niceness nices[i], arriving
+   in that order, then three messages: who gets which */
+static void posix_pool(mqd_t mq, const int *nices)
+{
+    pid_t w[3];
+    printf("receivers at nice %d, %d, %d:\n", nices[0], nices[1], nices[2]);
+    for (int i = 0; i < 3; i++) {
+        w[i] = fork();
+        if (w[i] == 0) {
+            char buf[32];
+            unsigned prio;
+            if (nices[i] && nice(nices[i]) < 0)
+                _exit(1);
+            ssize_t n = mq_receive(mq, buf, sizeof buf, &prio);
+            printf("  W%d: %zd \"%s\" prio %u\n", i + 1, n, n > 0 ? buf : "", prio);
+            _exit(0);
+        }
+        usleep(100000);
+    }
+    for (int i = 0; i < 3; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "posix %d", i);
+        printf("mq_send %d:\n", i);
+        mq_send(mq, text, strlen(text) + 1, 5 - i);
+        pid_t got = wait(NULL);
+        for (int j = 0; j < 3; j++)
+            if (got == w[j])
+                printf("  W%d gone\n", j + 1);
+    }
 }
 
 int main(void)
@@ -163,32 +195,14 @@ int main(void)
     msgctl(q, IPC_RMID, NULL);
     reaped(last, "R5");
 
-    /* POSIX: three receivers asleep, three messages */
+    /* POSIX: three receivers asleep, three messages; then three of
+       descending niceness, served by priority (wq_add) */
     struct mq_attr attr = {.mq_maxmsg = 4, .mq_msgsize = 32};
     mq_unlink("/t_ipcwait");
     mqd_t mq = mq_open("/t_ipcwait", O_CREAT | O_RDWR, 0600, &attr);
-    pid_t w[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = fork();
-        if (w[i] == 0) {
-            char buf[32];
-            unsigned prio;
-            ssize_t n = mq_receive(mq, buf, sizeof buf, &prio);
-            printf("  W%d: %zd \"%s\" prio %u\n", i + 1, n, n > 0 ? buf : "", prio);
-            _exit(0);
-        }
-        usleep(100000);
-    }
-    for (int i = 0; i < 3; i++) {
-        char text[32];
-        snprintf(text, sizeof text, "posix %d", i);
-        printf("mq_send %d:\n", i);
-        mq_send(mq, text, strlen(text) + 1, 5 - i);
-        pid_t got = wait(NULL);
-        for (int j = 0; j < 3; j++)
-            if (got == w[j])
-                printf("  W%d gone\n", j + 1);
-    }
+    static const int same[3] = {0, 0, 0}, niced[3] = {10, 5, 0};
+    posix_pool(mq, same);
+    posix_pool(mq, niced);
     mq_getattr(mq, &attr);
     printf("curmsgs %ld\n", attr.mq_curmsgs);
     mq_unlink("/t_ipcwait");

@@ -63,12 +63,14 @@ class Notify:
 
 
 class Receiver:
-    """An mq_timedreceive asleep, and the message a sender handed it."""
-    __slots__ = ("wq", "got")
+    """An mq_timedreceive asleep, its task's priority (normal_prio: lower
+    first), and the message a sender handed it."""
+    __slots__ = ("wq", "got", "prio")
 
-    def __init__(self) -> None:
+    def __init__(self, prio: int) -> None:
         self.wq = WaitQueue("mqueue receive")
         self.got: tuple[int, bytes] | None = None
+        self.prio = prio
 
 
 class MQueue:
@@ -82,9 +84,10 @@ class MQueue:
         self.uid, self.gid = uid, gid
         self.msgs: list[tuple[int, int, bytes]] = []    # (-prio, seq, data): sorted
         self.seq = 0
-        # blocked in mq_timedreceive, in the order they came: a message goes
-        # straight to the first (pipelined_send), never to all of them
-        self.readers: dict[Receiver, None] = {}
+        # blocked in mq_timedreceive, by priority, each in the order they
+        # came: a message goes straight to the first of the highest
+        # (wq_add's order, pipelined_send), never to all of them
+        self.readers: dict[int, dict[Receiver, None]] = {}
         self.writers = WaitQueue("mqueue send")        # blocked in mq_timedsend
         self.pollq = WaitQueue("mqueue poll")          # poll, select, epoll
         self.notify: Notify | None = None
@@ -107,8 +110,8 @@ class MQueue:
         self.kmem.add(msg_cost(len(data)))      # ENOMEM past RAM, as load_msg's allocation
         if self.readers:
             self.kmem.sub(msg_cost(len(data)))  # the receiver's own from here
-            r = next(iter(self.readers))
-            del self.readers[r]
+            r = next(iter(self.readers[min(self.readers)]))
+            self.leave(r)
             r.got = (prio, data)
             r.wq.wake_all()
             return
@@ -117,6 +120,18 @@ class MQueue:
         if len(self.msgs) == 1 and self.notify is not None:
             self._notify(sender)
         self.pollq.wake_all()
+
+    def sleep(self, r: Receiver) -> None:
+        self.readers.setdefault(r.prio, {})[r] = None
+
+    def leave(self, r: Receiver) -> None:
+        """r no longer waits (handed a message, woken for nothing, timed
+        out or interrupted)."""
+        same = self.readers.get(r.prio)
+        if same is not None and r in same:
+            del same[r]
+            if not same:
+                del self.readers[r.prio]
 
     def pop(self) -> tuple[int, bytes]:
         negprio, _, data = self.msgs.pop(0)

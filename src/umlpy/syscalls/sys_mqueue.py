@@ -136,19 +136,17 @@ def _mq(t, fd: int) -> MqFile:
     return f
 
 
-def _wait(wq, f: MqFile, deadline: int | None, attempt, receiver: tuple | None = None):
+def _wait(wq, f: MqFile, deadline: int | None, attempt, receiver: M.Receiver | None = None):
     """The queue is full (send) or empty (receive): fail or park (a
-    receiver: (its queue's receivers, itself), among the receivers while
-    it sleeps)."""
+    receiver among its queue's receivers while it sleeps)."""
     if f.nonblock:
         raise KernelError(E.EAGAIN)
     if deadline is not None and clock.monotonic_ns() >= deadline:
         raise KernelError(E.ETIMEDOUT)
     leave = None
     if receiver is not None:
-        readers, me = receiver
-        readers[me] = None
-        leave = lambda: readers.pop(me, None)     # noqa: E731
+        f.q.sleep(receiver)
+        leave = lambda: f.q.leave(receiver)     # noqa: E731
     # wq_sleep's ERESTARTSYS: SA_RESTART makes it again (signal(7)); its end time is absolute
     raise Block(wq, deadline=deadline, retry=attempt, on_timeout=attempt, restart=E.ERESTARTSYS,
                 on_interrupt=leave)
@@ -193,14 +191,14 @@ def sys_mq_timedreceive(t, fd, ptr, n, uprio, uts, *_):
     if n < q.msgsize:
         raise KernelError(E.EMSGSIZE)
 
-    me = M.Receiver()
+    me = M.Receiver(t.sched.normal_prio())
 
     def attempt() -> int:
-        q.readers.pop(me, None)     # (a timeout, or a wake-up for nothing)
+        q.leave(me)                 # (a timeout, or a wake-up for nothing)
         if me.got is not None:      # a sender handed it over while it slept
             prio, data = me.got
         elif not q.msgs:
-            return _wait(me.wq, f, deadline, attempt, (q.readers, me))
+            return _wait(me.wq, f, deadline, attempt, me)
         else:
             prio, data = q.pop()    # a copy that faults loses it, as Linux's
         t.mem.write(ptr, data)
