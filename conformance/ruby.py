@@ -53,7 +53,7 @@ def build() -> None:
 
 
 def command(tests: list[str]) -> str:
-    return ("cd /opt/ruby && ruby test/runner.rb -v --ruby=/usr/bin/ruby --tty=no -x /jit/ "
+    return ("cd /opt/ruby && ruby test/runner.rb -v --ruby=/usr/bin/ruby --tty=no -x jit "
             + " ".join(tests) + " 2>&1 | grep -a -E -A1 '^\\[ *[0-9]+/[0-9]+\\] |^ +[0-9]+\\) (Error|Failure|Skipped):'")
 
 

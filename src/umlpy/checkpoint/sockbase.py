@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from umlpy.checkpoint import image
 from umlpy.net import dgram
+from umlpy.net.socket import SCM_TIMESTAMP, SCM_TIMESTAMPNS
 from umlpy.net.unix import truesize
 
 U32 = 1 << 32
@@ -23,6 +24,7 @@ def make(s, o: image.Reader) -> None:
     s.sndbuf, s.rcvbuf, s.rcvlowat = o.int("sndbuf", 0, U32), o.int("rcvbuf", 0, U32), o.int("rcvlowat", 0, U32)
     s.rcvbuf_locked = o.bool("rcvbuf_locked")
     s.opts = {a: b for a, b in o.list_of_ints("opts", 2, (0, -U32), (U32, U32))}
+    s.rcvtstamp = next((k for k in (SCM_TIMESTAMP, SCM_TIMESTAMPNS) if s.opts.get(k)), 0)
     s.linger = tuple(o.ints("linger", 0, U32, 2))
     s.rcvtimeo = None if o.doc.get("rcvtimeo") is None else o.int("rcvtimeo", 0, 1 << 62)
     s.sndtimeo = None if o.doc.get("sndtimeo") is None else o.int("sndtimeo", 0, 1 << 62)

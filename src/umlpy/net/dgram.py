@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.net.socket import MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC, Received
@@ -44,6 +45,8 @@ class RecvQueue:
             self.drops += 1
             return False
         dg.size = size
+        if sock.rcvtstamp:
+            dg.meta["stamp"] = clock.realtime_ns()
         self.mem += size
         net.sk_mem += size
         self.q.append(dg)
@@ -64,6 +67,8 @@ class RecvQueue:
         r = Received(dg.data[:n], sender=dg.sender, full_len=len(dg.data))
         if len(dg.data) > n:
             r.flags |= MSG_TRUNC
+        if sock.rcvtstamp:
+            r.cmsgs = [sock.timestamp_cmsg(dg.meta.get("stamp", 0))]
         if not flags & MSG_PEEK:
             self.q.popleft()
             self.mem -= dg.size

@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
+from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi.bpf import BPF_PROG_TYPE_SOCKET_FILTER, SO_ATTACH_BPF
@@ -52,6 +53,7 @@ SO = dict(SO_DEBUG=1, SO_REUSEADDR=2, SO_TYPE=3, SO_ERROR=4, SO_DONTROUTE=5, SO_
           SO_RCVBUFFORCE=33, SO_PASSSEC=34, SO_TIMESTAMPNS=35, SO_MARK=36, SO_PROTOCOL=38,
           SO_DOMAIN=39, SO_RXQ_OVFL=40, SO_BUSY_POLL=46, SO_INCOMING_CPU=49, SO_COOKIE=57,
           SO_BINDTOIFINDEX=62)
+SCM_TIMESTAMP, SCM_TIMESTAMPNS = SO["SO_TIMESTAMP"], SO["SO_TIMESTAMPNS"]
 
 
 def attach_filter(t, raw: bytes) -> SocketFilter:
@@ -201,9 +203,18 @@ class Socket(File):
         self.rcvlowat = 1                     # SO_RCVLOWAT, kept apart: streams read it on every call
         self.sk_filter: Prog | SocketFilter | None = None   # SO_ATTACH_BPF's or SO_ATTACH_FILTER's
         self.bound_dev = 0                    # SO_BINDTODEVICE's ifindex (sk_bound_dev_if), on any socket
+        self.rcvtstamp = 0                    # SOCK_RCVTSTAMP: 0, or SCM_TIMESTAMP or SCM_TIMESTAMPNS
 
     def poll_queues(self) -> list:
         return [self.wq]
+
+    def timestamp_cmsg(self, stamp: int) -> tuple[int, int, bytes]:
+        """__sock_recv_timestamp's control message for a datagram that
+        arrived at stamp (CLOCK_REALTIME ns; 0: never stamped, which takes
+        the time of the receive, as Linux stamps an skb there)."""
+        sec, ns = divmod(stamp or clock.realtime_ns(), 10**9)
+        ctype = self.rcvtstamp
+        return SOL_SOCKET, ctype, struct.pack("<qq", sec, ns if ctype == SCM_TIMESTAMPNS else ns // 1000)
 
     def wake(self) -> None:
         self.wq.wake_all()
@@ -324,6 +335,10 @@ class Socket(File):
             if opt == SO["SO_RCVLOWAT"]:
                 v = max(v, 1) if v >= 0 else 0x7FFFFFFF
                 self.rcvlowat = v
+            elif opt == SO["SO_TIMESTAMP"] or opt == SO["SO_TIMESTAMPNS"]:
+                # sock_set_timestamp: one kind at a time; either off turns both off
+                self.opts[SO["SO_TIMESTAMP"]] = self.opts[SO["SO_TIMESTAMPNS"]] = 0
+                self.rcvtstamp = opt if v else 0
             elif (opt == SO["SO_MARK"] or opt == SO["SO_PRIORITY"] and not 0 <= v <= 6) and \
                     not (net_capable(t, CAP_NET_RAW) or net_capable(t, CAP_NET_ADMIN)):
                 raise KernelError(E.EPERM)      # a mark, or a priority past TC_PRIO_INTERACTIVE

@@ -9,14 +9,14 @@ Control messages carry open files (SCM_RIGHTS) and credentials
 """
 from __future__ import annotations
 
+import struct
 from collections import deque
 from dataclasses import dataclass, field
 
+from arch_um import clock
 from umlpy.abi import consts as C
 from umlpy.abi import errno as E
 from umlpy.abi import signals as S
-import struct
-
 from umlpy.abi.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from umlpy.kernel.cred import NO_ID, capable
 from umlpy.kernel.errors import Block, KernelError
@@ -52,6 +52,7 @@ class Message:
     size: int = 0                                 # what it costs that socket (truesize)
     span: int | None = None                       # a stream's: bytes of the skb the files ride with
     ledger: Inflight | None = None                # where its files count as in flight, and for whom
+    stamp: int = 0                                # arrival (realtime ns) for SO_TIMESTAMP; 0: not stamped
     uid: int = 0
 
     def charge(self, ledger: Inflight, uid: int) -> None:
@@ -388,6 +389,8 @@ def _send_message(task, s: UnixSocket, target: UnixSocket, data: bytes, files: l
         raise Block(s.wq, target.wq)
     data = data[:]          # a UserBuf's bytes, now that the datagram goes
     m = Message(data, [f.get() for f in files], creds, s.name, s, size)
+    if target.rcvtstamp:
+        m.stamp = clock.realtime_ns()
     m.charge(s.ledger, task.proc.creds.uid)
     s.wmem += m.size
     net.sk_mem += m.size
@@ -475,6 +478,8 @@ def recv(task, s: UnixSocket, n: int, flags: int) -> Received:
     out = Received(m.data[:n], [], m.creds, m.sender, full_len=len(m.data))
     if len(m.data) > n:
         out.flags |= MSG_TRUNC
+    if s.rcvtstamp:
+        out.cmsgs = [s.timestamp_cmsg(m.stamp)]
     if not flags & MSG_PEEK:
         s.msgs.popleft()
         _received(m)

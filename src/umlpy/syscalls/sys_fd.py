@@ -19,6 +19,9 @@ FIONBIO = 0x5421
 FIOASYNC = 0x5452
 FIOCLEX = 0x5451
 FIONCLEX = 0x5450
+FIOQSIZE = 0x5460
+FIGETBSZ = 2            # _IO(0x00, 2)
+FIONREAD = 0x541B
 
 
 @syscall("dup")
@@ -228,7 +231,7 @@ def sys_pipe2(t, addr, flags, *_):
     return do_pipe(t, addr, flags)
 
 
-@syscall("ioctl", status="partial", note="generic FIONBIO/FIOASYNC/FIOCLEX/FIONCLEX, FS_IOC_GETFLAGS/SETFLAGS (ext2; ext4 with its own flags and rules), FS_IOC_FSGETXATTR, FS_IOC_FIEMAP (ext4 extents, unwritten ones flagged, and xattrs; ext2 and block-mapped runs as iomap reports them, MERGED); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT); block devices the generic BLK* ones and loop devices LOOP_* (/dev/loop-control LOOP_CTL_*)")
+@syscall("ioctl", status="partial", note="generic FIONBIO/FIOASYNC/FIOCLEX/FIONCLEX, FIOQSIZE, FIGETBSZ, FIONREAD (regular files), FS_IOC_GETFLAGS/SETFLAGS (ext2; ext4 with its own flags and rules), FS_IOC_FSGETXATTR, FS_IOC_FIEMAP (ext4 extents, unwritten ones flagged, and xattrs; ext2 and block-mapped runs as iomap reports them, MERGED); ttys, pipes and sockets their own (sockets: the netdevice ioctls SIOCGIFCONF, SIOCGIF*/SIOCSIF*, SIOCADDRT/SIOCDELRT); block devices the generic BLK* ones and loop devices LOOP_* (/dev/loop-control LOOP_CTL_*)")
 def sys_ioctl(t, fd, req, arg, *_):
     fd = s32(fd)
     fdt = t.files
@@ -254,4 +257,17 @@ def sys_ioctl(t, fd, req, arg, *_):
         return 0
     if req in (FICLONE, FICLONERANGE, FIDEDUPERANGE):
         return remap_ioctl(t, f, req, arg)
+    inode = f.inode
+    if inode is not None:
+        if req == FIOQSIZE:         # the bytes the file takes (inode_get_bytes)
+            if not (inode.is_dir or inode.is_reg or inode.is_symlink):
+                raise KernelError(E.ENOTTY)
+            t.mem.write(arg, struct.pack("<q", inode.blocks() * 512))
+            return 0
+        if req == FIGETBSZ:         # the filesystem's block size
+            t.mem.write(arg, struct.pack("<i", inode.stat_fs()[1]))
+            return 0
+        if req == FIONREAD and inode.is_reg:    # what is left to read from here
+            t.mem.write(arg, struct.pack("<i", (inode.size() - f.pos + (1 << 31)) % (1 << 32) - (1 << 31)))
+            return 0
     return f.ioctl(t, req, arg)

@@ -156,6 +156,7 @@ class PipeFile(File):
             inode = pipe.inode
         super().__init__(dentry, inode, flags)
         self.pipe = pipe
+        self.hup_after: int | None = None     # f_version: no POLLHUP until the writers' count passes it
         if self.readable:
             pipe.readers += 1
         if self.writable:
@@ -238,7 +239,7 @@ class PipeFile(File):
         if self.readable:
             if p.buf:
                 ev |= POLLIN
-            if p.writers == 0:
+            if p.writers == 0 and self.hup_after != p.w_counter:
                 ev |= POLLHUP
         if self.writable:
             if not p.buf.full:
@@ -292,12 +293,14 @@ def open_fifo(dentry, inode, flags: int, task) -> File:
     if acc == C.O_WRONLY and nonblock and p.readers == 0:
         raise KernelError(E.ENXIO)
     f = PipeFile(p, flags, dentry, inode)
-    if acc == C.O_RDONLY:
+    if acc != C.O_WRONLY:
         p.r_counter += 1
-    elif acc == C.O_WRONLY:
+    if acc != C.O_RDONLY:
         p.w_counter += 1
     p.open_wq.wake_all()
     p.rq.wake_all()
+    if acc == C.O_RDONLY and nonblock and p.writers == 0:
+        f.hup_after = p.w_counter   # fifo_open: no hang-up before a writer has come and gone
     if nonblock or acc == C.O_RDWR:
         return f
     if acc == C.O_RDONLY and p.writers == 0:

@@ -615,11 +615,15 @@ class TcpSocket(InetSocket):
         length returned), otherwise read."""
         if flags & MSG_PEEK:
             chunk = self.rx.take(n + skip, True)[skip:]
-            return Received(chunk, full_len=len(chunk))
-        chunk = self._consume(n)
-        if self.urg_data and self.copied > self.urg_seq:
-            self.urg_data = 0       # read past it (SO_OOBINLINE)
-        return Received(b"" if flags & MSG_TRUNC else chunk, full_len=len(chunk))
+            r = Received(chunk, full_len=len(chunk))
+        else:
+            chunk = self._consume(n)
+            if self.urg_data and self.copied > self.urg_seq:
+                self.urg_data = 0       # read past it (SO_OOBINLINE)
+            r = Received(b"" if flags & MSG_TRUNC else chunk, full_len=len(chunk))
+        if self.rcvtstamp:          # tcp_recv_timestamp (the data's arrival is not kept: the read's time)
+            r.cmsgs = [self.timestamp_cmsg(0)]
+        return r
 
     def _consume(self, n: int) -> bytes:
         chunk = self.rx.take(n)

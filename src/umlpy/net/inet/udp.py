@@ -13,6 +13,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
+from arch_um import clock
 from umlpy.abi import errno as E
 from umlpy.kernel.errors import Block, KernelError
 from umlpy.net.inet import addr as A
@@ -53,6 +54,7 @@ class Datagram:
     ttl: int
     tos: int
     size: int
+    stamp: int = 0          # when it arrived (realtime ns) for SO_TIMESTAMP; 0: not stamped
 
 
 class UdpSocket(InetSocket):
@@ -99,7 +101,8 @@ class UdpSocket(InetSocket):
         if (self.rmem + size > self.rcvbuf or net.sk_mem + size > net.sk_mem_limit) and self.rxq:
             self.drops += 1
             return False
-        self.rxq.append(Datagram(data, src, dst or self.local[0], ttl, tos, size))
+        self.rxq.append(Datagram(data, src, dst or self.local[0], ttl, tos, size,
+                                 clock.realtime_ns() if self.rcvtstamp else 0))
         self.rmem += size
         net.sk_mem += size
         self.wake()
@@ -330,10 +333,11 @@ class UdpSocket(InetSocket):
         return out
 
     def _cmsgs(self, d: Datagram) -> list:
+        """sock_recv_cmsgs' timestamp, then ip_cmsg_recv's and IPv6's."""
         ints = self.ints
-        if not ints:
+        if not ints and not self.rcvtstamp:
             return []
-        out = []
+        out = [self.timestamp_cmsg(d.stamp)] if self.rcvtstamp else []
         v4 = A.is_v4(d.src[0])
         if v4:
             if ints.get((SOL_IP, IP_PKTINFO)):
