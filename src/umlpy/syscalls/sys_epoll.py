@@ -57,7 +57,15 @@ class Entry:
             file.on_last_close = []
         file.on_last_close.append(self.forget)
         _refs(file).append(self)
-        ep.rdl[self] = None         # ep_insert polls it: the next wait does
+        self.poll_now()
+
+    def poll_now(self) -> None:
+        """ep_insert's and ep_modify's ep_item_poll: on the ready list's
+        tail if ready now (where it is if there already); otherwise a
+        later wake puts it there, so the list keeps the order in which
+        files became ready, as epoll_wait reports them."""
+        if self.file.poll() & self.events & EPOLL_EVENTS:
+            self.ep.rdl[self] = None
 
     @property
     def changed(self) -> bool:
@@ -77,15 +85,26 @@ class Entry:
         self.ep.entries.pop((self.fd, id(self.file)), None)
         self.drop()
 
+    def _link(self) -> None:
+        """A wake puts the entry at the ready list's tail, also if it was
+        there: Linux links an item only on a wake for events it wants
+        (ep_poll_callback's key check), and a wake here carries no key, so
+        an entry a wake for other events (a POLLOUT for an EPOLLIN entry)
+        put there earlier would otherwise be reported ahead of files that
+        became ready before it."""
+        rdl = self.ep.rdl
+        rdl.pop(self, None)
+        rdl[self] = None
+
     def on_wake(self) -> None:
-        self.ep.rdl[self] = None
+        self._link()
         self.ep.wq.wake_all()
 
     def on_wake_exclusive(self) -> bool:
         """True when this wake reached a task waiting in epoll_wait for
         events the entry wants: the wake then stops here (ep_poll_callback's
         ewake), so one event wakes one of many exclusive waiters."""
-        self.ep.rdl[self] = None
+        self._link()
         woke = bool(self.ep.wq.waiters) and bool(self.file.poll() & self.events & EPOLL_EVENTS)
         self.ep.wq.wake_all()
         return woke
@@ -315,7 +334,7 @@ def sys_epoll_ctl(t, epfd, op, fd, event, *_):
         if e.events & EPOLLEXCLUSIVE:
             raise KernelError(E.EINVAL)
         e.events, e.data, e.disabled = events | POLLERR | POLLHUP, data, False
-        ep.rdl[e] = None            # ep_modify polls it again
+        e.poll_now()
         ep.wq.wake_all()
     elif op == EPOLL_CTL_DEL:
         e = ep.entries.pop(key, None)
