@@ -14,6 +14,8 @@ script of its own that tools/test.py runs in a fresh node.
                              plus nodejs, and the tests of its source
                              package (Debian's patches applied) as /opt/node
   nodejs.py run [--kernel native|umlpy|uml ...] [--tests GLOB ...]
+                             (TESTS by default; `--tests parallel` for
+                             all of test/parallel, half an hour a side here)
   nodejs.py report           the tests whose outcome differs
 
 The run is tools/test.py's, one test at a time (-j1: the guest has one
