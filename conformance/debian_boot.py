@@ -184,6 +184,39 @@ def save_outcomes(out_dir: Path, kernel: str, res: dict[str, str], ended: bool) 
     print(f"{kernel}: {_counts(res)}" + ("" if ended else " (the run did not end)"), flush=True)
 
 
+def run_suite(out_dir: Path, kernels: list[str], command: str, outcomes, deadline: int, mem: str,
+              umlpy_args: tuple[str, ...] = ()) -> None:
+    """`command` in out_dir's image (tree and root.img) on each kernel, the
+    outcome per test that outcomes(output) finds saved (save_outcomes).
+    The kernel is copied first: rebuilding ./linux-um meanwhile changes
+    nothing."""
+    kimage = out_dir / "linux-um-run"
+    shutil.copy(ROOT / "linux-um", kimage)
+    for kernel in kernels:
+        out = boot(kernel, out_dir / "tree", out_dir / "root.img", kimage, command, deadline, mem,
+                   overlay=True, log=out_dir / f"{kernel}.log", stderr=out_dir / f"{kernel}.stderr",
+                   umlpy_args=umlpy_args)
+        save_outcomes(out_dir, kernel, outcomes(out), status(out) is not None)
+
+
+def source_suite_main(doc: str, out_dir: Path, build, command, outcomes, tests: list[str], what: str,
+                      mem: str, umlpy_args: tuple[str, ...]) -> None:
+    """The command line of a runner of a source package's own tests
+    (nodejs.py, ruby.py): build; run [--kernel K ...] [--tests T ...]
+    [--deadline S]; report."""
+    ap, r = suite_cli(doc, ("native", "umlpy", "uml"))
+    r.add_argument("--tests", action="append", help=f"{what} (default: TESTS)")
+    r.add_argument("--deadline", type=int, default=4 * 3600, help="seconds for the whole run")
+    a = ap.parse_args()
+    if a.cmd == "build":
+        build()
+    elif a.cmd == "run":
+        run_suite(out_dir, a.kernel or ["native", "umlpy"], command(a.tests or tests), outcomes, a.deadline, mem,
+                  umlpy_args)
+    else:
+        print(differing(out_dir))
+
+
 def differing(out_dir: Path) -> str:
     """The tests whose outcome differs between the kernels run (a table),
     then each kernel's counts."""

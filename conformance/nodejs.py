@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from debian_boot import CACHE, ROOT, boot, debian_source, derived_image, differing, save_outcomes, status, suite_cli
+from debian_boot import CACHE, debian_source, derived_image, source_suite_main
 
 OUT = CACHE / "nodejs"
 SRC = OUT / "src"
@@ -72,27 +72,9 @@ def outcomes(out: str) -> dict[str, str]:
     return res
 
 
-def run(kernels: list[str], tests: list[str], deadline: int) -> None:
-    kimage = OUT / "linux-um-run"   # the kernel as it is now: rebuilding ./linux-um meanwhile changes nothing
-    shutil.copy(ROOT / "linux-um", kimage)
-    for kernel in kernels:
-        out = boot(kernel, OUT / "tree", OUT / "root.img", kimage, command(tests), deadline, MEM,
-                   overlay=True, log=OUT / f"{kernel}.log", stderr=OUT / f"{kernel}.stderr",
-                   umlpy_args=("eth0=user", "ip=dhcp"))
-        save_outcomes(OUT, kernel, outcomes(out), status(out) is not None)
-
-
 def main() -> None:
-    ap, r = suite_cli(__doc__, ("native", "umlpy", "uml"))
-    r.add_argument("--tests", action="append", help="tools/test.py's patterns (default: TESTS)")
-    r.add_argument("--deadline", type=int, default=4 * 3600, help="seconds for the whole run")
-    a = ap.parse_args()
-    if a.cmd == "build":
-        build()
-    elif a.cmd == "run":
-        run(a.kernel or ["native", "umlpy"], a.tests or TESTS, a.deadline)
-    else:
-        print(differing(OUT))
+    source_suite_main(__doc__, OUT, build, command, outcomes, TESTS, "tools/test.py's patterns", MEM,
+                      ("eth0=user", "ip=dhcp"))
 
 
 if __name__ == "__main__":

@@ -45,9 +45,8 @@ whole output in <kernel>.log, the kernel's own log in <kernel>.stderr.
 from __future__ import annotations
 
 import re
-import shutil
 
-from debian_boot import CACHE, ROOT, boot, derived_image, differing, save_outcomes, status, suite_cli
+from debian_boot import CACHE, derived_image, differing, run_suite, suite_cli
 
 # suite -> (its packages, a path that says they are installed, pytest's target and options)
 SUITES = {
@@ -70,7 +69,8 @@ SUITES = {
                  "python3-trustme python3-portend python3-openssl python3-distutils",
                  "/usr/lib/python3/dist-packages/cherrypy/test",
                  "--pyargs cheroot.test cherrypy.test"),
-    "greenlet": ("python3-greenlet python3-pytest python3-psutil python3-objgraph", "/usr/lib/python3/dist-packages/greenlet/tests",
+    "greenlet": ("python3-greenlet python3-pytest python3-psutil python3-objgraph",
+                 "/usr/lib/python3/dist-packages/greenlet/tests",
                  "--pyargs greenlet.tests"),
 }
 # the suites trial runs rather than pytest
@@ -112,13 +112,8 @@ def outcomes(out: str) -> dict[str, str]:
 def run(suite: str, kernels: list[str], mem: str, deadline: int) -> None:
     out_dir = CACHE / suite
     out_dir.mkdir(parents=True, exist_ok=True)
-    kimage = out_dir / "linux-um-run"   # the kernel as it is now: rebuilding ./linux-um meanwhile changes nothing
-    shutil.copy(ROOT / "linux-um", kimage)
-    for kernel in kernels:
-        out = boot(kernel, out_dir / "tree", out_dir / "root.img", kimage, command(suite), deadline, mem,
-                   overlay=True, log=out_dir / f"{kernel}.log", stderr=out_dir / f"{kernel}.stderr",
-                   umlpy_args=("eth0=user", "ip=dhcp") if suite in NETWORKED else ())
-        save_outcomes(out_dir, kernel, outcomes(out), status(out) is not None)
+    run_suite(out_dir, kernels, command(suite), outcomes, deadline, mem,
+              ("eth0=user", "ip=dhcp") if suite in NETWORKED else ())
 
 
 def main() -> None:
