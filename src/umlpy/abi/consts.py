@@ -43,6 +43,11 @@ PATH_MAX = 4096                 # a path's bytes with its NUL
 XATTR_CREATE = 1
 XATTR_REPLACE = 2
 
+# do_vfs_ioctl's generic requests
+FIONREAD = 0x541B       # an int: bytes readable
+FIOQSIZE = 0x5460       # a loff_t: the bytes a file takes
+FIGETBSZ = 2            # _IO(0x00, 2), an int: the filesystem's block size
+
 # chattr flags (FS_IOC_GETFLAGS/SETFLAGS take an int)
 FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602

@@ -1,7 +1,8 @@
 """What every socket of a checkpoint carries, whatever its family
 (net/socket.Socket): its pending error, buffer sizes, SO_RCVLOWAT, the
-plain SO_ options set, SO_LINGER, the timeouts and the bound device, under the same keys
-in every family's entry (checkpoint/unixsock.py, inetsock.py, netlinksock.py)."""
+plain SO_ options set, SO_LINGER, the timeouts and the bound device,
+under the same keys in every family's entry (checkpoint/unixsock.py,
+inetsock.py, netlinksock.py)."""
 from __future__ import annotations
 
 from umlpy.checkpoint import image

@@ -64,8 +64,12 @@ class Entry:
         tail if ready now (where it is if there already); otherwise a
         later wake puts it there, so the list keeps the order in which
         files became ready, as epoll_wait reports them."""
-        if self.file.poll() & self.events & EPOLL_EVENTS:
+        if self.wants_now():
             self.ep.rdl[self] = None
+
+    def wants_now(self) -> bool:
+        """The file has events the entry waits for."""
+        return bool(self.file.poll() & self.events & EPOLL_EVENTS)
 
     @property
     def changed(self) -> bool:
@@ -105,7 +109,7 @@ class Entry:
         events the entry wants: the wake then stops here (ep_poll_callback's
         ewake), so one event wakes one of many exclusive waiters."""
         self._link()
-        woke = bool(self.ep.wq.waiters) and bool(self.file.poll() & self.events & EPOLL_EVENTS)
+        woke = bool(self.ep.wq.waiters) and self.wants_now()
         self.ep.wq.wake_all()
         return woke
 

@@ -19,9 +19,6 @@ FIONBIO = 0x5421
 FIOASYNC = 0x5452
 FIOCLEX = 0x5451
 FIONCLEX = 0x5450
-FIOQSIZE = 0x5460
-FIGETBSZ = 2            # _IO(0x00, 2)
-FIONREAD = 0x541B
 
 
 @syscall("dup")
@@ -259,15 +256,15 @@ def sys_ioctl(t, fd, req, arg, *_):
         return remap_ioctl(t, f, req, arg)
     inode = f.inode
     if inode is not None:
-        if req == FIOQSIZE:         # the bytes the file takes (inode_get_bytes)
+        if req == C.FIOQSIZE:       # the bytes the file takes (inode_get_bytes)
             if not (inode.is_dir or inode.is_reg or inode.is_symlink):
                 raise KernelError(E.ENOTTY)
             t.mem.write(arg, struct.pack("<q", inode.blocks() * 512))
             return 0
-        if req == FIGETBSZ:         # the filesystem's block size
+        if req == C.FIGETBSZ:       # the filesystem's block size
             t.mem.write(arg, struct.pack("<i", inode.stat_fs()[1]))
             return 0
-        if req == FIONREAD and inode.is_reg:    # what is left to read from here
-            t.mem.write(arg, struct.pack("<i", (inode.size() - f.pos + (1 << 31)) % (1 << 32) - (1 << 31)))
+        if req == C.FIONREAD and inode.is_reg:      # what is left to read from here, as an int
+            t.mem.write(arg, struct.pack("<i", s32(inode.size() - f.pos)))
             return 0
     return f.ioctl(t, req, arg)

@@ -256,8 +256,7 @@ class PipeFile(File):
         return [q for q, mine in ((p.rq, self.readable), (p.wq, self.writable)) if mine]
 
     def ioctl(self, task, req: int, arg: int) -> int:
-        FIONREAD = 0x541B
-        if req == FIONREAD:
+        if req == C.FIONREAD:
             task.mem.write(arg, len(self.pipe.buf).to_bytes(4, "little"))
             return 0
         raise KernelError(E.ENOTTY)
