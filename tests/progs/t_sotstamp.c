@@ -1,7 +1,9 @@
 /* SO_TIMESTAMP and SO_TIMESTAMPNS: the control message a receive carries
  * (SCM_TIMESTAMP's timeval, SCM_TIMESTAMPNS's timespec, a time between
  * the send and the receive), one kind at a time as sock_set_timestamp
- * keeps them, on UDP over IPv4 and IPv6, unix datagram and TCP sockets. */
+ * keeps them, on UDP over IPv4 and IPv6 and unix datagram sockets. (Not
+ * TCP: Linux stamps a TCP read only if the skb was stamped, which hangs on
+ * timestamping being switched on globally by deferred work: racy.) */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -116,16 +118,6 @@ int main(void)
     close(sv[0]);
     close(sv[1]);
 
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    bind(l, (void *)&a, sizeof a);
-    listen(l, 1);
-    getsockname(l, (void *)&a, &al);
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    connect(c, (void *)&a, sizeof a);
-    int s = accept(l, NULL, NULL);
-    pair("tcp", c, s);
     printf("done\n");
     return 0;
 }
